@@ -1,0 +1,98 @@
+import { EnrollmentEventTypes } from './events/enrollments.events';
+import { AgreementStatusChanged, EligibilityDetermined, ProfileValidationCompleted } from './events/external.events';
+import { IdentityEventTypes } from './events/identity.events';
+import { InvitationEventTypes } from './events/invitations.events';
+import { NotificationEventTypes } from './events/notifications.events';
+import { PayoutProfileEventTypes, ProfileValidationRequested } from './events/payout-profiles.events';
+import { ProgramEventTypes } from './events/programs.events';
+import { Topic, Topics } from './topics';
+
+type PayloadClass = new () => object;
+
+export interface TopicContract {
+  topic: Topic;
+  description: string;
+  /** What the message key is. */
+  key: 'partnerId' | 'locationId' | 'programId';
+  /** Who writes it: a platform service or a system outside. */
+  producer: string;
+  types: Record<string, PayloadClass>;
+}
+
+/** Every topic, its key and the payload class of each event type. The AsyncAPI document is checked against it. */
+export const CATALOG: Record<Topic, TopicContract> = {
+  [Topics.identity]: {
+    topic: Topics.identity,
+    description: 'Partners, locations, users and incentive roles. User events carry the full user snapshot.',
+    key: 'partnerId',
+    producer: 'identity',
+    types: IdentityEventTypes,
+  },
+  [Topics.eligibility]: {
+    topic: Topics.eligibility,
+    description: 'Eligibility decisions per (program, location, fiscal year), from eligibility systems.',
+    key: 'locationId',
+    producer: 'external: eligibility systems',
+    types: { EligibilityDetermined },
+  },
+  [Topics.agreements]: {
+    topic: Topics.agreements,
+    description: "Whether a partner's agreement is active, from the agreements system.",
+    key: 'partnerId',
+    producer: 'external: agreements system',
+    types: { AgreementStatusChanged },
+  },
+  [Topics.programs]: {
+    topic: Topics.programs,
+    description: 'The program catalog. Every event carries the full program snapshot.',
+    key: 'programId',
+    producer: 'enrollment',
+    types: ProgramEventTypes,
+  },
+  [Topics.enrollments]: {
+    topic: Topics.enrollments,
+    description: 'Every enrollment status change, with reasons, and renewal reminders.',
+    key: 'locationId',
+    producer: 'enrollment',
+    types: EnrollmentEventTypes,
+  },
+  [Topics.invitations]: {
+    topic: Topics.invitations,
+    description: 'Invitations issued, delivered to late admins, revoked; admin-needed requests; notices selected.',
+    key: 'locationId',
+    producer: 'invitations',
+    types: InvitationEventTypes,
+  },
+  [Topics.payoutProfiles]: {
+    topic: Topics.payoutProfiles,
+    description: 'Bank and tax profile lifecycle and default bank profiles. Never carries secrets.',
+    key: 'partnerId',
+    producer: 'payout-profiles',
+    types: PayoutProfileEventTypes,
+  },
+  [Topics.validationRequests]: {
+    topic: Topics.validationRequests,
+    description: 'Profile revisions the payments back office must validate.',
+    key: 'partnerId',
+    producer: 'payout-profiles',
+    types: { ProfileValidationRequested },
+  },
+  [Topics.validationResults]: {
+    topic: Topics.validationResults,
+    description: 'Validation decisions from the payments back office.',
+    key: 'partnerId',
+    producer: 'external: payments back office',
+    types: { ProfileValidationCompleted },
+  },
+  [Topics.notifications]: {
+    topic: Topics.notifications,
+    description: 'Messages sent or finally failed, per recipient and channel.',
+    key: 'partnerId',
+    producer: 'notification',
+    types: NotificationEventTypes,
+  },
+};
+
+export function payloadClass(topic: string, type: string): PayloadClass | undefined {
+  return (CATALOG as Record<string, TopicContract | undefined>)[topic]?.types[type];
+}

@@ -1,0 +1,53 @@
+/** Vocabulary shared by every service and every event. */
+
+export const Roles = ['GLOBAL_ADMIN', 'ACCOUNT_ADMIN', 'INCENTIVES_ADMIN', 'INCENTIVES_USER'] as const;
+export type Role = (typeof Roles)[number];
+export const COMPANY_ROLES: Role[] = ['GLOBAL_ADMIN', 'ACCOUNT_ADMIN'];
+export const INCENTIVE_ROLES: Role[] = ['INCENTIVES_ADMIN', 'INCENTIVES_USER'];
+/** A role granted on every location of the partner, present and future. */
+export const ALL_LOCATIONS = '*';
+
+export const ProgramStates = ['OPEN', 'CLOSED', 'DISCONTINUED'] as const;
+export type ProgramState = (typeof ProgramStates)[number];
+
+export const PaymentMethods = ['ELECTRONIC_BANK_TRANSFER', 'WIRE_TRANSFER', 'CHECK'] as const;
+export type PaymentMethod = (typeof PaymentMethods)[number];
+
+export const EnrollmentStatuses = [
+  'INVITED',
+  'ACTION_REQUIRED',
+  'VALIDATING',
+  'ENROLLED',
+  'INELIGIBLE',
+  'DISCONTINUED',
+  'EXPIRED',
+] as const;
+export type EnrollmentStatus = (typeof EnrollmentStatuses)[number];
+
+/** The Partner Center wording of each status. */
+export const EnrollmentStatusLabels: Record<EnrollmentStatus, string> = {
+  INVITED: 'Invited',
+  ACTION_REQUIRED: 'Action required',
+  VALIDATING: 'Validating enrollment',
+  ENROLLED: 'Enrolled',
+  INELIGIBLE: 'Inactive / Ineligible',
+  DISCONTINUED: 'Discontinued',
+  EXPIRED: 'Expired',
+};
+
+export const ProfileStatuses = ['PENDING_VALIDATION', 'APPROVED', 'ACTION_REQUIRED'] as const;
+export type ProfileStatus = (typeof ProfileStatuses)[number];
+export const ProfileStatusLabels: Record<ProfileStatus, string> = {
+  PENDING_VALIDATION: 'Pending Microsoft validation',
+  APPROVED: 'Approved',
+  ACTION_REQUIRED: 'Action required',
+};
+
+export const ProfileKinds = ['BANK', 'TAX'] as const;
+export type ProfileKind = (typeof ProfileKinds)[number];
+
+export const ValidationOutcomes = ['APPROVED', 'ACTION_REQUIRED'] as const;
+export type ValidationOutcome = (typeof ValidationOutcomes)[number];
+
+/** Fiscal years are named FYnn and run July 1 to June 30: FY27 = 2026-07-01 .. 2027-06-30. */
+export const FISCAL_YEAR_PATTERN = /^FY\d{2}$/;

@@ -1,0 +1,27 @@
+import { IsArray, IsBoolean, IsIn, IsInt, IsOptional, IsString, Matches, Min } from 'class-validator';
+import { FISCAL_YEAR_PATTERN, ProfileKind, ProfileKinds, ValidationOutcome, ValidationOutcomes } from '../domain';
+
+/** eligibility.decisions.v1 (written by eligibility systems), key locationId. */
+export class EligibilityDetermined {
+  @IsString() programId!: string;
+  @IsString() locationId!: string;
+  @IsString() partnerId!: string;
+  @Matches(FISCAL_YEAR_PATTERN, { message: 'fiscalYear must look like FY27' }) fiscalYear!: string;
+  @IsBoolean() eligible!: boolean;
+  @IsOptional() @IsArray() @IsString({ each: true }) reasons: string[] = [];
+}
+
+/** agreements.status.v1 (written by the agreements system), key partnerId. */
+export class AgreementStatusChanged {
+  @IsString() partnerId!: string;
+  @IsBoolean() active!: boolean;
+}
+
+/** payout-profiles.validation-results.v1 (written by the payments back office), key partnerId. */
+export class ProfileValidationCompleted {
+  @IsString() profileId!: string;
+  @IsIn(ProfileKinds) profileKind!: ProfileKind;
+  @IsInt() @Min(1) revision!: number;
+  @IsIn(ValidationOutcomes) outcome!: ValidationOutcome;
+  @IsOptional() @IsArray() @IsString({ each: true }) reasons: string[] = [];
+}

@@ -1,0 +1,51 @@
+import { Type } from 'class-transformer';
+import { IsArray, IsBoolean, IsIn, IsOptional, IsString, Length, ValidateNested } from 'class-validator';
+import { Role, Roles } from '../domain';
+import { UserSnapshot } from './common';
+
+export class LocationInfo {
+  @IsString() locationId!: string;
+  @IsString() @Length(2, 2) country!: string;
+  @IsString() legalName!: string;
+}
+
+/** identity.events.v1, key partnerId. */
+export class PartnerRegistered {
+  @IsString() partnerId!: string;
+  @IsString() name!: string;
+  @IsArray() @ValidateNested({ each: true }) @Type(() => LocationInfo) locations!: LocationInfo[];
+}
+
+export class LocationAdded extends LocationInfo {
+  @IsString() partnerId!: string;
+}
+
+/** Every user event carries the full user snapshot. */
+export class UserEvent {
+  @ValidateNested() @Type(() => UserSnapshot) user!: UserSnapshot;
+}
+export class UserCreated extends UserEvent {
+  @IsOptional() @IsString() externalId?: string;
+}
+export class UserUpdated extends UserEvent {}
+export class UserDeactivated extends UserEvent {}
+
+export class RoleChange extends UserEvent {
+  @IsIn(Roles) role!: Role;
+  /** The locations this change granted or revoked (`['*']` for all). */
+  @IsArray() @IsString({ each: true }) locationIds!: string[];
+  @IsOptional() @IsString() changedBy?: string;
+}
+export class RoleAssigned extends RoleChange {}
+export class RoleRevoked extends RoleChange {}
+
+
+export const IdentityEventTypes = {
+  PartnerRegistered,
+  LocationAdded,
+  UserCreated,
+  UserUpdated,
+  UserDeactivated,
+  RoleAssigned,
+  RoleRevoked,
+} as const;

@@ -1,0 +1,49 @@
+import { Type } from 'class-transformer';
+import { IsArray, IsBoolean, IsIn, IsOptional, IsString, IsUrl, Matches, ValidateNested } from 'class-validator';
+import { FISCAL_YEAR_PATTERN } from '../domain';
+import { Recipient } from './common';
+
+export const DeliveryChannels = ['EMAIL', 'NOTICE'] as const;
+export type DeliveryChannel = (typeof DeliveryChannels)[number];
+
+/** invitations.events.v1, key locationId. */
+export class InvitationEvent {
+  @IsString() invitationId!: string;
+  @IsString() programId!: string;
+  @IsOptional() @IsString() programName?: string;
+  @IsString() partnerId!: string;
+  @IsString() locationId!: string;
+  @Matches(FISCAL_YEAR_PATTERN) fiscalYear!: string;
+}
+
+export class InvitationIssued extends InvitationEvent {
+  @IsArray() @ValidateNested({ each: true }) @Type(() => Recipient) recipients!: Recipient[];
+  @IsArray() @IsIn(DeliveryChannels, { each: true }) channels!: DeliveryChannel[];
+  @IsUrl({ require_tld: false }) getStartedUrl!: string;
+  /** Open programs are shown on the overview only: no email. */
+  @IsBoolean() requiresEligibility!: boolean;
+}
+
+/** A late Incentives admin receives an invitation issued before they held the role. */
+export class InvitationDelivered extends InvitationIssued {}
+
+/** No Incentives admin on the location: Global and Account admins are asked to assign one. */
+export class AdminAssignmentRequested extends InvitationEvent {
+  @IsArray() @ValidateNested({ each: true }) @Type(() => Recipient) recipients!: Recipient[];
+}
+
+export class NoticeSelected extends InvitationEvent {
+  @IsString() userId!: string;
+}
+
+export class InvitationRevoked extends InvitationEvent {
+  @IsArray() @IsString({ each: true }) reasons: string[] = [];
+}
+
+export const InvitationEventTypes = {
+  InvitationIssued,
+  InvitationDelivered,
+  AdminAssignmentRequested,
+  NoticeSelected,
+  InvitationRevoked,
+} as const;

@@ -1,0 +1,22 @@
+import { IsEmail, IsIn, IsInt, IsOptional, IsString, Min } from 'class-validator';
+
+export const NotificationChannels = ['EMAIL', 'INBOX'] as const;
+export type NotificationChannel = (typeof NotificationChannels)[number];
+
+/** notifications.events.v1, key partnerId: what was sent, for notification consumers outside the platform. */
+export class NotificationOutcome {
+  @IsString() notificationId!: string;
+  @IsString() userId!: string;
+  @IsOptional() @IsEmail() email?: string;
+  @IsIn(NotificationChannels) channel!: NotificationChannel;
+  @IsString() template!: string;
+  /** The eventId of the domain event that caused this message. */
+  @IsString() causationEventId!: string;
+  @IsInt() @Min(1) attempts!: number;
+}
+export class NotificationSent extends NotificationOutcome {}
+export class NotificationFailed extends NotificationOutcome {
+  @IsString() error!: string;
+}
+
+export const NotificationEventTypes = { NotificationSent, NotificationFailed } as const;

@@ -1,0 +1,64 @@
+import { IsArray, IsIn, IsInt, IsOptional, IsString, Matches, Min } from 'class-validator';
+import { PaymentMethod, PaymentMethods, ProfileKind, ProfileKinds, ProfileStatus, ProfileStatuses } from '../domain';
+
+/**
+ * payout-profiles.events.v1, key partnerId for bank profiles, locationId for tax profiles and defaults.
+ * No secret ever appears here: account numbers and tax ids are at most masked (last four characters).
+ */
+export class ProfileEvent {
+  @IsString() profileId!: string;
+  @IsIn(ProfileKinds) profileKind!: ProfileKind;
+  @IsString() partnerId!: string;
+  /** Tax profiles belong to one location; bank profiles to the partner. */
+  @IsOptional() @IsString() locationId?: string;
+  @IsInt() @Min(1) revision!: number;
+  @IsIn(ProfileStatuses) status!: ProfileStatus;
+  @IsArray() @IsString({ each: true }) reasons: string[] = [];
+  @IsOptional() @IsString() name?: string;
+  @IsOptional() @Matches(/^[A-Z]{2}$/) country?: string;
+  @IsOptional() @Matches(/^[A-Z]{3}$/) currency?: string;
+  @IsOptional() @IsIn(PaymentMethods) paymentMethod?: PaymentMethod;
+  /** Tax profiles: ISO date after which the tax forms are no longer valid. */
+  @IsOptional() @IsString() expiresAt?: string;
+  @IsOptional() @IsString() maskedAccount?: string;
+}
+
+export class ProfileCreated extends ProfileEvent {}
+export class ProfileUpdated extends ProfileEvent {}
+export class ProfileSubmittedForValidation extends ProfileEvent {}
+export class ProfileApproved extends ProfileEvent {}
+export class ProfileActionRequired extends ProfileEvent {}
+
+export class DefaultBankProfileChange {
+  @IsString() partnerId!: string;
+  @IsString() locationId!: string;
+  @IsString() bankProfileId!: string;
+  @Matches(/^[A-Z]{3}$/) currency!: string;
+}
+export class DefaultBankProfileAssigned extends DefaultBankProfileChange {}
+export class DefaultBankProfileRemoved extends DefaultBankProfileChange {}
+
+export class TaxProfileExpiring {
+  @IsString() profileId!: string;
+  @IsString() partnerId!: string;
+  @IsString() locationId!: string;
+  @IsString() expiresAt!: string;
+  @IsInt() daysLeft!: number;
+}
+
+export const PayoutProfileEventTypes = {
+  ProfileCreated,
+  ProfileUpdated,
+  ProfileSubmittedForValidation,
+  ProfileApproved,
+  ProfileActionRequired,
+  DefaultBankProfileAssigned,
+  DefaultBankProfileRemoved,
+  TaxProfileExpiring,
+} as const;
+
+/** payout-profiles.validation-requests.v1, key partnerId: what the payments back office must validate. */
+export class ProfileValidationRequested extends ProfileEvent {
+  /** Where the back office reads the full details (operator API), since secrets never travel in events. */
+  @IsString() detailsPath!: string;
+}

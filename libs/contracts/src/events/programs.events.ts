@@ -1,0 +1,29 @@
+import { Type } from 'class-transformer';
+import { IsArray, IsBoolean, IsIn, IsInt, IsString, Matches, Min, ValidateNested } from 'class-validator';
+import { FISCAL_YEAR_PATTERN, PaymentMethod, PaymentMethods, ProgramState, ProgramStates } from '../domain';
+
+export class PayoutRules {
+  @IsArray() @Matches(/^[A-Z]{3}$/, { each: true }) allowedCurrencies!: string[];
+  @IsArray() @IsIn(PaymentMethods, { each: true }) allowedPaymentMethods!: PaymentMethod[];
+  @IsBoolean() taxProfileRequired!: boolean;
+}
+
+/** The whole program, carried by every program event (highest revision wins). */
+export class ProgramSnapshot {
+  @IsString() programId!: string;
+  @IsString() name!: string;
+  @Matches(FISCAL_YEAR_PATTERN) fiscalYear!: string;
+  @IsBoolean() requiresEligibility!: boolean;
+  @ValidateNested() @Type(() => PayoutRules) payoutRules!: PayoutRules;
+  @IsIn(ProgramStates) state!: ProgramState;
+  @IsInt() @Min(1) revision!: number;
+}
+
+/** programs.events.v1, key programId. */
+export class ProgramEvent {
+  @ValidateNested() @Type(() => ProgramSnapshot) program!: ProgramSnapshot;
+}
+export class ProgramCreated extends ProgramEvent {}
+export class ProgramUpdated extends ProgramEvent {}
+
+export const ProgramEventTypes = { ProgramCreated, ProgramUpdated } as const;

@@ -1,0 +1,23 @@
+/** Microsoft's fiscal year runs July 1 to June 30; FY27 = 2026-07-01 .. 2027-06-30 (UTC). */
+export interface FiscalYearRange {
+  name: string;
+  start: Date;
+  /** Exclusive: the first instant of the next fiscal year. */
+  end: Date;
+}
+
+export function fiscalYearRange(name: string): FiscalYearRange {
+  const match = /^FY(\d{2})$/.exec(name);
+  if (!match) throw new Error(`Not a fiscal year: ${name}`);
+  const endYear = 2000 + Number(match[1]);
+  return { name, start: new Date(Date.UTC(endYear - 1, 6, 1)), end: new Date(Date.UTC(endYear, 6, 1)) };
+}
+
+export function fiscalYearOf(date: Date): string {
+  const year = date.getUTCFullYear() + (date.getUTCMonth() >= 6 ? 1 : 0);
+  return `FY${String(year % 100).padStart(2, '0')}`;
+}
+
+export function nextFiscalYear(name: string): string {
+  return fiscalYearOf(fiscalYearRange(name).end);
+}

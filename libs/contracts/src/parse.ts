@@ -1,0 +1,79 @@
+import { plainToInstance } from 'class-transformer';
+import { validateSync, ValidationError } from 'class-validator';
+import { payloadClass } from './catalog';
+import { createEnvelope, Envelope, NewEnvelope } from './envelope';
+
+/** A message that can never be processed: it goes to the dead-letter topic at once, without retries. */
+export class MalformedMessageError extends Error {
+  override readonly name = 'MalformedMessageError';
+}
+
+export function describeValidationErrors(errors: ValidationError[], prefix = ''): string[] {
+  return errors.flatMap((error) => {
+    const path = prefix ? `${prefix}.${error.property}` : error.property;
+    const own = Object.values(error.constraints ?? {}).map((message) => `${path}: ${message}`);
+    return [...own, ...describeValidationErrors(error.children ?? [], path)];
+  });
+}
+
+const REQUIRED_ENVELOPE_FIELDS: Array<[keyof Envelope, string]> = [
+  ['eventId', 'string'],
+  ['type', 'string'],
+  ['version', 'number'],
+  ['occurredAt', 'string'],
+  ['source', 'string'],
+  ['correlationId', 'string'],
+  ['data', 'object'],
+];
+
+export interface ParsedEvent<T = unknown> {
+  envelope: Envelope<T>;
+  /** False for an event type this version of the contracts does not know: consumers skip it. */
+  known: boolean;
+}
+
+/**
+ * Parses and validates one message value. Unknown fields are accepted and kept (forward compatibility);
+ * unknown types are returned with `known: false`; anything else that is wrong throws MalformedMessageError.
+ */
+export function parseEvent<T = unknown>(topic: string, value: Buffer | string | null): ParsedEvent<T> {
+  if (value === null || value.length === 0) throw new MalformedMessageError('empty message value');
+  let raw: unknown;
+  try {
+    raw = JSON.parse(value.toString());
+  } catch (error) {
+    throw new MalformedMessageError(`value is not JSON: ${(error as Error).message}`);
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new MalformedMessageError('value is not a JSON object envelope');
+  }
+  const envelope = raw as Record<string, unknown>;
+  const problems = REQUIRED_ENVELOPE_FIELDS.filter(
+    ([field, kind]) => typeof envelope[field] !== kind || envelope[field] === null,
+  ).map(([field, kind]) => `${field}: must be a ${kind}`);
+  if (problems.length) throw new MalformedMessageError(`invalid envelope: ${problems.join('; ')}`);
+
+  const cls = payloadClass(topic, envelope.type as string);
+  if (!cls) return { envelope: envelope as unknown as Envelope<T>, known: false };
+  const data = plainToInstance(cls, envelope.data, { exposeDefaultValues: true });
+  const errors = validateSync(data, { forbidUnknownValues: true, whitelist: false });
+  if (errors.length) {
+    throw new MalformedMessageError(
+      `invalid ${envelope.type} payload: ${describeValidationErrors(errors).join('; ')}`,
+    );
+  }
+  return { envelope: { ...(envelope as unknown as Envelope<T>), data: data as T }, known: true };
+}
+
+/** Builds an envelope and checks its payload against the catalog, so a service can never publish a bad event. */
+export function buildEvent<T extends object>(topic: string, input: NewEnvelope<T>): Envelope<T> {
+  const cls = payloadClass(topic, input.type);
+  if (!cls) throw new Error(`Event type ${input.type} is not in the contract of ${topic}`);
+  const errors = validateSync(plainToInstance(cls, input.data, { exposeDefaultValues: true }), {
+    forbidUnknownValues: true,
+  });
+  if (errors.length) {
+    throw new Error(`Event ${input.type} breaks its contract: ${describeValidationErrors(errors).join('; ')}`);
+  }
+  return createEnvelope(input);
+}

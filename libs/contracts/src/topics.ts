@@ -1,0 +1,38 @@
+/**
+ * The topic catalog. Versioned names: a breaking change is a new topic (`.v2`), never an edit.
+ * `key` says what the message key is, so that events of one location (or partner) stay in order.
+ */
+export const Topics = {
+  identity: 'identity.events.v1',
+  eligibility: 'eligibility.decisions.v1',
+  agreements: 'agreements.status.v1',
+  programs: 'programs.events.v1',
+  enrollments: 'enrollments.events.v1',
+  invitations: 'invitations.events.v1',
+  payoutProfiles: 'payout-profiles.events.v1',
+  validationRequests: 'payout-profiles.validation-requests.v1',
+  validationResults: 'payout-profiles.validation-results.v1',
+  notifications: 'notifications.events.v1',
+} as const;
+
+export type Topic = (typeof Topics)[keyof typeof Topics];
+
+export const ALL_TOPICS: Topic[] = Object.values(Topics);
+
+/** Topics written by systems outside the platform: public, versioned contracts. */
+export const EXTERNAL_TOPICS: Topic[] = [Topics.eligibility, Topics.agreements, Topics.validationResults];
+
+export function deadLetterTopic(topic: string): string {
+  return `${topic}.dlq`;
+}
+
+/** Headers written on every dead-lettered message. */
+export const DeadLetterHeaders = {
+  error: 'x-dlq-error',
+  originalTopic: 'x-dlq-original-topic',
+  originalPartition: 'x-dlq-original-partition',
+  originalOffset: 'x-dlq-original-offset',
+  consumerGroup: 'x-dlq-consumer-group',
+  attempts: 'x-dlq-attempts',
+  failedAt: 'x-dlq-failed-at',
+} as const;

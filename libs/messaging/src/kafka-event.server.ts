@@ -1,0 +1,235 @@
+import { deadLetterTopic, DeadLetterHeaders, MalformedMessageError, parseEvent } from '@lib/contracts';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { BaseRpcContext, CustomTransportStrategy, Server } from '@nestjs/microservices';
+import { Consumer, EachMessagePayload, IHeaders, Kafka } from 'kafkajs';
+import { lastValueFrom, defaultIfEmpty } from 'rxjs';
+import { ConsumedEvent } from './consumed-event';
+import { Trace } from './context';
+import { classifyFailure, describeError } from './errors';
+import { EventProducer } from './event-producer';
+import { MessagingMetrics } from './metrics';
+import { MESSAGING_OPTIONS, MessagingOptions, resolveOptions } from './options';
+import { OutboxRelay } from './outbox-relay';
+import { ProcessedEventLedger } from './processed-event-ledger';
+import { TopicAdmin } from './topic-admin';
+import { KAFKA } from './tokens';
+
+const HEARTBEAT_EVERY_MS = 3_000;
+const MAX_INFRA_BACKOFF_MS = 5_000;
+
+/**
+ * The one Kafka consumer of a service, as a Nest transport: handlers are `@EventPattern('<topic>')` methods that
+ * receive a ConsumedEvent. For each message, in partition order:
+ *  - malformed (not an envelope, or a known type whose payload breaks the contract) goes to `<topic>.dlq`;
+ *  - an unknown type is skipped (forward compatibility);
+ *  - an event already in the ledger is skipped (redelivery, replay);
+ *  - the handler runs with heartbeats; transient failures are retried with backoff up to `maxAttempts`, then
+ *    dead-lettered; infrastructure failures (database or broker down) are retried until they recover;
+ *  - the offset is committed only after the handler's effect (and the ledger entry) is durable.
+ * On close: stop fetching, let in-flight messages finish, flush the outbox, then disconnect.
+ */
+@Injectable()
+export class KafkaEventServer extends Server implements CustomTransportStrategy {
+  protected override readonly logger = new Logger(KafkaEventServer.name);
+  private readonly options: Required<MessagingOptions>;
+  private consumer?: Consumer;
+  private closing = false;
+  private running = false;
+
+  constructor(
+    @Inject(KAFKA) private readonly kafka: Kafka,
+    @Inject(MESSAGING_OPTIONS) options: MessagingOptions,
+    private readonly producer: EventProducer,
+    private readonly ledger: ProcessedEventLedger,
+    private readonly relay: OutboxRelay,
+    private readonly admin: TopicAdmin,
+    private readonly metrics: MessagingMetrics,
+  ) {
+    super();
+    this.options = resolveOptions(options);
+  }
+
+  /** True once the consumer has joined its group (or when there is nothing to consume). */
+  get isRunning(): boolean {
+    return this.running;
+  }
+
+  get topics(): string[] {
+    return [...this.messageHandlers.keys()];
+  }
+
+  async listen(callback: (error?: unknown) => void): Promise<void> {
+    try {
+      await this.start();
+      callback();
+    } catch (error) {
+      callback(error);
+    }
+  }
+
+  private async start(): Promise<void> {
+    await this.producer.connect();
+    const topics = this.topics;
+    if (topics.length === 0) {
+      this.running = true;
+      return;
+    }
+    await this.admin.ensureTopics(topics.flatMap((topic) => [topic, deadLetterTopic(topic)]));
+    const consumer = this.kafka.consumer({
+      groupId: this.options.groupId,
+      sessionTimeout: 30_000,
+      heartbeatInterval: HEARTBEAT_EVERY_MS,
+      allowAutoTopicCreation: false,
+    });
+    consumer.on(consumer.events.GROUP_JOIN, () => (this.running = true));
+    consumer.on(consumer.events.CRASH, ({ payload }) => {
+      this.running = false;
+      this.logger.error(`consumer crashed: ${payload.error}; restart=${payload.restart}`);
+    });
+    consumer.on(consumer.events.STOP, () => (this.running = false));
+    this.consumer = consumer;
+    await consumer.connect();
+    await consumer.subscribe({ topics, fromBeginning: this.options.fromBeginning });
+    await consumer.run({
+      partitionsConsumedConcurrently: this.options.partitionsConsumedConcurrently,
+      eachMessage: (payload) => this.handleMessage(payload),
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    // disconnect() waits for the messages in flight and commits their offsets.
+    await this.consumer?.disconnect().catch((error) => this.logger.warn(`consumer disconnect: ${error}`));
+    this.running = false;
+    await this.relay.stop();
+    await this.producer.disconnect();
+  }
+
+  private async handleMessage({ topic, partition, message, heartbeat }: EachMessagePayload): Promise<void> {
+    const origin = { topic, partition, offset: message.offset };
+    const pacemaker = setInterval(() => heartbeat().catch(() => undefined), HEARTBEAT_EVERY_MS);
+    const timer = this.metrics.handlerSeconds.startTimer({ topic });
+    try {
+      let parsed;
+      try {
+        parsed = parseEvent(topic, message.value);
+      } catch (error) {
+        await this.deadLetter(origin, message.key, message.value, message.headers, error, 1);
+        return;
+      }
+      if (!parsed.known) {
+        this.metrics.consumed.inc({ topic, outcome: 'skipped_unknown_type' });
+        return;
+      }
+      const { envelope } = parsed;
+      if (await this.withInfraRetry(() => this.ledger.has(this.options.groupId, envelope.eventId))) {
+        this.metrics.consumed.inc({ topic, outcome: 'duplicate' });
+        return;
+      }
+      const event: ConsumedEvent = {
+        envelope,
+        topic,
+        partition,
+        offset: message.offset,
+        key: message.key?.toString(),
+        heartbeat,
+      };
+      const outcome = await this.runHandler(topic, event);
+      if (outcome.ok) {
+        await this.withInfraRetry(() => this.ledger.record(this.options.groupId, envelope.eventId, origin));
+        this.metrics.consumed.inc({ topic, outcome: 'processed' });
+      } else {
+        await this.deadLetter(origin, message.key, message.value, message.headers, outcome.error, outcome.attempts);
+      }
+    } finally {
+      clearInterval(pacemaker);
+      timer();
+    }
+  }
+
+  private async runHandler(
+    topic: string,
+    event: ConsumedEvent,
+  ): Promise<{ ok: true } | { ok: false; error: unknown; attempts: number }> {
+    const handler = this.getHandlerByPattern(topic);
+    if (!handler) return { ok: true };
+    const trace = { correlationId: event.envelope.correlationId, causationId: event.envelope.eventId };
+    let attempts = 0;
+    let delay = this.options.retryBackoffMs;
+    for (;;) {
+      attempts += 1;
+      try {
+        await Trace.run(trace, async () => {
+          const result = await handler(event, new BaseRpcContext([topic, event.partition, event.offset]));
+          await lastValueFrom(this.transformToObservable(result).pipe(defaultIfEmpty(undefined)));
+        });
+        return { ok: true };
+      } catch (error) {
+        const kind = classifyFailure(error);
+        if (kind === 'permanent') return { ok: false, error, attempts };
+        if (this.closing) throw error; // leave the offset uncommitted: redelivered after restart
+        if (kind === 'transient' && attempts >= this.options.maxAttempts) return { ok: false, error, attempts };
+        this.logger.warn(
+          `${topic}[${event.partition}]@${event.offset} ${event.envelope.type} attempt ${attempts} failed ` +
+            `(${kind}): ${describeError(error)}`,
+        );
+        await sleep(delay);
+        delay = Math.min(delay * 2, MAX_INFRA_BACKOFF_MS);
+      }
+    }
+  }
+
+  /** Infrastructure calls of the consumer itself (ledger) are retried until they succeed or we shut down. */
+  private async withInfraRetry<T>(fn: () => Promise<T>): Promise<T> {
+    let delay = this.options.retryBackoffMs;
+    for (;;) {
+      try {
+        return await fn();
+      } catch (error) {
+        if (this.closing) throw error;
+        this.logger.warn(`retrying after ${describeError(error)}`);
+        await sleep(delay);
+        delay = Math.min(delay * 2, MAX_INFRA_BACKOFF_MS);
+      }
+    }
+  }
+
+  private async deadLetter(
+    origin: { topic: string; partition: number; offset: string },
+    key: Buffer | null,
+    value: Buffer | null,
+    headers: IHeaders | undefined,
+    error: unknown,
+    attempts: number,
+  ): Promise<void> {
+    const reason = describeError(error);
+    this.logger.warn(
+      `dead-lettering ${origin.topic}[${origin.partition}]@${origin.offset} after ${attempts} attempt(s): ${reason}`,
+    );
+    await this.producer.send(deadLetterTopic(origin.topic), [
+      {
+        key,
+        value,
+        headers: {
+          ...headers,
+          [DeadLetterHeaders.error]: reason.slice(0, 4_000),
+          [DeadLetterHeaders.originalTopic]: origin.topic,
+          [DeadLetterHeaders.originalPartition]: String(origin.partition),
+          [DeadLetterHeaders.originalOffset]: origin.offset,
+          [DeadLetterHeaders.consumerGroup]: this.options.groupId,
+          [DeadLetterHeaders.attempts]: String(attempts),
+          [DeadLetterHeaders.failedAt]: new Date().toISOString(),
+        },
+      },
+    ]);
+    this.metrics.deadLettered.inc({ topic: origin.topic });
+    this.metrics.consumed.inc({
+      topic: origin.topic,
+      outcome: error instanceof MalformedMessageError ? 'malformed' : 'dead_lettered',
+    });
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

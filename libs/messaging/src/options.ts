@@ -1,0 +1,33 @@
+export const MESSAGING_OPTIONS = Symbol('MESSAGING_OPTIONS');
+
+export interface MessagingOptions {
+  /** The service name: envelope `source`, Kafka client id, and consumer group unless `groupId` is set. */
+  serviceName: string;
+  brokers: string[];
+  groupId?: string;
+  /** Partitions consumed at the same time; messages of one partition (one key) stay in order. */
+  partitionsConsumedConcurrently?: number;
+  /** Attempts for a message whose handler fails with a transient error, before it is dead-lettered. */
+  maxAttempts?: number;
+  /** First retry delay; doubles on each attempt. */
+  retryBackoffMs?: number;
+  /** Partitions for topics this service creates if they do not exist. */
+  topicPartitions?: number;
+  /** Outbox relay poll interval, for events left behind by a crash; writes kick the relay at once. */
+  relayIntervalMs?: number;
+  /** Start a new consumer group at the earliest offset, so that views are built from the whole history. */
+  fromBeginning?: boolean;
+}
+
+export function resolveOptions(options: MessagingOptions): Required<MessagingOptions> {
+  return {
+    groupId: options.serviceName,
+    partitionsConsumedConcurrently: 3,
+    maxAttempts: 5,
+    retryBackoffMs: 200,
+    topicPartitions: 6,
+    relayIntervalMs: 1_000,
+    fromBeginning: true,
+    ...options,
+  };
+}
