@@ -35,6 +35,7 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
   private consumer?: Consumer;
   private closing = false;
   private running = false;
+  private starting?: Promise<void>;
 
   constructor(
     @Inject(KAFKA) private readonly kafka: Kafka,
@@ -58,12 +59,28 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
     return [...this.messageHandlers.keys()];
   }
 
-  async listen(callback: (error?: unknown) => void): Promise<void> {
-    try {
-      await this.start();
-      callback();
-    } catch (error) {
-      callback(error);
+  /**
+   * Returns at once and connects in the background, retrying until the broker answers: the HTTP side serves
+   * liveness meanwhile, and readiness says down until the consumer has joined its group.
+   */
+  listen(callback: (error?: unknown) => void): void {
+    callback();
+    this.starting = this.startWithRetry();
+  }
+
+  private async startWithRetry(): Promise<void> {
+    let delay = 500;
+    while (!this.closing) {
+      try {
+        await this.start();
+        return;
+      } catch (error) {
+        this.logger.warn(`cannot start consuming yet (${describeError(error)}); retrying in ${delay} ms`);
+        await this.consumer?.disconnect().catch(() => undefined);
+        this.consumer = undefined;
+        await sleep(delay);
+        delay = Math.min(delay * 2, MAX_INFRA_BACKOFF_MS);
+      }
     }
   }
 
@@ -98,6 +115,7 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
 
   async close(): Promise<void> {
     this.closing = true;
+    await Promise.race([this.starting, sleep(5_000)]);
     // disconnect() waits for the messages in flight and commits their offsets.
     await this.consumer?.disconnect().catch((error) => this.logger.warn(`consumer disconnect: ${error}`));
     this.running = false;

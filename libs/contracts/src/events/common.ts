@@ -1,5 +1,5 @@
 import { Type } from 'class-transformer';
-import { ArrayNotEmpty, IsArray, IsEmail, IsIn, IsInt, IsOptional, IsString, Min, ValidateNested } from 'class-validator';
+import { ArrayNotEmpty, IsArray, IsBoolean, IsEmail, IsIn, IsInt, IsOptional, IsString, Min, ValidateNested } from 'class-validator';
 import { Role, Roles } from '../domain';
 
 /** One role of a user: company-wide roles always carry `['*']`. */
@@ -17,7 +17,7 @@ export class UserSnapshot {
   @IsString() partnerId!: string;
   @IsEmail() email!: string;
   @IsString() displayName!: string;
-  active!: boolean;
+  @IsBoolean() active!: boolean;
   @IsArray() @ValidateNested({ each: true }) @Type(() => RoleGrant) roles!: RoleGrant[];
   @IsInt() @Min(1) revision!: number;
 }

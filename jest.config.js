@@ -1,0 +1,27 @@
+/** One Jest run for every tier: unit specs beside the code, integration and end-to-end specs under test/. */
+const swc = [
+  '@swc/jest',
+  {
+    jsc: {
+      parser: { syntax: 'typescript', decorators: true },
+      transform: { legacyDecorator: true, decoratorMetadata: true, useDefineForClassFields: false },
+      target: 'es2022',
+      keepClassNames: true,
+    },
+    sourceMaps: 'inline',
+  },
+];
+
+module.exports = {
+  rootDir: __dirname,
+  testEnvironment: 'node',
+  transform: { '^.+\\.ts$': swc },
+  moduleNameMapper: { '^@lib/([^/]+)(/.*)?$': '<rootDir>/libs/$1/src$2' },
+  testMatch: ['<rootDir>/{libs,services}/**/*.spec.ts', '<rootDir>/test/**/*.spec.ts'],
+  testPathIgnorePatterns: ['/node_modules/', '/dist/', '/.local/'],
+  globalSetup: '<rootDir>/libs/testing/src/jest.global-setup.ts',
+  globalTeardown: '<rootDir>/libs/testing/src/jest.global-teardown.ts',
+  testTimeout: 60_000,
+  maxWorkers: 2,
+  forceExit: false,
+};

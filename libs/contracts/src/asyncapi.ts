@@ -1,0 +1,90 @@
+import { getMetadataStorage } from 'class-validator';
+import { validationMetadatasToSchemas } from 'class-validator-jsonschema';
+import { dump } from 'js-yaml';
+import { CATALOG } from './catalog';
+import { DeadLetterHeaders, deadLetterTopic } from './topics';
+
+const ENVELOPE_SCHEMA = {
+  type: 'object',
+  required: ['eventId', 'type', 'version', 'occurredAt', 'source', 'correlationId', 'data'],
+  properties: {
+    eventId: { type: 'string', format: 'uuid', description: 'Unique per event; consumers deduplicate on it.' },
+    type: { type: 'string' },
+    version: { type: 'integer', minimum: 1 },
+    occurredAt: { type: 'string', format: 'date-time' },
+    source: { type: 'string', description: 'The service or outside system that wrote it.' },
+    partnerId: { type: 'string' },
+    locationId: { type: 'string' },
+    correlationId: { type: 'string' },
+    causationId: { type: 'string', description: 'The event or request that caused this one.' },
+    data: { type: 'object' },
+  },
+  additionalProperties: true,
+};
+
+/**
+ * The AsyncAPI document of every topic, derived from the payload classes themselves, so the published contract
+ * cannot drift from what the code validates. `npm run asyncapi` writes it; a test checks the committed copy.
+ */
+export function buildAsyncApi(): Record<string, unknown> {
+  const schemas = validationMetadatasToSchemas({
+    classValidatorMetadataStorage: getMetadataStorage(),
+    refPointerPrefix: '#/components/schemas/',
+  });
+  const channels: Record<string, unknown> = {};
+  const messages: Record<string, unknown> = {};
+  const used = new Set<string>();
+  for (const contract of Object.values(CATALOG)) {
+    const refs = Object.entries(contract.types).map(([type, cls]) => {
+      const name = `${contract.topic}/${type}`;
+      used.add(cls.name);
+      messages[name] = {
+        name: type,
+        title: type,
+        contentType: 'application/json',
+        headers: { type: 'object', description: 'Kafka key: ' + contract.key },
+        payload: {
+          allOf: [
+            { $ref: '#/components/schemas/Envelope' },
+            {
+              type: 'object',
+              properties: { type: { const: type }, data: { $ref: `#/components/schemas/${cls.name}` } },
+            },
+          ],
+        },
+      };
+      return { $ref: `#/components/messages/${name.replace(/\//g, '~1')}` };
+    });
+    const external = contract.producer.startsWith('external');
+    channels[contract.topic] = {
+      description: `${contract.description} Key: ${contract.key}. Written by ${contract.producer}.`,
+      [external ? 'publish' : 'subscribe']: { message: { oneOf: refs } },
+    };
+    channels[deadLetterTopic(contract.topic)] = {
+      description:
+        `Messages of ${contract.topic} a consumer could not process, as they were, with headers ` +
+        Object.values(DeadLetterHeaders).join(', ') + '.',
+      subscribe: { message: { name: 'DeadLetter', payload: { description: 'The original message value, unchanged.' } } },
+    };
+  }
+  const componentSchemas: Record<string, unknown> = { Envelope: ENVELOPE_SCHEMA };
+  for (const name of Object.keys(schemas).sort()) componentSchemas[name] = schemas[name];
+  return {
+    asyncapi: '2.6.0',
+    info: {
+      title: 'Incentives enrollment platform events',
+      version: '1.0.0',
+      description:
+        'Every message value is the JSON envelope; the key is the locationId (or partnerId / programId) so that ' +
+        'events of one location stay in order. Consumers accept unknown fields and unknown types. A breaking ' +
+        'change is a new topic version.',
+    },
+    defaultContentType: 'application/json',
+    channels,
+    components: { messages, schemas: componentSchemas },
+  };
+}
+
+export function renderAsyncApi(): string {
+  return dump(buildAsyncApi(), { noRefs: true, lineWidth: 120, sortKeys: false });
+}

@@ -1,0 +1,231 @@
+import { createEnvelope, deadLetterTopic, DeadLetterHeaders, Topics } from '@lib/contracts';
+import {
+  bootService,
+  eventually,
+  freePort,
+  OPERATOR_KEY,
+  PROJECT_ROOT,
+  RunningService,
+  spawnServer,
+  TestIssuer,
+  TestKafka,
+  TopicWatch,
+  uniqueName,
+  waitFor,
+} from '@lib/testing';
+import { startFerretDb } from '@lib/testing/infra/ferretdb';
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { Kafka, logLevel } from 'kafkajs';
+import { MongoClient } from 'mongodb';
+import { ECHO_PREFIX, SLOW_PREFIX, WidgetAppModule } from './widget.app';
+
+jest.setTimeout(120_000);
+
+const issuer = new TestIssuer();
+const kafka = new TestKafka();
+const mongo = new MongoClient(process.env.MONGO_URL!, { directConnection: true });
+let watch: TopicWatch;
+
+beforeAll(async () => {
+  await issuer.start();
+  await mongo.connect();
+  watch = await kafka.watch([Topics.agreements, deadLetterTopic(Topics.agreements)]);
+});
+
+afterAll(async () => {
+  await kafka.close();
+  await mongo.close();
+  await issuer.stop();
+});
+
+function widgets(db: string) {
+  return mongo.db(db).collection<{ _id: string; count?: number; consumed?: number; outbox?: unknown[] }>('widgets');
+}
+
+async function consumedCount(db: string, partnerId: string): Promise<number> {
+  return (await widgets(db).findOne({ _id: partnerId }))?.consumed ?? 0;
+}
+
+function boot(env: Record<string, string> = {}): Promise<RunningService> {
+  return bootService(WidgetAppModule, { name: 'widgets', env: { ...issuer.env(), ...env } });
+}
+
+/** Waits until the service's consumer has joined its group. */
+async function ready(service: RunningService): Promise<void> {
+  await eventually(async () => {
+    const response = await fetch(`${service.url}/health/ready`);
+    expect(response.status).toBe(200);
+  }, 30_000);
+}
+
+describe('outbox', () => {
+  it('publishes an event committed with its state change even when the process is killed (-9) before publishing', async () => {
+    const db = uniqueName('widgets');
+    const port = await freePort();
+    const env = {
+      ...process.env,
+      ...issuer.env(),
+      PORT: String(port),
+      MONGO_DB: db,
+      OPERATOR_TOKEN: OPERATOR_KEY,
+      LOG_LEVEL: 'warn',
+      TS_NODE_PROJECT: join(PROJECT_ROOT, 'tsconfig.json'),
+    };
+    const start = (extra: Record<string, string>) =>
+      spawnServer(process.execPath, ['-r', '@swc-node/register', 'libs/messaging/test/widget.main.ts'], {
+        cwd: PROJECT_ROOT,
+        env: { ...env, ...extra },
+        logFile: join(PROJECT_ROOT, '.local', 'logs', `${db}.log`),
+      });
+    const live = () =>
+      waitFor('widget service', async () => (await fetch(`http://127.0.0.1:${port}/health/live`)).ok, { timeoutMs: 60_000 });
+
+    // The relay only polls once an hour and the write does not kick it: the event stays in the document.
+    const first = start({ WIDGET_KICK: 'false', OUTBOX_RELAY_INTERVAL_MS: '3600000' });
+    await live();
+    const response = await fetch(`http://127.0.0.1:${port}/v1/widgets/w1`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-operator-key': OPERATOR_KEY },
+      body: JSON.stringify({ active: true }),
+    });
+    expect(response.status).toBe(200);
+    const { eventId } = (await response.json()) as { eventId: string };
+    first.child.kill('SIGKILL');
+    expect((await first.exited).signal).toBe('SIGKILL');
+
+    const stored = await widgets(db).findOne({ _id: 'w1' });
+    expect(stored?.count).toBe(1);
+    expect(stored?.outbox).toEqual([expect.objectContaining({ eventId, topic: Topics.agreements, key: `${ECHO_PREFIX}w1` })]);
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(watch.find((m) => m.envelope?.eventId === eventId)).toHaveLength(0);
+
+    // Restarted, the relay finds the event and publishes it, then empties the outbox.
+    const second = start({});
+    try {
+      const [published] = await watch.waitFor((m) => m.envelope?.eventId === eventId, { timeoutMs: 60_000 });
+      expect(published.key).toBe(`${ECHO_PREFIX}w1`);
+      expect(published.envelope).toMatchObject({ type: 'AgreementStatusChanged', source: 'widgets', version: 1 });
+      await eventually(async () => expect((await widgets(db).findOne({ _id: 'w1' }))?.outbox).toEqual([]));
+    } finally {
+      await second.stop();
+    }
+  });
+});
+
+describe('idempotent consumer', () => {
+  it('applies an event delivered three times once, and a replay from the earliest offset changes nothing', async () => {
+    const service = await boot();
+    const { MONGO_DB: db, KAFKA_GROUP_ID: groupId } = service.env;
+    const key = randomUUID();
+    const partnerId = `p-${key}`;
+    const event = createEnvelope({ type: 'AgreementStatusChanged', source: 'test', data: { partnerId, active: true } });
+    for (let i = 0; i < 3; i++) await kafka.publish(Topics.agreements, key, event);
+    const marker = `m-${key}`;
+    await kafka.publishEvent(Topics.agreements, key, { type: 'AgreementStatusChanged', data: { partnerId: marker, active: true } });
+
+    await eventually(async () => expect(await consumedCount(db, marker)).toBe(1), 30_000);
+    expect(await consumedCount(db, partnerId)).toBe(1);
+    // The effect emitted one echo event per applied event, not per delivery.
+    await watch.waitFor((m) => m.envelope?.causationId === event.eventId);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(watch.find((m) => m.envelope?.causationId === event.eventId)).toHaveLength(1);
+    await service.close();
+
+    // Rewind the group to the start of the topic and consume everything again.
+    const admin = new Kafka({ brokers: process.env.KAFKA_BROKERS!.split(','), logLevel: logLevel.NOTHING }).admin();
+    await admin.connect();
+    await admin.resetOffsets({ groupId, topic: Topics.agreements, earliest: true });
+    await admin.disconnect();
+    const replay = await boot({ MONGO_DB: db, KAFKA_GROUP_ID: groupId });
+    const marker2 = `m2-${key}`;
+    await kafka.publishEvent(Topics.agreements, key, { type: 'AgreementStatusChanged', data: { partnerId: marker2, active: true } });
+    await eventually(async () => expect(await consumedCount(db, marker2)).toBe(1), 60_000);
+    expect(await consumedCount(db, partnerId)).toBe(1);
+    expect(await consumedCount(db, marker)).toBe(1);
+    await replay.close();
+  });
+});
+
+describe('dead letters', () => {
+  it('sends malformed messages to <topic>.dlq with their origin, and goes on with the next message of the partition', async () => {
+    const service = await boot();
+    const db = service.env.MONGO_DB;
+    const key = randomUUID();
+    await kafka.publish(Topics.agreements, key, 'not json at all');
+    await kafka.publish(Topics.agreements, key, createEnvelope({ type: 'AgreementStatusChanged', source: 'test', data: { partnerId: `bad-${key}`, active: 'yes' } }));
+    await kafka.publish(Topics.agreements, key, createEnvelope({ type: 'SomethingNew', source: 'test', data: { partnerId: `new-${key}` } }));
+    const good = `good-${key}`;
+    await kafka.publishEvent(Topics.agreements, key, { type: 'AgreementStatusChanged', data: { partnerId: good, active: true } });
+
+    await eventually(async () => expect(await consumedCount(db, good)).toBe(1), 30_000);
+    const dead = await watch.waitFor(
+      (m) => m.topic === deadLetterTopic(Topics.agreements) && m.key === key && m.headers[DeadLetterHeaders.consumerGroup] === service.env.KAFKA_GROUP_ID,
+      { count: 2 },
+    );
+    const [notJson, badPayload] = dead.sort((a, b) => Number(a.headers[DeadLetterHeaders.originalOffset]) - Number(b.headers[DeadLetterHeaders.originalOffset]));
+    expect(notJson.raw).toBe('not json at all');
+    expect(notJson.headers[DeadLetterHeaders.error]).toMatch(/not JSON/);
+    expect(notJson.headers[DeadLetterHeaders.originalTopic]).toBe(Topics.agreements);
+    expect(Number(notJson.headers[DeadLetterHeaders.originalPartition])).toBeGreaterThanOrEqual(0);
+    expect(notJson.headers[DeadLetterHeaders.originalOffset]).toMatch(/^\d+$/);
+    expect(badPayload.headers[DeadLetterHeaders.error]).toMatch(/active/);
+    // An unknown event type is not an error: it is skipped (forward compatibility), not dead-lettered.
+    expect(dead.find((m) => m.raw.includes('SomethingNew'))).toBeUndefined();
+    expect(await consumedCount(db, `bad-${key}`)).toBe(0);
+    await service.close();
+  });
+});
+
+describe('service lifecycle', () => {
+  it('is live but not ready while the broker is unreachable', async () => {
+    const deadPort = await freePort();
+    const service = await boot({ KAFKA_BROKERS: `127.0.0.1:${deadPort}` });
+    try {
+      expect((await fetch(`${service.url}/health/live`)).status).toBe(200);
+      const response = await fetch(`${service.url}/health/ready`);
+      expect(response.status).toBe(503);
+      expect(JSON.stringify(await response.json())).toMatch(/kafka/);
+    } finally {
+      await service.close();
+    }
+  });
+
+  it('is ready with both connections up, and not ready once the database goes away', async () => {
+    const ownMongo = await startFerretDb({ root: PROJECT_ROOT, dataDir: join(PROJECT_ROOT, '.local', 'run', uniqueName('ready')) });
+    const service = await boot({ MONGO_URL: ownMongo.url });
+    try {
+      await ready(service);
+      await ownMongo.stop();
+      await eventually(async () => expect((await fetch(`${service.url}/health/ready`)).status).toBe(503), 20_000);
+      expect((await fetch(`${service.url}/health/live`)).status).toBe(200);
+    } finally {
+      await service.close().catch(() => undefined);
+      await ownMongo.stop();
+    }
+  });
+
+  it('finishes the message in flight, publishes its events and commits it when shut down', async () => {
+    const service = await boot();
+    const { MONGO_DB: db, KAFKA_GROUP_ID: groupId } = service.env;
+    await ready(service);
+    const key = randomUUID();
+    const slow = `${SLOW_PREFIX}${key}`;
+    const event = await kafka.publishEvent(Topics.agreements, key, { type: 'AgreementStatusChanged', data: { partnerId: slow, active: true } });
+    await new Promise((r) => setTimeout(r, 500)); // the handler is now sleeping
+    await service.close();
+
+    expect(await consumedCount(db, slow)).toBe(1);
+    expect((await widgets(db).findOne({ _id: slow }))?.outbox).toEqual([]);
+    // The event the handler emitted was flushed from the outbox before the process let go.
+    await watch.waitFor((m) => m.envelope?.causationId === event.eventId, { timeoutMs: 5_000 });
+
+    // After a restart in the same group, the message is not handled again.
+    const again = await boot({ MONGO_DB: db, KAFKA_GROUP_ID: groupId });
+    const marker = `m-${key}`;
+    await kafka.publishEvent(Topics.agreements, key, { type: 'AgreementStatusChanged', data: { partnerId: marker, active: true } });
+    await eventually(async () => expect(await consumedCount(db, marker)).toBe(1), 30_000);
+    expect(await consumedCount(db, slow)).toBe(1);
+    await again.close();
+  });
+});

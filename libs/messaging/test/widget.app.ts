@@ -1,0 +1,84 @@
+/**
+ * A minimal service built on the platform, used to test the messaging library end to end against the real
+ * broker and database: HTTP writes emit events through the outbox; a consumer counts agreement events.
+ */
+import { AgreementStatusChanged, Topics } from '@lib/contracts';
+import { ConsumedEvent, EventOutbox, outboxPlugin, pushOutbox } from '@lib/messaging';
+import { OperatorOnly, PlatformModule } from '@lib/platform';
+import { Body, Controller, Get, HttpCode, Module, Param, Post } from '@nestjs/common';
+import { EventPattern, Payload } from '@nestjs/microservices';
+import { InjectModel, MongooseModule, Prop, Schema, SchemaFactory } from '@nestjs/mongoose';
+import { IsBoolean } from 'class-validator';
+import { Model } from 'mongoose';
+
+@Schema({ collection: 'widgets' })
+export class Widget {
+  @Prop({ type: String }) _id!: string;
+  @Prop({ default: 0 }) count!: number;
+  @Prop({ default: 0 }) consumed!: number;
+}
+export const WidgetSchema = SchemaFactory.createForClass(Widget);
+WidgetSchema.plugin(outboxPlugin);
+
+class WidgetInput {
+  @IsBoolean() active!: boolean;
+}
+
+/** Partners whose events take a while to handle, to test shutdown with work in flight. */
+export const SLOW_PREFIX = 'slow-';
+export const ECHO_PREFIX = 'echo-';
+
+@Controller('v1/widgets')
+export class WidgetController {
+  constructor(
+    @InjectModel(Widget.name) private readonly widgets: Model<Widget>,
+    private readonly outbox: EventOutbox,
+  ) {}
+
+  /** Changes state and emits an event in the same single-document write. `kick=false` leaves it to the relay poll. */
+  @OperatorOnly()
+  @Post(':id')
+  @HttpCode(200)
+  async write(@Param('id') id: string, @Body() input: WidgetInput) {
+    const event = this.outbox.event(Topics.agreements, {
+      type: 'AgreementStatusChanged',
+      data: { partnerId: `${ECHO_PREFIX}${id}`, active: input.active },
+    });
+    await this.widgets.updateOne({ _id: id }, { $inc: { count: 1 }, $push: pushOutbox([event]) }, { upsert: true });
+    if (process.env.WIDGET_KICK !== 'false') this.outbox.committed();
+    return { eventId: event.eventId };
+  }
+
+  @OperatorOnly()
+  @Get(':id')
+  async read(@Param('id') id: string) {
+    return this.widgets.findById(id).select('+outbox').lean();
+  }
+
+  /** Deliberately not idempotent by itself ($inc): only the ledger keeps duplicates out. */
+  @EventPattern(Topics.agreements)
+  async onAgreement(@Payload() event: ConsumedEvent<AgreementStatusChanged>) {
+    const { partnerId } = event.envelope.data;
+    if (partnerId.startsWith(ECHO_PREFIX)) return;
+    if (partnerId.startsWith(SLOW_PREFIX)) await new Promise((r) => setTimeout(r, 1_500));
+    const echo = this.outbox.event(Topics.agreements, {
+      type: 'AgreementStatusChanged',
+      data: { partnerId: `${ECHO_PREFIX}${partnerId}`, active: true },
+    });
+    await this.widgets.updateOne(
+      { _id: partnerId },
+      { $inc: { consumed: 1 }, $push: pushOutbox([echo]) },
+      { upsert: true },
+    );
+    this.outbox.committed();
+  }
+}
+
+@Module({
+  imports: [
+    PlatformModule.forService({ name: 'widgets' }),
+    MongooseModule.forFeature([{ name: Widget.name, schema: WidgetSchema }]),
+  ],
+  controllers: [WidgetController],
+})
+export class WidgetAppModule {}

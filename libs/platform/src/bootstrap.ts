@@ -1,0 +1,108 @@
+import { KafkaEventServer } from '@lib/messaging';
+import { INestApplication, Logger, Type } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { NestExpressApplication } from '@nestjs/platform-express';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import type { NextFunction, Request, Response } from 'express';
+import { Logger as PinoLogger } from 'nestjs-pino';
+import { CONFIG, ConfigError } from './config/config';
+import { PROBLEM_CONTENT_TYPE } from './http/problem';
+import { ProblemFilter } from './http/problem.filter';
+import { correlationMiddleware } from './logging/logging';
+import { collectProcessMetrics } from './metrics/metrics';
+import type { PlatformConfig } from './platform.module';
+
+export interface CreateOptions {
+  /** Tests pass false to keep the output quiet. */
+  logs?: boolean;
+}
+
+/**
+ * Builds a service as a hybrid app (HTTP + the Kafka consumer transport) without listening yet. Used by main.ts
+ * and by every test, so tests run the service exactly as it is deployed.
+ */
+export async function createServiceApp(module: Type<unknown>, options: CreateOptions = {}): Promise<NestExpressApplication> {
+  const app = await NestFactory.create<NestExpressApplication>(module, {
+    bufferLogs: true,
+    abortOnError: false,
+    logger: options.logs === false ? false : undefined,
+  });
+  if (options.logs !== false) app.useLogger(app.get(PinoLogger));
+  const config = app.get<PlatformConfig>(CONFIG);
+  collectProcessMetrics(config.SERVICE_NAME);
+  app.use(correlationMiddleware);
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.useBodyParser('json', { limit: '1mb' });
+
+  if (config.DOCS_ENABLED) {
+    const document = SwaggerModule.createDocument(
+      app,
+      new DocumentBuilder()
+        .setTitle(`${config.SERVICE_NAME} API`)
+        .setDescription(`The ${config.SERVICE_NAME} service of the incentives enrollment platform.`)
+        .setVersion('1')
+        .addBearerAuth()
+        .addApiKey({ type: 'apiKey', name: 'X-Operator-Key', in: 'header' }, 'operator')
+        .build(),
+    );
+    SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json' });
+  }
+
+  app.connectMicroservice({ strategy: app.get(KafkaEventServer) }, { inheritAppConfig: true });
+  return app;
+}
+
+/** Body-parser errors happen before routing; they still answer problem+json. */
+function bodyErrorHandler(error: unknown, _request: Request, response: Response, next: NextFunction): void {
+  if (response.headersSent) return next(error);
+  const problem = new ProblemFilter().toProblem(error);
+  response.status(problem.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(problem));
+}
+
+/** Starts consuming, then serves HTTP. */
+export async function startServiceApp(app: INestApplication, port?: number): Promise<void> {
+  const config = app.get<PlatformConfig>(CONFIG);
+  (app as NestExpressApplication).use(bodyErrorHandler);
+  await app.init();
+  await app.startAllMicroservices();
+  await app.listen(port ?? config.PORT, '0.0.0.0');
+}
+
+/** main.ts of every service: a bad config stops it with one line; SIGTERM drains it within the timeout. */
+export async function runService(module: Type<unknown>): Promise<void> {
+  const logger = new Logger('Bootstrap');
+  let app: NestExpressApplication;
+  try {
+    app = await createServiceApp(module);
+  } catch (error) {
+    const cause = error instanceof ConfigError ? error : (error as { cause?: unknown })?.cause;
+    if (cause instanceof ConfigError || error instanceof ConfigError) {
+      process.stderr.write(`${(cause as Error).message}\n`);
+      process.exit(1);
+    }
+    throw error;
+  }
+  const config = app.get<PlatformConfig>(CONFIG);
+  let stopping = false;
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => {
+      if (stopping) return;
+      stopping = true;
+      logger.log(`${signal}: stopping consumers, draining, flushing the outbox`);
+      setTimeout(() => {
+        logger.error('graceful shutdown timed out');
+        process.exit(1);
+      }, config.SHUTDOWN_TIMEOUT_MS).unref();
+      app.close().then(
+        () => process.exit(0),
+        (error) => {
+          logger.error(`shutdown failed: ${error}`);
+          process.exit(1);
+        },
+      );
+    });
+  }
+  await startServiceApp(app);
+  logger.log(`${config.SERVICE_NAME} listening on ${config.PORT}`);
+}

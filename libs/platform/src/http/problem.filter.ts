@@ -1,0 +1,65 @@
+import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
+import { STATUS_CODES } from 'node:http';
+import { throwError } from 'rxjs';
+import type { Request, Response } from 'express';
+import { PROBLEM_CONTENT_TYPE, ProblemDetails, ProblemException } from './problem';
+
+const TYPE_BASE = 'https://incentives.partner.example/problems/';
+
+/** Every HTTP error leaves as application/problem+json. In a Kafka context the error is passed on untouched. */
+@Catch()
+export class ProblemFilter implements ExceptionFilter {
+  private readonly logger = new Logger('HTTP');
+
+  catch(exception: unknown, host: ArgumentsHost) {
+    if (host.getType() !== 'http') return throwError(() => exception);
+    const request = host.switchToHttp().getRequest<Request>();
+    const response = host.switchToHttp().getResponse<Response>();
+    const problem = this.toProblem(exception);
+    problem.instance = request.originalUrl;
+    if (problem.status >= 500) {
+      this.logger.error(`${request.method} ${request.originalUrl}: ${(exception as Error)?.stack ?? exception}`);
+    }
+    response.status(problem.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(problem));
+    return undefined;
+  }
+
+  toProblem(exception: unknown): ProblemDetails {
+    if (exception instanceof ProblemException) {
+      return {
+        type: TYPE_BASE + exception.problemType,
+        title: exception.title,
+        status: exception.getStatus(),
+        ...(exception.getResponse() as { detail?: string }).detail !== undefined && {
+          detail: (exception.getResponse() as { detail?: string }).detail,
+        },
+        ...exception.extensions,
+      };
+    }
+    if (exception instanceof HttpException) {
+      const status = exception.getStatus();
+      const body = exception.getResponse();
+      const message =
+        typeof body === 'string' ? body : ((body as { message?: string | string[] }).message ?? exception.message);
+      return {
+        type: status === 404 ? TYPE_BASE + 'not-found' : 'about:blank',
+        title: STATUS_CODES[status] ?? 'Error',
+        status,
+        detail: Array.isArray(message) ? message.join('; ') : message,
+      };
+    }
+    if (exception instanceof SyntaxError && (exception as { status?: number }).status === 400) {
+      return { type: TYPE_BASE + 'malformed-body', title: 'Malformed JSON body', status: 400, detail: exception.message };
+    }
+    const status = (exception as { status?: number })?.status;
+    if (typeof status === 'number' && status >= 400 && status < 500) {
+      return { type: 'about:blank', title: STATUS_CODES[status] ?? 'Error', status, detail: (exception as Error).message };
+    }
+    return {
+      type: 'about:blank',
+      title: 'Internal Server Error',
+      status: HttpStatus.INTERNAL_SERVER_ERROR,
+      detail: 'An unexpected error occurred.',
+    };
+  }
+}

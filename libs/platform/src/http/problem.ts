@@ -1,0 +1,74 @@
+import { HttpException, HttpStatus } from '@nestjs/common';
+import { ValidationError } from 'class-validator';
+
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
+
+export interface FieldProblem {
+  field: string;
+  message: string;
+}
+
+/** RFC 9457 problem details. */
+export interface ProblemDetails {
+  type: string;
+  title: string;
+  status: number;
+  detail?: string;
+  instance?: string;
+  errors?: FieldProblem[];
+  [extension: string]: unknown;
+}
+
+/** An HTTP error that carries its problem document; use cases throw these (or Nest's own HttpExceptions). */
+export class ProblemException extends HttpException {
+  constructor(
+    status: HttpStatus,
+    readonly problemType: string,
+    readonly title: string,
+    detail?: string,
+    readonly extensions: Record<string, unknown> = {},
+  ) {
+    super({ title, detail }, status);
+  }
+}
+
+export function flattenValidationErrors(errors: ValidationError[], prefix = ''): FieldProblem[] {
+  return errors.flatMap((error) => {
+    const field = prefix ? `${prefix}.${error.property}` : error.property;
+    const own = Object.values(error.constraints ?? {}).map((message) => ({ field, message }));
+    return [...own, ...flattenValidationErrors(error.children ?? [], field)];
+  });
+}
+
+export class ValidationProblem extends ProblemException {
+  constructor(readonly fieldErrors: FieldProblem[], detail = 'The request has invalid fields.') {
+    super(HttpStatus.BAD_REQUEST, 'validation-error', 'Your request parameters did not validate.', detail, {
+      errors: fieldErrors,
+    });
+  }
+}
+
+export const Problems = {
+  notFound: (what: string) => new ProblemException(HttpStatus.NOT_FOUND, 'not-found', 'Not found', `${what} was not found.`),
+  forbidden: (detail: string) => new ProblemException(HttpStatus.FORBIDDEN, 'forbidden', 'Forbidden', detail),
+  conflict: (detail: string, extensions?: Record<string, unknown>) =>
+    new ProblemException(HttpStatus.CONFLICT, 'conflict', 'Conflict', detail, extensions),
+  preconditionFailed: (current: number) =>
+    new ProblemException(
+      HttpStatus.PRECONDITION_FAILED,
+      'stale-version',
+      'The resource has changed',
+      `If-Match does not match the current version ${current}; read it again and retry.`,
+      { currentVersion: current },
+    ),
+  preconditionRequired: () =>
+    new ProblemException(
+      HttpStatus.PRECONDITION_REQUIRED,
+      'if-match-required',
+      'If-Match required',
+      'Send If-Match with the version (ETag) of the resource you read.',
+    ),
+  unprocessable: (detail: string, extensions?: Record<string, unknown>) =>
+    new ProblemException(HttpStatus.UNPROCESSABLE_ENTITY, 'unprocessable', 'Request cannot be carried out', detail, extensions),
+  field: (field: string, message: string) => new ValidationProblem([{ field, message }]),
+};

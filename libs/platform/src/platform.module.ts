@@ -1,0 +1,110 @@
+import { MessagingModule } from '@lib/messaging';
+import { DynamicModule, Global, MiddlewareConsumer, Module, NestModule, Provider } from '@nestjs/common';
+import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR, APP_PIPE } from '@nestjs/core';
+import { MongooseModule } from '@nestjs/mongoose';
+import { TerminusModule } from '@nestjs/terminus';
+import { ValidatorSpec } from 'envalid';
+import { LoggerModule } from 'nestjs-pino';
+import { AuthGuard } from './auth/auth.guard';
+import { JWKS_KEY_SOURCE, JwtVerifier } from './auth/jwt-verifier';
+import { baseConfigSpec, CONFIG, loadConfig } from './config/config';
+import { HealthController } from './health/health.controller';
+import { IdempotencyInterceptor } from './http/idempotency';
+import { ProblemFilter } from './http/problem.filter';
+import { createValidationPipe } from './http/validation';
+import { pinoParams } from './logging/logging';
+import { HttpMetricsMiddleware, MetricsController } from './metrics/metrics';
+
+export type PlatformConfig = ReturnType<typeof loadConfig<ReturnType<typeof baseConfigSpec>>>;
+
+export const SERVICE_NAME = Symbol('SERVICE_NAME');
+
+export interface ServiceDefinition {
+  /** identity, invitations, enrollment, payout-profiles, notification. */
+  name: string;
+  /** The service's own settings, validated with the common ones at start. */
+  configSpec?: Record<string, ValidatorSpec<unknown>>;
+  /** Where token verification keys come from, when not the remote JWKS (the issuer itself). */
+  keySource?: { useFactory: (...args: never[]) => unknown; inject?: unknown[]; imports?: DynamicModule['imports'] };
+}
+
+@Global()
+@Module({})
+class ConfigModule {
+  static forService(definition: ServiceDefinition): DynamicModule {
+    return {
+      module: ConfigModule,
+      providers: [
+        { provide: SERVICE_NAME, useValue: definition.name },
+        { provide: CONFIG, useFactory: () => loadConfig({ ...baseConfigSpec(definition.name), ...definition.configSpec }) },
+      ],
+      exports: [CONFIG, SERVICE_NAME],
+    };
+  }
+}
+
+/**
+ * Everything a service stands on, the same way in every service: typed config, JSON logs, its MongoDB database,
+ * Kafka messaging, auth, problem+json errors, validation, idempotency keys, health and metrics.
+ */
+@Module({})
+export class PlatformModule implements NestModule {
+  static forService(definition: ServiceDefinition): DynamicModule {
+    const config = ConfigModule.forService(definition);
+    const keySource: Provider = definition.keySource
+      ? { provide: JWKS_KEY_SOURCE, useFactory: definition.keySource.useFactory, inject: (definition.keySource.inject ?? []) as never[] }
+      : { provide: JWKS_KEY_SOURCE, useValue: null };
+    return {
+      module: PlatformModule,
+      global: true,
+      imports: [
+        config,
+        ...(definition.keySource?.imports ?? []),
+        LoggerModule.forRootAsync({
+          imports: [config],
+          inject: [CONFIG],
+          useFactory: (c: PlatformConfig) => pinoParams(definition.name, c.LOG_LEVEL),
+        }),
+        MongooseModule.forRootAsync({
+          imports: [config],
+          inject: [CONFIG],
+          useFactory: (c: PlatformConfig) => ({
+            uri: c.MONGO_URL,
+            dbName: c.MONGO_DB,
+            autoIndex: true,
+            serverSelectionTimeoutMS: 5_000,
+          }),
+        }),
+        MessagingModule.forRootAsync({
+          imports: [config],
+          inject: [CONFIG],
+          useFactory: (c: PlatformConfig) => ({
+            serviceName: definition.name,
+            brokers: c.KAFKA_BROKERS,
+            groupId: c.KAFKA_GROUP_ID,
+            partitionsConsumedConcurrently: c.KAFKA_PARTITIONS_CONCURRENCY,
+            maxAttempts: c.KAFKA_MAX_ATTEMPTS,
+            retryBackoffMs: c.KAFKA_RETRY_BACKOFF_MS,
+            topicPartitions: c.KAFKA_TOPIC_PARTITIONS,
+            relayIntervalMs: c.OUTBOX_RELAY_INTERVAL_MS,
+          }),
+        }),
+        TerminusModule.forRoot({ logger: false }),
+      ],
+      controllers: [HealthController, MetricsController],
+      providers: [
+        keySource,
+        JwtVerifier,
+        { provide: APP_GUARD, useClass: AuthGuard },
+        { provide: APP_FILTER, useClass: ProblemFilter },
+        { provide: APP_PIPE, useFactory: createValidationPipe },
+        { provide: APP_INTERCEPTOR, useClass: IdempotencyInterceptor },
+      ],
+      exports: [JwtVerifier, config],
+    };
+  }
+
+  configure(consumer: MiddlewareConsumer): void {
+    consumer.apply(HttpMetricsMiddleware).forRoutes('*');
+  }
+}

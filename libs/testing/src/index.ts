@@ -1,0 +1,5 @@
+export * from './kafka-helpers';
+export * from './service-harness';
+export * from './test-issuer';
+export * from './infra/resolve';
+export * from './infra/process';

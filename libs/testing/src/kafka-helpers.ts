@@ -1,0 +1,147 @@
+import { createEnvelope, Envelope } from '@lib/contracts';
+import { randomUUID } from 'node:crypto';
+import { Consumer, IHeaders, Kafka, logLevel, Producer } from 'kafkajs';
+
+export interface ReceivedMessage<T = unknown> {
+  topic: string;
+  partition: number;
+  offset: string;
+  key?: string;
+  headers: Record<string, string>;
+  raw: string;
+  /** The parsed envelope, when the value is JSON. */
+  envelope?: Envelope<T>;
+}
+
+function headersToStrings(headers: IHeaders | undefined): Record<string, string> {
+  return Object.fromEntries(Object.entries(headers ?? {}).map(([k, v]) => [k, String(v)]));
+}
+
+/** Talks to the real broker as outside systems do: publish messages, and watch topics. */
+export class TestKafka {
+  private readonly kafka: Kafka;
+  private producer?: Producer;
+  private readonly consumers: Consumer[] = [];
+
+  constructor(brokers = (process.env.KAFKA_BROKERS ?? '').split(',')) {
+    this.kafka = new Kafka({ clientId: `test-${randomUUID().slice(0, 8)}`, brokers, logLevel: logLevel.NOTHING });
+  }
+
+  async publish(topic: string, key: string, value: unknown, headers?: Record<string, string>): Promise<void> {
+    if (!this.producer) {
+      this.producer = this.kafka.producer({ allowAutoTopicCreation: true });
+      await this.producer.connect();
+    }
+    await this.producer.send({
+      topic,
+      acks: -1,
+      messages: [{ key, value: typeof value === 'string' ? value : JSON.stringify(value), headers }],
+    });
+  }
+
+  /** Publishes a well-formed envelope, as an outside system (eligibility, agreements, validator) would. */
+  async publishEvent<T>(
+    topic: string,
+    key: string,
+    event: { type: string; data: T; source?: string; eventId?: string; partnerId?: string; locationId?: string },
+  ): Promise<Envelope<T>> {
+    const envelope = createEnvelope({ source: 'test', ...event });
+    await this.publish(topic, key, envelope);
+    return envelope;
+  }
+
+  /** Starts reading `topics` from the beginning; everything received is kept in `messages`. */
+  async watch(topics: string[]): Promise<TopicWatch> {
+    const consumer = this.kafka.consumer({ groupId: `watch-${randomUUID()}`, allowAutoTopicCreation: true });
+    this.consumers.push(consumer);
+    const watch = new TopicWatch();
+    await consumer.connect();
+    await consumer.subscribe({ topics, fromBeginning: true });
+    let joined!: () => void;
+    const ready = new Promise<void>((r) => (joined = r));
+    consumer.on(consumer.events.GROUP_JOIN, () => joined());
+    await consumer.run({
+      eachMessage: async ({ topic, partition, message }) => {
+        const raw = message.value?.toString() ?? '';
+        let envelope: Envelope | undefined;
+        try {
+          envelope = JSON.parse(raw);
+        } catch {
+          envelope = undefined;
+        }
+        watch.push({
+          topic,
+          partition,
+          offset: message.offset,
+          key: message.key?.toString(),
+          headers: headersToStrings(message.headers),
+          raw,
+          envelope,
+        });
+      },
+    });
+    await ready;
+    return watch;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.consumers.map((c) => c.disconnect().catch(() => undefined)));
+    await this.producer?.disconnect().catch(() => undefined);
+  }
+}
+
+export class TopicWatch {
+  readonly messages: ReceivedMessage[] = [];
+  private waiters: Array<() => void> = [];
+
+  push(message: ReceivedMessage): void {
+    this.messages.push(message);
+    this.waiters.forEach((w) => w());
+  }
+
+  find<T = unknown>(predicate: (m: ReceivedMessage<T>) => boolean): ReceivedMessage<T>[] {
+    return (this.messages as ReceivedMessage<T>[]).filter(predicate);
+  }
+
+  /** Waits until `count` messages match, and returns them; fails with what was seen otherwise. */
+  async waitFor<T = unknown>(
+    predicate: (m: ReceivedMessage<T>) => boolean,
+    { count = 1, timeoutMs = 20_000 }: { count?: number; timeoutMs?: number } = {},
+  ): Promise<ReceivedMessage<T>[]> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = this.find(predicate);
+      if (found.length >= count) return found;
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        const seen = this.messages.slice(-10).map((m) => `${m.topic} ${m.envelope?.type ?? m.raw.slice(0, 80)}`);
+        throw new Error(`Expected ${count} matching message(s), found ${found.length}. Last seen:\n${seen.join('\n')}`);
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.min(left, 500));
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+      this.waiters = [];
+    }
+  }
+
+  ofType<T = unknown>(type: string, filter: (m: ReceivedMessage<T>) => boolean = () => true): ReceivedMessage<T>[] {
+    return this.find<T>((m) => m.envelope?.type === type && filter(m));
+  }
+}
+
+/** Polls until `check` stops throwing (for HTTP reads that become true once events are processed). */
+export async function eventually<T>(check: () => Promise<T>, timeoutMs = 20_000, intervalMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await check();
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await new Promise((r) => setTimeout(r, intervalMs));
+    }
+  }
+}

@@ -1,0 +1,54 @@
+import { createServiceApp, startServiceApp } from '@lib/platform';
+import { Type } from '@nestjs/common';
+import { NestExpressApplication } from '@nestjs/platform-express';
+import { randomBytes } from 'node:crypto';
+import { AddressInfo } from 'node:net';
+
+export const OPERATOR_KEY = 'test-operator-key';
+
+export interface RunningService {
+  app: NestExpressApplication;
+  url: string;
+  env: Record<string, string>;
+  close(): Promise<void>;
+}
+
+/** A database name no other test uses, so tests share one server without seeing each other's data. */
+export function uniqueName(prefix: string): string {
+  return `${prefix.replace(/-/g, '_')}_${randomBytes(5).toString('hex')}`;
+}
+
+/**
+ * Boots a service in this process against the real broker and database of the run (from the global setup),
+ * listening on a free port, exactly as main.ts does. Settings are given as environment variables, as in production.
+ */
+export async function bootService(
+  module: Type<unknown>,
+  { name, env = {} }: { name: string; env?: Record<string, string> },
+): Promise<RunningService> {
+  const settings: Record<string, string> = {
+    MONGO_DB: uniqueName(name),
+    KAFKA_GROUP_ID: uniqueName(name),
+    OPERATOR_TOKEN: OPERATOR_KEY,
+    LOG_LEVEL: 'warn',
+    KAFKA_RETRY_BACKOFF_MS: '50',
+    OUTBOX_RELAY_INTERVAL_MS: '200',
+    ...env,
+  };
+  const saved = { ...process.env };
+  Object.assign(process.env, settings);
+  let app: NestExpressApplication;
+  try {
+    app = await createServiceApp(module, { logs: process.env.TEST_LOGS === 'true' });
+    await startServiceApp(app, 0);
+  } finally {
+    process.env = saved;
+  }
+  const { port } = app.getHttpServer().address() as AddressInfo;
+  return {
+    app,
+    url: `http://127.0.0.1:${port}`,
+    env: settings,
+    close: () => app.close(),
+  };
+}

@@ -1,0 +1,7 @@
+import { PlatformModule } from '@lib/platform';
+import { Module } from '@nestjs/common';
+
+@Module({
+  imports: [PlatformModule.forService({ name: 'notification' })],
+})
+export class AppModule {}

@@ -1,0 +1,5 @@
+import 'reflect-metadata';
+import { runService } from '@lib/platform';
+import { AppModule } from './app.module';
+
+void runService(AppModule);
