@@ -1,0 +1,30 @@
+import { canView, holdsRole, isCompanyAdmin } from './access.policy';
+
+const actor = (roles: Array<{ role: 'GLOBAL_ADMIN' | 'ACCOUNT_ADMIN' | 'INCENTIVES_ADMIN' | 'INCENTIVES_USER'; locationIds: string[] }>) => ({
+  userId: 'u',
+  partnerId: 'p',
+  email: 'u@example.com',
+  displayName: 'U',
+  roles,
+});
+
+describe('access rules', () => {
+  it.each([
+    ['admin of A on A', [{ role: 'INCENTIVES_ADMIN' as const, locationIds: ['A'] }], 'A', true],
+    ['admin of A on B', [{ role: 'INCENTIVES_ADMIN' as const, locationIds: ['A'] }], 'B', false],
+    ['admin of * on B', [{ role: 'INCENTIVES_ADMIN' as const, locationIds: ['*'] }], 'B', true],
+    ['user of A on A', [{ role: 'INCENTIVES_USER' as const, locationIds: ['A'] }], 'A', false],
+    ['global admin on A', [{ role: 'GLOBAL_ADMIN' as const, locationIds: ['*'] }], 'A', false],
+  ])('%s: holds INCENTIVES_ADMIN = %s', (_, roles, location, expected) => {
+    expect(holdsRole(actor(roles), 'INCENTIVES_ADMIN', location)).toBe(expected);
+  });
+
+  it('lets company admins and incentive roles view, and nobody else', () => {
+    expect(canView(actor([{ role: 'ACCOUNT_ADMIN', locationIds: ['*'] }]), 'A')).toBe(true);
+    expect(canView(actor([{ role: 'INCENTIVES_USER', locationIds: ['A'] }]), 'A')).toBe(true);
+    expect(canView(actor([{ role: 'INCENTIVES_USER', locationIds: ['A'] }]), 'B')).toBe(false);
+    expect(canView(actor([]), 'A')).toBe(false);
+    expect(isCompanyAdmin(actor([{ role: 'GLOBAL_ADMIN', locationIds: ['*'] }]))).toBe(true);
+    expect(isCompanyAdmin(actor([{ role: 'INCENTIVES_ADMIN', locationIds: ['*'] }]))).toBe(false);
+  });
+});

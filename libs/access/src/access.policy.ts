@@ -1,0 +1,107 @@
+import { ALL_LOCATIONS, COMPANY_ROLES, Role } from '@lib/contracts';
+import { Principal, Problems } from '@lib/platform';
+import { Injectable } from '@nestjs/common';
+import { InjectModel } from '@nestjs/mongoose';
+import { Model } from 'mongoose';
+import { AccessLocation, AccessUser } from './access.schemas';
+
+/** A signed-in user with the roles this service knows for them. */
+export interface Actor {
+  userId: string;
+  partnerId: string;
+  email: string;
+  displayName: string;
+  roles: Array<{ role: Role; locationIds: string[] }>;
+}
+
+export function isCompanyAdmin(actor: Pick<Actor, 'roles'>): boolean {
+  return actor.roles.some((r) => COMPANY_ROLES.includes(r.role));
+}
+
+export function holdsRole(actor: Pick<Actor, 'roles'>, role: Role, locationId: string): boolean {
+  return actor.roles.some(
+    (r) => r.role === role && (r.locationIds.includes(ALL_LOCATIONS) || r.locationIds.includes(locationId)),
+  );
+}
+
+/** Incentive roles (admin or user) on the location, or a company-wide admin of the partner. */
+export function canView(actor: Actor, locationId: string): boolean {
+  return isCompanyAdmin(actor) || holdsRole(actor, 'INCENTIVES_ADMIN', locationId) || holdsRole(actor, 'INCENTIVES_USER', locationId);
+}
+
+/**
+ * Answers "who may do what" from the role view. Tenancy first: another partner's resource is 404, never 403,
+ * so its existence does not leak.
+ */
+@Injectable()
+export class AccessPolicy {
+  constructor(
+    @InjectModel(AccessUser.name) private readonly users: Model<AccessUser>,
+    @InjectModel(AccessLocation.name) private readonly locations: Model<AccessLocation>,
+  ) {}
+
+  /** The caller as this service knows them; 403 if identity has not told us about them or deactivated them. */
+  async actor(principal: Principal): Promise<Actor> {
+    const user = await this.users.findById(principal.userId).lean();
+    if (!user || user.partnerId !== principal.partnerId) {
+      throw Problems.forbidden('Your account has no roles in this partner yet. Ask your Global admin to add you.');
+    }
+    if (!user.active) throw Problems.forbidden('Your account is deactivated.');
+    return { userId: user._id, partnerId: user.partnerId, email: user.email, displayName: user.displayName, roles: user.roles };
+  }
+
+  /** 404 unless the location belongs to the caller's partner. */
+  async location(actor: Actor, locationId: string): Promise<AccessLocation> {
+    const location = await this.locations.findById(locationId).lean();
+    if (!location || location.partnerId !== actor.partnerId) throw Problems.notFound(`Location ${locationId}`);
+    return location;
+  }
+
+  /** 404 for a location of another partner; 403 naming the role needed otherwise. */
+  async requireRole(actor: Actor, locationId: string, role: Role, action: string): Promise<AccessLocation> {
+    const location = await this.location(actor, locationId);
+    if (!holdsRole(actor, role, locationId)) {
+      throw Problems.forbidden(`Only an Incentives admin of location ${locationId} can ${action}.`);
+    }
+    return location;
+  }
+
+  /** 404 for another partner's location; 403 when the caller holds no role there. */
+  async requireView(actor: Actor, locationId: string): Promise<AccessLocation> {
+    const location = await this.location(actor, locationId);
+    if (!canView(actor, locationId)) {
+      throw Problems.forbidden(`You hold no incentives role on location ${locationId}.`);
+    }
+    return location;
+  }
+
+  /** The locations of the caller's partner that they may see. */
+  async visibleLocations(actor: Actor): Promise<AccessLocation[]> {
+    const all = await this.locations.find({ partnerId: actor.partnerId }).sort({ _id: 1 }).lean();
+    return all.filter((location) => canView(actor, location._id));
+  }
+
+  /** Active users holding `role` on the location (directly or through `*`). */
+  async holders(partnerId: string, locationId: string, role: Role): Promise<AccessUser[]> {
+    return this.users
+      .find({
+        partnerId,
+        active: true,
+        roles: { $elemMatch: { role, locationIds: { $in: [locationId, ALL_LOCATIONS] } } },
+      })
+      .sort({ _id: 1 })
+      .lean();
+  }
+
+  /** Active Global and Account admins of the partner. */
+  async companyAdmins(partnerId: string): Promise<AccessUser[]> {
+    return this.users
+      .find({ partnerId, active: true, 'roles.role': { $in: COMPANY_ROLES } })
+      .sort({ _id: 1 })
+      .lean();
+  }
+
+  async user(userId: string): Promise<AccessUser | null> {
+    return this.users.findById(userId).lean();
+  }
+}
