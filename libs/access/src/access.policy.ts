@@ -84,11 +84,7 @@ export class AccessPolicy {
   /** Active users holding `role` on the location (directly or through `*`). */
   async holders(partnerId: string, locationId: string, role: Role): Promise<AccessUser[]> {
     return this.users
-      .find({
-        partnerId,
-        active: true,
-        roles: { $elemMatch: { role, locationIds: { $in: [locationId, ALL_LOCATIONS] } } },
-      })
+      .find({ partnerId, active: true, grants: { $in: [`${role}:${locationId}`, `${role}:${ALL_LOCATIONS}`] } })
       .sort({ _id: 1 })
       .lean();
   }
@@ -96,7 +92,7 @@ export class AccessPolicy {
   /** Active Global and Account admins of the partner. */
   async companyAdmins(partnerId: string): Promise<AccessUser[]> {
     return this.users
-      .find({ partnerId, active: true, 'roles.role': { $in: COMPANY_ROLES } })
+      .find({ partnerId, active: true, grants: { $in: COMPANY_ROLES.map((role) => `${role}:${ALL_LOCATIONS}`) } })
       .sort({ _id: 1 })
       .lean();
   }

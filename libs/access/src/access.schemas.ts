@@ -16,10 +16,16 @@ export class AccessUser {
   @Prop({ required: true }) displayName!: string;
   @Prop({ required: true }) active!: boolean;
   @Prop({ type: [AccessRole], default: [] }) roles!: AccessRole[];
+  /** `ROLE:locationId` (or `ROLE:*`) for each grant: plain array membership, which every server can query. */
+  @Prop({ type: [String], default: [] }) grants!: string[];
   @Prop({ required: true }) revision!: number;
 }
 export const AccessUserSchema = SchemaFactory.createForClass(AccessUser);
-AccessUserSchema.index({ partnerId: 1, 'roles.role': 1, 'roles.locationIds': 1 });
+AccessUserSchema.index({ partnerId: 1, grants: 1 });
+
+export function grantKeys(roles: Array<{ role: string; locationIds: string[] }>): string[] {
+  return roles.flatMap((r) => r.locationIds.map((locationId) => `${r.role}:${locationId}`));
+}
 
 @Schema({ collection: 'access_locations', versionKey: false })
 export class AccessLocation {

@@ -4,7 +4,7 @@ import { Controller, Injectable } from '@nestjs/common';
 import { EventPattern, Payload } from '@nestjs/microservices';
 import { InjectModel } from '@nestjs/mongoose';
 import { Model } from 'mongoose';
-import { AccessLocation, AccessUser } from './access.schemas';
+import { AccessLocation, AccessUser, grantKeys } from './access.schemas';
 
 const USER_EVENTS = new Set(['UserCreated', 'UserUpdated', 'UserDeactivated', 'RoleAssigned', 'RoleRevoked']);
 
@@ -44,7 +44,13 @@ export class AccessViewUpdater {
     try {
       await this.users.updateOne(
         { _id: userId, revision: { $lt: user.revision } },
-        { $set: { ...snapshot, roles: snapshot.roles.map((r) => ({ role: r.role, locationIds: r.locationIds })) } },
+        {
+          $set: {
+            ...snapshot,
+            roles: snapshot.roles.map((r) => ({ role: r.role, locationIds: r.locationIds })),
+            grants: grantKeys(snapshot.roles),
+          },
+        },
         { upsert: true },
       );
     } catch (error) {

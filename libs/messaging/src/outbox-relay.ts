@@ -121,7 +121,8 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
       docs.map((doc) => ({
         updateOne: {
           filter: { _id: doc._id },
-          update: { $pull: { outbox: { eventId: { $in: doc.outbox.map((e) => e.eventId) } } } },
+          // The exact entries read: $pullAll of whole subdocuments is what MongoDB and FerretDB both support.
+          update: { $pullAll: { outbox: doc.outbox } },
         },
       })) as never,
       { ordered: false },
