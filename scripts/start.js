@@ -1,0 +1,132 @@
+#!/usr/bin/env node
+/**
+ * `npm start`: the whole platform on this machine. Provisions Kafka and the MongoDB-compatible server (or uses
+ * KAFKA_BROKERS / MONGO_URL), starts a mail catcher with a web view, builds and starts the five services (one
+ * database each), waits until every service is ready, and prints where everything is. Ctrl-C stops everything.
+ */
+const { spawnSync } = require('node:child_process');
+const { existsSync, mkdirSync, readFileSync, writeFileSync } = require('node:fs');
+const { randomBytes } = require('node:crypto');
+const { join } = require('node:path');
+const { resolveInfra, spawnServer, waitFor } = require('./platform');
+
+const root = join(__dirname, '..');
+const logs = join(root, '.local', 'logs');
+const base = Number(process.env.PORT_BASE ?? 3001);
+const host = '127.0.0.1';
+
+const SERVICES = ['identity', 'invitations', 'enrollment', 'payout-profiles', 'notification'];
+const port = (service) => base + SERVICES.indexOf(service);
+const url = (service) => `http://${host}:${port(service)}`;
+const MAIL = { smtp: Number(process.env.MAIL_SMTP_PORT ?? 1025), web: Number(process.env.MAIL_WEB_PORT ?? 1080) };
+
+const say = (line) => process.stdout.write(`${line}\n`);
+
+/** Local secrets are made once and kept in .local/, so a restart can still decrypt what it stored. */
+function localSecrets() {
+  const file = join(root, '.local', 'secrets.json');
+  if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8'));
+  const secrets = {
+    OPERATOR_TOKEN: `local-operator-${randomBytes(6).toString('hex')}`,
+    PAYOUT_ENCRYPTION_KEYS: `k1:${randomBytes(32).toString('base64')}`,
+  };
+  mkdirSync(join(root, '.local'), { recursive: true });
+  writeFileSync(file, JSON.stringify(secrets, null, 2), { mode: 0o600 });
+  return secrets;
+}
+
+async function main() {
+  const started = Date.now();
+  mkdirSync(logs, { recursive: true });
+  say('Building the services...');
+  const build = spawnSync(process.execPath, [join(root, 'node_modules', '.bin', 'tsc'), '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'inherit' });
+  if (build.status !== 0) throw new Error('build failed');
+  spawnSync(process.execPath, [join(root, 'node_modules', '.bin', 'tsc-alias'), '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'inherit' });
+
+  say('Starting Kafka and MongoDB...');
+  const infra = await resolveInfra({ name: 'platform' });
+  const processes = [];
+  let stopping = false;
+  const stop = async (code = 0) => {
+    if (stopping) return;
+    stopping = true;
+    say('\nStopping the services (they drain and flush their outboxes), then the servers...');
+    await Promise.all(processes.map((p) => p.stop(20_000)));
+    await infra.stop();
+    say('Stopped.');
+    process.exit(code);
+  };
+  process.on('SIGINT', () => void stop(0));
+  process.on('SIGTERM', () => void stop(0));
+
+  try {
+    processes.push(
+      spawnServer(process.execPath, [join(root, 'node_modules', 'maildev', 'bin', 'maildev'), '--ip', host, '--smtp', String(MAIL.smtp), '--web', String(MAIL.web), '--silent'], {
+        cwd: root,
+        logFile: join(logs, 'maildev.log'),
+      }),
+    );
+    const secrets = localSecrets();
+    const common = {
+      ...process.env,
+      NODE_ENV: 'development',
+      MONGO_URL: infra.mongoUrl,
+      KAFKA_BROKERS: infra.kafkaBrokers.join(','),
+      JWT_ISSUER: url('identity'),
+      JWKS_URL: `${url('identity')}/.well-known/jwks.json`,
+      OPERATOR_TOKEN: secrets.OPERATOR_TOKEN,
+      PORTAL_BASE_URL: process.env.PORTAL_BASE_URL ?? 'http://localhost:8080',
+      LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
+    };
+    const own = {
+      identity: { DEV_SIGN_IN_ENABLED: 'true' },
+      'payout-profiles': { PAYOUT_ENCRYPTION_KEYS: secrets.PAYOUT_ENCRYPTION_KEYS, PAYOUT_ENCRYPTION_ACTIVE_KEY_ID: 'k1' },
+      notification: { SMTP_URL: `smtp://${host}:${MAIL.smtp}` },
+    };
+    say('Starting the services...');
+    for (const service of SERVICES) {
+      processes.push(
+        spawnServer(process.execPath, ['--enable-source-maps', join(root, 'dist', 'services', service, 'src', 'main.js')], {
+          cwd: root,
+          env: { ...common, ...own[service], PORT: String(port(service)), SERVICE_NAME: service },
+          logFile: join(logs, `${service}.log`),
+        }),
+      );
+    }
+    await Promise.all(
+      SERVICES.map((service) =>
+        waitFor(`${service} to be ready (see .local/logs/${service}.log)`, async () => (await fetch(`${url(service)}/health/ready`)).ok, { timeoutMs: 120_000, intervalMs: 500 }),
+      ),
+    );
+    await waitFor('the mail catcher', async () => (await fetch(`http://${host}:${MAIL.web}/`)).ok, { timeoutMs: 30_000 });
+
+    say(`\nThe incentives enrollment platform is up (${((Date.now() - started) / 1000).toFixed(0)} s).\n`);
+    for (const service of SERVICES) say(`  ${service.padEnd(16)} ${url(service).padEnd(24)} docs: ${url(service)}/docs`);
+    say(`  ${'mail (web view)'.padEnd(16)} http://${host}:${MAIL.web}   (SMTP on ${host}:${MAIL.smtp})`);
+    say(`  ${'kafka'.padEnd(16)} ${infra.kafkaBrokers.join(',')} (${infra.mode.kafka})`);
+    say(`  ${'mongodb'.padEnd(16)} ${infra.mongoUrl} (${infra.mode.mongo}; one database per service)`);
+    say(`  ${'logs'.padEnd(16)} ${logs}/<service>.log`);
+    say(`\n  Operator key (X-Operator-Key): ${secrets.OPERATOR_TOKEN}`);
+    say(`  Walk the article's story against it:  npm run demo\n\nCtrl-C stops everything.`);
+    writeFileSync(
+      join(root, '.local', 'platform.json'),
+      JSON.stringify({ urls: Object.fromEntries(SERVICES.map((s) => [s, url(s)])), mail: `http://${host}:${MAIL.web}`, operatorKey: secrets.OPERATOR_TOKEN, kafkaBrokers: infra.kafkaBrokers, mongoUrl: infra.mongoUrl }, null, 2),
+    );
+    for (const p of processes) {
+      p.exited.then(({ code, signal }) => {
+        if (!stopping) {
+          say(`A process stopped unexpectedly (code ${code}, signal ${signal}); see ${p.logFile}`);
+          void stop(1);
+        }
+      });
+    }
+  } catch (error) {
+    say(`\n${error.message}`);
+    await stop(1);
+  }
+}
+
+main().catch((error) => {
+  process.stderr.write(`${error.stack ?? error}\n`);
+  process.exit(1);
+});
