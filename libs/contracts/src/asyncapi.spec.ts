@@ -19,7 +19,9 @@ describe('AsyncAPI document', () => {
       expect(doc.channels[`${topic}.dlq`]).toBeDefined();
       for (const [type, cls] of Object.entries(CATALOG[topic].types)) {
         expect(doc.components.messages[`${topic}/${type}`]).toBeDefined();
-        expect(doc.components.schemas[cls.name]?.properties).toBeDefined();
+        const message = doc.components.messages[`${topic}/${type}`] as { payload: { allOf: Array<{ properties?: { data?: { $ref: string } } }> } };
+        const ref = message.payload.allOf[1].properties!.data!.$ref.split('/').pop()!;
+        expect(doc.components.schemas[ref]?.properties).toBeDefined();
       }
     }
     expect(Object.keys(doc.components.schemas.EligibilityDetermined.properties!)).toEqual(

@@ -33,11 +33,16 @@ export function buildAsyncApi(): Record<string, unknown> {
   });
   const channels: Record<string, unknown> = {};
   const messages: Record<string, unknown> = {};
-  const used = new Set<string>();
+  /** A class that only renames its parent (ProfileCreated extends ProfileEvent) is described by that parent. */
+  const schemaName = (cls: Function): string => {
+    for (let c: Function | null = cls; c && c !== Function.prototype; c = Object.getPrototypeOf(c)) {
+      if (schemas[c.name]) return c.name;
+    }
+    throw new Error(`No schema for ${cls.name}`);
+  };
   for (const contract of Object.values(CATALOG)) {
     const refs = Object.entries(contract.types).map(([type, cls]) => {
       const name = `${contract.topic}/${type}`;
-      used.add(cls.name);
       messages[name] = {
         name: type,
         title: type,
@@ -48,7 +53,7 @@ export function buildAsyncApi(): Record<string, unknown> {
             { $ref: '#/components/schemas/Envelope' },
             {
               type: 'object',
-              properties: { type: { const: type }, data: { $ref: `#/components/schemas/${cls.name}` } },
+              properties: { type: { const: type }, data: { $ref: `#/components/schemas/${schemaName(cls)}` } },
             },
           ],
         },

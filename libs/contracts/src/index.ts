@@ -1,3 +1,4 @@
+import 'reflect-metadata';
 export * from './catalog';
 export * from './domain';
 export * from './envelope';
