@@ -51,3 +51,19 @@ export type ValidationOutcome = (typeof ValidationOutcomes)[number];
 
 /** Fiscal years are named FYnn and run July 1 to June 30: FY27 = 2026-07-01 .. 2027-06-30. */
 export const FISCAL_YEAR_PATTERN = /^FY\d{2}$/;
+
+/**
+ * What can keep a location from meeting a program's payout rules. The payout-profiles readiness answer and the
+ * enrollment service name missing items with these codes, so both speak the same language.
+ */
+export const MissingPayoutItems = [
+  'PROGRAM_UNKNOWN',
+  'BANK_PROFILE_MISSING',
+  'BANK_PROFILE_NOT_APPROVED',
+  'CURRENCY_NOT_ALLOWED',
+  'PAYMENT_METHOD_NOT_ALLOWED',
+  'TAX_PROFILE_MISSING',
+  'TAX_PROFILE_EXPIRED',
+  'TAX_PROFILE_NOT_APPROVED',
+] as const;
+export type MissingPayoutItem = (typeof MissingPayoutItems)[number];
