@@ -13,6 +13,10 @@ export class NotificationOutcome {
   /** The eventId of the domain event that caused this message. */
   @IsString() causationEventId!: string;
   @IsInt() @Min(1) attempts!: number;
+  /** The type of the domain event that caused this message (InvitationIssued, EnrollmentEnrolled...). */
+  @IsOptional() @IsString() causationEventType?: string;
+  /** EMAIL only: the Message-ID header sent, the same on every attempt, so receivers can drop duplicates. */
+  @IsOptional() @IsString() mailMessageId?: string;
 }
 export class NotificationSent extends NotificationOutcome {}
 export class NotificationFailed extends NotificationOutcome {
