@@ -1,0 +1,44 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { IsIn, IsOptional, IsString } from 'class-validator';
+import { InvitationState, InvitationStates } from '../invitation.schema';
+
+export class ListInvitationsQuery {
+  @ApiPropertyOptional({ description: 'Only this location (PartnerID)' })
+  @IsOptional()
+  @IsString()
+  locationId?: string;
+
+  @ApiPropertyOptional({ enum: InvitationStates })
+  @IsOptional()
+  @IsIn(InvitationStates)
+  state?: InvitationState;
+}
+
+export class InvitationRecipientDto {
+  @ApiProperty() userId!: string;
+  @ApiProperty() email!: string;
+  @ApiProperty() displayName!: string;
+  @ApiProperty() deliveredAt!: string;
+  @ApiProperty({ description: 'Whether this recipient selected their home-page notice' }) noticeSelected!: boolean;
+  @ApiPropertyOptional() selectedAt?: string;
+}
+
+export class InvitationDto {
+  @ApiProperty({ description: 'Deterministic from (programId, locationId, fiscalYear)' }) invitationId!: string;
+  @ApiProperty() programId!: string;
+  @ApiPropertyOptional() programName?: string;
+  @ApiProperty() partnerId!: string;
+  @ApiProperty() locationId!: string;
+  @ApiProperty({ example: 'FY27' }) fiscalYear!: string;
+  @ApiProperty({ enum: InvitationStates }) state!: string;
+  @ApiProperty({ type: [InvitationRecipientDto] }) recipients!: InvitationRecipientDto[];
+  @ApiProperty() getStartedUrl!: string;
+  @ApiProperty({ type: [String], description: 'Why it was revoked' }) reasons!: string[];
+  @ApiPropertyOptional() issuedAt?: string;
+  @ApiPropertyOptional() revokedAt?: string;
+  @ApiProperty() version!: number;
+}
+
+export class InvitationListDto {
+  @ApiProperty({ type: [InvitationDto] }) items!: InvitationDto[];
+}

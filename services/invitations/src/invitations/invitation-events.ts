@@ -1,0 +1,65 @@
+import {
+  AdminAssignmentRequested,
+  InvitationEvent,
+  InvitationIssued,
+  InvitationRevoked,
+  NoticeSelected,
+  Recipient,
+} from '@lib/contracts';
+import { deterministicId } from './invitation-ids';
+import { Invitation } from './invitation.schema';
+import { Person } from './invitation-rules';
+
+/** The event payloads of invitations.events.v1, built from the invitation as it is after the change. */
+type InvitationCore = Pick<
+  Invitation,
+  '_id' | 'programId' | 'programName' | 'partnerId' | 'locationId' | 'fiscalYear' | 'getStartedUrl' | 'cycle'
+>;
+
+function base(invitation: InvitationCore): InvitationEvent {
+  return {
+    invitationId: invitation._id,
+    programId: invitation.programId,
+    ...(invitation.programName !== undefined && { programName: invitation.programName }),
+    partnerId: invitation.partnerId,
+    locationId: invitation.locationId,
+    fiscalYear: invitation.fiscalYear,
+  };
+}
+
+function recipients(people: Person[]): Recipient[] {
+  return people.map(({ userId, email, displayName }) => ({ userId, email, displayName }));
+}
+
+/** Email (sender "Partner Center", subject "Partner Incentive Enrollment Invitation") and home-page notice. */
+export function invitationIssued(invitation: InvitationCore, people: Person[]): InvitationIssued {
+  return {
+    ...base(invitation),
+    recipients: recipients(people),
+    channels: ['EMAIL', 'NOTICE'],
+    getStartedUrl: invitation.getStartedUrl,
+    requiresEligibility: true,
+  };
+}
+
+export function adminAssignmentRequested(invitation: InvitationCore, companyAdmins: Person[]): AdminAssignmentRequested {
+  return { ...base(invitation), recipients: recipients(companyAdmins) };
+}
+
+export function invitationRevoked(invitation: InvitationCore, reasons: string[]): InvitationRevoked {
+  return { ...base(invitation), reasons };
+}
+
+export function noticeSelected(invitation: InvitationCore, userId: string): NoticeSelected {
+  return { ...base(invitation), userId };
+}
+
+/** Deterministic event ids: the same transition of the same cycle always has the same id. */
+export const InvitationEventIds = {
+  issued: (i: InvitationCore) => deterministicId('InvitationIssued', i._id, String(i.cycle)),
+  adminRequested: (i: InvitationCore) => deterministicId('AdminAssignmentRequested', i._id, String(i.cycle)),
+  delivered: (i: InvitationCore, people: Person[]) =>
+    deterministicId('InvitationDelivered', i._id, String(i.cycle), ...people.map((p) => p.userId).sort()),
+  revoked: (i: InvitationCore) => deterministicId('InvitationRevoked', i._id, String(i.cycle)),
+  noticeSelected: (i: InvitationCore, userId: string) => deterministicId('NoticeSelected', i._id, String(i.cycle), userId),
+};

@@ -1,0 +1,68 @@
+import { EnrollmentStatus, ProgramState } from '@lib/contracts';
+import { InvitationState } from './invitation.schema';
+
+/** A user an invitation is addressed to. */
+export interface Person {
+  userId: string;
+  email: string;
+  displayName: string;
+}
+
+/** Everything the service knows about one (program, location, fiscal year). */
+export interface InvitationFacts {
+  invitation: { state: InvitationState; recipients: Array<{ userId: string }> } | null;
+  /** The latest eligibility decision; null until one arrived. */
+  decision: { eligible: boolean; reasons: string[] } | null;
+  /** The program as last described; null until ProgramCreated arrived. */
+  program: { requiresEligibility: boolean; state: ProgramState } | null;
+  enrollmentStatus: EnrollmentStatus | null;
+  /** Active Incentives admins of the location now (directly or through `*`). */
+  admins: Person[];
+}
+
+export type Transition =
+  | { kind: 'none'; why: string }
+  /** A new invitation, or a revoked one issued again, to the location's Incentives admins. */
+  | { kind: 'issue'; recipients: Person[] }
+  /** As `issue`, but nobody can receive it yet: the company admins are asked to assign an Incentives admin. */
+  | { kind: 'await-admin' }
+  /** An open invitation reaches Incentives admins who did not receive it yet. */
+  | { kind: 'deliver'; recipients: Person[] }
+  | { kind: 'revoke'; reasons: string[] }
+  | { kind: 'mark-enrolled' };
+
+const OPEN_STATES: InvitationState[] = ['AWAITING_ADMIN', 'ISSUED'];
+
+/**
+ * The one rule set of invitations: the next transition from the current facts. It is a function of state, not of
+ * the message that triggered it, so decisions, role events, program events and enrollment events arriving in any
+ * order, or more than once, lead to the same invitation.
+ */
+export function nextTransition(facts: InvitationFacts): Transition {
+  const { invitation, decision, program, enrollmentStatus, admins } = facts;
+
+  // Enrolled: the enrollment service owns what happens next (eligibility loss, renewal). Nothing is issued,
+  // delivered or revoked here any more.
+  if (enrollmentStatus === 'ENROLLED') {
+    return invitation && invitation.state !== 'ENROLLED' ? { kind: 'mark-enrolled' } : { kind: 'none', why: 'enrolled' };
+  }
+  if (invitation?.state === 'ENROLLED') return { kind: 'none', why: 'enrolled' };
+  if (!decision) return { kind: 'none', why: 'no eligibility decision yet' };
+  if (!program) return { kind: 'none', why: 'program not known yet: the decision waits for it' };
+  if (!program.requiresEligibility) return { kind: 'none', why: 'open program: shown on the overview, never invited' };
+
+  if (!decision.eligible) {
+    return invitation && OPEN_STATES.includes(invitation.state)
+      ? { kind: 'revoke', reasons: decision.reasons }
+      : { kind: 'none', why: 'not eligible, nothing to revoke' };
+  }
+
+  if (!invitation || invitation.state === 'REVOKED') {
+    if (program.state !== 'OPEN') return { kind: 'none', why: `program is ${program.state}: no new invitation` };
+    return admins.length ? { kind: 'issue', recipients: admins } : { kind: 'await-admin' };
+  }
+
+  const known = new Set(invitation.recipients.map((r) => r.userId));
+  const late = admins.filter((admin) => !known.has(admin.userId));
+  return late.length ? { kind: 'deliver', recipients: late } : { kind: 'none', why: 'every admin has it' };
+}

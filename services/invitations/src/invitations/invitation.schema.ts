@@ -1,0 +1,58 @@
+import { outboxPlugin } from '@lib/messaging';
+import { Prop, Schema, SchemaFactory } from '@nestjs/mongoose';
+
+/**
+ * ISSUED: delivered to at least one Incentives admin. AWAITING_ADMIN: the location had no Incentives admin; the
+ * company admins were asked to assign one. REVOKED: the location lost eligibility before enrolling. ENROLLED: the
+ * location enrolled (from enrollment events); it is never revoked nor delivered again from then on.
+ */
+export const InvitationStates = ['AWAITING_ADMIN', 'ISSUED', 'REVOKED', 'ENROLLED'] as const;
+export type InvitationState = (typeof InvitationStates)[number];
+
+/** One addressee of an invitation and the state of their home-page notice. */
+@Schema({ _id: false })
+export class InvitationRecipient {
+  @Prop({ required: true }) userId!: string;
+  @Prop({ required: true }) email!: string;
+  @Prop({ required: true }) displayName!: string;
+  @Prop({ required: true }) deliveredAt!: Date;
+  /** When this recipient selected their notice; never listed to them again after that. */
+  @Prop({ type: Date }) selectedAt?: Date;
+}
+const InvitationRecipientSchema = SchemaFactory.createForClass(InvitationRecipient);
+
+/**
+ * One invitation per (program, location, fiscal year), with a deterministic id. The document holds its state,
+ * its recipients and their notices, and its outbox: every change and the events it causes are one write,
+ * guarded by `version` (optimistic concurrency), since FerretDB has no transactions.
+ */
+@Schema({ collection: 'invitations', versionKey: false, timestamps: true })
+export class Invitation {
+  @Prop({ type: String }) _id!: string;
+  @Prop({ required: true }) programId!: string;
+  @Prop() programName?: string;
+  @Prop({ required: true }) partnerId!: string;
+  @Prop({ required: true }) locationId!: string;
+  @Prop({ required: true }) fiscalYear!: string;
+  @Prop({ required: true, type: String, enum: InvitationStates }) state!: InvitationState;
+  /** 1 for the first issue; +1 each time a revoked invitation is issued again. */
+  @Prop({ required: true }) cycle!: number;
+  @Prop({ type: [InvitationRecipientSchema], default: [] }) recipients!: InvitationRecipient[];
+  /** userIds whose notice is not selected yet: a plain string array every server can query with equality. */
+  @Prop({ type: [String], default: [] }) pendingNotices!: string[];
+  @Prop({ required: true }) getStartedUrl!: string;
+  /** Why it was revoked (from the ineligible decision). */
+  @Prop({ type: [String], default: [] }) reasons!: string[];
+  @Prop({ type: Date }) issuedAt?: Date;
+  @Prop({ type: Date }) awaitingAdminSince?: Date;
+  @Prop({ type: Date }) revokedAt?: Date;
+  @Prop({ type: Date }) enrolledAt?: Date;
+  @Prop({ required: true }) version!: number;
+  createdAt?: Date;
+  updatedAt?: Date;
+}
+
+export const InvitationSchema = SchemaFactory.createForClass(Invitation);
+InvitationSchema.plugin(outboxPlugin);
+InvitationSchema.index({ partnerId: 1, locationId: 1 });
+InvitationSchema.index({ pendingNotices: 1 });

@@ -1,0 +1,41 @@
+import { Topics } from '@lib/contracts';
+import { EventOutbox } from '@lib/messaging';
+import { Injectable } from '@nestjs/common';
+import { InvitationEventIds, invitationIssued } from '../invitation-events';
+import { InvitationRecord, InvitationRepository } from '../invitation.repository';
+import { Person } from '../invitation-rules';
+
+/**
+ * Delivers an open invitation (AWAITING_ADMIN, or ISSUED to others) to Incentives admins who did not receive it:
+ * InvitationDelivered names only them, and each gets a notice. Answers false when the invitation changed since
+ * it was read.
+ */
+@Injectable()
+export class DeliverInvitation {
+  constructor(
+    private readonly invitations: InvitationRepository,
+    private readonly outbox: EventOutbox,
+  ) {}
+
+  async execute(current: InvitationRecord, recipients: Person[]): Promise<boolean> {
+    const now = new Date();
+    const event = this.outbox.event(Topics.invitations, {
+      type: 'InvitationDelivered',
+      data: invitationIssued(current, recipients),
+      eventId: InvitationEventIds.delivered(current, recipients),
+    });
+    return this.invitations.update(
+      current._id,
+      current.version,
+      {
+        set: {
+          state: 'ISSUED',
+          recipients: [...current.recipients, ...recipients.map((person) => ({ ...person, deliveredAt: now }))],
+          pendingNotices: [...current.pendingNotices, ...recipients.map((person) => person.userId)],
+          issuedAt: current.issuedAt ?? now,
+        },
+      },
+      [event],
+    );
+  }
+}

@@ -1,0 +1,42 @@
+import { AccessPolicy, AccessViewUpdater } from '@lib/access';
+import { ALL_LOCATIONS, UserEvent } from '@lib/contracts';
+import { Injectable } from '@nestjs/common';
+import { ViewsRepository } from '../views/views.repository';
+import { ReconcileInvitation } from './reconcile-invitation.use-case';
+
+const USER_EVENTS = new Set(['UserCreated', 'UserUpdated', 'UserDeactivated', 'RoleAssigned', 'RoleRevoked']);
+
+/**
+ * A user event that may make someone an Incentives admin of a location (RoleAssigned, or a snapshot carrying the
+ * role): every open invitation of those locations is delivered to them (and an AWAITING_ADMIN one stops waiting).
+ *
+ * The AccessModule's own handler also applies identity events to the role view, and Nest gives no order between
+ * the two handlers. So this use case applies the event's user snapshot to the role view itself first (idempotent:
+ * highest revision wins), and decides from the user as stored after that: this event's snapshot or a newer one.
+ */
+@Injectable()
+export class DeliverToLateAdmins {
+  constructor(
+    private readonly accessView: AccessViewUpdater,
+    private readonly policy: AccessPolicy,
+    private readonly views: ViewsRepository,
+    private readonly reconcile: ReconcileInvitation,
+  ) {}
+
+  async execute(type: string, data: unknown, heartbeat: () => Promise<void> = async () => undefined): Promise<void> {
+    if (!USER_EVENTS.has(type)) return;
+    await this.accessView.apply(type, data);
+    const user = await this.policy.user((data as UserEvent).user.userId);
+    if (!user?.active) return;
+    const locations = user.roles.filter((grant) => grant.role === 'INCENTIVES_ADMIN').flatMap((grant) => grant.locationIds);
+    if (!locations.length) return;
+    const invitationIds = await this.views.eligibleDecisionIds(
+      user.partnerId,
+      locations.includes(ALL_LOCATIONS) ? null : locations,
+    );
+    for (const invitationId of invitationIds) {
+      await this.reconcile.execute(invitationId);
+      await heartbeat();
+    }
+  }
+}

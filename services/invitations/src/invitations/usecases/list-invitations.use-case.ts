@@ -1,0 +1,69 @@
+import { AccessPolicy } from '@lib/access';
+import { Principal, Problems } from '@lib/platform';
+import { Injectable } from '@nestjs/common';
+import { InvitationDto, ListInvitationsQuery } from '../dto/invitation.dto';
+import { InvitationRecord, InvitationRepository } from '../invitation.repository';
+
+const iso = (date?: Date | null) => (date ? new Date(date).toISOString() : undefined);
+
+export function toInvitationDto(invitation: InvitationRecord): InvitationDto {
+  return {
+    invitationId: invitation._id,
+    programId: invitation.programId,
+    ...(invitation.programName && { programName: invitation.programName }),
+    partnerId: invitation.partnerId,
+    locationId: invitation.locationId,
+    fiscalYear: invitation.fiscalYear,
+    state: invitation.state,
+    recipients: invitation.recipients.map((r) => ({
+      userId: r.userId,
+      email: r.email,
+      displayName: r.displayName,
+      deliveredAt: iso(r.deliveredAt)!,
+      noticeSelected: Boolean(r.selectedAt),
+      ...(r.selectedAt && { selectedAt: iso(r.selectedAt) }),
+    })),
+    getStartedUrl: invitation.getStartedUrl,
+    reasons: invitation.reasons ?? [],
+    ...(invitation.issuedAt && { issuedAt: iso(invitation.issuedAt) }),
+    ...(invitation.revokedAt && { revokedAt: iso(invitation.revokedAt) }),
+    version: invitation.version,
+  };
+}
+
+/**
+ * Invitations of the locations the user may see (Global and Account admins: every location of the partner),
+ * so company admins can follow which locations are invited, waiting for an admin, or revoked.
+ */
+@Injectable()
+export class ListInvitations {
+  constructor(
+    private readonly policy: AccessPolicy,
+    private readonly invitations: InvitationRepository,
+  ) {}
+
+  async list(principal: Principal, query: ListInvitationsQuery): Promise<InvitationDto[]> {
+    const actor = await this.policy.actor(principal);
+    let locationIds: string[];
+    if (query.locationId) {
+      await this.policy.requireView(actor, query.locationId);
+      locationIds = [query.locationId];
+    } else {
+      locationIds = (await this.policy.visibleLocations(actor)).map((location) => location._id);
+    }
+    if (!locationIds.length) return [];
+    const rows = await this.invitations.listForPartner(actor.partnerId, {
+      locationIds,
+      ...(query.state && { states: [query.state] }),
+    });
+    return rows.map(toInvitationDto);
+  }
+
+  async get(principal: Principal, invitationId: string): Promise<InvitationDto> {
+    const actor = await this.policy.actor(principal);
+    const invitation = await this.invitations.findForPartner(actor.partnerId, invitationId);
+    if (!invitation) throw Problems.notFound(`Invitation ${invitationId}`);
+    await this.policy.requireView(actor, invitation.locationId);
+    return toInvitationDto(invitation);
+  }
+}

@@ -1,0 +1,98 @@
+import { AccessPolicy } from '@lib/access';
+import { EventOutbox } from '@lib/messaging';
+import { Injectable, Logger } from '@nestjs/common';
+import { InvitationRepository } from '../invitation.repository';
+import { nextTransition, Person, Transition } from '../invitation-rules';
+import { ViewsRepository } from '../views/views.repository';
+import { DeliverInvitation } from './deliver-invitation.use-case';
+import { IssueInvitation } from './issue-invitation.use-case';
+import { RevokeInvitation } from './revoke-invitation.use-case';
+
+const MAX_ATTEMPTS = 8;
+
+/**
+ * The single code path that moves an invitation, whatever message triggered it (decision, program, role,
+ * enrollment). Every trigger first records its fact in a view, then calls this: it reads the invitation, then
+ * the facts, and applies the next transition as one write guarded by the version read. A concurrent change makes
+ * the write miss, and it starts over from a fresh read; so handlers of different topics running at the same time
+ * cannot lose each other's facts (each writes its fact before reading the others').
+ */
+@Injectable()
+export class ReconcileInvitation {
+  private readonly logger = new Logger(ReconcileInvitation.name);
+
+  constructor(
+    private readonly invitations: InvitationRepository,
+    private readonly views: ViewsRepository,
+    private readonly policy: AccessPolicy,
+    private readonly issue: IssueInvitation,
+    private readonly deliver: DeliverInvitation,
+    private readonly revoke: RevokeInvitation,
+    private readonly outbox: EventOutbox,
+  ) {}
+
+  async execute(invitationId: string): Promise<Transition> {
+    for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+      const current = await this.invitations.load(invitationId);
+      const [decision, enrollment] = await Promise.all([
+        this.views.decision(invitationId),
+        this.views.enrollmentStatus(invitationId),
+      ]);
+      const key = current ?? decision;
+      if (!key) return { kind: 'none', why: 'nothing known' };
+      const program = await this.views.program(key.programId);
+      const admins =
+        decision?.eligible && program?.requiresEligibility ? await this.admins(key.partnerId, key.locationId) : [];
+
+      const transition = nextTransition({
+        invitation: current,
+        decision,
+        program,
+        enrollmentStatus: enrollment?.status ?? null,
+        admins,
+      });
+      if (transition.kind === 'none') return transition;
+
+      let written: boolean;
+      switch (transition.kind) {
+        case 'issue':
+        case 'await-admin':
+          written = await this.issue.execute({
+            invitationId,
+            key: { programId: key.programId, locationId: key.locationId, fiscalYear: key.fiscalYear, partnerId: key.partnerId },
+            programName: program!.name,
+            current,
+            recipients: transition.kind === 'issue' ? transition.recipients : [],
+          });
+          break;
+        case 'deliver':
+          written = await this.deliver.execute(current!, transition.recipients);
+          break;
+        case 'revoke':
+          written = await this.revoke.execute(current!, transition.reasons);
+          break;
+        case 'mark-enrolled':
+          // No event: the enrollment service announced the enrollment itself.
+          written = await this.invitations.update(
+            current!._id,
+            current!.version,
+            { set: { state: 'ENROLLED', enrolledAt: new Date() } },
+            [],
+          );
+          break;
+      }
+      if (written) {
+        this.outbox.committed();
+        return transition;
+      }
+      this.logger.debug(`invitation ${invitationId} changed while applying ${transition.kind}; reading it again`);
+    }
+    // A transient failure: the consumer retries the message with backoff.
+    throw new Error(`invitation ${invitationId} kept changing during ${MAX_ATTEMPTS} attempts`);
+  }
+
+  private async admins(partnerId: string, locationId: string): Promise<Person[]> {
+    const users = await this.policy.holders(partnerId, locationId, 'INCENTIVES_ADMIN');
+    return users.map((user) => ({ userId: user._id, email: user.email, displayName: user.displayName }));
+  }
+}

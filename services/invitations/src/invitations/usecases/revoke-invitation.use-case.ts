@@ -1,0 +1,31 @@
+import { Topics } from '@lib/contracts';
+import { EventOutbox } from '@lib/messaging';
+import { Injectable } from '@nestjs/common';
+import { InvitationEventIds, invitationRevoked } from '../invitation-events';
+import { InvitationRecord, InvitationRepository } from '../invitation.repository';
+
+/**
+ * The location lost eligibility before enrolling: the invitation is revoked and every notice of it disappears.
+ * Answers false when the invitation changed since it was read.
+ */
+@Injectable()
+export class RevokeInvitation {
+  constructor(
+    private readonly invitations: InvitationRepository,
+    private readonly outbox: EventOutbox,
+  ) {}
+
+  async execute(current: InvitationRecord, reasons: string[]): Promise<boolean> {
+    const event = this.outbox.event(Topics.invitations, {
+      type: 'InvitationRevoked',
+      data: invitationRevoked(current, reasons),
+      eventId: InvitationEventIds.revoked(current),
+    });
+    return this.invitations.update(
+      current._id,
+      current.version,
+      { set: { state: 'REVOKED', revokedAt: new Date(), reasons, pendingNotices: [] } },
+      [event],
+    );
+  }
+}

@@ -1,0 +1,23 @@
+import { Prop, Schema, SchemaFactory } from '@nestjs/mongoose';
+
+/**
+ * The latest eligibility decision per (program, location, fiscal year), with the same id as the invitation.
+ * Kept even when the program is not known yet, so that the invitation is issued once the program arrives.
+ */
+@Schema({ collection: 'eligibility_decisions', versionKey: false })
+export class EligibilityDecisionView {
+  @Prop({ type: String }) _id!: string;
+  @Prop({ required: true }) programId!: string;
+  @Prop({ required: true }) partnerId!: string;
+  @Prop({ required: true }) locationId!: string;
+  @Prop({ required: true }) fiscalYear!: string;
+  @Prop({ required: true }) eligible!: boolean;
+  @Prop({ type: [String], default: [] }) reasons!: string[];
+  /** `occurredAt` of the decision: an older decision delivered late never replaces a newer one. */
+  @Prop({ required: true }) decidedAt!: Date;
+  @Prop({ required: true }) eventId!: string;
+}
+
+export const EligibilityDecisionViewSchema = SchemaFactory.createForClass(EligibilityDecisionView);
+EligibilityDecisionViewSchema.index({ programId: 1 });
+EligibilityDecisionViewSchema.index({ partnerId: 1, locationId: 1 });

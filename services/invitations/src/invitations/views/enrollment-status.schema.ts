@@ -1,0 +1,18 @@
+import { EnrollmentStatus, EnrollmentStatuses } from '@lib/contracts';
+import { Prop, Schema, SchemaFactory } from '@nestjs/mongoose';
+
+/** Enrollment status per (program, location, fiscal year), same id as the invitation (highest revision wins). */
+@Schema({ collection: 'enrollment_statuses', versionKey: false })
+export class EnrollmentStatusView {
+  @Prop({ type: String }) _id!: string;
+  @Prop({ required: true }) enrollmentId!: string;
+  @Prop({ required: true }) programId!: string;
+  @Prop({ required: true }) partnerId!: string;
+  @Prop({ required: true }) locationId!: string;
+  @Prop({ required: true }) fiscalYear!: string;
+  @Prop({ required: true, type: String, enum: EnrollmentStatuses }) status!: EnrollmentStatus;
+  @Prop({ required: true }) revision!: number;
+}
+
+export const EnrollmentStatusViewSchema = SchemaFactory.createForClass(EnrollmentStatusView);
+EnrollmentStatusViewSchema.index({ partnerId: 1, locationId: 1 });

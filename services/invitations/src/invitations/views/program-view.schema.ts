@@ -1,0 +1,17 @@
+import { ProgramState, ProgramStates } from '@lib/contracts';
+import { Prop, Schema, SchemaFactory } from '@nestjs/mongoose';
+
+/** The program catalog as the enrollment service last described it (highest revision wins). */
+@Schema({ collection: 'programs', versionKey: false })
+export class ProgramView {
+  /** programId */
+  @Prop({ type: String }) _id!: string;
+  @Prop({ required: true }) name!: string;
+  @Prop({ required: true }) fiscalYear!: string;
+  @Prop({ required: true }) requiresEligibility!: boolean;
+  @Prop({ required: true, type: String, enum: ProgramStates }) state!: ProgramState;
+  @Prop({ required: true }) revision!: number;
+}
+
+export const ProgramViewSchema = SchemaFactory.createForClass(ProgramView);
+ProgramViewSchema.index({ requiresEligibility: 1, state: 1 });

@@ -1,0 +1,124 @@
+import { EligibilityDetermined, EnrollmentEvent, ProgramSnapshot } from '@lib/contracts';
+import { Injectable } from '@nestjs/common';
+import { InjectModel } from '@nestjs/mongoose';
+import { FilterQuery, Model } from 'mongoose';
+import { invitationId } from '../invitation-ids';
+import { EligibilityDecisionView } from './eligibility-decision.schema';
+import { EnrollmentStatusView } from './enrollment-status.schema';
+import { ProgramView } from './program-view.schema';
+
+/**
+ * Upserts only when the filter (`_id` plus "mine is newer") matches; otherwise the insert collides on `_id`
+ * (a newer or equal entry is there) and that collision is the no-op. Works the same on MongoDB and FerretDB.
+ */
+async function upsertIfNewer<T>(model: Model<T>, filter: FilterQuery<T>, set: Partial<T>): Promise<void> {
+  try {
+    await model.updateOne(filter, { $set: set }, { upsert: true });
+  } catch (error) {
+    if ((error as { code?: number }).code !== 11000) throw error;
+  }
+}
+
+/** This service's views of other services' facts: eligibility decisions, programs and enrollment statuses. */
+@Injectable()
+export class ViewsRepository {
+  constructor(
+    @InjectModel(EligibilityDecisionView.name) private readonly decisions: Model<EligibilityDecisionView>,
+    @InjectModel(ProgramView.name) private readonly programs: Model<ProgramView>,
+    @InjectModel(EnrollmentStatusView.name) private readonly enrollments: Model<EnrollmentStatusView>,
+  ) {}
+
+  /** Keeps the decision unless a later one (by occurredAt) is already kept. Returns the invitation id. */
+  async recordDecision(decision: EligibilityDetermined, decidedAt: Date, eventId: string): Promise<string> {
+    const id = invitationId(decision);
+    await upsertIfNewer(
+      this.decisions,
+      { _id: id, decidedAt: { $lte: decidedAt } },
+      {
+        programId: decision.programId,
+        partnerId: decision.partnerId,
+        locationId: decision.locationId,
+        fiscalYear: decision.fiscalYear,
+        eligible: decision.eligible,
+        reasons: decision.reasons ?? [],
+        decidedAt,
+        eventId,
+      },
+    );
+    return id;
+  }
+
+  async decision(id: string): Promise<EligibilityDecisionView | null> {
+    return this.decisions.findById(id).lean<EligibilityDecisionView>();
+  }
+
+  /** Ids of the decisions of a program (the invitations that may change when the program does). */
+  async decisionIdsOfProgram(programId: string): Promise<string[]> {
+    const rows = await this.decisions.find({ programId }, { _id: 1 }).sort({ _id: 1 }).lean();
+    return rows.map((row) => row._id);
+  }
+
+  /** Ids of the eligible decisions of a partner's locations (all of them for `null`). */
+  async eligibleDecisionIds(partnerId: string, locationIds: string[] | null): Promise<string[]> {
+    const rows = await this.decisions
+      .find({ partnerId, eligible: true, ...(locationIds && { locationId: { $in: locationIds } }) }, { _id: 1 })
+      .sort({ _id: 1 })
+      .lean();
+    return rows.map((row) => row._id);
+  }
+
+  async recordProgram(program: ProgramSnapshot): Promise<void> {
+    await upsertIfNewer(
+      this.programs,
+      { _id: program.programId, revision: { $lt: program.revision } },
+      {
+        name: program.name,
+        fiscalYear: program.fiscalYear,
+        requiresEligibility: program.requiresEligibility,
+        state: program.state,
+        revision: program.revision,
+      },
+    );
+  }
+
+  async program(programId: string): Promise<ProgramView | null> {
+    return this.programs.findById(programId).lean<ProgramView>();
+  }
+
+  async programsById(programIds: string[]): Promise<Map<string, ProgramView>> {
+    const rows = await this.programs.find({ _id: { $in: programIds } }).lean<ProgramView[]>();
+    return new Map(rows.map((row) => [row._id, row]));
+  }
+
+  /** Open programs (no eligibility needed) that accept enrollments now. */
+  async openPrograms(): Promise<ProgramView[]> {
+    return this.programs.find({ requiresEligibility: false, state: 'OPEN' }).sort({ name: 1 }).lean<ProgramView[]>();
+  }
+
+  /** Keeps the enrollment status with the highest revision. Returns the invitation id of its key. */
+  async recordEnrollment(enrollment: EnrollmentEvent): Promise<string> {
+    const id = invitationId(enrollment);
+    await upsertIfNewer(
+      this.enrollments,
+      { _id: id, revision: { $lt: enrollment.revision } },
+      {
+        enrollmentId: enrollment.enrollmentId,
+        programId: enrollment.programId,
+        partnerId: enrollment.partnerId,
+        locationId: enrollment.locationId,
+        fiscalYear: enrollment.fiscalYear,
+        status: enrollment.status,
+        revision: enrollment.revision,
+      },
+    );
+    return id;
+  }
+
+  async enrollmentStatus(id: string): Promise<EnrollmentStatusView | null> {
+    return this.enrollments.findById(id).lean<EnrollmentStatusView>();
+  }
+
+  async enrollmentStatusesFor(partnerId: string, locationIds: string[]): Promise<EnrollmentStatusView[]> {
+    return this.enrollments.find({ partnerId, locationId: { $in: locationIds } }).lean<EnrollmentStatusView[]>();
+  }
+}

@@ -1,0 +1,31 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+
+export class NoticeDto {
+  @ApiProperty({ description: 'The invitation this notice is about; select it with POST /v1/notices/{invitationId}/select' })
+  invitationId!: string;
+  @ApiProperty({ example: 'Partner Incentive Enrollment Invitation' }) title!: string;
+  @ApiProperty({ example: 'Location 1234567 is invited to enroll in Azure Partner Incentives (FY27).' }) message!: string;
+  @ApiProperty() programId!: string;
+  @ApiPropertyOptional() programName?: string;
+  @ApiProperty({ description: 'The location PartnerID' }) locationId!: string;
+  @ApiProperty({ example: 'FY27' }) fiscalYear!: string;
+  @ApiProperty({ description: 'When the invitation reached this user' }) deliveredAt!: string;
+}
+
+export class NoticeListDto {
+  @ApiProperty({ type: [NoticeDto] }) items!: NoticeDto[];
+}
+
+export class SelectedNoticeDto {
+  @ApiProperty() invitationId!: string;
+  @ApiProperty() programId!: string;
+  @ApiPropertyOptional() programName?: string;
+  @ApiProperty() locationId!: string;
+  @ApiProperty({ example: 'FY27' }) fiscalYear!: string;
+  @ApiProperty({
+    description: 'The Get Started link: the enrollment of this program for this location',
+    example: 'http://localhost:8080/incentives/enroll?programId=P&locationId=L&fiscalYear=FY27',
+  })
+  getStartedUrl!: string;
+  @ApiProperty({ description: 'When this user first selected the notice' }) selectedAt!: string;
+}

@@ -1,0 +1,34 @@
+import { CurrentPrincipal, Principal } from '@lib/platform';
+import { Controller, Get, HttpCode, Param, Post } from '@nestjs/common';
+import { ApiBearerAuth, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { NoticeListDto, SelectedNoticeDto } from './dto/notice.dto';
+import { ListNotices } from './usecases/list-notices.use-case';
+import { SelectNotice } from './usecases/select-notice.use-case';
+
+@ApiTags('notices')
+@ApiBearerAuth()
+@Controller('v1/notices')
+export class NoticesController {
+  constructor(
+    private readonly listNotices: ListNotices,
+    private readonly selectNotice: SelectNotice,
+  ) {}
+
+  @Get()
+  @ApiOperation({ summary: "The signed-in user's home-page notices not selected yet" })
+  @ApiOkResponse({ type: NoticeListDto })
+  async list(@CurrentPrincipal() principal: Principal): Promise<NoticeListDto> {
+    return { items: await this.listNotices.execute(principal) };
+  }
+
+  @Post(':invitationId/select')
+  @HttpCode(200)
+  @ApiOperation({
+    summary: 'Select a notice: answers the Get Started link; the notice is not listed to this user again',
+  })
+  @ApiOkResponse({ type: SelectedNoticeDto })
+  @ApiNotFoundResponse({ description: 'Not a notice of the signed-in user (including any other partner\'s invitation)' })
+  async select(@CurrentPrincipal() principal: Principal, @Param('invitationId') invitationId: string): Promise<SelectedNoticeDto> {
+    return this.selectNotice.execute(principal, invitationId);
+  }
+}

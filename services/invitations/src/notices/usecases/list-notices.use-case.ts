@@ -1,0 +1,38 @@
+import { AccessPolicy } from '@lib/access';
+import { Principal } from '@lib/platform';
+import { Injectable } from '@nestjs/common';
+import { InvitationRecord, InvitationRepository } from '../../invitations/invitation.repository';
+import { NoticeDto } from '../dto/notice.dto';
+import { NOTICE_STATES, NOTICE_TITLE, noticeStatus } from '../notice-rules';
+
+export function toNotice(invitation: InvitationRecord, userId: string): NoticeDto {
+  const recipient = invitation.recipients.find((r) => r.userId === userId)!;
+  const program = invitation.programName ?? invitation.programId;
+  return {
+    invitationId: invitation._id,
+    title: NOTICE_TITLE,
+    message: `Location ${invitation.locationId} is invited to enroll in ${program} (${invitation.fiscalYear}). Select Get Started to enroll.`,
+    programId: invitation.programId,
+    ...(invitation.programName && { programName: invitation.programName }),
+    locationId: invitation.locationId,
+    fiscalYear: invitation.fiscalYear,
+    deliveredAt: new Date(recipient.deliveredAt).toISOString(),
+  };
+}
+
+/** The signed-in user's home-page notices they have not selected yet, in their own partner only. */
+@Injectable()
+export class ListNotices {
+  constructor(
+    private readonly policy: AccessPolicy,
+    private readonly invitations: InvitationRepository,
+  ) {}
+
+  async execute(principal: Principal): Promise<NoticeDto[]> {
+    const actor = await this.policy.actor(principal);
+    const candidates = await this.invitations.withPendingNotice(actor.partnerId, actor.userId, NOTICE_STATES);
+    return candidates
+      .filter((invitation) => noticeStatus(invitation, actor) === 'pending')
+      .map((invitation) => toNotice(invitation, actor.userId));
+  }
+}

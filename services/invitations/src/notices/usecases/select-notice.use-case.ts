@@ -1,0 +1,67 @@
+import { AccessPolicy } from '@lib/access';
+import { Topics } from '@lib/contracts';
+import { EventOutbox } from '@lib/messaging';
+import { Principal, Problems } from '@lib/platform';
+import { Injectable } from '@nestjs/common';
+import { InvitationEventIds, noticeSelected } from '../../invitations/invitation-events';
+import { InvitationRecord, InvitationRepository } from '../../invitations/invitation.repository';
+import { SelectedNoticeDto } from '../dto/notice.dto';
+import { noticeStatus } from '../notice-rules';
+
+const MAX_ATTEMPTS = 8;
+
+/**
+ * The user selects their notice: the answer carries the Get Started link, the notice is never listed to them
+ * again (other recipients keep theirs) and NoticeSelected is published once. The invitation stays valid.
+ * Selecting again answers the same link without a new event. Anything that is not the caller's notice is 404.
+ */
+@Injectable()
+export class SelectNotice {
+  constructor(
+    private readonly policy: AccessPolicy,
+    private readonly invitations: InvitationRepository,
+    private readonly outbox: EventOutbox,
+  ) {}
+
+  async execute(principal: Principal, invitationId: string): Promise<SelectedNoticeDto> {
+    const actor = await this.policy.actor(principal);
+    for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+      const invitation = await this.invitations.findForPartner(actor.partnerId, invitationId);
+      const status = invitation ? noticeStatus(invitation, actor) : 'none';
+      if (!invitation || status === 'none') throw Problems.notFound(`Notice ${invitationId}`);
+      if (status === 'selected') return answer(invitation, actor.userId);
+
+      const now = new Date();
+      const recipients = invitation.recipients.map((r) => (r.userId === actor.userId ? { ...r, selectedAt: now } : r));
+      const event = this.outbox.event(Topics.invitations, {
+        type: 'NoticeSelected',
+        data: noticeSelected(invitation, actor.userId),
+        eventId: InvitationEventIds.noticeSelected(invitation, actor.userId),
+      });
+      const written = await this.invitations.update(
+        invitation._id,
+        invitation.version,
+        { set: { recipients, pendingNotices: invitation.pendingNotices.filter((id) => id !== actor.userId) } },
+        [event],
+      );
+      if (written) {
+        this.outbox.committed();
+        return answer({ ...invitation, recipients }, actor.userId);
+      }
+    }
+    throw Problems.conflict('The invitation is changing right now; try again.');
+  }
+}
+
+function answer(invitation: InvitationRecord, userId: string): SelectedNoticeDto {
+  const selectedAt = invitation.recipients.find((r) => r.userId === userId)!.selectedAt!;
+  return {
+    invitationId: invitation._id,
+    programId: invitation.programId,
+    ...(invitation.programName && { programName: invitation.programName }),
+    locationId: invitation.locationId,
+    fiscalYear: invitation.fiscalYear,
+    getStartedUrl: invitation.getStartedUrl,
+    selectedAt: new Date(selectedAt).toISOString(),
+  };
+}

@@ -1,0 +1,86 @@
+import { buildOverview, OverviewInput } from './overview-rules';
+
+const base = 'http://portal.test';
+const admin = { roles: [{ role: 'INCENTIVES_ADMIN' as const, locationIds: ['L1'] }] };
+const user = { roles: [{ role: 'INCENTIVES_USER' as const, locationIds: ['L1'] }] };
+
+function input(overrides: Partial<OverviewInput> = {}): OverviewInput {
+  return {
+    actor: admin,
+    locations: [{ _id: 'L1', legalName: 'Contoso', country: 'US' }],
+    invitations: [
+      { _id: 'i1', programId: 'INV', programName: 'Invited program', locationId: 'L1', fiscalYear: 'FY27', state: 'ISSUED', getStartedUrl: `${base}/x` },
+    ],
+    programs: new Map([
+      ['INV', { _id: 'INV', name: 'Invited program', fiscalYear: 'FY27', requiresEligibility: true, state: 'OPEN' as const }],
+      ['OPN', { _id: 'OPN', name: 'Open program', fiscalYear: 'FY27', requiresEligibility: false, state: 'OPEN' as const }],
+    ]),
+    enrollments: [],
+    portalBaseUrl: base,
+    ...overrides,
+  };
+}
+
+describe('buildOverview', () => {
+  it('lists invited and open programs with the Enroll action for an Incentives admin', () => {
+    const [location] = buildOverview(input());
+    expect(location.programs).toEqual([
+      expect.objectContaining({ programId: 'INV', status: 'Invited', enrollmentStatus: null, actions: ['ENROLL'], getStartedUrl: `${base}/x`, invitationId: 'i1' }),
+      expect.objectContaining({
+        programId: 'OPN',
+        status: 'Not enrolled',
+        requiresEligibility: false,
+        actions: ['ENROLL'],
+        getStartedUrl: `${base}/incentives/enroll?programId=OPN&locationId=L1&fiscalYear=FY27`,
+      }),
+    ]);
+  });
+
+  it('offers no action to an Incentives user', () => {
+    const [location] = buildOverview(input({ actor: user }));
+    expect(location.programs.map((p) => p.actions)).toEqual([[], []]);
+    expect(location.programs.every((p) => p.getStartedUrl === undefined)).toBe(true);
+  });
+
+  it('shows the enrollment status in Partner Center wording, and no Enroll once enrolled or validating', () => {
+    const enrollments = [
+      { programId: 'INV', locationId: 'L1', fiscalYear: 'FY27', status: 'VALIDATING' as const },
+      { programId: 'OPN', locationId: 'L1', fiscalYear: 'FY27', status: 'ACTION_REQUIRED' as const },
+    ];
+    const [location] = buildOverview(input({ enrollments }));
+    expect(location.programs).toEqual([
+      expect.objectContaining({ programId: 'INV', status: 'Validating enrollment', enrollmentStatus: 'VALIDATING', actions: [] }),
+      expect.objectContaining({ programId: 'OPN', status: 'Action required', actions: ['ENROLL'] }),
+    ]);
+  });
+
+  it('leaves out revoked invitations and closed programs the location is not enrolled in', () => {
+    const programs = new Map([
+      ['INV', { _id: 'INV', name: 'Invited program', fiscalYear: 'FY27', requiresEligibility: true, state: 'OPEN' as const }],
+      ['OPN', { _id: 'OPN', name: 'Open program', fiscalYear: 'FY27', requiresEligibility: false, state: 'CLOSED' as const }],
+    ]);
+    const invitations = [{ ...input().invitations[0], state: 'REVOKED' as const }];
+    expect(buildOverview(input({ programs, invitations }))[0].programs).toEqual([]);
+  });
+
+  it('keeps a program the location is enrolled in, without the action, even when it is closed', () => {
+    const programs = new Map([
+      ['INV', { _id: 'INV', name: 'Invited program', fiscalYear: 'FY27', requiresEligibility: true, state: 'CLOSED' as const }],
+    ]);
+    const enrollments = [{ programId: 'INV', locationId: 'L1', fiscalYear: 'FY27', status: 'ENROLLED' as const }];
+    expect(buildOverview(input({ programs, enrollments }))[0].programs).toEqual([
+      expect.objectContaining({ programId: 'INV', status: 'Enrolled', actions: [] }),
+    ]);
+  });
+
+  it('keeps each location apart', () => {
+    const locations = [
+      { _id: 'L1', legalName: 'Contoso', country: 'US' },
+      { _id: 'L2', legalName: 'Contoso DE', country: 'DE' },
+    ];
+    const [l1, l2] = buildOverview(input({ locations }));
+    expect(l1.programs.map((p) => p.programId)).toEqual(['INV', 'OPN']);
+    expect(l2.programs.map((p) => p.programId)).toEqual(['OPN']);
+    expect(l2.programs[0].actions).toEqual([]);
+  });
+});

@@ -1,0 +1,123 @@
+import { Actor, holdsRole } from '@lib/access';
+import { EnrollmentStatus, EnrollmentStatusLabels, ProgramState } from '@lib/contracts';
+import { getStartedUrl } from '../invitations/invitation-ids';
+import { InvitationState } from '../invitations/invitation.schema';
+
+export const OverviewActions = ['ENROLL'] as const;
+export type OverviewAction = (typeof OverviewActions)[number];
+
+export const NOT_ENROLLED_LABEL = 'Not enrolled';
+
+/** Statuses where enrolling again makes no sense: done, or waiting for validation. */
+const NO_ENROLL: EnrollmentStatus[] = ['ENROLLED', 'VALIDATING'];
+
+export interface OverviewProgramEntry {
+  programId: string;
+  programName: string;
+  fiscalYear: string;
+  requiresEligibility: boolean;
+  invitationId?: string;
+  invitationState?: InvitationState;
+  enrollmentStatus: EnrollmentStatus | null;
+  /** Partner Center wording: the enrollment status label, else "Invited" or "Not enrolled". */
+  status: string;
+  actions: OverviewAction[];
+  /** Where Enroll leads, when the action is offered. */
+  getStartedUrl?: string;
+}
+
+export interface OverviewLocation {
+  locationId: string;
+  legalName: string;
+  country: string;
+  programs: OverviewProgramEntry[];
+}
+
+export interface OverviewInput {
+  actor: Pick<Actor, 'roles'>;
+  locations: Array<{ _id: string; legalName: string; country: string }>;
+  invitations: Array<{
+    _id: string;
+    programId: string;
+    programName?: string;
+    locationId: string;
+    fiscalYear: string;
+    state: InvitationState;
+    getStartedUrl: string;
+  }>;
+  /** Every program referenced by the invitations and enrollments, and every open program. */
+  programs: Map<string, { _id: string; name: string; fiscalYear: string; requiresEligibility: boolean; state: ProgramState }>;
+  enrollments: Array<{ programId: string; locationId: string; fiscalYear: string; status: EnrollmentStatus }>;
+  portalBaseUrl: string;
+}
+
+const entryKey = (programId: string, fiscalYear: string) => `${programId}\u0000${fiscalYear}`;
+
+/**
+ * The incentives overview: per visible location, the programs it can enroll in (invited programs that are not
+ * revoked, and open programs that accept enrollments), plus any program it has an enrollment in, each with its
+ * status and the Enroll action where the user is an Incentives admin of the location.
+ */
+export function buildOverview(input: OverviewInput): OverviewLocation[] {
+  const openPrograms = [...input.programs.values()].filter((p) => !p.requiresEligibility && p.state === 'OPEN');
+  return input.locations.map((location) => {
+    const isAdmin = holdsRole(input.actor, 'INCENTIVES_ADMIN', location._id);
+    const statuses = new Map(
+      input.enrollments
+        .filter((e) => e.locationId === location._id)
+        .map((e) => [entryKey(e.programId, e.fiscalYear), e.status] as const),
+    );
+    const entries = new Map<string, OverviewProgramEntry>();
+    const add = (
+      programId: string,
+      fiscalYear: string,
+      fallbackName: string | undefined,
+      enrollable: boolean,
+      link: string | undefined,
+      invitation?: { _id: string; state: InvitationState },
+    ) => {
+      const key = entryKey(programId, fiscalYear);
+      if (entries.has(key)) return;
+      const program = input.programs.get(programId);
+      const enrollmentStatus = statuses.get(key) ?? null;
+      const canEnroll = isAdmin && enrollable && (!enrollmentStatus || !NO_ENROLL.includes(enrollmentStatus));
+      entries.set(key, {
+        programId,
+        programName: program?.name ?? fallbackName ?? programId,
+        fiscalYear,
+        requiresEligibility: program?.requiresEligibility ?? true,
+        ...(invitation && { invitationId: invitation._id, invitationState: invitation.state }),
+        enrollmentStatus,
+        status: enrollmentStatus
+          ? EnrollmentStatusLabels[enrollmentStatus]
+          : invitation
+            ? EnrollmentStatusLabels.INVITED
+            : NOT_ENROLLED_LABEL,
+        actions: canEnroll ? ['ENROLL'] : [],
+        ...(canEnroll && link && { getStartedUrl: link }),
+      });
+    };
+
+    for (const invitation of input.invitations) {
+      if (invitation.locationId !== location._id || invitation.state === 'REVOKED') continue;
+      const program = input.programs.get(invitation.programId);
+      const open = program?.state === 'OPEN';
+      // A closed or discontinued program only stays on the overview where the location has an enrollment in it.
+      if (!open && !statuses.has(entryKey(invitation.programId, invitation.fiscalYear))) continue;
+      add(invitation.programId, invitation.fiscalYear, invitation.programName, open, invitation.getStartedUrl, invitation);
+    }
+    for (const program of openPrograms) {
+      const link = getStartedUrl(input.portalBaseUrl, { programId: program._id, locationId: location._id, fiscalYear: program.fiscalYear });
+      add(program._id, program.fiscalYear, program.name, true, link);
+    }
+    for (const enrollment of input.enrollments) {
+      if (enrollment.locationId !== location._id) continue;
+      add(enrollment.programId, enrollment.fiscalYear, undefined, false, undefined);
+    }
+
+    const programs = [...entries.values()].sort(
+      (a, b) => a.programName.localeCompare(b.programName) || a.fiscalYear.localeCompare(b.fiscalYear),
+    );
+    return { locationId: location._id, legalName: location.legalName, country: location.country, programs };
+  });
+}

@@ -1,0 +1,37 @@
+import { AccessPolicy } from '@lib/access';
+import { CONFIG, Principal } from '@lib/platform';
+import { Inject, Injectable } from '@nestjs/common';
+import { InvitationsConfig } from '../../config';
+import { InvitationRepository } from '../../invitations/invitation.repository';
+import { ViewsRepository } from '../../invitations/views/views.repository';
+import { buildOverview, OverviewLocation } from '../overview-rules';
+
+/**
+ * The incentives overview of the signed-in user: the locations they hold a role on (every location of the
+ * partner for Global and Account admins), read from this partner's data only.
+ */
+@Injectable()
+export class GetOverview {
+  constructor(
+    private readonly policy: AccessPolicy,
+    private readonly invitations: InvitationRepository,
+    private readonly views: ViewsRepository,
+    @Inject(CONFIG) private readonly config: InvitationsConfig,
+  ) {}
+
+  async execute(principal: Principal): Promise<OverviewLocation[]> {
+    const actor = await this.policy.actor(principal);
+    const locations = await this.policy.visibleLocations(actor);
+    if (!locations.length) return [];
+    const locationIds = locations.map((location) => location._id);
+    const [invitations, enrollments, openPrograms] = await Promise.all([
+      this.invitations.listForPartner(actor.partnerId, { locationIds }),
+      this.views.enrollmentStatusesFor(actor.partnerId, locationIds),
+      this.views.openPrograms(),
+    ]);
+    const referenced = [...new Set([...invitations, ...enrollments].map((item) => item.programId))];
+    const programs = await this.views.programsById(referenced);
+    for (const program of openPrograms) programs.set(program._id, program);
+    return buildOverview({ actor, locations, invitations, programs, enrollments, portalBaseUrl: this.config.PORTAL_BASE_URL });
+  }
+}
