@@ -1,0 +1,73 @@
+import { abaChecksumValid, ibanChecksumValid } from '../reference/iban';
+import { checkBankAccount, schemeFor } from './bank-account.rules';
+
+describe('IBAN and ABA checksums', () => {
+  it.each(['DE89370400440532013000', 'GB82WEST12345698765432', 'FR1420041010050500013M02606', 'NL91ABNA0417164300', 'NO9386011117947'])(
+    'accepts the valid IBAN %s',
+    (iban) => expect(ibanChecksumValid(iban)).toBe(true),
+  );
+  it.each(['DE89370400440532013001', 'GB82WEST12345698765433', 'NL91ABNA0417164301'])('rejects %s', (iban) =>
+    expect(ibanChecksumValid(iban)).toBe(false),
+  );
+  it('checks ABA routing numbers', () => {
+    expect(abaChecksumValid('021000021')).toBe(true);
+    expect(abaChecksumValid('011000015')).toBe(true);
+    expect(abaChecksumValid('021000022')).toBe(false);
+    expect(abaChecksumValid('02100002')).toBe(false);
+  });
+});
+
+describe('bank account rules per country', () => {
+  it('picks the scheme from the country', () => {
+    expect(schemeFor('DE')).toBe('IBAN');
+    expect(schemeFor('GB')).toBe('IBAN');
+    expect(schemeFor('US')).toBe('US_ABA');
+    expect(schemeFor('CA')).toBe('CA_TRANSIT');
+    expect(schemeFor('AU')).toBe('AU_BSB');
+    expect(schemeFor('IN')).toBe('IN_IFSC');
+    expect(schemeFor('JP')).toBe('SWIFT');
+  });
+
+  it('normalizes a spaced IBAN and keeps the BIC in clear, the IBAN as the secret', () => {
+    const { problems, account } = checkBankAccount('DE', { iban: 'de89 3704 0044 0532 0130 00', bic: 'cobadeffxxx' });
+    expect(problems).toEqual([]);
+    expect(account).toEqual({ scheme: 'IBAN', secretField: 'iban', secret: 'DE89370400440532013000', identifiers: { bic: 'COBADEFFXXX' } });
+  });
+
+  it.each([
+    ['bad checksum', 'DE', { iban: 'DE89370400440532013001', bic: 'COBADEFF' }, 'account.iban', /checksum/],
+    ['IBAN of another country', 'FR', { iban: 'DE89370400440532013000', bic: 'COBADEFF' }, 'account.iban', /country FR/],
+    ['wrong length', 'DE', { iban: 'DE8937040044053201300', bic: 'COBADEFF' }, 'account.iban', /22 characters/],
+    ['bad BIC', 'DE', { iban: 'DE89370400440532013000', bic: 'COBA1' }, 'account.bic', /BIC/],
+    ['missing BIC', 'DE', { iban: 'DE89370400440532013000' }, 'account.bic', /required/],
+    ['US without routing number', 'US', { accountNumber: '123456789' }, 'account.routingNumber', /required/],
+    ['US bad routing checksum', 'US', { accountNumber: '123456789', routingNumber: '021000022' }, 'account.routingNumber', /checksum/],
+    ['US with an IBAN', 'US', { accountNumber: '123456789', routingNumber: '021000021', iban: 'x' }, 'account.iban', /not used/],
+    ['US bad account type', 'US', { accountNumber: '123456789', routingNumber: '021000021', accountType: 'GOLD' }, 'account.accountType', /CHECKING/],
+    ['CA short transit', 'CA', { institutionNumber: '001', transitNumber: '1234', accountNumber: '1234567' }, 'account.transitNumber', /5 digits/],
+    ['AU bad BSB', 'AU', { bsb: '12345', accountNumber: '123456' }, 'account.bsb', /BSB/],
+    ['IN bad IFSC', 'IN', { ifsc: 'HDFC1234567', accountNumber: '123456789012' }, 'account.ifsc', /IFSC/],
+    ['generic without BIC', 'JP', { accountNumber: '1234567' }, 'account.bic', /required/],
+  ])('%s -> problem on %s', (_, country, input, field, message) => {
+    const { problems, account } = checkBankAccount(country, input);
+    expect(account).toBeUndefined();
+    expect(problems).toEqual(expect.arrayContaining([expect.objectContaining({ field, message: expect.stringMatching(message) })]));
+  });
+
+  it('accepts valid accounts of every scheme', () => {
+    expect(checkBankAccount('US', { accountNumber: '000123456789', routingNumber: '021000021', accountType: 'checking' }).account).toMatchObject({
+      scheme: 'US_ABA',
+      secret: '000123456789',
+      identifiers: { routingNumber: '021000021', accountType: 'CHECKING' },
+    });
+    expect(checkBankAccount('CA', { institutionNumber: '001', transitNumber: '12345', accountNumber: '1234567' }).problems).toEqual([]);
+    expect(checkBankAccount('AU', { bsb: '062-000', accountNumber: '12345678' }).account?.identifiers.bsb).toBe('062000');
+    expect(checkBankAccount('IN', { ifsc: 'HDFC0001234', accountNumber: '123456789012' }).problems).toEqual([]);
+    expect(checkBankAccount('JP', { bic: 'MHCBJPJT', accountNumber: '1234567' }).problems).toEqual([]);
+  });
+
+  it('never repeats a secret in a problem message', () => {
+    const { problems } = checkBankAccount('DE', { iban: 'DE89370400440532013001', bic: 'COBADEFF' });
+    expect(JSON.stringify(problems)).not.toContain('370400440532013001');
+  });
+});

@@ -1,0 +1,173 @@
+import type { FieldProblem } from '@lib/platform';
+import { abaChecksumValid, BIC_PATTERN, IBAN_LENGTHS, ibanChecksumValid, usesIban } from '../reference/iban';
+
+/** How accounts are identified in a country; decides which fields are required. */
+export type AccountScheme = 'IBAN' | 'US_ABA' | 'CA_TRANSIT' | 'AU_BSB' | 'IN_IFSC' | 'SWIFT';
+
+/** Account details as a client sends them. `iban` and `accountNumber` are secrets. */
+export interface BankAccountInput {
+  iban?: string;
+  bic?: string;
+  accountNumber?: string;
+  routingNumber?: string;
+  accountType?: string;
+  institutionNumber?: string;
+  transitNumber?: string;
+  bsb?: string;
+  ifsc?: string;
+  bankName?: string;
+}
+
+/** Bank identifiers: they name a bank or branch, not an account, and are stored in clear. */
+export interface BankIdentifiers {
+  bic?: string;
+  routingNumber?: string;
+  accountType?: string;
+  institutionNumber?: string;
+  transitNumber?: string;
+  bsb?: string;
+  ifsc?: string;
+  bankName?: string;
+}
+
+export interface CheckedAccount {
+  scheme: AccountScheme;
+  /** Which secret identifies the account, and its normalized value (encrypted before it is stored). */
+  secretField: 'iban' | 'accountNumber';
+  secret: string;
+  identifiers: BankIdentifiers;
+}
+
+interface SchemeRule {
+  required: Array<keyof BankAccountInput>;
+  optional: Array<keyof BankAccountInput>;
+  describe: string;
+}
+
+export const SCHEMES: Record<AccountScheme, SchemeRule> = {
+  IBAN: { required: ['iban', 'bic'], optional: ['bankName'], describe: 'IBAN (checksum and length per country) + BIC' },
+  US_ABA: {
+    required: ['accountNumber', 'routingNumber'],
+    optional: ['accountType', 'bankName'],
+    describe: 'account number (5-17 digits) + ABA routing number (9 digits, checksum); accountType CHECKING or SAVINGS',
+  },
+  CA_TRANSIT: {
+    required: ['institutionNumber', 'transitNumber', 'accountNumber'],
+    optional: ['bankName'],
+    describe: 'institution number (3 digits) + transit number (5 digits) + account number (7-12 digits)',
+  },
+  AU_BSB: { required: ['bsb', 'accountNumber'], optional: ['bankName'], describe: 'BSB (6 digits) + account number (5-9 digits)' },
+  IN_IFSC: { required: ['ifsc', 'accountNumber'], optional: ['bankName'], describe: 'IFSC (11 characters) + account number (9-18 digits)' },
+  SWIFT: {
+    required: ['bic', 'accountNumber'],
+    optional: ['bankName'],
+    describe: 'BIC/SWIFT code + account number (5-34 letters or digits)',
+  },
+};
+
+const SPECIAL: Record<string, AccountScheme> = { US: 'US_ABA', CA: 'CA_TRANSIT', AU: 'AU_BSB', IN: 'IN_IFSC' };
+
+export function schemeFor(country: string): AccountScheme {
+  return SPECIAL[country] ?? (usesIban(country) ? 'IBAN' : 'SWIFT');
+}
+
+const compact = (value: string) => value.replace(/[\s-]/g, '').toUpperCase();
+
+/**
+ * Checks account details against the rules of the bank account country and normalizes them.
+ * Problems name fields as `<prefix>.<field>`; messages never repeat the value (it may be a secret).
+ */
+export function checkBankAccount(
+  country: string,
+  input: BankAccountInput,
+  prefix = 'account',
+): { problems: FieldProblem[]; account?: CheckedAccount } {
+  const scheme = schemeFor(country);
+  const rule = SCHEMES[scheme];
+  const problems: FieldProblem[] = [];
+  const field = (name: string) => `${prefix}.${name}`;
+  const given = (name: keyof BankAccountInput) => typeof input[name] === 'string' && input[name]!.trim() !== '';
+
+  for (const name of rule.required) {
+    if (!given(name)) problems.push({ field: field(name), message: `is required for bank accounts in ${country} (${rule.describe})` });
+  }
+  for (const name of Object.keys(input) as Array<keyof BankAccountInput>) {
+    if (input[name] !== undefined && !rule.required.includes(name) && !rule.optional.includes(name)) {
+      problems.push({ field: field(name), message: `is not used for bank accounts in ${country} (${rule.describe})` });
+    }
+  }
+  if (problems.length) return { problems };
+
+  const v = (name: keyof BankAccountInput) => compact(input[name] ?? '');
+  const identifiers: BankIdentifiers = {};
+  if (given('bankName')) identifiers.bankName = input.bankName!.trim();
+  let secretField: CheckedAccount['secretField'] = 'accountNumber';
+  let secret = '';
+
+  const digits = (name: keyof BankAccountInput, min: number, max: number, what: string) => {
+    const value = v(name);
+    if (!new RegExp(`^\\d{${min},${max}}$`).test(value)) {
+      problems.push({ field: field(name), message: `must be ${what}` });
+    }
+    return value;
+  };
+  const bic = () => {
+    const value = v('bic');
+    if (!BIC_PATTERN.test(value)) problems.push({ field: field('bic'), message: 'must be a BIC of 8 or 11 characters (e.g. DEUTDEFF or DEUTDEFF500)' });
+    identifiers.bic = value;
+  };
+
+  switch (scheme) {
+    case 'IBAN': {
+      secretField = 'iban';
+      secret = v('iban');
+      const expected = IBAN_LENGTHS[country];
+      if (!/^[A-Z]{2}\d{2}[A-Z0-9]+$/.test(secret)) {
+        problems.push({ field: field('iban'), message: 'must be an IBAN: country code, 2 check digits, then letters and digits' });
+      } else if (secret.slice(0, 2) !== country) {
+        problems.push({ field: field('iban'), message: `must be an IBAN of the bank account country ${country}` });
+      } else if (secret.length !== expected) {
+        problems.push({ field: field('iban'), message: `must have ${expected} characters for ${country}` });
+      } else if (!ibanChecksumValid(secret)) {
+        problems.push({ field: field('iban'), message: 'has an invalid checksum (check digits do not match)' });
+      }
+      bic();
+      break;
+    }
+    case 'US_ABA': {
+      secret = digits('accountNumber', 5, 17, '5 to 17 digits');
+      const routing = v('routingNumber');
+      if (!/^\d{9}$/.test(routing)) problems.push({ field: field('routingNumber'), message: 'must be an ABA routing number of 9 digits' });
+      else if (!abaChecksumValid(routing)) problems.push({ field: field('routingNumber'), message: 'has an invalid ABA checksum' });
+      identifiers.routingNumber = routing;
+      if (given('accountType')) {
+        const type = v('accountType');
+        if (type !== 'CHECKING' && type !== 'SAVINGS') problems.push({ field: field('accountType'), message: 'must be CHECKING or SAVINGS' });
+        identifiers.accountType = type;
+      }
+      break;
+    }
+    case 'CA_TRANSIT':
+      identifiers.institutionNumber = digits('institutionNumber', 3, 3, '3 digits');
+      identifiers.transitNumber = digits('transitNumber', 5, 5, '5 digits');
+      secret = digits('accountNumber', 7, 12, '7 to 12 digits');
+      break;
+    case 'AU_BSB':
+      identifiers.bsb = digits('bsb', 6, 6, 'a BSB of 6 digits (e.g. 062-000)');
+      secret = digits('accountNumber', 5, 9, '5 to 9 digits');
+      break;
+    case 'IN_IFSC': {
+      const ifsc = v('ifsc');
+      if (!/^[A-Z]{4}0[A-Z0-9]{6}$/.test(ifsc)) problems.push({ field: field('ifsc'), message: 'must be an IFSC: 4 letters, 0, then 6 letters or digits' });
+      identifiers.ifsc = ifsc;
+      secret = digits('accountNumber', 9, 18, '9 to 18 digits');
+      break;
+    }
+    case 'SWIFT':
+      bic();
+      secret = v('accountNumber');
+      if (!/^[A-Z0-9]{5,34}$/.test(secret)) problems.push({ field: field('accountNumber'), message: 'must be 5 to 34 letters or digits' });
+      break;
+  }
+  return problems.length ? { problems } : { problems, account: { scheme, secretField, secret, identifiers } };
+}

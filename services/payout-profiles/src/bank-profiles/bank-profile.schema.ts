@@ -1,0 +1,58 @@
+import { PaymentMethod, ProfileStatus } from '@lib/contracts';
+import { outboxPlugin } from '@lib/messaging';
+import { Prop, Schema, SchemaFactory } from '@nestjs/mongoose';
+import { ProfileState, SealedSecretDoc, SealedSecretSchema, ValidationRecord, ValidationRecordSchema } from '../profiles/profile.parts';
+import type { AccountScheme, BankIdentifiers } from './bank-account.rules';
+
+export interface Address {
+  line1: string;
+  line2?: string;
+  city: string;
+  region?: string;
+  postalCode?: string;
+  country: string;
+}
+
+export interface Beneficiary {
+  name: string;
+  email: string;
+  phone?: string;
+  address?: Address;
+}
+
+/** A partner's bank profile. The account number or IBAN is only ever stored sealed (`sealedAccount`). */
+@Schema({ collection: 'bank_profiles', versionKey: false, timestamps: true })
+export class BankProfile implements ProfileState {
+  @Prop({ type: String }) _id!: string;
+  @Prop({ required: true, index: true }) partnerId!: string;
+  @Prop({ required: true }) name!: string;
+  /** The name as compared for uniqueness within the partner (trimmed, lower case). */
+  @Prop({ required: true }) nameKey!: string;
+  @Prop({ required: true }) country!: string;
+  @Prop({ required: true }) currency!: string;
+  @Prop({ required: true, type: String }) paymentMethod!: PaymentMethod;
+  @Prop({ required: true, type: Object }) beneficiary!: Beneficiary;
+  @Prop({ required: true, type: String }) scheme!: AccountScheme;
+  @Prop({ required: true, type: Object }) bankIdentifiers!: BankIdentifiers;
+  @Prop({ required: true, type: String }) secretField!: 'iban' | 'accountNumber';
+  @Prop({ required: true, type: SealedSecretSchema }) sealedAccount!: SealedSecretDoc;
+  @Prop({ required: true }) maskedAccount!: string;
+  @Prop({ required: true, type: String }) status!: ProfileStatus;
+  @Prop({ type: [String], default: [] }) reasons!: string[];
+  @Prop({ required: true }) revision!: number;
+  @Prop({ required: true }) version!: number;
+  @Prop({ type: [ValidationRecordSchema], default: [] }) validationHistory!: ValidationRecord[];
+  @Prop({ type: [String], default: [] }) decisionKeys!: string[];
+  @Prop({ required: true }) createdBy!: string;
+  @Prop({ required: true }) updatedBy!: string;
+  createdAt?: Date;
+  updatedAt?: Date;
+}
+
+export const BankProfileSchema = SchemaFactory.createForClass(BankProfile);
+BankProfileSchema.index({ partnerId: 1, nameKey: 1 }, { unique: true });
+BankProfileSchema.plugin(outboxPlugin);
+
+export function nameKey(name: string): string {
+  return name.trim().toLowerCase();
+}

@@ -1,0 +1,65 @@
+import { CurrentPrincipal, Idempotent, IfMatch, Principal, setETag } from '@lib/platform';
+import { Body, Controller, Get, HttpCode, Param, Patch, Post, Res } from '@nestjs/common';
+import { ApiBearerAuth, ApiHeader, ApiOperation, ApiTags } from '@nestjs/swagger';
+import type { Response } from 'express';
+import { bankProfileView } from './bank-profile.view';
+import { CreateBankProfileDto, UpdateBankProfileDto } from './dto/bank-profile.dto';
+import { CreateBankProfile } from './usecases/create-bank-profile.use-case';
+import { ReadBankProfiles } from './usecases/read-bank-profiles.use-case';
+import { UpdateBankProfile } from './usecases/update-bank-profile.use-case';
+
+@ApiTags('bank profiles')
+@ApiBearerAuth()
+@Controller('v1/bank-profiles')
+export class BankProfilesController {
+  constructor(
+    private readonly create: CreateBankProfile,
+    private readonly update: UpdateBankProfile,
+    private readonly read: ReadBankProfiles,
+  ) {}
+
+  @Post()
+  @Idempotent()
+  @HttpCode(201)
+  @ApiOperation({ summary: 'Create a bank profile of your partner (Incentives admin of any location)' })
+  @ApiHeader({ name: 'Idempotency-Key', required: false })
+  async createProfile(
+    @CurrentPrincipal() principal: Principal,
+    @Body() body: CreateBankProfileDto,
+    @Res({ passthrough: true }) res: Response,
+  ) {
+    const profile = await this.create.execute(principal, body);
+    setETag(res, profile.version);
+    res.setHeader('Location', `/v1/bank-profiles/${profile._id}`);
+    return bankProfileView(profile);
+  }
+
+  @Get()
+  @ApiOperation({ summary: "List your partner's bank profiles (masked)" })
+  async list(@CurrentPrincipal() principal: Principal) {
+    return { items: (await this.read.list(principal)).map((p) => bankProfileView(p)) };
+  }
+
+  @Get(':profileId')
+  @ApiOperation({ summary: 'Read a bank profile (masked), with its validation history' })
+  async get(@CurrentPrincipal() principal: Principal, @Param('profileId') profileId: string, @Res({ passthrough: true }) res: Response) {
+    const profile = await this.read.one(principal, profileId);
+    setETag(res, profile.version);
+    return bankProfileView(profile, { history: true });
+  }
+
+  @Patch(':profileId')
+  @ApiOperation({ summary: 'Change a bank profile (If-Match); a change is a new revision, sent to validation' })
+  @ApiHeader({ name: 'If-Match', required: true, description: 'The ETag (version) you read' })
+  async change(
+    @CurrentPrincipal() principal: Principal,
+    @Param('profileId') profileId: string,
+    @IfMatch() version: number,
+    @Body() body: UpdateBankProfileDto,
+    @Res({ passthrough: true }) res: Response,
+  ) {
+    const profile = await this.update.execute(principal, profileId, version, body);
+    setETag(res, profile.version);
+    return bankProfileView(profile, { history: true });
+  }
+}

@@ -1,0 +1,66 @@
+import { PaymentMethod, PaymentMethods } from '@lib/contracts';
+import { ApiProperty, ApiPropertyOptional, PartialType } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import { IsEmail, IsIn, IsObject, IsOptional, IsString, Length, Matches, ValidateNested } from 'class-validator';
+import { AddressDto } from '../../common/address.dto';
+import { COUNTRIES } from '../../reference/countries';
+import { CURRENCIES } from '../../reference/currencies';
+
+/**
+ * Account details; which fields are required depends on the bank account country (see the README):
+ * IBAN countries: iban + bic; US: accountNumber + routingNumber; CA: institutionNumber + transitNumber +
+ * accountNumber; AU: bsb + accountNumber; IN: ifsc + accountNumber; elsewhere: bic + accountNumber.
+ */
+export class BankAccountDto {
+  @ApiPropertyOptional({ example: 'DE89 3704 0044 0532 0130 00', description: 'Secret: stored encrypted, shown masked' })
+  @IsOptional() @IsString() @Length(1, 64) iban?: string;
+  @ApiPropertyOptional({ example: 'COBADEFFXXX' }) @IsOptional() @IsString() @Length(1, 64) bic?: string;
+  @ApiPropertyOptional({ description: 'Secret: stored encrypted, shown masked' })
+  @IsOptional() @IsString() @Length(1, 64) accountNumber?: string;
+  @ApiPropertyOptional({ example: '021000021', description: 'US ABA routing number' })
+  @IsOptional() @IsString() @Length(1, 64) routingNumber?: string;
+  @ApiPropertyOptional({ enum: ['CHECKING', 'SAVINGS'] }) @IsOptional() @IsString() @Length(1, 64) accountType?: string;
+  @ApiPropertyOptional({ description: 'CA: 3 digits' }) @IsOptional() @IsString() @Length(1, 64) institutionNumber?: string;
+  @ApiPropertyOptional({ description: 'CA: 5 digits' }) @IsOptional() @IsString() @Length(1, 64) transitNumber?: string;
+  @ApiPropertyOptional({ description: 'AU: 6 digits' }) @IsOptional() @IsString() @Length(1, 64) bsb?: string;
+  @ApiPropertyOptional({ description: 'IN: 11 characters' }) @IsOptional() @IsString() @Length(1, 64) ifsc?: string;
+  @ApiPropertyOptional() @IsOptional() @IsString() @Length(1, 140) bankName?: string;
+}
+
+export class BeneficiaryDto {
+  @ApiProperty({ example: 'Contoso GmbH' }) @IsString() @Length(1, 200) name!: string;
+  @ApiProperty({ example: 'payments@contoso.example' }) @IsEmail() email!: string;
+  @ApiPropertyOptional({ example: '+49 30 1234567' })
+  @IsOptional() @Matches(/^\+?[0-9 ()-]{5,20}$/, { message: 'phone must be a phone number' })
+  phone?: string;
+  @ApiPropertyOptional({ type: AddressDto, description: 'Required when the payment method is CHECK' })
+  @IsOptional() @ValidateNested() @Type(() => AddressDto)
+  address?: AddressDto;
+}
+
+export class CreateBankProfileDto {
+  @ApiProperty({ example: 'EUR main account', description: 'Unique within the partner' })
+  @IsString() @Length(1, 100) name!: string;
+
+  @ApiProperty({ example: 'DE', description: 'Bank account country, ISO 3166-1 alpha-2' })
+  @IsIn(COUNTRIES, { message: 'country must be an ISO 3166-1 alpha-2 country code' })
+  country!: string;
+
+  @ApiProperty({ example: 'EUR', description: 'ISO 4217' })
+  @IsIn(CURRENCIES, { message: 'currency must be a supported ISO 4217 currency code' })
+  currency!: string;
+
+  @ApiProperty({ enum: PaymentMethods, example: 'ELECTRONIC_BANK_TRANSFER' })
+  @IsIn(PaymentMethods) paymentMethod!: PaymentMethod;
+
+  @ApiProperty({ type: BankAccountDto })
+  @IsObject() @ValidateNested() @Type(() => BankAccountDto)
+  account!: BankAccountDto;
+
+  @ApiProperty({ type: BeneficiaryDto })
+  @IsObject() @ValidateNested() @Type(() => BeneficiaryDto)
+  beneficiary!: BeneficiaryDto;
+}
+
+/** Any subset; `account` replaces the account details as a whole and is required when `country` changes. */
+export class UpdateBankProfileDto extends PartialType(CreateBankProfileDto) {}

@@ -1,0 +1,71 @@
+import { FieldProblem, Principal } from '@lib/platform';
+import { Injectable } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import { PayoutAccess } from '../../profiles/payout-access';
+import { ProfileEvents } from '../../profiles/profile-events';
+import { duplicateName, isDuplicateKey, throwIfProblems } from '../../profiles/problems';
+import { maskSecret } from '../../secrets/masking';
+import { SecretBox } from '../../secrets/secret-box';
+import { checkBankAccount } from '../bank-account.rules';
+import { BankProfile, nameKey } from '../bank-profile.schema';
+import { BankProfilesRepository } from '../bank-profiles.repository';
+import { CreateBankProfileDto } from '../dto/bank-profile.dto';
+
+export function beneficiaryProblems(paymentMethod: string, beneficiary: { address?: unknown }): FieldProblem[] {
+  return paymentMethod === 'CHECK' && !beneficiary.address
+    ? [{ field: 'beneficiary.address', message: 'is required when the payment method is CHECK (where the check is mailed)' }]
+    : [];
+}
+
+/** A new bank profile of the caller's partner, at revision 1, pending validation. */
+@Injectable()
+export class CreateBankProfile {
+  constructor(
+    private readonly access: PayoutAccess,
+    private readonly profiles: BankProfilesRepository,
+    private readonly secrets: SecretBox,
+    private readonly events: ProfileEvents,
+  ) {}
+
+  async execute(principal: Principal, input: CreateBankProfileDto): Promise<BankProfile> {
+    const actor = await this.access.bankManager(principal);
+    const { problems, account } = checkBankAccount(input.country, { ...input.account });
+    throwIfProblems([...problems, ...beneficiaryProblems(input.paymentMethod, input.beneficiary)]);
+
+    const profileId = randomUUID();
+    const now = new Date();
+    const profile: BankProfile = {
+      _id: profileId,
+      partnerId: actor.partnerId,
+      name: input.name.trim(),
+      nameKey: nameKey(input.name),
+      country: input.country,
+      currency: input.currency,
+      paymentMethod: input.paymentMethod,
+      beneficiary: JSON.parse(JSON.stringify(input.beneficiary)),
+      scheme: account!.scheme,
+      bankIdentifiers: account!.identifiers,
+      secretField: account!.secretField,
+      sealedAccount: this.secrets.seal(account!.secret, `${profileId}:account`),
+      maskedAccount: maskSecret(account!.secret),
+      status: 'PENDING_VALIDATION',
+      reasons: [],
+      revision: 1,
+      version: 1,
+      validationHistory: [],
+      decisionKeys: [],
+      createdBy: actor.userId,
+      updatedBy: actor.userId,
+      createdAt: now,
+      updatedAt: now,
+    };
+    try {
+      await this.profiles.model.create({ ...profile, outbox: this.events.newRevision('BANK', 'ProfileCreated', profile) });
+    } catch (error) {
+      if (isDuplicateKey(error)) throw duplicateName();
+      throw error;
+    }
+    this.events.committed();
+    return profile;
+  }
+}

@@ -1,0 +1,22 @@
+import { outboxPlugin } from '@lib/messaging';
+import { Prop, Schema, SchemaFactory } from '@nestjs/mongoose';
+
+/**
+ * The default (bank profile, currency) of one location: one document per location that ever had a default,
+ * so that at most one default exists per location (unique locationId) and a removal keeps its event in the
+ * same write (the document stays, with bankProfileId null).
+ */
+@Schema({ collection: 'default_bank_profiles', versionKey: false, timestamps: true })
+export class DefaultBankProfile {
+  @Prop({ type: String }) _id!: string;
+  @Prop({ required: true, unique: true }) locationId!: string;
+  @Prop({ required: true, index: true }) partnerId!: string;
+  @Prop({ type: String, default: null, index: true }) bankProfileId!: string | null;
+  @Prop({ type: String, default: null }) currency!: string | null;
+  @Prop({ required: true }) version!: number;
+  @Prop({ required: true }) changedBy!: string;
+  @Prop({ required: true }) changedAt!: Date;
+}
+
+export const DefaultBankProfileSchema = SchemaFactory.createForClass(DefaultBankProfile);
+DefaultBankProfileSchema.plugin(outboxPlugin);

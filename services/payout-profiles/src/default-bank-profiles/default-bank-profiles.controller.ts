@@ -1,0 +1,75 @@
+import { CurrentPrincipal, Idempotent, Principal, setETag } from '@lib/platform';
+import { Body, Controller, Delete, Get, HttpCode, Param, Post, Put, Res } from '@nestjs/common';
+import { ApiBearerAuth, ApiHeader, ApiOperation, ApiTags } from '@nestjs/swagger';
+import type { Response } from 'express';
+import { OptionalIfMatch } from '../common/optional-if-match';
+import { defaultBankProfileView } from './default-bank-profile.view';
+import { AssignDefaultBankProfileDto, AssignDefaultToLocationsDto } from './dto/default-bank-profile.dto';
+import { AssignDefaultBankProfile } from './usecases/assign-default-bank-profile.use-case';
+import { ReadDefaultBankProfiles } from './usecases/read-default-bank-profiles.use-case';
+import { RemoveDefaultBankProfile } from './usecases/remove-default-bank-profile.use-case';
+
+@ApiTags('default bank profiles')
+@ApiBearerAuth()
+@Controller('v1')
+export class DefaultBankProfilesController {
+  constructor(
+    private readonly assign: AssignDefaultBankProfile,
+    private readonly remove: RemoveDefaultBankProfile,
+    private readonly read: ReadDefaultBankProfiles,
+  ) {}
+
+  @Put('locations/:locationId/default-bank-profile')
+  @ApiOperation({ summary: "Set the location's default (bank profile, currency) (Incentives admin of the location)" })
+  @ApiHeader({ name: 'If-Match', required: false, description: 'Optional; the version read (0 when none)' })
+  async put(
+    @CurrentPrincipal() principal: Principal,
+    @Param('locationId') locationId: string,
+    @OptionalIfMatch() expectedVersion: number | undefined,
+    @Body() body: AssignDefaultBankProfileDto,
+    @Res({ passthrough: true }) res: Response,
+  ) {
+    const [result] = await this.assign.execute(principal, { ...body, locationIds: [locationId], expectedVersion });
+    setETag(res, result.current.version);
+    return { ...defaultBankProfileView(result.current), outcome: result.outcome };
+  }
+
+  @Delete('locations/:locationId/default-bank-profile')
+  @HttpCode(204)
+  @ApiOperation({ summary: "Remove the location's default bank profile (Incentives admin of the location)" })
+  async delete(
+    @CurrentPrincipal() principal: Principal,
+    @Param('locationId') locationId: string,
+    @OptionalIfMatch() expectedVersion: number | undefined,
+  ): Promise<void> {
+    await this.remove.execute(principal, locationId, expectedVersion);
+  }
+
+  @Get('locations/:locationId/default-bank-profile')
+  @ApiOperation({ summary: "Read the location's default bank profile" })
+  async get(@CurrentPrincipal() principal: Principal, @Param('locationId') locationId: string, @Res({ passthrough: true }) res: Response) {
+    const current = await this.read.ofLocation(principal, locationId);
+    setETag(res, current.version);
+    return defaultBankProfileView(current);
+  }
+
+  @Post('default-bank-profiles')
+  @Idempotent()
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Make (bank profile, currency) the default of a list of locations (Incentives admin of each)' })
+  @ApiHeader({ name: 'Idempotency-Key', required: false })
+  async assignMany(@CurrentPrincipal() principal: Principal, @Body() body: AssignDefaultToLocationsDto) {
+    const results = await this.assign.execute(principal, body);
+    return {
+      bankProfileId: body.bankProfileId,
+      currency: body.currency,
+      locations: results.map((r) => ({ locationId: r.current.locationId, outcome: r.outcome, version: r.current.version })),
+    };
+  }
+
+  @Get('default-bank-profiles')
+  @ApiOperation({ summary: 'The default bank profiles of the locations you may see' })
+  async list(@CurrentPrincipal() principal: Principal) {
+    return { items: (await this.read.visible(principal)).map(defaultBankProfileView) };
+  }
+}

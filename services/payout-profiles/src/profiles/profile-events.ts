@@ -1,0 +1,80 @@
+import { ProfileEvent, ProfileValidationRequested, Topics } from '@lib/contracts';
+import { EventOutbox, OutboxEntry } from '@lib/messaging';
+import { Injectable } from '@nestjs/common';
+import type { BankProfile } from '../bank-profiles/bank-profile.schema';
+import type { TaxProfile } from '../tax-profiles/tax-profile.schema';
+import { detailsPath } from './profile.parts';
+
+export type ProfileEventType = 'ProfileCreated' | 'ProfileUpdated' | 'ProfileApproved' | 'ProfileActionRequired';
+
+/** The public face of a bank profile in events: what enrollment and notification need, and no secret. */
+export function bankProfileEvent(p: BankProfile): ProfileEvent {
+  return {
+    profileId: p._id,
+    profileKind: 'BANK',
+    partnerId: p.partnerId,
+    revision: p.revision,
+    status: p.status,
+    reasons: p.reasons,
+    name: p.name,
+    country: p.country,
+    currency: p.currency,
+    paymentMethod: p.paymentMethod,
+    maskedAccount: p.maskedAccount,
+  };
+}
+
+/** The public face of a tax profile in events: location, status, revision and expiry; never the tax ids. */
+export function taxProfileEvent(p: TaxProfile): ProfileEvent {
+  return {
+    profileId: p._id,
+    profileKind: 'TAX',
+    partnerId: p.partnerId,
+    locationId: p.locationId,
+    revision: p.revision,
+    status: p.status,
+    reasons: p.reasons,
+    name: p.businessProfile.legalName,
+    country: p.incorporationCountry,
+    expiresAt: new Date(p.expiresAt).toISOString(),
+  };
+}
+
+/**
+ * Builds the outbox entries of profile changes. Bank profile events are keyed by partner, tax profile events by
+ * location (the enrollment of a location sees its tax profile's events in order).
+ */
+@Injectable()
+export class ProfileEvents {
+  constructor(private readonly outbox: EventOutbox) {}
+
+  private describe(kind: 'BANK' | 'TAX', profile: BankProfile | TaxProfile): { data: ProfileEvent; key: string } {
+    return kind === 'BANK'
+      ? { data: bankProfileEvent(profile as BankProfile), key: profile.partnerId }
+      : { data: taxProfileEvent(profile as TaxProfile), key: (profile as TaxProfile).locationId };
+  }
+
+  /** One lifecycle event on payout-profiles.events.v1. */
+  lifecycle(kind: 'BANK' | 'TAX', type: ProfileEventType, profile: BankProfile | TaxProfile): OutboxEntry {
+    const { data, key } = this.describe(kind, profile);
+    return this.outbox.event(Topics.payoutProfiles, { type, data, key });
+  }
+
+  /**
+   * A new revision: created/updated, submitted for validation, and the validation request for the back office,
+   * which reads the details (secrets included) from the operator API at `detailsPath`.
+   */
+  newRevision(kind: 'BANK' | 'TAX', type: 'ProfileCreated' | 'ProfileUpdated', profile: BankProfile | TaxProfile): OutboxEntry[] {
+    const { data, key } = this.describe(kind, profile);
+    const request: ProfileValidationRequested = { ...data, detailsPath: detailsPath(profile._id) };
+    return [
+      this.outbox.event(Topics.payoutProfiles, { type, data, key }),
+      this.outbox.event(Topics.payoutProfiles, { type: 'ProfileSubmittedForValidation', data, key }),
+      this.outbox.event(Topics.validationRequests, { type: 'ProfileValidationRequested', data: request, key: profile.partnerId }),
+    ];
+  }
+
+  committed(): void {
+    this.outbox.committed();
+  }
+}

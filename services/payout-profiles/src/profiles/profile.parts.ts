@@ -1,0 +1,90 @@
+import { ProfileKind, ProfileStatus, ProfileStatusLabels, ValidationOutcome } from '@lib/contracts';
+import { Prop, Schema, SchemaFactory } from '@nestjs/mongoose';
+import { createHash } from 'node:crypto';
+
+/** A sealed secret as stored (see SecretBox): never the clear value. */
+@Schema({ _id: false })
+export class SealedSecretDoc {
+  @Prop({ required: true }) keyId!: string;
+  @Prop({ required: true }) iv!: string;
+  @Prop({ required: true }) tag!: string;
+  @Prop({ required: true }) ciphertext!: string;
+}
+export const SealedSecretSchema = SchemaFactory.createForClass(SealedSecretDoc);
+
+export const ValidationSources = ['BACK_OFFICE', 'OPERATOR'] as const;
+export type ValidationSource = (typeof ValidationSources)[number];
+
+/**
+ * What a validation result did to the profile. APPLIED: it decided the current revision. OUTDATED: it was for
+ * an older revision, kept for the record. ALREADY_DECIDED: the revision had a different decision already; the
+ * first decision of a revision stands (a new decision needs a new revision).
+ */
+export const ValidationEffects = ['APPLIED', 'OUTDATED', 'ALREADY_DECIDED'] as const;
+export type ValidationEffect = (typeof ValidationEffects)[number];
+
+@Schema({ _id: false })
+export class ValidationRecord {
+  @Prop({ required: true }) revision!: number;
+  @Prop({ required: true, type: String }) outcome!: ValidationOutcome;
+  @Prop({ type: [String], default: [] }) reasons!: string[];
+  @Prop({ required: true, type: String }) source!: ValidationSource;
+  @Prop({ type: String }) eventId?: string;
+  @Prop({ required: true, type: String }) effect!: ValidationEffect;
+  @Prop({ required: true }) receivedAt!: Date;
+}
+export const ValidationRecordSchema = SchemaFactory.createForClass(ValidationRecord);
+
+/** Fields every profile (bank or tax) has: its validation state and history, and its concurrency version. */
+export interface ProfileState {
+  _id: string;
+  partnerId: string;
+  status: ProfileStatus;
+  reasons: string[];
+  /** Bumped by every change of the profile's details: each revision is validated on its own. */
+  revision: number;
+  /** Bumped by every write (details or validation state): the ETag for If-Match. */
+  version: number;
+  validationHistory: ValidationRecord[];
+  /** `revision:outcome:reasons` of every result recorded, so a duplicated result changes nothing. */
+  decisionKeys: string[];
+  createdAt?: Date;
+  updatedAt?: Date;
+}
+
+export function decisionKey(revision: number, outcome: ValidationOutcome, reasons: string[]): string {
+  return `${revision}:${outcome}:${[...reasons].sort().join('|')}`;
+}
+
+export function statusView(profile: Pick<ProfileState, 'status' | 'reasons' | 'revision' | 'version'>) {
+  return {
+    status: profile.status,
+    statusLabel: ProfileStatusLabels[profile.status],
+    reasons: profile.reasons,
+    revision: profile.revision,
+    version: profile.version,
+  };
+}
+
+export function historyView(history: ValidationRecord[] = []) {
+  return history.map(({ revision, outcome, reasons, source, effect, receivedAt }) => ({
+    revision,
+    outcome,
+    reasons,
+    source,
+    effect,
+    receivedAt,
+  }));
+}
+
+/** A UUID-shaped id derived from a name, for facts that may be derived twice (the same fact, the same event). */
+export function deterministicId(name: string): string {
+  const hex = createHash('sha256').update(name).digest('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-5${hex.slice(13, 16)}-${((parseInt(hex[16], 16) & 3) | 8).toString(16)}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+}
+
+export function detailsPath(profileId: string): string {
+  return `/v1/operator/profiles/${profileId}`;
+}
+
+export type { ProfileKind };

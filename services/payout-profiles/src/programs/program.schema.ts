@@ -1,0 +1,16 @@
+import { PayoutRules, ProgramState } from '@lib/contracts';
+import { Prop, Schema, SchemaFactory } from '@nestjs/mongoose';
+
+/** This service's view of a program, from programs.events.v1 (highest revision wins). */
+@Schema({ collection: 'programs', versionKey: false })
+export class Program {
+  @Prop({ type: String }) _id!: string;
+  @Prop({ required: true }) name!: string;
+  @Prop({ required: true }) fiscalYear!: string;
+  @Prop({ required: true }) requiresEligibility!: boolean;
+  @Prop({ required: true, type: Object }) payoutRules!: PayoutRules;
+  @Prop({ required: true, type: String }) state!: ProgramState;
+  @Prop({ required: true }) revision!: number;
+}
+
+export const ProgramSchema = SchemaFactory.createForClass(Program);

@@ -1,0 +1,18 @@
+import { CurrentPrincipal, Principal } from '@lib/platform';
+import { Controller, Get, Query } from '@nestjs/common';
+import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ReadinessQueryDto } from './dto/readiness-query.dto';
+import { CheckReadiness } from './usecases/check-readiness.use-case';
+
+@ApiTags('readiness')
+@ApiBearerAuth()
+@Controller('v1/readiness')
+export class ReadinessController {
+  constructor(private readonly check: CheckReadiness) {}
+
+  @Get()
+  @ApiOperation({ summary: "Does the location meet the program's payout rules? Lists what is missing (MissingPayoutItems codes)" })
+  async get(@CurrentPrincipal() principal: Principal, @Query() query: ReadinessQueryDto) {
+    return this.check.execute(principal, query);
+  }
+}

@@ -1,0 +1,65 @@
+import { MissingPayoutItem } from '@lib/contracts';
+import { Principal, Problems } from '@lib/platform';
+import { Injectable } from '@nestjs/common';
+import { InjectModel } from '@nestjs/mongoose';
+import { Model } from 'mongoose';
+import { BankProfile } from '../../bank-profiles/bank-profile.schema';
+import { BankProfilesRepository } from '../../bank-profiles/bank-profiles.repository';
+import { DefaultBankProfile } from '../../default-bank-profiles/default-bank-profile.schema';
+import { PayoutAccess } from '../../profiles/payout-access';
+import { Program } from '../../programs/program.schema';
+import { TaxProfilesRepository } from '../../tax-profiles/tax-profiles.repository';
+import { missingPayoutItems } from '../readiness.rules';
+import { ReadinessQueryDto } from '../dto/readiness-query.dto';
+
+export interface Readiness {
+  programId: string;
+  locationId: string;
+  ready: boolean;
+  missing: MissingPayoutItem[];
+  bankProfileId: string | null;
+  taxProfileId: string | null;
+}
+
+/** Whether a location meets a program's payout rules with the given (or its default) bank profile. */
+@Injectable()
+export class CheckReadiness {
+  constructor(
+    private readonly access: PayoutAccess,
+    private readonly bankProfiles: BankProfilesRepository,
+    private readonly taxProfiles: TaxProfilesRepository,
+    @InjectModel(DefaultBankProfile.name) private readonly defaults: Model<DefaultBankProfile>,
+    @InjectModel(Program.name) private readonly programs: Model<Program>,
+  ) {}
+
+  async execute(principal: Principal, query: ReadinessQueryDto): Promise<Readiness> {
+    const { actor } = await this.access.locationReader(principal, query.locationId);
+    const { partnerId } = actor;
+    let bank: BankProfile | null = null;
+    if (query.bankProfileId) {
+      bank = await this.bankProfiles.findForPartner(partnerId, query.bankProfileId);
+      if (!bank) throw Problems.notFound(`Bank profile ${query.bankProfileId}`);
+    } else {
+      const current = await this.defaults.findOne({ _id: query.locationId, partnerId }).lean<DefaultBankProfile>();
+      if (current?.bankProfileId) bank = await this.bankProfiles.findForPartner(partnerId, current.bankProfileId);
+    }
+    const [program, tax] = await Promise.all([
+      this.programs.findById(query.programId).lean<Program>(),
+      this.taxProfiles.findForLocation(partnerId, query.locationId),
+    ]);
+    const missing = missingPayoutItems({
+      rules: program?.payoutRules,
+      bank: bank ?? undefined,
+      tax: tax ? { status: tax.status, expiresAt: new Date(tax.expiresAt) } : undefined,
+      now: new Date(),
+    });
+    return {
+      programId: query.programId,
+      locationId: query.locationId,
+      ready: missing.length === 0,
+      missing,
+      bankProfileId: bank?._id ?? null,
+      taxProfileId: tax?._id ?? null,
+    };
+  }
+}

@@ -1,0 +1,57 @@
+import { ConfigError } from '@lib/platform';
+import { randomBytes } from 'node:crypto';
+import { encryptionKeys } from '../config';
+import { maskSecret } from './masking';
+import { SecretBox } from './secret-box';
+
+const k1 = randomBytes(32).toString('base64');
+const k2 = randomBytes(32).toString('base64');
+const box = (keys: Record<string, string>, active: string) =>
+  new SecretBox({ PAYOUT_ENCRYPTION_KEYS: keys, PAYOUT_ENCRYPTION_ACTIVE_KEY_ID: active });
+
+describe('SecretBox (AES-256-GCM)', () => {
+  it('seals without the clear value and opens it again', () => {
+    const sealed = box({ k1 }, 'k1').seal('DE89370400440532013000', 'p1:account');
+    expect(sealed.keyId).toBe('k1');
+    expect(JSON.stringify(sealed)).not.toContain('370400440532013000');
+    expect(box({ k1 }, 'k1').open(sealed, 'p1:account')).toBe('DE89370400440532013000');
+  });
+
+  it('uses a fresh nonce every time', () => {
+    const b = box({ k1 }, 'k1');
+    expect(b.seal('same', 'c').ciphertext === b.seal('same', 'c').ciphertext).toBe(false);
+  });
+
+  it('rotates: new secrets use the active key, old key ids still open', () => {
+    const old = box({ k1 }, 'k1').seal('123456789', 'p:taxId');
+    const rotated = box({ k1, k2 }, 'k2');
+    expect(rotated.seal('x', 'c').keyId).toBe('k2');
+    expect(rotated.open(old, 'p:taxId')).toBe('123456789');
+    expect(() => box({ k2 }, 'k2').open(old, 'p:taxId')).toThrow(/k1/);
+  });
+
+  it('refuses a tampered ciphertext or a secret moved to another context', () => {
+    const b = box({ k1 }, 'k1');
+    const sealed = b.seal('123456789', 'p1:taxId');
+    const flipped = Buffer.from(sealed.ciphertext, 'base64');
+    flipped[0] ^= 1;
+    expect(() => b.open({ ...sealed, ciphertext: flipped.toString('base64') }, 'p1:taxId')).toThrow();
+    expect(() => b.open(sealed, 'p2:taxId')).toThrow();
+  });
+
+  it('stops at start when the active key is not configured', () => {
+    expect(() => box({ k1 }, 'k9')).toThrow(ConfigError);
+  });
+
+  it('masks to the last four characters', () => {
+    expect(maskSecret('DE89370400440532013000')).toBe('****3000');
+  });
+});
+
+describe('PAYOUT_ENCRYPTION_KEYS', () => {
+  const parse = (value: string) => encryptionKeys()._parse(value);
+  it('parses key ids and 32-byte keys', () => expect(parse(`k1:${k1}, k2:${k2}`)).toEqual({ k1, k2 }));
+  it.each(['', 'k1', `k1:${randomBytes(16).toString('base64')}`, `k1:${k1},k1:${k2}`])('rejects %j', (value) =>
+    expect(() => parse(value)).toThrow(),
+  );
+});

@@ -1,0 +1,73 @@
+import { ApiProperty, ApiPropertyOptional, PartialType } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import {
+  ArrayMaxSize,
+  ArrayMinSize,
+  IsArray,
+  IsDateString,
+  IsEmail,
+  IsIn,
+  IsInt,
+  IsObject,
+  IsOptional,
+  IsString,
+  Length,
+  Matches,
+  Max,
+  Min,
+  ValidateNested,
+} from 'class-validator';
+import { AddressDto } from '../../common/address.dto';
+import { COUNTRIES } from '../../reference/countries';
+import { Incorporation, Incorporations, TaxForm, TaxForms } from '../tax.rules';
+
+export const DOCUMENT_TYPES = ['application/pdf', 'image/png', 'image/jpeg', 'image/tiff'];
+
+export class BusinessProfileDto {
+  @ApiProperty({ example: 'Contoso Ltd' }) @IsString() @Length(1, 200) legalName!: string;
+  @ApiPropertyOptional() @IsOptional() @IsString() @Length(1, 200) doingBusinessAs?: string;
+  @ApiProperty({ type: AddressDto }) @IsObject() @ValidateNested() @Type(() => AddressDto) address!: AddressDto;
+  @ApiPropertyOptional() @IsOptional() @IsEmail() contactEmail?: string;
+}
+
+/** Metadata of an uploaded file (the file itself lives in the document store). */
+export class TaxDocumentDto {
+  @ApiProperty({ example: 'w-9-signed.pdf' })
+  @IsString() @Length(1, 200) @Matches(/^[^/\\]+$/, { message: 'fileName must be a file name, not a path' })
+  fileName!: string;
+  @ApiProperty({ enum: DOCUMENT_TYPES }) @IsIn(DOCUMENT_TYPES) contentType!: string;
+  @ApiProperty({ example: 182044 }) @IsInt() @Min(1) @Max(20 * 1024 * 1024) sizeBytes!: number;
+  @ApiProperty({ example: '2026-05-01T10:00:00Z' }) @IsDateString({ strict: true }) uploadedAt!: string;
+}
+
+export class CreateTaxProfileDto {
+  @ApiProperty({ type: BusinessProfileDto })
+  @IsObject() @ValidateNested() @Type(() => BusinessProfileDto)
+  businessProfile!: BusinessProfileDto;
+
+  @ApiProperty({ enum: Incorporations }) @IsIn(Incorporations) incorporation!: Incorporation;
+
+  @ApiProperty({ example: 'US', description: 'Country of incorporation, ISO 3166-1 alpha-2' })
+  @IsIn(COUNTRIES, { message: 'incorporationCountry must be an ISO 3166-1 alpha-2 country code' })
+  incorporationCountry!: string;
+
+  @ApiPropertyOptional({ enum: TaxForms, description: 'W-9 for US, W-8BEN-E otherwise (derived when omitted)' })
+  @IsOptional() @IsIn(TaxForms) taxForm?: TaxForm;
+
+  @ApiPropertyOptional({ example: '12-3456789', description: 'US TIN (required for US) or foreign TIN. Secret.' })
+  @IsOptional() @IsString() @Length(1, 40) taxId?: string;
+
+  @ApiPropertyOptional({ example: 'DE123456789', description: 'Non-US only. Secret.' })
+  @IsOptional() @IsString() @Length(1, 40) vatId?: string;
+
+  @ApiProperty({ type: [TaxDocumentDto] })
+  @IsArray() @ArrayMinSize(1) @ArrayMaxSize(20) @ValidateNested({ each: true }) @Type(() => TaxDocumentDto)
+  documents!: TaxDocumentDto[];
+
+  @ApiProperty({ example: '2027-12-31', description: 'When the tax forms expire; must be in the future' })
+  @IsDateString({ strict: true }, { message: 'expiresAt must be an ISO 8601 date' })
+  expiresAt!: string;
+}
+
+/** Any subset. `taxId`/`vatId` omitted keep the stored ones (unless the incorporation changes). */
+export class UpdateTaxProfileDto extends PartialType(CreateTaxProfileDto) {}

@@ -1,0 +1,42 @@
+import { CONFIG } from '@lib/platform';
+import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { SchedulerRegistry } from '@nestjs/schedule';
+import type { PayoutConfig } from '../config';
+import { ScanExpiringTaxProfiles } from './usecases/scan-expiring-tax-profiles.use-case';
+
+const JOB = 'tax-expiry-scan';
+
+/** Runs the expiry scan every TAX_EXPIRY_SCAN_INTERVAL_MS (0: never); runs never overlap in one process. */
+@Injectable()
+export class TaxExpiryScheduler implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger(TaxExpiryScheduler.name);
+  private running?: Promise<unknown>;
+
+  constructor(
+    private readonly registry: SchedulerRegistry,
+    private readonly scan: ScanExpiringTaxProfiles,
+    @Inject(CONFIG) private readonly config: PayoutConfig,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    const every = this.config.TAX_EXPIRY_SCAN_INTERVAL_MS;
+    if (every <= 0) return;
+    const timer = setInterval(() => this.tick(), every);
+    timer.unref();
+    this.registry.addInterval(JOB, timer);
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    if (this.registry.doesExist('interval', JOB)) this.registry.deleteInterval(JOB);
+    await this.running;
+  }
+
+  private tick(): void {
+    if (this.running) return;
+    this.running = this.scan
+      .execute()
+      .then(({ reported }) => reported && this.logger.log(`reported ${reported} expiring tax profile(s)`))
+      .catch((error) => this.logger.warn(`tax expiry scan failed, next run retries: ${(error as Error).message}`))
+      .finally(() => (this.running = undefined));
+  }
+}

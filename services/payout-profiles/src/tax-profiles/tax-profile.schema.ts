@@ -1,0 +1,55 @@
+import { ProfileStatus } from '@lib/contracts';
+import { outboxPlugin } from '@lib/messaging';
+import { Prop, Schema, SchemaFactory } from '@nestjs/mongoose';
+import type { Address } from '../bank-profiles/bank-profile.schema';
+import { ProfileState, SealedSecretDoc, SealedSecretSchema, ValidationRecord, ValidationRecordSchema } from '../profiles/profile.parts';
+import type { Incorporation, TaxForm } from './tax.rules';
+
+export interface BusinessProfile {
+  legalName: string;
+  doingBusinessAs?: string;
+  address: Address;
+  contactEmail?: string;
+}
+
+@Schema({ _id: false })
+export class TaxDocument {
+  @Prop({ required: true }) fileName!: string;
+  @Prop({ required: true }) contentType!: string;
+  @Prop({ required: true }) sizeBytes!: number;
+  @Prop({ required: true }) uploadedAt!: Date;
+}
+export const TaxDocumentSchema = SchemaFactory.createForClass(TaxDocument);
+
+/** The tax profile of one location. Tax ids are only ever stored sealed. */
+@Schema({ collection: 'tax_profiles', versionKey: false, timestamps: true })
+export class TaxProfile implements ProfileState {
+  @Prop({ type: String }) _id!: string;
+  @Prop({ required: true, index: true }) partnerId!: string;
+  @Prop({ required: true, unique: true }) locationId!: string;
+  @Prop({ required: true, type: Object }) businessProfile!: BusinessProfile;
+  @Prop({ required: true, type: String }) incorporation!: Incorporation;
+  @Prop({ required: true }) incorporationCountry!: string;
+  @Prop({ required: true, type: String }) taxForm!: TaxForm;
+  @Prop({ type: SealedSecretSchema }) sealedTaxId?: SealedSecretDoc;
+  @Prop({ type: String }) maskedTaxId?: string;
+  @Prop({ type: SealedSecretSchema }) sealedVatId?: SealedSecretDoc;
+  @Prop({ type: String }) maskedVatId?: string;
+  @Prop({ type: [TaxDocumentSchema], default: [] }) documents!: TaxDocument[];
+  @Prop({ required: true, index: true }) expiresAt!: Date;
+  /** The expiresAt for which TaxProfileExpiring was emitted; unset when expiresAt changes. */
+  @Prop({ type: Date }) expiryReportedFor?: Date;
+  @Prop({ required: true, type: String }) status!: ProfileStatus;
+  @Prop({ type: [String], default: [] }) reasons!: string[];
+  @Prop({ required: true }) revision!: number;
+  @Prop({ required: true }) version!: number;
+  @Prop({ type: [ValidationRecordSchema], default: [] }) validationHistory!: ValidationRecord[];
+  @Prop({ type: [String], default: [] }) decisionKeys!: string[];
+  @Prop({ required: true }) createdBy!: string;
+  @Prop({ required: true }) updatedBy!: string;
+  createdAt?: Date;
+  updatedAt?: Date;
+}
+
+export const TaxProfileSchema = SchemaFactory.createForClass(TaxProfile);
+TaxProfileSchema.plugin(outboxPlugin);

@@ -1,0 +1,66 @@
+import { CurrentPrincipal, Idempotent, IfMatch, Principal, setETag } from '@lib/platform';
+import { Body, Controller, Get, HttpCode, Param, Patch, Post, Res } from '@nestjs/common';
+import { ApiBearerAuth, ApiHeader, ApiOperation, ApiTags } from '@nestjs/swagger';
+import type { Response } from 'express';
+import { CreateTaxProfileDto, UpdateTaxProfileDto } from './dto/tax-profile.dto';
+import { taxProfileView } from './tax-profile.view';
+import { CreateTaxProfile } from './usecases/create-tax-profile.use-case';
+import { ReadTaxProfiles } from './usecases/read-tax-profiles.use-case';
+import { UpdateTaxProfile } from './usecases/update-tax-profile.use-case';
+
+@ApiTags('tax profiles')
+@ApiBearerAuth()
+@Controller('v1')
+export class TaxProfilesController {
+  constructor(
+    private readonly create: CreateTaxProfile,
+    private readonly update: UpdateTaxProfile,
+    private readonly read: ReadTaxProfiles,
+  ) {}
+
+  @Post('locations/:locationId/tax-profile')
+  @Idempotent()
+  @HttpCode(201)
+  @ApiOperation({ summary: "Create the location's tax profile (Incentives admin of the location)" })
+  @ApiHeader({ name: 'Idempotency-Key', required: false })
+  async createProfile(
+    @CurrentPrincipal() principal: Principal,
+    @Param('locationId') locationId: string,
+    @Body() body: CreateTaxProfileDto,
+    @Res({ passthrough: true }) res: Response,
+  ) {
+    const profile = await this.create.execute(principal, locationId, body);
+    setETag(res, profile.version);
+    res.setHeader('Location', `/v1/locations/${locationId}/tax-profile`);
+    return taxProfileView(profile);
+  }
+
+  @Get('locations/:locationId/tax-profile')
+  @ApiOperation({ summary: "Read the location's tax profile (masked), with its validation history" })
+  async get(@CurrentPrincipal() principal: Principal, @Param('locationId') locationId: string, @Res({ passthrough: true }) res: Response) {
+    const profile = await this.read.ofLocation(principal, locationId);
+    setETag(res, profile.version);
+    return taxProfileView(profile, { history: true });
+  }
+
+  @Patch('locations/:locationId/tax-profile')
+  @ApiOperation({ summary: "Change the location's tax profile (If-Match); a change is a new revision, sent to validation" })
+  @ApiHeader({ name: 'If-Match', required: true })
+  async change(
+    @CurrentPrincipal() principal: Principal,
+    @Param('locationId') locationId: string,
+    @IfMatch() version: number,
+    @Body() body: UpdateTaxProfileDto,
+    @Res({ passthrough: true }) res: Response,
+  ) {
+    const profile = await this.update.execute(principal, locationId, version, body);
+    setETag(res, profile.version);
+    return taxProfileView(profile, { history: true });
+  }
+
+  @Get('tax-profiles')
+  @ApiOperation({ summary: 'List the tax profiles of the locations you may see (masked)' })
+  async list(@CurrentPrincipal() principal: Principal) {
+    return { items: (await this.read.visible(principal)).map((p) => taxProfileView(p)) };
+  }
+}

@@ -1,0 +1,43 @@
+import { checkTaxDetails, daysLeft, isExpired } from './tax.rules';
+
+describe('tax rules', () => {
+  it('US: TIN of 9 digits with a W-9', () => {
+    expect(checkTaxDetails({ incorporation: 'US', incorporationCountry: 'US', taxId: '12-3456789' })).toEqual({
+      problems: [],
+      details: { incorporation: 'US', incorporationCountry: 'US', taxForm: 'W-9', taxId: '123456789', vatId: undefined },
+    });
+  });
+
+  it.each([
+    ['missing TIN', { incorporation: 'US' as const, incorporationCountry: 'US' }, 'taxId'],
+    ['short TIN', { incorporation: 'US' as const, incorporationCountry: 'US', taxId: '12345678' }, 'taxId'],
+    ['VAT id for US', { incorporation: 'US' as const, incorporationCountry: 'US', taxId: '123456789', vatId: 'DE123456789' }, 'vatId'],
+    ['US incorporation abroad', { incorporation: 'US' as const, incorporationCountry: 'DE', taxId: '123456789' }, 'incorporationCountry'],
+    ['non-US in the US', { incorporation: 'NON_US' as const, incorporationCountry: 'US' }, 'incorporationCountry'],
+    ['wrong form', { incorporation: 'NON_US' as const, incorporationCountry: 'DE', taxForm: 'W-9' as const }, 'taxForm'],
+    ['bad VAT id', { incorporation: 'NON_US' as const, incorporationCountry: 'DE', vatId: 'D€' }, 'vatId'],
+  ])('%s -> problem on %s', (_, input, field) => {
+    const { problems, details } = checkTaxDetails(input);
+    expect(details).toBeUndefined();
+    expect(problems.map((p) => p.field)).toContain(field);
+  });
+
+  it('non-US: W-8BEN-E, optional VAT id', () => {
+    expect(checkTaxDetails({ incorporation: 'NON_US', incorporationCountry: 'DE', vatId: 'DE 123 456 789' }).details).toEqual({
+      incorporation: 'NON_US',
+      incorporationCountry: 'DE',
+      taxForm: 'W-8BEN-E',
+      taxId: undefined,
+      vatId: 'DE123456789',
+    });
+    expect(checkTaxDetails({ incorporation: 'NON_US', incorporationCountry: 'JP' }).problems).toEqual([]);
+  });
+
+  it('expiry', () => {
+    const now = new Date('2026-06-01T00:00:00Z');
+    expect(isExpired(new Date('2026-06-01T00:00:00Z'), now)).toBe(true);
+    expect(isExpired(new Date('2026-06-02T00:00:00Z'), now)).toBe(false);
+    expect(daysLeft(new Date('2026-06-30T12:00:00Z'), now)).toBe(30);
+    expect(daysLeft(new Date('2026-05-30T00:00:00Z'), now)).toBe(-2);
+  });
+});

@@ -1,0 +1,83 @@
+import type { FieldProblem } from '@lib/platform';
+
+export const Incorporations = ['US', 'NON_US'] as const;
+export type Incorporation = (typeof Incorporations)[number];
+export const TaxForms = ['W-9', 'W-8BEN-E'] as const;
+export type TaxForm = (typeof TaxForms)[number];
+
+/** The form each incorporation files: US entities a W-9 with their TIN, others a W-8BEN-E. */
+export const FORM_FOR: Record<Incorporation, TaxForm> = { US: 'W-9', NON_US: 'W-8BEN-E' };
+
+export interface TaxDetailsInput {
+  incorporation: Incorporation;
+  incorporationCountry: string;
+  taxForm?: TaxForm;
+  taxId?: string;
+  vatId?: string;
+}
+
+export interface CheckedTaxDetails {
+  incorporation: Incorporation;
+  incorporationCountry: string;
+  taxForm: TaxForm;
+  /** Secrets, normalized; encrypted before they are stored. */
+  taxId?: string;
+  vatId?: string;
+}
+
+const clean = (value: string) => value.replace(/[\s.\-/]/g, '').toUpperCase();
+
+/**
+ * US: TIN of 9 digits (EIN 12-3456789 or SSN/ITIN 123-45-6789 accepted), form W-9, no VAT id.
+ * Non-US: form W-8BEN-E, optional foreign TIN and optional VAT/GST id (4 to 20 letters or digits).
+ * Messages never repeat the value, which may be a secret.
+ */
+export function checkTaxDetails(input: TaxDetailsInput): { problems: FieldProblem[]; details?: CheckedTaxDetails } {
+  const problems: FieldProblem[] = [];
+  const { incorporation } = input;
+  const country = input.incorporationCountry;
+  const form = FORM_FOR[incorporation];
+  if (incorporation === 'US' && country !== 'US') {
+    problems.push({ field: 'incorporationCountry', message: 'must be US for a US incorporation' });
+  }
+  if (incorporation === 'NON_US' && country === 'US') {
+    problems.push({ field: 'incorporationCountry', message: 'cannot be US for a non-US incorporation' });
+  }
+  if (input.taxForm !== undefined && input.taxForm !== form) {
+    problems.push({ field: 'taxForm', message: `must be ${form} for a ${incorporation === 'US' ? 'US' : 'non-US'} incorporation` });
+  }
+  let taxId: string | undefined;
+  let vatId: string | undefined;
+  if (incorporation === 'US') {
+    if (!input.taxId?.trim()) {
+      problems.push({ field: 'taxId', message: 'is required for a US incorporation (TIN: EIN, SSN or ITIN, 9 digits)' });
+    } else {
+      taxId = clean(input.taxId);
+      if (!/^\d{9}$/.test(taxId) || taxId === '000000000') {
+        problems.push({ field: 'taxId', message: 'must be a US TIN of 9 digits (e.g. 12-3456789)' });
+      }
+    }
+    if (input.vatId !== undefined) problems.push({ field: 'vatId', message: 'is only used for non-US incorporations' });
+  } else {
+    if (input.taxId?.trim()) {
+      taxId = clean(input.taxId);
+      if (!/^[A-Z0-9]{4,30}$/.test(taxId)) problems.push({ field: 'taxId', message: 'must be a foreign TIN of 4 to 30 letters or digits' });
+    }
+    if (input.vatId?.trim()) {
+      vatId = clean(input.vatId);
+      if (!/^[A-Z0-9]{4,20}$/.test(vatId)) problems.push({ field: 'vatId', message: 'must be a VAT/GST id of 4 to 20 letters or digits' });
+    }
+  }
+  if (problems.length) return { problems };
+  return { problems, details: { incorporation, incorporationCountry: country, taxForm: form, taxId, vatId } };
+}
+
+/** A tax form is valid through the day before `expiresAt`; at `expiresAt` it has expired. */
+export function isExpired(expiresAt: Date, now: Date): boolean {
+  return expiresAt.getTime() <= now.getTime();
+}
+
+/** Whole days left until expiry, rounded up (0 or less once expired). */
+export function daysLeft(expiresAt: Date, now: Date): number {
+  return Math.ceil((expiresAt.getTime() - now.getTime()) / 86_400_000);
+}

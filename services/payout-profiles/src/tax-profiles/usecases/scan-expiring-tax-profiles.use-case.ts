@@ -1,0 +1,65 @@
+import { TaxProfileExpiring, Topics } from '@lib/contracts';
+import { EventOutbox, pushOutbox } from '@lib/messaging';
+import { CONFIG } from '@lib/platform';
+import { Inject, Injectable } from '@nestjs/common';
+import type { PayoutConfig } from '../../config';
+import { deterministicId } from '../../profiles/profile.parts';
+import { TaxProfile } from '../tax-profile.schema';
+import { TaxProfilesRepository } from '../tax-profiles.repository';
+import { daysLeft } from '../tax.rules';
+
+export interface ExpiryScanResult {
+  /** Profiles expiring within the window that had not been reported for their current expiresAt. */
+  candidates: number;
+  reported: number;
+}
+
+/**
+ * Reports tax profiles whose forms expire within the window (TaxProfileExpiring, keyed by location), once per
+ * (profile, expiresAt): the event id is derived from both, and `expiryReportedFor` is set in the same write, so
+ * overlapping scans (schedule, operator, several instances) report each date once.
+ */
+@Injectable()
+export class ScanExpiringTaxProfiles {
+  constructor(
+    private readonly profiles: TaxProfilesRepository,
+    private readonly outbox: EventOutbox,
+    @Inject(CONFIG) private readonly config: PayoutConfig,
+  ) {}
+
+  async execute(now = new Date()): Promise<ExpiryScanResult> {
+    const horizon = new Date(now.getTime() + this.config.TAX_EXPIRY_WINDOW_DAYS * 86_400_000);
+    const cursor = this.profiles.model
+      .find({ expiresAt: { $lte: horizon }, expiryReportedFor: { $exists: false } })
+      .sort({ expiresAt: 1 })
+      .lean<TaxProfile[]>()
+      .cursor({ batchSize: 500 });
+    let candidates = 0;
+    let reported = 0;
+    for await (const profile of cursor as AsyncIterable<TaxProfile>) {
+      candidates += 1;
+      const expiresAt = new Date(profile.expiresAt);
+      const data: TaxProfileExpiring = {
+        profileId: profile._id,
+        partnerId: profile.partnerId,
+        locationId: profile.locationId,
+        expiresAt: expiresAt.toISOString(),
+        daysLeft: daysLeft(expiresAt, now),
+      };
+      const event = this.outbox.event(Topics.payoutProfiles, {
+        type: 'TaxProfileExpiring',
+        data,
+        key: profile.locationId,
+        eventId: deterministicId(`TaxProfileExpiring:${profile._id}:${data.expiresAt}`),
+      });
+      const result = await this.profiles.model.updateOne(
+        { _id: profile._id, expiresAt, expiryReportedFor: { $exists: false } },
+        { $set: { expiryReportedFor: expiresAt }, $push: pushOutbox([event]) },
+        { timestamps: false },
+      );
+      if (result.modifiedCount === 1) reported += 1;
+    }
+    if (reported) this.outbox.committed();
+    return { candidates, reported };
+  }
+}

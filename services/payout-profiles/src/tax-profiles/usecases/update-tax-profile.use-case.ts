@@ -1,0 +1,108 @@
+import { pushOutbox } from '@lib/messaging';
+import { Principal, Problems } from '@lib/platform';
+import { Injectable } from '@nestjs/common';
+import { isDeepStrictEqual } from 'node:util';
+import { PayoutAccess } from '../../profiles/payout-access';
+import { ProfileEvents } from '../../profiles/profile-events';
+import { throwIfProblems } from '../../profiles/problems';
+import { SecretBox } from '../../secrets/secret-box';
+import { UpdateTaxProfileDto } from '../dto/tax-profile.dto';
+import { TaxProfile } from '../tax-profile.schema';
+import { TaxProfilesRepository } from '../tax-profiles.repository';
+import { checkTaxDetails } from '../tax.rules';
+import { expiryProblems, sealTaxIds, toDocuments } from './create-tax-profile.use-case';
+
+/**
+ * Changes the tax profile of a location (If-Match). A real change is a new revision, pending validation, with a
+ * validation request. Tax ids left out are kept while the incorporation stays the same; `vatId: null` clears it.
+ */
+@Injectable()
+export class UpdateTaxProfile {
+  constructor(
+    private readonly access: PayoutAccess,
+    private readonly profiles: TaxProfilesRepository,
+    private readonly secrets: SecretBox,
+    private readonly events: ProfileEvents,
+  ) {}
+
+  async execute(principal: Principal, locationId: string, expectedVersion: number, input: UpdateTaxProfileDto): Promise<TaxProfile> {
+    const { actor } = await this.access.locationAdmin(principal, locationId, 'create or edit its tax profile');
+    const current = await this.profiles.findForLocation(actor.partnerId, locationId);
+    if (!current) throw Problems.notFound(`Tax profile of location ${locationId}`);
+    if (current.version !== expectedVersion) throw Problems.preconditionFailed(current.version);
+    if (Object.values(input).every((v) => v === undefined)) {
+      throw Problems.field('body', 'must change at least one field of the tax profile');
+    }
+
+    const id = current._id;
+    const open = (sealed: TaxProfile['sealedTaxId'], field: string) => (sealed ? this.secrets.open(sealed, `${id}:${field}`) : undefined);
+    const incorporation = input.incorporation ?? current.incorporation;
+    const sameIncorporation = incorporation === current.incorporation;
+    const rawVat = (input as { vatId?: string | null }).vatId;
+    const candidate = {
+      incorporation,
+      incorporationCountry: input.incorporationCountry ?? current.incorporationCountry,
+      taxForm: input.taxForm,
+      taxId: input.taxId ?? (sameIncorporation ? open(current.sealedTaxId, 'taxId') : undefined),
+      vatId: rawVat === null ? undefined : rawVat ?? (sameIncorporation ? open(current.sealedVatId, 'vatId') : undefined),
+    };
+    const { problems, details } = checkTaxDetails(candidate);
+    throwIfProblems([...problems, ...(input.expiresAt ? expiryProblems(input.expiresAt, new Date()) : [])]);
+
+    const next = {
+      businessProfile: input.businessProfile ? JSON.parse(JSON.stringify(input.businessProfile)) : current.businessProfile,
+      incorporation: details!.incorporation,
+      incorporationCountry: details!.incorporationCountry,
+      taxForm: details!.taxForm,
+      documents: input.documents ? toDocuments(input.documents) : current.documents,
+      expiresAt: input.expiresAt ? new Date(input.expiresAt) : new Date(current.expiresAt),
+    };
+    const comparable = (v: object) => JSON.parse(JSON.stringify(v));
+    const before = {
+      businessProfile: current.businessProfile,
+      incorporation: current.incorporation,
+      incorporationCountry: current.incorporationCountry,
+      taxForm: current.taxForm,
+      documents: current.documents.map(({ fileName, contentType, sizeBytes, uploadedAt }) => ({ fileName, contentType, sizeBytes, uploadedAt })),
+      expiresAt: new Date(current.expiresAt),
+      taxId: open(current.sealedTaxId, 'taxId'),
+      vatId: open(current.sealedVatId, 'vatId'),
+    };
+    if (isDeepStrictEqual(comparable({ ...next, taxId: details!.taxId, vatId: details!.vatId }), comparable(before))) return current;
+
+    const sealed = sealTaxIds(this.secrets, id, details!);
+    const changes = {
+      ...next,
+      ...sealed,
+      status: 'PENDING_VALIDATION' as const,
+      reasons: [],
+      revision: current.revision + 1,
+      version: current.version + 1,
+      updatedBy: actor.userId,
+      updatedAt: new Date(),
+    };
+    const unset: Record<string, 1> = {};
+    if (!details!.taxId) Object.assign(unset, { sealedTaxId: 1, maskedTaxId: 1 });
+    if (!details!.vatId) Object.assign(unset, { sealedVatId: 1, maskedVatId: 1 });
+    // A new expiry date may need its own expiry reminder.
+    if (next.expiresAt.getTime() !== new Date(current.expiresAt).getTime()) unset.expiryReportedFor = 1;
+
+    const updated: TaxProfile = { ...current, ...changes };
+    for (const field of Object.keys(unset)) delete (updated as unknown as Record<string, unknown>)[field];
+    const result = await this.profiles.model.updateOne(
+      { _id: id, partnerId: actor.partnerId, version: expectedVersion },
+      {
+        $set: changes,
+        ...(Object.keys(unset).length && { $unset: unset }),
+        $push: pushOutbox(this.events.newRevision('TAX', 'ProfileUpdated', updated)),
+      },
+      { timestamps: false },
+    );
+    if (result.matchedCount === 0) {
+      const latest = await this.profiles.findForLocation(actor.partnerId, locationId);
+      throw Problems.preconditionFailed(latest?.version ?? current.version);
+    }
+    this.events.committed();
+    return updated;
+  }
+}
