@@ -1,7 +1,42 @@
+import { AccessModule } from '@lib/access';
 import { PlatformModule } from '@lib/platform';
 import { Module } from '@nestjs/common';
+import { MongooseModule } from '@nestjs/mongoose';
+import { notificationConfigSpec } from './config';
+import { DeliveryWorker } from './delivery/delivery-worker';
+import { Mailer } from './delivery/mailer';
+import { DeliverEmailUseCase } from './delivery/usecases/deliver-email.use-case';
+import { InboxController } from './inbox/inbox.controller';
+import { InboxRepository } from './inbox/inbox.repository';
+import { CountUnreadUseCase } from './inbox/usecases/count-unread.use-case';
+import { ListInboxUseCase } from './inbox/usecases/list-inbox.use-case';
+import { MarkReadUseCase } from './inbox/usecases/mark-read.use-case';
+import { DomainEventsController } from './messages/domain-events.controller';
+import { Message, MessageSchema } from './messages/message.schema';
+import { MessagePlanner } from './messages/message-planner';
+import { CreateMessagesUseCase } from './messages/usecases/create-messages.use-case';
+import { RecipientDirectory } from './recipients/recipient-directory';
+import { TemplateRenderer } from './rendering/template-renderer';
 
 @Module({
-  imports: [PlatformModule.forService({ name: 'notification' })],
+  imports: [
+    PlatformModule.forService({ name: 'notification', configSpec: notificationConfigSpec }),
+    AccessModule,
+    MongooseModule.forFeature([{ name: Message.name, schema: MessageSchema }]),
+  ],
+  controllers: [DomainEventsController, InboxController],
+  providers: [
+    TemplateRenderer,
+    RecipientDirectory,
+    MessagePlanner,
+    CreateMessagesUseCase,
+    Mailer,
+    DeliverEmailUseCase,
+    DeliveryWorker,
+    InboxRepository,
+    ListInboxUseCase,
+    CountUnreadUseCase,
+    MarkReadUseCase,
+  ],
 })
 export class AppModule {}

@@ -1,0 +1,21 @@
+import { baseConfigSpec, loadConfig } from '@lib/platform';
+import { email, num, str, url } from 'envalid';
+
+/** Settings of the notification service, validated with the common ones at start (see README). */
+export const notificationConfigSpec = {
+  SMTP_URL: url({ default: 'smtp://127.0.0.1:1025', desc: 'SMTP server, e.g. smtp://user:pass@host:587 or smtps://host:465' }),
+  MAIL_FROM_NAME: str({ default: 'Partner Center', desc: 'Display name of the sender' }),
+  MAIL_FROM_ADDRESS: email({ default: 'no-reply@partnercenter.local', desc: 'Address of the sender' }),
+  PORTAL_BASE_URL: url({ default: 'http://localhost:8080', desc: 'Partner Center web app, for links in emails and inbox entries' }),
+  NOTIFY_MAX_ATTEMPTS: num({ default: 5, desc: 'SMTP attempts per email before it is recorded as failed' }),
+  NOTIFY_BACKOFF_MS: num({ default: 1_000, desc: 'Delay before the first retry; doubles on each attempt' }),
+  NOTIFY_BACKOFF_MAX_MS: num({ default: 300_000, desc: 'Upper bound of the retry delay' }),
+  NOTIFY_CONCURRENCY: num({ default: 4, desc: 'Emails sent at the same time by one instance' }),
+  NOTIFY_POLL_INTERVAL_MS: num({ default: 1_000, desc: 'How often the delivery worker looks for due emails (inserts also wake it)' }),
+  NOTIFY_LEASE_MS: num({ default: 60_000, desc: 'How long a claimed email is reserved; after a crash it is retried once this passes' }),
+  NOTIFY_SMTP_TIMEOUT_MS: num({ default: 15_000, desc: 'Connection, greeting and socket timeout of one SMTP attempt' }),
+  NOTIFY_TEMPLATES_DIR: str({ default: '', desc: 'Folder of the *.hbs templates; found next to the code when empty' }),
+};
+
+const fullSpec = () => ({ ...baseConfigSpec('notification'), ...notificationConfigSpec });
+export type NotificationConfig = ReturnType<typeof loadConfig<ReturnType<typeof fullSpec>>>;

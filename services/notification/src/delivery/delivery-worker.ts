@@ -1,0 +1,113 @@
+import { TopicAdmin } from '@lib/messaging';
+import { CONFIG } from '@lib/platform';
+import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
+import { Topics } from '@lib/contracts';
+import type { NotificationConfig } from '../config';
+import { DELIVERY_DLQ_TOPIC } from './dead-letter';
+import { DeliverEmailUseCase } from './usecases/deliver-email.use-case';
+
+/**
+ * The in-process email sender. It keeps up to NOTIFY_CONCURRENCY emails in flight, each claimed with a lease,
+ * so a slow or failing message never holds up the others. It wakes up when messages are inserted (`kick()`),
+ * when a retry falls due, and every NOTIFY_POLL_INTERVAL_MS for anything else (leases of a crashed instance,
+ * messages inserted by another instance). Several instances can run side by side: the claim is atomic.
+ */
+@Injectable()
+export class DeliveryWorker implements OnApplicationBootstrap, OnModuleDestroy {
+  private readonly logger = new Logger(DeliveryWorker.name);
+  private readonly inFlight = new Set<Promise<void>>();
+  private readonly retryTimers = new Set<NodeJS.Timeout>();
+  private poller?: NodeJS.Timeout;
+  private filling = false;
+  private again = false;
+  private stopped = true;
+
+  constructor(
+    private readonly deliver: DeliverEmailUseCase,
+    private readonly topics: TopicAdmin,
+    @Inject(CONFIG) private readonly config: NotificationConfig,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    this.stopped = false;
+    this.poller = setInterval(() => this.kick(), this.config.NOTIFY_POLL_INTERVAL_MS);
+    this.poller.unref();
+    void this.ensureTopics();
+    this.kick();
+  }
+
+  /** Stop claiming, and let the emails in flight finish and record their outcome before the database closes. */
+  async onModuleDestroy(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.poller);
+    this.retryTimers.forEach(clearTimeout);
+    this.retryTimers.clear();
+    await Promise.allSettled([...this.inFlight]);
+  }
+
+  get busy(): number {
+    return this.inFlight.size;
+  }
+
+  /** Look for due emails now. Concurrent kicks coalesce. */
+  kick(): void {
+    if (this.stopped) return;
+    if (this.filling) {
+      this.again = true;
+      return;
+    }
+    this.filling = true;
+    this.fill()
+      .catch((error) => this.logger.warn(`claiming emails failed: ${(error as Error).message}; will retry`))
+      .finally(() => {
+        this.filling = false;
+        if (this.again) {
+          this.again = false;
+          this.kick();
+        }
+      });
+  }
+
+  private async fill(): Promise<void> {
+    while (!this.stopped && this.inFlight.size < this.config.NOTIFY_CONCURRENCY) {
+      const claimed = await this.deliver.claim();
+      if (!claimed) return;
+      const work: Promise<void> = this.deliver
+        .execute(claimed)
+        .then((outcome) => {
+          if (outcome.status === 'RETRY') this.kickIn(outcome.retryInMs);
+        })
+        .catch((error) => this.logger.error(`delivering ${claimed._id} failed: ${(error as Error).message}`))
+        .finally(() => {
+          this.inFlight.delete(work);
+          this.kick();
+        });
+      this.inFlight.add(work);
+    }
+  }
+
+  private kickIn(ms: number): void {
+    if (this.stopped) return;
+    const timer = setTimeout(() => {
+      this.retryTimers.delete(timer);
+      this.kick();
+    }, ms + 5);
+    timer.unref();
+    this.retryTimers.add(timer);
+  }
+
+  /** The topics this service writes, so the relay never waits on auto-creation (or fails where it is off). */
+  private async ensureTopics(): Promise<void> {
+    let delay = 500;
+    while (!this.stopped) {
+      try {
+        await this.topics.ensureTopics([Topics.notifications, DELIVERY_DLQ_TOPIC]);
+        return;
+      } catch (error) {
+        this.logger.warn(`cannot create topics yet (${(error as Error).message}); retrying`);
+        await new Promise((r) => setTimeout(r, delay).unref());
+        delay = Math.min(delay * 2, 10_000);
+      }
+    }
+  }
+}

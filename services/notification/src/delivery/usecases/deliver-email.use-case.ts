@@ -1,0 +1,145 @@
+import { EventOutbox, pushOutbox } from '@lib/messaging';
+import { CONFIG } from '@lib/platform';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { InjectModel } from '@nestjs/mongoose';
+import { Model } from 'mongoose';
+import { randomUUID } from 'node:crypto';
+import type { NotificationConfig } from '../../config';
+import { Message } from '../../messages/message.schema';
+import { outcomeEvent } from '../../messages/notification-events';
+import { retryDelay } from '../backoff';
+import { deadLetterEntry } from '../dead-letter';
+import { describeSmtpFailure, isPermanentSmtpFailure, Mailer } from '../mailer';
+
+/** A message this worker holds: nobody else sends it until `leaseUntil`, and only this token records its outcome. */
+export type ClaimedEmail = Message & { leaseToken: string };
+
+export type DeliveryOutcome =
+  | { status: 'SENT' }
+  | { status: 'RETRY'; retryInMs: number }
+  | { status: 'FAILED' }
+  | { status: 'LEASE_LOST' };
+
+/**
+ * Sends one email. `claim()` takes the next due email with a lease (one findOneAndUpdate, so two workers never
+ * hold the same message); `execute()` sends it over SMTP and records the outcome in one write together with
+ * its NotificationSent / NotificationFailed event (and the dead-letter record), through the outbox.
+ *
+ * A crash after SMTP accepted the message and before the SENT write leaves the message SENDING; once the lease
+ * expires it is sent again with the same Message-ID. That window is the only way an email can go out twice.
+ */
+@Injectable()
+export class DeliverEmailUseCase {
+  private readonly logger = new Logger(DeliverEmailUseCase.name);
+
+  constructor(
+    @InjectModel(Message.name) private readonly messages: Model<Message>,
+    private readonly mailer: Mailer,
+    private readonly outbox: EventOutbox,
+    @Inject(CONFIG) private readonly config: NotificationConfig,
+  ) {}
+
+  /** The next email that is due (new, retry time reached, or abandoned by a worker whose lease ran out). */
+  async claim(now = new Date()): Promise<ClaimedEmail | null> {
+    const leaseToken = randomUUID();
+    const claimed = await this.messages
+      .findOneAndUpdate(
+        {
+          channel: 'EMAIL',
+          $or: [
+            { status: { $in: ['PENDING', 'RETRY'] }, nextAttemptAt: { $lte: now } },
+            { status: 'SENDING', leaseUntil: { $lte: now } },
+          ],
+        },
+        {
+          $set: { status: 'SENDING', leaseToken, leaseUntil: new Date(now.getTime() + this.config.NOTIFY_LEASE_MS) },
+          $inc: { attempts: 1 },
+        },
+        { sort: { nextAttemptAt: 1 }, new: true },
+      )
+      .lean();
+    return claimed ? ({ ...claimed, leaseToken } as ClaimedEmail) : null;
+  }
+
+  async execute(message: ClaimedEmail): Promise<DeliveryOutcome> {
+    const renew = this.keepLease(message);
+    let response: string;
+    try {
+      response = (await this.mailer.send(message)).response;
+    } catch (error) {
+      clearInterval(renew);
+      return this.failed(message, error);
+    }
+    clearInterval(renew);
+    const recorded = await this.record(message, {
+      $set: { status: 'SENT', sentAt: new Date(), smtpResponse: response.slice(0, 500) },
+      $unset: { leaseUntil: 1, leaseToken: 1, nextAttemptAt: 1 },
+      $push: pushOutbox([outcomeEvent(this.outbox, message, { attempts: message.attempts })]),
+    });
+    return recorded ? { status: 'SENT' } : { status: 'LEASE_LOST' };
+  }
+
+  private async failed(message: ClaimedEmail, error: unknown): Promise<DeliveryOutcome> {
+    const reason = describeSmtpFailure(error);
+    const permanent = isPermanentSmtpFailure(error);
+    if (!permanent && message.attempts < this.config.NOTIFY_MAX_ATTEMPTS) {
+      const retryInMs = retryDelay(message.attempts, this.config.NOTIFY_BACKOFF_MS, this.config.NOTIFY_BACKOFF_MAX_MS);
+      this.logger.warn(`${message._id} attempt ${message.attempts} failed (${reason}); retry in ${retryInMs} ms`);
+      const recorded = await this.record(message, {
+        $set: { status: 'RETRY', nextAttemptAt: new Date(Date.now() + retryInMs), lastError: reason },
+        $unset: { leaseUntil: 1, leaseToken: 1 },
+      });
+      return recorded ? { status: 'RETRY', retryInMs } : { status: 'LEASE_LOST' };
+    }
+    const failedAt = new Date();
+    this.logger.error(`${message._id} failed after ${message.attempts} attempt(s)${permanent ? ' (permanent)' : ''}: ${reason}`);
+    const recorded = await this.record(message, {
+      $set: { status: 'FAILED', failedAt, lastError: reason },
+      $unset: { leaseUntil: 1, leaseToken: 1, nextAttemptAt: 1 },
+      $push: pushOutbox([
+        outcomeEvent(this.outbox, message, { attempts: message.attempts, error: reason }),
+        deadLetterEntry(message, message.attempts, reason, failedAt),
+      ]),
+    });
+    return recorded ? { status: 'FAILED' } : { status: 'LEASE_LOST' };
+  }
+
+  /**
+   * Writes the outcome if this worker still holds the lease. A database hiccup is retried while the lease lasts:
+   * giving up early would make another worker send the message again.
+   */
+  private async record(message: ClaimedEmail, update: Record<string, unknown>): Promise<boolean> {
+    const deadline = Date.now() + this.config.NOTIFY_LEASE_MS;
+    let delay = 100;
+    for (;;) {
+      try {
+        const result = await this.messages.updateOne({ _id: message._id, leaseToken: message.leaseToken }, update);
+        if (result.matchedCount === 0) {
+          this.logger.warn(`${message._id}: lease lost before the outcome was recorded; another attempt owns it`);
+          return false;
+        }
+        if ('$push' in update) this.outbox.committed();
+        return true;
+      } catch (error) {
+        if (Date.now() + delay > deadline) throw error;
+        this.logger.warn(`${message._id}: recording the outcome failed (${(error as Error).message}); retrying`);
+        await new Promise((r) => setTimeout(r, delay));
+        delay = Math.min(delay * 2, 2_000);
+      }
+    }
+  }
+
+  /** Extends the lease while a slow SMTP exchange is in progress. */
+  private keepLease(message: ClaimedEmail): NodeJS.Timeout {
+    const timer = setInterval(() => {
+      this.messages
+        .updateOne(
+          { _id: message._id, leaseToken: message.leaseToken },
+          { $set: { leaseUntil: new Date(Date.now() + this.config.NOTIFY_LEASE_MS) } },
+        )
+        .catch(() => undefined);
+    }, Math.max(1_000, Math.floor(this.config.NOTIFY_LEASE_MS / 3)));
+    timer.unref();
+    return timer;
+  }
+}

@@ -1,0 +1,15 @@
+import { AccessPolicy } from '@lib/access';
+import { Principal } from '@lib/platform';
+import { Injectable } from '@nestjs/common';
+import { UnreadCountDto } from '../dto/inbox.dto';
+import { InboxRepository } from '../inbox.repository';
+
+@Injectable()
+export class CountUnreadUseCase {
+  constructor(private readonly policy: AccessPolicy, private readonly inbox: InboxRepository) {}
+
+  async execute(principal: Principal): Promise<UnreadCountDto> {
+    const actor = await this.policy.actor(principal);
+    return { unread: await this.inbox.unread(actor) };
+  }
+}

@@ -1,0 +1,18 @@
+import { AccessPolicy } from '@lib/access';
+import { Principal, Problems } from '@lib/platform';
+import { Injectable } from '@nestjs/common';
+import { InboxEntryDto } from '../dto/inbox.dto';
+import { InboxRepository } from '../inbox.repository';
+
+/** Marks one of the caller's own entries read (idempotent). Anyone else's entry is 404, as if it did not exist. */
+@Injectable()
+export class MarkReadUseCase {
+  constructor(private readonly policy: AccessPolicy, private readonly inbox: InboxRepository) {}
+
+  async execute(principal: Principal, messageId: string): Promise<InboxEntryDto> {
+    const actor = await this.policy.actor(principal);
+    if (!(await this.inbox.find(actor, messageId))) throw Problems.notFound(`Inbox message ${messageId}`);
+    await this.inbox.markRead(actor, messageId, new Date());
+    return InboxEntryDto.from((await this.inbox.find(actor, messageId))!);
+  }
+}

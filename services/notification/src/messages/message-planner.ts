@@ -1,0 +1,197 @@
+import {
+  AdminAssignmentRequested,
+  EnrollmentEvent,
+  EnrollmentRenewalAtRisk,
+  EnrollmentRenewed,
+  Envelope,
+  InvitationIssued,
+  NotificationChannel,
+  ProfileEvent,
+  TaxProfileExpiring,
+  Topics,
+} from '@lib/contracts';
+import { PermanentError } from '@lib/messaging';
+import { CONFIG } from '@lib/platform';
+import { Inject, Injectable } from '@nestjs/common';
+import type { NotificationConfig } from '../config';
+import { Addressee, RecipientDirectory } from '../recipients/recipient-directory';
+import { TemplateName } from '../rendering/template-renderer';
+import { daysLeftLabel, describeMissing, longDate, statusLabel } from './wording';
+
+/** What one domain event turns into: one template, its data, and who gets it on which channels. */
+export interface MessagePlan {
+  template: TemplateName;
+  partnerId: string;
+  locationId?: string;
+  channels: NotificationChannel[];
+  recipients: Addressee[];
+  /** Template data shared by every recipient (`recipientName` is added per recipient). */
+  context: Record<string, unknown>;
+  /** Where the message points; also the `link` of the template data. */
+  link: string;
+}
+
+const BOTH: NotificationChannel[] = ['EMAIL', 'INBOX'];
+
+const ENROLLMENT_TEMPLATES: Record<string, TemplateName> = {
+  EnrollmentActionRequired: 'enrollment-action-required',
+  EnrollmentValidating: 'enrollment-validating',
+  EnrollmentEnrolled: 'enrollment-enrolled',
+  EnrollmentRejected: 'enrollment-rejected',
+  EnrollmentRenewed: 'enrollment-renewed',
+  EnrollmentExpired: 'enrollment-expired',
+  EnrollmentRenewalAtRisk: 'enrollment-renewal-at-risk',
+};
+
+/** The event types this service turns into messages, per topic (every other type is ignored). */
+export const NOTIFYING_EVENTS: Record<string, string[]> = {
+  [Topics.invitations]: ['InvitationIssued', 'InvitationDelivered', 'AdminAssignmentRequested'],
+  [Topics.enrollments]: Object.keys(ENROLLMENT_TEMPLATES),
+  [Topics.payoutProfiles]: ['ProfileActionRequired', 'TaxProfileExpiring'],
+};
+
+/**
+ * Decides, for one consumed event, which message goes to whom. Recipients come from the recipient view at the
+ * time the event is consumed; an event with nobody to tell yields no message.
+ */
+@Injectable()
+export class MessagePlanner {
+  private readonly portal: string;
+
+  constructor(
+    private readonly directory: RecipientDirectory,
+    @Inject(CONFIG) config: Pick<NotificationConfig, 'PORTAL_BASE_URL'>,
+  ) {
+    this.portal = config.PORTAL_BASE_URL.replace(/\/+$/, '');
+  }
+
+  async plan(topic: string, envelope: Envelope): Promise<MessagePlan | null> {
+    if (!NOTIFYING_EVENTS[topic]?.includes(envelope.type)) return null;
+    switch (envelope.type) {
+      case 'InvitationIssued':
+      case 'InvitationDelivered':
+        return this.invitation(envelope.data as InvitationIssued);
+      case 'AdminAssignmentRequested':
+        return this.adminNeeded(envelope.data as AdminAssignmentRequested);
+      case 'ProfileActionRequired':
+        return this.profileActionRequired(envelope.data as ProfileEvent);
+      case 'TaxProfileExpiring':
+        return this.taxProfileExpiring(envelope.data as TaxProfileExpiring);
+      default:
+        return this.enrollment(ENROLLMENT_TEMPLATES[envelope.type], envelope.data as EnrollmentEvent);
+    }
+  }
+
+  /** Email only for programs that require eligibility (and when the invitation asks for it); always the inbox. */
+  private async invitation(data: InvitationIssued): Promise<MessagePlan> {
+    if (!/^https?:\/\//i.test(data.getStartedUrl)) {
+      throw new PermanentError(`getStartedUrl must be an http(s) URL: ${data.getStartedUrl}`);
+    }
+    const email = data.requiresEligibility && data.channels.includes('EMAIL');
+    return {
+      template: 'invitation',
+      partnerId: data.partnerId,
+      locationId: data.locationId,
+      channels: email ? BOTH : ['INBOX'],
+      recipients: await this.directory.listed(data.partnerId, data.recipients),
+      context: {
+        programLabel: data.programName ?? data.programId,
+        locationLabel: await this.directory.locationLabel(data.locationId),
+        fiscalYear: data.fiscalYear,
+      },
+      link: data.getStartedUrl,
+    };
+  }
+
+  /** To the Global and Account admins the event names, or, when it names none, those of the recipient view. */
+  private async adminNeeded(data: AdminAssignmentRequested): Promise<MessagePlan> {
+    const recipients = data.recipients.length
+      ? await this.directory.listed(data.partnerId, data.recipients)
+      : await this.directory.companyAdmins(data.partnerId);
+    return {
+      template: 'admin-assignment-requested',
+      partnerId: data.partnerId,
+      locationId: data.locationId,
+      channels: BOTH,
+      recipients,
+      context: {
+        programLabel: data.programName ?? data.programId,
+        locationLabel: await this.directory.locationLabel(data.locationId),
+        fiscalYear: data.fiscalYear,
+      },
+      link: this.link(`/account/users?locationId=${encodeURIComponent(data.locationId)}&role=INCENTIVES_ADMIN`),
+    };
+  }
+
+  /** To the Incentives admins of the enrollment's location. */
+  private async enrollment(template: TemplateName, data: EnrollmentEvent): Promise<MessagePlan> {
+    const context: Record<string, unknown> = {
+      programLabel: data.programName ?? data.programId,
+      locationLabel: await this.directory.locationLabel(data.locationId),
+      fiscalYear: data.fiscalYear,
+      statusLabel: statusLabel(data.status),
+      reasons: data.reasons ?? [],
+      missing: describeMissing(data.missing ?? []),
+      profilesLink: this.link('/incentives/payout-and-tax'),
+    };
+    if (template === 'enrollment-renewed') context.fromFiscalYear = (data as EnrollmentRenewed).fromFiscalYear;
+    if (template === 'enrollment-renewal-at-risk') {
+      context.fiscalYearEnds = longDate((data as EnrollmentRenewalAtRisk).fiscalYearEndsAt);
+    }
+    return {
+      template,
+      partnerId: data.partnerId,
+      locationId: data.locationId,
+      channels: BOTH,
+      recipients: await this.directory.incentivesAdmins(data.partnerId, data.locationId),
+      context,
+      link: this.link(`/incentives/enrollments/${encodeURIComponent(data.enrollmentId)}`),
+    };
+  }
+
+  /**
+   * A tax profile belongs to one location: its Incentives admins. A bank profile belongs to the partner and may
+   * serve any of its locations, and any Incentives admin of the partner may edit it: every Incentives admin of
+   * the partner (or of the location, when the event names one).
+   */
+  private async profileActionRequired(data: ProfileEvent): Promise<MessagePlan> {
+    const recipients = data.locationId
+      ? await this.directory.incentivesAdmins(data.partnerId, data.locationId)
+      : await this.directory.allIncentivesAdmins(data.partnerId);
+    const kind = data.profileKind === 'TAX' ? 'tax' : 'bank';
+    return {
+      template: 'profile-action-required',
+      partnerId: data.partnerId,
+      locationId: data.locationId,
+      channels: BOTH,
+      recipients,
+      context: {
+        profileKindLabel: kind,
+        profileLabel: data.name ?? (data.maskedAccount ? `${data.maskedAccount}` : data.profileId),
+        locationLabel: data.locationId ? await this.directory.locationLabel(data.locationId) : undefined,
+        reasons: data.reasons ?? [],
+      },
+      link: this.link(`/incentives/payout-and-tax/${kind}/${encodeURIComponent(data.profileId)}`),
+    };
+  }
+
+  private async taxProfileExpiring(data: TaxProfileExpiring): Promise<MessagePlan> {
+    return {
+      template: 'tax-profile-expiring',
+      partnerId: data.partnerId,
+      locationId: data.locationId,
+      channels: BOTH,
+      recipients: await this.directory.incentivesAdmins(data.partnerId, data.locationId),
+      context: {
+        locationLabel: await this.directory.locationLabel(data.locationId),
+        expiresOn: longDate(data.expiresAt),
+        daysLeftLabel: daysLeftLabel(data.daysLeft),
+      },
+      link: this.link(`/incentives/payout-and-tax/tax/${encodeURIComponent(data.profileId)}`),
+    };
+  }
+
+  private link(path: string): string {
+    return `${this.portal}${path}`;
+  }
+}

@@ -1,0 +1,71 @@
+import { NotificationChannel, NotificationChannels } from '@lib/contracts';
+import { outboxPlugin } from '@lib/messaging';
+import { Prop, Schema, SchemaFactory } from '@nestjs/mongoose';
+
+export const MessageStatuses = ['PENDING', 'SENDING', 'RETRY', 'SENT', 'FAILED'] as const;
+export type MessageStatus = (typeof MessageStatuses)[number];
+
+/** The one id of a message: the same event, recipient and channel always give the same document. */
+export function messageId(eventId: string, userId: string, channel: NotificationChannel): string {
+  return `${eventId}:${userId}:${channel}`;
+}
+
+/**
+ * One message to one recipient on one channel, caused by one domain event. Rendered when the event is consumed,
+ * so what is sent (and what the inbox shows) never changes afterwards.
+ *  - EMAIL: PENDING -> SENDING (leased by a worker) -> SENT, or RETRY -> ... -> FAILED after the last attempt.
+ *  - INBOX: written SENT (it is in the inbox the moment it exists); `read` flips once.
+ * NotificationSent / NotificationFailed travel in the outbox of the same write that records the outcome.
+ */
+@Schema({ collection: 'messages', versionKey: false })
+export class Message {
+  /** `${eventId}:${userId}:${channel}` */
+  @Prop({ type: String }) _id!: string;
+  @Prop({ required: true, type: String, enum: NotificationChannels }) channel!: NotificationChannel;
+  @Prop({ required: true }) partnerId!: string;
+  @Prop() locationId?: string;
+  @Prop({ required: true }) userId!: string;
+  @Prop({ required: true }) email!: string;
+  @Prop() displayName?: string;
+
+  /** The domain event that caused it. */
+  @Prop({ required: true }) causationEventId!: string;
+  @Prop({ required: true }) causationEventType!: string;
+  @Prop({ required: true }) correlationId!: string;
+
+  @Prop({ required: true }) template!: string;
+  @Prop({ required: true }) subject!: string;
+  @Prop({ required: true }) text!: string;
+  /** EMAIL only: the HTML part. */
+  @Prop() html?: string;
+  /** Where the message points (Get Started, the enrollment, the profiles page). */
+  @Prop() link?: string;
+
+  @Prop({ required: true, type: String, enum: MessageStatuses }) status!: MessageStatus;
+  @Prop({ required: true, default: 0 }) attempts!: number;
+  /** EMAIL: when the worker may (re)try it. */
+  @Prop() nextAttemptAt?: Date;
+  /** EMAIL while SENDING: the claim expires then, and another worker (or this one after a restart) retries. */
+  @Prop() leaseUntil?: Date;
+  /** EMAIL while SENDING: which claim holds it, so a worker whose lease was taken over cannot record an outcome. */
+  @Prop() leaseToken?: string;
+  @Prop() lastError?: string;
+  @Prop() sentAt?: Date;
+  @Prop() failedAt?: Date;
+  /** The server's answer to the accepted message (EMAIL). */
+  @Prop() smtpResponse?: string;
+
+  /** INBOX: read by its recipient. */
+  @Prop({ default: false }) read!: boolean;
+  @Prop() readAt?: Date;
+
+  @Prop({ required: true }) createdAt!: Date;
+}
+
+export const MessageSchema = SchemaFactory.createForClass(Message);
+MessageSchema.plugin(outboxPlugin);
+/** The worker's claim query: due emails first. */
+MessageSchema.index({ channel: 1, status: 1, nextAttemptAt: 1 });
+/** The inbox: one user's entries in one partner, newest first, and their unread count. */
+MessageSchema.index({ userId: 1, partnerId: 1, channel: 1, createdAt: -1 });
+MessageSchema.index({ userId: 1, partnerId: 1, channel: 1, read: 1 });

@@ -1,0 +1,60 @@
+import { NotificationFailed, NotificationSent, Topics } from '@lib/contracts';
+import { EventOutbox, OutboxEntry, Trace } from '@lib/messaging';
+import { createHash } from 'node:crypto';
+import { Message } from './message.schema';
+
+export const MAIL_DOMAIN = 'incentives.local';
+
+/**
+ * The Message-ID header of an email: derived from the message id alone, so every attempt (and a resend after a
+ * crash in the middle of a send) carries the same one and receivers can recognise the duplicate.
+ * `eventId:userId:EMAIL` becomes `eventId.userId.EMAIL`: a colon is not allowed on the left of a Message-ID.
+ */
+export function mailMessageId(id: string): string {
+  return `<${id.replace(/[^A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]/g, '.')}@${MAIL_DOMAIN}>`;
+}
+
+/** A UUID (version 5 layout) derived from a name: the same fact always gets the same eventId. */
+export function nameUuid(name: string): string {
+  const bytes = createHash('sha1').update(`notification:${name}`).digest().subarray(0, 16);
+  bytes[6] = (bytes[6] & 0x0f) | 0x50;
+  bytes[8] = (bytes[8] & 0x3f) | 0x80;
+  const hex = bytes.toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+type Outcome = Pick<
+  Message,
+  '_id' | 'userId' | 'email' | 'channel' | 'template' | 'causationEventId' | 'causationEventType' | 'correlationId' | 'partnerId' | 'locationId'
+>;
+
+/** NotificationSent / NotificationFailed for one message, traced to the event that caused it. */
+export function outcomeEvent(
+  outbox: EventOutbox,
+  message: Outcome,
+  outcome: { attempts: number; error?: string },
+): OutboxEntry {
+  const type = outcome.error === undefined ? 'NotificationSent' : 'NotificationFailed';
+  const data: NotificationSent | NotificationFailed = {
+    notificationId: message._id,
+    userId: message.userId,
+    email: message.email,
+    channel: message.channel,
+    template: message.template,
+    causationEventId: message.causationEventId,
+    causationEventType: message.causationEventType,
+    attempts: outcome.attempts,
+    ...(message.channel === 'EMAIL' && { mailMessageId: mailMessageId(message._id) }),
+    ...(outcome.error !== undefined && { error: outcome.error }),
+  };
+  return Trace.run({ correlationId: message.correlationId, causationId: message.causationEventId }, () =>
+    outbox.event(Topics.notifications, {
+      type,
+      data,
+      partnerId: message.partnerId,
+      locationId: message.locationId,
+      key: message.partnerId,
+      eventId: nameUuid(`${message._id}:${type}`),
+    }),
+  );
+}

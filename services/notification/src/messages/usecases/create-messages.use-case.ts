@@ -1,0 +1,105 @@
+import { Envelope } from '@lib/contracts';
+import { EventOutbox, OutboxEntry } from '@lib/messaging';
+import { CONFIG } from '@lib/platform';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { InjectModel } from '@nestjs/mongoose';
+import { AnyBulkWriteOperation, Model } from 'mongoose';
+import type { NotificationConfig } from '../../config';
+import { DeliveryWorker } from '../../delivery/delivery-worker';
+import { TemplateRenderer } from '../../rendering/template-renderer';
+import { Message, messageId } from '../message.schema';
+import { MessagePlanner } from '../message-planner';
+import { outcomeEvent } from '../notification-events';
+
+export interface CreatedMessages {
+  /** Every message id the event maps to (already existing ones included). */
+  ids: string[];
+}
+
+/**
+ * Turns one consumed domain event into its messages: one document per (event, recipient, channel) with the id
+ * `${eventId}:${userId}:${channel}`, inserted only if absent. A redelivered event therefore creates nothing new
+ * and publishes nothing new. Nothing is sent here: emails are left PENDING for the delivery worker; inbox
+ * entries are delivered by being written, and their NotificationSent travels in the same insert (outbox).
+ */
+@Injectable()
+export class CreateMessagesUseCase {
+  private readonly logger = new Logger(CreateMessagesUseCase.name);
+
+  constructor(
+    @InjectModel(Message.name) private readonly messages: Model<Message>,
+    private readonly planner: MessagePlanner,
+    private readonly renderer: TemplateRenderer,
+    private readonly outbox: EventOutbox,
+    private readonly worker: DeliveryWorker,
+    @Inject(CONFIG) private readonly config: Pick<NotificationConfig, 'MAIL_FROM_NAME'>,
+  ) {}
+
+  async execute(topic: string, envelope: Envelope): Promise<CreatedMessages> {
+    const plan = await this.planner.plan(topic, envelope);
+    if (!plan || plan.recipients.length === 0) {
+      if (plan) this.logger.warn(`${envelope.type} ${envelope.eventId}: nobody to notify (${plan.template})`);
+      return { ids: [] };
+    }
+    const now = new Date();
+    const operations: AnyBulkWriteOperation<Message>[] = [];
+    for (const recipient of plan.recipients) {
+      const rendered = this.renderer.render(plan.template, {
+        ...plan.context,
+        link: plan.link,
+        senderName: this.config.MAIL_FROM_NAME,
+        recipientName: recipient.displayName || recipient.email,
+      });
+      for (const channel of plan.channels) {
+        const message: Message = {
+          _id: messageId(envelope.eventId, recipient.userId, channel),
+          channel,
+          partnerId: plan.partnerId,
+          ...(plan.locationId !== undefined && { locationId: plan.locationId }),
+          userId: recipient.userId,
+          email: recipient.email,
+          ...(recipient.displayName !== undefined && { displayName: recipient.displayName }),
+          causationEventId: envelope.eventId,
+          causationEventType: envelope.type,
+          correlationId: envelope.correlationId,
+          template: plan.template,
+          subject: rendered.subject,
+          text: rendered.text,
+          link: plan.link,
+          ...(channel === 'EMAIL'
+            ? { html: rendered.html, status: 'PENDING', nextAttemptAt: now }
+            : { status: 'SENT', sentAt: now }),
+          attempts: channel === 'EMAIL' ? 0 : 1,
+          read: false,
+          createdAt: now,
+        };
+        const outbox: OutboxEntry[] = channel === 'INBOX' ? [outcomeEvent(this.outbox, message, { attempts: 1 })] : [];
+        const { _id, ...fields } = message;
+        operations.push({
+          updateOne: {
+            filter: { _id },
+            update: { $setOnInsert: { ...fields, ...(outbox.length && { outbox }) } },
+            upsert: true,
+          },
+        });
+      }
+    }
+    try {
+      await this.messages.bulkWrite(operations, { ordered: false });
+    } catch (error) {
+      // Two deliveries of one event racing: the other insert won, which is the same message.
+      if (!onlyDuplicates(error)) throw error;
+    }
+    this.outbox.committed();
+    if (plan.channels.includes('EMAIL')) this.worker.kick();
+    return { ids: operations.map((op) => (op as { updateOne: { filter: { _id: string } } }).updateOne.filter._id) };
+  }
+}
+
+function onlyDuplicates(error: unknown): boolean {
+  const e = error as { code?: number; writeErrors?: Array<{ code?: number; err?: { code?: number } }> };
+  if (Array.isArray(e.writeErrors) && e.writeErrors.length > 0) {
+    return e.writeErrors.every((w) => (w.code ?? w.err?.code) === 11000);
+  }
+  return e.code === 11000;
+}

@@ -1,0 +1,35 @@
+import { EnrollmentStatus, EnrollmentStatusLabels, MissingPayoutItem } from '@lib/contracts';
+
+/** How each missing-item code of the payout rules reads in a message. Unknown codes are shown as they are. */
+export const MissingItemWording: Record<MissingPayoutItem, string> = {
+  PROGRAM_UNKNOWN: 'The program details are not available yet',
+  BANK_PROFILE_MISSING: 'A bank profile for the enrollment',
+  BANK_PROFILE_NOT_APPROVED: 'An approved bank profile (the chosen one is not validated yet or needs action)',
+  CURRENCY_NOT_ALLOWED: 'A bank profile in a currency the program pays in',
+  PAYMENT_METHOD_NOT_ALLOWED: 'A bank profile with a payment method the program allows',
+  TAX_PROFILE_MISSING: 'A tax profile for the location',
+  TAX_PROFILE_EXPIRED: 'A tax profile whose tax forms have not expired',
+  TAX_PROFILE_NOT_APPROVED: 'An approved tax profile (it is not validated yet or needs action)',
+};
+
+export function describeMissing(codes: string[]): string[] {
+  return codes.map((code) => MissingItemWording[code as MissingPayoutItem] ?? code);
+}
+
+export function statusLabel(status: string): string {
+  return EnrollmentStatusLabels[status as EnrollmentStatus] ?? status;
+}
+
+/** "June 30, 2027" for an ISO date or date-time; the input itself when it is not a date. */
+export function longDate(value: string): string {
+  const date = new Date(value);
+  if (Number.isNaN(date.getTime())) return value;
+  return new Intl.DateTimeFormat('en-US', { year: 'numeric', month: 'long', day: 'numeric', timeZone: 'UTC' }).format(date);
+}
+
+export function daysLeftLabel(days: number): string {
+  if (days < 0) return 'already expired';
+  if (days === 0) return 'today';
+  if (days === 1) return 'tomorrow';
+  return `in ${days} days`;
+}

@@ -1,0 +1,75 @@
+import { AccessLocation, AccessPolicy, AccessUser } from '@lib/access';
+import { Recipient } from '@lib/contracts';
+import { Injectable } from '@nestjs/common';
+import { InjectModel } from '@nestjs/mongoose';
+import { Model } from 'mongoose';
+
+/** Someone a message is addressed to, as the recipient view knows them when the event is consumed. */
+export interface Addressee {
+  userId: string;
+  partnerId: string;
+  email: string;
+  displayName?: string;
+}
+
+/**
+ * Who receives what, from this service's view of users and roles (identity.events.v1 through @lib/access).
+ * Deactivated users never receive anything.
+ */
+@Injectable()
+export class RecipientDirectory {
+  constructor(
+    private readonly policy: AccessPolicy,
+    @InjectModel(AccessUser.name) private readonly users: Model<AccessUser>,
+    @InjectModel(AccessLocation.name) private readonly locations: Model<AccessLocation>,
+  ) {}
+
+  /**
+   * Recipients named by the event (invitations decides who is invited). The view refines them: a user it knows
+   * as deactivated, or as a user of another partner, is dropped; a known user gets their current email and
+   * name. A user the view has not heard of yet (identity events may lag) is trusted as the event names them.
+   */
+  async listed(partnerId: string, recipients: Recipient[]): Promise<Addressee[]> {
+    const ids = [...new Set(recipients.map((r) => r.userId))];
+    const known = new Map(
+      (await this.users.find({ _id: { $in: ids } }).lean()).map((user) => [user._id, user] as const),
+    );
+    const result: Addressee[] = [];
+    for (const id of ids) {
+      const named = recipients.find((r) => r.userId === id)!;
+      const user = known.get(id);
+      if (!user) {
+        result.push({ userId: id, partnerId, email: named.email, displayName: named.displayName });
+      } else if (user.active && user.partnerId === partnerId) {
+        result.push(fromUser(user));
+      }
+    }
+    return result;
+  }
+
+  /** Active Incentives admins of the location (directly or through `*`). */
+  async incentivesAdmins(partnerId: string, locationId: string): Promise<Addressee[]> {
+    return (await this.policy.holders(partnerId, locationId, 'INCENTIVES_ADMIN')).map(fromUser);
+  }
+
+  /** Active Incentives admins of any location of the partner (bank profiles are partner-wide). */
+  async allIncentivesAdmins(partnerId: string): Promise<Addressee[]> {
+    const users = await this.users.find({ partnerId, active: true, 'roles.role': 'INCENTIVES_ADMIN' }).sort({ _id: 1 }).lean();
+    return users.filter((user) => user.roles.some((r) => r.role === 'INCENTIVES_ADMIN')).map(fromUser);
+  }
+
+  /** Active Global and Account admins of the partner. */
+  async companyAdmins(partnerId: string): Promise<Addressee[]> {
+    return (await this.policy.companyAdmins(partnerId)).map(fromUser);
+  }
+
+  /** "Contoso Ltd (L123)" when the view knows the location, else its id. */
+  async locationLabel(locationId: string): Promise<string> {
+    const location = await this.locations.findById(locationId).lean();
+    return location ? `${location.legalName} (${locationId})` : locationId;
+  }
+}
+
+function fromUser(user: AccessUser): Addressee {
+  return { userId: user._id, partnerId: user.partnerId, email: user.email, displayName: user.displayName };
+}

@@ -1,0 +1,58 @@
+import { TemplateNames, TemplateRenderer } from './template-renderer';
+
+const renderer = new TemplateRenderer({ NOTIFY_TEMPLATES_DIR: '' });
+
+const sample = {
+  senderName: 'Partner Center',
+  recipientName: 'Avery Admin',
+  programLabel: 'Azure Growth FY27',
+  locationLabel: 'Contoso Ltd (L-1)',
+  fiscalYear: 'FY27',
+  fromFiscalYear: 'FY26',
+  statusLabel: 'Enrolled',
+  reasons: ['Bank account holder name does not match'],
+  missing: ['A tax profile for the location'],
+  fiscalYearEnds: 'June 30, 2027',
+  profileKindLabel: 'bank',
+  profileLabel: 'Main EUR account',
+  expiresOn: 'June 30, 2027',
+  daysLeftLabel: 'in 30 days',
+  profilesLink: 'https://portal.test/incentives/payout-and-tax',
+  link: 'https://portal.test/incentives/enroll?programId=p-1&locationId=L-1',
+};
+
+describe('TemplateRenderer', () => {
+  it.each(TemplateNames.map((name) => [name]))('renders %s with a subject, an HTML part and a text part', (name) => {
+    const out = renderer.render(name, sample);
+    expect(out.subject).toMatch(/\S/);
+    expect(out.subject).not.toMatch(/[\r\n]/);
+    expect(out.html).toContain('Hello Avery Admin,');
+    expect(out.html).toContain('https://portal.test/');
+    expect(out.text).toContain('Hello Avery Admin,');
+    expect(out.text).toContain(sample.link);
+    expect(out.text).not.toMatch(/{{|}}|&amp;|&#x3D;/);
+  });
+
+  it('gives the invitation its exact subject and a Get Started button to the link', () => {
+    const out = renderer.render('invitation', sample);
+    expect(out.subject).toBe('Partner Incentive Enrollment Invitation');
+    expect(out.html).toMatch(/<a href="https:\/\/portal\.test\/incentives\/enroll\?programId&#x3D;p-1&amp;locationId&#x3D;L-1"[^>]*>Get Started<\/a>/);
+    expect(out.text).toContain(`Get Started: ${sample.link}`);
+  });
+
+  it('escapes data in the HTML part, and leaves the text part and subject unescaped', () => {
+    const hostile = '<script>alert("x")</script> & Co';
+    const out = renderer.render('enrollment-rejected', { ...sample, locationLabel: hostile, reasons: [hostile] });
+    expect(out.html).not.toContain('<script>');
+    expect(out.html).toContain('&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; Co');
+    expect(out.text).toContain(hostile);
+    expect(out.subject).toContain(hostile);
+  });
+
+  it('lists what is missing and why, one item per line in the text part', () => {
+    const out = renderer.render('enrollment-action-required', { ...sample, missing: ['A bank profile', 'A tax profile'], reasons: [] });
+    expect(out.text).toContain('What is missing:\n- A bank profile\n- A tax profile\n');
+    expect(out.text).not.toContain('Details:');
+    expect(out.html).toContain('<li>A bank profile</li>');
+  });
+});
