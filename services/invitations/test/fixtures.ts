@@ -1,0 +1,291 @@
+import { createEnvelope, Envelope, EnrollmentStatus, ProgramState, Role, Topics, UserSnapshot } from '@lib/contracts';
+import { bootService, eventually, ReceivedMessage, RunningService, TestIssuer, TestKafka, TopicWatch } from '@lib/testing';
+import { deadLetterTopic } from '@lib/contracts';
+import { randomUUID } from 'node:crypto';
+import { AppModule } from '../src/app.module';
+
+export const PORTAL = 'https://partner.portal.test';
+export const FY = 'FY27';
+
+export interface TestUser {
+  userId: string;
+  partnerId: string;
+  email: string;
+  displayName: string;
+  roles: UserSnapshot['roles'];
+  revision: number;
+  token: string;
+}
+
+export interface TestPartner {
+  partnerId: string;
+  locationIds: string[];
+}
+
+export interface InvitationEventData {
+  invitationId: string;
+  programId: string;
+  programName?: string;
+  partnerId: string;
+  locationId: string;
+  fiscalYear: string;
+  recipients?: Array<{ userId: string; email: string; displayName?: string }>;
+  channels?: string[];
+  getStartedUrl?: string;
+  requiresEligibility?: boolean;
+  userId?: string;
+  reasons?: string[];
+}
+
+/**
+ * One booted invitations service and the outside world around it, spoken to only through the real broker
+ * (identity, program, eligibility and enrollment events) and the service's HTTP API.
+ */
+export class World {
+  readonly issuer = new TestIssuer();
+  readonly kafka = new TestKafka();
+  service!: RunningService;
+  watch!: TopicWatch;
+
+  async start(): Promise<void> {
+    await this.issuer.start();
+    this.watch = await this.kafka.watch([Topics.invitations, deadLetterTopic(Topics.eligibility)]);
+    this.service = await bootService(AppModule, { name: 'invitations', env: { ...this.issuer.env(), PORTAL_BASE_URL: PORTAL } });
+    await eventually(async () => {
+      const response = await fetch(`${this.service.url}/health/ready`);
+      if (response.status !== 200) throw new Error(`not ready: ${response.status}`);
+    }, 60_000);
+  }
+
+  async stop(): Promise<void> {
+    await this.service?.close();
+    await this.kafka.close();
+    await this.issuer.stop();
+  }
+
+  // ---- identity.events.v1 (key partnerId) ----
+
+  async partner(locations = 2): Promise<TestPartner> {
+    const partnerId = `P-${randomUUID()}`;
+    const locationIds = Array.from({ length: locations }, (_, i) => `L${i + 1}-${randomUUID()}`);
+    await this.kafka.publishEvent(Topics.identity, partnerId, {
+      type: 'PartnerRegistered',
+      data: {
+        partnerId,
+        name: 'Contoso',
+        locations: locationIds.map((locationId, i) => ({ locationId, country: 'US', legalName: `Contoso ${i + 1}` })),
+      },
+    });
+    return { partnerId, locationIds };
+  }
+
+  /** A user created with these roles (company roles on `*`). */
+  async user(partner: TestPartner, roles: Array<[Role, string[]]> = [], name = 'user'): Promise<TestUser> {
+    const userId = `u-${name}-${randomUUID()}`;
+    const user: TestUser = {
+      userId,
+      partnerId: partner.partnerId,
+      email: `${name}.${userId.slice(-12)}@contoso.example.com`,
+      displayName: `${name[0].toUpperCase()}${name.slice(1)} Example`,
+      roles: roles.map(([role, locationIds]) => ({ role, locationIds })),
+      revision: 1,
+      token: await this.issuer.token({ sub: userId, partnerId: partner.partnerId }),
+    };
+    await this.kafka.publishEvent(Topics.identity, partner.partnerId, {
+      type: 'UserCreated',
+      data: { user: snapshot(user) },
+    });
+    return user;
+  }
+
+  async assignRole(user: TestUser, role: Role, locationIds: string[]): Promise<void> {
+    user.revision += 1;
+    user.roles = [...user.roles.filter((r) => r.role !== role), { role, locationIds }];
+    await this.kafka.publishEvent(Topics.identity, user.partnerId, {
+      type: 'RoleAssigned',
+      data: { user: snapshot(user), role, locationIds, changedBy: 'test' },
+    });
+  }
+
+  async deactivate(user: TestUser): Promise<void> {
+    user.revision += 1;
+    await this.kafka.publishEvent(Topics.identity, user.partnerId, {
+      type: 'UserDeactivated',
+      data: { user: { ...snapshot(user), active: false } },
+    });
+  }
+
+  // ---- programs.events.v1 (key programId) ----
+
+  async program(
+    options: { requiresEligibility?: boolean; state?: ProgramState; name?: string; programId?: string; revision?: number } = {},
+  ): Promise<string> {
+    const programId = options.programId ?? `PRG-${randomUUID()}`;
+    await this.kafka.publishEvent(Topics.programs, programId, {
+      type: (options.revision ?? 1) > 1 ? 'ProgramUpdated' : 'ProgramCreated',
+      data: {
+        program: {
+          programId,
+          name: options.name ?? `Program ${programId.slice(-6)}`,
+          fiscalYear: FY,
+          requiresEligibility: options.requiresEligibility ?? true,
+          payoutRules: { allowedCurrencies: ['USD'], allowedPaymentMethods: ['ELECTRONIC_BANK_TRANSFER'], taxProfileRequired: true },
+          state: options.state ?? 'OPEN',
+          revision: options.revision ?? 1,
+        },
+      },
+    });
+    return programId;
+  }
+
+  // ---- eligibility.decisions.v1 (key locationId) ----
+
+  decisionEnvelope(
+    partner: TestPartner,
+    locationId: string,
+    programId: string,
+    eligible: boolean,
+    options: { reasons?: string[]; occurredAt?: Date } = {},
+  ): Envelope {
+    return createEnvelope({
+      type: 'EligibilityDetermined',
+      source: 'eligibility-system',
+      partnerId: partner.partnerId,
+      locationId,
+      occurredAt: options.occurredAt,
+      data: { programId, locationId, partnerId: partner.partnerId, fiscalYear: FY, eligible, reasons: options.reasons ?? [] },
+    });
+  }
+
+  async decide(
+    partner: TestPartner,
+    locationId: string,
+    programId: string,
+    eligible: boolean,
+    options: { reasons?: string[]; occurredAt?: Date } = {},
+  ): Promise<Envelope> {
+    const envelope = this.decisionEnvelope(partner, locationId, programId, eligible, options);
+    await this.kafka.publish(Topics.eligibility, locationId, envelope);
+    return envelope;
+  }
+
+  // ---- enrollments.events.v1 (key locationId) ----
+
+  async enrollment(
+    partner: TestPartner,
+    locationId: string,
+    programId: string,
+    type: string,
+    status: EnrollmentStatus,
+    revision: number,
+  ): Promise<void> {
+    await this.kafka.publishEvent(Topics.enrollments, locationId, {
+      type,
+      data: {
+        enrollmentId: `enr-${programId}-${locationId}`,
+        programId,
+        partnerId: partner.partnerId,
+        locationId,
+        fiscalYear: FY,
+        status,
+        reasons: [],
+        missing: [],
+        revision,
+      },
+    });
+  }
+
+  // ---- HTTP ----
+
+  async get(token: string | undefined, path: string): Promise<{ status: number; body: any; contentType: string | null }> {
+    const response = await fetch(`${this.service.url}${path}`, {
+      headers: token ? { authorization: `Bearer ${token}` } : {},
+    });
+    return { status: response.status, body: await response.json(), contentType: response.headers.get('content-type') };
+  }
+
+  async post(token: string, path: string): Promise<{ status: number; body: any; contentType: string | null }> {
+    const response = await fetch(`${this.service.url}${path}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}` },
+    });
+    return { status: response.status, body: await response.json(), contentType: response.headers.get('content-type') };
+  }
+
+  async overview(user: TestUser): Promise<any[]> {
+    const response = await this.get(user.token, '/v1/overview');
+    if (response.status !== 200) throw new Error(`overview: ${response.status} ${JSON.stringify(response.body)}`);
+    return response.body.locations;
+  }
+
+  async notices(user: TestUser): Promise<any[]> {
+    const response = await this.get(user.token, '/v1/notices');
+    if (response.status !== 200) throw new Error(`notices: ${response.status} ${JSON.stringify(response.body)}`);
+    return response.body.items;
+  }
+
+  async invitations(user: TestUser, query = ''): Promise<any[]> {
+    const response = await this.get(user.token, `/v1/invitations${query}`);
+    if (response.status !== 200) throw new Error(`invitations: ${response.status} ${JSON.stringify(response.body)}`);
+    return response.body.items;
+  }
+
+  /**
+   * Waits until the service knows the user with these visible locations: the role view has applied their latest
+   * snapshot, so a decision published now is decided with this user's roles.
+   */
+  async known(user: TestUser, locationIds: string[]): Promise<void> {
+    await eventually(async () => {
+      const locations = await this.overview(user);
+      expect(locations.map((l) => l.locationId).sort()).toEqual([...locationIds].sort());
+    });
+  }
+
+  // ---- invitations.events.v1 ----
+
+  events(type: string, filter: (data: InvitationEventData) => boolean): ReceivedMessage<InvitationEventData>[] {
+    return this.watch.ofType<InvitationEventData>(type, (m) => m.topic === Topics.invitations && filter(m.envelope!.data));
+  }
+
+  async waitEvent(
+    type: string,
+    filter: (data: InvitationEventData) => boolean,
+    count = 1,
+  ): Promise<ReceivedMessage<InvitationEventData>[]> {
+    return this.watch.waitFor<InvitationEventData>(
+      (m) => m.topic === Topics.invitations && m.envelope?.type === type && filter(m.envelope.data),
+      { count, timeoutMs: 30_000 },
+    );
+  }
+
+  /**
+   * Everything published before now about `locationId` has been handled: a marker decision for a fresh program
+   * on the same location (same key, so same partition, handled after the earlier ones) has been issued.
+   */
+  async settle(partner: TestPartner, locationId: string): Promise<void> {
+    const programId = await this.program({ name: 'Marker' });
+    await this.decide(partner, locationId, programId, true);
+    await this.watch.waitFor(
+      (m) =>
+        m.topic === Topics.invitations &&
+        ['InvitationIssued', 'AdminAssignmentRequested'].includes(m.envelope?.type ?? '') &&
+        (m.envelope?.data as InvitationEventData).programId === programId,
+      { timeoutMs: 30_000 },
+    );
+  }
+}
+
+function snapshot(user: TestUser): UserSnapshot {
+  return {
+    userId: user.userId,
+    partnerId: user.partnerId,
+    email: user.email,
+    displayName: user.displayName,
+    active: true,
+    roles: user.roles,
+    revision: user.revision,
+  };
+}
+
+export const forInvitation = (programId: string, locationId: string) => (data: InvitationEventData) =>
+  data.programId === programId && data.locationId === locationId;

@@ -1,0 +1,322 @@
+import { DeadLetterHeaders, deadLetterTopic, Topics } from '@lib/contracts';
+import { eventually } from '@lib/testing';
+import { forInvitation, FY, PORTAL, World } from './fixtures';
+
+jest.setTimeout(90_000);
+
+const world = new World();
+beforeAll(() => world.start(), 90_000);
+afterAll(() => world.stop());
+
+const getStarted = (programId: string, locationId: string) =>
+  `${PORTAL}/incentives/enroll?${new URLSearchParams({ programId, locationId, fiscalYear: FY })}`;
+
+describe('issuing invitations from eligibility decisions', () => {
+  it('issues an eligible location its invitation: email + notice to every Incentives admin of the location', async () => {
+    const partner = await world.partner(2);
+    const [l1, l2] = partner.locationIds;
+    const global = await world.user(partner, [['GLOBAL_ADMIN', ['*']]], 'global');
+    const ann = await world.user(partner, [['INCENTIVES_ADMIN', [l1]]], 'ann');
+    const bob = await world.user(partner, [['INCENTIVES_ADMIN', ['*']]], 'bob');
+    const other = await world.user(partner, [['INCENTIVES_ADMIN', [l2]]], 'other');
+    const programId = await world.program({ name: 'Azure Partner Incentives' });
+    await world.known(ann, [l1]);
+    await world.known(bob, [l1, l2]);
+    await world.known(other, [l2]);
+
+    await world.decide(partner, l1, programId, true);
+
+    const [issued] = await world.waitEvent('InvitationIssued', forInvitation(programId, l1));
+    expect(issued.key).toBe(l1);
+    expect(issued.envelope).toMatchObject({ source: 'invitations', partnerId: partner.partnerId, locationId: l1, version: 1 });
+    const data = issued.envelope!.data;
+    expect(data).toMatchObject({
+      programId,
+      programName: 'Azure Partner Incentives',
+      partnerId: partner.partnerId,
+      locationId: l1,
+      fiscalYear: FY,
+      channels: ['EMAIL', 'NOTICE'],
+      getStartedUrl: getStarted(programId, l1),
+      requiresEligibility: true,
+    });
+    expect(data.recipients!.map((r) => r.userId).sort()).toEqual([ann.userId, bob.userId].sort());
+    expect(data.recipients!.find((r) => r.userId === ann.userId)).toEqual({
+      userId: ann.userId,
+      email: ann.email,
+      displayName: ann.displayName,
+    });
+
+    for (const admin of [ann, bob]) {
+      await eventually(async () =>
+        expect(await world.notices(admin)).toEqual([
+          expect.objectContaining({
+            invitationId: data.invitationId,
+            title: 'Partner Incentive Enrollment Invitation',
+            programId,
+            locationId: l1,
+            fiscalYear: FY,
+          }),
+        ]),
+      );
+    }
+    expect(await world.notices(other)).toEqual([]);
+    const [invitation] = await world.invitations(global, `?locationId=${l1}`);
+    expect(invitation).toMatchObject({ invitationId: data.invitationId, state: 'ISSUED', getStartedUrl: getStarted(programId, l1) });
+    expect(world.events('AdminAssignmentRequested', forInvitation(programId, l1))).toEqual([]);
+  });
+
+  it('waits for an Incentives admin, asks the Global and Account admins to assign one, and delivers once assigned', async () => {
+    const partner = await world.partner(1);
+    const [l1] = partner.locationIds;
+    const global = await world.user(partner, [['GLOBAL_ADMIN', ['*']]], 'global');
+    const account = await world.user(partner, [['ACCOUNT_ADMIN', ['*']]], 'account');
+    const gone = await world.user(partner, [['GLOBAL_ADMIN', ['*']]], 'gone');
+    await world.deactivate(gone);
+    const carol = await world.user(partner, [], 'carol');
+    const dave = await world.user(partner, [], 'dave');
+    const programId = await world.program();
+    await world.known(global, [l1]);
+    await world.known(account, [l1]);
+    await eventually(async () => expect((await world.get(gone.token, '/v1/overview')).status).toBe(403));
+    await world.known(carol, []);
+    await world.known(dave, []);
+
+    await world.decide(partner, l1, programId, true);
+
+    const [requested] = await world.waitEvent('AdminAssignmentRequested', forInvitation(programId, l1));
+    expect(requested.key).toBe(l1);
+    expect(requested.envelope!.data.recipients!.map((r) => r.userId).sort()).toEqual([global.userId, account.userId].sort());
+    const invitationId = requested.envelope!.data.invitationId;
+    await eventually(async () =>
+      expect(await world.invitations(global, `?locationId=${l1}`)).toEqual([
+        expect.objectContaining({ invitationId, state: 'AWAITING_ADMIN', recipients: [] }),
+      ]),
+    );
+
+    await world.assignRole(carol, 'INCENTIVES_ADMIN', [l1]);
+    const [delivered] = await world.waitEvent('InvitationDelivered', forInvitation(programId, l1));
+    expect(delivered.key).toBe(l1);
+    expect(delivered.envelope!.data).toMatchObject({
+      invitationId,
+      recipients: [{ userId: carol.userId, email: carol.email, displayName: carol.displayName }],
+      channels: ['EMAIL', 'NOTICE'],
+      getStartedUrl: getStarted(programId, l1),
+      requiresEligibility: true,
+    });
+    await eventually(async () => expect((await world.notices(carol)).map((n) => n.invitationId)).toEqual([invitationId]));
+    expect(world.events('InvitationIssued', forInvitation(programId, l1))).toEqual([]);
+
+    // A later admin (through `*`) receives it too; the first one is not told again.
+    await world.assignRole(dave, 'INCENTIVES_ADMIN', ['*']);
+    await world.waitEvent('InvitationDelivered', forInvitation(programId, l1), 2);
+    const deliveries = world.events('InvitationDelivered', forInvitation(programId, l1));
+    expect(deliveries.map((d) => d.envelope!.data.recipients!.map((r) => r.userId))).toEqual([[carol.userId], [dave.userId]]);
+    await eventually(async () => expect((await world.notices(dave)).map((n) => n.invitationId)).toEqual([invitationId]));
+    const [invitation] = await world.invitations(global, `?locationId=${l1}`);
+    expect(invitation.state).toBe('ISSUED');
+    expect(invitation.recipients.map((r: { userId: string }) => r.userId)).toEqual([carol.userId, dave.userId]);
+    expect(world.events('AdminAssignmentRequested', forInvitation(programId, l1))).toHaveLength(1);
+  });
+
+  it('issues directly to an admin whose role was assigned before the decision', async () => {
+    const partner = await world.partner(1);
+    const [l1] = partner.locationIds;
+    const erin = await world.user(partner, [], 'erin');
+    const programId = await world.program();
+    await world.assignRole(erin, 'INCENTIVES_ADMIN', [l1]);
+    await world.known(erin, [l1]);
+
+    await world.decide(partner, l1, programId, true);
+
+    const [issued] = await world.waitEvent('InvitationIssued', forInvitation(programId, l1));
+    expect(issued.envelope!.data.recipients!.map((r) => r.userId)).toEqual([erin.userId]);
+    await eventually(async () => expect(await world.notices(erin)).toHaveLength(1));
+    await world.settle(partner, l1);
+    expect(world.events('InvitationDelivered', forInvitation(programId, l1))).toEqual([]);
+    expect(world.events('AdminAssignmentRequested', forInvitation(programId, l1))).toEqual([]);
+  });
+});
+
+describe('duplicates and reordering', () => {
+  it('changes nothing when the same decision arrives twice, redelivered or re-sent', async () => {
+    const partner = await world.partner(1);
+    const [l1] = partner.locationIds;
+    const admin = await world.user(partner, [['INCENTIVES_ADMIN', [l1]]], 'admin');
+    const programId = await world.program();
+    await world.known(admin, [l1]);
+
+    const decision = world.decisionEnvelope(partner, l1, programId, true);
+    await world.kafka.publish(Topics.eligibility, l1, decision);
+    await world.kafka.publish(Topics.eligibility, l1, decision);
+    await world.decide(partner, l1, programId, true);
+    await world.settle(partner, l1);
+
+    expect(world.events('InvitationIssued', forInvitation(programId, l1))).toHaveLength(1);
+    expect(world.events('InvitationDelivered', forInvitation(programId, l1))).toEqual([]);
+    expect(await world.notices(admin)).toHaveLength(2); // this program and the marker
+  });
+
+  it('remembers a decision that arrives before its program, and issues once the program is known', async () => {
+    const partner = await world.partner(1);
+    const [l1] = partner.locationIds;
+    const global = await world.user(partner, [['GLOBAL_ADMIN', ['*']]], 'global');
+    const fay = await world.user(partner, [], 'fay');
+    const programId = `PRG-late-${l1}`;
+    await world.known(global, [l1]);
+
+    await world.decide(partner, l1, programId, true);
+    await world.settle(partner, l1); // the decision was handled: nothing for an unknown program
+    expect(world.events('AdminAssignmentRequested', forInvitation(programId, l1))).toEqual([]);
+
+    await world.assignRole(fay, 'INCENTIVES_ADMIN', [l1]); // the role arrives after the decision
+    await world.known(fay, [l1]);
+    await world.program({ programId, name: 'Late program' });
+
+    const [issued] = await world.waitEvent('InvitationIssued', forInvitation(programId, l1));
+    expect(issued.envelope!.data).toMatchObject({ programName: 'Late program', recipients: [expect.objectContaining({ userId: fay.userId })] });
+    await eventually(async () => expect((await world.notices(fay)).map((n) => n.programId)).toContain(programId));
+  });
+
+  it('ends in the same invitation whatever the order of decision, role and program events', async () => {
+    const partner = await world.partner(3);
+    const global = await world.user(partner, [['GLOBAL_ADMIN', ['*']]], 'global');
+    const admin = await world.user(partner, [], 'admin');
+    await world.known(global, partner.locationIds);
+    const [a, b, c] = partner.locationIds;
+    const programId = `PRG-order-${partner.partnerId}`;
+
+    // c: decision first, then program: waits for an admin.
+    await world.decide(partner, c, programId, true);
+    await world.program({ programId });
+    await world.waitEvent('AdminAssignmentRequested', forInvitation(programId, c));
+    // b: decision (program known, no admin yet) waits too.
+    await world.decide(partner, b, programId, true);
+    await world.waitEvent('AdminAssignmentRequested', forInvitation(programId, b));
+    // The role comes last for b and c, first for a.
+    await world.assignRole(admin, 'INCENTIVES_ADMIN', ['*']);
+    await world.known(admin, partner.locationIds);
+    await world.decide(partner, a, programId, true);
+    // The same facts again, out of order: nothing changes.
+    await world.decide(partner, c, programId, true);
+    await world.program({ programId });
+
+    await world.waitEvent('InvitationIssued', forInvitation(programId, a));
+    await world.waitEvent('InvitationDelivered', forInvitation(programId, b));
+    await world.waitEvent('InvitationDelivered', forInvitation(programId, c));
+    for (const location of [a, b, c]) await world.settle(partner, location);
+
+    const invitations = (await world.invitations(global)).filter((i) => i.programId === programId);
+    expect(invitations).toHaveLength(3);
+    for (const invitation of invitations) {
+      expect(invitation).toMatchObject({ state: 'ISSUED', recipients: [expect.objectContaining({ userId: admin.userId, noticeSelected: false })] });
+    }
+    const notices = (await world.notices(admin)).filter((n) => n.programId === programId);
+    expect(notices.map((n) => n.locationId).sort()).toEqual([a, b, c].sort());
+    for (const location of [a, b, c]) {
+      const told = [
+        ...world.events('InvitationIssued', forInvitation(programId, location)),
+        ...world.events('InvitationDelivered', forInvitation(programId, location)),
+      ];
+      expect(told).toHaveLength(1);
+    }
+  });
+
+  it('keeps the latest decision when an older one is delivered late', async () => {
+    const partner = await world.partner(1);
+    const [l1] = partner.locationIds;
+    const admin = await world.user(partner, [['INCENTIVES_ADMIN', [l1]]], 'admin');
+    const programId = await world.program();
+    await world.known(admin, [l1]);
+
+    await world.decide(partner, l1, programId, true);
+    await world.waitEvent('InvitationIssued', forInvitation(programId, l1));
+    await world.decide(partner, l1, programId, false, { occurredAt: new Date(Date.now() - 3_600_000) });
+    await world.settle(partner, l1);
+
+    expect(world.events('InvitationRevoked', forInvitation(programId, l1))).toEqual([]);
+    expect((await world.notices(admin)).map((n) => n.programId)).toContain(programId);
+  });
+});
+
+describe('revocation', () => {
+  it('revokes on an ineligible decision before enrollment, issues again when eligible again, and never revokes once enrolled', async () => {
+    const partner = await world.partner(1);
+    const [l1] = partner.locationIds;
+    const global = await world.user(partner, [['GLOBAL_ADMIN', ['*']]], 'global');
+    const admin = await world.user(partner, [['INCENTIVES_ADMIN', [l1]]], 'admin');
+    const programId = await world.program();
+    await world.known(admin, [l1]);
+    await world.known(global, [l1]);
+
+    await world.decide(partner, l1, programId, true);
+    const [issued] = await world.waitEvent('InvitationIssued', forInvitation(programId, l1));
+    const invitationId = issued.envelope!.data.invitationId;
+    await eventually(async () => expect((await world.notices(admin)).map((n) => n.invitationId)).toEqual([invitationId]));
+
+    await world.decide(partner, l1, programId, false, { reasons: ['Partner revenue below threshold'] });
+    const [revoked] = await world.waitEvent('InvitationRevoked', forInvitation(programId, l1));
+    expect(revoked.key).toBe(l1);
+    expect(revoked.envelope!.data).toMatchObject({ invitationId, reasons: ['Partner revenue below threshold'] });
+    await eventually(async () => expect(await world.notices(admin)).toEqual([]));
+    const [location] = await world.overview(admin);
+    expect(location.programs.find((p: { programId: string }) => p.programId === programId)).toBeUndefined();
+    expect((await world.invitations(global, `?locationId=${l1}`))[0]).toMatchObject({ state: 'REVOKED', reasons: ['Partner revenue below threshold'] });
+    // The same ineligible decision again: nothing more.
+    await world.decide(partner, l1, programId, false, { reasons: ['Partner revenue below threshold'] });
+
+    // Eligible again: issued again (a new cycle, a new event), the notice is back.
+    await world.decide(partner, l1, programId, true);
+    const reissued = await world.waitEvent('InvitationIssued', forInvitation(programId, l1), 2);
+    expect(new Set(reissued.map((m) => m.envelope!.eventId)).size).toBe(2);
+    expect(reissued.every((m) => m.envelope!.data.invitationId === invitationId)).toBe(true);
+    await eventually(async () => expect((await world.notices(admin)).map((n) => n.invitationId)).toEqual([invitationId]));
+
+    // Enrolled: the enrollment service owns eligibility loss from now on.
+    await world.enrollment(partner, l1, programId, 'EnrollmentStarted', 'ACTION_REQUIRED', 1);
+    await world.enrollment(partner, l1, programId, 'EnrollmentEnrolled', 'ENROLLED', 3);
+    await world.enrollment(partner, l1, programId, 'EnrollmentValidating', 'VALIDATING', 2); // older, late: ignored
+    await eventually(async () => {
+      const [overview] = await world.overview(admin);
+      expect(overview.programs.find((p: { programId: string }) => p.programId === programId)).toMatchObject({
+        enrollmentStatus: 'ENROLLED',
+        status: 'Enrolled',
+        actions: [],
+      });
+      expect((await world.invitations(global, `?locationId=${l1}`))[0].state).toBe('ENROLLED');
+    });
+    await world.decide(partner, l1, programId, false, { reasons: ['Too late'] });
+    await world.settle(partner, l1);
+    expect(world.events('InvitationRevoked', forInvitation(programId, l1))).toHaveLength(1);
+    expect((await world.invitations(global, `?locationId=${l1}&state=ENROLLED`)).map((i) => i.invitationId)).toEqual([invitationId]);
+  });
+});
+
+describe('dead letters', () => {
+  it('dead-letters a malformed decision and processes the next decision for the same location', async () => {
+    const partner = await world.partner(1);
+    const [l1] = partner.locationIds;
+    const admin = await world.user(partner, [['INCENTIVES_ADMIN', [l1]]], 'admin');
+    const programId = await world.program();
+    await world.known(admin, [l1]);
+
+    const malformed = world.decisionEnvelope(partner, l1, programId, true);
+    (malformed.data as { fiscalYear: string }).fiscalYear = '2027';
+    await world.kafka.publish(Topics.eligibility, l1, malformed);
+    await world.kafka.publish(Topics.eligibility, l1, 'this is not an envelope');
+    await world.decide(partner, l1, programId, true);
+
+    await world.waitEvent('InvitationIssued', forInvitation(programId, l1));
+    const dead = await world.watch.waitFor(
+      (m) =>
+        m.topic === deadLetterTopic(Topics.eligibility) &&
+        m.key === l1 &&
+        m.headers[DeadLetterHeaders.consumerGroup] === world.service.env.KAFKA_GROUP_ID,
+      { count: 2, timeoutMs: 30_000 },
+    );
+    const byEvent = dead.find((m) => m.raw.includes(malformed.eventId))!;
+    expect(byEvent.headers[DeadLetterHeaders.error]).toMatch(/fiscalYear/);
+    expect(byEvent.headers[DeadLetterHeaders.originalTopic]).toBe(Topics.eligibility);
+    expect(dead.find((m) => m.raw === 'this is not an envelope')).toBeDefined();
+  });
+});
