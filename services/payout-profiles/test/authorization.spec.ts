@@ -1,0 +1,249 @@
+/**
+ * Authorization matrix over the real HTTP app: every endpoint, for every kind of caller, answers the documented
+ * status. Roles reach the service only as identity events on the broker.
+ */
+import { randomUUID } from 'node:crypto';
+import { call, CallerName, createWorld, Harness, ibanProfile, ifMatch, operator, publishProgram, startHarness, usProfile, usTaxProfile, World } from './support';
+
+jest.setTimeout(120_000);
+
+type Caller = CallerName | 'noToken' | 'expiredToken' | 'foreignKeyToken';
+const CALLERS: Caller[] = [
+  'adminOfLocation',
+  'adminOfOtherLocation',
+  'incentivesUser',
+  'companyAdmin',
+  'plainUser',
+  'otherPartnerAdmin',
+  'noToken',
+  'expiredToken',
+  'foreignKeyToken',
+];
+
+let h: Harness;
+let w: World;
+let bankProfileId: string;
+let programId: string;
+
+beforeAll(async () => {
+  h = await startHarness();
+  w = await createWorld(h);
+  const admin = await w.token('adminOfLocation');
+  const created = await call(h, 'POST', '/v1/bank-profiles', { token: admin, body: usProfile() });
+  expect(created.status).toBe(201);
+  bankProfileId = created.body.profileId;
+  expect((await call(h, 'POST', `/v1/locations/${w.L1}/tax-profile`, { token: admin, body: usTaxProfile() })).status).toBe(201);
+  expect((await call(h, 'PUT', `/v1/locations/${w.L1}/default-bank-profile`, { token: admin, body: { bankProfileId, currency: 'USD' } })).status).toBe(200);
+  programId = (await publishProgram(h, { allowedCurrencies: ['USD'], allowedPaymentMethods: ['ELECTRONIC_BANK_TRANSFER'], taxProfileRequired: true })).programId;
+});
+
+afterAll(() => h?.close());
+
+async function tokenOf(caller: Caller): Promise<string | undefined> {
+  switch (caller) {
+    case 'noToken':
+      return undefined;
+    case 'expiredToken':
+      return h.issuer.token({ sub: w.users.adminOfLocation.userId, partnerId: w.partnerId, expiresInSeconds: -120 });
+    case 'foreignKeyToken':
+      return h.issuer.token({ sub: w.users.adminOfLocation.userId, partnerId: w.partnerId, foreignKey: true });
+    default:
+      return w.token(caller);
+  }
+}
+
+/** The current ETag of a resource, read by the location's admin. */
+async function etag(path: string): Promise<string> {
+  const answer = await call(h, 'GET', path, { token: await w.token('adminOfLocation') });
+  expect(answer.status).toBe(200);
+  return answer.headers.get('etag')!;
+}
+
+interface Endpoint {
+  name: string;
+  request(): Promise<{ method: string; path: string; body?: unknown; headers?: Record<string, string> }>;
+  expect: Record<Caller, number>;
+  /** Checks on a successful answer, e.g. that another partner's own list holds nothing of ours. */
+  verify?(caller: Caller, body: any): void;
+}
+
+const UNAUTHENTICATED = { noToken: 401, expiredToken: 401, foreignKeyToken: 401 } as const;
+/** Editing a location's data: its admin only; another partner's location is not found. */
+const LOCATION_ADMIN = {
+  adminOfLocation: 200,
+  adminOfOtherLocation: 403,
+  incentivesUser: 403,
+  companyAdmin: 403,
+  plainUser: 403,
+  otherPartnerAdmin: 404,
+  ...UNAUTHENTICATED,
+};
+/** Reading a location's data: anyone with an incentives role there, or a company admin. */
+const LOCATION_READER = { ...LOCATION_ADMIN, incentivesUser: 200, companyAdmin: 200 };
+/** Lists of the caller's own partner: everyone with a payout-related role. */
+const PARTNER_LIST = {
+  adminOfLocation: 200,
+  adminOfOtherLocation: 200,
+  incentivesUser: 200,
+  companyAdmin: 200,
+  plainUser: 403,
+  otherPartnerAdmin: 200,
+  ...UNAUTHENTICATED,
+};
+const notOurs = (caller: Caller, items: Array<{ partnerId: string }>) => {
+  if (caller === 'otherPartnerAdmin') expect(items.filter((i) => i.partnerId === w.partnerId)).toEqual([]);
+  else expect(items.length).toBeGreaterThan(0);
+};
+
+const ENDPOINTS: Endpoint[] = [
+  {
+    name: 'POST /v1/bank-profiles',
+    request: async () => ({ method: 'POST', path: '/v1/bank-profiles', body: ibanProfile() }),
+    // Any Incentives admin creates in their own partner; another partner's admin creates in theirs.
+    expect: { ...PARTNER_LIST, adminOfLocation: 201, adminOfOtherLocation: 201, otherPartnerAdmin: 201, incentivesUser: 403, companyAdmin: 403 },
+    verify: (caller, body) => expect(body.partnerId).toBe(caller === 'otherPartnerAdmin' ? w.otherPartnerId : w.partnerId),
+  },
+  {
+    name: 'GET /v1/bank-profiles',
+    request: async () => ({ method: 'GET', path: '/v1/bank-profiles' }),
+    expect: PARTNER_LIST,
+    verify: (caller, body) => notOurs(caller, body.items),
+  },
+  {
+    name: 'GET /v1/bank-profiles/:id',
+    request: async () => ({ method: 'GET', path: `/v1/bank-profiles/${bankProfileId}` }),
+    expect: { ...PARTNER_LIST, otherPartnerAdmin: 404 },
+    verify: (_, body) => expect(body.account.maskedAccount).toBe('****6789'),
+  },
+  {
+    name: 'PATCH /v1/bank-profiles/:id',
+    request: async () => ({
+      method: 'PATCH',
+      path: `/v1/bank-profiles/${bankProfileId}`,
+      body: { name: `renamed ${randomUUID()}` },
+      headers: { 'if-match': await etag(`/v1/bank-profiles/${bankProfileId}`) },
+    }),
+    expect: { ...LOCATION_ADMIN, adminOfOtherLocation: 200 },
+  },
+  {
+    name: 'POST /v1/locations/:id/tax-profile',
+    // L3 has no tax profile: only its admin creates one (once; every other caller is refused).
+    request: async () => ({ method: 'POST', path: `/v1/locations/${w.L3}/tax-profile`, body: usTaxProfile() }),
+    expect: { ...LOCATION_ADMIN, adminOfLocation: 201 },
+  },
+  {
+    name: 'GET /v1/locations/:id/tax-profile',
+    request: async () => ({ method: 'GET', path: `/v1/locations/${w.L1}/tax-profile` }),
+    expect: LOCATION_READER,
+    verify: (_, body) => expect(body.maskedTaxId).toBe('****6789'),
+  },
+  {
+    name: 'PATCH /v1/locations/:id/tax-profile',
+    request: async () => ({
+      method: 'PATCH',
+      path: `/v1/locations/${w.L1}/tax-profile`,
+      body: { businessProfile: { legalName: `Contoso ${randomUUID()}`, address: { line1: '1 Way', city: 'Redmond', country: 'US' } } },
+      headers: { 'if-match': await etag(`/v1/locations/${w.L1}/tax-profile`) },
+    }),
+    expect: LOCATION_ADMIN,
+  },
+  {
+    name: 'GET /v1/tax-profiles',
+    request: async () => ({ method: 'GET', path: '/v1/tax-profiles' }),
+    expect: PARTNER_LIST,
+    verify: (caller, body) => {
+      if (caller === 'adminOfOtherLocation') expect(body.items).toEqual([]); // L2 has none; L1's is not theirs to see
+      else if (caller === 'otherPartnerAdmin') expect(body.items).toEqual([]);
+      else expect(body.items.map((i: { locationId: string }) => i.locationId)).toContain(w.L1);
+    },
+  },
+  {
+    name: 'PUT /v1/locations/:id/default-bank-profile',
+    request: async () => ({ method: 'PUT', path: `/v1/locations/${w.L1}/default-bank-profile`, body: { bankProfileId, currency: 'USD' } }),
+    expect: LOCATION_ADMIN,
+  },
+  {
+    name: 'GET /v1/locations/:id/default-bank-profile',
+    request: async () => ({ method: 'GET', path: `/v1/locations/${w.L1}/default-bank-profile` }),
+    expect: LOCATION_READER,
+    verify: (_, body) => expect(body).toMatchObject({ bankProfileId, currency: 'USD' }),
+  },
+  {
+    name: 'POST /v1/default-bank-profiles',
+    request: async () => ({ method: 'POST', path: '/v1/default-bank-profiles', body: { bankProfileId, currency: 'USD', locationIds: [w.L1, w.L3] } }),
+    expect: LOCATION_ADMIN,
+  },
+  {
+    name: 'GET /v1/default-bank-profiles',
+    request: async () => ({ method: 'GET', path: '/v1/default-bank-profiles' }),
+    expect: PARTNER_LIST,
+    verify: (caller, body) => {
+      const locations = body.items.map((i: { locationId: string }) => i.locationId);
+      if (caller === 'adminOfOtherLocation' || caller === 'otherPartnerAdmin') expect(locations).not.toContain(w.L1);
+      else expect(locations).toContain(w.L1);
+    },
+  },
+  {
+    name: 'GET /v1/readiness',
+    request: async () => ({ method: 'GET', path: `/v1/readiness?programId=${programId}&locationId=${w.L1}` }),
+    expect: LOCATION_READER,
+    verify: (_, body) => expect(body).toMatchObject({ bankProfileId, ready: false }),
+  },
+  {
+    // Last: it frees L1 (the endpoints above read its default).
+    name: 'DELETE /v1/locations/:id/default-bank-profile',
+    request: async () => ({ method: 'DELETE', path: `/v1/locations/${w.L1}/default-bank-profile` }),
+    expect: { ...LOCATION_ADMIN, adminOfLocation: 204 },
+  },
+];
+
+describe.each(ENDPOINTS.map((e) => [e.name, e] as const))('%s', (_, endpoint) => {
+  it.each(CALLERS.map((c) => [c, endpoint.expect[c]] as const))('%s -> %d', async (caller, status) => {
+    const { method, path, body, headers } = await endpoint.request();
+    const answer = await call(h, method, path, { token: await tokenOf(caller), body, headers });
+    expect(`${answer.status} ${JSON.stringify(answer.body ?? null)}`).toMatch(new RegExp(`^${status} `));
+    if (status >= 400) {
+      expect(answer.headers.get('content-type')).toMatch(/application\/problem\+json/);
+      expect(answer.body.status).toBe(status);
+    } else {
+      endpoint.verify?.(caller, answer.body);
+    }
+  });
+});
+
+describe('operator endpoints: the operator credential only', () => {
+  const requests = () => [
+    { method: 'GET', path: `/v1/operator/profiles/${bankProfileId}`, ok: 200 },
+    { method: 'POST', path: `/v1/operator/profiles/${bankProfileId}/validation`, body: { revision: 1, outcome: 'APPROVED', reasons: [] }, ok: 200 },
+    { method: 'POST', path: '/v1/operator/tax-expiry-scan', ok: 200 },
+  ];
+  it.each([
+    ['operator key', operator, undefined, 'ok'],
+    ['wrong operator key', { 'x-operator-key': 'not-the-key' }, undefined, 401],
+    ['Incentives admin token', {}, 'adminOfLocation', 401],
+    ['company admin token', {}, 'companyAdmin', 401],
+    ['nothing', {}, undefined, 401],
+  ] as const)('%s', async (_, headers, caller, expected) => {
+    for (const request of requests()) {
+      const token = caller ? await w.token(caller) : undefined;
+      const answer = await call(h, request.method, request.path, { token, body: request.body, headers });
+      expect(`${request.method} ${request.path} ${answer.status}`).toBe(
+        `${request.method} ${request.path} ${expected === 'ok' ? request.ok : expected}`,
+      );
+    }
+  });
+});
+
+describe('unknown caller and unknown resources', () => {
+  it('a signed-in user the identity events never mentioned gets 403', async () => {
+    const token = await h.issuer.token({ sub: `stranger-${randomUUID()}`, partnerId: w.partnerId });
+    expect((await call(h, 'GET', '/v1/bank-profiles', { token })).status).toBe(403);
+  });
+
+  it('a location of no partner answers 404, a missing bank profile 404', async () => {
+    const token = await w.token('adminOfLocation');
+    expect((await call(h, 'GET', `/v1/locations/nowhere-${randomUUID()}/tax-profile`, { token })).status).toBe(404);
+    expect((await call(h, 'GET', `/v1/bank-profiles/${randomUUID()}`, { token })).status).toBe(404);
+    expect((await call(h, 'PATCH', `/v1/bank-profiles/${randomUUID()}`, { token, body: { name: 'x' }, headers: ifMatch(1) })).status).toBe(404);
+  });
+});
