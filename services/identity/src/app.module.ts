@@ -1,7 +1,77 @@
 import { PlatformModule } from '@lib/platform';
 import { Module } from '@nestjs/common';
+import { MongooseModule } from '@nestjs/mongoose';
+import { createLocalJWKSet } from 'jose';
+import { IdentityAccess } from './access/identity-access';
+import { OperatorOrUserGuard } from './access/operator-or-user.guard';
+import { identityConfigSpec } from './config';
+import { LocationClaim, LocationClaimSchema, Partner, PartnerSchema } from './partners/partner.schema';
+import { PartnersController } from './partners/partners.controller';
+import { PartnersRepository } from './partners/partners.repository';
+import { AddLocation } from './partners/usecases/add-location.use-case';
+import { CompletePartnerBootstrap } from './partners/usecases/complete-partner-bootstrap.use-case';
+import { GetPartner } from './partners/usecases/get-partner.use-case';
+import { RegisterPartner } from './partners/usecases/register-partner.use-case';
+import { RolesController } from './roles/roles.controller';
+import { AssignRole } from './roles/usecases/assign-role.use-case';
+import { ListIncentivesAdmins } from './roles/usecases/list-incentives-admins.use-case';
+import { RevokeRole } from './roles/usecases/revoke-role.use-case';
+import { RoleChangeChecks } from './roles/usecases/role-targets';
+import { DevSignInController } from './tokens/dev-sign-in.controller';
+import { JwksController } from './tokens/jwks.controller';
+import { SigningKeys } from './tokens/signing-keys';
+import { TokensModule } from './tokens/tokens.module';
+import { DevSignIn } from './tokens/usecases/dev-sign-in.use-case';
+import { User, UserSchema } from './users/user.schema';
+import { UsersController } from './users/users.controller';
+import { UsersRepository } from './users/users.repository';
+import { CreateUser } from './users/usecases/create-user.use-case';
+import { DeactivateUser } from './users/usecases/deactivate-user.use-case';
+import { GetUser } from './users/usecases/get-user.use-case';
+import { ImportUsers } from './users/usecases/import-users.use-case';
+import { ListUsers } from './users/usecases/list-users.use-case';
 
 @Module({
-  imports: [PlatformModule.forService({ name: 'identity' })],
+  imports: [
+    PlatformModule.forService({
+      name: 'identity',
+      configSpec: identityConfigSpec,
+      // Identity is the issuer: it verifies tokens with its own public keys, not over HTTP from itself.
+      keySource: {
+        imports: [TokensModule],
+        inject: [SigningKeys],
+        useFactory: (keys: SigningKeys) => createLocalJWKSet(keys.jwks()),
+      },
+    }),
+    TokensModule,
+    // Partners first: the relay drains collections in this order, so PartnerRegistered leaves before the
+    // first admin's UserCreated when both are pending.
+    MongooseModule.forFeature([
+      { name: Partner.name, schema: PartnerSchema },
+      { name: LocationClaim.name, schema: LocationClaimSchema },
+      { name: User.name, schema: UserSchema },
+    ]),
+  ],
+  controllers: [JwksController, DevSignInController, PartnersController, UsersController, RolesController],
+  providers: [
+    IdentityAccess,
+    OperatorOrUserGuard,
+    PartnersRepository,
+    UsersRepository,
+    RegisterPartner,
+    CompletePartnerBootstrap,
+    AddLocation,
+    GetPartner,
+    CreateUser,
+    ListUsers,
+    GetUser,
+    DeactivateUser,
+    ImportUsers,
+    AssignRole,
+    RevokeRole,
+    ListIncentivesAdmins,
+    RoleChangeChecks,
+    DevSignIn,
+  ],
 })
 export class AppModule {}

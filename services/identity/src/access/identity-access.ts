@@ -1,0 +1,32 @@
+import { Principal, Problems } from '@lib/platform';
+import { Injectable } from '@nestjs/common';
+import { User } from '../users/user.schema';
+import { UsersRepository } from '../users/users.repository';
+import { can, deniedMessage, Permission } from './permissions';
+
+/** The signed-in user as identity knows them: identity authorizes from its own users and roles. */
+export type Actor = User;
+
+@Injectable()
+export class IdentityAccess {
+  constructor(private readonly users: UsersRepository) {}
+
+  /** 403 when the token's user is unknown in its partner or deactivated. */
+  async actor(principal: Principal): Promise<Actor> {
+    const user = await this.users.find(principal.partnerId, principal.userId);
+    if (!user) throw Problems.forbidden('Your account is not known in this partner. Ask your Global admin to add you.');
+    if (!user.active) throw Problems.forbidden('Your account is deactivated.');
+    return user;
+  }
+
+  require(actor: Actor, permission: Permission, action: string): void {
+    if (!can(actor.roles, permission)) throw Problems.forbidden(deniedMessage(permission, action));
+  }
+
+  /** Tenancy first: a user of another partner (or none) is 404, never 403. */
+  async target(actor: Actor, userId: string): Promise<User> {
+    const user = await this.users.find(actor.partnerId, userId);
+    if (!user) throw Problems.notFound(`User ${userId}`);
+    return user;
+  }
+}

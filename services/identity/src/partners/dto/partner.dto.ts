@@ -1,0 +1,85 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import {
+  ArrayMaxSize,
+  ArrayMinSize,
+  IsArray,
+  IsEmail,
+  IsISO31661Alpha2,
+  IsNotEmpty,
+  IsOptional,
+  IsString,
+  Matches,
+  MaxLength,
+  ValidateNested,
+} from 'class-validator';
+import { ID_MESSAGE, ID_PATTERN } from '../../ids';
+
+export class LocationInput {
+  @ApiProperty({ example: '5000123', description: 'The location PartnerID (MPN location id), unique platform-wide.' })
+  @Matches(ID_PATTERN, { message: `locationId ${ID_MESSAGE}` })
+  locationId!: string;
+
+  @ApiProperty({ example: 'DE', description: 'ISO 3166-1 alpha-2 country code.' })
+  @IsISO31661Alpha2({ message: 'country must be an ISO 3166-1 alpha-2 code such as "DE"' })
+  country!: string;
+
+  @ApiProperty({ example: 'Contoso Deutschland GmbH' })
+  @IsString()
+  @IsNotEmpty()
+  @MaxLength(200)
+  legalName!: string;
+}
+
+export class GlobalAdminInput {
+  @ApiProperty({ example: 'ada@contoso.example' })
+  @IsEmail({}, { message: 'email must be an email address' })
+  @MaxLength(254)
+  email!: string;
+
+  @ApiProperty({ example: 'Ada Lovelace' })
+  @IsString()
+  @IsNotEmpty()
+  @MaxLength(200)
+  displayName!: string;
+}
+
+export class RegisterPartnerInput {
+  @ApiPropertyOptional({ example: 'contoso', description: 'The global account id; generated (UUID) when absent.' })
+  @IsOptional()
+  @Matches(ID_PATTERN, { message: `partnerId ${ID_MESSAGE}` })
+  partnerId?: string;
+
+  @ApiProperty({ example: 'Contoso Ltd' })
+  @IsString()
+  @IsNotEmpty()
+  @MaxLength(200)
+  name!: string;
+
+  @ApiProperty({ type: [LocationInput] })
+  @IsArray()
+  @ArrayMinSize(1)
+  @ArrayMaxSize(500)
+  @ValidateNested({ each: true })
+  @Type(() => LocationInput)
+  locations!: LocationInput[];
+
+  @ApiProperty({ type: GlobalAdminInput, description: 'The first Global admin of the partner.' })
+  @ValidateNested()
+  @Type(() => GlobalAdminInput)
+  globalAdmin!: GlobalAdminInput;
+}
+
+export class LocationView {
+  @ApiProperty() locationId!: string;
+  @ApiProperty() country!: string;
+  @ApiProperty() legalName!: string;
+}
+
+export class PartnerView {
+  @ApiProperty() partnerId!: string;
+  @ApiProperty() name!: string;
+  @ApiProperty({ type: [LocationView] }) locations!: LocationView[];
+  @ApiPropertyOptional({ description: 'The first Global admin (answer of the registration only).' })
+  globalAdminUserId?: string;
+}

@@ -1,0 +1,48 @@
+import { outboxPlugin } from '@lib/messaging';
+import { Prop, Schema, SchemaFactory } from '@nestjs/mongoose';
+
+@Schema({ _id: false, versionKey: false })
+export class Location {
+  @Prop({ required: true }) locationId!: string;
+  /** ISO 3166-1 alpha-2, upper case. */
+  @Prop({ required: true }) country!: string;
+  @Prop({ required: true }) legalName!: string;
+}
+export const LocationSchema = SchemaFactory.createForClass(Location);
+
+/** The first Global admin, until its user document is written (bootstrap spans two documents). */
+@Schema({ _id: false, versionKey: false })
+export class PendingAdmin {
+  @Prop({ required: true }) userId!: string;
+  @Prop({ required: true }) email!: string;
+  @Prop({ required: true }) displayName!: string;
+}
+export const PendingAdminSchema = SchemaFactory.createForClass(PendingAdmin);
+
+/**
+ * A partner (global account) with its locations: one document, so a location and its LocationAdded event are one
+ * write, and role assignment reads the partner's locations from one place. Locations are never removed.
+ */
+@Schema({ collection: 'partners', versionKey: false, timestamps: true })
+export class Partner {
+  @Prop({ type: String }) _id!: string;
+  @Prop({ required: true }) name!: string;
+  @Prop({ type: [LocationSchema], default: [] }) locations!: Location[];
+  @Prop({ type: PendingAdminSchema, required: false }) pendingAdmin?: PendingAdmin;
+  @Prop({ required: true, default: 1 }) version!: number;
+  createdAt!: Date;
+  updatedAt!: Date;
+}
+export const PartnerSchema = SchemaFactory.createForClass(Partner);
+PartnerSchema.plugin(outboxPlugin);
+
+/**
+ * One document per location id, platform-wide: the unique `_id` is what keeps a location id from being
+ * registered by two partners (the partner document is written after its claims).
+ */
+@Schema({ collection: 'location_claims', versionKey: false })
+export class LocationClaim {
+  @Prop({ type: String }) _id!: string;
+  @Prop({ required: true, index: true }) partnerId!: string;
+}
+export const LocationClaimSchema = SchemaFactory.createForClass(LocationClaim);

@@ -1,0 +1,57 @@
+import { OperatorOnly } from '@lib/platform';
+import { Idempotent } from '@lib/platform';
+import { Body, Controller, Get, HttpCode, Param, Post, Res } from '@nestjs/common';
+import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiSecurity, ApiTags } from '@nestjs/swagger';
+import type { Response } from 'express';
+import { Caller, CurrentCaller, OperatorOrUser } from '../access/operator-or-user.guard';
+import { LocationInput, LocationView, PartnerView, RegisterPartnerInput } from './dto/partner.dto';
+import { AddLocation } from './usecases/add-location.use-case';
+import { GetPartner } from './usecases/get-partner.use-case';
+import { RegisterPartner } from './usecases/register-partner.use-case';
+
+@ApiTags('partners')
+@Controller('v1/partners')
+export class PartnersController {
+  constructor(
+    private readonly register: RegisterPartner,
+    private readonly addLocation: AddLocation,
+    private readonly getPartner: GetPartner,
+  ) {}
+
+  @OperatorOnly()
+  @Idempotent()
+  @Post()
+  @ApiSecurity('operator')
+  @ApiOperation({ summary: 'Register a partner with its locations and first Global admin (platform operator)' })
+  @ApiCreatedResponse({ type: PartnerView })
+  async create(@Body() input: RegisterPartnerInput, @Res({ passthrough: true }) res: Response): Promise<PartnerView> {
+    const partner = await this.register.execute(input);
+    res.setHeader('Location', `/v1/partners/${encodeURIComponent(partner.partnerId)}`);
+    return partner;
+  }
+
+  @OperatorOrUser()
+  @Get(':partnerId')
+  @ApiOperation({ summary: 'A partner and its locations (operator, or users of that partner)' })
+  @ApiOkResponse({ type: PartnerView })
+  read(@CurrentCaller() caller: Caller, @Param('partnerId') partnerId: string): Promise<PartnerView> {
+    return this.getPartner.execute(caller, partnerId);
+  }
+
+  @OperatorOrUser()
+  @Idempotent()
+  @Post(':partnerId/locations')
+  @HttpCode(201)
+  @ApiOperation({ summary: "Add a location (operator, or the partner's Global admin); locations are never removed" })
+  @ApiCreatedResponse({ type: LocationView, description: 'Added; 200 when the same location was already there.' })
+  async add(
+    @CurrentCaller() caller: Caller,
+    @Param('partnerId') partnerId: string,
+    @Body() input: LocationInput,
+    @Res({ passthrough: true }) res: Response,
+  ): Promise<LocationView> {
+    const { location, created } = await this.addLocation.execute(caller, partnerId, input);
+    res.status(created ? 201 : 200);
+    return location;
+  }
+}

@@ -1,0 +1,53 @@
+import { Problems } from '@lib/platform';
+import { Injectable } from '@nestjs/common';
+import { IdentityAccess } from '../../access/identity-access';
+import { Caller } from '../../access/operator-or-user.guard';
+import { LocationInput, LocationView } from '../dto/partner.dto';
+import { LocationTakenError, PartnersRepository } from '../partners.repository';
+
+/**
+ * Adds a location to a partner (operator, or the partner's Global admin). The location id is claimed
+ * platform-wide first; the partner document then gains the location and its LocationAdded event in one write.
+ * Adding the same location again answers it unchanged (no event).
+ */
+@Injectable()
+export class AddLocation {
+  constructor(
+    private readonly partners: PartnersRepository,
+    private readonly access: IdentityAccess,
+  ) {}
+
+  async execute(caller: Caller, partnerId: string, input: LocationInput): Promise<{ location: LocationView; created: boolean }> {
+    if (!caller.operator) {
+      const actor = await this.access.actor(caller.principal);
+      if (actor.partnerId !== partnerId) throw Problems.notFound(`Partner ${partnerId}`);
+      this.access.require(actor, 'locations.add', 'add locations');
+    }
+    const partner = await this.partners.find(partnerId);
+    if (!partner) throw Problems.notFound(`Partner ${partnerId}`);
+    const location = { locationId: input.locationId, country: input.country.toUpperCase(), legalName: input.legalName.trim() };
+
+    const known = partner.locations.find((l) => l.locationId === location.locationId);
+    if (known) return this.same(known, location);
+
+    try {
+      await this.partners.claim(partnerId, [location.locationId]);
+    } catch (error) {
+      if (!(error instanceof LocationTakenError)) throw error;
+      throw Problems.conflict(error.message, { errors: [{ field: 'locationId', message: `location ${location.locationId} is already registered` }] });
+    }
+    if (await this.partners.addLocation(partnerId, location)) return { location, created: true };
+    // Added concurrently by an identical request.
+    const now = (await this.partners.find(partnerId))!.locations.find((l) => l.locationId === location.locationId)!;
+    return this.same(now, location);
+  }
+
+  private same(known: LocationView, wanted: LocationView) {
+    if (known.country !== wanted.country || known.legalName !== wanted.legalName) {
+      throw Problems.conflict(`Location ${wanted.locationId} is already registered with other details; locations are never changed.`, {
+        errors: [{ field: 'locationId', message: 'is already registered with another country or legal name' }],
+      });
+    }
+    return { location: known, created: false };
+  }
+}

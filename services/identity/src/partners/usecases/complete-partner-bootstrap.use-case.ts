@@ -1,0 +1,47 @@
+import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { DuplicateUserError, UsersRepository } from '../../users/users.repository';
+import { Partner } from '../partner.schema';
+import { PartnersRepository } from '../partners.repository';
+
+/**
+ * Registration writes two documents (the partner, then its first Global admin) without a transaction. The
+ * partner carries the admin as `pendingAdmin` (with its user id fixed in advance) until the user exists, so a
+ * crash in between is finished by a retried registration or at the next start, and never creates two admins.
+ */
+@Injectable()
+export class CompletePartnerBootstrap implements OnApplicationBootstrap {
+  private readonly logger = new Logger(CompletePartnerBootstrap.name);
+
+  constructor(
+    private readonly partners: PartnersRepository,
+    private readonly users: UsersRepository,
+  ) {}
+
+  async execute(partner: Partner): Promise<void> {
+    const pending = partner.pendingAdmin;
+    if (!pending) return;
+    if (!(await this.users.find(partner._id, pending.userId))) {
+      try {
+        await this.users.create({
+          userId: pending.userId,
+          partnerId: partner._id,
+          email: pending.email,
+          displayName: pending.displayName,
+          roles: [{ role: 'GLOBAL_ADMIN', locationIds: ['*'] }],
+        });
+      } catch (error) {
+        // Written by a concurrent completion: the same user id, so nothing is duplicated.
+        if (!(error instanceof DuplicateUserError)) throw error;
+      }
+    }
+    await this.partners.clearPendingAdmin(partner._id);
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    try {
+      for (const partner of await this.partners.withPendingAdmin()) await this.execute(partner);
+    } catch (error) {
+      this.logger.warn(`could not finish pending partner registrations: ${(error as Error).message}`);
+    }
+  }
+}

@@ -1,0 +1,79 @@
+import { ALL_LOCATIONS, COMPANY_ROLES, Role, Roles } from '@lib/contracts';
+
+/** One role of a user: incentive roles on a list of locations or `*`; company roles always on `*`. */
+export interface Grant {
+  role: Role;
+  locationIds: string[];
+}
+
+export interface RoleChangeResult {
+  roles: Grant[];
+  /** The locations this change granted or revoked; empty means nothing changed (no event). */
+  changed: string[];
+}
+
+/** Revoking one location from a role held on `*` cannot be expressed without listing the rest. */
+export class HeldOnAllLocationsError extends Error {
+  override readonly name = 'HeldOnAllLocationsError';
+  constructor(readonly role: Role) {
+    super(`${role} is held on all locations (*): revoke '*' and assign the locations to keep.`);
+  }
+}
+
+export function isCompanyRole(role: Role): boolean {
+  return COMPANY_ROLES.includes(role);
+}
+
+/** De-duplicated and sorted; `*` absorbs every other location. */
+export function normalizeLocations(locationIds: readonly string[]): string[] {
+  if (locationIds.includes(ALL_LOCATIONS)) return [ALL_LOCATIONS];
+  return [...new Set(locationIds)].sort();
+}
+
+/** Roles in the order of the vocabulary, so equal role sets are equal documents and snapshots. */
+function canonical(roles: Grant[]): Grant[] {
+  return [...roles]
+    .filter((grant) => grant.locationIds.length > 0)
+    .sort((a, b) => Roles.indexOf(a.role) - Roles.indexOf(b.role))
+    .map((grant) => ({ role: grant.role, locationIds: normalizeLocations(grant.locationIds) }));
+}
+
+/** Merges a grant into the roles held. What is already held (directly or through `*`) changes nothing. */
+export function assignRole(roles: Grant[], role: Role, locationIds: readonly string[]): RoleChangeResult {
+  const requested = isCompanyRole(role) ? [ALL_LOCATIONS] : normalizeLocations(locationIds);
+  const current = roles.find((grant) => grant.role === role);
+  const held = current?.locationIds ?? [];
+  if (held.includes(ALL_LOCATIONS)) return { roles: canonical(roles), changed: [] };
+  const granted = requested.includes(ALL_LOCATIONS) ? [ALL_LOCATIONS] : requested.filter((id) => !held.includes(id));
+  if (granted.length === 0) return { roles: canonical(roles), changed: [] };
+  const merged = granted.includes(ALL_LOCATIONS) ? [ALL_LOCATIONS] : [...held, ...granted];
+  const others = roles.filter((grant) => grant.role !== role);
+  return { roles: canonical([...others, { role, locationIds: merged }]), changed: granted };
+}
+
+/** Removes locations from a role; `*` removes the role. Locations not held change nothing. */
+export function revokeRole(roles: Grant[], role: Role, locationIds: readonly string[]): RoleChangeResult {
+  const requested = isCompanyRole(role) ? [ALL_LOCATIONS] : normalizeLocations(locationIds);
+  const current = roles.find((grant) => grant.role === role);
+  if (!current) return { roles: canonical(roles), changed: [] };
+  const others = roles.filter((grant) => grant.role !== role);
+  if (requested.includes(ALL_LOCATIONS)) {
+    return { roles: canonical(others), changed: normalizeLocations(current.locationIds) };
+  }
+  if (current.locationIds.includes(ALL_LOCATIONS)) throw new HeldOnAllLocationsError(role);
+  const revoked = requested.filter((id) => current.locationIds.includes(id));
+  if (revoked.length === 0) return { roles: canonical(roles), changed: [] };
+  const remaining = current.locationIds.filter((id) => !revoked.includes(id));
+  return { roles: canonical([...others, { role, locationIds: remaining }]), changed: revoked };
+}
+
+export function holdsRole(roles: Grant[], role: Role, locationId: string): boolean {
+  return roles.some(
+    (grant) => grant.role === role && (grant.locationIds.includes(ALL_LOCATIONS) || grant.locationIds.includes(locationId)),
+  );
+}
+
+/** `ROLE:locationId` (or `ROLE:*`) for each grant: what role-holder queries match with `$in`. */
+export function grantKeys(roles: Grant[]): string[] {
+  return roles.flatMap((grant) => grant.locationIds.map((locationId) => `${grant.role}:${locationId}`));
+}

@@ -1,0 +1,42 @@
+import { Principal, Problems } from '@lib/platform';
+import { Injectable } from '@nestjs/common';
+import { IdentityAccess } from '../../access/identity-access';
+import { can } from '../../access/permissions';
+import { PartnersRepository } from '../../partners/partners.repository';
+import { UsersRepository } from '../../users/users.repository';
+import { RoleHoldersView } from '../dto/role.dto';
+import { holdsRole } from '../role-grants';
+
+/**
+ * Who holds INCENTIVES_ADMIN on a location (directly or through `*`), active users only. For the partner's
+ * admins: Global and Account admins, and the Incentives admins of that location. Another partner's location
+ * (or an unknown one) is 404.
+ */
+@Injectable()
+export class ListIncentivesAdmins {
+  constructor(
+    private readonly access: IdentityAccess,
+    private readonly partners: PartnersRepository,
+    private readonly users: UsersRepository,
+  ) {}
+
+  async execute(principal: Principal, locationId: string): Promise<RoleHoldersView> {
+    const actor = await this.access.actor(principal);
+    const partner = await this.partners.find(actor.partnerId);
+    if (!partner?.locations.some((l) => l.locationId === locationId)) throw Problems.notFound(`Location ${locationId}`);
+    if (!can(actor.roles, 'roles.list-holders') && !holdsRole(actor.roles, 'INCENTIVES_ADMIN', locationId)) {
+      throw Problems.forbidden(`Only a Global admin, an Account admin or an Incentives admin of location ${locationId} can list its Incentives admins.`);
+    }
+    const holders = await this.users.holders(actor.partnerId, 'INCENTIVES_ADMIN', locationId);
+    return {
+      locationId,
+      role: 'INCENTIVES_ADMIN',
+      items: holders.map((user) => ({
+        userId: user._id,
+        email: user.email,
+        displayName: user.displayName,
+        locationIds: user.roles.find((grant) => grant.role === 'INCENTIVES_ADMIN')?.locationIds ?? [],
+      })),
+    };
+  }
+}

@@ -1,0 +1,58 @@
+import { ALL_LOCATIONS, Role } from '@lib/contracts';
+import { Problems, ValidationProblem } from '@lib/platform';
+import { Injectable } from '@nestjs/common';
+import { Actor, IdentityAccess } from '../../access/identity-access';
+import { PartnersRepository } from '../../partners/partners.repository';
+import { User } from '../../users/user.schema';
+import { RoleChangeInput } from '../dto/role.dto';
+import { isCompanyRole } from '../role-grants';
+
+const ROLE_LABELS: Record<Role, string> = {
+  GLOBAL_ADMIN: 'Global admin',
+  ACCOUNT_ADMIN: 'Account admin',
+  INCENTIVES_ADMIN: 'Incentives admin',
+  INCENTIVES_USER: 'Incentives user',
+};
+
+/**
+ * The checks shared by assigning and revoking: the caller, the target user (404 outside the caller's
+ * partner), who may change which role (403), and the location list (400 naming `locationIds`; a location
+ * of another partner answers exactly like an unknown one).
+ */
+@Injectable()
+export class RoleChangeChecks {
+  constructor(
+    private readonly access: IdentityAccess,
+    private readonly partners: PartnersRepository,
+  ) {}
+
+  async check(actor: Actor, userId: string, input: RoleChangeInput, verb: 'assign' | 'revoke'): Promise<User> {
+    const target = await this.access.target(actor, userId);
+    const label = ROLE_LABELS[input.role];
+    if (isCompanyRole(input.role)) {
+      this.access.require(actor, 'roles.manage-company', `${verb} the ${label} role`);
+      if (input.locationIds.length !== 1 || input.locationIds[0] !== ALL_LOCATIONS) {
+        throw Problems.field('locationIds', `must be ["*"]: ${label} is a company-wide role`);
+      }
+      return target;
+    }
+    this.access.require(actor, 'roles.manage-incentive', `${verb} incentive roles`);
+    if (input.locationIds.includes(ALL_LOCATIONS) && input.locationIds.length > 1) {
+      throw Problems.field('locationIds', 'must be ["*"] alone or a list of location ids');
+    }
+    await this.requireOwnLocations(actor.partnerId, input.locationIds);
+    return target;
+  }
+
+  async requireOwnLocations(partnerId: string, locationIds: string[]): Promise<void> {
+    const partner = await this.partners.find(partnerId);
+    const own = new Set(partner?.locations.map((l) => l.locationId) ?? []);
+    const unknown = locationIds.filter((id) => id !== ALL_LOCATIONS && !own.has(id));
+    if (unknown.length) {
+      throw new ValidationProblem(
+        [{ field: 'locationIds', message: `unknown location(s) for your partner: ${[...new Set(unknown)].join(', ')}` }],
+        'Roles can only be granted on locations of your own partner.',
+      );
+    }
+  }
+}

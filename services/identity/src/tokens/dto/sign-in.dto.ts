@@ -1,0 +1,21 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { IsEmail, IsOptional, Matches, MaxLength } from 'class-validator';
+import { ID_MESSAGE, ID_PATTERN } from '../../ids';
+
+export class DevSignInInput {
+  @ApiProperty({ example: 'ada@contoso.example' })
+  @IsEmail({}, { message: 'email must be an email address' })
+  @MaxLength(254)
+  email!: string;
+
+  @ApiPropertyOptional({ description: 'Needed only when the email exists in several partners.' })
+  @IsOptional()
+  @Matches(ID_PATTERN, { message: `partnerId ${ID_MESSAGE}` })
+  partnerId?: string;
+}
+
+export class TokenView {
+  @ApiProperty() accessToken!: string;
+  @ApiProperty({ example: 'Bearer' }) tokenType!: 'Bearer';
+  @ApiProperty({ description: 'Seconds until the token expires.' }) expiresIn!: number;
+}

@@ -1,0 +1,61 @@
+import { CONFIG } from '@lib/platform';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { JWK, SignJWT } from 'jose';
+import { createPrivateKey, createPublicKey, generateKeyPairSync, KeyObject, randomUUID } from 'node:crypto';
+import type { IdentityConfig } from '../config';
+
+export interface IssuedToken {
+  accessToken: string;
+  tokenType: 'Bearer';
+  expiresIn: number;
+}
+
+/**
+ * The issuer's RS256 key: from JWT_SIGNING_KEY, or generated at start (tokens then die with the process,
+ * which is fine for local use only). Publishes the public half as a JWKS and signs access tokens.
+ */
+@Injectable()
+export class SigningKeys {
+  private readonly logger = new Logger(SigningKeys.name);
+  private readonly privateKey: KeyObject;
+  private readonly publicJwk: JWK;
+
+  constructor(@Inject(CONFIG) private readonly config: IdentityConfig) {
+    const pem = config.JWT_SIGNING_KEY.replace(/\\n/g, '\n').trim();
+    if (pem) {
+      try {
+        this.privateKey = createPrivateKey({ key: pem, format: 'pem' });
+      } catch (error) {
+        throw new Error(`JWT_SIGNING_KEY is not a PEM private key: ${(error as Error).message}`);
+      }
+      if (this.privateKey.asymmetricKeyType !== 'rsa') throw new Error('JWT_SIGNING_KEY must be an RSA key (RS256)');
+    } else {
+      this.logger.warn(
+        'JWT_SIGNING_KEY is not set: generated a signing key for this process only. Tokens stop working at restart; set JWT_SIGNING_KEY outside local use.',
+      );
+      this.privateKey = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
+    }
+    const { kty, n, e } = createPublicKey(this.privateKey).export({ format: 'jwk' }) as { kty: string; n: string; e: string };
+    this.publicJwk = { kty, n, e, kid: config.JWT_KEY_ID, alg: 'RS256', use: 'sig' };
+  }
+
+  /** The public keys, as served at /.well-known/jwks.json and used by this service to verify tokens. */
+  jwks(): { keys: JWK[] } {
+    return { keys: [{ ...this.publicJwk }] };
+  }
+
+  async issue(userId: string, partnerId: string): Promise<IssuedToken> {
+    const now = Math.floor(Date.now() / 1000);
+    const ttl = this.config.JWT_TTL_SECONDS;
+    const accessToken = await new SignJWT({ [this.config.JWT_PARTNER_CLAIM]: partnerId })
+      .setProtectedHeader({ alg: 'RS256', kid: this.config.JWT_KEY_ID, typ: 'JWT' })
+      .setSubject(userId)
+      .setIssuer(this.config.JWT_ISSUER)
+      .setAudience(this.config.JWT_AUDIENCE)
+      .setIssuedAt(now)
+      .setExpirationTime(now + ttl)
+      .setJti(randomUUID())
+      .sign(this.privateKey);
+    return { accessToken, tokenType: 'Bearer', expiresIn: ttl };
+  }
+}

@@ -1,0 +1,92 @@
+import { COMPANY_ROLES, Role, Roles } from '@lib/contracts';
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Transform, Type } from 'class-transformer';
+import { IsBoolean, IsEmail, IsIn, IsInt, IsNotEmpty, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
+import type { User } from '../user.schema';
+
+export class CreateUserInput {
+  @ApiProperty({ example: 'grace@contoso.example', description: 'Unique per partner, case-insensitive.' })
+  @IsEmail({}, { message: 'email must be an email address' })
+  @MaxLength(254)
+  email!: string;
+
+  @ApiProperty({ example: 'Grace Hopper' })
+  @IsString()
+  @IsNotEmpty()
+  @MaxLength(200)
+  displayName!: string;
+
+  @ApiPropertyOptional({
+    enum: COMPANY_ROLES,
+    description: 'Makes the user a company-wide admin. Only a Global admin may create another company admin.',
+  })
+  @IsOptional()
+  @IsIn(COMPANY_ROLES)
+  companyRole?: 'GLOBAL_ADMIN' | 'ACCOUNT_ADMIN';
+}
+
+export class ListUsersQuery {
+  @ApiPropertyOptional({ minimum: 1, maximum: 200, default: 50 })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(200)
+  limit?: number;
+
+  @ApiPropertyOptional({ description: 'The nextCursor of the previous page.' })
+  @IsOptional()
+  @IsString()
+  @MaxLength(400)
+  cursor?: string;
+
+  @ApiPropertyOptional({ description: 'Only active (true) or deactivated (false) users.' })
+  @IsOptional()
+  @Transform(({ value }) => (value === 'true' ? true : value === 'false' ? false : value))
+  @IsBoolean()
+  active?: boolean;
+}
+
+export class RoleGrantView {
+  @ApiProperty({ enum: Roles }) role!: Role;
+  @ApiProperty({ type: [String], example: ['5000123'], description: "Location ids, or ['*'] for all locations." })
+  locationIds!: string[];
+}
+
+export class UserView {
+  @ApiProperty() userId!: string;
+  @ApiProperty() partnerId!: string;
+  @ApiProperty() email!: string;
+  @ApiProperty() displayName!: string;
+  @ApiPropertyOptional() givenName?: string;
+  @ApiPropertyOptional() familyName?: string;
+  @ApiProperty() active!: boolean;
+  @ApiProperty({ type: [RoleGrantView] }) roles!: RoleGrantView[];
+  @ApiPropertyOptional({ description: 'The directory id of an imported user.' }) externalId?: string;
+  @ApiProperty({ description: 'Increases by one with every change; the ETag of the user.' }) revision!: number;
+  @ApiProperty() createdAt!: string;
+  @ApiProperty() updatedAt!: string;
+}
+
+export class UserPage {
+  @ApiProperty({ type: [UserView] }) items!: UserView[];
+  @ApiPropertyOptional({ description: 'Pass as cursor to read the next page; absent on the last page.' })
+  nextCursor?: string;
+}
+
+export function toUserView(user: User): UserView {
+  return {
+    userId: user._id,
+    partnerId: user.partnerId,
+    email: user.email,
+    displayName: user.displayName,
+    ...(user.givenName !== undefined && { givenName: user.givenName }),
+    ...(user.familyName !== undefined && { familyName: user.familyName }),
+    active: user.active,
+    roles: user.roles.map((grant) => ({ role: grant.role, locationIds: [...grant.locationIds] })),
+    ...(user.externalId !== undefined && { externalId: user.externalId }),
+    revision: user.revision,
+    createdAt: new Date(user.createdAt).toISOString(),
+    updatedAt: new Date(user.updatedAt).toISOString(),
+  };
+}

@@ -1,0 +1,138 @@
+import { isEmail } from 'class-validator';
+import type { UserChange } from './users.repository';
+
+/** A directory user, as the platform keeps it. */
+export interface DirectoryUser {
+  externalId: string;
+  email: string;
+  displayName: string;
+  givenName?: string;
+  familyName?: string;
+  active: boolean;
+}
+
+export type MappedResource =
+  | { index: number; ok: true; user: DirectoryUser }
+  | { index: number; ok: false; externalId?: string; reason: string };
+
+const text = (value: unknown): string | undefined =>
+  typeof value === 'string' && value.trim() !== '' ? value.trim() : undefined;
+
+function primaryEmail(resource: Record<string, unknown>): string | undefined {
+  const emails = Array.isArray(resource.emails) ? (resource.emails as unknown[]) : [];
+  const entries = emails.filter((e): e is Record<string, unknown> => typeof e === 'object' && e !== null && text((e as Record<string, unknown>).value) !== undefined);
+  const chosen = entries.find((e) => e.primary === true || e.primary === 'true') ?? entries[0];
+  return text(chosen?.value) ?? (isEmail(text(resource.userName) ?? '') ? text(resource.userName) : undefined);
+}
+
+function activeFlag(value: unknown): boolean | undefined {
+  if (value === undefined || value === null) return true;
+  if (typeof value === 'boolean') return value;
+  if (typeof value === 'string' && /^(true|false)$/i.test(value)) return value.toLowerCase() === 'true';
+  return undefined;
+}
+
+/**
+ * Maps one SCIM 2.0 User resource (RFC 7643 core schema, as Entra ID exports it) to a directory user, or says
+ * why it cannot be imported. Attributes the platform does not use are ignored.
+ */
+export function mapScimUser(resource: unknown, index: number): MappedResource {
+  if (typeof resource !== 'object' || resource === null || Array.isArray(resource)) {
+    return { index, ok: false, reason: 'resource is not a SCIM User object' };
+  }
+  const r = resource as Record<string, unknown>;
+  const externalId = text(r.externalId);
+  if (!externalId) return { index, ok: false, reason: 'externalId is required' };
+  if (externalId.length > 256) return { index, ok: false, externalId, reason: 'externalId is longer than 256 characters' };
+  const email = primaryEmail(r);
+  if (!email || !isEmail(email) || email.length > 254) {
+    return { index, ok: false, externalId, reason: 'no valid email address (emails[].value or userName)' };
+  }
+  const name = typeof r.name === 'object' && r.name !== null ? (r.name as Record<string, unknown>) : {};
+  const givenName = text(name.givenName);
+  const familyName = text(name.familyName);
+  const displayName =
+    text(r.displayName) ?? text(name.formatted) ?? ([givenName, familyName].filter(Boolean).join(' ') || undefined) ?? email;
+  if (displayName.length > 200) return { index, ok: false, externalId, reason: 'displayName is longer than 200 characters' };
+  const active = activeFlag(r.active);
+  if (active === undefined) return { index, ok: false, externalId, reason: 'active must be true or false' };
+  return {
+    index,
+    ok: true,
+    user: {
+      externalId,
+      email,
+      displayName,
+      ...(givenName !== undefined && { givenName }),
+      ...(familyName !== undefined && { familyName }),
+      active,
+    },
+  };
+}
+
+/** Maps every resource; a second entry with the same externalId or email is rejected, the first one wins. */
+export function mapScimResources(resources: unknown[]): MappedResource[] {
+  const externalIds = new Set<string>();
+  const emails = new Set<string>();
+  return resources.map((resource, index) => {
+    const mapped = mapScimUser(resource, index);
+    if (!mapped.ok) return mapped;
+    const { externalId, email } = mapped.user;
+    if (externalIds.has(externalId)) return { index, ok: false, externalId, reason: 'externalId appears more than once in this import' };
+    if (emails.has(email.toLowerCase())) return { index, ok: false, externalId, reason: 'email appears more than once in this import' };
+    externalIds.add(externalId);
+    emails.add(email.toLowerCase());
+    return mapped;
+  });
+}
+
+/** The stored fields an import compares. */
+export interface KnownUser {
+  email: string;
+  displayName: string;
+  givenName?: string;
+  familyName?: string;
+  active: boolean;
+  externalId?: string;
+}
+
+export type ImportPlan =
+  | { action: 'create' }
+  | { action: 'update' | 'deactivate'; change: UserChange; reason: string }
+  | { action: 'unchanged'; reason?: string };
+
+/**
+ * What importing `incoming` does to the user already known for it (matched by externalId, or by email when the
+ * user was created by hand and is not linked to the directory yet). Names and email follow the directory; an
+ * inactive entry deactivates; an active entry reactivates a user the directory had deactivated. Roles are never
+ * touched.
+ */
+export function planImport(existing: KnownUser | undefined, incoming: DirectoryUser): ImportPlan {
+  if (!existing) {
+    return incoming.active ? { action: 'create' } : { action: 'unchanged', reason: 'inactive in the directory and not known here: not created' };
+  }
+  const change: UserChange = {};
+  const changed: string[] = [];
+  if (existing.externalId === undefined) {
+    change.externalId = incoming.externalId;
+    changed.push('linked to the directory by email');
+  }
+  if (existing.email !== incoming.email) {
+    change.email = incoming.email;
+    changed.push('email');
+  }
+  for (const field of ['displayName', 'givenName', 'familyName'] as const) {
+    if (incoming[field] !== undefined && existing[field] !== incoming[field]) {
+      change[field] = incoming[field];
+      changed.push(field);
+    }
+  }
+  if (existing.active && !incoming.active) {
+    return { action: 'deactivate', change: { ...change, active: false }, reason: ['inactive in the directory', ...changed].join('; ') };
+  }
+  if (!existing.active && incoming.active) {
+    return { action: 'update', change: { ...change, active: true }, reason: ['reactivated', ...changed].join('; ') };
+  }
+  if (changed.length === 0) return { action: 'unchanged' };
+  return { action: 'update', change, reason: changed.join('; ') };
+}

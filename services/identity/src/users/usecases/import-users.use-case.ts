@@ -1,0 +1,100 @@
+import { CONFIG, Principal, Problems } from '@lib/platform';
+import { Inject, Injectable } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import { Actor, IdentityAccess } from '../../access/identity-access';
+import type { IdentityConfig } from '../../config';
+import { ImportOutcome, ImportReportView, ImportResultView, SCIM_LIST_RESPONSE, ScimListResponseInput } from '../dto/import.dto';
+import { DirectoryUser, mapScimResources, planImport } from '../scim';
+import { User } from '../user.schema';
+import { DuplicateUserError, emailKey, UsersRepository } from '../users.repository';
+
+const ATTEMPTS = 3;
+
+/**
+ * The Global admin imports a directory export (SCIM 2.0 ListResponse). Idempotent by externalId: importing the
+ * same file again reports every user unchanged and emits nothing. Each user is one write with its own event;
+ * imported users get no role.
+ */
+@Injectable()
+export class ImportUsers {
+  constructor(
+    private readonly access: IdentityAccess,
+    private readonly users: UsersRepository,
+    @Inject(CONFIG) private readonly config: IdentityConfig,
+  ) {}
+
+  async execute(principal: Principal, input: ScimListResponseInput): Promise<ImportReportView> {
+    const actor = await this.access.actor(principal);
+    this.access.require(actor, 'users.import', 'import users');
+    if (!input.schemas.includes(SCIM_LIST_RESPONSE)) throw Problems.field('schemas', `must contain "${SCIM_LIST_RESPONSE}"`);
+    if (input.Resources.length > this.config.IMPORT_MAX_USERS) {
+      throw Problems.field('Resources', `must contain at most ${this.config.IMPORT_MAX_USERS} users per request; split the export`);
+    }
+
+    const mapped = mapScimResources(input.Resources);
+    const valid = mapped.flatMap((m) => (m.ok ? [m.user] : []));
+    const byExternalId = new Map((await this.users.findManyByExternalId(actor.partnerId, valid.map((u) => u.externalId))).map((u) => [u.externalId!, u]));
+    const byEmail = new Map((await this.users.findManyByEmail(actor.partnerId, valid.map((u) => u.email))).map((u) => [u.emailKey, u]));
+
+    const results: ImportResultView[] = [];
+    for (const entry of mapped) {
+      if (!entry.ok) {
+        results.push({ index: entry.index, ...(entry.externalId && { externalId: entry.externalId }), outcome: 'rejected', reason: entry.reason });
+        continue;
+      }
+      const known = byExternalId.get(entry.user.externalId) ?? byEmail.get(emailKey(entry.user.email));
+      results.push({ index: entry.index, externalId: entry.user.externalId, email: entry.user.email, ...(await this.importOne(actor, entry.user, known)) });
+    }
+
+    const summary = { created: 0, updated: 0, deactivated: 0, unchanged: 0, rejected: 0 };
+    for (const result of results) summary[result.outcome] += 1;
+    return { summary, results };
+  }
+
+  private async importOne(
+    actor: Actor,
+    incoming: DirectoryUser,
+    known: User | undefined,
+  ): Promise<{ outcome: ImportOutcome; userId?: string; reason?: string }> {
+    let current = known;
+    for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
+      if (current?.externalId !== undefined && current.externalId !== incoming.externalId) {
+        return { outcome: 'rejected', userId: current._id, reason: 'email is already used by another directory user of this partner' };
+      }
+      const plan = planImport(current, incoming);
+      if (plan.action === 'unchanged') return { outcome: 'unchanged', ...(current && { userId: current._id }), ...(plan.reason && { reason: plan.reason }) };
+      try {
+        if (plan.action === 'create') {
+          const user = await this.users.create({
+            userId: randomUUID(),
+            partnerId: actor.partnerId,
+            email: incoming.email,
+            displayName: incoming.displayName,
+            givenName: incoming.givenName,
+            familyName: incoming.familyName,
+            roles: [],
+            externalId: incoming.externalId,
+          });
+          return { outcome: 'created', userId: user._id };
+        }
+        if (plan.action === 'deactivate' && current!._id === actor._id) {
+          return { outcome: 'rejected', userId: actor._id, reason: 'you cannot deactivate yourself' };
+        }
+        const updated = await this.users.change(current!, plan.change, plan.action === 'deactivate' ? 'UserDeactivated' : 'UserUpdated');
+        if (updated) return { outcome: plan.action === 'deactivate' ? 'deactivated' : 'updated', userId: updated._id, reason: plan.reason };
+      } catch (error) {
+        if (!(error instanceof DuplicateUserError)) throw error;
+        // Created meanwhile for the same directory entry: read it and re-plan; otherwise the email is taken.
+        const same = (await this.users.findManyByExternalId(actor.partnerId, [incoming.externalId]))[0];
+        if (plan.action === 'create' && same) {
+          current = same;
+          continue;
+        }
+        return { outcome: 'rejected', ...(current && { userId: current._id }), reason: 'email is already used by another user of this partner' };
+      }
+      // Changed concurrently (stale revision): read again and re-plan.
+      current = (await this.users.find(actor.partnerId, current!._id)) ?? undefined;
+    }
+    return { outcome: 'rejected', reason: 'the user changed while importing; import again' };
+  }
+}

@@ -1,0 +1,183 @@
+import { Role, Topics, UserSnapshot } from '@lib/contracts';
+import { EventOutbox, pushOutbox } from '@lib/messaging';
+import { Injectable } from '@nestjs/common';
+import { InjectModel } from '@nestjs/mongoose';
+import { FilterQuery, Model } from 'mongoose';
+import { Grant, grantKeys } from '../roles/role-grants';
+import { User } from './user.schema';
+
+export type UserEventType = 'UserCreated' | 'UserUpdated' | 'UserDeactivated' | 'RoleAssigned' | 'RoleRevoked';
+
+/** What a change may set on a user. */
+export interface UserChange {
+  email?: string;
+  displayName?: string;
+  givenName?: string;
+  familyName?: string;
+  active?: boolean;
+  roles?: Grant[];
+  externalId?: string;
+}
+
+export interface NewUser {
+  userId: string;
+  partnerId: string;
+  email: string;
+  displayName: string;
+  givenName?: string;
+  familyName?: string;
+  roles: Grant[];
+  externalId?: string;
+}
+
+/** Extra payload of the event, beyond the user snapshot (role and locations of a role change, externalId). */
+export type EventExtra = { role: Role; locationIds: string[]; changedBy?: string } | { externalId?: string };
+
+export class DuplicateUserError extends Error {
+  override readonly name = 'DuplicateUserError';
+  constructor(readonly field: 'email' | 'externalId') {
+    super(field === 'email' ? 'A user of this partner already has this email.' : 'A user of this partner already has this externalId.');
+  }
+}
+
+export const emailKey = (email: string) => email.trim().toLowerCase();
+
+export function snapshot(user: Pick<User, '_id' | 'partnerId' | 'email' | 'displayName' | 'active' | 'roles' | 'revision'>): UserSnapshot {
+  return {
+    userId: user._id,
+    partnerId: user.partnerId,
+    email: user.email,
+    displayName: user.displayName,
+    active: user.active,
+    roles: user.roles.map((grant) => ({ role: grant.role, locationIds: [...grant.locationIds] })),
+    revision: user.revision,
+  };
+}
+
+function duplicateField(error: unknown): 'email' | 'externalId' | undefined {
+  const e = error as { code?: number; keyPattern?: Record<string, unknown>; message?: string };
+  if (e.code !== 11000) return undefined;
+  const described = `${Object.keys(e.keyPattern ?? {}).join(',')} ${e.message ?? ''}`;
+  return described.includes('externalKey') ? 'externalId' : 'email';
+}
+
+/**
+ * Users of one partner. Every method takes the partnerId, so another partner's users cannot leak. Every write
+ * stores the new state, the next `revision` and its event (full snapshot) in one single-document update.
+ */
+@Injectable()
+export class UsersRepository {
+  constructor(
+    @InjectModel(User.name) private readonly users: Model<User>,
+    private readonly outbox: EventOutbox,
+  ) {}
+
+  find(partnerId: string, userId: string): Promise<User | null> {
+    return this.users.findOne({ _id: userId, partnerId }).lean<User>();
+  }
+
+  findByEmail(partnerId: string, email: string): Promise<User | null> {
+    return this.users.findOne({ partnerId, emailKey: emailKey(email) }).lean<User>();
+  }
+
+  findManyByExternalId(partnerId: string, externalIds: string[]): Promise<User[]> {
+    return this.users.find({ partnerId, externalKey: { $in: externalIds.map((id) => `${partnerId}|${id}`) } }).lean<User[]>();
+  }
+
+  findManyByEmail(partnerId: string, emails: string[]): Promise<User[]> {
+    return this.users.find({ partnerId, emailKey: { $in: emails.map(emailKey) } }).lean<User[]>();
+  }
+
+  /** Development sign-in only: the users with this email in every partner. */
+  findEverywhereByEmail(email: string): Promise<User[]> {
+    return this.users.find({ emailKey: emailKey(email) }).sort({ partnerId: 1 }).lean<User[]>();
+  }
+
+  /** A page sorted by email; `after` is the last email key of the previous page. */
+  list(partnerId: string, { limit, after, active }: { limit: number; after?: string; active?: boolean }): Promise<User[]> {
+    const filter: FilterQuery<User> = { partnerId };
+    if (after !== undefined) filter.emailKey = { $gt: after };
+    if (active !== undefined) filter.active = active;
+    return this.users.find(filter).sort({ emailKey: 1 }).limit(limit).lean<User[]>();
+  }
+
+  /** Active users holding `role` on the location, directly or through `*`. */
+  holders(partnerId: string, role: Role, locationId: string): Promise<User[]> {
+    return this.users
+      .find({ partnerId, active: true, grants: { $in: [`${role}:${locationId}`, `${role}:*`] } })
+      .sort({ emailKey: 1 })
+      .lean<User[]>();
+  }
+
+  countActiveWithRole(partnerId: string, role: Role): Promise<number> {
+    return this.users.countDocuments({ partnerId, active: true, grants: `${role}:*` });
+  }
+
+  /** Inserts a user at revision 1 with its UserCreated event. */
+  async create(input: NewUser): Promise<User> {
+    const state = {
+      _id: input.userId,
+      partnerId: input.partnerId,
+      email: input.email.trim(),
+      emailKey: emailKey(input.email),
+      displayName: input.displayName,
+      ...(input.givenName !== undefined && { givenName: input.givenName }),
+      ...(input.familyName !== undefined && { familyName: input.familyName }),
+      active: true,
+      roles: input.roles,
+      grants: grantKeys(input.roles),
+      ...(input.externalId !== undefined && { externalId: input.externalId, externalKey: `${input.partnerId}|${input.externalId}` }),
+      revision: 1,
+    };
+    const event = this.event('UserCreated', state, input.externalId !== undefined ? { externalId: input.externalId } : {});
+    try {
+      await this.users.create({ ...state, outbox: [event] });
+    } catch (error) {
+      const field = duplicateField(error);
+      if (field) throw new DuplicateUserError(field);
+      throw error;
+    }
+    this.outbox.committed();
+    return (await this.find(input.partnerId, input.userId))!;
+  }
+
+  /**
+   * Applies a change to the user as read (`current.revision`), with its event, in one conditional update.
+   * Returns null when the user changed meanwhile (the caller re-reads, or answers 412).
+   */
+  async change(current: User, change: UserChange, type: UserEventType, extra: EventExtra = {}): Promise<User | null> {
+    const next = { ...current, ...change, revision: current.revision + 1 };
+    const set: Record<string, unknown> = { ...change, revision: next.revision };
+    if (change.email !== undefined) {
+      set.email = change.email.trim();
+      set.emailKey = emailKey(change.email);
+      next.email = set.email as string;
+    }
+    if (change.roles !== undefined) set.grants = grantKeys(change.roles);
+    if (change.externalId !== undefined) set.externalKey = `${current.partnerId}|${change.externalId}`;
+    const event = this.event(type, next, extra);
+    let matched: number;
+    try {
+      // updateOne, not findOneAndUpdate: FerretDB cannot project findAndModify results (the hidden outbox).
+      ({ matchedCount: matched } = await this.users.updateOne(
+        { _id: current._id, partnerId: current.partnerId, revision: current.revision },
+        { $set: set, $push: pushOutbox([event]) },
+      ));
+    } catch (error) {
+      const field = duplicateField(error);
+      if (field) throw new DuplicateUserError(field);
+      throw error;
+    }
+    if (matched === 0) return null;
+    this.outbox.committed();
+    return this.find(current.partnerId, current._id);
+  }
+
+  private event(type: UserEventType, user: Parameters<typeof snapshot>[0], extra: EventExtra) {
+    return this.outbox.event(Topics.identity, {
+      type,
+      partnerId: user.partnerId,
+      data: { user: snapshot(user), ...extra },
+    });
+  }
+}
