@@ -24,5 +24,6 @@ module.exports = {
   globalTeardown: '<rootDir>/libs/testing/src/jest.global-teardown.ts',
   testTimeout: 60_000,
   maxWorkers: 2,
-  forceExit: false,
+  // Kafka clients keep sockets for a moment after disconnect; do not let that hold the run open.
+  forceExit: true,
 };

@@ -50,8 +50,28 @@ export class TestKafka {
     return envelope;
   }
 
+  /** Creates topics that do not exist yet (as services do at start), so subscribing never races auto-creation. */
+  async ensureTopics(topics: string[]): Promise<void> {
+    const admin = this.kafka.admin();
+    await admin.connect();
+    try {
+      const existing = new Set(await admin.listTopics());
+      const missing = topics.filter((topic) => !existing.has(topic));
+      if (missing.length) {
+        await admin
+          .createTopics({ waitForLeaders: true, topics: missing.map((topic) => ({ topic, numPartitions: 6 })) })
+          .catch((error: Error) => {
+            if (!/already exists/i.test(error.message)) throw error;
+          });
+      }
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
   /** Starts reading `topics` from the beginning; everything received is kept in `messages`. */
   async watch(topics: string[]): Promise<TopicWatch> {
+    await this.ensureTopics(topics);
     const consumer = this.kafka.consumer({ groupId: `watch-${randomUUID()}`, allowAutoTopicCreation: true });
     this.consumers.push(consumer);
     const watch = new TopicWatch();

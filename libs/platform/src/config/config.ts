@@ -48,7 +48,8 @@ export function loadConfig<S extends Record<string, ValidatorSpec<unknown>>>(
   spec: S,
   env: NodeJS.ProcessEnv = process.env,
 ) {
-  return cleanEnv(env, spec, {
+  // A plain frozen copy: envalid's strict proxy throws on unknown keys, which Nest probes (onModuleInit...).
+  const clean = cleanEnv(env, spec, {
     reporter: ({ errors }) => {
       const entries = Object.entries(errors);
       if (entries.length === 0) return;
@@ -58,4 +59,5 @@ export function loadConfig<S extends Record<string, ValidatorSpec<unknown>>>(
       throw new ConfigError(`Invalid configuration: ${detail}`);
     },
   });
+  return Object.freeze({ ...clean });
 }

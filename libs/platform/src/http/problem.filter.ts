@@ -27,13 +27,13 @@ export class ProblemFilter implements ExceptionFilter {
   toProblem(exception: unknown): ProblemDetails {
     if (exception instanceof ProblemException) {
       return {
+        ...exception.extensions,
         type: TYPE_BASE + exception.problemType,
         title: exception.title,
         status: exception.getStatus(),
         ...(exception.getResponse() as { detail?: string }).detail !== undefined && {
           detail: (exception.getResponse() as { detail?: string }).detail,
         },
-        ...exception.extensions,
       };
     }
     if (exception instanceof HttpException) {
@@ -41,7 +41,11 @@ export class ProblemFilter implements ExceptionFilter {
       const body = exception.getResponse();
       const message =
         typeof body === 'string' ? body : ((body as { message?: string | string[] }).message ?? exception.message);
+      // Structured bodies (e.g. the health check's per-dependency report) travel as extension members.
+      const { statusCode: _s, message: _m, error: _e, ...extensions } =
+        typeof body === 'object' && body !== null ? (body as Record<string, unknown>) : {};
       return {
+        ...extensions,
         type: status === 404 ? TYPE_BASE + 'not-found' : 'about:blank',
         title: STATUS_CODES[status] ?? 'Error',
         status,

@@ -72,7 +72,8 @@ export function spawnServer(
   child.stdout?.pipe(log, { end: false });
   child.stderr?.pipe(log, { end: false });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    child.once('exit', (code, signal) => {
+    // 'close' comes after the output pipes are drained, so the last lines reach the log.
+    child.once('close', (code, signal) => {
       log.end();
       resolve({ code, signal });
     });
