@@ -1,0 +1,61 @@
+import { assignRole, grantKeys, HeldOnAllLocationsError, holdsRole, normalizeLocations, revokeRole, Grant } from './role-grants';
+
+const admin = (...locationIds: string[]): Grant => ({ role: 'INCENTIVES_ADMIN', locationIds });
+const user = (...locationIds: string[]): Grant => ({ role: 'INCENTIVES_USER', locationIds });
+
+describe('normalizeLocations', () => {
+  it('de-duplicates and sorts, and * absorbs the rest', () => {
+    expect(normalizeLocations(['L2', 'L1', 'L2'])).toEqual(['L1', 'L2']);
+    expect(normalizeLocations(['L1', '*'])).toEqual(['*']);
+  });
+});
+
+describe('assignRole', () => {
+  it.each<[string, Grant[], string[], Grant[], string[]]>([
+    ['grants a new role', [], ['L1'], [admin('L1')], ['L1']],
+    ['merges new locations into the held ones', [admin('L2')], ['L1', 'L2', 'L3'], [admin('L1', 'L2', 'L3')], ['L1', 'L3']],
+    ['changes nothing when every location is held', [admin('L1', 'L2')], ['L2', 'L1'], [admin('L1', 'L2')], []],
+    ['changes nothing when the role is held on *', [admin('*')], ['L9'], [admin('*')], []],
+    ['replaces a list with *', [admin('L1')], ['*'], [admin('*')], ['*']],
+    ['keeps other roles, in vocabulary order', [user('L1')], ['L1'], [admin('L1'), user('L1')], ['L1']],
+  ])('%s', (_, roles, locationIds, expected, changed) => {
+    expect(assignRole(roles, 'INCENTIVES_ADMIN', locationIds)).toEqual({ roles: expected, changed });
+  });
+
+  it('grants company roles on * only', () => {
+    expect(assignRole([], 'ACCOUNT_ADMIN', ['L1'])).toEqual({ roles: [{ role: 'ACCOUNT_ADMIN', locationIds: ['*'] }], changed: ['*'] });
+    expect(assignRole([{ role: 'ACCOUNT_ADMIN', locationIds: ['*'] }], 'ACCOUNT_ADMIN', ['*']).changed).toEqual([]);
+  });
+
+  it('does not modify its input', () => {
+    const roles = [admin('L1')];
+    assignRole(roles, 'INCENTIVES_ADMIN', ['L2']);
+    expect(roles).toEqual([admin('L1')]);
+  });
+});
+
+describe('revokeRole', () => {
+  it.each<[string, Grant[], string[], Grant[], string[]]>([
+    ['removes some locations', [admin('L1', 'L2', 'L3')], ['L3', 'L1'], [admin('L2')], ['L1', 'L3']],
+    ['removes the role with its last location', [admin('L1'), user('L1')], ['L1'], [user('L1')], ['L1']],
+    ['removes the role with *, reporting what was held', [admin('L1', 'L2')], ['*'], [], ['L1', 'L2']],
+    ['removes a role held on * with *', [admin('*')], ['*'], [], ['*']],
+    ['changes nothing for locations not held', [admin('L1')], ['L2'], [admin('L1')], []],
+    ['changes nothing for a role not held', [user('L1')], ['L1'], [user('L1')], []],
+  ])('%s', (_, roles, locationIds, expected, changed) => {
+    expect(revokeRole(roles, 'INCENTIVES_ADMIN', locationIds)).toEqual({ roles: expected, changed });
+  });
+
+  it('refuses to revoke one location from a role held on *', () => {
+    expect(() => revokeRole([admin('*')], 'INCENTIVES_ADMIN', ['L1'])).toThrow(HeldOnAllLocationsError);
+  });
+});
+
+describe('holdsRole and grantKeys', () => {
+  it('answers through * and lists one key per grant', () => {
+    expect(holdsRole([admin('*')], 'INCENTIVES_ADMIN', 'L7')).toBe(true);
+    expect(holdsRole([admin('L1')], 'INCENTIVES_ADMIN', 'L7')).toBe(false);
+    expect(holdsRole([user('L7')], 'INCENTIVES_ADMIN', 'L7')).toBe(false);
+    expect(grantKeys([admin('L1', 'L2'), user('*')])).toEqual(['INCENTIVES_ADMIN:L1', 'INCENTIVES_ADMIN:L2', 'INCENTIVES_USER:*']);
+  });
+});

@@ -1,0 +1,116 @@
+import { DirectoryUser, mapScimResources, mapScimUser, planImport } from './scim';
+
+const entra = {
+  schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'],
+  id: 'ignored-directory-id',
+  externalId: 'e-1',
+  userName: 'grace@contoso.example',
+  name: { givenName: 'Grace', familyName: 'Hopper', formatted: 'Grace Hopper' },
+  displayName: 'Grace Hopper',
+  emails: [
+    { value: 'g.hopper@other.example', type: 'other' },
+    { value: 'grace@contoso.example', type: 'work', primary: true },
+  ],
+  active: true,
+  meta: { resourceType: 'User' },
+};
+
+describe('mapScimUser', () => {
+  it('maps an Entra ID user, preferring the primary email and ignoring attributes it does not use', () => {
+    expect(mapScimUser(entra, 0)).toEqual({
+      index: 0,
+      ok: true,
+      user: { externalId: 'e-1', email: 'grace@contoso.example', displayName: 'Grace Hopper', givenName: 'Grace', familyName: 'Hopper', active: true },
+    });
+  });
+
+  it('falls back to the first email, then the userName, and builds a display name from the name parts', () => {
+    const { displayName, emails, ...rest } = entra;
+    expect(mapScimUser({ ...rest, emails: [{ value: 'first@contoso.example' }] }, 0)).toMatchObject({
+      ok: true,
+      user: { email: 'first@contoso.example', displayName: 'Grace Hopper' },
+    });
+    expect(mapScimUser({ externalId: 'e-2', userName: 'upn@contoso.example' }, 0)).toMatchObject({
+      ok: true,
+      user: { email: 'upn@contoso.example', displayName: 'upn@contoso.example', active: true },
+    });
+  });
+
+  it.each([
+    ['not an object', 'x', 'resource is not a SCIM User object'],
+    ['no externalId', { ...entra, externalId: undefined }, 'externalId is required'],
+    ['a blank externalId', { ...entra, externalId: '  ' }, 'externalId is required'],
+    ['no usable email', { externalId: 'e', userName: 'grace', emails: [{ value: 'not-an-email' }] }, 'no valid email address (emails[].value or userName)'],
+    ['a bad active flag', { ...entra, active: 'maybe' }, 'active must be true or false'],
+  ])('rejects %s with a reason', (_, resource, reason) => {
+    expect(mapScimUser(resource, 3)).toMatchObject({ index: 3, ok: false, reason });
+  });
+
+  it('accepts active as a "False" string, as some directories send it', () => {
+    expect(mapScimUser({ ...entra, active: 'False' }, 0)).toMatchObject({ ok: true, user: { active: false } });
+  });
+});
+
+describe('mapScimResources', () => {
+  it('rejects a second entry with the same externalId or the same email (case-insensitive)', () => {
+    const results = mapScimResources([
+      entra,
+      { ...entra, emails: [{ value: 'x@contoso.example' }] },
+      { ...entra, externalId: 'e-9', emails: [{ value: 'GRACE@contoso.example', primary: true }] },
+    ]);
+    expect(results.map((r) => (r.ok ? 'ok' : r.reason))).toEqual([
+      'ok',
+      'externalId appears more than once in this import',
+      'email appears more than once in this import',
+    ]);
+  });
+});
+
+describe('planImport', () => {
+  const incoming: DirectoryUser = { externalId: 'e-1', email: 'grace@contoso.example', displayName: 'Grace Hopper', givenName: 'Grace', familyName: 'Hopper', active: true };
+  const known = { ...incoming };
+
+  it('creates unknown active users, and does not create unknown inactive ones', () => {
+    expect(planImport(undefined, incoming)).toEqual({ action: 'create' });
+    expect(planImport(undefined, { ...incoming, active: false })).toMatchObject({ action: 'unchanged' });
+  });
+
+  it('changes nothing when the directory says what is stored', () => {
+    expect(planImport(known, incoming)).toEqual({ action: 'unchanged' });
+  });
+
+  it('updates names and email from the directory', () => {
+    expect(planImport(known, { ...incoming, displayName: 'Rear Admiral Hopper', email: 'grace.hopper@contoso.example' })).toEqual({
+      action: 'update',
+      change: { displayName: 'Rear Admiral Hopper', email: 'grace.hopper@contoso.example' },
+      reason: 'email; displayName',
+    });
+  });
+
+  it('deactivates users marked inactive, with any name change in the same write', () => {
+    expect(planImport(known, { ...incoming, active: false, familyName: 'H.' })).toEqual({
+      action: 'deactivate',
+      change: { familyName: 'H.', active: false },
+      reason: 'inactive in the directory; familyName',
+    });
+    expect(planImport({ ...known, active: false }, { ...incoming, active: false })).toEqual({ action: 'unchanged' });
+  });
+
+  it('reactivates a user the directory lists as active again', () => {
+    expect(planImport({ ...known, active: false }, incoming)).toEqual({ action: 'update', change: { active: true }, reason: 'reactivated' });
+  });
+
+  it('links a user created by hand (same email, no externalId) to the directory entry', () => {
+    const { externalId, ...manual } = known;
+    expect(planImport(manual, incoming)).toEqual({
+      action: 'update',
+      change: { externalId: 'e-1' },
+      reason: 'linked to the directory by email',
+    });
+  });
+
+  it('keeps stored names the directory does not send', () => {
+    const { givenName, familyName, ...withoutNames } = incoming;
+    expect(planImport(known, withoutNames)).toEqual({ action: 'unchanged' });
+  });
+});
