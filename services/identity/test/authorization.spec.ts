@@ -4,10 +4,9 @@
  * Valid tokens come from the service's own development sign-in; the expired one is signed with the service's
  * real key, the foreign one with a key its JWKS does not publish.
  */
-import { RunningService } from '@lib/testing';
 import { SignJWT } from 'jose';
 import { generateKeyPairSync, KeyObject, randomUUID } from 'node:crypto';
-import { Answer, AUDIENCE, bootIdentity, IdentityClient, ISSUER, signingKey } from './identity.harness';
+import { Answer, AUDIENCE, BootedIdentity, bootIdentity, IdentityClient, ISSUER, signingKey } from './identity.harness';
 
 jest.setTimeout(60_000);
 
@@ -15,7 +14,7 @@ type CallerName = 'global admin' | 'account admin' | 'incentives admin' | 'incen
 const CALLERS: CallerName[] = ['global admin', 'account admin', 'incentives admin', 'incentives user', 'plain user', 'other partner', 'no token', 'expired token', 'foreign key'];
 
 const key = signingKey();
-let service: RunningService;
+let booted: BootedIdentity;
 let client: IdentityClient;
 let A: Awaited<ReturnType<IdentityClient['registerPartner']>>;
 let B: Awaited<ReturnType<IdentityClient['registerPartner']>>;
@@ -34,7 +33,8 @@ function craft(privateKey: KeyObject, { sub, partnerId, exp }: { sub: string; pa
 }
 
 beforeAll(async () => {
-  ({ service, client } = await bootIdentity({ JWT_SIGNING_KEY: key.pem }));
+  booted = await bootIdentity({ JWT_SIGNING_KEY: key.pem });
+  client = booted.client;
   const suffix = randomUUID().slice(0, 8);
   A = await client.registerPartner([`A1-${suffix}`, `A2-${suffix}`]);
   B = await client.registerPartner([`B1-${suffix}`]);
@@ -61,7 +61,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await service?.close();
+  await booted?.close();
 });
 
 /** A fresh user of partner A, made by its Global admin, so every case starts from the same state. */

@@ -1,0 +1,164 @@
+/**
+ * Bad input: every refused request answers application/problem+json naming the offending field, and nothing
+ * stored changes (the service's own database is read before and after, outbox aside since the relay drains it).
+ */
+import { Db } from 'mongodb';
+import { randomUUID } from 'node:crypto';
+import { BootedIdentity, bootIdentity, IdentityClient } from './identity.harness';
+
+jest.setTimeout(60_000);
+
+const LIST_RESPONSE = 'urn:ietf:params:scim:api:messages:2.0:ListResponse';
+let booted: BootedIdentity;
+let client: IdentityClient;
+let db: Db;
+let A: Awaited<ReturnType<IdentityClient['registerPartner']>>;
+let B: Awaited<ReturnType<IdentityClient['registerPartner']>>;
+let existing: { userId: string; email: string };
+let ga: string;
+
+beforeAll(async () => {
+  booted = await bootIdentity();
+  ({ client, db } = booted);
+  const suffix = randomUUID().slice(0, 8);
+  A = await client.registerPartner([`A1-${suffix}`]);
+  B = await client.registerPartner([`B1-${suffix}`]);
+  ga = A.globalAdmin.token;
+  existing = await client.createUser(ga, { email: `Existing-${suffix}@Example.com` });
+});
+
+afterAll(async () => {
+  await booted?.close();
+});
+
+/** Everything identity stores, without the outbox entries the relay removes as it publishes. */
+async function stored() {
+  const all = async (name: string) =>
+    (await db.collection(name).find({}, { projection: { outbox: 0 } }).sort({ _id: 1 }).toArray()).map((d) => JSON.stringify(d));
+  return { users: await all('users'), partners: await all('partners'), claims: await all('location_claims') };
+}
+
+interface BadInput {
+  name: string;
+  method: string;
+  path: () => string;
+  token?: () => string;
+  operator?: boolean;
+  body?: () => unknown;
+  raw?: string;
+  headers?: Record<string, string>;
+  status: number;
+  /** The field the answer must name; undefined for malformed bodies (no field to name). */
+  field?: string;
+  type?: string;
+}
+
+const scim = (resources: unknown[] = []) => ({ schemas: [LIST_RESPONSE], Resources: resources });
+const location = (locationId: string) => ({ locationId, country: 'FR', legalName: 'X SARL' });
+const register = (extra: Record<string, unknown> = {}) => ({
+  partnerId: `P-${randomUUID()}`,
+  name: 'New Partner',
+  locations: [location(`N-${randomUUID().slice(0, 8)}`)],
+  globalAdmin: { email: `ga-${randomUUID().slice(0, 8)}@example.com`, displayName: 'GA' },
+  ...extra,
+});
+
+const cases: BadInput[] = [
+  // users
+  { name: 'create user: malformed JSON', method: 'POST', path: () => '/v1/users', token: () => ga, raw: '{"email": "a@b.c",', status: 400, type: 'malformed-body' },
+  { name: 'create user: unknown field', method: 'POST', path: () => '/v1/users', token: () => ga, body: () => ({ email: 'n@example.com', displayName: 'N', admin: true }), status: 400, field: 'admin' },
+  { name: 'create user: bad email', method: 'POST', path: () => '/v1/users', token: () => ga, body: () => ({ email: 'not-an-email', displayName: 'N' }), status: 400, field: 'email' },
+  { name: 'create user: missing displayName', method: 'POST', path: () => '/v1/users', token: () => ga, body: () => ({ email: 'n@example.com' }), status: 400, field: 'displayName' },
+  { name: 'create user: unknown company role', method: 'POST', path: () => '/v1/users', token: () => ga, body: () => ({ email: 'n@example.com', displayName: 'N', companyRole: 'INCENTIVES_ADMIN' }), status: 400, field: 'companyRole' },
+  { name: 'create user: duplicate email (other case)', method: 'POST', path: () => '/v1/users', token: () => ga, body: () => ({ email: existing.email.toUpperCase(), displayName: 'Twin' }), status: 409, field: 'email' },
+  { name: 'list users: bad limit', method: 'GET', path: () => '/v1/users?limit=0', token: () => ga, status: 400, field: 'limit' },
+  { name: 'list users: forged cursor', method: 'GET', path: () => '/v1/users?cursor=%25%25', token: () => ga, status: 400, field: 'cursor' },
+  { name: 'deactivate: bad If-Match', method: 'POST', path: () => `/v1/users/${existing.userId}/deactivate`, token: () => ga, headers: { 'if-match': 'yesterday' }, status: 400, field: 'If-Match' },
+  // roles
+  { name: 'assign: malformed JSON', method: 'POST', path: () => `/v1/users/${existing.userId}/roles`, token: () => ga, raw: '{role:', status: 400, type: 'malformed-body' },
+  { name: 'assign: unknown field', method: 'POST', path: () => `/v1/users/${existing.userId}/roles`, token: () => ga, body: () => ({ role: 'INCENTIVES_ADMIN', locationIds: A.locationIds, until: '2030' }), status: 400, field: 'until' },
+  { name: 'assign: unknown role', method: 'POST', path: () => `/v1/users/${existing.userId}/roles`, token: () => ga, body: () => ({ role: 'SUPER_ADMIN', locationIds: A.locationIds }), status: 400, field: 'role' },
+  { name: 'assign: unknown location id', method: 'POST', path: () => `/v1/users/${existing.userId}/roles`, token: () => ga, body: () => ({ role: 'INCENTIVES_ADMIN', locationIds: [A.locationIds[0], 'NOPE-1'] }), status: 400, field: 'locationIds' },
+  { name: "assign: another partner's location id", method: 'POST', path: () => `/v1/users/${existing.userId}/roles`, token: () => ga, body: () => ({ role: 'INCENTIVES_ADMIN', locationIds: B.locationIds }), status: 400, field: 'locationIds' },
+  { name: 'assign: * with other locations', method: 'POST', path: () => `/v1/users/${existing.userId}/roles`, token: () => ga, body: () => ({ role: 'INCENTIVES_USER', locationIds: ['*', A.locationIds[0]] }), status: 400, field: 'locationIds' },
+  { name: 'assign: empty location list', method: 'POST', path: () => `/v1/users/${existing.userId}/roles`, token: () => ga, body: () => ({ role: 'INCENTIVES_USER', locationIds: [] }), status: 400, field: 'locationIds' },
+  { name: 'assign: company role on a location', method: 'POST', path: () => `/v1/users/${existing.userId}/roles`, token: () => ga, body: () => ({ role: 'ACCOUNT_ADMIN', locationIds: A.locationIds }), status: 400, field: 'locationIds' },
+  { name: 'revoke: unknown location id', method: 'DELETE', path: () => `/v1/users/${existing.userId}/roles`, token: () => ga, body: () => ({ role: 'INCENTIVES_ADMIN', locationIds: ['NOPE-2'] }), status: 400, field: 'locationIds' },
+  // import
+  { name: 'import: malformed JSON', method: 'POST', path: () => '/v1/users/import', token: () => ga, raw: '[{"schemas"', status: 400, type: 'malformed-body' },
+  { name: 'import: not a ListResponse', method: 'POST', path: () => '/v1/users/import', token: () => ga, body: () => ({ schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'], Resources: [{ externalId: 'x', userName: 'x@example.com' }] }), status: 400, field: 'schemas' },
+  { name: 'import: unknown top-level field', method: 'POST', path: () => '/v1/users/import', token: () => ga, body: () => ({ ...scim([{ externalId: 'x', userName: 'x@example.com' }]), Operations: [] }), status: 400, field: 'Operations' },
+  { name: 'import: Resources not a list of objects', method: 'POST', path: () => '/v1/users/import', token: () => ga, body: () => scim(['x@example.com']), status: 400, field: 'Resources' },
+  // partners and locations (operator)
+  { name: 'register: bad country', method: 'POST', path: () => '/v1/partners', operator: true, body: () => register({ locations: [{ ...location('C-1'), country: 'XX' }] }), status: 400, field: 'locations.0.country' },
+  { name: 'register: unknown nested field', method: 'POST', path: () => '/v1/partners', operator: true, body: () => register({ locations: [{ ...location('C-2'), vat: 'x' }] }), status: 400, field: 'locations.0.vat' },
+  { name: 'register: bad admin email', method: 'POST', path: () => '/v1/partners', operator: true, body: () => register({ globalAdmin: { email: 'nope', displayName: 'GA' } }), status: 400, field: 'globalAdmin.email' },
+  { name: 'register: a location listed twice', method: 'POST', path: () => '/v1/partners', operator: true, body: () => register({ locations: [location('D-1'), location('D-2'), location('D-1')] }), status: 400, field: 'locations.2.locationId' },
+  { name: "register: another partner's location id", method: 'POST', path: () => '/v1/partners', operator: true, body: () => register({ locations: [location(`F-${randomUUID().slice(0, 6)}`), location(B.locationIds[0])] }), status: 409, field: 'locations.1.locationId' },
+  { name: 'register: partner id taken', method: 'POST', path: () => '/v1/partners', operator: true, body: () => register({ partnerId: A.partnerId }), status: 409, field: 'partnerId' },
+  { name: 'register: malformed JSON', method: 'POST', path: () => '/v1/partners', operator: true, raw: 'name=x', headers: {}, status: 400, field: undefined, type: 'malformed-body' },
+  { name: "add location: another partner's id", method: 'POST', path: () => `/v1/partners/${A.partnerId}/locations`, operator: true, body: () => location(B.locationIds[0]), status: 409, field: 'locationId' },
+  { name: 'add location: bad country', method: 'POST', path: () => `/v1/partners/${A.partnerId}/locations`, token: () => ga, body: () => ({ ...location('G-1'), country: 'Germany' }), status: 400, field: 'country' },
+  { name: 'add location: existing id with other details', method: 'POST', path: () => `/v1/partners/${A.partnerId}/locations`, operator: true, body: () => ({ ...location(A.locationIds[0]), legalName: 'Renamed' }), status: 409, field: 'locationId' },
+  // sign-in
+  { name: 'sign-in: bad email', method: 'POST', path: () => '/v1/dev/sign-in', body: () => ({ email: 'nope' }), status: 400, field: 'email' },
+];
+
+describe('bad input', () => {
+  it.each(cases.map((c) => [c.name, c] as const))('%s', async (_, c) => {
+    const before = await stored();
+    const answer = await client.call(c.method, c.path(), {
+      token: c.token?.(),
+      operator: c.operator,
+      body: c.body?.(),
+      raw: c.raw,
+      headers: c.headers,
+    });
+    expect({ status: answer.status, body: answer.body }).toMatchObject({ status: c.status });
+    expect(answer.headers.get('content-type')).toContain('application/problem+json');
+    expect(answer.body).toMatchObject({ status: c.status, title: expect.any(String) });
+    if (c.type) expect(answer.body.type).toMatch(new RegExp(`/${c.type}$`));
+    if (c.field) expect(answer.body.errors).toEqual(expect.arrayContaining([expect.objectContaining({ field: c.field, message: expect.any(String) })]));
+    expect(await stored()).toEqual(before);
+  });
+
+  it("answers another partner's location exactly like an unknown one", async () => {
+    const ask = (locationIds: string[]) =>
+      client.call('POST', `/v1/users/${existing.userId}/roles`, { token: ga, body: { role: 'INCENTIVES_ADMIN', locationIds } });
+    const [foreign, unknown] = [await ask(B.locationIds), await ask(['NOPE-3'])];
+    const shape = (body: any) => ({ ...body, instance: undefined, errors: body.errors.map((e: any) => ({ ...e, message: e.message.replace(/: .*$/, '') })) });
+    expect(foreign.status).toBe(unknown.status);
+    expect(shape(foreign.body)).toEqual(shape(unknown.body));
+  });
+
+  it('refuses deactivation without If-Match (428) and with a stale one (412), changing nothing', async () => {
+    const before = await stored();
+    const missing = await client.call('POST', `/v1/users/${existing.userId}/deactivate`, { token: ga });
+    expect(missing.status).toBe(428);
+    const stale = await client.call('POST', `/v1/users/${existing.userId}/deactivate`, { token: ga, headers: { 'if-match': '"7"' } });
+    expect(stale).toMatchObject({ status: 412, body: { currentVersion: 1 } });
+    expect(await stored()).toEqual(before);
+  });
+
+  it('reports bad directory entries one by one and imports the good ones', async () => {
+    const good = `good-${randomUUID().slice(0, 8)}@example.com`;
+    const answer = await client.call('POST', '/v1/users/import', {
+      token: ga,
+      body: scim([
+        { externalId: `x-${randomUUID()}`, userName: good, displayName: 'Good' },
+        { userName: 'noid@example.com' },
+        { externalId: `y-${randomUUID()}`, userName: 'not an email' },
+        { externalId: `z-${randomUUID()}`, userName: existing.email.toUpperCase() },
+      ]),
+    });
+    expect(answer.status).toBe(200);
+    expect(answer.body.summary).toEqual({ created: 1, updated: 1, deactivated: 0, unchanged: 0, rejected: 2 });
+    expect(answer.body.results.map((r: any) => [r.index, r.outcome, r.reason])).toEqual([
+      [0, 'created', undefined],
+      [1, 'rejected', 'externalId is required'],
+      [2, 'rejected', 'no valid email address (emails[].value or userName)'],
+      // The user created by hand with that email is linked to the directory entry.
+      [3, 'updated', expect.stringContaining('linked to the directory by email')],
+    ]);
+  });
+});
