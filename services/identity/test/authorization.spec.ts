@@ -4,7 +4,7 @@
  * Valid tokens come from the service's own development sign-in; the expired one is signed with the service's
  * real key, the foreign one with a key its JWKS does not publish.
  */
-import { SignJWT } from 'jose';
+import { decodeJwt, decodeProtectedHeader, SignJWT } from 'jose';
 import { generateKeyPairSync, KeyObject, randomUUID } from 'node:crypto';
 import { Answer, AUDIENCE, BootedIdentity, bootIdentity, IdentityClient, ISSUER, signingKey } from './identity.harness';
 
@@ -203,6 +203,28 @@ describe('authorization matrix', () => {
 });
 
 describe('tokens', () => {
+  it('issues short-lived RS256 tokens naming the user, the partner, the issuer and the audience', async () => {
+    const jwt = tokens['account admin']!;
+    expect(decodeProtectedHeader(jwt)).toMatchObject({ alg: 'RS256', kid: 'identity-1' });
+    const claims = decodeJwt(jwt);
+    expect(claims).toMatchObject({ iss: ISSUER, aud: AUDIENCE, partnerId: A.partnerId, sub: expect.any(String) });
+    expect(claims.exp! - claims.iat!).toBe(900);
+    const signedIn = await client.call('POST', '/v1/dev/sign-in', { body: { email: A.globalAdmin.email.toUpperCase() } });
+    expect(signedIn).toMatchObject({ status: 200, body: { tokenType: 'Bearer', expiresIn: 900, accessToken: expect.any(String) } });
+    expect(decodeJwt(signedIn.body.accessToken).sub).toBe(A.globalAdmin.userId);
+  });
+
+  it('asks which partner when the email exists in several, and refuses unknown emails', async () => {
+    const email = `twice-${randomUUID().slice(0, 8)}@example.com`;
+    const inA = await client.createUser(A.globalAdmin.token, { email });
+    const inB = await client.createUser(B.globalAdmin.token, { email });
+    const ambiguous = await client.call('POST', '/v1/dev/sign-in', { body: { email } });
+    expect(ambiguous).toMatchObject({ status: 400, body: { errors: [{ field: 'partnerId' }] } });
+    expect(decodeJwt(await client.signIn(email, B.partnerId))).toMatchObject({ sub: inB.userId, partnerId: B.partnerId });
+    expect(decodeJwt(await client.signIn(email, A.partnerId))).toMatchObject({ sub: inA.userId, partnerId: A.partnerId });
+    expect((await client.call('POST', '/v1/dev/sign-in', { body: { email: 'nobody@example.com' } })).status).toBe(401);
+  });
+
   it('explains why a token is refused', async () => {
     expect((await client.call('GET', '/v1/me', { token: tokens['expired token'] })).body.detail).toBe('The access token has expired.');
     expect((await client.call('GET', '/v1/me', { token: tokens['foreign key'] })).body.detail).toBe('The access token is not valid.');

@@ -1,0 +1,235 @@
+/**
+ * The service as deployed by default (development sign-in off): the issuer's JWKS and tokens, partner bootstrap
+ * and locations, and the rules around company admins, deactivation, paging and idempotent creation.
+ */
+import { createRemoteJWKSet, jwtVerify, SignJWT } from 'jose';
+import { randomUUID } from 'node:crypto';
+import { AUDIENCE, BootedIdentity, bootIdentity, IdentityClient, ISSUER, signingKey } from './identity.harness';
+
+jest.setTimeout(60_000);
+
+const key = signingKey();
+let booted: BootedIdentity;
+let client: IdentityClient;
+
+beforeAll(async () => {
+  booted = await bootIdentity({ DEV_SIGN_IN_ENABLED: 'false', JWT_SIGNING_KEY: key.pem, JWT_KEY_ID: 'k-test', JWT_TTL_SECONDS: '120' });
+  client = booted.client;
+});
+
+afterAll(async () => {
+  await booted?.close();
+});
+
+/** What an outside OIDC issuer would hand out; here signed with the service's configured key. */
+function token(userId: string, partnerId: string, ttl = 300) {
+  const now = Math.floor(Date.now() / 1000);
+  return new SignJWT({ partnerId })
+    .setProtectedHeader({ alg: 'RS256', kid: 'k-test' })
+    .setSubject(userId)
+    .setIssuer(ISSUER)
+    .setAudience(AUDIENCE)
+    .setIssuedAt(now)
+    .setExpirationTime(now + ttl)
+    .sign(key.privateKey);
+}
+
+const suffix = () => randomUUID().slice(0, 8);
+
+async function partner(locationIds = [`L-${suffix()}`]) {
+  const partnerId = `P-${randomUUID()}`;
+  const email = `ga-${suffix()}@example.com`;
+  const answer = await client.call('POST', '/v1/partners', {
+    operator: true,
+    body: { partnerId, name: 'Contoso', locations: locationIds.map((locationId) => ({ locationId, country: 'de', legalName: 'Contoso GmbH' })), globalAdmin: { email, displayName: 'Ada' } },
+  });
+  expect(answer.status).toBe(201);
+  await client.settled('partners', partnerId);
+  await client.settled('users', answer.body.globalAdminUserId);
+  return { partnerId, locationIds, ga: { userId: answer.body.globalAdminUserId as string, email, token: await token(answer.body.globalAdminUserId, partnerId) } };
+}
+
+describe('issuer', () => {
+  it('has development sign-in off by default: the route answers 404', async () => {
+    const answer = await client.call('POST', '/v1/dev/sign-in', { body: { email: 'anyone@example.com' } });
+    expect(answer.status).toBe(404);
+    expect(answer.headers.get('content-type')).toContain('application/problem+json');
+  });
+
+  it('publishes its public key at /.well-known/jwks.json without a token, and only the public half', async () => {
+    const answer = await client.call('GET', '/.well-known/jwks.json');
+    expect(answer.status).toBe(200);
+    expect(answer.body.keys).toEqual([{ kty: 'RSA', n: expect.any(String), e: 'AQAB', kid: 'k-test', alg: 'RS256', use: 'sig' }]);
+    // A token signed with the configured private key verifies against the published set, as other services do it.
+    const jwt = await token('u', 'p');
+    await expect(jwtVerify(jwt, createRemoteJWKSet(new URL(`${client.url}/.well-known/jwks.json`)), { issuer: ISSUER, audience: AUDIENCE })).resolves.toBeDefined();
+  });
+
+  it('accepts tokens of its own key for known users, and refuses an unknown user with 403', async () => {
+    const p = await partner();
+    expect(await client.call('GET', '/v1/me', { token: p.ga.token })).toMatchObject({ status: 200, body: { userId: p.ga.userId, roles: [{ role: 'GLOBAL_ADMIN', locationIds: ['*'] }] } });
+    expect((await client.call('GET', '/v1/me', { token: await token(randomUUID(), p.partnerId) })).status).toBe(403);
+    // The token says partner A, the user belongs to another partner: unknown there.
+    const q = await partner();
+    expect((await client.call('GET', '/v1/me', { token: await token(q.ga.userId, p.partnerId) })).status).toBe(403);
+  });
+});
+
+describe('partners and locations', () => {
+  it('registers a partner (operator only) and shows it to its users and operators, 404 to other partners', async () => {
+    const p = await partner();
+    const q = await partner();
+    expect((await client.call('POST', '/v1/partners', { token: p.ga.token, body: {} })).status).toBe(401);
+    const view = { partnerId: p.partnerId, name: 'Contoso', locations: [{ locationId: p.locationIds[0], country: 'DE', legalName: 'Contoso GmbH' }] };
+    expect(await client.call('GET', `/v1/partners/${p.partnerId}`, { operator: true })).toMatchObject({ status: 200, body: view });
+    expect(await client.call('GET', `/v1/partners/${p.partnerId}`, { token: p.ga.token })).toMatchObject({ status: 200, body: view });
+    expect((await client.call('GET', `/v1/partners/${p.partnerId}`, { token: q.ga.token })).status).toBe(404);
+    expect((await client.call('GET', `/v1/partners/${p.partnerId}`, { headers: { 'x-operator-key': 'wrong' } })).status).toBe(401);
+    expect((await client.call('GET', `/v1/partners/${p.partnerId}`)).status).toBe(401);
+  });
+
+  it("lets the operator and the partner's Global admin add locations; not an Account admin, not another partner", async () => {
+    const p = await partner();
+    const q = await partner();
+    const account = await client.createUser(p.ga.token, { companyRole: 'ACCOUNT_ADMIN' });
+    const add = (who: { token?: string; operator?: boolean }) =>
+      client.call('POST', `/v1/partners/${p.partnerId}/locations`, { ...who, body: { locationId: `L-${suffix()}`, country: 'NL', legalName: 'Contoso BV' } });
+    expect((await add({ operator: true })).status).toBe(201);
+    await client.settled('partners', p.partnerId);
+    expect((await add({ token: p.ga.token })).status).toBe(201);
+    await client.settled('partners', p.partnerId);
+    expect((await add({ token: await token(account.userId, p.partnerId) })).status).toBe(403);
+    expect((await add({ token: q.ga.token })).status).toBe(404);
+    expect((await add({})).status).toBe(401);
+    expect((await client.call('GET', `/v1/partners/${p.partnerId}`, { operator: true })).body.locations).toHaveLength(3);
+  });
+
+  it('finishes a registration interrupted between the partner and its first admin when it is retried', async () => {
+    const partnerId = `P-${randomUUID()}`;
+    const pending = { userId: randomUUID(), email: `ga-${suffix()}@example.com`, displayName: 'Ada' };
+    const locationId = `L-${suffix()}`;
+    // The state a crash right after the first write leaves behind.
+    await booted.db.collection('location_claims').insertOne({ _id: locationId as never, partnerId });
+    await booted.db.collection('partners').insertOne({
+      _id: partnerId as never,
+      name: 'Contoso',
+      locations: [{ locationId, country: 'DE', legalName: 'Contoso GmbH' }],
+      pendingAdmin: pending,
+      version: 1,
+    });
+    const retry = await client.call('POST', '/v1/partners', {
+      operator: true,
+      body: { partnerId, name: 'Contoso', locations: [{ locationId, country: 'DE', legalName: 'Contoso GmbH' }], globalAdmin: { email: pending.email, displayName: 'Ada' } },
+    });
+    expect(retry).toMatchObject({ status: 201, body: { partnerId, globalAdminUserId: pending.userId } });
+    expect(await booted.db.collection('partners').findOne({ _id: partnerId as never })).not.toHaveProperty('pendingAdmin');
+    expect((await client.call('GET', '/v1/me', { token: await token(pending.userId, partnerId) })).body.roles).toEqual([{ role: 'GLOBAL_ADMIN', locationIds: ['*'] }]);
+    // Once complete, registering again is a conflict.
+    const again = await client.call('POST', '/v1/partners', {
+      operator: true,
+      body: { partnerId, name: 'Contoso', locations: [{ locationId, country: 'DE', legalName: 'Contoso GmbH' }], globalAdmin: { email: pending.email, displayName: 'Ada' } },
+    });
+    expect(again.status).toBe(409);
+    expect(await booted.db.collection('users').countDocuments({ partnerId })).toBe(1);
+  });
+});
+
+describe('users', () => {
+  it('lets only a Global admin create company admins; an Account admin creates plain users', async () => {
+    const p = await partner();
+    const account = await client.createUser(p.ga.token, { companyRole: 'ACCOUNT_ADMIN' });
+    const accountToken = await token(account.userId, p.partnerId);
+    const asAccount = (companyRole?: string) =>
+      client.call('POST', '/v1/users', { token: accountToken, body: { email: `x-${suffix()}@example.com`, displayName: 'X', ...(companyRole && { companyRole }) } });
+    expect((await asAccount()).status).toBe(201);
+    expect((await asAccount('ACCOUNT_ADMIN')).status).toBe(403);
+    expect((await asAccount('GLOBAL_ADMIN')).body.detail).toBe('Only a Global admin can create a user with the GLOBAL_ADMIN role.');
+    const global = await client.call('POST', '/v1/users', { token: p.ga.token, body: { email: `g-${suffix()}@example.com`, displayName: 'G', companyRole: 'GLOBAL_ADMIN' } });
+    expect(global).toMatchObject({ status: 201, body: { roles: [{ role: 'GLOBAL_ADMIN', locationIds: ['*'] }], revision: 1 } });
+    expect(global.headers.get('etag')).toBe('"1"');
+    expect(global.headers.get('location')).toBe(`/v1/users/${global.body.userId}`);
+  });
+
+  it('answers a retried creation (same Idempotency-Key) with the first answer and creates one user', async () => {
+    const p = await partner();
+    const body = { email: `idem-${suffix()}@example.com`, displayName: 'Once' };
+    const headers = { 'idempotency-key': randomUUID() };
+    const first = await client.call('POST', '/v1/users', { token: p.ga.token, body, headers });
+    const second = await client.call('POST', '/v1/users', { token: p.ga.token, body, headers });
+    expect(first.status).toBe(201);
+    expect(second).toMatchObject({ status: 201, body: first.body });
+    expect(second.headers.get('idempotent-replayed')).toBe('true');
+    expect(await booted.db.collection('users').countDocuments({ partnerId: p.partnerId })).toBe(2);
+  });
+
+  it('pages through users by email', async () => {
+    const p = await partner();
+    for (const n of [3, 1, 2]) await client.createUser(p.ga.token, { email: `user${n}@example.com` });
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await client.call('GET', `/v1/users?limit=2${cursor ? `&cursor=${cursor}` : ''}`, { token: p.ga.token });
+      expect(page.status).toBe(200);
+      expect(page.body.items.length).toBeLessThanOrEqual(2);
+      seen.push(...page.body.items.map((u: any) => u.email));
+      cursor = page.body.nextCursor;
+    } while (cursor);
+    expect(seen).toEqual([p.ga.email, 'user1@example.com', 'user2@example.com', 'user3@example.com']);
+  });
+
+  it('keeps a partner administrable: no self-deactivation, no revoking your own Global admin role, Account admins cannot deactivate company admins', async () => {
+    const p = await partner();
+    const account = await client.createUser(p.ga.token, { companyRole: 'ACCOUNT_ADMIN' });
+    const accountToken = await token(account.userId, p.partnerId);
+    expect((await client.call('POST', `/v1/users/${p.ga.userId}/deactivate`, { token: p.ga.token, headers: { 'if-match': '"1"' } })).status).toBe(409);
+    expect((await client.call('POST', `/v1/users/${p.ga.userId}/deactivate`, { token: accountToken, headers: { 'if-match': '"1"' } })).status).toBe(403);
+    expect((await client.call('DELETE', `/v1/users/${p.ga.userId}/roles`, { token: p.ga.token, body: { role: 'GLOBAL_ADMIN', locationIds: ['*'] } })).status).toBe(409);
+    // A Global admin may assign incentive roles to themselves.
+    const self = await client.call('POST', `/v1/users/${p.ga.userId}/roles`, { token: p.ga.token, body: { role: 'INCENTIVES_ADMIN', locationIds: ['*'] } });
+    expect(self).toMatchObject({ status: 200, body: { roles: [{ role: 'GLOBAL_ADMIN', locationIds: ['*'] }, { role: 'INCENTIVES_ADMIN', locationIds: ['*'] }] } });
+    await client.settled('users', p.ga.userId);
+    // Held on *: revoking one location is refused, naming the field, until '*' is revoked.
+    const one = await client.call('DELETE', `/v1/users/${p.ga.userId}/roles`, { token: p.ga.token, body: { role: 'INCENTIVES_ADMIN', locationIds: p.locationIds } });
+    expect(one).toMatchObject({ status: 409, body: { errors: [{ field: 'locationIds' }] } });
+  });
+
+  it('lists the Incentives admins of a location, directly or through *, active ones only', async () => {
+    const [L1, L2] = [`L-${suffix()}`, `L-${suffix()}`];
+    const p = await partner([L1, L2]);
+    const direct = await client.createUser(p.ga.token, { email: `a-${suffix()}@example.com` });
+    const all = await client.createUser(p.ga.token, { email: `b-${suffix()}@example.com` });
+    const elsewhere = await client.createUser(p.ga.token, { email: `c-${suffix()}@example.com` });
+    const gone = await client.createUser(p.ga.token, { email: `d-${suffix()}@example.com` });
+    await client.assign(p.ga.token, direct.userId, 'INCENTIVES_ADMIN', [L1]);
+    await client.assign(p.ga.token, all.userId, 'INCENTIVES_ADMIN', ['*']);
+    await client.assign(p.ga.token, elsewhere.userId, 'INCENTIVES_ADMIN', [L2]);
+    const held = await client.assign(p.ga.token, gone.userId, 'INCENTIVES_ADMIN', [L1]);
+    expect((await client.call('POST', `/v1/users/${gone.userId}/deactivate`, { token: p.ga.token, headers: { 'if-match': `"${held.revision}"` } })).status).toBe(200);
+    const answer = await client.call('GET', `/v1/locations/${L1}/incentives-admins`, { token: p.ga.token });
+    expect(answer.status).toBe(200);
+    // By email: a-... holds L1 directly, b-... holds '*'; c-... (L2 only) and the deactivated d-... are not listed.
+    expect(answer.body.items.map((i: any) => [i.userId, i.locationIds])).toEqual([
+      [direct.userId, [L1]],
+      [all.userId, ['*']],
+    ]);
+    expect((await client.call('GET', `/v1/locations/NOPE-${suffix()}/incentives-admins`, { token: p.ga.token })).status).toBe(404);
+  });
+
+  it('reactivates a user the directory lists as active again, and refuses roles for deactivated users', async () => {
+    const p = await partner();
+    const list = (active: boolean) => ({
+      schemas: ['urn:ietf:params:scim:api:messages:2.0:ListResponse'],
+      Resources: [{ externalId: `e-${p.partnerId}`, userName: `dir-${p.partnerId.toLowerCase()}@example.com`, active }],
+    });
+    const created = await client.call('POST', '/v1/users/import', { token: p.ga.token, body: list(true) });
+    const userId = created.body.results[0].userId;
+    await client.settled('users', userId);
+    expect((await client.call('POST', '/v1/users/import', { token: p.ga.token, body: list(false) })).body.results[0].outcome).toBe('deactivated');
+    await client.settled('users', userId);
+    const refused = await client.call('POST', `/v1/users/${userId}/roles`, { token: p.ga.token, body: { role: 'INCENTIVES_USER', locationIds: ['*'] } });
+    expect(refused.status).toBe(409);
+    const back = await client.call('POST', '/v1/users/import', { token: p.ga.token, body: list(true) });
+    expect(back.body.results[0]).toMatchObject({ outcome: 'updated', reason: 'reactivated', userId });
+    expect((await client.call('GET', `/v1/users/${userId}`, { token: p.ga.token })).body).toMatchObject({ active: true, revision: 3, roles: [] });
+  });
+});
