@@ -75,6 +75,27 @@ describe('issuer', () => {
   });
 });
 
+describe('documentation', () => {
+  it('serves OpenAPI with every endpoint and its schemas', async () => {
+    const docs = await client.call('GET', '/docs-json');
+    expect(docs.status).toBe(200);
+    expect(Object.keys(docs.body.paths)).toEqual(
+      expect.arrayContaining([
+        '/.well-known/jwks.json',
+        '/v1/dev/sign-in',
+        '/v1/partners',
+        '/v1/partners/{partnerId}/locations',
+        '/v1/users',
+        '/v1/users/import',
+        '/v1/users/{userId}/deactivate',
+        '/v1/users/{userId}/roles',
+        '/v1/locations/{locationId}/incentives-admins',
+      ]),
+    );
+    expect(docs.body.components.schemas.RoleChangeInput.properties.role.enum).toEqual(['GLOBAL_ADMIN', 'ACCOUNT_ADMIN', 'INCENTIVES_ADMIN', 'INCENTIVES_USER']);
+  });
+});
+
 describe('partners and locations', () => {
   it('registers a partner (operator only) and shows it to its users and operators, 404 to other partners', async () => {
     const p = await partner();
