@@ -17,7 +17,7 @@ import { AssignRole } from './roles/usecases/assign-role.use-case';
 import { ListIncentivesAdmins } from './roles/usecases/list-incentives-admins.use-case';
 import { RevokeRole } from './roles/usecases/revoke-role.use-case';
 import { RoleChangeChecks } from './roles/usecases/role-targets';
-import { DevSignInController } from './tokens/dev-sign-in.controller';
+import { DevSignInController, DevSignInEnabled } from './tokens/dev-sign-in.controller';
 import { JwksController } from './tokens/jwks.controller';
 import { SigningKeys } from './tokens/signing-keys';
 import { TokensModule } from './tokens/tokens.module';
@@ -72,6 +72,7 @@ import { ListUsers } from './users/usecases/list-users.use-case';
     ListIncentivesAdmins,
     RoleChangeChecks,
     DevSignIn,
+    DevSignInEnabled,
   ],
 })
 export class AppModule {}

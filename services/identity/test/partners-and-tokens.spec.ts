@@ -54,6 +54,8 @@ describe('issuer', () => {
     const answer = await client.call('POST', '/v1/dev/sign-in', { body: { email: 'anyone@example.com' } });
     expect(answer.status).toBe(404);
     expect(answer.headers.get('content-type')).toContain('application/problem+json');
+    // Even with a body it would refuse: the route does not exist.
+    expect((await client.call('POST', '/v1/dev/sign-in', { body: { email: 'bad', extra: 1 } })).status).toBe(404);
   });
 
   it('publishes its public key at /.well-known/jwks.json without a token, and only the public half', async () => {

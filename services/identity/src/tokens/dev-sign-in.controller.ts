@@ -1,8 +1,20 @@
-import { Public } from '@lib/platform';
-import { Body, Controller, HttpCode, Post } from '@nestjs/common';
+import { CONFIG, Public } from '@lib/platform';
+import { Body, CanActivate, Controller, HttpCode, Inject, Injectable, NotFoundException, Post, UseGuards } from '@nestjs/common';
 import { ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { DevSignInInput, TokenView } from './dto/sign-in.dto';
+import type { IdentityConfig } from '../config';
 import { DevSignIn } from './usecases/dev-sign-in.use-case';
+
+/** With development sign-in off the route does not exist: 404 before the body is even read. */
+@Injectable()
+export class DevSignInEnabled implements CanActivate {
+  constructor(@Inject(CONFIG) private readonly config: IdentityConfig) {}
+
+  canActivate(): boolean {
+    if (!this.config.DEV_SIGN_IN_ENABLED) throw new NotFoundException('Cannot POST /v1/dev/sign-in');
+    return true;
+  }
+}
 
 @ApiTags('tokens')
 @Controller('v1/dev')
@@ -10,6 +22,7 @@ export class DevSignInController {
   constructor(private readonly signIn: DevSignIn) {}
 
   @Public()
+  @UseGuards(DevSignInEnabled)
   @Post('sign-in')
   @HttpCode(200)
   @ApiOperation({ summary: 'Development sign-in by email (only when DEV_SIGN_IN_ENABLED=true)' })
