@@ -14,6 +14,10 @@ export const notificationConfigSpec = {
   NOTIFY_POLL_INTERVAL_MS: num({ default: 1_000, desc: 'How often the delivery worker looks for due emails (inserts also wake it)' }),
   NOTIFY_LEASE_MS: num({ default: 60_000, desc: 'How long a claimed email is reserved; after a crash it is retried once this passes' }),
   NOTIFY_SMTP_TIMEOUT_MS: num({ default: 15_000, desc: 'Connection, greeting and socket timeout of one SMTP attempt' }),
+  NOTIFY_MAX_EVENT_AGE_MS: num({
+    default: 7 * 24 * 3_600_000,
+    desc: 'Events older than this notify nobody (a replay from the start must not mail everyone again); 0 = no limit',
+  }),
   NOTIFY_TEMPLATES_DIR: str({ default: '', desc: 'Folder of the *.hbs templates; found next to the code when empty' }),
 };
 

@@ -42,23 +42,23 @@ export class DeliverEmailUseCase {
   /** The next email that is due (new, retry time reached, or abandoned by a worker whose lease ran out). */
   async claim(now = new Date()): Promise<ClaimedEmail | null> {
     const leaseToken = randomUUID();
-    const claimed = await this.messages
-      .findOneAndUpdate(
-        {
-          channel: 'EMAIL',
-          $or: [
-            { status: { $in: ['PENDING', 'RETRY'] }, nextAttemptAt: { $lte: now } },
-            { status: 'SENDING', leaseUntil: { $lte: now } },
-          ],
-        },
-        {
-          $set: { status: 'SENDING', leaseToken, leaseUntil: new Date(now.getTime() + this.config.NOTIFY_LEASE_MS) },
-          $inc: { attempts: 1 },
-        },
-        { sort: { nextAttemptAt: 1 }, new: true },
-      )
-      .lean();
-    return claimed ? ({ ...claimed, leaseToken } as ClaimedEmail) : null;
+    // The driver's own findOneAndUpdate: mongoose would add a projection for the hidden outbox field, which
+    // FerretDB's findAndModify does not implement.
+    const claimed = await this.messages.collection.findOneAndUpdate(
+      {
+        channel: 'EMAIL',
+        $or: [
+          { status: { $in: ['PENDING', 'RETRY'] }, nextAttemptAt: { $lte: now } },
+          { status: 'SENDING', leaseUntil: { $lte: now } },
+        ],
+      },
+      {
+        $set: { status: 'SENDING', leaseToken, leaseUntil: new Date(now.getTime() + this.config.NOTIFY_LEASE_MS) },
+        $inc: { attempts: 1 },
+      },
+      { sort: { nextAttemptAt: 1 }, returnDocument: 'after' },
+    );
+    return claimed ? ({ ...claimed, outbox: undefined, leaseToken } as unknown as ClaimedEmail) : null;
   }
 
   async execute(message: ClaimedEmail): Promise<DeliveryOutcome> {

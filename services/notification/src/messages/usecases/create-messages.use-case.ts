@@ -32,16 +32,21 @@ export class CreateMessagesUseCase {
     private readonly renderer: TemplateRenderer,
     private readonly outbox: EventOutbox,
     private readonly worker: DeliveryWorker,
-    @Inject(CONFIG) private readonly config: Pick<NotificationConfig, 'MAIL_FROM_NAME'>,
+    @Inject(CONFIG) private readonly config: Pick<NotificationConfig, 'MAIL_FROM_NAME' | 'NOTIFY_MAX_EVENT_AGE_MS'>,
   ) {}
 
   async execute(topic: string, envelope: Envelope): Promise<CreatedMessages> {
-    const plan = await this.planner.plan(topic, envelope);
-    if (!plan || plan.recipients.length === 0) {
-      if (plan) this.logger.warn(`${envelope.type} ${envelope.eventId}: nobody to notify (${plan.template})`);
+    const now = new Date();
+    if (this.isStale(envelope, now)) {
+      this.logger.debug(`${envelope.type} ${envelope.eventId} occurred ${envelope.occurredAt}: too old to notify anyone`);
       return { ids: [] };
     }
-    const now = new Date();
+    const plan = await this.planner.plan(topic, envelope);
+    if (!plan || plan.recipients.length === 0) {
+      if (plan) this.logger.log(`${envelope.type} ${envelope.eventId}: nobody to notify (${plan.template})`);
+      return { ids: [] };
+    }
+    const channels = plan.channels;
     const operations: AnyBulkWriteOperation<Message>[] = [];
     for (const recipient of plan.recipients) {
       const rendered = this.renderer.render(plan.template, {
@@ -50,7 +55,7 @@ export class CreateMessagesUseCase {
         senderName: this.config.MAIL_FROM_NAME,
         recipientName: recipient.displayName || recipient.email,
       });
-      for (const channel of plan.channels) {
+      for (const channel of channels) {
         const message: Message = {
           _id: messageId(envelope.eventId, recipient.userId, channel),
           channel,
@@ -91,8 +96,14 @@ export class CreateMessagesUseCase {
       if (!onlyDuplicates(error)) throw error;
     }
     this.outbox.committed();
-    if (plan.channels.includes('EMAIL')) this.worker.kick();
+    if (channels.includes('EMAIL')) this.worker.kick();
     return { ids: operations.map((op) => (op as { updateOne: { filter: { _id: string } } }).updateOne.filter._id) };
+  }
+
+  private isStale(envelope: Envelope, now: Date): boolean {
+    const maxAge = this.config.NOTIFY_MAX_EVENT_AGE_MS;
+    const occurredAt = Date.parse(envelope.occurredAt);
+    return maxAge > 0 && Number.isFinite(occurredAt) && now.getTime() - occurredAt > maxAge;
   }
 }
 

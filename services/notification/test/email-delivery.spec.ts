@@ -1,0 +1,486 @@
+import { createEnvelope, NotificationFailed, NotificationSent, Topics } from '@lib/contracts';
+import { bootService, eventually, RunningService, TestIssuer, TestKafka, TopicWatch, uniqueName } from '@lib/testing';
+import { MongoClient } from 'mongodb';
+import { randomUUID } from 'node:crypto';
+import { createServer, Server } from 'node:http';
+import { AddressInfo } from 'node:net';
+import { AppModule } from '../src/app.module';
+import { DELIVERY_DLQ_TOPIC, DeadDelivery } from '../src/delivery/dead-letter';
+import { CreateMessagesUseCase } from '../src/messages/usecases/create-messages.use-case';
+import { startGroupAtEnd } from './support/consumer-group';
+import { addresses, SmtpTestServer } from './support/smtp-test-server';
+import { decodeHtml, recipient, TestUser, World } from './support/world';
+
+jest.setTimeout(90_000);
+
+const MAX_ATTEMPTS = 4;
+const issuer = new TestIssuer();
+const kafka = new TestKafka();
+const smtp = new SmtpTestServer();
+const mongo = new MongoClient(process.env.MONGO_URL!, { directConnection: true });
+let service: RunningService;
+let watch: TopicWatch;
+
+/** The Partner Center web app that Get Started links point to: records what was opened. */
+const opened: string[] = [];
+let portal: Server;
+let portalUrl: string;
+
+beforeAll(async () => {
+  await Promise.all([issuer.start(), smtp.start(), mongo.connect()]);
+  portal = createServer((request, response) => {
+    opened.push(request.url ?? '');
+    response.setHeader('content-type', 'text/html');
+    response.end('<h1>Enroll</h1>');
+  });
+  await new Promise<void>((resolve) => portal.listen(0, '127.0.0.1', resolve));
+  portalUrl = `http://127.0.0.1:${(portal.address() as AddressInfo).port}`;
+  watch = await kafka.watch([Topics.notifications, DELIVERY_DLQ_TOPIC]);
+  const groupId = uniqueName('notification');
+  await startGroupAtEnd(groupId, [Topics.identity, Topics.invitations, Topics.enrollments, Topics.payoutProfiles]);
+  service = await bootService(AppModule, {
+    name: 'notification',
+    env: {
+      ...issuer.env(),
+      KAFKA_GROUP_ID: groupId,
+      SMTP_URL: smtp.url,
+      PORTAL_BASE_URL: portalUrl,
+      NOTIFY_MAX_ATTEMPTS: String(MAX_ATTEMPTS),
+      NOTIFY_BACKOFF_MS: '100',
+      NOTIFY_POLL_INTERVAL_MS: '250',
+      NOTIFY_CONCURRENCY: '3',
+      NOTIFY_SMTP_TIMEOUT_MS: '5000',
+      KAFKA_PARTITIONS_CONCURRENCY: '6',
+    },
+  });
+});
+
+afterAll(async () => {
+  await service?.close();
+  await kafka.close();
+  await smtp.stop();
+  await new Promise((resolve) => portal?.close(resolve));
+  await mongo.close();
+  await issuer.stop();
+});
+
+function messages() {
+  return mongo.db(service.env.MONGO_DB).collection<Record<string, unknown> & { _id: string }>('messages');
+}
+
+/** Who got a message caused by this event on this channel, from the service's own store. */
+async function recipientsOf(eventId: string, channel: 'EMAIL' | 'INBOX'): Promise<string[]> {
+  const docs = await messages().find({ causationEventId: eventId, channel }).toArray();
+  return docs.map((d) => d.userId as string).sort();
+}
+
+function outcomes<T>(type: 'NotificationSent' | 'NotificationFailed', notificationId: string) {
+  return (m: { envelope?: { type: string; data: unknown } }) =>
+    m.envelope?.type === type && (m.envelope.data as { notificationId: string }).notificationId === notificationId;
+}
+
+async function sent(notificationId: string): Promise<NotificationSent> {
+  const [message] = await watch.waitFor<NotificationSent>(outcomes('NotificationSent', notificationId));
+  return message.envelope!.data;
+}
+
+function invitation(world: World, locationId: string, recipients: TestUser[], overrides: Record<string, unknown> = {}) {
+  const programId = `prog-${randomUUID().slice(0, 8)}`;
+  return {
+    invitationId: `inv-${randomUUID()}`,
+    programId,
+    programName: 'Azure Partner Incentives',
+    partnerId: world.partnerId,
+    locationId,
+    fiscalYear: 'FY27',
+    recipients: recipients.map(recipient),
+    channels: ['EMAIL', 'NOTICE'],
+    getStartedUrl: `${portalUrl}/incentives/enroll?programId=${programId}&locationId=${locationId}&fy=FY27`,
+    requiresEligibility: true,
+    ...overrides,
+  };
+}
+
+async function invite(world: World, locationId: string, recipients: TestUser[], overrides: Record<string, unknown> = {}) {
+  return kafka.publishEvent(Topics.invitations, locationId, {
+    type: 'InvitationIssued',
+    data: invitation(world, locationId, recipients, overrides),
+  });
+}
+
+function enrollment(world: World, locationId: string, extra: Record<string, unknown> = {}) {
+  return {
+    enrollmentId: `enr-${randomUUID()}`,
+    programId: 'prog-growth',
+    programName: 'Azure Growth',
+    partnerId: world.partnerId,
+    locationId,
+    fiscalYear: 'FY27',
+    status: 'ACTION_REQUIRED',
+    reasons: [],
+    missing: [],
+    revision: 2,
+    ...extra,
+  };
+}
+
+describe('invitation email', () => {
+  it('reaches the Incentives admin with the exact subject, the sender name and a working Get Started link', async () => {
+    const world = new World(kafka, issuer, service);
+    const [location] = await world.register('Contoso Ltd');
+    const admin = await world.user('Avery', [{ role: 'INCENTIVES_ADMIN', locationIds: [location] }]);
+
+    const event = await invite(world, location, [admin]);
+    const [mail] = await smtp.waitFor(admin.email);
+
+    expect(mail.parsed.subject).toBe('Partner Incentive Enrollment Invitation');
+    expect(addresses(mail.parsed.from)).toEqual([{ name: 'Partner Center', address: 'no-reply@partnercenter.local' }]);
+    expect(addresses(mail.parsed.to)).toEqual([{ name: admin.displayName, address: admin.email }]);
+    expect(mail.parsed.messageId).toBe(`<${event.eventId}.${admin.userId}.EMAIL@incentives.local>`);
+    expect(mail.parsed.text).toContain(`Hello ${admin.displayName},`);
+    expect(mail.parsed.text).toContain('Contoso Ltd');
+
+    const data = event.data as { getStartedUrl: string };
+    const anchor = /<a href="([^"]+)"[^>]*>Get Started<\/a>/.exec(String(mail.parsed.html));
+    expect(anchor).not.toBeNull();
+    const href = decodeHtml(anchor![1]);
+    expect(href).toBe(data.getStartedUrl);
+    const page = await fetch(href);
+    expect(page.status).toBe(200);
+    expect(opened).toContain(new URL(data.getStartedUrl).pathname + new URL(data.getStartedUrl).search);
+    expect(mail.parsed.text).toContain(`Get Started: ${data.getStartedUrl}`);
+
+    const outcome = await sent(`${event.eventId}:${admin.userId}:EMAIL`);
+    expect(outcome).toMatchObject({
+      userId: admin.userId,
+      email: admin.email,
+      channel: 'EMAIL',
+      template: 'invitation',
+      causationEventId: event.eventId,
+      causationEventType: 'InvitationIssued',
+      attempts: 1,
+      mailMessageId: mail.parsed.messageId,
+    });
+    const [published] = watch.find(outcomes('NotificationSent', `${event.eventId}:${admin.userId}:EMAIL`));
+    expect(published.key).toBe(world.partnerId);
+    expect(published.envelope).toMatchObject({ source: 'notification', causationId: event.eventId, partnerId: world.partnerId });
+    // The inbox entry is delivered when it is written.
+    expect(await sent(`${event.eventId}:${admin.userId}:INBOX`)).toMatchObject({ channel: 'INBOX', template: 'invitation' });
+  });
+
+  it('goes to a late Incentives admin too (InvitationDelivered), but never to a deactivated one', async () => {
+    const world = new World(kafka, issuer, service);
+    const [location] = await world.register('Contoso GmbH');
+    const late = await world.user('Late', [{ role: 'INCENTIVES_ADMIN', locationIds: [location] }]);
+    const gone = await world.deactivate(await world.user('Gone', [{ role: 'INCENTIVES_ADMIN', locationIds: [location] }]));
+
+    const event = await kafka.publishEvent(Topics.invitations, location, {
+      type: 'InvitationDelivered',
+      data: invitation(world, location, [late, gone]),
+    });
+    const [mail] = await smtp.waitFor(late.email);
+    expect(mail.parsed.subject).toBe('Partner Incentive Enrollment Invitation');
+    expect(await recipientsOf(event.eventId, 'EMAIL')).toEqual([late.userId]);
+    expect(await recipientsOf(event.eventId, 'INBOX')).toEqual([late.userId]);
+    expect(smtp.to(gone.email)).toHaveLength(0);
+  });
+
+  it('sends no email for an open program, but puts the invitation in the inbox', async () => {
+    const world = new World(kafka, issuer, service);
+    const [location] = await world.register('Fabrikam Inc');
+    const admin = await world.user('Open', [{ role: 'INCENTIVES_ADMIN', locationIds: [location] }]);
+
+    const open = await invite(world, location, [admin], { requiresEligibility: false, channels: ['NOTICE'] });
+    await sent(`${open.eventId}:${admin.userId}:INBOX`);
+    expect(await recipientsOf(open.eventId, 'EMAIL')).toEqual([]);
+    expect(await recipientsOf(open.eventId, 'INBOX')).toEqual([admin.userId]);
+
+    // An invitation that requires eligibility, consumed after it, is mailed: the open one never was.
+    const required = await invite(world, location, [admin]);
+    const mails = await smtp.waitFor(admin.email);
+    await sent(`${required.eventId}:${admin.userId}:EMAIL`);
+    expect(mails.map((m) => m.parsed.messageId)).toEqual([`<${required.eventId}.${admin.userId}.EMAIL@incentives.local>`]);
+  });
+
+  it('notifies nobody about an event older than NOTIFY_MAX_EVENT_AGE_MS (a replay from the start mails nobody again)', async () => {
+    const world = new World(kafka, issuer, service);
+    const [location] = await world.register('Coho Winery');
+    const admin = await world.user('Replay', [{ role: 'INCENTIVES_ADMIN', locationIds: [location] }]);
+
+    const old = createEnvelope({
+      type: 'InvitationIssued',
+      source: 'invitations',
+      data: invitation(world, location, [admin]),
+      occurredAt: new Date(Date.now() - 8 * 24 * 3_600_000),
+    });
+    await kafka.publish(Topics.invitations, location, old);
+    // Same key, same partition: consumed after the old one.
+    const fresh = await invite(world, location, [admin]);
+    await sent(`${fresh.eventId}:${admin.userId}:EMAIL`);
+    expect(await messages().countDocuments({ causationEventId: old.eventId })).toBe(0);
+    expect(smtp.to(admin.email).map((m) => m.parsed.messageId)).toEqual([`<${fresh.eventId}.${admin.userId}.EMAIL@incentives.local>`]);
+  });
+});
+
+describe('admin needed', () => {
+  it('tells the Global admin which location needs an Incentives admin', async () => {
+    const world = new World(kafka, issuer, service);
+    const [location] = await world.register('Northwind Traders');
+    const global = await world.user('Gloria', [{ role: 'GLOBAL_ADMIN', locationIds: ['*'] }]);
+
+    const event = await kafka.publishEvent(Topics.invitations, location, {
+      type: 'AdminAssignmentRequested',
+      data: {
+        invitationId: `inv-${randomUUID()}`,
+        programId: 'prog-1',
+        programName: 'Azure Growth',
+        partnerId: world.partnerId,
+        locationId: location,
+        fiscalYear: 'FY27',
+        recipients: [recipient(global)],
+      },
+    });
+    const [mail] = await smtp.waitFor(global.email);
+    expect(mail.parsed.subject).toBe(`Action needed: assign an Incentives admin to Northwind Traders (${location})`);
+    expect(mail.parsed.text).toContain(`Location Northwind Traders (${location}) is eligible for Azure Growth`);
+    expect(mail.parsed.text).toContain('assign the Incentives admin role on this location');
+    expect(addresses(mail.parsed.from)[0].name).toBe('Partner Center');
+    await sent(`${event.eventId}:${global.userId}:EMAIL`);
+  });
+
+  it('when the request names nobody, goes to the active Global and Account admins of the partner', async () => {
+    const world = new World(kafka, issuer, service);
+    const [location] = await world.register('Litware');
+    const global = await world.user('Global', [{ role: 'GLOBAL_ADMIN', locationIds: ['*'] }]);
+    const account = await world.user('Account', [{ role: 'ACCOUNT_ADMIN', locationIds: ['*'] }]);
+    const former = await world.deactivate(await world.user('Former', [{ role: 'ACCOUNT_ADMIN', locationIds: ['*'] }]));
+    const incentives = await world.user('Incentives', [{ role: 'INCENTIVES_USER', locationIds: [location] }]);
+
+    const event = await kafka.publishEvent(Topics.invitations, location, {
+      type: 'AdminAssignmentRequested',
+      data: { invitationId: `inv-${randomUUID()}`, programId: 'prog-1', partnerId: world.partnerId, locationId: location, fiscalYear: 'FY27', recipients: [] },
+    });
+    await smtp.waitFor(global.email);
+    await smtp.waitFor(account.email);
+    expect(await recipientsOf(event.eventId, 'EMAIL')).toEqual([account.userId, global.userId].sort());
+    expect(smtp.to(former.email)).toHaveLength(0);
+    expect(smtp.to(incentives.email)).toHaveLength(0);
+  });
+});
+
+describe('exactly one email per (event, recipient, channel)', () => {
+  it('sends one email for an event delivered twice, and consuming it yet again creates and publishes nothing', async () => {
+    const world = new World(kafka, issuer, service);
+    const [location] = await world.register('Tailspin Toys');
+    const admin = await world.user('Dup', [{ role: 'INCENTIVES_ADMIN', locationIds: [location] }]);
+
+    const event = await invite(world, location, [admin]);
+    await kafka.publish(Topics.invitations, location, event);
+    await smtp.waitFor(admin.email);
+    const id = `${event.eventId}:${admin.userId}:EMAIL`;
+    await sent(id);
+
+    // As if a crash had fallen between the effect and the consumer's ledger: the event is handled once more.
+    await service.app.get(CreateMessagesUseCase).execute(Topics.invitations, event);
+
+    const marker = await invite(world, location, [admin]);
+    await smtp.waitFor(admin.email, { count: 2 });
+    await sent(`${marker.eventId}:${admin.userId}:EMAIL`);
+    expect(smtp.to(admin.email).filter((m) => m.parsed.messageId === `<${event.eventId}.${admin.userId}.EMAIL@incentives.local>`)).toHaveLength(1);
+    expect(await messages().countDocuments({ causationEventId: event.eventId })).toBe(2);
+    expect(watch.find(outcomes('NotificationSent', id))).toHaveLength(1);
+    expect(watch.find(outcomes('NotificationSent', `${event.eventId}:${admin.userId}:INBOX`))).toHaveLength(1);
+  });
+
+  it('resends an email abandoned in the middle of a send once its lease expires, with the same Message-ID', async () => {
+    const world = new World(kafka, issuer, service);
+    const [location] = await world.register('Wide World Importers');
+    const admin = await world.user('Crash', [{ role: 'INCENTIVES_ADMIN', locationIds: [location] }]);
+    const eventId = randomUUID();
+    const id = `${eventId}:${admin.userId}:EMAIL`;
+    const now = Date.now();
+    // What a worker killed during its first SMTP exchange leaves behind.
+    await messages().insertOne({
+      _id: id,
+      channel: 'EMAIL',
+      partnerId: world.partnerId,
+      locationId: location,
+      userId: admin.userId,
+      email: admin.email,
+      displayName: admin.displayName,
+      causationEventId: eventId,
+      causationEventType: 'InvitationIssued',
+      correlationId: randomUUID(),
+      template: 'invitation',
+      subject: 'Partner Incentive Enrollment Invitation',
+      text: 'Get Started: https://example.test/',
+      html: '<a href="https://example.test/">Get Started</a>',
+      status: 'SENDING',
+      attempts: 1,
+      nextAttemptAt: new Date(now - 2_000),
+      leaseUntil: new Date(now - 1),
+      leaseToken: 'the-dead-worker',
+      read: false,
+      createdAt: new Date(now - 2_000),
+    });
+
+    const [mail] = await smtp.waitFor(admin.email);
+    expect(mail.parsed.messageId).toBe(`<${eventId}.${admin.userId}.EMAIL@incentives.local>`);
+    expect(await sent(id)).toMatchObject({ attempts: 2, causationEventId: eventId });
+    await eventually(async () => expect((await messages().findOne({ _id: id }))?.status).toBe('SENT'));
+  });
+});
+
+describe('retries', () => {
+  it('delivers exactly one email after the server refused the first attempts', async () => {
+    const world = new World(kafka, issuer, service);
+    const [location] = await world.register('Adventure Works');
+    const admin = await world.user('Busy', [{ role: 'INCENTIVES_ADMIN', locationIds: [location] }]);
+    smtp.refuse(admin.email, 2);
+
+    const event = await invite(world, location, [admin]);
+    const id = `${event.eventId}:${admin.userId}:EMAIL`;
+    expect(await sent(id)).toMatchObject({ attempts: 3, channel: 'EMAIL' });
+    expect(smtp.to(admin.email)).toHaveLength(1);
+    expect(smtp.attempts.get(admin.email)).toBe(3);
+    expect(watch.find(outcomes('NotificationFailed', id))).toHaveLength(0);
+  });
+
+  it('keeps one recipient that always fails from holding up the others', async () => {
+    const world = new World(kafka, issuer, service);
+    const [location] = await world.register('Proseware');
+    const stuck = await world.user('Stuck', [{ role: 'INCENTIVES_ADMIN', locationIds: [location] }]);
+    const fine = await world.user('Fine', [{ role: 'INCENTIVES_ADMIN', locationIds: [location] }]);
+    smtp.refuse(stuck.email, Infinity);
+
+    const event = await invite(world, location, [stuck, fine]);
+    expect(await sent(`${event.eventId}:${fine.userId}:EMAIL`)).toMatchObject({ attempts: 1 });
+    expect(watch.find(outcomes('NotificationFailed', `${event.eventId}:${stuck.userId}:EMAIL`))).toHaveLength(0);
+    const [failed] = await watch.waitFor<NotificationFailed>(outcomes('NotificationFailed', `${event.eventId}:${stuck.userId}:EMAIL`));
+    expect(failed.envelope!.data).toMatchObject({ attempts: MAX_ATTEMPTS, error: expect.stringMatching(/451/) });
+    expect(smtp.to(fine.email)).toHaveLength(1);
+    expect(smtp.to(stuck.email)).toHaveLength(0);
+  });
+
+  it('records NotificationFailed and dead-letters the email when the server is down past the last attempt; the next one goes out', async () => {
+    const world = new World(kafka, issuer, service);
+    const [location] = await world.register('Blue Yonder');
+    const admin = await world.user('Down', [{ role: 'INCENTIVES_ADMIN', locationIds: [location] }]);
+
+    await smtp.stop();
+    let first;
+    try {
+      first = await invite(world, location, [admin]);
+      const id = `${first.eventId}:${admin.userId}:EMAIL`;
+      const [failed] = await watch.waitFor<NotificationFailed>(outcomes('NotificationFailed', id), { timeoutMs: 30_000 });
+      expect(failed.key).toBe(world.partnerId);
+      expect(failed.envelope!.data).toMatchObject({
+        notificationId: id,
+        userId: admin.userId,
+        email: admin.email,
+        channel: 'EMAIL',
+        template: 'invitation',
+        causationEventId: first.eventId,
+        attempts: MAX_ATTEMPTS,
+        error: expect.stringMatching(/ECONNREFUSED|ECONNECTION/),
+      });
+      const [dead] = await watch.waitFor((m) => m.topic === DELIVERY_DLQ_TOPIC && m.raw.includes(id));
+      const record = JSON.parse(dead.raw) as DeadDelivery;
+      expect(dead.key).toBe(world.partnerId);
+      expect(record).toMatchObject({ notificationId: id, email: admin.email, attempts: MAX_ATTEMPTS, subject: 'Partner Incentive Enrollment Invitation' });
+      expect((await messages().findOne({ _id: id }))?.status).toBe('FAILED');
+    } finally {
+      await smtp.start();
+    }
+
+    const next = await invite(world, location, [admin]);
+    const [mail] = await smtp.waitFor(admin.email);
+    expect(mail.parsed.messageId).toBe(`<${next.eventId}.${admin.userId}.EMAIL@incentives.local>`);
+    await sent(`${next.eventId}:${admin.userId}:EMAIL`);
+    expect(smtp.to(admin.email)).toHaveLength(1);
+    expect(watch.find(outcomes('NotificationSent', `${first!.eventId}:${admin.userId}:EMAIL`))).toHaveLength(0);
+  });
+});
+
+describe('enrollment and profile events', () => {
+  let world: World;
+  let l1: string;
+  let l2: string;
+  let admin1: TestUser;
+  let allLocations: TestUser;
+  let admin2: TestUser;
+  let reader: TestUser;
+  let former: TestUser;
+
+  beforeAll(async () => {
+    world = new World(kafka, issuer, service);
+    [l1, l2] = await world.register('Contoso East', 'Contoso West');
+    admin1 = await world.user('AdminOne', [{ role: 'INCENTIVES_ADMIN', locationIds: [l1] }]);
+    allLocations = await world.user('AdminAll', [{ role: 'INCENTIVES_ADMIN', locationIds: ['*'] }]);
+    admin2 = await world.user('AdminTwo', [{ role: 'INCENTIVES_ADMIN', locationIds: [l2] }]);
+    reader = await world.user('Reader', [{ role: 'INCENTIVES_USER', locationIds: [l1] }]);
+    former = await world.deactivate(await world.user('Former', [{ role: 'INCENTIVES_ADMIN', locationIds: [l1] }]));
+  });
+
+  it('tells the Incentives admins of the location what is missing, and nobody else', async () => {
+    const event = await kafka.publishEvent(Topics.enrollments, l1, {
+      type: 'EnrollmentActionRequired',
+      data: enrollment(world, l1, { missing: ['BANK_PROFILE_MISSING', 'TAX_PROFILE_MISSING'], reasons: ['<b>No payout</b> details & no tax forms'] }),
+    });
+    const [mail] = await smtp.waitFor(admin1.email);
+    await smtp.waitFor(allLocations.email);
+    expect(mail.parsed.subject).toBe(`Action required: Azure Growth enrollment for Contoso East (${l1})`);
+    expect(mail.parsed.text).toContain('What is missing:\n- A bank profile for the enrollment\n- A tax profile for the location\n');
+    expect(mail.parsed.text).toContain('- <b>No payout</b> details & no tax forms');
+    expect(mail.parsed.html).toContain('&lt;b&gt;No payout&lt;/b&gt; details &amp; no tax forms');
+    expect(mail.parsed.text).toContain(`${portalUrl}/incentives/payout-and-tax`);
+    expect(await recipientsOf(event.eventId, 'EMAIL')).toEqual([admin1.userId, allLocations.userId].sort());
+    expect(await recipientsOf(event.eventId, 'INBOX')).toEqual([admin1.userId, allLocations.userId].sort());
+    for (const other of [admin2, reader, former]) expect(smtp.to(other.email)).toHaveLength(0);
+  });
+
+  it.each([
+    ['EnrollmentValidating', { status: 'VALIDATING' }, /Validating enrollment/],
+    ['EnrollmentEnrolled', { status: 'ENROLLED' }, /is now Enrolled in Azure Growth/],
+    ['EnrollmentRejected', { status: 'ACTION_REQUIRED', reasons: ['Bank account holder name does not match'] }, /Bank account holder name does not match/],
+    ['EnrollmentRenewed', { status: 'ENROLLED', fiscalYear: 'FY28', fromFiscalYear: 'FY27' }, /continued from fiscal year FY27 into fiscal year FY28/],
+    ['EnrollmentExpired', { status: 'EXPIRED', reasons: ['The partner agreement is not active'] }, /has expired[\s\S]*The partner agreement is not active/],
+    ['EnrollmentRenewalAtRisk', { status: 'ENROLLED', fiscalYearEndsAt: '2027-06-30T23:59:59Z', missing: ['TAX_PROFILE_EXPIRED'] }, /ends on June 30, 2027[\s\S]*A tax profile whose tax forms have not expired/],
+  ])('%s reaches the location admins', async (type, extra, body) => {
+    const event = await kafka.publishEvent(Topics.enrollments, l2, { type, data: enrollment(world, l2, extra) });
+    await sent(`${event.eventId}:${admin2.userId}:EMAIL`);
+    const mail = smtp.to(admin2.email).find((m) => m.parsed.messageId === `<${event.eventId}.${admin2.userId}.EMAIL@incentives.local>`)!;
+    expect(mail.parsed.text).toMatch(body);
+    expect(await recipientsOf(event.eventId, 'EMAIL')).toEqual([admin2.userId, allLocations.userId].sort());
+  });
+
+  it('sends a tax profile action to its location admins, a bank profile action to every Incentives admin of the partner', async () => {
+    const tax = await kafka.publishEvent(Topics.payoutProfiles, l2, {
+      type: 'ProfileActionRequired',
+      data: { profileId: `tax-${randomUUID()}`, profileKind: 'TAX', partnerId: world.partnerId, locationId: l2, revision: 2, status: 'ACTION_REQUIRED', reasons: ['W-8BEN-E is not signed'] },
+    });
+    const bank = await kafka.publishEvent(Topics.payoutProfiles, world.partnerId, {
+      type: 'ProfileActionRequired',
+      data: { profileId: `bank-${randomUUID()}`, profileKind: 'BANK', partnerId: world.partnerId, revision: 3, status: 'ACTION_REQUIRED', reasons: ['IBAN does not exist'], name: 'Main EUR account' },
+    });
+    await sent(`${tax.eventId}:${admin2.userId}:EMAIL`);
+    await sent(`${bank.eventId}:${admin1.userId}:EMAIL`);
+    expect(await recipientsOf(tax.eventId, 'EMAIL')).toEqual([admin2.userId, allLocations.userId].sort());
+    expect(await recipientsOf(bank.eventId, 'EMAIL')).toEqual([admin1.userId, admin2.userId, allLocations.userId].sort());
+    const mail = smtp.to(admin1.email).find((m) => m.parsed.messageId?.startsWith(`<${bank.eventId}.`))!;
+    expect(mail.parsed.subject).toBe('Action required: your bank profile Main EUR account');
+    expect(mail.parsed.text).toContain('IBAN does not exist');
+  });
+
+  it('reminds the location admins of an expiring tax profile', async () => {
+    const event = await kafka.publishEvent(Topics.payoutProfiles, l1, {
+      type: 'TaxProfileExpiring',
+      data: { profileId: `tax-${randomUUID()}`, partnerId: world.partnerId, locationId: l1, expiresAt: '2027-01-31', daysLeft: 30 },
+    });
+    await sent(`${event.eventId}:${admin1.userId}:EMAIL`);
+    const mail = smtp.to(admin1.email).find((m) => m.parsed.messageId?.startsWith(`<${event.eventId}.`))!;
+    expect(mail.parsed.subject).toBe(`Reminder: the tax profile of Contoso East (${l1}) expires on January 31, 2027`);
+    expect(mail.parsed.text).toContain('(in 30 days)');
+    expect(await recipientsOf(event.eventId, 'EMAIL')).toEqual([admin1.userId, allLocations.userId].sort());
+  });
+});
