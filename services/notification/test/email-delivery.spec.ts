@@ -1,13 +1,12 @@
 import { createEnvelope, NotificationFailed, NotificationSent, Topics } from '@lib/contracts';
-import { bootService, eventually, RunningService, TestIssuer, TestKafka, TopicWatch, uniqueName } from '@lib/testing';
+import { eventually, RunningService, TestIssuer, TestKafka, TopicWatch } from '@lib/testing';
 import { MongoClient } from 'mongodb';
 import { randomUUID } from 'node:crypto';
 import { createServer, Server } from 'node:http';
 import { AddressInfo } from 'node:net';
-import { AppModule } from '../src/app.module';
 import { DELIVERY_DLQ_TOPIC, DeadDelivery } from '../src/delivery/dead-letter';
 import { CreateMessagesUseCase } from '../src/messages/usecases/create-messages.use-case';
-import { startGroupAtEnd } from './support/consumer-group';
+import { bootNotification } from './support/boot';
 import { addresses, SmtpTestServer } from './support/smtp-test-server';
 import { decodeHtml, recipient, TestUser, World } from './support/world';
 
@@ -36,22 +35,14 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => portal.listen(0, '127.0.0.1', resolve));
   portalUrl = `http://127.0.0.1:${(portal.address() as AddressInfo).port}`;
   watch = await kafka.watch([Topics.notifications, DELIVERY_DLQ_TOPIC]);
-  const groupId = uniqueName('notification');
-  await startGroupAtEnd(groupId, [Topics.identity, Topics.invitations, Topics.enrollments, Topics.payoutProfiles]);
-  service = await bootService(AppModule, {
-    name: 'notification',
-    env: {
-      ...issuer.env(),
-      KAFKA_GROUP_ID: groupId,
-      SMTP_URL: smtp.url,
-      PORTAL_BASE_URL: portalUrl,
-      NOTIFY_MAX_ATTEMPTS: String(MAX_ATTEMPTS),
-      NOTIFY_BACKOFF_MS: '100',
-      NOTIFY_POLL_INTERVAL_MS: '250',
-      NOTIFY_CONCURRENCY: '3',
-      NOTIFY_SMTP_TIMEOUT_MS: '5000',
-      KAFKA_PARTITIONS_CONCURRENCY: '6',
-    },
+  service = await bootNotification(issuer, {
+    SMTP_URL: smtp.url,
+    PORTAL_BASE_URL: portalUrl,
+    NOTIFY_MAX_ATTEMPTS: String(MAX_ATTEMPTS),
+    NOTIFY_BACKOFF_MS: '100',
+    NOTIFY_POLL_INTERVAL_MS: '250',
+    NOTIFY_CONCURRENCY: '3',
+    NOTIFY_SMTP_TIMEOUT_MS: '5000',
   });
 });
 

@@ -1,0 +1,211 @@
+import { Topics } from '@lib/contracts';
+import { eventually, RunningService, TestIssuer, TestKafka } from '@lib/testing';
+import { randomUUID } from 'node:crypto';
+import { bootNotification } from './support/boot';
+import { SmtpTestServer } from './support/smtp-test-server';
+import { recipient, TestUser, World } from './support/world';
+
+jest.setTimeout(60_000);
+
+const issuer = new TestIssuer();
+const kafka = new TestKafka();
+const smtp = new SmtpTestServer();
+let service: RunningService;
+
+beforeAll(async () => {
+  await Promise.all([issuer.start(), smtp.start()]);
+  service = await bootNotification(issuer, { SMTP_URL: smtp.url, PORTAL_BASE_URL: 'https://partner.example' });
+});
+
+afterAll(async () => {
+  await service?.close();
+  await kafka.close();
+  await smtp.stop();
+  await issuer.stop();
+});
+
+interface Entry {
+  id: string;
+  template: string;
+  subject: string;
+  text: string;
+  link?: string;
+  locationId?: string;
+  eventType: string;
+  read: boolean;
+  readAt?: string;
+  createdAt: string;
+}
+
+async function call(token: string | undefined, path: string, method = 'GET') {
+  const response = await fetch(`${service.url}${path}`, {
+    method,
+    headers: token ? { authorization: `Bearer ${token}` } : {},
+  });
+  const text = await response.text();
+  return { status: response.status, type: response.headers.get('content-type'), body: text ? JSON.parse(text) : undefined };
+}
+
+async function unread(user: TestUser): Promise<number> {
+  const { status, body } = await call(user.token, '/v1/inbox/unread-count');
+  expect(status).toBe(200);
+  return body.unread;
+}
+
+function enrollmentEvent(world: World, locationId: string, type: string, status: string) {
+  return kafka.publishEvent(Topics.enrollments, locationId, {
+    type,
+    data: {
+      enrollmentId: `enr-${randomUUID()}`,
+      programId: 'prog-growth',
+      programName: 'Azure Growth',
+      partnerId: world.partnerId,
+      locationId,
+      fiscalYear: 'FY27',
+      status,
+      reasons: [],
+      missing: ['TAX_PROFILE_MISSING'],
+      revision: 1,
+    },
+  });
+}
+
+describe('inbox', () => {
+  let world: World;
+  let location: string;
+  let avery: TestUser;
+  let blake: TestUser;
+  let stranger: TestUser;
+  const events: string[] = [];
+
+  beforeAll(async () => {
+    world = new World(kafka, issuer, service);
+    [location] = await world.register('Contoso Ltd');
+    avery = await world.user('Avery', [{ role: 'INCENTIVES_ADMIN', locationIds: [location] }]);
+    blake = await world.user('Blake', [{ role: 'GLOBAL_ADMIN', locationIds: ['*'] }]);
+    const elsewhere = new World(kafka, issuer, service);
+    await elsewhere.register('Fabrikam');
+    stranger = await elsewhere.user('Stranger', [{ role: 'GLOBAL_ADMIN', locationIds: ['*'] }]);
+
+    // Three messages for Avery, one at a time so that their order is known; one for Blake.
+    const invitation = await kafka.publishEvent(Topics.invitations, location, {
+      type: 'InvitationIssued',
+      data: {
+        invitationId: `inv-${randomUUID()}`,
+        programId: 'prog-growth',
+        programName: 'Azure Growth',
+        partnerId: world.partnerId,
+        locationId: location,
+        fiscalYear: 'FY27',
+        recipients: [recipient(avery)],
+        channels: ['EMAIL', 'NOTICE'],
+        getStartedUrl: `https://partner.example/incentives/enroll?programId=prog-growth&locationId=${location}`,
+        requiresEligibility: true,
+      },
+    });
+    events.push(invitation.eventId);
+    await eventually(async () => expect(await unread(avery)).toBe(1));
+    events.push((await enrollmentEvent(world, location, 'EnrollmentActionRequired', 'ACTION_REQUIRED')).eventId);
+    await eventually(async () => expect(await unread(avery)).toBe(2));
+    events.push((await enrollmentEvent(world, location, 'EnrollmentValidating', 'VALIDATING')).eventId);
+    await eventually(async () => expect(await unread(avery)).toBe(3));
+    await kafka.publishEvent(Topics.invitations, location, {
+      type: 'AdminAssignmentRequested',
+      data: { invitationId: `inv-${randomUUID()}`, programId: 'prog-x', partnerId: world.partnerId, locationId: location, fiscalYear: 'FY27', recipients: [recipient(blake)] },
+    });
+    await eventually(async () => expect(await unread(blake)).toBe(1));
+  });
+
+  it('needs a valid token', async () => {
+    expect((await call(undefined, '/v1/inbox')).status).toBe(401);
+    const forged = await issuer.token({ sub: avery.userId, partnerId: world.partnerId, foreignKey: true });
+    const response = await call(forged, '/v1/inbox/unread-count');
+    expect(response.status).toBe(401);
+    expect(response.type).toMatch(/application\/problem\+json/);
+  });
+
+  it('refuses a user the service does not know, a token for another partner, and a deactivated user', async () => {
+    const unknown = await issuer.token({ sub: `u-${randomUUID()}`, partnerId: world.partnerId });
+    expect((await call(unknown, '/v1/inbox')).status).toBe(403);
+    const otherPartner = await issuer.token({ sub: avery.userId, partnerId: `p-${randomUUID()}` });
+    expect((await call(otherPartner, '/v1/inbox')).status).toBe(403);
+    const leaving = await world.deactivate(await world.user('Leaving', [{ role: 'INCENTIVES_ADMIN', locationIds: [location] }]));
+    const response = await call(leaving.token, '/v1/inbox/unread-count');
+    expect(response.status).toBe(403);
+    expect(response.body.detail).toMatch(/deactivated/);
+  });
+
+  it('lists my own messages, newest first, page by page', async () => {
+    const { status, body } = await call(avery.token, '/v1/inbox');
+    expect(status).toBe(200);
+    expect(body).toMatchObject({ page: 1, pageSize: 20, total: 3 });
+    const items = body.items as Entry[];
+    expect(items.map((i) => i.id)).toEqual([...events].reverse().map((e) => `${e}:${avery.userId}:INBOX`));
+    expect(items.map((i) => i.eventType)).toEqual(['EnrollmentValidating', 'EnrollmentActionRequired', 'InvitationIssued']);
+    const invitation = items[2];
+    expect(invitation).toMatchObject({
+      template: 'invitation',
+      subject: 'Partner Incentive Enrollment Invitation',
+      link: `https://partner.example/incentives/enroll?programId=prog-growth&locationId=${location}`,
+      locationId: location,
+      read: false,
+    });
+    expect(invitation.text).toContain('Get Started: https://partner.example/incentives/enroll');
+    expect(items[1].text).toContain('A tax profile for the location');
+    expect(Date.parse(items[0].createdAt)).toBeGreaterThanOrEqual(Date.parse(items[2].createdAt));
+
+    const first = await call(avery.token, '/v1/inbox?page=1&pageSize=2');
+    const second = await call(avery.token, '/v1/inbox?page=2&pageSize=2');
+    expect(first.body.items.map((i: Entry) => i.id)).toEqual(items.slice(0, 2).map((i) => i.id));
+    expect(second.body).toMatchObject({ page: 2, pageSize: 2, total: 3 });
+    expect(second.body.items.map((i: Entry) => i.id)).toEqual([items[2].id]);
+
+    const blakes = await call(blake.token, '/v1/inbox');
+    expect(blakes.body.total).toBe(1);
+    expect(blakes.body.items[0]).toMatchObject({ template: 'admin-assignment-requested', eventType: 'AdminAssignmentRequested' });
+    expect((await call(stranger.token, '/v1/inbox')).body).toMatchObject({ total: 0, items: [] });
+  });
+
+  it('counts unread messages and marks one read, once', async () => {
+    const id = `${events[0]}:${avery.userId}:INBOX`;
+    const before = await unread(avery);
+    const marked = await call(avery.token, `/v1/inbox/${encodeURIComponent(id)}/read`, 'POST');
+    expect(marked.status).toBe(200);
+    expect(marked.body).toMatchObject({ id, read: true });
+    expect(Date.parse(marked.body.readAt)).not.toBeNaN();
+    expect(await unread(avery)).toBe(before - 1);
+
+    const again = await call(avery.token, `/v1/inbox/${encodeURIComponent(id)}/read`, 'POST');
+    expect(again.status).toBe(200);
+    expect(again.body.readAt).toBe(marked.body.readAt);
+    expect(await unread(avery)).toBe(before - 1);
+    const listed = (await call(avery.token, '/v1/inbox')).body.items as Entry[];
+    expect(listed.find((i) => i.id === id)).toMatchObject({ read: true, readAt: marked.body.readAt });
+    expect(listed.filter((i) => !i.read)).toHaveLength(before - 1);
+  });
+
+  it("answers 404 for someone else's message, and leaves it unread", async () => {
+    const id = `${events[1]}:${avery.userId}:INBOX`;
+    for (const other of [blake, stranger]) {
+      const response = await call(other.token, `/v1/inbox/${encodeURIComponent(id)}/read`, 'POST');
+      expect(response.status).toBe(404);
+      expect(response.type).toMatch(/application\/problem\+json/);
+      expect(JSON.stringify(response.body)).not.toContain('Azure Growth');
+    }
+    expect((await call(avery.token, '/v1/inbox')).body.items.find((i: Entry) => i.id === id)).toMatchObject({ read: false });
+    expect((await call(avery.token, `/v1/inbox/${encodeURIComponent(`nope:${avery.userId}:INBOX`)}/read`, 'POST')).status).toBe(404);
+    // The email copy of a message is not an inbox entry.
+    expect((await call(avery.token, `/v1/inbox/${encodeURIComponent(`${events[1]}:${avery.userId}:EMAIL`)}/read`, 'POST')).status).toBe(404);
+  });
+
+  it('rejects bad paging and unknown parameters with the fields named', async () => {
+    const zero = await call(avery.token, '/v1/inbox?pageSize=0');
+    expect(zero.status).toBe(400);
+    expect(zero.body.errors).toEqual([expect.objectContaining({ field: 'pageSize' })]);
+    expect((await call(avery.token, '/v1/inbox?pageSize=101')).status).toBe(400);
+    expect((await call(avery.token, '/v1/inbox?page=abc')).status).toBe(400);
+    const unknown = await call(avery.token, '/v1/inbox?limit=5');
+    expect(unknown.status).toBe(400);
+    expect(unknown.body.errors).toEqual([expect.objectContaining({ field: 'limit' })]);
+  });
+});
