@@ -44,7 +44,7 @@ async function main() {
   spawnSync(process.execPath, [join(root, 'node_modules', '.bin', 'tsc-alias'), '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'inherit' });
 
   say('Starting Kafka and MongoDB...');
-  const infra = await resolveInfra({ name: 'platform' });
+  const infra = await resolveInfra({ name: 'platform', persistent: true });
   const processes = [];
   let stopping = false;
   const stop = async (code = 0) => {

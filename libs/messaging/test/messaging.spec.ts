@@ -13,7 +13,7 @@ import {
   uniqueName,
   waitFor,
 } from '@lib/testing';
-import { startFerretDb } from '@lib/testing/infra/ferretdb';
+import { startMongoJavaServer } from '@lib/testing/infra/mongo-java-server';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
@@ -192,7 +192,7 @@ describe('service lifecycle', () => {
   });
 
   it('is ready with both connections up, and not ready once the database goes away', async () => {
-    const ownMongo = await startFerretDb({ root: PROJECT_ROOT, dataDir: join(PROJECT_ROOT, '.local', 'run', uniqueName('ready')) });
+    const ownMongo = await startMongoJavaServer({ root: PROJECT_ROOT, dataDir: join(PROJECT_ROOT, '.local', 'run', uniqueName('ready')) });
     const service = await boot({ MONGO_URL: ownMongo.url });
     try {
       await ready(service);

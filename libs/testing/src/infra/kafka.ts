@@ -1,21 +1,12 @@
-import { execFile } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import {
-  accessSync,
-  constants as fsConstants,
-  existsSync,
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Kafka, logLevel } from 'kafkajs';
+import { ensureMavenJars, findJava, run } from './maven';
 import { freePort, ManagedProcess, spawnServer, tcpReachable, waitFor } from './process';
+
+export { findJava };
 
 /**
  * A local Apache Kafka 3.9.1 broker: single node, KRaft (broker and controller in one JVM), run
@@ -47,7 +38,6 @@ export const KAFKA_LOG4J = join('deploy', 'local', 'kafka', 'log4j.properties');
 /** Where the jars are cached, relative to the project root. */
 export const KAFKA_LIBS_DIR = join('.local', 'kafka', 'libs');
 
-const MAVEN_GOAL = ['dependency:copy-dependencies', '-DincludeScope=runtime'];
 const JVM_FLAGS = [
   '-Xmx512m',
   '-Xms256m',
@@ -61,154 +51,11 @@ const JVM_FLAGS = [
 const START_ATTEMPTS = 3;
 const READY_TIMEOUT_MS = 60_000;
 const STOP_GRACE_MS = 15_000;
-const MAVEN_TIMEOUT_MS = 10 * 60_000;
-const LOCK_STALE_MS = 15 * 60_000;
 const PROBE_TOPIC = '__local-kafka-ready-probe';
 
-/** Finds an executable on PATH (or returns undefined). */
-function onPath(name: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    if (!dir) continue;
-    const candidate = join(dir, name);
-    try {
-      accessSync(candidate, fsConstants.X_OK);
-      if (statSync(candidate).isFile()) return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
-
-/** `$JAVA_HOME/bin/java` when JAVA_HOME is set, else `java` from PATH. */
-export function findJava(): string {
-  const fromHome = process.env.JAVA_HOME ? join(process.env.JAVA_HOME, 'bin', 'java') : undefined;
-  if (fromHome && existsSync(fromHome)) return fromHome;
-  const java = onPath('java');
-  if (!java) {
-    throw new Error(
-      'Kafka needs a Java runtime (17 or newer): no `java` on PATH' +
-        (process.env.JAVA_HOME ? ` and none in JAVA_HOME=${process.env.JAVA_HOME}` : '') +
-        '. Install one, e.g. `apt-get install openjdk-17-jre-headless`.',
-    );
-  }
-  return java;
-}
-
-function run(
-  command: string,
-  args: string[],
-  options: { cwd?: string; timeoutMs: number; label: string },
-): Promise<{ stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      command,
-      args,
-      { cwd: options.cwd, env: process.env, maxBuffer: 32 * 1024 * 1024, timeout: options.timeoutMs },
-      (error, stdout, stderr) => {
-        if (error) {
-          const output = `${stdout}${stderr}`.trim().split('\n').slice(-40).join('\n');
-          reject(new Error(`${options.label} failed (${error.code ?? error.signal ?? 'error'}): ${command}\n${output}`));
-        } else {
-          resolve({ stdout, stderr });
-        }
-      },
-    );
-  });
-}
-
-/** Takes a directory lock (mkdir is atomic), waiting for another holder; stale locks are broken. */
-async function withLock<T>(lockDir: string, fn: () => Promise<T>, log: (line: string) => void): Promise<T> {
-  let announced = false;
-  for (;;) {
-    try {
-      mkdirSync(lockDir);
-      break;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      try {
-        if (Date.now() - statSync(lockDir).mtimeMs > LOCK_STALE_MS) {
-          rmSync(lockDir, { recursive: true, force: true });
-          continue;
-        }
-      } catch {
-        continue; // released meanwhile
-      }
-      if (!announced) {
-        log(`waiting for another process to finish fetching the Kafka jars (${lockDir})`);
-        announced = true;
-      }
-      await new Promise((r) => setTimeout(r, 500));
-    }
-  }
-  try {
-    return await fn();
-  } finally {
-    rmSync(lockDir, { recursive: true, force: true });
-  }
-}
-
-function listJars(libsDir: string): string[] {
-  return readdirSync(libsDir)
-    .filter((name) => name.endsWith('.jar'))
-    .sort()
-    .map((name) => join(libsDir, name));
-}
-
-/**
- * Fetches the broker's jars into `<root>/.local/kafka/libs` with `mvn dependency:copy-dependencies`,
- * unless they were fetched from the current pom.xml (its SHA-256 is kept in `libs.hash` next to the
- * directory). Returns the jars' absolute paths, sorted (the classpath).
- */
-export async function ensureKafkaJars(root: string, log: (line: string) => void = () => {}): Promise<string[]> {
-  const pom = join(root, KAFKA_POM);
-  const libsDir = join(root, KAFKA_LIBS_DIR);
-  const hashFile = `${libsDir}.hash`;
-  const digest = createHash('sha256')
-    .update(MAVEN_GOAL.join(' '))
-    .update('\0')
-    .update(readFileSync(pom))
-    .digest('hex');
-  const fresh = () =>
-    existsSync(libsDir) && existsSync(hashFile) && readFileSync(hashFile, 'utf8').trim() === digest;
-
-  if (!fresh()) {
-    mkdirSync(join(root, '.local', 'kafka'), { recursive: true });
-    await withLock(
-      `${libsDir}.lock`,
-      async () => {
-        if (fresh()) return; // another process fetched them while we waited
-        const mvn = process.env.MVN ?? onPath('mvn');
-        if (!mvn) {
-          throw new Error(
-            `Fetching the Kafka jars needs Maven: no \`mvn\` on PATH (or set MVN). Install it, e.g. \`apt-get install maven\`, ` +
-              `or fill ${libsDir} by hand with \`mvn -f ${KAFKA_POM} ${MAVEN_GOAL.join(' ')} -DoutputDirectory=${KAFKA_LIBS_DIR}\`.`,
-          );
-        }
-        findJava(); // Maven needs it too: fail with the clear message
-        const tmp = `${libsDir}.tmp-${process.pid}-${Date.now()}`;
-        const started = Date.now();
-        log(`fetching the Kafka 3.9.1 jars from Maven Central into ${KAFKA_LIBS_DIR} (first time: ~15 s, ~46 MB)`);
-        try {
-          await run(mvn, ['-q', '-B', '-f', pom, ...MAVEN_GOAL, `-DoutputDirectory=${tmp}`], {
-            cwd: root,
-            timeoutMs: MAVEN_TIMEOUT_MS,
-            label: `mvn -f ${KAFKA_POM} ${MAVEN_GOAL.join(' ')}`,
-          });
-          if (!existsSync(tmp) || listJars(tmp).length === 0) throw new Error(`mvn copied no jars into ${tmp}`);
-          rmSync(hashFile, { force: true });
-          rmSync(libsDir, { recursive: true, force: true });
-          renameSync(tmp, libsDir);
-          writeFileSync(hashFile, `${digest}\n`);
-        } finally {
-          rmSync(tmp, { recursive: true, force: true });
-        }
-        log(`fetched ${listJars(libsDir).length} jars in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-      },
-      log,
-    );
-  }
-  return listJars(libsDir);
+/** Fetches the broker's jars into `<root>/.local/kafka/libs` (once per pom.xml); returns the classpath. */
+export function ensureKafkaJars(root: string, log: (line: string) => void = () => {}): Promise<string[]> {
+  return ensureMavenJars({ root, pom: KAFKA_POM, libsDir: KAFKA_LIBS_DIR, what: 'Kafka 3.9.1', log });
 }
 
 /** A Kafka cluster id: 16 random bytes, base64url without padding (what `StorageTool random-uuid` prints). */

@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { startFerretDb } from './ferretdb';
 import { startKafka } from './kafka';
+import { startMongoJavaServer } from './mongo-java-server';
 import { dockerAvailable, startKafkaContainer, startMongoContainer } from './testcontainers';
 
 export interface Infra {
@@ -16,14 +17,21 @@ export const PROJECT_ROOT = resolve(__dirname, '../../../..');
 
 /**
  * Real Kafka and MongoDB, in this order: endpoints from KAFKA_BROKERS / MONGO_URL; testcontainers when a Docker
- * engine answers; otherwise servers the project provisions itself (Apache Kafka from Maven Central, FerretDB
- * from the Go module proxy), with data under `.local/run/<name>`.
+ * engine answers; otherwise servers the project provisions itself (Apache Kafka and mongo-java-server from
+ * Maven Central; FerretDB from the Go module proxy with LOCAL_MONGO=ferretdb), with data under `.local/`.
  */
 export async function resolveInfra({
   name = 'run',
   root = PROJECT_ROOT,
+  persistent = false,
   log = () => undefined,
-}: { name?: string; root?: string; log?: (line: string) => void } = {}): Promise<Infra> {
+}: {
+  name?: string;
+  root?: string;
+  /** Keep data across restarts under `.local/data/<name>` (npm start); tests use a fresh folder per run. */
+  persistent?: boolean;
+  log?: (line: string) => void;
+} = {}): Promise<Infra> {
   const stops: Array<() => Promise<void>> = [];
   const stop = async () => {
     for (const s of stops.reverse()) await s().catch(() => undefined);
@@ -32,7 +40,7 @@ export async function resolveInfra({
     const envKafka = process.env.KAFKA_BROKERS;
     const envMongo = process.env.MONGO_URL;
     const docker = !envKafka || !envMongo ? await dockerAvailable() : false;
-    const dataDir = join(root, '.local', 'run', `${name}-${process.pid}`);
+    const dataDir = persistent ? join(root, '.local', 'data', name) : join(root, '.local', 'run', `${name}-${process.pid}`);
     mkdirSync(dataDir, { recursive: true });
 
     const kafkaPromise = envKafka
@@ -44,7 +52,7 @@ export async function resolveInfra({
       ? Promise.resolve({ url: envMongo, stop: async () => undefined, mode: 'environment' as const })
       : docker
         ? startMongoContainer().then((s) => ({ ...s, mode: 'testcontainers' as const }))
-        : startFerretDb({ root, dataDir: join(dataDir, 'mongo'), log }).then((s) => ({ ...s, mode: 'local' as const }));
+        : startLocalMongo(root, join(dataDir, 'mongo'), persistent, log).then((s) => ({ ...s, mode: 'local' as const }));
 
     const [kafka, mongo] = await Promise.allSettled([kafkaPromise, mongoPromise]);
     if (kafka.status === 'fulfilled') stops.push(kafka.value.stop);
@@ -61,4 +69,10 @@ export async function resolveInfra({
     await stop();
     throw error;
   }
+}
+
+/** mongo-java-server by default (atomic updates, fast); FerretDB when LOCAL_MONGO=ferretdb. */
+function startLocalMongo(root: string, dataDir: string, persistent: boolean, log: (line: string) => void) {
+  if (process.env.LOCAL_MONGO === 'ferretdb') return startFerretDb({ root, dataDir, log });
+  return startMongoJavaServer({ root, dataDir, persistFile: persistent ? join(dataDir, 'platform.mv.db') : undefined, log });
 }

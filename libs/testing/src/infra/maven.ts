@@ -1,0 +1,176 @@
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import {
+  accessSync,
+  constants as fsConstants,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { delimiter, dirname, join, relative } from 'node:path';
+
+/** Jars from Maven Central for the local servers that run on the JDK (Kafka, mongo-java-server). */
+
+const MAVEN_GOAL = ['dependency:copy-dependencies', '-DincludeScope=runtime'];
+const MAVEN_TIMEOUT_MS = 10 * 60_000;
+const LOCK_STALE_MS = 15 * 60_000;
+
+/** Finds an executable on PATH (or returns undefined). */
+export function onPath(name: string): string | undefined {
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    if (!dir) continue;
+    const candidate = join(dir, name);
+    try {
+      accessSync(candidate, fsConstants.X_OK);
+      if (statSync(candidate).isFile()) return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+/** `$JAVA_HOME/bin/java` when JAVA_HOME is set, else `java` from PATH. */
+export function findJava(): string {
+  const fromHome = process.env.JAVA_HOME ? join(process.env.JAVA_HOME, 'bin', 'java') : undefined;
+  if (fromHome && existsSync(fromHome)) return fromHome;
+  const java = onPath('java');
+  if (!java) {
+    throw new Error(
+      'The local servers need a Java runtime (17 or newer): no `java` on PATH' +
+        (process.env.JAVA_HOME ? ` and none in JAVA_HOME=${process.env.JAVA_HOME}` : '') +
+        '. Install one, e.g. `apt-get install openjdk-17-jre-headless`.',
+    );
+  }
+  return java;
+}
+
+export function run(
+  command: string,
+  args: string[],
+  options: { cwd?: string; timeoutMs: number; label: string },
+): Promise<{ stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      command,
+      args,
+      { cwd: options.cwd, env: process.env, maxBuffer: 32 * 1024 * 1024, timeout: options.timeoutMs },
+      (error, stdout, stderr) => {
+        if (error) {
+          const output = `${stdout}${stderr}`.trim().split('\n').slice(-40).join('\n');
+          reject(new Error(`${options.label} failed (${error.code ?? error.signal ?? 'error'}): ${command}\n${output}`));
+        } else {
+          resolve({ stdout, stderr });
+        }
+      },
+    );
+  });
+}
+
+/** Takes a directory lock (mkdir is atomic), waiting for another holder; stale locks are broken. */
+export async function withLock<T>(lockDir: string, fn: () => Promise<T>, log: (line: string) => void): Promise<T> {
+  let announced = false;
+  for (;;) {
+    try {
+      mkdirSync(lockDir);
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      try {
+        if (Date.now() - statSync(lockDir).mtimeMs > LOCK_STALE_MS) {
+          rmSync(lockDir, { recursive: true, force: true });
+          continue;
+        }
+      } catch {
+        continue; // released meanwhile
+      }
+      if (!announced) {
+        log(`waiting for another process to finish fetching jars (${lockDir})`);
+        announced = true;
+      }
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    rmSync(lockDir, { recursive: true, force: true });
+  }
+}
+
+export function listJars(libsDir: string): string[] {
+  return readdirSync(libsDir)
+    .filter((name) => name.endsWith('.jar'))
+    .sort()
+    .map((name) => join(libsDir, name));
+}
+
+/**
+ * Fetches the jars a POM lists into `libsDir` with `mvn dependency:copy-dependencies`, unless they were fetched
+ * from the current POM (its SHA-256 is kept in `<libsDir>.hash`). Concurrent callers wait on a lock.
+ * Returns the jars' absolute paths, sorted (the classpath).
+ */
+export async function ensureMavenJars({
+  root,
+  pom: pomPath,
+  libsDir: libsPath,
+  what,
+  log = () => {},
+}: {
+  root: string;
+  /** Relative to root. */
+  pom: string;
+  /** Relative to root. */
+  libsDir: string;
+  what: string;
+  log?: (line: string) => void;
+}): Promise<string[]> {
+  const pom = join(root, pomPath);
+  const libsDir = join(root, libsPath);
+  const hashFile = `${libsDir}.hash`;
+  const digest = createHash('sha256').update(MAVEN_GOAL.join(' ')).update('\0').update(readFileSync(pom)).digest('hex');
+  const fresh = () => existsSync(libsDir) && existsSync(hashFile) && readFileSync(hashFile, 'utf8').trim() === digest;
+
+  if (!fresh()) {
+    mkdirSync(dirname(libsDir), { recursive: true });
+    await withLock(
+      `${libsDir}.lock`,
+      async () => {
+        if (fresh()) return; // another process fetched them while we waited
+        const mvn = process.env.MVN ?? onPath('mvn');
+        if (!mvn) {
+          throw new Error(
+            `Fetching the ${what} jars needs Maven: no \`mvn\` on PATH (or set MVN). Install it, e.g. \`apt-get install maven\`, ` +
+              `or fill ${libsPath} by hand with \`mvn -f ${pomPath} ${MAVEN_GOAL.join(' ')} -DoutputDirectory=${libsPath}\`.`,
+          );
+        }
+        findJava(); // Maven needs it too: fail with the clear message
+        const tmp = `${libsDir}.tmp-${process.pid}-${Date.now()}`;
+        const started = Date.now();
+        log(`fetching the ${what} jars from Maven Central into ${relative(root, libsDir)}`);
+        try {
+          await run(mvn, ['-q', '-B', '-f', pom, ...MAVEN_GOAL, `-DoutputDirectory=${tmp}`], {
+            cwd: root,
+            timeoutMs: MAVEN_TIMEOUT_MS,
+            label: `mvn -f ${pomPath} ${MAVEN_GOAL.join(' ')}`,
+          });
+          if (!existsSync(tmp) || listJars(tmp).length === 0) throw new Error(`mvn copied no jars into ${tmp}`);
+          rmSync(hashFile, { force: true });
+          rmSync(libsDir, { recursive: true, force: true });
+          renameSync(tmp, libsDir);
+          writeFileSync(hashFile, `${digest}\n`);
+        } finally {
+          rmSync(tmp, { recursive: true, force: true });
+        }
+        log(`fetched ${listJars(libsDir).length} ${what} jars in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+      },
+      log,
+    );
+  }
+  return listJars(libsDir);
+}

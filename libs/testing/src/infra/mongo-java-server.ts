@@ -1,0 +1,82 @@
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { MongoClient } from 'mongodb';
+import type { MongoServer } from './ferretdb';
+import { ensureMavenJars, findJava } from './maven';
+import { freePort, spawnServer, tcpReachable, waitFor } from './process';
+
+/**
+ * A local MongoDB-compatible server: mongo-java-server 1.46 (Maven Central) on the installed JDK, in memory, or
+ * persisted in an H2 file when `persistFile` is given. Chosen over FerretDB 1.24 for the platform's default
+ * because it applies each update atomically (FerretDB's read-then-replace loses concurrent updates to one
+ * document) and is fast enough for the benchmarks. See deploy/local/mongo/README.md.
+ */
+export const MONGO_POM = join('deploy', 'local', 'mongo', 'pom.xml');
+export const MONGO_LAUNCHER = join('deploy', 'local', 'mongo', 'MongoLauncher.java');
+export const MONGO_LIBS_DIR = join('.local', 'mongo-java-server', 'libs');
+
+const JVM_FLAGS = ['-Xmx2g', '-Xss512k', '-XX:+UseSerialGC', '-Djava.awt.headless=true'];
+const STOP_GRACE_MS = 10_000;
+
+export async function startMongoJavaServer({
+  root,
+  dataDir,
+  persistFile,
+  log = () => {},
+}: {
+  root: string;
+  dataDir: string;
+  /** Keep the data in this H2 file across restarts; in memory when absent. */
+  persistFile?: string;
+  log?: (line: string) => void;
+}): Promise<MongoServer> {
+  const jars = await ensureMavenJars({ root, pom: MONGO_POM, libsDir: MONGO_LIBS_DIR, what: 'mongo-java-server', log });
+  mkdirSync(dataDir, { recursive: true });
+  const port = await freePort();
+  const logFile = join(dataDir, 'mongo.log');
+  const args = [...JVM_FLAGS, '-cp', jars.join(':'), join(root, MONGO_LAUNCHER), '127.0.0.1', String(port)];
+  if (persistFile) {
+    mkdirSync(join(persistFile, '..'), { recursive: true });
+    args.push(persistFile);
+  }
+  const started = Date.now();
+  const server = spawnServer(findJava(), args, { cwd: root, logFile });
+  const kill = () => server.child.kill('SIGKILL');
+  process.once('exit', kill);
+  let exited = false;
+  void server.exited.then(() => (exited = true));
+  const url = `mongodb://127.0.0.1:${port}/`;
+  try {
+    await waitFor(
+      `mongo-java-server on port ${port}`,
+      async () => {
+        if (exited) throw new Error(`exited early:\n${tail(logFile)}`);
+        if (!(await tcpReachable('127.0.0.1', port, 500))) return false;
+        const client = new MongoClient(url, { directConnection: true, serverSelectionTimeoutMS: 2_000 });
+        try {
+          await client.connect();
+          await client.db('admin').command({ ping: 1 });
+          return true;
+        } finally {
+          await client.close();
+        }
+      },
+      { timeoutMs: 60_000, intervalMs: 200 },
+    );
+  } catch (error) {
+    await server.stop(1_000);
+    throw error;
+  }
+  log(`mongo-java-server ready at ${url} (${persistFile ? 'H2 ' + persistFile : 'memory'}, ${((Date.now() - started) / 1000).toFixed(1)} s, log ${logFile})`);
+  return {
+    url,
+    stop: async () => {
+      process.removeListener('exit', kill);
+      await server.stop(STOP_GRACE_MS);
+    },
+  };
+}
+
+function tail(file: string, lines = 30): string {
+  return existsSync(file) ? readFileSync(file, 'utf8').split('\n').slice(-lines).join('\n') : '(no log)';
+}
