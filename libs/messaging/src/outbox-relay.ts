@@ -107,13 +107,13 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
       .toArray()) as unknown as Array<{ _id: unknown; outbox: OutboxEntry[] }>;
     if (docs.length === 0) return 0;
 
+    // In creation order across documents, so events of one key keep the order they were written in.
+    const entries = docs.flatMap((doc) => doc.outbox).sort((a, b) => +new Date(a.createdAt) - +new Date(b.createdAt));
     const byTopic = new Map<string, Array<{ key: string; value: string }>>();
-    for (const doc of docs) {
-      for (const entry of doc.outbox) {
-        const list = byTopic.get(entry.topic) ?? [];
-        list.push({ key: entry.key, value: entry.value });
-        byTopic.set(entry.topic, list);
-      }
+    for (const entry of entries) {
+      const list = byTopic.get(entry.topic) ?? [];
+      list.push({ key: entry.key, value: entry.value });
+      byTopic.set(entry.topic, list);
     }
     await this.producer.sendBatch([...byTopic].map(([topic, messages]) => ({ topic, messages })));
 
