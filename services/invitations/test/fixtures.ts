@@ -1,7 +1,8 @@
 import { createEnvelope, Envelope, EnrollmentStatus, ProgramState, Role, Topics, UserSnapshot } from '@lib/contracts';
-import { bootService, eventually, ReceivedMessage, RunningService, TestIssuer, TestKafka, TopicWatch } from '@lib/testing';
+import { bootService, eventually, ReceivedMessage, RunningService, TestIssuer, TestKafka, TopicWatch, uniqueName } from '@lib/testing';
 import { deadLetterTopic } from '@lib/contracts';
 import { randomUUID } from 'node:crypto';
+import { Kafka, logLevel } from 'kafkajs';
 import { AppModule } from '../src/app.module';
 
 export const PORTAL = 'https://partner.portal.test';
@@ -50,7 +51,12 @@ export class World {
   async start(): Promise<void> {
     await this.issuer.start();
     this.watch = await this.kafka.watch([Topics.invitations, deadLetterTopic(Topics.eligibility)]);
-    this.service = await bootService(AppModule, { name: 'invitations', env: { ...this.issuer.env(), PORTAL_BASE_URL: PORTAL } });
+    const groupId = uniqueName('invitations');
+    await startAtEnd(groupId, CONSUMED_TOPICS);
+    this.service = await bootService(AppModule, {
+      name: 'invitations',
+      env: { ...this.issuer.env(), PORTAL_BASE_URL: PORTAL, KAFKA_GROUP_ID: groupId },
+    });
     await eventually(async () => {
       const response = await fetch(`${this.service.url}/health/ready`);
       if (response.status !== 200) throw new Error(`not ready: ${response.status}`);
@@ -243,8 +249,16 @@ export class World {
 
   // ---- invitations.events.v1 ----
 
+  /**
+   * Distinct events (by eventId) of this type. Every test file boots its own invitations service on the same
+   * topics, so each fact may be published once per running service, always with the same deterministic eventId:
+   * consumers treat those copies as one event, and so do the tests.
+   */
   events(type: string, filter: (data: InvitationEventData) => boolean): ReceivedMessage<InvitationEventData>[] {
-    return this.watch.ofType<InvitationEventData>(type, (m) => m.topic === Topics.invitations && filter(m.envelope!.data));
+    const seen = new Set<string>();
+    return this.watch
+      .ofType<InvitationEventData>(type, (m) => m.topic === Topics.invitations && filter(m.envelope!.data))
+      .filter((m) => !seen.has(m.envelope!.eventId) && Boolean(seen.add(m.envelope!.eventId)));
   }
 
   async waitEvent(
@@ -252,26 +266,55 @@ export class World {
     filter: (data: InvitationEventData) => boolean,
     count = 1,
   ): Promise<ReceivedMessage<InvitationEventData>[]> {
-    return this.watch.waitFor<InvitationEventData>(
-      (m) => m.topic === Topics.invitations && m.envelope?.type === type && filter(m.envelope.data),
-      { count, timeoutMs: 30_000 },
-    );
+    return eventually(async () => {
+      const found = this.events(type, filter);
+      if (found.length < count) throw new Error(`expected ${count} distinct ${type}, found ${found.length}`);
+      return found;
+    }, 30_000);
   }
 
   /**
-   * Everything published before now about `locationId` has been handled: a marker decision for a fresh program
-   * on the same location (same key, so same partition, handled after the earlier ones) has been issued.
+   * Everything published before now about `locationId` has been handled by this service: a marker decision for a
+   * fresh program on the same location (same key, so same partition, handled after the earlier ones) has become
+   * an invitation that `viewer` can read from this service.
    */
-  async settle(partner: TestPartner, locationId: string): Promise<void> {
+  async settle(viewer: TestUser, partner: TestPartner, locationId: string): Promise<void> {
     const programId = await this.program({ name: 'Marker' });
     await this.decide(partner, locationId, programId, true);
-    await this.watch.waitFor(
-      (m) =>
-        m.topic === Topics.invitations &&
-        ['InvitationIssued', 'AdminAssignmentRequested'].includes(m.envelope?.type ?? '') &&
-        (m.envelope?.data as InvitationEventData).programId === programId,
-      { timeoutMs: 30_000 },
-    );
+    await eventually(async () => {
+      const invitations = await this.invitations(viewer, `?locationId=${encodeURIComponent(locationId)}`);
+      expect(invitations.map((i) => i.programId)).toContain(programId);
+    }, 30_000);
+  }
+}
+
+const CONSUMED_TOPICS = [Topics.identity, Topics.eligibility, Topics.programs, Topics.enrollments];
+
+/**
+ * Commits the current end of each topic for a consumer group that has not started yet. The service reads its
+ * topics from the beginning in a new group (to build its views); on the shared dev broker those topics hold every
+ * other test's history, which is irrelevant here (each test uses fresh ids) and slow to read. The group starts
+ * at the end instead, and the tests publish everything they need.
+ */
+async function startAtEnd(groupId: string, topics: string[]): Promise<void> {
+  const admin = new Kafka({ brokers: process.env.KAFKA_BROKERS!.split(','), logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  try {
+    const existing = new Set(await admin.listTopics());
+    const missing = topics.filter((topic) => !existing.has(topic));
+    if (missing.length) {
+      await admin
+        .createTopics({ waitForLeaders: true, topics: missing.map((topic) => ({ topic, numPartitions: 6 })) })
+        .catch((error: Error) => {
+          if (!/already exists/i.test(error.message)) throw error;
+        });
+    }
+    for (const topic of topics) {
+      const partitions = await admin.fetchTopicOffsets(topic);
+      await admin.setOffsets({ groupId, topic, partitions: partitions.map(({ partition, high }) => ({ partition, offset: high })) });
+    }
+  } finally {
+    await admin.disconnect();
   }
 }
 

@@ -132,7 +132,7 @@ describe('issuing invitations from eligibility decisions', () => {
     const [issued] = await world.waitEvent('InvitationIssued', forInvitation(programId, l1));
     expect(issued.envelope!.data.recipients!.map((r) => r.userId)).toEqual([erin.userId]);
     await eventually(async () => expect(await world.notices(erin)).toHaveLength(1));
-    await world.settle(partner, l1);
+    await world.settle(erin, partner, l1);
     expect(world.events('InvitationDelivered', forInvitation(programId, l1))).toEqual([]);
     expect(world.events('AdminAssignmentRequested', forInvitation(programId, l1))).toEqual([]);
   });
@@ -150,7 +150,7 @@ describe('duplicates and reordering', () => {
     await world.kafka.publish(Topics.eligibility, l1, decision);
     await world.kafka.publish(Topics.eligibility, l1, decision);
     await world.decide(partner, l1, programId, true);
-    await world.settle(partner, l1);
+    await world.settle(admin, partner, l1);
 
     expect(world.events('InvitationIssued', forInvitation(programId, l1))).toHaveLength(1);
     expect(world.events('InvitationDelivered', forInvitation(programId, l1))).toEqual([]);
@@ -166,7 +166,7 @@ describe('duplicates and reordering', () => {
     await world.known(global, [l1]);
 
     await world.decide(partner, l1, programId, true);
-    await world.settle(partner, l1); // the decision was handled: nothing for an unknown program
+    await world.settle(global, partner, l1); // the decision was handled: nothing for an unknown program
     expect(world.events('AdminAssignmentRequested', forInvitation(programId, l1))).toEqual([]);
 
     await world.assignRole(fay, 'INCENTIVES_ADMIN', [l1]); // the role arrives after the decision
@@ -204,7 +204,7 @@ describe('duplicates and reordering', () => {
     await world.waitEvent('InvitationIssued', forInvitation(programId, a));
     await world.waitEvent('InvitationDelivered', forInvitation(programId, b));
     await world.waitEvent('InvitationDelivered', forInvitation(programId, c));
-    for (const location of [a, b, c]) await world.settle(partner, location);
+    for (const location of [a, b, c]) await world.settle(global, partner, location);
 
     const invitations = (await world.invitations(global)).filter((i) => i.programId === programId);
     expect(invitations).toHaveLength(3);
@@ -232,7 +232,7 @@ describe('duplicates and reordering', () => {
     await world.decide(partner, l1, programId, true);
     await world.waitEvent('InvitationIssued', forInvitation(programId, l1));
     await world.decide(partner, l1, programId, false, { occurredAt: new Date(Date.now() - 3_600_000) });
-    await world.settle(partner, l1);
+    await world.settle(admin, partner, l1);
 
     expect(world.events('InvitationRevoked', forInvitation(programId, l1))).toEqual([]);
     expect((await world.notices(admin)).map((n) => n.programId)).toContain(programId);
@@ -286,7 +286,7 @@ describe('revocation', () => {
       expect((await world.invitations(global, `?locationId=${l1}`))[0].state).toBe('ENROLLED');
     });
     await world.decide(partner, l1, programId, false, { reasons: ['Too late'] });
-    await world.settle(partner, l1);
+    await world.settle(global, partner, l1);
     expect(world.events('InvitationRevoked', forInvitation(programId, l1))).toHaveLength(1);
     expect((await world.invitations(global, `?locationId=${l1}&state=ENROLLED`)).map((i) => i.invitationId)).toEqual([invitationId]);
   });

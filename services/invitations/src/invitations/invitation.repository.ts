@@ -6,6 +6,8 @@ import { Invitation, InvitationState } from './invitation.schema';
 
 export type InvitationRecord = Invitation & { createdAt?: Date; updatedAt?: Date };
 
+const OUTBOX_DRAIN_WAIT_MS = 3_000;
+
 function isDuplicateKey(error: unknown): boolean {
   return (error as { code?: number })?.code === 11000;
 }
@@ -40,6 +42,7 @@ export class InvitationRepository {
     change: { set: Partial<Invitation>; unset?: Array<keyof Invitation> },
     events: OutboxEntry[],
   ): Promise<boolean> {
+    await this.outboxDrained(invitationId);
     const result = await this.invitations.updateOne(
       { _id: invitationId, version },
       {
@@ -50,6 +53,21 @@ export class InvitationRepository {
       },
     );
     return result.matchedCount === 1;
+  }
+
+  /**
+   * Waits (bounded) until the relay has published and removed this invitation's pending events. On the local
+   * FerretDB an update is a whole-document read-modify-write: one running at the same time as the relay's
+   * `$pullAll` on the same document can lose either change. Once the outbox is empty the relay leaves the
+   * document alone, so the next write does not race it. (On MongoDB the wait is simply short.)
+   */
+  private async outboxDrained(invitationId: string): Promise<void> {
+    const deadline = Date.now() + OUTBOX_DRAIN_WAIT_MS;
+    while (Date.now() < deadline) {
+      const pending = await this.invitations.exists({ _id: invitationId, 'outbox.0': { $exists: true } });
+      if (!pending) return;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
   }
 
   async findForPartner(partnerId: string, invitationId: string): Promise<InvitationRecord | null> {

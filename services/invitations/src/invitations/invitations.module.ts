@@ -5,6 +5,7 @@ import { EligibilityHandler } from './handlers/eligibility.handler';
 import { EnrollmentsHandler } from './handlers/enrollments.handler';
 import { IdentityHandler } from './handlers/identity.handler';
 import { ProgramsHandler } from './handlers/programs.handler';
+import { InvitationLock } from './invitation-lock';
 import { InvitationRepository } from './invitation.repository';
 import { Invitation, InvitationSchema } from './invitation.schema';
 import { InvitationsController } from './invitations.controller';
@@ -35,6 +36,7 @@ import { ViewsRepository } from './views/views.repository';
   ],
   controllers: [InvitationsController, EligibilityHandler, ProgramsHandler, EnrollmentsHandler, IdentityHandler],
   providers: [
+    InvitationLock,
     InvitationRepository,
     ViewsRepository,
     ReconcileInvitation,
@@ -47,6 +49,6 @@ import { ViewsRepository } from './views/views.repository';
     DeliverToLateAdmins,
     ListInvitations,
   ],
-  exports: [AccessModule, InvitationRepository, ViewsRepository],
+  exports: [AccessModule, InvitationLock, InvitationRepository, ViewsRepository],
 })
 export class InvitationsModule {}

@@ -25,8 +25,12 @@ export class DeliverToLateAdmins {
 
   async execute(type: string, data: unknown, heartbeat: () => Promise<void> = async () => undefined): Promise<void> {
     if (!USER_EVENTS.has(type)) return;
+    const snapshot = (data as UserEvent).user;
+    // A snapshot that makes nobody an Incentives admin delivers nothing (a newer one, if any, is handled when its
+    // own event is): leave the role view to the AccessModule and keep a replay of the topic cheap.
+    if (!snapshot.active || !snapshot.roles.some((grant) => grant.role === 'INCENTIVES_ADMIN')) return;
     await this.accessView.apply(type, data);
-    const user = await this.policy.user((data as UserEvent).user.userId);
+    const user = await this.policy.user(snapshot.userId);
     if (!user?.active) return;
     const locations = user.roles.filter((grant) => grant.role === 'INCENTIVES_ADMIN').flatMap((grant) => grant.locationIds);
     if (!locations.length) return;

@@ -1,6 +1,7 @@
 import { AccessPolicy } from '@lib/access';
 import { EventOutbox } from '@lib/messaging';
 import { Injectable, Logger } from '@nestjs/common';
+import { InvitationLock } from '../invitation-lock';
 import { InvitationRepository } from '../invitation.repository';
 import { nextTransition, Person, Transition } from '../invitation-rules';
 import { ViewsRepository } from '../views/views.repository';
@@ -29,9 +30,14 @@ export class ReconcileInvitation {
     private readonly deliver: DeliverInvitation,
     private readonly revoke: RevokeInvitation,
     private readonly outbox: EventOutbox,
+    private readonly lock: InvitationLock,
   ) {}
 
   async execute(invitationId: string): Promise<Transition> {
+    return this.lock.run(invitationId, () => this.reconcile(invitationId));
+  }
+
+  private async reconcile(invitationId: string): Promise<Transition> {
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
       const current = await this.invitations.load(invitationId);
       const [decision, enrollment] = await Promise.all([

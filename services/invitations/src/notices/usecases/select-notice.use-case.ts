@@ -1,9 +1,10 @@
-import { AccessPolicy } from '@lib/access';
+import { AccessPolicy, Actor } from '@lib/access';
 import { Topics } from '@lib/contracts';
 import { EventOutbox } from '@lib/messaging';
 import { Principal, Problems } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { InvitationEventIds, noticeSelected } from '../../invitations/invitation-events';
+import { InvitationLock } from '../../invitations/invitation-lock';
 import { InvitationRecord, InvitationRepository } from '../../invitations/invitation.repository';
 import { SelectedNoticeDto } from '../dto/notice.dto';
 import { noticeStatus } from '../notice-rules';
@@ -21,10 +22,15 @@ export class SelectNotice {
     private readonly policy: AccessPolicy,
     private readonly invitations: InvitationRepository,
     private readonly outbox: EventOutbox,
+    private readonly lock: InvitationLock,
   ) {}
 
   async execute(principal: Principal, invitationId: string): Promise<SelectedNoticeDto> {
     const actor = await this.policy.actor(principal);
+    return this.lock.run(invitationId, () => this.select(actor, invitationId));
+  }
+
+  private async select(actor: Actor, invitationId: string): Promise<SelectedNoticeDto> {
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
       const invitation = await this.invitations.findForPartner(actor.partnerId, invitationId);
       const status = invitation ? noticeStatus(invitation, actor) : 'none';

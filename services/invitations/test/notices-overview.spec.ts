@@ -1,0 +1,196 @@
+import { eventually } from '@lib/testing';
+import { forInvitation, FY, PORTAL, World } from './fixtures';
+
+jest.setTimeout(90_000);
+
+const world = new World();
+beforeAll(() => world.start(), 90_000);
+afterAll(() => world.stop());
+
+const getStarted = (programId: string, locationId: string) =>
+  `${PORTAL}/incentives/enroll?${new URLSearchParams({ programId, locationId, fiscalYear: FY })}`;
+
+describe('home-page notices', () => {
+  it('shows a notice until its recipient selects it once; other recipients keep theirs', async () => {
+    const partner = await world.partner(1);
+    const [l1] = partner.locationIds;
+    const ann = await world.user(partner, [['INCENTIVES_ADMIN', [l1]]], 'ann');
+    const bob = await world.user(partner, [['INCENTIVES_ADMIN', [l1]]], 'bob');
+    const programId = await world.program({ name: 'Modern Work Incentives' });
+    await world.known(ann, [l1]);
+    await world.known(bob, [l1]);
+    await world.decide(partner, l1, programId, true);
+    const [issued] = await world.waitEvent('InvitationIssued', forInvitation(programId, l1));
+    const invitationId = issued.envelope!.data.invitationId;
+    await eventually(async () => expect((await world.notices(ann)).map((n) => n.invitationId)).toEqual([invitationId]));
+
+    const selected = await world.post(ann.token, `/v1/notices/${invitationId}/select`);
+    expect(selected.status).toBe(200);
+    expect(selected.body).toMatchObject({
+      invitationId,
+      programId,
+      programName: 'Modern Work Incentives',
+      locationId: l1,
+      fiscalYear: FY,
+      getStartedUrl: getStarted(programId, l1),
+    });
+    const [event] = await world.waitEvent('NoticeSelected', forInvitation(programId, l1));
+    expect(event.key).toBe(l1);
+    expect(event.envelope!.data).toMatchObject({ invitationId, userId: ann.userId, partnerId: partner.partnerId });
+
+    expect(await world.notices(ann)).toEqual([]);
+    expect((await world.notices(bob)).map((n) => n.invitationId)).toEqual([invitationId]);
+
+    // Selecting again answers the same link, publishes nothing, and still does not list it.
+    const again = await world.post(ann.token, `/v1/notices/${invitationId}/select`);
+    expect(again.status).toBe(200);
+    expect(again.body).toEqual(selected.body);
+    expect(await world.notices(ann)).toEqual([]);
+
+    // The invitation stays valid: Enroll is still on the overview.
+    const [location] = await world.overview(ann);
+    expect(location.programs.find((p: { programId: string }) => p.programId === programId)).toMatchObject({
+      invitationId,
+      status: 'Invited',
+      actions: ['ENROLL'],
+      getStartedUrl: getStarted(programId, l1),
+    });
+
+    const bobSelects = await world.post(bob.token, `/v1/notices/${invitationId}/select`);
+    expect(bobSelects.status).toBe(200);
+    const events = await world.waitEvent('NoticeSelected', forInvitation(programId, l1), 2);
+    expect(events.map((m) => m.envelope!.data.userId)).toEqual([ann.userId, bob.userId]);
+    expect(await world.notices(bob)).toEqual([]);
+  });
+});
+
+describe('incentives overview', () => {
+  it('shows open programs without any invitation or email, with the enrollment status and Enroll for admins only', async () => {
+    const partner = await world.partner(2);
+    const [l1, l2] = partner.locationIds;
+    const admin = await world.user(partner, [['INCENTIVES_ADMIN', [l1]]], 'admin');
+    const reader = await world.user(partner, [['INCENTIVES_USER', [l1]]], 'reader');
+    const global = await world.user(partner, [['GLOBAL_ADMIN', ['*']]], 'global');
+    const open = await world.program({ requiresEligibility: false, name: `Open ${partner.partnerId}` });
+    const closed = await world.program({ requiresEligibility: false, state: 'CLOSED', name: `Closed ${partner.partnerId}` });
+    const invited = await world.program({ name: `Invited ${partner.partnerId}` });
+    await world.known(admin, [l1]);
+    await world.known(reader, [l1]);
+    await world.known(global, [l1, l2]);
+
+    // An eligible decision for an open program sends nothing.
+    await world.decide(partner, l1, open, true);
+    await world.decide(partner, l1, invited, true);
+    await world.waitEvent('InvitationIssued', forInvitation(invited, l1));
+    await world.settle(admin, partner, l1);
+    for (const type of ['InvitationIssued', 'AdminAssignmentRequested', 'InvitationDelivered']) {
+      expect(world.events(type, (d) => d.programId === open || d.programId === closed)).toEqual([]);
+    }
+
+    const entries = async (user: typeof admin, locationId: string) => {
+      const location = (await world.overview(user)).find((l) => l.locationId === locationId);
+      return location.programs.filter((p: { programId: string }) => [open, closed, invited].includes(p.programId));
+    };
+    await eventually(async () =>
+      expect(await entries(admin, l1)).toEqual([
+        expect.objectContaining({ programId: invited, requiresEligibility: true, status: 'Invited', enrollmentStatus: null, actions: ['ENROLL'] }),
+        {
+          programId: open,
+          programName: `Open ${partner.partnerId}`,
+          fiscalYear: FY,
+          requiresEligibility: false,
+          enrollmentStatus: null,
+          status: 'Not enrolled',
+          actions: ['ENROLL'],
+          getStartedUrl: getStarted(open, l1),
+        },
+      ]),
+    );
+    const [l1Location] = await world.overview(admin);
+    expect(l1Location).toMatchObject({ locationId: l1, legalName: 'Contoso 1', country: 'US' });
+    // An Incentives user sees the same programs without the action; a Global admin sees every location.
+    expect((await entries(reader, l1)).map((p: { actions: string[] }) => p.actions)).toEqual([[], []]);
+    expect((await entries(global, l2)).map((p: { programId: string; actions: string[] }) => [p.programId, p.actions])).toEqual([[open, []]]);
+    expect((await world.overview(global)).map((l) => l.locationId)).toEqual([l1, l2].sort());
+
+    // Enrollment statuses from enrollments.events.v1, in Partner Center wording.
+    await world.enrollment(partner, l1, open, 'EnrollmentValidating', 'VALIDATING', 2);
+    await world.enrollment(partner, l1, invited, 'EnrollmentActionRequired', 'ACTION_REQUIRED', 1);
+    await eventually(async () =>
+      expect(await entries(admin, l1)).toEqual([
+        expect.objectContaining({ programId: invited, enrollmentStatus: 'ACTION_REQUIRED', status: 'Action required', actions: ['ENROLL'] }),
+        expect.objectContaining({ programId: open, enrollmentStatus: 'VALIDATING', status: 'Validating enrollment', actions: [] }),
+      ]),
+    );
+
+    // A program that closes leaves the overview of locations not enrolled in it.
+    await world.program({ programId: open, requiresEligibility: false, state: 'CLOSED', name: `Open ${partner.partnerId}`, revision: 2 });
+    await eventually(async () => expect((await entries(global, l2)).map((p: { programId: string }) => p.programId)).toEqual([]));
+    expect((await entries(admin, l1)).find((p: { programId: string }) => p.programId === open)).toMatchObject({
+      status: 'Validating enrollment',
+      actions: [],
+    });
+  });
+});
+
+describe('authorization', () => {
+  it("shows a user nothing of another partner, nor of locations they hold no role on", async () => {
+    const partner = await world.partner(2);
+    const [l1, l2] = partner.locationIds;
+    const admin = await world.user(partner, [['INCENTIVES_ADMIN', [l1]]], 'admin');
+    const reader = await world.user(partner, [['INCENTIVES_USER', [l1]]], 'reader');
+    const neighbour = await world.user(partner, [['INCENTIVES_ADMIN', [l2]]], 'neighbour');
+    const programId = await world.program();
+
+    const other = await world.partner(1);
+    const stranger = await world.user(other, [['GLOBAL_ADMIN', ['*']], ['INCENTIVES_ADMIN', ['*']]], 'stranger');
+    // The same user id, signed for the other partner, must not pass as this partner's admin.
+    const forged = { ...admin, token: await world.issuer.token({ sub: admin.userId, partnerId: other.partnerId }) };
+
+    await world.known(admin, [l1]);
+    await world.known(reader, [l1]);
+    await world.known(neighbour, [l2]);
+    await world.known(stranger, other.locationIds);
+    await world.decide(partner, l1, programId, true);
+    const [issued] = await world.waitEvent('InvitationIssued', forInvitation(programId, l1));
+    const invitationId = issued.envelope!.data.invitationId;
+    await eventually(async () => expect((await world.notices(admin)).map((n) => n.invitationId)).toEqual([invitationId]));
+
+    // Another partner: absent from every list, 404 on select and on read.
+    expect(await world.notices(stranger)).toEqual([]);
+    expect((await world.overview(stranger)).map((l) => l.locationId)).toEqual(other.locationIds);
+    expect(await world.invitations(stranger)).toEqual([]);
+    for (const attempt of [
+      await world.post(stranger.token, `/v1/notices/${invitationId}/select`),
+      await world.get(stranger.token, `/v1/invitations/${invitationId}`),
+    ]) {
+      expect(attempt.status).toBe(404);
+      expect(attempt.contentType).toMatch(/application\/problem\+json/);
+      expect(JSON.stringify(attempt.body)).not.toContain(programId);
+    }
+    expect((await world.get(stranger.token, `/v1/invitations?locationId=${l1}`)).status).toBe(404);
+    expect((await world.get(forged.token, '/v1/notices')).status).toBe(403);
+    expect((await world.post(forged.token, `/v1/notices/${invitationId}/select`)).status).toBe(403);
+
+    // Same partner, another location: nothing of l1, and no notice to select.
+    expect(await world.notices(neighbour)).toEqual([]);
+    expect((await world.overview(neighbour)).map((l) => l.locationId)).toEqual([l2]);
+    expect(await world.invitations(neighbour)).toEqual([]);
+    expect((await world.post(neighbour.token, `/v1/notices/${invitationId}/select`)).status).toBe(404);
+    expect((await world.get(neighbour.token, `/v1/invitations?locationId=${l1}`)).status).toBe(403);
+
+    // An Incentives user of l1 sees the program but has no notice and no Enroll.
+    expect(await world.notices(reader)).toEqual([]);
+    expect((await world.post(reader.token, `/v1/notices/${invitationId}/select`)).status).toBe(404);
+    const [location] = await world.overview(reader);
+    expect(location.programs.find((p: { programId: string }) => p.programId === programId)).toMatchObject({ actions: [] });
+
+    // No token at all.
+    expect((await world.get(undefined, '/v1/notices')).status).toBe(401);
+    expect((await world.get(undefined, '/v1/overview')).status).toBe(401);
+
+    // Nothing above changed the admin's notice.
+    expect((await world.notices(admin)).map((n) => n.invitationId)).toEqual([invitationId]);
+    expect(world.events('NoticeSelected', forInvitation(programId, l1))).toEqual([]);
+  });
+});
