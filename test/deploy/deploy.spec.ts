@@ -1,0 +1,148 @@
+/**
+ * The deployment files are checked against the code: every service, port, variable, secret and dependency they
+ * name must exist, and every Kubernetes object must validate against the Kubernetes schemas.
+ */
+import { baseConfigSpec } from '@lib/platform';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadAll, load } from 'js-yaml';
+import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
+import { Secret } from 'kubernetes-models/v1/Secret';
+import { Service } from 'kubernetes-models/v1/Service';
+import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
+
+const ROOT = join(__dirname, '..', '..');
+const SERVICES = ['identity', 'invitations', 'enrollment', 'payout-profiles', 'notification'];
+
+/** Every setting a service reads: the common ones and those its src/config.ts declares. */
+function settingsOf(service: string): Set<string> {
+  const names = new Set(Object.keys(baseConfigSpec(service)));
+  const file = join(ROOT, 'services', service, 'src', 'config.ts');
+  if (existsSync(file)) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const module = require(file) as Record<string, unknown>;
+    for (const [exported, value] of Object.entries(module)) {
+      if (/ConfigSpec$/.test(exported) && value && typeof value === 'object') {
+        Object.keys(value).forEach((key) => names.add(key));
+      }
+    }
+  }
+  return names;
+}
+
+type K8sObject = { apiVersion: string; kind: string; metadata: { name: string }; [key: string]: unknown };
+const MODELS: Record<string, new (data: never) => { validate(): void }> = {
+  'v1/ConfigMap': ConfigMap,
+  'v1/Secret': Secret,
+  'v1/Service': Service,
+  'apps/v1/Deployment': Deployment,
+};
+
+function readObjects(file: string): K8sObject[] {
+  return (loadAll(readFileSync(join(ROOT, 'deploy', 'k8s', file), 'utf8')) as K8sObject[]).filter(Boolean);
+}
+
+describe('Kubernetes manifests', () => {
+  const files = readdirSync(join(ROOT, 'deploy', 'k8s')).filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml');
+  const secrets = readObjects('secrets.example.yaml');
+
+  it.each(files)('%s validates against the Kubernetes schemas', (file) => {
+    const objects = readObjects(file);
+    expect(objects.length).toBeGreaterThan(0);
+    for (const object of objects) {
+      const Model = MODELS[`${object.apiVersion}/${object.kind}`];
+      expect(Model).toBeDefined();
+      expect(() => new Model(object as never).validate()).not.toThrow();
+    }
+  });
+
+  it('lists every service file in the kustomization', () => {
+    const kustomization = load(readFileSync(join(ROOT, 'deploy', 'k8s', 'kustomization.yaml'), 'utf8')) as { resources: string[] };
+    expect(kustomization.resources.sort()).toEqual(SERVICES.map((s) => `${s}.yaml`).sort());
+  });
+
+  it.each(SERVICES)('%s: a Deployment with probes on the health endpoints, resources, a Service and only known settings', (service) => {
+    const objects = readObjects(`${service}.yaml`);
+    const byKind = Object.fromEntries(objects.map((o) => [o.kind, o])) as Record<string, any>;
+    expect(Object.keys(byKind).sort()).toEqual(['ConfigMap', 'Deployment', 'Service']);
+    const container = byKind.Deployment.spec.template.spec.containers[0];
+    expect(container.readinessProbe.httpGet.path).toBe('/health/ready');
+    expect(container.livenessProbe.httpGet.path).toBe('/health/live');
+    expect(container.resources.requests.cpu).toBeDefined();
+    expect(container.resources.requests.memory).toBeDefined();
+    expect(byKind.Deployment.spec.template.spec.securityContext.runAsNonRoot).toBe(true);
+    expect(container.image).toContain(`/${service}:`);
+    expect(byKind.Service.spec.selector).toEqual(byKind.Deployment.spec.selector.matchLabels);
+    expect(container.envFrom[0].configMapRef.name).toBe(byKind.ConfigMap.metadata.name);
+
+    const known = settingsOf(service);
+    const named = [...Object.keys(byKind.ConfigMap.data), ...container.env.map((e: { name: string }) => e.name)];
+    expect(named.filter((name) => !known.has(name))).toEqual([]);
+    // Settings without a default must be provided.
+    for (const required of ['MONGO_URL', 'KAFKA_BROKERS', 'JWT_ISSUER', 'JWKS_URL', 'OPERATOR_TOKEN']) {
+      expect(named).toContain(required);
+    }
+    for (const env of container.env as Array<{ valueFrom?: { secretKeyRef?: { name: string; key: string } } }>) {
+      const ref = env.valueFrom?.secretKeyRef;
+      if (!ref) continue;
+      const secret = secrets.find((s) => s.metadata.name === ref.name) as { stringData?: Record<string, string> } | undefined;
+      expect(secret?.stringData?.[ref.key]).toBeDefined();
+    }
+  });
+});
+
+/** Applies YAML merge keys (`<<: *anchor`) as Compose does. */
+function resolveMerges(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(resolveMerges);
+  if (!value || typeof value !== 'object') return value;
+  const { '<<': merged, ...own } = value as Record<string, unknown>;
+  const bases = (Array.isArray(merged) ? merged : merged ? [merged] : []).map(resolveMerges) as object[];
+  const resolved = Object.fromEntries(Object.entries(own).map(([k, v]) => [k, resolveMerges(v)]));
+  return Object.assign({}, ...bases, resolved);
+}
+
+describe('docker-compose.yml', () => {
+  const compose = resolveMerges(load(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8'))) as {
+    services: Record<string, { build?: { context: string; dockerfile: string }; environment?: Record<string, string>; depends_on?: Record<string, unknown>; ports?: string[]; healthcheck?: unknown; image?: string }>;
+  };
+
+  it('runs real Kafka in KRaft mode and MongoDB as a replica set, with health checks', () => {
+    expect(compose.services.kafka.image).toMatch(/kafka/);
+    expect((compose.services.kafka.environment ?? {}).KAFKA_PROCESS_ROLES).toBe('broker,controller');
+    expect(JSON.stringify(compose.services.mongo)).toContain('--replSet');
+    expect(compose.services.kafka.healthcheck).toBeDefined();
+    expect(compose.services.mongo.healthcheck).toBeDefined();
+  });
+
+  it.each(SERVICES)('%s: built from its Dockerfile, with known settings, a port and existing dependencies', (service) => {
+    const definition = compose.services[service];
+    expect(definition).toBeDefined();
+    expect(existsSync(join(ROOT, definition.build!.context, definition.build!.dockerfile))).toBe(true);
+    const known = settingsOf(service);
+    expect(Object.keys(definition.environment ?? {}).filter((name) => !known.has(name))).toEqual([]);
+    expect(definition.environment?.MONGO_DB).toBeTruthy();
+    expect(definition.ports?.some((p) => p.endsWith(`:${definition.environment?.PORT}`))).toBe(true);
+    for (const dependency of Object.keys(definition.depends_on ?? {})) expect(compose.services[dependency]).toBeDefined();
+  });
+
+  it('gives each service its own database', () => {
+    const databases = SERVICES.map((s) => compose.services[s].environment?.MONGO_DB);
+    expect(new Set(databases).size).toBe(SERVICES.length);
+  });
+});
+
+describe('Dockerfiles', () => {
+  it.each(SERVICES)('%s: multi-stage, non-root, health-checked, built from its own folder plus the libraries', (service) => {
+    const dockerfile = readFileSync(join(ROOT, 'services', service, 'Dockerfile'), 'utf8');
+    expect(dockerfile.match(/^FROM /gm)?.length).toBeGreaterThanOrEqual(2);
+    expect(dockerfile).toMatch(/^USER node$/m);
+    expect(dockerfile).toMatch(/^HEALTHCHECK /m);
+    expect(dockerfile).toContain(`COPY services/${service} services/${service}`);
+    expect(dockerfile).not.toMatch(/COPY services\/(?!\$|[a-z-]+ services)/);
+    for (const other of SERVICES.filter((s) => s !== service)) expect(dockerfile).not.toContain(`services/${other}`);
+    const entry = /CMD \[.*"dist\/services\/([a-z-]+)\/src\/main\.js"\]/.exec(dockerfile);
+    expect(entry?.[1]).toBe(service);
+    expect(existsSync(join(ROOT, 'services', service, 'src', 'main.ts'))).toBe(true);
+    expect(existsSync(join(ROOT, 'services', service, 'tsconfig.app.json'))).toBe(true);
+  });
+});
