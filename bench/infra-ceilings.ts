@@ -126,7 +126,7 @@ async function mongoRun(url: string, count: number) {
 export async function measureCeilings(
   brokers: string[],
   mongoUrl: string,
-  { runs = 3, messages = 20_000, upserts = 2_000, log = (_: string) => undefined } = {},
+  { runs = 3, messages = 20_000, upserts = 2_000, log = (_line: string): void => undefined } = {},
 ): Promise<Ceilings> {
   const k: Array<{ produce: number; consume: number }> = [];
   const m: Array<Awaited<ReturnType<typeof mongoRun>>> = [];
@@ -153,7 +153,7 @@ if (require.main === module) {
       process.stdout.write(`kafka ${infra.mode.kafka} ${infra.kafkaBrokers}, mongo ${infra.mode.mongo} ${infra.mongoUrl}\n`);
       const ceilings = await measureCeilings(infra.kafkaBrokers, infra.mongoUrl, {
         runs: Number(process.env.BENCH_RUNS ?? 3),
-        log: (line) => process.stdout.write(`${line}\n`),
+        log: (line) => void process.stdout.write(`${line}\n`),
       });
       process.stdout.write(`medians:\n${JSON.stringify(ceilings)}\n`);
     } finally {
