@@ -194,3 +194,23 @@ describe('authorization', () => {
     expect(world.events('NoticeSelected', forInvitation(programId, l1))).toEqual([]);
   });
 });
+
+describe('API surface', () => {
+  it('documents its endpoints in OpenAPI and rejects unknown or invalid query fields with problem+json', async () => {
+    const docs = await world.get(undefined, '/docs-json');
+    expect(docs.status).toBe(200);
+    expect(Object.keys(docs.body.paths)).toEqual(
+      expect.arrayContaining(['/v1/notices', '/v1/notices/{invitationId}/select', '/v1/overview', '/v1/invitations', '/v1/invitations/{invitationId}']),
+    );
+
+    const partner = await world.partner(1);
+    const global = await world.user(partner, [['GLOBAL_ADMIN', ['*']]], 'global');
+    await world.known(global, partner.locationIds);
+    const unknown = await world.get(global.token, '/v1/invitations?colour=blue');
+    expect(unknown.status).toBe(400);
+    expect(unknown.contentType).toMatch(/application\/problem\+json/);
+    const invalid = await world.get(global.token, '/v1/invitations?state=MAYBE');
+    expect(invalid.status).toBe(400);
+    expect(invalid.body.errors).toEqual([expect.objectContaining({ field: 'state' })]);
+  });
+});
