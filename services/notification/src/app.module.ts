@@ -3,6 +3,7 @@ import { PlatformModule } from '@lib/platform';
 import { Module } from '@nestjs/common';
 import { MongooseModule } from '@nestjs/mongoose';
 import { notificationConfigSpec } from './config';
+import { DeliveryMetrics } from './delivery/delivery-metrics';
 import { DeliveryWorker } from './delivery/delivery-worker';
 import { Mailer } from './delivery/mailer';
 import { DeliverEmailUseCase } from './delivery/usecases/deliver-email.use-case';
@@ -31,6 +32,7 @@ import { TemplateRenderer } from './rendering/template-renderer';
     MessagePlanner,
     CreateMessagesUseCase,
     Mailer,
+    DeliveryMetrics,
     DeliverEmailUseCase,
     DeliveryWorker,
     InboxRepository,

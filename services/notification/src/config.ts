@@ -1,5 +1,11 @@
 import { baseConfigSpec, loadConfig } from '@lib/platform';
-import { email, num, str, url } from 'envalid';
+import { email, makeValidator, num, str, url } from 'envalid';
+
+const atLeastOne = makeValidator<number>((value) => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new Error('must be a whole number of at least 1');
+  return n;
+});
 
 /** Settings of the notification service, validated with the common ones at start (see README). */
 export const notificationConfigSpec = {
@@ -7,13 +13,13 @@ export const notificationConfigSpec = {
   MAIL_FROM_NAME: str({ default: 'Partner Center', desc: 'Display name of the sender' }),
   MAIL_FROM_ADDRESS: email({ default: 'no-reply@partnercenter.local', desc: 'Address of the sender' }),
   PORTAL_BASE_URL: url({ default: 'http://localhost:8080', desc: 'Partner Center web app, for links in emails and inbox entries' }),
-  NOTIFY_MAX_ATTEMPTS: num({ default: 5, desc: 'SMTP attempts per email before it is recorded as failed' }),
-  NOTIFY_BACKOFF_MS: num({ default: 1_000, desc: 'Delay before the first retry; doubles on each attempt' }),
-  NOTIFY_BACKOFF_MAX_MS: num({ default: 300_000, desc: 'Upper bound of the retry delay' }),
-  NOTIFY_CONCURRENCY: num({ default: 4, desc: 'Emails sent at the same time by one instance' }),
-  NOTIFY_POLL_INTERVAL_MS: num({ default: 1_000, desc: 'How often the delivery worker looks for due emails (inserts also wake it)' }),
-  NOTIFY_LEASE_MS: num({ default: 60_000, desc: 'How long a claimed email is reserved; after a crash it is retried once this passes' }),
-  NOTIFY_SMTP_TIMEOUT_MS: num({ default: 15_000, desc: 'Connection, greeting and socket timeout of one SMTP attempt' }),
+  NOTIFY_MAX_ATTEMPTS: atLeastOne({ default: 5, desc: 'SMTP attempts per email before it is recorded as failed' }),
+  NOTIFY_BACKOFF_MS: atLeastOne({ default: 1_000, desc: 'Delay before the first retry; doubles on each attempt' }),
+  NOTIFY_BACKOFF_MAX_MS: atLeastOne({ default: 300_000, desc: 'Upper bound of the retry delay' }),
+  NOTIFY_CONCURRENCY: atLeastOne({ default: 4, desc: 'Emails sent at the same time by one instance' }),
+  NOTIFY_POLL_INTERVAL_MS: atLeastOne({ default: 1_000, desc: 'How often the delivery worker looks for due emails (inserts also wake it)' }),
+  NOTIFY_LEASE_MS: atLeastOne({ default: 60_000, desc: 'How long a claimed email is reserved; after a crash it is retried once this passes' }),
+  NOTIFY_SMTP_TIMEOUT_MS: atLeastOne({ default: 15_000, desc: 'Connection, greeting and socket timeout of one SMTP attempt' }),
   NOTIFY_MAX_EVENT_AGE_MS: num({
     default: 7 * 24 * 3_600_000,
     desc: 'Events older than this notify nobody (a replay from the start must not mail everyone again); 0 = no limit',

@@ -71,7 +71,7 @@ function outcomes<T>(type: 'NotificationSent' | 'NotificationFailed', notificati
 }
 
 async function sent(notificationId: string): Promise<NotificationSent> {
-  const [message] = await watch.waitFor<NotificationSent>(outcomes('NotificationSent', notificationId));
+  const [message] = await watch.waitFor<NotificationSent>(outcomes('NotificationSent', notificationId), { timeoutMs: 30_000 });
   return message.envelope!.data;
 }
 
@@ -319,6 +319,38 @@ describe('exactly one email per (event, recipient, channel)', () => {
     expect(mail.parsed.messageId).toBe(`<${eventId}.${admin.userId}.EMAIL@incentives.local>`);
     expect(await sent(id)).toMatchObject({ attempts: 2, causationEventId: eventId });
     await eventually(async () => expect((await messages().findOne({ _id: id }))?.status).toBe('SENT'));
+  });
+
+  it('sends nothing to a recipient deactivated while the email waited', async () => {
+    const world = new World(kafka, issuer, service);
+    const [location] = await world.register('Relecloud');
+    const gone = await world.deactivate(await world.user('Waited', [{ role: 'INCENTIVES_ADMIN', locationIds: [location] }]));
+    const eventId = randomUUID();
+    const id = `${eventId}:${gone.userId}:EMAIL`;
+    // Created while they were active, and still waiting (a backlog, or a retry) when they were deactivated.
+    await messages().insertOne({
+      _id: id,
+      channel: 'EMAIL',
+      partnerId: world.partnerId,
+      userId: gone.userId,
+      email: gone.email,
+      causationEventId: eventId,
+      causationEventType: 'EnrollmentEnrolled',
+      correlationId: randomUUID(),
+      template: 'enrollment-enrolled',
+      subject: 'Enrolled',
+      text: 'Enrolled',
+      html: '<p>Enrolled</p>',
+      status: 'RETRY',
+      attempts: 1,
+      nextAttemptAt: new Date(),
+      read: false,
+      createdAt: new Date(),
+    });
+    await eventually(async () => expect((await messages().findOne({ _id: id }))?.status).toBe('CANCELLED'));
+    expect(smtp.to(gone.email)).toHaveLength(0);
+    expect(smtp.attempts.get(gone.email)).toBeUndefined();
+    expect(watch.find((m) => m.raw.includes(id))).toHaveLength(0);
   });
 });
 

@@ -14,6 +14,8 @@ export type InboxEntry = Pick<
   '_id' | 'template' | 'subject' | 'text' | 'link' | 'locationId' | 'causationEventType' | 'read' | 'readAt' | 'createdAt'
 >;
 
+const OUTBOX_DRAIN_WAIT_MS = 3_000;
+
 const FIELDS = '_id template subject text link locationId causationEventType read readAt createdAt';
 
 @Injectable()
@@ -43,6 +45,20 @@ export class InboxRepository {
 
   /** Marks the entry read once; reading it again keeps the first readAt. */
   async markRead(owner: InboxOwner, id: string, at: Date): Promise<void> {
+    await this.outboxDrained(id);
     await this.messages.updateOne({ ...this.scope(owner), _id: id, read: false }, { $set: { read: true, readAt: at } });
+  }
+
+  /**
+   * Waits (bounded) until the relay has published this entry's NotificationSent and removed it. On the local
+   * FerretDB an update is a whole-document read-modify-write, and one running at the same time as the relay's
+   * `$pullAll` could lose the `read` flag. On MongoDB the wait is simply short (the outbox drains in milliseconds).
+   */
+  private async outboxDrained(id: string): Promise<void> {
+    const deadline = Date.now() + OUTBOX_DRAIN_WAIT_MS;
+    while (Date.now() < deadline) {
+      if (!(await this.messages.exists({ _id: id, 'outbox.0': { $exists: true } }))) return;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
   }
 }

@@ -2,7 +2,7 @@ import { NotificationChannel, NotificationChannels } from '@lib/contracts';
 import { outboxPlugin } from '@lib/messaging';
 import { Prop, Schema, SchemaFactory } from '@nestjs/mongoose';
 
-export const MessageStatuses = ['PENDING', 'SENDING', 'RETRY', 'SENT', 'FAILED'] as const;
+export const MessageStatuses = ['PENDING', 'SENDING', 'RETRY', 'SENT', 'FAILED', 'CANCELLED'] as const;
 export type MessageStatus = (typeof MessageStatuses)[number];
 
 /** The one id of a message: the same event, recipient and channel always give the same document. */
@@ -13,7 +13,8 @@ export function messageId(eventId: string, userId: string, channel: Notification
 /**
  * One message to one recipient on one channel, caused by one domain event. Rendered when the event is consumed,
  * so what is sent (and what the inbox shows) never changes afterwards.
- *  - EMAIL: PENDING -> SENDING (leased by a worker) -> SENT, or RETRY -> ... -> FAILED after the last attempt.
+ *  - EMAIL: PENDING -> SENDING (leased by a worker) -> SENT, or RETRY -> ... -> FAILED after the last attempt;
+ *    CANCELLED when the recipient was deactivated before it could be sent.
  *  - INBOX: written SENT (it is in the inbox the moment it exists); `read` flips once.
  * NotificationSent / NotificationFailed travel in the outbox of the same write that records the outcome.
  */

@@ -63,6 +63,12 @@ export class RecipientDirectory {
     return (await this.policy.companyAdmins(partnerId)).map(fromUser);
   }
 
+  /** True only for a user the view knows and knows to be deactivated. */
+  async isDeactivated(userId: string): Promise<boolean> {
+    const user = await this.users.findById(userId).select('active').lean();
+    return user?.active === false;
+  }
+
   /** "Contoso Ltd (L123)" when the view knows the location, else its id. */
   async locationLabel(locationId: string): Promise<string> {
     const location = await this.locations.findById(locationId).lean();

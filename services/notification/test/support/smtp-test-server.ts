@@ -90,7 +90,7 @@ export class SmtpTestServer {
   }
 
   /** Waits until `count` mails were received for the address, and returns them. */
-  async waitFor(address: string, { count = 1, timeoutMs = 20_000 } = {}): Promise<ReceivedMail[]> {
+  async waitFor(address: string, { count = 1, timeoutMs = 30_000 } = {}): Promise<ReceivedMail[]> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const found = this.to(address);

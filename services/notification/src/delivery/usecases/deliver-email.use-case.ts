@@ -9,6 +9,8 @@ import { Message } from '../../messages/message.schema';
 import { outcomeEvent } from '../../messages/notification-events';
 import { retryDelay } from '../backoff';
 import { deadLetterEntry } from '../dead-letter';
+import { RecipientDirectory } from '../../recipients/recipient-directory';
+import { DeliveryMetrics } from '../delivery-metrics';
 import { describeSmtpFailure, isPermanentSmtpFailure, Mailer } from '../mailer';
 
 /** A message this worker holds: nobody else sends it until `leaseUntil`, and only this token records its outcome. */
@@ -18,6 +20,7 @@ export type DeliveryOutcome =
   | { status: 'SENT' }
   | { status: 'RETRY'; retryInMs: number }
   | { status: 'FAILED' }
+  | { status: 'CANCELLED' }
   | { status: 'LEASE_LOST' };
 
 /**
@@ -36,6 +39,8 @@ export class DeliverEmailUseCase {
     @InjectModel(Message.name) private readonly messages: Model<Message>,
     private readonly mailer: Mailer,
     private readonly outbox: EventOutbox,
+    private readonly directory: RecipientDirectory,
+    private readonly metrics: DeliveryMetrics,
     @Inject(CONFIG) private readonly config: NotificationConfig,
   ) {}
 
@@ -62,17 +67,34 @@ export class DeliverEmailUseCase {
   }
 
   async execute(message: ClaimedEmail): Promise<DeliveryOutcome> {
-    const renew = this.keepLease(message);
-    let response: string;
-    try {
-      response = (await this.mailer.send(message)).response;
-    } catch (error) {
-      clearInterval(renew);
-      return this.failed(message, error);
+    const outcome = await this.attempt(message);
+    this.metrics.attempts.inc({ outcome: outcome.status.toLowerCase(), template: message.template });
+    return outcome;
+  }
+
+  private async attempt(message: ClaimedEmail): Promise<DeliveryOutcome> {
+    if (await this.directory.isDeactivated(message.userId)) {
+      // Deactivated while the email waited (a retry, a backlog): they get nothing. Not a failure: no event.
+      const recorded = await this.record(message, {
+        $set: { status: 'CANCELLED', lastError: 'recipient deactivated before delivery' },
+        $unset: { leaseUntil: 1, leaseToken: 1, nextAttemptAt: 1 },
+      });
+      return recorded ? { status: 'CANCELLED' } : { status: 'LEASE_LOST' };
     }
-    clearInterval(renew);
+    const renew = this.keepLease(message);
+    const timer = this.metrics.sendSeconds.startTimer();
+    let sent: { ok: true; response: string } | { ok: false; error: unknown };
+    try {
+      sent = { ok: true, response: (await this.mailer.send(message)).response };
+    } catch (error) {
+      sent = { ok: false, error };
+    } finally {
+      timer();
+      await renew.stop();
+    }
+    if (!sent.ok) return this.failed(message, sent.error);
     const recorded = await this.record(message, {
-      $set: { status: 'SENT', sentAt: new Date(), smtpResponse: response.slice(0, 500) },
+      $set: { status: 'SENT', sentAt: new Date(), smtpResponse: sent.response.slice(0, 500) },
       $unset: { leaseUntil: 1, leaseToken: 1, nextAttemptAt: 1 },
       $push: pushOutbox([outcomeEvent(this.outbox, message, { attempts: message.attempts })]),
     });
@@ -129,10 +151,14 @@ export class DeliverEmailUseCase {
     }
   }
 
-  /** Extends the lease while a slow SMTP exchange is in progress. */
-  private keepLease(message: ClaimedEmail): NodeJS.Timeout {
+  /**
+   * Extends the lease while a slow SMTP exchange is in progress. `stop()` waits for a renewal in flight, so it
+   * can never land after (and, on a server whose updates are read-modify-write, undo) the outcome write.
+   */
+  private keepLease(message: ClaimedEmail): { stop(): Promise<void> } {
+    let running: Promise<unknown> = Promise.resolve();
     const timer = setInterval(() => {
-      this.messages
+      running = this.messages
         .updateOne(
           { _id: message._id, leaseToken: message.leaseToken },
           { $set: { leaseUntil: new Date(Date.now() + this.config.NOTIFY_LEASE_MS) } },
@@ -140,6 +166,11 @@ export class DeliverEmailUseCase {
         .catch(() => undefined);
     }, Math.max(1_000, Math.floor(this.config.NOTIFY_LEASE_MS / 3)));
     timer.unref();
-    return timer;
+    return {
+      stop: async () => {
+        clearInterval(timer);
+        await running;
+      },
+    };
   }
 }

@@ -5,6 +5,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { AnyBulkWriteOperation, Model } from 'mongoose';
 import type { NotificationConfig } from '../../config';
+import { DeliveryMetrics } from '../../delivery/delivery-metrics';
 import { DeliveryWorker } from '../../delivery/delivery-worker';
 import { TemplateRenderer } from '../../rendering/template-renderer';
 import { Message, messageId } from '../message.schema';
@@ -32,6 +33,7 @@ export class CreateMessagesUseCase {
     private readonly renderer: TemplateRenderer,
     private readonly outbox: EventOutbox,
     private readonly worker: DeliveryWorker,
+    private readonly metrics: DeliveryMetrics,
     @Inject(CONFIG) private readonly config: Pick<NotificationConfig, 'MAIL_FROM_NAME' | 'NOTIFY_MAX_EVENT_AGE_MS'>,
   ) {}
 
@@ -89,15 +91,25 @@ export class CreateMessagesUseCase {
         });
       }
     }
+    const ids = operations.map((op) => (op as { updateOne: { filter: { _id: string } } }).updateOne.filter._id);
+    // Messages of a redelivered event exist already: leave them untouched (no write at all, so none can race the
+    // relay or the worker on the same document); the upsert below still guards inserts racing each other.
+    const existing = new Set((await this.messages.find({ _id: { $in: ids } }).select('_id').lean()).map((m) => m._id));
+    const missing = operations.filter((_, i) => !existing.has(ids[i]));
+    if (missing.length === 0) return { ids };
     try {
-      await this.messages.bulkWrite(operations, { ordered: false });
+      await this.messages.bulkWrite(missing, { ordered: false });
     } catch (error) {
       // Two deliveries of one event racing: the other insert won, which is the same message.
       if (!onlyDuplicates(error)) throw error;
     }
     this.outbox.committed();
+    for (const op of missing) {
+      const channel = (op as { updateOne: { filter: { _id: string } } }).updateOne.filter._id.split(':').pop()!;
+      this.metrics.created.inc({ channel, template: plan.template });
+    }
     if (channels.includes('EMAIL')) this.worker.kick();
-    return { ids: operations.map((op) => (op as { updateOne: { filter: { _id: string } } }).updateOne.filter._id) };
+    return { ids };
   }
 
   private isStale(envelope: Envelope, now: Date): boolean {

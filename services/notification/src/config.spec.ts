@@ -1,0 +1,37 @@
+import { baseConfigSpec, ConfigError, loadConfig } from '@lib/platform';
+import { notificationConfigSpec } from './config';
+
+const required = {
+  MONGO_URL: 'mongodb://127.0.0.1:27017/',
+  KAFKA_BROKERS: '127.0.0.1:9092',
+  JWT_ISSUER: 'https://issuer.test',
+  JWKS_URL: 'https://issuer.test/jwks',
+  OPERATOR_TOKEN: 'x',
+};
+const load = (env: Record<string, string>) => loadConfig({ ...baseConfigSpec('notification'), ...notificationConfigSpec }, { ...required, ...env });
+
+describe('notification settings', () => {
+  it('defaults to the Partner Center sender and five attempts a second apart', () => {
+    const config = load({});
+    expect(config).toMatchObject({
+      MAIL_FROM_NAME: 'Partner Center',
+      MAIL_FROM_ADDRESS: 'no-reply@partnercenter.local',
+      SMTP_URL: 'smtp://127.0.0.1:1025',
+      NOTIFY_MAX_ATTEMPTS: 5,
+      NOTIFY_BACKOFF_MS: 1_000,
+    });
+  });
+
+  it('stops with one line naming every bad setting', () => {
+    let error: unknown;
+    try {
+      load({ NOTIFY_MAX_ATTEMPTS: '0', MAIL_FROM_ADDRESS: 'nobody', NOTIFY_CONCURRENCY: '2.5' });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const message = (error as Error).message;
+    expect(message.split('\n')).toHaveLength(1);
+    for (const name of ['NOTIFY_MAX_ATTEMPTS', 'MAIL_FROM_ADDRESS', 'NOTIFY_CONCURRENCY']) expect(message).toContain(name);
+  });
+});
