@@ -6,6 +6,8 @@ import type { NotificationConfig } from '../config';
 import { DELIVERY_DLQ_TOPIC } from './dead-letter';
 import { DeliverEmailUseCase } from './usecases/deliver-email.use-case';
 
+const SHUTDOWN_WAIT_MS = 10_000;
+
 /**
  * The in-process email sender. It keeps up to NOTIFY_CONCURRENCY emails in flight, each claimed with a lease,
  * so a slow or failing message never holds up the others. It wakes up when messages are inserted (`kick()`),
@@ -36,13 +38,22 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnModuleDestroy {
     this.kick();
   }
 
-  /** Stop claiming, and let the emails in flight finish and record their outcome before the database closes. */
+  /**
+   * Stop claiming, and let the emails in flight finish and record their outcome before the database closes.
+   * The wait is bounded: an email still in an SMTP exchange after it keeps its lease and is retried (with the same
+   * Message-ID) by the next instance once the lease expires.
+   */
   async onModuleDestroy(): Promise<void> {
     this.stopped = true;
     clearInterval(this.poller);
     this.retryTimers.forEach(clearTimeout);
     this.retryTimers.clear();
-    await Promise.allSettled([...this.inFlight]);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.allSettled([...this.inFlight]),
+      new Promise((resolve) => (timer = setTimeout(resolve, SHUTDOWN_WAIT_MS))),
+    ]);
+    clearTimeout(timer);
   }
 
   get busy(): number {
