@@ -61,7 +61,7 @@ async function main() {
 
   try {
     processes.push(
-      spawnServer(process.execPath, [join(root, 'node_modules', 'maildev', 'bin', 'maildev'), '--ip', host, '--smtp', String(MAIL.smtp), '--web', String(MAIL.web), '--silent'], {
+      spawnServer(process.execPath, [join(root, 'node_modules', 'maildev', 'bin', 'maildev'), '--ip', host, '--web-ip', host, '--smtp', String(MAIL.smtp), '--web', String(MAIL.web), '--silent'], {
         cwd: root,
         logFile: join(logs, 'maildev.log'),
       }),
