@@ -3,3 +3,4 @@ export * from './service-harness';
 export * from './test-issuer';
 export * from './infra/resolve';
 export * from './infra/process';
+export * from './smtp-test-server';

@@ -153,6 +153,27 @@ export class TopicWatch {
   }
 }
 
+/**
+ * Commits the current end of each topic for a consumer group that has not started yet. A service reads its topics
+ * from the beginning in a new group (to build its views); on a broker shared by a whole test run those topics hold
+ * every other test's history, irrelevant to a test that uses fresh ids and slow to read. The group starts at the
+ * end instead, and the test publishes everything it needs after the service is up.
+ */
+export async function startGroupAtEnd(groupId: string, topics: string[]): Promise<void> {
+  const kafka = new Kafka({ clientId: `reset-${groupId}`, brokers: process.env.KAFKA_BROKERS!.split(','), logLevel: logLevel.NOTHING });
+  await new TestKafka(process.env.KAFKA_BROKERS!.split(',')).ensureTopics(topics);
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    for (const topic of topics) {
+      const partitions = await admin.fetchTopicOffsets(topic);
+      await admin.setOffsets({ groupId, topic, partitions: partitions.map(({ partition, high }) => ({ partition, offset: high })) });
+    }
+  } finally {
+    await admin.disconnect();
+  }
+}
+
 /** Polls until `check` stops throwing (for HTTP reads that become true once events are processed). */
 export async function eventually<T>(check: () => Promise<T>, timeoutMs = 20_000, intervalMs = 100): Promise<T> {
   const deadline = Date.now() + timeoutMs;

@@ -3,6 +3,7 @@ import { Type } from '@nestjs/common';
 import { NestExpressApplication } from '@nestjs/platform-express';
 import { randomBytes } from 'node:crypto';
 import { AddressInfo } from 'node:net';
+import { startGroupAtEnd } from './kafka-helpers';
 
 export const OPERATOR_KEY = 'test-operator-key';
 
@@ -24,7 +25,16 @@ export function uniqueName(prefix: string): string {
  */
 export async function bootService(
   module: Type<unknown>,
-  { name, env = {} }: { name: string; env?: Record<string, string> },
+  {
+    name,
+    env = {},
+    startAtEndOf,
+  }: {
+    name: string;
+    env?: Record<string, string>;
+    /** Topics whose history this service's new consumer group skips (see startGroupAtEnd). */
+    startAtEndOf?: string[];
+  },
 ): Promise<RunningService> {
   const settings: Record<string, string> = {
     MONGO_DB: uniqueName(name),
@@ -35,6 +45,7 @@ export async function bootService(
     OUTBOX_RELAY_INTERVAL_MS: '200',
     ...env,
   };
+  if (startAtEndOf?.length) await startGroupAtEnd(settings.KAFKA_GROUP_ID, startAtEndOf);
   const saved = { ...process.env };
   Object.assign(process.env, settings);
   let app: NestExpressApplication;

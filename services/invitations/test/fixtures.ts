@@ -1,8 +1,7 @@
 import { createEnvelope, Envelope, EnrollmentStatus, ProgramState, Role, Topics, UserSnapshot } from '@lib/contracts';
-import { bootService, eventually, ReceivedMessage, RunningService, TestIssuer, TestKafka, TopicWatch, uniqueName } from '@lib/testing';
+import { bootService, eventually, ReceivedMessage, RunningService, TestIssuer, TestKafka, TopicWatch } from '@lib/testing';
 import { deadLetterTopic } from '@lib/contracts';
 import { randomUUID } from 'node:crypto';
-import { Kafka, logLevel } from 'kafkajs';
 import { AppModule } from '../src/app.module';
 
 export const PORTAL = 'https://partner.portal.test';
@@ -51,11 +50,10 @@ export class World {
   async start(): Promise<void> {
     await this.issuer.start();
     this.watch = await this.kafka.watch([Topics.invitations, deadLetterTopic(Topics.eligibility)]);
-    const groupId = uniqueName('invitations');
-    await startAtEnd(groupId, CONSUMED_TOPICS);
     this.service = await bootService(AppModule, {
       name: 'invitations',
-      env: { ...this.issuer.env(), PORTAL_BASE_URL: PORTAL, KAFKA_GROUP_ID: groupId },
+      env: { ...this.issuer.env(), PORTAL_BASE_URL: PORTAL },
+      startAtEndOf: CONSUMED_TOPICS,
     });
     await eventually(async () => {
       const response = await fetch(`${this.service.url}/health/ready`);
@@ -289,34 +287,6 @@ export class World {
 }
 
 const CONSUMED_TOPICS = [Topics.identity, Topics.eligibility, Topics.programs, Topics.enrollments];
-
-/**
- * Commits the current end of each topic for a consumer group that has not started yet. The service reads its
- * topics from the beginning in a new group (to build its views); on the shared dev broker those topics hold every
- * other test's history, which is irrelevant here (each test uses fresh ids) and slow to read. The group starts
- * at the end instead, and the tests publish everything they need.
- */
-async function startAtEnd(groupId: string, topics: string[]): Promise<void> {
-  const admin = new Kafka({ brokers: process.env.KAFKA_BROKERS!.split(','), logLevel: logLevel.NOTHING }).admin();
-  await admin.connect();
-  try {
-    const existing = new Set(await admin.listTopics());
-    const missing = topics.filter((topic) => !existing.has(topic));
-    if (missing.length) {
-      await admin
-        .createTopics({ waitForLeaders: true, topics: missing.map((topic) => ({ topic, numPartitions: 6 })) })
-        .catch((error: Error) => {
-          if (!/already exists/i.test(error.message)) throw error;
-        });
-    }
-    for (const topic of topics) {
-      const partitions = await admin.fetchTopicOffsets(topic);
-      await admin.setOffsets({ groupId, topic, partitions: partitions.map(({ partition, high }) => ({ partition, offset: high })) });
-    }
-  } finally {
-    await admin.disconnect();
-  }
-}
 
 function snapshot(user: TestUser): UserSnapshot {
   return {

@@ -7,7 +7,7 @@ import { AddressInfo } from 'node:net';
 import { DELIVERY_DLQ_TOPIC, DeadDelivery } from '../src/delivery/dead-letter';
 import { CreateMessagesUseCase } from '../src/messages/usecases/create-messages.use-case';
 import { bootNotification } from './support/boot';
-import { addresses, SmtpTestServer } from './support/smtp-test-server';
+import { addresses, SmtpTestServer } from '@lib/testing';
 import { decodeHtml, recipient, TestUser, World } from './support/world';
 
 jest.setTimeout(90_000);

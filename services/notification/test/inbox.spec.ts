@@ -2,7 +2,7 @@ import { Topics } from '@lib/contracts';
 import { eventually, RunningService, TestIssuer, TestKafka } from '@lib/testing';
 import { randomUUID } from 'node:crypto';
 import { bootNotification } from './support/boot';
-import { SmtpTestServer } from './support/smtp-test-server';
+import { SmtpTestServer } from '@lib/testing';
 import { recipient, TestUser, World } from './support/world';
 
 jest.setTimeout(60_000);

@@ -1,4 +1,4 @@
-import { freePort } from '@lib/testing';
+import { freePort } from './infra/process';
 import { AddressObject, ParsedMail, simpleParser } from 'mailparser';
 import { SMTPServer } from 'smtp-server';
 
