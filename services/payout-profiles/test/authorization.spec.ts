@@ -26,7 +26,7 @@ let bankProfileId: string;
 let programId: string;
 
 beforeAll(async () => {
-  h = await startHarness();
+  h = await startHarness('authorization');
   w = await createWorld(h);
   const admin = await w.token('adminOfLocation');
   const created = await call(h, 'POST', '/v1/bank-profiles', { token: admin, body: usProfile() });
@@ -35,7 +35,7 @@ beforeAll(async () => {
   expect((await call(h, 'POST', `/v1/locations/${w.L1}/tax-profile`, { token: admin, body: usTaxProfile() })).status).toBe(201);
   expect((await call(h, 'PUT', `/v1/locations/${w.L1}/default-bank-profile`, { token: admin, body: { bankProfileId, currency: 'USD' } })).status).toBe(200);
   programId = (await publishProgram(h, { allowedCurrencies: ['USD'], allowedPaymentMethods: ['ELECTRONIC_BANK_TRANSFER'], taxProfileRequired: true })).programId;
-});
+}, 180_000);
 
 afterAll(() => h?.close());
 

@@ -20,7 +20,14 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function startHarness(env: Record<string, string> = {}): Promise<Harness> {
+/**
+ * `suite` names a consumer group kept from one run of the spec file to the next. The service consumes from the
+ * beginning of its topics, and on a shared broker identity.events.v1 holds every test partner ever registered:
+ * replaying all of it in each file would take minutes. A kept group resumes where the last run stopped (its view
+ * lives in a new database, but every spec registers its own partners, users and programs after the service
+ * started, so it needs nothing older). On a fresh broker the first run simply reads the whole (short) history.
+ */
+export async function startHarness(suite: string, env: Record<string, string> = {}): Promise<Harness> {
   const issuer = await new TestIssuer().start();
   const kafka = new TestKafka();
   const service = await bootService(AppModule, {
@@ -29,7 +36,9 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
       ...issuer.env(),
       PAYOUT_ENCRYPTION_KEYS: Object.entries(ENCRYPTION_KEYS).map(([id, key]) => `${id}:${key}`).join(','),
       PAYOUT_ENCRYPTION_ACTIVE_KEY_ID: 'k1',
-      TAX_EXPIRY_SCAN_INTERVAL_MS: '0',
+      TAX_EXPIRY_SCAN_INTERVAL_MS: "0",
+      KAFKA_PARTITIONS_CONCURRENCY: '6',
+      KAFKA_GROUP_ID: `payout-profiles-test-${suite}`,
       ...env,
     },
   });
@@ -123,7 +132,7 @@ export async function createWorld(h: Harness): Promise<World> {
     const docs = await h.db.collection<{ _id: string; revision: number }>('access_users').find({ _id: { $in: Object.keys(expected) } }).toArray();
     const locations = await h.db.collection<{ _id: string }>('access_locations').countDocuments({ _id: { $in: [L1, L2, L3, otherLocation] } });
     expect({ users: Object.fromEntries(docs.map((d) => [d._id, d.revision])), locations }).toEqual({ users: expected, locations: 4 });
-  }, 60_000);
+  }, 170_000);
   return {
     partnerId,
     otherPartnerId,

@@ -33,8 +33,15 @@ export class OperatorController {
       throw Problems.field('reasons', 'must name at least one reason when the outcome is ACTION_REQUIRED');
     }
     const profileKind = await this.details.kindOf(profileId);
-    const { effect, profile } = await this.record.execute({ profileId, profileKind, revision: body.revision, outcome: body.outcome, reasons, source: 'OPERATOR' });
-    if (effect === 'ALREADY_DECIDED') {
+    const { effect, duplicateOf, profile } = await this.record.execute({
+      profileId,
+      profileKind,
+      revision: body.revision,
+      outcome: body.outcome,
+      reasons,
+      source: 'OPERATOR',
+    });
+    if (effect === 'ALREADY_DECIDED' || duplicateOf === 'ALREADY_DECIDED') {
       throw Problems.conflict(
         `Revision ${body.revision} was already decided; the first decision stands. A new decision needs a new revision (an edit of the profile).`,
         { effect, status: profile.status },

@@ -24,6 +24,8 @@ export interface ValidationResultCommand {
 export interface ValidationResultAnswer {
   /** What the result did; DUPLICATE: the same result was recorded before, nothing changed. */
   effect: ValidationEffect | 'DUPLICATE';
+  /** For a duplicate: what the first copy of this result did. */
+  duplicateOf?: ValidationEffect;
   profile: ProfileState;
 }
 
@@ -56,7 +58,10 @@ export class RecordValidationResult {
       if (command.revision > profile.revision) {
         throw Problems.field('revision', `profile ${profile._id} has no revision ${command.revision} (current: ${profile.revision})`);
       }
-      if (profile.decisionKeys.includes(key)) return { effect: 'DUPLICATE', profile };
+      if (profile.decisionKeys.includes(key)) {
+        const first = profile.validationHistory.find((r) => decisionKey(r.revision, r.outcome, r.reasons) === key);
+        return { effect: 'DUPLICATE', duplicateOf: first?.effect, profile };
+      }
 
       const decided = profile.validationHistory.some((r) => r.revision === command.revision && r.effect === 'APPLIED');
       const effect: ValidationEffect =

@@ -1,0 +1,217 @@
+/**
+ * The validation round trip over the real broker: a profile change publishes a validation request; results from
+ * payout-profiles.validation-results.v1 decide the current revision; an out-of-date result is recorded without
+ * changing the current one; a duplicated result changes nothing; the operator API records decisions the same way.
+ */
+import { createEnvelope, deadLetterTopic, DeadLetterHeaders, Envelope, ProfileEvent, ProfileValidationCompleted, ProfileValidationRequested, Topics } from '@lib/contracts';
+import { eventually, ReceivedMessage, TopicWatch } from '@lib/testing';
+import { randomUUID } from 'node:crypto';
+import { call, createWorld, Harness, ibanProfile, ifMatch, operator, startHarness, usProfile, usTaxProfile, VALID, World } from './support';
+
+jest.setTimeout(120_000);
+
+let h: Harness;
+let w: World;
+let admin: string;
+let watch: TopicWatch;
+
+beforeAll(async () => {
+  h = await startHarness('validation');
+  watch = await h.kafka.watch([Topics.payoutProfiles, Topics.validationRequests, deadLetterTopic(Topics.validationResults)]);
+  w = await createWorld(h);
+  admin = await w.token('adminOfLocation');
+}, 180_000);
+
+afterAll(() => h?.close());
+
+const of = (profileId: string, type: string, revision?: number) => (m: ReceivedMessage<any>) =>
+  m.envelope?.type === type && m.envelope.data.profileId === profileId && (revision === undefined || m.envelope.data.revision === revision);
+
+/** Publishes a back-office decision, as the payments back office does (key partnerId). */
+async function decide(profileId: string, profileKind: 'BANK' | 'TAX', revision: number, outcome: 'APPROVED' | 'ACTION_REQUIRED', reasons: string[] = []) {
+  const data: ProfileValidationCompleted = { profileId, profileKind, revision, outcome, reasons };
+  return h.kafka.publishEvent(Topics.validationResults, w.partnerId, { type: 'ProfileValidationCompleted', data, source: 'payments-back-office' });
+}
+
+async function profile(path: string) {
+  const answer = await call(h, 'GET', path, { token: admin });
+  expect(answer.status).toBe(200);
+  return answer.body;
+}
+
+describe('bank profile', () => {
+  let id: string;
+  const path = () => `/v1/bank-profiles/${id}`;
+
+  it('a new profile is PENDING_VALIDATION at revision 1: created, submitted, and a validation request without secrets', async () => {
+    const created = await call(h, 'POST', '/v1/bank-profiles', { token: admin, body: ibanProfile() });
+    expect(created.status).toBe(201);
+    id = created.body.profileId;
+    expect(created.body).toMatchObject({ status: 'PENDING_VALIDATION', statusLabel: 'Pending Microsoft validation', revision: 1 });
+
+    const [request] = await watch.waitFor<ProfileValidationRequested>(of(id, 'ProfileValidationRequested', 1));
+    expect(request.topic).toBe(Topics.validationRequests);
+    expect(request.key).toBe(w.partnerId);
+    expect(request.envelope!.data).toEqual({
+      profileId: id,
+      profileKind: 'BANK',
+      partnerId: w.partnerId,
+      revision: 1,
+      status: 'PENDING_VALIDATION',
+      reasons: [],
+      name: created.body.name,
+      country: 'DE',
+      currency: 'EUR',
+      paymentMethod: 'ELECTRONIC_BANK_TRANSFER',
+      maskedAccount: '****3000',
+      detailsPath: `/v1/operator/profiles/${id}`,
+    });
+    const [createdEvent] = await watch.waitFor(of(id, 'ProfileCreated', 1));
+    const [submitted] = await watch.waitFor(of(id, 'ProfileSubmittedForValidation', 1));
+    expect([createdEvent.key, submitted.key]).toEqual([w.partnerId, w.partnerId]);
+    expect([createdEvent.topic, submitted.topic]).toEqual([Topics.payoutProfiles, Topics.payoutProfiles]);
+
+    // The back office reads the full details where the request points.
+    const details = await call(h, 'GET', request.envelope!.data.detailsPath, { headers: operator });
+    expect(details.status).toBe(200);
+    expect(details.body).toMatchObject({ profileId: id, revision: 1, account: { iban: VALID.iban, bic: 'COBADEFFXXX', maskedAccount: '****3000' } });
+  });
+
+  it('an APPROVED result for the current revision approves it, with ProfileApproved', async () => {
+    const sent = await decide(id, 'BANK', 1, 'APPROVED');
+    await eventually(async () => expect(await profile(path())).toMatchObject({ status: 'APPROVED', statusLabel: 'Approved', revision: 1 }));
+    const [approved] = await watch.waitFor<ProfileEvent>(of(id, 'ProfileApproved', 1));
+    expect(approved.key).toBe(w.partnerId);
+    expect(approved.envelope!.data).toMatchObject({ status: 'APPROVED', revision: 1, currency: 'EUR', paymentMethod: 'ELECTRONIC_BANK_TRANSFER' });
+    expect(approved.envelope!.causationId).toBe(sent.eventId);
+  });
+
+  it('a change is revision 2, pending again, with a new validation request', async () => {
+    const current = await profile(path());
+    const changed = await call(h, 'PATCH', path(), {
+      token: admin,
+      body: { beneficiary: { name: 'Contoso Europe GmbH', email: 'eu-payments@contoso.example' } },
+      headers: ifMatch(current.version),
+    });
+    expect(changed.status).toBe(200);
+    expect(changed.body).toMatchObject({ revision: 2, status: 'PENDING_VALIDATION', reasons: [] });
+    expect(changed.headers.get('etag')).toBe(`"${changed.body.version}"`);
+    await watch.waitFor(of(id, 'ProfileValidationRequested', 2));
+    await watch.waitFor(of(id, 'ProfileUpdated', 2));
+    await watch.waitFor(of(id, 'ProfileSubmittedForValidation', 2));
+  });
+
+  it('an out-of-date result (revision 1) is recorded in the history but does not change the current revision', async () => {
+    await decide(id, 'BANK', 1, 'ACTION_REQUIRED', ['Old bank statement']);
+    await eventually(async () =>
+      expect((await profile(path())).validationHistory).toContainEqual(
+        expect.objectContaining({ revision: 1, outcome: 'ACTION_REQUIRED', effect: 'OUTDATED', source: 'BACK_OFFICE' }),
+      ),
+    );
+    expect(await profile(path())).toMatchObject({ revision: 2, status: 'PENDING_VALIDATION', reasons: [] });
+    expect(watch.find(of(id, 'ProfileActionRequired'))).toEqual([]);
+  });
+
+  it('ACTION_REQUIRED for revision 2 applies with its reasons; duplicates (same event, or same result again) change nothing', async () => {
+    const first = await decide(id, 'BANK', 2, 'ACTION_REQUIRED', ['Bank statement missing']);
+    await eventually(async () =>
+      expect(await profile(path())).toMatchObject({ status: 'ACTION_REQUIRED', statusLabel: 'Action required', reasons: ['Bank statement missing'] }),
+    );
+    const [event] = await watch.waitFor<ProfileEvent>(of(id, 'ProfileActionRequired', 2));
+    expect(event.envelope!.data).toMatchObject({ status: 'ACTION_REQUIRED', reasons: ['Bank statement missing'], revision: 2 });
+    const before = await profile(path());
+
+    // The same message delivered again, the same decision under a new event id, and a different decision for
+    // the already decided revision (the first decision stands).
+    await h.kafka.publish(Topics.validationResults, w.partnerId, first);
+    await decide(id, 'BANK', 2, 'ACTION_REQUIRED', ['Bank statement missing']);
+    await decide(id, 'BANK', 2, 'APPROVED');
+    // A marker on the same key (same partition, so processed after them): once it is applied, they were too.
+    const marker = (await call(h, 'POST', '/v1/bank-profiles', { token: admin, body: usProfile() })).body.profileId;
+    await decide(marker, 'BANK', 1, 'APPROVED');
+    await eventually(async () => expect((await profile(`/v1/bank-profiles/${marker}`)).status).toBe('APPROVED'));
+
+    const after = await profile(path());
+    expect(after).toMatchObject({ status: 'ACTION_REQUIRED', reasons: ['Bank statement missing'], revision: 2 });
+    expect(after.validationHistory.filter((r: { revision: number }) => r.revision === 2)).toEqual([
+      expect.objectContaining({ outcome: 'ACTION_REQUIRED', effect: 'APPLIED' }),
+      expect.objectContaining({ outcome: 'APPROVED', effect: 'ALREADY_DECIDED' }),
+    ]);
+    expect(after.version).toBe(before.version + 1); // only the conflicting decision was recorded
+    expect(watch.find(of(id, 'ProfileActionRequired'))).toHaveLength(1);
+    expect(watch.find(of(id, 'ProfileApproved', 2))).toEqual([]);
+  });
+
+  it('the operator API answers 409 for a different decision on a decided revision, and a plain repeat is a no-op', async () => {
+    const conflicting = await call(h, 'POST', `/v1/operator/profiles/${id}/validation`, { headers: operator, body: { revision: 2, outcome: 'APPROVED' } });
+    expect(conflicting.status).toBe(409);
+    const otherReasons = await call(h, 'POST', `/v1/operator/profiles/${id}/validation`, {
+      headers: operator,
+      body: { revision: 2, outcome: 'ACTION_REQUIRED', reasons: ['Another reason'] },
+    });
+    expect(otherReasons.status).toBe(409);
+    expect((await profile(path())).reasons).toEqual(['Bank statement missing']);
+    const repeat = await call(h, 'POST', `/v1/operator/profiles/${id}/validation`, {
+      headers: operator,
+      body: { revision: 2, outcome: 'ACTION_REQUIRED', reasons: ['Bank statement missing'] },
+    });
+    expect(repeat.status).toBe(200);
+    expect(repeat.body).toMatchObject({ effect: 'DUPLICATE', status: 'ACTION_REQUIRED' });
+  });
+
+  it('after a fix (revision 3) the operator approves it, with ProfileApproved', async () => {
+    const current = await profile(path());
+    const fixed = await call(h, 'PATCH', path(), { token: admin, body: { name: `EUR fixed ${randomUUID()}` }, headers: ifMatch(current.version) });
+    expect(fixed.body).toMatchObject({ revision: 3, status: 'PENDING_VALIDATION' });
+    const decided = await call(h, 'POST', `/v1/operator/profiles/${id}/validation`, { headers: operator, body: { revision: 3, outcome: 'APPROVED' } });
+    expect(decided.status).toBe(200);
+    expect(decided.body).toMatchObject({ profileKind: 'BANK', effect: 'APPLIED', revision: 3, status: 'APPROVED' });
+    await watch.waitFor(of(id, 'ProfileApproved', 3));
+  });
+});
+
+describe('tax profile', () => {
+  it('round trip: request keyed by partner, lifecycle events keyed by location, carrying location, status, revision, expiry', async () => {
+    const body = usTaxProfile();
+    const created = await call(h, 'POST', `/v1/locations/${w.L1}/tax-profile`, { token: admin, body });
+    expect(created.status).toBe(201);
+    const id = created.body.profileId;
+
+    const [request] = await watch.waitFor<ProfileValidationRequested>(of(id, 'ProfileValidationRequested', 1));
+    expect(request.key).toBe(w.partnerId);
+    expect(request.envelope!.data).toMatchObject({ profileKind: 'TAX', locationId: w.L1, expiresAt: body.expiresAt, detailsPath: `/v1/operator/profiles/${id}` });
+    const [createdEvent] = await watch.waitFor<ProfileEvent>(of(id, 'ProfileCreated', 1));
+    expect(createdEvent.key).toBe(w.L1);
+    expect(createdEvent.envelope).toMatchObject({ partnerId: w.partnerId, locationId: w.L1 });
+    expect(createdEvent.envelope!.data).toMatchObject({ locationId: w.L1, status: 'PENDING_VALIDATION', revision: 1, expiresAt: body.expiresAt });
+
+    await decide(id, 'TAX', 1, 'APPROVED');
+    await eventually(async () => expect((await profile(`/v1/locations/${w.L1}/tax-profile`)).status).toBe('APPROVED'));
+    const [approved] = await watch.waitFor<ProfileEvent>(of(id, 'ProfileApproved', 1));
+    expect(approved.key).toBe(w.L1);
+
+    const details = await call(h, 'GET', `/v1/operator/profiles/${id}`, { headers: operator });
+    expect(details.body).toMatchObject({ profileKind: 'TAX', taxId: '123456789', maskedTaxId: '****6789' });
+  });
+});
+
+describe('results that can never apply', () => {
+  it('are dead-lettered by this service: an unknown profile, a revision that never existed, a malformed result', async () => {
+    const unknown = await decide(randomUUID(), 'BANK', 1, 'APPROVED');
+    const created = await call(h, 'POST', '/v1/bank-profiles', { token: admin, body: usProfile() });
+    const future = await decide(created.body.profileId, 'BANK', 5, 'APPROVED');
+    const malformed: Envelope = createEnvelope({
+      type: 'ProfileValidationCompleted',
+      source: 'payments-back-office',
+      data: { profileId: created.body.profileId, profileKind: 'BANK', revision: 1, outcome: 'MAYBE' },
+    });
+    await h.kafka.publish(Topics.validationResults, w.partnerId, malformed);
+
+    const group = h.service.env.KAFKA_GROUP_ID;
+    for (const eventId of [unknown.eventId, future.eventId, malformed.eventId]) {
+      const [dead] = await watch.waitFor((m) => m.envelope?.eventId === eventId && m.headers[DeadLetterHeaders.consumerGroup] === group);
+      expect(dead.topic).toBe(deadLetterTopic(Topics.validationResults));
+    }
+    expect((await profile(`/v1/bank-profiles/${created.body.profileId}`))).toMatchObject({ status: 'PENDING_VALIDATION', validationHistory: [] });
+  });
+});
