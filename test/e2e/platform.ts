@@ -1,0 +1,122 @@
+/**
+ * The whole platform as deployed: the five services as separate processes from the production build, on the
+ * run's real Kafka and MongoDB (one database each), with a real SMTP server. Tests speak to it only over HTTP,
+ * Kafka and SMTP, and can kill (-9) and restart any service.
+ */
+import { ALL_TOPICS } from '@lib/contracts';
+import { freePort, ManagedProcess, OPERATOR_KEY, PROJECT_ROOT, SmtpTestServer, spawnServer, startGroupAtEnd, waitFor } from '@lib/testing';
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { exportPKCS8, generateKeyPair } from 'jose';
+
+export const SERVICES = ['identity', 'invitations', 'enrollment', 'payout-profiles', 'notification'] as const;
+export type ServiceName = (typeof SERVICES)[number];
+
+/** Builds the services once per test run (incremental), as `npm run build` does. */
+export function buildServices(): void {
+  const bin = (name: string) => join(PROJECT_ROOT, 'node_modules', '.bin', name);
+  execFileSync(bin('tsc'), ['-p', 'tsconfig.build.json'], { cwd: PROJECT_ROOT, stdio: 'inherit' });
+  execFileSync(bin('tsc-alias'), ['-p', 'tsconfig.build.json'], { cwd: PROJECT_ROOT, stdio: 'inherit' });
+}
+
+export class Platform {
+  readonly smtp = new SmtpTestServer();
+  readonly operatorKey = OPERATOR_KEY;
+  private readonly run = randomBytes(4).toString('hex');
+  private readonly ports = new Map<ServiceName, number>();
+  private readonly processes = new Map<ServiceName, ManagedProcess>();
+  private env: Record<string, string> = {};
+
+  url(service: ServiceName): string {
+    return `http://127.0.0.1:${this.ports.get(service)}`;
+  }
+
+  logFile(service: ServiceName): string {
+    return join(PROJECT_ROOT, '.local', 'logs', `e2e-${this.run}-${service}.log`);
+  }
+
+  groupId(service: ServiceName): string {
+    return `${service}-e2e-${this.run}`;
+  }
+
+  async start(): Promise<this> {
+    buildServices();
+    await this.smtp.start();
+    for (const service of SERVICES) this.ports.set(service, await freePort());
+    const { privateKey } = await generateKeyPair('RS256', { extractable: true });
+    const identity = this.url('identity');
+    this.env = {
+      KAFKA_BROKERS: process.env.KAFKA_BROKERS!,
+      MONGO_URL: process.env.MONGO_URL!,
+      JWT_ISSUER: identity,
+      JWKS_URL: `${identity}/.well-known/jwks.json`,
+      OPERATOR_TOKEN: this.operatorKey,
+      LOG_LEVEL: 'info',
+      KAFKA_RETRY_BACKOFF_MS: '50',
+      OUTBOX_RELAY_INTERVAL_MS: '250',
+      // identity: a key that survives restarts, so tokens issued before a crash stay valid
+      JWT_SIGNING_KEY: await exportPKCS8(privateKey),
+      JWT_KEY_ID: `e2e-${this.run}`,
+      DEV_SIGN_IN_ENABLED: 'true',
+      // payout-profiles
+      PAYOUT_ENCRYPTION_KEYS: `k1:${randomBytes(32).toString('base64')}`,
+      PAYOUT_ENCRYPTION_ACTIVE_KEY_ID: 'k1',
+      // notification
+      SMTP_URL: this.smtp.url,
+      NOTIFY_BACKOFF_MS: '200',
+      PORTAL_BASE_URL: 'https://partner.example.com/dashboard',
+    };
+    // Topics of a shared test run hold other tests' history: these services start from now.
+    await Promise.all(SERVICES.map((service) => startGroupAtEnd(this.groupId(service), ALL_TOPICS)));
+    await Promise.all(SERVICES.map((service) => this.startService(service)));
+    return this;
+  }
+
+  /** Starts (or restarts) one service with the same settings, and waits until it is ready. */
+  async startService(service: ServiceName): Promise<void> {
+    const settings = this.settingsFor(service);
+    const child = spawnServer(process.execPath, ['--enable-source-maps', join(PROJECT_ROOT, 'dist', 'services', service, 'src', 'main.js')], {
+      cwd: PROJECT_ROOT,
+      env: { ...process.env, ...settings },
+      logFile: this.logFile(service),
+    });
+    this.processes.set(service, child);
+    await waitFor(`${service} ready (log: ${this.logFile(service)})`, async () => {
+      if (child.child.exitCode !== null) throw new Error(`${service} exited with ${child.child.exitCode}`);
+      return (await fetch(`${this.url(service)}/health/ready`)).ok;
+    }, { timeoutMs: 90_000, intervalMs: 250 });
+  }
+
+  private settingsFor(service: ServiceName): Record<string, string> {
+    const own: Record<ServiceName, string[]> = {
+      identity: ['JWT_SIGNING_KEY', 'JWT_KEY_ID', 'DEV_SIGN_IN_ENABLED'],
+      invitations: ['PORTAL_BASE_URL'],
+      enrollment: [],
+      'payout-profiles': ['PAYOUT_ENCRYPTION_KEYS', 'PAYOUT_ENCRYPTION_ACTIVE_KEY_ID'],
+      notification: ['SMTP_URL', 'NOTIFY_BACKOFF_MS', 'PORTAL_BASE_URL'],
+    };
+    const common = ['KAFKA_BROKERS', 'MONGO_URL', 'JWT_ISSUER', 'JWKS_URL', 'OPERATOR_TOKEN', 'LOG_LEVEL', 'KAFKA_RETRY_BACKOFF_MS', 'OUTBOX_RELAY_INTERVAL_MS'];
+    return {
+      ...Object.fromEntries([...common, ...own[service]].map((name) => [name, this.env[name]])),
+      PORT: String(this.ports.get(service)),
+      MONGO_DB: `${service.replace(/-/g, '_')}_e2e_${this.run}`,
+      KAFKA_GROUP_ID: this.groupId(service),
+    };
+  }
+
+  /** kill -9 (or a graceful SIGTERM), and wait until the process is gone. */
+  async kill(service: ServiceName, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const child = this.processes.get(service);
+    if (!child) return;
+    child.child.kill(signal);
+    await child.exited;
+    this.processes.delete(service);
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.processes.values()].map((p) => p.stop(20_000)));
+    this.processes.clear();
+    await this.smtp.stop();
+  }
+}
