@@ -29,6 +29,9 @@ export interface StartKafkaOptions {
   dataDir: string;
   /** Progress messages (jar fetch, start, failures). */
   log?: (line: string) => void;
+  /** Fixed ports, e.g. to restart a broker where its clients expect it; free ones otherwise. */
+  brokerPort?: number;
+  controllerPort?: number;
 }
 
 /** The POM listing the broker and its logging binding, relative to the project root. */
@@ -122,8 +125,8 @@ export async function startKafka(opts: StartKafkaOptions): Promise<KafkaServer> 
   const jvm = [...JVM_FLAGS, `-Dlog4j.configuration=${log4j}`, '-cp', classpath];
 
   for (let attempt = 1; ; attempt++) {
-    const brokerPort = await freePort();
-    let controllerPort = await freePort();
+    const brokerPort = opts.brokerPort ?? (await freePort());
+    let controllerPort = opts.controllerPort ?? (await freePort());
     while (controllerPort === brokerPort) controllerPort = await freePort();
     const brokers = [`127.0.0.1:${brokerPort}`];
     writeFileSync(propsFile, serverProperties(opts.dataDir, brokerPort, controllerPort));
@@ -159,7 +162,7 @@ export async function startKafka(opts: StartKafkaOptions): Promise<KafkaServer> 
       await stop();
       // freePort() can race with another process grabbing the port: try other ones.
       const message = error instanceof Error ? error.message : String(error);
-      if (attempt < START_ATTEMPTS && /address already in use/i.test(message)) {
+      if (attempt < START_ATTEMPTS && !opts.brokerPort && /address already in use/i.test(message)) {
         log(`port ${brokerPort} or ${controllerPort} was taken, retrying`);
         continue;
       }
