@@ -3,7 +3,8 @@
  * outside systems and people would (HTTP, Kafka, SMTP).
  */
 import { Topics } from '@lib/contracts';
-import { addresses, PROJECT_ROOT, TestKafka, TopicWatch, uniqueName } from '@lib/testing';
+import { deadLetterTopic, DeadLetterHeaders } from '@lib/contracts';
+import { addresses, freePort, PROJECT_ROOT, TestKafka, TopicWatch, uniqueName } from '@lib/testing';
 import { startKafka } from '@lib/testing/infra/kafka';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -17,7 +18,9 @@ const platform = new Platform();
 const client = new Client(platform);
 let kafka: TestKafka;
 let watch: TopicWatch;
-let broker: { stop(): Promise<void> };
+let broker: { brokers: string[]; stop(): Promise<void> };
+let brokerDir: string;
+let brokerPorts: { brokerPort: number; controllerPort: number };
 
 const run = randomUUID().slice(0, 6);
 const P = `P-${run}`; // the program that needs eligibility
@@ -28,8 +31,10 @@ const state: Record<string, any> = {};
 
 beforeAll(async () => {
   // Its own broker, so the fault suite can restart it where the services expect it.
-  broker = await startKafka({ root: PROJECT_ROOT, dataDir: join(PROJECT_ROOT, '.local', 'run', uniqueName('e2e-kafka')) });
-  process.env.KAFKA_BROKERS = (broker as unknown as { brokers: string[] }).brokers.join(',');
+  brokerDir = join(PROJECT_ROOT, '.local', 'run', uniqueName('e2e-kafka'));
+  brokerPorts = { brokerPort: await freePort(), controllerPort: await freePort() };
+  broker = await startKafka({ root: PROJECT_ROOT, dataDir: brokerDir, ...brokerPorts });
+  process.env.KAFKA_BROKERS = broker.brokers.join(',');
   await platform.start();
   kafka = new TestKafka();
   watch = await kafka.watch([Topics.invitations, Topics.enrollments, Topics.notifications]);
@@ -235,6 +240,107 @@ describe('the incentives enrollment journey', () => {
 
   it('sent every email once: no (recipient, subject) twice', () => {
     const seen = platform.smtp.received.map((m) => `${m.to.join(',')}|${m.parsed.subject}|${m.parsed.messageId}`);
+    expect(new Set(seen).size).toBe(seen.length);
+  });
+});
+
+describe('surviving faults in the middle of the journey', () => {
+  const F = `LOC-FA-${run}`;
+  const f: Record<string, any> = {};
+  const invitationsTo = (email: string) => platform.smtp.to(email).filter((m) => m.parsed.subject === SUBJECT);
+
+  it('kill -9 of identity after creating a user, then a restart: the user and the role still reach every service', async () => {
+    const partner = await registerPartner(client, 'Northwind', [{ locationId: F, country: 'US' }]);
+    Object.assign(f, partner);
+    f.gaToken = await client.signIn(partner.globalAdminEmail);
+    f.adminEmail = `dana.${run}@northwind.example`;
+    const user = await client.expect(201, 'identity', 'POST', '/v1/users', { token: f.gaToken, body: { email: f.adminEmail, displayName: 'Dana Admin' } });
+    await platform.kill('identity');
+    await platform.startService('identity');
+    await assignRole(client, f.gaToken, user.userId, 'INCENTIVES_ADMIN', [F]);
+    f.admin = await client.signIn(f.adminEmail);
+  });
+
+  it('kill -9 of invitations right after the decision, and of notification right after the invitation: one email, once', async () => {
+    await eligibility(kafka, f.partnerId, F, P, true);
+    await platform.kill('invitations');
+    await platform.startService('invitations');
+    await watch.waitFor((m) => m.envelope?.type === 'InvitationIssued' && (m.envelope.data as { locationId?: string }).locationId === F, { timeoutMs: 60_000 });
+    await platform.kill('notification');
+    await platform.startService('notification');
+    await platform.smtp.waitFor(f.adminEmail, { timeoutMs: 60_000 });
+    await new Promise((r) => setTimeout(r, 2_000));
+    expect(invitationsTo(f.adminEmail)).toHaveLength(1);
+  });
+
+  it('kill -9 of payout-profiles right after a profile is created, and of enrollment right after Submit: no event lost', async () => {
+    const bank = await client.expect(201, 'payout-profiles', 'POST', '/v1/bank-profiles', { token: f.admin, body: usBankProfile(`USD ${run}`) });
+    f.bankProfileId = bank.profileId ?? bank.id;
+    await platform.kill('payout-profiles');
+    await platform.startService('payout-profiles');
+    await client.expect(200, 'payout-profiles', 'PUT', `/v1/locations/${F}/default-bank-profile`, { token: f.admin, body: { bankProfileId: f.bankProfileId, currency: 'USD' } });
+    const tax = await client.expect(201, 'payout-profiles', 'POST', `/v1/locations/${F}/tax-profile`, { token: f.admin, body: usTaxProfile('Northwind Inc') });
+    f.taxProfileId = tax.profileId ?? tax.id;
+    const enrollment = await eventually(async () => {
+      const answer = await client.call('enrollment', 'POST', '/v1/enrollments', { token: f.admin, body: { programId: P, locationId: F } });
+      expect(answer.body.nextAction).toBe('SUBMIT');
+      return answer.body;
+    }, 60_000);
+    f.enrollmentId = enrollment.enrollmentId;
+    const submitted = await client.call('enrollment', 'POST', `/v1/enrollments/${f.enrollmentId}/submit`, { token: f.admin });
+    expect([200, 201]).toContain(submitted.status);
+    await platform.kill('enrollment');
+    await platform.startService('enrollment');
+    await watch.waitFor((m) => m.envelope?.type === 'EnrollmentValidating' && (m.envelope.data as { enrollmentId?: string }).enrollmentId === f.enrollmentId, { timeoutMs: 60_000 });
+  });
+
+  it('a restart of the Kafka broker, and malformed messages on every external topic: they are dead-lettered and the journey goes on', async () => {
+    await broker.stop();
+    await new Promise((r) => setTimeout(r, 2_000));
+    broker = await startKafka({ root: PROJECT_ROOT, dataDir: brokerDir, ...brokerPorts });
+    const dead = await kafka.watch([Topics.eligibility, Topics.agreements, Topics.validationResults].map(deadLetterTopic));
+    for (const topic of [Topics.eligibility, Topics.agreements, Topics.validationResults]) {
+      await kafka.publish(topic, f.partnerId, '{"this is": "not an envelope"');
+    }
+    const requests = await kafka.watch([Topics.validationRequests]);
+    for (const profileId of [f.bankProfileId, f.taxProfileId]) {
+      const [request] = await requests.waitFor<{ profileId: string; profileKind: 'BANK' | 'TAX'; revision: number }>((m) => (m.envelope?.data as { profileId?: string })?.profileId === profileId, { timeoutMs: 60_000 });
+      await kafka.publishEvent(Topics.validationResults, f.partnerId, {
+        type: 'ProfileValidationCompleted',
+        source: 'payments-back-office',
+        partnerId: f.partnerId,
+        data: { profileId, profileKind: request.envelope!.data.profileKind, revision: request.envelope!.data.revision, outcome: 'APPROVED', reasons: [] },
+      });
+    }
+    await eventually(async () => {
+      const enrollment = await client.expect(200, 'enrollment', 'GET', `/v1/enrollments/${f.enrollmentId}`, { token: f.admin });
+      expect(enrollment.status).toBe('ENROLLED');
+    }, 90_000);
+    const enrolledMails = await eventually(async () => {
+      const mails = platform.smtp.to(f.adminEmail).filter((m) => /is enrolled in/.test(String(m.parsed.subject)));
+      expect(mails.length).toBeGreaterThan(0);
+      return mails;
+    }, 60_000);
+    expect(enrolledMails).toHaveLength(1);
+
+    // Each consumer of an external topic dead-lettered the malformed message with where it came from.
+    const expected: Array<[string, string]> = [
+      [Topics.eligibility, platform.groupId('invitations')],
+      [Topics.eligibility, platform.groupId('enrollment')],
+      [Topics.agreements, platform.groupId('enrollment')],
+      [Topics.validationResults, platform.groupId('payout-profiles')],
+    ];
+    for (const [topic, group] of expected) {
+      await dead.waitFor(
+        (m) => m.headers[DeadLetterHeaders.originalTopic] === topic && m.headers[DeadLetterHeaders.consumerGroup] === group && m.key === f.partnerId,
+        { timeoutMs: 60_000 },
+      );
+    }
+  });
+
+  it('sent no email twice through all of it', () => {
+    expect(invitationsTo(f.adminEmail)).toHaveLength(1);
+    const seen = platform.smtp.received.map((m) => `${m.to.join(',')}|${m.parsed.messageId}`);
     expect(new Set(seen).size).toBe(seen.length);
   });
 });
