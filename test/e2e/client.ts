@@ -2,7 +2,13 @@
 import { Topics } from '@lib/contracts';
 import { eventually, TestKafka } from '@lib/testing';
 import { randomUUID } from 'node:crypto';
-import { Platform, ServiceName } from './platform';
+import type { ServiceName } from './platform';
+
+/** Where the services are: a Platform under test, or the one `npm start` runs. */
+export interface PlatformAddress {
+  url(service: ServiceName): string;
+  readonly operatorKey: string;
+}
 
 export interface Answer<T = any> {
   status: number;
@@ -11,7 +17,7 @@ export interface Answer<T = any> {
 }
 
 export class Client {
-  constructor(private readonly platform: Platform) {}
+  constructor(private readonly platform: PlatformAddress) {}
 
   async call<T = any>(
     service: ServiceName,

@@ -1,0 +1,149 @@
+/**
+ * `npm run demo`: walks the article's story against the platform `npm start` runs, printing each step as a person
+ * would follow it. Outside systems (eligibility, the payments back office) are played by publishing on their topics.
+ */
+import { Topics } from '@lib/contracts';
+import { TestKafka } from '@lib/testing';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { assignRole, Client, eligibility, eventually, importUsers, registerPartner, usBankProfile, usTaxProfile } from '../test/e2e/client';
+import type { ServiceName } from '../test/e2e/platform';
+
+const running = JSON.parse(readFileSync(join(__dirname, '..', '.local', 'platform.json'), 'utf8')) as {
+  urls: Record<ServiceName, string>;
+  mail: string;
+  operatorKey: string;
+  kafkaBrokers: string[];
+};
+const client = new Client({ url: (service) => running.urls[service], operatorKey: running.operatorKey });
+const kafka = new TestKafka(running.kafkaBrokers);
+let step = 0;
+const say = (text: string) => process.stdout.write(`\n${++step}. ${text}\n`);
+const detail = (text: string) => process.stdout.write(`   ${text}\n`);
+
+async function mailsTo(address: string): Promise<Array<{ subject: string; html: string }>> {
+  const all = (await (await fetch(`${running.mail}/email`)).json()) as Array<{ subject: string; html: string; to: Array<{ address: string }> }>;
+  return all.filter((m) => m.to.some((t) => t.address.toLowerCase() === address.toLowerCase()));
+}
+
+async function main() {
+  const run = randomUUID().slice(0, 6);
+  const [A, B, P, OPEN] = [`LOC-A-${run}`, `LOC-B-${run}`, `AZURE-GROWTH-${run}`, `OPEN-SKILLING-${run}`];
+
+  say('A platform operator registers Contoso with two locations and its Global admin.');
+  const partner = await registerPartner(client, 'Contoso', [
+    { locationId: A, country: 'US' },
+    { locationId: B, country: 'DE' },
+  ]);
+  const ga = await client.signIn(partner.globalAdminEmail);
+  detail(`partner ${partner.partnerId}; Global admin ${partner.globalAdminEmail}; locations ${A} (US), ${B} (DE)`);
+
+  say('The Global admin imports users from the company directory and makes Alice the Incentives admin of location A.');
+  const alice = `alice.${run}@contoso.example`;
+  const bob = `bob.${run}@contoso.example`;
+  const ids = await importUsers(client, ga, [
+    { externalId: `alice-${run}`, email: alice, givenName: 'Alice', familyName: 'Admin' },
+    { externalId: `bob-${run}`, email: bob, givenName: 'Bob', familyName: 'Later' },
+  ]);
+  await assignRole(client, ga, ids[alice], 'INCENTIVES_ADMIN', [A]);
+  detail(`imported ${alice} and ${bob}; ${alice} is Incentives admin of ${A}`);
+
+  say('Microsoft publishes two incentive programs: one needs eligibility, one is open to all.');
+  for (const [programId, requiresEligibility] of [[P, true], [OPEN, false]] as const) {
+    await client.expect(201, 'enrollment', 'POST', '/v1/programs', {
+      operator: true,
+      body: {
+        programId,
+        name: requiresEligibility ? 'Azure Growth' : 'Open Skilling',
+        fiscalYear: 'FY27',
+        requiresEligibility,
+        payoutRules: { allowedCurrencies: ['USD', 'EUR'], allowedPaymentMethods: ['ELECTRONIC_BANK_TRANSFER'], taxProfileRequired: true },
+        state: 'OPEN',
+      },
+    });
+  }
+  detail(`${P} (requires eligibility), ${OPEN} (open)`);
+
+  say(`An eligibility system decides that ${A} is eligible for ${P} in FY27.`);
+  await eligibility(kafka, partner.partnerId, A, P, true);
+  const [invitation] = await eventually(async () => {
+    const mails = await mailsTo(alice);
+    if (!mails.length) throw new Error('no mail yet');
+    return mails;
+  }, 60_000);
+  detail(`Alice receives "${invitation.subject}" (see ${running.mail})`);
+  const aliceToken = await client.signIn(alice);
+  const notices = await client.expect(200, 'invitations', 'GET', '/v1/notices', { token: aliceToken });
+  const notice = (notices.items ?? notices)[0];
+  const selected = await client.expect(200, 'invitations', 'POST', `/v1/notices/${notice.invitationId}/select`, { token: aliceToken });
+  detail(`Alice selects the home-page notice once: Get Started -> ${selected.getStartedUrl}; it is not shown again`);
+
+  say(`${B} becomes eligible too, but has no Incentives admin: the Global admin is asked to assign one.`);
+  await eligibility(kafka, partner.partnerId, B, P, true);
+  const [asked] = await eventually(async () => {
+    const mails = await mailsTo(partner.globalAdminEmail);
+    if (!mails.length) throw new Error('no mail yet');
+    return mails;
+  }, 60_000);
+  detail(`Global admin receives "${asked.subject}"`);
+  await assignRole(client, ga, ids[bob], 'INCENTIVES_ADMIN', [B]);
+  await eventually(async () => {
+    if (!(await mailsTo(bob)).length) throw new Error('no mail yet');
+  }, 60_000);
+  detail(`Bob is assigned to ${B} and receives the invitation`);
+
+  say('Alice selects Enroll. There is no bank or tax profile yet: the answer is Continue, with what is missing.');
+  const first = await client.call('enrollment', 'POST', '/v1/enrollments', { token: aliceToken, body: { programId: P, locationId: A } });
+  detail(`${first.body.status} / next action ${first.body.nextAction}: missing ${first.body.missing?.join(', ')}`);
+
+  say('Alice creates a bank profile, makes it the default of A, and adds the tax profile of A.');
+  const bank = await client.expect(201, 'payout-profiles', 'POST', '/v1/bank-profiles', { token: aliceToken, body: usBankProfile(`USD main ${run}`) });
+  const bankProfileId = bank.profileId ?? bank.id;
+  await client.expect(200, 'payout-profiles', 'PUT', `/v1/locations/${A}/default-bank-profile`, { token: aliceToken, body: { bankProfileId, currency: 'USD' } });
+  const tax = await client.expect(201, 'payout-profiles', 'POST', `/v1/locations/${A}/tax-profile`, { token: aliceToken, body: usTaxProfile('Contoso Inc') });
+  detail(`bank profile ${bankProfileId} (account shown as ${JSON.stringify(bank.account ?? bank.maskedAccount ?? '')}), tax profile ${tax.profileId ?? tax.id}: Pending Microsoft validation`);
+
+  say('Alice selects Enroll again: the default bank profile and the tax profile are proposed; she submits.');
+  const proposed = await eventually(async () => {
+    const answer = await client.call('enrollment', 'POST', '/v1/enrollments', { token: aliceToken, body: { programId: P, locationId: A } });
+    if (answer.body.nextAction !== 'SUBMIT') throw new Error('profiles not seen yet');
+    return answer.body;
+  }, 30_000);
+  const submitted = await client.call('enrollment', 'POST', `/v1/enrollments/${proposed.enrollmentId}/submit`, { token: aliceToken });
+  detail(`proposal ${JSON.stringify(proposed.proposal)}; after Submit: ${submitted.body.statusLabel ?? submitted.body.status}`);
+
+  say('The payments back office validates both profiles.');
+  const requests = await kafka.watch([Topics.validationRequests]);
+  for (const profileId of [bankProfileId, tax.profileId ?? tax.id]) {
+    const [request] = await requests.waitFor<{ profileId: string; profileKind: 'BANK' | 'TAX'; revision: number }>((m) => (m.envelope?.data as { profileId?: string })?.profileId === profileId, { timeoutMs: 30_000 });
+    await kafka.publishEvent(Topics.validationResults, partner.partnerId, {
+      type: 'ProfileValidationCompleted',
+      source: 'payments-back-office',
+      data: { profileId, profileKind: request.envelope!.data.profileKind, revision: request.envelope!.data.revision, outcome: 'APPROVED', reasons: [] },
+    });
+  }
+  const enrolled = await eventually(async () => {
+    const e = await client.expect(200, 'enrollment', 'GET', `/v1/enrollments/${proposed.enrollmentId}`, { token: aliceToken });
+    if (e.status !== 'ENROLLED') throw new Error(e.status);
+    return e;
+  }, 60_000);
+  detail(`the enrollment is ${enrolled.statusLabel ?? enrolled.status}; Alice is emailed`);
+
+  say('The incentives overview shows the open program too, with no invitation email for it.');
+  const overview = await client.expect(200, 'invitations', 'GET', '/v1/overview', { token: aliceToken });
+  detail(JSON.stringify(overview).includes(OPEN) ? `${OPEN} is listed with Enroll` : 'open program not listed yet');
+
+  say('The fiscal year ends: the enrollment continues into FY28 (agreement active, still eligible, profiles approved).');
+  await client.call('enrollment', 'POST', '/v1/operator/rollover', { operator: true, body: { fromFiscalYear: 'FY27' } });
+  detail('rollover requested; see the enrollments of A for FY28');
+
+  say(`Done. Open ${running.mail} to read every email the platform sent.`);
+  await kafka.close();
+}
+
+main().catch(async (error) => {
+  process.stderr.write(`\nThe demo stopped: ${error.message}\n(Is the platform running? Start it with: npm start)\n`);
+  await kafka.close();
+  process.exit(1);
+});
