@@ -8,6 +8,15 @@ export interface ReceivedMail {
   from: string;
   parsed: ParsedMail;
   raw: string;
+  /** Date.now() when the server accepted the message (end of DATA, before parsing). */
+  receivedAt: number;
+}
+
+/** What every accepted message is, before (and without) parsing. */
+export interface Arrival {
+  to: string[];
+  from: string;
+  receivedAt: number;
 }
 
 /**
@@ -17,12 +26,16 @@ export interface ReceivedMail {
  */
 export class SmtpTestServer {
   readonly received: ReceivedMail[] = [];
+  /** Called for every accepted message as it arrives (benchmarks correlate arrivals without parsing). */
+  readonly arrivals: Array<(arrival: Arrival) => void> = [];
   /** RCPT TO attempts per address, refused ones included. */
   readonly attempts = new Map<string, number>();
   private readonly refusals = new Map<string, number>();
   private server?: SMTPServer;
   private waiters: Array<() => void> = [];
   port = 0;
+  /** `parse: false` keeps nothing in `received` (no parsing cost): only `arrivals` listeners see the mail. */
+  constructor(private readonly options: { parse?: boolean } = {}) {}
 
   get url(): string {
     return `smtp://127.0.0.1:${this.port}`;
@@ -47,17 +60,17 @@ export class SmtpTestServer {
       },
       onData: (stream, session, callback) => {
         const chunks: Buffer[] = [];
-        stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+        stream.on('data', (chunk: Buffer) => this.options.parse !== false && chunks.push(chunk));
         stream.on('end', () => {
+          const receivedAt = Date.now();
+          const to = session.envelope.rcptTo.map((r) => r.address.toLowerCase());
+          const from = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
+          this.arrivals.forEach((listener) => listener({ to, from, receivedAt }));
+          if (this.options.parse === false) return callback();
           const raw = Buffer.concat(chunks).toString('utf8');
           simpleParser(raw)
             .then((parsed) => {
-              this.received.push({
-                to: session.envelope.rcptTo.map((r) => r.address.toLowerCase()),
-                from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
-                parsed,
-                raw,
-              });
+              this.received.push({ to, from, parsed, raw, receivedAt });
               this.waiters.forEach((w) => w());
               callback();
             })
