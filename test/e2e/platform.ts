@@ -20,13 +20,29 @@ export function buildServices(): void {
   execFileSync(bin('tsc-alias'), ['-p', 'tsconfig.build.json'], { cwd: PROJECT_ROOT, stdio: 'inherit' });
 }
 
+export interface PlatformOptions {
+  /** Settings per service, on top of (and overriding) the harness's own. */
+  env?: Partial<Record<ServiceName, Record<string, string>>>;
+  /** `false`: the SMTP server records arrivals only, without parsing or keeping the mails (benchmarks). */
+  parseMail?: boolean;
+}
+
 export class Platform {
-  readonly smtp = new SmtpTestServer();
+  readonly smtp: SmtpTestServer;
   readonly operatorKey = OPERATOR_KEY;
   private readonly run = randomBytes(4).toString('hex');
   private readonly ports = new Map<ServiceName, number>();
   private readonly processes = new Map<ServiceName, ManagedProcess>();
   private env: Record<string, string> = {};
+
+  constructor(private readonly options: PlatformOptions = {}) {
+    this.smtp = new SmtpTestServer({ parse: options.parseMail ?? true });
+  }
+
+  /** The process id of a running service (e.g. to read its memory from /proc). */
+  pid(service: ServiceName): number | undefined {
+    return this.processes.get(service)?.child.pid;
+  }
 
   url(service: ServiceName): string {
     return `http://127.0.0.1:${this.ports.get(service)}`;
@@ -102,6 +118,7 @@ export class Platform {
       PORT: String(this.ports.get(service)),
       MONGO_DB: `${service.replace(/-/g, '_')}_e2e_${this.run}`,
       KAFKA_GROUP_ID: this.groupId(service),
+      ...this.options.env?.[service],
     };
   }
 
