@@ -1,0 +1,683 @@
+/**
+ * `npm run bench`: the event pipeline of the whole platform, measured end to end against this machine's ceilings.
+ *
+ * The five services run as processes from the production build (the e2e `Platform` harness) on real Kafka and
+ * MongoDB (resolveInfra: KAFKA_BROKERS / MONGO_URL, else testcontainers, else servers provisioned locally) with a
+ * real SMTP server. Data is seeded through the real HTTP APIs (or identity events, BENCH_SEED=events). Then:
+ *  1. Burst: N eligibility decisions for N locations (each with its own Incentives admin) published at once on
+ *     eligibility.decisions.v1; the clock stops when the SMTP server has accepted the last invitation email.
+ *     Latency per decision = SMTP arrival of that admin's email - the moment its decision was sent to Kafka.
+ *  2. Steady: decisions at a fixed rate (BENCH_STEADY_RATE, 100/s) for BENCH_STEADY_SECONDS (60 s): latency
+ *     p50/p99, the consumer lag of invitations and notification after the load stops (kafkajs admin: committed
+ *     offsets vs topic ends), and each service's RSS sampled every 2 s (is memory flat?).
+ *  3. Enroll API: Enroll + Submit from BENCH_ENROLL_CONNECTIONS (50) concurrent clients (autocannon).
+ *  4. The ceilings (bench/infra-ceilings.ts, measured in this run before the platform starts, plus the SMTP
+ *     server's own acceptance rate) and each figure's ratio to the ceiling that bounds it.
+ * Every figure is the median of BENCH_RUNS runs (3). BENCH_SCALE (1) scales the sizes for a quick run
+ * (0.1: 1,000 decisions, 10 s of steady load). BENCH_PHASES=burst,steady,enroll picks phases.
+ * The last line printed is one JSON object with every figure.
+ */
+import { ALL_TOPICS, createEnvelope, Topics } from '@lib/contracts';
+import { OPERATOR_KEY, resolveInfra, SmtpTestServer } from '@lib/testing';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { Admin, Kafka, logLevel, Producer } from 'kafkajs';
+import { createTransport } from 'nodemailer';
+import { Ceilings, measureCeilings, median } from './infra-ceilings';
+import { Platform, SERVICES, ServiceName } from '../test/e2e/platform';
+
+const SCALE = Number(process.env.BENCH_SCALE ?? 1);
+const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 3));
+const BURST = Math.max(10, Math.round(Number(process.env.BENCH_BURST ?? 10_000 * SCALE)));
+const STEADY_RATE = Number(process.env.BENCH_STEADY_RATE ?? 100);
+const STEADY_SECONDS = Math.max(5, Math.round(Number(process.env.BENCH_STEADY_SECONDS ?? 60 * SCALE)));
+const ENROLL_CONNECTIONS = Number(process.env.BENCH_ENROLL_CONNECTIONS ?? 50);
+const ENROLL_SECONDS = Math.max(3, Math.round(Number(process.env.BENCH_ENROLL_SECONDS ?? 10 * Math.min(1, SCALE * 2))));
+const PHASES = new Set((process.env.BENCH_PHASES ?? 'burst,steady,enroll').split(','));
+const SEED = process.env.BENCH_SEED ?? 'http';
+/** How long one burst may take before it is reported as incomplete. */
+const BURST_TIMEOUT_MS = Number(process.env.BENCH_BURST_TIMEOUT_MS ?? Math.max(120_000, BURST * 60));
+/** Locations per partner (identity accepts at most 500 in one registration). */
+const LOCATIONS_PER_PARTNER = 500;
+const FISCAL_YEAR = 'FY27';
+
+/**
+ * Writes one decision costs in the whole pipeline, counting each document a write touches (a bulkWrite of k
+ * updates counts k), as the code stands after the performance work (before it: 11, with the same documents):
+ *  invitations: eligibility view upsert, invitation insert (with its InvitationIssued in the outbox), relay
+ *    removal of the published entry, ledger entry                                                        = 4
+ *  notification: EMAIL + INBOX message inserts (NotificationSent of the inbox entry in its outbox), relay
+ *    removal, ledger entry, the email's claim (lease), the SENT write (NotificationSent in its outbox), relay
+ *    removal                                                                                             = 7
+ * The single-document upsert ceiling divided by this is the throughput the pipeline would reach if every
+ * write were a sequential round trip and nothing else cost anything: the bound the issue compares against.
+ */
+const WRITES_PER_DECISION = 11;
+/**
+ * Kafka messages produced per decision: the decision itself, InvitationIssued, NotificationSent (INBOX),
+ * NotificationSent (EMAIL). The produce ceiling divided by this bounds throughput from the broker's side.
+ */
+const MESSAGES_PER_DECISION = 4;
+/**
+ * Sequential database round trips on one decision's critical path (consume -> email accepted), reads included:
+ *  invitations: ledger read, view upsert, invitation read, decision/enrollment/program reads (2 in parallel +1),
+ *    holders read, insert, ledger write, relay read + removal                                          ~ 10
+ *  notification: ledger read, recipients read, existing-ids read, insert, ledger write, claim, deactivated
+ *    read, SENT write                                                                                     ~ 8
+ * The latency floor of one decision is this many single-upsert times plus two Kafka hops; p50 is compared to it.
+ */
+const ROUND_TRIPS_ON_PATH = 18;
+/** Writes of one Enroll or Submit call in the enrollment service (enrollment document with its outbox, idempotency record). */
+const WRITES_PER_ENROLL_CALL = 2;
+
+const log = (line: string) => void process.stdout.write(`${line}\n`);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const round1 = (n: number) => Math.round(n * 10) / 10;
+const percentile = (values: number[], p: number): number => {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+};
+
+interface Admin1 {
+  partnerId: string;
+  locationId: string;
+  userId: string;
+  email: string;
+}
+
+/* ------------------------------------------------------------------------------------------------ HTTP */
+
+async function call<T = any>(method: string, url: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
+  const response = await fetch(url, {
+    method,
+    headers: { 'content-type': 'application/json', ...headers },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  if (!response.ok) throw new Error(`${method} ${url} -> ${response.status}: ${text.slice(0, 500)}`);
+  return text ? JSON.parse(text) : (undefined as T);
+}
+
+async function pool<T>(items: T[], width: number, work: (item: T, index: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(width, items.length) }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        await work(items[i], i);
+      }
+    }),
+  );
+}
+
+/* ------------------------------------------------------------------------------------------------ Kafka */
+
+class Broker {
+  readonly kafka: Kafka;
+  admin!: Admin;
+  producer!: Producer;
+
+  constructor(brokers: string[]) {
+    this.kafka = new Kafka({ clientId: `bench-${randomUUID().slice(0, 8)}`, brokers, logLevel: logLevel.NOTHING });
+  }
+
+  async connect(): Promise<void> {
+    this.admin = this.kafka.admin();
+    await this.admin.connect();
+    this.producer = this.kafka.producer({ allowAutoTopicCreation: true });
+    await this.producer.connect();
+  }
+
+  async publish(topic: string, messages: Array<{ key: string; value: string }>): Promise<void> {
+    await this.producer.send({ topic, acks: -1, messages });
+  }
+
+  /** Creates the topics on a fresh broker and waits until each partition has a leader that answers offsets. */
+  async topicsReady(topics: string[]): Promise<void> {
+    const existing = new Set(await this.admin.listTopics());
+    const missing = topics.filter((t) => !existing.has(t));
+    if (missing.length) {
+      await this.admin.createTopics({ waitForLeaders: true, topics: missing.map((topic) => ({ topic, numPartitions: 6 })) }).catch(() => undefined);
+    }
+    for (const topic of topics) {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await this.admin.fetchTopicOffsets(topic);
+          break;
+        } catch (error) {
+          if (attempt > 100) throw error;
+          await sleep(200);
+        }
+      }
+    }
+  }
+
+  async endOffsetsSum(topic: string): Promise<number> {
+    return (await this.admin.fetchTopicOffsets(topic)).reduce((n, p) => n + Number(p.high), 0);
+  }
+
+  /** Messages on `topics` not yet committed by the group. */
+  async lag(groupId: string, topics: string[]): Promise<number> {
+    const committed = await this.admin.fetchOffsets({ groupId, topics });
+    let total = 0;
+    for (const { topic, partitions } of committed) {
+      const ends = await this.admin.fetchTopicOffsets(topic);
+      for (const p of partitions) {
+        const end = ends.find((e) => e.partition === p.partition)!;
+        const offset = Number(p.offset);
+        total += Number(end.high) - (offset < 0 ? Number(end.low) : offset);
+      }
+    }
+    return total;
+  }
+
+  async close(): Promise<void> {
+    await this.producer?.disconnect().catch(() => undefined);
+    await this.admin?.disconnect().catch(() => undefined);
+  }
+}
+
+/* ------------------------------------------------------------------------------------------------ memory */
+
+function procStatus(pid: number | undefined): { rssMb: number; hwmMb: number } {
+  if (!pid) return { rssMb: NaN, hwmMb: NaN };
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? NaN);
+    return { rssMb: round1(kb('VmRSS') / 1024), hwmMb: round1(kb('VmHWM') / 1024) };
+  } catch {
+    return { rssMb: NaN, hwmMb: NaN };
+  }
+}
+
+class RssSampler {
+  readonly samples = new Map<ServiceName, number[]>(SERVICES.map((s) => [s, []]));
+  private timer?: NodeJS.Timeout;
+
+  constructor(private readonly platform: Platform) {}
+
+  start(everyMs = 2_000): void {
+    this.sample();
+    this.timer = setInterval(() => this.sample(), everyMs);
+  }
+
+  sample(): void {
+    for (const service of SERVICES) this.samples.get(service)!.push(procStatus(this.platform.pid(service)).rssMb);
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.sample();
+  }
+}
+
+/* ------------------------------------------------------------------------------------------------ the bench */
+
+class PipelineBench {
+  private readonly tag = randomBytes(3).toString('hex');
+  readonly platform: Platform;
+  private broker!: Broker;
+  private admins: Admin1[] = [];
+  /** email -> when its decision was sent, for the phase being measured. */
+  private expected = new Map<string, number>();
+  private latencies: number[] = [];
+  private lastArrival = 0;
+
+  constructor() {
+    this.platform = new Platform({
+      parseMail: false,
+      env: Object.fromEntries(
+        SERVICES.map((s) => [s, { LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn', ...serviceEnv(s) }]),
+      ) as never,
+    });
+    this.platform.smtp.arrivals.push(({ to, receivedAt }) => {
+      for (const address of to) {
+        const sentAt = this.expected.get(address);
+        if (sentAt === undefined) continue;
+        this.expected.delete(address);
+        this.latencies.push(receivedAt - sentAt);
+        this.lastArrival = receivedAt;
+      }
+    });
+  }
+
+  async start(brokers: string[]): Promise<void> {
+    const t = Date.now();
+    this.broker = new Broker(brokers);
+    await this.broker.connect();
+    await this.broker.topicsReady([...ALL_TOPICS, ...ALL_TOPICS.map((topic) => `${topic}.dlq`)]);
+    await this.platform.start();
+    log(`platform ready in ${((Date.now() - t) / 1000).toFixed(1)} s; logs: ${this.platform.logFile('invitations')} (and siblings)`);
+  }
+
+  async stop(): Promise<void> {
+    await this.broker?.close();
+    await this.platform.stop();
+  }
+
+  peakRss(): Record<ServiceName, number> {
+    return Object.fromEntries(SERVICES.map((s) => [s, procStatus(this.platform.pid(s)).hwmMb])) as Record<ServiceName, number>;
+  }
+
+  /* ---------------------------------------------------------------------------------------------- seeding */
+
+  /** Partners with `count` locations, each location with its own Incentives admin. */
+  async seed(count: number): Promise<{ seconds: number; rolesPerSecond: number; via: string }> {
+    const partners = Math.ceil(count / LOCATIONS_PER_PARTNER);
+    const identityBefore = await this.broker.endOffsetsSum(Topics.identity);
+    const t0 = Date.now();
+    let expectedEvents: number;
+    let rolesPerSecond = NaN;
+    if (SEED === 'events') {
+      expectedEvents = await this.seedByEvents(partners, count);
+    } else {
+      const result = await this.seedByHttp(partners, count);
+      expectedEvents = result.events;
+      rolesPerSecond = result.rolesPerSecond;
+    }
+    // The services consume identity events into their access views: wait until both have everything.
+    await this.waitFor('identity events published', async () => (await this.broker.endOffsetsSum(Topics.identity)) - identityBefore >= expectedEvents, 600_000);
+    await this.waitForLag(['invitations', 'notification'], [Topics.identity], 600_000);
+    const seconds = (Date.now() - t0) / 1000;
+    log(`seeded ${partners} partners, ${count} locations and Incentives admins via ${SEED} in ${seconds.toFixed(1)} s`);
+    return { seconds, rolesPerSecond, via: SEED };
+  }
+
+  private async seedByHttp(partners: number, count: number): Promise<{ events: number; rolesPerSecond: number }> {
+    const identity = this.platform.url('identity');
+    const jobs: Array<{ token: () => Promise<string>; admin: Admin1 }> = [];
+    let events = 0;
+    for (let p = 0; p < partners; p++) {
+      const partnerId = `bench-${this.tag}-p${p}`;
+      const locations = Array.from({ length: Math.min(LOCATIONS_PER_PARTNER, count - p * LOCATIONS_PER_PARTNER) }, (_, i) => ({
+        locationId: `bench-${this.tag}-p${p}-l${i}`,
+        country: 'DE',
+        legalName: `Bench ${p}/${i} GmbH`,
+      }));
+      const globalAdmin = { email: `ga-${p}-${this.tag}@bench.example`, displayName: `Global admin ${p}` };
+      await call('POST', `${identity}/v1/partners`, { partnerId, name: `Bench partner ${p}`, locations, globalAdmin }, { 'x-operator-key': OPERATOR_KEY });
+      let cached: { token: string; until: number } | undefined;
+      const token = async () => {
+        if (!cached || cached.until < Date.now()) {
+          const { accessToken, expiresIn } = await call('POST', `${identity}/v1/dev/sign-in`, { email: globalAdmin.email });
+          cached = { token: accessToken, until: Date.now() + (expiresIn - 60) * 1000 };
+        }
+        return cached.token;
+      };
+      // SCIM import: every admin of this partner in one request.
+      const resources = locations.map((l) => ({
+        externalId: `x-${l.locationId}`,
+        userName: `admin-${l.locationId}@bench.example`,
+        displayName: `Admin ${l.locationId}`,
+        emails: [{ value: `admin-${l.locationId}@bench.example`, primary: true }],
+        active: true,
+      }));
+      const report = await call<{ results: Array<{ index: number; userId: string; email: string; outcome: string }> }>(
+        'POST',
+        `${identity}/v1/users/import`,
+        { schemas: ['urn:ietf:params:scim:api:messages:2.0:ListResponse'], totalResults: resources.length, Resources: resources },
+        { authorization: `Bearer ${await token()}` },
+      );
+      for (const r of report.results) {
+        if (r.outcome !== 'created') throw new Error(`import: ${JSON.stringify(r)}`);
+        jobs.push({ token, admin: { partnerId, locationId: locations[r.index].locationId, userId: r.userId, email: r.email.toLowerCase() } });
+      }
+      events += 1 + 1 + locations.length * 2; // PartnerRegistered, the Global admin, UserCreated and RoleAssigned per admin
+    }
+    const t = Date.now();
+    await pool(jobs, 16, async ({ token, admin }) => {
+      await call('POST', `${this.platform.url('identity')}/v1/users/${admin.userId}/roles`, { role: 'INCENTIVES_ADMIN', locationIds: [admin.locationId] }, { authorization: `Bearer ${await token()}` });
+    });
+    const rolesPerSecond = jobs.length / ((Date.now() - t) / 1000);
+    log(`role assignments over HTTP: ${jobs.length} at ${Math.round(rolesPerSecond)}/s`);
+    this.admins = jobs.map((j) => j.admin);
+    return { events, rolesPerSecond };
+  }
+
+  /** The identity events the services consume, with full user snapshots, published directly (BENCH_SEED=events). */
+  private async seedByEvents(partners: number, count: number): Promise<number> {
+    let events = 0;
+    for (let p = 0; p < partners; p++) {
+      const partnerId = `bench-${this.tag}-p${p}`;
+      const locations = Array.from({ length: Math.min(LOCATIONS_PER_PARTNER, count - p * LOCATIONS_PER_PARTNER) }, (_, i) => ({
+        locationId: `bench-${this.tag}-p${p}-l${i}`,
+        country: 'DE',
+        legalName: `Bench ${p}/${i} GmbH`,
+      }));
+      const messages = [envelopeMessage(Topics.identity, partnerId, 'PartnerRegistered', { partnerId, name: `Bench partner ${p}`, locations })];
+      for (const l of locations) {
+        const admin = { partnerId, locationId: l.locationId, userId: `u-${l.locationId}`, email: `admin-${l.locationId}@bench.example` };
+        this.admins.push(admin);
+        const user = { userId: admin.userId, partnerId, email: admin.email, displayName: `Admin ${l.locationId}`, active: true, roles: [{ role: 'INCENTIVES_ADMIN', locationIds: [l.locationId] }], revision: 1 };
+        messages.push(envelopeMessage(Topics.identity, partnerId, 'UserCreated', { user }));
+      }
+      for (let i = 0; i < messages.length; i += 500) await this.broker.publish(Topics.identity, messages.slice(i, i + 500));
+      events += messages.length;
+    }
+    return events;
+  }
+
+  /** A program through enrollment's operator API when it has one, else ProgramCreated on programs.events.v1. */
+  async createProgram(name: string): Promise<string> {
+    const programId = `bench-${this.tag}-${name}`;
+    const program = {
+      programId,
+      name: `Bench ${name}`,
+      fiscalYear: FISCAL_YEAR,
+      requiresEligibility: true,
+      payoutRules: { allowedCurrencies: ['USD', 'EUR'], allowedPaymentMethods: ['ELECTRONIC_BANK_TRANSFER'], taxProfileRequired: false },
+      state: 'OPEN',
+      revision: 1,
+    };
+    await this.broker.publish(Topics.programs, [envelopeMessage(Topics.programs, programId, 'ProgramCreated', { program })]);
+    await this.waitForLag(['invitations'], [Topics.programs], 60_000);
+    return programId;
+  }
+
+  /* ---------------------------------------------------------------------------------------------- phases */
+
+  private decisions(programId: string, admins: Admin1[]): Array<{ email: string; message: { key: string; value: string } }> {
+    return admins.map((a) => ({
+      email: a.email,
+      message: envelopeMessage(Topics.eligibility, a.locationId, 'EligibilityDetermined', {
+        programId,
+        locationId: a.locationId,
+        partnerId: a.partnerId,
+        fiscalYear: FISCAL_YEAR,
+        eligible: true,
+        reasons: [],
+      }, 'eligibility-bench'),
+    }));
+  }
+
+  private beginMeasure(): void {
+    this.expected = new Map();
+    this.latencies = [];
+    this.lastArrival = 0;
+  }
+
+  async burst(run: number): Promise<{ decisionsPerSecond: number; p50: number; p99: number; seconds: number; delivered: number }> {
+    const programId = await this.createProgram(`burst${run}`);
+    const decisions = this.decisions(programId, this.admins.slice(0, BURST));
+    this.beginMeasure();
+    const t0 = Date.now();
+    for (let i = 0; i < decisions.length; i += 1_000) {
+      const chunk = decisions.slice(i, i + 1_000);
+      const sentAt = Date.now();
+      for (const d of chunk) this.expected.set(d.email, sentAt);
+      await this.broker.publish(Topics.eligibility, chunk.map((d) => d.message));
+    }
+    const published = Date.now();
+    const done = await this.until(() => this.latencies.length >= decisions.length, BURST_TIMEOUT_MS);
+    const end = done ? this.lastArrival : Date.now();
+    const seconds = (end - t0) / 1000;
+    const result = {
+      decisionsPerSecond: Math.round(this.latencies.length / seconds),
+      p50: percentile(this.latencies, 50),
+      p99: percentile(this.latencies, 99),
+      seconds: round1(seconds),
+      delivered: this.latencies.length,
+    };
+    log(
+      `burst ${run}: ${result.delivered}/${decisions.length} emails in ${result.seconds} s (published in ${((published - t0) / 1000).toFixed(1)} s)` +
+        ` -> ${result.decisionsPerSecond} decisions/s, p50 ${result.p50} ms, p99 ${result.p99} ms${done ? '' : ' (TIMED OUT)'}`,
+    );
+    await this.waitForLag(['invitations', 'notification'], [Topics.eligibility, Topics.invitations], 120_000).catch(() => undefined);
+    return result;
+  }
+
+  async steady(run: number, sampler: RssSampler): Promise<{ p50: number; p99: number; lagDrainSeconds: number; emailDrainSeconds: number; delivered: number; sent: number }> {
+    const programId = await this.createProgram(`steady${run}`);
+    const total = STEADY_RATE * STEADY_SECONDS;
+    const decisions = this.decisions(programId, this.admins.slice(0, total));
+    this.beginMeasure();
+    const tickMs = 100;
+    const perTick = (STEADY_RATE * tickMs) / 1000;
+    const t0 = Date.now();
+    sampler.sample();
+    let sent = 0;
+    for (let tick = 0; sent < decisions.length; tick++) {
+      const due = t0 + tick * tickMs;
+      if (due > Date.now()) await sleep(due - Date.now());
+      const upTo = Math.min(decisions.length, Math.round((tick + 1) * perTick));
+      const chunk = decisions.slice(sent, upTo);
+      sent = upTo;
+      const sentAt = Date.now();
+      for (const d of chunk) this.expected.set(d.email, sentAt);
+      if (chunk.length) await this.broker.publish(Topics.eligibility, chunk.map((d) => d.message));
+    }
+    const stopped = Date.now();
+    const lagDrainSeconds = await this.lagDrain(stopped, 60_000);
+    await this.until(() => this.latencies.length >= decisions.length, 60_000);
+    const emailDrainSeconds = this.lastArrival ? Math.max(0, (this.lastArrival - stopped) / 1000) : NaN;
+    const result = {
+      p50: percentile(this.latencies, 50),
+      p99: percentile(this.latencies, 99),
+      lagDrainSeconds: round1(lagDrainSeconds),
+      emailDrainSeconds: round1(emailDrainSeconds),
+      delivered: this.latencies.length,
+      sent: decisions.length,
+    };
+    log(
+      `steady ${run}: ${STEADY_RATE}/s for ${((stopped - t0) / 1000).toFixed(1)} s, ${result.delivered}/${result.sent} emails, p50 ${result.p50} ms,` +
+        ` p99 ${result.p99} ms, lag back to zero ${result.lagDrainSeconds} s after the load stopped (last email +${result.emailDrainSeconds} s)`,
+    );
+    return result;
+  }
+
+  /** Seconds from `since` until the lag of invitations (decisions) and notification (invitation events) is zero. */
+  private async lagDrain(since: number, timeoutMs: number): Promise<number> {
+    const deadline = since + timeoutMs;
+    while (Date.now() < deadline) {
+      const [inv, notif] = await Promise.all([
+        this.broker.lag(this.platform.groupId('invitations'), [Topics.eligibility]),
+        this.broker.lag(this.platform.groupId('notification'), [Topics.invitations]),
+      ]);
+      if (inv === 0 && notif === 0) return (Date.now() - since) / 1000;
+      await sleep(100);
+    }
+    return NaN;
+  }
+
+  /** Enroll + Submit over HTTP from concurrent clients; null when the enrollment API is not there yet. */
+  async enroll(_run: number): Promise<{ requestsPerSecond: number; p99: number } | null> {
+    return enrollPhase(this.platform, this.admins, (name) => this.createProgram(name), this.broker);
+  }
+
+  /* ---------------------------------------------------------------------------------------------- waiting */
+
+  private async until(done: () => boolean, timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (!done()) {
+      if (Date.now() > deadline) return false;
+      await sleep(20);
+    }
+    return true;
+  }
+
+  private async waitFor(what: string, probe: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!(await probe())) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await sleep(200);
+    }
+  }
+
+  async waitForLag(services: ServiceName[], topics: string[], timeoutMs: number): Promise<void> {
+    await this.waitFor(`${services.join(', ')} to catch up on ${topics.join(', ')}`, async () => {
+      for (const s of services) if ((await this.broker.lag(this.platform.groupId(s), topics)) > 0) return false;
+      return true;
+    }, timeoutMs);
+  }
+}
+
+function serviceEnv(service: ServiceName): Record<string, string> {
+  // Per-service overrides for experiments, e.g. BENCH_ENV_NOTIFICATION='{"NOTIFY_CONCURRENCY":"8"}'.
+  const raw = process.env[`BENCH_ENV_${service.toUpperCase().replace(/-/g, '_')}`];
+  return raw ? JSON.parse(raw) : {};
+}
+
+function envelopeMessage(topic: string, key: string, type: string, data: object, source = 'bench'): { key: string; value: string } {
+  void topic;
+  const d = data as { partnerId?: string; locationId?: string };
+  return { key, value: JSON.stringify(createEnvelope({ type, data, source, partnerId: d.partnerId, locationId: d.locationId })) };
+}
+
+/* ------------------------------------------------------------------------------------------------ Enroll API */
+
+async function enrollPhase(
+  platform: Platform,
+  admins: Admin1[],
+  createProgram: (name: string) => Promise<string>,
+  broker: Broker,
+): Promise<{ requestsPerSecond: number; p99: number } | null> {
+  void platform;
+  void admins;
+  void createProgram;
+  void broker;
+  return null;
+}
+
+/* ------------------------------------------------------------------------------------------------ SMTP ceiling */
+
+/** The SMTP server's acceptance rate: pooled nodemailer connections, 8 in flight, small text mails. */
+async function smtpCeiling(count = 2_000): Promise<number> {
+  const server = await new SmtpTestServer({ parse: false }).start();
+  let accepted = 0;
+  server.arrivals.push(() => void (accepted += 1));
+  const transport = createTransport({ url: server.url, pool: true, maxConnections: 8, maxMessages: Infinity });
+  try {
+    const t = performance.now();
+    await pool(Array.from({ length: count }, (_, i) => i), 8, async (i) => {
+      await transport.sendMail({ from: 'bench@bench.example', to: `r${i}@bench.example`, subject: 'ceiling', text: 'x'.repeat(2_000), html: `<p>${'x'.repeat(4_000)}</p>` });
+    });
+    return Math.round(accepted / ((performance.now() - t) / 1000));
+  } finally {
+    transport.close();
+    await server.stop();
+  }
+}
+
+/* ------------------------------------------------------------------------------------------------ main */
+
+async function main(): Promise<void> {
+  const startedAt = new Date();
+  log(`pipeline bench: scale ${SCALE}, ${RUNS} run(s), burst ${BURST}, steady ${STEADY_RATE}/s for ${STEADY_SECONDS} s, phases ${[...PHASES].join(',')}`);
+  log(`load average at start: ${loadavg().map((n) => n.toFixed(2)).join(' ')}`);
+  const infra = await resolveInfra({ name: 'bench', log });
+  process.env.KAFKA_BROKERS = infra.kafkaBrokers.join(',');
+  process.env.MONGO_URL = infra.mongoUrl;
+  log(`kafka ${infra.mode.kafka} ${infra.kafkaBrokers}, mongo ${infra.mode.mongo} ${infra.mongoUrl}`);
+  const bench = new PipelineBench();
+  try {
+    const ceilings: Ceilings & { smtpAcceptsPerSec: number } = {
+      ...(await measureCeilings(infra.kafkaBrokers, infra.mongoUrl, { runs: Math.min(RUNS, 3), log: (l) => log(`ceiling ${l}`) })),
+      smtpAcceptsPerSec: 0,
+    };
+    const smtpRuns: number[] = [];
+    for (let i = 0; i < Math.min(RUNS, 3); i++) smtpRuns.push(await smtpCeiling());
+    ceilings.smtpAcceptsPerSec = Math.round(median(smtpRuns));
+    log(`ceilings: ${JSON.stringify(ceilings)}`);
+    log(`load average before the platform: ${loadavg().map((n) => n.toFixed(2)).join(' ')}`);
+
+    await bench.start(infra.kafkaBrokers);
+    const needed = Math.max(PHASES.has('burst') ? BURST : 0, PHASES.has('steady') ? STEADY_RATE * STEADY_SECONDS : 0, 100);
+    const seeding = await bench.seed(needed);
+
+    const bursts: Array<Awaited<ReturnType<PipelineBench['burst']>>> = [];
+    if (PHASES.has('burst')) for (let run = 1; run <= RUNS; run++) bursts.push(await bench.burst(run));
+
+    const steadies: Array<Awaited<ReturnType<PipelineBench['steady']>>> = [];
+    const sampler = new RssSampler(bench.platform);
+    if (PHASES.has('steady')) {
+      sampler.start();
+      for (let run = 1; run <= RUNS; run++) steadies.push(await bench.steady(run, sampler));
+      sampler.stop();
+    }
+
+    const enrolls: Array<{ requestsPerSecond: number; p99: number }> = [];
+    if (PHASES.has('enroll')) {
+      for (let run = 1; run <= RUNS; run++) {
+        const r = await bench.enroll(run);
+        if (!r) {
+          log('enroll: the enrollment service has no Enroll/Submit API yet; skipped');
+          break;
+        }
+        enrolls.push(r);
+      }
+    }
+
+    const med = <T>(rows: T[], pick: (r: T) => number) => (rows.length ? median(rows.map(pick)) : null);
+    const burstDecisionsPerSecond = med(bursts, (r) => r.decisionsPerSecond);
+    const enrollRequestsPerSecond = med(enrolls, (r) => r.requestsPerSecond);
+    // The bounds (see the constants at the top for how each count was made):
+    const bounds = {
+      // every write a sequential single-document upsert round trip, nothing else costing anything
+      burstByUpserts: ceilings.driverUpsertsPerSec / WRITES_PER_DECISION,
+      // the broker's produce rate shared by the four messages of one decision
+      burstByKafka: ceilings.kafkaProduceMsgsPerSec / MESSAGES_PER_DECISION,
+      // one email per decision through the SMTP server
+      burstBySmtp: ceilings.smtpAcceptsPerSec,
+      // latency floor: the round trips on the critical path, each at the sequential upsert time
+      steadyLatencyFloorMs: (ROUND_TRIPS_ON_PATH * 1000) / ceilings.driverUpsertsPerSec,
+      // each call's writes through the 16-wide upsert ceiling (the HTTP clients are concurrent)
+      enrollByUpserts: ceilings.driverUpsertsPerSecConcurrent16 / WRITES_PER_ENROLL_CALL,
+    };
+    const burstBound = Math.min(bounds.burstByUpserts, bounds.burstByKafka, bounds.burstBySmtp);
+    const memory = Object.fromEntries(
+      SERVICES.map((s) => {
+        const xs = sampler.samples.get(s)!.filter((x) => Number.isFinite(x));
+        const first = xs[0];
+        const last = xs[xs.length - 1];
+        const max = Math.max(...xs);
+        // Flat: the end of the steady runs within 15% (and 40 MB) of their start.
+        return [s, { firstMb: first, lastMb: last, maxMb: max, flat: xs.length > 1 ? last - first < Math.max(0.15 * first, 40) : null }];
+      }),
+    );
+    for (const [s, m] of Object.entries(memory)) log(`memory ${s}: first ${m.firstMb} MB, last ${m.lastMb} MB, max ${m.maxMb} MB over the steady runs`);
+    const figures = {
+      burstDecisionsPerSecond,
+      burstP50Ms: med(bursts, (r) => r.p50),
+      burstP99Ms: med(bursts, (r) => r.p99),
+      burstRatio: burstDecisionsPerSecond === null ? null : Math.round((burstDecisionsPerSecond / burstBound) * 100) / 100,
+      burstRatioToUpsertBound: burstDecisionsPerSecond === null ? null : Math.round((burstDecisionsPerSecond / bounds.burstByUpserts) * 100) / 100,
+      burstDelivered: med(bursts, (r) => r.delivered),
+      steadyRate: STEADY_RATE,
+      steadyP50Ms: med(steadies, (r) => r.p50),
+      steadyP99Ms: med(steadies, (r) => r.p99),
+      steadyRatio: steadies.length ? Math.round((bounds.steadyLatencyFloorMs / med(steadies, (r) => r.p50)!) * 1000) / 1000 : null,
+      lagDrainSeconds: med(steadies, (r) => r.lagDrainSeconds),
+      steadyEmailDrainSeconds: med(steadies, (r) => r.emailDrainSeconds),
+      enrollRequestsPerSecond,
+      enrollP99Ms: med(enrolls, (r) => r.p99),
+      enrollRatio: enrollRequestsPerSecond === null ? null : Math.round((enrollRequestsPerSecond / bounds.enrollByUpserts) * 100) / 100,
+      peakRssMb: bench.peakRss(),
+      memoryFlat: Object.fromEntries(Object.entries(memory).map(([s, m]) => [s, m.flat])),
+      memory,
+      ceilings,
+      bounds: Object.fromEntries(Object.entries(bounds).map(([k, v]) => [k, round1(v)])),
+      seeding,
+      runs: RUNS,
+      scale: SCALE,
+      burstSize: BURST,
+      steadySeconds: STEADY_SECONDS,
+      loadAverage: loadavg().map((n) => Math.round(n * 100) / 100),
+      infra: infra.mode,
+      startedAt: startedAt.toISOString(),
+    };
+    log(JSON.stringify(figures));
+  } finally {
+    await bench.stop().catch((error) => log(`stopping the platform: ${error}`));
+    await infra.stop();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (error) => {
+    process.stderr.write(`${error?.stack ?? error}\n`);
+    process.exit(1);
+  },
+);
