@@ -1,0 +1,72 @@
+import type { mongo } from 'mongoose';
+
+type Collection<T extends mongo.Document> = mongo.Collection<T>;
+type Document = mongo.Document;
+type AnyBulkWriteOperation<T extends mongo.Document> = mongo.AnyBulkWriteOperation<T>;
+type MongoBulkWriteError = mongo.MongoBulkWriteError;
+
+/**
+ * Updates per bulkWrite command. FerretDB 1.24 keeps one SQLite connection per matched update until the whole
+ * command ends, from a pool of 100: a command with 100 or more updates of existing documents never returns.
+ * Chunks of this size stay portable; on MongoDB they cost a few more round trips.
+ */
+export const UPDATE_CHUNK = 50;
+
+export interface BulkOutcome {
+  matched: number;
+  modified: number;
+  inserted: number;
+  duplicates: number;
+}
+
+/** Unordered bulkWrite in chunks; duplicate-key failures of inserts are counted, not thrown (idempotent inserts). */
+export async function bulkWriteChunked<T extends Document>(
+  collection: Collection<T>,
+  operations: AnyBulkWriteOperation<T>[],
+  chunk = UPDATE_CHUNK,
+): Promise<BulkOutcome> {
+  const outcome: BulkOutcome = { matched: 0, modified: 0, inserted: 0, duplicates: 0 };
+  for (let i = 0; i < operations.length; i += chunk) {
+    const part = operations.slice(i, i + chunk);
+    try {
+      const result = await collection.bulkWrite(part, { ordered: false });
+      outcome.matched += result.matchedCount;
+      outcome.modified += result.modifiedCount;
+      outcome.inserted += result.insertedCount;
+    } catch (error) {
+      const bulk = error as MongoBulkWriteError;
+      const writeErrors = ([] as Array<{ code?: number }>).concat((bulk.writeErrors as never) ?? []);
+      if (!bulk.result || writeErrors.length === 0 || writeErrors.some((e) => e.code !== 11000)) throw error;
+      outcome.matched += bulk.result.matchedCount;
+      outcome.modified += bulk.result.modifiedCount;
+      outcome.inserted += bulk.result.insertedCount;
+      outcome.duplicates += writeErrors.length;
+    }
+  }
+  return outcome;
+}
+
+/**
+ * insertMany (unordered) that treats documents already present (duplicate _id) as done, and says which ones they
+ * were (their indexes in `docs`).
+ */
+export async function insertIdempotent<T extends Document>(collection: Collection<T>, docs: T[]): Promise<{ inserted: number; duplicates: number[] }> {
+  if (docs.length === 0) return { inserted: 0, duplicates: [] };
+  try {
+    const result = await collection.insertMany(docs as never, { ordered: false });
+    return { inserted: result.insertedCount, duplicates: [] };
+  } catch (error) {
+    const bulk = error as MongoBulkWriteError;
+    const writeErrors = ([] as Array<{ code?: number; index: number }>).concat((bulk.writeErrors as never) ?? []);
+    if (writeErrors.length === 0 || writeErrors.some((e) => e.code !== 11000)) throw error;
+    return { inserted: docs.length - writeErrors.length, duplicates: writeErrors.map((e) => e.index) };
+  }
+}
+
+export function isDuplicateKey(error: unknown): boolean {
+  return (error as { code?: number })?.code === 11000;
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,50 @@
+import { PlatformConfig } from '@lib/platform';
+import { makeValidator, num, url } from 'envalid';
+import { CronTime } from 'cron';
+
+const wholeNumber = (min: number) =>
+  makeValidator<number>((value) => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min) throw new Error(`must be a whole number >= ${min}`);
+    return n;
+  });
+
+/** A six-field cron expression (seconds first, UTC), or `off`. */
+const cronOrOff = makeValidator<string>((value) => {
+  const trimmed = value.trim();
+  if (trimmed === 'off') return trimmed;
+  try {
+    new CronTime(trimmed, 'UTC');
+  } catch (error) {
+    throw new Error(`must be a cron expression (with seconds) or "off": ${(error as Error).message}`);
+  }
+  return trimmed;
+});
+
+/** Settings of the enrollment service, validated at start with the platform's own. */
+export const enrollmentConfigSpec = {
+  ROLLOVER_CRON: cronOrOff({
+    default: '0 30 0 * * *',
+    desc: 'When the daily rollover job runs (UTC, with seconds): it continues the enrollments of the fiscal year that ended and sends the renewal reminders of the last days of the current one; "off" disables it',
+  }),
+  ROLLOVER_BATCH_SIZE: wholeNumber(1)({ default: 1000, desc: 'Enrollments read and written per rollover batch' }),
+  ROLLOVER_BATCH_PAUSE_MS: wholeNumber(0)({ default: 0, desc: 'Pause between rollover batches (throttling)' }),
+  ROLLOVER_CATCH_UP_TIMEOUT_MS: wholeNumber(0)({
+    default: 15_000,
+    desc: 'How long a rollover waits for this service to consume the events already published on the topics it reads (0: do not wait)',
+  }),
+  RENEWAL_REMINDER_DAYS: num({ default: 30, desc: 'Days before fiscal-year end when renewal reminders are sent' }),
+  PAYOUT_PROFILES_API_URL: url({
+    default: 'http://localhost:3004',
+    desc: 'Base URL of the payout-profiles API, where an answer points to complete missing payout items',
+  }),
+};
+
+export type EnrollmentConfig = PlatformConfig & {
+  ROLLOVER_CRON: string;
+  ROLLOVER_BATCH_SIZE: number;
+  ROLLOVER_BATCH_PAUSE_MS: number;
+  ROLLOVER_CATCH_UP_TIMEOUT_MS: number;
+  RENEWAL_REMINDER_DAYS: number;
+  PAYOUT_PROFILES_API_URL: string;
+};

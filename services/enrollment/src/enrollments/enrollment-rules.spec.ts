@@ -1,0 +1,101 @@
+import { PayoutRules } from '@lib/contracts';
+import { completeAt, nextAction, payoutGaps, ProfileFacts, statusLabel, validationState } from './enrollment-rules';
+
+const rules: PayoutRules = { allowedCurrencies: ['USD', 'EUR'], allowedPaymentMethods: ['ELECTRONIC_BANK_TRANSFER'], taxProfileRequired: true };
+const now = new Date('2026-09-01T00:00:00Z');
+const bank = (over: Partial<ProfileFacts> = {}): ProfileFacts => ({
+  profileId: 'b1',
+  partnerId: 'p',
+  status: 'APPROVED',
+  revision: 1,
+  reasons: [],
+  currency: 'USD',
+  paymentMethod: 'ELECTRONIC_BANK_TRANSFER',
+  ...over,
+});
+const tax = (over: Partial<ProfileFacts> = {}): ProfileFacts => ({
+  profileId: 't1',
+  partnerId: 'p',
+  status: 'APPROVED',
+  revision: 1,
+  reasons: [],
+  expiresAt: new Date('2027-12-31T00:00:00Z'),
+  ...over,
+});
+
+describe('payout gaps (what Enroll and Submit check)', () => {
+  it('names every missing profile', () => {
+    expect(payoutGaps(rules, undefined, undefined, { at: now, strict: false })).toEqual(['BANK_PROFILE_MISSING', 'TAX_PROFILE_MISSING']);
+  });
+
+  it('lets a profile pending validation through (Submit waits for it), not a rejected one', () => {
+    expect(payoutGaps(rules, bank({ status: 'PENDING_VALIDATION' }), tax({ status: 'PENDING_VALIDATION' }), { at: now, strict: false })).toEqual([]);
+    expect(payoutGaps(rules, bank({ status: 'ACTION_REQUIRED' }), tax({ status: 'ACTION_REQUIRED' }), { at: now, strict: false })).toEqual([
+      'BANK_PROFILE_NOT_APPROVED',
+      'TAX_PROFILE_NOT_APPROVED',
+    ]);
+  });
+
+  it('needs approved profiles when strict (a new fiscal year)', () => {
+    expect(payoutGaps(rules, bank({ status: 'PENDING_VALIDATION' }), tax(), { at: now, strict: true })).toEqual(['BANK_PROFILE_NOT_APPROVED']);
+  });
+
+  it('checks currency, payment method and the tax expiry date at the given instant', () => {
+    expect(payoutGaps(rules, bank({ currency: 'GBP', paymentMethod: 'CHECK' }), tax({ expiresAt: now }), { at: now, strict: false })).toEqual([
+      'CURRENCY_NOT_ALLOWED',
+      'PAYMENT_METHOD_NOT_ALLOWED',
+      'TAX_PROFILE_EXPIRED',
+    ]);
+  });
+
+  it('does not ask for a tax profile when the program does not', () => {
+    expect(payoutGaps({ ...rules, taxProfileRequired: false }, bank(), undefined, { at: now, strict: true })).toEqual([]);
+  });
+});
+
+describe('validation state of a submitted enrollment', () => {
+  it('is ENROLLED once both profiles are approved, VALIDATING while one is pending', () => {
+    expect(validationState(rules, bank(), tax(), now).status).toBe('ENROLLED');
+    expect(validationState(rules, bank({ status: 'PENDING_VALIDATION', revision: 2 }), tax(), now).status).toBe('VALIDATING');
+  });
+
+  it('is ACTION_REQUIRED with the validator reasons when a profile is rejected', () => {
+    const state = validationState(rules, bank({ status: 'ACTION_REQUIRED', reasons: ['Routing number unknown'] }), tax(), now);
+    expect(state).toEqual({ status: 'ACTION_REQUIRED', rejected: true, reasons: ['Bank profile: Routing number unknown'], missing: ['BANK_PROFILE_NOT_APPROVED'] });
+  });
+
+  it('is ACTION_REQUIRED (not a rejection) when a profile no longer fits the program', () => {
+    const state = validationState(rules, bank({ currency: 'JPY' }), tax(), now);
+    expect(state.status).toBe('ACTION_REQUIRED');
+    expect(state.rejected).toBe(false);
+    expect(state.missing).toEqual(['CURRENCY_NOT_ALLOWED']);
+  });
+});
+
+describe('what viewers see', () => {
+  it('shows "Enrolling" to viewers who are not the location admin while in progress', () => {
+    expect(statusLabel('ACTION_REQUIRED', false)).toBe('Enrolling');
+    expect(statusLabel('VALIDATING', false)).toBe('Enrolling');
+    expect(statusLabel('VALIDATING', true)).toBe('Validating enrollment');
+    expect(statusLabel('ENROLLED', false)).toBe('Enrolled');
+  });
+
+  it('gives the admin the next action', () => {
+    const at = new Date();
+    expect(nextAction({ status: 'INVITED', missing: [] })).toBe('ENROLL');
+    expect(nextAction({ status: 'INVITED', evaluatedAt: at, missing: [] })).toBe('SUBMIT');
+    expect(nextAction({ status: 'ACTION_REQUIRED', evaluatedAt: at, missing: ['TAX_PROFILE_MISSING'] })).toBe('CONTINUE');
+    expect(nextAction({ status: 'VALIDATING', evaluatedAt: at, submittedAt: at, missing: [] })).toBeNull();
+    expect(nextAction({ status: 'ACTION_REQUIRED', evaluatedAt: at, submittedAt: at, missing: ['BANK_PROFILE_NOT_APPROVED'] })).toBe('CONTINUE');
+    expect(nextAction({ status: 'EXPIRED', evaluatedAt: at, missing: [] })).toBeNull();
+  });
+
+  it('points each missing item to the payout-profiles API', () => {
+    const links = completeAt(['BANK_PROFILE_MISSING', 'TAX_PROFILE_EXPIRED'], { locationId: 'L 1', baseUrl: 'http://payout:3004/' });
+    expect(links.map((l) => `${l.item} ${l.method} ${l.href}`)).toEqual([
+      'BANK_PROFILE_MISSING POST http://payout:3004/v1/bank-profiles',
+      'BANK_PROFILE_MISSING PUT http://payout:3004/v1/locations/L%201/default-bank-profile',
+      'TAX_PROFILE_EXPIRED PATCH http://payout:3004/v1/locations/L%201/tax-profile',
+    ]);
+  });
+});

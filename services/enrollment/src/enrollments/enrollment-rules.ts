@@ -1,0 +1,185 @@
+import {
+  EnrollmentStatus,
+  EnrollmentStatusLabels,
+  MissingPayoutItem,
+  MissingPayoutItems,
+  PaymentMethod,
+  PayoutRules,
+  ProfileStatus,
+} from '@lib/contracts';
+
+/** What the rules need to know of a profile (from the profile view). */
+export interface ProfileFacts {
+  profileId: string;
+  partnerId: string;
+  status: ProfileStatus;
+  revision: number;
+  reasons: string[];
+  currency?: string;
+  paymentMethod?: PaymentMethod;
+  expiresAt?: Date;
+}
+
+export type NextAction = 'ENROLL' | 'SUBMIT' | 'CONTINUE';
+
+/** Statuses an enrollment never leaves. */
+export const TERMINAL: EnrollmentStatus[] = ['INELIGIBLE', 'DISCONTINUED', 'EXPIRED'];
+/** Before ENROLLED: losing eligibility here makes the enrollment INELIGIBLE. */
+export const BEFORE_ENROLLED: EnrollmentStatus[] = ['INVITED', 'ACTION_REQUIRED', 'VALIDATING'];
+/** Submitted enrollments follow the validation of their profiles in these statuses. */
+export const FOLLOWING_VALIDATION: EnrollmentStatus[] = ['VALIDATING', 'ENROLLED', 'ACTION_REQUIRED'];
+
+function expired(expiresAt: Date | undefined, at: Date): boolean {
+  return expiresAt !== undefined && new Date(expiresAt).getTime() <= at.getTime();
+}
+
+/**
+ * What keeps the proposal from meeting the program's payout rules, in the order of MissingPayoutItems.
+ *  - `strict: false` (Enroll, Continue, Submit): a profile pending validation is fine, since Submit is what waits for
+ *    validation; a rejected one (ACTION_REQUIRED) is NOT_APPROVED. The tax profile must not be expired at `at`.
+ *  - `strict: true` (continuing into a new fiscal year): both must be APPROVED, the tax profile valid at `at`
+ *    (the first day of the new fiscal year).
+ */
+export function payoutGaps(
+  rules: PayoutRules,
+  bank: ProfileFacts | undefined,
+  tax: ProfileFacts | undefined,
+  { at, strict }: { at: Date; strict: boolean },
+): MissingPayoutItem[] {
+  const missing = new Set<MissingPayoutItem>();
+  const notApproved = (status: ProfileStatus) => (strict ? status !== 'APPROVED' : status === 'ACTION_REQUIRED');
+  if (!bank) {
+    missing.add('BANK_PROFILE_MISSING');
+  } else {
+    if (notApproved(bank.status)) missing.add('BANK_PROFILE_NOT_APPROVED');
+    if (!bank.currency || !rules.allowedCurrencies.includes(bank.currency)) missing.add('CURRENCY_NOT_ALLOWED');
+    if (!bank.paymentMethod || !rules.allowedPaymentMethods.includes(bank.paymentMethod)) missing.add('PAYMENT_METHOD_NOT_ALLOWED');
+  }
+  if (rules.taxProfileRequired) {
+    if (!tax) {
+      missing.add('TAX_PROFILE_MISSING');
+    } else {
+      if (expired(tax.expiresAt, at)) missing.add('TAX_PROFILE_EXPIRED');
+      if (notApproved(tax.status)) missing.add('TAX_PROFILE_NOT_APPROVED');
+    }
+  }
+  return MissingPayoutItems.filter((code) => missing.has(code));
+}
+
+export interface ValidationState {
+  status: 'VALIDATING' | 'ENROLLED' | 'ACTION_REQUIRED';
+  /** Why ACTION_REQUIRED: a profile was rejected by validation (Rejected) or no longer fits the rules. */
+  rejected: boolean;
+  reasons: string[];
+  missing: MissingPayoutItem[];
+}
+
+/**
+ * Where a submitted enrollment stands, from the current state of its profiles:
+ *  - ACTION_REQUIRED when a profile in use was rejected (with the validator's reasons), or no longer fits the
+ *    program (currency, payment method, expired tax profile);
+ *  - ENROLLED when every profile in use is APPROVED (its current revision);
+ *  - VALIDATING otherwise (a revision waits for validation).
+ */
+export function validationState(rules: PayoutRules, bank: ProfileFacts | undefined, tax: ProfileFacts | undefined, now: Date): ValidationState {
+  const needTax = rules.taxProfileRequired;
+  const rejectedReasons = [
+    ...(bank?.status === 'ACTION_REQUIRED' ? withPrefix('Bank profile', bank.reasons) : []),
+    ...(needTax && tax?.status === 'ACTION_REQUIRED' ? withPrefix('Tax profile', tax.reasons) : []),
+  ];
+  const gaps = payoutGaps(rules, bank, tax, { at: now, strict: false });
+  if (gaps.length > 0) {
+    const rejected = gaps.includes('BANK_PROFILE_NOT_APPROVED') || gaps.includes('TAX_PROFILE_NOT_APPROVED');
+    return { status: 'ACTION_REQUIRED', rejected, reasons: [...rejectedReasons, ...gaps.filter((g) => !g.endsWith('_NOT_APPROVED')).map(describeMissing)], missing: gaps };
+  }
+  const approved = bank?.status === 'APPROVED' && (!needTax || tax?.status === 'APPROVED');
+  return { status: approved ? 'ENROLLED' : 'VALIDATING', rejected: false, reasons: [], missing: [] };
+}
+
+function withPrefix(what: string, reasons: string[]): string[] {
+  return reasons.length ? reasons.map((r) => `${what}: ${r}`) : [`${what}: validation asked for changes.`];
+}
+
+const DESCRIPTIONS: Record<MissingPayoutItem, string> = {
+  PROGRAM_UNKNOWN: 'The program is not known.',
+  BANK_PROFILE_MISSING: 'No bank profile: the location has no default bank profile and none was chosen.',
+  BANK_PROFILE_NOT_APPROVED: 'The bank profile is not approved.',
+  CURRENCY_NOT_ALLOWED: "The bank profile's currency is not allowed by the program.",
+  PAYMENT_METHOD_NOT_ALLOWED: "The bank profile's payment method is not allowed by the program.",
+  TAX_PROFILE_MISSING: 'The location has no tax profile.',
+  TAX_PROFILE_EXPIRED: 'The tax profile has expired.',
+  TAX_PROFILE_NOT_APPROVED: 'The tax profile is not approved.',
+};
+
+export function describeMissing(code: string): string {
+  return DESCRIPTIONS[code as MissingPayoutItem] ?? code;
+}
+
+export interface CompleteAt {
+  item: string;
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH';
+  path: string;
+  href: string;
+  description: string;
+}
+
+/** Where, in the payout-profiles API (the Payment and tax profiles page), each missing item is completed. */
+export function completeAt(
+  missing: string[],
+  { locationId, bankProfileId, baseUrl }: { locationId: string; bankProfileId?: string; baseUrl: string },
+): CompleteAt[] {
+  const base = baseUrl.replace(/\/+$/, '');
+  const location = encodeURIComponent(locationId);
+  const bank = bankProfileId ? `/v1/bank-profiles/${encodeURIComponent(bankProfileId)}` : '/v1/bank-profiles';
+  const entry = (item: string, method: CompleteAt['method'], path: string, description: string): CompleteAt => ({
+    item,
+    method,
+    path,
+    href: `${base}${path}`,
+    description,
+  });
+  return missing.flatMap((item): CompleteAt[] => {
+    switch (item) {
+      case 'BANK_PROFILE_MISSING':
+        return [
+          entry(item, 'POST', '/v1/bank-profiles', 'Create a bank profile.'),
+          entry(item, 'PUT', `/v1/locations/${location}/default-bank-profile`, "Make it the location's default bank profile (or choose it with bankProfileId when you enroll)."),
+        ];
+      case 'BANK_PROFILE_NOT_APPROVED':
+        return [entry(item, 'PATCH', bank, 'Correct the bank profile as its validation asks; it is validated again.')];
+      case 'CURRENCY_NOT_ALLOWED':
+      case 'PAYMENT_METHOD_NOT_ALLOWED':
+        return [
+          entry(item, 'PATCH', bank, 'Change the bank profile, or choose another bank profile with bankProfileId.'),
+          entry(item, 'GET', '/v1/bank-profiles', "Your partner's bank profiles."),
+        ];
+      case 'TAX_PROFILE_MISSING':
+        return [entry(item, 'POST', `/v1/locations/${location}/tax-profile`, "Create the location's tax profile.")];
+      case 'TAX_PROFILE_EXPIRED':
+      case 'TAX_PROFILE_NOT_APPROVED':
+        return [entry(item, 'PATCH', `/v1/locations/${location}/tax-profile`, 'Update the tax profile (forms, expiration date); it is validated again.')];
+      default:
+        return [];
+    }
+  });
+}
+
+/**
+ * The label a viewer sees. The location's Incentives admin sees each status; everyone else who may look (Incentives
+ * users, company admins) sees the Partner Center overview wording: "Enrolling" while validation or their action is
+ * pending.
+ */
+export function statusLabel(status: EnrollmentStatus, viewerIsAdmin: boolean): string {
+  if (!viewerIsAdmin && (status === 'ACTION_REQUIRED' || status === 'VALIDATING')) return 'Enrolling';
+  return EnrollmentStatusLabels[status];
+}
+
+/** What the location's Incentives admin does next; null when nothing is theirs to do. */
+export function nextAction(e: { status: EnrollmentStatus; evaluatedAt?: Date; submittedAt?: Date; missing: string[] }): NextAction | null {
+  if (TERMINAL.includes(e.status)) return null;
+  if (!e.submittedAt) {
+    if (!e.evaluatedAt) return 'ENROLL';
+    return e.status === 'ACTION_REQUIRED' || e.missing.length > 0 ? 'CONTINUE' : 'SUBMIT';
+  }
+  return e.status === 'ACTION_REQUIRED' ? 'CONTINUE' : null;
+}

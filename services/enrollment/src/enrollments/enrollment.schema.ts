@@ -1,0 +1,83 @@
+import { EnrollmentStatus, EnrollmentStatuses } from '@lib/contracts';
+import { outboxPlugin } from '@lib/messaging';
+import { Prop, Schema, SchemaFactory } from '@nestjs/mongoose';
+
+/** What happened to an ENROLLED enrollment at the end of its fiscal year. */
+export const RolloverOutcomes = ['RENEWED', 'ACTION_REQUIRED', 'EXPIRED', 'SUPERSEDED'] as const;
+export type RolloverOutcome = (typeof RolloverOutcomes)[number];
+
+@Schema({ _id: false })
+export class RolloverRecord {
+  @Prop({ required: true }) toFiscalYear!: string;
+  @Prop({ required: true, type: String, enum: RolloverOutcomes }) outcome!: RolloverOutcome;
+  @Prop({ required: true }) at!: Date;
+}
+const RolloverRecordSchema = SchemaFactory.createForClass(RolloverRecord);
+
+/** The profile revisions an enrollment was validated with (ENROLLED). */
+@Schema({ _id: false })
+export class ValidatedRevisions {
+  @Prop() bank?: number;
+  @Prop() tax?: number;
+}
+const ValidatedRevisionsSchema = SchemaFactory.createForClass(ValidatedRevisions);
+
+/**
+ * One enrollment per (program, location, fiscal year), with a deterministic id. Two phases:
+ *  - proposal (no `submittedAt`): INVITED (nothing missing, next action Submit; or only invited so far) or
+ *    ACTION_REQUIRED (something missing, next action Continue);
+ *  - submitted: VALIDATING, ENROLLED, or ACTION_REQUIRED (a profile in use was rejected or no longer fits), following
+ *    the validation of the chosen bank and tax profiles.
+ * Terminal: INELIGIBLE, DISCONTINUED, EXPIRED. Every change is one write guarded by `version`, with its events in
+ * the document's outbox.
+ */
+@Schema({ collection: 'enrollments', versionKey: false })
+export class Enrollment {
+  @Prop({ type: String }) _id!: string;
+  @Prop({ required: true }) programId!: string;
+  @Prop() programName?: string;
+  @Prop({ required: true }) partnerId!: string;
+  @Prop({ required: true }) locationId!: string;
+  @Prop({ required: true }) fiscalYear!: string;
+  @Prop({ required: true, type: String, enum: EnrollmentStatuses }) status!: EnrollmentStatus;
+  @Prop({ type: [String], default: [] }) reasons!: string[];
+  @Prop({ type: [String], default: [] }) missing!: string[];
+  /** The proposal: the location's default bank profile unless the admin chose another (`bankChosen`). */
+  @Prop() bankProfileId?: string;
+  @Prop() taxProfileId?: string;
+  @Prop({ default: false }) bankChosen!: boolean;
+  /** Set by the first Enroll (or Continue); absent while the record only reflects an invitation. */
+  @Prop() evaluatedAt?: Date;
+  @Prop() startedAt?: Date;
+  @Prop() startedBy?: string;
+  @Prop() submittedAt?: Date;
+  @Prop() submittedBy?: string;
+  @Prop() enrolledAt?: Date;
+  @Prop({ type: ValidatedRevisionsSchema }) validated?: ValidatedRevisions;
+  @Prop() invitationId?: string;
+  /** The enrollment of the previous fiscal year this one continues. */
+  @Prop() renewedFrom?: string;
+  /**
+   * Set once by the rollover (the marker that it is done with this enrollment): continued into the next fiscal
+   * year (RENEWED, ACTION_REQUIRED there), already enrolled there (SUPERSEDED), or EXPIRED.
+   */
+  @Prop({ type: RolloverRecordSchema }) rollover?: RolloverRecord;
+  /** Fiscal years for which the 30-day renewal reminder was sent. */
+  @Prop({ type: [String], default: undefined }) renewalReminders?: string[];
+  @Prop({ required: true }) version!: number;
+  @Prop({ required: true }) createdAt!: Date;
+  @Prop({ required: true }) updatedAt!: Date;
+}
+
+export const EnrollmentSchema = SchemaFactory.createForClass(Enrollment);
+EnrollmentSchema.plugin(outboxPlugin);
+// Guarded writes filter on exactly { _id, version }. MongoDB answers them from the _id index; mongo-java-server
+// (the local server) uses an index only when a filter names exactly its fields, so it gets this one too.
+EnrollmentSchema.index({ _id: 1, version: 1 }, { unique: true });
+EnrollmentSchema.index({ partnerId: 1, locationId: 1, programId: 1, fiscalYear: 1 });
+EnrollmentSchema.index({ fiscalYear: 1, status: 1 });
+EnrollmentSchema.index({ programId: 1, status: 1 });
+EnrollmentSchema.index({ bankProfileId: 1 });
+EnrollmentSchema.index({ taxProfileId: 1 });
+
+export type EnrollmentDoc = Enrollment;

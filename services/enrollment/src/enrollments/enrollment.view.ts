@@ -1,0 +1,34 @@
+import { enrollmentId } from '../common/ids';
+import { Enrollment } from './enrollment.schema';
+import { completeAt, nextAction, statusLabel } from './enrollment-rules';
+import type { EnrollmentDto } from './dto/enrollment.dto';
+
+/** The enrollment as a viewer sees it: its admin gets the next action and where to complete what is missing. */
+export function toEnrollmentDto(e: Enrollment, { viewerIsAdmin, payoutApiUrl }: { viewerIsAdmin: boolean; payoutApiUrl: string }): EnrollmentDto {
+  const action = viewerIsAdmin ? nextAction(e) : null;
+  return {
+    enrollmentId: e._id,
+    programId: e.programId,
+    ...(e.programName !== undefined && { programName: e.programName }),
+    partnerId: e.partnerId,
+    locationId: e.locationId,
+    fiscalYear: e.fiscalYear,
+    status: e.status,
+    statusLabel: statusLabel(e.status, viewerIsAdmin),
+    nextAction: action,
+    proposal: { bankProfileId: e.bankProfileId ?? null, taxProfileId: e.taxProfileId ?? null },
+    missing: [...(e.missing ?? [])],
+    completeAt: viewerIsAdmin ? completeAt(e.missing ?? [], { locationId: e.locationId, bankProfileId: e.bankProfileId, baseUrl: payoutApiUrl }) : [],
+    reasons: [...(e.reasons ?? [])],
+    ...(e.submittedAt && { submittedAt: new Date(e.submittedAt).toISOString() }),
+    ...(e.enrolledAt && { enrolledAt: new Date(e.enrolledAt).toISOString() }),
+    ...(e.renewedFrom && { renewedFrom: e.renewedFrom }),
+    ...(e.rollover &&
+      e.rollover.outcome !== 'EXPIRED' && {
+        rolledOverTo: enrollmentId({ programId: e.programId, locationId: e.locationId, fiscalYear: e.rollover.toFiscalYear }),
+      }),
+    ...(e.rollover && { rollover: { toFiscalYear: e.rollover.toFiscalYear, outcome: e.rollover.outcome, at: new Date(e.rollover.at).toISOString() } }),
+    version: e.version,
+    updatedAt: new Date(e.updatedAt).toISOString(),
+  };
+}

@@ -1,0 +1,112 @@
+import { CONFIG, CurrentPrincipal, Idempotent, Principal, setETag } from '@lib/platform';
+import { Body, Controller, Get, HttpCode, Inject, Param, Post, Query, Res } from '@nestjs/common';
+import {
+  ApiBearerAuth,
+  ApiConflictResponse,
+  ApiCreatedResponse,
+  ApiForbiddenResponse,
+  ApiHeader,
+  ApiNotFoundResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiTags,
+  ApiUnprocessableEntityResponse,
+} from '@nestjs/swagger';
+import type { Response } from 'express';
+import { OptionalIfMatch } from '../common/optional-if-match';
+import type { EnrollmentConfig } from '../config';
+import { EnrollDto, EnrollmentDto, EnrollmentListDto, ListEnrollmentsQuery, RefreshDto } from './dto/enrollment.dto';
+import { Enrollment } from './enrollment.schema';
+import { toEnrollmentDto } from './enrollment.view';
+import { EnrollLocation } from './usecases/enroll-location.use-case';
+import { ReadEnrollments } from './usecases/read-enrollments.use-case';
+import { SubmitEnrollment } from './usecases/submit-enrollment.use-case';
+
+@ApiTags('enrollments')
+@ApiBearerAuth()
+@Controller('v1/enrollments')
+export class EnrollmentsController {
+  constructor(
+    private readonly enrollLocation: EnrollLocation,
+    private readonly submitEnrollment: SubmitEnrollment,
+    private readonly readEnrollments: ReadEnrollments,
+    @Inject(CONFIG) private readonly config: EnrollmentConfig,
+  ) {}
+
+  @Post()
+  @Idempotent()
+  @ApiHeader({ name: 'Idempotency-Key', required: false })
+  @ApiOperation({
+    summary: 'Enroll a location in a program (its Incentives admin); enrolling again is Continue',
+    description:
+      'Proposes the default bank profile (or the chosen bankProfileId) and the tax profile. nextAction SUBMIT when the ' +
+      "program's payout rules are met (status INVITED), CONTINUE otherwise (status ACTION_REQUIRED, with missing and " +
+      'completeAt). 201 when this call started the enrollment, 200 for an existing one.',
+  })
+  @ApiCreatedResponse({ type: EnrollmentDto })
+  @ApiOkResponse({ type: EnrollmentDto })
+  @ApiForbiddenResponse({ description: 'Not an Incentives admin of the location' })
+  @ApiNotFoundResponse({ description: "Unknown program, or another partner's location" })
+  @ApiConflictResponse({ description: 'Program closed or discontinued; enrollment ended' })
+  @ApiUnprocessableEntityResponse({ description: 'The location is not eligible for the program' })
+  async enroll(@CurrentPrincipal() principal: Principal, @Body() body: EnrollDto, @Res({ passthrough: true }) res: Response): Promise<EnrollmentDto> {
+    const { enrollment, started } = await this.enrollLocation.enroll(principal, body);
+    res.status(started ? 201 : 200);
+    res.setHeader('Location', `/v1/enrollments/${enrollment._id}`);
+    return this.answer(enrollment, res);
+  }
+
+  @Post(':enrollmentId/refresh')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Continue: check the enrollment again against the current profiles (optionally choosing another bank profile)' })
+  @ApiOkResponse({ type: EnrollmentDto })
+  async refresh(
+    @CurrentPrincipal() principal: Principal,
+    @Param('enrollmentId') enrollmentId: string,
+    @Body() body: RefreshDto,
+    @Res({ passthrough: true }) res: Response,
+  ): Promise<EnrollmentDto> {
+    const { enrollment } = await this.enrollLocation.refresh(principal, enrollmentId, body);
+    return this.answer(enrollment, res);
+  }
+
+  @Post(':enrollmentId/submit')
+  @HttpCode(200)
+  @ApiHeader({ name: 'If-Match', required: false, description: 'Optional: the version (ETag) read; stale answers 412' })
+  @ApiOperation({ summary: 'Submit the proposal for validation: VALIDATING, or ENROLLED when the profiles are already approved' })
+  @ApiOkResponse({ type: EnrollmentDto })
+  @ApiUnprocessableEntityResponse({ description: "The program's payout rules are not met: `missing` and `completeAt` say what and where" })
+  @ApiConflictResponse({ description: 'Not submittable (ended, continued into the next year, never enrolled)' })
+  async submit(
+    @CurrentPrincipal() principal: Principal,
+    @Param('enrollmentId') enrollmentId: string,
+    @OptionalIfMatch() version: number | undefined,
+    @Res({ passthrough: true }) res: Response,
+  ): Promise<EnrollmentDto> {
+    const enrollment = await this.submitEnrollment.execute(principal, enrollmentId, version);
+    return this.answer(enrollment, res);
+  }
+
+  @Get()
+  @ApiOperation({ summary: 'Enrollments of the locations the caller may see' })
+  @ApiOkResponse({ type: EnrollmentListDto })
+  async list(@CurrentPrincipal() principal: Principal, @Query() query: ListEnrollmentsQuery): Promise<EnrollmentListDto> {
+    return { items: await this.readEnrollments.list(principal, query) };
+  }
+
+  @Get(':enrollmentId')
+  @ApiOperation({ summary: 'One enrollment' })
+  @ApiOkResponse({ type: EnrollmentDto })
+  @ApiNotFoundResponse({ description: "Unknown, or another partner's" })
+  async get(@CurrentPrincipal() principal: Principal, @Param('enrollmentId') enrollmentId: string, @Res({ passthrough: true }) res: Response): Promise<EnrollmentDto> {
+    const dto = await this.readEnrollments.get(principal, enrollmentId);
+    setETag(res, dto.version);
+    return dto;
+  }
+
+  /** Enroll, Continue and Submit answer their caller, the location's Incentives admin. */
+  private answer(enrollment: Enrollment, res: Response): EnrollmentDto {
+    setETag(res, enrollment.version);
+    return toEnrollmentDto(enrollment, { viewerIsAdmin: true, payoutApiUrl: this.config.PAYOUT_PROFILES_API_URL });
+  }
+}

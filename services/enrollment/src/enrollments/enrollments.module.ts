@@ -1,0 +1,42 @@
+import { AccessModule } from '@lib/access';
+import { Module } from '@nestjs/common';
+import { MongooseModule } from '@nestjs/mongoose';
+import { ProgramsModule } from '../programs/programs.module';
+import { ViewsModule } from '../views/views.module';
+import { Enrollment, EnrollmentSchema } from './enrollment.schema';
+import { EnrollmentEvents } from './enrollment-events';
+import { EnrollmentsController } from './enrollments.controller';
+import { EnrollmentsRepository } from './enrollments.repository';
+import { ExternalEventsHandler } from './handlers/external-events.handler';
+import { PayoutFacts } from './payout-facts';
+import { DiscontinueProgramEnrollments } from './usecases/discontinue-program-enrollments.use-case';
+import { EnrollLocation } from './usecases/enroll-location.use-case';
+import { FollowValidation } from './usecases/follow-validation.use-case';
+import { MarkIneligible } from './usecases/mark-ineligible.use-case';
+import { ReadEnrollments } from './usecases/read-enrollments.use-case';
+import { RecordEligibilityDecision } from './usecases/record-eligibility-decision.use-case';
+import { RecordInvitation } from './usecases/record-invitation.use-case';
+import { RecordProfileChange } from './usecases/record-profile-change.use-case';
+import { SubmitEnrollment } from './usecases/submit-enrollment.use-case';
+
+/** Enrollments: Enroll / Continue / Submit, validation following, and the reactions to other services' events. */
+@Module({
+  imports: [AccessModule, ProgramsModule, ViewsModule, MongooseModule.forFeature([{ name: Enrollment.name, schema: EnrollmentSchema }])],
+  controllers: [EnrollmentsController, ExternalEventsHandler],
+  providers: [
+    EnrollmentsRepository,
+    EnrollmentEvents,
+    PayoutFacts,
+    FollowValidation,
+    EnrollLocation,
+    SubmitEnrollment,
+    ReadEnrollments,
+    MarkIneligible,
+    RecordEligibilityDecision,
+    RecordProfileChange,
+    RecordInvitation,
+    DiscontinueProgramEnrollments,
+  ],
+  exports: [EnrollmentsRepository, EnrollmentEvents],
+})
+export class EnrollmentsModule {}

@@ -1,0 +1,69 @@
+import { EnrollmentStatus } from '@lib/contracts';
+import { OutboxEntry, pushOutbox } from '@lib/messaging';
+import { Injectable } from '@nestjs/common';
+import { InjectModel } from '@nestjs/mongoose';
+import { FilterQuery, Model } from 'mongoose';
+import { Enrollment } from './enrollment.schema';
+import { FOLLOWING_VALIDATION } from './enrollment-rules';
+
+/** The driver would store `undefined` as null: leave such fields out. */
+export function defined<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
+}
+
+export type EnrollmentChanges = Partial<Omit<Enrollment, '_id' | 'version' | 'createdAt'>>;
+
+/** Enrollments, always read within one partner (another partner's enrollment is simply not found). */
+@Injectable()
+export class EnrollmentsRepository {
+  constructor(@InjectModel(Enrollment.name) readonly model: Model<Enrollment>) {}
+
+  async findForPartner(partnerId: string, enrollmentId: string): Promise<Enrollment | null> {
+    const found = await this.model.findById(enrollmentId).lean<Enrollment>();
+    return found && found.partnerId === partnerId ? found : null;
+  }
+
+  /** Only for event handlers, which act for the platform rather than a caller. */
+  async findById(enrollmentId: string): Promise<Enrollment | null> {
+    return this.model.findById(enrollmentId).lean<Enrollment>();
+  }
+
+  /** Inserts a new enrollment with its events; throws the duplicate-key error when it exists already. */
+  async insert(enrollment: Enrollment, events: OutboxEntry[]): Promise<void> {
+    await this.model.collection.insertOne({ ...defined(enrollment), ...(events.length && { outbox: events }) } as never);
+  }
+
+  /**
+   * One write: the changes, version + 1, and the events, if the enrollment is still at `version`. Returns the
+   * enrollment as written, or null when it changed meanwhile (the caller reads it again and decides again).
+   */
+  async update(current: Enrollment, changes: EnrollmentChanges, events: OutboxEntry[], unset: Array<keyof Enrollment> = []): Promise<Enrollment | null> {
+    changes = defined(changes);
+    const next: Enrollment = { ...current, ...changes, version: current.version + 1, updatedAt: new Date() };
+    for (const field of unset) delete (next as unknown as Record<string, unknown>)[field];
+    const update: Record<string, unknown> = { $set: { ...changes, version: next.version, updatedAt: next.updatedAt } };
+    if (unset.length) update.$unset = Object.fromEntries(unset.map((field) => [field, '']));
+    if (events.length) update.$push = pushOutbox(events);
+    const result = await this.model.collection.updateOne({ _id: current._id, version: current.version } as never, update);
+    return result.matchedCount === 1 ? next : null;
+  }
+
+  async list(partnerId: string, locationIds: string[], filter: { programId?: string; fiscalYear?: string; status?: EnrollmentStatus }): Promise<Enrollment[]> {
+    const query: FilterQuery<Enrollment> = { partnerId, locationId: { $in: locationIds } };
+    if (filter.programId) query.programId = filter.programId;
+    if (filter.fiscalYear) query.fiscalYear = filter.fiscalYear;
+    if (filter.status) query.status = filter.status;
+    return this.model.find(query).sort({ locationId: 1, programId: 1, fiscalYear: 1 }).limit(1_000).lean<Enrollment[]>();
+  }
+
+  /** Submitted enrollments of the current cycle that use a profile (to follow its validation). */
+  async followingProfile(partnerId: string, kind: 'BANK' | 'TAX', profileId: string): Promise<Enrollment[]> {
+    const field = kind === 'BANK' ? 'bankProfileId' : 'taxProfileId';
+    const rows = await this.model.find({ [field]: profileId, partnerId }).lean<Enrollment[]>();
+    return rows.filter((e) => e.submittedAt && !e.rollover && FOLLOWING_VALIDATION.includes(e.status));
+  }
+
+  async ofProgramIn(programId: string, statuses: EnrollmentStatus[], limit: number): Promise<Enrollment[]> {
+    return this.model.find({ programId, status: { $in: statuses } }).sort({ _id: 1 }).limit(limit).lean<Enrollment[]>();
+  }
+}

@@ -1,0 +1,69 @@
+import {
+  AgreementStatusChanged,
+  DefaultBankProfileChange,
+  EligibilityDetermined,
+  InvitationIssued,
+  ProfileEvent,
+  ProgramEvent,
+  Topics,
+} from '@lib/contracts';
+import { ConsumedEvent } from '@lib/messaging';
+import { Controller } from '@nestjs/common';
+import { EventPattern, Payload } from '@nestjs/microservices';
+import { ViewsRepository } from '../../views/views.repository';
+import { DiscontinueProgramEnrollments } from '../usecases/discontinue-program-enrollments.use-case';
+import { RecordEligibilityDecision } from '../usecases/record-eligibility-decision.use-case';
+import { RecordInvitation } from '../usecases/record-invitation.use-case';
+import { RecordProfileChange } from '../usecases/record-profile-change.use-case';
+
+const PROFILE_EVENTS = new Set(['ProfileCreated', 'ProfileUpdated', 'ProfileSubmittedForValidation', 'ProfileApproved', 'ProfileActionRequired']);
+
+/** What this service learns from other services and outside systems; each handler is idempotent. */
+@Controller()
+export class ExternalEventsHandler {
+  constructor(
+    private readonly views: ViewsRepository,
+    private readonly recordEligibility: RecordEligibilityDecision,
+    private readonly recordProfileChange: RecordProfileChange,
+    private readonly recordInvitation: RecordInvitation,
+    private readonly discontinue: DiscontinueProgramEnrollments,
+  ) {}
+
+  @EventPattern(Topics.eligibility)
+  async onEligibility(@Payload() event: ConsumedEvent<EligibilityDetermined>): Promise<void> {
+    if (event.envelope.type !== 'EligibilityDetermined') return;
+    await this.recordEligibility.execute(event.envelope.data, new Date(event.envelope.occurredAt), event.envelope.eventId);
+  }
+
+  @EventPattern(Topics.agreements)
+  async onAgreement(@Payload() event: ConsumedEvent<AgreementStatusChanged>): Promise<void> {
+    if (event.envelope.type !== 'AgreementStatusChanged') return;
+    await this.views.recordAgreement(event.envelope.data, new Date(event.envelope.occurredAt));
+  }
+
+  @EventPattern(Topics.payoutProfiles)
+  async onPayoutProfile(@Payload() event: ConsumedEvent<unknown>): Promise<void> {
+    const { type, data, occurredAt } = event.envelope;
+    if (PROFILE_EVENTS.has(type)) {
+      await this.recordProfileChange.execute(data as ProfileEvent);
+    } else if (type === 'DefaultBankProfileAssigned') {
+      await this.views.recordDefaultAssigned(data as DefaultBankProfileChange, new Date(occurredAt));
+    } else if (type === 'DefaultBankProfileRemoved') {
+      await this.views.recordDefaultRemoved(data as DefaultBankProfileChange, new Date(occurredAt));
+    }
+  }
+
+  @EventPattern(Topics.invitations)
+  async onInvitation(@Payload() event: ConsumedEvent<InvitationIssued>): Promise<void> {
+    if (event.envelope.type === 'InvitationIssued' || event.envelope.type === 'InvitationDelivered') {
+      await this.recordInvitation.execute(event.envelope.data);
+    }
+  }
+
+  /** Our own catalog events: a discontinued program ends its enrollments (retried until done). */
+  @EventPattern(Topics.programs)
+  async onProgram(@Payload() event: ConsumedEvent<ProgramEvent>): Promise<void> {
+    const { program } = event.envelope.data;
+    if (program.state === 'DISCONTINUED') await this.discontinue.execute(program.programId, program.name, event.heartbeat);
+  }
+}

@@ -1,0 +1,52 @@
+import { EnrollmentStatus } from '@lib/contracts';
+import { pushOutbox } from '@lib/messaging';
+import { Injectable, Logger } from '@nestjs/common';
+import { bulkWriteChunked } from '../../common/bulk';
+import { Enrollment } from '../enrollment.schema';
+import { EnrollmentEvents } from '../enrollment-events';
+import { EnrollmentsRepository } from '../enrollments.repository';
+
+const ACTIVE: EnrollmentStatus[] = ['INVITED', 'ACTION_REQUIRED', 'VALIDATING', 'ENROLLED'];
+const PAGE = 500;
+const MAX_ROUNDS = 10_000;
+
+/**
+ * A discontinued program ends its enrollments: every one not yet ended becomes DISCONTINUED
+ * (EnrollmentDiscontinued), page by page, each a guarded write with its event. Runs when this service consumes
+ * its own ProgramUpdated, so a crash halfway is finished by the redelivery; done enrollments are not selected again.
+ */
+@Injectable()
+export class DiscontinueProgramEnrollments {
+  private readonly logger = new Logger(DiscontinueProgramEnrollments.name);
+
+  constructor(
+    private readonly enrollments: EnrollmentsRepository,
+    private readonly events: EnrollmentEvents,
+  ) {}
+
+  async execute(programId: string, programName: string, heartbeat?: () => Promise<void>): Promise<number> {
+    let done = 0;
+    for (let round = 0; round < MAX_ROUNDS; round++) {
+      const page = await this.enrollments.ofProgramIn(programId, ACTIVE, PAGE);
+      if (page.length === 0) break;
+      const now = new Date();
+      const operations = page.map((current: Enrollment) => {
+        const changes = { status: 'DISCONTINUED' as const, reasons: [`The program ${programName} was discontinued.`], missing: [] };
+        const next = { ...current, ...changes, version: current.version + 1 };
+        const event = this.events.event('EnrollmentDiscontinued', next, { previousStatus: current.status });
+        return {
+          updateOne: {
+            filter: { _id: current._id, version: current.version },
+            update: { $set: { ...changes, version: next.version, updatedAt: now }, $push: pushOutbox([event]) },
+          },
+        };
+      });
+      const outcome = await bulkWriteChunked(this.enrollments.model.collection as never, operations as never);
+      done += outcome.modified;
+      this.events.committed();
+      await heartbeat?.();
+    }
+    if (done) this.logger.log(`program ${programId} discontinued: ${done} enrollment(s) discontinued`);
+    return done;
+  }
+}

@@ -1,0 +1,213 @@
+import { AccessPolicy, Actor } from '@lib/access';
+import { EnrollmentStatus } from '@lib/contracts';
+import { OutboxEntry } from '@lib/messaging';
+import { Principal, ProblemException, Problems } from '@lib/platform';
+import { HttpStatus, Injectable } from '@nestjs/common';
+import { isDuplicateKey } from '../../common/bulk';
+import { enrollmentId } from '../../common/ids';
+import { Program } from '../../programs/program.schema';
+import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
+import { ViewsRepository } from '../../views/views.repository';
+import { Enrollment } from '../enrollment.schema';
+import { EnrollmentEvents, EnrollmentEventType, transitionType } from '../enrollment-events';
+import { describeMissing, payoutGaps } from '../enrollment-rules';
+import { EnrollmentChanges, EnrollmentsRepository } from '../enrollments.repository';
+import { PayoutFacts } from '../payout-facts';
+import { FollowValidation } from './follow-validation.use-case';
+
+const ATTEMPTS = 8;
+
+export interface EnrollAnswer {
+  enrollment: Enrollment;
+  /** True when this call started the enrollment (201). */
+  started: boolean;
+}
+
+/**
+ * Enroll, and Continue (enrolling again, or POST /refresh): the location's Incentives admin only.
+ *  - Starting (no enrollment yet, only an invitation, or INELIGIBLE before): the program must be OPEN and, unless
+ *    it is open to all, the location eligible for the program's fiscal year.
+ *  - The proposal is the location's default bank profile (or the one the admin chose, which then sticks) and the
+ *    location's tax profile; what is missing under the program's payout rules decides the status: INVITED with
+ *    next action SUBMIT, or ACTION_REQUIRED with next action CONTINUE.
+ *  - A submitted enrollment is re-checked against its profiles' validation; choosing another bank profile is
+ *    possible only while it is ACTION_REQUIRED (it goes back to the proposal, to be submitted again).
+ * Enrolling twice returns the same enrollment (deterministic id per program, location, fiscal year).
+ */
+@Injectable()
+export class EnrollLocation {
+  constructor(
+    private readonly policy: AccessPolicy,
+    private readonly programs: ReadPrograms,
+    private readonly views: ViewsRepository,
+    private readonly enrollments: EnrollmentsRepository,
+    private readonly facts: PayoutFacts,
+    private readonly events: EnrollmentEvents,
+    private readonly follow: FollowValidation,
+  ) {}
+
+  async enroll(principal: Principal, input: { programId: string; locationId: string; bankProfileId?: string }): Promise<EnrollAnswer> {
+    const actor = await this.policy.actor(principal);
+    await this.policy.requireRole(actor, input.locationId, 'INCENTIVES_ADMIN', 'enroll it');
+    const program = await this.programs.find(input.programId);
+    if (!program) throw Problems.notFound(`Program ${input.programId}`);
+    const id = enrollmentId({ programId: program._id, locationId: input.locationId, fiscalYear: program.fiscalYear });
+    return this.withRetries(actor, program, id, input.locationId, input.bankProfileId);
+  }
+
+  async refresh(principal: Principal, id: string, input: { bankProfileId?: string }): Promise<EnrollAnswer> {
+    const actor = await this.policy.actor(principal);
+    const existing = await this.enrollments.findForPartner(actor.partnerId, id);
+    if (!existing) throw Problems.notFound(`Enrollment ${id}`);
+    await this.policy.requireRole(actor, existing.locationId, 'INCENTIVES_ADMIN', 'continue its enrollment');
+    const program = await this.programs.find(existing.programId);
+    if (!program) throw Problems.notFound(`Program ${existing.programId}`);
+    return this.withRetries(actor, program, id, existing.locationId, input.bankProfileId);
+  }
+
+  private async withRetries(actor: Actor, program: Program, id: string, locationId: string, bankProfileId?: string): Promise<EnrollAnswer> {
+    if (bankProfileId && !(await this.facts.bankProfileExists(actor.partnerId, bankProfileId))) {
+      throw Problems.field('bankProfileId', 'must be a bank profile of your partner (known once payout-profiles has published it)');
+    }
+    for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
+      const existing = await this.enrollments.findForPartner(actor.partnerId, id);
+      const answer = await this.apply(actor, program, id, locationId, existing, bankProfileId);
+      if (answer) return answer;
+    }
+    throw Problems.conflict('The enrollment kept changing while it was updated; try again.');
+  }
+
+  private async apply(
+    actor: Actor,
+    program: Program,
+    id: string,
+    locationId: string,
+    existing: Enrollment | null,
+    bankProfileId?: string,
+  ): Promise<EnrollAnswer | null> {
+    if (existing && (existing.status === 'DISCONTINUED' || existing.status === 'EXPIRED')) {
+      throw Problems.conflict(`This enrollment is ${existing.status.toLowerCase()}; it cannot be continued.`, { status: existing.status });
+    }
+    // Continued into the next fiscal year: this one is history (the next one is where the admin acts).
+    if (existing?.rollover) return { enrollment: existing, started: false };
+    const starting = !existing || !existing.evaluatedAt || existing.status === 'INELIGIBLE';
+    if (starting) await this.checkCanStart(program, existing?.fiscalYear ?? program.fiscalYear, locationId);
+
+    if (existing && !starting && existing.submittedAt) {
+      if (!bankProfileId || bankProfileId === existing.bankProfileId) {
+        const followed = await this.follow.apply(existing, program.payoutRules);
+        return followed && { enrollment: followed, started: false };
+      }
+      if (existing.status !== 'ACTION_REQUIRED') {
+        throw Problems.conflict('The enrollment is submitted: its bank profile can change only while it is Action required.', { status: existing.status });
+      }
+    }
+    return this.propose(actor, program, id, locationId, existing, starting, bankProfileId);
+  }
+
+  private async checkCanStart(program: Program, fiscalYear: string, locationId: string): Promise<void> {
+    if (program.state !== 'OPEN') {
+      throw Problems.conflict(
+        program.state === 'CLOSED' ? `Program ${program._id} is closed to new enrollments.` : `Program ${program._id} is discontinued.`,
+        { programState: program.state },
+      );
+    }
+    if (!program.requiresEligibility) return;
+    const decision = (await this.views.eligibility(program._id, locationId))?.years?.[fiscalYear];
+    if (!decision?.eligible) {
+      throw new ProblemException(
+        HttpStatus.UNPROCESSABLE_ENTITY,
+        'location-not-eligible',
+        'Location not eligible',
+        `Location ${locationId} is not eligible for program ${program._id} in ${fiscalYear}.`,
+        { reasons: decision?.reasons ?? [] },
+      );
+    }
+  }
+
+  /** The proposal phase: evaluate what is missing now, and write it (with its event when the status changes). */
+  private async propose(
+    actor: Actor,
+    program: Program,
+    id: string,
+    locationId: string,
+    existing: Enrollment | null,
+    starting: boolean,
+    bankProfileId?: string,
+  ): Promise<EnrollAnswer | null> {
+    const keepChoice = !starting && existing?.bankChosen && !bankProfileId ? existing.bankProfileId : undefined;
+    const chosen = bankProfileId ?? keepChoice;
+    const proposal = await this.facts.proposal(actor.partnerId, locationId, chosen);
+    const now = new Date();
+    const missing = payoutGaps(program.payoutRules, proposal.bank, proposal.tax, { at: now, strict: false });
+    const status: EnrollmentStatus = missing.length ? 'ACTION_REQUIRED' : 'INVITED';
+    const fields: EnrollmentChanges = {
+      programName: program.name,
+      status,
+      missing,
+      reasons: missing.map(describeMissing),
+      ...(proposal.bankProfileId && { bankProfileId: proposal.bankProfileId }),
+      ...(proposal.taxProfileId && { taxProfileId: proposal.taxProfileId }),
+      bankChosen: chosen !== undefined,
+      evaluatedAt: now,
+      ...(starting && { startedAt: now, startedBy: actor.userId }),
+    };
+
+    if (!existing) {
+      const enrollment: Enrollment = {
+        _id: id,
+        programId: program._id,
+        partnerId: actor.partnerId,
+        locationId,
+        fiscalYear: program.fiscalYear,
+        ...(fields as Omit<Enrollment, '_id' | 'programId' | 'partnerId' | 'locationId' | 'fiscalYear' | 'version' | 'createdAt' | 'updatedAt'>),
+        version: 1,
+        createdAt: now,
+        updatedAt: now,
+      };
+      try {
+        await this.enrollments.insert(enrollment, this.startEvents(enrollment));
+      } catch (error) {
+        if (isDuplicateKey(error)) return null; // enrolled concurrently: read it and continue it
+        throw error;
+      }
+      this.events.committed();
+      return { enrollment, started: true };
+    }
+
+    const unset: Array<keyof Enrollment> = [];
+    if (!proposal.bankProfileId && existing.bankProfileId) unset.push('bankProfileId');
+    if (!proposal.taxProfileId && existing.taxProfileId) unset.push('taxProfileId');
+    for (const field of ['submittedAt', 'submittedBy', 'enrolledAt', 'validated'] as const) if (existing[field]) unset.push(field);
+    const unchanged =
+      !starting &&
+      unset.length === 0 &&
+      existing.status === status &&
+      existing.bankProfileId === proposal.bankProfileId &&
+      existing.taxProfileId === proposal.taxProfileId &&
+      existing.bankChosen === (chosen !== undefined) &&
+      JSON.stringify(existing.missing) === JSON.stringify(missing);
+    if (unchanged) return { enrollment: existing, started: false };
+
+    const next: Enrollment = { ...existing, ...fields, version: existing.version + 1 };
+    for (const field of unset) delete next[field];
+    let events: OutboxEntry[];
+    if (starting) {
+      events = this.startEvents(next, existing.status);
+    } else {
+      const type = transitionType(existing.status, status);
+      events = type ? [this.events.event(type, next, { previousStatus: existing.status })] : [];
+    }
+    const written = await this.enrollments.update(existing, fields, events, unset);
+    if (!written) return null;
+    if (events.length) this.events.committed();
+    return { enrollment: written, started: starting };
+  }
+
+  /** EnrollmentStarted, then EnrollmentActionRequired when something is missing. */
+  private startEvents(enrollment: Enrollment, previousStatus?: EnrollmentStatus): OutboxEntry[] {
+    const types: EnrollmentEventType[] = ['EnrollmentStarted'];
+    if (enrollment.status === 'ACTION_REQUIRED') types.push('EnrollmentActionRequired');
+    return types.map((type) => this.events.event(type, enrollment, { previousStatus }));
+  }
+}

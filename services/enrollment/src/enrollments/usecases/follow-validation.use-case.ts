@@ -1,0 +1,50 @@
+import { PayoutRules } from '@lib/contracts';
+import { Injectable } from '@nestjs/common';
+import { Enrollment } from '../enrollment.schema';
+import { EnrollmentEvents, transitionType } from '../enrollment-events';
+import { validationState } from '../enrollment-rules';
+import { EnrollmentsRepository } from '../enrollments.repository';
+import { PayoutFacts } from '../payout-facts';
+
+const same = (a: string[] = [], b: string[] = []) => a.length === b.length && a.every((v, i) => v === b[i]);
+
+/**
+ * A submitted enrollment follows the validation of the profiles it uses: ENROLLED once they are APPROVED,
+ * ACTION_REQUIRED when one is rejected (EnrollmentRejected, with the validator's reasons) or no longer fits the
+ * program, VALIDATING again when one gets a new revision (edited), even after ENROLLED. One guarded write with the
+ * event; returns null when the enrollment changed meanwhile (the caller reads it again).
+ */
+@Injectable()
+export class FollowValidation {
+  constructor(
+    private readonly enrollments: EnrollmentsRepository,
+    private readonly facts: PayoutFacts,
+    private readonly events: EnrollmentEvents,
+  ) {}
+
+  async apply(current: Enrollment, rules: PayoutRules): Promise<Enrollment | null> {
+    const { bank, tax } = await this.facts.inUse(current.partnerId, current.bankProfileId, current.taxProfileId);
+    const now = new Date();
+    const state = validationState(rules, bank, tax, now);
+    const validated = state.status === 'ENROLLED' ? { bank: bank?.revision, tax: rules.taxProfileRequired ? tax?.revision : undefined } : current.validated;
+    const unchanged =
+      state.status === current.status &&
+      same(state.missing, current.missing) &&
+      same(state.reasons, current.reasons) &&
+      (state.status !== 'ENROLLED' || (current.validated?.bank === validated?.bank && current.validated?.tax === validated?.tax));
+    if (unchanged) return current;
+
+    const changes = {
+      status: state.status,
+      missing: state.missing,
+      reasons: state.reasons,
+      ...(state.status === 'ENROLLED' && { enrolledAt: current.enrolledAt ?? now, validated: JSON.parse(JSON.stringify(validated)) }),
+    };
+    const type = transitionType(current.status, state.status, { rejected: state.rejected });
+    const next = { ...current, ...changes, version: current.version + 1 };
+    const events = type ? [this.events.event(type, next, { previousStatus: current.status })] : [];
+    const written = await this.enrollments.update(current, changes, events);
+    if (written && events.length) this.events.committed();
+    return written;
+  }
+}

@@ -1,0 +1,47 @@
+import { AccessPolicy, holdsRole } from '@lib/access';
+import { CONFIG, Principal, Problems } from '@lib/platform';
+import { Inject, Injectable } from '@nestjs/common';
+import type { EnrollmentConfig } from '../../config';
+import { EnrollmentDto, ListEnrollmentsQuery } from '../dto/enrollment.dto';
+import { toEnrollmentDto } from '../enrollment.view';
+import { EnrollmentsRepository } from '../enrollments.repository';
+
+/**
+ * Enrollments of the locations the caller may see (incentive roles there, or a company admin): read-only for
+ * everyone but the location's Incentives admin, who also gets the next action. Another partner's is 404.
+ */
+@Injectable()
+export class ReadEnrollments {
+  constructor(
+    private readonly policy: AccessPolicy,
+    private readonly enrollments: EnrollmentsRepository,
+    @Inject(CONFIG) private readonly config: EnrollmentConfig,
+  ) {}
+
+  async get(principal: Principal, id: string): Promise<EnrollmentDto> {
+    const actor = await this.policy.actor(principal);
+    const enrollment = await this.enrollments.findForPartner(actor.partnerId, id);
+    if (!enrollment) throw Problems.notFound(`Enrollment ${id}`);
+    await this.policy.requireView(actor, enrollment.locationId);
+    return toEnrollmentDto(enrollment, {
+      viewerIsAdmin: holdsRole(actor, 'INCENTIVES_ADMIN', enrollment.locationId),
+      payoutApiUrl: this.config.PAYOUT_PROFILES_API_URL,
+    });
+  }
+
+  async list(principal: Principal, query: ListEnrollmentsQuery): Promise<EnrollmentDto[]> {
+    const actor = await this.policy.actor(principal);
+    let locationIds: string[];
+    if (query.locationId) {
+      await this.policy.requireView(actor, query.locationId);
+      locationIds = [query.locationId];
+    } else {
+      locationIds = (await this.policy.visibleLocations(actor)).map((l) => l._id);
+    }
+    if (locationIds.length === 0) return [];
+    const rows = await this.enrollments.list(actor.partnerId, locationIds, query);
+    return rows.map((e) =>
+      toEnrollmentDto(e, { viewerIsAdmin: holdsRole(actor, 'INCENTIVES_ADMIN', e.locationId), payoutApiUrl: this.config.PAYOUT_PROFILES_API_URL }),
+    );
+  }
+}

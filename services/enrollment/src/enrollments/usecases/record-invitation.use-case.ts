@@ -1,0 +1,37 @@
+import { InvitationIssued } from '@lib/contracts';
+import { Injectable } from '@nestjs/common';
+import { insertIdempotent } from '../../common/bulk';
+import { enrollmentId } from '../../common/ids';
+import { Enrollment } from '../enrollment.schema';
+import { EnrollmentsRepository } from '../enrollments.repository';
+
+/**
+ * An invitation issued (or delivered to a late admin) makes the enrollment exist as INVITED ("Invited"), so the
+ * location's enrollments list shows it before anyone enrolls. Only when there is no enrollment yet; no event (the
+ * invitation is the event). Its first Enroll starts it (eligibility and program state are checked then).
+ */
+@Injectable()
+export class RecordInvitation {
+  constructor(private readonly enrollments: EnrollmentsRepository) {}
+
+  async execute(invitation: InvitationIssued): Promise<void> {
+    const now = new Date();
+    const record: Enrollment = {
+      _id: enrollmentId(invitation),
+      programId: invitation.programId,
+      ...(invitation.programName && { programName: invitation.programName }),
+      partnerId: invitation.partnerId,
+      locationId: invitation.locationId,
+      fiscalYear: invitation.fiscalYear,
+      status: 'INVITED',
+      reasons: [],
+      missing: [],
+      bankChosen: false,
+      invitationId: invitation.invitationId,
+      version: 1,
+      createdAt: now,
+      updatedAt: now,
+    };
+    await insertIdempotent(this.enrollments.model.collection as never, [record]);
+  }
+}

@@ -1,0 +1,90 @@
+import { AccessPolicy } from '@lib/access';
+import { CONFIG, Principal, Problems } from '@lib/platform';
+import { Inject, Injectable } from '@nestjs/common';
+import type { EnrollmentConfig } from '../../config';
+import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
+import { Enrollment } from '../enrollment.schema';
+import { EnrollmentEvents } from '../enrollment-events';
+import { completeAt, payoutGaps, TERMINAL, validationState } from '../enrollment-rules';
+import { EnrollmentsRepository } from '../enrollments.repository';
+import { PayoutFacts } from '../payout-facts';
+import { FollowValidation } from './follow-validation.use-case';
+
+const ATTEMPTS = 8;
+
+/**
+ * Submit: the location's Incentives admin sends the proposal for validation. Refused (422, with the missing list
+ * and where to complete it) while the program's payout rules are not met; nothing changes then. Otherwise
+ * VALIDATING, or ENROLLED at once when the chosen profiles are already approved. Submitting a submitted enrollment
+ * changes nothing (it is re-checked against its profiles). If-Match is optional: when sent, a stale one is 412.
+ */
+@Injectable()
+export class SubmitEnrollment {
+  constructor(
+    private readonly policy: AccessPolicy,
+    private readonly programs: ReadPrograms,
+    private readonly enrollments: EnrollmentsRepository,
+    private readonly facts: PayoutFacts,
+    private readonly events: EnrollmentEvents,
+    private readonly follow: FollowValidation,
+    @Inject(CONFIG) private readonly config: EnrollmentConfig,
+  ) {}
+
+  async execute(principal: Principal, id: string, expectedVersion?: number): Promise<Enrollment> {
+    const actor = await this.policy.actor(principal);
+    for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
+      const current = await this.enrollments.findForPartner(actor.partnerId, id);
+      if (!current) throw Problems.notFound(`Enrollment ${id}`);
+      await this.policy.requireRole(actor, current.locationId, 'INCENTIVES_ADMIN', 'submit its enrollment');
+      if (expectedVersion !== undefined && expectedVersion !== current.version) throw Problems.preconditionFailed(current.version);
+      if (TERMINAL.includes(current.status)) {
+        throw Problems.conflict(`This enrollment is ${current.status.toLowerCase()}; it cannot be submitted.`, { status: current.status });
+      }
+      if (current.rollover) throw Problems.conflict(`This enrollment's fiscal year is over (${current.rollover.outcome} into ${current.rollover.toFiscalYear}).`);
+      if (!current.evaluatedAt) throw Problems.conflict('Enroll first: the enrollment has no proposal yet.');
+      const program = await this.programs.find(current.programId);
+      if (!program) throw Problems.notFound(`Program ${current.programId}`);
+
+      if (current.submittedAt) {
+        const followed = await this.follow.apply(current, program.payoutRules);
+        if (followed) return followed;
+        continue;
+      }
+
+      const proposal = await this.facts.proposal(actor.partnerId, current.locationId, current.bankChosen ? current.bankProfileId : undefined);
+      const now = new Date();
+      const missing = payoutGaps(program.payoutRules, proposal.bank, proposal.tax, { at: now, strict: false });
+      if (missing.length) {
+        throw Problems.unprocessable("The program's payout rules are not met yet: complete what is missing, then submit.", {
+          missing,
+          completeAt: completeAt(missing, { locationId: current.locationId, bankProfileId: proposal.bankProfileId, baseUrl: this.config.PAYOUT_PROFILES_API_URL }),
+        });
+      }
+      const state = validationState(program.payoutRules, proposal.bank, proposal.tax, now);
+      const enrolled = state.status === 'ENROLLED';
+      const changes = {
+        programName: program.name,
+        status: enrolled ? ('ENROLLED' as const) : ('VALIDATING' as const),
+        missing: [],
+        reasons: [],
+        bankProfileId: proposal.bankProfileId,
+        ...(proposal.taxProfileId && { taxProfileId: proposal.taxProfileId }),
+        evaluatedAt: now,
+        submittedAt: now,
+        submittedBy: actor.userId,
+        ...(enrolled && {
+          enrolledAt: now,
+          validated: JSON.parse(JSON.stringify({ bank: proposal.bank?.revision, tax: program.payoutRules.taxProfileRequired ? proposal.tax?.revision : undefined })),
+        }),
+      };
+      const next: Enrollment = { ...current, ...changes, version: current.version + 1 };
+      const event = this.events.event(enrolled ? 'EnrollmentEnrolled' : 'EnrollmentValidating', next, { previousStatus: current.status });
+      const written = await this.enrollments.update(current, changes, [event]);
+      if (written) {
+        this.events.committed();
+        return written;
+      }
+    }
+    throw Problems.conflict('The enrollment kept changing while it was submitted; try again.');
+  }
+}

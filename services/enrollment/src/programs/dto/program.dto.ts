@@ -1,0 +1,115 @@
+import { FISCAL_YEAR_PATTERN, PaymentMethod, PaymentMethods, ProgramState, ProgramStates } from '@lib/contracts';
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import {
+  ArrayMaxSize,
+  ArrayNotEmpty,
+  ArrayUnique,
+  IsArray,
+  IsBoolean,
+  IsIn,
+  IsOptional,
+  IsString,
+  Length,
+  Matches,
+  ValidateNested,
+} from 'class-validator';
+import { ID_MESSAGE, ID_PATTERN } from '../../common/ids';
+
+export class PayoutRulesDto {
+  @ApiProperty({ example: ['USD', 'EUR'], description: 'ISO 4217 codes a bank profile may pay out in' })
+  @IsArray()
+  @ArrayNotEmpty()
+  @ArrayMaxSize(50)
+  @ArrayUnique()
+  @Matches(/^[A-Z]{3}$/, { each: true, message: 'each allowed currency must be an ISO 4217 code such as USD' })
+  allowedCurrencies!: string[];
+
+  @ApiProperty({ enum: PaymentMethods, isArray: true, example: ['ELECTRONIC_BANK_TRANSFER'] })
+  @IsArray()
+  @ArrayNotEmpty()
+  @ArrayUnique()
+  @IsIn(PaymentMethods, { each: true })
+  allowedPaymentMethods!: PaymentMethod[];
+
+  @ApiProperty({ description: 'Whether an approved, unexpired tax profile of the location is needed' })
+  @IsBoolean()
+  taxProfileRequired!: boolean;
+}
+
+export class CreateProgramDto {
+  @ApiPropertyOptional({ description: 'Chosen by the operator; generated when absent', example: 'azure-growth-fy27' })
+  @IsOptional()
+  @IsString()
+  @Matches(ID_PATTERN, { message: `programId ${ID_MESSAGE}` })
+  programId?: string;
+
+  @ApiProperty({ example: 'Azure Growth Incentive' })
+  @IsString()
+  @Length(1, 200)
+  name!: string;
+
+  @ApiProperty({ example: 'FY27', description: 'The fiscal year new enrollments are for (FY27 = 2026-07-01 .. 2027-06-30)' })
+  @Matches(FISCAL_YEAR_PATTERN, { message: 'fiscalYear must look like FY27' })
+  fiscalYear!: string;
+
+  @ApiProperty({ description: 'false: an open program, any location may enroll' })
+  @IsBoolean()
+  requiresEligibility!: boolean;
+
+  @ApiProperty({ type: PayoutRulesDto })
+  @ValidateNested()
+  @Type(() => PayoutRulesDto)
+  payoutRules!: PayoutRulesDto;
+
+  @ApiPropertyOptional({ enum: ProgramStates, default: 'OPEN' })
+  @IsOptional()
+  @IsIn(ProgramStates)
+  state?: ProgramState;
+}
+
+export class UpdateProgramDto {
+  @ApiPropertyOptional() @IsOptional() @IsString() @Length(1, 200) name?: string;
+
+  @ApiPropertyOptional({ example: 'FY28', description: 'Moves the program to another fiscal year: new enrollments are for that year' })
+  @IsOptional()
+  @Matches(FISCAL_YEAR_PATTERN, { message: 'fiscalYear must look like FY27' })
+  fiscalYear?: string;
+
+  @ApiPropertyOptional() @IsOptional() @IsBoolean() requiresEligibility?: boolean;
+
+  @ApiPropertyOptional({ type: PayoutRulesDto })
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => PayoutRulesDto)
+  payoutRules?: PayoutRulesDto;
+
+  @ApiPropertyOptional({ enum: ProgramStates, description: 'CLOSED stops new enrollments; DISCONTINUED ends every enrollment of the program (final)' })
+  @IsOptional()
+  @IsIn(ProgramStates)
+  state?: ProgramState;
+}
+
+export class ListProgramsQuery {
+  @ApiPropertyOptional({ enum: ProgramStates }) @IsOptional() @IsIn(ProgramStates) state?: ProgramState;
+  @ApiPropertyOptional({ example: 'FY27' })
+  @IsOptional()
+  @Matches(FISCAL_YEAR_PATTERN, { message: 'fiscalYear must look like FY27' })
+  fiscalYear?: string;
+}
+
+export class ProgramDto {
+  @ApiProperty() programId!: string;
+  @ApiProperty() name!: string;
+  @ApiProperty({ example: 'FY27' }) fiscalYear!: string;
+  @ApiProperty() requiresEligibility!: boolean;
+  @ApiProperty({ type: PayoutRulesDto }) payoutRules!: PayoutRulesDto;
+  @ApiProperty({ enum: ProgramStates }) state!: ProgramState;
+  @ApiProperty({ description: 'Counts changes; also the ETag' }) revision!: number;
+  @ApiProperty() createdAt!: string;
+  @ApiProperty() updatedAt!: string;
+}
+
+export class ProgramListDto {
+  @ApiProperty({ type: [ProgramDto] }) items!: ProgramDto[];
+}

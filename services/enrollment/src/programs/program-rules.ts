@@ -1,0 +1,56 @@
+import { ProgramSnapshot, ProgramState } from '@lib/contracts';
+import type { Program } from './program.schema';
+import type { ProgramDto, UpdateProgramDto } from './dto/program.dto';
+
+/** DISCONTINUED is final; OPEN and CLOSED go both ways. */
+export function stateChangeProblem(from: ProgramState, to: ProgramState | undefined): string | null {
+  if (to === undefined || to === from) return null;
+  if (from === 'DISCONTINUED') return 'A discontinued program cannot change any more.';
+  return null;
+}
+
+/** The fields an update really changes (an update that changes nothing is not a new revision). */
+export function programChanges(current: Program, input: UpdateProgramDto): Partial<Program> {
+  const changes: Partial<Program> = {};
+  if (input.name !== undefined && input.name.trim() !== current.name) changes.name = input.name.trim();
+  if (input.fiscalYear !== undefined && input.fiscalYear !== current.fiscalYear) changes.fiscalYear = input.fiscalYear;
+  if (input.requiresEligibility !== undefined && input.requiresEligibility !== current.requiresEligibility) {
+    changes.requiresEligibility = input.requiresEligibility;
+  }
+  if (input.state !== undefined && input.state !== current.state) changes.state = input.state;
+  if (input.payoutRules !== undefined) {
+    const next = {
+      allowedCurrencies: [...input.payoutRules.allowedCurrencies],
+      allowedPaymentMethods: [...input.payoutRules.allowedPaymentMethods],
+      taxProfileRequired: input.payoutRules.taxProfileRequired,
+    };
+    const before = current.payoutRules;
+    const same =
+      JSON.stringify([...next.allowedCurrencies].sort()) === JSON.stringify([...before.allowedCurrencies].sort()) &&
+      JSON.stringify([...next.allowedPaymentMethods].sort()) === JSON.stringify([...before.allowedPaymentMethods].sort()) &&
+      next.taxProfileRequired === before.taxProfileRequired;
+    if (!same) changes.payoutRules = next;
+  }
+  return changes;
+}
+
+export function programSnapshot(p: Program): ProgramSnapshot {
+  return {
+    programId: p._id,
+    name: p.name,
+    fiscalYear: p.fiscalYear,
+    requiresEligibility: p.requiresEligibility,
+    payoutRules: {
+      allowedCurrencies: [...p.payoutRules.allowedCurrencies],
+      allowedPaymentMethods: [...p.payoutRules.allowedPaymentMethods],
+      taxProfileRequired: p.payoutRules.taxProfileRequired,
+    },
+    state: p.state,
+    revision: p.revision,
+  };
+}
+
+export function toProgramDto(p: Program): ProgramDto {
+  const { programId, ...snapshot } = programSnapshot(p);
+  return { programId, ...snapshot, createdAt: new Date(p.createdAt).toISOString(), updatedAt: new Date(p.updatedAt).toISOString() };
+}

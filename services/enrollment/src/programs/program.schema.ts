@@ -1,0 +1,33 @@
+import { PaymentMethod, ProgramState, ProgramStates } from '@lib/contracts';
+import { outboxPlugin } from '@lib/messaging';
+import { Prop, Schema, SchemaFactory } from '@nestjs/mongoose';
+
+@Schema({ _id: false })
+export class ProgramPayoutRules {
+  @Prop({ type: [String], required: true }) allowedCurrencies!: string[];
+  @Prop({ type: [String], required: true }) allowedPaymentMethods!: PaymentMethod[];
+  @Prop({ required: true }) taxProfileRequired!: boolean;
+}
+const ProgramPayoutRulesSchema = SchemaFactory.createForClass(ProgramPayoutRules);
+
+/**
+ * A program of the catalog this service owns. `revision` counts its changes: it is the ETag for If-Match and
+ * the revision of the snapshot every ProgramCreated / ProgramUpdated event carries (highest wins downstream).
+ * The change and its event are one write (outbox).
+ */
+@Schema({ collection: 'programs', versionKey: false })
+export class Program {
+  @Prop({ type: String }) _id!: string;
+  @Prop({ required: true }) name!: string;
+  @Prop({ required: true }) fiscalYear!: string;
+  @Prop({ required: true }) requiresEligibility!: boolean;
+  @Prop({ type: ProgramPayoutRulesSchema, required: true }) payoutRules!: ProgramPayoutRules;
+  @Prop({ required: true, type: String, enum: ProgramStates }) state!: ProgramState;
+  @Prop({ required: true }) revision!: number;
+  @Prop({ required: true }) createdAt!: Date;
+  @Prop({ required: true }) updatedAt!: Date;
+}
+
+export const ProgramSchema = SchemaFactory.createForClass(Program);
+ProgramSchema.plugin(outboxPlugin);
+ProgramSchema.index({ state: 1, name: 1 });

@@ -1,0 +1,84 @@
+import { CurrentPrincipal, Idempotent, IfMatch, OperatorOnly, Principal, setETag } from '@lib/platform';
+import { Body, Controller, Get, HttpCode, Param, Patch, Post, Query, Res } from '@nestjs/common';
+import {
+  ApiBearerAuth,
+  ApiConflictResponse,
+  ApiCreatedResponse,
+  ApiHeader,
+  ApiNotFoundResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiPreconditionFailedResponse,
+  ApiSecurity,
+  ApiTags,
+} from '@nestjs/swagger';
+import type { Response } from 'express';
+import { CreateProgramDto, ListProgramsQuery, ProgramDto, ProgramListDto, UpdateProgramDto } from './dto/program.dto';
+import { toProgramDto } from './program-rules';
+import { CreateProgram } from './usecases/create-program.use-case';
+import { ReadPrograms } from './usecases/read-programs.use-case';
+import { UpdateProgram } from './usecases/update-program.use-case';
+
+@ApiTags('programs')
+@Controller('v1/programs')
+export class ProgramsController {
+  constructor(
+    private readonly createProgram: CreateProgram,
+    private readonly updateProgram: UpdateProgram,
+    private readonly readPrograms: ReadPrograms,
+  ) {}
+
+  @Post()
+  @OperatorOnly()
+  @Idempotent()
+  @ApiSecurity('operator')
+  @ApiHeader({ name: 'Idempotency-Key', required: false })
+  @ApiOperation({ summary: 'Add a program to the catalog (operators); published as ProgramCreated' })
+  @ApiCreatedResponse({ type: ProgramDto })
+  @ApiConflictResponse({ description: 'A program with this id exists' })
+  async create(@Body() body: CreateProgramDto, @Res({ passthrough: true }) res: Response): Promise<ProgramDto> {
+    const program = await this.createProgram.execute(body);
+    setETag(res, program.revision);
+    res.setHeader('Location', `/v1/programs/${encodeURIComponent(program._id)}`);
+    return toProgramDto(program);
+  }
+
+  @Patch(':programId')
+  @OperatorOnly()
+  @HttpCode(200)
+  @ApiSecurity('operator')
+  @ApiHeader({ name: 'If-Match', required: true, description: 'The revision (ETag) read' })
+  @ApiOperation({ summary: 'Change a program (operators): name, fiscal year, eligibility, payout rules, state; published as ProgramUpdated' })
+  @ApiOkResponse({ type: ProgramDto })
+  @ApiPreconditionFailedResponse({ description: 'Stale If-Match' })
+  @ApiConflictResponse({ description: 'The program is discontinued' })
+  async update(
+    @Param('programId') programId: string,
+    @IfMatch() revision: number,
+    @Body() body: UpdateProgramDto,
+    @Res({ passthrough: true }) res: Response,
+  ): Promise<ProgramDto> {
+    const program = await this.updateProgram.execute(programId, revision, body);
+    setETag(res, program.revision);
+    return toProgramDto(program);
+  }
+
+  @Get()
+  @ApiBearerAuth()
+  @ApiOperation({ summary: 'The program catalog (any signed-in user)' })
+  @ApiOkResponse({ type: ProgramListDto })
+  async list(@CurrentPrincipal() _principal: Principal, @Query() query: ListProgramsQuery): Promise<ProgramListDto> {
+    return { items: (await this.readPrograms.list(query)).map(toProgramDto) };
+  }
+
+  @Get(':programId')
+  @ApiBearerAuth()
+  @ApiOperation({ summary: 'One program (any signed-in user)' })
+  @ApiOkResponse({ type: ProgramDto })
+  @ApiNotFoundResponse()
+  async get(@Param('programId') programId: string, @Res({ passthrough: true }) res: Response): Promise<ProgramDto> {
+    const program = await this.readPrograms.get(programId);
+    setETag(res, program.revision);
+    return toProgramDto(program);
+  }
+}

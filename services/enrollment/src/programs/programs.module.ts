@@ -1,0 +1,16 @@
+import { Module } from '@nestjs/common';
+import { MongooseModule } from '@nestjs/mongoose';
+import { Program, ProgramSchema } from './program.schema';
+import { ProgramsController } from './programs.controller';
+import { CreateProgram } from './usecases/create-program.use-case';
+import { ReadPrograms } from './usecases/read-programs.use-case';
+import { UpdateProgram } from './usecases/update-program.use-case';
+
+/** The program catalog: operators change it, everyone signed in reads it, programs.events.v1 publishes it. */
+@Module({
+  imports: [MongooseModule.forFeature([{ name: Program.name, schema: ProgramSchema }])],
+  controllers: [ProgramsController],
+  providers: [CreateProgram, UpdateProgram, ReadPrograms],
+  exports: [ReadPrograms],
+})
+export class ProgramsModule {}

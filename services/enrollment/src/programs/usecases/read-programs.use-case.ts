@@ -1,0 +1,36 @@
+import { Problems } from '@lib/platform';
+import { Injectable } from '@nestjs/common';
+import { InjectModel } from '@nestjs/mongoose';
+import { FilterQuery, Model } from 'mongoose';
+import { ListProgramsQuery } from '../dto/program.dto';
+import { Program } from '../program.schema';
+
+/** The catalog is public to every signed-in user of the platform (no partner data in it). */
+@Injectable()
+export class ReadPrograms {
+  constructor(@InjectModel(Program.name) private readonly programs: Model<Program>) {}
+
+  async list(query: ListProgramsQuery): Promise<Program[]> {
+    const filter: FilterQuery<Program> = {};
+    if (query.state) filter.state = query.state;
+    if (query.fiscalYear) filter.fiscalYear = query.fiscalYear;
+    return this.programs.find(filter).sort({ name: 1, _id: 1 }).limit(1_000).lean<Program[]>();
+  }
+
+  async get(programId: string): Promise<Program> {
+    const program = await this.programs.findById(programId).lean<Program>();
+    if (!program) throw Problems.notFound(`Program ${programId}`);
+    return program;
+  }
+
+  /** For other use cases: the program or null. */
+  async find(programId: string): Promise<Program | null> {
+    return this.programs.findById(programId).lean<Program>();
+  }
+
+  /** Every program by id (the catalog is small), for batch work such as the rollover. */
+  async all(): Promise<Map<string, Program>> {
+    const rows = await this.programs.find({}).lean<Program[]>();
+    return new Map(rows.map((p) => [p._id, p]));
+  }
+}

@@ -1,0 +1,53 @@
+import { Topics } from '@lib/contracts';
+import { EventOutbox, pushOutbox } from '@lib/messaging';
+import { Problems } from '@lib/platform';
+import { Injectable } from '@nestjs/common';
+import { InjectModel } from '@nestjs/mongoose';
+import { Model } from 'mongoose';
+import { deterministicId } from '../../common/ids';
+import { UpdateProgramDto } from '../dto/program.dto';
+import { Program } from '../program.schema';
+import { programChanges, programSnapshot } from '../program-rules';
+
+/**
+ * Changes a program (If-Match on its revision). A real change is a new revision, published as ProgramUpdated with
+ * the whole snapshot, in the same write. DISCONTINUED is final; what it does to enrollments happens when this
+ * service consumes its own ProgramUpdated (so it is retried until done, even across a crash).
+ */
+@Injectable()
+export class UpdateProgram {
+  constructor(
+    @InjectModel(Program.name) private readonly programs: Model<Program>,
+    private readonly outbox: EventOutbox,
+  ) {}
+
+  async execute(programId: string, expectedRevision: number, input: UpdateProgramDto): Promise<Program> {
+    const current = await this.programs.findById(programId).lean<Program>();
+    if (!current) throw Problems.notFound(`Program ${programId}`);
+    if (current.revision !== expectedRevision) throw Problems.preconditionFailed(current.revision);
+    if (Object.values(input).every((value) => value === undefined)) {
+      throw Problems.field('body', 'must change at least one of name, fiscalYear, requiresEligibility, payoutRules, state');
+    }
+    const changes = programChanges(current, input);
+    if (Object.keys(changes).length === 0) return current;
+    if (current.state === 'DISCONTINUED') throw Problems.conflict(`Program ${programId} is discontinued: it cannot change any more.`);
+
+    const next: Program = { ...current, ...changes, revision: current.revision + 1, updatedAt: new Date() };
+    const event = this.outbox.event(Topics.programs, {
+      type: 'ProgramUpdated',
+      data: { program: programSnapshot(next) },
+      key: programId,
+      eventId: deterministicId('program', programId, String(next.revision)),
+    });
+    const { matchedCount } = await this.programs.collection.updateOne(
+      { _id: programId, revision: current.revision } as never,
+      { $set: { ...changes, revision: next.revision, updatedAt: next.updatedAt }, $push: pushOutbox([event]) } as never,
+    );
+    if (matchedCount === 0) {
+      const latest = await this.programs.findById(programId).lean<Program>();
+      throw Problems.preconditionFailed(latest?.revision ?? current.revision);
+    }
+    this.outbox.committed();
+    return next;
+  }
+}

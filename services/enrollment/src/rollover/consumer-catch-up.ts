@@ -1,0 +1,64 @@
+import { Topics } from '@lib/contracts';
+import { KAFKA, MESSAGING_OPTIONS, MessagingOptions } from '@lib/messaging';
+import { CONFIG } from '@lib/platform';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import type { Kafka } from 'kafkajs';
+import { sleep } from '../common/bulk';
+import type { EnrollmentConfig } from '../config';
+
+/** The topics whose facts decide a renewal. */
+export const RENEWAL_INPUTS = [Topics.eligibility, Topics.agreements, Topics.payoutProfiles];
+
+/**
+ * Before a rollover decides anything: wait (bounded by ROLLOVER_CATCH_UP_TIMEOUT_MS) until this service's consumer
+ * group has processed every message already on the topics the decisions read, so an agreement or eligibility change
+ * published just before the run is taken into account. It compares the group's committed offsets (committed only
+ * after each message's effect) with the partitions' end offsets taken when the wait starts.
+ */
+@Injectable()
+export class ConsumerCatchUp {
+  private readonly logger = new Logger(ConsumerCatchUp.name);
+
+  constructor(
+    @Inject(KAFKA) private readonly kafka: Kafka,
+    @Inject(MESSAGING_OPTIONS) private readonly options: MessagingOptions,
+    @Inject(CONFIG) private readonly config: EnrollmentConfig,
+  ) {}
+
+  async wait(topics: string[] = RENEWAL_INPUTS): Promise<boolean> {
+    const timeoutMs = this.config.ROLLOVER_CATCH_UP_TIMEOUT_MS;
+    if (timeoutMs <= 0) return true;
+    const deadline = Date.now() + timeoutMs;
+    const groupId = this.options.groupId ?? this.options.serviceName;
+    const admin = this.kafka.admin();
+    try {
+      await admin.connect();
+      const known = new Set(await admin.listTopics());
+      const wanted = topics.filter((topic) => known.has(topic));
+      const ends = new Map<string, bigint>();
+      for (const topic of wanted) {
+        for (const { partition, high } of await admin.fetchTopicOffsets(topic)) {
+          if (BigInt(high) > 0n) ends.set(`${topic}:${partition}`, BigInt(high));
+        }
+      }
+      for (;;) {
+        const committed = new Map<string, bigint>();
+        for (const { topic, partitions } of await admin.fetchOffsets({ groupId, topics: wanted })) {
+          for (const { partition, offset } of partitions) committed.set(`${topic}:${partition}`, BigInt(offset));
+        }
+        const behind = [...ends].filter(([key, end]) => (committed.get(key) ?? -1n) < end);
+        if (behind.length === 0) return true;
+        if (Date.now() >= deadline) {
+          this.logger.warn(`not caught up with ${behind.map(([key]) => key).join(', ')} after ${timeoutMs} ms; deciding with the views as they are`);
+          return false;
+        }
+        await sleep(100);
+      }
+    } catch (error) {
+      this.logger.warn(`could not check consumer lag (${(error as Error).message}); deciding with the views as they are`);
+      return false;
+    } finally {
+      await admin.disconnect().catch(() => undefined);
+    }
+  }
+}

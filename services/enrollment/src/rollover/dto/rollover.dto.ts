@@ -1,0 +1,49 @@
+import { FISCAL_YEAR_PATTERN } from '@lib/contracts';
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { IsInt, IsOptional, Matches, Max, Min } from 'class-validator';
+
+export class RolloverRequestDto {
+  @ApiProperty({ example: 'FY27', description: 'The fiscal year that ends: its ENROLLED enrollments continue into the next one, or not' })
+  @Matches(FISCAL_YEAR_PATTERN, { message: 'fromFiscalYear must look like FY27' })
+  fromFiscalYear!: string;
+
+  @ApiPropertyOptional({ description: 'Stop after this many enrollments (a bounded slice; run again to continue)' })
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(10_000_000)
+  limit?: number;
+}
+
+export class RenewalRemindersRequestDto {
+  @ApiPropertyOptional({ example: 'FY27', description: 'The fiscal year about to end; default: the current one' })
+  @IsOptional()
+  @Matches(FISCAL_YEAR_PATTERN, { message: 'fiscalYear must look like FY27' })
+  fiscalYear?: string;
+}
+
+export class RolloverSummaryDto {
+  @ApiProperty() fromFiscalYear!: string;
+  @ApiProperty() toFiscalYear!: string;
+  @ApiProperty() examined!: number;
+  @ApiProperty() renewed!: number;
+  @ApiProperty() actionRequired!: number;
+  @ApiProperty() expired!: number;
+  @ApiProperty({ description: 'Already enrolled in the next year on their own' }) superseded!: number;
+  @ApiProperty({ description: 'Finished after an interrupted run' }) resumed!: number;
+  @ApiProperty({ description: 'Changed meanwhile; left for the next run' }) conflicts!: number;
+  @ApiProperty() batches!: number;
+  @ApiProperty() durationMs!: number;
+  @ApiProperty({ description: 'Whether every event published before the run had been consumed' }) caughtUp!: boolean;
+  @ApiProperty({ description: 'False when `limit` stopped it early' }) complete!: boolean;
+}
+
+export class ReminderSummaryDto {
+  @ApiProperty() fiscalYear!: string;
+  @ApiProperty() fiscalYearEndsAt!: string;
+  @ApiProperty() examined!: number;
+  @ApiProperty() reminded!: number;
+  @ApiProperty() onTrack!: number;
+  @ApiProperty() conflicts!: number;
+  @ApiProperty() durationMs!: number;
+}

@@ -1,0 +1,67 @@
+import { Injectable } from '@nestjs/common';
+import { eligibilityId, enrollmentId } from '../common/ids';
+import { Enrollment } from '../enrollments/enrollment.schema';
+import { EnrollmentsRepository } from '../enrollments/enrollments.repository';
+import { profileFacts } from '../enrollments/payout-facts';
+import { Program } from '../programs/program.schema';
+import { ViewsRepository } from '../views/views.repository';
+import { decideRenewal, RenewalDecision } from './renewal-rules';
+
+/** The part of an existing next-year enrollment the rollover looks at. */
+export type NextYearEnrollment = Pick<Enrollment, '_id' | 'status' | 'version' | 'renewedFrom' | 'submittedAt'>;
+
+export interface BatchContext {
+  decide(enrollment: Enrollment): RenewalDecision;
+  nextId(enrollment: Enrollment): string;
+  next(enrollment: Enrollment): NextYearEnrollment | undefined;
+}
+
+const unique = (values: Array<string | undefined>) => [...new Set(values.filter((v): v is string => !!v))];
+
+/**
+ * Everything a batch of enrollments needs to decide its renewal, read with one query per view ($in on _id):
+ * eligibility, agreements, profiles, and the next-year enrollments that may exist already. No per-enrollment reads.
+ */
+@Injectable()
+export class RenewalContext {
+  constructor(
+    private readonly views: ViewsRepository,
+    private readonly enrollments: EnrollmentsRepository,
+  ) {}
+
+  async load(batch: Enrollment[], programs: Map<string, Program>, fromFiscalYear: string, toFiscalYear: string, withNext: boolean): Promise<BatchContext> {
+    const nextId = (e: Enrollment) => enrollmentId({ programId: e.programId, locationId: e.locationId, fiscalYear: toFiscalYear });
+    const [eligibility, agreements, profiles, next] = await Promise.all([
+      this.views.eligibilityByIds(unique(batch.filter((e) => programs.get(e.programId)?.requiresEligibility).map((e) => eligibilityId(e.programId, e.locationId)))),
+      this.views.agreementsByPartner(unique(batch.map((e) => e.partnerId))),
+      this.views.profilesByIds(unique(batch.flatMap((e) => [e.bankProfileId, e.taxProfileId]))),
+      withNext ? this.nextYear(batch.map(nextId)) : Promise.resolve(new Map<string, NextYearEnrollment>()),
+    ]);
+    return {
+      nextId,
+      next: (e) => next.get(nextId(e)),
+      decide: (e) => {
+        const program = programs.get(e.programId);
+        const bank = e.bankProfileId ? profiles.get(e.bankProfileId) : undefined;
+        const tax = e.taxProfileId ? profiles.get(e.taxProfileId) : undefined;
+        return decideRenewal({
+          program,
+          eligibility: eligibility.get(eligibilityId(e.programId, e.locationId))?.years,
+          agreementActive: agreements.get(e.partnerId)?.active,
+          partnerId: e.partnerId,
+          bank: bank?.kind === 'BANK' ? profileFacts(bank) : undefined,
+          tax: tax?.kind === 'TAX' && tax.partnerId === e.partnerId ? profileFacts(tax) : undefined,
+          fromFiscalYear,
+          toFiscalYear,
+        });
+      },
+    };
+  }
+
+  private async nextYear(ids: string[]): Promise<Map<string, NextYearEnrollment>> {
+    const rows = (await this.enrollments.model.collection
+      .find({ _id: { $in: ids } } as never, { projection: { _id: 1, status: 1, version: 1, renewedFrom: 1, submittedAt: 1 } })
+      .toArray()) as unknown as NextYearEnrollment[];
+    return new Map(rows.map((row) => [row._id, row]));
+  }
+}

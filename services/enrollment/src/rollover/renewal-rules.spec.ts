@@ -1,0 +1,71 @@
+import { PayoutRules } from '@lib/contracts';
+import { ProfileFacts } from '../enrollments/enrollment-rules';
+import { decideRenewal, eligibilityFor, previousFiscalYear, RenewalInput, scheduledWork } from './renewal-rules';
+
+const rules: PayoutRules = { allowedCurrencies: ['USD'], allowedPaymentMethods: ['ELECTRONIC_BANK_TRANSFER'], taxProfileRequired: true };
+const decided = (eligible: boolean, reasons: string[] = []) => ({ eligible, reasons, decidedAt: new Date(), eventId: 'e' });
+const approved = (over: Partial<ProfileFacts> = {}): ProfileFacts => ({
+  profileId: 'x',
+  partnerId: 'p',
+  status: 'APPROVED',
+  revision: 1,
+  reasons: [],
+  currency: 'USD',
+  paymentMethod: 'ELECTRONIC_BANK_TRANSFER',
+  expiresAt: new Date('2028-01-01T00:00:00Z'),
+  ...over,
+});
+const input = (over: Partial<RenewalInput> = {}): RenewalInput => ({
+  program: { name: 'Growth', state: 'OPEN', requiresEligibility: true, payoutRules: rules },
+  eligibility: { FY27: decided(true) },
+  partnerId: 'p',
+  bank: approved(),
+  tax: approved(),
+  fromFiscalYear: 'FY27',
+  toFiscalYear: 'FY28',
+  ...over,
+});
+
+describe('renewal decision', () => {
+  it('renews with the ending year eligibility when the next year has no decision, and an agreement never heard of', () => {
+    expect(decideRenewal(input())).toEqual({ outcome: 'RENEWED', reasons: [], missing: [] });
+  });
+
+  it('uses the next year decision when there is one', () => {
+    const decision = decideRenewal(input({ eligibility: { FY27: decided(true), FY28: decided(false, ['Revenue threshold not met']) } }));
+    expect(decision.outcome).toBe('EXPIRED');
+    expect(decision.reasons).toEqual(['The location is no longer eligible for Growth in FY28.', 'Revenue threshold not met']);
+  });
+
+  it('expires when the agreement is not active, saying so', () => {
+    const decision = decideRenewal(input({ agreementActive: false }));
+    expect(decision).toEqual({ outcome: 'EXPIRED', reasons: ["The partner's agreement is not active."], missing: [] });
+  });
+
+  it('asks for action when only the profiles fall short: tax profile expired on the first day of the new year', () => {
+    const decision = decideRenewal(input({ tax: approved({ expiresAt: new Date('2027-06-30T00:00:00Z') }) }));
+    expect(decision.outcome).toBe('ACTION_REQUIRED');
+    expect(decision.missing).toEqual(['TAX_PROFILE_EXPIRED']);
+    expect(decision.reasons[0]).toContain('2027-07-01');
+  });
+
+  it('ignores eligibility for open programs and a bank profile of another partner', () => {
+    expect(decideRenewal(input({ eligibility: undefined, program: { name: 'Open', state: 'OPEN', requiresEligibility: false, payoutRules: rules } })).outcome).toBe('RENEWED');
+    expect(decideRenewal(input({ bank: approved({ partnerId: 'other' }) })).missing).toEqual(['BANK_PROFILE_MISSING']);
+  });
+
+  it('takes the latest earlier decision, never a later year', () => {
+    expect(eligibilityFor({ FY26: decided(true), FY27: decided(false) }, 'FY29', 'FY28')?.eligible).toBe(false);
+    expect(eligibilityFor({ FY30: decided(true) }, 'FY28', 'FY27')).toBeUndefined();
+  });
+});
+
+describe('the daily job', () => {
+  it('rolls over the year that ended and reminds in the last 30 days only', () => {
+    expect(previousFiscalYear('FY27')).toBe('FY26');
+    expect(scheduledWork(new Date('2027-06-01T00:30:00Z'), 30)).toEqual(expect.objectContaining({ rolloverFrom: 'FY26', remindFor: 'FY27' }));
+    expect(scheduledWork(new Date('2027-05-01T00:00:00Z'), 30).remindFor).toBeUndefined();
+    expect(scheduledWork(new Date('2027-07-01T00:30:00Z'), 30)).toEqual(expect.objectContaining({ rolloverFrom: 'FY27' }));
+    expect(scheduledWork(new Date('2027-07-01T00:30:00Z'), 30).remindFor).toBeUndefined();
+  });
+});

@@ -1,0 +1,94 @@
+import { fiscalYearOf, fiscalYearRange, MissingPayoutItem, PayoutRules, ProgramState } from '@lib/contracts';
+import { describeMissing, payoutGaps, ProfileFacts } from '../enrollments/enrollment-rules';
+import type { YearDecision } from '../views/views.schemas';
+
+export type RenewalOutcome = 'RENEWED' | 'ACTION_REQUIRED' | 'EXPIRED';
+
+export interface RenewalInput {
+  program?: { name: string; state: ProgramState; requiresEligibility: boolean; payoutRules: PayoutRules };
+  /** Every fiscal year's decision for the (program, location). */
+  eligibility?: Record<string, YearDecision>;
+  /** Undefined: never heard of the partner's agreement, which counts as active. */
+  agreementActive?: boolean;
+  partnerId: string;
+  bank?: ProfileFacts;
+  tax?: ProfileFacts;
+  fromFiscalYear: string;
+  toFiscalYear: string;
+}
+
+export interface RenewalDecision {
+  outcome: RenewalOutcome;
+  reasons: string[];
+  missing: MissingPayoutItem[];
+}
+
+const yearNumber = (fy: string) => Number(fy.slice(2));
+
+/**
+ * The eligibility that counts for the new fiscal year: its own decision when the eligibility system has published
+ * one; otherwise the latest decision of an earlier year (up to the ending one). Eligibility systems publish
+ * changes, not a yearly confirmation of every location: a location eligible for FY27 stays eligible for FY28 until
+ * a decision says otherwise.
+ */
+export function eligibilityFor(years: Record<string, YearDecision> | undefined, toFiscalYear: string, fromFiscalYear: string): YearDecision | undefined {
+  if (!years) return undefined;
+  if (years[toFiscalYear]) return years[toFiscalYear];
+  const earlier = Object.keys(years)
+    .filter((fy) => /^FY\d{2}$/.test(fy) && yearNumber(fy) <= yearNumber(fromFiscalYear))
+    .sort((a, b) => yearNumber(b) - yearNumber(a));
+  return earlier.length ? years[earlier[0]] : undefined;
+}
+
+/**
+ * Whether an ENROLLED enrollment continues into the next fiscal year:
+ *  - EXPIRED when the location is no longer eligible (programs that require eligibility) or the partner's agreement
+ *    is not active (or the program was discontinued), with the reasons;
+ *  - ACTION_REQUIRED when only the payout information falls short of the program's rules for the new year
+ *    (both profiles approved, the tax profile not expired on the first day of the new year);
+ *  - RENEWED otherwise.
+ */
+export function decideRenewal(input: RenewalInput): RenewalDecision {
+  const { program, toFiscalYear, fromFiscalYear } = input;
+  const reasons: string[] = [];
+  if (!program) return { outcome: 'EXPIRED', reasons: ['The program no longer exists.'], missing: [] };
+  if (program.state === 'DISCONTINUED') reasons.push(`The program ${program.name} was discontinued.`);
+  if (program.requiresEligibility) {
+    const decision = eligibilityFor(input.eligibility, toFiscalYear, fromFiscalYear);
+    if (!decision?.eligible) {
+      reasons.push(`The location is no longer eligible for ${program.name} in ${toFiscalYear}.`, ...(decision?.reasons ?? []));
+    }
+  }
+  if (input.agreementActive === false) reasons.push("The partner's agreement is not active.");
+
+  const start = fiscalYearRange(toFiscalYear).start;
+  const bank = input.bank && input.bank.partnerId === input.partnerId ? input.bank : undefined;
+  const missing = payoutGaps(program.payoutRules, bank, input.tax, { at: start, strict: true });
+  if (reasons.length) return { outcome: 'EXPIRED', reasons, missing };
+  if (missing.length) {
+    return {
+      outcome: 'ACTION_REQUIRED',
+      reasons: missing.map((code) =>
+        code === 'TAX_PROFILE_EXPIRED' ? `The tax profile is expired on ${start.toISOString().slice(0, 10)}, the first day of ${toFiscalYear}.` : describeMissing(code),
+      ),
+      missing,
+    };
+  }
+  return { outcome: 'RENEWED', reasons: [], missing: [] };
+}
+
+export function previousFiscalYear(name: string): string {
+  return fiscalYearOf(new Date(fiscalYearRange(name).start.getTime() - 86_400_000));
+}
+
+/**
+ * What the daily job does at `now`: continue the enrollments of the fiscal year that ended (idempotent, so running
+ * every day is harmless and catches enrollments completed late), and, in the last `reminderDays` days of the
+ * current fiscal year, remind about the enrollments that would not continue.
+ */
+export function scheduledWork(now: Date, reminderDays: number): { rolloverFrom: string; remindFor?: string; fiscalYearEndsAt: Date } {
+  const current = fiscalYearOf(now);
+  const end = fiscalYearRange(current).end;
+  const remind = end.getTime() - now.getTime() <= reminderDays * 86_400_000;
+  return { rolloverFrom: previousFiscalYear(current), ...(remind && { remindFor: current }), fiscalYearEndsAt: end };
+}

@@ -1,0 +1,37 @@
+import { fiscalYearOf } from '@lib/contracts';
+import { OperatorOnly } from '@lib/platform';
+import { Body, Controller, HttpCode, Post } from '@nestjs/common';
+import { ApiConflictResponse, ApiOkResponse, ApiOperation, ApiSecurity, ApiTags } from '@nestjs/swagger';
+import { Clock } from '../common/clock';
+import { ReminderSummaryDto, RenewalRemindersRequestDto, RolloverRequestDto, RolloverSummaryDto } from './dto/rollover.dto';
+import { RollOverFiscalYear } from './usecases/roll-over-fiscal-year.use-case';
+import { SendRenewalReminders } from './usecases/send-renewal-reminders.use-case';
+
+@ApiTags('operator')
+@ApiSecurity('operator')
+@OperatorOnly()
+@Controller('v1/operator')
+export class RolloverController {
+  constructor(
+    private readonly rollOver: RollOverFiscalYear,
+    private readonly reminders: SendRenewalReminders,
+    private readonly clock: Clock,
+  ) {}
+
+  @Post('rollover')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Run the fiscal-year rollover of an ending year now (idempotent, resumable); answers when done' })
+  @ApiOkResponse({ type: RolloverSummaryDto })
+  @ApiConflictResponse({ description: 'A rollover of that year is running in this instance' })
+  async rollover(@Body() body: RolloverRequestDto): Promise<RolloverSummaryDto> {
+    return this.rollOver.execute(body);
+  }
+
+  @Post('renewal-reminders')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Send the renewal reminders of a fiscal year now (each enrollment at most once per year)' })
+  @ApiOkResponse({ type: ReminderSummaryDto })
+  async renewalReminders(@Body() body: RenewalRemindersRequestDto): Promise<ReminderSummaryDto> {
+    return this.reminders.execute({ fiscalYear: body.fiscalYear ?? fiscalYearOf(this.clock.now()) });
+  }
+}

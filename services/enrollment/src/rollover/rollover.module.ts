@@ -1,0 +1,19 @@
+import { Module } from '@nestjs/common';
+import { Clock } from '../common/clock';
+import { EnrollmentsModule } from '../enrollments/enrollments.module';
+import { ProgramsModule } from '../programs/programs.module';
+import { ViewsModule } from '../views/views.module';
+import { ConsumerCatchUp } from './consumer-catch-up';
+import { RenewalContext } from './renewal-context';
+import { RolloverController } from './rollover.controller';
+import { RolloverScheduler } from './rollover.scheduler';
+import { RollOverFiscalYear } from './usecases/roll-over-fiscal-year.use-case';
+import { SendRenewalReminders } from './usecases/send-renewal-reminders.use-case';
+
+/** The fiscal-year rollover and renewal reminders: on a schedule and on operator request. */
+@Module({
+  imports: [EnrollmentsModule, ProgramsModule, ViewsModule],
+  controllers: [RolloverController],
+  providers: [Clock, ConsumerCatchUp, RenewalContext, RollOverFiscalYear, SendRenewalReminders, RolloverScheduler],
+})
+export class RolloverModule {}

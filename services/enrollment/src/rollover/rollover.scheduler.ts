@@ -1,0 +1,55 @@
+import { CONFIG } from '@lib/platform';
+import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { SchedulerRegistry } from '@nestjs/schedule';
+import { CronJob } from 'cron';
+import { Clock } from '../common/clock';
+import type { EnrollmentConfig } from '../config';
+import { scheduledWork } from './renewal-rules';
+import { RollOverFiscalYear } from './usecases/roll-over-fiscal-year.use-case';
+import { SendRenewalReminders } from './usecases/send-renewal-reminders.use-case';
+
+const JOB = 'fiscal-year-rollover';
+
+/**
+ * The daily job (ROLLOVER_CRON, UTC): the rollover of the fiscal year that ended, then, in its last
+ * RENEWAL_REMINDER_DAYS days, the renewal reminders of the current one. Both are idempotent, so a daily run (or
+ * a run on several instances) repeats nothing. Runs never overlap in one process.
+ */
+@Injectable()
+export class RolloverScheduler implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger(RolloverScheduler.name);
+  private running?: Promise<unknown>;
+
+  constructor(
+    private readonly registry: SchedulerRegistry,
+    private readonly rollOver: RollOverFiscalYear,
+    private readonly reminders: SendRenewalReminders,
+    private readonly clock: Clock,
+    @Inject(CONFIG) private readonly config: EnrollmentConfig,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    if (this.config.ROLLOVER_CRON === 'off') return;
+    const job = CronJob.from({ cronTime: this.config.ROLLOVER_CRON, timeZone: 'UTC', onTick: () => this.tick(), start: true });
+    this.registry.addCronJob(JOB, job as never);
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    if (this.registry.doesExist('cron', JOB)) this.registry.deleteCronJob(JOB);
+    await this.running;
+  }
+
+  /** One run of the daily work at the clock's "now" (also what a test calls). */
+  async runOnce(): Promise<void> {
+    const work = scheduledWork(this.clock.now(), this.config.RENEWAL_REMINDER_DAYS);
+    await this.rollOver.execute({ fromFiscalYear: work.rolloverFrom });
+    if (work.remindFor) await this.reminders.execute({ fiscalYear: work.remindFor });
+  }
+
+  private tick(): void {
+    if (this.running) return;
+    this.running = this.runOnce()
+      .catch((error) => this.logger.warn(`scheduled rollover failed, the next run retries: ${(error as Error).message}`))
+      .finally(() => (this.running = undefined));
+  }
+}

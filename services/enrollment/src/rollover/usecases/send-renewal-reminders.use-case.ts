@@ -1,0 +1,104 @@
+import { fiscalYearRange, nextFiscalYear } from '@lib/contracts';
+import { pushOutbox } from '@lib/messaging';
+import { CONFIG } from '@lib/platform';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { bulkWriteChunked } from '../../common/bulk';
+import { deterministicId } from '../../common/ids';
+import type { EnrollmentConfig } from '../../config';
+import { Enrollment } from '../../enrollments/enrollment.schema';
+import { EnrollmentEvents } from '../../enrollments/enrollment-events';
+import { EnrollmentsRepository } from '../../enrollments/enrollments.repository';
+import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
+import { ConsumerCatchUp } from '../consumer-catch-up';
+import { RenewalContext } from '../renewal-context';
+
+export interface ReminderSummary {
+  fiscalYear: string;
+  fiscalYearEndsAt: string;
+  examined: number;
+  reminded: number;
+  /** Would continue as things are: no reminder. */
+  onTrack: number;
+  conflicts: number;
+  durationMs: number;
+}
+
+/**
+ * Before fiscal-year end: for each ENROLLED enrollment of the year that would not continue as things are now
+ * (same decision as the rollover), one EnrollmentRenewalAtRisk with the reasons and what is missing. Once per
+ * enrollment and year: `renewalReminders` gets the year in the same guarded write as the event (deterministic
+ * event id), and enrollments already reminded are not selected again.
+ */
+@Injectable()
+export class SendRenewalReminders {
+  private readonly logger = new Logger(SendRenewalReminders.name);
+
+  constructor(
+    private readonly enrollments: EnrollmentsRepository,
+    private readonly programs: ReadPrograms,
+    private readonly context: RenewalContext,
+    private readonly events: EnrollmentEvents,
+    private readonly catchUp: ConsumerCatchUp,
+    @Inject(CONFIG) private readonly config: EnrollmentConfig,
+  ) {}
+
+  async execute({ fiscalYear }: { fiscalYear: string }): Promise<ReminderSummary> {
+    const started = Date.now();
+    const toFiscalYear = nextFiscalYear(fiscalYear);
+    const endsAt = fiscalYearRange(fiscalYear).end.toISOString();
+    const summary: ReminderSummary = { fiscalYear, fiscalYearEndsAt: endsAt, examined: 0, reminded: 0, onTrack: 0, conflicts: 0, durationMs: 0 };
+    await this.catchUp.wait();
+    const programs = await this.programs.all();
+    const batchSize = this.config.ROLLOVER_BATCH_SIZE;
+    const cursor = this.enrollments.model.collection.find(
+      { fiscalYear, status: 'ENROLLED', rollover: { $exists: false }, renewalReminders: { $ne: fiscalYear } } as never,
+      { projection: { outbox: 0 }, batchSize },
+    );
+    const flush = async (batch: Enrollment[]) => {
+      const ctx = await this.context.load(batch, programs, fiscalYear, toFiscalYear, false);
+      const now = new Date();
+      const operations = [];
+      for (const enrollment of batch) {
+        summary.examined++;
+        const decision = ctx.decide(enrollment);
+        if (decision.outcome === 'RENEWED') {
+          summary.onTrack++;
+          continue;
+        }
+        const next: Enrollment = { ...enrollment, version: enrollment.version + 1 };
+        const event = this.events.event('EnrollmentRenewalAtRisk', next, {
+          extra: { reasons: decision.reasons, missing: decision.missing, fiscalYearEndsAt: endsAt },
+          eventId: deterministicId('renewal-at-risk', enrollment._id, fiscalYear),
+        });
+        operations.push({
+          updateOne: {
+            filter: { _id: enrollment._id, version: enrollment.version },
+            update: { $set: { version: next.version, updatedAt: now }, $push: { renewalReminders: fiscalYear, ...pushOutbox([event]) } },
+          },
+        });
+      }
+      if (operations.length) {
+        const outcome = await bulkWriteChunked(this.enrollments.model.collection as never, operations as never);
+        summary.reminded += outcome.modified;
+        summary.conflicts += operations.length - outcome.matched;
+        this.events.committed();
+      }
+    };
+    try {
+      let batch: Enrollment[] = [];
+      for await (const doc of cursor) {
+        batch.push(doc as unknown as Enrollment);
+        if (batch.length >= batchSize) {
+          await flush(batch);
+          batch = [];
+        }
+      }
+      if (batch.length) await flush(batch);
+    } finally {
+      await cursor.close().catch(() => undefined);
+    }
+    summary.durationMs = Date.now() - started;
+    this.logger.log(`renewal reminders ${fiscalYear}: ${JSON.stringify(summary)}`);
+    return summary;
+  }
+}

@@ -1,0 +1,129 @@
+import { AgreementStatusChanged, DefaultBankProfileChange, EligibilityDetermined, ProfileEvent } from '@lib/contracts';
+import { Injectable } from '@nestjs/common';
+import { InjectModel } from '@nestjs/mongoose';
+import { FilterQuery, Model } from 'mongoose';
+import { isDuplicateKey } from '../common/bulk';
+import { eligibilityId } from '../common/ids';
+import { AgreementView, DefaultBankProfileView, EligibilityView, ProfileView, YearDecision } from './views.schemas';
+
+/**
+ * Writes when the filter (`_id` plus "mine is newer") matches, inserts when nothing is there; when an equal or
+ * newer fact is stored, the insert collides on `_id`, and that collision is the no-op. Returns whether it wrote.
+ * Works the same on MongoDB, FerretDB and mongo-java-server.
+ */
+async function upsertIfNewer<T>(model: Model<T>, filter: FilterQuery<T>, set: Record<string, unknown>): Promise<boolean> {
+  try {
+    const result = await model.updateOne(filter, { $set: set }, { upsert: true });
+    return result.matchedCount + result.upsertedCount > 0;
+  } catch (error) {
+    if (isDuplicateKey(error)) return false;
+    throw error;
+  }
+}
+
+/** This service's views of facts owned elsewhere: eligibility, agreements, payout profiles, default bank profiles. */
+@Injectable()
+export class ViewsRepository {
+  constructor(
+    @InjectModel(EligibilityView.name) readonly eligibilityModel: Model<EligibilityView>,
+    @InjectModel(AgreementView.name) readonly agreementModel: Model<AgreementView>,
+    @InjectModel(ProfileView.name) readonly profileModel: Model<ProfileView>,
+    @InjectModel(DefaultBankProfileView.name) readonly defaultModel: Model<DefaultBankProfileView>,
+  ) {}
+
+  /** Keeps the decision for its fiscal year unless a later one is stored. Returns whether it is now the current one. */
+  async recordDecision(decision: EligibilityDetermined, decidedAt: Date, eventId: string): Promise<boolean> {
+    const path = `years.${decision.fiscalYear}`;
+    const year: YearDecision = { eligible: decision.eligible, reasons: decision.reasons ?? [], decidedAt, eventId };
+    return upsertIfNewer(
+      this.eligibilityModel,
+      {
+        _id: eligibilityId(decision.programId, decision.locationId),
+        $or: [{ [`${path}.decidedAt`]: { $exists: false } }, { [`${path}.decidedAt`]: { $lte: decidedAt } }],
+      },
+      { programId: decision.programId, locationId: decision.locationId, partnerId: decision.partnerId, [path]: year },
+    );
+  }
+
+  async eligibility(programId: string, locationId: string): Promise<EligibilityView | null> {
+    return this.eligibilityModel.findById(eligibilityId(programId, locationId)).lean<EligibilityView>();
+  }
+
+  async recordAgreement({ partnerId, active }: AgreementStatusChanged, changedAt: Date): Promise<boolean> {
+    return upsertIfNewer(this.agreementModel, { _id: partnerId, changedAt: { $lte: changedAt } }, { active, changedAt });
+  }
+
+  /** Keeps the newest state of a profile (see ProfileView.rank). Returns whether this event changed the view. */
+  async recordProfile(event: ProfileEvent): Promise<boolean> {
+    const decided = event.status !== 'PENDING_VALIDATION';
+    const rank = event.revision * 2 + (decided ? 1 : 0);
+    return upsertIfNewer(
+      this.profileModel,
+      { _id: event.profileId, rank: { $lt: rank } },
+      {
+        kind: event.profileKind,
+        partnerId: event.partnerId,
+        ...(event.locationId !== undefined && { locationId: event.locationId }),
+        revision: event.revision,
+        rank,
+        status: event.status,
+        reasons: event.reasons ?? [],
+        ...(event.name !== undefined && { name: event.name }),
+        ...(event.currency !== undefined && { currency: event.currency }),
+        ...(event.paymentMethod !== undefined && { paymentMethod: event.paymentMethod }),
+        ...(event.expiresAt !== undefined && { expiresAt: new Date(event.expiresAt) }),
+        updatedAt: new Date(),
+      },
+    );
+  }
+
+  /** A profile of the partner (another partner's profile is not found). */
+  async profile(partnerId: string, profileId: string, kind: 'BANK' | 'TAX'): Promise<ProfileView | null> {
+    const profile = await this.profileModel.findById(profileId).lean<ProfileView>();
+    return profile && profile.partnerId === partnerId && profile.kind === kind ? profile : null;
+  }
+
+  /** The tax profile of a location (the newest one if, unexpectedly, there were several). */
+  async taxProfileOfLocation(partnerId: string, locationId: string): Promise<ProfileView | null> {
+    const [profile] = await this.profileModel
+      .find({ partnerId, locationId, kind: 'TAX' })
+      .sort({ updatedAt: -1 })
+      .limit(1)
+      .lean<ProfileView[]>();
+    return profile ?? null;
+  }
+
+  async recordDefaultAssigned({ partnerId, locationId, bankProfileId, currency }: DefaultBankProfileChange, changedAt: Date): Promise<void> {
+    await upsertIfNewer(this.defaultModel, { _id: locationId, changedAt: { $lte: changedAt } }, { partnerId, bankProfileId, currency, changedAt });
+  }
+
+  /** Removes the default only if it is still that profile (a later assignment of another one stays). */
+  async recordDefaultRemoved({ partnerId, locationId, bankProfileId }: DefaultBankProfileChange, changedAt: Date): Promise<void> {
+    await this.defaultModel.updateOne(
+      { _id: locationId, partnerId, bankProfileId, changedAt: { $lte: changedAt } },
+      { $set: { bankProfileId: null, changedAt } },
+    );
+  }
+
+  async defaultBankProfileId(partnerId: string, locationId: string): Promise<string | undefined> {
+    const current = await this.defaultModel.findById(locationId).lean<DefaultBankProfileView>();
+    return current && current.partnerId === partnerId && current.bankProfileId ? current.bankProfileId : undefined;
+  }
+
+  // Batch lookups for the rollover: one query per view per batch.
+  async eligibilityByIds(ids: string[]): Promise<Map<string, EligibilityView>> {
+    const rows = await this.eligibilityModel.collection.find({ _id: { $in: ids } } as never).toArray();
+    return new Map(rows.map((row) => [row._id as unknown as string, row as unknown as EligibilityView]));
+  }
+
+  async agreementsByPartner(partnerIds: string[]): Promise<Map<string, AgreementView>> {
+    const rows = await this.agreementModel.collection.find({ _id: { $in: partnerIds } } as never).toArray();
+    return new Map(rows.map((row) => [row._id as unknown as string, row as unknown as AgreementView]));
+  }
+
+  async profilesByIds(ids: string[]): Promise<Map<string, ProfileView>> {
+    if (ids.length === 0) return new Map();
+    const rows = await this.profileModel.collection.find({ _id: { $in: ids } } as never).toArray();
+    return new Map(rows.map((row) => [row._id as unknown as string, row as unknown as ProfileView]));
+  }
+}

@@ -1,0 +1,80 @@
+import { PaymentMethod, ProfileStatus } from '@lib/contracts';
+import { Prop, Schema, SchemaFactory } from '@nestjs/mongoose';
+
+export interface YearDecision {
+  eligible: boolean;
+  reasons: string[];
+  /** occurredAt of the decision event: a later decision for the same year replaces an earlier one. */
+  decidedAt: Date;
+  eventId: string;
+}
+
+/**
+ * Eligibility decisions of one (program, location), every fiscal year in one document (`years.FY27`), so that Enroll
+ * and the rollover read a location's whole history in one lookup.
+ */
+@Schema({ collection: 'eligibility_view', versionKey: false, minimize: false })
+export class EligibilityView {
+  /** `programId|locationId` */
+  @Prop({ type: String }) _id!: string;
+  @Prop({ required: true }) programId!: string;
+  @Prop({ required: true }) locationId!: string;
+  @Prop({ required: true }) partnerId!: string;
+  @Prop({ type: Object, default: {} }) years!: Record<string, YearDecision>;
+}
+export const EligibilityViewSchema = SchemaFactory.createForClass(EligibilityView);
+
+/** Whether a partner's agreement is active; a partner never heard of counts as active (see README). */
+@Schema({ collection: 'agreement_view', versionKey: false })
+export class AgreementView {
+  /** partnerId */
+  @Prop({ type: String }) _id!: string;
+  @Prop({ required: true }) active!: boolean;
+  @Prop({ required: true }) changedAt!: Date;
+}
+export const AgreementViewSchema = SchemaFactory.createForClass(AgreementView);
+
+/**
+ * A bank or tax profile as payout-profiles last described it, without any secret. `rank` orders its events:
+ * 2 x revision, +1 once that revision is decided (approved or action required), so the newest fact wins whatever
+ * order events arrive in.
+ */
+@Schema({ collection: 'profile_view', versionKey: false })
+export class ProfileView {
+  /** profileId */
+  @Prop({ type: String }) _id!: string;
+  @Prop({ required: true, type: String }) kind!: 'BANK' | 'TAX';
+  @Prop({ required: true }) partnerId!: string;
+  /** Tax profiles: their location. */
+  @Prop() locationId?: string;
+  @Prop({ required: true }) revision!: number;
+  @Prop({ required: true }) rank!: number;
+  @Prop({ required: true, type: String }) status!: ProfileStatus;
+  @Prop({ type: [String], default: [] }) reasons!: string[];
+  @Prop() name?: string;
+  @Prop() currency?: string;
+  @Prop({ type: String }) paymentMethod?: PaymentMethod;
+  @Prop() expiresAt?: Date;
+  @Prop({ required: true }) updatedAt!: Date;
+}
+export const ProfileViewSchema = SchemaFactory.createForClass(ProfileView);
+ProfileViewSchema.index({ partnerId: 1, locationId: 1, kind: 1 });
+
+/** The default bank profile of a location (a removed default stays as a tombstone, to order later events). */
+@Schema({ collection: 'default_bank_profile_view', versionKey: false })
+export class DefaultBankProfileView {
+  /** locationId */
+  @Prop({ type: String }) _id!: string;
+  @Prop({ required: true }) partnerId!: string;
+  @Prop({ type: String, default: null }) bankProfileId!: string | null;
+  @Prop() currency?: string;
+  @Prop({ required: true }) changedAt!: Date;
+}
+export const DefaultBankProfileViewSchema = SchemaFactory.createForClass(DefaultBankProfileView);
+
+export const VIEW_MODELS = [
+  { name: EligibilityView.name, schema: EligibilityViewSchema },
+  { name: AgreementView.name, schema: AgreementViewSchema },
+  { name: ProfileView.name, schema: ProfileViewSchema },
+  { name: DefaultBankProfileView.name, schema: DefaultBankProfileViewSchema },
+];
