@@ -1,0 +1,309 @@
+/**
+ * The whole Enroll / Continue / Submit flow over HTTP, with every fact the service needs arriving as events on the
+ * real topics (identity, eligibility, payout profiles, invitations), and what it publishes read back from
+ * enrollments.events.v1.
+ */
+import { Topics } from '@lib/contracts';
+import { eventually } from '@lib/testing';
+import {
+  approvedProfiles,
+  bankProfile,
+  call,
+  createProgram,
+  createWorld,
+  defaultBankProfile,
+  eligibility,
+  eligibilityKnown,
+  enrollmentEvents,
+  Harness,
+  profileEvent,
+  profileKnown,
+  startHarness,
+  taxProfile,
+  waitForEnrollmentEvent,
+  World,
+} from './support';
+
+jest.setTimeout(120_000);
+
+let h: Harness;
+let w: World;
+
+beforeAll(async () => {
+  h = await startHarness();
+  w = await createWorld(h);
+});
+afterAll(() => h?.close());
+
+const enroll = async (programId: string, locationId: string, extra: Record<string, unknown> = {}, caller: 'admin' | 'adminOfOther' = 'admin') =>
+  call(h, 'POST', '/v1/enrollments', { token: await w.token(caller), body: { programId, locationId, ...extra } });
+const get = async (enrollmentId: string, caller: 'admin' | 'incentivesUser' | 'companyAdmin' = 'admin') =>
+  call(h, 'GET', `/v1/enrollments/${enrollmentId}`, { token: await w.token(caller) });
+const submit = async (enrollmentId: string, headers: Record<string, string> = {}) =>
+  call(h, 'POST', `/v1/enrollments/${enrollmentId}/submit`, { token: await w.token('admin'), headers });
+
+describe('Enroll, Continue, Submit and validation', () => {
+  it('Continue with the missing items, Submit, approved -> ENROLLED, edited -> VALIDATING, rejected -> ACTION_REQUIRED with the reasons', async () => {
+    const program = await createProgram(h);
+    await eligibility(h, w, program.programId, w.L1, true);
+    await eligibilityKnown(h, program.programId, w.L1);
+
+    // No profiles at all: Continue, with what is missing and where to complete it.
+    const first = await enroll(program.programId, w.L1);
+    expect(first.status).toBe(201);
+    expect(first.body).toEqual(
+      expect.objectContaining({ status: 'ACTION_REQUIRED', statusLabel: 'Action required', nextAction: 'CONTINUE', fiscalYear: 'FY27', version: 1 }),
+    );
+    expect(first.body.missing).toEqual(['BANK_PROFILE_MISSING', 'TAX_PROFILE_MISSING']);
+    expect(first.body.proposal).toEqual({ bankProfileId: null, taxProfileId: null });
+    expect(first.body.completeAt.map((c: { method: string; path: string }) => `${c.method} ${c.path}`)).toEqual([
+      'POST /v1/bank-profiles',
+      `PUT /v1/locations/${w.L1}/default-bank-profile`,
+      `POST /v1/locations/${w.L1}/tax-profile`,
+    ]);
+    expect(first.body.completeAt[0].href).toBe('http://payout.test/v1/bank-profiles');
+    const id = first.body.enrollmentId;
+    const [started] = await waitForEnrollmentEvent(h, id, 'EnrollmentStarted');
+    expect(started.key).toBe(w.L1);
+    const [actionRequired] = await waitForEnrollmentEvent(h, id, 'EnrollmentActionRequired');
+    expect(actionRequired.envelope!.data).toEqual(expect.objectContaining({ status: 'ACTION_REQUIRED', missing: ['BANK_PROFILE_MISSING', 'TAX_PROFILE_MISSING'], programName: program.name }));
+
+    // Submit now is refused with the missing list; nothing changes.
+    const refused = await submit(id);
+    expect(refused.status).toBe(422);
+    expect(refused.headers.get('content-type')).toContain('application/problem+json');
+    expect(refused.body.missing).toEqual(['BANK_PROFILE_MISSING', 'TAX_PROFILE_MISSING']);
+    expect((await get(id)).body.version).toBe(1);
+
+    // The admin creates the profiles (pending validation) and the default: Continue proposes them, next action Submit.
+    const bank = bankProfile(w.partnerId);
+    const tax = taxProfile(w.partnerId, w.L1);
+    await profileEvent(h, 'ProfileCreated', bank);
+    await profileEvent(h, 'ProfileSubmittedForValidation', bank);
+    await profileEvent(h, 'ProfileCreated', tax);
+    await defaultBankProfile(h, w.partnerId, w.L1, bank.profileId);
+    const ready = await eventually(async () => {
+      const again = await enroll(program.programId, w.L1);
+      expect(again.status).toBe(200);
+      expect(again.body.nextAction).toBe('SUBMIT');
+      return again.body;
+    });
+    expect(ready).toEqual(expect.objectContaining({ enrollmentId: id, status: 'INVITED', missing: [], completeAt: [] }));
+    expect(ready.proposal).toEqual({ bankProfileId: bank.profileId, taxProfileId: tax.profileId });
+    await waitForEnrollmentEvent(h, id, 'EnrollmentStarted', 2);
+
+    // A stale If-Match is refused; Submit: VALIDATING (the profiles wait for validation).
+    expect((await submit(id, { 'if-match': '"1"' })).status).toBe(412);
+    const submitted = await submit(id, { 'if-match': `"${ready.version}"` });
+    expect(submitted.status).toBe(200);
+    expect(submitted.body).toEqual(expect.objectContaining({ status: 'VALIDATING', statusLabel: 'Validating enrollment', nextAction: null }));
+    expect(submitted.headers.get('etag')).toBe(`"${submitted.body.version}"`);
+    await waitForEnrollmentEvent(h, id, 'EnrollmentValidating');
+    // Submitting again changes nothing.
+    expect((await submit(id)).body.version).toBe(submitted.body.version);
+    // Everyone else who may look sees the Partner Center wording.
+    expect((await get(id, 'incentivesUser')).body).toEqual(expect.objectContaining({ status: 'VALIDATING', statusLabel: 'Enrolling', nextAction: null, completeAt: [] }));
+    expect((await get(id, 'companyAdmin')).body.statusLabel).toBe('Enrolling');
+
+    // The bank profile is approved: still validating (the tax profile is not yet).
+    await profileEvent(h, 'ProfileApproved', { ...bank, status: 'APPROVED' });
+    await profileKnown(h, { ...bank, status: 'APPROVED' });
+    expect((await get(id)).body.status).toBe('VALIDATING');
+    // The tax profile too: ENROLLED.
+    await profileEvent(h, 'ProfileApproved', { ...tax, status: 'APPROVED' });
+    await eventually(async () => expect((await get(id)).body.status).toBe('ENROLLED'));
+    const [enrolled] = await waitForEnrollmentEvent(h, id, 'EnrollmentEnrolled');
+    expect(enrolled.envelope!.data).toEqual(expect.objectContaining({ status: 'ENROLLED', previousStatus: 'VALIDATING', bankProfileId: bank.profileId, taxProfileId: tax.profileId }));
+
+    // The bank profile is edited after approval: a new revision pending validation, the enrollment VALIDATING again.
+    await profileEvent(h, 'ProfileUpdated', { ...bank, revision: 2, status: 'PENDING_VALIDATION' });
+    await eventually(async () => expect((await get(id)).body.status).toBe('VALIDATING'));
+    const validatingAgain = await waitForEnrollmentEvent(h, id, 'EnrollmentValidating', 2);
+    expect(validatingAgain[1].envelope!.data.previousStatus).toBe('ENROLLED');
+
+    // The new revision is rejected: ACTION_REQUIRED with the validator's reasons, next action Continue.
+    await profileEvent(h, 'ProfileActionRequired', { ...bank, revision: 2, status: 'ACTION_REQUIRED', reasons: ['The routing number does not match the bank'] });
+    const rejected = await eventually(async () => {
+      const answer = await get(id);
+      expect(answer.body.status).toBe('ACTION_REQUIRED');
+      return answer.body;
+    });
+    expect(rejected).toEqual(
+      expect.objectContaining({
+        statusLabel: 'Action required',
+        nextAction: 'CONTINUE',
+        missing: ['BANK_PROFILE_NOT_APPROVED'],
+        reasons: ['Bank profile: The routing number does not match the bank'],
+      }),
+    );
+    expect(rejected.completeAt[0]).toEqual(expect.objectContaining({ method: 'PATCH', path: `/v1/bank-profiles/${bank.profileId}` }));
+    const [rejection] = await waitForEnrollmentEvent(h, id, 'EnrollmentRejected');
+    expect(rejection.envelope!.data.reasons).toEqual(['Bank profile: The routing number does not match the bank']);
+    expect((await get(id, 'incentivesUser')).body.statusLabel).toBe('Enrolling');
+
+    // Corrected and approved: back to VALIDATING, then ENROLLED.
+    await profileEvent(h, 'ProfileUpdated', { ...bank, revision: 3, status: 'PENDING_VALIDATION' });
+    await waitForEnrollmentEvent(h, id, 'EnrollmentValidating', 3);
+    await profileEvent(h, 'ProfileApproved', { ...bank, revision: 3, status: 'APPROVED' });
+    await eventually(async () => expect((await get(id)).body.status).toBe('ENROLLED'));
+    await waitForEnrollmentEvent(h, id, 'EnrollmentEnrolled', 2);
+
+    // A late duplicate of an old event changes nothing.
+    const before = (await get(id)).body.version;
+    await profileEvent(h, 'ProfileActionRequired', { ...bank, revision: 2, status: 'ACTION_REQUIRED', reasons: ['old'] });
+    await profileEvent(h, 'ProfileApproved', { ...tax, status: 'APPROVED' });
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect((await get(id)).body).toEqual(expect.objectContaining({ status: 'ENROLLED', version: before }));
+
+    // Every event of the enrollment has a distinct id and increasing revisions.
+    const events = enrollmentEvents(h, id);
+    expect(new Set(events.map((e) => e.envelope!.eventId)).size).toBe(events.length);
+  });
+
+  it('lets the admin choose another bank profile of the partner, which sticks; approved profiles enroll at Submit', async () => {
+    const program = await createProgram(h);
+    await eligibility(h, w, program.programId, w.L3, true);
+    await eligibilityKnown(h, program.programId, w.L3);
+    const { bank: defaultBank } = await approvedProfiles(h, w.partnerId, w.L3);
+    const other = bankProfile(w.partnerId, { status: 'APPROVED', currency: 'EUR', name: 'EUR account' });
+    await profileEvent(h, 'ProfileApproved', other);
+    await profileKnown(h, other);
+
+    const proposed = await enroll(program.programId, w.L3);
+    expect(proposed.body.proposal.bankProfileId).toBe(defaultBank.profileId);
+    const chosen = await enroll(program.programId, w.L3, { bankProfileId: other.profileId });
+    expect(chosen.status).toBe(200);
+    expect(chosen.body).toEqual(expect.objectContaining({ nextAction: 'SUBMIT', status: 'INVITED' }));
+    expect(chosen.body.proposal.bankProfileId).toBe(other.profileId);
+    // Continue without a choice keeps it.
+    const again = await call(h, 'POST', `/v1/enrollments/${chosen.body.enrollmentId}/refresh`, { token: await w.token('admin'), body: {} });
+    expect(again.body.proposal.bankProfileId).toBe(other.profileId);
+
+    // Another partner's bank profile, or an unknown one, is refused and changes nothing.
+    const foreign = bankProfile(w.otherPartnerId, { status: 'APPROVED' });
+    await profileEvent(h, 'ProfileApproved', foreign);
+    await profileKnown(h, foreign);
+    for (const bankProfileId of [foreign.profileId, 'no-such-profile']) {
+      const refused = await enroll(program.programId, w.L3, { bankProfileId });
+      expect(refused.status).toBe(400);
+      expect(refused.body.errors[0].field).toBe('bankProfileId');
+    }
+    expect((await get(chosen.body.enrollmentId)).body.version).toBe(again.body.version);
+
+    // Both profiles approved already: Submit enrolls at once.
+    const submitted = await submit(chosen.body.enrollmentId);
+    expect(submitted.body).toEqual(expect.objectContaining({ status: 'ENROLLED', statusLabel: 'Enrolled' }));
+    const [enrolled] = await waitForEnrollmentEvent(h, chosen.body.enrollmentId, 'EnrollmentEnrolled');
+    expect(enrolled.envelope!.data).toEqual(expect.objectContaining({ bankProfileId: other.profileId, previousStatus: 'INVITED' }));
+    expect(enrollmentEvents(h, chosen.body.enrollmentId).map((e) => e.envelope!.type)).not.toContain('EnrollmentValidating');
+  });
+
+  it('enrolls only an eligible location (or for an open program), and enrolling twice returns the same enrollment', async () => {
+    const program = await createProgram(h);
+    const notEligible = await enroll(program.programId, w.L1);
+    expect(notEligible.status).toBe(422);
+    expect(notEligible.body.type).toMatch(/location-not-eligible$/);
+    await eligibility(h, w, program.programId, w.L1, false, 'FY27', ['Revenue threshold not met']);
+    await eligibilityKnown(h, program.programId, w.L1, 'FY27', false);
+    expect((await enroll(program.programId, w.L1)).body.reasons).toEqual(['Revenue threshold not met']);
+
+    const open = await createProgram(h, { requiresEligibility: false });
+    const first = await enroll(open.programId, w.L1);
+    const second = await enroll(open.programId, w.L1);
+    expect([first.status, second.status]).toEqual([201, 200]);
+    expect(second.body.enrollmentId).toBe(first.body.enrollmentId);
+    expect(second.body.version).toBe(first.body.version);
+    const list = await call(h, 'GET', `/v1/enrollments?locationId=${w.L1}&programId=${open.programId}`, { token: await w.token('admin') });
+    expect(list.body.items.map((e: { enrollmentId: string }) => e.enrollmentId)).toEqual([first.body.enrollmentId]);
+
+    // With an Idempotency-Key, a retried request gets the first answer.
+    const keyed = { 'idempotency-key': `k-${w.run}` };
+    const byKey = await call(h, 'POST', '/v1/enrollments', { token: await w.token('admin'), body: { programId: open.programId, locationId: w.L3 }, headers: keyed });
+    const replay = await call(h, 'POST', '/v1/enrollments', { token: await w.token('admin'), body: { programId: open.programId, locationId: w.L3 }, headers: keyed });
+    expect(replay.status).toBe(byKey.status);
+    expect(replay.headers.get('idempotent-replayed')).toBe('true');
+    expect(replay.body).toEqual(byKey.body);
+  });
+
+  it('shows an invitation as Invited, and an ineligible decision before ENROLLED makes the enrollment INELIGIBLE', async () => {
+    const program = await createProgram(h);
+    await eligibility(h, w, program.programId, w.L1, true);
+    await eligibilityKnown(h, program.programId, w.L1);
+    await h.kafka.publishEvent(Topics.invitations, w.L1, {
+      type: 'InvitationIssued',
+      source: 'invitations',
+      partnerId: w.partnerId,
+      data: {
+        invitationId: `inv-${w.run}`,
+        programId: program.programId,
+        programName: program.name,
+        partnerId: w.partnerId,
+        locationId: w.L1,
+        fiscalYear: 'FY27',
+        recipients: [{ userId: w.users.admin.userId, email: `${w.users.admin.userId}@example.com` }],
+        channels: ['EMAIL', 'NOTICE'],
+        getStartedUrl: 'https://partner.example.com/incentives/enroll',
+        requiresEligibility: true,
+      },
+    });
+    const invited = await eventually(async () => {
+      const list = await call(h, 'GET', `/v1/enrollments?programId=${program.programId}`, { token: await w.token('admin') });
+      expect(list.body.items).toHaveLength(1);
+      return list.body.items[0];
+    });
+    expect(invited).toEqual(expect.objectContaining({ status: 'INVITED', statusLabel: 'Invited', nextAction: 'ENROLL', locationId: w.L1 }));
+
+    const started = await enroll(program.programId, w.L1);
+    expect(started.status).toBe(201);
+    expect(started.body.enrollmentId).toBe(invited.enrollmentId);
+    // (L1 has the profiles of the first test: nothing is missing.)
+    expect(started.body.status).toBe('INVITED');
+
+    await eligibility(h, w, program.programId, w.L1, false, 'FY27', ['Partner designation lost']);
+    await eventually(async () => expect((await get(invited.enrollmentId)).body).toEqual(expect.objectContaining({ status: 'INELIGIBLE', reasons: ['Partner designation lost'] })));
+    const [ineligible] = await waitForEnrollmentEvent(h, invited.enrollmentId, 'EnrollmentIneligible');
+    expect(ineligible.envelope!.data.previousStatus).toBe('INVITED');
+    // The same decision again changes nothing.
+    await eligibility(h, w, program.programId, w.L1, false, 'FY27', ['Partner designation lost']);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(enrollmentEvents(h, invited.enrollmentId).filter((e) => e.envelope!.type === 'EnrollmentIneligible')).toHaveLength(1);
+  });
+
+  it('CLOSED stops new enrollments; DISCONTINUED ends the existing ones', async () => {
+    const program = await createProgram(h, { requiresEligibility: false });
+    await approvedProfiles(h, w.partnerId, w.L2);
+    const enrolled = await enroll(program.programId, w.L2, {}, 'adminOfOther');
+    expect(enrolled.status).toBe(201);
+    const submitted = await call(h, 'POST', `/v1/enrollments/${enrolled.body.enrollmentId}/submit`, { token: await w.token('adminOfOther') });
+    expect(submitted.body.status).toBe('ENROLLED');
+    const inProgress = await enroll(program.programId, w.L1);
+
+    const read = await call(h, 'GET', `/v1/programs/${program.programId}`, { token: await w.token('plainUser') });
+    const closed = await call(h, 'PATCH', `/v1/programs/${program.programId}`, { operator: true, body: { state: 'CLOSED' }, headers: { 'if-match': read.headers.get('etag')! } });
+    expect(closed.body).toEqual(expect.objectContaining({ state: 'CLOSED', revision: 2 }));
+    const refused = await enroll(program.programId, w.L3);
+    expect(refused.status).toBe(409);
+    expect(refused.body.programState).toBe('CLOSED');
+    // An enrollment already started may still go on.
+    expect((await enroll(program.programId, w.L1)).status).toBe(200);
+
+    const discontinued = await call(h, 'PATCH', `/v1/programs/${program.programId}`, { operator: true, body: { state: 'DISCONTINUED' }, headers: { 'if-match': '"2"' } });
+    expect(discontinued.status).toBe(200);
+    for (const id of [enrolled.body.enrollmentId, inProgress.body.enrollmentId]) {
+      await waitForEnrollmentEvent(h, id, 'EnrollmentDiscontinued');
+      expect((await get(id, 'companyAdmin')).body.status).toBe('DISCONTINUED');
+    }
+    expect((await enroll(program.programId, w.L1)).status).toBe(409);
+    const reopen = await call(h, 'PATCH', `/v1/programs/${program.programId}`, { operator: true, body: { state: 'OPEN' }, headers: { 'if-match': '"3"' } });
+    expect(reopen.status).toBe(409);
+    const published = await h.watch.waitFor(
+      (m) => m.topic === Topics.programs && (m.envelope?.data as { program: { programId: string } }).program.programId === program.programId,
+      { count: 3 },
+    );
+    expect(published.map((m) => [m.envelope!.type, (m.envelope!.data as { program: { revision: number; state: string } }).program.state])).toEqual([
+      ['ProgramCreated', 'OPEN'],
+      ['ProgramUpdated', 'CLOSED'],
+      ['ProgramUpdated', 'DISCONTINUED'],
+    ]);
+  });
+});

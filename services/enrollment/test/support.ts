@@ -1,0 +1,308 @@
+/**
+ * What every enrollment integration spec needs: the service booted against the run's real broker and database,
+ * a partner with users in each role (known to the service the only way it learns them: identity events on the
+ * broker), and the outside world's events (eligibility, agreements, payout profiles, invitations) published on
+ * their real topics, plus HTTP helpers.
+ */
+import { ALL_TOPICS, PayoutRules, ProfileEvent, Role, Topics, UserSnapshot } from '@lib/contracts';
+import { bootService, eventually, OPERATOR_KEY, RunningService, TestIssuer, TestKafka, TopicWatch, uniqueName } from '@lib/testing';
+import { Kafka, logLevel } from 'kafkajs';
+import { MongoClient } from 'mongodb';
+import { randomUUID } from 'node:crypto';
+import { AppModule } from '../src/app.module';
+
+export interface Harness {
+  service: RunningService;
+  issuer: TestIssuer;
+  kafka: TestKafka;
+  watch: TopicWatch;
+  mongo: MongoClient;
+  db: ReturnType<MongoClient['db']>;
+  close(): Promise<void>;
+}
+
+/**
+ * Commits the end of every partition of `topics` for a consumer group that has not started yet, so the service
+ * skips the history other tests left on a shared broker. One group join for all topics (a few seconds), where
+ * joining once per topic costs about five seconds each.
+ */
+export async function groupAtEnd(groupId: string, topics: string[]): Promise<void> {
+  const brokers = process.env.KAFKA_BROKERS!.split(',');
+  await new TestKafka(brokers).ensureTopics(topics);
+  const kafka = new Kafka({ clientId: `at-end-${groupId}`, brokers, logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  const ends = await Promise.all(topics.map(async (topic) => ({ topic, partitions: await admin.fetchTopicOffsets(topic) })));
+  await admin.disconnect();
+  const consumer = kafka.consumer({ groupId, allowAutoTopicCreation: false });
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topics, fromBeginning: false });
+    const joined = new Promise<void>((resolve) => consumer.on(consumer.events.GROUP_JOIN, () => resolve()));
+    await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch: async () => undefined });
+    consumer.pause(topics.map((topic) => ({ topic })));
+    await joined;
+    await consumer.commitOffsets(ends.flatMap(({ topic, partitions }) => partitions.map(({ partition, high }) => ({ topic, partition, offset: high }))));
+  } finally {
+    await consumer.disconnect();
+  }
+}
+
+export async function startHarness(env: Record<string, string> = {}): Promise<Harness> {
+  const issuer = await new TestIssuer().start();
+  const kafka = new TestKafka();
+  const groupId = uniqueName('enrollment');
+  await groupAtEnd(groupId, ALL_TOPICS);
+  const service = await bootService(AppModule, {
+    name: 'enrollment',
+    env: { ...issuer.env(), KAFKA_GROUP_ID: groupId, ROLLOVER_CRON: 'off', PAYOUT_PROFILES_API_URL: 'http://payout.test', ...env },
+  });
+  const watch = await kafka.watch([Topics.enrollments, Topics.programs]);
+  const mongo = await new MongoClient(process.env.MONGO_URL!, { directConnection: true }).connect();
+  const db = mongo.db(service.env.MONGO_DB);
+  return {
+    service,
+    issuer,
+    kafka,
+    watch,
+    mongo,
+    db,
+    close: async () => {
+      await service.close();
+      await kafka.close();
+      await mongo.close();
+      await issuer.stop();
+    },
+  };
+}
+
+export type CallerName = 'admin' | 'adminOfOther' | 'incentivesUser' | 'companyAdmin' | 'plainUser' | 'otherPartnerAdmin';
+
+/** A partner with three locations and one user per role; another partner with its own admin. */
+export interface World {
+  run: string;
+  partnerId: string;
+  otherPartnerId: string;
+  /** L1, L3: `admin` is Incentives admin there; L2: `adminOfOther`'s. */
+  L1: string;
+  L2: string;
+  L3: string;
+  otherLocation: string;
+  users: Record<CallerName, { userId: string; partnerId: string }>;
+  token(caller: CallerName): Promise<string>;
+}
+
+function snapshot(userId: string, partnerId: string, roles: Array<[Role, string[]]>, revision: number): UserSnapshot {
+  return {
+    userId,
+    partnerId,
+    email: `${userId}@example.com`,
+    displayName: userId,
+    active: true,
+    roles: roles.map(([role, locationIds]) => ({ role, locationIds })),
+    revision,
+  };
+}
+
+/** Publishes the partners (PartnerRegistered) and full user snapshots; waits until the service's role view has them. */
+export async function createWorld(h: Harness): Promise<World> {
+  const run = randomUUID().slice(0, 8);
+  const partnerId = `partner-${run}`;
+  const otherPartnerId = `other-${run}`;
+  const [L1, L2, L3, otherLocation] = [`L1-${run}`, `L2-${run}`, `L3-${run}`, `LX-${run}`];
+  const roles: Record<CallerName, [string, Array<[Role, string[]]>]> = {
+    admin: [partnerId, [['INCENTIVES_ADMIN', [L1, L3]]]],
+    adminOfOther: [partnerId, [['INCENTIVES_ADMIN', [L2]]]],
+    incentivesUser: [partnerId, [['INCENTIVES_USER', [L1, L3]]]],
+    companyAdmin: [partnerId, [['GLOBAL_ADMIN', ['*']]]],
+    plainUser: [partnerId, []],
+    otherPartnerAdmin: [otherPartnerId, [['INCENTIVES_ADMIN', ['*']]]],
+  };
+  const location = (locationId: string, country: string) => ({ locationId, country, legalName: `Contoso ${locationId}` });
+  await h.kafka.publishEvent(Topics.identity, partnerId, {
+    type: 'PartnerRegistered',
+    partnerId,
+    data: { partnerId, name: 'Contoso', locations: [location(L1, 'US'), location(L2, 'DE'), location(L3, 'GB')] },
+  });
+  await h.kafka.publishEvent(Topics.identity, otherPartnerId, {
+    type: 'PartnerRegistered',
+    partnerId: otherPartnerId,
+    data: { partnerId: otherPartnerId, name: 'Fabrikam', locations: [location(otherLocation, 'FR')] },
+  });
+  const users = {} as World['users'];
+  for (const [caller, [pid, grants]] of Object.entries(roles) as Array<[CallerName, [string, Array<[Role, string[]]>]]>) {
+    const userId = `${caller}-${run}`;
+    users[caller] = { userId, partnerId: pid };
+    await h.kafka.publishEvent(Topics.identity, pid, { type: 'UserCreated', partnerId: pid, data: { user: snapshot(userId, pid, [], 1) } });
+    if (grants.length) {
+      const [role, locationIds] = grants[0];
+      await h.kafka.publishEvent(Topics.identity, pid, {
+        type: 'RoleAssigned',
+        partnerId: pid,
+        data: { user: snapshot(userId, pid, grants, 2), role, locationIds },
+      });
+    }
+  }
+  const expected = Object.fromEntries(Object.entries(roles).map(([caller, [, grants]]) => [users[caller as CallerName].userId, grants.length ? 2 : 1]));
+  await eventually(async () => {
+    const docs = await h.db.collection<{ _id: string; revision: number }>('access_users').find({ _id: { $in: Object.keys(expected) } }).toArray();
+    const locations = await h.db.collection('access_locations').countDocuments({ _id: { $in: [L1, L2, L3, otherLocation] } as never });
+    expect({ users: Object.fromEntries(docs.map((d) => [d._id, d.revision])), locations }).toEqual({ users: expected, locations: 4 });
+  }, 60_000);
+  return {
+    run,
+    partnerId,
+    otherPartnerId,
+    L1,
+    L2,
+    L3,
+    otherLocation,
+    users,
+    token: (caller) => h.issuer.token({ sub: users[caller].userId, partnerId: users[caller].partnerId }),
+  };
+}
+
+export interface Answer<T = any> {
+  status: number;
+  body: T;
+  headers: Headers;
+}
+
+export async function call<T = any>(
+  h: Harness,
+  method: string,
+  path: string,
+  { token, body, headers = {}, operator = false }: { token?: string; body?: unknown; headers?: Record<string, string>; operator?: boolean } = {},
+): Promise<Answer<T>> {
+  const response = await fetch(`${h.service.url}${path}`, {
+    method,
+    headers: {
+      ...(body !== undefined && { 'content-type': 'application/json' }),
+      ...(token && { authorization: `Bearer ${token}` }),
+      ...(operator && { 'x-operator-key': OPERATOR_KEY }),
+      ...headers,
+    },
+    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const text = await response.text();
+  return { status: response.status, body: text ? JSON.parse(text) : undefined, headers: response.headers };
+}
+
+export const RULES: PayoutRules = { allowedCurrencies: ['USD', 'EUR'], allowedPaymentMethods: ['ELECTRONIC_BANK_TRANSFER'], taxProfileRequired: true };
+
+/** Creates a program through the operator API (and so publishes it on programs.events.v1). */
+export async function createProgram(
+  h: Harness,
+  overrides: { requiresEligibility?: boolean; fiscalYear?: string; payoutRules?: PayoutRules; state?: string } = {},
+): Promise<{ programId: string; name: string; fiscalYear: string; revision: number }> {
+  const programId = `program-${randomUUID().slice(0, 8)}`;
+  const answer = await call(h, 'POST', '/v1/programs', {
+    operator: true,
+    body: { programId, name: `Growth ${programId}`, fiscalYear: 'FY27', requiresEligibility: true, payoutRules: RULES, ...overrides },
+  });
+  expect(answer.status).toBe(201);
+  return answer.body;
+}
+
+export async function eligibility(h: Harness, w: { partnerId: string }, programId: string, locationId: string, eligible: boolean, fiscalYear = 'FY27', reasons: string[] = []) {
+  return h.kafka.publishEvent(Topics.eligibility, locationId, {
+    type: 'EligibilityDetermined',
+    source: 'eligibility-system',
+    partnerId: w.partnerId,
+    locationId,
+    data: { programId, locationId, partnerId: w.partnerId, fiscalYear, eligible, reasons },
+  });
+}
+
+export async function agreement(h: Harness, partnerId: string, active: boolean) {
+  return h.kafka.publishEvent(Topics.agreements, partnerId, { type: 'AgreementStatusChanged', source: 'agreements-system', partnerId, data: { partnerId, active } });
+}
+
+/** A profile event as payout-profiles publishes it (bank: key partnerId; tax: key locationId). */
+export async function profileEvent(h: Harness, type: string, profile: ProfileEvent) {
+  const key = profile.profileKind === 'TAX' ? profile.locationId! : profile.partnerId;
+  return h.kafka.publishEvent(Topics.payoutProfiles, key, { type, source: 'payout-profiles', partnerId: profile.partnerId, data: profile });
+}
+
+export function bankProfile(partnerId: string, overrides: Partial<ProfileEvent> = {}): ProfileEvent {
+  return {
+    profileId: `bank-${randomUUID().slice(0, 8)}`,
+    profileKind: 'BANK',
+    partnerId,
+    revision: 1,
+    status: 'PENDING_VALIDATION',
+    reasons: [],
+    name: 'USD account',
+    country: 'US',
+    currency: 'USD',
+    paymentMethod: 'ELECTRONIC_BANK_TRANSFER',
+    maskedAccount: '****6789',
+    ...overrides,
+  };
+}
+
+export function taxProfile(partnerId: string, locationId: string, overrides: Partial<ProfileEvent> = {}): ProfileEvent {
+  return {
+    profileId: `tax-${randomUUID().slice(0, 8)}`,
+    profileKind: 'TAX',
+    partnerId,
+    locationId,
+    revision: 1,
+    status: 'PENDING_VALIDATION',
+    reasons: [],
+    name: 'Contoso Inc',
+    country: 'US',
+    expiresAt: '2030-01-01T00:00:00.000Z',
+    ...overrides,
+  };
+}
+
+export async function defaultBankProfile(h: Harness, partnerId: string, locationId: string, bankProfileId: string, currency = 'USD') {
+  return h.kafka.publishEvent(Topics.payoutProfiles, locationId, {
+    type: 'DefaultBankProfileAssigned',
+    source: 'payout-profiles',
+    partnerId,
+    data: { partnerId, locationId, bankProfileId, currency },
+  });
+}
+
+/** Waits until the service's profile view holds this revision and status of the profile. */
+export async function profileKnown(h: Harness, profile: ProfileEvent): Promise<void> {
+  await eventually(async () => {
+    const view = await h.db.collection<{ _id: string; revision: number; status: string }>('profile_view').findOne({ _id: profile.profileId });
+    expect({ revision: view?.revision, status: view?.status }).toEqual({ revision: profile.revision, status: profile.status });
+  });
+}
+
+/** Approved bank + tax profiles, the bank one the location's default, known to the service. */
+export async function approvedProfiles(h: Harness, partnerId: string, locationId: string, tax: Partial<ProfileEvent> = {}) {
+  const bank = bankProfile(partnerId, { status: 'APPROVED' });
+  const taxP = taxProfile(partnerId, locationId, { status: 'APPROVED', ...tax });
+  await profileEvent(h, 'ProfileApproved', bank);
+  await profileEvent(h, 'ProfileApproved', taxP);
+  await defaultBankProfile(h, partnerId, locationId, bank.profileId);
+  await profileKnown(h, bank);
+  await profileKnown(h, taxP);
+  await eventually(async () => {
+    const view = await h.db.collection<{ _id: string; bankProfileId: string }>('default_bank_profile_view').findOne({ _id: locationId });
+    expect(view?.bankProfileId).toBe(bank.profileId);
+  });
+  return { bank, tax: taxP };
+}
+
+/** Waits until the eligibility view holds a decision for the (program, location, fiscal year). */
+export async function eligibilityKnown(h: Harness, programId: string, locationId: string, fiscalYear = 'FY27', eligible = true) {
+  await eventually(async () => {
+    const view = await h.db.collection<{ _id: string; years: Record<string, { eligible: boolean }> }>('eligibility_view').findOne({ _id: `${programId}|${locationId}` });
+    expect(view?.years?.[fiscalYear]?.eligible).toBe(eligible);
+  });
+}
+
+/** Events of one enrollment seen on enrollments.events.v1. */
+export function enrollmentEvents(h: Harness, enrollmentId: string) {
+  return h.watch.find<{ enrollmentId: string }>((m) => m.topic === Topics.enrollments && m.envelope?.data.enrollmentId === enrollmentId);
+}
+
+export async function waitForEnrollmentEvent(h: Harness, enrollmentId: string, type: string, count = 1) {
+  return h.watch.waitFor<any>((m) => m.topic === Topics.enrollments && m.envelope?.type === type && m.envelope?.data.enrollmentId === enrollmentId, { count });
+}
