@@ -1,0 +1,113 @@
+/**
+ * Bad input answers application/problem+json naming the fields, and changes nothing: no program, no enrollment,
+ * no event.
+ */
+import { Topics } from '@lib/contracts';
+import { call, createProgram, createWorld, Harness, RULES, startHarness, World } from './support';
+
+jest.setTimeout(120_000);
+
+let h: Harness;
+let w: World;
+
+beforeAll(async () => {
+  h = await startHarness();
+  w = await createWorld(h);
+});
+afterAll(() => h?.close());
+
+const fields = (body: { errors?: Array<{ field: string }> }) => (body.errors ?? []).map((e) => e.field);
+const validProgram = (programId: string) => ({ programId, name: 'Bad input', fiscalYear: 'FY27', requiresEligibility: false, payoutRules: RULES });
+
+function expectProblem(answer: { status: number; headers: Headers; body: any }, status: number) {
+  expect(answer.status).toBe(status);
+  expect(answer.headers.get('content-type')).toContain('application/problem+json');
+  expect(answer.body).toEqual(expect.objectContaining({ status, title: expect.any(String), type: expect.any(String) }));
+}
+
+describe('programs', () => {
+  it.each([
+    ['an unknown field', { surprise: 1 }, 'surprise'],
+    ['a bad fiscal year', { fiscalYear: '2027' }, 'fiscalYear'],
+    ['an empty name', { name: '' }, 'name'],
+    ['no currencies', { payoutRules: { ...RULES, allowedCurrencies: [] } }, 'payoutRules.allowedCurrencies'],
+    ['a lower-case currency', { payoutRules: { ...RULES, allowedCurrencies: ['usd'] } }, 'payoutRules.allowedCurrencies'],
+    ['an unknown payment method', { payoutRules: { ...RULES, allowedPaymentMethods: ['CASH'] } }, 'payoutRules.allowedPaymentMethods'],
+    ['an unknown field in the payout rules', { payoutRules: { ...RULES, bonus: true } }, 'payoutRules.bonus'],
+    ['a bad state', { state: 'PAUSED' }, 'state'],
+    ['a bad id', { programId: 'no spaces please' }, 'programId'],
+    ['a string for a boolean', { requiresEligibility: 'yes' }, 'requiresEligibility'],
+  ])('refuses %s, and creates nothing', async (_, change, field) => {
+    const programId = `bad-${Math.random().toString(36).slice(2, 10)}`;
+    const answer = await call(h, 'POST', '/v1/programs', { operator: true, body: { ...validProgram(programId), ...change } });
+    expectProblem(answer, 400);
+    expect(fields(answer.body)).toContain(field);
+    const id = (change as { programId?: string }).programId ?? programId;
+    expect((await call(h, 'GET', `/v1/programs/${encodeURIComponent(id)}`, { token: await w.token('admin') })).status).toBe(404);
+  });
+
+  it('refuses a duplicate id, malformed JSON, and PATCHes without a good If-Match or with nothing to change', async () => {
+    const program = await createProgram(h);
+    expectProblem(await call(h, 'POST', '/v1/programs', { operator: true, body: validProgram(program.programId) }), 409);
+    expectProblem(await call(h, 'POST', '/v1/programs', { operator: true, body: '{"name": ', headers: { 'content-type': 'application/json' } }), 400);
+    const path = `/v1/programs/${program.programId}`;
+    expectProblem(await call(h, 'PATCH', path, { operator: true, body: { name: 'x' } }), 428);
+    expectProblem(await call(h, 'PATCH', path, { operator: true, body: { name: 'x' }, headers: { 'if-match': 'W/"x"' } }), 400);
+    const stale = await call(h, 'PATCH', path, { operator: true, body: { name: 'x' }, headers: { 'if-match': '"7"' } });
+    expectProblem(stale, 412);
+    expect(stale.body.currentVersion).toBe(1);
+    expectProblem(await call(h, 'PATCH', path, { operator: true, body: {}, headers: { 'if-match': '"1"' } }), 400);
+    expectProblem(await call(h, 'PATCH', path, { operator: true, body: { programId: 'other' }, headers: { 'if-match': '"1"' } }), 400);
+    expectProblem(await call(h, 'PATCH', '/v1/programs/none-such', { operator: true, body: { name: 'x' }, headers: { 'if-match': '"1"' } }), 404);
+    const read = await call(h, 'GET', path, { token: await w.token('admin') });
+    expect(read.body).toEqual(expect.objectContaining({ revision: 1, name: program.name }));
+    // The same values again: no new revision.
+    const same = await call(h, 'PATCH', path, { operator: true, body: { name: program.name, state: 'OPEN' }, headers: { 'if-match': '"1"' } });
+    expect(same.body.revision).toBe(1);
+  });
+});
+
+describe('enrollments', () => {
+  it.each([
+    ['no programId', (p: string) => ({ locationId: w.L1 }), 'programId'],
+    ['no locationId', (p: string) => ({ programId: p }), 'locationId'],
+    ['an unknown field', (p: string) => ({ programId: p, locationId: w.L1, status: 'ENROLLED' }), 'status'],
+    ['a number for bankProfileId', (p: string) => ({ programId: p, locationId: w.L1, bankProfileId: 7 }), 'bankProfileId'],
+    ['a bad location id', (p: string) => ({ programId: p, locationId: '../etc' }), 'locationId'],
+  ])('refuses %s, and changes nothing', async (_, body, field) => {
+    const program = await createProgram(h, { requiresEligibility: false });
+    const answer = await call(h, 'POST', '/v1/enrollments', { token: await w.token('admin'), body: body(program.programId) });
+    expectProblem(answer, 400);
+    expect(fields(answer.body)).toContain(field);
+    const list = await call(h, 'GET', `/v1/enrollments?programId=${program.programId}`, { token: await w.token('admin') });
+    expect(list.body.items).toEqual([]);
+  });
+
+  it('answers 404 for an unknown program or enrollment, and 400 for bad query, If-Match or rollover input', async () => {
+    const token = await w.token('admin');
+    expectProblem(await call(h, 'POST', '/v1/enrollments', { token, body: { programId: 'none-such', locationId: w.L1 } }), 404);
+    expectProblem(await call(h, 'POST', '/v1/enrollments/none-such/submit', { token }), 404);
+    expectProblem(await call(h, 'GET', '/v1/enrollments/none-such', { token }), 404);
+    expectProblem(await call(h, 'GET', '/v1/enrollments?status=DONE', { token }), 400);
+    expectProblem(await call(h, 'GET', '/v1/enrollments?fiscalYear=2027', { token }), 400);
+
+    const program = await createProgram(h, { requiresEligibility: false });
+    const enrolled = await call(h, 'POST', '/v1/enrollments', { token, body: { programId: program.programId, locationId: w.L1 } });
+    const id = enrolled.body.enrollmentId;
+    expectProblem(await call(h, 'POST', `/v1/enrollments/${id}/submit`, { token, headers: { 'if-match': 'latest' } }), 400);
+    expectProblem(await call(h, 'POST', `/v1/enrollments/${id}/refresh`, { token, body: { bankProfileId: '' } }), 400);
+    expect((await call(h, 'GET', `/v1/enrollments/${id}`, { token })).body.version).toBe(enrolled.body.version);
+
+    for (const body of [{}, { fromFiscalYear: '2027' }, { fromFiscalYear: 'FY27', limit: 0 }, { fromFiscalYear: 'FY27', extra: true }]) {
+      expectProblem(await call(h, 'POST', '/v1/operator/rollover', { operator: true, body }), 400);
+    }
+    expectProblem(await call(h, 'POST', '/v1/operator/renewal-reminders', { operator: true, body: { fiscalYear: 'next' } }), 400);
+
+    // Only the events of the valid requests were published for this program.
+    await new Promise((r) => setTimeout(r, 500));
+    const types = h.watch
+      .find<{ programId: string }>((m) => m.topic === Topics.enrollments && m.envelope?.data.programId === program.programId)
+      .map((m) => m.envelope!.type);
+    expect(types.every((t) => t === 'EnrollmentStarted' || t === 'EnrollmentActionRequired')).toBe(true);
+  });
+});
