@@ -1,0 +1,280 @@
+/**
+ * The fiscal-year rollover and the renewal reminders, against the real broker and database: the four outcomes
+ * from facts published on their topics, and a run killed halfway (a real process, SIGKILL) then run again.
+ */
+import { ALL_TOPICS, Topics } from '@lib/contracts';
+import { eventually, freePort, OPERATOR_KEY, PROJECT_ROOT, spawnServer, uniqueName, waitFor } from '@lib/testing';
+import { join } from 'node:path';
+import { enrollmentId } from '../src/common/ids';
+import {
+  agreement,
+  approvedProfiles,
+  call,
+  createProgram,
+  createWorld,
+  eligibility,
+  eligibilityKnown,
+  enrollmentEvents,
+  groupAtEnd,
+  Harness,
+  profileEvent,
+  startHarness,
+  waitForEnrollmentEvent,
+  World,
+} from './support';
+
+jest.setTimeout(150_000);
+
+let h: Harness;
+let w: World;
+
+beforeAll(async () => {
+  h = await startHarness();
+  w = await createWorld(h);
+});
+afterAll(() => h?.close());
+
+const operator = (path: string, body: unknown) => call(h, 'POST', path, { operator: true, body });
+
+describe('fiscal-year rollover', () => {
+  it('renews, expires (agreement inactive; no longer eligible) and asks for action (tax profile expired), reminding first, once', async () => {
+    const program = await createProgram(h);
+    const { programId } = program;
+    // L1: still eligible (FY27 decision only), profiles approved: renewed.
+    // L2: tax profile valid today but expired on 2027-07-01: action required in FY28.
+    // L3: FY28 decision says not eligible: expired.
+    // Other partner's location: agreement inactive: expired.
+    const cases = [
+      { caller: 'admin' as const, partnerId: w.partnerId, locationId: w.L1, tax: {} },
+      { caller: 'adminOfOther' as const, partnerId: w.partnerId, locationId: w.L2, tax: { expiresAt: '2027-06-15T00:00:00.000Z' } },
+      { caller: 'admin' as const, partnerId: w.partnerId, locationId: w.L3, tax: {} },
+      { caller: 'otherPartnerAdmin' as const, partnerId: w.otherPartnerId, locationId: w.otherLocation, tax: {} },
+    ];
+    const ids: string[] = [];
+    for (const c of cases) {
+      await eligibility(h, { partnerId: c.partnerId }, programId, c.locationId, true);
+      await eligibilityKnown(h, programId, c.locationId);
+      await approvedProfiles(h, c.partnerId, c.locationId, c.tax);
+      const token = await w.token(c.caller);
+      const enrolled = await call(h, 'POST', '/v1/enrollments', { token, body: { programId, locationId: c.locationId } });
+      const submitted = await call(h, 'POST', `/v1/enrollments/${enrolled.body.enrollmentId}/submit`, { token });
+      expect(submitted.body.status).toBe('ENROLLED');
+      ids.push(enrolled.body.enrollmentId);
+    }
+    const [renewing, actionRequired, ineligible, inactive] = ids;
+    await eligibility(h, w, programId, w.L3, false, 'FY28', ['Competency lapsed']);
+    await agreement(h, w.otherPartnerId, false);
+
+    // 30 days before the end of FY27: one reminder per enrollment that would not continue (the catch-up makes the
+    // decisions and the agreement published just above count).
+    const reminders = await operator('/v1/operator/renewal-reminders', { fiscalYear: 'FY27' });
+    expect(reminders.body).toEqual(expect.objectContaining({ examined: 4, reminded: 3, onTrack: 1, fiscalYearEndsAt: '2027-07-01T00:00:00.000Z' }));
+    for (const id of [actionRequired, ineligible, inactive]) await waitForEnrollmentEvent(h, id, 'EnrollmentRenewalAtRisk');
+    const [atRisk] = await waitForEnrollmentEvent(h, inactive, 'EnrollmentRenewalAtRisk');
+    expect(atRisk.envelope!.data).toEqual(expect.objectContaining({ status: 'ENROLLED', reasons: ["The partner's agreement is not active."] }));
+    expect((await operator('/v1/operator/renewal-reminders', { fiscalYear: 'FY27' })).body).toEqual(expect.objectContaining({ examined: 1, reminded: 0 }));
+
+    const summary = await operator('/v1/operator/rollover', { fromFiscalYear: 'FY27' });
+    expect(summary.status).toBe(200);
+    expect(summary.body).toEqual(
+      expect.objectContaining({ fromFiscalYear: 'FY27', toFiscalYear: 'FY28', examined: 4, renewed: 1, actionRequired: 1, expired: 2, conflicts: 0, caughtUp: true, complete: true }),
+    );
+
+    // Renewed: a new FY28 enrollment, ENROLLED, announced once; the FY27 one points to it.
+    const next = (locationId: string) => enrollmentId({ programId, locationId, fiscalYear: 'FY28' });
+    const [renewed] = await waitForEnrollmentEvent(h, next(w.L1), 'EnrollmentRenewed');
+    expect(renewed.key).toBe(w.L1);
+    expect(renewed.envelope!.data).toEqual(expect.objectContaining({ status: 'ENROLLED', fiscalYear: 'FY28', fromFiscalYear: 'FY27', revision: 1 }));
+    const adminToken = await w.token('admin');
+    const list = await call(h, 'GET', `/v1/enrollments?locationId=${w.L1}&programId=${programId}`, { token: adminToken });
+    expect(list.body.items.map((e: { fiscalYear: string; status: string }) => `${e.fiscalYear} ${e.status}`)).toEqual(['FY27 ENROLLED', 'FY28 ENROLLED']);
+    expect(list.body.items[0]).toEqual(expect.objectContaining({ rolledOverTo: next(w.L1), rollover: expect.objectContaining({ outcome: 'RENEWED', toFiscalYear: 'FY28' }) }));
+    expect(list.body.items[1].renewedFrom).toBe(renewing);
+
+    // Expired, with the reason.
+    const expiredInactive = await call(h, 'GET', `/v1/enrollments/${inactive}`, { token: await w.token('otherPartnerAdmin') });
+    expect(expiredInactive.body).toEqual(expect.objectContaining({ status: 'EXPIRED', statusLabel: 'Expired', reasons: ["The partner's agreement is not active."] }));
+    const expiredIneligible = await call(h, 'GET', `/v1/enrollments/${ineligible}`, { token: adminToken });
+    expect(expiredIneligible.body.reasons).toEqual([`The location is no longer eligible for ${program.name} in FY28.`, 'Competency lapsed']);
+    for (const id of [inactive, ineligible]) {
+      const [expired] = await waitForEnrollmentEvent(h, id, 'EnrollmentExpired');
+      expect(expired.envelope!.data.previousStatus).toBe('ENROLLED');
+    }
+
+    // Action required in FY28: only the tax profile falls short.
+    const [asked] = await waitForEnrollmentEvent(h, next(w.L2), 'EnrollmentActionRequired');
+    expect(asked.envelope!.data).toEqual(expect.objectContaining({ status: 'ACTION_REQUIRED', fiscalYear: 'FY28', missing: ['TAX_PROFILE_EXPIRED'] }));
+    const otherAdmin = await w.token('adminOfOther');
+    const waiting = await call(h, 'GET', `/v1/enrollments/${next(w.L2)}`, { token: otherAdmin });
+    expect(waiting.body).toEqual(expect.objectContaining({ status: 'ACTION_REQUIRED', nextAction: 'CONTINUE', renewedFrom: actionRequired }));
+    expect(waiting.body.reasons[0]).toContain('2027-07-01');
+    // The admin renews the tax forms (a new revision, valid longer): Continue, Submit, validation: ENROLLED in FY28.
+    const taxProfileId = waiting.body.proposal.taxProfileId;
+    const renewedTax = { profileId: taxProfileId, profileKind: 'TAX' as const, partnerId: w.partnerId, locationId: w.L2, revision: 2, reasons: [], expiresAt: '2029-01-01T00:00:00.000Z' };
+    await profileEvent(h, 'ProfileUpdated', { ...renewedTax, status: 'PENDING_VALIDATION' });
+    await eventually(async () => {
+      const again = await call(h, 'POST', `/v1/enrollments/${next(w.L2)}/refresh`, { token: otherAdmin, body: {} });
+      expect(again.body.nextAction).toBe('SUBMIT');
+    });
+    expect((await call(h, 'POST', `/v1/enrollments/${next(w.L2)}/submit`, { token: otherAdmin })).body.status).toBe('VALIDATING');
+    await profileEvent(h, 'ProfileApproved', { ...renewedTax, status: 'APPROVED' });
+    await waitForEnrollmentEvent(h, next(w.L2), 'EnrollmentEnrolled');
+
+    // Running it again changes nothing and announces nothing.
+    const again = await operator('/v1/operator/rollover', { fromFiscalYear: 'FY27' });
+    expect(again.body).toEqual(expect.objectContaining({ examined: 0, renewed: 0, expired: 0, actionRequired: 0 }));
+    await new Promise((r) => setTimeout(r, 500));
+    expect(enrollmentEvents(h, next(w.L1)).map((e) => e.envelope!.type)).toEqual(['EnrollmentRenewed']);
+    for (const id of [inactive, ineligible]) {
+      expect(enrollmentEvents(h, id).filter((e) => e.envelope!.type === 'EnrollmentExpired')).toHaveLength(1);
+    }
+  });
+});
+
+describe('a rollover killed halfway', () => {
+  const N = 1_200;
+  const FROM = 'FY41';
+  const TO = 'FY42';
+
+  /** 10 partners: 0-7 renew, 8 has a bank profile not approved (action required), 9 an inactive agreement (expired). */
+  async function seed(programId: string, run: string) {
+    const now = new Date();
+    const partner = (i: number) => `kp${i}-${run}`;
+    const bank = (i: number) => `kbank${i}-${run}`;
+    await h.db.collection('profile_view').insertMany(
+      Array.from({ length: 10 }, (_, i) => ({
+        _id: bank(i),
+        kind: 'BANK',
+        partnerId: partner(i),
+        revision: 1,
+        rank: i === 8 ? 2 : 3,
+        status: i === 8 ? 'PENDING_VALIDATION' : 'APPROVED',
+        reasons: [],
+        currency: 'USD',
+        paymentMethod: 'ELECTRONIC_BANK_TRANSFER',
+        updatedAt: now,
+      })) as never[],
+    );
+    await h.db.collection('agreement_view').insertOne({ _id: partner(9), active: false, changedAt: now } as never);
+    const enrollments = Array.from({ length: N }, (_, i) => {
+      const locationId = `kloc${i}-${run}`;
+      return {
+        _id: enrollmentId({ programId, locationId, fiscalYear: FROM }),
+        programId,
+        programName: 'Killed halfway',
+        partnerId: partner(i % 10),
+        locationId,
+        fiscalYear: FROM,
+        status: 'ENROLLED',
+        reasons: [],
+        missing: [],
+        bankProfileId: bank(i % 10),
+        bankChosen: false,
+        evaluatedAt: now,
+        submittedAt: now,
+        enrolledAt: now,
+        version: 3,
+        createdAt: now,
+        updatedAt: now,
+      };
+    });
+    await h.db.collection('enrollments').insertMany(enrollments as never[]);
+    return enrollments;
+  }
+
+  it('a rerun changes every enrollment exactly once, with one event each', async () => {
+    const program = await createProgram(h, {
+      fiscalYear: FROM,
+      requiresEligibility: false,
+      payoutRules: { allowedCurrencies: ['USD'], allowedPaymentMethods: ['ELECTRONIC_BANK_TRANSFER'], taxProfileRequired: false },
+    });
+    const enrollments = await seed(program.programId, w.run);
+    const expected = new Map(enrollments.map((e, i) => [e._id, i % 10 === 9 ? 'EXPIRED' : i % 10 === 8 ? 'ACTION_REQUIRED' : 'RENEWED']));
+    const col = h.db.collection<{ _id: string; fiscalYear: string; rollover?: { outcome: string }; renewedFrom?: string; status: string; outbox?: unknown[] }>('enrollments');
+    const touched = () => col.countDocuments({ fiscalYear: FROM, programId: program.programId, rollover: { $exists: true } } as never);
+
+    // The service as its own process, slowed down (small batches, a pause) so that the kill falls in the middle.
+    const groupId = uniqueName('enrollment-child');
+    await groupAtEnd(groupId, ALL_TOPICS);
+    const port = await freePort();
+    const child = spawnServer(process.execPath, ['-r', '@swc-node/register', join(PROJECT_ROOT, 'services/enrollment/src/main.ts')], {
+      cwd: PROJECT_ROOT,
+      env: {
+        ...process.env,
+        ...h.service.env,
+        ...h.issuer.env(),
+        PORT: String(port),
+        KAFKA_GROUP_ID: groupId,
+        ROLLOVER_CRON: 'off',
+        ROLLOVER_BATCH_SIZE: '20',
+        ROLLOVER_BATCH_PAUSE_MS: '40',
+        ROLLOVER_CATCH_UP_TIMEOUT_MS: '0',
+        LOG_LEVEL: 'warn',
+      },
+      logFile: join(PROJECT_ROOT, '.local', 'logs', `${groupId}.log`),
+    });
+    try {
+      await waitFor('enrollment child ready', async () => (await fetch(`http://127.0.0.1:${port}/health/ready`).catch(() => undefined))?.ok ?? false, {
+        timeoutMs: 60_000,
+        intervalMs: 200,
+      });
+      void fetch(`http://127.0.0.1:${port}/v1/operator/rollover`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-operator-key': OPERATOR_KEY },
+        body: JSON.stringify({ fromFiscalYear: FROM }),
+      }).catch(() => undefined);
+      await waitFor('a quarter of the rollover done', async () => (await touched()) >= N / 4, { timeoutMs: 60_000, intervalMs: 20 });
+    } finally {
+      child.child.kill('SIGKILL');
+      await child.exited;
+    }
+    const marked = await touched();
+    expect(marked).toBeGreaterThan(0);
+    expect(marked).toBeLessThan(N);
+    // The kill may also fall between a batch's two writes: its next-year enrollments (with their events) written,
+    // the markers on the old ones not yet. Make sure some are in that state: drop the markers of 20 renewed ones.
+    const unmarked = (await col.find({ fiscalYear: TO, programId: program.programId } as never).limit(20).toArray()).map((e) => e.renewedFrom!);
+    expect(unmarked).toHaveLength(20);
+    await col.updateMany({ _id: { $in: unmarked } } as never, { $unset: { rollover: '' } });
+
+    // The rerun finishes the job.
+    const rerun = await operator('/v1/operator/rollover', { fromFiscalYear: FROM });
+    expect(rerun.body).toEqual(expect.objectContaining({ complete: true, conflicts: 0, resumed: 20 }));
+    expect(rerun.body.examined).toBe(N - marked + 20);
+    expect((await operator('/v1/operator/rollover', { fromFiscalYear: FROM })).body.examined).toBe(0);
+
+    // Every enrollment changed exactly once, as expected.
+    const old = await col.find({ fiscalYear: FROM, programId: program.programId } as never).toArray();
+    expect(old).toHaveLength(N);
+    for (const e of old) {
+      expect(e.rollover?.outcome).toBe(expected.get(e._id));
+      expect(e.status).toBe(expected.get(e._id) === 'EXPIRED' ? 'EXPIRED' : 'ENROLLED');
+    }
+    const nextYear = await col.find({ fiscalYear: TO, programId: program.programId } as never).toArray();
+    expect(nextYear).toHaveLength(N - N / 10);
+    for (const e of nextYear) {
+      expect(e.status).toBe(expected.get(e.renewedFrom!) === 'RENEWED' ? 'ENROLLED' : 'ACTION_REQUIRED');
+    }
+
+    // One event each (an event relayed twice around the kill keeps its id: consumers see it once).
+    const origin = new Map(nextYear.map((e) => [e._id, e.renewedFrom!]));
+    const eventsOf = () => {
+      const perEnrollment = new Map<string, Set<string>>();
+      for (const m of h.watch.find<{ enrollmentId: string; programId: string }>((m) => m.topic === Topics.enrollments && m.envelope?.data.programId === program.programId)) {
+        const from = m.envelope!.type === 'EnrollmentExpired' ? m.envelope!.data.enrollmentId : origin.get(m.envelope!.data.enrollmentId)!;
+        perEnrollment.set(from, (perEnrollment.get(from) ?? new Set()).add(`${m.envelope!.type}:${m.envelope!.eventId}`));
+      }
+      return perEnrollment;
+    };
+    const published = await eventually(async () => {
+      const perEnrollment = eventsOf();
+      expect(perEnrollment.size).toBe(N);
+      return perEnrollment;
+    }, 60_000, 250);
+    const typeOf = { RENEWED: 'EnrollmentRenewed', ACTION_REQUIRED: 'EnrollmentActionRequired', EXPIRED: 'EnrollmentExpired' } as Record<string, string>;
+    for (const [from, events] of published) {
+      expect([...events].map((e) => e.split(':')[0])).toEqual([typeOf[expected.get(from)!]]);
+    }
+    await eventually(async () => expect(await col.countDocuments({ programId: program.programId, 'outbox.0': { $exists: true } } as never)).toBe(0), 30_000, 250);
+  });
+});
