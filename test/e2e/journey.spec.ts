@@ -29,6 +29,17 @@ const A = `LOC-A-${run}`;
 const B = `LOC-B-${run}`;
 const state: Record<string, any> = {};
 
+/** An attribute value as a browser reads it (Handlebars escapes `=` and `&` in attributes). */
+function decodeEntities(value: string): string {
+  return value
+    .replace(/&#x([0-9a-f]+);/gi, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)))
+    .replace(/&#(\d+);/g, (_, dec: string) => String.fromCharCode(Number(dec)))
+    .replace(/&quot;/g, '"')
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&amp;/g, '&');
+}
+
 beforeAll(async () => {
   // Its own broker, so the fault suite can restart it where the services expect it.
   brokerDir = join(PROJECT_ROOT, '.local', 'run', uniqueName('e2e-kafka'));
@@ -90,7 +101,7 @@ describe('the incentives enrollment journey', () => {
     expect(addresses(mail.parsed.from)[0].name).toBe('Partner Center');
     const link = /href="([^"]+)"[^>]*>\s*Get Started/.exec(String(mail.parsed.html))?.[1];
     expect(link).toBeDefined();
-    const url = new URL(link!.replace(/&amp;/g, '&'));
+    const url = new URL(decodeEntities(link!));
     expect(url.searchParams.get('programId')).toBe(P);
     expect(url.searchParams.get('locationId')).toBe(A);
 
@@ -196,6 +207,8 @@ describe('the incentives enrollment journey', () => {
     // Another partner sees nothing of this one.
     const other = await registerPartner(client, 'Fabrikam', [{ locationId: `LOC-F-${run}`, country: 'US' }]);
     const outsider = await client.signIn(other.globalAdminEmail);
+    // Once each service knows the new user (from identity's events), another partner's resources are 404.
+    await eventually(async () => expect((await client.call('enrollment', 'GET', `/v1/enrollments?locationId=LOC-F-${run}`, { token: outsider })).status).toBe(200));
     expect((await client.call('enrollment', 'GET', `/v1/enrollments/${state.enrollmentId}`, { token: outsider })).status).toBe(404);
     expect((await client.call('payout-profiles', 'GET', `/v1/bank-profiles/${state.bankProfileId}`, { token: outsider })).status).toBe(404);
     expect((await client.call('identity', 'GET', `/v1/users/${state.ids[state.emails.alice]}`, { token: outsider })).status).toBe(404);

@@ -4,7 +4,7 @@
  * Kafka and SMTP, and can kill (-9) and restart any service.
  */
 import { ALL_TOPICS } from '@lib/contracts';
-import { freePort, ManagedProcess, OPERATOR_KEY, PROJECT_ROOT, SmtpTestServer, spawnServer, startGroupAtEnd, waitFor } from '@lib/testing';
+import { freePort, ManagedProcess, OPERATOR_KEY, PROJECT_ROOT, SmtpTestServer, spawnServer, startGroupAtEnd, TestKafka, waitFor } from '@lib/testing';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
@@ -84,7 +84,10 @@ export class Platform {
       PORTAL_BASE_URL: 'https://partner.example.com/dashboard',
     };
     // Topics of a shared test run hold other tests' history: these services start from now.
-    await Promise.all(SERVICES.map((service) => startGroupAtEnd(this.groupId(service), ALL_TOPICS)));
+    const kafka = new TestKafka();
+    await kafka.ensureTopics(ALL_TOPICS); // once, so that the offsets below never race topic creation
+    await kafka.close();
+    for (const service of SERVICES) await startGroupAtEnd(this.groupId(service), ALL_TOPICS);
     await Promise.all(SERVICES.map((service) => this.startService(service)));
     return this;
   }
