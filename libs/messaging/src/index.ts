@@ -1,3 +1,4 @@
+export * from './batch-loader';
 export * from './consumed-event';
 export * from './context';
 export * from './errors';

@@ -29,6 +29,128 @@ export const OutboxEntrySchema = new Schema<OutboxEntry>(
 /** Adds the `outbox` array to a schema; the relay publishes every model that has it. */
 export function outboxPlugin(schema: Schema): void {
   schema.add({ outbox: { type: [OutboxEntrySchema], default: undefined, select: false } });
+  trackOutboxWrites(schema);
+}
+
+/**
+ * Documents that were just given outbox entries in this process, per `<database>.<collection>`, so the relay
+ * publishes them by `_id` (an indexed lookup) instead of scanning the collection for non-empty outboxes. A write
+ * whose document id is not known here (a filter without `_id`) asks for a scan instead. Ids are noted before the
+ * write (mongoose hooks); the relay keeps an id that shows no entries yet for a short while, and its periodic
+ * scan still finds anything this misses (events of a crashed process, writes made outside mongoose).
+ */
+export class PendingOutboxes {
+  private static readonly byCollection = new Map<string, { ids: Map<unknown, number>; scan: boolean }>();
+
+  static note(namespace: string, id: unknown): void {
+    const entry = this.entry(namespace);
+    if (id === undefined || id === null || typeof id === 'object' && !isObjectId(id)) entry.scan = true;
+    else if (!entry.ids.has(id)) entry.ids.set(id, Date.now());
+  }
+
+  /** Takes what was noted for a collection: the ids (with when they were noted) and whether a scan is needed. */
+  static take(namespace: string): { ids: Map<unknown, number>; scan: boolean } {
+    const entry = this.entry(namespace);
+    const taken = { ids: entry.ids, scan: entry.scan };
+    entry.ids = new Map();
+    entry.scan = false;
+    return taken;
+  }
+
+  /** Puts back ids whose documents showed no entries yet (the write noted before it was made is still running). */
+  static keep(namespace: string, ids: Iterable<[unknown, number]>): void {
+    const entry = this.entry(namespace);
+    for (const [id, at] of ids) if (!entry.ids.has(id)) entry.ids.set(id, at);
+  }
+
+  /**
+   * For writes made with the plain driver (`model.collection`), which mongoose hooks do not see: note the
+   * documents that were given outbox entries so the next kick publishes them by `_id`.
+   */
+  static noteDocuments(model: { collection: { collectionName: string }; db: { name: string } }, ids: unknown[]): void {
+    for (const id of ids) this.note(namespaceOf(model), id);
+  }
+
+  static has(namespace: string): boolean {
+    const entry = this.byCollection.get(namespace);
+    return !!entry && (entry.scan || entry.ids.size > 0);
+  }
+
+  private static entry(namespace: string) {
+    let entry = this.byCollection.get(namespace);
+    if (!entry) this.byCollection.set(namespace, (entry = { ids: new Map(), scan: false }));
+    return entry;
+  }
+}
+
+function isObjectId(value: object): boolean {
+  return (value as { _bsontype?: string })._bsontype === 'ObjectId';
+}
+
+type Model = { collection: { collectionName: string }; db: { name: string } };
+const namespaceOf = (model: Model) => `${model.db.name}.${model.collection.collectionName}`;
+
+/** True when an update (operators or a replacement) or an inserted document carries outbox entries. */
+function carriesOutbox(update: unknown): boolean {
+  if (!update || typeof update !== 'object') return false;
+  const u = update as Record<string, unknown>;
+  if (Array.isArray(u.outbox) ? u.outbox.length > 0 : u.outbox !== undefined) return true;
+  return ['$push', '$set', '$setOnInsert', '$addToSet'].some((op) => {
+    const fields = u[op] as Record<string, unknown> | undefined;
+    return !!fields && Object.keys(fields).some((field) => field === 'outbox' || field.startsWith('outbox.'));
+  });
+}
+
+/** The `_id` a filter names (a value, or `$in` of values); undefined when it names none. */
+function idsOfFilter(filter: unknown): unknown[] | undefined {
+  const id = (filter as { _id?: unknown } | undefined)?._id;
+  if (id === undefined) return undefined;
+  if (id && typeof id === 'object' && !isObjectId(id)) {
+    const $in = (id as { $in?: unknown[] }).$in;
+    return Array.isArray($in) ? $in : undefined;
+  }
+  return [id];
+}
+
+function noteFilter(model: Model, filter: unknown): void {
+  const ids = idsOfFilter(filter);
+  if (!ids) PendingOutboxes.note(namespaceOf(model), undefined);
+  else for (const id of ids) PendingOutboxes.note(namespaceOf(model), id);
+}
+
+function trackOutboxWrites(schema: Schema): void {
+  schema.pre(['updateOne', 'updateMany', 'findOneAndUpdate', 'replaceOne', 'findOneAndReplace'], function () {
+    // `this` is the query: its model, filter and update.
+    const query = this as unknown as { model: Model; getFilter(): unknown; getUpdate(): unknown };
+    if (carriesOutbox(query.getUpdate())) noteFilter(query.model, query.getFilter());
+  });
+  schema.pre('save', function () {
+    const doc = this as unknown as { _id: unknown; outbox?: unknown[]; constructor: Model };
+    if (doc.outbox?.length) PendingOutboxes.note(namespaceOf(doc.constructor), doc._id);
+  });
+  schema.pre('insertMany', function (next: () => void, docs: unknown) {
+    const model = this as unknown as Model;
+    for (const doc of (Array.isArray(docs) ? docs : [docs]) as Array<{ _id?: unknown; outbox?: unknown[] }>) {
+      if (doc?.outbox?.length) PendingOutboxes.note(namespaceOf(model), doc._id);
+    }
+    next();
+  });
+  schema.pre('bulkWrite', function (next: () => void, ops: unknown) {
+    const model = this as unknown as Model;
+    for (const op of (ops ?? []) as Array<Record<string, Record<string, unknown>>>) {
+      const [kind, spec] = Object.entries(op)[0] ?? [];
+      if (!spec) continue;
+      if (kind === 'insertOne') {
+        const doc = spec.document as { _id?: unknown; outbox?: unknown[] } | undefined;
+        if (doc?.outbox?.length) PendingOutboxes.note(namespaceOf(model), doc._id);
+      } else if (kind === 'updateOne' || kind === 'updateMany') {
+        if (carriesOutbox(spec.update)) noteFilter(model, spec.filter);
+      } else if (kind === 'replaceOne') {
+        if (carriesOutbox(spec.replacement)) noteFilter(model, spec.filter);
+      }
+    }
+    next();
+  });
 }
 
 export interface EmitInput<T extends object> {
