@@ -1,7 +1,7 @@
 import { Module } from '@nestjs/common';
 import { MongooseModule } from '@nestjs/mongoose';
 import { AccessPolicy } from './access.policy';
-import { AccessLocation, AccessLocationSchema, AccessUser, AccessUserSchema } from './access.schemas';
+import { AccessGrant, AccessGrantSchema, AccessLocation, AccessLocationSchema, AccessUser, AccessUserSchema } from './access.schemas';
 import { AccessEventsController, AccessViewUpdater } from './access.view';
 
 /** This service's view of partners, locations, users and roles, and the policy that reads it. */
@@ -10,6 +10,7 @@ import { AccessEventsController, AccessViewUpdater } from './access.view';
     MongooseModule.forFeature([
       { name: AccessUser.name, schema: AccessUserSchema },
       { name: AccessLocation.name, schema: AccessLocationSchema },
+      { name: AccessGrant.name, schema: AccessGrantSchema },
     ]),
   ],
   controllers: [AccessEventsController],

@@ -3,7 +3,8 @@ import { Principal, Problems } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { Model } from 'mongoose';
-import { AccessLocation, AccessUser } from './access.schemas';
+import { BatchLoader, byIdLoader } from '@lib/messaging';
+import { AccessGrant, AccessLocation, AccessUser, grantIndexKey } from './access.schemas';
 
 /** A signed-in user with the roles this service knows for them. */
 export interface Actor {
@@ -35,10 +36,30 @@ export function canView(actor: Actor, locationId: string): boolean {
  */
 @Injectable()
 export class AccessPolicy {
+  /** Concurrent lookups (consumers handle many messages at once) share one query. */
+  private readonly grantLoader: BatchLoader<string, AccessGrant>;
+  private readonly userLoader: BatchLoader<string, AccessUser>;
+
   constructor(
     @InjectModel(AccessUser.name) private readonly users: Model<AccessUser>,
     @InjectModel(AccessLocation.name) private readonly locations: Model<AccessLocation>,
-  ) {}
+    @InjectModel(AccessGrant.name) private readonly grants: Model<AccessGrant>,
+  ) {
+    this.grantLoader = byIdLoader((ids) => this.grants.find({ _id: { $in: ids } }).lean<AccessGrant[]>());
+    this.userLoader = byIdLoader((ids) => this.users.find({ _id: { $in: ids } }).lean<AccessUser[]>());
+  }
+
+  /** Active users of the partner holding one of these grants (`ROLE:locationId` / `ROLE:*`), by `_id`. */
+  private async holdersOf(partnerId: string, grants: Array<{ role: Role; locationId: string }>): Promise<AccessUser[]> {
+    const entries = await Promise.all(grants.map((g) => this.grantLoader.load(grantIndexKey(partnerId, g.role, g.locationId))));
+    const ids = [...new Set(entries.flatMap((entry) => entry?.userIds ?? []))].sort();
+    const wanted = grants.map((g) => `${g.role}:${g.locationId}`);
+    const users = await Promise.all(ids.map((id) => this.userLoader.load(id)));
+    return users.filter(
+      (user): user is AccessUser =>
+        !!user && user.partnerId === partnerId && user.active && user.grants.some((grant) => wanted.includes(grant)),
+    );
+  }
 
   /** The caller as this service knows them; 403 if identity has not told us about them or deactivated them. */
   async actor(principal: Principal): Promise<Actor> {
@@ -83,18 +104,15 @@ export class AccessPolicy {
 
   /** Active users holding `role` on the location (directly or through `*`). */
   async holders(partnerId: string, locationId: string, role: Role): Promise<AccessUser[]> {
-    return this.users
-      .find({ partnerId, active: true, grants: { $in: [`${role}:${locationId}`, `${role}:${ALL_LOCATIONS}`] } })
-      .sort({ _id: 1 })
-      .lean();
+    return this.holdersOf(partnerId, [
+      { role, locationId },
+      { role, locationId: ALL_LOCATIONS },
+    ]);
   }
 
   /** Active Global and Account admins of the partner. */
   async companyAdmins(partnerId: string): Promise<AccessUser[]> {
-    return this.users
-      .find({ partnerId, active: true, grants: { $in: COMPANY_ROLES.map((role) => `${role}:${ALL_LOCATIONS}`) } })
-      .sort({ _id: 1 })
-      .lean();
+    return this.holdersOf(partnerId, COMPANY_ROLES.map((role) => ({ role, locationId: ALL_LOCATIONS })));
   }
 
   async user(userId: string): Promise<AccessUser | null> {

@@ -27,6 +27,29 @@ export function grantKeys(roles: Array<{ role: string; locationIds: string[] }>)
   return roles.flatMap((r) => r.locationIds.map((locationId) => `${r.role}:${locationId}`));
 }
 
+/**
+ * Who holds a grant: `_id` = `ROLE:locationId` (location ids are unique platform-wide) or `ROLE:*:partnerId`,
+ * with the ids of every user that ever held it. Users are added before their snapshot is stored and never
+ * removed here: readers fetch the users and keep those whose current grants match. A lookup by `_id`, where a
+ * query on `access_users.grants` reads the whole collection on servers without secondary indexes
+ * (mongo-java-server ignores them).
+ */
+@Schema({ collection: 'access_grants', versionKey: false })
+export class AccessGrant {
+  @Prop({ type: String }) _id!: string;
+  @Prop({ type: [String], default: [] }) userIds!: string[];
+}
+export const AccessGrantSchema = SchemaFactory.createForClass(AccessGrant);
+
+/** The grant index keys of a user's roles in a partner. */
+export function grantIndexKeys(partnerId: string, roles: Array<{ role: string; locationIds: string[] }>): string[] {
+  return roles.flatMap((r) => r.locationIds.map((locationId) => grantIndexKey(partnerId, r.role, locationId)));
+}
+
+export function grantIndexKey(partnerId: string, role: string, locationId: string): string {
+  return locationId === '*' ? `${role}:*:${partnerId}` : `${role}:${locationId}`;
+}
+
 @Schema({ collection: 'access_locations', versionKey: false })
 export class AccessLocation {
   /** The location PartnerID. */

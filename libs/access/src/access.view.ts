@@ -1,10 +1,10 @@
 import { LocationAdded, PartnerRegistered, Topics, UserEvent } from '@lib/contracts';
 import { ConsumedEvent } from '@lib/messaging';
-import { Controller, Injectable } from '@nestjs/common';
+import { Controller, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { EventPattern, Payload } from '@nestjs/microservices';
 import { InjectModel } from '@nestjs/mongoose';
 import { Model } from 'mongoose';
-import { AccessLocation, AccessUser, grantKeys } from './access.schemas';
+import { AccessGrant, AccessLocation, AccessUser, grantIndexKeys, grantKeys } from './access.schemas';
 
 const USER_EVENTS = new Set(['UserCreated', 'UserUpdated', 'UserDeactivated', 'RoleAssigned', 'RoleRevoked']);
 
@@ -14,11 +14,35 @@ const USER_EVENTS = new Set(['UserCreated', 'UserUpdated', 'UserDeactivated', 'R
  * reordering and a replay from the start all end in the same view.
  */
 @Injectable()
-export class AccessViewUpdater {
+export class AccessViewUpdater implements OnApplicationBootstrap {
+  private readonly logger = new Logger(AccessViewUpdater.name);
+
   constructor(
     @InjectModel(AccessUser.name) private readonly users: Model<AccessUser>,
     @InjectModel(AccessLocation.name) private readonly locations: Model<AccessLocation>,
+    @InjectModel(AccessGrant.name) private readonly grants: Model<AccessGrant>,
   ) {}
+
+  /** A view stored before the grant index existed: index its users once (adding is idempotent). */
+  async onApplicationBootstrap(): Promise<void> {
+    try {
+      if ((await this.grants.estimatedDocumentCount()) > 0 || (await this.users.estimatedDocumentCount()) === 0) return;
+      const users = await this.users.find({}, { _id: 1, partnerId: 1, roles: 1 }).lean();
+      await this.index(users.map((u) => ({ userId: u._id, partnerId: u.partnerId, roles: u.roles })));
+      this.logger.log(`indexed the grants of ${users.length} users`);
+    } catch (error) {
+      this.logger.warn(`grant index not built at start: ${(error as Error).message}`);
+    }
+  }
+
+  private async index(users: Array<{ userId: string; partnerId: string; roles: Array<{ role: string; locationIds: string[] }> }>): Promise<void> {
+    const ops = users.flatMap((u) =>
+      grantIndexKeys(u.partnerId, u.roles).map((key) => ({
+        updateOne: { filter: { _id: key }, update: { $addToSet: { userIds: u.userId } }, upsert: true },
+      })),
+    );
+    for (let i = 0; i < ops.length; i += 500) await this.grants.bulkWrite(ops.slice(i, i + 500) as never, { ordered: false });
+  }
 
   async apply(type: string, data: unknown): Promise<void> {
     if (type === 'PartnerRegistered') {
@@ -41,18 +65,24 @@ export class AccessViewUpdater {
 
   private async upsertUser({ user }: UserEvent): Promise<void> {
     const { userId, ...snapshot } = user;
+    // The grant index first: a reader that finds the user there and reads an older snapshot filters it out.
+    await this.index([{ userId, partnerId: user.partnerId, roles: snapshot.roles }]);
     try {
-      await this.users.updateOne(
-        { _id: userId, revision: { $lt: user.revision } },
-        {
-          $set: {
-            ...snapshot,
-            roles: snapshot.roles.map((r) => ({ role: r.role, locationIds: r.locationIds })),
-            grants: grantKeys(snapshot.roles),
+      // findOneAndUpdate rather than updateOne: mongo-java-server scans the whole collection for an update whose
+      // filter has more than `_id`, and looks a findAndModify up by `_id`. No projection (FerretDB has none).
+      await this.users
+        .findOneAndUpdate(
+          { _id: userId, revision: { $lt: user.revision } },
+          {
+            $set: {
+              ...snapshot,
+              roles: snapshot.roles.map((r) => ({ role: r.role, locationIds: r.locationIds })),
+              grants: grantKeys(snapshot.roles),
+            },
           },
-        },
-        { upsert: true },
-      );
+          { upsert: true },
+        )
+        .lean();
     } catch (error) {
       // The user exists with this revision or a newer one: the upsert's insert collides, and that is the no-op.
       if ((error as { code?: number }).code !== 11000) throw error;
