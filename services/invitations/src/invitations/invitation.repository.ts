@@ -1,12 +1,10 @@
-import { OutboxEntry, pushOutbox } from '@lib/messaging';
+import { BatchLoader, byIdLoader, OutboxEntry, pushOutbox } from '@lib/messaging';
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { Model } from 'mongoose';
 import { Invitation, InvitationState } from './invitation.schema';
 
 export type InvitationRecord = Invitation & { createdAt?: Date; updatedAt?: Date };
-
-const OUTBOX_DRAIN_WAIT_MS = 3_000;
 
 function isDuplicateKey(error: unknown): boolean {
   return (error as { code?: number })?.code === 11000;
@@ -19,11 +17,16 @@ function isDuplicateKey(error: unknown): boolean {
  */
 @Injectable()
 export class InvitationRepository {
-  constructor(@InjectModel(Invitation.name) private readonly invitations: Model<Invitation>) {}
+  /** Handlers running at the same time read their invitations with one query. */
+  private readonly loader: BatchLoader<string, InvitationRecord>;
+
+  constructor(@InjectModel(Invitation.name) private readonly invitations: Model<Invitation>) {
+    this.loader = byIdLoader((ids) => this.invitations.find({ _id: { $in: ids } }).lean<InvitationRecord[]>());
+  }
 
   /** For the event side (trusted input, no caller): the invitation as it is now. */
   async load(invitationId: string): Promise<InvitationRecord | null> {
-    return this.invitations.findById(invitationId).lean<InvitationRecord>();
+    return (await this.loader.load(invitationId)) ?? null;
   }
 
   async create(invitation: Omit<Invitation, 'version'>, events: OutboxEntry[]): Promise<boolean> {
@@ -42,32 +45,21 @@ export class InvitationRepository {
     change: { set: Partial<Invitation>; unset?: Array<keyof Invitation> },
     events: OutboxEntry[],
   ): Promise<boolean> {
-    await this.outboxDrained(invitationId);
-    const result = await this.invitations.updateOne(
-      { _id: invitationId, version },
-      {
-        $set: change.set,
-        ...(change.unset?.length && { $unset: Object.fromEntries(change.unset.map((field) => [field, 1])) }),
-        $inc: { version: 1 },
-        ...(events.length && { $push: pushOutbox(events) }),
-      },
-    );
-    return result.matchedCount === 1;
-  }
-
-  /**
-   * Waits (bounded) until the relay has published and removed this invitation's pending events. On the local
-   * FerretDB an update is a whole-document read-modify-write: one running at the same time as the relay's
-   * `$pullAll` on the same document can lose either change. Once the outbox is empty the relay leaves the
-   * document alone, so the next write does not race it. (On MongoDB the wait is simply short.)
-   */
-  private async outboxDrained(invitationId: string): Promise<void> {
-    const deadline = Date.now() + OUTBOX_DRAIN_WAIT_MS;
-    while (Date.now() < deadline) {
-      const pending = await this.invitations.exists({ _id: invitationId, 'outbox.0': { $exists: true } });
-      if (!pending) return;
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    // findOneAndUpdate rather than updateOne: mongo-java-server scans the whole collection for an update whose
+    // filter has more than `_id`, and looks a findAndModify up by `_id`. `+outbox`: no projection (FerretDB).
+    const found = await this.invitations
+      .findOneAndUpdate(
+        { _id: invitationId, version },
+        {
+          $set: change.set,
+          ...(change.unset?.length && { $unset: Object.fromEntries(change.unset.map((field) => [field, 1])) }),
+          $inc: { version: 1 },
+          ...(events.length && { $push: pushOutbox(events) }),
+        },
+      )
+      .select('+outbox')
+      .lean();
+    return found !== null;
   }
 
   async findForPartner(partnerId: string, invitationId: string): Promise<InvitationRecord | null> {

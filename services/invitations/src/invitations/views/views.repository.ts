@@ -1,4 +1,5 @@
 import { EligibilityDetermined, EnrollmentEvent, ProgramSnapshot } from '@lib/contracts';
+import { BatchLoader, byIdLoader } from '@lib/messaging';
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { FilterQuery, Model } from 'mongoose';
@@ -13,7 +14,9 @@ import { ProgramView } from './program-view.schema';
  */
 async function upsertIfNewer<T>(model: Model<T>, filter: FilterQuery<T>, set: Partial<T>): Promise<void> {
   try {
-    await model.updateOne(filter, { $set: set }, { upsert: true });
+    // findOneAndUpdate rather than updateOne: mongo-java-server scans the whole collection for an update whose
+    // filter has more than `_id`, and looks a findAndModify up by `_id`. No projection (FerretDB has none).
+    await model.findOneAndUpdate(filter, { $set: set }, { upsert: true }).lean();
   } catch (error) {
     if ((error as { code?: number }).code !== 11000) throw error;
   }
@@ -22,11 +25,20 @@ async function upsertIfNewer<T>(model: Model<T>, filter: FilterQuery<T>, set: Pa
 /** This service's views of other services' facts: eligibility decisions, programs and enrollment statuses. */
 @Injectable()
 export class ViewsRepository {
+  /** Handlers running at the same time read each view with one query. */
+  private readonly decisionLoader: BatchLoader<string, EligibilityDecisionView>;
+  private readonly programLoader: BatchLoader<string, ProgramView>;
+  private readonly enrollmentLoader: BatchLoader<string, EnrollmentStatusView>;
+
   constructor(
     @InjectModel(EligibilityDecisionView.name) private readonly decisions: Model<EligibilityDecisionView>,
     @InjectModel(ProgramView.name) private readonly programs: Model<ProgramView>,
     @InjectModel(EnrollmentStatusView.name) private readonly enrollments: Model<EnrollmentStatusView>,
-  ) {}
+  ) {
+    this.decisionLoader = byIdLoader((ids) => this.decisions.find({ _id: { $in: ids } }).lean<EligibilityDecisionView[]>());
+    this.programLoader = byIdLoader((ids) => this.programs.find({ _id: { $in: ids } }).lean<ProgramView[]>());
+    this.enrollmentLoader = byIdLoader((ids) => this.enrollments.find({ _id: { $in: ids } }).lean<EnrollmentStatusView[]>());
+  }
 
   /** Keeps the decision unless a later one (by occurredAt) is already kept. Returns the invitation id. */
   async recordDecision(decision: EligibilityDetermined, decidedAt: Date, eventId: string): Promise<string> {
@@ -49,7 +61,7 @@ export class ViewsRepository {
   }
 
   async decision(id: string): Promise<EligibilityDecisionView | null> {
-    return this.decisions.findById(id).lean<EligibilityDecisionView>();
+    return (await this.decisionLoader.load(id)) ?? null;
   }
 
   /** Ids of the decisions of a program (the invitations that may change when the program does). */
@@ -82,7 +94,7 @@ export class ViewsRepository {
   }
 
   async program(programId: string): Promise<ProgramView | null> {
-    return this.programs.findById(programId).lean<ProgramView>();
+    return (await this.programLoader.load(programId)) ?? null;
   }
 
   async programsById(programIds: string[]): Promise<Map<string, ProgramView>> {
@@ -115,7 +127,7 @@ export class ViewsRepository {
   }
 
   async enrollmentStatus(id: string): Promise<EnrollmentStatusView | null> {
-    return this.enrollments.findById(id).lean<EnrollmentStatusView>();
+    return (await this.enrollmentLoader.load(id)) ?? null;
   }
 
   async enrollmentStatusesFor(partnerId: string, locationIds: string[]): Promise<EnrollmentStatusView[]> {
