@@ -22,6 +22,10 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnModuleDestroy {
   private poller?: NodeJS.Timeout;
   private filling = false;
   private again = false;
+  /** Emails known to be due (created here, or whose retry time came), claimed by id before any scan. */
+  private readonly due = new Set<string>();
+  /** Look for due emails with the claim scan too (poll interval, start): other instances' and expired leases. */
+  private scan = true;
   private stopped = true;
 
   constructor(
@@ -32,7 +36,10 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnModuleDestroy {
 
   onApplicationBootstrap(): void {
     this.stopped = false;
-    this.poller = setInterval(() => this.kick(), this.config.NOTIFY_POLL_INTERVAL_MS);
+    this.poller = setInterval(() => {
+      this.scan = true;
+      this.kick();
+    }, this.config.NOTIFY_POLL_INTERVAL_MS);
     this.poller.unref();
     void this.ensureTopics();
     this.kick();
@@ -60,6 +67,12 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnModuleDestroy {
     return this.inFlight.size;
   }
 
+  /** These emails were just created (or fell due): claim them by id, without scanning. */
+  enqueue(ids: string[]): void {
+    for (const id of ids) this.due.add(id);
+    this.kick();
+  }
+
   /** Look for due emails now. Concurrent kicks coalesce. */
   kick(): void {
     if (this.stopped) return;
@@ -81,12 +94,21 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnModuleDestroy {
 
   private async fill(): Promise<void> {
     while (!this.stopped && this.inFlight.size < this.config.NOTIFY_CONCURRENCY) {
-      const claimed = await this.deliver.claim();
+      let claimed = null;
+      for (const id of this.due) {
+        this.due.delete(id);
+        claimed = await this.deliver.claimById(id);
+        if (claimed || this.stopped) break;
+      }
+      if (!claimed && this.scan) {
+        claimed = await this.deliver.claim();
+        if (!claimed) this.scan = false;
+      }
       if (!claimed) return;
       const work: Promise<void> = this.deliver
         .execute(claimed)
         .then((outcome) => {
-          if (outcome.status === 'RETRY') this.kickIn(outcome.retryInMs);
+          if (outcome.status === 'RETRY') this.kickIn(outcome.retryInMs, claimed._id);
         })
         .catch((error) => this.logger.error(`delivering ${claimed._id} failed: ${(error as Error).message}`))
         .finally(() => {
@@ -97,11 +119,11 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnModuleDestroy {
     }
   }
 
-  private kickIn(ms: number): void {
+  private kickIn(ms: number, id: string): void {
     if (this.stopped) return;
     const timer = setTimeout(() => {
       this.retryTimers.delete(timer);
-      this.kick();
+      this.enqueue([id]);
     }, ms + 5);
     timer.unref();
     this.retryTimers.add(timer);

@@ -1,4 +1,4 @@
-import { EventOutbox, pushOutbox } from '@lib/messaging';
+import { EventOutbox, PendingOutboxes, pushOutbox } from '@lib/messaging';
 import { CONFIG } from '@lib/platform';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
@@ -62,6 +62,30 @@ export class DeliverEmailUseCase {
         $inc: { attempts: 1 },
       },
       { sort: { nextAttemptAt: 1 }, returnDocument: 'after' },
+    );
+    return claimed ? ({ ...claimed, outbox: undefined, leaseToken } as unknown as ClaimedEmail) : null;
+  }
+
+  /**
+   * Claims one known email by id, if it is still due (not claimed by another worker, not cancelled). An
+   * `_id` lookup: the scan of `claim()` reads the whole collection on servers that cannot index it.
+   */
+  async claimById(id: string, now = new Date()): Promise<ClaimedEmail | null> {
+    const leaseToken = randomUUID();
+    const claimed = await this.messages.collection.findOneAndUpdate(
+      {
+        _id: id as never,
+        channel: 'EMAIL',
+        $or: [
+          { status: { $in: ['PENDING', 'RETRY'] }, nextAttemptAt: { $lte: now } },
+          { status: 'SENDING', leaseUntil: { $lte: now } },
+        ],
+      },
+      {
+        $set: { status: 'SENDING', leaseToken, leaseUntil: new Date(now.getTime() + this.config.NOTIFY_LEASE_MS) },
+        $inc: { attempts: 1 },
+      },
+      { returnDocument: 'after' },
     );
     return claimed ? ({ ...claimed, outbox: undefined, leaseToken } as unknown as ClaimedEmail) : null;
   }
@@ -135,8 +159,12 @@ export class DeliverEmailUseCase {
     let delay = 100;
     for (;;) {
       try {
-        const result = await this.messages.updateOne({ _id: message._id, leaseToken: message.leaseToken }, update);
-        if (result.matchedCount === 0) {
+        // findOneAndUpdate rather than updateOne: servers without query planning (mongo-java-server) look a
+        // findAndModify up by `_id` but scan the whole collection for an update with more than `_id` in its filter.
+        // The plain driver (no casting: the update is built here); the relay is told about the outbox directly.
+        if ('$push' in update) PendingOutboxes.noteDocuments(this.messages, [message._id]);
+        const found = await this.messages.collection.findOneAndUpdate({ _id: message._id as never, leaseToken: message.leaseToken }, update);
+        if (!found) {
           this.logger.warn(`${message._id}: lease lost before the outcome was recorded; another attempt owns it`);
           return false;
         }
