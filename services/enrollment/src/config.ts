@@ -28,6 +28,10 @@ export const enrollmentConfigSpec = {
     desc: 'When the daily rollover job runs (UTC, with seconds): it continues the enrollments of the fiscal year that ended and sends the renewal reminders of the last days of the current one; "off" disables it',
   }),
   ROLLOVER_BATCH_SIZE: wholeNumber(1)({ default: 1000, desc: 'Enrollments read and written per rollover batch' }),
+  BULK_WRITE_CHUNK: wholeNumber(1)({
+    default: 500,
+    desc: 'Updates per bulkWrite command in batch work (rollover, reminders, discontinuation); FerretDB 1.24 needs fewer than 100',
+  }),
   ROLLOVER_BATCH_PAUSE_MS: wholeNumber(0)({ default: 0, desc: 'Pause between rollover batches (throttling)' }),
   ROLLOVER_CATCH_UP_TIMEOUT_MS: wholeNumber(0)({
     default: 15_000,
@@ -44,6 +48,7 @@ export type EnrollmentConfig = PlatformConfig & {
   ROLLOVER_CRON: string;
   ROLLOVER_BATCH_SIZE: number;
   ROLLOVER_BATCH_PAUSE_MS: number;
+  BULK_WRITE_CHUNK: number;
   ROLLOVER_CATCH_UP_TIMEOUT_MS: number;
   RENEWAL_REMINDER_DAYS: number;
   PAYOUT_PROFILES_API_URL: string;

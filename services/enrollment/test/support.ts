@@ -6,10 +6,12 @@
  */
 import { ALL_TOPICS, PayoutRules, ProfileEvent, Role, Topics, UserSnapshot } from '@lib/contracts';
 import { bootService, eventually, OPERATOR_KEY, RunningService, TestIssuer, TestKafka, TopicWatch, uniqueName } from '@lib/testing';
-import { Kafka, logLevel } from 'kafkajs';
 import { MongoClient } from 'mongodb';
 import { randomUUID } from 'node:crypto';
 import { AppModule } from '../src/app.module';
+import { groupAtEnd, watchFromNow } from './kafka-group';
+
+export { groupAtEnd };
 
 export interface Harness {
   service: RunningService;
@@ -21,33 +23,6 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-/**
- * Commits the end of every partition of `topics` for a consumer group that has not started yet, so the service
- * skips the history other tests left on a shared broker. One group join for all topics (a few seconds), where
- * joining once per topic costs about five seconds each.
- */
-export async function groupAtEnd(groupId: string, topics: string[]): Promise<void> {
-  const brokers = process.env.KAFKA_BROKERS!.split(',');
-  await new TestKafka(brokers).ensureTopics(topics);
-  const kafka = new Kafka({ clientId: `at-end-${groupId}`, brokers, logLevel: logLevel.NOTHING });
-  const admin = kafka.admin();
-  await admin.connect();
-  const ends = await Promise.all(topics.map(async (topic) => ({ topic, partitions: await admin.fetchTopicOffsets(topic) })));
-  await admin.disconnect();
-  const consumer = kafka.consumer({ groupId, allowAutoTopicCreation: false });
-  await consumer.connect();
-  try {
-    await consumer.subscribe({ topics, fromBeginning: false });
-    const joined = new Promise<void>((resolve) => consumer.on(consumer.events.GROUP_JOIN, () => resolve()));
-    await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch: async () => undefined });
-    consumer.pause(topics.map((topic) => ({ topic })));
-    await joined;
-    await consumer.commitOffsets(ends.flatMap(({ topic, partitions }) => partitions.map(({ partition, high }) => ({ topic, partition, offset: high }))));
-  } finally {
-    await consumer.disconnect();
-  }
-}
-
 export async function startHarness(env: Record<string, string> = {}): Promise<Harness> {
   const issuer = await new TestIssuer().start();
   const kafka = new TestKafka();
@@ -57,7 +32,8 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
     name: 'enrollment',
     env: { ...issuer.env(), KAFKA_GROUP_ID: groupId, ROLLOVER_CRON: 'off', PAYOUT_PROFILES_API_URL: 'http://payout.test', ...env },
   });
-  const watch = await kafka.watch([Topics.enrollments, Topics.programs]);
+  const watcher = await watchFromNow([Topics.enrollments, Topics.programs]);
+  const watch = watcher.watch;
   const mongo = await new MongoClient(process.env.MONGO_URL!, { directConnection: true }).connect();
   const db = mongo.db(service.env.MONGO_DB);
   return {
@@ -69,6 +45,7 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
     db,
     close: async () => {
       await service.close();
+      await watcher.close();
       await kafka.close();
       await mongo.close();
       await issuer.stop();

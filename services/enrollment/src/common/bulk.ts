@@ -6,9 +6,9 @@ type AnyBulkWriteOperation<T extends mongo.Document> = mongo.AnyBulkWriteOperati
 type MongoBulkWriteError = mongo.MongoBulkWriteError;
 
 /**
- * Updates per bulkWrite command. FerretDB 1.24 keeps one SQLite connection per matched update until the whole
- * command ends, from a pool of 100: a command with 100 or more updates of existing documents never returns.
- * Chunks of this size stay portable; on MongoDB they cost a few more round trips.
+ * Updates per bulkWrite command, by default (the services pass BULK_WRITE_CHUNK). FerretDB 1.24 keeps one SQLite
+ * connection per matched update until the whole command ends, from a pool of 100: a command with 100 or more
+ * updates of existing documents never returns there.
  */
 export const UPDATE_CHUNK = 50;
 

@@ -1,5 +1,5 @@
 import { EnrollmentStatus } from '@lib/contracts';
-import { OutboxEntry, pushOutbox } from '@lib/messaging';
+import { OutboxEntry, PendingOutboxes, pushOutbox } from '@lib/messaging';
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { FilterQuery, Model } from 'mongoose';
@@ -28,8 +28,17 @@ export class EnrollmentsRepository {
     return this.model.findById(enrollmentId).lean<Enrollment>();
   }
 
+  /**
+   * Writes made with the plain driver (faster than mongoose's casting, and the shape is ours) tell the relay which
+   * documents got outbox entries, so it publishes them by _id instead of scanning the collection.
+   */
+  noteOutbox(ids: string[]): void {
+    if (ids.length) PendingOutboxes.noteDocuments(this.model, ids);
+  }
+
   /** Inserts a new enrollment with its events; throws the duplicate-key error when it exists already. */
   async insert(enrollment: Enrollment, events: OutboxEntry[]): Promise<void> {
+    if (events.length) this.noteOutbox([enrollment._id]);
     await this.model.collection.insertOne({ ...defined(enrollment), ...(events.length && { outbox: events }) } as never);
   }
 
@@ -43,7 +52,10 @@ export class EnrollmentsRepository {
     for (const field of unset) delete (next as unknown as Record<string, unknown>)[field];
     const update: Record<string, unknown> = { $set: { ...changes, version: next.version, updatedAt: next.updatedAt } };
     if (unset.length) update.$unset = Object.fromEntries(unset.map((field) => [field, '']));
-    if (events.length) update.$push = pushOutbox(events);
+    if (events.length) {
+      update.$push = pushOutbox(events);
+      this.noteOutbox([current._id]);
+    }
     const result = await this.model.collection.updateOne({ _id: current._id, version: current.version } as never, update);
     return result.matchedCount === 1 ? next : null;
   }

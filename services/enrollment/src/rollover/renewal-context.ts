@@ -4,7 +4,7 @@ import { Enrollment } from '../enrollments/enrollment.schema';
 import { EnrollmentsRepository } from '../enrollments/enrollments.repository';
 import { profileFacts } from '../enrollments/payout-facts';
 import { Program } from '../programs/program.schema';
-import { ViewsRepository } from '../views/views.repository';
+import { findByIds, ViewsRepository } from '../views/views.repository';
 import { decideRenewal, RenewalDecision } from './renewal-rules';
 
 /** The part of an existing next-year enrollment the rollover looks at. */
@@ -13,14 +13,16 @@ export type NextYearEnrollment = Pick<Enrollment, '_id' | 'status' | 'version' |
 export interface BatchContext {
   decide(enrollment: Enrollment): RenewalDecision;
   nextId(enrollment: Enrollment): string;
-  next(enrollment: Enrollment): NextYearEnrollment | undefined;
+  /** The next-year enrollments that exist already, by id. */
+  nextYear(enrollments: Enrollment[]): Promise<Map<string, NextYearEnrollment>>;
 }
 
 const unique = (values: Array<string | undefined>) => [...new Set(values.filter((v): v is string => !!v))];
 
 /**
- * Everything a batch of enrollments needs to decide its renewal, read with one query per view ($in on _id):
- * eligibility, agreements, profiles, and the next-year enrollments that may exist already. No per-enrollment reads.
+ * Everything a batch of enrollments needs to decide its renewal, read with a few queries per view ($in on _id):
+ * eligibility, agreements, profiles; and, on request, the next-year enrollments that exist already. No
+ * per-enrollment reads.
  */
 @Injectable()
 export class RenewalContext {
@@ -29,17 +31,16 @@ export class RenewalContext {
     private readonly enrollments: EnrollmentsRepository,
   ) {}
 
-  async load(batch: Enrollment[], programs: Map<string, Program>, fromFiscalYear: string, toFiscalYear: string, withNext: boolean): Promise<BatchContext> {
+  async load(batch: Enrollment[], programs: Map<string, Program>, fromFiscalYear: string, toFiscalYear: string): Promise<BatchContext> {
     const nextId = (e: Enrollment) => enrollmentId({ programId: e.programId, locationId: e.locationId, fiscalYear: toFiscalYear });
-    const [eligibility, agreements, profiles, next] = await Promise.all([
+    const [eligibility, agreements, profiles] = await Promise.all([
       this.views.eligibilityByIds(unique(batch.filter((e) => programs.get(e.programId)?.requiresEligibility).map((e) => eligibilityId(e.programId, e.locationId)))),
       this.views.agreementsByPartner(unique(batch.map((e) => e.partnerId))),
       this.views.profilesByIds(unique(batch.flatMap((e) => [e.bankProfileId, e.taxProfileId]))),
-      withNext ? this.nextYear(batch.map(nextId)) : Promise.resolve(new Map<string, NextYearEnrollment>()),
     ]);
     return {
       nextId,
-      next: (e) => next.get(nextId(e)),
+      nextYear: (enrollments) => this.nextYear(enrollments.map(nextId)),
       decide: (e) => {
         const program = programs.get(e.programId);
         const bank = e.bankProfileId ? profiles.get(e.bankProfileId) : undefined;
@@ -59,9 +60,6 @@ export class RenewalContext {
   }
 
   private async nextYear(ids: string[]): Promise<Map<string, NextYearEnrollment>> {
-    const rows = (await this.enrollments.model.collection
-      .find({ _id: { $in: ids } } as never, { projection: { _id: 1, status: 1, version: 1, renewedFrom: 1, submittedAt: 1 } })
-      .toArray()) as unknown as NextYearEnrollment[];
-    return new Map(rows.map((row) => [row._id, row]));
+    return findByIds<NextYearEnrollment>(this.enrollments.model.collection as never, ids, { _id: 1, status: 1, version: 1, renewedFrom: 1, submittedAt: 1 });
   }
 }

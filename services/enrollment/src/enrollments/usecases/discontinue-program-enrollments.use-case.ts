@@ -1,7 +1,9 @@
 import { EnrollmentStatus } from '@lib/contracts';
 import { pushOutbox } from '@lib/messaging';
-import { Injectable, Logger } from '@nestjs/common';
+import { CONFIG } from '@lib/platform';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { bulkWriteChunked } from '../../common/bulk';
+import type { EnrollmentConfig } from '../../config';
 import { Enrollment } from '../enrollment.schema';
 import { EnrollmentEvents } from '../enrollment-events';
 import { EnrollmentsRepository } from '../enrollments.repository';
@@ -22,6 +24,7 @@ export class DiscontinueProgramEnrollments {
   constructor(
     private readonly enrollments: EnrollmentsRepository,
     private readonly events: EnrollmentEvents,
+    @Inject(CONFIG) private readonly config: EnrollmentConfig,
   ) {}
 
   async execute(programId: string, programName: string, heartbeat?: () => Promise<void>): Promise<number> {
@@ -41,7 +44,8 @@ export class DiscontinueProgramEnrollments {
           },
         };
       });
-      const outcome = await bulkWriteChunked(this.enrollments.model.collection as never, operations as never);
+      this.enrollments.noteOutbox(page.map((e) => e._id));
+      const outcome = await bulkWriteChunked(this.enrollments.model.collection as never, operations as never, this.config.BULK_WRITE_CHUNK);
       done += outcome.modified;
       this.events.committed();
       await heartbeat?.();

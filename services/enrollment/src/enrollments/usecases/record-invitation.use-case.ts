@@ -1,5 +1,8 @@
+import { AccessLocation } from '@lib/access';
 import { InvitationIssued } from '@lib/contracts';
 import { Injectable } from '@nestjs/common';
+import { InjectModel } from '@nestjs/mongoose';
+import { Model } from 'mongoose';
 import { insertIdempotent } from '../../common/bulk';
 import { enrollmentId } from '../../common/ids';
 import { Enrollment } from '../enrollment.schema';
@@ -9,12 +12,20 @@ import { EnrollmentsRepository } from '../enrollments.repository';
  * An invitation issued (or delivered to a late admin) makes the enrollment exist as INVITED ("Invited"), so the
  * location's enrollments list shows it before anyone enrolls. Only when there is no enrollment yet; no event (the
  * invitation is the event). Its first Enroll starts it (eligibility and program state are checked then).
+ * Only for a location this service knows to be the partner's (identity events): nothing is recorded under a
+ * partner it cannot vouch for. An invitation that arrives before its location is only not shown as "Invited" until
+ * the first Enroll, which creates the enrollment anyway.
  */
 @Injectable()
 export class RecordInvitation {
-  constructor(private readonly enrollments: EnrollmentsRepository) {}
+  constructor(
+    private readonly enrollments: EnrollmentsRepository,
+    @InjectModel(AccessLocation.name) private readonly locations: Model<AccessLocation>,
+  ) {}
 
   async execute(invitation: InvitationIssued): Promise<void> {
+    const location = await this.locations.findById(invitation.locationId).lean<AccessLocation>();
+    if (!location || location.partnerId !== invitation.partnerId) return;
     const now = new Date();
     const record: Enrollment = {
       _id: enrollmentId(invitation),

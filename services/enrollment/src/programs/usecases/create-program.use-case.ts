@@ -1,5 +1,5 @@
 import { Topics } from '@lib/contracts';
-import { EventOutbox } from '@lib/messaging';
+import { EventOutbox, PendingOutboxes } from '@lib/messaging';
 import { Problems } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
@@ -42,6 +42,7 @@ export class CreateProgram {
       key: program._id,
       eventId: deterministicId('program', program._id, '1'),
     });
+    PendingOutboxes.noteDocuments(this.programs, [program._id]);
     try {
       await this.programs.collection.insertOne({ ...program, outbox: [event] } as never);
     } catch (error) {

@@ -1,5 +1,5 @@
 import { Topics } from '@lib/contracts';
-import { EventOutbox, pushOutbox } from '@lib/messaging';
+import { EventOutbox, PendingOutboxes, pushOutbox } from '@lib/messaging';
 import { Problems } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
@@ -39,6 +39,7 @@ export class UpdateProgram {
       key: programId,
       eventId: deterministicId('program', programId, String(next.revision)),
     });
+    PendingOutboxes.noteDocuments(this.programs, [programId]);
     const { matchedCount } = await this.programs.collection.updateOne(
       { _id: programId, revision: current.revision } as never,
       { $set: { ...changes, revision: next.revision, updatedAt: next.updatedAt }, $push: pushOutbox([event]) } as never,

@@ -11,7 +11,8 @@ import { EnrollmentsRepository } from '../../enrollments/enrollments.repository'
 import { Program } from '../../programs/program.schema';
 import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
 import { ConsumerCatchUp } from '../consumer-catch-up';
-import { BatchContext, RenewalContext } from '../renewal-context';
+import { NextYearEnrollment, RenewalContext } from '../renewal-context';
+import { findByIds } from '../../views/views.repository';
 import { RenewalDecision } from '../renewal-rules';
 
 export interface RolloverSummary {
@@ -37,6 +38,15 @@ export interface RolloverSummary {
 }
 
 const PRE_SUBMIT = new Set(['INVITED', 'ACTION_REQUIRED']);
+
+const NEXT_YEAR_FIELDS = { _id: 1, status: 1, version: 1, renewedFrom: 1, submittedAt: 1 } as const;
+
+interface BatchPlan {
+  now: Date;
+  inserts: Array<{ doc: Enrollment & { outbox: OutboxEntry[] }; from: Enrollment; decision: RenewalDecision }>;
+  markers: Record<RolloverOutcome, string[]>;
+  expiries: Array<{ updateOne: { filter: object; update: object } }>;
+}
 
 /**
  * The fiscal-year rollover of one ending year. Each ENROLLED enrollment of `fromFiscalYear` not yet rolled over:
@@ -97,6 +107,14 @@ export class RollOverFiscalYear {
       { fiscalYear: fromFiscalYear, status: 'ENROLLED', rollover: { $exists: false } } as never,
       { projection: { outbox: 0 }, batchSize },
     );
+    // Two batches in flight: the next one is read and decided while the previous one is written.
+    let writing: Promise<void> = Promise.resolve();
+    const flush = async (batch: Enrollment[]) => {
+      const plan = await this.prepare(batch, programs, summary);
+      await writing;
+      writing = this.write(plan, programs, summary);
+      writing.catch(() => undefined); // awaited (and thrown) by the next flush or at the end
+    };
     try {
       let batch: Enrollment[] = [];
       for await (const doc of cursor) {
@@ -106,13 +124,15 @@ export class RollOverFiscalYear {
         }
         batch.push(doc as unknown as Enrollment);
         if (batch.length >= batchSize) {
-          await this.batch(batch, programs, summary);
+          await flush(batch);
           batch = [];
           if (this.config.ROLLOVER_BATCH_PAUSE_MS) await sleep(this.config.ROLLOVER_BATCH_PAUSE_MS);
         }
       }
-      if (batch.length) await this.batch(batch, programs, summary);
+      if (batch.length) await flush(batch);
+      await writing;
     } finally {
+      await writing.catch(() => undefined);
       await cursor.close().catch(() => undefined);
     }
     summary.durationMs = Date.now() - started;
@@ -120,89 +140,112 @@ export class RollOverFiscalYear {
     return summary;
   }
 
-  private async batch(batch: Enrollment[], programs: Map<string, Program>, summary: RolloverSummary): Promise<void> {
+  /**
+   * Reads what the batch needs (a few queries per view) and decides each enrollment; no write yet. Next-year
+   * enrollments are looked up only for the ones that expire (the others find theirs as a duplicate insert).
+   */
+  private async prepare(batch: Enrollment[], programs: Map<string, Program>, summary: RolloverSummary): Promise<BatchPlan> {
     const { fromFiscalYear, toFiscalYear } = summary;
-    const ctx = await this.context.load(batch, programs, fromFiscalYear, toFiscalYear, true);
+    const ctx = await this.context.load(batch, programs, fromFiscalYear, toFiscalYear);
     const now = new Date();
-    const inserts: Array<{ doc: Enrollment & { outbox: OutboxEntry[] }; from: Enrollment; outcome: RolloverOutcome }> = [];
-    const markers: Record<RolloverOutcome, string[]> = { RENEWED: [], ACTION_REQUIRED: [], SUPERSEDED: [], EXPIRED: [] };
-    const expiries: Array<{ updateOne: { filter: object; update: object } }> = [];
-    const takeOvers: Array<{ from: Enrollment; next: NonNullable<ReturnType<BatchContext['next']>>; doc: Enrollment; outcome: RolloverOutcome; event: OutboxEntry }> = [];
-
+    const plan: BatchPlan = { now, inserts: [], markers: { RENEWED: [], ACTION_REQUIRED: [], SUPERSEDED: [], EXPIRED: [] }, expiries: [] };
+    const expiring: Array<{ enrollment: Enrollment; decision: RenewalDecision }> = [];
     for (const enrollment of batch) {
       summary.examined++;
-      const existing = ctx.next(enrollment);
-      if (existing?.renewedFrom === enrollment._id) {
-        // An interrupted run created the next-year enrollment (with its event): only the marker is missing.
-        markers[existing.status === 'ENROLLED' ? 'RENEWED' : 'ACTION_REQUIRED'].push(enrollment._id);
-        summary.resumed++;
-        continue;
-      }
       const decision = ctx.decide(enrollment);
       if (decision.outcome === 'EXPIRED') {
-        expiries.push(this.expiry(enrollment, decision, toFiscalYear, now));
+        expiring.push({ enrollment, decision });
         continue;
       }
-      if (existing && !(PRE_SUBMIT.has(existing.status) && !existing.submittedAt)) {
-        // Enrolled (or ended) in the next year on its own: nothing to continue.
-        markers.SUPERSEDED.push(enrollment._id);
-        continue;
-      }
-      const program = programs.get(enrollment.programId)!;
-      const doc = this.nextYear(enrollment, program, decision, toFiscalYear, existing?.version ?? 0, now);
-      const event = this.events.event(decision.outcome === 'RENEWED' ? 'EnrollmentRenewed' : 'EnrollmentActionRequired', doc, {
-        extra: decision.outcome === 'RENEWED' ? { fromFiscalYear } : {},
-        eventId: deterministicId('rollover', enrollment._id, toFiscalYear),
-      });
-      if (existing) takeOvers.push({ from: enrollment, next: existing, doc, outcome: decision.outcome, event });
-      else inserts.push({ doc: { ...doc, outbox: [event] }, from: enrollment, outcome: decision.outcome });
+      const doc = this.nextYear(enrollment, programs.get(enrollment.programId)!, decision, toFiscalYear, 0, now);
+      plan.inserts.push({ doc: { ...doc, outbox: [this.nextYearEvent(enrollment, doc, decision, summary)] }, from: enrollment, decision });
     }
+    if (expiring.length) {
+      // An interrupted run may have continued it before the facts changed: that stands.
+      const next = await ctx.nextYear(expiring.map(({ enrollment }) => enrollment));
+      for (const { enrollment, decision } of expiring) {
+        const existing = next.get(ctx.nextId(enrollment));
+        if (existing?.renewedFrom === enrollment._id) {
+          plan.markers[existing.status === 'ENROLLED' ? 'RENEWED' : 'ACTION_REQUIRED'].push(enrollment._id);
+          summary.resumed++;
+        } else {
+          plan.expiries.push(this.expiry(enrollment, decision, toFiscalYear, now));
+        }
+      }
+    }
+    return plan;
+  }
 
+  /**
+   * 1. the next-year enrollments, each with its event; one already there is either this run's predecessor's
+   *    (only the marker was missing), or one an invitation or an unfinished Enroll had started (it becomes the
+   *    continuation, in a guarded write with the event), or one enrolled on its own (nothing to continue);
+   * 2. the expired ones, status and event in one guarded write each;
+   * 3. the markers on the old ones, once their next-year enrollments exist.
+   */
+  private async write(plan: BatchPlan, programs: Map<string, Program>, summary: RolloverSummary): Promise<void> {
+    const { toFiscalYear } = summary;
+    const { now, inserts, markers, expiries } = plan;
     const collection = this.enrollments.model.collection;
-    // 1. The next-year enrollments, each with its event. A duplicate means another run wrote it: not marked here.
+    this.enrollments.noteOutbox(inserts.map((i) => i.doc._id));
     const { duplicates } = await insertIdempotent(collection as never, inserts.map((i) => i.doc));
     const duplicate = new Set(duplicates);
     inserts.forEach((insert, index) => {
-      if (duplicate.has(index)) {
-        summary.conflicts++;
-        return;
-      }
-      markers[insert.outcome].push(insert.from._id);
-      if (insert.outcome === 'RENEWED') summary.renewed++;
+      if (duplicate.has(index)) return;
+      markers[insert.decision.outcome as RolloverOutcome].push(insert.from._id);
+      if (insert.decision.outcome === 'RENEWED') summary.renewed++;
       else summary.actionRequired++;
     });
-    // A next-year enrollment that only an invitation (or an unfinished Enroll) had started becomes the continuation.
-    for (const takeOver of takeOvers) {
-      const { _id, createdAt: _createdAt, ...fields } = takeOver.doc;
-      const result = await collection.updateOne(
-        { _id, version: takeOver.next.version } as never,
-        { $set: fields, $push: pushOutbox([takeOver.event]) } as never,
-      );
-      if (result.matchedCount === 0) {
-        summary.conflicts++;
-        continue;
+    if (duplicates.length) {
+      const taken = duplicates.map((index) => inserts[index]);
+      const existing = await findByIds<NextYearEnrollment>(collection as never, taken.map((t) => t.doc._id), NEXT_YEAR_FIELDS);
+      for (const { doc, from, decision } of taken) {
+        const next = existing.get(doc._id);
+        if (next?.renewedFrom === from._id) {
+          markers[next.status === 'ENROLLED' ? 'RENEWED' : 'ACTION_REQUIRED'].push(from._id);
+          summary.resumed++;
+        } else if (next && PRE_SUBMIT.has(next.status) && !next.submittedAt) {
+          const continued = this.nextYear(from, programs.get(from.programId)!, decision, toFiscalYear, next.version, now);
+          const { _id, createdAt: _createdAt, ...fields } = continued;
+          const event = this.nextYearEvent(from, continued, decision, summary);
+          this.enrollments.noteOutbox([_id]);
+          const result = await collection.updateOne({ _id, version: next.version } as never, { $set: fields, $push: pushOutbox([event]) } as never);
+          if (result.matchedCount === 0) {
+            summary.conflicts++; // changed meanwhile: the next run decides again
+            continue;
+          }
+          markers[decision.outcome as RolloverOutcome].push(from._id);
+          if (decision.outcome === 'RENEWED') summary.renewed++;
+          else summary.actionRequired++;
+        } else if (next) {
+          markers.SUPERSEDED.push(from._id);
+          summary.superseded++;
+        } else {
+          summary.conflicts++;
+        }
       }
-      markers[takeOver.outcome].push(takeOver.from._id);
-      if (takeOver.outcome === 'RENEWED') summary.renewed++;
-      else summary.actionRequired++;
     }
-    // 2. The expired ones: status and event in one guarded write each.
     if (expiries.length) {
-      const outcome = await bulkWriteChunked(collection as never, expiries as never);
+      this.enrollments.noteOutbox(expiries.map((e) => (e.updateOne.filter as { _id: string })._id));
+      const outcome = await bulkWriteChunked(collection as never, expiries as never, this.config.BULK_WRITE_CHUNK);
       summary.expired += outcome.modified;
       summary.conflicts += expiries.length - outcome.matched;
     }
-    // 3. The markers, once the next-year enrollments exist: one update per outcome.
-    summary.superseded += markers.SUPERSEDED.length;
-    for (const outcome of ['RENEWED', 'ACTION_REQUIRED', 'SUPERSEDED'] as const) {
-      if (markers[outcome].length === 0) continue;
-      await collection.updateMany(
-        { _id: { $in: markers[outcome] } } as never,
-        { $set: { rollover: { toFiscalYear, outcome, at: now }, updatedAt: now }, $inc: { version: 1 } } as never,
-      );
-    }
+    const marks = (['RENEWED', 'ACTION_REQUIRED', 'SUPERSEDED'] as const).flatMap((outcome) =>
+      markers[outcome].map((_id) => ({
+        updateOne: { filter: { _id }, update: { $set: { rollover: { toFiscalYear, outcome, at: now }, updatedAt: now }, $inc: { version: 1 } } },
+      })),
+    );
+    await bulkWriteChunked(collection as never, marks as never, this.config.BULK_WRITE_CHUNK);
     summary.batches++;
     this.events.committed();
+  }
+
+  private nextYearEvent(from: Enrollment, doc: Enrollment, decision: RenewalDecision, summary: RolloverSummary): OutboxEntry {
+    return this.events.event(decision.outcome === 'RENEWED' ? 'EnrollmentRenewed' : 'EnrollmentActionRequired', doc, {
+      extra: decision.outcome === 'RENEWED' ? { fromFiscalYear: summary.fromFiscalYear } : {},
+      eventId: deterministicId('rollover', from._id, summary.toFiscalYear),
+    });
   }
 
   private expiry(enrollment: Enrollment, decision: RenewalDecision, toFiscalYear: string, now: Date) {

@@ -55,7 +55,7 @@ export class SendRenewalReminders {
       { projection: { outbox: 0 }, batchSize },
     );
     const flush = async (batch: Enrollment[]) => {
-      const ctx = await this.context.load(batch, programs, fiscalYear, toFiscalYear, false);
+      const ctx = await this.context.load(batch, programs, fiscalYear, toFiscalYear);
       const now = new Date();
       const operations = [];
       for (const enrollment of batch) {
@@ -78,7 +78,8 @@ export class SendRenewalReminders {
         });
       }
       if (operations.length) {
-        const outcome = await bulkWriteChunked(this.enrollments.model.collection as never, operations as never);
+        this.enrollments.noteOutbox(operations.map((o) => o.updateOne.filter._id));
+        const outcome = await bulkWriteChunked(this.enrollments.model.collection as never, operations as never, this.config.BULK_WRITE_CHUNK);
         summary.reminded += outcome.modified;
         summary.conflicts += operations.length - outcome.matched;
         this.events.committed();
