@@ -1,7 +1,7 @@
-import { deadLetterTopic, DeadLetterHeaders, MalformedMessageError, parseEvent } from '@lib/contracts';
+import { deadLetterTopic, DeadLetterHeaders, Envelope, MalformedMessageError, parseEvent } from '@lib/contracts';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { BaseRpcContext, CustomTransportStrategy, Server } from '@nestjs/microservices';
-import { Consumer, EachMessagePayload, IHeaders, Kafka } from 'kafkajs';
+import { Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage } from 'kafkajs';
 import { lastValueFrom, defaultIfEmpty } from 'rxjs';
 import { ConsumedEvent } from './consumed-event';
 import { Trace } from './context';
@@ -16,10 +16,22 @@ import { KAFKA } from './tokens';
 
 const HEARTBEAT_EVERY_MS = 3_000;
 const MAX_INFRA_BACKOFF_MS = 5_000;
+/** Messages of a partition handled between two offset commits (one ledger read and one ledger write each). */
+const CHUNK_SIZE = 200;
+
+interface Item {
+  message: KafkaMessage;
+  envelope?: Envelope;
+  malformed?: unknown;
+  done: boolean;
+}
 
 /**
  * The one Kafka consumer of a service, as a Nest transport: handlers are `@EventPattern('<topic>')` methods that
- * receive a ConsumedEvent. For each message, in partition order:
+ * receive a ConsumedEvent. Messages come in batches per partition, taken in chunks: the ledger is read once for
+ * a chunk and written once after it, then the chunk's offsets are committed. Within a chunk, messages of one key
+ * are handled one after the other in partition order, and up to `keysConsumedConcurrently` keys at the same time
+ * (Kafka orders only the messages of one key). For each message:
  *  - malformed (not an envelope, or a known type whose payload breaks the contract) goes to `<topic>.dlq`;
  *  - an unknown type is skipped (forward compatibility);
  *  - an event already in the ledger is skipped (redelivery, replay);
@@ -109,7 +121,8 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
     await consumer.subscribe({ topics, fromBeginning: this.options.fromBeginning });
     await consumer.run({
       partitionsConsumedConcurrently: this.options.partitionsConsumedConcurrently,
-      eachMessage: (payload) => this.handleMessage(payload),
+      eachBatchAutoResolve: false,
+      eachBatch: (payload) => this.handleBatch(payload),
     });
   }
 
@@ -123,24 +136,108 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
     await this.producer.disconnect();
   }
 
-  private async handleMessage({ topic, partition, message, heartbeat }: EachMessagePayload): Promise<void> {
-    const origin = { topic, partition, offset: message.offset };
+  private async handleBatch({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }: EachBatchPayload): Promise<void> {
     const pacemaker = setInterval(() => heartbeat().catch(() => undefined), HEARTBEAT_EVERY_MS);
+    try {
+      for (let i = 0; i < batch.messages.length; i += CHUNK_SIZE) {
+        if (this.closing || !isRunning() || isStale()) return;
+        const chunk = batch.messages.slice(i, i + CHUNK_SIZE);
+        const { lastDone, error } = await this.handleChunk(batch.topic, batch.partition, chunk, heartbeat);
+        if (lastDone !== undefined) resolveOffset(lastDone);
+        await commitOffsetsIfNecessary();
+        if (error) throw error;
+        if (lastDone !== chunk[chunk.length - 1].offset) return; // stopped by shutdown: the rest is redelivered
+        await heartbeat().catch(() => undefined);
+      }
+    } finally {
+      clearInterval(pacemaker);
+    }
+  }
+
+  /**
+   * Handles a chunk of one partition and records the applied events in the ledger. Returns the offset up to
+   * which every message is done (to commit), and an error to surface to the consumer (the rest is redelivered).
+   */
+  private async handleChunk(
+    topic: string,
+    partition: number,
+    messages: KafkaMessage[],
+    heartbeat: () => Promise<void>,
+  ): Promise<{ lastDone?: string; error?: unknown }> {
+    const items: Item[] = messages.map((message) => {
+      try {
+        const parsed = parseEvent(topic, message.value);
+        if (!parsed.known) {
+          this.metrics.consumed.inc({ topic, outcome: 'skipped_unknown_type' });
+          return { message, done: true };
+        }
+        return { message, envelope: parsed.envelope, done: false };
+      } catch (error) {
+        return { message, malformed: error, done: false };
+      }
+    });
+    const eventIds = [...new Set(items.flatMap((item) => (item.envelope ? [item.envelope.eventId] : [])))];
+    const applied = await this.withInfraRetry(() => this.ledger.processed(this.options.groupId, eventIds));
+    const byKey = new Map<string, Item[]>();
+    for (const item of items) {
+      if (item.done) continue;
+      const key = item.message.key?.toString() ?? '';
+      const list = byKey.get(key) ?? [];
+      list.push(item);
+      byKey.set(key, list);
+    }
+    const recorded: Array<{ eventId: string; topic: string; partition: number; offset: string }> = [];
+    const groups = [...byKey.values()];
+    let next = 0;
+    let failure: unknown;
+    const worker = async () => {
+      // Once shutting down, only the messages already in a handler finish; nothing new starts.
+      while (next < groups.length && failure === undefined && !this.closing) {
+        const group = groups[next++];
+        for (const item of group) {
+          if (this.closing) break;
+          try {
+            await this.handleItem(topic, partition, item, applied, recorded, heartbeat);
+            item.done = true;
+          } catch (error) {
+            failure ??= error;
+            break;
+          }
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.options.keysConsumedConcurrently, groups.length) }, worker));
+    if (recorded.length) {
+      await this.withInfraRetry(() => this.ledger.recordMany(this.options.groupId, recorded));
+      for (const _ of recorded) this.metrics.consumed.inc({ topic, outcome: 'processed' });
+    }
+    let lastDone: string | undefined;
+    for (const item of items) {
+      if (!item.done) break;
+      lastDone = item.message.offset;
+    }
+    // Shutting down is not an error: what is not done stays uncommitted and is redelivered after restart.
+    return { lastDone, error: this.closing ? undefined : failure };
+  }
+
+  private async handleItem(
+    topic: string,
+    partition: number,
+    item: Item,
+    applied: Set<string>,
+    recorded: Array<{ eventId: string; topic: string; partition: number; offset: string }>,
+    heartbeat: () => Promise<void>,
+  ): Promise<void> {
+    const { message } = item;
+    const origin = { topic, partition, offset: message.offset };
     const timer = this.metrics.handlerSeconds.startTimer({ topic });
     try {
-      let parsed;
-      try {
-        parsed = parseEvent(topic, message.value);
-      } catch (error) {
-        await this.deadLetter(origin, message.key, message.value, message.headers, error, 1);
+      if (!item.envelope) {
+        await this.deadLetter(origin, message.key, message.value, message.headers, item.malformed, 1);
         return;
       }
-      if (!parsed.known) {
-        this.metrics.consumed.inc({ topic, outcome: 'skipped_unknown_type' });
-        return;
-      }
-      const { envelope } = parsed;
-      if (await this.withInfraRetry(() => this.ledger.has(this.options.groupId, envelope.eventId))) {
+      const { envelope } = item;
+      if (applied.has(envelope.eventId)) {
         this.metrics.consumed.inc({ topic, outcome: 'duplicate' });
         return;
       }
@@ -154,13 +251,13 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
       };
       const outcome = await this.runHandler(topic, event);
       if (outcome.ok) {
-        await this.withInfraRetry(() => this.ledger.record(this.options.groupId, envelope.eventId, origin));
-        this.metrics.consumed.inc({ topic, outcome: 'processed' });
+        // A second copy of the event later in this chunk is a duplicate too.
+        applied.add(envelope.eventId);
+        recorded.push({ eventId: envelope.eventId, ...origin });
       } else {
         await this.deadLetter(origin, message.key, message.value, message.headers, outcome.error, outcome.attempts);
       }
     } finally {
-      clearInterval(pacemaker);
       timer();
     }
   }

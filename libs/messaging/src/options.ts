@@ -7,6 +7,8 @@ export interface MessagingOptions {
   groupId?: string;
   /** Partitions consumed at the same time; messages of one partition (one key) stay in order. */
   partitionsConsumedConcurrently?: number;
+  /** Keys of one partition handled at the same time (messages of one key always one after the other). */
+  keysConsumedConcurrently?: number;
   /** Attempts for a message whose handler fails with a transient error, before it is dead-lettered. */
   maxAttempts?: number;
   /** First retry delay; doubles on each attempt. */
@@ -23,6 +25,7 @@ export function resolveOptions(options: MessagingOptions): Required<MessagingOpt
   return {
     groupId: options.serviceName,
     partitionsConsumedConcurrently: 3,
+    keysConsumedConcurrently: 16,
     maxAttempts: 5,
     retryBackoffMs: 200,
     topicPartitions: 6,

@@ -4,15 +4,23 @@ import { Collection, Connection } from 'mongoose';
 import { EventProducer } from './event-producer';
 import { MessagingMetrics } from './metrics';
 import { MESSAGING_OPTIONS, MessagingOptions, resolveOptions } from './options';
-import { OutboxEntry } from './outbox';
+import { OutboxEntry, PendingOutboxes } from './outbox';
 
 const BATCH_SIZE = 200;
+/** How long an id noted before its write stays pending when its document shows no entries yet. */
+const NOTED_GRACE_MS = 2_000;
 
 /**
  * Publishes the events stored in documents' outboxes, in order, with acks=all, and removes each one only
  * after the broker acknowledged it. A crash between the write and the publish leaves the events in the
- * document; the next scan (at start, on a kick, or on the poll interval) publishes them. Delivery is
- * therefore at-least-once: consumers are idempotent.
+ * document; the next scan (at start and on the poll interval) publishes them. Delivery is therefore
+ * at-least-once: consumers are idempotent.
+ *
+ * A kick after a write publishes the documents this process just wrote events into, looked up by `_id`
+ * (`PendingOutboxes`, noted by the outbox plugin's hooks): a scan for non-empty outboxes reads the whole
+ * collection on servers that cannot index it, which cost more than everything else under load. Events written
+ * outside mongoose (plain driver calls) are found by the scan of the poll interval, or sooner when the writer
+ * notes the ids (`PendingOutboxes.note`).
  */
 @Injectable()
 export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -21,6 +29,8 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
   private timer?: NodeJS.Timeout;
   private running?: Promise<void>;
   private again = false;
+  /** The next drain scans every outbox collection (start, poll interval, a kick with nothing noted). */
+  private sweep = true;
   private stopped = true;
 
   constructor(
@@ -43,8 +53,12 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
   start(): void {
     if (!this.stopped) return;
     this.stopped = false;
-    this.timer = setInterval(() => this.kick(), this.options.relayIntervalMs);
+    this.timer = setInterval(() => {
+      this.sweep = true;
+      this.kick();
+    }, this.options.relayIntervalMs);
     this.timer.unref();
+    this.sweep = true;
     this.kick();
   }
 
@@ -82,29 +96,67 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
   /** Publishes until no outbox holds an event. */
   async flush(): Promise<void> {
     await this.running;
+    this.sweep = true;
     await this.drain();
   }
 
-  private collections(): Collection[] {
+  private collections(): Array<{ collection: Collection; namespace: string }> {
+    const seen = new Set<string>();
     return Object.values(this.connection.models)
       .filter((model) => model.schema.path('outbox'))
-      .map((model) => model.collection as unknown as Collection);
+      .map((model) => ({
+        collection: model.collection as unknown as Collection,
+        namespace: `${model.db.name}.${model.collection.collectionName}`,
+      }))
+      .filter(({ namespace }) => !seen.has(namespace) && !!seen.add(namespace));
   }
 
   private async drain(): Promise<void> {
-    for (const collection of this.collections()) {
-      for (;;) {
-        const published = await this.publishBatch(collection);
-        if (published < BATCH_SIZE) break;
+    const collections = this.collections();
+    const sweep = this.sweep;
+    this.sweep = false;
+    for (const { collection, namespace } of collections) {
+      const pending = PendingOutboxes.take(namespace);
+      if (sweep || pending.scan) {
+        for (;;) {
+          const published = await this.publishBatch(collection, await this.scanBatch(collection));
+          if (published < BATCH_SIZE) break;
+        }
+        // Noted writes may still be on their way: look again at the young ones next time.
+        this.keepYoung(namespace, pending.ids.entries());
+        continue;
+      }
+      const ids = [...pending.ids];
+      for (let i = 0; i < ids.length; i += BATCH_SIZE) {
+        const chunk = ids.slice(i, i + BATCH_SIZE);
+        const docs = await this.byIds(collection, chunk.map(([id]) => id));
+        await this.publishBatch(collection, docs.filter((doc) => doc.outbox?.length) as Array<{ _id: unknown; outbox: OutboxEntry[] }>);
+        const done = new Set(docs.filter((doc) => doc.outbox?.length).map((doc) => String(doc._id)));
+        this.keepYoung(namespace, chunk.filter(([id]) => !done.has(String(id))));
       }
     }
   }
 
-  private async publishBatch(collection: Collection): Promise<number> {
-    const docs = (await collection
+  private keepYoung(namespace: string, ids: Iterable<[unknown, number]>): void {
+    const now = Date.now();
+    PendingOutboxes.keep(namespace, [...ids].filter(([, at]) => now - at < NOTED_GRACE_MS));
+  }
+
+  private async scanBatch(collection: Collection): Promise<Array<{ _id: unknown; outbox: OutboxEntry[] }>> {
+    return (await collection
       .find({ 'outbox.0': { $exists: true } }, { projection: { outbox: 1 } })
       .limit(BATCH_SIZE)
       .toArray()) as unknown as Array<{ _id: unknown; outbox: OutboxEntry[] }>;
+  }
+
+  private async byIds(collection: Collection, ids: unknown[]): Promise<Array<{ _id: unknown; outbox?: OutboxEntry[] }>> {
+    return (await collection
+      .find({ _id: { $in: ids } } as never, { projection: { outbox: 1 } })
+      .toArray()) as unknown as Array<{ _id: unknown; outbox?: OutboxEntry[] }>;
+  }
+
+  /** Publishes the entries of these documents in creation order, then removes exactly those entries. */
+  private async publishBatch(collection: Collection, docs: Array<{ _id: unknown; outbox: OutboxEntry[] }>): Promise<number> {
     if (docs.length === 0) return 0;
 
     // In creation order across documents, so events of one key keep the order they were written in.

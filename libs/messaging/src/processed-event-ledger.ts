@@ -31,6 +31,32 @@ export class ProcessedEventLedger {
     return (await this.collection.countDocuments({ _id: this.id(groupId, eventId) }, { limit: 1 })) > 0;
   }
 
+  /** Which of these events the group has applied: one indexed read for a whole batch of messages. */
+  async processed(groupId: string, eventIds: string[]): Promise<Set<string>> {
+    if (eventIds.length === 0) return new Set();
+    const prefix = `${groupId}:`;
+    const rows = await this.collection
+      .find({ _id: { $in: eventIds.map((eventId) => this.id(groupId, eventId)) } }, { projection: { _id: 1 } })
+      .toArray();
+    return new Set(rows.map((row) => row._id.slice(prefix.length)));
+  }
+
+  /** Records several applied events in one round trip (unordered upserts: an entry already there stays). */
+  async recordMany(groupId: string, entries: Array<{ eventId: string; topic: string; partition: number; offset: string }>): Promise<void> {
+    if (entries.length === 0) return;
+    const processedAt = new Date();
+    await this.collection.bulkWrite(
+      entries.map(({ eventId, ...origin }) => ({
+        updateOne: {
+          filter: { _id: this.id(groupId, eventId) },
+          update: { $setOnInsert: { ...origin, processedAt } },
+          upsert: true,
+        },
+      })),
+      { ordered: false },
+    );
+  }
+
   async record(groupId: string, eventId: string, origin: { topic: string; partition: number; offset: string }) {
     await this.collection.updateOne(
       { _id: this.id(groupId, eventId) },
