@@ -21,26 +21,25 @@ export interface Harness {
 }
 
 /**
- * `suite` names a consumer group kept from one run of the spec file to the next. The service consumes from the
- * beginning of its topics, and on a shared broker identity.events.v1 holds every test partner ever registered:
- * replaying all of it in each file would take minutes. A kept group resumes where the last run stopped (its view
- * lives in a new database, but every spec registers its own partners, users and programs after the service
- * started, so it needs nothing older). On a fresh broker the first run simply reads the whole (short) history.
+ * The service gets a database and a consumer group of its own (named after `suite`), placed at the end of the
+ * topics it consumes: every spec registers its partners, users and programs after the service started, so it
+ * needs nothing older, and on a broker shared by the whole run (or by every run on a dev machine) replaying the
+ * identity history of every other spec would take minutes.
  */
 export async function startHarness(suite: string, env: Record<string, string> = {}): Promise<Harness> {
   const issuer = await new TestIssuer().start();
   const kafka = new TestKafka();
   const service = await bootService(AppModule, {
-    name: 'payout-profiles',
+    name: `payout-profiles-${suite}`,
     env: {
       ...issuer.env(),
       PAYOUT_ENCRYPTION_KEYS: Object.entries(ENCRYPTION_KEYS).map(([id, key]) => `${id}:${key}`).join(','),
       PAYOUT_ENCRYPTION_ACTIVE_KEY_ID: 'k1',
       TAX_EXPIRY_SCAN_INTERVAL_MS: "0",
       KAFKA_PARTITIONS_CONCURRENCY: '6',
-      KAFKA_GROUP_ID: `payout-profiles-test-${suite}`,
       ...env,
     },
+    startAtEndOf: [Topics.identity, Topics.programs, Topics.validationResults],
   });
   const mongo = await new MongoClient(process.env.MONGO_URL!, { directConnection: true }).connect();
   const db = mongo.db(service.env.MONGO_DB);

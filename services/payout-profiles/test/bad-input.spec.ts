@@ -1,0 +1,158 @@
+/**
+ * Bad input per country: each answer is problem+json naming the field, and nothing stored changes (the raw
+ * documents of the partner are the same before and after).
+ */
+import { randomUUID } from 'node:crypto';
+import { Answer, call, createWorld, Harness, ibanProfile, ifMatch, inDays, nonUsTaxProfile, startHarness, usProfile, usTaxProfile, World } from './support';
+
+jest.setTimeout(120_000);
+
+let h: Harness;
+let w: World;
+let admin: string;
+let euProfile: { profileId: string; version: number; name: string };
+let usBankId: string;
+
+beforeAll(async () => {
+  h = await startHarness('bad-input');
+  w = await createWorld(h);
+  admin = await w.token('adminOfLocation');
+  const eu = await call(h, 'POST', '/v1/bank-profiles', { token: admin, body: ibanProfile() });
+  expect(eu.status).toBe(201);
+  euProfile = eu.body;
+  const us = await call(h, 'POST', '/v1/bank-profiles', { token: admin, body: usProfile() });
+  usBankId = us.body.profileId;
+  expect((await call(h, 'POST', `/v1/locations/${w.L1}/tax-profile`, { token: admin, body: usTaxProfile() })).status).toBe(201);
+  expect((await call(h, 'PUT', `/v1/locations/${w.L1}/default-bank-profile`, { token: admin, body: { bankProfileId: usBankId, currency: 'USD' } })).status).toBe(200);
+}, 180_000);
+
+afterAll(async () => {
+  await h?.close();
+});
+
+/**
+ * Every stored document of the partner (profiles, defaults), without their outboxes, which the relay empties
+ * in the background. A use case that wrote anything, event included, would have changed version or updatedAt.
+ */
+async function stored(): Promise<unknown[]> {
+  const collections = ['bank_profiles', 'tax_profiles', 'default_bank_profiles'];
+  return Promise.all(
+    collections.map((name) => h.db.collection(name).find({ partnerId: w.partnerId }, { projection: { outbox: 0 } }).sort({ _id: 1 }).toArray()),
+  );
+}
+
+function expectProblem(answer: Answer, status: number, field: string, message?: RegExp): void {
+  expect(answer.status).toBe(status);
+  expect(answer.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+  expect(answer.body).toMatchObject({ status, type: expect.any(String), title: expect.any(String) });
+  expect(answer.body.errors).toEqual(expect.arrayContaining([expect.objectContaining({ field, ...(message && { message: expect.stringMatching(message) }) })]));
+}
+
+type Case = [string, () => Promise<{ method: string; path: string; body: unknown; headers?: Record<string, string> }>, number, string, RegExp?];
+
+const CASES: Case[] = [
+  // Bank accounts, per country
+  ['DE: bad IBAN checksum', async () => ({ method: 'POST', path: '/v1/bank-profiles', body: ibanProfile({ account: { iban: 'DE89370400440532013001', bic: 'COBADEFF' } }) }), 400, 'account.iban', /checksum/],
+  ['GB: IBAN of the wrong length', async () => ({ method: 'POST', path: '/v1/bank-profiles', body: ibanProfile({ country: 'GB', currency: 'GBP', account: { iban: 'GB82WEST1234569876543', bic: 'NWBKGB2L' } }) }), 400, 'account.iban', /22 characters/],
+  ['FR: IBAN of another country', async () => ({ method: 'POST', path: '/v1/bank-profiles', body: ibanProfile({ country: 'FR', account: { iban: 'DE89370400440532013000', bic: 'BNPAFRPP' } }) }), 400, 'account.iban', /country FR/],
+  ['DE: BIC missing', async () => ({ method: 'POST', path: '/v1/bank-profiles', body: ibanProfile({ account: { iban: 'DE89370400440532013000' } }) }), 400, 'account.bic', /required/],
+  ['US: routing number missing', async () => ({ method: 'POST', path: '/v1/bank-profiles', body: usProfile({ account: { accountNumber: '000123456789' } }) }), 400, 'account.routingNumber', /required/],
+  ['US: routing number with a bad checksum', async () => ({ method: 'POST', path: '/v1/bank-profiles', body: usProfile({ account: { accountNumber: '000123456789', routingNumber: '021000022' } }) }), 400, 'account.routingNumber', /checksum/],
+  ['CA: transit number missing', async () => ({ method: 'POST', path: '/v1/bank-profiles', body: usProfile({ country: 'CA', currency: 'CAD', account: { institutionNumber: '001', accountNumber: '1234567' } }) }), 400, 'account.transitNumber', /required/],
+  ['AU: BSB malformed', async () => ({ method: 'POST', path: '/v1/bank-profiles', body: usProfile({ country: 'AU', currency: 'AUD', account: { bsb: '06200', accountNumber: '12345678' } }) }), 400, 'account.bsb'],
+  ['IN: IFSC malformed', async () => ({ method: 'POST', path: '/v1/bank-profiles', body: usProfile({ country: 'IN', currency: 'INR', account: { ifsc: 'HDFC1234567', accountNumber: '123456789012' } }) }), 400, 'account.ifsc'],
+  ['JP: BIC missing (generic SWIFT rule)', async () => ({ method: 'POST', path: '/v1/bank-profiles', body: usProfile({ country: 'JP', currency: 'JPY', account: { accountNumber: '1234567' } }) }), 400, 'account.bic'],
+  ['unsupported currency', async () => ({ method: 'POST', path: '/v1/bank-profiles', body: usProfile({ currency: 'XYZ' }) }), 400, 'currency', /ISO 4217/],
+  ['unknown country', async () => ({ method: 'POST', path: '/v1/bank-profiles', body: usProfile({ country: 'QQ' }) }), 400, 'country'],
+  ['unknown payment method', async () => ({ method: 'POST', path: '/v1/bank-profiles', body: usProfile({ paymentMethod: 'CRYPTO' }) }), 400, 'paymentMethod'],
+  ['CHECK without a mailing address', async () => ({ method: 'POST', path: '/v1/bank-profiles', body: usProfile({ paymentMethod: 'CHECK' }) }), 400, 'beneficiary.address'],
+  ['unknown field', async () => ({ method: 'POST', path: '/v1/bank-profiles', body: usProfile({ nickname: 'x' }) }), 400, 'nickname'],
+  ['unknown nested field', async () => ({ method: 'POST', path: '/v1/bank-profiles', body: usProfile({ account: { accountNumber: '000123456789', routingNumber: '021000021', swift: 'x' } }) }), 400, 'account.swift'],
+  ['duplicate profile name', async () => ({ method: 'POST', path: '/v1/bank-profiles', body: usProfile({ name: euProfile.name.toUpperCase() }) }), 409, 'name'],
+  // Changes of an existing profile
+  ['PATCH: bad IBAN checksum', async () => ({ method: 'PATCH', path: `/v1/bank-profiles/${euProfile.profileId}`, body: { account: { iban: 'DE89370400440532013001', bic: 'COBADEFF' } }, headers: ifMatch(euProfile.version) }), 400, 'account.iban', /checksum/],
+  ['PATCH: country changed without account details', async () => ({ method: 'PATCH', path: `/v1/bank-profiles/${euProfile.profileId}`, body: { country: 'FR' }, headers: ifMatch(euProfile.version) }), 400, 'account'],
+  ['PATCH: unsupported currency', async () => ({ method: 'PATCH', path: `/v1/bank-profiles/${euProfile.profileId}`, body: { currency: 'EUX' }, headers: ifMatch(euProfile.version) }), 400, 'currency'],
+  ['PATCH: currency of a default bank profile', async () => ({ method: 'PATCH', path: `/v1/bank-profiles/${usBankId}`, body: { currency: 'EUR' }, headers: ifMatch(1) }), 409, 'currency'],
+  ['PATCH: duplicate name', async () => ({ method: 'PATCH', path: `/v1/bank-profiles/${usBankId}`, body: { name: euProfile.name }, headers: ifMatch(1) }), 409, 'name'],
+  ['PATCH: malformed If-Match', async () => ({ method: 'PATCH', path: `/v1/bank-profiles/${usBankId}`, body: { name: 'x' }, headers: { 'if-match': 'yesterday' } }), 400, 'If-Match'],
+  // Tax profiles
+  ['tax: expired tax form date', async () => ({ method: 'POST', path: `/v1/locations/${w.L3}/tax-profile`, body: usTaxProfile({ expiresAt: inDays(-1) }) }), 400, 'expiresAt', /expired/],
+  ['tax: PATCH to an expired date', async () => ({ method: 'PATCH', path: `/v1/locations/${w.L1}/tax-profile`, body: { expiresAt: inDays(-30) }, headers: ifMatch(1) }), 400, 'expiresAt', /expired/],
+  ['tax: US TIN of 8 digits', async () => ({ method: 'POST', path: `/v1/locations/${w.L3}/tax-profile`, body: usTaxProfile({ taxId: '12-345678' }) }), 400, 'taxId'],
+  ['tax: US without TIN', async () => ({ method: 'POST', path: `/v1/locations/${w.L3}/tax-profile`, body: usTaxProfile({ taxId: undefined }) }), 400, 'taxId', /required/],
+  ['tax: non-US with a W-9', async () => ({ method: 'POST', path: `/v1/locations/${w.L3}/tax-profile`, body: nonUsTaxProfile({ taxForm: 'W-9' }) }), 400, 'taxForm', /W-8BEN-E/],
+  ['tax: VAT id for a US incorporation', async () => ({ method: 'POST', path: `/v1/locations/${w.L3}/tax-profile`, body: usTaxProfile({ vatId: 'DE123456789' }) }), 400, 'vatId'],
+  ['tax: not a date', async () => ({ method: 'POST', path: `/v1/locations/${w.L3}/tax-profile`, body: usTaxProfile({ expiresAt: 'next year' }) }), 400, 'expiresAt'],
+  ['tax: document too large', async () => ({ method: 'POST', path: `/v1/locations/${w.L3}/tax-profile`, body: usTaxProfile({ documents: [{ fileName: 'w9.pdf', contentType: 'application/pdf', sizeBytes: 900_000_000, uploadedAt: new Date().toISOString() }] }) }), 400, 'documents.0.sizeBytes'],
+  ['tax: no documents', async () => ({ method: 'POST', path: `/v1/locations/${w.L3}/tax-profile`, body: usTaxProfile({ documents: [] }) }), 400, 'documents'],
+  // Defaults
+  ['default: currency other than the profile\'s', async () => ({ method: 'PUT', path: `/v1/locations/${w.L3}/default-bank-profile`, body: { bankProfileId: usBankId, currency: 'EUR' } }), 400, 'currency'],
+  ['default: unsupported currency', async () => ({ method: 'PUT', path: `/v1/locations/${w.L3}/default-bank-profile`, body: { bankProfileId: usBankId, currency: 'ZZZ' } }), 400, 'currency'],
+  ['default: unknown bank profile', async () => ({ method: 'POST', path: '/v1/default-bank-profiles', body: { bankProfileId: randomUUID(), currency: 'USD', locationIds: [w.L1, w.L3] } }), 400, 'bankProfileId'],
+  ['default: empty location list', async () => ({ method: 'POST', path: '/v1/default-bank-profiles', body: { bankProfileId: usBankId, currency: 'USD', locationIds: [] } }), 400, 'locationIds'],
+  ['readiness: programId missing', async () => ({ method: 'GET', path: `/v1/readiness?locationId=${w.L1}`, body: undefined }), 400, 'programId'],
+  // Operator decisions
+  ['operator: ACTION_REQUIRED without reasons', async () => ({ method: 'POST', path: `/v1/operator/profiles/${usBankId}/validation`, body: { revision: 1, outcome: 'ACTION_REQUIRED' } }), 400, 'reasons'],
+  ['operator: a revision that does not exist yet', async () => ({ method: 'POST', path: `/v1/operator/profiles/${usBankId}/validation`, body: { revision: 9, outcome: 'APPROVED' } }), 400, 'revision'],
+];
+
+describe('bad input: problem+json naming the field, nothing stored changes', () => {
+  // A rest parameter: jest gives a test function with more parameters than its row a `done` callback (and then
+  // waits for it), and the rows without a message pattern have four entries.
+  it.each(CASES)('%s', async (...[, request, status, field, message]: Case) => {
+    const before = await stored();
+    const { method, path, body, headers } = await request();
+    const isOperator = path.startsWith('/v1/operator');
+    const answer = await call(h, method, path, {
+      token: isOperator ? undefined : admin,
+      body,
+      headers: { ...headers, ...(isOperator && { 'x-operator-key': h.service.env.OPERATOR_TOKEN }) },
+    });
+    expectProblem(answer, status, field, message);
+    expect(await stored()).toEqual(before);
+  });
+
+  it('never echoes a secret in an error', async () => {
+    const answer = await call(h, 'POST', '/v1/bank-profiles', { token: admin, body: ibanProfile({ account: { iban: 'DE89370400440532013001', bic: 'COBADEFF' } }) });
+    expect(JSON.stringify(answer.body)).not.toContain('370400440532013001');
+  });
+});
+
+describe('concurrency and retries', () => {
+  it('a stale If-Match answers 412 with the current version, and changes nothing', async () => {
+    const before = await stored();
+    const answer = await call(h, 'PATCH', `/v1/bank-profiles/${euProfile.profileId}`, { token: admin, body: { name: `x ${randomUUID()}` }, headers: ifMatch(euProfile.version + 7) });
+    expect(answer.status).toBe(412);
+    expect(answer.body).toMatchObject({ currentVersion: euProfile.version });
+    expect(await stored()).toEqual(before);
+  });
+
+  it('an update without If-Match answers 428', async () => {
+    const answer = await call(h, 'PATCH', `/v1/bank-profiles/${euProfile.profileId}`, { token: admin, body: { name: 'x' } });
+    expect(answer.status).toBe(428);
+  });
+
+  it('a retried create with the same Idempotency-Key gets the first answer and creates one profile', async () => {
+    const key = randomUUID();
+    const body = usProfile();
+    const first = await call(h, 'POST', '/v1/bank-profiles', { token: admin, body, headers: { 'idempotency-key': key } });
+    const second = await call(h, 'POST', '/v1/bank-profiles', { token: admin, body, headers: { 'idempotency-key': key } });
+    expect(first.status).toBe(201);
+    expect(second.status).toBe(201);
+    expect(second.body.profileId).toBe(first.body.profileId);
+    expect(second.headers.get('idempotent-replayed')).toBe('true');
+    expect(await h.db.collection('bank_profiles').countDocuments({ partnerId: w.partnerId, name: body.name })).toBe(1);
+  });
+
+  it('sending the same details again is not a new revision', async () => {
+    const current = await call(h, 'GET', `/v1/bank-profiles/${euProfile.profileId}`, { token: admin });
+    const again = await call(h, 'PATCH', `/v1/bank-profiles/${euProfile.profileId}`, {
+      token: admin,
+      body: { name: current.body.name, account: { iban: 'DE89370400440532013000', bic: 'COBADEFFXXX' } },
+      headers: ifMatch(current.body.version),
+    });
+    expect(again.status).toBe(200);
+    expect(again.body).toMatchObject({ revision: current.body.revision, version: current.body.version });
+  });
+});
