@@ -135,8 +135,36 @@ async function main() {
   detail(JSON.stringify(overview).includes(OPEN) ? `${OPEN} is listed with Enroll` : 'open program not listed yet');
 
   say('The fiscal year ends: the enrollment continues into FY28 (agreement active, still eligible, profiles approved).');
-  await client.call('enrollment', 'POST', '/v1/operator/rollover', { operator: true, body: { fromFiscalYear: 'FY27' } });
-  detail('rollover requested; see the enrollments of A for FY28');
+  const rolled = await client.expect(200, 'enrollment', 'POST', '/v1/operator/rollover', { operator: true, body: { fromFiscalYear: 'FY27' } });
+  detail(`the operator runs the FY27 rollover: ${rolled.renewed} renewed, ${rolled.expired} expired, ${rolled.actionRequired} action required`);
+  const fy28 = await eventually(async () => {
+    const list = await client.expect(200, 'enrollment', 'GET', `/v1/enrollments?locationId=${A}&programId=${P}`, { token: aliceToken });
+    const found = ((list.items ?? list) as Array<{ fiscalYear: string; status: string; enrollmentId: string }>).find((e) => e.fiscalYear === 'FY28');
+    if (found?.status !== 'ENROLLED') throw new Error(`FY28 enrollment: ${found?.status ?? 'not there yet'}`);
+    return found;
+  }, 60_000);
+  detail(`${A} is ${fy28.status} in ${P} for FY28 (${fy28.enrollmentId})`);
+
+  say('The partner\'s agreement becomes inactive; at the end of FY28 the enrollment expires and Alice is told why.');
+  await kafka.publishEvent(Topics.agreements, partner.partnerId, {
+    type: 'AgreementStatusChanged',
+    source: 'agreements-system',
+    partnerId: partner.partnerId,
+    data: { partnerId: partner.partnerId, active: false },
+  });
+  const expired = await eventually(async () => {
+    await client.call('enrollment', 'POST', '/v1/operator/rollover', { operator: true, body: { fromFiscalYear: 'FY28' } });
+    const e = await client.expect(200, 'enrollment', 'GET', `/v1/enrollments/${fy28.enrollmentId}`, { token: aliceToken });
+    if (e.status !== 'EXPIRED') throw new Error(e.status);
+    return e;
+  }, 60_000);
+  detail(`FY28 enrollment ${expired.status}: ${JSON.stringify(expired.reasons)}`);
+  const mail = await eventually(async () => {
+    const found = (await mailsTo(alice)).find((m) => /has expired/.test(m.subject));
+    if (!found) throw new Error('no expiry email yet');
+    return found;
+  }, 60_000);
+  detail(`Alice receives "${mail.subject}"`);
 
   say(`Done. Open ${running.mail} to read every email the platform sent.`);
   await kafka.close();
