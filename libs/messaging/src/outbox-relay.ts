@@ -29,8 +29,12 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
   private timer?: NodeJS.Timeout;
   private running?: Promise<void>;
   private again = false;
-  /** The next drain scans every outbox collection (start, poll interval, a kick with nothing noted). */
-  private sweep = true;
+  /**
+   * The next drain scans every outbox collection: `full` until nothing is left (start, flush), `poll` one batch per
+   * collection (the poll interval: a safety net for writes nobody noted; on a collection being written fast, each
+   * scan from the start skips every drained document, and looping would make a large backlog quadratic).
+   */
+  private sweep: 'full' | 'poll' | false = 'full';
   private stopped = true;
 
   constructor(
@@ -54,11 +58,11 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
     if (!this.stopped) return;
     this.stopped = false;
     this.timer = setInterval(() => {
-      this.sweep = true;
+      this.sweep ||= 'poll';
       this.kick();
     }, this.options.relayIntervalMs);
     this.timer.unref();
-    this.sweep = true;
+    this.sweep = 'full';
     this.kick();
   }
 
@@ -70,7 +74,10 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
       return;
     }
     this.running = this.drain()
-      .catch((error) => this.logger.warn(`outbox relay: ${(error as Error).message}; will retry`))
+      .catch((error) => {
+        this.sweep = 'full'; // what this drain was to publish is still there: look for all of it next time
+        this.logger.warn(`outbox relay: ${(error as Error).message}; will retry`);
+      })
       .finally(() => {
         this.running = undefined;
         if (this.again && !this.stopped) {
@@ -96,7 +103,7 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
   /** Publishes until no outbox holds an event. */
   async flush(): Promise<void> {
     await this.running;
-    this.sweep = true;
+    this.sweep = 'full';
     await this.drain();
   }
 
@@ -118,13 +125,17 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
     for (const { collection, namespace } of collections) {
       const pending = PendingOutboxes.take(namespace);
       if (sweep || pending.scan) {
+        const loop = sweep === 'full' || pending.scan;
         for (;;) {
           const published = await this.publishBatch(collection, await this.scanBatch(collection));
-          if (published < BATCH_SIZE) break;
+          if (published < BATCH_SIZE || !loop) break;
         }
-        // Noted writes may still be on their way: look again at the young ones next time.
-        this.keepYoung(namespace, pending.ids.entries());
-        continue;
+        if (loop) {
+          // Noted writes may still be on their way: look again at the young ones next time.
+          this.keepYoung(namespace, pending.ids.entries());
+          continue;
+        }
+        // A poll: the noted documents are published by _id below, whatever one scan batch left.
       }
       const ids = [...pending.ids];
       for (let i = 0; i < ids.length; i += BATCH_SIZE) {
