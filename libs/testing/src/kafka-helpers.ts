@@ -166,11 +166,25 @@ export async function startGroupAtEnd(groupId: string, topics: string[]): Promis
   await admin.connect();
   try {
     for (const topic of topics) {
-      const partitions = await admin.fetchTopicOffsets(topic);
+      // Right after a topic is created its partitions may not have a leader yet ("not the leader for that
+      // topic-partition", retriable): ask again for a while.
+      const partitions = await retryRetriable(() => admin.fetchTopicOffsets(topic));
       await admin.setOffsets({ groupId, topic, partitions: partitions.map(({ partition, high }) => ({ partition, offset: high })) });
     }
   } finally {
     await admin.disconnect();
+  }
+}
+
+async function retryRetriable<T>(call: () => Promise<T>, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await call();
+    } catch (error) {
+      if (!(error as { retriable?: boolean }).retriable || Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
   }
 }
 
