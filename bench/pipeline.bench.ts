@@ -269,6 +269,8 @@ class PipelineBench {
   constructor() {
     this.platform = new Platform({
       parseMail: false,
+      // BENCH_NODE_ARGS_NOTIFICATION="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles one service.
+      nodeArgs: Object.fromEntries(SERVICES.map((s) => [s, (process.env[`BENCH_NODE_ARGS_${s.toUpperCase().replace(/-/g, '_')}`] ?? '').split(' ').filter(Boolean)])),
       env: Object.fromEntries(
         // Production defaults where the e2e harness shortens them for tests (the relay's poll is a scan).
         SERVICES.map((s) => [s, { LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn', OUTBOX_RELAY_INTERVAL_MS: '1000', ...serviceEnv(s) }]),

@@ -25,6 +25,8 @@ export interface PlatformOptions {
   env?: Partial<Record<ServiceName, Record<string, string>>>;
   /** `false`: the SMTP server records arrivals only, without parsing or keeping the mails (benchmarks). */
   parseMail?: boolean;
+  /** Node options per service that NODE_OPTIONS does not allow, e.g. `--cpu-prof` (benchmarks). */
+  nodeArgs?: Partial<Record<ServiceName, string[]>>;
 }
 
 export class Platform {
@@ -95,7 +97,7 @@ export class Platform {
   /** Starts (or restarts) one service with the same settings, and waits until it is ready. */
   async startService(service: ServiceName): Promise<void> {
     const settings = this.settingsFor(service);
-    const child = spawnServer(process.execPath, ['--enable-source-maps', join(PROJECT_ROOT, 'dist', 'services', service, 'src', 'main.js')], {
+    const child = spawnServer(process.execPath, ['--enable-source-maps', ...(this.options.nodeArgs?.[service] ?? []), join(PROJECT_ROOT, 'dist', 'services', service, 'src', 'main.js')], {
       cwd: PROJECT_ROOT,
       env: { ...process.env, ...settings },
       logFile: this.logFile(service),

@@ -1,33 +1,10 @@
 import { Envelope } from '@lib/contracts';
-import { TestKafka, TopicWatch } from '@lib/testing';
+import { startGroupAtEnd, TopicWatch } from '@lib/testing';
 import { randomUUID } from 'node:crypto';
 import { Kafka, logLevel } from 'kafkajs';
 
-/**
- * Commits the end of every partition of `topics` for a consumer group that has not started yet, so the service
- * skips the history other runs left on a shared broker. One group join for all topics (a few seconds), where
- * joining once per topic (kafkajs admin.setOffsets) costs about five seconds each.
- */
-export async function groupAtEnd(groupId: string, topics: string[], brokers = process.env.KAFKA_BROKERS!.split(',')): Promise<void> {
-  await new TestKafka(brokers).ensureTopics(topics);
-  const kafka = new Kafka({ clientId: `at-end-${groupId}`, brokers, logLevel: logLevel.NOTHING });
-  const admin = kafka.admin();
-  await admin.connect();
-  const ends = await Promise.all(topics.map(async (topic) => ({ topic, partitions: await admin.fetchTopicOffsets(topic) })));
-  await admin.disconnect();
-  const consumer = kafka.consumer({ groupId, allowAutoTopicCreation: false });
-  await consumer.connect();
-  try {
-    await consumer.subscribe({ topics, fromBeginning: false });
-    const joined = new Promise<void>((resolve) => consumer.on(consumer.events.GROUP_JOIN, () => resolve()));
-    await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch: async () => undefined });
-    consumer.pause(topics.map((topic) => ({ topic })));
-    await joined;
-    await consumer.commitOffsets(ends.flatMap(({ topic, partitions }) => partitions.map(({ partition, high }) => ({ topic, partition, offset: high }))));
-  } finally {
-    await consumer.disconnect();
-  }
-}
+/** See startGroupAtEnd (@lib/testing). */
+export const groupAtEnd = startGroupAtEnd;
 
 /**
  * A TopicWatch that starts at the current end of the topics: what a test publishes from now on, without reading
