@@ -39,6 +39,7 @@ export class AccessPolicy {
   /** Concurrent lookups (consumers handle many messages at once) share one query. */
   private readonly grantLoader: BatchLoader<string, AccessGrant>;
   private readonly userLoader: BatchLoader<string, AccessUser>;
+  private readonly locationLoader: BatchLoader<string, AccessLocation>;
 
   constructor(
     @InjectModel(AccessUser.name) private readonly users: Model<AccessUser>,
@@ -47,6 +48,7 @@ export class AccessPolicy {
   ) {
     this.grantLoader = byIdLoader((ids) => this.grants.find({ _id: { $in: ids } }).lean<AccessGrant[]>());
     this.userLoader = byIdLoader((ids) => this.users.find({ _id: { $in: ids } }).lean<AccessUser[]>());
+    this.locationLoader = byIdLoader((ids) => this.locations.find({ _id: { $in: ids } }).lean<AccessLocation[]>());
   }
 
   /** Active users of the partner holding one of these grants (`ROLE:locationId` / `ROLE:*`), by `_id`. */
@@ -63,7 +65,8 @@ export class AccessPolicy {
 
   /** The caller as this service knows them; 403 if identity has not told us about them or deactivated them. */
   async actor(principal: Principal): Promise<Actor> {
-    const user = await this.users.findById(principal.userId).lean();
+    // Through the loader: concurrent requests (and handlers) share one query.
+    const user = await this.userLoader.load(principal.userId);
     if (!user || user.partnerId !== principal.partnerId) {
       throw Problems.forbidden('Your account has no roles in this partner yet. Ask your Global admin to add you.');
     }
@@ -73,7 +76,7 @@ export class AccessPolicy {
 
   /** 404 unless the location belongs to the caller's partner. */
   async location(actor: Actor, locationId: string): Promise<AccessLocation> {
-    const location = await this.locations.findById(locationId).lean();
+    const location = await this.locationLoader.load(locationId);
     if (!location || location.partnerId !== actor.partnerId) throw Problems.notFound(`Location ${locationId}`);
     return location;
   }

@@ -108,8 +108,22 @@ async function ceiling(client: MongoClient, count: number) {
   t = performance.now();
   await collection.updateMany({}, { $set: { updatedAt: new Date() }, $inc: { version: 1 } });
   const updateMany = rate(count, performance.now() - t);
+
+  // The writes a renewal needs, without any of the rollover's reading or deciding: the next-year document with its
+  // event inserted (insertMany of 1,000), the mark on the old one (bulkWrite by _id), the relay's removal of the
+  // published event (bulkWrite of $pullAll by _id). Three writes where the ceiling above is one.
+  const outbox = (i: number) => [{ eventId: `ev-${i}`, topic: 'enrollments.events.v1', key: `k${i}`, value: JSON.stringify(enrollmentDoc(i, 'FY28', 'ceiling', now)), createdAt: now }];
+  t = performance.now();
+  for (let i = 0; i < count; i += chunk) {
+    const slice = ids.slice(i, i + chunk);
+    await collection.insertMany(slice.map((_, j) => ({ ...enrollmentDoc(i + j, 'FY28', 'ceiling', now), outbox: outbox(i + j) })) as never[], { ordered: false });
+    await collection.bulkWrite(slice.map((_id) => ({ updateOne: { filter: { _id }, update: { $set: { rollover: { toFiscalYear: 'FY28', outcome: 'RENEWED', at: now } } } } })), { ordered: false });
+    const next = slice.map((_, j) => enrollmentDoc(i + j, 'FY28', 'ceiling', now)._id);
+    await collection.bulkWrite(next.map((_id, j) => ({ updateOne: { filter: { _id }, update: { $pullAll: { outbox: outbox(i + j) } } } })) as never, { ordered: false });
+  }
+  const renewalWrites = rate(count, performance.now() - t);
   await db.dropDatabase();
-  return { bulkWritePerSec: bulkWrite, updateManyPerSec: updateMany, chunk };
+  return { bulkWritePerSec: bulkWrite, updateManyPerSec: updateMany, renewalWritesPerSec: renewalWrites, chunk };
 }
 
 async function main() {
@@ -127,6 +141,7 @@ async function main() {
     log(`ceiling: ${CEILING_DOCS} documents through the plain driver...`);
     const ceil = await ceiling(client, CEILING_DOCS);
     log(`ceiling: bulkWrite ${ceil.bulkWritePerSec}/s (unordered, ${ceil.chunk} per command), updateMany ${ceil.updateManyPerSec}/s`);
+    log(`floor of a renewal's own writes (insert with event, mark, event removal), plain driver: ${ceil.renewalWritesPerSec}/s`);
 
     await groupAtEnd(groupId, ALL_TOPICS, infra.kafkaBrokers);
     const port = await freePort();
@@ -190,7 +205,7 @@ async function main() {
       const perSec = rate(size, summary.durationMs);
       log(`rollover: ${size} in ${(summary.durationMs / 1000).toFixed(1)} s (HTTP ${(wallMs / 1000).toFixed(1)} s), ${perSec} enrollments/s, ${summary.batches} batches`);
       log(`service rss during the run: 25% ${rssAt(0.25)} MB, 50% ${rssAt(0.5)} MB, 75% ${rssAt(0.75)} MB, end ${rssAt(0.999)} MB, peak ${mb(peakRssKb)} MB`);
-      log(`ratio to the plain-driver ceiling: ${(perSec / ceil.bulkWritePerSec).toFixed(2)} (bulkWrite), ${(perSec / ceil.updateManyPerSec).toFixed(2)} (updateMany)`);
+      log(`ratio to the plain-driver ceiling: ${(perSec / ceil.bulkWritePerSec).toFixed(2)} (bulkWrite), ${(perSec / ceil.updateManyPerSec).toFixed(2)} (updateMany), ${(perSec / ceil.renewalWritesPerSec).toFixed(2)} (a renewal's three writes)`);
 
       // The relay publishes the events (one per enrollment) and empties the outboxes.
       const relayStarted = performance.now();
@@ -208,6 +223,7 @@ async function main() {
         peakRssMb: mb(peakRssKb),
         ratioToBulkWrite: +(perSec / ceil.bulkWritePerSec).toFixed(2),
         ratioToUpdateMany: +(perSec / ceil.updateManyPerSec).toFixed(2),
+        ratioToRenewalWrites: +(perSec / ceil.renewalWritesPerSec).toFixed(2),
         relayDrainSeconds: +(drainMs / 1000).toFixed(1),
       });
     }

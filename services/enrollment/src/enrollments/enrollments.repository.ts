@@ -1,5 +1,5 @@
 import { EnrollmentStatus } from '@lib/contracts';
-import { OutboxEntry, PendingOutboxes, pushOutbox } from '@lib/messaging';
+import { BatchLoader, byIdLoader, OutboxEntry, PendingOutboxes, pushOutbox } from '@lib/messaging';
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { FilterQuery, Model } from 'mongoose';
@@ -16,16 +16,21 @@ export type EnrollmentChanges = Partial<Omit<Enrollment, '_id' | 'version' | 'cr
 /** Enrollments, always read within one partner (another partner's enrollment is simply not found). */
 @Injectable()
 export class EnrollmentsRepository {
-  constructor(@InjectModel(Enrollment.name) readonly model: Model<Enrollment>) {}
+  /** Concurrent reads by id (requests, handlers) share one query; nothing is cached. */
+  private readonly loader: BatchLoader<string, Enrollment>;
+
+  constructor(@InjectModel(Enrollment.name) readonly model: Model<Enrollment>) {
+    this.loader = byIdLoader((ids) => this.model.find({ _id: { $in: ids } }).lean<Enrollment[]>());
+  }
 
   async findForPartner(partnerId: string, enrollmentId: string): Promise<Enrollment | null> {
-    const found = await this.model.findById(enrollmentId).lean<Enrollment>();
+    const found = await this.loader.load(enrollmentId);
     return found && found.partnerId === partnerId ? found : null;
   }
 
   /** Only for event handlers, which act for the platform rather than a caller. */
   async findById(enrollmentId: string): Promise<Enrollment | null> {
-    return this.model.findById(enrollmentId).lean<Enrollment>();
+    return (await this.loader.load(enrollmentId)) ?? null;
   }
 
   /**

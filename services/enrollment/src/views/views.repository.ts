@@ -1,4 +1,5 @@
 import { AgreementStatusChanged, DefaultBankProfileChange, EligibilityDetermined, ProfileEvent } from '@lib/contracts';
+import { BatchLoader, byIdLoader } from '@lib/messaging';
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { FilterQuery, Model, mongo } from 'mongoose';
@@ -44,7 +45,16 @@ export class ViewsRepository {
     @InjectModel(AgreementView.name) readonly agreementModel: Model<AgreementView>,
     @InjectModel(ProfileView.name) readonly profileModel: Model<ProfileView>,
     @InjectModel(DefaultBankProfileView.name) readonly defaultModel: Model<DefaultBankProfileView>,
-  ) {}
+  ) {
+    this.eligibilityLoader = byIdLoader((ids) => this.eligibilityModel.find({ _id: { $in: ids } }).lean<EligibilityView[]>());
+    this.profileLoader = byIdLoader((ids) => this.profileModel.find({ _id: { $in: ids } }).lean<ProfileView[]>());
+    this.defaultLoader = byIdLoader((ids) => this.defaultModel.find({ _id: { $in: ids } }).lean<DefaultBankProfileView[]>());
+  }
+
+  // Concurrent reads by id (requests, handlers) share one query per view; nothing is cached.
+  private readonly eligibilityLoader: BatchLoader<string, EligibilityView>;
+  private readonly profileLoader: BatchLoader<string, ProfileView>;
+  private readonly defaultLoader: BatchLoader<string, DefaultBankProfileView>;
 
   /** Keeps the decision for its fiscal year unless a later one is stored. Returns whether it is now the current one. */
   async recordDecision(decision: EligibilityDetermined, decidedAt: Date, eventId: string): Promise<boolean> {
@@ -61,7 +71,7 @@ export class ViewsRepository {
   }
 
   async eligibility(programId: string, locationId: string): Promise<EligibilityView | null> {
-    return this.eligibilityModel.findById(eligibilityId(programId, locationId)).lean<EligibilityView>();
+    return (await this.eligibilityLoader.load(eligibilityId(programId, locationId))) ?? null;
   }
 
   async recordAgreement({ partnerId, active }: AgreementStatusChanged, changedAt: Date): Promise<boolean> {
@@ -94,7 +104,7 @@ export class ViewsRepository {
 
   /** A profile of the partner (another partner's profile is not found). */
   async profile(partnerId: string, profileId: string, kind: 'BANK' | 'TAX'): Promise<ProfileView | null> {
-    const profile = await this.profileModel.findById(profileId).lean<ProfileView>();
+    const profile = await this.profileLoader.load(profileId);
     return profile && profile.partnerId === partnerId && profile.kind === kind ? profile : null;
   }
 
@@ -121,7 +131,7 @@ export class ViewsRepository {
   }
 
   async defaultBankProfileId(partnerId: string, locationId: string): Promise<string | undefined> {
-    const current = await this.defaultModel.findById(locationId).lean<DefaultBankProfileView>();
+    const current = await this.defaultLoader.load(locationId);
     return current && current.partnerId === partnerId && current.bankProfileId ? current.bankProfileId : undefined;
   }
 

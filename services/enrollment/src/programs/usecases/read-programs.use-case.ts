@@ -1,3 +1,4 @@
+import { BatchLoader, byIdLoader } from '@lib/messaging';
 import { Problems } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
@@ -8,7 +9,12 @@ import { Program } from '../program.schema';
 /** The catalog is public to every signed-in user of the platform (no partner data in it). */
 @Injectable()
 export class ReadPrograms {
-  constructor(@InjectModel(Program.name) private readonly programs: Model<Program>) {}
+  /** Concurrent reads by id share one query; nothing is cached (a program changed is read as changed). */
+  private readonly loader: BatchLoader<string, Program>;
+
+  constructor(@InjectModel(Program.name) private readonly programs: Model<Program>) {
+    this.loader = byIdLoader((ids) => this.programs.find({ _id: { $in: ids } }).lean<Program[]>());
+  }
 
   async list(query: ListProgramsQuery): Promise<Program[]> {
     const filter: FilterQuery<Program> = {};
@@ -18,14 +24,14 @@ export class ReadPrograms {
   }
 
   async get(programId: string): Promise<Program> {
-    const program = await this.programs.findById(programId).lean<Program>();
+    const program = await this.loader.load(programId);
     if (!program) throw Problems.notFound(`Program ${programId}`);
     return program;
   }
 
   /** For other use cases: the program or null. */
   async find(programId: string): Promise<Program | null> {
-    return this.programs.findById(programId).lean<Program>();
+    return (await this.loader.load(programId)) ?? null;
   }
 
   /** Every program by id (the catalog is small), for batch work such as the rollover. */
