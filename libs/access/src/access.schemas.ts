@@ -1,4 +1,5 @@
 import { Role } from '@lib/contracts';
+import { REVISION_GUARD_INDEX } from '@lib/messaging';
 import { Prop, Schema, SchemaFactory } from '@nestjs/mongoose';
 
 @Schema({ _id: false })
@@ -22,6 +23,7 @@ export class AccessUser {
 }
 export const AccessUserSchema = SchemaFactory.createForClass(AccessUser);
 AccessUserSchema.index({ partnerId: 1, grants: 1 });
+AccessUserSchema.index(...REVISION_GUARD_INDEX);
 
 export function grantKeys(roles: Array<{ role: string; locationIds: string[] }>): string[] {
   return roles.flatMap((r) => r.locationIds.map((locationId) => `${r.role}:${locationId}`));

@@ -1,5 +1,5 @@
 import { LocationAdded, PartnerRegistered, Topics, UserEvent } from '@lib/contracts';
-import { ConsumedEvent } from '@lib/messaging';
+import { ConsumedEvent, upsertIfNewer } from '@lib/messaging';
 import { Controller, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { EventPattern, Payload } from '@nestjs/microservices';
 import { InjectModel } from '@nestjs/mongoose';
@@ -64,29 +64,21 @@ export class AccessViewUpdater implements OnApplicationBootstrap {
   }
 
   private async upsertUser({ user }: UserEvent): Promise<void> {
-    const { userId, ...snapshot } = user;
+    const { userId } = user;
     // The grant index first: a reader that finds the user there and reads an older snapshot filters it out.
-    await this.index([{ userId, partnerId: user.partnerId, roles: snapshot.roles }]);
-    try {
-      // findOneAndUpdate rather than updateOne: mongo-java-server scans the whole collection for an update whose
-      // filter has more than `_id`, and looks a findAndModify up by `_id`. No projection (FerretDB has none).
-      await this.users
-        .findOneAndUpdate(
-          { _id: userId, revision: { $lt: user.revision } },
-          {
-            $set: {
-              ...snapshot,
-              roles: snapshot.roles.map((r) => ({ role: r.role, locationIds: r.locationIds })),
-              grants: grantKeys(snapshot.roles),
-            },
-          },
-          { upsert: true },
-        )
-        .lean();
-    } catch (error) {
-      // The user exists with this revision or a newer one: the upsert's insert collides, and that is the no-op.
-      if ((error as { code?: number }).code !== 11000) throw error;
-    }
+    await this.index([{ userId, partnerId: user.partnerId, roles: user.roles }]);
+    await upsertIfNewer<AccessUser>(this.users.collection, userId, {
+      replaces: (stored) => stored.revision < user.revision,
+      set: {
+        partnerId: user.partnerId,
+        email: user.email,
+        displayName: user.displayName,
+        active: user.active,
+        revision: user.revision,
+        roles: user.roles.map((r) => ({ role: r.role, locationIds: r.locationIds })),
+        grants: grantKeys(user.roles),
+      },
+    });
   }
 }
 

@@ -14,3 +14,4 @@ export * from './outbox-relay';
 export * from './processed-event-ledger';
 export * from './tokens';
 export * from './topic-admin';
+export * from './upsert-if-newer';

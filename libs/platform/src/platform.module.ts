@@ -2,13 +2,14 @@ import { MessagingModule } from '@lib/messaging';
 import { DynamicModule, Global, MiddlewareConsumer, Module, NestModule, Provider } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR, APP_PIPE } from '@nestjs/core';
 import { MongooseModule } from '@nestjs/mongoose';
-import mongoose from 'mongoose';
+import mongoose, { Connection } from 'mongoose';
 import { TerminusModule } from '@nestjs/terminus';
 import { ValidatorSpec } from 'envalid';
 import { LoggerModule } from 'nestjs-pino';
 import { AuthGuard } from './auth/auth.guard';
 import { JWKS_KEY_SOURCE, JwtVerifier } from './auth/jwt-verifier';
 import { baseConfigSpec, CONFIG, loadConfig } from './config/config';
+import { logSlowCommands } from './database/slow-commands';
 import { HealthController } from './health/health.controller';
 import { IdempotencyInterceptor } from './http/idempotency';
 import { ProblemFilter } from './http/problem.filter';
@@ -78,6 +79,13 @@ export class PlatformModule implements NestModule {
             dbName: c.MONGO_DB,
             autoIndex: true,
             serverSelectionTimeoutMS: 5_000,
+            ...(c.MONGO_SLOW_MS > 0 && {
+              monitorCommands: true,
+              connectionFactory: (connection: Connection) => {
+                logSlowCommands(connection, c.MONGO_SLOW_MS);
+                return connection;
+              },
+            }),
           }),
         }),
         MessagingModule.forRootAsync({

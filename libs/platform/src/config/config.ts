@@ -26,6 +26,7 @@ export function baseConfigSpec(serviceName: string) {
     LOG_LEVEL: str({ choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' }),
     MONGO_URL: mongoUrl({ desc: 'MongoDB connection string' }),
     MONGO_DB: str({ default: serviceName.replace(/-/g, '_') }),
+    MONGO_SLOW_MS: num({ default: 0, desc: 'Log every database command slower than this, with its filter shape (0: off)' }),
     KAFKA_BROKERS: brokers({ desc: 'Comma-separated host:port list' }),
     KAFKA_GROUP_ID: str({ default: serviceName }),
     KAFKA_PARTITIONS_CONCURRENCY: num({ default: 3 }),

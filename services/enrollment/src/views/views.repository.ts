@@ -1,26 +1,10 @@
 import { AgreementStatusChanged, DefaultBankProfileChange, EligibilityDetermined, ProfileEvent } from '@lib/contracts';
-import { BatchLoader, byIdLoader } from '@lib/messaging';
+import { BatchLoader, byIdLoader, upsertIfNewer } from '@lib/messaging';
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
-import { FilterQuery, Model, mongo } from 'mongoose';
-import { isDuplicateKey } from '../common/bulk';
+import { Model, mongo } from 'mongoose';
 import { eligibilityId } from '../common/ids';
 import { AgreementView, DefaultBankProfileView, EligibilityView, ProfileView, YearDecision } from './views.schemas';
-
-/**
- * Writes when the filter (`_id` plus "mine is newer") matches, inserts when nothing is there; when an equal or
- * newer fact is stored, the insert collides on `_id`, and that collision is the no-op. Returns whether it wrote.
- * Works the same on MongoDB, FerretDB and mongo-java-server.
- */
-async function upsertIfNewer<T>(model: Model<T>, filter: FilterQuery<T>, set: Record<string, unknown>): Promise<boolean> {
-  try {
-    const result = await model.updateOne(filter, { $set: set }, { upsert: true });
-    return result.matchedCount + result.upsertedCount > 0;
-  } catch (error) {
-    if (isDuplicateKey(error)) return false;
-    throw error;
-  }
-}
 
 /**
  * Ids per `$in` lookup. mongo-java-server (the local server) checks `$in` candidates against the list one by one,
@@ -60,14 +44,10 @@ export class ViewsRepository {
   async recordDecision(decision: EligibilityDetermined, decidedAt: Date, eventId: string): Promise<boolean> {
     const path = `years.${decision.fiscalYear}`;
     const year: YearDecision = { eligible: decision.eligible, reasons: decision.reasons ?? [], decidedAt, eventId };
-    return upsertIfNewer(
-      this.eligibilityModel,
-      {
-        _id: eligibilityId(decision.programId, decision.locationId),
-        $or: [{ [`${path}.decidedAt`]: { $exists: false } }, { [`${path}.decidedAt`]: { $lte: decidedAt } }],
-      },
-      { programId: decision.programId, locationId: decision.locationId, partnerId: decision.partnerId, [path]: year },
-    );
+    return upsertIfNewer<EligibilityView>(this.eligibilityModel.collection, eligibilityId(decision.programId, decision.locationId), {
+      replaces: (stored) => !stored.years?.[decision.fiscalYear] || +stored.years[decision.fiscalYear].decidedAt <= +decidedAt,
+      set: { programId: decision.programId, locationId: decision.locationId, partnerId: decision.partnerId, [path]: year },
+    });
   }
 
   async eligibility(programId: string, locationId: string): Promise<EligibilityView | null> {
@@ -75,17 +55,19 @@ export class ViewsRepository {
   }
 
   async recordAgreement({ partnerId, active }: AgreementStatusChanged, changedAt: Date): Promise<boolean> {
-    return upsertIfNewer(this.agreementModel, { _id: partnerId, changedAt: { $lte: changedAt } }, { active, changedAt });
+    return upsertIfNewer<AgreementView>(this.agreementModel.collection, partnerId, {
+      replaces: (stored) => +stored.changedAt <= +changedAt,
+      set: { active, changedAt },
+    });
   }
 
   /** Keeps the newest state of a profile (see ProfileView.rank). Returns whether this event changed the view. */
   async recordProfile(event: ProfileEvent): Promise<boolean> {
     const decided = event.status !== 'PENDING_VALIDATION';
     const rank = event.revision * 2 + (decided ? 1 : 0);
-    return upsertIfNewer(
-      this.profileModel,
-      { _id: event.profileId, rank: { $lt: rank } },
-      {
+    return upsertIfNewer<ProfileView>(this.profileModel.collection, event.profileId, {
+      replaces: (stored) => stored.rank < rank,
+      set: {
         kind: event.profileKind,
         partnerId: event.partnerId,
         ...(event.locationId !== undefined && { locationId: event.locationId }),
@@ -99,7 +81,7 @@ export class ViewsRepository {
         ...(event.expiresAt !== undefined && { expiresAt: new Date(event.expiresAt) }),
         updatedAt: new Date(),
       },
-    );
+    });
   }
 
   /** A profile of the partner (another partner's profile is not found). */
@@ -119,15 +101,21 @@ export class ViewsRepository {
   }
 
   async recordDefaultAssigned({ partnerId, locationId, bankProfileId, currency }: DefaultBankProfileChange, changedAt: Date): Promise<void> {
-    await upsertIfNewer(this.defaultModel, { _id: locationId, changedAt: { $lte: changedAt } }, { partnerId, bankProfileId, currency, changedAt });
+    await upsertIfNewer<DefaultBankProfileView>(this.defaultModel.collection, locationId, {
+      replaces: (stored) => +stored.changedAt <= +changedAt,
+      set: { partnerId, bankProfileId, currency, changedAt },
+    });
   }
 
-  /** Removes the default only if it is still that profile (a later assignment of another one stays). */
+  /**
+   * Removes the default only if it is still that profile (a later assignment of another one stays). Nothing stored
+   * yet: the removal is kept, so that the older assignment, delivered late, does not bring it back.
+   */
   async recordDefaultRemoved({ partnerId, locationId, bankProfileId }: DefaultBankProfileChange, changedAt: Date): Promise<void> {
-    await this.defaultModel.updateOne(
-      { _id: locationId, partnerId, bankProfileId, changedAt: { $lte: changedAt } },
-      { $set: { bankProfileId: null, changedAt } },
-    );
+    await upsertIfNewer<DefaultBankProfileView>(this.defaultModel.collection, locationId, {
+      replaces: (stored) => stored.partnerId === partnerId && stored.bankProfileId === bankProfileId && +stored.changedAt <= +changedAt,
+      set: { partnerId, bankProfileId: null, changedAt },
+    });
   }
 
   async defaultBankProfileId(partnerId: string, locationId: string): Promise<string | undefined> {

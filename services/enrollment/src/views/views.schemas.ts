@@ -1,4 +1,5 @@
 import { PaymentMethod, ProfileStatus } from '@lib/contracts';
+import { REVISION_GUARD_INDEX } from '@lib/messaging';
 import { Prop, Schema, SchemaFactory } from '@nestjs/mongoose';
 
 export interface YearDecision {
@@ -23,6 +24,7 @@ export class EligibilityView {
   @Prop({ type: Object, default: {} }) years!: Record<string, YearDecision>;
 }
 export const EligibilityViewSchema = SchemaFactory.createForClass(EligibilityView);
+EligibilityViewSchema.index(...REVISION_GUARD_INDEX);
 
 /** Whether a partner's agreement is active; a partner never heard of counts as active (see README). */
 @Schema({ collection: 'agreement_view', versionKey: false })
@@ -33,6 +35,7 @@ export class AgreementView {
   @Prop({ required: true }) changedAt!: Date;
 }
 export const AgreementViewSchema = SchemaFactory.createForClass(AgreementView);
+AgreementViewSchema.index(...REVISION_GUARD_INDEX);
 
 /**
  * A bank or tax profile as payout-profiles last described it, without any secret. `rank` orders its events:
@@ -58,6 +61,7 @@ export class ProfileView {
   @Prop({ required: true }) updatedAt!: Date;
 }
 export const ProfileViewSchema = SchemaFactory.createForClass(ProfileView);
+ProfileViewSchema.index(...REVISION_GUARD_INDEX);
 ProfileViewSchema.index({ partnerId: 1, locationId: 1, kind: 1 });
 
 /** The default bank profile of a location (a removed default stays as a tombstone, to order later events). */
@@ -71,6 +75,7 @@ export class DefaultBankProfileView {
   @Prop({ required: true }) changedAt!: Date;
 }
 export const DefaultBankProfileViewSchema = SchemaFactory.createForClass(DefaultBankProfileView);
+DefaultBankProfileViewSchema.index(...REVISION_GUARD_INDEX);
 
 export const VIEW_MODELS = [
   { name: EligibilityView.name, schema: EligibilityViewSchema },

@@ -67,6 +67,13 @@ export const MessageSchema = SchemaFactory.createForClass(Message);
 MessageSchema.plugin(outboxPlugin);
 /** The worker's claim query: due emails first. */
 MessageSchema.index({ channel: 1, status: 1, nextAttemptAt: 1 });
+/**
+ * The guards of claims by id and of lease holders' writes (`deliver-email.use-case.ts`). Unique because `_id` is;
+ * MongoDB would use the `_id` index anyway, but mongo-java-server (the local server) uses an index only when the
+ * filter's keys are exactly its keys, and scans every message otherwise.
+ */
+MessageSchema.index({ _id: 1, attempts: 1 }, { unique: true });
+MessageSchema.index({ _id: 1, leaseToken: 1 }, { unique: true });
 /** The inbox: one user's entries in one partner, newest first, and their unread count. */
 MessageSchema.index({ userId: 1, partnerId: 1, channel: 1, createdAt: -1 });
 MessageSchema.index({ userId: 1, partnerId: 1, channel: 1, read: 1 });

@@ -1,3 +1,4 @@
+import { REVISION_GUARD_INDEX } from '@lib/messaging';
 import { Prop, Schema, SchemaFactory } from '@nestjs/mongoose';
 
 /**
@@ -19,5 +20,6 @@ export class EligibilityDecisionView {
 }
 
 export const EligibilityDecisionViewSchema = SchemaFactory.createForClass(EligibilityDecisionView);
+EligibilityDecisionViewSchema.index(...REVISION_GUARD_INDEX);
 EligibilityDecisionViewSchema.index({ programId: 1 });
 EligibilityDecisionViewSchema.index({ partnerId: 1, locationId: 1 });

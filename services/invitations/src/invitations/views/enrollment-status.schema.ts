@@ -1,3 +1,4 @@
+import { REVISION_GUARD_INDEX } from '@lib/messaging';
 import { EnrollmentStatus, EnrollmentStatuses } from '@lib/contracts';
 import { Prop, Schema, SchemaFactory } from '@nestjs/mongoose';
 
@@ -15,4 +16,5 @@ export class EnrollmentStatusView {
 }
 
 export const EnrollmentStatusViewSchema = SchemaFactory.createForClass(EnrollmentStatusView);
+EnrollmentStatusViewSchema.index(...REVISION_GUARD_INDEX);
 EnrollmentStatusViewSchema.index({ partnerId: 1, locationId: 1 });

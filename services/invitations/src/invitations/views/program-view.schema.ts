@@ -1,3 +1,4 @@
+import { REVISION_GUARD_INDEX } from '@lib/messaging';
 import { ProgramState, ProgramStates } from '@lib/contracts';
 import { Prop, Schema, SchemaFactory } from '@nestjs/mongoose';
 
@@ -14,4 +15,5 @@ export class ProgramView {
 }
 
 export const ProgramViewSchema = SchemaFactory.createForClass(ProgramView);
+ProgramViewSchema.index(...REVISION_GUARD_INDEX);
 ProgramViewSchema.index({ requiresEligibility: 1, state: 1 });

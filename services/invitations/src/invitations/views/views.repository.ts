@@ -1,26 +1,12 @@
 import { EligibilityDetermined, EnrollmentEvent, ProgramSnapshot } from '@lib/contracts';
-import { BatchLoader, byIdLoader } from '@lib/messaging';
+import { BatchLoader, byIdLoader, upsertIfNewer } from '@lib/messaging';
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
-import { FilterQuery, Model } from 'mongoose';
+import { Model } from 'mongoose';
 import { invitationId } from '../invitation-ids';
 import { EligibilityDecisionView } from './eligibility-decision.schema';
 import { EnrollmentStatusView } from './enrollment-status.schema';
 import { ProgramView } from './program-view.schema';
-
-/**
- * Upserts only when the filter (`_id` plus "mine is newer") matches; otherwise the insert collides on `_id`
- * (a newer or equal entry is there) and that collision is the no-op. Works the same on MongoDB and FerretDB.
- */
-async function upsertIfNewer<T>(model: Model<T>, filter: FilterQuery<T>, set: Partial<T>): Promise<void> {
-  try {
-    // findOneAndUpdate rather than updateOne: mongo-java-server scans the whole collection for an update whose
-    // filter has more than `_id`, and looks a findAndModify up by `_id`. No projection (FerretDB has none).
-    await model.findOneAndUpdate(filter, { $set: set }, { upsert: true }).lean();
-  } catch (error) {
-    if ((error as { code?: number }).code !== 11000) throw error;
-  }
-}
 
 /** This service's views of other services' facts: eligibility decisions, programs and enrollment statuses. */
 @Injectable()
@@ -43,10 +29,9 @@ export class ViewsRepository {
   /** Keeps the decision unless a later one (by occurredAt) is already kept. Returns the invitation id. */
   async recordDecision(decision: EligibilityDetermined, decidedAt: Date, eventId: string): Promise<string> {
     const id = invitationId(decision);
-    await upsertIfNewer(
-      this.decisions,
-      { _id: id, decidedAt: { $lte: decidedAt } },
-      {
+    await upsertIfNewer<EligibilityDecisionView>(this.decisions.collection, id, {
+      replaces: (stored) => +stored.decidedAt <= +decidedAt,
+      set: {
         programId: decision.programId,
         partnerId: decision.partnerId,
         locationId: decision.locationId,
@@ -56,7 +41,7 @@ export class ViewsRepository {
         decidedAt,
         eventId,
       },
-    );
+    });
     return id;
   }
 
@@ -80,17 +65,16 @@ export class ViewsRepository {
   }
 
   async recordProgram(program: ProgramSnapshot): Promise<void> {
-    await upsertIfNewer(
-      this.programs,
-      { _id: program.programId, revision: { $lt: program.revision } },
-      {
+    await upsertIfNewer<ProgramView>(this.programs.collection, program.programId, {
+      replaces: (stored) => stored.revision < program.revision,
+      set: {
         name: program.name,
         fiscalYear: program.fiscalYear,
         requiresEligibility: program.requiresEligibility,
         state: program.state,
         revision: program.revision,
       },
-    );
+    });
   }
 
   async program(programId: string): Promise<ProgramView | null> {
@@ -110,10 +94,9 @@ export class ViewsRepository {
   /** Keeps the enrollment status with the highest revision. Returns the invitation id of its key. */
   async recordEnrollment(enrollment: EnrollmentEvent): Promise<string> {
     const id = invitationId(enrollment);
-    await upsertIfNewer(
-      this.enrollments,
-      { _id: id, revision: { $lt: enrollment.revision } },
-      {
+    await upsertIfNewer<EnrollmentStatusView>(this.enrollments.collection, id, {
+      replaces: (stored) => stored.revision < enrollment.revision,
+      set: {
         enrollmentId: enrollment.enrollmentId,
         programId: enrollment.programId,
         partnerId: enrollment.partnerId,
@@ -122,7 +105,7 @@ export class ViewsRepository {
         status: enrollment.status,
         revision: enrollment.revision,
       },
-    );
+    });
     return id;
   }
 

@@ -1,4 +1,4 @@
-import { EventOutbox, PendingOutboxes, pushOutbox } from '@lib/messaging';
+import { BatchLoader, EventOutbox, PendingOutboxes, pushOutbox } from '@lib/messaging';
 import { CONFIG } from '@lib/platform';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
@@ -12,6 +12,13 @@ import { deadLetterEntry } from '../dead-letter';
 import { RecipientDirectory } from '../../recipients/recipient-directory';
 import { DeliveryMetrics } from '../delivery-metrics';
 import { describeSmtpFailure, isPermanentSmtpFailure, Mailer } from '../mailer';
+
+/** Whether an email may be claimed now: waiting and its time has come, or abandoned by a worker whose lease ran out. */
+function isDue(message: Message, now: Date): boolean {
+  if (message.channel !== 'EMAIL') return false;
+  if (message.status === 'PENDING' || message.status === 'RETRY') return !!message.nextAttemptAt && +message.nextAttemptAt <= +now;
+  return message.status === 'SENDING' && !!message.leaseUntil && +message.leaseUntil <= +now;
+}
 
 /** A message this worker holds: nobody else sends it until `leaseUntil`, and only this token records its outcome. */
 export type ClaimedEmail = Message & { leaseToken: string };
@@ -42,7 +49,15 @@ export class DeliverEmailUseCase {
     private readonly directory: RecipientDirectory,
     private readonly metrics: DeliveryMetrics,
     @Inject(CONFIG) private readonly config: NotificationConfig,
-  ) {}
+  ) {
+    this.byId = new BatchLoader<string, Message>(async (ids) => {
+      const rows = await this.messages.collection.find({ _id: { $in: ids } } as never, { projection: { outbox: 0 } }).toArray();
+      return new Map(rows.map((row) => [String(row._id), row as unknown as Message]));
+    });
+  }
+
+  /** Concurrent claims by id read their emails with one query. */
+  private readonly byId: BatchLoader<string, Message>;
 
   /** The next email that is due (new, retry time reached, or abandoned by a worker whose lease ran out). */
   async claim(now = new Date()): Promise<ClaimedEmail | null> {
@@ -67,20 +82,20 @@ export class DeliverEmailUseCase {
   }
 
   /**
-   * Claims one known email by id, if it is still due (not claimed by another worker, not cancelled). An
-   * `_id` lookup: the scan of `claim()` reads the whole collection on servers that cannot index it.
+   * Claims one known email by id, if it is still due (not claimed by another worker, not cancelled): reads it by
+   * `_id`, decides in code, then claims it guarded by what it read, so that nothing that happened in between is
+   * overwritten: `attempts` for a waiting email (every claim bumps it), the lease token for an abandoned one (its
+   * owner's outcome write removes it, a takeover replaces it). Both guards are exactly the keys of an index
+   * (`{ _id, attempts }`, `{ _id, leaseToken }`), so that a server without a query planner (mongo-java-server)
+   * looks the email up instead of scanning every message, as the `$or` filter of `claim()` makes it do.
    */
   async claimById(id: string, now = new Date()): Promise<ClaimedEmail | null> {
+    const stored = await this.byId.load(id);
+    if (!stored || !isDue(stored, now)) return null;
+    const guard = stored.status === 'SENDING' && stored.leaseToken ? { leaseToken: stored.leaseToken } : { attempts: stored.attempts };
     const leaseToken = randomUUID();
     const claimed = await this.messages.collection.findOneAndUpdate(
-      {
-        _id: id as never,
-        channel: 'EMAIL',
-        $or: [
-          { status: { $in: ['PENDING', 'RETRY'] }, nextAttemptAt: { $lte: now } },
-          { status: 'SENDING', leaseUntil: { $lte: now } },
-        ],
-      },
+      { _id: id as never, ...guard },
       {
         $set: { status: 'SENDING', leaseToken, leaseUntil: new Date(now.getTime() + this.config.NOTIFY_LEASE_MS) },
         $inc: { attempts: 1 },
@@ -159,9 +174,8 @@ export class DeliverEmailUseCase {
     let delay = 100;
     for (;;) {
       try {
-        // findOneAndUpdate rather than updateOne: servers without query planning (mongo-java-server) look a
-        // findAndModify up by `_id` but scan the whole collection for an update with more than `_id` in its filter.
-        // The plain driver (no casting: the update is built here); the relay is told about the outbox directly.
+        // Guarded by the lease token: the keys of the index `{ _id, leaseToken }`. The plain driver (no casting: the
+        // update is built here); the relay is told about the outbox directly.
         if ('$push' in update) PendingOutboxes.noteDocuments(this.messages, [message._id]);
         const found = await this.messages.collection.findOneAndUpdate({ _id: message._id as never, leaseToken: message.leaseToken }, update);
         if (!found) {
@@ -186,9 +200,9 @@ export class DeliverEmailUseCase {
   private keepLease(message: ClaimedEmail): { stop(): Promise<void> } {
     let running: Promise<unknown> = Promise.resolve();
     const timer = setInterval(() => {
-      running = this.messages
+      running = this.messages.collection
         .updateOne(
-          { _id: message._id, leaseToken: message.leaseToken },
+          { _id: message._id as never, leaseToken: message.leaseToken },
           { $set: { leaseUntil: new Date(Date.now() + this.config.NOTIFY_LEASE_MS) } },
         )
         .catch(() => undefined);

@@ -1,0 +1,70 @@
+import type { Collection, Document } from 'mongodb';
+import { BatchLoader } from './batch-loader';
+
+/** The counter every write through `upsertIfNewer` bumps; the guard of the next write. */
+export const WRITE_REVISION = '_rev';
+
+/**
+ * The index a collection written through `upsertIfNewer` declares (`schema.index(...REVISION_GUARD_INDEX)`). Unique
+ * by construction (`_id` is); it is there for servers that only use an index whose keys are exactly the filter's
+ * (mongo-java-server): with it the guarded write `{ _id, _rev }` is a lookup there too, not a collection scan.
+ */
+export const REVISION_GUARD_INDEX = [{ _id: 1, [WRITE_REVISION]: 1 }, { unique: true }] as const;
+
+export interface NewerFact<T> {
+  /** Whether this fact replaces what is stored (it is newer). Not asked when nothing is stored. */
+  replaces(stored: T): boolean;
+  /** The fields to set (`$set` paths; dotted paths allowed). */
+  set: Record<string, unknown>;
+}
+
+const MAX_ATTEMPTS = 20;
+const loaders = new WeakMap<Collection<Document>, BatchLoader<string, Document>>();
+
+function loaderOf(collection: Collection<Document>): BatchLoader<string, Document> {
+  let loader = loaders.get(collection);
+  if (!loader) {
+    loader = new BatchLoader<string, Document>(async (ids) => {
+      const rows = await collection.find({ _id: { $in: ids } } as never).toArray();
+      return new Map<string, Document>(rows.map((row) => [String(row._id), row]));
+    });
+    loaders.set(collection, loader);
+  }
+  return loader;
+}
+
+function isDuplicateKey(error: unknown): boolean {
+  return (error as { code?: number }).code === 11000;
+}
+
+/**
+ * Keeps the newest fact about `_id` in a view built from events, whatever order the events arrive in: reads the
+ * document by `_id` (concurrent calls share one query), lets `fact.replaces` compare in code, then writes guarded by
+ * the revision it read (`{ _id, _rev }`, upsert). A concurrent write bumps `_rev`, so the guard misses, the upsert's
+ * insert collides on `_id`, and the comparison runs again on what is there now. Returns whether it wrote.
+ *
+ * Why not one conditional upsert (`{ _id, at: { $lt: at } }`): it is one round trip on MongoDB, but a server without
+ * a query planner (mongo-java-server, which runs the platform locally) scans the whole collection for any filter that
+ * is not exactly an index's keys, which made every event cost a scan of its view. Both steps here are by index on
+ * every server.
+ */
+export async function upsertIfNewer<T>(collection: Collection<Document>, id: string, fact: NewerFact<T>): Promise<boolean> {
+  for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+    const stored = await loaderOf(collection).load(id);
+    if (stored && !fact.replaces(stored as T)) return false;
+    const revision = stored?.[WRITE_REVISION] as number | undefined;
+    // A document written before the revision existed is guarded by its absence (rare; a scan where unindexed).
+    const guard = stored && revision === undefined ? { $exists: false } : (revision ?? 0);
+    try {
+      const result = await collection.updateOne(
+        { _id: id, [WRITE_REVISION]: guard } as never,
+        { $set: fact.set, $inc: { [WRITE_REVISION]: 1 } },
+        { upsert: true },
+      );
+      if (result.matchedCount + result.upsertedCount > 0) return true;
+    } catch (error) {
+      if (!isDuplicateKey(error)) throw error;
+    }
+  }
+  throw new Error(`upsertIfNewer: ${collection.collectionName} ${id} kept changing under ${MAX_ATTEMPTS} attempts`);
+}
