@@ -22,8 +22,11 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnModuleDestroy {
   private poller?: NodeJS.Timeout;
   private filling = false;
   private again = false;
-  /** Emails known to be due (created here, or whose retry time came), claimed by id before any scan. */
-  private readonly due = new Set<string>();
+  /**
+   * Emails known to be due (created here, or whose retry time came), claimed by id before any scan, with the
+   * `attempts` they have when nothing happened to them since (0 when just created): then the claim need not read them.
+   */
+  private readonly due = new Map<string, number | undefined>();
   /** Look for due emails with the claim scan too (poll interval, start): other instances' and expired leases. */
   private scan = true;
   private stopped = true;
@@ -67,9 +70,12 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnModuleDestroy {
     return this.inFlight.size;
   }
 
-  /** These emails were just created (or fell due): claim them by id, without scanning. */
-  enqueue(ids: string[]): void {
-    for (const id of ids) this.due.add(id);
+  /**
+   * These emails were just created (or fell due): claim them by id, without scanning. `attempts`: what they have
+   * unless someone claimed them since (0 for new emails); unknown, the claim reads them first.
+   */
+  enqueue(ids: string[], attempts?: number): void {
+    for (const id of ids) this.due.set(id, attempts);
     this.kick();
   }
 
@@ -95,9 +101,9 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnModuleDestroy {
   private async fill(): Promise<void> {
     while (!this.stopped && this.inFlight.size < this.config.NOTIFY_CONCURRENCY) {
       let claimed = null;
-      for (const id of this.due) {
+      for (const [id, attempts] of this.due) {
         this.due.delete(id);
-        claimed = await this.deliver.claimById(id);
+        claimed = await this.deliver.claimById(id, attempts);
         if (claimed || this.stopped) break;
       }
       if (!claimed && this.scan) {
@@ -108,7 +114,7 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnModuleDestroy {
       const work: Promise<void> = this.deliver
         .execute(claimed)
         .then((outcome) => {
-          if (outcome.status === 'RETRY') this.kickIn(outcome.retryInMs, claimed._id);
+          if (outcome.status === 'RETRY') this.kickIn(outcome.retryInMs, claimed._id, claimed.attempts);
         })
         .catch((error) => this.logger.error(`delivering ${claimed._id} failed: ${(error as Error).message}`))
         .finally(() => {
@@ -119,11 +125,11 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnModuleDestroy {
     }
   }
 
-  private kickIn(ms: number, id: string): void {
+  private kickIn(ms: number, id: string, attempts: number): void {
     if (this.stopped) return;
     const timer = setTimeout(() => {
       this.retryTimers.delete(timer);
-      this.enqueue([id]);
+      this.enqueue([id], attempts);
     }, ms + 5);
     timer.unref();
     this.retryTimers.add(timer);

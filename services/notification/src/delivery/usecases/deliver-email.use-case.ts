@@ -88,14 +88,22 @@ export class DeliverEmailUseCase {
    * owner's outcome write removes it, a takeover replaces it). Both guards are exactly the keys of an index
    * (`{ _id, attempts }`, `{ _id, leaseToken }`), so that a server without a query planner (mongo-java-server)
    * looks the email up instead of scanning every message, as the `$or` filter of `claim()` makes it do.
+   *
+   * `attempts`, when the caller knows the email is due with that many attempts (it just created it, or recorded a
+   * retry whose time has come): the guard alone decides, without the read. Only a claim changes `attempts`, and
+   * every other change of a waiting email follows a claim.
    */
-  async claimById(id: string, now = new Date()): Promise<ClaimedEmail | null> {
-    const stored = await this.byId.load(id);
-    if (!stored || !isDue(stored, now)) return null;
-    const guard = stored.status === 'SENDING' && stored.leaseToken ? { leaseToken: stored.leaseToken } : { attempts: stored.attempts };
+  async claimById(id: string, attempts?: number, now = new Date()): Promise<ClaimedEmail | null> {
+    let guard: { attempts: number } | { leaseToken: string } = { attempts: attempts ?? 0 };
+    if (attempts === undefined) {
+      const stored = await this.byId.load(id);
+      if (!stored || !isDue(stored, now)) return null;
+      guard = stored.status === 'SENDING' && stored.leaseToken ? { leaseToken: stored.leaseToken } : { attempts: stored.attempts };
+    }
     const leaseToken = randomUUID();
     const claimed = await this.messages.collection.findOneAndUpdate(
-      { _id: id as never, ...guard },
+      // Exactly the keys of an index (no `channel`): only email ids are enqueued, and they were read as emails.
+      { _id: id as never, ...guard } as never,
       {
         $set: { status: 'SENDING', leaseToken, leaseUntil: new Date(now.getTime() + this.config.NOTIFY_LEASE_MS) },
         $inc: { attempts: 1 },

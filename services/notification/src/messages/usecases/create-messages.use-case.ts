@@ -120,7 +120,7 @@ export class CreateMessagesUseCase {
       this.metrics.created.inc({ channel, template: plan.template });
     }
     const emails = missing.map((op) => (op as { updateOne: { filter: { _id: string } } }).updateOne.filter._id).filter((id) => id.endsWith(':EMAIL'));
-    if (emails.length) this.worker.enqueue(emails);
+    if (emails.length) this.worker.enqueue(emails, 0);
     return { ids };
   }
 
