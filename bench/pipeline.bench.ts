@@ -273,7 +273,7 @@ class PipelineBench {
       nodeArgs: Object.fromEntries(SERVICES.map((s) => [s, (process.env[`BENCH_NODE_ARGS_${s.toUpperCase().replace(/-/g, '_')}`] ?? '').split(' ').filter(Boolean)])),
       env: Object.fromEntries(
         // Production defaults where the e2e harness shortens them for tests (the relay's poll is a scan).
-        SERVICES.map((s) => [s, { LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn', OUTBOX_RELAY_INTERVAL_MS: '1000', ...serviceEnv(s) }]),
+        SERVICES.map((s) => [s, { LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn', OUTBOX_RELAY_INTERVAL_MS: '1000', OUTBOX_SWEEP_INTERVAL_MS: '10000', ...serviceEnv(s) }]),
       ) as never,
     });
     this.platform.smtp.arrivals.push(({ to, receivedAt }) => {
@@ -789,7 +789,12 @@ async function main(): Promise<void> {
         return [s, { firstMb: first, lastMb: last, maxMb: max, flat: xs.length > 1 ? last - first < Math.max(0.15 * first, 40) : null }];
       }),
     );
-    for (const [s, m] of Object.entries(memory)) log(`memory ${s}: first ${m.firstMb} MB, last ${m.lastMb} MB, max ${m.maxMb} MB over the steady runs`);
+    for (const [s, m] of Object.entries(memory)) {
+      log(`memory ${s}: first ${m.firstMb} MB, last ${m.lastMb} MB, max ${m.maxMb} MB over the steady runs`);
+      // The curve, every 10 s: heap growing to its working size levels off; a leak keeps climbing.
+      const xs = sampler.samples.get(s as (typeof SERVICES)[number])!.filter((_, i) => i % 5 === 0);
+      log(`  ${s} RSS every 10 s: ${xs.join(' ')}`);
+    }
     const figures = {
       burstDecisionsPerSecond,
       burstP50Ms: med(bursts, (r) => r.p50),

@@ -73,6 +73,7 @@ export class Platform {
       LOG_LEVEL: 'info',
       KAFKA_RETRY_BACKOFF_MS: '50',
       OUTBOX_RELAY_INTERVAL_MS: '250',
+      OUTBOX_SWEEP_INTERVAL_MS: '250',
       // identity: a key that survives restarts, so tokens issued before a crash stay valid
       JWT_SIGNING_KEY: await exportPKCS8(privateKey),
       JWT_KEY_ID: `e2e-${this.run}`,
@@ -117,7 +118,7 @@ export class Platform {
       'payout-profiles': ['PAYOUT_ENCRYPTION_KEYS', 'PAYOUT_ENCRYPTION_ACTIVE_KEY_ID'],
       notification: ['SMTP_URL', 'NOTIFY_BACKOFF_MS', 'PORTAL_BASE_URL'],
     };
-    const common = ['KAFKA_BROKERS', 'MONGO_URL', 'JWT_ISSUER', 'JWKS_URL', 'OPERATOR_TOKEN', 'LOG_LEVEL', 'KAFKA_RETRY_BACKOFF_MS', 'OUTBOX_RELAY_INTERVAL_MS'];
+    const common = ['KAFKA_BROKERS', 'MONGO_URL', 'JWT_ISSUER', 'JWKS_URL', 'OPERATOR_TOKEN', 'LOG_LEVEL', 'KAFKA_RETRY_BACKOFF_MS', 'OUTBOX_RELAY_INTERVAL_MS', 'OUTBOX_SWEEP_INTERVAL_MS'];
     return {
       ...Object.fromEntries([...common, ...own[service]].map((name) => [name, this.env[name]])),
       PORT: String(this.ports.get(service)),

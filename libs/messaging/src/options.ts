@@ -15,8 +15,13 @@ export interface MessagingOptions {
   retryBackoffMs?: number;
   /** Partitions for topics this service creates if they do not exist. */
   topicPartitions?: number;
-  /** Outbox relay poll interval, for events left behind by a crash; writes kick the relay at once. */
+  /** Outbox relay tick: looks again at documents noted just before their write landed; writes kick the relay at once. */
   relayIntervalMs?: number;
+  /**
+   * How often the relay scans every outbox collection for events nobody noted (left by a crash, or written by a
+   * process that does not note them). A scan reads the whole collection on servers that cannot index it.
+   */
+  relaySweepIntervalMs?: number;
   /** Start a new consumer group at the earliest offset, so that views are built from the whole history. */
   fromBeginning?: boolean;
 }
@@ -30,6 +35,7 @@ export function resolveOptions(options: MessagingOptions): Required<MessagingOpt
     retryBackoffMs: 200,
     topicPartitions: 6,
     relayIntervalMs: 1_000,
+    relaySweepIntervalMs: 10_000,
     fromBeginning: true,
     ...options,
   };

@@ -13,14 +13,14 @@ const NOTED_GRACE_MS = 2_000;
 /**
  * Publishes the events stored in documents' outboxes, in order, with acks=all, and removes each one only
  * after the broker acknowledged it. A crash between the write and the publish leaves the events in the
- * document; the next scan (at start and on the poll interval) publishes them. Delivery is therefore
+ * document; the next scan (at start and every `relaySweepIntervalMs`) publishes them. Delivery is therefore
  * at-least-once: consumers are idempotent.
  *
  * A kick after a write publishes the documents this process just wrote events into, looked up by `_id`
  * (`PendingOutboxes`, noted by the outbox plugin's hooks): a scan for non-empty outboxes reads the whole
  * collection on servers that cannot index it, which cost more than everything else under load. Events written
- * outside mongoose (plain driver calls) are found by the scan of the poll interval, or sooner when the writer
- * notes the ids (`PendingOutboxes.note`).
+ * outside mongoose (plain driver calls) are found by the next sweep, or at once when the writer notes the ids
+ * (`PendingOutboxes.note`), as every writer of this platform does.
  */
 @Injectable()
 export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -57,10 +57,14 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
   start(): void {
     if (!this.stopped) return;
     this.stopped = false;
+    let lastSweep = Date.now();
     this.timer = setInterval(() => {
-      this.sweep ||= 'poll';
+      if (Date.now() - lastSweep >= this.options.relaySweepIntervalMs) {
+        lastSweep = Date.now();
+        this.sweep ||= 'poll';
+      }
       this.kick();
-    }, this.options.relayIntervalMs);
+    }, Math.min(this.options.relayIntervalMs, this.options.relaySweepIntervalMs));
     this.timer.unref();
     this.sweep = 'full';
     this.kick();

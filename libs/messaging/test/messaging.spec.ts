@@ -81,8 +81,8 @@ describe('outbox', () => {
     const live = () =>
       waitFor('widget service', async () => (await fetch(`http://127.0.0.1:${port}/health/live`)).ok, { timeoutMs: 60_000 });
 
-    // The relay only polls once an hour and the write does not kick it: the event stays in the document.
-    const first = start({ WIDGET_KICK: 'false', OUTBOX_RELAY_INTERVAL_MS: '3600000' });
+    // The relay only sweeps once an hour and the write does not kick it: the event stays in the document.
+    const first = start({ WIDGET_KICK: 'false', OUTBOX_RELAY_INTERVAL_MS: '3600000', OUTBOX_SWEEP_INTERVAL_MS: '3600000' });
     await live();
     const response = await fetch(`http://127.0.0.1:${port}/v1/widgets/w1`, {
       method: 'POST',

@@ -100,6 +100,7 @@ export class PlatformModule implements NestModule {
             retryBackoffMs: c.KAFKA_RETRY_BACKOFF_MS,
             topicPartitions: c.KAFKA_TOPIC_PARTITIONS,
             relayIntervalMs: c.OUTBOX_RELAY_INTERVAL_MS,
+            relaySweepIntervalMs: c.OUTBOX_SWEEP_INTERVAL_MS,
           }),
         }),
         TerminusModule.forRoot({ logger: false }),

@@ -43,6 +43,7 @@ export async function bootService(
     LOG_LEVEL: 'warn',
     KAFKA_RETRY_BACKOFF_MS: '50',
     OUTBOX_RELAY_INTERVAL_MS: '200',
+    OUTBOX_SWEEP_INTERVAL_MS: '200',
     ...env,
   };
   if (startAtEndOf?.length) await startGroupAtEnd(settings.KAFKA_GROUP_ID, startAtEndOf);

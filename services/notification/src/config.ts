@@ -17,7 +17,12 @@ export const notificationConfigSpec = {
   NOTIFY_BACKOFF_MS: atLeastOne({ default: 1_000, desc: 'Delay before the first retry; doubles on each attempt' }),
   NOTIFY_BACKOFF_MAX_MS: atLeastOne({ default: 300_000, desc: 'Upper bound of the retry delay' }),
   NOTIFY_CONCURRENCY: atLeastOne({ default: 16, desc: 'Emails sent at the same time by one instance (and pooled SMTP connections)' }),
-  NOTIFY_POLL_INTERVAL_MS: atLeastOne({ default: 1_000, desc: 'How often the delivery worker looks for due emails (inserts also wake it)' }),
+  NOTIFY_POLL_INTERVAL_MS: atLeastOne({
+    default: 5_000,
+    // The scan is for what no timer of this process knows: expired leases (NOTIFY_LEASE_MS) and other instances'
+    // emails; it reads every message on servers that cannot index it. New emails and retries wake the worker.
+    desc: 'How often the delivery worker scans for due emails nobody queued (inserts and retry timers wake it at once)',
+  }),
   NOTIFY_LEASE_MS: atLeastOne({ default: 60_000, desc: 'How long a claimed email is reserved; after a crash it is retried once this passes' }),
   NOTIFY_SMTP_TIMEOUT_MS: atLeastOne({ default: 15_000, desc: 'Connection, greeting and socket timeout of one SMTP attempt' }),
   NOTIFY_MAX_EVENT_AGE_MS: num({

@@ -34,6 +34,7 @@ export function baseConfigSpec(serviceName: string) {
     KAFKA_RETRY_BACKOFF_MS: num({ default: 200 }),
     KAFKA_TOPIC_PARTITIONS: num({ default: 6 }),
     OUTBOX_RELAY_INTERVAL_MS: num({ default: 1_000 }),
+    OUTBOX_SWEEP_INTERVAL_MS: num({ default: 10_000, desc: 'How often the relay scans every outbox for events nobody noted (a crash)' }),
     JWT_ISSUER: str({ desc: 'Expected `iss` of access tokens' }),
     JWT_AUDIENCE: str({ default: 'incentives-platform' }),
     JWKS_URL: url({ desc: "The issuer's JWKS endpoint" }),
