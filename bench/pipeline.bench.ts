@@ -785,12 +785,20 @@ async function main(): Promise<void> {
         const first = xs[0];
         const last = xs[xs.length - 1];
         const max = Math.max(...xs);
-        // Flat: the end of the steady runs within 15% (and 40 MB) of their start.
-        return [s, { firstMb: first, lastMb: last, maxMb: max, flat: xs.length > 1 ? last - first < Math.max(0.15 * first, 40) : null }];
+        // Flat: the median of the second half of the samples within 15% (or 40 MB) of the first half's. Single
+        // samples swing by 80 MB with the garbage collector's sawtooth; a leak moves the whole second half.
+        const half = Math.floor(xs.length / 2);
+        const firstHalf = median(xs.slice(0, half));
+        const secondHalf = median(xs.slice(half));
+        const flat = xs.length > 3 ? secondHalf - firstHalf < Math.max(0.15 * firstHalf, 40) : null;
+        return [s, { firstMb: first, lastMb: last, maxMb: max, firstHalfMedianMb: firstHalf, secondHalfMedianMb: secondHalf, flat }];
       }),
     );
     for (const [s, m] of Object.entries(memory)) {
-      log(`memory ${s}: first ${m.firstMb} MB, last ${m.lastMb} MB, max ${m.maxMb} MB over the steady runs`);
+      log(
+        `memory ${s}: first ${m.firstMb} MB, last ${m.lastMb} MB, max ${m.maxMb} MB over the steady runs; ` +
+          `median of the first half ${m.firstHalfMedianMb} MB, of the second ${m.secondHalfMedianMb} MB (${m.flat ? 'flat' : 'GROWING'})`,
+      );
       // The curve, every 10 s: heap growing to its working size levels off; a leak keeps climbing.
       const xs = sampler.samples.get(s as (typeof SERVICES)[number])!.filter((_, i) => i % 5 === 0);
       log(`  ${s} RSS every 10 s: ${xs.join(' ')}`);
