@@ -264,6 +264,8 @@ class PipelineBench {
   /** email -> when its decision was sent, for the phase being measured. */
   private expected = new Map<string, number>();
   private latencies: number[] = [];
+  /** When each measured decision was sent, in the order of `latencies`. */
+  private sentTimes: number[] = [];
   private lastArrival = 0;
 
   constructor() {
@@ -282,6 +284,7 @@ class PipelineBench {
         if (sentAt === undefined) continue;
         this.expected.delete(address);
         this.latencies.push(receivedAt - sentAt);
+        this.sentTimes.push(sentAt);
         this.lastArrival = receivedAt;
       }
     });
@@ -471,6 +474,7 @@ class PipelineBench {
   private beginMeasure(): void {
     this.expected = new Map();
     this.latencies = [];
+    this.sentTimes = [];
     this.lastArrival = 0;
   }
 
@@ -543,6 +547,16 @@ class PipelineBench {
     log(
       `steady ${run}: ${STEADY_RATE}/s for ${((stopped - t0) / 1000).toFixed(1)} s, ${result.delivered}/${result.sent} emails, p50 ${result.p50} ms,` +
         ` p99 ${result.p99} ms, lag back to zero ${result.lagDrainSeconds} s after the load stopped (last email +${result.emailDrainSeconds} s)`,
+    );
+    // Where the slow ones are: p50/p99 of the decisions sent in each 10 s of the run (a slow start, or a periodic stall).
+    const windows = new Map<number, number[]>();
+    this.sentTimes.forEach((at, i) => {
+      const w = Math.floor((at - t0) / 10_000);
+      if (!windows.has(w)) windows.set(w, []);
+      windows.get(w)!.push(this.latencies[i]);
+    });
+    log(
+      `  p50/p99 ms per 10 s sent: ${[...windows].sort(([a], [b]) => a - b).map(([w, xs]) => `${w * 10}s ${percentile(xs, 50)}/${percentile(xs, 99)}`).join(', ')}`,
     );
     return result;
   }

@@ -4,7 +4,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { Model, mongo } from 'mongoose';
 import { eligibilityId } from '../common/ids';
-import { AgreementView, DefaultBankProfileView, EligibilityView, ProfileView, YearDecision } from './views.schemas';
+import { AgreementView, DefaultBankProfileView, EligibilityView, LocationTaxProfileView, ProfileView, YearDecision } from './views.schemas';
 
 /**
  * Ids per `$in` lookup. mongo-java-server (the local server) checks `$in` candidates against the list one by one,
@@ -29,7 +29,9 @@ export class ViewsRepository {
     @InjectModel(AgreementView.name) readonly agreementModel: Model<AgreementView>,
     @InjectModel(ProfileView.name) readonly profileModel: Model<ProfileView>,
     @InjectModel(DefaultBankProfileView.name) readonly defaultModel: Model<DefaultBankProfileView>,
+    @InjectModel(LocationTaxProfileView.name) readonly locationTaxModel: Model<LocationTaxProfileView>,
   ) {
+    this.locationTaxLoader = byIdLoader((ids) => this.locationTaxModel.find({ _id: { $in: ids } }).lean<LocationTaxProfileView[]>());
     this.eligibilityLoader = byIdLoader((ids) => this.eligibilityModel.find({ _id: { $in: ids } }).lean<EligibilityView[]>());
     this.profileLoader = byIdLoader((ids) => this.profileModel.find({ _id: { $in: ids } }).lean<ProfileView[]>());
     this.defaultLoader = byIdLoader((ids) => this.defaultModel.find({ _id: { $in: ids } }).lean<DefaultBankProfileView[]>());
@@ -39,6 +41,7 @@ export class ViewsRepository {
   private readonly eligibilityLoader: BatchLoader<string, EligibilityView>;
   private readonly profileLoader: BatchLoader<string, ProfileView>;
   private readonly defaultLoader: BatchLoader<string, DefaultBankProfileView>;
+  private readonly locationTaxLoader: BatchLoader<string, LocationTaxProfileView>;
 
   /** Keeps the decision for its fiscal year unless a later one is stored. Returns whether it is now the current one. */
   async recordDecision(decision: EligibilityDetermined, decidedAt: Date, eventId: string): Promise<boolean> {
@@ -65,6 +68,15 @@ export class ViewsRepository {
   async recordProfile(event: ProfileEvent): Promise<boolean> {
     const decided = event.status !== 'PENDING_VALIDATION';
     const rank = event.revision * 2 + (decided ? 1 : 0);
+    if (event.profileKind === 'TAX' && event.locationId !== undefined) {
+      // On every event of the profile, before the profile itself: a crash in between, and the redelivery (which
+      // finds the profile already written) still links the location.
+      await this.locationTaxModel.collection.updateOne(
+        { _id: event.locationId } as never,
+        { $set: { partnerId: event.partnerId, profileId: event.profileId } },
+        { upsert: true },
+      );
+    }
     return upsertIfNewer<ProfileView>(this.profileModel.collection, event.profileId, {
       replaces: (stored) => stored.rank < rank,
       set: {
@@ -90,14 +102,11 @@ export class ViewsRepository {
     return profile && profile.partnerId === partnerId && profile.kind === kind ? profile : null;
   }
 
-  /** The tax profile of a location (the newest one if, unexpectedly, there were several). */
+  /** The tax profile of a location: two lookups by `_id` (the location's link, then the profile). */
   async taxProfileOfLocation(partnerId: string, locationId: string): Promise<ProfileView | null> {
-    const [profile] = await this.profileModel
-      .find({ partnerId, locationId, kind: 'TAX' })
-      .sort({ updatedAt: -1 })
-      .limit(1)
-      .lean<ProfileView[]>();
-    return profile ?? null;
+    const link = await this.locationTaxLoader.load(locationId);
+    if (!link || link.partnerId !== partnerId) return null;
+    return this.profile(partnerId, link.profileId, 'TAX');
   }
 
   async recordDefaultAssigned({ partnerId, locationId, bankProfileId, currency }: DefaultBankProfileChange, changedAt: Date): Promise<void> {

@@ -62,7 +62,6 @@ export class ProfileView {
 }
 export const ProfileViewSchema = SchemaFactory.createForClass(ProfileView);
 ProfileViewSchema.index(...REVISION_GUARD_INDEX);
-ProfileViewSchema.index({ partnerId: 1, locationId: 1, kind: 1 });
 
 /** The default bank profile of a location (a removed default stays as a tombstone, to order later events). */
 @Schema({ collection: 'default_bank_profile_view', versionKey: false })
@@ -77,9 +76,24 @@ export class DefaultBankProfileView {
 export const DefaultBankProfileViewSchema = SchemaFactory.createForClass(DefaultBankProfileView);
 DefaultBankProfileViewSchema.index(...REVISION_GUARD_INDEX);
 
+/**
+ * Which tax profile a location has (the last one payout-profiles told about), by location id: Enroll looks it up on
+ * every call, and a lookup by `_id` is one on every server (a filter on `profile_view`'s other fields is a scan of
+ * it on mongo-java-server, which ignores non-unique indexes).
+ */
+@Schema({ collection: 'location_tax_profile_view', versionKey: false })
+export class LocationTaxProfileView {
+  /** locationId */
+  @Prop({ type: String }) _id!: string;
+  @Prop({ required: true }) partnerId!: string;
+  @Prop({ required: true }) profileId!: string;
+}
+export const LocationTaxProfileViewSchema = SchemaFactory.createForClass(LocationTaxProfileView);
+
 export const VIEW_MODELS = [
   { name: EligibilityView.name, schema: EligibilityViewSchema },
   { name: AgreementView.name, schema: AgreementViewSchema },
   { name: ProfileView.name, schema: ProfileViewSchema },
   { name: DefaultBankProfileView.name, schema: DefaultBankProfileViewSchema },
+  { name: LocationTaxProfileView.name, schema: LocationTaxProfileViewSchema },
 ];
