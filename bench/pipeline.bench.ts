@@ -576,8 +576,8 @@ class PipelineBench {
   }
 
   /** Enroll + Submit over HTTP from concurrent clients; null when the enrollment API is not there yet. */
-  async enroll(run: number): Promise<{ requestsPerSecond: number; p99: number } | null> {
-    return enrollPhase(this.platform, this.admins, (name) => this.createProgram(name), run);
+  async enroll(run: number): ReturnType<typeof enrollPhase> {
+    return enrollPhase(this.platform, this.admins, (name) => this.createProgram(name), run, new CpuMeter(this.platform));
   }
 
   /* ---------------------------------------------------------------------------------------------- waiting */
@@ -641,7 +641,8 @@ async function enrollPhase(
   admins: Admin1[],
   createProgram: (name: string) => Promise<string>,
   run: number,
-): Promise<{ requestsPerSecond: number; p99: number; p50: number; statuses: Record<string, number> } | null> {
+  cpu: CpuMeter,
+): Promise<{ requestsPerSecond: number; p99: number; p50: number; statuses: Record<string, number>; cpuMsPerRequest: Record<string, number>; latencyFloorMs: number } | null> {
   const docs: any = await fetch(`${platform.url('enrollment')}/docs-json`).then((r) => (r.ok ? r.json() : null)).catch(() => null);
   if (!docs?.paths?.['/v1/enrollments/{enrollmentId}/submit']) return null;
   if (process.env.BENCH_SEED === 'events') {
@@ -660,6 +661,7 @@ async function enrollPhase(
   const autocannon = require('autocannon');
   let nextConnection = 0;
   const statuses: Record<string, number> = {};
+  cpu.begin();
   const result = await autocannon({
     url: platform.url('enrollment'),
     connections: ENROLL_CONNECTIONS,
@@ -700,8 +702,15 @@ async function enrollPhase(
       },
     ],
   });
-  const out = { requestsPerSecond: Math.round(result.requests.average), p99: result.latency.p99, p50: result.latency.p50, statuses };
-  log(`enroll ${run}: ${ENROLL_CONNECTIONS} clients for ${ENROLL_SECONDS} s: ${out.requestsPerSecond} req/s, p50 ${out.p50} ms, p99 ${out.p99} ms, ${JSON.stringify(statuses)}`);
+  const cpuMsPerRequest = cpu.perDecision(result.requests.total || 1);
+  // Little's law: with every client always waiting, latency = clients / throughput, and throughput is at most the
+  // cores over the CPU the whole machine spends per request (service, database, the load generator itself).
+  const latencyFloorMs = Math.round((ENROLL_CONNECTIONS * cpuMsPerRequest.machine) / cores());
+  const out = { requestsPerSecond: Math.round(result.requests.average), p99: result.latency.p99, p50: result.latency.p50, statuses, cpuMsPerRequest, latencyFloorMs };
+  log(
+    `enroll ${run}: ${ENROLL_CONNECTIONS} clients for ${ENROLL_SECONDS} s: ${out.requestsPerSecond} req/s, p50 ${out.p50} ms, p99 ${out.p99} ms, ${JSON.stringify(statuses)}` +
+      `; CPU ms per request: ${JSON.stringify(cpuMsPerRequest)}; mean latency floor at this CPU ${latencyFloorMs} ms`,
+  );
   return out;
 }
 
@@ -766,7 +775,7 @@ async function main(): Promise<void> {
       sampler.stop();
     }
 
-    const enrolls: Array<{ requestsPerSecond: number; p99: number }> = [];
+    const enrolls: Array<NonNullable<Awaited<ReturnType<typeof enrollPhase>>>> = [];
     if (PHASES.has('enroll')) {
       for (let run = 1; run <= RUNS; run++) {
         const r = await bench.enroll(run);
@@ -839,6 +848,9 @@ async function main(): Promise<void> {
       steadyEmailDrainSeconds: med(steadies, (r) => r.emailDrainSeconds),
       enrollRequestsPerSecond,
       enrollP99Ms: med(enrolls, (r) => r.p99),
+      enrollP50Ms: med(enrolls, (r) => r.p50),
+      enrollCpuMsPerRequest: med(enrolls, (r) => r.cpuMsPerRequest.machine),
+      enrollLatencyFloorMs: med(enrolls, (r) => r.latencyFloorMs),
       enrollRatio: enrollRequestsPerSecond === null ? null : Math.round((enrollRequestsPerSecond / bounds.enrollByUpserts) * 100) / 100,
       peakRssMb: bench.peakRss(),
       memoryFlat: Object.fromEntries(Object.entries(memory).map(([s, m]) => [s, m.flat])),
