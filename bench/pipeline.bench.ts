@@ -614,7 +614,7 @@ class PipelineBench {
    * Waits until every service's consumer group has caught up on every topic it consumes, so that a phase starts on
    * a quiet platform: a burst leaves minutes of work behind it (enrollment records 20,000 invitation events, the
    * relays publish the notification events), and a steady run started on top of it measured that backlog in its
-   * first 10 s (p50 746 ms there, 80 ms after). Returns the seconds it waited.
+   * first 10 s (p50 746 ms there, 80 ms after). Then waits for the machine to be quiet. Returns the seconds it waited.
    */
   async settle(timeoutMs = 300_000): Promise<number> {
     const t0 = Date.now();
@@ -632,8 +632,17 @@ class PipelineBench {
       }
       return true;
     }, timeoutMs).catch((error) => log(`settle: ${(error as Error).message}; going on`));
+    // Caught up is not idle: the relays may still be publishing what the burst's last writes left in outboxes, and
+    // the servers collecting garbage. Quiet = the whole machine below a quarter of one core for 2 s.
+    const deadline = Date.now() + 120_000;
+    for (;;) {
+      const before = machineBusySeconds();
+      await sleep(2_000);
+      const busyCores = (machineBusySeconds() - before) / 2;
+      if (busyCores < 0.25 || Date.now() > deadline) break;
+    }
     const seconds = round1((Date.now() - t0) / 1000);
-    log(`settled: every consumer group caught up after ${seconds} s`);
+    log(`settled: every consumer group caught up and the machine quiet after ${seconds} s`);
     return seconds;
   }
 
