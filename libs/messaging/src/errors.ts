@@ -24,6 +24,11 @@ export function classifyFailure(error: unknown): FailureKind {
   return 'transient';
 }
 
+/** The server refused a write because a unique index already holds its key (MongoDB error 11000). */
+export function isDuplicateKey(error: unknown): boolean {
+  return (error as { code?: number })?.code === 11000;
+}
+
 export function describeError(error: unknown): string {
   if (Array.isArray(error)) return error.map(String).join('; ');
   if (error instanceof Error) return `${error.name}: ${error.message}`;

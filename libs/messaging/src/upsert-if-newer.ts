@@ -1,5 +1,6 @@
-import type { Collection, Document } from 'mongodb';
-import { BatchLoader } from './batch-loader';
+import type { Collection, Document, WithId } from 'mongodb';
+import { BatchLoader, byIdLoader } from './batch-loader';
+import { isDuplicateKey } from './errors';
 
 /** The counter every write through `upsertIfNewer` bumps; the guard of the next write. */
 export const WRITE_REVISION = '_rev';
@@ -19,22 +20,13 @@ export interface NewerFact<T> {
 }
 
 const MAX_ATTEMPTS = 20;
-const loaders = new WeakMap<Collection<Document>, BatchLoader<string, Document>>();
+const loaders = new WeakMap<Collection<Document>, BatchLoader<string, WithId<Document>>>();
 
-function loaderOf(collection: Collection<Document>): BatchLoader<string, Document> {
+/** One loader per collection: concurrent calls read their documents with one query. */
+function loaderOf(collection: Collection<Document>): BatchLoader<string, WithId<Document>> {
   let loader = loaders.get(collection);
-  if (!loader) {
-    loader = new BatchLoader<string, Document>(async (ids) => {
-      const rows = await collection.find({ _id: { $in: ids } } as never).toArray();
-      return new Map<string, Document>(rows.map((row) => [String(row._id), row]));
-    });
-    loaders.set(collection, loader);
-  }
+  if (!loader) loaders.set(collection, (loader = byIdLoader((ids) => collection.find({ _id: { $in: ids } } as never).toArray())));
   return loader;
-}
-
-function isDuplicateKey(error: unknown): boolean {
-  return (error as { code?: number }).code === 11000;
 }
 
 /**

@@ -63,9 +63,6 @@ export async function insertIdempotent<T extends Document>(collection: Collectio
   }
 }
 
-export function isDuplicateKey(error: unknown): boolean {
-  return (error as { code?: number })?.code === 11000;
-}
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

@@ -1,14 +1,10 @@
-import { BatchLoader, byIdLoader, OutboxEntry, PendingOutboxes, pushOutbox } from '@lib/messaging';
+import { BatchLoader, byIdLoader, isDuplicateKey, OutboxEntry, PendingOutboxes, pushOutbox } from '@lib/messaging';
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { Model } from 'mongoose';
 import { Invitation, InvitationState } from './invitation.schema';
 
 export type InvitationRecord = Invitation & { createdAt?: Date; updatedAt?: Date };
-
-function isDuplicateKey(error: unknown): boolean {
-  return (error as { code?: number })?.code === 11000;
-}
 
 /**
  * Reads and writes invitations. Every write is one document write guarded by `version` that carries the events

@@ -4,10 +4,6 @@ export function throwIfProblems(problems: FieldProblem[]): void {
   if (problems.length) throw new ValidationProblem(problems);
 }
 
-export function isDuplicateKey(error: unknown): boolean {
-  return (error as { code?: number })?.code === 11000;
-}
-
 export function duplicateName(): ProblemException {
   return Problems.conflict('Another bank profile of your partner already has this name.', {
     errors: [{ field: 'name', message: 'must be unique among the bank profiles of the partner' }],

@@ -1,9 +1,8 @@
 import { AccessPolicy, Actor } from '@lib/access';
 import { EnrollmentStatus } from '@lib/contracts';
-import { OutboxEntry } from '@lib/messaging';
+import { isDuplicateKey, OutboxEntry } from '@lib/messaging';
 import { Principal, ProblemException, Problems } from '@lib/platform';
 import { HttpStatus, Injectable } from '@nestjs/common';
-import { isDuplicateKey } from '../../common/bulk';
 import { enrollmentId } from '../../common/ids';
 import { Program } from '../../programs/program.schema';
 import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';

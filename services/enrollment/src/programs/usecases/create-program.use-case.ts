@@ -1,11 +1,10 @@
 import { Topics } from '@lib/contracts';
-import { EventOutbox, PendingOutboxes } from '@lib/messaging';
+import { EventOutbox, isDuplicateKey, PendingOutboxes } from '@lib/messaging';
 import { Problems } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { Model } from 'mongoose';
 import { randomUUID } from 'node:crypto';
-import { isDuplicateKey } from '../../common/bulk';
 import { deterministicId } from '../../common/ids';
 import { CreateProgramDto } from '../dto/program.dto';
 import { Program } from '../program.schema';

@@ -1,4 +1,4 @@
-import { BatchLoader, EventOutbox, PendingOutboxes, pushOutbox } from '@lib/messaging';
+import { BatchLoader, byIdLoader, EventOutbox, PendingOutboxes, pushOutbox } from '@lib/messaging';
 import { CONFIG } from '@lib/platform';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
@@ -50,10 +50,9 @@ export class DeliverEmailUseCase {
     private readonly metrics: DeliveryMetrics,
     @Inject(CONFIG) private readonly config: NotificationConfig,
   ) {
-    this.byId = new BatchLoader<string, Message>(async (ids) => {
-      const rows = await this.messages.collection.find({ _id: { $in: ids } } as never, { projection: { outbox: 0 } }).toArray();
-      return new Map(rows.map((row) => [String(row._id), row as unknown as Message]));
-    });
+    this.byId = byIdLoader(
+      async (ids) => (await this.messages.collection.find({ _id: { $in: ids } } as never, { projection: { outbox: 0 } }).toArray()) as unknown as Message[],
+    );
   }
 
   /** Concurrent claims by id read their emails with one query. */

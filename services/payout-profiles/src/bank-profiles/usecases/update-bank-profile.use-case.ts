@@ -1,4 +1,4 @@
-import { pushOutbox } from '@lib/messaging';
+import { isDuplicateKey, pushOutbox } from '@lib/messaging';
 import { FieldProblem, Principal, Problems } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
@@ -7,7 +7,7 @@ import { Model } from 'mongoose';
 import { DefaultBankProfile } from '../../default-bank-profiles/default-bank-profile.schema';
 import { PayoutAccess } from '../../profiles/payout-access';
 import { ProfileEvents } from '../../profiles/profile-events';
-import { duplicateName, isDuplicateKey, throwIfProblems } from '../../profiles/problems';
+import { duplicateName, throwIfProblems } from '../../profiles/problems';
 import { maskSecret } from '../../secrets/masking';
 import { SecretBox } from '../../secrets/secret-box';
 import { checkBankAccount, CheckedAccount } from '../bank-account.rules';

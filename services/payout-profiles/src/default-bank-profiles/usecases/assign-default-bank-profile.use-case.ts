@@ -1,12 +1,11 @@
 import { DefaultBankProfileChange, Topics } from '@lib/contracts';
-import { EventOutbox, pushOutbox } from '@lib/messaging';
+import { EventOutbox, isDuplicateKey, pushOutbox } from '@lib/messaging';
 import { Principal, Problems } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { Model } from 'mongoose';
 import { BankProfilesRepository } from '../../bank-profiles/bank-profiles.repository';
 import { PayoutAccess } from '../../profiles/payout-access';
-import { isDuplicateKey } from '../../profiles/problems';
 import { DefaultBankProfile } from '../default-bank-profile.schema';
 
 export type AssignOutcome = 'ASSIGNED' | 'UNCHANGED';

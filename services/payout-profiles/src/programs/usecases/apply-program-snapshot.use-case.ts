@@ -1,8 +1,8 @@
 import { ProgramSnapshot } from '@lib/contracts';
+import { isDuplicateKey } from '@lib/messaging';
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { Model } from 'mongoose';
-import { isDuplicateKey } from '../../profiles/problems';
 import { Program } from '../program.schema';
 
 /** Keeps the newest snapshot of each program: duplicates, reordering and replays converge to the same view. */

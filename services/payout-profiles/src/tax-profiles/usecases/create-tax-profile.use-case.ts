@@ -1,9 +1,10 @@
+import { isDuplicateKey } from '@lib/messaging';
 import { FieldProblem, Principal, Problems } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { PayoutAccess } from '../../profiles/payout-access';
 import { ProfileEvents } from '../../profiles/profile-events';
-import { isDuplicateKey, throwIfProblems } from '../../profiles/problems';
+import { throwIfProblems } from '../../profiles/problems';
 import { maskSecret } from '../../secrets/masking';
 import { SecretBox } from '../../secrets/secret-box';
 import { CreateTaxProfileDto, TaxDocumentDto } from '../dto/tax-profile.dto';
