@@ -7,6 +7,11 @@ import { MESSAGING_OPTIONS, MessagingOptions, resolveOptions } from './options';
 import { OutboxEntry, PendingOutboxes } from './outbox';
 
 const BATCH_SIZE = 200;
+/**
+ * Documents per removal command: each document's entries are compared with the whole group's (quadratic), and
+ * FerretDB 1.24 holds a connection per matched document until the command ends (pool of 100).
+ */
+const PULL_GROUP = 50;
 /** How long an id noted before its write stays pending when its document shows no entries yet. */
 const NOTED_GRACE_MS = 2_000;
 
@@ -184,18 +189,22 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
     }
     await this.producer.sendBatch([...byTopic].map(([topic, messages]) => ({ topic, messages })));
 
-    await collection.bulkWrite(
-      docs.map((doc) => ({
-        updateOne: {
-          filter: { _id: doc._id },
-          // The exact entries read: $pullAll of whole subdocuments is what MongoDB and FerretDB both support.
-          update: { $pullAll: { outbox: doc.outbox } },
-        },
-      })) as never,
-      { ordered: false },
-    );
+    await removePublished(collection, docs);
     const count = docs.reduce((n, doc) => n + doc.outbox.length, 0);
     this.metrics.published.inc(count);
     return docs.length;
+  }
+}
+
+/**
+ * Removes exactly these entries (as read) from these documents; entries written after the read stay. $pullAll of
+ * whole subdocuments is what MongoDB and FerretDB both support. An entry is one event (its own eventId), so the
+ * entries of a group of documents can be pulled from all of them by one updateMany by `_id $in`: each document
+ * loses its own, and no other document holds them.
+ */
+export async function removePublished(collection: Collection, docs: Array<{ _id: unknown; outbox: OutboxEntry[] }>): Promise<void> {
+  for (let i = 0; i < docs.length; i += PULL_GROUP) {
+    const group = docs.slice(i, i + PULL_GROUP);
+    await collection.updateMany({ _id: { $in: group.map((doc) => doc._id) } } as never, { $pullAll: { outbox: group.flatMap((doc) => doc.outbox) } } as never);
   }
 }
