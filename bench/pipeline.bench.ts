@@ -10,7 +10,8 @@
  *  2. Steady: decisions at a fixed rate (BENCH_STEADY_RATE, 100/s) for BENCH_STEADY_SECONDS (60 s): latency
  *     p50/p99, the consumer lag of invitations and notification after the load stops (kafkajs admin: committed
  *     offsets vs topic ends), and each service's RSS sampled every 2 s (is memory flat?).
- *  3. Enroll API: Enroll + Submit from BENCH_ENROLL_CONNECTIONS (50) concurrent clients (autocannon).
+ *  3. Enroll API: Enroll + Submit from BENCH_ENROLL_CONNECTIONS (50) concurrent clients (autocannon), after
+ *     BENCH_ENROLL_WARMUP_SECONDS (3) of the same load on another program.
  *  4. The ceilings (bench/infra-ceilings.ts, measured in this run before the platform starts, plus the SMTP
  *     server's own acceptance rate) and each figure's ratio to the ceiling that bounds it.
  * Every figure is the median of BENCH_RUNS runs (3). BENCH_SCALE (1) scales the sizes for a quick run
@@ -34,6 +35,8 @@ const STEADY_RATE = Number(process.env.BENCH_STEADY_RATE ?? 100);
 const STEADY_SECONDS = Math.max(5, Math.round(Number(process.env.BENCH_STEADY_SECONDS ?? 60 * SCALE)));
 const ENROLL_CONNECTIONS = Number(process.env.BENCH_ENROLL_CONNECTIONS ?? 50);
 const ENROLL_SECONDS = Math.max(3, Math.round(Number(process.env.BENCH_ENROLL_SECONDS ?? 10 * Math.min(1, SCALE * 2))));
+/** Seconds of Enroll + Submit on another program before the measured run (0: none). */
+const ENROLL_WARMUP_SECONDS = Number(process.env.BENCH_ENROLL_WARMUP_SECONDS ?? 3);
 const PHASES = new Set((process.env.BENCH_PHASES ?? 'burst,steady,enroll').split(','));
 const SEED = process.env.BENCH_SEED ?? 'http';
 /** How long one burst may take before it is reported as incomplete. */
@@ -579,7 +582,7 @@ class PipelineBench {
   /** Enroll + Submit over HTTP from concurrent clients; null when the enrollment API is not there yet. */
   async enroll(run: number): ReturnType<typeof enrollPhase> {
     await this.settle();
-    return enrollPhase(this.platform, this.admins, (name) => this.createProgram(name), run, new CpuMeter(this.platform));
+    return enrollPhase(this.platform, this.admins, (name) => this.createProgram(name), run, new CpuMeter(this.platform), () => this.settle());
   }
 
   /* ---------------------------------------------------------------------------------------------- waiting */
@@ -680,6 +683,7 @@ async function enrollPhase(
   createProgram: (name: string) => Promise<string>,
   run: number,
   cpu: CpuMeter,
+  settle: () => Promise<unknown>,
 ): Promise<{ requestsPerSecond: number; p99: number; p50: number; statuses: Record<string, number>; cpuMsPerRequest: Record<string, number>; latencyFloorMs: number } | null> {
   const docs: any = await fetch(`${platform.url('enrollment')}/docs-json`).then((r) => (r.ok ? r.json() : null)).catch(() => null);
   if (!docs?.paths?.['/v1/enrollments/{enrollmentId}/submit']) return null;
@@ -688,7 +692,6 @@ async function enrollPhase(
     log('enroll: skipped (BENCH_SEED=events seeds no users in identity, and the admins must sign in)');
     return null;
   }
-  const programId = await createProgram(`enroll${run}`);
   const identity = platform.url('identity');
   const people = admins.slice(0, Math.min(admins.length, ENROLL_CONNECTIONS * 40));
   const tokens: string[] = new Array(people.length);
@@ -697,49 +700,59 @@ async function enrollPhase(
   });
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   const autocannon = require('autocannon');
-  let nextConnection = 0;
-  const statuses: Record<string, number> = {};
-  cpu.begin();
-  const result = await autocannon({
-    url: platform.url('enrollment'),
-    connections: ENROLL_CONNECTIONS,
-    duration: ENROLL_SECONDS,
-    requests: [
-      {
-        method: 'POST',
-        path: '/v1/enrollments',
-        setupRequest: (req: Record<string, unknown>, ctx: Record<string, number | string>) => {
-          if (ctx.k === undefined) ctx.k = nextConnection++;
-          ctx.n = ctx.n === undefined ? 0 : Number(ctx.n) + 1;
-          const i = (Number(ctx.k) + ENROLL_CONNECTIONS * Number(ctx.n)) % people.length;
-          ctx.token = tokens[i];
-          return {
+  const load = async (programId: string, seconds: number) => {
+    let nextConnection = 0;
+    const statuses: Record<string, number> = {};
+    const result = await autocannon({
+      url: platform.url('enrollment'),
+      connections: ENROLL_CONNECTIONS,
+      duration: seconds,
+      requests: [
+        {
+          method: 'POST',
+          path: '/v1/enrollments',
+          setupRequest: (req: Record<string, unknown>, ctx: Record<string, number | string>) => {
+            if (ctx.k === undefined) ctx.k = nextConnection++;
+            ctx.n = ctx.n === undefined ? 0 : Number(ctx.n) + 1;
+            const i = (Number(ctx.k) + ENROLL_CONNECTIONS * Number(ctx.n)) % people.length;
+            ctx.token = tokens[i];
+            return {
+              ...req,
+              headers: { 'content-type': 'application/json', authorization: `Bearer ${tokens[i]}` },
+              body: JSON.stringify({ programId, locationId: people[i].locationId }),
+            };
+          },
+          onResponse: (status: number, body: string, ctx: Record<string, unknown>) => {
+            statuses[`enroll ${status}`] = (statuses[`enroll ${status}`] ?? 0) + 1;
+            try {
+              ctx.enrollmentId = JSON.parse(body).enrollmentId;
+            } catch {
+              ctx.enrollmentId = 'unknown';
+            }
+          },
+        },
+        {
+          method: 'POST',
+          setupRequest: (req: Record<string, unknown>, ctx: Record<string, unknown>) => ({
             ...req,
-            headers: { 'content-type': 'application/json', authorization: `Bearer ${tokens[i]}` },
-            body: JSON.stringify({ programId, locationId: people[i].locationId }),
-          };
+            path: `/v1/enrollments/${encodeURIComponent(String(ctx.enrollmentId))}/submit`,
+            headers: { 'content-type': 'application/json', authorization: `Bearer ${ctx.token}` },
+            body: '{}',
+          }),
+          onResponse: (status: number) => void (statuses[`submit ${status}`] = (statuses[`submit ${status}`] ?? 0) + 1),
         },
-        onResponse: (status: number, body: string, ctx: Record<string, unknown>) => {
-          statuses[`enroll ${status}`] = (statuses[`enroll ${status}`] ?? 0) + 1;
-          try {
-            ctx.enrollmentId = JSON.parse(body).enrollmentId;
-          } catch {
-            ctx.enrollmentId = 'unknown';
-          }
-        },
-      },
-      {
-        method: 'POST',
-        setupRequest: (req: Record<string, unknown>, ctx: Record<string, unknown>) => ({
-          ...req,
-          path: `/v1/enrollments/${encodeURIComponent(String(ctx.enrollmentId))}/submit`,
-          headers: { 'content-type': 'application/json', authorization: `Bearer ${ctx.token}` },
-          body: '{}',
-        }),
-        onResponse: (status: number) => void (statuses[`submit ${status}`] = (statuses[`submit ${status}`] ?? 0) + 1),
-      },
-    ],
-  });
+      ],
+    });
+    return { result, statuses };
+  };
+  // Warm-up on a program of its own (so the measured run enrolls the same locations for the first time, as without
+  // it): the services' first calls compile their code paths and fill their connection pools.
+  if (ENROLL_WARMUP_SECONDS > 0) await load(await createProgram(`enroll${run}-warmup`), ENROLL_WARMUP_SECONDS);
+  const programId = await createProgram(`enroll${run}`);
+  // The warm-up's events (emails, views) are handled before the measured run starts, as before any phase.
+  if (ENROLL_WARMUP_SECONDS > 0) await settle();
+  cpu.begin();
+  const { result, statuses } = await load(programId, ENROLL_SECONDS);
   const cpuMsPerRequest = cpu.perDecision(result.requests.total || 1);
   // Little's law: with every client always waiting, latency = clients / throughput, and throughput is at most the
   // cores over the CPU the whole machine spends per request (service, database, the load generator itself).

@@ -74,6 +74,11 @@ export class AccessPolicy {
     return { userId: user._id, partnerId: user.partnerId, email: user.email, displayName: user.displayName, roles: user.roles };
   }
 
+  /** The location as this service knows it (consumers: no caller to check), through the loader. */
+  locationById(locationId: string): Promise<AccessLocation | undefined> {
+    return this.locationLoader.load(locationId);
+  }
+
   /** 404 unless the location belongs to the caller's partner. */
   async location(actor: Actor, locationId: string): Promise<AccessLocation> {
     const location = await this.locationLoader.load(locationId);

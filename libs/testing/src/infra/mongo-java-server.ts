@@ -20,9 +20,9 @@ export const MONGO_LIBS_DIR = join('.local', 'mongo-java-server', 'libs');
  * and their invitations, messages and enrollments: about 1.4 GB live) filled the old generation, and each full
  * collection stopped the server for 0.7 s: the steady run's p99 spikes. The heap only grows as far as it is used, so
  * tests (small data) are unaffected. Serial collection: no collector threads competing with the services for the
- * two cores.
+ * two cores. MONGO_JVM_EXTRA adds flags, e.g. `-Xlog:gc:file=/tmp/mongo-gc.log` to see the server's pauses.
  */
-const JVM_FLAGS = ['-Xmx6g', '-Xss512k', '-XX:+UseSerialGC', '-Djava.awt.headless=true'];
+const JVM_FLAGS = ['-Xmx6g', '-Xss512k', '-XX:+UseSerialGC', '-Djava.awt.headless=true', ...(process.env.MONGO_JVM_EXTRA ?? '').split(' ').filter(Boolean)];
 const STOP_GRACE_MS = 10_000;
 
 export async function startMongoJavaServer({

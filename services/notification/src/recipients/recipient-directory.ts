@@ -1,4 +1,4 @@
-import { AccessLocation, AccessPolicy, AccessUser } from '@lib/access';
+import { AccessPolicy, AccessUser } from '@lib/access';
 import { Recipient } from '@lib/contracts';
 import { BatchLoader, byIdLoader } from '@lib/messaging';
 import { Injectable } from '@nestjs/common';
@@ -25,7 +25,6 @@ export class RecipientDirectory {
   constructor(
     private readonly policy: AccessPolicy,
     @InjectModel(AccessUser.name) private readonly users: Model<AccessUser>,
-    @InjectModel(AccessLocation.name) private readonly locations: Model<AccessLocation>,
   ) {
     this.userLoader = byIdLoader((ids) => this.users.find({ _id: { $in: ids } }).lean<AccessUser[]>());
   }
@@ -76,7 +75,7 @@ export class RecipientDirectory {
 
   /** "Contoso Ltd (L123)" when the view knows the location, else its id. */
   async locationLabel(locationId: string): Promise<string> {
-    const location = await this.locations.findById(locationId).lean();
+    const location = await this.policy.locationById(locationId);
     return location ? `${location.legalName} (${locationId})` : locationId;
   }
 }

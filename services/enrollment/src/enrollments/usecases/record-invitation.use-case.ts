@@ -1,8 +1,6 @@
-import { AccessLocation } from '@lib/access';
+import { AccessPolicy } from '@lib/access';
 import { InvitationIssued } from '@lib/contracts';
 import { Injectable } from '@nestjs/common';
-import { InjectModel } from '@nestjs/mongoose';
-import { Model } from 'mongoose';
 import { insertIdempotent } from '../../common/bulk';
 import { enrollmentId } from '../../common/ids';
 import { Enrollment } from '../enrollment.schema';
@@ -20,11 +18,11 @@ import { EnrollmentsRepository } from '../enrollments.repository';
 export class RecordInvitation {
   constructor(
     private readonly enrollments: EnrollmentsRepository,
-    @InjectModel(AccessLocation.name) private readonly locations: Model<AccessLocation>,
+    private readonly access: AccessPolicy,
   ) {}
 
   async execute(invitation: InvitationIssued): Promise<void> {
-    const location = await this.locations.findById(invitation.locationId).lean<AccessLocation>();
+    const location = await this.access.locationById(invitation.locationId);
     if (!location || location.partnerId !== invitation.partnerId) return;
     const now = new Date();
     const record: Enrollment = {
