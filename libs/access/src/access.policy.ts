@@ -3,7 +3,7 @@ import { Principal, Problems } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { Model } from 'mongoose';
-import { BatchLoader, byIdLoader } from '@lib/messaging';
+import { BatchLoader, modelLoader } from '@lib/messaging';
 import { AccessGrant, AccessLocation, AccessUser, grantIndexKey } from './access.schemas';
 
 /** A signed-in user with the roles this service knows for them. */
@@ -46,9 +46,9 @@ export class AccessPolicy {
     @InjectModel(AccessLocation.name) private readonly locations: Model<AccessLocation>,
     @InjectModel(AccessGrant.name) private readonly grants: Model<AccessGrant>,
   ) {
-    this.grantLoader = byIdLoader((ids) => this.grants.find({ _id: { $in: ids } }).lean<AccessGrant[]>());
-    this.userLoader = byIdLoader((ids) => this.users.find({ _id: { $in: ids } }).lean<AccessUser[]>());
-    this.locationLoader = byIdLoader((ids) => this.locations.find({ _id: { $in: ids } }).lean<AccessLocation[]>());
+    this.grantLoader = modelLoader(this.grants);
+    this.userLoader = modelLoader(this.users);
+    this.locationLoader = modelLoader(this.locations);
   }
 
   /** Active users of the partner holding one of these grants (`ROLE:locationId` / `ROLE:*`), by `_id`. */
@@ -65,8 +65,7 @@ export class AccessPolicy {
 
   /** The caller as this service knows them; 403 if identity has not told us about them or deactivated them. */
   async actor(principal: Principal): Promise<Actor> {
-    // Through the loader: concurrent requests (and handlers) share one query.
-    const user = await this.userLoader.load(principal.userId);
+    const user = await this.userById(principal.userId);
     if (!user || user.partnerId !== principal.partnerId) {
       throw Problems.forbidden('Your account has no roles in this partner yet. Ask your Global admin to add you.');
     }
@@ -74,14 +73,19 @@ export class AccessPolicy {
     return { userId: user._id, partnerId: user.partnerId, email: user.email, displayName: user.displayName, roles: user.roles };
   }
 
-  /** The location as this service knows it (consumers: no caller to check), through the loader. */
+  /** The user as this service knows them (consumers: no caller to check); concurrent lookups share one query. */
+  userById(userId: string): Promise<AccessUser | undefined> {
+    return this.userLoader.load(userId);
+  }
+
+  /** The location as this service knows it (consumers: no caller to check); concurrent lookups share one query. */
   locationById(locationId: string): Promise<AccessLocation | undefined> {
     return this.locationLoader.load(locationId);
   }
 
   /** 404 unless the location belongs to the caller's partner. */
   async location(actor: Actor, locationId: string): Promise<AccessLocation> {
-    const location = await this.locationLoader.load(locationId);
+    const location = await this.locationById(locationId);
     if (!location || location.partnerId !== actor.partnerId) throw Problems.notFound(`Location ${locationId}`);
     return location;
   }

@@ -1,3 +1,5 @@
+import type { Model } from 'mongoose';
+
 /**
  * Coalesces single-key reads made at about the same time into one query (the DataLoader pattern): every
  * `load(key)` issued before the next turn of the event loop is answered by one `loadMany(keys)`. Nothing is
@@ -45,4 +47,9 @@ export class BatchLoader<K, V> {
 /** A loader of documents by `_id` through a query function (e.g. `(ids) => model.find({ _id: { $in: ids } }).lean()`). */
 export function byIdLoader<T extends { _id: unknown }>(find: (ids: string[]) => Promise<T[]>): BatchLoader<string, T> {
   return new BatchLoader<string, T>(async (ids) => new Map((await find(ids)).map((doc) => [String(doc._id), doc])));
+}
+
+/** A loader of a model's documents (plain objects) by `_id`: the usual case of `byIdLoader`. */
+export function modelLoader<T extends { _id: unknown }>(model: Model<T>): BatchLoader<string, T> {
+  return byIdLoader<T>((ids) => model.find({ _id: { $in: ids } } as never).lean<T[]>().exec());
 }

@@ -1,5 +1,5 @@
 import { EnrollmentStatus } from '@lib/contracts';
-import { BatchLoader, byIdLoader, OutboxEntry, PendingOutboxes, pushOutbox } from '@lib/messaging';
+import { BatchLoader, modelLoader, OutboxEntry, PendingOutboxes, pushOutbox } from '@lib/messaging';
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { FilterQuery, Model } from 'mongoose';
@@ -20,7 +20,7 @@ export class EnrollmentsRepository {
   private readonly loader: BatchLoader<string, Enrollment>;
 
   constructor(@InjectModel(Enrollment.name) readonly model: Model<Enrollment>) {
-    this.loader = byIdLoader((ids) => this.model.find({ _id: { $in: ids } }).lean<Enrollment[]>());
+    this.loader = modelLoader(this.model);
   }
 
   async findForPartner(partnerId: string, enrollmentId: string): Promise<Enrollment | null> {

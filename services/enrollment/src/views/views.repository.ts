@@ -1,5 +1,5 @@
 import { AgreementStatusChanged, DefaultBankProfileChange, EligibilityDetermined, ProfileEvent } from '@lib/contracts';
-import { BatchLoader, byIdLoader, upsertIfNewer } from '@lib/messaging';
+import { BatchLoader, modelLoader, upsertIfNewer } from '@lib/messaging';
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { Model, mongo } from 'mongoose';
@@ -31,10 +31,10 @@ export class ViewsRepository {
     @InjectModel(DefaultBankProfileView.name) readonly defaultModel: Model<DefaultBankProfileView>,
     @InjectModel(LocationTaxProfileView.name) readonly locationTaxModel: Model<LocationTaxProfileView>,
   ) {
-    this.locationTaxLoader = byIdLoader((ids) => this.locationTaxModel.find({ _id: { $in: ids } }).lean<LocationTaxProfileView[]>());
-    this.eligibilityLoader = byIdLoader((ids) => this.eligibilityModel.find({ _id: { $in: ids } }).lean<EligibilityView[]>());
-    this.profileLoader = byIdLoader((ids) => this.profileModel.find({ _id: { $in: ids } }).lean<ProfileView[]>());
-    this.defaultLoader = byIdLoader((ids) => this.defaultModel.find({ _id: { $in: ids } }).lean<DefaultBankProfileView[]>());
+    this.locationTaxLoader = modelLoader(this.locationTaxModel);
+    this.eligibilityLoader = modelLoader(this.eligibilityModel);
+    this.profileLoader = modelLoader(this.profileModel);
+    this.defaultLoader = modelLoader(this.defaultModel);
   }
 
   // Concurrent reads by id (requests, handlers) share one query per view; nothing is cached.

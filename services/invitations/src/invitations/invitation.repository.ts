@@ -1,4 +1,4 @@
-import { BatchLoader, byIdLoader, isDuplicateKey, OutboxEntry, PendingOutboxes, pushOutbox } from '@lib/messaging';
+import { BatchLoader, modelLoader, isDuplicateKey, OutboxEntry, PendingOutboxes, pushOutbox } from '@lib/messaging';
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { Model } from 'mongoose';
@@ -17,7 +17,7 @@ export class InvitationRepository {
   private readonly loader: BatchLoader<string, InvitationRecord>;
 
   constructor(@InjectModel(Invitation.name) private readonly invitations: Model<Invitation>) {
-    this.loader = byIdLoader((ids) => this.invitations.find({ _id: { $in: ids } }).lean<InvitationRecord[]>());
+    this.loader = modelLoader<InvitationRecord>(this.invitations);
   }
 
   /** For the event side (trusted input, no caller): the invitation as it is now. */

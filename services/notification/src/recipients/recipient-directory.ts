@@ -1,6 +1,5 @@
 import { AccessPolicy, AccessUser } from '@lib/access';
 import { Recipient } from '@lib/contracts';
-import { BatchLoader, byIdLoader } from '@lib/messaging';
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { Model } from 'mongoose';
@@ -19,15 +18,10 @@ export interface Addressee {
  */
 @Injectable()
 export class RecipientDirectory {
-  /** Events handled and emails sent at the same time look their users up with one query. */
-  private readonly userLoader: BatchLoader<string, AccessUser>;
-
   constructor(
     private readonly policy: AccessPolicy,
     @InjectModel(AccessUser.name) private readonly users: Model<AccessUser>,
-  ) {
-    this.userLoader = byIdLoader((ids) => this.users.find({ _id: { $in: ids } }).lean<AccessUser[]>());
-  }
+  ) {}
 
   /**
    * Recipients named by the event (invitations decides who is invited). The view refines them: a user it knows
@@ -36,7 +30,7 @@ export class RecipientDirectory {
    */
   async listed(partnerId: string, recipients: Recipient[]): Promise<Addressee[]> {
     const ids = [...new Set(recipients.map((r) => r.userId))];
-    const found = await Promise.all(ids.map((id) => this.userLoader.load(id)));
+    const found = await Promise.all(ids.map((id) => this.policy.userById(id)));
     const known = new Map(found.flatMap((user) => (user ? [[user._id, user] as const] : [])));
     const result: Addressee[] = [];
     for (const id of ids) {
@@ -69,7 +63,7 @@ export class RecipientDirectory {
 
   /** True only for a user the view knows and knows to be deactivated. */
   async isDeactivated(userId: string): Promise<boolean> {
-    const user = await this.userLoader.load(userId);
+    const user = await this.policy.userById(userId);
     return user?.active === false;
   }
 

@@ -1,4 +1,4 @@
-import { BatchLoader, byIdLoader } from '@lib/messaging';
+import { BatchLoader, modelLoader } from '@lib/messaging';
 import { Problems } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
@@ -13,7 +13,7 @@ export class ReadPrograms {
   private readonly loader: BatchLoader<string, Program>;
 
   constructor(@InjectModel(Program.name) private readonly programs: Model<Program>) {
-    this.loader = byIdLoader((ids) => this.programs.find({ _id: { $in: ids } }).lean<Program[]>());
+    this.loader = modelLoader(this.programs);
   }
 
   async list(query: ListProgramsQuery): Promise<Program[]> {

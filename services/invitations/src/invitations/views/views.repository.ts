@@ -1,5 +1,5 @@
 import { EligibilityDetermined, EnrollmentEvent, ProgramSnapshot } from '@lib/contracts';
-import { BatchLoader, byIdLoader, upsertIfNewer } from '@lib/messaging';
+import { BatchLoader, modelLoader, upsertIfNewer } from '@lib/messaging';
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { Model } from 'mongoose';
@@ -21,9 +21,9 @@ export class ViewsRepository {
     @InjectModel(ProgramView.name) private readonly programs: Model<ProgramView>,
     @InjectModel(EnrollmentStatusView.name) private readonly enrollments: Model<EnrollmentStatusView>,
   ) {
-    this.decisionLoader = byIdLoader((ids) => this.decisions.find({ _id: { $in: ids } }).lean<EligibilityDecisionView[]>());
-    this.programLoader = byIdLoader((ids) => this.programs.find({ _id: { $in: ids } }).lean<ProgramView[]>());
-    this.enrollmentLoader = byIdLoader((ids) => this.enrollments.find({ _id: { $in: ids } }).lean<EnrollmentStatusView[]>());
+    this.decisionLoader = modelLoader(this.decisions);
+    this.programLoader = modelLoader(this.programs);
+    this.enrollmentLoader = modelLoader(this.enrollments);
   }
 
   /** Keeps the decision unless a later one (by occurredAt) is already kept. Returns the invitation id. */
