@@ -1,8 +1,8 @@
 import { deadLetterTopic, DeadLetterHeaders, Envelope, MalformedMessageError, parseEvent } from '@lib/contracts';
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { BaseRpcContext, CustomTransportStrategy, Server } from '@nestjs/microservices';
+import { BaseRpcContext, CustomTransportStrategy, MessageHandler, Server } from '@nestjs/microservices';
 import { Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage } from 'kafkajs';
-import { lastValueFrom, defaultIfEmpty } from 'rxjs';
+import { defaultIfEmpty, isObservable, lastValueFrom } from 'rxjs';
 import { ConsumedEvent } from './consumed-event';
 import { Trace } from './context';
 import { classifyFailure, describeError } from './errors';
@@ -48,6 +48,11 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
   private closing = false;
   private running = false;
   private starting?: Promise<void>;
+  /**
+   * The handler of each topic, looked up once: Nest's lookup parses the pattern as JSON first, so a topic name
+   * cost a thrown and caught SyntaxError on every message.
+   */
+  private readonly handlers = new Map<string, MessageHandler | null>();
 
   constructor(
     @Inject(KAFKA) private readonly kafka: Kafka,
@@ -266,7 +271,7 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
     topic: string,
     event: ConsumedEvent,
   ): Promise<{ ok: true } | { ok: false; error: unknown; attempts: number }> {
-    const handler = this.getHandlerByPattern(topic);
+    const handler = this.handlerOf(topic);
     if (!handler) return { ok: true };
     const trace = { correlationId: event.envelope.correlationId, causationId: event.envelope.eventId };
     let attempts = 0;
@@ -275,8 +280,9 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
       attempts += 1;
       try {
         await Trace.run(trace, async () => {
-          const result = await handler(event, new BaseRpcContext([topic, event.partition, event.offset]));
-          await lastValueFrom(this.transformToObservable(result).pipe(defaultIfEmpty(undefined)));
+          const result: unknown = await handler(event, new BaseRpcContext([topic, event.partition, event.offset]));
+          // An observable (a handler or interceptor returning one) is awaited to its end; anything else is done.
+          if (isObservable(result)) await lastValueFrom(result.pipe(defaultIfEmpty(undefined)));
         });
         return { ok: true };
       } catch (error) {
@@ -292,6 +298,12 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
         delay = Math.min(delay * 2, MAX_INFRA_BACKOFF_MS);
       }
     }
+  }
+
+  private handlerOf(topic: string): MessageHandler | null {
+    let handler = this.handlers.get(topic);
+    if (handler === undefined) this.handlers.set(topic, (handler = this.getHandlerByPattern(topic)));
+    return handler;
   }
 
   /** Infrastructure calls of the consumer itself (ledger) are retried until they succeed or we shut down. */

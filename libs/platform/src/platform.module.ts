@@ -1,6 +1,6 @@
 import { MessagingModule } from '@lib/messaging';
 import { DynamicModule, Global, MiddlewareConsumer, Module, NestModule, Provider } from '@nestjs/common';
-import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR, APP_PIPE } from '@nestjs/core';
+import { APP_FILTER, APP_GUARD, APP_PIPE } from '@nestjs/core';
 import { MongooseModule } from '@nestjs/mongoose';
 import mongoose, { Connection } from 'mongoose';
 import { TerminusModule } from '@nestjs/terminus';
@@ -11,7 +11,6 @@ import { JWKS_KEY_SOURCE, JwtVerifier } from './auth/jwt-verifier';
 import { baseConfigSpec, CONFIG, loadConfig } from './config/config';
 import { logSlowCommands } from './database/slow-commands';
 import { HealthController } from './health/health.controller';
-import { IdempotencyInterceptor } from './http/idempotency';
 import { ProblemFilter } from './http/problem.filter';
 import { createValidationPipe } from './http/validation';
 import { pinoParams } from './logging/logging';
@@ -112,7 +111,6 @@ export class PlatformModule implements NestModule {
         { provide: APP_GUARD, useClass: AuthGuard },
         { provide: APP_FILTER, useClass: ProblemFilter },
         { provide: APP_PIPE, useFactory: createValidationPipe },
-        { provide: APP_INTERCEPTOR, useClass: IdempotencyInterceptor },
       ],
       exports: [JwtVerifier, config],
     };

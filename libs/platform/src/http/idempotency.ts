@@ -1,10 +1,12 @@
 import {
+  applyDecorators,
   CallHandler,
   ExecutionContext,
   HttpStatus,
   Injectable,
   NestInterceptor,
   SetMetadata,
+  UseInterceptors,
 } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { InjectConnection } from '@nestjs/mongoose';
@@ -15,8 +17,13 @@ import { from, Observable, of, switchMap, tap, catchError, throwError } from 'rx
 import { ProblemException } from './problem';
 
 const IDEMPOTENT = 'http:idempotent';
-/** A creating endpoint that honours `Idempotency-Key`: a retried request gets the first answer. */
-export const Idempotent = () => SetMetadata(IDEMPOTENT, true);
+/**
+ * A creating endpoint that honours `Idempotency-Key`: a retried request gets the first answer. The interceptor is
+ * bound to these endpoints only, not to the whole application: as a global one it also wrapped every other route
+ * and every consumed event (the application's enhancers reach its Kafka handlers) in an interceptor chain that
+ * only passed through, 8% of a consuming service's CPU.
+ */
+export const Idempotent = () => applyDecorators(SetMetadata(IDEMPOTENT, true), UseInterceptors(IdempotencyInterceptor));
 
 interface StoredAnswer {
   _id: string;

@@ -27,7 +27,7 @@ export function pinoParams(service: string, level: string): Params {
       base: { service },
       redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
       genReqId: (request) => Trace.current()?.correlationId ?? String(request.headers[CORRELATION_HEADER] ?? randomUUID()),
-      customProps: () => ({ correlationId: Trace.current()?.correlationId }),
+      // Not `customProps` as well: it made two child loggers per request to add what the mixin adds to every line.
       mixin: () => {
         const trace = Trace.current();
         return trace ? { correlationId: trace.correlationId, causationId: trace.causationId } : {};
