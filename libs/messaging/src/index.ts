@@ -1,4 +1,5 @@
 export * from './batch-loader';
+export * from './bulk-write-batcher';
 export * from './consumed-event';
 export * from './context';
 export * from './errors';

@@ -1,5 +1,6 @@
 import type { Collection, Document, WithId } from 'mongodb';
 import { BatchLoader, byIdLoader } from './batch-loader';
+import { bulkWriteBatcher } from './bulk-write-batcher';
 import { isDuplicateKey } from './errors';
 
 /** The counter every write through `upsertIfNewer` bumps; the guard of the next write. */
@@ -32,8 +33,9 @@ function loaderOf(collection: Collection<Document>): BatchLoader<string, WithId<
 /**
  * Keeps the newest fact about `_id` in a view built from events, whatever order the events arrive in: reads the
  * document by `_id` (concurrent calls share one query), lets `fact.replaces` compare in code, then writes guarded by
- * the revision it read (`{ _id, _rev }`, upsert). A concurrent write bumps `_rev`, so the guard misses, the upsert's
- * insert collides on `_id`, and the comparison runs again on what is there now. Returns whether it wrote.
+ * the revision it read (`{ _id, _rev }`, upsert; concurrent calls share one bulkWrite). A concurrent write bumps
+ * `_rev`, so the guard misses, the upsert's insert collides on `_id`, and the comparison runs again on what is there
+ * now. Returns whether it wrote.
  *
  * Why not one conditional upsert (`{ _id, at: { $lt: at } }`): it is one round trip on MongoDB, but a server without
  * a query planner (mongo-java-server, which runs the platform locally) scans the whole collection for any filter that
@@ -48,12 +50,15 @@ export async function upsertIfNewer<T>(collection: Collection<Document>, id: str
     // A document written before the revision existed is guarded by its absence (rare; a scan where unindexed).
     const guard = stored && revision === undefined ? { $exists: false } : (revision ?? 0);
     try {
-      const result = await collection.updateOne(
-        { _id: id, [WRITE_REVISION]: guard } as never,
-        { $set: fact.set, $inc: { [WRITE_REVISION]: 1 } },
-        { upsert: true },
-      );
-      if (result.matchedCount + result.upsertedCount > 0) return true;
+      // Matched (and updated) or inserted: an upsert either writes or collides on `_id`.
+      await bulkWriteBatcher(collection).write({
+        updateOne: {
+          filter: { _id: id, [WRITE_REVISION]: guard } as never,
+          update: { $set: fact.set, $inc: { [WRITE_REVISION]: 1 } } as never,
+          upsert: true,
+        },
+      });
+      return true;
     } catch (error) {
       if (!isDuplicateKey(error)) throw error;
     }

@@ -1,5 +1,5 @@
 import express from 'express';
-import pinoHttp from 'pino-http';
+import pinoHttp, { Options } from 'pino-http';
 import { Writable } from 'node:stream';
 import request from 'supertest';
 import { correlationMiddleware, pinoParams } from './logging';
@@ -13,7 +13,7 @@ function appLogging(): { app: express.Express; lines: string[] } {
       done();
     },
   });
-  const options = pinoParams('widgets', 'info').pinoHttp as pinoHttp.Options;
+  const options = pinoParams('widgets', 'info').pinoHttp as Options;
   const app = express();
   app.use(correlationMiddleware);
   app.use(pinoHttp(options, sink));

@@ -1,5 +1,5 @@
 import { EnrollmentStatus } from '@lib/contracts';
-import { BatchLoader, modelLoader, OutboxEntry, PendingOutboxes, pushOutbox } from '@lib/messaging';
+import { BatchLoader, bulkWriteBatcher, modelLoader, OutboxEntry, PendingOutboxes, pushOutbox } from '@lib/messaging';
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { FilterQuery, Model } from 'mongoose';
@@ -44,7 +44,8 @@ export class EnrollmentsRepository {
   /** Inserts a new enrollment with its events; throws the duplicate-key error when it exists already. */
   async insert(enrollment: Enrollment, events: OutboxEntry[]): Promise<void> {
     if (events.length) this.noteOutbox([enrollment._id]);
-    await this.model.collection.insertOne({ ...defined(enrollment), ...(events.length && { outbox: events }) } as never);
+    // Concurrent inserts (invitations consumed together) share one command.
+    await bulkWriteBatcher(this.model.collection as never).write({ insertOne: { document: { ...defined(enrollment), ...(events.length && { outbox: events }) } } });
   }
 
   /**

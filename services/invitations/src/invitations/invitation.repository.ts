@@ -1,4 +1,4 @@
-import { BatchLoader, modelLoader, isDuplicateKey, OutboxEntry, PendingOutboxes, pushOutbox } from '@lib/messaging';
+import { BatchLoader, bulkWriteBatcher, modelLoader, isDuplicateKey, OutboxEntry, PendingOutboxes, pushOutbox } from '@lib/messaging';
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { Model } from 'mongoose';
@@ -36,7 +36,8 @@ export class InvitationRepository {
     const doc = { recipients: [], pendingNotices: [], reasons: [], ...defined, version: 1, createdAt: now, updatedAt: now, ...(events.length && { outbox: events }) };
     try {
       if (events.length) PendingOutboxes.noteDocuments(this.invitations, [invitation._id]);
-      await this.invitations.collection.insertOne(doc as never);
+      // Concurrent handlers' inserts share one command.
+      await bulkWriteBatcher(this.invitations.collection as never).write({ insertOne: { document: doc } });
       return true;
     } catch (error) {
       if (isDuplicateKey(error)) return false;

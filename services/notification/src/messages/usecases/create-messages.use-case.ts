@@ -1,5 +1,5 @@
 import { Envelope } from '@lib/contracts';
-import { BatchLoader, byIdLoader, EventOutbox, OutboxEntry, PendingOutboxes } from '@lib/messaging';
+import { BatchLoader, bulkWriteBatcher, byIdLoader, EventOutbox, isDuplicateKey, OutboxEntry, PendingOutboxes } from '@lib/messaging';
 import { CONFIG } from '@lib/platform';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
@@ -102,18 +102,17 @@ export class CreateMessagesUseCase {
     const existing = new Set((await Promise.all(ids.map((id) => this.existing.load(id)))).flatMap((m) => (m ? [m._id] : [])));
     const missing = operations.filter((_, i) => !existing.has(ids[i]));
     if (missing.length === 0) return { ids };
-    try {
-      // The plain driver: the documents are built here, whole, and mongoose's casting of every operation (the
-      // outbox subdocuments above all) cost more CPU than the rest of the handler. The relay is told directly.
-      PendingOutboxes.noteDocuments(
-        this.messages,
-        missing.map((op) => (op as { updateOne: { filter: { _id: string } } }).updateOne.filter._id).filter((id) => id.endsWith(':INBOX')),
-      );
-      await this.messages.collection.bulkWrite(missing as never, { ordered: false });
-    } catch (error) {
-      // Two deliveries of one event racing: the other insert won, which is the same message.
-      if (!onlyDuplicates(error)) throw error;
-    }
+    // The plain driver: the documents are built here, whole, and mongoose's casting of every operation (the
+    // outbox subdocuments above all) cost more CPU than the rest of the handler. The relay is told directly.
+    // Events handled at the same time write their messages with one command.
+    PendingOutboxes.noteDocuments(
+      this.messages,
+      missing.map((op) => (op as { updateOne: { filter: { _id: string } } }).updateOne.filter._id).filter((id) => id.endsWith(':INBOX')),
+    );
+    const writes = await Promise.allSettled(missing.map((op) => bulkWriteBatcher(this.messages.collection as never).write(op as never)));
+    // A duplicate: two deliveries of one event racing, the other insert won, which is the same message.
+    const failed = writes.find((w): w is PromiseRejectedResult => w.status === 'rejected' && !isDuplicateKey(w.reason));
+    if (failed) throw failed.reason;
     this.outbox.committed();
     for (const op of missing) {
       const channel = (op as { updateOne: { filter: { _id: string } } }).updateOne.filter._id.split(':').pop()!;
@@ -129,12 +128,4 @@ export class CreateMessagesUseCase {
     const occurredAt = Date.parse(envelope.occurredAt);
     return maxAge > 0 && Number.isFinite(occurredAt) && now.getTime() - occurredAt > maxAge;
   }
-}
-
-function onlyDuplicates(error: unknown): boolean {
-  const e = error as { code?: number; writeErrors?: Array<{ code?: number; err?: { code?: number } }> };
-  if (Array.isArray(e.writeErrors) && e.writeErrors.length > 0) {
-    return e.writeErrors.every((w) => (w.code ?? w.err?.code) === 11000);
-  }
-  return e.code === 11000;
 }

@@ -1,0 +1,83 @@
+import type { AnyBulkWriteOperation, Collection, Document } from 'mongodb';
+
+interface Pending {
+  operation: AnyBulkWriteOperation<Document>;
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
+interface WriteErrorLike {
+  index: number;
+  code?: number;
+  errmsg?: string;
+}
+
+/**
+ * Coalesces single-document writes to one collection issued at about the same time into one unordered bulkWrite
+ * (what `BatchLoader` does for reads): every `write(op)` issued before the next turn of the event loop goes out in
+ * one command. Each write keeps its own outcome: it resolves when its operation was applied, and rejects with its
+ * own write error (a duplicate key: `code` 11000) or, when the whole command failed, with that error. The
+ * operations of one command are independent (unordered): each is atomic on its document as it would be alone.
+ *
+ * Consumers handle dozens of events at once, and their writes follow reads that a loader answered together, so
+ * they are issued in the same turn: 48 handlers writing one view cost one command instead of 48 (each a system
+ * call each way and the server's per-command work).
+ */
+export class BulkWriteBatcher {
+  private queue: Pending[] = [];
+  private scheduled = false;
+
+  constructor(
+    private readonly collection: Collection<Document>,
+    private readonly maxBatch = 500,
+  ) {}
+
+  write<T extends Document = Document>(operation: AnyBulkWriteOperation<T>): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ operation: operation as AnyBulkWriteOperation<Document>, resolve, reject });
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    const batch = this.queue;
+    this.queue = [];
+    for (let i = 0; i < batch.length; i += this.maxBatch) void this.send(batch.slice(i, i + this.maxBatch));
+  }
+
+  private async send(batch: Pending[]): Promise<void> {
+    try {
+      await this.collection.bulkWrite(
+        batch.map((p) => p.operation),
+        { ordered: false },
+      );
+      batch.forEach((p) => p.resolve());
+    } catch (error) {
+      const writeErrors = (error as { writeErrors?: WriteErrorLike[] | WriteErrorLike }).writeErrors;
+      const perOperation = writeErrors === undefined ? undefined : Array.isArray(writeErrors) ? writeErrors : [writeErrors];
+      if (!perOperation?.length) {
+        batch.forEach((p) => p.reject(error));
+        return;
+      }
+      const failed = new Map(perOperation.map((e) => [e.index, e]));
+      batch.forEach((p, index) => {
+        const e = failed.get(index);
+        if (!e) p.resolve();
+        else p.reject(Object.assign(new Error(e.errmsg ?? `write failed with code ${e.code}`), { code: e.code }));
+      });
+    }
+  }
+}
+
+const batchers = new WeakMap<Collection<Document>, BulkWriteBatcher>();
+
+/** The batcher of a collection (one per collection object, shared by everything that writes through it). */
+export function bulkWriteBatcher(collection: Collection<Document>): BulkWriteBatcher {
+  let batcher = batchers.get(collection);
+  if (!batcher) batchers.set(collection, (batcher = new BulkWriteBatcher(collection)));
+  return batcher;
+}
