@@ -39,9 +39,9 @@ it('sends the writes issued in one turn as one command per kind, and applies eve
 
   await Promise.all([
     ...Array.from({ length: 40 }, (_, i) => batcher.write({ insertOne: { document: { _id: `i${i}`, n: i } } })),
-    batcher.write({ updateOne: { filter: { _id: 'u1' }, update: { $inc: { n: 5 } } } }),
-    batcher.write({ updateOne: { filter: { _id: 'u2' }, update: { $inc: { n: 7 } } } }),
-    batcher.write({ updateOne: { filter: { _id: 'u3' }, update: { $set: { n: 9 } }, upsert: true } }),
+    batcher.write<Item>({ updateOne: { filter: { _id: 'u1' }, update: { $inc: { n: 5 } } } }),
+    batcher.write<Item>({ updateOne: { filter: { _id: 'u2' }, update: { $inc: { n: 7 } } } }),
+    batcher.write<Item>({ updateOne: { filter: { _id: 'u3' }, update: { $set: { n: 9 } }, upsert: true } }),
   ]);
 
   expect(commands.map((c) => c.commandName).sort()).toEqual(['insert', 'update']);

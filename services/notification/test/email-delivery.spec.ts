@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, Server } from 'node:http';
 import { AddressInfo } from 'node:net';
 import { DELIVERY_DLQ_TOPIC, DeadDelivery } from '../src/delivery/dead-letter';
+import { DeliverEmailUseCase } from '../src/delivery/usecases/deliver-email.use-case';
 import { CreateMessagesUseCase } from '../src/messages/usecases/create-messages.use-case';
 import { bootNotification } from './support/boot';
 import { addresses, SmtpTestServer } from '@lib/testing';
@@ -319,6 +320,50 @@ describe('exactly one email per (event, recipient, channel)', () => {
     expect(mail.parsed.messageId).toBe(`<${eventId}.${admin.userId}.EMAIL@incentives.local>`);
     expect(await sent(id)).toMatchObject({ attempts: 2, causationEventId: eventId });
     await eventually(async () => expect((await messages().findOne({ _id: id }))?.status).toBe('SENT'));
+  });
+
+  it('claims emails due together with one lease each, and leaves one that another worker claimed meanwhile to it', async () => {
+    const eventId = randomUUID();
+    const now = Date.now();
+    const email = (userId: string, fields: Record<string, unknown>) => ({
+      _id: `${eventId}:${userId}:EMAIL`,
+      channel: 'EMAIL',
+      partnerId: 'p-claims',
+      userId,
+      email: `${userId}@example.test`,
+      causationEventId: eventId,
+      causationEventType: 'InvitationIssued',
+      correlationId: randomUUID(),
+      template: 'invitation',
+      subject: 'Invitation',
+      text: 'Get Started',
+      html: '<p>Get Started</p>',
+      // Not due for the worker's own scan: only the claim below takes them.
+      nextAttemptAt: new Date(now + 3_600_000),
+      read: false,
+      createdAt: new Date(now),
+      ...fields,
+    });
+    await messages().insertMany([
+      email('u-a', { status: 'PENDING', attempts: 0 }),
+      email('u-b', { status: 'PENDING', attempts: 0 }),
+      email('u-c', { status: 'SENDING', attempts: 1, leaseToken: 'another-worker', leaseUntil: new Date(now + 60_000) }),
+    ]);
+    const ids = ['u-a', 'u-b', 'u-c'].map((u) => `${eventId}:${u}:EMAIL`);
+
+    const claimed = await service.app.get(DeliverEmailUseCase).claimManyById(ids, 0);
+
+    expect(claimed.map((m) => m._id).sort()).toEqual(ids.slice(0, 2));
+    expect(new Set(claimed.map((m) => m.leaseToken)).size).toBe(1);
+    const stored = await messages().find({ _id: { $in: ids } }).sort({ _id: 1 }).toArray();
+    expect(stored.map((m) => [m.status, m.attempts, m.leaseToken === claimed[0].leaseToken])).toEqual([
+      ['SENDING', 1, true],
+      ['SENDING', 1, true],
+      ['SENDING', 1, false],
+    ]);
+    expect(stored[2].leaseToken).toBe('another-worker');
+    expect(await service.app.get(DeliverEmailUseCase).claimManyById(ids, 0)).toEqual([]);
+    await messages().deleteMany({ _id: { $in: ids } });
   });
 
   it('sends nothing to a recipient deactivated while the email waited', async () => {

@@ -4,9 +4,11 @@ import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } f
 import { Topics } from '@lib/contracts';
 import type { NotificationConfig } from '../config';
 import { DELIVERY_DLQ_TOPIC } from './dead-letter';
-import { DeliverEmailUseCase } from './usecases/deliver-email.use-case';
+import { ClaimedEmail, DeliverEmailUseCase } from './usecases/deliver-email.use-case';
 
 const SHUTDOWN_WAIT_MS = 10_000;
+/** Under load, free slots are filled once a quarter of them are free (see fill). */
+const CLAIM_GROUP_DIVISOR = 4;
 
 /**
  * The in-process email sender. It keeps up to NOTIFY_CONCURRENCY emails in flight, each claimed with a lease,
@@ -99,30 +101,57 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnModuleDestroy {
   }
 
   private async fill(): Promise<void> {
-    while (!this.stopped && this.inFlight.size < this.config.NOTIFY_CONCURRENCY) {
-      let claimed = null;
-      for (const [id, attempts] of this.due) {
-        this.due.delete(id);
-        claimed = await this.deliver.claimById(id, attempts);
-        if (claimed || this.stopped) break;
+    const concurrency = this.config.NOTIFY_CONCURRENCY;
+    const group = Math.max(1, Math.floor(concurrency / CLAIM_GROUP_DIVISOR));
+    while (!this.stopped) {
+      const room = concurrency - this.inFlight.size;
+      // Busy: wait until a group of slots is free and fill them together (one claim for the group, and their
+      // recipients looked up with one query) rather than one by one as each send ends.
+      if (room <= 0 || (room < group && this.inFlight.size > 0)) return;
+      const claimed = await this.claimDue(room);
+      if (claimed.length === 0 && this.scan) {
+        const found = await this.deliver.claim();
+        if (found) claimed.push(found);
+        else this.scan = false;
       }
-      if (!claimed && this.scan) {
-        claimed = await this.deliver.claim();
-        if (!claimed) this.scan = false;
-      }
-      if (!claimed) return;
-      const work: Promise<void> = this.deliver
-        .execute(claimed)
-        .then((outcome) => {
-          if (outcome.status === 'RETRY') this.kickIn(outcome.retryInMs, claimed._id, claimed.attempts);
-        })
-        .catch((error) => this.logger.error(`delivering ${claimed._id} failed: ${(error as Error).message}`))
-        .finally(() => {
-          this.inFlight.delete(work);
-          this.kick();
-        });
-      this.inFlight.add(work);
+      if (claimed.length === 0 && this.due.size === 0) return;
+      for (const email of claimed) this.start(email);
     }
+  }
+
+  /** Up to `room` of the emails known to be due: those whose attempts are known claimed in groups, the others one by one. */
+  private async claimDue(room: number): Promise<ClaimedEmail[]> {
+    const known = new Map<number, string[]>();
+    const unknown: string[] = [];
+    let taken = 0;
+    for (const [id, attempts] of this.due) {
+      if (taken++ >= room) break;
+      this.due.delete(id);
+      if (attempts === undefined) unknown.push(id);
+      else known.set(attempts, [...(known.get(attempts) ?? []), id]);
+    }
+    const claims = await Promise.all([
+      ...[...known].map(([attempts, ids]) => this.deliver.claimManyById(ids, attempts)),
+      ...unknown.map(async (id) => {
+        const claimed = await this.deliver.claimById(id);
+        return claimed ? [claimed] : [];
+      }),
+    ]);
+    return claims.flat();
+  }
+
+  private start(claimed: ClaimedEmail): void {
+    const work: Promise<void> = this.deliver
+      .execute(claimed)
+      .then((outcome) => {
+        if (outcome.status === 'RETRY') this.kickIn(outcome.retryInMs, claimed._id, claimed.attempts);
+      })
+      .catch((error) => this.logger.error(`delivering ${claimed._id} failed: ${(error as Error).message}`))
+      .finally(() => {
+        this.inFlight.delete(work);
+        this.kick();
+      });
+    this.inFlight.add(work);
   }
 
   private kickIn(ms: number, id: string, attempts: number): void {

@@ -112,6 +112,32 @@ export class DeliverEmailUseCase {
     return claimed ? ({ ...claimed, outbox: undefined, leaseToken } as unknown as ClaimedEmail) : null;
   }
 
+  /**
+   * Claims, together, emails known to be due with `attempts` attempts (just created: 0; a retry whose time came):
+   * one bulkWrite of updates guarded by `{ _id, attempts }` each (exactly the keys of an index: a lookup on every
+   * server, where `{ _id: { $in }, attempts }` made mongo-java-server scan) gives them one new lease token, and one
+   * find by `_id` reads them; those with this token are the ones this call claimed, the others were claimed by
+   * someone else meanwhile. Two commands for the group instead of one per email.
+   */
+  async claimManyById(ids: string[], attempts: number, now = new Date()): Promise<ClaimedEmail[]> {
+    if (ids.length === 1) {
+      const claimed = await this.claimById(ids[0], attempts, now);
+      return claimed ? [claimed] : [];
+    }
+    const leaseToken = randomUUID();
+    const claim = {
+      $set: { status: 'SENDING', leaseToken, leaseUntil: new Date(now.getTime() + this.config.NOTIFY_LEASE_MS) },
+      $inc: { attempts: 1 },
+    };
+    const result = await this.messages.collection.bulkWrite(
+      ids.map((id) => ({ updateOne: { filter: { _id: id, attempts } as never, update: claim } })),
+      { ordered: false },
+    );
+    if (result.modifiedCount === 0) return [];
+    const read = await this.messages.collection.find({ _id: { $in: ids } } as never, { projection: { outbox: 0 } }).toArray();
+    return read.filter((message) => message.leaseToken === leaseToken).map((message) => ({ ...message, leaseToken }) as unknown as ClaimedEmail);
+  }
+
   async execute(message: ClaimedEmail): Promise<DeliveryOutcome> {
     const outcome = await this.attempt(message);
     this.metrics.attempts.inc({ outcome: outcome.status.toLowerCase(), template: message.template });
