@@ -37,6 +37,8 @@ const ENROLL_CONNECTIONS = Number(process.env.BENCH_ENROLL_CONNECTIONS ?? 50);
 const ENROLL_SECONDS = Math.max(3, Math.round(Number(process.env.BENCH_ENROLL_SECONDS ?? 10 * Math.min(1, SCALE * 2))));
 /** Seconds of Enroll + Submit on another program before the measured run (0: none). */
 const ENROLL_WARMUP_SECONDS = Number(process.env.BENCH_ENROLL_WARMUP_SECONDS ?? 3);
+/** Print each Enroll run's answers per half second (BENCH_ENROLL_TIMELINE=1). */
+const ENROLL_TIMELINE = process.env.BENCH_ENROLL_TIMELINE === '1';
 const PHASES = new Set((process.env.BENCH_PHASES ?? 'burst,steady,enroll').split(','));
 const SEED = process.env.BENCH_SEED ?? 'http';
 /** How long one burst may take before it is reported as incomplete. */
@@ -76,6 +78,24 @@ const WRITES_PER_ENROLL_CALL = 2;
 
 const cores = () => cpus().length;
 const log = (line: string) => void process.stdout.write(`${line}\n`);
+
+/** Enroll answers per half second (count, p50, p99, max, statuses): where in the run the slow ones are. */
+function logTimeline(label: string, answers: Array<{ at: number; ms: number; status: number }>): void {
+  const slices = new Map<number, Array<{ ms: number; status: number }>>();
+  for (const a of answers) {
+    const slice = Math.floor(a.at / 500);
+    const list = slices.get(slice);
+    if (list) list.push(a);
+    else slices.set(slice, [a]);
+  }
+  for (const [slice, list] of [...slices].sort((x, y) => x[0] - y[0])) {
+    const ms = list.map((a) => a.ms).sort((x, y) => x - y);
+    const at = (q: number) => Math.round(ms[Math.min(ms.length - 1, Math.floor(q * ms.length))]);
+    const statuses: Record<number, number> = {};
+    for (const a of list) statuses[a.status] = (statuses[a.status] ?? 0) + 1;
+    log(`  ${label} +${(slice / 2).toFixed(1)} s: ${list.length} answers, p50 ${at(0.5)} ms, p99 ${at(0.99)} ms, max ${at(1)} ms ${JSON.stringify(statuses)}`);
+  }
+}
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const round1 = (n: number) => Math.round(n * 10) / 10;
 const percentile = (values: number[], p: number): number => {
@@ -709,7 +729,9 @@ async function enrollPhase(
   const load = async (programId: string, seconds: number, people: Admin1[], tokens: string[]) => {
     let nextConnection = 0;
     const statuses: Record<string, number> = {};
-    const result = await autocannon({
+    const startedAt = Date.now();
+    const answers: Array<{ at: number; ms: number; status: number }> = [];
+    const instance = autocannon({
       url: platform.url('enrollment'),
       connections: ENROLL_CONNECTIONS,
       duration: seconds,
@@ -749,6 +771,11 @@ async function enrollPhase(
         },
       ],
     });
+    instance.on('response', (_client: unknown, status: number, _bytes: number, ms: number) => {
+      answers.push({ at: Date.now() - startedAt, ms, status });
+    });
+    const result = await instance;
+    if (ENROLL_TIMELINE) logTimeline(programId, answers);
     return { result, statuses };
   };
   // Warm-up on a program of its own and other locations (the measured run enrolls its locations for the first time,
