@@ -1,4 +1,5 @@
 import type { Model } from 'mongoose';
+import { NextTurnBatch } from './next-turn-batch';
 
 /**
  * Coalesces single-key reads made at about the same time into one query (the DataLoader pattern): every
@@ -9,38 +10,39 @@ import type { Model } from 'mongoose';
  * cost one command instead of 48.
  */
 export class BatchLoader<K, V> {
-  private queue = new Map<K, Array<{ resolve: (value: V | undefined) => void; reject: (error: unknown) => void }>>();
-  private scheduled = false;
+  /** The callers of each key not sent yet: a key goes out once per turn, however many load it. */
+  private readonly waiting = new Map<K, Array<{ resolve: (value: V | undefined) => void; reject: (error: unknown) => void }>>();
+  private readonly batch: NextTurnBatch<K>;
 
   constructor(
     private readonly loadMany: (keys: K[]) => Promise<Map<K, V>>,
-    private readonly maxBatch = 500,
-  ) {}
+    maxBatch = 500,
+  ) {
+    this.batch = new NextTurnBatch((keys) => this.send(keys), maxBatch);
+  }
 
   load(key: K): Promise<V | undefined> {
     return new Promise((resolve, reject) => {
-      const waiters = this.queue.get(key);
-      if (waiters) waiters.push({ resolve, reject });
-      else this.queue.set(key, [{ resolve, reject }]);
-      if (!this.scheduled) {
-        this.scheduled = true;
-        setImmediate(() => this.flush());
+      const waiters = this.waiting.get(key);
+      if (waiters) {
+        waiters.push({ resolve, reject });
+        return;
       }
+      this.waiting.set(key, [{ resolve, reject }]);
+      this.batch.add(key);
     });
   }
 
-  private flush(): void {
-    this.scheduled = false;
-    const batch = this.queue;
-    this.queue = new Map();
-    const keys = [...batch.keys()];
-    for (let i = 0; i < keys.length; i += this.maxBatch) {
-      const chunk = keys.slice(i, i + this.maxBatch);
-      this.loadMany(chunk).then(
-        (found) => chunk.forEach((key) => batch.get(key)!.forEach((w) => w.resolve(found.get(key)))),
-        (error) => chunk.forEach((key) => batch.get(key)!.forEach((w) => w.reject(error))),
-      );
-    }
+  private send(keys: K[]): void {
+    const waiters = keys.map((key) => {
+      const list = this.waiting.get(key)!;
+      this.waiting.delete(key);
+      return list;
+    });
+    this.loadMany(keys).then(
+      (found) => keys.forEach((key, i) => waiters[i].forEach((w) => w.resolve(found.get(key)))),
+      (error) => waiters.forEach((list) => list.forEach((w) => w.reject(error))),
+    );
   }
 }
 

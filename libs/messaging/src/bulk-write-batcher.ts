@@ -1,4 +1,12 @@
 import type { AnyBulkWriteOperation, Collection, Document } from 'mongodb';
+import { NextTurnBatch } from './next-turn-batch';
+
+/**
+ * Updates per write command wherever they are grouped (the batcher, the relay's removals, batch jobs): FerretDB 1.24
+ * holds one SQLite connection per matched update until the whole command ends, from a pool of 100, so a command
+ * with 100 or more updates of existing documents never returns there.
+ */
+export const UPDATES_PER_COMMAND = 50;
 
 interface Pending {
   operation: AnyBulkWriteOperation<Document>;
@@ -24,29 +32,17 @@ interface WriteErrorLike {
  * call each way and the server's per-command work).
  */
 export class BulkWriteBatcher {
-  private queue: Pending[] = [];
-  private scheduled = false;
+  private readonly batch: NextTurnBatch<Pending>;
 
   constructor(
     private readonly collection: Collection<Document>,
-    private readonly maxBatch = 500,
-  ) {}
-
-  write<T extends Document = Document>(operation: AnyBulkWriteOperation<T>): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.queue.push({ operation: operation as AnyBulkWriteOperation<Document>, resolve, reject });
-      if (!this.scheduled) {
-        this.scheduled = true;
-        setImmediate(() => this.flush());
-      }
-    });
+    maxBatch = UPDATES_PER_COMMAND,
+  ) {
+    this.batch = new NextTurnBatch((chunk) => void this.send(chunk), maxBatch);
   }
 
-  private flush(): void {
-    this.scheduled = false;
-    const batch = this.queue;
-    this.queue = [];
-    for (let i = 0; i < batch.length; i += this.maxBatch) void this.send(batch.slice(i, i + this.maxBatch));
+  write<T extends Document = Document>(operation: AnyBulkWriteOperation<T>): Promise<void> {
+    return new Promise((resolve, reject) => this.batch.add({ operation: operation as AnyBulkWriteOperation<Document>, resolve, reject }));
   }
 
   private async send(batch: Pending[]): Promise<void> {

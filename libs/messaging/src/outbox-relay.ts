@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { InjectConnection } from '@nestjs/mongoose';
 import { Collection, Connection } from 'mongoose';
+import { UPDATES_PER_COMMAND } from './bulk-write-batcher';
 import { EventProducer } from './event-producer';
 import { MessagingMetrics } from './metrics';
 import { MESSAGING_OPTIONS, MessagingOptions, resolveOptions } from './options';
@@ -8,10 +9,10 @@ import { OutboxEntry, PendingOutboxes } from './outbox';
 
 const BATCH_SIZE = 200;
 /**
- * Documents per removal command: each document's entries are compared with the whole group's (quadratic), and
- * FerretDB 1.24 holds a connection per matched document until the command ends (pool of 100).
+ * Documents per removal command: each document's entries are compared with the whole group's (quadratic), and the
+ * updates per command are bounded anyway (FerretDB).
  */
-const PULL_GROUP = 50;
+const PULL_GROUP = UPDATES_PER_COMMAND;
 /** How long an id noted before its write stays pending when its document shows no entries yet. */
 const NOTED_GRACE_MS = 2_000;
 

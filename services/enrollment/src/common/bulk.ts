@@ -1,3 +1,4 @@
+import { UPDATES_PER_COMMAND } from '@lib/messaging';
 import type { mongo } from 'mongoose';
 
 type Collection<T extends mongo.Document> = mongo.Collection<T>;
@@ -5,12 +6,8 @@ type Document = mongo.Document;
 type AnyBulkWriteOperation<T extends mongo.Document> = mongo.AnyBulkWriteOperation<T>;
 type MongoBulkWriteError = mongo.MongoBulkWriteError;
 
-/**
- * Updates per bulkWrite command, by default (the services pass BULK_WRITE_CHUNK). FerretDB 1.24 keeps one SQLite
- * connection per matched update until the whole command ends, from a pool of 100: a command with 100 or more
- * updates of existing documents never returns there.
- */
-export const UPDATE_CHUNK = 50;
+/** Updates per bulkWrite command, by default (the services pass BULK_WRITE_CHUNK). */
+export const UPDATE_CHUNK = UPDATES_PER_COMMAND;
 
 export interface BulkOutcome {
   matched: number;
@@ -62,7 +59,6 @@ export async function insertIdempotent<T extends Document>(collection: Collectio
     return { inserted: docs.length - writeErrors.length, duplicates: writeErrors.map((e) => e.index) };
   }
 }
-
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

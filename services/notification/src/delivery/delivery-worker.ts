@@ -128,7 +128,8 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnModuleDestroy {
       if (taken++ >= room) break;
       this.due.delete(id);
       if (attempts === undefined) unknown.push(id);
-      else known.set(attempts, [...(known.get(attempts) ?? []), id]);
+      else if (known.has(attempts)) known.get(attempts)!.push(id);
+      else known.set(attempts, [id]);
     }
     const claims = await Promise.all([
       ...[...known].map(([attempts, ids]) => this.deliver.claimManyById(ids, attempts)),

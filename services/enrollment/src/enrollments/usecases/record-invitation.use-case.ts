@@ -1,7 +1,7 @@
 import { AccessPolicy } from '@lib/access';
 import { InvitationIssued } from '@lib/contracts';
+import { isDuplicateKey } from '@lib/messaging';
 import { Injectable } from '@nestjs/common';
-import { insertIdempotent } from '../../common/bulk';
 import { enrollmentId } from '../../common/ids';
 import { Enrollment } from '../enrollment.schema';
 import { EnrollmentsRepository } from '../enrollments.repository';
@@ -41,6 +41,11 @@ export class RecordInvitation {
       createdAt: now,
       updatedAt: now,
     };
-    await insertIdempotent(this.enrollments.model.collection as never, [record]);
+    try {
+      // Through the repository: the inserts of invitations consumed together share one command.
+      await this.enrollments.insert(record, []);
+    } catch (error) {
+      if (!isDuplicateKey(error)) throw error; // invited already (a redelivery), or enrolled before the invitation
+    }
   }
 }

@@ -109,7 +109,8 @@ export class CreateMessagesUseCase {
       this.messages,
       missing.map((op) => (op as { updateOne: { filter: { _id: string } } }).updateOne.filter._id).filter((id) => id.endsWith(':INBOX')),
     );
-    const writes = await Promise.allSettled(missing.map((op) => bulkWriteBatcher(this.messages.collection as never).write(op as never)));
+    const batcher = bulkWriteBatcher(this.messages.collection as never);
+    const writes = await Promise.allSettled(missing.map((op) => batcher.write(op as never)));
     // A duplicate: two deliveries of one event racing, the other insert won, which is the same message.
     const failed = writes.find((w): w is PromiseRejectedResult => w.status === 'rejected' && !isDuplicateKey(w.reason));
     if (failed) throw failed.reason;
