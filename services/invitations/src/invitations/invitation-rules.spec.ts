@@ -1,4 +1,6 @@
-import { InvitationFacts, nextTransition, Person } from './invitation-rules';
+import { EnrollmentStatuses, ProgramStates } from '@lib/contracts';
+import { InvitationStates } from './invitation.schema';
+import { enrollmentChangeMovesInvitation, InvitationFacts, nextTransition, Person } from './invitation-rules';
 
 const ann: Person = { userId: 'ann', email: 'ann@example.com', displayName: 'Ann' };
 const bob: Person = { userId: 'bob', email: 'bob@example.com', displayName: 'Bob' };
@@ -78,5 +80,42 @@ describe('nextTransition', () => {
     const invitation = { state: 'ISSUED' as const, recipients: [{ userId: 'ann' }] };
     const decision = { eligible: false, reasons: [] };
     expect(nextTransition(facts({ invitation, decision, enrollmentStatus: 'ACTION_REQUIRED' })).kind).toBe('revoke');
+  });
+});
+
+describe('enrollmentChangeMovesInvitation', () => {
+  // Every combination of the other facts, so that a rule added later that reads another status fails here.
+  const others: InvitationFacts[] = [];
+  for (const invitation of [null, ...InvitationStates.map((state) => ({ state, recipients: [{ userId: 'ann' }] }))])
+    for (const decision of [null, { eligible: true, reasons: [] }, { eligible: false, reasons: ['no'] }])
+      for (const program of [null, ...ProgramStates.flatMap((state) => [true, false].map((requiresEligibility) => ({ requiresEligibility, state })))])
+        for (const admins of [[], [ann], [ann, bob]]) others.push({ invitation, decision, program, admins, enrollmentStatus: null });
+
+  it('is false exactly when the change cannot alter the next transition, whatever else is known', () => {
+    const statuses = [undefined, ...EnrollmentStatuses];
+    let skipped = 0;
+    for (const previousStatus of statuses)
+      for (const status of EnrollmentStatuses) {
+        if (enrollmentChangeMovesInvitation({ status, previousStatus })) continue;
+        skipped += 1;
+        for (const known of others) {
+          expect(nextTransition({ ...known, enrollmentStatus: status })).toEqual(nextTransition({ ...known, enrollmentStatus: previousStatus ?? null }));
+        }
+      }
+    // Started, Action required, Validating...: most changes skip the reconcile.
+    expect(skipped).toBeGreaterThan(EnrollmentStatuses.length * 3);
+  });
+
+  it('is true for entering and for leaving ENROLLED', () => {
+    expect(enrollmentChangeMovesInvitation({ status: 'ENROLLED', previousStatus: 'VALIDATING' })).toBe(true);
+    expect(enrollmentChangeMovesInvitation({ status: 'ENROLLED' })).toBe(true);
+    expect(enrollmentChangeMovesInvitation({ status: 'VALIDATING', previousStatus: 'ENROLLED' })).toBe(true);
+    expect(enrollmentChangeMovesInvitation({ status: 'ACTION_REQUIRED' })).toBe(false);
+    expect(enrollmentChangeMovesInvitation({ status: 'VALIDATING', previousStatus: 'ACTION_REQUIRED' })).toBe(false);
+  });
+
+  it('entering ENROLLED does move an invitation', () => {
+    const known = { ...others[0], invitation: { state: 'ISSUED' as const, recipients: [{ userId: 'ann' }] } };
+    expect(nextTransition({ ...known, enrollmentStatus: 'ENROLLED' })).toEqual({ kind: 'mark-enrolled' });
   });
 });

@@ -34,6 +34,16 @@ export type Transition =
 const OPEN_STATES: InvitationState[] = ['AWAITING_ADMIN', 'ISSUED'];
 
 /**
+ * Whether an enrollment status change can move an invitation. `nextTransition` looks only at whether the enrollment
+ * is ENROLLED, so a change that neither enters nor leaves ENROLLED (Started, Action required, Validating...) cannot
+ * change what reconciling decides, whatever else is known. `previousStatus` is the status the enrollment left, as the
+ * event carries it: a redelivered "left ENROLLED" event still counts after the view already holds its status.
+ */
+export function enrollmentChangeMovesInvitation(change: { status: EnrollmentStatus; previousStatus?: EnrollmentStatus }): boolean {
+  return change.status === 'ENROLLED' || change.previousStatus === 'ENROLLED';
+}
+
+/**
  * The one rule set of invitations: the next transition from the current facts. It is a function of state, not of
  * the message that triggered it, so decisions, role events, program events and enrollment events arriving in any
  * order, or more than once, lead to the same invitation.
