@@ -91,7 +91,7 @@ describe('enrollmentChangeMovesInvitation', () => {
       for (const program of [null, ...ProgramStates.flatMap((state) => [true, false].map((requiresEligibility) => ({ requiresEligibility, state })))])
         for (const admins of [[], [ann], [ann, bob]]) others.push({ invitation, decision, program, admins, enrollmentStatus: null });
 
-  it('is false exactly when the change cannot alter the next transition, whatever else is known', () => {
+  it('is false only for changes that cannot alter the next transition, whatever else is known', () => {
     const statuses = [undefined, ...EnrollmentStatuses];
     let skipped = 0;
     for (const previousStatus of statuses)
