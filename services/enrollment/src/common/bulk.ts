@@ -6,9 +6,6 @@ type Document = mongo.Document;
 type AnyBulkWriteOperation<T extends mongo.Document> = mongo.AnyBulkWriteOperation<T>;
 type MongoBulkWriteError = mongo.MongoBulkWriteError;
 
-/** Updates per bulkWrite command, by default (the services pass BULK_WRITE_CHUNK). */
-export const UPDATE_CHUNK = UPDATES_PER_COMMAND;
-
 export interface BulkOutcome {
   matched: number;
   modified: number;
@@ -16,11 +13,14 @@ export interface BulkOutcome {
   duplicates: number;
 }
 
-/** Unordered bulkWrite in chunks; duplicate-key failures of inserts are counted, not thrown (idempotent inserts). */
+/**
+ * Unordered bulkWrite in chunks (by default the platform's limit of updates per command; the services pass
+ * BULK_WRITE_CHUNK); duplicate-key failures of inserts are counted, not thrown (idempotent inserts).
+ */
 export async function bulkWriteChunked<T extends Document>(
   collection: Collection<T>,
   operations: AnyBulkWriteOperation<T>[],
-  chunk = UPDATE_CHUNK,
+  chunk = UPDATES_PER_COMMAND,
 ): Promise<BulkOutcome> {
   const outcome: BulkOutcome = { matched: 0, modified: 0, inserted: 0, duplicates: 0 };
   for (let i = 0; i < operations.length; i += chunk) {

@@ -71,13 +71,10 @@ export class DeliverEmailUseCase {
           { status: 'SENDING', leaseUntil: { $lte: now } },
         ],
       },
-      {
-        $set: { status: 'SENDING', leaseToken, leaseUntil: new Date(now.getTime() + this.config.NOTIFY_LEASE_MS) },
-        $inc: { attempts: 1 },
-      },
+      this.claimUpdate(leaseToken, now),
       { sort: { nextAttemptAt: 1 }, returnDocument: 'after' },
     );
-    return claimed ? ({ ...claimed, outbox: undefined, leaseToken } as unknown as ClaimedEmail) : null;
+    return claimed ? claimedEmail(claimed as unknown as Message, leaseToken) : null;
   }
 
   /**
@@ -103,13 +100,10 @@ export class DeliverEmailUseCase {
     const claimed = await this.messages.collection.findOneAndUpdate(
       // Exactly the keys of an index (no `channel`): only email ids are enqueued, and they were read as emails.
       { _id: id as never, ...guard } as never,
-      {
-        $set: { status: 'SENDING', leaseToken, leaseUntil: new Date(now.getTime() + this.config.NOTIFY_LEASE_MS) },
-        $inc: { attempts: 1 },
-      },
+      this.claimUpdate(leaseToken, now),
       { returnDocument: 'after' },
     );
-    return claimed ? ({ ...claimed, outbox: undefined, leaseToken } as unknown as ClaimedEmail) : null;
+    return claimed ? claimedEmail(claimed as unknown as Message, leaseToken) : null;
   }
 
   /**
@@ -125,17 +119,22 @@ export class DeliverEmailUseCase {
       return claimed ? [claimed] : [];
     }
     const leaseToken = randomUUID();
-    const claim = {
-      $set: { status: 'SENDING', leaseToken, leaseUntil: new Date(now.getTime() + this.config.NOTIFY_LEASE_MS) },
-      $inc: { attempts: 1 },
-    };
+    const claim = this.claimUpdate(leaseToken, now);
     const result = await this.messages.collection.bulkWrite(
       ids.map((id) => ({ updateOne: { filter: { _id: id, attempts } as never, update: claim } })),
       { ordered: false },
     );
     if (result.modifiedCount === 0) return [];
-    const read = await this.messages.collection.find({ _id: { $in: ids } } as never, { projection: { outbox: 0 } }).toArray();
-    return read.filter((message) => message.leaseToken === leaseToken).map((message) => ({ ...message, leaseToken }) as unknown as ClaimedEmail);
+    const read = await Promise.all(ids.map((id) => this.byId.load(id)));
+    return read.filter((message) => message?.leaseToken === leaseToken).map((message) => claimedEmail(message!, leaseToken));
+  }
+
+  /** What every claim writes: SENDING under a new lease, one more attempt. */
+  private claimUpdate(leaseToken: string, now: Date) {
+    return {
+      $set: { status: 'SENDING', leaseToken, leaseUntil: new Date(now.getTime() + this.config.NOTIFY_LEASE_MS) },
+      $inc: { attempts: 1 },
+    };
   }
 
   async execute(message: ClaimedEmail): Promise<DeliveryOutcome> {
@@ -248,4 +247,9 @@ export class DeliverEmailUseCase {
       },
     };
   }
+}
+
+/** A claimed email as the worker holds it: without its outbox, with the lease token this claim wrote. */
+function claimedEmail(message: Message, leaseToken: string): ClaimedEmail {
+  return { ...message, outbox: undefined, leaseToken } as unknown as ClaimedEmail;
 }

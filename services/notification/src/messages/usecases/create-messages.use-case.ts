@@ -54,7 +54,8 @@ export class CreateMessagesUseCase {
       return { ids: [] };
     }
     const channels = plan.channels;
-    const operations: AnyBulkWriteOperation<Message>[] = [];
+    // Each message with its id and channel, as built: what follows needs them, not a parse of the operation.
+    const planned: Array<{ id: string; channel: Message['channel']; operation: AnyBulkWriteOperation<Message> }> = [];
     for (const recipient of plan.recipients) {
       const rendered = this.renderer.render(plan.template, {
         ...plan.context,
@@ -87,39 +88,34 @@ export class CreateMessagesUseCase {
         };
         const outbox: OutboxEntry[] = channel === 'INBOX' ? [outcomeEvent(this.outbox, message, { attempts: 1 })] : [];
         const { _id, ...fields } = message;
-        operations.push({
-          updateOne: {
-            filter: { _id },
-            update: { $setOnInsert: { ...fields, ...(outbox.length && { outbox }) } },
-            upsert: true,
-          },
+        planned.push({
+          id: _id,
+          channel,
+          operation: { updateOne: { filter: { _id }, update: { $setOnInsert: { ...fields, ...(outbox.length && { outbox }) } }, upsert: true } },
         });
       }
     }
-    const ids = operations.map((op) => (op as { updateOne: { filter: { _id: string } } }).updateOne.filter._id);
+    const ids = planned.map((m) => m.id);
     // Messages of a redelivered event exist already: leave them untouched (no write at all, so none can race the
     // relay or the worker on the same document); the upsert below still guards inserts racing each other.
     const existing = new Set((await Promise.all(ids.map((id) => this.existing.load(id)))).flatMap((m) => (m ? [m._id] : [])));
-    const missing = operations.filter((_, i) => !existing.has(ids[i]));
+    const missing = planned.filter((m) => !existing.has(m.id));
     if (missing.length === 0) return { ids };
     // The plain driver: the documents are built here, whole, and mongoose's casting of every operation (the
     // outbox subdocuments above all) cost more CPU than the rest of the handler. The relay is told directly.
     // Events handled at the same time write their messages with one command.
     PendingOutboxes.noteDocuments(
       this.messages,
-      missing.map((op) => (op as { updateOne: { filter: { _id: string } } }).updateOne.filter._id).filter((id) => id.endsWith(':INBOX')),
+      missing.filter((m) => m.channel === 'INBOX').map((m) => m.id),
     );
     const batcher = bulkWriteBatcher(this.messages.collection as never);
-    const writes = await Promise.allSettled(missing.map((op) => batcher.write(op as never)));
+    const writes = await Promise.allSettled(missing.map((m) => batcher.write(m.operation as never)));
     // A duplicate: two deliveries of one event racing, the other insert won, which is the same message.
     const failed = writes.find((w): w is PromiseRejectedResult => w.status === 'rejected' && !isDuplicateKey(w.reason));
     if (failed) throw failed.reason;
     this.outbox.committed();
-    for (const op of missing) {
-      const channel = (op as { updateOne: { filter: { _id: string } } }).updateOne.filter._id.split(':').pop()!;
-      this.metrics.created.inc({ channel, template: plan.template });
-    }
-    const emails = missing.map((op) => (op as { updateOne: { filter: { _id: string } } }).updateOne.filter._id).filter((id) => id.endsWith(':EMAIL'));
+    for (const m of missing) this.metrics.created.inc({ channel: m.channel, template: plan.template });
+    const emails = missing.filter((m) => m.channel === 'EMAIL').map((m) => m.id);
     if (emails.length) this.worker.enqueue(emails, 0);
     return { ids };
   }
