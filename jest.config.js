@@ -16,7 +16,7 @@ module.exports = {
   rootDir: __dirname,
   testEnvironment: 'node',
   transform: { '^.+\\.ts$': swc },
-  setupFiles: ['reflect-metadata'],
+  setupFiles: ['reflect-metadata', '<rootDir>/libs/testing/src/jest.worker-setup.ts'],
   moduleNameMapper: { '^@lib/([^/]+)(/.*)?$': '<rootDir>/libs/$1/src$2' },
   testMatch: ['<rootDir>/{libs,services}/**/*.spec.ts', '<rootDir>/test/**/*.spec.ts'],
   testPathIgnorePatterns: ['/node_modules/', '/dist/', '/.local/'],

@@ -1,12 +1,15 @@
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { startFerretDb } from './ferretdb';
-import { startKafka } from './kafka';
+import { ensureKafkaJars, KafkaServer, startKafka } from './kafka';
 import { startMongoJavaServer } from './mongo-java-server';
 import { dockerAvailable, startKafkaContainer, startMongoContainer } from './testcontainers';
 
 export interface Infra {
+  /** The first (or only) Kafka cluster's brokers. */
   kafkaBrokers: string[];
+  /** Every Kafka cluster started (`kafkaClusters` asked for); one shared cluster when it came from the environment. */
+  kafkaClusters: string[][];
   mongoUrl: string;
   /** How each server was obtained. */
   mode: { kafka: 'environment' | 'testcontainers' | 'local'; mongo: 'environment' | 'testcontainers' | 'local' };
@@ -24,12 +27,18 @@ export async function resolveInfra({
   name = 'run',
   root = PROJECT_ROOT,
   persistent = false,
+  kafkaClusters = 1,
   log = () => undefined,
 }: {
   name?: string;
   root?: string;
   /** Keep data across restarts under `.local/data/<name>` (npm start); tests use a fresh folder per run. */
   persistent?: boolean;
+  /**
+   * Separate single-node Kafka clusters to start (tests: one per Jest worker, so that the service instances of suites
+   * running side by side never consume each other's events). Ignored when KAFKA_BROKERS names one.
+   */
+  kafkaClusters?: number;
   log?: (line: string) => void;
 } = {}): Promise<Infra> {
   const stops: Array<() => Promise<void>> = [];
@@ -43,11 +52,16 @@ export async function resolveInfra({
     const dataDir = persistent ? join(root, '.local', 'data', name) : join(root, '.local', 'run', `${name}-${process.pid}`);
     mkdirSync(dataDir, { recursive: true });
 
-    const kafkaPromise = envKafka
-      ? Promise.resolve({ brokers: envKafka.split(','), stop: async () => undefined, mode: 'environment' as const })
-      : docker
+    const startOneKafka = (index: number): Promise<KafkaServer & { mode: Infra['mode']['kafka'] }> =>
+      docker
         ? startKafkaContainer().then((s) => ({ ...s, mode: 'testcontainers' as const }))
-        : startKafka({ root, dataDir: join(dataDir, 'kafka'), log }).then((s) => ({ ...s, mode: 'local' as const }));
+        : startKafka({ root, dataDir: join(dataDir, index === 0 ? 'kafka' : `kafka-${index + 1}`), log }).then((s) => ({ ...s, mode: 'local' as const }));
+    const kafkaPromise = envKafka
+      ? Promise.resolve([{ brokers: envKafka.split(','), stop: async () => undefined, mode: 'environment' as const }])
+      : // The jars are fetched once before the brokers start side by side (a fresh clone has none yet).
+        (docker ? Promise.resolve() : ensureKafkaJars(root, log)).then(() =>
+          settleAll(Array.from({ length: Math.max(1, kafkaClusters) }, (_, index) => startOneKafka(index)), stops),
+        );
     const mongoPromise = envMongo
       ? Promise.resolve({ url: envMongo, stop: async () => undefined, mode: 'environment' as const })
       : docker
@@ -55,20 +69,29 @@ export async function resolveInfra({
         : startLocalMongo(root, join(dataDir, 'mongo'), persistent, log).then((s) => ({ ...s, mode: 'local' as const }));
 
     const [kafka, mongo] = await Promise.allSettled([kafkaPromise, mongoPromise]);
-    if (kafka.status === 'fulfilled') stops.push(kafka.value.stop);
     if (mongo.status === 'fulfilled') stops.push(mongo.value.stop);
     if (kafka.status === 'rejected') throw kafka.reason;
     if (mongo.status === 'rejected') throw mongo.reason;
     return {
-      kafkaBrokers: kafka.value.brokers,
+      kafkaBrokers: kafka.value[0].brokers,
+      kafkaClusters: kafka.value.map((k) => k.brokers),
       mongoUrl: mongo.value.url,
-      mode: { kafka: kafka.value.mode, mongo: mongo.value.mode },
+      mode: { kafka: kafka.value[0].mode, mongo: mongo.value.mode },
       stop,
     };
   } catch (error) {
     await stop();
     throw error;
   }
+}
+
+/** Waits for every start; each server that did start is registered to be stopped, also when another failed. */
+async function settleAll<T extends { stop: () => Promise<void> }>(starts: Array<Promise<T>>, stops: Array<() => Promise<void>>): Promise<T[]> {
+  const settled = await Promise.allSettled(starts);
+  for (const s of settled) if (s.status === 'fulfilled') stops.push(s.value.stop);
+  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failed) throw failed.reason;
+  return settled.map((s) => (s as PromiseFulfilledResult<T>).value);
 }
 
 /** mongo-java-server by default (atomic updates, fast); FerretDB when LOCAL_MONGO=ferretdb. */
