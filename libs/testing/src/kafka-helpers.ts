@@ -64,6 +64,13 @@ export class TestKafka {
             if (!/already exists/i.test(error.message)) throw error;
           });
       }
+      // A topic someone else created a moment ago (listed, or "already exists") may have no leader yet: subscribing
+      // then fails with "This server does not host this topic-partition".
+      await eventually(async () => {
+        const { topics: found } = await admin.fetchTopicMetadata({ topics });
+        const leaderless = found.filter((t) => t.partitions.length === 0 || t.partitions.some((p) => p.leader < 0));
+        if (leaderless.length) throw new Error(`no leader yet for ${leaderless.map((t) => t.name).join(', ')}`);
+      }, 30_000);
     } finally {
       await admin.disconnect();
     }
