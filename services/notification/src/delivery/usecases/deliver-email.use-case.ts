@@ -207,10 +207,11 @@ export class DeliverEmailUseCase {
     for (;;) {
       try {
         // Guarded by the lease token: the keys of the index `{ _id, leaseToken }`. The plain driver (no casting: the
-        // update is built here); the relay is told about the outbox directly.
+        // update is built here); the relay is told about the outbox directly. An update, not a findOneAndUpdate:
+        // whether it matched is all this needs, and the document (the whole rendered email) need not come back.
         if ('$push' in update) PendingOutboxes.noteDocuments(this.messages, [message._id]);
-        const found = await this.messages.collection.findOneAndUpdate({ _id: message._id as never, leaseToken: message.leaseToken }, update);
-        if (!found) {
+        const { matchedCount } = await this.messages.collection.updateOne({ _id: message._id as never, leaseToken: message.leaseToken }, update);
+        if (matchedCount === 0) {
           this.logger.warn(`${message._id}: lease lost before the outcome was recorded; another attempt owns it`);
           return false;
         }
