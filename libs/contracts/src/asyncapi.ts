@@ -1,8 +1,15 @@
 import { getMetadataStorage } from 'class-validator';
 import { validationMetadatasToSchemas } from 'class-validator-jsonschema';
 import { dump } from 'js-yaml';
-import { CATALOG } from './catalog';
+import { CATALOG, TopicContract } from './catalog';
 import { DeadLetterHeaders, deadLetterTopic } from './topics';
+
+/**
+ * Where `@Type(() => X)` is recorded. An array property's design type is only `Array`, so without this the
+ * generator cannot name the element class and refers to a schema `Array` that does not exist. class-transformer
+ * does not export its storage from the package root (typestack/class-transformer#563), hence the deep require.
+ */
+const { defaultMetadataStorage } = require('class-transformer/cjs/storage') as typeof import('class-transformer/types/storage');
 
 const ENVELOPE_SCHEMA = {
   type: 'object',
@@ -22,6 +29,14 @@ const ENVELOPE_SCHEMA = {
   additionalProperties: true,
 };
 
+/** The topic's key, then the event types keyed otherwise: `locationId; ProfileCreated, ProfileUpdated: ...`. */
+function channelKey(contract: TopicContract): string {
+  const byKey = new Map<string, string[]>();
+  for (const [type, key] of Object.entries(contract.keyExceptions ?? {})) byKey.set(key, [...(byKey.get(key) ?? []), type]);
+  const exceptions = [...byKey].map(([key, types]) => `${types.join(', ')}: ${key}`);
+  return [contract.key, ...exceptions].join('; ');
+}
+
 /**
  * The AsyncAPI document of every topic, derived from the payload classes themselves, so the published contract
  * cannot drift from what the code validates. `npm run asyncapi` writes it; a test checks the committed copy.
@@ -29,6 +44,7 @@ const ENVELOPE_SCHEMA = {
 export function buildAsyncApi(): Record<string, unknown> {
   const schemas = validationMetadatasToSchemas({
     classValidatorMetadataStorage: getMetadataStorage(),
+    classTransformerMetadataStorage: defaultMetadataStorage,
     refPointerPrefix: '#/components/schemas/',
   });
   const channels: Record<string, unknown> = {};
@@ -47,7 +63,7 @@ export function buildAsyncApi(): Record<string, unknown> {
         name: type,
         title: type,
         contentType: 'application/json',
-        headers: { type: 'object', description: 'Kafka key: ' + contract.key },
+        headers: { type: 'object', description: 'Kafka key: ' + (contract.keyExceptions?.[type] ?? contract.key) },
         payload: {
           allOf: [
             { $ref: '#/components/schemas/Envelope' },
@@ -62,7 +78,7 @@ export function buildAsyncApi(): Record<string, unknown> {
     });
     const external = contract.producer.startsWith('external');
     channels[contract.topic] = {
-      description: `${contract.description} Key: ${contract.key}. Written by ${contract.producer}.`,
+      description: `${contract.description} Key: ${channelKey(contract)}. Written by ${contract.producer}.`,
       [external ? 'publish' : 'subscribe']: { message: { oneOf: refs } },
     };
     channels[deadLetterTopic(contract.topic)] = {

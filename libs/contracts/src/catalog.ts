@@ -12,12 +12,17 @@ type PayloadClass = new () => object;
 export interface TopicContract {
   topic: Topic;
   description: string;
-  /** What the message key is. */
+  /** What the message key is (the outbox keys by this field when the producer names no key). */
   key: 'partnerId' | 'locationId' | 'programId';
+  /** Event types of the topic that are keyed otherwise than by `key`, and how. */
+  keyExceptions?: Record<string, string>;
   /** Who writes it: a platform service or a system outside. */
   producer: string;
   types: Record<string, PayloadClass>;
 }
+
+/** A bank profile belongs to the whole partner, so its events are partner-wide; a tax profile to one location. */
+const PROFILE_KEY = 'locationId of a TAX profile, partnerId of a BANK profile (partner-wide)';
 
 /** Every topic, its key and the payload class of each event type. The AsyncAPI document is checked against it. */
 export const CATALOG: Record<Topic, TopicContract> = {
@@ -66,7 +71,14 @@ export const CATALOG: Record<Topic, TopicContract> = {
   [Topics.payoutProfiles]: {
     topic: Topics.payoutProfiles,
     description: 'Bank and tax profile lifecycle and default bank profiles. Never carries secrets.',
-    key: 'partnerId',
+    key: 'locationId',
+    keyExceptions: {
+      ProfileCreated: PROFILE_KEY,
+      ProfileUpdated: PROFILE_KEY,
+      ProfileSubmittedForValidation: PROFILE_KEY,
+      ProfileApproved: PROFILE_KEY,
+      ProfileActionRequired: PROFILE_KEY,
+    },
     producer: 'payout-profiles',
     types: PayoutProfileEventTypes,
   },

@@ -2,7 +2,8 @@ import { IsArray, IsIn, IsInt, IsOptional, IsString, Matches, Min } from 'class-
 import { PaymentMethod, PaymentMethods, ProfileKind, ProfileKinds, ProfileStatus, ProfileStatuses } from '../domain';
 
 /**
- * payout-profiles.events.v1, key partnerId for bank profiles, locationId for tax profiles and defaults.
+ * payout-profiles.events.v1, key locationId (tax profiles, their expiry, default bank profiles), except the events
+ * of a bank profile: it belongs to the whole partner, so they are keyed by partnerId.
  * No secret ever appears here: account numbers and tax ids are at most masked (last four characters).
  */
 export class ProfileEvent {
