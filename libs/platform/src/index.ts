@@ -9,6 +9,7 @@ export * from './http/if-match';
 export * from './http/problem';
 export * from './http/problem.filter';
 export * from './http/validation';
+export * from './lifecycle/background-work';
 export * from './logging/logging';
 export * from './metrics/metrics';
 export * from './platform.module';

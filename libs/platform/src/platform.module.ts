@@ -13,6 +13,7 @@ import { logSlowCommands } from './database/slow-commands';
 import { HealthController } from './health/health.controller';
 import { ProblemFilter } from './http/problem.filter';
 import { createValidationPipe } from './http/validation';
+import { BackgroundWork } from './lifecycle/background-work';
 import { pinoParams } from './logging/logging';
 import { HttpMetricsMiddleware, MetricsController } from './metrics/metrics';
 
@@ -108,11 +109,12 @@ export class PlatformModule implements NestModule {
       providers: [
         keySource,
         JwtVerifier,
+        BackgroundWork,
         { provide: APP_GUARD, useClass: AuthGuard },
         { provide: APP_FILTER, useClass: ProblemFilter },
         { provide: APP_PIPE, useFactory: createValidationPipe },
       ],
-      exports: [JwtVerifier, config],
+      exports: [JwtVerifier, BackgroundWork, config],
     };
   }
 

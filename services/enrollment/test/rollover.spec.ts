@@ -1,6 +1,7 @@
 /**
  * The fiscal-year rollover and the renewal reminders, against the real broker and database: the four outcomes
- * from facts published on their topics, and a run killed halfway (a real process, SIGKILL) then run again.
+ * from facts published on their topics, and a run killed halfway (a real process, SIGKILL) then run again, or stopped
+ * halfway (SIGTERM: it ends its batch, and its events are published before the process exits).
  */
 import { ALL_TOPICS, Topics } from '@lib/contracts';
 import { eventually, freePort, OPERATOR_KEY, PROJECT_ROOT, spawnServer, uniqueName, waitFor } from '@lib/testing';
@@ -182,18 +183,8 @@ describe('a rollover killed halfway', () => {
     return enrollments;
   }
 
-  it('a rerun changes every enrollment exactly once, with one event each', async () => {
-    const program = await createProgram(h, {
-      fiscalYear: FROM,
-      requiresEligibility: false,
-      payoutRules: { allowedCurrencies: ['USD'], allowedPaymentMethods: ['ELECTRONIC_BANK_TRANSFER'], taxProfileRequired: false },
-    });
-    const enrollments = await seed(program.programId, w.run);
-    const expected = new Map(enrollments.map((e, i) => [e._id, i % 10 === 9 ? 'EXPIRED' : i % 10 === 8 ? 'ACTION_REQUIRED' : 'RENEWED']));
-    const col = h.db.collection<{ _id: string; fiscalYear: string; rollover?: { outcome: string }; renewedFrom?: string; status: string; outbox?: unknown[] }>('enrollments');
-    const touched = () => col.countDocuments({ fiscalYear: FROM, programId: program.programId, rollover: { $exists: true } } as never);
-
-    // The service as its own process, slowed down (small batches, a pause) so that the kill falls in the middle.
+  /** The service as its own process, slowed down (small batches, a pause) so that a signal falls in the middle of a run. */
+  async function startSlowService() {
     const groupId = uniqueName('enrollment-child');
     await groupAtEnd(groupId, ALL_TOPICS);
     const port = await freePort();
@@ -218,11 +209,32 @@ describe('a rollover killed halfway', () => {
         timeoutMs: 60_000,
         intervalMs: 200,
       });
+    } catch (error) {
+      child.child.kill('SIGKILL');
+      await child.exited;
+      throw error;
+    }
+    const startRollover = () =>
       void fetch(`http://127.0.0.1:${port}/v1/operator/rollover`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', 'x-operator-key': OPERATOR_KEY },
         body: JSON.stringify({ fromFiscalYear: FROM }),
       }).catch(() => undefined);
+    return { child, startRollover };
+  }
+
+  const payoutRules = { allowedCurrencies: ['USD'], allowedPaymentMethods: ['ELECTRONIC_BANK_TRANSFER' as const], taxProfileRequired: false };
+
+  it('a rerun changes every enrollment exactly once, with one event each', async () => {
+    const program = await createProgram(h, { fiscalYear: FROM, requiresEligibility: false, payoutRules });
+    const enrollments = await seed(program.programId, w.run);
+    const expected = new Map(enrollments.map((e, i) => [e._id, i % 10 === 9 ? 'EXPIRED' : i % 10 === 8 ? 'ACTION_REQUIRED' : 'RENEWED']));
+    const col = h.db.collection<{ _id: string; fiscalYear: string; rollover?: { outcome: string }; renewedFrom?: string; status: string; outbox?: unknown[] }>('enrollments');
+    const touched = () => col.countDocuments({ fiscalYear: FROM, programId: program.programId, rollover: { $exists: true } } as never);
+
+    const { child, startRollover } = await startSlowService();
+    try {
+      startRollover();
       await waitFor('a quarter of the rollover done', async () => (await touched()) >= N / 4, { timeoutMs: 60_000, intervalMs: 20 });
     } finally {
       child.child.kill('SIGKILL');
@@ -276,5 +288,40 @@ describe('a rollover killed halfway', () => {
       expect([...events].map((e) => e.split(':')[0])).toEqual([typeOf[expected.get(from)!]]);
     }
     await eventually(async () => expect(await col.countDocuments({ programId: program.programId, 'outbox.0': { $exists: true } } as never)).toBe(0), 30_000, 250);
+  });
+
+  it('stopped by SIGTERM halfway, it ends the batch it is writing and its events are published before the process exits; a rerun does the rest', async () => {
+    const program = await createProgram(h, { fiscalYear: FROM, requiresEligibility: false, payoutRules });
+    await seed(program.programId, `${w.run}t`);
+    const col = h.db.collection<{ _id: string; fiscalYear: string; rollover?: { outcome: string }; renewedFrom?: string }>('enrollments');
+    const touched = () => col.countDocuments({ fiscalYear: FROM, programId: program.programId, rollover: { $exists: true } } as never);
+
+    const { child, startRollover } = await startSlowService();
+    let exit: Awaited<typeof child.exited>;
+    try {
+      startRollover();
+      await waitFor('a quarter of the rollover done', async () => (await touched()) >= N / 4, { timeoutMs: 60_000, intervalMs: 20 });
+      child.child.kill('SIGTERM');
+      exit = await child.exited;
+    } finally {
+      child.child.kill('SIGKILL');
+      await child.exited;
+    }
+    expect(exit).toEqual({ code: 0, signal: null });
+    const marked = await touched();
+    expect(marked).toBeGreaterThan(0);
+    expect(marked).toBeLessThan(N);
+
+    // The run stopped between two batches, before the consumer flushed the outbox and the database closed: every
+    // event it committed is published (no outbox left), and every next-year enrollment's origin is marked.
+    expect(await col.countDocuments({ programId: program.programId, 'outbox.0': { $exists: true } } as never)).toBe(0);
+    const nextYear = await col.find({ fiscalYear: TO, programId: program.programId } as never).toArray();
+    const markedIds = new Set((await col.find({ fiscalYear: FROM, programId: program.programId, rollover: { $exists: true } } as never).toArray()).map((e) => e._id));
+    expect(nextYear.filter((e) => !markedIds.has(e.renewedFrom!))).toEqual([]);
+
+    // The rerun does the rest, with nothing half done to resume.
+    const rerun = await operator('/v1/operator/rollover', { fromFiscalYear: FROM });
+    expect(rerun.body).toEqual(expect.objectContaining({ complete: true, conflicts: 0, resumed: 0, examined: N - marked }));
+    expect(await touched()).toBe(N);
   });
 });

@@ -1,5 +1,5 @@
 import { CONFIG } from '@lib/platform';
-import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { CronJob } from 'cron';
 import { Clock } from '../common/clock';
@@ -16,7 +16,7 @@ const JOB = 'fiscal-year-rollover';
  * a run on several instances) repeats nothing. Runs never overlap in one process.
  */
 @Injectable()
-export class RolloverScheduler implements OnApplicationBootstrap, OnApplicationShutdown {
+export class RolloverScheduler implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger(RolloverScheduler.name);
   private running?: Promise<unknown>;
 
@@ -34,16 +34,17 @@ export class RolloverScheduler implements OnApplicationBootstrap, OnApplicationS
     this.registry.addCronJob(JOB, job as never);
   }
 
-  async onApplicationShutdown(): Promise<void> {
+  /** No new run once shutdown begins; a run in progress stops between batches and is waited for (BackgroundWork). */
+  onModuleDestroy(): void {
     if (this.registry.doesExist('cron', JOB)) this.registry.deleteCronJob(JOB);
-    await this.running;
   }
 
   /** One run of the daily work at the clock's "now" (also what a test calls). */
   async runOnce(): Promise<void> {
     const work = scheduledWork(this.clock.now(), this.config.RENEWAL_REMINDER_DAYS);
-    await this.rollOver.execute({ fromFiscalYear: work.rolloverFrom });
-    if (work.remindFor) await this.reminders.execute({ fiscalYear: work.remindFor });
+    const rollover = await this.rollOver.execute({ fromFiscalYear: work.rolloverFrom });
+    // Stopped by shutdown: the reminders wait for the next run, as the rest of the rollover does.
+    if (work.remindFor && rollover.complete) await this.reminders.execute({ fiscalYear: work.remindFor });
   }
 
   private tick(): void {

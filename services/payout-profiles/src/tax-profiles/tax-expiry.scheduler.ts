@@ -1,5 +1,5 @@
 import { CONFIG } from '@lib/platform';
-import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import type { PayoutConfig } from '../config';
 import { ScanExpiringTaxProfiles } from './usecases/scan-expiring-tax-profiles.use-case';
@@ -8,7 +8,7 @@ const JOB = 'tax-expiry-scan';
 
 /** Runs the expiry scan every TAX_EXPIRY_SCAN_INTERVAL_MS (0: never); runs never overlap in one process. */
 @Injectable()
-export class TaxExpiryScheduler implements OnApplicationBootstrap, OnApplicationShutdown {
+export class TaxExpiryScheduler implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger(TaxExpiryScheduler.name);
   private running?: Promise<unknown>;
 
@@ -26,9 +26,9 @@ export class TaxExpiryScheduler implements OnApplicationBootstrap, OnApplication
     this.registry.addInterval(JOB, timer);
   }
 
-  async onApplicationShutdown(): Promise<void> {
+  /** No new scan once shutdown begins; a scan running stops between profiles and is waited for (BackgroundWork). */
+  onModuleDestroy(): void {
     if (this.registry.doesExist('interval', JOB)) this.registry.deleteInterval(JOB);
-    await this.running;
   }
 
   private tick(): void {

@@ -35,7 +35,7 @@ export class RolloverSummaryDto {
   @ApiProperty() batches!: number;
   @ApiProperty() durationMs!: number;
   @ApiProperty({ description: 'Whether every event published before the run had been consumed' }) caughtUp!: boolean;
-  @ApiProperty({ description: 'False when `limit` stopped it early' }) complete!: boolean;
+  @ApiProperty({ description: 'False when it stopped early, at `limit` or at shutdown (a rerun continues)' }) complete!: boolean;
 }
 
 export class ReminderSummaryDto {
@@ -46,4 +46,5 @@ export class ReminderSummaryDto {
   @ApiProperty() onTrack!: number;
   @ApiProperty() conflicts!: number;
   @ApiProperty() durationMs!: number;
+  @ApiProperty({ description: 'False when shutdown stopped it early (a rerun continues)' }) complete!: boolean;
 }

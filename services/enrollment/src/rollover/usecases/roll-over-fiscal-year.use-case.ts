@@ -1,6 +1,6 @@
 import { nextFiscalYear } from '@lib/contracts';
 import { OutboxEntry, pushOutbox } from '@lib/messaging';
-import { CONFIG, Problems } from '@lib/platform';
+import { BackgroundWork, CONFIG, Problems } from '@lib/platform';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { bulkWriteChunked, insertIdempotent, sleep } from '../../common/bulk';
 import { deterministicId, enrollmentId } from '../../common/ids';
@@ -33,7 +33,7 @@ export interface RolloverSummary {
   durationMs: number;
   /** Whether the consumer had processed every event published before the run (see ConsumerCatchUp). */
   caughtUp: boolean;
-  /** False when the run stopped at `limit` with enrollments left. */
+  /** False when the run stopped with enrollments left: at `limit`, or at shutdown (between two batches). */
   complete: boolean;
 }
 
@@ -70,6 +70,7 @@ export class RollOverFiscalYear {
     private readonly context: RenewalContext,
     private readonly events: EnrollmentEvents,
     private readonly catchUp: ConsumerCatchUp,
+    private readonly work: BackgroundWork,
     @Inject(CONFIG) private readonly config: EnrollmentConfig,
   ) {}
 
@@ -77,7 +78,7 @@ export class RollOverFiscalYear {
     if (this.running.has(fromFiscalYear)) throw Problems.conflict(`A rollover of ${fromFiscalYear} is running already.`);
     this.running.add(fromFiscalYear);
     try {
-      return await this.run(fromFiscalYear, limit);
+      return await this.work.run(() => this.run(fromFiscalYear, limit));
     } finally {
       this.running.delete(fromFiscalYear);
     }
@@ -126,6 +127,10 @@ export class RollOverFiscalYear {
         if (batch.length >= batchSize) {
           await flush(batch);
           batch = [];
+          if (this.work.stopRequested) {
+            summary.complete = false;
+            break;
+          }
           if (this.config.ROLLOVER_BATCH_PAUSE_MS) await sleep(this.config.ROLLOVER_BATCH_PAUSE_MS);
         }
       }

@@ -1,6 +1,6 @@
 import { fiscalYearRange, nextFiscalYear } from '@lib/contracts';
 import { pushOutbox } from '@lib/messaging';
-import { CONFIG } from '@lib/platform';
+import { BackgroundWork, CONFIG } from '@lib/platform';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { bulkWriteChunked } from '../../common/bulk';
 import { deterministicId } from '../../common/ids';
@@ -21,6 +21,8 @@ export interface ReminderSummary {
   onTrack: number;
   conflicts: number;
   durationMs: number;
+  /** False when shutdown stopped it between two batches (a rerun continues). */
+  complete: boolean;
 }
 
 /**
@@ -39,14 +41,19 @@ export class SendRenewalReminders {
     private readonly context: RenewalContext,
     private readonly events: EnrollmentEvents,
     private readonly catchUp: ConsumerCatchUp,
+    private readonly work: BackgroundWork,
     @Inject(CONFIG) private readonly config: EnrollmentConfig,
   ) {}
 
-  async execute({ fiscalYear }: { fiscalYear: string }): Promise<ReminderSummary> {
+  execute({ fiscalYear }: { fiscalYear: string }): Promise<ReminderSummary> {
+    return this.work.run(() => this.run(fiscalYear));
+  }
+
+  private async run(fiscalYear: string): Promise<ReminderSummary> {
     const started = Date.now();
     const toFiscalYear = nextFiscalYear(fiscalYear);
     const endsAt = fiscalYearRange(fiscalYear).end.toISOString();
-    const summary: ReminderSummary = { fiscalYear, fiscalYearEndsAt: endsAt, examined: 0, reminded: 0, onTrack: 0, conflicts: 0, durationMs: 0 };
+    const summary: ReminderSummary = { fiscalYear, fiscalYearEndsAt: endsAt, examined: 0, reminded: 0, onTrack: 0, conflicts: 0, durationMs: 0, complete: true };
     await this.catchUp.wait();
     const programs = await this.programs.all();
     const batchSize = this.config.ROLLOVER_BATCH_SIZE;
@@ -92,6 +99,10 @@ export class SendRenewalReminders {
         if (batch.length >= batchSize) {
           await flush(batch);
           batch = [];
+          if (this.work.stopRequested) {
+            summary.complete = false;
+            break;
+          }
         }
       }
       if (batch.length) await flush(batch);

@@ -1,6 +1,6 @@
 import { TaxProfileExpiring, Topics } from '@lib/contracts';
 import { EventOutbox, pushOutbox } from '@lib/messaging';
-import { CONFIG } from '@lib/platform';
+import { BackgroundWork, CONFIG } from '@lib/platform';
 import { Inject, Injectable } from '@nestjs/common';
 import type { PayoutConfig } from '../../config';
 import { deterministicId } from '../../profiles/profile.parts';
@@ -24,10 +24,16 @@ export class ScanExpiringTaxProfiles {
   constructor(
     private readonly profiles: TaxProfilesRepository,
     private readonly outbox: EventOutbox,
+    private readonly work: BackgroundWork,
     @Inject(CONFIG) private readonly config: PayoutConfig,
   ) {}
 
-  async execute(now = new Date()): Promise<ExpiryScanResult> {
+  /** At shutdown the scan stops after the profile it is writing; the next scan reports the rest. */
+  execute(now = new Date()): Promise<ExpiryScanResult> {
+    return this.work.run(() => this.scan(now));
+  }
+
+  private async scan(now: Date): Promise<ExpiryScanResult> {
     const horizon = new Date(now.getTime() + this.config.TAX_EXPIRY_WINDOW_DAYS * 86_400_000);
     const cursor = this.profiles.model
       .find({ expiresAt: { $lte: horizon }, expiryReportedFor: { $exists: false } })
@@ -37,6 +43,7 @@ export class ScanExpiringTaxProfiles {
     let candidates = 0;
     let reported = 0;
     for await (const profile of cursor as AsyncIterable<TaxProfile>) {
+      if (this.work.stopRequested) break;
       candidates += 1;
       const expiresAt = new Date(profile.expiresAt);
       const data: TaxProfileExpiring = {
