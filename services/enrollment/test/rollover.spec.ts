@@ -1,6 +1,6 @@
 /**
  * The fiscal-year rollover and the renewal reminders, against the real broker and database: the four outcomes
- * from facts published on their topics, and a run killed halfway (a real process, SIGKILL) then run again, or stopped
+ * from facts published on their topics, enrollments never completed in their year, and a run killed halfway (a real process, SIGKILL) then run again, or stopped
  * halfway (SIGTERM: it ends its batch, and its events are published before the process exits).
  */
 import { ALL_TOPICS, Topics } from '@lib/contracts';
@@ -129,6 +129,54 @@ describe('fiscal-year rollover', () => {
     for (const id of [inactive, ineligible]) {
       expect(enrollmentEvents(h, id).filter((e) => e.envelope!.type === 'EnrollmentExpired')).toHaveLength(1);
     }
+  });
+});
+
+describe('enrollments never completed in their fiscal year', () => {
+  it('expire at its end with the reason, once; final ones are left as they are', async () => {
+    const program = await createProgram(h, { fiscalYear: 'FY45', requiresEligibility: false });
+    const now = new Date();
+    const statuses = ['INVITED', 'ACTION_REQUIRED', 'VALIDATING', 'INELIGIBLE', 'DISCONTINUED'] as const;
+    const seeded = statuses.map((status, i) => {
+      const locationId = `uloc${i}-${w.run}`;
+      return {
+        _id: enrollmentId({ programId: program.programId, locationId, fiscalYear: 'FY45' }),
+        programId: program.programId,
+        programName: program.name,
+        partnerId: w.partnerId,
+        locationId,
+        fiscalYear: 'FY45',
+        status,
+        reasons: [],
+        missing: status === 'ACTION_REQUIRED' ? ['TAX_PROFILE_MISSING'] : [],
+        bankChosen: false,
+        evaluatedAt: now,
+        version: 2,
+        createdAt: now,
+        updatedAt: now,
+      };
+    });
+    await h.db.collection('enrollments').insertMany(seeded as never[]);
+
+    const summary = await operator('/v1/operator/rollover', { fromFiscalYear: 'FY45' });
+    expect(summary.body).toEqual(expect.objectContaining({ examined: 3, expired: 3, unfinished: 3, renewed: 0, actionRequired: 0, conflicts: 0, complete: true }));
+    const col = h.db.collection<{ _id: string; status: string; reasons: string[]; missing: string[] }>('enrollments');
+    const after = new Map((await col.find({ _id: { $in: seeded.map((e) => e._id) } } as never).toArray()).map((e) => [e._id, e]));
+    for (const [i, e] of seeded.entries()) {
+      const stored = after.get(e._id)!;
+      if (i < 3) {
+        expect(stored).toEqual(expect.objectContaining({ status: 'EXPIRED', reasons: ['The fiscal year FY45 ended before the enrollment was completed.'], missing: e.missing }));
+        const [expired] = await waitForEnrollmentEvent(h, e._id, 'EnrollmentExpired');
+        expect(expired.envelope!.data).toEqual(expect.objectContaining({ status: 'EXPIRED', previousStatus: e.status }));
+      } else {
+        expect(stored.status).toBe(e.status);
+      }
+    }
+    // Nothing continues into FY46, and a rerun finds nothing left.
+    expect(await col.countDocuments({ programId: program.programId, fiscalYear: 'FY46' } as never)).toBe(0);
+    expect((await operator('/v1/operator/rollover', { fromFiscalYear: 'FY45' })).body).toEqual(expect.objectContaining({ examined: 0, expired: 0 }));
+    await new Promise((r) => setTimeout(r, 500));
+    for (const e of seeded) expect(enrollmentEvents(h, e._id).filter((m) => m.envelope!.type === 'EnrollmentExpired')).toHaveLength(seeded.indexOf(e) < 3 ? 1 : 0);
   });
 });
 

@@ -77,6 +77,15 @@ export function decideRenewal(input: RenewalInput): RenewalDecision {
   return { outcome: 'RENEWED', reasons: [], missing: [] };
 }
 
+/**
+ * An enrollment still before ENROLLED (INVITED, ACTION_REQUIRED, VALIDATING) when its fiscal year ends: it was never
+ * completed, and its year is over (SPEC: "an enrollment expires at the end of its fiscal year"). It becomes EXPIRED,
+ * keeping what was missing; the location enrolls for the new year like any other (an invitation, or the overview).
+ */
+export function decideUnfinished(fromFiscalYear: string, missing: MissingPayoutItem[] = []): RenewalDecision {
+  return { outcome: 'EXPIRED', reasons: [`The fiscal year ${fromFiscalYear} ended before the enrollment was completed.`], missing };
+}
+
 export function previousFiscalYear(name: string): string {
   return fiscalYearOf(new Date(fiscalYearRange(name).start.getTime() - 86_400_000));
 }

@@ -29,6 +29,7 @@ export class RolloverSummaryDto {
   @ApiProperty() renewed!: number;
   @ApiProperty() actionRequired!: number;
   @ApiProperty() expired!: number;
+  @ApiProperty({ description: 'Still INVITED, ACTION_REQUIRED or VALIDATING when the year ended: expired (counted in `expired`)' }) unfinished!: number;
   @ApiProperty({ description: 'Already enrolled in the next year on their own' }) superseded!: number;
   @ApiProperty({ description: 'Finished after an interrupted run' }) resumed!: number;
   @ApiProperty({ description: 'Changed meanwhile; left for the next run' }) conflicts!: number;

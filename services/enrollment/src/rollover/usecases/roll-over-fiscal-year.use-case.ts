@@ -1,4 +1,4 @@
-import { nextFiscalYear } from '@lib/contracts';
+import { MissingPayoutItem, nextFiscalYear } from '@lib/contracts';
 import { OutboxEntry, pushOutbox } from '@lib/messaging';
 import { BackgroundWork, CONFIG, Problems } from '@lib/platform';
 import { Inject, Injectable, Logger } from '@nestjs/common';
@@ -13,16 +13,19 @@ import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
 import { ConsumerCatchUp } from '../consumer-catch-up';
 import { NextYearEnrollment, RenewalContext } from '../renewal-context';
 import { findByIds } from '../../views/views.repository';
-import { RenewalDecision } from '../renewal-rules';
+import { decideUnfinished, RenewalDecision } from '../renewal-rules';
+import { BEFORE_ENROLLED } from '../../enrollments/enrollment-rules';
 
 export interface RolloverSummary {
   fromFiscalYear: string;
   toFiscalYear: string;
-  /** ENROLLED enrollments of the ending year looked at. */
+  /** Enrollments of the ending year looked at: ENROLLED ones, and unfinished ones. */
   examined: number;
   renewed: number;
   actionRequired: number;
   expired: number;
+  /** Still INVITED, ACTION_REQUIRED or VALIDATING when the year ended: EXPIRED (counted in `expired` too). */
+  unfinished: number;
   /** Already enrolled in the next year on their own: only marked. */
   superseded: number;
   /** Finished by this run after an interrupted one had created their next-year enrollment. */
@@ -49,7 +52,8 @@ interface BatchPlan {
 }
 
 /**
- * The fiscal-year rollover of one ending year. Each ENROLLED enrollment of `fromFiscalYear` not yet rolled over:
+ * The fiscal-year rollover of one ending year. Each enrollment of `fromFiscalYear` still before ENROLLED (never
+ * completed) becomes EXPIRED, with EnrollmentExpired. Each ENROLLED enrollment of `fromFiscalYear` not yet rolled over:
  *  - RENEWED: a new ENROLLED enrollment for the next year (same program, location and profiles), EnrollmentRenewed;
  *  - ACTION_REQUIRED: a new next-year enrollment waiting for the admin (what is missing), EnrollmentActionRequired;
  *  - EXPIRED: this enrollment becomes EXPIRED with the reasons, EnrollmentExpired.
@@ -94,6 +98,7 @@ export class RollOverFiscalYear {
       renewed: 0,
       actionRequired: 0,
       expired: 0,
+      unfinished: 0,
       superseded: 0,
       resumed: 0,
       conflicts: 0,
@@ -105,7 +110,7 @@ export class RollOverFiscalYear {
     const programs = await this.programs.all();
     const batchSize = this.config.ROLLOVER_BATCH_SIZE;
     const cursor = this.enrollments.model.collection.find(
-      { fiscalYear: fromFiscalYear, status: 'ENROLLED', rollover: { $exists: false } } as never,
+      { fiscalYear: fromFiscalYear, status: { $in: ['ENROLLED', ...BEFORE_ENROLLED] }, rollover: { $exists: false } } as never,
       { projection: { outbox: 0 }, batchSize },
     );
     // Two batches in flight: the next one is read and decided while the previous one is written.
@@ -157,6 +162,11 @@ export class RollOverFiscalYear {
     const expiring: Array<{ enrollment: Enrollment; decision: RenewalDecision }> = [];
     for (const enrollment of batch) {
       summary.examined++;
+      if (enrollment.status !== 'ENROLLED') {
+        summary.unfinished++;
+        plan.expiries.push(this.expiry(enrollment, decideUnfinished(fromFiscalYear, enrollment.missing as MissingPayoutItem[]), toFiscalYear, now));
+        continue;
+      }
       const decision = ctx.decide(enrollment);
       if (decision.outcome === 'EXPIRED') {
         expiring.push({ enrollment, decision });
