@@ -140,6 +140,29 @@ describe('bad input', () => {
     expect(await stored()).toEqual(before);
   });
 
+  it('takes an optional If-Match on role changes: a stale one answers 412 and changes nothing, the current one applies', async () => {
+    const user = await client.createUser(ga, { email: `roles-${randomUUID().slice(0, 8)}@example.com` });
+    const path = `/v1/users/${user.userId}/roles`;
+    const grant = { role: 'INCENTIVES_ADMIN', locationIds: A.locationIds };
+    const first = await client.call('POST', path, { token: ga, body: grant, headers: { 'if-match': '"1"' } });
+    expect(first.status).toBe(200);
+    const etag = first.headers.get('etag')!;
+    expect(etag).toBe('"2"');
+
+    const before = await stored();
+    for (const [method, target] of [['POST', path], ['DELETE', path], ['POST', `${path}/revoke`]] as const) {
+      const stale = await client.call(method, target, { token: ga, body: { role: 'INCENTIVES_USER', locationIds: A.locationIds }, headers: { 'if-match': '"1"' } });
+      expect(stale).toMatchObject({ status: 412, body: { currentVersion: 2 } });
+    }
+    expect(await stored()).toEqual(before);
+
+    const revoked = await client.call('DELETE', path, { token: ga, body: grant, headers: { 'if-match': etag } });
+    expect(revoked.status).toBe(200);
+    expect(revoked.headers.get('etag')).toBe('"3"');
+    // Without If-Match a role change merges into whatever the user holds now, as before.
+    expect((await client.call('POST', path, { token: ga, body: grant })).status).toBe(200);
+  });
+
   it('reports bad directory entries one by one and imports the good ones', async () => {
     const good = `good-${randomUUID().slice(0, 8)}@example.com`;
     const answer = await client.call('POST', '/v1/users/import', {

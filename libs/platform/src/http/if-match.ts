@@ -2,13 +2,28 @@ import { createParamDecorator, ExecutionContext } from '@nestjs/common';
 import type { Response } from 'express';
 import { Problems } from './problem';
 
+/** `"3"`, `W/"3"` or `3` -> 3; anything else is a 400 on the If-Match field. */
+function version(header: unknown): number {
+  const match = typeof header === 'string' ? /^(?:W\/)?"?(\d+)"?$/.exec(header.trim()) : null;
+  if (!match) throw Problems.field('If-Match', 'must be the ETag of the resource, e.g. "3"');
+  return Number(match[1]);
+}
+
 /** The resource version a client read, from `If-Match: "3"` (or W/"3"); 428 when absent. */
 export const IfMatch = createParamDecorator((_: unknown, ctx: ExecutionContext): number => {
   const header = ctx.switchToHttp().getRequest().headers['if-match'];
   if (typeof header !== 'string' || header.trim() === '') throw Problems.preconditionRequired();
-  const match = /^(?:W\/)?"?(\d+)"?$/.exec(header.trim());
-  if (!match) throw Problems.field('If-Match', 'must be the ETag of the resource, e.g. "3"');
-  return Number(match[1]);
+  return version(header);
+});
+
+/**
+ * If-Match when the client sends one (a stale one answers 412), for changes that are safe to repeat without it:
+ * merges and set-to-a-value operations (assigning a role, setting a default bank profile, Submit), where a client
+ * that wants to act only on the version it read can still say so.
+ */
+export const OptionalIfMatch = createParamDecorator((_: unknown, ctx: ExecutionContext): number | undefined => {
+  const header = ctx.switchToHttp().getRequest().headers['if-match'];
+  return header === undefined ? undefined : version(header);
 });
 
 export function setETag(response: Response, version: number): void {

@@ -1,4 +1,4 @@
-import { CONFIG, CurrentPrincipal, Idempotent, Principal, setETag } from '@lib/platform';
+import { CONFIG, CurrentPrincipal, Idempotent, OptionalIfMatch, Principal, setETag } from '@lib/platform';
 import { Body, Controller, Get, HttpCode, Inject, Param, Post, Query, Res } from '@nestjs/common';
 import {
   ApiBearerAuth,
@@ -13,7 +13,6 @@ import {
   ApiUnprocessableEntityResponse,
 } from '@nestjs/swagger';
 import type { Response } from 'express';
-import { OptionalIfMatch } from '../common/optional-if-match';
 import type { EnrollmentConfig } from '../config';
 import { EnrollDto, EnrollmentDto, EnrollmentListDto, ListEnrollmentsQuery, RefreshDto } from './dto/enrollment.dto';
 import { Enrollment } from './enrollment.schema';

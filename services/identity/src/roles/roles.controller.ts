@@ -1,4 +1,4 @@
-import { CurrentPrincipal, Principal, setETag } from '@lib/platform';
+import { CurrentPrincipal, OptionalIfMatch, Principal, setETag } from '@lib/platform';
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
@@ -26,26 +26,44 @@ export class RolesController {
 
   @Post('users/:userId/roles')
   @HttpCode(200)
-  @ApiOperation({ summary: 'Assign a role on locations (merged; assigning what is held changes nothing)' })
+  @ApiOperation({ summary: 'Assign a role on locations (merged; assigning what is held changes nothing). If-Match (optional): only if the user is still at that version (412 otherwise)' })
   @ApiOkResponse({ type: UserView })
-  async assign(@CurrentPrincipal() principal: Principal, @Param('userId') userId: string, @Body() input: RoleChangeInput, @Res({ passthrough: true }) res: Response) {
-    return answer(res, await this.assignRole.execute(principal, userId, input));
+  async assign(
+    @CurrentPrincipal() principal: Principal,
+    @Param('userId') userId: string,
+    @Body() input: RoleChangeInput,
+    @OptionalIfMatch() expected: number | undefined,
+    @Res({ passthrough: true }) res: Response,
+  ) {
+    return answer(res, await this.assignRole.execute(principal, userId, input, expected));
   }
 
   @Delete('users/:userId/roles')
   @HttpCode(200)
-  @ApiOperation({ summary: 'Revoke a role from locations (["*"] removes the role)' })
+  @ApiOperation({ summary: 'Revoke a role from locations (["*"] removes the role). If-Match (optional): only if the user is still at that version (412 otherwise)' })
   @ApiOkResponse({ type: UserView })
-  async revoke(@CurrentPrincipal() principal: Principal, @Param('userId') userId: string, @Body() input: RoleChangeInput, @Res({ passthrough: true }) res: Response) {
-    return answer(res, await this.revokeRole.execute(principal, userId, input));
+  async revoke(
+    @CurrentPrincipal() principal: Principal,
+    @Param('userId') userId: string,
+    @Body() input: RoleChangeInput,
+    @OptionalIfMatch() expected: number | undefined,
+    @Res({ passthrough: true }) res: Response,
+  ) {
+    return answer(res, await this.revokeRole.execute(principal, userId, input, expected));
   }
 
   @Post('users/:userId/roles/revoke')
   @HttpCode(200)
   @ApiOperation({ summary: 'Revoke a role (the same as DELETE .../roles, for clients that cannot send a DELETE body)' })
   @ApiOkResponse({ type: UserView })
-  async revokeByPost(@CurrentPrincipal() principal: Principal, @Param('userId') userId: string, @Body() input: RoleChangeInput, @Res({ passthrough: true }) res: Response) {
-    return answer(res, await this.revokeRole.execute(principal, userId, input));
+  async revokeByPost(
+    @CurrentPrincipal() principal: Principal,
+    @Param('userId') userId: string,
+    @Body() input: RoleChangeInput,
+    @OptionalIfMatch() expected: number | undefined,
+    @Res({ passthrough: true }) res: Response,
+  ) {
+    return answer(res, await this.revokeRole.execute(principal, userId, input, expected));
   }
 
   @Get('locations/:locationId/incentives-admins')

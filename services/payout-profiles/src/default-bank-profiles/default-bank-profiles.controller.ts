@@ -1,8 +1,7 @@
-import { CurrentPrincipal, Idempotent, Principal, setETag } from '@lib/platform';
+import { CurrentPrincipal, Idempotent, OptionalIfMatch, Principal, setETag } from '@lib/platform';
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Put, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiHeader, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
-import { OptionalIfMatch } from '../common/optional-if-match';
 import { defaultBankProfileView } from './default-bank-profile.view';
 import { AssignDefaultBankProfileDto, AssignDefaultToLocationsDto } from './dto/default-bank-profile.dto';
 import { AssignDefaultBankProfile } from './usecases/assign-default-bank-profile.use-case';

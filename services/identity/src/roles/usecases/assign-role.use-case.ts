@@ -21,17 +21,20 @@ export class AssignRole {
     private readonly users: UsersRepository,
   ) {}
 
-  async execute(principal: Principal, userId: string, input: RoleChangeInput): Promise<User> {
+  /** `expected`: the user's revision the client read (If-Match); a change since answers 412 instead of merging. */
+  async execute(principal: Principal, userId: string, input: RoleChangeInput, expected?: number): Promise<User> {
     const actor = await this.access.actor(principal);
     let user = await this.checks.check(actor, userId, input, 'assign');
+    if (expected !== undefined && user.revision !== expected) throw Problems.preconditionFailed(user.revision);
     if (!user.active) throw Problems.conflict(`User ${userId} is deactivated; roles cannot be granted to them.`);
     for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
       const { roles, changed } = assignRole(user.roles, input.role, input.locationIds);
       if (changed.length === 0) return user;
       const updated = await this.users.change(user, { roles }, 'RoleAssigned', { role: input.role, locationIds: changed, changedBy: actor._id });
       if (updated) return updated;
-      // Another change of this user came first: merge into the newer state.
-      user = (await this.access.target(actor, userId));
+      // Another change of this user came first: merge into the newer state, unless the client asked for its version.
+      user = await this.access.target(actor, userId);
+      if (expected !== undefined) throw Problems.preconditionFailed(user.revision);
     }
     throw Problems.conflict(`User ${userId} is changing too often; retry.`);
   }

@@ -18,9 +18,11 @@ export class RevokeRole {
     private readonly users: UsersRepository,
   ) {}
 
-  async execute(principal: Principal, userId: string, input: RoleChangeInput): Promise<User> {
+  /** `expected`: the user's revision the client read (If-Match); a change since answers 412 instead of merging. */
+  async execute(principal: Principal, userId: string, input: RoleChangeInput, expected?: number): Promise<User> {
     const actor = await this.access.actor(principal);
     let user = await this.checks.check(actor, userId, input, 'revoke');
+    if (expected !== undefined && user.revision !== expected) throw Problems.preconditionFailed(user.revision);
     if (input.role === 'GLOBAL_ADMIN' && user._id === actor._id) {
       throw Problems.conflict('You cannot revoke your own Global admin role; another Global admin can.');
     }
@@ -41,7 +43,9 @@ export class RevokeRole {
         changedBy: actor._id,
       });
       if (updated) return updated;
+      // Another change of this user came first: merge into the newer state, unless the client asked for its version.
       user = await this.access.target(actor, userId);
+      if (expected !== undefined) throw Problems.preconditionFailed(user.revision);
     }
     throw Problems.conflict(`User ${userId} is changing too often; retry.`);
   }
