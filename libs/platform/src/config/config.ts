@@ -42,6 +42,10 @@ export function baseConfigSpec(serviceName: string) {
     OPERATOR_TOKEN: str({ desc: 'Credential of platform operators (X-Operator-Key header)' }),
     DOCS_ENABLED: bool({ default: true }),
     SHUTDOWN_TIMEOUT_MS: num({ default: 20_000 }),
+    IDEMPOTENCY_LEASE_MS: num({
+      default: 60_000,
+      desc: 'How long a request holds its Idempotency-Key; a retry after that (the holder crashed) runs the request again',
+    }),
   };
 }
 

@@ -2,16 +2,22 @@ import {
   CallHandler,
   ExecutionContext,
   HttpStatus,
+  Inject,
   Injectable,
+  Logger,
   NestInterceptor,
+  OnModuleInit,
   UseInterceptors,
 } from '@nestjs/common';
 import { InjectConnection } from '@nestjs/mongoose';
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { Request, Response } from 'express';
 import { Collection, Connection } from 'mongoose';
-import { from, Observable, of, switchMap, tap, catchError, throwError } from 'rxjs';
-import { ProblemException } from './problem';
+import { catchError, concatMap, from, Observable, of, switchMap, throwError } from 'rxjs';
+import { CONFIG } from '../config/config';
+import type { PlatformConfig } from '../platform.module';
+import { PROBLEM_CONTENT_TYPE, ProblemException } from './problem';
+import { ProblemFilter } from './problem.filter';
 
 /**
  * A creating endpoint that honours `Idempotency-Key`: a retried request gets the first answer. The interceptor is
@@ -25,6 +31,10 @@ interface StoredAnswer {
   _id: string;
   requestHash: string;
   state: 'pending' | 'done';
+  /** While pending: the claim holds the key until then; a retry after it takes the claim over. */
+  leaseUntil?: Date;
+  /** While pending: which claim holds the key, so that a takeover and the holder's own writes are guarded by it. */
+  leaseToken?: string;
   status?: number;
   body?: unknown;
   headers?: Record<string, string>;
@@ -33,12 +43,60 @@ interface StoredAnswer {
 
 const KEY_PATTERN = /^[\x21-\x7e]{1,200}$/;
 
+/**
+ * Which answers are stored and replayed. As payment APIs do (Stripe: a result is saved once the endpoint started
+ * executing), an answer of the endpoint's own logic is final: 2xx, and 4xx such as 403, 404, 409 (the name is
+ * taken), 412, 422 (a business rule), replayed to every retry even after the condition changed. Not stored (the
+ * claim is released and a retry runs again):
+ *  - 5xx and errors that are not HTTP errors (database or broker down, a bug): retrying is the point;
+ *  - 408, 425, 429: they ask the client to come back;
+ *  - 400: the request's own shape. The interceptor runs after the guards but around the pipes, so the validation
+ *    pipe's 400 passes through here like the handler's errors, with nothing to tell them apart; a 400 depends on
+ *    the fingerprinted request only (or, for a reference another service has not published yet, should be checked
+ *    again), so storing it would only keep a client from correcting its request under the same key;
+ *  - 401: raised by the guard before this interceptor runs (no claim is taken), so it never gets here.
+ * The 409 "in progress" and 422 "key reused" answers of this interceptor are raised before the handler and never
+ * stored either.
+ */
+const NOT_STORED_4XX = new Set<number>([400, 401, 408, 425, 429]);
+
+function isStoredAnswer(status: number): boolean {
+  return status < 500 && !NOT_STORED_4XX.has(status);
+}
+
+/** A claim this request holds, or the answer (or the other claim) that is already there. */
+type Claim = { token: string } | { stored: StoredAnswer };
+
+const CLAIM_ATTEMPTS = 3;
+
+const inProgress = () =>
+  new ProblemException(HttpStatus.CONFLICT, 'request-in-progress', 'Request in progress', 'A request with this Idempotency-Key is still being processed; retry shortly.');
+
 @Injectable()
-export class IdempotencyInterceptor implements NestInterceptor {
-  constructor(@InjectConnection() private readonly connection: Connection) {}
+export class IdempotencyInterceptor implements NestInterceptor, OnModuleInit {
+  private readonly logger = new Logger('Idempotency');
+  private readonly leaseMs: number;
+
+  constructor(
+    @InjectConnection() private readonly connection: Connection,
+    @Inject(CONFIG) config: Pick<PlatformConfig, 'IDEMPOTENCY_LEASE_MS'>,
+  ) {
+    // Longer than any creating request takes (one still running when it ends may run a second time), short enough
+    // that a client retrying after a crash gets an answer within a minute instead of 409 forever.
+    this.leaseMs = config.IDEMPOTENCY_LEASE_MS;
+  }
 
   private get answers(): Collection<StoredAnswer> {
     return this.connection.collection<StoredAnswer>('idempotency_keys') as unknown as Collection<StoredAnswer>;
+  }
+
+  /**
+   * The guard of takeovers and of the holder's writes, `{ _id, leaseToken }`. Unique because `_id` is; MongoDB
+   * would use the `_id` index anyway, but mongo-java-server (the local server) uses an index only when the filter's
+   * keys are exactly its keys, and would scan every stored answer on each request otherwise.
+   */
+  async onModuleInit(): Promise<void> {
+    await this.answers.createIndex({ _id: 1, leaseToken: 1 }, { unique: true });
   }
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
@@ -58,47 +116,99 @@ export class IdempotencyInterceptor implements NestInterceptor {
       .digest('base64url');
 
     return from(this.claim(id, requestHash)).pipe(
-      switchMap((previous) => {
-        if (previous) {
-          if (previous.requestHash !== requestHash) {
-            throw new ProblemException(HttpStatus.UNPROCESSABLE_ENTITY, 'idempotency-key-reused', 'Idempotency-Key reused', 'This key was used with a different request.');
-          }
-          if (previous.state === 'pending') {
-            throw new ProblemException(HttpStatus.CONFLICT, 'request-in-progress', 'Request in progress', 'A request with this Idempotency-Key is still being processed; retry shortly.');
-          }
-          response.status(previous.status ?? 200);
-          for (const [name, value] of Object.entries(previous.headers ?? {})) response.setHeader(name, value);
-          response.setHeader('Idempotent-Replayed', 'true');
-          return of(previous.body);
-        }
+      switchMap((claim) => {
+        if ('stored' in claim) return of(this.replay(claim.stored, requestHash, response));
         return next.handle().pipe(
-          tap({
-            next: (body) => {
-              const etag = response.getHeader('ETag');
-              const location = response.getHeader('Location');
-              const headers: Record<string, string> = {};
-              if (etag) headers.ETag = String(etag);
-              if (location) headers.Location = String(location);
-              void this.answers.updateOne(
-                { _id: id },
-                { $set: { state: 'done', status: response.statusCode, body, headers } },
-              );
-            },
+          // Stored before the answer leaves: a retry sent once the client has it finds it.
+          concatMap(async (body) => {
+            const headers: Record<string, string> = {};
+            const etag = response.getHeader('ETag');
+            const location = response.getHeader('Location');
+            if (etag) headers.ETag = String(etag);
+            if (location) headers.Location = String(location);
+            await this.settle(id, claim.token, { status: response.statusCode, body, headers });
+            return body;
           }),
-          catchError((error) => from(this.answers.deleteOne({ _id: id })).pipe(switchMap(() => throwError(() => error)))),
+          catchError((error) => {
+            const problem = { ...new ProblemFilter().toProblem(error), instance: request.originalUrl };
+            const settled = isStoredAnswer(problem.status)
+              ? this.settle(id, claim.token, { status: problem.status, body: problem, headers: { 'Content-Type': PROBLEM_CONTENT_TYPE } })
+              : this.release(id, claim.token);
+            return from(settled).pipe(switchMap(() => throwError(() => error)));
+          }),
         );
       }),
     );
   }
 
-  /** Returns the stored answer, or undefined once this request has claimed the key. */
-  private async claim(id: string, requestHash: string): Promise<StoredAnswer | undefined> {
+  /** The stored answer, sent again; or why there is none to send. */
+  private replay(stored: StoredAnswer, requestHash: string, response: Response): unknown {
+    if (stored.requestHash !== requestHash) {
+      throw new ProblemException(HttpStatus.UNPROCESSABLE_ENTITY, 'idempotency-key-reused', 'Idempotency-Key reused', 'This key was used with a different request.');
+    }
+    if (stored.state === 'pending') throw inProgress();
+    response.status(stored.status ?? 200);
+    for (const [name, value] of Object.entries(stored.headers ?? {})) response.setHeader(name, value);
+    response.setHeader('Idempotent-Replayed', 'true');
+    return stored.body;
+  }
+
+  /**
+   * Claims the key for this request: a new key, or one whose claim was left pending past its lease (the process
+   * holding it crashed, or its request never finished). The takeover is guarded by the lease token it read, so of
+   * several retries only one takes it; the others read the new claim (409) or, later, its answer.
+   */
+  private async claim(id: string, requestHash: string): Promise<Claim> {
+    for (let attempt = 1; attempt <= CLAIM_ATTEMPTS; attempt++) {
+      const now = new Date();
+      const token = randomUUID();
+      const lease = { state: 'pending' as const, leaseToken: token, leaseUntil: new Date(now.getTime() + this.leaseMs) };
+      try {
+        await this.answers.insertOne({ _id: id, requestHash, createdAt: now, ...lease });
+        return { token };
+      } catch (error) {
+        if ((error as { code?: number }).code !== 11000) throw error;
+      }
+      const stored = await this.answers.findOne({ _id: id });
+      // Released by a failed request between the insert and the read: insert again.
+      if (!stored) continue;
+      if (stored.state !== 'pending' || stored.requestHash !== requestHash || !this.expired(stored, now)) return { stored };
+      // A claim written before leases existed has no token: guarded by its absence (rare; a scan where unindexed).
+      const taken = await this.answers.updateOne({ _id: id, leaseToken: stored.leaseToken ?? { $exists: false } }, { $set: lease });
+      if (taken.matchedCount === 1) return { token };
+      // Another retry took it over first: read its claim.
+    }
+    throw inProgress();
+  }
+
+  private expired(stored: StoredAnswer, now: Date): boolean {
+    const until = stored.leaseUntil ?? new Date(stored.createdAt.getTime() + this.leaseMs);
+    return until.getTime() <= now.getTime();
+  }
+
+  /**
+   * Records the final answer, if this request still holds the claim (a request that outlived its lease was taken
+   * over: the retry's answer stands). One write, awaited. If it fails, the request's own answer still goes out; the
+   * key stays pending until its lease ends.
+   */
+  private async settle(id: string, token: string, answer: Pick<StoredAnswer, 'status' | 'body' | 'headers'>): Promise<void> {
     try {
-      await this.answers.insertOne({ _id: id, requestHash, state: 'pending', createdAt: new Date() });
-      return undefined;
+      const written = await this.answers.updateOne(
+        { _id: id, leaseToken: token },
+        { $set: { state: 'done', ...answer }, $unset: { leaseToken: '', leaseUntil: '' } },
+      );
+      if (written.matchedCount === 0) this.logger.warn(`${id}: answered after its claim was taken over; the retry's answer is the one stored`);
     } catch (error) {
-      if ((error as { code?: number }).code !== 11000) throw error;
-      return (await this.answers.findOne({ _id: id })) ?? undefined;
+      this.logger.warn(`${id}: the answer could not be stored (${error}); a retry gets 409 until the lease ends, then runs again`);
+    }
+  }
+
+  /** Gives the key up after an answer that is not stored, so that a retry runs again. */
+  private async release(id: string, token: string): Promise<void> {
+    try {
+      await this.answers.deleteOne({ _id: id, leaseToken: token });
+    } catch (error) {
+      this.logger.warn(`${id}: the claim could not be released (${error}); a retry gets 409 until the lease ends`);
     }
   }
 }

@@ -1,0 +1,265 @@
+/**
+ * `Idempotency-Key` against the real broker and database: a minimal service on the platform whose one creating
+ * endpoint reads a stock document the test controls, so that each kind of answer (created, a business 4xx, a bug,
+ * a database error, a validation 400) can be produced, and the condition behind it changed before the retry.
+ */
+import { Idempotent, OperatorOnly, PlatformModule, Problems } from '@lib/platform';
+import { bootService, OPERATOR_KEY, RunningService, TestIssuer } from '@lib/testing';
+import { Body, Controller, HttpException, Module, Post, Res } from '@nestjs/common';
+import { InjectConnection } from '@nestjs/mongoose';
+import { IsInt, IsOptional, IsString, Max, Min } from 'class-validator';
+import type { Response } from 'express';
+import { Db, MongoClient } from 'mongodb';
+import { Connection } from 'mongoose';
+import { createHash, randomUUID } from 'node:crypto';
+
+jest.setTimeout(120_000);
+
+interface Stock {
+  _id: string;
+  available: number;
+  /** A number unless a test breaks it: `$inc` on anything else fails in the database. */
+  reserved: number;
+  /** Makes the endpoint fail: an HTTP status it throws, or 'bug' for a plain Error. */
+  fail?: number | 'bug';
+}
+
+class OrderInput {
+  @IsString() sku!: string;
+  @IsInt() @Min(1) quantity!: number;
+  /** Characters of filler in the answer: a large answer takes the database a while to store. */
+  @IsOptional() @IsInt() @Max(8_000_000) filler?: number;
+}
+
+@Controller('v1/orders')
+class OrdersController {
+  constructor(@InjectConnection() private readonly connection: Connection) {}
+
+  @OperatorOnly()
+  @Post()
+  @Idempotent()
+  async create(@Body() input: OrderInput, @Res({ passthrough: true }) res: Response) {
+    const stock = this.connection.collection<Stock>('stock');
+    const item = await stock.findOne({ _id: input.sku });
+    if (!item) throw Problems.notFound(`SKU ${input.sku}`);
+    if (item.fail === 'bug') throw new Error('a bug');
+    if (item.fail) throw new HttpException('failed on purpose', item.fail);
+    if (item.available < input.quantity) throw Problems.unprocessable('Not enough stock.', { available: item.available });
+    await stock.updateOne({ _id: input.sku }, { $inc: { reserved: input.quantity } });
+    const orderId = randomUUID();
+    const { filler, ...order } = input;
+    await this.connection.collection('orders').insertOne({ _id: orderId as never, ...order });
+    res.setHeader('Location', `/v1/orders/${orderId}`);
+    return { orderId, ...order, ...(filler && { filler: 'x'.repeat(filler) }) };
+  }
+}
+
+@Module({ imports: [PlatformModule.forService({ name: 'idempotency' })], controllers: [OrdersController] })
+class OrdersAppModule {}
+
+const issuer = new TestIssuer();
+const mongo = new MongoClient(process.env.MONGO_URL!, { directConnection: true });
+let service: RunningService;
+let db: Db;
+
+beforeAll(async () => {
+  await issuer.start();
+  await mongo.connect();
+  service = await bootService(OrdersAppModule, { name: 'idempotency', env: issuer.env() });
+  db = mongo.db(service.env.MONGO_DB);
+}, 180_000);
+
+afterAll(async () => {
+  await service?.close();
+  await mongo.close();
+  await issuer.stop();
+});
+
+interface Answer {
+  status: number;
+  body: any;
+  headers: Headers;
+}
+
+/** The response as soon as its status line and headers are in. */
+function send(body: unknown, key: string, { operator = true } = {}): Promise<globalThis.Response> {
+  return fetch(`${service.url}/v1/orders`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'idempotency-key': key, ...(operator && { 'x-operator-key': OPERATOR_KEY }) },
+    body: JSON.stringify(body),
+  });
+}
+
+async function order(body: unknown, key: string, options: { operator?: boolean } = {}): Promise<Answer> {
+  const response = await send(body, key, options);
+  const text = await response.text();
+  return { status: response.status, body: text ? JSON.parse(text) : undefined, headers: response.headers };
+}
+
+async function stock(fields: Partial<Stock> = {}): Promise<string> {
+  const sku = `sku-${randomUUID()}`;
+  await db.collection<Stock>('stock').insertOne({ _id: sku, available: 100, reserved: 0, ...fields });
+  return sku;
+}
+
+const orders = (sku: string) => db.collection('orders').countDocuments({ sku });
+const answers = () => db.collection<Record<string, unknown> & { _id: string }>('idempotency_keys');
+const replayed = (answer: Answer) => answer.headers.get('idempotent-replayed') === 'true';
+
+/** The stored record of a request: its id and fingerprint, as the interceptor computes them. */
+function record(key: string, body: unknown) {
+  return {
+    _id: `operator|POST /v1/orders|${key}`,
+    requestHash: createHash('sha256').update(JSON.stringify({ params: {}, body })).digest('base64url'),
+  };
+}
+
+describe('a retried request gets the first answer', () => {
+  it('replays a created answer with its headers, and a different request under the same key is refused', async () => {
+    const sku = await stock();
+    const key = randomUUID();
+    const first = await order({ sku, quantity: 1 }, key);
+    const second = await order({ sku, quantity: 1 }, key);
+    expect(first.status).toBe(201);
+    expect(second).toMatchObject({ status: 201, body: first.body });
+    expect(second.headers.get('location')).toBe(first.headers.get('location'));
+    expect([replayed(first), replayed(second)]).toEqual([false, true]);
+    expect((await order({ sku, quantity: 2 }, key)).body.type).toMatch(/idempotency-key-reused$/);
+    expect(await orders(sku)).toBe(1);
+    // The guard of lease holders' writes is an index lookup on mongo-java-server too (exactly its keys).
+    expect(await answers().indexes()).toContainEqual(expect.objectContaining({ key: { _id: 1, leaseToken: 1 }, unique: true }));
+  });
+
+  it('replays the first answer to a retry sent the moment the first answer arrived', async () => {
+    // The retry leaves as soon as the first answer's status line is in, while a large answer is still being stored
+    // (when storing it is not awaited); repeated to make that race likely.
+    const rounds = 20;
+    const sku = await stock({ available: rounds });
+    for (let i = 0; i < rounds; i++) {
+      const key = randomUUID();
+      const body = { sku, quantity: 1, filler: 2_000_000 };
+      const first = await send(body, key);
+      const retry = await order(body, key);
+      expect(first.status).toBe(201);
+      const firstOrderId = ((await first.json()) as { orderId: string }).orderId;
+      expect({ status: retry.status, orderId: retry.body.orderId, replayed: replayed(retry) }).toEqual({ status: 201, orderId: firstOrderId, replayed: true });
+    }
+    expect(await orders(sku)).toBe(rounds);
+  });
+});
+
+describe('a claim left pending', () => {
+  it('is taken over once its lease ran out: the retry runs and gets a real answer', async () => {
+    const sku = await stock();
+    const key = randomUUID();
+    const body = { sku, quantity: 1 };
+    const minuteAgo = new Date(Date.now() - 61_000);
+    await answers().insertOne({ ...record(key, body), state: 'pending', leaseToken: 'crashed', leaseUntil: new Date(Date.now() - 1_000), createdAt: minuteAgo });
+
+    // Another request under the key does not take it over: the key still belongs to the first one.
+    expect((await order({ sku, quantity: 2 }, key)).body.type).toMatch(/idempotency-key-reused$/);
+    const retry = await order(body, key);
+    expect(retry.status).toBe(201);
+    expect(replayed(retry)).toBe(false);
+    expect(await answers().findOne({ _id: record(key, body)._id })).toMatchObject({ state: 'done', status: 201, body: retry.body, createdAt: minuteAgo });
+    expect(await order(body, key)).toMatchObject({ status: 201, body: retry.body });
+    expect(await orders(sku)).toBe(1);
+  });
+
+  it('still answers 409 while its lease runs', async () => {
+    const sku = await stock();
+    const key = randomUUID();
+    const body = { sku, quantity: 1 };
+    const pending = { ...record(key, body), state: 'pending', leaseToken: 'busy', leaseUntil: new Date(Date.now() + 60_000), createdAt: new Date() };
+    await answers().insertOne(pending);
+
+    const retry = await order(body, key);
+    expect(retry.status).toBe(409);
+    expect(retry.body.type).toMatch(/request-in-progress$/);
+    expect(await answers().findOne({ _id: pending._id })).toEqual(pending);
+    expect(await orders(sku)).toBe(0);
+  });
+
+  it('written before leases existed (no lease fields) expires with the default lease from its creation', async () => {
+    const sku = await stock();
+    const [stale, fresh] = [randomUUID(), randomUUID()];
+    const body = { sku, quantity: 1 };
+    await answers().insertOne({ ...record(stale, body), state: 'pending', createdAt: new Date(Date.now() - 61_000) });
+    await answers().insertOne({ ...record(fresh, body), state: 'pending', createdAt: new Date() });
+    expect((await order(body, stale)).status).toBe(201);
+    expect((await order(body, fresh)).status).toBe(409);
+    expect(await orders(sku)).toBe(1);
+  });
+
+  it('is taken over by one of several concurrent retries only', async () => {
+    const sku = await stock();
+    const key = randomUUID();
+    const body = { sku, quantity: 1 };
+    await answers().insertOne({ ...record(key, body), state: 'pending', leaseToken: 'crashed', leaseUntil: new Date(Date.now() - 1_000), createdAt: new Date(Date.now() - 61_000) });
+
+    const retries = await Promise.all(Array.from({ length: 8 }, () => order(body, key)));
+    const ran = retries.filter((r) => r.status === 201 && !replayed(r));
+    expect(ran).toHaveLength(1);
+    for (const other of retries.filter((r) => r !== ran[0])) {
+      expect(other.status === 409 || (other.status === 201 && replayed(other) && other.body.orderId === ran[0].body.orderId)).toBe(true);
+    }
+    expect(await orders(sku)).toBe(1);
+  });
+});
+
+describe('which failures are stored', () => {
+  it('replays a business 404 and 422 after the condition changed', async () => {
+    const missing = `sku-${randomUUID()}`;
+    const key404 = randomUUID();
+    const notFound = await order({ sku: missing, quantity: 1 }, key404);
+    expect(notFound.status).toBe(404);
+    await db.collection<Stock>('stock').insertOne({ _id: missing, available: 100, reserved: 0 });
+    const again404 = await order({ sku: missing, quantity: 1 }, key404);
+    expect(again404).toMatchObject({ status: 404, body: notFound.body });
+    expect(again404.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(replayed(again404)).toBe(true);
+
+    const sku = await stock({ available: 1 });
+    const key422 = randomUUID();
+    const short = await order({ sku, quantity: 5 }, key422);
+    expect(short).toMatchObject({ status: 422, body: { available: 1 } });
+    await db.collection<Stock>('stock').updateOne({ _id: sku }, { $set: { available: 100 } });
+    const again422 = await order({ sku, quantity: 5 }, key422);
+    expect(again422).toMatchObject({ status: 422, body: short.body });
+    expect(replayed(again422)).toBe(true);
+    // Still the first request's key: a different request under it is refused.
+    expect((await order({ sku, quantity: 6 }, key422)).body.type).toMatch(/idempotency-key-reused$/);
+    expect((await orders(missing)) + (await orders(sku))).toBe(0);
+  });
+
+  it.each([
+    ['a bug (500)', { fail: 'bug' as const }, 500],
+    ['a database error (500)', { reserved: 'not a number' as never }, 500],
+    ['503', { fail: 503 }, 503],
+    ['429', { fail: 429 }, 429],
+  ])('stores nothing for %s: the retry runs again once the cause is gone', async (_, broken: Partial<Stock>, status: number) => {
+    const sku = await stock(broken);
+    const key = randomUUID();
+    const first = await order({ sku, quantity: 1 }, key);
+    expect(first.status).toBe(status);
+    expect(await answers().findOne({ _id: record(key, { sku, quantity: 1 })._id })).toBeNull();
+    await db.collection<Stock>('stock').updateOne({ _id: sku }, { $set: { reserved: 0 }, $unset: { fail: '' } });
+    const retry = await order({ sku, quantity: 1 }, key);
+    expect(retry.status).toBe(201);
+    expect(replayed(retry)).toBe(false);
+    expect(await orders(sku)).toBe(1);
+  });
+
+  it('stores nothing for a request rejected before the handler ran (validation 400, auth 401)', async () => {
+    const sku = await stock();
+    const key = randomUUID();
+    const invalid = await order({ sku, quantity: 0 }, key);
+    expect(invalid.status).toBe(400);
+    expect(invalid.body.errors).toEqual([expect.objectContaining({ field: 'quantity' })]);
+    expect((await order({ sku, quantity: 1 }, key, { operator: false })).status).toBe(401);
+    const corrected = await order({ sku, quantity: 1 }, key);
+    expect(corrected.status).toBe(201);
+    expect(replayed(corrected)).toBe(false);
+    expect(await orders(sku)).toBe(1);
+  });
+});
