@@ -16,6 +16,7 @@ import { MarkIneligible } from './usecases/mark-ineligible.use-case';
 import { ReadEnrollments } from './usecases/read-enrollments.use-case';
 import { RecordEligibilityDecision } from './usecases/record-eligibility-decision.use-case';
 import { RecordInvitation } from './usecases/record-invitation.use-case';
+import { RecordInvitationRevocation } from './usecases/record-invitation-revocation.use-case';
 import { RecordProfileChange } from './usecases/record-profile-change.use-case';
 import { SubmitEnrollment } from './usecases/submit-enrollment.use-case';
 
@@ -35,6 +36,7 @@ import { SubmitEnrollment } from './usecases/submit-enrollment.use-case';
     RecordEligibilityDecision,
     RecordProfileChange,
     RecordInvitation,
+    RecordInvitationRevocation,
     DiscontinueProgramEnrollments,
   ],
   exports: [EnrollmentsRepository, EnrollmentEvents],

@@ -3,6 +3,7 @@ import {
   DefaultBankProfileChange,
   EligibilityDetermined,
   InvitationIssued,
+  InvitationRevoked,
   ProfileEvent,
   ProgramEvent,
   Topics,
@@ -14,6 +15,7 @@ import { ViewsRepository } from '../../views/views.repository';
 import { DiscontinueProgramEnrollments } from '../usecases/discontinue-program-enrollments.use-case';
 import { RecordEligibilityDecision } from '../usecases/record-eligibility-decision.use-case';
 import { RecordInvitation } from '../usecases/record-invitation.use-case';
+import { RecordInvitationRevocation } from '../usecases/record-invitation-revocation.use-case';
 import { RecordProfileChange } from '../usecases/record-profile-change.use-case';
 
 const PROFILE_EVENTS = new Set(['ProfileCreated', 'ProfileUpdated', 'ProfileSubmittedForValidation', 'ProfileApproved', 'ProfileActionRequired']);
@@ -26,6 +28,7 @@ export class ExternalEventsHandler {
     private readonly recordEligibility: RecordEligibilityDecision,
     private readonly recordProfileChange: RecordProfileChange,
     private readonly recordInvitation: RecordInvitation,
+    private readonly recordRevocation: RecordInvitationRevocation,
     private readonly discontinue: DiscontinueProgramEnrollments,
   ) {}
 
@@ -53,10 +56,14 @@ export class ExternalEventsHandler {
     }
   }
 
+  /** No order with the eligibility decisions (another topic): both use cases read the eligibility view. */
   @EventPattern(Topics.invitations)
-  async onInvitation(@Payload() event: ConsumedEvent<InvitationIssued>): Promise<void> {
-    if (event.envelope.type === 'InvitationIssued' || event.envelope.type === 'InvitationDelivered') {
-      await this.recordInvitation.execute(event.envelope.data);
+  async onInvitation(@Payload() event: ConsumedEvent<unknown>): Promise<void> {
+    const { type, data, occurredAt } = event.envelope;
+    if (type === 'InvitationIssued' || type === 'InvitationDelivered') {
+      await this.recordInvitation.execute(data as InvitationIssued);
+    } else if (type === 'InvitationRevoked') {
+      await this.recordRevocation.execute(data as InvitationRevoked, new Date(occurredAt));
     }
   }
 

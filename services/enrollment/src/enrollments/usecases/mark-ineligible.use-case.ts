@@ -1,11 +1,17 @@
 import { EligibilityDetermined } from '@lib/contracts';
 import { Injectable } from '@nestjs/common';
-import { enrollmentId } from '../../common/ids';
+import { EnrollmentKey, enrollmentId } from '../../common/ids';
+import { Enrollment } from '../enrollment.schema';
 import { EnrollmentEvents } from '../enrollment-events';
 import { BEFORE_ENROLLED } from '../enrollment-rules';
 import { EnrollmentsRepository } from '../enrollments.repository';
 
 const ATTEMPTS = 8;
+
+/** The reasons an enrollment ends INELIGIBLE with: the decision's (or the revocation's), or a general one. */
+export function ineligibleReasons(reasons: string[] | undefined, fiscalYear: string): string[] {
+  return reasons?.length ? [...reasons] : [`The location is no longer eligible for this program in ${fiscalYear}.`];
+}
 
 /**
  * Losing eligibility before the enrollment completes: INVITED, ACTION_REQUIRED or VALIDATING becomes INELIGIBLE,
@@ -20,11 +26,20 @@ export class MarkIneligible {
   ) {}
 
   async execute(decision: EligibilityDetermined): Promise<void> {
-    const id = enrollmentId(decision);
+    const reasons = ineligibleReasons(decision.reasons, decision.fiscalYear);
+    await this.end(decision, decision.partnerId, reasons, (current) => BEFORE_ENROLLED.includes(current.status));
+  }
+
+  /**
+   * The enrollment of `key` becomes INELIGIBLE with `reasons` and its event, if it is the partner's and `applies` to
+   * it as read: one write guarded by its version, decided again from a fresh read when it changed meanwhile. An
+   * enrollment already INELIGIBLE is never in `applies`, so a redelivered cause changes nothing.
+   */
+  async end(key: EnrollmentKey, partnerId: string, reasons: string[], applies: (current: Enrollment) => boolean): Promise<void> {
+    const id = enrollmentId(key);
     for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
       const current = await this.enrollments.findById(id);
-      if (!current || current.partnerId !== decision.partnerId || !BEFORE_ENROLLED.includes(current.status)) return;
-      const reasons = decision.reasons?.length ? [...decision.reasons] : [`The location is no longer eligible for this program in ${decision.fiscalYear}.`];
+      if (!current || current.partnerId !== partnerId || current.status === 'INELIGIBLE' || !applies(current)) return;
       const changes = { status: 'INELIGIBLE' as const, reasons, missing: [] };
       const next = { ...current, ...changes, version: current.version + 1 };
       const event = this.events.event('EnrollmentIneligible', next, { previousStatus: current.status });

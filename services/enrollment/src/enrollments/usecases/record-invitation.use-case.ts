@@ -3,8 +3,10 @@ import { InvitationIssued } from '@lib/contracts';
 import { isDuplicateKey } from '@lib/messaging';
 import { Injectable } from '@nestjs/common';
 import { enrollmentId } from '../../common/ids';
+import { ViewsRepository } from '../../views/views.repository';
 import { Enrollment } from '../enrollment.schema';
 import { EnrollmentsRepository } from '../enrollments.repository';
+import { MarkIneligible } from './mark-ineligible.use-case';
 
 /**
  * An invitation issued (or delivered to a late admin) makes the enrollment exist as INVITED ("Invited"), so the
@@ -13,12 +15,23 @@ import { EnrollmentsRepository } from '../enrollments.repository';
  * Only for a location this service knows to be the partner's (identity events): nothing is recorded under a
  * partner it cannot vouch for. An invitation that arrives before its location is only not shown as "Invited" until
  * the first Enroll, which creates the enrollment anyway.
+ *
+ * Invitations and eligibility decisions come on different topics, in no order. An ineligible decision consumed
+ * before the invitation found no enrollment to end, so after the write this reads the eligibility view: when the
+ * newest decision for the fiscal year says not eligible, the enrollment is ended as that decision would have ended
+ * it (MarkIneligible: INELIGIBLE with its reasons, EnrollmentIneligible), the same state and event as when the
+ * invitation comes first. Reading after the write, not before, also covers the decision recorded while the
+ * enrollment was inserted (the two topics are handled concurrently): its handler writes the view before it reads
+ * the enrollment, this one writes the enrollment before it reads the view, so one of the two sees the other. A
+ * redelivered invitation reads the view again, so a crash between the two steps is made good.
  */
 @Injectable()
 export class RecordInvitation {
   constructor(
     private readonly enrollments: EnrollmentsRepository,
     private readonly access: AccessPolicy,
+    private readonly views: ViewsRepository,
+    private readonly markIneligible: MarkIneligible,
   ) {}
 
   async execute(invitation: InvitationIssued): Promise<void> {
@@ -46,6 +59,12 @@ export class RecordInvitation {
       await this.enrollments.insert(record, []);
     } catch (error) {
       if (!isDuplicateKey(error)) throw error; // invited already (a redelivery), or enrolled before the invitation
+    }
+    const view = await this.views.eligibility(invitation.programId, invitation.locationId);
+    const decision = view?.years?.[invitation.fiscalYear];
+    if (view && decision && !decision.eligible) {
+      const { programId, locationId, fiscalYear } = invitation;
+      await this.markIneligible.execute({ programId, locationId, fiscalYear, partnerId: view.partnerId, eligible: false, reasons: decision.reasons });
     }
   }
 }

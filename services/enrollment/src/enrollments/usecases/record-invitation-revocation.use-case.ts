@@ -1,0 +1,41 @@
+import { InvitationRevoked } from '@lib/contracts';
+import { Injectable } from '@nestjs/common';
+import { ViewsRepository } from '../../views/views.repository';
+import { ineligibleReasons, MarkIneligible } from './mark-ineligible.use-case';
+
+/**
+ * The invitations service revokes an invitation when the location loses eligibility before enrolling. An INVITED
+ * enrollment of that (program, location, fiscal year) becomes INELIGIBLE with the revocation's reasons
+ * (EnrollmentIneligible), as the ineligible decision behind it does when this service consumes it (whichever comes
+ * first ends it; the other then finds it INELIGIBLE and changes nothing). An enrollment past INVITED
+ * (ACTION_REQUIRED, VALIDATING, ENROLLED...) is left to the eligibility decisions (MarkIneligible).
+ *
+ * The invitation keeps its id when it is issued again, so a revocation can be older than what this service has
+ * learnt since; it then changes nothing:
+ *  - the newest eligibility decision for the year says eligible and was made after the revocation (eligible again);
+ *  - the enrollment was started (Enroll, which checks eligibility) after the revocation.
+ * Both compare the revocation's `occurredAt` with times of other clocks (the eligibility system's, this service's):
+ * only a re-eligibility or an Enroll within the clocks' skew of the revocation is misjudged.
+ */
+@Injectable()
+export class RecordInvitationRevocation {
+  constructor(
+    private readonly views: ViewsRepository,
+    private readonly markIneligible: MarkIneligible,
+  ) {}
+
+  async execute(revocation: InvitationRevoked, revokedAt: Date): Promise<void> {
+    const decision = (await this.views.eligibility(revocation.programId, revocation.locationId))?.years?.[revocation.fiscalYear];
+    if (decision?.eligible && +new Date(decision.decidedAt) > +revokedAt) return;
+    const reasons = ineligibleReasons(revocation.reasons, revocation.fiscalYear);
+    await this.markIneligible.end(
+      revocation,
+      revocation.partnerId,
+      reasons,
+      (current) =>
+        current.status === 'INVITED' &&
+        (!current.invitationId || current.invitationId === revocation.invitationId) &&
+        !(current.startedAt && +new Date(current.startedAt) > +revokedAt),
+    );
+  }
+}

@@ -1,0 +1,185 @@
+/**
+ * Invitations (invitations.events.v1) and eligibility decisions (eligibility.decisions.v1) arrive on different
+ * topics, so this service sees them in any order. Whatever the order, an enrollment of a location that lost its
+ * eligibility before enrolling ends INELIGIBLE, once, with one event; a revocation older than what the service
+ * knows since (eligible again, enrolled again) changes nothing.
+ */
+import { createEnvelope, Envelope, Topics } from '@lib/contracts';
+import { eventually } from '@lib/testing';
+import { randomUUID } from 'node:crypto';
+import { approvedProfiles, call, createProgram, createWorld, eligibility, eligibilityKnown, enrollmentEvents, Harness, startHarness, World } from './support';
+
+jest.setTimeout(120_000);
+
+let h: Harness;
+let w: World;
+
+beforeAll(async () => {
+  h = await startHarness();
+  w = await createWorld(h);
+});
+afterAll(() => h?.close());
+
+type Program = Awaited<ReturnType<typeof createProgram>>;
+
+const invitationData = (program: Program, locationId: string) => ({
+  invitationId: `inv-${program.programId}-${locationId}`,
+  programId: program.programId,
+  programName: program.name,
+  partnerId: w.partnerId,
+  locationId,
+  fiscalYear: program.fiscalYear,
+});
+
+/** InvitationIssued as the invitations service publishes it. */
+const issue = (program: Program, locationId: string) =>
+  h.kafka.publishEvent(Topics.invitations, locationId, {
+    type: 'InvitationIssued',
+    source: 'invitations',
+    partnerId: w.partnerId,
+    data: {
+      ...invitationData(program, locationId),
+      recipients: [{ userId: w.users.admin.userId, email: `${w.users.admin.userId}@example.com` }],
+      channels: ['EMAIL', 'NOTICE'],
+      getStartedUrl: 'https://partner.example.com/incentives/enroll',
+      requiresEligibility: true,
+    },
+  });
+
+/** An InvitationRevoked envelope (built now: its occurredAt is now), to publish with `publish`. */
+const revocation = (program: Program, locationId: string, reasons: string[]) =>
+  createEnvelope({ type: 'InvitationRevoked', source: 'invitations', partnerId: w.partnerId, data: { ...invitationData(program, locationId), reasons } });
+
+const publish = (envelope: Envelope<{ locationId: string }>) => h.kafka.publish(Topics.invitations, envelope.data.locationId, envelope);
+
+const list = async (programId: string) =>
+  (await call(h, 'GET', `/v1/enrollments?programId=${programId}`, { token: await w.token('admin') })).body.items as Array<Record<string, any>>;
+
+/** The only enrollment of the program, once it has this status. */
+const enrollmentWith = (programId: string, status: string) =>
+  eventually(async () => {
+    const items = await list(programId);
+    expect(items.map((e) => e.status)).toEqual([status]);
+    return items[0];
+  });
+
+const eventsOf = (enrollmentId: string) => enrollmentEvents(h, enrollmentId).map((m) => m.envelope! as { type: string; data: Record<string, any> });
+
+/** Waits until the eligibility view holds that decision (not only an earlier one with the same answer). */
+const decisionKnown = (program: Program, locationId: string, eventId: string) =>
+  eventually(async () => {
+    const view = await h.db.collection<{ _id: string; years: Record<string, { eventId: string }> }>('eligibility_view').findOne({ _id: `${program.programId}|${locationId}` });
+    expect(view?.years?.[program.fiscalYear]?.eventId).toBe(eventId);
+  });
+
+/** Gives the service time to consume what was just published (for "nothing changes" checks). */
+const settle = () => new Promise((resolve) => setTimeout(resolve, 1_500));
+
+describe('invitations and eligibility decisions, in either order', () => {
+  it('an ineligible decision consumed before the invitation: the enrollment ends INELIGIBLE, with one event, not INVITED', async () => {
+    const program = await createProgram(h);
+    // Eligible (the invitations service issues), then not eligible (it revokes): this service consumed both
+    // decisions before the invitation.
+    await eligibility(h, w, program.programId, w.L1, true);
+    await eligibility(h, w, program.programId, w.L1, false, program.fiscalYear, ['Revenue threshold not met']);
+    await eligibilityKnown(h, program.programId, w.L1, program.fiscalYear, false);
+    await issue(program, w.L1);
+
+    const ended = await enrollmentWith(program.programId, 'INELIGIBLE');
+    expect(ended).toEqual(expect.objectContaining({ locationId: w.L1, reasons: ['Revenue threshold not met'], nextAction: null }));
+    // The same as when the invitation comes first: recorded as invited, then ended by the decision.
+    await eventually(async () => expect(eventsOf(ended.enrollmentId).map((e) => e.type)).toEqual(['EnrollmentIneligible']));
+    expect(eventsOf(ended.enrollmentId)[0].data).toEqual(
+      expect.objectContaining({ status: 'INELIGIBLE', previousStatus: 'INVITED', reasons: ['Revenue threshold not met'], revision: ended.version }),
+    );
+
+    // The invitation again (a redelivery, or InvitationDelivered to a late admin), and the revocation that
+    // followed the decision: nothing changes.
+    await issue(program, w.L1);
+    await publish(revocation(program, w.L1, ['Revenue threshold not met']));
+    await settle();
+    expect(await list(program.programId)).toEqual([expect.objectContaining({ status: 'INELIGIBLE', version: ended.version })]);
+    expect(eventsOf(ended.enrollmentId)).toHaveLength(1);
+    // Enroll is refused while the location is not eligible.
+    const refused = await call(h, 'POST', '/v1/enrollments', { token: await w.token('admin'), body: { programId: program.programId, locationId: w.L1 } });
+    expect(refused.status).toBe(422);
+  });
+
+  it('InvitationIssued, then InvitationRevoked: INVITED -> INELIGIBLE with one event; the revocation again changes nothing', async () => {
+    const program = await createProgram(h);
+    await eligibility(h, w, program.programId, w.L3, true);
+    await eligibilityKnown(h, program.programId, w.L3);
+    await issue(program, w.L3);
+    const invited = await enrollmentWith(program.programId, 'INVITED');
+
+    // The ineligible decision behind the revocation is not consumed yet (its topic lags): the revocation alone ends it.
+    const revoked = revocation(program, w.L3, ['Partner designation lost']);
+    await publish(revoked);
+    const ended = await enrollmentWith(program.programId, 'INELIGIBLE');
+    expect(ended).toEqual(expect.objectContaining({ enrollmentId: invited.enrollmentId, reasons: ['Partner designation lost'], version: invited.version + 1 }));
+    await eventually(async () => expect(eventsOf(ended.enrollmentId).map((e) => e.type)).toEqual(['EnrollmentIneligible']));
+    expect(eventsOf(ended.enrollmentId)[0].data).toEqual(
+      expect.objectContaining({ status: 'INELIGIBLE', previousStatus: 'INVITED', reasons: ['Partner designation lost'], revision: ended.version }),
+    );
+
+    // Redelivered (same event id), replayed with another id, and the decision itself arriving late: nothing changes.
+    await publish(revoked);
+    await publish({ ...revoked, eventId: randomUUID() });
+    await eligibility(h, w, program.programId, w.L3, false, program.fiscalYear, ['Partner designation lost']);
+    await eligibilityKnown(h, program.programId, w.L3, program.fiscalYear, false);
+    await settle();
+    expect(await list(program.programId)).toEqual([expect.objectContaining({ status: 'INELIGIBLE', version: ended.version, reasons: ['Partner designation lost'] })]);
+    expect(eventsOf(ended.enrollmentId)).toHaveLength(1);
+  });
+
+  it('a revocation older than what the service knows since (eligible again, enrolled again) changes nothing', async () => {
+    // Eligible, lost (the invitation is revoked), eligible again: this service consumed the three decisions, then
+    // the old invitation and its revocation.
+    const program = await createProgram(h);
+    await eligibility(h, w, program.programId, w.L3, true);
+    await eligibility(h, w, program.programId, w.L3, false, program.fiscalYear, ['Partner designation lost']);
+    const old = revocation(program, w.L3, ['Partner designation lost']);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const again = await eligibility(h, w, program.programId, w.L3, true);
+    await decisionKnown(program, w.L3, again.eventId);
+    await issue(program, w.L3);
+    const invited = await enrollmentWith(program.programId, 'INVITED');
+    await publish(old);
+    await issue(program, w.L3); // issued again after the revocation: the same invitation id, the next cycle
+    await settle();
+    expect(await list(program.programId)).toEqual([expect.objectContaining({ status: 'INVITED', version: invited.version })]);
+
+    // Enrolled (nothing missing: INVITED, next action Submit) after the revocation; the old revocation replayed
+    // (another event id) does not end it.
+    await approvedProfiles(h, w.partnerId, w.L3);
+    const started = await call(h, 'POST', '/v1/enrollments', { token: await w.token('admin'), body: { programId: program.programId, locationId: w.L3 } });
+    expect(started.body).toEqual(expect.objectContaining({ status: 'INVITED', nextAction: 'SUBMIT' }));
+    await publish({ ...old, eventId: randomUUID() });
+    await settle();
+    expect(await list(program.programId)).toEqual([expect.objectContaining({ status: 'INVITED', version: started.body.version })]);
+    expect(eventsOf(invited.enrollmentId).map((e) => e.type)).toEqual(['EnrollmentStarted']);
+  });
+
+  it('an enrollment started after the revocation is left to the eligibility decisions', async () => {
+    const program = await createProgram(h);
+    await eligibility(h, w, program.programId, w.L1, true);
+    await eligibilityKnown(h, program.programId, w.L1);
+    await issue(program, w.L1);
+    const invited = await enrollmentWith(program.programId, 'INVITED');
+    // Revoked (the decision behind it not consumed yet), but the admin enrolls before the revocation is consumed.
+    const revoked = revocation(program, w.L1, ['Partner designation lost']);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await approvedProfiles(h, w.partnerId, w.L1);
+    const started = await call(h, 'POST', '/v1/enrollments', { token: await w.token('admin'), body: { programId: program.programId, locationId: w.L1 } });
+    expect(started.body).toEqual(expect.objectContaining({ enrollmentId: invited.enrollmentId, status: 'INVITED', nextAction: 'SUBMIT' }));
+    await publish(revoked);
+    await settle();
+    expect(await list(program.programId)).toEqual([expect.objectContaining({ status: 'INVITED', version: started.body.version })]);
+
+    // The decision ends it.
+    await eligibility(h, w, program.programId, w.L1, false, program.fiscalYear, ['Partner designation lost']);
+    const ended = await enrollmentWith(program.programId, 'INELIGIBLE');
+    expect(ended).toEqual(expect.objectContaining({ reasons: ['Partner designation lost'], version: started.body.version + 1 }));
+    await eventually(async () => expect(eventsOf(invited.enrollmentId).map((e) => e.type)).toEqual(['EnrollmentStarted', 'EnrollmentIneligible']));
+  });
+});
