@@ -146,3 +146,17 @@ describe('Dockerfiles', () => {
     expect(existsSync(join(ROOT, 'services', service, 'tsconfig.app.json'))).toBe(true);
   });
 });
+
+describe('README', () => {
+  it('lists every setting all services read, with its default', () => {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const section = readme.split('### Settings every service reads')[1]?.split(/\n#{2,3} /)[0] ?? '';
+    const rows = new Map([...section.matchAll(/^\| `([A-Z0-9_]+)` \| ([^|]+) \|/gm)].map((m) => [m[1], m[2].trim()]));
+    const spec = baseConfigSpec('<service>') as Record<string, { default?: unknown }>;
+    expect([...rows.keys()]).toEqual(Object.keys(spec));
+    for (const [name, setting] of Object.entries(spec)) {
+      const shown = setting.default === undefined ? '(required)' : `\`${typeof setting.default === 'string' ? setting.default : JSON.stringify(setting.default)}\``;
+      expect(`${name}: ${rows.get(name)}`).toContain(`${name}: ${shown}`);
+    }
+  });
+});
