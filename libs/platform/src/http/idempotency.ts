@@ -16,7 +16,7 @@ import { Collection, Connection } from 'mongoose';
 import { catchError, concatMap, from, Observable, of, switchMap, throwError } from 'rxjs';
 import { CONFIG } from '../config/config';
 import type { PlatformConfig } from '../platform.module';
-import { PROBLEM_CONTENT_TYPE, ProblemException } from './problem';
+import { PROBLEM_CONTENT_TYPE, ProblemException, RetryableProblem } from './problem';
 import { ProblemFilter } from './problem.filter';
 
 /**
@@ -44,24 +44,23 @@ interface StoredAnswer {
 const KEY_PATTERN = /^[\x21-\x7e]{1,200}$/;
 
 /**
- * Which answers are stored and replayed. As payment APIs do (Stripe: a result is saved once the endpoint started
- * executing), an answer of the endpoint's own logic is final: 2xx, and 4xx such as 403, 404, 409 (the name is
- * taken), 412, 422 (a business rule), replayed to every retry even after the condition changed. Not stored (the
- * claim is released and a retry runs again):
- *  - 5xx and errors that are not HTTP errors (database or broker down, a bug): retrying is the point;
- *  - 408, 425, 429: they ask the client to come back;
- *  - 400: the request's own shape. The interceptor runs after the guards but around the pipes, so the validation
- *    pipe's 400 passes through here like the handler's errors, with nothing to tell them apart; a 400 depends on
- *    the fingerprinted request only (or, for a reference another service has not published yet, should be checked
- *    again), so storing it would only keep a client from correcting its request under the same key;
- *  - 401: raised by the guard before this interceptor runs (no claim is taken), so it never gets here.
- * The 409 "in progress" and 422 "key reused" answers of this interceptor are raised before the handler and never
- * stored either.
+ * Which failed answers are stored and replayed like a success (as payment APIs do: an outcome of the endpoint's own
+ * logic is final): 409 (e.g. the name is taken), 410, 412 and 422 (a business rule), replayed to every retry under the
+ * key even after the condition behind them changed. Every other failure releases the claim, so a retry runs again;
+ * it changed nothing, so running it again is safe:
+ *  - a momentary conflict (`Problems.busy`, 409 "try again"): sending the same request again is the remedy;
+ *  - 403 and 404: this service's views of roles and locations follow other services' events, so a grant or a
+ *    location published a moment ago may not be there yet;
+ *  - 400: the request's own shape (the validation pipe runs inside the interceptor and cannot be told apart from a
+ *    handler's field check); storing it would only keep a client from correcting its request under the same key;
+ *  - 408, 425, 429, 5xx and errors that are not HTTP errors (database or broker down, a bug);
+ *  - 401 never gets here: the guard rejects before the key is looked at.
+ * The 409 "in progress" and 422 "key reused" answers of this interceptor come before the handler and are not stored.
  */
-const NOT_STORED_4XX = new Set<number>([400, 401, 408, 425, 429]);
+const STORED_FAILURES = new Set<number>([409, 410, 412, 422]);
 
-function isStoredAnswer(status: number): boolean {
-  return status < 500 && !NOT_STORED_4XX.has(status);
+function isStoredFailure(error: unknown, status: number): boolean {
+  return STORED_FAILURES.has(status) && !(error instanceof RetryableProblem);
 }
 
 /** A claim this request holds, or the answer (or the other claim) that is already there. */
@@ -131,7 +130,7 @@ export class IdempotencyInterceptor implements NestInterceptor, OnModuleInit {
           }),
           catchError((error) => {
             const problem = { ...new ProblemFilter().toProblem(error), instance: request.originalUrl };
-            const settled = isStoredAnswer(problem.status)
+            const settled = isStoredFailure(error, problem.status)
               ? this.settle(id, claim.token, { status: problem.status, body: problem, headers: { 'Content-Type': PROBLEM_CONTENT_TYPE } })
               : this.release(id, claim.token);
             return from(settled).pipe(switchMap(() => throwError(() => error)));

@@ -32,6 +32,12 @@ export class ProblemException extends HttpException {
   }
 }
 
+/**
+ * A conflict that is only momentary: what the request changes kept changing under it, so nothing was done, and the same
+ * request sent again may well succeed. Never stored as an Idempotency-Key's answer.
+ */
+export class RetryableProblem extends ProblemException {}
+
 export function flattenValidationErrors(errors: ValidationError[], prefix = ''): FieldProblem[] {
   return errors.flatMap((error) => {
     const field = prefix ? `${prefix}.${error.property}` : error.property;
@@ -53,6 +59,7 @@ export const Problems = {
   forbidden: (detail: string) => new ProblemException(HttpStatus.FORBIDDEN, 'forbidden', 'Forbidden', detail),
   conflict: (detail: string, extensions?: Record<string, unknown>) =>
     new ProblemException(HttpStatus.CONFLICT, 'conflict', 'Conflict', detail, extensions),
+  busy: (detail: string) => new RetryableProblem(HttpStatus.CONFLICT, 'busy', 'Try again', detail),
   preconditionFailed: (current: number) =>
     new ProblemException(
       HttpStatus.PRECONDITION_FAILED,

@@ -73,7 +73,7 @@ export class EnrollLocation {
       const answer = await this.apply(actor, program, id, locationId, existing, bankProfileId);
       if (answer) return answer;
     }
-    throw Problems.conflict('The enrollment kept changing while it was updated; try again.');
+    throw Problems.busy('The enrollment kept changing while it was updated; try again.');
   }
 
   private async apply(

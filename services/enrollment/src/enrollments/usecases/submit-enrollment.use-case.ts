@@ -85,6 +85,6 @@ export class SubmitEnrollment {
         return written;
       }
     }
-    throw Problems.conflict('The enrollment kept changing while it was submitted; try again.');
+    throw Problems.busy('The enrollment kept changing while it was submitted; try again.');
   }
 }

@@ -36,6 +36,6 @@ export class AssignRole {
       user = await this.access.target(actor, userId);
       if (expected !== undefined) throw Problems.preconditionFailed(user.revision);
     }
-    throw Problems.conflict(`User ${userId} is changing too often; retry.`);
+    throw Problems.busy(`User ${userId} is changing too often; retry.`);
   }
 }

@@ -47,6 +47,6 @@ export class RevokeRole {
       user = await this.access.target(actor, userId);
       if (expected !== undefined) throw Problems.preconditionFailed(user.revision);
     }
-    throw Problems.conflict(`User ${userId} is changing too often; retry.`);
+    throw Problems.busy(`User ${userId} is changing too often; retry.`);
   }
 }

@@ -55,7 +55,7 @@ export class SelectNotice {
         return answer({ ...invitation, recipients }, actor.userId);
       }
     }
-    throw Problems.conflict('The invitation is changing right now; try again.');
+    throw Problems.busy('The invitation is changing right now; try again.');
   }
 }
 

@@ -87,7 +87,7 @@ export class AssignDefaultBankProfile {
         if (!isDuplicateKey(error)) throw error;
       }
       // Someone else changed this location's default meanwhile: read it again.
-      if (attempt >= ATTEMPTS) throw Problems.conflict(`The default bank profile of ${locationId} is changing; retry.`);
+      if (attempt >= ATTEMPTS) throw Problems.busy(`The default bank profile of ${locationId} is changing; retry.`);
     }
   }
 }
