@@ -133,19 +133,18 @@ describe('fiscal-year rollover', () => {
 });
 
 describe('enrollments never completed in their fiscal year', () => {
-  it('expire at its end with the reason, once; final ones are left as they are', async () => {
-    const program = await createProgram(h, { fiscalYear: 'FY45', requiresEligibility: false });
+  /** One enrollment per status, of this (long past, or not yet ended) fiscal year. */
+  const seedUnfinished = async (programId: string, programName: string, fiscalYear: string, statuses: readonly string[]) => {
     const now = new Date();
-    const statuses = ['INVITED', 'ACTION_REQUIRED', 'VALIDATING', 'INELIGIBLE', 'DISCONTINUED'] as const;
     const seeded = statuses.map((status, i) => {
-      const locationId = `uloc${i}-${w.run}`;
+      const locationId = `uloc${i}-${fiscalYear}-${w.run}`;
       return {
-        _id: enrollmentId({ programId: program.programId, locationId, fiscalYear: 'FY45' }),
-        programId: program.programId,
-        programName: program.name,
+        _id: enrollmentId({ programId, locationId, fiscalYear }),
+        programId,
+        programName,
         partnerId: w.partnerId,
         locationId,
-        fiscalYear: 'FY45',
+        fiscalYear,
         status,
         reasons: [],
         missing: status === 'ACTION_REQUIRED' ? ['TAX_PROFILE_MISSING'] : [],
@@ -157,26 +156,39 @@ describe('enrollments never completed in their fiscal year', () => {
       };
     });
     await h.db.collection('enrollments').insertMany(seeded as never[]);
+    return seeded;
+  };
 
-    const summary = await operator('/v1/operator/rollover', { fromFiscalYear: 'FY45' });
+  it('expire once their year is over, with the reason, once; final ones are left as they are', async () => {
+    const program = await createProgram(h, { fiscalYear: 'FY21', requiresEligibility: false });
+    const seeded = await seedUnfinished(program.programId, program.name, 'FY21', ['INVITED', 'ACTION_REQUIRED', 'VALIDATING', 'INELIGIBLE', 'DISCONTINUED']);
+
+    const summary = await operator('/v1/operator/rollover', { fromFiscalYear: 'FY21' });
     expect(summary.body).toEqual(expect.objectContaining({ examined: 3, expired: 3, unfinished: 3, renewed: 0, actionRequired: 0, conflicts: 0, complete: true }));
     const col = h.db.collection<{ _id: string; status: string; reasons: string[]; missing: string[] }>('enrollments');
     const after = new Map((await col.find({ _id: { $in: seeded.map((e) => e._id) } } as never).toArray()).map((e) => [e._id, e]));
     for (const [i, e] of seeded.entries()) {
       const stored = after.get(e._id)!;
       if (i < 3) {
-        expect(stored).toEqual(expect.objectContaining({ status: 'EXPIRED', reasons: ['The fiscal year FY45 ended before the enrollment was completed.'], missing: e.missing }));
+        expect(stored).toEqual(expect.objectContaining({ status: 'EXPIRED', reasons: ['The fiscal year FY21 ended before the enrollment was completed.'], missing: e.missing }));
         const [expired] = await waitForEnrollmentEvent(h, e._id, 'EnrollmentExpired');
         expect(expired.envelope!.data).toEqual(expect.objectContaining({ status: 'EXPIRED', previousStatus: e.status }));
       } else {
         expect(stored.status).toBe(e.status);
       }
     }
-    // Nothing continues into FY46, and a rerun finds nothing left.
-    expect(await col.countDocuments({ programId: program.programId, fiscalYear: 'FY46' } as never)).toBe(0);
-    expect((await operator('/v1/operator/rollover', { fromFiscalYear: 'FY45' })).body).toEqual(expect.objectContaining({ examined: 0, expired: 0 }));
+    // Nothing continues into FY22, and a rerun finds nothing left.
+    expect(await col.countDocuments({ programId: program.programId, fiscalYear: 'FY22' } as never)).toBe(0);
+    expect((await operator('/v1/operator/rollover', { fromFiscalYear: 'FY21' })).body).toEqual(expect.objectContaining({ examined: 0, expired: 0 }));
     await new Promise((r) => setTimeout(r, 500));
     for (const e of seeded) expect(enrollmentEvents(h, e._id).filter((m) => m.envelope!.type === 'EnrollmentExpired')).toHaveLength(seeded.indexOf(e) < 3 ? 1 : 0);
+  });
+
+  it('are left alone by a run before their year ends (an operator continuing the ENROLLED ones early)', async () => {
+    const program = await createProgram(h, { fiscalYear: 'FY44', requiresEligibility: false });
+    const [waiting] = await seedUnfinished(program.programId, program.name, 'FY44', ['ACTION_REQUIRED']);
+    expect((await operator('/v1/operator/rollover', { fromFiscalYear: 'FY44' })).body).toEqual(expect.objectContaining({ examined: 0, expired: 0, unfinished: 0 }));
+    expect(await h.db.collection('enrollments').findOne({ _id: waiting._id } as never)).toEqual(expect.objectContaining({ status: 'ACTION_REQUIRED', version: 2 }));
   });
 });
 

@@ -1,6 +1,6 @@
 import { Topics } from '@lib/contracts';
 import { KAFKA, MESSAGING_OPTIONS, MessagingOptions } from '@lib/messaging';
-import { CONFIG } from '@lib/platform';
+import { BackgroundWork, CONFIG } from '@lib/platform';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { Kafka } from 'kafkajs';
 import { sleep } from '../common/bulk';
@@ -22,6 +22,7 @@ export class ConsumerCatchUp {
   constructor(
     @Inject(KAFKA) private readonly kafka: Kafka,
     @Inject(MESSAGING_OPTIONS) private readonly options: MessagingOptions,
+    private readonly work: BackgroundWork,
     @Inject(CONFIG) private readonly config: EnrollmentConfig,
   ) {}
 
@@ -48,6 +49,7 @@ export class ConsumerCatchUp {
         }
         const behind = [...ends].filter(([key, end]) => (committed.get(key) ?? -1n) < end);
         if (behind.length === 0) return true;
+        if (this.work.stopRequested) return false; // shutting down: the run stops before its first batch anyway
         if (Date.now() >= deadline) {
           this.logger.warn(`not caught up with ${behind.map(([key]) => key).join(', ')} after ${timeoutMs} ms; deciding with the views as they are`);
           return false;

@@ -1,4 +1,4 @@
-import { CONFIG } from '@lib/platform';
+import { BackgroundWork, CONFIG } from '@lib/platform';
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { CronJob } from 'cron';
@@ -25,6 +25,7 @@ export class RolloverScheduler implements OnApplicationBootstrap, OnModuleDestro
     private readonly rollOver: RollOverFiscalYear,
     private readonly reminders: SendRenewalReminders,
     private readonly clock: Clock,
+    private readonly work: BackgroundWork,
     @Inject(CONFIG) private readonly config: EnrollmentConfig,
   ) {}
 
@@ -43,8 +44,8 @@ export class RolloverScheduler implements OnApplicationBootstrap, OnModuleDestro
   async runOnce(): Promise<void> {
     const work = scheduledWork(this.clock.now(), this.config.RENEWAL_REMINDER_DAYS);
     const rollover = await this.rollOver.execute({ fromFiscalYear: work.rolloverFrom });
-    // Stopped by shutdown: the reminders wait for the next run, as the rest of the rollover does.
-    if (work.remindFor && rollover.complete) await this.reminders.execute({ fiscalYear: work.remindFor });
+    // Shutting down: the reminders wait for the next run (as the rest of a rollover stopped halfway does).
+    if (work.remindFor && rollover.complete && !this.work.stopRequested) await this.reminders.execute({ fiscalYear: work.remindFor });
   }
 
   private tick(): void {

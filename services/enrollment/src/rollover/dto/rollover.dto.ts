@@ -3,7 +3,10 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsInt, IsOptional, Matches, Max, Min } from 'class-validator';
 
 export class RolloverRequestDto {
-  @ApiProperty({ example: 'FY27', description: 'The fiscal year that ends: its ENROLLED enrollments continue into the next one, or not' })
+  @ApiProperty({
+    example: 'FY27',
+    description: 'The fiscal year that ends: its ENROLLED enrollments continue into the next one, or not; once it is over, those never completed expire',
+  })
   @Matches(FISCAL_YEAR_PATTERN, { message: 'fromFiscalYear must look like FY27' })
   fromFiscalYear!: string;
 

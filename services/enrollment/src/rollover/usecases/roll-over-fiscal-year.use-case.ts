@@ -1,8 +1,9 @@
-import { MissingPayoutItem, nextFiscalYear } from '@lib/contracts';
+import { fiscalYearRange, MissingPayoutItem, nextFiscalYear } from '@lib/contracts';
 import { OutboxEntry, pushOutbox } from '@lib/messaging';
 import { BackgroundWork, CONFIG, Problems } from '@lib/platform';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { bulkWriteChunked, insertIdempotent, sleep } from '../../common/bulk';
+import { Clock } from '../../common/clock';
 import { deterministicId, enrollmentId } from '../../common/ids';
 import type { EnrollmentConfig } from '../../config';
 import { Enrollment, RolloverOutcome } from '../../enrollments/enrollment.schema';
@@ -24,7 +25,10 @@ export interface RolloverSummary {
   renewed: number;
   actionRequired: number;
   expired: number;
-  /** Still INVITED, ACTION_REQUIRED or VALIDATING when the year ended: EXPIRED (counted in `expired` too). */
+  /**
+   * Still INVITED, ACTION_REQUIRED or VALIDATING when the year ended: EXPIRED (counted in `expired` too). Only once
+   * the year is over: a run before its end (an operator's) continues the ENROLLED ones only.
+   */
   unfinished: number;
   /** Already enrolled in the next year on their own: only marked. */
   superseded: number;
@@ -49,11 +53,14 @@ interface BatchPlan {
   inserts: Array<{ doc: Enrollment & { outbox: OutboxEntry[] }; from: Enrollment; decision: RenewalDecision }>;
   markers: Record<RolloverOutcome, string[]>;
   expiries: Array<{ updateOne: { filter: object; update: object } }>;
+  /** Expiries of enrollments never completed (counted apart). */
+  unfinished: Array<{ updateOne: { filter: object; update: object } }>;
 }
 
 /**
- * The fiscal-year rollover of one ending year. Each enrollment of `fromFiscalYear` still before ENROLLED (never
- * completed) becomes EXPIRED, with EnrollmentExpired. Each ENROLLED enrollment of `fromFiscalYear` not yet rolled over:
+ * The fiscal-year rollover of one ending year. Once the year is over, each enrollment of `fromFiscalYear` still before
+ * ENROLLED (never completed) becomes EXPIRED, with EnrollmentExpired. Each ENROLLED enrollment of `fromFiscalYear`
+ * not yet rolled over:
  *  - RENEWED: a new ENROLLED enrollment for the next year (same program, location and profiles), EnrollmentRenewed;
  *  - ACTION_REQUIRED: a new next-year enrollment waiting for the admin (what is missing), EnrollmentActionRequired;
  *  - EXPIRED: this enrollment becomes EXPIRED with the reasons, EnrollmentExpired.
@@ -75,6 +82,7 @@ export class RollOverFiscalYear {
     private readonly events: EnrollmentEvents,
     private readonly catchUp: ConsumerCatchUp,
     private readonly work: BackgroundWork,
+    private readonly clock: Clock,
     @Inject(CONFIG) private readonly config: EnrollmentConfig,
   ) {}
 
@@ -107,10 +115,11 @@ export class RollOverFiscalYear {
       caughtUp: await this.catchUp.wait(),
       complete: true,
     };
+    const yearOver = this.clock.now() >= fiscalYearRange(fromFiscalYear).end;
     const programs = await this.programs.all();
     const batchSize = this.config.ROLLOVER_BATCH_SIZE;
     const cursor = this.enrollments.model.collection.find(
-      { fiscalYear: fromFiscalYear, status: { $in: ['ENROLLED', ...BEFORE_ENROLLED] }, rollover: { $exists: false } } as never,
+      { fiscalYear: fromFiscalYear, status: yearOver ? { $in: ['ENROLLED', ...BEFORE_ENROLLED] } : 'ENROLLED', rollover: { $exists: false } } as never,
       { projection: { outbox: 0 }, batchSize },
     );
     // Two batches in flight: the next one is read and decided while the previous one is written.
@@ -123,7 +132,14 @@ export class RollOverFiscalYear {
     };
     try {
       let batch: Enrollment[] = [];
+      let stopped = false;
       for await (const doc of cursor) {
+        // Shutdown: stop before the next enrollment; what this run has not written, the next run does.
+        if (this.work.stopRequested) {
+          stopped = true;
+          summary.complete = false;
+          break;
+        }
         if (limit !== undefined && summary.examined + batch.length >= limit) {
           summary.complete = false;
           break;
@@ -132,14 +148,10 @@ export class RollOverFiscalYear {
         if (batch.length >= batchSize) {
           await flush(batch);
           batch = [];
-          if (this.work.stopRequested) {
-            summary.complete = false;
-            break;
-          }
           if (this.config.ROLLOVER_BATCH_PAUSE_MS) await sleep(this.config.ROLLOVER_BATCH_PAUSE_MS);
         }
       }
-      if (batch.length) await flush(batch);
+      if (batch.length && !stopped) await flush(batch);
       await writing;
     } finally {
       await writing.catch(() => undefined);
@@ -158,13 +170,12 @@ export class RollOverFiscalYear {
     const { fromFiscalYear, toFiscalYear } = summary;
     const ctx = await this.context.load(batch, programs, fromFiscalYear, toFiscalYear);
     const now = new Date();
-    const plan: BatchPlan = { now, inserts: [], markers: { RENEWED: [], ACTION_REQUIRED: [], SUPERSEDED: [], EXPIRED: [] }, expiries: [] };
+    const plan: BatchPlan = { now, inserts: [], markers: { RENEWED: [], ACTION_REQUIRED: [], SUPERSEDED: [], EXPIRED: [] }, expiries: [], unfinished: [] };
     const expiring: Array<{ enrollment: Enrollment; decision: RenewalDecision }> = [];
     for (const enrollment of batch) {
       summary.examined++;
       if (enrollment.status !== 'ENROLLED') {
-        summary.unfinished++;
-        plan.expiries.push(this.expiry(enrollment, decideUnfinished(fromFiscalYear, enrollment.missing as MissingPayoutItem[]), toFiscalYear, now));
+        plan.unfinished.push(this.expiry(enrollment, decideUnfinished(fromFiscalYear, enrollment.missing as MissingPayoutItem[]), toFiscalYear, now));
         continue;
       }
       const decision = ctx.decide(enrollment);
@@ -200,7 +211,7 @@ export class RollOverFiscalYear {
    */
   private async write(plan: BatchPlan, programs: Map<string, Program>, summary: RolloverSummary): Promise<void> {
     const { toFiscalYear } = summary;
-    const { now, inserts, markers, expiries } = plan;
+    const { now, inserts, markers, expiries, unfinished } = plan;
     const collection = this.enrollments.model.collection;
     this.enrollments.noteOutbox(inserts.map((i) => i.doc._id));
     const { duplicates } = await insertIdempotent(collection as never, inserts.map((i) => i.doc));
@@ -240,11 +251,13 @@ export class RollOverFiscalYear {
         }
       }
     }
-    if (expiries.length) {
-      this.enrollments.noteOutbox(expiries.map((e) => (e.updateOne.filter as { _id: string })._id));
-      const outcome = await bulkWriteChunked(collection as never, expiries as never, this.config.BULK_WRITE_CHUNK);
+    for (const [writes, count] of [[expiries, 'expired'], [unfinished, 'unfinished']] as const) {
+      if (!writes.length) continue;
+      this.enrollments.noteOutbox(writes.map((e) => (e.updateOne.filter as { _id: string })._id));
+      const outcome = await bulkWriteChunked(collection as never, writes as never, this.config.BULK_WRITE_CHUNK);
       summary.expired += outcome.modified;
-      summary.conflicts += expiries.length - outcome.matched;
+      if (count === 'unfinished') summary.unfinished += outcome.modified;
+      summary.conflicts += writes.length - outcome.matched;
     }
     // The same change for every enrollment of an outcome: one updateMany by `_id $in` per chunk (an index lookup per
     // id on every server), not one update statement per enrollment.

@@ -95,17 +95,18 @@ export class SendRenewalReminders {
     try {
       let batch: Enrollment[] = [];
       for await (const doc of cursor) {
+        // Shutdown: stop before the next enrollment; the next run reminds the rest.
+        if (this.work.stopRequested) {
+          summary.complete = false;
+          break;
+        }
         batch.push(doc as unknown as Enrollment);
         if (batch.length >= batchSize) {
           await flush(batch);
           batch = [];
-          if (this.work.stopRequested) {
-            summary.complete = false;
-            break;
-          }
         }
       }
-      if (batch.length) await flush(batch);
+      if (batch.length && summary.complete) await flush(batch);
     } finally {
       await cursor.close().catch(() => undefined);
     }
