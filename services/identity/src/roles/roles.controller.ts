@@ -1,6 +1,6 @@
 import { CurrentPrincipal, OptionalIfMatch, Principal, setETag } from '@lib/platform';
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Res } from '@nestjs/common';
-import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiHeader, ApiOkResponse, ApiOperation, ApiPreconditionFailedResponse, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { toUserView, UserView } from '../users/dto/user.dto';
 import { User } from '../users/user.schema';
@@ -8,6 +8,9 @@ import { RoleChangeInput, RoleHoldersView } from './dto/role.dto';
 import { AssignRole } from './usecases/assign-role.use-case';
 import { ListIncentivesAdmins } from './usecases/list-incentives-admins.use-case';
 import { RevokeRole } from './usecases/revoke-role.use-case';
+
+/** Role changes merge without it; with it, they apply only to the revision the client read. */
+const IF_MATCH = { name: 'If-Match', required: false, description: 'Optional: the user revision (ETag) read; 412 if it changed since' };
 
 function answer(res: Response, user: User): UserView {
   setETag(res, user.revision);
@@ -26,7 +29,9 @@ export class RolesController {
 
   @Post('users/:userId/roles')
   @HttpCode(200)
-  @ApiOperation({ summary: 'Assign a role on locations (merged; assigning what is held changes nothing). If-Match (optional): only if the user is still at that version (412 otherwise)' })
+  @ApiOperation({ summary: 'Assign a role on locations (merged; assigning what is held changes nothing)' })
+  @ApiHeader(IF_MATCH)
+  @ApiPreconditionFailedResponse({ description: 'If-Match names an older revision of the user' })
   @ApiOkResponse({ type: UserView })
   async assign(
     @CurrentPrincipal() principal: Principal,
@@ -40,7 +45,9 @@ export class RolesController {
 
   @Delete('users/:userId/roles')
   @HttpCode(200)
-  @ApiOperation({ summary: 'Revoke a role from locations (["*"] removes the role). If-Match (optional): only if the user is still at that version (412 otherwise)' })
+  @ApiOperation({ summary: 'Revoke a role from locations (["*"] removes the role)' })
+  @ApiHeader(IF_MATCH)
+  @ApiPreconditionFailedResponse({ description: 'If-Match names an older revision of the user' })
   @ApiOkResponse({ type: UserView })
   async revoke(
     @CurrentPrincipal() principal: Principal,
@@ -55,6 +62,8 @@ export class RolesController {
   @Post('users/:userId/roles/revoke')
   @HttpCode(200)
   @ApiOperation({ summary: 'Revoke a role (the same as DELETE .../roles, for clients that cannot send a DELETE body)' })
+  @ApiHeader(IF_MATCH)
+  @ApiPreconditionFailedResponse({ description: 'If-Match names an older revision of the user' })
   @ApiOkResponse({ type: UserView })
   async revokeByPost(
     @CurrentPrincipal() principal: Principal,
