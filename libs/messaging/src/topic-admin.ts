@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { Kafka } from 'kafkajs';
+import { Admin, Kafka } from 'kafkajs';
 import { MESSAGING_OPTIONS, MessagingOptions, resolveOptions } from './options';
 import { KAFKA } from './tokens';
 
@@ -19,19 +19,7 @@ export class TopicAdmin {
     const admin = this.kafka.admin();
     await admin.connect();
     try {
-      const existing = new Set(await admin.listTopics());
-      const missing = wanted.filter((topic) => !existing.has(topic));
-      if (missing.length) {
-        await admin
-          .createTopics({
-            waitForLeaders: true,
-            topics: missing.map((topic) => ({ topic, numPartitions: this.partitions })),
-          })
-          .catch((error: Error) => {
-            // Another instance may have created it in between.
-            if (!/already exists/i.test(error.message)) throw error;
-          });
-      }
+      await createMissingTopics(admin, wanted, this.partitions);
       wanted.forEach((topic) => this.known.add(topic));
     } finally {
       await admin.disconnect();
@@ -47,5 +35,35 @@ export class TopicAdmin {
     } finally {
       await admin.disconnect();
     }
+  }
+}
+
+const LEADER_WAIT_MS = 30_000;
+
+/**
+ * Creates those of `topics` that do not exist, and returns once every partition of every one of them has a leader. A
+ * topic another client created a moment ago (listed already, or "already exists" when creating it) may have none
+ * yet: a consumer subscribing then fails with "This server does not host this topic-partition".
+ */
+export async function createMissingTopics(admin: Admin, topics: string[], partitions: number): Promise<void> {
+  const existing = new Set(await admin.listTopics());
+  const missing = topics.filter((topic) => !existing.has(topic));
+  if (missing.length) {
+    await admin
+      .createTopics({ waitForLeaders: true, topics: missing.map((topic) => ({ topic, numPartitions: partitions })) })
+      .catch((error: Error) => {
+        // Another instance may have created it in between.
+        if (!/already exists/i.test(error.message)) throw error;
+      });
+  }
+  const deadline = Date.now() + LEADER_WAIT_MS;
+  for (;;) {
+    const leaderless = await admin
+      .fetchTopicMetadata({ topics })
+      .then(({ topics: found }) => found.filter((t) => t.partitions.length === 0 || t.partitions.some((p) => p.leader < 0)).map((t) => t.name))
+      .catch((error: Error) => [error.message]);
+    if (leaderless.length === 0) return;
+    if (Date.now() > deadline) throw new Error(`topics without a leader after ${LEADER_WAIT_MS} ms: ${leaderless.join(', ')}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }

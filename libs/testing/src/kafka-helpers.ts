@@ -1,4 +1,5 @@
 import { createEnvelope, Envelope } from '@lib/contracts';
+import { createMissingTopics } from '@lib/messaging';
 import { randomUUID } from 'node:crypto';
 import { Consumer, IHeaders, Kafka, logLevel, Producer } from 'kafkajs';
 
@@ -55,22 +56,7 @@ export class TestKafka {
     const admin = this.kafka.admin();
     await admin.connect();
     try {
-      const existing = new Set(await admin.listTopics());
-      const missing = topics.filter((topic) => !existing.has(topic));
-      if (missing.length) {
-        await admin
-          .createTopics({ waitForLeaders: true, topics: missing.map((topic) => ({ topic, numPartitions: 6 })) })
-          .catch((error: Error) => {
-            if (!/already exists/i.test(error.message)) throw error;
-          });
-      }
-      // A topic someone else created a moment ago (listed, or "already exists") may have no leader yet: subscribing
-      // then fails with "This server does not host this topic-partition".
-      await eventually(async () => {
-        const { topics: found } = await admin.fetchTopicMetadata({ topics });
-        const leaderless = found.filter((t) => t.partitions.length === 0 || t.partitions.some((p) => p.leader < 0));
-        if (leaderless.length) throw new Error(`no leader yet for ${leaderless.map((t) => t.name).join(', ')}`);
-      }, 30_000);
+      await createMissingTopics(admin, topics, 6);
     } finally {
       await admin.disconnect();
     }
