@@ -147,6 +147,33 @@ export class TopicWatch {
 }
 
 /**
+ * Waits until consumer group `groupId` has committed every message on `topics` up to their end offsets as they are
+ * now: what was published before this call has been handled. For "nothing changed" checks, which a fixed sleep would
+ * pass vacuously when the consumer lags.
+ */
+export async function groupCaughtUp(groupId: string, topics: string[], { timeoutMs = 30_000, brokers = process.env.KAFKA_BROKERS!.split(',') } = {}): Promise<void> {
+  const kafka = new Kafka({ clientId: `caught-up-${groupId}`, brokers, logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const ends = new Map<string, bigint>();
+    for (const topic of topics) {
+      for (const { partition, high } of await retryRetriable(() => admin.fetchTopicOffsets(topic))) ends.set(`${topic}:${partition}`, BigInt(high));
+    }
+    await eventually(async () => {
+      const committed = new Map<string, bigint>();
+      for (const { topic, partitions } of await admin.fetchOffsets({ groupId, topics })) {
+        for (const { partition, offset } of partitions) committed.set(`${topic}:${partition}`, BigInt(offset));
+      }
+      const behind = [...ends].filter(([key, end]) => end > 0n && (committed.get(key) ?? -1n) < end).map(([key]) => key);
+      if (behind.length) throw new Error(`${groupId} has not handled everything on ${behind.join(', ')} yet`);
+    }, timeoutMs, 100);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/**
  * Commits the end of every partition of `topics` for a consumer group that has not started yet, so the service
  * skips the history other runs left on a shared broker. One group join for all topics (well under a second), where
  * kafkajs admin.setOffsets joins the group once per topic and takes about five seconds each (a platform of five

@@ -5,7 +5,7 @@
  * knows since (eligible again, enrolled again) changes nothing.
  */
 import { createEnvelope, Envelope, Topics } from '@lib/contracts';
-import { eventually } from '@lib/testing';
+import { eventually, groupCaughtUp } from '@lib/testing';
 import { randomUUID } from 'node:crypto';
 import { approvedProfiles, call, createProgram, createWorld, eligibility, eligibilityKnown, enrollmentEvents, Harness, startHarness, World } from './support';
 
@@ -72,8 +72,8 @@ const decisionKnown = (program: Program, locationId: string, eventId: string) =>
     expect(view?.years?.[program.fiscalYear]?.eventId).toBe(eventId);
   });
 
-/** Gives the service time to consume what was just published (for "nothing changes" checks). */
-const settle = () => new Promise((resolve) => setTimeout(resolve, 1_500));
+/** Until the service has handled everything published so far on the topics these tests write (for "nothing changes" checks). */
+const settle = () => groupCaughtUp(h.service.env.KAFKA_GROUP_ID, [Topics.invitations, Topics.eligibility]);
 
 describe('invitations and eligibility decisions, in either order', () => {
   it('an ineligible decision consumed before the invitation: the enrollment ends INELIGIBLE, with one event, not INVITED', async () => {
