@@ -1,5 +1,5 @@
 import { CurrentPrincipal, OptionalIfMatch, Principal, setETag } from '@lib/platform';
-import { Body, Controller, Delete, Get, HttpCode, Param, Post, Res } from '@nestjs/common';
+import { applyDecorators, Body, Controller, Delete, Get, HttpCode, Param, Post, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiHeader, ApiOkResponse, ApiOperation, ApiPreconditionFailedResponse, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { toUserView, UserView } from '../users/dto/user.dto';
@@ -9,8 +9,15 @@ import { AssignRole } from './usecases/assign-role.use-case';
 import { ListIncentivesAdmins } from './usecases/list-incentives-admins.use-case';
 import { RevokeRole } from './usecases/revoke-role.use-case';
 
-/** Role changes merge without it; with it, they apply only to the revision the client read. */
-const IF_MATCH = { name: 'If-Match', required: false, description: 'Optional: the user revision (ETag) read; 412 if it changed since' };
+/** A role change: 200 with the user; merged without If-Match, applied only to the revision read with it. */
+const RoleChange = (summary: string) =>
+  applyDecorators(
+    HttpCode(200),
+    ApiOperation({ summary }),
+    ApiHeader({ name: 'If-Match', required: false, description: 'Optional: the user revision (ETag) read; 412 if it changed since' }),
+    ApiPreconditionFailedResponse({ description: 'If-Match names an older revision of the user' }),
+    ApiOkResponse({ type: UserView }),
+  );
 
 function answer(res: Response, user: User): UserView {
   setETag(res, user.revision);
@@ -28,11 +35,7 @@ export class RolesController {
   ) {}
 
   @Post('users/:userId/roles')
-  @HttpCode(200)
-  @ApiOperation({ summary: 'Assign a role on locations (merged; assigning what is held changes nothing)' })
-  @ApiHeader(IF_MATCH)
-  @ApiPreconditionFailedResponse({ description: 'If-Match names an older revision of the user' })
-  @ApiOkResponse({ type: UserView })
+  @RoleChange('Assign a role on locations (merged; assigning what is held changes nothing)')
   async assign(
     @CurrentPrincipal() principal: Principal,
     @Param('userId') userId: string,
@@ -44,11 +47,7 @@ export class RolesController {
   }
 
   @Delete('users/:userId/roles')
-  @HttpCode(200)
-  @ApiOperation({ summary: 'Revoke a role from locations (["*"] removes the role)' })
-  @ApiHeader(IF_MATCH)
-  @ApiPreconditionFailedResponse({ description: 'If-Match names an older revision of the user' })
-  @ApiOkResponse({ type: UserView })
+  @RoleChange('Revoke a role from locations (["*"] removes the role)')
   async revoke(
     @CurrentPrincipal() principal: Principal,
     @Param('userId') userId: string,
@@ -60,11 +59,7 @@ export class RolesController {
   }
 
   @Post('users/:userId/roles/revoke')
-  @HttpCode(200)
-  @ApiOperation({ summary: 'Revoke a role (the same as DELETE .../roles, for clients that cannot send a DELETE body)' })
-  @ApiHeader(IF_MATCH)
-  @ApiPreconditionFailedResponse({ description: 'If-Match names an older revision of the user' })
-  @ApiOkResponse({ type: UserView })
+  @RoleChange('Revoke a role (the same as DELETE .../roles, for clients that cannot send a DELETE body)')
   async revokeByPost(
     @CurrentPrincipal() principal: Principal,
     @Param('userId') userId: string,
@@ -72,7 +67,7 @@ export class RolesController {
     @OptionalIfMatch() expected: number | undefined,
     @Res({ passthrough: true }) res: Response,
   ) {
-    return answer(res, await this.revokeRole.execute(principal, userId, input, expected));
+    return this.revoke(principal, userId, input, expected, res);
   }
 
   @Get('locations/:locationId/incentives-admins')
