@@ -15,4 +15,5 @@ export * from './outbox-relay';
 export * from './processed-event-ledger';
 export * from './tokens';
 export * from './topic-admin';
+export * from './consumer-lag';
 export * from './upsert-if-newer';

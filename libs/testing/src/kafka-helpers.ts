@@ -1,5 +1,5 @@
 import { createEnvelope, Envelope } from '@lib/contracts';
-import { createMissingTopics } from '@lib/messaging';
+import { createMissingTopics, endOffsets, partitionsBehind } from '@lib/messaging';
 import { randomUUID } from 'node:crypto';
 import { Consumer, IHeaders, Kafka, logLevel, Producer } from 'kafkajs';
 
@@ -156,16 +156,10 @@ export async function groupCaughtUp(groupId: string, topics: string[], { timeout
   const admin = kafka.admin();
   await admin.connect();
   try {
-    const ends = new Map<string, bigint>();
-    for (const topic of topics) {
-      for (const { partition, high } of await retryRetriable(() => admin.fetchTopicOffsets(topic))) ends.set(`${topic}:${partition}`, BigInt(high));
-    }
+    // Right after a topic is created its partitions may not have a leader yet: ask again for a while.
+    const ends = await retryRetriable(() => endOffsets(admin, topics));
     await eventually(async () => {
-      const committed = new Map<string, bigint>();
-      for (const { topic, partitions } of await admin.fetchOffsets({ groupId, topics })) {
-        for (const { partition, offset } of partitions) committed.set(`${topic}:${partition}`, BigInt(offset));
-      }
-      const behind = [...ends].filter(([key, end]) => end > 0n && (committed.get(key) ?? -1n) < end).map(([key]) => key);
+      const behind = await partitionsBehind(admin, groupId, ends);
       if (behind.length) throw new Error(`${groupId} has not handled everything on ${behind.join(', ')} yet`);
     }, timeoutMs, 100);
   } finally {

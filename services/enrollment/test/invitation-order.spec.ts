@@ -72,6 +72,15 @@ const decisionKnown = (program: Program, locationId: string, eventId: string) =>
     expect(view?.years?.[program.fiscalYear]?.eventId).toBe(eventId);
   });
 
+/** A new program for which `locationId` is eligible and invited: its INVITED enrollment. */
+async function invitedAt(locationId: string) {
+  const program = await createProgram(h);
+  await eligibility(h, w, program.programId, locationId, true);
+  await eligibilityKnown(h, program.programId, locationId);
+  await issue(program, locationId);
+  return { program, invited: await enrollmentWith(program.programId, 'INVITED') };
+}
+
 /** Until the service has handled everything published so far on the topics these tests write (for "nothing changes" checks). */
 const settle = () => groupCaughtUp(h.service.env.KAFKA_GROUP_ID, [Topics.invitations, Topics.eligibility]);
 
@@ -106,11 +115,7 @@ describe('invitations and eligibility decisions, in either order', () => {
   });
 
   it('InvitationIssued, then InvitationRevoked: INVITED -> INELIGIBLE with one event; the revocation again changes nothing', async () => {
-    const program = await createProgram(h);
-    await eligibility(h, w, program.programId, w.L3, true);
-    await eligibilityKnown(h, program.programId, w.L3);
-    await issue(program, w.L3);
-    const invited = await enrollmentWith(program.programId, 'INVITED');
+    const { program, invited } = await invitedAt(w.L3);
 
     // The ineligible decision behind the revocation is not consumed yet (its topic lags): the revocation alone ends it.
     const revoked = revocation(program, w.L3, ['Partner designation lost']);
@@ -161,11 +166,7 @@ describe('invitations and eligibility decisions, in either order', () => {
   });
 
   it('an enrollment started after the revocation is left to the eligibility decisions', async () => {
-    const program = await createProgram(h);
-    await eligibility(h, w, program.programId, w.L1, true);
-    await eligibilityKnown(h, program.programId, w.L1);
-    await issue(program, w.L1);
-    const invited = await enrollmentWith(program.programId, 'INVITED');
+    const { program, invited } = await invitedAt(w.L1);
     // Revoked (the decision behind it not consumed yet), but the admin enrolls before the revocation is consumed.
     const revoked = revocation(program, w.L1, ['Partner designation lost']);
     await new Promise((resolve) => setTimeout(resolve, 20));

@@ -37,6 +37,21 @@ afterAll(() => h?.close());
 
 const operator = (path: string, body: unknown) => call(h, 'POST', path, { operator: true, body });
 
+/** An enrollment document as the service stores it, written straight into its database by the tests below. */
+function storedEnrollment(fields: { programId: string; programName: string; partnerId: string; locationId: string; fiscalYear: string; status: string; version: number } & Record<string, unknown>) {
+  const now = new Date();
+  return {
+    _id: enrollmentId(fields),
+    reasons: [],
+    missing: [],
+    bankChosen: false,
+    evaluatedAt: now,
+    createdAt: now,
+    updatedAt: now,
+    ...fields,
+  };
+}
+
 describe('fiscal-year rollover', () => {
   it('renews, expires (agreement inactive; no longer eligible) and asks for action (tax profile expired), reminding first, once', async () => {
     const program = await createProgram(h);
@@ -135,26 +150,18 @@ describe('fiscal-year rollover', () => {
 describe('enrollments never completed in their fiscal year', () => {
   /** One enrollment per status, of this (long past, or not yet ended) fiscal year. */
   const seedUnfinished = async (programId: string, programName: string, fiscalYear: string, statuses: readonly string[]) => {
-    const now = new Date();
-    const seeded = statuses.map((status, i) => {
-      const locationId = `uloc${i}-${fiscalYear}-${w.run}`;
-      return {
-        _id: enrollmentId({ programId, locationId, fiscalYear }),
+    const seeded = statuses.map((status, i) =>
+      storedEnrollment({
         programId,
         programName,
         partnerId: w.partnerId,
-        locationId,
+        locationId: `uloc${i}-${fiscalYear}-${w.run}`,
         fiscalYear,
         status,
-        reasons: [],
-        missing: status === 'ACTION_REQUIRED' ? ['TAX_PROFILE_MISSING'] : [],
-        bankChosen: false,
-        evaluatedAt: now,
         version: 2,
-        createdAt: now,
-        updatedAt: now,
-      };
-    });
+        missing: status === 'ACTION_REQUIRED' ? ['TAX_PROFILE_MISSING'] : [],
+      }),
+    );
     await h.db.collection('enrollments').insertMany(seeded as never[]);
     return seeded;
   };
@@ -217,28 +224,20 @@ describe('a rollover killed halfway', () => {
       })) as never[],
     );
     await h.db.collection('agreement_view').insertOne({ _id: partner(9), active: false, changedAt: now } as never);
-    const enrollments = Array.from({ length: N }, (_, i) => {
-      const locationId = `kloc${i}-${run}`;
-      return {
-        _id: enrollmentId({ programId, locationId, fiscalYear: FROM }),
+    const enrollments = Array.from({ length: N }, (_, i) =>
+      storedEnrollment({
         programId,
         programName: 'Killed halfway',
         partnerId: partner(i % 10),
-        locationId,
+        locationId: `kloc${i}-${run}`,
         fiscalYear: FROM,
         status: 'ENROLLED',
-        reasons: [],
-        missing: [],
+        version: 3,
         bankProfileId: bank(i % 10),
-        bankChosen: false,
-        evaluatedAt: now,
         submittedAt: now,
         enrolledAt: now,
-        version: 3,
-        createdAt: now,
-        updatedAt: now,
-      };
-    });
+      }),
+    );
     await h.db.collection('enrollments').insertMany(enrollments as never[]);
     return enrollments;
   }

@@ -1,5 +1,5 @@
 import { Topics } from '@lib/contracts';
-import { KAFKA, MESSAGING_OPTIONS, MessagingOptions } from '@lib/messaging';
+import { endOffsets, KAFKA, MESSAGING_OPTIONS, MessagingOptions, partitionsBehind } from '@lib/messaging';
 import { BackgroundWork, CONFIG } from '@lib/platform';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { Kafka } from 'kafkajs';
@@ -36,22 +36,13 @@ export class ConsumerCatchUp {
       await admin.connect();
       const known = new Set(await admin.listTopics());
       const wanted = topics.filter((topic) => known.has(topic));
-      const ends = new Map<string, bigint>();
-      for (const topic of wanted) {
-        for (const { partition, high } of await admin.fetchTopicOffsets(topic)) {
-          if (BigInt(high) > 0n) ends.set(`${topic}:${partition}`, BigInt(high));
-        }
-      }
+      const ends = await endOffsets(admin, wanted);
       for (;;) {
-        const committed = new Map<string, bigint>();
-        for (const { topic, partitions } of await admin.fetchOffsets({ groupId, topics: wanted })) {
-          for (const { partition, offset } of partitions) committed.set(`${topic}:${partition}`, BigInt(offset));
-        }
-        const behind = [...ends].filter(([key, end]) => (committed.get(key) ?? -1n) < end);
+        const behind = await partitionsBehind(admin, groupId, ends);
         if (behind.length === 0) return true;
         if (this.work.stopRequested) return false; // shutting down: the run stops before its first batch anyway
         if (Date.now() >= deadline) {
-          this.logger.warn(`not caught up with ${behind.map(([key]) => key).join(', ')} after ${timeoutMs} ms; deciding with the views as they are`);
+          this.logger.warn(`not caught up with ${behind.join(', ')} after ${timeoutMs} ms; deciding with the views as they are`);
           return false;
         }
         await sleep(100);

@@ -1,0 +1,26 @@
+import type { Admin } from 'kafkajs';
+
+/** The end offset of every partition of `topics` that holds a message, as `topic:partition` -> offset. */
+export async function endOffsets(admin: Admin, topics: string[]): Promise<Map<string, bigint>> {
+  const ends = new Map<string, bigint>();
+  for (const topic of topics) {
+    for (const { partition, high } of await admin.fetchTopicOffsets(topic)) {
+      if (BigInt(high) > 0n) ends.set(`${topic}:${partition}`, BigInt(high));
+    }
+  }
+  return ends;
+}
+
+/**
+ * The partitions of `ends` that consumer group `groupId` has not committed up to, so has not handled everything
+ * before those offsets yet (a group commits an offset only after the message's effect).
+ */
+export async function partitionsBehind(admin: Admin, groupId: string, ends: Map<string, bigint>): Promise<string[]> {
+  const topics = [...new Set([...ends.keys()].map((key) => key.slice(0, key.lastIndexOf(':'))))];
+  if (topics.length === 0) return [];
+  const committed = new Map<string, bigint>();
+  for (const { topic, partitions } of await admin.fetchOffsets({ groupId, topics })) {
+    for (const { partition, offset } of partitions) committed.set(`${topic}:${partition}`, BigInt(offset));
+  }
+  return [...ends].filter(([key, end]) => (committed.get(key) ?? -1n) < end).map(([key]) => key);
+}
