@@ -913,6 +913,10 @@ async function main(): Promise<void> {
       }),
     );
     for (const [s, m] of Object.entries(memory)) {
+      if (m.flat === null) {
+        log(`memory ${s}: not measured (${m.firstMb === undefined ? 'no steady run' : 'too few samples'})`);
+        continue;
+      }
       log(
         `memory ${s}: first ${m.firstMb} MB, last ${m.lastMb} MB, max ${m.maxMb} MB over the steady runs; ` +
           `median of the first half ${m.firstHalfMedianMb} MB, of the second ${m.secondHalfMedianMb} MB (${m.flat ? 'flat' : 'GROWING'})`,
