@@ -8,6 +8,7 @@ export * from './http/idempotency';
 export * from './http/if-match';
 export * from './http/problem';
 export * from './http/problem.filter';
+export * from './http/text';
 export * from './http/validation';
 export * from './lifecycle/background-work';
 export * from './logging/logging';

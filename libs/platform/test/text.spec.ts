@@ -1,0 +1,40 @@
+import { plainToInstance } from 'class-transformer';
+import { IsOptional, validateSync } from 'class-validator';
+import { Text } from '../src/http/text';
+
+class Input {
+  @Text(10)
+  name!: string;
+
+  @IsOptional()
+  @Text(10)
+  note?: string;
+}
+
+const check = (plain: object) => {
+  const input = plainToInstance(Input, plain);
+  return { input, errors: validateSync(input).flatMap((e) => Object.values(e.constraints ?? {})) };
+};
+
+describe('Text', () => {
+  it('trims a name', () => {
+    const { input, errors } = check({ name: '  Contoso  ' });
+    expect(errors).toEqual([]);
+    expect(input.name).toBe('Contoso');
+  });
+
+  it.each([[''], ['   '], ['\t\n']])('refuses a blank name (%j)', (name) => {
+    expect(check({ name }).errors).toEqual(['name must not be blank']);
+  });
+
+  it('refuses a name too long once trimmed, and a name that is not a string', () => {
+    expect(check({ name: ' 12345678901 ' }).errors).toEqual(['name must be shorter than or equal to 10 characters']);
+    expect(check({ name: ' 1234567890 ' }).errors).toEqual([]);
+    expect(check({ name: 42 }).errors).toContain('name must be a string');
+  });
+
+  it('leaves an optional field out, but refuses it blank', () => {
+    expect(check({ name: 'a' }).errors).toEqual([]);
+    expect(check({ name: 'a', note: ' ' }).errors).toEqual(['note must not be blank']);
+  });
+});
