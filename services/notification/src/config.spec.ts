@@ -6,7 +6,7 @@ const required = {
   KAFKA_BROKERS: '127.0.0.1:9092',
   JWT_ISSUER: 'https://issuer.test',
   JWKS_URL: 'https://issuer.test/jwks',
-  OPERATOR_TOKEN: 'x',
+  OPERATOR_TOKEN: 'test-operator-key',
 };
 const load = (env: Record<string, string>) => loadConfig({ ...baseConfigSpec('notification'), ...notificationConfigSpec }, { ...required, ...env });
 

@@ -6,10 +6,31 @@ import { CONFIG } from '../config/config';
 import { ProblemException } from '../http/problem';
 import type { PlatformConfig } from '../platform.module';
 import { InvalidTokenError, JwtVerifier } from './jwt-verifier';
-import { IS_OPERATOR, IS_PUBLIC } from './principal';
+import { IS_OPERATOR, IS_PUBLIC, Principal } from './principal';
 
-const unauthorized = (detail: string) =>
+export const unauthorized = (detail: string) =>
   new ProblemException(HttpStatus.UNAUTHORIZED, 'unauthorized', 'Authentication required', detail);
+
+/** Whether the request carries the operator credential (X-Operator-Key), compared in constant time. */
+export function hasOperatorKey(request: Request, operatorToken: string): boolean {
+  const header = request.headers['x-operator-key'];
+  if (typeof header !== 'string' || !header || !operatorToken) return false;
+  const given = Buffer.from(header);
+  const expected = Buffer.from(operatorToken);
+  return given.length === expected.length && timingSafeEqual(given, expected);
+}
+
+/** The caller of the request's bearer token; 401 without one (`missing` says what to send) or when it is not valid. */
+export async function verifyBearer(request: Request, verifier: JwtVerifier, missing: string): Promise<Principal> {
+  const match = /^Bearer\s+(\S+)$/i.exec(request.headers.authorization ?? '');
+  if (!match) throw unauthorized(missing);
+  try {
+    return await verifier.verify(match[1]);
+  } catch (error) {
+    if (error instanceof InvalidTokenError) throw unauthorized(error.message);
+    throw error;
+  }
+}
 
 /** Global guard: every HTTP route needs a verified bearer token unless marked @Public() or @OperatorOnly(). */
 @Injectable()
@@ -27,24 +48,13 @@ export class AuthGuard implements CanActivate {
     const request = context.switchToHttp().getRequest<Request & { principal?: unknown; operator?: boolean }>();
 
     if (this.reflector.getAllAndOverride<boolean>(IS_OPERATOR, targets)) {
-      const given = Buffer.from(String(request.headers['x-operator-key'] ?? ''));
-      const expected = Buffer.from(this.config.OPERATOR_TOKEN);
-      if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+      if (!hasOperatorKey(request, this.config.OPERATOR_TOKEN)) {
         throw unauthorized('This operation needs the operator credential in the X-Operator-Key header.');
       }
       request.operator = true;
       return true;
     }
-
-    const header = request.headers.authorization ?? '';
-    const match = /^Bearer\s+(\S+)$/i.exec(header);
-    if (!match) throw unauthorized('Send an access token: Authorization: Bearer <token>.');
-    try {
-      request.principal = await this.verifier.verify(match[1]);
-    } catch (error) {
-      if (error instanceof InvalidTokenError) throw unauthorized(error.message);
-      throw error;
-    }
+    request.principal = await verifyBearer(request, this.verifier, 'Send an access token: Authorization: Bearer <token>.');
     return true;
   }
 }

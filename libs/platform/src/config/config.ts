@@ -13,6 +13,12 @@ const brokers = makeValidator<string[]>((value) => {
   return list;
 });
 
+/** The operator credential: long enough to guess at no better than a real secret (an empty one would let anyone in). */
+const operatorToken = makeValidator<string>((value) => {
+  if (value.trim().length < 16) throw new Error('must be at least 16 characters, a secret shared with the operators');
+  return value;
+});
+
 const mongoUrl = makeValidator<string>((value) => {
   if (!/^mongodb(\+srv)?:\/\//.test(value)) throw new Error('must be a mongodb:// URL');
   return value;
@@ -39,7 +45,7 @@ export function baseConfigSpec(serviceName: string) {
     JWT_AUDIENCE: str({ default: 'incentives-platform', desc: 'Expected `aud` of access tokens' }),
     JWKS_URL: url({ desc: "The issuer's JWKS endpoint" }),
     JWT_PARTNER_CLAIM: str({ default: 'partnerId', desc: "The token claim that names the caller's partner" }),
-    OPERATOR_TOKEN: str({ desc: 'Credential of platform operators (X-Operator-Key header)' }),
+    OPERATOR_TOKEN: operatorToken({ desc: 'Credential of platform operators (X-Operator-Key header), at least 16 characters' }),
     DOCS_ENABLED: bool({ default: true, desc: 'Serve the OpenAPI document at /docs and /docs-json' }),
     SHUTDOWN_TIMEOUT_MS: num({ default: 20_000, desc: 'After SIGTERM, exit with 1 if the graceful shutdown takes longer' }),
     IDEMPOTENCY_LEASE_MS: num({

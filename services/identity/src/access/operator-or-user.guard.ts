@@ -1,25 +1,20 @@
-import { CONFIG, InvalidTokenError, JwtVerifier, PlatformConfig, Principal, ProblemException, Public } from '@lib/platform';
+import { CONFIG, hasOperatorKey, JwtVerifier, PlatformConfig, Principal, Public, unauthorized, verifyBearer } from '@lib/platform';
 import {
   applyDecorators,
   CanActivate,
   createParamDecorator,
   ExecutionContext,
-  HttpStatus,
   Inject,
   Injectable,
   UseGuards,
 } from '@nestjs/common';
 import { ApiBearerAuth, ApiSecurity } from '@nestjs/swagger';
 import type { Request } from 'express';
-import { timingSafeEqual } from 'node:crypto';
 
 /** Who called an endpoint open to both platform operators and signed-in users. */
 export type Caller = { operator: true } | { operator: false; principal: Principal };
 
 type CallerRequest = Request & { principal?: Principal; operator?: boolean };
-
-const unauthorized = (detail: string) =>
-  new ProblemException(HttpStatus.UNAUTHORIZED, 'unauthorized', 'Authentication required', detail);
 
 /**
  * Accepts the operator credential (X-Operator-Key) or a user's bearer token, checked exactly as the platform's
@@ -34,24 +29,16 @@ export class OperatorOrUserGuard implements CanActivate {
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const request = context.switchToHttp().getRequest<CallerRequest>();
-    const operatorKey = request.headers['x-operator-key'];
-    if (operatorKey !== undefined) {
-      const given = Buffer.from(String(operatorKey));
-      const expected = Buffer.from(this.config.OPERATOR_TOKEN);
-      if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-        throw unauthorized('The X-Operator-Key credential is not valid.');
-      }
+    if (request.headers['x-operator-key'] !== undefined) {
+      if (!hasOperatorKey(request, this.config.OPERATOR_TOKEN)) throw unauthorized('The X-Operator-Key credential is not valid.');
       request.operator = true;
       return true;
     }
-    const match = /^Bearer\s+(\S+)$/i.exec(request.headers.authorization ?? '');
-    if (!match) throw unauthorized('Send an access token (Authorization: Bearer <token>) or the operator credential (X-Operator-Key).');
-    try {
-      request.principal = await this.verifier.verify(match[1]);
-    } catch (error) {
-      if (error instanceof InvalidTokenError) throw unauthorized(error.message);
-      throw error;
-    }
+    request.principal = await verifyBearer(
+      request,
+      this.verifier,
+      'Send an access token (Authorization: Bearer <token>) or the operator credential (X-Operator-Key).',
+    );
     return true;
   }
 }
