@@ -53,7 +53,10 @@ export class ProblemFilter implements ExceptionFilter {
       };
     }
     if (exception instanceof SyntaxError && (exception as { status?: number }).status === 400) {
-      return { type: TYPE_BASE + 'malformed-body', title: 'Malformed JSON body', status: 400, detail: exception.message };
+      // Not the parser's message: on Node 20 it quotes part of the body, which may hold a secret.
+      const position = /at position (\d+)/.exec(exception.message)?.[1];
+      const detail = `The request body is not valid JSON${position === undefined ? '' : ` (at position ${position})`}.`;
+      return { type: TYPE_BASE + 'malformed-body', title: 'Malformed JSON body', status: 400, detail };
     }
     const status = (exception as { status?: number })?.status;
     if (typeof status === 'number' && status >= 400 && status < 500) {

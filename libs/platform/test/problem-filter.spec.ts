@@ -1,0 +1,29 @@
+import { ProblemFilter } from '../src';
+
+/** The error body-parser passes on for a body that is not JSON: the parser's own SyntaxError, with status 400. */
+function parseError(body: string): SyntaxError {
+  try {
+    JSON.parse(body);
+  } catch (error) {
+    return Object.assign(error as SyntaxError, { status: 400 });
+  }
+  throw new Error('the body parsed');
+}
+
+describe('ProblemFilter, a malformed JSON body', () => {
+  const filter = new ProblemFilter();
+
+  it('answers 400 malformed-body without quoting the body, which may hold a secret', () => {
+    const error = parseError('{"taxId": 987654321x}');
+    const problem = filter.toProblem(error);
+    expect(problem).toMatchObject({ status: 400, title: 'Malformed JSON body', type: expect.stringMatching(/malformed-body$/) });
+    expect(problem.detail).toMatch(/^The request body is not valid JSON/);
+    expect(problem.detail).not.toContain('987654321');
+    expect(JSON.stringify(problem)).not.toContain('987654321');
+  });
+
+  it('keeps the position where the parser gives one', () => {
+    const error = Object.assign(new SyntaxError('Unexpected token } in JSON at position 12'), { status: 400 });
+    expect(filter.toProblem(error).detail).toBe('The request body is not valid JSON (at position 12).');
+  });
+});
