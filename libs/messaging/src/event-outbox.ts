@@ -6,7 +6,7 @@ import { OutboxRelay } from './outbox-relay';
 
 /**
  * What use cases call to emit events: build entries, store them with the state change (`$push: pushOutbox(...)`
- * or `doc.outbox.push(...)`), then `published()` so the relay sends them without waiting for its next poll.
+ * or `doc.outbox.push(...)`), then `committed()` so the relay sends them without waiting for its next poll.
  */
 @Injectable()
 export class EventOutbox {

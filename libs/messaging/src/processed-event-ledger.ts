@@ -27,10 +27,6 @@ export class ProcessedEventLedger {
     return `${groupId}:${eventId}`;
   }
 
-  async has(groupId: string, eventId: string): Promise<boolean> {
-    return (await this.collection.countDocuments({ _id: this.id(groupId, eventId) }, { limit: 1 })) > 0;
-  }
-
   /** Which of these events the group has applied: one indexed read for a whole batch of messages. */
   async processed(groupId: string, eventIds: string[]): Promise<Set<string>> {
     if (eventIds.length === 0) return new Set();
@@ -54,14 +50,6 @@ export class ProcessedEventLedger {
         },
       })),
       { ordered: false },
-    );
-  }
-
-  async record(groupId: string, eventId: string, origin: { topic: string; partition: number; offset: string }) {
-    await this.collection.updateOne(
-      { _id: this.id(groupId, eventId) },
-      { $setOnInsert: { ...origin, processedAt: new Date() } },
-      { upsert: true },
     );
   }
 }
