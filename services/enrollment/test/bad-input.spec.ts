@@ -30,6 +30,7 @@ describe('programs', () => {
     ['an unknown field', { surprise: 1 }, 'surprise'],
     ['a bad fiscal year', { fiscalYear: '2027' }, 'fiscalYear'],
     ['an empty name', { name: '' }, 'name'],
+    ['a blank name', { name: '   ' }, 'name'],
     ['no currencies', { payoutRules: { ...RULES, allowedCurrencies: [] } }, 'payoutRules.allowedCurrencies'],
     ['a lower-case currency', { payoutRules: { ...RULES, allowedCurrencies: ['usd'] } }, 'payoutRules.allowedCurrencies'],
     ['an unknown payment method', { payoutRules: { ...RULES, allowedPaymentMethods: ['CASH'] } }, 'payoutRules.allowedPaymentMethods'],

@@ -1,4 +1,5 @@
 import { FISCAL_YEAR_PATTERN, PaymentMethod, PaymentMethods, ProgramState, ProgramStates } from '@lib/contracts';
+import { Text } from '@lib/platform';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import {
@@ -10,7 +11,6 @@ import {
   IsIn,
   IsOptional,
   IsString,
-  Length,
   Matches,
   ValidateNested,
 } from 'class-validator';
@@ -45,8 +45,7 @@ export class CreateProgramDto {
   programId?: string;
 
   @ApiProperty({ example: 'Azure Growth Incentive' })
-  @IsString()
-  @Length(1, 200)
+  @Text(200)
   name!: string;
 
   @ApiProperty({ example: 'FY27', description: 'The fiscal year new enrollments are for (FY27 = 2026-07-01 .. 2027-06-30)' })
@@ -69,7 +68,7 @@ export class CreateProgramDto {
 }
 
 export class UpdateProgramDto {
-  @ApiPropertyOptional() @IsOptional() @IsString() @Length(1, 200) name?: string;
+  @ApiPropertyOptional() @IsOptional() @Text(200) name?: string;
 
   @ApiPropertyOptional({ example: 'FY28', description: 'Moves the program to another fiscal year: new enrollments are for that year' })
   @IsOptional()
