@@ -8,7 +8,7 @@ const { join } = require('node:path');
 const { resolveInfra } = require('./platform');
 
 (async () => {
-  const infra = await resolveInfra({ name: 'infra', log: (line) => process.stdout.write(`${line}\n`) });
+  const infra = await resolveInfra({ name: 'infra', detached: true, log: (line) => process.stdout.write(`${line}\n`) });
   const env = `export KAFKA_BROKERS=${infra.kafkaBrokers.join(',')}\nexport MONGO_URL=${infra.mongoUrl}\n`;
   mkdirSync(join(__dirname, '..', '.local'), { recursive: true });
   writeFileSync(join(__dirname, '..', '.local', 'infra.env'), env);

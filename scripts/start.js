@@ -6,7 +6,7 @@
  */
 const { spawnSync } = require('node:child_process');
 const { existsSync, mkdirSync, readFileSync, writeFileSync } = require('node:fs');
-const { randomBytes } = require('node:crypto');
+const { generateKeyPairSync, randomBytes } = require('node:crypto');
 const { join } = require('node:path');
 const { resolveInfra, spawnServer, waitFor } = require('./platform');
 
@@ -25,11 +25,16 @@ const say = (line) => process.stdout.write(`${line}\n`);
 /** Local secrets are made once and kept in .local/, so a restart can still decrypt what it stored. */
 function localSecrets() {
   const file = join(root, '.local', 'secrets.json');
-  if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8'));
-  const secrets = {
-    OPERATOR_TOKEN: `local-operator-${randomBytes(6).toString('hex')}`,
-    PAYOUT_ENCRYPTION_KEYS: `k1:${randomBytes(32).toString('base64')}`,
+  const kept = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : {};
+  const made = {
+    OPERATOR_TOKEN: () => `local-operator-${randomBytes(6).toString('hex')}`,
+    PAYOUT_ENCRYPTION_KEYS: () => `k1:${randomBytes(32).toString('base64')}`,
+    // identity's token signing key: tokens signed before a restart stay valid after it.
+    JWT_SIGNING_KEY: () => generateKeyPairSync('rsa', { modulusLength: 2048, privateKeyEncoding: { type: 'pkcs8', format: 'pem' } }).privateKey,
   };
+  const missing = Object.keys(made).filter((name) => !kept[name]);
+  if (!missing.length) return kept;
+  const secrets = { ...kept, ...Object.fromEntries(missing.map((name) => [name, made[name]()])) };
   mkdirSync(join(root, '.local'), { recursive: true });
   writeFileSync(file, JSON.stringify(secrets, null, 2), { mode: 0o600 });
   return secrets;
@@ -44,7 +49,7 @@ async function main() {
   spawnSync(process.execPath, [join(root, 'node_modules', '.bin', 'tsc-alias'), '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'inherit' });
 
   say('Starting Kafka and MongoDB...');
-  const infra = await resolveInfra({ name: 'platform', persistent: true });
+  const infra = await resolveInfra({ name: 'platform', persistent: true, detached: true });
   const processes = [];
   let stopping = false;
   const stop = async (code = 0) => {
@@ -58,11 +63,14 @@ async function main() {
   };
   process.on('SIGINT', () => void stop(0));
   process.on('SIGTERM', () => void stop(0));
+  // In groups of their own, the services would outlive a crash of this script.
+  process.on('exit', () => processes.forEach((p) => p.child.kill('SIGKILL')));
 
   try {
     processes.push(
       spawnServer(process.execPath, [join(root, 'node_modules', 'maildev', 'bin', 'maildev'), '--ip', host, '--web-ip', host, '--smtp', String(MAIL.smtp), '--web', String(MAIL.web), '--silent'], {
         cwd: root,
+        detached: true,
         logFile: join(logs, 'maildev.log'),
       }),
     );
@@ -79,7 +87,8 @@ async function main() {
       LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
     };
     const own = {
-      identity: { DEV_SIGN_IN_ENABLED: 'true' },
+      identity: { DEV_SIGN_IN_ENABLED: 'true', JWT_SIGNING_KEY: secrets.JWT_SIGNING_KEY },
+      enrollment: { PAYOUT_PROFILES_API_URL: url('payout-profiles') },
       'payout-profiles': { PAYOUT_ENCRYPTION_KEYS: secrets.PAYOUT_ENCRYPTION_KEYS, PAYOUT_ENCRYPTION_ACTIVE_KEY_ID: 'k1' },
       notification: { SMTP_URL: `smtp://${host}:${MAIL.smtp}` },
     };
@@ -88,6 +97,8 @@ async function main() {
       processes.push(
         spawnServer(process.execPath, ['--enable-source-maps', join(root, 'dist', 'services', service, 'src', 'main.js')], {
           cwd: root,
+          // Own process groups: Ctrl-C reaches this script only, which stops the services first, then the servers.
+          detached: true,
           env: { ...common, ...own[service], PORT: String(port(service)), SERVICE_NAME: service },
           logFile: join(logs, `${service}.log`),
         }),

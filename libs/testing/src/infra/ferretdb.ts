@@ -23,6 +23,11 @@ export interface StartFerretDbOptions {
   dataDir: string;
   /** Progress messages (build, start, failures). */
   log?: (line: string) => void;
+  /**
+   * Start the server in a process group of its own (npm start, npm run infra): Ctrl-C in the terminal then reaches
+   * only the script, which stops the services before the servers. Tests leave it off, so Ctrl-C stops the servers.
+   */
+  detached?: boolean;
 }
 
 /** Go sources of the embedded server, relative to the project root. */
@@ -100,7 +105,7 @@ export async function startFerretDb(opts: StartFerretDbOptions): Promise<MongoSe
     const proc = spawnServer(
       binary,
       ['-listen-addr', `127.0.0.1:${port}`, '-sqlite-dir', sqliteDir, '-log-level', 'error'],
-      { logFile },
+      { logFile, detached: opts.detached },
     );
     // Do not leave the server behind if the test process exits without calling stop().
     const killOnExit = () => proc.child.kill('SIGKILL');

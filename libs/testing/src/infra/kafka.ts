@@ -32,6 +32,11 @@ export interface StartKafkaOptions {
   /** Fixed ports, e.g. to restart a broker where its clients expect it; free ones otherwise. */
   brokerPort?: number;
   controllerPort?: number;
+  /**
+   * Start the server in a process group of its own (npm start, npm run infra): Ctrl-C in the terminal then reaches
+   * only the script, which stops the services before the servers. Tests leave it off, so Ctrl-C stops the servers.
+   */
+  detached?: boolean;
 }
 
 /** The POM listing the broker and its logging binding, relative to the project root. */
@@ -141,7 +146,7 @@ export async function startKafka(opts: StartKafkaOptions): Promise<KafkaServer> 
       });
     }
 
-    const proc = spawnServer(java, [...jvm, 'kafka.Kafka', propsFile], { logFile });
+    const proc = spawnServer(java, [...jvm, 'kafka.Kafka', propsFile], { logFile, detached: opts.detached });
     let spawnError: Error | undefined;
     proc.child.on('error', (error) => (spawnError = error));
     // Do not leave the JVM behind if the test process exits without calling stop().

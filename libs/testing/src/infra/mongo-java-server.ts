@@ -30,12 +30,18 @@ export async function startMongoJavaServer({
   dataDir,
   persistFile,
   log = () => {},
+  detached,
 }: {
   root: string;
   dataDir: string;
   /** Keep the data in this H2 file across restarts; in memory when absent. */
   persistFile?: string;
   log?: (line: string) => void;
+  /**
+   * Start the server in a process group of its own (npm start, npm run infra): Ctrl-C in the terminal then reaches
+   * only the script, which stops the services before the servers. Tests leave it off, so Ctrl-C stops the servers.
+   */
+  detached?: boolean;
 }): Promise<MongoServer> {
   const jars = await ensureMavenJars({ root, pom: MONGO_POM, libsDir: MONGO_LIBS_DIR, what: 'mongo-java-server', log });
   mkdirSync(dataDir, { recursive: true });
@@ -47,7 +53,7 @@ export async function startMongoJavaServer({
     args.push(persistFile);
   }
   const started = Date.now();
-  const server = spawnServer(findJava(), args, { cwd: root, logFile });
+  const server = spawnServer(findJava(), args, { cwd: root, logFile, detached });
   const kill = () => server.child.kill('SIGKILL');
   process.once('exit', kill);
   let exited = false;

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { startFerretDb } from './ferretdb';
 import { ensureKafkaJars, KafkaServer, startKafka } from './kafka';
@@ -28,6 +28,7 @@ export async function resolveInfra({
   root = PROJECT_ROOT,
   persistent = false,
   kafkaClusters = 1,
+  detached = false,
   log = () => undefined,
 }: {
   name?: string;
@@ -39,6 +40,8 @@ export async function resolveInfra({
    * running side by side never consume each other's events). Ignored when KAFKA_BROKERS names one.
    */
   kafkaClusters?: number;
+  /** Servers in process groups of their own, so that Ctrl-C reaches only the script that stops them (npm start). */
+  detached?: boolean;
   log?: (line: string) => void;
 } = {}): Promise<Infra> {
   const stops: Array<() => Promise<void>> = [];
@@ -51,11 +54,13 @@ export async function resolveInfra({
     const docker = !envKafka || !envMongo ? await dockerAvailable() : false;
     const dataDir = persistent ? join(root, '.local', 'data', name) : join(root, '.local', 'run', `${name}-${process.pid}`);
     mkdirSync(dataDir, { recursive: true });
+    // A run's folder (Kafka's partitions: up to 200 MB after a benchmark) goes when the run stops; stops run last first.
+    if (!persistent) stops.push(async () => rmSync(dataDir, { recursive: true, force: true }));
 
     const startOneKafka = (index: number): Promise<KafkaServer & { mode: Infra['mode']['kafka'] }> =>
       docker
         ? startKafkaContainer().then((s) => ({ ...s, mode: 'testcontainers' as const }))
-        : startKafka({ root, dataDir: join(dataDir, index === 0 ? 'kafka' : `kafka-${index + 1}`), log }).then((s) => ({ ...s, mode: 'local' as const }));
+        : startKafka({ root, dataDir: join(dataDir, index === 0 ? 'kafka' : `kafka-${index + 1}`), log, detached }).then((s) => ({ ...s, mode: 'local' as const }));
     const kafkaPromise = envKafka
       ? Promise.resolve([{ brokers: envKafka.split(','), stop: async () => undefined, mode: 'environment' as const }])
       : // The jars are fetched once before the brokers start side by side (a fresh clone has none yet).
@@ -66,7 +71,7 @@ export async function resolveInfra({
       ? Promise.resolve({ url: envMongo, stop: async () => undefined, mode: 'environment' as const })
       : docker
         ? startMongoContainer().then((s) => ({ ...s, mode: 'testcontainers' as const }))
-        : startLocalMongo(root, join(dataDir, 'mongo'), persistent, log).then((s) => ({ ...s, mode: 'local' as const }));
+        : startLocalMongo(root, join(dataDir, 'mongo'), persistent, detached, log).then((s) => ({ ...s, mode: 'local' as const }));
 
     const [kafka, mongo] = await Promise.allSettled([kafkaPromise, mongoPromise]);
     if (mongo.status === 'fulfilled') stops.push(mongo.value.stop);
@@ -95,7 +100,7 @@ async function settleAll<T extends { stop: () => Promise<void> }>(starts: Array<
 }
 
 /** mongo-java-server by default (atomic updates, fast); FerretDB when LOCAL_MONGO=ferretdb. */
-function startLocalMongo(root: string, dataDir: string, persistent: boolean, log: (line: string) => void) {
-  if (process.env.LOCAL_MONGO === 'ferretdb') return startFerretDb({ root, dataDir, log });
-  return startMongoJavaServer({ root, dataDir, persistFile: persistent ? join(dataDir, 'platform.mv.db') : undefined, log });
+function startLocalMongo(root: string, dataDir: string, persistent: boolean, detached: boolean, log: (line: string) => void) {
+  if (process.env.LOCAL_MONGO === 'ferretdb') return startFerretDb({ root, dataDir, log, detached });
+  return startMongoJavaServer({ root, dataDir, persistFile: persistent ? join(dataDir, 'platform.mv.db') : undefined, log, detached });
 }
