@@ -6,7 +6,7 @@
  * Later benchmarks divide their figures by these. Exported for them; runnable alone as `npm run bench:infra`.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { Kafka, logLevel } from 'kafkajs';
+import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import { MongoClient } from 'mongodb';
 import mongoose from 'mongoose';
 import { resolveInfra } from '../libs/testing/src/infra/resolve';
@@ -36,7 +36,7 @@ async function kafkaRun(brokers: string[], count: number): Promise<{ produce: nu
   await admin.createTopics({ topics: [{ topic, numPartitions: 6 }], waitForLeaders: true });
   await admin.disconnect();
   const value = randomBytes(512).toString('hex'); // 1 KB
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
   await producer.connect();
   const batch = 500;
   const t0 = performance.now();

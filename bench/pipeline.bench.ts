@@ -23,7 +23,7 @@ import { OPERATOR_KEY, resolveInfra, SmtpTestServer } from '@lib/testing';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
-import { Admin, Kafka, logLevel, Producer } from 'kafkajs';
+import { Admin, Kafka, logLevel, Partitioners, Producer } from 'kafkajs';
 import { createTransport } from 'nodemailer';
 import { Ceilings, measureCeilings, median } from './infra-ceilings';
 import { Platform, SERVICES, ServiceName } from '../test/e2e/platform';
@@ -150,7 +150,7 @@ class Broker {
   async connect(): Promise<void> {
     this.admin = this.kafka.admin();
     await this.admin.connect();
-    this.producer = this.kafka.producer({ allowAutoTopicCreation: true });
+    this.producer = this.kafka.producer({ allowAutoTopicCreation: true, createPartitioner: Partitioners.DefaultPartitioner });
     await this.producer.connect();
   }
 

@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { Kafka, Message, Producer, TopicMessages } from 'kafkajs';
+import { Kafka, Message, Partitioners, Producer, TopicMessages } from 'kafkajs';
 import { KAFKA } from './tokens';
 
 /** An idempotent producer that waits for every in-sync replica (acks=all) before it answers. */
@@ -19,7 +19,13 @@ export class EventProducer {
   async connect(): Promise<Producer> {
     if (this.producer && this.connected) return this.producer;
     this.connecting ??= (async () => {
-      const producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: true });
+      const producer = this.kafka.producer({
+        idempotent: true,
+        maxInFlightRequests: 1,
+        allowAutoTopicCreation: true,
+        // KafkaJS 2's default (murmur2, as the Java client: the same key lands on the same partition from any client).
+        createPartitioner: Partitioners.DefaultPartitioner,
+      });
       producer.on(producer.events.CONNECT, () => (this.connected = true));
       producer.on(producer.events.DISCONNECT, () => (this.connected = false));
       await producer.connect();

@@ -9,6 +9,20 @@ const levels: Record<number, 'error' | 'warn' | 'log' | 'debug'> = {
   [logLevel.DEBUG]: 'debug',
 };
 
+/**
+ * Lines KafkaJS logs louder than they are here:
+ *  - "Response <api>(...)": a broker's error answer (no leader yet, a topic just created), which KafkaJS retries;
+ *    what finally fails reaches the caller, which logs it (the relay, the consumer's start);
+ *  - the idempotent producer's "Limiting retries ... may invalidate EoS guarantees": a send that gives up is sent
+ *    again by the outbox relay (at least once; consumers are idempotent);
+ *  - the v2 partitioner notice (the partitioner is chosen explicitly, see EventProducer).
+ */
+function expectedLevel(level: logLevel, message: string): logLevel {
+  if (level === logLevel.ERROR && message.startsWith('Response ')) return logLevel.WARN;
+  if (message.startsWith('Limiting retries for the idempotent producer')) return logLevel.DEBUG;
+  return level;
+}
+
 /** The only place that knows the client library: swap it here (a KafkaJS-compatible client exists). */
 export function createKafka(options: Pick<MessagingOptions, 'serviceName' | 'brokers'>): Kafka {
   const logger = new Logger('Kafka');
@@ -21,7 +35,7 @@ export function createKafka(options: Pick<MessagingOptions, 'serviceName' | 'bro
       () =>
       ({ level, log }: LogEntry) => {
         const { message, ...extra } = log;
-        logger[levels[level] ?? 'log'](`${message} ${JSON.stringify(extra)}`);
+        logger[levels[expectedLevel(level, message)] ?? 'log'](`${message} ${JSON.stringify(extra)}`);
       },
   });
 }

@@ -1,7 +1,7 @@
 import { createEnvelope, Envelope } from '@lib/contracts';
 import { createMissingTopics, endOffsets, partitionsBehind } from '@lib/messaging';
 import { randomUUID } from 'node:crypto';
-import { Consumer, IHeaders, Kafka, logLevel, Producer } from 'kafkajs';
+import { Consumer, IHeaders, Kafka, logLevel, Partitioners, Producer } from 'kafkajs';
 
 export interface ReceivedMessage<T = unknown> {
   topic: string;
@@ -30,7 +30,7 @@ export class TestKafka {
 
   async publish(topic: string, key: string, value: unknown, headers?: Record<string, string>): Promise<void> {
     if (!this.producer) {
-      this.producer = this.kafka.producer({ allowAutoTopicCreation: true });
+      this.producer = this.kafka.producer({ allowAutoTopicCreation: true, createPartitioner: Partitioners.DefaultPartitioner });
       await this.producer.connect();
     }
     await this.producer.send({

@@ -17,7 +17,8 @@ export class ProblemFilter implements ExceptionFilter {
     const response = host.switchToHttp().getResponse<Response>();
     const problem = this.toProblem(exception);
     problem.instance = request.originalUrl;
-    if (problem.status >= 500) {
+    // A 503 thrown on purpose (not ready yet, busy) is an answer, not a failure: readiness probes poll it at start.
+    if (problem.status >= 500 && !(problem.status === 503 && exception instanceof HttpException)) {
       this.logger.error(`${request.method} ${request.originalUrl}: ${(exception as Error)?.stack ?? exception}`);
     }
     response.status(problem.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(problem));
