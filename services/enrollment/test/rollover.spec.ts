@@ -191,6 +191,25 @@ describe('enrollments never completed in their fiscal year', () => {
     for (const e of seeded) expect(enrollmentEvents(h, e._id).filter((m) => m.envelope!.type === 'EnrollmentExpired')).toHaveLength(seeded.indexOf(e) < 3 ? 1 : 0);
   });
 
+  it("are limited to one program's when the operator names it; an unknown program is 404", async () => {
+    const [one, other] = [await createProgram(h, { fiscalYear: 'FY20', requiresEligibility: false }), await createProgram(h, { fiscalYear: 'FY20', requiresEligibility: false })];
+    const [mine] = await seedUnfinished(one.programId, one.name, 'FY20', ['INVITED']);
+    const [theirs] = await seedUnfinished(other.programId, other.name, 'FY20', ['INVITED']);
+    const col = h.db.collection<{ _id: string; status: string }>('enrollments');
+    const status = async (id: string) => (await col.findOne({ _id: id } as never))?.status;
+
+    const scoped = await operator('/v1/operator/rollover', { fromFiscalYear: 'FY20', programId: one.programId });
+    expect(scoped.body).toEqual(expect.objectContaining({ programId: one.programId, examined: 1, expired: 1, complete: true }));
+    expect([await status(mine._id), await status(theirs._id)]).toEqual(['EXPIRED', 'INVITED']);
+
+    const unknown = await operator('/v1/operator/rollover', { fromFiscalYear: 'FY20', programId: 'no-such-program' });
+    expect(unknown.status).toBe(404);
+    expect(await status(theirs._id)).toBe('INVITED');
+
+    expect((await operator('/v1/operator/rollover', { fromFiscalYear: 'FY20' })).body).toEqual(expect.objectContaining({ examined: 1, expired: 1 }));
+    expect(await status(theirs._id)).toBe('EXPIRED');
+  });
+
   it('are left alone by a run before their year ends (an operator continuing the ENROLLED ones early)', async () => {
     const program = await createProgram(h, { fiscalYear: 'FY44', requiresEligibility: false });
     const [waiting] = await seedUnfinished(program.programId, program.name, 'FY44', ['ACTION_REQUIRED']);

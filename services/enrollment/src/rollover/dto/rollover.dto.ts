@@ -1,6 +1,7 @@
 import { FISCAL_YEAR_PATTERN } from '@lib/contracts';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsInt, IsOptional, Matches, Max, Min } from 'class-validator';
+import { ID_MESSAGE, ID_PATTERN } from '../../common/ids';
 
 export class RolloverRequestDto {
   @ApiProperty({
@@ -9,6 +10,11 @@ export class RolloverRequestDto {
   })
   @Matches(FISCAL_YEAR_PATTERN, { message: 'fromFiscalYear must look like FY27' })
   fromFiscalYear!: string;
+
+  @ApiPropertyOptional({ example: 'azure-growth', description: "Only this program's enrollments (default: every program's)" })
+  @IsOptional()
+  @Matches(ID_PATTERN, { message: `programId ${ID_MESSAGE}` })
+  programId?: string;
 
   @ApiPropertyOptional({ description: 'Stop after this many enrollments (a bounded slice; run again to continue)' })
   @IsOptional()
@@ -27,6 +33,7 @@ export class RenewalRemindersRequestDto {
 
 export class RolloverSummaryDto {
   @ApiProperty() fromFiscalYear!: string;
+  @ApiPropertyOptional({ description: 'The program the run was limited to' }) programId?: string;
   @ApiProperty() toFiscalYear!: string;
   @ApiProperty() examined!: number;
   @ApiProperty() renewed!: number;

@@ -19,6 +19,8 @@ import { BEFORE_ENROLLED } from '../../enrollments/enrollment-rules';
 
 export interface RolloverSummary {
   fromFiscalYear: string;
+  /** The program the run was limited to (an operator's request); every program's otherwise. */
+  programId?: string;
   toFiscalYear: string;
   /** Enrollments of the ending year looked at: ENROLLED ones, and unfinished ones. */
   examined: number;
@@ -86,21 +88,24 @@ export class RollOverFiscalYear {
     @Inject(CONFIG) private readonly config: EnrollmentConfig,
   ) {}
 
-  async execute({ fromFiscalYear, limit }: { fromFiscalYear: string; limit?: number }): Promise<RolloverSummary> {
+  async execute({ fromFiscalYear, limit, programId }: { fromFiscalYear: string; limit?: number; programId?: string }): Promise<RolloverSummary> {
     if (this.running.has(fromFiscalYear)) throw Problems.conflict(`A rollover of ${fromFiscalYear} is running already.`);
     this.running.add(fromFiscalYear);
     try {
-      return await this.work.run(() => this.run(fromFiscalYear, limit));
+      return await this.work.run(() => this.run(fromFiscalYear, limit, programId));
     } finally {
       this.running.delete(fromFiscalYear);
     }
   }
 
-  private async run(fromFiscalYear: string, limit?: number): Promise<RolloverSummary> {
+  private async run(fromFiscalYear: string, limit?: number, programId?: string): Promise<RolloverSummary> {
     const started = Date.now();
     const toFiscalYear = nextFiscalYear(fromFiscalYear);
+    const programs = await this.programs.all();
+    if (programId !== undefined && !programs.has(programId)) throw Problems.notFound(`Program ${programId}`);
     const summary: RolloverSummary = {
       fromFiscalYear,
+      ...(programId !== undefined && { programId }),
       toFiscalYear,
       examined: 0,
       renewed: 0,
@@ -116,10 +121,14 @@ export class RollOverFiscalYear {
       complete: true,
     };
     const yearOver = this.clock.now() >= fiscalYearRange(fromFiscalYear).end;
-    const programs = await this.programs.all();
     const batchSize = this.config.ROLLOVER_BATCH_SIZE;
     const cursor = this.enrollments.model.collection.find(
-      { fiscalYear: fromFiscalYear, status: yearOver ? { $in: ['ENROLLED', ...BEFORE_ENROLLED] } : 'ENROLLED', rollover: { $exists: false } } as never,
+      {
+        fiscalYear: fromFiscalYear,
+        ...(programId !== undefined && { programId }),
+        status: yearOver ? { $in: ['ENROLLED', ...BEFORE_ENROLLED] } : 'ENROLLED',
+        rollover: { $exists: false },
+      } as never,
       { projection: { outbox: 0 }, batchSize },
     );
     // Two batches in flight: the next one is read and decided while the previous one is written.
