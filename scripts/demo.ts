@@ -75,7 +75,7 @@ async function main() {
   detail(`Alice receives "${invitation.subject}" (see ${running.mail})`);
   const aliceToken = await client.signIn(alice);
   const notices = await client.expect(200, 'invitations', 'GET', '/v1/notices', { token: aliceToken });
-  const notice = (notices.items ?? notices)[0];
+  const notice = notices.items[0];
   const selected = await client.expect(200, 'invitations', 'POST', `/v1/notices/${notice.invitationId}/select`, { token: aliceToken });
   detail(`Alice selects the home-page notice once: Get Started -> ${selected.getStartedUrl}; it is not shown again`);
 
@@ -99,10 +99,10 @@ async function main() {
 
   say('Alice creates a bank profile, makes it the default of A, and adds the tax profile of A.');
   const bank = await client.expect(201, 'payout-profiles', 'POST', '/v1/bank-profiles', { token: aliceToken, body: usBankProfile(`USD main ${run}`) });
-  const bankProfileId = bank.profileId ?? bank.id;
+  const bankProfileId = bank.profileId;
   await client.expect(200, 'payout-profiles', 'PUT', `/v1/locations/${A}/default-bank-profile`, { token: aliceToken, body: { bankProfileId, currency: 'USD' } });
   const tax = await client.expect(201, 'payout-profiles', 'POST', `/v1/locations/${A}/tax-profile`, { token: aliceToken, body: usTaxProfile('Contoso Inc') });
-  detail(`bank profile ${bankProfileId} (account shown as ${JSON.stringify(bank.account ?? bank.maskedAccount ?? '')}), tax profile ${tax.profileId ?? tax.id}: Pending Microsoft validation`);
+  detail(`bank profile ${bankProfileId} (account shown as ${bank.account.maskedAccount}), tax profile ${tax.profileId}: Pending Microsoft validation`);
 
   say('Alice selects Enroll again: the default bank profile and the tax profile are proposed; she submits.');
   const proposed = await eventually(async () => {
@@ -115,7 +115,7 @@ async function main() {
 
   say('The payments back office validates both profiles.');
   const requests = await kafka.watch([Topics.validationRequests]);
-  for (const profileId of [bankProfileId, tax.profileId ?? tax.id]) {
+  for (const profileId of [bankProfileId, tax.profileId]) {
     const [request] = await requests.waitFor<{ profileId: string; profileKind: 'BANK' | 'TAX'; revision: number }>((m) => (m.envelope?.data as { profileId?: string })?.profileId === profileId, { timeoutMs: 30_000 });
     await kafka.publishEvent(Topics.validationResults, partner.partnerId, {
       type: 'ProfileValidationCompleted',
@@ -128,18 +128,24 @@ async function main() {
     if (e.status !== 'ENROLLED') throw new Error(e.status);
     return e;
   }, 60_000);
-  detail(`the enrollment is ${enrolled.statusLabel ?? enrolled.status}; Alice is emailed`);
+  const enrolledMail = await eventually(async () => {
+    const found = (await mailsTo(alice)).find((m) => / is enrolled in /.test(m.subject));
+    if (!found) throw new Error('no enrolled email yet');
+    return found;
+  }, 60_000);
+  detail(`the enrollment is ${enrolled.statusLabel ?? enrolled.status}; Alice receives "${enrolledMail.subject}"`);
 
   say('The incentives overview shows the open program too, with no invitation email for it.');
   const overview = await client.expect(200, 'invitations', 'GET', '/v1/overview', { token: aliceToken });
-  detail(JSON.stringify(overview).includes(OPEN) ? `${OPEN} is listed with Enroll` : 'open program not listed yet');
+  const openMails = (await mailsTo(alice)).filter((m) => m.subject.includes(OPEN) || m.html.includes(OPEN));
+  detail(`${JSON.stringify(overview).includes(OPEN) ? `${OPEN} is listed with Enroll` : 'open program not listed yet'}; emails about it: ${openMails.length}`);
 
   say('The fiscal year ends: the enrollment continues into FY28 (agreement active, still eligible, profiles approved).');
-  const rolled = await client.expect(200, 'enrollment', 'POST', '/v1/operator/rollover', { operator: true, body: { fromFiscalYear: 'FY27' } });
+  const rolled = await client.expect(200, 'enrollment', 'POST', '/v1/operator/rollover', { operator: true, body: { fromFiscalYear: 'FY27', programId: P } });
   detail(`the operator runs the FY27 rollover: ${rolled.renewed} renewed, ${rolled.expired} expired, ${rolled.actionRequired} action required`);
   const fy28 = await eventually(async () => {
     const list = await client.expect(200, 'enrollment', 'GET', `/v1/enrollments?locationId=${A}&programId=${P}`, { token: aliceToken });
-    const found = ((list.items ?? list) as Array<{ fiscalYear: string; status: string; enrollmentId: string }>).find((e) => e.fiscalYear === 'FY28');
+    const found = (list.items as Array<{ fiscalYear: string; status: string; enrollmentId: string }>).find((e) => e.fiscalYear === 'FY28');
     if (found?.status !== 'ENROLLED') throw new Error(`FY28 enrollment: ${found?.status ?? 'not there yet'}`);
     return found;
   }, 60_000);
@@ -153,7 +159,7 @@ async function main() {
     data: { partnerId: partner.partnerId, active: false },
   });
   const expired = await eventually(async () => {
-    await client.call('enrollment', 'POST', '/v1/operator/rollover', { operator: true, body: { fromFiscalYear: 'FY28' } });
+    await client.call('enrollment', 'POST', '/v1/operator/rollover', { operator: true, body: { fromFiscalYear: 'FY28', programId: P } });
     const e = await client.expect(200, 'enrollment', 'GET', `/v1/enrollments/${fy28.enrollmentId}`, { token: aliceToken });
     if (e.status !== 'EXPIRED') throw new Error(e.status);
     return e;
