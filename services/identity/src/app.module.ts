@@ -16,12 +16,14 @@ import { RolesController } from './roles/roles.controller';
 import { AssignRole } from './roles/usecases/assign-role.use-case';
 import { ListIncentivesAdmins } from './roles/usecases/list-incentives-admins.use-case';
 import { RevokeRole } from './roles/usecases/revoke-role.use-case';
+import { RoleChangeWriter } from './roles/usecases/role-change-writer';
 import { RoleChangeChecks } from './roles/usecases/role-targets';
 import { DevSignInController, DevSignInEnabled } from './tokens/dev-sign-in.controller';
 import { JwksController } from './tokens/jwks.controller';
 import { SigningKeys } from './tokens/signing-keys';
 import { TokensModule } from './tokens/tokens.module';
 import { DevSignIn } from './tokens/usecases/dev-sign-in.use-case';
+import { GlobalAdminKeeper } from './users/global-admin-keeper';
 import { User, UserSchema } from './users/user.schema';
 import { UsersController } from './users/users.controller';
 import { UsersRepository } from './users/users.repository';
@@ -71,6 +73,8 @@ import { ListUsers } from './users/usecases/list-users.use-case';
     RevokeRole,
     ListIncentivesAdmins,
     RoleChangeChecks,
+    RoleChangeWriter,
+    GlobalAdminKeeper,
     DevSignIn,
     DevSignInEnabled,
   ],

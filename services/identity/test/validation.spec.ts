@@ -4,6 +4,7 @@
  */
 import { Db } from 'mongodb';
 import { randomUUID } from 'node:crypto';
+import { PartnersRepository } from '../src/partners/partners.repository';
 import { BootedIdentity, bootIdentity, IdentityClient } from './identity.harness';
 
 jest.setTimeout(60_000);
@@ -69,6 +70,7 @@ const cases: BadInput[] = [
   { name: 'create user: unknown field', method: 'POST', path: () => '/v1/users', token: () => ga, body: () => ({ email: 'n@example.com', displayName: 'N', admin: true }), status: 400, field: 'admin' },
   { name: 'create user: bad email', method: 'POST', path: () => '/v1/users', token: () => ga, body: () => ({ email: 'not-an-email', displayName: 'N' }), status: 400, field: 'email' },
   { name: 'create user: missing displayName', method: 'POST', path: () => '/v1/users', token: () => ga, body: () => ({ email: 'n@example.com' }), status: 400, field: 'displayName' },
+  { name: 'create user: blank displayName', method: 'POST', path: () => '/v1/users', token: () => ga, body: () => ({ email: 'n@example.com', displayName: '   ' }), status: 400, field: 'displayName' },
   { name: 'create user: unknown company role', method: 'POST', path: () => '/v1/users', token: () => ga, body: () => ({ email: 'n@example.com', displayName: 'N', companyRole: 'INCENTIVES_ADMIN' }), status: 400, field: 'companyRole' },
   { name: 'create user: duplicate email (other case)', method: 'POST', path: () => '/v1/users', token: () => ga, body: () => ({ email: existing.email.toUpperCase(), displayName: 'Twin' }), status: 409, field: 'email' },
   { name: 'list users: bad limit', method: 'GET', path: () => '/v1/users?limit=0', token: () => ga, status: 400, field: 'limit' },
@@ -93,12 +95,16 @@ const cases: BadInput[] = [
   { name: 'register: bad country', method: 'POST', path: () => '/v1/partners', operator: true, body: () => register({ locations: [{ ...location('C-1'), country: 'XX' }] }), status: 400, field: 'locations.0.country' },
   { name: 'register: unknown nested field', method: 'POST', path: () => '/v1/partners', operator: true, body: () => register({ locations: [{ ...location('C-2'), vat: 'x' }] }), status: 400, field: 'locations.0.vat' },
   { name: 'register: bad admin email', method: 'POST', path: () => '/v1/partners', operator: true, body: () => register({ globalAdmin: { email: 'nope', displayName: 'GA' } }), status: 400, field: 'globalAdmin.email' },
+  { name: 'register: blank name', method: 'POST', path: () => '/v1/partners', operator: true, body: () => register({ name: ' \t ' }), status: 400, field: 'name' },
+  { name: 'register: blank legal name', method: 'POST', path: () => '/v1/partners', operator: true, body: () => register({ locations: [{ ...location('E-1'), legalName: '  ' }] }), status: 400, field: 'locations.0.legalName' },
+  { name: 'register: blank admin name', method: 'POST', path: () => '/v1/partners', operator: true, body: () => register({ globalAdmin: { email: 'ga@example.com', displayName: ' ' } }), status: 400, field: 'globalAdmin.displayName' },
   { name: 'register: a location listed twice', method: 'POST', path: () => '/v1/partners', operator: true, body: () => register({ locations: [location('D-1'), location('D-2'), location('D-1')] }), status: 400, field: 'locations.2.locationId' },
   { name: "register: another partner's location id", method: 'POST', path: () => '/v1/partners', operator: true, body: () => register({ locations: [location(`F-${randomUUID().slice(0, 6)}`), location(B.locationIds[0])] }), status: 409, field: 'locations.1.locationId' },
   { name: 'register: partner id taken', method: 'POST', path: () => '/v1/partners', operator: true, body: () => register({ partnerId: A.partnerId }), status: 409, field: 'partnerId' },
   { name: 'register: malformed JSON', method: 'POST', path: () => '/v1/partners', operator: true, raw: 'name=x', headers: {}, status: 400, field: undefined, type: 'malformed-body' },
   { name: "add location: another partner's id", method: 'POST', path: () => `/v1/partners/${A.partnerId}/locations`, operator: true, body: () => location(B.locationIds[0]), status: 409, field: 'locationId' },
   { name: 'add location: bad country', method: 'POST', path: () => `/v1/partners/${A.partnerId}/locations`, token: () => ga, body: () => ({ ...location('G-1'), country: 'Germany' }), status: 400, field: 'country' },
+  { name: 'add location: blank legal name', method: 'POST', path: () => `/v1/partners/${A.partnerId}/locations`, token: () => ga, body: () => ({ ...location('G-2'), legalName: '   ' }), status: 400, field: 'legalName' },
   { name: 'add location: existing id with other details', method: 'POST', path: () => `/v1/partners/${A.partnerId}/locations`, operator: true, body: () => ({ ...location(A.locationIds[0]), legalName: 'Renamed' }), status: 409, field: 'locationId' },
   // sign-in
   { name: 'sign-in: bad email', method: 'POST', path: () => '/v1/dev/sign-in', body: () => ({ email: 'nope' }), status: 400, field: 'email' },
@@ -120,6 +126,26 @@ describe('bad input', () => {
     if (c.type) expect(answer.body.type).toMatch(new RegExp(`/${c.type}$`));
     if (c.field) expect(answer.body.errors).toEqual(expect.arrayContaining([expect.objectContaining({ field: c.field, message: expect.any(String) })]));
     expect(await stored()).toEqual(before);
+  });
+
+  it('says a blank name must not be blank', async () => {
+    const answer = await client.call('POST', '/v1/users', { token: ga, body: { email: 'blank@example.com', displayName: '   ' } });
+    expect(answer.body.errors).toEqual([{ field: 'displayName', message: 'displayName must not be blank' }]);
+  });
+
+  it('gives back the location ids a registration claimed when the registration fails after claiming them', async () => {
+    const locationId = `R-${randomUUID().slice(0, 8)}`;
+    const body = () => ({ name: 'Fabrikam', locations: [location(locationId)], globalAdmin: { email: `ga-${randomUUID().slice(0, 8)}@example.com`, displayName: 'GA' } });
+    const partners = booted.service.app.get(PartnersRepository);
+    const spy = jest.spyOn(partners, 'register').mockRejectedValueOnce(new Error('the database went away'));
+    try {
+      // No partnerId: the failed attempt's generated id is never seen again, so a claim left under it would be lost.
+      expect((await client.call('POST', '/v1/partners', { operator: true, body: body() })).status).toBe(500);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(await db.collection('location_claims').findOne({ _id: locationId as never })).toBeNull();
+    expect((await client.call('POST', '/v1/partners', { operator: true, body: body() })).status).toBe(201);
   });
 
   it("answers another partner's location exactly like an unknown one", async () => {

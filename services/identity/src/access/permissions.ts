@@ -22,12 +22,15 @@ export const PERMISSIONS = {
 
 export type Permission = keyof typeof PERMISSIONS;
 
-const LABELS: Record<Role, string> = {
-  GLOBAL_ADMIN: 'a Global admin',
-  ACCOUNT_ADMIN: 'an Account admin',
-  INCENTIVES_ADMIN: 'an Incentives admin',
-  INCENTIVES_USER: 'an Incentives user',
+/** How messages name each role. */
+export const ROLE_LABELS: Record<Role, string> = {
+  GLOBAL_ADMIN: 'Global admin',
+  ACCOUNT_ADMIN: 'Account admin',
+  INCENTIVES_ADMIN: 'Incentives admin',
+  INCENTIVES_USER: 'Incentives user',
 };
+
+const withArticle = (label: string) => `${/^[AEIOU]/.test(label) ? 'an' : 'a'} ${label}`;
 
 export function can(roles: readonly Grant[], permission: Permission): boolean {
   const allowed: readonly Role[] = PERMISSIONS[permission];
@@ -36,6 +39,6 @@ export function can(roles: readonly Grant[], permission: Permission): boolean {
 
 /** "Only a Global admin or an Account admin can <action>." */
 export function deniedMessage(permission: Permission, action: string): string {
-  const who = (PERMISSIONS[permission] as readonly Role[]).map((role) => LABELS[role]).join(' or ');
+  const who = (PERMISSIONS[permission] as readonly Role[]).map((role) => withArticle(ROLE_LABELS[role])).join(' or ');
   return `Only ${who} can ${action}.`;
 }

@@ -20,6 +20,17 @@ export class PendingAdmin {
 export const PendingAdminSchema = SchemaFactory.createForClass(PendingAdmin);
 
 /**
+ * Held while a request may remove one of the partner's active Global admins (see GlobalAdminKeeper), so that two
+ * such requests never both count the other admin as the one that stays. `until` bounds a holder that crashed.
+ */
+@Schema({ _id: false, versionKey: false })
+export class GlobalAdminChange {
+  @Prop({ required: true }) token!: string;
+  @Prop({ required: true }) until!: Date;
+}
+export const GlobalAdminChangeSchema = SchemaFactory.createForClass(GlobalAdminChange);
+
+/**
  * A partner (global account) with its locations: one document, so a location and its LocationAdded event are one
  * write, and role assignment reads the partner's locations from one place. Locations are never removed.
  */
@@ -29,6 +40,7 @@ export class Partner {
   @Prop({ required: true }) name!: string;
   @Prop({ type: [LocationSchema], default: [] }) locations!: Location[];
   @Prop({ type: PendingAdminSchema, required: false }) pendingAdmin?: PendingAdmin;
+  @Prop({ type: GlobalAdminChangeSchema, required: false }) globalAdminChange?: GlobalAdminChange;
   @Prop({ required: true, default: 1 }) version!: number;
   createdAt!: Date;
   updatedAt!: Date;

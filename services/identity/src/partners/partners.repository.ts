@@ -34,26 +34,44 @@ export class PartnersRepository {
   }
 
   /**
-   * Claims location ids for a partner. Claims the partner already holds are kept (a retried request); if any
-   * id belongs to another partner, the claims made by this call are released and LocationTakenError is thrown.
+   * Claims location ids for a partner and returns the ids this call claimed (claims the partner already holds are
+   * kept: a retried request). If any id belongs to another partner, or the claiming fails, the claims made by this
+   * call are released; a taken id throws LocationTakenError.
    */
-  async claim(partnerId: string, locationIds: string[]): Promise<void> {
+  async claim(partnerId: string, locationIds: string[]): Promise<string[]> {
     const made: string[] = [];
     const taken: string[] = [];
-    for (const locationId of locationIds) {
-      try {
-        await this.claims.create({ _id: locationId, partnerId });
-        made.push(locationId);
-      } catch (error) {
-        if ((error as { code?: number }).code !== 11000) throw error;
-        const owner = await this.claims.findById(locationId).lean();
-        if (owner?.partnerId !== partnerId) taken.push(locationId);
+    try {
+      for (const locationId of locationIds) {
+        try {
+          await this.claims.create({ _id: locationId, partnerId });
+          made.push(locationId);
+        } catch (error) {
+          if ((error as { code?: number }).code !== 11000) throw error;
+          const owner = await this.claims.findById(locationId).lean();
+          if (owner?.partnerId !== partnerId) taken.push(locationId);
+        }
       }
+    } catch (error) {
+      await this.release(partnerId, made);
+      throw error;
     }
     if (taken.length) {
-      if (made.length) await this.claims.deleteMany({ _id: { $in: made }, partnerId });
+      await this.release(partnerId, made);
       throw new LocationTakenError(taken);
     }
+    return made;
+  }
+
+  /**
+   * Gives back claims of the partner after a failed write, except those its partner document lists (a concurrent
+   * request for the same partner may have written it, relying on these claims).
+   */
+  async release(partnerId: string, locationIds: string[]): Promise<void> {
+    if (!locationIds.length) return;
+    const listed = new Set((await this.find(partnerId))?.locations.map((l) => l.locationId) ?? []);
+    const unlisted = locationIds.filter((id) => !listed.has(id));
+    if (unlisted.length) await this.claims.deleteMany({ _id: { $in: unlisted }, partnerId });
   }
 
   /** Inserts the partner with its locations and PartnerRegistered; the first admin stays pending until written. */
@@ -79,6 +97,23 @@ export class PartnersRepository {
 
   async clearPendingAdmin(partnerId: string): Promise<void> {
     await this.partners.updateOne({ _id: partnerId }, { $unset: { pendingAdmin: 1 } });
+  }
+
+  /**
+   * Takes the partner's Global-admin change lease when nobody holds it or its holder's time ran out; false while
+   * another request holds it. One conditional single-document update: atomic on MongoDB and mongo-java-server.
+   */
+  async takeGlobalAdminLease(partnerId: string, token: string, until: Date): Promise<boolean> {
+    const { matchedCount } = await this.partners.updateOne(
+      { _id: partnerId, $or: [{ globalAdminChange: { $exists: false } }, { 'globalAdminChange.until': { $lte: new Date() } }] },
+      { $set: { globalAdminChange: { token, until } } },
+      { timestamps: false },
+    );
+    return matchedCount === 1;
+  }
+
+  async releaseGlobalAdminLease(partnerId: string, token: string): Promise<void> {
+    await this.partners.updateOne({ _id: partnerId, 'globalAdminChange.token': token }, { $unset: { globalAdminChange: 1 } }, { timestamps: false });
   }
 
   /** Adds a location (already claimed) with LocationAdded; false when the partner already lists it. */

@@ -1,9 +1,8 @@
-import { CurrentPrincipal, OptionalIfMatch, Principal, setETag } from '@lib/platform';
+import { CurrentPrincipal, OptionalIfMatch, Principal } from '@lib/platform';
 import { applyDecorators, Body, Controller, Delete, Get, HttpCode, Param, Post, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiHeader, ApiOkResponse, ApiOperation, ApiPreconditionFailedResponse, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
-import { toUserView, UserView } from '../users/dto/user.dto';
-import { User } from '../users/user.schema';
+import { answerUser, UserView } from '../users/dto/user.dto';
 import { RoleChangeInput, RoleHoldersView } from './dto/role.dto';
 import { AssignRole } from './usecases/assign-role.use-case';
 import { ListIncentivesAdmins } from './usecases/list-incentives-admins.use-case';
@@ -18,11 +17,6 @@ const RoleChange = (summary: string) =>
     ApiPreconditionFailedResponse({ description: 'If-Match names an older revision of the user' }),
     ApiOkResponse({ type: UserView }),
   );
-
-function answer(res: Response, user: User): UserView {
-  setETag(res, user.revision);
-  return toUserView(user);
-}
 
 @ApiTags('roles')
 @ApiBearerAuth()
@@ -43,7 +37,7 @@ export class RolesController {
     @OptionalIfMatch() expected: number | undefined,
     @Res({ passthrough: true }) res: Response,
   ) {
-    return answer(res, await this.assignRole.execute(principal, userId, input, expected));
+    return answerUser(res, await this.assignRole.execute(principal, userId, input, expected));
   }
 
   @Delete('users/:userId/roles')
@@ -55,7 +49,7 @@ export class RolesController {
     @OptionalIfMatch() expected: number | undefined,
     @Res({ passthrough: true }) res: Response,
   ) {
-    return answer(res, await this.revokeRole.execute(principal, userId, input, expected));
+    return answerUser(res, await this.revokeRole.execute(principal, userId, input, expected));
   }
 
   @Post('users/:userId/roles/revoke')

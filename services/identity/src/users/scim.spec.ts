@@ -1,4 +1,4 @@
-import { DirectoryUser, mapScimResources, mapScimUser, planImport } from './scim';
+import { BY_DIRECTORY, DirectoryUser, mapScimResources, mapScimUser, planImport } from './scim';
 
 const entra = {
   schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'],
@@ -90,14 +90,30 @@ describe('planImport', () => {
   it('deactivates users marked inactive, with any name change in the same write', () => {
     expect(planImport(known, { ...incoming, active: false, familyName: 'H.' })).toEqual({
       action: 'deactivate',
-      change: { familyName: 'H.', active: false },
+      change: { familyName: 'H.', active: false, deactivatedBy: BY_DIRECTORY },
       reason: 'inactive in the directory; familyName',
     });
     expect(planImport({ ...known, active: false }, { ...incoming, active: false })).toEqual({ action: 'unchanged' });
   });
 
-  it('reactivates a user the directory lists as active again', () => {
-    expect(planImport({ ...known, active: false }, incoming)).toEqual({ action: 'update', change: { active: true }, reason: 'reactivated' });
+  it('reactivates a user the directory deactivated once the directory lists it as active again', () => {
+    expect(planImport({ ...known, active: false, deactivatedBy: BY_DIRECTORY }, incoming)).toEqual({
+      action: 'update',
+      change: { active: true, deactivatedBy: null },
+      reason: 'reactivated',
+    });
+  });
+
+  it("does not reactivate a user an admin deactivated (or one deactivated before this was recorded); names still follow", () => {
+    for (const deactivatedBy of ['admin-user-id', undefined]) {
+      const inactive = { ...known, active: false, deactivatedBy };
+      expect(planImport(inactive, incoming)).toEqual({ action: 'unchanged', reason: 'deactivated by an admin: not reactivated' });
+      expect(planImport(inactive, { ...incoming, displayName: 'G. Hopper' })).toEqual({
+        action: 'update',
+        change: { displayName: 'G. Hopper' },
+        reason: 'deactivated by an admin: not reactivated; displayName',
+      });
+    }
   });
 
   it('links a user created by hand (same email, no externalId) to the directory entry', () => {

@@ -1,6 +1,9 @@
 import { isEmail } from 'class-validator';
 import type { UserChange } from './users.repository';
 
+/** `deactivatedBy` of a user a directory import deactivated (an admin's deactivation records the admin's user id). */
+export const BY_DIRECTORY = 'DIRECTORY';
+
 /** A directory user, as the platform keeps it. */
 export interface DirectoryUser {
   externalId: string;
@@ -93,8 +96,12 @@ export interface KnownUser {
   givenName?: string;
   familyName?: string;
   active: boolean;
+  /** Who deactivated an inactive user (BY_DIRECTORY or an admin's user id); absent counts as an admin. */
+  deactivatedBy?: string;
   externalId?: string;
 }
+
+const NOT_REACTIVATED = 'deactivated by an admin: not reactivated';
 
 export type ImportPlan =
   | { action: 'create' }
@@ -104,8 +111,9 @@ export type ImportPlan =
 /**
  * What importing `incoming` does to the user already known for it (matched by externalId, or by email when the
  * user was created by hand and is not linked to the directory yet). Names and email follow the directory; an
- * inactive entry deactivates; an active entry reactivates a user the directory had deactivated. Roles are never
- * touched.
+ * inactive entry deactivates; an active entry reactivates a user only if the directory had deactivated it (an
+ * admin's deactivation stands: the user kept its roles, and reactivating would silently give them back). Roles are
+ * never touched.
  */
 export function planImport(existing: KnownUser | undefined, incoming: DirectoryUser): ImportPlan {
   if (!existing) {
@@ -128,10 +136,14 @@ export function planImport(existing: KnownUser | undefined, incoming: DirectoryU
     }
   }
   if (existing.active && !incoming.active) {
-    return { action: 'deactivate', change: { ...change, active: false }, reason: ['inactive in the directory', ...changed].join('; ') };
+    return { action: 'deactivate', change: { ...change, active: false, deactivatedBy: BY_DIRECTORY }, reason: ['inactive in the directory', ...changed].join('; ') };
   }
   if (!existing.active && incoming.active) {
-    return { action: 'update', change: { ...change, active: true }, reason: ['reactivated', ...changed].join('; ') };
+    if (existing.deactivatedBy === BY_DIRECTORY) {
+      return { action: 'update', change: { ...change, active: true, deactivatedBy: null }, reason: ['reactivated', ...changed].join('; ') };
+    }
+    // An admin's deactivation stands; names and email still follow the directory.
+    return changed.length === 0 ? { action: 'unchanged', reason: NOT_REACTIVATED } : { action: 'update', change, reason: [NOT_REACTIVATED, ...changed].join('; ') };
   }
   if (changed.length === 0) return { action: 'unchanged' };
   return { action: 'update', change, reason: changed.join('; ') };

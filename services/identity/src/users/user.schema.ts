@@ -24,6 +24,11 @@ export class User {
   @Prop() givenName?: string;
   @Prop() familyName?: string;
   @Prop({ required: true }) active!: boolean;
+  /**
+   * Who deactivated an inactive user: `DIRECTORY` (an import, `BY_DIRECTORY` in scim.ts) or the admin's user id. An import reactivates only
+   * users the directory deactivated; absent (users deactivated before this was recorded) counts as an admin.
+   */
+  @Prop() deactivatedBy?: string;
   @Prop({ type: [StoredRoleSchema], default: [] }) roles!: StoredRole[];
   /** `ROLE:locationId` per grant, for portable queries of role holders (no $elemMatch). */
   @Prop({ type: [String], default: [] }) grants!: string[];

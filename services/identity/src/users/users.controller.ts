@@ -1,20 +1,14 @@
-import { CurrentPrincipal, Idempotent, IfMatch, Principal, setETag } from '@lib/platform';
+import { CurrentPrincipal, Idempotent, IfMatch, Principal } from '@lib/platform';
 import { Body, Controller, Get, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiCreatedResponse, ApiHeader, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { ImportReportView, ScimListResponseInput } from './dto/import.dto';
-import { CreateUserInput, ListUsersQuery, toUserView, UserPage, UserView } from './dto/user.dto';
-import { User } from './user.schema';
+import { answerUser, CreateUserInput, ListUsersQuery, UserPage, UserView } from './dto/user.dto';
 import { CreateUser } from './usecases/create-user.use-case';
 import { DeactivateUser } from './usecases/deactivate-user.use-case';
 import { GetUser } from './usecases/get-user.use-case';
 import { ImportUsers } from './usecases/import-users.use-case';
 import { ListUsers } from './usecases/list-users.use-case';
-
-function answer(res: Response, user: User): UserView {
-  setETag(res, user.revision);
-  return toUserView(user);
-}
 
 @ApiTags('users')
 @ApiBearerAuth()
@@ -35,7 +29,7 @@ export class UsersController {
   async create(@CurrentPrincipal() principal: Principal, @Body() input: CreateUserInput, @Res({ passthrough: true }) res: Response): Promise<UserView> {
     const user = await this.createUser.execute(principal, input);
     res.setHeader('Location', `/v1/users/${user._id}`);
-    return answer(res, user);
+    return answerUser(res, user);
   }
 
   @Get('users')
@@ -58,14 +52,14 @@ export class UsersController {
   @ApiOperation({ summary: 'The signed-in user' })
   @ApiOkResponse({ type: UserView })
   async me(@CurrentPrincipal() principal: Principal, @Res({ passthrough: true }) res: Response): Promise<UserView> {
-    return answer(res, await this.getUser.me(principal));
+    return answerUser(res, await this.getUser.me(principal));
   }
 
   @Get('users/:userId')
   @ApiOperation({ summary: 'A user of your partner (Global or Account admin, or yourself)' })
   @ApiOkResponse({ type: UserView })
   async read(@CurrentPrincipal() principal: Principal, @Param('userId') userId: string, @Res({ passthrough: true }) res: Response): Promise<UserView> {
-    return answer(res, await this.getUser.execute(principal, userId));
+    return answerUser(res, await this.getUser.execute(principal, userId));
   }
 
   @Post('users/:userId/deactivate')
@@ -79,6 +73,6 @@ export class UsersController {
     @IfMatch() ifMatch: number,
     @Res({ passthrough: true }) res: Response,
   ): Promise<UserView> {
-    return answer(res, await this.deactivateUser.execute(principal, userId, ifMatch));
+    return answerUser(res, await this.deactivateUser.execute(principal, userId, ifMatch));
   }
 }

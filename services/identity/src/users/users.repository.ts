@@ -15,6 +15,8 @@ export interface UserChange {
   givenName?: string;
   familyName?: string;
   active?: boolean;
+  /** Set with `active: false`; null removes it (reactivation). */
+  deactivatedBy?: string | null;
   roles?: Grant[];
   externalId?: string;
 }
@@ -109,8 +111,9 @@ export class UsersRepository {
       .lean<User[]>();
   }
 
-  countActiveWithRole(partnerId: string, role: Role): Promise<number> {
-    return this.users.countDocuments({ partnerId, active: true, grants: `${role}:*` });
+  /** Active users holding the company-wide `role`, leaving out `exceptUserId`. */
+  countActiveWithRole(partnerId: string, role: Role, exceptUserId?: string): Promise<number> {
+    return this.users.countDocuments({ partnerId, active: true, grants: `${role}:*`, ...(exceptUserId !== undefined && { _id: { $ne: exceptUserId } }) });
   }
 
   /** Inserts a user at revision 1 with its UserCreated event. */
@@ -146,8 +149,10 @@ export class UsersRepository {
    * Returns null when the user changed meanwhile (the caller re-reads, or answers 412).
    */
   async change(current: User, change: UserChange, type: UserEventType, extra: EventExtra = {}): Promise<User | null> {
-    const next = { ...current, ...change, revision: current.revision + 1 };
-    const set: Record<string, unknown> = { ...change, revision: next.revision };
+    const { deactivatedBy, ...rest } = change;
+    const next = { ...current, ...rest, revision: current.revision + 1 };
+    const set: Record<string, unknown> = { ...rest, revision: next.revision };
+    if (deactivatedBy) set.deactivatedBy = deactivatedBy;
     if (change.email !== undefined) {
       set.email = change.email.trim();
       set.emailKey = emailKey(change.email);
@@ -161,7 +166,7 @@ export class UsersRepository {
       // updateOne, not findOneAndUpdate: FerretDB cannot project findAndModify results (the hidden outbox).
       ({ matchedCount: matched } = await this.users.updateOne(
         { _id: current._id, partnerId: current.partnerId, revision: current.revision },
-        { $set: set, $push: pushOutbox([event]) },
+        { $set: set, ...(deactivatedBy === null && { $unset: { deactivatedBy: 1 } }), $push: pushOutbox([event]) },
       ));
     } catch (error) {
       const field = duplicateField(error);

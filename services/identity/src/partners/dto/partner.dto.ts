@@ -1,3 +1,4 @@
+import { Text } from '@lib/platform';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import {
@@ -6,9 +7,7 @@ import {
   IsArray,
   IsEmail,
   IsISO31661Alpha2,
-  IsNotEmpty,
   IsOptional,
-  IsString,
   Matches,
   MaxLength,
   ValidateNested,
@@ -25,9 +24,7 @@ export class LocationInput {
   country!: string;
 
   @ApiProperty({ example: 'Contoso Deutschland GmbH' })
-  @IsString()
-  @IsNotEmpty()
-  @MaxLength(200)
+  @Text(200)
   legalName!: string;
 }
 
@@ -38,9 +35,7 @@ export class GlobalAdminInput {
   email!: string;
 
   @ApiProperty({ example: 'Ada Lovelace' })
-  @IsString()
-  @IsNotEmpty()
-  @MaxLength(200)
+  @Text(200)
   displayName!: string;
 }
 
@@ -51,9 +46,7 @@ export class RegisterPartnerInput {
   partnerId?: string;
 
   @ApiProperty({ example: 'Contoso Ltd' })
-  @IsString()
-  @IsNotEmpty()
-  @MaxLength(200)
+  @Text(200)
   name!: string;
 
   @ApiProperty({ type: [LocationInput] })

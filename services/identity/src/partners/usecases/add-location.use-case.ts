@@ -30,13 +30,21 @@ export class AddLocation {
     const known = partner.locations.find((l) => l.locationId === location.locationId);
     if (known) return this.same(known, location);
 
+    let claimed: string[];
     try {
-      await this.partners.claim(partnerId, [location.locationId]);
+      claimed = await this.partners.claim(partnerId, [location.locationId]);
     } catch (error) {
       if (!(error instanceof LocationTakenError)) throw error;
       throw Problems.conflict(error.message, { errors: [{ field: 'locationId', message: `location ${location.locationId} is already registered` }] });
     }
-    if (await this.partners.addLocation(partnerId, location)) return { location, created: true };
+    let added: boolean;
+    try {
+      added = await this.partners.addLocation(partnerId, location);
+    } catch (error) {
+      await this.partners.release(partnerId, claimed);
+      throw error;
+    }
+    if (added) return { location, created: true };
     // Added concurrently by an identical request.
     const now = (await this.partners.find(partnerId))!.locations.find((l) => l.locationId === location.locationId)!;
     return this.same(now, location);

@@ -35,8 +35,9 @@ export class RegisterPartner {
       throw Problems.conflict(`Partner ${partnerId} is already registered.`, { errors: [{ field: 'partnerId', message: 'is already registered' }] });
     }
 
+    let claimed: string[];
     try {
-      await this.partners.claim(partnerId, locations.map((l) => l.locationId));
+      claimed = await this.partners.claim(partnerId, locations.map((l) => l.locationId));
     } catch (error) {
       if (!(error instanceof LocationTakenError)) throw error;
       throw Problems.conflict(error.message, {
@@ -52,6 +53,9 @@ export class RegisterPartner {
     try {
       partner = await this.partners.register({ partnerId, name: input.name.trim(), locations, pendingAdmin });
     } catch (error) {
+      // Whatever failed, the claims of this call must not outlive it: under a generated partnerId nobody could
+      // ever use (or retry into) them, and the locations would answer 409 forever.
+      await this.partners.release(partnerId, claimed);
       if (error instanceof PartnerExistsError) {
         throw Problems.conflict(error.message, { errors: [{ field: 'partnerId', message: 'is already registered' }] });
       }

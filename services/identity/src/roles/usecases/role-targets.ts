@@ -1,18 +1,12 @@
-import { ALL_LOCATIONS, Role } from '@lib/contracts';
+import { ALL_LOCATIONS } from '@lib/contracts';
 import { Problems, ValidationProblem } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { Actor, IdentityAccess } from '../../access/identity-access';
+import { ROLE_LABELS } from '../../access/permissions';
 import { PartnersRepository } from '../../partners/partners.repository';
 import { User } from '../../users/user.schema';
 import { RoleChangeInput } from '../dto/role.dto';
 import { isCompanyRole } from '../role-grants';
-
-const ROLE_LABELS: Record<Role, string> = {
-  GLOBAL_ADMIN: 'Global admin',
-  ACCOUNT_ADMIN: 'Account admin',
-  INCENTIVES_ADMIN: 'Incentives admin',
-  INCENTIVES_USER: 'Incentives user',
-};
 
 /**
  * The checks shared by assigning and revoking: the caller, the target user (404 outside the caller's

@@ -1,7 +1,9 @@
 import { COMPANY_ROLES, Role, Roles } from '@lib/contracts';
+import { setETag, Text } from '@lib/platform';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform, Type } from 'class-transformer';
-import { IsBoolean, IsEmail, IsIn, IsInt, IsNotEmpty, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
+import { IsBoolean, IsEmail, IsIn, IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
+import type { Response } from 'express';
 import type { User } from '../user.schema';
 
 export class CreateUserInput {
@@ -11,9 +13,7 @@ export class CreateUserInput {
   email!: string;
 
   @ApiProperty({ example: 'Grace Hopper' })
-  @IsString()
-  @IsNotEmpty()
-  @MaxLength(200)
+  @Text(200)
   displayName!: string;
 
   @ApiPropertyOptional({
@@ -89,4 +89,10 @@ export function toUserView(user: User): UserView {
     createdAt: new Date(user.createdAt).toISOString(),
     updatedAt: new Date(user.updatedAt).toISOString(),
   };
+}
+
+/** A user as the answer of a request about it: its view, with its revision as ETag. */
+export function answerUser(res: Response, user: User): UserView {
+  setETag(res, user.revision);
+  return toUserView(user);
 }

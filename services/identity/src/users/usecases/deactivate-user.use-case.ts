@@ -2,19 +2,22 @@ import { Principal, Problems } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { IdentityAccess } from '../../access/identity-access';
 import { isCompanyRole } from '../../roles/role-grants';
+import { GlobalAdminKeeper } from '../global-admin-keeper';
 import { User } from '../user.schema';
 import { UsersRepository } from '../users.repository';
 
 /**
  * Deactivates a user (company admins; only a Global admin deactivates a company admin; nobody deactivates
- * themselves, so a partner always keeps an active Global admin). Needs If-Match with the user's revision.
- * The user keeps its roles (other services see `active: false`); deactivating twice changes nothing.
+ * themselves, and never the last active Global admin of the partner: GlobalAdminKeeper). Needs If-Match with
+ * the user's revision. The user keeps its roles (other services see `active: false`) and records who deactivated
+ * it, so a directory import does not reactivate it; deactivating twice changes nothing.
  */
 @Injectable()
 export class DeactivateUser {
   constructor(
     private readonly access: IdentityAccess,
     private readonly users: UsersRepository,
+    private readonly globalAdmins: GlobalAdminKeeper,
   ) {}
 
   async execute(principal: Principal, userId: string, ifMatch: number): Promise<User> {
@@ -25,8 +28,13 @@ export class DeactivateUser {
     if (user._id === actor._id) throw Problems.conflict('You cannot deactivate yourself.');
     if (user.revision !== ifMatch) throw Problems.preconditionFailed(user.revision);
     if (!user.active) return user;
-    const updated = await this.users.change(user, { active: false }, 'UserDeactivated');
-    if (!updated) throw Problems.preconditionFailed((await this.users.find(user.partnerId, user._id))?.revision ?? user.revision);
-    return updated;
+    // The write is conditional on the revision read: a role granted meanwhile makes it fail (412), so a user read
+    // without GLOBAL_ADMIN cannot lose it here.
+    const deactivate = async () => {
+      const updated = await this.users.change(user, { active: false, deactivatedBy: actor._id }, 'UserDeactivated');
+      if (!updated) throw Problems.preconditionFailed((await this.users.find(user.partnerId, user._id))?.revision ?? user.revision);
+      return updated;
+    };
+    return user.roles.some((grant) => grant.role === 'GLOBAL_ADMIN') ? this.globalAdmins.removing(user.partnerId, user._id, deactivate) : deactivate();
   }
 }

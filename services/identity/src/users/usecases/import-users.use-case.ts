@@ -1,9 +1,10 @@
-import { CONFIG, Principal, Problems } from '@lib/platform';
+import { CONFIG, Principal, Problems, RetryableProblem } from '@lib/platform';
 import { Inject, Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { Actor, IdentityAccess } from '../../access/identity-access';
 import type { IdentityConfig } from '../../config';
 import { ImportOutcome, ImportReportView, ImportResultView, SCIM_LIST_RESPONSE, ScimListResponseInput } from '../dto/import.dto';
+import { GlobalAdminKeeper, LastGlobalAdminError } from '../global-admin-keeper';
 import { DirectoryUser, mapScimResources, planImport } from '../scim';
 import { User } from '../user.schema';
 import { DuplicateUserError, emailKey, UsersRepository } from '../users.repository';
@@ -20,6 +21,7 @@ export class ImportUsers {
   constructor(
     private readonly access: IdentityAccess,
     private readonly users: UsersRepository,
+    private readonly globalAdmins: GlobalAdminKeeper,
     @Inject(CONFIG) private readonly config: IdentityConfig,
   ) {}
 
@@ -80,9 +82,16 @@ export class ImportUsers {
         if (plan.action === 'deactivate' && current!._id === actor._id) {
           return { outcome: 'rejected', userId: actor._id, reason: 'you cannot deactivate yourself' };
         }
-        const updated = await this.users.change(current!, plan.change, plan.action === 'deactivate' ? 'UserDeactivated' : 'UserUpdated');
+        const known = current!;
+        const write = () => this.users.change(known, plan.change, plan.action === 'deactivate' ? 'UserDeactivated' : 'UserUpdated');
+        // Conditional on the revision read, so only a user read as an active Global admin can stop being one here.
+        const removesGlobalAdmin = plan.action === 'deactivate' && known.roles.some((grant) => grant.role === 'GLOBAL_ADMIN');
+        const updated = removesGlobalAdmin ? await this.globalAdmins.removing(actor.partnerId, known._id, write) : await write();
         if (updated) return { outcome: plan.action === 'deactivate' ? 'deactivated' : 'updated', userId: updated._id, reason: plan.reason };
       } catch (error) {
+        if (error instanceof LastGlobalAdminError || error instanceof RetryableProblem) {
+          return { outcome: 'rejected', userId: current!._id, reason: `not deactivated: ${(error.getResponse() as { detail: string }).detail}` };
+        }
         if (!(error instanceof DuplicateUserError)) throw error;
         // Created meanwhile for the same directory entry: read it and re-plan; otherwise the email is taken.
         const same = (await this.users.findManyByExternalId(actor.partnerId, [incoming.externalId]))[0];

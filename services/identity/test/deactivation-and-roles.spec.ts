@@ -1,0 +1,195 @@
+/**
+ * Changes that race each other on users: a partner always keeps an active Global admin (two admins removing each
+ * other at the same moment), a role is never granted to a user deactivated meanwhile, and a directory import
+ * reactivates only the users the directory itself deactivated.
+ */
+import { randomUUID } from 'node:crypto';
+import { UsersRepository } from '../src/users/users.repository';
+import { BootedIdentity, bootIdentity, IdentityClient } from './identity.harness';
+
+jest.setTimeout(120_000);
+
+const LIST_RESPONSE = 'urn:ietf:params:scim:api:messages:2.0:ListResponse';
+let booted: BootedIdentity;
+let client: IdentityClient;
+
+beforeAll(async () => {
+  booted = await bootIdentity();
+  client = booted.client;
+});
+
+afterAll(async () => {
+  await booted?.close();
+});
+
+const activeGlobalAdmins = (partnerId: string) =>
+  booted.db.collection('users').countDocuments({ partnerId, active: true, grants: 'GLOBAL_ADMIN:*' });
+
+const revision = async (token: string, userId: string): Promise<number> => (await client.call('GET', `/v1/users/${userId}`, { token })).body.revision;
+
+/**
+ * Holds every user write of `type` until `count` of them wait (or `ms` passed), so requests sent together all read
+ * before any of them writes: the interleaving a race needs, every time rather than by luck. A request that never
+ * reaches its write (it waits for the other) releases the one held after `ms`.
+ */
+async function withWritesHeldTogether<T>(type: string, run: () => Promise<T>, count = 2, ms = 1_500): Promise<T> {
+  const users = booted.service.app.get(UsersRepository);
+  const write = users.change.bind(users);
+  const waiting: Array<() => void> = [];
+  const spy = jest.spyOn(users, 'change').mockImplementation(async (...args) => {
+    if (args[2] === type) {
+      await new Promise<void>((resolve) => {
+        waiting.push(resolve);
+        if (waiting.length >= count) waiting.forEach((release) => release());
+        setTimeout(resolve, ms);
+      });
+    }
+    return write(...args);
+  });
+  try {
+    return await run();
+  } finally {
+    spy.mockRestore();
+  }
+}
+
+/** A partner with two Global admins, both signed in. */
+async function twoGlobalAdmins() {
+  const p = await client.registerPartner();
+  const second = await client.createUser(p.globalAdmin.token, { companyRole: 'GLOBAL_ADMIN' });
+  const first = p.globalAdmin;
+  return { ...p, first, second: { ...second, token: await client.signIn(second.email, p.partnerId) } };
+}
+
+describe('the last active Global admin', () => {
+  it('survives two Global admins deactivating each other at the same moment: one 200, one 409', async () => {
+    const p = await twoGlobalAdmins();
+    const [r1, r2] = [await revision(p.first.token, p.second.userId), await revision(p.first.token, p.first.userId)];
+    const answers = await withWritesHeldTogether('UserDeactivated', () =>
+      Promise.all([
+        client.call('POST', `/v1/users/${p.second.userId}/deactivate`, { token: p.first.token, headers: { 'if-match': `"${r1}"` } }),
+        client.call('POST', `/v1/users/${p.first.userId}/deactivate`, { token: p.second.token, headers: { 'if-match': `"${r2}"` } }),
+      ]),
+    );
+    expect(answers.map((a) => a.status).sort()).toEqual([200, 409]);
+    expect(answers.find((a) => a.status === 409)!.body.detail).toMatch(/last active Global admin/);
+    expect(await activeGlobalAdmins(p.partnerId)).toBe(1);
+    // The lease is given back: nothing is left on the partner document.
+    expect(await booted.db.collection('partners').findOne({ _id: p.partnerId as never })).not.toHaveProperty('globalAdminChange');
+  });
+
+  it('survives two Global admins revoking GLOBAL_ADMIN from each other at the same moment', async () => {
+    const p = await twoGlobalAdmins();
+    const revoke = { role: 'GLOBAL_ADMIN', locationIds: ['*'] };
+    const answers = await withWritesHeldTogether('RoleRevoked', () =>
+      Promise.all([
+        client.call('DELETE', `/v1/users/${p.second.userId}/roles`, { token: p.first.token, body: revoke }),
+        client.call('DELETE', `/v1/users/${p.first.userId}/roles`, { token: p.second.token, body: revoke }),
+      ]),
+    );
+    expect(answers.map((a) => a.status).sort()).toEqual([200, 409]);
+    expect(await activeGlobalAdmins(p.partnerId)).toBe(1);
+  });
+
+  it('survives a directory import deactivating a Global admin who deactivates the importer at the same moment', async () => {
+    const p = await twoGlobalAdmins();
+    const externalId = `e-${randomUUID()}`;
+    const list = (active: boolean) => ({ schemas: [LIST_RESPONSE], Resources: [{ externalId, userName: p.second.email, active }] });
+    // Link the second Global admin to the directory first.
+    expect((await client.call('POST', '/v1/users/import', { token: p.first.token, body: list(true) })).body.results[0].outcome).toBe('updated');
+    await client.settled('users', p.second.userId);
+    const r = await revision(p.first.token, p.first.userId);
+    const [imported, deactivated] = await withWritesHeldTogether('UserDeactivated', () =>
+      Promise.all([
+        client.call('POST', '/v1/users/import', { token: p.first.token, body: list(false) }),
+        client.call('POST', `/v1/users/${p.first.userId}/deactivate`, { token: p.second.token, headers: { 'if-match': `"${r}"` } }),
+      ]),
+    );
+    // Exactly one of the two deactivations happens; the import reports the other as rejected, or the endpoint 409.
+    const outcomes = [imported.status === 200 && imported.body.results[0].outcome, deactivated.status];
+    expect([
+      ['deactivated', 409],
+      ['rejected', 200],
+    ]).toContainEqual(outcomes);
+    if (outcomes[0] === 'rejected') expect(imported.body.results[0].reason).toMatch(/^not deactivated: .*last active Global admin/);
+    expect(await activeGlobalAdmins(p.partnerId)).toBe(1);
+  });
+
+  it('does not wait for a lease its holder left behind (crashed), and answers "try again" while one is held', async () => {
+    const p = await twoGlobalAdmins();
+    const partners = booted.db.collection('partners');
+    await partners.updateOne({ _id: p.partnerId as never }, { $set: { globalAdminChange: { token: 'crashed', until: new Date(Date.now() - 1_000) } } });
+    const r = await revision(p.first.token, p.second.userId);
+    const deactivated = await client.call('POST', `/v1/users/${p.second.userId}/deactivate`, { token: p.first.token, headers: { 'if-match': `"${r}"` } });
+    expect(deactivated.status).toBe(200);
+    expect(await partners.findOne({ _id: p.partnerId as never })).not.toHaveProperty('globalAdminChange');
+
+    const third = await client.createUser(p.first.token, { companyRole: 'GLOBAL_ADMIN' });
+    await partners.updateOne({ _id: p.partnerId as never }, { $set: { globalAdminChange: { token: 'busy', until: new Date(Date.now() + 60_000) } } });
+    const busy = await client.call('DELETE', `/v1/users/${third.userId}/roles`, { token: p.first.token, body: { role: 'GLOBAL_ADMIN', locationIds: ['*'] } });
+    expect(busy).toMatchObject({ status: 409, body: { type: expect.stringMatching(/\/busy$/) } });
+    expect(await activeGlobalAdmins(p.partnerId)).toBe(2);
+  });
+});
+
+describe('roles and deactivation', () => {
+  it('grants no role to a user deactivated between the read and the write of the grant (409)', async () => {
+    const p = await client.registerPartner();
+    const user = await client.createUser(p.globalAdmin.token);
+    const users = booted.service.app.get(UsersRepository);
+    const spy = jest.spyOn(users, 'change');
+    // The first write of the grant finds the user deactivated by another admin just before it.
+    spy.mockImplementationOnce(async (...args) => {
+      const deactivated = await client.call('POST', `/v1/users/${user.userId}/deactivate`, { token: p.globalAdmin.token, headers: { 'if-match': '"1"' } });
+      expect(deactivated.status).toBe(200);
+      // The grant's own write, on the user as it read it: stale now, so the use case reads the user again.
+      return UsersRepository.prototype.change.apply(users, args);
+    });
+    try {
+      const grant = await client.call('POST', `/v1/users/${user.userId}/roles`, { token: p.globalAdmin.token, body: { role: 'INCENTIVES_ADMIN', locationIds: ['*'] } });
+      expect(grant.status).toBe(409);
+    } finally {
+      spy.mockRestore();
+    }
+    const stored = await booted.db.collection('users').findOne({ _id: user.userId as never });
+    expect(stored).toMatchObject({ active: false, roles: [], revision: 2 });
+  });
+});
+
+describe('directory import and deactivation by an admin', () => {
+  it("does not reactivate (and so give back the roles of) a user an admin deactivated; it does reactivate the directory's own", async () => {
+    const p = await client.registerPartner();
+    const [byAdmin, byDirectory] = [`a-${randomUUID()}`, `d-${randomUUID()}`];
+    const entry = (externalId: string, active: boolean) => ({ externalId, userName: `${externalId}@example.com`, active });
+    const list = (adminActive: boolean, directoryActive: boolean) => ({
+      schemas: [LIST_RESPONSE],
+      Resources: [entry(byAdmin, adminActive), entry(byDirectory, directoryActive)],
+    });
+    const created = await client.call('POST', '/v1/users/import', { token: p.globalAdmin.token, body: list(true, true) });
+    const [adminUserId, directoryUserId] = created.body.results.map((r: any) => r.userId);
+    await client.settled('users', adminUserId);
+    await client.settled('users', directoryUserId);
+    const held = await client.assign(p.globalAdmin.token, adminUserId, 'INCENTIVES_ADMIN', ['*']);
+
+    // The admin deactivates one; the directory deactivates the other.
+    const deactivated = await client.call('POST', `/v1/users/${adminUserId}/deactivate`, { token: p.globalAdmin.token, headers: { 'if-match': `"${held.revision}"` } });
+    expect(deactivated.status).toBe(200);
+    await client.settled('users', adminUserId);
+    expect((await client.call('POST', '/v1/users/import', { token: p.globalAdmin.token, body: list(true, false) })).body.summary).toMatchObject({ deactivated: 1 });
+    await client.settled('users', directoryUserId);
+
+    // Both active in the directory again: only the directory's own deactivation is undone.
+    const back = await client.call('POST', '/v1/users/import', { token: p.globalAdmin.token, body: list(true, true) });
+    expect(back.body.results.map((r: any) => [r.userId, r.outcome, r.reason])).toEqual([
+      [adminUserId, 'unchanged', 'deactivated by an admin: not reactivated'],
+      [directoryUserId, 'updated', 'reactivated'],
+    ]);
+    const read = async (userId: string) => (await client.call('GET', `/v1/users/${userId}`, { token: p.globalAdmin.token })).body;
+    expect(await read(adminUserId)).toMatchObject({ active: false, roles: [{ role: 'INCENTIVES_ADMIN', locationIds: ['*'] }] });
+    expect(await read(directoryUserId)).toMatchObject({ active: true });
+    // Who deactivated is recorded, and cleared on reactivation.
+    const stored = (userId: string) => booted.db.collection('users').findOne({ _id: userId as never });
+    expect(await stored(adminUserId)).toMatchObject({ deactivatedBy: p.globalAdmin.userId });
+    expect(await stored(directoryUserId)).not.toHaveProperty('deactivatedBy');
+  });
+});
