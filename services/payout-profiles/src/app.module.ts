@@ -12,6 +12,7 @@ import { UpdateBankProfile } from './bank-profiles/usecases/update-bank-profile.
 import { payoutConfigSpec } from './config';
 import { DefaultBankProfile, DefaultBankProfileSchema } from './default-bank-profiles/default-bank-profile.schema';
 import { DefaultBankProfilesController } from './default-bank-profiles/default-bank-profiles.controller';
+import { DefaultClaims } from './default-bank-profiles/default-claims';
 import { AssignDefaultBankProfile } from './default-bank-profiles/usecases/assign-default-bank-profile.use-case';
 import { ReadDefaultBankProfiles } from './default-bank-profiles/usecases/read-default-bank-profiles.use-case';
 import { RemoveDefaultBankProfile } from './default-bank-profiles/usecases/remove-default-bank-profile.use-case';
@@ -71,6 +72,7 @@ import { RecordValidationResult } from './validation/usecases/record-validation-
     ReadTaxProfiles,
     ScanExpiringTaxProfiles,
     TaxExpiryScheduler,
+    DefaultClaims,
     AssignDefaultBankProfile,
     RemoveDefaultBankProfile,
     ReadDefaultBankProfiles,

@@ -23,6 +23,8 @@ const CALLERS: Caller[] = [
 let h: Harness;
 let w: World;
 let bankProfileId: string;
+/** A bank profile of the partner that is no location's default. */
+let spareProfileId: string;
 let programId: string;
 
 beforeAll(async () => {
@@ -32,6 +34,7 @@ beforeAll(async () => {
   const created = await call(h, 'POST', '/v1/bank-profiles', { token: admin, body: usProfile() });
   expect(created.status).toBe(201);
   bankProfileId = created.body.profileId;
+  spareProfileId = (await call(h, 'POST', '/v1/bank-profiles', { token: admin, body: ibanProfile() })).body.profileId;
   expect((await call(h, 'POST', `/v1/locations/${w.L1}/tax-profile`, { token: admin, body: usTaxProfile() })).status).toBe(201);
   expect((await call(h, 'PUT', `/v1/locations/${w.L1}/default-bank-profile`, { token: admin, body: { bankProfileId, currency: 'USD' } })).status).toBe(200);
   programId = (await publishProgram(h, { allowedCurrencies: ['USD'], allowedPaymentMethods: ['ELECTRONIC_BANK_TRANSFER'], taxProfileRequired: true })).programId;
@@ -116,12 +119,24 @@ const ENDPOINTS: Endpoint[] = [
     verify: (_, body) => expect(body.account.maskedAccount).toBe('****6789'),
   },
   {
-    name: 'PATCH /v1/bank-profiles/:id',
+    // L1's default: it is L1's bank profile too, so only an Incentives admin of L1 edits it.
+    name: 'PATCH /v1/bank-profiles/:id (a default of L1)',
     request: async () => ({
       method: 'PATCH',
       path: `/v1/bank-profiles/${bankProfileId}`,
       body: { name: `renamed ${randomUUID()}` },
       headers: { 'if-match': await etag(`/v1/bank-profiles/${bankProfileId}`) },
+    }),
+    expect: LOCATION_ADMIN,
+  },
+  {
+    // No location's default: any Incentives admin of the partner edits it.
+    name: 'PATCH /v1/bank-profiles/:id (no location default)',
+    request: async () => ({
+      method: 'PATCH',
+      path: `/v1/bank-profiles/${spareProfileId}`,
+      body: { name: `renamed ${randomUUID()}` },
+      headers: { 'if-match': await etag(`/v1/bank-profiles/${spareProfileId}`) },
     }),
     expect: { ...LOCATION_ADMIN, adminOfOtherLocation: 200 },
   },
@@ -245,5 +260,23 @@ describe('unknown caller and unknown resources', () => {
     expect((await call(h, 'GET', `/v1/locations/nowhere-${randomUUID()}/tax-profile`, { token })).status).toBe(404);
     expect((await call(h, 'GET', `/v1/bank-profiles/${randomUUID()}`, { token })).status).toBe(404);
     expect((await call(h, 'PATCH', `/v1/bank-profiles/${randomUUID()}`, { token, body: { name: 'x' }, headers: ifMatch(1) })).status).toBe(404);
+  });
+});
+
+describe('a bank profile that is a default belongs to its locations too', () => {
+  it("an Incentives admin of another location cannot change L1's default (its account, say): 403 naming L1, nothing changes", async () => {
+    // The matrix above freed L1 last: make the profile its default again.
+    const put = await call(h, 'PUT', `/v1/locations/${w.L1}/default-bank-profile`, { token: await w.token('adminOfLocation'), body: { bankProfileId, currency: 'USD' } });
+    expect(put.status).toBe(200);
+    const before = await h.db.collection('bank_profiles').findOne({ _id: bankProfileId as never }, { projection: { outbox: 0 } });
+    const answer = await call(h, 'PATCH', `/v1/bank-profiles/${bankProfileId}`, {
+      token: await w.token('adminOfOtherLocation'),
+      body: { account: { accountNumber: '000999888777', routingNumber: '021000021' } },
+      headers: { 'if-match': await etag(`/v1/bank-profiles/${bankProfileId}`) },
+    });
+    expect(answer.status).toBe(403);
+    expect(answer.body.detail).toContain(`default bank profile of location(s) ${w.L1}`);
+    expect(answer.body.detail).toContain(`you are not Incentives admin of ${w.L1}`);
+    expect(await h.db.collection('bank_profiles').findOne({ _id: bankProfileId as never }, { projection: { outbox: 0 } })).toEqual(before);
   });
 });

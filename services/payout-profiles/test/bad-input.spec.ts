@@ -69,6 +69,16 @@ const CASES: Case[] = [
   ['unknown field', async () => ({ method: 'POST', path: '/v1/bank-profiles', body: usProfile({ nickname: 'x' }) }), 400, 'nickname'],
   ['unknown nested field', async () => ({ method: 'POST', path: '/v1/bank-profiles', body: usProfile({ account: { accountNumber: '000123456789', routingNumber: '021000021', swift: 'x' } }) }), 400, 'account.swift'],
   ['duplicate profile name', async () => ({ method: 'POST', path: '/v1/bank-profiles', body: usProfile({ name: euProfile.name.toUpperCase() }) }), 409, 'name'],
+  // Text people type: trimmed, and blank is refused (not stored, not a 500)
+  ['blank profile name', async () => ({ method: 'POST', path: '/v1/bank-profiles', body: ibanProfile({ name: '   ' }) }), 400, 'name', /must not be blank/],
+  ['blank beneficiary name', async () => ({ method: 'POST', path: '/v1/bank-profiles', body: ibanProfile({ beneficiary: { name: ' ', email: 'payments@contoso.example' } }) }), 400, 'beneficiary.name', /must not be blank/],
+  ['blank bank name', async () => ({ method: 'POST', path: '/v1/bank-profiles', body: ibanProfile({ account: { iban: 'DE89370400440532013000', bic: 'COBADEFFXXX', bankName: '  ' } }) }), 400, 'account.bankName', /must not be blank/],
+  ['blank city of a mailing address', async () => ({ method: 'POST', path: '/v1/bank-profiles', body: usProfile({ paymentMethod: 'CHECK', beneficiary: { name: 'Contoso Inc', email: 'payments@contoso.example', address: { line1: '1 Way', city: '\t ', country: 'US' } } }) }), 400, 'beneficiary.address.city', /must not be blank/],
+  ['PATCH: blank profile name', async () => ({ method: 'PATCH', path: `/v1/bank-profiles/${euProfile.profileId}`, body: { name: '   ' }, headers: ifMatch(euProfile.version) }), 400, 'name', /must not be blank/],
+  ['PATCH: blank beneficiary name', async () => ({ method: 'PATCH', path: `/v1/bank-profiles/${euProfile.profileId}`, body: { beneficiary: { name: '  ', email: 'payments@contoso.example' } }, headers: ifMatch(euProfile.version) }), 400, 'beneficiary.name', /must not be blank/],
+  ['tax: blank legal name', async () => ({ method: 'POST', path: `/v1/locations/${w.L3}/tax-profile`, body: usTaxProfile({ businessProfile: { legalName: '  ', address: { line1: '1 Way', city: 'Redmond', country: 'US' } } }) }), 400, 'businessProfile.legalName', /must not be blank/],
+  ['tax: PATCH to a blank address line', async () => ({ method: 'PATCH', path: `/v1/locations/${w.L1}/tax-profile`, body: { businessProfile: { legalName: 'Contoso Inc', address: { line1: ' ', city: 'Redmond', country: 'US' } } }, headers: ifMatch(1) }), 400, 'businessProfile.address.line1', /must not be blank/],
+  ['tax: blank document file name', async () => ({ method: 'POST', path: `/v1/locations/${w.L3}/tax-profile`, body: usTaxProfile({ documents: [{ fileName: '  ', contentType: 'application/pdf', sizeBytes: 1000, uploadedAt: new Date().toISOString() }] }) }), 400, 'documents.0.fileName', /must not be blank/],
   // Changes of an existing profile
   ['PATCH: bad IBAN checksum', async () => ({ method: 'PATCH', path: `/v1/bank-profiles/${euProfile.profileId}`, body: { account: { iban: 'DE89370400440532013001', bic: 'COBADEFF' } }, headers: ifMatch(euProfile.version) }), 400, 'account.iban', /checksum/],
   ['PATCH: country changed without account details', async () => ({ method: 'PATCH', path: `/v1/bank-profiles/${euProfile.profileId}`, body: { country: 'FR' }, headers: ifMatch(euProfile.version) }), 400, 'account'],
@@ -94,6 +104,7 @@ const CASES: Case[] = [
   ['readiness: programId missing', async () => ({ method: 'GET', path: `/v1/readiness?locationId=${w.L1}`, body: undefined }), 400, 'programId'],
   // Operator decisions
   ['operator: ACTION_REQUIRED without reasons', async () => ({ method: 'POST', path: `/v1/operator/profiles/${usBankId}/validation`, body: { revision: 1, outcome: 'ACTION_REQUIRED' } }), 400, 'reasons'],
+  ['operator: ACTION_REQUIRED with a blank reason', async () => ({ method: 'POST', path: `/v1/operator/profiles/${usBankId}/validation`, body: { revision: 1, outcome: 'ACTION_REQUIRED', reasons: ['  '] } }), 400, 'reasons', /must not be blank/],
   ['operator: a revision that does not exist yet', async () => ({ method: 'POST', path: `/v1/operator/profiles/${usBankId}/validation`, body: { revision: 9, outcome: 'APPROVED' } }), 400, 'revision'],
 ];
 
@@ -143,6 +154,12 @@ describe('concurrency and retries', () => {
     expect(second.body.profileId).toBe(first.body.profileId);
     expect(second.headers.get('idempotent-replayed')).toBe('true');
     expect(await h.db.collection('bank_profiles').countDocuments({ partnerId: w.partnerId, name: body.name })).toBe(1);
+  });
+
+  it('text is stored trimmed', async () => {
+    const created = await call(h, 'POST', '/v1/bank-profiles', { token: admin, body: ibanProfile({ name: '  Trimmed account  ', beneficiary: { name: ' Contoso GmbH ', email: 'payments@contoso.example' } }) });
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({ name: 'Trimmed account', beneficiary: { name: 'Contoso GmbH' } });
   });
 
   it('sending the same details again is not a new revision', async () => {

@@ -170,3 +170,88 @@ describe('tax profiles expiring within 30 days', () => {
     expect((await call(h, 'POST', '/v1/operator/tax-expiry-scan', { headers: operator })).body).toEqual({ candidates: 0, reported: 0 });
   });
 });
+
+describe('a bank profile and the defaults it serves', () => {
+  const profiles = () => h.db.collection('bank_profiles');
+  const defaults = () => h.db.collection('default_bank_profiles');
+  const newProfile = async () => {
+    const created = await call(h, 'POST', '/v1/bank-profiles', { token: admin, body: ibanProfile() });
+    expect(created.status).toBe(201);
+    return created.body as { profileId: string; version: number };
+  };
+  const putDefault = (locationId: string, bankProfileId: string, currency = 'EUR') =>
+    call(h, 'PUT', `/v1/locations/${locationId}/default-bank-profile`, { token: admin, body: { bankProfileId, currency } });
+  const changeCurrency = (p: { profileId: string; version: number }, token = admin) =>
+    call(h, 'PATCH', `/v1/bank-profiles/${p.profileId}`, { token, body: { currency: 'USD' }, headers: ifMatch(p.version) });
+  const claimsOf = async (profileId: string) => ((await profiles().findOne({ _id: profileId as never }))!.defaultFor as Array<{ locationId: string }>).map((c) => c.locationId);
+
+  it('a currency change racing a default assignment: one of them is refused, and the default keeps its profile currency', async () => {
+    for (let i = 0; i < 15; i++) {
+      const p = await newProfile();
+      const [patch, put] = await Promise.all([changeCurrency(p), putDefault(w.L3, p.profileId)]);
+      const profile = await profiles().findOne({ _id: p.profileId as never });
+      const dflt = await defaults().findOne({ _id: w.L3 as never });
+      expect(`${i}: PATCH ${patch.status} PUT ${put.status}`).not.toBe(`${i}: PATCH 200 PUT 200`);
+      expect([patch.status, put.status].every((status) => status < 500)).toBe(true);
+      if (dflt?.bankProfileId === p.profileId) expect(`${i}: default ${dflt.currency}`).toBe(`${i}: default ${profile!.currency}`);
+      expect((await call(h, 'DELETE', `/v1/locations/${w.L3}/default-bank-profile`, { token: admin })).status).toBe(204);
+    }
+  });
+
+  it('a location claiming the profile (its default being written) refuses a currency change; a claim the default moved past is dropped', async () => {
+    const p = await newProfile();
+    const l3 = (await defaults().findOne({ _id: w.L3 as never }))?.version ?? 0;
+    // As a crash between the claim and the default's write leaves it: pending, so still counted.
+    await profiles().updateOne({ _id: p.profileId as never }, { $push: { defaultFor: { locationId: w.L3, version: l3 + 1 } } as never, $inc: { defaultClaims: 1 } });
+    const refused = await changeCurrency(p);
+    expect(refused.status).toBe(409);
+    expect(refused.body.detail).toContain(w.L3);
+    // L3's default moves on (to another profile): the claim is obsolete, dropped, and the currency may change.
+    expect((await putDefault(w.L3, eur)).status).toBe(200);
+    const changed = await changeCurrency(p);
+    expect(changed.status).toBe(200);
+    expect(changed.body.currency).toBe('USD');
+    expect(await claimsOf(p.profileId)).toEqual([]);
+    expect((await call(h, 'DELETE', `/v1/locations/${w.L3}/default-bank-profile`, { token: admin })).status).toBe(204);
+  });
+
+  it('replacing or removing a default releases the profile it pointed at', async () => {
+    const [p1, p2] = [await newProfile(), await newProfile()];
+    expect((await putDefault(w.L3, p1.profileId)).status).toBe(200);
+    expect(await claimsOf(p1.profileId)).toEqual([w.L3]);
+    expect((await putDefault(w.L3, p2.profileId)).status).toBe(200);
+    expect([await claimsOf(p1.profileId), await claimsOf(p2.profileId)]).toEqual([[], [w.L3]]);
+    expect((await changeCurrency(p1)).status).toBe(200);
+    expect((await call(h, 'DELETE', `/v1/locations/${w.L3}/default-bank-profile`, { token: admin })).status).toBe(204);
+    expect(await claimsOf(p2.profileId)).toEqual([]);
+    expect((await changeCurrency(p2)).status).toBe(200);
+  });
+
+  it('a profile stored before it kept its defaults gets them from the defaults that point at it', async () => {
+    const p = await newProfile();
+    expect((await putDefault(w.L3, p.profileId)).status).toBe(200);
+    await profiles().updateOne({ _id: p.profileId as never }, { $unset: { defaultFor: 1, defaultClaims: 1 } });
+    // Another location's admin: the profile is L3's, so no.
+    const other = await changeCurrency(p, await w.token('adminOfOtherLocation'));
+    expect(other.status).toBe(403);
+    expect(other.body.detail).toContain(w.L3);
+    expect((await changeCurrency(p)).status).toBe(409);
+    expect(await claimsOf(p.profileId)).toEqual([w.L3]);
+    expect((await call(h, 'DELETE', `/v1/locations/${w.L3}/default-bank-profile`, { token: admin })).status).toBe(204);
+  });
+
+  it('identical DELETEs at the same time, without If-Match, all answer 204, and the removal is published once', async () => {
+    for (let round = 0; round < 3; round++) {
+      const p = await newProfile();
+      expect((await putDefault(w.L3, p.profileId)).status).toBe(200);
+      const answers = await Promise.all(Array.from({ length: 6 }, () => call(h, 'DELETE', `/v1/locations/${w.L3}/default-bank-profile`, { token: admin })));
+      expect(answers.map((a) => a.status)).toEqual([204, 204, 204, 204, 204, 204]);
+      // A marker on the same key (same partition, published after): once it is seen, every removal was too.
+      const marker = await newProfile();
+      expect((await putDefault(w.L3, marker.profileId)).status).toBe(200);
+      await watch.waitFor((m) => m.envelope?.type === 'DefaultBankProfileAssigned' && (m.envelope.data as DefaultBankProfileChange).bankProfileId === marker.profileId);
+      expect(defaultEvents('DefaultBankProfileRemoved', w.L3).filter((m) => m.envelope!.data.bankProfileId === p.profileId)).toHaveLength(1);
+      expect((await call(h, 'DELETE', `/v1/locations/${w.L3}/default-bank-profile`, { token: admin })).status).toBe(204);
+    }
+  });
+});

@@ -196,8 +196,9 @@ describe('tax profile', () => {
 });
 
 describe('results that can never apply', () => {
-  it('are dead-lettered by this service: an unknown profile, a revision that never existed, a malformed result', async () => {
-    const unknown = await decide(randomUUID(), 'BANK', 1, 'APPROVED');
+  it('are dead-lettered by this service with the reason in their headers: an unknown profile, a revision that never existed, a malformed result', async () => {
+    const unknownId = randomUUID();
+    const unknown = await decide(unknownId, 'BANK', 1, 'APPROVED');
     const created = await call(h, 'POST', '/v1/bank-profiles', { token: admin, body: usProfile() });
     const future = await decide(created.body.profileId, 'BANK', 5, 'APPROVED');
     const malformed: Envelope = createEnvelope({
@@ -208,10 +209,30 @@ describe('results that can never apply', () => {
     await h.kafka.publish(Topics.validationResults, w.partnerId, malformed);
 
     const group = h.service.env.KAFKA_GROUP_ID;
+    const reasons: string[] = [];
     for (const eventId of [unknown.eventId, future.eventId, malformed.eventId]) {
       const [dead] = await watch.waitFor((m) => m.envelope?.eventId === eventId && m.headers[DeadLetterHeaders.consumerGroup] === group);
       expect(dead.topic).toBe(deadLetterTopic(Topics.validationResults));
+      reasons.push(dead.headers[DeadLetterHeaders.error]);
     }
+    // The problem's own words, not the exception's class title ("Problem Exception", "Validation Problem").
+    expect(reasons[0]).toContain(`Bank profile ${unknownId} was not found`);
+    expect(reasons[1]).toContain(`revision profile ${created.body.profileId} has no revision 5 (current: 1)`);
+    expect(reasons[2]).toMatch(/outcome/);
+    for (const reason of reasons) expect(reason).not.toMatch(/Problem Exception|Validation Problem/);
     expect((await profile(`/v1/bank-profiles/${created.body.profileId}`))).toMatchObject({ status: 'PENDING_VALIDATION', validationHistory: [] });
+  });
+
+  it('ACTION_REQUIRED without a reason (or only blank ones) is dead-lettered: the partner would be told nothing to fix', async () => {
+    const created = await call(h, 'POST', '/v1/bank-profiles', { token: admin, body: usProfile() });
+    const id = created.body.profileId;
+    const group = h.service.env.KAFKA_GROUP_ID;
+    for (const reasons of [[], ['  ']]) {
+      const sent = await decide(id, 'BANK', 1, 'ACTION_REQUIRED', reasons);
+      const [dead] = await watch.waitFor((m) => m.envelope?.eventId === sent.eventId && m.headers[DeadLetterHeaders.consumerGroup] === group);
+      expect(dead.headers[DeadLetterHeaders.error]).toContain('reasons must name at least one reason when the outcome is ACTION_REQUIRED');
+    }
+    expect(await profile(`/v1/bank-profiles/${id}`)).toMatchObject({ status: 'PENDING_VALIDATION', reasons: [], validationHistory: [] });
+    expect(watch.find(of(id, 'ProfileActionRequired'))).toEqual([]);
   });
 });

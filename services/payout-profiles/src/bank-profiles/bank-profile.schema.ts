@@ -20,6 +20,17 @@ export interface Beneficiary {
   address?: Address;
 }
 
+/**
+ * A location's default points at this profile at `version` of the location's default (or is about to: the claim is
+ * written before the default). See DefaultClaims.
+ */
+@Schema({ _id: false })
+export class DefaultClaim {
+  @Prop({ required: true }) locationId!: string;
+  @Prop({ required: true }) version!: number;
+}
+export const DefaultClaimSchema = SchemaFactory.createForClass(DefaultClaim);
+
 /** A partner's bank profile. The account number or IBAN is only ever stored sealed (`sealedAccount`). */
 @Schema({ collection: 'bank_profiles', versionKey: false, timestamps: true })
 export class BankProfile implements ProfileState {
@@ -43,6 +54,15 @@ export class BankProfile implements ProfileState {
   @Prop({ required: true }) version!: number;
   @Prop({ type: [ValidationRecordSchema], default: [] }) validationHistory!: ValidationRecord[];
   @Prop({ type: [String], default: [] }) decisionKeys!: string[];
+  /**
+   * The locations whose default this profile is, kept on the profile so that the (profile, currency) rule and the
+   * edit permission are decided by one document: a default claims the profile (only while it has that currency)
+   * before it is written, and a currency change needs the list empty. Absent on profiles stored before it existed
+   * (filled from default_bank_profiles on first use).
+   */
+  @Prop({ type: [DefaultClaimSchema], default: undefined }) defaultFor?: DefaultClaim[];
+  /** Bumped by every claim: a write guarded by it knows no location became a default meanwhile. */
+  @Prop({ type: Number }) defaultClaims?: number;
   @Prop({ required: true }) createdBy!: string;
   @Prop({ required: true }) updatedBy!: string;
   createdAt?: Date;

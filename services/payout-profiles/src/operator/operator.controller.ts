@@ -1,9 +1,10 @@
-import { OperatorOnly, Problems } from '@lib/platform';
+import { OperatorOnly } from '@lib/platform';
 import { Body, Controller, Get, HttpCode, Param, Post } from '@nestjs/common';
 import { ApiOperation, ApiSecurity, ApiTags } from '@nestjs/swagger';
 import { ScanExpiringTaxProfiles } from '../tax-profiles/usecases/scan-expiring-tax-profiles.use-case';
 import { RecordValidationDto } from '../validation/dto/record-validation.dto';
 import { RecordValidationResult } from '../validation/usecases/record-validation-result.use-case';
+import { ValidationResultCommand } from '../validation/usecases/validation-result.command';
 import { ReadProfileDetails } from './read-profile-details.use-case';
 
 /** The payments back office and platform operators (X-Operator-Key). */
@@ -28,25 +29,9 @@ export class OperatorController {
   @HttpCode(200)
   @ApiOperation({ summary: 'Record a validation decision for a revision (same rules as the back-office results)' })
   async decide(@Param('profileId') profileId: string, @Body() body: RecordValidationDto) {
-    const reasons = body.reasons ?? [];
-    if (body.outcome === 'ACTION_REQUIRED' && reasons.length === 0) {
-      throw Problems.field('reasons', 'must name at least one reason when the outcome is ACTION_REQUIRED');
-    }
     const profileKind = await this.details.kindOf(profileId);
-    const { effect, duplicateOf, profile } = await this.record.execute({
-      profileId,
-      profileKind,
-      revision: body.revision,
-      outcome: body.outcome,
-      reasons,
-      source: 'OPERATOR',
-    });
-    if (effect === 'ALREADY_DECIDED' || duplicateOf === 'ALREADY_DECIDED') {
-      throw Problems.conflict(
-        `Revision ${body.revision} was already decided; the first decision stands. A new decision needs a new revision (an edit of the profile).`,
-        { effect, status: profile.status },
-      );
-    }
+    const command = ValidationResultCommand.create({ profileId, profileKind, ...body, source: 'OPERATOR' });
+    const { effect, profile } = await this.record.execute(command);
     return { profileId, profileKind, effect, revision: profile.revision, status: profile.status, reasons: profile.reasons, version: profile.version };
   }
 

@@ -1,7 +1,7 @@
 import { AccessLocation, AccessPolicy, Actor } from '@lib/access';
 import { Principal, Problems } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
-import { canManageBankProfiles, canReadBankProfiles } from './permissions';
+import { bankProfileEditBlockers, canManageBankProfiles, canReadBankProfiles } from './permissions';
 
 /**
  * Who may do what with payout data, on top of the shared policy. Tenancy first: another partner's location or
@@ -17,6 +17,17 @@ export class PayoutAccess {
       throw Problems.forbidden('Only an Incentives admin of one of your locations can create or edit bank profiles.');
     }
     return actor;
+  }
+
+  /** 403 unless the actor is Incentives admin of every location the profile is default for. */
+  bankProfileEditor(actor: Actor, profileId: string, defaultOf: string[]): void {
+    const missing = bankProfileEditBlockers(actor, defaultOf);
+    if (missing.length) {
+      throw Problems.forbidden(
+        `Bank profile ${profileId} is the default bank profile of location(s) ${defaultOf.join(', ')}: only an Incentives ` +
+          `admin of each of them can edit it, and you are not Incentives admin of ${missing.join(', ')}.`,
+      );
+    }
   }
 
   async bankReader(principal: Principal): Promise<Actor> {

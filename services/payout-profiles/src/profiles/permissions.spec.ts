@@ -1,4 +1,4 @@
-import { canManageBankProfiles, canReadBankProfiles } from './permissions';
+import { bankProfileEditBlockers, canManageBankProfiles, canReadBankProfiles } from './permissions';
 
 const as = (...roles: Array<[string, string[]]>) => ({ roles: roles.map(([role, locationIds]) => ({ role: role as never, locationIds })) });
 
@@ -13,5 +13,18 @@ describe('bank profile permissions', () => {
   ])('%s: manage=%s read=%s', (_, actor, manage, read) => {
     expect(canManageBankProfiles(actor)).toBe(manage);
     expect(canReadBankProfiles(actor)).toBe(read);
+  });
+});
+
+describe('editing a bank profile that is a default', () => {
+  it.each([
+    ['no location default: any Incentives admin', as(['INCENTIVES_ADMIN', ['L2']]), [], []],
+    ['admin of its only default location', as(['INCENTIVES_ADMIN', ['L1']]), ['L1'], []],
+    ['admin of another location', as(['INCENTIVES_ADMIN', ['L2']]), ['L1'], ['L1']],
+    ['admin of some of its default locations', as(['INCENTIVES_ADMIN', ['L1', 'L2']]), ['L1', 'L3'], ['L3']],
+    ['admin of every location', as(['INCENTIVES_ADMIN', ['*']]), ['L1', 'L3'], []],
+    ['Incentives user of the location', as(['INCENTIVES_USER', ['L1']]), ['L1'], ['L1']],
+  ])('%s', (_, actor, defaultOf, blockers) => {
+    expect(bankProfileEditBlockers(actor, defaultOf)).toEqual(blockers);
   });
 });

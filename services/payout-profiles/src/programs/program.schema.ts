@@ -1,4 +1,5 @@
 import { PayoutRules, ProgramState } from '@lib/contracts';
+import { REVISION_GUARD_INDEX } from '@lib/messaging';
 import { Prop, Schema, SchemaFactory } from '@nestjs/mongoose';
 
 /** This service's view of a program, from programs.events.v1 (highest revision wins). */
@@ -14,3 +15,4 @@ export class Program {
 }
 
 export const ProgramSchema = SchemaFactory.createForClass(Program);
+ProgramSchema.index(...REVISION_GUARD_INDEX);

@@ -1,4 +1,8 @@
 import type { FieldProblem } from '@lib/platform';
+import { maskSecret } from '../secrets/masking';
+import type { SecretBox } from '../secrets/secret-box';
+import type { TaxDocumentDto } from './dto/tax-profile.dto';
+import type { TaxDocument } from './tax-profile.schema';
 
 export const Incorporations = ['US', 'NON_US'] as const;
 export type Incorporation = (typeof Incorporations)[number];
@@ -80,4 +84,22 @@ export function isExpired(expiresAt: Date, now: Date): boolean {
 /** Whole days left until expiry, rounded up (0 or less once expired). */
 export function daysLeft(expiresAt: Date, now: Date): number {
   return Math.ceil((expiresAt.getTime() - now.getTime()) / 86_400_000);
+}
+
+export function expiryProblems(expiresAt: string, now: Date): FieldProblem[] {
+  return isExpired(new Date(expiresAt), now)
+    ? [{ field: 'expiresAt', message: 'the tax form has expired: expiresAt must be a date in the future' }]
+    : [];
+}
+
+export function toDocuments(documents: TaxDocumentDto[]): TaxDocument[] {
+  return documents.map((d) => ({ fileName: d.fileName, contentType: d.contentType, sizeBytes: d.sizeBytes, uploadedAt: new Date(d.uploadedAt) }));
+}
+
+/** The sealed and masked forms of the tax ids, as stored. */
+export function sealTaxIds(secrets: SecretBox, profileId: string, details: CheckedTaxDetails) {
+  return {
+    ...(details.taxId && { sealedTaxId: secrets.seal(details.taxId, `${profileId}:taxId`), maskedTaxId: maskSecret(details.taxId) }),
+    ...(details.vatId && { sealedVatId: secrets.seal(details.vatId, `${profileId}:vatId`), maskedVatId: maskSecret(details.vatId) }),
+  };
 }

@@ -1,8 +1,10 @@
 import { ProfileValidationCompleted, Topics } from '@lib/contracts';
 import { ConsumedEvent, PermanentError } from '@lib/messaging';
+import { ProblemException } from '@lib/platform';
 import { Controller, HttpException, Logger } from '@nestjs/common';
 import { EventPattern, Payload } from '@nestjs/microservices';
 import { RecordValidationResult } from './usecases/record-validation-result.use-case';
+import { ValidationResultCommand } from './usecases/validation-result.command';
 
 /** Decisions of the payments back office, from payout-profiles.validation-results.v1. */
 @Controller()
@@ -16,20 +18,22 @@ export class ValidationResultsConsumer {
     if (event.envelope.type !== 'ProfileValidationCompleted') return;
     const { profileId, profileKind, revision, outcome, reasons } = event.envelope.data;
     try {
-      const { effect } = await this.record.execute({
-        profileId,
-        profileKind,
-        revision,
-        outcome,
-        reasons: reasons ?? [],
-        source: 'BACK_OFFICE',
-        eventId: event.envelope.eventId,
-      });
+      const command = ValidationResultCommand.create({ profileId, profileKind, revision, outcome, reasons, source: 'BACK_OFFICE', eventId: event.envelope.eventId });
+      const { effect } = await this.record.execute(command);
       if (effect !== 'APPLIED') this.logger.log(`validation result ${event.envelope.eventId} for ${profileId} r${revision}: ${effect}`);
     } catch (error) {
-      // An unknown profile or a revision that never existed will not fix itself: dead-letter it now.
-      if (error instanceof HttpException) throw new PermanentError(`${profileKind} profile ${profileId} r${revision}: ${error.message}`);
+      // An unknown profile, a revision that never existed, ACTION_REQUIRED without a reason: none will fix itself,
+      // so dead-letter it now, with the reason the problem gives (its header is what an operator reads).
+      if (error instanceof HttpException) throw new PermanentError(`${profileKind} profile ${profileId} r${revision}: ${problemText(error)}`);
       throw error;
     }
   }
+}
+
+/** What a problem says: its detail and the fields it names (an HttpException's message is only its class's title). */
+export function problemText(error: HttpException): string {
+  const body = error.getResponse() as { detail?: string; message?: unknown } | string;
+  const detail = typeof body === 'string' ? body : (body.detail ?? (typeof body.message === 'string' ? body.message : error.message));
+  const fields = error instanceof ProblemException ? ((error.extensions.errors as Array<{ field: string; message: string }> | undefined) ?? []) : [];
+  return [detail, ...fields.map((f) => `${f.field} ${f.message}`)].join(' ');
 }

@@ -1,5 +1,6 @@
 import { PaymentMethod, PaymentMethods } from '@lib/contracts';
 import { ApiProperty, ApiPropertyOptional, PartialType } from '@nestjs/swagger';
+import { Text } from '@lib/platform';
 import { Type } from 'class-transformer';
 import { IsEmail, IsIn, IsObject, IsOptional, IsString, Length, Matches, ValidateNested } from 'class-validator';
 import { AddressDto } from '../../common/address.dto';
@@ -24,11 +25,11 @@ export class BankAccountDto {
   @ApiPropertyOptional({ description: 'CA: 5 digits' }) @IsOptional() @IsString() @Length(1, 64) transitNumber?: string;
   @ApiPropertyOptional({ description: 'AU: 6 digits' }) @IsOptional() @IsString() @Length(1, 64) bsb?: string;
   @ApiPropertyOptional({ description: 'IN: 11 characters' }) @IsOptional() @IsString() @Length(1, 64) ifsc?: string;
-  @ApiPropertyOptional() @IsOptional() @IsString() @Length(1, 140) bankName?: string;
+  @ApiPropertyOptional() @IsOptional() @Text(140) bankName?: string;
 }
 
 export class BeneficiaryDto {
-  @ApiProperty({ example: 'Contoso GmbH' }) @IsString() @Length(1, 200) name!: string;
+  @ApiProperty({ example: 'Contoso GmbH' }) @Text(200) name!: string;
   @ApiProperty({ example: 'payments@contoso.example' }) @IsEmail() email!: string;
   @ApiPropertyOptional({ example: '+49 30 1234567' })
   @IsOptional() @Matches(/^\+?[0-9 ()-]{5,20}$/, { message: 'phone must be a phone number' })
@@ -40,7 +41,7 @@ export class BeneficiaryDto {
 
 export class CreateBankProfileDto {
   @ApiProperty({ example: 'EUR main account', description: 'Unique within the partner' })
-  @IsString() @Length(1, 100) name!: string;
+  @Text(100) name!: string;
 
   @ApiProperty({ example: 'DE', description: 'Bank account country, ISO 3166-1 alpha-2' })
   @IsIn(COUNTRIES, { message: 'country must be an ISO 3166-1 alpha-2 country code' })

@@ -1,5 +1,5 @@
 import { isDuplicateKey } from '@lib/messaging';
-import { FieldProblem, Principal } from '@lib/platform';
+import { Principal } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { PayoutAccess } from '../../profiles/payout-access';
@@ -9,14 +9,9 @@ import { maskSecret } from '../../secrets/masking';
 import { SecretBox } from '../../secrets/secret-box';
 import { checkBankAccount } from '../bank-account.rules';
 import { BankProfile, nameKey } from '../bank-profile.schema';
+import { beneficiaryProblems } from '../bank-profile.rules';
 import { BankProfilesRepository } from '../bank-profiles.repository';
 import { CreateBankProfileDto } from '../dto/bank-profile.dto';
-
-export function beneficiaryProblems(paymentMethod: string, beneficiary: { address?: unknown }): FieldProblem[] {
-  return paymentMethod === 'CHECK' && !beneficiary.address
-    ? [{ field: 'beneficiary.address', message: 'is required when the payment method is CHECK (where the check is mailed)' }]
-    : [];
-}
 
 /** A new bank profile of the caller's partner, at revision 1, pending validation. */
 @Injectable()
@@ -55,6 +50,8 @@ export class CreateBankProfile {
       version: 1,
       validationHistory: [],
       decisionKeys: [],
+      defaultFor: [],
+      defaultClaims: 0,
       createdBy: actor.userId,
       updatedBy: actor.userId,
       createdAt: now,

@@ -1,10 +1,8 @@
 import { isDuplicateKey, pushOutbox } from '@lib/messaging';
 import { FieldProblem, Principal, Problems } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
-import { InjectModel } from '@nestjs/mongoose';
 import { isDeepStrictEqual } from 'node:util';
-import { Model } from 'mongoose';
-import { DefaultBankProfile } from '../../default-bank-profiles/default-bank-profile.schema';
+import { DefaultClaims } from '../../default-bank-profiles/default-claims';
 import { PayoutAccess } from '../../profiles/payout-access';
 import { ProfileEvents } from '../../profiles/profile-events';
 import { duplicateName, throwIfProblems } from '../../profiles/problems';
@@ -12,33 +10,69 @@ import { maskSecret } from '../../secrets/masking';
 import { SecretBox } from '../../secrets/secret-box';
 import { checkBankAccount, CheckedAccount } from '../bank-account.rules';
 import { BankProfile, nameKey } from '../bank-profile.schema';
+import { beneficiaryProblems } from '../bank-profile.rules';
 import { BankProfilesRepository } from '../bank-profiles.repository';
 import { UpdateBankProfileDto } from '../dto/bank-profile.dto';
-import { beneficiaryProblems } from './create-bank-profile.use-case';
+
+const ATTEMPTS = 5;
 
 /**
  * Changes a bank profile (If-Match). A real change is a new revision, pending validation, published with a
  * validation request; the same details sent again change nothing. Bad input changes nothing either.
+ *
+ * A profile that is the default of locations is edited only by an Incentives admin of each of them, and keeps its
+ * currency while it is a default. Both are read from the profile's own list of defaults (DefaultClaims), and the
+ * write is guarded by it: a location that claims the profile meanwhile makes the write miss, and the checks run again.
  */
 @Injectable()
 export class UpdateBankProfile {
   constructor(
     private readonly access: PayoutAccess,
     private readonly profiles: BankProfilesRepository,
-    @InjectModel(DefaultBankProfile.name) private readonly defaults: Model<DefaultBankProfile>,
+    private readonly claims: DefaultClaims,
     private readonly secrets: SecretBox,
     private readonly events: ProfileEvents,
   ) {}
 
   async execute(principal: Principal, profileId: string, expectedVersion: number, input: UpdateBankProfileDto): Promise<BankProfile> {
     const actor = await this.access.bankManager(principal);
-    const current = await this.profiles.findForPartner(actor.partnerId, profileId);
-    if (!current) throw Problems.notFound(`Bank profile ${profileId}`);
-    if (current.version !== expectedVersion) throw Problems.preconditionFailed(current.version);
+    for (let attempt = 1; ; attempt++) {
+      const found = await this.profiles.findForPartner(actor.partnerId, profileId);
+      if (!found) throw Problems.notFound(`Bank profile ${profileId}`);
+      if (found.version !== expectedVersion) throw Problems.preconditionFailed(found.version);
+      const { profile: current, locationIds: defaultOf, claims } = await this.claims.holders(found);
+      this.access.bankProfileEditor(actor, profileId, defaultOf);
+      const change = this.change(current, input, defaultOf, actor.userId);
+      if (!change) return current;
+
+      const { changes, updated } = change;
+      try {
+        const result = await this.profiles.model.updateOne(
+          { _id: profileId, partnerId: actor.partnerId, version: expectedVersion, defaultClaims: claims },
+          { $set: changes, $push: pushOutbox(this.events.newRevision('BANK', 'ProfileUpdated', updated)) },
+          { timestamps: false },
+        );
+        if (result.matchedCount === 1) {
+          this.events.committed();
+          return updated;
+        }
+      } catch (error) {
+        if (isDuplicateKey(error)) throw duplicateName();
+        throw error;
+      }
+      const latest = await this.profiles.findForPartner(actor.partnerId, profileId);
+      if (latest?.version !== expectedVersion) throw Problems.preconditionFailed(latest?.version ?? current.version);
+      // Same version: a location claimed the profile as its default meanwhile; check again with it.
+      if (attempt >= ATTEMPTS) throw Problems.busy(`The defaults of bank profile ${profileId} are changing; retry.`);
+    }
+  }
+
+  /** The write a change needs, or null when the details sent are the ones stored. Throws for bad input. */
+  private change(current: BankProfile, input: UpdateBankProfileDto, defaultOf: string[], userId: string) {
+    const profileId = current._id;
     if (Object.values(input).every((v) => v === undefined)) {
       throw Problems.field('body', 'must change at least one of name, country, currency, paymentMethod, account, beneficiary');
     }
-
     const country = input.country ?? current.country;
     const paymentMethod = input.paymentMethod ?? current.paymentMethod;
     const beneficiary = input.beneficiary ? JSON.parse(JSON.stringify(input.beneficiary)) : current.beneficiary;
@@ -55,19 +89,16 @@ export class UpdateBankProfile {
     throwIfProblems(problems);
 
     const currency = input.currency ?? current.currency;
-    if (currency !== current.currency) {
-      const bound = await this.defaults.find({ partnerId: actor.partnerId, bankProfileId: profileId }, { _id: 1 }).lean();
-      if (bound.length) {
-        throw Problems.conflict(
-          `This bank profile is the default of location(s) ${bound.map((d) => d._id).join(', ')} in ${current.currency}; ` +
-            'assign another default there (or remove it) before changing its currency.',
-          { errors: [{ field: 'currency', message: 'cannot change while the profile is a default bank profile' }] },
-        );
-      }
+    if (currency !== current.currency && defaultOf.length) {
+      throw Problems.conflict(
+        `This bank profile is the default of location(s) ${defaultOf.join(', ')} in ${current.currency}; ` +
+          'assign another default there (or remove it) before changing its currency.',
+        { errors: [{ field: 'currency', message: 'cannot change while the profile is a default bank profile' }] },
+      );
     }
 
     const details = {
-      name: input.name?.trim() ?? current.name,
+      name: input.name ?? current.name,
       nameKey: nameKey(input.name ?? current.name),
       country,
       currency,
@@ -80,9 +111,8 @@ export class UpdateBankProfile {
     const sameSecret = !account || this.secrets.open(current.sealedAccount, `${profileId}:account`) === account.secret;
     const before = pick(current, Object.keys(details) as Array<keyof typeof details>);
     const unchanged = sameSecret && isDeepStrictEqual(JSON.parse(JSON.stringify(details)), JSON.parse(JSON.stringify(before)));
-    if (unchanged) return current;
+    if (unchanged) return null;
 
-    const now = new Date();
     const changes = {
       ...details,
       ...(account && {
@@ -93,26 +123,10 @@ export class UpdateBankProfile {
       reasons: [],
       revision: current.revision + 1,
       version: current.version + 1,
-      updatedBy: actor.userId,
-      updatedAt: now,
+      updatedBy: userId,
+      updatedAt: new Date(),
     };
-    const updated: BankProfile = { ...current, ...changes };
-    try {
-      const result = await this.profiles.model.updateOne(
-        { _id: profileId, partnerId: actor.partnerId, version: expectedVersion },
-        { $set: changes, $push: pushOutbox(this.events.newRevision('BANK', 'ProfileUpdated', updated)) },
-        { timestamps: false },
-      );
-      if (result.matchedCount === 0) {
-        const latest = await this.profiles.findForPartner(actor.partnerId, profileId);
-        throw Problems.preconditionFailed(latest?.version ?? current.version);
-      }
-    } catch (error) {
-      if (isDuplicateKey(error)) throw duplicateName();
-      throw error;
-    }
-    this.events.committed();
-    return updated;
+    return { changes, updated: { ...current, ...changes } as BankProfile };
   }
 }
 

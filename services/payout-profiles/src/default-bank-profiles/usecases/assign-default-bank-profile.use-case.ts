@@ -7,6 +7,7 @@ import { Model } from 'mongoose';
 import { BankProfilesRepository } from '../../bank-profiles/bank-profiles.repository';
 import { PayoutAccess } from '../../profiles/payout-access';
 import { DefaultBankProfile } from '../default-bank-profile.schema';
+import { DefaultClaims } from '../default-claims';
 
 export type AssignOutcome = 'ASSIGNED' | 'UNCHANGED';
 
@@ -14,8 +15,9 @@ const ATTEMPTS = 5;
 
 /**
  * Makes (bank profile, currency) the default of locations. The caller must be Incentives admin of every
- * location (checked for all before anything changes); each location is then one conditional write with its
- * DefaultBankProfileAssigned event (key locationId). Assigning the same default again changes nothing.
+ * location (checked for all before anything changes); the locations then claim the profile (DefaultClaims), and each
+ * location is one conditional write with its DefaultBankProfileAssigned event (key locationId). Assigning the same
+ * default again changes nothing.
  */
 @Injectable()
 export class AssignDefaultBankProfile {
@@ -24,6 +26,7 @@ export class AssignDefaultBankProfile {
     private readonly bankProfiles: BankProfilesRepository,
     @InjectModel(DefaultBankProfile.name) private readonly defaults: Model<DefaultBankProfile>,
     private readonly outbox: EventOutbox,
+    private readonly claims: DefaultClaims,
   ) {}
 
   async execute(
@@ -36,58 +39,97 @@ export class AssignDefaultBankProfile {
     if (profile.currency !== input.currency) {
       throw Problems.field('currency', `must be the currency of the bank profile (${profile.currency})`);
     }
+    const target = { partnerId: actor.partnerId, userId: actor.userId, bankProfileId: input.bankProfileId, currency: input.currency };
+
+    // Every location claims the profile in one write (only while it has this currency) before any default is
+    // written: a currency change racing this request either comes first (409 here, nothing changed) or is refused.
+    const existing = await this.defaults
+      .find({ _id: { $in: input.locationIds }, partnerId: actor.partnerId })
+      .lean<DefaultBankProfile[]>();
+    const plans = input.locationIds.map((locationId) => {
+      const current = existing.find((d) => d._id === locationId) ?? null;
+      if (input.expectedVersion !== undefined && (current?.version ?? 0) !== input.expectedVersion) {
+        throw Problems.preconditionFailed(current?.version ?? 0);
+      }
+      return { locationId, current };
+    });
+    const toClaim = plans.filter((p) => !isTarget(p.current, target)).map((p) => ({ locationId: p.locationId, version: (p.current?.version ?? 0) + 1 }));
+    if (toClaim.length) await this.claim(target, toClaim);
+
     const results: Array<{ outcome: AssignOutcome; current: DefaultBankProfile }> = [];
-    for (const locationId of input.locationIds) {
-      results.push(await this.assign(actor.partnerId, actor.userId, locationId, input.bankProfileId, input.currency, input.expectedVersion));
+    for (const plan of plans) {
+      results.push(await this.assign(target, plan.locationId, plan.current, input.expectedVersion));
     }
     this.outbox.committed();
     return results;
   }
 
+  private async claim(target: Target, claims: Array<{ locationId: string; version: number }>): Promise<void> {
+    if (await this.claims.claim(target.partnerId, target.bankProfileId, target.currency, claims)) return;
+    throw Problems.conflict(
+      `Bank profile ${target.bankProfileId} no longer has the currency ${target.currency} (it changed meanwhile); nothing was assigned.`,
+      { errors: [{ field: 'currency', message: 'must be the current currency of the bank profile' }] },
+    );
+  }
+
   private async assign(
-    partnerId: string,
-    userId: string,
+    target: Target,
     locationId: string,
-    bankProfileId: string,
-    currency: string,
+    read: DefaultBankProfile | null,
     expectedVersion?: number,
   ): Promise<{ outcome: AssignOutcome; current: DefaultBankProfile }> {
+    const { partnerId, userId, bankProfileId, currency } = target;
+    let existing = read;
     for (let attempt = 1; ; attempt++) {
-      const existing = await this.defaults.findOne({ _id: locationId, partnerId }).lean<DefaultBankProfile>();
-      if (expectedVersion !== undefined && (existing?.version ?? 0) !== expectedVersion) {
-        throw Problems.preconditionFailed(existing?.version ?? 0);
+      if (attempt > 1) {
+        existing = await this.defaults.findOne({ _id: locationId, partnerId }).lean<DefaultBankProfile>();
+        if (expectedVersion !== undefined && (existing?.version ?? 0) !== expectedVersion) {
+          throw Problems.preconditionFailed(existing?.version ?? 0);
+        }
       }
-      if (existing && existing.bankProfileId === bankProfileId && existing.currency === currency) {
-        return { outcome: 'UNCHANGED', current: existing };
-      }
+      if (isTarget(existing, target)) return { outcome: 'UNCHANGED', current: existing! };
+      const version = (existing?.version ?? 0) + 1;
+      // The first attempt's claim was made with the others; a retry writes another version, which needs its own.
+      if (attempt > 1) await this.claim(target, [{ locationId, version }]);
       const data: DefaultBankProfileChange = { partnerId, locationId, bankProfileId, currency };
       const event = this.outbox.event(Topics.payoutProfiles, { type: 'DefaultBankProfileAssigned', data, key: locationId });
       const changedAt = new Date();
-      const next: DefaultBankProfile = {
-        _id: locationId,
-        locationId,
-        partnerId,
-        bankProfileId,
-        currency,
-        version: (existing?.version ?? 0) + 1,
-        changedBy: userId,
-        changedAt,
-      };
+      const next: DefaultBankProfile = { _id: locationId, locationId, partnerId, bankProfileId, currency, version, changedBy: userId, changedAt };
+      let written = false;
       try {
         if (!existing) {
           await this.defaults.create({ ...next, outbox: [event] });
-          return { outcome: 'ASSIGNED', current: next };
+          written = true;
+        } else {
+          const { matchedCount } = await this.defaults.updateOne(
+            { _id: locationId, partnerId, version: existing.version },
+            { $set: { bankProfileId, currency, version, changedBy: userId, changedAt }, $push: pushOutbox([event]) },
+          );
+          written = matchedCount === 1;
         }
-        const { matchedCount } = await this.defaults.updateOne(
-          { _id: locationId, partnerId, version: existing.version },
-          { $set: { bankProfileId, currency, version: next.version, changedBy: userId, changedAt }, $push: pushOutbox([event]) },
-        );
-        if (matchedCount === 1) return { outcome: 'ASSIGNED', current: next };
       } catch (error) {
         if (!isDuplicateKey(error)) throw error;
+      }
+      if (written) {
+        // Only now that the default moved on: the previous profile is no longer this location's default, and this
+        // profile's claims of lost attempts are obsolete.
+        if (existing?.bankProfileId && existing.bankProfileId !== bankProfileId) await this.claims.release(existing.bankProfileId, locationId, version);
+        if (attempt > 1) await this.claims.release(bankProfileId, locationId, version - 1);
+        return { outcome: 'ASSIGNED', current: next };
       }
       // Someone else changed this location's default meanwhile: read it again.
       if (attempt >= ATTEMPTS) throw Problems.busy(`The default bank profile of ${locationId} is changing; retry.`);
     }
   }
+}
+
+interface Target {
+  partnerId: string;
+  userId: string;
+  bankProfileId: string;
+  currency: string;
+}
+
+function isTarget(current: DefaultBankProfile | null, target: Target): boolean {
+  return !!current && current.bankProfileId === target.bankProfileId && current.currency === target.currency;
 }

@@ -6,10 +6,15 @@ import { InjectModel } from '@nestjs/mongoose';
 import { Model } from 'mongoose';
 import { PayoutAccess } from '../../profiles/payout-access';
 import { DefaultBankProfile } from '../default-bank-profile.schema';
+import { DefaultClaims } from '../default-claims';
+
+const ATTEMPTS = 5;
 
 /**
  * Frees a location of its default bank profile, with DefaultBankProfileRemoved (naming the removed pair).
- * Removing when there is none changes nothing and still answers success (DELETE is idempotent).
+ * Removing when there is none changes nothing and still answers success (DELETE is idempotent): without If-Match, a
+ * removal that loses a race reads the default again (a concurrent identical DELETE leaves nothing to remove: 204);
+ * with If-Match, a stale version answers 412 with the version actually stored.
  */
 @Injectable()
 export class RemoveDefaultBankProfile {
@@ -17,31 +22,40 @@ export class RemoveDefaultBankProfile {
     private readonly access: PayoutAccess,
     @InjectModel(DefaultBankProfile.name) private readonly defaults: Model<DefaultBankProfile>,
     private readonly outbox: EventOutbox,
+    private readonly claims: DefaultClaims,
   ) {}
 
   async execute(principal: Principal, locationId: string, expectedVersion?: number): Promise<{ removed: boolean }> {
     const { actor } = await this.access.locationAdmin(principal, locationId, 'remove its default bank profile');
-    const existing = await this.defaults.findOne({ _id: locationId, partnerId: actor.partnerId }).lean<DefaultBankProfile>();
-    if (expectedVersion !== undefined && (existing?.version ?? 0) !== expectedVersion) {
-      throw Problems.preconditionFailed(existing?.version ?? 0);
+    for (let attempt = 1; ; attempt++) {
+      const existing = await this.defaults.findOne({ _id: locationId, partnerId: actor.partnerId }).lean<DefaultBankProfile>();
+      if (expectedVersion !== undefined && (existing?.version ?? 0) !== expectedVersion) {
+        throw Problems.preconditionFailed(existing?.version ?? 0);
+      }
+      if (!existing?.bankProfileId || !existing.currency) return { removed: false };
+      const data: DefaultBankProfileChange = {
+        partnerId: actor.partnerId,
+        locationId,
+        bankProfileId: existing.bankProfileId,
+        currency: existing.currency,
+      };
+      const event = this.outbox.event(Topics.payoutProfiles, { type: 'DefaultBankProfileRemoved', data, key: locationId });
+      const version = existing.version + 1;
+      const { matchedCount } = await this.defaults.updateOne(
+        { _id: locationId, partnerId: actor.partnerId, version: existing.version },
+        {
+          $set: { bankProfileId: null, currency: null, version, changedBy: actor.userId, changedAt: new Date() },
+          $push: pushOutbox([event]),
+        },
+      );
+      if (matchedCount === 1) {
+        this.outbox.committed();
+        // After the default is gone, never before: the profile no longer serves this location.
+        await this.claims.release(existing.bankProfileId, locationId, version);
+        return { removed: true };
+      }
+      // Changed meanwhile: the next read answers (412 with what is stored now under If-Match).
+      if (attempt >= ATTEMPTS) throw Problems.busy(`The default bank profile of ${locationId} is changing; retry.`);
     }
-    if (!existing?.bankProfileId || !existing.currency) return { removed: false };
-    const data: DefaultBankProfileChange = {
-      partnerId: actor.partnerId,
-      locationId,
-      bankProfileId: existing.bankProfileId,
-      currency: existing.currency,
-    };
-    const event = this.outbox.event(Topics.payoutProfiles, { type: 'DefaultBankProfileRemoved', data, key: locationId });
-    const { matchedCount } = await this.defaults.updateOne(
-      { _id: locationId, partnerId: actor.partnerId, version: existing.version },
-      {
-        $set: { bankProfileId: null, currency: null, version: existing.version + 1, changedBy: actor.userId, changedAt: new Date() },
-        $push: pushOutbox([event]),
-      },
-    );
-    if (matchedCount === 0) throw Problems.preconditionFailed(existing.version + 1);
-    this.outbox.committed();
-    return { removed: true };
   }
 }

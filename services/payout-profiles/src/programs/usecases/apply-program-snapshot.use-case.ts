@@ -1,5 +1,5 @@
 import { ProgramSnapshot } from '@lib/contracts';
-import { isDuplicateKey } from '@lib/messaging';
+import { upsertIfNewer } from '@lib/messaging';
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { Model } from 'mongoose';
@@ -12,28 +12,20 @@ export class ApplyProgramSnapshot {
 
   async execute(snapshot: ProgramSnapshot): Promise<void> {
     const { programId, name, fiscalYear, requiresEligibility, payoutRules, state, revision } = snapshot;
-    try {
-      await this.programs.updateOne(
-        { _id: programId, revision: { $lt: revision } },
-        {
-          $set: {
-            name,
-            fiscalYear,
-            requiresEligibility,
-            payoutRules: {
-              allowedCurrencies: [...payoutRules.allowedCurrencies],
-              allowedPaymentMethods: [...payoutRules.allowedPaymentMethods],
-              taxProfileRequired: payoutRules.taxProfileRequired,
-            },
-            state,
-            revision,
-          },
+    await upsertIfNewer<Program>(this.programs.collection, programId, {
+      replaces: (stored) => stored.revision < revision,
+      set: {
+        name,
+        fiscalYear,
+        requiresEligibility,
+        payoutRules: {
+          allowedCurrencies: [...payoutRules.allowedCurrencies],
+          allowedPaymentMethods: [...payoutRules.allowedPaymentMethods],
+          taxProfileRequired: payoutRules.taxProfileRequired,
         },
-        { upsert: true },
-      );
-    } catch (error) {
-      // The program is stored at this revision or a newer one: the upsert's insert collides, which is the no-op.
-      if (!isDuplicateKey(error)) throw error;
-    }
+        state,
+        revision,
+      },
+    });
   }
 }

@@ -1,4 +1,5 @@
 import { ApiProperty, ApiPropertyOptional, PartialType } from '@nestjs/swagger';
+import { Text } from '@lib/platform';
 import { Type } from 'class-transformer';
 import {
   ArrayMaxSize,
@@ -24,8 +25,8 @@ import { Incorporation, Incorporations, TaxForm, TaxForms } from '../tax.rules';
 export const DOCUMENT_TYPES = ['application/pdf', 'image/png', 'image/jpeg', 'image/tiff'];
 
 export class BusinessProfileDto {
-  @ApiProperty({ example: 'Contoso Ltd' }) @IsString() @Length(1, 200) legalName!: string;
-  @ApiPropertyOptional() @IsOptional() @IsString() @Length(1, 200) doingBusinessAs?: string;
+  @ApiProperty({ example: 'Contoso Ltd' }) @Text(200) legalName!: string;
+  @ApiPropertyOptional() @IsOptional() @Text(200) doingBusinessAs?: string;
   @ApiProperty({ type: AddressDto }) @IsObject() @ValidateNested() @Type(() => AddressDto) address!: AddressDto;
   @ApiPropertyOptional() @IsOptional() @IsEmail() contactEmail?: string;
 }
@@ -33,7 +34,7 @@ export class BusinessProfileDto {
 /** Metadata of an uploaded file (the file itself lives in the document store). */
 export class TaxDocumentDto {
   @ApiProperty({ example: 'w-9-signed.pdf' })
-  @IsString() @Length(1, 200) @Matches(/^[^/\\]+$/, { message: 'fileName must be a file name, not a path' })
+  @Text(200) @Matches(/^[^/\\]+$/, { message: 'fileName must be a file name, not a path' })
   fileName!: string;
   @ApiProperty({ enum: DOCUMENT_TYPES }) @IsIn(DOCUMENT_TYPES) contentType!: string;
   @ApiProperty({ example: 182044 }) @IsInt() @Min(1) @Max(20 * 1024 * 1024) sizeBytes!: number;

@@ -1,34 +1,15 @@
 import { isDuplicateKey } from '@lib/messaging';
-import { FieldProblem, Principal, Problems } from '@lib/platform';
+import { Principal, Problems } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { PayoutAccess } from '../../profiles/payout-access';
 import { ProfileEvents } from '../../profiles/profile-events';
 import { throwIfProblems } from '../../profiles/problems';
-import { maskSecret } from '../../secrets/masking';
 import { SecretBox } from '../../secrets/secret-box';
-import { CreateTaxProfileDto, TaxDocumentDto } from '../dto/tax-profile.dto';
-import { TaxDocument, TaxProfile } from '../tax-profile.schema';
+import { CreateTaxProfileDto } from '../dto/tax-profile.dto';
+import { TaxProfile } from '../tax-profile.schema';
 import { TaxProfilesRepository } from '../tax-profiles.repository';
-import { checkTaxDetails, CheckedTaxDetails, isExpired } from '../tax.rules';
-
-export function expiryProblems(expiresAt: string, now: Date): FieldProblem[] {
-  return isExpired(new Date(expiresAt), now)
-    ? [{ field: 'expiresAt', message: 'the tax form has expired: expiresAt must be a date in the future' }]
-    : [];
-}
-
-export function toDocuments(documents: TaxDocumentDto[]): TaxDocument[] {
-  return documents.map((d) => ({ fileName: d.fileName, contentType: d.contentType, sizeBytes: d.sizeBytes, uploadedAt: new Date(d.uploadedAt) }));
-}
-
-/** The sealed and masked forms of the tax ids, as stored. */
-export function sealTaxIds(secrets: SecretBox, profileId: string, details: CheckedTaxDetails) {
-  return {
-    ...(details.taxId && { sealedTaxId: secrets.seal(details.taxId, `${profileId}:taxId`), maskedTaxId: maskSecret(details.taxId) }),
-    ...(details.vatId && { sealedVatId: secrets.seal(details.vatId, `${profileId}:vatId`), maskedVatId: maskSecret(details.vatId) }),
-  };
-}
+import { checkTaxDetails, expiryProblems, sealTaxIds, toDocuments } from '../tax.rules';
 
 /** The tax profile of a location (one per location), at revision 1, pending validation. */
 @Injectable()

@@ -9,8 +9,7 @@ import { SecretBox } from '../../secrets/secret-box';
 import { UpdateTaxProfileDto } from '../dto/tax-profile.dto';
 import { TaxProfile } from '../tax-profile.schema';
 import { TaxProfilesRepository } from '../tax-profiles.repository';
-import { checkTaxDetails } from '../tax.rules';
-import { expiryProblems, sealTaxIds, toDocuments } from './create-tax-profile.use-case';
+import { checkTaxDetails, expiryProblems, sealTaxIds, toDocuments } from '../tax.rules';
 
 /**
  * Changes the tax profile of a location (If-Match). A real change is a new revision, pending validation, with a

@@ -1,4 +1,3 @@
-import { ProfileKind, ValidationOutcome } from '@lib/contracts';
 import { pushOutbox } from '@lib/messaging';
 import { Problems } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
@@ -6,20 +5,10 @@ import { Model } from 'mongoose';
 import { BankProfile } from '../../bank-profiles/bank-profile.schema';
 import { BankProfilesRepository } from '../../bank-profiles/bank-profiles.repository';
 import { ProfileEvents } from '../../profiles/profile-events';
-import { decisionKey, ProfileState, ValidationEffect, ValidationRecord, ValidationSource } from '../../profiles/profile.parts';
+import { decisionKey, ProfileState, ValidationEffect, ValidationRecord } from '../../profiles/profile.parts';
 import { TaxProfile } from '../../tax-profiles/tax-profile.schema';
 import { TaxProfilesRepository } from '../../tax-profiles/tax-profiles.repository';
-
-export interface ValidationResultCommand {
-  profileId: string;
-  profileKind: ProfileKind;
-  revision: number;
-  outcome: ValidationOutcome;
-  reasons: string[];
-  source: ValidationSource;
-  /** The event that carried the result (back office), for the record. */
-  eventId?: string;
-}
+import { ValidationResultCommand } from './validation-result.command';
 
 export interface ValidationResultAnswer {
   /** What the result did; DUPLICATE: the same result was recorded before, nothing changed. */
@@ -38,6 +27,8 @@ const ATTEMPTS = 5;
  *  - for an older revision: recorded in the history, current status untouched (OUTDATED);
  *  - for a revision already decided differently: recorded, the first decision stands (ALREADY_DECIDED);
  *  - the same result again (same revision, outcome and reasons, whatever its event id): nothing changes.
+ * An operator's decision is a request, refused with 409 when its revision was decided differently (after it is
+ * recorded); the back office's result is a fact already sent, only recorded.
  */
 @Injectable()
 export class RecordValidationResult {
@@ -49,7 +40,7 @@ export class RecordValidationResult {
 
   async execute(command: ValidationResultCommand): Promise<ValidationResultAnswer> {
     const model = (command.profileKind === 'BANK' ? this.bank.model : this.tax.model) as unknown as Model<BankProfile | TaxProfile>;
-    const reasons = [...new Set(command.reasons.map((r) => r.trim()).filter(Boolean))];
+    const reasons = command.reasons;
     const key = decisionKey(command.revision, command.outcome, reasons);
 
     for (let attempt = 1; ; attempt++) {
@@ -60,7 +51,7 @@ export class RecordValidationResult {
       }
       if (profile.decisionKeys.includes(key)) {
         const first = profile.validationHistory.find((r) => decisionKey(r.revision, r.outcome, r.reasons) === key);
-        return { effect: 'DUPLICATE', duplicateOf: first?.effect, profile };
+        return this.answer(command, { effect: 'DUPLICATE', duplicateOf: first?.effect, profile });
       }
 
       const decided = profile.validationHistory.some((r) => r.revision === command.revision && r.effect === 'APPLIED');
@@ -93,9 +84,19 @@ export class RecordValidationResult {
       );
       if (matchedCount === 1) {
         if (effect === 'APPLIED') this.events.committed();
-        return { effect, profile: next };
+        return this.answer(command, { effect, profile: next });
       }
       if (attempt >= ATTEMPTS) throw new Error(`profile ${profile._id} kept changing while a validation result was recorded`);
     }
+  }
+
+  private answer(command: ValidationResultCommand, answer: ValidationResultAnswer): ValidationResultAnswer {
+    if (command.source === 'OPERATOR' && (answer.effect === 'ALREADY_DECIDED' || answer.duplicateOf === 'ALREADY_DECIDED')) {
+      throw Problems.conflict(
+        `Revision ${command.revision} was already decided; the first decision stands. A new decision needs a new revision (an edit of the profile).`,
+        { effect: answer.effect, status: answer.profile.status },
+      );
+    }
+    return answer;
   }
 }

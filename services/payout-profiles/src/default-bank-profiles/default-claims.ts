@@ -1,0 +1,84 @@
+import { Injectable } from '@nestjs/common';
+import { InjectModel } from '@nestjs/mongoose';
+import { Model } from 'mongoose';
+import { BankProfile, DefaultClaim } from '../bank-profiles/bank-profile.schema';
+import { DefaultBankProfile } from './default-bank-profile.schema';
+import { sortClaims } from './default-claims.rules';
+
+/**
+ * The defaults a bank profile serves, on the profile itself (`defaultFor`), so that the rules that join a profile and
+ * its defaults are each decided by one conditional write on one document (no transactions: MongoDB, mongo-java-server
+ * and FerretDB alike):
+ *  - a default claims the profile before it is written, with a write that only matches while the profile has the
+ *    default's currency; a currency change only matches while no claim was added since it read the list empty;
+ *  - who may edit the profile (an Incentives admin of each location it is default for) is read from the same list,
+ *    and the edit is guarded the same way.
+ * The order of writes errs on the safe side: a claim is written before the default and dropped only after the
+ * default moved on, so a crash leaves a claim too many (which refuses a currency change until that location's
+ * default changes), never a default the profile does not know of.
+ */
+@Injectable()
+export class DefaultClaims {
+  constructor(
+    @InjectModel(BankProfile.name) private readonly profiles: Model<BankProfile>,
+    @InjectModel(DefaultBankProfile.name) private readonly defaults: Model<DefaultBankProfile>,
+  ) {}
+
+  /**
+   * Claims the profile for version `version` of each location's default, in one write that only matches while the
+   * profile has `currency`. False when it no longer does (or is gone): nothing was claimed.
+   */
+  async claim(partnerId: string, profileId: string, currency: string, claims: DefaultClaim[]): Promise<boolean> {
+    const profile = await this.profiles.findOne({ _id: profileId, partnerId }).lean<BankProfile>();
+    if (!profile) return false;
+    await this.settled(profile);
+    const { matchedCount } = await this.profiles.updateOne(
+      { _id: profileId, partnerId, currency },
+      { $addToSet: { defaultFor: { $each: claims } }, $inc: { defaultClaims: 1 } },
+      { timestamps: false },
+    );
+    return matchedCount === 1;
+  }
+
+  /** The location's default was written at `version`: the profile's claims for it up to `upTo` are obsolete. */
+  async release(profileId: string, locationId: string, upTo: number): Promise<void> {
+    await this.profiles.updateOne(
+      { _id: profileId },
+      { $pull: { defaultFor: { locationId, version: { $lte: upTo } } } },
+      { timestamps: false },
+    );
+  }
+
+  /**
+   * The profile as stored, with its claims (filled from default_bank_profiles for a profile stored before they
+   * existed), the locations it is default for (or about to be), and the claim counter to guard a write with.
+   * Obsolete claims are dropped on the way.
+   */
+  async holders(profile: BankProfile): Promise<{ profile: BankProfile; locationIds: string[]; claims: number }> {
+    const current = await this.settled(profile);
+    const claims = current.defaultFor ?? [];
+    if (!claims.length) return { profile: current, locationIds: [], claims: current.defaultClaims ?? 0 };
+    const stored = await this.defaults
+      .find({ _id: { $in: [...new Set(claims.map((c) => c.locationId))] }, partnerId: current.partnerId }, { version: 1, bankProfileId: 1 })
+      .lean<DefaultBankProfile[]>();
+    const { live, obsoleteUpTo } = sortClaims(
+      current._id,
+      claims,
+      stored.map((d) => ({ locationId: d._id, version: d.version, bankProfileId: d.bankProfileId })),
+    );
+    for (const [locationId, upTo] of obsoleteUpTo) await this.release(current._id, locationId, upTo);
+    return { profile: current, locationIds: live, claims: current.defaultClaims ?? 0 };
+  }
+
+  /** A profile stored before claims existed gets them from the defaults that point at it (once; the first write wins). */
+  private async settled(profile: BankProfile): Promise<BankProfile> {
+    if (profile.defaultFor) return profile;
+    const pointing = await this.defaults.find({ partnerId: profile.partnerId, bankProfileId: profile._id }, { version: 1 }).lean<DefaultBankProfile[]>();
+    await this.profiles.updateOne(
+      { _id: profile._id, defaultFor: { $exists: false } },
+      { $set: { defaultFor: pointing.map((d) => ({ locationId: d._id, version: d.version })), defaultClaims: 0 } },
+      { timestamps: false },
+    );
+    return (await this.profiles.findById(profile._id).lean<BankProfile>())!;
+  }
+}

@@ -1,0 +1,37 @@
+import { ProfileKind, ValidationOutcome } from '@lib/contracts';
+import { Problems } from '@lib/platform';
+import { ValidationSource } from '../../profiles/profile.parts';
+
+/**
+ * A validation decision, from the back office (Kafka) or an operator (HTTP), checked when it is made so that both
+ * paths get the same rules: reasons trimmed, blank and repeated ones dropped; ACTION_REQUIRED names at least one
+ * (the partner is told what to fix). A refused command is a 400 on HTTP and a dead letter on Kafka.
+ */
+export class ValidationResultCommand {
+  private constructor(
+    readonly profileId: string,
+    readonly profileKind: ProfileKind,
+    readonly revision: number,
+    readonly outcome: ValidationOutcome,
+    readonly reasons: string[],
+    readonly source: ValidationSource,
+    /** The event that carried the result (back office), for the record. */
+    readonly eventId?: string,
+  ) {}
+
+  static create(input: {
+    profileId: string;
+    profileKind: ProfileKind;
+    revision: number;
+    outcome: ValidationOutcome;
+    reasons?: string[];
+    source: ValidationSource;
+    eventId?: string;
+  }): ValidationResultCommand {
+    const reasons = [...new Set((input.reasons ?? []).map((r) => r.trim()).filter(Boolean))];
+    if (input.outcome === 'ACTION_REQUIRED' && reasons.length === 0) {
+      throw Problems.field('reasons', 'must name at least one reason when the outcome is ACTION_REQUIRED');
+    }
+    return new ValidationResultCommand(input.profileId, input.profileKind, input.revision, input.outcome, reasons, input.source, input.eventId);
+  }
+}
