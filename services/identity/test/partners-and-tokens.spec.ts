@@ -95,6 +95,9 @@ describe('documentation', () => {
       ]),
     );
     expect(docs.body.components.schemas.RoleChangeInput.properties.role.enum).toEqual(['GLOBAL_ADMIN', 'ACCOUNT_ADMIN', 'INCENTIVES_ADMIN', 'INCENTIVES_USER']);
+    // Every endpoint that honours Idempotency-Key says so.
+    const headers = (path: string) => (docs.body.paths[path].post.parameters ?? []).filter((p: { in: string }) => p.in === 'header').map((p: { name: string }) => p.name);
+    for (const path of ['/v1/partners', '/v1/partners/{partnerId}/locations', '/v1/users', '/v1/users/import']) expect(headers(path)).toContain('Idempotency-Key');
   });
 });
 

@@ -1,4 +1,5 @@
 import {
+  applyDecorators,
   CallHandler,
   ExecutionContext,
   HttpStatus,
@@ -10,6 +11,7 @@ import {
   UseInterceptors,
 } from '@nestjs/common';
 import { InjectConnection } from '@nestjs/mongoose';
+import { ApiHeader } from '@nestjs/swagger';
 import { createHash, randomUUID } from 'node:crypto';
 import type { Request, Response } from 'express';
 import { Collection, Connection } from 'mongoose';
@@ -25,7 +27,15 @@ import { ProblemFilter } from './problem.filter';
  * and every consumed event (the application's enhancers reach its Kafka handlers) in an interceptor chain that
  * only passed through, 8% of a consuming service's CPU.
  */
-export const Idempotent = () => UseInterceptors(IdempotencyInterceptor);
+export const Idempotent = () =>
+  applyDecorators(
+    UseInterceptors(IdempotencyInterceptor),
+    ApiHeader({
+      name: 'Idempotency-Key',
+      required: false,
+      description: 'Up to 200 printable characters. A retry with the same key gets the first answer (Idempotent-Replayed: true); the same key with another body, 422.',
+    }),
+  );
 
 interface StoredAnswer {
   _id: string;

@@ -34,7 +34,6 @@ export class EnrollmentsController {
 
   @Post()
   @Idempotent()
-  @ApiHeader({ name: 'Idempotency-Key', required: false })
   @ApiOperation({
     summary: 'Enroll a location in a program (its Incentives admin); enrolling again is Continue',
     description:

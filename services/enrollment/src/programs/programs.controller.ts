@@ -32,7 +32,6 @@ export class ProgramsController {
   @OperatorOnly()
   @Idempotent()
   @ApiSecurity('operator')
-  @ApiHeader({ name: 'Idempotency-Key', required: false })
   @ApiOperation({ summary: 'Add a program to the catalog (operators); published as ProgramCreated' })
   @ApiCreatedResponse({ type: ProgramDto })
   @ApiConflictResponse({ description: 'A program with this id exists' })

@@ -22,7 +22,6 @@ export class BankProfilesController {
   @Idempotent()
   @HttpCode(201)
   @ApiOperation({ summary: 'Create a bank profile of your partner (Incentives admin of any location)' })
-  @ApiHeader({ name: 'Idempotency-Key', required: false })
   async createProfile(
     @CurrentPrincipal() principal: Principal,
     @Body() body: CreateBankProfileDto,

@@ -56,7 +56,6 @@ export class DefaultBankProfilesController {
   @Idempotent()
   @HttpCode(200)
   @ApiOperation({ summary: 'Make (bank profile, currency) the default of a list of locations (Incentives admin of each)' })
-  @ApiHeader({ name: 'Idempotency-Key', required: false })
   async assignMany(@CurrentPrincipal() principal: Principal, @Body() body: AssignDefaultToLocationsDto) {
     const results = await this.assign.execute(principal, body);
     return {

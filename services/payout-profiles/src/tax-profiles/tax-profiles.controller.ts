@@ -22,7 +22,6 @@ export class TaxProfilesController {
   @Idempotent()
   @HttpCode(201)
   @ApiOperation({ summary: "Create the location's tax profile (Incentives admin of the location)" })
-  @ApiHeader({ name: 'Idempotency-Key', required: false })
   async createProfile(
     @CurrentPrincipal() principal: Principal,
     @Param('locationId') locationId: string,
