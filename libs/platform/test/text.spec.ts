@@ -38,3 +38,13 @@ describe('Text', () => {
     expect(check({ name: 'a', note: ' ' }).errors).toEqual(['note must not be blank']);
   });
 });
+
+describe('validation errors of a field left out', () => {
+  it('say it is required, once, instead of every rule it fails', async () => {
+    const { flattenValidationErrors } = await import('../src/http/problem');
+    const input = plainToInstance(Input, { note: 'x' });
+    expect(flattenValidationErrors(validateSync(input))).toEqual([{ field: 'name', message: 'name is required' }]);
+    expect(flattenValidationErrors(validateSync(plainToInstance(Input, { name: null })))).toEqual([{ field: 'name', message: 'name is required' }]);
+    expect(flattenValidationErrors(validateSync(plainToInstance(Input, { name: 7 })))).toEqual([{ field: 'name', message: 'name must be a string' }]);
+  });
+});

@@ -38,10 +38,19 @@ export class ProblemException extends HttpException {
  */
 export class RetryableProblem extends ProblemException {}
 
+/** class-validator's type checks: when one fails, the field's other rules say nothing useful. */
+const TYPE_RULES = new Set(['isString', 'isInt', 'isNumber', 'isBoolean', 'isArray', 'isObject', 'isDate', 'isDateString']);
+
 export function flattenValidationErrors(errors: ValidationError[], prefix = ''): FieldProblem[] {
   return errors.flatMap((error) => {
     const field = prefix ? `${prefix}.${error.property}` : error.property;
-    const own = Object.values(error.constraints ?? {}).map((message) => ({ field, message }));
+    const constraints = Object.entries(error.constraints ?? {});
+    // A field left out fails every rule it has ("must be an email", "must be shorter than 254 characters"): say it
+    // is missing. One of the wrong type fails its length and format rules too: say only that its type is wrong.
+    const absent = error.value === undefined || error.value === null;
+    const wrongType = constraints.filter(([rule]) => TYPE_RULES.has(rule));
+    const messages = absent && constraints.length ? [`${field} is required`] : (wrongType.length ? wrongType : constraints).map(([, message]) => message);
+    const own = messages.map((message) => ({ field, message }));
     return [...own, ...flattenValidationErrors(error.children ?? [], field)];
   });
 }
