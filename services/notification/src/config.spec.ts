@@ -22,16 +22,20 @@ describe('notification settings', () => {
     });
   });
 
+  it('takes 0 as no age limit for events', () => {
+    expect(load({ NOTIFY_MAX_EVENT_AGE_MS: '0' }).NOTIFY_MAX_EVENT_AGE_MS).toBe(0);
+  });
+
   it('stops with one line naming every bad setting', () => {
     let error: unknown;
     try {
-      load({ NOTIFY_MAX_ATTEMPTS: '0', MAIL_FROM_ADDRESS: 'nobody', NOTIFY_CONCURRENCY: '2.5' });
+      load({ NOTIFY_MAX_ATTEMPTS: '0', MAIL_FROM_ADDRESS: 'nobody', NOTIFY_CONCURRENCY: '2.5', NOTIFY_MAX_EVENT_AGE_MS: '-1' });
     } catch (e) {
       error = e;
     }
     expect(error).toBeInstanceOf(ConfigError);
     const message = (error as Error).message;
     expect(message.split('\n')).toHaveLength(1);
-    for (const name of ['NOTIFY_MAX_ATTEMPTS', 'MAIL_FROM_ADDRESS', 'NOTIFY_CONCURRENCY']) expect(message).toContain(name);
+    for (const name of ['NOTIFY_MAX_ATTEMPTS', 'MAIL_FROM_ADDRESS', 'NOTIFY_CONCURRENCY', 'NOTIFY_MAX_EVENT_AGE_MS']) expect(message).toContain(name);
   });
 });

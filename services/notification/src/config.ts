@@ -1,9 +1,15 @@
 import { baseConfigSpec, loadConfig } from '@lib/platform';
-import { email, makeValidator, num, str, url } from 'envalid';
+import { email, makeValidator, str, url } from 'envalid';
 
 const atLeastOne = makeValidator<number>((value) => {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new Error('must be a whole number of at least 1');
+  return n;
+});
+
+const atLeastZero = makeValidator<number>((value) => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new Error('must be a whole number of at least 0');
   return n;
 });
 
@@ -25,7 +31,7 @@ export const notificationConfigSpec = {
   }),
   NOTIFY_LEASE_MS: atLeastOne({ default: 60_000, desc: 'How long a claimed email is reserved; after a crash it is retried once this passes' }),
   NOTIFY_SMTP_TIMEOUT_MS: atLeastOne({ default: 15_000, desc: 'Connection, greeting and socket timeout of one SMTP attempt' }),
-  NOTIFY_MAX_EVENT_AGE_MS: num({
+  NOTIFY_MAX_EVENT_AGE_MS: atLeastZero({
     default: 7 * 24 * 3_600_000,
     desc: 'Events older than this notify nobody (a replay from the start must not mail everyone again); 0 = no limit',
   }),
