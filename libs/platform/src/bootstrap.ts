@@ -54,9 +54,9 @@ export async function createServiceApp(module: Type<unknown>, options: CreateOpt
 }
 
 /** Body-parser errors happen before routing; they still answer problem+json. */
-function bodyErrorHandler(error: unknown, _request: Request, response: Response, next: NextFunction): void {
+function bodyErrorHandler(error: unknown, request: Request, response: Response, next: NextFunction): void {
   if (response.headersSent) return next(error);
-  const problem = new ProblemFilter().toProblem(error);
+  const problem = { ...new ProblemFilter().toProblem(error), instance: request.originalUrl };
   response.status(problem.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(problem));
 }
 

@@ -122,7 +122,7 @@ describe('bad input', () => {
     });
     expect({ status: answer.status, body: answer.body }).toMatchObject({ status: c.status });
     expect(answer.headers.get('content-type')).toContain('application/problem+json');
-    expect(answer.body).toMatchObject({ status: c.status, title: expect.any(String) });
+    expect(answer.body).toMatchObject({ status: c.status, title: expect.any(String), instance: expect.stringMatching(/^\/v1\//) });
     if (c.type) expect(answer.body.type).toMatch(new RegExp(`/${c.type}$`));
     if (c.field) expect(answer.body.errors).toEqual(expect.arrayContaining([expect.objectContaining({ field: c.field, message: expect.any(String) })]));
     expect(await stored()).toEqual(before);
