@@ -2,7 +2,7 @@ import { KafkaEventServer } from '@lib/messaging';
 import { INestApplication, Logger, Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { NestExpressApplication } from '@nestjs/platform-express';
-import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import type { NextFunction, Request, Response } from 'express';
 import { Logger as PinoLogger } from 'nestjs-pino';
 import { CONFIG, ConfigError } from './config/config';
@@ -33,7 +33,9 @@ export async function createServiceApp(module: Type<unknown>, options: CreateOpt
   app.use(correlationMiddleware);
   app.disable('x-powered-by');
   app.set('etag', false);
-  app.useBodyParser('json', { limit: '1mb' });
+  app.use(requireJsonBody);
+  // application/json and its +json kinds (SCIM clients send application/scim+json).
+  app.useBodyParser('json', { limit: '1mb', type: ['application/json', 'application/*+json'] });
 
   if (config.DOCS_ENABLED) {
     const document = SwaggerModule.createDocument(
@@ -46,11 +48,69 @@ export async function createServiceApp(module: Type<unknown>, options: CreateOpt
         .addApiKey({ type: 'apiKey', name: 'X-Operator-Key', in: 'header' }, 'operator')
         .build(),
     );
+    documentProblems(document);
     SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json' });
   }
 
   app.connectMicroservice({ strategy: app.get(KafkaEventServer) }, { inheritAppConfig: true });
   return app;
+}
+
+const PROBLEM_SCHEMAS = {
+  FieldProblem: {
+    type: 'object',
+    required: ['field', 'message'],
+    properties: { field: { type: 'string', example: 'locations.0.locationId' }, message: { type: 'string' } },
+  },
+  ProblemDetails: {
+    type: 'object',
+    description: 'RFC 9457 problem details; some problems add members (e.g. currentVersion on 412)',
+    required: ['type', 'title', 'status'],
+    properties: {
+      type: { type: 'string', example: 'https://incentives.partner.example/problems/validation-error' },
+      title: { type: 'string' },
+      status: { type: 'integer', example: 400 },
+      detail: { type: 'string' },
+      instance: { type: 'string', example: '/v1/enrollments' },
+      errors: { type: 'array', items: { $ref: '#/components/schemas/FieldProblem' }, description: 'The invalid fields (400)' },
+    },
+    additionalProperties: true,
+  },
+};
+
+/**
+ * Every error answer is application/problem+json: the `default` response of each operation says so, and the error
+ * responses an endpoint declares (409, 412, ...) get the same body.
+ */
+function documentProblems(document: OpenAPIObject): void {
+  document.components = { ...document.components, schemas: { ...document.components?.schemas, ...PROBLEM_SCHEMAS } };
+  const body = { [PROBLEM_CONTENT_TYPE]: { schema: { $ref: '#/components/schemas/ProblemDetails' } } };
+  for (const item of Object.values(document.paths)) {
+    for (const operation of [item.get, item.post, item.put, item.patch, item.delete]) {
+      if (!operation) continue;
+      for (const [code, response] of Object.entries(operation.responses ?? {})) {
+        if (/^[45]\d\d$/.test(code) && response && 'description' in response && !response.content) response.content = body;
+      }
+      operation.responses = { ...operation.responses, default: { description: 'An error, as application/problem+json', content: body } };
+    }
+  }
+}
+
+/**
+ * A body that is not JSON answers 415: the JSON parser would leave it unread, and the request would then fail
+ * validation field by field as if it had sent nothing.
+ */
+function requireJsonBody(request: Request, response: Response, next: NextFunction): void {
+  const hasBody = Number(request.headers['content-length'] ?? 0) > 0 || request.headers['transfer-encoding'] !== undefined;
+  if (!hasBody || request.is(['application/json', 'application/*+json'])) return next();
+  const problem = {
+    type: 'https://incentives.partner.example/problems/unsupported-media-type',
+    title: 'Unsupported Media Type',
+    status: 415,
+    detail: `Send the body as JSON (Content-Type: application/json), not ${request.headers['content-type'] ?? 'without a Content-Type'}.`,
+    instance: request.originalUrl,
+  };
+  response.status(415).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(problem));
 }
 
 /** Body-parser errors happen before routing; they still answer problem+json. */

@@ -98,6 +98,11 @@ describe('documentation', () => {
     // Every endpoint that honours Idempotency-Key says so.
     const headers = (path: string) => (docs.body.paths[path].post.parameters ?? []).filter((p: { in: string }) => p.in === 'header').map((p: { name: string }) => p.name);
     for (const path of ['/v1/partners', '/v1/partners/{partnerId}/locations', '/v1/users', '/v1/users/import']) expect(headers(path)).toContain('Idempotency-Key');
+    // Errors are documented as problem+json, on every operation.
+    expect(docs.body.components.schemas.ProblemDetails.required).toEqual(['type', 'title', 'status']);
+    for (const [path, item] of Object.entries<any>(docs.body.paths)) {
+      for (const operation of Object.values<any>(item)) expect([path, operation.responses.default?.content?.['application/problem+json']]).toEqual([path, expect.anything()]);
+    }
   });
 });
 
@@ -247,7 +252,9 @@ describe('users', () => {
       schemas: ['urn:ietf:params:scim:api:messages:2.0:ListResponse'],
       Resources: [{ externalId: `e-${p.partnerId}`, userName: `dir-${p.partnerId.toLowerCase()}@example.com`, active }],
     });
-    const created = await client.call('POST', '/v1/users/import', { token: p.ga.token, body: list(true) });
+    // As a SCIM client sends it.
+    const created = await client.call('POST', '/v1/users/import', { token: p.ga.token, body: list(true), headers: { 'content-type': 'application/scim+json' } });
+    expect(created.status).toBe(200);
     const userId = created.body.results[0].userId;
     await client.settled('users', userId);
     expect((await client.call('POST', '/v1/users/import', { token: p.ga.token, body: list(false) })).body.results[0].outcome).toBe('deactivated');
