@@ -23,6 +23,7 @@ describe('home-page notices', () => {
     const [issued] = await world.waitEvent('InvitationIssued', forInvitation(programId, l1));
     const invitationId = issued.envelope!.data.invitationId;
     await eventually(async () => expect((await world.notices(ann)).map((n) => n.invitationId)).toEqual([invitationId]));
+    expect((await world.notices(ann))[0].message).toBe(`Contoso 1 (${l1}) is invited to enroll in Modern Work Incentives (FY27). Select Get Started to enroll.`);
 
     const selected = await world.post(ann.token, `/v1/notices/${invitationId}/select`);
     expect(selected.status).toBe(200);

@@ -5,13 +5,15 @@ import { InvitationRecord, InvitationRepository } from '../../invitations/invita
 import { NoticeDto } from '../dto/notice.dto';
 import { NOTICE_STATES, NOTICE_TITLE, noticeStatus } from '../notice-rules';
 
-export function toNotice(invitation: InvitationRecord, userId: string): NoticeDto {
+/** A notice; the location is named as in the emails ("Contoso Inc (1234567)") once its name is known. */
+export function toNotice(invitation: InvitationRecord, userId: string, legalName?: string): NoticeDto {
   const recipient = invitation.recipients.find((r) => r.userId === userId)!;
   const program = invitation.programName ?? invitation.programId;
+  const location = legalName ? `${legalName} (${invitation.locationId})` : `Location ${invitation.locationId}`;
   return {
     invitationId: invitation._id,
     title: NOTICE_TITLE,
-    message: `Location ${invitation.locationId} is invited to enroll in ${program} (${invitation.fiscalYear}). Select Get Started to enroll.`,
+    message: `${location} is invited to enroll in ${program} (${invitation.fiscalYear}). Select Get Started to enroll.`,
     programId: invitation.programId,
     ...(invitation.programName && { programName: invitation.programName }),
     locationId: invitation.locationId,
@@ -31,8 +33,9 @@ export class ListNotices {
   async execute(principal: Principal): Promise<NoticeDto[]> {
     const actor = await this.policy.actor(principal);
     const candidates = await this.invitations.withPendingNotice(actor.partnerId, actor.userId, NOTICE_STATES);
-    return candidates
-      .filter((invitation) => noticeStatus(invitation, actor) === 'pending')
-      .map((invitation) => toNotice(invitation, actor.userId));
+    const pending = candidates.filter((invitation) => noticeStatus(invitation, actor) === 'pending');
+    // One batched read for the locations' names (the loader groups these lookups).
+    const locations = await Promise.all(pending.map((invitation) => this.policy.locationById(invitation.locationId)));
+    return pending.map((invitation, i) => toNotice(invitation, actor.userId, locations[i]?.legalName));
   }
 }
