@@ -1,4 +1,4 @@
-import { ALL_LOCATIONS, COMPANY_ROLES, Role } from '@lib/contracts';
+import { ALL_LOCATIONS, COMPANY_ROLES, grantsRole, Role } from '@lib/contracts';
 import { Principal, Problems } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
@@ -20,9 +20,7 @@ export function isCompanyAdmin(actor: Pick<Actor, 'roles'>): boolean {
 }
 
 export function holdsRole(actor: Pick<Actor, 'roles'>, role: Role, locationId: string): boolean {
-  return actor.roles.some(
-    (r) => r.role === role && (r.locationIds.includes(ALL_LOCATIONS) || r.locationIds.includes(locationId)),
-  );
+  return grantsRole(actor.roles, role, locationId);
 }
 
 /** Incentive roles (admin or user) on the location, or a company-wide admin of the partner. */

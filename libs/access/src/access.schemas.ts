@@ -25,9 +25,6 @@ export const AccessUserSchema = SchemaFactory.createForClass(AccessUser);
 AccessUserSchema.index({ partnerId: 1, grants: 1 });
 AccessUserSchema.index(...REVISION_GUARD_INDEX);
 
-export function grantKeys(roles: Array<{ role: string; locationIds: string[] }>): string[] {
-  return roles.flatMap((r) => r.locationIds.map((locationId) => `${r.role}:${locationId}`));
-}
 
 /**
  * Who holds a grant: `_id` = `ROLE:locationId` (location ids are unique platform-wide) or `ROLE:*:partnerId`,

@@ -1,10 +1,10 @@
-import { LocationAdded, PartnerRegistered, Topics, UserEvent } from '@lib/contracts';
+import { grantKeys, LocationAdded, PartnerRegistered, Topics, UserEvent } from '@lib/contracts';
 import { ConsumedEvent, upsertIfNewer } from '@lib/messaging';
 import { Controller, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { EventPattern, Payload } from '@nestjs/microservices';
 import { InjectModel } from '@nestjs/mongoose';
 import { Model } from 'mongoose';
-import { AccessGrant, AccessLocation, AccessUser, grantIndexKeys, grantKeys } from './access.schemas';
+import { AccessGrant, AccessLocation, AccessUser, grantIndexKeys } from './access.schemas';
 
 const USER_EVENTS = new Set(['UserCreated', 'UserUpdated', 'UserDeactivated', 'RoleAssigned', 'RoleRevoked']);
 

@@ -7,6 +7,19 @@ export const INCENTIVE_ROLES: Role[] = ['INCENTIVES_ADMIN', 'INCENTIVES_USER'];
 /** A role granted on every location of the partner, present and future. */
 export const ALL_LOCATIONS = '*';
 
+/** Roles as identity grants them and every service's view keeps them: a role on a list of locations, or on `*`. */
+type Grants = ReadonlyArray<{ role: string; locationIds: readonly string[] }>;
+
+/** Whether the grants give `role` on the location, directly or through `*`. */
+export function grantsRole(grants: Grants, role: Role, locationId: string): boolean {
+  return grants.some((grant) => grant.role === role && (grant.locationIds.includes(ALL_LOCATIONS) || grant.locationIds.includes(locationId)));
+}
+
+/** `ROLE:locationId` (or `ROLE:*`) for each grant: what role-holder queries match with `$in`. */
+export function grantKeys(grants: Grants): string[] {
+  return grants.flatMap((grant) => grant.locationIds.map((locationId) => `${grant.role}:${locationId}`));
+}
+
 export const ProgramStates = ['OPEN', 'CLOSED', 'DISCONTINUED'] as const;
 export type ProgramState = (typeof ProgramStates)[number];
 

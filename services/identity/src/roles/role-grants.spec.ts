@@ -1,4 +1,5 @@
-import { assignRole, grantKeys, HeldOnAllLocationsError, holdsRole, normalizeLocations, revokeRole, Grant } from './role-grants';
+import { grantKeys, grantsRole } from '@lib/contracts';
+import { assignRole, HeldOnAllLocationsError, normalizeLocations, revokeRole, Grant } from './role-grants';
 
 const admin = (...locationIds: string[]): Grant => ({ role: 'INCENTIVES_ADMIN', locationIds });
 const user = (...locationIds: string[]): Grant => ({ role: 'INCENTIVES_USER', locationIds });
@@ -51,11 +52,11 @@ describe('revokeRole', () => {
   });
 });
 
-describe('holdsRole and grantKeys', () => {
+describe('grantsRole and grantKeys (from @lib/contracts), on identity grants', () => {
   it('answers through * and lists one key per grant', () => {
-    expect(holdsRole([admin('*')], 'INCENTIVES_ADMIN', 'L7')).toBe(true);
-    expect(holdsRole([admin('L1')], 'INCENTIVES_ADMIN', 'L7')).toBe(false);
-    expect(holdsRole([user('L7')], 'INCENTIVES_ADMIN', 'L7')).toBe(false);
+    expect(grantsRole([admin('*')], 'INCENTIVES_ADMIN', 'L7')).toBe(true);
+    expect(grantsRole([admin('L1')], 'INCENTIVES_ADMIN', 'L7')).toBe(false);
+    expect(grantsRole([user('L7')], 'INCENTIVES_ADMIN', 'L7')).toBe(false);
     expect(grantKeys([admin('L1', 'L2'), user('*')])).toEqual(['INCENTIVES_ADMIN:L1', 'INCENTIVES_ADMIN:L2', 'INCENTIVES_USER:*']);
   });
 });

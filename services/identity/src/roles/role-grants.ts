@@ -67,13 +67,3 @@ export function revokeRole(roles: Grant[], role: Role, locationIds: readonly str
   return { roles: canonical([...others, { role, locationIds: remaining }]), changed: revoked };
 }
 
-export function holdsRole(roles: Grant[], role: Role, locationId: string): boolean {
-  return roles.some(
-    (grant) => grant.role === role && (grant.locationIds.includes(ALL_LOCATIONS) || grant.locationIds.includes(locationId)),
-  );
-}
-
-/** `ROLE:locationId` (or `ROLE:*`) for each grant: what role-holder queries match with `$in`. */
-export function grantKeys(roles: Grant[]): string[] {
-  return roles.flatMap((grant) => grant.locationIds.map((locationId) => `${grant.role}:${locationId}`));
-}

@@ -3,7 +3,8 @@ import { EventOutbox, pushOutbox } from '@lib/messaging';
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { FilterQuery, Model } from 'mongoose';
-import { Grant, grantKeys } from '../roles/role-grants';
+import { grantKeys } from '@lib/contracts';
+import { Grant } from '../roles/role-grants';
 import { User } from './user.schema';
 
 export type UserEventType = 'UserCreated' | 'UserUpdated' | 'UserDeactivated' | 'RoleAssigned' | 'RoleRevoked';

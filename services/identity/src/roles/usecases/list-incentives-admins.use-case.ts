@@ -1,3 +1,4 @@
+import { grantsRole } from '@lib/contracts';
 import { Principal, Problems } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { IdentityAccess } from '../../access/identity-access';
@@ -5,7 +6,6 @@ import { can } from '../../access/permissions';
 import { PartnersRepository } from '../../partners/partners.repository';
 import { UsersRepository } from '../../users/users.repository';
 import { RoleHoldersView } from '../dto/role.dto';
-import { holdsRole } from '../role-grants';
 
 /**
  * Who holds INCENTIVES_ADMIN on a location (directly or through `*`), active users only. For the partner's
@@ -24,7 +24,7 @@ export class ListIncentivesAdmins {
     const actor = await this.access.actor(principal);
     const partner = await this.partners.find(actor.partnerId);
     if (!partner?.locations.some((l) => l.locationId === locationId)) throw Problems.notFound(`Location ${locationId}`);
-    if (!can(actor.roles, 'roles.list-holders') && !holdsRole(actor.roles, 'INCENTIVES_ADMIN', locationId)) {
+    if (!can(actor.roles, 'roles.list-holders') && !grantsRole(actor.roles, 'INCENTIVES_ADMIN', locationId)) {
       throw Problems.forbidden(`Only a Global admin, an Account admin or an Incentives admin of location ${locationId} can list its Incentives admins.`);
     }
     const holders = await this.users.holders(actor.partnerId, 'INCENTIVES_ADMIN', locationId);
