@@ -1,6 +1,7 @@
 import { Public } from '@lib/platform';
 import { Controller, Get, Header } from '@nestjs/common';
 import { ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { JwksView } from './dto/jwks.dto';
 import { SigningKeys } from './signing-keys';
 
 @ApiTags('tokens')
@@ -12,7 +13,7 @@ export class JwksController {
   @Public()
   @Get('.well-known/jwks.json')
   @Header('Cache-Control', 'public, max-age=300')
-  @ApiOkResponse({ description: 'The JSON Web Key Set of the issuer (RS256 public keys).' })
+  @ApiOkResponse({ type: JwksView, description: 'The JSON Web Key Set of the issuer (RS256 public keys).' })
   jwks() {
     return this.keys.jwks();
   }

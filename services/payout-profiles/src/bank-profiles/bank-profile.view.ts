@@ -1,8 +1,9 @@
 import { historyView, statusView } from '../profiles/profile.parts';
 import { BankProfile } from './bank-profile.schema';
+import type { BankProfileDto } from './dto/bank-profile.dto';
 
 /** What the API shows of a bank profile: everything but the account secret, which is masked. */
-export function bankProfileView(p: BankProfile, { history = false } = {}) {
+export function bankProfileView(p: BankProfile, { history = false } = {}): BankProfileDto {
   return {
     profileId: p._id,
     profileKind: 'BANK' as const,

@@ -1,9 +1,9 @@
 import { CurrentPrincipal, Idempotent, IfMatch, Principal, setETag } from '@lib/platform';
 import { Body, Controller, Get, HttpCode, Param, Patch, Post, Res } from '@nestjs/common';
-import { ApiBearerAuth, ApiHeader, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiCreatedResponse, ApiHeader, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { bankProfileView } from './bank-profile.view';
-import { CreateBankProfileDto, UpdateBankProfileDto } from './dto/bank-profile.dto';
+import { BankProfileDto, BankProfileListDto, CreateBankProfileDto, UpdateBankProfileDto } from './dto/bank-profile.dto';
 import { CreateBankProfile } from './usecases/create-bank-profile.use-case';
 import { ReadBankProfiles } from './usecases/read-bank-profiles.use-case';
 import { UpdateBankProfile } from './usecases/update-bank-profile.use-case';
@@ -22,11 +22,12 @@ export class BankProfilesController {
   @Idempotent()
   @HttpCode(201)
   @ApiOperation({ summary: 'Create a bank profile of your partner (Incentives admin of any location)' })
+  @ApiCreatedResponse({ type: BankProfileDto })
   async createProfile(
     @CurrentPrincipal() principal: Principal,
     @Body() body: CreateBankProfileDto,
     @Res({ passthrough: true }) res: Response,
-  ) {
+  ): Promise<BankProfileDto> {
     const profile = await this.create.execute(principal, body);
     setETag(res, profile.version);
     res.setHeader('Location', `/v1/bank-profiles/${profile._id}`);
@@ -35,13 +36,15 @@ export class BankProfilesController {
 
   @Get()
   @ApiOperation({ summary: "List your partner's bank profiles (masked)" })
-  async list(@CurrentPrincipal() principal: Principal) {
+  @ApiOkResponse({ type: BankProfileListDto })
+  async list(@CurrentPrincipal() principal: Principal): Promise<BankProfileListDto> {
     return { items: (await this.read.list(principal)).map((p) => bankProfileView(p)) };
   }
 
   @Get(':profileId')
   @ApiOperation({ summary: 'Read a bank profile (masked), with its validation history' })
-  async get(@CurrentPrincipal() principal: Principal, @Param('profileId') profileId: string, @Res({ passthrough: true }) res: Response) {
+  @ApiOkResponse({ type: BankProfileDto })
+  async get(@CurrentPrincipal() principal: Principal, @Param('profileId') profileId: string, @Res({ passthrough: true }) res: Response): Promise<BankProfileDto> {
     const profile = await this.read.one(principal, profileId);
     setETag(res, profile.version);
     return bankProfileView(profile, { history: true });
@@ -50,13 +53,14 @@ export class BankProfilesController {
   @Patch(':profileId')
   @ApiOperation({ summary: 'Change a bank profile (If-Match); a change is a new revision, sent to validation' })
   @ApiHeader({ name: 'If-Match', required: true, description: 'The ETag (version) you read' })
+  @ApiOkResponse({ type: BankProfileDto })
   async change(
     @CurrentPrincipal() principal: Principal,
     @Param('profileId') profileId: string,
     @IfMatch() version: number,
     @Body() body: UpdateBankProfileDto,
     @Res({ passthrough: true }) res: Response,
-  ) {
+  ): Promise<BankProfileDto> {
     const profile = await this.update.execute(principal, profileId, version, body);
     setETag(res, profile.version);
     return bankProfileView(profile, { history: true });

@@ -1,9 +1,16 @@
 import { CurrentPrincipal, Idempotent, OptionalIfMatch, Principal, setETag } from '@lib/platform';
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Put, Res } from '@nestjs/common';
-import { ApiBearerAuth, ApiHeader, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiHeader, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { defaultBankProfileView } from './default-bank-profile.view';
-import { AssignDefaultBankProfileDto, AssignDefaultToLocationsDto } from './dto/default-bank-profile.dto';
+import {
+  AssignDefaultBankProfileDto,
+  AssignDefaultToLocationsDto,
+  AssignedDefaultBankProfileDto,
+  DefaultAssignmentDto,
+  DefaultBankProfileDto,
+  DefaultBankProfileListDto,
+} from './dto/default-bank-profile.dto';
 import { AssignDefaultBankProfile } from './usecases/assign-default-bank-profile.use-case';
 import { ReadDefaultBankProfiles } from './usecases/read-default-bank-profiles.use-case';
 import { RemoveDefaultBankProfile } from './usecases/remove-default-bank-profile.use-case';
@@ -21,13 +28,14 @@ export class DefaultBankProfilesController {
   @Put('locations/:locationId/default-bank-profile')
   @ApiOperation({ summary: "Set the location's default (bank profile, currency) (Incentives admin of the location)" })
   @ApiHeader({ name: 'If-Match', required: false, description: 'Optional; the version read (0 when none)' })
+  @ApiOkResponse({ type: AssignedDefaultBankProfileDto })
   async put(
     @CurrentPrincipal() principal: Principal,
     @Param('locationId') locationId: string,
     @OptionalIfMatch() expectedVersion: number | undefined,
     @Body() body: AssignDefaultBankProfileDto,
     @Res({ passthrough: true }) res: Response,
-  ) {
+  ): Promise<AssignedDefaultBankProfileDto> {
     const [result] = await this.assign.execute(principal, { ...body, locationIds: [locationId], expectedVersion });
     setETag(res, result.current.version);
     return { ...defaultBankProfileView(result.current), outcome: result.outcome };
@@ -36,6 +44,7 @@ export class DefaultBankProfilesController {
   @Delete('locations/:locationId/default-bank-profile')
   @HttpCode(204)
   @ApiOperation({ summary: "Remove the location's default bank profile (Incentives admin of the location)" })
+  @ApiNoContentResponse({ description: 'Removed (or there was none)' })
   async delete(
     @CurrentPrincipal() principal: Principal,
     @Param('locationId') locationId: string,
@@ -46,7 +55,8 @@ export class DefaultBankProfilesController {
 
   @Get('locations/:locationId/default-bank-profile')
   @ApiOperation({ summary: "Read the location's default bank profile" })
-  async get(@CurrentPrincipal() principal: Principal, @Param('locationId') locationId: string, @Res({ passthrough: true }) res: Response) {
+  @ApiOkResponse({ type: DefaultBankProfileDto })
+  async get(@CurrentPrincipal() principal: Principal, @Param('locationId') locationId: string, @Res({ passthrough: true }) res: Response): Promise<DefaultBankProfileDto> {
     const current = await this.read.ofLocation(principal, locationId);
     setETag(res, current.version);
     return defaultBankProfileView(current);
@@ -56,7 +66,8 @@ export class DefaultBankProfilesController {
   @Idempotent()
   @HttpCode(200)
   @ApiOperation({ summary: 'Make (bank profile, currency) the default of a list of locations (Incentives admin of each)' })
-  async assignMany(@CurrentPrincipal() principal: Principal, @Body() body: AssignDefaultToLocationsDto) {
+  @ApiOkResponse({ type: DefaultAssignmentDto })
+  async assignMany(@CurrentPrincipal() principal: Principal, @Body() body: AssignDefaultToLocationsDto): Promise<DefaultAssignmentDto> {
     const results = await this.assign.execute(principal, body);
     return {
       bankProfileId: body.bankProfileId,
@@ -67,7 +78,8 @@ export class DefaultBankProfilesController {
 
   @Get('default-bank-profiles')
   @ApiOperation({ summary: 'The default bank profiles of the locations you may see' })
-  async list(@CurrentPrincipal() principal: Principal) {
+  @ApiOkResponse({ type: DefaultBankProfileListDto })
+  async list(@CurrentPrincipal() principal: Principal): Promise<DefaultBankProfileListDto> {
     return { items: (await this.read.visible(principal)).map(defaultBankProfileView) };
   }
 }

@@ -1,10 +1,11 @@
 import { OperatorOnly } from '@lib/platform';
 import { Body, Controller, Get, HttpCode, Param, Post } from '@nestjs/common';
-import { ApiOperation, ApiSecurity, ApiTags } from '@nestjs/swagger';
+import { ApiExtraModels, ApiOkResponse, ApiOperation, ApiSecurity, ApiTags, getSchemaPath } from '@nestjs/swagger';
 import { ScanExpiringTaxProfiles } from '../tax-profiles/usecases/scan-expiring-tax-profiles.use-case';
 import { RecordValidationDto } from '../validation/dto/record-validation.dto';
 import { RecordValidationResult } from '../validation/usecases/record-validation-result.use-case';
 import { ValidationResultCommand } from '../validation/usecases/validation-result.command';
+import { BankProfileDetailsDto, ExpiryScanDto, RecordedValidationDto, TaxProfileDetailsDto } from './dto/operator.dto';
 import { ReadProfileDetails } from './read-profile-details.use-case';
 
 /** The payments back office and platform operators (X-Operator-Key). */
@@ -21,14 +22,26 @@ export class OperatorController {
 
   @Get('profiles/:profileId')
   @ApiOperation({ summary: 'Full details of a profile, secrets decrypted, for validation (the detailsPath of requests)' })
-  async get(@Param('profileId') profileId: string) {
+  @ApiExtraModels(BankProfileDetailsDto, TaxProfileDetailsDto)
+  @ApiOkResponse({
+    description: 'A bank or a tax profile, told apart by profileKind',
+    schema: {
+      oneOf: [{ $ref: getSchemaPath(BankProfileDetailsDto) }, { $ref: getSchemaPath(TaxProfileDetailsDto) }],
+      discriminator: {
+        propertyName: 'profileKind',
+        mapping: { BANK: getSchemaPath(BankProfileDetailsDto), TAX: getSchemaPath(TaxProfileDetailsDto) },
+      },
+    },
+  })
+  async get(@Param('profileId') profileId: string): Promise<BankProfileDetailsDto | TaxProfileDetailsDto> {
     return this.details.execute(profileId);
   }
 
   @Post('profiles/:profileId/validation')
   @HttpCode(200)
   @ApiOperation({ summary: 'Record a validation decision for a revision (same rules as the back-office results)' })
-  async decide(@Param('profileId') profileId: string, @Body() body: RecordValidationDto) {
+  @ApiOkResponse({ type: RecordedValidationDto })
+  async decide(@Param('profileId') profileId: string, @Body() body: RecordValidationDto): Promise<RecordedValidationDto> {
     const profileKind = await this.details.kindOf(profileId);
     const command = ValidationResultCommand.create({ profileId, profileKind, ...body, source: 'OPERATOR' });
     const { effect, profile } = await this.record.execute(command);
@@ -38,7 +51,8 @@ export class OperatorController {
   @Post('tax-expiry-scan')
   @HttpCode(200)
   @ApiOperation({ summary: 'Report tax profiles expiring within the window now (also runs on a schedule)' })
-  async scan() {
+  @ApiOkResponse({ type: ExpiryScanDto })
+  async scan(): Promise<ExpiryScanDto> {
     return this.expiryScan.execute();
   }
 }

@@ -1,6 +1,7 @@
 import { ProfileKind, ProfileStatus, ProfileStatusLabels, ValidationOutcome } from '@lib/contracts';
 import { Prop, Schema, SchemaFactory } from '@nestjs/mongoose';
 import { createHash } from 'node:crypto';
+import type { ValidationRecordDto } from './dto/validation-record.dto';
 
 /** A sealed secret as stored (see SecretBox): never the clear value. */
 @Schema({ _id: false })
@@ -66,7 +67,7 @@ export function statusView(profile: Pick<ProfileState, 'status' | 'reasons' | 'r
   };
 }
 
-export function historyView(history: ValidationRecord[] = []) {
+export function historyView(history: ValidationRecord[] = []): ValidationRecordDto[] {
   return history.map(({ revision, outcome, reasons, source, effect, receivedAt }) => ({
     revision,
     outcome,

@@ -1,7 +1,8 @@
 import { CurrentPrincipal, Principal } from '@lib/platform';
 import { Controller, Get, Query } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ReadinessQueryDto } from './dto/readiness-query.dto';
+import { ReadinessDto } from './dto/readiness.dto';
 import { CheckReadiness } from './usecases/check-readiness.use-case';
 
 @ApiTags('readiness')
@@ -12,7 +13,8 @@ export class ReadinessController {
 
   @Get()
   @ApiOperation({ summary: "Does the location meet the program's payout rules? Lists what is missing (MissingPayoutItems codes)" })
-  async get(@CurrentPrincipal() principal: Principal, @Query() query: ReadinessQueryDto) {
+  @ApiOkResponse({ type: ReadinessDto })
+  async get(@CurrentPrincipal() principal: Principal, @Query() query: ReadinessQueryDto): Promise<ReadinessDto> {
     return this.check.execute(principal, query);
   }
 }

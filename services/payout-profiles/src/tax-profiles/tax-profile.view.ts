@@ -1,8 +1,9 @@
 import { historyView, statusView } from '../profiles/profile.parts';
+import type { TaxProfileDto } from './dto/tax-profile.dto';
 import { TaxProfile } from './tax-profile.schema';
 
 /** What the API shows of a tax profile: tax ids masked (last four characters). */
-export function taxProfileView(p: TaxProfile, { history = false } = {}) {
+export function taxProfileView(p: TaxProfile, { history = false } = {}): TaxProfileDto {
   return {
     profileId: p._id,
     profileKind: 'TAX' as const,

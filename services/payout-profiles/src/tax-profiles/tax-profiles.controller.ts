@@ -1,8 +1,8 @@
 import { CurrentPrincipal, Idempotent, IfMatch, Principal, setETag } from '@lib/platform';
 import { Body, Controller, Get, HttpCode, Param, Patch, Post, Res } from '@nestjs/common';
-import { ApiBearerAuth, ApiHeader, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiCreatedResponse, ApiHeader, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
-import { CreateTaxProfileDto, UpdateTaxProfileDto } from './dto/tax-profile.dto';
+import { CreateTaxProfileDto, TaxProfileDto, TaxProfileListDto, UpdateTaxProfileDto } from './dto/tax-profile.dto';
 import { taxProfileView } from './tax-profile.view';
 import { CreateTaxProfile } from './usecases/create-tax-profile.use-case';
 import { ReadTaxProfiles } from './usecases/read-tax-profiles.use-case';
@@ -22,12 +22,13 @@ export class TaxProfilesController {
   @Idempotent()
   @HttpCode(201)
   @ApiOperation({ summary: "Create the location's tax profile (Incentives admin of the location)" })
+  @ApiCreatedResponse({ type: TaxProfileDto })
   async createProfile(
     @CurrentPrincipal() principal: Principal,
     @Param('locationId') locationId: string,
     @Body() body: CreateTaxProfileDto,
     @Res({ passthrough: true }) res: Response,
-  ) {
+  ): Promise<TaxProfileDto> {
     const profile = await this.create.execute(principal, locationId, body);
     setETag(res, profile.version);
     res.setHeader('Location', `/v1/locations/${locationId}/tax-profile`);
@@ -36,7 +37,8 @@ export class TaxProfilesController {
 
   @Get('locations/:locationId/tax-profile')
   @ApiOperation({ summary: "Read the location's tax profile (masked), with its validation history" })
-  async get(@CurrentPrincipal() principal: Principal, @Param('locationId') locationId: string, @Res({ passthrough: true }) res: Response) {
+  @ApiOkResponse({ type: TaxProfileDto })
+  async get(@CurrentPrincipal() principal: Principal, @Param('locationId') locationId: string, @Res({ passthrough: true }) res: Response): Promise<TaxProfileDto> {
     const profile = await this.read.ofLocation(principal, locationId);
     setETag(res, profile.version);
     return taxProfileView(profile, { history: true });
@@ -45,13 +47,14 @@ export class TaxProfilesController {
   @Patch('locations/:locationId/tax-profile')
   @ApiOperation({ summary: "Change the location's tax profile (If-Match); a change is a new revision, sent to validation" })
   @ApiHeader({ name: 'If-Match', required: true })
+  @ApiOkResponse({ type: TaxProfileDto })
   async change(
     @CurrentPrincipal() principal: Principal,
     @Param('locationId') locationId: string,
     @IfMatch() version: number,
     @Body() body: UpdateTaxProfileDto,
     @Res({ passthrough: true }) res: Response,
-  ) {
+  ): Promise<TaxProfileDto> {
     const profile = await this.update.execute(principal, locationId, version, body);
     setETag(res, profile.version);
     return taxProfileView(profile, { history: true });
@@ -59,7 +62,8 @@ export class TaxProfilesController {
 
   @Get('tax-profiles')
   @ApiOperation({ summary: 'List the tax profiles of the locations you may see (masked)' })
-  async list(@CurrentPrincipal() principal: Principal) {
+  @ApiOkResponse({ type: TaxProfileListDto })
+  async list(@CurrentPrincipal() principal: Principal): Promise<TaxProfileListDto> {
     return { items: (await this.read.visible(principal)).map((p) => taxProfileView(p)) };
   }
 }

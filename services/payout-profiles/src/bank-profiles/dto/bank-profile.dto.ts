@@ -3,9 +3,11 @@ import { ApiProperty, ApiPropertyOptional, PartialType } from '@nestjs/swagger';
 import { Text } from '@lib/platform';
 import { Type } from 'class-transformer';
 import { IsEmail, IsIn, IsObject, IsOptional, IsString, Length, Matches, ValidateNested } from 'class-validator';
+import { ProfileStateDto } from '../../profiles/dto/profile-state.dto';
 import { AddressDto } from '../../common/address.dto';
 import { COUNTRIES } from '../../reference/countries';
 import { CURRENCIES } from '../../reference/currencies';
+import { AccountScheme, SCHEMES } from '../bank-account.rules';
 
 /**
  * Account details; which fields are required depends on the bank account country (see the README):
@@ -65,3 +67,36 @@ export class CreateBankProfileDto {
 
 /** Any subset; `account` replaces the account details as a whole and is required when `country` changes. */
 export class UpdateBankProfileDto extends PartialType(CreateBankProfileDto) {}
+
+/** The account as the API shows it: the secret (IBAN or account number) masked, the bank identifiers in clear. */
+export class MaskedBankAccountDto {
+  @ApiProperty({ enum: Object.keys(SCHEMES), description: 'How the country identifies accounts; decides which fields are present' })
+  scheme!: AccountScheme;
+  @ApiProperty({ example: '****3000', description: 'The IBAN or account number, masked' })
+  maskedAccount!: string;
+  @ApiPropertyOptional({ example: 'COBADEFFXXX' }) bic?: string;
+  @ApiPropertyOptional({ example: '021000021' }) routingNumber?: string;
+  @ApiPropertyOptional({ enum: ['CHECKING', 'SAVINGS'] }) accountType?: string;
+  @ApiPropertyOptional() institutionNumber?: string;
+  @ApiPropertyOptional() transitNumber?: string;
+  @ApiPropertyOptional() bsb?: string;
+  @ApiPropertyOptional() ifsc?: string;
+  @ApiPropertyOptional() bankName?: string;
+}
+
+/** What the API shows of a bank profile (bankProfileView). createdAt/updatedAt are optional only in the stored type. */
+export class BankProfileDto extends ProfileStateDto {
+  @ApiProperty() profileId!: string;
+  @ApiProperty({ enum: ['BANK'] }) profileKind!: 'BANK';
+  @ApiProperty() partnerId!: string;
+  @ApiProperty({ example: 'EUR main account' }) name!: string;
+  @ApiProperty({ example: 'DE', description: 'Bank account country, ISO 3166-1 alpha-2' }) country!: string;
+  @ApiProperty({ example: 'EUR', description: 'ISO 4217' }) currency!: string;
+  @ApiProperty({ enum: PaymentMethods }) paymentMethod!: PaymentMethod;
+  @ApiProperty({ type: BeneficiaryDto }) beneficiary!: BeneficiaryDto;
+  @ApiProperty({ type: MaskedBankAccountDto }) account!: MaskedBankAccountDto;
+}
+
+export class BankProfileListDto {
+  @ApiProperty({ type: [BankProfileDto] }) items!: BankProfileDto[];
+}

@@ -1,6 +1,9 @@
 import { ApiProperty } from '@nestjs/swagger';
 import { ArrayMaxSize, ArrayMinSize, ArrayUnique, IsArray, IsIn, IsString, Length } from 'class-validator';
 import { CURRENCIES } from '../../reference/currencies';
+import type { AssignOutcome } from '../usecases/assign-default-bank-profile.use-case';
+
+const AssignOutcomes: AssignOutcome[] = ['ASSIGNED', 'UNCHANGED'];
 
 export class AssignDefaultBankProfileDto {
   @ApiProperty({ description: 'A bank profile of your partner' }) @IsString() @Length(1, 100) bankProfileId!: string;
@@ -13,4 +16,33 @@ export class AssignDefaultToLocationsDto extends AssignDefaultBankProfileDto {
   @ApiProperty({ type: [String], description: 'Locations to give this default; you must be Incentives admin of each' })
   @IsArray() @ArrayMinSize(1) @ArrayMaxSize(200) @ArrayUnique() @IsString({ each: true }) @Length(1, 100, { each: true })
   locationIds!: string[];
+}
+
+export class DefaultBankProfileDto {
+  @ApiProperty() locationId!: string;
+  @ApiProperty() bankProfileId!: string;
+  @ApiProperty({ example: 'EUR' }) currency!: string;
+  @ApiProperty({ example: 1, description: "Bumped by every change of the location's default; also the ETag" }) version!: number;
+  @ApiProperty({ description: 'The user who made the last change' }) changedBy!: string;
+  @ApiProperty({ type: String, format: 'date-time' }) changedAt!: Date;
+}
+
+export class AssignedDefaultBankProfileDto extends DefaultBankProfileDto {
+  @ApiProperty({ enum: AssignOutcomes, description: 'UNCHANGED when it already was the default' }) outcome!: AssignOutcome;
+}
+
+export class DefaultBankProfileListDto {
+  @ApiProperty({ type: [DefaultBankProfileDto] }) items!: DefaultBankProfileDto[];
+}
+
+export class LocationAssignmentDto {
+  @ApiProperty() locationId!: string;
+  @ApiProperty({ enum: AssignOutcomes, description: 'UNCHANGED when it already was the default' }) outcome!: AssignOutcome;
+  @ApiProperty({ example: 1, description: "The version of the location's default" }) version!: number;
+}
+
+export class DefaultAssignmentDto {
+  @ApiProperty() bankProfileId!: string;
+  @ApiProperty({ example: 'EUR' }) currency!: string;
+  @ApiProperty({ type: [LocationAssignmentDto] }) locations!: LocationAssignmentDto[];
 }

@@ -18,6 +18,7 @@ import {
   Min,
   ValidateNested,
 } from 'class-validator';
+import { ProfileStateDto } from '../../profiles/dto/profile-state.dto';
 import { AddressDto } from '../../common/address.dto';
 import { COUNTRIES } from '../../reference/countries';
 import { Incorporation, Incorporations, TaxForm, TaxForms } from '../tax.rules';
@@ -72,3 +73,33 @@ export class CreateTaxProfileDto {
 
 /** Any subset. `taxId`/`vatId` omitted keep the stored ones (unless the incorporation changes). */
 export class UpdateTaxProfileDto extends PartialType(CreateTaxProfileDto) {}
+
+/** A document's metadata as stored. */
+export class StoredTaxDocumentDto {
+  @ApiProperty({ example: 'w-9-signed.pdf' }) fileName!: string;
+  @ApiProperty({ enum: DOCUMENT_TYPES }) contentType!: string;
+  @ApiProperty({ example: 182044 }) sizeBytes!: number;
+  @ApiProperty({ type: String, format: 'date-time' }) uploadedAt!: Date;
+}
+
+/** What the API shows of a tax profile (taxProfileView). createdAt/updatedAt are optional only in the stored type. */
+export class TaxProfileDto extends ProfileStateDto {
+  @ApiProperty() profileId!: string;
+  @ApiProperty({ enum: ['TAX'] }) profileKind!: 'TAX';
+  @ApiProperty() partnerId!: string;
+  @ApiProperty() locationId!: string;
+  @ApiProperty({ type: BusinessProfileDto }) businessProfile!: BusinessProfileDto;
+  @ApiProperty({ enum: Incorporations }) incorporation!: Incorporation;
+  @ApiProperty({ example: 'US', description: 'Country of incorporation, ISO 3166-1 alpha-2' }) incorporationCountry!: string;
+  @ApiProperty({ enum: TaxForms }) taxForm!: TaxForm;
+  @ApiProperty({ type: String, nullable: true, example: '****6789', description: 'The tax id, masked; null when there is none' })
+  maskedTaxId!: string | null;
+  @ApiProperty({ type: String, nullable: true, example: '****6789', description: 'The VAT id, masked; null when there is none' })
+  maskedVatId!: string | null;
+  @ApiProperty({ type: [StoredTaxDocumentDto] }) documents!: StoredTaxDocumentDto[];
+  @ApiProperty({ type: String, format: 'date-time', description: 'When the tax forms expire' }) expiresAt!: Date;
+}
+
+export class TaxProfileListDto {
+  @ApiProperty({ type: [TaxProfileDto] }) items!: TaxProfileDto[];
+}

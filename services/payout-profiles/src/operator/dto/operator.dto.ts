@@ -1,0 +1,42 @@
+import { ProfileKind, ProfileKinds, ProfileStatus, ProfileStatuses } from '@lib/contracts';
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { BankProfileDto, MaskedBankAccountDto } from '../../bank-profiles/dto/bank-profile.dto';
+import type { ValidationEffect } from '../../profiles/profile.parts';
+import { TaxProfileDto } from '../../tax-profiles/dto/tax-profile.dto';
+
+/** The account with its secret in clear: `iban` for IBAN accounts, `accountNumber` for the others. */
+export class BankAccountDetailsDto extends MaskedBankAccountDto {
+  @ApiPropertyOptional({ example: 'DE89370400440532013000', description: 'Secret, in clear' }) iban?: string;
+  @ApiPropertyOptional({ description: 'Secret, in clear' }) accountNumber?: string;
+}
+
+export class BankProfileDetailsDto extends BankProfileDto {
+  @ApiProperty({ type: BankAccountDetailsDto }) override account!: BankAccountDetailsDto;
+}
+
+export class TaxProfileDetailsDto extends TaxProfileDto {
+  @ApiProperty({ type: String, nullable: true, description: 'Secret, in clear' }) taxId!: string | null;
+  @ApiProperty({ type: String, nullable: true, description: 'Secret, in clear' }) vatId!: string | null;
+}
+
+export class RecordedValidationDto {
+  @ApiProperty() profileId!: string;
+  @ApiProperty({ enum: ProfileKinds }) profileKind!: ProfileKind;
+  @ApiProperty({
+    enum: ['APPLIED', 'OUTDATED', 'DUPLICATE'],
+    description:
+      'APPLIED: it decided the revision; OUTDATED: it was for an older revision (recorded only); DUPLICATE: the same decision was ' +
+      'recorded before, nothing changed. A revision already decided otherwise answers 409.',
+  })
+  effect!: ValidationEffect | 'DUPLICATE';
+  @ApiProperty({ description: "The profile's current revision" }) revision!: number;
+  @ApiProperty({ enum: ProfileStatuses }) status!: ProfileStatus;
+  @ApiProperty({ type: [String] }) reasons!: string[];
+  @ApiProperty({ description: 'Also the ETag' }) version!: number;
+}
+
+export class ExpiryScanDto {
+  @ApiProperty({ description: 'Profiles expiring within the window that had not been reported for their current expiresAt' })
+  candidates!: number;
+  @ApiProperty({ description: 'TaxProfileExpiring events written by this scan' }) reported!: number;
+}
