@@ -4,6 +4,7 @@
  * reactivates only the users the directory itself deactivated.
  */
 import { randomUUID } from 'node:crypto';
+import { PartnersRepository } from '../src/partners/partners.repository';
 import { UsersRepository } from '../src/users/users.repository';
 import { BootedIdentity, bootIdentity, IdentityClient } from './identity.harness';
 
@@ -128,6 +129,45 @@ describe('the last active Global admin', () => {
     await partners.updateOne({ _id: p.partnerId as never }, { $set: { globalAdminChange: { token: 'busy', until: new Date(Date.now() + 60_000) } } });
     const busy = await client.call('DELETE', `/v1/users/${third.userId}/roles`, { token: p.first.token, body: { role: 'GLOBAL_ADMIN', locationIds: ['*'] } });
     expect(busy).toMatchObject({ status: 409, body: { type: expect.stringMatching(/\/busy$/) } });
+    expect(await activeGlobalAdmins(p.partnerId)).toBe(2);
+  });
+
+  it('ends an import that meets a held lease with "try again", which its Idempotency-Key does not keep', async () => {
+    const p = await twoGlobalAdmins();
+    const externalId = `e-${randomUUID()}`;
+    const list = (active: boolean) => ({ schemas: [LIST_RESPONSE], Resources: [{ externalId, userName: p.second.email, active }] });
+    expect((await client.call('POST', '/v1/users/import', { token: p.first.token, body: list(true) })).body.results[0].outcome).toBe('updated');
+    await client.settled('users', p.second.userId);
+    const partners = booted.db.collection('partners');
+    await partners.updateOne({ _id: p.partnerId as never }, { $set: { globalAdminChange: { token: 'held', until: new Date(Date.now() + 60_000) } } });
+    const key = { 'idempotency-key': `import-${randomUUID()}` };
+    const busy = await client.call('POST', '/v1/users/import', { token: p.first.token, body: list(false), headers: key });
+    expect(busy).toMatchObject({ status: 409, body: { type: expect.stringMatching(/\/busy$/) } });
+    expect(await activeGlobalAdmins(p.partnerId)).toBe(2);
+
+    await partners.updateOne({ _id: p.partnerId as never }, { $unset: { globalAdminChange: 1 } });
+    const again = await client.call('POST', '/v1/users/import', { token: p.first.token, body: list(false), headers: key });
+    expect(again.status).toBe(200);
+    expect(again.body.results[0].outcome).toBe('deactivated');
+    expect(await activeGlobalAdmins(p.partnerId)).toBe(1);
+  });
+
+  it('does not write under a lease whose taking answered late (its time runs from the asking): "try again", nothing changed', async () => {
+    const p = await twoGlobalAdmins();
+    const partners = booted.service.app.get(PartnersRepository);
+    const take = partners.takeGlobalAdminLease.bind(partners);
+    const slow = jest.spyOn(partners, 'takeGlobalAdminLease').mockImplementation(async (...args) => {
+      const taken = await take(...args);
+      await new Promise((r) => setTimeout(r, 3_200));
+      return taken;
+    });
+    try {
+      const r = await revision(p.first.token, p.second.userId);
+      const late = await client.call('POST', `/v1/users/${p.second.userId}/deactivate`, { token: p.first.token, headers: { 'if-match': `"${r}"` } });
+      expect(late).toMatchObject({ status: 409, body: { type: expect.stringMatching(/\/busy$/) } });
+    } finally {
+      slow.mockRestore();
+    }
     expect(await activeGlobalAdmins(p.partnerId)).toBe(2);
   });
 });

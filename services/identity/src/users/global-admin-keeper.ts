@@ -7,7 +7,10 @@ import { UsersRepository } from './users.repository';
 
 /** Long enough for a count and one write; short enough that a holder that crashed blocks nobody for long. */
 const LEASE_MS = 5_000;
-/** A holder that has used this much of its lease gives up instead of writing late (it answers "try again"). */
+/**
+ * A holder checks, right before each of its writes, that it has used less than this much of its lease; past it, it
+ * answers "try again" instead of writing late. The margin (LEASE_MS - WRITE_BY_MS) covers that one write.
+ */
 const WRITE_BY_MS = 3_000;
 /** How long a request waits for another one's lease before answering "try again". */
 const WAIT_MS = 3_000;
@@ -42,20 +45,24 @@ export class GlobalAdminKeeper {
   /**
    * Runs `change` (which may take away `userId`'s active GLOBAL_ADMIN) while holding the partner's lease, if
    * another active Global admin remains; otherwise throws LastGlobalAdminError (409). Busy longer than WAIT_MS: a
-   * retryable 409 (Problems.busy).
+   * retryable 409 (Problems.busy). `change` calls `inTime()` right before each write it makes: it throws that
+   * retryable 409 once the lease is too far gone to write under it.
    */
-  async removing<T>(partnerId: string, userId: string, change: () => Promise<T>): Promise<T> {
+  async removing<T>(partnerId: string, userId: string, change: (inTime: () => void) => Promise<T>): Promise<T> {
     const token = randomUUID();
     const started = Date.now();
-    while (!(await this.partners.takeGlobalAdminLease(partnerId, token, new Date(Date.now() + LEASE_MS)))) {
+    let asked: number;
+    // The lease runs from when it was asked for: an answer that comes late leaves less of it.
+    while (!(await this.partners.takeGlobalAdminLease(partnerId, token, new Date((asked = Date.now()) + LEASE_MS)))) {
       if (Date.now() - started > WAIT_MS) throw Problems.busy("Another change of your partner's Global admins is in progress; retry.");
       await sleep(20 + Math.random() * 30);
     }
-    const taken = Date.now();
+    const inTime = () => {
+      if (Date.now() - asked > WRITE_BY_MS) throw Problems.busy('The service is slow right now; retry.');
+    };
     try {
       if ((await this.users.countActiveWithRole(partnerId, 'GLOBAL_ADMIN', userId)) === 0) throw new LastGlobalAdminError(userId);
-      if (Date.now() - taken > WRITE_BY_MS) throw Problems.busy('The service is slow right now; retry.');
-      return await change();
+      return await change(inTime);
     } finally {
       // If the release fails, the lease ends by itself at `until`.
       await this.partners.releaseGlobalAdminLease(partnerId, token).catch(() => undefined);

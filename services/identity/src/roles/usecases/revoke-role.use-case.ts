@@ -28,7 +28,7 @@ export class RevokeRole {
     if (input.role === 'GLOBAL_ADMIN' && user._id === actor._id) {
       throw Problems.conflict('You cannot revoke your own Global admin role; another Global admin can.');
     }
-    const revoke = () =>
+    const revoke = (inTime?: () => void) =>
       this.writer.write(actor, user, input, 'RoleRevoked', expected, (current) => {
         try {
           return revokeRole(current.roles, input.role, input.locationIds);
@@ -38,7 +38,7 @@ export class RevokeRole {
           }
           throw error;
         }
-      });
+      }, inTime);
     // Only a user read with GLOBAL_ADMIN can lose it: the writer re-reads only after a write it attempted.
     const removesGlobalAdmin = input.role === 'GLOBAL_ADMIN' && user.roles.some((grant) => grant.role === 'GLOBAL_ADMIN');
     return removesGlobalAdmin ? this.globalAdmins.removing(user.partnerId, user._id, revoke) : revoke();

@@ -30,7 +30,8 @@ export class DeactivateUser {
     if (!user.active) return user;
     // The write is conditional on the revision read: a role granted meanwhile makes it fail (412), so a user read
     // without GLOBAL_ADMIN cannot lose it here.
-    const deactivate = async () => {
+    const deactivate = async (inTime?: () => void) => {
+      inTime?.();
       const updated = await this.users.change(user, { active: false, deactivatedBy: actor._id }, 'UserDeactivated');
       if (!updated) throw Problems.preconditionFailed((await this.users.find(user.partnerId, user._id))?.revision ?? user.revision);
       return updated;

@@ -83,15 +83,21 @@ export class ImportUsers {
           return { outcome: 'rejected', userId: actor._id, reason: 'you cannot deactivate yourself' };
         }
         const known = current!;
-        const write = () => this.users.change(known, plan.change, plan.action === 'deactivate' ? 'UserDeactivated' : 'UserUpdated');
+        const write = (inTime?: () => void) => {
+          inTime?.();
+          return this.users.change(known, plan.change, plan.action === 'deactivate' ? 'UserDeactivated' : 'UserUpdated');
+        };
         // Conditional on the revision read, so only a user read as an active Global admin can stop being one here.
         const removesGlobalAdmin = plan.action === 'deactivate' && known.roles.some((grant) => grant.role === 'GLOBAL_ADMIN');
         const updated = removesGlobalAdmin ? await this.globalAdmins.removing(actor.partnerId, known._id, write) : await write();
         if (updated) return { outcome: plan.action === 'deactivate' ? 'deactivated' : 'updated', userId: updated._id, reason: plan.reason };
       } catch (error) {
-        if (error instanceof LastGlobalAdminError || error instanceof RetryableProblem) {
+        if (error instanceof LastGlobalAdminError) {
           return { outcome: 'rejected', userId: current!._id, reason: `not deactivated: ${(error.getResponse() as { detail: string }).detail}` };
         }
+        // "Try again" ends the whole import with that 409 (a 200 would be kept for its Idempotency-Key): the entries
+        // before it are applied, and importing the same file again (idempotent) does the rest.
+        if (error instanceof RetryableProblem) throw error;
         if (!(error instanceof DuplicateUserError)) throw error;
         // Created meanwhile for the same directory entry: read it and re-plan; otherwise the email is taken.
         const same = (await this.users.findManyByExternalId(actor.partnerId, [incoming.externalId]))[0];
