@@ -138,6 +138,7 @@ async function main() {
   say('The incentives overview shows the open program too, with no invitation email for it.');
   const overview = await client.expect(200, 'invitations', 'GET', '/v1/overview', { token: aliceToken });
   const openMails = (await mailsTo(alice)).filter((m) => m.subject.includes(OPEN) || m.html.includes(OPEN));
+  if (openMails.length) throw new Error(`the open program ${OPEN} must send no email, and sent ${openMails.length}`);
   detail(`${JSON.stringify(overview).includes(OPEN) ? `${OPEN} is listed with Enroll` : 'open program not listed yet'}; emails about it: ${openMails.length}`);
 
   say('The fiscal year ends: the enrollment continues into FY28 (agreement active, still eligible, profiles approved).');

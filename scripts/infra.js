@@ -21,8 +21,8 @@ const { resolveInfra } = require('./platform');
     await infra.stop();
     process.exit(0);
   };
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
+  // SIGHUP too: closing the terminal no longer reaches the servers, which run in process groups of their own.
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, stop);
   setInterval(() => undefined, 1 << 30);
 })().catch((error) => {
   process.stderr.write(`${error.stack ?? error}\n`);

@@ -61,8 +61,8 @@ async function main() {
     say('Stopped.');
     process.exit(code);
   };
-  process.on('SIGINT', () => void stop(0));
-  process.on('SIGTERM', () => void stop(0));
+  // SIGHUP too: closing the terminal no longer reaches the servers, which run in process groups of their own.
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => void stop(0));
   // In groups of their own, the services would outlive a crash of this script.
   process.on('exit', () => processes.forEach((p) => p.child.kill('SIGKILL')));
 

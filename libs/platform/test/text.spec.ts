@@ -48,3 +48,20 @@ describe('validation errors of a field left out', () => {
     expect(flattenValidationErrors(validateSync(plainToInstance(Input, { name: 7 })))).toEqual([{ field: 'name', message: 'name must be a string' }]);
   });
 });
+
+describe('validation errors of a field that should not be there', () => {
+  it('say so, also when it is sent as null', async () => {
+    const { createValidationPipe } = await import('../src/http/validation');
+    const pipe = createValidationPipe();
+    const refuse = async (value: object) => {
+      try {
+        await pipe.transform(value, { type: 'body', metatype: Input });
+      } catch (error) {
+        return (error as { fieldErrors: Array<{ field: string; message: string }> }).fieldErrors;
+      }
+      throw new Error('accepted');
+    };
+    expect(await refuse({ name: 'a', foo: null })).toEqual([{ field: 'foo', message: 'property foo should not exist' }]);
+    expect(await refuse({ name: 'a', foo: 1 })).toEqual([{ field: 'foo', message: 'property foo should not exist' }]);
+  });
+});
