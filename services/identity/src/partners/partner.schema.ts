@@ -51,10 +51,19 @@ PartnerSchema.plugin(outboxPlugin);
 /**
  * One document per location id, platform-wide: the unique `_id` is what keeps a location id from being
  * registered by two partners (the partner document is written after its claims).
+ *
+ * `claimedAt`/`claimedBy` say when and by which request the claim was last taken (or taken over by an identical
+ * request of the same partner): a request gives back only claims still carrying its own `claimedBy`, and the sweep
+ * removes only a claim that no partner document lists and that nobody took for a grace period (a registration that
+ * crashed between the claim and the partner write). `listed` is set once a partner document lists the location;
+ * such a claim is never removed. Claims written before these fields existed lack them (the sweep fills them in).
  */
 @Schema({ collection: 'location_claims', versionKey: false })
 export class LocationClaim {
   @Prop({ type: String }) _id!: string;
   @Prop({ required: true, index: true }) partnerId!: string;
+  @Prop({ type: Date, required: false }) claimedAt?: Date;
+  @Prop({ type: String, required: false }) claimedBy?: string;
+  @Prop({ type: Boolean, required: false }) listed?: boolean;
 }
 export const LocationClaimSchema = SchemaFactory.createForClass(LocationClaim);

@@ -3,12 +3,13 @@ import { Injectable } from '@nestjs/common';
 import { IdentityAccess } from '../../access/identity-access';
 import { Caller } from '../../access/operator-or-user.guard';
 import { LocationInput, LocationView } from '../dto/partner.dto';
-import { LocationTakenError, PartnersRepository } from '../partners.repository';
+import { Claims, LocationTakenError, PartnersRepository } from '../partners.repository';
 
 /**
  * Adds a location to a partner (operator, or the partner's Global admin). The location id is claimed
  * platform-wide first; the partner document then gains the location and its LocationAdded event in one write.
- * Adding the same location again answers it unchanged (no event).
+ * Adding the same location again answers it unchanged (no event). `legalName` is trimmed by the DTO (`@Text`).
+ * If the write fails, the claim is given back unless an identical request took it over (see PartnersRepository).
  */
 @Injectable()
 export class AddLocation {
@@ -25,12 +26,12 @@ export class AddLocation {
     }
     const partner = await this.partners.find(partnerId);
     if (!partner) throw Problems.notFound(`Partner ${partnerId}`);
-    const location = { locationId: input.locationId, country: input.country.toUpperCase(), legalName: input.legalName.trim() };
+    const location = { locationId: input.locationId, country: input.country.toUpperCase(), legalName: input.legalName };
 
     const known = partner.locations.find((l) => l.locationId === location.locationId);
     if (known) return this.same(known, location);
 
-    let claimed: string[];
+    let claimed: Claims;
     try {
       claimed = await this.partners.claim(partnerId, [location.locationId]);
     } catch (error) {
@@ -41,7 +42,7 @@ export class AddLocation {
     try {
       added = await this.partners.addLocation(partnerId, location);
     } catch (error) {
-      await this.partners.release(partnerId, claimed);
+      await this.partners.release(claimed).catch(() => undefined);
       throw error;
     }
     if (added) return { location, created: true };

@@ -1,16 +1,21 @@
-import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { DuplicateUserError, UsersRepository } from '../../users/users.repository';
 import { Partner } from '../partner.schema';
-import { PartnersRepository } from '../partners.repository';
+import { CLAIM_GRACE_MS, PartnersRepository } from '../partners.repository';
 
 /**
  * Registration writes two documents (the partner, then its first Global admin) without a transaction. The
  * partner carries the admin as `pendingAdmin` (with its user id fixed in advance) until the user exists, so a
  * crash in between is finished by a retried registration or at the next start, and never creates two admins.
+ *
+ * The same pass removes location claims left by a registration that crashed before its partner write (no partner
+ * document lists them and nobody took them for CLAIM_GRACE_MS; see PartnersRepository.sweepClaims), at start and
+ * then every CLAIM_GRACE_MS. A registration that meets such a claim removes it itself.
  */
 @Injectable()
-export class CompletePartnerBootstrap implements OnApplicationBootstrap {
+export class CompletePartnerBootstrap implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(CompletePartnerBootstrap.name);
+  private sweeper?: NodeJS.Timeout;
 
   constructor(
     private readonly partners: PartnersRepository,
@@ -37,11 +42,28 @@ export class CompletePartnerBootstrap implements OnApplicationBootstrap {
     await this.partners.clearPendingAdmin(partner._id);
   }
 
+  /** Removes stale unlisted location claims; returns the location ids freed. */
+  async sweepClaims(): Promise<string[]> {
+    try {
+      return await this.partners.sweepClaims();
+    } catch (error) {
+      this.logger.warn(`could not sweep location claims: ${(error as Error).message}`);
+      return [];
+    }
+  }
+
   async onApplicationBootstrap(): Promise<void> {
     try {
       for (const partner of await this.partners.withPendingAdmin()) await this.execute(partner);
     } catch (error) {
       this.logger.warn(`could not finish pending partner registrations: ${(error as Error).message}`);
     }
+    await this.sweepClaims();
+    this.sweeper = setInterval(() => void this.sweepClaims(), CLAIM_GRACE_MS);
+    this.sweeper.unref();
+  }
+
+  onApplicationShutdown(): void {
+    clearInterval(this.sweeper);
   }
 }

@@ -2,11 +2,15 @@ import { Problems, ValidationProblem } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { RegisterPartnerInput, PartnerView } from '../dto/partner.dto';
-import { LocationTakenError, PartnerExistsError, PartnersRepository } from '../partners.repository';
+import { Claims, LocationTakenError, PartnerExistsError, PartnersRepository } from '../partners.repository';
 import { CompletePartnerBootstrap } from './complete-partner-bootstrap.use-case';
 import { toPartnerView } from './get-partner.use-case';
 
-/** A platform operator registers a partner with its locations and its first Global admin. */
+/**
+ * A platform operator registers a partner with its locations and its first Global admin. The input comes only
+ * through the controller's validated RegisterPartnerInput: names are already trimmed (`@Text`) and the email has
+ * no surrounding blanks (`@IsEmail` refuses them).
+ */
 @Injectable()
 export class RegisterPartner {
   constructor(
@@ -16,7 +20,7 @@ export class RegisterPartner {
 
   async execute(input: RegisterPartnerInput): Promise<PartnerView> {
     const partnerId = input.partnerId ?? randomUUID();
-    const locations = input.locations.map((l) => ({ locationId: l.locationId, country: l.country.toUpperCase(), legalName: l.legalName.trim() }));
+    const locations = input.locations.map((l) => ({ locationId: l.locationId, country: l.country.toUpperCase(), legalName: l.legalName }));
     const seen = new Map<string, number>();
     const repeated = locations.flatMap((l, i) => {
       const first = seen.get(l.locationId);
@@ -35,7 +39,7 @@ export class RegisterPartner {
       throw Problems.conflict(`Partner ${partnerId} is already registered.`, { errors: [{ field: 'partnerId', message: 'is already registered' }] });
     }
 
-    let claimed: string[];
+    let claimed: Claims;
     try {
       claimed = await this.partners.claim(partnerId, locations.map((l) => l.locationId));
     } catch (error) {
@@ -48,14 +52,15 @@ export class RegisterPartner {
       });
     }
 
-    const pendingAdmin = { userId: randomUUID(), email: input.globalAdmin.email.trim(), displayName: input.globalAdmin.displayName.trim() };
+    const pendingAdmin = { userId: randomUUID(), email: input.globalAdmin.email, displayName: input.globalAdmin.displayName };
     let partner;
     try {
-      partner = await this.partners.register({ partnerId, name: input.name.trim(), locations, pendingAdmin });
+      partner = await this.partners.register({ partnerId, name: input.name, locations, pendingAdmin });
     } catch (error) {
-      // Whatever failed, the claims of this call must not outlive it: under a generated partnerId nobody could
-      // ever use (or retry into) them, and the locations would answer 409 forever.
-      await this.partners.release(partnerId, claimed);
+      // Whatever failed, give back the claims this call made and still holds (under a generated partnerId nobody
+      // could ever use or retry into them). Those an identical request took over stay with it; anything left
+      // behind (a crash right here, a failing database) is removed by the sweep after its grace period.
+      await this.partners.release(claimed).catch(() => undefined);
       if (error instanceof PartnerExistsError) {
         throw Problems.conflict(error.message, { errors: [{ field: 'partnerId', message: 'is already registered' }] });
       }
