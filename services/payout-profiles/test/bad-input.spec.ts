@@ -105,6 +105,7 @@ const CASES: Case[] = [
   // Operator decisions
   ['operator: ACTION_REQUIRED without reasons', async () => ({ method: 'POST', path: `/v1/operator/profiles/${usBankId}/validation`, body: { revision: 1, outcome: 'ACTION_REQUIRED' } }), 400, 'reasons'],
   ['operator: ACTION_REQUIRED with a blank reason', async () => ({ method: 'POST', path: `/v1/operator/profiles/${usBankId}/validation`, body: { revision: 1, outcome: 'ACTION_REQUIRED', reasons: ['  '] } }), 400, 'reasons', /must not be blank/],
+  ['operator: a blank reason next to a real one', async () => ({ method: 'POST', path: `/v1/operator/profiles/${usBankId}/validation`, body: { revision: 1, outcome: 'ACTION_REQUIRED', reasons: ['Bank statement missing', ' \t '] } }), 400, 'reasons', /must not be blank/],
   ['operator: a revision that does not exist yet', async () => ({ method: 'POST', path: `/v1/operator/profiles/${usBankId}/validation`, body: { revision: 9, outcome: 'APPROVED' } }), 400, 'revision'],
 ];
 
@@ -160,6 +161,13 @@ describe('concurrency and retries', () => {
     const created = await call(h, 'POST', '/v1/bank-profiles', { token: admin, body: ibanProfile({ name: '  Trimmed account  ', beneficiary: { name: ' Contoso GmbH ', email: 'payments@contoso.example' } }) });
     expect(created.status).toBe(201);
     expect(created.body).toMatchObject({ name: 'Trimmed account', beneficiary: { name: 'Contoso GmbH' } });
+    // Validation reasons: trimmed (and repeated ones dropped) by the command both the operator and the back office use.
+    const decided = await call(h, 'POST', `/v1/operator/profiles/${created.body.profileId}/validation`, {
+      headers: { 'x-operator-key': h.service.env.OPERATOR_TOKEN },
+      body: { revision: 1, outcome: 'ACTION_REQUIRED', reasons: ['  Bank statement missing  ', 'Bank statement missing'] },
+    });
+    expect(decided.status).toBe(200);
+    expect(decided.body).toMatchObject({ status: 'ACTION_REQUIRED', reasons: ['Bank statement missing'] });
   });
 
   it('sending the same details again is not a new revision', async () => {

@@ -3,7 +3,13 @@
  * programs.events.v1, and the tax expiry report (once per profile and expiry date).
  */
 import { DefaultBankProfileChange, ProgramSnapshot, TaxProfileExpiring, Topics } from '@lib/contracts';
+import { EventOutbox } from '@lib/messaging';
 import { eventually, ReceivedMessage, TopicWatch } from '@lib/testing';
+import { getModelToken } from '@nestjs/mongoose';
+import { Model } from 'mongoose';
+import { BankProfile } from '../src/bank-profiles/bank-profile.schema';
+import { DefaultBankProfile } from '../src/default-bank-profiles/default-bank-profile.schema';
+import { DefaultClaims } from '../src/default-bank-profiles/default-claims';
 import { call, createWorld, Harness, ibanProfile, ifMatch, inDays, operator, publishProgram, startHarness, usProfile, usTaxProfile, World } from './support';
 
 jest.setTimeout(120_000);
@@ -185,17 +191,85 @@ describe('a bank profile and the defaults it serves', () => {
     call(h, 'PATCH', `/v1/bank-profiles/${p.profileId}`, { token, body: { currency: 'USD' }, headers: ifMatch(p.version) });
   const claimsOf = async (profileId: string) => ((await profiles().findOne({ _id: profileId as never }))!.defaultFor as Array<{ locationId: string }>).map((c) => c.locationId);
 
-  it('a currency change racing a default assignment: one of them is refused, and the default keeps its profile currency', async () => {
-    for (let i = 0; i < 15; i++) {
-      const p = await newProfile();
-      const [patch, put] = await Promise.all([changeCurrency(p), putDefault(w.L3, p.profileId)]);
-      const profile = await profiles().findOne({ _id: p.profileId as never });
-      const dflt = await defaults().findOne({ _id: w.L3 as never });
-      expect(`${i}: PATCH ${patch.status} PUT ${put.status}`).not.toBe(`${i}: PATCH 200 PUT 200`);
-      expect([patch.status, put.status].every((status) => status < 500)).toBe(true);
-      if (dflt?.bankProfileId === p.profileId) expect(`${i}: default ${dflt.currency}`).toBe(`${i}: default ${profile!.currency}`);
-      expect((await call(h, 'DELETE', `/v1/locations/${w.L3}/default-bank-profile`, { token: admin })).status).toBe(204);
+  /** A promise the test settles itself; a held write gives up after `ms` so that a failing test cannot hang. */
+  const gate = (ms = 15_000) => {
+    let open!: () => void;
+    const opened = new Promise<void>((resolve) => (open = resolve));
+    return { open, opened, wait: () => Promise.race([opened, new Promise<void>((resolve) => setTimeout(resolve, ms))]) };
+  };
+  const service = <T>(token: unknown) => h.service.app.get<T>(token as never, { strict: false });
+  const defaultClaims = () => service<DefaultClaims>(DefaultClaims);
+  const profileModel = () => service<Model<BankProfile>>(getModelToken(BankProfile.name));
+  const defaultModel = () => service<Model<DefaultBankProfile>>(getModelToken(DefaultBankProfile.name));
+  /** The bank profile PATCH's write (the one guarded by the claim counter), held until `until` opens. */
+  const holdPatchWrite = (until: { wait(): Promise<void> }, reached: { open(): void }) => {
+    const model = profileModel();
+    const write = model.updateOne.bind(model) as (...args: unknown[]) => unknown;
+    let held = false;
+    return jest.spyOn(model, 'updateOne').mockImplementation(((filter: Record<string, unknown>, ...rest: unknown[]) => {
+      // The PATCH's write is the one conditional on the version read (If-Match); claims and releases are not.
+      if (held || !filter || !('version' in filter)) return write(filter, ...rest);
+      held = true;
+      reached.open();
+      return until.wait().then(() => write(filter, ...rest));
+    }) as never);
+  };
+  /** DefaultClaims.claim of the next assignment: waits for `before`, then claims, then opens `after`. */
+  const holdClaim = (before: { wait(): Promise<void> }, reached: { open(): void }, after?: { open(): void }) => {
+    const claims = defaultClaims();
+    const claim = claims.claim.bind(claims);
+    return jest.spyOn(claims, 'claim').mockImplementationOnce(async (...args) => {
+      reached.open();
+      await before.wait();
+      const claimed = await claim(...args);
+      after?.open();
+      return claimed;
+    });
+  };
+  const settle = async (p: { profileId: string }) => {
+    const profile = await profiles().findOne({ _id: p.profileId as never });
+    const dflt = await defaults().findOne({ _id: w.L3 as never });
+    return { currency: profile!.currency, default: dflt?.bankProfileId === p.profileId ? dflt.currency : null };
+  };
+
+  it('a currency change that read the profile before a default claimed it is refused at its write (409); the default is assigned', async () => {
+    const p = await newProfile();
+    const [patchAtWrite, claimed] = [gate(), gate()];
+    const spies = [holdPatchWrite(claimed, patchAtWrite), holdClaim(gate(0), gate(), claimed)];
+    try {
+      // The PATCH reads the profile (no claim yet) and reaches its write; only then does the assignment claim it.
+      const patch = changeCurrency(p);
+      await patchAtWrite.wait();
+      const [patched, put] = await Promise.all([patch, putDefault(w.L3, p.profileId)]);
+      expect(spies.map((spy) => spy.mock.calls.length > 0)).toEqual([true, true]);
+      expect([patched.status, put.status]).toEqual([409, 200]);
+      expect(patched.body.detail).toContain(w.L3);
+    } finally {
+      spies.forEach((spy) => spy.mockRestore());
     }
+    expect(await settle(p)).toEqual({ currency: 'EUR', default: 'EUR' });
+    expect((await call(h, 'DELETE', `/v1/locations/${w.L3}/default-bank-profile`, { token: admin })).status).toBe(204);
+  });
+
+  it('an assignment that read the profile before its currency changed is refused at its claim (409); nothing is assigned', async () => {
+    const p = await newProfile();
+    const [claiming, patched] = [gate(), gate()];
+    const spy = holdClaim(patched, claiming);
+    try {
+      // The PUT reads the profile (EUR) and reaches its claim; the currency change is written before the claim.
+      const put = putDefault(w.L3, p.profileId);
+      await claiming.wait();
+      const patch = await changeCurrency(p);
+      patched.open();
+      const assigned = await put;
+      expect(spy).toHaveBeenCalledTimes(1);
+      expect([patch.status, assigned.status]).toEqual([200, 409]);
+      expect(assigned.body.errors).toEqual([{ field: 'currency', message: 'must be the current currency of the bank profile' }]);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(await settle(p)).toEqual({ currency: 'USD', default: null });
+    expect(await claimsOf(p.profileId)).toEqual([]);
   });
 
   it('a location claiming the profile (its default being written) refuses a currency change; a claim the default moved past is dropped', async () => {
@@ -253,5 +327,109 @@ describe('a bank profile and the defaults it serves', () => {
       expect(defaultEvents('DefaultBankProfileRemoved', w.L3).filter((m) => m.envelope!.data.bankProfileId === p.profileId)).toHaveLength(1);
       expect((await call(h, 'DELETE', `/v1/locations/${w.L3}/default-bank-profile`, { token: admin })).status).toBe(204);
     }
+  });
+
+  /** The defaults model's write of `locationId`'s default to `bankProfileId` (create or update) runs `run` instead. */
+  const onDefaultWrite = (locationId: string, bankProfileId: string, run: (write: () => unknown) => unknown) => {
+    const model = defaultModel();
+    const spies = (['create', 'updateOne'] as const).map((method) => {
+      const write = (model[method] as (...args: unknown[]) => unknown).bind(model);
+      return jest.spyOn(model, method).mockImplementation(((...args: unknown[]) => {
+        const [first, second] = args as Array<Record<string, any>>;
+        const doc = method === 'create' ? first : { _id: first?._id, ...second?.$set };
+        if (doc?._id === locationId && doc.bankProfileId === bankProfileId) return run(() => write(...args));
+        return write(...args);
+      }) as never);
+    });
+    return { restore: () => spies.forEach((spy) => spy.mockRestore()) };
+  };
+  const failing = () => Promise.reject(new Error('simulated database error'));
+
+  it('an assignment that fails after claiming (a database error) withdraws its claim: the currency may change', async () => {
+    const p = await newProfile();
+    const spy = onDefaultWrite(w.L3, p.profileId, failing);
+    try {
+      expect((await putDefault(w.L3, p.profileId)).status).toBe(500);
+    } finally {
+      spy.restore();
+    }
+    expect((await defaults().findOne({ _id: w.L3 as never }))?.bankProfileId ?? null).toBeNull();
+    expect(await claimsOf(p.profileId)).toEqual([]);
+    const changed = await changeCurrency(p);
+    expect(changed.status).toBe(200);
+  });
+
+  it('a list that fails halfway keeps (and publishes) the locations written, and withdraws the claims of the others', async () => {
+    const p = await newProfile();
+    const outbox = service<EventOutbox>(EventOutbox);
+    const committed = jest.spyOn(outbox, 'committed');
+    const spy = onDefaultWrite(w.L3, p.profileId, failing);
+    try {
+      const answer = await call(h, 'POST', '/v1/default-bank-profiles', { token: admin, body: { bankProfileId: p.profileId, currency: 'EUR', locationIds: [w.L1, w.L3] } });
+      expect(answer.status).toBe(500);
+      expect(committed).toHaveBeenCalled();
+    } finally {
+      spy.restore();
+      committed.mockRestore();
+    }
+    expect((await defaults().findOne({ _id: w.L1 as never }))!.bankProfileId).toBe(p.profileId);
+    expect((await defaults().findOne({ _id: w.L3 as never }))?.bankProfileId ?? null).toBeNull();
+    expect(await claimsOf(p.profileId)).toEqual([w.L1]);
+    await watch.waitFor((m) => m.envelope?.type === 'DefaultBankProfileAssigned' && (m.envelope.data as DefaultBankProfileChange).bankProfileId === p.profileId);
+    // The admin of L2 only: the profile is L1's default (and no longer L3's claim).
+    const other = await changeCurrency(p, await w.token('adminOfOtherLocation'));
+    expect(other.status).toBe(403);
+    expect(other.body.detail).toContain(w.L1);
+    expect(other.body.detail).not.toContain(w.L3);
+  });
+
+  it('identical assignments at the same time, one failing: the failure withdraws its own claim, not the other one\'s', async () => {
+    const p = await newProfile();
+    const [both, firstAnswered] = [gate(), gate()];
+    let writes = 0;
+    const spy = onDefaultWrite(w.L3, p.profileId, async (write) => {
+      // Both requests claimed before either writes; the first write fails, the second waits for that failure's answer.
+      if (++writes === 1) {
+        await both.wait();
+        throw new Error('simulated database error');
+      }
+      both.open();
+      await firstAnswered.wait();
+      return write();
+    });
+    try {
+      const requests = [putDefault(w.L3, p.profileId), putDefault(w.L3, p.profileId)];
+      await Promise.race(requests);
+      firstAnswered.open();
+      expect((await Promise.all(requests)).map((a) => a.status).sort()).toEqual([200, 500]);
+    } finally {
+      spy.restore();
+    }
+    const dflt = await defaults().findOne({ _id: w.L3 as never });
+    expect(dflt!.bankProfileId).toBe(p.profileId);
+    expect(await claimsOf(p.profileId)).toEqual([w.L3]);
+    expect((await changeCurrency(p)).status).toBe(409);
+    expect((await call(h, 'DELETE', `/v1/locations/${w.L3}/default-bank-profile`, { token: admin })).status).toBe(204);
+  });
+
+  it('a release that fails after the default was written does not fail the request; the claim left is dropped later', async () => {
+    const [p1, p2] = [await newProfile(), await newProfile()];
+    expect((await putDefault(w.L3, p1.profileId)).status).toBe(200);
+    const claims = defaultClaims();
+    const release = jest.spyOn(claims, 'release').mockRejectedValue(new Error('simulated database error'));
+    try {
+      const replaced = await putDefault(w.L3, p2.profileId);
+      expect(replaced.status).toBe(200);
+      expect(replaced.body).toMatchObject({ bankProfileId: p2.profileId, outcome: 'ASSIGNED' });
+      expect((await call(h, 'DELETE', `/v1/locations/${w.L3}/default-bank-profile`, { token: admin })).status).toBe(204);
+      expect(release).toHaveBeenCalledTimes(2);
+    } finally {
+      release.mockRestore();
+    }
+    expect([await claimsOf(p1.profileId), await claimsOf(p2.profileId)]).toEqual([[w.L3], [w.L3]]);
+    // Obsolete (L3's default moved past them): dropped on the next change, which they do not refuse.
+    expect((await changeCurrency(p1)).status).toBe(200);
+    expect((await changeCurrency(p2)).status).toBe(200);
+    expect([await claimsOf(p1.profileId), await claimsOf(p2.profileId)]).toEqual([[], []]);
   });
 });

@@ -22,12 +22,15 @@ export interface Beneficiary {
 
 /**
  * A location's default points at this profile at `version` of the location's default (or is about to: the claim is
- * written before the default). See DefaultClaims.
+ * written before the default). `token` names the request that made the claim, so that identical requests at the same
+ * time make distinct claims and a request that fails withdraws its own only; claims stored before tokens existed (and
+ * those filled from default_bank_profiles) have none. See DefaultClaims.
  */
 @Schema({ _id: false })
 export class DefaultClaim {
   @Prop({ required: true }) locationId!: string;
   @Prop({ required: true }) version!: number;
+  @Prop({ type: String }) token?: string;
 }
 export const DefaultClaimSchema = SchemaFactory.createForClass(DefaultClaim);
 

@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { Model } from 'mongoose';
 import { BankProfile, DefaultClaim } from '../bank-profiles/bank-profile.schema';
@@ -15,10 +15,13 @@ import { sortClaims } from './default-claims.rules';
  *    and the edit is guarded the same way.
  * The order of writes errs on the safe side: a claim is written before the default and dropped only after the
  * default moved on, so a crash leaves a claim too many (which refuses a currency change until that location's
- * default changes), never a default the profile does not know of.
+ * default changes), never a default the profile does not know of. A request that fails (rather than crashes) after
+ * claiming withdraws the claims it made (tagged with its token) for the locations it did not write.
  */
 @Injectable()
 export class DefaultClaims {
+  private readonly logger = new Logger(DefaultClaims.name);
+
   constructor(
     @InjectModel(BankProfile.name) private readonly profiles: Model<BankProfile>,
     @InjectModel(DefaultBankProfile.name) private readonly defaults: Model<DefaultBankProfile>,
@@ -26,15 +29,23 @@ export class DefaultClaims {
 
   /**
    * Claims the profile for version `version` of each location's default, in one write that only matches while the
-   * profile has `currency`. False when it no longer does (or is gone): nothing was claimed.
+   * profile has `currency`. False when it no longer does (or is gone): nothing was claimed. `token` names the request
+   * (one per request): identical requests at the same time make distinct claims, and each withdraws only its own.
    */
-  async claim(partnerId: string, profileId: string, currency: string, claims: DefaultClaim[]): Promise<boolean> {
+  async claim(
+    partnerId: string,
+    profileId: string,
+    currency: string,
+    claims: Array<{ locationId: string; version: number }>,
+    token: string,
+  ): Promise<boolean> {
     const profile = await this.profiles.findOne({ _id: profileId, partnerId }).lean<BankProfile>();
     if (!profile) return false;
     await this.settled(profile);
+    const tagged: DefaultClaim[] = claims.map(({ locationId, version }) => ({ locationId, version, token }));
     const { matchedCount } = await this.profiles.updateOne(
       { _id: profileId, partnerId, currency },
-      { $addToSet: { defaultFor: { $each: claims } }, $inc: { defaultClaims: 1 } },
+      { $addToSet: { defaultFor: { $each: tagged } }, $inc: { defaultClaims: 1 } },
       { timestamps: false },
     );
     return matchedCount === 1;
@@ -47,6 +58,47 @@ export class DefaultClaims {
       { $pull: { defaultFor: { locationId, version: { $lte: upTo } } } },
       { timestamps: false },
     );
+  }
+
+  /**
+   * `release` once the default's write is committed: the change happened, so a failure here must not turn it into an
+   * error for the caller. The claims left behind are obsolete, and `holders` drops those on the profile's next change.
+   */
+  async releaseAfterWrite(profileId: string, locationId: string, upTo: number): Promise<void> {
+    try {
+      await this.release(profileId, locationId, upTo);
+    } catch (error) {
+      this.logger.warn(`could not release the claims of ${locationId} on bank profile ${profileId} up to ${upTo} (dropped on its next change): ${(error as Error).message}`);
+    }
+  }
+
+  /**
+   * A request that claimed the profile (with `token`) failed before writing the defaults of `locationIds`: withdraws
+   * its claims for them, which would otherwise stay pending (the default stays below their version) and keep the
+   * currency fixed. The stored defaults are read first and a claim a default was written with (the location's
+   * default is this profile at the claim's version) is kept. Claims of other requests (other tokens, or none) are
+   * never touched. Best effort: a failure here is logged and leaves the claims, as a crash would. (A write whose
+   * error came back while the database still applied it after this read would lose its claim: the one window where
+   * this errs on the side of a claim too few.)
+   */
+  async withdraw(partnerId: string, profileId: string, token: string, locationIds: string[]): Promise<void> {
+    if (!locationIds.length) return;
+    try {
+      const stored = await this.defaults
+        .find({ _id: { $in: locationIds }, partnerId }, { version: 1, bankProfileId: 1 })
+        .lean<DefaultBankProfile[]>();
+      for (const locationId of locationIds) {
+        const current = stored.find((d) => d._id === locationId);
+        const written = current?.bankProfileId === profileId ? { version: { $ne: current.version } } : {};
+        await this.profiles.updateOne(
+          { _id: profileId },
+          { $pull: { defaultFor: { locationId, token, ...written } } },
+          { timestamps: false },
+        );
+      }
+    } catch (error) {
+      this.logger.warn(`could not withdraw the claims of a failed assignment on bank profile ${profileId} (${locationIds.join(', ')}): ${(error as Error).message}`);
+    }
   }
 
   /**

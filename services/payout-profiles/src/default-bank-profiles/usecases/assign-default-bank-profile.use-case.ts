@@ -4,6 +4,7 @@ import { Principal, Problems } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { Model } from 'mongoose';
+import { randomUUID } from 'node:crypto';
 import { BankProfilesRepository } from '../../bank-profiles/bank-profiles.repository';
 import { PayoutAccess } from '../../profiles/payout-access';
 import { DefaultBankProfile } from '../default-bank-profile.schema';
@@ -17,7 +18,8 @@ const ATTEMPTS = 5;
  * Makes (bank profile, currency) the default of locations. The caller must be Incentives admin of every
  * location (checked for all before anything changes); the locations then claim the profile (DefaultClaims), and each
  * location is one conditional write with its DefaultBankProfileAssigned event (key locationId). Assigning the same
- * default again changes nothing.
+ * default again changes nothing. A failure halfway keeps the locations written before it (their events are sent) and
+ * withdraws this request's claims for the others.
  */
 @Injectable()
 export class AssignDefaultBankProfile {
@@ -39,7 +41,14 @@ export class AssignDefaultBankProfile {
     if (profile.currency !== input.currency) {
       throw Problems.field('currency', `must be the currency of the bank profile (${profile.currency})`);
     }
-    const target = { partnerId: actor.partnerId, userId: actor.userId, bankProfileId: input.bankProfileId, currency: input.currency };
+    const target: Target = {
+      partnerId: actor.partnerId,
+      userId: actor.userId,
+      bankProfileId: input.bankProfileId,
+      currency: input.currency,
+      token: randomUUID(),
+      claimed: new Set(),
+    };
 
     // Every location claims the profile in one write (only while it has this currency) before any default is
     // written: a currency change racing this request either comes first (409 here, nothing changed) or is refused.
@@ -54,18 +63,31 @@ export class AssignDefaultBankProfile {
       return { locationId, current };
     });
     const toClaim = plans.filter((p) => !isTarget(p.current, target)).map((p) => ({ locationId: p.locationId, version: (p.current?.version ?? 0) + 1 }));
-    if (toClaim.length) await this.claim(target, toClaim);
 
     const results: Array<{ outcome: AssignOutcome; current: DefaultBankProfile }> = [];
-    for (const plan of plans) {
-      results.push(await this.assign(target, plan.locationId, plan.current, input.expectedVersion));
+    try {
+      if (toClaim.length) await this.claim(target, toClaim);
+      for (const plan of plans) {
+        results.push(await this.assign(target, plan.locationId, plan.current, input.expectedVersion));
+      }
+      return results;
+    } catch (error) {
+      // A step failed (412 or busy on a retry, 409 on a retry's claim, a database error): the locations written so
+      // far stay written; this request's claims for the others would stay pending, so it withdraws them.
+      const done = new Set(results.map((r) => r.current.locationId));
+      await this.claims.withdraw(target.partnerId, target.bankProfileId, target.token, [...target.claimed].filter((l) => !done.has(l)));
+      throw error;
+    } finally {
+      // The defaults written so far are committed, with their events, even when a later location failed.
+      if (results.some((r) => r.outcome === 'ASSIGNED')) this.outbox.committed();
     }
-    this.outbox.committed();
-    return results;
   }
 
   private async claim(target: Target, claims: Array<{ locationId: string; version: number }>): Promise<void> {
-    if (await this.claims.claim(target.partnerId, target.bankProfileId, target.currency, claims)) return;
+    if (await this.claims.claim(target.partnerId, target.bankProfileId, target.currency, claims, target.token)) {
+      for (const { locationId } of claims) target.claimed.add(locationId);
+      return;
+    }
     throw Problems.conflict(
       `Bank profile ${target.bankProfileId} no longer has the currency ${target.currency} (it changed meanwhile); nothing was assigned.`,
       { errors: [{ field: 'currency', message: 'must be the current currency of the bank profile' }] },
@@ -113,8 +135,9 @@ export class AssignDefaultBankProfile {
       if (written) {
         // Only now that the default moved on: the previous profile is no longer this location's default, and this
         // profile's claims of lost attempts are obsolete.
-        if (existing?.bankProfileId && existing.bankProfileId !== bankProfileId) await this.claims.release(existing.bankProfileId, locationId, version);
-        if (attempt > 1) await this.claims.release(bankProfileId, locationId, version - 1);
+        // Best effort: the change is committed, and obsolete claims are dropped later anyway (DefaultClaims.holders).
+        if (existing?.bankProfileId && existing.bankProfileId !== bankProfileId) await this.claims.releaseAfterWrite(existing.bankProfileId, locationId, version);
+        if (attempt > 1) await this.claims.releaseAfterWrite(bankProfileId, locationId, version - 1);
         return { outcome: 'ASSIGNED', current: next };
       }
       // Someone else changed this location's default meanwhile: read it again.
@@ -128,6 +151,10 @@ interface Target {
   userId: string;
   bankProfileId: string;
   currency: string;
+  /** Names this request's claims (DefaultClaims.claim), so that it withdraws its own only when it fails. */
+  token: string;
+  /** The locations this request claimed the profile for. */
+  claimed: Set<string>;
 }
 
 function isTarget(current: DefaultBankProfile | null, target: Target): boolean {

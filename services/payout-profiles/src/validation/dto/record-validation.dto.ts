@@ -1,7 +1,6 @@
 import { ValidationOutcome, ValidationOutcomes } from '@lib/contracts';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Transform } from 'class-transformer';
-import { ArrayMaxSize, IsArray, IsIn, IsInt, IsOptional, IsString, MaxLength, MinLength, Min } from 'class-validator';
+import { ArrayMaxSize, IsArray, IsIn, IsInt, IsOptional, IsString, Matches, MaxLength, Min } from 'class-validator';
 
 export class RecordValidationDto {
   @ApiProperty({ example: 2, description: 'The profile revision this decision is about' })
@@ -9,10 +8,12 @@ export class RecordValidationDto {
 
   @ApiProperty({ enum: ValidationOutcomes }) @IsIn(ValidationOutcomes) outcome!: ValidationOutcome;
 
-  /** Each reason as `Text(500)` does for one field (trimmed, not blank), which has no form for a list. */
+  /**
+   * Each reason a non-blank string (refused here with 400 "reasons must not be blank"). They are trimmed (and
+   * repeated ones dropped) by ValidationResultCommand, which the back-office results go through too.
+   */
   @ApiPropertyOptional({ type: [String], example: ['Bank statement does not match the beneficiary name'], description: 'At least one for ACTION_REQUIRED' })
   @IsOptional() @IsArray() @ArrayMaxSize(20)
-  @Transform(({ value }) => (Array.isArray(value) ? value.map((v) => (typeof v === 'string' ? v.trim() : v)) : value))
-  @IsString({ each: true }) @MinLength(1, { each: true, message: 'reasons must not be blank' }) @MaxLength(500, { each: true })
+  @IsString({ each: true }) @Matches(/\S/, { each: true, message: 'reasons must not be blank' }) @MaxLength(500, { each: true })
   reasons?: string[];
 }
