@@ -5,6 +5,7 @@ export * from './bootstrap';
 export * from './config/config';
 export * from './health/health.controller';
 export * from './http/idempotency';
+export * from './http/idempotency-retention';
 export * from './http/if-match';
 export * from './http/problem';
 export * from './http/problem.filter';

@@ -12,6 +12,7 @@ import { baseConfigSpec, CONFIG, loadConfig } from './config/config';
 import { logSlowCommands } from './database/slow-commands';
 import { HealthController } from './health/health.controller';
 import { ProblemFilter } from './http/problem.filter';
+import { IdempotencyRetention } from './http/idempotency-retention';
 import { createValidationPipe } from './http/validation';
 import { BackgroundWork } from './lifecycle/background-work';
 import { pinoParams } from './logging/logging';
@@ -110,6 +111,7 @@ export class PlatformModule implements NestModule {
         keySource,
         JwtVerifier,
         BackgroundWork,
+        IdempotencyRetention,
         { provide: APP_GUARD, useClass: AuthGuard },
         { provide: APP_FILTER, useClass: ProblemFilter },
         { provide: APP_PIPE, useFactory: createValidationPipe },

@@ -5,6 +5,7 @@
  */
 import { Idempotent, OperatorOnly, PlatformModule, Problems } from '@lib/platform';
 import { bootService, OPERATOR_KEY, RunningService, TestIssuer } from '@lib/testing';
+import { IdempotencyRetention } from '../src/http/idempotency-retention';
 import { Body, Controller, HttpException, Module, Post, Res } from '@nestjs/common';
 import { InjectConnection } from '@nestjs/mongoose';
 import { IsInt, IsOptional, IsString, Max, Min } from 'class-validator';
@@ -265,5 +266,27 @@ describe('which failures are stored', () => {
     expect(corrected.status).toBe(201);
     expect(replayed(corrected)).toBe(false);
     expect(await orders(sku)).toBe(1);
+  });
+});
+
+describe('stored answers are kept for the retention period', () => {
+  it('removes the answers stored before it (a retry then runs again), and keeps the newer ones', async () => {
+    const sku = await stock();
+    const [oldKey, newKey] = [randomUUID(), randomUUID()];
+    expect((await order({ sku, quantity: 1 }, oldKey)).status).toBe(201);
+    expect((await order({ sku, quantity: 1 }, newKey)).status).toBe(201);
+    const day = 24 * 3_600_000;
+    await answers().updateOne({ _id: record(oldKey, { sku, quantity: 1 })._id }, { $set: { createdAt: new Date(Date.now() - day - 60_000) } });
+
+    const removed = await service.app.get(IdempotencyRetention).removeExpired();
+    expect(removed).toBeGreaterThanOrEqual(1);
+    expect(await answers().countDocuments({ _id: record(oldKey, { sku, quantity: 1 })._id })).toBe(0);
+    expect(await answers().countDocuments({ _id: record(newKey, { sku, quantity: 1 })._id })).toBe(1);
+
+    const late = await order({ sku, quantity: 1 }, oldKey);
+    expect([late.status, replayed(late)]).toEqual([201, false]);
+    const replay = await order({ sku, quantity: 1 }, newKey);
+    expect([replay.status, replayed(replay)]).toEqual([201, true]);
+    expect(await orders(sku)).toBe(3);
   });
 });

@@ -48,6 +48,10 @@ export function baseConfigSpec(serviceName: string) {
     OPERATOR_TOKEN: operatorToken({ desc: 'Credential of platform operators (X-Operator-Key header), at least 16 characters' }),
     DOCS_ENABLED: bool({ default: true, desc: 'Serve the OpenAPI document at /docs and /docs-json' }),
     SHUTDOWN_TIMEOUT_MS: num({ default: 20_000, desc: 'After SIGTERM, exit with 1 if the graceful shutdown takes longer' }),
+    IDEMPOTENCY_RETENTION_MS: num({
+      default: 24 * 3_600_000,
+      desc: 'How long a stored answer to an Idempotency-Key is kept; a retry after that runs the request again (0: forever)',
+    }),
     IDEMPOTENCY_LEASE_MS: num({
       default: 60_000,
       desc: 'How long a request holds its Idempotency-Key; a retry after that (the holder crashed) runs the request again',

@@ -1,0 +1,43 @@
+import { Inject, Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import { InjectConnection } from '@nestjs/mongoose';
+import { Connection } from 'mongoose';
+import { CONFIG } from '../config/config';
+import type { PlatformConfig } from '../platform.module';
+
+/** How often expired answers are removed; the first pass runs at start. */
+const EVERY_MS = 3_600_000;
+
+/**
+ * Removes stored Idempotency-Key answers older than IDEMPOTENCY_RETENTION_MS (24 h by default, as payment APIs keep
+ * theirs), so that `idempotency_keys` does not grow forever. A periodic delete rather than a TTL index: FerretDB, the
+ * alternative local server, has none. A claim still pending that old belongs to a request long dead: it goes too.
+ */
+@Injectable()
+export class IdempotencyRetention implements OnModuleInit, OnModuleDestroy {
+  private readonly logger = new Logger('Idempotency');
+  private timer?: NodeJS.Timeout;
+
+  constructor(
+    @InjectConnection() private readonly connection: Connection,
+    @Inject(CONFIG) private readonly config: Pick<PlatformConfig, 'IDEMPOTENCY_RETENTION_MS'>,
+  ) {}
+
+  onModuleInit(): void {
+    if (!this.config.IDEMPOTENCY_RETENTION_MS) return;
+    const run = () => void this.removeExpired().catch((error: Error) => this.logger.warn(`could not remove expired answers: ${error.message}`));
+    run();
+    this.timer = setInterval(run, EVERY_MS).unref();
+  }
+
+  onModuleDestroy(): void {
+    clearInterval(this.timer);
+  }
+
+  /** Removes the answers stored before the retention period; returns how many. */
+  async removeExpired(now = new Date()): Promise<number> {
+    const before = new Date(now.getTime() - this.config.IDEMPOTENCY_RETENTION_MS);
+    const { deletedCount } = await this.connection.collection('idempotency_keys').deleteMany({ createdAt: { $lt: before } });
+    if (deletedCount) this.logger.log(`removed ${deletedCount} stored answer(s) older than ${before.toISOString()}`);
+    return deletedCount;
+  }
+}
