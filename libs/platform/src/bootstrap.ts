@@ -1,12 +1,12 @@
 import { KafkaEventServer } from '@lib/messaging';
-import { INestApplication, Logger, Type } from '@nestjs/common';
+import { HttpStatus, INestApplication, Logger, Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import type { NextFunction, Request, Response } from 'express';
 import { Logger as PinoLogger } from 'nestjs-pino';
 import { CONFIG, ConfigError } from './config/config';
-import { PROBLEM_CONTENT_TYPE } from './http/problem';
+import { PROBLEM_CONTENT_TYPE, ProblemException } from './http/problem';
 import { ProblemFilter } from './http/problem.filter';
 import { correlationMiddleware } from './logging/logging';
 import { collectProcessMetrics } from './metrics/metrics';
@@ -100,23 +100,18 @@ function documentProblems(document: OpenAPIObject): void {
  * A body that is not JSON answers 415: the JSON parser would leave it unread, and the request would then fail
  * validation field by field as if it had sent nothing.
  */
-function requireJsonBody(request: Request, response: Response, next: NextFunction): void {
+function requireJsonBody(request: Request, _response: Response, next: NextFunction): void {
   const hasBody = Number(request.headers['content-length'] ?? 0) > 0 || request.headers['transfer-encoding'] !== undefined;
   if (!hasBody || request.is(['application/json', 'application/*+json'])) return next();
-  const problem = {
-    type: 'https://incentives.partner.example/problems/unsupported-media-type',
-    title: 'Unsupported Media Type',
-    status: 415,
-    detail: `Send the body as JSON (Content-Type: application/json), not ${request.headers['content-type'] ?? 'without a Content-Type'}.`,
-    instance: request.originalUrl,
-  };
-  response.status(415).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(problem));
+  const detail = `Send the body as JSON (Content-Type: application/json), not ${request.headers['content-type'] ?? 'without a Content-Type'}.`;
+  // Answered by bodyErrorHandler, as the body parser's own errors are.
+  next(new ProblemException(HttpStatus.UNSUPPORTED_MEDIA_TYPE, 'unsupported-media-type', 'Unsupported Media Type', detail));
 }
 
 /** Body-parser errors happen before routing; they still answer problem+json. */
 function bodyErrorHandler(error: unknown, request: Request, response: Response, next: NextFunction): void {
   if (response.headersSent) return next(error);
-  const problem = { ...new ProblemFilter().toProblem(error), instance: request.originalUrl };
+  const problem = new ProblemFilter().toProblemAt(error, request);
   response.status(problem.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(problem));
 }
 

@@ -10,6 +10,7 @@ import {
   OnModuleInit,
   UseInterceptors,
 } from '@nestjs/common';
+import { isDuplicateKey } from '@lib/messaging';
 import { InjectConnection } from '@nestjs/mongoose';
 import { ApiHeader } from '@nestjs/swagger';
 import { createHash, randomUUID } from 'node:crypto';
@@ -139,7 +140,7 @@ export class IdempotencyInterceptor implements NestInterceptor, OnModuleInit {
             return body;
           }),
           catchError((error) => {
-            const problem = { ...new ProblemFilter().toProblem(error), instance: request.originalUrl };
+            const problem = new ProblemFilter().toProblemAt(error, request);
             const settled = isStoredFailure(error, problem.status)
               ? this.settle(id, claim.token, { status: problem.status, body: problem, headers: { 'Content-Type': PROBLEM_CONTENT_TYPE } })
               : this.release(id, claim.token);
@@ -176,7 +177,7 @@ export class IdempotencyInterceptor implements NestInterceptor, OnModuleInit {
         await this.answers.insertOne({ _id: id, requestHash, createdAt: now, ...lease });
         return { token };
       } catch (error) {
-        if ((error as { code?: number }).code !== 11000) throw error;
+        if (!isDuplicateKey(error)) throw error;
       }
       const stored = await this.answers.findOne({ _id: id });
       // Released by a failed request between the insert and the read: insert again.

@@ -15,14 +15,18 @@ export class ProblemFilter implements ExceptionFilter {
     if (host.getType() !== 'http') return throwError(() => exception);
     const request = host.switchToHttp().getRequest<Request>();
     const response = host.switchToHttp().getResponse<Response>();
-    const problem = this.toProblem(exception);
-    problem.instance = request.originalUrl;
+    const problem = this.toProblemAt(exception, request);
     // A 503 thrown on purpose (not ready yet, busy) is an answer, not a failure: readiness probes poll it at start.
     if (problem.status >= 500 && !(problem.status === 503 && exception instanceof HttpException)) {
       this.logger.error(`${request.method} ${request.originalUrl}: ${(exception as Error)?.stack ?? exception}`);
     }
     response.status(problem.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(problem));
     return undefined;
+  }
+
+  /** The problem document of an error answering `request` (its `instance`). */
+  toProblemAt(exception: unknown, request: Request): ProblemDetails {
+    return { ...this.toProblem(exception), instance: request.originalUrl };
   }
 
   toProblem(exception: unknown): ProblemDetails {

@@ -1,5 +1,5 @@
 import { LocationAdded, PartnerRegistered, Topics } from '@lib/contracts';
-import { EventOutbox, pushOutbox } from '@lib/messaging';
+import { EventOutbox, isDuplicateKey, pushOutbox } from '@lib/messaging';
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { Model } from 'mongoose';
@@ -80,7 +80,7 @@ export class PartnersRepository {
         await this.claims.create({ _id: locationId, partnerId: claims.partnerId, claimedAt: now, claimedBy: claims.token });
         return 'made';
       } catch (error) {
-        if ((error as { code?: number }).code !== 11000) throw error;
+        if (!isDuplicateKey(error)) throw error;
       }
       // Ours already: take it over, so that the request that made it (if it fails) no longer gives it back.
       const { matchedCount } = await this.claims.updateOne({ _id: locationId, partnerId: claims.partnerId }, { $set: { claimedAt: now, claimedBy: claims.token } });
@@ -176,7 +176,7 @@ export class PartnersRepository {
     try {
       await this.claims.create({ _id: locationId, partnerId, claimedAt: new Date(), claimedBy: randomUUID(), listed: true });
     } catch (error) {
-      if ((error as { code?: number }).code !== 11000) throw error;
+      if (!isDuplicateKey(error)) throw error;
       const { matchedCount } = await this.claims.updateOne({ _id: locationId, partnerId }, { $set: { listed: true } });
       if (matchedCount !== 1) this.logger.error(`location ${locationId} is listed by partner ${partnerId} but claimed for another partner`);
     }
@@ -196,7 +196,7 @@ export class PartnersRepository {
         outbox: [event],
       });
     } catch (error) {
-      if ((error as { code?: number }).code === 11000) throw new PartnerExistsError(`Partner ${partner.partnerId} is already registered.`);
+      if (isDuplicateKey(error)) throw new PartnerExistsError(`Partner ${partner.partnerId} is already registered.`);
       throw error;
     }
     this.outbox.committed();

@@ -36,9 +36,9 @@ export class UpdateBankProfile {
 
   async execute(principal: Principal, profileId: string, expectedVersion: number, input: UpdateBankProfileDto): Promise<BankProfile> {
     const actor = await this.access.bankManager(principal);
+    let found = await this.profiles.findForPartner(actor.partnerId, profileId);
+    if (!found) throw Problems.notFound(`Bank profile ${profileId}`);
     for (let attempt = 1; ; attempt++) {
-      const found = await this.profiles.findForPartner(actor.partnerId, profileId);
-      if (!found) throw Problems.notFound(`Bank profile ${profileId}`);
       if (found.version !== expectedVersion) throw Problems.preconditionFailed(found.version);
       const { profile: current, locationIds: defaultOf, claims } = await this.claims.holders(found);
       this.access.bankProfileEditor(actor, profileId, defaultOf);
@@ -60,10 +60,12 @@ export class UpdateBankProfile {
         if (isDuplicateKey(error)) throw duplicateName();
         throw error;
       }
+      // The write missed: the profile changed (412 above, on the next pass) or, at the same version, a location
+      // claimed it as its default meanwhile (checked again with that claim).
       const latest = await this.profiles.findForPartner(actor.partnerId, profileId);
-      if (latest?.version !== expectedVersion) throw Problems.preconditionFailed(latest?.version ?? current.version);
-      // Same version: a location claimed the profile as its default meanwhile; check again with it.
-      if (attempt >= ATTEMPTS) throw Problems.busy(`The defaults of bank profile ${profileId} are changing; retry.`);
+      if (!latest) throw Problems.notFound(`Bank profile ${profileId}`);
+      if (latest.version === expectedVersion && attempt >= ATTEMPTS) throw Problems.busy(`The defaults of bank profile ${profileId} are changing; retry.`);
+      found = latest;
     }
   }
 
