@@ -170,10 +170,15 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
       .toArray()) as unknown as Array<{ _id: unknown; outbox: OutboxEntry[] }>;
   }
 
+  /**
+   * In queries of UPDATES_PER_COMMAND ids side by side: mongo-java-server checks each found document against the whole
+   * $in list, so one query's cost grows with the square of its ids.
+   */
   private async byIds(collection: Collection, ids: unknown[]): Promise<Array<{ _id: unknown; outbox?: OutboxEntry[] }>> {
-    return (await collection
-      .find({ _id: { $in: ids } } as never, { projection: { outbox: 1 } })
-      .toArray()) as unknown as Array<{ _id: unknown; outbox?: OutboxEntry[] }>;
+    const groups: unknown[][] = [];
+    for (let i = 0; i < ids.length; i += UPDATES_PER_COMMAND) groups.push(ids.slice(i, i + UPDATES_PER_COMMAND));
+    const found = await Promise.all(groups.map((group) => collection.find({ _id: { $in: group } } as never, { projection: { outbox: 1 } }).toArray()));
+    return found.flat() as unknown as Array<{ _id: unknown; outbox?: OutboxEntry[] }>;
   }
 
   /** Publishes the entries of these documents in creation order, then removes exactly those entries. */

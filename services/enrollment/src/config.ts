@@ -32,6 +32,10 @@ export const enrollmentConfigSpec = {
     default: 500,
     desc: 'Updates per bulkWrite command in batch work (rollover, reminders, discontinuation); FerretDB 1.24 needs fewer than 100',
   }),
+  ROLLOVER_WRITES_IN_FLIGHT: wholeNumber(1)({
+    default: 3,
+    desc: 'Rollover batches written at the same time (the next ones are read and decided meanwhile)',
+  }),
   ROLLOVER_BATCH_PAUSE_MS: wholeNumber(0)({ default: 0, desc: 'Pause between rollover batches (throttling)' }),
   ROLLOVER_CATCH_UP_TIMEOUT_MS: wholeNumber(0)({
     default: 15_000,
@@ -47,6 +51,7 @@ export const enrollmentConfigSpec = {
 export type EnrollmentConfig = PlatformConfig & {
   ROLLOVER_CRON: string;
   ROLLOVER_BATCH_SIZE: number;
+  ROLLOVER_WRITES_IN_FLIGHT: number;
   ROLLOVER_BATCH_PAUSE_MS: number;
   BULK_WRITE_CHUNK: number;
   ROLLOVER_CATCH_UP_TIMEOUT_MS: number;

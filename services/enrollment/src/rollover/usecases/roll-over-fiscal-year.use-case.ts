@@ -1,5 +1,5 @@
 import { fiscalYearRange, MissingPayoutItem, nextFiscalYear } from '@lib/contracts';
-import { OutboxEntry, pushOutbox } from '@lib/messaging';
+import { OutboxEntry, pushOutbox, UPDATES_PER_COMMAND } from '@lib/messaging';
 import { BackgroundWork, CONFIG, Problems } from '@lib/platform';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { bulkWriteChunked, insertIdempotent, sleep } from '../../common/bulk';
@@ -131,13 +131,17 @@ export class RollOverFiscalYear {
       } as never,
       { projection: { outbox: 0 }, batchSize },
     );
-    // Two batches in flight: the next one is read and decided while the previous one is written.
-    let writing: Promise<void> = Promise.resolve();
+    // Batches are read and decided while earlier ones are written, with up to ROLLOVER_WRITES_IN_FLIGHT writes at
+    // once: a batch's writes are a chain of round trips, and one chain at a time left the server waiting for the
+    // service between commands and the service waiting for the server. Batches are independent (their own
+    // enrollments, their own next-year ones), so their writes may overlap.
+    const writing: Array<Promise<void>> = [];
     const flush = async (batch: Enrollment[]) => {
       const plan = await this.prepare(batch, programs, summary);
-      await writing;
-      writing = this.write(plan, programs, summary);
-      writing.catch(() => undefined); // awaited (and thrown) by the next flush or at the end
+      while (writing.length >= this.config.ROLLOVER_WRITES_IN_FLIGHT) await writing.shift();
+      const write = this.write(plan, programs, summary);
+      write.catch(() => undefined); // awaited (and thrown) by a later flush or at the end
+      writing.push(write);
     };
     try {
       let batch: Enrollment[] = [];
@@ -161,9 +165,9 @@ export class RollOverFiscalYear {
         }
       }
       if (batch.length && !stopped) await flush(batch);
-      await writing;
+      await Promise.all(writing);
     } finally {
-      await writing.catch(() => undefined);
+      await Promise.allSettled(writing);
       await cursor.close().catch(() => undefined);
     }
     summary.durationMs = Date.now() - started;
@@ -269,12 +273,14 @@ export class RollOverFiscalYear {
       summary.conflicts += writes.length - outcome.matched;
     }
     // The same change for every enrollment of an outcome: one updateMany by `_id $in` per chunk (an index lookup per
-    // id on every server), not one update statement per enrollment.
+    // id on every server), not one update statement per enrollment. Chunks of UPDATES_PER_COMMAND ids, not
+    // BULK_WRITE_CHUNK: mongo-java-server checks each matched document against the whole $in list, so a command's
+    // cost grows with the square of its ids (500 ids: 14,000 documents/s; 50: 32,000/s).
     for (const outcome of ['RENEWED', 'ACTION_REQUIRED', 'SUPERSEDED'] as const) {
       const ids = markers[outcome];
-      for (let i = 0; i < ids.length; i += this.config.BULK_WRITE_CHUNK) {
+      for (let i = 0; i < ids.length; i += UPDATES_PER_COMMAND) {
         await collection.updateMany(
-          { _id: { $in: ids.slice(i, i + this.config.BULK_WRITE_CHUNK) } } as never,
+          { _id: { $in: ids.slice(i, i + UPDATES_PER_COMMAND) } } as never,
           { $set: { rollover: { toFiscalYear, outcome, at: now }, updatedAt: now }, $inc: { version: 1 } } as never,
         );
       }
