@@ -1,5 +1,5 @@
 import { plainToInstance } from 'class-transformer';
-import { validateSync, ValidationError } from 'class-validator';
+import { isISO8601, validateSync, ValidationError } from 'class-validator';
 import { payloadClass } from './catalog';
 import { createEnvelope, Envelope, NewEnvelope } from './envelope';
 
@@ -26,6 +26,10 @@ const REQUIRED_ENVELOPE_FIELDS: Array<[keyof Envelope, string]> = [
   ['data', 'object'],
 ];
 
+function isOccurredAt(value: string): boolean {
+  return isISO8601(value, { strict: true, strictSeparator: true }) && !Number.isNaN(Date.parse(value));
+}
+
 export interface ParsedEvent<T = unknown> {
   envelope: Envelope<T>;
   /** False for an event type this version of the contracts does not know: consumers skip it. */
@@ -51,6 +55,8 @@ export function parseEvent<T = unknown>(topic: string, value: Buffer | string | 
   const problems = REQUIRED_ENVELOPE_FIELDS.filter(
     ([field, kind]) => typeof envelope[field] !== kind || envelope[field] === null,
   ).map(([field, kind]) => `${field}: must be a ${kind}`);
+  // Consumers order facts by it (newer wins): an unreadable time would be stored as 1970 or compare as NaN.
+  if (typeof envelope.occurredAt === 'string' && !isOccurredAt(envelope.occurredAt)) problems.push('occurredAt: must be an ISO-8601 date');
   if (problems.length) throw new MalformedMessageError(`invalid envelope: ${problems.join('; ')}`);
 
   const cls = payloadClass(topic, envelope.type as string);
