@@ -24,7 +24,7 @@ export type NextAction = 'ENROLL' | 'SUBMIT' | 'CONTINUE';
 
 /** Statuses an enrollment never leaves. */
 export const TERMINAL: EnrollmentStatus[] = ['INELIGIBLE', 'DISCONTINUED', 'EXPIRED'];
-/** Before ENROLLED: losing eligibility here makes the enrollment INELIGIBLE. */
+/** Before ENROLLED: losing eligibility here makes the enrollment INELIGIBLE (unless it was ENROLLED once: `enrolledAt`). */
 export const BEFORE_ENROLLED: EnrollmentStatus[] = ['INVITED', 'ACTION_REQUIRED', 'VALIDATING'];
 /** Submitted enrollments follow the validation of their profiles in these statuses. */
 export const FOLLOWING_VALIDATION: EnrollmentStatus[] = ['VALIDATING', 'ENROLLED', 'ACTION_REQUIRED'];

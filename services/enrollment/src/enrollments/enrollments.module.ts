@@ -39,6 +39,6 @@ import { SubmitEnrollment } from './usecases/submit-enrollment.use-case';
     RecordInvitationRevocation,
     DiscontinueProgramEnrollments,
   ],
-  exports: [EnrollmentsRepository, EnrollmentEvents],
+  exports: [EnrollmentsRepository, EnrollmentEvents, DiscontinueProgramEnrollments],
 })
 export class EnrollmentsModule {}

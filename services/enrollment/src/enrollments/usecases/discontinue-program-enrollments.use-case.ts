@@ -11,6 +11,7 @@ import { EnrollmentsRepository } from '../enrollments.repository';
 const ACTIVE: EnrollmentStatus[] = ['INVITED', 'ACTION_REQUIRED', 'VALIDATING', 'ENROLLED'];
 const PAGE = 500;
 const MAX_ROUNDS = 10_000;
+const ATTEMPTS = 8;
 
 /**
  * A discontinued program ends its enrollments: every one not yet ended becomes DISCONTINUED
@@ -34,13 +35,11 @@ export class DiscontinueProgramEnrollments {
       if (page.length === 0) break;
       const now = new Date();
       const operations = page.map((current: Enrollment) => {
-        const changes = { status: 'DISCONTINUED' as const, reasons: [`The program ${programName} was discontinued.`], missing: [] };
-        const next = { ...current, ...changes, version: current.version + 1 };
-        const event = this.events.event('EnrollmentDiscontinued', next, { previousStatus: current.status });
+        const { changes, event } = this.transition(current, programName);
         return {
           updateOne: {
             filter: { _id: current._id, version: current.version },
-            update: { $set: { ...changes, version: next.version, updatedAt: now }, $push: pushOutbox([event]) },
+            update: { $set: { ...changes, version: current.version + 1, updatedAt: now }, $push: pushOutbox([event]) },
           },
         };
       });
@@ -52,5 +51,31 @@ export class DiscontinueProgramEnrollments {
     }
     if (done) this.logger.log(`program ${programId} discontinued: ${done} enrollment(s) discontinued`);
     return done;
+  }
+
+  /**
+   * One enrollment of a discontinued program, as the sweep ends it: for an Enroll that read the program OPEN before
+   * the discontinuation and wrote after the sweep (which runs once per ProgramUpdated) had found nothing to end.
+   * One guarded write with the event, decided again from a fresh read when it changed meanwhile. Returns the
+   * enrollment as it now is.
+   */
+  async endOne(enrollmentId: string, programName: string): Promise<Enrollment | null> {
+    for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
+      const current = await this.enrollments.findById(enrollmentId);
+      if (!current || !ACTIVE.includes(current.status)) return current;
+      const { changes, event } = this.transition(current, programName);
+      const written = await this.enrollments.update(current, changes, [event]);
+      if (written) {
+        this.events.committed();
+        return written;
+      }
+    }
+    throw new Error(`enrollment ${enrollmentId} kept changing while it was discontinued`);
+  }
+
+  private transition(current: Enrollment, programName: string) {
+    const changes = { status: 'DISCONTINUED' as const, reasons: [`The program ${programName} was discontinued.`], missing: [] };
+    const next = { ...current, ...changes, version: current.version + 1 };
+    return { changes, event: this.events.event('EnrollmentDiscontinued', next, { previousStatus: current.status }) };
   }
 }

@@ -12,7 +12,9 @@ import { EnrollmentEvents, EnrollmentEventType, transitionType } from '../enroll
 import { describeMissing, payoutGaps } from '../enrollment-rules';
 import { EnrollmentChanges, EnrollmentsRepository } from '../enrollments.repository';
 import { PayoutFacts } from '../payout-facts';
+import { DiscontinueProgramEnrollments } from './discontinue-program-enrollments.use-case';
 import { FollowValidation } from './follow-validation.use-case';
+import { MarkIneligible } from './mark-ineligible.use-case';
 
 const ATTEMPTS = 8;
 
@@ -32,6 +34,12 @@ export interface EnrollAnswer {
  *  - A submitted enrollment is re-checked against its profiles' validation; choosing another bank profile is
  *    possible only while it is ACTION_REQUIRED (it goes back to the proposal, to be submitted again).
  * Enrolling twice returns the same enrollment (deterministic id per program, location, fiscal year).
+ *
+ * Starting reads the program and the eligibility view before its write, while a discontinuation (the sweep after
+ * ProgramUpdated) and an ineligible decision (its handler) write theirs and then read the enrollments: each could
+ * miss the other. So after a starting write the program and the view are read again (each side writes before it
+ * reads: one of the two sees the other): discontinued now, or the newest decision for the year not eligible, ends
+ * the enrollment as the sweep or the decision ends it, and the answer is the refusal that check gives (409, 422).
  */
 @Injectable()
 export class EnrollLocation {
@@ -43,6 +51,8 @@ export class EnrollLocation {
     private readonly facts: PayoutFacts,
     private readonly events: EnrollmentEvents,
     private readonly follow: FollowValidation,
+    private readonly markIneligible: MarkIneligible,
+    private readonly discontinue: DiscontinueProgramEnrollments,
   ) {}
 
   async enroll(principal: Principal, input: { programId: string; locationId: string; bankProfileId?: string }): Promise<EnrollAnswer> {
@@ -71,7 +81,7 @@ export class EnrollLocation {
     for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
       const existing = await this.enrollments.findForPartner(actor.partnerId, id);
       const answer = await this.apply(actor, program, id, locationId, existing, bankProfileId);
-      if (answer) return answer;
+      if (answer) return answer.started ? this.recheckStart(answer) : answer;
     }
     throw Problems.busy('The enrollment kept changing while it was updated; try again.');
   }
@@ -105,23 +115,49 @@ export class EnrollLocation {
   }
 
   private async checkCanStart(program: Program, fiscalYear: string, locationId: string): Promise<void> {
-    if (program.state !== 'OPEN') {
-      throw Problems.conflict(
-        program.state === 'CLOSED' ? `Program ${program._id} is closed to new enrollments.` : `Program ${program._id} is discontinued.`,
-        { programState: program.state },
-      );
-    }
+    if (program.state !== 'OPEN') throw this.programNotOpen(program);
     if (!program.requiresEligibility) return;
     const decision = (await this.views.eligibility(program._id, locationId))?.years?.[fiscalYear];
-    if (!decision?.eligible) {
-      throw new ProblemException(
-        HttpStatus.UNPROCESSABLE_ENTITY,
-        'location-not-eligible',
-        'Location not eligible',
-        `Location ${locationId} is not eligible for program ${program._id} in ${fiscalYear}.`,
-        { reasons: decision?.reasons ?? [] },
-      );
+    if (!decision?.eligible) throw this.notEligible(program, fiscalYear, locationId, decision?.reasons);
+  }
+
+  /**
+   * After a starting write: a discontinuation or an ineligible decision recorded since the checks ends the
+   * enrollment now (see the class comment), and the caller gets the refusal. Otherwise the answer stands.
+   */
+  private async recheckStart(answer: EnrollAnswer): Promise<EnrollAnswer> {
+    const { _id: id, programId, locationId, fiscalYear } = answer.enrollment;
+    const program = await this.programs.find(programId);
+    if (program?.state === 'DISCONTINUED') {
+      const ended = await this.discontinue.endOne(id, program.name);
+      if (ended?.status === 'DISCONTINUED') throw this.programNotOpen(program);
+      return ended ? { ...answer, enrollment: ended } : answer;
     }
+    if (!program?.requiresEligibility) return answer;
+    const view = await this.views.eligibility(programId, locationId);
+    const decision = view?.years?.[fiscalYear];
+    if (!view || !decision || decision.eligible) return answer;
+    await this.markIneligible.execute({ programId, locationId, fiscalYear, partnerId: view.partnerId, eligible: false, reasons: decision.reasons });
+    const now = await this.enrollments.findById(id);
+    if (now?.status === 'INELIGIBLE') throw this.notEligible(program, fiscalYear, locationId, decision.reasons);
+    return now ? { ...answer, enrollment: now } : answer;
+  }
+
+  private programNotOpen(program: Program): ProblemException {
+    return Problems.conflict(
+      program.state === 'CLOSED' ? `Program ${program._id} is closed to new enrollments.` : `Program ${program._id} is discontinued.`,
+      { programState: program.state },
+    );
+  }
+
+  private notEligible(program: Program, fiscalYear: string, locationId: string, reasons: string[] = []): ProblemException {
+    return new ProblemException(
+      HttpStatus.UNPROCESSABLE_ENTITY,
+      'location-not-eligible',
+      'Location not eligible',
+      `Location ${locationId} is not eligible for program ${program._id} in ${fiscalYear}.`,
+      { reasons },
+    );
   }
 
   /** The proposal phase: evaluate what is missing now, and write it (with its event when the status changes). */

@@ -2,7 +2,7 @@ import { PayoutRules } from '@lib/contracts';
 import { Injectable } from '@nestjs/common';
 import { Enrollment } from '../enrollment.schema';
 import { EnrollmentEvents, transitionType } from '../enrollment-events';
-import { validationState } from '../enrollment-rules';
+import { FOLLOWING_VALIDATION, validationState } from '../enrollment-rules';
 import { EnrollmentsRepository } from '../enrollments.repository';
 import { PayoutFacts } from '../payout-facts';
 
@@ -13,6 +13,9 @@ const same = (a: string[] = [], b: string[] = []) => a.length === b.length && a.
  * ACTION_REQUIRED when one is rejected (EnrollmentRejected, with the validator's reasons) or no longer fits the
  * program, VALIDATING again when one gets a new revision (edited), even after ENROLLED. One guarded write with the
  * event; returns null when the enrollment changed meanwhile (the caller reads it again).
+ * Only a submitted enrollment of the current cycle in a following status follows: any other (ended INELIGIBLE or
+ * DISCONTINUED, which keep `submittedAt`; continued into the next year) is returned unchanged, so a caller that
+ * read it again after a missed write never brings it back.
  */
 @Injectable()
 export class FollowValidation {
@@ -23,6 +26,7 @@ export class FollowValidation {
   ) {}
 
   async apply(current: Enrollment, rules: PayoutRules): Promise<Enrollment | null> {
+    if (!current.submittedAt || current.rollover || !FOLLOWING_VALIDATION.includes(current.status)) return current;
     const { bank, tax } = await this.facts.inUse(current.partnerId, current.bankProfileId, current.taxProfileId);
     const now = new Date();
     const state = validationState(rules, bank, tax, now);

@@ -15,8 +15,9 @@ export function ineligibleReasons(reasons: string[] | undefined, fiscalYear: str
 
 /**
  * Losing eligibility before the enrollment completes: INVITED, ACTION_REQUIRED or VALIDATING becomes INELIGIBLE,
- * with the decision's reasons (EnrollmentIneligible). An ENROLLED enrollment keeps its fiscal year; whether it
- * continues into the next one is the rollover's question.
+ * with the decision's reasons (EnrollmentIneligible). An enrollment that was ENROLLED keeps its fiscal year, also
+ * while a profile edit or rejection has sent it back to VALIDATING or ACTION_REQUIRED (it keeps `enrolledAt`);
+ * whether it continues into the next one is the rollover's question.
  */
 @Injectable()
 export class MarkIneligible {
@@ -27,7 +28,7 @@ export class MarkIneligible {
 
   async execute(decision: EligibilityDetermined): Promise<void> {
     const reasons = ineligibleReasons(decision.reasons, decision.fiscalYear);
-    await this.end(decision, decision.partnerId, reasons, (current) => BEFORE_ENROLLED.includes(current.status));
+    await this.end(decision, decision.partnerId, reasons, (current) => BEFORE_ENROLLED.includes(current.status) && !current.enrolledAt);
   }
 
   /**

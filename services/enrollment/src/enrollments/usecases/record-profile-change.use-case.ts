@@ -2,6 +2,7 @@ import { ProfileEvent } from '@lib/contracts';
 import { Injectable } from '@nestjs/common';
 import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
 import { ViewsRepository } from '../../views/views.repository';
+import { FOLLOWING_VALIDATION } from '../enrollment-rules';
 import { EnrollmentsRepository } from '../enrollments.repository';
 import { FollowValidation } from './follow-validation.use-case';
 
@@ -35,8 +36,10 @@ export class RecordProfileChange {
           if (written !== current) changed++;
           break;
         }
+        // Changed meanwhile: follow it again only if it still follows (an ineligible decision or the discontinue
+        // sweep may have ended it; those keep submittedAt).
         const fresh = await this.enrollments.findById(current._id);
-        if (!fresh || !fresh.submittedAt || fresh.rollover) break;
+        if (!fresh || !fresh.submittedAt || fresh.rollover || !FOLLOWING_VALIDATION.includes(fresh.status)) break;
         current = fresh;
         if (attempt === ATTEMPTS) throw new Error(`enrollment ${current._id} kept changing while it followed profile ${event.profileId}`);
       }

@@ -1,4 +1,5 @@
 import { AccessPolicy } from '@lib/access';
+import { PayoutRules } from '@lib/contracts';
 import { CONFIG, Principal, Problems } from '@lib/platform';
 import { Inject, Injectable } from '@nestjs/common';
 import type { EnrollmentConfig } from '../../config';
@@ -17,6 +18,8 @@ const ATTEMPTS = 8;
  * and where to complete it) while the program's payout rules are not met; nothing changes then. Otherwise
  * VALIDATING, or ENROLLED at once when the chosen profiles are already approved. Submitting a submitted enrollment
  * changes nothing (it is re-checked against its profiles). If-Match is optional: when sent, a stale one is 412.
+ * After its write it follows the profiles once more (see followAfterSubmit), so a validation result that came
+ * meanwhile is not lost.
  */
 @Injectable()
 export class SubmitEnrollment {
@@ -82,9 +85,28 @@ export class SubmitEnrollment {
       const written = await this.enrollments.update(current, changes, [event]);
       if (written) {
         this.events.committed();
-        return written;
+        return this.followAfterSubmit(written, program.payoutRules);
       }
     }
     throw Problems.busy('The enrollment kept changing while it was submitted; try again.');
+  }
+
+  /**
+   * Submit decided from the profile views it read before its write, while a profile event's handler writes the view
+   * and then reads the submitted enrollments: a validation result recorded in between is seen by neither (the
+   * handler found the enrollment not yet submitted). So, after the write, the enrollment follows its profiles again
+   * as the views are now (written before this read: one of the two sees the other). The answer is where it ends up.
+   */
+  private async followAfterSubmit(written: Enrollment, rules: PayoutRules): Promise<Enrollment> {
+    let current = written;
+    for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
+      const followed = await this.follow.apply(current, rules);
+      if (followed) return followed;
+      // Changed meanwhile (a handler followed it, or ended it): decide again from what it is now.
+      const fresh = await this.enrollments.findById(current._id);
+      if (!fresh) return current;
+      current = fresh;
+    }
+    return current;
   }
 }

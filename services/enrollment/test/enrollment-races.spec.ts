@@ -1,0 +1,345 @@
+/**
+ * Races between a request (Enroll, Submit) or a handler and another handler, each forced into the interleaving
+ * that loses a change, every time: a spy on a repository or view method of the in-process service makes the
+ * competing change (an event on the real topic, handled by the real consumer, or the competing use case itself) at
+ * the exact moment between the read and the write. The database and the broker are the run's real ones.
+ */
+import { Topics } from '@lib/contracts';
+import { eventually } from '@lib/testing';
+import { Type } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import { Enrollment } from '../src/enrollments/enrollment.schema';
+import { EnrollmentsModule } from '../src/enrollments/enrollments.module';
+import { EnrollmentsRepository } from '../src/enrollments/enrollments.repository';
+import { PayoutFacts } from '../src/enrollments/payout-facts';
+import { DiscontinueProgramEnrollments } from '../src/enrollments/usecases/discontinue-program-enrollments.use-case';
+import { FollowValidation } from '../src/enrollments/usecases/follow-validation.use-case';
+import { RecordEligibilityDecision } from '../src/enrollments/usecases/record-eligibility-decision.use-case';
+import { RecordInvitation } from '../src/enrollments/usecases/record-invitation.use-case';
+import { RecordProfileChange } from '../src/enrollments/usecases/record-profile-change.use-case';
+import { ProgramsModule } from '../src/programs/programs.module';
+import { ReadPrograms } from '../src/programs/usecases/read-programs.use-case';
+import { ViewsModule } from '../src/views/views.module';
+import { ViewsRepository } from '../src/views/views.repository';
+import {
+  approvedProfiles,
+  bankProfile,
+  call,
+  createProgram,
+  createWorld,
+  defaultBankProfile,
+  eligibility,
+  eligibilityKnown,
+  enrollmentEvents,
+  Harness,
+  profileEvent,
+  profileKnown,
+  RULES,
+  startHarness,
+  taxProfile,
+  waitForEnrollmentEvent,
+  World,
+} from './support';
+
+jest.setTimeout(120_000);
+
+let h: Harness;
+let w: World;
+
+beforeAll(async () => {
+  h = await startHarness();
+  w = await createWorld(h);
+});
+afterAll(() => h?.close());
+
+type Program = Awaited<ReturnType<typeof createProgram>>;
+
+/** The instance the service's own code uses: looked up in the module that provides it (another module may hold a second one). */
+const service = <T>(module: Type<unknown>, type: Type<T>): T => h.service.app.select(module).get(type, { strict: true });
+
+const enroll = async (programId: string, locationId: string) =>
+  call(h, 'POST', '/v1/enrollments', { token: await w.token('admin'), body: { programId, locationId } });
+const submit = async (enrollmentId: string) => call(h, 'POST', `/v1/enrollments/${enrollmentId}/submit`, { token: await w.token('admin') });
+const stored = (enrollmentId: string) => h.db.collection<Enrollment>('enrollments').findOne({ _id: enrollmentId });
+const eventTypes = (enrollmentId: string) => enrollmentEvents(h, enrollmentId).map((m) => m.envelope!.type);
+
+/**
+ * Lets every call of `method` through, and remembers it: `finished(match)` waits until a call whose arguments
+ * match has been made, then until it has finished (a handler's use case: the handler is done).
+ */
+function track<T extends object>(instance: T, method: keyof T & string) {
+  const original = (instance[method] as unknown as (...args: unknown[]) => Promise<unknown>).bind(instance);
+  const calls: Array<{ args: unknown[]; done: Promise<unknown> }> = [];
+  const spy = jest.spyOn(instance as never, method as never).mockImplementation(((...args: unknown[]) => {
+    const done = original(...args);
+    calls.push({ args, done });
+    return done;
+  }) as never);
+  return {
+    async finished(match: (...args: any[]) => boolean): Promise<void> {
+      const found = await eventually(async () => {
+        const call = calls.find((c) => match(...c.args));
+        expect(call).toBeDefined();
+        return call!;
+      });
+      await found.done;
+    },
+    restore: () => spy.mockRestore(),
+  };
+}
+
+/** A new program the location is eligible for, known to the service. */
+async function eligibleProgram(locationId: string, overrides: Parameters<typeof createProgram>[1] = {}): Promise<Program> {
+  const program = await createProgram(h, overrides);
+  if (overrides.requiresEligibility === false) return program;
+  await eligibility(h, w, program.programId, locationId, true);
+  await eligibilityKnown(h, program.programId, locationId);
+  return program;
+}
+
+/** The location's default bank profile approved, its tax profile pending validation, both known to the service. */
+async function bankApprovedTaxPending(locationId: string) {
+  const bank = bankProfile(w.partnerId, { status: 'APPROVED' });
+  const tax = taxProfile(w.partnerId, locationId);
+  await profileEvent(h, 'ProfileApproved', bank);
+  await profileEvent(h, 'ProfileCreated', tax);
+  await defaultBankProfile(h, w.partnerId, locationId, bank.profileId);
+  await profileKnown(h, bank);
+  await profileKnown(h, tax);
+  await eventually(async () => {
+    const view = await h.db.collection<{ _id: string; bankProfileId: string }>('default_bank_profile_view').findOne({ _id: locationId });
+    expect(view?.bankProfileId).toBe(bank.profileId);
+  });
+  return { bank, tax };
+}
+
+/** Enrolled and submitted while the tax profile waits for validation: VALIDATING. */
+async function validating(program: Program, locationId: string) {
+  const profiles = await bankApprovedTaxPending(locationId);
+  const started = await enroll(program.programId, locationId);
+  expect(started.body).toMatchObject({ status: 'INVITED' });
+  const submitted = await submit(started.body.enrollmentId);
+  expect(submitted.body).toMatchObject({ status: 'VALIDATING' });
+  return { id: started.body.enrollmentId as string, version: submitted.body.version as number, ...profiles };
+}
+
+describe('an ended enrollment does not follow its profiles any more', () => {
+  it('a validation result handled while an ineligible decision ends the enrollment leaves it INELIGIBLE (not ENROLLED again)', async () => {
+    const program = await eligibleProgram(w.L1);
+    const { id, version, tax } = await validating(program, w.L1);
+    const decide = service(EnrollmentsModule, RecordEligibilityDecision);
+    const repository = service(EnrollmentsModule, EnrollmentsRepository);
+    const write = repository.update.bind(repository);
+    let raced = false;
+    // The profile handler read the enrollment VALIDATING and is about to write ENROLLED: the ineligible decision is
+    // handled right then (view, then MarkIneligible: INELIGIBLE), so the handler's guarded write misses and it
+    // reads the enrollment again.
+    const spy = jest.spyOn(repository, 'update').mockImplementation(async (current, changes, events, unset) => {
+      if (!raced && current._id === id && changes.status === 'ENROLLED') {
+        raced = true;
+        const decision = { programId: program.programId, locationId: w.L1, partnerId: w.partnerId, fiscalYear: program.fiscalYear, eligible: false, reasons: ['Volume below the threshold.'] };
+        await decide.execute(decision, new Date(), randomUUID());
+        expect(await stored(id)).toMatchObject({ status: 'INELIGIBLE', version: version + 1 });
+      }
+      return write(current, changes, events, unset);
+    });
+    const handled = track(service(EnrollmentsModule, RecordProfileChange), 'execute');
+    try {
+      await profileEvent(h, 'ProfileApproved', { ...tax, status: 'APPROVED' });
+      await handled.finished((event) => event.profileId === tax.profileId && event.status === 'APPROVED');
+    } finally {
+      handled.restore();
+      spy.mockRestore();
+    }
+    expect(raced).toBe(true);
+    expect(await stored(id)).toMatchObject({ status: 'INELIGIBLE', version: version + 1, reasons: ['Volume below the threshold.'] });
+    const [ineligible] = await waitForEnrollmentEvent(h, id, 'EnrollmentIneligible');
+    expect(ineligible.envelope!.data).toMatchObject({ previousStatus: 'VALIDATING' });
+    expect(eventTypes(id)).not.toContain('EnrollmentEnrolled');
+  });
+
+  it('FollowValidation leaves a DISCONTINUED enrollment (it keeps submittedAt) as it is, even with every profile approved', async () => {
+    const program = await eligibleProgram(w.L3);
+    const { id, tax } = await validating(program, w.L3);
+    const discontinued = await call(h, 'PATCH', `/v1/programs/${program.programId}`, { operator: true, body: { state: 'DISCONTINUED' }, headers: { 'if-match': `"${program.revision}"` } });
+    expect(discontinued.status).toBe(200);
+    const ended = await eventually(async () => {
+      const now = await stored(id);
+      expect(now).toMatchObject({ status: 'DISCONTINUED' });
+      return now!;
+    });
+    expect(ended.submittedAt).toBeDefined();
+    await profileEvent(h, 'ProfileApproved', { ...tax, status: 'APPROVED' });
+    await profileKnown(h, { ...tax, status: 'APPROVED' });
+
+    // A caller holding the enrollment as it read it (e.g. after a missed write) asks it to follow its profiles.
+    const answer = await service(EnrollmentsModule, FollowValidation).apply(ended, RULES);
+    expect(answer).toBe(ended);
+    expect(await stored(id)).toMatchObject({ status: 'DISCONTINUED', version: ended.version });
+  });
+});
+
+describe('Submit racing a validation result', () => {
+  it('a profile approved between the views Submit read and its write: Submit ends ENROLLED, not stuck VALIDATING', async () => {
+    const program = await eligibleProgram(w.L1);
+    const { tax } = await bankApprovedTaxPending(w.L1);
+    const started = await enroll(program.programId, w.L1);
+    expect(started.body).toMatchObject({ status: 'INVITED' });
+    const id = started.body.enrollmentId;
+
+    const facts = service(EnrollmentsModule, PayoutFacts);
+    const read = facts.proposal.bind(facts);
+    const handled = track(service(EnrollmentsModule, RecordProfileChange), 'execute');
+    // Submit has read the profiles (tax pending); the approval is recorded and handled completely before Submit
+    // writes (the handler found the enrollment not yet submitted: nothing to follow).
+    let raced = false;
+    const spy = jest.spyOn(facts, 'proposal').mockImplementationOnce(async (...args) => {
+      raced = true;
+      const proposal = await read(...args);
+      await profileEvent(h, 'ProfileApproved', { ...tax, status: 'APPROVED' });
+      await handled.finished((event) => event.profileId === tax.profileId && event.status === 'APPROVED');
+      expect(await stored(id)).toMatchObject({ status: 'INVITED' });
+      return proposal;
+    });
+    let submitted;
+    try {
+      submitted = await submit(id);
+    } finally {
+      spy.mockRestore();
+      handled.restore();
+    }
+    expect(raced).toBe(true);
+    expect(submitted.status).toBe(200);
+    expect(submitted.body).toMatchObject({ status: 'ENROLLED' });
+    expect(await stored(id)).toMatchObject({ status: 'ENROLLED', validated: { bank: 1, tax: 1 } });
+    await waitForEnrollmentEvent(h, id, 'EnrollmentEnrolled');
+    expect(eventTypes(id).filter((t) => t === 'EnrollmentValidating' || t === 'EnrollmentEnrolled')).toEqual(['EnrollmentValidating', 'EnrollmentEnrolled']);
+  });
+});
+
+describe('an ineligible decision after ENROLLED', () => {
+  it('leaves an enrollment sent back to VALIDATING by a profile edit in its year (not INELIGIBLE), also when an invitation comes again', async () => {
+    const program = await eligibleProgram(w.L1);
+    const { bank } = await approvedProfiles(h, w.partnerId, w.L1);
+    const started = await enroll(program.programId, w.L1);
+    const id = started.body.enrollmentId;
+    expect((await submit(id)).body).toMatchObject({ status: 'ENROLLED' });
+
+    // The bank profile is edited: a new revision pending validation, VALIDATING again (enrolledAt kept).
+    await profileEvent(h, 'ProfileUpdated', { ...bank, revision: 2, status: 'PENDING_VALIDATION' });
+    const edited = await eventually(async () => {
+      const now = await stored(id);
+      expect(now).toMatchObject({ status: 'VALIDATING' });
+      return now!;
+    });
+    expect(edited.enrolledAt).toBeDefined();
+
+    const decided = track(service(EnrollmentsModule, RecordEligibilityDecision), 'execute');
+    const invited = track(service(EnrollmentsModule, RecordInvitation), 'execute');
+    try {
+      await eligibility(h, w, program.programId, w.L1, false, program.fiscalYear, ['Volume below the threshold.']);
+      await decided.finished((decision) => decision.programId === program.programId && decision.eligible === false);
+      expect(await stored(id)).toMatchObject({ status: 'VALIDATING', version: edited.version });
+
+      // An invitation consumed after the decision reads it and ends the enrollment as the decision would: not here.
+      await h.kafka.publishEvent(Topics.invitations, w.L1, {
+        type: 'InvitationIssued',
+        source: 'invitations',
+        partnerId: w.partnerId,
+        data: {
+          invitationId: `inv-${program.programId}`,
+          programId: program.programId,
+          programName: program.name,
+          partnerId: w.partnerId,
+          locationId: w.L1,
+          fiscalYear: program.fiscalYear,
+          recipients: [{ userId: w.users.admin.userId, email: `${w.users.admin.userId}@example.com` }],
+          channels: ['EMAIL', 'NOTICE'],
+          getStartedUrl: 'https://partner.example.com/incentives/enroll',
+          requiresEligibility: true,
+        },
+      });
+      await invited.finished((invitation) => invitation.programId === program.programId);
+    } finally {
+      decided.restore();
+      invited.restore();
+    }
+    expect(await stored(id)).toMatchObject({ status: 'VALIDATING', version: edited.version });
+
+    // The new revision approved: ENROLLED again, for its year.
+    await profileEvent(h, 'ProfileApproved', { ...bank, revision: 2, status: 'APPROVED' });
+    await eventually(async () => expect(await stored(id)).toMatchObject({ status: 'ENROLLED', validated: { bank: 2 } }));
+    await waitForEnrollmentEvent(h, id, 'EnrollmentEnrolled', 2);
+    expect(eventTypes(id)).not.toContain('EnrollmentIneligible');
+  });
+});
+
+describe('Enroll racing a decision or a discontinuation', () => {
+  it('an ineligible decision handled between the eligibility Enroll read and its insert: the enrollment ends INELIGIBLE, the answer is 422', async () => {
+    const program = await eligibleProgram(w.L3);
+    const views = service(ViewsModule, ViewsRepository);
+    const read = views.eligibility.bind(views);
+    const decided = track(service(EnrollmentsModule, RecordEligibilityDecision), 'execute');
+    // Enroll has read "eligible"; the ineligible decision is consumed and handled completely (view written; no
+    // enrollment to end yet) before Enroll inserts.
+    let raced = false;
+    const spy = jest.spyOn(views, 'eligibility').mockImplementationOnce(async (...args) => {
+      raced = true;
+      const view = await read(...args);
+      await eligibility(h, w, program.programId, w.L3, false, program.fiscalYear, ['Volume below the threshold.']);
+      await decided.finished((decision) => decision.programId === program.programId && decision.eligible === false);
+      return view;
+    });
+    let answer;
+    try {
+      answer = await enroll(program.programId, w.L3);
+    } finally {
+      spy.mockRestore();
+      decided.restore();
+    }
+    expect(raced).toBe(true);
+    expect(answer.status).toBe(422);
+    expect(answer.body).toMatchObject({ reasons: ['Volume below the threshold.'] });
+    expect(answer.body.type).toMatch(/location-not-eligible$/);
+    const [row] = await h.db.collection<Enrollment>('enrollments').find({ programId: program.programId }).toArray();
+    expect(row).toMatchObject({ status: 'INELIGIBLE', reasons: ['Volume below the threshold.'] });
+    const [ineligible] = await waitForEnrollmentEvent(h, row._id, 'EnrollmentIneligible');
+    expect(ineligible.envelope!.data.previousStatus).toBeDefined();
+    // Enrolling again: refused as the decision says, nothing changes.
+    const again = await enroll(program.programId, w.L3);
+    expect(again.status).toBe(422);
+    expect(await stored(row._id)).toMatchObject({ status: 'INELIGIBLE', version: row.version });
+  });
+
+  it('a discontinuation swept between the program Enroll read and its insert: the enrollment ends DISCONTINUED, the answer is 409', async () => {
+    const program = await createProgram(h, { requiresEligibility: false });
+    const programs = service(ProgramsModule, ReadPrograms);
+    const find = programs.find.bind(programs);
+    const swept = track(service(EnrollmentsModule, DiscontinueProgramEnrollments), 'execute');
+    // Enroll has read the program OPEN; the operator discontinues it and this service's sweep (on its own
+    // ProgramUpdated) runs completely, finding nothing to end, before Enroll inserts.
+    let raced = false;
+    const spy = jest.spyOn(programs, 'find').mockImplementationOnce(async (...args) => {
+      raced = true;
+      const open = await find(...args);
+      const patched = await call(h, 'PATCH', `/v1/programs/${program.programId}`, { operator: true, body: { state: 'DISCONTINUED' }, headers: { 'if-match': `"${program.revision}"` } });
+      expect(patched.status).toBe(200);
+      await swept.finished((programId) => programId === program.programId);
+      return open;
+    });
+    let answer;
+    try {
+      answer = await enroll(program.programId, w.L1);
+    } finally {
+      spy.mockRestore();
+      swept.restore();
+    }
+    expect(raced).toBe(true);
+    expect(answer.status).toBe(409);
+    expect(answer.body).toMatchObject({ programState: 'DISCONTINUED' });
+    const [row] = await h.db.collection<Enrollment>('enrollments').find({ programId: program.programId }).toArray();
+    expect(row).toMatchObject({ status: 'DISCONTINUED', reasons: [`The program ${program.name} was discontinued.`] });
+    const [event] = await waitForEnrollmentEvent(h, row._id, 'EnrollmentDiscontinued');
+    expect(event.envelope!.data.previousStatus).toBeDefined();
+  });
+});
