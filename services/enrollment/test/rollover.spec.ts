@@ -5,8 +5,13 @@
  */
 import { ALL_TOPICS, Topics } from '@lib/contracts';
 import { eventually, freePort, OPERATOR_KEY, PROJECT_ROOT, spawnServer, uniqueName, waitFor } from '@lib/testing';
+import { CONFIG } from '@lib/platform';
 import { join } from 'node:path';
 import { enrollmentId } from '../src/common/ids';
+import type { EnrollmentConfig } from '../src/config';
+import { EnrollmentsRepository } from '../src/enrollments/enrollments.repository';
+import { DiscontinueProgramEnrollments } from '../src/enrollments/usecases/discontinue-program-enrollments.use-case';
+import { RenewalContext } from '../src/rollover/renewal-context';
 import {
   agreement,
   approvedProfiles,
@@ -218,6 +223,272 @@ describe('enrollments never completed in their fiscal year', () => {
   });
 });
 
+/** A bank profile in the service's profile view, its current revision in this status (as the consumer writes it). */
+async function bankInView(profileId: string, partnerId: string, revision: number, status: 'APPROVED' | 'PENDING_VALIDATION' | 'ACTION_REQUIRED') {
+  await h.db.collection('profile_view').insertOne({
+    _id: profileId,
+    kind: 'BANK',
+    partnerId,
+    revision,
+    rank: status === 'PENDING_VALIDATION' ? 2 * revision : 2 * revision + 1,
+    status,
+    reasons: status === 'ACTION_REQUIRED' ? ['The IBAN does not match the beneficiary.'] : [],
+    currency: 'USD',
+    paymentMethod: 'ELECTRONIC_BANK_TRANSFER',
+    updatedAt: new Date(),
+  } as never);
+}
+
+const usdRules = { allowedCurrencies: ['USD'], allowedPaymentMethods: ['ELECTRONIC_BANK_TRANSFER' as const], taxProfileRequired: false };
+
+describe('enrollments ENROLLED once and back in validation (a profile edited, or its new revision rejected)', () => {
+  /**
+   * ENROLLED in its year with revision 1 of its bank profile, then sent back by an edit (VALIDATING) or by the new
+   * revision's rejection (ACTION_REQUIRED): it keeps `enrolledAt` and `validated`.
+   */
+  const completedOnce = (
+    program: { programId: string; name: string },
+    fiscalYear: string,
+    partnerId: string,
+    locationId: string,
+    status: string,
+    bankProfileId: string,
+    enrolled = true, // false: submitted, never ENROLLED
+  ) => ({
+    bankProfileId,
+    ...storedEnrollment({
+      programId: program.programId,
+      programName: program.name,
+      partnerId,
+      locationId,
+      fiscalYear,
+      status,
+      version: 5,
+      bankProfileId,
+      submittedAt: new Date('2026-01-10T00:00:00Z'),
+      ...(enrolled && { enrolledAt: new Date('2026-01-11T00:00:00Z'), validated: { bank: 1 } }),
+      missing: status === 'ACTION_REQUIRED' ? ['BANK_PROFILE_NOT_APPROVED'] : [],
+    }),
+  });
+  const col = () => h.db.collection<Record<string, any> & { _id: string }>('enrollments');
+
+  it('are decided at year end like completed ones: continued (action required while the profile is not approved), renewed, or expired with the real reason', async () => {
+    const program = await createProgram(h, { fiscalYear: 'FY23', requiresEligibility: false, payoutRules: usdRules });
+    const [partner, inactive] = [`rv-${w.run}`, `rv-inactive-${w.run}`];
+    const bank = (name: string) => `rvbank-${name}-${w.run}`;
+    await bankInView(bank('pending'), partner, 2, 'PENDING_VALIDATION');
+    await bankInView(bank('rejected'), partner, 2, 'ACTION_REQUIRED');
+    await bankInView(bank('approved'), partner, 2, 'APPROVED');
+    await bankInView(bank('inactive'), inactive, 2, 'PENDING_VALIDATION');
+    await h.db.collection('agreement_view').insertOne({ _id: inactive, active: false, changedAt: new Date() } as never);
+    const seeded = {
+      validating: completedOnce(program, 'FY23', partner, `rv1-${w.run}`, 'VALIDATING', bank('pending')),
+      rejected: completedOnce(program, 'FY23', partner, `rv2-${w.run}`, 'ACTION_REQUIRED', bank('rejected')),
+      approvedSince: completedOnce(program, 'FY23', partner, `rv3-${w.run}`, 'VALIDATING', bank('approved')),
+      agreementInactive: completedOnce(program, 'FY23', inactive, `rv4-${w.run}`, 'VALIDATING', bank('inactive')),
+      neverEnrolled: completedOnce(program, 'FY23', partner, `rv5-${w.run}`, 'VALIDATING', bank('pending'), false),
+    };
+    await col().insertMany(Object.values(seeded) as never[]);
+    const next = (e: { locationId: string }) => enrollmentId({ programId: program.programId, locationId: e.locationId, fiscalYear: 'FY24' });
+
+    const summary = await operator('/v1/operator/rollover', { fromFiscalYear: 'FY23', programId: program.programId });
+    expect(summary.body).toEqual(
+      expect.objectContaining({ examined: 5, renewed: 1, actionRequired: 2, expired: 2, unfinished: 1, discontinued: 0, conflicts: 0, complete: true }),
+    );
+
+    // The profile's current revision waits for validation, or was rejected: continued into FY24, waiting for the admin
+    // (SPEC: ACTION_REQUIRED where only the profile is missing), never ENROLLED with the old revision.
+    for (const e of [seeded.validating, seeded.rejected]) {
+      const [asked] = await waitForEnrollmentEvent(h, next(e), 'EnrollmentActionRequired');
+      expect(asked.envelope!.data).toEqual(expect.objectContaining({ status: 'ACTION_REQUIRED', fiscalYear: 'FY24', missing: ['BANK_PROFILE_NOT_APPROVED'] }));
+      const continued = await col().findOne({ _id: next(e) });
+      expect(continued).toEqual(expect.objectContaining({ status: 'ACTION_REQUIRED', renewedFrom: e._id, bankProfileId: e.bankProfileId, missing: ['BANK_PROFILE_NOT_APPROVED'] }));
+      expect(continued).not.toHaveProperty('validated');
+      expect(continued).not.toHaveProperty('submittedAt');
+      // The FY23 one stays as it was, marked.
+      expect(await col().findOne({ _id: e._id })).toEqual(expect.objectContaining({ status: e.status, rollover: expect.objectContaining({ outcome: 'ACTION_REQUIRED' }) }));
+    }
+    // Its new revision was approved (the FY23 enrollment had not followed yet): renewed, validated with revision 2.
+    const [renewed] = await waitForEnrollmentEvent(h, next(seeded.approvedSince), 'EnrollmentRenewed');
+    expect(renewed.envelope!.data).toEqual(expect.objectContaining({ status: 'ENROLLED', fiscalYear: 'FY24', fromFiscalYear: 'FY23' }));
+    expect(await col().findOne({ _id: next(seeded.approvedSince) })).toEqual(expect.objectContaining({ status: 'ENROLLED', validated: { bank: 2 } }));
+    // Not continued for what the rollover checks besides the profiles: expired with that reason, not "never completed".
+    const [expired] = await waitForEnrollmentEvent(h, seeded.agreementInactive._id, 'EnrollmentExpired');
+    expect(expired.envelope!.data).toEqual(expect.objectContaining({ status: 'EXPIRED', previousStatus: 'VALIDATING', reasons: ["The partner's agreement is not active."] }));
+    // Never ENROLLED: never completed, as before.
+    expect(await col().findOne({ _id: seeded.neverEnrolled._id })).toEqual(
+      expect.objectContaining({ status: 'EXPIRED', reasons: ['The fiscal year FY23 ended before the enrollment was completed.'] }),
+    );
+    expect(await col().countDocuments({ _id: next(seeded.neverEnrolled) })).toBe(0);
+
+    expect((await operator('/v1/operator/rollover', { fromFiscalYear: 'FY23', programId: program.programId })).body).toEqual(expect.objectContaining({ examined: 0 }));
+  });
+
+  it('are reminded before year end when they would not continue, and continued by an early run; never enrolled ones are left alone', async () => {
+    const program = await createProgram(h, { fiscalYear: 'FY45', requiresEligibility: false, payoutRules: usdRules });
+    const partner = `rw-${w.run}`;
+    const bank = (name: string) => `rwbank-${name}-${w.run}`;
+    await bankInView(bank('pending'), partner, 2, 'PENDING_VALIDATION');
+    await bankInView(bank('rejected'), partner, 2, 'ACTION_REQUIRED');
+    await bankInView(bank('approved'), partner, 2, 'APPROVED');
+    const validating = completedOnce(program, 'FY45', partner, `rw1-${w.run}`, 'VALIDATING', bank('pending'));
+    const rejected = completedOnce(program, 'FY45', partner, `rw2-${w.run}`, 'ACTION_REQUIRED', bank('rejected'));
+    const approvedSince = completedOnce(program, 'FY45', partner, `rw3-${w.run}`, 'VALIDATING', bank('approved'));
+    const notEnrolled = completedOnce(program, 'FY45', partner, `rw4-${w.run}`, 'ACTION_REQUIRED', bank('rejected'), false);
+    await col().insertMany([validating, rejected, approvedSince, notEnrolled] as never[]);
+
+    const reminders = await operator('/v1/operator/renewal-reminders', { fiscalYear: 'FY45' });
+    expect(reminders.body).toEqual(expect.objectContaining({ examined: 3, reminded: 2, onTrack: 1, conflicts: 0 }));
+    for (const e of [validating, rejected]) {
+      const [atRisk] = await waitForEnrollmentEvent(h, e._id, 'EnrollmentRenewalAtRisk');
+      expect(atRisk.envelope!.data).toEqual(expect.objectContaining({ status: e.status, missing: ['BANK_PROFILE_NOT_APPROVED'], reasons: ['The bank profile is not approved.'] }));
+    }
+    expect((await operator('/v1/operator/renewal-reminders', { fiscalYear: 'FY45' })).body).toEqual(expect.objectContaining({ examined: 1, reminded: 0 }));
+
+    // FY45 is not over: an operator's early run continues the completed ones only.
+    const early = await operator('/v1/operator/rollover', { fromFiscalYear: 'FY45', programId: program.programId });
+    expect(early.body).toEqual(expect.objectContaining({ examined: 3, renewed: 1, actionRequired: 2, expired: 0, unfinished: 0, complete: true }));
+    const next = (e: { locationId: string }) => enrollmentId({ programId: program.programId, locationId: e.locationId, fiscalYear: 'FY46' });
+    const statuses = async (ids: string[]) => (await col().find({ _id: { $in: ids } } as never).toArray()).map((e) => `${e.locationId} ${e.fiscalYear} ${e.status}`).sort();
+    expect(await statuses([validating, rejected, approvedSince].map(next))).toEqual([
+      `${validating.locationId} FY46 ACTION_REQUIRED`,
+      `${rejected.locationId} FY46 ACTION_REQUIRED`,
+      `${approvedSince.locationId} FY46 ENROLLED`,
+    ]);
+    expect(await col().findOne({ _id: notEnrolled._id })).toEqual(expect.objectContaining({ status: 'ACTION_REQUIRED', version: 5 }));
+    expect(await col().findOne({ _id: notEnrolled._id })).not.toHaveProperty('rollover');
+    expect(await col().countDocuments({ _id: next(notEnrolled) })).toBe(0);
+  });
+});
+
+describe('a program discontinued during a rollover', () => {
+  const col = () => h.db.collection<Record<string, any> & { _id: string }>('enrollments');
+  const service = <T>(token: unknown) => h.service.app.get<T>(token as never, { strict: false });
+
+  /** `count` ENROLLED enrollments of the program in `fiscalYear`, each of which would renew. */
+  async function seedEnrolled(program: { programId: string; name: string }, fiscalYear: string, count: number, tag: string) {
+    const partner = `dp-${tag}-${w.run}`;
+    const bankProfileId = `dpbank-${tag}-${w.run}`;
+    await bankInView(bankProfileId, partner, 1, 'APPROVED');
+    const now = new Date();
+    const seeded = Array.from({ length: count }, (_, i) =>
+      storedEnrollment({
+        programId: program.programId,
+        programName: program.name,
+        partnerId: partner,
+        locationId: `dploc${i}-${tag}-${w.run}`,
+        fiscalYear,
+        status: 'ENROLLED',
+        version: 3,
+        bankProfileId,
+        submittedAt: now,
+        enrolledAt: now,
+        validated: { bank: 1 },
+      }),
+    );
+    await col().insertMany(seeded as never[]);
+    return seeded;
+  }
+
+  /**
+   * The operator discontinues the program (PATCH), and its discontinuation sweep, run when the service consumes its
+   * own ProgramUpdated, goes to its end; resolves once that sweep is over. Nothing sweeps again after that.
+   */
+  function discontinuer(programId: string) {
+    const sweeps: Array<Promise<number>> = [];
+    const original = DiscontinueProgramEnrollments.prototype.execute;
+    const spy = jest.spyOn(DiscontinueProgramEnrollments.prototype, 'execute').mockImplementation(function (this: DiscontinueProgramEnrollments, ...args) {
+      const sweep = original.apply(this, args);
+      if (args[0] === programId) sweeps.push(sweep);
+      return sweep;
+    });
+    const discontinueNow = async () => {
+      const read = await call(h, 'GET', `/v1/programs/${programId}`, { token: await w.token('plainUser') });
+      const patched = await call(h, 'PATCH', `/v1/programs/${programId}`, { operator: true, body: { state: 'DISCONTINUED' }, headers: { 'if-match': read.headers.get('etag')! } });
+      expect(patched.status).toBe(200);
+      await waitFor('the discontinuation sweep', async () => sweeps.length > 0, { timeoutMs: 30_000, intervalMs: 10 });
+      await sweeps[0];
+    };
+    return { discontinueNow, sweeps, restore: () => spy.mockRestore() };
+  }
+
+  it('later batches continue nothing of it: their enrollments are left to the discontinuation, and a rerun finds nothing', async () => {
+    const batchSize = service<EnrollmentConfig>(CONFIG).ROLLOVER_BATCH_SIZE;
+    const program = await createProgram(h, { fiscalYear: 'FY37', requiresEligibility: false, payoutRules: usdRules });
+    const seeded = await seedEnrolled(program, 'FY37', batchSize + 10, 'mid');
+    const { discontinueNow, restore } = discontinuer(program.programId);
+    // The operator discontinues the program while the run reads its second batch; the sweep is over before that batch
+    // is decided.
+    const context = service<RenewalContext>(RenewalContext);
+    const load = context.load.bind(context);
+    const batches: string[][] = [];
+    const spy = jest.spyOn(context, 'load').mockImplementation(async (batch, ...rest) => {
+      if (batch[0]?.programId === program.programId) {
+        batches.push(batch.map((e) => e._id));
+        if (batches.length === 2) await discontinueNow();
+      }
+      return load(batch, ...rest);
+    });
+    let summary;
+    try {
+      summary = await operator('/v1/operator/rollover', { fromFiscalYear: 'FY37', programId: program.programId });
+    } finally {
+      spy.mockRestore();
+      restore();
+    }
+    expect(batches.map((b) => b.length)).toEqual([batchSize, 10]);
+    // Nothing of the program is left going, in either year: no next-year enrollment outlives the discontinuation.
+    const left = await col().find({ programId: program.programId, status: { $ne: 'DISCONTINUED' } } as never).toArray();
+    expect(left.map((e) => `${e.fiscalYear} ${e.status}`)).toEqual([]);
+    // The second batch's: not continued (no FY38 enrollment, no mark), ended by the discontinuation once.
+    const late = batches[1];
+    expect(await col().countDocuments({ renewedFrom: { $in: late } } as never)).toBe(0);
+    expect(summary.body).toEqual(expect.objectContaining({ examined: seeded.length, expired: 0, conflicts: 0, complete: true }));
+    expect(summary.body.discontinued).toBeGreaterThanOrEqual(10);
+    expect(summary.body.renewed + summary.body.discontinued).toBe(seeded.length);
+    for (const id of late) {
+      const [ended] = await waitForEnrollmentEvent(h, id, 'EnrollmentDiscontinued');
+      expect(ended.envelope!.data.previousStatus).toBe('ENROLLED');
+      expect(await col().findOne({ _id: id })).not.toHaveProperty('rollover');
+    }
+    // A rerun changes nothing.
+    expect((await operator('/v1/operator/rollover', { fromFiscalYear: 'FY37', programId: program.programId })).body).toEqual(
+      expect.objectContaining({ examined: 0, renewed: 0, discontinued: 0 }),
+    );
+    await new Promise((r) => setTimeout(r, 500));
+    for (const id of late) expect(enrollmentEvents(h, id).map((e) => e.envelope!.type)).toEqual(['EnrollmentDiscontinued']);
+  });
+
+  it('discontinued after the batch was checked and swept before its inserts landed: the run ends what it continued', async () => {
+    const program = await createProgram(h, { fiscalYear: 'FY39', requiresEligibility: false, payoutRules: usdRules });
+    const seeded = await seedEnrolled(program, 'FY39', 3, 'late');
+    const { discontinueNow, restore } = discontinuer(program.programId);
+    const collection = service<EnrollmentsRepository>(EnrollmentsRepository).model.collection;
+    const insertMany = collection.insertMany.bind(collection);
+    let fired = false;
+    const spy = jest.spyOn(collection, 'insertMany').mockImplementation((async (docs: Array<{ programId?: string }>, ...rest: unknown[]) => {
+      if (!fired && docs.some((d) => d.programId === program.programId)) {
+        fired = true;
+        await discontinueNow();
+      }
+      return (insertMany as (...args: unknown[]) => unknown)(docs, ...rest);
+    }) as never);
+    let summary;
+    try {
+      summary = await operator('/v1/operator/rollover', { fromFiscalYear: 'FY39', programId: program.programId });
+    } finally {
+      spy.mockRestore();
+      restore();
+    }
+    expect(fired).toBe(true);
+    expect(summary.body).toEqual(expect.objectContaining({ examined: 3, renewed: 3, conflicts: 0, complete: true }));
+    const all = await col().find({ programId: program.programId } as never).toArray();
+    expect(all.map((e) => `${e.fiscalYear} ${e.status}`).sort()).toEqual([...seeded.map(() => 'FY39 DISCONTINUED'), ...seeded.map(() => 'FY40 DISCONTINUED')]);
+    for (const e of seeded) await waitForEnrollmentEvent(h, enrollmentId({ programId: program.programId, locationId: e.locationId, fiscalYear: 'FY40' }), 'EnrollmentDiscontinued');
+    expect((await operator('/v1/operator/rollover', { fromFiscalYear: 'FY39', programId: program.programId })).body).toEqual(expect.objectContaining({ examined: 0 }));
+  });
+});
+
 describe('a rollover killed halfway', () => {
   const N = 1_200;
   const FROM = 'FY41';
@@ -301,7 +572,7 @@ describe('a rollover killed halfway', () => {
     return { child, startRollover };
   }
 
-  const payoutRules = { allowedCurrencies: ['USD'], allowedPaymentMethods: ['ELECTRONIC_BANK_TRANSFER' as const], taxProfileRequired: false };
+  const payoutRules = usdRules;
 
   it('a rerun changes every enrollment exactly once, with one event each', async () => {
     const program = await createProgram(h, { fiscalYear: FROM, requiresEligibility: false, payoutRules });

@@ -1,6 +1,6 @@
 import { PayoutRules } from '@lib/contracts';
 import { ProfileFacts } from '../enrollments/enrollment-rules';
-import { decideRenewal, eligibilityFor, previousFiscalYear, RenewalInput, scheduledWork } from './renewal-rules';
+import { decideRenewal, eligibilityFor, previousFiscalYear, RenewalInput, scheduledWork, wasCompleted } from './renewal-rules';
 
 const rules: PayoutRules = { allowedCurrencies: ['USD'], allowedPaymentMethods: ['ELECTRONIC_BANK_TRANSFER'], taxProfileRequired: true };
 const decided = (eligible: boolean, reasons: string[] = []) => ({ eligible, reasons, decidedAt: new Date(), eventId: 'e' });
@@ -28,7 +28,29 @@ const input = (over: Partial<RenewalInput> = {}): RenewalInput => ({
 
 describe('renewal decision', () => {
   it('renews with the ending year eligibility when the next year has no decision, and an agreement never heard of', () => {
-    expect(decideRenewal(input())).toEqual({ outcome: 'RENEWED', reasons: [], missing: [] });
+    expect(decideRenewal(input())).toEqual({ outcome: 'RENEWED', reasons: [], missing: [], validated: { bank: 1, tax: 1 } });
+  });
+
+  it('renews with the revisions found approved, and asks for action while the current revision waits or was rejected', () => {
+    expect(decideRenewal(input({ bank: approved({ revision: 3 }), tax: approved({ revision: 2 }) })).validated).toEqual({ bank: 3, tax: 2 });
+    const untaxed = { name: 'Growth', state: 'OPEN' as const, requiresEligibility: true, payoutRules: { ...rules, taxProfileRequired: false } };
+    expect(decideRenewal(input({ program: untaxed, tax: approved({ revision: 2 }) })).validated).toEqual({ bank: 1 });
+    for (const status of ['PENDING_VALIDATION', 'ACTION_REQUIRED'] as const) {
+      const decision = decideRenewal(input({ bank: approved({ revision: 2, status }) }));
+      expect(decision).toEqual(expect.objectContaining({ outcome: 'ACTION_REQUIRED', missing: ['BANK_PROFILE_NOT_APPROVED'] }));
+      expect(decision).not.toHaveProperty('validated');
+    }
+  });
+
+  it('counts as completed an enrollment ENROLLED once and back in validation since, not one never enrolled', () => {
+    const enrolledAt = new Date();
+    expect(wasCompleted({ status: 'ENROLLED' })).toBe(true);
+    expect(wasCompleted({ status: 'VALIDATING', enrolledAt })).toBe(true);
+    expect(wasCompleted({ status: 'ACTION_REQUIRED', enrolledAt })).toBe(true);
+    expect(wasCompleted({ status: 'VALIDATING' })).toBe(false);
+    expect(wasCompleted({ status: 'ACTION_REQUIRED' })).toBe(false);
+    expect(wasCompleted({ status: 'INVITED', enrolledAt })).toBe(false);
+    expect(wasCompleted({ status: 'DISCONTINUED', enrolledAt })).toBe(false);
   });
 
   it('uses the next year decision when there is one', () => {

@@ -1,5 +1,5 @@
-import { fiscalYearOf, fiscalYearRange, MissingPayoutItem, PayoutRules, ProgramState } from '@lib/contracts';
-import { describeMissing, payoutGaps, ProfileFacts } from '../enrollments/enrollment-rules';
+import { EnrollmentStatus, fiscalYearOf, fiscalYearRange, MissingPayoutItem, PayoutRules, ProgramState } from '@lib/contracts';
+import { describeMissing, FOLLOWING_VALIDATION, payoutGaps, ProfileFacts } from '../enrollments/enrollment-rules';
 import type { YearDecision } from '../views/views.schemas';
 
 export type RenewalOutcome = 'RENEWED' | 'ACTION_REQUIRED' | 'EXPIRED';
@@ -21,6 +21,34 @@ export interface RenewalDecision {
   outcome: RenewalOutcome;
   reasons: string[];
   missing: MissingPayoutItem[];
+  /** RENEWED: the profile revisions found APPROVED, which the next-year enrollment is validated with. */
+  validated?: { bank: number; tax?: number };
+}
+
+/** Sent back from ENROLLED by a profile edit (VALIDATING) or a rejected revision (ACTION_REQUIRED). */
+const BACK_IN_VALIDATION: EnrollmentStatus[] = FOLLOWING_VALIDATION.filter((status) => status !== 'ENROLLED');
+
+/**
+ * Whether an enrollment was completed in its fiscal year: ENROLLED, or ENROLLED once (`enrolledAt`) and back in
+ * validation since (a profile edited, or its new revision rejected). The rollover and the reminders decide these
+ * on the facts (decideRenewal); the others were never completed (decideUnfinished).
+ */
+export function wasCompleted(enrollment: { status: EnrollmentStatus; enrolledAt?: Date | null }): boolean {
+  return enrollment.status === 'ENROLLED' || (!!enrollment.enrolledAt && BACK_IN_VALIDATION.includes(enrollment.status));
+}
+
+/**
+ * The query for the enrollments wasCompleted selects, among those `filter` selects. A rooted $or whose branches
+ * each name fiscalYear and status, so MongoDB answers each from the { fiscalYear, status } index; mongo-java-server
+ * supports $or and $in (it uses no index for these filters either way).
+ */
+export function completedFilter(filter: Record<string, unknown>): Record<string, unknown> {
+  return {
+    $or: [
+      { ...filter, status: 'ENROLLED' },
+      { ...filter, status: { $in: BACK_IN_VALIDATION }, enrolledAt: { $ne: null } },
+    ],
+  };
 }
 
 const yearNumber = (fy: string) => Number(fy.slice(2));
@@ -41,12 +69,13 @@ export function eligibilityFor(years: Record<string, YearDecision> | undefined, 
 }
 
 /**
- * Whether an ENROLLED enrollment continues into the next fiscal year:
+ * Whether a completed enrollment (wasCompleted) continues into the next fiscal year:
  *  - EXPIRED when the location is no longer eligible (programs that require eligibility) or the partner's agreement
  *    is not active (or the program was discontinued), with the reasons;
  *  - ACTION_REQUIRED when only the payout information falls short of the program's rules for the new year
- *    (both profiles approved, the tax profile not expired on the first day of the new year);
- *  - RENEWED otherwise.
+ *    (both profiles approved, the tax profile not expired on the first day of the new year): also an enrollment
+ *    back in validation whose current profile revision is not approved yet, or was rejected;
+ *  - RENEWED otherwise, with the approved revisions it continues with.
  */
 export function decideRenewal(input: RenewalInput): RenewalDecision {
   const { program, toFiscalYear, fromFiscalYear } = input;
@@ -74,12 +103,13 @@ export function decideRenewal(input: RenewalInput): RenewalDecision {
       missing,
     };
   }
-  return { outcome: 'RENEWED', reasons: [], missing: [] };
+  const validated = { bank: bank!.revision, ...(program.payoutRules.taxProfileRequired && input.tax && { tax: input.tax.revision }) };
+  return { outcome: 'RENEWED', reasons: [], missing: [], validated };
 }
 
 /**
- * An enrollment still before ENROLLED (INVITED, ACTION_REQUIRED, VALIDATING) when its fiscal year ends: it was never
- * completed, and its year is over (SPEC: "an enrollment expires at the end of its fiscal year"). It becomes EXPIRED,
+ * An enrollment still before ENROLLED (INVITED, ACTION_REQUIRED, VALIDATING) and never ENROLLED (no `enrolledAt`)
+ * when its fiscal year ends: it was never completed, and its year is over (SPEC: "an enrollment expires at the end of its fiscal year"). It becomes EXPIRED,
  * keeping what was missing; the location enrolls for the new year like any other (an invitation, or the overview).
  */
 export function decideUnfinished(fromFiscalYear: string, missing: MissingPayoutItem[] = []): RenewalDecision {

@@ -39,7 +39,10 @@ export class RolloverSummaryDto {
   @ApiProperty() renewed!: number;
   @ApiProperty() actionRequired!: number;
   @ApiProperty() expired!: number;
-  @ApiProperty({ description: 'Still INVITED, ACTION_REQUIRED or VALIDATING when the year ended: expired (counted in `expired`)' }) unfinished!: number;
+  @ApiProperty({ description: 'Never completed (INVITED, ACTION_REQUIRED or VALIDATING, never ENROLLED) when the year ended: expired (counted in `expired`)' })
+  unfinished!: number;
+  @ApiProperty({ description: "Of a program discontinued before or during the run: left to the program's discontinuation (DISCONTINUED)" })
+  discontinued!: number;
   @ApiProperty({ description: 'Already enrolled in the next year on their own' }) superseded!: number;
   @ApiProperty({ description: 'Finished after an interrupted run' }) resumed!: number;
   @ApiProperty({ description: 'Changed meanwhile; left for the next run' }) conflicts!: number;

@@ -9,12 +9,13 @@ import type { EnrollmentConfig } from '../../config';
 import { Enrollment, RolloverOutcome } from '../../enrollments/enrollment.schema';
 import { EnrollmentEvents } from '../../enrollments/enrollment-events';
 import { EnrollmentsRepository } from '../../enrollments/enrollments.repository';
+import { DiscontinueProgramEnrollments } from '../../enrollments/usecases/discontinue-program-enrollments.use-case';
 import { Program } from '../../programs/program.schema';
 import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
 import { ConsumerCatchUp } from '../consumer-catch-up';
 import { NextYearEnrollment, RenewalContext } from '../renewal-context';
 import { findByIds } from '../../views/views.repository';
-import { decideUnfinished, RenewalDecision } from '../renewal-rules';
+import { completedFilter, decideUnfinished, RenewalDecision, wasCompleted } from '../renewal-rules';
 import { BEFORE_ENROLLED } from '../../enrollments/enrollment-rules';
 
 export interface RolloverSummary {
@@ -22,16 +23,25 @@ export interface RolloverSummary {
   /** The program the run was limited to (an operator's request); every program's otherwise. */
   programId?: string;
   toFiscalYear: string;
-  /** Enrollments of the ending year looked at: ENROLLED ones, and unfinished ones. */
+  /**
+   * Enrollments of the ending year looked at: completed ones (ENROLLED, or ENROLLED once and back in validation
+   * after a profile edit or rejection), and unfinished ones.
+   */
   examined: number;
   renewed: number;
   actionRequired: number;
   expired: number;
   /**
-   * Still INVITED, ACTION_REQUIRED or VALIDATING when the year ended: EXPIRED (counted in `expired` too). Only once
-   * the year is over: a run before its end (an operator's) continues the ENROLLED ones only.
+   * Never completed (still INVITED, ACTION_REQUIRED or VALIDATING, never ENROLLED) when the year ended: EXPIRED
+   * (counted in `expired` too). Only once the year is over: a run before its end (an operator's) continues the
+   * completed ones only.
    */
   unfinished: number;
+  /**
+   * Of a program discontinued (before or during the run): not continued nor expired, and not marked; the program's
+   * discontinuation ends them (DISCONTINUED), as it ends every enrollment of the program not ended yet.
+   */
+  discontinued: number;
   /** Already enrolled in the next year on their own: only marked. */
   superseded: number;
   /** Finished by this run after an interrupted one had created their next-year enrollment. */
@@ -50,19 +60,27 @@ const PRE_SUBMIT = new Set(['INVITED', 'ACTION_REQUIRED']);
 
 const NEXT_YEAR_FIELDS = { _id: 1, status: 1, version: 1, renewedFrom: 1, submittedAt: 1 } as const;
 
+type Marked = Exclude<RolloverOutcome, 'EXPIRED'>;
+
+interface Expiry {
+  from: Enrollment;
+  op: { updateOne: { filter: { _id: string; version: number }; update: object } };
+}
+
 interface BatchPlan {
   now: Date;
   inserts: Array<{ doc: Enrollment & { outbox: OutboxEntry[] }; from: Enrollment; decision: RenewalDecision }>;
-  markers: Record<RolloverOutcome, string[]>;
-  expiries: Array<{ updateOne: { filter: object; update: object } }>;
+  /** Expiring now, but an interrupted run had continued them already: only the mark is missing. */
+  resumed: Array<{ from: Enrollment; outcome: Marked }>;
+  expiries: Expiry[];
   /** Expiries of enrollments never completed (counted apart). */
-  unfinished: Array<{ updateOne: { filter: object; update: object } }>;
+  unfinished: Expiry[];
 }
 
 /**
  * The fiscal-year rollover of one ending year. Once the year is over, each enrollment of `fromFiscalYear` still before
- * ENROLLED (never completed) becomes EXPIRED, with EnrollmentExpired. Each ENROLLED enrollment of `fromFiscalYear`
- * not yet rolled over:
+ * ENROLLED and never ENROLLED (never completed) becomes EXPIRED, with EnrollmentExpired. Each completed enrollment of
+ * `fromFiscalYear` not yet rolled over (ENROLLED, or ENROLLED once and back in validation since: wasCompleted):
  *  - RENEWED: a new ENROLLED enrollment for the next year (same program, location and profiles), EnrollmentRenewed;
  *  - ACTION_REQUIRED: a new next-year enrollment waiting for the admin (what is missing), EnrollmentActionRequired;
  *  - EXPIRED: this enrollment becomes EXPIRED with the reasons, EnrollmentExpired.
@@ -70,7 +88,9 @@ interface BatchPlan {
  * enrollments (each carrying its event: the insert is the exactly-once marker, a duplicate is a no-op), one
  * updateMany per outcome setting `rollover` on the old ones (so a rerun skips them), and guarded updates (with their
  * events) for the expired ones. Killed at any point, a rerun changes every enrollment once, with one event: the
- * next-year enrollment it finds tells it an earlier run got that far.
+ * next-year enrollment it finds tells it an earlier run got that far. The enrollments of a discontinued program are
+ * left to its discontinuation (the programs are read again for every batch: a program may be discontinued during a
+ * run).
  */
 @Injectable()
 export class RollOverFiscalYear {
@@ -85,6 +105,7 @@ export class RollOverFiscalYear {
     private readonly catchUp: ConsumerCatchUp,
     private readonly work: BackgroundWork,
     private readonly clock: Clock,
+    private readonly discontinue: DiscontinueProgramEnrollments,
     @Inject(CONFIG) private readonly config: EnrollmentConfig,
   ) {}
 
@@ -101,8 +122,7 @@ export class RollOverFiscalYear {
   private async run(fromFiscalYear: string, limit?: number, programId?: string): Promise<RolloverSummary> {
     const started = Date.now();
     const toFiscalYear = nextFiscalYear(fromFiscalYear);
-    const programs = await this.programs.all();
-    if (programId !== undefined && !programs.has(programId)) throw Problems.notFound(`Program ${programId}`);
+    if (programId !== undefined && !(await this.programs.find(programId))) throw Problems.notFound(`Program ${programId}`);
     const summary: RolloverSummary = {
       fromFiscalYear,
       ...(programId !== undefined && { programId }),
@@ -112,6 +132,7 @@ export class RollOverFiscalYear {
       actionRequired: 0,
       expired: 0,
       unfinished: 0,
+      discontinued: 0,
       superseded: 0,
       resumed: 0,
       conflicts: 0,
@@ -122,13 +143,11 @@ export class RollOverFiscalYear {
     };
     const yearOver = this.clock.now() >= fiscalYearRange(fromFiscalYear).end;
     const batchSize = this.config.ROLLOVER_BATCH_SIZE;
+    const scope = { fiscalYear: fromFiscalYear, ...(programId !== undefined && { programId }), rollover: { $exists: false } };
+    // Once the year is over, every enrollment not ended (prepare tells completed ones from unfinished ones); before
+    // (an operator's early run), the completed ones only.
     const cursor = this.enrollments.model.collection.find(
-      {
-        fiscalYear: fromFiscalYear,
-        ...(programId !== undefined && { programId }),
-        status: yearOver ? { $in: ['ENROLLED', ...BEFORE_ENROLLED] } : 'ENROLLED',
-        rollover: { $exists: false },
-      } as never,
+      (yearOver ? { ...scope, status: { $in: ['ENROLLED', ...BEFORE_ENROLLED] } } : completedFilter(scope)) as never,
       { projection: { outbox: 0 }, batchSize },
     );
     // Batches are read and decided while earlier ones are written, with up to ROLLOVER_WRITES_IN_FLIGHT writes at
@@ -137,9 +156,9 @@ export class RollOverFiscalYear {
     // enrollments, their own next-year ones), so their writes may overlap.
     const writing: Array<Promise<void>> = [];
     const flush = async (batch: Enrollment[]) => {
-      const plan = await this.prepare(batch, programs, summary);
+      const plan = await this.prepare(batch, summary);
       while (writing.length >= this.config.ROLLOVER_WRITES_IN_FLIGHT) await writing.shift();
-      const write = this.write(plan, programs, summary);
+      const write = this.write(plan, summary);
       write.catch(() => undefined); // awaited (and thrown) by a later flush or at the end
       writing.push(write);
     };
@@ -176,19 +195,29 @@ export class RollOverFiscalYear {
   }
 
   /**
-   * Reads what the batch needs (a few queries per view) and decides each enrollment; no write yet. Next-year
-   * enrollments are looked up only for the ones that expire (the others find theirs as a duplicate insert).
+   * Reads what the batch needs (the programs, a few queries per view) and decides each enrollment; no write yet.
+   * Next-year enrollments are looked up only for the ones that expire (the others find theirs as a duplicate insert).
+   * The programs are read for each batch, not once per run (a run of 100,000 takes about half a minute): a program
+   * discontinued meanwhile has its enrollments ended by its discontinuation sweep, which may be over already, so
+   * a later batch continuing them would leave next-year enrollments of a discontinued program that nothing ends.
    */
-  private async prepare(batch: Enrollment[], programs: Map<string, Program>, summary: RolloverSummary): Promise<BatchPlan> {
+  private async prepare(batch: Enrollment[], summary: RolloverSummary): Promise<BatchPlan> {
     const { fromFiscalYear, toFiscalYear } = summary;
+    const programs = await this.programs.all();
     const ctx = await this.context.load(batch, programs, fromFiscalYear, toFiscalYear);
     const now = new Date();
-    const plan: BatchPlan = { now, inserts: [], markers: { RENEWED: [], ACTION_REQUIRED: [], SUPERSEDED: [], EXPIRED: [] }, expiries: [], unfinished: [] };
+    const plan: BatchPlan = { now, inserts: [], resumed: [], expiries: [], unfinished: [] };
     const expiring: Array<{ enrollment: Enrollment; decision: RenewalDecision }> = [];
     for (const enrollment of batch) {
       summary.examined++;
-      if (enrollment.status !== 'ENROLLED') {
-        plan.unfinished.push(this.expiry(enrollment, decideUnfinished(fromFiscalYear, enrollment.missing as MissingPayoutItem[]), toFiscalYear, now));
+      if (programs.get(enrollment.programId)?.state === 'DISCONTINUED') {
+        // Its discontinuation ends it (DISCONTINUED), or has already (the cursor read it before): nothing to do.
+        summary.discontinued++;
+        continue;
+      }
+      if (!wasCompleted(enrollment)) {
+        const decision = decideUnfinished(fromFiscalYear, enrollment.missing as MissingPayoutItem[]);
+        plan.unfinished.push({ from: enrollment, op: this.expiry(enrollment, decision, toFiscalYear, now) });
         continue;
       }
       const decision = ctx.decide(enrollment);
@@ -205,10 +234,9 @@ export class RollOverFiscalYear {
       for (const { enrollment, decision } of expiring) {
         const existing = next.get(ctx.nextId(enrollment));
         if (existing?.renewedFrom === enrollment._id) {
-          plan.markers[existing.status === 'ENROLLED' ? 'RENEWED' : 'ACTION_REQUIRED'].push(enrollment._id);
-          summary.resumed++;
+          plan.resumed.push({ from: enrollment, outcome: existing.status === 'ENROLLED' ? 'RENEWED' : 'ACTION_REQUIRED' });
         } else {
-          plan.expiries.push(this.expiry(enrollment, decision, toFiscalYear, now));
+          plan.expiries.push({ from: enrollment, op: this.expiry(enrollment, decision, toFiscalYear, now) });
         }
       }
     }
@@ -216,22 +244,38 @@ export class RollOverFiscalYear {
   }
 
   /**
+   * 0. the programs again: one discontinued since the batch was decided (it may have waited for earlier batches'
+   *    writes) gets nothing written either;
    * 1. the next-year enrollments, each with its event; one already there is either this run's predecessor's
    *    (only the marker was missing), or one an invitation or an unfinished Enroll had started (it becomes the
    *    continuation, in a guarded write with the event), or one enrolled on its own (nothing to continue);
    * 2. the expired ones, status and event in one guarded write each;
-   * 3. the markers on the old ones, once their next-year enrollments exist.
+   * 3. the markers on the old ones, once their next-year enrollments exist;
+   * 4. the programs once more, for one discontinued while the inserts were under way (endDiscontinued).
    */
-  private async write(plan: BatchPlan, programs: Map<string, Program>, summary: RolloverSummary): Promise<void> {
+  private async write(plan: BatchPlan, summary: RolloverSummary): Promise<void> {
     const { toFiscalYear } = summary;
-    const { now, inserts, markers, expiries, unfinished } = plan;
+    const { now } = plan;
+    const programs = await this.programs.all();
+    const live = <T extends { from: Enrollment }>(items: T[]): T[] =>
+      items.filter(({ from }) => {
+        if (programs.get(from.programId)?.state !== 'DISCONTINUED') return true;
+        summary.discontinued++;
+        return false;
+      });
+    const [inserts, resumed, expiries, unfinished] = [live(plan.inserts), live(plan.resumed), live(plan.expiries), live(plan.unfinished)];
+    const markers: Record<Marked, string[]> = { RENEWED: [], ACTION_REQUIRED: [], SUPERSEDED: [] };
+    for (const { from, outcome } of resumed) {
+      markers[outcome].push(from._id);
+      summary.resumed++;
+    }
     const collection = this.enrollments.model.collection;
     this.enrollments.noteOutbox(inserts.map((i) => i.doc._id));
     const { duplicates } = await insertIdempotent(collection as never, inserts.map((i) => i.doc));
     const duplicate = new Set(duplicates);
     inserts.forEach((insert, index) => {
       if (duplicate.has(index)) return;
-      markers[insert.decision.outcome as RolloverOutcome].push(insert.from._id);
+      markers[insert.decision.outcome as Marked].push(insert.from._id);
       if (insert.decision.outcome === 'RENEWED') summary.renewed++;
       else summary.actionRequired++;
     });
@@ -253,7 +297,7 @@ export class RollOverFiscalYear {
             summary.conflicts++; // changed meanwhile: the next run decides again
             continue;
           }
-          markers[decision.outcome as RolloverOutcome].push(from._id);
+          markers[decision.outcome as Marked].push(from._id);
           if (decision.outcome === 'RENEWED') summary.renewed++;
           else summary.actionRequired++;
         } else if (next) {
@@ -264,9 +308,10 @@ export class RollOverFiscalYear {
         }
       }
     }
-    for (const [writes, count] of [[expiries, 'expired'], [unfinished, 'unfinished']] as const) {
-      if (!writes.length) continue;
-      this.enrollments.noteOutbox(writes.map((e) => (e.updateOne.filter as { _id: string })._id));
+    for (const [planned, count] of [[expiries, 'expired'], [unfinished, 'unfinished']] as const) {
+      if (!planned.length) continue;
+      const writes = planned.map((e) => e.op);
+      this.enrollments.noteOutbox(writes.map((e) => e.updateOne.filter._id));
       const outcome = await bulkWriteChunked(collection as never, writes as never, this.config.BULK_WRITE_CHUNK);
       summary.expired += outcome.modified;
       if (count === 'unfinished') summary.unfinished += outcome.modified;
@@ -287,6 +332,25 @@ export class RollOverFiscalYear {
     }
     summary.batches++;
     this.events.committed();
+    await this.endDiscontinued(inserts.map((i) => i.from.programId));
+  }
+
+  /**
+   * A program discontinued between the read at the start of write() and the inserts landing: its discontinuation
+   * sweep (once per ProgramUpdated) may have found nothing left before they landed, and never looks again. Read the
+   * programs once more, after the inserts: if that sweep was over before they landed, it started after the program's
+   * write, so this read sees the program DISCONTINUED; then sweep again here (guarded writes: the enrollments already
+   * ended are not touched).
+   */
+  private async endDiscontinued(programIds: string[]): Promise<void> {
+    if (!programIds.length) return;
+    const programs = await this.programs.all();
+    for (const programId of new Set(programIds)) {
+      const program = programs.get(programId);
+      if (program?.state !== 'DISCONTINUED') continue;
+      const ended = await this.discontinue.execute(program._id, program.name);
+      this.logger.warn(`program ${programId} was discontinued during the rollover: ${ended} enrollment(s) it had just continued or marked ended`);
+    }
   }
 
   private nextYearEvent(from: Enrollment, doc: Enrollment, decision: RenewalDecision, summary: RolloverSummary): OutboxEntry {
@@ -335,7 +399,9 @@ export class RollOverFiscalYear {
       evaluatedAt: now,
       ...(from.startedAt && { startedAt: from.startedAt }),
       ...(from.startedBy && { startedBy: from.startedBy }),
-      ...(renewed && { submittedAt: now, submittedBy: 'rollover', enrolledAt: now, ...(from.validated && { validated: from.validated }) }),
+      // Renewed: validated with the revisions the decision found APPROVED, not the old enrollment's `validated` (one
+      // back in validation was validated with an older revision).
+      ...(renewed && { submittedAt: now, submittedBy: 'rollover', enrolledAt: now, ...(decision.validated && { validated: decision.validated }) }),
       renewedFrom: from._id,
       version: previousVersion + 1,
       createdAt: now,

@@ -11,6 +11,7 @@ import { EnrollmentsRepository } from '../../enrollments/enrollments.repository'
 import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
 import { ConsumerCatchUp } from '../consumer-catch-up';
 import { RenewalContext } from '../renewal-context';
+import { completedFilter } from '../renewal-rules';
 
 export interface ReminderSummary {
   fiscalYear: string;
@@ -26,8 +27,9 @@ export interface ReminderSummary {
 }
 
 /**
- * Before fiscal-year end: for each ENROLLED enrollment of the year that would not continue as things are now
- * (same decision as the rollover), one EnrollmentRenewalAtRisk with the reasons and what is missing. Once per
+ * Before fiscal-year end: for each completed enrollment of the year (ENROLLED, or ENROLLED once and back in
+ * validation after a profile edit or rejection: the rollover decides them alike) that would not continue as things
+ * are now (same decision as the rollover), one EnrollmentRenewalAtRisk with the reasons and what is missing. Once per
  * enrollment and year: `renewalReminders` gets the year in the same guarded write as the event (deterministic
  * event id), and enrollments already reminded are not selected again.
  */
@@ -58,7 +60,7 @@ export class SendRenewalReminders {
     const programs = await this.programs.all();
     const batchSize = this.config.ROLLOVER_BATCH_SIZE;
     const cursor = this.enrollments.model.collection.find(
-      { fiscalYear, status: 'ENROLLED', rollover: { $exists: false }, renewalReminders: { $ne: fiscalYear } } as never,
+      completedFilter({ fiscalYear, rollover: { $exists: false }, renewalReminders: { $ne: fiscalYear } }) as never,
       { projection: { outbox: 0 }, batchSize },
     );
     const flush = async (batch: Enrollment[]) => {
