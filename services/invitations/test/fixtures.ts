@@ -122,7 +122,14 @@ export class World {
   // ---- programs.events.v1 (key programId) ----
 
   async program(
-    options: { requiresEligibility?: boolean; state?: ProgramState; name?: string; programId?: string; revision?: number } = {},
+    options: {
+      requiresEligibility?: boolean;
+      state?: ProgramState;
+      name?: string;
+      programId?: string;
+      revision?: number;
+      fiscalYear?: string;
+    } = {},
   ): Promise<string> {
     const programId = options.programId ?? `PRG-${randomUUID()}`;
     await this.kafka.publishEvent(Topics.programs, programId, {
@@ -131,7 +138,7 @@ export class World {
         program: {
           programId,
           name: options.name ?? `Program ${programId.slice(-6)}`,
-          fiscalYear: FY,
+          fiscalYear: options.fiscalYear ?? FY,
           requiresEligibility: options.requiresEligibility ?? true,
           payoutRules: { allowedCurrencies: ['USD'], allowedPaymentMethods: ['ELECTRONIC_BANK_TRANSFER'], taxProfileRequired: true },
           state: options.state ?? 'OPEN',
@@ -149,7 +156,7 @@ export class World {
     locationId: string,
     programId: string,
     eligible: boolean,
-    options: { reasons?: string[]; occurredAt?: Date } = {},
+    options: { reasons?: string[]; occurredAt?: Date; fiscalYear?: string } = {},
   ): Envelope {
     return createEnvelope({
       type: 'EligibilityDetermined',
@@ -157,7 +164,14 @@ export class World {
       partnerId: partner.partnerId,
       locationId,
       occurredAt: options.occurredAt,
-      data: { programId, locationId, partnerId: partner.partnerId, fiscalYear: FY, eligible, reasons: options.reasons ?? [] },
+      data: {
+        programId,
+        locationId,
+        partnerId: partner.partnerId,
+        fiscalYear: options.fiscalYear ?? FY,
+        eligible,
+        reasons: options.reasons ?? [],
+      },
     });
   }
 
@@ -166,7 +180,7 @@ export class World {
     locationId: string,
     programId: string,
     eligible: boolean,
-    options: { reasons?: string[]; occurredAt?: Date } = {},
+    options: { reasons?: string[]; occurredAt?: Date; fiscalYear?: string } = {},
   ): Promise<Envelope> {
     const envelope = this.decisionEnvelope(partner, locationId, programId, eligible, options);
     await this.kafka.publish(Topics.eligibility, locationId, envelope);
@@ -302,3 +316,6 @@ function snapshot(user: TestUser): UserSnapshot {
 
 export const forInvitation = (programId: string, locationId: string) => (data: InvitationEventData) =>
   data.programId === programId && data.locationId === locationId;
+
+export const forYear = (programId: string, locationId: string, fiscalYear: string) => (data: InvitationEventData) =>
+  data.programId === programId && data.locationId === locationId && data.fiscalYear === fiscalYear;

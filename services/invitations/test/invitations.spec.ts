@@ -1,6 +1,6 @@
 import { DeadLetterHeaders, deadLetterTopic, Topics } from '@lib/contracts';
 import { eventually } from '@lib/testing';
-import { forInvitation, FY, PORTAL, World } from './fixtures';
+import { forInvitation, forYear, FY, InvitationEventData, PORTAL, World } from './fixtures';
 
 jest.setTimeout(90_000);
 
@@ -292,6 +292,115 @@ describe('revocation', () => {
     await world.settle(global, partner, l1);
     expect(world.events('InvitationRevoked', forInvitation(programId, l1))).toHaveLength(1);
     expect((await world.invitations(global, `?locationId=${l1}&state=ENROLLED`)).map((i) => i.invitationId)).toEqual([invitationId]);
+  });
+});
+
+describe('fiscal years and program states', () => {
+  /** Every distinct announcement (issued, delivered, admin needed) of a program, as "type location fiscalYear". */
+  const announced = (programId: string, names: Record<string, string>): string[] =>
+    ['InvitationIssued', 'InvitationDelivered', 'AdminAssignmentRequested']
+      .flatMap((type) =>
+        world
+          .events(type, (data: InvitationEventData) => data.programId === programId)
+          .map((m) => `${type} ${names[m.envelope!.data.locationId]} ${m.envelope!.data.fiscalYear}`),
+      )
+      .sort();
+
+  it("issues and delivers only for the program's current fiscal year; another year's decision waits for the program to move to it", async () => {
+    const partner = await world.partner(2);
+    const [l1, l2] = partner.locationIds;
+    const names = { [l1]: 'l1', [l2]: 'l2' };
+    const global = await world.user(partner, [['GLOBAL_ADMIN', ['*']]], 'global');
+    const carol = await world.user(partner, [], 'carol');
+    const dave = await world.user(partner, [], 'dave');
+    const programId = await world.program({ fiscalYear: 'FY26' });
+    await world.known(global, [l1, l2]);
+    await world.known(carol, []);
+    await world.known(dave, []);
+
+    // FY26: l1 has no Incentives admin, its invitation waits for one.
+    await world.decide(partner, l1, programId, true, { fiscalYear: 'FY26' });
+    await world.waitEvent('AdminAssignmentRequested', forYear(programId, l1, 'FY26'));
+
+    // The program moves to FY27; l2 is eligible for FY27 and waits for an admin too.
+    await world.program({ programId, fiscalYear: 'FY27', revision: 2 });
+    await world.decide(partner, l2, programId, true, { fiscalYear: 'FY27' });
+    await world.waitEvent('AdminAssignmentRequested', forYear(programId, l2, 'FY27'));
+
+    // A late FY26 decision and an early FY28 one for l2: not the program's year, nobody is told
+    // (Enroll would enroll in FY27: it would refuse, or, for a location enrolled in FY27, is not needed).
+    await world.decide(partner, l2, programId, true, { fiscalYear: 'FY26' });
+    await world.decide(partner, l2, programId, true, { fiscalYear: 'FY28' });
+    await world.settle(global, partner, l2);
+    expect(announced(programId, names)).toEqual(['AdminAssignmentRequested l1 FY26', 'AdminAssignmentRequested l2 FY27']);
+
+    // Incentives admins assigned now receive the FY27 invitation only; the FY26 one is not delivered.
+    await world.assignRole(carol, 'INCENTIVES_ADMIN', ['*']);
+    await world.assignRole(dave, 'INCENTIVES_ADMIN', [l2]); // same partition: handled after carol's event
+    await world.waitEvent('InvitationDelivered', forYear(programId, l2, 'FY27'), 2);
+    expect(announced(programId, names)).toEqual([
+      'AdminAssignmentRequested l1 FY26',
+      'AdminAssignmentRequested l2 FY27',
+      'InvitationDelivered l2 FY27',
+      'InvitationDelivered l2 FY27',
+    ]);
+    const l1Invitations = (await world.invitations(global, `?locationId=${l1}`)).filter((i) => i.programId === programId);
+    expect(l1Invitations).toEqual([expect.objectContaining({ fiscalYear: 'FY26', state: 'AWAITING_ADMIN', recipients: [] })]);
+    const noticesOf = async (user: typeof carol) =>
+      (await world.notices(user)).filter((n) => n.programId === programId).map((n) => `${names[n.locationId]} ${n.fiscalYear}`);
+    await eventually(async () => expect(await noticesOf(carol)).toEqual(['l2 FY27']));
+
+    // The program moves to FY28: l2's FY28 decision becomes an invitation now, and the FY27 notice and overview
+    // entry go (Get Started would enroll in FY28).
+    await world.program({ programId, fiscalYear: 'FY28', revision: 3 });
+    const [issued] = await world.waitEvent('InvitationIssued', forYear(programId, l2, 'FY28'));
+    expect(issued.envelope!.data.recipients!.map((r) => r.userId).sort()).toEqual([carol.userId, dave.userId].sort());
+    await eventually(async () => expect(await noticesOf(carol)).toEqual(['l2 FY28']));
+    const overview = await world.overview(carol);
+    const entries = overview.flatMap((location: { locationId: string; programs: any[] }) =>
+      location.programs.filter((p) => p.programId === programId).map((p) => `${names[location.locationId]} ${p.fiscalYear} ${p.actions}`),
+    );
+    expect(entries).toEqual(['l2 FY28 ENROLL']);
+    expect(world.events('InvitationDelivered', forYear(programId, l1, 'FY26'))).toEqual([]);
+  });
+
+  it('delivers nothing and lists no notice while the program is closed; reopening delivers and lists them again', async () => {
+    const partner = await world.partner(1);
+    const [l1] = partner.locationIds;
+    const ann = await world.user(partner, [['INCENTIVES_ADMIN', [l1]]], 'ann');
+    const bob = await world.user(partner, [], 'bob');
+    const carl = await world.user(partner, [], 'carl');
+    const programId = await world.program();
+    const other = await world.program();
+    await world.known(ann, [l1]);
+    await world.known(bob, []);
+    await world.known(carl, []);
+    await world.decide(partner, l1, programId, true);
+    await world.decide(partner, l1, other, true);
+    await world.waitEvent('InvitationIssued', forInvitation(programId, l1));
+    await world.waitEvent('InvitationIssued', forInvitation(other, l1));
+    const listed = async (user: typeof ann) =>
+      (await world.notices(user)).map((n) => n.programId).filter((id) => id === programId || id === other).sort();
+    await eventually(async () => expect(await listed(ann)).toEqual([programId, other].sort()));
+
+    await world.program({ programId, state: 'CLOSED', revision: 2 });
+    await eventually(async () => expect(await listed(ann)).toEqual([other]));
+
+    // Incentives admins assigned while it is closed receive only the open program's invitation.
+    await world.assignRole(bob, 'INCENTIVES_ADMIN', [l1]);
+    await world.assignRole(carl, 'INCENTIVES_ADMIN', [l1]); // same partition: handled after bob's event
+    await world.waitEvent('InvitationDelivered', forInvitation(other, l1), 2);
+    expect(world.events('InvitationDelivered', forInvitation(programId, l1))).toEqual([]);
+    expect(await listed(bob)).toEqual([other]);
+
+    // Reopened: the admins assigned meanwhile receive it, and every notice is listed again.
+    await world.program({ programId, state: 'OPEN', revision: 3 });
+    const [delivered] = await world.waitEvent('InvitationDelivered', forInvitation(programId, l1));
+    expect(delivered.envelope!.data.recipients!.map((r) => r.userId).sort()).toEqual([bob.userId, carl.userId].sort());
+    for (const admin of [ann, bob, carl]) {
+      await eventually(async () => expect(await listed(admin)).toEqual([programId, other].sort()));
+    }
+    expect(world.events('InvitationDelivered', forInvitation(programId, l1))).toHaveLength(1);
   });
 });
 

@@ -2,14 +2,15 @@ import { EnrollmentStatuses, ProgramStates } from '@lib/contracts';
 import { InvitationStates } from './invitation.schema';
 import { enrollmentChangeMovesInvitation, InvitationFacts, nextTransition, Person } from './invitation-rules';
 
+const FY = 'FY27';
 const ann: Person = { userId: 'ann', email: 'ann@example.com', displayName: 'Ann' };
 const bob: Person = { userId: 'bob', email: 'bob@example.com', displayName: 'Bob' };
 
 function facts(overrides: Partial<InvitationFacts> = {}): InvitationFacts {
   return {
     invitation: null,
-    decision: { eligible: true, reasons: [] },
-    program: { requiresEligibility: true, state: 'OPEN' },
+    decision: { eligible: true, reasons: [], fiscalYear: FY },
+    program: { requiresEligibility: true, state: 'OPEN', fiscalYear: FY },
     enrollmentStatus: null,
     admins: [ann],
     ...overrides,
@@ -30,12 +31,12 @@ describe('nextTransition', () => {
   });
 
   it('never invites to an open program', () => {
-    expect(nextTransition(facts({ program: { requiresEligibility: false, state: 'OPEN' } })).kind).toBe('none');
+    expect(nextTransition(facts({ program: { requiresEligibility: false, state: 'OPEN', fiscalYear: FY } })).kind).toBe('none');
   });
 
   it('issues nothing new for a closed or discontinued program', () => {
-    expect(nextTransition(facts({ program: { requiresEligibility: true, state: 'CLOSED' } })).kind).toBe('none');
-    expect(nextTransition(facts({ program: { requiresEligibility: true, state: 'DISCONTINUED' } })).kind).toBe('none');
+    expect(nextTransition(facts({ program: { requiresEligibility: true, state: 'CLOSED', fiscalYear: FY } })).kind).toBe('none');
+    expect(nextTransition(facts({ program: { requiresEligibility: true, state: 'DISCONTINUED', fiscalYear: FY } })).kind).toBe('none');
   });
 
   it('delivers an open invitation to admins who do not have it, and only to them', () => {
@@ -48,7 +49,7 @@ describe('nextTransition', () => {
   });
 
   it('revokes an open invitation when eligibility is lost, once', () => {
-    const decision = { eligible: false, reasons: ['Revenue threshold not met'] };
+    const decision = { eligible: false, reasons: ['Revenue threshold not met'], fiscalYear: FY };
     for (const state of ['ISSUED', 'AWAITING_ADMIN'] as const) {
       expect(nextTransition(facts({ decision, invitation: { state, recipients: [] } }))).toEqual({
         kind: 'revoke',
@@ -65,7 +66,7 @@ describe('nextTransition', () => {
   });
 
   it('never revokes nor delivers after enrollment, whatever the order of events', () => {
-    const ineligible = { eligible: false, reasons: [] };
+    const ineligible = { eligible: false, reasons: [], fiscalYear: FY };
     const issued = { state: 'ISSUED' as const, recipients: [{ userId: 'ann' }] };
     expect(nextTransition(facts({ invitation: issued, enrollmentStatus: 'ENROLLED', decision: ineligible }))).toEqual({ kind: 'mark-enrolled' });
     const revoked = { state: 'REVOKED' as const, recipients: [{ userId: 'ann' }] };
@@ -76,9 +77,41 @@ describe('nextTransition', () => {
     expect(nextTransition(facts({ enrollmentStatus: 'ENROLLED' })).kind).toBe('none');
   });
 
+  it("issues and delivers only in the program's current fiscal year", () => {
+    const program = { requiresEligibility: true, state: 'OPEN' as const, fiscalYear: 'FY27' };
+    // An FY26 invitation still waiting for an admin when the program is in FY27: the new admin gets nothing.
+    const waiting = { state: 'AWAITING_ADMIN' as const, recipients: [] };
+    const fy26 = { eligible: true, reasons: [], fiscalYear: 'FY26' };
+    expect(nextTransition(facts({ invitation: waiting, decision: fy26, program, admins: [bob] })).kind).toBe('none');
+    const issued = { state: 'ISSUED' as const, recipients: [{ userId: 'ann' }] };
+    expect(nextTransition(facts({ invitation: issued, decision: fy26, program, admins: [ann, bob] })).kind).toBe('none');
+    // An FY28 decision while the program is still in FY27 (a location enrolled in FY27 continues without action).
+    const fy28 = { eligible: true, reasons: [], fiscalYear: 'FY28' };
+    expect(nextTransition(facts({ decision: fy28, program, admins: [ann] })).kind).toBe('none');
+    expect(nextTransition(facts({ decision: fy28, program, admins: [] })).kind).toBe('none');
+    // An FY27 decision arriving after the program moved to FY28: Enroll would enroll in FY28.
+    const moved = { ...program, fiscalYear: 'FY28' };
+    expect(nextTransition(facts({ decision: { eligible: true, reasons: [], fiscalYear: 'FY27' }, program: moved })).kind).toBe('none');
+    expect(nextTransition(facts({ decision: fy28, program: moved, admins: [ann] }))).toEqual({ kind: 'issue', recipients: [ann] });
+    // Losing eligibility still revokes an open invitation of any year.
+    const lost = { eligible: false, reasons: ['gone'], fiscalYear: 'FY26' };
+    expect(nextTransition(facts({ invitation: issued, decision: lost, program }))).toEqual({ kind: 'revoke', reasons: ['gone'] });
+  });
+
+  it('delivers nothing while the program is closed or discontinued, and delivers once it reopens', () => {
+    const issued = { state: 'ISSUED' as const, recipients: [{ userId: 'ann' }] };
+    const waiting = { state: 'AWAITING_ADMIN' as const, recipients: [] };
+    for (const state of ['CLOSED', 'DISCONTINUED'] as const) {
+      const program = { requiresEligibility: true, state, fiscalYear: FY };
+      expect(nextTransition(facts({ invitation: issued, program, admins: [ann, bob] })).kind).toBe('none');
+      expect(nextTransition(facts({ invitation: waiting, program, admins: [bob] })).kind).toBe('none');
+    }
+    expect(nextTransition(facts({ invitation: waiting, admins: [bob] }))).toEqual({ kind: 'deliver', recipients: [bob] });
+  });
+
   it('revokes before enrollment even while the enrollment is in progress', () => {
     const invitation = { state: 'ISSUED' as const, recipients: [{ userId: 'ann' }] };
-    const decision = { eligible: false, reasons: [] };
+    const decision = { eligible: false, reasons: [], fiscalYear: FY };
     expect(nextTransition(facts({ invitation, decision, enrollmentStatus: 'ACTION_REQUIRED' })).kind).toBe('revoke');
   });
 });
@@ -87,8 +120,13 @@ describe('enrollmentChangeMovesInvitation', () => {
   // Every combination of the other facts, so that a rule added later that reads another status fails here.
   const others: InvitationFacts[] = [];
   for (const invitation of [null, ...InvitationStates.map((state) => ({ state, recipients: [{ userId: 'ann' }] }))])
-    for (const decision of [null, { eligible: true, reasons: [] }, { eligible: false, reasons: ['no'] }])
-      for (const program of [null, ...ProgramStates.flatMap((state) => [true, false].map((requiresEligibility) => ({ requiresEligibility, state })))])
+    for (const decision of [null, { eligible: true, reasons: [], fiscalYear: FY }, { eligible: false, reasons: ['no'], fiscalYear: FY }])
+      for (const program of [
+        null,
+        ...ProgramStates.flatMap((state) =>
+          [true, false].flatMap((requiresEligibility) => [FY, 'FY28'].map((fiscalYear) => ({ requiresEligibility, state, fiscalYear }))),
+        ),
+      ])
         for (const admins of [[], [ann], [ann, bob]]) others.push({ invitation, decision, program, admins, enrollmentStatus: null });
 
   it('is false only for changes that cannot alter the next transition, whatever else is known', () => {

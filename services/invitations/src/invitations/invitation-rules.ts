@@ -11,10 +11,10 @@ export interface Person {
 /** Everything the service knows about one (program, location, fiscal year). */
 export interface InvitationFacts {
   invitation: { state: InvitationState; recipients: Array<{ userId: string }> } | null;
-  /** The latest eligibility decision; null until one arrived. */
-  decision: { eligible: boolean; reasons: string[] } | null;
-  /** The program as last described; null until ProgramCreated arrived. */
-  program: { requiresEligibility: boolean; state: ProgramState } | null;
+  /** The latest eligibility decision of the invitation's fiscal year; null until one arrived. */
+  decision: { eligible: boolean; reasons: string[]; fiscalYear: string } | null;
+  /** The program as last described (`fiscalYear`: the year Enroll enrolls in now); null until ProgramCreated arrived. */
+  program: { requiresEligibility: boolean; state: ProgramState; fiscalYear: string } | null;
   enrollmentStatus: EnrollmentStatus | null;
   /** Active Incentives admins of the location now (directly or through `*`). */
   admins: Person[];
@@ -44,6 +44,23 @@ export function enrollmentChangeMovesInvitation(change: { status: EnrollmentStat
 }
 
 /**
+ * Why an eligible decision may not become an invitation now (nothing issued, nothing delivered), or null when it
+ * may. Only an `OPEN` program invites, and only for its current fiscal year: Enroll always enrolls in the program's
+ * current year, so an invitation of another year would lead to an Enroll that refuses (or is not needed: a location
+ * enrolled this year continues into the next one without action).
+ */
+export function whyNotInviting(
+  decision: { fiscalYear: string },
+  program: { state: ProgramState; fiscalYear: string },
+): string | null {
+  if (program.state !== 'OPEN') return `program is ${program.state}: nothing issued or delivered`;
+  if (decision.fiscalYear !== program.fiscalYear) {
+    return `${decision.fiscalYear} is not the program's current fiscal year (${program.fiscalYear}): nothing issued or delivered`;
+  }
+  return null;
+}
+
+/**
  * The one rule set of invitations: the next transition from the current facts. It is a function of state, not of
  * the message that triggered it, so decisions, role events, program events and enrollment events arriving in any
  * order, or more than once, lead to the same invitation.
@@ -67,8 +84,11 @@ export function nextTransition(facts: InvitationFacts): Transition {
       : { kind: 'none', why: 'not eligible, nothing to revoke' };
   }
 
+  // Revoking (above) is right for any year and program state; inviting is not.
+  const notNow = whyNotInviting(decision, program);
+  if (notNow) return { kind: 'none', why: notNow };
+
   if (!invitation || invitation.state === 'REVOKED') {
-    if (program.state !== 'OPEN') return { kind: 'none', why: `program is ${program.state}: no new invitation` };
     return admins.length ? { kind: 'issue', recipients: admins } : { kind: 'await-admin' };
   }
 

@@ -1,4 +1,5 @@
 import { Actor, holdsRole } from '@lib/access';
+import { ProgramState } from '@lib/contracts';
 import { InvitationState } from '../invitations/invitation.schema';
 
 /** Invitations whose notices can be shown: a revoked one loses them, a waiting one has no recipient yet. */
@@ -8,20 +9,32 @@ export const NOTICE_TITLE = 'Partner Incentive Enrollment Invitation';
 
 export type NoticeStatus = 'pending' | 'selected' | 'none';
 
+/** The program as this service knows it now (the state and the fiscal year Enroll enrolls in). */
+export interface NoticeProgram {
+  state: ProgramState;
+  fiscalYear: string;
+}
+
 /**
  * The user's notice on an invitation: `pending` (listed), `selected` (never listed again, selecting again answers
  * the same link) or `none`. A recipient who no longer holds the Incentives admin role on the location has none.
+ * Neither does anyone while the program is not `OPEN` (Enroll would refuse; the notice comes back if it reopens),
+ * nor once the invitation's fiscal year is no longer the program's current one (Get Started would enroll in another
+ * year): the notice invites to enroll, so it is shown only while that is possible.
  */
 export function noticeStatus(
   invitation: {
     partnerId: string;
     locationId: string;
+    fiscalYear: string;
     state: InvitationState;
     recipients: Array<{ userId: string; selectedAt?: Date | null }>;
   },
+  program: NoticeProgram | null | undefined,
   actor: Pick<Actor, 'userId' | 'partnerId' | 'roles'>,
 ): NoticeStatus {
   if (invitation.partnerId !== actor.partnerId || !NOTICE_STATES.includes(invitation.state)) return 'none';
+  if (program?.state !== 'OPEN' || program.fiscalYear !== invitation.fiscalYear) return 'none';
   if (!holdsRole(actor, 'INCENTIVES_ADMIN', invitation.locationId)) return 'none';
   const recipient = invitation.recipients.find((r) => r.userId === actor.userId);
   if (!recipient) return 'none';

@@ -16,6 +16,7 @@ function input(overrides: Partial<OverviewInput> = {}): OverviewInput {
       ['OPN', { _id: 'OPN', name: 'Open program', fiscalYear: 'FY27', requiresEligibility: false, state: 'OPEN' as const }],
     ]),
     enrollments: [],
+    decisions: [{ programId: 'INV', locationId: 'L1', fiscalYear: 'FY27', eligible: true }],
     portalBaseUrl: base,
     ...overrides,
   };
@@ -82,5 +83,51 @@ describe('buildOverview', () => {
     expect(l1.programs.map((p) => p.programId)).toEqual(['INV', 'OPN']);
     expect(l2.programs.map((p) => p.programId)).toEqual(['OPN']);
     expect(l2.programs[0].actions).toEqual([]);
+  });
+
+  it('offers no Enroll for an expired or discontinued enrollment (Enroll refuses it)', () => {
+    for (const status of ['EXPIRED', 'DISCONTINUED'] as const) {
+      const enrollments = [
+        { programId: 'INV', locationId: 'L1', fiscalYear: 'FY27', status },
+        { programId: 'OPN', locationId: 'L1', fiscalYear: 'FY27', status },
+      ];
+      const [location] = buildOverview(input({ enrollments }));
+      expect(location.programs.map((p) => [p.programId, p.enrollmentStatus, p.actions, p.getStartedUrl])).toEqual([
+        ['INV', status, [], undefined],
+        ['OPN', status, [], undefined],
+      ]);
+    }
+  });
+
+  it('offers Enroll for an ineligible enrollment only once the location is eligible again (open programs: always)', () => {
+    const enrollments = [
+      { programId: 'INV', locationId: 'L1', fiscalYear: 'FY27', status: 'INELIGIBLE' as const },
+      { programId: 'OPN', locationId: 'L1', fiscalYear: 'FY27', status: 'INELIGIBLE' as const },
+    ];
+    // Still ineligible (an ENROLLED invitation is never revoked, so it stays listed): Enroll would answer 422.
+    const invitations = [{ ...input().invitations[0], state: 'ENROLLED' as const }];
+    const ineligible = [{ programId: 'INV', locationId: 'L1', fiscalYear: 'FY27', eligible: false }];
+    const [still] = buildOverview(input({ enrollments, invitations, decisions: ineligible }));
+    expect(still.programs.map((p) => [p.programId, p.status, p.actions])).toEqual([
+      ['INV', 'Inactive / Ineligible', []],
+      ['OPN', 'Inactive / Ineligible', ['ENROLL']],
+    ]);
+    // Eligible again (the invitation was issued again): Enroll starts the enrollment again.
+    const [again] = buildOverview(input({ enrollments }));
+    expect(again.programs.map((p) => [p.programId, p.actions])).toEqual([
+      ['INV', ['ENROLL']],
+      ['OPN', ['ENROLL']],
+    ]);
+  });
+
+  it("lists an invitation only while its fiscal year is the program's current one, unless the location enrolled in it", () => {
+    const programs = new Map([
+      ['INV', { _id: 'INV', name: 'Invited program', fiscalYear: 'FY28', requiresEligibility: true, state: 'OPEN' as const }],
+    ]);
+    expect(buildOverview(input({ programs }))[0].programs).toEqual([]);
+    const enrollments = [{ programId: 'INV', locationId: 'L1', fiscalYear: 'FY27', status: 'ACTION_REQUIRED' as const }];
+    expect(buildOverview(input({ programs, enrollments }))[0].programs).toEqual([
+      expect.objectContaining({ programId: 'INV', fiscalYear: 'FY27', status: 'Action required', actions: [] }),
+    ]);
   });
 });

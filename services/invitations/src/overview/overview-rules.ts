@@ -8,8 +8,12 @@ export type OverviewAction = (typeof OverviewActions)[number];
 
 export const NOT_ENROLLED_LABEL = 'Not enrolled';
 
-/** Statuses where enrolling again makes no sense: done, or waiting for validation. */
-const NO_ENROLL: EnrollmentStatus[] = ['ENROLLED', 'VALIDATING'];
+/**
+ * Statuses where Enroll is not offered: done, waiting for validation, or ended for good (Enroll answers 409 for an
+ * expired or discontinued enrollment). INELIGIBLE is decided apart: Enroll starts it again once the location is
+ * eligible again.
+ */
+const NO_ENROLL: EnrollmentStatus[] = ['ENROLLED', 'VALIDATING', 'EXPIRED', 'DISCONTINUED'];
 
 export interface OverviewProgramEntry {
   programId: string;
@@ -48,6 +52,8 @@ export interface OverviewInput {
   /** Every program referenced by the invitations and enrollments, and every open program. */
   programs: Map<string, { _id: string; name: string; fiscalYear: string; requiresEligibility: boolean; state: ProgramState }>;
   enrollments: Array<{ programId: string; locationId: string; fiscalYear: string; status: EnrollmentStatus }>;
+  /** The latest eligibility decisions of the locations (whether an INELIGIBLE enrollment can start again). */
+  decisions: Array<{ programId: string; locationId: string; fiscalYear: string; eligible: boolean }>;
   portalBaseUrl: string;
 }
 
@@ -55,8 +61,9 @@ const entryKey = (programId: string, fiscalYear: string) => `${programId}\u0000$
 
 /**
  * The incentives overview: per visible location, the programs it can enroll in (invited programs that are not
- * revoked, and open programs that accept enrollments), plus any program it has an enrollment in, each with its
- * status and the Enroll action where the user is an Incentives admin of the location.
+ * revoked, open and in the invitation's fiscal year, and open programs that accept enrollments), plus any program it
+ * has an enrollment in, each with its status and the Enroll action where the user is an Incentives admin of the
+ * location and Enroll would accept.
  */
 export function buildOverview(input: OverviewInput): OverviewLocation[] {
   const openPrograms = [...input.programs.values()].filter((p) => !p.requiresEligibility && p.state === 'OPEN');
@@ -66,6 +73,11 @@ export function buildOverview(input: OverviewInput): OverviewLocation[] {
       input.enrollments
         .filter((e) => e.locationId === location._id)
         .map((e) => [entryKey(e.programId, e.fiscalYear), e.status] as const),
+    );
+    const eligible = new Set(
+      input.decisions
+        .filter((d) => d.locationId === location._id && d.eligible)
+        .map((d) => entryKey(d.programId, d.fiscalYear)),
     );
     const entries = new Map<string, OverviewProgramEntry>();
     const add = (
@@ -80,12 +92,16 @@ export function buildOverview(input: OverviewInput): OverviewLocation[] {
       if (entries.has(key)) return;
       const program = input.programs.get(programId);
       const enrollmentStatus = statuses.get(key) ?? null;
-      const canEnroll = isAdmin && enrollable && (!enrollmentStatus || !NO_ENROLL.includes(enrollmentStatus));
+      const requiresEligibility = program?.requiresEligibility ?? true;
+      // Enroll starts an INELIGIBLE enrollment again only once the location is eligible (open programs: always).
+      const endedForNow = enrollmentStatus === 'INELIGIBLE' && requiresEligibility && !eligible.has(key);
+      const canEnroll =
+        isAdmin && enrollable && !endedForNow && (!enrollmentStatus || !NO_ENROLL.includes(enrollmentStatus));
       entries.set(key, {
         programId,
         programName: program?.name ?? fallbackName ?? programId,
         fiscalYear,
-        requiresEligibility: program?.requiresEligibility ?? true,
+        requiresEligibility,
         ...(invitation && { invitationId: invitation._id, invitationState: invitation.state }),
         enrollmentStatus,
         status: enrollmentStatus
@@ -101,10 +117,12 @@ export function buildOverview(input: OverviewInput): OverviewLocation[] {
     for (const invitation of input.invitations) {
       if (invitation.locationId !== location._id || invitation.state === 'REVOKED') continue;
       const program = input.programs.get(invitation.programId);
-      const open = program?.state === 'OPEN';
-      // A closed or discontinued program only stays on the overview where the location has an enrollment in it.
-      if (!open && !statuses.has(entryKey(invitation.programId, invitation.fiscalYear))) continue;
-      add(invitation.programId, invitation.fiscalYear, invitation.programName, open, invitation.getStartedUrl, invitation);
+      // Enroll enrolls in the program's current fiscal year, and only while the program is OPEN.
+      const enrollable = program?.state === 'OPEN' && program.fiscalYear === invitation.fiscalYear;
+      // A closed or discontinued program, or an invitation of another fiscal year, only stays on the overview where
+      // the location has an enrollment in it.
+      if (!enrollable && !statuses.has(entryKey(invitation.programId, invitation.fiscalYear))) continue;
+      add(invitation.programId, invitation.fiscalYear, invitation.programName, enrollable, invitation.getStartedUrl, invitation);
     }
     for (const program of openPrograms) {
       const link = getStartedUrl(input.portalBaseUrl, { programId: program._id, locationId: location._id, fiscalYear: program.fiscalYear });

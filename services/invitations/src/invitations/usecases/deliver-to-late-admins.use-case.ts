@@ -8,7 +8,8 @@ const USER_EVENTS = new Set(['UserCreated', 'UserUpdated', 'UserDeactivated', 'R
 
 /**
  * A user event that may make someone an Incentives admin of a location (RoleAssigned, or a snapshot carrying the
- * role): every open invitation of those locations is delivered to them (and an AWAITING_ADMIN one stops waiting).
+ * role): every open invitation of those locations for its program's current fiscal year is delivered to them (and
+ * an AWAITING_ADMIN one stops waiting).
  *
  * The AccessModule's own handler also applies identity events to the role view, and Nest gives no order between
  * the two handlers. So this use case applies the event's user snapshot to the role view itself first (idempotent:
@@ -34,7 +35,8 @@ export class DeliverToLateAdmins {
     if (!user?.active) return;
     const locations = user.roles.filter((grant) => grant.role === 'INCENTIVES_ADMIN').flatMap((grant) => grant.locationIds);
     if (!locations.length) return;
-    const invitationIds = await this.views.eligibleDecisionIds(
+    // Only the programs' current fiscal year: an invitation of another year is never delivered.
+    const invitationIds = await this.views.currentEligibleDecisionIds(
       user.partnerId,
       locations.includes(ALL_LOCATIONS) ? null : locations,
     );

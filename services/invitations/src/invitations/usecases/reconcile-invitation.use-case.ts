@@ -3,7 +3,7 @@ import { EventOutbox } from '@lib/messaging';
 import { Injectable, Logger } from '@nestjs/common';
 import { InvitationLock } from '../invitation-lock';
 import { InvitationRepository } from '../invitation.repository';
-import { nextTransition, Person, Transition } from '../invitation-rules';
+import { nextTransition, Person, Transition, whyNotInviting } from '../invitation-rules';
 import { ViewsRepository } from '../views/views.repository';
 import { DeliverInvitation } from './deliver-invitation.use-case';
 import { IssueInvitation } from './issue-invitation.use-case';
@@ -48,7 +48,9 @@ export class ReconcileInvitation {
       if (!key) return { kind: 'none', why: 'nothing known' };
       const program = await this.views.program(key.programId);
       const admins =
-        decision?.eligible && program?.requiresEligibility ? await this.admins(key.partnerId, key.locationId) : [];
+        decision?.eligible && program?.requiresEligibility && !whyNotInviting(decision, program)
+          ? await this.admins(key.partnerId, key.locationId)
+          : [];
 
       const transition = nextTransition({
         invitation: current,

@@ -5,7 +5,9 @@ import { ReconcileInvitation } from './reconcile-invitation.use-case';
 
 /**
  * A program snapshot (highest revision wins). Decisions that arrived before the program, or a program that
- * reopens, turn into invitations now.
+ * reopens or moves to a new fiscal year, turn into invitations now: those of the program's current fiscal year
+ * (the year Enroll enrolls in). Invitations of other years are left as they are: they are no longer delivered,
+ * and their notices are not listed.
  */
 @Injectable()
 export class RecordProgram {
@@ -16,7 +18,10 @@ export class RecordProgram {
 
   async execute(program: ProgramSnapshot, heartbeat: () => Promise<void> = async () => undefined): Promise<void> {
     await this.views.recordProgram(program);
-    for (const invitationId of await this.views.decisionIdsOfProgram(program.programId)) {
+    // The year as stored (this snapshot, or a newer one kept before it): only its decisions can be invited.
+    const current = await this.views.program(program.programId);
+    if (!current) return;
+    for (const invitationId of await this.views.decisionIdsOfProgram(program.programId, current.fiscalYear)) {
       await this.reconcile.execute(invitationId);
       await heartbeat();
     }

@@ -49,19 +49,38 @@ export class ViewsRepository {
     return (await this.decisionLoader.load(id)) ?? null;
   }
 
-  /** Ids of the decisions of a program (the invitations that may change when the program does). */
-  async decisionIdsOfProgram(programId: string): Promise<string[]> {
-    const rows = await this.decisions.find({ programId }, { _id: 1 }).sort({ _id: 1 }).lean();
+  /**
+   * Ids of the decisions of a program for one fiscal year (the program's current one: the invitations that may
+   * change when the program does; those of other years are never issued or delivered).
+   */
+  async decisionIdsOfProgram(programId: string, fiscalYear: string): Promise<string[]> {
+    const rows = await this.decisions.find({ programId, fiscalYear }, { _id: 1 }).sort({ _id: 1 }).lean();
     return rows.map((row) => row._id);
   }
 
-  /** Ids of the eligible decisions of a partner's locations (all of them for `null`). */
-  async eligibleDecisionIds(partnerId: string, locationIds: string[] | null): Promise<string[]> {
+  /**
+   * Ids of the eligible decisions of a partner's locations (all of them for `null`) for the current fiscal year of
+   * their program: the invitations a new Incentives admin may receive. Decisions of other years, and of programs
+   * not known yet, are left out.
+   */
+  async currentEligibleDecisionIds(partnerId: string, locationIds: string[] | null): Promise<string[]> {
     const rows = await this.decisions
-      .find({ partnerId, eligible: true, ...(locationIds && { locationId: { $in: locationIds } }) }, { _id: 1 })
+      .find(
+        { partnerId, eligible: true, ...(locationIds && { locationId: { $in: locationIds } }) },
+        { _id: 1, programId: 1, fiscalYear: 1 },
+      )
       .sort({ _id: 1 })
       .lean();
-    return rows.map((row) => row._id);
+    if (!rows.length) return [];
+    const programs = await this.programsById([...new Set(rows.map((row) => row.programId))]);
+    return rows.filter((row) => programs.get(row.programId)?.fiscalYear === row.fiscalYear).map((row) => row._id);
+  }
+
+  /** The latest decisions of a partner's locations (the overview: whether an ineligible location is eligible again). */
+  async decisionsFor(partnerId: string, locationIds: string[]): Promise<EligibilityDecisionView[]> {
+    return this.decisions
+      .find({ partnerId, locationId: { $in: locationIds } }, { programId: 1, locationId: 1, fiscalYear: 1, eligible: 1 })
+      .lean<EligibilityDecisionView[]>();
   }
 
   async recordProgram(program: ProgramSnapshot): Promise<void> {

@@ -2,6 +2,7 @@ import { AccessPolicy } from '@lib/access';
 import { Principal } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { InvitationRecord, InvitationRepository } from '../../invitations/invitation.repository';
+import { ViewsRepository } from '../../invitations/views/views.repository';
 import { NoticeDto } from '../dto/notice.dto';
 import { NOTICE_STATES, NOTICE_TITLE, noticeStatus } from '../notice-rules';
 
@@ -22,18 +23,26 @@ export function toNotice(invitation: InvitationRecord, userId: string, legalName
   };
 }
 
-/** The signed-in user's home-page notices they have not selected yet, in their own partner only. */
+/**
+ * The signed-in user's home-page notices they have not selected yet, in their own partner only, of open programs
+ * and their current fiscal year.
+ */
 @Injectable()
 export class ListNotices {
   constructor(
     private readonly policy: AccessPolicy,
     private readonly invitations: InvitationRepository,
+    private readonly views: ViewsRepository,
   ) {}
 
   async execute(principal: Principal): Promise<NoticeDto[]> {
     const actor = await this.policy.actor(principal);
     const candidates = await this.invitations.withPendingNotice(actor.partnerId, actor.userId, NOTICE_STATES);
-    const pending = candidates.filter((invitation) => noticeStatus(invitation, actor) === 'pending');
+    if (!candidates.length) return [];
+    const programs = await this.views.programsById([...new Set(candidates.map((invitation) => invitation.programId))]);
+    const pending = candidates.filter(
+      (invitation) => noticeStatus(invitation, programs.get(invitation.programId), actor) === 'pending',
+    );
     // One batched read for the locations' names (the loader groups these lookups).
     const locations = await Promise.all(pending.map((invitation) => this.policy.locationById(invitation.locationId)));
     return pending.map((invitation, i) => toNotice(invitation, actor.userId, locations[i]?.legalName));

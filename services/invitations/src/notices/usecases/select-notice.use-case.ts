@@ -6,6 +6,7 @@ import { Injectable } from '@nestjs/common';
 import { InvitationEventIds, noticeSelected } from '../../invitations/invitation-events';
 import { InvitationLock } from '../../invitations/invitation-lock';
 import { InvitationRecord, InvitationRepository } from '../../invitations/invitation.repository';
+import { ViewsRepository } from '../../invitations/views/views.repository';
 import { SelectedNoticeDto } from '../dto/notice.dto';
 import { noticeStatus } from '../notice-rules';
 
@@ -14,13 +15,15 @@ const MAX_ATTEMPTS = 8;
 /**
  * The user selects their notice: the answer carries the Get Started link, the notice is never listed to them
  * again (other recipients keep theirs) and NoticeSelected is published once. The invitation stays valid.
- * Selecting again answers the same link without a new event. Anything that is not the caller's notice is 404.
+ * Selecting again answers the same link without a new event. Anything that is not the caller's notice is 404, as is
+ * a notice no longer shown (program not OPEN, or the invitation's fiscal year no longer the program's current one).
  */
 @Injectable()
 export class SelectNotice {
   constructor(
     private readonly policy: AccessPolicy,
     private readonly invitations: InvitationRepository,
+    private readonly views: ViewsRepository,
     private readonly outbox: EventOutbox,
     private readonly lock: InvitationLock,
   ) {}
@@ -33,7 +36,8 @@ export class SelectNotice {
   private async select(actor: Actor, invitationId: string): Promise<SelectedNoticeDto> {
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
       const invitation = await this.invitations.findForPartner(actor.partnerId, invitationId);
-      const status = invitation ? noticeStatus(invitation, actor) : 'none';
+      const program = invitation && (await this.views.program(invitation.programId));
+      const status = invitation ? noticeStatus(invitation, program, actor) : 'none';
       if (!invitation || status === 'none') throw Problems.notFound(`Notice ${invitationId}`);
       if (status === 'selected') return answer(invitation, actor.userId);
 

@@ -24,14 +24,23 @@ export class GetOverview {
     const locations = await this.policy.visibleLocations(actor);
     if (!locations.length) return [];
     const locationIds = locations.map((location) => location._id);
-    const [invitations, enrollments, openPrograms] = await Promise.all([
+    const [invitations, enrollments, decisions, openPrograms] = await Promise.all([
       this.invitations.listForPartner(actor.partnerId, { locationIds }),
       this.views.enrollmentStatusesFor(actor.partnerId, locationIds),
+      this.views.decisionsFor(actor.partnerId, locationIds),
       this.views.openPrograms(),
     ]);
     const referenced = [...new Set([...invitations, ...enrollments].map((item) => item.programId))];
     const programs = await this.views.programsById(referenced);
     for (const program of openPrograms) programs.set(program._id, program);
-    return buildOverview({ actor, locations, invitations, programs, enrollments, portalBaseUrl: this.config.PORTAL_BASE_URL });
+    return buildOverview({
+      actor,
+      locations,
+      invitations,
+      programs,
+      enrollments,
+      decisions,
+      portalBaseUrl: this.config.PORTAL_BASE_URL,
+    });
   }
 }
