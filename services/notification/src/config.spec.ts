@@ -1,5 +1,6 @@
 import { baseConfigSpec, ConfigError, loadConfig } from '@lib/platform';
 import { notificationConfigSpec } from './config';
+import { retryDelay } from './delivery/backoff';
 
 const required = {
   MONGO_URL: 'mongodb://127.0.0.1:27017/',
@@ -11,15 +12,20 @@ const required = {
 const load = (env: Record<string, string>) => loadConfig({ ...baseConfigSpec('notification'), ...notificationConfigSpec }, { ...required, ...env });
 
 describe('notification settings', () => {
-  it('defaults to the Partner Center sender and five attempts a second apart', () => {
+  it('defaults to the Partner Center sender, and retries an email for about an hour before it is FAILED', () => {
     const config = load({});
     expect(config).toMatchObject({
       MAIL_FROM_NAME: 'Partner Center',
       MAIL_FROM_ADDRESS: 'no-reply@partnercenter.local',
       SMTP_URL: 'smtp://127.0.0.1:1025',
-      NOTIFY_MAX_ATTEMPTS: 5,
+      NOTIFY_MAX_ATTEMPTS: 20,
       NOTIFY_BACKOFF_MS: 1_000,
+      NOTIFY_BACKOFF_MAX_MS: 300_000,
     });
+    // The delays between the attempts: an SMTP outage (or a rotated password) shorter than this loses no email.
+    const retriedForMs = Array.from({ length: config.NOTIFY_MAX_ATTEMPTS - 1 }, (_, i) => retryDelay(i + 1, config.NOTIFY_BACKOFF_MS, config.NOTIFY_BACKOFF_MAX_MS)).reduce((a, b) => a + b, 0);
+    expect(retriedForMs / 60_000).toBeGreaterThan(55);
+    expect(retriedForMs / 60_000).toBeLessThan(65);
   });
 
   it('takes 0 as no age limit for events', () => {

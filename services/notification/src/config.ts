@@ -19,7 +19,10 @@ export const notificationConfigSpec = {
   MAIL_FROM_NAME: str({ default: 'Partner Center', desc: 'Display name of the sender' }),
   MAIL_FROM_ADDRESS: email({ default: 'no-reply@partnercenter.local', desc: 'Address of the sender' }),
   PORTAL_BASE_URL: url({ default: 'http://localhost:8080', desc: 'Partner Center web app, for links in emails and inbox entries' }),
-  NOTIFY_MAX_ATTEMPTS: atLeastOne({ default: 5, desc: 'SMTP attempts per email before it is recorded as failed' }),
+  NOTIFY_MAX_ATTEMPTS: atLeastOne({
+    default: 20,
+    desc: 'SMTP attempts per email before it is recorded as failed (20 with the default backoff: retried for about an hour)',
+  }),
   NOTIFY_BACKOFF_MS: atLeastOne({ default: 1_000, desc: 'Delay before the first retry; doubles on each attempt' }),
   NOTIFY_BACKOFF_MAX_MS: atLeastOne({ default: 300_000, desc: 'Upper bound of the retry delay' }),
   NOTIFY_CONCURRENCY: atLeastOne({ default: 16, desc: 'Emails sent at the same time by one instance (and pooled SMTP connections)' }),

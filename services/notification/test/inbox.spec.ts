@@ -208,4 +208,16 @@ describe('inbox', () => {
     expect(unknown.status).toBe(400);
     expect(unknown.body.errors).toEqual([expect.objectContaining({ field: 'limit' })]);
   });
+
+  it('rejects a page beyond 10000 with 400 problem+json, before a skip past int64 reaches the database', async () => {
+    for (const page of ['1e18', '10001']) {
+      const response = await call(avery.token, `/v1/inbox?page=${page}`);
+      expect(response.status).toBe(400);
+      expect(response.type).toMatch(/application\/problem\+json/);
+      expect(response.body.errors).toEqual([expect.objectContaining({ field: 'page' })]);
+    }
+    const last = await call(avery.token, '/v1/inbox?page=10000&pageSize=100');
+    expect(last.status).toBe(200);
+    expect(last.body).toMatchObject({ items: [], page: 10000, pageSize: 100 });
+  });
 });

@@ -67,10 +67,32 @@ export class Mailer implements OnApplicationShutdown {
   }
 }
 
-/** 5xx answers are permanent (no such mailbox, message refused): retrying cannot help. */
+/** nodemailer's codes for a rejection of this message: its envelope (MAIL FROM, RCPT TO, DATA) or its content. */
+const MESSAGE_STAGE_CODES = new Set(['EENVELOPE', 'EMESSAGE']);
+/**
+ * 5xx answers at the message stage that say nothing about the message: 503 bad sequence of commands (a pooled
+ * connection in the wrong state) and 530 authentication or STARTTLS required (the server refuses the session).
+ */
+const SESSION_REPLIES = new Set([503, 530]);
+
+/**
+ * Permanent only when the server refused this message or its recipient (a 5xx answer to MAIL FROM, RCPT TO or the
+ * data: no such mailbox, message refused): retrying cannot help. nodemailer also puts the server's reply code on
+ * session failures (EAUTH 535 after a password rotation, 530, a greeting refused, 503 on a pooled connection):
+ * those concern every email alike and are retried with backoff, as are 4xx answers, refused connections and
+ * timeouts.
+ */
 export function isPermanentSmtpFailure(error: unknown): boolean {
-  const code = (error as { responseCode?: number })?.responseCode;
-  return typeof code === 'number' && code >= 500 && code < 600;
+  const e = error as { code?: unknown; responseCode?: unknown } | null | undefined;
+  const code = e?.responseCode;
+  return (
+    typeof e?.code === 'string' &&
+    MESSAGE_STAGE_CODES.has(e.code) &&
+    typeof code === 'number' &&
+    code >= 500 &&
+    code < 600 &&
+    !SESSION_REPLIES.has(code)
+  );
 }
 
 export function describeSmtpFailure(error: unknown): string {

@@ -103,11 +103,18 @@ export class MessagePlanner {
     };
   }
 
-  /** To the Global and Account admins the event names, or, when it names none, those of the recipient view. */
+  /**
+   * To the Global and Account admins the event names that are still active, and to those of the recipient view
+   * (once each): when every admin the event names has been deactivated since, or it names none, someone is still
+   * told that the location needs an Incentives admin.
+   */
   private async adminNeeded(data: AdminAssignmentRequested): Promise<MessagePlan> {
-    const recipients = data.recipients.length
-      ? await this.directory.listed(data.partnerId, data.recipients)
-      : await this.directory.companyAdmins(data.partnerId);
+    const [listed, current] = await Promise.all([
+      this.directory.listed(data.partnerId, data.recipients),
+      this.directory.companyAdmins(data.partnerId),
+    ]);
+    const seen = new Set<string>();
+    const recipients = [...listed, ...current].filter(({ userId }) => !seen.has(userId) && Boolean(seen.add(userId)));
     return {
       template: 'admin-assignment-requested',
       partnerId: data.partnerId,

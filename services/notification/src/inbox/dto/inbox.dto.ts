@@ -3,9 +3,12 @@ import { Type } from 'class-transformer';
 import { IsInt, IsOptional, Max, Min } from 'class-validator';
 import { InboxEntry } from '../inbox.repository';
 
+export const MAX_PAGE = 10_000;
+
 export class InboxQuery {
-  @ApiPropertyOptional({ minimum: 1, default: 1, description: 'Page number, from 1' })
-  @IsOptional() @Type(() => Number) @IsInt() @Min(1)
+  /** Bounded so that (page - 1) * pageSize stays a skip the database accepts (int64), far beyond any real inbox. */
+  @ApiPropertyOptional({ minimum: 1, maximum: MAX_PAGE, default: 1, description: 'Page number, from 1' })
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(MAX_PAGE)
   page?: number;
 
   @ApiPropertyOptional({ minimum: 1, maximum: 100, default: 20 })

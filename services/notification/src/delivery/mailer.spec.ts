@@ -1,0 +1,114 @@
+import type { AddressInfo } from 'node:net';
+import { SMTPServer, SMTPServerOptions } from 'smtp-server';
+import type { NotificationConfig } from '../config';
+import { isPermanentSmtpFailure, Mailer } from './mailer';
+
+const email = {
+  _id: 'e-1:u-1:EMAIL',
+  email: 'ann@contoso.example.com',
+  displayName: 'Ann',
+  subject: 'Partner Incentive Enrollment Invitation',
+  text: 'Hello',
+  html: '<p>Hello</p>',
+  causationEventId: 'e-1',
+};
+
+/** A real SMTP server configured for one case, and what nodemailer (through the Mailer) reports for it. */
+async function failureFrom(options: SMTPServerOptions, credentials = ''): Promise<unknown> {
+  const server = new SMTPServer({ disabledCommands: ['STARTTLS'], logger: false, ...options });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const { port } = server.server.address() as AddressInfo;
+  const mailer = new Mailer({
+    SMTP_URL: `smtp://${credentials}127.0.0.1:${port}`,
+    NOTIFY_CONCURRENCY: 1,
+    NOTIFY_SMTP_TIMEOUT_MS: 5_000,
+    MAIL_FROM_NAME: 'Partner Center',
+    MAIL_FROM_ADDRESS: 'no-reply@partnercenter.local',
+  } as NotificationConfig);
+  try {
+    await mailer.send(email);
+    throw new Error('the server accepted the email');
+  } catch (error) {
+    return error;
+  } finally {
+    mailer.onApplicationShutdown();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+}
+
+const refusal = (message: string, responseCode: number) => Object.assign(new Error(message), { responseCode });
+
+describe('isPermanentSmtpFailure, on the errors nodemailer really gives', () => {
+  it('retries a login refused with 535 (a rotated SMTP password must not dead-letter every email)', async () => {
+    const error = await failureFrom(
+      {
+        authOptional: false,
+        allowInsecureAuth: true,
+        onAuth: (_auth, _session, callback) => callback(new Error('Authentication credentials invalid')),
+      },
+      'mailer:old-password@',
+    );
+    expect(error).toMatchObject({ code: 'EAUTH', responseCode: 535 });
+    expect(isPermanentSmtpFailure(error)).toBe(false);
+  });
+
+  it('retries 530 authentication required (the session is refused, not the message)', async () => {
+    const error = await failureFrom({ authOptional: false, allowInsecureAuth: true });
+    expect(error).toMatchObject({ code: 'EENVELOPE', responseCode: 530 });
+    expect(isPermanentSmtpFailure(error)).toBe(false);
+  });
+
+  it('gives up on a recipient refused with 5xx, and on a message refused with 5xx', async () => {
+    const rcpt = await failureFrom({
+      authOptional: true,
+      onRcptTo: (_address, _session, callback) => callback(refusal('No such mailbox', 550)),
+    });
+    expect(rcpt).toMatchObject({ code: 'EENVELOPE', responseCode: 550 });
+    expect(isPermanentSmtpFailure(rcpt)).toBe(true);
+
+    const data = await failureFrom({
+      authOptional: true,
+      onData: (stream, _session, callback) => {
+        stream.resume();
+        stream.on('end', () => callback(refusal('Message refused', 554)));
+      },
+    });
+    expect(data).toMatchObject({ code: 'EMESSAGE', responseCode: 554 });
+    expect(isPermanentSmtpFailure(data)).toBe(true);
+  });
+
+  it('retries a recipient deferred with 4xx', async () => {
+    const error = await failureFrom({
+      authOptional: true,
+      onRcptTo: (_address, _session, callback) => callback(refusal('Mailbox busy, try again later', 451)),
+    });
+    expect(error).toMatchObject({ code: 'EENVELOPE', responseCode: 451 });
+    expect(isPermanentSmtpFailure(error)).toBe(false);
+  });
+});
+
+describe('isPermanentSmtpFailure, by code', () => {
+  const failure = (code: string, responseCode?: number) => Object.assign(new Error(code), { code, responseCode });
+
+  it('is permanent only for a 5xx rejection of the envelope or the message, 503 and 530 excepted', () => {
+    expect(isPermanentSmtpFailure(failure('EENVELOPE', 550))).toBe(true);
+    expect(isPermanentSmtpFailure(failure('EENVELOPE', 553))).toBe(true);
+    expect(isPermanentSmtpFailure(failure('EMESSAGE', 552))).toBe(true);
+    expect(isPermanentSmtpFailure(failure('EENVELOPE', 503))).toBe(false);
+    expect(isPermanentSmtpFailure(failure('EMESSAGE', 503))).toBe(false);
+    expect(isPermanentSmtpFailure(failure('EENVELOPE', 530))).toBe(false);
+    expect(isPermanentSmtpFailure(failure('EENVELOPE', 452))).toBe(false);
+  });
+
+  it('retries session failures whatever their reply code', () => {
+    expect(isPermanentSmtpFailure(failure('EAUTH', 535))).toBe(false);
+    expect(isPermanentSmtpFailure(failure('EAUTH', 534))).toBe(false);
+    expect(isPermanentSmtpFailure(failure('ECONNECTION', 554))).toBe(false); // EHLO refused: server terminates
+    expect(isPermanentSmtpFailure(failure('EPROTOCOL', 554))).toBe(false); // greeting refused
+    expect(isPermanentSmtpFailure(failure('ETLS', 554))).toBe(false);
+    expect(isPermanentSmtpFailure(failure('ETIMEDOUT'))).toBe(false);
+    expect(isPermanentSmtpFailure(failure('ESOCKET'))).toBe(false);
+    expect(isPermanentSmtpFailure(new Error('anything else'))).toBe(false);
+    expect(isPermanentSmtpFailure(undefined)).toBe(false);
+  });
+});
