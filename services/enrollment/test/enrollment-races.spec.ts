@@ -274,6 +274,40 @@ describe('an ineligible decision after ENROLLED', () => {
   });
 });
 
+describe('an enrollment ENROLLED once, its bank profile rejected, another one chosen', () => {
+  it('keeps its year: an ineligible decision leaves it as it is (it keeps enrolledAt)', async () => {
+    const program = await eligibleProgram(w.L1);
+    const { bank } = await approvedProfiles(h, w.partnerId, w.L1);
+    const id = (await enroll(program.programId, w.L1)).body.enrollmentId as string;
+    expect((await submit(id)).body).toMatchObject({ status: 'ENROLLED' });
+
+    await profileEvent(h, 'ProfileUpdated', { ...bank, revision: 2, status: 'PENDING_VALIDATION' });
+    await profileEvent(h, 'ProfileActionRequired', { ...bank, revision: 2, status: 'ACTION_REQUIRED', reasons: ['The account is closed.'] });
+    await eventually(async () => expect(await stored(id)).toMatchObject({ status: 'ACTION_REQUIRED' }));
+
+    // The admin picks another bank profile of the partner: back to the proposal, to be submitted again.
+    const other = bankProfile(w.partnerId, { status: 'PENDING_VALIDATION' });
+    await profileEvent(h, 'ProfileCreated', other);
+    await profileKnown(h, other);
+    const chosen = await call(h, 'POST', '/v1/enrollments', { token: await w.token('admin'), body: { programId: program.programId, locationId: w.L1, bankProfileId: other.profileId } });
+    expect(chosen.status).toBe(200);
+    const before = (await stored(id))!;
+    expect(before).toMatchObject({ bankProfileId: other.profileId });
+    expect(before.submittedAt).toBeUndefined();
+    expect(before.enrolledAt).toBeDefined();
+
+    const decided = track(service(EnrollmentsModule, RecordEligibilityDecision), 'execute');
+    try {
+      await eligibility(h, w, program.programId, w.L1, false, program.fiscalYear, ['Volume below the threshold.']);
+      await decided.finished((decision) => decision.programId === program.programId && decision.eligible === false);
+    } finally {
+      decided.restore();
+    }
+    expect(await stored(id)).toMatchObject({ status: before.status, version: before.version });
+    expect(eventTypes(id)).not.toContain('EnrollmentIneligible');
+  });
+});
+
 describe('Enroll racing a decision or a discontinuation', () => {
   it('an ineligible decision handled between the eligibility Enroll read and its insert: the enrollment ends INELIGIBLE, the answer is 422', async () => {
     const program = await eligibleProgram(w.L3);

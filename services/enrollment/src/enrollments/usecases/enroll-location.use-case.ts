@@ -213,7 +213,9 @@ export class EnrollLocation {
     const unset: Array<keyof Enrollment> = [];
     if (!proposal.bankProfileId && existing.bankProfileId) unset.push('bankProfileId');
     if (!proposal.taxProfileId && existing.taxProfileId) unset.push('taxProfileId');
-    for (const field of ['submittedAt', 'submittedBy', 'enrolledAt', 'validated'] as const) if (existing[field]) unset.push(field);
+    // Back to the proposal (another bank profile chosen while ACTION_REQUIRED): submitted again later. `enrolledAt`
+    // stays: an enrollment ENROLLED once keeps its year (an ineligible decision does not end it; the rollover decides).
+    for (const field of ['submittedAt', 'submittedBy', 'validated'] as const) if (existing[field]) unset.push(field);
     const unchanged =
       !starting &&
       unset.length === 0 &&
