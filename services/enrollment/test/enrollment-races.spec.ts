@@ -308,6 +308,44 @@ describe('an enrollment ENROLLED once, its bank profile rejected, another one ch
   });
 });
 
+describe('an invitation consumed after its program was discontinued and swept', () => {
+  it('ends DISCONTINUED with its event, not left INVITED', async () => {
+    const program = await createProgram(h, {});
+    const swept = track(service(EnrollmentsModule, DiscontinueProgramEnrollments), 'execute');
+    const invited = track(service(EnrollmentsModule, RecordInvitation), 'execute');
+    try {
+      const patched = await call(h, 'PATCH', `/v1/programs/${program.programId}`, { operator: true, body: { state: 'DISCONTINUED' }, headers: { 'if-match': `"${program.revision}"` } });
+      expect(patched.status).toBe(200);
+      await swept.finished((programId) => programId === program.programId);
+      await h.kafka.publishEvent(Topics.invitations, w.L1, {
+        type: 'InvitationIssued',
+        source: 'invitations',
+        partnerId: w.partnerId,
+        data: {
+          invitationId: `inv-${program.programId}`,
+          programId: program.programId,
+          programName: program.name,
+          partnerId: w.partnerId,
+          locationId: w.L1,
+          fiscalYear: program.fiscalYear,
+          recipients: [{ userId: w.users.admin.userId, email: `${w.users.admin.userId}@example.com` }],
+          channels: ['EMAIL', 'NOTICE'],
+          getStartedUrl: 'https://partner.example.com/incentives/enroll',
+          requiresEligibility: true,
+        },
+      });
+      await invited.finished((invitation) => invitation.programId === program.programId);
+    } finally {
+      swept.restore();
+      invited.restore();
+    }
+    const [row] = await h.db.collection<Enrollment>('enrollments').find({ programId: program.programId }).toArray();
+    expect(row).toMatchObject({ status: 'DISCONTINUED', reasons: [`The program ${program.name} was discontinued.`] });
+    const [event] = await waitForEnrollmentEvent(h, row._id, 'EnrollmentDiscontinued');
+    expect(event.envelope!.data.previousStatus).toBe('INVITED');
+  });
+});
+
 describe('Enroll racing a decision or a discontinuation', () => {
   it('an ineligible decision handled between the eligibility Enroll read and its insert: the enrollment ends INELIGIBLE, the answer is 422', async () => {
     const program = await eligibleProgram(w.L3);

@@ -3,9 +3,11 @@ import { InvitationIssued } from '@lib/contracts';
 import { isDuplicateKey } from '@lib/messaging';
 import { Injectable } from '@nestjs/common';
 import { enrollmentId } from '../../common/ids';
+import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
 import { ViewsRepository } from '../../views/views.repository';
 import { Enrollment } from '../enrollment.schema';
 import { EnrollmentsRepository } from '../enrollments.repository';
+import { DiscontinueProgramEnrollments } from './discontinue-program-enrollments.use-case';
 import { MarkIneligible } from './mark-ineligible.use-case';
 
 /**
@@ -24,6 +26,8 @@ import { MarkIneligible } from './mark-ineligible.use-case';
  * enrollment was inserted (the two topics are handled concurrently): its handler writes the view before it reads
  * the enrollment, this one writes the enrollment before it reads the view, so one of the two sees the other. A
  * redelivered invitation reads the view again, so a crash between the two steps is made good.
+ * The program likewise: an invitation consumed after its program was discontinued (the sweep, once per
+ * ProgramUpdated, found nothing of it to end) ends DISCONTINUED as the sweep would have ended it.
  */
 @Injectable()
 export class RecordInvitation {
@@ -32,6 +36,8 @@ export class RecordInvitation {
     private readonly access: AccessPolicy,
     private readonly views: ViewsRepository,
     private readonly markIneligible: MarkIneligible,
+    private readonly programs: ReadPrograms,
+    private readonly discontinue: DiscontinueProgramEnrollments,
   ) {}
 
   async execute(invitation: InvitationIssued): Promise<void> {
@@ -59,6 +65,11 @@ export class RecordInvitation {
       await this.enrollments.insert(record, []);
     } catch (error) {
       if (!isDuplicateKey(error)) throw error; // invited already (a redelivery), or enrolled before the invitation
+    }
+    const program = await this.programs.find(invitation.programId);
+    if (program?.state === 'DISCONTINUED') {
+      await this.discontinue.endOne(record._id, program.name);
+      return;
     }
     const view = await this.views.eligibility(invitation.programId, invitation.locationId);
     const decision = view?.years?.[invitation.fiscalYear];
