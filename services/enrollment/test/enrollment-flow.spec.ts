@@ -16,6 +16,7 @@ import {
   eligibilityKnown,
   enrollmentEvents,
   Harness,
+  issueInvitation,
   profileEvent,
   profileKnown,
   startHarness,
@@ -229,23 +230,7 @@ describe('Enroll, Continue, Submit and validation', () => {
     const program = await createProgram(h);
     await eligibility(h, w, program.programId, w.L1, true);
     await eligibilityKnown(h, program.programId, w.L1);
-    await h.kafka.publishEvent(Topics.invitations, w.L1, {
-      type: 'InvitationIssued',
-      source: 'invitations',
-      partnerId: w.partnerId,
-      data: {
-        invitationId: `inv-${w.run}`,
-        programId: program.programId,
-        programName: program.name,
-        partnerId: w.partnerId,
-        locationId: w.L1,
-        fiscalYear: 'FY27',
-        recipients: [{ userId: w.users.admin.userId, email: `${w.users.admin.userId}@example.com` }],
-        channels: ['EMAIL', 'NOTICE'],
-        getStartedUrl: 'https://partner.example.com/incentives/enroll',
-        requiresEligibility: true,
-      },
-    });
+    await issueInvitation(h, w, program, w.L1, `inv-${w.run}`);
     const invited = await eventually(async () => {
       const list = await call(h, 'GET', `/v1/enrollments?programId=${program.programId}`, { token: await w.token('admin') });
       expect(list.body.items).toHaveLength(1);

@@ -4,7 +4,6 @@
  * competing change (an event on the real topic, handled by the real consumer, or the competing use case itself) at
  * the exact moment between the read and the write. The database and the broker are the run's real ones.
  */
-import { Topics } from '@lib/contracts';
 import { eventually } from '@lib/testing';
 import { Type } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
@@ -30,6 +29,7 @@ import {
   defaultBankProfile,
   eligibility,
   eligibilityKnown,
+  issueInvitation,
   enrollmentEvents,
   Harness,
   profileEvent,
@@ -242,23 +242,7 @@ describe('an ineligible decision after ENROLLED', () => {
       expect(await stored(id)).toMatchObject({ status: 'VALIDATING', version: edited.version });
 
       // An invitation consumed after the decision reads it and ends the enrollment as the decision would: not here.
-      await h.kafka.publishEvent(Topics.invitations, w.L1, {
-        type: 'InvitationIssued',
-        source: 'invitations',
-        partnerId: w.partnerId,
-        data: {
-          invitationId: `inv-${program.programId}`,
-          programId: program.programId,
-          programName: program.name,
-          partnerId: w.partnerId,
-          locationId: w.L1,
-          fiscalYear: program.fiscalYear,
-          recipients: [{ userId: w.users.admin.userId, email: `${w.users.admin.userId}@example.com` }],
-          channels: ['EMAIL', 'NOTICE'],
-          getStartedUrl: 'https://partner.example.com/incentives/enroll',
-          requiresEligibility: true,
-        },
-      });
+      await issueInvitation(h, w, program, w.L1, `inv-${program.programId}`);
       await invited.finished((invitation) => invitation.programId === program.programId);
     } finally {
       decided.restore();
@@ -317,23 +301,7 @@ describe('an invitation consumed after its program was discontinued and swept', 
       const patched = await call(h, 'PATCH', `/v1/programs/${program.programId}`, { operator: true, body: { state: 'DISCONTINUED' }, headers: { 'if-match': `"${program.revision}"` } });
       expect(patched.status).toBe(200);
       await swept.finished((programId) => programId === program.programId);
-      await h.kafka.publishEvent(Topics.invitations, w.L1, {
-        type: 'InvitationIssued',
-        source: 'invitations',
-        partnerId: w.partnerId,
-        data: {
-          invitationId: `inv-${program.programId}`,
-          programId: program.programId,
-          programName: program.name,
-          partnerId: w.partnerId,
-          locationId: w.L1,
-          fiscalYear: program.fiscalYear,
-          recipients: [{ userId: w.users.admin.userId, email: `${w.users.admin.userId}@example.com` }],
-          channels: ['EMAIL', 'NOTICE'],
-          getStartedUrl: 'https://partner.example.com/incentives/enroll',
-          requiresEligibility: true,
-        },
-      });
+      await issueInvitation(h, w, program, w.L1, `inv-${program.programId}`);
       await invited.finished((invitation) => invitation.programId === program.programId);
     } finally {
       swept.restore();

@@ -7,7 +7,7 @@
 import { createEnvelope, Envelope, Topics } from '@lib/contracts';
 import { eventually, groupCaughtUp } from '@lib/testing';
 import { randomUUID } from 'node:crypto';
-import { approvedProfiles, call, createProgram, createWorld, eligibility, eligibilityKnown, enrollmentEvents, Harness, startHarness, World } from './support';
+import { approvedProfiles, call, createProgram, createWorld, eligibility, eligibilityKnown, enrollmentEvents, Harness, issueInvitation, startHarness, World } from './support';
 
 jest.setTimeout(120_000);
 
@@ -32,19 +32,7 @@ const invitationData = (program: Program, locationId: string) => ({
 });
 
 /** InvitationIssued as the invitations service publishes it. */
-const issue = (program: Program, locationId: string) =>
-  h.kafka.publishEvent(Topics.invitations, locationId, {
-    type: 'InvitationIssued',
-    source: 'invitations',
-    partnerId: w.partnerId,
-    data: {
-      ...invitationData(program, locationId),
-      recipients: [{ userId: w.users.admin.userId, email: `${w.users.admin.userId}@example.com` }],
-      channels: ['EMAIL', 'NOTICE'],
-      getStartedUrl: 'https://partner.example.com/incentives/enroll',
-      requiresEligibility: true,
-    },
-  });
+const issue = (program: Program, locationId: string) => issueInvitation(h, w, program, locationId, invitationData(program, locationId).invitationId);
 
 /** An InvitationRevoked envelope (built now: its occurredAt is now), to publish with `publish`. */
 const revocation = (program: Program, locationId: string, reasons: string[]) =>

@@ -191,6 +191,36 @@ export async function eligibility(h: Harness, w: { partnerId: string }, programI
   });
 }
 
+/**
+ * InvitationIssued as the invitations service publishes it, to the world's `admin` (invitation id
+ * `inv-<program>-<location>` unless given).
+ */
+export async function issueInvitation(
+  h: Harness,
+  w: { partnerId: string; users: { admin: { userId: string } } },
+  program: { programId: string; name: string; fiscalYear: string },
+  locationId: string,
+  invitationId = `inv-${program.programId}-${locationId}`,
+) {
+  return h.kafka.publishEvent(Topics.invitations, locationId, {
+    type: 'InvitationIssued',
+    source: 'invitations',
+    partnerId: w.partnerId,
+    data: {
+      invitationId,
+      programId: program.programId,
+      programName: program.name,
+      partnerId: w.partnerId,
+      locationId,
+      fiscalYear: program.fiscalYear,
+      recipients: [{ userId: w.users.admin.userId, email: `${w.users.admin.userId}@example.com` }],
+      channels: ['EMAIL', 'NOTICE'],
+      getStartedUrl: 'https://partner.example.com/incentives/enroll',
+      requiresEligibility: true,
+    },
+  });
+}
+
 export async function agreement(h: Harness, partnerId: string, active: boolean) {
   return h.kafka.publishEvent(Topics.agreements, partnerId, { type: 'AgreementStatusChanged', source: 'agreements-system', partnerId, data: { partnerId, active } });
 }
