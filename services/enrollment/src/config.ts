@@ -1,13 +1,6 @@
-import { PlatformConfig } from '@lib/platform';
+import { PlatformConfig, wholeNumber } from '@lib/platform';
 import { makeValidator, num, url } from 'envalid';
 import { CronTime } from 'cron';
-
-const wholeNumber = (min: number) =>
-  makeValidator<number>((value) => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < min) throw new Error(`must be a whole number >= ${min}`);
-    return n;
-  });
 
 /** A six-field cron expression (seconds first, UTC), or `off`. */
 const cronOrOff = makeValidator<string>((value) => {

@@ -1,17 +1,8 @@
-import { baseConfigSpec, loadConfig } from '@lib/platform';
-import { email, makeValidator, str, url } from 'envalid';
+import { baseConfigSpec, loadConfig, wholeNumber } from '@lib/platform';
+import { email, str, url } from 'envalid';
 
-const atLeastOne = makeValidator<number>((value) => {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new Error('must be a whole number of at least 1');
-  return n;
-});
-
-const atLeastZero = makeValidator<number>((value) => {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new Error('must be a whole number of at least 0');
-  return n;
-});
+const atLeastOne = wholeNumber(1);
+const atLeastZero = wholeNumber(0);
 
 /** Settings of the notification service, validated with the common ones at start (see README). */
 export const notificationConfigSpec = {

@@ -1,4 +1,4 @@
-import { bool, cleanEnv, makeValidator, num, port, str, url, ValidatorSpec } from 'envalid';
+import { bool, cleanEnv, makeValidator, port, str, url, ValidatorSpec } from 'envalid';
 
 export const CONFIG = Symbol('CONFIG');
 
@@ -19,6 +19,20 @@ const operatorToken = makeValidator<string>((value) => {
   return value;
 });
 
+/** A whole number of at least `min` (counts, sizes, durations in ms): 0 or a negative value where it breaks a guarantee is refused. */
+export const wholeNumber = (min: number) =>
+  makeValidator<number>((value) => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isInteger(n) || n < min) throw new Error(`must be a whole number >= ${min}`);
+    return n;
+  });
+
+/** A string with something in it: an empty issuer or audience would turn its token check off. */
+export const nonEmpty = makeValidator<string>((value) => {
+  if (value.trim() === '') throw new Error('must not be empty');
+  return value;
+});
+
 const mongoUrl = makeValidator<string>((value) => {
   if (!/^mongodb(\+srv)?:\/\//.test(value)) throw new Error('must be a mongodb:// URL');
   return value;
@@ -31,28 +45,28 @@ export function baseConfigSpec(serviceName: string) {
     PORT: port({ default: 3000, desc: 'HTTP port (API, /docs, /health, /metrics)' }),
     LOG_LEVEL: str({ choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info', desc: 'JSON logs on stdout from this level up' }),
     MONGO_URL: mongoUrl({ desc: 'MongoDB connection string' }),
-    MONGO_DB: str({ default: serviceName.replace(/-/g, '_'), desc: "The service's own database" }),
-    MONGO_SLOW_MS: num({ default: 0, desc: 'Log every database command slower than this, with its filter shape (0: off)' }),
+    MONGO_DB: nonEmpty({ default: serviceName.replace(/-/g, '_'), desc: "The service's own database" }),
+    MONGO_SLOW_MS: wholeNumber(0)({ default: 0, desc: 'Log every database command slower than this, with its filter shape (0: off)' }),
     KAFKA_BROKERS: brokers({ desc: 'Comma-separated host:port list' }),
-    KAFKA_GROUP_ID: str({ default: serviceName, desc: "The service's consumer group (every replica of the service shares it)" }),
-    KAFKA_PARTITIONS_CONCURRENCY: num({ default: 3, desc: 'Partitions a replica handles at the same time' }),
-    KAFKA_MAX_ATTEMPTS: num({ default: 5, desc: 'Attempts of a consumed event failing transiently before it is dead-lettered to `<topic>.dlq`' }),
-    KAFKA_RETRY_BACKOFF_MS: num({ default: 200, desc: 'First wait between those attempts (doubles each time)' }),
-    KAFKA_TOPIC_PARTITIONS: num({ default: 6, desc: 'Partitions of the topics the service creates when a platform team has not' }),
-    OUTBOX_RELAY_INTERVAL_MS: num({ default: 1_000, desc: 'How often the outbox relay looks for events besides being told of each write' }),
-    OUTBOX_SWEEP_INTERVAL_MS: num({ default: 10_000, desc: 'How often the relay scans every outbox for events nobody noted (a crash)' }),
-    JWT_ISSUER: str({ desc: 'Expected `iss` of access tokens' }),
-    JWT_AUDIENCE: str({ default: 'incentives-platform', desc: 'Expected `aud` of access tokens' }),
+    KAFKA_GROUP_ID: nonEmpty({ default: serviceName, desc: "The service's consumer group (every replica of the service shares it)" }),
+    KAFKA_PARTITIONS_CONCURRENCY: wholeNumber(1)({ default: 3, desc: 'Partitions a replica handles at the same time' }),
+    KAFKA_MAX_ATTEMPTS: wholeNumber(1)({ default: 5, desc: 'Attempts of a consumed event failing transiently before it is dead-lettered to `<topic>.dlq`' }),
+    KAFKA_RETRY_BACKOFF_MS: wholeNumber(1)({ default: 200, desc: 'First wait between those attempts (doubles each time)' }),
+    KAFKA_TOPIC_PARTITIONS: wholeNumber(1)({ default: 6, desc: 'Partitions of the topics the service creates when a platform team has not' }),
+    OUTBOX_RELAY_INTERVAL_MS: wholeNumber(10)({ default: 1_000, desc: 'How often the outbox relay looks for events besides being told of each write' }),
+    OUTBOX_SWEEP_INTERVAL_MS: wholeNumber(100)({ default: 10_000, desc: 'How often the relay scans every outbox for events nobody noted (a crash)' }),
+    JWT_ISSUER: nonEmpty({ desc: 'Expected `iss` of access tokens' }),
+    JWT_AUDIENCE: nonEmpty({ default: 'incentives-platform', desc: 'Expected `aud` of access tokens' }),
     JWKS_URL: url({ desc: "The issuer's JWKS endpoint" }),
-    JWT_PARTNER_CLAIM: str({ default: 'partnerId', desc: "The token claim that names the caller's partner" }),
+    JWT_PARTNER_CLAIM: nonEmpty({ default: 'partnerId', desc: "The token claim that names the caller's partner" }),
     OPERATOR_TOKEN: operatorToken({ desc: 'Credential of platform operators (X-Operator-Key header), at least 16 characters' }),
     DOCS_ENABLED: bool({ default: true, desc: 'Serve the OpenAPI document at /docs and /docs-json' }),
-    SHUTDOWN_TIMEOUT_MS: num({ default: 20_000, desc: 'After SIGTERM, exit with 1 if the graceful shutdown takes longer' }),
-    IDEMPOTENCY_RETENTION_MS: num({
+    SHUTDOWN_TIMEOUT_MS: wholeNumber(1)({ default: 20_000, desc: 'After SIGTERM, exit with 1 if the graceful shutdown takes longer' }),
+    IDEMPOTENCY_RETENTION_MS: wholeNumber(0)({
       default: 24 * 3_600_000,
       desc: 'How long a stored answer to an Idempotency-Key is kept; a retry after that runs the request again (0: forever)',
     }),
-    IDEMPOTENCY_LEASE_MS: num({
+    IDEMPOTENCY_LEASE_MS: wholeNumber(1_000)({
       default: 60_000,
       desc: 'How long a request holds its Idempotency-Key; a retry after that (the holder crashed) runs the request again',
     }),
