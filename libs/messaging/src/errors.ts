@@ -18,6 +18,8 @@ export function classifyFailure(error: unknown): FailureKind {
   if (error instanceof MalformedMessageError || error instanceof PermanentError) return 'permanent';
   if (Array.isArray(error) && error[0] instanceof ValidationError) return 'permanent';
   const status = (error as { status?: number; getStatus?: () => number })?.getStatus?.();
+  // A 4xx is the input's fault, except one that says "try again" (the platform's RetryableProblem: busy, a lease).
+  if ((error as { retryable?: unknown })?.retryable === true) return 'transient';
   if (typeof status === 'number' && status >= 400 && status < 500) return 'permanent';
   const name = (error as Error)?.name ?? '';
   if (INFRASTRUCTURE.test(name)) return 'infrastructure';
@@ -29,8 +31,19 @@ export function isDuplicateKey(error: unknown): boolean {
   return (error as { code?: number })?.code === 11000;
 }
 
+/** What went wrong, for logs and the dead-letter header: an HTTP problem's status, detail and fields too. */
 export function describeError(error: unknown): string {
   if (Array.isArray(error)) return error.map(String).join('; ');
-  if (error instanceof Error) return `${error.name}: ${error.message}`;
+  if (error instanceof Error) {
+    const http = error as unknown as { getResponse?: () => unknown; getStatus?: () => number };
+    const problem = http.getResponse?.();
+    if (problem && typeof problem === 'object') {
+      const { title, detail, errors } = problem as { title?: string; detail?: string; errors?: Array<{ field?: string; message?: string }> };
+      const fields = Array.isArray(errors) ? errors.map((e) => `${e.field}: ${e.message}`).join('; ') : '';
+      const parts = [title, detail, fields].filter(Boolean);
+      if (parts.length) return `${error.name} ${http.getStatus?.() ?? ''}: ${parts.join(' - ')}`;
+    }
+    return `${error.name}: ${error.message}`;
+  }
   return String(error);
 }

@@ -185,8 +185,7 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
   private async publishBatch(collection: Collection, docs: Array<{ _id: unknown; outbox: OutboxEntry[] }>): Promise<number> {
     if (docs.length === 0) return 0;
 
-    // In creation order across documents, so events of one key keep the order they were written in.
-    const entries = docs.flatMap((doc) => doc.outbox).sort((a, b) => +new Date(a.createdAt) - +new Date(b.createdAt));
+    const entries = publishOrder(docs);
     const byTopic = new Map<string, Array<{ key: string; value: string }>>();
     for (const entry of entries) {
       const list = byTopic.get(entry.topic) ?? [];
@@ -200,6 +199,23 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
     this.metrics.published.inc(count);
     return docs.length;
   }
+}
+
+/**
+ * The entries of these documents in the order to publish them: each document's in its array order (the order its
+ * guarded writes committed them), documents interleaved by creation time, so events of one key keep the order they
+ * were written in. `createdAt` alone could reverse one document's entries when two writers' clocks disagree.
+ */
+export function publishOrder(docs: Array<{ outbox: OutboxEntry[] }>): OutboxEntry[] {
+  const timed = docs.flatMap((doc) => {
+    let at = -Infinity;
+    return doc.outbox.map((entry) => {
+      at = Math.max(at, +new Date(entry.createdAt));
+      return { entry, at };
+    });
+  });
+  // A stable sort: equal times keep their array order.
+  return timed.sort((a, b) => a.at - b.at).map(({ entry }) => entry);
 }
 
 /**

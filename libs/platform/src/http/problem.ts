@@ -36,7 +36,10 @@ export class ProblemException extends HttpException {
  * A conflict that is only momentary: what the request changes kept changing under it, so nothing was done, and the same
  * request sent again may well succeed. Never stored as an Idempotency-Key's answer.
  */
-export class RetryableProblem extends ProblemException {}
+export class RetryableProblem extends ProblemException {
+  /** Read by the consumer library (no import of this one): a consumed event that meets it is retried, not dead-lettered. */
+  readonly retryable = true;
+}
 
 /** class-validator's type checks: when one fails, the field's other rules say nothing useful. */
 const TYPE_RULES = new Set(['isString', 'isInt', 'isNumber', 'isBoolean', 'isArray', 'isObject', 'isDate', 'isDateString']);
