@@ -45,7 +45,21 @@ export class BulkWriteBatcher {
     return new Promise((resolve, reject) => this.batch.add({ operation: operation as AnyBulkWriteOperation<Document>, resolve, reject }));
   }
 
+  /**
+   * One command per kind of operation (insertOne, updateOne, ...): the driver splits an unordered bulk by kind and
+   * stops after the first part with a write error, so operations of a later kind would not run at all while being
+   * reported as done.
+   */
   private async send(batch: Pending[]): Promise<void> {
+    const kinds = new Map<string, Pending[]>();
+    for (const pending of batch) {
+      const kind = Object.keys(pending.operation)[0];
+      kinds.set(kind, [...(kinds.get(kind) ?? []), pending]);
+    }
+    await Promise.all([...kinds.values()].map((group) => this.sendKind(group)));
+  }
+
+  private async sendKind(batch: Pending[]): Promise<void> {
     try {
       await this.collection.bulkWrite(
         batch.map((p) => p.operation),
@@ -55,7 +69,9 @@ export class BulkWriteBatcher {
     } catch (error) {
       const writeErrors = (error as { writeErrors?: WriteErrorLike[] | WriteErrorLike }).writeErrors;
       const perOperation = writeErrors === undefined ? undefined : Array.isArray(writeErrors) ? writeErrors : [writeErrors];
-      if (!perOperation?.length) {
+      // A write concern not met concerns every write of the command: none is known to be durable.
+      const concern = (error as { writeConcernError?: unknown; result?: { getWriteConcernError?: () => unknown } });
+      if (!perOperation?.length || concern.writeConcernError || concern.result?.getWriteConcernError?.()) {
         batch.forEach((p) => p.reject(error));
         return;
       }

@@ -1,0 +1,50 @@
+import type { AnyBulkWriteOperation, Collection, Document } from 'mongodb';
+import { BulkWriteBatcher } from './bulk-write-batcher';
+
+/**
+ * A collection whose bulkWrite behaves as the driver's unordered one: operations grouped by kind, and the command
+ * stops after the first group with a write error (the later groups are never sent). Inserts of `dup` fail (11000).
+ */
+function driverLikeCollection() {
+  const applied: string[] = [];
+  const commands: number[] = [];
+  const bulkWrite = async (ops: AnyBulkWriteOperation<Document>[]) => {
+    commands.push(ops.length);
+    const groups = new Map<string, number[]>();
+    ops.forEach((op, index) => groups.set(Object.keys(op)[0], [...(groups.get(Object.keys(op)[0]) ?? []), index]));
+    for (const indexes of groups.values()) {
+      const errors = indexes
+        .filter((i) => 'insertOne' in ops[i] && (ops[i] as unknown as { insertOne: { document: { _id: string } } }).insertOne.document._id === 'dup')
+        .map((index) => ({ index, code: 11000, errmsg: 'E11000 duplicate key' }));
+      indexes.filter((i) => !errors.some((e) => e.index === i)).forEach((i) => applied.push(JSON.stringify(ops[i])));
+      if (errors.length) throw Object.assign(new Error('bulk write error'), { writeErrors: errors });
+    }
+    return {};
+  };
+  return { collection: { bulkWrite } as unknown as Collection<Document>, applied, commands };
+}
+
+describe('BulkWriteBatcher', () => {
+  it('reports an update written only when it was: a duplicate insert in the same turn does not hide it', async () => {
+    const { collection, applied } = driverLikeCollection();
+    const batcher = new BulkWriteBatcher(collection);
+    const insert = batcher.write({ insertOne: { document: { _id: 'dup' } } } as never);
+    const update = batcher.write({ updateOne: { filter: { _id: 'a' }, update: { $set: { x: 1 } } } } as never);
+    await expect(insert).rejects.toMatchObject({ code: 11000 });
+    await expect(update).resolves.toBeUndefined();
+    expect(applied).toContain(JSON.stringify({ updateOne: { filter: { _id: 'a' }, update: { $set: { x: 1 } } } }));
+  });
+
+  it('rejects every write of a command whose write concern was not met', async () => {
+    const collection = {
+      bulkWrite: async () => {
+        throw Object.assign(new Error('bulk write error'), { writeErrors: [{ index: 1, code: 11000 }], writeConcernError: { code: 64, errmsg: 'waiting for replication timed out' } });
+      },
+    } as unknown as Collection<Document>;
+    const batcher = new BulkWriteBatcher(collection);
+    const first = batcher.write({ updateOne: { filter: { _id: 'a' }, update: { $set: { x: 1 } } } } as never);
+    const second = batcher.write({ updateOne: { filter: { _id: 'b' }, update: { $set: { x: 1 } } } } as never);
+    await expect(first).rejects.toThrow('bulk write error');
+    await expect(second).rejects.toThrow('bulk write error');
+  });
+});
