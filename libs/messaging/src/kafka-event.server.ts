@@ -16,6 +16,17 @@ import { KAFKA } from './tokens';
 
 const HEARTBEAT_EVERY_MS = 3_000;
 const MAX_INFRA_BACKOFF_MS = 5_000;
+/** Longest wait before restarting a consumer that crashed for good (doubles from 500 ms while crashes repeat). */
+const MAX_RESTART_BACKOFF_MS = 30_000;
+/**
+ * The largest dead-letter record sent with its value: below the broker's default `max.message.bytes` (1 MiB), so that
+ * a message that only just fitted its own topic is not refused by the DLQ once the headers are added.
+ */
+const MAX_DEAD_LETTER_BYTES = 900_000;
+/** Header set on a dead-letter record sent without the original value (too large, or refused by the broker). */
+export const DEAD_LETTER_VALUE_DROPPED = 'x-dlq-value-dropped';
+/** Heartbeat errors that mean the group is rebalancing: the partitions of this batch may be someone else's now. */
+const REBALANCING = new Set(['REBALANCE_IN_PROGRESS', 'NOT_COORDINATOR_FOR_GROUP', 'ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID', 'FENCED_INSTANCE_ID']);
 /** Messages of a partition handled between two offset commits (one ledger read and one ledger write each). */
 const CHUNK_SIZE = 200;
 
@@ -48,6 +59,7 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
   private closing = false;
   private running = false;
   private starting?: Promise<void>;
+  private restartDelay = 500;
   /**
    * The handler of each topic, looked up once: Nest's lookup parses the pattern as JSON first, so a topic name
    * cost a thrown and caught SyntaxError on every message.
@@ -119,6 +131,8 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
     consumer.on(consumer.events.CRASH, ({ payload }) => {
       this.running = false;
       this.logger.error(`consumer crashed: ${payload.error}; restart=${payload.restart}`);
+      // KafkaJS restarts by itself only after a retriable error; after any other it has disconnected for good.
+      if (!payload.restart && !this.closing && this.consumer === consumer) this.restartAfterCrash();
     });
     consumer.on(consumer.events.STOP, () => (this.running = false));
     this.consumer = consumer;
@@ -129,6 +143,14 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
       eachBatchAutoResolve: false,
       eachBatch: (payload) => this.handleBatch(payload),
     });
+  }
+
+  private restartAfterCrash(): void {
+    this.consumer = undefined;
+    const delay = this.restartDelay;
+    this.restartDelay = Math.min(delay * 2, MAX_RESTART_BACKOFF_MS);
+    this.logger.warn(`restarting the consumer in ${delay} ms`);
+    this.starting = sleep(delay).then(() => this.startWithRetry());
   }
 
   async close(): Promise<void> {
@@ -142,17 +164,31 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
   }
 
   private async handleBatch({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }: EachBatchPayload): Promise<void> {
-    const pacemaker = setInterval(() => heartbeat().catch(() => undefined), HEARTBEAT_EVERY_MS);
+    // A heartbeat refused because the group is rebalancing: this partition may be assigned elsewhere already, so
+    // the batch stops at the next message, as on shutdown; KafkaJS rejoins the group once it returns.
+    let rebalancing = false;
+    const beat = async (): Promise<void> => {
+      try {
+        await heartbeat();
+      } catch (error) {
+        if (REBALANCING.has((error as { type?: string })?.type ?? '')) rebalancing = true;
+        throw error;
+      }
+    };
+    const stopping = () => this.closing || rebalancing;
+    const pacemaker = setInterval(() => beat().catch(() => undefined), HEARTBEAT_EVERY_MS);
     try {
       for (let i = 0; i < batch.messages.length; i += CHUNK_SIZE) {
-        if (this.closing || !isRunning() || isStale()) return;
+        if (stopping() || !isRunning() || isStale()) return;
         const chunk = batch.messages.slice(i, i + CHUNK_SIZE);
-        const { lastDone, error } = await this.handleChunk(batch.topic, batch.partition, chunk, heartbeat);
+        const { lastDone, error } = await this.handleChunk(batch.topic, batch.partition, chunk, beat, stopping);
         if (lastDone !== undefined) resolveOffset(lastDone);
         await commitOffsetsIfNecessary();
         if (error) throw error;
-        if (lastDone !== chunk[chunk.length - 1].offset) return; // stopped by shutdown: the rest is redelivered
-        await heartbeat().catch(() => undefined);
+        // A batch done without a crash: the next crash restarts quickly again.
+        this.restartDelay = 500;
+        if (lastDone !== chunk[chunk.length - 1].offset) return; // stopped (shutdown, rebalance): the rest is redelivered
+        await beat().catch(() => undefined);
       }
     } finally {
       clearInterval(pacemaker);
@@ -168,6 +204,7 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
     partition: number,
     messages: KafkaMessage[],
     heartbeat: () => Promise<void>,
+    stopping: () => boolean = () => this.closing,
   ): Promise<{ lastDone?: string; error?: unknown }> {
     const items: Item[] = messages.map((message) => {
       try {
@@ -196,13 +233,13 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
     let next = 0;
     let failure: unknown;
     const worker = async () => {
-      // Once shutting down, only the messages already in a handler finish; nothing new starts.
-      while (next < groups.length && failure === undefined && !this.closing) {
+      // Once shutting down (or rebalancing), only the messages already in a handler finish; nothing new starts.
+      while (next < groups.length && failure === undefined && !stopping()) {
         const group = groups[next++];
         for (const item of group) {
-          if (this.closing) break;
+          if (stopping()) break;
           try {
-            await this.handleItem(topic, partition, item, applied, recorded, heartbeat);
+            await this.handleItem(topic, partition, item, applied, recorded, heartbeat, stopping);
             item.done = true;
           } catch (error) {
             failure ??= error;
@@ -222,7 +259,7 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
       lastDone = item.message.offset;
     }
     // Shutting down is not an error: what is not done stays uncommitted and is redelivered after restart.
-    return { lastDone, error: this.closing ? undefined : failure };
+    return { lastDone, error: stopping() ? undefined : failure };
   }
 
   private async handleItem(
@@ -232,6 +269,7 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
     applied: Set<string>,
     recorded: Array<{ eventId: string; topic: string; partition: number; offset: string }>,
     heartbeat: () => Promise<void>,
+    stopping: () => boolean,
   ): Promise<void> {
     const { message } = item;
     const origin = { topic, partition, offset: message.offset };
@@ -254,7 +292,7 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
         key: message.key?.toString(),
         heartbeat,
       };
-      const outcome = await this.runHandler(topic, event);
+      const outcome = await this.runHandler(topic, event, stopping);
       if (outcome.ok) {
         // A second copy of the event later in this chunk is a duplicate too.
         applied.add(envelope.eventId);
@@ -270,6 +308,7 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
   private async runHandler(
     topic: string,
     event: ConsumedEvent,
+    stopping: () => boolean,
   ): Promise<{ ok: true } | { ok: false; error: unknown; attempts: number }> {
     const handler = this.handlerOf(topic);
     if (!handler) return { ok: true };
@@ -288,7 +327,7 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
       } catch (error) {
         const kind = classifyFailure(error);
         if (kind === 'permanent') return { ok: false, error, attempts };
-        if (this.closing) throw error; // leave the offset uncommitted: redelivered after restart
+        if (stopping()) throw error; // leave the offset uncommitted: redelivered after restart or rebalance
         if (kind === 'transient' && attempts >= this.options.maxAttempts) return { ok: false, error, attempts };
         this.logger.warn(
           `${topic}[${event.partition}]@${event.offset} ${event.envelope.type} attempt ${attempts} failed ` +
@@ -333,28 +372,69 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
     this.logger.warn(
       `dead-lettering ${origin.topic}[${origin.partition}]@${origin.offset} after ${attempts} attempt(s): ${reason}`,
     );
-    await this.producer.send(deadLetterTopic(origin.topic), [
-      {
+    const topic = deadLetterTopic(origin.topic);
+    const deadHeaders: IHeaders = {
+      ...headers,
+      [DeadLetterHeaders.error]: reason.slice(0, 4_000),
+      [DeadLetterHeaders.originalTopic]: origin.topic,
+      [DeadLetterHeaders.originalPartition]: String(origin.partition),
+      [DeadLetterHeaders.originalOffset]: origin.offset,
+      [DeadLetterHeaders.consumerGroup]: this.options.groupId,
+      [DeadLetterHeaders.attempts]: String(attempts),
+      [DeadLetterHeaders.failedAt]: new Date().toISOString(),
+    };
+    const size = recordSize(key, value, deadHeaders);
+    // Without its value, a dead letter still says what failed and where the original is (topic, partition, offset).
+    const withoutValue = (why: string) => {
+      const reduced = { ...(headerSize(headers) > MAX_DEAD_LETTER_BYTES / 4 ? {} : headers) };
+      return {
         key,
-        value,
-        headers: {
-          ...headers,
-          [DeadLetterHeaders.error]: reason.slice(0, 4_000),
-          [DeadLetterHeaders.originalTopic]: origin.topic,
-          [DeadLetterHeaders.originalPartition]: String(origin.partition),
-          [DeadLetterHeaders.originalOffset]: origin.offset,
-          [DeadLetterHeaders.consumerGroup]: this.options.groupId,
-          [DeadLetterHeaders.attempts]: String(attempts),
-          [DeadLetterHeaders.failedAt]: new Date().toISOString(),
-        },
-      },
-    ]);
+        value: null,
+        headers: { ...deadHeaders, ...reduced, [DeadLetterHeaders.error]: reason.slice(0, 1_000), [DEAD_LETTER_VALUE_DROPPED]: why },
+      };
+    };
+    if (size > MAX_DEAD_LETTER_BYTES) {
+      await this.producer.send(topic, [withoutValue(`record of ${size} bytes exceeds ${MAX_DEAD_LETTER_BYTES}`)]);
+    } else {
+      try {
+        await this.producer.send(topic, [{ key, value, headers: deadHeaders }]);
+      } catch (sendError) {
+        // A refusal that retrying cannot fix (too large for the DLQ topic, an invalid record) would fail the batch
+        // on every redelivery and stop the partition. What still fails without the value is rethrown.
+        if (!isNonRetriable(sendError)) throw sendError;
+        this.logger.warn(`${topic} refused the dead letter (${describeError(sendError)}); sending it without its value`);
+        await this.producer.send(topic, [withoutValue(describeError(sendError).slice(0, 500))]);
+      }
+    }
     this.metrics.deadLettered.inc({ topic: origin.topic });
     this.metrics.consumed.inc({
       topic: origin.topic,
       outcome: error instanceof MalformedMessageError ? 'malformed' : 'dead_lettered',
     });
   }
+}
+
+function headerSize(headers: IHeaders | undefined): number {
+  let size = 0;
+  for (const [name, value] of Object.entries(headers ?? {})) {
+    size += Buffer.byteLength(name);
+    for (const part of Array.isArray(value) ? value : [value]) size += part === undefined ? 0 : Buffer.byteLength(part);
+  }
+  return size;
+}
+
+function recordSize(key: Buffer | null, value: Buffer | null, headers: IHeaders): number {
+  return (key?.length ?? 0) + (value?.length ?? 0) + headerSize(headers);
+}
+
+/** A broker refusal KafkaJS does not retry (MESSAGE_TOO_LARGE, INVALID_RECORD, TOPIC_AUTHORIZATION_FAILED...). */
+function isNonRetriable(error: unknown): boolean {
+  let e = error as { name?: string; retriable?: boolean; cause?: unknown } | undefined;
+  for (; e?.cause; e = e.cause as typeof e) {
+    // Retries used up on a retriable error: the broker is unreachable, not refusing this record.
+    if (e.name === 'KafkaJSNumberOfRetriesExceeded') return false;
+  }
+  return e?.retriable === false && e.name !== 'KafkaJSNumberOfRetriesExceeded';
 }
 
 function sleep(ms: number): Promise<void> {

@@ -26,16 +26,48 @@ export class TopicAdmin {
     }
   }
 
-  /** A cheap broker round trip, for readiness. */
+  /** A cheap broker round trip, without retries (a readiness probe asks again soon). */
   async ping(): Promise<void> {
-    const admin = this.kafka.admin();
-    await admin.connect();
+    const admin = this.kafka.admin({ retry: { retries: 0 } });
     try {
+      await admin.connect();
       await admin.describeCluster();
     } finally {
-      await admin.disconnect();
+      await admin.disconnect().catch(() => undefined);
     }
   }
+
+  /**
+   * Whether the broker answered a ping lately, for readiness: KafkaJS tells a producer it is disconnected only when
+   * it is told to disconnect, so its state says nothing about a broker that went away. The answer is kept for
+   * PING_CACHE_MS (probes of several replicas, or a tight probe period, cost one round trip), and a ping that takes
+   * longer than PING_TIMEOUT_MS counts as down.
+   */
+  async reachable(): Promise<boolean> {
+    if (this.lastPing && Date.now() - this.lastPing.at < PING_CACHE_MS) return this.lastPing.result;
+    const at = Date.now();
+    this.lastPing = {
+      at,
+      result: withTimeout(this.ping(), PING_TIMEOUT_MS).then(
+        () => true,
+        () => false,
+      ),
+    };
+    return this.lastPing.result;
+  }
+
+  private lastPing?: { at: number; result: Promise<boolean> };
+}
+
+const PING_CACHE_MS = 3_000;
+const PING_TIMEOUT_MS = 2_000;
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer in ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 const LEADER_WAIT_MS = 30_000;

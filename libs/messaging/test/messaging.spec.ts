@@ -7,6 +7,7 @@ import {
   PROJECT_ROOT,
   RunningService,
   spawnServer,
+  startGroupAtEnd,
   TestIssuer,
   TestKafka,
   TopicWatch,
@@ -63,11 +64,16 @@ describe('outbox', () => {
   it('publishes an event committed with its state change even when the process is killed (-9) before publishing', async () => {
     const db = uniqueName('widgets');
     const port = await freePort();
+    // A group of its own, past the topic's history: a handler consuming an earlier suite's event would kick the
+    // relay (EventOutbox.committed) and publish the event this test expects to stay in the document.
+    const groupId = uniqueName('widgets');
+    await startGroupAtEnd(groupId, [Topics.agreements]);
     const env = {
       ...process.env,
       ...issuer.env(),
       PORT: String(port),
       MONGO_DB: db,
+      KAFKA_GROUP_ID: groupId,
       OPERATOR_TOKEN: OPERATOR_KEY,
       LOG_LEVEL: 'warn',
       TS_NODE_PROJECT: join(PROJECT_ROOT, 'tsconfig.json'),

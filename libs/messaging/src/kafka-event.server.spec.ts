@@ -1,0 +1,93 @@
+import { createEnvelope, Topics } from '@lib/contracts';
+import { EachBatchPayload, Kafka, KafkaJSProtocolError, KafkaMessage } from 'kafkajs';
+import { ConsumedEvent } from './consumed-event';
+import { EventProducer } from './event-producer';
+import { KafkaEventServer } from './kafka-event.server';
+import { MessagingMetrics } from './metrics';
+import { OutboxRelay } from './outbox-relay';
+import { ProcessedEventLedger } from './processed-event-ledger';
+import { TopicAdmin } from './topic-admin';
+
+function rebalancing(): Error {
+  const cause = Object.assign(new Error('The group is rebalancing'), { type: 'REBALANCE_IN_PROGRESS', code: 27, retriable: false });
+  return new KafkaJSProtocolError(cause);
+}
+
+function messages(count: number): KafkaMessage[] {
+  return Array.from({ length: count }, (_, i) => ({
+    offset: String(i),
+    key: Buffer.from(`k${i}`),
+    value: Buffer.from(JSON.stringify(createEnvelope({ type: 'AgreementStatusChanged', source: 'test', data: { partnerId: `p${i}`, active: true } }))),
+    timestamp: '0',
+    attributes: 0,
+    headers: {},
+  }));
+}
+
+/** The server with its collaborators faked: only handleBatch is exercised. */
+function server(handle: (event: ConsumedEvent) => Promise<void>) {
+  const ledger = { processed: async () => new Set<string>(), recordMany: jest.fn(async () => undefined) };
+  const server = new KafkaEventServer(
+    {} as Kafka,
+    { serviceName: 'unit', brokers: [], keysConsumedConcurrently: 1 },
+    {} as EventProducer,
+    ledger as unknown as ProcessedEventLedger,
+    {} as OutboxRelay,
+    {} as TopicAdmin,
+    new MessagingMetrics(),
+  );
+  server.addHandler(Topics.agreements, handle, true);
+  return server;
+}
+
+function payload(batch: KafkaMessage[], heartbeat: () => Promise<void>) {
+  const resolved: string[] = [];
+  const commits = jest.fn(async () => undefined);
+  const value = {
+    batch: { topic: Topics.agreements, partition: 0, messages: batch },
+    resolveOffset: (offset: string) => resolved.push(offset),
+    heartbeat,
+    commitOffsetsIfNecessary: commits,
+    isRunning: () => true,
+    isStale: () => false,
+  } as unknown as EachBatchPayload;
+  return { value, resolved, commits };
+}
+
+type WithBatch = { handleBatch(payload: EachBatchPayload): Promise<void> };
+
+describe('KafkaEventServer during a rebalance', () => {
+  it('stops after the chunk when the heartbeat between chunks says the group is rebalancing', async () => {
+    const handled: string[] = [];
+    const subject = server(async (event) => void handled.push(event.offset));
+    const { value, resolved, commits } = payload(messages(450), async () => Promise.reject(rebalancing()));
+
+    await (subject as unknown as WithBatch).handleBatch(value);
+
+    // The first chunk (200 messages) is done and committed; the rest is left to whoever owns the partition now.
+    expect(handled).toHaveLength(200);
+    expect(resolved).toEqual(['199']);
+    expect(commits).toHaveBeenCalledTimes(1);
+  });
+
+  it('starts no further message once a heartbeat in a handler says the group is rebalancing', async () => {
+    const handled: string[] = [];
+    let beats = 0;
+    const subject = server(async (event) => {
+      handled.push(event.offset);
+      if (event.offset === '2') await event.heartbeat().catch(() => undefined);
+    });
+    const { value, resolved, commits } = payload(messages(10), async () => {
+      beats += 1;
+      throw rebalancing();
+    });
+
+    await (subject as unknown as WithBatch).handleBatch(value);
+
+    expect(beats).toBe(1);
+    // The message whose handler saw the rebalance finishes; nothing after it starts; what is done is committed.
+    expect(handled).toEqual(['0', '1', '2']);
+    expect(resolved).toEqual(['2']);
+    expect(commits).toHaveBeenCalledTimes(1);
+  });
+});

@@ -1,0 +1,145 @@
+/**
+ * The consumer and readiness against a broker that refuses or goes away: a dead letter the DLQ topic refuses, a
+ * consumer KafkaJS gives up on, a broker lost after start.
+ */
+import { deadLetterTopic, DeadLetterHeaders, Topics } from '@lib/contracts';
+import { DEAD_LETTER_VALUE_DROPPED } from '@lib/messaging';
+import { PlatformModule } from '@lib/platform';
+import { bootService, eventually, PROJECT_ROOT, RunningService, TestIssuer, TestKafka, TopicWatch, uniqueName } from '@lib/testing';
+import { startKafka } from '@lib/testing/infra/kafka';
+import { Module } from '@nestjs/common';
+import { ConfigResourceTypes, Kafka, logLevel } from 'kafkajs';
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { MongoClient } from 'mongodb';
+import { WidgetAppModule } from './widget.app';
+
+jest.setTimeout(120_000);
+
+const issuer = new TestIssuer();
+const kafka = new TestKafka();
+const mongo = new MongoClient(process.env.MONGO_URL!, { directConnection: true });
+const DLQ = deadLetterTopic(Topics.agreements);
+/** The broker's default, restored after each test. */
+const DEFAULT_MAX_MESSAGE_BYTES = '1048588';
+let watch: TopicWatch;
+
+beforeAll(async () => {
+  await issuer.start();
+  await mongo.connect();
+  watch = await kafka.watch([DLQ]);
+});
+
+afterAll(async () => {
+  await kafka.close();
+  await mongo.close();
+  await issuer.stop();
+});
+
+async function setDlqMaxMessageBytes(value: string): Promise<void> {
+  const admin = new Kafka({ brokers: process.env.KAFKA_BROKERS!.split(','), logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  try {
+    await admin.alterConfigs({
+      validateOnly: false,
+      resources: [{ type: ConfigResourceTypes.TOPIC, name: DLQ, configEntries: [{ name: 'max.message.bytes', value }] }],
+    });
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+function boot(env: Record<string, string> = {}): Promise<RunningService> {
+  return bootService(WidgetAppModule, { name: 'widgets', env: { ...issuer.env(), ...env }, startAtEndOf: [Topics.agreements] });
+}
+
+async function consumedCount(db: string, partnerId: string): Promise<number> {
+  return (await mongo.db(db).collection<{ _id: string; consumed?: number }>('widgets').findOne({ _id: partnerId }))?.consumed ?? 0;
+}
+
+describe('dead letters the DLQ topic refuses', () => {
+  it('sends the dead letter without its value when the DLQ refuses it as too large, and goes on with the partition', async () => {
+    await setDlqMaxMessageBytes('16384');
+    const service = await boot();
+    try {
+      const db = service.env.MONGO_DB;
+      const key = randomUUID();
+      // Not JSON (dead-lettered at once), and larger than the DLQ topic accepts.
+      await kafka.publish(Topics.agreements, key, `not json ${'x'.repeat(50_000)}`);
+      const good = `good-${key}`;
+      await kafka.publishEvent(Topics.agreements, key, { type: 'AgreementStatusChanged', data: { partnerId: good, active: true } });
+
+      await eventually(async () => expect(await consumedCount(db, good)).toBe(1), 30_000);
+      const [dead] = await watch.waitFor(
+        (m) => m.key === key && m.headers[DeadLetterHeaders.consumerGroup] === service.env.KAFKA_GROUP_ID,
+        { timeoutMs: 10_000 },
+      );
+      expect(dead.raw).toBe('');
+      expect(dead.headers[DEAD_LETTER_VALUE_DROPPED]).toMatch(/MESSAGE_TOO_LARGE|larger than/i);
+      expect(dead.headers[DeadLetterHeaders.error]).toMatch(/not JSON/);
+      expect(dead.headers[DeadLetterHeaders.originalTopic]).toBe(Topics.agreements);
+      expect(dead.headers[DeadLetterHeaders.originalOffset]).toMatch(/^\d+$/);
+    } finally {
+      await service.close();
+      await setDlqMaxMessageBytes(DEFAULT_MAX_MESSAGE_BYTES);
+    }
+  });
+
+  it('restarts a consumer that crashed for good (non-retriable error), and consumes again once the cause is gone', async () => {
+    // Even the dead letter without its value is too large: the batch fails with a non-retriable error and KafkaJS
+    // stops the consumer (CRASH, restart=false).
+    await setDlqMaxMessageBytes('100');
+    let restored = false;
+    const service = await boot();
+    try {
+      const db = service.env.MONGO_DB;
+      const key = randomUUID();
+      await eventually(async () => expect((await fetch(`${service.url}/health/ready`)).status).toBe(200), 30_000);
+      await kafka.publish(Topics.agreements, key, 'not json at all');
+      await new Promise((r) => setTimeout(r, 3_000)); // the consumer crashes (and is restarted, and crashes again)
+      await setDlqMaxMessageBytes(DEFAULT_MAX_MESSAGE_BYTES);
+      restored = true;
+      const good = `good-${key}`;
+      await kafka.publishEvent(Topics.agreements, key, { type: 'AgreementStatusChanged', data: { partnerId: good, active: true } });
+
+      await eventually(async () => expect(await consumedCount(db, good)).toBe(1), 45_000);
+      const [dead] = await watch.waitFor(
+        (m) => m.key === key && m.headers[DeadLetterHeaders.consumerGroup] === service.env.KAFKA_GROUP_ID,
+        { timeoutMs: 10_000 },
+      );
+      expect(dead.raw).toBe('not json at all');
+    } finally {
+      await service.close();
+      if (!restored) await setDlqMaxMessageBytes(DEFAULT_MAX_MESSAGE_BYTES);
+    }
+  });
+});
+
+/** A service that only produces: no consumer whose crash would flag the broker as gone. */
+@Module({ imports: [PlatformModule.forService({ name: 'producer-only' })] })
+class ProducerOnlyModule {}
+
+describe('readiness', () => {
+  it('goes not ready within seconds when the broker goes away after start, and stays live', async () => {
+    const broker = await startKafka({ root: PROJECT_ROOT, dataDir: join(PROJECT_ROOT, '.local', 'run', uniqueName('lost-broker')) });
+    let service: RunningService | undefined;
+    try {
+      service = await bootService(ProducerOnlyModule, {
+        name: 'producer_only',
+        env: { ...issuer.env(), KAFKA_BROKERS: broker.brokers.join(',') },
+      });
+      const url = service.url;
+      await eventually(async () => expect((await fetch(`${url}/health/ready`)).status).toBe(200), 30_000);
+      await broker.stop();
+      const lost = Date.now();
+      await eventually(async () => expect((await fetch(`${url}/health/ready`)).status).toBe(503), 10_000);
+      expect(Date.now() - lost).toBeLessThan(10_000);
+      const response = await fetch(`${url}/health/ready`);
+      expect(JSON.stringify(await response.json())).toMatch(/"broker":false/);
+      expect((await fetch(`${url}/health/live`)).status).toBe(200);
+    } finally {
+      await service?.close().catch(() => undefined);
+      await broker.stop();
+    }
+  });
+});
