@@ -85,7 +85,7 @@ export function buildAsyncApi(): Record<string, unknown> {
       description:
         `Messages of ${contract.topic} a consumer could not process, as they were, with headers ` +
         Object.values(DeadLetterHeaders).join(', ') + '.',
-      subscribe: { message: { name: 'DeadLetter', payload: { description: 'The original message value, unchanged.' } } },
+      subscribe: { message: { name: 'DeadLetter', payload: { description: `The original message value, unchanged (none when it was too large for this topic: ${DeadLetterHeaders.valueDropped} says so).` } } },
     };
   }
   const componentSchemas: Record<string, unknown> = { Envelope: ENVELOPE_SCHEMA };

@@ -35,4 +35,6 @@ export const DeadLetterHeaders = {
   consumerGroup: 'x-dlq-consumer-group',
   attempts: 'x-dlq-attempts',
   failedAt: 'x-dlq-failed-at',
+  /** Only on a dead letter sent without the original value (too large for the dead-letter topic): why. */
+  valueDropped: 'x-dlq-value-dropped',
 } as const;

@@ -23,8 +23,6 @@ const MAX_RESTART_BACKOFF_MS = 30_000;
  * a message that only just fitted its own topic is not refused by the DLQ once the headers are added.
  */
 const MAX_DEAD_LETTER_BYTES = 900_000;
-/** Header set on a dead-letter record sent without the original value (too large, or refused by the broker). */
-export const DEAD_LETTER_VALUE_DROPPED = 'x-dlq-value-dropped';
 /** Heartbeat errors that mean the group is rebalancing: the partitions of this batch may be someone else's now. */
 const REBALANCING = new Set(['REBALANCE_IN_PROGRESS', 'NOT_COORDINATOR_FOR_GROUP', 'ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID', 'FENCED_INSTANCE_ID']);
 /** Messages of a partition handled between two offset commits (one ledger read and one ledger write each). */
@@ -390,7 +388,7 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
       return {
         key,
         value: null,
-        headers: { ...deadHeaders, ...reduced, [DeadLetterHeaders.error]: reason.slice(0, 1_000), [DEAD_LETTER_VALUE_DROPPED]: why },
+        headers: { ...deadHeaders, ...reduced, [DeadLetterHeaders.error]: reason.slice(0, 1_000), [DeadLetterHeaders.valueDropped]: why },
       };
     };
     if (size > MAX_DEAD_LETTER_BYTES) {

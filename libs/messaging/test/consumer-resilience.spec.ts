@@ -3,7 +3,6 @@
  * consumer KafkaJS gives up on, a broker lost after start.
  */
 import { deadLetterTopic, DeadLetterHeaders, Topics } from '@lib/contracts';
-import { DEAD_LETTER_VALUE_DROPPED } from '@lib/messaging';
 import { PlatformModule } from '@lib/platform';
 import { bootService, eventually, PROJECT_ROOT, RunningService, TestIssuer, TestKafka, TopicWatch, uniqueName } from '@lib/testing';
 import { startKafka } from '@lib/testing/infra/kafka';
@@ -75,7 +74,7 @@ describe('dead letters the DLQ topic refuses', () => {
         { timeoutMs: 10_000 },
       );
       expect(dead.raw).toBe('');
-      expect(dead.headers[DEAD_LETTER_VALUE_DROPPED]).toMatch(/MESSAGE_TOO_LARGE|larger than/i);
+      expect(dead.headers[DeadLetterHeaders.valueDropped]).toMatch(/MESSAGE_TOO_LARGE|larger than/i);
       expect(dead.headers[DeadLetterHeaders.error]).toMatch(/not JSON/);
       expect(dead.headers[DeadLetterHeaders.originalTopic]).toBe(Topics.agreements);
       expect(dead.headers[DeadLetterHeaders.originalOffset]).toMatch(/^\d+$/);
