@@ -91,3 +91,40 @@ describe('KafkaEventServer during a rebalance', () => {
     expect(commits).toHaveBeenCalledTimes(1);
   });
 });
+
+describe('KafkaEventServer dead-lettering a record too large for the dead-letter topic', () => {
+  it('sends it without its value, and without original headers that are themselves too large', async () => {
+    const sent: Array<{ topic: string; messages: Array<{ value: unknown; headers: Record<string, unknown> }> }> = [];
+    const producer = { send: jest.fn(async (topic: string, messages: never[]) => void sent.push({ topic, messages })) };
+    const ledger = { processed: async () => new Set<string>(), recordMany: jest.fn(async () => undefined) };
+    const dead = new KafkaEventServer(
+      {} as Kafka,
+      { serviceName: 'unit', brokers: [], keysConsumedConcurrently: 1 },
+      producer as unknown as EventProducer,
+      ledger as unknown as ProcessedEventLedger,
+      {} as OutboxRelay,
+      {} as TopicAdmin,
+      new MessagingMetrics(),
+    );
+    dead.addHandler(Topics.agreements, async () => undefined, true);
+    const poison: KafkaMessage = {
+      offset: '7',
+      key: Buffer.from('k'),
+      value: Buffer.from('x'.repeat(950_000)), // not JSON: malformed
+      timestamp: '0',
+      attributes: 0,
+      headers: { trace: 'y'.repeat(300_000) },
+    };
+    const { value } = payload([poison], async () => undefined);
+    await (dead as unknown as WithBatch).handleBatch(value);
+
+    expect(sent).toHaveLength(1);
+    const [record] = sent[0].messages;
+    expect(sent[0].topic).toBe(`${Topics.agreements}.dlq`);
+    expect(record.value).toBeNull();
+    expect(record.headers.trace).toBeUndefined();
+    expect(record.headers['x-dlq-value-dropped']).toMatch(/exceeds/);
+    expect(record.headers['x-dlq-original-offset']).toBe('7');
+    expect(String(record.headers['x-dlq-error'])).toMatch(/not JSON/);
+  });
+});

@@ -371,8 +371,7 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
       `dead-lettering ${origin.topic}[${origin.partition}]@${origin.offset} after ${attempts} attempt(s): ${reason}`,
     );
     const topic = deadLetterTopic(origin.topic);
-    const deadHeaders: IHeaders = {
-      ...headers,
+    const own: IHeaders = {
       [DeadLetterHeaders.error]: reason.slice(0, 4_000),
       [DeadLetterHeaders.originalTopic]: origin.topic,
       [DeadLetterHeaders.originalPartition]: String(origin.partition),
@@ -381,14 +380,16 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
       [DeadLetterHeaders.attempts]: String(attempts),
       [DeadLetterHeaders.failedAt]: new Date().toISOString(),
     };
+    const deadHeaders: IHeaders = { ...headers, ...own };
     const size = recordSize(key, value, deadHeaders);
     // Without its value, a dead letter still says what failed and where the original is (topic, partition, offset).
     const withoutValue = (why: string) => {
-      const reduced = { ...(headerSize(headers) > MAX_DEAD_LETTER_BYTES / 4 ? {} : headers) };
+      // The original headers too, unless they are what makes it large.
+      const original = headerSize(headers) > MAX_DEAD_LETTER_BYTES / 4 ? {} : headers;
       return {
         key,
         value: null,
-        headers: { ...deadHeaders, ...reduced, [DeadLetterHeaders.error]: reason.slice(0, 1_000), [DeadLetterHeaders.valueDropped]: why },
+        headers: { ...original, ...own, [DeadLetterHeaders.error]: reason.slice(0, 1_000), [DeadLetterHeaders.valueDropped]: why },
       };
     };
     if (size > MAX_DEAD_LETTER_BYTES) {
