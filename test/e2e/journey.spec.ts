@@ -6,6 +6,7 @@ import { Topics } from '@lib/contracts';
 import { deadLetterTopic, DeadLetterHeaders } from '@lib/contracts';
 import { addresses, freePort, PROJECT_ROOT, TestKafka, TopicWatch, uniqueName } from '@lib/testing';
 import { startKafka } from '@lib/testing/infra/kafka';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { assignRole, Client, eligibility, eventually, importUsers, registerPartner, usBankProfile, usTaxProfile } from './client';
@@ -55,6 +56,7 @@ afterAll(async () => {
   await kafka?.close();
   await platform.stop();
   await broker?.stop();
+  if (brokerDir) rmSync(brokerDir, { recursive: true, force: true });
 });
 
 const program = (programId: string, requiresEligibility: boolean) => ({

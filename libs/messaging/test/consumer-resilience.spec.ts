@@ -9,6 +9,7 @@ import { startKafka } from '@lib/testing/infra/kafka';
 import { Module } from '@nestjs/common';
 import { ConfigResourceTypes, Kafka, logLevel } from 'kafkajs';
 import { randomUUID } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { MongoClient } from 'mongodb';
 import { WidgetAppModule } from './widget.app';
@@ -120,7 +121,8 @@ class ProducerOnlyModule {}
 
 describe('readiness', () => {
   it('goes not ready within seconds when the broker goes away after start, and stays live', async () => {
-    const broker = await startKafka({ root: PROJECT_ROOT, dataDir: join(PROJECT_ROOT, '.local', 'run', uniqueName('lost-broker')) });
+    const dataDir = join(PROJECT_ROOT, '.local', 'run', uniqueName('lost-broker'));
+    const broker = await startKafka({ root: PROJECT_ROOT, dataDir });
     let service: RunningService | undefined;
     try {
       service = await bootService(ProducerOnlyModule, {
@@ -139,6 +141,7 @@ describe('readiness', () => {
     } finally {
       await service?.close().catch(() => undefined);
       await broker.stop();
+      rmSync(dataDir, { recursive: true, force: true });
     }
   });
 });

@@ -16,6 +16,7 @@ import {
 } from '@lib/testing';
 import { startMongoJavaServer } from '@lib/testing/infra/mongo-java-server';
 import { randomUUID } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { MongoClient } from 'mongodb';
@@ -198,7 +199,8 @@ describe('service lifecycle', () => {
   });
 
   it('is ready with both connections up, and not ready once the database goes away', async () => {
-    const ownMongo = await startMongoJavaServer({ root: PROJECT_ROOT, dataDir: join(PROJECT_ROOT, '.local', 'run', uniqueName('ready')) });
+    const dataDir = join(PROJECT_ROOT, '.local', 'run', uniqueName('ready'));
+    const ownMongo = await startMongoJavaServer({ root: PROJECT_ROOT, dataDir });
     const service = await boot({ MONGO_URL: ownMongo.url });
     try {
       await ready(service);
@@ -208,6 +210,7 @@ describe('service lifecycle', () => {
     } finally {
       await service.close().catch(() => undefined);
       await ownMongo.stop();
+      rmSync(dataDir, { recursive: true, force: true });
     }
   });
 
