@@ -1,3 +1,4 @@
+import type { Collection, Document } from 'mongodb';
 import type { Model } from 'mongoose';
 import { NextTurnBatch } from './next-turn-batch';
 
@@ -54,4 +55,19 @@ export function byIdLoader<T extends { _id: unknown }>(find: (ids: string[]) => 
 /** A loader of a model's documents (plain objects) by `_id`: the usual case of `byIdLoader`. */
 export function modelLoader<T extends { _id: unknown }>(model: Model<T>): BatchLoader<string, T> {
   return byIdLoader<T>((ids) => model.find({ _id: { $in: ids } } as never).lean<T[]>().exec());
+}
+
+/**
+ * Ids per `$in` lookup. mongo-java-server (the local server) checks each document it finds against the whole `$in`
+ * list, so a lookup's cost grows with the square of its ids (measured: 100 ids 55,000-78,000 documents/s, 50 ids
+ * 81,000-96,000/s). On MongoDB the smaller lookups only add a few round trips, sent concurrently.
+ */
+export const IDS_PER_LOOKUP = 50;
+
+/** `find({ _id: { $in: ids } })` in concurrent lookups of IDS_PER_LOOKUP ids, by `_id` (as a string). */
+export async function findByIds<T>(collection: Collection<Document>, ids: unknown[], projection?: Record<string, 0 | 1>): Promise<Map<string, T>> {
+  const chunks: unknown[][] = [];
+  for (let i = 0; i < ids.length; i += IDS_PER_LOOKUP) chunks.push(ids.slice(i, i + IDS_PER_LOOKUP));
+  const rows = (await Promise.all(chunks.map((chunk) => collection.find({ _id: { $in: chunk } } as never, projection ? { projection } : {}).toArray()))).flat();
+  return new Map(rows.map((row) => [String(row._id), row as unknown as T]));
 }

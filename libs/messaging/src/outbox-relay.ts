@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { InjectConnection } from '@nestjs/mongoose';
 import { Collection, Connection } from 'mongoose';
+import { findByIds } from './batch-loader';
 import { UPDATES_PER_COMMAND } from './bulk-write-batcher';
 import { EventProducer } from './event-producer';
 import { MessagingMetrics } from './metrics';
@@ -170,15 +171,8 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
       .toArray()) as unknown as Array<{ _id: unknown; outbox: OutboxEntry[] }>;
   }
 
-  /**
-   * In queries of UPDATES_PER_COMMAND ids side by side: mongo-java-server checks each found document against the whole
-   * $in list, so one query's cost grows with the square of its ids.
-   */
   private async byIds(collection: Collection, ids: unknown[]): Promise<Array<{ _id: unknown; outbox?: OutboxEntry[] }>> {
-    const groups: unknown[][] = [];
-    for (let i = 0; i < ids.length; i += UPDATES_PER_COMMAND) groups.push(ids.slice(i, i + UPDATES_PER_COMMAND));
-    const found = await Promise.all(groups.map((group) => collection.find({ _id: { $in: group } } as never, { projection: { outbox: 1 } }).toArray()));
-    return found.flat() as unknown as Array<{ _id: unknown; outbox?: OutboxEntry[] }>;
+    return [...(await findByIds<{ _id: unknown; outbox?: OutboxEntry[] }>(collection as never, ids, { outbox: 1 })).values()];
   }
 
   /** Publishes the entries of these documents in creation order, then removes exactly those entries. */

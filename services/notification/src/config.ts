@@ -1,31 +1,28 @@
 import { baseConfigSpec, loadConfig, wholeNumber } from '@lib/platform';
 import { email, str, url } from 'envalid';
 
-const atLeastOne = wholeNumber(1);
-const atLeastZero = wholeNumber(0);
-
 /** Settings of the notification service, validated with the common ones at start (see README). */
 export const notificationConfigSpec = {
   SMTP_URL: url({ default: 'smtp://127.0.0.1:1025', desc: 'SMTP server, e.g. smtp://user:pass@host:587 or smtps://host:465' }),
   MAIL_FROM_NAME: str({ default: 'Partner Center', desc: 'Display name of the sender' }),
   MAIL_FROM_ADDRESS: email({ default: 'no-reply@partnercenter.local', desc: 'Address of the sender' }),
   PORTAL_BASE_URL: url({ default: 'http://localhost:8080', desc: 'Partner Center web app, for links in emails and inbox entries' }),
-  NOTIFY_MAX_ATTEMPTS: atLeastOne({
+  NOTIFY_MAX_ATTEMPTS: wholeNumber(1)({
     default: 20,
     desc: 'SMTP attempts per email before it is recorded as failed (20 with the default backoff: retried for about an hour)',
   }),
-  NOTIFY_BACKOFF_MS: atLeastOne({ default: 1_000, desc: 'Delay before the first retry; doubles on each attempt' }),
-  NOTIFY_BACKOFF_MAX_MS: atLeastOne({ default: 300_000, desc: 'Upper bound of the retry delay' }),
-  NOTIFY_CONCURRENCY: atLeastOne({ default: 16, desc: 'Emails sent at the same time by one instance (and pooled SMTP connections)' }),
-  NOTIFY_POLL_INTERVAL_MS: atLeastOne({
+  NOTIFY_BACKOFF_MS: wholeNumber(1)({ default: 1_000, desc: 'Delay before the first retry; doubles on each attempt' }),
+  NOTIFY_BACKOFF_MAX_MS: wholeNumber(1)({ default: 300_000, desc: 'Upper bound of the retry delay' }),
+  NOTIFY_CONCURRENCY: wholeNumber(1)({ default: 16, desc: 'Emails sent at the same time by one instance (and pooled SMTP connections)' }),
+  NOTIFY_POLL_INTERVAL_MS: wholeNumber(1)({
     default: 5_000,
     // The scan is for what no timer of this process knows: expired leases (NOTIFY_LEASE_MS) and other instances'
     // emails; it reads every message on servers that cannot index it. New emails and retries wake the worker.
     desc: 'How often the delivery worker scans for due emails nobody queued (inserts and retry timers wake it at once)',
   }),
-  NOTIFY_LEASE_MS: atLeastOne({ default: 60_000, desc: 'How long a claimed email is reserved; after a crash it is retried once this passes' }),
-  NOTIFY_SMTP_TIMEOUT_MS: atLeastOne({ default: 15_000, desc: 'Connection, greeting and socket timeout of one SMTP attempt' }),
-  NOTIFY_MAX_EVENT_AGE_MS: atLeastZero({
+  NOTIFY_LEASE_MS: wholeNumber(1)({ default: 60_000, desc: 'How long a claimed email is reserved; after a crash it is retried once this passes' }),
+  NOTIFY_SMTP_TIMEOUT_MS: wholeNumber(1)({ default: 15_000, desc: 'Connection, greeting and socket timeout of one SMTP attempt' }),
+  NOTIFY_MAX_EVENT_AGE_MS: wholeNumber(0)({
     default: 7 * 24 * 3_600_000,
     desc: 'Events older than this notify nobody (a replay from the start must not mail everyone again); 0 = no limit',
   }),

@@ -18,6 +18,7 @@ import { RecordEligibilityDecision } from './usecases/record-eligibility-decisio
 import { RecordInvitation } from './usecases/record-invitation.use-case';
 import { RecordInvitationRevocation } from './usecases/record-invitation-revocation.use-case';
 import { RecordProfileChange } from './usecases/record-profile-change.use-case';
+import { RecheckStart } from './usecases/recheck-start.use-case';
 import { SubmitEnrollment } from './usecases/submit-enrollment.use-case';
 
 /** Enrollments: Enroll / Continue / Submit, validation following, and the reactions to other services' events. */
@@ -38,6 +39,7 @@ import { SubmitEnrollment } from './usecases/submit-enrollment.use-case';
     RecordInvitation,
     RecordInvitationRevocation,
     DiscontinueProgramEnrollments,
+    RecheckStart,
   ],
   exports: [EnrollmentsRepository, EnrollmentEvents, DiscontinueProgramEnrollments],
 })

@@ -1,10 +1,11 @@
+import { findByIds } from '@lib/messaging';
 import { Injectable } from '@nestjs/common';
 import { eligibilityId, enrollmentId } from '../common/ids';
 import { Enrollment } from '../enrollments/enrollment.schema';
 import { EnrollmentsRepository } from '../enrollments/enrollments.repository';
 import { profileFacts } from '../enrollments/payout-facts';
 import { Program } from '../programs/program.schema';
-import { findByIds, ViewsRepository } from '../views/views.repository';
+import { ViewsRepository } from '../views/views.repository';
 import { decideRenewal, RenewalDecision } from './renewal-rules';
 
 /** The part of an existing next-year enrollment the rollover looks at. */

@@ -1,25 +1,10 @@
 import { AgreementStatusChanged, DefaultBankProfileChange, EligibilityDetermined, ProfileEvent } from '@lib/contracts';
-import { BatchLoader, modelLoader, upsertIfNewer } from '@lib/messaging';
+import { BatchLoader, findByIds, modelLoader, upsertIfNewer } from '@lib/messaging';
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { Model, mongo } from 'mongoose';
 import { eligibilityId } from '../common/ids';
 import { AgreementView, DefaultBankProfileView, EligibilityView, LocationTaxProfileView, ProfileView, YearDecision } from './views.schemas';
-
-/**
- * Ids per `$in` lookup. mongo-java-server (the local server) checks `$in` candidates against the list one by one,
- * so its cost grows with the square of the list: ten lookups of 100 ids cost a third of one of 1,000. On MongoDB
- * the smaller lookups only add a few round trips, sent concurrently.
- */
-export const LOOKUP_CHUNK = 100;
-
-/** `find({ _id: { $in: ids } })` in concurrent chunks. */
-export async function findByIds<T>(collection: mongo.Collection, ids: string[], projection?: Record<string, 0 | 1>): Promise<Map<string, T>> {
-  const chunks: string[][] = [];
-  for (let i = 0; i < ids.length; i += LOOKUP_CHUNK) chunks.push(ids.slice(i, i + LOOKUP_CHUNK));
-  const rows = (await Promise.all(chunks.map((chunk) => collection.find({ _id: { $in: chunk } } as never, projection ? { projection } : {}).toArray()))).flat();
-  return new Map(rows.map((row) => [row._id as unknown as string, row as unknown as T]));
-}
 
 /** This service's views of facts owned elsewhere: eligibility, agreements, payout profiles, default bank profiles. */
 @Injectable()

@@ -44,6 +44,15 @@ export function enrollmentChangeMovesInvitation(change: { status: EnrollmentStat
 }
 
 /**
+ * Whether an invitation of `fiscalYear` leads to an Enroll that accepts now: the program is `OPEN` and that is its
+ * current fiscal year (Enroll always enrolls in the program's current year). The one rule behind issuing,
+ * delivering, listing notices and offering Enroll on the overview.
+ */
+export function enrollableNow(program: { state: ProgramState; fiscalYear: string } | null | undefined, fiscalYear: string): boolean {
+  return program?.state === 'OPEN' && program.fiscalYear === fiscalYear;
+}
+
+/**
  * Why an eligible decision may not become an invitation now (nothing issued, nothing delivered), or null when it
  * may. Only an `OPEN` program invites, and only for its current fiscal year: Enroll always enrolls in the program's
  * current year, so an invitation of another year would lead to an Enroll that refuses (or is not needed: a location
@@ -53,11 +62,9 @@ export function whyNotInviting(
   decision: { fiscalYear: string },
   program: { state: ProgramState; fiscalYear: string },
 ): string | null {
+  if (enrollableNow(program, decision.fiscalYear)) return null;
   if (program.state !== 'OPEN') return `program is ${program.state}: nothing issued or delivered`;
-  if (decision.fiscalYear !== program.fiscalYear) {
-    return `${decision.fiscalYear} is not the program's current fiscal year (${program.fiscalYear}): nothing issued or delivered`;
-  }
-  return null;
+  return `${decision.fiscalYear} is not the program's current fiscal year (${program.fiscalYear}): nothing issued or delivered`;
 }
 
 /**

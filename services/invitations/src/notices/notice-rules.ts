@@ -1,5 +1,6 @@
 import { Actor, holdsRole } from '@lib/access';
 import { ProgramState } from '@lib/contracts';
+import { enrollableNow } from '../invitations/invitation-rules';
 import { InvitationState } from '../invitations/invitation.schema';
 
 /** Invitations whose notices can be shown: a revoked one loses them, a waiting one has no recipient yet. */
@@ -34,7 +35,7 @@ export function noticeStatus(
   actor: Pick<Actor, 'userId' | 'partnerId' | 'roles'>,
 ): NoticeStatus {
   if (invitation.partnerId !== actor.partnerId || !NOTICE_STATES.includes(invitation.state)) return 'none';
-  if (program?.state !== 'OPEN' || program.fiscalYear !== invitation.fiscalYear) return 'none';
+  if (!enrollableNow(program, invitation.fiscalYear)) return 'none';
   if (!holdsRole(actor, 'INCENTIVES_ADMIN', invitation.locationId)) return 'none';
   const recipient = invitation.recipients.find((r) => r.userId === actor.userId);
   if (!recipient) return 'none';

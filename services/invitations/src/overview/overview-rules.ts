@@ -1,6 +1,7 @@
 import { Actor, holdsRole } from '@lib/access';
 import { EnrollmentStatus, EnrollmentStatusLabels, ProgramState } from '@lib/contracts';
 import { getStartedUrl } from '../invitations/invitation-ids';
+import { enrollableNow } from '../invitations/invitation-rules';
 import { InvitationState } from '../invitations/invitation.schema';
 
 export const OverviewActions = ['ENROLL'] as const;
@@ -117,8 +118,7 @@ export function buildOverview(input: OverviewInput): OverviewLocation[] {
     for (const invitation of input.invitations) {
       if (invitation.locationId !== location._id || invitation.state === 'REVOKED') continue;
       const program = input.programs.get(invitation.programId);
-      // Enroll enrolls in the program's current fiscal year, and only while the program is OPEN.
-      const enrollable = program?.state === 'OPEN' && program.fiscalYear === invitation.fiscalYear;
+      const enrollable = enrollableNow(program, invitation.fiscalYear);
       // A closed or discontinued program, or an invitation of another fiscal year, only stays on the overview where
       // the location has an enrollment in it.
       if (!enrollable && !statuses.has(entryKey(invitation.programId, invitation.fiscalYear))) continue;

@@ -12,9 +12,8 @@ import { EnrollmentEvents, EnrollmentEventType, transitionType } from '../enroll
 import { describeMissing, payoutGaps } from '../enrollment-rules';
 import { EnrollmentChanges, EnrollmentsRepository } from '../enrollments.repository';
 import { PayoutFacts } from '../payout-facts';
-import { DiscontinueProgramEnrollments } from './discontinue-program-enrollments.use-case';
 import { FollowValidation } from './follow-validation.use-case';
-import { MarkIneligible } from './mark-ineligible.use-case';
+import { RecheckStart } from './recheck-start.use-case';
 
 const ATTEMPTS = 8;
 
@@ -51,8 +50,7 @@ export class EnrollLocation {
     private readonly facts: PayoutFacts,
     private readonly events: EnrollmentEvents,
     private readonly follow: FollowValidation,
-    private readonly markIneligible: MarkIneligible,
-    private readonly discontinue: DiscontinueProgramEnrollments,
+    private readonly recheck: RecheckStart,
   ) {}
 
   async enroll(principal: Principal, input: { programId: string; locationId: string; bankProfileId?: string }): Promise<EnrollAnswer> {
@@ -118,29 +116,18 @@ export class EnrollLocation {
     if (program.state !== 'OPEN') throw this.programNotOpen(program);
     if (!program.requiresEligibility) return;
     const decision = (await this.views.eligibility(program._id, locationId))?.years?.[fiscalYear];
-    if (!decision?.eligible) throw this.notEligible(program, fiscalYear, locationId, decision?.reasons);
+    if (!decision?.eligible) throw this.notEligible(program._id, fiscalYear, locationId, decision?.reasons);
   }
 
-  /**
-   * After a starting write: a discontinuation or an ineligible decision recorded since the checks ends the
-   * enrollment now (see the class comment), and the caller gets the refusal. Otherwise the answer stands.
-   */
+  /** After a starting write (see RecheckStart): ended since the checks, the caller gets the refusal they give. */
   private async recheckStart(answer: EnrollAnswer): Promise<EnrollAnswer> {
-    const { _id: id, programId, locationId, fiscalYear } = answer.enrollment;
-    const program = await this.programs.find(programId);
-    if (program?.state === 'DISCONTINUED') {
-      const ended = await this.discontinue.endOne(id, program.name);
-      if (ended?.status === 'DISCONTINUED') throw this.programNotOpen(program);
-      return ended ? { ...answer, enrollment: ended } : answer;
+    const check = await this.recheck.execute(answer.enrollment);
+    if (check.ended === null) return answer;
+    if (check.enrollment?.status === check.ended) {
+      const { programId, locationId, fiscalYear } = answer.enrollment;
+      throw check.ended === 'DISCONTINUED' ? this.programNotOpen(check.program) : this.notEligible(programId, fiscalYear, locationId, check.reasons);
     }
-    if (!program?.requiresEligibility) return answer;
-    const view = await this.views.eligibility(programId, locationId);
-    const decision = view?.years?.[fiscalYear];
-    if (!view || !decision || decision.eligible) return answer;
-    await this.markIneligible.execute({ programId, locationId, fiscalYear, partnerId: view.partnerId, eligible: false, reasons: decision.reasons });
-    const now = await this.enrollments.findById(id);
-    if (now?.status === 'INELIGIBLE') throw this.notEligible(program, fiscalYear, locationId, decision.reasons);
-    return now ? { ...answer, enrollment: now } : answer;
+    return check.enrollment ? { ...answer, enrollment: check.enrollment } : answer;
   }
 
   private programNotOpen(program: Program): ProblemException {
@@ -150,12 +137,12 @@ export class EnrollLocation {
     );
   }
 
-  private notEligible(program: Program, fiscalYear: string, locationId: string, reasons: string[] = []): ProblemException {
+  private notEligible(programId: string, fiscalYear: string, locationId: string, reasons: string[] = []): ProblemException {
     return new ProblemException(
       HttpStatus.UNPROCESSABLE_ENTITY,
       'location-not-eligible',
       'Location not eligible',
-      `Location ${locationId} is not eligible for program ${program._id} in ${fiscalYear}.`,
+      `Location ${locationId} is not eligible for program ${programId} in ${fiscalYear}.`,
       { reasons },
     );
   }

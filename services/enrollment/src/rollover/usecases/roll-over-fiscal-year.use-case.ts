@@ -1,5 +1,5 @@
 import { fiscalYearRange, MissingPayoutItem, nextFiscalYear } from '@lib/contracts';
-import { OutboxEntry, pushOutbox, UPDATES_PER_COMMAND } from '@lib/messaging';
+import { findByIds, OutboxEntry, pushOutbox, UPDATES_PER_COMMAND } from '@lib/messaging';
 import { BackgroundWork, CONFIG, Problems } from '@lib/platform';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { bulkWriteChunked, insertIdempotent, sleep } from '../../common/bulk';
@@ -14,7 +14,6 @@ import { Program } from '../../programs/program.schema';
 import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
 import { ConsumerCatchUp } from '../consumer-catch-up';
 import { NextYearEnrollment, RenewalContext } from '../renewal-context';
-import { findByIds } from '../../views/views.repository';
 import { completedFilter, decideUnfinished, RenewalDecision, wasCompleted } from '../renewal-rules';
 import { BEFORE_ENROLLED } from '../../enrollments/enrollment-rules';
 

@@ -1,0 +1,45 @@
+import { Injectable } from '@nestjs/common';
+import { Program } from '../../programs/program.schema';
+import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
+import { ViewsRepository } from '../../views/views.repository';
+import { Enrollment } from '../enrollment.schema';
+import { EnrollmentsRepository } from '../enrollments.repository';
+import { DiscontinueProgramEnrollments } from './discontinue-program-enrollments.use-case';
+import { MarkIneligible } from './mark-ineligible.use-case';
+
+export type RecheckOutcome =
+  | { ended: null }
+  | { ended: 'DISCONTINUED'; program: Program; enrollment: Enrollment | null }
+  | { ended: 'INELIGIBLE'; reasons: string[]; enrollment: Enrollment | null };
+
+/**
+ * After a write that starts an enrollment (Enroll, an invitation recorded), the program and the eligibility view are
+ * read again. The writer read them before its write, while a discontinuation (its sweep, once per ProgramUpdated)
+ * and an ineligible decision (its handler) write theirs and then read the enrollments: each could miss the other.
+ * Reading after the write, one of the two sees the other. Discontinued now, or the newest decision for the year
+ * not eligible: the enrollment is ended as the sweep or the decision ends it (same state, same event).
+ */
+@Injectable()
+export class RecheckStart {
+  constructor(
+    private readonly programs: ReadPrograms,
+    private readonly views: ViewsRepository,
+    private readonly enrollments: EnrollmentsRepository,
+    private readonly markIneligible: MarkIneligible,
+    private readonly discontinue: DiscontinueProgramEnrollments,
+  ) {}
+
+  async execute(started: Pick<Enrollment, '_id' | 'programId' | 'locationId' | 'fiscalYear'>): Promise<RecheckOutcome> {
+    const { _id: id, programId, locationId, fiscalYear } = started;
+    const program = await this.programs.find(programId);
+    if (program?.state === 'DISCONTINUED') {
+      return { ended: 'DISCONTINUED', program, enrollment: await this.discontinue.endOne(id, program.name) };
+    }
+    if (program && !program.requiresEligibility) return { ended: null };
+    const view = await this.views.eligibility(programId, locationId);
+    const decision = view?.years?.[fiscalYear];
+    if (!view || !decision || decision.eligible) return { ended: null };
+    await this.markIneligible.execute({ programId, locationId, fiscalYear, partnerId: view.partnerId, eligible: false, reasons: decision.reasons });
+    return { ended: 'INELIGIBLE', reasons: decision.reasons, enrollment: await this.enrollments.findById(id) };
+  }
+}
