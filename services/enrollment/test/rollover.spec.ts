@@ -287,13 +287,17 @@ describe('enrollments ENROLLED once and back in validation (a profile edited, or
       approvedSince: completedOnce(program, 'FY23', partner, `rv3-${w.run}`, 'VALIDATING', bank('approved')),
       agreementInactive: completedOnce(program, 'FY23', inactive, `rv4-${w.run}`, 'VALIDATING', bank('inactive')),
       neverEnrolled: completedOnce(program, 'FY23', partner, `rv5-${w.run}`, 'VALIDATING', bank('pending'), false),
+      // Another bank profile chosen after ENROLLED: back to the proposal (INVITED, not submitted since), enrolledAt kept.
+      chosenSince: completedOnce(program, 'FY23', partner, `rv6-${w.run}`, 'INVITED', bank('approved')),
     };
+    delete (seeded.chosenSince as Record<string, unknown>).submittedAt;
+    delete (seeded.chosenSince as Record<string, unknown>).validated;
     await col().insertMany(Object.values(seeded) as never[]);
     const next = (e: { locationId: string }) => enrollmentId({ programId: program.programId, locationId: e.locationId, fiscalYear: 'FY24' });
 
     const summary = await operator('/v1/operator/rollover', { fromFiscalYear: 'FY23', programId: program.programId });
     expect(summary.body).toEqual(
-      expect.objectContaining({ examined: 5, renewed: 1, actionRequired: 2, expired: 2, unfinished: 1, discontinued: 0, conflicts: 0, complete: true }),
+      expect.objectContaining({ examined: 6, renewed: 2, actionRequired: 2, expired: 2, unfinished: 1, discontinued: 0, conflicts: 0, complete: true }),
     );
 
     // The profile's current revision waits for validation, or was rejected: continued into FY24, waiting for the admin
@@ -312,6 +316,13 @@ describe('enrollments ENROLLED once and back in validation (a profile edited, or
     const [renewed] = await waitForEnrollmentEvent(h, next(seeded.approvedSince), 'EnrollmentRenewed');
     expect(renewed.envelope!.data).toEqual(expect.objectContaining({ status: 'ENROLLED', fiscalYear: 'FY24', fromFiscalYear: 'FY23' }));
     expect(await col().findOne({ _id: next(seeded.approvedSince) })).toEqual(expect.objectContaining({ status: 'ENROLLED', validated: { bank: 2 } }));
+    // Its year was completed before the admin chose another bank profile: continued with that one (approved), not
+    // expired as never completed (an ineligible decision leaves it too: MarkIneligible).
+    await waitForEnrollmentEvent(h, next(seeded.chosenSince), 'EnrollmentRenewed');
+    expect(await col().findOne({ _id: next(seeded.chosenSince) })).toEqual(
+      expect.objectContaining({ status: 'ENROLLED', bankProfileId: bank('approved'), validated: { bank: 2 }, renewedFrom: seeded.chosenSince._id }),
+    );
+    expect(await col().findOne({ _id: seeded.chosenSince._id })).toEqual(expect.objectContaining({ status: 'INVITED', rollover: expect.objectContaining({ outcome: 'RENEWED' }) }));
     // Not continued for what the rollover checks besides the profiles: expired with that reason, not "never completed".
     const [expired] = await waitForEnrollmentEvent(h, seeded.agreementInactive._id, 'EnrollmentExpired');
     expect(expired.envelope!.data).toEqual(expect.objectContaining({ status: 'EXPIRED', previousStatus: 'VALIDATING', reasons: ["The partner's agreement is not active."] }));

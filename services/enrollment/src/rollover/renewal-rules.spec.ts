@@ -49,7 +49,9 @@ describe('renewal decision', () => {
     expect(wasCompleted({ status: 'ACTION_REQUIRED', enrolledAt })).toBe(true);
     expect(wasCompleted({ status: 'VALIDATING' })).toBe(false);
     expect(wasCompleted({ status: 'ACTION_REQUIRED' })).toBe(false);
-    expect(wasCompleted({ status: 'INVITED', enrolledAt })).toBe(false);
+    // Another bank profile chosen after ENROLLED: back to the proposal, its year completed all the same.
+    expect(wasCompleted({ status: 'INVITED', enrolledAt })).toBe(true);
+    expect(wasCompleted({ status: 'INVITED' })).toBe(false);
     expect(wasCompleted({ status: 'DISCONTINUED', enrolledAt })).toBe(false);
   });
 

@@ -1,5 +1,5 @@
 import { EnrollmentStatus, fiscalYearOf, fiscalYearRange, MissingPayoutItem, PayoutRules, ProgramState } from '@lib/contracts';
-import { describeMissing, FOLLOWING_VALIDATION, payoutGaps, ProfileFacts } from '../enrollments/enrollment-rules';
+import { BEFORE_ENROLLED, describeMissing, payoutGaps, ProfileFacts } from '../enrollments/enrollment-rules';
 import type { YearDecision } from '../views/views.schemas';
 
 export type RenewalOutcome = 'RENEWED' | 'ACTION_REQUIRED' | 'EXPIRED';
@@ -25,16 +25,15 @@ export interface RenewalDecision {
   validated?: { bank: number; tax?: number };
 }
 
-/** Sent back from ENROLLED by a profile edit (VALIDATING) or a rejected revision (ACTION_REQUIRED). */
-const BACK_IN_VALIDATION: EnrollmentStatus[] = FOLLOWING_VALIDATION.filter((status) => status !== 'ENROLLED');
-
 /**
- * Whether an enrollment was completed in its fiscal year: ENROLLED, or ENROLLED once (`enrolledAt`) and back in
- * validation since (a profile edited, or its new revision rejected). The rollover and the reminders decide these
- * on the facts (decideRenewal); the others were never completed (decideUnfinished).
+ * Whether an enrollment was completed in its fiscal year: ENROLLED, or ENROLLED once (`enrolledAt`) and sent back
+ * before ENROLLED since, without being ended: a profile edited (VALIDATING), its new revision rejected
+ * (ACTION_REQUIRED), or another bank profile chosen (back to the proposal: INVITED or ACTION_REQUIRED). The same
+ * notion as an ineligible decision's (MarkIneligible leaves these: the year was completed). The rollover and the
+ * reminders decide these on the facts (decideRenewal); the others were never completed (decideUnfinished).
  */
 export function wasCompleted(enrollment: { status: EnrollmentStatus; enrolledAt?: Date | null }): boolean {
-  return enrollment.status === 'ENROLLED' || (!!enrollment.enrolledAt && BACK_IN_VALIDATION.includes(enrollment.status));
+  return enrollment.status === 'ENROLLED' || (!!enrollment.enrolledAt && BEFORE_ENROLLED.includes(enrollment.status));
 }
 
 /**
@@ -46,7 +45,7 @@ export function completedFilter(filter: Record<string, unknown>): Record<string,
   return {
     $or: [
       { ...filter, status: 'ENROLLED' },
-      { ...filter, status: { $in: BACK_IN_VALIDATION }, enrolledAt: { $ne: null } },
+      { ...filter, status: { $in: BEFORE_ENROLLED }, enrolledAt: { $ne: null } },
     ],
   };
 }

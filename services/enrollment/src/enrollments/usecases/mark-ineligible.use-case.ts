@@ -16,8 +16,9 @@ export function ineligibleReasons(reasons: string[] | undefined, fiscalYear: str
 /**
  * Losing eligibility before the enrollment completes: INVITED, ACTION_REQUIRED or VALIDATING becomes INELIGIBLE,
  * with the decision's reasons (EnrollmentIneligible). An enrollment that was ENROLLED keeps its fiscal year, also
- * while a profile edit or rejection has sent it back to VALIDATING or ACTION_REQUIRED (it keeps `enrolledAt`);
- * whether it continues into the next one is the rollover's question.
+ * while a profile edit or rejection has sent it back to VALIDATING or ACTION_REQUIRED, or another bank profile
+ * chosen back to the proposal (it keeps `enrolledAt`); whether it continues into the next one is the rollover's
+ * question (it decides these as completed: wasCompleted).
  */
 @Injectable()
 export class MarkIneligible {
