@@ -335,6 +335,28 @@ describe('enrollments ENROLLED once and back in validation (a profile edited, or
     expect((await operator('/v1/operator/rollover', { fromFiscalYear: 'FY23', programId: program.programId })).body).toEqual(expect.objectContaining({ examined: 0 }));
   });
 
+  it('continue into a next-year enrollment that had ended INELIGIBLE (as Enroll restarts one); one enrolled on its own is only marked', async () => {
+    const program = await createProgram(h, { fiscalYear: 'FY31', requiresEligibility: false, payoutRules: usdRules });
+    const partner = `ri-${w.run}`;
+    const bank = `ribank-${w.run}`;
+    await bankInView(bank, partner, 2, 'APPROVED');
+    const [restarted, onItsOwn] = [`ri1-${w.run}`, `ri2-${w.run}`].map((locationId) => completedOnce(program, 'FY31', partner, locationId, 'ENROLLED', bank));
+    const nextYear = (e: { locationId: string }, status: string) =>
+      storedEnrollment({ programId: program.programId, programName: program.name, partnerId: partner, locationId: e.locationId, fiscalYear: 'FY32', status, version: 3, bankProfileId: bank, reasons: status === 'INELIGIBLE' ? ['The invitation was revoked.'] : [] });
+    await col().insertMany([restarted, onItsOwn, nextYear(restarted, 'INELIGIBLE'), nextYear(onItsOwn, 'ENROLLED')] as never[]);
+
+    const summary = await operator('/v1/operator/rollover', { fromFiscalYear: 'FY31', programId: program.programId });
+    expect(summary.body).toEqual(expect.objectContaining({ examined: 2, renewed: 1, superseded: 1, conflicts: 0 }));
+    const next = enrollmentId({ programId: program.programId, locationId: restarted.locationId, fiscalYear: 'FY32' });
+    const [renewed] = await waitForEnrollmentEvent(h, next, 'EnrollmentRenewed');
+    expect(renewed.envelope!.data).toEqual(expect.objectContaining({ status: 'ENROLLED', fiscalYear: 'FY32', reasons: [] }));
+    expect(await col().findOne({ _id: next })).toEqual(expect.objectContaining({ status: 'ENROLLED', renewedFrom: restarted._id, version: 4, validated: { bank: 2 } }));
+    expect(await col().findOne({ _id: restarted._id })).toEqual(expect.objectContaining({ rollover: expect.objectContaining({ outcome: 'RENEWED' }) }));
+    const own = enrollmentId({ programId: program.programId, locationId: onItsOwn.locationId, fiscalYear: 'FY32' });
+    expect(await col().findOne({ _id: own })).toEqual(expect.objectContaining({ status: 'ENROLLED', version: 3 }));
+    expect(await col().findOne({ _id: onItsOwn._id })).toEqual(expect.objectContaining({ rollover: expect.objectContaining({ outcome: 'SUPERSEDED' }) }));
+  });
+
   it('are reminded before year end when they would not continue, and continued by an early run; never enrolled ones are left alone', async () => {
     const program = await createProgram(h, { fiscalYear: 'FY45', requiresEligibility: false, payoutRules: usdRules });
     const partner = `rw-${w.run}`;

@@ -246,8 +246,10 @@ export class RollOverFiscalYear {
    * 0. the programs again: one discontinued since the batch was decided (it may have waited for earlier batches'
    *    writes) gets nothing written either;
    * 1. the next-year enrollments, each with its event; one already there is either this run's predecessor's
-   *    (only the marker was missing), or one an invitation or an unfinished Enroll had started (it becomes the
-   *    continuation, in a guarded write with the event), or one enrolled on its own (nothing to continue);
+   *    (only the marker was missing), or one an invitation or an unfinished Enroll had started, or one that ended
+   *    INELIGIBLE (an ineligible decision or a revoked invitation since overruled: the decision here found the
+   *    location eligible, as Enroll would restart it): it becomes the continuation, in a guarded write with the
+   *    event; or one enrolled on its own (nothing to continue);
    * 2. the expired ones, status and event in one guarded write each;
    * 3. the markers on the old ones, once their next-year enrollments exist;
    * 4. the programs once more, for one discontinued while the inserts were under way (endDiscontinued).
@@ -286,7 +288,7 @@ export class RollOverFiscalYear {
         if (next?.renewedFrom === from._id) {
           markers[next.status === 'ENROLLED' ? 'RENEWED' : 'ACTION_REQUIRED'].push(from._id);
           summary.resumed++;
-        } else if (next && PRE_SUBMIT.has(next.status) && !next.submittedAt) {
+        } else if (next && ((PRE_SUBMIT.has(next.status) && !next.submittedAt) || next.status === 'INELIGIBLE')) {
           const continued = this.nextYear(from, programs.get(from.programId)!, decision, toFiscalYear, next.version, now);
           const { _id, createdAt: _createdAt, ...fields } = continued;
           const event = this.nextYearEvent(from, continued, decision, summary);
