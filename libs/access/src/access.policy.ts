@@ -3,7 +3,7 @@ import { Principal, Problems } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { Model } from 'mongoose';
-import { BatchLoader, modelLoader } from '@lib/messaging';
+import { BatchLoader, modelLoader, PermanentError } from '@lib/messaging';
 import { AccessGrant, AccessLocation, AccessUser, grantIndexKey } from './access.schemas';
 
 /** A signed-in user with the roles this service knows for them. */
@@ -79,6 +79,18 @@ export class AccessPolicy {
   /** The location as this service knows it (consumers: no caller to check); concurrent lookups share one query. */
   locationById(locationId: string): Promise<AccessLocation | undefined> {
     return this.locationLoader.load(locationId);
+  }
+
+  /**
+   * For an event from outside the platform that names a location and its partner (an eligibility decision): refused
+   * with a PermanentError (dead-lettered with the reason, nothing stored) when the location is known to belong to
+   * another partner. A location not known yet passes: identity's events may simply not have arrived.
+   */
+  async assertLocationOf(partnerId: string, locationId: string, what: string): Promise<void> {
+    const location = await this.locationById(locationId);
+    if (location && location.partnerId !== partnerId) {
+      throw new PermanentError(`${what} names location ${locationId} as partner ${partnerId}'s, but it belongs to another partner.`);
+    }
   }
 
   /** 404 unless the location belongs to the caller's partner. */

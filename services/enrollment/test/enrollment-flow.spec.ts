@@ -3,7 +3,7 @@
  * real topics (identity, eligibility, payout profiles, invitations), and what it publishes read back from
  * enrollments.events.v1.
  */
-import { Topics } from '@lib/contracts';
+import { DeadLetterHeaders, deadLetterTopic, Topics } from '@lib/contracts';
 import { eventually } from '@lib/testing';
 import {
   approvedProfiles,
@@ -24,6 +24,7 @@ import {
   waitForEnrollmentEvent,
   World,
 } from './support';
+import { watchFromNow } from './kafka-group';
 
 jest.setTimeout(120_000);
 
@@ -257,6 +258,36 @@ describe('Enroll, Continue, Submit and validation', () => {
     await new Promise((r) => setTimeout(r, 500));
     expect(enrollmentEvents(h, invited.enrollmentId).filter(ours)).toHaveLength(1);
     expect((await get(invited.enrollmentId)).body.version).toBe(started.body.version + 1);
+  });
+
+  it("leaves an open program's enrollment on an ineligible decision, and dead-letters a decision naming another partner's location", async () => {
+    const dead = await watchFromNow([deadLetterTopic(Topics.eligibility)]);
+    try {
+      const open = await createProgram(h, { requiresEligibility: false });
+      const started = await enroll(open.programId, w.L1);
+      expect(started.status).toBe(201);
+      // An open program needs no eligibility (SPEC 1, Programs): an ineligible decision for it ends nothing.
+      await eligibility(h, w, open.programId, w.L1, false, 'FY27', ['Revenue threshold not met']);
+      // A later message on the same partition (key L1): once it is handled, so was the decision before it.
+      const sentinel = await createProgram(h);
+      await eligibility(h, w, sentinel.programId, w.L1, true);
+      await eligibilityKnown(h, sentinel.programId, w.L1);
+      expect((await get(started.body.enrollmentId)).body).toEqual(expect.objectContaining({ status: started.body.status, version: started.body.version }));
+      expect(enrollmentEvents(h, started.body.enrollmentId).filter((m) => m.envelope!.type === 'EnrollmentIneligible')).toEqual([]);
+
+      // L1 is the world partner's; a decision saying it is another partner's is bad input: dead-lettered, not stored.
+      const program = await createProgram(h);
+      await eligibility(h, { partnerId: w.otherPartnerId }, program.programId, w.L1, true);
+      const [letter] = await dead.watch.waitFor(
+        (m) => m.key === w.L1 && (m.envelope?.data as { programId?: string } | undefined)?.programId === program.programId,
+        { timeoutMs: 30_000 },
+      );
+      expect(letter.headers[DeadLetterHeaders.error]).toMatch(new RegExp(`location ${w.L1} .*belongs to another partner`));
+      expect(await h.db.collection('eligibility_view').countDocuments({ _id: `${program.programId}|${w.L1}` } as never)).toBe(0);
+      expect((await enroll(program.programId, w.L1)).status).toBe(422);
+    } finally {
+      await dead.close();
+    }
   });
 
   it('CLOSED stops new enrollments; DISCONTINUED ends the existing ones', async () => {

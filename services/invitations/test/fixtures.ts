@@ -222,10 +222,12 @@ export class World {
     return { status: response.status, body: await response.json(), contentType: response.headers.get('content-type') };
   }
 
-  async post(token: string, path: string): Promise<{ status: number; body: any; contentType: string | null }> {
+  /** A POST without a body, or with `body` as JSON. */
+  async post(token: string, path: string, body?: unknown): Promise<{ status: number; body: any; contentType: string | null }> {
     const response = await fetch(`${this.service.url}${path}`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${token}` },
+      headers: { authorization: `Bearer ${token}`, ...(body !== undefined && { 'content-type': 'application/json' }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
     });
     return { status: response.status, body: await response.json(), contentType: response.headers.get('content-type') };
   }

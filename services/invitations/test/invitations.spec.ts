@@ -431,4 +431,33 @@ describe('dead letters', () => {
     expect(byEvent.headers[DeadLetterHeaders.originalTopic]).toBe(Topics.eligibility);
     expect(dead.find((m) => m.raw === 'this is not an envelope')).toBeDefined();
   });
+
+  it("dead-letters a decision that names another partner's location as its own: nobody is invited, nothing is stored", async () => {
+    const owner = await world.partner(1);
+    const [l1] = owner.locationIds;
+    const stranger = await world.partner(1);
+    const ownersAdmin = await world.user(owner, [['INCENTIVES_ADMIN', [l1]]], 'owner');
+    const strangersAdmin = await world.user(stranger, [['INCENTIVES_ADMIN', ['*']]], 'stranger');
+    const strangersGlobal = await world.user(stranger, [['GLOBAL_ADMIN', ['*']]], 'global');
+    const programId = await world.program();
+    await world.known(ownersAdmin, [l1]);
+    await world.known(strangersAdmin, stranger.locationIds);
+
+    const wrong = await world.decide(stranger, l1, programId, true);
+    const [dead] = await world.watch.waitFor(
+      (m) => m.topic === deadLetterTopic(Topics.eligibility) && m.raw.includes(wrong.eventId),
+      { timeoutMs: 30_000 },
+    );
+    expect(dead.headers[DeadLetterHeaders.error]).toMatch(new RegExp(`location ${l1} .*belongs to another partner`));
+
+    // The owner's own decision after it: invited, only its admin; the stranger's admins got nothing, not even a request.
+    await world.decide(owner, l1, programId, true);
+    const [issued] = await world.waitEvent('InvitationIssued', forInvitation(programId, l1));
+    expect(issued.envelope).toMatchObject({ partnerId: owner.partnerId });
+    expect(issued.envelope!.data.recipients!.map((r) => r.userId)).toEqual([ownersAdmin.userId]);
+    expect(world.events('InvitationIssued', forInvitation(programId, l1))).toHaveLength(1);
+    expect(world.events('AdminAssignmentRequested', forInvitation(programId, l1))).toEqual([]);
+    expect(await world.notices(strangersAdmin)).toEqual([]);
+    expect(await world.invitations(strangersGlobal)).toEqual([]);
+  });
 });

@@ -65,6 +65,42 @@ describe('home-page notices', () => {
   });
 });
 
+describe('select takes no body', () => {
+  // SPEC §4 "Unknown fields are rejected": a field sent to select is unknown, not silently ignored.
+  it('refuses a field sent to select: 400 problem+json naming it, the notice still listed and not selected', async () => {
+    const partner = await world.partner(1);
+    const [l1] = partner.locationIds;
+    const cid = await world.user(partner, [['INCENTIVES_ADMIN', [l1]]], 'cid');
+    const programId = await world.program({ name: 'Security Incentives' });
+    await world.known(cid, [l1]);
+    await world.decide(partner, l1, programId, true);
+    const [issued] = await world.waitEvent('InvitationIssued', forInvitation(programId, l1));
+    const invitationId = issued.envelope!.data.invitationId;
+    await eventually(async () => expect((await world.notices(cid)).map((n) => n.invitationId)).toEqual([invitationId]));
+
+    const refused = await world.post(cid.token, `/v1/notices/${invitationId}/select`, { locationId: 'L-OTHER', dismiss: true });
+    expect(refused.status).toBe(400);
+    expect(refused.contentType).toMatch(/application\/problem\+json/);
+    expect(refused.body).toMatchObject({ status: 400, type: expect.stringMatching(/\/validation-error$/), instance: `/v1/notices/${invitationId}/select` });
+    expect(refused.body.errors).toEqual([
+      { field: 'locationId', message: 'property locationId should not exist' },
+      { field: 'dismiss', message: 'property dismiss should not exist' },
+    ]);
+    expect((await world.notices(cid)).map((n) => n.invitationId)).toEqual([invitationId]);
+    expect(world.events('NoticeSelected', forInvitation(programId, l1))).toEqual([]);
+
+    // An empty JSON object is no field: it selects, as no body does.
+    const selected = await world.post(cid.token, `/v1/notices/${invitationId}/select`, {});
+    expect(selected).toMatchObject({ status: 200, body: { invitationId, programId, locationId: l1 } });
+    expect(await world.notices(cid)).toEqual([]);
+  });
+
+  it('does not document a required body for select', async () => {
+    const docs = await world.get(undefined, '/docs-json');
+    expect(docs.body.paths['/v1/notices/{invitationId}/select'].post.requestBody?.required ?? false).toBe(false);
+  });
+});
+
 describe('incentives overview', () => {
   it('shows open programs without any invitation or email, with the enrollment status and Enroll for admins only', async () => {
     const partner = await world.partner(2);

@@ -1,21 +1,31 @@
+import { AccessPolicy } from '@lib/access';
 import { EligibilityDetermined } from '@lib/contracts';
 import { Injectable } from '@nestjs/common';
+import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
 import { ViewsRepository } from '../../views/views.repository';
 import { MarkIneligible } from './mark-ineligible.use-case';
 
 /**
  * An eligibility decision for (program, location, fiscal year): kept unless a later one for the same year is
- * (occurredAt); an ineligible decision that is the current one ends an enrollment not yet ENROLLED.
+ * (occurredAt); an ineligible decision that is the current one ends an enrollment not yet ENROLLED, unless its program
+ * is open (it needs no eligibility: SPEC 1, Programs). A decision naming a location of another partner than its own
+ * is dead-lettered before anything is stored.
  */
 @Injectable()
 export class RecordEligibilityDecision {
   constructor(
     private readonly views: ViewsRepository,
     private readonly markIneligible: MarkIneligible,
+    private readonly access: AccessPolicy,
+    private readonly programs: ReadPrograms,
   ) {}
 
   async execute(decision: EligibilityDetermined, decidedAt: Date, eventId: string): Promise<void> {
+    await this.access.assertLocationOf(decision.partnerId, decision.locationId, 'The eligibility decision');
     const current = await this.views.recordDecision(decision, decidedAt, eventId);
-    if (current && !decision.eligible) await this.markIneligible.execute(decision);
+    if (!current || decision.eligible) return;
+    const program = await this.programs.find(decision.programId);
+    if (program && !program.requiresEligibility) return;
+    await this.markIneligible.execute(decision);
   }
 }

@@ -1,3 +1,4 @@
+import { AccessPolicy } from '@lib/access';
 import { EligibilityDetermined, Envelope } from '@lib/contracts';
 import { Injectable } from '@nestjs/common';
 import { Transition } from '../invitation-rules';
@@ -7,16 +8,19 @@ import { ReconcileInvitation } from './reconcile-invitation.use-case';
 /**
  * An eligibility decision for (program, location, fiscal year): kept in the eligibility view (a later decision
  * wins; the same decision twice changes nothing), then the invitation follows: issued, waiting for an admin,
- * revoked, or nothing yet when the program is not known.
+ * revoked, or nothing yet when the program is not known. A decision naming a location of another partner than its
+ * own is dead-lettered before anything is stored (its admins would be invited to another partner's location).
  */
 @Injectable()
 export class RecordEligibilityDecision {
   constructor(
     private readonly views: ViewsRepository,
     private readonly reconcile: ReconcileInvitation,
+    private readonly access: AccessPolicy,
   ) {}
 
   async execute(envelope: Envelope<EligibilityDetermined>): Promise<Transition> {
+    await this.access.assertLocationOf(envelope.data.partnerId, envelope.data.locationId, 'The eligibility decision');
     const invitationId = await this.views.recordDecision(envelope.data, new Date(envelope.occurredAt), envelope.eventId);
     return this.reconcile.execute(invitationId);
   }
