@@ -84,6 +84,29 @@ describe('enrollments', () => {
     expect(list.body.items).toEqual([]);
   });
 
+  it('takes If-Match on Enroll and Continue: a stale version is 412 and changes nothing; the current one goes on', async () => {
+    const token = await w.token('admin');
+    const program = await createProgram(h, { requiresEligibility: false });
+    const body = { programId: program.programId, locationId: w.L1 };
+    const enrolled = await call(h, 'POST', '/v1/enrollments', { token, body });
+    const { enrollmentId: id, version } = enrolled.body;
+    const stale = { 'if-match': `"${version + 1}"` };
+    for (const answer of [
+      await call(h, 'POST', `/v1/enrollments/${id}/refresh`, { token, body: {}, headers: stale }),
+      await call(h, 'POST', '/v1/enrollments', { token, body, headers: stale }),
+    ]) {
+      expectProblem(answer, 412);
+      expect(answer.body.currentVersion).toBe(version);
+    }
+    // No enrollment yet for L3: If-Match names a version that cannot be there.
+    expectProblem(await call(h, 'POST', '/v1/enrollments', { token, body: { ...body, locationId: w.L3 }, headers: { 'if-match': '"1"' } }), 412);
+    expect((await call(h, 'GET', `/v1/enrollments?programId=${program.programId}&locationId=${w.L3}`, { token })).body.items).toEqual([]);
+    expect((await call(h, 'GET', `/v1/enrollments/${id}`, { token })).body.version).toBe(version);
+    const current = await call(h, 'POST', `/v1/enrollments/${id}/refresh`, { token, body: {}, headers: { 'if-match': `"${version}"` } });
+    expect(current.status).toBe(200);
+    expect(current.body.enrollmentId).toBe(id);
+  });
+
   it('answers 404 for an unknown program or enrollment, and 400 for bad query, If-Match or rollover input', async () => {
     const token = await w.token('admin');
     expectProblem(await call(h, 'POST', '/v1/enrollments', { token, body: { programId: 'none-such', locationId: w.L1 } }), 404);

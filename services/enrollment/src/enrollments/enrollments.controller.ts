@@ -47,8 +47,14 @@ export class EnrollmentsController {
   @ApiNotFoundResponse({ description: "Unknown program, or another partner's location" })
   @ApiConflictResponse({ description: 'Program closed or discontinued; enrollment ended' })
   @ApiUnprocessableEntityResponse({ description: 'The location is not eligible for the program' })
-  async enroll(@CurrentPrincipal() principal: Principal, @Body() body: EnrollDto, @Res({ passthrough: true }) res: Response): Promise<EnrollmentDto> {
-    const { enrollment, started } = await this.enrollLocation.enroll(principal, body);
+  @ApiHeader({ name: 'If-Match', required: false, description: 'Optional, for an existing enrollment: the version (ETag) read; stale answers 412' })
+  async enroll(
+    @CurrentPrincipal() principal: Principal,
+    @Body() body: EnrollDto,
+    @OptionalIfMatch() version: number | undefined,
+    @Res({ passthrough: true }) res: Response,
+  ): Promise<EnrollmentDto> {
+    const { enrollment, started } = await this.enrollLocation.enroll(principal, body, version);
     res.status(started ? 201 : 200);
     res.setHeader('Location', `/v1/enrollments/${enrollment._id}`);
     return this.answer(enrollment, res);
@@ -57,14 +63,16 @@ export class EnrollmentsController {
   @Post(':enrollmentId/refresh')
   @HttpCode(200)
   @ApiOperation({ summary: 'Continue: check the enrollment again against the current profiles (optionally choosing another bank profile)' })
+  @ApiHeader({ name: 'If-Match', required: false, description: 'Optional: the version (ETag) read; stale answers 412' })
   @ApiOkResponse({ type: EnrollmentDto })
   async refresh(
     @CurrentPrincipal() principal: Principal,
     @Param('enrollmentId') enrollmentId: string,
     @Body() body: RefreshDto,
+    @OptionalIfMatch() version: number | undefined,
     @Res({ passthrough: true }) res: Response,
   ): Promise<EnrollmentDto> {
-    const { enrollment } = await this.enrollLocation.refresh(principal, enrollmentId, body);
+    const { enrollment } = await this.enrollLocation.refresh(principal, enrollmentId, body, version);
     return this.answer(enrollment, res);
   }
 

@@ -53,31 +53,33 @@ export class EnrollLocation {
     private readonly recheck: RecheckStart,
   ) {}
 
-  async enroll(principal: Principal, input: { programId: string; locationId: string; bankProfileId?: string }): Promise<EnrollAnswer> {
+  async enroll(principal: Principal, input: { programId: string; locationId: string; bankProfileId?: string }, expectedVersion?: number): Promise<EnrollAnswer> {
     const actor = await this.policy.actor(principal);
     await this.policy.requireRole(actor, input.locationId, 'INCENTIVES_ADMIN', 'enroll it');
     const program = await this.programs.find(input.programId);
     if (!program) throw Problems.notFound(`Program ${input.programId}`);
     const id = enrollmentId({ programId: program._id, locationId: input.locationId, fiscalYear: program.fiscalYear });
-    return this.withRetries(actor, program, id, input.locationId, input.bankProfileId);
+    return this.withRetries(actor, program, id, input.locationId, input.bankProfileId, expectedVersion);
   }
 
-  async refresh(principal: Principal, id: string, input: { bankProfileId?: string }): Promise<EnrollAnswer> {
+  async refresh(principal: Principal, id: string, input: { bankProfileId?: string }, expectedVersion?: number): Promise<EnrollAnswer> {
     const actor = await this.policy.actor(principal);
     const existing = await this.enrollments.findForPartner(actor.partnerId, id);
     if (!existing) throw Problems.notFound(`Enrollment ${id}`);
     await this.policy.requireRole(actor, existing.locationId, 'INCENTIVES_ADMIN', 'continue its enrollment');
     const program = await this.programs.find(existing.programId);
     if (!program) throw Problems.notFound(`Program ${existing.programId}`);
-    return this.withRetries(actor, program, id, existing.locationId, input.bankProfileId);
+    return this.withRetries(actor, program, id, existing.locationId, input.bankProfileId, expectedVersion);
   }
 
-  private async withRetries(actor: Actor, program: Program, id: string, locationId: string, bankProfileId?: string): Promise<EnrollAnswer> {
+  /** `expectedVersion`: the If-Match the client sent (optional); a stale one is 412, whichever attempt reads it. */
+  private async withRetries(actor: Actor, program: Program, id: string, locationId: string, bankProfileId?: string, expectedVersion?: number): Promise<EnrollAnswer> {
     if (bankProfileId && !(await this.facts.bankProfileExists(actor.partnerId, bankProfileId))) {
       throw Problems.field('bankProfileId', 'must be a bank profile of your partner (known once payout-profiles has published it)');
     }
     for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
       const existing = await this.enrollments.findForPartner(actor.partnerId, id);
+      if (expectedVersion !== undefined) checkVersion(existing, expectedVersion);
       const answer = await this.apply(actor, program, id, locationId, existing, bankProfileId);
       if (answer) return answer.started ? this.recheckStart(answer) : answer;
     }
@@ -234,4 +236,17 @@ export class EnrollLocation {
     if (enrollment.status === 'ACTION_REQUIRED') types.push('EnrollmentActionRequired');
     return types.map((type) => this.events.event(type, enrollment, { previousStatus }));
   }
+}
+
+/** If-Match on Enroll or Continue: the enrollment must exist at that version (412 otherwise). */
+function checkVersion(existing: Enrollment | null, expected: number): void {
+  if (!existing) {
+    throw new ProblemException(
+      HttpStatus.PRECONDITION_FAILED,
+      'stale-version',
+      'The resource has changed',
+      'If-Match names a version, but there is no enrollment yet; enroll without If-Match to start one.',
+    );
+  }
+  if (existing.version !== expected) throw Problems.preconditionFailed(existing.version);
 }
