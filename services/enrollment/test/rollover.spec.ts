@@ -357,7 +357,7 @@ describe('enrollments ENROLLED once and back in validation (a profile edited, or
     expect(await col().findOne({ _id: onItsOwn._id })).toEqual(expect.objectContaining({ rollover: expect.objectContaining({ outcome: 'SUPERSEDED' }) }));
   });
 
-  it('are reminded before year end when they would not continue, and continued by an early run; never enrolled ones are left alone', async () => {
+  it('are reminded before year end when they would not continue, and continued by an early run; never enrolled ones are reminded they expire, and left to the year end', async () => {
     const program = await createProgram(h, { fiscalYear: 'FY45', requiresEligibility: false, payoutRules: usdRules });
     const partner = `rw-${w.run}`;
     const bank = (name: string) => `rwbank-${name}-${w.run}`;
@@ -368,14 +368,27 @@ describe('enrollments ENROLLED once and back in validation (a profile edited, or
     const rejected = completedOnce(program, 'FY45', partner, `rw2-${w.run}`, 'ACTION_REQUIRED', bank('rejected'));
     const approvedSince = completedOnce(program, 'FY45', partner, `rw3-${w.run}`, 'VALIDATING', bank('approved'));
     const notEnrolled = completedOnce(program, 'FY45', partner, `rw4-${w.run}`, 'ACTION_REQUIRED', bank('rejected'), false);
-    await col().insertMany([validating, rejected, approvedSince, notEnrolled] as never[]);
+    // Only invited (Enroll never called): the invitation is its reminder.
+    const onlyInvited = storedEnrollment({ programId: program.programId, programName: program.name, partnerId: partner, locationId: `rw5-${w.run}`, fiscalYear: 'FY45', status: 'INVITED', version: 1 });
+    delete (onlyInvited as Record<string, unknown>).evaluatedAt;
+    await col().insertMany([validating, rejected, approvedSince, notEnrolled, onlyInvited] as never[]);
 
     const reminders = await operator('/v1/operator/renewal-reminders', { fiscalYear: 'FY45' });
-    expect(reminders.body).toEqual(expect.objectContaining({ examined: 3, reminded: 2, onTrack: 1, conflicts: 0 }));
+    expect(reminders.body).toEqual(expect.objectContaining({ examined: 4, reminded: 3, onTrack: 1, conflicts: 0 }));
     for (const e of [validating, rejected]) {
       const [atRisk] = await waitForEnrollmentEvent(h, e._id, 'EnrollmentRenewalAtRisk');
       expect(atRisk.envelope!.data).toEqual(expect.objectContaining({ status: e.status, missing: ['BANK_PROFILE_NOT_APPROVED'], reasons: ['The bank profile is not approved.'] }));
     }
+    // Never completed: it will expire with its year (SPEC 1, Enrollment 7: reminded when it will not continue).
+    const [expiring] = await waitForEnrollmentEvent(h, notEnrolled._id, 'EnrollmentRenewalAtRisk');
+    expect(expiring.envelope!.data).toEqual(
+      expect.objectContaining({
+        status: 'ACTION_REQUIRED',
+        missing: ['BANK_PROFILE_NOT_APPROVED'],
+        reasons: ['The enrollment is not completed: it expires when FY45 ends unless it is submitted and validated before.'],
+      }),
+    );
+    expect(enrollmentEvents(h, onlyInvited._id)).toEqual([]);
     expect((await operator('/v1/operator/renewal-reminders', { fiscalYear: 'FY45' })).body).toEqual(expect.objectContaining({ examined: 1, reminded: 0 }));
 
     // FY45 is not over: an operator's early run continues the completed ones only.
@@ -388,7 +401,7 @@ describe('enrollments ENROLLED once and back in validation (a profile edited, or
       `${rejected.locationId} FY46 ACTION_REQUIRED`,
       `${approvedSince.locationId} FY46 ENROLLED`,
     ]);
-    expect(await col().findOne({ _id: notEnrolled._id })).toEqual(expect.objectContaining({ status: 'ACTION_REQUIRED', version: 5 }));
+    expect(await col().findOne({ _id: notEnrolled._id })).toEqual(expect.objectContaining({ status: 'ACTION_REQUIRED', version: 6, renewalReminders: ['FY45'] }));
     expect(await col().findOne({ _id: notEnrolled._id })).not.toHaveProperty('rollover');
     expect(await col().countDocuments({ _id: next(notEnrolled) })).toBe(0);
   });

@@ -115,6 +115,19 @@ export function decideUnfinished(fromFiscalYear: string, missing: MissingPayoutI
   return { outcome: 'EXPIRED', reasons: [`The fiscal year ${fromFiscalYear} ended before the enrollment was completed.`], missing };
 }
 
+/**
+ * The reminder before year end for an enrollment started but never completed: it will expire with its year
+ * (decideUnfinished) unless it is completed before; what is missing, if anything, is its own.
+ */
+export function unfinishedReminder(fiscalYear: string, status: EnrollmentStatus, missing: MissingPayoutItem[] = []): RenewalDecision {
+  const todo = status === 'VALIDATING' ? 'validated' : 'submitted and validated';
+  return {
+    outcome: 'EXPIRED',
+    reasons: [`The enrollment is not completed: it expires when ${fiscalYear} ends unless it is ${todo} before.`],
+    missing,
+  };
+}
+
 export function previousFiscalYear(name: string): string {
   return fiscalYearOf(new Date(fiscalYearRange(name).start.getTime() - 86_400_000));
 }

@@ -1,4 +1,4 @@
-import { fiscalYearRange, nextFiscalYear } from '@lib/contracts';
+import { fiscalYearRange, MissingPayoutItem, nextFiscalYear } from '@lib/contracts';
 import { pushOutbox } from '@lib/messaging';
 import { BackgroundWork, CONFIG } from '@lib/platform';
 import { Inject, Injectable, Logger } from '@nestjs/common';
@@ -11,7 +11,8 @@ import { EnrollmentsRepository } from '../../enrollments/enrollments.repository'
 import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
 import { ConsumerCatchUp } from '../consumer-catch-up';
 import { RenewalContext } from '../renewal-context';
-import { completedFilter } from '../renewal-rules';
+import { BEFORE_ENROLLED } from '../../enrollments/enrollment-rules';
+import { RenewalDecision, unfinishedReminder, wasCompleted } from '../renewal-rules';
 
 export interface ReminderSummary {
   fiscalYear: string;
@@ -27,11 +28,15 @@ export interface ReminderSummary {
 }
 
 /**
- * Before fiscal-year end: for each completed enrollment of the year (ENROLLED, or ENROLLED once and back in
- * validation after a profile edit or rejection: the rollover decides them alike) that would not continue as things
- * are now (same decision as the rollover), one EnrollmentRenewalAtRisk with the reasons and what is missing. Once per
- * enrollment and year: `renewalReminders` gets the year in the same guarded write as the event (deterministic
- * event id), and enrollments already reminded are not selected again.
+ * Before fiscal-year end, one EnrollmentRenewalAtRisk with the reasons and what is missing for each enrollment of the
+ * year that would not continue as things are now:
+ *  - a completed one (ENROLLED, or ENROLLED once and sent back since: wasCompleted) that the rollover would expire or
+ *    ask for action (the same decision as the rollover);
+ *  - one started but never completed (Enroll was called: ACTION_REQUIRED, INVITED with the proposal, VALIDATING): it
+ *    expires with its year unless it is completed before (unfinishedReminder). One only invited (never started by
+ *    Enroll) gets none: the invitation and its notice are the reminder.
+ * Once per enrollment and year: `renewalReminders` gets the year in the same guarded write as the event
+ * (deterministic event id), and enrollments already reminded are not selected again.
  */
 @Injectable()
 export class SendRenewalReminders {
@@ -60,7 +65,7 @@ export class SendRenewalReminders {
     const programs = await this.programs.all();
     const batchSize = this.config.ROLLOVER_BATCH_SIZE;
     const cursor = this.enrollments.model.collection.find(
-      completedFilter({ fiscalYear, rollover: { $exists: false }, renewalReminders: { $ne: fiscalYear } }) as never,
+      { fiscalYear, status: { $in: ['ENROLLED', ...BEFORE_ENROLLED] }, rollover: { $exists: false }, renewalReminders: { $ne: fiscalYear } } as never,
       { projection: { outbox: 0 }, batchSize },
     );
     const flush = async (batch: Enrollment[]) => {
@@ -68,8 +73,9 @@ export class SendRenewalReminders {
       const now = new Date();
       const operations = [];
       for (const enrollment of batch) {
+        if (!wasCompleted(enrollment) && !enrollment.evaluatedAt) continue; // only invited: the invitation reminds
         summary.examined++;
-        const decision = ctx.decide(enrollment);
+        const decision: RenewalDecision = wasCompleted(enrollment) ? ctx.decide(enrollment) : unfinishedReminder(fiscalYear, enrollment.status, enrollment.missing as MissingPayoutItem[]);
         if (decision.outcome === 'RENEWED') {
           summary.onTrack++;
           continue;
