@@ -1,7 +1,6 @@
-import { PlatformModule } from '@lib/platform';
+import { CONFIG, PlatformModule } from '@lib/platform';
 import { Module } from '@nestjs/common';
 import { MongooseModule } from '@nestjs/mongoose';
-import { createLocalJWKSet } from 'jose';
 import { IdentityAccess } from './access/identity-access';
 import { OperatorOrUserGuard } from './access/operator-or-user.guard';
 import { identityConfigSpec } from './config';
@@ -23,6 +22,7 @@ import { JwksController } from './tokens/jwks.controller';
 import { SigningKeys } from './tokens/signing-keys';
 import { TokensModule } from './tokens/tokens.module';
 import { DevSignIn } from './tokens/usecases/dev-sign-in.use-case';
+import { verificationKeys } from './tokens/verification-keys';
 import { GlobalAdminKeeper } from './users/global-admin-keeper';
 import { User, UserSchema } from './users/user.schema';
 import { UsersController } from './users/users.controller';
@@ -38,11 +38,11 @@ import { ListUsers } from './users/usecases/list-users.use-case';
     PlatformModule.forService({
       name: 'identity',
       configSpec: identityConfigSpec,
-      // Identity is the issuer: it verifies tokens with its own public keys, not over HTTP from itself.
+      // TOKEN_ISSUER=self: identity is the issuer and verifies with its own key; external: the JWKS at JWKS_URL.
       keySource: {
         imports: [TokensModule],
-        inject: [SigningKeys],
-        useFactory: (keys: SigningKeys) => createLocalJWKSet(keys.jwks()),
+        inject: [CONFIG, SigningKeys],
+        useFactory: verificationKeys,
       },
     }),
     TokensModule,

@@ -1,14 +1,27 @@
 import { baseConfigSpec, loadConfig } from '@lib/platform';
 import { bool, num, str, url } from 'envalid';
 
+/** Who issues the access tokens identity accepts: identity itself, or an outside OIDC issuer (see README, "Token issuer"). */
+export const TOKEN_ISSUERS = ['self', 'external'] as const;
+export type TokenIssuer = (typeof TOKEN_ISSUERS)[number];
+
 /** Settings of the identity service, validated with the common ones at start (see README). */
 export const identityConfigSpec = {
-  /** Identity verifies its own tokens with its local key set; the URL is only what it advertises. */
-  JWKS_URL: url({ default: 'http://localhost:3000/.well-known/jwks.json', desc: 'JWKS of the issuer (identity itself)' }),
-  JWT_SIGNING_KEY: str({ default: '', desc: 'RSA private key, PKCS8 PEM (\\n escapes allowed); generated at start when empty' }),
-  JWT_KEY_ID: str({ default: 'identity-1', desc: '`kid` of the signing key in the JWKS and token headers' }),
+  TOKEN_ISSUER: str<TokenIssuer>({
+    choices: TOKEN_ISSUERS,
+    default: 'self',
+    desc: 'self: identity issues tokens and verifies them with its own key; external: tokens come from the issuer at JWKS_URL',
+  }),
+  /** Verification keys of the external issuer. With TOKEN_ISSUER=self identity verifies with its own key and never reads it. */
+  JWKS_URL: url({
+    default: undefined,
+    requiredWhen: (env) => env.TOKEN_ISSUER === 'external',
+    desc: "The external issuer's JWKS endpoint: required with TOKEN_ISSUER=external, not used with TOKEN_ISSUER=self",
+  }),
+  JWT_SIGNING_KEY: str({ default: '', desc: 'RSA private key, PKCS8 PEM (\\n escapes allowed); generated at start when empty (TOKEN_ISSUER=self only)' }),
+  JWT_KEY_ID: str({ default: 'identity-1', desc: '`kid` of the signing key in the JWKS and token headers (TOKEN_ISSUER=self only)' }),
   JWT_TTL_SECONDS: num({ default: 900, desc: 'Lifetime of issued access tokens' }),
-  DEV_SIGN_IN_ENABLED: bool({ default: false, desc: 'Enables POST /v1/dev/sign-in (development only)' }),
+  DEV_SIGN_IN_ENABLED: bool({ default: false, desc: 'Enables POST /v1/dev/sign-in (development only; TOKEN_ISSUER=self only)' }),
   IMPORT_MAX_USERS: num({ default: 1000, desc: 'Largest SCIM ListResponse accepted by one import request' }),
 };
 

@@ -1,4 +1,4 @@
-import { CONFIG } from '@lib/platform';
+import { CONFIG, ConfigError } from '@lib/platform';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { JWK, SignJWT } from 'jose';
 import { createPrivateKey, createPublicKey, generateKeyPairSync, KeyObject, randomUUID } from 'node:crypto';
@@ -13,14 +13,24 @@ export interface IssuedToken {
 /**
  * The issuer's RS256 key: from JWT_SIGNING_KEY, or generated at start (tokens then die with the process,
  * which is fine for local use only). Publishes the public half as a JWKS and signs access tokens.
+ * With TOKEN_ISSUER=external identity issues nothing: there is no key, and development sign-in is refused at start.
  */
 @Injectable()
 export class SigningKeys {
   private readonly logger = new Logger(SigningKeys.name);
-  private readonly privateKey: KeyObject;
-  private readonly publicJwk: JWK;
+  private readonly privateKey?: KeyObject;
+  private readonly publicJwk?: JWK;
 
   constructor(@Inject(CONFIG) private readonly config: IdentityConfig) {
+    if (config.TOKEN_ISSUER === 'external') {
+      if (config.DEV_SIGN_IN_ENABLED) {
+        throw new ConfigError(
+          'Invalid configuration: DEV_SIGN_IN_ENABLED (must be false with TOKEN_ISSUER=external: identity issues no tokens, nobody would accept them)',
+        );
+      }
+      if (config.JWT_SIGNING_KEY.trim()) this.logger.warn('JWT_SIGNING_KEY is ignored: TOKEN_ISSUER=external, identity issues no tokens.');
+      return;
+    }
     const pem = config.JWT_SIGNING_KEY.replace(/\\n/g, '\n').trim();
     if (pem) {
       try {
@@ -39,12 +49,18 @@ export class SigningKeys {
     this.publicJwk = { kty, n, e, kid: config.JWT_KEY_ID, alg: 'RS256', use: 'sig' };
   }
 
-  /** The public keys, as served at /.well-known/jwks.json and used by this service to verify tokens. */
+  /** Whether identity is the token issuer (TOKEN_ISSUER=self), hence has a key to sign with and publish. */
+  get issuing(): boolean {
+    return this.privateKey !== undefined;
+  }
+
+  /** The public keys, as served at /.well-known/jwks.json and used by this service to verify tokens (none when external). */
   jwks(): { keys: JWK[] } {
-    return { keys: [{ ...this.publicJwk }] };
+    return { keys: this.publicJwk ? [{ ...this.publicJwk }] : [] };
   }
 
   async issue(userId: string, partnerId: string): Promise<IssuedToken> {
+    if (!this.privateKey) throw new Error('identity issues no tokens with TOKEN_ISSUER=external');
     const now = Math.floor(Date.now() / 1000);
     const ttl = this.config.JWT_TTL_SECONDS;
     const accessToken = await new SignJWT({ [this.config.JWT_PARTNER_CLAIM]: partnerId })
