@@ -1,4 +1,4 @@
-import { getMetadataStorage } from 'class-validator';
+import { getMetadataStorage, ValidationTypes } from 'class-validator';
 import { validationMetadatasToSchemas } from 'class-validator-jsonschema';
 import { dump } from 'js-yaml';
 import { CATALOG, TopicContract } from './catalog';
@@ -46,6 +46,9 @@ export function buildAsyncApi(): Record<string, unknown> {
     classValidatorMetadataStorage: getMetadataStorage(),
     classTransformerMetadataStorage: defaultMetadataStorage,
     refPointerPrefix: '#/components/schemas/',
+    // @IsDefined (on required nested objects and arrays) is what `required` already says, and the @IsObject /
+    // @IsArray beside it gives the type, which excludes null: the default `not: { type: 'null' }` adds nothing.
+    additionalConverters: { [ValidationTypes.IS_DEFINED]: {} },
   });
   const channels: Record<string, unknown> = {};
   const messages: Record<string, unknown> = {};

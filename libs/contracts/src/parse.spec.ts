@@ -1,5 +1,10 @@
+import { getMetadataStorage, ValidationTypes } from 'class-validator';
+import { CATALOG } from './catalog';
 import { MalformedMessageError, parseEvent } from './parse';
 import { Topics } from './topics';
+
+/** Where `@Type(() => X)` is recorded (not exported from the package root, see asyncapi.ts). */
+const { defaultMetadataStorage } = require('class-transformer/cjs/storage') as typeof import('class-transformer/types/storage');
 
 const decision = (occurredAt: unknown) =>
   JSON.stringify({
@@ -29,5 +34,143 @@ describe('parseEvent: occurredAt', () => {
 
   it('still names a missing occurredAt by its type', () => {
     expect(() => parseEvent(Topics.eligibility, decision(undefined))).toThrow('occurredAt: must be a string');
+  });
+});
+
+/**
+ * class-validator skips @ValidateNested when the value is undefined (and walks an array where an object is
+ * expected), so a payload without its required nested object was accepted and the handler failed later with a
+ * TypeError: retried as transient and dead-lettered as such instead of at once as malformed.
+ */
+describe('parseEvent: required nested objects', () => {
+  const envelope = (type: string, data: unknown) =>
+    JSON.stringify({ eventId: 'e1', type, version: 1, occurredAt: '2026-07-01T10:00:00Z', source: 'test', correlationId: 'c1', partnerId: 'P1', data });
+  const user = {
+    userId: 'U1', partnerId: 'P1', email: 'a@example.com', displayName: 'A', active: true, revision: 1,
+    roles: [{ role: 'INCENTIVES_ADMIN', locationIds: ['L1'] }],
+  };
+  const payoutRules = { allowedCurrencies: ['USD'], allowedPaymentMethods: ['CHECK'], taxProfileRequired: false };
+  const program = { programId: 'PR1', name: 'Program', fiscalYear: 'FY27', requiresEligibility: true, payoutRules, state: 'OPEN', revision: 1 };
+  const invitation = {
+    invitationId: 'I1', programId: 'PR1', partnerId: 'P1', locationId: 'L1', fiscalYear: 'FY27',
+    recipients: [{ userId: 'U1', email: 'a@example.com' }], channels: ['EMAIL'], getStartedUrl: 'http://localhost/start', requiresEligibility: true,
+  };
+  const without = (object: Record<string, unknown>, field: string) => Object.fromEntries(Object.entries(object).filter(([key]) => key !== field));
+
+  /** A valid payload of each event type that has a nested object or array of objects. */
+  const valid: Array<[string, string, Record<string, unknown>]> = [
+    [Topics.identity, 'PartnerRegistered', { partnerId: 'P1', name: 'Partner', locations: [{ locationId: 'L1', country: 'US', legalName: 'L' }] }],
+    [Topics.identity, 'UserCreated', { user }],
+    [Topics.identity, 'UserUpdated', { user }],
+    [Topics.identity, 'UserDeactivated', { user }],
+    [Topics.identity, 'RoleAssigned', { user, role: 'INCENTIVES_ADMIN', locationIds: ['L1'] }],
+    [Topics.identity, 'RoleRevoked', { user, role: 'INCENTIVES_ADMIN', locationIds: ['L1'] }],
+    [Topics.programs, 'ProgramCreated', { program }],
+    [Topics.programs, 'ProgramUpdated', { program }],
+    [Topics.invitations, 'InvitationIssued', invitation],
+    [Topics.invitations, 'InvitationDelivered', invitation],
+    [Topics.invitations, 'AdminAssignmentRequested', without(invitation, 'channels')],
+  ];
+  /** Each required nested field of those payloads: [type, dotted path of the field]. */
+  const nested: Array<[string, string]> = [
+    ['PartnerRegistered', 'locations'],
+    ['UserCreated', 'user'],
+    ['UserUpdated', 'user'],
+    ['UserDeactivated', 'user'],
+    ['RoleAssigned', 'user'],
+    ['RoleRevoked', 'user'],
+    ['UserUpdated', 'user.roles'],
+    ['ProgramCreated', 'program'],
+    ['ProgramUpdated', 'program'],
+    ['ProgramUpdated', 'program.payoutRules'],
+    ['InvitationIssued', 'recipients'],
+    ['AdminAssignmentRequested', 'recipients'],
+  ];
+  const topicOf = (type: string) => valid.find(([, t]) => t === type)![0];
+  const dataOf = (type: string) => structuredClone(valid.find(([, t]) => t === type)![2]);
+  /** The valid payload of `type` with the field at `dotted` set to `value` (removed when undefined). */
+  const replaced = (type: string, dotted: string, value: unknown) => {
+    const path = dotted.split('.');
+    const field = path.pop()!;
+    const data = dataOf(type);
+    const holder = path.reduce<Record<string, unknown>>((node, key) => node[key] as Record<string, unknown>, data);
+    if (value === undefined) delete holder[field];
+    else holder[field] = value;
+    return data;
+  };
+
+  it.each(valid)('accepts a complete %s %s', (topic, type, data) => {
+    expect(parseEvent(topic, envelope(type, data)).known).toBe(true);
+  });
+
+  it.each(nested)('rejects %s without %s as malformed, naming the field', (type, dotted) => {
+    const message = envelope(type, replaced(type, dotted, undefined));
+    expect(() => parseEvent(topicOf(type), message)).toThrow(MalformedMessageError);
+    expect(() => parseEvent(topicOf(type), message)).toThrow(`${dotted}: `);
+  });
+
+  it.each(nested.flatMap(([type, dotted]) => [null, 'x', 1, true].map((value) => [type, dotted, value] as const)))(
+    'rejects %s with %s = %j as malformed',
+    (type, dotted, value) => {
+      expect(() => parseEvent(topicOf(type), envelope(type, replaced(type, dotted, value)))).toThrow(MalformedMessageError);
+    },
+  );
+
+  it.each(nested.filter(([, dotted]) => !/(locations|recipients|roles)$/.test(dotted)))(
+    'rejects %s with %s = [] (an object is required) as malformed',
+    (type, dotted) => {
+      expect(() => parseEvent(topicOf(type), envelope(type, replaced(type, dotted, [])))).toThrow(MalformedMessageError);
+    },
+  );
+
+  it.each([
+    ['RoleAssigned with data {}', 'RoleAssigned', {}],
+    ['UserCreated with data {}', 'UserCreated', {}],
+    ['ProgramUpdated with data {}', 'ProgramUpdated', {}],
+    ['ProgramUpdated without payoutRules', 'ProgramUpdated', { program: without(program, 'payoutRules') }],
+    ['UserCreated with an empty user', 'UserCreated', { user: {} }],
+  ])('rejects %s as malformed', (_name, type, data) => {
+    expect(() => parseEvent(topicOf(type), envelope(type, data))).toThrow(MalformedMessageError);
+  });
+
+  it('rejects a payload that is an array instead of an object', () => {
+    expect(() => parseEvent(Topics.programs, envelope('ProgramUpdated', []))).toThrow(MalformedMessageError);
+  });
+
+  it('rejects data {} for every event type of the catalog (each has at least one required field)', () => {
+    const accepted = Object.values(CATALOG).flatMap((contract) =>
+      Object.keys(contract.types).filter((type) => {
+        try {
+          parseEvent(contract.topic, envelope(type, {}));
+          return true;
+        } catch (error) {
+          if (!(error instanceof MalformedMessageError)) throw error;
+          return false;
+        }
+      }),
+    );
+    expect(accepted).toEqual([]);
+  });
+
+  it('every nested property of every payload class is either @IsOptional or @IsDefined', () => {
+    const storage = getMetadataStorage();
+    const classes = new Set<Function>(Object.values(CATALOG).flatMap((contract) => Object.values(contract.types)));
+    const seen = new Set<Function>();
+    const loose: string[] = [];
+    const visit = (cls: Function) => {
+      if (seen.has(cls)) return;
+      seen.add(cls);
+      const metadatas = storage.getTargetValidationMetadatas(cls, '', true, false);
+      const byProperty = new Map<string, string[]>();
+      for (const m of metadatas) byProperty.set(m.propertyName, [...(byProperty.get(m.propertyName) ?? []), m.type]);
+      for (const [property, types] of byProperty) {
+        if (!types.includes(ValidationTypes.NESTED_VALIDATION)) continue;
+        if (!types.includes(ValidationTypes.CONDITIONAL_VALIDATION) && !types.includes(ValidationTypes.IS_DEFINED)) loose.push(`${cls.name}.${property}`);
+        const element = defaultMetadataStorage.findTypeMetadata(cls, property)?.typeFunction();
+        if (element) visit(element);
+      }
+    };
+    classes.forEach(visit);
+    expect(loose).toEqual([]);
   });
 });

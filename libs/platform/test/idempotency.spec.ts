@@ -3,8 +3,9 @@
  * endpoint reads a stock document the test controls, so that each kind of answer (created, a business 4xx, a bug,
  * a database error, a validation 400) can be produced, and the condition behind it changed before the retry.
  */
-import { Idempotent, OperatorOnly, PlatformModule, Problems } from '@lib/platform';
+import { CONFIG, Idempotent, OperatorOnly, PlatformConfig, PlatformModule, Problems } from '@lib/platform';
 import { bootService, OPERATOR_KEY, RunningService, TestIssuer } from '@lib/testing';
+import { fingerprintKey, requestFingerprint } from '../src/http/idempotency-fingerprint';
 import { IdempotencyRetention } from '../src/http/idempotency-retention';
 import { Body, Controller, HttpException, Module, Post, Res } from '@nestjs/common';
 import { InjectConnection } from '@nestjs/mongoose';
@@ -110,6 +111,12 @@ const replayed = (answer: Answer) => answer.headers.get('idempotent-replayed') =
 
 /** The stored record of a request: its id and fingerprint, as the interceptor computes them. */
 function record(key: string, body: unknown) {
+  const _id = `operator|POST /v1/orders|${key}`;
+  return { _id, requestHmac: requestFingerprint(fingerprintKey(service.app.get<PlatformConfig>(CONFIG)), _id, { params: {}, body }) };
+}
+
+/** A record as answers were stored before fingerprints were keyed: a plain SHA-256 of the request. */
+function legacyRecord(key: string, body: unknown) {
   return {
     _id: `operator|POST /v1/orders|${key}`,
     requestHash: createHash('sha256').update(JSON.stringify({ params: {}, body })).digest('base64url'),
@@ -288,5 +295,90 @@ describe('stored answers are kept for the retention period', () => {
     const replay = await order({ sku, quantity: 1 }, newKey);
     expect([replay.status, replayed(replay)]).toEqual([201, true]);
     expect(await orders(sku)).toBe(3);
+  });
+});
+
+describe('a bad Idempotency-Key', () => {
+  it.each([
+    ['empty', ''],
+    ['with a space', 'a key'],
+    ['longer than 200 characters', 'k'.repeat(201)],
+  ])('answers 400 with a field list naming the header (%s), like a bad If-Match, and stores nothing', async (_, key) => {
+    const sku = await stock();
+    const answer = await order({ sku, quantity: 1 }, key);
+    expect(answer.status).toBe(400);
+    expect(answer.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(answer.body).toMatchObject({ status: 400, errors: [{ field: 'Idempotency-Key', message: expect.stringMatching(/1 to 200 visible ASCII characters/) }] });
+    expect(await orders(sku)).toBe(0);
+    expect(await answers().countDocuments({ _id: record(key, { sku, quantity: 1 })._id })).toBe(0);
+  });
+});
+
+describe('the stored request fingerprint', () => {
+  /** Every digest of the request someone with the database could recompute from a guessed body. */
+  const plainDigests = (body: unknown) => {
+    const inputs = [JSON.stringify({ params: {}, body }), JSON.stringify(body)];
+    return inputs.flatMap((input) => (['base64url', 'base64', 'hex'] as const).map((encoding) => createHash('sha256').update(input).digest(encoding)));
+  };
+
+  it('is keyed (not a plain SHA-256 of the body anyone can recompute), and a retry still matches it', async () => {
+    const sku = await stock();
+    const key = randomUUID();
+    // A body with a small secret in it (a US TIN is 9 digits): a plain hash beside the answer gives it away offline.
+    const body = { sku, quantity: 1 };
+    const first = await order(body, key);
+    expect(first.status).toBe(201);
+    const stored = await answers().findOne({ _id: record(key, body)._id });
+    expect(stored).not.toBeNull();
+    const text = JSON.stringify(stored);
+    for (const digest of plainDigests(body)) expect(text).not.toContain(digest);
+    expect(stored).toMatchObject({ requestHmac: record(key, body).requestHmac });
+    expect(stored).not.toHaveProperty('requestHash');
+
+    const retry = await order(body, key);
+    expect([retry.status, replayed(retry), retry.body.orderId]).toEqual([201, true, first.body.orderId]);
+    expect((await order({ sku, quantity: 2 }, key)).body.type).toMatch(/idempotency-key-reused$/);
+    expect(await orders(sku)).toBe(1);
+  });
+
+  it('differs between two keys of the same request, so equal bodies cannot be told apart in the database', async () => {
+    const sku = await stock();
+    const body = { sku, quantity: 1 };
+    const [a, b] = [randomUUID(), randomUUID()];
+    expect((await order(body, a)).status).toBe(201);
+    expect((await order(body, b)).status).toBe(201);
+    const [first, second] = await Promise.all([a, b].map((key) => answers().findOne({ _id: record(key, body)._id })));
+    const fingerprint = (doc: Record<string, unknown> | null) => Object.entries(doc ?? {}).filter(([name]) => /hash|fingerprint|hmac/i.test(name));
+    expect(fingerprint(first)).toHaveLength(1);
+    expect(fingerprint(first)).not.toEqual(fingerprint(second));
+  });
+});
+
+describe('answers stored before fingerprints were keyed (plain requestHash)', () => {
+  it('still replay to their retry after the upgrade (no 422), and still refuse another request, until retention removes them', async () => {
+    const sku = await stock();
+    const key = randomUUID();
+    const body = { sku, quantity: 1 };
+    const earlier = { orderId: randomUUID(), ...body };
+    await answers().insertOne({ ...legacyRecord(key, body), state: 'done', status: 201, body: earlier, headers: {}, createdAt: new Date() });
+
+    const retry = await order(body, key);
+    expect([retry.status, replayed(retry), retry.body]).toEqual([201, true, earlier]);
+    expect((await order({ sku, quantity: 2 }, key)).body.type).toMatch(/idempotency-key-reused$/);
+    expect(await orders(sku)).toBe(0);
+  });
+
+  it('a pending one taken over after its lease is re-fingerprinted: the plain hash is dropped', async () => {
+    const sku = await stock();
+    const key = randomUUID();
+    const body = { sku, quantity: 1 };
+    await answers().insertOne({ ...legacyRecord(key, body), state: 'pending', leaseToken: 'crashed', leaseUntil: new Date(Date.now() - 1_000), createdAt: new Date(Date.now() - 61_000) });
+
+    const retry = await order(body, key);
+    expect([retry.status, replayed(retry)]).toEqual([201, false]);
+    const stored = await answers().findOne({ _id: record(key, body)._id });
+    expect(stored).toMatchObject({ state: 'done', requestHmac: record(key, body).requestHmac });
+    expect(stored).not.toHaveProperty('requestHash');
+    expect(await order(body, key)).toMatchObject({ status: 201, body: retry.body });
   });
 });

@@ -1,5 +1,5 @@
 import { Type } from 'class-transformer';
-import { IsArray, IsBoolean, IsIn, IsOptional, IsString, Length, ValidateNested } from 'class-validator';
+import { IsArray, IsDefined, IsIn, IsObject, IsOptional, IsString, Length, ValidateNested } from 'class-validator';
 import { Role, Roles } from '../domain';
 import { UserSnapshot } from './common';
 
@@ -13,16 +13,19 @@ export class LocationInfo {
 export class PartnerRegistered {
   @IsString() partnerId!: string;
   @IsString() name!: string;
-  @IsArray() @ValidateNested({ each: true }) @Type(() => LocationInfo) locations!: LocationInfo[];
+  @IsDefined() @IsArray() @ValidateNested({ each: true }) @Type(() => LocationInfo) locations!: LocationInfo[];
 }
 
 export class LocationAdded extends LocationInfo {
   @IsString() partnerId!: string;
 }
 
-/** Every user event carries the full user snapshot. */
+/**
+ * Every user event carries the full user snapshot. Required: class-validator skips @ValidateNested on a missing
+ * value (and walks an array as a list), so without @IsDefined/@IsObject `data: {}` would pass and fail in the handler.
+ */
 export class UserEvent {
-  @ValidateNested() @Type(() => UserSnapshot) user!: UserSnapshot;
+  @IsDefined() @IsObject() @ValidateNested() @Type(() => UserSnapshot) user!: UserSnapshot;
 }
 export class UserCreated extends UserEvent {
   @IsOptional() @IsString() externalId?: string;

@@ -1,5 +1,5 @@
 import { Type } from 'class-transformer';
-import { IsArray, IsBoolean, IsIn, IsOptional, IsString, IsUrl, Matches, ValidateNested } from 'class-validator';
+import { IsArray, IsBoolean, IsDefined, IsIn, IsOptional, IsString, IsUrl, Matches, ValidateNested } from 'class-validator';
 import { FISCAL_YEAR_PATTERN } from '../domain';
 import { Recipient } from './common';
 
@@ -17,7 +17,7 @@ export class InvitationEvent {
 }
 
 export class InvitationIssued extends InvitationEvent {
-  @IsArray() @ValidateNested({ each: true }) @Type(() => Recipient) recipients!: Recipient[];
+  @IsDefined() @IsArray() @ValidateNested({ each: true }) @Type(() => Recipient) recipients!: Recipient[];
   @IsArray() @IsIn(DeliveryChannels, { each: true }) channels!: DeliveryChannel[];
   @IsUrl({ require_tld: false }) getStartedUrl!: string;
   /** Open programs are shown on the overview only: no email. */
@@ -29,7 +29,7 @@ export class InvitationDelivered extends InvitationIssued {}
 
 /** No Incentives admin on the location: Global and Account admins are asked to assign one. */
 export class AdminAssignmentRequested extends InvitationEvent {
-  @IsArray() @ValidateNested({ each: true }) @Type(() => Recipient) recipients!: Recipient[];
+  @IsDefined() @IsArray() @ValidateNested({ each: true }) @Type(() => Recipient) recipients!: Recipient[];
 }
 
 export class NoticeSelected extends InvitationEvent {

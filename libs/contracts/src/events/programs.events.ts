@@ -1,5 +1,5 @@
 import { Type } from 'class-transformer';
-import { IsArray, IsBoolean, IsIn, IsInt, IsString, Matches, Min, ValidateNested } from 'class-validator';
+import { IsArray, IsBoolean, IsDefined, IsIn, IsInt, IsObject, IsString, Matches, Min, ValidateNested } from 'class-validator';
 import { FISCAL_YEAR_PATTERN, PaymentMethod, PaymentMethods, ProgramState, ProgramStates } from '../domain';
 
 export class PayoutRules {
@@ -14,14 +14,17 @@ export class ProgramSnapshot {
   @IsString() name!: string;
   @Matches(FISCAL_YEAR_PATTERN) fiscalYear!: string;
   @IsBoolean() requiresEligibility!: boolean;
-  @ValidateNested() @Type(() => PayoutRules) payoutRules!: PayoutRules;
+  @IsDefined() @IsObject() @ValidateNested() @Type(() => PayoutRules) payoutRules!: PayoutRules;
   @IsIn(ProgramStates) state!: ProgramState;
   @IsInt() @Min(1) revision!: number;
 }
 
-/** programs.events.v1, key programId. */
+/**
+ * programs.events.v1, key programId. Nested objects are @IsDefined/@IsObject: class-validator skips @ValidateNested on
+ * a missing value, so a ProgramUpdated without `program` (or its `payoutRules`) would otherwise pass.
+ */
 export class ProgramEvent {
-  @ValidateNested() @Type(() => ProgramSnapshot) program!: ProgramSnapshot;
+  @IsDefined() @IsObject() @ValidateNested() @Type(() => ProgramSnapshot) program!: ProgramSnapshot;
 }
 export class ProgramCreated extends ProgramEvent {}
 export class ProgramUpdated extends ProgramEvent {}

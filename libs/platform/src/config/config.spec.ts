@@ -41,6 +41,21 @@ describe('common settings', () => {
     expect(refusal({ [name]: value })).toMatch(new RegExp(`${name} \\(must be a whole number >= \\d`));
   });
 
+  it('takes IDEMPOTENCY_FINGERPRINT_KEY as base64 of 32+ bytes, empty (derived from OPERATOR_TOKEN) by default', () => {
+    expect(load({}).IDEMPOTENCY_FINGERPRINT_KEY).toBe('');
+    const key = Buffer.alloc(32, 7).toString('base64');
+    expect(load({ IDEMPOTENCY_FINGERPRINT_KEY: key }).IDEMPOTENCY_FINGERPRINT_KEY).toBe(key);
+    expect(load({ IDEMPOTENCY_FINGERPRINT_KEY: Buffer.alloc(48, 7).toString('base64url') }).IDEMPOTENCY_FINGERPRINT_KEY).toHaveLength(64);
+  });
+
+  // A short or mistyped key would be guessable offline, which is what keying the fingerprint is for.
+  it.each([['short', Buffer.alloc(16, 7).toString('base64')], ['not base64', 'this is not base64 but it is long enough!!']])(
+    'refuses a %s IDEMPOTENCY_FINGERPRINT_KEY',
+    (_, value) => {
+      expect(refusal({ IDEMPOTENCY_FINGERPRINT_KEY: value })).toContain('IDEMPOTENCY_FINGERPRINT_KEY (must be base64 of at least 32 random bytes');
+    },
+  );
+
   it('names every bad setting in one line', () => {
     expect(refusal({ JWT_ISSUER: '', KAFKA_PARTITIONS_CONCURRENCY: '0' })).toMatch(/^Invalid configuration: .*JWT_ISSUER.*KAFKA_PARTITIONS_CONCURRENCY|^Invalid configuration: .*KAFKA_PARTITIONS_CONCURRENCY.*JWT_ISSUER/);
   });

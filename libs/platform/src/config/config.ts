@@ -33,6 +33,19 @@ export const nonEmpty = makeValidator<string>((value) => {
   return value;
 });
 
+/**
+ * The key of Idempotency-Key request fingerprints (HMAC-SHA256): base64 of at least 32 random bytes, or empty to
+ * derive one from OPERATOR_TOKEN (see `fingerprintKey` in http/idempotency-fingerprint.ts).
+ */
+const fingerprintKey = makeValidator<string>((value) => {
+  const key = value.trim();
+  if (key === '') return '';
+  if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(key) || Buffer.from(key, 'base64').length < 32) {
+    throw new Error('must be base64 of at least 32 random bytes (e.g. `openssl rand -base64 32`), or empty to derive it from OPERATOR_TOKEN');
+  }
+  return key;
+});
+
 const mongoUrl = makeValidator<string>((value) => {
   if (!/^mongodb(\+srv)?:\/\//.test(value)) throw new Error('must be a mongodb:// URL');
   return value;
@@ -69,6 +82,10 @@ export function baseConfigSpec(serviceName: string) {
     IDEMPOTENCY_LEASE_MS: wholeNumber(1_000)({
       default: 60_000,
       desc: 'How long a request holds its Idempotency-Key; a retry after that (the holder crashed) runs the request again',
+    }),
+    IDEMPOTENCY_FINGERPRINT_KEY: fingerprintKey({
+      default: '',
+      desc: 'Secret key of the stored Idempotency-Key request fingerprints (HMAC-SHA256), base64 of 32+ random bytes, the same on every replica; empty: derived from OPERATOR_TOKEN',
     }),
   };
 }

@@ -13,13 +13,14 @@ import {
 import { isDuplicateKey } from '@lib/messaging';
 import { InjectConnection } from '@nestjs/mongoose';
 import { ApiHeader } from '@nestjs/swagger';
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { Request, Response } from 'express';
 import { Collection, Connection } from 'mongoose';
 import { catchError, concatMap, from, Observable, of, switchMap, throwError } from 'rxjs';
 import { CONFIG } from '../config/config';
 import type { PlatformConfig } from '../platform.module';
-import { PROBLEM_CONTENT_TYPE, ProblemException, RetryableProblem } from './problem';
+import { fingerprintKey, FingerprintedRequest, legacyRequestHash, requestFingerprint } from './idempotency-fingerprint';
+import { PROBLEM_CONTENT_TYPE, ProblemException, Problems, RetryableProblem } from './problem';
 import { ProblemFilter } from './problem.filter';
 
 /**
@@ -40,7 +41,13 @@ export const Idempotent = () =>
 
 interface StoredAnswer {
   _id: string;
-  requestHash: string;
+  /** HMAC-SHA256 of the request's path parameters and body (idempotency-fingerprint.ts): tells a retry from another request. */
+  requestHmac?: string;
+  /**
+   * Answers stored before fingerprints were keyed: a plain SHA-256 of the same. Still compared (a retry right after the
+   * upgrade gets its answer, not a 422), never written again; such records are gone after IDEMPOTENCY_RETENTION_MS.
+   */
+  requestHash?: string;
   state: 'pending' | 'done';
   /** While pending: the claim holds the key until then; a retry after it takes the claim over. */
   leaseUntil?: Date;
@@ -74,6 +81,19 @@ function isStoredFailure(error: unknown, status: number): boolean {
   return STORED_FAILURES.has(status) && !(error instanceof RetryableProblem);
 }
 
+/** What a stored answer is compared with: the record's id and the request's fingerprint. */
+interface RequestIdentity {
+  id: string;
+  fingerprint: string;
+  request: FingerprintedRequest;
+}
+
+/** Whether a stored answer belongs to this request (and not to another one sent under the same key). */
+function sameRequest(stored: StoredAnswer, request: RequestIdentity): boolean {
+  if (stored.requestHmac !== undefined) return stored.requestHmac === request.fingerprint;
+  return stored.requestHash !== undefined && stored.requestHash === legacyRequestHash(request.request);
+}
+
 /** A claim this request holds, or the answer (or the other claim) that is already there. */
 type Claim = { token: string } | { stored: StoredAnswer };
 
@@ -86,14 +106,17 @@ const inProgress = () =>
 export class IdempotencyInterceptor implements NestInterceptor, OnModuleInit {
   private readonly logger = new Logger('Idempotency');
   private readonly leaseMs: number;
+  private readonly fingerprintKey: Buffer;
 
   constructor(
     @InjectConnection() private readonly connection: Connection,
-    @Inject(CONFIG) config: Pick<PlatformConfig, 'IDEMPOTENCY_LEASE_MS'>,
+    @Inject(CONFIG) config: Pick<PlatformConfig, 'IDEMPOTENCY_LEASE_MS' | 'IDEMPOTENCY_FINGERPRINT_KEY' | 'OPERATOR_TOKEN'>,
   ) {
     // Longer than any creating request takes (one still running when it ends may run a second time), short enough
     // that a client retrying after a crash gets an answer within a minute instead of 409 forever.
     this.leaseMs = config.IDEMPOTENCY_LEASE_MS;
+    // The same on every replica and after a restart (the setting, or derived from OPERATOR_TOKEN): never per process.
+    this.fingerprintKey = fingerprintKey(config);
   }
 
   private get answers(): Collection<StoredAnswer> {
@@ -116,18 +139,16 @@ export class IdempotencyInterceptor implements NestInterceptor, OnModuleInit {
     const response = context.switchToHttp().getResponse<Response>();
     const key = request.headers['idempotency-key'];
     if (key === undefined) return next.handle();
-    if (typeof key !== 'string' || !KEY_PATTERN.test(key)) {
-      throw new ProblemException(HttpStatus.BAD_REQUEST, 'bad-idempotency-key', 'Invalid Idempotency-Key', 'Use 1 to 200 visible ASCII characters.');
-    }
+    // A validation failure like any other (a bad If-Match names its header the same way): a field list.
+    if (typeof key !== 'string' || !KEY_PATTERN.test(key)) throw Problems.field('Idempotency-Key', 'must be 1 to 200 visible ASCII characters');
     const caller = request.principal?.userId ?? (request.headers['x-operator-key'] ? 'operator' : 'anonymous');
     const id = `${caller}|${request.method} ${request.route?.path ?? request.path}|${key}`;
-    const requestHash = createHash('sha256')
-      .update(JSON.stringify({ params: request.params, body: request.body ?? null }))
-      .digest('base64url');
+    const fingerprinted = { params: request.params, body: request.body ?? null };
+    const identity: RequestIdentity = { id, fingerprint: requestFingerprint(this.fingerprintKey, id, fingerprinted), request: fingerprinted };
 
-    return from(this.claim(id, requestHash)).pipe(
+    return from(this.claim(identity)).pipe(
       switchMap((claim) => {
-        if ('stored' in claim) return of(this.replay(claim.stored, requestHash, response));
+        if ('stored' in claim) return of(this.replay(claim.stored, identity, response));
         return next.handle().pipe(
           // Stored before the answer leaves: a retry sent once the client has it finds it.
           concatMap(async (body) => {
@@ -152,8 +173,8 @@ export class IdempotencyInterceptor implements NestInterceptor, OnModuleInit {
   }
 
   /** The stored answer, sent again; or why there is none to send. */
-  private replay(stored: StoredAnswer, requestHash: string, response: Response): unknown {
-    if (stored.requestHash !== requestHash) {
+  private replay(stored: StoredAnswer, request: RequestIdentity, response: Response): unknown {
+    if (!sameRequest(stored, request)) {
       throw new ProblemException(HttpStatus.UNPROCESSABLE_ENTITY, 'idempotency-key-reused', 'Idempotency-Key reused', 'This key was used with a different request.');
     }
     if (stored.state === 'pending') throw inProgress();
@@ -168,13 +189,14 @@ export class IdempotencyInterceptor implements NestInterceptor, OnModuleInit {
    * holding it crashed, or its request never finished). The takeover is guarded by the lease token it read, so of
    * several retries only one takes it; the others read the new claim (409) or, later, its answer.
    */
-  private async claim(id: string, requestHash: string): Promise<Claim> {
+  private async claim(request: RequestIdentity): Promise<Claim> {
+    const { id, fingerprint } = request;
     for (let attempt = 1; attempt <= CLAIM_ATTEMPTS; attempt++) {
       const now = new Date();
       const token = randomUUID();
       const lease = { state: 'pending' as const, leaseToken: token, leaseUntil: new Date(now.getTime() + this.leaseMs) };
       try {
-        await this.answers.insertOne({ _id: id, requestHash, createdAt: now, ...lease });
+        await this.answers.insertOne({ _id: id, requestHmac: fingerprint, createdAt: now, ...lease });
         return { token };
       } catch (error) {
         if (!isDuplicateKey(error)) throw error;
@@ -182,9 +204,13 @@ export class IdempotencyInterceptor implements NestInterceptor, OnModuleInit {
       const stored = await this.answers.findOne({ _id: id });
       // Released by a failed request between the insert and the read: insert again.
       if (!stored) continue;
-      if (stored.state !== 'pending' || stored.requestHash !== requestHash || !this.expired(stored, now)) return { stored };
+      if (stored.state !== 'pending' || !sameRequest(stored, request) || !this.expired(stored, now)) return { stored };
       // A claim written before leases existed has no token: guarded by its absence (rare; a scan where unindexed).
-      const taken = await this.answers.updateOne({ _id: id, leaseToken: stored.leaseToken ?? { $exists: false } }, { $set: lease });
+      // One written before fingerprints were keyed gets this one, and loses its plain hash.
+      const taken = await this.answers.updateOne(
+        { _id: id, leaseToken: stored.leaseToken ?? { $exists: false } },
+        { $set: { ...lease, requestHmac: fingerprint }, $unset: { requestHash: '' } },
+      );
       if (taken.matchedCount === 1) return { token };
       // Another retry took it over first: read its claim.
     }
