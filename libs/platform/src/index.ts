@@ -4,6 +4,7 @@ export * from './auth/principal';
 export * from './bootstrap';
 export * from './config/config';
 export * from './health/health.controller';
+export * from './http/empty-body';
 export * from './http/idempotency';
 export * from './http/idempotency-retention';
 export * from './http/if-match';

@@ -168,6 +168,30 @@ describe('bad input', () => {
     expect(await stored()).toEqual(before);
   });
 
+  // SPEC §4 "Unknown fields are rejected": deactivation takes no body, so any field sent is unknown.
+  it('refuses a field sent to deactivate (which takes no body): 400 naming it, the user still active', async () => {
+    const user = await client.createUser(ga, { email: `nobody-${randomUUID().slice(0, 8)}@example.com` });
+    const path = `/v1/users/${user.userId}/deactivate`;
+    const before = await stored();
+    const answer = await client.call('POST', path, { token: ga, headers: { 'if-match': '"1"' }, body: { reason: 'left the company' } });
+    expect(answer.status).toBe(400);
+    expect(answer.headers.get('content-type')).toContain('application/problem+json');
+    expect(answer.body).toMatchObject({ status: 400, type: expect.stringMatching(/\/validation-error$/), instance: path });
+    expect(answer.body.errors).toEqual([{ field: 'reason', message: 'property reason should not exist' }]);
+    expect(await stored()).toEqual(before);
+    expect((await client.call('GET', `/v1/users/${user.userId}`, { token: ga })).body).toMatchObject({ active: true });
+    // An empty JSON object is no field: still a deactivation.
+    expect((await client.call('POST', path, { token: ga, headers: { 'if-match': '"1"' }, body: {} })).body).toMatchObject({ active: false });
+  });
+
+  it('deactivates with no body at all (no Content-Type), and documents no required body', async () => {
+    const user = await client.createUser(ga, { email: `nobody-${randomUUID().slice(0, 8)}@example.com` });
+    const answer = await client.call('POST', `/v1/users/${user.userId}/deactivate`, { token: ga, headers: { 'if-match': '"1"' } });
+    expect(answer).toMatchObject({ status: 200, body: { active: false } });
+    const docs = await client.call('GET', '/docs-json');
+    expect(docs.body.paths['/v1/users/{userId}/deactivate'].post.requestBody?.required ?? false).toBe(false);
+  });
+
   it('takes an optional If-Match on role changes: a stale one answers 412 and changes nothing, the current one applies', async () => {
     const user = await client.createUser(ga, { email: `roles-${randomUUID().slice(0, 8)}@example.com` });
     const path = `/v1/users/${user.userId}/roles`;

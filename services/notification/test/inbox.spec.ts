@@ -198,6 +198,23 @@ describe('inbox', () => {
     expect((await call(avery.token, `/v1/inbox/${encodeURIComponent(`${events[1]}:${avery.userId}:EMAIL`)}/read`, 'POST')).status).toBe(404);
   });
 
+  // SPEC §4 "Unknown fields are rejected": marking read takes no body, so a field sent is refused, not ignored.
+  it('refuses a field sent to mark a message read: 400 problem+json naming it, the message still unread', async () => {
+    const id = `${events[2]}:${avery.userId}:INBOX`;
+    const path = `/v1/inbox/${encodeURIComponent(id)}/read`;
+    const before = await unread(avery);
+    const response = await fetch(`${service.url}${path}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${avery.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ read: false }),
+    });
+    expect(response.status).toBe(400);
+    expect(response.headers.get('content-type')).toMatch(/application\/problem\+json/);
+    expect(((await response.json()) as { errors: unknown }).errors).toEqual([{ field: 'read', message: 'property read should not exist' }]);
+    expect(await unread(avery)).toBe(before);
+    expect((await call(avery.token, '/v1/inbox')).body.items.find((i: Entry) => i.id === id)).toMatchObject({ read: false });
+  });
+
   it('rejects bad paging and unknown parameters with the fields named', async () => {
     const zero = await call(avery.token, '/v1/inbox?pageSize=0');
     expect(zero.status).toBe(400);

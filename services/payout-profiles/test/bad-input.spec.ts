@@ -101,6 +101,9 @@ const CASES: Case[] = [
   ['default: unsupported currency', async () => ({ method: 'PUT', path: `/v1/locations/${w.L3}/default-bank-profile`, body: { bankProfileId: usBankId, currency: 'ZZZ' } }), 400, 'currency'],
   ['default: unknown bank profile', async () => ({ method: 'POST', path: '/v1/default-bank-profiles', body: { bankProfileId: randomUUID(), currency: 'USD', locationIds: [w.L1, w.L3] } }), 400, 'bankProfileId'],
   ['default: empty location list', async () => ({ method: 'POST', path: '/v1/default-bank-profiles', body: { bankProfileId: usBankId, currency: 'USD', locationIds: [] } }), 400, 'locationIds'],
+  // Endpoints that take no body refuse any field in one (SPEC §4 "Unknown fields are rejected"), not ignore it
+  ['default: DELETE with a body field', async () => ({ method: 'DELETE', path: `/v1/locations/${w.L1}/default-bank-profile`, body: { bankProfileId: usBankId } }), 400, 'bankProfileId', /should not exist/],
+  ['operator: tax-expiry-scan with a body field', async () => ({ method: 'POST', path: '/v1/operator/tax-expiry-scan', body: { windowDays: 400 } }), 400, 'windowDays', /should not exist/],
   ['readiness: programId missing', async () => ({ method: 'GET', path: `/v1/readiness?locationId=${w.L1}`, body: undefined }), 400, 'programId'],
   // Operator decisions
   ['operator: ACTION_REQUIRED without reasons', async () => ({ method: 'POST', path: `/v1/operator/profiles/${usBankId}/validation`, body: { revision: 1, outcome: 'ACTION_REQUIRED' } }), 400, 'reasons'],

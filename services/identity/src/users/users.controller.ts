@@ -1,4 +1,4 @@
-import { CurrentPrincipal, Idempotent, IfMatch, Principal } from '@lib/platform';
+import { CurrentPrincipal, EmptyBody, Idempotent, IfMatch, NoBody, Principal } from '@lib/platform';
 import { Body, Controller, Get, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiCreatedResponse, ApiHeader, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
@@ -71,6 +71,7 @@ export class UsersController {
     @CurrentPrincipal() principal: Principal,
     @Param('userId') userId: string,
     @IfMatch() ifMatch: number,
+    @NoBody() _body: EmptyBody,
     @Res({ passthrough: true }) res: Response,
   ): Promise<UserView> {
     return answerUser(res, await this.deactivateUser.execute(principal, userId, ifMatch));

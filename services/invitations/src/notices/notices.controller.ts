@@ -1,4 +1,4 @@
-import { CurrentPrincipal, Principal } from '@lib/platform';
+import { CurrentPrincipal, EmptyBody, NoBody, Principal } from '@lib/platform';
 import { Controller, Get, HttpCode, Param, Post } from '@nestjs/common';
 import { ApiBearerAuth, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { NoticeListDto, SelectedNoticeDto } from './dto/notice.dto';
@@ -28,7 +28,11 @@ export class NoticesController {
   })
   @ApiOkResponse({ type: SelectedNoticeDto })
   @ApiNotFoundResponse({ description: 'Not a notice of the signed-in user (including any other partner\'s invitation)' })
-  async select(@CurrentPrincipal() principal: Principal, @Param('invitationId') invitationId: string): Promise<SelectedNoticeDto> {
+  async select(
+    @CurrentPrincipal() principal: Principal,
+    @Param('invitationId') invitationId: string,
+    @NoBody() _body: EmptyBody,
+  ): Promise<SelectedNoticeDto> {
     return this.selectNotice.execute(principal, invitationId);
   }
 }

@@ -1,4 +1,4 @@
-import { CurrentPrincipal, Principal } from '@lib/platform';
+import { CurrentPrincipal, EmptyBody, NoBody, Principal } from '@lib/platform';
 import { Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { InboxEntryDto, InboxPageDto, InboxQuery, UnreadCountDto } from './dto/inbox.dto';
@@ -35,7 +35,7 @@ export class InboxController {
   @HttpCode(200)
   @ApiOperation({ summary: 'Mark one of my inbox messages read (idempotent); another user’s message is 404' })
   @ApiOkResponse({ type: InboxEntryDto })
-  async read(@CurrentPrincipal() principal: Principal, @Param('messageId') messageId: string): Promise<InboxEntryDto> {
+  async read(@CurrentPrincipal() principal: Principal, @Param('messageId') messageId: string, @NoBody() _body: EmptyBody): Promise<InboxEntryDto> {
     return this.markRead.execute(principal, messageId);
   }
 }

@@ -1,4 +1,4 @@
-import { CurrentPrincipal, Idempotent, OptionalIfMatch, Principal, setETag } from '@lib/platform';
+import { CurrentPrincipal, EmptyBody, Idempotent, NoBody, OptionalIfMatch, Principal, setETag } from '@lib/platform';
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Put, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiHeader, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
@@ -49,6 +49,7 @@ export class DefaultBankProfilesController {
     @CurrentPrincipal() principal: Principal,
     @Param('locationId') locationId: string,
     @OptionalIfMatch() expectedVersion: number | undefined,
+    @NoBody() _body: EmptyBody,
   ): Promise<void> {
     await this.remove.execute(principal, locationId, expectedVersion);
   }

@@ -1,4 +1,4 @@
-import { OperatorOnly } from '@lib/platform';
+import { EmptyBody, NoBody, OperatorOnly } from '@lib/platform';
 import { Body, Controller, Get, HttpCode, Param, Post } from '@nestjs/common';
 import { ApiExtraModels, ApiOkResponse, ApiOperation, ApiSecurity, ApiTags, getSchemaPath } from '@nestjs/swagger';
 import { ScanExpiringTaxProfiles } from '../tax-profiles/usecases/scan-expiring-tax-profiles.use-case';
@@ -52,7 +52,7 @@ export class OperatorController {
   @HttpCode(200)
   @ApiOperation({ summary: 'Report tax profiles expiring within the window now (also runs on a schedule)' })
   @ApiOkResponse({ type: ExpiryScanDto })
-  async scan(): Promise<ExpiryScanDto> {
+  async scan(@NoBody() _body: EmptyBody): Promise<ExpiryScanDto> {
     return this.expiryScan.execute();
   }
 }
