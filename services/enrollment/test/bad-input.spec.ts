@@ -119,6 +119,10 @@ describe('enrollments', () => {
     const enrolled = await call(h, 'POST', '/v1/enrollments', { token, body: { programId: program.programId, locationId: w.L1 } });
     const id = enrolled.body.enrollmentId;
     expectProblem(await call(h, 'POST', `/v1/enrollments/${id}/submit`, { token, headers: { 'if-match': 'latest' } }), 400);
+    // Submit takes no body: a field is refused, not ignored (the submitted proposal is the enrollment's).
+    const withField = await call(h, 'POST', `/v1/enrollments/${id}/submit`, { token, body: { bankProfileId: 'bp-2' } });
+    expectProblem(withField, 400);
+    expect(fields(withField.body)).toContain('bankProfileId');
     expectProblem(await call(h, 'POST', `/v1/enrollments/${id}/refresh`, { token, body: { bankProfileId: '' } }), 400);
     expect((await call(h, 'GET', `/v1/enrollments/${id}`, { token })).body.version).toBe(enrolled.body.version);
 

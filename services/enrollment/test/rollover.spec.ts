@@ -15,6 +15,7 @@ import { RenewalContext } from '../src/rollover/renewal-context';
 import {
   agreement,
   approvedProfiles,
+  bankProfile,
   call,
   createProgram,
   createWorld,
@@ -297,21 +298,30 @@ describe('enrollments ENROLLED once and back in validation (a profile edited, or
 
     const summary = await operator('/v1/operator/rollover', { fromFiscalYear: 'FY23', programId: program.programId });
     expect(summary.body).toEqual(
-      expect.objectContaining({ examined: 6, renewed: 2, actionRequired: 2, expired: 2, unfinished: 1, discontinued: 0, conflicts: 0, complete: true }),
+      expect.objectContaining({ examined: 6, renewed: 2, validating: 2, actionRequired: 0, expired: 2, unfinished: 1, discontinued: 0, conflicts: 0, complete: true }),
     );
 
-    // The profile's current revision waits for validation, or was rejected: continued into FY24, waiting for the admin
-    // (SPEC: ACTION_REQUIRED where only the profile is missing), never ENROLLED with the old revision.
-    for (const e of [seeded.validating, seeded.rejected]) {
-      const [asked] = await waitForEnrollmentEvent(h, next(e), 'EnrollmentActionRequired');
-      expect(asked.envelope!.data).toEqual(expect.objectContaining({ status: 'ACTION_REQUIRED', fiscalYear: 'FY24', missing: ['BANK_PROFILE_NOT_APPROVED'] }));
+    // The profile's current revision waits for validation, or was rejected: the payout information is all there, so
+    // continued into FY24 with no action (SPEC 1, Enrollment 6), submitted by the rollover and following validation;
+    // never ENROLLED with the old revision.
+    const [inValidation] = await waitForEnrollmentEvent(h, next(seeded.validating), 'EnrollmentValidating');
+    expect(inValidation.envelope!.data).toEqual(expect.objectContaining({ status: 'VALIDATING', fiscalYear: 'FY24', missing: [], reasons: [] }));
+    const [asked] = await waitForEnrollmentEvent(h, next(seeded.rejected), 'EnrollmentActionRequired');
+    expect(asked.envelope!.data).toEqual(
+      expect.objectContaining({ status: 'ACTION_REQUIRED', fiscalYear: 'FY24', missing: ['BANK_PROFILE_NOT_APPROVED'], reasons: ['Bank profile: The IBAN does not match the beneficiary.'] }),
+    );
+    for (const [e, status] of [[seeded.validating, 'VALIDATING'], [seeded.rejected, 'ACTION_REQUIRED']] as const) {
       const continued = await col().findOne({ _id: next(e) });
-      expect(continued).toEqual(expect.objectContaining({ status: 'ACTION_REQUIRED', renewedFrom: e._id, bankProfileId: e.bankProfileId, missing: ['BANK_PROFILE_NOT_APPROVED'] }));
+      expect(continued).toEqual(expect.objectContaining({ status, renewedFrom: e._id, bankProfileId: e.bankProfileId, submittedBy: 'rollover', submittedAt: expect.any(Date) }));
       expect(continued).not.toHaveProperty('validated');
-      expect(continued).not.toHaveProperty('submittedAt');
+      expect(continued).not.toHaveProperty('enrolledAt');
       // The FY23 one stays as it was, marked.
-      expect(await col().findOne({ _id: e._id })).toEqual(expect.objectContaining({ status: e.status, rollover: expect.objectContaining({ outcome: 'ACTION_REQUIRED' }) }));
+      expect(await col().findOne({ _id: e._id })).toEqual(expect.objectContaining({ status: e.status, rollover: expect.objectContaining({ outcome: status }) }));
     }
+    // The validator approves the pending revision: the FY24 enrollment follows it to ENROLLED, with no Submit.
+    await profileEvent(h, 'ProfileApproved', bankProfile(partner, { profileId: bank('pending'), revision: 2, status: 'APPROVED' }));
+    await waitForEnrollmentEvent(h, next(seeded.validating), 'EnrollmentEnrolled');
+    expect(await col().findOne({ _id: next(seeded.validating) })).toEqual(expect.objectContaining({ status: 'ENROLLED', validated: { bank: 2 }, enrolledAt: expect.any(Date) }));
     // Its new revision was approved (the FY23 enrollment had not followed yet): renewed, validated with revision 2.
     const [renewed] = await waitForEnrollmentEvent(h, next(seeded.approvedSince), 'EnrollmentRenewed');
     expect(renewed.envelope!.data).toEqual(expect.objectContaining({ status: 'ENROLLED', fiscalYear: 'FY24', fromFiscalYear: 'FY23' }));
@@ -374,11 +384,12 @@ describe('enrollments ENROLLED once and back in validation (a profile edited, or
     await col().insertMany([validating, rejected, approvedSince, notEnrolled, onlyInvited] as never[]);
 
     const reminders = await operator('/v1/operator/renewal-reminders', { fiscalYear: 'FY45' });
-    expect(reminders.body).toEqual(expect.objectContaining({ examined: 4, reminded: 3, onTrack: 1, conflicts: 0 }));
-    for (const e of [validating, rejected]) {
-      const [atRisk] = await waitForEnrollmentEvent(h, e._id, 'EnrollmentRenewalAtRisk');
-      expect(atRisk.envelope!.data).toEqual(expect.objectContaining({ status: e.status, missing: ['BANK_PROFILE_NOT_APPROVED'], reasons: ['The bank profile is not approved.'] }));
-    }
+    expect(reminders.body).toEqual(expect.objectContaining({ examined: 4, reminded: 2, onTrack: 2, conflicts: 0 }));
+    // Rejected: at risk until the profile is fixed. Pending validation: continues with no action (on track).
+    const [atRisk] = await waitForEnrollmentEvent(h, rejected._id, 'EnrollmentRenewalAtRisk');
+    expect(atRisk.envelope!.data).toEqual(
+      expect.objectContaining({ status: 'ACTION_REQUIRED', missing: ['BANK_PROFILE_NOT_APPROVED'], reasons: ['Bank profile: The IBAN does not match the beneficiary.'] }),
+    );
     // Never completed: it will expire with its year (SPEC 1, Enrollment 7: reminded when it will not continue).
     const [expiring] = await waitForEnrollmentEvent(h, notEnrolled._id, 'EnrollmentRenewalAtRisk');
     expect(expiring.envelope!.data).toEqual(
@@ -389,15 +400,16 @@ describe('enrollments ENROLLED once and back in validation (a profile edited, or
       }),
     );
     expect(enrollmentEvents(h, onlyInvited._id)).toEqual([]);
-    expect((await operator('/v1/operator/renewal-reminders', { fiscalYear: 'FY45' })).body).toEqual(expect.objectContaining({ examined: 1, reminded: 0 }));
+    expect(enrollmentEvents(h, validating._id)).toEqual([]);
+    expect((await operator('/v1/operator/renewal-reminders', { fiscalYear: 'FY45' })).body).toEqual(expect.objectContaining({ examined: 2, reminded: 0 }));
 
     // FY45 is not over: an operator's early run continues the completed ones only.
     const early = await operator('/v1/operator/rollover', { fromFiscalYear: 'FY45', programId: program.programId });
-    expect(early.body).toEqual(expect.objectContaining({ examined: 3, renewed: 1, actionRequired: 2, expired: 0, unfinished: 0, complete: true }));
+    expect(early.body).toEqual(expect.objectContaining({ examined: 3, renewed: 1, validating: 2, actionRequired: 0, expired: 0, unfinished: 0, complete: true }));
     const next = (e: { locationId: string }) => enrollmentId({ programId: program.programId, locationId: e.locationId, fiscalYear: 'FY46' });
     const statuses = async (ids: string[]) => (await col().find({ _id: { $in: ids } } as never).toArray()).map((e) => `${e.locationId} ${e.fiscalYear} ${e.status}`).sort();
     expect(await statuses([validating, rejected, approvedSince].map(next))).toEqual([
-      `${validating.locationId} FY46 ACTION_REQUIRED`,
+      `${validating.locationId} FY46 VALIDATING`,
       `${rejected.locationId} FY46 ACTION_REQUIRED`,
       `${approvedSince.locationId} FY46 ENROLLED`,
     ]);
@@ -623,7 +635,8 @@ describe('a rollover killed halfway', () => {
   it('a rerun changes every enrollment exactly once, with one event each', async () => {
     const program = await createProgram(h, { fiscalYear: FROM, requiresEligibility: false, payoutRules });
     const enrollments = await seed(program.programId, w.run);
-    const expected = new Map(enrollments.map((e, i) => [e._id, i % 10 === 9 ? 'EXPIRED' : i % 10 === 8 ? 'ACTION_REQUIRED' : 'RENEWED']));
+    // i % 10 === 8: its bank profile is pending validation: continued in validation (VALIDATING, following it).
+    const expected = new Map(enrollments.map((e, i) => [e._id, i % 10 === 9 ? 'EXPIRED' : i % 10 === 8 ? 'VALIDATING' : 'RENEWED']));
     const col = h.db.collection<{ _id: string; fiscalYear: string; rollover?: { outcome: string }; renewedFrom?: string; status: string; outbox?: unknown[] }>('enrollments');
     const touched = () => col.countDocuments({ fiscalYear: FROM, programId: program.programId, rollover: { $exists: true } } as never);
 
@@ -660,7 +673,7 @@ describe('a rollover killed halfway', () => {
     const nextYear = await col.find({ fiscalYear: TO, programId: program.programId } as never).toArray();
     expect(nextYear).toHaveLength(N - N / 10);
     for (const e of nextYear) {
-      expect(e.status).toBe(expected.get(e.renewedFrom!) === 'RENEWED' ? 'ENROLLED' : 'ACTION_REQUIRED');
+      expect(e.status).toBe(expected.get(e.renewedFrom!) === 'RENEWED' ? 'ENROLLED' : 'VALIDATING');
     }
 
     // One event each (an event relayed twice around the kill keeps its id: consumers see it once).
@@ -678,7 +691,7 @@ describe('a rollover killed halfway', () => {
       expect(perEnrollment.size).toBe(N);
       return perEnrollment;
     }, 60_000, 250);
-    const typeOf = { RENEWED: 'EnrollmentRenewed', ACTION_REQUIRED: 'EnrollmentActionRequired', EXPIRED: 'EnrollmentExpired' } as Record<string, string>;
+    const typeOf = { RENEWED: 'EnrollmentRenewed', VALIDATING: 'EnrollmentValidating', EXPIRED: 'EnrollmentExpired' } as Record<string, string>;
     for (const [from, events] of published) {
       expect([...events].map((e) => e.split(':')[0])).toEqual([typeOf[expected.get(from)!]]);
     }

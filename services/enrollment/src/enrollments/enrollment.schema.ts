@@ -3,7 +3,7 @@ import { outboxPlugin } from '@lib/messaging';
 import { Prop, Schema, SchemaFactory } from '@nestjs/mongoose';
 
 /** What happened to an ENROLLED enrollment at the end of its fiscal year. */
-export const RolloverOutcomes = ['RENEWED', 'ACTION_REQUIRED', 'EXPIRED', 'SUPERSEDED'] as const;
+export const RolloverOutcomes = ['RENEWED', 'VALIDATING', 'ACTION_REQUIRED', 'EXPIRED', 'SUPERSEDED'] as const;
 export type RolloverOutcome = (typeof RolloverOutcomes)[number];
 
 @Schema({ _id: false })

@@ -1,4 +1,4 @@
-import { CONFIG, CurrentPrincipal, Idempotent, OptionalIfMatch, Principal, setETag } from '@lib/platform';
+import { CONFIG, CurrentPrincipal, EmptyBody, Idempotent, NoBody, OptionalIfMatch, Principal, setETag } from '@lib/platform';
 import { Body, Controller, Get, HttpCode, Inject, Param, Post, Query, Res } from '@nestjs/common';
 import {
   ApiBearerAuth,
@@ -87,6 +87,7 @@ export class EnrollmentsController {
     @CurrentPrincipal() principal: Principal,
     @Param('enrollmentId') enrollmentId: string,
     @OptionalIfMatch() version: number | undefined,
+    @NoBody() _body: EmptyBody,
     @Res({ passthrough: true }) res: Response,
   ): Promise<EnrollmentDto> {
     const enrollment = await this.submitEnrollment.execute(principal, enrollmentId, version);

@@ -41,6 +41,6 @@ import { SubmitEnrollment } from './usecases/submit-enrollment.use-case';
     DiscontinueProgramEnrollments,
     RecheckStart,
   ],
-  exports: [EnrollmentsRepository, EnrollmentEvents, DiscontinueProgramEnrollments],
+  exports: [EnrollmentsRepository, EnrollmentEvents, DiscontinueProgramEnrollments, FollowValidation],
 })
 export class EnrollmentsModule {}

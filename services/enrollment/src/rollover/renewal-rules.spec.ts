@@ -31,15 +31,21 @@ describe('renewal decision', () => {
     expect(decideRenewal(input())).toEqual({ outcome: 'RENEWED', reasons: [], missing: [], validated: { bank: 1, tax: 1 } });
   });
 
-  it('renews with the revisions found approved, and asks for action while the current revision waits or was rejected', () => {
+  it('renews with the revisions found approved, and follows validation while the current revision waits or was rejected', () => {
     expect(decideRenewal(input({ bank: approved({ revision: 3 }), tax: approved({ revision: 2 }) })).validated).toEqual({ bank: 3, tax: 2 });
     const untaxed = { name: 'Growth', state: 'OPEN' as const, requiresEligibility: true, payoutRules: { ...rules, taxProfileRequired: false } };
     expect(decideRenewal(input({ program: untaxed, tax: approved({ revision: 2 }) })).validated).toEqual({ bank: 1 });
-    for (const status of ['PENDING_VALIDATION', 'ACTION_REQUIRED'] as const) {
-      const decision = decideRenewal(input({ bank: approved({ revision: 2, status }) }));
-      expect(decision).toEqual(expect.objectContaining({ outcome: 'ACTION_REQUIRED', missing: ['BANK_PROFILE_NOT_APPROVED'] }));
-      expect(decision).not.toHaveProperty('validated');
-    }
+    // Everything there, only not validated yet: continued in validation, no action asked.
+    const pending = decideRenewal(input({ bank: approved({ revision: 2, status: 'PENDING_VALIDATION' }) }));
+    expect(pending).toEqual({ outcome: 'VALIDATING', reasons: [], missing: [], follows: true });
+    // Rejected: the validator's reasons; fixing the profile is enough (followed).
+    const rejected = decideRenewal(input({ tax: approved({ revision: 2, status: 'ACTION_REQUIRED', reasons: ['W-9 unsigned'] }) }));
+    expect(rejected).toEqual({ outcome: 'ACTION_REQUIRED', reasons: ['Tax profile: W-9 unsigned'], missing: ['TAX_PROFILE_NOT_APPROVED'], follows: true });
+    // Something really missing besides: waiting for the admin (Continue, Submit), not followed.
+    const missing = decideRenewal(input({ bank: approved({ status: 'PENDING_VALIDATION', currency: 'EUR' }) }));
+    expect(missing).toEqual(expect.objectContaining({ outcome: 'ACTION_REQUIRED', missing: expect.arrayContaining(['CURRENCY_NOT_ALLOWED']) }));
+    expect(missing).not.toHaveProperty('follows');
+    for (const decision of [pending, rejected, missing]) expect(decision).not.toHaveProperty('validated');
   });
 
   it('counts as completed an enrollment ENROLLED once and back in validation since, not one never enrolled', () => {

@@ -1,8 +1,8 @@
 import { EnrollmentStatus, fiscalYearOf, fiscalYearRange, MissingPayoutItem, PayoutRules, ProgramState } from '@lib/contracts';
-import { BEFORE_ENROLLED, describeMissing, payoutGaps, ProfileFacts } from '../enrollments/enrollment-rules';
+import { BEFORE_ENROLLED, describeMissing, payoutGaps, ProfileFacts, validationState } from '../enrollments/enrollment-rules';
 import type { YearDecision } from '../views/views.schemas';
 
-export type RenewalOutcome = 'RENEWED' | 'ACTION_REQUIRED' | 'EXPIRED';
+export type RenewalOutcome = 'RENEWED' | 'VALIDATING' | 'ACTION_REQUIRED' | 'EXPIRED';
 
 export interface RenewalInput {
   program?: { name: string; state: ProgramState; requiresEligibility: boolean; payoutRules: PayoutRules };
@@ -23,6 +23,12 @@ export interface RenewalDecision {
   missing: MissingPayoutItem[];
   /** RENEWED: the profile revisions found APPROVED, which the next-year enrollment is validated with. */
   validated?: { bank: number; tax?: number };
+  /**
+   * The next-year enrollment is submitted by the rollover and follows the validation of its profiles (FollowValidation):
+   * the payout information is all there and fits the program, only its validation is pending (VALIDATING) or asked
+   * for changes (ACTION_REQUIRED with the validator's reasons). ENROLLED once approved, with no Submit.
+   */
+  follows?: boolean;
 }
 
 /**
@@ -71,9 +77,14 @@ export function eligibilityFor(years: Record<string, YearDecision> | undefined, 
  * Whether a completed enrollment (wasCompleted) continues into the next fiscal year:
  *  - EXPIRED when the location is no longer eligible (programs that require eligibility) or the partner's agreement
  *    is not active (or the program was discontinued), with the reasons;
- *  - ACTION_REQUIRED when only the payout information falls short of the program's rules for the new year
- *    (both profiles approved, the tax profile not expired on the first day of the new year): also an enrollment
- *    back in validation whose current profile revision is not approved yet, or was rejected;
+ *  - VALIDATING (follows) when the payout information is all there and fits the rules, but a profile revision in use
+ *    is not approved yet (edited, pending validation): continued with no action, ENROLLED once it is approved;
+ *  - ACTION_REQUIRED (follows) when such a revision was rejected: the validator's reasons; fixing the profile is
+ *    enough (its new revision is followed, no Submit);
+ *  - ACTION_REQUIRED when the payout information itself falls short of the program's rules for the new year (no
+ *    bank profile, currency or payment method not allowed, tax profile missing or expired on the first day of the
+ *    new year): what is missing, and the admin continues and submits (SPEC: "ACTION_REQUIRED where only the
+ *    profile is missing");
  *  - RENEWED otherwise, with the approved revisions it continues with.
  */
 export function decideRenewal(input: RenewalInput): RenewalDecision {
@@ -93,6 +104,14 @@ export function decideRenewal(input: RenewalInput): RenewalDecision {
   const bank = input.bank && input.bank.partnerId === input.partnerId ? input.bank : undefined;
   const missing = payoutGaps(program.payoutRules, bank, input.tax, { at: start, strict: true });
   if (reasons.length) return { outcome: 'EXPIRED', reasons, missing };
+  // Everything there and fitting the rules, only not validated (yet): continued with no action, following validation.
+  const lenient = payoutGaps(program.payoutRules, bank, input.tax, { at: start, strict: false });
+  if (missing.length && lenient.every((code) => code.endsWith('_NOT_APPROVED'))) {
+    const state = validationState(program.payoutRules, bank, input.tax, start);
+    if (state.status === 'VALIDATING' || state.status === 'ACTION_REQUIRED') {
+      return { outcome: state.status, reasons: state.reasons, missing: state.missing, follows: true };
+    }
+  }
   if (missing.length) {
     return {
       outcome: 'ACTION_REQUIRED',

@@ -2,6 +2,7 @@ import { EnrollmentStatus, EnrollmentStatuses, FISCAL_YEAR_PATTERN, MissingPayou
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsIn, IsOptional, IsString, Length, Matches } from 'class-validator';
 import { ID_MESSAGE, ID_PATTERN } from '../../common/ids';
+import { RolloverOutcomes } from '../enrollment.schema';
 
 export class EnrollDto {
   @ApiProperty({ example: 'azure-growth-fy27' })
@@ -56,7 +57,7 @@ export class CompleteAtDto {
 
 export class RolloverDto {
   @ApiProperty({ example: 'FY28' }) toFiscalYear!: string;
-  @ApiProperty({ enum: ['RENEWED', 'ACTION_REQUIRED', 'EXPIRED', 'SUPERSEDED'] }) outcome!: string;
+  @ApiProperty({ enum: RolloverOutcomes }) outcome!: string;
   @ApiProperty() at!: string;
 }
 

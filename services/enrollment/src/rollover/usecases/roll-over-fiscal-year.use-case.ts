@@ -10,6 +10,7 @@ import { Enrollment, RolloverOutcome } from '../../enrollments/enrollment.schema
 import { EnrollmentEvents } from '../../enrollments/enrollment-events';
 import { EnrollmentsRepository } from '../../enrollments/enrollments.repository';
 import { DiscontinueProgramEnrollments } from '../../enrollments/usecases/discontinue-program-enrollments.use-case';
+import { FollowValidation } from '../../enrollments/usecases/follow-validation.use-case';
 import { Program } from '../../programs/program.schema';
 import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
 import { ConsumerCatchUp } from '../consumer-catch-up';
@@ -28,6 +29,13 @@ export interface RolloverSummary {
    */
   examined: number;
   renewed: number;
+  /**
+   * Continued into the next year submitted, following the validation of their profiles: VALIDATING (a revision in use
+   * not approved yet) or ACTION_REQUIRED with the validator's reasons (rejected). ENROLLED once approved, with no Submit.
+   * Counted here, not in actionRequired.
+   */
+  validating: number;
+  /** Continued into the next year waiting for the admin: the payout information falls short of the program's rules. */
   actionRequired: number;
   expired: number;
   /**
@@ -105,6 +113,7 @@ export class RollOverFiscalYear {
     private readonly work: BackgroundWork,
     private readonly clock: Clock,
     private readonly discontinue: DiscontinueProgramEnrollments,
+    private readonly follow: FollowValidation,
     @Inject(CONFIG) private readonly config: EnrollmentConfig,
   ) {}
 
@@ -128,6 +137,7 @@ export class RollOverFiscalYear {
       toFiscalYear,
       examined: 0,
       renewed: 0,
+      validating: 0,
       actionRequired: 0,
       expired: 0,
       unfinished: 0,
@@ -233,7 +243,7 @@ export class RollOverFiscalYear {
       for (const { enrollment, decision } of expiring) {
         const existing = next.get(ctx.nextId(enrollment));
         if (existing?.renewedFrom === enrollment._id) {
-          plan.resumed.push({ from: enrollment, outcome: existing.status === 'ENROLLED' ? 'RENEWED' : 'ACTION_REQUIRED' });
+          plan.resumed.push({ from: enrollment, outcome: continuedAs(existing) });
         } else {
           plan.expiries.push({ from: enrollment, op: this.expiry(enrollment, decision, toFiscalYear, now) });
         }
@@ -265,7 +275,7 @@ export class RollOverFiscalYear {
         return false;
       });
     const [inserts, resumed, expiries, unfinished] = [live(plan.inserts), live(plan.resumed), live(plan.expiries), live(plan.unfinished)];
-    const markers: Record<Marked, string[]> = { RENEWED: [], ACTION_REQUIRED: [], SUPERSEDED: [] };
+    const markers: Record<Marked, string[]> = { RENEWED: [], VALIDATING: [], ACTION_REQUIRED: [], SUPERSEDED: [] };
     for (const { from, outcome } of resumed) {
       markers[outcome].push(from._id);
       summary.resumed++;
@@ -274,11 +284,12 @@ export class RollOverFiscalYear {
     this.enrollments.noteOutbox(inserts.map((i) => i.doc._id));
     const { duplicates } = await insertIdempotent(collection as never, inserts.map((i) => i.doc));
     const duplicate = new Set(duplicates);
+    const following: Enrollment[] = [];
     inserts.forEach((insert, index) => {
       if (duplicate.has(index)) return;
-      markers[insert.decision.outcome as Marked].push(insert.from._id);
-      if (insert.decision.outcome === 'RENEWED') summary.renewed++;
-      else summary.actionRequired++;
+      markers[outcomeOf(insert.decision)].push(insert.from._id);
+      count(summary, insert.decision);
+      if (insert.decision.follows) following.push(insert.doc);
     });
     if (duplicates.length) {
       const taken = duplicates.map((index) => inserts[index]);
@@ -286,7 +297,7 @@ export class RollOverFiscalYear {
       for (const { doc, from, decision } of taken) {
         const next = existing.get(doc._id);
         if (next?.renewedFrom === from._id) {
-          markers[next.status === 'ENROLLED' ? 'RENEWED' : 'ACTION_REQUIRED'].push(from._id);
+          markers[continuedAs(next)].push(from._id);
           summary.resumed++;
         } else if (next && ((PRE_SUBMIT.has(next.status) && !next.submittedAt) || next.status === 'INELIGIBLE')) {
           const continued = this.nextYear(from, programs.get(from.programId)!, decision, toFiscalYear, next.version, now);
@@ -298,9 +309,9 @@ export class RollOverFiscalYear {
             summary.conflicts++; // changed meanwhile: the next run decides again
             continue;
           }
-          markers[decision.outcome as Marked].push(from._id);
-          if (decision.outcome === 'RENEWED') summary.renewed++;
-          else summary.actionRequired++;
+          markers[outcomeOf(decision)].push(from._id);
+          count(summary, decision);
+          if (decision.follows) following.push(continued);
         } else if (next) {
           markers.SUPERSEDED.push(from._id);
           summary.superseded++;
@@ -322,7 +333,7 @@ export class RollOverFiscalYear {
     // id on every server), not one update statement per enrollment. Chunks of UPDATES_PER_COMMAND ids, not
     // BULK_WRITE_CHUNK: mongo-java-server checks each matched document against the whole $in list, so a command's
     // cost grows with the square of its ids (500 ids: 14,000 documents/s; 50: 32,000/s).
-    for (const outcome of ['RENEWED', 'ACTION_REQUIRED', 'SUPERSEDED'] as const) {
+    for (const outcome of ['RENEWED', 'VALIDATING', 'ACTION_REQUIRED', 'SUPERSEDED'] as const) {
       const ids = markers[outcome];
       for (let i = 0; i < ids.length; i += UPDATES_PER_COMMAND) {
         await collection.updateMany(
@@ -334,6 +345,19 @@ export class RollOverFiscalYear {
     summary.batches++;
     this.events.committed();
     await this.endDiscontinued(inserts.map((i) => i.from.programId));
+    await this.followNow(following, programs);
+  }
+
+  /**
+   * The next-year enrollments continued following validation were decided on the profile view as read before their
+   * insert: a validation result recorded since (its event consumed before they existed) would never reach them. Follow
+   * them once now, as Submit does after its write (FollowValidation: a guarded write, a no-op when nothing changed).
+   */
+  private async followNow(following: Enrollment[], programs: Map<string, Program>): Promise<void> {
+    for (const enrollment of following) {
+      const program = programs.get(enrollment.programId);
+      if (program) await this.follow.apply(enrollment, program.payoutRules);
+    }
   }
 
   /**
@@ -355,7 +379,8 @@ export class RollOverFiscalYear {
   }
 
   private nextYearEvent(from: Enrollment, doc: Enrollment, decision: RenewalDecision, summary: RolloverSummary): OutboxEntry {
-    return this.events.event(decision.outcome === 'RENEWED' ? 'EnrollmentRenewed' : 'EnrollmentActionRequired', doc, {
+    const type = decision.outcome === 'RENEWED' ? 'EnrollmentRenewed' : decision.outcome === 'VALIDATING' ? 'EnrollmentValidating' : 'EnrollmentActionRequired';
+    return this.events.event(type, doc, {
       extra: decision.outcome === 'RENEWED' ? { fromFiscalYear: summary.fromFiscalYear } : {},
       eventId: deterministicId('rollover', from._id, summary.toFiscalYear),
     });
@@ -381,9 +406,13 @@ export class RollOverFiscalYear {
     };
   }
 
-  /** The next-year enrollment: ENROLLED with the same profiles, or waiting for the admin with what is missing. */
+  /**
+   * The next-year enrollment: ENROLLED with the same profiles; submitted by the rollover and following validation
+   * (VALIDATING, or ACTION_REQUIRED with the validator's reasons); or waiting for the admin with what is missing.
+   */
   private nextYear(from: Enrollment, program: Program, decision: RenewalDecision, toFiscalYear: string, previousVersion: number, now: Date): Enrollment {
     const renewed = decision.outcome === 'RENEWED';
+    const submitted = renewed || decision.follows === true;
     return {
       _id: enrollmentId({ programId: from.programId, locationId: from.locationId, fiscalYear: toFiscalYear }),
       programId: from.programId,
@@ -391,7 +420,7 @@ export class RollOverFiscalYear {
       partnerId: from.partnerId,
       locationId: from.locationId,
       fiscalYear: toFiscalYear,
-      status: renewed ? 'ENROLLED' : 'ACTION_REQUIRED',
+      status: renewed ? 'ENROLLED' : decision.outcome === 'VALIDATING' ? 'VALIDATING' : 'ACTION_REQUIRED',
       reasons: decision.reasons,
       missing: decision.missing,
       ...(from.bankProfileId && { bankProfileId: from.bankProfileId }),
@@ -402,11 +431,29 @@ export class RollOverFiscalYear {
       ...(from.startedBy && { startedBy: from.startedBy }),
       // Renewed: validated with the revisions the decision found APPROVED, not the old enrollment's `validated` (one
       // back in validation was validated with an older revision).
-      ...(renewed && { submittedAt: now, submittedBy: 'rollover', enrolledAt: now, ...(decision.validated && { validated: decision.validated }) }),
+      ...(submitted && { submittedAt: now, submittedBy: 'rollover' }),
+      ...(renewed && { enrolledAt: now, ...(decision.validated && { validated: decision.validated }) }),
       renewedFrom: from._id,
       version: previousVersion + 1,
       createdAt: now,
       updatedAt: now,
     };
   }
+}
+
+/** The mark on the old enrollment for what its continuation is. */
+function outcomeOf(decision: RenewalDecision): Marked {
+  return decision.outcome as Marked;
+}
+
+/** An existing continuation (renewedFrom = the old one), read back by a rerun: what it was continued as. */
+function continuedAs(next: { status: string; submittedAt?: Date | null }): Marked {
+  if (next.status === 'ENROLLED') return 'RENEWED';
+  return next.submittedAt && next.status === 'VALIDATING' ? 'VALIDATING' : 'ACTION_REQUIRED';
+}
+
+function count(summary: RolloverSummary, decision: RenewalDecision): void {
+  if (decision.outcome === 'RENEWED') summary.renewed++;
+  else if (decision.follows) summary.validating++;
+  else summary.actionRequired++;
 }

@@ -76,7 +76,8 @@ export class SendRenewalReminders {
         if (!wasCompleted(enrollment) && !enrollment.evaluatedAt) continue; // only invited: the invitation reminds
         summary.examined++;
         const decision: RenewalDecision = wasCompleted(enrollment) ? ctx.decide(enrollment) : unfinishedReminder(fiscalYear, enrollment.status, enrollment.missing as MissingPayoutItem[]);
-        if (decision.outcome === 'RENEWED') {
+        // Continued with no action either way: renewed, or in validation of a profile revision (ENROLLED once approved).
+        if (decision.outcome === 'RENEWED' || decision.outcome === 'VALIDATING') {
           summary.onTrack++;
           continue;
         }
