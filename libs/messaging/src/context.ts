@@ -17,6 +17,14 @@ export const Trace = {
   current(): TraceContext | undefined {
     return storage.getStore();
   },
+  /**
+   * The trace of work nobody asked for (a scheduled run): a new id, as the correlation of everything the run causes and
+   * as their cause (SPEC 3: "the event or request that caused it"; here, the run).
+   */
+  fresh(): TraceContext {
+    const runId = randomUUID();
+    return { correlationId: runId, causationId: runId };
+  },
   correlationId(): string {
     return storage.getStore()?.correlationId ?? randomUUID();
   },

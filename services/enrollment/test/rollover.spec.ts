@@ -3,7 +3,7 @@
  * from facts published on their topics, enrollments never completed in their year, and a run killed halfway (a real process, SIGKILL) then run again, or stopped
  * halfway (SIGTERM: it ends its batch, and its events are published before the process exits).
  */
-import { ALL_TOPICS, Topics } from '@lib/contracts';
+import { ALL_TOPICS, fiscalYearOf, nextFiscalYear, Topics } from '@lib/contracts';
 import { eventually, freePort, OPERATOR_KEY, PROJECT_ROOT, spawnServer, uniqueName, waitFor } from '@lib/testing';
 import { CONFIG } from '@lib/platform';
 import { join } from 'node:path';
@@ -12,6 +12,8 @@ import type { EnrollmentConfig } from '../src/config';
 import { EnrollmentsRepository } from '../src/enrollments/enrollments.repository';
 import { DiscontinueProgramEnrollments } from '../src/enrollments/usecases/discontinue-program-enrollments.use-case';
 import { RenewalContext } from '../src/rollover/renewal-context';
+import { previousFiscalYear } from '../src/rollover/renewal-rules';
+import { RolloverScheduler } from '../src/rollover/rollover.scheduler';
 import {
   agreement,
   approvedProfiles,
@@ -365,6 +367,28 @@ describe('enrollments ENROLLED once and back in validation (a profile edited, or
     const own = enrollmentId({ programId: program.programId, locationId: onItsOwn.locationId, fiscalYear: 'FY32' });
     expect(await col().findOne({ _id: own })).toEqual(expect.objectContaining({ status: 'ENROLLED', version: 3 }));
     expect(await col().findOne({ _id: onItsOwn._id })).toEqual(expect.objectContaining({ rollover: expect.objectContaining({ outcome: 'SUPERSEDED' }) }));
+  });
+
+  it("are continued by the daily job in a trace of its own: the run's id is their events' correlation and causation id", async () => {
+    const fiscalYear = previousFiscalYear(fiscalYearOf(new Date())); // the year the job rolls over today
+    const program = await createProgram(h, { fiscalYear, requiresEligibility: false, payoutRules: usdRules });
+    const partner = `rj-${w.run}`;
+    const bank = `rjbank-${w.run}`;
+    await bankInView(bank, partner, 1, 'APPROVED');
+    const seeded = [`rj1-${w.run}`, `rj2-${w.run}`].map((locationId) => completedOnce(program, fiscalYear, partner, locationId, 'ENROLLED', bank));
+    await col().insertMany(seeded as never[]);
+
+    await h.service.app.get(RolloverScheduler).runOnce();
+    const to = nextFiscalYear(fiscalYear);
+    const envelopes = [];
+    for (const e of seeded) {
+      const [renewed] = await waitForEnrollmentEvent(h, enrollmentId({ programId: program.programId, locationId: e.locationId, fiscalYear: to }), 'EnrollmentRenewed');
+      envelopes.push(renewed.envelope!);
+    }
+    const [first, second] = envelopes;
+    expect(first.correlationId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(first.causationId).toBe(first.correlationId);
+    expect([second.correlationId, second.causationId]).toEqual([first.correlationId, first.correlationId]);
   });
 
   it('are reminded before year end when they would not continue, and continued by an early run; never enrolled ones are reminded they expire, and left to the year end', async () => {

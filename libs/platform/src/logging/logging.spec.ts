@@ -26,7 +26,8 @@ function appLogging(): { app: express.Express; lines: string[] } {
 describe('request logging', () => {
   it('writes one line per request with its correlation id, once, and the authorization header redacted', async () => {
     const { app, lines } = appLogging();
-    await request(app).get('/later').set('x-correlation-id', 'corr-123').set('authorization', 'Bearer secret-token').expect(200);
+    const correlationId = '5f0c7a52-3c1e-4b7e-9a55-0d4f2b1e9c11';
+    const answer = await request(app).get('/later').set('x-correlation-id', correlationId).set('authorization', 'Bearer secret-token').expect(200);
     await new Promise((resolve) => setImmediate(resolve));
 
     const completed = lines.filter((line) => line.includes('request completed'));
@@ -34,13 +35,19 @@ describe('request logging', () => {
     const line = completed[0];
     expect(line.match(/"correlationId"/g)).toHaveLength(1);
     const entry = JSON.parse(line);
-    expect(entry).toMatchObject({ service: 'widgets', correlationId: 'corr-123', req: { method: 'GET', url: '/later', id: 'corr-123' } });
+    // The request's own id is the causation id of what it causes (SPEC 3), in its log line and its answer.
+    const requestId = answer.headers['x-request-id'];
+    expect(requestId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(requestId).not.toBe(correlationId);
+    expect(answer.headers['x-correlation-id']).toBe(correlationId);
+    expect(entry).toMatchObject({ service: 'widgets', correlationId, causationId: requestId, req: { method: 'GET', url: '/later', id: requestId } });
     expect(line).not.toContain('secret-token');
   });
 
   it('gives a request without a usable correlation id a new one, in its log line and its answer', async () => {
     const { app, lines } = appLogging();
-    const answer = await request(app).get('/later').set('x-correlation-id', 'bad id with spaces').expect(200);
+    // Not a UUID (SPEC 3: the envelope's correlationId is one): replaced.
+    const answer = await request(app).get('/later').set('x-correlation-id', 'corr-123').expect(200);
     await new Promise((resolve) => setImmediate(resolve));
 
     const generated = answer.headers['x-correlation-id'];

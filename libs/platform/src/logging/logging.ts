@@ -19,6 +19,8 @@ export const REDACTED_PATHS = [
 ];
 
 const CORRELATION_HEADER = 'x-correlation-id';
+const REQUEST_ID_HEADER = 'x-request-id';
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export function pinoParams(service: string, level: string): Params {
   return {
@@ -26,7 +28,7 @@ export function pinoParams(service: string, level: string): Params {
       level,
       base: { service },
       redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
-      genReqId: (request) => Trace.current()?.correlationId ?? String(request.headers[CORRELATION_HEADER] ?? randomUUID()),
+      genReqId: () => Trace.current()?.causationId ?? randomUUID(),
       // Not `customProps` as well: it made two child loggers per request to add what the mixin adds to every line.
       mixin: () => {
         const trace = Trace.current();
@@ -41,10 +43,16 @@ export function pinoParams(service: string, level: string): Params {
   };
 }
 
-/** Every request runs inside a trace, so its events and log lines carry its correlation id. */
+/**
+ * Every request runs inside a trace, so its events and log lines carry its ids (SPEC 3: both UUIDs): the
+ * correlation id the client sent in X-Correlation-Id when it is a UUID (a new one otherwise), and a new request id
+ * as the causation id of the events it causes (the request caused them). Both are echoed in the answer's headers.
+ */
 export function correlationMiddleware(request: Request, response: Response, next: NextFunction): void {
   const header = request.headers[CORRELATION_HEADER];
-  const correlationId = typeof header === 'string' && /^[\w.:-]{1,100}$/.test(header) ? header : randomUUID();
+  const correlationId = typeof header === 'string' && UUID.test(header) ? header.toLowerCase() : randomUUID();
+  const requestId = randomUUID();
   response.setHeader(CORRELATION_HEADER, correlationId);
-  Trace.run({ correlationId, causationId: correlationId }, next);
+  response.setHeader(REQUEST_ID_HEADER, requestId);
+  Trace.run({ correlationId, causationId: requestId }, next);
 }

@@ -1,3 +1,4 @@
+import { Trace } from '@lib/messaging';
 import { BackgroundWork, CONFIG } from '@lib/platform';
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
@@ -40,12 +41,17 @@ export class RolloverScheduler implements OnApplicationBootstrap, OnModuleDestro
     if (this.registry.doesExist('cron', JOB)) this.registry.deleteCronJob(JOB);
   }
 
-  /** One run of the daily work at the clock's "now" (also what a test calls). */
-  async runOnce(): Promise<void> {
-    const work = scheduledWork(this.clock.now(), this.config.RENEWAL_REMINDER_DAYS);
-    const rollover = await this.rollOver.execute({ fromFiscalYear: work.rolloverFrom });
-    // Shutting down: the reminders wait for the next run (as the rest of a rollover stopped halfway does).
-    if (work.remindFor && rollover.complete && !this.work.stopRequested) await this.reminders.execute({ fiscalYear: work.remindFor });
+  /**
+   * One run of the daily work at the clock's "now" (also what a test calls), in a trace of its own: the events it
+   * causes share its run id as correlation and causation id (Trace.fresh).
+   */
+  runOnce(): Promise<void> {
+    return Trace.run(Trace.fresh(), async () => {
+      const work = scheduledWork(this.clock.now(), this.config.RENEWAL_REMINDER_DAYS);
+      const rollover = await this.rollOver.execute({ fromFiscalYear: work.rolloverFrom });
+      // Shutting down: the reminders wait for the next run (as the rest of a rollover stopped halfway does).
+      if (work.remindFor && rollover.complete && !this.work.stopRequested) await this.reminders.execute({ fiscalYear: work.remindFor });
+    });
   }
 
   private tick(): void {

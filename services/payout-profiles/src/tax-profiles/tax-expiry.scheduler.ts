@@ -1,3 +1,4 @@
+import { Trace } from '@lib/messaging';
 import { CONFIG } from '@lib/platform';
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
@@ -33,8 +34,8 @@ export class TaxExpiryScheduler implements OnApplicationBootstrap, OnModuleDestr
 
   private tick(): void {
     if (this.running) return;
-    this.running = this.scan
-      .execute()
+    // A trace of its own: the events of one scan share its run id as correlation and causation id.
+    this.running = Trace.run(Trace.fresh(), () => this.scan.execute())
       .then(({ reported }) => reported && this.logger.log(`reported ${reported} expiring tax profile(s)`))
       .catch((error) => this.logger.warn(`tax expiry scan failed, next run retries: ${(error as Error).message}`))
       .finally(() => (this.running = undefined));

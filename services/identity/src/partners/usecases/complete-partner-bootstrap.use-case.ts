@@ -1,3 +1,4 @@
+import { Trace } from '@lib/messaging';
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { DuplicateUserError, UsersRepository } from '../../users/users.repository';
 import { Partner } from '../partner.schema';
@@ -54,7 +55,10 @@ export class CompletePartnerBootstrap implements OnApplicationBootstrap, OnAppli
 
   async onApplicationBootstrap(): Promise<void> {
     try {
-      for (const partner of await this.partners.withPendingAdmin()) await this.execute(partner);
+      // Work nobody asked for right now: a trace of its own for the events it causes.
+      await Trace.run(Trace.fresh(), async () => {
+        for (const partner of await this.partners.withPendingAdmin()) await this.execute(partner);
+      });
     } catch (error) {
       this.logger.warn(`could not finish pending partner registrations: ${(error as Error).message}`);
     }
