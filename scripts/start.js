@@ -5,10 +5,10 @@
  * database each), waits until every service is ready, and prints where everything is. Ctrl-C stops everything.
  */
 const { spawnSync } = require('node:child_process');
-const { existsSync, mkdirSync, readFileSync, writeFileSync } = require('node:fs');
+const { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } = require('node:fs');
 const { generateKeyPairSync, randomBytes } = require('node:crypto');
 const { join } = require('node:path');
-const { resolveInfra, spawnServer, waitFor } = require('./platform');
+const { resolveInfra, spawnServer, tcpReachable, waitFor } = require('./platform');
 
 const root = join(__dirname, '..');
 const logs = join(root, '.local', 'logs');
@@ -21,6 +21,58 @@ const url = (service) => `http://${host}:${port(service)}`;
 const MAIL = { smtp: Number(process.env.MAIL_SMTP_PORT ?? 1025), web: Number(process.env.MAIL_WEB_PORT ?? 1080) };
 
 const say = (line) => process.stdout.write(`${line}\n`);
+
+/** Where a running platform says who it is (its pid) and where it answers; removed when it stops. */
+const platformFile = join(root, '.local', 'platform.json');
+
+/** The platform an `npm start` of this checkout runs now, from .local/platform.json; none when its pid is gone. */
+function runningPlatform() {
+  let running;
+  try {
+    running = JSON.parse(readFileSync(platformFile, 'utf8'));
+  } catch {
+    return undefined;
+  }
+  if (!Number.isInteger(running.pid) || running.pid === process.pid) return undefined;
+  try {
+    process.kill(running.pid, 0);
+  } catch (error) {
+    if (error.code === 'ESRCH') return undefined; // killed without cleaning up: stale
+  }
+  // After a crash the pid may have been given to another program: on Linux, check it is still a start.js.
+  if (existsSync('/proc/self/cmdline')) {
+    try {
+      if (!readFileSync(`/proc/${running.pid}/cmdline`, 'utf8').includes('start.js')) return undefined;
+    } catch {
+      return undefined;
+    }
+  }
+  return running;
+}
+
+/**
+ * Refuses to start next to a running platform, before building anything: a second start would rebuild dist/ under
+ * the running services, then fail on the Kafka data folder the first one holds.
+ */
+async function refuseIfRunning() {
+  const running = runningPlatform();
+  if (running) {
+    throw new Refusal(
+      `The platform is already running (pid ${running.pid}, identity at ${running.urls?.identity ?? '?'}). ` +
+        `Stop it first (Ctrl-C in its terminal, or kill -INT ${running.pid}).`,
+    );
+  }
+  const wanted = [...SERVICES.map((s) => [s, port(s)]), ['mail SMTP', MAIL.smtp], ['mail web view', MAIL.web]];
+  const taken = (await Promise.all(wanted.map(async ([what, p]) => ((await tcpReachable(host, p, 500)) ? `${p} (${what})` : undefined)))).filter(Boolean);
+  if (taken.length) {
+    throw new Refusal(
+      `${taken.length > 1 ? 'Ports' : 'Port'} ${taken.join(', ')} already in use (another platform or checkout?). Stop what holds it, or choose other ports ` +
+        `with PORT_BASE (now ${base}), MAIL_SMTP_PORT and MAIL_WEB_PORT.`,
+    );
+  }
+}
+
+class Refusal extends Error {}
 
 /** Local secrets are made once and kept in .local/, so a restart can still decrypt what it stored. */
 function localSecrets() {
@@ -42,7 +94,20 @@ function localSecrets() {
 
 async function main() {
   const started = Date.now();
+  await refuseIfRunning();
   mkdirSync(logs, { recursive: true });
+  const secrets = localSecrets();
+  const platform = { pid: process.pid, urls: Object.fromEntries(SERVICES.map((s) => [s, url(s)])), mail: `http://${host}:${MAIL.web}`, operatorKey: secrets.OPERATOR_TOKEN };
+  // Written at once (state "starting"), so a second `npm start` during the build or the startup is refused too.
+  writeFileSync(platformFile, JSON.stringify({ ...platform, state: 'starting' }, null, 2));
+  // However this run ends (Ctrl-C, a failure), the file goes with it; one left by a killed run names a dead pid.
+  process.on('exit', () => {
+    try {
+      if (JSON.parse(readFileSync(platformFile, 'utf8')).pid === process.pid) rmSync(platformFile, { force: true });
+    } catch {
+      // already gone
+    }
+  });
   say('Building the services...');
   const build = spawnSync(process.execPath, [join(root, 'node_modules', '.bin', 'tsc'), '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'inherit' });
   if (build.status !== 0) throw new Error('build failed');
@@ -74,7 +139,6 @@ async function main() {
         logFile: join(logs, 'maildev.log'),
       }),
     );
-    const secrets = localSecrets();
     const common = {
       ...process.env,
       NODE_ENV: 'development',
@@ -111,6 +175,7 @@ async function main() {
     );
     await waitFor('the mail catcher', async () => (await fetch(`http://${host}:${MAIL.web}/`)).ok, { timeoutMs: 30_000 });
 
+    writeFileSync(platformFile, JSON.stringify({ ...platform, state: 'ready', kafkaBrokers: infra.kafkaBrokers, mongoUrl: infra.mongoUrl }, null, 2));
     say(`\nThe incentives enrollment platform is up (${((Date.now() - started) / 1000).toFixed(0)} s).\n`);
     for (const service of SERVICES) say(`  ${service.padEnd(16)} ${url(service).padEnd(24)} docs: ${url(service)}/docs`);
     say(`  ${'mail (web view)'.padEnd(16)} http://${host}:${MAIL.web}   (SMTP on ${host}:${MAIL.smtp})`);
@@ -118,11 +183,7 @@ async function main() {
     say(`  ${'mongodb'.padEnd(16)} ${infra.mongoUrl} (${infra.mode.mongo}; one database per service)`);
     say(`  ${'logs'.padEnd(16)} ${logs}/<service>.log`);
     say(`\n  Operator key (X-Operator-Key): ${secrets.OPERATOR_TOKEN}`);
-    say(`  Walk the article's story against it:  npm run demo\n\nCtrl-C stops everything.`);
-    writeFileSync(
-      join(root, '.local', 'platform.json'),
-      JSON.stringify({ urls: Object.fromEntries(SERVICES.map((s) => [s, url(s)])), mail: `http://${host}:${MAIL.web}`, operatorKey: secrets.OPERATOR_TOKEN, kafkaBrokers: infra.kafkaBrokers, mongoUrl: infra.mongoUrl }, null, 2),
-    );
+    say(`  Walk the article's story against it:  npm run demo\n\nCtrl-C stops everything (in the background: kill -INT ${process.pid}).`);
     for (const p of processes) {
       p.exited.then(({ code, signal }) => {
         if (!stopping) {
@@ -138,6 +199,10 @@ async function main() {
 }
 
 main().catch((error) => {
+  if (error instanceof Refusal) {
+    process.stderr.write(`${error.message}\n`);
+    process.exit(1);
+  }
   process.stderr.write(`${error.stack ?? error}\n`);
   process.exit(1);
 });
