@@ -157,6 +157,15 @@ describe('Enroll, Continue, Submit and validation', () => {
     await new Promise((r) => setTimeout(r, 1_000));
     expect((await get(id)).body).toEqual(expect.objectContaining({ status: 'ENROLLED', version: before }));
 
+    // The tax profile is edited after approval (SPEC 1, Enrollment 5): VALIDATING again, ENROLLED once it is approved.
+    await profileEvent(h, 'ProfileUpdated', { ...tax, revision: 2, status: 'PENDING_VALIDATION' });
+    const [, , , taxEdited] = await waitForEnrollmentEvent(h, id, 'EnrollmentValidating', 4);
+    expect(taxEdited.envelope!.data).toEqual(expect.objectContaining({ status: 'VALIDATING', previousStatus: 'ENROLLED', taxProfileId: tax.profileId }));
+    expect((await get(id)).body.status).toBe('VALIDATING');
+    await profileEvent(h, 'ProfileApproved', { ...tax, revision: 2, status: 'APPROVED' });
+    await waitForEnrollmentEvent(h, id, 'EnrollmentEnrolled', 3);
+    expect((await get(id)).body.status).toBe('ENROLLED');
+
     // Every event of the enrollment has a distinct id and increasing revisions.
     const events = enrollmentEvents(h, id);
     expect(new Set(events.map((e) => e.envelope!.eventId)).size).toBe(events.length);
