@@ -352,17 +352,35 @@ describe('enrollments ENROLLED once and back in validation (a profile edited, or
     const partner = `ri-${w.run}`;
     const bank = `ribank-${w.run}`;
     await bankInView(bank, partner, 2, 'APPROVED');
+    // A bank profile in euros, which the program does not allow: continued waiting for the admin.
+    const euros = `riboank-eur-${w.run}`;
+    await h.db.collection('profile_view').insertOne({ _id: euros, kind: 'BANK', partnerId: partner, revision: 1, rank: 3, status: 'APPROVED', reasons: [], currency: 'EUR', paymentMethod: 'ELECTRONIC_BANK_TRANSFER', updatedAt: new Date() } as never);
     const [restarted, onItsOwn] = [`ri1-${w.run}`, `ri2-${w.run}`].map((locationId) => completedOnce(program, 'FY31', partner, locationId, 'ENROLLED', bank));
-    const nextYear = (e: { locationId: string }, status: string) =>
-      storedEnrollment({ programId: program.programId, programName: program.name, partnerId: partner, locationId: e.locationId, fiscalYear: 'FY32', status, version: 3, bankProfileId: bank, reasons: status === 'INELIGIBLE' ? ['The invitation was revoked.'] : [] });
-    await col().insertMany([restarted, onItsOwn, nextYear(restarted, 'INELIGIBLE'), nextYear(onItsOwn, 'ENROLLED')] as never[]);
+    const inEuros = completedOnce(program, 'FY31', partner, `ri3-${w.run}`, 'ENROLLED', euros);
+    const nextYear = (e: { locationId: string }, status: string, extra: Record<string, unknown> = {}) =>
+      storedEnrollment({ programId: program.programId, programName: program.name, partnerId: partner, locationId: e.locationId, fiscalYear: 'FY32', status, version: 3, bankProfileId: bank, reasons: status === 'INELIGIBLE' ? ['The invitation was revoked.'] : [], ...extra });
+    // Ended INELIGIBLE while it was being validated: it carries that old submission and a tax profile.
+    const oldSubmission = { submittedAt: new Date('2031-08-01T00:00:00Z'), submittedBy: 'someone', taxProfileId: 'stale-tax' };
+    await col().insertMany([
+      restarted,
+      onItsOwn,
+      inEuros,
+      nextYear(restarted, 'INELIGIBLE', oldSubmission),
+      nextYear(onItsOwn, 'ENROLLED'),
+      nextYear(inEuros, 'INELIGIBLE', oldSubmission),
+    ] as never[]);
 
     const summary = await operator('/v1/operator/rollover', { fromFiscalYear: 'FY31', programId: program.programId });
-    expect(summary.body).toEqual(expect.objectContaining({ examined: 2, renewed: 1, superseded: 1, conflicts: 0 }));
+    expect(summary.body).toEqual(expect.objectContaining({ examined: 3, renewed: 1, actionRequired: 1, superseded: 1, conflicts: 0 }));
+    // The one in euros: ACTION_REQUIRED for the admin, with nothing of the old submission (it would look submitted).
+    const euroNext = await col().findOne({ _id: enrollmentId({ programId: program.programId, locationId: inEuros.locationId, fiscalYear: 'FY32' }) });
+    expect(euroNext).toEqual(expect.objectContaining({ status: 'ACTION_REQUIRED', bankProfileId: euros, missing: ['CURRENCY_NOT_ALLOWED'], renewedFrom: inEuros._id, renewedAs: 'ACTION_REQUIRED' }));
+    for (const field of ['submittedAt', 'submittedBy', 'taxProfileId', 'validated', 'enrolledAt']) expect(euroNext).not.toHaveProperty(field);
     const next = enrollmentId({ programId: program.programId, locationId: restarted.locationId, fiscalYear: 'FY32' });
     const [renewed] = await waitForEnrollmentEvent(h, next, 'EnrollmentRenewed');
     expect(renewed.envelope!.data).toEqual(expect.objectContaining({ status: 'ENROLLED', fiscalYear: 'FY32', reasons: [] }));
-    expect(await col().findOne({ _id: next })).toEqual(expect.objectContaining({ status: 'ENROLLED', renewedFrom: restarted._id, version: 4, validated: { bank: 2 } }));
+    expect(await col().findOne({ _id: next })).toEqual(expect.objectContaining({ status: 'ENROLLED', renewedFrom: restarted._id, version: 4, validated: { bank: 2 }, submittedBy: 'rollover' }));
+    expect(await col().findOne({ _id: next })).not.toHaveProperty('taxProfileId');
     expect(await col().findOne({ _id: restarted._id })).toEqual(expect.objectContaining({ rollover: expect.objectContaining({ outcome: 'RENEWED' }) }));
     const own = enrollmentId({ programId: program.programId, locationId: onItsOwn.locationId, fiscalYear: 'FY32' });
     expect(await col().findOne({ _id: own })).toEqual(expect.objectContaining({ status: 'ENROLLED', version: 3 }));
@@ -420,7 +438,8 @@ describe('enrollments ENROLLED once and back in validation (a profile edited, or
       expect.objectContaining({
         status: 'ACTION_REQUIRED',
         missing: ['BANK_PROFILE_NOT_APPROVED'],
-        reasons: ['The enrollment is not completed: it expires when FY45 ends unless it is submitted and validated before.'],
+        // Submitted, then its profile rejected: what is left is correcting it.
+        reasons: ['The enrollment is not completed: it expires when FY45 ends unless its profiles are corrected and validated before.'],
       }),
     );
     expect(enrollmentEvents(h, onlyInvited._id)).toEqual([]);

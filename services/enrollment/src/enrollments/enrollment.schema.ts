@@ -57,6 +57,8 @@ export class Enrollment {
   @Prop() invitationId?: string;
   /** The enrollment of the previous fiscal year this one continues. */
   @Prop() renewedFrom?: string;
+  /** A continuation's outcome as the rollover decided it (its mark on the old enrollment, also for a rerun). */
+  @Prop({ type: String, enum: RolloverOutcomes }) renewedAs?: RolloverOutcome;
   /**
    * Set once by the rollover (the marker that it is done with this enrollment): continued into the next fiscal
    * year (RENEWED, ACTION_REQUIRED there), already enrolled there (SUPERSEDED), or EXPIRED.

@@ -9,7 +9,10 @@ import { ViewsRepository } from '../views/views.repository';
 import { decideRenewal, RenewalDecision } from './renewal-rules';
 
 /** The part of an existing next-year enrollment the rollover looks at. */
-export type NextYearEnrollment = Pick<Enrollment, '_id' | 'status' | 'version' | 'renewedFrom' | 'submittedAt'>;
+export type NextYearEnrollment = Pick<Enrollment, '_id' | 'status' | 'version' | 'renewedFrom' | 'renewedAs' | 'submittedAt' | 'submittedBy'>;
+
+/** What the rollover reads of an existing next-year enrollment. */
+export const NEXT_YEAR_FIELDS = { _id: 1, status: 1, version: 1, renewedFrom: 1, renewedAs: 1, submittedAt: 1, submittedBy: 1 } as const;
 
 export interface BatchContext {
   decide(enrollment: Enrollment): RenewalDecision;
@@ -61,6 +64,6 @@ export class RenewalContext {
   }
 
   private async nextYear(ids: string[]): Promise<Map<string, NextYearEnrollment>> {
-    return findByIds<NextYearEnrollment>(this.enrollments.model.collection as never, ids, { _id: 1, status: 1, version: 1, renewedFrom: 1, submittedAt: 1 });
+    return findByIds<NextYearEnrollment>(this.enrollments.model.collection as never, ids, NEXT_YEAR_FIELDS);
   }
 }

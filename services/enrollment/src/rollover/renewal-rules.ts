@@ -138,11 +138,16 @@ export function decideUnfinished(fromFiscalYear: string, missing: MissingPayoutI
  * The reminder before year end for an enrollment started but never completed: it will expire with its year
  * (decideUnfinished) unless it is completed before; what is missing, if anything, is its own.
  */
-export function unfinishedReminder(fiscalYear: string, status: EnrollmentStatus, missing: MissingPayoutItem[] = []): RenewalDecision {
-  const todo = status === 'VALIDATING' ? 'validated' : 'submitted and validated';
+export function unfinishedReminder(fiscalYear: string, enrollment: { status: EnrollmentStatus; submittedAt?: Date | null }, missing: MissingPayoutItem[] = []): RenewalDecision {
+  // Submitted (VALIDATING, or ACTION_REQUIRED after a rejection): its profiles' validation is what is left.
+  const todo = !enrollment.submittedAt
+    ? 'it is submitted and its profiles validated'
+    : enrollment.status === 'VALIDATING'
+      ? 'its profiles are validated'
+      : 'its profiles are corrected and validated';
   return {
     outcome: 'EXPIRED',
-    reasons: [`The enrollment is not completed: it expires when ${fiscalYear} ends unless it is ${todo} before.`],
+    reasons: [`The enrollment is not completed: it expires when ${fiscalYear} ends unless ${todo} before.`],
     missing,
   };
 }

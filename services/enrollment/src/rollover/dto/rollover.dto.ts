@@ -36,8 +36,14 @@ export class RolloverSummaryDto {
   @ApiPropertyOptional({ description: 'The program the run was limited to' }) programId?: string;
   @ApiProperty() toFiscalYear!: string;
   @ApiProperty() examined!: number;
-  @ApiProperty() renewed!: number;
-  @ApiProperty() actionRequired!: number;
+  @ApiProperty({ description: 'Continued ENROLLED' }) renewed!: number;
+  @ApiProperty({
+    description:
+      'Continued submitted by the rollover, following the validation of a profile revision not approved yet: VALIDATING, or ACTION_REQUIRED with the validator\'s reasons (rejected); ENROLLED once approved, with no Submit',
+  })
+  validating!: number;
+  @ApiProperty({ description: "Continued ACTION_REQUIRED waiting for the admin (Continue, Submit): the payout information falls short of the program's rules" })
+  actionRequired!: number;
   @ApiProperty() expired!: number;
   @ApiProperty({ description: 'Never completed (INVITED, ACTION_REQUIRED or VALIDATING, never ENROLLED) when the year ended: expired (counted in `expired`)' })
   unfinished!: number;

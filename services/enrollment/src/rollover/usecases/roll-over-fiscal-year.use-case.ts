@@ -14,7 +14,7 @@ import { FollowValidation } from '../../enrollments/usecases/follow-validation.u
 import { Program } from '../../programs/program.schema';
 import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
 import { ConsumerCatchUp } from '../consumer-catch-up';
-import { NextYearEnrollment, RenewalContext } from '../renewal-context';
+import { NEXT_YEAR_FIELDS, NextYearEnrollment, RenewalContext } from '../renewal-context';
 import { completedFilter, decideUnfinished, RenewalDecision, wasCompleted } from '../renewal-rules';
 import { BEFORE_ENROLLED } from '../../enrollments/enrollment-rules';
 
@@ -65,7 +65,6 @@ export interface RolloverSummary {
 
 const PRE_SUBMIT = new Set(['INVITED', 'ACTION_REQUIRED']);
 
-const NEXT_YEAR_FIELDS = { _id: 1, status: 1, version: 1, renewedFrom: 1, submittedAt: 1 } as const;
 
 type Marked = Exclude<RolloverOutcome, 'EXPIRED'>;
 
@@ -78,7 +77,7 @@ interface BatchPlan {
   now: Date;
   inserts: Array<{ doc: Enrollment & { outbox: OutboxEntry[] }; from: Enrollment; decision: RenewalDecision }>;
   /** Expiring now, but an interrupted run had continued them already: only the mark is missing. */
-  resumed: Array<{ from: Enrollment; outcome: Marked }>;
+  resumed: Array<{ from: Enrollment; outcome: Marked; next: NextYearEnrollment }>;
   expiries: Expiry[];
   /** Expiries of enrollments never completed (counted apart). */
   unfinished: Expiry[];
@@ -243,7 +242,7 @@ export class RollOverFiscalYear {
       for (const { enrollment, decision } of expiring) {
         const existing = next.get(ctx.nextId(enrollment));
         if (existing?.renewedFrom === enrollment._id) {
-          plan.resumed.push({ from: enrollment, outcome: continuedAs(existing) });
+          plan.resumed.push({ from: enrollment, outcome: continuedAs(existing), next: existing });
         } else {
           plan.expiries.push({ from: enrollment, op: this.expiry(enrollment, decision, toFiscalYear, now) });
         }
@@ -276,20 +275,22 @@ export class RollOverFiscalYear {
       });
     const [inserts, resumed, expiries, unfinished] = [live(plan.inserts), live(plan.resumed), live(plan.expiries), live(plan.unfinished)];
     const markers: Record<Marked, string[]> = { RENEWED: [], VALIDATING: [], ACTION_REQUIRED: [], SUPERSEDED: [] };
-    for (const { from, outcome } of resumed) {
+    // Continuations submitted by the rollover, followed once before the marks (see followNow).
+    const following: string[] = [];
+    for (const { from, outcome, next } of resumed) {
       markers[outcome].push(from._id);
       summary.resumed++;
+      if (followsValidation(next)) following.push(next._id);
     }
     const collection = this.enrollments.model.collection;
     this.enrollments.noteOutbox(inserts.map((i) => i.doc._id));
     const { duplicates } = await insertIdempotent(collection as never, inserts.map((i) => i.doc));
     const duplicate = new Set(duplicates);
-    const following: Enrollment[] = [];
     inserts.forEach((insert, index) => {
       if (duplicate.has(index)) return;
       markers[outcomeOf(insert.decision)].push(insert.from._id);
       count(summary, insert.decision);
-      if (insert.decision.follows) following.push(insert.doc);
+      if (insert.decision.follows) following.push(insert.doc._id);
     });
     if (duplicates.length) {
       const taken = duplicates.map((index) => inserts[index]);
@@ -299,19 +300,26 @@ export class RollOverFiscalYear {
         if (next?.renewedFrom === from._id) {
           markers[continuedAs(next)].push(from._id);
           summary.resumed++;
+          if (followsValidation(next)) following.push(next._id);
         } else if (next && ((PRE_SUBMIT.has(next.status) && !next.submittedAt) || next.status === 'INELIGIBLE')) {
           const continued = this.nextYear(from, programs.get(from.programId)!, decision, toFiscalYear, next.version, now);
           const { _id, createdAt: _createdAt, ...fields } = continued;
+          // What the continuation does not set goes: an INELIGIBLE one may carry an old submission (`submittedAt`,
+          // `validated`) or profiles the decision did not look at, which would make it look submitted or evaluated.
+          const unset = Object.fromEntries(TAKEOVER_CLEARS.filter((field) => !(field in fields)).map((field) => [field, '']));
           const event = this.nextYearEvent(from, continued, decision, summary);
           this.enrollments.noteOutbox([_id]);
-          const result = await collection.updateOne({ _id, version: next.version } as never, { $set: fields, $push: pushOutbox([event]) } as never);
+          const result = await collection.updateOne(
+            { _id, version: next.version } as never,
+            { $set: fields, ...(Object.keys(unset).length && { $unset: unset }), $push: pushOutbox([event]) } as never,
+          );
           if (result.matchedCount === 0) {
             summary.conflicts++; // changed meanwhile: the next run decides again
             continue;
           }
           markers[outcomeOf(decision)].push(from._id);
           count(summary, decision);
-          if (decision.follows) following.push(continued);
+          if (decision.follows) following.push(_id);
         } else if (next) {
           markers.SUPERSEDED.push(from._id);
           summary.superseded++;
@@ -333,11 +341,14 @@ export class RollOverFiscalYear {
     // id on every server), not one update statement per enrollment. Chunks of UPDATES_PER_COMMAND ids, not
     // BULK_WRITE_CHUNK: mongo-java-server checks each matched document against the whole $in list, so a command's
     // cost grows with the square of its ids (500 ids: 14,000 documents/s; 50: 32,000/s).
+    // Before the marks: killed before they land, a rerun resumes these and follows them again.
+    await this.followNow(following, programs);
     for (const outcome of ['RENEWED', 'VALIDATING', 'ACTION_REQUIRED', 'SUPERSEDED'] as const) {
       const ids = markers[outcome];
       for (let i = 0; i < ids.length; i += UPDATES_PER_COMMAND) {
+        // Not over a mark already there: another replica's run (every replica runs the daily job) decided it first.
         await collection.updateMany(
-          { _id: { $in: ids.slice(i, i + UPDATES_PER_COMMAND) } } as never,
+          { _id: { $in: ids.slice(i, i + UPDATES_PER_COMMAND) }, rollover: { $exists: false } } as never,
           { $set: { rollover: { toFiscalYear, outcome, at: now }, updatedAt: now }, $inc: { version: 1 } } as never,
         );
       }
@@ -345,16 +356,19 @@ export class RollOverFiscalYear {
     summary.batches++;
     this.events.committed();
     await this.endDiscontinued(inserts.map((i) => i.from.programId));
-    await this.followNow(following, programs);
   }
 
   /**
    * The next-year enrollments continued following validation were decided on the profile view as read before their
    * insert: a validation result recorded since (its event consumed before they existed) would never reach them. Follow
-   * them once now, as Submit does after its write (FollowValidation: a guarded write, a no-op when nothing changed).
+   * them once now, as Submit does after its write (FollowValidation: a guarded write, a no-op when nothing changed),
+   * read again (a resumed one may have changed since). Before the marks, so a run killed here leaves them to a rerun,
+   * which resumes them and follows them again.
    */
-  private async followNow(following: Enrollment[], programs: Map<string, Program>): Promise<void> {
-    for (const enrollment of following) {
+  private async followNow(ids: string[], programs: Map<string, Program>): Promise<void> {
+    if (!ids.length) return;
+    const docs = await findByIds<Enrollment>(this.enrollments.model.collection as never, ids, { outbox: 0 });
+    for (const enrollment of docs.values()) {
       const program = programs.get(enrollment.programId);
       if (program) await this.follow.apply(enrollment, program.payoutRules);
     }
@@ -434,6 +448,7 @@ export class RollOverFiscalYear {
       ...(submitted && { submittedAt: now, submittedBy: 'rollover' }),
       ...(renewed && { enrolledAt: now, ...(decision.validated && { validated: decision.validated }) }),
       renewedFrom: from._id,
+      renewedAs: decision.outcome as Marked,
       version: previousVersion + 1,
       createdAt: now,
       updatedAt: now,
@@ -446,11 +461,22 @@ function outcomeOf(decision: RenewalDecision): Marked {
   return decision.outcome as Marked;
 }
 
-/** An existing continuation (renewedFrom = the old one), read back by a rerun: what it was continued as. */
-function continuedAs(next: { status: string; submittedAt?: Date | null }): Marked {
-  if (next.status === 'ENROLLED') return 'RENEWED';
-  return next.submittedAt && next.status === 'VALIDATING' ? 'VALIDATING' : 'ACTION_REQUIRED';
+/**
+ * An existing continuation (renewedFrom = the old one), read back by a rerun: what it was continued as (`renewedAs`,
+ * written with it). Continuations written before that field existed: told by their status.
+ */
+function continuedAs(next: NextYearEnrollment): Marked {
+  if (next.renewedAs && next.renewedAs !== 'EXPIRED') return next.renewedAs;
+  return next.status === 'ENROLLED' ? 'RENEWED' : 'ACTION_REQUIRED';
 }
+
+/** A continuation the rollover submitted, still following the validation of its profiles. */
+function followsValidation(next: NextYearEnrollment): boolean {
+  return next.submittedBy === 'rollover' && (next.status === 'VALIDATING' || next.status === 'ACTION_REQUIRED');
+}
+
+/** The fields a continuation taking over an existing next-year enrollment clears when it does not set them. */
+const TAKEOVER_CLEARS = ['submittedAt', 'submittedBy', 'validated', 'enrolledAt', 'bankProfileId', 'taxProfileId'] as const;
 
 function count(summary: RolloverSummary, decision: RenewalDecision): void {
   if (decision.outcome === 'RENEWED') summary.renewed++;

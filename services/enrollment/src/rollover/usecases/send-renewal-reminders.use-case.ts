@@ -75,7 +75,7 @@ export class SendRenewalReminders {
       for (const enrollment of batch) {
         if (!wasCompleted(enrollment) && !enrollment.evaluatedAt) continue; // only invited: the invitation reminds
         summary.examined++;
-        const decision: RenewalDecision = wasCompleted(enrollment) ? ctx.decide(enrollment) : unfinishedReminder(fiscalYear, enrollment.status, enrollment.missing as MissingPayoutItem[]);
+        const decision: RenewalDecision = wasCompleted(enrollment) ? ctx.decide(enrollment) : unfinishedReminder(fiscalYear, enrollment, enrollment.missing as MissingPayoutItem[]);
         // Continued with no action either way: renewed, or in validation of a profile revision (ENROLLED once approved).
         if (decision.outcome === 'RENEWED' || decision.outcome === 'VALIDATING') {
           summary.onTrack++;
