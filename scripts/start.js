@@ -5,9 +5,9 @@
  * database each), waits until every service is ready, and prints where everything is. Ctrl-C stops everything.
  */
 const { spawnSync } = require('node:child_process');
-const { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } = require('node:fs');
+const { existsSync, mkdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } = require('node:fs');
 const { generateKeyPairSync, randomBytes } = require('node:crypto');
-const { join } = require('node:path');
+const { join, resolve } = require('node:path');
 const { resolveInfra, spawnServer, tcpReachable, waitFor } = require('./platform');
 
 const root = join(__dirname, '..');
@@ -39,15 +39,53 @@ function runningPlatform() {
   } catch (error) {
     if (error.code === 'ESRCH') return undefined; // killed without cleaning up: stale
   }
-  // After a crash the pid may have been given to another program: on Linux, check it is still a start.js.
+  // After a crash the pid may have been given to another program: check it is still this checkout's start.js (its
+  // command line names this file by its absolute path: see the `start` script), and that it started when the file
+  // says (a pid reused by a later start.js of this checkout is not the one that wrote it). Without /proc (macOS),
+  // `ps` tells the command line.
+  if (!sameProcess(running)) return undefined;
+  return running;
+}
+
+/** Whether `running.pid` is still the start.js of this checkout that wrote platform.json. */
+function sameProcess(running) {
+  const self = join(root, 'scripts', 'start.js');
   if (existsSync('/proc/self/cmdline')) {
+    // Linux: its script argument (`node scripts/start.js`, relative to its working directory) must be this file.
     try {
-      if (!readFileSync(`/proc/${running.pid}/cmdline`, 'utf8').includes('start.js')) return undefined;
+      const args = readFileSync(`/proc/${running.pid}/cmdline`, 'utf8').split('\0');
+      const cwd = readlinkSync(`/proc/${running.pid}/cwd`);
+      if (!args.some((arg) => arg.endsWith('start.js') && resolve(cwd, arg) === self)) return false;
     } catch {
-      return undefined;
+      return false;
+    }
+  } else {
+    // Elsewhere (macOS): `ps` gives the command line only; a start.js of some checkout.
+    try {
+      const command = spawnSync('ps', ['-o', 'command=', '-p', String(running.pid)], { encoding: 'utf8' }).stdout ?? '';
+      if (!/scripts\/start\.js/.test(command)) return false;
+    } catch {
+      return false;
     }
   }
-  return running;
+  if (running.startedAt && existsSync(`/proc/${running.pid}/stat`)) {
+    // A process that started after the file was written cannot have written it.
+    const started = processStartMs(running.pid);
+    if (started !== undefined && started > Date.parse(running.startedAt) + 5_000) return false;
+  }
+  return true;
+}
+
+/** When a process started, from /proc (Linux): field 22 of its stat, in clock ticks since boot. */
+function processStartMs(pid) {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ').pop().split(' ');
+    const ticks = Number(fields[19]);
+    const uptime = Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]);
+    return Date.now() - uptime * 1000 + (ticks / 100) * 1000;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -97,7 +135,7 @@ async function main() {
   await refuseIfRunning();
   mkdirSync(logs, { recursive: true });
   const secrets = localSecrets();
-  const platform = { pid: process.pid, urls: Object.fromEntries(SERVICES.map((s) => [s, url(s)])), mail: `http://${host}:${MAIL.web}`, operatorKey: secrets.OPERATOR_TOKEN };
+  const platform = { pid: process.pid, startedAt: new Date().toISOString(), urls: Object.fromEntries(SERVICES.map((s) => [s, url(s)])), mail: `http://${host}:${MAIL.web}`, operatorKey: secrets.OPERATOR_TOKEN };
   // Written at once (state "starting"), so a second `npm start` during the build or the startup is refused too.
   writeFileSync(platformFile, JSON.stringify({ ...platform, state: 'starting' }, null, 2));
   // However this run ends (Ctrl-C, a failure), the file goes with it; one left by a killed run names a dead pid.
@@ -113,21 +151,31 @@ async function main() {
   if (build.status !== 0) throw new Error('build failed');
   spawnSync(process.execPath, [join(root, 'node_modules', '.bin', 'tsc-alias'), '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'inherit' });
 
-  say('Starting Kafka and MongoDB...');
-  const infra = await resolveInfra({ name: 'platform', persistent: true, detached: true });
   const processes = [];
+  let infra;
   let stopping = false;
   const stop = async (code = 0) => {
     if (stopping) return;
     stopping = true;
     say('\nStopping the services (they drain and flush their outboxes), then the servers...');
     await Promise.all(processes.map((p) => p.stop(20_000)));
-    await infra.stop();
+    await infra?.stop();
     say('Stopped.');
     process.exit(code);
   };
-  // SIGHUP too: closing the terminal no longer reaches the servers, which run in process groups of their own.
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => void stop(0));
+  // Before Kafka and MongoDB start (they run detached): a signal while they start stops them once they are up,
+  // instead of leaving them running. SIGHUP too: closing the terminal no longer reaches the servers, which run in
+  // process groups of their own.
+  let signalled = false;
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+    process.on(signal, () => {
+      signalled = true;
+      if (infra) void stop(0);
+    });
+  }
+  say('Starting Kafka and MongoDB...');
+  infra = await resolveInfra({ name: 'platform', persistent: true, detached: true });
+  if (signalled) await stop(0);
   // In groups of their own, the services would outlive a crash of this script.
   process.on('exit', () => processes.forEach((p) => p.child.kill('SIGKILL')));
 
