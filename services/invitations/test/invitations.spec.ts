@@ -1,5 +1,8 @@
 import { DeadLetterHeaders, deadLetterTopic, Topics } from '@lib/contracts';
 import { eventually } from '@lib/testing';
+import { getConnectionToken } from '@nestjs/mongoose';
+import type { Connection } from 'mongoose';
+import { randomUUID } from 'node:crypto';
 import { forInvitation, forYear, FY, InvitationEventData, PORTAL, World } from './fixtures';
 
 jest.setTimeout(90_000);
@@ -430,6 +433,38 @@ describe('dead letters', () => {
     expect(byEvent.headers[DeadLetterHeaders.error]).toMatch(/fiscalYear/);
     expect(byEvent.headers[DeadLetterHeaders.originalTopic]).toBe(Topics.eligibility);
     expect(dead.find((m) => m.raw === 'this is not an envelope')).toBeDefined();
+  });
+
+  it("waits for a location identity has not told of yet, then invites its own partner's admins; never another partner's", async () => {
+    const programId = await world.program();
+    const owner = { partnerId: `P-${randomUUID()}`, locationIds: [`L1-${randomUUID()}`, `L2-${randomUUID()}`] };
+    const [l1, l2] = owner.locationIds;
+    const stranger = await world.partner(1);
+    const strangersAdmin = await world.user(stranger, [['INCENTIVES_ADMIN', ['*']]], 'stranger');
+    await world.known(strangersAdmin, stranger.locationIds);
+
+    // Before identity has told of l1 and l2: the owner's decision for l1, and one naming l2 as the stranger's.
+    await world.decide(owner, l1, programId, true);
+    const wrong = await world.decide(stranger, l2, programId, true);
+    const decisions = world.service.app.get<Connection>(getConnectionToken()).collection('eligibility_decisions');
+    await eventually(async () => expect(await decisions.countDocuments({ programId, locationId: { $in: [l1, l2] } })).toBe(2));
+
+    // The owner's admin, then its registration with both locations (same key: in this order).
+    const ownersAdmin = await world.user(owner, [['INCENTIVES_ADMIN', [l1, l2]]], 'owner');
+    await world.kafka.publishEvent(Topics.identity, owner.partnerId, {
+      type: 'PartnerRegistered',
+      data: { partnerId: owner.partnerId, name: 'Fabrikam', locations: owner.locationIds.map((locationId) => ({ locationId, country: 'US', legalName: 'Fabrikam' })) },
+    });
+    const [issued] = await world.waitEvent('InvitationIssued', forInvitation(programId, l1));
+    expect(issued.envelope).toMatchObject({ partnerId: owner.partnerId });
+    expect(issued.envelope!.data.recipients!.map((r) => r.userId)).toEqual([ownersAdmin.userId]);
+
+    // l2's decision named the stranger: the stranger's `*` admin was never invited to it, nobody was asked.
+    await world.settle(ownersAdmin, owner, l2);
+    expect(world.events('InvitationIssued', forInvitation(programId, l2))).toEqual([]);
+    expect(world.events('AdminAssignmentRequested', forInvitation(programId, l2))).toEqual([]);
+    expect(await world.notices(strangersAdmin)).toEqual([]);
+    expect(wrong.partnerId).toBe(stranger.partnerId);
   });
 
   it("dead-letters a decision that names another partner's location as its own: nobody is invited, nothing is stored", async () => {

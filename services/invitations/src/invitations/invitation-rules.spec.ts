@@ -13,6 +13,7 @@ function facts(overrides: Partial<InvitationFacts> = {}): InvitationFacts {
     program: { requiresEligibility: true, state: 'OPEN', fiscalYear: FY },
     enrollmentStatus: null,
     admins: [ann],
+    locationKnown: true,
     ...overrides,
   };
 }
@@ -20,6 +21,14 @@ function facts(overrides: Partial<InvitationFacts> = {}): InvitationFacts {
 describe('nextTransition', () => {
   it('issues to the admins of an eligible location', () => {
     expect(nextTransition(facts({ admins: [ann, bob] }))).toEqual({ kind: 'issue', recipients: [ann, bob] });
+  });
+
+  it("invites nobody, and asks nobody for an admin, until the location is known as the decision's partner's", () => {
+    expect(nextTransition(facts({ locationKnown: false }))).toEqual({ kind: 'none', why: expect.stringContaining('location not known') });
+    expect(nextTransition(facts({ locationKnown: false, admins: [] }))).toEqual(expect.objectContaining({ kind: 'none' }));
+    // Revoking does not wait: nothing is sent to anyone new.
+    const issued = { state: 'ISSUED' as const, recipients: [{ userId: 'ann' }] };
+    expect(nextTransition(facts({ locationKnown: false, invitation: issued, decision: { eligible: false, reasons: ['no'], fiscalYear: FY } }))).toEqual({ kind: 'revoke', reasons: ['no'] });
   });
 
   it('waits for an admin when the location has none', () => {
@@ -127,7 +136,8 @@ describe('enrollmentChangeMovesInvitation', () => {
           [true, false].flatMap((requiresEligibility) => [FY, 'FY28'].map((fiscalYear) => ({ requiresEligibility, state, fiscalYear }))),
         ),
       ])
-        for (const admins of [[], [ann], [ann, bob]]) others.push({ invitation, decision, program, admins, enrollmentStatus: null });
+        for (const admins of [[], [ann], [ann, bob]])
+          for (const locationKnown of [true, false]) others.push({ invitation, decision, program, admins, enrollmentStatus: null, locationKnown });
 
   it('is false only for changes that cannot alter the next transition, whatever else is known', () => {
     const statuses = [undefined, ...EnrollmentStatuses];

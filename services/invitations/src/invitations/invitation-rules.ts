@@ -18,6 +18,12 @@ export interface InvitationFacts {
   enrollmentStatus: EnrollmentStatus | null;
   /** Active Incentives admins of the location now (directly or through `*`). */
   admins: Person[];
+  /**
+   * Whether identity's events have made the location known as the decision's partner's. Until then nobody is invited
+   * nor asked to assign an admin: a decision naming a location that is not known yet may name the wrong partner,
+   * whose `*` admins would be invited to another partner's location.
+   */
+  locationKnown: boolean;
 }
 
 export type Transition =
@@ -94,6 +100,8 @@ export function nextTransition(facts: InvitationFacts): Transition {
   // Revoking (above) is right for any year and program state; inviting is not.
   const notNow = whyNotInviting(decision, program);
   if (notNow) return { kind: 'none', why: notNow };
+
+  if (!facts.locationKnown) return { kind: 'none', why: "location not known as the decision's partner's yet: waits for identity" };
 
   if (!invitation || invitation.state === 'REVOKED') {
     return admins.length ? { kind: 'issue', recipients: admins } : { kind: 'await-admin' };

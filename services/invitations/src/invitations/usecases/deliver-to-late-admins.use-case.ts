@@ -1,5 +1,5 @@
 import { AccessPolicy, AccessViewUpdater } from '@lib/access';
-import { ALL_LOCATIONS, UserEvent } from '@lib/contracts';
+import { ALL_LOCATIONS, LocationAdded, PartnerRegistered, UserEvent } from '@lib/contracts';
 import { Injectable } from '@nestjs/common';
 import { ViewsRepository } from '../views/views.repository';
 import { ReconcileInvitation } from './reconcile-invitation.use-case';
@@ -25,6 +25,7 @@ export class DeliverToLateAdmins {
   ) {}
 
   async execute(type: string, data: unknown, heartbeat: () => Promise<void> = async () => undefined): Promise<void> {
+    if (type === 'PartnerRegistered' || type === 'LocationAdded') return this.locationsKnown(type, data, heartbeat);
     if (!USER_EVENTS.has(type)) return;
     const snapshot = (data as UserEvent).user;
     // A snapshot that makes nobody an Incentives admin delivers nothing (a newer one, if any, is handled when its
@@ -41,6 +42,22 @@ export class DeliverToLateAdmins {
       locations.includes(ALL_LOCATIONS) ? null : locations,
     );
     for (const invitationId of invitationIds) {
+      await this.reconcile.execute(invitationId);
+      await heartbeat();
+    }
+  }
+
+  /**
+   * Locations now known (PartnerRegistered, LocationAdded): the decisions that named them before identity's events
+   * arrived waited for this (ReconcileInvitation invites only for a location known as the decision's partner's). The
+   * location goes into the view first (the AccessModule's handler may not have run yet), then those decisions of
+   * its partner are reconciled.
+   */
+  private async locationsKnown(type: string, data: unknown, heartbeat: () => Promise<void>): Promise<void> {
+    await this.accessView.apply(type, data);
+    const { partnerId } = data as LocationAdded;
+    const locationIds = type === 'PartnerRegistered' ? (data as PartnerRegistered).locations.map((l) => l.locationId) : [(data as LocationAdded).locationId];
+    for (const invitationId of await this.views.currentEligibleDecisionIds(partnerId, locationIds)) {
       await this.reconcile.execute(invitationId);
       await heartbeat();
     }

@@ -47,10 +47,10 @@ export class ReconcileInvitation {
       const key = current ?? decision;
       if (!key) return { kind: 'none', why: 'nothing known' };
       const program = await this.views.program(key.programId);
-      const admins =
-        decision?.eligible && program?.requiresEligibility && !whyNotInviting(decision, program)
-          ? await this.admins(key.partnerId, key.locationId)
-          : [];
+      const inviting = !!decision?.eligible && !!program?.requiresEligibility && !whyNotInviting(decision, program);
+      const location = inviting ? await this.policy.locationById(key.locationId) : undefined;
+      const locationKnown = location?.partnerId === key.partnerId;
+      const admins = inviting && locationKnown ? await this.admins(key.partnerId, key.locationId) : [];
 
       const transition = nextTransition({
         invitation: current,
@@ -58,6 +58,7 @@ export class ReconcileInvitation {
         program,
         enrollmentStatus: enrollment?.status ?? null,
         admins,
+        locationKnown,
       });
       if (transition.kind === 'none') return transition;
 
