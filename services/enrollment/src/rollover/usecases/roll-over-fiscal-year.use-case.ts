@@ -346,9 +346,12 @@ export class RollOverFiscalYear {
     for (const outcome of ['RENEWED', 'VALIDATING', 'ACTION_REQUIRED', 'SUPERSEDED'] as const) {
       const ids = markers[outcome];
       for (let i = 0; i < ids.length; i += UPDATES_PER_COMMAND) {
-        // Not over a mark already there: another replica's run (every replica runs the daily job) decided it first.
+        // By `_id` alone: mongo-java-server scans the whole collection for an update whose filter has more than `_id`
+        // (a guard such as `rollover: { $exists: false }` made a run of 100,000 take minutes). Two replicas running
+        // the same year at once (every replica runs the daily job) may both mark an enrollment; the continuation
+        // itself is still written once (its insert is the exactly-once marker) and an expiry is a guarded write.
         await collection.updateMany(
-          { _id: { $in: ids.slice(i, i + UPDATES_PER_COMMAND) }, rollover: { $exists: false } } as never,
+          { _id: { $in: ids.slice(i, i + UPDATES_PER_COMMAND) } } as never,
           { $set: { rollover: { toFiscalYear, outcome, at: now }, updatedAt: now }, $inc: { version: 1 } } as never,
         );
       }
