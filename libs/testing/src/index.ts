@@ -4,3 +4,4 @@ export * from './test-issuer';
 export * from './infra/resolve';
 export * from './infra/process';
 export * from './smtp-test-server';
+export * from './config-refusal';

@@ -1,4 +1,5 @@
 import { baseConfigSpec, ConfigError, loadConfig } from '@lib/platform';
+import { configRefusal } from '@lib/testing';
 import { identityConfigSpec, IdentityConfig } from './config';
 import { SigningKeys } from './tokens/signing-keys';
 
@@ -10,15 +11,7 @@ const required = {
 };
 const load = (env: Record<string, string>) =>
   loadConfig({ ...baseConfigSpec('identity'), ...identityConfigSpec }, { ...required, ...env }) as IdentityConfig;
-const refusal = (env: Record<string, string>) => {
-  try {
-    load(env);
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    return (error as Error).message;
-  }
-  throw new Error(`accepted ${JSON.stringify(env)}`);
-};
+const refusal = (env: Record<string, string>) => configRefusal(load, env);
 
 describe('token issuer settings', () => {
   it('is the issuer by default (TOKEN_ISSUER=self), and then needs no JWKS_URL', () => {

@@ -1,4 +1,5 @@
-import { baseConfigSpec, ConfigError, loadConfig } from './config';
+import { configRefusal } from '@lib/testing';
+import { baseConfigSpec, loadConfig } from './config';
 
 const required = {
   MONGO_URL: 'mongodb://127.0.0.1:27017/',
@@ -8,15 +9,7 @@ const required = {
   OPERATOR_TOKEN: 'an-operator-key-of-16+',
 };
 const load = (env: Record<string, string>) => loadConfig(baseConfigSpec('svc'), { ...required, ...env });
-const refusal = (env: Record<string, string>) => {
-  try {
-    load(env);
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    return (error as Error).message;
-  }
-  throw new Error(`accepted ${JSON.stringify(env)}`);
-};
+const refusal = (env: Record<string, string>) => configRefusal(load, env);
 
 describe('common settings', () => {
   it('loads the defaults', () => {

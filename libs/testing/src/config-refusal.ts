@@ -1,0 +1,15 @@
+import { ConfigError } from '@lib/platform';
+
+/**
+ * The message of the ConfigError that loading settings `env` gives (config specs: a refused setting must be refused at
+ * start, with a message naming it). Fails the test when the settings are accepted, or refused with another error.
+ */
+export function configRefusal(load: (env: Record<string, string>) => unknown, env: Record<string, string>): string {
+  try {
+    load(env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    return error.message;
+  }
+  throw new Error(`accepted ${JSON.stringify(env)}`);
+}
