@@ -24,6 +24,7 @@ import {
   eligibility,
   eligibilityKnown,
   enrollmentEvents,
+  enrollmentEventsSettled,
   groupAtEnd,
   Harness,
   profileEvent,
@@ -127,7 +128,7 @@ describe('fiscal-year rollover', () => {
 
     // Action required in FY28: only the tax profile falls short.
     const [asked] = await waitForEnrollmentEvent(h, next(w.L2), 'EnrollmentActionRequired');
-    expect(asked.envelope!.data).toEqual(expect.objectContaining({ status: 'ACTION_REQUIRED', fiscalYear: 'FY28', missing: ['TAX_PROFILE_EXPIRED'] }));
+    expect(asked.envelope!.data).toEqual(expect.objectContaining({ status: 'ACTION_REQUIRED', fiscalYear: 'FY28', fromFiscalYear: 'FY27', missing: ['TAX_PROFILE_EXPIRED'] }));
     const otherAdmin = await w.token('adminOfOther');
     const waiting = await call(h, 'GET', `/v1/enrollments/${next(w.L2)}`, { token: otherAdmin });
     expect(waiting.body).toEqual(expect.objectContaining({ status: 'ACTION_REQUIRED', nextAction: 'CONTINUE', renewedFrom: actionRequired }));
@@ -147,7 +148,7 @@ describe('fiscal-year rollover', () => {
     // Running it again changes nothing and announces nothing.
     const again = await operator('/v1/operator/rollover', { fromFiscalYear: 'FY27' });
     expect(again.body).toEqual(expect.objectContaining({ examined: 0, renewed: 0, expired: 0, actionRequired: 0 }));
-    await new Promise((r) => setTimeout(r, 500));
+    await enrollmentEventsSettled(h, programId, cases.map((c) => c.locationId));
     expect(enrollmentEvents(h, next(w.L1)).map((e) => e.envelope!.type)).toEqual(['EnrollmentRenewed']);
     for (const id of [inactive, ineligible]) {
       expect(enrollmentEvents(h, id).filter((e) => e.envelope!.type === 'EnrollmentExpired')).toHaveLength(1);
@@ -195,7 +196,7 @@ describe('enrollments never completed in their fiscal year', () => {
     // Nothing continues into FY22, and a rerun finds nothing left.
     expect(await col.countDocuments({ programId: program.programId, fiscalYear: 'FY22' } as never)).toBe(0);
     expect((await operator('/v1/operator/rollover', { fromFiscalYear: 'FY21' })).body).toEqual(expect.objectContaining({ examined: 0, expired: 0 }));
-    await new Promise((r) => setTimeout(r, 500));
+    await enrollmentEventsSettled(h, program.programId, seeded.map((e) => e.locationId));
     for (const e of seeded) expect(enrollmentEvents(h, e._id).filter((m) => m.envelope!.type === 'EnrollmentExpired')).toHaveLength(seeded.indexOf(e) < 3 ? 1 : 0);
   });
 
@@ -308,7 +309,10 @@ describe('enrollments ENROLLED once and back in validation (a profile edited, or
     // never ENROLLED with the old revision.
     const [inValidation] = await waitForEnrollmentEvent(h, next(seeded.validating), 'EnrollmentValidating');
     expect(inValidation.envelope!.data).toEqual(expect.objectContaining({ status: 'VALIDATING', fiscalYear: 'FY24', missing: [], reasons: [] }));
-    const [asked] = await waitForEnrollmentEvent(h, next(seeded.rejected), 'EnrollmentActionRequired');
+    // Rejected: EnrollmentRejected (correcting the profile is enough), with the year it continues.
+    const [asked] = await waitForEnrollmentEvent(h, next(seeded.rejected), 'EnrollmentRejected');
+    expect(asked.envelope!.data.fromFiscalYear).toBe('FY23');
+    expect(inValidation.envelope!.data.fromFiscalYear).toBe('FY23');
     expect(asked.envelope!.data).toEqual(
       expect.objectContaining({ status: 'ACTION_REQUIRED', fiscalYear: 'FY24', missing: ['BANK_PROFILE_NOT_APPROVED'], reasons: ['Bank profile: The IBAN does not match the beneficiary.'] }),
     );
@@ -429,11 +433,13 @@ describe('enrollments ENROLLED once and back in validation (a profile edited, or
     expect(reminders.body).toEqual(expect.objectContaining({ examined: 4, reminded: 2, onTrack: 2, conflicts: 0 }));
     // Rejected: at risk until the profile is fixed. Pending validation: continues with no action (on track).
     const [atRisk] = await waitForEnrollmentEvent(h, rejected._id, 'EnrollmentRenewalAtRisk');
+    expect(atRisk.envelope!.data.kind).toBe('WILL_NOT_CONTINUE');
     expect(atRisk.envelope!.data).toEqual(
       expect.objectContaining({ status: 'ACTION_REQUIRED', missing: ['BANK_PROFILE_NOT_APPROVED'], reasons: ['Bank profile: The IBAN does not match the beneficiary.'] }),
     );
     // Never completed: it will expire with its year (SPEC 1, Enrollment 7: reminded when it will not continue).
     const [expiring] = await waitForEnrollmentEvent(h, notEnrolled._id, 'EnrollmentRenewalAtRisk');
+    expect(expiring.envelope!.data.kind).toBe('NOT_COMPLETED');
     expect(expiring.envelope!.data).toEqual(
       expect.objectContaining({
         status: 'ACTION_REQUIRED',
@@ -556,7 +562,7 @@ describe('a program discontinued during a rollover', () => {
     expect((await operator('/v1/operator/rollover', { fromFiscalYear: 'FY37', programId: program.programId })).body).toEqual(
       expect.objectContaining({ examined: 0, renewed: 0, discontinued: 0 }),
     );
-    await new Promise((r) => setTimeout(r, 500));
+    await enrollmentEventsSettled(h, program.programId, (await col().find({ _id: { $in: late } } as never).toArray()).map((e) => e.locationId));
     for (const id of late) expect(enrollmentEvents(h, id).map((e) => e.envelope!.type)).toEqual(['EnrollmentDiscontinued']);
   });
 

@@ -313,3 +313,18 @@ export function enrollmentEvents(h: Harness, enrollmentId: string) {
 export async function waitForEnrollmentEvent(h: Harness, enrollmentId: string, type: string, count = 1) {
   return h.watch.waitFor<any>((m) => m.topic === Topics.enrollments && m.envelope?.type === type && m.envelope?.data.enrollmentId === enrollmentId, { count });
 }
+
+/**
+ * Everything the service will publish about `programId` on enrollments.events.v1 has reached the watch: its outboxes
+ * are empty (what was written is acknowledged by the broker), then a sentinel of a type nobody handles, published on
+ * the partition of each key, has come back through the watch (a partition is read in order). A negative check ("a
+ * rerun announced nothing") made after this can fail; one made after a fixed pause may just be early.
+ */
+export async function enrollmentEventsSettled(h: Harness, programId: string, keys: string[]): Promise<void> {
+  await eventually(async () => expect(await h.db.collection('enrollments').countDocuments({ programId, 'outbox.0': { $exists: true } })).toBe(0), 30_000);
+  const sentinels = await Promise.all(
+    [...new Set(keys)].map((key) => h.kafka.publishEvent(Topics.enrollments, key, { type: 'TestSentinel', source: 'test', data: { key } })),
+  );
+  const ids = new Set(sentinels.map((s) => s.eventId));
+  await h.watch.waitFor((m) => m.topic === Topics.enrollments && ids.has(m.envelope?.eventId ?? ''), { count: ids.size });
+}

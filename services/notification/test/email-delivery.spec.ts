@@ -508,12 +508,22 @@ describe('enrollment and profile events', () => {
   });
 
   it.each([
-    ['EnrollmentValidating', { status: 'VALIDATING' }, /Validating enrollment/],
+    ['EnrollmentValidating', { status: 'VALIDATING' }, /was submitted and its status is now Validating enrollment/],
+    // Back in validation after ENROLLED (a profile edited), and continued by the rollover: not "was submitted".
+    ['EnrollmentValidating', { status: 'VALIDATING', previousStatus: 'ENROLLED' }, /is being validated again: a bank or tax profile it uses was edited/],
+    ['EnrollmentValidating', { status: 'VALIDATING', fiscalYear: 'FY28', fromFiscalYear: 'FY27' }, /continued from fiscal year FY27 into fiscal year FY28[\s\S]*No action is needed/],
+    ['EnrollmentRejected', { status: 'ACTION_REQUIRED', fiscalYear: 'FY28', fromFiscalYear: 'FY27', reasons: ['W-9 unsigned'] }, /continued from fiscal year FY27[\s\S]*without being submitted again/],
     ['EnrollmentEnrolled', { status: 'ENROLLED' }, /is now Enrolled in Azure Growth/],
     ['EnrollmentRejected', { status: 'ACTION_REQUIRED', reasons: ['Bank account holder name does not match'] }, /Bank account holder name does not match/],
     ['EnrollmentRenewed', { status: 'ENROLLED', fiscalYear: 'FY28', fromFiscalYear: 'FY27' }, /continued from fiscal year FY27 into fiscal year FY28/],
     ['EnrollmentExpired', { status: 'EXPIRED', reasons: ['The partner agreement is not active'] }, /has expired[\s\S]*The partner agreement is not active/],
-    ['EnrollmentRenewalAtRisk', { status: 'ENROLLED', fiscalYearEndsAt: '2027-06-30T23:59:59Z', missing: ['TAX_PROFILE_EXPIRED'] }, /ends on June 30, 2027[\s\S]*A tax profile whose tax forms have not expired/],
+    // fiscalYearEndsAt as the enrollment service sends it: the exclusive end; the year's last day is June 30.
+    ['EnrollmentRenewalAtRisk', { status: 'ENROLLED', fiscalYearEndsAt: '2027-07-01T00:00:00.000Z', missing: ['TAX_PROFILE_EXPIRED'] }, /ends on June 30, 2027[\s\S]*A tax profile whose tax forms have not expired/],
+    [
+      'EnrollmentRenewalAtRisk',
+      { status: 'ACTION_REQUIRED', fiscalYearEndsAt: '2027-07-01T00:00:00.000Z', kind: 'NOT_COMPLETED', missing: ['BANK_PROFILE_MISSING'] },
+      /June 30, 2027[\s\S]*is not completed: it expires with the fiscal year/,
+    ],
   ])('%s reaches the location admins', async (type, extra, body) => {
     const event = await kafka.publishEvent(Topics.enrollments, l2, { type, data: enrollment(world, l2, extra) });
     await sent(`${event.eventId}:${admin2.userId}:EMAIL`);

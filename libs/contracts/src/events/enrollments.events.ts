@@ -18,6 +18,13 @@ export class EnrollmentEvent {
   @IsOptional() @IsString() bankProfileId?: string;
   @IsOptional() @IsString() taxProfileId?: string;
   @IsInt() @Min(1) revision!: number;
+  /**
+   * Set on the event that announces an enrollment the fiscal-year rollover continued from that year: always on
+   * EnrollmentRenewed; on EnrollmentValidating (continued while a profile revision waits for validation),
+   * EnrollmentRejected (continued while one was rejected: correcting the profile is enough) and
+   * EnrollmentActionRequired (continued with payout information missing: the admin continues and submits it).
+   */
+  @IsOptional() @Matches(FISCAL_YEAR_PATTERN) fromFiscalYear?: string;
 }
 
 export class EnrollmentStarted extends EnrollmentEvent {}
@@ -26,14 +33,22 @@ export class EnrollmentValidating extends EnrollmentEvent {}
 export class EnrollmentEnrolled extends EnrollmentEvent {}
 export class EnrollmentRejected extends EnrollmentEvent {}
 export class EnrollmentRenewed extends EnrollmentEvent {
-  @Matches(FISCAL_YEAR_PATTERN) fromFiscalYear!: string;
+  @Matches(FISCAL_YEAR_PATTERN) override fromFiscalYear!: string;
 }
 export class EnrollmentExpired extends EnrollmentEvent {}
 export class EnrollmentIneligible extends EnrollmentEvent {}
 export class EnrollmentDiscontinued extends EnrollmentEvent {}
+export const RenewalRiskKinds = ['WILL_NOT_CONTINUE', 'NOT_COMPLETED'] as const;
+
 /** Not a status change: sent 30 days before fiscal-year end for an enrollment that would not continue. */
 export class EnrollmentRenewalAtRisk extends EnrollmentEvent {
+  /** The end of the fiscal year (exclusive: FY27 ends at 2027-07-01T00:00:00Z, its last day being June 30). */
   @IsString() fiscalYearEndsAt!: string;
+  /**
+   * WILL_NOT_CONTINUE (also when absent): completed this year, it would not be continued into the next (reasons).
+   * NOT_COMPLETED: started but never completed, it expires with its year unless completed before.
+   */
+  @IsOptional() @IsIn(RenewalRiskKinds) kind?: (typeof RenewalRiskKinds)[number];
 }
 
 export const EnrollmentEventTypes = {

@@ -141,9 +141,17 @@ export class MessagePlanner {
       missing: describeMissing(data.missing ?? []),
       profilesLink: this.link('/incentives/payout-and-tax'),
     };
-    if (template === 'enrollment-renewed') context.fromFiscalYear = (data as EnrollmentRenewed).fromFiscalYear;
+    // Continued by the fiscal-year rollover from that year (EnrollmentRenewed always; Validating, Rejected and
+    // ActionRequired when the rollover created the enrollment so).
+    if (data.fromFiscalYear) context.fromFiscalYear = (data as EnrollmentRenewed).fromFiscalYear;
+    // Back in validation after ENROLLED: a profile it uses was edited (SPEC 1, Enrollment 5), not a Submit.
+    if (template === 'enrollment-validating') context.backToValidation = data.previousStatus === 'ENROLLED';
     if (template === 'enrollment-renewal-at-risk') {
-      context.fiscalYearEnds = longDate((data as EnrollmentRenewalAtRisk).fiscalYearEndsAt);
+      const risk = data as EnrollmentRenewalAtRisk;
+      // fiscalYearEndsAt is the exclusive end (FY27: 2027-07-01T00:00:00Z): the year's last day is the day before.
+      const end = Date.parse(risk.fiscalYearEndsAt);
+      context.fiscalYearEnds = longDate(Number.isNaN(end) ? risk.fiscalYearEndsAt : new Date(end - 1).toISOString());
+      context.notCompleted = risk.kind === 'NOT_COMPLETED';
     }
     return {
       template,

@@ -395,10 +395,22 @@ export class RollOverFiscalYear {
     }
   }
 
+  /**
+   * The continuation's event, with the year it continues (fromFiscalYear): EnrollmentRenewed; EnrollmentValidating (a
+   * revision pending); EnrollmentRejected (following, a revision rejected: correcting the profile is enough);
+   * EnrollmentActionRequired (information missing: Continue and Submit).
+   */
   private nextYearEvent(from: Enrollment, doc: Enrollment, decision: RenewalDecision, summary: RolloverSummary): OutboxEntry {
-    const type = decision.outcome === 'RENEWED' ? 'EnrollmentRenewed' : decision.outcome === 'VALIDATING' ? 'EnrollmentValidating' : 'EnrollmentActionRequired';
+    const type =
+      decision.outcome === 'RENEWED'
+        ? 'EnrollmentRenewed'
+        : decision.outcome === 'VALIDATING'
+          ? 'EnrollmentValidating'
+          : decision.follows
+            ? 'EnrollmentRejected'
+            : 'EnrollmentActionRequired';
     return this.events.event(type, doc, {
-      extra: decision.outcome === 'RENEWED' ? { fromFiscalYear: summary.fromFiscalYear } : {},
+      extra: { fromFiscalYear: summary.fromFiscalYear },
       eventId: deterministicId('rollover', from._id, summary.toFiscalYear),
     });
   }

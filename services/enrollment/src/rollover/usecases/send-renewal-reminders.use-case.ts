@@ -83,7 +83,7 @@ export class SendRenewalReminders {
         }
         const next: Enrollment = { ...enrollment, version: enrollment.version + 1 };
         const event = this.events.event('EnrollmentRenewalAtRisk', next, {
-          extra: { reasons: decision.reasons, missing: decision.missing, fiscalYearEndsAt: endsAt },
+          extra: { reasons: decision.reasons, missing: decision.missing, fiscalYearEndsAt: endsAt, kind: wasCompleted(enrollment) ? 'WILL_NOT_CONTINUE' : 'NOT_COMPLETED' },
           eventId: deterministicId('renewal-at-risk', enrollment._id, fiscalYear),
         });
         operations.push({
