@@ -3,7 +3,7 @@
  * no event.
  */
 import { Topics } from '@lib/contracts';
-import { call, createProgram, createWorld, Harness, RULES, startHarness, World } from './support';
+import { approvedProfiles, call, createProgram, createWorld, Harness, RULES, startHarness, waitForEnrollmentEvent, World } from './support';
 
 jest.setTimeout(120_000);
 
@@ -131,11 +131,23 @@ describe('enrollments', () => {
     }
     expectProblem(await call(h, 'POST', '/v1/operator/renewal-reminders', { operator: true, body: { fiscalYear: 'next' } }), 400);
 
-    // Only the events of the valid requests were published for this program.
-    await new Promise((r) => setTimeout(r, 500));
-    const types = h.watch
-      .find<{ programId: string }>((m) => m.topic === Topics.enrollments && m.envelope?.data.programId === program.programId)
-      .map((m) => m.envelope!.type);
-    expect(types.every((t) => t === 'EnrollmentStarted' || t === 'EnrollmentActionRequired')).toBe(true);
+    // One valid change to the same enrollment after the refused requests: with approved profiles, Continue makes it
+    // INVITED (EnrollmentStarted, on the same key L1). Once its event is here, so is any event a refused request
+    // would have published before it; then the program's events are exactly those of the two valid requests.
+    expect(enrolled.body).toEqual(expect.objectContaining({ status: 'ACTION_REQUIRED', version: 1 }));
+    await approvedProfiles(h, w.partnerId, w.L1);
+    const continued = await call(h, 'POST', `/v1/enrollments/${id}/refresh`, { token, body: {}, headers: { 'if-match': '"1"' } });
+    expect(continued.status).toBe(200);
+    expect(continued.body).toEqual(expect.objectContaining({ status: 'INVITED', version: 2 }));
+    await waitForEnrollmentEvent(h, id, 'EnrollmentStarted', 2);
+    const events = h.watch
+      .find<{ programId: string; enrollmentId: string; revision: number }>((m) => m.topic === Topics.enrollments && m.envelope?.data.programId === program.programId)
+      .map((m) => [m.envelope!.type, m.envelope!.data.enrollmentId, m.envelope!.data.revision]);
+    expect(events).toEqual([
+      ['EnrollmentStarted', id, 1],
+      ['EnrollmentActionRequired', id, 1],
+      ['EnrollmentStarted', id, 2],
+    ]);
+    expect((await call(h, 'GET', `/v1/enrollments/${id}`, { token })).body.version).toBe(2);
   });
 });

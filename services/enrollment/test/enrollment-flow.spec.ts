@@ -154,7 +154,14 @@ describe('Enroll, Continue, Submit and validation', () => {
     const before = (await get(id)).body.version;
     await profileEvent(h, 'ProfileActionRequired', { ...bank, revision: 2, status: 'ACTION_REQUIRED', reasons: ['old'] });
     await profileEvent(h, 'ProfileApproved', { ...tax, status: 'APPROVED' });
-    await new Promise((r) => setTimeout(r, 1_000));
+    // The two are on different keys (bank: the partner; tax: the location): a later event on each key, once known to
+    // the service, says the duplicate before it on that partition was handled.
+    const bankSentinel = bankProfile(w.partnerId, { status: 'APPROVED' });
+    const taxSentinel = taxProfile(w.partnerId, w.L1, { status: 'APPROVED' });
+    await profileEvent(h, 'ProfileApproved', bankSentinel);
+    await profileEvent(h, 'ProfileApproved', taxSentinel);
+    await profileKnown(h, bankSentinel);
+    await profileKnown(h, taxSentinel);
     expect((await get(id)).body).toEqual(expect.objectContaining({ status: 'ENROLLED', version: before }));
 
     // The tax profile is edited after approval (SPEC 1, Enrollment 5): VALIDATING again, ENROLLED once it is approved.
@@ -237,6 +244,8 @@ describe('Enroll, Continue, Submit and validation', () => {
   });
 
   it('shows an invitation as Invited, and an ineligible decision before ENROLLED makes the enrollment INELIGIBLE', async () => {
+    // L1 with approved profiles, whatever the tests before left there: Enroll proposes them (INVITED, next Submit).
+    await approvedProfiles(h, w.partnerId, w.L1);
     const program = await createProgram(h);
     await eligibility(h, w, program.programId, w.L1, true);
     await eligibilityKnown(h, program.programId, w.L1);
@@ -251,8 +260,8 @@ describe('Enroll, Continue, Submit and validation', () => {
     const started = await enroll(program.programId, w.L1);
     expect(started.status).toBe(201);
     expect(started.body.enrollmentId).toBe(invited.enrollmentId);
-    // INVITED when L1 still has the profiles of the first test, ACTION_REQUIRED otherwise.
-    expect(['INVITED', 'ACTION_REQUIRED']).toContain(started.body.status);
+    // Started from the invitation (version 1) with the profiles set up above.
+    expect(started.body).toEqual(expect.objectContaining({ status: 'INVITED', nextAction: 'SUBMIT', missing: [], version: 2 }));
 
     await eligibility(h, w, program.programId, w.L1, false, 'FY27', ['Partner designation lost']);
     await eventually(async () => expect((await get(invited.enrollmentId)).body).toEqual(expect.objectContaining({ status: 'INELIGIBLE', reasons: ['Partner designation lost'] })));
@@ -261,12 +270,19 @@ describe('Enroll, Continue, Submit and validation', () => {
     const ours = (m: { envelope?: { type: string; data: unknown } }) =>
       m.envelope!.type === 'EnrollmentIneligible' && (m.envelope!.data as { revision: number }).revision === started.body.version + 1;
     await eventually(async () => expect(enrollmentEvents(h, invited.enrollmentId).filter(ours)).toHaveLength(1));
-    expect(enrollmentEvents(h, invited.enrollmentId).find(ours)!.envelope!.data).toEqual(expect.objectContaining({ previousStatus: started.body.status }));
+    expect(enrollmentEvents(h, invited.enrollmentId).find(ours)!.envelope!.data).toEqual(expect.objectContaining({ previousStatus: 'INVITED' }));
     // The same decision again changes nothing.
     await eligibility(h, w, program.programId, w.L1, false, 'FY27', ['Partner designation lost']);
-    await new Promise((r) => setTimeout(r, 500));
-    expect(enrollmentEvents(h, invited.enrollmentId).filter(ours)).toHaveLength(1);
-    expect((await get(invited.enrollmentId)).body.version).toBe(started.body.version + 1);
+    // A later message on the same partition (key L1): once it is handled, so was the repeated decision before it.
+    const sentinel = await createProgram(h);
+    await eligibility(h, w, sentinel.programId, w.L1, true);
+    await eligibilityKnown(h, sentinel.programId, w.L1);
+    expect((await get(invited.enrollmentId)).body).toEqual(expect.objectContaining({ status: 'INELIGIBLE', version: started.body.version + 1 }));
+    // Ours after our Enroll: the one EnrollmentIneligible (the other services' events for this id carry older revisions).
+    const afterEnroll = enrollmentEvents(h, invited.enrollmentId)
+      .map((m) => [m.envelope!.type, (m.envelope!.data as unknown as { revision: number }).revision] as const)
+      .filter(([, revision]) => revision > started.body.version);
+    expect(afterEnroll).toEqual([['EnrollmentIneligible', started.body.version + 1]]);
   });
 
   it("leaves an open program's enrollment on an ineligible decision, and dead-letters a decision naming another partner's location", async () => {

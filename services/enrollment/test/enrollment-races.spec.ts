@@ -317,6 +317,8 @@ describe('an invitation consumed after its program was discontinued and swept', 
 describe('Enroll racing a decision or a discontinuation', () => {
   it('an ineligible decision handled between the eligibility Enroll read and its insert: the enrollment ends INELIGIBLE, the answer is 422', async () => {
     const program = await eligibleProgram(w.L3);
+    // Approved profiles: the Enroll that loses the race inserts INVITED (whatever the tests before left at L3).
+    await approvedProfiles(h, w.partnerId, w.L3);
     const views = service(ViewsModule, ViewsRepository);
     const read = views.eligibility.bind(views);
     const decided = track(service(EnrollmentsModule, RecordEligibilityDecision), 'execute');
@@ -344,7 +346,7 @@ describe('Enroll racing a decision or a discontinuation', () => {
     const [row] = await h.db.collection<Enrollment>('enrollments').find({ programId: program.programId }).toArray();
     expect(row).toMatchObject({ status: 'INELIGIBLE', reasons: ['Volume below the threshold.'] });
     const [ineligible] = await waitForEnrollmentEvent(h, row._id, 'EnrollmentIneligible');
-    expect(ineligible.envelope!.data.previousStatus).toBeDefined();
+    expect(ineligible.envelope!.data).toMatchObject({ status: 'INELIGIBLE', previousStatus: 'INVITED', revision: 2 });
     // Enrolling again: refused as the decision says, nothing changes.
     const again = await enroll(program.programId, w.L3);
     expect(again.status).toBe(422);
@@ -353,6 +355,8 @@ describe('Enroll racing a decision or a discontinuation', () => {
 
   it('a discontinuation swept between the program Enroll read and its insert: the enrollment ends DISCONTINUED, the answer is 409', async () => {
     const program = await createProgram(h, { requiresEligibility: false });
+    // Approved profiles: the Enroll that loses the race inserts INVITED (whatever the tests before left at L1).
+    await approvedProfiles(h, w.partnerId, w.L1);
     const programs = service(ProgramsModule, ReadPrograms);
     const find = programs.find.bind(programs);
     const swept = track(service(EnrollmentsModule, DiscontinueProgramEnrollments), 'execute');
@@ -380,6 +384,6 @@ describe('Enroll racing a decision or a discontinuation', () => {
     const [row] = await h.db.collection<Enrollment>('enrollments').find({ programId: program.programId }).toArray();
     expect(row).toMatchObject({ status: 'DISCONTINUED', reasons: [`The program ${program.name} was discontinued.`] });
     const [event] = await waitForEnrollmentEvent(h, row._id, 'EnrollmentDiscontinued');
-    expect(event.envelope!.data.previousStatus).toBeDefined();
+    expect(event.envelope!.data).toMatchObject({ status: 'DISCONTINUED', previousStatus: 'INVITED', revision: 2 });
   });
 });
