@@ -3,6 +3,7 @@
  * consumer KafkaJS gives up on, a broker lost after start.
  */
 import { deadLetterTopic, DeadLetterHeaders, Topics } from '@lib/contracts';
+import { KafkaEventServer } from '@lib/messaging';
 import { PlatformModule } from '@lib/platform';
 import { bootService, eventually, PROJECT_ROOT, RunningService, TestIssuer, TestKafka, TopicWatch, uniqueName } from '@lib/testing';
 import { startKafka } from '@lib/testing/infra/kafka';
@@ -95,8 +96,12 @@ describe('dead letters the DLQ topic refuses', () => {
       const db = service.env.MONGO_DB;
       const key = randomUUID();
       await eventually(async () => expect((await fetch(`${service.url}/health/ready`)).status).toBe(200), 30_000);
+      // The server restarts the consumer itself only after a crash KafkaJS gives up on (CRASH, restart=false).
+      const server = service.app.get(KafkaEventServer);
+      const restartAfterCrash = jest.spyOn(server as unknown as { restartAfterCrash(): void }, 'restartAfterCrash');
       await kafka.publish(Topics.agreements, key, 'not json at all');
-      await new Promise((r) => setTimeout(r, 3_000)); // the consumer crashes (and is restarted, and crashes again)
+      // The consumer crashes for good (and is restarted, and crashes again): not a guess, the restart path ran.
+      await eventually(async () => expect(restartAfterCrash).toHaveBeenCalled(), 30_000);
       await setDlqMaxMessageBytes(DEFAULT_MAX_MESSAGE_BYTES);
       restored = true;
       const good = `good-${key}`;

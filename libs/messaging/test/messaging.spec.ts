@@ -5,6 +5,7 @@ import {
   freePort,
   OPERATOR_KEY,
   PROJECT_ROOT,
+  ReceivedMessage,
   RunningService,
   spawnServer,
   startGroupAtEnd,
@@ -104,7 +105,14 @@ describe('outbox', () => {
     const stored = await widgets(db).findOne({ _id: 'w1' });
     expect(stored?.count).toBe(1);
     expect(stored?.outbox).toEqual([expect.objectContaining({ eventId, topic: Topics.agreements, key: `${ECHO_PREFIX}w1` })]);
-    await new Promise((r) => setTimeout(r, 1_000));
+    // Not published: a marker sent now with the entry's key goes to the same partition, after anything the killed
+    // process may have sent. Once the watch has the marker, it would have the event too. (An echo partner: ignored
+    // by the widget handler.)
+    const marker = await kafka.publishEvent(Topics.agreements, `${ECHO_PREFIX}w1`, {
+      type: 'AgreementStatusChanged',
+      data: { partnerId: `${ECHO_PREFIX}marker-${db}`, active: true },
+    });
+    const [markerSeen] = await watch.waitFor((m) => m.envelope?.eventId === marker.eventId);
     expect(watch.find((m) => m.envelope?.eventId === eventId)).toHaveLength(0);
 
     // Restarted, the relay finds the event and publishes it, then empties the outbox.
@@ -112,6 +120,8 @@ describe('outbox', () => {
     try {
       const [published] = await watch.waitFor((m) => m.envelope?.eventId === eventId, { timeoutMs: 60_000 });
       expect(published.key).toBe(`${ECHO_PREFIX}w1`);
+      // The marker was on the event's partition: its arrival did cover the event.
+      expect(published.partition).toBe(markerSeen.partition);
       expect(published.envelope).toMatchObject({ type: 'AgreementStatusChanged', source: 'widgets', version: 1 });
       await eventually(async () => expect((await widgets(db).findOne({ _id: 'w1' }))?.outbox).toEqual([]));
     } finally {
@@ -134,8 +144,18 @@ describe('idempotent consumer', () => {
     await eventually(async () => expect(await consumedCount(db, marker)).toBe(1), 30_000);
     expect(await consumedCount(db, partnerId)).toBe(1);
     // The effect emitted one echo event per applied event, not per delivery.
-    await watch.waitFor((m) => m.envelope?.causationId === event.eventId);
-    await new Promise((r) => setTimeout(r, 500));
+    const [echo] = await watch.waitFor((m) => m.envelope?.causationId === event.eventId);
+    // Everything the relay will send for it is sent once the document's outbox is empty. A sentinel published after
+    // that with the echo's key lands behind any second echo on the same partition: once the watch has it, it has them.
+    const echoKey = `${ECHO_PREFIX}${partnerId}`;
+    expect(echo.key).toBe(echoKey);
+    await eventually(async () => expect((await widgets(db).findOne({ _id: partnerId }))?.outbox).toEqual([]));
+    const sentinel = await kafka.publishEvent(Topics.agreements, echoKey, {
+      type: 'AgreementStatusChanged',
+      data: { partnerId: `${ECHO_PREFIX}sentinel-${key}`, active: true },
+    });
+    const [sentinelSeen] = await watch.waitFor((m) => m.envelope?.eventId === sentinel.eventId);
+    expect(sentinelSeen.partition).toBe(echo.partition);
     expect(watch.find((m) => m.envelope?.causationId === event.eventId)).toHaveLength(1);
     await service.close();
 
@@ -166,11 +186,17 @@ describe('dead letters', () => {
     await kafka.publishEvent(Topics.agreements, key, { type: 'AgreementStatusChanged', data: { partnerId: good, active: true } });
 
     await eventually(async () => expect(await consumedCount(db, good)).toBe(1), 30_000);
-    const dead = await watch.waitFor(
-      (m) => m.topic === deadLetterTopic(Topics.agreements) && m.key === key && m.headers[DeadLetterHeaders.consumerGroup] === service.env.KAFKA_GROUP_ID,
-      { count: 2 },
-    );
-    const [notJson, badPayload] = dead.sort((a, b) => Number(a.headers[DeadLetterHeaders.originalOffset]) - Number(b.headers[DeadLetterHeaders.originalOffset]));
+    const deadLetter = (m: ReceivedMessage) =>
+      m.topic === deadLetterTopic(Topics.agreements) && m.key === key && m.headers[DeadLetterHeaders.consumerGroup] === service.env.KAFKA_GROUP_ID;
+    await watch.waitFor(deadLetter, { count: 2 });
+    // Every dead letter of the key was sent (and acknowledged) before `good` was handled. A sentinel sent now with
+    // the same key lands behind them on the same DLQ partition: once the watch has it, it has them all.
+    const sentinel = `sentinel-${key}`;
+    await kafka.publish(deadLetterTopic(Topics.agreements), key, sentinel);
+    const [sentinelSeen] = await watch.waitFor((m) => m.topic === deadLetterTopic(Topics.agreements) && m.raw === sentinel);
+    const dead = watch.find(deadLetter);
+    expect(dead.map((m) => m.partition)).toEqual(dead.map(() => sentinelSeen.partition));
+    const [notJson, badPayload] = [...dead].sort((a, b) => Number(a.headers[DeadLetterHeaders.originalOffset]) - Number(b.headers[DeadLetterHeaders.originalOffset]));
     expect(notJson.raw).toBe('not json at all');
     expect(notJson.headers[DeadLetterHeaders.error]).toMatch(/not JSON/);
     expect(notJson.headers[DeadLetterHeaders.originalTopic]).toBe(Topics.agreements);

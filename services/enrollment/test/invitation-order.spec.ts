@@ -7,7 +7,7 @@
 import { createEnvelope, Envelope, Topics } from '@lib/contracts';
 import { eventually, groupCaughtUp } from '@lib/testing';
 import { randomUUID } from 'node:crypto';
-import { approvedProfiles, call, createProgram, createWorld, eligibility, eligibilityKnown, enrollmentEvents, Harness, issueInvitation, startHarness, World } from './support';
+import { approvedProfiles, call, createProgram, createWorld, eligibility, eligibilityKnown, enrollmentEvents, enrollmentEventsSettled, Harness, issueInvitation, startHarness, World } from './support';
 
 jest.setTimeout(120_000);
 
@@ -69,8 +69,15 @@ async function invitedAt(locationId: string) {
   return { program, invited: await enrollmentWith(program.programId, 'INVITED') };
 }
 
-/** Until the service has handled everything published so far on the topics these tests write (for "nothing changes" checks). */
-const settle = () => groupCaughtUp(h.service.env.KAFKA_GROUP_ID, [Topics.invitations, Topics.eligibility]);
+/**
+ * For "nothing changes" and "nothing was published" checks about `locationId`: the consumer group has committed up to
+ * the end of the topics these tests write (it commits only after a handler's write, outbox entries included, is
+ * durable), and every event that handling published is on the watch (enrollmentEventsSettled).
+ */
+async function settle(locationId: string): Promise<void> {
+  await groupCaughtUp(h.service.env.KAFKA_GROUP_ID, [Topics.invitations, Topics.eligibility]);
+  await enrollmentEventsSettled(h, { locationId }, [locationId]);
+}
 
 describe('invitations and eligibility decisions, in either order', () => {
   it('an ineligible decision consumed before the invitation: the enrollment ends INELIGIBLE, with one event, not INVITED', async () => {
@@ -94,7 +101,7 @@ describe('invitations and eligibility decisions, in either order', () => {
     // followed the decision: nothing changes.
     await issue(program, w.L1);
     await publish(revocation(program, w.L1, ['Revenue threshold not met']));
-    await settle();
+    await settle(w.L1);
     expect(await list(program.programId)).toEqual([expect.objectContaining({ status: 'INELIGIBLE', version: ended.version })]);
     expect(eventsOf(ended.enrollmentId)).toHaveLength(1);
     // Enroll is refused while the location is not eligible.
@@ -120,7 +127,7 @@ describe('invitations and eligibility decisions, in either order', () => {
     await publish({ ...revoked, eventId: randomUUID() });
     await eligibility(h, w, program.programId, w.L3, false, program.fiscalYear, ['Partner designation lost']);
     await eligibilityKnown(h, program.programId, w.L3, program.fiscalYear, false);
-    await settle();
+    await settle(w.L3);
     expect(await list(program.programId)).toEqual([expect.objectContaining({ status: 'INELIGIBLE', version: ended.version, reasons: ['Partner designation lost'] })]);
     expect(eventsOf(ended.enrollmentId)).toHaveLength(1);
   });
@@ -139,7 +146,7 @@ describe('invitations and eligibility decisions, in either order', () => {
     const invited = await enrollmentWith(program.programId, 'INVITED');
     await publish(old);
     await issue(program, w.L3); // issued again after the revocation: the same invitation id, the next cycle
-    await settle();
+    await settle(w.L3);
     expect(await list(program.programId)).toEqual([expect.objectContaining({ status: 'INVITED', version: invited.version })]);
 
     // Enrolled (nothing missing: INVITED, next action Submit) after the revocation; the old revocation replayed
@@ -148,7 +155,7 @@ describe('invitations and eligibility decisions, in either order', () => {
     const started = await call(h, 'POST', '/v1/enrollments', { token: await w.token('admin'), body: { programId: program.programId, locationId: w.L3 } });
     expect(started.body).toEqual(expect.objectContaining({ status: 'INVITED', nextAction: 'SUBMIT' }));
     await publish({ ...old, eventId: randomUUID() });
-    await settle();
+    await settle(w.L3);
     expect(await list(program.programId)).toEqual([expect.objectContaining({ status: 'INVITED', version: started.body.version })]);
     expect(eventsOf(invited.enrollmentId).map((e) => e.type)).toEqual(['EnrollmentStarted']);
   });
@@ -162,7 +169,7 @@ describe('invitations and eligibility decisions, in either order', () => {
     const started = await call(h, 'POST', '/v1/enrollments', { token: await w.token('admin'), body: { programId: program.programId, locationId: w.L1 } });
     expect(started.body).toEqual(expect.objectContaining({ enrollmentId: invited.enrollmentId, status: 'INVITED', nextAction: 'SUBMIT' }));
     await publish(revoked);
-    await settle();
+    await settle(w.L1);
     expect(await list(program.programId)).toEqual([expect.objectContaining({ status: 'INVITED', version: started.body.version })]);
 
     // The decision ends it.

@@ -315,13 +315,15 @@ export async function waitForEnrollmentEvent(h: Harness, enrollmentId: string, t
 }
 
 /**
- * Everything the service will publish about `programId` on enrollments.events.v1 has reached the watch: its outboxes
- * are empty (what was written is acknowledged by the broker), then a sentinel of a type nobody handles, published on
- * the partition of each key, has come back through the watch (a partition is read in order). A negative check ("a
- * rerun announced nothing") made after this can fail; one made after a fixed pause may just be early.
+ * Everything the service has written about the enrollments `filter` selects (`{ programId }`, `{ locationId }`) has
+ * reached the watch on enrollments.events.v1: their outboxes are empty (the relay removes an entry only once the
+ * broker acknowledged it), then a sentinel of a type nobody handles, published on the partition of each key, has come
+ * back through the watch (a partition is read in order). Waiting for some later event of the service instead would
+ * not do: the relay keeps one document's events in order, not strictly those of different documents. A negative
+ * check ("a rerun announced nothing") made after this can fail; one made after a fixed pause may just be early.
  */
-export async function enrollmentEventsSettled(h: Harness, programId: string, keys: string[]): Promise<void> {
-  await eventually(async () => expect(await h.db.collection('enrollments').countDocuments({ programId, 'outbox.0': { $exists: true } })).toBe(0), 30_000);
+export async function enrollmentEventsSettled(h: Harness, filter: { programId: string } | { locationId: string }, keys: string[]): Promise<void> {
+  await eventually(async () => expect(await h.db.collection('enrollments').countDocuments({ ...filter, 'outbox.0': { $exists: true } })).toBe(0), 30_000);
   const sentinels = await Promise.all(
     [...new Set(keys)].map((key) => h.kafka.publishEvent(Topics.enrollments, key, { type: 'TestSentinel', source: 'test', data: { key } })),
   );

@@ -370,11 +370,15 @@ export class RollOverFiscalYear {
    */
   private async followNow(ids: string[], programs: Map<string, Program>): Promise<void> {
     if (!ids.length) return;
-    const docs = await findByIds<Enrollment>(this.enrollments.model.collection as never, ids, { outbox: 0 });
-    for (const enrollment of docs.values()) {
-      const program = programs.get(enrollment.programId);
-      if (program) await this.follow.apply(enrollment, program.payoutRules);
-    }
+    const docs = [...(await findByIds<Enrollment>(this.enrollments.model.collection as never, ids, { outbox: 0 })).values()];
+    // A few at a time: each is a read of its profiles and, when they changed, a guarded write.
+    const next = async (): Promise<void> => {
+      for (let enrollment = docs.pop(); enrollment; enrollment = docs.pop()) {
+        const program = programs.get(enrollment.programId);
+        if (program) await this.follow.apply(enrollment, program.payoutRules);
+      }
+    };
+    await Promise.all(Array.from({ length: FOLLOWS_AT_ONCE }, next));
   }
 
   /**
@@ -489,6 +493,9 @@ function continuedAs(next: NextYearEnrollment): Marked {
 function followsValidation(next: NextYearEnrollment): boolean {
   return next.submittedBy === 'rollover' && (next.status === 'VALIDATING' || next.status === 'ACTION_REQUIRED');
 }
+
+/** Continuations followed at once right after a batch's inserts (followNow). */
+const FOLLOWS_AT_ONCE = 8;
 
 /** The fields a continuation taking over an existing next-year enrollment clears when it does not set them. */
 const TAKEOVER_CLEARS = ['submittedAt', 'submittedBy', 'validated', 'enrolledAt', 'bankProfileId', 'taxProfileId'] as const;
