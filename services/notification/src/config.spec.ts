@@ -1,4 +1,5 @@
 import { baseConfigSpec, ConfigError, loadConfig } from '@lib/platform';
+import { configRefusal } from '@lib/testing';
 import { notificationConfigSpec } from './config';
 import { retryDelay } from './delivery/backoff';
 
@@ -10,6 +11,9 @@ const required = {
   OPERATOR_TOKEN: 'test-operator-key',
 };
 const load = (env: Record<string, string>) => loadConfig({ ...baseConfigSpec('notification'), ...notificationConfigSpec }, { ...required, ...env });
+const refusal = (env: Record<string, string>) => configRefusal(load, env);
+/** The longest delay a Node timer keeps: above it, setTimeout and setInterval fire after 1 ms. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 describe('notification settings', () => {
   it('defaults to the Partner Center sender, and retries an email for about an hour before it is FAILED', () => {
@@ -43,5 +47,20 @@ describe('notification settings', () => {
     const message = (error as Error).message;
     expect(message.split('\n')).toHaveLength(1);
     for (const name of ['NOTIFY_MAX_ATTEMPTS', 'MAIL_FROM_ADDRESS', 'NOTIFY_CONCURRENCY', 'NOTIFY_MAX_EVENT_AGE_MS']) expect(message).toContain(name);
+  });
+
+  it('refuses a lease shorter than 5 s: it is renewed every third of it, and must not lapse during a send', () => {
+    expect(refusal({ NOTIFY_LEASE_MS: '1' })).toMatch(/NOTIFY_LEASE_MS \(must be a whole number of milliseconds from 5000 to 2147483647\)/);
+    expect(refusal({ NOTIFY_LEASE_MS: '4999' })).toContain('NOTIFY_LEASE_MS');
+    expect(load({ NOTIFY_LEASE_MS: '5000' }).NOTIFY_LEASE_MS).toBe(5_000);
+    expect(load({}).NOTIFY_LEASE_MS).toBe(60_000);
+  });
+
+  it('refuses a delay a Node timer cannot hold (above 2^31-1 ms it would fire at once), and takes the largest one', () => {
+    const timed = ['NOTIFY_BACKOFF_MS', 'NOTIFY_BACKOFF_MAX_MS', 'NOTIFY_POLL_INTERVAL_MS', 'NOTIFY_LEASE_MS', 'NOTIFY_SMTP_TIMEOUT_MS'];
+    const message = refusal(Object.fromEntries(timed.map((name) => [name, String(MAX_TIMER_MS + 1)])));
+    for (const name of timed) expect(message).toContain(`${name} (must be a whole number of milliseconds`);
+    const largest = load(Object.fromEntries(timed.map((name) => [name, String(MAX_TIMER_MS)])));
+    for (const name of timed) expect(largest[name as keyof typeof largest]).toBe(MAX_TIMER_MS);
   });
 });

@@ -1,5 +1,25 @@
 import { baseConfigSpec, loadConfig, wholeNumber } from '@lib/platform';
-import { email, str, url } from 'envalid';
+import { email, makeValidator, str, url } from 'envalid';
+
+/** The longest delay a Node timer keeps (2^31-1 ms, about 24.8 days): above it, setTimeout and setInterval fire after 1 ms. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * The shortest NOTIFY_LEASE_MS. The lease of an email in an SMTP exchange is renewed every third of it (at least every
+ * second), so from 5 s on it is always renewed three times before it would lapse: a slow database answer to one
+ * renewal does not let another worker take the email over mid-send and send it again.
+ */
+export const MIN_LEASE_MS = 5_000;
+
+/** A delay in ms that a Node timer can hold: a whole number from `min` to MAX_TIMER_MS. */
+const milliseconds = (min: number) =>
+  makeValidator<number>((value) => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isInteger(n) || n < min || n > MAX_TIMER_MS) {
+      throw new Error(`must be a whole number of milliseconds from ${min} to ${MAX_TIMER_MS}`);
+    }
+    return n;
+  });
 
 /** Settings of the notification service, validated with the common ones at start (see README). */
 export const notificationConfigSpec = {
@@ -11,17 +31,20 @@ export const notificationConfigSpec = {
     default: 20,
     desc: 'SMTP attempts per email before it is recorded as failed (20 with the default backoff: retried for about an hour)',
   }),
-  NOTIFY_BACKOFF_MS: wholeNumber(1)({ default: 1_000, desc: 'Delay before the first retry; doubles on each attempt' }),
-  NOTIFY_BACKOFF_MAX_MS: wholeNumber(1)({ default: 300_000, desc: 'Upper bound of the retry delay' }),
+  NOTIFY_BACKOFF_MS: milliseconds(1)({ default: 1_000, desc: 'Delay before the first retry; doubles on each attempt' }),
+  NOTIFY_BACKOFF_MAX_MS: milliseconds(1)({ default: 300_000, desc: 'Upper bound of the retry delay' }),
   NOTIFY_CONCURRENCY: wholeNumber(1)({ default: 16, desc: 'Emails sent at the same time by one instance (and pooled SMTP connections)' }),
-  NOTIFY_POLL_INTERVAL_MS: wholeNumber(1)({
+  NOTIFY_POLL_INTERVAL_MS: milliseconds(1)({
     default: 5_000,
     // The scan is for what no timer of this process knows: expired leases (NOTIFY_LEASE_MS) and other instances'
     // emails; it reads every message on servers that cannot index it. New emails and retries wake the worker.
     desc: 'How often the delivery worker scans for due emails nobody queued (inserts and retry timers wake it at once)',
   }),
-  NOTIFY_LEASE_MS: wholeNumber(1)({ default: 60_000, desc: 'How long a claimed email is reserved; after a crash it is retried once this passes' }),
-  NOTIFY_SMTP_TIMEOUT_MS: wholeNumber(1)({ default: 15_000, desc: 'Connection, greeting and socket timeout of one SMTP attempt' }),
+  NOTIFY_LEASE_MS: milliseconds(MIN_LEASE_MS)({
+    default: 60_000,
+    desc: 'How long a claimed email is reserved (renewed every third of it while it is sent); after a crash it is retried once this passes',
+  }),
+  NOTIFY_SMTP_TIMEOUT_MS: milliseconds(1)({ default: 15_000, desc: 'Connection, greeting and socket timeout of one SMTP attempt' }),
   NOTIFY_MAX_EVENT_AGE_MS: wholeNumber(0)({
     default: 7 * 24 * 3_600_000,
     desc: 'Events older than this notify nobody (a replay from the start must not mail everyone again); 0 = no limit',

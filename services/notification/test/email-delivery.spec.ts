@@ -338,7 +338,7 @@ describe('exactly one email per (event, recipient, channel)', () => {
       subject: 'Invitation',
       text: 'Get Started',
       html: '<p>Get Started</p>',
-      // Not due for the worker's own scan: only the claim below takes them.
+      // Not due for the worker's own scan: only the claims below (as of two hours on) take them.
       nextAttemptAt: new Date(now + 3_600_000),
       read: false,
       createdAt: new Date(now),
@@ -351,7 +351,10 @@ describe('exactly one email per (event, recipient, channel)', () => {
     ]);
     const ids = ['u-a', 'u-b', 'u-c'].map((u) => `${eventId}:${u}:EMAIL`);
 
-    const claimed = await service.app.get(DeliverEmailUseCase).claimManyById(ids, 0);
+    // Not due now: a claim by id takes nothing before its time. Two hours on, it takes them.
+    expect(await service.app.get(DeliverEmailUseCase).claimManyById(ids, 0)).toEqual([]);
+    const later = new Date(now + 2 * 3_600_000);
+    const claimed = await service.app.get(DeliverEmailUseCase).claimManyById(ids, 0, later);
 
     expect(claimed.map((m) => m._id).sort()).toEqual(ids.slice(0, 2));
     expect(new Set(claimed.map((m) => m.leaseToken)).size).toBe(1);
@@ -362,7 +365,7 @@ describe('exactly one email per (event, recipient, channel)', () => {
       ['SENDING', 1, false],
     ]);
     expect(stored[2].leaseToken).toBe('another-worker');
-    expect(await service.app.get(DeliverEmailUseCase).claimManyById(ids, 0)).toEqual([]);
+    expect(await service.app.get(DeliverEmailUseCase).claimManyById(ids, 0, later)).toEqual([]);
     await messages().deleteMany({ _id: { $in: ids } });
   });
 

@@ -1,6 +1,6 @@
 import type { TopicAdmin } from '@lib/messaging';
 import type { NotificationConfig } from '../config';
-import { DeliveryWorker } from './delivery-worker';
+import { DeliveryWorker, deliveryShutdownWaitMs } from './delivery-worker';
 import type { ClaimedEmail, DeliverEmailUseCase, DeliveryOutcome } from './usecases/deliver-email.use-case';
 
 /** A unit test of the worker's scheduling, with the use case replaced by a recorder (no database, no SMTP). */
@@ -8,10 +8,26 @@ class RecordingDelivery {
   readonly claims: string[][] = [];
   readonly sending = new Map<string, () => void>();
   readonly sent: string[] = [];
+  /** Every email handed to execute(), in order. */
+  readonly executed: string[] = [];
+  readonly released: string[] = [];
+  /** Calls of claim() (the scan for due emails nobody queued). */
+  scans = 0;
+  /** What the scan finds, one per call; then nothing. */
+  readonly scanFinds: string[] = [];
+  /** While set, every claim waits for it (a claim in progress on the database). */
+  hold?: Promise<void>;
+  /** Claims of these ids fail (a database error). */
+  readonly failing = new Set<string>();
+  /** The outcome of every send when set: it ends at once with it. */
+  outcome?: DeliveryOutcome;
 
   async claimManyById(ids: string[], attempts: number): Promise<ClaimedEmail[]> {
     this.claims.push(ids);
-    return ids.map((id) => ({ _id: id, attempts: attempts + 1, leaseToken: 't' }) as unknown as ClaimedEmail);
+    await this.hold;
+    const failing = ids.find((id) => this.failing.has(id));
+    if (failing) throw new Error(`claim of ${failing} failed`);
+    return ids.map((id) => claimed(id, attempts + 1));
   }
 
   async claimById(id: string): Promise<ClaimedEmail | null> {
@@ -19,10 +35,19 @@ class RecordingDelivery {
   }
 
   async claim(): Promise<ClaimedEmail | null> {
-    return null;
+    this.scans++;
+    await this.hold;
+    const id = this.scanFinds.shift();
+    return id ? claimed(id, 1) : null;
+  }
+
+  async release(emails: ClaimedEmail[]): Promise<void> {
+    this.released.push(...emails.map((e) => e._id));
   }
 
   execute(email: ClaimedEmail): Promise<DeliveryOutcome> {
+    this.executed.push(email._id);
+    if (this.outcome) return Promise.resolve(this.outcome);
     return new Promise((resolve) =>
       this.sending.set(email._id, () => {
         this.sending.delete(email._id);
@@ -37,12 +62,26 @@ class RecordingDelivery {
   }
 }
 
-const settle = () => new Promise((resolve) => setTimeout(resolve, 10));
+const claimed = (id: string, attempts: number) => ({ _id: id, attempts, leaseToken: 't' }) as unknown as ClaimedEmail;
 
-function worker(concurrency: number): { worker: DeliveryWorker; delivery: RecordingDelivery } {
+const settle = (ms = 10) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+function worker(concurrency: number, settings: Partial<NotificationConfig> = {}): { worker: DeliveryWorker; delivery: RecordingDelivery } {
   const delivery = new RecordingDelivery();
   const topics = { ensureTopics: async () => undefined } as unknown as TopicAdmin;
-  const config = { NOTIFY_CONCURRENCY: concurrency, NOTIFY_POLL_INTERVAL_MS: 60_000 } as NotificationConfig;
+  const config = {
+    NOTIFY_CONCURRENCY: concurrency,
+    NOTIFY_POLL_INTERVAL_MS: 60_000,
+    NOTIFY_SMTP_TIMEOUT_MS: 15_000,
+    SHUTDOWN_TIMEOUT_MS: 20_000,
+    ...settings,
+  } as NotificationConfig;
   return { worker: new DeliveryWorker(delivery as unknown as DeliverEmailUseCase, topics, config), delivery };
 }
 
@@ -84,5 +123,129 @@ describe('DeliveryWorker', () => {
     await settle();
     expect(delivery.sent).toEqual(['only']);
     await w.onModuleDestroy();
+  });
+
+  it('at shutdown, releases what a claim in progress wins instead of sending it, and returns once that is done', async () => {
+    const { worker: w, delivery } = worker(4);
+    w.onApplicationBootstrap();
+    await settle(); // the first scan found nothing
+    const claim = deferred();
+    delivery.hold = claim.promise;
+    w.enqueue(['a', 'b'], 0);
+    await settle();
+    expect(delivery.claims).toEqual([['a', 'b']]);
+
+    let stopped = false;
+    const stopping = w.onModuleDestroy().then(() => (stopped = true));
+    await settle();
+    expect(stopped).toBe(false); // the claim in progress may still win emails: wait for it
+    claim.resolve();
+    await stopping;
+    expect(delivery.executed).toEqual([]);
+    expect(delivery.released).toEqual(['a', 'b']);
+    expect(w.busy).toBe(0);
+  });
+
+  it('at shutdown, releases what a scan in progress wins instead of sending it', async () => {
+    const { worker: w, delivery } = worker(4);
+    const scan = deferred();
+    delivery.hold = scan.promise;
+    delivery.scanFinds.push('abandoned');
+    w.onApplicationBootstrap();
+    await settle();
+    expect(delivery.scans).toBe(1);
+
+    const stopping = w.onModuleDestroy();
+    scan.resolve();
+    await stopping;
+    expect(delivery.executed).toEqual([]);
+    expect(delivery.released).toEqual(['abandoned']);
+  });
+
+  it('at shutdown, waits for the emails in flight to record their outcome, however many', async () => {
+    const { worker: w, delivery } = worker(4);
+    w.onApplicationBootstrap();
+    w.enqueue(['a', 'b', 'c'], 0);
+    await settle();
+    expect(w.busy).toBe(3);
+    let stopped = false;
+    const stopping = w.onModuleDestroy().then(() => (stopped = true));
+    delivery.finish(1);
+    await settle();
+    expect(stopped).toBe(false);
+    delivery.finish(2);
+    await stopping;
+    expect(delivery.sent.sort()).toEqual(['a', 'b', 'c']);
+    expect(delivery.claims).toEqual([['a', 'b', 'c']]); // nothing claimed after the stop
+  });
+
+  it('waits at shutdown as long as an SMTP attempt and its outcome write take, within the platform\'s SHUTDOWN_TIMEOUT_MS', () => {
+    const wait = (SHUTDOWN_TIMEOUT_MS: number, NOTIFY_SMTP_TIMEOUT_MS: number) =>
+      deliveryShutdownWaitMs({ SHUTDOWN_TIMEOUT_MS, NOTIFY_SMTP_TIMEOUT_MS } as NotificationConfig);
+    expect(wait(20_000, 15_000)).toBe(17_000); // the defaults: the attempt, 2 s for the write, 3 s left for the rest
+    expect(wait(60_000, 15_000)).toBe(17_000);
+    expect(wait(60_000, 40_000)).toBe(42_000);
+    expect(wait(10_000, 15_000)).toBe(7_500); // a quarter of a short budget left for the rest of the shutdown
+    expect(wait(2 ** 40, 2 ** 31 - 1)).toBe(2 ** 31 - 1); // never more than a timer holds
+  });
+
+  it('gives up waiting for a send that hangs once that wait is over (not after a fixed 10 s)', async () => {
+    const { worker: w, delivery } = worker(4, { SHUTDOWN_TIMEOUT_MS: 400, NOTIFY_SMTP_TIMEOUT_MS: 50 });
+    w.onApplicationBootstrap();
+    w.enqueue(['stuck'], 0);
+    await settle();
+    expect(delivery.sending.has('stuck')).toBe(true);
+    const started = Date.now();
+    await w.onModuleDestroy();
+    const waited = Date.now() - started;
+    expect(waited).toBeGreaterThanOrEqual(250); // 400 - 100
+    expect(waited).toBeLessThan(2_000);
+  });
+
+  it('never arms a retry timer above 2^31-1 ms (Node would fire it after 1 ms)', async () => {
+    const { worker: w, delivery } = worker(4);
+    delivery.outcome = { status: 'RETRY', retryInMs: 2 ** 31 - 1 };
+    w.onApplicationBootstrap();
+    w.enqueue(['later'], 0);
+    await settle(50);
+    expect(delivery.executed).toEqual(['later']);
+    expect(delivery.claims).toEqual([['later']]);
+    await w.onModuleDestroy();
+  });
+
+  it('starts what a group of claims won although another claim of the group failed', async () => {
+    const { worker: w, delivery } = worker(8);
+    w.enqueue(['a', 'b'], 0); // attempts known: one claim for both
+    w.enqueue(['x']); // attempts unknown: a claim of its own, which fails
+    delivery.failing.add('x');
+    w.onApplicationBootstrap();
+    await settle();
+    expect(delivery.claims).toEqual(expect.arrayContaining([['a', 'b'], ['x']]));
+    expect([...delivery.sending.keys()].sort()).toEqual(['a', 'b']);
+    expect(w.busy).toBe(2);
+    delivery.finish(2);
+    await settle();
+    await w.onModuleDestroy();
+  });
+
+  it('scans for due emails nobody queued at least once per poll tick, also while queued emails fill every slot', async () => {
+    const { worker: w, delivery } = worker(4, { NOTIFY_POLL_INTERVAL_MS: 30 });
+    w.enqueue(Array.from({ length: 500 }, (_, i) => `m${i}`), 0);
+    delivery.scanFinds.push('abandoned');
+    w.onApplicationBootstrap();
+    await settle();
+    expect(delivery.scans).toBeGreaterThanOrEqual(1);
+    expect(delivery.executed).toContain('abandoned');
+    const scansBefore = delivery.scans;
+    // Sustained load: every slot freed is filled again at once from the queue.
+    for (let i = 0; i < 20; i++) {
+      delivery.finish(delivery.sending.size);
+      await settle();
+    }
+    expect(delivery.scans - scansBefore).toBeGreaterThanOrEqual(3); // about 200 ms: 6 ticks
+    expect(delivery.claims.flat().length).toBeLessThan(500); // the queue never ran dry
+    const stopping = w.onModuleDestroy();
+    delivery.finish(delivery.sending.size);
+    await stopping;
   });
 });

@@ -2,13 +2,28 @@ import { TopicAdmin } from '@lib/messaging';
 import { CONFIG } from '@lib/platform';
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { Topics } from '@lib/contracts';
+import { MAX_TIMER_MS } from '../config';
 import type { NotificationConfig } from '../config';
 import { DELIVERY_DLQ_TOPIC } from './dead-letter';
 import { ClaimedEmail, DeliverEmailUseCase } from './usecases/deliver-email.use-case';
 
-const SHUTDOWN_WAIT_MS = 10_000;
 /** Under load, free slots are filled once a quarter of them are free (see fill). */
 const CLAIM_GROUP_DIVISOR = 4;
+/** At shutdown, what an email in flight may take beyond its SMTP attempt: recording its outcome. */
+const OUTCOME_WRITE_MS = 2_000;
+/** What the rest of the shutdown keeps of SHUTDOWN_TIMEOUT_MS (consumers, outbox flush, database): 3 s, or a quarter of it. */
+const SHUTDOWN_RESERVE_MS = 3_000;
+
+/**
+ * How long the worker waits at shutdown for the emails in flight: as long as an SMTP attempt can take
+ * (NOTIFY_SMTP_TIMEOUT_MS) and its outcome write, but no longer than the platform's SHUTDOWN_TIMEOUT_MS (after which
+ * the process exits with 1) allows, keeping 3 s of it (a quarter of a shorter one) for the rest of the shutdown.
+ */
+export function deliveryShutdownWaitMs(config: Pick<NotificationConfig, 'SHUTDOWN_TIMEOUT_MS' | 'NOTIFY_SMTP_TIMEOUT_MS'>): number {
+  const reserve = Math.min(SHUTDOWN_RESERVE_MS, Math.floor(config.SHUTDOWN_TIMEOUT_MS / 4));
+  const wait = Math.min(config.NOTIFY_SMTP_TIMEOUT_MS + OUTCOME_WRITE_MS, config.SHUTDOWN_TIMEOUT_MS - reserve);
+  return Math.max(0, Math.min(wait, MAX_TIMER_MS));
+}
 
 /**
  * The in-process email sender. It keeps up to NOTIFY_CONCURRENCY emails in flight, each claimed with a lease,
@@ -22,14 +37,19 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly inFlight = new Set<Promise<void>>();
   private readonly retryTimers = new Set<NodeJS.Timeout>();
   private poller?: NodeJS.Timeout;
-  private filling = false;
+  /** The fill() running, if any: at most one at a time. */
+  private filling?: Promise<void>;
   private again = false;
   /**
-   * Emails known to be due (created here, or whose retry time came), claimed by id before any scan, with the
-   * `attempts` they have when nothing happened to them since (0 when just created): then the claim need not read them.
+   * Emails known to be due (created here, or whose retry time came), claimed by id, with the `attempts` they have
+   * when nothing happened to them since (0 when just created): then the claim need not read them.
    */
   private readonly due = new Map<string, number | undefined>();
-  /** Look for due emails with the claim scan too (poll interval, start): other instances' and expired leases. */
+  /**
+   * Look for due emails with the claim scan too (set at start and on every poll tick, until a scan finds nothing):
+   * other instances' emails and expired leases. The next fill scans first, so that it runs at least once a tick
+   * even while the emails known to be due fill every free slot.
+   */
   private scan = true;
   private stopped = true;
 
@@ -41,6 +61,13 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnModuleDestroy {
 
   onApplicationBootstrap(): void {
     this.stopped = false;
+    const wait = deliveryShutdownWaitMs(this.config);
+    if (wait < this.config.NOTIFY_SMTP_TIMEOUT_MS + OUTCOME_WRITE_MS) {
+      this.logger.warn(
+        `SHUTDOWN_TIMEOUT_MS (${this.config.SHUTDOWN_TIMEOUT_MS}) leaves ${wait} ms at shutdown for the emails in flight, less than an SMTP ` +
+          `attempt may take (NOTIFY_SMTP_TIMEOUT_MS ${this.config.NOTIFY_SMTP_TIMEOUT_MS} + ${OUTCOME_WRITE_MS}): one cut short is sent again after its lease`,
+      );
+    }
     this.poller = setInterval(() => {
       this.scan = true;
       this.kick();
@@ -51,9 +78,11 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnModuleDestroy {
   }
 
   /**
-   * Stop claiming, and let the emails in flight finish and record their outcome before the database closes.
-   * The wait is bounded: an email still in an SMTP exchange after it keeps its lease and is retried (with the same
-   * Message-ID) by the next instance once the lease expires.
+   * Stop claiming, and let the emails in flight finish and record their outcome before the database closes. A claim
+   * in progress is waited for too: what it wins is given back (due at once, the attempt not counted) rather than
+   * sent, and nothing starts after this began. The wait is bounded (`deliveryShutdownWaitMs`): an email still in an
+   * SMTP exchange after it keeps its lease and is retried (with the same Message-ID) by the next instance once the
+   * lease expires.
    */
   async onModuleDestroy(): Promise<void> {
     this.stopped = true;
@@ -61,11 +90,19 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnModuleDestroy {
     this.retryTimers.forEach(clearTimeout);
     this.retryTimers.clear();
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      Promise.allSettled([...this.inFlight]),
-      new Promise((resolve) => (timer = setTimeout(resolve, SHUTDOWN_WAIT_MS))),
-    ]);
+    const deadline = new Promise<void>((resolve) => (timer = setTimeout(resolve, deliveryShutdownWaitMs(this.config))));
+    await Promise.race([this.drained(), deadline]);
     clearTimeout(timer);
+    if (this.filling || this.inFlight.size > 0) {
+      this.logger.warn(`stopping with ${this.inFlight.size} email(s) still in flight: each is retried once its lease expires`);
+    }
+  }
+
+  /** Resolves once no fill() runs and no email is in flight (a fill that was claiming may have added some). */
+  private async drained(): Promise<void> {
+    while (this.filling || this.inFlight.size > 0) {
+      await Promise.allSettled([this.filling, ...this.inFlight]);
+    }
   }
 
   get busy(): number {
@@ -88,16 +125,16 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnModuleDestroy {
       this.again = true;
       return;
     }
-    this.filling = true;
-    this.fill()
+    const filling = this.fill()
       .catch((error) => this.logger.warn(`claiming emails failed: ${(error as Error).message}; will retry`))
       .finally(() => {
-        this.filling = false;
+        this.filling = undefined;
         if (this.again) {
           this.again = false;
           this.kick();
         }
       });
+    this.filling = filling;
   }
 
   private async fill(): Promise<void> {
@@ -108,19 +145,41 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnModuleDestroy {
       // Busy: wait until a group of slots is free and fill them together (one claim for the group, and their
       // recipients looked up with one query) rather than one by one as each send ends.
       if (room <= 0 || (room < group && this.inFlight.size > 0)) return;
-      const claimed = await this.claimDue(room);
-      if (claimed.length === 0 && this.scan) {
+      const claimed: ClaimedEmail[] = [];
+      // The scan first: under sustained load the emails known to be due would take every free slot.
+      if (this.scan) {
         const found = await this.deliver.claim();
         if (found) claimed.push(found);
         else this.scan = false;
+        // Stopped while the claim ran: what it won goes back rather than out, since nobody waits for it any more.
+        if (this.stopped) return this.release(claimed);
       }
-      if (claimed.length === 0 && this.due.size === 0) return;
+      const { won, failed } = await this.claimDue(room - claimed.length);
+      claimed.push(...won);
+      if (this.stopped) return this.release(claimed);
       for (const email of claimed) this.start(email);
+      if (failed) throw failed;
+      if (claimed.length === 0 && this.due.size === 0) return;
     }
   }
 
-  /** Up to `room` of the emails known to be due: those whose attempts are known claimed in groups, the others one by one. */
-  private async claimDue(room: number): Promise<ClaimedEmail[]> {
+  /** Gives back claims won after the stop: due again at once, their attempt not counted (another instance takes them). */
+  private async release(claimed: ClaimedEmail[]): Promise<void> {
+    if (claimed.length === 0) return;
+    try {
+      await this.deliver.release(claimed);
+      this.logger.log(`stopping: gave back ${claimed.length} email(s) claimed as the worker stopped`);
+    } catch (error) {
+      this.logger.warn(`stopping: giving back ${claimed.length} claimed email(s) failed (${(error as Error).message}); retried once their lease expires`);
+    }
+  }
+
+  /**
+   * Up to `room` of the emails known to be due: those whose attempts are known claimed in groups, the others one by
+   * one. A claim that fails does not cost the others what they won; its emails are left to the scan (they are due,
+   * or SENDING under a lease nobody holds if the failure hid a write, taken again once it expires).
+   */
+  private async claimDue(room: number): Promise<{ won: ClaimedEmail[]; failed?: unknown }> {
     const known = new Map<number, string[]>();
     const unknown: string[] = [];
     let taken = 0;
@@ -131,14 +190,16 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnModuleDestroy {
       else if (known.has(attempts)) known.get(attempts)!.push(id);
       else known.set(attempts, [id]);
     }
-    const claims = await Promise.all([
+    const claims = await Promise.allSettled([
       ...[...known].map(([attempts, ids]) => this.deliver.claimManyById(ids, attempts)),
       ...unknown.map(async (id) => {
         const claimed = await this.deliver.claimById(id);
         return claimed ? [claimed] : [];
       }),
     ]);
-    return claims.flat();
+    const won = claims.flatMap((claim) => (claim.status === 'fulfilled' ? claim.value : []));
+    const failed = claims.find((claim): claim is PromiseRejectedResult => claim.status === 'rejected')?.reason;
+    return { won, failed };
   }
 
   private start(claimed: ClaimedEmail): void {
@@ -157,10 +218,14 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnModuleDestroy {
 
   private kickIn(ms: number, id: string, attempts: number): void {
     if (this.stopped) return;
-    const timer = setTimeout(() => {
-      this.retryTimers.delete(timer);
-      this.enqueue([id], attempts);
-    }, ms + 5);
+    // Never above what a timer holds: Node fires a longer one after 1 ms (the claim would then find it not due).
+    const timer = setTimeout(
+      () => {
+        this.retryTimers.delete(timer);
+        this.enqueue([id], attempts);
+      },
+      Math.min(ms + 5, MAX_TIMER_MS),
+    );
     timer.unref();
     this.retryTimers.add(timer);
   }

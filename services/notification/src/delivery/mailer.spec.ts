@@ -77,6 +77,49 @@ describe('isPermanentSmtpFailure, on the errors nodemailer really gives', () => 
     expect(isPermanentSmtpFailure(data)).toBe(true);
   });
 
+  it('retries a sender refused at MAIL FROM (553/550 sender not owned: the configured sender, the same for every email)', async () => {
+    for (const code of [553, 550]) {
+      const error = await failureFrom({
+        authOptional: true,
+        onMailFrom: (_address, _session, callback) => callback(refusal('Sender address rejected: not owned by user mailer@example.com', code)),
+      });
+      expect(error).toMatchObject({ code: 'EENVELOPE', command: 'MAIL FROM', responseCode: code });
+      expect(isPermanentSmtpFailure(error)).toBe(false);
+    }
+  });
+
+  it('retries a policy or relay refusal (5.7.x, 5.2.0 SendAsDenied) of a recipient or of the data: a misconfiguration, not this email', async () => {
+    // The enhanced status code as the server's own text (a real server's choice, not smtp-server's mapping).
+    const relay = await failureFrom({
+      authOptional: true,
+      hideENHANCEDSTATUSCODES: true,
+      onRcptTo: (_address, _session, callback) => callback(refusal('5.7.1 Relaying denied', 550)),
+    });
+    expect(relay).toMatchObject({ code: 'EENVELOPE', command: 'RCPT TO', responseCode: 550, response: '550 5.7.1 Relaying denied' });
+    expect(isPermanentSmtpFailure(relay)).toBe(false);
+
+    const sendAs = await failureFrom({
+      authOptional: true,
+      hideENHANCEDSTATUSCODES: true,
+      onData: (stream, _session, callback) => {
+        stream.resume();
+        stream.on('end', () => callback(refusal('5.2.0 STOREDRV.Submission.Exception:SendAsDeniedException.MapiExceptionSendAsDenied', 554)));
+      },
+    });
+    expect(sendAs).toMatchObject({ code: 'EMESSAGE', command: 'DATA', responseCode: 554 });
+    expect(isPermanentSmtpFailure(sendAs)).toBe(false);
+  });
+
+  it('still gives up on a mailbox refused at RCPT TO with 550 5.1.1', async () => {
+    const error = await failureFrom({
+      authOptional: true,
+      hideENHANCEDSTATUSCODES: true,
+      onRcptTo: (_address, _session, callback) => callback(refusal('5.1.1 No such user here', 550)),
+    });
+    expect(error).toMatchObject({ code: 'EENVELOPE', command: 'RCPT TO', responseCode: 550, response: '550 5.1.1 No such user here' });
+    expect(isPermanentSmtpFailure(error)).toBe(true);
+  });
+
   it('retries a recipient deferred with 4xx', async () => {
     const error = await failureFrom({
       authOptional: true,
@@ -98,6 +141,21 @@ describe('isPermanentSmtpFailure, by code', () => {
     expect(isPermanentSmtpFailure(failure('EMESSAGE', 503))).toBe(false);
     expect(isPermanentSmtpFailure(failure('EENVELOPE', 530))).toBe(false);
     expect(isPermanentSmtpFailure(failure('EENVELOPE', 452))).toBe(false);
+  });
+
+  it('retries a 5xx at MAIL FROM and a 5.7.x or 5.2.0 refusal whatever the stage; keeps RCPT TO mailbox refusals permanent', () => {
+    const refused = (code: string, command: string, response: string) =>
+      Object.assign(new Error(response), { code, command, response, responseCode: Number(response.slice(0, 3)) });
+    expect(isPermanentSmtpFailure(refused('EENVELOPE', 'MAIL FROM', '553 5.7.1 Sender address rejected: not owned by user'))).toBe(false);
+    expect(isPermanentSmtpFailure(refused('EENVELOPE', 'MAIL FROM', '550 Sender not allowed'))).toBe(false);
+    expect(isPermanentSmtpFailure(refused('EENVELOPE', 'RCPT TO', '550 5.7.1 Relaying denied'))).toBe(false);
+    expect(isPermanentSmtpFailure(refused('EENVELOPE', 'RCPT TO', '554 5.7.1 <ann@contoso.example.com>: Relay access denied'))).toBe(false);
+    expect(isPermanentSmtpFailure(refused('EMESSAGE', 'DATA', '554 5.2.0 STOREDRV.Submission.Exception:SendAsDeniedException'))).toBe(false);
+    expect(isPermanentSmtpFailure(refused('EMESSAGE', 'DATA', '550-5.7.26 Unauthenticated email is not accepted\r\n550 5.7.26 from this domain'))).toBe(false);
+    expect(isPermanentSmtpFailure(refused('EENVELOPE', 'RCPT TO', '550 5.1.1 <ann@contoso.example.com>: Recipient address rejected: User unknown'))).toBe(true);
+    expect(isPermanentSmtpFailure(refused('EENVELOPE', 'RCPT TO', '553 5.1.3 Bad recipient address syntax'))).toBe(true);
+    expect(isPermanentSmtpFailure(refused('EENVELOPE', 'RCPT TO', '550 Mailbox unavailable'))).toBe(true);
+    expect(isPermanentSmtpFailure(refused('EMESSAGE', 'DATA', '552 5.3.4 Message size exceeds fixed limit'))).toBe(true);
   });
 
   it('retries session failures whatever their reply code', () => {

@@ -76,14 +76,37 @@ const MESSAGE_STAGE_CODES = new Set(['EENVELOPE', 'EMESSAGE']);
 const SESSION_REPLIES = new Set([503, 530]);
 
 /**
- * Permanent only when the server refused this message or its recipient (a 5xx answer to MAIL FROM, RCPT TO or the
- * data: no such mailbox, message refused): retrying cannot help. nodemailer also puts the server's reply code on
- * session failures (EAUTH 535 after a password rotation, 530, a greeting refused, 503 on a pooled connection):
- * those concern every email alike and are retried with backoff, as are 4xx answers, refused connections and
- * timeouts.
+ * The enhanced status code (RFC 3463) at the start of a server's reply, e.g. "5.7.1" in "550 5.7.1 Relaying denied"
+ * (or "550-5.7.1 ..." on a multi-line reply); undefined when the server sends none.
+ */
+function enhancedStatus(response: unknown): string | undefined {
+  if (typeof response !== 'string') return undefined;
+  return /^\d{3}[ -]([245]\.\d{1,3}\.\d{1,3})(?![\d.])/.exec(response)?.[1];
+}
+
+/**
+ * Enhanced status codes of refusals that concern the sender or the relay rather than the message: 5.7.x, security
+ * or policy (550 5.7.1 Relaying denied, 550 5.7.26 unauthenticated sender domain, 5.7.8 credentials), and 5.2.0 (554
+ * 5.2.0 SendAsDenied: this account may not send as MAIL_FROM_ADDRESS).
+ */
+function isSenderOrPolicyRefusal(status: string | undefined): boolean {
+  return status !== undefined && (status.startsWith('5.7.') || status === '5.2.0');
+}
+
+/**
+ * Permanent only when the server refused this message or its recipient (a 5xx answer to RCPT TO or to the data: no
+ * such mailbox, message refused): retrying cannot help. Every email goes out with the same sender over the same
+ * account, so what concerns the sender or the session concerns every email alike, and ends once the configuration is
+ * fixed: those are retried with backoff (and FAILED after NOTIFY_MAX_ATTEMPTS if nobody fixes it), as are 4xx answers,
+ * refused connections and timeouts. They are:
+ *  - any refusal of MAIL FROM (553/550 sender not owned by the account, sender domain refused);
+ *  - a policy or relay refusal at any stage, told by its enhanced status code: 5.7.x (550 5.7.1 Relaying denied) and
+ *    5.2.0 (554 5.2.0 SendAsDenied);
+ *  - 503 and 530 at the message stage, and the session failures nodemailer also puts a reply code on (EAUTH 535
+ *    after a password rotation, a greeting or EHLO refused).
  */
 export function isPermanentSmtpFailure(error: unknown): boolean {
-  const e = error as { code?: unknown; responseCode?: unknown } | null | undefined;
+  const e = error as { code?: unknown; responseCode?: unknown; command?: unknown; response?: unknown } | null | undefined;
   const code = e?.responseCode;
   return (
     typeof e?.code === 'string' &&
@@ -91,7 +114,9 @@ export function isPermanentSmtpFailure(error: unknown): boolean {
     typeof code === 'number' &&
     code >= 500 &&
     code < 600 &&
-    !SESSION_REPLIES.has(code)
+    !SESSION_REPLIES.has(code) &&
+    e.command !== 'MAIL FROM' &&
+    !isSenderOrPolicyRefusal(enhancedStatus(e.response))
   );
 }
 

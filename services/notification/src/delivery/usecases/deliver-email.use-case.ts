@@ -86,8 +86,12 @@ export class DeliverEmailUseCase {
    * looks the email up instead of scanning every message, as the `$or` filter of `claim()` makes it do.
    *
    * `attempts`, when the caller knows the email is due with that many attempts (it just created it, or recorded a
-   * retry whose time has come): the guard alone decides, without the read. Only a claim changes `attempts`, and
-   * every other change of a waiting email follows a claim.
+   * retry whose time has come): the guard alone decides, without the read. Only a claim changes `attempts` (a
+   * release undoes its own claim's), and every other change of a waiting email follows a claim. The claim must also
+   * find the email due (`nextAttemptAt <= now`): a timer that fires early, or a caller that is wrong, must not send
+   * an email before its time. That condition is not in the filter, which would then no longer be the keys of an index
+   * (mongo-java-server would scan every message for each new email); a claim never changes `nextAttemptAt`, so the
+   * email it returns tells, and one that was not due is given back at once, as it was (see `undoEarlyClaims`).
    */
   async claimById(id: string, attempts?: number, now = new Date()): Promise<ClaimedEmail | null> {
     let guard: { attempts: number } | { leaseToken: string } = { attempts: attempts ?? 0 };
@@ -103,7 +107,11 @@ export class DeliverEmailUseCase {
       this.claimUpdate(leaseToken, now),
       { returnDocument: 'after' },
     );
-    return claimed ? claimedEmail(claimed as unknown as Message, leaseToken) : null;
+    if (!claimed) return null;
+    const email = claimedEmail(claimed as unknown as Message, leaseToken);
+    if (attempts === undefined) return email;
+    const [due] = await this.undoEarlyClaims([email], now);
+    return due ?? null;
   }
 
   /**
@@ -111,7 +119,12 @@ export class DeliverEmailUseCase {
    * one bulkWrite of updates guarded by `{ _id, attempts }` each (exactly the keys of an index: a lookup on every
    * server, where `{ _id: { $in }, attempts }` made mongo-java-server scan) gives them one new lease token, and one
    * find by `_id` reads them; those with this token are the ones this call claimed, the others were claimed by
-   * someone else meanwhile. Two commands for the group instead of one per email.
+   * someone else meanwhile. Two commands for the group instead of one per email. Those not due yet are given back
+   * (see `claimById`).
+   *
+   * When the bulkWrite fails (a lost reply, a write error on one of them) some of its updates may have been applied:
+   * the emails are read back all the same, and those this token holds are returned, so that none waits SENDING under
+   * a lease nobody works on until it expires. It fails only when it holds none of them.
    */
   async claimManyById(ids: string[], attempts: number, now = new Date()): Promise<ClaimedEmail[]> {
     if (ids.length === 1) {
@@ -120,16 +133,67 @@ export class DeliverEmailUseCase {
     }
     const leaseToken = randomUUID();
     const claim = this.claimUpdate(leaseToken, now);
-    const result = await this.messages.collection.bulkWrite(
-      ids.map((id) => ({ updateOne: { filter: { _id: id, attempts } as never, update: claim } })),
-      { ordered: false },
-    );
-    if (result.modifiedCount === 0) return [];
+    let failure: { error: unknown } | undefined;
+    try {
+      const result = await this.messages.collection.bulkWrite(
+        ids.map((id) => ({ updateOne: { filter: { _id: id, attempts } as never, update: claim } })),
+        { ordered: false },
+      );
+      if (result.modifiedCount === 0) return [];
+    } catch (error) {
+      failure = { error };
+    }
     const read = await Promise.all(ids.map((id) => this.byId.load(id)));
-    return read.filter((message) => message?.leaseToken === leaseToken).map((message) => claimedEmail(message!, leaseToken));
+    const claimed = read.filter((message) => message?.leaseToken === leaseToken).map((message) => claimedEmail(message!, leaseToken));
+    if (failure) {
+      if (claimed.length === 0) throw failure.error;
+      this.logger.warn(`claiming ${ids.length} emails failed (${(failure.error as Error).message}); ${claimed.length} of them were claimed all the same`);
+    }
+    return this.undoEarlyClaims(claimed, now);
   }
 
-  /** What every claim writes: SENDING under a new lease, one more attempt. */
+  /**
+   * Gives claimed emails back without sending them (the worker is stopping): due at once, for this or any instance,
+   * and without the attempt their claim counted, since none was made. Guarded by the lease token, exactly the keys of
+   * an index: an email whose lease expired and was taken over meanwhile is left to its new holder. Waiting emails are
+   * PENDING before their first attempt and RETRY after, as `failed()` leaves them.
+   */
+  async release(emails: ClaimedEmail[], now = new Date()): Promise<void> {
+    await this.unclaim(emails, now);
+  }
+
+  /**
+   * The emails of a known-attempts claim that were due; the others (a claim never changes `nextAttemptAt`) are
+   * released at once with their `nextAttemptAt` kept, as if the claim had not happened.
+   */
+  private async undoEarlyClaims(claimed: ClaimedEmail[], now: Date): Promise<ClaimedEmail[]> {
+    const early = claimed.filter((email) => !email.nextAttemptAt || +email.nextAttemptAt > +now);
+    if (early.length === 0) return claimed;
+    this.logger.warn(`${early.map((e) => e._id).join(', ')}: claimed by id before their next attempt is due; given back`);
+    // Not at the cost of the due ones: an email this fails to give back is taken again once its lease expires.
+    await this.unclaim(early).catch((error) => this.logger.warn(`giving back early claims failed: ${(error as Error).message}`));
+    return claimed.filter((email) => !early.includes(email));
+  }
+
+  /** Undoes claims this worker holds: waiting again, one attempt less, due at `dueAt` (unchanged when absent). */
+  private async unclaim(emails: ClaimedEmail[], dueAt?: Date): Promise<void> {
+    if (emails.length === 0) return;
+    await this.messages.collection.bulkWrite(
+      emails.map((email) => ({
+        updateOne: {
+          filter: { _id: email._id, leaseToken: email.leaseToken } as never,
+          update: {
+            $set: { status: email.attempts > 1 ? 'RETRY' : 'PENDING', ...(dueAt && { nextAttemptAt: dueAt }) },
+            $unset: { leaseToken: 1, leaseUntil: 1 },
+            $inc: { attempts: -1 },
+          },
+        },
+      })),
+      { ordered: false },
+    );
+  }
+
+  /** What every claim writes: SENDING under a new lease, one more attempt. Never `nextAttemptAt` (see `claimById`). */
   private claimUpdate(leaseToken: string, now: Date) {
     return {
       $set: { status: 'SENDING', leaseToken, leaseUntil: new Date(now.getTime() + this.config.NOTIFY_LEASE_MS) },

@@ -1,0 +1,147 @@
+import type { EventOutbox } from '@lib/messaging';
+import { randomUUID } from 'node:crypto';
+import mongoose, { Connection, Model } from 'mongoose';
+import type { NotificationConfig } from '../src/config';
+import type { DeliveryMetrics } from '../src/delivery/delivery-metrics';
+import type { Mailer } from '../src/delivery/mailer';
+import { DeliverEmailUseCase } from '../src/delivery/usecases/deliver-email.use-case';
+import { Message, MessageSchema } from '../src/messages/message.schema';
+import type { RecipientDirectory } from '../src/recipients/recipient-directory';
+
+/**
+ * The claims of DeliverEmailUseCase against the real database server of the run (no broker, no SMTP): what a claim
+ * takes, what a release gives back, and what a group claim returns when its write fails.
+ */
+let connection: Connection;
+let messages: Model<Message>;
+let deliver: DeliverEmailUseCase;
+
+beforeAll(async () => {
+  connection = await mongoose
+    .createConnection(process.env.MONGO_URL!, { dbName: `notification_claims_${randomUUID().slice(0, 8)}`, directConnection: true, serverSelectionTimeoutMS: 10_000 })
+    .asPromise();
+  messages = connection.model(Message.name, MessageSchema);
+  await messages.init();
+  const config = { NOTIFY_LEASE_MS: 60_000 } as NotificationConfig;
+  deliver = new DeliverEmailUseCase(messages, {} as Mailer, {} as EventOutbox, {} as RecipientDirectory, {} as DeliveryMetrics, config);
+});
+
+afterAll(async () => {
+  await connection?.dropDatabase().catch(() => undefined);
+  await connection?.close();
+});
+
+afterEach(() => jest.restoreAllMocks());
+
+type Stored = Record<string, unknown> & { _id: string };
+
+async function insert(fields: Partial<Record<string, unknown>>): Promise<string> {
+  const id = `${randomUUID()}:u-${randomUUID().slice(0, 8)}:EMAIL`;
+  await messages.collection.insertOne({
+    _id: id as never,
+    channel: 'EMAIL',
+    partnerId: 'p-claims',
+    userId: 'u-claims',
+    email: 'ann@contoso.example.com',
+    causationEventId: randomUUID(),
+    causationEventType: 'InvitationIssued',
+    correlationId: randomUUID(),
+    template: 'invitation',
+    subject: 'Invitation',
+    text: 'Get Started',
+    html: '<p>Get Started</p>',
+    read: false,
+    createdAt: new Date(),
+    status: 'PENDING',
+    attempts: 0,
+    nextAttemptAt: new Date(),
+    ...fields,
+  });
+  return id;
+}
+
+const stored = async (id: string) => (await messages.collection.findOne({ _id: id as never })) as unknown as Stored;
+const inAnHour = () => new Date(Date.now() + 3_600_000);
+
+describe('claims by id with known attempts', () => {
+  it('take nothing whose nextAttemptAt has not come, and leave it as it was; once it has come they take it', async () => {
+    const nextAttemptAt = inAnHour();
+    const waiting = [await insert({ nextAttemptAt }), await insert({ nextAttemptAt })];
+    const retry = await insert({ status: 'RETRY', attempts: 2, nextAttemptAt, lastError: 'EENVELOPE 451' });
+    const before = await Promise.all([...waiting, retry].map(stored));
+
+    expect(await deliver.claimManyById(waiting, 0)).toEqual([]);
+    expect(await deliver.claimById(waiting[0], 0)).toBeNull();
+    expect(await deliver.claimById(retry, 2)).toBeNull();
+    expect(await Promise.all([...waiting, retry].map(stored))).toEqual(before);
+
+    const later = new Date(nextAttemptAt.getTime() + 1);
+    const group = await deliver.claimManyById(waiting, 0, later);
+    expect(group.map((m) => m._id).sort()).toEqual([...waiting].sort());
+    expect(await deliver.claimById(retry, 2, later)).toMatchObject({ _id: retry, status: 'SENDING', attempts: 3 });
+  });
+
+  it('take what is due as before', async () => {
+    const due = [await insert({}), await insert({})];
+    const claimed = await deliver.claimManyById(due, 0);
+    const byId = (a: { _id: string }, b: { _id: string }) => a._id.localeCompare(b._id);
+    expect(claimed.sort(byId).map((m) => [m._id, m.status, m.attempts])).toEqual([...due].sort().map((id) => [id, 'SENDING', 1]));
+    expect(await deliver.claimById(await insert({}), 0)).toMatchObject({ status: 'SENDING', attempts: 1 });
+  });
+});
+
+describe('release', () => {
+  it('gives claimed emails back, due now, without counting the attempt the claim counted', async () => {
+    const fresh = [await insert({}), await insert({})];
+    const retry = await insert({ status: 'RETRY', attempts: 3, nextAttemptAt: new Date(Date.now() - 60_000), lastError: 'ETIMEDOUT' });
+    const claimed = [...(await deliver.claimManyById(fresh, 0)), (await deliver.claimById(retry))!];
+    expect(claimed).toHaveLength(3);
+
+    const released = Date.now();
+    await deliver.release(claimed);
+
+    for (const id of fresh) {
+      const email = await stored(id);
+      expect(email).toMatchObject({ status: 'PENDING', attempts: 0 });
+      expect(email).not.toHaveProperty('leaseToken');
+      expect(email).not.toHaveProperty('leaseUntil');
+      expect(+(email.nextAttemptAt as Date)).toBeLessThanOrEqual(Date.now());
+      expect(+(email.nextAttemptAt as Date)).toBeGreaterThanOrEqual(released - 1_000);
+    }
+    expect(await stored(retry)).toMatchObject({ status: 'RETRY', attempts: 3, lastError: 'ETIMEDOUT' });
+    // Due again at once, with the attempts the worker knows: the next claim by id takes them.
+    expect((await deliver.claimManyById(fresh, 0)).map((m) => m.attempts)).toEqual([1, 1]);
+  });
+
+  it('changes nothing once the lease is someone else\'s', async () => {
+    const id = await insert({});
+    const claimed = (await deliver.claimById(id, 0))!;
+    // The lease expired and another worker took the email over.
+    await messages.collection.updateOne({ _id: id as never }, { $set: { leaseToken: 'another-worker' }, $inc: { attempts: 1 } });
+    const before = await stored(id);
+    await deliver.release([claimed]);
+    expect(await stored(id)).toEqual(before);
+  });
+});
+
+describe('a group claim whose write fails', () => {
+  it('still returns what it won, read back by its lease token', async () => {
+    const ids = [await insert({}), await insert({})];
+    const bulkWrite = messages.collection.bulkWrite.bind(messages.collection);
+    jest.spyOn(messages.collection, 'bulkWrite').mockImplementation((async (...args: Parameters<typeof bulkWrite>) => {
+      await bulkWrite(...args);
+      throw Object.assign(new Error('connection reset after the write (the reply was lost)'), { name: 'MongoNetworkError' });
+    }) as never);
+    const claimed = await deliver.claimManyById(ids, 0);
+    expect(claimed.map((m) => m._id).sort()).toEqual([...ids].sort());
+    expect(new Set(claimed.map((m) => m.leaseToken)).size).toBe(1);
+    expect((await stored(ids[0])).leaseToken).toBe(claimed[0].leaseToken);
+  });
+
+  it('fails when it won nothing, so that the worker reports it', async () => {
+    const ids = [await insert({}), await insert({})];
+    jest.spyOn(messages.collection, 'bulkWrite').mockRejectedValue(new Error('not primary') as never);
+    await expect(deliver.claimManyById(ids, 0)).rejects.toThrow('not primary');
+    expect((await stored(ids[0])).status).toBe('PENDING');
+  });
+});
