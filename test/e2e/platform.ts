@@ -58,6 +58,11 @@ export class Platform {
     return `${service}-e2e-${this.run}`;
   }
 
+  /** The MongoDB database of a service (on `MONGO_URL`). */
+  database(service: ServiceName): string {
+    return `${service.replace(/-/g, '_')}_e2e_${this.run}`;
+  }
+
   async start(): Promise<this> {
     buildServices();
     await this.smtp.start();
@@ -122,7 +127,7 @@ export class Platform {
     return {
       ...Object.fromEntries([...common, ...own[service]].map((name) => [name, this.env[name]])),
       PORT: String(this.ports.get(service)),
-      MONGO_DB: `${service.replace(/-/g, '_')}_e2e_${this.run}`,
+      MONGO_DB: this.database(service),
       KAFKA_GROUP_ID: this.groupId(service),
       ...this.options.env?.[service],
     };
