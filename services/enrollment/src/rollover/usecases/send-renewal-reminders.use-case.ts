@@ -73,9 +73,10 @@ export class SendRenewalReminders {
       const now = new Date();
       const operations = [];
       for (const enrollment of batch) {
-        if (!wasCompleted(enrollment) && !enrollment.evaluatedAt) continue; // only invited: the invitation reminds
+        const completed = wasCompleted(enrollment);
+        if (!completed && !enrollment.evaluatedAt) continue; // only invited: the invitation reminds
         summary.examined++;
-        const decision: RenewalDecision = wasCompleted(enrollment) ? ctx.decide(enrollment) : unfinishedReminder(fiscalYear, enrollment, enrollment.missing as MissingPayoutItem[]);
+        const decision: RenewalDecision = completed ? ctx.decide(enrollment) : unfinishedReminder(fiscalYear, enrollment, enrollment.missing as MissingPayoutItem[]);
         // Continued with no action either way: renewed, or in validation of a profile revision (ENROLLED once approved).
         if (decision.outcome === 'RENEWED' || decision.outcome === 'VALIDATING') {
           summary.onTrack++;
@@ -83,7 +84,7 @@ export class SendRenewalReminders {
         }
         const next: Enrollment = { ...enrollment, version: enrollment.version + 1 };
         const event = this.events.event('EnrollmentRenewalAtRisk', next, {
-          extra: { reasons: decision.reasons, missing: decision.missing, fiscalYearEndsAt: endsAt, kind: wasCompleted(enrollment) ? 'WILL_NOT_CONTINUE' : 'NOT_COMPLETED' },
+          extra: { reasons: decision.reasons, missing: decision.missing, fiscalYearEndsAt: endsAt, kind: completed ? 'WILL_NOT_CONTINUE' : 'NOT_COMPLETED' },
           eventId: deterministicId('renewal-at-risk', enrollment._id, fiscalYear),
         });
         operations.push({
