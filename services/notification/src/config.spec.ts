@@ -49,10 +49,11 @@ describe('notification settings', () => {
     for (const name of ['NOTIFY_MAX_ATTEMPTS', 'MAIL_FROM_ADDRESS', 'NOTIFY_CONCURRENCY', 'NOTIFY_MAX_EVENT_AGE_MS']) expect(message).toContain(name);
   });
 
-  it('refuses a lease shorter than 5 s: it is renewed every third of it, and must not lapse during a send', () => {
-    expect(refusal({ NOTIFY_LEASE_MS: '1' })).toMatch(/NOTIFY_LEASE_MS \(must be a whole number of milliseconds from 5000 to 2147483647\)/);
+  it('refuses a lease shorter than 15 s: it is renewed every third of it, and must not lapse during a send', () => {
+    expect(refusal({ NOTIFY_LEASE_MS: '1' })).toMatch(/NOTIFY_LEASE_MS \(must be a whole number of milliseconds from 15000 to 2147483647\)/);
     expect(refusal({ NOTIFY_LEASE_MS: '4999' })).toContain('NOTIFY_LEASE_MS');
-    expect(load({ NOTIFY_LEASE_MS: '5000' }).NOTIFY_LEASE_MS).toBe(5_000);
+    expect(load({ NOTIFY_LEASE_MS: '15000' }).NOTIFY_LEASE_MS).toBe(15_000);
+    expect(refusal({ NOTIFY_LEASE_MS: '14999' })).toMatch(/NOTIFY_LEASE_MS/);
     expect(load({}).NOTIFY_LEASE_MS).toBe(60_000);
   });
 

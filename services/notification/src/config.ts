@@ -5,11 +5,13 @@ import { email, makeValidator, str, url } from 'envalid';
 export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
- * The shortest NOTIFY_LEASE_MS. The lease of an email in an SMTP exchange is renewed every third of it (at least every
- * second), so from 5 s on it is always renewed three times before it would lapse: a slow database answer to one
- * renewal does not let another worker take the email over mid-send and send it again.
+ * The shortest NOTIFY_LEASE_MS. The lease of an email in an SMTP exchange is renewed every third of it, counted from
+ * when the send starts, while the lease runs from the claim (a group claim and a recipient lookup come first). At
+ * 15 s a renewal is due every 5 s: the first one has seconds of slack for a slow claim and a slow database answer,
+ * and a failed renewal still leaves the next before the lease lapses (another worker would then take the email over
+ * mid-send and send it again).
  */
-export const MIN_LEASE_MS = 5_000;
+export const MIN_LEASE_MS = 15_000;
 
 /** A delay in ms that a Node timer can hold: a whole number from `min` to MAX_TIMER_MS. */
 const milliseconds = (min: number) =>

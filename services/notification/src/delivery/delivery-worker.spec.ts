@@ -248,4 +248,23 @@ describe('DeliveryWorker', () => {
     delivery.finish(delivery.sending.size);
     await stopping;
   });
+
+  it('scans at most once per poll tick while emails are queued, even when every scan finds one (a burst)', async () => {
+    const { worker: w, delivery } = worker(4, { NOTIFY_POLL_INTERVAL_MS: 60_000 });
+    w.enqueue(Array.from({ length: 500 }, (_, i) => `m${i}`), 0);
+    // In a burst the scan finds emails too (the queued ones are due in the database as well).
+    delivery.scanFinds.push(...Array.from({ length: 500 }, (_, i) => `s${i}`));
+    w.onApplicationBootstrap();
+    await settle();
+    for (let i = 0; i < 20; i++) {
+      delivery.finish(delivery.sending.size);
+      await settle();
+    }
+    // One tick (the first): one scan, not one before every group of freed slots.
+    expect(delivery.scans).toBe(1);
+    expect(delivery.claims.flat().length).toBeGreaterThan(40); // the queue kept the slots busy
+    const stopping = w.onModuleDestroy();
+    delivery.finish(delivery.sending.size);
+    await stopping;
+  });
 });

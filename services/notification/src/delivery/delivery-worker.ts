@@ -150,7 +150,10 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnModuleDestroy {
       if (this.scan) {
         const found = await this.deliver.claim();
         if (found) claimed.push(found);
-        else this.scan = false;
+        // Once per poll tick while emails are queued here (a scan finds those too, and they are claimed by id below:
+        // scanning before every group would read the collection for each one in a burst); with none queued, on
+        // while it finds some (other instances' emails, abandoned leases).
+        if (!found || this.due.size > 0) this.scan = false;
         // Stopped while the claim ran: what it won goes back rather than out, since nobody waits for it any more.
         if (this.stopped) return this.release(claimed);
       }
