@@ -9,6 +9,7 @@ import { LoggerModule } from 'nestjs-pino';
 import { AuthGuard } from './auth/auth.guard';
 import { JWKS_KEY_SOURCE, JwtVerifier } from './auth/jwt-verifier';
 import { baseConfigSpec, CONFIG, loadConfig } from './config/config';
+import { ModelsReady } from './database/models-ready';
 import { logSlowCommands } from './database/slow-commands';
 import { HealthController } from './health/health.controller';
 import { ProblemFilter } from './http/problem.filter';
@@ -112,6 +113,7 @@ export class PlatformModule implements NestModule {
         JwtVerifier,
         BackgroundWork,
         IdempotencyRetention,
+        ModelsReady,
         { provide: APP_GUARD, useClass: AuthGuard },
         { provide: APP_FILTER, useClass: ProblemFilter },
         { provide: APP_PIPE, useFactory: createValidationPipe },

@@ -159,6 +159,9 @@ describe.each([
       const schema = new Schema({ _id: String, name: String, version: Number }, { versionKey: false });
       schema.plugin(outboxPlugin);
       const Widgets = conn.model('Widget', schema, `widgets_${persisted ? 'h2' : 'mem'}`);
+      // As services do before they write (ModelsReady in libs/platform): mongoose creates the collection and its
+      // indexes in the background, and on this server a write racing that creation can be lost.
+      await Widgets.init();
       await Widgets.deleteMany({});
       await Widgets.updateOne({ _id: 'w' }, { $set: { name: 'one', version: 1 }, $push: pushOutbox([entry('w1')]) }, { upsert: true });
       const plain = await Widgets.findById('w').lean();
