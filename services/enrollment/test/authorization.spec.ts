@@ -3,7 +3,7 @@
  * status. Roles reach the service only as identity events on the broker; tokens come from a real JWKS issuer.
  */
 import { OPERATOR_KEY } from '@lib/testing';
-import { approvedProfiles, call, CallerName, createProgram, createWorld, eligibility, eligibilityKnown, Harness, startHarness, World } from './support';
+import { approvedProfiles, call, CallerName, createProgram, eligibility, eligibilityKnown, Harness, withHarness, World } from './support';
 
 jest.setTimeout(120_000);
 
@@ -27,9 +27,8 @@ let w: World;
 let programId: string;
 let enrollmentId: string;
 
+withHarness((harness, world) => ((h = harness), (w = world)));
 beforeAll(async () => {
-  h = await startHarness();
-  w = await createWorld(h);
   programId = (await createProgram(h)).programId;
   await eligibility(h, w, programId, w.L1, true);
   await eligibilityKnown(h, programId, w.L1);
@@ -38,7 +37,6 @@ beforeAll(async () => {
   expect(enrolled.status).toBe(201);
   enrollmentId = enrolled.body.enrollmentId;
 });
-afterAll(() => h?.close());
 
 async function headersOf(caller: Caller): Promise<Record<string, string>> {
   const bearer = (token: string) => ({ authorization: `Bearer ${token}` });

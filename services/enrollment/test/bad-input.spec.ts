@@ -3,18 +3,13 @@
  * no event.
  */
 import { Topics } from '@lib/contracts';
-import { approvedProfiles, call, createProgram, createWorld, Harness, RULES, startHarness, waitForEnrollmentEvent, World } from './support';
+import { approvedProfiles, call, createProgram, Harness, RULES, waitForEnrollmentEvent, withHarness, World } from './support';
 
 jest.setTimeout(120_000);
 
 let h: Harness;
 let w: World;
-
-beforeAll(async () => {
-  h = await startHarness();
-  w = await createWorld(h);
-});
-afterAll(() => h?.close());
+withHarness((harness, world) => ((h = harness), (w = world)));
 
 const fields = (body: { errors?: Array<{ field: string }> }) => (body.errors ?? []).map((e) => e.field);
 const validProgram = (programId: string) => ({ programId, name: 'Bad input', fiscalYear: 'FY27', requiresEligibility: false, payoutRules: RULES });

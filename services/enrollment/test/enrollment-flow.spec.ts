@@ -10,7 +10,6 @@ import {
   bankProfile,
   call,
   createProgram,
-  createWorld,
   defaultBankProfile,
   eligibility,
   eligibilityKnown,
@@ -19,9 +18,9 @@ import {
   issueInvitation,
   profileEvent,
   profileKnown,
-  startHarness,
   taxProfile,
   waitForEnrollmentEvent,
+  withHarness,
   World,
 } from './support';
 import { watchFromNow } from './kafka-group';
@@ -30,12 +29,7 @@ jest.setTimeout(120_000);
 
 let h: Harness;
 let w: World;
-
-beforeAll(async () => {
-  h = await startHarness();
-  w = await createWorld(h);
-});
-afterAll(() => h?.close());
+withHarness((harness, world) => ((h = harness), (w = world)));
 
 const enroll = async (programId: string, locationId: string, extra: Record<string, unknown> = {}, caller: 'admin' | 'adminOfOther' = 'admin') =>
   call(h, 'POST', '/v1/enrollments', { token: await w.token(caller), body: { programId, locationId, ...extra } });

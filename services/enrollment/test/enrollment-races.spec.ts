@@ -25,19 +25,18 @@ import {
   bankProfile,
   call,
   createProgram,
-  createWorld,
   defaultBankProfile,
   eligibility,
   eligibilityKnown,
-  issueInvitation,
   enrollmentEvents,
   Harness,
+  issueInvitation,
   profileEvent,
   profileKnown,
   RULES,
-  startHarness,
   taxProfile,
   waitForEnrollmentEvent,
+  withHarness,
   World,
 } from './support';
 
@@ -45,12 +44,7 @@ jest.setTimeout(120_000);
 
 let h: Harness;
 let w: World;
-
-beforeAll(async () => {
-  h = await startHarness();
-  w = await createWorld(h);
-});
-afterAll(() => h?.close());
+withHarness((harness, world) => ((h = harness), (w = world)));
 
 type Program = Awaited<ReturnType<typeof createProgram>>;
 

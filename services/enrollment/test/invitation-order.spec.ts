@@ -7,18 +7,13 @@
 import { createEnvelope, Envelope, Topics } from '@lib/contracts';
 import { eventually, groupCaughtUp } from '@lib/testing';
 import { randomUUID } from 'node:crypto';
-import { approvedProfiles, call, createProgram, createWorld, eligibility, eligibilityKnown, enrollmentEvents, enrollmentEventsSettled, Harness, issueInvitation, startHarness, World } from './support';
+import { approvedProfiles, call, createProgram, eligibility, eligibilityKnown, enrollmentEvents, enrollmentEventsSettled, Harness, issueInvitation, withHarness, World } from './support';
 
 jest.setTimeout(120_000);
 
 let h: Harness;
 let w: World;
-
-beforeAll(async () => {
-  h = await startHarness();
-  w = await createWorld(h);
-});
-afterAll(() => h?.close());
+withHarness((harness, world) => ((h = harness), (w = world)));
 
 type Program = Awaited<ReturnType<typeof createProgram>>;
 

@@ -20,7 +20,6 @@ import {
   bankProfile,
   call,
   createProgram,
-  createWorld,
   eligibility,
   eligibilityKnown,
   enrollmentEvents,
@@ -28,8 +27,8 @@ import {
   groupAtEnd,
   Harness,
   profileEvent,
-  startHarness,
   waitForEnrollmentEvent,
+  withHarness,
   World,
 } from './support';
 
@@ -37,12 +36,7 @@ jest.setTimeout(150_000);
 
 let h: Harness;
 let w: World;
-
-beforeAll(async () => {
-  h = await startHarness();
-  w = await createWorld(h);
-});
-afterAll(() => h?.close());
+withHarness((harness, world) => ((h = harness), (w = world)));
 
 const operator = (path: string, body: unknown) => call(h, 'POST', path, { operator: true, body });
 

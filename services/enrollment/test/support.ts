@@ -330,3 +330,16 @@ export async function enrollmentEventsSettled(h: Harness, filter: { programId: s
   const ids = new Set(sentinels.map((s) => s.eventId));
   await h.watch.waitFor((m) => m.topic === Topics.enrollments && ids.has(m.envelope?.eventId ?? ''), { count: ids.size });
 }
+
+/**
+ * The harness and world of a spec file: started before its tests, closed after them; `ready` receives them (the
+ * spec keeps them in its own `h` and `w`).
+ */
+export function withHarness(ready: (h: Harness, w: World) => void, env: Record<string, string> = {}): void {
+  let harness: Harness | undefined;
+  beforeAll(async () => {
+    harness = await startHarness(env);
+    ready(harness, await createWorld(harness));
+  });
+  afterAll(() => harness?.close());
+}
