@@ -225,3 +225,29 @@ export async function eventually<T>(check: () => Promise<T>, timeoutMs = 20_000,
     }
   }
 }
+
+/**
+ * Everything a service has written to the outboxes of the documents `filter` selects has reached `watch` on `topic`:
+ * those outboxes are empty (the relay removes an entry only once the broker acknowledged it), then a sentinel of a
+ * type nobody handles, published on the partition of each key, has come back through the watch (a partition is read
+ * in order). Waiting for some later event of the service instead would not do: the relay keeps one document's events
+ * in order, not strictly those of different documents. A negative check ("nothing more was published") made after
+ * this can fail; one made after a fixed pause may just be early.
+ */
+export async function outboxSettled(options: {
+  collection: { countDocuments(filter: Record<string, unknown>): Promise<number> };
+  filter: Record<string, unknown>;
+  kafka: TestKafka;
+  watch: TopicWatch;
+  topic: string;
+  keys: string[];
+}): Promise<void> {
+  const { collection, filter, kafka, watch, topic, keys } = options;
+  await eventually(async () => {
+    const unpublished = await collection.countDocuments({ ...filter, 'outbox.0': { $exists: true } });
+    if (unpublished) throw new Error(`${unpublished} document(s) still hold unpublished events`);
+  }, 30_000);
+  const sentinels = await Promise.all([...new Set(keys)].map((key) => kafka.publishEvent(topic, key, { type: 'TestSentinel', source: 'test', data: { key } })));
+  const ids = new Set(sentinels.map((s) => s.eventId));
+  await watch.waitFor((m) => m.topic === topic && ids.has(m.envelope?.eventId ?? ''), { count: ids.size, timeoutMs: 30_000 });
+}

@@ -5,7 +5,7 @@
  * their real topics, plus HTTP helpers.
  */
 import { ALL_TOPICS, PayoutRules, ProfileEvent, Role, Topics, UserSnapshot } from '@lib/contracts';
-import { bootService, eventually, OPERATOR_KEY, RunningService, TestIssuer, TestKafka, TopicWatch, uniqueName } from '@lib/testing';
+import { bootService, eventually, OPERATOR_KEY, outboxSettled, RunningService, TestIssuer, TestKafka, TopicWatch, uniqueName } from '@lib/testing';
 import { MongoClient } from 'mongodb';
 import { randomUUID } from 'node:crypto';
 import { AppModule } from '../src/app.module';
@@ -314,21 +314,9 @@ export async function waitForEnrollmentEvent(h: Harness, enrollmentId: string, t
   return h.watch.waitFor<any>((m) => m.topic === Topics.enrollments && m.envelope?.type === type && m.envelope?.data.enrollmentId === enrollmentId, { count });
 }
 
-/**
- * Everything the service has written about the enrollments `filter` selects (`{ programId }`, `{ locationId }`) has
- * reached the watch on enrollments.events.v1: their outboxes are empty (the relay removes an entry only once the
- * broker acknowledged it), then a sentinel of a type nobody handles, published on the partition of each key, has come
- * back through the watch (a partition is read in order). Waiting for some later event of the service instead would
- * not do: the relay keeps one document's events in order, not strictly those of different documents. A negative
- * check ("a rerun announced nothing") made after this can fail; one made after a fixed pause may just be early.
- */
-export async function enrollmentEventsSettled(h: Harness, filter: { programId: string } | { locationId: string }, keys: string[]): Promise<void> {
-  await eventually(async () => expect(await h.db.collection('enrollments').countDocuments({ ...filter, 'outbox.0': { $exists: true } })).toBe(0), 30_000);
-  const sentinels = await Promise.all(
-    [...new Set(keys)].map((key) => h.kafka.publishEvent(Topics.enrollments, key, { type: 'TestSentinel', source: 'test', data: { key } })),
-  );
-  const ids = new Set(sentinels.map((s) => s.eventId));
-  await h.watch.waitFor((m) => m.topic === Topics.enrollments && ids.has(m.envelope?.eventId ?? ''), { count: ids.size });
+/** Every event the service has written about the enrollments `filter` selects is on the watch (outboxSettled). */
+export function enrollmentEventsSettled(h: Harness, filter: { programId: string } | { locationId: string }, keys: string[]): Promise<void> {
+  return outboxSettled({ collection: h.db.collection('enrollments'), filter, kafka: h.kafka, watch: h.watch, topic: Topics.enrollments, keys });
 }
 
 /**

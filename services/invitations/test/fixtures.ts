@@ -1,5 +1,5 @@
 import { createEnvelope, Envelope, EnrollmentStatus, ProgramState, Role, Topics, UserSnapshot } from '@lib/contracts';
-import { bootService, eventually, ReceivedMessage, RunningService, TestIssuer, TestKafka, TopicWatch } from '@lib/testing';
+import { bootService, eventually, outboxSettled, ReceivedMessage, RunningService, TestIssuer, TestKafka, TopicWatch } from '@lib/testing';
 import { deadLetterTopic } from '@lib/contracts';
 import { getConnectionToken } from '@nestjs/mongoose';
 import type { Connection } from 'mongoose';
@@ -297,16 +297,9 @@ export class World {
    *    eligibility.decisions.v1, handled after the earlier ones) has become an invitation `viewer` can read: every
    *    earlier decision's write, with its outbox entries, is committed. That is DB state only: the outbox relay
    *    publishes those entries later, on its own.
-   * 2. The marker's own event (InvitationIssued, or AdminAssignmentRequested where the location has no Incentives
-   *    admin) is on the watch: same key, so same partition of invitations.events.v1.
-   * 3. The relay does not publish strictly in commit order across documents (libs/messaging outbox-relay.ts): one
-   *    document's entries go out in write order, but the documents read together go out in one send sorted by
-   *    `createdAt` (a millisecond tie keeps the order they were read in), and a document whose write lands more than
-   *    2 s after it was noted is left to the periodic scan. So seeing the marker does not prove an earlier document's event
-   *    went out before it. What is guaranteed is that an entry leaves its outbox only once the broker acknowledged
-   *    it: once no invitation of the location holds an entry, everything committed so far is in the partition, and
-   *    a sentinel published now on the same key comes after all of it. The watch reads a partition in order, so
-   *    once the sentinel is seen, so is everything before it.
+   * 2. Everything written so far is on the watch (outboxSettled: the outboxes drained, then a sentinel on the same
+   *    key). Seeing the marker's own event would not prove it: the relay keeps one document's events in order, not
+   *    strictly those of different documents.
    */
   async settle(viewer: TestUser, partner: TestPartner, locationId: string): Promise<void> {
     const programId = await this.program({ name: 'Marker' });
@@ -315,29 +308,16 @@ export class World {
       const invitations = await this.invitations(viewer, `?locationId=${encodeURIComponent(locationId)}`);
       expect(invitations.map((i) => i.programId)).toContain(programId);
     }, 30_000);
-    await this.watch.waitFor<InvitationEventData>(
-      (m) =>
-        m.topic === Topics.invitations &&
-        MARKER_TYPES.includes(m.envelope?.type ?? '') &&
-        m.envelope!.data.programId === programId &&
-        m.envelope!.data.locationId === locationId,
-      { timeoutMs: 30_000 },
-    );
-    const invitations = this.service.app.get<Connection>(getConnectionToken()).collection('invitations');
-    await eventually(async () => {
-      const unpublished = await invitations.countDocuments({ locationId, 'outbox.0': { $exists: true } });
-      if (unpublished) throw new Error(`${unpublished} invitation(s) of ${locationId} still hold unpublished events`);
-    }, 30_000);
-    const sentinel = await this.kafka.publishEvent(Topics.invitations, locationId, {
-      type: 'TestSentinel',
-      data: { locationId },
+    await outboxSettled({
+      collection: this.service.app.get<Connection>(getConnectionToken()).collection('invitations'),
+      filter: { locationId },
+      kafka: this.kafka,
+      watch: this.watch,
+      topic: Topics.invitations,
+      keys: [locationId],
     });
-    await this.watch.waitFor((m) => m.topic === Topics.invitations && m.envelope?.eventId === sentinel.eventId, { timeoutMs: 30_000 });
   }
 }
-
-/** What the marker's invitation publishes when it is written: issued to the location's admins, or waiting for one. */
-const MARKER_TYPES = ['InvitationIssued', 'AdminAssignmentRequested'];
 
 const CONSUMED_TOPICS = [Topics.identity, Topics.eligibility, Topics.programs, Topics.enrollments];
 

@@ -2,7 +2,6 @@ import {
   AdminAssignmentRequested,
   EnrollmentEvent,
   EnrollmentRenewalAtRisk,
-  EnrollmentRenewed,
   Envelope,
   InvitationIssued,
   NotificationChannel,
@@ -143,7 +142,7 @@ export class MessagePlanner {
     };
     // Continued by the fiscal-year rollover from that year (EnrollmentRenewed always; Validating, Rejected and
     // ActionRequired when the rollover created the enrollment so).
-    if (data.fromFiscalYear) context.fromFiscalYear = (data as EnrollmentRenewed).fromFiscalYear;
+    if (data.fromFiscalYear) context.fromFiscalYear = data.fromFiscalYear;
     // Back in validation after ENROLLED: a profile it uses was edited (SPEC 1, Enrollment 5), not a Submit.
     if (template === 'enrollment-validating') context.backToValidation = data.previousStatus === 'ENROLLED';
     if (template === 'enrollment-renewal-at-risk') {
