@@ -7,6 +7,7 @@ import type { Mailer } from '../src/delivery/mailer';
 import { DeliverEmailUseCase } from '../src/delivery/usecases/deliver-email.use-case';
 import { Message, MessageSchema } from '../src/messages/message.schema';
 import type { RecipientDirectory } from '../src/recipients/recipient-directory';
+import { waitingEmail } from './support/emails';
 
 /**
  * The claims of DeliverEmailUseCase against the real database server of the run (no broker, no SMTP): what a claim
@@ -36,28 +37,9 @@ afterEach(() => jest.restoreAllMocks());
 type Stored = Record<string, unknown> & { _id: string };
 
 async function insert(fields: Partial<Record<string, unknown>>): Promise<string> {
-  const id = `${randomUUID()}:u-${randomUUID().slice(0, 8)}:EMAIL`;
-  await messages.collection.insertOne({
-    _id: id as never,
-    channel: 'EMAIL',
-    partnerId: 'p-claims',
-    userId: 'u-claims',
-    email: 'ann@contoso.example.com',
-    causationEventId: randomUUID(),
-    causationEventType: 'InvitationIssued',
-    correlationId: randomUUID(),
-    template: 'invitation',
-    subject: 'Invitation',
-    text: 'Get Started',
-    html: '<p>Get Started</p>',
-    read: false,
-    createdAt: new Date(),
-    status: 'PENDING',
-    attempts: 0,
-    nextAttemptAt: new Date(),
-    ...fields,
-  });
-  return id;
+  const email = waitingEmail({ partnerId: 'p-claims', userId: 'u-claims', email: 'ann@contoso.example.com', ...fields });
+  await messages.collection.insertOne(email as never);
+  return email._id;
 }
 
 const stored = async (id: string) => (await messages.collection.findOne({ _id: id as never })) as unknown as Stored;

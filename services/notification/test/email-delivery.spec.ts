@@ -9,6 +9,7 @@ import { DeliverEmailUseCase } from '../src/delivery/usecases/deliver-email.use-
 import { CreateMessagesUseCase } from '../src/messages/usecases/create-messages.use-case';
 import { bootNotification } from './support/boot';
 import { addresses, SmtpTestServer } from '@lib/testing';
+import { waitingEmail } from './support/emails';
 import { decodeHtml, recipient, TestUser, World } from './support/world';
 
 jest.setTimeout(90_000);
@@ -373,34 +374,46 @@ describe('exactly one email per (event, recipient, channel)', () => {
     const world = new World(kafka, issuer, service);
     const [location] = await world.register('Relecloud');
     const gone = await world.deactivate(await world.user('Waited', [{ role: 'INCENTIVES_ADMIN', locationIds: [location] }]));
-    const eventId = randomUUID();
-    const id = `${eventId}:${gone.userId}:EMAIL`;
     // Created while they were active, and still waiting (a backlog, or a retry) when they were deactivated.
-    await messages().insertOne({
-      _id: id,
-      channel: 'EMAIL',
-      partnerId: world.partnerId,
-      userId: gone.userId,
-      email: gone.email,
-      causationEventId: eventId,
-      causationEventType: 'EnrollmentEnrolled',
-      correlationId: randomUUID(),
-      template: 'enrollment-enrolled',
-      subject: 'Enrolled',
-      text: 'Enrolled',
-      html: '<p>Enrolled</p>',
-      status: 'RETRY',
-      attempts: 1,
-      nextAttemptAt: new Date(),
-      read: false,
-      createdAt: new Date(),
-    });
+    const { _id: id } = await storeWaiting(world, gone);
     await eventually(async () => expect((await messages().findOne({ _id: id }))?.status).toBe('CANCELLED'));
     expect(smtp.to(gone.email)).toHaveLength(0);
     expect(smtp.attempts.get(gone.email)).toBeUndefined();
     expect(watch.find((m) => m.raw.includes(id))).toHaveLength(0);
   });
+
+  it('sends to the current address of a recipient whose email changed while the email waited, and records it', async () => {
+    const world = new World(kafka, issuer, service);
+    const [location] = await world.register('Relecloud');
+    const before = await world.user('Moved', [{ role: 'INCENTIVES_ADMIN', locationIds: [location] }]);
+    const after = await world.changeEmail(before, `moved-${randomUUID().slice(0, 8)}@fabrikam.example`);
+    // Created with the old address, and still waiting when the address changed.
+    const { _id: id } = await storeWaiting(world, before);
+    expect(await sent(id)).toMatchObject({ email: after.email, attempts: 2 });
+    expect(await messages().findOne({ _id: id })).toMatchObject({ status: 'SENT', email: after.email, displayName: after.displayName });
+    expect(smtp.to(after.email).map((m) => m.parsed.subject)).toEqual(['Enrolled']);
+    expect(smtp.attempts.get(before.email)).toBeUndefined();
+  });
 });
+
+/** An enrollment email for `user` stored as waiting (a retry due now), as if created before what the test changes. */
+async function storeWaiting(world: World, user: TestUser) {
+  const email = waitingEmail({
+    partnerId: world.partnerId,
+    userId: user.userId,
+    email: user.email,
+    displayName: user.displayName,
+    causationEventType: 'EnrollmentEnrolled',
+    template: 'enrollment-enrolled',
+    subject: 'Enrolled',
+    text: 'Enrolled',
+    html: '<p>Enrolled</p>',
+    status: 'RETRY',
+    attempts: 1,
+  });
+  await messages().insertOne(email as never);
+  return email;
+}
 
 describe('retries', () => {
   it('delivers exactly one email after the server refused the first attempts', async () => {

@@ -61,10 +61,15 @@ export class RecipientDirectory {
     return (await this.policy.companyAdmins(partnerId)).map(fromUser);
   }
 
-  /** True only for a user the view knows and knows to be deactivated. */
-  async isDeactivated(userId: string): Promise<boolean> {
+  /**
+   * Where an email waiting for `userId` goes now: `null` when the view knows the user as deactivated (they get
+   * nothing), else their current address and name, or the ones the email was created with when the view does not
+   * know the user (see `listed`). A backlog or a retry may outlast an address change.
+   */
+  async currentAddress(userId: string, created: { email: string; displayName?: string }): Promise<{ email: string; displayName?: string } | null> {
     const user = await this.policy.userById(userId);
-    return user?.active === false;
+    if (!user) return created;
+    return user.active ? { email: user.email, displayName: user.displayName } : null;
   }
 
   /** "Contoso Ltd (L123)" when the view knows the location, else its id. */

@@ -1,6 +1,7 @@
 import { Role, Topics, UserSnapshot } from '@lib/contracts';
 import { eventually, RunningService, TestIssuer, TestKafka } from '@lib/testing';
 import { randomUUID } from 'node:crypto';
+import { RecipientDirectory } from '../../src/recipients/recipient-directory';
 
 export interface TestUser extends UserSnapshot {
   token: string;
@@ -51,6 +52,16 @@ export class World {
     return { ...user, token };
   }
 
+  /** The user's email changes (a newer snapshot); returns when the service knows it. */
+  async changeEmail(user: TestUser, email: string): Promise<TestUser> {
+    const next: UserSnapshot = { ...stripToken(user), email, revision: user.revision + 1 };
+    await this.kafka.publishEvent(Topics.identity, this.partnerId, { type: 'UserUpdated', data: { user: next } });
+    await eventually(async () => {
+      if ((await addressNow(this.service, user.userId)) !== email) throw new Error(`${user.userId}: the view has not the new email yet`);
+    }, 30_000);
+    return { ...next, token: user.token };
+  }
+
   /** Deactivates the user (a newer snapshot), and waits until the service knows it. */
   async deactivate(user: TestUser): Promise<TestUser> {
     const next: UserSnapshot = { ...stripToken(user), active: false, revision: user.revision + 1 };
@@ -62,6 +73,11 @@ export class World {
     }, 30_000);
     return { ...next, token: user.token };
   }
+}
+
+/** The address the service would send a waiting email of `userId` to now (its recipient view). */
+export async function addressNow(service: RunningService, userId: string): Promise<string | undefined> {
+  return (await service.app.get(RecipientDirectory).currentAddress(userId, { email: 'unknown-to-the-view' }))?.email;
 }
 
 function stripToken(user: TestUser): UserSnapshot {

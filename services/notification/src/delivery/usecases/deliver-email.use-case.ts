@@ -207,15 +207,21 @@ export class DeliverEmailUseCase {
     return outcome;
   }
 
-  private async attempt(message: ClaimedEmail): Promise<DeliveryOutcome> {
-    if (await this.directory.isDeactivated(message.userId)) {
+  private async attempt(claimed: ClaimedEmail): Promise<DeliveryOutcome> {
+    const address = await this.directory.currentAddress(claimed.userId, claimed);
+    if (!address) {
       // Deactivated while the email waited (a retry, a backlog): they get nothing. Not a failure: no event.
-      const recorded = await this.record(message, {
+      const recorded = await this.record(claimed, {
         $set: { status: 'CANCELLED', lastError: 'recipient deactivated before delivery' },
         $unset: { leaseUntil: 1, leaseToken: 1, nextAttemptAt: 1 },
       });
       return recorded ? { status: 'CANCELLED' } : { status: 'LEASE_LOST' };
     }
+    // The address changed while the email waited (a backlog, a retry): it goes to the current one, and the
+    // outcome records where it went.
+    const moved = address.email !== claimed.email || (address.displayName ?? null) !== (claimed.displayName ?? null);
+    const message: ClaimedEmail = moved ? { ...claimed, email: address.email, displayName: address.displayName } : claimed;
+    const readdressed = moved ? { email: message.email, displayName: message.displayName ?? null } : {};
     const renew = this.keepLease(message);
     const timer = this.metrics.sendSeconds.startTimer();
     let sent: { ok: true; response: string } | { ok: false; error: unknown };
@@ -227,23 +233,23 @@ export class DeliverEmailUseCase {
       timer();
       await renew.stop();
     }
-    if (!sent.ok) return this.failed(message, sent.error);
+    if (!sent.ok) return this.failed(message, sent.error, readdressed);
     const recorded = await this.record(message, {
-      $set: { status: 'SENT', sentAt: new Date(), smtpResponse: sent.response.slice(0, 500) },
+      $set: { status: 'SENT', sentAt: new Date(), smtpResponse: sent.response.slice(0, 500), ...readdressed },
       $unset: { leaseUntil: 1, leaseToken: 1, nextAttemptAt: 1 },
       $push: pushOutbox([outcomeEvent(this.outbox, message, { attempts: message.attempts })]),
     });
     return recorded ? { status: 'SENT' } : { status: 'LEASE_LOST' };
   }
 
-  private async failed(message: ClaimedEmail, error: unknown): Promise<DeliveryOutcome> {
+  private async failed(message: ClaimedEmail, error: unknown, readdressed: Record<string, unknown>): Promise<DeliveryOutcome> {
     const reason = describeSmtpFailure(error);
     const permanent = isPermanentSmtpFailure(error);
     if (!permanent && message.attempts < this.config.NOTIFY_MAX_ATTEMPTS) {
       const retryInMs = retryDelay(message.attempts, this.config.NOTIFY_BACKOFF_MS, this.config.NOTIFY_BACKOFF_MAX_MS);
       this.logger.warn(`${message._id} attempt ${message.attempts} failed (${reason}); retry in ${retryInMs} ms`);
       const recorded = await this.record(message, {
-        $set: { status: 'RETRY', nextAttemptAt: new Date(Date.now() + retryInMs), lastError: reason },
+        $set: { status: 'RETRY', nextAttemptAt: new Date(Date.now() + retryInMs), lastError: reason, ...readdressed },
         $unset: { leaseUntil: 1, leaseToken: 1 },
       });
       return recorded ? { status: 'RETRY', retryInMs } : { status: 'LEASE_LOST' };
@@ -251,7 +257,7 @@ export class DeliverEmailUseCase {
     const failedAt = new Date();
     this.logger.error(`${message._id} failed after ${message.attempts} attempt(s)${permanent ? ' (permanent)' : ''}: ${reason}`);
     const recorded = await this.record(message, {
-      $set: { status: 'FAILED', failedAt, lastError: reason },
+      $set: { status: 'FAILED', failedAt, lastError: reason, ...readdressed },
       $unset: { leaseUntil: 1, leaseToken: 1, nextAttemptAt: 1 },
       $push: pushOutbox([
         outcomeEvent(this.outbox, message, { attempts: message.attempts, error: reason }),
