@@ -191,6 +191,10 @@ export class World {
 
   // ---- enrollments.events.v1 (key locationId) ----
 
+  /**
+   * An enrollment event as the enrollment service publishes it (the enrollment as it now is). `fiscalYear` defaults to
+   * FY; `fromFiscalYear` marks a continuation by the fiscal-year rollover.
+   */
   async enrollment(
     partner: TestPartner,
     locationId: string,
@@ -198,16 +202,20 @@ export class World {
     type: string,
     status: EnrollmentStatus,
     revision: number,
+    options: { fiscalYear?: string; previousStatus?: EnrollmentStatus; fromFiscalYear?: string } = {},
   ): Promise<void> {
+    const fiscalYear = options.fiscalYear ?? FY;
     await this.kafka.publishEvent(Topics.enrollments, locationId, {
       type,
       data: {
-        enrollmentId: `enr-${programId}-${locationId}`,
+        enrollmentId: `enr-${programId}-${locationId}-${fiscalYear}`,
         programId,
         partnerId: partner.partnerId,
         locationId,
-        fiscalYear: FY,
+        fiscalYear,
         status,
+        ...(options.previousStatus && { previousStatus: options.previousStatus }),
+        ...(options.fromFiscalYear && { fromFiscalYear: options.fromFiscalYear }),
         reasons: [],
         missing: [],
         revision,

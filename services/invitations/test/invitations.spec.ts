@@ -407,6 +407,124 @@ describe('fiscal years and program states', () => {
   });
 });
 
+describe('a location whose enrollment is continued into the new fiscal year (SPEC Enrollment rule 6)', () => {
+  type Partner = Awaited<ReturnType<typeof world.partner>>;
+  type User = Awaited<ReturnType<typeof world.user>>;
+
+  /** Every distinct announcement (issued, delivered, admin needed) of a program for a location, as "type fiscalYear". */
+  const announced = (programId: string, locationId: string): string[] =>
+    ['InvitationIssued', 'InvitationDelivered', 'AdminAssignmentRequested']
+      .flatMap((type) => world.events(type, forInvitation(programId, locationId)).map((m) => `${type} ${m.envelope!.data.fiscalYear}`))
+      .sort();
+  const overviewEntries = async (user: User, locationId: string, programId: string): Promise<string[]> => {
+    const location = (await world.overview(user)).find((l: { locationId: string }) => l.locationId === locationId);
+    return (location?.programs ?? [])
+      .filter((p: { programId: string }) => p.programId === programId)
+      .map((p: any) => `${p.fiscalYear} ${p.status} ${p.invitationState ?? '-'} [${p.actions}]`);
+  };
+  const noticesOf = async (user: User, programId: string) =>
+    (await world.notices(user)).filter((n) => n.programId === programId).map((n) => n.fiscalYear);
+
+  /** FY27: invited, then enrolled (Started, Validating, Enrolled), and the service has seen it all. */
+  async function enrolledInFy27(partner: Partner, global: User, locationId: string, programId: string): Promise<void> {
+    await world.decide(partner, locationId, programId, true, { fiscalYear: 'FY27' });
+    await world.waitEvent('InvitationIssued', forYear(programId, locationId, 'FY27'));
+    await world.enrollment(partner, locationId, programId, 'EnrollmentStarted', 'ACTION_REQUIRED', 1);
+    await world.enrollment(partner, locationId, programId, 'EnrollmentValidating', 'VALIDATING', 2, { previousStatus: 'ACTION_REQUIRED' });
+    await world.enrollment(partner, locationId, programId, 'EnrollmentEnrolled', 'ENROLLED', 3, { previousStatus: 'VALIDATING' });
+    await eventually(async () => {
+      const invitations = (await world.invitations(global, `?locationId=${locationId}`)).filter((i) => i.programId === programId);
+      expect(invitations.map((i) => `${i.fiscalYear} ${i.state}`)).toEqual(['FY27 ENROLLED']);
+    });
+  }
+
+  /**
+   * The FY28 decision (June), then the program moves to FY28 before the rollover ran. Once the move is seen (the FY27
+   * notice is no longer listed), the same decision again: handled after the move on the decisions' partition, so
+   * `settle` waits for its reconcile too.
+   */
+  async function moveToFy28(partner: Partner, admin: User, global: User, locationIds: string[], programId: string): Promise<void> {
+    for (const locationId of locationIds) await world.decide(partner, locationId, programId, true, { fiscalYear: 'FY28' });
+    await world.program({ programId, fiscalYear: 'FY28', revision: 2 });
+    await eventually(async () => expect(await noticesOf(admin, programId)).not.toContain('FY27'));
+    for (const locationId of locationIds) {
+      await world.decide(partner, locationId, programId, true, { fiscalYear: 'FY28' });
+      await world.settle(global, partner, locationId);
+    }
+  }
+
+  it('invites nobody for FY28 when the program moves before the rollover continued the FY27 enrollment; the renewal shows on the overview', async () => {
+    const partner = await world.partner(1);
+    const [l1] = partner.locationIds;
+    const global = await world.user(partner, [['GLOBAL_ADMIN', ['*']]], 'global');
+    const admin = await world.user(partner, [['INCENTIVES_ADMIN', [l1]]], 'admin');
+    const programId = await world.program({ fiscalYear: 'FY27' });
+    await world.known(global, [l1]);
+    await world.known(admin, [l1]);
+    await enrolledInFy27(partner, global, l1, programId);
+
+    await moveToFy28(partner, admin, global, [l1], programId);
+    expect(announced(programId, l1)).toEqual(['InvitationIssued FY27']);
+    expect(await noticesOf(admin, programId)).toEqual([]);
+    expect((await world.invitations(global, `?locationId=${l1}`)).filter((i) => i.programId === programId).map((i) => i.fiscalYear)).toEqual(['FY27']);
+
+    // The rollover continues it: EnrollmentRenewed for FY28. Still no invitation; the overview shows the enrollment.
+    await world.enrollment(partner, l1, programId, 'EnrollmentRenewed', 'ENROLLED', 1, { fiscalYear: 'FY28', fromFiscalYear: 'FY27' });
+    await eventually(async () => expect(await overviewEntries(admin, l1, programId)).toEqual(['FY27 Enrolled ENROLLED []', 'FY28 Enrolled - []']));
+    await world.settle(global, partner, l1);
+    expect(announced(programId, l1)).toEqual(['InvitationIssued FY27']);
+    expect(await noticesOf(admin, programId)).toEqual([]);
+    expect((await world.invitations(global, `?locationId=${l1}`)).filter((i) => i.programId === programId).map((i) => i.fiscalYear)).toEqual(['FY27']);
+  });
+
+  it('invites for FY28 once when the FY27 enrollment (ENROLLED, then back in validation) expires at the rollover instead', async () => {
+    const partner = await world.partner(1);
+    const [l1] = partner.locationIds;
+    const global = await world.user(partner, [['GLOBAL_ADMIN', ['*']]], 'global');
+    const admin = await world.user(partner, [['INCENTIVES_ADMIN', [l1]]], 'admin');
+    const programId = await world.program({ fiscalYear: 'FY27' });
+    await world.known(global, [l1]);
+    await world.known(admin, [l1]);
+    await enrolledInFy27(partner, global, l1, programId);
+    // A profile edit sends it back to validation: still completed, still continued by the rollover.
+    await world.enrollment(partner, l1, programId, 'EnrollmentValidating', 'VALIDATING', 4, { previousStatus: 'ENROLLED' });
+    await eventually(async () => expect(await overviewEntries(admin, l1, programId)).toEqual(['FY27 Validating enrollment ENROLLED []']));
+
+    await moveToFy28(partner, admin, global, [l1], programId);
+    expect(announced(programId, l1)).toEqual(['InvitationIssued FY27']);
+
+    // The rollover expires it (not continued): the FY28 decision invites now, once, also when the event comes again.
+    await world.enrollment(partner, l1, programId, 'EnrollmentExpired', 'EXPIRED', 5, { previousStatus: 'VALIDATING' });
+    const [issued] = await world.waitEvent('InvitationIssued', forYear(programId, l1, 'FY28'));
+    expect(issued.envelope!.data.recipients!.map((r) => r.userId)).toEqual([admin.userId]);
+    await eventually(async () => expect(await noticesOf(admin, programId)).toEqual(['FY28']));
+    await world.enrollment(partner, l1, programId, 'EnrollmentExpired', 'EXPIRED', 5, { previousStatus: 'VALIDATING' });
+    await eventually(async () => expect(await overviewEntries(admin, l1, programId)).toEqual(['FY27 Expired ENROLLED []', 'FY28 Invited ISSUED [ENROLL]']));
+    await world.settle(global, partner, l1);
+    expect(announced(programId, l1)).toEqual(['InvitationIssued FY27', 'InvitationIssued FY28']);
+  });
+
+  it('invites for FY28 as before a location never enrolled in FY27, and one whose FY27 enrollment was never completed', async () => {
+    const partner = await world.partner(2);
+    const [l1, l2] = partner.locationIds;
+    const global = await world.user(partner, [['GLOBAL_ADMIN', ['*']]], 'global');
+    const admin = await world.user(partner, [['INCENTIVES_ADMIN', ['*']]], 'admin');
+    const programId = await world.program({ fiscalYear: 'FY27' });
+    await world.known(global, [l1, l2]);
+    await world.known(admin, [l1, l2]);
+    // l2 started enrolling in FY27 and never completed.
+    await world.decide(partner, l2, programId, true, { fiscalYear: 'FY27' });
+    await world.enrollment(partner, l2, programId, 'EnrollmentStarted', 'ACTION_REQUIRED', 1);
+    await eventually(async () => expect(await overviewEntries(admin, l2, programId)).toEqual(['FY27 Action required ISSUED [ENROLL]']));
+
+    await moveToFy28(partner, admin, global, [l1, l2], programId);
+    await world.waitEvent('InvitationIssued', forYear(programId, l1, 'FY28'));
+    await world.waitEvent('InvitationIssued', forYear(programId, l2, 'FY28'));
+    expect(announced(programId, l1)).toEqual(['InvitationIssued FY28']);
+    expect(announced(programId, l2)).toEqual(['InvitationIssued FY27', 'InvitationIssued FY28']);
+  });
+});
+
 describe('dead letters', () => {
   it('dead-letters a malformed decision and processes the next decision for the same location', async () => {
     const partner = await world.partner(1);

@@ -1,6 +1,7 @@
 import { EnrollmentStatuses, ProgramStates } from '@lib/contracts';
 import { InvitationStates } from './invitation.schema';
-import { enrollmentChangeMovesInvitation, InvitationFacts, nextTransition, Person } from './invitation-rules';
+import { EnrollmentStatus } from '@lib/contracts';
+import { InvitationFacts, invitationsMovedBy, nextTransition, Person } from './invitation-rules';
 
 const FY = 'FY27';
 const ann: Person = { userId: 'ann', email: 'ann@example.com', displayName: 'Ann' };
@@ -125,41 +126,131 @@ describe('nextTransition', () => {
   });
 });
 
-describe('enrollmentChangeMovesInvitation', () => {
-  // Every combination of the other facts, so that a rule added later that reads another status fails here.
+describe('a location whose enrollment is continued into the new fiscal year', () => {
+  const fy28 = { eligible: true, reasons: [], fiscalYear: 'FY28' };
+  const program = { requiresEligibility: true, state: 'OPEN' as const, fiscalYear: 'FY28' };
+  const moved = (overrides: Partial<InvitationFacts> = {}) => facts({ decision: fy28, program, ...overrides });
+  const enrolledFy27 = { status: 'ENROLLED' as const, completed: true };
+
+  it('invites nobody while the previous year\'s enrollment was completed and has not ended', () => {
+    expect(nextTransition(moved({ previousYear: enrolledFy27 }))).toEqual({ kind: 'none', why: expect.stringContaining('continued by the rollover') });
+    expect(nextTransition(moved({ previousYear: enrolledFy27, admins: [] })).kind).toBe('none');
+    // ENROLLED once, sent back to validation by a profile edit (or its revision rejected): still continued.
+    for (const status of ['VALIDATING', 'ACTION_REQUIRED', 'INVITED'] as const) {
+      expect(nextTransition(moved({ previousYear: { status, completed: true } })).kind).toBe('none');
+    }
+    // Nothing delivered to a late admin of an invitation issued before the previous year was completed.
+    const issued = { state: 'ISSUED' as const, recipients: [{ userId: 'ann' }] };
+    expect(nextTransition(moved({ invitation: issued, admins: [ann, bob], previousYear: enrolledFy27 })).kind).toBe('none');
+    // Revoking and marking enrolled still apply.
+    expect(nextTransition(moved({ invitation: issued, previousYear: enrolledFy27, decision: { ...fy28, eligible: false } })).kind).toBe('revoke');
+    expect(nextTransition(moved({ invitation: issued, previousYear: enrolledFy27, enrollmentStatus: 'ENROLLED' })).kind).toBe('mark-enrolled');
+  });
+
+  it('invites as before when the previous year\'s enrollment was never completed, or has ended', () => {
+    expect(nextTransition(moved({ previousYear: null }))).toEqual({ kind: 'issue', recipients: [ann] });
+    for (const status of ['INVITED', 'ACTION_REQUIRED', 'VALIDATING', 'EXPIRED', 'INELIGIBLE'] as const) {
+      expect(nextTransition(moved({ previousYear: { status, completed: false } }))).toEqual({ kind: 'issue', recipients: [ann] });
+    }
+    for (const status of ['EXPIRED', 'INELIGIBLE', 'DISCONTINUED'] as const) {
+      expect(nextTransition(moved({ previousYear: { status, completed: true } }))).toEqual({ kind: 'issue', recipients: [ann] });
+    }
+  });
+
+  it('needs no invitation once the rollover continued the enrollment into the new year, unless it became ineligible', () => {
+    for (const status of ['ACTION_REQUIRED', 'VALIDATING'] as const) {
+      expect(nextTransition(moved({ enrollmentStatus: status, enrollmentContinued: true })).kind).toBe('none');
+      expect(nextTransition(moved({ enrollmentStatus: status, enrollmentContinued: true, previousYear: enrolledFy27 })).kind).toBe('none');
+    }
+    expect(nextTransition(moved({ enrollmentStatus: 'ENROLLED', enrollmentContinued: true, previousYear: enrolledFy27 })).kind).toBe('none');
+    // Enroll starts an INELIGIBLE enrollment again once eligible: the invitation leads there.
+    const again = { kind: 'issue', recipients: [ann] };
+    expect(nextTransition(moved({ enrollmentStatus: 'INELIGIBLE', enrollmentContinued: true, previousYear: enrolledFy27 }))).toEqual(again);
+  });
+});
+
+describe('invitationsMovedBy', () => {
+  const FY28 = 'FY28';
+  const previousYears: Array<InvitationFacts['previousYear']> = [
+    null,
+    ...EnrollmentStatuses.flatMap((status) => [true, false].map((completed) => ({ status, completed }))),
+  ];
+  // Every combination of the other facts, so that a rule added later that reads another fact fails here.
   const others: InvitationFacts[] = [];
   for (const invitation of [null, ...InvitationStates.map((state) => ({ state, recipients: [{ userId: 'ann' }] }))])
     for (const decision of [null, { eligible: true, reasons: [], fiscalYear: FY }, { eligible: false, reasons: ['no'], fiscalYear: FY }])
       for (const program of [
         null,
         ...ProgramStates.flatMap((state) =>
-          [true, false].flatMap((requiresEligibility) => [FY, 'FY28'].map((fiscalYear) => ({ requiresEligibility, state, fiscalYear }))),
+          [true, false].flatMap((requiresEligibility) => [FY, FY28].map((fiscalYear) => ({ requiresEligibility, state, fiscalYear }))),
         ),
       ])
         for (const admins of [[], [ann], [ann, bob]])
-          for (const locationKnown of [true, false]) others.push({ invitation, decision, program, admins, enrollmentStatus: null, locationKnown });
+          for (const locationKnown of [true, false])
+            for (const enrollmentContinued of [false, true])
+              others.push({ invitation, decision, program, admins, enrollmentStatus: null, enrollmentContinued, locationKnown });
+  const settled = (known: InvitationFacts) => nextTransition(known).kind === 'none';
+  const statuses: Array<EnrollmentStatus | undefined> = [undefined, ...EnrollmentStatuses];
 
-  it('is false only for changes that cannot alter the next transition, whatever else is known', () => {
-    const statuses = [undefined, ...EnrollmentStatuses];
+  it("skips only changes of an invitation's own enrollment that leave a settled invitation settled, whatever else is known", () => {
     let skipped = 0;
+    const unsettled: string[] = [];
     for (const previousStatus of statuses)
-      for (const status of EnrollmentStatuses) {
-        if (enrollmentChangeMovesInvitation({ status, previousStatus })) continue;
-        skipped += 1;
-        for (const known of others) {
-          expect(nextTransition({ ...known, enrollmentStatus: status })).toEqual(nextTransition({ ...known, enrollmentStatus: previousStatus ?? null }));
+      for (const status of EnrollmentStatuses)
+        for (const completed of [true, false]) {
+          if (invitationsMovedBy({ status, previousStatus }, { completed }).own) continue;
+          skipped += 1;
+          for (const known of others)
+            for (const previousYear of [null, { status: 'ENROLLED' as const, completed: true }]) {
+              const before = { ...known, previousYear, enrollmentStatus: previousStatus ?? null };
+              const after = nextTransition({ ...before, enrollmentStatus: status });
+              if (settled(before) && after.kind !== 'none') unsettled.push(`${previousStatus} -> ${status}: ${after.kind}`);
+            }
         }
-      }
+    expect([...new Set(unsettled)]).toEqual([]);
     // Started, Action required, Validating...: most changes skip the reconcile.
     expect(skipped).toBeGreaterThan(EnrollmentStatuses.length * 3);
   });
 
-  it('is true for entering and for leaving ENROLLED', () => {
-    expect(enrollmentChangeMovesInvitation({ status: 'ENROLLED', previousStatus: 'VALIDATING' })).toBe(true);
-    expect(enrollmentChangeMovesInvitation({ status: 'ENROLLED' })).toBe(true);
-    expect(enrollmentChangeMovesInvitation({ status: 'VALIDATING', previousStatus: 'ENROLLED' })).toBe(true);
-    expect(enrollmentChangeMovesInvitation({ status: 'ACTION_REQUIRED' })).toBe(false);
-    expect(enrollmentChangeMovesInvitation({ status: 'VALIDATING', previousStatus: 'ACTION_REQUIRED' })).toBe(false);
+  it("skips only changes of the previous year's enrollment that leave the next year's settled invitation settled", () => {
+    const withPrevious = (previousYear: InvitationFacts['previousYear']) =>
+      others.filter((known) => known.program?.fiscalYear === FY28 || known.program === null).map((known) => ({
+        ...known,
+        decision: known.decision && { ...known.decision, fiscalYear: FY28 },
+        previousYear,
+      }));
+    let skipped = 0;
+    const unsettled: string[] = [];
+    for (const before of previousYears)
+      for (const after of previousYears) {
+        // A change of the view: statuses move by events; `completed` is never taken back.
+        if (!after || (before?.completed && !after.completed)) continue;
+        const change = { status: after.status, previousStatus: before?.status };
+        if (invitationsMovedBy(change, { completed: after.completed }).nextYear) continue;
+        skipped += 1;
+        for (const known of withPrevious(before)) {
+          const next = nextTransition({ ...known, previousYear: after });
+          if (settled(known) && next.kind !== 'none') unsettled.push(`${JSON.stringify(before)} -> ${JSON.stringify(after)}: ${next.kind}`);
+        }
+      }
+    expect([...new Set(unsettled)]).toEqual([]);
+    expect(skipped).toBeGreaterThan(previousYears.length * 3);
+  });
+
+  it('reconciles the own invitation into and out of ENROLLED and into INELIGIBLE; the next year\'s when a completed enrollment ends', () => {
+    const moves = (status: EnrollmentStatus, previousStatus?: EnrollmentStatus, completed = false) =>
+      invitationsMovedBy({ status, previousStatus }, { completed });
+    expect(moves('ENROLLED', 'VALIDATING')).toEqual({ own: true, nextYear: false });
+    expect(moves('ENROLLED')).toEqual({ own: true, nextYear: false });
+    expect(moves('VALIDATING', 'ENROLLED', true)).toEqual({ own: true, nextYear: false });
+    expect(moves('INELIGIBLE', 'ACTION_REQUIRED')).toEqual({ own: true, nextYear: false });
+    expect(moves('ACTION_REQUIRED')).toEqual({ own: false, nextYear: false });
+    expect(moves('VALIDATING', 'ACTION_REQUIRED')).toEqual({ own: false, nextYear: false });
+    // The rollover: a completed enrollment that is not continued expires; an unfinished one held nothing.
+    expect(moves('EXPIRED', 'ENROLLED', true)).toEqual({ own: true, nextYear: true });
+    expect(moves('EXPIRED', 'VALIDATING', true)).toEqual({ own: false, nextYear: true });
+    expect(moves('EXPIRED', 'ACTION_REQUIRED', false)).toEqual({ own: false, nextYear: false });
+    expect(moves('DISCONTINUED', 'VALIDATING', true)).toEqual({ own: false, nextYear: true });
   });
 
   it('entering ENROLLED does move an invitation', () => {

@@ -16,6 +16,17 @@ export interface InvitationFacts {
   /** The program as last described (`fiscalYear`: the year Enroll enrolls in now); null until ProgramCreated arrived. */
   program: { requiresEligibility: boolean; state: ProgramState; fiscalYear: string } | null;
   enrollmentStatus: EnrollmentStatus | null;
+  /**
+   * Whether the enrollment of the invitation's year was made by the fiscal-year rollover continuing the previous
+   * year's (one of its events carried `fromFiscalYear`).
+   */
+  enrollmentContinued?: boolean;
+  /**
+   * The enrollment of the same program and location in the fiscal year before the invitation's, as the status view
+   * knows it (read only when the decision would invite): `completed` once it was ENROLLED (also when a profile edit
+   * or rejection sent it back since), as the rollover's notion of an enrollment it continues.
+   */
+  previousYear?: { status: EnrollmentStatus; completed: boolean } | null;
   /** Active Incentives admins of the location now (directly or through `*`). */
   admins: Person[];
   /**
@@ -39,14 +50,30 @@ export type Transition =
 
 const OPEN_STATES: InvitationState[] = ['AWAITING_ADMIN', 'ISSUED'];
 
+/** Enrollment statuses nothing continues from: expired at the rollover, ended by eligibility, program discontinued. */
+export const ENDED_STATUSES: readonly EnrollmentStatus[] = ['EXPIRED', 'INELIGIBLE', 'DISCONTINUED'];
+
 /**
- * Whether an enrollment status change can move an invitation. `nextTransition` looks only at whether the enrollment
- * is ENROLLED, so a change that neither enters nor leaves ENROLLED (Started, Action required, Validating...) cannot
- * change what reconciling decides, whatever else is known. `previousStatus` is the status the enrollment left, as the
- * event carries it: a redelivered "left ENROLLED" event still counts after the view already holds its status.
+ * Which invitations an enrollment status change can move (so reconciles), given the enrollment as the view holds it
+ * after the change (`completed`: ENROLLED once). `nextTransition` reads of an enrollment only whether it is
+ * ENROLLED, whether it is INELIGIBLE (Enroll starts it again: an invitation leads there, continued or not), and, for
+ * the next fiscal year's invitation, whether it was completed and has not ended (the rollover continues it). So:
+ *  - its own year's invitation, on entering or leaving ENROLLED and on entering INELIGIBLE;
+ *  - the next year's invitation, when a completed enrollment ends (EnrollmentExpired at the rollover, ...): the
+ *    next year's decision it held may invite now. Unfinished enrollments expiring at the rollover held nothing.
+ * Every other change (Started, Action required, Validating...: two of them for every first Enroll; a continuation
+ * that is not ENROLLED) can only hold an invitation that was not due, never make one due, so it only updates the
+ * overview, without the invitation's lock and reads. `previousStatus` is the status the enrollment left, as the event
+ * carries it: a redelivered "left ENROLLED" event still counts after the view already holds its status.
  */
-export function enrollmentChangeMovesInvitation(change: { status: EnrollmentStatus; previousStatus?: EnrollmentStatus }): boolean {
-  return change.status === 'ENROLLED' || change.previousStatus === 'ENROLLED';
+export function invitationsMovedBy(
+  change: { status: EnrollmentStatus; previousStatus?: EnrollmentStatus },
+  view: { completed: boolean },
+): { own: boolean; nextYear: boolean } {
+  return {
+    own: change.status === 'ENROLLED' || change.previousStatus === 'ENROLLED' || change.status === 'INELIGIBLE',
+    nextYear: ENDED_STATUSES.includes(change.status) && view.completed,
+  };
 }
 
 /**
@@ -71,6 +98,24 @@ export function whyNotInviting(
   if (enrollableNow(program, decision.fiscalYear)) return null;
   if (program.state !== 'OPEN') return `program is ${program.state}: nothing issued or delivered`;
   return `${decision.fiscalYear} is not the program's current fiscal year (${program.fiscalYear}): nothing issued or delivered`;
+}
+
+/**
+ * Why an eligible decision of the program's current fiscal year needs no invitation because the location's enrollment
+ * of that program is continued into that year with no action (SPEC, Enrollment rule 6), or null. Held while the
+ * previous year's enrollment was completed and has not ended (the rollover will continue it, or end it: then
+ * EnrollmentExpired reconciles this invitation), and once the rollover has continued it into this year. Nothing is
+ * issued or delivered, nobody is told; the decision is kept. An INELIGIBLE enrollment of this year is not held:
+ * Enroll starts it again once eligible, and the invitation is what leads there.
+ */
+export function whyContinued(facts: Pick<InvitationFacts, 'enrollmentStatus' | 'enrollmentContinued' | 'previousYear'>): string | null {
+  if (facts.enrollmentStatus === 'INELIGIBLE') return null;
+  if (facts.enrollmentContinued) return "continued from the previous fiscal year's enrollment by the rollover: no invitation";
+  const previous = facts.previousYear;
+  if (previous?.completed && !ENDED_STATUSES.includes(previous.status)) {
+    return "the previous fiscal year's enrollment was completed and is continued by the rollover: no invitation";
+  }
+  return null;
 }
 
 /**
@@ -100,6 +145,8 @@ export function nextTransition(facts: InvitationFacts): Transition {
   // Revoking (above) is right for any year and program state; inviting is not.
   const notNow = whyNotInviting(decision, program);
   if (notNow) return { kind: 'none', why: notNow };
+  const continued = whyContinued(facts);
+  if (continued) return { kind: 'none', why: continued };
 
   if (!facts.locationKnown) return { kind: 'none', why: "location not known as the decision's partner's yet: waits for identity" };
 

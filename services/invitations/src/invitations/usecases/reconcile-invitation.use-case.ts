@@ -3,6 +3,7 @@ import { EventOutbox } from '@lib/messaging';
 import { Injectable, Logger } from '@nestjs/common';
 import { InvitationLock } from '../invitation-lock';
 import { InvitationRepository } from '../invitation.repository';
+import { invitationId as idOf, previousFiscalYear } from '../invitation-ids';
 import { nextTransition, Person, Transition, whyNotInviting } from '../invitation-rules';
 import { ViewsRepository } from '../views/views.repository';
 import { DeliverInvitation } from './deliver-invitation.use-case';
@@ -50,13 +51,19 @@ export class ReconcileInvitation {
       const inviting = !!decision?.eligible && !!program?.requiresEligibility && !whyNotInviting(decision, program);
       const location = inviting ? await this.policy.locationById(key.locationId) : undefined;
       const locationKnown = location?.partnerId === key.partnerId;
-      const admins = inviting && locationKnown ? await this.admins(key.partnerId, key.locationId) : [];
+      const [admins, previousYear] = await Promise.all([
+        inviting && locationKnown ? this.admins(key.partnerId, key.locationId) : [],
+        // Whether the previous year's enrollment is continued into this one (then nobody is invited).
+        inviting ? this.views.enrollmentStatus(idOf({ ...key, fiscalYear: previousFiscalYear(key.fiscalYear) })) : null,
+      ]);
 
       const transition = nextTransition({
         invitation: current,
         decision,
         program,
         enrollmentStatus: enrollment?.status ?? null,
+        enrollmentContinued: !!enrollment?.continued,
+        previousYear: previousYear && { status: previousYear.status, completed: previousYear.status === 'ENROLLED' || !!previousYear.completed },
         admins,
         locationKnown,
       });

@@ -1,14 +1,16 @@
-import { EnrollmentEvent } from '@lib/contracts';
+import { EnrollmentEvent, nextFiscalYear } from '@lib/contracts';
 import { Injectable } from '@nestjs/common';
-import { enrollmentChangeMovesInvitation } from '../invitation-rules';
+import { invitationId } from '../invitation-ids';
+import { ENDED_STATUSES, invitationsMovedBy } from '../invitation-rules';
 import { ViewsRepository } from '../views/views.repository';
 import { ReconcileInvitation } from './reconcile-invitation.use-case';
 
 /**
  * An enrollment status (highest revision wins), shown on the overview. Once ENROLLED, the invitation is marked
- * enrolled and is never revoked here afterwards (the enrollment service handles a later loss of eligibility).
- * Only a change into or out of ENROLLED can move the invitation, so only those reconcile it: the others (two of them
- * for every first Enroll) just update the overview, without the invitation's lock and reads.
+ * enrolled and is never revoked here afterwards (the enrollment service handles a later loss of eligibility). A
+ * completed enrollment holds the next fiscal year's invitation (the rollover continues it); when it ends instead, that
+ * invitation is reconciled. Only the changes `invitationsMovedBy` names reconcile: the others (two of them for every
+ * first Enroll) just update the overview, without the invitation's lock and reads.
  */
 @Injectable()
 export class RecordEnrollmentStatus {
@@ -18,7 +20,14 @@ export class RecordEnrollmentStatus {
   ) {}
 
   async execute(enrollment: EnrollmentEvent): Promise<void> {
-    const invitationId = await this.views.recordEnrollment(enrollment);
-    if (enrollmentChangeMovesInvitation(enrollment)) await this.reconcile.execute(invitationId);
+    const id = await this.views.recordEnrollment(enrollment);
+    // Whether it was completed is read only for an enrollment that ends (one event per enrollment at most).
+    const completed = ENDED_STATUSES.includes(enrollment.status) && !!(await this.views.enrollmentStatus(id))?.completed;
+    const moved = invitationsMovedBy(enrollment, { completed });
+    if (moved.own) await this.reconcile.execute(id);
+    if (moved.nextYear) {
+      const { programId, locationId } = enrollment;
+      await this.reconcile.execute(invitationId({ programId, locationId, fiscalYear: nextFiscalYear(enrollment.fiscalYear) }));
+    }
   }
 }

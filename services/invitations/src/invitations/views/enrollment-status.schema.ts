@@ -13,6 +13,14 @@ export class EnrollmentStatusView {
   @Prop({ required: true }) fiscalYear!: string;
   @Prop({ required: true, type: String, enum: EnrollmentStatuses }) status!: EnrollmentStatus;
   @Prop({ required: true }) revision!: number;
+  /**
+   * ENROLLED once (an event had it as `status` or `previousStatus`), whatever it is now: the enrollment service's
+   * "completed" (`enrolledAt`), which the rollover continues into the next fiscal year. Set by any such event, also
+   * one older than the kept status, and never unset.
+   */
+  @Prop() completed?: boolean;
+  /** Made by the fiscal-year rollover continuing the previous year's enrollment (an event carried `fromFiscalYear`). */
+  @Prop() continued?: boolean;
 }
 
 export const EnrollmentStatusViewSchema = SchemaFactory.createForClass(EnrollmentStatusView);

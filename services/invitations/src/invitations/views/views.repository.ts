@@ -110,10 +110,17 @@ export class ViewsRepository {
     return this.programs.find({ requiresEligibility: false, state: 'OPEN' }).sort({ name: 1 }).lean<ProgramView[]>();
   }
 
-  /** Keeps the enrollment status with the highest revision. Returns the invitation id of its key. */
+  /**
+   * Keeps the enrollment status with the highest revision, and the marks no later event takes back (`completed`,
+   * `continued`) from any event that carries them, in whatever order they arrive. Returns the invitation id of its key.
+   */
   async recordEnrollment(enrollment: EnrollmentEvent): Promise<string> {
     const id = invitationId(enrollment);
-    await upsertIfNewer<EnrollmentStatusView>(this.enrollments.collection, id, {
+    const marks = {
+      ...((enrollment.status === 'ENROLLED' || enrollment.previousStatus === 'ENROLLED') && { completed: true }),
+      ...(enrollment.fromFiscalYear && { continued: true }),
+    };
+    const written = await upsertIfNewer<EnrollmentStatusView>(this.enrollments.collection, id, {
       replaces: (stored) => stored.revision < enrollment.revision,
       set: {
         enrollmentId: enrollment.enrollmentId,
@@ -123,8 +130,12 @@ export class ViewsRepository {
         fiscalYear: enrollment.fiscalYear,
         status: enrollment.status,
         revision: enrollment.revision,
+        ...marks,
       },
     });
+    // An older event than the kept status (or a redelivery): its marks still count. By `_id` alone (an index lookup
+    // on every server); the view document exists, this event or a newer one wrote it.
+    if (!written && Object.keys(marks).length) await this.enrollments.collection.updateOne({ _id: id } as never, { $set: marks });
     return id;
   }
 
