@@ -18,7 +18,7 @@
  * (0.1: 1,000 decisions, 10 s of steady load). BENCH_PHASES=burst,steady,enroll picks phases.
  * The last line printed is one JSON object with every figure.
  */
-import { ALL_TOPICS, createEnvelope, Topics } from '@lib/contracts';
+import { ALL_TOPICS, createEnvelope, fiscalYearOf, Topics } from '@lib/contracts';
 import { OPERATOR_KEY, resolveInfra, SmtpTestServer } from '@lib/testing';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -45,7 +45,8 @@ const SEED = process.env.BENCH_SEED ?? 'http';
 const BURST_TIMEOUT_MS = Number(process.env.BENCH_BURST_TIMEOUT_MS ?? Math.max(120_000, BURST * 60));
 /** Locations per partner (identity accepts at most 500 in one registration). */
 const LOCATIONS_PER_PARTNER = 500;
-const FISCAL_YEAR = 'FY27';
+/** Today's: Enroll refuses a program whose fiscal year is over. */
+const FISCAL_YEAR = fiscalYearOf(new Date());
 
 /**
  * Writes one decision costs in the whole pipeline, counting each document a write touches (a bulkWrite of k

@@ -1,5 +1,5 @@
 /** How outside systems and people reach the platform in the end-to-end tests: HTTP, Kafka and SMTP only. */
-import { Topics } from '@lib/contracts';
+import { fiscalYearOf, fiscalYearRange, nextFiscalYear, Topics } from '@lib/contracts';
 import { eventually, TestKafka } from '@lib/testing';
 import { randomUUID } from 'node:crypto';
 import type { ServiceName } from './platform';
@@ -15,6 +15,10 @@ export interface Answer<T = any> {
   body: T;
   headers: Headers;
 }
+
+/** Today's fiscal year, and the next: the journey's programs are in CURRENT_FY (Enroll refuses a year that is over). */
+export const CURRENT_FY = fiscalYearOf(new Date());
+export const NEXT_FY = nextFiscalYear(CURRENT_FY);
 
 export class Client {
   constructor(private readonly platform: PlatformAddress) {}
@@ -99,7 +103,7 @@ export async function assignRole(client: Client, token: string, userId: string, 
   await client.expect(200, 'identity', 'POST', `/v1/users/${userId}/roles`, { token, body: { role, locationIds } });
 }
 
-export function eligibility(kafka: TestKafka, partnerId: string, locationId: string, programId: string, eligible: boolean, fiscalYear = 'FY27') {
+export function eligibility(kafka: TestKafka, partnerId: string, locationId: string, programId: string, eligible: boolean, fiscalYear = CURRENT_FY) {
   return kafka.publishEvent(Topics.eligibility, locationId, {
     type: 'EligibilityDetermined',
     source: 'eligibility-system',
@@ -125,7 +129,8 @@ export const usTaxProfile = (legalName: string) => ({
   taxForm: 'W-9',
   taxId: '12-3456789',
   documents: [{ fileName: 'w-9-signed.pdf', contentType: 'application/pdf', sizeBytes: 182044, uploadedAt: '2026-11-01T10:00:00Z' }],
-  expiresAt: '2029-12-31',
+  // Valid through the journey's two rollovers (into NEXT_FY, and the one after).
+  expiresAt: `${fiscalYearRange(NEXT_FY).end.getUTCFullYear() + 1}-12-31`,
 });
 
 export { eventually };

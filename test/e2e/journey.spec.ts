@@ -10,7 +10,7 @@ import { MongoClient } from 'mongodb';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { assignRole, Client, eligibility, eventually, importUsers, registerPartner, usBankProfile, usTaxProfile } from './client';
+import { assignRole, Client, CURRENT_FY, eligibility, eventually, importUsers, NEXT_FY, registerPartner, usBankProfile, usTaxProfile } from './client';
 import { Platform, ServiceName } from './platform';
 
 jest.setTimeout(180_000);
@@ -111,7 +111,7 @@ afterAll(async () => {
 const program = (programId: string, requiresEligibility: boolean) => ({
   programId,
   name: PROGRAM_NAMES[programId],
-  fiscalYear: 'FY27',
+  fiscalYear: CURRENT_FY,
   requiresEligibility,
   payoutRules: { allowedCurrencies: ['USD', 'EUR'], allowedPaymentMethods: ['ELECTRONIC_BANK_TRANSFER'], taxProfileRequired: true },
   state: 'OPEN',
@@ -145,7 +145,7 @@ describe('the incentives enrollment journey', () => {
     await client.expect(201, 'enrollment', 'POST', '/v1/programs', { operator: true, body: program(OPEN, false) });
   });
 
-  it('2. "A eligible for P, FY27": the admin of A gets the invitation email and a home-page notice that goes away once selected', async () => {
+  it(`2. "A eligible for P, ${CURRENT_FY}": the admin of A gets the invitation email and a home-page notice that goes away once selected`, async () => {
     await eligibility(kafka, state.partnerId, A, P, true);
     const [mail] = await platform.smtp.waitFor(state.emails.alice, { timeoutMs: 60_000 });
     expect(mail.parsed.subject).toBe(SUBJECT);
@@ -297,12 +297,12 @@ describe('the incentives enrollment journey', () => {
     }
   });
 
-  it('7. rollover: continued into FY28 while the agreement is active; expired with the reason after the agreement goes inactive', async () => {
+  it(`7. rollover: continued into ${NEXT_FY} while the agreement is active; expired with the reason after the agreement goes inactive`, async () => {
     // 200 when done: the renewed enrollment is there as soon as it answers.
-    const report = await client.expect(200, 'enrollment', 'POST', '/v1/operator/rollover', { operator: true, body: { fromFiscalYear: 'FY27' } });
-    expect(report).toMatchObject({ fromFiscalYear: 'FY27', toFiscalYear: 'FY28', renewed: 1, complete: true });
+    const report = await client.expect(200, 'enrollment', 'POST', '/v1/operator/rollover', { operator: true, body: { fromFiscalYear: CURRENT_FY } });
+    expect(report).toMatchObject({ fromFiscalYear: CURRENT_FY, toFiscalYear: NEXT_FY, renewed: 1, complete: true });
     const list = await client.expect(200, 'enrollment', 'GET', `/v1/enrollments?locationId=${A}&programId=${P}`, { token: state.alice });
-    const renewed = (list.items as Array<{ fiscalYear: string; status: string; enrollmentId: string }>).find((e) => e.fiscalYear === 'FY28');
+    const renewed = (list.items as Array<{ fiscalYear: string; status: string; enrollmentId: string }>).find((e) => e.fiscalYear === NEXT_FY);
     expect(renewed?.status).toBe('ENROLLED');
 
     await kafka.publishEvent(Topics.agreements, state.partnerId, {
@@ -313,8 +313,8 @@ describe('the incentives enrollment journey', () => {
     });
     // The enrollment service learns of it from the topic; once it has, the next rollover expires the enrollment.
     await handled('enrollment', [Topics.agreements]);
-    const second = await client.expect(200, 'enrollment', 'POST', '/v1/operator/rollover', { operator: true, body: { fromFiscalYear: 'FY28' } });
-    expect(second).toMatchObject({ fromFiscalYear: 'FY28', renewed: 0, expired: 1, complete: true });
+    const second = await client.expect(200, 'enrollment', 'POST', '/v1/operator/rollover', { operator: true, body: { fromFiscalYear: NEXT_FY } });
+    expect(second).toMatchObject({ fromFiscalYear: NEXT_FY, renewed: 0, expired: 1, complete: true });
     const enrollment = await client.expect(200, 'enrollment', 'GET', `/v1/enrollments/${renewed!.enrollmentId}`, { token: state.alice });
     expect(enrollment.status).toBe('EXPIRED');
     expect(JSON.stringify(enrollment.reasons)).toMatch(/agreement/i);
@@ -336,7 +336,7 @@ describe('the incentives enrollment journey', () => {
           [`${alice} | Action required: ${growth} enrollment for ${a}`]: 1,
           [`${alice} | ${growth} enrollment for ${a}: validating enrollment`]: 1,
           [`${alice} | ${a} is enrolled in ${growth}`]: 1,
-          [`${alice} | ${growth} enrollment for ${a} continues into FY28`]: 1,
+          [`${alice} | ${growth} enrollment for ${a} continues into ${NEXT_FY}`]: 1,
           [`${alice} | ${growth} enrollment for ${a} has expired`]: 1,
           [`${bob} | ${SUBJECT} | ${P}@${B}`]: 1,
           [`${state.globalAdminEmail} | Action needed: assign an Incentives admin to ${b}`]: 1,

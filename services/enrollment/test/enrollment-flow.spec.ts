@@ -3,19 +3,23 @@
  * real topics (identity, eligibility, payout profiles, invitations), and what it publishes read back from
  * enrollments.events.v1.
  */
-import { DeadLetterHeaders, deadLetterTopic, Topics } from '@lib/contracts';
+import { DeadLetterHeaders, deadLetterTopic, fiscalYearRange, Topics } from '@lib/contracts';
 import { eventually } from '@lib/testing';
+import { Clock } from '../src/common/clock';
 import {
   approvedProfiles,
   bankProfile,
   call,
   createProgram,
+  CURRENT_FY,
   defaultBankProfile,
   eligibility,
   eligibilityKnown,
   enrollmentEvents,
+  enrollmentEventsSettled,
   Harness,
   issueInvitation,
+  NEXT_FY,
   profileEvent,
   profileKnown,
   taxProfile,
@@ -48,7 +52,7 @@ describe('Enroll, Continue, Submit and validation', () => {
     const first = await enroll(program.programId, w.L1);
     expect(first.status).toBe(201);
     expect(first.body).toEqual(
-      expect.objectContaining({ status: 'ACTION_REQUIRED', statusLabel: 'Action required', nextAction: 'CONTINUE', fiscalYear: 'FY27', version: 1 }),
+      expect.objectContaining({ status: 'ACTION_REQUIRED', statusLabel: 'Action required', nextAction: 'CONTINUE', fiscalYear: CURRENT_FY, version: 1 }),
     );
     expect(first.body.missing).toEqual(['BANK_PROFILE_MISSING', 'TAX_PROFILE_MISSING']);
     expect(first.body.proposal).toEqual({ bankProfileId: null, taxProfileId: null });
@@ -215,8 +219,8 @@ describe('Enroll, Continue, Submit and validation', () => {
     const notEligible = await enroll(program.programId, w.L1);
     expect(notEligible.status).toBe(422);
     expect(notEligible.body.type).toMatch(/location-not-eligible$/);
-    await eligibility(h, w, program.programId, w.L1, false, 'FY27', ['Revenue threshold not met']);
-    await eligibilityKnown(h, program.programId, w.L1, 'FY27', false);
+    await eligibility(h, w, program.programId, w.L1, false, CURRENT_FY, ['Revenue threshold not met']);
+    await eligibilityKnown(h, program.programId, w.L1, CURRENT_FY, false);
     expect((await enroll(program.programId, w.L1)).body.reasons).toEqual(['Revenue threshold not met']);
 
     const open = await createProgram(h, { requiresEligibility: false });
@@ -257,7 +261,7 @@ describe('Enroll, Continue, Submit and validation', () => {
     // Started from the invitation (version 1) with the profiles set up above.
     expect(started.body).toEqual(expect.objectContaining({ status: 'INVITED', nextAction: 'SUBMIT', missing: [], version: 2 }));
 
-    await eligibility(h, w, program.programId, w.L1, false, 'FY27', ['Partner designation lost']);
+    await eligibility(h, w, program.programId, w.L1, false, CURRENT_FY, ['Partner designation lost']);
     await eventually(async () => expect((await get(invited.enrollmentId)).body).toEqual(expect.objectContaining({ status: 'INELIGIBLE', reasons: ['Partner designation lost'] })));
     // Other enrollment services on this shared broker (the other spec files') heard of the same invitation and
     // decision: ours is the event with the revision after our Enroll.
@@ -266,7 +270,7 @@ describe('Enroll, Continue, Submit and validation', () => {
     await eventually(async () => expect(enrollmentEvents(h, invited.enrollmentId).filter(ours)).toHaveLength(1));
     expect(enrollmentEvents(h, invited.enrollmentId).find(ours)!.envelope!.data).toEqual(expect.objectContaining({ previousStatus: 'INVITED' }));
     // The same decision again changes nothing.
-    await eligibility(h, w, program.programId, w.L1, false, 'FY27', ['Partner designation lost']);
+    await eligibility(h, w, program.programId, w.L1, false, CURRENT_FY, ['Partner designation lost']);
     // A later message on the same partition (key L1): once it is handled, so was the repeated decision before it.
     const sentinel = await createProgram(h);
     await eligibility(h, w, sentinel.programId, w.L1, true);
@@ -286,7 +290,7 @@ describe('Enroll, Continue, Submit and validation', () => {
       const started = await enroll(open.programId, w.L1);
       expect(started.status).toBe(201);
       // An open program needs no eligibility (SPEC 1, Programs): an ineligible decision for it ends nothing.
-      await eligibility(h, w, open.programId, w.L1, false, 'FY27', ['Revenue threshold not met']);
+      await eligibility(h, w, open.programId, w.L1, false, CURRENT_FY, ['Revenue threshold not met']);
       // A later message on the same partition (key L1): once it is handled, so was the decision before it.
       const sentinel = await createProgram(h);
       await eligibility(h, w, sentinel.programId, w.L1, true);
@@ -345,5 +349,98 @@ describe('Enroll, Continue, Submit and validation', () => {
       ['ProgramUpdated', 'CLOSED'],
       ['ProgramUpdated', 'DISCONTINUED'],
     ]);
+  });
+});
+
+describe('the end of the fiscal year', () => {
+  /** The service's one Clock (the rollover's too), moved to `at` for this test. */
+  const clockAt = (at: Date) => jest.spyOn(h.service.app.get(Clock), 'now').mockReturnValue(at);
+  const yearEnd = fiscalYearRange(CURRENT_FY).end;
+  const lastDay = new Date(yearEnd.getTime() - 1).toISOString().slice(0, 10);
+  afterEach(() => jest.restoreAllMocks());
+
+  it("refuses to start an enrollment once the program's fiscal year is over (409, nothing stored or published); its last millisecond, or a year not started yet, still starts one", async () => {
+    const program = await createProgram(h, { requiresEligibility: false });
+    clockAt(yearEnd);
+    const refused = await enroll(program.programId, w.L1);
+    expect(refused.status).toBe(409);
+    expect(refused.headers.get('content-type')).toContain('application/problem+json');
+    expect(refused.body).toEqual({
+      type: expect.stringMatching(/\/fiscal-year-ended$/),
+      title: 'Fiscal year ended',
+      status: 409,
+      detail: `Program ${program.programId} is still in ${CURRENT_FY}, which ended on ${lastDay}; enrollments for ${NEXT_FY} open when the program moves to ${NEXT_FY}.`,
+      fiscalYear: CURRENT_FY,
+      fiscalYearEndedAt: yearEnd.toISOString(),
+      instance: '/v1/enrollments',
+    });
+    expect(await h.db.collection('enrollments').countDocuments({ programId: program.programId })).toBe(0);
+    await enrollmentEventsSettled(h, { programId: program.programId }, [w.L1]);
+    expect(h.watch.find((m) => m.topic === Topics.enrollments && (m.envelope?.data as { programId?: string } | undefined)?.programId === program.programId)).toEqual([]);
+
+    // The last millisecond of the year is still in it.
+    clockAt(new Date(yearEnd.getTime() - 1));
+    const started = await enroll(program.programId, w.L1);
+    expect(started.status).toBe(201);
+    expect(started.body).toEqual(expect.objectContaining({ fiscalYear: CURRENT_FY, version: 1 }));
+    await waitForEnrollmentEvent(h, started.body.enrollmentId, 'EnrollmentStarted');
+
+    // A program moved to the next year before it starts: enrolling for it is allowed.
+    jest.restoreAllMocks();
+    const early = await createProgram(h, { requiresEligibility: false, fiscalYear: NEXT_FY });
+    const ahead = await enroll(early.programId, w.L1);
+    expect(ahead.status).toBe(201);
+    expect(ahead.body.fiscalYear).toBe(NEXT_FY);
+  });
+
+  it('refuses Continue, Submit and another bank profile on an unfinished enrollment of a year that is over (409, unchanged); an ENROLLED one is still re-checked', async () => {
+    const program = await createProgram(h, { requiresEligibility: false });
+    await approvedProfiles(h, w.partnerId, w.L3);
+    const other = bankProfile(w.partnerId, { status: 'APPROVED', currency: 'EUR', name: 'EUR account' });
+    await profileEvent(h, 'ProfileApproved', other);
+    await profileKnown(h, other);
+    const started = await enroll(program.programId, w.L3);
+    expect(started.body).toEqual(expect.objectContaining({ status: 'INVITED', nextAction: 'SUBMIT', version: 1 }));
+    const id = started.body.enrollmentId;
+    await enrollmentEventsSettled(h, { programId: program.programId }, [w.L3]);
+    const stored = () => h.db.collection('enrollments').findOne({ _id: id as never });
+    const before = await stored();
+    const eventsBefore = enrollmentEvents(h, id).length;
+
+    clockAt(yearEnd);
+    const token = await w.token('admin');
+    const refusals = {
+      submitted: await submit(id),
+      continued: await call(h, 'POST', `/v1/enrollments/${id}/refresh`, { token, body: {} }),
+      chosen: await call(h, 'POST', `/v1/enrollments/${id}/refresh`, { token, body: { bankProfileId: other.profileId } }),
+      enrolledAgain: await enroll(program.programId, w.L3),
+    };
+    for (const [action, refused] of Object.entries(refusals)) {
+      const verb = action === 'submitted' ? 'submitted' : 'continued';
+      expect({ action, status: refused.status, body: refused.body }).toEqual({
+        action,
+        status: 409,
+        body: expect.objectContaining({
+          type: expect.stringMatching(/\/fiscal-year-ended$/),
+          title: 'Fiscal year ended',
+          detail: `This enrollment is for ${CURRENT_FY}, which ended on ${lastDay}; it can no longer be ${verb}: the rollover continues or expires it.`,
+          status: 409,
+          fiscalYear: CURRENT_FY,
+          fiscalYearEndedAt: yearEnd.toISOString(),
+        }),
+      });
+    }
+    await enrollmentEventsSettled(h, { programId: program.programId }, [w.L3]);
+    expect(await stored()).toEqual(before);
+    expect(before).toEqual(expect.objectContaining({ status: 'INVITED', version: 1 }));
+    expect(enrollmentEvents(h, id)).toHaveLength(eventsBefore);
+
+    // Submitted within the year (approved profiles: ENROLLED at once), it is still re-checked after the year ends.
+    jest.restoreAllMocks();
+    expect((await submit(id)).body).toEqual(expect.objectContaining({ status: 'ENROLLED', version: 2 }));
+    clockAt(yearEnd);
+    expect((await submit(id)).body).toEqual(expect.objectContaining({ status: 'ENROLLED', version: 2 }));
+    const continued = await call(h, 'POST', `/v1/enrollments/${id}/refresh`, { token, body: {} });
+    expect({ status: continued.status, enrollment: continued.body.status }).toEqual({ status: 200, enrollment: 'ENROLLED' });
   });
 });

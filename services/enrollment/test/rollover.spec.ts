@@ -3,7 +3,7 @@
  * from facts published on their topics, enrollments never completed in their year, and a run killed halfway (a real process, SIGKILL) then run again, or stopped
  * halfway (SIGTERM: it ends its batch, and its events are published before the process exits).
  */
-import { ALL_TOPICS, fiscalYearOf, nextFiscalYear, Topics } from '@lib/contracts';
+import { ALL_TOPICS, fiscalYearOf, fiscalYearRange, nextFiscalYear, Topics } from '@lib/contracts';
 import { eventually, freePort, OPERATOR_KEY, PROJECT_ROOT, spawnServer, uniqueName, waitFor } from '@lib/testing';
 import { CONFIG } from '@lib/platform';
 import { join } from 'node:path';
@@ -20,13 +20,16 @@ import {
   bankProfile,
   call,
   createProgram,
+  CURRENT_FY,
   eligibility,
   eligibilityKnown,
   enrollmentEvents,
   enrollmentEventsSettled,
   groupAtEnd,
   Harness,
+  NEXT_FY,
   profileEvent,
+  TAX_VALID_UNTIL,
   waitForEnrollmentEvent,
   withHarness,
   World,
@@ -59,13 +62,14 @@ describe('fiscal-year rollover', () => {
   it('renews, expires (agreement inactive; no longer eligible) and asks for action (tax profile expired), reminding first, once', async () => {
     const program = await createProgram(h);
     const { programId } = program;
-    // L1: still eligible (FY27 decision only), profiles approved: renewed.
-    // L2: tax profile valid today but expired on 2027-07-01: action required in FY28.
-    // L3: FY28 decision says not eligible: expired.
+    const yearEnd = fiscalYearRange(CURRENT_FY).end;
+    // L1: still eligible (CURRENT_FY decision only), profiles approved: renewed.
+    // L2: tax profile valid today but expired on the first day of NEXT_FY (it expires as CURRENT_FY ends): action required in NEXT_FY.
+    // L3: NEXT_FY decision says not eligible: expired.
     // Other partner's location: agreement inactive: expired.
     const cases = [
       { caller: 'admin' as const, partnerId: w.partnerId, locationId: w.L1, tax: {} },
-      { caller: 'adminOfOther' as const, partnerId: w.partnerId, locationId: w.L2, tax: { expiresAt: '2027-06-15T00:00:00.000Z' } },
+      { caller: 'adminOfOther' as const, partnerId: w.partnerId, locationId: w.L2, tax: { expiresAt: yearEnd.toISOString() } },
       { caller: 'admin' as const, partnerId: w.partnerId, locationId: w.L3, tax: {} },
       { caller: 'otherPartnerAdmin' as const, partnerId: w.otherPartnerId, locationId: w.otherLocation, tax: {} },
     ];
@@ -81,55 +85,55 @@ describe('fiscal-year rollover', () => {
       ids.push(enrolled.body.enrollmentId);
     }
     const [renewing, actionRequired, ineligible, inactive] = ids;
-    await eligibility(h, w, programId, w.L3, false, 'FY28', ['Competency lapsed']);
+    await eligibility(h, w, programId, w.L3, false, NEXT_FY, ['Competency lapsed']);
     await agreement(h, w.otherPartnerId, false);
 
-    // 30 days before the end of FY27: one reminder per enrollment that would not continue (the catch-up makes the
+    // 30 days before the end of CURRENT_FY: one reminder per enrollment that would not continue (the catch-up makes the
     // decisions and the agreement published just above count).
-    const reminders = await operator('/v1/operator/renewal-reminders', { fiscalYear: 'FY27' });
-    expect(reminders.body).toEqual(expect.objectContaining({ examined: 4, reminded: 3, onTrack: 1, fiscalYearEndsAt: '2027-07-01T00:00:00.000Z' }));
+    const reminders = await operator('/v1/operator/renewal-reminders', { fiscalYear: CURRENT_FY });
+    expect(reminders.body).toEqual(expect.objectContaining({ examined: 4, reminded: 3, onTrack: 1, fiscalYearEndsAt: yearEnd.toISOString() }));
     for (const id of [actionRequired, ineligible, inactive]) await waitForEnrollmentEvent(h, id, 'EnrollmentRenewalAtRisk');
     const [atRisk] = await waitForEnrollmentEvent(h, inactive, 'EnrollmentRenewalAtRisk');
     expect(atRisk.envelope!.data).toEqual(expect.objectContaining({ status: 'ENROLLED', reasons: ["The partner's agreement is not active."] }));
-    expect((await operator('/v1/operator/renewal-reminders', { fiscalYear: 'FY27' })).body).toEqual(expect.objectContaining({ examined: 1, reminded: 0 }));
+    expect((await operator('/v1/operator/renewal-reminders', { fiscalYear: CURRENT_FY })).body).toEqual(expect.objectContaining({ examined: 1, reminded: 0 }));
 
-    const summary = await operator('/v1/operator/rollover', { fromFiscalYear: 'FY27' });
+    const summary = await operator('/v1/operator/rollover', { fromFiscalYear: CURRENT_FY });
     expect(summary.status).toBe(200);
     expect(summary.body).toEqual(
-      expect.objectContaining({ fromFiscalYear: 'FY27', toFiscalYear: 'FY28', examined: 4, renewed: 1, actionRequired: 1, expired: 2, conflicts: 0, caughtUp: true, complete: true }),
+      expect.objectContaining({ fromFiscalYear: CURRENT_FY, toFiscalYear: NEXT_FY, examined: 4, renewed: 1, actionRequired: 1, expired: 2, conflicts: 0, caughtUp: true, complete: true }),
     );
 
-    // Renewed: a new FY28 enrollment, ENROLLED, announced once; the FY27 one points to it.
-    const next = (locationId: string) => enrollmentId({ programId, locationId, fiscalYear: 'FY28' });
+    // Renewed: a new NEXT_FY enrollment, ENROLLED, announced once; the CURRENT_FY one points to it.
+    const next = (locationId: string) => enrollmentId({ programId, locationId, fiscalYear: NEXT_FY });
     const [renewed] = await waitForEnrollmentEvent(h, next(w.L1), 'EnrollmentRenewed');
     expect(renewed.key).toBe(w.L1);
-    expect(renewed.envelope!.data).toEqual(expect.objectContaining({ status: 'ENROLLED', fiscalYear: 'FY28', fromFiscalYear: 'FY27', revision: 1 }));
+    expect(renewed.envelope!.data).toEqual(expect.objectContaining({ status: 'ENROLLED', fiscalYear: NEXT_FY, fromFiscalYear: CURRENT_FY, revision: 1 }));
     const adminToken = await w.token('admin');
     const list = await call(h, 'GET', `/v1/enrollments?locationId=${w.L1}&programId=${programId}`, { token: adminToken });
-    expect(list.body.items.map((e: { fiscalYear: string; status: string }) => `${e.fiscalYear} ${e.status}`)).toEqual(['FY27 ENROLLED', 'FY28 ENROLLED']);
-    expect(list.body.items[0]).toEqual(expect.objectContaining({ rolledOverTo: next(w.L1), rollover: expect.objectContaining({ outcome: 'RENEWED', toFiscalYear: 'FY28' }) }));
+    expect(list.body.items.map((e: { fiscalYear: string; status: string }) => `${e.fiscalYear} ${e.status}`)).toEqual([`${CURRENT_FY} ENROLLED`, `${NEXT_FY} ENROLLED`]);
+    expect(list.body.items[0]).toEqual(expect.objectContaining({ rolledOverTo: next(w.L1), rollover: expect.objectContaining({ outcome: 'RENEWED', toFiscalYear: NEXT_FY }) }));
     expect(list.body.items[1].renewedFrom).toBe(renewing);
 
     // Expired, with the reason.
     const expiredInactive = await call(h, 'GET', `/v1/enrollments/${inactive}`, { token: await w.token('otherPartnerAdmin') });
     expect(expiredInactive.body).toEqual(expect.objectContaining({ status: 'EXPIRED', statusLabel: 'Expired', reasons: ["The partner's agreement is not active."] }));
     const expiredIneligible = await call(h, 'GET', `/v1/enrollments/${ineligible}`, { token: adminToken });
-    expect(expiredIneligible.body.reasons).toEqual([`The location is no longer eligible for ${program.name} in FY28.`, 'Competency lapsed']);
+    expect(expiredIneligible.body.reasons).toEqual([`The location is no longer eligible for ${program.name} in ${NEXT_FY}.`, 'Competency lapsed']);
     for (const id of [inactive, ineligible]) {
       const [expired] = await waitForEnrollmentEvent(h, id, 'EnrollmentExpired');
       expect(expired.envelope!.data.previousStatus).toBe('ENROLLED');
     }
 
-    // Action required in FY28: only the tax profile falls short.
+    // Action required in NEXT_FY: only the tax profile falls short.
     const [asked] = await waitForEnrollmentEvent(h, next(w.L2), 'EnrollmentActionRequired');
-    expect(asked.envelope!.data).toEqual(expect.objectContaining({ status: 'ACTION_REQUIRED', fiscalYear: 'FY28', fromFiscalYear: 'FY27', missing: ['TAX_PROFILE_EXPIRED'] }));
+    expect(asked.envelope!.data).toEqual(expect.objectContaining({ status: 'ACTION_REQUIRED', fiscalYear: NEXT_FY, fromFiscalYear: CURRENT_FY, missing: ['TAX_PROFILE_EXPIRED'] }));
     const otherAdmin = await w.token('adminOfOther');
     const waiting = await call(h, 'GET', `/v1/enrollments/${next(w.L2)}`, { token: otherAdmin });
     expect(waiting.body).toEqual(expect.objectContaining({ status: 'ACTION_REQUIRED', nextAction: 'CONTINUE', renewedFrom: actionRequired }));
-    expect(waiting.body.reasons[0]).toContain('2027-07-01');
-    // The admin renews the tax forms (a new revision, valid longer): Continue, Submit, validation: ENROLLED in FY28.
+    expect(waiting.body.reasons[0]).toContain(yearEnd.toISOString().slice(0, 10));
+    // The admin renews the tax forms (a new revision, valid longer): Continue, Submit, validation: ENROLLED in NEXT_FY.
     const taxProfileId = waiting.body.proposal.taxProfileId;
-    const renewedTax = { profileId: taxProfileId, profileKind: 'TAX' as const, partnerId: w.partnerId, locationId: w.L2, revision: 2, reasons: [], expiresAt: '2029-01-01T00:00:00.000Z' };
+    const renewedTax = { profileId: taxProfileId, profileKind: 'TAX' as const, partnerId: w.partnerId, locationId: w.L2, revision: 2, reasons: [], expiresAt: TAX_VALID_UNTIL };
     await profileEvent(h, 'ProfileUpdated', { ...renewedTax, status: 'PENDING_VALIDATION' });
     await eventually(async () => {
       const again = await call(h, 'POST', `/v1/enrollments/${next(w.L2)}/refresh`, { token: otherAdmin, body: {} });
@@ -140,7 +144,7 @@ describe('fiscal-year rollover', () => {
     await waitForEnrollmentEvent(h, next(w.L2), 'EnrollmentEnrolled');
 
     // Running it again changes nothing and announces nothing.
-    const again = await operator('/v1/operator/rollover', { fromFiscalYear: 'FY27' });
+    const again = await operator('/v1/operator/rollover', { fromFiscalYear: CURRENT_FY });
     expect(again.body).toEqual(expect.objectContaining({ examined: 0, renewed: 0, expired: 0, actionRequired: 0 }));
     await enrollmentEventsSettled(h, { programId }, cases.map((c) => c.locationId));
     expect(enrollmentEvents(h, next(w.L1)).map((e) => e.envelope!.type)).toEqual(['EnrollmentRenewed']);

@@ -4,7 +4,7 @@
  * broker), and the outside world's events (eligibility, agreements, payout profiles, invitations) published on
  * their real topics, plus HTTP helpers.
  */
-import { ALL_TOPICS, PayoutRules, ProfileEvent, Role, Topics, UserSnapshot } from '@lib/contracts';
+import { ALL_TOPICS, fiscalYearOf, fiscalYearRange, nextFiscalYear, PayoutRules, ProfileEvent, Role, Topics, UserSnapshot } from '@lib/contracts';
 import { bootService, eventually, OPERATOR_KEY, outboxSettled, RunningService, TestIssuer, TestKafka, TopicWatch, uniqueName } from '@lib/testing';
 import { MongoClient } from 'mongodb';
 import { randomUUID } from 'node:crypto';
@@ -12,6 +12,15 @@ import { AppModule } from '../src/app.module';
 import { groupAtEnd, watchFromNow } from './kafka-group';
 
 export { groupAtEnd };
+
+/**
+ * Today's fiscal year, and the next: the programs the specs enroll in are in CURRENT_FY (Enroll refuses a year that
+ * is over), so the specs read the same on any date. Years seeded straight into the database may stay literal.
+ */
+export const CURRENT_FY = fiscalYearOf(new Date());
+export const NEXT_FY = nextFiscalYear(CURRENT_FY);
+/** A tax profile expiry 18 months after NEXT_FY ends (a 1 January): valid through every rollover the specs run. */
+export const TAX_VALID_UNTIL = new Date(Date.UTC(fiscalYearRange(NEXT_FY).end.getUTCFullYear() + 2, 0, 1)).toISOString();
 
 export interface Harness {
   service: RunningService;
@@ -175,13 +184,13 @@ export async function createProgram(
   const programId = `program-${randomUUID().slice(0, 8)}`;
   const answer = await call(h, 'POST', '/v1/programs', {
     operator: true,
-    body: { programId, name: `Growth ${programId}`, fiscalYear: 'FY27', requiresEligibility: true, payoutRules: RULES, ...overrides },
+    body: { programId, name: `Growth ${programId}`, fiscalYear: CURRENT_FY, requiresEligibility: true, payoutRules: RULES, ...overrides },
   });
   expect(answer.status).toBe(201);
   return answer.body;
 }
 
-export async function eligibility(h: Harness, w: { partnerId: string }, programId: string, locationId: string, eligible: boolean, fiscalYear = 'FY27', reasons: string[] = []) {
+export async function eligibility(h: Harness, w: { partnerId: string }, programId: string, locationId: string, eligible: boolean, fiscalYear = CURRENT_FY, reasons: string[] = []) {
   return h.kafka.publishEvent(Topics.eligibility, locationId, {
     type: 'EligibilityDetermined',
     source: 'eligibility-system',
@@ -259,7 +268,7 @@ export function taxProfile(partnerId: string, locationId: string, overrides: Par
     reasons: [],
     name: 'Contoso Inc',
     country: 'US',
-    expiresAt: '2030-01-01T00:00:00.000Z',
+    expiresAt: TAX_VALID_UNTIL,
     ...overrides,
   };
 }
@@ -298,7 +307,7 @@ export async function approvedProfiles(h: Harness, partnerId: string, locationId
 }
 
 /** Waits until the eligibility view holds a decision for the (program, location, fiscal year). */
-export async function eligibilityKnown(h: Harness, programId: string, locationId: string, fiscalYear = 'FY27', eligible = true) {
+export async function eligibilityKnown(h: Harness, programId: string, locationId: string, fiscalYear = CURRENT_FY, eligible = true) {
   await eventually(async () => {
     const view = await h.db.collection<{ _id: string; years: Record<string, { eligible: boolean }> }>('eligibility_view').findOne({ _id: `${programId}|${locationId}` });
     expect(view?.years?.[fiscalYear]?.eligible).toBe(eligible);

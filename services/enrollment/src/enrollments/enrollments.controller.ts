@@ -45,7 +45,11 @@ export class EnrollmentsController {
   @ApiOkResponse({ type: EnrollmentDto })
   @ApiForbiddenResponse({ description: 'Not an Incentives admin of the location' })
   @ApiNotFoundResponse({ description: "Unknown program, or another partner's location" })
-  @ApiConflictResponse({ description: 'Program closed or discontinued; enrollment ended' })
+  @ApiConflictResponse({
+    description:
+      'Program closed or discontinued; enrollment ended; `fiscal-year-ended`: the fiscal year is over (the program still in it, ' +
+      'or the enrollment not ENROLLED: the rollover continues or expires it)',
+  })
   @ApiUnprocessableEntityResponse({ description: 'The location is not eligible for the program' })
   @ApiHeader({ name: 'If-Match', required: false, description: 'Optional, for an existing enrollment: the version (ETag) read; stale answers 412' })
   async enroll(
@@ -65,6 +69,11 @@ export class EnrollmentsController {
   @ApiOperation({ summary: 'Continue: check the enrollment again against the current profiles (optionally choosing another bank profile)' })
   @ApiHeader({ name: 'If-Match', required: false, description: 'Optional: the version (ETag) read; stale answers 412' })
   @ApiOkResponse({ type: EnrollmentDto })
+  @ApiConflictResponse({
+    description:
+      'Enrollment ended; another bank profile outside Action required after Submit; `fiscal-year-ended`: its fiscal year is over ' +
+      'and it is not ENROLLED (the rollover continues or expires it)',
+  })
   async refresh(
     @CurrentPrincipal() principal: Principal,
     @Param('enrollmentId') enrollmentId: string,
@@ -82,7 +91,11 @@ export class EnrollmentsController {
   @ApiOperation({ summary: 'Submit the proposal for validation: VALIDATING, or ENROLLED when the profiles are already approved' })
   @ApiOkResponse({ type: EnrollmentDto })
   @ApiUnprocessableEntityResponse({ description: "The program's payout rules are not met: `missing` and `completeAt` say what and where" })
-  @ApiConflictResponse({ description: 'Not submittable (ended, continued into the next year, never enrolled)' })
+  @ApiConflictResponse({
+    description:
+      'Not submittable (ended, continued into the next year, never enrolled); `fiscal-year-ended`: its fiscal year is over and it is ' +
+      'not ENROLLED (the rollover continues or expires it)',
+  })
   async submit(
     @CurrentPrincipal() principal: Principal,
     @Param('enrollmentId') enrollmentId: string,

@@ -1,6 +1,7 @@
 import { AccessModule } from '@lib/access';
 import { Module } from '@nestjs/common';
 import { MongooseModule } from '@nestjs/mongoose';
+import { ClockModule } from '../common/clock.module';
 import { ProgramsModule } from '../programs/programs.module';
 import { ViewsModule } from '../views/views.module';
 import { Enrollment, EnrollmentSchema } from './enrollment.schema';
@@ -23,7 +24,7 @@ import { SubmitEnrollment } from './usecases/submit-enrollment.use-case';
 
 /** Enrollments: Enroll / Continue / Submit, validation following, and the reactions to other services' events. */
 @Module({
-  imports: [AccessModule, ProgramsModule, ViewsModule, MongooseModule.forFeature([{ name: Enrollment.name, schema: EnrollmentSchema }])],
+  imports: [AccessModule, ClockModule, ProgramsModule, ViewsModule, MongooseModule.forFeature([{ name: Enrollment.name, schema: EnrollmentSchema }])],
   controllers: [EnrollmentsController, ExternalEventsHandler],
   providers: [
     EnrollmentsRepository,

@@ -1,5 +1,5 @@
 import { Module } from '@nestjs/common';
-import { Clock } from '../common/clock';
+import { ClockModule } from '../common/clock.module';
 import { EnrollmentsModule } from '../enrollments/enrollments.module';
 import { ProgramsModule } from '../programs/programs.module';
 import { ViewsModule } from '../views/views.module';
@@ -12,8 +12,8 @@ import { SendRenewalReminders } from './usecases/send-renewal-reminders.use-case
 
 /** The fiscal-year rollover and renewal reminders: on a schedule and on operator request. */
 @Module({
-  imports: [EnrollmentsModule, ProgramsModule, ViewsModule],
+  imports: [ClockModule, EnrollmentsModule, ProgramsModule, ViewsModule],
   controllers: [RolloverController],
-  providers: [Clock, ConsumerCatchUp, RenewalContext, RollOverFiscalYear, SendRenewalReminders, RolloverScheduler],
+  providers: [ConsumerCatchUp, RenewalContext, RollOverFiscalYear, SendRenewalReminders, RolloverScheduler],
 })
 export class RolloverModule {}

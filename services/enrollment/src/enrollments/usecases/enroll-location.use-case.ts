@@ -3,6 +3,7 @@ import { EnrollmentStatus } from '@lib/contracts';
 import { isDuplicateKey, OutboxEntry } from '@lib/messaging';
 import { Principal, ProblemException, Problems } from '@lib/platform';
 import { HttpStatus, Injectable } from '@nestjs/common';
+import { Clock } from '../../common/clock';
 import { enrollmentId } from '../../common/ids';
 import { Program } from '../../programs/program.schema';
 import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
@@ -11,6 +12,7 @@ import { Enrollment } from '../enrollment.schema';
 import { EnrollmentEvents, EnrollmentEventType, transitionType } from '../enrollment-events';
 import { describeMissing, payoutGaps } from '../enrollment-rules';
 import { EnrollmentChanges, EnrollmentsRepository } from '../enrollments.repository';
+import { enrollmentYearEnded, fiscalYearEnded, programYearEnded } from '../fiscal-year-ended';
 import { PayoutFacts } from '../payout-facts';
 import { FollowValidation } from './follow-validation.use-case';
 import { RecheckStart } from './recheck-start.use-case';
@@ -32,6 +34,8 @@ export interface EnrollAnswer {
  *    next action SUBMIT, or ACTION_REQUIRED with next action CONTINUE.
  *  - A submitted enrollment is re-checked against its profiles' validation; choosing another bank profile is
  *    possible only while it is ACTION_REQUIRED (it goes back to the proposal, to be submitted again).
+ *  - Once the enrollment's fiscal year is over (by the Clock the rollover reads too), nothing is started, and only an
+ *    ENROLLED enrollment is re-checked: the rollover continues or expires the others (409 `fiscal-year-ended`).
  * Enrolling twice returns the same enrollment (deterministic id per program, location, fiscal year).
  *
  * Starting reads the program and the eligibility view before its write, while a discontinuation (the sweep after
@@ -51,6 +55,7 @@ export class EnrollLocation {
     private readonly events: EnrollmentEvents,
     private readonly follow: FollowValidation,
     private readonly recheck: RecheckStart,
+    private readonly clock: Clock,
   ) {}
 
   async enroll(principal: Principal, input: { programId: string; locationId: string; bankProfileId?: string }, expectedVersion?: number): Promise<EnrollAnswer> {
@@ -100,7 +105,12 @@ export class EnrollLocation {
     // Continued into the next fiscal year: this one is history (the next one is where the admin acts).
     if (existing?.rollover) return { enrollment: existing, started: false };
     const starting = !existing || !existing.evaluatedAt || existing.status === 'INELIGIBLE';
-    if (starting) await this.checkCanStart(program, existing?.fiscalYear ?? program.fiscalYear, locationId);
+    const fiscalYear = existing?.fiscalYear ?? program.fiscalYear;
+    if (fiscalYearEnded(fiscalYear, this.clock.now())) {
+      if (!existing || (starting && fiscalYear === program.fiscalYear)) throw programYearEnded(program);
+      if (starting || existing.status !== 'ENROLLED') throw enrollmentYearEnded(existing, starting ? 'started' : 'continued');
+    }
+    if (starting) await this.checkCanStart(program, fiscalYear, locationId);
 
     if (existing && !starting && existing.submittedAt) {
       if (!bankProfileId || bankProfileId === existing.bankProfileId) {

@@ -2,12 +2,14 @@ import { AccessPolicy } from '@lib/access';
 import { PayoutRules } from '@lib/contracts';
 import { CONFIG, Principal, Problems } from '@lib/platform';
 import { Inject, Injectable } from '@nestjs/common';
+import { Clock } from '../../common/clock';
 import type { EnrollmentConfig } from '../../config';
 import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
 import { Enrollment } from '../enrollment.schema';
 import { EnrollmentEvents } from '../enrollment-events';
 import { completeAt, payoutGaps, TERMINAL, validationState } from '../enrollment-rules';
 import { EnrollmentsRepository } from '../enrollments.repository';
+import { enrollmentYearEnded, fiscalYearEnded } from '../fiscal-year-ended';
 import { PayoutFacts } from '../payout-facts';
 import { FollowValidation } from './follow-validation.use-case';
 
@@ -18,6 +20,8 @@ const ATTEMPTS = 8;
  * and where to complete it) while the program's payout rules are not met; nothing changes then. Otherwise
  * VALIDATING, or ENROLLED at once when the chosen profiles are already approved. Submitting a submitted enrollment
  * changes nothing (it is re-checked against its profiles). If-Match is optional: when sent, a stale one is 412.
+ * Once the enrollment's fiscal year is over, only an ENROLLED one is re-checked; any other is refused (409
+ * `fiscal-year-ended`): the rollover continues or expires it.
  * After its write it follows the profiles once more (see followAfterSubmit), so a validation result that came
  * meanwhile is not lost.
  */
@@ -30,6 +34,7 @@ export class SubmitEnrollment {
     private readonly facts: PayoutFacts,
     private readonly events: EnrollmentEvents,
     private readonly follow: FollowValidation,
+    private readonly clock: Clock,
     @Inject(CONFIG) private readonly config: EnrollmentConfig,
   ) {}
 
@@ -44,6 +49,7 @@ export class SubmitEnrollment {
         throw Problems.conflict(`This enrollment is ${current.status.toLowerCase()}; it cannot be submitted.`, { status: current.status });
       }
       if (current.rollover) throw Problems.conflict(`This enrollment's fiscal year is over (${current.rollover.outcome} into ${current.rollover.toFiscalYear}).`);
+      if (current.status !== 'ENROLLED' && fiscalYearEnded(current.fiscalYear, this.clock.now())) throw enrollmentYearEnded(current, 'submitted');
       if (!current.evaluatedAt) throw Problems.conflict('Enroll first: the enrollment has no proposal yet.');
       const program = await this.programs.find(current.programId);
       if (!program) throw Problems.notFound(`Program ${current.programId}`);
