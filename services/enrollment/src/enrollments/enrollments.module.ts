@@ -11,6 +11,7 @@ import { EnrollmentsRepository } from './enrollments.repository';
 import { ExternalEventsHandler } from './handlers/external-events.handler';
 import { PayoutFacts } from './payout-facts';
 import { DiscontinueProgramEnrollments } from './usecases/discontinue-program-enrollments.use-case';
+import { EndIneligibleProgramEnrollments } from './usecases/end-ineligible-program-enrollments.use-case';
 import { EnrollLocation } from './usecases/enroll-location.use-case';
 import { FollowValidation } from './usecases/follow-validation.use-case';
 import { MarkIneligible } from './usecases/mark-ineligible.use-case';
@@ -40,6 +41,7 @@ import { SubmitEnrollment } from './usecases/submit-enrollment.use-case';
     RecordInvitation,
     RecordInvitationRevocation,
     DiscontinueProgramEnrollments,
+    EndIneligibleProgramEnrollments,
     RecheckStart,
   ],
   exports: [EnrollmentsRepository, EnrollmentEvents, DiscontinueProgramEnrollments, FollowValidation],

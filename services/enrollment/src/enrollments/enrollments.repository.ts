@@ -81,7 +81,10 @@ export class EnrollmentsRepository {
     return rows.filter((e) => e.submittedAt && !e.rollover && FOLLOWING_VALIDATION.includes(e.status));
   }
 
-  async ofProgramIn(programId: string, statuses: EnrollmentStatus[], limit: number): Promise<Enrollment[]> {
-    return this.model.find({ programId, status: { $in: statuses } }).sort({ _id: 1 }).limit(limit).lean<Enrollment[]>();
+  /** A page in `_id` order; `after`: the last `_id` of the previous page (for sweeps that leave some where they are). */
+  async ofProgramIn(programId: string, statuses: EnrollmentStatus[], limit: number, after?: string): Promise<Enrollment[]> {
+    const query: FilterQuery<Enrollment> = { programId, status: { $in: statuses } };
+    if (after !== undefined) query._id = { $gt: after };
+    return this.model.find(query).sort({ _id: 1 }).limit(limit).lean<Enrollment[]>();
   }
 }

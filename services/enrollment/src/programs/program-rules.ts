@@ -34,6 +34,24 @@ export function programChanges(current: Program, input: UpdateProgramDto): Parti
   return changes;
 }
 
+/** Whether `changes` make an open program require eligibility (see Program.eligibilityRequiredSince). */
+export function becomesEligibilityRequired(current: Pick<Program, 'requiresEligibility'>, changes: Partial<Program>): boolean {
+  return changes.requiresEligibility === true && !current.requiresEligibility;
+}
+
+/**
+ * Whether the ProgramUpdated of `revision` is the one that made the program require eligibility and the program, as
+ * it is now, still does: then its unfinished enrollments with an ineligible decision end INELIGIBLE. Another
+ * revision's event (a rename, payout rules; or an earlier flip, superseded since) does nothing; a program open again
+ * since ignores the decisions again; a discontinued one is its discontinuation's (every enrollment DISCONTINUED).
+ */
+export function endsIneligibleEnrollments(
+  program: Pick<Program, 'requiresEligibility' | 'state' | 'eligibilityRequiredSince'> | null | undefined,
+  revision: number,
+): boolean {
+  return !!program && program.requiresEligibility && program.state !== 'DISCONTINUED' && program.eligibilityRequiredSince === revision;
+}
+
 export function programSnapshot(p: Program): ProgramSnapshot {
   return {
     programId: p._id,

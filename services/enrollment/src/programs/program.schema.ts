@@ -24,6 +24,12 @@ export class Program {
   @Prop({ type: ProgramPayoutRulesSchema, required: true }) payoutRules!: ProgramPayoutRules;
   @Prop({ required: true, type: String, enum: ProgramStates }) state!: ProgramState;
   @Prop({ required: true }) revision!: number;
+  /**
+   * The revision that last changed `requiresEligibility` from false to true (absent if it never did): its
+   * ProgramUpdated, consumed back, ends the unfinished enrollments whose location an ineligible decision the open
+   * program ignored (EndIneligibleProgramEnrollments). Not part of the snapshot: it only says which event does that.
+   */
+  @Prop() eligibilityRequiredSince?: number;
   @Prop({ required: true }) createdAt!: Date;
   @Prop({ required: true }) updatedAt!: Date;
 }

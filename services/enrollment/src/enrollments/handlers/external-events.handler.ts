@@ -13,6 +13,7 @@ import { Controller } from '@nestjs/common';
 import { EventPattern, Payload } from '@nestjs/microservices';
 import { ViewsRepository } from '../../views/views.repository';
 import { DiscontinueProgramEnrollments } from '../usecases/discontinue-program-enrollments.use-case';
+import { EndIneligibleProgramEnrollments } from '../usecases/end-ineligible-program-enrollments.use-case';
 import { RecordEligibilityDecision } from '../usecases/record-eligibility-decision.use-case';
 import { RecordInvitation } from '../usecases/record-invitation.use-case';
 import { RecordInvitationRevocation } from '../usecases/record-invitation-revocation.use-case';
@@ -30,6 +31,7 @@ export class ExternalEventsHandler {
     private readonly recordInvitation: RecordInvitation,
     private readonly recordRevocation: RecordInvitationRevocation,
     private readonly discontinue: DiscontinueProgramEnrollments,
+    private readonly endIneligible: EndIneligibleProgramEnrollments,
   ) {}
 
   @EventPattern(Topics.eligibility)
@@ -67,10 +69,17 @@ export class ExternalEventsHandler {
     }
   }
 
-  /** Our own catalog events: a discontinued program ends its enrollments (retried until done). */
+  /**
+   * Our own catalog events (retried until done): a discontinued program ends its enrollments; the update that made an
+   * open program require eligibility ends its unfinished ones of locations decided not eligible.
+   */
   @EventPattern(Topics.programs)
   async onProgram(@Payload() event: ConsumedEvent<ProgramEvent>): Promise<void> {
     const { program } = event.envelope.data;
-    if (program.state === 'DISCONTINUED') await this.discontinue.execute(program.programId, program.name, event.heartbeat);
+    if (program.state === 'DISCONTINUED') {
+      await this.discontinue.execute(program.programId, program.name, event.heartbeat);
+    } else if (event.envelope.type === 'ProgramUpdated' && program.requiresEligibility) {
+      await this.endIneligible.execute(program.programId, program.revision, event.heartbeat);
+    }
   }
 }

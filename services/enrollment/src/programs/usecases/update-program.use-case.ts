@@ -7,12 +7,14 @@ import { Model } from 'mongoose';
 import { deterministicId } from '../../common/ids';
 import { UpdateProgramDto } from '../dto/program.dto';
 import { Program } from '../program.schema';
-import { programChanges, programSnapshot } from '../program-rules';
+import { becomesEligibilityRequired, programChanges, programSnapshot } from '../program-rules';
 
 /**
  * Changes a program (If-Match on its revision). A real change is a new revision, published as ProgramUpdated with
  * the whole snapshot, in the same write. DISCONTINUED is final; what it does to enrollments happens when this
- * service consumes its own ProgramUpdated (so it is retried until done, even across a crash).
+ * service consumes its own ProgramUpdated (so it is retried until done, even across a crash). So does what an open
+ * program now requiring eligibility does to them (the unfinished ones of locations decided not eligible end
+ * INELIGIBLE): the same write notes that revision as `eligibilityRequiredSince`, which names the event that does it.
  */
 @Injectable()
 export class UpdateProgram {
@@ -32,7 +34,9 @@ export class UpdateProgram {
     if (Object.keys(changes).length === 0) return current;
     if (current.state === 'DISCONTINUED') throw Problems.conflict(`Program ${programId} is discontinued: it cannot change any more.`);
 
-    const next: Program = { ...current, ...changes, revision: current.revision + 1, updatedAt: new Date() };
+    const revision = current.revision + 1;
+    const marks: Partial<Program> = becomesEligibilityRequired(current, changes) ? { eligibilityRequiredSince: revision } : {};
+    const next: Program = { ...current, ...changes, ...marks, revision, updatedAt: new Date() };
     const event = this.outbox.event(Topics.programs, {
       type: 'ProgramUpdated',
       data: { program: programSnapshot(next) },
@@ -42,7 +46,7 @@ export class UpdateProgram {
     PendingOutboxes.noteDocuments(this.programs, [programId]);
     const { matchedCount } = await this.programs.collection.updateOne(
       { _id: programId, revision: current.revision } as never,
-      { $set: { ...changes, revision: next.revision, updatedAt: next.updatedAt }, $push: pushOutbox([event]) } as never,
+      { $set: { ...changes, ...marks, revision: next.revision, updatedAt: next.updatedAt }, $push: pushOutbox([event]) } as never,
     );
     if (matchedCount === 0) {
       const latest = await this.programs.findById(programId).lean<Program>();

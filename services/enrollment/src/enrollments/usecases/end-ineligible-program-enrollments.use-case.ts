@@ -1,0 +1,90 @@
+import { findByIds, IDS_PER_LOOKUP } from '@lib/messaging';
+import { Injectable, Logger } from '@nestjs/common';
+import { eligibilityId } from '../../common/ids';
+import { endsIneligibleEnrollments } from '../../programs/program-rules';
+import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
+import { wasCompleted } from '../../rollover/renewal-rules';
+import type { EligibilityView } from '../../views/views.schemas';
+import { ViewsRepository } from '../../views/views.repository';
+import { Enrollment } from '../enrollment.schema';
+import { BEFORE_ENROLLED } from '../enrollment-rules';
+import { EnrollmentsRepository } from '../enrollments.repository';
+import { MarkIneligible } from './mark-ineligible.use-case';
+
+const PAGE = 500;
+const MAX_ROUNDS = 10_000;
+
+/**
+ * An open program ignores ineligible decisions (its enrollments go on), but the eligibility view keeps them. When the
+ * program comes to require eligibility, the enrollments it would have ended had it required it all along end now:
+ * every one never completed (INVITED, ACTION_REQUIRED or VALIDATING without `enrolledAt`: not wasCompleted) whose
+ * location's decision for the enrollment's fiscal year is explicitly not eligible becomes INELIGIBLE with the
+ * decision's reasons, through MarkIneligible (the same guarded write and EnrollmentIneligible as a live decision).
+ * No decision for the year, or an eligible one: left as it is (nothing was decided against it; an open program's
+ * locations are not expected to have decisions at all). Completed ones keep their year, as with a live decision.
+ *
+ * Like the discontinuation, it runs when this service consumes its own ProgramUpdated, the one of the revision that
+ * made the program require eligibility (Program.eligibilityRequiredSince), so a crash between the program's write and
+ * the end of the sweep is finished by the redelivery. It is idempotent: an enrollment ended is INELIGIBLE, not
+ * selected again, and MarkIneligible leaves one already INELIGIBLE. Pages of enrollments in `_id` order (those left
+ * stay in the selection), the views read by `_id` in lookups of IDS_PER_LOOKUP, the ends written IDS_PER_LOOKUP at a
+ * time (their reads by `_id` share lookups of that size), each filtered on `_id` and `version`.
+ *
+ * Races, as elsewhere: the program is written before this reads the views and enrollments; a decision's handler
+ * writes the view before it reads the program, an Enroll writes the enrollment before it reads the program and the
+ * view again (RecheckStart): one of the two sides sees the other.
+ */
+@Injectable()
+export class EndIneligibleProgramEnrollments {
+  private readonly logger = new Logger(EndIneligibleProgramEnrollments.name);
+
+  constructor(
+    private readonly programs: ReadPrograms,
+    private readonly enrollments: EnrollmentsRepository,
+    private readonly views: ViewsRepository,
+    private readonly markIneligible: MarkIneligible,
+  ) {}
+
+  /** For the ProgramUpdated of `revision`; returns how many enrollments it found to end (0 for any other revision). */
+  async execute(programId: string, revision: number, heartbeat?: () => Promise<void>): Promise<number> {
+    if (!endsIneligibleEnrollments(await this.programs.find(programId), revision)) return 0;
+    let found = 0;
+    let after: string | undefined;
+    for (let round = 0; round < MAX_ROUNDS; round++) {
+      const page = await this.enrollments.ofProgramIn(programId, BEFORE_ENROLLED, PAGE, after);
+      if (page.length === 0) break;
+      after = page[page.length - 1]._id;
+      const ending = await this.notEligible(programId, page.filter((e) => !wasCompleted(e)));
+      for (let i = 0; i < ending.length; i += IDS_PER_LOOKUP) {
+        await Promise.all(
+          ending.slice(i, i + IDS_PER_LOOKUP).map(({ enrollment, view, reasons }) =>
+            this.markIneligible.execute({
+              programId,
+              locationId: enrollment.locationId,
+              partnerId: view.partnerId,
+              fiscalYear: enrollment.fiscalYear,
+              eligible: false,
+              reasons,
+            }),
+          ),
+        );
+      }
+      found += ending.length;
+      await heartbeat?.();
+    }
+    if (found) this.logger.log(`program ${programId} requires eligibility (revision ${revision}): ${found} unfinished enrollment(s) of locations not eligible ended`);
+    return found;
+  }
+
+  /** The enrollments among `unfinished` whose location's decision for their fiscal year is not eligible. */
+  private async notEligible(programId: string, unfinished: Enrollment[]) {
+    if (unfinished.length === 0) return [];
+    const ids = [...new Set(unfinished.map((e) => eligibilityId(programId, e.locationId)))];
+    const views = await findByIds<EligibilityView>(this.views.eligibilityModel.collection as never, ids, { partnerId: 1, years: 1 });
+    return unfinished.flatMap((enrollment) => {
+      const view = views.get(eligibilityId(programId, enrollment.locationId));
+      const decision = view?.years?.[enrollment.fiscalYear];
+      return view && decision && decision.eligible === false ? [{ enrollment, view, reasons: decision.reasons }] : [];
+    });
+  }
+}

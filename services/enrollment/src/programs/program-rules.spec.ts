@@ -1,0 +1,26 @@
+import { becomesEligibilityRequired, endsIneligibleEnrollments } from './program-rules';
+
+describe('an open program coming to require eligibility', () => {
+  it('is only the change from open (false) to requiring (true)', () => {
+    expect(becomesEligibilityRequired({ requiresEligibility: false }, { requiresEligibility: true })).toBe(true);
+    expect(becomesEligibilityRequired({ requiresEligibility: true }, { requiresEligibility: true })).toBe(false);
+    expect(becomesEligibilityRequired({ requiresEligibility: true }, { requiresEligibility: false })).toBe(false);
+    expect(becomesEligibilityRequired({ requiresEligibility: false }, { name: 'Renamed' })).toBe(false);
+  });
+
+  it("ends enrollments only for the ProgramUpdated of that revision, while the program still requires eligibility and is not discontinued", () => {
+    const program = { requiresEligibility: true, state: 'OPEN' as const, eligibilityRequiredSince: 3 };
+    expect(endsIneligibleEnrollments(program, 3)).toBe(true);
+    // CLOSED stops new enrollments only: the started ones end as with a live decision.
+    expect(endsIneligibleEnrollments({ ...program, state: 'CLOSED' }, 3)).toBe(true);
+    // Another revision's event (a rename before or after; an earlier flip superseded by a later one).
+    expect(endsIneligibleEnrollments(program, 2)).toBe(false);
+    expect(endsIneligibleEnrollments(program, 4)).toBe(false);
+    // Open again since: the decisions are ignored again. Discontinued: the discontinuation ends everything.
+    expect(endsIneligibleEnrollments({ ...program, requiresEligibility: false }, 3)).toBe(false);
+    expect(endsIneligibleEnrollments({ ...program, state: 'DISCONTINUED' }, 3)).toBe(false);
+    // Always required eligibility (never flipped), or unknown.
+    expect(endsIneligibleEnrollments({ requiresEligibility: true, state: 'OPEN' }, 1)).toBe(false);
+    expect(endsIneligibleEnrollments(null, 3)).toBe(false);
+  });
+});

@@ -1,0 +1,180 @@
+/**
+ * Program changes and what they do to the enrollments already there. An open program (requiresEligibility false)
+ * ignores ineligible decisions, which the eligibility view keeps; when the operator makes it require eligibility,
+ * the enrollments that such a decision would have ended (never completed, the location's decision for their fiscal
+ * year not eligible) end INELIGIBLE, once, with the decision's reasons and one EnrollmentIneligible. Completed ones
+ * and those of locations without a decision stay. This happens when the service consumes its own ProgramUpdated, so
+ * it is retried until done (a failure halfway through is finished by the retry). The real broker and database.
+ */
+import { Topics } from '@lib/contracts';
+import { eventually, groupCaughtUp, outboxSettled } from '@lib/testing';
+import { Type } from '@nestjs/common';
+import { Enrollment } from '../src/enrollments/enrollment.schema';
+import { EnrollmentsModule } from '../src/enrollments/enrollments.module';
+import { EndIneligibleProgramEnrollments } from '../src/enrollments/usecases/end-ineligible-program-enrollments.use-case';
+import { MarkIneligible } from '../src/enrollments/usecases/mark-ineligible.use-case';
+import {
+  approvedProfiles,
+  call,
+  createProgram,
+  eligibility,
+  eligibilityKnown,
+  enrollmentEvents,
+  enrollmentEventsSettled,
+  Harness,
+  waitForEnrollmentEvent,
+  withHarness,
+  World,
+} from './support';
+
+jest.setTimeout(120_000);
+
+let h: Harness;
+let w: World;
+withHarness((harness, world) => ((h = harness), (w = world)));
+
+type Program = Awaited<ReturnType<typeof createProgram>>;
+type Admin = 'admin' | 'adminOfOther';
+
+/** The instance the service's own code uses (looked up in the module that provides it). */
+const service = <T>(module: Type<unknown>, type: Type<T>): T => h.service.app.select(module).get(type, { strict: true });
+
+/** The Incentives admin of each location of the world: `admin` for L1 and L3, `adminOfOther` for L2. */
+const adminOf = (locationId: string): Admin => (locationId === w.L2 ? 'adminOfOther' : 'admin');
+
+async function enroll(program: Program, locationId: string): Promise<string> {
+  const answer = await call(h, 'POST', '/v1/enrollments', { token: await w.token(adminOf(locationId)), body: { programId: program.programId, locationId } });
+  expect(answer.status).toBe(201);
+  return answer.body.enrollmentId;
+}
+
+/** Approved profiles, Enroll, Submit: ENROLLED at once (a completed enrollment). */
+async function completed(program: Program, locationId: string): Promise<string> {
+  await approvedProfiles(h, w.partnerId, locationId);
+  const id = await enroll(program, locationId);
+  const submitted = await call(h, 'POST', `/v1/enrollments/${id}/submit`, { token: await w.token(adminOf(locationId)) });
+  expect(submitted.body.status).toBe('ENROLLED');
+  return id;
+}
+
+/** An ineligible decision for the program's fiscal year, once the eligibility view holds it. */
+async function notEligible(program: Program, locationId: string, reasons: string[]): Promise<void> {
+  await eligibility(h, w, program.programId, locationId, false, program.fiscalYear, reasons);
+  await eligibilityKnown(h, program.programId, locationId, program.fiscalYear, false);
+}
+
+const requireEligibility = (program: Program, revision: number) =>
+  call(h, 'PATCH', `/v1/programs/${program.programId}`, { operator: true, body: { requiresEligibility: true }, headers: { 'if-match': `"${revision}"` } });
+
+const stored = (id: string) => h.db.collection<Enrollment>('enrollments').findOne({ _id: id });
+const eventsOf = (id: string) => enrollmentEvents(h, id).map((m) => m.envelope! as { eventId: string; type: string; data: Record<string, any> });
+
+/**
+ * For "nothing changed, nothing was published": the consumer group has handled everything on the topics these tests
+ * write (it commits only once a handler's writes, outbox entries included, are durable: the eligibility decisions,
+ * and the program's own ProgramUpdated with its sweep), the program's own events are on the watch, and then every
+ * event the service wrote about the program's enrollments is on the watch (sentinels through their partitions).
+ */
+async function settle(program: Program, locationIds: string[]): Promise<void> {
+  await outboxSettled({
+    collection: h.db.collection('programs'),
+    filter: { _id: program.programId },
+    kafka: h.kafka,
+    watch: h.watch,
+    topic: Topics.programs,
+    keys: [program.programId],
+  });
+  await groupCaughtUp(h.service.env.KAFKA_GROUP_ID, [Topics.eligibility, Topics.programs]);
+  await enrollmentEventsSettled(h, { programId: program.programId }, locationIds);
+}
+
+/** What must not change: the stored enrollment (status, reasons, version) and the events published about it. */
+async function state(id: string) {
+  const row = await stored(id);
+  return { status: row?.status, reasons: row?.reasons, version: row?.version, events: eventsOf(id).map((e) => e.eventId) };
+}
+
+const programUpdates = (program: Program) =>
+  h.watch.ofType<{ program: { programId: string; revision: number } }>('ProgramUpdated', (m) => m.envelope?.data.program.programId === program.programId);
+
+describe('an open program changed to require eligibility', () => {
+  it('ends INELIGIBLE, with one event and the reasons, the unfinished enrollment of a location decided not eligible; the completed one and the one without a decision stay; the same update again changes nothing', async () => {
+    const program = await createProgram(h, { requiresEligibility: false });
+    const l2 = await completed(program, w.L2);
+    // No profiles at L1 and L3: started, ACTION_REQUIRED (never completed).
+    const l1 = await enroll(program, w.L1);
+    const l3 = await enroll(program, w.L3);
+    await notEligible(program, w.L1, ['Volume below the threshold.']);
+    await notEligible(program, w.L2, ['Agreement tier not eligible.']);
+
+    // Open: the decisions are kept, the enrollments go on.
+    await settle(program, [w.L1, w.L2, w.L3]);
+    const before = { l1: await state(l1), l2: await state(l2), l3: await state(l3) };
+    expect([before.l1.status, before.l2.status, before.l3.status]).toEqual(['ACTION_REQUIRED', 'ENROLLED', 'ACTION_REQUIRED']);
+
+    const changed = await requireEligibility(program, program.revision);
+    expect(changed.status).toBe(200);
+    expect(changed.body).toMatchObject({ requiresEligibility: true, revision: program.revision + 1 });
+    const [ineligible] = await waitForEnrollmentEvent(h, l1, 'EnrollmentIneligible');
+    await settle(program, [w.L1, w.L2, w.L3]);
+
+    expect(await stored(l1)).toMatchObject({ status: 'INELIGIBLE', reasons: ['Volume below the threshold.'], missing: [], version: before.l1.version! + 1 });
+    expect(eventsOf(l1).slice(before.l1.events.length).map((e) => e.type)).toEqual(['EnrollmentIneligible']);
+    expect(ineligible.key).toBe(w.L1);
+    expect(ineligible.envelope!.data).toMatchObject({ status: 'INELIGIBLE', previousStatus: 'ACTION_REQUIRED', reasons: ['Volume below the threshold.'] });
+    expect(await state(l2)).toEqual(before.l2);
+    expect(await state(l3)).toEqual(before.l3);
+    const answer = await call(h, 'GET', `/v1/enrollments/${l1}`, { token: await w.token('admin') });
+    expect(answer.body).toMatchObject({ status: 'INELIGIBLE', statusLabel: 'Inactive / Ineligible', nextAction: null });
+
+    // The same update again: no new revision, no ProgramUpdated, nothing changes.
+    const after = { l1: await state(l1), l2: await state(l2), l3: await state(l3) };
+    const again = await requireEligibility(program, program.revision + 1);
+    expect(again.status).toBe(200);
+    expect(again.body.revision).toBe(program.revision + 1);
+    // And its ProgramUpdated delivered again (a redelivery after a crash): the sweep finds nothing more to end.
+    expect(await service(EnrollmentsModule, EndIneligibleProgramEnrollments).execute(program.programId, program.revision + 1)).toBe(0);
+    await settle(program, [w.L1, w.L2, w.L3]);
+    expect(programUpdates(program).map((m) => m.envelope!.data.program.revision)).toEqual([program.revision + 1]);
+    expect({ l1: await state(l1), l2: await state(l2), l3: await state(l3) }).toEqual(after);
+  });
+
+  it('a sweep that fails halfway (one enrollment ended, the next not) is finished by the retry of its ProgramUpdated: each ends once, with one event', async () => {
+    const program = await createProgram(h, { requiresEligibility: false });
+    const l1 = await enroll(program, w.L1);
+    const l3 = await enroll(program, w.L3);
+    await notEligible(program, w.L1, ['Volume below the threshold.']);
+    await notEligible(program, w.L3, ['Not in the program region.']);
+    await settle(program, [w.L1, w.L3]);
+
+    const markIneligible = service(EnrollmentsModule, MarkIneligible);
+    const original = markIneligible.execute.bind(markIneligible);
+    const calls: string[] = [];
+    let failed = false;
+    const spy = jest.spyOn(markIneligible, 'execute').mockImplementation(async (decision) => {
+      if (decision.programId !== program.programId) return original(decision);
+      calls.push(decision.locationId);
+      if (decision.locationId === w.L3 && !failed) {
+        // The crash: L1 is ended (its write and event durable), L3 not yet.
+        await eventually(async () => expect((await stored(l1))?.status).toBe('INELIGIBLE'));
+        failed = true;
+        throw new Error('simulated crash in the middle of the sweep');
+      }
+      return original(decision);
+    });
+    try {
+      expect((await requireEligibility(program, program.revision)).status).toBe(200);
+      await waitForEnrollmentEvent(h, l3, 'EnrollmentIneligible');
+      await settle(program, [w.L1, w.L3]);
+    } finally {
+      spy.mockRestore();
+    }
+
+    expect(failed).toBe(true);
+    // The retry selected only L3 (L1, INELIGIBLE, is no longer selected).
+    expect(calls.sort()).toEqual([w.L1, w.L3, w.L3].sort());
+    expect(await stored(l1)).toMatchObject({ status: 'INELIGIBLE', reasons: ['Volume below the threshold.'] });
+    expect(await stored(l3)).toMatchObject({ status: 'INELIGIBLE', reasons: ['Not in the program region.'] });
+    for (const id of [l1, l3]) expect(eventsOf(id).filter((e) => e.type === 'EnrollmentIneligible')).toHaveLength(1);
+  });
+});
