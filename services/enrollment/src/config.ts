@@ -30,6 +30,10 @@ export const enrollmentConfigSpec = {
     desc: 'Rollover batches written at the same time (the next ones are read and decided meanwhile)',
   }),
   ROLLOVER_BATCH_PAUSE_MS: wholeNumber(0)({ default: 0, desc: 'Pause between rollover batches (throttling)' }),
+  ROLLOVER_LEASE_MS: wholeNumber(1_000)({
+    default: 15_000,
+    desc: 'How long the lease on a running rollover lasts without renewal (renewed every third of it): a run killed with its lease waits this long for a rerun',
+  }),
   ROLLOVER_CATCH_UP_TIMEOUT_MS: wholeNumber(0)({
     default: 15_000,
     desc: 'How long a rollover waits for this service to consume the events already published on the topics it reads (0: do not wait)',
@@ -46,6 +50,7 @@ export type EnrollmentConfig = PlatformConfig & {
   ROLLOVER_BATCH_SIZE: number;
   ROLLOVER_WRITES_IN_FLIGHT: number;
   ROLLOVER_BATCH_PAUSE_MS: number;
+  ROLLOVER_LEASE_MS: number;
   BULK_WRITE_CHUNK: number;
   ROLLOVER_CATCH_UP_TIMEOUT_MS: number;
   RENEWAL_REMINDER_DAYS: number;

@@ -654,6 +654,8 @@ describe('a rollover killed halfway', () => {
         ROLLOVER_BATCH_SIZE: '20',
         ROLLOVER_BATCH_PAUSE_MS: '40',
         ROLLOVER_CATCH_UP_TIMEOUT_MS: '0',
+        // A killed run's lease on the year holds a rerun off until it runs out (RolloverLease): short here.
+        ROLLOVER_LEASE_MS: '2000',
         LOG_LEVEL: 'warn',
       },
       logFile: join(PROJECT_ROOT, '.local', 'logs', `${groupId}.log`),
@@ -708,8 +710,13 @@ describe('a rollover killed halfway', () => {
     const continuedUnmarked = await col.countDocuments({ _id: { $in: continuedFrom }, rollover: { $exists: false } } as never);
     expect(continuedUnmarked).toBeGreaterThanOrEqual(20);
 
-    // The rerun finishes the job: those it only marks (resumed).
-    const rerun = await operator('/v1/operator/rollover', { fromFiscalYear: FROM });
+    // The rerun finishes the job: those it only marks (resumed). It is refused (409) until the killed run's lease
+    // on the year runs out.
+    const rerun = await eventually(async () => {
+      const answer = await operator('/v1/operator/rollover', { fromFiscalYear: FROM });
+      expect(answer.status).toBe(200);
+      return answer;
+    }, 15_000, 250);
     expect(rerun.body).toEqual(expect.objectContaining({ complete: true, conflicts: 0, resumed: continuedUnmarked }));
     expect(rerun.body.examined).toBe(N - marked + 20);
     expect((await operator('/v1/operator/rollover', { fromFiscalYear: FROM })).body.examined).toBe(0);

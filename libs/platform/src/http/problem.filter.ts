@@ -20,6 +20,7 @@ export class ProblemFilter implements ExceptionFilter {
     if (problem.status >= 500 && !(problem.status === 503 && exception instanceof HttpException)) {
       this.logger.error(`${request.method} ${request.originalUrl}: ${(exception as Error)?.stack ?? exception}`);
     }
+    if (exception instanceof ProblemException && exception.retryAfterSeconds) response.setHeader('Retry-After', String(exception.retryAfterSeconds));
     response.status(problem.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(problem));
     return undefined;
   }

@@ -30,6 +30,14 @@ export class ProblemException extends HttpException {
   ) {
     super({ title, detail }, status);
   }
+
+  /** Sent as `Retry-After` (seconds): when the same request may succeed. */
+  retryAfterSeconds?: number;
+
+  retryAfter(seconds: number): this {
+    this.retryAfterSeconds = Math.max(1, Math.ceil(seconds));
+    return this;
+  }
 }
 
 /**

@@ -1,10 +1,12 @@
 import { Module } from '@nestjs/common';
+import { MongooseModule } from '@nestjs/mongoose';
 import { ClockModule } from '../common/clock.module';
 import { EnrollmentsModule } from '../enrollments/enrollments.module';
 import { ProgramsModule } from '../programs/programs.module';
 import { ViewsModule } from '../views/views.module';
 import { ConsumerCatchUp } from './consumer-catch-up';
 import { RenewalContext } from './renewal-context';
+import { RolloverLease, RolloverLeaseRecord, RolloverLeaseSchema } from './rollover-lease';
 import { RolloverController } from './rollover.controller';
 import { RolloverScheduler } from './rollover.scheduler';
 import { RollOverFiscalYear } from './usecases/roll-over-fiscal-year.use-case';
@@ -12,8 +14,8 @@ import { SendRenewalReminders } from './usecases/send-renewal-reminders.use-case
 
 /** The fiscal-year rollover and renewal reminders: on a schedule and on operator request. */
 @Module({
-  imports: [ClockModule, EnrollmentsModule, ProgramsModule, ViewsModule],
+  imports: [ClockModule, EnrollmentsModule, ProgramsModule, ViewsModule, MongooseModule.forFeature([{ name: RolloverLeaseRecord.name, schema: RolloverLeaseSchema }])],
   controllers: [RolloverController],
-  providers: [ConsumerCatchUp, RenewalContext, RollOverFiscalYear, SendRenewalReminders, RolloverScheduler],
+  providers: [ConsumerCatchUp, RenewalContext, RolloverLease, RollOverFiscalYear, SendRenewalReminders, RolloverScheduler],
 })
 export class RolloverModule {}

@@ -1,6 +1,6 @@
 import { Trace } from '@lib/messaging';
-import { BackgroundWork, CONFIG } from '@lib/platform';
-import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
+import { BackgroundWork, CONFIG, ProblemException } from '@lib/platform';
+import { HttpStatus, Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { CronJob } from 'cron';
 import { Clock } from '../common/clock';
@@ -57,7 +57,12 @@ export class RolloverScheduler implements OnApplicationBootstrap, OnModuleDestro
   private tick(): void {
     if (this.running) return;
     this.running = this.runOnce()
-      .catch((error) => this.logger.warn(`scheduled rollover failed, the next run retries: ${(error as Error).message}`))
+      .catch((error) =>
+        // 409: another instance holds the year's lease and does the day's work (RolloverLease).
+        error instanceof ProblemException && error.getStatus() === HttpStatus.CONFLICT
+          ? this.logger.log(`scheduled rollover skipped: ${(error.getResponse() as { detail?: string }).detail}`)
+          : this.logger.warn(`scheduled rollover failed, the next run retries: ${(error as Error).message}`),
+      )
       .finally(() => (this.running = undefined));
   }
 }

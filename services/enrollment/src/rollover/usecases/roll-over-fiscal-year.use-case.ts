@@ -14,6 +14,7 @@ import { FollowValidation } from '../../enrollments/usecases/follow-validation.u
 import { Program } from '../../programs/program.schema';
 import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
 import { ConsumerCatchUp } from '../consumer-catch-up';
+import { HeldLease, RolloverLease } from '../rollover-lease';
 import { NEXT_YEAR_FIELDS, NextYearEnrollment, RenewalContext } from '../renewal-context';
 import { completedFilter, decideUnfinished, RenewalDecision, wasCompleted } from '../renewal-rules';
 import { BEFORE_ENROLLED } from '../../enrollments/enrollment-rules';
@@ -101,7 +102,6 @@ interface BatchPlan {
 @Injectable()
 export class RollOverFiscalYear {
   private readonly logger = new Logger(RollOverFiscalYear.name);
-  private readonly running = new Set<string>();
 
   constructor(
     private readonly enrollments: EnrollmentsRepository,
@@ -113,20 +113,16 @@ export class RollOverFiscalYear {
     private readonly clock: Clock,
     private readonly discontinue: DiscontinueProgramEnrollments,
     private readonly follow: FollowValidation,
+    private readonly lease: RolloverLease,
     @Inject(CONFIG) private readonly config: EnrollmentConfig,
   ) {}
 
+  /** 409 while a rollover of the year runs, in this instance or another (RolloverLease). */
   async execute({ fromFiscalYear, limit, programId }: { fromFiscalYear: string; limit?: number; programId?: string }): Promise<RolloverSummary> {
-    if (this.running.has(fromFiscalYear)) throw Problems.conflict(`A rollover of ${fromFiscalYear} is running already.`);
-    this.running.add(fromFiscalYear);
-    try {
-      return await this.work.run(() => this.run(fromFiscalYear, limit, programId));
-    } finally {
-      this.running.delete(fromFiscalYear);
-    }
+    return this.work.run(() => this.lease.hold(fromFiscalYear, (lease) => this.run(lease, fromFiscalYear, limit, programId)));
   }
 
-  private async run(fromFiscalYear: string, limit?: number, programId?: string): Promise<RolloverSummary> {
+  private async run(lease: HeldLease, fromFiscalYear: string, limit?: number, programId?: string): Promise<RolloverSummary> {
     const started = Date.now();
     const toFiscalYear = nextFiscalYear(fromFiscalYear);
     if (programId !== undefined && !(await this.programs.find(programId))) throw Problems.notFound(`Program ${programId}`);
@@ -174,8 +170,9 @@ export class RollOverFiscalYear {
       let batch: Enrollment[] = [];
       let stopped = false;
       for await (const doc of cursor) {
-        // Shutdown: stop before the next enrollment; what this run has not written, the next run does.
-        if (this.work.stopRequested) {
+        // Shutdown, or the lease lost to another instance (this one stalled past it): stop before the next
+        // enrollment; what this run has not written, the next run does.
+        if (this.work.stopRequested || !lease.held) {
           stopped = true;
           summary.complete = false;
           break;
@@ -347,9 +344,8 @@ export class RollOverFiscalYear {
       const ids = markers[outcome];
       for (let i = 0; i < ids.length; i += UPDATES_PER_COMMAND) {
         // By `_id` alone: mongo-java-server scans the whole collection for an update whose filter has more than `_id`
-        // (a guard such as `rollover: { $exists: false }` made a run of 100,000 take minutes). Two replicas running
-        // the same year at once (every replica runs the daily job) may both mark an enrollment; the continuation
-        // itself is still written once (its insert is the exactly-once marker) and an expiry is a guarded write.
+        // (a guard such as `rollover: { $exists: false }` made a run of 100,000 take minutes). No other run marks
+        // the same enrollments meanwhile: a run holds its year's lease (RolloverLease) and stops once it lost it.
         await collection.updateMany(
           { _id: { $in: ids.slice(i, i + UPDATES_PER_COMMAND) } } as never,
           { $set: { rollover: { toFiscalYear, outcome, at: now }, updatedAt: now }, $inc: { version: 1 } } as never,

@@ -1,0 +1,49 @@
+import { eventually } from '@lib/testing';
+import { RolloverLease } from '../src/rollover/rollover-lease';
+import { call, Harness, withHarness } from './support';
+
+/** One rollover of a fiscal year at a time across instances: the year's lease in `rollover_leases`. */
+let h: Harness;
+withHarness((harness) => (h = harness));
+
+const operator = (body: unknown) => call(h, 'POST', '/v1/operator/rollover', { operator: true, body });
+const leases = () => h.db.collection<{ _id: string; holder: string; until: Date }>('rollover_leases');
+
+describe('the rollover lease', () => {
+  it('answers 409 while another instance holds the year, and runs once that lease has expired (and releases its own)', async () => {
+    await leases().insertOne({ _id: 'FY19', holder: 'another-instance', until: new Date(Date.now() + 60_000) });
+
+    const refused = await operator({ fromFiscalYear: 'FY19' });
+    expect(refused.status).toBe(409);
+    expect(refused.headers.get('content-type')).toMatch(/application\/problem\+json/);
+    expect(refused.body).toEqual(expect.objectContaining({ status: 409, type: expect.stringMatching(/\/busy$/), detail: 'A rollover of FY19 is running already (in this or another instance); run it again once it is done.' }));
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(50);
+    expect(Number(refused.headers.get('retry-after'))).toBeLessThanOrEqual(60);
+    expect(await leases().findOne({ _id: 'FY19' })).toEqual(expect.objectContaining({ holder: 'another-instance' }));
+
+    // That instance died: its lease runs out, and the next run takes the year.
+    await leases().updateOne({ _id: 'FY19' }, { $set: { until: new Date(Date.now() - 1) } });
+    const ran = await operator({ fromFiscalYear: 'FY19' });
+    expect(ran.status).toBe(200);
+    expect(ran.body).toEqual(expect.objectContaining({ fromFiscalYear: 'FY19', toFiscalYear: 'FY20', complete: true }));
+    expect(await leases().findOne({ _id: 'FY19' })).toBeNull();
+  });
+
+  it('lets one of two runs at once through; a holder whose lease was taken over is told to stop and leaves the new lease alone', async () => {
+    const lease = h.service.app.get(RolloverLease);
+    const outcome = await lease.hold(
+      'FY18',
+      async (held) => {
+        await expect(lease.hold('FY18', async () => 'second')).rejects.toMatchObject({ status: 409 });
+        expect(held.held).toBe(true);
+        // It stalled past its lease and another instance took the year over: the next renewal finds out.
+        await leases().updateOne({ _id: 'FY18' }, { $set: { holder: 'another-instance', until: new Date(Date.now() + 60_000) } });
+        await eventually(async () => expect(held.held).toBe(false), 5_000, 50);
+        return 'first';
+      },
+      300,
+    );
+    expect(outcome).toBe('first');
+    expect(await leases().findOne({ _id: 'FY18' })).toEqual(expect.objectContaining({ holder: 'another-instance' }));
+  });
+});
