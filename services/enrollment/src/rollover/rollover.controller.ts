@@ -22,7 +22,7 @@ export class RolloverController {
   @HttpCode(200)
   @ApiOperation({ summary: 'Run the fiscal-year rollover of an ending year now (idempotent, resumable); answers when done' })
   @ApiOkResponse({ type: RolloverSummaryDto })
-  @ApiConflictResponse({ description: 'A rollover of that year is running in this instance' })
+  @ApiConflictResponse({ description: 'A rollover of that year is running, in this instance or another (busy; Retry-After: when its lease runs out)' })
   async rollover(@Body() body: RolloverRequestDto): Promise<RolloverSummaryDto> {
     return this.rollOver.execute(body);
   }
