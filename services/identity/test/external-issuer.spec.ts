@@ -14,6 +14,8 @@ jest.setTimeout(60_000);
 const COMPANY_ISSUER = 'https://login.company.test/partner-center';
 const COMPANY_AUDIENCE = 'incentives-platform-external';
 const PARTNER_CLAIM = 'partner_id';
+/** The company issuer's claim holding the identity user id (its `sub` is the directory's own subject). */
+const USER_CLAIM = 'platform_user_id';
 const COMPANY_KID = 'company-1';
 
 /** Identity's own key, configured as if it were the issuer: tokens signed with it must now be refused. */
@@ -45,6 +47,7 @@ beforeAll(async () => {
     JWT_ISSUER: COMPANY_ISSUER,
     JWT_AUDIENCE: COMPANY_AUDIENCE,
     JWT_PARTNER_CLAIM: PARTNER_CLAIM,
+    JWT_USER_CLAIM: USER_CLAIM,
     JWKS_URL: `http://127.0.0.1:${port}/.well-known/jwks.json`,
     DEV_SIGN_IN_ENABLED: 'false',
     JWT_SIGNING_KEY: ownKey.pem,
@@ -58,12 +61,15 @@ afterAll(async () => {
   await new Promise<void>((resolve) => (jwksServer ? jwksServer.close(() => resolve()) : resolve()));
 });
 
-/** A token as the company issuer (or, with `key` and `kid`, someone else) hands it out. */
-function token(sub: string, partnerId: string, { key = companyKey, kid = COMPANY_KID }: { key?: SigningKey; kid?: string } = {}) {
+/**
+ * A token as the company issuer (or, with `key` and `kid`, someone else) hands it out: the identity user id in
+ * USER_CLAIM, the directory's own subject in `sub`.
+ */
+function token(userId: string, partnerId: string, { key = companyKey, kid = COMPANY_KID }: { key?: SigningKey; kid?: string } = {}) {
   const now = Math.floor(Date.now() / 1000);
-  return new SignJWT({ [PARTNER_CLAIM]: partnerId })
+  return new SignJWT({ [PARTNER_CLAIM]: partnerId, [USER_CLAIM]: userId })
     .setProtectedHeader({ alg: 'RS256', kid, typ: 'JWT' })
-    .setSubject(sub)
+    .setSubject(`directory-oid-${randomUUID()}`)
     .setIssuer(COMPANY_ISSUER)
     .setAudience(COMPANY_AUDIENCE)
     .setIssuedAt(now - 10)
@@ -100,6 +106,21 @@ describe('TOKEN_ISSUER=external', () => {
     expect(jwksRequests).toBeGreaterThanOrEqual(1);
     // The same holds for any call that needs a valid token: the admin reads its partner.
     expect((await client.call('GET', `/v1/partners/${partnerId}`, { token: await token(userId, partnerId) })).status).toBe(200);
+  });
+
+  it('reads the user from JWT_USER_CLAIM: a token naming the user only in `sub` is refused (401)', async () => {
+    const { partnerId, userId } = await registerPartner();
+    const subOnly = await new SignJWT({ [PARTNER_CLAIM]: partnerId })
+      .setProtectedHeader({ alg: 'RS256', kid: COMPANY_KID, typ: 'JWT' })
+      .setSubject(userId)
+      .setIssuer(COMPANY_ISSUER)
+      .setAudience(COMPANY_AUDIENCE)
+      .setIssuedAt()
+      .setExpirationTime('5m')
+      .sign(companyKey);
+    const answer = await client.call('GET', '/v1/me', { token: subOnly });
+    expect(answer.status).toBe(401);
+    expect(answer.body.detail).toBe(`The access token lacks ${USER_CLAIM} or ${PARTNER_CLAIM}.`);
   });
 
   it("rejects a token signed with identity's own key (401): identity is not the issuer", async () => {

@@ -2,7 +2,7 @@ import { createLocalJWKSet, exportJWK, generateKeyPair, JWTVerifyGetKey, SignJWT
 import { InvalidTokenError, JwtVerifier } from './jwt-verifier';
 
 const ISSUER = 'https://issuer.test';
-const config = { JWT_ISSUER: ISSUER, JWT_AUDIENCE: 'incentives-platform', JWT_PARTNER_CLAIM: 'partnerId', JWKS_URL: 'https://unused.test/jwks' };
+const config = { JWT_ISSUER: ISSUER, JWT_AUDIENCE: 'incentives-platform', JWT_PARTNER_CLAIM: 'partnerId', JWT_USER_CLAIM: 'sub', JWKS_URL: 'https://unused.test/jwks' };
 
 let sign: (claims: Record<string, unknown>, expiresInSeconds: number) => Promise<string>;
 let keys: JWTVerifyGetKey;
@@ -79,4 +79,12 @@ it('hands out a copy: a caller changing its principal changes nobody else’s', 
   const first = await v.verify(token);
   first.partnerId = 'changed';
   expect((await v.verify(token)).partnerId).toBe('p1');
+});
+
+it('reads the user id from JWT_USER_CLAIM when the issuer carries it in a claim of its own, and refuses a token without it', async () => {
+  const v = new JwtVerifier({ ...config, JWT_USER_CLAIM: 'platformUserId' } as never, keys);
+  expect(await v.verify(await sign({ partnerId: 'p1', platformUserId: 'u-42' }, 600))).toMatchObject({ userId: 'u-42', partnerId: 'p1' });
+  // `sub` (here the directory's own subject) is not the user id then.
+  await expect(v.verify(await sign({ partnerId: 'p1' }, 600))).rejects.toThrow(new InvalidTokenError('The access token lacks platformUserId or partnerId.'));
+  await expect(v.verify(await sign({ partnerId: 'p1', platformUserId: '' }, 600))).rejects.toThrow(InvalidTokenError);
 });

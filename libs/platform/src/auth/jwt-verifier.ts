@@ -66,10 +66,11 @@ export class JwtVerifier {
       if (error instanceof errors.JOSEError) throw new InvalidTokenError('The access token is not valid.');
       throw error;
     }
+    const userId = payload[this.config.JWT_USER_CLAIM];
     const partnerId = payload[this.config.JWT_PARTNER_CLAIM];
-    if (typeof payload.sub !== 'string' || typeof partnerId !== 'string') {
-      throw new InvalidTokenError(`The access token lacks sub or ${this.config.JWT_PARTNER_CLAIM}.`);
+    if (typeof userId !== 'string' || !userId || typeof partnerId !== 'string' || !partnerId) {
+      throw new InvalidTokenError(`The access token lacks ${this.config.JWT_USER_CLAIM} or ${this.config.JWT_PARTNER_CLAIM}.`);
     }
-    return { userId: payload.sub, partnerId, claims: payload };
+    return { userId, partnerId, claims: payload };
   }
 }

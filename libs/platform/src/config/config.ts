@@ -72,6 +72,7 @@ export function baseConfigSpec(serviceName: string) {
     JWT_AUDIENCE: nonEmpty({ default: 'incentives-platform', desc: 'Expected `aud` of access tokens' }),
     JWKS_URL: url({ desc: "The issuer's JWKS endpoint" }),
     JWT_PARTNER_CLAIM: nonEmpty({ default: 'partnerId', desc: "The token claim that names the caller's partner" }),
+    JWT_USER_CLAIM: nonEmpty({ default: 'sub', desc: "The token claim that holds the caller's identity user id (a company issuer may carry it in a claim of its own)" }),
     OPERATOR_TOKEN: operatorToken({ desc: 'Credential of platform operators (X-Operator-Key header), at least 16 characters' }),
     DOCS_ENABLED: bool({ default: true, desc: 'Serve the OpenAPI document at /docs and /docs-json' }),
     SHUTDOWN_TIMEOUT_MS: wholeNumber(1)({ default: 20_000, desc: 'After SIGTERM, exit with 1 if the graceful shutdown takes longer' }),

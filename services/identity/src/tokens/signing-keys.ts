@@ -63,7 +63,8 @@ export class SigningKeys {
     if (!this.privateKey) throw new Error('identity issues no tokens with TOKEN_ISSUER=external');
     const now = Math.floor(Date.now() / 1000);
     const ttl = this.config.JWT_TTL_SECONDS;
-    const accessToken = await new SignJWT({ [this.config.JWT_PARTNER_CLAIM]: partnerId })
+    // The user id in `sub`, and in JWT_USER_CLAIM as well when the deployment reads it from another claim.
+    const accessToken = await new SignJWT({ [this.config.JWT_PARTNER_CLAIM]: partnerId, ...(this.config.JWT_USER_CLAIM !== 'sub' && { [this.config.JWT_USER_CLAIM]: userId }) })
       .setProtectedHeader({ alg: 'RS256', kid: this.config.JWT_KEY_ID, typ: 'JWT' })
       .setSubject(userId)
       .setIssuer(this.config.JWT_ISSUER)
