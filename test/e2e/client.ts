@@ -16,8 +16,12 @@ export interface Answer<T = any> {
   headers: Headers;
 }
 
-/** Today's fiscal year, and the next: the journey's programs are in CURRENT_FY (Enroll refuses a year that is over). */
-export const CURRENT_FY = fiscalYearOf(new Date());
+/**
+ * The fiscal year of tomorrow, and the next: the journey's programs are in CURRENT_FY (Enroll refuses a year that is
+ * over). Tomorrow's, so that a run started on June 30 that goes past midnight still enrolls in a year that is not
+ * over (enrolling in a year not started yet is allowed).
+ */
+export const CURRENT_FY = fiscalYearOf(new Date(Date.now() + 86_400_000));
 export const NEXT_FY = nextFiscalYear(CURRENT_FY);
 
 export class Client {

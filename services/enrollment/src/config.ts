@@ -30,9 +30,13 @@ export const enrollmentConfigSpec = {
     desc: 'Rollover batches written at the same time (the next ones are read and decided meanwhile)',
   }),
   ROLLOVER_BATCH_PAUSE_MS: wholeNumber(0)({ default: 0, desc: 'Pause between rollover batches (throttling)' }),
+  ROLLOVER_RETRY_MS: wholeNumber(1_000)({
+    default: 300_000,
+    desc: 'After a scheduled rollover that failed, stopped before the end or found another instance running it: when to run it again',
+  }),
   ROLLOVER_LEASE_MS: wholeNumber(1_000)({
     default: 15_000,
-    desc: 'How long the lease on a running rollover lasts without renewal (renewed every third of it): a run killed with its lease waits this long for a rerun',
+    desc: 'How long the lease on a running rollover lasts without renewal (renewed every quarter of it): a run killed with its lease holds a rerun off this long',
   }),
   ROLLOVER_CATCH_UP_TIMEOUT_MS: wholeNumber(0)({
     default: 15_000,
@@ -51,6 +55,7 @@ export type EnrollmentConfig = PlatformConfig & {
   ROLLOVER_WRITES_IN_FLIGHT: number;
   ROLLOVER_BATCH_PAUSE_MS: number;
   ROLLOVER_LEASE_MS: number;
+  ROLLOVER_RETRY_MS: number;
   BULK_WRITE_CHUNK: number;
   ROLLOVER_CATCH_UP_TIMEOUT_MS: number;
   RENEWAL_REMINDER_DAYS: number;

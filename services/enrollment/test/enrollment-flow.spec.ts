@@ -337,7 +337,10 @@ describe('Enroll, Continue, Submit and validation', () => {
       await waitForEnrollmentEvent(h, id, 'EnrollmentDiscontinued');
       expect((await get(id, 'companyAdmin')).body.status).toBe('DISCONTINUED');
     }
-    expect((await enroll(program.programId, w.L1)).status).toBe(409);
+    const ended = await enroll(program.programId, w.L1);
+    expect(ended.body).toEqual(expect.objectContaining({ status: 409, enrollmentStatus: 'DISCONTINUED', detail: 'This enrollment is discontinued; it cannot be continued.' }));
+    const notSubmitted = await call(h, 'POST', `/v1/enrollments/${inProgress.body.enrollmentId}/submit`, { token: await w.token('admin') });
+    expect(notSubmitted.body).toEqual(expect.objectContaining({ status: 409, enrollmentStatus: 'DISCONTINUED', detail: 'This enrollment is discontinued; it cannot be submitted.' }));
     const reopen = await call(h, 'PATCH', `/v1/programs/${program.programId}`, { operator: true, body: { state: 'OPEN' }, headers: { 'if-match': '"3"' } });
     expect(reopen.status).toBe(409);
     const published = await h.watch.waitFor(
@@ -425,6 +428,7 @@ describe('the end of the fiscal year', () => {
           title: 'Fiscal year ended',
           detail: `This enrollment is for ${CURRENT_FY}, which ended on ${lastDay}; it can no longer be ${verb}: the rollover continues or expires it.`,
           status: 409,
+          enrollmentStatus: 'INVITED',
           fiscalYear: CURRENT_FY,
           fiscalYearEndedAt: yearEnd.toISOString(),
         }),

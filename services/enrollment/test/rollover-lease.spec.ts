@@ -41,9 +41,25 @@ describe('the rollover lease', () => {
         await eventually(async () => expect(held.held).toBe(false), 5_000, 50);
         return 'first';
       },
-      300,
+      6_000,
     );
     expect(outcome).toBe('first');
     expect(await leases().findOne({ _id: 'FY18' })).toEqual(expect.objectContaining({ holder: 'another-instance' }));
+  });
+
+  it('stops counting on its lease once its last renewal is two thirds of the lease old (this process stalled), before anyone may take it', async () => {
+    const lease = h.service.app.get(RolloverLease);
+    await lease.hold(
+      'FY17',
+      async (held) => {
+        expect(held.held).toBe(true);
+        const stalledUntil = Date.now() + 1_100; // no timer runs meanwhile: no renewal
+        while (Date.now() < stalledUntil);
+        expect(held.held).toBe(false);
+        // The lease itself still has a third of its length to run: nobody else holds the year yet.
+        expect((await leases().findOne({ _id: 'FY17' }))?.until.getTime()).toBeGreaterThan(Date.now());
+      },
+      1_500,
+    );
   });
 });

@@ -7,6 +7,7 @@ import { ALL_TOPICS, fiscalYearOf, fiscalYearRange, nextFiscalYear, Topics } fro
 import { eventually, freePort, OPERATOR_KEY, PROJECT_ROOT, spawnServer, uniqueName, waitFor } from '@lib/testing';
 import { CONFIG } from '@lib/platform';
 import { join } from 'node:path';
+import { Clock } from '../src/common/clock';
 import { enrollmentId } from '../src/common/ids';
 import type { EnrollmentConfig } from '../src/config';
 import { EnrollmentsRepository } from '../src/enrollments/enrollments.repository';
@@ -390,7 +391,10 @@ describe('enrollments ENROLLED once and back in validation (a profile edited, or
   });
 
   it("are continued by the daily job in a trace of its own: the run's id is their events' correlation and causation id", async () => {
-    const fiscalYear = previousFiscalYear(fiscalYearOf(new Date())); // the year the job rolls over today
+    // The job's "now" pinned, so that the year it rolls over is this one even if midnight of July 1 falls meanwhile.
+    const at = new Date();
+    const clock = jest.spyOn(h.service.app.get(Clock), 'now').mockReturnValue(at);
+    const fiscalYear = previousFiscalYear(fiscalYearOf(at)); // the year the job rolls over
     const program = await createProgram(h, { fiscalYear, requiresEligibility: false, payoutRules: usdRules });
     const partner = `rj-${w.run}`;
     const bank = `rjbank-${w.run}`;
@@ -398,7 +402,11 @@ describe('enrollments ENROLLED once and back in validation (a profile edited, or
     const seeded = [`rj1-${w.run}`, `rj2-${w.run}`].map((locationId) => completedOnce(program, fiscalYear, partner, locationId, 'ENROLLED', bank));
     await col().insertMany(seeded as never[]);
 
-    await h.service.app.get(RolloverScheduler).runOnce();
+    try {
+      expect(await h.service.app.get(RolloverScheduler).runOnce()).toBe(true);
+    } finally {
+      clock.mockRestore();
+    }
     const to = nextFiscalYear(fiscalYear);
     const envelopes = [];
     for (const e of seeded) {

@@ -14,10 +14,12 @@ import { groupAtEnd, watchFromNow } from './kafka-group';
 export { groupAtEnd };
 
 /**
- * Today's fiscal year, and the next: the programs the specs enroll in are in CURRENT_FY (Enroll refuses a year that
- * is over), so the specs read the same on any date. Years seeded straight into the database may stay literal.
+ * The fiscal year of tomorrow, and the next: the programs the specs enroll in are in CURRENT_FY (Enroll refuses a
+ * year that is over), so the specs read the same on any date. Tomorrow's, so that a run started on June 30 that goes
+ * past midnight still enrolls in a year that is not over (enrolling in a year not started yet is allowed). Years
+ * seeded straight into the database may stay literal.
  */
-export const CURRENT_FY = fiscalYearOf(new Date());
+export const CURRENT_FY = fiscalYearOf(new Date(Date.now() + 86_400_000));
 export const NEXT_FY = nextFiscalYear(CURRENT_FY);
 /** A tax profile expiry 18 months after NEXT_FY ends (a 1 January): valid through every rollover the specs run. */
 export const TAX_VALID_UNTIL = new Date(Date.UTC(fiscalYearRange(NEXT_FY).end.getUTCFullYear() + 2, 0, 1)).toISOString();

@@ -30,7 +30,7 @@ export function enrollmentYearEnded(enrollment: Enrollment, refused: 'started' |
     `This enrollment is for ${enrollment.fiscalYear}, which ended on ${lastDay(enrollment.fiscalYear)}; it can no longer be ${refused}: ` +
       'the rollover continues or expires it.',
     enrollment.fiscalYear,
-    { status: enrollment.status },
+    { enrollmentStatus: enrollment.status },
   );
 }
 

@@ -16,7 +16,11 @@ export class RolloverLeaseRecord {
 export const RolloverLeaseSchema = SchemaFactory.createForClass(RolloverLeaseRecord);
 
 export interface HeldLease {
-  /** False once another instance took the year over (this one stalled past the lease): stop before the next write. */
+  /**
+   * False once this run may no longer count on the lease: another instance took it over (a renewal found it gone),
+   * or the last successful renewal is two thirds of the lease old (renewals failing, or this process stalled), so
+   * that a third of the lease (5 s by default) is left for a write already sent. Writers check it before each phase.
+   */
   readonly held: boolean;
 }
 
@@ -24,8 +28,10 @@ export interface HeldLease {
  * One rollover of a fiscal year at a time, in the whole deployment: every replica runs the daily job, and an
  * operator may ask any of them. The rollover is safe to rerun, not to run twice at once (both runs would mark the
  * same old enrollments, and the marks go by `_id` alone: see RollOverFiscalYear), so a run first takes the year's
- * lease (one document, renewed every third of its length) and a second run answers 409 while it is held. A lease
- * whose holder died expires and the next run takes it; a holder that finds it taken over stops.
+ * lease (one document, renewed every quarter of its length) and a second run answers 409 while it is held. A lease
+ * whose holder died expires and the next run takes it; a holder that finds it taken over, or cannot renew it in
+ * time, stops (`HeldLease.held`). `until` is written from the holder's clock and read against the taker's: the
+ * instances' clocks must agree to well within a third of the lease (NTP).
  */
 @Injectable()
 export class RolloverLease {
@@ -36,21 +42,34 @@ export class RolloverLease {
     @Inject(CONFIG) private readonly config: EnrollmentConfig,
   ) {}
 
-  /** Runs `work` holding the year's lease; 409 (with Retry-After: when the lease runs out) while another run holds it. */
+  /**
+   * Runs `work` holding the year's lease; 409 busy while another run holds it, with Retry-After when that lease runs
+   * out unless renewed (a lower bound: a live run renews it).
+   */
   async hold<T>(fiscalYear: string, work: (lease: HeldLease) => Promise<T>, leaseMs = this.config.ROLLOVER_LEASE_MS): Promise<T> {
     const holder = randomUUID();
+    let renewedAt = Date.now(); // when the last successful take or renewal was sent: its `until` counts from then
     if (!(await this.take(fiscalYear, holder, leaseMs))) throw await this.held(fiscalYear);
-    const lease = { held: true };
+    let takenOver = false;
+    const lease: HeldLease = {
+      get held() {
+        return !takenOver && Date.now() - renewedAt < (leaseMs * 2) / 3;
+      },
+    };
     let renewing: Promise<void> = Promise.resolve();
     const timer = setInterval(() => {
+      const asked = Date.now();
       renewing = this.renew(fiscalYear, holder, leaseMs).then(
         (kept) => {
-          if (!kept && lease.held) this.logger.warn(`the lease on the rollover of ${fiscalYear} was taken over; this run stops`);
-          lease.held &&= kept;
+          if (kept) renewedAt = Math.max(renewedAt, asked);
+          else if (!takenOver) {
+            takenOver = true;
+            this.logger.warn(`the lease on the rollover of ${fiscalYear} was taken over; this run stops`);
+          }
         },
         (error) => this.logger.warn(`renewing the lease on the rollover of ${fiscalYear} failed (${(error as Error).message}); trying again`),
       );
-    }, Math.max(1, Math.floor(leaseMs / 3)));
+    }, Math.max(1, Math.floor(leaseMs / 4)));
     try {
       return await work(lease);
     } finally {

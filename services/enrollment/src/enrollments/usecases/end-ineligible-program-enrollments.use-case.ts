@@ -54,10 +54,14 @@ export class EndIneligibleProgramEnrollments {
       const page = await this.enrollments.ofProgramIn(programId, BEFORE_ENROLLED, PAGE, after);
       if (page.length === 0) break;
       after = page[page.length - 1]._id;
-      const ending = await this.notEligible(programId, page.filter((e) => !wasCompleted(e)));
-      for (let i = 0; i < ending.length; i += IDS_PER_LOOKUP) {
+      const unfinished = page.filter((e) => !wasCompleted(e));
+      for (let i = 0; i < unfinished.length; i += IDS_PER_LOOKUP) {
+        // The views are read right before the writes, a chunk at a time: an eligible decision handled meanwhile (on
+        // another topic than this event) must not be overtaken by an ineligible one read long before.
+        const ending = await this.notEligible(programId, unfinished.slice(i, i + IDS_PER_LOOKUP));
+        found += ending.length;
         await Promise.all(
-          ending.slice(i, i + IDS_PER_LOOKUP).map(({ enrollment, view, reasons }) =>
+          ending.map(({ enrollment, view, reasons }) =>
             this.markIneligible.execute({
               programId,
               locationId: enrollment.locationId,
@@ -69,7 +73,6 @@ export class EndIneligibleProgramEnrollments {
           ),
         );
       }
-      found += ending.length;
       await heartbeat?.();
     }
     if (found) this.logger.log(`program ${programId} requires eligibility (revision ${revision}): ${found} unfinished enrollment(s) of locations not eligible ended`);

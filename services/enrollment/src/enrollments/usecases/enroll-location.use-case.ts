@@ -100,7 +100,7 @@ export class EnrollLocation {
     bankProfileId?: string,
   ): Promise<EnrollAnswer | null> {
     if (existing && (existing.status === 'DISCONTINUED' || existing.status === 'EXPIRED')) {
-      throw Problems.conflict(`This enrollment is ${existing.status.toLowerCase()}; it cannot be continued.`, { status: existing.status });
+      throw Problems.conflict(`This enrollment is ${existing.status.toLowerCase()}; it cannot be continued.`, { enrollmentStatus: existing.status });
     }
     // Continued into the next fiscal year: this one is history (the next one is where the admin acts).
     if (existing?.rollover) return { enrollment: existing, started: false };
@@ -118,7 +118,7 @@ export class EnrollLocation {
         return followed && { enrollment: followed, started: false };
       }
       if (existing.status !== 'ACTION_REQUIRED') {
-        throw Problems.conflict('The enrollment is submitted: its bank profile can change only while it is Action required.', { status: existing.status });
+        throw Problems.conflict('The enrollment is submitted: its bank profile can change only while it is Action required.', { enrollmentStatus: existing.status });
       }
     }
     return this.propose(actor, program, id, locationId, existing, starting, bankProfileId);

@@ -46,7 +46,7 @@ export class SubmitEnrollment {
       await this.policy.requireRole(actor, current.locationId, 'INCENTIVES_ADMIN', 'submit its enrollment');
       if (expectedVersion !== undefined && expectedVersion !== current.version) throw Problems.preconditionFailed(current.version);
       if (TERMINAL.includes(current.status)) {
-        throw Problems.conflict(`This enrollment is ${current.status.toLowerCase()}; it cannot be submitted.`, { status: current.status });
+        throw Problems.conflict(`This enrollment is ${current.status.toLowerCase()}; it cannot be submitted.`, { enrollmentStatus: current.status });
       }
       if (current.rollover) throw Problems.conflict(`This enrollment's fiscal year is over (${current.rollover.outcome} into ${current.rollover.toFiscalYear}).`);
       if (current.status !== 'ENROLLED' && fiscalYearEnded(current.fiscalYear, this.clock.now())) throw enrollmentYearEnded(current, 'submitted');

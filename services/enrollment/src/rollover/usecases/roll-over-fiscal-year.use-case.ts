@@ -162,7 +162,7 @@ export class RollOverFiscalYear {
     const flush = async (batch: Enrollment[]) => {
       const plan = await this.prepare(batch, summary);
       while (writing.length >= this.config.ROLLOVER_WRITES_IN_FLIGHT) await writing.shift();
-      const write = this.write(plan, summary);
+      const write = this.write(plan, summary, lease);
       write.catch(() => undefined); // awaited (and thrown) by a later flush or at the end
       writing.push(write);
     };
@@ -260,8 +260,16 @@ export class RollOverFiscalYear {
    * 3. the markers on the old ones, once their next-year enrollments exist;
    * 4. the programs once more, for one discontinued while the inserts were under way (endDiscontinued).
    */
-  private async write(plan: BatchPlan, summary: RolloverSummary): Promise<void> {
+  private async write(plan: BatchPlan, summary: RolloverSummary, lease: HeldLease): Promise<void> {
     const { toFiscalYear } = summary;
+    // The lease lost (another instance runs the year now): write nothing more. What was decided and not written is
+    // left as a kill leaves it, for the run that holds the year (or the next) to finish. Checked before each phase.
+    const lost = () => {
+      if (lease.held) return false;
+      summary.complete = false;
+      return true;
+    };
+    if (lost()) return;
     const { now } = plan;
     const programs = await this.programs.all();
     const live = <T extends { from: Enrollment }>(items: T[]): T[] =>
@@ -327,6 +335,7 @@ export class RollOverFiscalYear {
     }
     for (const [planned, count] of [[expiries, 'expired'], [unfinished, 'unfinished']] as const) {
       if (!planned.length) continue;
+      if (lost()) return;
       const writes = planned.map((e) => e.op);
       this.enrollments.noteOutbox(writes.map((e) => e.updateOne.filter._id));
       const outcome = await bulkWriteChunked(collection as never, writes as never, this.config.BULK_WRITE_CHUNK);
@@ -340,12 +349,14 @@ export class RollOverFiscalYear {
     // cost grows with the square of its ids (500 ids: 14,000 documents/s; 50: 32,000/s).
     // Before the marks: killed before they land, a rerun resumes these and follows them again.
     await this.followNow(following, programs);
+    if (lost()) return;
     for (const outcome of ['RENEWED', 'VALIDATING', 'ACTION_REQUIRED', 'SUPERSEDED'] as const) {
       const ids = markers[outcome];
       for (let i = 0; i < ids.length; i += UPDATES_PER_COMMAND) {
         // By `_id` alone: mongo-java-server scans the whole collection for an update whose filter has more than `_id`
         // (a guard such as `rollover: { $exists: false }` made a run of 100,000 take minutes). No other run marks
-        // the same enrollments meanwhile: a run holds its year's lease (RolloverLease) and stops once it lost it.
+        // the same enrollments meanwhile: a run holds its year's lease (RolloverLease), counts it lost a third of
+        // its length before another instance may take it, and writes no further phase once it is lost.
         await collection.updateMany(
           { _id: { $in: ids.slice(i, i + UPDATES_PER_COMMAND) } } as never,
           { $set: { rollover: { toFiscalYear, outcome, at: now }, updatedAt: now }, $inc: { version: 1 } } as never,
