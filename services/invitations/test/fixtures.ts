@@ -1,13 +1,20 @@
-import { createEnvelope, Envelope, EnrollmentStatus, ProgramState, Role, Topics, UserSnapshot } from '@lib/contracts';
+import { createEnvelope, Envelope, EnrollmentStatus, fiscalYearOf, nextFiscalYear, ProgramState, Role, Topics, UserSnapshot } from '@lib/contracts';
 import { bootService, eventually, outboxSettled, ReceivedMessage, RunningService, TestIssuer, TestKafka, TopicWatch } from '@lib/testing';
 import { deadLetterTopic } from '@lib/contracts';
 import { getConnectionToken } from '@nestjs/mongoose';
 import type { Connection } from 'mongoose';
 import { randomUUID } from 'node:crypto';
 import { AppModule } from '../src/app.module';
+import { Clock } from '../src/common/clock';
 
 export const PORTAL = 'https://partner.portal.test';
-export const FY = 'FY27';
+/**
+ * The fiscal year of tomorrow, and the next: the specs' programs and decisions are in FY, which is never over while
+ * they run (the service invites to no year that is over), so they read the same on any date. Tomorrow's, so that a
+ * run started on June 30 does not see its year end half-way.
+ */
+export const FY = fiscalYearOf(new Date(Date.now() + 86_400_000));
+export const NEXT_FY = nextFiscalYear(FY);
 
 export interface TestUser {
   userId: string;
@@ -67,6 +74,11 @@ export class World {
     await this.service?.close();
     await this.kafka.close();
     await this.issuer.stop();
+  }
+
+  /** Moves the service's Clock (reconciling, notices, overview) to `at`; `mockRestore()` on the answer moves it back. */
+  clockAt(at: Date): jest.SpyInstance<Date, []> {
+    return jest.spyOn(this.service.app.get(Clock), 'now').mockReturnValue(at);
   }
 
   // ---- identity.events.v1 (key partnerId) ----
@@ -304,14 +316,15 @@ export class World {
    * 1. A marker decision for a fresh program on the same location (same key, so same partition of
    *    eligibility.decisions.v1, handled after the earlier ones) has become an invitation `viewer` can read: every
    *    earlier decision's write, with its outbox entries, is committed. That is DB state only: the outbox relay
-   *    publishes those entries later, on its own.
+   *    publishes those entries later, on its own. The marker's program and decision are in `fiscalYear` (FY unless
+   *    given: a test that moved the clock past FY's end passes a year that is not over, or the marker is never issued).
    * 2. Everything written so far is on the watch (outboxSettled: the outboxes drained, then a sentinel on the same
    *    key). Seeing the marker's own event would not prove it: the relay keeps one document's events in order, not
    *    strictly those of different documents.
    */
-  async settle(viewer: TestUser, partner: TestPartner, locationId: string): Promise<void> {
-    const programId = await this.program({ name: 'Marker' });
-    await this.decide(partner, locationId, programId, true);
+  async settle(viewer: TestUser, partner: TestPartner, locationId: string, fiscalYear = FY): Promise<void> {
+    const programId = await this.program({ name: 'Marker', fiscalYear });
+    await this.decide(partner, locationId, programId, true, { fiscalYear });
     await eventually(async () => {
       const invitations = await this.invitations(viewer, `?locationId=${encodeURIComponent(locationId)}`);
       expect(invitations.map((i) => i.programId)).toContain(programId);

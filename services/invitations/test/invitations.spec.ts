@@ -1,9 +1,9 @@
-import { DeadLetterHeaders, deadLetterTopic, Topics } from '@lib/contracts';
+import { DeadLetterHeaders, deadLetterTopic, fiscalYearRange, nextFiscalYear, Topics } from '@lib/contracts';
 import { eventually } from '@lib/testing';
 import { getConnectionToken } from '@nestjs/mongoose';
 import type { Connection } from 'mongoose';
 import { randomUUID } from 'node:crypto';
-import { forInvitation, forYear, FY, InvitationEventData, PORTAL, World } from './fixtures';
+import { forInvitation, forYear, FY, InvitationEventData, NEXT_FY, PORTAL, World } from './fixtures';
 
 jest.setTimeout(90_000);
 
@@ -299,6 +299,8 @@ describe('revocation', () => {
 });
 
 describe('fiscal years and program states', () => {
+  // Three consecutive fiscal years from the current one: none is over, so the test reads the same on any date.
+  const [Y1, Y2, Y3] = [FY, NEXT_FY, nextFiscalYear(NEXT_FY)];
   /** Every distinct announcement (issued, delivered, admin needed) of a program, as "type location fiscalYear". */
   const announced = (programId: string, names: Record<string, string>): string[] =>
     ['InvitationIssued', 'InvitationDelivered', 'AdminAssignmentRequested']
@@ -316,55 +318,55 @@ describe('fiscal years and program states', () => {
     const global = await world.user(partner, [['GLOBAL_ADMIN', ['*']]], 'global');
     const carol = await world.user(partner, [], 'carol');
     const dave = await world.user(partner, [], 'dave');
-    const programId = await world.program({ fiscalYear: 'FY26' });
+    const programId = await world.program({ fiscalYear: Y1 });
     await world.known(global, [l1, l2]);
     await world.known(carol, []);
     await world.known(dave, []);
 
-    // FY26: l1 has no Incentives admin, its invitation waits for one.
-    await world.decide(partner, l1, programId, true, { fiscalYear: 'FY26' });
-    await world.waitEvent('AdminAssignmentRequested', forYear(programId, l1, 'FY26'));
+    // Y1: l1 has no Incentives admin, its invitation waits for one.
+    await world.decide(partner, l1, programId, true, { fiscalYear: Y1 });
+    await world.waitEvent('AdminAssignmentRequested', forYear(programId, l1, Y1));
 
-    // The program moves to FY27; l2 is eligible for FY27 and waits for an admin too.
-    await world.program({ programId, fiscalYear: 'FY27', revision: 2 });
-    await world.decide(partner, l2, programId, true, { fiscalYear: 'FY27' });
-    await world.waitEvent('AdminAssignmentRequested', forYear(programId, l2, 'FY27'));
+    // The program moves to Y2; l2 is eligible for Y2 and waits for an admin too.
+    await world.program({ programId, fiscalYear: Y2, revision: 2 });
+    await world.decide(partner, l2, programId, true, { fiscalYear: Y2 });
+    await world.waitEvent('AdminAssignmentRequested', forYear(programId, l2, Y2));
 
-    // A late FY26 decision and an early FY28 one for l2: not the program's year, nobody is told
-    // (Enroll would enroll in FY27: it would refuse, or, for a location enrolled in FY27, is not needed).
-    await world.decide(partner, l2, programId, true, { fiscalYear: 'FY26' });
-    await world.decide(partner, l2, programId, true, { fiscalYear: 'FY28' });
+    // A late Y1 decision and an early Y3 one for l2: not the program's year, nobody is told
+    // (Enroll would enroll in Y2: it would refuse, or, for a location enrolled in Y2, is not needed).
+    await world.decide(partner, l2, programId, true, { fiscalYear: Y1 });
+    await world.decide(partner, l2, programId, true, { fiscalYear: Y3 });
     await world.settle(global, partner, l2);
-    expect(announced(programId, names)).toEqual(['AdminAssignmentRequested l1 FY26', 'AdminAssignmentRequested l2 FY27']);
+    expect(announced(programId, names)).toEqual([`AdminAssignmentRequested l1 ${Y1}`, `AdminAssignmentRequested l2 ${Y2}`]);
 
-    // Incentives admins assigned now receive the FY27 invitation only; the FY26 one is not delivered.
+    // Incentives admins assigned now receive the Y2 invitation only; the Y1 one is not delivered.
     await world.assignRole(carol, 'INCENTIVES_ADMIN', ['*']);
     await world.assignRole(dave, 'INCENTIVES_ADMIN', [l2]); // same partition: handled after carol's event
-    await world.waitEvent('InvitationDelivered', forYear(programId, l2, 'FY27'), 2);
+    await world.waitEvent('InvitationDelivered', forYear(programId, l2, Y2), 2);
     expect(announced(programId, names)).toEqual([
-      'AdminAssignmentRequested l1 FY26',
-      'AdminAssignmentRequested l2 FY27',
-      'InvitationDelivered l2 FY27',
-      'InvitationDelivered l2 FY27',
+      `AdminAssignmentRequested l1 ${Y1}`,
+      `AdminAssignmentRequested l2 ${Y2}`,
+      `InvitationDelivered l2 ${Y2}`,
+      `InvitationDelivered l2 ${Y2}`,
     ]);
     const l1Invitations = (await world.invitations(global, `?locationId=${l1}`)).filter((i) => i.programId === programId);
-    expect(l1Invitations).toEqual([expect.objectContaining({ fiscalYear: 'FY26', state: 'AWAITING_ADMIN', recipients: [] })]);
+    expect(l1Invitations).toEqual([expect.objectContaining({ fiscalYear: Y1, state: 'AWAITING_ADMIN', recipients: [] })]);
     const noticesOf = async (user: typeof carol) =>
       (await world.notices(user)).filter((n) => n.programId === programId).map((n) => `${names[n.locationId]} ${n.fiscalYear}`);
-    await eventually(async () => expect(await noticesOf(carol)).toEqual(['l2 FY27']));
+    await eventually(async () => expect(await noticesOf(carol)).toEqual([`l2 ${Y2}`]));
 
-    // The program moves to FY28: l2's FY28 decision becomes an invitation now, and the FY27 notice and overview
-    // entry go (Get Started would enroll in FY28).
-    await world.program({ programId, fiscalYear: 'FY28', revision: 3 });
-    const [issued] = await world.waitEvent('InvitationIssued', forYear(programId, l2, 'FY28'));
+    // The program moves to Y3: l2's Y3 decision becomes an invitation now, and the Y2 notice and overview
+    // entry go (Get Started would enroll in Y3).
+    await world.program({ programId, fiscalYear: Y3, revision: 3 });
+    const [issued] = await world.waitEvent('InvitationIssued', forYear(programId, l2, Y3));
     expect(issued.envelope!.data.recipients!.map((r) => r.userId).sort()).toEqual([carol.userId, dave.userId].sort());
-    await eventually(async () => expect(await noticesOf(carol)).toEqual(['l2 FY28']));
+    await eventually(async () => expect(await noticesOf(carol)).toEqual([`l2 ${Y3}`]));
     const overview = await world.overview(carol);
     const entries = overview.flatMap((location: { locationId: string; programs: any[] }) =>
       location.programs.filter((p) => p.programId === programId).map((p) => `${names[location.locationId]} ${p.fiscalYear} ${p.actions}`),
     );
-    expect(entries).toEqual(['l2 FY28 ENROLL']);
-    expect(world.events('InvitationDelivered', forYear(programId, l1, 'FY26'))).toEqual([]);
+    expect(entries).toEqual([`l2 ${Y3} ENROLL`]);
+    expect(world.events('InvitationDelivered', forYear(programId, l1, Y1))).toEqual([]);
   });
 
   it('delivers nothing and lists no notice while the program is closed; reopening delivers and lists them again', async () => {
@@ -407,6 +409,68 @@ describe('fiscal years and program states', () => {
   });
 });
 
+describe('after the end of a fiscal year (the service\'s Clock moved)', () => {
+  /** Every distinct announcement (issued, delivered, admin needed) of a program at a location, as "type fiscalYear". */
+  const announced = (programId: string, locationId: string): string[] =>
+    ['InvitationIssued', 'InvitationDelivered', 'AdminAssignmentRequested']
+      .flatMap((type) => world.events(type, forInvitation(programId, locationId)).map((m) => `${type} ${m.envelope!.data.fiscalYear}`))
+      .sort();
+
+  it(`issues and delivers nothing for a program still in ${FY} once ${FY} is over; the decision is kept, the next year invites as usual`, async () => {
+    const partner = await world.partner(2);
+    const [l1, l2] = partner.locationIds;
+    const global = await world.user(partner, [['GLOBAL_ADMIN', ['*']]], 'global');
+    const ann = await world.user(partner, [['INCENTIVES_ADMIN', [l1]]], 'ann');
+    const bob = await world.user(partner, [], 'bob');
+    const carl = await world.user(partner, [], 'carl');
+    const programId = await world.program({ fiscalYear: FY });
+    // A program already in NEXT_FY, for the sentinels below: its l2 invitation waits for an admin.
+    const other = await world.program({ fiscalYear: NEXT_FY });
+    await world.known(global, [l1, l2]);
+    await world.known(ann, [l1]);
+    await world.known(bob, []);
+    await world.known(carl, []);
+
+    // Three days after FY ended; the operator has not moved the program to NEXT_FY yet (Enroll would answer 409).
+    const clock = world.clockAt(new Date(fiscalYearRange(FY).end.getTime() + 3 * 86_400_000));
+    try {
+      // l1 has an Incentives admin, l2 none: nobody is invited, nobody is asked to assign an admin.
+      await world.decide(partner, l1, programId, true);
+      await world.decide(partner, l2, programId, true);
+      await world.decide(partner, l2, other, true, { fiscalYear: NEXT_FY });
+      await world.waitEvent('AdminAssignmentRequested', forYear(other, l2, NEXT_FY));
+      // Incentives admins assigned to l2 now: the NEXT_FY invitation reaches them, the FY one does not. Carl's event
+      // (same partition, after bob's) delivered means bob's was handled entirely.
+      await world.assignRole(bob, 'INCENTIVES_ADMIN', [l2]);
+      await world.assignRole(carl, 'INCENTIVES_ADMIN', [l2]);
+      await world.waitEvent('InvitationDelivered', forYear(other, l2, NEXT_FY), 2);
+      for (const location of [l1, l2]) await world.settle(global, partner, location, NEXT_FY);
+
+      expect(announced(programId, l1)).toEqual([]);
+      expect(announced(programId, l2)).toEqual([]);
+      expect((await world.invitations(global)).filter((i) => i.programId === programId)).toEqual([]);
+      expect((await world.notices(ann)).filter((n) => n.programId === programId)).toEqual([]);
+      const [location] = (await world.overview(ann)).filter((l: { locationId: string }) => l.locationId === l1);
+      expect(location.programs.filter((p: { programId: string }) => p.programId === programId)).toEqual([]);
+      // The decisions are kept (the eligibility view), only not acted on.
+      const decisions = world.service.app.get<Connection>(getConnectionToken()).collection('eligibility_decisions');
+      expect(await decisions.countDocuments({ programId, fiscalYear: FY, eligible: true })).toBe(2);
+
+      // The program moves to NEXT_FY: that year's decision invites as usual; FY's still tells nobody.
+      await world.program({ programId, fiscalYear: NEXT_FY, revision: 2 });
+      await world.decide(partner, l1, programId, true, { fiscalYear: NEXT_FY });
+      const [issued] = await world.waitEvent('InvitationIssued', forYear(programId, l1, NEXT_FY));
+      expect(issued.envelope!.data.recipients!.map((r) => r.userId)).toEqual([ann.userId]);
+      await world.settle(global, partner, l1, NEXT_FY);
+      await world.settle(global, partner, l2, NEXT_FY);
+      expect(announced(programId, l1)).toEqual([`InvitationIssued ${NEXT_FY}`]);
+      expect(announced(programId, l2)).toEqual([]);
+    } finally {
+      clock.mockRestore();
+    }
+  });
+});
+
 describe('a location whose enrollment is continued into the new fiscal year (SPEC Enrollment rule 6)', () => {
   type Partner = Awaited<ReturnType<typeof world.partner>>;
   type User = Awaited<ReturnType<typeof world.user>>;
@@ -425,103 +489,103 @@ describe('a location whose enrollment is continued into the new fiscal year (SPE
   const noticesOf = async (user: User, programId: string) =>
     (await world.notices(user)).filter((n) => n.programId === programId).map((n) => n.fiscalYear);
 
-  /** FY27: invited, then enrolled (Started, Validating, Enrolled), and the service has seen it all. */
-  async function enrolledInFy27(partner: Partner, global: User, locationId: string, programId: string): Promise<void> {
-    await world.decide(partner, locationId, programId, true, { fiscalYear: 'FY27' });
-    await world.waitEvent('InvitationIssued', forYear(programId, locationId, 'FY27'));
+  /** This year (FY): invited, then enrolled (Started, Validating, Enrolled), and the service has seen it all. */
+  async function enrolledThisYear(partner: Partner, global: User, locationId: string, programId: string): Promise<void> {
+    await world.decide(partner, locationId, programId, true, { fiscalYear: FY });
+    await world.waitEvent('InvitationIssued', forYear(programId, locationId, FY));
     await world.enrollment(partner, locationId, programId, 'EnrollmentStarted', 'ACTION_REQUIRED', 1);
     await world.enrollment(partner, locationId, programId, 'EnrollmentValidating', 'VALIDATING', 2, { previousStatus: 'ACTION_REQUIRED' });
     await world.enrollment(partner, locationId, programId, 'EnrollmentEnrolled', 'ENROLLED', 3, { previousStatus: 'VALIDATING' });
     await eventually(async () => {
       const invitations = (await world.invitations(global, `?locationId=${locationId}`)).filter((i) => i.programId === programId);
-      expect(invitations.map((i) => `${i.fiscalYear} ${i.state}`)).toEqual(['FY27 ENROLLED']);
+      expect(invitations.map((i) => `${i.fiscalYear} ${i.state}`)).toEqual([`${FY} ENROLLED`]);
     });
   }
 
   /**
-   * The FY28 decision (June), then the program moves to FY28 before the rollover ran. Once the move is seen (the FY27
+   * The NEXT_FY decision (June), then the program moves to NEXT_FY before the rollover ran. Once the move is seen (the FY
    * notice is no longer listed), the same decision again: handled after the move on the decisions' partition, so
    * `settle` waits for its reconcile too.
    */
-  async function moveToFy28(partner: Partner, admin: User, global: User, locationIds: string[], programId: string): Promise<void> {
-    for (const locationId of locationIds) await world.decide(partner, locationId, programId, true, { fiscalYear: 'FY28' });
-    await world.program({ programId, fiscalYear: 'FY28', revision: 2 });
-    await eventually(async () => expect(await noticesOf(admin, programId)).not.toContain('FY27'));
+  async function moveToNextYear(partner: Partner, admin: User, global: User, locationIds: string[], programId: string): Promise<void> {
+    for (const locationId of locationIds) await world.decide(partner, locationId, programId, true, { fiscalYear: NEXT_FY });
+    await world.program({ programId, fiscalYear: NEXT_FY, revision: 2 });
+    await eventually(async () => expect(await noticesOf(admin, programId)).not.toContain(FY));
     for (const locationId of locationIds) {
-      await world.decide(partner, locationId, programId, true, { fiscalYear: 'FY28' });
+      await world.decide(partner, locationId, programId, true, { fiscalYear: NEXT_FY });
       await world.settle(global, partner, locationId);
     }
   }
 
-  it('invites nobody for FY28 when the program moves before the rollover continued the FY27 enrollment; the renewal shows on the overview', async () => {
+  it(`invites nobody for ${NEXT_FY} when the program moves before the rollover continued the ${FY} enrollment; the renewal shows on the overview`, async () => {
     const partner = await world.partner(1);
     const [l1] = partner.locationIds;
     const global = await world.user(partner, [['GLOBAL_ADMIN', ['*']]], 'global');
     const admin = await world.user(partner, [['INCENTIVES_ADMIN', [l1]]], 'admin');
-    const programId = await world.program({ fiscalYear: 'FY27' });
+    const programId = await world.program({ fiscalYear: FY });
     await world.known(global, [l1]);
     await world.known(admin, [l1]);
-    await enrolledInFy27(partner, global, l1, programId);
+    await enrolledThisYear(partner, global, l1, programId);
 
-    await moveToFy28(partner, admin, global, [l1], programId);
-    expect(announced(programId, l1)).toEqual(['InvitationIssued FY27']);
+    await moveToNextYear(partner, admin, global, [l1], programId);
+    expect(announced(programId, l1)).toEqual([`InvitationIssued ${FY}`]);
     expect(await noticesOf(admin, programId)).toEqual([]);
-    expect((await world.invitations(global, `?locationId=${l1}`)).filter((i) => i.programId === programId).map((i) => i.fiscalYear)).toEqual(['FY27']);
+    expect((await world.invitations(global, `?locationId=${l1}`)).filter((i) => i.programId === programId).map((i) => i.fiscalYear)).toEqual([FY]);
 
-    // The rollover continues it: EnrollmentRenewed for FY28. Still no invitation; the overview shows the enrollment.
-    await world.enrollment(partner, l1, programId, 'EnrollmentRenewed', 'ENROLLED', 1, { fiscalYear: 'FY28', fromFiscalYear: 'FY27' });
-    await eventually(async () => expect(await overviewEntries(admin, l1, programId)).toEqual(['FY27 Enrolled ENROLLED []', 'FY28 Enrolled - []']));
+    // The rollover continues it: EnrollmentRenewed for NEXT_FY. Still no invitation; the overview shows the enrollment.
+    await world.enrollment(partner, l1, programId, 'EnrollmentRenewed', 'ENROLLED', 1, { fiscalYear: NEXT_FY, fromFiscalYear: FY });
+    await eventually(async () => expect(await overviewEntries(admin, l1, programId)).toEqual([`${FY} Enrolled ENROLLED []`, `${NEXT_FY} Enrolled - []`]));
     await world.settle(global, partner, l1);
-    expect(announced(programId, l1)).toEqual(['InvitationIssued FY27']);
+    expect(announced(programId, l1)).toEqual([`InvitationIssued ${FY}`]);
     expect(await noticesOf(admin, programId)).toEqual([]);
-    expect((await world.invitations(global, `?locationId=${l1}`)).filter((i) => i.programId === programId).map((i) => i.fiscalYear)).toEqual(['FY27']);
+    expect((await world.invitations(global, `?locationId=${l1}`)).filter((i) => i.programId === programId).map((i) => i.fiscalYear)).toEqual([FY]);
   });
 
-  it('invites for FY28 once when the FY27 enrollment (ENROLLED, then back in validation) expires at the rollover instead', async () => {
+  it(`invites for ${NEXT_FY} once when the ${FY} enrollment (ENROLLED, then back in validation) expires at the rollover instead`, async () => {
     const partner = await world.partner(1);
     const [l1] = partner.locationIds;
     const global = await world.user(partner, [['GLOBAL_ADMIN', ['*']]], 'global');
     const admin = await world.user(partner, [['INCENTIVES_ADMIN', [l1]]], 'admin');
-    const programId = await world.program({ fiscalYear: 'FY27' });
+    const programId = await world.program({ fiscalYear: FY });
     await world.known(global, [l1]);
     await world.known(admin, [l1]);
-    await enrolledInFy27(partner, global, l1, programId);
+    await enrolledThisYear(partner, global, l1, programId);
     // A profile edit sends it back to validation: still completed, still continued by the rollover.
     await world.enrollment(partner, l1, programId, 'EnrollmentValidating', 'VALIDATING', 4, { previousStatus: 'ENROLLED' });
-    await eventually(async () => expect(await overviewEntries(admin, l1, programId)).toEqual(['FY27 Validating enrollment ENROLLED []']));
+    await eventually(async () => expect(await overviewEntries(admin, l1, programId)).toEqual([`${FY} Validating enrollment ENROLLED []`]));
 
-    await moveToFy28(partner, admin, global, [l1], programId);
-    expect(announced(programId, l1)).toEqual(['InvitationIssued FY27']);
+    await moveToNextYear(partner, admin, global, [l1], programId);
+    expect(announced(programId, l1)).toEqual([`InvitationIssued ${FY}`]);
 
-    // The rollover expires it (not continued): the FY28 decision invites now, once, also when the event comes again.
+    // The rollover expires it (not continued): the NEXT_FY decision invites now, once, also when the event comes again.
     await world.enrollment(partner, l1, programId, 'EnrollmentExpired', 'EXPIRED', 5, { previousStatus: 'VALIDATING' });
-    const [issued] = await world.waitEvent('InvitationIssued', forYear(programId, l1, 'FY28'));
+    const [issued] = await world.waitEvent('InvitationIssued', forYear(programId, l1, NEXT_FY));
     expect(issued.envelope!.data.recipients!.map((r) => r.userId)).toEqual([admin.userId]);
-    await eventually(async () => expect(await noticesOf(admin, programId)).toEqual(['FY28']));
+    await eventually(async () => expect(await noticesOf(admin, programId)).toEqual([NEXT_FY]));
     await world.enrollment(partner, l1, programId, 'EnrollmentExpired', 'EXPIRED', 5, { previousStatus: 'VALIDATING' });
-    await eventually(async () => expect(await overviewEntries(admin, l1, programId)).toEqual(['FY27 Expired ENROLLED []', 'FY28 Invited ISSUED [ENROLL]']));
+    await eventually(async () => expect(await overviewEntries(admin, l1, programId)).toEqual([`${FY} Expired ENROLLED []`, `${NEXT_FY} Invited ISSUED [ENROLL]`]));
     await world.settle(global, partner, l1);
-    expect(announced(programId, l1)).toEqual(['InvitationIssued FY27', 'InvitationIssued FY28']);
+    expect(announced(programId, l1)).toEqual([`InvitationIssued ${FY}`, `InvitationIssued ${NEXT_FY}`]);
   });
 
-  it('invites for FY28 as before a location never enrolled in FY27, and one whose FY27 enrollment was never completed', async () => {
+  it(`invites for ${NEXT_FY} as before a location never enrolled in ${FY}, and one whose ${FY} enrollment was never completed`, async () => {
     const partner = await world.partner(2);
     const [l1, l2] = partner.locationIds;
     const global = await world.user(partner, [['GLOBAL_ADMIN', ['*']]], 'global');
     const admin = await world.user(partner, [['INCENTIVES_ADMIN', ['*']]], 'admin');
-    const programId = await world.program({ fiscalYear: 'FY27' });
+    const programId = await world.program({ fiscalYear: FY });
     await world.known(global, [l1, l2]);
     await world.known(admin, [l1, l2]);
-    // l2 started enrolling in FY27 and never completed.
-    await world.decide(partner, l2, programId, true, { fiscalYear: 'FY27' });
+    // l2 started enrolling in FY and never completed.
+    await world.decide(partner, l2, programId, true, { fiscalYear: FY });
     await world.enrollment(partner, l2, programId, 'EnrollmentStarted', 'ACTION_REQUIRED', 1);
-    await eventually(async () => expect(await overviewEntries(admin, l2, programId)).toEqual(['FY27 Action required ISSUED [ENROLL]']));
+    await eventually(async () => expect(await overviewEntries(admin, l2, programId)).toEqual([`${FY} Action required ISSUED [ENROLL]`]));
 
-    await moveToFy28(partner, admin, global, [l1, l2], programId);
-    await world.waitEvent('InvitationIssued', forYear(programId, l1, 'FY28'));
-    await world.waitEvent('InvitationIssued', forYear(programId, l2, 'FY28'));
-    expect(announced(programId, l1)).toEqual(['InvitationIssued FY28']);
-    expect(announced(programId, l2)).toEqual(['InvitationIssued FY27', 'InvitationIssued FY28']);
+    await moveToNextYear(partner, admin, global, [l1, l2], programId);
+    await world.waitEvent('InvitationIssued', forYear(programId, l1, NEXT_FY));
+    await world.waitEvent('InvitationIssued', forYear(programId, l2, NEXT_FY));
+    expect(announced(programId, l1)).toEqual([`InvitationIssued ${NEXT_FY}`]);
+    expect(announced(programId, l2)).toEqual([`InvitationIssued ${FY}`, `InvitationIssued ${NEXT_FY}`]);
   });
 });
 

@@ -1,3 +1,4 @@
+import { fiscalYearRange } from '@lib/contracts';
 import { eventually } from '@lib/testing';
 import { forInvitation, FY, PORTAL, World } from './fixtures';
 
@@ -23,7 +24,7 @@ describe('home-page notices', () => {
     const [issued] = await world.waitEvent('InvitationIssued', forInvitation(programId, l1));
     const invitationId = issued.envelope!.data.invitationId;
     await eventually(async () => expect((await world.notices(ann)).map((n) => n.invitationId)).toEqual([invitationId]));
-    expect((await world.notices(ann))[0].message).toBe(`Contoso 1 (${l1}) is invited to enroll in Modern Work Incentives (FY27). Select Get Started to enroll.`);
+    expect((await world.notices(ann))[0].message).toBe(`Contoso 1 (${l1}) is invited to enroll in Modern Work Incentives (${FY}). Select Get Started to enroll.`);
 
     const selected = await world.post(ann.token, `/v1/notices/${invitationId}/select`);
     expect(selected.status).toBe(200);
@@ -167,6 +168,57 @@ describe('incentives overview', () => {
       status: 'Validating enrollment',
       actions: [],
     });
+  });
+});
+
+describe('after the end of a fiscal year (the service\'s Clock moved)', () => {
+  it(`lists no notice and offers no Enroll of programs still in ${FY} once it is over; revocation still applies`, async () => {
+    const partner = await world.partner(1);
+    const [l1] = partner.locationIds;
+    const ann = await world.user(partner, [['INCENTIVES_ADMIN', [l1]]], 'ann');
+    const invited = await world.program({ name: `Invited ${partner.partnerId}` });
+    const open = await world.program({ requiresEligibility: false, name: `Open ${partner.partnerId}` });
+    const started = await world.program({ requiresEligibility: false, name: `Started ${partner.partnerId}` });
+    await world.known(ann, [l1]);
+    await world.decide(partner, l1, invited, true);
+    const [issued] = await world.waitEvent('InvitationIssued', forInvitation(invited, l1));
+    const invitationId = issued.envelope!.data.invitationId;
+    await world.enrollment(partner, l1, started, 'EnrollmentStarted', 'ACTION_REQUIRED', 1);
+
+    const entries = async () => {
+      const [location] = await world.overview(ann);
+      return location.programs
+        .filter((p: { programId: string }) => [invited, open, started].includes(p.programId))
+        .map((p: any) => [p.programId, p.fiscalYear, p.status, p.actions, p.getStartedUrl !== undefined]);
+    };
+    const noticesOfAnn = async () => (await world.notices(ann)).map((n) => n.invitationId);
+    // Before FY's end: the notice, and Enroll with its link on all three.
+    await eventually(async () => expect(await noticesOfAnn()).toEqual([invitationId]));
+    await eventually(async () =>
+      expect(await entries()).toEqual([
+        [invited, FY, 'Invited', ['ENROLL'], true],
+        [open, FY, 'Not enrolled', ['ENROLL'], true],
+        [started, FY, 'Action required', ['ENROLL'], true],
+      ]),
+    );
+
+    // The first instant after FY; the operator has not moved the programs to the next year yet (Enroll would answer
+    // 409): nothing of FY is offered. The enrollment started in FY stays, with its status and no action.
+    const clock = world.clockAt(fiscalYearRange(FY).end);
+    try {
+      expect(await world.notices(ann)).toEqual([]);
+      expect(await entries()).toEqual([[started, FY, 'Action required', [], false]]);
+      const select = await world.post(ann.token, `/v1/notices/${invitationId}/select`);
+      expect(select.status).toBe(404);
+      expect(world.events('NoticeSelected', forInvitation(invited, l1))).toEqual([]);
+
+      // Losing eligibility still revokes the invitation.
+      await world.decide(partner, l1, invited, false, { reasons: ['Partner designation lost'] });
+      const [revoked] = await world.waitEvent('InvitationRevoked', forInvitation(invited, l1));
+      expect(revoked.envelope!.data).toMatchObject({ invitationId, reasons: ['Partner designation lost'] });
+    } finally {
+      clock.mockRestore();
+    }
   });
 });
 

@@ -1,11 +1,18 @@
 import { EnrollmentStatuses, ProgramStates } from '@lib/contracts';
 import { InvitationStates } from './invitation.schema';
 import { EnrollmentStatus } from '@lib/contracts';
-import { InvitationFacts, invitationsMovedBy, nextTransition, Person } from './invitation-rules';
+import { fiscalYearOver, InvitationFacts, invitationsMovedBy, nextTransition, Person, whyNotInviting } from './invitation-rules';
 
 const FY = 'FY27';
+/** A date in FY27 (2026-07-01 .. 2027-06-30), and the first instants after FY27 and FY28. */
+const DURING = new Date('2026-12-01T12:00:00.000Z');
+const FY27_OVER = new Date('2027-07-01T00:00:00.000Z');
+const FY28_OVER = new Date('2028-07-01T00:00:00.000Z');
 const ann: Person = { userId: 'ann', email: 'ann@example.com', displayName: 'Ann' };
 const bob: Person = { userId: 'bob', email: 'bob@example.com', displayName: 'Bob' };
+
+/** The transition at `now`, by default a date during FY27 (the facts' year). */
+const transition = (known: InvitationFacts, now: Date = DURING) => nextTransition(known, now);
 
 function facts(overrides: Partial<InvitationFacts> = {}): InvitationFacts {
   return {
@@ -21,70 +28,70 @@ function facts(overrides: Partial<InvitationFacts> = {}): InvitationFacts {
 
 describe('nextTransition', () => {
   it('issues to the admins of an eligible location', () => {
-    expect(nextTransition(facts({ admins: [ann, bob] }))).toEqual({ kind: 'issue', recipients: [ann, bob] });
+    expect(transition(facts({ admins: [ann, bob] }))).toEqual({ kind: 'issue', recipients: [ann, bob] });
   });
 
   it("invites nobody, and asks nobody for an admin, until the location is known as the decision's partner's", () => {
-    expect(nextTransition(facts({ locationKnown: false }))).toEqual({ kind: 'none', why: expect.stringContaining('location not known') });
-    expect(nextTransition(facts({ locationKnown: false, admins: [] }))).toEqual(expect.objectContaining({ kind: 'none' }));
+    expect(transition(facts({ locationKnown: false }))).toEqual({ kind: 'none', why: expect.stringContaining('location not known') });
+    expect(transition(facts({ locationKnown: false, admins: [] }))).toEqual(expect.objectContaining({ kind: 'none' }));
     // Revoking does not wait: nothing is sent to anyone new.
     const issued = { state: 'ISSUED' as const, recipients: [{ userId: 'ann' }] };
-    expect(nextTransition(facts({ locationKnown: false, invitation: issued, decision: { eligible: false, reasons: ['no'], fiscalYear: FY } }))).toEqual({ kind: 'revoke', reasons: ['no'] });
+    expect(transition(facts({ locationKnown: false, invitation: issued, decision: { eligible: false, reasons: ['no'], fiscalYear: FY } }))).toEqual({ kind: 'revoke', reasons: ['no'] });
   });
 
   it('waits for an admin when the location has none', () => {
-    expect(nextTransition(facts({ admins: [] }))).toEqual({ kind: 'await-admin' });
+    expect(transition(facts({ admins: [] }))).toEqual({ kind: 'await-admin' });
   });
 
   it('remembers a decision until the program is known', () => {
-    expect(nextTransition(facts({ program: null })).kind).toBe('none');
+    expect(transition(facts({ program: null })).kind).toBe('none');
   });
 
   it('never invites to an open program', () => {
-    expect(nextTransition(facts({ program: { requiresEligibility: false, state: 'OPEN', fiscalYear: FY } })).kind).toBe('none');
+    expect(transition(facts({ program: { requiresEligibility: false, state: 'OPEN', fiscalYear: FY } })).kind).toBe('none');
   });
 
   it('issues nothing new for a closed or discontinued program', () => {
-    expect(nextTransition(facts({ program: { requiresEligibility: true, state: 'CLOSED', fiscalYear: FY } })).kind).toBe('none');
-    expect(nextTransition(facts({ program: { requiresEligibility: true, state: 'DISCONTINUED', fiscalYear: FY } })).kind).toBe('none');
+    expect(transition(facts({ program: { requiresEligibility: true, state: 'CLOSED', fiscalYear: FY } })).kind).toBe('none');
+    expect(transition(facts({ program: { requiresEligibility: true, state: 'DISCONTINUED', fiscalYear: FY } })).kind).toBe('none');
   });
 
   it('delivers an open invitation to admins who do not have it, and only to them', () => {
     const invitation = { state: 'ISSUED' as const, recipients: [{ userId: 'ann' }] };
-    expect(nextTransition(facts({ invitation, admins: [ann, bob] }))).toEqual({ kind: 'deliver', recipients: [bob] });
-    expect(nextTransition(facts({ invitation, admins: [ann] })).kind).toBe('none');
+    expect(transition(facts({ invitation, admins: [ann, bob] }))).toEqual({ kind: 'deliver', recipients: [bob] });
+    expect(transition(facts({ invitation, admins: [ann] })).kind).toBe('none');
     const waiting = { state: 'AWAITING_ADMIN' as const, recipients: [] };
-    expect(nextTransition(facts({ invitation: waiting, admins: [bob] }))).toEqual({ kind: 'deliver', recipients: [bob] });
-    expect(nextTransition(facts({ invitation: waiting, admins: [] })).kind).toBe('none');
+    expect(transition(facts({ invitation: waiting, admins: [bob] }))).toEqual({ kind: 'deliver', recipients: [bob] });
+    expect(transition(facts({ invitation: waiting, admins: [] })).kind).toBe('none');
   });
 
   it('revokes an open invitation when eligibility is lost, once', () => {
     const decision = { eligible: false, reasons: ['Revenue threshold not met'], fiscalYear: FY };
     for (const state of ['ISSUED', 'AWAITING_ADMIN'] as const) {
-      expect(nextTransition(facts({ decision, invitation: { state, recipients: [] } }))).toEqual({
+      expect(transition(facts({ decision, invitation: { state, recipients: [] } }))).toEqual({
         kind: 'revoke',
         reasons: ['Revenue threshold not met'],
       });
     }
-    expect(nextTransition(facts({ decision, invitation: { state: 'REVOKED', recipients: [] } })).kind).toBe('none');
-    expect(nextTransition(facts({ decision })).kind).toBe('none');
+    expect(transition(facts({ decision, invitation: { state: 'REVOKED', recipients: [] } })).kind).toBe('none');
+    expect(transition(facts({ decision })).kind).toBe('none');
   });
 
   it('issues a revoked invitation again when the location becomes eligible again', () => {
     const invitation = { state: 'REVOKED' as const, recipients: [{ userId: 'ann' }] };
-    expect(nextTransition(facts({ invitation }))).toEqual({ kind: 'issue', recipients: [ann] });
+    expect(transition(facts({ invitation }))).toEqual({ kind: 'issue', recipients: [ann] });
   });
 
   it('never revokes nor delivers after enrollment, whatever the order of events', () => {
     const ineligible = { eligible: false, reasons: [], fiscalYear: FY };
     const issued = { state: 'ISSUED' as const, recipients: [{ userId: 'ann' }] };
-    expect(nextTransition(facts({ invitation: issued, enrollmentStatus: 'ENROLLED', decision: ineligible }))).toEqual({ kind: 'mark-enrolled' });
+    expect(transition(facts({ invitation: issued, enrollmentStatus: 'ENROLLED', decision: ineligible }))).toEqual({ kind: 'mark-enrolled' });
     const revoked = { state: 'REVOKED' as const, recipients: [{ userId: 'ann' }] };
-    expect(nextTransition(facts({ invitation: revoked, enrollmentStatus: 'ENROLLED' }))).toEqual({ kind: 'mark-enrolled' });
+    expect(transition(facts({ invitation: revoked, enrollmentStatus: 'ENROLLED' }))).toEqual({ kind: 'mark-enrolled' });
     const enrolled = { state: 'ENROLLED' as const, recipients: [{ userId: 'ann' }] };
-    expect(nextTransition(facts({ invitation: enrolled, decision: ineligible })).kind).toBe('none');
-    expect(nextTransition(facts({ invitation: enrolled, admins: [ann, bob] })).kind).toBe('none');
-    expect(nextTransition(facts({ enrollmentStatus: 'ENROLLED' })).kind).toBe('none');
+    expect(transition(facts({ invitation: enrolled, decision: ineligible })).kind).toBe('none');
+    expect(transition(facts({ invitation: enrolled, admins: [ann, bob] })).kind).toBe('none');
+    expect(transition(facts({ enrollmentStatus: 'ENROLLED' })).kind).toBe('none');
   });
 
   it("issues and delivers only in the program's current fiscal year", () => {
@@ -92,20 +99,46 @@ describe('nextTransition', () => {
     // An FY26 invitation still waiting for an admin when the program is in FY27: the new admin gets nothing.
     const waiting = { state: 'AWAITING_ADMIN' as const, recipients: [] };
     const fy26 = { eligible: true, reasons: [], fiscalYear: 'FY26' };
-    expect(nextTransition(facts({ invitation: waiting, decision: fy26, program, admins: [bob] })).kind).toBe('none');
+    expect(transition(facts({ invitation: waiting, decision: fy26, program, admins: [bob] })).kind).toBe('none');
     const issued = { state: 'ISSUED' as const, recipients: [{ userId: 'ann' }] };
-    expect(nextTransition(facts({ invitation: issued, decision: fy26, program, admins: [ann, bob] })).kind).toBe('none');
+    expect(transition(facts({ invitation: issued, decision: fy26, program, admins: [ann, bob] })).kind).toBe('none');
     // An FY28 decision while the program is still in FY27 (a location enrolled in FY27 continues without action).
     const fy28 = { eligible: true, reasons: [], fiscalYear: 'FY28' };
-    expect(nextTransition(facts({ decision: fy28, program, admins: [ann] })).kind).toBe('none');
-    expect(nextTransition(facts({ decision: fy28, program, admins: [] })).kind).toBe('none');
+    expect(transition(facts({ decision: fy28, program, admins: [ann] })).kind).toBe('none');
+    expect(transition(facts({ decision: fy28, program, admins: [] })).kind).toBe('none');
     // An FY27 decision arriving after the program moved to FY28: Enroll would enroll in FY28.
     const moved = { ...program, fiscalYear: 'FY28' };
-    expect(nextTransition(facts({ decision: { eligible: true, reasons: [], fiscalYear: 'FY27' }, program: moved })).kind).toBe('none');
-    expect(nextTransition(facts({ decision: fy28, program: moved, admins: [ann] }))).toEqual({ kind: 'issue', recipients: [ann] });
+    expect(transition(facts({ decision: { eligible: true, reasons: [], fiscalYear: 'FY27' }, program: moved })).kind).toBe('none');
+    expect(transition(facts({ decision: fy28, program: moved, admins: [ann] }))).toEqual({ kind: 'issue', recipients: [ann] });
     // Losing eligibility still revokes an open invitation of any year.
     const lost = { eligible: false, reasons: ['gone'], fiscalYear: 'FY26' };
-    expect(nextTransition(facts({ invitation: issued, decision: lost, program }))).toEqual({ kind: 'revoke', reasons: ['gone'] });
+    expect(transition(facts({ invitation: issued, decision: lost, program }))).toEqual({ kind: 'revoke', reasons: ['gone'] });
+  });
+
+  it('issues and delivers nothing once the fiscal year is over while the program is still in it; revokes and marks enrolled still', () => {
+    const justBefore = new Date(FY27_OVER.getTime() - 1);
+    // The last instant of FY27 (2027-06-30T23:59:59.999Z) still invites; the first of FY28 no longer does.
+    expect(transition(facts(), justBefore)).toEqual({ kind: 'issue', recipients: [ann] });
+    expect(transition(facts(), FY27_OVER)).toEqual({ kind: 'none', why: expect.stringContaining('FY27 is over') });
+    expect(transition(facts({ admins: [] }), FY27_OVER).kind).toBe('none'); // nobody asked for an admin either
+    const revoked = { state: 'REVOKED' as const, recipients: [{ userId: 'ann' }] };
+    expect(transition(facts({ invitation: revoked }), FY27_OVER).kind).toBe('none'); // not issued again
+    // A late admin (delivery, reopening, program reconciliation) gets nothing of FY27.
+    const issued = { state: 'ISSUED' as const, recipients: [{ userId: 'ann' }] };
+    const waiting = { state: 'AWAITING_ADMIN' as const, recipients: [] };
+    expect(transition(facts({ invitation: issued, admins: [ann, bob] }), justBefore)).toEqual({ kind: 'deliver', recipients: [bob] });
+    expect(transition(facts({ invitation: issued, admins: [ann, bob] }), FY27_OVER).kind).toBe('none');
+    expect(transition(facts({ invitation: waiting, admins: [bob] }), FY28_OVER).kind).toBe('none');
+    // Losing eligibility still revokes, and an enrollment still marks the invitation enrolled.
+    const lost = { eligible: false, reasons: ['gone'], fiscalYear: FY };
+    expect(transition(facts({ invitation: issued, decision: lost }), FY27_OVER)).toEqual({ kind: 'revoke', reasons: ['gone'] });
+    expect(transition(facts({ invitation: issued, enrollmentStatus: 'ENROLLED' }), FY27_OVER)).toEqual({ kind: 'mark-enrolled' });
+    // The program moved to FY28 (which has not started, or is running): its FY28 decision invites as usual.
+    const moved = { requiresEligibility: true, state: 'OPEN' as const, fiscalYear: 'FY28' };
+    const fy28 = { eligible: true, reasons: [], fiscalYear: 'FY28' };
+    expect(transition(facts({ decision: fy28, program: moved }), DURING)).toEqual({ kind: 'issue', recipients: [ann] });
+    expect(transition(facts({ decision: fy28, program: moved }), FY27_OVER)).toEqual({ kind: 'issue', recipients: [ann] });
+    expect(transition(facts({ decision: fy28, program: moved }), FY28_OVER).kind).toBe('none');
   });
 
   it('delivers nothing while the program is closed or discontinued, and delivers once it reopens', () => {
@@ -113,16 +146,16 @@ describe('nextTransition', () => {
     const waiting = { state: 'AWAITING_ADMIN' as const, recipients: [] };
     for (const state of ['CLOSED', 'DISCONTINUED'] as const) {
       const program = { requiresEligibility: true, state, fiscalYear: FY };
-      expect(nextTransition(facts({ invitation: issued, program, admins: [ann, bob] })).kind).toBe('none');
-      expect(nextTransition(facts({ invitation: waiting, program, admins: [bob] })).kind).toBe('none');
+      expect(transition(facts({ invitation: issued, program, admins: [ann, bob] })).kind).toBe('none');
+      expect(transition(facts({ invitation: waiting, program, admins: [bob] })).kind).toBe('none');
     }
-    expect(nextTransition(facts({ invitation: waiting, admins: [bob] }))).toEqual({ kind: 'deliver', recipients: [bob] });
+    expect(transition(facts({ invitation: waiting, admins: [bob] }))).toEqual({ kind: 'deliver', recipients: [bob] });
   });
 
   it('revokes before enrollment even while the enrollment is in progress', () => {
     const invitation = { state: 'ISSUED' as const, recipients: [{ userId: 'ann' }] };
     const decision = { eligible: false, reasons: [], fiscalYear: FY };
-    expect(nextTransition(facts({ invitation, decision, enrollmentStatus: 'ACTION_REQUIRED' })).kind).toBe('revoke');
+    expect(transition(facts({ invitation, decision, enrollmentStatus: 'ACTION_REQUIRED' })).kind).toBe('revoke');
   });
 });
 
@@ -133,39 +166,39 @@ describe('a location whose enrollment is continued into the new fiscal year', ()
   const enrolledFy27 = { status: 'ENROLLED' as const, completed: true };
 
   it('invites nobody while the previous year\'s enrollment was completed and has not ended', () => {
-    expect(nextTransition(moved({ previousYear: enrolledFy27 }))).toEqual({ kind: 'none', why: expect.stringContaining('continued by the rollover') });
-    expect(nextTransition(moved({ previousYear: enrolledFy27, admins: [] })).kind).toBe('none');
+    expect(transition(moved({ previousYear: enrolledFy27 }))).toEqual({ kind: 'none', why: expect.stringContaining('continued by the rollover') });
+    expect(transition(moved({ previousYear: enrolledFy27, admins: [] })).kind).toBe('none');
     // ENROLLED once, sent back to validation by a profile edit (or its revision rejected): still continued.
     for (const status of ['VALIDATING', 'ACTION_REQUIRED', 'INVITED'] as const) {
-      expect(nextTransition(moved({ previousYear: { status, completed: true } })).kind).toBe('none');
+      expect(transition(moved({ previousYear: { status, completed: true } })).kind).toBe('none');
     }
     // Nothing delivered to a late admin of an invitation issued before the previous year was completed.
     const issued = { state: 'ISSUED' as const, recipients: [{ userId: 'ann' }] };
-    expect(nextTransition(moved({ invitation: issued, admins: [ann, bob], previousYear: enrolledFy27 })).kind).toBe('none');
+    expect(transition(moved({ invitation: issued, admins: [ann, bob], previousYear: enrolledFy27 })).kind).toBe('none');
     // Revoking and marking enrolled still apply.
-    expect(nextTransition(moved({ invitation: issued, previousYear: enrolledFy27, decision: { ...fy28, eligible: false } })).kind).toBe('revoke');
-    expect(nextTransition(moved({ invitation: issued, previousYear: enrolledFy27, enrollmentStatus: 'ENROLLED' })).kind).toBe('mark-enrolled');
+    expect(transition(moved({ invitation: issued, previousYear: enrolledFy27, decision: { ...fy28, eligible: false } })).kind).toBe('revoke');
+    expect(transition(moved({ invitation: issued, previousYear: enrolledFy27, enrollmentStatus: 'ENROLLED' })).kind).toBe('mark-enrolled');
   });
 
   it('invites as before when the previous year\'s enrollment was never completed, or has ended', () => {
-    expect(nextTransition(moved({ previousYear: null }))).toEqual({ kind: 'issue', recipients: [ann] });
+    expect(transition(moved({ previousYear: null }))).toEqual({ kind: 'issue', recipients: [ann] });
     for (const status of ['INVITED', 'ACTION_REQUIRED', 'VALIDATING', 'EXPIRED', 'INELIGIBLE'] as const) {
-      expect(nextTransition(moved({ previousYear: { status, completed: false } }))).toEqual({ kind: 'issue', recipients: [ann] });
+      expect(transition(moved({ previousYear: { status, completed: false } }))).toEqual({ kind: 'issue', recipients: [ann] });
     }
     for (const status of ['EXPIRED', 'INELIGIBLE', 'DISCONTINUED'] as const) {
-      expect(nextTransition(moved({ previousYear: { status, completed: true } }))).toEqual({ kind: 'issue', recipients: [ann] });
+      expect(transition(moved({ previousYear: { status, completed: true } }))).toEqual({ kind: 'issue', recipients: [ann] });
     }
   });
 
   it('needs no invitation once the rollover continued the enrollment into the new year, unless it became ineligible', () => {
     for (const status of ['ACTION_REQUIRED', 'VALIDATING'] as const) {
-      expect(nextTransition(moved({ enrollmentStatus: status, enrollmentContinued: true })).kind).toBe('none');
-      expect(nextTransition(moved({ enrollmentStatus: status, enrollmentContinued: true, previousYear: enrolledFy27 })).kind).toBe('none');
+      expect(transition(moved({ enrollmentStatus: status, enrollmentContinued: true })).kind).toBe('none');
+      expect(transition(moved({ enrollmentStatus: status, enrollmentContinued: true, previousYear: enrolledFy27 })).kind).toBe('none');
     }
-    expect(nextTransition(moved({ enrollmentStatus: 'ENROLLED', enrollmentContinued: true, previousYear: enrolledFy27 })).kind).toBe('none');
+    expect(transition(moved({ enrollmentStatus: 'ENROLLED', enrollmentContinued: true, previousYear: enrolledFy27 })).kind).toBe('none');
     // Enroll starts an INELIGIBLE enrollment again once eligible: the invitation leads there.
     const again = { kind: 'issue', recipients: [ann] };
-    expect(nextTransition(moved({ enrollmentStatus: 'INELIGIBLE', enrollmentContinued: true, previousYear: enrolledFy27 }))).toEqual(again);
+    expect(transition(moved({ enrollmentStatus: 'INELIGIBLE', enrollmentContinued: true, previousYear: enrolledFy27 }))).toEqual(again);
   });
 });
 
@@ -189,7 +222,9 @@ describe('invitationsMovedBy', () => {
           for (const locationKnown of [true, false])
             for (const enrollmentContinued of [false, true])
               others.push({ invitation, decision, program, admins, enrollmentStatus: null, enrollmentContinued, locationKnown });
-  const settled = (known: InvitationFacts) => nextTransition(known).kind === 'none';
+  // At a date in FY27, and once FY27, then FY28, are over: the claim must hold whatever the date.
+  const dates = [DURING, FY27_OVER, FY28_OVER];
+  const settled = (known: InvitationFacts, now: Date) => transition(known, now).kind === 'none';
   const statuses: Array<EnrollmentStatus | undefined> = [undefined, ...EnrollmentStatuses];
 
   it("skips only changes of an invitation's own enrollment that leave a settled invitation settled, whatever else is known", () => {
@@ -200,12 +235,13 @@ describe('invitationsMovedBy', () => {
         for (const completed of [true, false]) {
           if (invitationsMovedBy({ status, previousStatus }, { completed }).own) continue;
           skipped += 1;
-          for (const known of others)
-            for (const previousYear of [null, { status: 'ENROLLED' as const, completed: true }]) {
-              const before = { ...known, previousYear, enrollmentStatus: previousStatus ?? null };
-              const after = nextTransition({ ...before, enrollmentStatus: status });
-              if (settled(before) && after.kind !== 'none') unsettled.push(`${previousStatus} -> ${status}: ${after.kind}`);
-            }
+          for (const now of dates)
+            for (const known of others)
+              for (const previousYear of [null, { status: 'ENROLLED' as const, completed: true }]) {
+                const before = { ...known, previousYear, enrollmentStatus: previousStatus ?? null };
+                const after = transition({ ...before, enrollmentStatus: status }, now);
+                if (settled(before, now) && after.kind !== 'none') unsettled.push(`${previousStatus} -> ${status}: ${after.kind}`);
+              }
         }
     expect([...new Set(unsettled)]).toEqual([]);
     // Started, Action required, Validating...: most changes skip the reconcile.
@@ -228,10 +264,11 @@ describe('invitationsMovedBy', () => {
         const change = { status: after.status, previousStatus: before?.status };
         if (invitationsMovedBy(change, { completed: after.completed }).nextYear) continue;
         skipped += 1;
-        for (const known of withPrevious(before)) {
-          const next = nextTransition({ ...known, previousYear: after });
-          if (settled(known) && next.kind !== 'none') unsettled.push(`${JSON.stringify(before)} -> ${JSON.stringify(after)}: ${next.kind}`);
-        }
+        for (const now of dates)
+          for (const known of withPrevious(before)) {
+            const next = transition({ ...known, previousYear: after }, now);
+            if (settled(known, now) && next.kind !== 'none') unsettled.push(`${JSON.stringify(before)} -> ${JSON.stringify(after)}: ${next.kind}`);
+          }
       }
     expect([...new Set(unsettled)]).toEqual([]);
     expect(skipped).toBeGreaterThan(previousYears.length * 3);
@@ -255,6 +292,27 @@ describe('invitationsMovedBy', () => {
 
   it('entering ENROLLED does move an invitation', () => {
     const known = { ...others[0], invitation: { state: 'ISSUED' as const, recipients: [{ userId: 'ann' }] } };
-    expect(nextTransition({ ...known, enrollmentStatus: 'ENROLLED' })).toEqual({ kind: 'mark-enrolled' });
+    expect(transition({ ...known, enrollmentStatus: 'ENROLLED' })).toEqual({ kind: 'mark-enrolled' });
+  });
+});
+
+describe('fiscalYearOver and whyNotInviting', () => {
+  it('ends a fiscal year at its exclusive end (FY27: 2027-07-01T00:00:00Z)', () => {
+    expect(fiscalYearOver('FY27', new Date('2027-06-30T23:59:59.999Z'))).toBe(false);
+    expect(fiscalYearOver('FY27', FY27_OVER)).toBe(true);
+    expect(fiscalYearOver('FY28', FY27_OVER)).toBe(false);
+    expect(fiscalYearOver('FY27', new Date('2026-07-01T00:00:00.000Z'))).toBe(false);
+  });
+
+  it('says why: program state first, then another year, then a year that is over', () => {
+    const program = { state: 'OPEN' as const, fiscalYear: 'FY27' };
+    expect(whyNotInviting({ fiscalYear: 'FY27' }, program, DURING)).toBeNull();
+    expect(whyNotInviting({ fiscalYear: 'FY27' }, program, FY27_OVER)).toBe(
+      'FY27 is over and the program has not moved to FY28 yet (Enroll refuses a year that is over): nothing issued or delivered',
+    );
+    expect(whyNotInviting({ fiscalYear: 'FY27' }, { ...program, state: 'CLOSED' }, FY27_OVER)).toMatch(/program is CLOSED/);
+    expect(whyNotInviting({ fiscalYear: 'FY26' }, program, FY27_OVER)).toMatch(/FY26 is not the program's current fiscal year/);
+    // A program moved early to a year that has not started yet invites (Enroll accepts it).
+    expect(whyNotInviting({ fiscalYear: 'FY28' }, { ...program, fiscalYear: 'FY28' }, DURING)).toBeNull();
   });
 });

@@ -1,4 +1,4 @@
-import { EnrollmentStatus, ProgramState } from '@lib/contracts';
+import { EnrollmentStatus, fiscalYearRange, nextFiscalYear, ProgramState } from '@lib/contracts';
 import { InvitationState } from './invitation.schema';
 
 /** A user an invitation is addressed to. */
@@ -77,27 +77,48 @@ export function invitationsMovedBy(
 }
 
 /**
- * Whether an invitation of `fiscalYear` leads to an Enroll that accepts now: the program is `OPEN` and that is its
- * current fiscal year (Enroll always enrolls in the program's current year). The one rule behind issuing,
- * delivering, listing notices and offering Enroll on the overview.
+ * Whether `fiscalYear` is over at `now` (its exclusive end, FY27: 2027-07-01T00:00:00Z, has come). The enrollment
+ * service's Enroll refuses to start an enrollment of such a year (409 `fiscal-year-ended`), by its own clock.
  */
-export function enrollableNow(program: { state: ProgramState; fiscalYear: string } | null | undefined, fiscalYear: string): boolean {
-  return program?.state === 'OPEN' && program.fiscalYear === fiscalYear;
+export function fiscalYearOver(fiscalYear: string, now: Date): boolean {
+  return now.getTime() >= fiscalYearRange(fiscalYear).end.getTime();
 }
 
 /**
- * Why an eligible decision may not become an invitation now (nothing issued, nothing delivered), or null when it
- * may. Only an `OPEN` program invites, and only for its current fiscal year: Enroll always enrolls in the program's
- * current year, so an invitation of another year would lead to an Enroll that refuses (or is not needed: a location
- * enrolled this year continues into the next one without action).
+ * Whether an invitation of `fiscalYear` leads to an Enroll that accepts at `now`: the program is `OPEN`, that is its
+ * current fiscal year (Enroll always enrolls in the program's current year), and that year is not over (Enroll
+ * refuses a year that is over, until an operator moves the program to the next one). The one rule behind issuing,
+ * delivering, listing notices and offering Enroll on the overview.
+ */
+export function enrollableNow(
+  program: { state: ProgramState; fiscalYear: string } | null | undefined,
+  fiscalYear: string,
+  now: Date,
+): boolean {
+  return program?.state === 'OPEN' && program.fiscalYear === fiscalYear && !fiscalYearOver(fiscalYear, now);
+}
+
+/**
+ * Why an eligible decision may not become an invitation at `now` (nothing issued, nothing delivered), or null when it
+ * may. Only an `OPEN` program invites, only for its current fiscal year, and only until that year is over: Enroll
+ * always enrolls in the program's current year, so an invitation of another year would lead to an Enroll that refuses
+ * (or is not needed: a location enrolled this year continues into the next one without action), and so would one of
+ * a year that is over (the program was not moved to the next year yet). The decision is kept either way.
  */
 export function whyNotInviting(
   decision: { fiscalYear: string },
   program: { state: ProgramState; fiscalYear: string },
+  now: Date,
 ): string | null {
-  if (enrollableNow(program, decision.fiscalYear)) return null;
+  if (enrollableNow(program, decision.fiscalYear, now)) return null;
   if (program.state !== 'OPEN') return `program is ${program.state}: nothing issued or delivered`;
-  return `${decision.fiscalYear} is not the program's current fiscal year (${program.fiscalYear}): nothing issued or delivered`;
+  if (program.fiscalYear !== decision.fiscalYear) {
+    return `${decision.fiscalYear} is not the program's current fiscal year (${program.fiscalYear}): nothing issued or delivered`;
+  }
+  return (
+    `${decision.fiscalYear} is over and the program has not moved to ${nextFiscalYear(decision.fiscalYear)} yet ` +
+    '(Enroll refuses a year that is over): nothing issued or delivered'
+  );
 }
 
 /**
@@ -119,11 +140,13 @@ export function whyContinued(facts: Pick<InvitationFacts, 'enrollmentStatus' | '
 }
 
 /**
- * The one rule set of invitations: the next transition from the current facts. It is a function of state, not of
- * the message that triggered it, so decisions, role events, program events and enrollment events arriving in any
- * order, or more than once, lead to the same invitation.
+ * The one rule set of invitations: the next transition from the current facts at `now`. It is a function of state
+ * (and of the date: nothing invites to a fiscal year that is over), not of the message that triggered it, so
+ * decisions, role events, program events and enrollment events arriving in any order, or more than once, lead to the
+ * same invitation. Time passing only ever takes an invitation away (a year ends), never makes one due, so nothing
+ * needs to run when a year ends.
  */
-export function nextTransition(facts: InvitationFacts): Transition {
+export function nextTransition(facts: InvitationFacts, now: Date): Transition {
   const { invitation, decision, program, enrollmentStatus, admins } = facts;
 
   // Enrolled: the enrollment service owns what happens next (eligibility loss, renewal). Nothing is issued,
@@ -142,8 +165,8 @@ export function nextTransition(facts: InvitationFacts): Transition {
       : { kind: 'none', why: 'not eligible, nothing to revoke' };
   }
 
-  // Revoking (above) is right for any year and program state; inviting is not.
-  const notNow = whyNotInviting(decision, program);
+  // Revoking (above) is right for any year, date and program state; inviting is not.
+  const notNow = whyNotInviting(decision, program, now);
   if (notNow) return { kind: 'none', why: notNow };
   const continued = whyContinued(facts);
   if (continued) return { kind: 'none', why: continued };

@@ -1,6 +1,7 @@
 import { AccessModule } from '@lib/access';
 import { Module } from '@nestjs/common';
 import { MongooseModule } from '@nestjs/mongoose';
+import { ClockModule } from '../common/clock.module';
 import { EligibilityHandler } from './handlers/eligibility.handler';
 import { EnrollmentsHandler } from './handlers/enrollments.handler';
 import { IdentityHandler } from './handlers/identity.handler';
@@ -27,6 +28,7 @@ import { ViewsRepository } from './views/views.repository';
 @Module({
   imports: [
     AccessModule,
+    ClockModule,
     MongooseModule.forFeature([
       { name: Invitation.name, schema: InvitationSchema },
       { name: EligibilityDecisionView.name, schema: EligibilityDecisionViewSchema },

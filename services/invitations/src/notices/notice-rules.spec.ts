@@ -1,5 +1,8 @@
 import { noticeStatus } from './notice-rules';
 
+/** A date in FY27, and the first instant after it. */
+const DURING = new Date('2026-12-01T12:00:00.000Z');
+const FY27_OVER = new Date('2027-07-01T00:00:00.000Z');
 const admin = { userId: 'ann', partnerId: 'P1', roles: [{ role: 'INCENTIVES_ADMIN' as const, locationIds: ['L1'] }] };
 const program = { state: 'OPEN' as const, fiscalYear: 'FY27' };
 const invitation = {
@@ -12,39 +15,47 @@ const invitation = {
 
 describe('noticeStatus', () => {
   it('is pending for a recipient admin until selected, then selected', () => {
-    expect(noticeStatus(invitation, program, admin)).toBe('pending');
-    expect(noticeStatus(invitation, program, { ...admin, userId: 'bob' })).toBe('selected');
+    expect(noticeStatus(invitation, program, admin, DURING)).toBe('pending');
+    expect(noticeStatus(invitation, program, { ...admin, userId: 'bob' }, DURING)).toBe('selected');
   });
 
   it('is none for someone who is not a recipient', () => {
-    expect(noticeStatus(invitation, program, { ...admin, userId: 'carl' })).toBe('none');
+    expect(noticeStatus(invitation, program, { ...admin, userId: 'carl' }, DURING)).toBe('none');
   });
 
   it('is none for another partner, even with the same ids', () => {
-    expect(noticeStatus(invitation, program, { ...admin, partnerId: 'P2' })).toBe('none');
+    expect(noticeStatus(invitation, program, { ...admin, partnerId: 'P2' }, DURING)).toBe('none');
   });
 
   it('is none once the recipient no longer holds the Incentives admin role on the location', () => {
-    expect(noticeStatus(invitation, program, { ...admin, roles: [{ role: 'INCENTIVES_USER', locationIds: ['L1'] }] })).toBe('none');
-    expect(noticeStatus(invitation, program, { ...admin, roles: [{ role: 'INCENTIVES_ADMIN', locationIds: ['*'] }] })).toBe('pending');
+    expect(noticeStatus(invitation, program, { ...admin, roles: [{ role: 'INCENTIVES_USER', locationIds: ['L1'] }] }, DURING)).toBe('none');
+    expect(noticeStatus(invitation, program, { ...admin, roles: [{ role: 'INCENTIVES_ADMIN', locationIds: ['*'] }] }, DURING)).toBe('pending');
   });
 
   it('is none for a revoked or waiting invitation', () => {
-    expect(noticeStatus({ ...invitation, state: 'REVOKED' }, program, admin)).toBe('none');
-    expect(noticeStatus({ ...invitation, state: 'AWAITING_ADMIN' }, program, admin)).toBe('none');
-    expect(noticeStatus({ ...invitation, state: 'ENROLLED' }, program, admin)).toBe('pending');
+    expect(noticeStatus({ ...invitation, state: 'REVOKED' }, program, admin, DURING)).toBe('none');
+    expect(noticeStatus({ ...invitation, state: 'AWAITING_ADMIN' }, program, admin, DURING)).toBe('none');
+    expect(noticeStatus({ ...invitation, state: 'ENROLLED' }, program, admin, DURING)).toBe('pending');
   });
 
   it('is none while the program is not OPEN, and again pending once it reopens', () => {
-    expect(noticeStatus(invitation, { ...program, state: 'CLOSED' }, admin)).toBe('none');
-    expect(noticeStatus(invitation, { ...program, state: 'DISCONTINUED' }, admin)).toBe('none');
-    expect(noticeStatus(invitation, { ...program, state: 'CLOSED' }, { ...admin, userId: 'bob' })).toBe('none');
-    expect(noticeStatus(invitation, program, admin)).toBe('pending');
+    expect(noticeStatus(invitation, { ...program, state: 'CLOSED' }, admin, DURING)).toBe('none');
+    expect(noticeStatus(invitation, { ...program, state: 'DISCONTINUED' }, admin, DURING)).toBe('none');
+    expect(noticeStatus(invitation, { ...program, state: 'CLOSED' }, { ...admin, userId: 'bob' }, DURING)).toBe('none');
+    expect(noticeStatus(invitation, program, admin, DURING)).toBe('pending');
   });
 
   it("is none once the invitation's fiscal year is not the program's current one", () => {
-    expect(noticeStatus(invitation, { ...program, fiscalYear: 'FY28' }, admin)).toBe('none');
-    expect(noticeStatus({ ...invitation, state: 'ENROLLED' }, { ...program, fiscalYear: 'FY28' }, admin)).toBe('none');
-    expect(noticeStatus(invitation, null, admin)).toBe('none');
+    expect(noticeStatus(invitation, { ...program, fiscalYear: 'FY28' }, admin, DURING)).toBe('none');
+    expect(noticeStatus({ ...invitation, state: 'ENROLLED' }, { ...program, fiscalYear: 'FY28' }, admin, DURING)).toBe('none');
+    expect(noticeStatus(invitation, null, admin, DURING)).toBe('none');
+  });
+
+  it('is none once the fiscal year is over while the program is still in it (Enroll refuses it), for every recipient', () => {
+    const justBefore = new Date(FY27_OVER.getTime() - 1);
+    expect(noticeStatus(invitation, program, admin, justBefore)).toBe('pending');
+    expect(noticeStatus(invitation, program, admin, FY27_OVER)).toBe('none');
+    expect(noticeStatus(invitation, program, { ...admin, userId: 'bob' }, FY27_OVER)).toBe('none');
+    expect(noticeStatus({ ...invitation, state: 'ENROLLED' }, program, admin, FY27_OVER)).toBe('none');
   });
 });

@@ -21,7 +21,8 @@ export interface NoticeProgram {
  * the same link) or `none`. A recipient who no longer holds the Incentives admin role on the location has none.
  * Neither does anyone while the program is not `OPEN` (Enroll would refuse; the notice comes back if it reopens),
  * nor once the invitation's fiscal year is no longer the program's current one (Get Started would enroll in another
- * year): the notice invites to enroll, so it is shown only while that is possible.
+ * year), nor once that year is over at `now` (Enroll refuses it until the program moves to the next year, whose
+ * invitations are others): the notice invites to enroll, so it is shown only while that is possible.
  */
 export function noticeStatus(
   invitation: {
@@ -33,9 +34,10 @@ export function noticeStatus(
   },
   program: NoticeProgram | null | undefined,
   actor: Pick<Actor, 'userId' | 'partnerId' | 'roles'>,
+  now: Date,
 ): NoticeStatus {
   if (invitation.partnerId !== actor.partnerId || !NOTICE_STATES.includes(invitation.state)) return 'none';
-  if (!enrollableNow(program, invitation.fiscalYear)) return 'none';
+  if (!enrollableNow(program, invitation.fiscalYear, now)) return 'none';
   if (!holdsRole(actor, 'INCENTIVES_ADMIN', invitation.locationId)) return 'none';
   const recipient = invitation.recipients.find((r) => r.userId === actor.userId);
   if (!recipient) return 'none';

@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { ClockModule } from '../common/clock.module';
 import { InvitationsModule } from '../invitations/invitations.module';
 import { NoticesController } from './notices.controller';
 import { ListNotices } from './usecases/list-notices.use-case';
@@ -6,7 +7,7 @@ import { SelectNotice } from './usecases/select-notice.use-case';
 
 /** Home-page notices: one per recipient of an invitation, shown until that recipient selects it. */
 @Module({
-  imports: [InvitationsModule],
+  imports: [ClockModule, InvitationsModule],
   controllers: [NoticesController],
   providers: [ListNotices, SelectNotice],
 })

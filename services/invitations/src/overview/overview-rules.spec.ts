@@ -1,6 +1,9 @@
 import { buildOverview, OverviewInput } from './overview-rules';
 
 const base = 'http://portal.test';
+/** A date in FY27, and the first instant after it. */
+const DURING = new Date('2026-12-01T12:00:00.000Z');
+const FY27_OVER = new Date('2027-07-01T00:00:00.000Z');
 const admin = { roles: [{ role: 'INCENTIVES_ADMIN' as const, locationIds: ['L1'] }] };
 const user = { roles: [{ role: 'INCENTIVES_USER' as const, locationIds: ['L1'] }] };
 
@@ -18,6 +21,7 @@ function input(overrides: Partial<OverviewInput> = {}): OverviewInput {
     enrollments: [],
     decisions: [{ programId: 'INV', locationId: 'L1', fiscalYear: 'FY27', eligible: true }],
     portalBaseUrl: base,
+    now: DURING,
     ...overrides,
   };
 }
@@ -129,5 +133,41 @@ describe('buildOverview', () => {
     expect(buildOverview(input({ programs, enrollments }))[0].programs).toEqual([
       expect.objectContaining({ programId: 'INV', fiscalYear: 'FY27', status: 'Action required', actions: [] }),
     ]);
+  });
+
+  it('offers nothing of a fiscal year that is over while the program is still in it: invited and open programs are left out', () => {
+    const justBefore = new Date(FY27_OVER.getTime() - 1);
+    expect(buildOverview(input({ now: justBefore }))[0].programs.map((p) => [p.programId, p.actions])).toEqual([
+      ['INV', ['ENROLL']],
+      ['OPN', ['ENROLL']],
+    ]);
+    expect(buildOverview(input({ now: FY27_OVER }))[0].programs).toEqual([]);
+  });
+
+  it('shows an enrollment of a fiscal year that is over with its status and no action (Continue and Submit refuse it)', () => {
+    const enrollments = [
+      { programId: 'INV', locationId: 'L1', fiscalYear: 'FY27', status: 'ACTION_REQUIRED' as const },
+      { programId: 'OPN', locationId: 'L1', fiscalYear: 'FY27', status: 'ACTION_REQUIRED' as const },
+    ];
+    const [location] = buildOverview(input({ enrollments, now: FY27_OVER }));
+    expect(location.programs.map((p) => [p.programId, p.fiscalYear, p.status, p.invitationState, p.actions, p.getStartedUrl])).toEqual([
+      ['INV', 'FY27', 'Action required', 'ISSUED', [], undefined],
+      ['OPN', 'FY27', 'Action required', undefined, [], undefined],
+    ]);
+  });
+
+  it('offers Enroll again once the programs move to the next fiscal year (which may not have started yet)', () => {
+    const programs = new Map([
+      ['INV', { _id: 'INV', name: 'Invited program', fiscalYear: 'FY28', requiresEligibility: true, state: 'OPEN' as const }],
+      ['OPN', { _id: 'OPN', name: 'Open program', fiscalYear: 'FY28', requiresEligibility: false, state: 'OPEN' as const }],
+    ]);
+    const invitations = [{ ...input().invitations[0], _id: 'i2', fiscalYear: 'FY28' }];
+    for (const now of [DURING, FY27_OVER]) {
+      const [location] = buildOverview(input({ programs, invitations, now }));
+      expect(location.programs.map((p) => [p.programId, p.fiscalYear, p.actions])).toEqual([
+        ['INV', 'FY28', ['ENROLL']],
+        ['OPN', 'FY28', ['ENROLL']],
+      ]);
+    }
   });
 });

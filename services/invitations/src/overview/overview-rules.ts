@@ -56,6 +56,8 @@ export interface OverviewInput {
   /** The latest eligibility decisions of the locations (whether an INELIGIBLE enrollment can start again). */
   decisions: Array<{ programId: string; locationId: string; fiscalYear: string; eligible: boolean }>;
   portalBaseUrl: string;
+  /** The Clock's now: nothing of a fiscal year that is over is offered (Enroll refuses it). */
+  now: Date;
 }
 
 const entryKey = (programId: string, fiscalYear: string) => `${programId}\u0000${fiscalYear}`;
@@ -65,9 +67,16 @@ const entryKey = (programId: string, fiscalYear: string) => `${programId}\u0000$
  * revoked, open and in the invitation's fiscal year, and open programs that accept enrollments), plus any program it
  * has an enrollment in, each with its status and the Enroll action where the user is an Incentives admin of the
  * location and Enroll would accept.
+ *
+ * A fiscal year that is over at `now` is treated as a closed program is: Enroll refuses to start an enrollment of it
+ * (409 `fiscal-year-ended`) until an operator moves the program to the next year. So an invitation, or an open
+ * program, still in a year that is over is not listed, unless the location has an enrollment of that year, which is
+ * then shown with its status and no action (Continue and Submit are refused too, the rollover decides it).
  */
 export function buildOverview(input: OverviewInput): OverviewLocation[] {
-  const openPrograms = [...input.programs.values()].filter((p) => !p.requiresEligibility && p.state === 'OPEN');
+  const openPrograms = [...input.programs.values()].filter(
+    (p) => !p.requiresEligibility && enrollableNow(p, p.fiscalYear, input.now),
+  );
   return input.locations.map((location) => {
     const isAdmin = holdsRole(input.actor, 'INCENTIVES_ADMIN', location._id);
     const statuses = new Map(
@@ -118,9 +127,9 @@ export function buildOverview(input: OverviewInput): OverviewLocation[] {
     for (const invitation of input.invitations) {
       if (invitation.locationId !== location._id || invitation.state === 'REVOKED') continue;
       const program = input.programs.get(invitation.programId);
-      const enrollable = enrollableNow(program, invitation.fiscalYear);
-      // A closed or discontinued program, or an invitation of another fiscal year, only stays on the overview where
-      // the location has an enrollment in it.
+      const enrollable = enrollableNow(program, invitation.fiscalYear, input.now);
+      // A closed or discontinued program, or an invitation of another fiscal year or of one that is over, only stays
+      // on the overview where the location has an enrollment in it.
       if (!enrollable && !statuses.has(entryKey(invitation.programId, invitation.fiscalYear))) continue;
       add(invitation.programId, invitation.fiscalYear, invitation.programName, enrollable, invitation.getStartedUrl, invitation);
     }

@@ -1,9 +1,11 @@
 import { AccessPolicy } from '@lib/access';
 import { InvitationIssued } from '@lib/contracts';
 import { isDuplicateKey } from '@lib/messaging';
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
+import { Clock } from '../../common/clock';
 import { enrollmentId } from '../../common/ids';
 import { Enrollment } from '../enrollment.schema';
+import { fiscalYearEnded } from '../fiscal-year-ended';
 import { EnrollmentsRepository } from '../enrollments.repository';
 import { RecheckStart } from './recheck-start.use-case';
 
@@ -19,19 +21,34 @@ import { RecheckStart } from './recheck-start.use-case';
  * RecheckStart ends the enrollment when the newest decision for the year is not eligible (INELIGIBLE,
  * EnrollmentIneligible: as when the invitation comes first) or the program was discontinued (DISCONTINUED). A
  * redelivered invitation checks again, so a crash between the two steps is made good.
+ *
+ * An invitation of a fiscal year that is over (by the Clock Enroll and the rollover read) creates nothing: Enroll
+ * would refuse to start that enrollment (409 `fiscal-year-ended`), and the next rollover would only expire it and
+ * email "expired". The invitations service no longer issues one then; one still in flight across the year's end
+ * is logged and consumed (not an error: nothing to retry, nothing to dead-letter).
  */
 @Injectable()
 export class RecordInvitation {
+  private readonly logger = new Logger(RecordInvitation.name);
+
   constructor(
     private readonly enrollments: EnrollmentsRepository,
     private readonly access: AccessPolicy,
     private readonly recheck: RecheckStart,
+    private readonly clock: Clock,
   ) {}
 
   async execute(invitation: InvitationIssued): Promise<void> {
+    const now = this.clock.now();
+    if (fiscalYearEnded(invitation.fiscalYear, now)) {
+      this.logger.log(
+        `invitation ${invitation.invitationId} (program ${invitation.programId}, location ${invitation.locationId}) is for ` +
+          `${invitation.fiscalYear}, which is over: no INVITED enrollment recorded`,
+      );
+      return;
+    }
     const location = await this.access.locationById(invitation.locationId);
     if (!location || location.partnerId !== invitation.partnerId) return;
-    const now = new Date();
     const record: Enrollment = {
       _id: enrollmentId(invitation),
       programId: invitation.programId,

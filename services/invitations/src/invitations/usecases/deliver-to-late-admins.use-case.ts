@@ -9,7 +9,7 @@ const USER_EVENTS = new Set(['UserCreated', 'UserUpdated', 'UserDeactivated', 'R
 /**
  * A user event that may make someone an Incentives admin of a location (RoleAssigned, or a snapshot carrying the
  * role): every open invitation of those locations for its program's current fiscal year is delivered to them (and
- * an AWAITING_ADMIN one stops waiting).
+ * an AWAITING_ADMIN one stops waiting), unless that year is over (ReconcileInvitation's rules, at the Clock's now).
  *
  * The AccessModule's own handler also applies identity events to the role view, and Nest gives no order between
  * the two handlers. So this use case applies the event's user snapshot to the role view itself first (idempotent:

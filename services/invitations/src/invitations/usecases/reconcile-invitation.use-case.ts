@@ -1,6 +1,7 @@
 import { AccessPolicy } from '@lib/access';
 import { EventOutbox } from '@lib/messaging';
 import { Injectable, Logger } from '@nestjs/common';
+import { Clock } from '../../common/clock';
 import { InvitationLock } from '../invitation-lock';
 import { InvitationRepository } from '../invitation.repository';
 import { invitationId as idOf, previousFiscalYear } from '../invitation-ids';
@@ -18,6 +19,10 @@ const MAX_ATTEMPTS = 8;
  * the facts, and applies the next transition as one write guarded by the version read. A concurrent change makes
  * the write miss, and it starts over from a fresh read; so handlers of different topics running at the same time
  * cannot lose each other's facts (each writes its fact before reading the others').
+ *
+ * The rules are read at the Clock's now: an eligible decision of a fiscal year that is over (the program was not moved
+ * to the next year yet) issues and delivers nothing. Nothing runs when a year ends; the next trigger, and every read
+ * of notices and the overview, applies the date.
  */
 @Injectable()
 export class ReconcileInvitation {
@@ -32,6 +37,7 @@ export class ReconcileInvitation {
     private readonly revoke: RevokeInvitation,
     private readonly outbox: EventOutbox,
     private readonly lock: InvitationLock,
+    private readonly clock: Clock,
   ) {}
 
   async execute(invitationId: string): Promise<Transition> {
@@ -48,7 +54,8 @@ export class ReconcileInvitation {
       const key = current ?? decision;
       if (!key) return { kind: 'none', why: 'nothing known' };
       const program = await this.views.program(key.programId);
-      const inviting = !!decision?.eligible && !!program?.requiresEligibility && !whyNotInviting(decision, program);
+      const now = this.clock.now();
+      const inviting = !!decision?.eligible && !!program?.requiresEligibility && !whyNotInviting(decision, program, now);
       const location = inviting ? await this.policy.locationById(key.locationId) : undefined;
       const locationKnown = location?.partnerId === key.partnerId;
       const [admins, previousYear] = await Promise.all([
@@ -66,7 +73,7 @@ export class ReconcileInvitation {
         previousYear: previousYear && { status: previousYear.status, completed: previousYear.status === 'ENROLLED' || !!previousYear.completed },
         admins,
         locationKnown,
-      });
+      }, now);
       if (transition.kind === 'none') return transition;
 
       let written: boolean;

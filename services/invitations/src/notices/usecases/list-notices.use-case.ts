@@ -1,6 +1,7 @@
 import { AccessPolicy } from '@lib/access';
 import { Principal } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
+import { Clock } from '../../common/clock';
 import { InvitationRecord, InvitationRepository } from '../../invitations/invitation.repository';
 import { ViewsRepository } from '../../invitations/views/views.repository';
 import { NoticeDto } from '../dto/notice.dto';
@@ -25,7 +26,7 @@ export function toNotice(invitation: InvitationRecord, userId: string, legalName
 
 /**
  * The signed-in user's home-page notices they have not selected yet, in their own partner only, of open programs
- * and their current fiscal year.
+ * and their current fiscal year while it is not over (the Clock's now).
  */
 @Injectable()
 export class ListNotices {
@@ -33,6 +34,7 @@ export class ListNotices {
     private readonly policy: AccessPolicy,
     private readonly invitations: InvitationRepository,
     private readonly views: ViewsRepository,
+    private readonly clock: Clock,
   ) {}
 
   async execute(principal: Principal): Promise<NoticeDto[]> {
@@ -40,8 +42,9 @@ export class ListNotices {
     const candidates = await this.invitations.withPendingNotice(actor.partnerId, actor.userId, NOTICE_STATES);
     if (!candidates.length) return [];
     const programs = await this.views.programsById([...new Set(candidates.map((invitation) => invitation.programId))]);
+    const now = this.clock.now();
     const pending = candidates.filter(
-      (invitation) => noticeStatus(invitation, programs.get(invitation.programId), actor) === 'pending',
+      (invitation) => noticeStatus(invitation, programs.get(invitation.programId), actor, now) === 'pending',
     );
     // One batched read for the locations' names (the loader groups these lookups).
     const locations = await Promise.all(pending.map((invitation) => this.policy.locationById(invitation.locationId)));

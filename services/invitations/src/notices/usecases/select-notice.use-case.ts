@@ -3,6 +3,7 @@ import { Topics } from '@lib/contracts';
 import { EventOutbox } from '@lib/messaging';
 import { Principal, Problems } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
+import { Clock } from '../../common/clock';
 import { InvitationEventIds, noticeSelected } from '../../invitations/invitation-events';
 import { InvitationLock } from '../../invitations/invitation-lock';
 import { InvitationRecord, InvitationRepository } from '../../invitations/invitation.repository';
@@ -16,7 +17,8 @@ const MAX_ATTEMPTS = 8;
  * The user selects their notice: the answer carries the Get Started link, the notice is never listed to them
  * again (other recipients keep theirs) and NoticeSelected is published once. The invitation stays valid.
  * Selecting again answers the same link without a new event. Anything that is not the caller's notice is 404, as is
- * a notice no longer shown (program not OPEN, or the invitation's fiscal year no longer the program's current one).
+ * a notice no longer shown (program not OPEN, the invitation's fiscal year no longer the program's current one, or
+ * over).
  */
 @Injectable()
 export class SelectNotice {
@@ -26,6 +28,7 @@ export class SelectNotice {
     private readonly views: ViewsRepository,
     private readonly outbox: EventOutbox,
     private readonly lock: InvitationLock,
+    private readonly clock: Clock,
   ) {}
 
   async execute(principal: Principal, invitationId: string): Promise<SelectedNoticeDto> {
@@ -37,11 +40,11 @@ export class SelectNotice {
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
       const invitation = await this.invitations.findForPartner(actor.partnerId, invitationId);
       const program = invitation && (await this.views.program(invitation.programId));
-      const status = invitation ? noticeStatus(invitation, program, actor) : 'none';
+      const now = this.clock.now();
+      const status = invitation ? noticeStatus(invitation, program, actor, now) : 'none';
       if (!invitation || status === 'none') throw Problems.notFound(`Notice ${invitationId}`);
       if (status === 'selected') return answer(invitation, actor.userId);
 
-      const now = new Date();
       const recipients = invitation.recipients.map((r) => (r.userId === actor.userId ? { ...r, selectedAt: now } : r));
       const event = this.outbox.event(Topics.invitations, {
         type: 'NoticeSelected',

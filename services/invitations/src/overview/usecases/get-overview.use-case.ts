@@ -1,6 +1,7 @@
 import { AccessPolicy } from '@lib/access';
 import { CONFIG, Principal } from '@lib/platform';
 import { Inject, Injectable } from '@nestjs/common';
+import { Clock } from '../../common/clock';
 import { InvitationsConfig } from '../../config';
 import { InvitationRepository } from '../../invitations/invitation.repository';
 import { ViewsRepository } from '../../invitations/views/views.repository';
@@ -8,7 +9,8 @@ import { buildOverview, OverviewLocation } from '../overview-rules';
 
 /**
  * The incentives overview of the signed-in user: the locations they hold a role on (every location of the
- * partner for Global and Account admins), read from this partner's data only.
+ * partner for Global and Account admins), read from this partner's data only, at the Clock's now (nothing of a fiscal
+ * year that is over is offered).
  */
 @Injectable()
 export class GetOverview {
@@ -17,6 +19,7 @@ export class GetOverview {
     private readonly invitations: InvitationRepository,
     private readonly views: ViewsRepository,
     @Inject(CONFIG) private readonly config: InvitationsConfig,
+    private readonly clock: Clock,
   ) {}
 
   async execute(principal: Principal): Promise<OverviewLocation[]> {
@@ -41,6 +44,7 @@ export class GetOverview {
       enrollments,
       decisions,
       portalBaseUrl: this.config.PORTAL_BASE_URL,
+      now: this.clock.now(),
     });
   }
 }
