@@ -25,6 +25,7 @@ import { ProgramsConsumer } from './programs/programs.consumer';
 import { ApplyProgramSnapshot } from './programs/usecases/apply-program-snapshot.use-case';
 import { ReadinessController } from './readiness/readiness.controller';
 import { CheckReadiness } from './readiness/usecases/check-readiness.use-case';
+import { ResealSecrets } from './secrets/reseal-secrets.use-case';
 import { SecretBox } from './secrets/secret-box';
 import { TaxExpiryScheduler } from './tax-profiles/tax-expiry.scheduler';
 import { TaxProfile, TaxProfileSchema } from './tax-profiles/tax-profile.schema';
@@ -36,6 +37,7 @@ import { ScanExpiringTaxProfiles } from './tax-profiles/usecases/scan-expiring-t
 import { UpdateTaxProfile } from './tax-profiles/usecases/update-tax-profile.use-case';
 import { ValidationResultsConsumer } from './validation/validation-results.consumer';
 import { RecordValidationResult } from './validation/usecases/record-validation-result.use-case';
+import { ValidationMetrics } from './validation/validation-metrics';
 
 @Module({
   imports: [
@@ -77,6 +79,8 @@ import { RecordValidationResult } from './validation/usecases/record-validation-
     RemoveDefaultBankProfile,
     ReadDefaultBankProfiles,
     RecordValidationResult,
+    ValidationMetrics,
+    ResealSecrets,
     ReadProfileDetails,
     ApplyProgramSnapshot,
     CheckReadiness,

@@ -231,6 +231,7 @@ describe('operator endpoints: the operator credential only', () => {
     { method: 'GET', path: `/v1/operator/profiles/${bankProfileId}`, ok: 200 },
     { method: 'POST', path: `/v1/operator/profiles/${bankProfileId}/validation`, body: { revision: 1, outcome: 'APPROVED', reasons: [] }, ok: 200 },
     { method: 'POST', path: '/v1/operator/tax-expiry-scan', ok: 200 },
+    { method: 'POST', path: '/v1/operator/secrets/reseal', ok: 200 },
   ];
   it.each([
     ['operator key', operator, undefined, 'ok'],

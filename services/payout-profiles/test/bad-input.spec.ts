@@ -96,6 +96,12 @@ const CASES: Case[] = [
   ['tax: not a date', async () => ({ method: 'POST', path: `/v1/locations/${w.L3}/tax-profile`, body: usTaxProfile({ expiresAt: 'next year' }) }), 400, 'expiresAt'],
   ['tax: document too large', async () => ({ method: 'POST', path: `/v1/locations/${w.L3}/tax-profile`, body: usTaxProfile({ documents: [{ fileName: 'w9.pdf', contentType: 'application/pdf', sizeBytes: 900_000_000, uploadedAt: new Date().toISOString() }] }) }), 400, 'documents.0.sizeBytes'],
   ['tax: no documents', async () => ({ method: 'POST', path: `/v1/locations/${w.L3}/tax-profile`, body: usTaxProfile({ documents: [] }) }), 400, 'documents'],
+  // A blank tax id is refused, not read as "none" (which a non-US profile may have)
+  ['tax: blank US TIN', async () => ({ method: 'POST', path: `/v1/locations/${w.L3}/tax-profile`, body: usTaxProfile({ taxId: '   ' }) }), 400, 'taxId', /must not be blank/],
+  ['tax: blank foreign TIN', async () => ({ method: 'POST', path: `/v1/locations/${w.L3}/tax-profile`, body: nonUsTaxProfile({ incorporationCountry: 'GB', taxId: ' \t ' }) }), 400, 'taxId', /must not be blank/],
+  ['tax: blank VAT id', async () => ({ method: 'POST', path: `/v1/locations/${w.L3}/tax-profile`, body: nonUsTaxProfile({ incorporationCountry: 'GB', vatId: '  ' }) }), 400, 'vatId', /must not be blank/],
+  ['tax: PATCH a US TIN to blank', async () => ({ method: 'PATCH', path: `/v1/locations/${w.L1}/tax-profile`, body: { taxId: '  ' }, headers: ifMatch(1) }), 400, 'taxId', /must not be blank/],
+  ['tax: PATCH a US TIN to null (required)', async () => ({ method: 'PATCH', path: `/v1/locations/${w.L1}/tax-profile`, body: { taxId: null }, headers: ifMatch(1) }), 400, 'taxId', /required/],
   // Defaults
   ['default: currency other than the profile\'s', async () => ({ method: 'PUT', path: `/v1/locations/${w.L3}/default-bank-profile`, body: { bankProfileId: usBankId, currency: 'EUR' } }), 400, 'currency'],
   ['default: unsupported currency', async () => ({ method: 'PUT', path: `/v1/locations/${w.L3}/default-bank-profile`, body: { bankProfileId: usBankId, currency: 'ZZZ' } }), 400, 'currency'],
@@ -131,6 +137,42 @@ describe('bad input: problem+json naming the field, nothing stored changes', () 
   it('never echoes a secret in an error', async () => {
     const answer = await call(h, 'POST', '/v1/bank-profiles', { token: admin, body: ibanProfile({ account: { iban: 'DE89370400440532013001', bic: 'COBADEFF' } }) });
     expect(JSON.stringify(answer.body)).not.toContain('370400440532013001');
+  });
+});
+
+describe('the tax ids of a non-US profile: blank is refused, null removes', () => {
+  // L2 is adminOfOtherLocation's: a profile of its own, so that the cases above compare documents that do not change here.
+  let other: string;
+  const path = () => `/v1/locations/${w.L2}/tax-profile`;
+  const raw = () => h.db.collection('tax_profiles').findOne({ locationId: w.L2 }, { projection: { outbox: 0 } });
+
+  beforeAll(async () => {
+    other = await w.token('adminOfOtherLocation');
+    const created = await call(h, 'POST', path(), { token: other, body: nonUsTaxProfile({ taxId: 'FTIN55512345' }) });
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({ maskedTaxId: '****2345', maskedVatId: '****6789' });
+  });
+
+  it.each([
+    ['a blank foreign TIN', { taxId: '   ' }, 'taxId'],
+    ['a blank VAT id', { vatId: ' \t ' }, 'vatId'],
+  ])('a PATCH with %s is refused (400 "must not be blank"), the stored one stays', async (_, body, field) => {
+    const before = await raw();
+    const answer = await call(h, 'PATCH', path(), { token: other, body, headers: ifMatch(before!.version) });
+    expectProblem(answer, 400, field, new RegExp(`^${field} must not be blank$`));
+    expect(await raw()).toEqual(before);
+  });
+
+  it('a PATCH with taxId: null removes the foreign TIN (as vatId: null removes the VAT id): a new revision', async () => {
+    const before = await raw();
+    const answer = await call(h, 'PATCH', path(), { token: other, body: { taxId: null }, headers: ifMatch(before!.version) });
+    expect(answer.status).toBe(200);
+    expect(answer.body).toMatchObject({ maskedTaxId: null, maskedVatId: '****6789', revision: before!.revision + 1, status: 'PENDING_VALIDATION' });
+    const after = await raw();
+    expect(after).not.toHaveProperty('sealedTaxId');
+    expect(after!.sealedVatId).toBeDefined();
+    const vat = await call(h, 'PATCH', path(), { token: other, body: { vatId: null }, headers: ifMatch(after!.version) });
+    expect(vat.body).toMatchObject({ maskedTaxId: null, maskedVatId: null, revision: before!.revision + 2 });
   });
 });
 

@@ -5,7 +5,10 @@
  */
 import { Topics } from '@lib/contracts';
 import { TopicWatch } from '@lib/testing';
+import { getModelToken } from '@nestjs/mongoose';
+import { Model } from 'mongoose';
 import { SecretBox } from '../src/secrets/secret-box';
+import { TaxProfile } from '../src/tax-profiles/tax-profile.schema';
 import { call, createWorld, ENCRYPTION_KEYS, Harness, ibanProfile, ifMatch, nonUsTaxProfile, operator, startHarness, usProfile, usTaxProfile, World } from './support';
 
 jest.setTimeout(120_000);
@@ -123,5 +126,127 @@ describe('events', () => {
     expect(requests.map((m) => (m.envelope!.data as { maskedAccount?: string }).maskedAccount)).toEqual(
       expect.arrayContaining(['****3000', '****4321', '****2606']),
     );
+  });
+});
+
+describe('key rotation: POST /v1/operator/secrets/reseal', () => {
+  const k0 = new SecretBox({ PAYOUT_ENCRYPTION_KEYS: ENCRYPTION_KEYS, PAYOUT_ENCRYPTION_ACTIVE_KEY_ID: 'k0' });
+  const raw = (collection: string, id: string) => h.db.collection(collection).findOne({ _id: id as never });
+  let unknownKey: string;
+
+  it('a secret sealed with a key that is not configured is a 500 problem naming the key id, not a bare error', async () => {
+    unknownKey = (await call(h, 'POST', '/v1/bank-profiles', { token: admin, body: usProfile() })).body.profileId;
+    const stored = await raw('bank_profiles', unknownKey);
+    // As if key k9 had been removed from PAYOUT_ENCRYPTION_KEYS before this profile was re-sealed.
+    await h.db.collection('bank_profiles').updateOne({ _id: unknownKey as never }, { $set: { 'sealedAccount.keyId': 'k9' } });
+
+    const details = await call(h, 'GET', `/v1/operator/profiles/${unknownKey}`, { headers: operator });
+    expect(details.status).toBe(500);
+    expect(details.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(details.body).toMatchObject({
+      type: expect.stringMatching(/secret-key-unavailable$/),
+      keyId: 'k9',
+      secret: `${unknownKey}:account`,
+      detail: expect.stringMatching(/sealed with key k9, which PAYOUT_ENCRYPTION_KEYS does not list/),
+    });
+    // The same on a user's change that needs the stored secret (comparing a new account number with it).
+    const patched = await call(h, 'PATCH', `/v1/bank-profiles/${unknownKey}`, {
+      token: admin,
+      body: { account: { accountNumber: '000555666777', routingNumber: '021000021' } },
+      headers: ifMatch(stored!.version),
+    });
+    expect(patched.status).toBe(500);
+    expect(patched.body).toMatchObject({ keyId: 'k9', type: expect.stringMatching(/secret-key-unavailable$/) });
+  });
+
+  it('re-seals every secret sealed with another key, without a new version or an event; unreadable ones are reported', async () => {
+    // Secrets sealed with k0 (the previous key): a bank account and tax ids (the VAT id of euTax stays on k1).
+    await h.db.collection('bank_profiles').updateOne({ _id: ids.de as never }, { $set: { sealedAccount: k0.seal(SECRETS.frIban, `${ids.de}:account`) } });
+    await h.db.collection('tax_profiles').updateOne({ _id: ids.usTax as never }, { $set: { sealedTaxId: k0.seal(SECRETS.tin, `${ids.usTax}:taxId`) } });
+    await h.db.collection('tax_profiles').updateOne({ _id: ids.euTax as never }, { $set: { sealedTaxId: k0.seal(SECRETS.foreignTin, `${ids.euTax}:taxId`) } });
+    const before = {
+      de: await raw('bank_profiles', ids.de),
+      usTax: await raw('tax_profiles', ids.usTax),
+      euTax: await raw('tax_profiles', ids.euTax),
+    };
+    const eventsBefore = watch.messages.length;
+
+    const run = await call(h, 'POST', '/v1/operator/secrets/reseal', { headers: operator });
+    expect(run.status).toBe(200);
+    expect(run.body).toEqual({ examined: 4, resealed: 3, conflicts: 0, unreadable: 1, missingKeyIds: ['k9'], remaining: 1 });
+
+    const after = {
+      de: await raw('bank_profiles', ids.de),
+      usTax: await raw('tax_profiles', ids.usTax),
+      euTax: await raw('tax_profiles', ids.euTax),
+    };
+    expect(after.de!.sealedAccount.keyId).toBe('k1');
+    expect(after.usTax!.sealedTaxId.keyId).toBe('k1');
+    expect(after.euTax).toMatchObject({ sealedTaxId: { keyId: 'k1' }, sealedVatId: before.euTax!.sealedVatId });
+    for (const name of ['de', 'usTax', 'euTax'] as const) {
+      expect({ version: after[name]!.version, updatedAt: after[name]!.updatedAt }).toEqual({ version: before[name]!.version, updatedAt: before[name]!.updatedAt });
+    }
+    // The values are the same, now opened with the active key.
+    expect((await call(h, 'GET', `/v1/operator/profiles/${ids.de}`, { headers: operator })).body.account.iban).toBe(SECRETS.frIban);
+    expect((await call(h, 'GET', `/v1/operator/profiles/${ids.usTax}`, { headers: operator })).body.taxId).toBe(SECRETS.tin);
+    expect((await call(h, 'GET', `/v1/operator/profiles/${ids.euTax}`, { headers: operator })).body).toMatchObject({ taxId: SECRETS.foreignTin, vatId: SECRETS.vat });
+    expect(watch.messages.slice(eventsBefore).filter((m) => [ids.de, ids.usTax, ids.euTax].includes((m.envelope?.data as { profileId?: string })?.profileId ?? ''))).toEqual([]);
+
+    // Once the missing key is back (here: the profile sealed with k0, which is configured), the next run finishes.
+    const stuck = await raw('bank_profiles', unknownKey);
+    const clear = new SecretBox({ PAYOUT_ENCRYPTION_KEYS: ENCRYPTION_KEYS, PAYOUT_ENCRYPTION_ACTIVE_KEY_ID: 'k1' }).open(
+      { ...stuck!.sealedAccount, keyId: 'k1' },
+      `${unknownKey}:account`,
+    );
+    await h.db.collection('bank_profiles').updateOne({ _id: unknownKey as never }, { $set: { sealedAccount: k0.seal(clear, `${unknownKey}:account`) } });
+    const again = await call(h, 'POST', '/v1/operator/secrets/reseal', { headers: operator });
+    expect(again.body).toEqual({ examined: 1, resealed: 1, conflicts: 0, unreadable: 0, missingKeyIds: [], remaining: 0 });
+    expect((await raw('bank_profiles', unknownKey))!.sealedAccount.keyId).toBe('k1');
+    const idle = await call(h, 'POST', '/v1/operator/secrets/reseal', { headers: operator });
+    expect(idle.body).toEqual({ examined: 0, resealed: 0, conflicts: 0, unreadable: 0, missingKeyIds: [], remaining: 0 });
+  });
+
+  it('walks in pages: more profiles than a page, all re-sealed', async () => {
+    // Copies of one profile under new ids, sealed with k0 for their own id: more than one page of 50.
+    const template = await raw('bank_profiles', ids.us);
+    const clear = new SecretBox({ PAYOUT_ENCRYPTION_KEYS: ENCRYPTION_KEYS, PAYOUT_ENCRYPTION_ACTIVE_KEY_ID: 'k1' }).open(template!.sealedAccount, `${ids.us}:account`);
+    const copies = Array.from({ length: 120 }, (_, i) => {
+      const _id = `reseal-${String(i).padStart(3, '0')}-${ids.us}`;
+      return { ...template, _id, partnerId: `copies-${w.partnerId}`, nameKey: _id, outbox: [], sealedAccount: k0.seal(clear, `${_id}:account`) };
+    });
+    await h.db.collection('bank_profiles').insertMany(copies as never[]);
+    const run = await call(h, 'POST', '/v1/operator/secrets/reseal', { headers: operator });
+    expect(run.body).toEqual({ examined: 120, resealed: 120, conflicts: 0, unreadable: 0, missingKeyIds: [], remaining: 0 });
+    expect(await h.db.collection('bank_profiles').countDocuments({ 'sealedAccount.keyId': 'k0' })).toBe(0);
+    await h.db.collection('bank_profiles').deleteMany({ partnerId: `copies-${w.partnerId}` });
+  });
+
+  it('a profile changed between its read and its re-sealing write is left to the change (a conflict), not overwritten', async () => {
+    await h.db.collection('tax_profiles').updateOne({ _id: ids.euTax as never }, { $set: { sealedTaxId: k0.seal(SECRETS.foreignTin, `${ids.euTax}:taxId`) } });
+    const model = h.service.app.get<Model<TaxProfile>>(getModelToken(TaxProfile.name) as never, { strict: false });
+    const write = model.updateOne.bind(model) as (...args: unknown[]) => Promise<unknown>;
+    let edited = false;
+    // Just before the re-sealing write of euTax, its admin changes the profile (a new revision, sealed with k1).
+    const spy = jest.spyOn(model, 'updateOne').mockImplementation((async (filter: Record<string, unknown>, update: { $set?: Record<string, unknown> }, ...rest: unknown[]) => {
+      if (!edited && filter?._id === ids.euTax && update?.$set?.sealedTaxId && !('status' in update.$set)) {
+        edited = true;
+        const current = await call(h, 'GET', `/v1/locations/${w.L3}/tax-profile`, { token: admin });
+        const changed = await call(h, 'PATCH', `/v1/locations/${w.L3}/tax-profile`, {
+          token: admin,
+          body: { taxId: 'FTIN99988877' },
+          headers: ifMatch(current.body.version),
+        });
+        expect(changed.status).toBe(200);
+      }
+      return write(filter, update, ...rest);
+    }) as never);
+    try {
+      const run = await call(h, 'POST', '/v1/operator/secrets/reseal', { headers: operator });
+      expect(run.body).toEqual({ examined: 1, resealed: 0, conflicts: 1, unreadable: 0, missingKeyIds: [], remaining: 0 });
+    } finally {
+      spy.mockRestore();
+    }
+    expect(edited).toBe(true);
+    expect((await call(h, 'GET', `/v1/operator/profiles/${ids.euTax}`, { headers: operator })).body).toMatchObject({ taxId: 'FTIN99988877', vatId: SECRETS.vat });
   });
 });

@@ -5,8 +5,9 @@
  */
 import { createEnvelope, deadLetterTopic, DeadLetterHeaders, Envelope, ProfileEvent, ProfileValidationCompleted, ProfileValidationRequested, Topics } from '@lib/contracts';
 import { eventually, ReceivedMessage, TopicWatch } from '@lib/testing';
+import { Logger } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
-import { call, createWorld, Harness, ibanProfile, ifMatch, operator, startHarness, usProfile, usTaxProfile, VALID, World } from './support';
+import { call, createWorld, Harness, ibanProfile, ifMatch, nonUsTaxProfile, operator, startHarness, usProfile, usTaxProfile, VALID, World } from './support';
 
 jest.setTimeout(120_000);
 
@@ -143,6 +144,7 @@ describe('bank profile', () => {
   });
 
   it('the operator API answers 409 for a different decision on a decided revision, and a plain repeat is a no-op', async () => {
+    const before = await h.db.collection('bank_profiles').findOne({ _id: id as never }, { projection: { outbox: 0 } });
     const conflicting = await call(h, 'POST', `/v1/operator/profiles/${id}/validation`, { headers: operator, body: { revision: 2, outcome: 'APPROVED' } });
     expect(conflicting.status).toBe(409);
     const otherReasons = await call(h, 'POST', `/v1/operator/profiles/${id}/validation`, {
@@ -151,6 +153,8 @@ describe('bank profile', () => {
     });
     expect(otherReasons.status).toBe(409);
     expect((await profile(path())).reasons).toEqual(['Bank statement missing']);
+    // A refused request changes nothing stored: no history entry, no new version (a user's If-Match still holds).
+    expect(await h.db.collection('bank_profiles').findOne({ _id: id as never }, { projection: { outbox: 0 } })).toEqual(before);
     const repeat = await call(h, 'POST', `/v1/operator/profiles/${id}/validation`, {
       headers: operator,
       body: { revision: 2, outcome: 'ACTION_REQUIRED', reasons: ['Bank statement missing'] },
@@ -167,6 +171,81 @@ describe('bank profile', () => {
     expect(decided.status).toBe(200);
     expect(decided.body).toMatchObject({ profileKind: 'BANK', effect: 'APPLIED', revision: 3, status: 'APPROVED' });
     await watch.waitFor(of(id, 'ProfileApproved', 3));
+  });
+});
+
+describe('a back-office result contradicting a decided revision', () => {
+  const metric = async (labels: Record<string, string>) => {
+    const text = await (await fetch(`${h.service.url}/metrics`)).text();
+    const line = text
+      .split('\n')
+      .find((l) => l.startsWith('payout_validation_conflicts_total{') && Object.entries(labels).every(([k, v]) => l.includes(`${k}="${v}"`)));
+    return line ? Number(line.split(' ').pop()) : 0;
+  };
+
+  it('ACTION_REQUIRED for a revision an operator APPROVED: recorded, not applied, with a warning and a metric', async () => {
+    const labels = { profile_kind: 'BANK', decided: 'APPROVED', outcome: 'ACTION_REQUIRED' };
+    const countBefore = await metric(labels);
+    const warn = jest.spyOn(Logger.prototype, 'warn');
+    try {
+      const created = await call(h, 'POST', '/v1/bank-profiles', { token: admin, body: usProfile() });
+      const id = created.body.profileId;
+      const approved = await call(h, 'POST', `/v1/operator/profiles/${id}/validation`, { headers: operator, body: { revision: 1, outcome: 'APPROVED' } });
+      expect(approved.body).toMatchObject({ effect: 'APPLIED', status: 'APPROVED' });
+
+      const sent = await decide(id, 'BANK', 1, 'ACTION_REQUIRED', ['Account holder name does not match']);
+      await eventually(async () =>
+        expect((await profile(`/v1/bank-profiles/${id}`)).validationHistory).toContainEqual(
+          expect.objectContaining({ revision: 1, outcome: 'ACTION_REQUIRED', effect: 'ALREADY_DECIDED', source: 'BACK_OFFICE' }),
+        ),
+      );
+      expect(await profile(`/v1/bank-profiles/${id}`)).toMatchObject({ status: 'APPROVED', reasons: [] });
+      expect(watch.find(of(id, 'ProfileActionRequired'))).toEqual([]);
+      expect(await metric(labels)).toBe(countBefore + 1);
+      const warnings = warn.mock.calls.map(([message]) => String(message)).filter((m) => m.includes(id));
+      expect(warnings).toEqual([expect.stringMatching(new RegExp(`revision 1 was decided APPROVED \\(OPERATOR\\).*now says ACTION_REQUIRED \\(event ${sent.eventId}\\)`))]);
+    } finally {
+      warn.mockRestore();
+    }
+  });
+});
+
+describe('secrets quoted in reasons', () => {
+  it('a back-office reason quoting the IBAN is stored, answered and published with the IBAN masked', async () => {
+    const created = await call(h, 'POST', '/v1/bank-profiles', { token: admin, body: ibanProfile() });
+    const id = created.body.profileId;
+    await decide(id, 'BANK', 1, 'ACTION_REQUIRED', [
+      'IBAN DE89 3704 0044 0532 0130 00 does not match the bank statement',
+      'Account de89370400440532013000 is closed',
+      'Previous account 000987654321 was closed too',
+    ]);
+    const masked = ['IBAN ****3000 does not match the bank statement', 'Account ****3000 is closed', 'Previous account ****4321 was closed too'];
+    const [event] = await watch.waitFor<ProfileEvent>(of(id, 'ProfileActionRequired', 1));
+    expect(event.envelope!.data.reasons).toEqual(masked);
+    const answer = await profile(`/v1/bank-profiles/${id}`);
+    expect(answer).toMatchObject({ status: 'ACTION_REQUIRED', reasons: masked });
+    expect(answer.validationHistory).toEqual([expect.objectContaining({ reasons: masked, effect: 'APPLIED' })]);
+    const stored = JSON.stringify(await h.db.collection('bank_profiles').findOne({ _id: id as never }));
+    for (const clear of [VALID.iban, '3704 0044 0532', '370400440532013000', '000987654321']) {
+      expect([event.raw.toUpperCase().includes(clear) ? `event has ${clear}` : 'clean', stored.toUpperCase().includes(clear) ? `stored has ${clear}` : 'clean']).toEqual([
+        'clean',
+        'clean',
+      ]);
+    }
+  });
+
+  it("an operator's reason quoting the tax ids is answered masked, and the same decision sent again is a duplicate", async () => {
+    const created = await call(h, 'POST', `/v1/locations/${w.L3}/tax-profile`, { token: admin, body: nonUsTaxProfile({ taxId: 'FTIN-5551-2345' }) });
+    expect(created.status).toBe(201);
+    const id = created.body.profileId;
+    const body = { revision: 1, outcome: 'ACTION_REQUIRED', reasons: ['TIN FTIN55512345 and VAT de 123 456 789 belong to another company'] };
+    const decided = await call(h, 'POST', `/v1/operator/profiles/${id}/validation`, { headers: operator, body });
+    expect(decided.status).toBe(200);
+    expect(decided.body).toMatchObject({ effect: 'APPLIED', reasons: ['TIN ****2345 and VAT ****6789 belong to another company'] });
+    const again = await call(h, 'POST', `/v1/operator/profiles/${id}/validation`, { headers: operator, body });
+    expect(again.body).toMatchObject({ effect: 'DUPLICATE', version: decided.body.version });
+    const [event] = await watch.waitFor<ProfileEvent>(of(id, 'ProfileActionRequired', 1));
+    expect(event.envelope!.data.reasons).toEqual(['TIN ****2345 and VAT ****6789 belong to another company']);
   });
 });
 

@@ -1,11 +1,12 @@
 import { EmptyBody, NoBody, OperatorOnly } from '@lib/platform';
 import { Body, Controller, Get, HttpCode, Param, Post } from '@nestjs/common';
 import { ApiExtraModels, ApiOkResponse, ApiOperation, ApiSecurity, ApiTags, getSchemaPath } from '@nestjs/swagger';
+import { ResealSecrets } from '../secrets/reseal-secrets.use-case';
 import { ScanExpiringTaxProfiles } from '../tax-profiles/usecases/scan-expiring-tax-profiles.use-case';
 import { RecordValidationDto } from '../validation/dto/record-validation.dto';
 import { RecordValidationResult } from '../validation/usecases/record-validation-result.use-case';
 import { ValidationResultCommand } from '../validation/usecases/validation-result.command';
-import { BankProfileDetailsDto, ExpiryScanDto, RecordedValidationDto, TaxProfileDetailsDto } from './dto/operator.dto';
+import { BankProfileDetailsDto, ExpiryScanDto, RecordedValidationDto, ResealDto, TaxProfileDetailsDto } from './dto/operator.dto';
 import { ReadProfileDetails } from './read-profile-details.use-case';
 
 /** The payments back office and platform operators (X-Operator-Key). */
@@ -18,10 +19,14 @@ export class OperatorController {
     private readonly details: ReadProfileDetails,
     private readonly record: RecordValidationResult,
     private readonly expiryScan: ScanExpiringTaxProfiles,
+    private readonly resealSecrets: ResealSecrets,
   ) {}
 
   @Get('profiles/:profileId')
-  @ApiOperation({ summary: 'Full details of a profile, secrets decrypted, for validation (the detailsPath of requests)' })
+  @ApiOperation({
+    summary: 'Full details of a profile, secrets decrypted, for validation (the detailsPath of requests)',
+    description: 'A secret sealed with a key that is not configured answers 500 problem+json (type secret-key-unavailable) naming the key id.',
+  })
   @ApiExtraModels(BankProfileDetailsDto, TaxProfileDetailsDto)
   @ApiOkResponse({
     description: 'A bank or a tax profile, told apart by profileKind',
@@ -54,5 +59,15 @@ export class OperatorController {
   @ApiOkResponse({ type: ExpiryScanDto })
   async scan(@NoBody() _body: EmptyBody): Promise<ExpiryScanDto> {
     return this.expiryScan.execute();
+  }
+
+  @Post('secrets/reseal')
+  @HttpCode(200)
+  @ApiOperation({
+    summary: 'Re-seal with the active key every stored secret sealed with another one (key rotation; run until remaining is 0)',
+  })
+  @ApiOkResponse({ type: ResealDto })
+  async reseal(@NoBody() _body: EmptyBody): Promise<ResealDto> {
+    return this.resealSecrets.execute();
   }
 }

@@ -1,4 +1,4 @@
-import { maskSecret } from './masking';
+import { maskSecret, maskSecretsIn } from './masking';
 
 describe('maskSecret', () => {
   it('shows the last four characters of a long secret, behind a fixed mask', () => {
@@ -14,5 +14,35 @@ describe('maskSecret', () => {
   // Shorter, its last four would be most or all of it (four of five leave one character to guess): masked whole.
   it.each(['1234567', 'ABCDE', 'AB12', 'AB1', 'A'])('masks %j (shorter than eight characters) whole, in the same eight characters', (value) => {
     expect(maskSecret(value)).toBe('********');
+  });
+});
+
+describe('maskSecretsIn (validation reasons)', () => {
+  const iban = 'DE89370400440532013000';
+
+  it('masks a secret of the profile wherever it is quoted: as stored, grouped, with dashes or dots, in lower case', () => {
+    for (const quoted of [iban, 'DE89 3704 0044 0532 0130 00', 'de89-3704-0044-0532-0130-00', 'DE89.3704.0044.0532.0130.00']) {
+      expect(maskSecretsIn(`IBAN ${quoted} does not match the bank statement`, [iban])).toBe('IBAN ****3000 does not match the bank statement');
+    }
+  });
+
+  it('masks every secret given, every time it appears, also short ones (whole)', () => {
+    expect(maskSecretsIn('TIN 12-3456789 / VAT DE 123 456 789; TIN again: 123456789', ['123456789', 'DE123456789'])).toBe(
+      'TIN ****6789 / VAT ****6789; TIN again: ****6789',
+    );
+    expect(maskSecretsIn('foreign TIN AB12X is not registered', ['AB12X'])).toBe('foreign TIN ******** is not registered');
+  });
+
+  it('masks any run of eight or more digits, keeping the last four, as a safety net for secrets it was not given', () => {
+    expect(maskSecretsIn('old account 000987654321 closed; call 555-1234 on 2026-07-01', [])).toBe(
+      'old account ****4321 closed; call 555-1234 on 2026-07-01',
+    );
+    expect(maskSecretsIn('IBAN FR1420041010050500013M02606', [])).toBe('IBAN FR****0013M02606');
+  });
+
+  it('leaves text without secrets as it is', () => {
+    expect(maskSecretsIn('Bank statement does not match the beneficiary name', ['DE89370400440532013000', undefined])).toBe(
+      'Bank statement does not match the beneficiary name',
+    );
   });
 });

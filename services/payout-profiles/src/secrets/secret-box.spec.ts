@@ -2,7 +2,7 @@ import { ConfigError } from '@lib/platform';
 import { randomBytes } from 'node:crypto';
 import { encryptionKeys } from '../config';
 import { maskSecret } from './masking';
-import { SecretBox } from './secret-box';
+import { SecretBox, SecretUnavailable } from './secret-box';
 
 const k1 = randomBytes(32).toString('base64');
 const k2 = randomBytes(32).toString('base64');
@@ -28,6 +28,26 @@ describe('SecretBox (AES-256-GCM)', () => {
     expect(rotated.seal('x', 'c').keyId).toBe('k2');
     expect(rotated.open(old, 'p:taxId')).toBe('123456789');
     expect(() => box({ k2 }, 'k2').open(old, 'p:taxId')).toThrow(/k1/);
+  });
+
+  // Not a plain Error (a bare 500 with a stack): a problem naming the key id and the secret, never its value.
+  it('a secret sealed with a key no longer configured is a SecretUnavailable problem naming the key id', () => {
+    const old = box({ k1 }, 'k1').seal('123456789', 'p:taxId');
+    let thrown: unknown;
+    try {
+      box({ k2 }, 'k2').open(old, 'p:taxId');
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeInstanceOf(SecretUnavailable);
+    const problem = thrown as SecretUnavailable;
+    expect(problem.getStatus()).toBe(500);
+    expect(problem).toMatchObject({ keyId: 'k1', reason: 'KEY_NOT_CONFIGURED', problemType: 'secret-key-unavailable' });
+    expect(problem.extensions).toEqual({ keyId: 'k1', secret: 'p:taxId' });
+    expect(problem.message).toMatch(/sealed with key k1, which PAYOUT_ENCRYPTION_KEYS does not list/);
+    expect(problem.message).not.toContain('123456789');
+    // Another key under the same id does not open it either: the same problem, saying so.
+    expect(() => box({ k1: k2 }, 'k1').open(old, 'p:taxId')).toThrow(expect.objectContaining({ keyId: 'k1', reason: 'DOES_NOT_OPEN' }));
   });
 
   it('refuses a tampered ciphertext or a secret moved to another context', () => {

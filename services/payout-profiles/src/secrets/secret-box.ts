@@ -1,5 +1,5 @@
-import { CONFIG, ConfigError } from '@lib/platform';
-import { Inject, Injectable } from '@nestjs/common';
+import { CONFIG, ConfigError, ProblemException } from '@lib/platform';
+import { HttpStatus, Inject, Injectable } from '@nestjs/common';
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import type { PayoutConfig } from '../config';
 
@@ -14,10 +14,35 @@ export interface SealedSecret {
 const ALGORITHM = 'aes-256-gcm';
 
 /**
+ * A stored secret this instance cannot open: sealed with a key id PAYOUT_ENCRYPTION_KEYS no longer lists (a key
+ * removed before its values were re-sealed), or that does not open with the key of that id (the key material under
+ * the id changed, or the value was altered). A server-side fault, not the caller's: 500 problem+json naming the key
+ * id and the profile field, never the value, instead of a bare "Internal Server Error". The cure is to put the key
+ * back in PAYOUT_ENCRYPTION_KEYS and run `POST /v1/operator/secrets/reseal` (README, key rotation).
+ */
+export class SecretUnavailable extends ProblemException {
+  constructor(
+    readonly keyId: string,
+    readonly context: string,
+    readonly reason: 'KEY_NOT_CONFIGURED' | 'DOES_NOT_OPEN',
+  ) {
+    const detail =
+      reason === 'KEY_NOT_CONFIGURED'
+        ? `The secret ${context} is sealed with key ${keyId}, which PAYOUT_ENCRYPTION_KEYS does not list: the key was removed ` +
+          'before every secret was re-sealed with the active key. Put it back, then re-seal (POST /v1/operator/secrets/reseal).'
+        : `The secret ${context} does not open with key ${keyId} (a different key under that id, or an altered value).`;
+    super(HttpStatus.INTERNAL_SERVER_ERROR, 'secret-key-unavailable', 'Stored secret cannot be decrypted', detail, { keyId, secret: context });
+    // The logged line (the problem filter logs a 5xx with its stack) says what happened, not only the class name.
+    this.message = detail;
+  }
+}
+
+/**
  * Authenticated encryption of account numbers, IBANs and tax ids. New secrets use the active key; any listed
- * key still opens what it sealed, so keys rotate by adding a new id, making it active, and re-saving profiles
- * before the old id is removed. The context (profile id + field) is bound as associated data, so a sealed
- * value copied into another profile or field does not open.
+ * key still opens what it sealed, so keys rotate by adding a new id, making it active, and re-sealing
+ * what is stored (ResealSecrets: `POST /v1/operator/secrets/reseal`) before the old id is removed.
+ * The context (profile id + field) is bound as associated data, so a sealed value copied into another profile or
+ * field does not open.
  */
 @Injectable()
 export class SecretBox {
@@ -47,12 +72,22 @@ export class SecretBox {
     };
   }
 
+  /** The key id new secrets are sealed with; a secret sealed with another one is due for re-sealing. */
+  get activeKey(): string {
+    return this.activeKeyId;
+  }
+
+  /** Throws SecretUnavailable (naming the key id and the context, never the value) when it cannot open. */
   open(sealed: SealedSecret, context: string): string {
     const key = this.keys.get(sealed.keyId);
-    if (!key) throw new Error(`Secret sealed with key ${sealed.keyId}, which is no longer configured`);
-    const decipher = createDecipheriv(ALGORITHM, key, Buffer.from(sealed.iv, 'base64'));
-    decipher.setAAD(Buffer.from(context));
-    decipher.setAuthTag(Buffer.from(sealed.tag, 'base64'));
-    return Buffer.concat([decipher.update(Buffer.from(sealed.ciphertext, 'base64')), decipher.final()]).toString('utf8');
+    if (!key) throw new SecretUnavailable(sealed.keyId, context, 'KEY_NOT_CONFIGURED');
+    try {
+      const decipher = createDecipheriv(ALGORITHM, key, Buffer.from(sealed.iv, 'base64'));
+      decipher.setAAD(Buffer.from(context));
+      decipher.setAuthTag(Buffer.from(sealed.tag, 'base64'));
+      return Buffer.concat([decipher.update(Buffer.from(sealed.ciphertext, 'base64')), decipher.final()]).toString('utf8');
+    } catch {
+      throw new SecretUnavailable(sealed.keyId, context, 'DOES_NOT_OPEN');
+    }
   }
 }

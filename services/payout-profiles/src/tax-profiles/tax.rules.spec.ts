@@ -22,6 +22,28 @@ describe('tax rules', () => {
     expect(problems.map((p) => p.field)).toContain(field);
   });
 
+  // A blank tax id is not "no tax id": on a change that would remove the stored one without a word.
+  it.each([
+    ['US, blank TIN', { incorporation: 'US' as const, incorporationCountry: 'US', taxId: '   ' }, 'taxId'],
+    ['non-US, blank foreign TIN', { incorporation: 'NON_US' as const, incorporationCountry: 'DE', taxId: ' \t ' }, 'taxId'],
+    ['non-US, blank VAT id', { incorporation: 'NON_US' as const, incorporationCountry: 'DE', vatId: '  ' }, 'vatId'],
+  ])('%s: "must not be blank"', (_, input, field) => {
+    const { problems, details } = checkTaxDetails(input);
+    expect(details).toBeUndefined();
+    expect(problems).toContainEqual({ field, message: 'must not be blank' });
+  });
+
+  it('a null tax id is none: refused for US (required), accepted for non-US', () => {
+    expect(checkTaxDetails({ incorporation: 'US', incorporationCountry: 'US', taxId: null }).problems).toEqual([
+      { field: 'taxId', message: expect.stringMatching(/is required/) },
+    ]);
+    expect(checkTaxDetails({ incorporation: 'US', incorporationCountry: 'US', taxId: '123456789', vatId: null }).problems).toEqual([]);
+    expect(checkTaxDetails({ incorporation: 'NON_US', incorporationCountry: 'DE', taxId: null, vatId: null }).details).toMatchObject({
+      taxId: undefined,
+      vatId: undefined,
+    });
+  });
+
   it('non-US: W-8BEN-E, optional VAT id', () => {
     expect(checkTaxDetails({ incorporation: 'NON_US', incorporationCountry: 'DE', vatId: 'DE 123 456 789' }).details).toEqual({
       incorporation: 'NON_US',

@@ -16,8 +16,9 @@ export interface TaxDetailsInput {
   incorporation: Incorporation;
   incorporationCountry: string;
   taxForm?: TaxForm;
-  taxId?: string;
-  vatId?: string;
+  /** Absent or null: none. Blank is refused (it is not "none"). */
+  taxId?: string | null;
+  vatId?: string | null;
 }
 
 export interface CheckedTaxDetails {
@@ -34,6 +35,7 @@ const clean = (value: string) => value.replace(/[\s.\-/]/g, '').toUpperCase();
 /**
  * US: TIN of 9 digits (EIN 12-3456789 or SSN/ITIN 123-45-6789 accepted), form W-9, no VAT id.
  * Non-US: form W-8BEN-E, optional foreign TIN and optional VAT/GST id (4 to 20 letters or digits).
+ * A tax id left out or null is none; a blank one is refused ("must not be blank"), never read as none.
  * Messages never repeat the value, which may be a secret.
  */
 export function checkTaxDetails(input: TaxDetailsInput): { problems: FieldProblem[]; details?: CheckedTaxDetails } {
@@ -52,16 +54,19 @@ export function checkTaxDetails(input: TaxDetailsInput): { problems: FieldProble
   }
   let taxId: string | undefined;
   let vatId: string | undefined;
+  const blank = (value: string | null | undefined) => typeof value === 'string' && !value.trim();
+  if (blank(input.taxId)) problems.push({ field: 'taxId', message: 'must not be blank' });
+  if (blank(input.vatId)) problems.push({ field: 'vatId', message: 'must not be blank' });
   if (incorporation === 'US') {
-    if (!input.taxId?.trim()) {
+    if (input.taxId == null) {
       problems.push({ field: 'taxId', message: 'is required for a US incorporation (TIN: EIN, SSN or ITIN, 9 digits)' });
-    } else {
+    } else if (!blank(input.taxId)) {
       taxId = clean(input.taxId);
       if (!/^\d{9}$/.test(taxId) || taxId === '000000000') {
         problems.push({ field: 'taxId', message: 'must be a US TIN of 9 digits (e.g. 12-3456789)' });
       }
     }
-    if (input.vatId !== undefined) problems.push({ field: 'vatId', message: 'is only used for non-US incorporations' });
+    if (input.vatId != null && !blank(input.vatId)) problems.push({ field: 'vatId', message: 'is only used for non-US incorporations' });
   } else {
     if (input.taxId?.trim()) {
       taxId = clean(input.taxId);

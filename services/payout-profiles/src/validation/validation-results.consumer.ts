@@ -20,7 +20,8 @@ export class ValidationResultsConsumer {
     try {
       const command = ValidationResultCommand.create({ profileId, profileKind, revision, outcome, reasons, source: 'BACK_OFFICE', eventId: event.envelope.eventId });
       const { effect } = await this.record.execute(command);
-      if (effect !== 'APPLIED') this.logger.log(`validation result ${event.envelope.eventId} for ${profileId} r${revision}: ${effect}`);
+      // ALREADY_DECIDED: RecordValidationResult warns (a conflict someone should look at).
+      if (effect === 'OUTDATED' || effect === 'DUPLICATE') this.logger.log(`validation result ${event.envelope.eventId} for ${profileId} r${revision}: ${effect}`);
     } catch (error) {
       // An unknown profile, a revision that never existed, ACTION_REQUIRED without a reason: none will fix itself,
       // so dead-letter it now, with the reason the problem gives (its header is what an operator reads).

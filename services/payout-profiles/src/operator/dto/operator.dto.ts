@@ -40,3 +40,13 @@ export class ExpiryScanDto {
   candidates!: number;
   @ApiProperty({ description: 'TaxProfileExpiring events written by this scan' }) reported!: number;
 }
+
+export class ResealDto {
+  @ApiProperty({ description: 'Profiles read that had a secret sealed with a key other than the active one' }) examined!: number;
+  @ApiProperty({ description: 'Of those, re-sealed with the active key by this run' }) resealed!: number;
+  @ApiProperty({ description: 'Of those, changed meanwhile and left as they were (run again)' }) conflicts!: number;
+  @ApiProperty({ description: 'Of those, with a secret that does not open (its key is not configured, or is not the key that sealed it)' })
+  unreadable!: number;
+  @ApiProperty({ type: [String], description: 'Key ids of unreadable secrets that PAYOUT_ENCRYPTION_KEYS does not list' }) missingKeyIds!: string[];
+  @ApiProperty({ description: 'Profiles that still have a secret sealed with another key (0: the old keys may be removed)' }) remaining!: number;
+}

@@ -56,11 +56,12 @@ export class CreateTaxProfileDto {
   @ApiPropertyOptional({ enum: TaxForms, description: 'W-9 for US, W-8BEN-E otherwise (derived when omitted)' })
   @IsOptional() @IsIn(TaxForms) taxForm?: TaxForm;
 
-  @ApiPropertyOptional({ example: '12-3456789', description: 'US TIN (required for US) or foreign TIN. Secret.' })
-  @IsOptional() @IsString() @Length(1, 40) taxId?: string;
+  // Blank ("   ") is refused, not taken for "no tax id" (on a change that would silently remove the stored one).
+  @ApiPropertyOptional({ example: '12-3456789', description: 'US TIN (required for US) or foreign TIN. Secret. Not blank.' })
+  @IsOptional() @IsString() @Matches(/\S/, { message: 'taxId must not be blank' }) @Length(1, 40) taxId?: string | null;
 
-  @ApiPropertyOptional({ example: 'DE123456789', description: 'Non-US only. Secret.' })
-  @IsOptional() @IsString() @Length(1, 40) vatId?: string;
+  @ApiPropertyOptional({ example: 'DE123456789', description: 'Non-US only. Secret. Not blank.' })
+  @IsOptional() @IsString() @Matches(/\S/, { message: 'vatId must not be blank' }) @Length(1, 40) vatId?: string | null;
 
   @ApiProperty({ type: [TaxDocumentDto] })
   @IsArray() @ArrayMinSize(1) @ArrayMaxSize(20) @ValidateNested({ each: true }) @Type(() => TaxDocumentDto)
@@ -71,8 +72,22 @@ export class CreateTaxProfileDto {
   expiresAt!: string;
 }
 
-/** Any subset. `taxId`/`vatId` omitted keep the stored ones (unless the incorporation changes). */
-export class UpdateTaxProfileDto extends PartialType(CreateTaxProfileDto) {}
+/**
+ * Any subset. `taxId`/`vatId` omitted keep the stored ones (unless the incorporation changes); `null` removes them
+ * (a US incorporation cannot drop its TIN: 400 "is required").
+ */
+export class UpdateTaxProfileDto extends PartialType(CreateTaxProfileDto) {
+  @ApiPropertyOptional({
+    type: String,
+    nullable: true,
+    example: '12-3456789',
+    description: 'US TIN or foreign TIN. Secret. Omitted: kept; null: removed (non-US only, a US TIN is required). Not blank.',
+  })
+  override taxId?: string | null;
+
+  @ApiPropertyOptional({ type: String, nullable: true, example: 'DE123456789', description: 'Non-US only. Secret. Omitted: kept; null: removed. Not blank.' })
+  override vatId?: string | null;
+}
 
 /** A document's metadata as stored. */
 export class StoredTaxDocumentDto {

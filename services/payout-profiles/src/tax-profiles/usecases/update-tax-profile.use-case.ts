@@ -13,7 +13,8 @@ import { checkTaxDetails, expiryProblems, sealTaxIds, toDocuments } from '../tax
 
 /**
  * Changes the tax profile of a location (If-Match). A real change is a new revision, pending validation, with a
- * validation request. Tax ids left out are kept while the incorporation stays the same; `vatId: null` clears it.
+ * validation request. Tax ids left out are kept while the incorporation stays the same; `taxId: null` / `vatId: null`
+ * remove them (a US TIN is required, so it can only be replaced).
  */
 @Injectable()
 export class UpdateTaxProfile {
@@ -37,13 +38,16 @@ export class UpdateTaxProfile {
     const open = (sealed: TaxProfile['sealedTaxId'], field: string) => (sealed ? this.secrets.open(sealed, `${id}:${field}`) : undefined);
     const incorporation = input.incorporation ?? current.incorporation;
     const sameIncorporation = incorporation === current.incorporation;
-    const rawVat = (input as { vatId?: string | null }).vatId;
+    // Omitted (undefined): the stored one, while the incorporation stays; null: none (removed). A blank one is refused
+    // (DTO and checkTaxDetails), so it cannot remove a stored tax id unnoticed.
+    const given = (value: string | null | undefined, stored: TaxProfile['sealedTaxId'], field: string) =>
+      value === null ? undefined : value ?? (sameIncorporation ? open(stored, field) : undefined);
     const candidate = {
       incorporation,
       incorporationCountry: input.incorporationCountry ?? current.incorporationCountry,
       taxForm: input.taxForm,
-      taxId: input.taxId ?? (sameIncorporation ? open(current.sealedTaxId, 'taxId') : undefined),
-      vatId: rawVat === null ? undefined : rawVat ?? (sameIncorporation ? open(current.sealedVatId, 'vatId') : undefined),
+      taxId: given(input.taxId, current.sealedTaxId, 'taxId'),
+      vatId: given(input.vatId, current.sealedVatId, 'vatId'),
     };
     const { problems, details } = checkTaxDetails(candidate);
     throwIfProblems([...problems, ...(input.expiresAt ? expiryProblems(input.expiresAt, new Date()) : [])]);

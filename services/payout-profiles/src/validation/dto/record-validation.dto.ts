@@ -12,7 +12,7 @@ export class RecordValidationDto {
    * Each reason a non-blank string (refused here with 400 "reasons must not be blank"). They are trimmed (and
    * repeated ones dropped) by ValidationResultCommand, which the back-office results go through too.
    */
-  @ApiPropertyOptional({ type: [String], example: ['Bank statement does not match the beneficiary name'], description: 'At least one for ACTION_REQUIRED' })
+  @ApiPropertyOptional({ type: [String], example: ['Bank statement does not match the beneficiary name'], description: "At least one for ACTION_REQUIRED. The profile's secrets quoted here (and runs of 8+ digits) are stored and published masked" })
   @IsOptional() @IsArray() @ArrayMaxSize(20)
   @IsString({ each: true }) @Matches(/\S/, { each: true, message: 'reasons must not be blank' }) @MaxLength(500, { each: true })
   reasons?: string[];

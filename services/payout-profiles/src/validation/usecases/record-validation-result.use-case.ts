@@ -1,13 +1,16 @@
 import { pushOutbox } from '@lib/messaging';
 import { Problems } from '@lib/platform';
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { Model } from 'mongoose';
 import { BankProfile } from '../../bank-profiles/bank-profile.schema';
 import { BankProfilesRepository } from '../../bank-profiles/bank-profiles.repository';
 import { ProfileEvents } from '../../profiles/profile-events';
 import { decisionKey, ProfileState, ValidationEffect, ValidationRecord } from '../../profiles/profile.parts';
+import { maskSecretsIn } from '../../secrets/masking';
+import { SecretBox } from '../../secrets/secret-box';
 import { TaxProfile } from '../../tax-profiles/tax-profile.schema';
 import { TaxProfilesRepository } from '../../tax-profiles/tax-profiles.repository';
+import { ValidationMetrics } from '../validation-metrics';
 import { ValidationResultCommand } from './validation-result.command';
 
 export interface ValidationResultAnswer {
@@ -25,23 +28,30 @@ const ATTEMPTS = 5;
  *  - for the current, undecided revision: the profile becomes APPROVED or ACTION_REQUIRED, with
  *    ProfileApproved / ProfileActionRequired;
  *  - for an older revision: recorded in the history, current status untouched (OUTDATED);
- *  - for a revision already decided differently: recorded, the first decision stands (ALREADY_DECIDED);
+ *  - for a revision already decided differently: recorded, the first decision stands (ALREADY_DECIDED), and the
+ *    conflict is made visible: a warning in the log and payout_validation_conflicts_total (ValidationMetrics);
  *  - the same result again (same revision, outcome and reasons, whatever its event id): nothing changes.
- * An operator's decision is a request, refused with 409 when its revision was decided differently (after it is
- * recorded); the back office's result is a fact already sent, only recorded.
+ * An operator's decision is a request, refused with 409 when its revision was decided differently, before anything is
+ * written (nothing stored changes, the version stays); the back office's result is a fact already sent, only recorded.
+ *
+ * Reasons are free text from the back office or an operator, and they are stored, answered and published
+ * (ProfileActionRequired, notifications): before anything else they get the profile's secrets (IBAN or account
+ * number, tax id, VAT id) masked wherever they are quoted, and any long run of digits masked too (maskSecretsIn).
  */
 @Injectable()
 export class RecordValidationResult {
+  private readonly logger = new Logger(RecordValidationResult.name);
+
   constructor(
     private readonly bank: BankProfilesRepository,
     private readonly tax: TaxProfilesRepository,
     private readonly events: ProfileEvents,
+    private readonly secrets: SecretBox,
+    private readonly metrics: ValidationMetrics,
   ) {}
 
   async execute(command: ValidationResultCommand): Promise<ValidationResultAnswer> {
     const model = (command.profileKind === 'BANK' ? this.bank.model : this.tax.model) as unknown as Model<BankProfile | TaxProfile>;
-    const reasons = command.reasons;
-    const key = decisionKey(command.revision, command.outcome, reasons);
 
     for (let attempt = 1; ; attempt++) {
       const profile = await model.findById(command.profileId).lean<BankProfile | TaxProfile>();
@@ -49,14 +59,20 @@ export class RecordValidationResult {
       if (command.revision > profile.revision) {
         throw Problems.field('revision', `profile ${profile._id} has no revision ${command.revision} (current: ${profile.revision})`);
       }
-      if (profile.decisionKeys.includes(key)) {
-        const first = profile.validationHistory.find((r) => decisionKey(r.revision, r.outcome, r.reasons) === key);
+      const reasons = this.masked(command, profile);
+      const key = decisionKey(command.revision, command.outcome, reasons);
+      // Results recorded before reasons were masked have their key from the reasons as sent.
+      const keys = [key, decisionKey(command.revision, command.outcome, command.reasons)];
+      if (keys.some((k) => profile.decisionKeys.includes(k))) {
+        const first = profile.validationHistory.find((r) => keys.includes(decisionKey(r.revision, r.outcome, r.reasons)));
         return this.answer(command, { effect: 'DUPLICATE', duplicateOf: first?.effect, profile });
       }
 
-      const decided = profile.validationHistory.some((r) => r.revision === command.revision && r.effect === 'APPLIED');
+      const decision = profile.validationHistory.find((r) => r.revision === command.revision && r.effect === 'APPLIED');
       const effect: ValidationEffect =
-        command.revision < profile.revision ? 'OUTDATED' : decided ? 'ALREADY_DECIDED' : 'APPLIED';
+        command.revision < profile.revision ? 'OUTDATED' : decision ? 'ALREADY_DECIDED' : 'APPLIED';
+      // A refused request changes nothing: checked before the write (which would record it and bump the version).
+      if (effect === 'ALREADY_DECIDED' && command.source === 'OPERATOR') return this.answer(command, { effect, profile }); // 409
       const record: ValidationRecord = {
         revision: command.revision,
         outcome: command.outcome,
@@ -84,10 +100,38 @@ export class RecordValidationResult {
       );
       if (matchedCount === 1) {
         if (effect === 'APPLIED') this.events.committed();
+        if (effect === 'ALREADY_DECIDED') this.conflict(command, decision!);
         return this.answer(command, { effect, profile: next });
       }
       if (attempt >= ATTEMPTS) throw new Error(`profile ${profile._id} kept changing while a validation result was recorded`);
     }
+  }
+
+  /** The command's reasons with the profile's secrets (and long digit runs) masked; repeats that masking made dropped. */
+  private masked(command: ValidationResultCommand, profile: BankProfile | TaxProfile): string[] {
+    if (command.reasons.length === 0) return [];
+    const secrets =
+      command.profileKind === 'BANK'
+        ? [this.secrets.open((profile as BankProfile).sealedAccount, `${profile._id}:account`)]
+        : [
+            (profile as TaxProfile).sealedTaxId && this.secrets.open((profile as TaxProfile).sealedTaxId!, `${profile._id}:taxId`),
+            (profile as TaxProfile).sealedVatId && this.secrets.open((profile as TaxProfile).sealedVatId!, `${profile._id}:vatId`),
+          ];
+    return [...new Set(command.reasons.map((reason) => maskSecretsIn(reason, secrets)))];
+  }
+
+  /**
+   * A back-office result contradicting the revision's decision. Recorded in the history (effect ALREADY_DECIDED, shown
+   * by the API) but not applied, so nothing downstream hears of it: the warning and the metric are what tell someone
+   * to look. No event: payout-profiles.events.v1 has no type for it, and adding one is a contract change.
+   */
+  private conflict(command: ValidationResultCommand, decision: ValidationRecord): void {
+    this.metrics.conflicts.inc({ profile_kind: command.profileKind, decided: decision.outcome, outcome: command.outcome });
+    this.logger.warn(
+      `Conflicting validation result: ${command.profileKind} profile ${command.profileId} revision ${command.revision} was decided ` +
+        `${decision.outcome} (${decision.source}), and the ${command.source === 'BACK_OFFICE' ? 'back office' : 'operator'} now says ` +
+        `${command.outcome}${command.eventId ? ` (event ${command.eventId})` : ''}. The first decision stands; review the profile.`,
+    );
   }
 
   private answer(command: ValidationResultCommand, answer: ValidationResultAnswer): ValidationResultAnswer {

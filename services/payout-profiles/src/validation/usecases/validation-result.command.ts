@@ -6,6 +6,8 @@ import { ValidationSource } from '../../profiles/profile.parts';
  * A validation decision, from the back office (Kafka) or an operator (HTTP), checked when it is made so that both
  * paths get the same rules: reasons trimmed, blank and repeated ones dropped; ACTION_REQUIRED names at least one
  * (the partner is told what to fix). A refused command is a 400 on HTTP and a dead letter on Kafka.
+ * The reasons here are as sent: RecordValidationResult masks the profile's secrets (and long digit runs) in them before
+ * they are compared, stored or published, since only it reads the profile.
  */
 export class ValidationResultCommand {
   private constructor(
