@@ -214,6 +214,56 @@ describe('Enroll, Continue, Submit and validation', () => {
     expect(enrollmentEvents(h, chosen.body.enrollmentId).map((e) => e.envelope!.type)).not.toContain('EnrollmentValidating');
   });
 
+  it('refuses a bank profile that does not serve the location (400 on bankProfileId, unchanged); accepts it once its locationIds name the location, and one serving every location', async () => {
+    const program = await createProgram(h);
+    await eligibility(h, w, program.programId, w.L3, true);
+    await eligibilityKnown(h, program.programId, w.L3);
+    const { bank: defaultBank } = await approvedProfiles(h, w.partnerId, w.L3);
+    // Another location's profile: L1's admins keep L1's incentives on it; L3's enrollment may not choose it.
+    const ofL1 = bankProfile(w.partnerId, { status: 'APPROVED', currency: 'EUR', name: 'L1 EUR account', locationIds: [w.L1], version: 2 });
+    await profileEvent(h, 'ProfileApproved', ofL1);
+    await profileKnown(h, ofL1);
+
+    const proposed = await enroll(program.programId, w.L3);
+    expect(proposed.status).toBe(201);
+    expect(proposed.body.proposal.bankProfileId).toBe(defaultBank.profileId);
+    const id = proposed.body.enrollmentId;
+    const refusals = [
+      await enroll(program.programId, w.L3, { bankProfileId: ofL1.profileId }),
+      await call(h, 'POST', `/v1/enrollments/${id}/refresh`, { token: await w.token('admin'), body: { bankProfileId: ofL1.profileId } }),
+    ];
+    for (const refused of refusals) {
+      expect(refused.status).toBe(400);
+      expect(refused.headers.get('content-type')).toMatch(/application\/problem\+json/);
+      expect(refused.body.errors).toEqual([{ field: 'bankProfileId', message: expect.stringContaining(`must be a bank profile that serves location ${w.L3} (this one serves ${w.L1};`) }]);
+    }
+    expect((await get(id)).body).toEqual(expect.objectContaining({ version: proposed.body.version, proposal: expect.objectContaining({ bankProfileId: defaultBank.profileId }) }));
+
+    // Its admins add L3: the same revision and status at a later version of the profile (no new validation).
+    await profileEvent(h, 'ProfileUpdated', { ...ofL1, locationIds: [w.L1, w.L3], version: 3 });
+    const viewOf = (profileId: string) => h.db.collection<{ _id: string; locationIds?: string[] | null }>('profile_view').findOne({ _id: profileId });
+    await eventually(async () => expect((await viewOf(ofL1.profileId))?.locationIds).toEqual([w.L1, w.L3]));
+    // The older event delivered again changes nothing (a later profile event on the same key is the sentinel).
+    await profileEvent(h, 'ProfileApproved', ofL1);
+    const marker = bankProfile(w.partnerId, { status: 'APPROVED' });
+    await profileEvent(h, 'ProfileApproved', marker);
+    await profileKnown(h, marker);
+    expect((await viewOf(ofL1.profileId))?.locationIds).toEqual([w.L1, w.L3]);
+    const chosen = await enroll(program.programId, w.L3, { bankProfileId: ofL1.profileId });
+    expect(chosen.status).toBe(200);
+    expect(chosen.body.proposal.bankProfileId).toBe(ofL1.profileId);
+
+    // '*' serves every location; the marker, published without locationIds (as before payout-profiles had them), too.
+    const everywhere = bankProfile(w.partnerId, { status: 'APPROVED', locationIds: ['*'], version: 2 });
+    await profileEvent(h, 'ProfileApproved', everywhere);
+    await profileKnown(h, everywhere);
+    for (const bankProfileId of [everywhere.profileId, marker.profileId]) {
+      const answer = await call(h, 'POST', `/v1/enrollments/${id}/refresh`, { token: await w.token('admin'), body: { bankProfileId } });
+      expect(answer.status).toBe(200);
+      expect(answer.body.proposal.bankProfileId).toBe(bankProfileId);
+    }
+  });
+
   it('enrolls only an eligible location (or for an open program), and enrolling twice returns the same enrollment', async () => {
     const program = await createProgram(h);
     const notEligible = await enroll(program.programId, w.L1);

@@ -113,9 +113,10 @@ const ENDPOINTS: Endpoint[] = [
     verify: (caller, body) => notOurs(caller, body.items),
   },
   {
+    // It serves L1 and L3 (adminOfLocation's, by default): the admin of L2 alone holds no role on them.
     name: 'GET /v1/bank-profiles/:id',
     request: async () => ({ method: 'GET', path: `/v1/bank-profiles/${bankProfileId}` }),
-    expect: { ...PARTNER_LIST, otherPartnerAdmin: 404 },
+    expect: { ...PARTNER_LIST, adminOfOtherLocation: 403, otherPartnerAdmin: 404 },
     verify: (_, body) => expect(body.account.maskedAccount).toBe('****6789'),
   },
   {
@@ -130,7 +131,7 @@ const ENDPOINTS: Endpoint[] = [
     expect: LOCATION_ADMIN,
   },
   {
-    // No location's default: any Incentives admin of the partner edits it.
+    // No location's default, but it serves L1 and L3 (its creator's locations): only an Incentives admin of both edits it.
     name: 'PATCH /v1/bank-profiles/:id (no location default)',
     request: async () => ({
       method: 'PATCH',
@@ -138,7 +139,7 @@ const ENDPOINTS: Endpoint[] = [
       body: { name: `renamed ${randomUUID()}` },
       headers: { 'if-match': await etag(`/v1/bank-profiles/${spareProfileId}`) },
     }),
-    expect: { ...LOCATION_ADMIN, adminOfOtherLocation: 200 },
+    expect: LOCATION_ADMIN,
   },
   {
     name: 'POST /v1/locations/:id/tax-profile',

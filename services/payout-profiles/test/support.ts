@@ -144,6 +144,24 @@ export async function createWorld(h: Harness): Promise<World> {
   };
 }
 
+/**
+ * One more user of a partner, with these grants (e.g. an Incentives admin of every location, which the world has not),
+ * made known through identity.events.v1; waits until the service's role view has them. Answers a token of theirs.
+ */
+export async function addUser(h: Harness, partnerId: string, name: string, grants: Array<[Role, string[]]>): Promise<{ userId: string; token(): Promise<string> }> {
+  const userId = `${name}-${randomUUID().slice(0, 8)}`;
+  const user = snapshot(userId, partnerId, grants);
+  await h.kafka.publishEvent(Topics.identity, partnerId, { type: 'UserCreated', partnerId, data: { user: { ...user, roles: [], revision: 1 } } });
+  for (const [role, locationIds] of grants) {
+    await h.kafka.publishEvent(Topics.identity, partnerId, { type: 'RoleAssigned', partnerId, data: { user, role, locationIds } });
+  }
+  await eventually(async () => {
+    const doc = await h.db.collection<{ _id: string; revision: number }>('access_users').findOne({ _id: userId });
+    expect(doc?.revision).toBe(user.revision);
+  }, 60_000);
+  return { userId, token: () => h.issuer.token({ sub: userId, partnerId }) };
+}
+
 export async function publishProgram(h: Harness, rules: PayoutRules, overrides: Partial<ProgramSnapshot> = {}): Promise<ProgramSnapshot> {
   const program: ProgramSnapshot = {
     programId: `program-${randomUUID().slice(0, 8)}`,

@@ -1,4 +1,4 @@
-import { IsArray, IsIn, IsInt, IsOptional, IsString, Matches, Min } from 'class-validator';
+import { ArrayNotEmpty, IsArray, IsIn, IsInt, IsOptional, IsString, Matches, Min } from 'class-validator';
 import { PaymentMethod, PaymentMethods, ProfileKind, ProfileKinds, ProfileStatus, ProfileStatuses } from '../domain';
 
 /**
@@ -12,6 +12,16 @@ export class ProfileEvent {
   @IsString() partnerId!: string;
   /** Tax profiles belong to one location; bank profiles to the partner. */
   @IsOptional() @IsString() locationId?: string;
+  /**
+   * Bank profiles: the locations the profile serves (those whose enrollments may choose it and whose default it may
+   * be), or `['*']` for every location of the partner. Absent in events written before it existed: read as `['*']`.
+   */
+  @IsOptional() @IsArray() @ArrayNotEmpty() @IsString({ each: true }) locationIds?: string[];
+  /**
+   * Bank profiles: the profile's version (its ETag) when the event was written. It orders two events of one revision:
+   * a change of `locationIds` alone is not a new revision (nothing to validate again). Absent in older events.
+   */
+  @IsOptional() @IsInt() @Min(1) version?: number;
   @IsInt() @Min(1) revision!: number;
   @IsIn(ProfileStatuses) status!: ProfileStatus;
   @IsArray() @IsString({ each: true }) reasons: string[] = [];
@@ -58,7 +68,10 @@ export const PayoutProfileEventTypes = {
   TaxProfileExpiring,
 } as const;
 
-/** payout-profiles.validation-requests.v1, key partnerId: what the payments back office must validate. */
+/**
+ * payout-profiles.validation-requests.v1, key partnerId: what the payments back office must validate (the account
+ * details, so not `locationIds` nor `version`: payout-profiles leaves them out of requests).
+ */
 export class ProfileValidationRequested extends ProfileEvent {
   /** Where the back office reads the full details (operator API), since secrets never travel in events. */
   @IsString() detailsPath!: string;

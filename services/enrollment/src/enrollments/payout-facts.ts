@@ -47,7 +47,8 @@ export class PayoutFacts {
     return { bank: profileFacts(bank), tax: profileFacts(tax) };
   }
 
-  async bankProfileExists(partnerId: string, bankProfileId: string): Promise<boolean> {
-    return (await this.views.profile(partnerId, bankProfileId, 'BANK')) !== null;
+  /** A bank profile of the partner as last published (null: unknown, or another partner's). */
+  async bankProfile(partnerId: string, bankProfileId: string): Promise<ProfileView | null> {
+    return this.views.profile(partnerId, bankProfileId, 'BANK');
   }
 }

@@ -49,7 +49,7 @@ export class ViewsRepository {
     });
   }
 
-  /** Keeps the newest state of a profile (see ProfileView.rank). Returns whether this event changed the view. */
+  /** Keeps the newest state of a profile (see ProfileView.rank, version). Returns whether this event changed the view. */
   async recordProfile(event: ProfileEvent): Promise<boolean> {
     const decided = event.status !== 'PENDING_VALIDATION';
     const rank = event.revision * 2 + (decided ? 1 : 0);
@@ -62,8 +62,10 @@ export class ViewsRepository {
         { upsert: true },
       );
     }
+    const version = event.version;
     return upsertIfNewer<ProfileView>(this.profileModel.collection, event.profileId, {
-      replaces: (stored) => stored.rank < rank,
+      // Same rank: a later version of the profile (its locationIds changed) replaces; the same event again does not.
+      replaces: (stored) => stored.rank < rank || (stored.rank === rank && version !== undefined && (stored.version ?? 0) < version),
       set: {
         kind: event.profileKind,
         partnerId: event.partnerId,
@@ -76,6 +78,9 @@ export class ViewsRepository {
         ...(event.currency !== undefined && { currency: event.currency }),
         ...(event.paymentMethod !== undefined && { paymentMethod: event.paymentMethod }),
         ...(event.expiresAt !== undefined && { expiresAt: new Date(event.expiresAt) }),
+        // The newest event decides, also when it does not say (written before locationIds: serves every location).
+        ...(event.profileKind === 'BANK' && { locationIds: event.locationIds ?? null }),
+        ...(version !== undefined && { version }),
         updatedAt: new Date(),
       },
     });

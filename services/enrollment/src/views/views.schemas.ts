@@ -40,7 +40,8 @@ AgreementViewSchema.index(...REVISION_GUARD_INDEX);
 /**
  * A bank or tax profile as payout-profiles last described it, without any secret. `rank` orders its events:
  * 2 x revision, +1 once that revision is decided (approved or action required), so the newest fact wins whatever
- * order events arrive in.
+ * order events arrive in; among events of one rank, a bank profile's `version` (a change of its locationIds alone is
+ * not a new revision).
  */
 @Schema({ collection: 'profile_view', versionKey: false })
 export class ProfileView {
@@ -50,6 +51,13 @@ export class ProfileView {
   @Prop({ required: true }) partnerId!: string;
   /** Tax profiles: their location. */
   @Prop() locationId?: string;
+  /**
+   * Bank profiles: the locations the profile serves, or `['*']`; absent (or null) when the newest event did not say,
+   * as events written before payout-profiles had it: read as serving every location (servesLocation).
+   */
+  @Prop({ type: [String], default: undefined }) locationIds?: string[] | null;
+  /** Bank profiles: the profile's version at the event, which orders events of one rank (a change of locationIds). */
+  @Prop() version?: number;
   @Prop({ required: true }) revision!: number;
   @Prop({ required: true }) rank!: number;
   @Prop({ required: true, type: String }) status!: ProfileStatus;
@@ -61,6 +69,11 @@ export class ProfileView {
   @Prop({ required: true }) updatedAt!: Date;
 }
 export const ProfileViewSchema = SchemaFactory.createForClass(ProfileView);
+
+/** Whether a bank profile serves the location: named, '*', or not said (an older event: every location). */
+export function servesLocation(view: Pick<ProfileView, 'locationIds'>, locationId: string): boolean {
+  return !view.locationIds || view.locationIds.includes('*') || view.locationIds.includes(locationId);
+}
 ProfileViewSchema.index(...REVISION_GUARD_INDEX);
 
 /** The default bank profile of a location (a removed default stays as a tombstone, to order later events). */

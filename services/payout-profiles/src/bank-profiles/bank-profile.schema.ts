@@ -51,6 +51,13 @@ export class BankProfile implements ProfileState {
   @Prop({ required: true, type: String }) secretField!: 'iban' | 'accountNumber';
   @Prop({ required: true, type: SealedSecretSchema }) sealedAccount!: SealedSecretDoc;
   @Prop({ required: true }) maskedAccount!: string;
+  /**
+   * The locations the profile serves, sorted, or `['*']` (every location of the partner): only their Incentives admins
+   * edit it, only their enrollments choose it, only they take it as default (see profiles/permissions.ts). Absent on
+   * profiles stored before it existed, which count as `['*']` (servedLocations): readable as before, editable by an
+   * Incentives admin of every location only, until one narrows it.
+   */
+  @Prop({ type: [String], default: undefined }) locationIds?: string[];
   @Prop({ required: true, type: String }) status!: ProfileStatus;
   @Prop({ type: [String], default: [] }) reasons!: string[];
   @Prop({ required: true }) revision!: number;

@@ -1,3 +1,4 @@
+import { servedLocations } from '../profiles/permissions';
 import { historyView, statusView } from '../profiles/profile.parts';
 import { BankProfile } from './bank-profile.schema';
 import type { BankProfileDto } from './dto/bank-profile.dto';
@@ -14,6 +15,7 @@ export function bankProfileView(p: BankProfile, { history = false } = {}): BankP
     paymentMethod: p.paymentMethod,
     beneficiary: p.beneficiary,
     account: { scheme: p.scheme, maskedAccount: p.maskedAccount, ...p.bankIdentifiers },
+    locationIds: servedLocations(p),
     ...statusView(p),
     createdAt: p.createdAt,
     updatedAt: p.updatedAt,

@@ -21,7 +21,7 @@ export class BankProfilesController {
   @Post()
   @Idempotent()
   @HttpCode(201)
-  @ApiOperation({ summary: 'Create a bank profile of your partner (Incentives admin of any location)' })
+  @ApiOperation({ summary: 'Create a bank profile of your partner, serving locations you are Incentives admin of (locationIds; default: all of yours)' })
   @ApiCreatedResponse({ type: BankProfileDto })
   async createProfile(
     @CurrentPrincipal() principal: Principal,
@@ -35,7 +35,7 @@ export class BankProfilesController {
   }
 
   @Get()
-  @ApiOperation({ summary: "List your partner's bank profiles (masked)" })
+  @ApiOperation({ summary: "List your partner's bank profiles that serve a location you hold a role on (company admins: all), masked" })
   @ApiOkResponse({ type: BankProfileListDto })
   async list(@CurrentPrincipal() principal: Principal): Promise<BankProfileListDto> {
     return { items: (await this.read.list(principal)).map((p) => bankProfileView(p)) };
@@ -51,7 +51,9 @@ export class BankProfilesController {
   }
 
   @Patch(':profileId')
-  @ApiOperation({ summary: 'Change a bank profile (If-Match); a change is a new revision, sent to validation' })
+  @ApiOperation({
+    summary: 'Change a bank profile (If-Match; Incentives admin of every location it serves); a change of its details is a new revision, sent to validation',
+  })
   @ApiHeader({ name: 'If-Match', required: true, description: 'The ETag (version) you read' })
   @ApiOkResponse({ type: BankProfileDto })
   async change(

@@ -1,3 +1,4 @@
+import { ALL_LOCATIONS } from '@lib/contracts';
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { Model } from 'mongoose';
@@ -12,7 +13,9 @@ import { sortClaims } from './default-claims.rules';
  *  - a default claims the profile before it is written, with a write that only matches while the profile has the
  *    default's currency; a currency change only matches while no claim was added since it read the list empty;
  *  - who may edit the profile (an Incentives admin of each location it is default for) is read from the same list,
- *    and the edit is guarded the same way.
+ *    and the edit is guarded the same way;
+ *  - a location's default must be a profile that serves it: a claim only matches while the profile serves the
+ *    location, and a change of the profile's locationIds that leaves out a location in the list is refused (409).
  * The order of writes errs on the safe side: a claim is written before the default and dropped only after the
  * default moved on, so a crash leaves a claim too many (which refuses a currency change until that location's
  * default changes), never a default the profile does not know of. A request that fails (rather than crashes) after
@@ -29,7 +32,8 @@ export class DefaultClaims {
 
   /**
    * Claims the profile for version `version` of each location's default, in one write that only matches while the
-   * profile has `currency`. False when it no longer does (or is gone): nothing was claimed. `token` names the request
+   * profile has `currency` and serves every one of the locations (`locationIds` naming it or '*', or absent: a profile
+   * stored before it existed serves all). False when it no longer does (or is gone): nothing was claimed. `token` names the request
    * (one per request): identical requests at the same time make distinct claims, and each withdraws only its own.
    */
   async claim(
@@ -43,8 +47,11 @@ export class DefaultClaims {
     if (!profile) return false;
     await this.settled(profile);
     const tagged: DefaultClaim[] = claims.map(({ locationId, version }) => ({ locationId, version, token }));
+    const serving = [...new Set(claims.map((c) => c.locationId))].map((locationId) => ({
+      $or: [{ locationIds: { $exists: false } }, { locationIds: { $in: [ALL_LOCATIONS, locationId] } }],
+    }));
     const { matchedCount } = await this.profiles.updateOne(
-      { _id: profileId, partnerId, currency },
+      { _id: profileId, partnerId, currency, $and: serving },
       { $addToSet: { defaultFor: { $each: tagged } }, $inc: { defaultClaims: 1 } },
       { timestamps: false },
     );

@@ -1,7 +1,16 @@
 import { AccessLocation, AccessPolicy, Actor } from '@lib/access';
 import { Principal, Problems } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
-import { bankProfileEditBlockers, canManageBankProfiles, canReadBankProfiles } from './permissions';
+import { ALL_LOCATIONS } from '@lib/contracts';
+import {
+  bankProfileEditBlockers,
+  bankProfileServeBlockers,
+  canManageBankProfiles,
+  canReadBankProfile,
+  canReadBankProfiles,
+  normalizeLocationIds,
+} from './permissions';
+import { throwIfProblems } from './problems';
 
 /**
  * Who may do what with payout data, on top of the shared policy. Tenancy first: another partner's location or
@@ -17,6 +26,42 @@ export class PayoutAccess {
       throw Problems.forbidden('Only an Incentives admin of one of your locations can create or edit bank profiles.');
     }
     return actor;
+  }
+
+  /** 403 unless the actor is Incentives admin of every location the profile serves (of every location for '*'). */
+  bankProfileServer(actor: Actor, profileId: string, served: string[]): void {
+    const missing = bankProfileServeBlockers(actor, served);
+    if (missing.length) {
+      throw Problems.forbidden(
+        `Bank profile ${profileId} serves ${describeLocations(served)}: only an Incentives admin of each of them can change it, ` +
+          `and you are not Incentives admin of ${describeLocations(missing)}.`,
+      );
+    }
+  }
+
+  /**
+   * The locations a bank profile is to serve (`locationIds` of a create or a change), in their stored form: 400 for a
+   * malformed list, 404 for a location that is not the partner's (before any 403, so another partner's locations are
+   * not confirmed), 403 naming those the actor is not Incentives admin of.
+   */
+  async servableLocations(actor: Actor, requested: string[]): Promise<string[]> {
+    const { locationIds, problems } = normalizeLocationIds(requested);
+    throwIfProblems(problems);
+    for (const locationId of locationIds) if (locationId !== ALL_LOCATIONS) await this.policy.location(actor, locationId);
+    const missing = bankProfileServeBlockers(actor, locationIds);
+    if (missing.length) {
+      throw Problems.forbidden(
+        `Only an Incentives admin of a location can have a bank profile serve it; you are not Incentives admin of ${describeLocations(missing)}.`,
+      );
+    }
+    return locationIds;
+  }
+
+  /** 403 unless the actor may read the profile (canReadBankProfile): it serves none of the locations they hold a role on. */
+  bankProfileReader(actor: Actor, profileId: string, served: string[]): void {
+    if (!canReadBankProfile(actor, served)) {
+      throw Problems.forbidden(`Bank profile ${profileId} serves none of the locations you hold an incentives role on.`);
+    }
   }
 
   /** 403 unless the actor is Incentives admin of every location the profile is default for. */
@@ -65,4 +110,9 @@ export class PayoutAccess {
     const locations = await this.policy.visibleLocations(actor);
     return { actor, locationIds: locations.map((l) => l._id) };
   }
+}
+
+/** `L1, L3`, or what `*` means. */
+export function describeLocations(locationIds: string[]): string {
+  return locationIds.includes(ALL_LOCATIONS) ? 'every location of your partner (*)' : `location(s) ${locationIds.join(', ')}`;
 }

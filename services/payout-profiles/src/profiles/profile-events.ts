@@ -3,11 +3,16 @@ import { EventOutbox, OutboxEntry } from '@lib/messaging';
 import { Injectable } from '@nestjs/common';
 import type { BankProfile } from '../bank-profiles/bank-profile.schema';
 import type { TaxProfile } from '../tax-profiles/tax-profile.schema';
+import { servedLocations } from './permissions';
 import { detailsPath } from './profile.parts';
 
 export type ProfileEventType = 'ProfileCreated' | 'ProfileUpdated' | 'ProfileApproved' | 'ProfileActionRequired';
 
-/** The public face of a bank profile in events: what enrollment and notification need, and no secret. */
+/**
+ * The public face of a bank profile in events: what enrollment and notification need, and no secret. `locationIds`
+ * (which enrollment checks a chosen profile against) is `['*']` for a profile stored before it existed; `version`
+ * orders the events of one revision (a change of `locationIds` alone is not a new revision).
+ */
 export function bankProfileEvent(p: BankProfile): ProfileEvent {
   return {
     profileId: p._id,
@@ -21,6 +26,8 @@ export function bankProfileEvent(p: BankProfile): ProfileEvent {
     currency: p.currency,
     paymentMethod: p.paymentMethod,
     maskedAccount: p.maskedAccount,
+    locationIds: servedLocations(p),
+    version: p.version,
   };
 }
 
@@ -66,7 +73,9 @@ export class ProfileEvents {
    */
   newRevision(kind: 'BANK' | 'TAX', type: 'ProfileCreated' | 'ProfileUpdated', profile: BankProfile | TaxProfile): OutboxEntry[] {
     const { data, key } = this.describe(kind, profile);
-    const request: ProfileValidationRequested = { ...data, detailsPath: detailsPath(profile._id) };
+    // The back office validates the account, not who may use it: its request is what it was before locationIds.
+    const { locationIds: _served, version: _version, ...described } = data;
+    const request: ProfileValidationRequested = { ...described, detailsPath: detailsPath(profile._id) };
     return [
       this.outbox.event(Topics.payoutProfiles, { type, data, key }),
       this.outbox.event(Topics.payoutProfiles, { type: 'ProfileSubmittedForValidation', data, key }),

@@ -8,6 +8,7 @@ import { enrollmentId } from '../../common/ids';
 import { Program } from '../../programs/program.schema';
 import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
 import { ViewsRepository } from '../../views/views.repository';
+import { servesLocation } from '../../views/views.schemas';
 import { Enrollment } from '../enrollment.schema';
 import { EnrollmentEvents, EnrollmentEventType, transitionType } from '../enrollment-events';
 import { describeMissing, payoutGaps } from '../enrollment-rules';
@@ -32,6 +33,9 @@ export interface EnrollAnswer {
  *  - The proposal is the location's default bank profile (or the one the admin chose, which then sticks) and the
  *    location's tax profile; what is missing under the program's payout rules decides the status: INVITED with
  *    next action SUBMIT, or ACTION_REQUIRED with next action CONTINUE.
+ *  - A bank profile chosen (`bankProfileId`) must be the partner's and serve the location (its `locationIds` name it
+ *    or '*'; one whose events never said serves all): 400 on `bankProfileId` otherwise. A default serves its location
+ *    by construction (payout-profiles refuses any other).
  *  - A submitted enrollment is re-checked against its profiles' validation; choosing another bank profile is
  *    possible only while it is ACTION_REQUIRED (it goes back to the proposal, to be submitted again).
  *  - Once the enrollment's fiscal year is over (by the Clock the rollover reads too), nothing is started, and only an
@@ -79,8 +83,16 @@ export class EnrollLocation {
 
   /** `expectedVersion`: the If-Match the client sent (optional); a stale one is 412, whichever attempt reads it. */
   private async withRetries(actor: Actor, program: Program, id: string, locationId: string, bankProfileId?: string, expectedVersion?: number): Promise<EnrollAnswer> {
-    if (bankProfileId && !(await this.facts.bankProfileExists(actor.partnerId, bankProfileId))) {
-      throw Problems.field('bankProfileId', 'must be a bank profile of your partner (known once payout-profiles has published it)');
+    if (bankProfileId) {
+      const chosen = await this.facts.bankProfile(actor.partnerId, bankProfileId);
+      if (!chosen) throw Problems.field('bankProfileId', 'must be a bank profile of your partner (known once payout-profiles has published it)');
+      if (!servesLocation(chosen, locationId)) {
+        throw Problems.field(
+          'bankProfileId',
+          `must be a bank profile that serves location ${locationId} (this one serves ${chosen.locationIds!.join(', ')}; ` +
+            'an Incentives admin of those locations and of this one can add it to the profile\'s locationIds)',
+        );
+      }
     }
     for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
       const existing = await this.enrollments.findForPartner(actor.partnerId, id);

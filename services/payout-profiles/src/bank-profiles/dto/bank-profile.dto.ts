@@ -2,7 +2,7 @@ import { PaymentMethod, PaymentMethods } from '@lib/contracts';
 import { ApiProperty, ApiPropertyOptional, PartialType } from '@nestjs/swagger';
 import { Text } from '@lib/platform';
 import { Type } from 'class-transformer';
-import { IsEmail, IsIn, IsObject, IsOptional, IsString, Length, Matches, ValidateNested } from 'class-validator';
+import { ArrayMaxSize, ArrayMinSize, ArrayUnique, IsArray, IsEmail, IsIn, IsObject, IsOptional, IsString, Length, Matches, ValidateNested } from 'class-validator';
 import { ProfileStateDto } from '../../profiles/dto/profile-state.dto';
 import { AddressDto } from '../../common/address.dto';
 import { COUNTRIES } from '../../reference/countries';
@@ -63,9 +63,23 @@ export class CreateBankProfileDto {
   @ApiProperty({ type: BeneficiaryDto })
   @IsObject() @ValidateNested() @Type(() => BeneficiaryDto)
   beneficiary!: BeneficiaryDto;
+
+  @ApiPropertyOptional({
+    type: [String],
+    example: ['L1', 'L3'],
+    description:
+      'The locations this profile serves (their enrollments may choose it, it may be their default), or ["*"] for every ' +
+      'location of the partner, present and future. You must be Incentives admin of each (of every location for "*"). ' +
+      'Default: the locations you are Incentives admin of (["*"] for an admin of every location).',
+  })
+  @IsOptional() @IsArray() @ArrayMinSize(1) @ArrayMaxSize(200) @ArrayUnique() @IsString({ each: true }) @Length(1, 100, { each: true })
+  locationIds?: string[];
 }
 
-/** Any subset; `account` replaces the account details as a whole and is required when `country` changes. */
+/**
+ * Any subset; `account` replaces the account details as a whole and is required when `country` changes. Changing only
+ * `locationIds` is not a new revision (the bank details, which are what is validated, stay the same).
+ */
 export class UpdateBankProfileDto extends PartialType(CreateBankProfileDto) {}
 
 /** The account as the API shows it: the secret (IBAN or account number) masked, the bank identifiers in clear. */
@@ -95,6 +109,8 @@ export class BankProfileDto extends ProfileStateDto {
   @ApiProperty({ enum: PaymentMethods }) paymentMethod!: PaymentMethod;
   @ApiProperty({ type: BeneficiaryDto }) beneficiary!: BeneficiaryDto;
   @ApiProperty({ type: MaskedBankAccountDto }) account!: MaskedBankAccountDto;
+  @ApiProperty({ type: [String], example: ['L1', 'L3'], description: 'The locations it serves, or ["*"] for every location of the partner' })
+  locationIds!: string[];
 }
 
 export class BankProfileListDto {

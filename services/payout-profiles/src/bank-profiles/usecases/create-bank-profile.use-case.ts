@@ -3,6 +3,7 @@ import { Principal } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { PayoutAccess } from '../../profiles/payout-access';
+import { adminLocations } from '../../profiles/permissions';
 import { ProfileEvents } from '../../profiles/profile-events';
 import { duplicateName, throwIfProblems } from '../../profiles/problems';
 import { maskSecret } from '../../secrets/masking';
@@ -13,7 +14,10 @@ import { beneficiaryProblems } from '../bank-profile.rules';
 import { BankProfilesRepository } from '../bank-profiles.repository';
 import { CreateBankProfileDto } from '../dto/bank-profile.dto';
 
-/** A new bank profile of the caller's partner, at revision 1, pending validation. */
+/**
+ * A new bank profile of the caller's partner, at revision 1, pending validation, serving the locations named (the
+ * caller must be Incentives admin of each) or, when none are named, the locations the caller is Incentives admin of.
+ */
 @Injectable()
 export class CreateBankProfile {
   constructor(
@@ -27,6 +31,7 @@ export class CreateBankProfile {
     const actor = await this.access.bankManager(principal);
     const { problems, account } = checkBankAccount(input.country, { ...input.account });
     throwIfProblems([...problems, ...beneficiaryProblems(input.paymentMethod, input.beneficiary)]);
+    const locationIds = input.locationIds ? await this.access.servableLocations(actor, input.locationIds) : adminLocations(actor);
 
     const profileId = randomUUID();
     const now = new Date();
@@ -44,6 +49,7 @@ export class CreateBankProfile {
       secretField: account!.secretField,
       sealedAccount: this.secrets.seal(account!.secret, `${profileId}:account`),
       maskedAccount: maskSecret(account!.secret),
+      locationIds,
       status: 'PENDING_VALIDATION',
       reasons: [],
       revision: 1,

@@ -3,7 +3,8 @@ import { FieldProblem, Principal, Problems } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { isDeepStrictEqual } from 'node:util';
 import { DefaultClaims } from '../../default-bank-profiles/default-claims';
-import { PayoutAccess } from '../../profiles/payout-access';
+import { describeLocations, PayoutAccess } from '../../profiles/payout-access';
+import { servedLocations, serves } from '../../profiles/permissions';
 import { ProfileEvents } from '../../profiles/profile-events';
 import { duplicateName, throwIfProblems } from '../../profiles/problems';
 import { maskSecret } from '../../secrets/masking';
@@ -17,12 +18,16 @@ import { UpdateBankProfileDto } from '../dto/bank-profile.dto';
 const ATTEMPTS = 5;
 
 /**
- * Changes a bank profile (If-Match). A real change is a new revision, pending validation, published with a
- * validation request; the same details sent again change nothing. Bad input changes nothing either.
+ * Changes a bank profile (If-Match). A real change of its details is a new revision, pending validation, published
+ * with a validation request; the same details sent again change nothing. Bad input changes nothing either. A change of
+ * `locationIds` alone is no new revision (the details validated are the same): ProfileUpdated, same revision and status.
  *
- * A profile that is the default of locations is edited only by an Incentives admin of each of them, and keeps its
- * currency while it is a default. Both are read from the profile's own list of defaults (DefaultClaims), and the
- * write is guarded by it: a location that claims the profile meanwhile makes the write miss, and the checks run again.
+ * Only an Incentives admin of every location the profile serves edits it (of every location, for one serving '*' or
+ * stored before `locationIds` existed), and of every location it is to serve after the change.
+ * A profile that is the default of locations is edited only by an Incentives admin of each of them, keeps its currency
+ * while it is a default, and keeps serving them. All three are read from the profile's own list of defaults
+ * (DefaultClaims), and the write is guarded by it: a location that claims the profile meanwhile makes the write miss,
+ * and the checks run again.
  */
 @Injectable()
 export class UpdateBankProfile {
@@ -38,18 +43,24 @@ export class UpdateBankProfile {
     const actor = await this.access.bankManager(principal);
     let found = await this.profiles.findForPartner(actor.partnerId, profileId);
     if (!found) throw Problems.notFound(`Bank profile ${profileId}`);
+    let nextLocations: string[] | undefined;
     for (let attempt = 1; ; attempt++) {
       if (found.version !== expectedVersion) throw Problems.preconditionFailed(found.version);
       const { profile: current, locationIds: defaultOf, claims } = await this.claims.holders(found);
       this.access.bankProfileEditor(actor, profileId, defaultOf);
-      const change = this.change(current, input, defaultOf, actor.userId);
+      this.access.bankProfileServer(actor, profileId, servedLocations(current));
+      if (input.locationIds && !nextLocations) nextLocations = await this.access.servableLocations(actor, input.locationIds);
+      const change = this.change(current, input, nextLocations, defaultOf, actor.userId);
       if (!change) return current;
 
-      const { changes, updated } = change;
+      const { changes, updated, newRevision } = change;
+      const events = newRevision
+        ? this.events.newRevision('BANK', 'ProfileUpdated', updated)
+        : [this.events.lifecycle('BANK', 'ProfileUpdated', updated)];
       try {
         const result = await this.profiles.model.updateOne(
           { _id: profileId, partnerId: actor.partnerId, version: expectedVersion, defaultClaims: claims },
-          { $set: changes, $push: pushOutbox(this.events.newRevision('BANK', 'ProfileUpdated', updated)) },
+          { $set: changes, $push: pushOutbox(events) },
           { timestamps: false },
         );
         if (result.matchedCount === 1) {
@@ -69,11 +80,14 @@ export class UpdateBankProfile {
     }
   }
 
-  /** The write a change needs, or null when the details sent are the ones stored. Throws for bad input. */
-  private change(current: BankProfile, input: UpdateBankProfileDto, defaultOf: string[], userId: string) {
+  /**
+   * The write a change needs (and whether it is a new revision), or null when what was sent is what is stored. Throws
+   * for bad input. `locations`: the checked `locationIds` of the request.
+   */
+  private change(current: BankProfile, input: UpdateBankProfileDto, locations: string[] | undefined, defaultOf: string[], userId: string) {
     const profileId = current._id;
     if (Object.values(input).every((v) => v === undefined)) {
-      throw Problems.field('body', 'must change at least one of name, country, currency, paymentMethod, account, beneficiary');
+      throw Problems.field('body', 'must change at least one of name, country, currency, paymentMethod, account, beneficiary, locationIds');
     }
     const country = input.country ?? current.country;
     const paymentMethod = input.paymentMethod ?? current.paymentMethod;
@@ -99,6 +113,17 @@ export class UpdateBankProfile {
       );
     }
 
+    const served = servedLocations(current);
+    const locationsChanged = !!locations && !isDeepStrictEqual(locations, served);
+    const leftOut = locationsChanged ? defaultOf.filter((locationId) => !serves(locations!, locationId)) : [];
+    if (leftOut.length) {
+      throw Problems.conflict(
+        `This bank profile is the default bank profile of ${describeLocations(leftOut)}, which the new locationIds leave out; ` +
+          'assign another default there (or remove it) before the profile stops serving them.',
+        { errors: [{ field: 'locationIds', message: 'must keep serving the locations whose default bank profile this is' }] },
+      );
+    }
+
     const details = {
       name: input.name ?? current.name,
       nameKey: nameKey(input.name ?? current.name),
@@ -112,23 +137,26 @@ export class UpdateBankProfile {
     };
     const sameSecret = !account || this.secrets.open(current.sealedAccount, `${profileId}:account`) === account.secret;
     const before = pick(current, Object.keys(details) as Array<keyof typeof details>);
-    const unchanged = sameSecret && isDeepStrictEqual(JSON.parse(JSON.stringify(details)), JSON.parse(JSON.stringify(before)));
-    if (unchanged) return null;
+    const newRevision = !(sameSecret && isDeepStrictEqual(JSON.parse(JSON.stringify(details)), JSON.parse(JSON.stringify(before))));
+    if (!newRevision && !locationsChanged) return null;
 
     const changes = {
-      ...details,
-      ...(account && {
-        sealedAccount: this.secrets.seal(account.secret, `${profileId}:account`),
-        maskedAccount: maskSecret(account.secret),
+      ...(newRevision && {
+        ...details,
+        ...(account && {
+          sealedAccount: this.secrets.seal(account.secret, `${profileId}:account`),
+          maskedAccount: maskSecret(account.secret),
+        }),
+        status: 'PENDING_VALIDATION' as const,
+        reasons: [],
+        revision: current.revision + 1,
       }),
-      status: 'PENDING_VALIDATION' as const,
-      reasons: [],
-      revision: current.revision + 1,
+      ...(locationsChanged && { locationIds: locations }),
       version: current.version + 1,
       updatedBy: userId,
       updatedAt: new Date(),
     };
-    return { changes, updated: { ...current, ...changes } as BankProfile };
+    return { changes, updated: { ...current, ...changes } as BankProfile, newRevision };
   }
 }
 

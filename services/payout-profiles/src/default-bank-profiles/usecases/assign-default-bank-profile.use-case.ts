@@ -7,6 +7,8 @@ import { Model } from 'mongoose';
 import { randomUUID } from 'node:crypto';
 import { BankProfilesRepository } from '../../bank-profiles/bank-profiles.repository';
 import { PayoutAccess } from '../../profiles/payout-access';
+import { servedLocations, serves } from '../../profiles/permissions';
+import { locationNotServed } from '../../profiles/problems';
 import { DefaultBankProfile } from '../default-bank-profile.schema';
 import { DefaultClaims } from '../default-claims';
 
@@ -16,7 +18,9 @@ const ATTEMPTS = 5;
 
 /**
  * Makes (bank profile, currency) the default of locations. The caller must be Incentives admin of every
- * location (checked for all before anything changes); the locations then claim the profile (DefaultClaims), and each
+ * location (checked for all before anything changes), and the profile must serve every one of them (409
+ * `location-not-served` otherwise); the locations then claim the profile (DefaultClaims: only while it has the
+ * currency and serves them, so a change of its locationIds racing this request is refused on one side), and each
  * location is one conditional write with its DefaultBankProfileAssigned event (key locationId). Assigning the same
  * default again changes nothing. A failure halfway keeps the locations written before it (their events are sent) and
  * withdraws this request's claims for the others.
@@ -41,6 +45,9 @@ export class AssignDefaultBankProfile {
     if (profile.currency !== input.currency) {
       throw Problems.field('currency', `must be the currency of the bank profile (${profile.currency})`);
     }
+    const served = servedLocations(profile);
+    const notServed = input.locationIds.filter((locationId) => !serves(served, locationId));
+    if (notServed.length) throw locationNotServed(input.bankProfileId, served, notServed);
     const target: Target = {
       partnerId: actor.partnerId,
       userId: actor.userId,
@@ -87,6 +94,13 @@ export class AssignDefaultBankProfile {
     if (await this.claims.claim(target.partnerId, target.bankProfileId, target.currency, claims, target.token)) {
       for (const { locationId } of claims) target.claimed.add(locationId);
       return;
+    }
+    // Not claimed: the profile's currency changed meanwhile, or it stopped serving one of the locations.
+    const now = await this.bankProfiles.findForPartner(target.partnerId, target.bankProfileId);
+    if (now && now.currency === target.currency) {
+      const served = servedLocations(now);
+      const notServed = claims.map((c) => c.locationId).filter((locationId) => !serves(served, locationId));
+      if (notServed.length) throw locationNotServed(target.bankProfileId, served, notServed);
     }
     throw Problems.conflict(
       `Bank profile ${target.bankProfileId} no longer has the currency ${target.currency} (it changed meanwhile); nothing was assigned.`,

@@ -7,6 +7,7 @@ import { BankProfile } from '../../bank-profiles/bank-profile.schema';
 import { BankProfilesRepository } from '../../bank-profiles/bank-profiles.repository';
 import { DefaultBankProfile } from '../../default-bank-profiles/default-bank-profile.schema';
 import { PayoutAccess } from '../../profiles/payout-access';
+import { servedLocations, serves } from '../../profiles/permissions';
 import { Program } from '../../programs/program.schema';
 import { TaxProfilesRepository } from '../../tax-profiles/tax-profiles.repository';
 import { missingPayoutItems } from '../readiness.rules';
@@ -21,7 +22,10 @@ export interface Readiness {
   taxProfileId: string | null;
 }
 
-/** Whether a location meets a program's payout rules with the given (or its default) bank profile. */
+/**
+ * Whether a location meets a program's payout rules with the given (or its default) bank profile. A given profile must
+ * serve the location (400 otherwise, as Enroll answers), which also keeps the answer to profiles the caller may read.
+ */
 @Injectable()
 export class CheckReadiness {
   constructor(
@@ -39,6 +43,9 @@ export class CheckReadiness {
     if (query.bankProfileId) {
       bank = await this.bankProfiles.findForPartner(partnerId, query.bankProfileId);
       if (!bank) throw Problems.notFound(`Bank profile ${query.bankProfileId}`);
+      if (!serves(servedLocations(bank), query.locationId)) {
+        throw Problems.field('bankProfileId', `must be a bank profile that serves location ${query.locationId}`);
+      }
     } else {
       const current = await this.defaults.findOne({ _id: query.locationId, partnerId }).lean<DefaultBankProfile>();
       if (current?.bankProfileId) bank = await this.bankProfiles.findForPartner(partnerId, current.bankProfileId);
