@@ -497,4 +497,17 @@ describe('the end of the fiscal year', () => {
     const continued = await call(h, 'POST', `/v1/enrollments/${id}/refresh`, { token, body: {} });
     expect({ status: continued.status, enrollment: continued.body.status }).toEqual({ status: 200, enrollment: 'ENROLLED' });
   });
+
+  it("judges a tax profile's expiry by the same clock: moved past it (the year still running), Enroll and Submit find it expired", async () => {
+    const program = await createProgram(h, { requiresEligibility: false });
+    // The last test of the file: L3's tax profile is replaced by one that expires half a day before the year ends.
+    const expiresAt = new Date(yearEnd.getTime() - 12 * 3_600_000).toISOString();
+    await approvedProfiles(h, w.partnerId, w.L3, { expiresAt });
+    clockAt(new Date(yearEnd.getTime() - 3_600_000));
+    const started = await enroll(program.programId, w.L3);
+    expect(started.body).toEqual(expect.objectContaining({ status: 'ACTION_REQUIRED', nextAction: 'CONTINUE', missing: ['TAX_PROFILE_EXPIRED'] }));
+    const refused = await submit(started.body.enrollmentId);
+    expect(refused.status).toBe(422);
+    expect(refused.body.missing).toEqual(['TAX_PROFILE_EXPIRED']);
+  });
 });

@@ -184,7 +184,7 @@ export class EnrollLocation {
     const keepChoice = !starting && existing?.bankChosen && !bankProfileId ? existing.bankProfileId : undefined;
     const chosen = bankProfileId ?? keepChoice;
     const proposal = await this.facts.proposal(actor.partnerId, locationId, chosen);
-    const now = new Date();
+    const now = this.clock.now(); // the same "now" as the year-end check (and a tax profile's expiry)
     const missing = payoutGaps(program.payoutRules, proposal.bank, proposal.tax, { at: now, strict: false });
     const status: EnrollmentStatus = missing.length ? 'ACTION_REQUIRED' : 'INVITED';
     const fields: EnrollmentChanges = {

@@ -61,7 +61,7 @@ export class SubmitEnrollment {
       }
 
       const proposal = await this.facts.proposal(actor.partnerId, current.locationId, current.bankChosen ? current.bankProfileId : undefined);
-      const now = new Date();
+      const now = this.clock.now(); // the same "now" as the year-end check (and a tax profile's expiry)
       const missing = payoutGaps(program.payoutRules, proposal.bank, proposal.tax, { at: now, strict: false });
       if (missing.length) {
         throw Problems.unprocessable("The program's payout rules are not met yet: complete what is missing, then submit.", {
