@@ -15,12 +15,21 @@ export const encryptionKeys = makeValidator<Record<string, string>>((value) => {
   return keys;
 });
 
+const validatorToken = makeValidator<string>((value) => {
+  if (value !== '' && value.trim().length < 16) throw new Error('must be empty or at least 16 characters');
+  return value;
+});
+
 /** Settings of this service, validated at start with the platform's own. */
 export const payoutConfigSpec = {
   PAYOUT_ENCRYPTION_KEYS: encryptionKeys({ desc: 'AES-256-GCM keys for secrets at rest: k1:<base64 32 bytes>,k2:...' }),
   PAYOUT_ENCRYPTION_ACTIVE_KEY_ID: str({ desc: 'The key id new secrets are encrypted with (one of PAYOUT_ENCRYPTION_KEYS)' }),
   TAX_EXPIRY_WINDOW_DAYS: num({ default: 30, desc: 'Tax profiles expiring within this many days are reported' }),
   TAX_EXPIRY_SCAN_INTERVAL_MS: num({ default: 3_600_000, desc: 'How often the expiry scan runs; 0 turns the schedule off' }),
+  VALIDATOR_TOKEN: validatorToken({
+    default: '',
+    desc: "The payments back office's own credential (X-Validator-Key), accepted only where it reads a profile's details and records a decision, at least 16 characters; empty: only the operator credential",
+  }),
 };
 
 export type PayoutConfig = PlatformConfig & {
@@ -28,4 +37,8 @@ export type PayoutConfig = PlatformConfig & {
   PAYOUT_ENCRYPTION_ACTIVE_KEY_ID: string;
   TAX_EXPIRY_WINDOW_DAYS: number;
   TAX_EXPIRY_SCAN_INTERVAL_MS: number;
+  VALIDATOR_TOKEN: string;
 };
+
+/** The back office's credential, as the operator endpoints that accept it name it (OperatorOnly alsoKey). */
+export const VALIDATOR_KEY = { header: 'X-Validator-Key', setting: 'VALIDATOR_TOKEN', name: 'validator' };

@@ -20,6 +20,9 @@ const CALLERS: Caller[] = [
   'foreignKeyToken',
 ];
 
+/** The back office's own credential (VALIDATOR_TOKEN), not the operator token. */
+const VALIDATOR_TOKEN = 'back-office-validator-credential';
+
 let h: Harness;
 let w: World;
 let bankProfileId: string;
@@ -28,7 +31,7 @@ let spareProfileId: string;
 let programId: string;
 
 beforeAll(async () => {
-  h = await startHarness('authorization');
+  h = await startHarness('authorization', { VALIDATOR_TOKEN });
   w = await createWorld(h);
   const admin = await w.token('adminOfLocation');
   const created = await call(h, 'POST', '/v1/bank-profiles', { token: admin, body: usProfile() });
@@ -227,15 +230,19 @@ describe.each(ENDPOINTS.map((e) => [e.name, e] as const))('%s', (_, endpoint) =>
   });
 });
 
-describe('operator endpoints: the operator credential only', () => {
+describe('operator endpoints: the operator credential only; the back office credential only where it reads details and decides', () => {
+  // `validator`: what the back office credential (X-Validator-Key) gets.
   const requests = () => [
-    { method: 'GET', path: `/v1/operator/profiles/${bankProfileId}`, ok: 200 },
-    { method: 'POST', path: `/v1/operator/profiles/${bankProfileId}/validation`, body: { revision: 1, outcome: 'APPROVED', reasons: [] }, ok: 200 },
-    { method: 'POST', path: '/v1/operator/tax-expiry-scan', ok: 200 },
-    { method: 'POST', path: '/v1/operator/secrets/reseal', ok: 200 },
+    { method: 'GET', path: `/v1/operator/profiles/${bankProfileId}`, ok: 200, validator: 200 },
+    { method: 'POST', path: `/v1/operator/profiles/${bankProfileId}/validation`, body: { revision: 1, outcome: 'APPROVED', reasons: [] }, ok: 200, validator: 200 },
+    { method: 'POST', path: '/v1/operator/tax-expiry-scan', ok: 200, validator: 401 },
+    { method: 'POST', path: '/v1/operator/secrets/reseal', ok: 200, validator: 401 },
   ];
   it.each([
     ['operator key', operator, undefined, 'ok'],
+    ['validator key', { 'x-validator-key': VALIDATOR_TOKEN }, undefined, 'validator'],
+    ['wrong validator key', { 'x-validator-key': `${VALIDATOR_TOKEN}-not` }, undefined, 401],
+    ['operator key sent as the validator key', { 'x-validator-key': operator['x-operator-key'] }, undefined, 401],
     ['wrong operator key', { 'x-operator-key': 'not-the-key' }, undefined, 401],
     ['Incentives admin token', {}, 'adminOfLocation', 401],
     ['company admin token', {}, 'companyAdmin', 401],
@@ -245,7 +252,7 @@ describe('operator endpoints: the operator credential only', () => {
       const token = caller ? await w.token(caller) : undefined;
       const answer = await call(h, request.method, request.path, { token, body: request.body, headers });
       expect(`${request.method} ${request.path} ${answer.status}`).toBe(
-        `${request.method} ${request.path} ${expected === 'ok' ? request.ok : expected}`,
+        `${request.method} ${request.path} ${expected === 'ok' ? request.ok : expected === 'validator' ? request.validator : expected}`,
       );
     }
   });

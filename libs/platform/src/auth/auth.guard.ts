@@ -6,18 +6,23 @@ import { CONFIG } from '../config/config';
 import { ProblemException } from '../http/problem';
 import type { PlatformConfig } from '../platform.module';
 import { InvalidTokenError, JwtVerifier } from './jwt-verifier';
-import { IS_OPERATOR, IS_PUBLIC, Principal } from './principal';
+import { IS_OPERATOR, IS_PUBLIC, Principal, ScopedKey } from './principal';
 
 export const unauthorized = (detail: string) =>
   new ProblemException(HttpStatus.UNAUTHORIZED, 'unauthorized', 'Authentication required', detail);
 
 /** Whether the request carries the operator credential (X-Operator-Key), compared in constant time. */
 export function hasOperatorKey(request: Request, operatorToken: string): boolean {
-  const header = request.headers['x-operator-key'];
-  if (typeof header !== 'string' || !header || !operatorToken) return false;
-  const given = Buffer.from(header);
-  const expected = Buffer.from(operatorToken);
-  return given.length === expected.length && timingSafeEqual(given, expected);
+  return hasKey(request, 'x-operator-key', operatorToken);
+}
+
+/** Whether `header` holds `expected` (never when either is empty), compared in constant time. */
+function hasKey(request: Request, header: string, expected: string | undefined): boolean {
+  const given = request.headers[header.toLowerCase()];
+  if (typeof given !== 'string' || !given || !expected) return false;
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 /** The caller of the request's bearer token; 401 without one (`missing` says what to send) or when it is not valid. */
@@ -45,14 +50,23 @@ export class AuthGuard implements CanActivate {
     if (context.getType() !== 'http') return true;
     const targets = [context.getHandler(), context.getClass()];
     if (this.reflector.getAllAndOverride<boolean>(IS_PUBLIC, targets)) return true;
-    const request = context.switchToHttp().getRequest<Request & { principal?: unknown; operator?: boolean }>();
+    const request = context.switchToHttp().getRequest<Request & { principal?: unknown; operator?: true | string }>();
 
-    if (this.reflector.getAllAndOverride<boolean>(IS_OPERATOR, targets)) {
-      if (!hasOperatorKey(request, this.config.OPERATOR_TOKEN)) {
-        throw unauthorized('This operation needs the operator credential in the X-Operator-Key header.');
+    const operatorOnly = this.reflector.getAllAndOverride<true | { alsoKey: ScopedKey } | undefined>(IS_OPERATOR, targets);
+    if (operatorOnly) {
+      if (hasOperatorKey(request, this.config.OPERATOR_TOKEN)) {
+        request.operator = true;
+        return true;
       }
-      request.operator = true;
-      return true;
+      const also = operatorOnly === true ? undefined : operatorOnly.alsoKey;
+      const scoped = also && (this.config as unknown as Record<string, unknown>)[also.setting];
+      if (also && typeof scoped === 'string' && hasKey(request, also.header, scoped)) {
+        request.operator = also.name;
+        return true;
+      }
+      throw unauthorized(
+        `This operation needs the operator credential in the X-Operator-Key header${also ? ` (or the ${also.name} credential in ${also.header})` : ''}.`,
+      );
     }
     request.principal = await verifyBearer(request, this.verifier, 'Send an access token: Authorization: Bearer <token>.');
     return true;

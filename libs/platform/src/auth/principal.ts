@@ -12,8 +12,23 @@ export const IS_OPERATOR = 'auth:operator';
 
 /** No token needed (health, metrics, docs, JWKS, sign-in). */
 export const Public = () => SetMetadata(IS_PUBLIC, true);
-/** A platform operator's endpoint: needs the configured operator credential in `X-Operator-Key`, not a user token. */
-export const OperatorOnly = () => SetMetadata(IS_OPERATOR, true);
+/**
+ * A second credential an operator endpoint also accepts: a narrower one for an outside system (the payments back
+ * office), so that it does not hold the platform-wide operator token. `setting` names the service setting holding it
+ * (empty: not accepted); it is sent in `header`.
+ */
+export interface ScopedKey {
+  header: string;
+  setting: string;
+  /** Who presents it, for the request (`request.operator`) and logs. */
+  name: string;
+}
+
+/**
+ * A platform operator's endpoint: needs the configured operator credential in `X-Operator-Key`, not a user token.
+ * With `alsoKey`, that scoped credential is accepted too (on a handler, it overrides the controller's plain one).
+ */
+export const OperatorOnly = (options: { alsoKey?: ScopedKey } = {}) => SetMetadata(IS_OPERATOR, options.alsoKey ? options : true);
 
 export const CurrentPrincipal = createParamDecorator((_: unknown, ctx: ExecutionContext): Principal => {
   return ctx.switchToHttp().getRequest().principal;

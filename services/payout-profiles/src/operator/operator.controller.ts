@@ -1,6 +1,8 @@
 import { EmptyBody, NoBody, OperatorOnly } from '@lib/platform';
-import { Body, Controller, Get, HttpCode, Param, Post } from '@nestjs/common';
-import { ApiExtraModels, ApiOkResponse, ApiOperation, ApiSecurity, ApiTags, getSchemaPath } from '@nestjs/swagger';
+import type { Request } from 'express';
+import { Body, Controller, Get, HttpCode, Logger, Param, Post, Req } from '@nestjs/common';
+import { ApiExtraModels, ApiHeader, ApiOkResponse, ApiOperation, ApiSecurity, ApiTags, getSchemaPath } from '@nestjs/swagger';
+import { VALIDATOR_KEY } from '../config';
 import { ResealSecrets } from '../secrets/reseal-secrets.use-case';
 import { ScanExpiringTaxProfiles } from '../tax-profiles/usecases/scan-expiring-tax-profiles.use-case';
 import { RecordValidationDto } from '../validation/dto/record-validation.dto';
@@ -9,12 +11,18 @@ import { ValidationResultCommand } from '../validation/usecases/validation-resul
 import { BankProfileDetailsDto, ExpiryScanDto, RecordedValidationDto, ResealDto, TaxProfileDetailsDto } from './dto/operator.dto';
 import { ReadProfileDetails } from './read-profile-details.use-case';
 
-/** The payments back office and platform operators (X-Operator-Key). */
+/**
+ * Platform operators (X-Operator-Key) and the payments back office: the two endpoints it needs (a profile's decrypted
+ * details, a decision) also take its own credential (X-Validator-Key, VALIDATOR_TOKEN), so that it need not hold the
+ * platform-wide operator token. Every read of decrypted details is logged with who read it.
+ */
 @ApiTags('operator')
 @ApiSecurity('operator')
 @OperatorOnly()
 @Controller('v1/operator')
 export class OperatorController {
+  private readonly logger = new Logger('ProfileDetails');
+
   constructor(
     private readonly details: ReadProfileDetails,
     private readonly record: RecordValidationResult,
@@ -23,6 +31,8 @@ export class OperatorController {
   ) {}
 
   @Get('profiles/:profileId')
+  @OperatorOnly({ alsoKey: VALIDATOR_KEY })
+  @ApiHeader({ name: 'X-Validator-Key', required: false, description: 'The back office credential (VALIDATOR_TOKEN), instead of X-Operator-Key' })
   @ApiOperation({
     summary: 'Full details of a profile, secrets decrypted, for validation (the detailsPath of requests)',
     description: 'A secret sealed with a key that is not configured answers 500 problem+json (type secret-key-unavailable) naming the key id.',
@@ -38,11 +48,15 @@ export class OperatorController {
       },
     },
   })
-  async get(@Param('profileId') profileId: string): Promise<BankProfileDetailsDto | TaxProfileDetailsDto> {
-    return this.details.execute(profileId);
+  async get(@Param('profileId') profileId: string, @Req() request: Request & { operator?: true | string }): Promise<BankProfileDetailsDto | TaxProfileDetailsDto> {
+    const details = await this.details.execute(profileId);
+    this.logger.log(`decrypted details of profile ${profileId} read by the ${request.operator === true ? 'operator' : request.operator} credential`);
+    return details;
   }
 
   @Post('profiles/:profileId/validation')
+  @OperatorOnly({ alsoKey: VALIDATOR_KEY })
+  @ApiHeader({ name: 'X-Validator-Key', required: false, description: 'The back office credential (VALIDATOR_TOKEN), instead of X-Operator-Key' })
   @HttpCode(200)
   @ApiOperation({ summary: 'Record a validation decision for a revision (same rules as the back-office results)' })
   @ApiOkResponse({ type: RecordedValidationDto })
