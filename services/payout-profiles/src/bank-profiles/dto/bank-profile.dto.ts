@@ -14,19 +14,21 @@ import { AccountScheme, SCHEMES } from '../bank-account.rules';
  * IBAN countries: iban + bic; US: accountNumber + routingNumber; CA: institutionNumber + transitNumber +
  * accountNumber; AU: bsb + accountNumber; IN: ifsc + accountNumber; elsewhere: bic + accountNumber.
  */
+// Blank ("   ") is refused with "<field> must not be blank" (Text), not read as left out: a required one would be told
+// "is required", one the scheme does not use "is not used", and an optional one silently dropped.
 export class BankAccountDto {
   @ApiPropertyOptional({ example: 'DE89 3704 0044 0532 0130 00', description: 'Secret: stored encrypted, shown masked' })
-  @IsOptional() @IsString() @Length(1, 64) iban?: string;
-  @ApiPropertyOptional({ example: 'COBADEFFXXX' }) @IsOptional() @IsString() @Length(1, 64) bic?: string;
+  @IsOptional() @Text(64) iban?: string;
+  @ApiPropertyOptional({ example: 'COBADEFFXXX' }) @IsOptional() @Text(64) bic?: string;
   @ApiPropertyOptional({ description: 'Secret: stored encrypted, shown masked' })
-  @IsOptional() @IsString() @Length(1, 64) accountNumber?: string;
+  @IsOptional() @Text(64) accountNumber?: string;
   @ApiPropertyOptional({ example: '021000021', description: 'US ABA routing number' })
-  @IsOptional() @IsString() @Length(1, 64) routingNumber?: string;
-  @ApiPropertyOptional({ enum: ['CHECKING', 'SAVINGS'] }) @IsOptional() @IsString() @Length(1, 64) accountType?: string;
-  @ApiPropertyOptional({ description: 'CA: 3 digits' }) @IsOptional() @IsString() @Length(1, 64) institutionNumber?: string;
-  @ApiPropertyOptional({ description: 'CA: 5 digits' }) @IsOptional() @IsString() @Length(1, 64) transitNumber?: string;
-  @ApiPropertyOptional({ description: 'AU: 6 digits' }) @IsOptional() @IsString() @Length(1, 64) bsb?: string;
-  @ApiPropertyOptional({ description: 'IN: 11 characters' }) @IsOptional() @IsString() @Length(1, 64) ifsc?: string;
+  @IsOptional() @Text(64) routingNumber?: string;
+  @ApiPropertyOptional({ enum: ['CHECKING', 'SAVINGS'] }) @IsOptional() @Text(64) accountType?: string;
+  @ApiPropertyOptional({ description: 'CA: 3 digits' }) @IsOptional() @Text(64) institutionNumber?: string;
+  @ApiPropertyOptional({ description: 'CA: 5 digits' }) @IsOptional() @Text(64) transitNumber?: string;
+  @ApiPropertyOptional({ description: 'AU: 6 digits' }) @IsOptional() @Text(64) bsb?: string;
+  @ApiPropertyOptional({ description: 'IN: 11 characters' }) @IsOptional() @Text(64) ifsc?: string;
   @ApiPropertyOptional() @IsOptional() @Text(140) bankName?: string;
 }
 
@@ -34,7 +36,7 @@ export class BeneficiaryDto {
   @ApiProperty({ example: 'Contoso GmbH' }) @Text(200) name!: string;
   @ApiProperty({ example: 'payments@contoso.example' }) @IsEmail() email!: string;
   @ApiPropertyOptional({ example: '+49 30 1234567' })
-  @IsOptional() @Matches(/^\+?[0-9 ()-]{5,20}$/, { message: 'phone must be a phone number' })
+  @IsOptional() @Matches(/^\+?(?=(?:[^0-9]*[0-9]){5})[0-9 ()-]{5,20}$/, { message: 'phone must be a phone number' })
   phone?: string;
   @ApiPropertyOptional({ type: AddressDto, description: 'Required when the payment method is CHECK' })
   @IsOptional() @ValidateNested() @Type(() => AddressDto)
