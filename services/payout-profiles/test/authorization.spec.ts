@@ -258,6 +258,23 @@ describe('operator endpoints: the operator credential only; the back office cred
   });
 });
 
+describe('a decision sent with the back office credential is the back office\'s', () => {
+  it('is recorded as BACK_OFFICE: one contradicting a decided revision is kept in the history (200), where the operator gets 409', async () => {
+    const created = await call(h, 'POST', '/v1/bank-profiles', { token: await w.token('adminOfLocation'), body: usProfile() });
+    const id = created.body.profileId as string;
+    const decide = (headers: Record<string, string>, outcome: string) =>
+      call(h, 'POST', `/v1/operator/profiles/${id}/validation`, { headers, body: { revision: 1, outcome, reasons: outcome === 'APPROVED' ? [] : ['Account closed'] } });
+    expect((await decide(operator, 'APPROVED')).body).toMatchObject({ effect: 'APPLIED', status: 'APPROVED' });
+
+    const backOffice = await decide({ 'x-validator-key': VALIDATOR_TOKEN }, 'ACTION_REQUIRED');
+    expect(backOffice.status).toBe(200);
+    expect(backOffice.body).toMatchObject({ effect: 'ALREADY_DECIDED', status: 'APPROVED' });
+    expect((await decide(operator, 'ACTION_REQUIRED')).status).toBe(409);
+    const stored = await h.db.collection<{ _id: string; validationHistory: Array<{ source: string; effect: string }> }>('bank_profiles').findOne({ _id: id });
+    expect(stored!.validationHistory.map((r) => `${r.source} ${r.effect}`)).toEqual(['OPERATOR APPLIED', 'BACK_OFFICE ALREADY_DECIDED']);
+  });
+});
+
 describe('unknown caller and unknown resources', () => {
   it('a signed-in user the identity events never mentioned gets 403', async () => {
     const token = await h.issuer.token({ sub: `stranger-${randomUUID()}`, partnerId: w.partnerId });

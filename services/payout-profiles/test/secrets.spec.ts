@@ -149,14 +149,24 @@ describe('key rotation: POST /v1/operator/secrets/reseal', () => {
       secret: `${unknownKey}:account`,
       detail: expect.stringMatching(/sealed with key k9, which PAYOUT_ENCRYPTION_KEYS does not list/),
     });
-    // The same on a user's change that needs the stored secret (comparing a new account number with it).
+    // A user's change that needs the stored secret (comparing a new account number with it) fails too, but a
+    // partner's user is not told the deployment's key ids: a plain 500 (the log has the details).
     const patched = await call(h, 'PATCH', `/v1/bank-profiles/${unknownKey}`, {
       token: admin,
       body: { account: { accountNumber: '000555666777', routingNumber: '021000021' } },
       headers: ifMatch(stored!.version),
     });
     expect(patched.status).toBe(500);
-    expect(patched.body).toMatchObject({ keyId: 'k9', type: expect.stringMatching(/secret-key-unavailable$/) });
+    expect(patched.body).toEqual({ type: 'about:blank', title: 'Internal Server Error', status: 500, detail: 'An unexpected error occurred.', instance: `/v1/bank-profiles/${unknownKey}` });
+
+    // A back-office rejection of it is still recorded (not dead-lettered, the profile would stay pending), its reasons
+    // masked by the safety net alone: the secret it cannot open is not needed to see an IBAN or a long number.
+    const decided = await call(h, 'POST', `/v1/operator/profiles/${unknownKey}/validation`, {
+      headers: operator,
+      body: { revision: stored!.revision, outcome: 'ACTION_REQUIRED', reasons: ['Account 000123456789 at routing 021000021 is closed'] },
+    });
+    expect(decided.status).toBe(200);
+    expect(decided.body).toMatchObject({ effect: 'APPLIED', status: 'ACTION_REQUIRED', reasons: ['Account ****6789 at routing ****0021 is closed'] });
   });
 
   it('re-seals every secret sealed with another key, without a new version or an event; unreadable ones are reported', async () => {

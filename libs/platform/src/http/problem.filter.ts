@@ -13,9 +13,11 @@ export class ProblemFilter implements ExceptionFilter {
 
   catch(exception: unknown, host: ArgumentsHost) {
     if (host.getType() !== 'http') return throwError(() => exception);
-    const request = host.switchToHttp().getRequest<Request>();
+    const request = host.switchToHttp().getRequest<Request & { operator?: unknown }>();
     const response = host.switchToHttp().getResponse<Response>();
-    const problem = this.toProblemAt(exception, request);
+    // Details meant for operators (logged below all the same) are not shown to anyone else.
+    const shown = exception instanceof ProblemException && exception.operatorsOnly && !request.operator ? new Error(exception.message) : exception;
+    const problem = this.toProblemAt(shown, request);
     // A 503 thrown on purpose (not ready yet, busy) is an answer, not a failure: readiness probes poll it at start.
     if (problem.status >= 500 && !(problem.status === 503 && exception instanceof HttpException)) {
       this.logger.error(`${request.method} ${request.originalUrl}: ${(exception as Error)?.stack ?? exception}`);

@@ -38,6 +38,14 @@ export class ProblemException extends HttpException {
     this.retryAfterSeconds = Math.max(1, Math.ceil(seconds));
     return this;
   }
+
+  /** Its details (deployment internals: key ids, settings) go to operators only; anyone else gets a plain 500. */
+  operatorsOnly = false;
+
+  forOperatorsOnly(): this {
+    this.operatorsOnly = true;
+    return this;
+  }
 }
 
 /**

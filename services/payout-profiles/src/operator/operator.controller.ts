@@ -60,9 +60,15 @@ export class OperatorController {
   @HttpCode(200)
   @ApiOperation({ summary: 'Record a validation decision for a revision (same rules as the back-office results)' })
   @ApiOkResponse({ type: RecordedValidationDto })
-  async decide(@Param('profileId') profileId: string, @Body() body: RecordValidationDto): Promise<RecordedValidationDto> {
+  async decide(
+    @Param('profileId') profileId: string,
+    @Body() body: RecordValidationDto,
+    @Req() request: Request & { operator?: true | string },
+  ): Promise<RecordedValidationDto> {
     const profileKind = await this.details.kindOf(profileId);
-    const command = ValidationResultCommand.create({ profileId, profileKind, ...body, source: 'OPERATOR' });
+    // With the back office's own credential, it is the back office's decision (history, conflict handling), as on Kafka.
+    const source = request.operator === VALIDATOR_KEY.name ? 'BACK_OFFICE' : 'OPERATOR';
+    const command = ValidationResultCommand.create({ profileId, profileKind, ...body, source });
     const { effect, profile } = await this.record.execute(command);
     return { profileId, profileKind, effect, revision: profile.revision, status: profile.status, reasons: profile.reasons, version: profile.version };
   }

@@ -37,7 +37,12 @@ describe('maskSecretsIn (validation reasons)', () => {
     expect(maskSecretsIn('old account 000987654321 closed; call 555-1234 on 2026-07-01', [])).toBe(
       'old account ****4321 closed; call 555-1234 on 2026-07-01',
     );
-    expect(maskSecretsIn('IBAN FR1420041010050500013M02606', [])).toBe('IBAN FR****0013M02606');
+  });
+
+  it('masks, without being given them, IBANs and tax ids written with spaces or dashes, but not dates', () => {
+    expect(maskSecretsIn('IBAN FR1420041010050500013M02606', [])).toBe('IBAN ****2606');
+    expect(maskSecretsIn('IBAN DE89 3704 0044 0532 0130 00 and GB82 WEST 1234 5698 7654 32 differ', [])).toBe('IBAN ****3000 and ****5432 differ');
+    expect(maskSecretsIn('TIN 12-3456789 or SSN 123-45-6789, form dated 2026-07-01', [])).toBe('TIN ****6789 or SSN ****6789, form dated 2026-07-01');
   });
 
   it('leaves text without secrets as it is', () => {

@@ -14,22 +14,33 @@ export function maskSecret(value: string): string {
 const SEPARATOR = '[\\s.\\-/]*';
 const escapeRegExp = (c: string) => c.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
-/** A run of this many digits or more looks like an account number or a tax id, whoever's it is. */
+/** This many digits or more in a row (spaces, dots, dashes or slashes between them allowed) look like an account number or a tax id, whoever's it is. */
 export const LONG_DIGIT_RUN = 8;
+
+/** An IBAN as people write it: country, check digits, then 10 to 30 letters or digits, maybe grouped by spaces or dashes. */
+const IBAN_LIKE = /\b[A-Z]{2}\d{2}(?:[ -]?[A-Z0-9]){10,30}\b/g;
+/** Digits with separators between them, LONG_DIGIT_RUN of them or more: `DE 123 456 789`, `12-3456789`, `123-45-6789`. */
+const DIGIT_RUN = new RegExp(`\\d(?:[\\s.\\-/]?\\d){${LONG_DIGIT_RUN - 1},}`, 'g');
+/** A date (`2026-07-01`, also with a time): eight digits with dashes, not a secret. */
+const DATE = /^\d{4}-\d{2}-\d{2}$/;
+const plain = (quoted: string) => quoted.replace(/[\s.\-/]/g, '');
 
 /**
  * Text that others may read (validation reasons: stored, answered, put in events and notifications) with secrets
  * masked as the API shows them: every occurrence of one of `secrets` (the profile's own, in clear), also quoted with
  * spaces, dots, dashes or slashes between its characters and in any letter case, becomes `maskSecret(secret)`
  * (`****3000`). Then, as a safety net for secrets this code does not know (an older revision's IBAN, another
- * account), every run of LONG_DIGIT_RUN or more digits keeps its last four only.
+ * account, a profile whose secrets cannot be opened), anything written like an IBAN, and every run of
+ * LONG_DIGIT_RUN or more digits (grouped or not, dates excepted), keeps its last four characters only.
  */
 export function maskSecretsIn(text: string, secrets: Array<string | undefined>): string {
-  const known = [...new Set(secrets.map((s) => s?.replace(/[\s.\-/]/g, '') ?? '').filter(Boolean))].sort((a, b) => b.length - a.length);
+  const known = [...new Set(secrets.map((s) => (s ? plain(s) : '')).filter(Boolean))].sort((a, b) => b.length - a.length);
   let masked = text;
   for (const secret of known) {
     const pattern = new RegExp([...secret].map(escapeRegExp).join(SEPARATOR), 'gi');
     masked = masked.replace(pattern, maskSecret(secret));
   }
-  return masked.replace(new RegExp(`\\d{${LONG_DIGIT_RUN},}`, 'g'), (run) => maskSecret(run));
+  return masked
+    .replace(IBAN_LIKE, (iban) => maskSecret(plain(iban)))
+    .replace(DIGIT_RUN, (run) => (DATE.test(run) ? run : maskSecret(plain(run))));
 }

@@ -32,6 +32,8 @@ export class SecretUnavailable extends ProblemException {
           'before every secret was re-sealed with the active key. Put it back, then re-seal (POST /v1/operator/secrets/reseal).'
         : `The secret ${context} does not open with key ${keyId} (a different key under that id, or an altered value).`;
     super(HttpStatus.INTERNAL_SERVER_ERROR, 'secret-key-unavailable', 'Stored secret cannot be decrypted', detail, { keyId, secret: context });
+    // Key ids and settings are the operators' business: a partner's user gets a plain 500 (the log has it all).
+    this.forOperatorsOnly();
     // The logged line (the problem filter logs a 5xx with its stack) says what happened, not only the class name.
     this.message = detail;
   }

@@ -52,4 +52,7 @@ export class TaxProfile implements ProfileState {
 }
 
 export const TaxProfileSchema = SchemaFactory.createForClass(TaxProfile);
+// The re-seal job's guarded writes filter on exactly { _id, version }: MongoDB answers them from the _id index;
+// mongo-java-server (the local server) uses an index only when a filter names exactly its fields, so it gets this one.
+TaxProfileSchema.index({ _id: 1, version: 1 }, { unique: true });
 TaxProfileSchema.plugin(outboxPlugin);

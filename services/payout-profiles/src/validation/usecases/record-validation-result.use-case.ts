@@ -7,7 +7,7 @@ import { BankProfilesRepository } from '../../bank-profiles/bank-profiles.reposi
 import { ProfileEvents } from '../../profiles/profile-events';
 import { decisionKey, ProfileState, ValidationEffect, ValidationRecord } from '../../profiles/profile.parts';
 import { maskSecretsIn } from '../../secrets/masking';
-import { SecretBox } from '../../secrets/secret-box';
+import { SecretBox, SecretUnavailable } from '../../secrets/secret-box';
 import { TaxProfile } from '../../tax-profiles/tax-profile.schema';
 import { TaxProfilesRepository } from '../../tax-profiles/tax-profiles.repository';
 import { ValidationMetrics } from '../validation-metrics';
@@ -107,16 +107,28 @@ export class RecordValidationResult {
     }
   }
 
-  /** The command's reasons with the profile's secrets (and long digit runs) masked; repeats that masking made dropped. */
+  /**
+   * The command's reasons with the profile's secrets (and anything that looks like an account number, IBAN or tax id)
+   * masked; repeats that masking made dropped. A profile whose secrets do not open (a key removed too early) still gets
+   * its result recorded, masked by the safety net alone: refusing it would dead-letter every rejection of that
+   * profile, and it would stay pending.
+   */
   private masked(command: ValidationResultCommand, profile: BankProfile | TaxProfile): string[] {
     if (command.reasons.length === 0) return [];
-    const secrets =
-      command.profileKind === 'BANK'
-        ? [this.secrets.open((profile as BankProfile).sealedAccount, `${profile._id}:account`)]
-        : [
-            (profile as TaxProfile).sealedTaxId && this.secrets.open((profile as TaxProfile).sealedTaxId!, `${profile._id}:taxId`),
-            (profile as TaxProfile).sealedVatId && this.secrets.open((profile as TaxProfile).sealedVatId!, `${profile._id}:vatId`),
-          ];
+    let secrets: Array<string | undefined>;
+    try {
+      secrets =
+        command.profileKind === 'BANK'
+          ? [this.secrets.open((profile as BankProfile).sealedAccount, `${profile._id}:account`)]
+          : [
+              (profile as TaxProfile).sealedTaxId && this.secrets.open((profile as TaxProfile).sealedTaxId!, `${profile._id}:taxId`),
+              (profile as TaxProfile).sealedVatId && this.secrets.open((profile as TaxProfile).sealedVatId!, `${profile._id}:vatId`),
+            ];
+    } catch (error) {
+      if (!(error instanceof SecretUnavailable)) throw error;
+      this.logger.warn(`${error.message} The validation result's reasons are masked by the safety net alone.`);
+      secrets = [];
+    }
     return [...new Set(command.reasons.map((reason) => maskSecretsIn(reason, secrets)))];
   }
 
