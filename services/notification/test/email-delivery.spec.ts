@@ -548,7 +548,7 @@ describe('enrollment and profile events', () => {
     expect(await recipientsOf(event.eventId, 'EMAIL')).toEqual([admin2.userId, allLocations.userId].sort());
   });
 
-  it('sends a tax profile action to its location admins, a bank profile action to every Incentives admin of the partner', async () => {
+  it('sends a tax profile action to its location admins, a bank profile action without locationIds (an older event) to every Incentives admin of the partner', async () => {
     const tax = await kafka.publishEvent(Topics.payoutProfiles, l2, {
       type: 'ProfileActionRequired',
       data: { profileId: `tax-${randomUUID()}`, profileKind: 'TAX', partnerId: world.partnerId, locationId: l2, revision: 2, status: 'ACTION_REQUIRED', reasons: ['W-8BEN-E is not signed'] },
@@ -564,6 +564,38 @@ describe('enrollment and profile events', () => {
     const mail = smtp.to(admin1.email).find((m) => m.parsed.messageId?.startsWith(`<${bank.eventId}.`))!;
     expect(mail.parsed.subject).toBe('Action required: your bank profile Main EUR account');
     expect(mail.parsed.text).toContain('IBAN does not exist');
+  });
+
+  it('sends a bank profile action to the Incentives admins of the locations it serves (and `*` admins), not to the others', async () => {
+    const bankAction = (locationIds: string[]) =>
+      kafka.publishEvent(Topics.payoutProfiles, world.partnerId, {
+        type: 'ProfileActionRequired',
+        data: {
+          profileId: `bank-${randomUUID()}`,
+          profileKind: 'BANK',
+          partnerId: world.partnerId,
+          locationIds,
+          version: 4,
+          revision: 2,
+          status: 'ACTION_REQUIRED',
+          reasons: ['Account holder name does not match'],
+          name: 'East USD account',
+          maskedAccount: '****6789',
+        },
+      });
+    const east = await bankAction([l1]);
+    const everywhere = await bankAction(['*']);
+    // Each event's messages are written together before any is sent: once one went out, all of them exist.
+    await sent(`${east.eventId}:${allLocations.userId}:EMAIL`);
+    await sent(`${everywhere.eventId}:${admin2.userId}:EMAIL`);
+    for (const channel of ['EMAIL', 'INBOX'] as const) {
+      expect(await recipientsOf(east.eventId, channel)).toEqual([admin1.userId, allLocations.userId].sort());
+      expect(await recipientsOf(everywhere.eventId, channel)).toEqual([admin1.userId, admin2.userId, allLocations.userId].sort());
+    }
+    const mail = smtp.to(allLocations.email).find((m) => m.parsed.messageId?.startsWith(`<${east.eventId}.`))!;
+    expect(mail.parsed.subject).toBe('Action required: your bank profile East USD account');
+    expect(mail.parsed.text).toContain('Account holder name does not match');
+    expect(smtp.to(admin2.email).filter((m) => m.parsed.messageId?.startsWith(`<${east.eventId}.`))).toHaveLength(0);
   });
 
   it('reminds the location admins of an expiring tax profile', async () => {

@@ -1,32 +1,41 @@
 import { AccessPolicy, AccessUser } from '@lib/access';
-import { createEnvelope, Recipient, Topics } from '@lib/contracts';
+import { createEnvelope, Recipient, Role, Topics } from '@lib/contracts';
 import type { Model } from 'mongoose';
 import { RecipientDirectory } from '../recipients/recipient-directory';
 import { MessagePlanner } from './message-planner';
 
 const PARTNER = 'P-1';
 
-function user(id: string, role: 'GLOBAL_ADMIN' | 'ACCOUNT_ADMIN', active = true): AccessUser {
+function user(id: string, role: Role, active = true, locationIds = ['*']): AccessUser {
   return {
     _id: id,
     partnerId: PARTNER,
     email: `${id}@contoso.example.com`,
     displayName: id,
     active,
-    roles: [{ role, locationIds: ['*'] }],
-    grants: [`${role}:*`],
+    roles: [{ role, locationIds }],
+    grants: locationIds.map((locationId) => `${role}:${locationId}`),
     revision: 1,
   } as AccessUser;
 }
 
-/** The recipient view as the directory reads it through AccessPolicy: these users, nothing else. */
+/** The recipient view as the directory reads it through AccessPolicy and the users collection: these users, nothing else. */
 function planner(users: AccessUser[]): MessagePlanner {
+  const active = (partnerId: string) => users.filter((u) => u.partnerId === partnerId && u.active);
   const policy = {
     userById: async (id: string) => users.find((u) => u._id === id),
-    companyAdmins: async (partnerId: string) => users.filter((u) => u.partnerId === partnerId && u.active),
+    companyAdmins: async (partnerId: string) => active(partnerId).filter((u) => u.roles.some((r) => r.role === 'GLOBAL_ADMIN' || r.role === 'ACCOUNT_ADMIN')),
+    holders: async (partnerId: string, locationId: string, role: Role) =>
+      active(partnerId).filter((u) => u.grants.includes(`${role}:${locationId}`) || u.grants.includes(`${role}:*`)),
     locationById: async () => ({ _id: 'L-1', legalName: 'Northwind Traders' }),
   } as unknown as AccessPolicy;
-  const directory = new RecipientDirectory(policy, {} as Model<AccessUser>);
+  // allIncentivesAdmins: find({ partnerId, active: true, 'roles.role': 'INCENTIVES_ADMIN' }).sort({ _id: 1 }).lean()
+  const model = {
+    find: ({ partnerId }: { partnerId: string }) => ({
+      sort: () => ({ lean: async () => active(partnerId).filter((u) => u.roles.some((r) => r.role === 'INCENTIVES_ADMIN')) }),
+    }),
+  } as unknown as Model<AccessUser>;
+  const directory = new RecipientDirectory(policy, model);
   return new MessagePlanner(directory, { PORTAL_BASE_URL: 'https://portal.test' });
 }
 
@@ -66,5 +75,55 @@ describe('MessagePlanner, admin needed', () => {
       adminNeeded([]),
     );
     expect(plan?.recipients.map((r) => r.userId)).toEqual(['global', 'account']);
+  });
+});
+
+function bankActionRequired(locationIds?: string[]) {
+  return createEnvelope({
+    type: 'ProfileActionRequired',
+    source: 'payout-profiles',
+    partnerId: PARTNER,
+    data: {
+      profileId: 'bank-1',
+      profileKind: 'BANK',
+      partnerId: PARTNER,
+      revision: 2,
+      status: 'ACTION_REQUIRED',
+      reasons: ['IBAN does not exist'],
+      name: 'Main EUR account',
+      ...(locationIds && { locationIds }),
+    },
+  });
+}
+
+describe('MessagePlanner, bank profile action required', () => {
+  const l1 = user('admin-l1', 'INCENTIVES_ADMIN', true, ['L-1']);
+  const l2 = user('admin-l2', 'INCENTIVES_ADMIN', true, ['L-2']);
+  const l3 = user('admin-l3', 'INCENTIVES_ADMIN', true, ['L-3']);
+  const everywhere = user('admin-all', 'INCENTIVES_ADMIN', true, ['*']);
+  const both = user('admin-l1-l2', 'INCENTIVES_ADMIN', true, ['L-1', 'L-2']);
+  const gone = user('gone-l1', 'INCENTIVES_ADMIN', false, ['L-1']);
+  const reader = user('reader-l1', 'INCENTIVES_USER', true, ['L-1']);
+  const global = user('global', 'GLOBAL_ADMIN');
+  const view = [l1, l2, l3, everywhere, both, gone, reader, global];
+
+  it('goes to the active Incentives admins of the one location the profile serves, and a `*` admin, nobody else', async () => {
+    const plan = await planner(view).plan(Topics.payoutProfiles, bankActionRequired(['L-1']));
+    expect(plan?.recipients.map((r) => r.userId)).toEqual(['admin-all', 'admin-l1', 'admin-l1-l2']);
+    expect(plan?.template).toBe('profile-action-required');
+    expect(plan?.link).toBe('https://portal.test/incentives/payout-and-tax/bank/bank-1');
+  });
+
+  it('goes to the admins of each location it serves, each once', async () => {
+    const plan = await planner(view).plan(Topics.payoutProfiles, bankActionRequired(['L-1', 'L-2']));
+    expect(plan?.recipients.map((r) => r.userId)).toEqual(['admin-all', 'admin-l1', 'admin-l1-l2', 'admin-l2']);
+  });
+
+  it.each([
+    ['serving every location', ['*']],
+    ['written before locationIds existed', undefined],
+  ])('goes to every Incentives admin of the partner for a profile %s', async (_, locationIds) => {
+    const plan = await planner(view).plan(Topics.payoutProfiles, bankActionRequired(locationIds));
+    expect(plan?.recipients.map((r) => r.userId).sort()).toEqual(['admin-all', 'admin-l1', 'admin-l1-l2', 'admin-l2', 'admin-l3']);
   });
 });

@@ -1,5 +1,6 @@
 import {
   AdminAssignmentRequested,
+  ALL_LOCATIONS,
   EnrollmentEvent,
   EnrollmentRenewalAtRisk,
   Envelope,
@@ -164,14 +165,18 @@ export class MessagePlanner {
   }
 
   /**
-   * A tax profile belongs to one location: its Incentives admins. A bank profile belongs to the partner and may
-   * serve any of its locations, and any Incentives admin of the partner may edit it: every Incentives admin of
-   * the partner (or of the location, when the event names one).
+   * A tax profile belongs to one location: its Incentives admins. A bank profile serves named locations
+   * (`locationIds`): the Incentives admins of those, each once, and nobody else: an admin of another location may
+   * not see the profile, and the message names it, its masked account and the validator's reasons. One serving every
+   * location (`*`, or an event written before `locationIds` existed): every Incentives admin of the partner.
    */
   private async profileActionRequired(data: ProfileEvent): Promise<MessagePlan> {
+    const served = data.locationIds?.length ? data.locationIds : [ALL_LOCATIONS];
     const recipients = data.locationId
       ? await this.directory.incentivesAdmins(data.partnerId, data.locationId)
-      : await this.directory.allIncentivesAdmins(data.partnerId);
+      : served.includes(ALL_LOCATIONS)
+        ? await this.directory.allIncentivesAdmins(data.partnerId)
+        : await this.directory.incentivesAdminsOfAny(data.partnerId, served);
     const kind = data.profileKind === 'TAX' ? 'tax' : 'bank';
     return {
       template: 'profile-action-required',

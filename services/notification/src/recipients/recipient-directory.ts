@@ -1,5 +1,6 @@
 import { AccessPolicy, AccessUser } from '@lib/access';
 import { Recipient } from '@lib/contracts';
+import { IDS_PER_LOOKUP } from '@lib/messaging';
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { Model } from 'mongoose';
@@ -50,7 +51,24 @@ export class RecipientDirectory {
     return (await this.policy.holders(partnerId, locationId, 'INCENTIVES_ADMIN')).map(fromUser);
   }
 
-  /** Active Incentives admins of any location of the partner (bank profiles are partner-wide). */
+  /**
+   * Active Incentives admins of any of these locations (directly or through `*`), each once, by `userId`: who looks
+   * after a bank profile serving them. One holders lookup per location, up to IDS_PER_LOOKUP - 1 locations at a
+   * time (with the shared `*` grant that many grant keys per `$in`), so a profile serving many locations does not
+   * become one long `$in` list.
+   */
+  async incentivesAdminsOfAny(partnerId: string, locationIds: string[]): Promise<Addressee[]> {
+    const locations = [...new Set(locationIds)];
+    const found = new Map<string, AccessUser>();
+    for (let i = 0; i < locations.length; i += IDS_PER_LOOKUP - 1) {
+      const chunk = locations.slice(i, i + IDS_PER_LOOKUP - 1);
+      const holders = await Promise.all(chunk.map((locationId) => this.policy.holders(partnerId, locationId, 'INCENTIVES_ADMIN')));
+      for (const user of holders.flat()) found.set(user._id, user);
+    }
+    return [...found.values()].sort((a, b) => (a._id < b._id ? -1 : a._id > b._id ? 1 : 0)).map(fromUser);
+  }
+
+  /** Active Incentives admins of any location of the partner (a bank profile serving every location, `*`). */
   async allIncentivesAdmins(partnerId: string): Promise<Addressee[]> {
     const users = await this.users.find({ partnerId, active: true, 'roles.role': 'INCENTIVES_ADMIN' }).sort({ _id: 1 }).lean();
     return users.filter((user) => user.roles.some((r) => r.role === 'INCENTIVES_ADMIN')).map(fromUser);
