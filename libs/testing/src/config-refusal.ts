@@ -13,3 +13,12 @@ export function configRefusal(load: (env: Record<string, string>) => unknown, en
   }
   throw new Error(`accepted ${JSON.stringify(env)}`);
 }
+
+/** The settings every service requires, with test values: config specs add their service's own. */
+export const PLATFORM_REQUIRED_ENV: Readonly<Record<string, string>> = {
+  MONGO_URL: 'mongodb://127.0.0.1:27017/',
+  KAFKA_BROKERS: '127.0.0.1:9092',
+  JWT_ISSUER: 'https://issuer.test',
+  JWKS_URL: 'https://issuer.test/jwks',
+  OPERATOR_TOKEN: 'test-operator-key',
+};

@@ -1,16 +1,9 @@
 import { baseConfigSpec, ConfigError, loadConfig } from '@lib/platform';
-import { configRefusal } from '@lib/testing';
+import { configRefusal, PLATFORM_REQUIRED_ENV } from '@lib/testing';
 import { notificationConfigSpec } from './config';
 import { retryDelay } from './delivery/backoff';
 
-const required = {
-  MONGO_URL: 'mongodb://127.0.0.1:27017/',
-  KAFKA_BROKERS: '127.0.0.1:9092',
-  JWT_ISSUER: 'https://issuer.test',
-  JWKS_URL: 'https://issuer.test/jwks',
-  OPERATOR_TOKEN: 'test-operator-key',
-};
-const load = (env: Record<string, string>) => loadConfig({ ...baseConfigSpec('notification'), ...notificationConfigSpec }, { ...required, ...env });
+const load = (env: Record<string, string>) => loadConfig({ ...baseConfigSpec('notification'), ...notificationConfigSpec }, { ...PLATFORM_REQUIRED_ENV, ...env });
 const refusal = (env: Record<string, string>) => configRefusal(load, env);
 /** The longest delay a Node timer keeps: above it, setTimeout and setInterval fire after 1 ms. */
 const MAX_TIMER_MS = 2 ** 31 - 1;

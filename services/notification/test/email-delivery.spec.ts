@@ -326,25 +326,9 @@ describe('exactly one email per (event, recipient, channel)', () => {
   it('claims emails due together with one lease each, and leaves one that another worker claimed meanwhile to it', async () => {
     const eventId = randomUUID();
     const now = Date.now();
-    const email = (userId: string, fields: Record<string, unknown>) => ({
-      _id: `${eventId}:${userId}:EMAIL`,
-      channel: 'EMAIL',
-      partnerId: 'p-claims',
-      userId,
-      email: `${userId}@example.test`,
-      causationEventId: eventId,
-      causationEventType: 'InvitationIssued',
-      correlationId: randomUUID(),
-      template: 'invitation',
-      subject: 'Invitation',
-      text: 'Get Started',
-      html: '<p>Get Started</p>',
-      // Not due for the worker's own scan: only the claims below (as of two hours on) take them.
-      nextAttemptAt: new Date(now + 3_600_000),
-      read: false,
-      createdAt: new Date(now),
-      ...fields,
-    });
+    // Not due for the worker's own scan (as of two hours on, only the claims below take them).
+    const email = (userId: string, fields: Record<string, unknown>) =>
+      waitingEmail({ partnerId: 'p-claims', userId, email: `${userId}@example.test`, causationEventId: eventId, nextAttemptAt: new Date(now + 3_600_000), createdAt: new Date(now), ...fields });
     await messages().insertMany([
       email('u-a', { status: 'PENDING', attempts: 0 }),
       email('u-b', { status: 'PENDING', attempts: 0 }),

@@ -1,13 +1,9 @@
 import { baseConfigSpec, loadConfig } from '@lib/platform';
-import { configRefusal } from '@lib/testing';
+import { configRefusal, PLATFORM_REQUIRED_ENV } from '@lib/testing';
 import { payoutConfigSpec } from './config';
 
 const required = {
-  MONGO_URL: 'mongodb://127.0.0.1:27017/',
-  KAFKA_BROKERS: '127.0.0.1:9092',
-  JWT_ISSUER: 'https://issuer.test',
-  JWKS_URL: 'https://issuer.test/jwks',
-  OPERATOR_TOKEN: 'test-operator-key',
+  ...PLATFORM_REQUIRED_ENV,
   PAYOUT_ENCRYPTION_KEYS: `k1:${Buffer.alloc(32, 1).toString('base64')}`,
   PAYOUT_ENCRYPTION_ACTIVE_KEY_ID: 'k1',
 };
