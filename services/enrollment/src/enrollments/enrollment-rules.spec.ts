@@ -1,5 +1,15 @@
 import { PayoutRules } from '@lib/contracts';
-import { completeAt, nextAction, payoutGaps, ProfileFacts, statusLabel, validationState } from './enrollment-rules';
+import {
+  bankNoLongerServes,
+  completeAt,
+  keptBankProfileId,
+  nextAction,
+  payoutGaps,
+  ProfileFacts,
+  statusLabel,
+  validationState,
+  withdrawnBankChoice,
+} from './enrollment-rules';
 
 const rules: PayoutRules = { allowedCurrencies: ['USD', 'EUR'], allowedPaymentMethods: ['ELECTRONIC_BANK_TRANSFER'], taxProfileRequired: true };
 const now = new Date('2026-09-01T00:00:00Z');
@@ -97,5 +107,35 @@ describe('what viewers see', () => {
       'BANK_PROFILE_MISSING PUT http://payout:3004/v1/locations/L%201/default-bank-profile',
       'TAX_PROFILE_EXPIRED PATCH http://payout:3004/v1/locations/L%201/tax-profile',
     ]);
+  });
+});
+
+describe('a kept bank profile that no longer serves the location', () => {
+  const submittedAt = new Date('2026-08-01T00:00:00Z');
+  const narrowed = bank({ name: 'EUR account', locationIds: ['L2'] });
+  const reason = 'The bank profile "EUR account" no longer serves this location: choose another bank profile.';
+
+  it("is the one chosen, or the one in use since Submit; a proposal of the location's default keeps none", () => {
+    expect(keptBankProfileId({ bankChosen: true, bankProfileId: 'b1' })).toBe('b1');
+    expect(keptBankProfileId({ bankChosen: false, submittedAt, bankProfileId: 'b1' })).toBe('b1');
+    expect(keptBankProfileId({ bankChosen: false, bankProfileId: 'b1' })).toBeUndefined();
+    expect(keptBankProfileId({ bankChosen: true })).toBeUndefined();
+  });
+
+  it('is withdrawn with the reason once its locationIds leave the location out', () => {
+    expect(bankNoLongerServes({ locationId: 'L1', bankChosen: true, bankProfileId: 'b1' }, narrowed)).toBe(reason);
+    expect(bankNoLongerServes({ locationId: 'L1', bankChosen: false, submittedAt, bankProfileId: 'b1' }, narrowed)).toBe(reason);
+    // Without a name: its id.
+    expect(bankNoLongerServes({ locationId: 'L1', bankChosen: true, bankProfileId: 'b1' }, bank({ locationIds: ['L2'] }))).toContain('"b1"');
+    expect(withdrawnBankChoice(reason)).toEqual({ status: 'ACTION_REQUIRED', reasons: [reason], missing: [], bankChosen: false });
+  });
+
+  it("is kept while it serves the location (named, '*', or never said), when none is kept, or when it is not that profile", () => {
+    for (const locationIds of [['L2', 'L1'], ['*'], null, undefined]) {
+      expect(bankNoLongerServes({ locationId: 'L1', bankChosen: true, bankProfileId: 'b1' }, bank({ locationIds }))).toBeNull();
+    }
+    expect(bankNoLongerServes({ locationId: 'L1', bankChosen: false, bankProfileId: 'b1' }, narrowed)).toBeNull();
+    expect(bankNoLongerServes({ locationId: 'L1', bankChosen: true, bankProfileId: 'b1' }, undefined)).toBeNull();
+    expect(bankNoLongerServes({ locationId: 'L1', bankChosen: true, bankProfileId: 'b2' }, narrowed)).toBeNull();
   });
 });

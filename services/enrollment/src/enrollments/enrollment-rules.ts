@@ -7,6 +7,7 @@ import {
   PayoutRules,
   ProfileStatus,
 } from '@lib/contracts';
+import { servesLocation } from '../views/views.schemas';
 
 /** What the rules need to know of a profile (from the profile view). */
 export interface ProfileFacts {
@@ -18,6 +19,9 @@ export interface ProfileFacts {
   currency?: string;
   paymentMethod?: PaymentMethod;
   expiresAt?: Date;
+  name?: string;
+  /** Bank profiles: the locations it serves, `['*']`, or null/absent when its events never said (every location). */
+  locationIds?: string[] | null;
 }
 
 export type NextAction = 'ENROLL' | 'SUBMIT' | 'CONTINUE';
@@ -64,6 +68,46 @@ export function payoutGaps(
     }
   }
   return MissingPayoutItems.filter((code) => missing.has(code));
+}
+
+/**
+ * The bank profile an enrollment keeps whatever the location's default is: the one its admin chose (`bankChosen`),
+ * or the one in use since Submit. Undefined for a proposal of the location's default, which Continue and Submit read
+ * again each time.
+ */
+export function keptBankProfileId(e: { bankChosen?: boolean; submittedAt?: Date | null; bankProfileId?: string }): string | undefined {
+  return e.bankChosen || e.submittedAt ? e.bankProfileId : undefined;
+}
+
+export function notServingReason(bank: Pick<ProfileFacts, 'profileId' | 'name'>): string {
+  return `The bank profile "${bank.name ?? bank.profileId}" no longer serves this location: choose another bank profile.`;
+}
+
+/**
+ * Why an enrollment can no longer keep its bank profile (keptBankProfileId): the profile stopped serving the
+ * enrollment's location (its `locationIds` were narrowed; only the admins of the locations it still serves may edit
+ * it). Null while it serves the location, when the enrollment keeps none, or when `bank` is not that profile (unknown).
+ * No MissingPayoutItems code says this (the contract has none for it): the reason alone tells it.
+ */
+export function bankNoLongerServes(
+  e: { locationId: string; bankChosen?: boolean; submittedAt?: Date | null; bankProfileId?: string },
+  bank: ProfileFacts | undefined,
+): string | null {
+  const kept = keptBankProfileId(e);
+  if (!kept || !bank || bank.profileId !== kept || servesLocation(bank, e.locationId)) return null;
+  return notServingReason(bank);
+}
+
+/** Fields a withdrawn bank profile clears: back to the proposal (it is submitted again later); `enrolledAt` stays. */
+export const WITHDRAWAL_CLEARS = ['submittedAt', 'submittedBy', 'validated'] as const;
+
+/**
+ * The enrollment once its bank profile is withdrawn (bankNoLongerServes): ACTION_REQUIRED with the reason, the choice
+ * cleared so that Continue proposes the location's default again, and back to the proposal if it was submitted
+ * (WITHDRAWAL_CLEARS). `bankProfileId` stays, to show which profile it was until Continue proposes another.
+ */
+export function withdrawnBankChoice(reason: string): { status: 'ACTION_REQUIRED'; reasons: string[]; missing: MissingPayoutItem[]; bankChosen: false } {
+  return { status: 'ACTION_REQUIRED', reasons: [reason], missing: [], bankChosen: false };
 }
 
 export interface ValidationState {

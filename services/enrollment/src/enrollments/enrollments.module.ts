@@ -22,6 +22,7 @@ import { RecordInvitationRevocation } from './usecases/record-invitation-revocat
 import { RecordProfileChange } from './usecases/record-profile-change.use-case';
 import { RecheckStart } from './usecases/recheck-start.use-case';
 import { SubmitEnrollment } from './usecases/submit-enrollment.use-case';
+import { WithdrawBankChoice } from './usecases/withdraw-bank-choice.use-case';
 
 /** Enrollments: Enroll / Continue / Submit, validation following, and the reactions to other services' events. */
 @Module({
@@ -43,7 +44,8 @@ import { SubmitEnrollment } from './usecases/submit-enrollment.use-case';
     DiscontinueProgramEnrollments,
     EndIneligibleProgramEnrollments,
     RecheckStart,
+    WithdrawBankChoice,
   ],
-  exports: [EnrollmentsRepository, EnrollmentEvents, DiscontinueProgramEnrollments, FollowValidation],
+  exports: [EnrollmentsRepository, EnrollmentEvents, DiscontinueProgramEnrollments, FollowValidation, WithdrawBankChoice],
 })
 export class EnrollmentsModule {}

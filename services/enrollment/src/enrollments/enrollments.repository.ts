@@ -4,11 +4,18 @@ import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { FilterQuery, Model } from 'mongoose';
 import { Enrollment } from './enrollment.schema';
-import { FOLLOWING_VALIDATION } from './enrollment-rules';
+import { FOLLOWING_VALIDATION, TERMINAL } from './enrollment-rules';
 
 /** The driver would store `undefined` as null: leave such fields out. */
 export function defined<T extends object>(value: T): T {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
+}
+
+/** See EnrollmentsRepository.watchingProfile. */
+export function watchesProfile(e: Enrollment, kind: 'BANK' | 'TAX'): boolean {
+  if (e.rollover) return false;
+  if (e.submittedAt) return FOLLOWING_VALIDATION.includes(e.status);
+  return kind === 'BANK' && e.bankChosen === true && !TERMINAL.includes(e.status);
 }
 
 export type EnrollmentChanges = Partial<Omit<Enrollment, '_id' | 'version' | 'createdAt'>>;
@@ -74,11 +81,15 @@ export class EnrollmentsRepository {
     return this.model.find(query).sort({ locationId: 1, programId: 1, fiscalYear: 1 }).limit(1_000).lean<Enrollment[]>();
   }
 
-  /** Submitted enrollments of the current cycle that use a profile (to follow its validation). */
-  async followingProfile(partnerId: string, kind: 'BANK' | 'TAX', profileId: string): Promise<Enrollment[]> {
+  /**
+   * The enrollments a profile's event concerns (watchesProfile): submitted ones of the current cycle that use it (to
+   * follow its validation), and, for a bank profile, proposals that keep it as their admin's choice (withdrawn once it
+   * no longer serves their location).
+   */
+  async watchingProfile(partnerId: string, kind: 'BANK' | 'TAX', profileId: string): Promise<Enrollment[]> {
     const field = kind === 'BANK' ? 'bankProfileId' : 'taxProfileId';
     const rows = await this.model.find({ [field]: profileId, partnerId }).lean<Enrollment[]>();
-    return rows.filter((e) => e.submittedAt && !e.rollover && FOLLOWING_VALIDATION.includes(e.status));
+    return rows.filter((e) => watchesProfile(e, kind));
   }
 
   /** A page in `_id` order; `after`: the last `_id` of the previous page (for sweeps that leave some where they are). */

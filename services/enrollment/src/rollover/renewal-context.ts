@@ -3,6 +3,7 @@ import { Injectable } from '@nestjs/common';
 import { eligibilityId, enrollmentId } from '../common/ids';
 import { Enrollment } from '../enrollments/enrollment.schema';
 import { EnrollmentsRepository } from '../enrollments/enrollments.repository';
+import { ProfileFacts } from '../enrollments/enrollment-rules';
 import { profileFacts } from '../enrollments/payout-facts';
 import { Program } from '../programs/program.schema';
 import { ViewsRepository } from '../views/views.repository';
@@ -54,6 +55,7 @@ export class RenewalContext {
           eligibility: eligibility.get(eligibilityId(e.programId, e.locationId))?.years,
           agreementActive: agreements.get(e.partnerId)?.active,
           partnerId: e.partnerId,
+          locationId: e.locationId,
           bank: bank?.kind === 'BANK' ? profileFacts(bank) : undefined,
           tax: tax?.kind === 'TAX' && tax.partnerId === e.partnerId ? profileFacts(tax) : undefined,
           fromFiscalYear,
@@ -61,6 +63,12 @@ export class RenewalContext {
         });
       },
     };
+  }
+
+  /** The bank profiles of these enrollments as the view has them now (one query), by id. */
+  async bankProfiles(enrollments: Enrollment[]): Promise<Map<string, ProfileFacts>> {
+    const views = await this.views.profilesByIds(unique(enrollments.map((e) => e.bankProfileId)));
+    return new Map([...views].filter(([, view]) => view.kind === 'BANK').map(([id, view]) => [id, profileFacts(view)!]));
   }
 
   private async nextYear(ids: string[]): Promise<Map<string, NextYearEnrollment>> {

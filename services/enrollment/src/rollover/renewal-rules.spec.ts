@@ -19,6 +19,7 @@ const input = (over: Partial<RenewalInput> = {}): RenewalInput => ({
   program: { name: 'Growth', state: 'OPEN', requiresEligibility: true, payoutRules: rules },
   eligibility: { FY27: decided(true) },
   partnerId: 'p',
+  locationId: 'L1',
   bank: approved(),
   tax: approved(),
   fromFiscalYear: 'FY27',
@@ -82,6 +83,28 @@ describe('renewal decision', () => {
   it('ignores eligibility for open programs and a bank profile of another partner', () => {
     expect(decideRenewal(input({ eligibility: undefined, program: { name: 'Open', state: 'OPEN', requiresEligibility: false, payoutRules: rules } })).outcome).toBe('RENEWED');
     expect(decideRenewal(input({ bank: approved({ partnerId: 'other' }) })).missing).toEqual(['BANK_PROFILE_MISSING']);
+  });
+
+  it("asks for action when the bank profile no longer serves the location, whatever its validation; the choice is not kept", () => {
+    const narrowed = approved({ name: 'EUR account', locationIds: ['L2'] });
+    expect(decideRenewal(input({ bank: narrowed }))).toEqual({
+      outcome: 'ACTION_REQUIRED',
+      reasons: ['The bank profile "EUR account" no longer serves this location: choose another bank profile.'],
+      missing: [],
+      bankWithdrawn: true,
+    });
+    // Its own gaps are moot (pending, currency); the tax profile's still count; not followed.
+    const withTax = decideRenewal(input({ bank: approved({ locationIds: ['L2'], status: 'PENDING_VALIDATION', currency: 'EUR' }), tax: approved({ expiresAt: new Date('2027-06-30T00:00:00Z') }) }));
+    expect(withTax).toEqual(expect.objectContaining({ outcome: 'ACTION_REQUIRED', missing: ['TAX_PROFILE_EXPIRED'], bankWithdrawn: true }));
+    expect(withTax.reasons).toHaveLength(2);
+    expect(withTax.reasons[0]).toBe('The bank profile "x" no longer serves this location: choose another bank profile.');
+    expect(withTax).not.toHaveProperty('follows');
+    // Not continued at all: expired for that reason, not asked for action.
+    expect(decideRenewal(input({ bank: narrowed, agreementActive: false })).outcome).toBe('EXPIRED');
+    // Serving it by name, '*', or never said (events before locationIds): renewed.
+    for (const locationIds of [['L2', 'L1'], ['*'], null, undefined]) {
+      expect(decideRenewal(input({ bank: approved({ locationIds }) }))).toEqual({ outcome: 'RENEWED', reasons: [], missing: [], validated: { bank: 1, tax: 1 } });
+    }
   });
 
   it('takes the latest earlier decision, never a later year', () => {

@@ -1,6 +1,6 @@
 import { EnrollmentStatus, fiscalYearOf, fiscalYearRange, MissingPayoutItem, PayoutRules, ProgramState } from '@lib/contracts';
-import { BEFORE_ENROLLED, describeMissing, payoutGaps, ProfileFacts, validationState } from '../enrollments/enrollment-rules';
-import type { YearDecision } from '../views/views.schemas';
+import { BEFORE_ENROLLED, describeMissing, notServingReason, payoutGaps, ProfileFacts, validationState } from '../enrollments/enrollment-rules';
+import { servesLocation, YearDecision } from '../views/views.schemas';
 
 export type RenewalOutcome = 'RENEWED' | 'VALIDATING' | 'ACTION_REQUIRED' | 'EXPIRED';
 
@@ -11,6 +11,8 @@ export interface RenewalInput {
   /** Undefined: never heard of the partner's agreement, which counts as active. */
   agreementActive?: boolean;
   partnerId: string;
+  /** The enrollment's location: its bank profile must still serve it. */
+  locationId: string;
   bank?: ProfileFacts;
   tax?: ProfileFacts;
   fromFiscalYear: string;
@@ -29,6 +31,11 @@ export interface RenewalDecision {
    * for changes (ACTION_REQUIRED with the validator's reasons). ENROLLED once approved, with no Submit.
    */
   follows?: boolean;
+  /**
+   * ACTION_REQUIRED because the bank profile no longer serves the location: the next-year enrollment does not keep it
+   * as a choice (`bankChosen: false`), so Continue proposes the location's default.
+   */
+  bankWithdrawn?: boolean;
 }
 
 /**
@@ -81,6 +88,10 @@ export function eligibilityFor(years: Record<string, YearDecision> | undefined, 
  *    is not approved yet (edited, pending validation): continued with no action, ENROLLED once it is approved;
  *  - ACTION_REQUIRED (follows) when such a revision was rejected: the validator's reasons; fixing the profile is
  *    enough (its new revision is followed, no Submit);
+ *  - ACTION_REQUIRED when the bank profile no longer serves the location (its locationIds narrowed: only the admins
+ *    of the locations it serves may edit it), whatever its validation says: the reason, and what the tax profile
+ *    lacks; the choice is not kept (`bankWithdrawn`): the admin continues (the location's default is proposed) and
+ *    submits;
  *  - ACTION_REQUIRED when the payout information itself falls short of the program's rules for the new year (no
  *    bank profile, currency or payment method not allowed, tax profile missing or expired on the first day of the
  *    new year): what is missing, and the admin continues and submits (SPEC: "ACTION_REQUIRED where only the
@@ -104,6 +115,13 @@ export function decideRenewal(input: RenewalInput): RenewalDecision {
   const bank = input.bank && input.bank.partnerId === input.partnerId ? input.bank : undefined;
   const missing = payoutGaps(program.payoutRules, bank, input.tax, { at: start, strict: true });
   if (reasons.length) return { outcome: 'EXPIRED', reasons, missing };
+  const describe = (code: MissingPayoutItem) =>
+    code === 'TAX_PROFILE_EXPIRED' ? `The tax profile is expired on ${start.toISOString().slice(0, 10)}, the first day of ${toFiscalYear}.` : describeMissing(code);
+  if (bank && !servesLocation(bank, input.locationId)) {
+    // The bank profile's own gaps are moot (another one takes its place); the tax profile's still count.
+    const tax = missing.filter((code) => code.startsWith('TAX_'));
+    return { outcome: 'ACTION_REQUIRED', reasons: [notServingReason(bank), ...tax.map(describe)], missing: tax, bankWithdrawn: true };
+  }
   // Everything there and fitting the rules, only not validated (yet): continued with no action, following validation.
   const lenient = payoutGaps(program.payoutRules, bank, input.tax, { at: start, strict: false });
   if (missing.length && lenient.every((code) => code.endsWith('_NOT_APPROVED'))) {
@@ -115,9 +133,7 @@ export function decideRenewal(input: RenewalInput): RenewalDecision {
   if (missing.length) {
     return {
       outcome: 'ACTION_REQUIRED',
-      reasons: missing.map((code) =>
-        code === 'TAX_PROFILE_EXPIRED' ? `The tax profile is expired on ${start.toISOString().slice(0, 10)}, the first day of ${toFiscalYear}.` : describeMissing(code),
-      ),
+      reasons: missing.map(describe),
       missing,
     };
   }

@@ -132,6 +132,7 @@ export class ViewsRepository {
   }
 
   async profilesByIds(ids: string[]): Promise<Map<string, ProfileView>> {
-    return findByIds<ProfileView>(this.profileModel.collection as never, ids, { name: 0, updatedAt: 0, rank: 0 });
+    // `name`: for the reason when a bank profile no longer serves an enrollment's location.
+    return findByIds<ProfileView>(this.profileModel.collection as never, ids, { updatedAt: 0, rank: 0 });
   }
 }

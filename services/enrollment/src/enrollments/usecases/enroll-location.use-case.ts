@@ -11,12 +11,13 @@ import { ViewsRepository } from '../../views/views.repository';
 import { servesLocation } from '../../views/views.schemas';
 import { Enrollment } from '../enrollment.schema';
 import { EnrollmentEvents, EnrollmentEventType, transitionType } from '../enrollment-events';
-import { describeMissing, payoutGaps } from '../enrollment-rules';
+import { bankNoLongerServes, describeMissing, payoutGaps } from '../enrollment-rules';
 import { EnrollmentChanges, EnrollmentsRepository } from '../enrollments.repository';
 import { enrollmentYearEnded, fiscalYearEnded, programYearEnded } from '../fiscal-year-ended';
-import { PayoutFacts } from '../payout-facts';
+import { PayoutFacts, profileFacts } from '../payout-facts';
 import { FollowValidation } from './follow-validation.use-case';
 import { RecheckStart } from './recheck-start.use-case';
+import { WithdrawBankChoice } from './withdraw-bank-choice.use-case';
 
 const ATTEMPTS = 8;
 
@@ -35,7 +36,10 @@ export interface EnrollAnswer {
  *    next action SUBMIT, or ACTION_REQUIRED with next action CONTINUE.
  *  - A bank profile chosen (`bankProfileId`) must be the partner's and serve the location (its `locationIds` name it
  *    or '*'; one whose events never said serves all): 400 on `bankProfileId` otherwise. A default serves its location
- *    by construction (payout-profiles refuses any other).
+ *    by construction (payout-profiles refuses any other). A choice kept from before that no longer serves the
+ *    location (narrowed since) is withdrawn instead of proposed (WithdrawBankChoice: ACTION_REQUIRED with the reason;
+ *    the next Continue proposes the default); so is a choice just written if the profile was narrowed meanwhile
+ *    (recheckChoice).
  *  - A submitted enrollment is re-checked against its profiles' validation; choosing another bank profile is
  *    possible only while it is ACTION_REQUIRED (it goes back to the proposal, to be submitted again).
  *  - Once the enrollment's fiscal year is over (by the Clock the rollover reads too), nothing is started, and only an
@@ -59,6 +63,7 @@ export class EnrollLocation {
     private readonly events: EnrollmentEvents,
     private readonly follow: FollowValidation,
     private readonly recheck: RecheckStart,
+    private readonly withdraw: WithdrawBankChoice,
     private readonly clock: Clock,
   ) {}
 
@@ -98,7 +103,9 @@ export class EnrollLocation {
       const existing = await this.enrollments.findForPartner(actor.partnerId, id);
       if (expectedVersion !== undefined) checkVersion(existing, expectedVersion);
       const answer = await this.apply(actor, program, id, locationId, existing, bankProfileId);
-      if (answer) return answer.started ? this.recheckStart(answer) : answer;
+      if (!answer) continue;
+      const checked = answer.started ? await this.recheckStart(answer) : answer;
+      return bankProfileId ? this.recheckChoice(checked) : checked;
     }
     throw Problems.busy('The enrollment kept changing while it was updated; try again.');
   }
@@ -154,6 +161,26 @@ export class EnrollLocation {
     return check.enrollment ? { ...answer, enrollment: check.enrollment } : answer;
   }
 
+  /**
+   * The choice was checked against the profile view before its write, while the event that narrows the profile's
+   * locationIds writes the view and then reads the enrollments keeping it (RecordProfileChange): each could miss the
+   * other. So after the write the view is read again (each side writes before it reads: one of the two sees the
+   * other); a profile no longer serving the location is withdrawn at once, and the answer is where it ends up.
+   */
+  private async recheckChoice(answer: EnrollAnswer): Promise<EnrollAnswer> {
+    let current = answer.enrollment;
+    for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
+      if (!current.bankProfileId) break;
+      const bank = profileFacts(await this.facts.bankProfile(current.partnerId, current.bankProfileId));
+      const written = await this.withdraw.apply(current, bank);
+      if (written) return { ...answer, enrollment: written };
+      const fresh = await this.enrollments.findById(current._id);
+      if (!fresh) break;
+      current = fresh;
+    }
+    return { ...answer, enrollment: current };
+  }
+
   private programNotOpen(program: Program): ProblemException {
     return Problems.conflict(
       program.state === 'CLOSED' ? `Program ${program._id} is closed to new enrollments.` : `Program ${program._id} is discontinued.`,
@@ -184,6 +211,12 @@ export class EnrollLocation {
     const keepChoice = !starting && existing?.bankChosen && !bankProfileId ? existing.bankProfileId : undefined;
     const chosen = bankProfileId ?? keepChoice;
     const proposal = await this.facts.proposal(actor.partnerId, locationId, chosen);
+    // The kept choice no longer serves the location (narrowed since it was chosen): withdrawn, not proposed. Usually the
+    // profile's event has done this already; this is the moment between its view write and its enrollment writes.
+    if (keepChoice && bankNoLongerServes(existing!, proposal.bank)) {
+      const withdrawn = await this.withdraw.apply(existing!, proposal.bank);
+      return withdrawn && { enrollment: withdrawn, started: false };
+    }
     const now = this.clock.now(); // the same "now" as the year-end check (and a tax profile's expiry)
     const missing = payoutGaps(program.payoutRules, proposal.bank, proposal.tax, { at: now, strict: false });
     const status: EnrollmentStatus = missing.length ? 'ACTION_REQUIRED' : 'INVITED';

@@ -2,9 +2,10 @@ import { PayoutRules } from '@lib/contracts';
 import { Injectable } from '@nestjs/common';
 import { Enrollment } from '../enrollment.schema';
 import { EnrollmentEvents, transitionType } from '../enrollment-events';
-import { FOLLOWING_VALIDATION, validationState } from '../enrollment-rules';
+import { bankNoLongerServes, FOLLOWING_VALIDATION, validationState } from '../enrollment-rules';
 import { EnrollmentsRepository } from '../enrollments.repository';
 import { PayoutFacts } from '../payout-facts';
+import { WithdrawBankChoice } from './withdraw-bank-choice.use-case';
 
 const same = (a: string[] = [], b: string[] = []) => a.length === b.length && a.every((v, i) => v === b[i]);
 
@@ -13,6 +14,8 @@ const same = (a: string[] = [], b: string[] = []) => a.length === b.length && a.
  * ACTION_REQUIRED when one is rejected (EnrollmentRejected, with the validator's reasons) or no longer fits the
  * program, VALIDATING again when one gets a new revision (edited), even after ENROLLED. One guarded write with the
  * event; returns null when the enrollment changed meanwhile (the caller reads it again).
+ * A bank profile that no longer serves the enrollment's location is not followed but withdrawn (WithdrawBankChoice:
+ * ACTION_REQUIRED with the reason, back to the proposal), whatever its validation says.
  * Only a submitted enrollment of the current cycle in a following status follows: any other (ended INELIGIBLE or
  * DISCONTINUED, which keep `submittedAt`; continued into the next year) is returned unchanged, so a caller that
  * read it again after a missed write never brings it back.
@@ -23,11 +26,13 @@ export class FollowValidation {
     private readonly enrollments: EnrollmentsRepository,
     private readonly facts: PayoutFacts,
     private readonly events: EnrollmentEvents,
+    private readonly withdraw: WithdrawBankChoice,
   ) {}
 
   async apply(current: Enrollment, rules: PayoutRules): Promise<Enrollment | null> {
     if (!current.submittedAt || current.rollover || !FOLLOWING_VALIDATION.includes(current.status)) return current;
     const { bank, tax } = await this.facts.inUse(current.partnerId, current.bankProfileId, current.taxProfileId);
+    if (bankNoLongerServes(current, bank)) return this.withdraw.apply(current, bank);
     const now = new Date();
     const state = validationState(rules, bank, tax, now);
     const validated = state.status === 'ENROLLED' ? { bank: bank?.revision, tax: rules.taxProfileRequired ? tax?.revision : undefined } : current.validated;

@@ -2,16 +2,22 @@ import { ProfileEvent } from '@lib/contracts';
 import { Injectable } from '@nestjs/common';
 import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
 import { ViewsRepository } from '../../views/views.repository';
-import { FOLLOWING_VALIDATION } from '../enrollment-rules';
-import { EnrollmentsRepository } from '../enrollments.repository';
+import { Enrollment } from '../enrollment.schema';
+import { EnrollmentsRepository, watchesProfile } from '../enrollments.repository';
+import { PayoutFacts, profileFacts } from '../payout-facts';
 import { FollowValidation } from './follow-validation.use-case';
+import { WithdrawBankChoice } from './withdraw-bank-choice.use-case';
 
 const ATTEMPTS = 8;
 
 /**
  * A bank or tax profile event: the profile view keeps the newest state; then every submitted enrollment using that
- * profile follows it (Validating again after an edit, Enrolled once approved, Action required when rejected).
- * Replays and duplicates change nothing: the view ignores older ranks and each enrollment write is guarded.
+ * profile follows it (Validating again after an edit, Enrolled once approved, Action required when rejected), and
+ * every enrollment keeping a bank profile that no longer serves its location (chosen by its admin, or in use since
+ * Submit) has it withdrawn (WithdrawBankChoice: ACTION_REQUIRED with the reason, Continue proposes the default).
+ * Both are decided from the view, never from the event: a late or replayed older event, which the view ignores,
+ * decides nothing. Replays and duplicates change nothing: the view ignores older ranks and versions, each enrollment
+ * write is guarded, and a withdrawn enrollment keeps no bank profile any more.
  */
 @Injectable()
 export class RecordProfileChange {
@@ -20,30 +26,44 @@ export class RecordProfileChange {
     private readonly enrollments: EnrollmentsRepository,
     private readonly programs: ReadPrograms,
     private readonly follow: FollowValidation,
+    private readonly facts: PayoutFacts,
+    private readonly withdraw: WithdrawBankChoice,
   ) {}
 
   async execute(event: ProfileEvent): Promise<number> {
     await this.views.recordProfile(event);
     // Even when the view was already up to date: a crash may have fallen between the view and the enrollments.
-    const using = await this.enrollments.followingProfile(event.partnerId, event.profileKind, event.profileId);
+    const watching = await this.enrollments.watchingProfile(event.partnerId, event.profileKind, event.profileId);
     let changed = 0;
-    for (const candidate of using) {
+    for (const candidate of watching) {
       for (let attempt = 1, current = candidate; attempt <= ATTEMPTS; attempt++) {
-        const program = await this.programs.find(current.programId);
-        if (!program) break;
-        const written = await this.follow.apply(current, program.payoutRules);
+        const written = await this.settle(current);
         if (written) {
           if (written !== current) changed++;
           break;
         }
-        // Changed meanwhile: follow it again only if it still follows (an ineligible decision or the discontinue
-        // sweep may have ended it; those keep submittedAt).
+        // Changed meanwhile: decide again only if the profile still concerns it (an ineligible decision or the
+        // discontinue sweep may have ended it, which keep submittedAt; Continue may have chosen another profile).
         const fresh = await this.enrollments.findById(current._id);
-        if (!fresh || !fresh.submittedAt || fresh.rollover || !FOLLOWING_VALIDATION.includes(fresh.status)) break;
+        if (!fresh || !watchesProfile(fresh, event.profileKind) || !usesProfile(fresh, event)) break;
         current = fresh;
         if (attempt === ATTEMPTS) throw new Error(`enrollment ${current._id} kept changing while it followed profile ${event.profileId}`);
       }
     }
     return changed;
   }
+
+  /** Follows validation (submitted), or withdraws a chosen bank profile that no longer serves (a proposal). */
+  private async settle(current: Enrollment): Promise<Enrollment | null> {
+    if (current.submittedAt) {
+      const program = await this.programs.find(current.programId);
+      return program ? this.follow.apply(current, program.payoutRules) : current;
+    }
+    const bank = current.bankProfileId ? await this.facts.bankProfile(current.partnerId, current.bankProfileId) : null;
+    return this.withdraw.apply(current, profileFacts(bank));
+  }
+}
+
+function usesProfile(e: Enrollment, event: ProfileEvent): boolean {
+  return (event.profileKind === 'BANK' ? e.bankProfileId : e.taxProfileId) === event.profileId;
 }

@@ -1,13 +1,13 @@
 import { AccessPolicy } from '@lib/access';
 import { PayoutRules } from '@lib/contracts';
-import { CONFIG, Principal, Problems } from '@lib/platform';
-import { Inject, Injectable } from '@nestjs/common';
+import { CONFIG, Principal, ProblemException, Problems } from '@lib/platform';
+import { HttpStatus, Inject, Injectable } from '@nestjs/common';
 import { Clock } from '../../common/clock';
 import type { EnrollmentConfig } from '../../config';
 import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
 import { Enrollment } from '../enrollment.schema';
 import { EnrollmentEvents } from '../enrollment-events';
-import { completeAt, payoutGaps, TERMINAL, validationState } from '../enrollment-rules';
+import { bankNoLongerServes, completeAt, payoutGaps, TERMINAL, validationState } from '../enrollment-rules';
 import { EnrollmentsRepository } from '../enrollments.repository';
 import { enrollmentYearEnded, fiscalYearEnded } from '../fiscal-year-ended';
 import { PayoutFacts } from '../payout-facts';
@@ -22,6 +22,10 @@ const ATTEMPTS = 8;
  * changes nothing (it is re-checked against its profiles). If-Match is optional: when sent, a stale one is 412.
  * Once the enrollment's fiscal year is over, only an ENROLLED one is re-checked; any other is refused (409
  * `fiscal-year-ended`): the rollover continues or expires it.
+ * A bank profile chosen earlier that no longer serves the enrollment's location (narrowed since) is not submitted:
+ * 409 `bank-profile-not-serving`, nothing changes (the profile's event withdraws the choice, and Continue proposes
+ * the location's default). A submitted one is re-checked: one whose bank profile no longer serves is withdrawn
+ * (FollowValidation), and answered ACTION_REQUIRED.
  * After its write it follows the profiles once more (see followAfterSubmit), so a validation result that came
  * meanwhile is not lost.
  */
@@ -61,6 +65,8 @@ export class SubmitEnrollment {
       }
 
       const proposal = await this.facts.proposal(actor.partnerId, current.locationId, current.bankChosen ? current.bankProfileId : undefined);
+      const notServing = bankNoLongerServes(current, proposal.bank);
+      if (notServing) throw bankProfileNotServing(current, notServing);
       const now = this.clock.now(); // the same "now" as the year-end check (and a tax profile's expiry)
       const missing = payoutGaps(program.payoutRules, proposal.bank, proposal.tax, { at: now, strict: false });
       if (missing.length) {
@@ -115,4 +121,15 @@ export class SubmitEnrollment {
     }
     return current;
   }
+}
+
+/** Submit of a kept bank profile choice that no longer serves the location: no missing item says it, the state does. */
+function bankProfileNotServing(enrollment: Enrollment, reason: string): ProblemException {
+  return new ProblemException(
+    HttpStatus.CONFLICT,
+    'bank-profile-not-serving',
+    'Bank profile no longer serves the location',
+    `${reason} Continue (without bankProfileId) to have the location's default bank profile proposed, or with another bankProfileId.`,
+    { enrollmentStatus: enrollment.status, bankProfileId: enrollment.bankProfileId, reasons: [reason] },
+  );
 }

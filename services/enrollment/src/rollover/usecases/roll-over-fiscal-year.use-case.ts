@@ -11,13 +11,14 @@ import { EnrollmentEvents } from '../../enrollments/enrollment-events';
 import { EnrollmentsRepository } from '../../enrollments/enrollments.repository';
 import { DiscontinueProgramEnrollments } from '../../enrollments/usecases/discontinue-program-enrollments.use-case';
 import { FollowValidation } from '../../enrollments/usecases/follow-validation.use-case';
+import { WithdrawBankChoice } from '../../enrollments/usecases/withdraw-bank-choice.use-case';
 import { Program } from '../../programs/program.schema';
 import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
 import { ConsumerCatchUp } from '../consumer-catch-up';
 import { HeldLease, RolloverLease } from '../rollover-lease';
 import { NEXT_YEAR_FIELDS, NextYearEnrollment, RenewalContext } from '../renewal-context';
 import { completedFilter, decideUnfinished, RenewalDecision, wasCompleted } from '../renewal-rules';
-import { BEFORE_ENROLLED } from '../../enrollments/enrollment-rules';
+import { bankNoLongerServes, BEFORE_ENROLLED, keptBankProfileId } from '../../enrollments/enrollment-rules';
 
 export interface RolloverSummary {
   fromFiscalYear: string;
@@ -113,6 +114,7 @@ export class RollOverFiscalYear {
     private readonly clock: Clock,
     private readonly discontinue: DiscontinueProgramEnrollments,
     private readonly follow: FollowValidation,
+    private readonly withdraw: WithdrawBankChoice,
     private readonly lease: RolloverLease,
     @Inject(CONFIG) private readonly config: EnrollmentConfig,
   ) {}
@@ -280,6 +282,8 @@ export class RollOverFiscalYear {
       });
     const [inserts, resumed, expiries, unfinished] = [live(plan.inserts), live(plan.resumed), live(plan.expiries), live(plan.unfinished)];
     const markers: Record<Marked, string[]> = { RENEWED: [], VALIDATING: [], ACTION_REQUIRED: [], SUPERSEDED: [] };
+    // The continuations this write created (inserted, or taken over), as written: their bank profiles are read again.
+    const continuations: Enrollment[] = [];
     // Continuations submitted by the rollover, followed once before the marks (see followNow).
     const following: string[] = [];
     for (const { from, outcome, next } of resumed) {
@@ -293,6 +297,8 @@ export class RollOverFiscalYear {
     const duplicate = new Set(duplicates);
     inserts.forEach((insert, index) => {
       if (duplicate.has(index)) return;
+      const { outbox: _outbox, ...doc } = insert.doc;
+      continuations.push(doc);
       markers[outcomeOf(insert.decision)].push(insert.from._id);
       count(summary, insert.decision);
       if (insert.decision.follows) following.push(insert.doc._id);
@@ -322,6 +328,7 @@ export class RollOverFiscalYear {
             summary.conflicts++; // changed meanwhile: the next run decides again
             continue;
           }
+          continuations.push(continued);
           markers[outcomeOf(decision)].push(from._id);
           count(summary, decision);
           if (decision.follows) following.push(_id);
@@ -333,6 +340,7 @@ export class RollOverFiscalYear {
         }
       }
     }
+    await this.withdrawNotServing(continuations);
     for (const [planned, count] of [[expiries, 'expired'], [unfinished, 'unfinished']] as const) {
       if (!planned.length) continue;
       if (lost()) return;
@@ -386,6 +394,32 @@ export class RollOverFiscalYear {
       }
     };
     await Promise.all(Array.from({ length: FOLLOWS_AT_ONCE }, next));
+  }
+
+  /**
+   * The continuations keeping a bank profile (renewed, following validation, or chosen) were decided on the profile
+   * view as read before their insert, while the event narrowing a profile's locationIds writes the view and then reads
+   * the enrollments keeping it: one recorded in between never reaches them (they did not exist yet). So the view of
+   * their bank profiles is read again after the inserts (one query per batch; one of the two sides sees the other),
+   * and a profile no longer serving the location is withdrawn as that event would (WithdrawBankChoice).
+   */
+  private async withdrawNotServing(continuations: Enrollment[]): Promise<void> {
+    const keeping = continuations.filter((e) => keptBankProfileId(e) !== undefined);
+    if (!keeping.length) return;
+    const banks = await this.context.bankProfiles(keeping);
+    for (const doc of keeping) {
+      const bank = banks.get(doc.bankProfileId!);
+      if (bank?.partnerId !== doc.partnerId || !bankNoLongerServes(doc, bank)) continue;
+      let current: Enrollment | null = doc;
+      for (let attempt = 1; current && attempt <= WITHDRAW_ATTEMPTS; attempt++) {
+        const written = await this.withdraw.apply(current, bank);
+        if (written) {
+          if (written !== current) this.logger.warn(`bank profile ${bank.profileId} stopped serving location ${doc.locationId} during the rollover: continuation ${doc._id} withdrawn`);
+          break;
+        }
+        current = await this.enrollments.findById(current._id); // changed meanwhile: decide again on what it is now
+      }
+    }
   }
 
   /**
@@ -465,7 +499,8 @@ export class RollOverFiscalYear {
       missing: decision.missing,
       ...(from.bankProfileId && { bankProfileId: from.bankProfileId }),
       ...(from.taxProfileId && { taxProfileId: from.taxProfileId }),
-      bankChosen: from.bankChosen ?? false,
+      // A bank profile no longer serving the location is not kept as a choice: Continue proposes the default.
+      bankChosen: decision.bankWithdrawn ? false : (from.bankChosen ?? false),
       evaluatedAt: now,
       ...(from.startedAt && { startedAt: from.startedAt }),
       ...(from.startedBy && { startedBy: from.startedBy }),
@@ -500,6 +535,9 @@ function continuedAs(next: NextYearEnrollment): Marked {
 function followsValidation(next: NextYearEnrollment): boolean {
   return next.submittedBy === 'rollover' && (next.status === 'VALIDATING' || next.status === 'ACTION_REQUIRED');
 }
+
+/** Guarded withdrawals of one continuation before leaving it to the profile's next event (withdrawNotServing). */
+const WITHDRAW_ATTEMPTS = 8;
 
 /** Continuations followed at once right after a batch's inserts (followNow). */
 const FOLLOWS_AT_ONCE = 8;

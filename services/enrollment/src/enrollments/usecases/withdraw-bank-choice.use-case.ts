@@ -1,0 +1,41 @@
+import { Injectable } from '@nestjs/common';
+import { Enrollment } from '../enrollment.schema';
+import { EnrollmentEvents } from '../enrollment-events';
+import { bankNoLongerServes, ProfileFacts, TERMINAL, WITHDRAWAL_CLEARS, withdrawnBankChoice } from '../enrollment-rules';
+import { EnrollmentsRepository } from '../enrollments.repository';
+
+/**
+ * An enrollment keeps a bank profile whatever the location's default is (chosen by its admin, or in use since
+ * Submit). Once that profile no longer serves the enrollment's location (an admin of both locations took this one out
+ * of its `locationIds`), only the other locations' admins may edit the account it pays to: the enrollment may not
+ * keep it. It becomes ACTION_REQUIRED with the reason, its choice is cleared (Continue proposes the location's default
+ * again) and, if submitted, it is back to the proposal, to be submitted again (`enrolledAt` stays: a year completed
+ * stays completed). One guarded write with EnrollmentActionRequired, also when it was ACTION_REQUIRED already (the
+ * admin has something new to do).
+ * Called wherever a kept bank profile is read: the profile event's handler, Continue, following validation (Submit
+ * again, the rollover's continuations), and Enroll's recheck after it wrote a choice. Idempotent: once withdrawn the
+ * enrollment keeps no bank profile, so nothing is withdrawn again.
+ * Returns the enrollment as written, `current` when there is nothing to withdraw, null when it changed meanwhile
+ * (the caller reads it again and decides again).
+ */
+@Injectable()
+export class WithdrawBankChoice {
+  constructor(
+    private readonly enrollments: EnrollmentsRepository,
+    private readonly events: EnrollmentEvents,
+  ) {}
+
+  async apply(current: Enrollment, bank: ProfileFacts | undefined): Promise<Enrollment | null> {
+    if (TERMINAL.includes(current.status) || current.rollover) return current;
+    const reason = bankNoLongerServes(current, bank);
+    if (!reason) return current;
+    const changes = withdrawnBankChoice(reason);
+    const unset: Array<keyof Enrollment> = WITHDRAWAL_CLEARS.filter((field) => current[field] !== undefined && current[field] !== null);
+    const next: Enrollment = { ...current, ...changes, version: current.version + 1 };
+    for (const field of unset) delete next[field];
+    const event = this.events.event('EnrollmentActionRequired', next, { previousStatus: current.status });
+    const written = await this.enrollments.update(current, changes, [event], unset);
+    if (written) this.events.committed();
+    return written;
+  }
+}
