@@ -29,6 +29,7 @@ import {
   profileEvent,
   profileKnown,
   waitForEnrollmentEvent,
+  serviceOf,
   withHarness,
   World,
 } from './support';
@@ -81,7 +82,7 @@ async function submittedWith(programId: string, profileId: string, expected: 'EN
 
 /** Lets RecordProfileChange run as usual, and hands out the promise of its run for the profile event of `version`. */
 function handledRuns(profileId: string, version: number) {
-  const handler = h.service.app.select(EnrollmentsModule).get(RecordProfileChange, { strict: true });
+  const handler = serviceOf(h, EnrollmentsModule, RecordProfileChange);
   const handle = handler.execute.bind(handler);
   const runs: Array<Promise<number>> = [];
   const spy = jest.spyOn(handler, 'execute').mockImplementation((event) => {
@@ -245,7 +246,7 @@ describe('every path going on with a kept choice re-checks it', () => {
     const { program, shared, narrowed } = await setUp('EUR raced');
     const started = await enroll(program.programId, w.L3);
     const id = started.body.enrollmentId;
-    const facts = h.service.app.select(EnrollmentsModule).get(PayoutFacts, { strict: true });
+    const facts = serviceOf(h, EnrollmentsModule, PayoutFacts);
     const handled = handledRuns(shared.profileId, narrowed.version);
     const read = facts.bankProfile.bind(facts);
     let raced = false;

@@ -36,6 +36,7 @@ import {
   RULES,
   taxProfile,
   waitForEnrollmentEvent,
+  serviceOf,
   withHarness,
   World,
 } from './support';
@@ -49,7 +50,7 @@ withHarness((harness, world) => ((h = harness), (w = world)));
 type Program = Awaited<ReturnType<typeof createProgram>>;
 
 /** The instance the service's own code uses: looked up in the module that provides it (another module may hold a second one). */
-const service = <T>(module: Type<unknown>, type: Type<T>): T => h.service.app.select(module).get(type, { strict: true });
+const service = <T>(module: Type<unknown>, type: Type<T>): T => serviceOf(h, module, type);
 
 const enroll = async (programId: string, locationId: string) =>
   call(h, 'POST', '/v1/enrollments', { token: await w.token('admin'), body: { programId, locationId } });

@@ -23,6 +23,7 @@ import {
   enrollmentEventsSettled,
   Harness,
   waitForEnrollmentEvent,
+  serviceOf,
   withHarness,
   World,
 } from './support';
@@ -36,8 +37,7 @@ withHarness((harness, world) => ((h = harness), (w = world)));
 type Program = Awaited<ReturnType<typeof createProgram>>;
 type Admin = 'admin' | 'adminOfOther';
 
-/** The instance the service's own code uses (looked up in the module that provides it). */
-const service = <T>(module: Type<unknown>, type: Type<T>): T => h.service.app.select(module).get(type, { strict: true });
+const service = <T>(module: Type<unknown>, type: Type<T>): T => serviceOf(h, module, type);
 
 /** The Incentives admin of each location of the world: `admin` for L1 and L3, `adminOfOther` for L2. */
 const adminOf = (locationId: string): Admin => (locationId === w.L2 ? 'adminOfOther' : 'admin');

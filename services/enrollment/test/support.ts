@@ -6,6 +6,7 @@
  */
 import { ALL_TOPICS, fiscalYearOf, fiscalYearRange, nextFiscalYear, PayoutRules, ProfileEvent, Role, Topics, UserSnapshot } from '@lib/contracts';
 import { bootService, eventually, OPERATOR_KEY, outboxSettled, RunningService, TestIssuer, TestKafka, TopicWatch, uniqueName } from '@lib/testing';
+import type { Type } from '@nestjs/common';
 import { MongoClient } from 'mongodb';
 import { randomUUID } from 'node:crypto';
 import { AppModule } from '../src/app.module';
@@ -341,4 +342,9 @@ export function withHarness(ready: (h: Harness, w: World) => void, env: Record<s
     ready(harness, await createWorld(harness));
   });
   afterAll(() => harness?.close());
+}
+
+/** The instance the service's own code uses (looked up in the module that provides it), to spy on or call directly. */
+export function serviceOf<T>(h: Harness, module: Type<unknown>, type: Type<T>): T {
+  return h.service.app.select(module).get(type, { strict: true });
 }
