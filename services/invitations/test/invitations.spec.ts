@@ -489,6 +489,19 @@ describe('a location whose enrollment is continued into the new fiscal year (SPE
   const noticesOf = async (user: User, programId: string) =>
     (await world.notices(user)).filter((n) => n.programId === programId).map((n) => n.fiscalYear);
 
+  /** A partner with one location, its Global admin and the location's Incentives admin (both known here), enrolled in FY. */
+  async function enrolledLocation() {
+    const partner = await world.partner(1);
+    const [l1] = partner.locationIds;
+    const global = await world.user(partner, [['GLOBAL_ADMIN', ['*']]], 'global');
+    const admin = await world.user(partner, [['INCENTIVES_ADMIN', [l1]]], 'admin');
+    const programId = await world.program({ fiscalYear: FY });
+    await world.known(global, [l1]);
+    await world.known(admin, [l1]);
+    await enrolledThisYear(partner, global, l1, programId);
+    return { partner, l1, global, admin, programId };
+  }
+
   /** This year (FY): invited, then enrolled (Started, Validating, Enrolled), and the service has seen it all. */
   async function enrolledThisYear(partner: Partner, global: User, locationId: string, programId: string): Promise<void> {
     await world.decide(partner, locationId, programId, true, { fiscalYear: FY });
@@ -518,14 +531,7 @@ describe('a location whose enrollment is continued into the new fiscal year (SPE
   }
 
   it(`invites nobody for ${NEXT_FY} when the program moves before the rollover continued the ${FY} enrollment; the renewal shows on the overview`, async () => {
-    const partner = await world.partner(1);
-    const [l1] = partner.locationIds;
-    const global = await world.user(partner, [['GLOBAL_ADMIN', ['*']]], 'global');
-    const admin = await world.user(partner, [['INCENTIVES_ADMIN', [l1]]], 'admin');
-    const programId = await world.program({ fiscalYear: FY });
-    await world.known(global, [l1]);
-    await world.known(admin, [l1]);
-    await enrolledThisYear(partner, global, l1, programId);
+    const { partner, l1, global, admin, programId } = await enrolledLocation();
 
     await moveToNextYear(partner, admin, global, [l1], programId);
     expect(announced(programId, l1)).toEqual([`InvitationIssued ${FY}`]);
@@ -542,14 +548,7 @@ describe('a location whose enrollment is continued into the new fiscal year (SPE
   });
 
   it(`invites for ${NEXT_FY} once when the ${FY} enrollment (ENROLLED, then back in validation) expires at the rollover instead`, async () => {
-    const partner = await world.partner(1);
-    const [l1] = partner.locationIds;
-    const global = await world.user(partner, [['GLOBAL_ADMIN', ['*']]], 'global');
-    const admin = await world.user(partner, [['INCENTIVES_ADMIN', [l1]]], 'admin');
-    const programId = await world.program({ fiscalYear: FY });
-    await world.known(global, [l1]);
-    await world.known(admin, [l1]);
-    await enrolledThisYear(partner, global, l1, programId);
+    const { partner, l1, global, admin, programId } = await enrolledLocation();
     // A profile edit sends it back to validation: still completed, still continued by the rollover.
     await world.enrollment(partner, l1, programId, 'EnrollmentValidating', 'VALIDATING', 4, { previousStatus: 'ENROLLED' });
     await eventually(async () => expect(await overviewEntries(admin, l1, programId)).toEqual([`${FY} Validating enrollment ENROLLED []`]));
