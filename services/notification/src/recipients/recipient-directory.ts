@@ -54,8 +54,8 @@ export class RecipientDirectory {
   /**
    * Active Incentives admins of any of these locations (directly or through `*`), each once, by `userId`: who looks
    * after a bank profile serving them. One holders lookup per location, up to IDS_PER_LOOKUP - 1 locations at a
-   * time (with the shared `*` grant that many grant keys per `$in`), so a profile serving many locations does not
-   * become one long `$in` list.
+   * time, so the grants of a profile serving many locations are read in `$in` lists of at most IDS_PER_LOOKUP keys
+   * (with the shared `*` grant). Their users are read as every holders lookup reads them (@lib/access's loader).
    */
   async incentivesAdminsOfAny(partnerId: string, locationIds: string[]): Promise<Addressee[]> {
     const locations = [...new Set(locationIds)];
