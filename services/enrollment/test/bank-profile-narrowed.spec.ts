@@ -126,11 +126,15 @@ describe('a chosen bank profile narrowed so that it no longer serves the locatio
       expect.objectContaining({ status: 'ACTION_REQUIRED', nextAction: 'CONTINUE', reasons: [reason('EUR pending')], missing: [], completeAt: [] }),
     );
     expect(answer.body).not.toHaveProperty('submittedAt');
-    expect(await stored(id)).toMatchObject({ bankChosen: false, bankProfileId: shared.profileId });
+    expect(await stored(id)).toMatchObject({ bankChosen: false, bankWithdrawn: true, bankProfileId: shared.profileId });
 
     // Redelivered, and the older event (still serving L3) delivered late: the view keeps the newest, nothing moves.
     await profileEvent(h, 'ProfileUpdated', narrowed);
     await profileEvent(h, 'ProfileCreated', shared);
+    await settled(program.programId);
+    // Before any later event: the view still the narrowed one (the older event ignored), the enrollment unmoved.
+    expect(await viewOf(shared.profileId)).toMatchObject({ locationIds: [w.L1], version: 3 });
+    expect((await get(id)).body).toMatchObject({ status: 'ACTION_REQUIRED', version: answer.body.version });
     // Its validation approved meanwhile: not followed (the enrollment no longer uses it), not ENROLLED.
     await profileEvent(h, 'ProfileApproved', { ...narrowed, status: 'APPROVED' });
     await settled(program.programId);
@@ -335,14 +339,107 @@ describe('every path going on with a kept choice re-checks it', () => {
       handled.restore();
     }
     expect(raced).toBe(true);
-    expect(summary.body).toEqual(expect.objectContaining({ examined: 1, renewed: 1, conflicts: 0 }));
+    // Counted and marked as it ended up (withdrawn right after its insert), not as it was decided.
+    expect(summary.body).toEqual(expect.objectContaining({ examined: 1, renewed: 0, actionRequired: 1, conflicts: 0 }));
+    expect(await stored(id)).toMatchObject({ rollover: expect.objectContaining({ outcome: 'ACTION_REQUIRED' }) });
     const nextId = enrollmentId({ programId: program.programId, locationId: w.L3, fiscalYear: NEXT_FY });
     const continued = await stored(nextId);
-    expect(continued).toMatchObject({ status: 'ACTION_REQUIRED', bankChosen: false, reasons: [reason('EUR rollover race')], renewedFrom: id });
+    expect(continued).toMatchObject({ status: 'ACTION_REQUIRED', bankChosen: false, bankWithdrawn: true, renewedAs: 'ACTION_REQUIRED', reasons: [reason('EUR rollover race')], renewedFrom: id });
     expect(continued).not.toHaveProperty('submittedAt');
     expect((await refresh(nextId)).body).toMatchObject({ status: 'INVITED', proposal: { bankProfileId: defaultBank.profileId } });
     await enrollmentEventsSettled(h, { programId: program.programId }, [w.L3]);
     expect(types(nextId)).toEqual(['EnrollmentRenewed', 'EnrollmentActionRequired', 'EnrollmentStarted']);
     expect(types(id).filter((t) => t === 'EnrollmentActionRequired')).toHaveLength(1);
+  });
+
+  it('a rerun re-checks the continuations it resumes: one whose chosen profile stopped serving meanwhile is withdrawn, and marked so', async () => {
+    const program = await createProgram(h, { requiresEligibility: false });
+    const { bank: defaultBank } = await approvedProfiles(h, w.partnerId, w.L3);
+    const shared = bankProfile(w.partnerId, { status: 'APPROVED', name: 'EUR resumed', currency: 'EUR', locationIds: [w.L1, w.L3], version: 2 });
+    await profileEvent(h, 'ProfileApproved', shared);
+    await profileKnown(h, shared);
+    const id = await submittedWith(program.programId, shared.profileId, 'ENROLLED');
+    const run = () => call(h, 'POST', '/v1/operator/rollover', { operator: true, body: { fromFiscalYear: CURRENT_FY, programId: program.programId } });
+    expect((await run()).body).toEqual(expect.objectContaining({ renewed: 1 }));
+    const nextId = enrollmentId({ programId: program.programId, locationId: w.L3, fiscalYear: NEXT_FY });
+    expect(await stored(nextId)).toMatchObject({ status: 'ENROLLED', bankChosen: true, renewedFrom: id });
+    // As if that run was killed before its marks, and the profile narrowed in the view while its sweep could not see
+    // the continuation yet (written straight into the view, no event).
+    await h.db.collection<Enrollment>('enrollments').updateOne({ _id: id }, { $unset: { rollover: '' } });
+    await h.db.collection('profile_view').updateOne({ _id: shared.profileId } as never, { $set: { locationIds: [w.L1], version: 3 } });
+
+    const rerun = await run();
+    expect(rerun.body).toEqual(expect.objectContaining({ examined: 1, resumed: 1, renewed: 0, conflicts: 0 }));
+    expect(await stored(nextId)).toMatchObject({ status: 'ACTION_REQUIRED', bankChosen: false, bankWithdrawn: true, reasons: [reason('EUR resumed')] });
+    expect(await stored(id)).toMatchObject({ rollover: expect.objectContaining({ outcome: 'ACTION_REQUIRED' }) });
+    await waitForEnrollmentEvent(h, nextId, 'EnrollmentActionRequired');
+    expect((await refresh(nextId)).body).toMatchObject({ status: 'INVITED', proposal: { bankProfileId: defaultBank.profileId } });
+  });
+});
+
+describe('a withdrawn bank profile stays withdrawn until the admin continues', () => {
+  it('Submit refuses (409) until Continue; widened again later, the rollover does not renew with it (ACTION_REQUIRED, Submit refused there too)', async () => {
+    const { program, defaultBank, shared, narrowed } = await setUp('EUR widened');
+    const id = await submittedWith(program.programId, shared.profileId, 'ENROLLED');
+    await profileEvent(h, 'ProfileUpdated', narrowed);
+    await waitForEnrollmentEvent(h, id, 'EnrollmentActionRequired');
+    // Serving L3 again: the withdrawal stands.
+    await profileEvent(h, 'ProfileUpdated', { ...shared, locationIds: [w.L1, w.L3], version: 4 });
+    await settled(program.programId);
+    expect(await viewOf(shared.profileId)).toMatchObject({ locationIds: [w.L1, w.L3], version: 4 });
+    const withdrawn = await get(id);
+    expect(withdrawn.body).toMatchObject({ status: 'ACTION_REQUIRED', nextAction: 'CONTINUE', reasons: [reason('EUR widened')] });
+
+    // Submit would submit the location's default, which the admin never saw: refused, nothing changes.
+    const refused = await submit(id);
+    expect(refused.status).toBe(409);
+    expect(refused.body).toEqual(expect.objectContaining({ type: expect.stringContaining('bank-profile-not-serving'), reasons: [reason('EUR widened')] }));
+    expect((await get(id)).body).toMatchObject({ status: 'ACTION_REQUIRED', version: withdrawn.body.version });
+
+    // The rollover (an operator's early run: it was ENROLLED once): not renewed with the widened profile.
+    const summary = await call(h, 'POST', '/v1/operator/rollover', { operator: true, body: { fromFiscalYear: CURRENT_FY, programId: program.programId } });
+    expect(summary.body).toEqual(expect.objectContaining({ examined: 1, renewed: 0, actionRequired: 1 }));
+    const nextId = enrollmentId({ programId: program.programId, locationId: w.L3, fiscalYear: NEXT_FY });
+    expect(await stored(nextId)).toMatchObject({ status: 'ACTION_REQUIRED', bankChosen: false, bankWithdrawn: true, reasons: [reason('EUR widened')] });
+    expect(await stored(id)).toMatchObject({ rollover: expect.objectContaining({ outcome: 'ACTION_REQUIRED' }) });
+    expect((await submit(nextId)).status).toBe(409);
+    const continued = await refresh(nextId);
+    expect(continued.body).toMatchObject({ status: 'INVITED', nextAction: 'SUBMIT', proposal: { bankProfileId: defaultBank.profileId } });
+    expect(await stored(nextId)).not.toHaveProperty('bankWithdrawn');
+    expect((await submit(nextId)).body).toMatchObject({ status: 'ENROLLED', proposal: { bankProfileId: defaultBank.profileId } });
+  });
+
+  it("a withdrawal landing between Submit's attempts: the next attempt refuses (409), it does not submit the default", async () => {
+    const { program, shared, narrowed } = await setUp('EUR submit race');
+    const chosen = await enroll(program.programId, w.L3, { bankProfileId: shared.profileId });
+    const id = chosen.body.enrollmentId;
+    const facts = serviceOf(h, EnrollmentsModule, PayoutFacts);
+    const handled = handledRuns(shared.profileId, narrowed.version);
+    const read = facts.proposal.bind(facts);
+    let raced = false;
+    // Submit's first attempt read the proposal (the choice, still serving L3); the narrowing is handled right then
+    // (view, then the enrollment: withdrawn), so the attempt's guarded write misses and the next one reads it again.
+    const spy = jest.spyOn(facts, 'proposal').mockImplementation(async (...args) => {
+      const proposal = await read(...args);
+      if (!raced && args[2] === shared.profileId) {
+        raced = true;
+        await profileEvent(h, 'ProfileUpdated', narrowed);
+        await handled.finished();
+      }
+      return proposal;
+    });
+    let answer;
+    try {
+      answer = await submit(id);
+    } finally {
+      spy.mockRestore();
+      handled.restore();
+    }
+    expect(raced).toBe(true);
+    expect(answer.status).toBe(409);
+    expect(answer.body).toEqual(expect.objectContaining({ reasons: [reason('EUR submit race')], enrollmentStatus: 'ACTION_REQUIRED' }));
+    const after = await stored(id);
+    expect(after).toMatchObject({ status: 'ACTION_REQUIRED', bankWithdrawn: true });
+    expect(after).not.toHaveProperty('submittedAt');
   });
 });

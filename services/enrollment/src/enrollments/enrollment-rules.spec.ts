@@ -127,7 +127,7 @@ describe('a kept bank profile that no longer serves the location', () => {
     expect(bankNoLongerServes({ locationId: 'L1', bankChosen: false, submittedAt, bankProfileId: 'b1' }, narrowed)).toBe(reason);
     // Without a name: its id.
     expect(bankNoLongerServes({ locationId: 'L1', bankChosen: true, bankProfileId: 'b1' }, bank({ locationIds: ['L2'] }))).toContain('"b1"');
-    expect(withdrawnBankChoice(reason)).toEqual({ status: 'ACTION_REQUIRED', reasons: [reason], missing: [], bankChosen: false });
+    expect(withdrawnBankChoice(reason)).toEqual({ status: 'ACTION_REQUIRED', reasons: [reason], missing: [], bankChosen: false, bankWithdrawn: true });
   });
 
   it("is kept while it serves the location (named, '*', or never said), when none is kept, or when it is not that profile", () => {

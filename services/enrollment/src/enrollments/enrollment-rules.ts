@@ -79,7 +79,8 @@ export function keptBankProfileId(e: { bankChosen?: boolean; submittedAt?: Date 
   return e.bankChosen || e.submittedAt ? e.bankProfileId : undefined;
 }
 
-export function notServingReason(bank: Pick<ProfileFacts, 'profileId' | 'name'>): string {
+export function notServingReason(bank: Pick<ProfileFacts, 'profileId' | 'name'> | undefined): string {
+  if (!bank) return 'The bank profile chosen earlier no longer serves this location: choose another bank profile.';
   return `The bank profile "${bank.name ?? bank.profileId}" no longer serves this location: choose another bank profile.`;
 }
 
@@ -104,10 +105,17 @@ export const WITHDRAWAL_CLEARS = ['submittedAt', 'submittedBy', 'validated'] as 
 /**
  * The enrollment once its bank profile is withdrawn (bankNoLongerServes): ACTION_REQUIRED with the reason, the choice
  * cleared so that Continue proposes the location's default again, and back to the proposal if it was submitted
- * (WITHDRAWAL_CLEARS). `bankProfileId` stays, to show which profile it was until Continue proposes another.
+ * (WITHDRAWAL_CLEARS). `bankProfileId` stays, only to show which profile it was until Continue proposes another:
+ * `bankWithdrawn` says nothing goes on with it (Submit refuses, the rollover does not renew with it).
  */
-export function withdrawnBankChoice(reason: string): { status: 'ACTION_REQUIRED'; reasons: string[]; missing: MissingPayoutItem[]; bankChosen: false } {
-  return { status: 'ACTION_REQUIRED', reasons: [reason], missing: [], bankChosen: false };
+export function withdrawnBankChoice(reason: string): {
+  status: 'ACTION_REQUIRED';
+  reasons: string[];
+  missing: MissingPayoutItem[];
+  bankChosen: false;
+  bankWithdrawn: true;
+} {
+  return { status: 'ACTION_REQUIRED', reasons: [reason], missing: [], bankChosen: false, bankWithdrawn: true };
 }
 
 export interface ValidationState {

@@ -46,6 +46,14 @@ export class Enrollment {
   @Prop() bankProfileId?: string;
   @Prop() taxProfileId?: string;
   @Prop({ default: false }) bankChosen!: boolean;
+  /**
+   * The bank profile it kept (chosen, or in use since Submit) was withdrawn because it no longer serves the location
+   * (WithdrawBankChoice, or the rollover's continuation of such an enrollment): `bankProfileId` is left only to show
+   * which profile it was. Nothing goes on with it: Submit refuses (409 `bank-profile-not-serving`, Continue first),
+   * the rollover does not renew with it (even if the profile serves the location again since), and Continue, which
+   * proposes the location's default (or another choice), clears it.
+   */
+  @Prop() bankWithdrawn?: boolean;
   /** Set by the first Enroll (or Continue); absent while the record only reflects an invitation. */
   @Prop() evaluatedAt?: Date;
   @Prop() startedAt?: Date;

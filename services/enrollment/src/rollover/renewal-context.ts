@@ -10,10 +10,10 @@ import { ViewsRepository } from '../views/views.repository';
 import { decideRenewal, RenewalDecision } from './renewal-rules';
 
 /** The part of an existing next-year enrollment the rollover looks at. */
-export type NextYearEnrollment = Pick<Enrollment, '_id' | 'status' | 'version' | 'renewedFrom' | 'renewedAs' | 'submittedAt' | 'submittedBy'>;
+export type NextYearEnrollment = Pick<Enrollment, '_id' | 'status' | 'version' | 'renewedFrom' | 'renewedAs' | 'submittedAt' | 'submittedBy' | 'bankWithdrawn'>;
 
 /** What the rollover reads of an existing next-year enrollment. */
-export const NEXT_YEAR_FIELDS = { _id: 1, status: 1, version: 1, renewedFrom: 1, renewedAs: 1, submittedAt: 1, submittedBy: 1 } as const;
+export const NEXT_YEAR_FIELDS = { _id: 1, status: 1, version: 1, renewedFrom: 1, renewedAs: 1, submittedAt: 1, submittedBy: 1, bankWithdrawn: 1 } as const;
 
 export interface BatchContext {
   decide(enrollment: Enrollment): RenewalDecision;
@@ -57,6 +57,7 @@ export class RenewalContext {
           partnerId: e.partnerId,
           locationId: e.locationId,
           bank: bank?.kind === 'BANK' ? profileFacts(bank) : undefined,
+          bankWithdrawn: e.bankWithdrawn === true,
           tax: tax?.kind === 'TAX' && tax.partnerId === e.partnerId ? profileFacts(tax) : undefined,
           fromFiscalYear,
           toFiscalYear,

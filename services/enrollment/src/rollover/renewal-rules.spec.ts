@@ -107,6 +107,25 @@ describe('renewal decision', () => {
     }
   });
 
+  it('never renews with a bank profile withdrawn already, even one serving the location again since (ACTION_REQUIRED, the choice not kept)', () => {
+    // Withdrawn (it stopped serving L1), then widened again: still the withdrawal's decision, not RENEWED.
+    const widened = approved({ name: 'EUR account', locationIds: ['L1', 'L2'] });
+    expect(decideRenewal(input({ bank: widened, bankWithdrawn: true }))).toEqual({
+      outcome: 'ACTION_REQUIRED',
+      reasons: ['The bank profile "EUR account" no longer serves this location: choose another bank profile.'],
+      missing: [],
+      bankWithdrawn: true,
+    });
+    // The profile unknown (or another partner's): the same, without its name.
+    expect(decideRenewal(input({ bank: undefined, bankWithdrawn: true }))).toEqual(
+      expect.objectContaining({ outcome: 'ACTION_REQUIRED', missing: [], bankWithdrawn: true, reasons: [expect.stringContaining('no longer serves this location')] }),
+    );
+    expect(decideRenewal(input({ bank: approved({ partnerId: 'other', name: 'secret' }), bankWithdrawn: true })).reasons[0]).not.toContain('secret');
+    // Not continued at all: expired for that reason.
+    expect(decideRenewal(input({ bank: widened, bankWithdrawn: true, agreementActive: false })).outcome).toBe('EXPIRED');
+    expect(decideRenewal(input({ bank: widened, bankWithdrawn: false })).outcome).toBe('RENEWED');
+  });
+
   it('takes the latest earlier decision, never a later year', () => {
     expect(eligibilityFor({ FY26: decided(true), FY27: decided(false) }, 'FY29', 'FY28')?.eligible).toBe(false);
     expect(eligibilityFor({ FY30: decided(true) }, 'FY28', 'FY27')).toBeUndefined();

@@ -14,6 +14,11 @@ export interface RenewalInput {
   /** The enrollment's location: its bank profile must still serve it. */
   locationId: string;
   bank?: ProfileFacts;
+  /**
+   * The enrollment's kept bank profile was withdrawn (`bankWithdrawn`: it stopped serving the location): `bank` is
+   * that profile, shown in the reason only; never renewed with, even if it serves the location again since.
+   */
+  bankWithdrawn?: boolean;
   tax?: ProfileFacts;
   fromFiscalYear: string;
   toFiscalYear: string;
@@ -91,7 +96,8 @@ export function eligibilityFor(years: Record<string, YearDecision> | undefined, 
  *  - ACTION_REQUIRED when the bank profile no longer serves the location (its locationIds narrowed: only the admins
  *    of the locations it serves may edit it), whatever its validation says: the reason, and what the tax profile
  *    lacks; the choice is not kept (`bankWithdrawn`): the admin continues (the location's default is proposed) and
- *    submits;
+ *    submits. The same for an enrollment whose bank profile was withdrawn already (`input.bankWithdrawn`), whatever
+ *    the profile says now (served again since: the choice stays withdrawn until the admin continues);
  *  - ACTION_REQUIRED when the payout information itself falls short of the program's rules for the new year (no
  *    bank profile, currency or payment method not allowed, tax profile missing or expired on the first day of the
  *    new year): what is missing, and the admin continues and submits (SPEC: "ACTION_REQUIRED where only the
@@ -117,7 +123,7 @@ export function decideRenewal(input: RenewalInput): RenewalDecision {
   if (reasons.length) return { outcome: 'EXPIRED', reasons, missing };
   const describe = (code: MissingPayoutItem) =>
     code === 'TAX_PROFILE_EXPIRED' ? `The tax profile is expired on ${start.toISOString().slice(0, 10)}, the first day of ${toFiscalYear}.` : describeMissing(code);
-  if (bank && !servesLocation(bank, input.locationId)) {
+  if (input.bankWithdrawn || (bank && !servesLocation(bank, input.locationId))) {
     // The bank profile's own gaps are moot (another one takes its place); the tax profile's still count.
     const tax = missing.filter((code) => code.startsWith('TAX_'));
     return { outcome: 'ACTION_REQUIRED', reasons: [notServingReason(bank), ...tax.map(describe)], missing: tax, bankWithdrawn: true };

@@ -260,6 +260,8 @@ export class EnrollLocation {
     // Back to the proposal (another bank profile chosen while ACTION_REQUIRED): submitted again later. `enrolledAt`
     // stays: an enrollment ENROLLED once keeps its year (an ineligible decision does not end it; the rollover decides).
     for (const field of ['submittedAt', 'submittedBy', 'validated'] as const) if (existing[field]) unset.push(field);
+    // A withdrawn bank profile (bankWithdrawn): this proposal (the default, or another choice) takes its place.
+    if (existing.bankWithdrawn) unset.push('bankWithdrawn');
     const unchanged =
       !starting &&
       unset.length === 0 &&

@@ -7,7 +7,7 @@ import type { EnrollmentConfig } from '../../config';
 import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
 import { Enrollment } from '../enrollment.schema';
 import { EnrollmentEvents } from '../enrollment-events';
-import { bankNoLongerServes, completeAt, payoutGaps, TERMINAL, validationState } from '../enrollment-rules';
+import { bankNoLongerServes, completeAt, notServingReason, payoutGaps, TERMINAL, validationState } from '../enrollment-rules';
 import { EnrollmentsRepository } from '../enrollments.repository';
 import { enrollmentYearEnded, fiscalYearEnded } from '../fiscal-year-ended';
 import { PayoutFacts } from '../payout-facts';
@@ -24,7 +24,10 @@ const ATTEMPTS = 8;
  * `fiscal-year-ended`): the rollover continues or expires it.
  * A bank profile chosen earlier that no longer serves the enrollment's location (narrowed since) is not submitted:
  * 409 `bank-profile-not-serving`, nothing changes (the profile's event withdraws the choice, and Continue proposes
- * the location's default). A submitted one is re-checked: one whose bank profile no longer serves is withdrawn
+ * the location's default). Nor is an enrollment whose kept choice was withdrawn (`bankWithdrawn`: ACTION_REQUIRED with
+ * the reason, back to the proposal), also when the withdrawal lands between an attempt and the next: the proposal
+ * would be the location's default, which the admin never saw; 409 `bank-profile-not-serving` until Continue proposes
+ * it. A submitted one is re-checked: one whose bank profile no longer serves is withdrawn
  * (FollowValidation), and answered ACTION_REQUIRED.
  * After its write it follows the profiles once more (see followAfterSubmit), so a validation result that came
  * meanwhile is not lost.
@@ -64,6 +67,9 @@ export class SubmitEnrollment {
         continue;
       }
 
+      // Its kept bank profile was withdrawn (no longer serving the location): the proposal Submit would read now is the
+      // location's default, which the admin has not seen. Continue first (it proposes the default, clearing this).
+      if (current.bankWithdrawn) throw bankProfileNotServing(current, current.reasons[0] ?? notServingReason(undefined));
       const proposal = await this.facts.proposal(actor.partnerId, current.locationId, current.bankChosen ? current.bankProfileId : undefined);
       const notServing = bankNoLongerServes(current, proposal.bank);
       if (notServing) throw bankProfileNotServing(current, notServing);

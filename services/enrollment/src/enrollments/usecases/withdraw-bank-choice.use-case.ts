@@ -1,8 +1,10 @@
 import { Injectable } from '@nestjs/common';
+import { Clock } from '../../common/clock';
 import { Enrollment } from '../enrollment.schema';
 import { EnrollmentEvents } from '../enrollment-events';
 import { bankNoLongerServes, ProfileFacts, TERMINAL, WITHDRAWAL_CLEARS, withdrawnBankChoice } from '../enrollment-rules';
-import { EnrollmentsRepository } from '../enrollments.repository';
+import { EnrollmentChanges, EnrollmentsRepository } from '../enrollments.repository';
+import { fiscalYearEnded } from '../fiscal-year-ended';
 
 /**
  * An enrollment keeps a bank profile whatever the location's default is (chosen by its admin, or in use since
@@ -15,6 +17,10 @@ import { EnrollmentsRepository } from '../enrollments.repository';
  * Called wherever a kept bank profile is read: the profile event's handler, Continue, following validation (Submit
  * again, the rollover's continuations), and Enroll's recheck after it wrote a choice. Idempotent: once withdrawn the
  * enrollment keeps no bank profile, so nothing is withdrawn again.
+ * Not once the enrollment's fiscal year is over (by the Clock, rolled over yet or not): the rollover decides it from
+ * the profile view (its continuation is ACTION_REQUIRED with the reason), and the year's enrollment stays as it was.
+ * The withdrawn enrollment is marked `bankWithdrawn` (its `bankProfileId` left only for display): Submit refuses it
+ * and the rollover does not renew with it until Continue proposes again.
  * Returns the enrollment as written, `current` when there is nothing to withdraw, null when it changed meanwhile
  * (the caller reads it again and decides again).
  */
@@ -23,13 +29,15 @@ export class WithdrawBankChoice {
   constructor(
     private readonly enrollments: EnrollmentsRepository,
     private readonly events: EnrollmentEvents,
+    private readonly clock: Clock,
   ) {}
 
-  async apply(current: Enrollment, bank: ProfileFacts | undefined): Promise<Enrollment | null> {
-    if (TERMINAL.includes(current.status) || current.rollover) return current;
+  /** `extra`: more changes in the same write (the rollover: the continuation's `renewedAs`). */
+  async apply(current: Enrollment, bank: ProfileFacts | undefined, extra: EnrollmentChanges = {}): Promise<Enrollment | null> {
+    if (TERMINAL.includes(current.status) || current.rollover || fiscalYearEnded(current.fiscalYear, this.clock.now())) return current;
     const reason = bankNoLongerServes(current, bank);
     if (!reason) return current;
-    const changes = withdrawnBankChoice(reason);
+    const changes = { ...withdrawnBankChoice(reason), ...extra };
     const unset: Array<keyof Enrollment> = WITHDRAWAL_CLEARS.filter((field) => current[field] !== undefined && current[field] !== null);
     const next: Enrollment = { ...current, ...changes, version: current.version + 1 };
     for (const field of unset) delete next[field];

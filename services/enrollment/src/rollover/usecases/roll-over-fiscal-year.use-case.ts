@@ -282,12 +282,16 @@ export class RollOverFiscalYear {
       });
     const [inserts, resumed, expiries, unfinished] = [live(plan.inserts), live(plan.resumed), live(plan.expiries), live(plan.unfinished)];
     const markers: Record<Marked, string[]> = { RENEWED: [], VALIDATING: [], ACTION_REQUIRED: [], SUPERSEDED: [] };
-    // The continuations this write created (inserted, or taken over), as written: their bank profiles are read again.
+    // The continuations this write created (inserted, or taken over), as written: their bank profiles are read again,
+    // with the ones it resumes (read below). Marked and counted once that is done (see withdrawNotServing).
     const continuations: Enrollment[] = [];
+    const resumedIds: string[] = [];
+    const continued: Continued[] = [];
     // Continuations submitted by the rollover, followed once before the marks (see followNow).
     const following: string[] = [];
     for (const { from, outcome, next } of resumed) {
-      markers[outcome].push(from._id);
+      continued.push({ from: from._id, next: next._id, outcome });
+      resumedIds.push(next._id);
       summary.resumed++;
       if (followsValidation(next)) following.push(next._id);
     }
@@ -299,8 +303,7 @@ export class RollOverFiscalYear {
       if (duplicate.has(index)) return;
       const { outbox: _outbox, ...doc } = insert.doc;
       continuations.push(doc);
-      markers[outcomeOf(insert.decision)].push(insert.from._id);
-      count(summary, insert.decision);
+      continued.push({ from: insert.from._id, next: doc._id, outcome: outcomeOf(insert.decision), decision: insert.decision });
       if (insert.decision.follows) following.push(insert.doc._id);
     });
     if (duplicates.length) {
@@ -309,16 +312,17 @@ export class RollOverFiscalYear {
       for (const { doc, from, decision } of taken) {
         const next = existing.get(doc._id);
         if (next?.renewedFrom === from._id) {
-          markers[continuedAs(next)].push(from._id);
+          continued.push({ from: from._id, next: next._id, outcome: continuedAs(next) });
+          resumedIds.push(next._id);
           summary.resumed++;
           if (followsValidation(next)) following.push(next._id);
         } else if (next && ((PRE_SUBMIT.has(next.status) && !next.submittedAt) || next.status === 'INELIGIBLE')) {
-          const continued = this.nextYear(from, programs.get(from.programId)!, decision, toFiscalYear, next.version, now);
-          const { _id, createdAt: _createdAt, ...fields } = continued;
+          const takenOver = this.nextYear(from, programs.get(from.programId)!, decision, toFiscalYear, next.version, now);
+          const { _id, createdAt: _createdAt, ...fields } = takenOver;
           // What the continuation does not set goes: an INELIGIBLE one may carry an old submission (`submittedAt`,
           // `validated`) or profiles the decision did not look at, which would make it look submitted or evaluated.
           const unset = Object.fromEntries(TAKEOVER_CLEARS.filter((field) => !(field in fields)).map((field) => [field, '']));
-          const event = this.nextYearEvent(from, continued, decision, summary);
+          const event = this.nextYearEvent(from, takenOver, decision, summary);
           this.enrollments.noteOutbox([_id]);
           const result = await collection.updateOne(
             { _id, version: next.version } as never,
@@ -328,9 +332,8 @@ export class RollOverFiscalYear {
             summary.conflicts++; // changed meanwhile: the next run decides again
             continue;
           }
-          continuations.push(continued);
-          markers[outcomeOf(decision)].push(from._id);
-          count(summary, decision);
+          continuations.push(takenOver);
+          continued.push({ from: from._id, next: _id, outcome: outcomeOf(decision), decision });
           if (decision.follows) following.push(_id);
         } else if (next) {
           markers.SUPERSEDED.push(from._id);
@@ -340,7 +343,20 @@ export class RollOverFiscalYear {
         }
       }
     }
-    await this.withdrawNotServing(continuations);
+    // Resumed ones too: a rerun decides them on the view as it is now, but never rewrites them (a narrowing since the
+    // interrupted run, applied to the view while its sweep could not see them yet, would otherwise stay unnoticed).
+    for (let i = 0; i < resumedIds.length; i += RESUMED_READ_CHUNK) {
+      const docs = await findByIds<Enrollment>(collection as never, resumedIds.slice(i, i + RESUMED_READ_CHUNK), { outbox: 0 });
+      continuations.push(...docs.values());
+    }
+    const withdrawn = await this.withdrawNotServing(continuations);
+    // Marked and counted as they are now: a continuation whose bank profile was just withdrawn is ACTION_REQUIRED
+    // (the mark, and `actionRequired` for one this run wrote), not what it was decided as before.
+    for (const { from, next, outcome, decision } of continued) {
+      const now = withdrawn.has(next) ? 'ACTION_REQUIRED' : outcome;
+      markers[now].push(from);
+      if (decision) count(summary, withdrawn.has(next) ? { ...decision, outcome: 'ACTION_REQUIRED', follows: false } : decision);
+    }
     for (const [planned, count] of [[expiries, 'expired'], [unfinished, 'unfinished']] as const) {
       if (!planned.length) continue;
       if (lost()) return;
@@ -401,25 +417,30 @@ export class RollOverFiscalYear {
    * view as read before their insert, while the event narrowing a profile's locationIds writes the view and then reads
    * the enrollments keeping it: one recorded in between never reaches them (they did not exist yet). So the view of
    * their bank profiles is read again after the inserts (one query per batch; one of the two sides sees the other),
-   * and a profile no longer serving the location is withdrawn as that event would (WithdrawBankChoice).
+   * and a profile no longer serving the location is withdrawn as that event would (WithdrawBankChoice). The same for
+   * the continuations a rerun resumes (written by an interrupted run, read again). Returns the ids withdrawn here.
    */
-  private async withdrawNotServing(continuations: Enrollment[]): Promise<void> {
+  private async withdrawNotServing(continuations: Enrollment[]): Promise<Set<string>> {
+    const withdrawn = new Set<string>();
     const keeping = continuations.filter((e) => keptBankProfileId(e) !== undefined);
-    if (!keeping.length) return;
+    if (!keeping.length) return withdrawn;
     const banks = await this.context.bankProfiles(keeping);
     for (const doc of keeping) {
       const bank = banks.get(doc.bankProfileId!);
       if (bank?.partnerId !== doc.partnerId || !bankNoLongerServes(doc, bank)) continue;
       let current: Enrollment | null = doc;
       for (let attempt = 1; current && attempt <= WITHDRAW_ATTEMPTS; attempt++) {
-        const written = await this.withdraw.apply(current, bank);
+        // Its mark (and a rerun's) says what it is now: ACTION_REQUIRED.
+        const written = await this.withdraw.apply(current, bank, { renewedAs: 'ACTION_REQUIRED' });
         if (written) {
+          if (written !== current) withdrawn.add(doc._id);
           if (written !== current) this.logger.warn(`bank profile ${bank.profileId} stopped serving location ${doc.locationId} during the rollover: continuation ${doc._id} withdrawn`);
           break;
         }
         current = await this.enrollments.findById(current._id); // changed meanwhile: decide again on what it is now
       }
     }
+    return withdrawn;
   }
 
   /**
@@ -499,8 +520,10 @@ export class RollOverFiscalYear {
       missing: decision.missing,
       ...(from.bankProfileId && { bankProfileId: from.bankProfileId }),
       ...(from.taxProfileId && { taxProfileId: from.taxProfileId }),
-      // A bank profile no longer serving the location is not kept as a choice: Continue proposes the default.
+      // A bank profile no longer serving the location is not kept as a choice: Continue proposes the default, and
+      // Submit waits for it (`bankWithdrawn`).
       bankChosen: decision.bankWithdrawn ? false : (from.bankChosen ?? false),
+      ...(decision.bankWithdrawn && { bankWithdrawn: true }),
       evaluatedAt: now,
       ...(from.startedAt && { startedAt: from.startedAt }),
       ...(from.startedBy && { startedBy: from.startedBy }),
@@ -527,6 +550,8 @@ function outcomeOf(decision: RenewalDecision): Marked {
  * written with it). Continuations written before that field existed: told by their status.
  */
 function continuedAs(next: NextYearEnrollment): Marked {
+  // Its bank profile withdrawn since (the profile's event, before the interrupted run marked it): what it is now.
+  if (next.bankWithdrawn) return 'ACTION_REQUIRED';
   if (next.renewedAs && next.renewedAs !== 'EXPIRED') return next.renewedAs;
   return next.status === 'ENROLLED' ? 'RENEWED' : 'ACTION_REQUIRED';
 }
@@ -543,7 +568,19 @@ const WITHDRAW_ATTEMPTS = 8;
 const FOLLOWS_AT_ONCE = 8;
 
 /** The fields a continuation taking over an existing next-year enrollment clears when it does not set them. */
-const TAKEOVER_CLEARS = ['submittedAt', 'submittedBy', 'validated', 'enrolledAt', 'bankProfileId', 'taxProfileId'] as const;
+const TAKEOVER_CLEARS = ['submittedAt', 'submittedBy', 'validated', 'enrolledAt', 'bankProfileId', 'taxProfileId', 'bankWithdrawn'] as const;
+
+/** Resumed continuations read at once (by `_id $in`) to re-check their bank profiles (withdrawNotServing). */
+const RESUMED_READ_CHUNK = 50;
+
+/** A continuation this write created, took over, or resumed: marked (and, unless resumed, counted) after the re-check. */
+interface Continued {
+  from: string;
+  next: string;
+  outcome: Marked;
+  /** This write's decision (inserted or taken over); absent for a resumed one (counted in `resumed`). */
+  decision?: RenewalDecision;
+}
 
 function count(summary: RolloverSummary, decision: RenewalDecision): void {
   if (decision.outcome === 'RENEWED') summary.renewed++;
