@@ -21,3 +21,12 @@ export function fiscalYearOf(date: Date): string {
 export function nextFiscalYear(name: string): string {
   return fiscalYearOf(fiscalYearRange(name).end);
 }
+
+export function previousFiscalYear(name: string): string {
+  return fiscalYearOf(new Date(fiscalYearRange(name).start.getTime() - 1));
+}
+
+/** Whether the fiscal year is over at `now` (from its exclusive end: FY27 is over from 2027-07-01T00:00:00Z). */
+export function fiscalYearOver(name: string, now: Date): boolean {
+  return now.getTime() >= fiscalYearRange(name).end.getTime();
+}

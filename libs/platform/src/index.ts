@@ -16,3 +16,4 @@ export * from './lifecycle/background-work';
 export * from './logging/logging';
 export * from './metrics/metrics';
 export * from './platform.module';
+export * from './time/clock';

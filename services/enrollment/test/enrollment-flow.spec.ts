@@ -3,9 +3,9 @@
  * real topics (identity, eligibility, payout profiles, invitations), and what it publishes read back from
  * enrollments.events.v1.
  */
+import { Clock } from '@lib/platform';
 import { DeadLetterHeaders, deadLetterTopic, fiscalYearRange, Topics } from '@lib/contracts';
 import { eventually } from '@lib/testing';
-import { Clock } from '../src/common/clock';
 import {
   approvedProfiles,
   bankProfile,

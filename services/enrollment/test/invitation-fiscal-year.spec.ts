@@ -3,9 +3,9 @@
  * no INVITED enrollment: Enroll would refuse to start it (409 `fiscal-year-ended`), and the next rollover would only
  * expire it and email "expired". It is consumed as usual (not retried, not dead-lettered).
  */
+import { Clock } from '@lib/platform';
 import { deadLetterTopic, fiscalYearRange, Topics } from '@lib/contracts';
 import { eventually, groupCaughtUp } from '@lib/testing';
-import { Clock } from '../src/common/clock';
 import { watchFromNow } from './kafka-group';
 import { call, createProgram, CURRENT_FY, enrollmentEventsSettled, Harness, issueInvitation, NEXT_FY, withHarness, World } from './support';
 

@@ -3,17 +3,15 @@
  * from facts published on their topics, enrollments never completed in their year, and a run killed halfway (a real process, SIGKILL) then run again, or stopped
  * halfway (SIGTERM: it ends its batch, and its events are published before the process exits).
  */
-import { ALL_TOPICS, fiscalYearOf, fiscalYearRange, nextFiscalYear, Topics } from '@lib/contracts';
+import { ALL_TOPICS, fiscalYearOf, fiscalYearRange, nextFiscalYear, previousFiscalYear, Topics } from '@lib/contracts';
 import { eventually, freePort, OPERATOR_KEY, PROJECT_ROOT, spawnServer, uniqueName, waitFor } from '@lib/testing';
-import { CONFIG } from '@lib/platform';
+import { Clock, CONFIG } from '@lib/platform';
 import { join } from 'node:path';
-import { Clock } from '../src/common/clock';
 import { enrollmentId } from '../src/common/ids';
 import type { EnrollmentConfig } from '../src/config';
 import { EnrollmentsRepository } from '../src/enrollments/enrollments.repository';
 import { DiscontinueProgramEnrollments } from '../src/enrollments/usecases/discontinue-program-enrollments.use-case';
 import { RenewalContext } from '../src/rollover/renewal-context';
-import { previousFiscalYear } from '../src/rollover/renewal-rules';
 import { RolloverScheduler } from '../src/rollover/rollover.scheduler';
 import {
   agreement,

@@ -1,3 +1,4 @@
+import { Clock } from '@lib/platform';
 import { createEnvelope, Envelope, EnrollmentStatus, fiscalYearOf, nextFiscalYear, ProgramState, Role, Topics, UserSnapshot } from '@lib/contracts';
 import { bootService, eventually, outboxSettled, ReceivedMessage, RunningService, TestIssuer, TestKafka, TopicWatch } from '@lib/testing';
 import { deadLetterTopic } from '@lib/contracts';
@@ -5,7 +6,6 @@ import { getConnectionToken } from '@nestjs/mongoose';
 import type { Connection } from 'mongoose';
 import { randomUUID } from 'node:crypto';
 import { AppModule } from '../src/app.module';
-import { Clock } from '../src/common/clock';
 
 export const PORTAL = 'https://partner.portal.test';
 /**

@@ -1,7 +1,7 @@
+import { ClockModule } from '@lib/platform';
 import { AccessModule } from '@lib/access';
 import { Module } from '@nestjs/common';
 import { MongooseModule } from '@nestjs/mongoose';
-import { ClockModule } from '../common/clock.module';
 import { ProgramsModule } from '../programs/programs.module';
 import { ViewsModule } from '../views/views.module';
 import { Enrollment, EnrollmentSchema } from './enrollment.schema';

@@ -10,9 +10,7 @@ import { Enrollment } from './enrollment.schema';
  * that is not ENROLLED. Refused with 409 `fiscal-year-ended`; nothing changes. Before a year starts (a program
  * moved to the next year early) enrolling is allowed.
  */
-export function fiscalYearEnded(fiscalYear: string, now: Date): boolean {
-  return now.getTime() >= fiscalYearRange(fiscalYear).end.getTime();
-}
+// (Whether a year is over: fiscalYearOver in @lib/contracts, by the service's Clock.)
 
 /** Enroll would start an enrollment of the program's year, which is over: the program has not moved on yet. */
 export function programYearEnded(program: Program): ProblemException {

@@ -1,6 +1,6 @@
-import { PayoutRules } from '@lib/contracts';
+import { PayoutRules, previousFiscalYear } from '@lib/contracts';
 import { ProfileFacts } from '../enrollments/enrollment-rules';
-import { decideRenewal, eligibilityFor, previousFiscalYear, RenewalInput, scheduledWork, wasCompleted } from './renewal-rules';
+import { decideRenewal, eligibilityFor, RenewalInput, scheduledWork, wasCompleted } from './renewal-rules';
 
 const rules: PayoutRules = { allowedCurrencies: ['USD'], allowedPaymentMethods: ['ELECTRONIC_BANK_TRANSFER'], taxProfileRequired: true };
 const decided = (eligible: boolean, reasons: string[] = []) => ({ eligible, reasons, decidedAt: new Date(), eventId: 'e' });

@@ -1,4 +1,4 @@
-import { EnrollmentStatus, fiscalYearOf, fiscalYearRange, MissingPayoutItem, PayoutRules, ProgramState } from '@lib/contracts';
+import { EnrollmentStatus, fiscalYearOf, fiscalYearRange, MissingPayoutItem, PayoutRules, previousFiscalYear, ProgramState } from '@lib/contracts';
 import { BEFORE_ENROLLED, describeMissing, notServingReason, payoutGaps, ProfileFacts, validationState } from '../enrollments/enrollment-rules';
 import { servesLocation, YearDecision } from '../views/views.schemas';
 
@@ -172,10 +172,6 @@ export function unfinishedReminder(fiscalYear: string, enrollment: { status: Enr
     reasons: [`The enrollment is not completed: it expires when ${fiscalYear} ends unless ${todo} before.`],
     missing,
   };
-}
-
-export function previousFiscalYear(name: string): string {
-  return fiscalYearOf(new Date(fiscalYearRange(name).start.getTime() - 86_400_000));
 }
 
 /**

@@ -1,8 +1,7 @@
 import { fiscalYearOf } from '@lib/contracts';
-import { OperatorOnly } from '@lib/platform';
+import { Clock, OperatorOnly } from '@lib/platform';
 import { Body, Controller, HttpCode, Post } from '@nestjs/common';
 import { ApiConflictResponse, ApiOkResponse, ApiOperation, ApiSecurity, ApiTags } from '@nestjs/swagger';
-import { Clock } from '../common/clock';
 import { ReminderSummaryDto, RenewalRemindersRequestDto, RolloverRequestDto, RolloverSummaryDto } from './dto/rollover.dto';
 import { RollOverFiscalYear } from './usecases/roll-over-fiscal-year.use-case';
 import { SendRenewalReminders } from './usecases/send-renewal-reminders.use-case';

@@ -1,9 +1,8 @@
 import { Trace } from '@lib/messaging';
-import { BackgroundWork, CONFIG, ProblemException } from '@lib/platform';
+import { BackgroundWork, Clock, CONFIG, ProblemException } from '@lib/platform';
 import { HttpStatus, Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { CronJob } from 'cron';
-import { Clock } from '../common/clock';
 import type { EnrollmentConfig } from '../config';
 import { scheduledWork } from './renewal-rules';
 import { RollOverFiscalYear } from './usecases/roll-over-fiscal-year.use-case';

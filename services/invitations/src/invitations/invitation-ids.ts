@@ -1,4 +1,3 @@
-import { fiscalYearOf, fiscalYearRange } from '@lib/contracts';
 import { createHash } from 'node:crypto';
 
 /**
@@ -22,11 +21,6 @@ export interface InvitationKey {
 
 export function invitationId({ programId, locationId, fiscalYear }: InvitationKey): string {
   return deterministicId('invitation', programId, locationId, fiscalYear);
-}
-
-/** The fiscal year before `fiscalYear` (FY28: FY27). */
-export function previousFiscalYear(fiscalYear: string): string {
-  return fiscalYearOf(new Date(fiscalYearRange(fiscalYear).start.getTime() - 1));
 }
 
 /** The link in the email and behind the notice: the enrollment page of that program for that location. */

@@ -1,7 +1,7 @@
 import { EnrollmentStatuses, ProgramStates } from '@lib/contracts';
 import { InvitationStates } from './invitation.schema';
 import { EnrollmentStatus } from '@lib/contracts';
-import { fiscalYearOver, InvitationFacts, invitationsMovedBy, nextTransition, Person, whyNotInviting } from './invitation-rules';
+import { InvitationFacts, invitationsMovedBy, nextTransition, Person, whyNotInviting } from './invitation-rules';
 
 const FY = 'FY27';
 /** A date in FY27 (2026-07-01 .. 2027-06-30), and the first instants after FY27 and FY28. */
@@ -296,14 +296,7 @@ describe('invitationsMovedBy', () => {
   });
 });
 
-describe('fiscalYearOver and whyNotInviting', () => {
-  it('ends a fiscal year at its exclusive end (FY27: 2027-07-01T00:00:00Z)', () => {
-    expect(fiscalYearOver('FY27', new Date('2027-06-30T23:59:59.999Z'))).toBe(false);
-    expect(fiscalYearOver('FY27', FY27_OVER)).toBe(true);
-    expect(fiscalYearOver('FY28', FY27_OVER)).toBe(false);
-    expect(fiscalYearOver('FY27', new Date('2026-07-01T00:00:00.000Z'))).toBe(false);
-  });
-
+describe('whyNotInviting', () => {
   it('says why: program state first, then another year, then a year that is over', () => {
     const program = { state: 'OPEN' as const, fiscalYear: 'FY27' };
     expect(whyNotInviting({ fiscalYear: 'FY27' }, program, DURING)).toBeNull();

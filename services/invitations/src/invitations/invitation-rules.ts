@@ -1,4 +1,4 @@
-import { EnrollmentStatus, fiscalYearRange, nextFiscalYear, ProgramState } from '@lib/contracts';
+import { EnrollmentStatus, fiscalYearOver, nextFiscalYear, ProgramState } from '@lib/contracts';
 import { InvitationState } from './invitation.schema';
 
 /** A user an invitation is addressed to. */
@@ -74,14 +74,6 @@ export function invitationsMovedBy(
     own: change.status === 'ENROLLED' || change.previousStatus === 'ENROLLED' || change.status === 'INELIGIBLE',
     nextYear: ENDED_STATUSES.includes(change.status) && view.completed,
   };
-}
-
-/**
- * Whether `fiscalYear` is over at `now` (its exclusive end, FY27: 2027-07-01T00:00:00Z, has come). The enrollment
- * service's Enroll refuses to start an enrollment of such a year (409 `fiscal-year-ended`), by its own clock.
- */
-export function fiscalYearOver(fiscalYear: string, now: Date): boolean {
-  return now.getTime() >= fiscalYearRange(fiscalYear).end.getTime();
 }
 
 /**

@@ -1,7 +1,7 @@
+import { ClockModule } from '@lib/platform';
 import { AccessModule } from '@lib/access';
 import { Module } from '@nestjs/common';
 import { MongooseModule } from '@nestjs/mongoose';
-import { ClockModule } from '../common/clock.module';
 import { EligibilityHandler } from './handlers/eligibility.handler';
 import { EnrollmentsHandler } from './handlers/enrollments.handler';
 import { IdentityHandler } from './handlers/identity.handler';

@@ -1,5 +1,5 @@
+import { ClockModule } from '@lib/platform';
 import { Module } from '@nestjs/common';
-import { ClockModule } from '../common/clock.module';
 import { InvitationsModule } from '../invitations/invitations.module';
 import { OverviewController } from './overview.controller';
 import { GetOverview } from './usecases/get-overview.use-case';

@@ -1,9 +1,8 @@
 import { AccessPolicy, Actor } from '@lib/access';
-import { EnrollmentStatus } from '@lib/contracts';
+import { EnrollmentStatus, fiscalYearOver } from '@lib/contracts';
 import { isDuplicateKey, OutboxEntry } from '@lib/messaging';
-import { Principal, ProblemException, Problems } from '@lib/platform';
+import { Clock, Principal, ProblemException, Problems } from '@lib/platform';
 import { HttpStatus, Injectable } from '@nestjs/common';
-import { Clock } from '../../common/clock';
 import { enrollmentId } from '../../common/ids';
 import { Program } from '../../programs/program.schema';
 import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
@@ -13,7 +12,7 @@ import { Enrollment } from '../enrollment.schema';
 import { EnrollmentEvents, EnrollmentEventType, transitionType } from '../enrollment-events';
 import { bankNoLongerServes, describeMissing, payoutGaps } from '../enrollment-rules';
 import { EnrollmentChanges, EnrollmentsRepository } from '../enrollments.repository';
-import { enrollmentYearEnded, fiscalYearEnded, programYearEnded } from '../fiscal-year-ended';
+import { enrollmentYearEnded, programYearEnded } from '../fiscal-year-ended';
 import { PayoutFacts, profileFacts } from '../payout-facts';
 import { FollowValidation } from './follow-validation.use-case';
 import { RecheckStart } from './recheck-start.use-case';
@@ -125,7 +124,7 @@ export class EnrollLocation {
     if (existing?.rollover) return { enrollment: existing, started: false };
     const starting = !existing || !existing.evaluatedAt || existing.status === 'INELIGIBLE';
     const fiscalYear = existing?.fiscalYear ?? program.fiscalYear;
-    if (fiscalYearEnded(fiscalYear, this.clock.now())) {
+    if (fiscalYearOver(fiscalYear, this.clock.now())) {
       if (!existing || (starting && fiscalYear === program.fiscalYear)) throw programYearEnded(program);
       if (starting || existing.status !== 'ENROLLED') throw enrollmentYearEnded(existing, starting ? 'started' : 'continued');
     }

@@ -1,11 +1,10 @@
+import { Clock } from '@lib/platform';
 import { AccessPolicy } from '@lib/access';
-import { InvitationIssued } from '@lib/contracts';
+import { fiscalYearOver, InvitationIssued } from '@lib/contracts';
 import { isDuplicateKey } from '@lib/messaging';
 import { Injectable, Logger } from '@nestjs/common';
-import { Clock } from '../../common/clock';
 import { enrollmentId } from '../../common/ids';
 import { Enrollment } from '../enrollment.schema';
-import { fiscalYearEnded } from '../fiscal-year-ended';
 import { EnrollmentsRepository } from '../enrollments.repository';
 import { RecheckStart } from './recheck-start.use-case';
 
@@ -40,7 +39,7 @@ export class RecordInvitation {
 
   async execute(invitation: InvitationIssued): Promise<void> {
     const now = this.clock.now();
-    if (fiscalYearEnded(invitation.fiscalYear, now)) {
+    if (fiscalYearOver(invitation.fiscalYear, now)) {
       this.logger.log(
         `invitation ${invitation.invitationId} (program ${invitation.programId}, location ${invitation.locationId}) is for ` +
           `${invitation.fiscalYear}, which is over: no INVITED enrollment recorded`,

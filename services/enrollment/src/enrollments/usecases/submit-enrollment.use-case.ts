@@ -1,15 +1,14 @@
 import { AccessPolicy } from '@lib/access';
-import { PayoutRules } from '@lib/contracts';
-import { CONFIG, Principal, ProblemException, Problems } from '@lib/platform';
+import { fiscalYearOver, PayoutRules } from '@lib/contracts';
+import { Clock, CONFIG, Principal, ProblemException, Problems } from '@lib/platform';
 import { HttpStatus, Inject, Injectable } from '@nestjs/common';
-import { Clock } from '../../common/clock';
 import type { EnrollmentConfig } from '../../config';
 import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
 import { Enrollment } from '../enrollment.schema';
 import { EnrollmentEvents } from '../enrollment-events';
 import { bankNoLongerServes, completeAt, notServingReason, payoutGaps, TERMINAL, validationState } from '../enrollment-rules';
 import { EnrollmentsRepository } from '../enrollments.repository';
-import { enrollmentYearEnded, fiscalYearEnded } from '../fiscal-year-ended';
+import { enrollmentYearEnded } from '../fiscal-year-ended';
 import { PayoutFacts } from '../payout-facts';
 import { FollowValidation } from './follow-validation.use-case';
 
@@ -56,7 +55,7 @@ export class SubmitEnrollment {
         throw Problems.conflict(`This enrollment is ${current.status.toLowerCase()}; it cannot be submitted.`, { enrollmentStatus: current.status });
       }
       if (current.rollover) throw Problems.conflict(`This enrollment's fiscal year is over (${current.rollover.outcome} into ${current.rollover.toFiscalYear}).`);
-      if (current.status !== 'ENROLLED' && fiscalYearEnded(current.fiscalYear, this.clock.now())) throw enrollmentYearEnded(current, 'submitted');
+      if (current.status !== 'ENROLLED' && fiscalYearOver(current.fiscalYear, this.clock.now())) throw enrollmentYearEnded(current, 'submitted');
       if (!current.evaluatedAt) throw Problems.conflict('Enroll first: the enrollment has no proposal yet.');
       const program = await this.programs.find(current.programId);
       if (!program) throw Problems.notFound(`Program ${current.programId}`);

@@ -1,4 +1,4 @@
-import { Clock } from '../../common/clock';
+import { Clock } from '@lib/platform';
 import { Enrollment } from '../enrollment.schema';
 import { EnrollmentEvents } from '../enrollment-events';
 import { ProfileFacts } from '../enrollment-rules';

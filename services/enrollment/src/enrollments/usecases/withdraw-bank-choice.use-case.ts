@@ -1,10 +1,10 @@
+import { fiscalYearOver } from '@lib/contracts';
+import { Clock } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
-import { Clock } from '../../common/clock';
 import { Enrollment } from '../enrollment.schema';
 import { EnrollmentEvents } from '../enrollment-events';
 import { bankNoLongerServes, ProfileFacts, TERMINAL, WITHDRAWAL_CLEARS, withdrawnBankChoice } from '../enrollment-rules';
 import { EnrollmentChanges, EnrollmentsRepository } from '../enrollments.repository';
-import { fiscalYearEnded } from '../fiscal-year-ended';
 
 /**
  * An enrollment keeps a bank profile whatever the location's default is (chosen by its admin, or in use since
@@ -34,7 +34,7 @@ export class WithdrawBankChoice {
 
   /** `extra`: more changes in the same write (the rollover: the continuation's `renewedAs`). */
   async apply(current: Enrollment, bank: ProfileFacts | undefined, extra: EnrollmentChanges = {}): Promise<Enrollment | null> {
-    if (TERMINAL.includes(current.status) || current.rollover || fiscalYearEnded(current.fiscalYear, this.clock.now())) return current;
+    if (TERMINAL.includes(current.status) || current.rollover || fiscalYearOver(current.fiscalYear, this.clock.now())) return current;
     const reason = bankNoLongerServes(current, bank);
     if (!reason) return current;
     const changes = { ...withdrawnBankChoice(reason), ...extra };

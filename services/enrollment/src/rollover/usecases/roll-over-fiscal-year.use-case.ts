@@ -1,9 +1,8 @@
 import { fiscalYearRange, MissingPayoutItem, nextFiscalYear } from '@lib/contracts';
 import { findByIds, OutboxEntry, pushOutbox, UPDATES_PER_COMMAND } from '@lib/messaging';
-import { BackgroundWork, CONFIG, Problems } from '@lib/platform';
+import { BackgroundWork, Clock, CONFIG, Problems } from '@lib/platform';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { bulkWriteChunked, insertIdempotent, sleep } from '../../common/bulk';
-import { Clock } from '../../common/clock';
 import { deterministicId, enrollmentId } from '../../common/ids';
 import type { EnrollmentConfig } from '../../config';
 import { Enrollment, RolloverOutcome } from '../../enrollments/enrollment.schema';

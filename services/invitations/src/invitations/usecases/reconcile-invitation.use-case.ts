@@ -1,10 +1,11 @@
+import { previousFiscalYear } from '@lib/contracts';
+import { Clock } from '@lib/platform';
 import { AccessPolicy } from '@lib/access';
 import { EventOutbox } from '@lib/messaging';
 import { Injectable, Logger } from '@nestjs/common';
-import { Clock } from '../../common/clock';
 import { InvitationLock } from '../invitation-lock';
 import { InvitationRepository } from '../invitation.repository';
-import { invitationId as idOf, previousFiscalYear } from '../invitation-ids';
+import { invitationId as idOf } from '../invitation-ids';
 import { nextTransition, Person, Transition, whyNotInviting } from '../invitation-rules';
 import { ViewsRepository } from '../views/views.repository';
 import { DeliverInvitation } from './deliver-invitation.use-case';

@@ -1,7 +1,6 @@
 import { AccessPolicy } from '@lib/access';
-import { Principal } from '@lib/platform';
+import { Clock, Principal } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
-import { Clock } from '../../common/clock';
 import { InvitationRecord, InvitationRepository } from '../../invitations/invitation.repository';
 import { ViewsRepository } from '../../invitations/views/views.repository';
 import { NoticeDto } from '../dto/notice.dto';

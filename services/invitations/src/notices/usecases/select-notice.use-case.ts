@@ -1,9 +1,8 @@
 import { AccessPolicy, Actor } from '@lib/access';
 import { Topics } from '@lib/contracts';
 import { EventOutbox } from '@lib/messaging';
-import { Principal, Problems } from '@lib/platform';
+import { Clock, Principal, Problems } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
-import { Clock } from '../../common/clock';
 import { InvitationEventIds, noticeSelected } from '../../invitations/invitation-events';
 import { InvitationLock } from '../../invitations/invitation-lock';
 import { InvitationRecord, InvitationRepository } from '../../invitations/invitation.repository';

@@ -1,7 +1,6 @@
 import { AccessPolicy } from '@lib/access';
-import { CONFIG, Principal } from '@lib/platform';
+import { Clock, CONFIG, Principal } from '@lib/platform';
 import { Inject, Injectable } from '@nestjs/common';
-import { Clock } from '../../common/clock';
 import { InvitationsConfig } from '../../config';
 import { InvitationRepository } from '../../invitations/invitation.repository';
 import { ViewsRepository } from '../../invitations/views/views.repository';

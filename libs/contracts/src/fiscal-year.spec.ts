@@ -1,0 +1,25 @@
+import { fiscalYearOf, fiscalYearOver, fiscalYearRange, nextFiscalYear, previousFiscalYear } from './fiscal-year';
+
+describe('fiscal years (July 1 to June 30, UTC)', () => {
+  const FY27_OVER = new Date('2027-07-01T00:00:00.000Z');
+
+  it('names the year of a date, and the years around one', () => {
+    expect(fiscalYearRange('FY27')).toEqual({ name: 'FY27', start: new Date('2026-07-01T00:00:00.000Z'), end: FY27_OVER });
+    expect(fiscalYearOf(new Date('2027-06-30T23:59:59.999Z'))).toBe('FY27');
+    expect(fiscalYearOf(FY27_OVER)).toBe('FY28');
+    expect(nextFiscalYear('FY27')).toBe('FY28');
+  });
+
+  it('names the fiscal year before one, across centuries', () => {
+    expect(previousFiscalYear('FY28')).toBe('FY27');
+    expect(previousFiscalYear('FY10')).toBe('FY09');
+    expect(previousFiscalYear('FY00')).toBe('FY99');
+  });
+
+  it('ends a fiscal year at its exclusive end (FY27: 2027-07-01T00:00:00Z)', () => {
+    expect(fiscalYearOver('FY27', new Date('2027-06-30T23:59:59.999Z'))).toBe(false);
+    expect(fiscalYearOver('FY27', FY27_OVER)).toBe(true);
+    expect(fiscalYearOver('FY28', FY27_OVER)).toBe(false);
+    expect(fiscalYearOver('FY27', new Date('2026-07-01T00:00:00.000Z'))).toBe(false);
+  });
+});
