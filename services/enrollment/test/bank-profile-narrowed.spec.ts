@@ -279,6 +279,30 @@ describe('every path going on with a kept choice re-checks it', () => {
     expect(types(id).filter((t) => t === 'EnrollmentActionRequired')).toHaveLength(1);
   });
 
+  it("a default whose profile stopped serving the location before the default's removal arrived is not proposed, nor submitted", async () => {
+    // L3's default (approved), proposed by Enroll; then the profile is narrowed to L1. payout-profiles removes L3's
+    // default too, but that event (keyed by location) may arrive after the narrowing (keyed by profile): here it has not.
+    const { program, defaultBank } = await eligibleL3();
+    const started = await enroll(program.programId, w.L3);
+    expect(started.body).toMatchObject({ status: 'INVITED', nextAction: 'SUBMIT', proposal: { bankProfileId: defaultBank.profileId } });
+    const id = started.body.enrollmentId;
+    await profileEvent(h, 'ProfileUpdated', { ...defaultBank, locationIds: [w.L1], version: 2 });
+    await eventually(async () => expect((await viewOf(defaultBank.profileId))?.locationIds).toEqual([w.L1]));
+    expect((await h.db.collection<{ _id: string; bankProfileId: string }>('default_bank_profile_view').findOne({ _id: w.L3 }))?.bankProfileId).toBe(defaultBank.profileId);
+
+    // Submit does not send the profile for validation: what it would submit is missing (422), nothing changes.
+    const refused = await submit(id);
+    expect(refused.status).toBe(422);
+    expect(refused.body.missing).toContain('BANK_PROFILE_MISSING');
+    expect(await stored(id)).toMatchObject({ status: 'INVITED', version: started.body.version });
+    expect(await stored(id)).not.toHaveProperty('submittedAt');
+    // Continue proposes no bank profile: ACTION_REQUIRED with the bank profile missing.
+    const continued = await refresh(id);
+    expect(continued.body).toMatchObject({ status: 'ACTION_REQUIRED', nextAction: 'CONTINUE' });
+    expect(continued.body.missing).toContain('BANK_PROFILE_MISSING');
+    expect(continued.body.proposal.bankProfileId).toBeNull();
+  });
+
   it('the rollover continues an enrollment whose chosen profile no longer serves into ACTION_REQUIRED with the reason (not renewed); Continue there proposes the default', async () => {
     const program = await createProgram(h, { requiresEligibility: false });
     const { bank: defaultBank } = await approvedProfiles(h, w.partnerId, w.L3);

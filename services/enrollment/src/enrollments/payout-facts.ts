@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { ViewsRepository } from '../views/views.repository';
-import { ProfileView } from '../views/views.schemas';
+import { ProfileView, servesLocation } from '../views/views.schemas';
 import { ProfileFacts } from './enrollment-rules';
 
 export function profileFacts(view: ProfileView | null | undefined): ProfileFacts | undefined {
@@ -31,13 +31,23 @@ export interface Proposal {
 export class PayoutFacts {
   constructor(private readonly views: ViewsRepository) {}
 
+  /**
+   * The location's default is proposed only while its profile serves the location. payout-profiles removes the
+   * default of a location a profile stops serving, but that removal (keyed by location) and the profile's narrowing
+   * (keyed by profile) travel on different keys: when the narrowing arrives first, the view still names the default
+   * for a moment. It is not proposed then (BANK_PROFILE_MISSING, as once the removal arrives), so neither Continue nor
+   * Submit goes on with a profile the location's admin may not use. A chosen profile is the caller's to check
+   * (bankNoLongerServes).
+   */
   async proposal(partnerId: string, locationId: string, chosenBankProfileId?: string): Promise<Proposal> {
     const bankProfileId = chosenBankProfileId ?? (await this.views.defaultBankProfileId(partnerId, locationId));
     const [bank, tax] = await Promise.all([
       bankProfileId ? this.views.profile(partnerId, bankProfileId, 'BANK') : Promise.resolve(null),
       this.views.taxProfileOfLocation(partnerId, locationId),
     ]);
-    return { bankProfileId, taxProfileId: tax?._id, bank: profileFacts(bank), tax: profileFacts(tax) };
+    const taxFacts = { taxProfileId: tax?._id, tax: profileFacts(tax) };
+    if (!chosenBankProfileId && bank && !servesLocation(bank, locationId)) return { ...taxFacts };
+    return { bankProfileId, bank: profileFacts(bank), ...taxFacts };
   }
 
   /** The profiles a submitted enrollment uses. */
