@@ -6,7 +6,7 @@ import { CONFIG } from '../config/config';
 import { ProblemException } from '../http/problem';
 import type { PlatformConfig } from '../platform.module';
 import { InvalidTokenError, JwtVerifier } from './jwt-verifier';
-import { IS_OPERATOR, IS_PUBLIC, Principal, ScopedKey } from './principal';
+import { IS_OPERATOR, IS_PUBLIC, Principal, ScopedKey, scopedKeys } from './principal';
 
 export const unauthorized = (detail: string) =>
   new ProblemException(HttpStatus.UNAUTHORIZED, 'unauthorized', 'Authentication required', detail);
@@ -59,10 +59,19 @@ export class AuthGuard implements CanActivate {
         return true;
       }
       const also = operatorOnly === true ? undefined : operatorOnly.alsoKey;
-      const scoped = also && (this.config as unknown as Record<string, unknown>)[also.setting];
-      if (also && typeof scoped === 'string' && hasKey(request, also.header, scoped)) {
+      if (also && this.presents(request, also)) {
         request.operator = also.name;
         return true;
+      }
+      // A valid scoped credential of this service, where it is not accepted: known, but not allowed here.
+      const elsewhere = scopedKeys().find((key) => key.name !== also?.name && this.presents(request, key));
+      if (elsewhere) {
+        throw new ProblemException(
+          HttpStatus.FORBIDDEN,
+          'forbidden',
+          'Forbidden',
+          `The ${elsewhere.name} credential (${elsewhere.header}) is not accepted by this operation; it needs the operator credential in the X-Operator-Key header.`,
+        );
       }
       throw unauthorized(
         `This operation needs the operator credential in the X-Operator-Key header${also ? ` (or the ${also.name} credential in ${also.header})` : ''}.`,
@@ -70,5 +79,11 @@ export class AuthGuard implements CanActivate {
     }
     request.principal = await verifyBearer(request, this.verifier, 'Send an access token: Authorization: Bearer <token>.');
     return true;
+  }
+
+  /** Whether the request carries this scoped credential, as the service's setting holds it (never when unset). */
+  private presents(request: Request, key: ScopedKey): boolean {
+    const expected = (this.config as unknown as Record<string, unknown>)[key.setting];
+    return typeof expected === 'string' && hasKey(request, key.header, expected);
   }
 }

@@ -28,7 +28,20 @@ export interface ScopedKey {
  * A platform operator's endpoint: needs the configured operator credential in `X-Operator-Key`, not a user token.
  * With `alsoKey`, that scoped credential is accepted too (on a handler, it overrides the controller's plain one).
  */
-export const OperatorOnly = (options: { alsoKey?: ScopedKey } = {}) => SetMetadata(IS_OPERATOR, options.alsoKey ? options : true);
+export const OperatorOnly = (options: { alsoKey?: ScopedKey } = {}) => {
+  if (options.alsoKey) SCOPED_KEYS.set(options.alsoKey.name, options.alsoKey);
+  return SetMetadata(IS_OPERATOR, options.alsoKey ? options : true);
+};
+
+/**
+ * Every scoped credential some operator endpoint of this process accepts (registered by OperatorOnly as the
+ * controllers are defined): one presented where it is not accepted is recognized, and refused with 403, not 401.
+ */
+const SCOPED_KEYS = new Map<string, ScopedKey>();
+
+export function scopedKeys(): ScopedKey[] {
+  return [...SCOPED_KEYS.values()];
+}
 
 export const CurrentPrincipal = createParamDecorator((_: unknown, ctx: ExecutionContext): Principal => {
   return ctx.switchToHttp().getRequest().principal;
