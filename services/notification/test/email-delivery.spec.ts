@@ -366,6 +366,59 @@ describe('exactly one email per (event, recipient, channel)', () => {
     expect(watch.find((m) => m.raw.includes(id))).toHaveLength(0);
   });
 
+  it('sends nothing to a recipient who lost the role the email was addressed for while it waited; another role elsewhere does not count', async () => {
+    const world = new World(kafka, issuer, service);
+    const [location, other] = await world.register('Relecloud', 'Northwind');
+    const admin = await world.user('Revoked', [{ role: 'INCENTIVES_ADMIN', locationIds: [location] }]);
+    const kept = await world.user('Kept', [{ role: 'INCENTIVES_ADMIN', locationIds: ['*'] }]);
+    // Created while they were Incentives admins of `location`; the first one's role there is revoked (they stay an
+    // Incentives admin of another location) while the emails wait.
+    const revoked = await world.changeRoles(admin, [{ role: 'INCENTIVES_ADMIN', locationIds: [other] }]);
+    const audience = { roles: ['INCENTIVES_ADMIN'], locationIds: [location] };
+    const { _id: id } = await storeWaiting(world, revoked, { audience, locationId: location });
+    const { _id: keptId } = await storeWaiting(world, kept, { audience, locationId: location });
+    expect(await sent(keptId)).toMatchObject({ email: kept.email });
+    await eventually(async () => expect(await messages().findOne({ _id: id })).toMatchObject({ status: 'CANCELLED', lastError: 'recipient no longer holds the role the message was addressed for' }));
+    expect(smtp.to(revoked.email)).toHaveLength(0);
+    expect(smtp.attempts.get(revoked.email)).toBeUndefined();
+    expect(watch.find((m) => m.raw.includes(id))).toHaveLength(0);
+  });
+
+  it('records the audience of the emails it creates: an enrollment event addresses the Incentives admins of its location', async () => {
+    const world = new World(kafka, issuer, service);
+    const [location] = await world.register('Relecloud');
+    const admin = await world.user('Addressed', [{ role: 'INCENTIVES_ADMIN', locationIds: [location] }]);
+    const envelope = createEnvelope({
+      type: 'EnrollmentEnrolled',
+      source: 'enrollment',
+      partnerId: world.partnerId,
+      data: {
+        enrollmentId: `e-${randomUUID()}`,
+        programId: 'prog-audience',
+        partnerId: world.partnerId,
+        locationId: location,
+        fiscalYear: 'FY27',
+        status: 'ENROLLED',
+        reasons: [],
+      },
+    });
+    await service.app.get(CreateMessagesUseCase).execute(Topics.enrollments, envelope);
+    const stored = await messages().findOne({ _id: `${envelope.eventId}:${admin.userId}:EMAIL` });
+    expect(stored).toMatchObject({ audience: { roles: ['INCENTIVES_ADMIN'], locationIds: [location] } });
+    expect(await sent(`${envelope.eventId}:${admin.userId}:EMAIL`)).toMatchObject({ email: admin.email });
+  });
+
+  it('trusts an invited recipient the view does not know in that role yet (identity events lagging): no audience, sent', async () => {
+    const world = new World(kafka, issuer, service);
+    const [location] = await world.register('Relecloud');
+    // Known to the view without the role: the snapshot granting it has not reached this service yet.
+    const lagging = await world.user('Lagging', []);
+    const event = await invite(world, location, [lagging]);
+    const id = `${event.eventId}:${lagging.userId}:EMAIL`;
+    expect(await sent(id)).toMatchObject({ email: lagging.email });
+    expect(await messages().findOne({ _id: id })).not.toHaveProperty('audience');
+  });
+
   it('sends to the current address of a recipient whose email changed while the email waited, and records it', async () => {
     const world = new World(kafka, issuer, service);
     const [location] = await world.register('Relecloud');
@@ -381,7 +434,7 @@ describe('exactly one email per (event, recipient, channel)', () => {
 });
 
 /** An enrollment email for `user` stored as waiting (a retry due now), as if created before what the test changes. */
-async function storeWaiting(world: World, user: TestUser) {
+async function storeWaiting(world: World, user: TestUser, fields: Record<string, unknown> = {}) {
   const email = waitingEmail({
     partnerId: world.partnerId,
     userId: user.userId,
@@ -394,6 +447,7 @@ async function storeWaiting(world: World, user: TestUser) {
     html: '<p>Enrolled</p>',
     status: 'RETRY',
     attempts: 1,
+    ...fields,
   });
   await messages().insertOne(email as never);
   return email;

@@ -66,7 +66,9 @@ describe('MessagePlanner, admin needed', () => {
     const unknown: Recipient = { userId: 'not-in-view-yet', email: 'new@contoso.example.com', displayName: 'New' };
     const plan = await planner([global, account, gone]).plan(Topics.invitations, adminNeeded([named(global), named(gone), unknown]));
     expect(plan?.recipients.map((r) => r.userId)).toEqual(['global', 'not-in-view-yet', 'account']);
-    expect(plan?.recipients[0]).toEqual({ userId: 'global', partnerId: PARTNER, email: global.email, displayName: 'global' });
+    expect(plan?.recipients[0]).toEqual({ userId: 'global', partnerId: PARTNER, email: global.email, displayName: 'global', roles: global.roles });
+    expect(plan?.recipients[1]).not.toHaveProperty('roles'); // not in the view yet: trusted as named, not re-checked
+    expect(plan?.audience).toEqual({ roles: ['GLOBAL_ADMIN', 'ACCOUNT_ADMIN'] });
   });
 
   it('tells the current company admins when the event names nobody', async () => {
@@ -117,6 +119,7 @@ describe('MessagePlanner, bank profile action required', () => {
   it('goes to the admins of each location it serves, each once', async () => {
     const plan = await planner(view).plan(Topics.payoutProfiles, bankActionRequired(['L-1', 'L-2']));
     expect(plan?.recipients.map((r) => r.userId)).toEqual(['admin-all', 'admin-l1', 'admin-l1-l2', 'admin-l2']);
+    expect(plan?.audience).toEqual({ roles: ['INCENTIVES_ADMIN'], locationIds: ['L-1', 'L-2'] });
   });
 
   it.each([
@@ -125,5 +128,6 @@ describe('MessagePlanner, bank profile action required', () => {
   ])('goes to every Incentives admin of the partner for a profile %s', async (_, locationIds) => {
     const plan = await planner(view).plan(Topics.payoutProfiles, bankActionRequired(locationIds));
     expect(plan?.recipients.map((r) => r.userId).sort()).toEqual(['admin-all', 'admin-l1', 'admin-l1-l2', 'admin-l2', 'admin-l3']);
+    expect(plan?.audience).toEqual({ roles: ['INCENTIVES_ADMIN'] }); // an Incentives admin of any location
   });
 });

@@ -1,6 +1,7 @@
 import {
   AdminAssignmentRequested,
   ALL_LOCATIONS,
+  COMPANY_ROLES,
   EnrollmentEvent,
   EnrollmentRenewalAtRisk,
   Envelope,
@@ -15,6 +16,7 @@ import { CONFIG } from '@lib/platform';
 import { Inject, Injectable } from '@nestjs/common';
 import type { NotificationConfig } from '../config';
 import { Addressee, RecipientDirectory } from '../recipients/recipient-directory';
+import { Audience } from './message.schema';
 import { TemplateName } from '../rendering/template-renderer';
 import { daysLeftLabel, describeMissing, longDate, statusLabel } from './wording';
 
@@ -25,6 +27,8 @@ export interface MessagePlan {
   locationId?: string;
   channels: NotificationChannel[];
   recipients: Addressee[];
+  /** The role they were chosen for: an email waiting to be sent re-checks it (RecipientDirectory.currentAddress). */
+  audience: Audience;
   /** Template data shared by every recipient (`recipientName` is added per recipient). */
   context: Record<string, unknown>;
   /** Where the message points; also the `link` of the template data. */
@@ -32,6 +36,9 @@ export interface MessagePlan {
 }
 
 const BOTH: NotificationChannel[] = ['EMAIL', 'INBOX'];
+
+/** The Incentives admins of these locations (of any location of the partner without). */
+const incentivesAdminsOf = (locationIds?: string[]): Audience => ({ roles: ['INCENTIVES_ADMIN'], ...(locationIds && { locationIds }) });
 
 const ENROLLMENT_TEMPLATES: Record<string, TemplateName> = {
   EnrollmentActionRequired: 'enrollment-action-required',
@@ -94,6 +101,7 @@ export class MessagePlanner {
       locationId: data.locationId,
       channels: email ? BOTH : ['INBOX'],
       recipients: await this.directory.listed(data.partnerId, data.recipients),
+      audience: incentivesAdminsOf([data.locationId]),
       context: {
         programLabel: data.programName ?? data.programId,
         locationLabel: await this.directory.locationLabel(data.locationId),
@@ -121,6 +129,7 @@ export class MessagePlanner {
       locationId: data.locationId,
       channels: BOTH,
       recipients,
+      audience: { roles: [...COMPANY_ROLES] },
       context: {
         programLabel: data.programName ?? data.programId,
         locationLabel: await this.directory.locationLabel(data.locationId),
@@ -159,6 +168,7 @@ export class MessagePlanner {
       locationId: data.locationId,
       channels: BOTH,
       recipients: await this.directory.incentivesAdmins(data.partnerId, data.locationId),
+      audience: incentivesAdminsOf([data.locationId]),
       context,
       link: this.link(`/incentives/enrollments/${encodeURIComponent(data.enrollmentId)}`),
     };
@@ -184,6 +194,7 @@ export class MessagePlanner {
       locationId: data.locationId,
       channels: BOTH,
       recipients,
+      audience: incentivesAdminsOf(data.locationId ? [data.locationId] : served.includes(ALL_LOCATIONS) ? undefined : served),
       context: {
         profileKindLabel: kind,
         profileLabel: data.name ?? (data.maskedAccount ? `${data.maskedAccount}` : data.profileId),
@@ -201,6 +212,7 @@ export class MessagePlanner {
       locationId: data.locationId,
       channels: BOTH,
       recipients: await this.directory.incentivesAdmins(data.partnerId, data.locationId),
+      audience: incentivesAdminsOf([data.locationId]),
       context: {
         locationLabel: await this.directory.locationLabel(data.locationId),
         expiresOn: longDate(data.expiresAt),

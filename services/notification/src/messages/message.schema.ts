@@ -1,4 +1,4 @@
-import { NotificationChannel, NotificationChannels } from '@lib/contracts';
+import { NotificationChannel, NotificationChannels, Role } from '@lib/contracts';
 import { outboxPlugin } from '@lib/messaging';
 import { Prop, Schema, SchemaFactory } from '@nestjs/mongoose';
 
@@ -11,10 +11,20 @@ export function messageId(eventId: string, userId: string, channel: Notification
 }
 
 /**
+ * Why a recipient was addressed: holding one of `roles` on one of `locationIds` (directly or through `*`), or on any
+ * location of the partner when `locationIds` is absent. An email re-checks it before it is sent.
+ */
+export interface Audience {
+  roles: Role[];
+  locationIds?: string[];
+}
+
+/**
  * One message to one recipient on one channel, caused by one domain event. Rendered when the event is consumed,
  * so what is sent (and what the inbox shows) never changes afterwards.
  *  - EMAIL: PENDING -> SENDING (leased by a worker) -> SENT, or RETRY -> ... -> FAILED after the last attempt;
- *    CANCELLED when the recipient was deactivated before it could be sent.
+ *    CANCELLED when the recipient was deactivated, or no longer held the role it was addressed for (`audience`),
+ *    before it could be sent.
  *  - INBOX: written SENT (it is in the inbox the moment it exists); `read` flips once.
  * NotificationSent / NotificationFailed travel in the outbox of the same write that records the outcome.
  */
@@ -28,6 +38,8 @@ export class Message {
   @Prop({ required: true }) userId!: string;
   @Prop({ required: true }) email!: string;
   @Prop() displayName?: string;
+  /** EMAIL: the role the recipient was addressed for; absent on messages written before it existed (not re-checked). */
+  @Prop({ type: Object }) audience?: Audience;
 
   /** The domain event that caused it. */
   @Prop({ required: true }) causationEventId!: string;

@@ -1,9 +1,10 @@
 import { AccessPolicy, AccessUser } from '@lib/access';
-import { Recipient } from '@lib/contracts';
+import { grantsRole, Recipient } from '@lib/contracts';
 import { IDS_PER_LOOKUP } from '@lib/messaging';
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { Model } from 'mongoose';
+import { Audience } from '../messages/message.schema';
 
 /** Someone a message is addressed to, as the recipient view knows them when the event is consumed. */
 export interface Addressee {
@@ -11,6 +12,8 @@ export interface Addressee {
   partnerId: string;
   email: string;
   displayName?: string;
+  /** Their roles as the view knows them; absent for a user the view does not know yet (named by the event). */
+  roles?: AccessUser['roles'];
 }
 
 /**
@@ -80,14 +83,25 @@ export class RecipientDirectory {
   }
 
   /**
-   * Where an email waiting for `userId` goes now: `null` when the view knows the user as deactivated (they get
-   * nothing), else their current address and name, or the ones the email was created with when the view does not
-   * know the user (see `listed`). A backlog or a retry may outlast an address change.
+   * Where an email waiting for `userId` goes now, or why it goes nowhere. A backlog or a retry may outlast a change:
+   *  - the view knows the user as deactivated: nobody (`cancel`);
+   *  - the view knows they no longer hold the role the email was addressed for (`audience`: an Incentives admin of
+   *    the location, a company admin): nobody; the email may name the location's enrollment or a profile's reasons.
+   *    An email records its audience only when the view showed the recipient in it (CreateMessagesUseCase), and the
+   *    view only moves to newer snapshots: out of it now means a newer snapshot took the role away, never a view
+   *    lagging behind the event that named them;
+   *  - else their current address and name, or the ones the email was created with when the view does not know the
+   *    user (see `listed`).
    */
-  async currentAddress(userId: string, created: { email: string; displayName?: string }): Promise<{ email: string; displayName?: string } | null> {
+  async currentAddress(
+    userId: string,
+    created: { email: string; displayName?: string; audience?: Audience },
+  ): Promise<{ to: { email: string; displayName?: string } } | { cancel: string }> {
     const user = await this.policy.userById(userId);
-    if (!user) return created;
-    return user.active ? { email: user.email, displayName: user.displayName } : null;
+    if (!user) return { to: { email: created.email, displayName: created.displayName } };
+    if (!user.active) return { cancel: 'recipient deactivated before delivery' };
+    if (created.audience && !inAudience(user, created.audience)) return { cancel: 'recipient no longer holds the role the message was addressed for' };
+    return { to: { email: user.email, displayName: user.displayName } };
   }
 
   /** "Contoso Ltd (L123)" when the view knows the location, else its id. */
@@ -98,5 +112,12 @@ export class RecipientDirectory {
 }
 
 function fromUser(user: AccessUser): Addressee {
-  return { userId: user._id, partnerId: user.partnerId, email: user.email, displayName: user.displayName };
+  return { userId: user._id, partnerId: user.partnerId, email: user.email, displayName: user.displayName, roles: user.roles };
+}
+
+/** Whether the user holds one of the audience's roles on one of its locations (through `*` too), or anywhere without. */
+export function inAudience(user: Pick<AccessUser, 'roles'>, audience: Audience): boolean {
+  return audience.roles.some((role) =>
+    audience.locationIds ? audience.locationIds.some((locationId) => grantsRole(user.roles, role, locationId)) : user.roles.some((grant) => grant.role === role),
+  );
 }

@@ -1,3 +1,4 @@
+import { AccessPolicy } from '@lib/access';
 import { Role, Topics, UserSnapshot } from '@lib/contracts';
 import { eventually, RunningService, TestIssuer, TestKafka } from '@lib/testing';
 import { randomUUID } from 'node:crypto';
@@ -62,6 +63,17 @@ export class World {
     return { ...next, token: user.token };
   }
 
+  /** The user's roles change (a newer snapshot: a role revoked, another granted); returns when the service knows it. */
+  async changeRoles(user: TestUser, roles: Array<{ role: Role; locationIds: string[] }>): Promise<TestUser> {
+    const next: UserSnapshot = { ...stripToken(user), roles, revision: user.revision + 1 };
+    await this.kafka.publishEvent(Topics.identity, this.partnerId, { type: 'UserUpdated', data: { user: next } });
+    await eventually(async () => {
+      const known = await this.service.app.get(AccessPolicy).user(user.userId);
+      if (known?.revision !== next.revision) throw new Error(`${user.userId}: the view has not the new roles yet`);
+    }, 30_000);
+    return { ...next, token: user.token };
+  }
+
   /** Deactivates the user (a newer snapshot), and waits until the service knows it. */
   async deactivate(user: TestUser): Promise<TestUser> {
     const next: UserSnapshot = { ...stripToken(user), active: false, revision: user.revision + 1 };
@@ -77,7 +89,8 @@ export class World {
 
 /** The address the service would send a waiting email of `userId` to now (its recipient view). */
 export async function addressNow(service: RunningService, userId: string): Promise<string | undefined> {
-  return (await service.app.get(RecipientDirectory).currentAddress(userId, { email: 'unknown-to-the-view' }))?.email;
+  const now = await service.app.get(RecipientDirectory).currentAddress(userId, { email: 'unknown-to-the-view' });
+  return 'to' in now ? now.to.email : undefined;
 }
 
 function stripToken(user: TestUser): UserSnapshot {

@@ -208,17 +208,19 @@ export class DeliverEmailUseCase {
   }
 
   private async attempt(claimed: ClaimedEmail): Promise<DeliveryOutcome> {
-    const address = await this.directory.currentAddress(claimed.userId, claimed);
-    if (!address) {
-      // Deactivated while the email waited (a retry, a backlog): they get nothing. Not a failure: no event.
+    const recipient = await this.directory.currentAddress(claimed.userId, claimed);
+    if ('cancel' in recipient) {
+      // Deactivated, or no longer in the role it was addressed for, while the email waited (a retry, a backlog): they
+      // get nothing. Not a failure: no event.
       const recorded = await this.record(claimed, {
-        $set: { status: 'CANCELLED', lastError: 'recipient deactivated before delivery' },
+        $set: { status: 'CANCELLED', lastError: recipient.cancel },
         $unset: { leaseUntil: 1, leaseToken: 1, nextAttemptAt: 1 },
       });
       return recorded ? { status: 'CANCELLED' } : { status: 'LEASE_LOST' };
     }
     // The address changed while the email waited (a backlog, a retry): it goes to the current one, and the
     // outcome records where it went.
+    const address = recipient.to;
     const moved = address.email !== claimed.email || (address.displayName ?? null) !== (claimed.displayName ?? null);
     const message: ClaimedEmail = moved ? { ...claimed, email: address.email, displayName: address.displayName } : claimed;
     const readdressed = moved ? { email: message.email, displayName: message.displayName ?? null } : {};

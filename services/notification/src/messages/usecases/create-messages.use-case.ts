@@ -7,8 +7,9 @@ import { AnyBulkWriteOperation, Model } from 'mongoose';
 import type { NotificationConfig } from '../../config';
 import { DeliveryMetrics } from '../../delivery/delivery-metrics';
 import { DeliveryWorker } from '../../delivery/delivery-worker';
+import { Addressee, inAudience } from '../../recipients/recipient-directory';
 import { TemplateRenderer } from '../../rendering/template-renderer';
-import { Message, messageId } from '../message.schema';
+import { Audience, Message, messageId } from '../message.schema';
 import { MessagePlanner } from '../message-planner';
 import { outcomeEvent } from '../notification-events';
 
@@ -80,7 +81,7 @@ export class CreateMessagesUseCase {
           text: rendered.text,
           link: plan.link,
           ...(channel === 'EMAIL'
-            ? { html: rendered.html, status: 'PENDING', nextAttemptAt: now }
+            ? { html: rendered.html, ...(audienceOf(recipient, plan.audience) && { audience: plan.audience }), status: 'PENDING', nextAttemptAt: now }
             : { status: 'SENT', sentAt: now }),
           attempts: channel === 'EMAIL' ? 0 : 1,
           read: false,
@@ -125,4 +126,14 @@ export class CreateMessagesUseCase {
     const occurredAt = Date.parse(envelope.occurredAt);
     return maxAge > 0 && Number.isFinite(occurredAt) && now.getTime() - occurredAt > maxAge;
   }
+}
+
+/**
+ * The audience an email records, to be re-checked before it is sent: only when the recipient view shows the recipient
+ * in it now. A recipient named by the event whom the view does not know yet, or does not know in that role yet (its
+ * identity events lag behind the invitation's), is trusted as named: no re-check could tell a revoked role from one
+ * the view has not heard of.
+ */
+function audienceOf(recipient: Addressee, audience: Audience): boolean {
+  return recipient.roles !== undefined && inAudience({ roles: recipient.roles }, audience);
 }
