@@ -5,6 +5,6 @@
 process.env.TS_NODE_PROJECT ??= require('node:path').join(__dirname, '..', 'tsconfig.json');
 require('@swc-node/register');
 const { resolveInfra } = require('../libs/testing/src/infra/resolve');
-const { spawnServer, waitFor, freePort, tcpReachable } = require('../libs/testing/src/infra/process');
+const { spawnServer, waitFor, freePort, tcpReachable, SERVICE_NODE_ARGS } = require('../libs/testing/src/infra/process');
 
-module.exports = { resolveInfra, spawnServer, waitFor, freePort, tcpReachable };
+module.exports = { resolveInfra, spawnServer, waitFor, freePort, tcpReachable, SERVICE_NODE_ARGS };

@@ -8,7 +8,7 @@ const { spawnSync } = require('node:child_process');
 const { existsSync, mkdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } = require('node:fs');
 const { generateKeyPairSync, randomBytes } = require('node:crypto');
 const { join, resolve } = require('node:path');
-const { resolveInfra, spawnServer, tcpReachable, waitFor } = require('./platform');
+const { resolveInfra, SERVICE_NODE_ARGS, spawnServer, tcpReachable, waitFor } = require('./platform');
 
 const root = join(__dirname, '..');
 const logs = join(root, '.local', 'logs');
@@ -207,7 +207,7 @@ async function main() {
     say('Starting the services...');
     for (const service of SERVICES) {
       processes.push(
-        spawnServer(process.execPath, ['--enable-source-maps', join(root, 'dist', 'services', service, 'src', 'main.js')], {
+        spawnServer(process.execPath, [...SERVICE_NODE_ARGS, join(root, 'dist', 'services', service, 'src', 'main.js')], {
           cwd: root,
           // Own process groups: Ctrl-C reaches this script only, which stops the services first, then the servers.
           detached: true,

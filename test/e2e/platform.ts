@@ -4,7 +4,7 @@
  * Kafka and SMTP, and can kill (-9) and restart any service.
  */
 import { ALL_TOPICS } from '@lib/contracts';
-import { freePort, ManagedProcess, OPERATOR_KEY, PROJECT_ROOT, SmtpTestServer, spawnServer, startGroupAtEnd, TestKafka, waitFor } from '@lib/testing';
+import { freePort, ManagedProcess, OPERATOR_KEY, PROJECT_ROOT, SERVICE_NODE_ARGS, SmtpTestServer, spawnServer, startGroupAtEnd, TestKafka, waitFor } from '@lib/testing';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
@@ -103,7 +103,7 @@ export class Platform {
   /** Starts (or restarts) one service with the same settings, and waits until it is ready. */
   async startService(service: ServiceName): Promise<void> {
     const settings = this.settingsFor(service);
-    const child = spawnServer(process.execPath, ['--enable-source-maps', ...(this.options.nodeArgs?.[service] ?? []), join(PROJECT_ROOT, 'dist', 'services', service, 'src', 'main.js')], {
+    const child = spawnServer(process.execPath, [...SERVICE_NODE_ARGS, ...(this.options.nodeArgs?.[service] ?? []), join(PROJECT_ROOT, 'dist', 'services', service, 'src', 'main.js')], {
       cwd: PROJECT_ROOT,
       env: { ...process.env, ...settings },
       logFile: this.logFile(service),

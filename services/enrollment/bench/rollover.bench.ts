@@ -12,7 +12,7 @@
  * Servers: KAFKA_BROKERS / MONGO_URL when set, otherwise the project's local Kafka and MongoDB-compatible server.
  */
 import { ALL_TOPICS } from '@lib/contracts';
-import { freePort, OPERATOR_KEY, PROJECT_ROOT, resolveInfra, spawnServer, uniqueName, waitFor } from '@lib/testing';
+import { freePort, OPERATOR_KEY, PROJECT_ROOT, resolveInfra, SERVICE_NODE_ARGS, spawnServer, uniqueName, waitFor } from '@lib/testing';
 import { AnyBulkWriteOperation, MongoClient } from 'mongodb';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -147,7 +147,7 @@ async function main() {
     const port = await freePort();
     // BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the service.
     const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
-    child = spawnServer(process.execPath, [...nodeArgs, '-r', '@swc-node/register', join(PROJECT_ROOT, 'services/enrollment/src/main.ts')], {
+    child = spawnServer(process.execPath, [...SERVICE_NODE_ARGS, ...nodeArgs, '-r', '@swc-node/register', join(PROJECT_ROOT, 'services/enrollment/src/main.ts')], {
       cwd: PROJECT_ROOT,
       env: {
         ...process.env,
