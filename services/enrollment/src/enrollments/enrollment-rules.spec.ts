@@ -108,6 +108,15 @@ describe('what viewers see', () => {
       'TAX_PROFILE_EXPIRED PATCH http://payout:3004/v1/locations/L%201/tax-profile',
     ]);
   });
+
+  it('offers another bank profile too when the one proposed is not approved (it may serve locations this admin may not edit for)', () => {
+    const links = completeAt(['BANK_PROFILE_NOT_APPROVED'], { locationId: 'L1', bankProfileId: 'b 1', baseUrl: 'http://payout:3004' });
+    expect(links.map((l) => `${l.item} ${l.method} ${l.path}`)).toEqual([
+      'BANK_PROFILE_NOT_APPROVED PATCH /v1/bank-profiles/b%201',
+      'BANK_PROFILE_NOT_APPROVED GET /v1/bank-profiles',
+    ]);
+    expect(links[1].description).toMatch(/choose another bank profile that serves this location with bankProfileId, or create one/);
+  });
 });
 
 describe('a kept bank profile that no longer serves the location', () => {

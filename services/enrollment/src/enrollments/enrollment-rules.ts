@@ -198,7 +198,12 @@ export function completeAt(
           entry(item, 'PUT', `/v1/locations/${location}/default-bank-profile`, "Make it the location's default bank profile (or choose it with bankProfileId when you enroll)."),
         ];
       case 'BANK_PROFILE_NOT_APPROVED':
-        return [entry(item, 'PATCH', bank, 'Correct the bank profile as its validation asks; it is validated again.')];
+        // Only an Incentives admin of every location the profile serves may correct it (payout-profiles): one shared
+        // with locations this admin does not look after, or serving every location, is not theirs to edit.
+        return [
+          entry(item, 'PATCH', bank, 'Correct the bank profile as its validation asks; it is validated again (an Incentives admin of every location it serves may).'),
+          entry(item, 'GET', '/v1/bank-profiles', 'Or choose another bank profile that serves this location with bankProfileId, or create one (POST /v1/bank-profiles).'),
+        ];
       case 'CURRENCY_NOT_ALLOWED':
       case 'PAYMENT_METHOD_NOT_ALLOWED':
         return [
