@@ -298,6 +298,36 @@ describe('revocation', () => {
   });
 });
 
+describe('a location enrolled before its invitation', () => {
+  it('is never invited: not when its decision arrives after ENROLLED, nor after a profile edit sent the enrollment back to validation', async () => {
+    const partner = await world.partner(1);
+    const [l1] = partner.locationIds;
+    const global = await world.user(partner, [['GLOBAL_ADMIN', ['*']]], 'global');
+    const admin = await world.user(partner, [['INCENTIVES_ADMIN', [l1]]], 'admin');
+    const programId = await world.program();
+    await world.known(admin, [l1]);
+    await world.known(global, [l1]);
+    const overviewStatus = async () => {
+      const [location] = await world.overview(admin);
+      return location?.programs.find((p: { programId: string }) => p.programId === programId)?.enrollmentStatus;
+    };
+
+    // The enrollment service consumed the decision first and the admin enrolled, before the decision reached here.
+    await world.enrollment(partner, l1, programId, 'EnrollmentStarted', 'INVITED', 1);
+    await world.enrollment(partner, l1, programId, 'EnrollmentEnrolled', 'ENROLLED', 3, { previousStatus: 'VALIDATING' });
+    await world.decide(partner, l1, programId, true);
+    await eventually(async () => expect(await overviewStatus()).toBe('ENROLLED'));
+    // A profile in use is edited: back to validation (SPEC Enrollment rule 5).
+    await world.enrollment(partner, l1, programId, 'EnrollmentValidating', 'VALIDATING', 4, { previousStatus: 'ENROLLED' });
+    await eventually(async () => expect(await overviewStatus()).toBe('VALIDATING'));
+    await world.settle(global, partner, l1);
+
+    expect(world.events('InvitationIssued', forInvitation(programId, l1))).toHaveLength(0);
+    expect(world.events('AdminAssignmentRequested', forInvitation(programId, l1))).toHaveLength(0);
+    expect((await world.notices(admin)).filter((n: { programId: string }) => n.programId === programId)).toEqual([]);
+  });
+});
+
 describe('fiscal years and program states', () => {
   // Three consecutive fiscal years from the current one: none is over, so the test reads the same on any date.
   const [Y1, Y2, Y3] = [FY, NEXT_FY, nextFiscalYear(NEXT_FY)];

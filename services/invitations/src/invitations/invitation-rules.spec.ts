@@ -94,6 +94,19 @@ describe('nextTransition', () => {
     expect(transition(facts({ enrollmentStatus: 'ENROLLED' })).kind).toBe('none');
   });
 
+  it('never issues, revokes nor delivers once the enrollment was ENROLLED, also after a profile edit sent it back to validation', () => {
+    // ENROLLED seen before any invitation existed (enrolled from the overview, or the decision came late), then
+    // VALIDATING after a profile edit: no invitation for an enrolled location.
+    const sentBack = { enrollmentStatus: 'VALIDATING' as const, enrollmentCompleted: true };
+    expect(transition(facts(sentBack))).toEqual({ kind: 'none', why: 'enrolled' });
+    expect(transition(facts({ ...sentBack, enrollmentStatus: 'ACTION_REQUIRED' }))).toEqual({ kind: 'none', why: 'enrolled' });
+    const issued = { state: 'ISSUED' as const, recipients: [{ userId: 'ann' }] };
+    expect(transition(facts({ ...sentBack, invitation: issued }))).toEqual({ kind: 'mark-enrolled' });
+    expect(transition(facts({ ...sentBack, invitation: issued, decision: { eligible: false, reasons: [], fiscalYear: FY } }))).toEqual({ kind: 'mark-enrolled' });
+    // Never completed: as before.
+    expect(transition(facts({ enrollmentStatus: 'VALIDATING' })).kind).toBe('issue');
+  });
+
   it("issues and delivers only in the program's current fiscal year", () => {
     const program = { requiresEligibility: true, state: 'OPEN' as const, fiscalYear: 'FY27' };
     // An FY26 invitation still waiting for an admin when the program is in FY27: the new admin gets nothing.

@@ -17,6 +17,11 @@ export interface InvitationFacts {
   program: { requiresEligibility: boolean; state: ProgramState; fiscalYear: string } | null;
   enrollmentStatus: EnrollmentStatus | null;
   /**
+   * Whether the enrollment of the invitation's year was ENROLLED once (the status view's `completed`), also when a
+   * profile edit or rejection sent it back since: enrolled for good, as far as invitations go.
+   */
+  enrollmentCompleted?: boolean;
+  /**
    * Whether the enrollment of the invitation's year was made by the fiscal-year rollover continuing the previous
    * year's (one of its events carried `fromFiscalYear`).
    */
@@ -141,9 +146,10 @@ export function whyContinued(facts: Pick<InvitationFacts, 'enrollmentStatus' | '
 export function nextTransition(facts: InvitationFacts, now: Date): Transition {
   const { invitation, decision, program, enrollmentStatus, admins } = facts;
 
-  // Enrolled: the enrollment service owns what happens next (eligibility loss, renewal). Nothing is issued,
-  // delivered or revoked here any more.
-  if (enrollmentStatus === 'ENROLLED') {
+  // Enrolled, now or once (a profile edit sent it back to validation since): the enrollment service owns what happens
+  // next (eligibility loss, renewal). Nothing is issued, delivered or revoked here any more, also when ENROLLED was
+  // seen before any invitation existed (the admin enrolled from the overview, or the decision came late).
+  if (enrollmentStatus === 'ENROLLED' || facts.enrollmentCompleted) {
     return invitation && invitation.state !== 'ENROLLED' ? { kind: 'mark-enrolled' } : { kind: 'none', why: 'enrolled' };
   }
   if (invitation?.state === 'ENROLLED') return { kind: 'none', why: 'enrolled' };

@@ -70,6 +70,7 @@ export class ReconcileInvitation {
         decision,
         program,
         enrollmentStatus: enrollment?.status ?? null,
+        enrollmentCompleted: !!enrollment?.completed,
         enrollmentContinued: !!enrollment?.continued,
         previousYear: previousYear && { status: previousYear.status, completed: previousYear.status === 'ENROLLED' || !!previousYear.completed },
         admins,
