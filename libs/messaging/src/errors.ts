@@ -47,3 +47,16 @@ export function describeError(error: unknown): string {
   }
   return String(error);
 }
+
+/**
+ * A broker refusal KafkaJS does not retry (MESSAGE_TOO_LARGE, INVALID_RECORD, TOPIC_AUTHORIZATION_FAILED...): sending
+ * the same record again fails the same way. Retries used up on a retriable error are not one (the broker is
+ * unreachable, not refusing this record).
+ */
+export function isNonRetriable(error: unknown): boolean {
+  let e = error as { name?: string; retriable?: boolean; cause?: unknown } | undefined;
+  for (; e?.cause; e = e.cause as typeof e) {
+    if (e.name === 'KafkaJSNumberOfRetriesExceeded') return false;
+  }
+  return e?.retriable === false && e.name !== 'KafkaJSNumberOfRetriesExceeded';
+}

@@ -5,7 +5,7 @@ import { Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage } from 'kafka
 import { defaultIfEmpty, isObservable, lastValueFrom } from 'rxjs';
 import { ConsumedEvent } from './consumed-event';
 import { Trace } from './context';
-import { classifyFailure, describeError } from './errors';
+import { classifyFailure, describeError, isNonRetriable } from './errors';
 import { EventProducer } from './event-producer';
 import { MessagingMetrics } from './metrics';
 import { MESSAGING_OPTIONS, MessagingOptions, resolveOptions } from './options';
@@ -424,16 +424,6 @@ function headerSize(headers: IHeaders | undefined): number {
 
 function recordSize(key: Buffer | null, value: Buffer | null, headers: IHeaders): number {
   return (key?.length ?? 0) + (value?.length ?? 0) + headerSize(headers);
-}
-
-/** A broker refusal KafkaJS does not retry (MESSAGE_TOO_LARGE, INVALID_RECORD, TOPIC_AUTHORIZATION_FAILED...). */
-function isNonRetriable(error: unknown): boolean {
-  let e = error as { name?: string; retriable?: boolean; cause?: unknown } | undefined;
-  for (; e?.cause; e = e.cause as typeof e) {
-    // Retries used up on a retriable error: the broker is unreachable, not refusing this record.
-    if (e.name === 'KafkaJSNumberOfRetriesExceeded') return false;
-  }
-  return e?.retriable === false && e.name !== 'KafkaJSNumberOfRetriesExceeded';
 }
 
 function sleep(ms: number): Promise<void> {

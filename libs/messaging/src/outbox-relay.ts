@@ -3,10 +3,11 @@ import { InjectConnection } from '@nestjs/mongoose';
 import { Collection, Connection } from 'mongoose';
 import { findByIds } from './batch-loader';
 import { UPDATES_PER_COMMAND } from './bulk-write-batcher';
+import { describeError, isNonRetriable } from './errors';
 import { EventProducer } from './event-producer';
 import { MessagingMetrics } from './metrics';
 import { MESSAGING_OPTIONS, MessagingOptions, resolveOptions } from './options';
-import { OutboxEntry, PendingOutboxes } from './outbox';
+import { OutboxEntry, ParkedOutboxEntry, PendingOutboxes } from './outbox';
 
 const BATCH_SIZE = 200;
 /**
@@ -175,11 +176,35 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
     return [...(await findByIds<{ _id: unknown; outbox?: OutboxEntry[] }>(collection as never, ids, { outbox: 1 })).values()];
   }
 
-  /** Publishes the entries of these documents in creation order, then removes exactly those entries. */
+  /**
+   * Publishes the entries of these documents in creation order, then removes exactly those entries. A refusal that
+   * retrying cannot fix (an entry larger than the topic accepts, an invalid record) would fail the same batch on every
+   * drain and stop the relay for every document after it: the batch is split in halves until the document, then the
+   * entry, the broker refuses is alone; that entry is set aside (parkEntry) and the others are published. Any other
+   * failure (the broker unreachable) is thrown: everything stays for the next drain.
+   */
   private async publishBatch(collection: Collection, docs: Array<{ _id: unknown; outbox: OutboxEntry[] }>): Promise<number> {
     if (docs.length === 0) return 0;
+    try {
+      await this.send(publishOrder(docs));
+    } catch (error) {
+      if (!isNonRetriable(error)) throw error;
+      if (docs.length > 1) {
+        const half = Math.ceil(docs.length / 2);
+        await this.publishBatch(collection, docs.slice(0, half));
+        await this.publishBatch(collection, docs.slice(half));
+        return docs.length;
+      }
+      await this.publishOneByOne(collection, docs[0], error);
+      return 1;
+    }
+    await removePublished(collection, docs);
+    const count = docs.reduce((n, doc) => n + doc.outbox.length, 0);
+    this.metrics.published.inc(count);
+    return docs.length;
+  }
 
-    const entries = publishOrder(docs);
+  private async send(entries: OutboxEntry[]): Promise<void> {
     const byTopic = new Map<string, Array<{ key: string; value: string }>>();
     for (const entry of entries) {
       const list = byTopic.get(entry.topic) ?? [];
@@ -187,11 +212,41 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
       byTopic.set(entry.topic, list);
     }
     await this.producer.sendBatch([...byTopic].map(([topic, messages]) => ({ topic, messages })));
+  }
 
-    await removePublished(collection, docs);
-    const count = docs.reduce((n, doc) => n + doc.outbox.length, 0);
-    this.metrics.published.inc(count);
-    return docs.length;
+  /** One document whose entries the broker refused together: each in its order, the refused ones set aside. */
+  private async publishOneByOne(collection: Collection, doc: { _id: unknown; outbox: OutboxEntry[] }, refusal: unknown): Promise<void> {
+    if (doc.outbox.length === 1) return this.parkEntry(collection, doc._id, doc.outbox[0], refusal);
+    for (const entry of doc.outbox) {
+      try {
+        await this.send([entry]);
+      } catch (error) {
+        if (!isNonRetriable(error)) throw error;
+        await this.parkEntry(collection, doc._id, entry, error);
+        continue;
+      }
+      await removePublished(collection, [{ _id: doc._id, outbox: [entry] }]);
+      this.metrics.published.inc(1);
+    }
+  }
+
+  /**
+   * Moves an entry the broker refused for good from `outbox` to `outboxParked`, with the refusal, in one write: it is
+   * never published (the event is lost to its consumers, and said so loudly: an error log and
+   * `outbox_events_parked_total`), and it no longer stops the relay. An operator can read it from the document.
+   */
+  private async parkEntry(collection: Collection, _id: unknown, entry: OutboxEntry, refusal: unknown): Promise<void> {
+    const type = (refusal as { type?: unknown })?.type;
+    const reason = `${typeof type === 'string' ? `${type}: ` : ''}${describeError(refusal)}`.slice(0, 1_000);
+    const parked: ParkedOutboxEntry = { ...entry, reason, parkedAt: new Date() };
+    // Guarded by the entry still being there: two drains (a flush and a kick) may meet the same refusal at once.
+    const moved = await collection.updateOne({ _id, 'outbox.eventId': entry.eventId } as never, { $pullAll: { outbox: [entry] }, $push: { outboxParked: parked } } as never);
+    if (moved.modifiedCount === 0) return;
+    this.metrics.parked.inc({ topic: entry.topic });
+    this.logger.error(
+      `outbox relay: ${collection.collectionName} ${String(_id)}: event ${entry.eventId} (${entry.topic}, ${Buffer.byteLength(entry.value)} bytes) ` +
+        `refused by the broker for good and set aside in outboxParked, not published: ${reason}`,
+    );
   }
 }
 

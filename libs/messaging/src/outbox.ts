@@ -26,9 +26,19 @@ export const OutboxEntrySchema = new Schema<OutboxEntry>(
   { _id: false },
 );
 
-/** Adds the `outbox` array to a schema; the relay publishes every model that has it. */
+/** An outbox entry the broker refused for good (too large, invalid), set aside by the relay with the refusal. */
+export interface ParkedOutboxEntry extends OutboxEntry {
+  reason: string;
+  parkedAt: Date;
+}
+
+/**
+ * Adds the `outbox` array to a schema; the relay publishes every model that has it. `outboxParked` holds the entries
+ * the broker refused for good (OutboxRelay), for an operator to look at; nothing publishes them.
+ */
 export function outboxPlugin(schema: Schema): void {
   schema.add({ outbox: { type: [OutboxEntrySchema], default: undefined, select: false } });
+  schema.add({ outboxParked: { type: [Schema.Types.Mixed], default: undefined, select: false } });
   trackOutboxWrites(schema);
 }
 

@@ -1,9 +1,9 @@
 /**
- * The consumer and readiness against a broker that refuses or goes away: a dead letter the DLQ topic refuses, a
- * consumer KafkaJS gives up on, a broker lost after start.
+ * The consumer, the outbox relay and readiness against a broker that refuses or goes away: a dead letter the DLQ topic
+ * refuses, a consumer KafkaJS gives up on, an outbox entry the broker refuses, a broker lost after start.
  */
-import { deadLetterTopic, DeadLetterHeaders, Topics } from '@lib/contracts';
-import { KafkaEventServer } from '@lib/messaging';
+import { createEnvelope, deadLetterTopic, DeadLetterHeaders, Topics } from '@lib/contracts';
+import { KafkaEventServer, OutboxRelay } from '@lib/messaging';
 import { PlatformModule } from '@lib/platform';
 import { bootService, eventually, PROJECT_ROOT, RunningService, TestIssuer, TestKafka, TopicWatch, uniqueName } from '@lib/testing';
 import { startKafka } from '@lib/testing/infra/kafka';
@@ -116,6 +116,52 @@ describe('dead letters the DLQ topic refuses', () => {
     } finally {
       await service.close();
       if (!restored) await setDlqMaxMessageBytes(DEFAULT_MAX_MESSAGE_BYTES);
+    }
+  });
+});
+
+describe('an outbox entry the broker refuses for good', () => {
+  it('is set aside in outboxParked with the refusal; the entries before and after it, in its document and in others, are published', async () => {
+    const service = await boot();
+    try {
+      const db = service.env.MONGO_DB;
+      const key = randomUUID();
+      // Outbox entries as the platform writes them; one larger than the broker accepts (message.max.bytes, 1 MB).
+      const entry = (partnerId: string, padding = 0) => {
+        const envelope = createEnvelope({ type: 'AgreementStatusChanged', source: 'widgets', data: { partnerId, active: true, ...(padding && { note: 'x'.repeat(padding) }) } });
+        return { eventId: envelope.eventId, topic: Topics.agreements, key, value: JSON.stringify(envelope), createdAt: new Date() };
+      };
+      const [before, huge, after, other] = [entry(`before-${key}`), entry(`huge-${key}`, 1_200_000), entry(`after-${key}`), entry(`other-${key}`)];
+      const widgets = mongo.db(db).collection<{ _id: string; outbox?: unknown[]; outboxParked?: Array<Record<string, unknown>> }>('widgets');
+      await widgets.insertMany([
+        { _id: `a-${key}`, outbox: [before, huge, after] },
+        { _id: `b-${key}`, outbox: [other] },
+      ]);
+
+      // One drain of everything (as at start or shutdown): it neither fails nor stops at the refused entry.
+      await service.app.get(OutboxRelay).flush();
+      // Published: the service's own consumer counts them as they come back.
+      for (const published of ['before', 'after', 'other']) {
+        await eventually(async () => expect(await consumedCount(db, `${published}-${key}`)).toBe(1), 30_000);
+      }
+      const a = await widgets.findOne({ _id: `a-${key}` });
+      expect(a?.outbox ?? []).toEqual([]);
+      expect(a?.outboxParked).toHaveLength(1);
+      expect(a?.outboxParked?.[0]).toMatchObject({ eventId: huge.eventId, topic: Topics.agreements, key, value: huge.value });
+      expect(String(a?.outboxParked?.[0].reason)).toMatch(/^MESSAGE_TOO_LARGE: .*larger than the max message size/);
+      expect((await widgets.findOne({ _id: `b-${key}` }))?.outbox ?? []).toEqual([]);
+      expect(await consumedCount(db, `huge-${key}`)).toBe(0);
+
+      // And the relay goes on: a later write's event is published (and removed from its document).
+      const written = await fetch(`${service.url}/v1/widgets/later-${key}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-operator-key': service.env.OPERATOR_TOKEN },
+        body: JSON.stringify({ active: true }),
+      });
+      expect(written.status).toBe(200);
+      await eventually(async () => expect((await widgets.findOne({ _id: `later-${key}` }))?.outbox ?? []).toEqual([]), 30_000);
+    } finally {
+      await service.close();
     }
   });
 });
