@@ -354,6 +354,30 @@ describe('exactly one email per (event, recipient, channel)', () => {
     await messages().deleteMany({ _id: { $in: ids } });
   });
 
+  it('does not send an email whose lease ran out before the send and that another worker holds now', async () => {
+    const world = new World(kafka, issuer, service);
+    const [location] = await world.register('Relecloud');
+    const admin = await world.user('Stalled', [{ role: 'INCENTIVES_ADMIN', locationIds: [location] }]);
+    // This worker claimed it, then stalled past its lease (a database failover); another worker took it over since.
+    const email = waitingEmail({
+      partnerId: world.partnerId,
+      userId: admin.userId,
+      email: admin.email,
+      displayName: admin.displayName,
+      status: 'SENDING',
+      attempts: 2,
+      leaseToken: 'another-worker',
+      leaseUntil: new Date(Date.now() + 60_000),
+    });
+    await messages().insertOne(email as never);
+    const mine = { ...email, leaseToken: 'this-worker', leaseUntil: new Date(Date.now() - 1_000) };
+    const outcome = await service.app.get(DeliverEmailUseCase).execute(mine as never);
+    expect(outcome).toEqual({ status: 'LEASE_LOST' });
+    expect(smtp.attempts.get(admin.email)).toBeUndefined();
+    expect(await messages().findOne({ _id: email._id })).toMatchObject({ status: 'SENDING', leaseToken: 'another-worker', attempts: 2 });
+    await messages().deleteOne({ _id: email._id });
+  });
+
   it('sends nothing to a recipient deactivated while the email waited', async () => {
     const world = new World(kafka, issuer, service);
     const [location] = await world.register('Relecloud');

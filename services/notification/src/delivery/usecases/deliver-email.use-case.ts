@@ -222,7 +222,9 @@ export class DeliverEmailUseCase {
     // outcome records where it went.
     const address = recipient.to;
     const moved = address.email !== claimed.email || (address.displayName ?? null) !== (claimed.displayName ?? null);
-    const message: ClaimedEmail = moved ? { ...claimed, email: address.email, displayName: address.displayName } : claimed;
+    const held = await this.holdLease(claimed);
+    if (!held) return { status: 'LEASE_LOST' };
+    const message: ClaimedEmail = moved ? { ...held, email: address.email, displayName: address.displayName } : held;
     const readdressed = moved ? { email: message.email, displayName: message.displayName ?? null } : {};
     const renew = this.keepLease(message);
     const timer = this.metrics.sendSeconds.startTimer();
@@ -296,6 +298,28 @@ export class DeliverEmailUseCase {
         delay = Math.min(delay * 2, 2_000);
       }
     }
+  }
+
+  /**
+   * The claim, still this worker's, right before it sends. Between the claim and the send there are reads (the
+   * recipient view, the rest of a group's claims) that a stalled database can hold up past the lease; another
+   * instance may then have taken the email over and sent it. With a third of the lease or more left (by this clock),
+   * nobody can have; with less, a guarded write takes a fresh lease under a new token, and fails when the token is no
+   * longer this claim's (taken over: null, nothing is sent). The new token also fences off a takeover that read the
+   * old lease as expired just before (its claim is guarded by the old token).
+   */
+  private async holdLease(claimed: ClaimedEmail): Promise<ClaimedEmail | null> {
+    const now = Date.now();
+    if (claimed.leaseUntil && +claimed.leaseUntil - now >= this.config.NOTIFY_LEASE_MS / 3) return claimed;
+    const leaseToken = randomUUID();
+    const leaseUntil = new Date(now + this.config.NOTIFY_LEASE_MS);
+    const renewed = await this.messages.collection.updateOne(
+      { _id: claimed._id as never, leaseToken: claimed.leaseToken },
+      { $set: { leaseToken, leaseUntil } },
+    );
+    if (renewed.modifiedCount === 1) return { ...claimed, leaseToken, leaseUntil };
+    this.logger.warn(`${claimed._id}: its lease ran out before the send and another worker holds it now; not sent here`);
+    return null;
   }
 
   /**
