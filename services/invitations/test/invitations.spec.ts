@@ -676,6 +676,14 @@ describe('dead letters', () => {
     expect(world.events('AdminAssignmentRequested', forInvitation(programId, l2))).toEqual([]);
     expect(await world.notices(strangersAdmin)).toEqual([]);
     expect(wrong.partnerId).toBe(stranger.partnerId);
+
+    // The owner's own decision for l2, older than the stranger's (its eligibility system published it late): l2 is
+    // known as the owner's now, so it replaces the stranger's and the owner's admin is invited.
+    await world.decide(owner, l2, programId, true, { occurredAt: new Date(Date.now() - 3_600_000) });
+    const [l2Issued] = await world.waitEvent('InvitationIssued', forInvitation(programId, l2));
+    expect(l2Issued.envelope).toMatchObject({ partnerId: owner.partnerId });
+    expect(l2Issued.envelope!.data.recipients!.map((r) => r.userId)).toEqual([ownersAdmin.userId]);
+    expect(await world.notices(strangersAdmin)).toEqual([]);
   });
 
   it("dead-letters a decision that names another partner's location as its own: nobody is invited, nothing is stored", async () => {

@@ -9,7 +9,9 @@ import { ReconcileInvitation } from './reconcile-invitation.use-case';
  * An eligibility decision for (program, location, fiscal year): kept in the eligibility view (a later decision
  * wins; the same decision twice changes nothing), then the invitation follows: issued, waiting for an admin,
  * revoked, or nothing yet when the program is not known. A decision naming a location of another partner than its
- * own is dead-lettered before anything is stored (its admins would be invited to another partner's location).
+ * own is dead-lettered before anything is stored (its admins would be invited to another partner's location). One
+ * naming a location identity has not told of yet is kept; the location's own partner's decision replaces it once the
+ * location is known, even when older (see ViewsRepository.recordDecision).
  */
 @Injectable()
 export class RecordEligibilityDecision {
@@ -20,8 +22,12 @@ export class RecordEligibilityDecision {
   ) {}
 
   async execute(envelope: Envelope<EligibilityDetermined>): Promise<Transition> {
-    await this.access.assertLocationOf(envelope.data.partnerId, envelope.data.locationId, 'The eligibility decision');
-    const invitationId = await this.views.recordDecision(envelope.data, new Date(envelope.occurredAt), envelope.eventId);
+    const { partnerId, locationId } = envelope.data;
+    await this.access.assertLocationOf(partnerId, locationId, 'The eligibility decision');
+    // Known as this partner's (assertLocationOf refused another's): it replaces a decision naming another partner
+    // that was kept while the location was not known yet, whatever their times.
+    const ownerConfirmed = (await this.access.locationById(locationId))?.partnerId === partnerId;
+    const invitationId = await this.views.recordDecision(envelope.data, new Date(envelope.occurredAt), envelope.eventId, ownerConfirmed);
     return this.reconcile.execute(invitationId);
   }
 }

@@ -26,11 +26,16 @@ export class ViewsRepository {
     this.enrollmentLoader = modelLoader(this.enrollments);
   }
 
-  /** Keeps the decision unless a later one (by occurredAt) is already kept. Returns the invitation id. */
-  async recordDecision(decision: EligibilityDetermined, decidedAt: Date, eventId: string): Promise<string> {
+  /**
+   * Keeps the decision unless a later one (by occurredAt) is already kept. `ownerConfirmed`: identity has made the
+   * location known as the decision's partner's; such a decision also replaces a later one naming another partner,
+   * stored while the location was not known yet (a wrong decision, which would otherwise keep the location's own
+   * partner from ever being invited). Returns the invitation id.
+   */
+  async recordDecision(decision: EligibilityDetermined, decidedAt: Date, eventId: string, ownerConfirmed = false): Promise<string> {
     const id = invitationId(decision);
     await upsertIfNewer<EligibilityDecisionView>(this.decisions.collection, id, {
-      replaces: (stored) => +stored.decidedAt <= +decidedAt,
+      replaces: (stored) => (ownerConfirmed && stored.partnerId !== decision.partnerId) || +stored.decidedAt <= +decidedAt,
       set: {
         programId: decision.programId,
         partnerId: decision.partnerId,
