@@ -122,6 +122,33 @@ describe('issuing invitations from eligibility decisions', () => {
     expect(world.events('AdminAssignmentRequested', forInvitation(programId, l1))).toHaveLength(1);
   });
 
+  it('asks for an Incentives admin once a Global or Account admin is known, when none was when the invitation started waiting', async () => {
+    // A new partner whose decision is handled before identity has told of any of its users (no admin of any kind).
+    const partner = await world.partner(1);
+    const [l1] = partner.locationIds;
+    const programId = await world.program();
+    const carol = await world.user(partner, [], 'carol');
+    await world.known(carol, []);
+    await world.decide(partner, l1, programId, true);
+    const invitations = world.service.app.get<Connection>(getConnectionToken()).collection<{ _id: string; programId: string; state: string; adminRequestPending?: boolean; outbox?: unknown[] }>('invitations');
+    // Nobody to ask: waiting, with no request written (one to nobody would never be sent again).
+    await eventually(async () => expect(await invitations.findOne({ programId, locationId: l1 } as never)).toMatchObject({ state: 'AWAITING_ADMIN', adminRequestPending: true }));
+    expect((await invitations.findOne({ programId, locationId: l1 } as never))?.outbox ?? []).toEqual([]);
+    expect(world.events('AdminAssignmentRequested', forInvitation(programId, l1))).toEqual([]);
+
+    // The partner's Global admin becomes known: asked now, once.
+    const global = await world.user(partner, [['GLOBAL_ADMIN', ['*']]], 'global');
+    const [requested] = await world.waitEvent('AdminAssignmentRequested', forInvitation(programId, l1));
+    expect(requested.envelope!.data.recipients!.map((r) => r.userId)).toEqual([global.userId]);
+    await eventually(async () => expect(await invitations.findOne({ programId, locationId: l1 } as never)).toMatchObject({ state: 'AWAITING_ADMIN', adminRequestPending: false }));
+    // Another company admin later is not asked again for the same wait; an Incentives admin assigned gets it.
+    await world.user(partner, [['ACCOUNT_ADMIN', ['*']]], 'account');
+    await world.assignRole(carol, 'INCENTIVES_ADMIN', [l1]);
+    await world.waitEvent('InvitationDelivered', forInvitation(programId, l1));
+    expect(world.events('AdminAssignmentRequested', forInvitation(programId, l1))).toHaveLength(1);
+    expect(await invitations.findOne({ programId, locationId: l1 } as never)).not.toHaveProperty('adminRequestPending');
+  });
+
   it('issues directly to an admin whose role was assigned before the decision', async () => {
     const partner = await world.partner(1);
     const [l1] = partner.locationIds;

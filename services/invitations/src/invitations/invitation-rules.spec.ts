@@ -56,6 +56,16 @@ describe('nextTransition', () => {
     expect(transition(facts({ program: { requiresEligibility: true, state: 'DISCONTINUED', fiscalYear: FY } })).kind).toBe('none');
   });
 
+  it('asks the company admins of a waiting invitation once one is known, when nobody could be asked when it started waiting', () => {
+    const waiting = { state: 'AWAITING_ADMIN' as const, recipients: [], adminRequestPending: true };
+    expect(transition(facts({ invitation: waiting, admins: [] }))).toEqual({ kind: 'none', why: 'no Global or Account admin known yet to ask for an Incentives admin' });
+    expect(transition(facts({ invitation: waiting, admins: [], companyAdminsKnown: true }))).toEqual({ kind: 'ask-admins' });
+    // An Incentives admin meanwhile: delivered (nobody needs asking any more).
+    expect(transition(facts({ invitation: waiting, admins: [ann], companyAdminsKnown: true }))).toEqual({ kind: 'deliver', recipients: [ann] });
+    // Asked already: nothing.
+    expect(transition(facts({ invitation: { ...waiting, adminRequestPending: false }, admins: [], companyAdminsKnown: true })).kind).toBe('none');
+  });
+
   it('delivers an open invitation to admins who do not have it, and only to them', () => {
     const invitation = { state: 'ISSUED' as const, recipients: [{ userId: 'ann' }] };
     expect(transition(facts({ invitation, admins: [ann, bob] }))).toEqual({ kind: 'deliver', recipients: [bob] });

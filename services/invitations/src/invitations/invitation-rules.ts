@@ -10,7 +10,7 @@ export interface Person {
 
 /** Everything the service knows about one (program, location, fiscal year). */
 export interface InvitationFacts {
-  invitation: { state: InvitationState; recipients: Array<{ userId: string }> } | null;
+  invitation: { state: InvitationState; recipients: Array<{ userId: string }>; adminRequestPending?: boolean } | null;
   /** The latest eligibility decision of the invitation's fiscal year; null until one arrived. */
   decision: { eligible: boolean; reasons: string[]; fiscalYear: string } | null;
   /** The program as last described (`fiscalYear`: the year Enroll enrolls in now); null until ProgramCreated arrived. */
@@ -35,6 +35,11 @@ export interface InvitationFacts {
   /** Active Incentives admins of the location now (directly or through `*`). */
   admins: Person[];
   /**
+   * Whether an active Global or Account admin of the partner is known now (read only for a waiting invitation whose
+   * request to assign an admin is pending: nobody could be asked when it started waiting).
+   */
+  companyAdminsKnown?: boolean;
+  /**
    * Whether identity's events have made the location known as the decision's partner's. Until then nobody is invited
    * nor asked to assign an admin: a decision naming a location that is not known yet may name the wrong partner,
    * whose `*` admins would be invited to another partner's location.
@@ -48,6 +53,8 @@ export type Transition =
   | { kind: 'issue'; recipients: Person[] }
   /** As `issue`, but nobody can receive it yet: the company admins are asked to assign an Incentives admin. */
   | { kind: 'await-admin' }
+  /** A waiting invitation whose company admins could not be asked when it started waiting (none known): ask them now. */
+  | { kind: 'ask-admins' }
   /** An open invitation reaches Incentives admins who did not receive it yet. */
   | { kind: 'deliver'; recipients: Person[] }
   | { kind: 'revoke'; reasons: string[] }
@@ -177,5 +184,9 @@ export function nextTransition(facts: InvitationFacts, now: Date): Transition {
 
   const known = new Set(invitation.recipients.map((r) => r.userId));
   const late = admins.filter((admin) => !known.has(admin.userId));
-  return late.length ? { kind: 'deliver', recipients: late } : { kind: 'none', why: 'every admin has it' };
+  if (late.length) return { kind: 'deliver', recipients: late };
+  if (invitation.state === 'AWAITING_ADMIN' && invitation.adminRequestPending) {
+    return facts.companyAdminsKnown ? { kind: 'ask-admins' } : { kind: 'none', why: 'no Global or Account admin known yet to ask for an Incentives admin' };
+  }
+  return { kind: 'none', why: 'every admin has it' };
 }

@@ -45,6 +45,12 @@ export class InvitationRepository {
     }
   }
 
+  /** Ids of the partner's waiting invitations whose request to assign an Incentives admin has not gone out yet. */
+  async pendingAdminRequests(partnerId: string): Promise<string[]> {
+    const rows = await this.invitations.find({ partnerId, adminRequestPending: true }, { _id: 1 }).sort({ _id: 1 }).lean();
+    return rows.map((row) => row._id);
+  }
+
   async update(
     invitationId: string,
     version: number,

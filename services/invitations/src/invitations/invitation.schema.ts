@@ -45,6 +45,11 @@ export class Invitation {
   @Prop({ type: [String], default: [] }) reasons!: string[];
   @Prop({ type: Date }) issuedAt?: Date;
   @Prop({ type: Date }) awaitingAdminSince?: Date;
+  /**
+   * AWAITING_ADMIN, and no Global or Account admin of the partner was known to ask yet (the decision came before
+   * identity's events): AdminAssignmentRequested goes out once one is (DeliverToLateAdmins, ReconcileInvitation).
+   */
+  @Prop() adminRequestPending?: boolean;
   @Prop({ type: Date }) revokedAt?: Date;
   @Prop({ type: Date }) enrolledAt?: Date;
   @Prop({ required: true }) version!: number;
@@ -56,3 +61,5 @@ export const InvitationSchema = SchemaFactory.createForClass(Invitation);
 InvitationSchema.plugin(outboxPlugin);
 InvitationSchema.index({ partnerId: 1, locationId: 1 });
 InvitationSchema.index({ pendingNotices: 1 });
+/** The waiting invitations of a partner whose company admins were not asked yet (a company admin becomes known). */
+InvitationSchema.index({ partnerId: 1, adminRequestPending: 1 });

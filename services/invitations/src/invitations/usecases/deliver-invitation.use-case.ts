@@ -34,6 +34,8 @@ export class DeliverInvitation {
           pendingNotices: [...current.pendingNotices, ...recipients.map((person) => person.userId)],
           issuedAt: current.issuedAt ?? now,
         },
+        // Delivered: nobody needs asking for an Incentives admin any more.
+        ...(current.adminRequestPending !== undefined && { unset: ['adminRequestPending'] }),
       },
       [event],
     );

@@ -1,6 +1,7 @@
 import { AccessPolicy, AccessViewUpdater } from '@lib/access';
-import { ALL_LOCATIONS, LocationAdded, PartnerRegistered, UserEvent } from '@lib/contracts';
+import { ALL_LOCATIONS, COMPANY_ROLES, LocationAdded, PartnerRegistered, UserEvent } from '@lib/contracts';
 import { Injectable } from '@nestjs/common';
+import { InvitationRepository } from '../invitation.repository';
 import { ViewsRepository } from '../views/views.repository';
 import { ReconcileInvitation } from './reconcile-invitation.use-case';
 
@@ -22,12 +23,14 @@ export class DeliverToLateAdmins {
     private readonly policy: AccessPolicy,
     private readonly views: ViewsRepository,
     private readonly reconcile: ReconcileInvitation,
+    private readonly invitations: InvitationRepository,
   ) {}
 
   async execute(type: string, data: unknown, heartbeat: () => Promise<void> = async () => undefined): Promise<void> {
     if (type === 'PartnerRegistered' || type === 'LocationAdded') return this.locationsKnown(type, data, heartbeat);
     if (!USER_EVENTS.has(type)) return;
     const snapshot = (data as UserEvent).user;
+    if (snapshot.active && snapshot.roles.some((grant) => COMPANY_ROLES.includes(grant.role))) await this.companyAdminKnown(type, data, heartbeat);
     // A snapshot that makes nobody an Incentives admin delivers nothing (a newer one, if any, is handled when its
     // own event is): leave the role view to the AccessModule and keep a replay of the topic cheap.
     if (!snapshot.active || !snapshot.roles.some((grant) => grant.role === 'INCENTIVES_ADMIN')) return;
@@ -42,6 +45,22 @@ export class DeliverToLateAdmins {
       locations.includes(ALL_LOCATIONS) ? null : locations,
     );
     for (const invitationId of invitationIds) {
+      await this.reconcile.execute(invitationId);
+      await heartbeat();
+    }
+  }
+
+  /**
+   * A Global or Account admin of the partner (a snapshot carrying the role): the waiting invitations whose request to
+   * assign an Incentives admin could not go out (nobody to ask then, `adminRequestPending`) are reconciled, and ask
+   * them now. The user goes into the role view first, as above.
+   */
+  private async companyAdminKnown(type: string, data: unknown, heartbeat: () => Promise<void>): Promise<void> {
+    const { partnerId } = (data as UserEvent).user;
+    const pending = await this.invitations.pendingAdminRequests(partnerId);
+    if (!pending.length) return;
+    await this.accessView.apply(type, data);
+    for (const invitationId of pending) {
       await this.reconcile.execute(invitationId);
       await heartbeat();
     }

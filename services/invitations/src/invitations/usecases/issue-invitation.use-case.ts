@@ -48,7 +48,7 @@ export class IssueInvitation {
     };
 
     let state: Partial<Invitation>;
-    let event: OutboxEntry;
+    let event: OutboxEntry | undefined;
     if (recipients.length) {
       state = {
         state: 'ISSUED',
@@ -63,21 +63,40 @@ export class IssueInvitation {
         eventId: InvitationEventIds.issued(core),
       });
     } else {
-      const companyAdmins = (await this.policy.companyAdmins(key.partnerId)).map((user) => ({
-        userId: user._id,
-        email: user.email,
-        displayName: user.displayName,
-      }));
-      state = { state: 'AWAITING_ADMIN', recipients: [], pendingNotices: [], awaitingAdminSince: now, reasons: [] };
-      event = this.outbox.event(Topics.invitations, {
-        type: 'AdminAssignmentRequested',
-        data: adminAssignmentRequested(core, companyAdmins),
-        eventId: InvitationEventIds.adminRequested(core),
-      });
+      const companyAdmins = await this.companyAdmins(key.partnerId);
+      // Nobody to ask yet (the decision came before identity's events told of the partner's admins): the request
+      // waits for the first one (askCompanyAdmins), instead of going out to nobody, once and for all.
+      const pending = companyAdmins.length === 0;
+      state = { state: 'AWAITING_ADMIN', recipients: [], pendingNotices: [], awaitingAdminSince: now, reasons: [], adminRequestPending: pending };
+      event = pending ? undefined : this.adminRequest(core, companyAdmins);
     }
 
-    if (!current) return this.invitations.create({ ...core, ...state } as Omit<Invitation, 'version'>, [event]);
-    const stale: Array<keyof Invitation> = recipients.length ? ['revokedAt', 'awaitingAdminSince'] : ['revokedAt', 'issuedAt'];
-    return this.invitations.update(invitationId, current.version, { set: { ...core, ...state }, unset: stale }, [event]);
+    const events = event ? [event] : [];
+    if (!current) return this.invitations.create({ ...core, ...state } as Omit<Invitation, 'version'>, events);
+    const stale: Array<keyof Invitation> = recipients.length ? ['revokedAt', 'awaitingAdminSince', 'adminRequestPending'] : ['revokedAt', 'issuedAt'];
+    return this.invitations.update(invitationId, current.version, { set: { ...core, ...state }, unset: stale }, events);
+  }
+
+  /**
+   * A waiting invitation whose request to assign an Incentives admin could not go out (no Global or Account admin
+   * known then): it goes out now to those known, with the event id the request of this cycle always has. Answers
+   * false when the invitation changed since it was read.
+   */
+  async askCompanyAdmins(current: InvitationRecord): Promise<boolean> {
+    const companyAdmins = await this.companyAdmins(current.partnerId);
+    if (!companyAdmins.length) return true; // gone again meanwhile: the next one to become known asks
+    return this.invitations.update(current._id, current.version, { set: { adminRequestPending: false } }, [this.adminRequest(current, companyAdmins)]);
+  }
+
+  private adminRequest(core: Pick<Invitation, '_id' | 'programId' | 'partnerId' | 'locationId' | 'fiscalYear' | 'cycle' | 'getStartedUrl'> & { programName?: string }, companyAdmins: Person[]): OutboxEntry {
+    return this.outbox.event(Topics.invitations, {
+      type: 'AdminAssignmentRequested',
+      data: adminAssignmentRequested(core, companyAdmins),
+      eventId: InvitationEventIds.adminRequested(core),
+    });
+  }
+
+  private async companyAdmins(partnerId: string): Promise<Person[]> {
+    return (await this.policy.companyAdmins(partnerId)).map((user) => ({ userId: user._id, email: user.email, displayName: user.displayName }));
   }
 }

@@ -59,10 +59,12 @@ export class ReconcileInvitation {
       const inviting = !!decision?.eligible && !!program?.requiresEligibility && !whyNotInviting(decision, program, now);
       const location = inviting ? await this.policy.locationById(key.locationId) : undefined;
       const locationKnown = location?.partnerId === key.partnerId;
-      const [admins, previousYear] = await Promise.all([
+      const pendingRequest = inviting && locationKnown && current?.state === 'AWAITING_ADMIN' && !!current.adminRequestPending;
+      const [admins, previousYear, companyAdmins] = await Promise.all([
         inviting && locationKnown ? this.admins(key.partnerId, key.locationId) : [],
         // Whether the previous year's enrollment is continued into this one (then nobody is invited).
         inviting ? this.views.enrollmentStatus(idOf({ ...key, fiscalYear: previousFiscalYear(key.fiscalYear) })) : null,
+        pendingRequest ? this.policy.companyAdmins(key.partnerId) : [],
       ]);
 
       const transition = nextTransition({
@@ -74,6 +76,7 @@ export class ReconcileInvitation {
         enrollmentContinued: !!enrollment?.continued,
         previousYear: previousYear && { status: previousYear.status, completed: previousYear.status === 'ENROLLED' || !!previousYear.completed },
         admins,
+        companyAdminsKnown: companyAdmins.length > 0,
         locationKnown,
       }, now);
       if (transition.kind === 'none') return transition;
@@ -92,6 +95,9 @@ export class ReconcileInvitation {
           break;
         case 'deliver':
           written = await this.deliver.execute(current!, transition.recipients);
+          break;
+        case 'ask-admins':
+          written = await this.issue.askCompanyAdmins(current!);
           break;
         case 'revoke':
           written = await this.revoke.execute(current!, transition.reasons);
