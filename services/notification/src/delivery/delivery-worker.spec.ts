@@ -252,8 +252,8 @@ describe('DeliveryWorker', () => {
   it('scans at most once per poll tick while emails are queued, even when every scan finds one (a burst)', async () => {
     const { worker: w, delivery } = worker(4, { NOTIFY_POLL_INTERVAL_MS: 60_000 });
     w.enqueue(Array.from({ length: 500 }, (_, i) => `m${i}`), 0);
-    // In a burst the scan finds emails too (the queued ones are due in the database as well).
-    delivery.scanFinds.push(...Array.from({ length: 500 }, (_, i) => `s${i}`));
+    // In a burst the scan finds emails too: the queued ones, due in the database as well.
+    delivery.scanFinds.push(...Array.from({ length: 500 }, (_, i) => `m${499 - i}`));
     w.onApplicationBootstrap();
     await settle();
     for (let i = 0; i < 20; i++) {
@@ -263,6 +263,28 @@ describe('DeliveryWorker', () => {
     // One tick (the first): one scan, not one before every group of freed slots.
     expect(delivery.scans).toBe(1);
     expect(delivery.claims.flat().length).toBeGreaterThan(40); // the queue kept the slots busy
+    // The one it found was not claimed again by id.
+    expect(delivery.claims.flat()).not.toContain('m499');
+    const stopping = w.onModuleDestroy();
+    delivery.finish(delivery.sending.size);
+    await stopping;
+  });
+
+  it('keeps scanning while it finds emails nobody queued (a backlog after a restart), one per group of freed slots, under sustained load', async () => {
+    const { worker: w, delivery } = worker(4, { NOTIFY_POLL_INTERVAL_MS: 60_000 });
+    w.enqueue(Array.from({ length: 500 }, (_, i) => `m${i}`), 0);
+    // Retries whose timers a restart lost, and other instances' abandoned emails: only the scan finds them.
+    delivery.scanFinds.push(...Array.from({ length: 10 }, (_, i) => `backlog${i}`));
+    w.onApplicationBootstrap();
+    await settle();
+    for (let i = 0; i < 20; i++) {
+      delivery.finish(delivery.sending.size);
+      await settle();
+    }
+    // Within one poll tick the whole backlog went out, alongside the queued emails, and the scan stopped once empty.
+    expect(delivery.executed.filter((id) => id.startsWith('backlog'))).toHaveLength(10);
+    expect(delivery.scans).toBe(11);
+    expect(delivery.claims.flat().length).toBeGreaterThan(40);
     const stopping = w.onModuleDestroy();
     delivery.finish(delivery.sending.size);
     await stopping;

@@ -150,10 +150,12 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnModuleDestroy {
       if (this.scan) {
         const found = await this.deliver.claim();
         if (found) claimed.push(found);
-        // Once per poll tick while emails are queued here (a scan finds those too, and they are claimed by id below:
-        // scanning before every group would read the collection for each one in a burst); with none queued, on
-        // while it finds some (other instances' emails, abandoned leases).
-        if (!found || this.due.size > 0) this.scan = false;
+        // On while it finds emails only it can find (other instances' emails, abandoned leases, retries whose timers
+        // a restart lost): one per group of freed slots, so that a backlog of them is not starved by new emails
+        // queued here. Once it finds one of the emails queued here (they are claimed by id below, and scanning
+        // before every group would read the collection for each one in a burst), or none, until the next poll tick.
+        if (!found || this.due.has(found._id)) this.scan = false;
+        if (found) this.due.delete(found._id);
         // Stopped while the claim ran: what it won goes back rather than out, since nobody waits for it any more.
         if (this.stopped) return this.release(claimed);
       }
