@@ -44,7 +44,7 @@ export class TestKafka {
   async publishEvent<T>(
     topic: string,
     key: string,
-    event: { type: string; data: T; source?: string; eventId?: string; partnerId?: string; locationId?: string },
+    event: { type: string; data: T; source?: string; eventId?: string; partnerId?: string; locationId?: string; occurredAt?: Date },
   ): Promise<Envelope<T>> {
     const envelope = createEnvelope({ source: 'test', ...event });
     await this.publish(topic, key, envelope);

@@ -28,6 +28,7 @@ import {
   World,
 } from './support';
 import { watchFromNow } from './kafka-group';
+import { randomUUID } from 'node:crypto';
 
 jest.setTimeout(120_000);
 
@@ -361,6 +362,32 @@ describe('Enroll, Continue, Submit and validation', () => {
     } finally {
       await dead.close();
     }
+  });
+
+  it("replaces a decision naming another partner, kept while its location was not known, with the location's own partner's, even when older", async () => {
+    const program = await createProgram(h);
+    const added = `LN-${randomUUID().slice(0, 8)}`;
+    const view = async () => (await h.db.collection<{ _id: string; years?: Record<string, { eligible: boolean; partnerId?: string }> }>('eligibility_view').findOne({ _id: `${program.programId}|${added}` }))?.years?.[CURRENT_FY];
+    // Not known yet: a decision naming the other partner (wrong) is kept, not eligible.
+    await eligibility(h, { partnerId: w.otherPartnerId }, program.programId, added, false, CURRENT_FY, ['Wrong partner']);
+    await eventually(async () => expect(await view()).toMatchObject({ eligible: false, partnerId: w.otherPartnerId }));
+    // Identity tells of the location, as the world partner's; then that partner's own decision, published an hour
+    // earlier (its eligibility system was late): it decides the location's eligibility.
+    await h.kafka.publishEvent(Topics.identity, w.partnerId, {
+      type: 'LocationAdded',
+      partnerId: w.partnerId,
+      data: { partnerId: w.partnerId, locationId: added, country: 'US', legalName: `Contoso ${added}` },
+    });
+    await eventually(async () => expect((await h.db.collection<{ _id: string; partnerId?: string }>('access_locations').findOne({ _id: added }))?.partnerId).toBe(w.partnerId));
+    await h.kafka.publishEvent(Topics.eligibility, added, {
+      type: 'EligibilityDetermined',
+      source: 'eligibility-system',
+      partnerId: w.partnerId,
+      locationId: added,
+      occurredAt: new Date(Date.now() - 3_600_000),
+      data: { programId: program.programId, locationId: added, partnerId: w.partnerId, fiscalYear: CURRENT_FY, eligible: true, reasons: [] },
+    });
+    await eventually(async () => expect(await view()).toMatchObject({ eligible: true, partnerId: w.partnerId }));
   });
 
   it('CLOSED stops new enrollments; DISCONTINUED ends the existing ones', async () => {

@@ -29,11 +29,21 @@ export class ViewsRepository {
   private readonly locationTaxLoader: BatchLoader<string, LocationTaxProfileView>;
 
   /** Keeps the decision for its fiscal year unless a later one is stored. Returns whether it is now the current one. */
-  async recordDecision(decision: EligibilityDetermined, decidedAt: Date, eventId: string): Promise<boolean> {
+  /**
+   * Keeps the year's decision unless a later one (occurredAt) is kept. `ownerConfirmed`: identity has made the location
+   * known as the decision's partner's; such a decision also replaces a later one of the year naming another partner,
+   * kept while the location was not known yet (a wrong decision, which would otherwise decide the location's
+   * eligibility for its own partner). Returns whether it was written.
+   */
+  async recordDecision(decision: EligibilityDetermined, decidedAt: Date, eventId: string, ownerConfirmed = false): Promise<boolean> {
     const path = `years.${decision.fiscalYear}`;
-    const year: YearDecision = { eligible: decision.eligible, reasons: decision.reasons ?? [], decidedAt, eventId };
+    const year: YearDecision = { eligible: decision.eligible, reasons: decision.reasons ?? [], decidedAt, eventId, partnerId: decision.partnerId };
+    const wrongPartner = (kept: YearDecision) => ownerConfirmed && kept.partnerId !== undefined && kept.partnerId !== decision.partnerId;
     return upsertIfNewer<EligibilityView>(this.eligibilityModel.collection, eligibilityId(decision.programId, decision.locationId), {
-      replaces: (stored) => !stored.years?.[decision.fiscalYear] || +stored.years[decision.fiscalYear].decidedAt <= +decidedAt,
+      replaces: (stored) => {
+        const kept = stored.years?.[decision.fiscalYear];
+        return !kept || wrongPartner(kept) || +kept.decidedAt <= +decidedAt;
+      },
       set: { programId: decision.programId, locationId: decision.locationId, partnerId: decision.partnerId, [path]: year },
     });
   }

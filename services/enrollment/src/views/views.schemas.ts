@@ -8,6 +8,8 @@ export interface YearDecision {
   /** occurredAt of the decision event: a later decision for the same year replaces an earlier one. */
   decidedAt: Date;
   eventId: string;
+  /** The partner the decision named (absent on decisions kept before it was recorded). */
+  partnerId?: string;
 }
 
 /**

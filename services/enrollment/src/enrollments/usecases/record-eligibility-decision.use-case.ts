@@ -9,7 +9,8 @@ import { MarkIneligible } from './mark-ineligible.use-case';
  * An eligibility decision for (program, location, fiscal year): kept unless a later one for the same year is
  * (occurredAt); an ineligible decision that is the current one ends an enrollment not yet ENROLLED, unless its program
  * is open (it needs no eligibility: SPEC 1, Programs). A decision naming a location of another partner than its own
- * is dead-lettered before anything is stored.
+ * is dead-lettered before anything is stored; one naming a location identity has not told of yet is kept, and the
+ * location's own partner's decision for that year replaces it once the location is known, even when older.
  */
 @Injectable()
 export class RecordEligibilityDecision {
@@ -22,7 +23,10 @@ export class RecordEligibilityDecision {
 
   async execute(decision: EligibilityDetermined, decidedAt: Date, eventId: string): Promise<void> {
     await this.access.assertLocationOf(decision.partnerId, decision.locationId, 'The eligibility decision');
-    const current = await this.views.recordDecision(decision, decidedAt, eventId);
+    // Known as this partner's (assertLocationOf refused another's): it replaces a decision naming another partner kept
+    // while the location was not known yet, whatever their times.
+    const ownerConfirmed = (await this.access.locationById(decision.locationId))?.partnerId === decision.partnerId;
+    const current = await this.views.recordDecision(decision, decidedAt, eventId, ownerConfirmed);
     if (!current || decision.eligible) return;
     const program = await this.programs.find(decision.programId);
     if (program && !program.requiresEligibility) return;
