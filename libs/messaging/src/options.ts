@@ -22,6 +22,11 @@ export interface MessagingOptions {
    * process that does not note them). A scan reads the whole collection on servers that cannot index it.
    */
   relaySweepIntervalMs?: number;
+  /**
+   * The largest outbox entry (key + value bytes) the relay sends, and the most bytes one of its sends carries (so that
+   * no partition's batch exceeds what the broker accepts). A larger entry is set aside (`outboxParked`), never sent.
+   */
+  relayMaxRecordBytes?: number;
   /** Start a new consumer group at the earliest offset, so that views are built from the whole history. */
   fromBeginning?: boolean;
 }
@@ -36,6 +41,7 @@ export function resolveOptions(options: MessagingOptions): Required<MessagingOpt
     topicPartitions: 6,
     relayIntervalMs: 1_000,
     relaySweepIntervalMs: 10_000,
+    relayMaxRecordBytes: 1_000_000,
     fromBeginning: true,
     ...options,
   };

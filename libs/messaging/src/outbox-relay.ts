@@ -3,7 +3,6 @@ import { InjectConnection } from '@nestjs/mongoose';
 import { Collection, Connection } from 'mongoose';
 import { findByIds } from './batch-loader';
 import { UPDATES_PER_COMMAND } from './bulk-write-batcher';
-import { describeError, isNonRetriable } from './errors';
 import { EventProducer } from './event-producer';
 import { MessagingMetrics } from './metrics';
 import { MESSAGING_OPTIONS, MessagingOptions, resolveOptions } from './options';
@@ -177,29 +176,26 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
   }
 
   /**
-   * Publishes the entries of these documents in creation order, then removes exactly those entries. A refusal that
-   * retrying cannot fix (an entry larger than the topic accepts, an invalid record) would fail the same batch on every
-   * drain and stop the relay for every document after it: the batch is split in halves until the document, then the
-   * entry, the broker refuses is alone; that entry is set aside (parkEntry) and the others are published. Any other
-   * failure (the broker unreachable) is thrown: everything stays for the next drain.
+   * Publishes the entries of these documents in creation order, then removes exactly those entries. An entry larger
+   * than `relayMaxRecordBytes` would be refused by the broker on every drain and stop the relay for every document
+   * after it: it is set aside before anything is sent (parkEntry). The others go out in sends of at most that many
+   * bytes, in order, so that no partition's batch is larger than the broker accepts. Any failure is thrown: what was
+   * read stays for the next drain (what one send had published is published again: at-least-once).
    */
   private async publishBatch(collection: Collection, docs: Array<{ _id: unknown; outbox: OutboxEntry[] }>): Promise<number> {
     if (docs.length === 0) return 0;
-    try {
-      await this.send(publishOrder(docs));
-    } catch (error) {
-      if (!isNonRetriable(error)) throw error;
-      if (docs.length > 1) {
-        const half = Math.ceil(docs.length / 2);
-        await this.publishBatch(collection, docs.slice(0, half));
-        await this.publishBatch(collection, docs.slice(half));
-        return docs.length;
+    const limit = this.options.relayMaxRecordBytes;
+    const sendable: Array<{ _id: unknown; outbox: OutboxEntry[] }> = [];
+    for (const doc of docs) {
+      const fits = doc.outbox.filter((entry) => recordBytes(entry) <= limit);
+      for (const entry of doc.outbox) {
+        if (!fits.includes(entry)) await this.parkEntry(collection, doc._id, entry, `record of ${recordBytes(entry)} bytes exceeds OUTBOX_MAX_RECORD_BYTES (${limit})`);
       }
-      await this.publishOneByOne(collection, docs[0], error);
-      return 1;
+      if (fits.length) sendable.push({ _id: doc._id, outbox: fits });
     }
-    await removePublished(collection, docs);
-    const count = docs.reduce((n, doc) => n + doc.outbox.length, 0);
+    for (const entries of byteChunks(publishOrder(sendable), limit)) await this.send(entries);
+    await removePublished(collection, sendable);
+    const count = sendable.reduce((n, doc) => n + doc.outbox.length, 0);
     this.metrics.published.inc(count);
     return docs.length;
   }
@@ -214,38 +210,21 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
     await this.producer.sendBatch([...byTopic].map(([topic, messages]) => ({ topic, messages })));
   }
 
-  /** One document whose entries the broker refused together: each in its order, the refused ones set aside. */
-  private async publishOneByOne(collection: Collection, doc: { _id: unknown; outbox: OutboxEntry[] }, refusal: unknown): Promise<void> {
-    if (doc.outbox.length === 1) return this.parkEntry(collection, doc._id, doc.outbox[0], refusal);
-    for (const entry of doc.outbox) {
-      try {
-        await this.send([entry]);
-      } catch (error) {
-        if (!isNonRetriable(error)) throw error;
-        await this.parkEntry(collection, doc._id, entry, error);
-        continue;
-      }
-      await removePublished(collection, [{ _id: doc._id, outbox: [entry] }]);
-      this.metrics.published.inc(1);
-    }
-  }
-
   /**
-   * Moves an entry the broker refused for good from `outbox` to `outboxParked`, with the refusal, in one write: it is
-   * never published (the event is lost to its consumers, and said so loudly: an error log and
-   * `outbox_events_parked_total`), and it no longer stops the relay. An operator can read it from the document.
+   * Moves an entry no broker would take from `outbox` to `outboxParked`, with the reason, in one write: it is never
+   * published (the event is lost to its consumers, and said so loudly: an error log and `outbox_events_parked_total`),
+   * and it no longer stops the relay. An operator can read it from the document. Guarded by the entry still being
+   * there (two drains, a flush and a kick, may meet it at once); the filter is not an index's keys, which costs a
+   * collection scan on mongo-java-server, once per parked entry.
    */
-  private async parkEntry(collection: Collection, _id: unknown, entry: OutboxEntry, refusal: unknown): Promise<void> {
-    const type = (refusal as { type?: unknown })?.type;
-    const reason = `${typeof type === 'string' ? `${type}: ` : ''}${describeError(refusal)}`.slice(0, 1_000);
+  private async parkEntry(collection: Collection, _id: unknown, entry: OutboxEntry, reason: string): Promise<void> {
     const parked: ParkedOutboxEntry = { ...entry, reason, parkedAt: new Date() };
-    // Guarded by the entry still being there: two drains (a flush and a kick) may meet the same refusal at once.
     const moved = await collection.updateOne({ _id, 'outbox.eventId': entry.eventId } as never, { $pullAll: { outbox: [entry] }, $push: { outboxParked: parked } } as never);
     if (moved.modifiedCount === 0) return;
     this.metrics.parked.inc({ topic: entry.topic });
     this.logger.error(
       `outbox relay: ${collection.collectionName} ${String(_id)}: event ${entry.eventId} (${entry.topic}, ${Buffer.byteLength(entry.value)} bytes) ` +
-        `refused by the broker for good and set aside in outboxParked, not published: ${reason}`,
+        `set aside in outboxParked, not published: ${reason}`,
     );
   }
 }
@@ -278,4 +257,28 @@ export async function removePublished(collection: Collection, docs: Array<{ _id:
     const group = docs.slice(i, i + PULL_GROUP);
     await collection.updateMany({ _id: { $in: group.map((doc) => doc._id) } } as never, { $pullAll: { outbox: group.flatMap((doc) => doc.outbox) } } as never);
   }
+}
+
+/** The bytes an entry takes in a send (key and value; the record's own overhead is small next to the limit's margin). */
+function recordBytes(entry: OutboxEntry): number {
+  return Buffer.byteLength(entry.key) + Buffer.byteLength(entry.value);
+}
+
+/** Consecutive runs of entries of at most `limit` bytes each (an entry alone is never larger: see publishBatch). */
+export function byteChunks(entries: OutboxEntry[], limit: number): OutboxEntry[][] {
+  const chunks: OutboxEntry[][] = [];
+  let current: OutboxEntry[] = [];
+  let bytes = 0;
+  for (const entry of entries) {
+    const size = recordBytes(entry);
+    if (current.length && bytes + size > limit) {
+      chunks.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(entry);
+    bytes += size;
+  }
+  if (current.length) chunks.push(current);
+  return chunks;
 }

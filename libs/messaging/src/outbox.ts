@@ -26,7 +26,7 @@ export const OutboxEntrySchema = new Schema<OutboxEntry>(
   { _id: false },
 );
 
-/** An outbox entry the broker refused for good (too large, invalid), set aside by the relay with the refusal. */
+/** An outbox entry no broker would take (larger than OUTBOX_MAX_RECORD_BYTES), set aside by the relay with the reason. */
 export interface ParkedOutboxEntry extends OutboxEntry {
   reason: string;
   parkedAt: Date;
@@ -34,7 +34,7 @@ export interface ParkedOutboxEntry extends OutboxEntry {
 
 /**
  * Adds the `outbox` array to a schema; the relay publishes every model that has it. `outboxParked` holds the entries
- * the broker refused for good (OutboxRelay), for an operator to look at; nothing publishes them.
+ * the relay set aside as too large to send (OutboxRelay), for an operator to look at; nothing publishes them.
  */
 export function outboxPlugin(schema: Schema): void {
   schema.add({ outbox: { type: [OutboxEntrySchema], default: undefined, select: false } });

@@ -1,6 +1,6 @@
 /**
  * The consumer, the outbox relay and readiness against a broker that refuses or goes away: a dead letter the DLQ topic
- * refuses, a consumer KafkaJS gives up on, an outbox entry the broker refuses, a broker lost after start.
+ * refuses, a consumer KafkaJS gives up on, outbox entries larger than the broker accepts, a broker lost after start.
  */
 import { createEnvelope, deadLetterTopic, DeadLetterHeaders, Topics } from '@lib/contracts';
 import { KafkaEventServer, OutboxRelay } from '@lib/messaging';
@@ -120,46 +120,55 @@ describe('dead letters the DLQ topic refuses', () => {
   });
 });
 
-describe('an outbox entry the broker refuses for good', () => {
-  it('is set aside in outboxParked with the refusal; the entries before and after it, in its document and in others, are published', async () => {
+describe('outbox entries larger than the broker accepts', () => {
+  it('sets one too large to send aside in outboxParked, publishes the others in sends the broker accepts, and goes on', async () => {
     const service = await boot();
     try {
       const db = service.env.MONGO_DB;
-      const key = randomUUID();
-      // Outbox entries as the platform writes them; one larger than the broker accepts (message.max.bytes, 1 MB).
-      const entry = (partnerId: string, padding = 0) => {
+      const run = randomUUID();
+      // Outbox entries as the platform writes them, on several keys (partitions); one larger than the broker accepts
+      // (message.max.bytes, 1 MB), and three of 400 kB on one key (1.2 MB together: too much for one send).
+      const entry = (partnerId: string, key: string, padding = 0) => {
         const envelope = createEnvelope({ type: 'AgreementStatusChanged', source: 'widgets', data: { partnerId, active: true, ...(padding && { note: 'x'.repeat(padding) }) } });
         return { eventId: envelope.eventId, topic: Topics.agreements, key, value: JSON.stringify(envelope), createdAt: new Date() };
       };
-      const [before, huge, after, other] = [entry(`before-${key}`), entry(`huge-${key}`, 1_200_000), entry(`after-${key}`), entry(`other-${key}`)];
+      const [before, huge, after] = [entry(`before-${run}`, `k1-${run}`), entry(`huge-${run}`, `k1-${run}`, 1_200_000), entry(`after-${run}`, `k1-${run}`)];
+      const other = entry(`other-${run}`, `k2-${run}`);
+      const large = [1, 2, 3].map((i) => entry(`large${i}-${run}`, `k3-${run}`, 400_000));
       const widgets = mongo.db(db).collection<{ _id: string; outbox?: unknown[]; outboxParked?: Array<Record<string, unknown>> }>('widgets');
       await widgets.insertMany([
-        { _id: `a-${key}`, outbox: [before, huge, after] },
-        { _id: `b-${key}`, outbox: [other] },
+        { _id: `a-${run}`, outbox: [before, huge, after] },
+        { _id: `b-${run}`, outbox: [other] },
+        { _id: `c-${run}`, outbox: large },
       ]);
 
-      // One drain of everything (as at start or shutdown): it neither fails nor stops at the refused entry.
+      // One drain of everything (as at start or shutdown): it neither fails nor stops at the large entries.
       await service.app.get(OutboxRelay).flush();
-      // Published: the service's own consumer counts them as they come back.
+      // Published: the service's own consumer counts the small ones as they come back; every outbox is empty (an
+      // entry is removed only once the broker acknowledged it).
       for (const published of ['before', 'after', 'other']) {
-        await eventually(async () => expect(await consumedCount(db, `${published}-${key}`)).toBe(1), 30_000);
+        await eventually(async () => expect(await consumedCount(db, `${published}-${run}`)).toBe(1), 30_000);
       }
-      const a = await widgets.findOne({ _id: `a-${key}` });
+      const a = await widgets.findOne({ _id: `a-${run}` });
       expect(a?.outbox ?? []).toEqual([]);
       expect(a?.outboxParked).toHaveLength(1);
-      expect(a?.outboxParked?.[0]).toMatchObject({ eventId: huge.eventId, topic: Topics.agreements, key, value: huge.value });
-      expect(String(a?.outboxParked?.[0].reason)).toMatch(/^MESSAGE_TOO_LARGE: .*larger than the max message size/);
-      expect((await widgets.findOne({ _id: `b-${key}` }))?.outbox ?? []).toEqual([]);
-      expect(await consumedCount(db, `huge-${key}`)).toBe(0);
+      expect(a?.outboxParked?.[0]).toMatchObject({ eventId: huge.eventId, topic: Topics.agreements, key: huge.key, value: huge.value });
+      expect(String(a?.outboxParked?.[0].reason)).toMatch(/^record of \d+ bytes exceeds OUTBOX_MAX_RECORD_BYTES \(1000000\)$/);
+      for (const id of [`b-${run}`, `c-${run}`]) {
+        const doc = await widgets.findOne({ _id: id });
+        expect(doc?.outbox ?? []).toEqual([]);
+        expect(doc).not.toHaveProperty('outboxParked');
+      }
+      expect(await consumedCount(db, `huge-${run}`)).toBe(0);
 
       // And the relay goes on: a later write's event is published (and removed from its document).
-      const written = await fetch(`${service.url}/v1/widgets/later-${key}`, {
+      const written = await fetch(`${service.url}/v1/widgets/later-${run}`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', 'x-operator-key': service.env.OPERATOR_TOKEN },
         body: JSON.stringify({ active: true }),
       });
       expect(written.status).toBe(200);
-      await eventually(async () => expect((await widgets.findOne({ _id: `later-${key}` }))?.outbox ?? []).toEqual([]), 30_000);
+      await eventually(async () => expect((await widgets.findOne({ _id: `later-${run}` }))?.outbox ?? []).toEqual([]), 30_000);
     } finally {
       await service.close();
     }

@@ -103,6 +103,7 @@ export class PlatformModule implements NestModule {
             topicPartitions: c.KAFKA_TOPIC_PARTITIONS,
             relayIntervalMs: c.OUTBOX_RELAY_INTERVAL_MS,
             relaySweepIntervalMs: c.OUTBOX_SWEEP_INTERVAL_MS,
+            relayMaxRecordBytes: c.OUTBOX_MAX_RECORD_BYTES,
           }),
         }),
         TerminusModule.forRoot({ logger: false }),

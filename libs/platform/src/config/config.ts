@@ -68,6 +68,10 @@ export function baseConfigSpec(serviceName: string) {
     KAFKA_TOPIC_PARTITIONS: wholeNumber(1)({ default: 6, desc: 'Partitions of the topics the service creates when a platform team has not' }),
     OUTBOX_RELAY_INTERVAL_MS: wholeNumber(10)({ default: 1_000, desc: 'How often the outbox relay looks for events besides being told of each write' }),
     OUTBOX_SWEEP_INTERVAL_MS: wholeNumber(100)({ default: 10_000, desc: 'How often the relay scans every outbox for events nobody noted (a crash)' }),
+    OUTBOX_MAX_RECORD_BYTES: wholeNumber(1_024)({
+      default: 1_000_000,
+      desc: "The largest event (key and value) the relay sends, and the most bytes one send carries: at most the brokers' `message.max.bytes` and every topic's `max.message.bytes` (1 MB by default). A larger event is set aside in its document's `outboxParked`",
+    }),
     JWT_ISSUER: nonEmpty({ desc: 'Expected `iss` of access tokens' }),
     JWT_AUDIENCE: nonEmpty({ default: 'incentives-platform', desc: 'Expected `aud` of access tokens' }),
     JWKS_URL: url({ desc: "The issuer's JWKS endpoint" }),
