@@ -9,7 +9,7 @@ function counter(name: string, help: string, labelNames: string[] = []): Counter
 @Injectable()
 export class MessagingMetrics {
   readonly published = counter('outbox_events_published_total', 'Events published from outboxes');
-  readonly parked = counter('outbox_events_parked_total', 'Outbox events the broker refused for good, set aside in outboxParked', ['topic']);
+  readonly parked = counter('outbox_events_parked_total', 'Outbox events too large to send, set aside in outboxParked', ['topic']);
   readonly consumed = counter('kafka_messages_consumed_total', 'Messages handled', ['topic', 'outcome']);
   readonly deadLettered = counter('kafka_messages_dead_lettered_total', 'Messages sent to a DLQ', ['topic']);
   readonly handlerSeconds =

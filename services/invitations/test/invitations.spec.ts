@@ -1,3 +1,4 @@
+import { AccessPolicy } from '@lib/access';
 import { DeadLetterHeaders, deadLetterTopic, fiscalYearRange, nextFiscalYear, Topics } from '@lib/contracts';
 import { eventually } from '@lib/testing';
 import { getConnectionToken } from '@nestjs/mongoose';
@@ -13,6 +14,18 @@ afterAll(() => world.stop());
 
 const getStarted = (programId: string, locationId: string) =>
   `${PORTAL}/incentives/enroll?${new URLSearchParams({ programId, locationId, fiscalYear: FY })}`;
+
+/** A partner with one location, its Global admin and the location's Incentives admin (known to the service), and a program. */
+async function oneLocationWithAdmins() {
+  const partner = await world.partner(1);
+  const [l1] = partner.locationIds;
+  const global = await world.user(partner, [['GLOBAL_ADMIN', ['*']]], 'global');
+  const admin = await world.user(partner, [['INCENTIVES_ADMIN', [l1]]], 'admin');
+  const programId = await world.program();
+  await world.known(admin, [l1]);
+  await world.known(global, [l1]);
+  return { partner, l1, global, admin, programId };
+}
 
 describe('issuing invitations from eligibility decisions', () => {
   it('issues an eligible location its invitation: email + notice to every Incentives admin of the location', async () => {
@@ -149,6 +162,34 @@ describe('issuing invitations from eligibility decisions', () => {
     expect(await invitations.findOne({ programId, locationId: l1 } as never)).not.toHaveProperty('adminRequestPending');
   });
 
+  it('asks at once when the company admins read empty while the waiting invitation was written, and one is known right after', async () => {
+    const partner = await world.partner(1);
+    const [l1] = partner.locationIds;
+    const programId = await world.program();
+    const global = await world.user(partner, [['GLOBAL_ADMIN', ['*']]], 'global');
+    await world.known(global, [l1]);
+    // The first read of the partner's company admins (IssueInvitation's) finds none, as if the admin's user event were
+    // handled between that read and the invitation's write: its handler found no pending invitation then.
+    const policy = world.service.app.get(AccessPolicy);
+    const read = policy.companyAdmins.bind(policy);
+    let raced = false;
+    const spy = jest.spyOn(policy, 'companyAdmins').mockImplementation(async (partnerId) => {
+      if (!raced && partnerId === partner.partnerId) {
+        raced = true;
+        return [];
+      }
+      return read(partnerId);
+    });
+    try {
+      await world.decide(partner, l1, programId, true);
+      const [requested] = await world.waitEvent('AdminAssignmentRequested', forInvitation(programId, l1));
+      expect(raced).toBe(true);
+      expect(requested.envelope!.data.recipients!.map((r) => r.userId)).toEqual([global.userId]);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
   it('issues directly to an admin whose role was assigned before the decision', async () => {
     const partner = await world.partner(1);
     const [l1] = partner.locationIds;
@@ -271,13 +312,7 @@ describe('duplicates and reordering', () => {
 
 describe('revocation', () => {
   it('revokes on an ineligible decision before enrollment, issues again when eligible again, and never revokes once enrolled', async () => {
-    const partner = await world.partner(1);
-    const [l1] = partner.locationIds;
-    const global = await world.user(partner, [['GLOBAL_ADMIN', ['*']]], 'global');
-    const admin = await world.user(partner, [['INCENTIVES_ADMIN', [l1]]], 'admin');
-    const programId = await world.program();
-    await world.known(admin, [l1]);
-    await world.known(global, [l1]);
+    const { partner, l1, global, admin, programId } = await oneLocationWithAdmins();
 
     await world.decide(partner, l1, programId, true);
     const [issued] = await world.waitEvent('InvitationIssued', forInvitation(programId, l1));
@@ -327,13 +362,7 @@ describe('revocation', () => {
 
 describe('a location enrolled before its invitation', () => {
   it('is never invited: not when its decision arrives after ENROLLED, nor after a profile edit sent the enrollment back to validation', async () => {
-    const partner = await world.partner(1);
-    const [l1] = partner.locationIds;
-    const global = await world.user(partner, [['GLOBAL_ADMIN', ['*']]], 'global');
-    const admin = await world.user(partner, [['INCENTIVES_ADMIN', [l1]]], 'admin');
-    const programId = await world.program();
-    await world.known(admin, [l1]);
-    await world.known(global, [l1]);
+    const { partner, l1, global, admin, programId } = await oneLocationWithAdmins();
     const overviewStatus = async () => {
       const [location] = await world.overview(admin);
       return location?.programs.find((p: { programId: string }) => p.programId === programId)?.enrollmentStatus;

@@ -57,9 +57,10 @@ export class DeliverToLateAdmins {
    */
   private async companyAdminKnown(type: string, data: unknown, heartbeat: () => Promise<void>): Promise<void> {
     const { partnerId } = (data as UserEvent).user;
-    const pending = await this.invitations.pendingAdminRequests(partnerId);
-    if (!pending.length) return;
+    // The user into the view first, then the pending invitations: an invitation written pending meanwhile reads the
+    // view again after its write (ReconcileInvitation.askIfAdminsAppeared), so one of the two sees the other.
     await this.accessView.apply(type, data);
+    const pending = await this.invitations.pendingAdminRequests(partnerId);
     for (const invitationId of pending) {
       await this.reconcile.execute(invitationId);
       await heartbeat();

@@ -107,19 +107,34 @@ export class ReconcileInvitation {
           written = await this.invitations.update(
             current!._id,
             current!.version,
-            { set: { state: 'ENROLLED', enrolledAt: new Date() } },
+            { set: { state: 'ENROLLED', enrolledAt: new Date() }, ...(current!.adminRequestPending !== undefined && { unset: ['adminRequestPending'] }) },
             [],
           );
           break;
       }
       if (written) {
         this.outbox.committed();
+        if (transition.kind === 'await-admin') await this.askIfAdminsAppeared(invitationId);
         return transition;
       }
       this.logger.debug(`invitation ${invitationId} changed while applying ${transition.kind}; reading it again`);
     }
     // A transient failure: the consumer retries the message with backoff.
     throw new Error(`invitation ${invitationId} kept changing during ${MAX_ATTEMPTS} attempts`);
+  }
+
+  /**
+   * A waiting invitation written with its request pending (no company admin known when IssueInvitation read them),
+   * while a company admin's user event may have been handled in between: that handler applies the user to the view
+   * and then looks for pending invitations, this one writes the invitation and then reads the view again, so one of
+   * the two sees the other, and the request is not left pending with an admin to ask.
+   */
+  private async askIfAdminsAppeared(invitationId: string): Promise<void> {
+    const written = await this.invitations.load(invitationId);
+    if (written?.state !== 'AWAITING_ADMIN' || !written.adminRequestPending) return;
+    if ((await this.policy.companyAdmins(written.partnerId)).length === 0) return;
+    // Changed meanwhile (false): whoever changed it reconciles it.
+    if (await this.issue.askCompanyAdmins(written)) this.outbox.committed();
   }
 
   private async admins(partnerId: string, locationId: string): Promise<Person[]> {

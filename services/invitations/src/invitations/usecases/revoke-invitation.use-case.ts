@@ -24,7 +24,8 @@ export class RevokeInvitation {
     return this.invitations.update(
       current._id,
       current.version,
-      { set: { state: 'REVOKED', revokedAt: new Date(), reasons, pendingNotices: [] } },
+      // Nobody needs asking for an Incentives admin any more (issued again later, it asks anew if it must).
+      { set: { state: 'REVOKED', revokedAt: new Date(), reasons, pendingNotices: [] }, ...(current.adminRequestPending !== undefined && { unset: ['adminRequestPending'] }) },
       [event],
     );
   }
