@@ -13,8 +13,8 @@ class RecordingDelivery {
   readonly released: string[] = [];
   /** Calls of claim() (the scan for due emails nobody queued). */
   scans = 0;
-  /** What the scan finds, one per call; then nothing. */
-  readonly scanFinds: string[] = [];
+  /** What the scan finds, one per call (with the attempts its claim counts: 1 for a new email); then nothing. */
+  readonly scanFinds: Array<string | { id: string; attempts: number }> = [];
   /** While set, every claim waits for it (a claim in progress on the database). */
   hold?: Promise<void>;
   /** Claims of these ids fail (a database error). */
@@ -37,8 +37,9 @@ class RecordingDelivery {
   async claim(): Promise<ClaimedEmail | null> {
     this.scans++;
     await this.hold;
-    const id = this.scanFinds.shift();
-    return id ? claimed(id, 1) : null;
+    const found = this.scanFinds.shift();
+    if (!found) return null;
+    return typeof found === 'string' ? claimed(found, 1) : claimed(found.id, found.attempts);
   }
 
   async release(emails: ClaimedEmail[]): Promise<void> {
@@ -252,8 +253,8 @@ describe('DeliveryWorker', () => {
   it('scans at most once per poll tick while emails are queued, even when every scan finds one (a burst)', async () => {
     const { worker: w, delivery } = worker(4, { NOTIFY_POLL_INTERVAL_MS: 60_000 });
     w.enqueue(Array.from({ length: 500 }, (_, i) => `m${i}`), 0);
-    // In a burst the scan finds emails too: the queued ones, due in the database as well.
-    delivery.scanFinds.push(...Array.from({ length: 500 }, (_, i) => `m${499 - i}`));
+    // In a burst the scan finds emails too: new ones (first attempt), queued here or at another instance.
+    delivery.scanFinds.push(...Array.from({ length: 250 }, (_, i) => [`other-instance${i}`, `m${499 - i}`]).flat());
     w.onApplicationBootstrap();
     await settle();
     for (let i = 0; i < 20; i++) {
@@ -273,8 +274,9 @@ describe('DeliveryWorker', () => {
   it('keeps scanning while it finds emails nobody queued (a backlog after a restart), one per group of freed slots, under sustained load', async () => {
     const { worker: w, delivery } = worker(4, { NOTIFY_POLL_INTERVAL_MS: 60_000 });
     w.enqueue(Array.from({ length: 500 }, (_, i) => `m${i}`), 0);
-    // Retries whose timers a restart lost, and other instances' abandoned emails: only the scan finds them.
-    delivery.scanFinds.push(...Array.from({ length: 10 }, (_, i) => `backlog${i}`));
+    // Retries whose timers a restart lost, and other instances' abandoned emails: only the scan finds them (attempted
+    // before: their claim counts a second attempt or more).
+    delivery.scanFinds.push(...Array.from({ length: 10 }, (_, i) => ({ id: `backlog${i}`, attempts: 2 + (i % 3) })));
     w.onApplicationBootstrap();
     await settle();
     for (let i = 0; i < 20; i++) {

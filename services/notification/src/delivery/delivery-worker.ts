@@ -150,11 +150,12 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnModuleDestroy {
       if (this.scan) {
         const found = await this.deliver.claim();
         if (found) claimed.push(found);
-        // On while it finds emails only it can find (other instances' emails, abandoned leases, retries whose timers
-        // a restart lost): one per group of freed slots, so that a backlog of them is not starved by new emails
-        // queued here. Once it finds one of the emails queued here (they are claimed by id below, and scanning
-        // before every group would read the collection for each one in a burst), or none, until the next poll tick.
-        if (!found || this.due.has(found._id)) this.scan = false;
+        // On while it finds emails only a scan finds and nobody is about to send: attempted before (retries whose
+        // timers a restart lost, leases abandoned by a crash; the claim counted one more attempt), one per group of
+        // freed slots, so that a backlog of them is not starved by new emails queued here. A first attempt is a new
+        // email queued here or at another instance (claimed by id there): scanning before every group would read the
+        // collection for each one of a burst, so the scan waits for the next poll tick, as when it finds none.
+        if (!found || found.attempts <= 1) this.scan = false;
         if (found) this.due.delete(found._id);
         // Stopped while the claim ran: what it won goes back rather than out, since nobody waits for it any more.
         if (this.stopped) return this.release(claimed);
