@@ -279,7 +279,7 @@ describe('every path going on with a kept choice re-checks it', () => {
     expect(types(id).filter((t) => t === 'EnrollmentActionRequired')).toHaveLength(1);
   });
 
-  it("a default whose profile stopped serving the location before the default's removal arrived is not proposed, nor submitted", async () => {
+  it("a default whose profile stopped serving the location before the default's removal arrived: busy for a moment, then not proposed, never submitted", async () => {
     // L3's default (approved), proposed by Enroll; then the profile is narrowed to L1. payout-profiles removes L3's
     // default too, but that event (keyed by location) may arrive after the narrowing (keyed by profile): here it has not.
     const { program, defaultBank } = await eligibleL3();
@@ -290,17 +290,50 @@ describe('every path going on with a kept choice re-checks it', () => {
     await eventually(async () => expect((await viewOf(defaultBank.profileId))?.locationIds).toEqual([w.L1]));
     expect((await h.db.collection<{ _id: string; bankProfileId: string }>('default_bank_profile_view').findOne({ _id: w.L3 }))?.bankProfileId).toBe(defaultBank.profileId);
 
-    // Submit does not send the profile for validation: what it would submit is missing (422), nothing changes.
+    // Just changed: Submit and Continue answer 409 busy with Retry-After, and change nothing.
+    for (const answer of [await submit(id), await refresh(id)]) {
+      expect(answer.status).toBe(409);
+      expect(answer.body.type).toMatch(/busy$/);
+      expect(answer.headers.get('retry-after')).toBe('2');
+    }
+    expect(await stored(id)).toMatchObject({ status: 'INVITED', version: started.body.version, bankProfileId: defaultBank.profileId });
+    expect(await stored(id)).not.toHaveProperty('submittedAt');
+
+    // Still disagreeing a while later (the removal never came): the default is not proposed, nor submitted.
+    const longAgo = new Date(Date.now() - 60_000);
+    await h.db.collection('profile_view').updateOne({ _id: defaultBank.profileId } as never, { $set: { updatedAt: longAgo } });
+    await h.db.collection('default_bank_profile_view').updateOne({ _id: w.L3 } as never, { $set: { changedAt: longAgo } });
     const refused = await submit(id);
     expect(refused.status).toBe(422);
     expect(refused.body.missing).toContain('BANK_PROFILE_MISSING');
     expect(await stored(id)).toMatchObject({ status: 'INVITED', version: started.body.version });
-    expect(await stored(id)).not.toHaveProperty('submittedAt');
-    // Continue proposes no bank profile: ACTION_REQUIRED with the bank profile missing.
     const continued = await refresh(id);
     expect(continued.body).toMatchObject({ status: 'ACTION_REQUIRED', nextAction: 'CONTINUE' });
     expect(continued.body.missing).toContain('BANK_PROFILE_MISSING');
     expect(continued.body.proposal.bankProfileId).toBeNull();
+  });
+
+  it('a default assigned before the widening that lets it serve the location arrived: 409 busy, nothing written; then it is proposed', async () => {
+    const { program } = await eligibleL3();
+    // Serving L1 only, then widened to L3 and made L3's default: the default's event arrives first.
+    const widened = bankProfile(w.partnerId, { status: 'APPROVED', name: 'EUR widened', currency: 'EUR', locationIds: [w.L1], version: 2 });
+    await profileEvent(h, 'ProfileApproved', widened);
+    await profileKnown(h, widened);
+    await defaultBankProfile(h, w.partnerId, w.L3, widened.profileId, 'EUR');
+    await eventually(async () => expect((await h.db.collection<{ _id: string; bankProfileId: string }>('default_bank_profile_view').findOne({ _id: w.L3 }))?.bankProfileId).toBe(widened.profileId));
+
+    const busy = await enroll(program.programId, w.L3);
+    expect(busy.status).toBe(409);
+    expect(busy.headers.get('retry-after')).toBe('2');
+    expect(await stored(enrollmentId({ programId: program.programId, locationId: w.L3, fiscalYear: CURRENT_FY }))).toBeNull();
+
+    await profileEvent(h, 'ProfileUpdated', { ...widened, locationIds: [w.L1, w.L3], version: 3 });
+    await eventually(async () => expect((await viewOf(widened.profileId))?.locationIds).toEqual([w.L1, w.L3]));
+    const started = await enroll(program.programId, w.L3);
+    expect(started.status).toBe(201);
+    expect(started.body.proposal).toMatchObject({ bankProfileId: widened.profileId });
+    await enrollmentEventsSettled(h, { programId: program.programId }, [w.L3]);
+    expect(types(started.body.enrollmentId)[0]).toBe('EnrollmentStarted');
   });
 
   it('the rollover continues an enrollment whose chosen profile no longer serves into ACTION_REQUIRED with the reason (not renewed); Continue there proposes the default', async () => {

@@ -1,3 +1,4 @@
+import { ProblemException, Problems } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { ViewsRepository } from '../views/views.repository';
 import { ProfileView, servesLocation } from '../views/views.schemas';
@@ -24,6 +25,18 @@ export interface Proposal {
   taxProfileId?: string;
   bank?: ProfileFacts;
   tax?: ProfileFacts;
+  /** The location's default and its profile's locations disagree, and one of them changed just now (see proposal). */
+  defaultSettling?: boolean;
+}
+
+/** How long a default and its profile may disagree about the location before the default counts as gone. */
+export const DEFAULT_SETTLE_MS = 30_000;
+
+/** 409 busy for a proposal whose default is settling: nothing is written; the caller tries again in a moment. */
+export function defaultSettling(): ProblemException {
+  return Problems.busy(
+    "The location's default bank profile is changing (payout-profiles' events about it are still arriving); try again in a moment.",
+  ).retryAfter(2);
 }
 
 /** Resolves a location's proposal from the profile views: the chosen or default bank profile, the tax profile. */
@@ -32,21 +45,28 @@ export class PayoutFacts {
   constructor(private readonly views: ViewsRepository) {}
 
   /**
-   * The location's default is proposed only while its profile serves the location. payout-profiles removes the
-   * default of a location a profile stops serving, but that removal (keyed by location) and the profile's narrowing
-   * (keyed by profile) travel on different keys: when the narrowing arrives first, the view still names the default
-   * for a moment. It is not proposed then (BANK_PROFILE_MISSING, as once the removal arrives), so neither Continue nor
-   * Submit goes on with a profile the location's admin may not use. A chosen profile is the caller's to check
-   * (bankNoLongerServes).
+   * The location's default is proposed only while its profile serves the location. payout-profiles makes a profile a
+   * location's default only if it serves the location, and removes the default when the profile stops serving it,
+   * but the default's events (keyed by location) and the profile's (keyed by profile) travel on different keys, so for
+   * a moment the views may disagree either way: a narrowing arrived before the default's removal, or a default
+   * assigned before the widening that made it possible. Within DEFAULT_SETTLE_MS of the newer of the two changes the
+   * answer is `defaultSettling` (the caller answers 409 busy with Retry-After, writing nothing: neither a proposal
+   * of a profile the location may not use, nor an ACTION_REQUIRED with its email for a default about to serve it).
+   * After that, the default is not proposed (BANK_PROFILE_MISSING), as once the removal arrives. A chosen profile is
+   * the caller's to check (bankNoLongerServes). `now` is the real time (events travelling), not the Clock's.
    */
-  async proposal(partnerId: string, locationId: string, chosenBankProfileId?: string): Promise<Proposal> {
-    const bankProfileId = chosenBankProfileId ?? (await this.views.defaultBankProfileId(partnerId, locationId));
+  async proposal(partnerId: string, locationId: string, chosenBankProfileId?: string, now = new Date()): Promise<Proposal> {
+    const defaultView = chosenBankProfileId ? null : await this.views.defaultBankProfile(partnerId, locationId);
+    const bankProfileId = chosenBankProfileId ?? defaultView?.bankProfileId ?? undefined;
     const [bank, tax] = await Promise.all([
       bankProfileId ? this.views.profile(partnerId, bankProfileId, 'BANK') : Promise.resolve(null),
       this.views.taxProfileOfLocation(partnerId, locationId),
     ]);
     const taxFacts = { taxProfileId: tax?._id, tax: profileFacts(tax) };
-    if (!chosenBankProfileId && bank && !servesLocation(bank, locationId)) return { ...taxFacts };
+    if (defaultView && bank && !servesLocation(bank, locationId)) {
+      const changed = Math.max(+defaultView.changedAt, +bank.updatedAt);
+      return { ...taxFacts, ...(+now - changed < DEFAULT_SETTLE_MS && { defaultSettling: true }) };
+    }
     return { bankProfileId, bank: profileFacts(bank), ...taxFacts };
   }
 

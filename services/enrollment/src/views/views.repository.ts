@@ -128,8 +128,13 @@ export class ViewsRepository {
   }
 
   async defaultBankProfileId(partnerId: string, locationId: string): Promise<string | undefined> {
+    return (await this.defaultBankProfile(partnerId, locationId))?.bankProfileId ?? undefined;
+  }
+
+  /** The location's default as the view holds it (with when it changed), or null without one. */
+  async defaultBankProfile(partnerId: string, locationId: string): Promise<DefaultBankProfileView | null> {
     const current = await this.defaultLoader.load(locationId);
-    return current && current.partnerId === partnerId && current.bankProfileId ? current.bankProfileId : undefined;
+    return current && current.partnerId === partnerId && current.bankProfileId ? current : null;
   }
 
   // Batch lookups for the rollover: a few queries per view per batch, never one per enrollment.

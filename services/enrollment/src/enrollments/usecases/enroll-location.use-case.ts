@@ -13,7 +13,7 @@ import { EnrollmentEvents, EnrollmentEventType, transitionType } from '../enroll
 import { bankNoLongerServes, describeMissing, payoutGaps } from '../enrollment-rules';
 import { EnrollmentChanges, EnrollmentsRepository } from '../enrollments.repository';
 import { enrollmentYearEnded, programYearEnded } from '../fiscal-year-ended';
-import { PayoutFacts, profileFacts } from '../payout-facts';
+import { defaultSettling, PayoutFacts, profileFacts } from '../payout-facts';
 import { FollowValidation } from './follow-validation.use-case';
 import { RecheckStart } from './recheck-start.use-case';
 import { WithdrawBankChoice } from './withdraw-bank-choice.use-case';
@@ -210,6 +210,7 @@ export class EnrollLocation {
     const keepChoice = !starting && existing?.bankChosen && !bankProfileId ? existing.bankProfileId : undefined;
     const chosen = bankProfileId ?? keepChoice;
     const proposal = await this.facts.proposal(actor.partnerId, locationId, chosen);
+    if (proposal.defaultSettling) throw defaultSettling();
     // The kept choice no longer serves the location (narrowed since it was chosen): withdrawn, not proposed. Usually the
     // profile's event has done this already; this is the moment between its view write and its enrollment writes.
     if (keepChoice && bankNoLongerServes(existing!, proposal.bank)) {

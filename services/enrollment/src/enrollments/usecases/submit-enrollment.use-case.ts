@@ -9,7 +9,7 @@ import { EnrollmentEvents } from '../enrollment-events';
 import { bankNoLongerServes, completeAt, notServingReason, payoutGaps, TERMINAL, validationState } from '../enrollment-rules';
 import { EnrollmentsRepository } from '../enrollments.repository';
 import { enrollmentYearEnded } from '../fiscal-year-ended';
-import { PayoutFacts } from '../payout-facts';
+import { defaultSettling, PayoutFacts } from '../payout-facts';
 import { FollowValidation } from './follow-validation.use-case';
 
 const ATTEMPTS = 8;
@@ -70,6 +70,7 @@ export class SubmitEnrollment {
       // location's default, which the admin has not seen. Continue first (it proposes the default, clearing this).
       if (current.bankWithdrawn) throw bankProfileNotServing(current, current.reasons[0] ?? notServingReason(undefined));
       const proposal = await this.facts.proposal(actor.partnerId, current.locationId, current.bankChosen ? current.bankProfileId : undefined);
+      if (proposal.defaultSettling) throw defaultSettling();
       const notServing = bankNoLongerServes(current, proposal.bank);
       if (notServing) throw bankProfileNotServing(current, notServing);
       const now = this.clock.now(); // the same "now" as the year-end check (and a tax profile's expiry)
