@@ -390,6 +390,21 @@ describe('Enroll, Continue, Submit and validation', () => {
     await eventually(async () => expect(await view()).toMatchObject({ eligible: true, partnerId: w.partnerId }));
   });
 
+  it('does not let a decision naming another partner, kept while the location was not known, make the location eligible', async () => {
+    const program = await createProgram(h);
+    // L1 is the world partner's; the kept decision is written as the view would hold one from before identity told of L1.
+    await h.db.collection('eligibility_view').insertOne({
+      _id: `${program.programId}|${w.L1}`,
+      programId: program.programId,
+      locationId: w.L1,
+      partnerId: w.otherPartnerId,
+      years: { [CURRENT_FY]: { eligible: true, reasons: [], decidedAt: new Date(), eventId: randomUUID(), partnerId: w.otherPartnerId } },
+    } as never);
+    const refused = await enroll(program.programId, w.L1);
+    expect(refused.status).toBe(422);
+    expect(refused.body.type).toMatch(/location-not-eligible$/);
+  });
+
   it('CLOSED stops new enrollments; DISCONTINUED ends the existing ones', async () => {
     const program = await createProgram(h, { requiresEligibility: false });
     await approvedProfiles(h, w.partnerId, w.L2);

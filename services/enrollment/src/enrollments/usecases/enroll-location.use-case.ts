@@ -128,7 +128,7 @@ export class EnrollLocation {
       if (!existing || (starting && fiscalYear === program.fiscalYear)) throw programYearEnded(program);
       if (starting || existing.status !== 'ENROLLED') throw enrollmentYearEnded(existing, starting ? 'started' : 'continued');
     }
-    if (starting) await this.checkCanStart(program, fiscalYear, locationId);
+    if (starting) await this.checkCanStart(program, fiscalYear, locationId, actor.partnerId);
 
     if (existing && !starting && existing.submittedAt) {
       if (!bankProfileId || bankProfileId === existing.bankProfileId) {
@@ -142,11 +142,16 @@ export class EnrollLocation {
     return this.propose(actor, program, id, locationId, existing, starting, bankProfileId);
   }
 
-  private async checkCanStart(program: Program, fiscalYear: string, locationId: string): Promise<void> {
+  /**
+   * A decision naming another partner than the location's (kept while identity had not told of the location yet,
+   * until its own partner's replaces it) does not make the location eligible.
+   */
+  private async checkCanStart(program: Program, fiscalYear: string, locationId: string, partnerId: string): Promise<void> {
     if (program.state !== 'OPEN') throw this.programNotOpen(program);
     if (!program.requiresEligibility) return;
     const decision = (await this.views.eligibility(program._id, locationId))?.years?.[fiscalYear];
-    if (!decision?.eligible) throw this.notEligible(program._id, fiscalYear, locationId, decision?.reasons);
+    const ours = decision && (decision.partnerId === undefined || decision.partnerId === partnerId) ? decision : undefined;
+    if (!ours?.eligible) throw this.notEligible(program._id, fiscalYear, locationId, ours?.reasons);
   }
 
   /** After a starting write (see RecheckStart): ended since the checks, the caller gets the refusal they give. */
