@@ -33,6 +33,7 @@ describe('programs', () => {
     ['a bad state', { state: 'PAUSED' }, 'state'],
     ['a bad id', { programId: 'no spaces please' }, 'programId'],
     ['a string for a boolean', { requiresEligibility: 'yes' }, 'requiresEligibility'],
+    ['a list for the payout rules', { payoutRules: [] }, 'payoutRules'],
   ])('refuses %s, and creates nothing', async (_, change, field) => {
     const programId = `bad-${Math.random().toString(36).slice(2, 10)}`;
     const answer = await call(h, 'POST', '/v1/programs', { operator: true, body: { ...validProgram(programId), ...change } });
@@ -55,6 +56,19 @@ describe('programs', () => {
     expectProblem(await call(h, 'PATCH', path, { operator: true, body: {}, headers: { 'if-match': '"1"' } }), 400);
     expectProblem(await call(h, 'PATCH', path, { operator: true, body: { programId: 'other' }, headers: { 'if-match': '"1"' } }), 400);
     expectProblem(await call(h, 'PATCH', '/v1/programs/none-such', { operator: true, body: { name: 'x' }, headers: { 'if-match': '"1"' } }), 404);
+    // null for a field (not "leave it"), or a list for the payout rules: 400 naming the field, not a 500.
+    for (const [change, field] of [
+      [{ name: null }, 'name'],
+      [{ payoutRules: null }, 'payoutRules'],
+      [{ payoutRules: [] }, 'payoutRules'],
+      [{ state: null }, 'state'],
+      [{ fiscalYear: null }, 'fiscalYear'],
+      [{ requiresEligibility: null }, 'requiresEligibility'],
+    ] as const) {
+      const refused = await call(h, 'PATCH', path, { operator: true, body: change, headers: { 'if-match': '"1"' } });
+      expectProblem(refused, 400);
+      expect(fields(refused.body)).toContain(field);
+    }
     const read = await call(h, 'GET', path, { token: await w.token('admin') });
     expect(read.body).toEqual(expect.objectContaining({ revision: 1, name: program.name }));
     // The same values again: no new revision.

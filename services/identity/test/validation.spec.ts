@@ -97,6 +97,7 @@ const cases: BadInput[] = [
   { name: 'register: bad admin email', method: 'POST', path: () => '/v1/partners', operator: true, body: () => register({ globalAdmin: { email: 'nope', displayName: 'GA' } }), status: 400, field: 'globalAdmin.email' },
   { name: 'register: blank name', method: 'POST', path: () => '/v1/partners', operator: true, body: () => register({ name: ' \t ' }), status: 400, field: 'name' },
   { name: 'register: blank legal name', method: 'POST', path: () => '/v1/partners', operator: true, body: () => register({ locations: [{ ...location('E-1'), legalName: '  ' }] }), status: 400, field: 'locations.0.legalName' },
+  { name: 'register: a list for the admin', method: 'POST', path: () => '/v1/partners', operator: true, body: () => register({ globalAdmin: [] }), status: 400, field: 'globalAdmin' },
   { name: 'register: blank admin name', method: 'POST', path: () => '/v1/partners', operator: true, body: () => register({ globalAdmin: { email: 'ga@example.com', displayName: ' ' } }), status: 400, field: 'globalAdmin.displayName' },
   { name: 'register: a location listed twice', method: 'POST', path: () => '/v1/partners', operator: true, body: () => register({ locations: [location('D-1'), location('D-2'), location('D-1')] }), status: 400, field: 'locations.2.locationId' },
   { name: "register: another partner's location id", method: 'POST', path: () => '/v1/partners', operator: true, body: () => register({ locations: [location(`F-${randomUUID().slice(0, 6)}`), location(B.locationIds[0])] }), status: 409, field: 'locations.1.locationId' },

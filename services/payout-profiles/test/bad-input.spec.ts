@@ -66,6 +66,7 @@ const CASES: Case[] = [
   ['unknown country', async () => ({ method: 'POST', path: '/v1/bank-profiles', body: usProfile({ country: 'QQ' }) }), 400, 'country'],
   ['unknown payment method', async () => ({ method: 'POST', path: '/v1/bank-profiles', body: usProfile({ paymentMethod: 'CRYPTO' }) }), 400, 'paymentMethod'],
   ['CHECK without a mailing address', async () => ({ method: 'POST', path: '/v1/bank-profiles', body: usProfile({ paymentMethod: 'CHECK' }) }), 400, 'beneficiary.address'],
+  ['CHECK with a list for the mailing address', async () => ({ method: 'POST', path: '/v1/bank-profiles', body: usProfile({ paymentMethod: 'CHECK', beneficiary: { name: 'Contoso Inc', email: 'payments@contoso.example', address: [] } }) }), 400, 'beneficiary.address'],
   ['unknown field', async () => ({ method: 'POST', path: '/v1/bank-profiles', body: usProfile({ nickname: 'x' }) }), 400, 'nickname'],
   ['unknown nested field', async () => ({ method: 'POST', path: '/v1/bank-profiles', body: usProfile({ account: { accountNumber: '000123456789', routingNumber: '021000021', swift: 'x' } }) }), 400, 'account.swift'],
   ['duplicate profile name', async () => ({ method: 'POST', path: '/v1/bank-profiles', body: usProfile({ name: euProfile.name.toUpperCase() }) }), 409, 'name'],

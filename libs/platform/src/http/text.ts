@@ -1,6 +1,6 @@
 import { applyDecorators } from '@nestjs/common';
 import { Transform } from 'class-transformer';
-import { IsString, MaxLength, MinLength } from 'class-validator';
+import { IsDefined, IsString, MaxLength, MinLength, ValidateIf } from 'class-validator';
 
 /**
  * A field people type (a name, a reason): trimmed, then a non-blank string of at most `max` characters. `"   "` is
@@ -13,5 +13,16 @@ export function Text(max: number): PropertyDecorator {
     IsString(),
     MinLength(1, { message: ({ property }) => `${property} must not be blank` }),
     MaxLength(max),
+  );
+}
+
+/**
+ * An optional field of a change (PATCH): absent leaves it as it is, but `null` is refused ("<field> must not be
+ * null") rather than let through as `@IsOptional()` does, to fail deeper in as a 500 or to wipe a required value.
+ */
+export function OptionalNotNull(): PropertyDecorator {
+  return applyDecorators(
+    ValidateIf((_, value) => value !== undefined),
+    IsDefined({ message: ({ property }) => `${property} must not be null` }),
   );
 }

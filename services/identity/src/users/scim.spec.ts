@@ -42,6 +42,8 @@ describe('mapScimUser', () => {
     ['a blank externalId', { ...entra, externalId: '  ' }, 'externalId is required'],
     ['no usable email', { externalId: 'e', userName: 'grace', emails: [{ value: 'not-an-email' }] }, 'no valid email address (emails[].value or userName)'],
     ['a bad active flag', { ...entra, active: 'maybe' }, 'active must be true or false'],
+    ['a given name of 201 characters', { ...entra, name: { givenName: 'g'.repeat(201), familyName: 'Hopper' } }, 'name.givenName and name.familyName are at most 200 characters'],
+    ['a family name of 201 characters', { ...entra, name: { givenName: 'Grace', familyName: 'h'.repeat(201) } }, 'name.givenName and name.familyName are at most 200 characters'],
   ])('rejects %s with a reason', (_, resource, reason) => {
     expect(mapScimUser(resource, 3)).toMatchObject({ index: 3, ok: false, reason });
   });

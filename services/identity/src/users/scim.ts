@@ -54,6 +54,9 @@ export function mapScimUser(resource: unknown, index: number): MappedResource {
   const name = typeof r.name === 'object' && r.name !== null ? (r.name as Record<string, unknown>) : {};
   const givenName = text(name.givenName);
   const familyName = text(name.familyName);
+  if ((givenName?.length ?? 0) > 200 || (familyName?.length ?? 0) > 200) {
+    return { index, ok: false, externalId, reason: 'name.givenName and name.familyName are at most 200 characters' };
+  }
   const displayName =
     text(r.displayName) ?? text(name.formatted) ?? ([givenName, familyName].filter(Boolean).join(' ') || undefined) ?? email;
   if (displayName.length > 200) return { index, ok: false, externalId, reason: 'displayName is longer than 200 characters' };

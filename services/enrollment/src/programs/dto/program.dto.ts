@@ -1,5 +1,5 @@
 import { FISCAL_YEAR_PATTERN, PaymentMethod, PaymentMethods, ProgramState, ProgramStates } from '@lib/contracts';
-import { Text } from '@lib/platform';
+import { OptionalNotNull, Text } from '@lib/platform';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import {
@@ -9,6 +9,7 @@ import {
   IsArray,
   IsBoolean,
   IsIn,
+  IsObject,
   IsOptional,
   IsString,
   Matches,
@@ -57,6 +58,7 @@ export class CreateProgramDto {
   requiresEligibility!: boolean;
 
   @ApiProperty({ type: PayoutRulesDto })
+  @IsObject()
   @ValidateNested()
   @Type(() => PayoutRulesDto)
   payoutRules!: PayoutRulesDto;
@@ -68,23 +70,24 @@ export class CreateProgramDto {
 }
 
 export class UpdateProgramDto {
-  @ApiPropertyOptional() @IsOptional() @Text(200) name?: string;
+  @ApiPropertyOptional() @OptionalNotNull() @Text(200) name?: string;
 
   @ApiPropertyOptional({ example: 'FY28', description: 'Moves the program to another fiscal year: new enrollments are for that year' })
-  @IsOptional()
+  @OptionalNotNull()
   @Matches(FISCAL_YEAR_PATTERN, { message: 'fiscalYear must look like FY27' })
   fiscalYear?: string;
 
-  @ApiPropertyOptional() @IsOptional() @IsBoolean() requiresEligibility?: boolean;
+  @ApiPropertyOptional() @OptionalNotNull() @IsBoolean() requiresEligibility?: boolean;
 
   @ApiPropertyOptional({ type: PayoutRulesDto })
-  @IsOptional()
+  @OptionalNotNull()
+  @IsObject()
   @ValidateNested()
   @Type(() => PayoutRulesDto)
   payoutRules?: PayoutRulesDto;
 
   @ApiPropertyOptional({ enum: ProgramStates, description: 'CLOSED stops new enrollments; DISCONTINUED ends every enrollment of the program (final)' })
-  @IsOptional()
+  @OptionalNotNull()
   @IsIn(ProgramStates)
   state?: ProgramState;
 }

@@ -11,6 +11,7 @@ import {
   Matches,
   MaxLength,
   ValidateNested,
+  IsObject,
 } from 'class-validator';
 import { ID_MESSAGE, ID_PATTERN } from '../../ids';
 
@@ -58,6 +59,7 @@ export class RegisterPartnerInput {
   locations!: LocationInput[];
 
   @ApiProperty({ type: GlobalAdminInput, description: 'The first Global admin of the partner.' })
+  @IsObject()
   @ValidateNested()
   @Type(() => GlobalAdminInput)
   globalAdmin!: GlobalAdminInput;

@@ -39,7 +39,7 @@ export class BeneficiaryDto {
   @IsOptional() @Matches(/^\+?(?=(?:[^0-9]*[0-9]){5})[0-9 ()-]{5,20}$/, { message: 'phone must be a phone number' })
   phone?: string;
   @ApiPropertyOptional({ type: AddressDto, description: 'Required when the payment method is CHECK' })
-  @IsOptional() @ValidateNested() @Type(() => AddressDto)
+  @IsOptional() @IsObject() @ValidateNested() @Type(() => AddressDto)
   address?: AddressDto;
 }
 
