@@ -13,8 +13,8 @@ class RecordingDelivery {
   readonly released: string[] = [];
   /** Calls of claim() (the scan for due emails nobody queued). */
   scans = 0;
-  /** What the scan finds, one per call (with the attempts its claim counts: 1 for a new email); then nothing. */
-  readonly scanFinds: Array<string | { id: string; attempts: number }> = [];
+  /** What the scan finds, one per call (a new email due now, or one due `dueAgoMs` ago); then nothing. */
+  readonly scanFinds: Array<string | { id: string; dueAgoMs: number }> = [];
   /** While set, every claim waits for it (a claim in progress on the database). */
   hold?: Promise<void>;
   /** Claims of these ids fail (a database error). */
@@ -39,7 +39,8 @@ class RecordingDelivery {
     await this.hold;
     const found = this.scanFinds.shift();
     if (!found) return null;
-    return typeof found === 'string' ? claimed(found, 1) : claimed(found.id, found.attempts);
+    if (typeof found === 'string') return { ...claimed(found, 1), nextAttemptAt: new Date() } as ClaimedEmail;
+    return { ...claimed(found.id, 1), nextAttemptAt: new Date(Date.now() - found.dueAgoMs) } as ClaimedEmail;
   }
 
   async release(emails: ClaimedEmail[]): Promise<void> {
@@ -253,7 +254,7 @@ describe('DeliveryWorker', () => {
   it('scans at most once per poll tick while emails are queued, even when every scan finds one (a burst)', async () => {
     const { worker: w, delivery } = worker(4, { NOTIFY_POLL_INTERVAL_MS: 60_000 });
     w.enqueue(Array.from({ length: 500 }, (_, i) => `m${i}`), 0);
-    // In a burst the scan finds emails too: new ones (first attempt), queued here or at another instance.
+    // In a burst the scan finds emails too: new ones (due just now), queued here or at another instance.
     delivery.scanFinds.push(...Array.from({ length: 250 }, (_, i) => [`other-instance${i}`, `m${499 - i}`]).flat());
     w.onApplicationBootstrap();
     await settle();
@@ -274,9 +275,9 @@ describe('DeliveryWorker', () => {
   it('keeps scanning while it finds emails nobody queued (a backlog after a restart), one per group of freed slots, under sustained load', async () => {
     const { worker: w, delivery } = worker(4, { NOTIFY_POLL_INTERVAL_MS: 60_000 });
     w.enqueue(Array.from({ length: 500 }, (_, i) => `m${i}`), 0);
-    // Retries whose timers a restart lost, and other instances' abandoned emails: only the scan finds them (attempted
-    // before: their claim counts a second attempt or more).
-    delivery.scanFinds.push(...Array.from({ length: 10 }, (_, i) => ({ id: `backlog${i}`, attempts: 2 + (i % 3) })));
+    // Emails whose queue a restart lost (never attempted), retries whose timers went with it, abandoned leases: due
+    // for minutes, and only the scan finds them.
+    delivery.scanFinds.push(...Array.from({ length: 10 }, (_, i) => ({ id: `backlog${i}`, dueAgoMs: 600_000 + i * 1_000 })));
     w.onApplicationBootstrap();
     await settle();
     for (let i = 0; i < 20; i++) {

@@ -150,12 +150,13 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnModuleDestroy {
       if (this.scan) {
         const found = await this.deliver.claim();
         if (found) claimed.push(found);
-        // On while it finds emails only a scan finds and nobody is about to send: attempted before (retries whose
-        // timers a restart lost, leases abandoned by a crash; the claim counted one more attempt), one per group of
-        // freed slots, so that a backlog of them is not starved by new emails queued here. A first attempt is a new
-        // email queued here or at another instance (claimed by id there): scanning before every group would read the
-        // collection for each one of a burst, so the scan waits for the next poll tick, as when it finds none.
-        if (!found || found.attempts <= 1) this.scan = false;
+        // On while it finds emails nobody is about to send: not queued here, and due for longer than two poll ticks
+        // (queues lost to a restart, retries whose timers went with it, leases abandoned by a crash, claims that
+        // failed), one per group of freed slots, so that a backlog of them is not starved by new emails queued here.
+        // An email due just now is a new one, queued here or at another instance (claimed by id there): scanning
+        // before every group would read the collection for each one of a burst, so the scan waits for the next poll
+        // tick, as when it finds none.
+        if (!found || !this.orphaned(found)) this.scan = false;
         if (found) this.due.delete(found._id);
         // Stopped while the claim ran: what it won goes back rather than out, since nobody waits for it any more.
         if (this.stopped) return this.release(claimed);
@@ -167,6 +168,12 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnModuleDestroy {
       if (failed) throw failed;
       if (claimed.length === 0 && this.due.size === 0) return;
     }
+  }
+
+  /** Found by the scan, not queued here, and due for longer than two poll ticks: nobody claimed it by id in time. */
+  private orphaned(email: ClaimedEmail): boolean {
+    const dueAt = email.nextAttemptAt ? +email.nextAttemptAt : 0;
+    return !this.due.has(email._id) && Date.now() - dueAt > 2 * this.config.NOTIFY_POLL_INTERVAL_MS;
   }
 
   /** Gives back claims won after the stop: due again at once, their attempt not counted (another instance takes them). */

@@ -303,16 +303,17 @@ export class DeliverEmailUseCase {
   /**
    * The claim, still this worker's, right before it sends. Between the claim and the send there are reads (the
    * recipient view, the rest of a group's claims) that a stalled database can hold up past the lease; another
-   * instance may then have taken the email over and sent it. With two thirds of the lease or more left (by this
+   * instance may then have taken the email over and sent it. With five sixths of the lease or more left (by this
    * clock), nobody can have; with less, a guarded write takes a fresh lease under a new token, and fails when the token is no
    * longer this claim's (taken over: null, nothing is sent). The new token also fences off a takeover that read the
    * old lease as expired just before (its claim is guarded by the old token).
    */
   private async holdLease(claimed: ClaimedEmail): Promise<ClaimedEmail | null> {
     const now = Date.now();
-    // Two thirds left: the renewals (every third from now on) keep the promise that one failed or slow renewal still
-    // leaves the next before the lease lapses. The usual case (a claim a few milliseconds ago) costs no write.
-    if (claimed.leaseUntil && +claimed.leaseUntil - now >= (2 * this.config.NOTIFY_LEASE_MS) / 3) return claimed;
+    // Five sixths left: the renewals (every third from now on) keep the promise that one failed or slow renewal still
+    // leaves the next a sixth of the lease before it lapses. The usual case (a claim a few milliseconds ago) costs no
+    // write.
+    if (claimed.leaseUntil && +claimed.leaseUntil - now >= (5 * this.config.NOTIFY_LEASE_MS) / 6) return claimed;
     const leaseToken = randomUUID();
     const leaseUntil = new Date(now + this.config.NOTIFY_LEASE_MS);
     const renewed = await this.messages.collection.updateOne(
