@@ -40,10 +40,31 @@ export class EventProducer {
     await this.sendBatch([{ topic, messages }]);
   }
 
+  /**
+   * A failed send replaces the producer (a new producer id, new sequence numbers): KafkaJS rolls back the sequence
+   * numbers of every partition of a failed request, also of partitions the broker had appended to, so the same
+   * producer's next send to those would be refused (OUT_OF_ORDER_SEQUENCE_NUMBER, which KafkaJS does not retry) on
+   * every attempt, for good. What the failed send had written is sent again by its caller: at-least-once.
+   */
   async sendBatch(topicMessages: TopicMessages[]): Promise<void> {
     if (topicMessages.length === 0) return;
     const producer = await this.connect();
-    await producer.sendBatch({ topicMessages, acks: -1 });
+    try {
+      await producer.sendBatch({ topicMessages, acks: -1 });
+    } catch (error) {
+      this.replace(producer);
+      throw error;
+    }
+  }
+
+  private replace(failed: Producer): void {
+    if (this.producer !== failed) return; // replaced already by another failed send
+    this.producer = undefined;
+    this.connected = false;
+    this.logger.warn('a send failed: replacing the producer (new producer id and sequence numbers)');
+    void failed.disconnect().catch(() => undefined);
+    // Connected again at once (readiness), or by the next send if the broker is away.
+    void this.connect().catch(() => undefined);
   }
 
   async disconnect(): Promise<void> {

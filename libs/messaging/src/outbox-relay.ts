@@ -177,10 +177,11 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
 
   /**
    * Publishes the entries of these documents in creation order, then removes exactly those entries. An entry larger
-   * than `relayMaxRecordBytes` would be refused by the broker on every drain and stop the relay for every document
-   * after it: it is set aside before anything is sent (parkEntry). The others go out in sends of at most that many
-   * bytes, in order, so that no partition's batch is larger than the broker accepts. Any failure is thrown: what was
-   * read stays for the next drain (what one send had published is published again: at-least-once).
+   * than `relayMaxRecordBytes` (with a record's overhead) would be refused by the broker on every drain and stop the
+   * relay for every document after it: it is set aside before anything is sent (parkEntry). The others go out in
+   * sends of at most that many bytes, in order, so that no partition's batch is larger than the broker accepts. Any
+   * failure is thrown: what was not acknowledged stays for the next drain (what a failed send had written is
+   * published again: at-least-once).
    */
   private async publishBatch(collection: Collection, docs: Array<{ _id: unknown; outbox: OutboxEntry[] }>): Promise<number> {
     if (docs.length === 0) return 0;
@@ -193,10 +194,16 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
       }
       if (fits.length) sendable.push({ _id: doc._id, outbox: fits });
     }
-    for (const entries of byteChunks(publishOrder(sendable), limit)) await this.send(entries);
-    await removePublished(collection, sendable);
-    const count = sendable.reduce((n, doc) => n + doc.outbox.length, 0);
-    this.metrics.published.inc(count);
+    // Each run removed as soon as the broker acknowledged it (runs go in publish order, so a later failure leaves
+    // only later entries): a run the broker keeps refusing does not make the earlier ones go out again every drain.
+    const docOf = new Map<OutboxEntry, unknown>(sendable.flatMap((doc) => doc.outbox.map((entry) => [entry, doc._id] as const)));
+    for (const entries of byteChunks(publishOrder(sendable), limit)) {
+      await this.send(entries);
+      const byDoc = new Map<unknown, OutboxEntry[]>();
+      for (const entry of entries) byDoc.set(docOf.get(entry), [...(byDoc.get(docOf.get(entry)) ?? []), entry]);
+      await removePublished(collection, [...byDoc].map(([_id, outbox]) => ({ _id, outbox })));
+      this.metrics.published.inc(entries.length);
+    }
     return docs.length;
   }
 
@@ -259,10 +266,16 @@ export async function removePublished(collection: Collection, docs: Array<{ _id:
   }
 }
 
-/** The bytes an entry takes in a send (key and value; the record's own overhead is small next to the limit's margin). */
-function recordBytes(entry: OutboxEntry): number {
-  return Buffer.byteLength(entry.key) + Buffer.byteLength(entry.value);
+/**
+ * The bytes an entry takes in a send: key, value, and a record's own overhead (varint lengths, offset and timestamp
+ * deltas, attributes; generously), so that an entry counted as fitting OUTBOX_MAX_RECORD_BYTES fits a broker limit of
+ * the same value, batch header included.
+ */
+export function recordBytes(entry: OutboxEntry): number {
+  return Buffer.byteLength(entry.key) + Buffer.byteLength(entry.value) + RECORD_OVERHEAD_BYTES;
 }
+
+const RECORD_OVERHEAD_BYTES = 128;
 
 /** Consecutive runs of entries of at most `limit` bytes each (an entry alone is never larger: see publishBatch). */
 export function byteChunks(entries: OutboxEntry[], limit: number): OutboxEntry[][] {
