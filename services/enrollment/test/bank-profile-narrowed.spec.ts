@@ -302,7 +302,7 @@ describe('every path going on with a kept choice re-checks it', () => {
     // Still disagreeing a while later (the removal never came): the default is not proposed, nor submitted.
     const longAgo = new Date(Date.now() - 60_000);
     await h.db.collection('profile_view').updateOne({ _id: defaultBank.profileId } as never, { $set: { updatedAt: longAgo } });
-    await h.db.collection('default_bank_profile_view').updateOne({ _id: w.L3 } as never, { $set: { changedAt: longAgo } });
+    await h.db.collection('default_bank_profile_view').updateOne({ _id: w.L3 } as never, { $set: { changedAt: longAgo, receivedAt: longAgo } });
     const refused = await submit(id);
     expect(refused.status).toBe(422);
     expect(refused.body.missing).toContain('BANK_PROFILE_MISSING');
@@ -311,6 +311,21 @@ describe('every path going on with a kept choice re-checks it', () => {
     expect(continued.body).toMatchObject({ status: 'ACTION_REQUIRED', nextAction: 'CONTINUE' });
     expect(continued.body.missing).toContain('BANK_PROFILE_MISSING');
     expect(continued.body.proposal.bankProfileId).toBeNull();
+  });
+
+  it("a default assigned before its profile's first event arrived: 409 busy, nothing written; then it is proposed", async () => {
+    const { program } = await eligibleL3();
+    const unknown = bankProfile(w.partnerId, { status: 'APPROVED', name: 'USD new', locationIds: [w.L3], version: 1 });
+    await defaultBankProfile(h, w.partnerId, w.L3, unknown.profileId);
+    await eventually(async () => expect((await h.db.collection<{ _id: string; bankProfileId: string }>('default_bank_profile_view').findOne({ _id: w.L3 }))?.bankProfileId).toBe(unknown.profileId));
+    const busy = await enroll(program.programId, w.L3);
+    expect(busy.status).toBe(409);
+    expect(await stored(enrollmentId({ programId: program.programId, locationId: w.L3, fiscalYear: CURRENT_FY }))).toBeNull();
+    await profileEvent(h, 'ProfileApproved', unknown);
+    await profileKnown(h, unknown);
+    const started = await enroll(program.programId, w.L3);
+    expect(started.status).toBe(201);
+    expect(started.body.proposal).toMatchObject({ bankProfileId: unknown.profileId });
   });
 
   it('a default assigned before the widening that lets it serve the location arrived: 409 busy, nothing written; then it is proposed', async () => {

@@ -49,7 +49,7 @@ export class PayoutFacts {
    * location's default only if it serves the location, and removes the default when the profile stops serving it,
    * but the default's events (keyed by location) and the profile's (keyed by profile) travel on different keys, so for
    * a moment the views may disagree either way: a narrowing arrived before the default's removal, or a default
-   * assigned before the widening that made it possible. Within DEFAULT_SETTLE_MS of the newer of the two changes the
+   * assigned before the widening that made it possible (or before the profile's first event). Within DEFAULT_SETTLE_MS of the newer of the two changes the
    * answer is `defaultSettling` (the caller answers 409 busy with Retry-After, writing nothing: neither a proposal
    * of a profile the location may not use, nor an ACTION_REQUIRED with its email for a default about to serve it).
    * After that, the default is not proposed (BANK_PROFILE_MISSING), as once the removal arrives. A chosen profile is
@@ -63,8 +63,11 @@ export class PayoutFacts {
       this.views.taxProfileOfLocation(partnerId, locationId),
     ]);
     const taxFacts = { taxProfileId: tax?._id, tax: profileFacts(tax) };
-    if (defaultView && bank && !servesLocation(bank, locationId)) {
-      const changed = Math.max(+defaultView.changedAt, +bank.updatedAt);
+    // A default whose profile the view does not know yet (its events, on another key, are behind), or that does not
+    // serve the location: settling for a moment after the newer change this service recorded (its own clock on both
+    // sides), then not proposed.
+    if (defaultView && (!bank || !servesLocation(bank, locationId))) {
+      const changed = Math.max(+(defaultView.receivedAt ?? defaultView.changedAt), bank ? +bank.updatedAt : 0);
       return { ...taxFacts, ...(+now - changed < DEFAULT_SETTLE_MS && { defaultSettling: true }) };
     }
     return { bankProfileId, bank: profileFacts(bank), ...taxFacts };

@@ -112,7 +112,7 @@ export class ViewsRepository {
   async recordDefaultAssigned({ partnerId, locationId, bankProfileId, currency }: DefaultBankProfileChange, changedAt: Date): Promise<void> {
     await upsertIfNewer<DefaultBankProfileView>(this.defaultModel.collection, locationId, {
       replaces: (stored) => +stored.changedAt <= +changedAt,
-      set: { partnerId, bankProfileId, currency, changedAt },
+      set: { partnerId, bankProfileId, currency, changedAt, receivedAt: new Date() },
     });
   }
 

@@ -87,6 +87,8 @@ export class DefaultBankProfileView {
   @Prop({ type: String, default: null }) bankProfileId!: string | null;
   @Prop() currency?: string;
   @Prop({ required: true }) changedAt!: Date;
+  /** When this service recorded the assignment (its own clock, like a profile view's `updatedAt`). */
+  @Prop() receivedAt?: Date;
 }
 export const DefaultBankProfileViewSchema = SchemaFactory.createForClass(DefaultBankProfileView);
 DefaultBankProfileViewSchema.index(...REVISION_GUARD_INDEX);
