@@ -84,13 +84,15 @@ export class AccessPolicy {
   /**
    * For an event from outside the platform that names a location and its partner (an eligibility decision): refused
    * with a PermanentError (dead-lettered with the reason, nothing stored) when the location is known to belong to
-   * another partner. A location not known yet passes: identity's events may simply not have arrived.
+   * another partner. A location not known yet passes: identity's events may simply not have arrived. Answers whether
+   * the location is known as that partner's (false: not known yet).
    */
-  async assertLocationOf(partnerId: string, locationId: string, what: string): Promise<void> {
+  async assertLocationOf(partnerId: string, locationId: string, what: string): Promise<boolean> {
     const location = await this.locationById(locationId);
     if (location && location.partnerId !== partnerId) {
       throw new PermanentError(`${what} names location ${locationId} as partner ${partnerId}'s, but it belongs to another partner.`);
     }
+    return location !== undefined;
   }
 
   /** 404 unless the location belongs to the caller's partner. */

@@ -22,10 +22,9 @@ export class RecordEligibilityDecision {
   ) {}
 
   async execute(decision: EligibilityDetermined, decidedAt: Date, eventId: string): Promise<void> {
-    await this.access.assertLocationOf(decision.partnerId, decision.locationId, 'The eligibility decision');
-    // Known as this partner's (assertLocationOf refused another's): it replaces a decision naming another partner kept
-    // while the location was not known yet, whatever their times.
-    const ownerConfirmed = (await this.access.locationById(decision.locationId))?.partnerId === decision.partnerId;
+    // Known as this partner's (another's is refused): it replaces a decision naming another partner kept while the
+    // location was not known yet, whatever their times.
+    const ownerConfirmed = await this.access.assertLocationOf(decision.partnerId, decision.locationId, 'The eligibility decision');
     const current = await this.views.recordDecision(decision, decidedAt, eventId, ownerConfirmed);
     if (!current || decision.eligible) return;
     const program = await this.programs.find(decision.programId);

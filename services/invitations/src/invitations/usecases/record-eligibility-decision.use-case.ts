@@ -23,10 +23,9 @@ export class RecordEligibilityDecision {
 
   async execute(envelope: Envelope<EligibilityDetermined>): Promise<Transition> {
     const { partnerId, locationId } = envelope.data;
-    await this.access.assertLocationOf(partnerId, locationId, 'The eligibility decision');
-    // Known as this partner's (assertLocationOf refused another's): it replaces a decision naming another partner
-    // that was kept while the location was not known yet, whatever their times.
-    const ownerConfirmed = (await this.access.locationById(locationId))?.partnerId === partnerId;
+    // Known as this partner's (another's is refused): it replaces a decision naming another partner that was kept
+    // while the location was not known yet, whatever their times.
+    const ownerConfirmed = await this.access.assertLocationOf(partnerId, locationId, 'The eligibility decision');
     const invitationId = await this.views.recordDecision(envelope.data, new Date(envelope.occurredAt), envelope.eventId, ownerConfirmed);
     return this.reconcile.execute(invitationId);
   }
