@@ -80,3 +80,18 @@ export const MissingPayoutItems = [
   'TAX_PROFILE_NOT_APPROVED',
 ] as const;
 export type MissingPayoutItem = (typeof MissingPayoutItems)[number];
+
+/**
+ * Whether an eligibility decision replaces the one kept for the same (program, location, fiscal year): a later one
+ * (occurredAt), or, once identity has made the location known as the incoming decision's partner's (`ownerConfirmed`),
+ * one kept naming another partner while the location was not known yet, whatever their times: a wrong decision would
+ * otherwise decide the location for its own partner. A kept decision that recorded no partner is judged by time alone.
+ */
+export function replacesDecision(
+  kept: { decidedAt: Date; partnerId?: string },
+  incoming: { decidedAt: Date; partnerId: string },
+  ownerConfirmed: boolean,
+): boolean {
+  const wrongPartner = ownerConfirmed && kept.partnerId !== undefined && kept.partnerId !== incoming.partnerId;
+  return wrongPartner || +kept.decidedAt <= +incoming.decidedAt;
+}

@@ -187,20 +187,26 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
     if (docs.length === 0) return 0;
     const limit = this.options.relayMaxRecordBytes;
     const sendable: Array<{ _id: unknown; outbox: OutboxEntry[] }> = [];
+    const docOf = new Map<OutboxEntry, unknown>();
     for (const doc of docs) {
-      const fits = doc.outbox.filter((entry) => recordBytes(entry) <= limit);
+      const fits: OutboxEntry[] = [];
       for (const entry of doc.outbox) {
-        if (!fits.includes(entry)) await this.parkEntry(collection, doc._id, entry, `record of ${recordBytes(entry)} bytes exceeds OUTBOX_MAX_RECORD_BYTES (${limit})`);
+        const bytes = recordBytes(entry);
+        if (bytes <= limit) fits.push(entry);
+        else await this.parkEntry(collection, doc._id, entry, `record of ${bytes} bytes exceeds OUTBOX_MAX_RECORD_BYTES (${limit})`);
       }
+      for (const entry of fits) docOf.set(entry, doc._id);
       if (fits.length) sendable.push({ _id: doc._id, outbox: fits });
     }
     // Each run removed as soon as the broker acknowledged it (runs go in publish order, so a later failure leaves
     // only later entries): a run the broker keeps refusing does not make the earlier ones go out again every drain.
-    const docOf = new Map<OutboxEntry, unknown>(sendable.flatMap((doc) => doc.outbox.map((entry) => [entry, doc._id] as const)));
     for (const entries of byteChunks(publishOrder(sendable), limit)) {
       await this.send(entries);
       const byDoc = new Map<unknown, OutboxEntry[]>();
-      for (const entry of entries) byDoc.set(docOf.get(entry), [...(byDoc.get(docOf.get(entry)) ?? []), entry]);
+      for (const entry of entries) {
+        const _id = docOf.get(entry);
+        byDoc.set(_id, [...(byDoc.get(_id) ?? []), entry]);
+      }
       await removePublished(collection, [...byDoc].map(([_id, outbox]) => ({ _id, outbox })));
       this.metrics.published.inc(entries.length);
     }

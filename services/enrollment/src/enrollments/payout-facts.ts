@@ -49,8 +49,9 @@ export class PayoutFacts {
    * location's default only if it serves the location, and removes the default when the profile stops serving it,
    * but the default's events (keyed by location) and the profile's (keyed by profile) travel on different keys, so for
    * a moment the views may disagree either way: a narrowing arrived before the default's removal, or a default
-   * assigned before the widening that made it possible (or before the profile's first event). Within DEFAULT_SETTLE_MS of the newer of the two changes the
-   * answer is `defaultSettling` (the caller answers 409 busy with Retry-After, writing nothing: neither a proposal
+   * assigned before the widening that made it possible (or before the profile's first event). Within
+   * DEFAULT_SETTLE_MS of the newer of the two changes the answer is `defaultSettling` (the caller answers 409 busy
+   * with Retry-After, writing nothing: neither a proposal
    * of a profile the location may not use, nor an ACTION_REQUIRED with its email for a default about to serve it).
    * After that, the default is not proposed (BANK_PROFILE_MISSING), as once the removal arrives. A chosen profile is
    * the caller's to check (bankNoLongerServes). `now` is the real time (events travelling), not the Clock's.

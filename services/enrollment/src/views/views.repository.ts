@@ -1,4 +1,4 @@
-import { AgreementStatusChanged, DefaultBankProfileChange, EligibilityDetermined, ProfileEvent } from '@lib/contracts';
+import { AgreementStatusChanged, DefaultBankProfileChange, EligibilityDetermined, ProfileEvent, replacesDecision } from '@lib/contracts';
 import { BatchLoader, findByIds, modelLoader, upsertIfNewer } from '@lib/messaging';
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
@@ -28,21 +28,14 @@ export class ViewsRepository {
   private readonly defaultLoader: BatchLoader<string, DefaultBankProfileView>;
   private readonly locationTaxLoader: BatchLoader<string, LocationTaxProfileView>;
 
-  /** Keeps the decision for its fiscal year unless a later one is stored. Returns whether it is now the current one. */
-  /**
-   * Keeps the year's decision unless a later one (occurredAt) is kept. `ownerConfirmed`: identity has made the location
-   * known as the decision's partner's; such a decision also replaces a later one of the year naming another partner,
-   * kept while the location was not known yet (a wrong decision, which would otherwise decide the location's
-   * eligibility for its own partner). Returns whether it was written.
-   */
+  /** Keeps the year's decision unless the one kept wins over it (replacesDecision). Returns whether it was written. */
   async recordDecision(decision: EligibilityDetermined, decidedAt: Date, eventId: string, ownerConfirmed = false): Promise<boolean> {
     const path = `years.${decision.fiscalYear}`;
     const year: YearDecision = { eligible: decision.eligible, reasons: decision.reasons ?? [], decidedAt, eventId, partnerId: decision.partnerId };
-    const wrongPartner = (kept: YearDecision) => ownerConfirmed && kept.partnerId !== undefined && kept.partnerId !== decision.partnerId;
     return upsertIfNewer<EligibilityView>(this.eligibilityModel.collection, eligibilityId(decision.programId, decision.locationId), {
       replaces: (stored) => {
         const kept = stored.years?.[decision.fiscalYear];
-        return !kept || wrongPartner(kept) || +kept.decidedAt <= +decidedAt;
+        return !kept || replacesDecision(kept, { decidedAt, partnerId: decision.partnerId }, ownerConfirmed);
       },
       set: { programId: decision.programId, locationId: decision.locationId, partnerId: decision.partnerId, [path]: year },
     });
@@ -125,10 +118,6 @@ export class ViewsRepository {
       replaces: (stored) => stored.partnerId === partnerId && stored.bankProfileId === bankProfileId && +stored.changedAt <= +changedAt,
       set: { partnerId, bankProfileId: null, changedAt },
     });
-  }
-
-  async defaultBankProfileId(partnerId: string, locationId: string): Promise<string | undefined> {
-    return (await this.defaultBankProfile(partnerId, locationId))?.bankProfileId ?? undefined;
   }
 
   /** The location's default as the view holds it (with when it changed), or null without one. */

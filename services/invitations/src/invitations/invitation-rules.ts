@@ -8,6 +8,11 @@ export interface Person {
   displayName: string;
 }
 
+/** A user of the role view as an invitation names them. */
+export function personOf(user: { _id: string; email: string; displayName: string }): Person {
+  return { userId: user._id, email: user.email, displayName: user.displayName };
+}
+
 /** Everything the service knows about one (program, location, fiscal year). */
 export interface InvitationFacts {
   invitation: { state: InvitationState; recipients: Array<{ userId: string }>; adminRequestPending?: boolean } | null;

@@ -8,7 +8,7 @@ import { adminAssignmentRequested, InvitationEventIds, invitationIssued } from '
 import { getStartedUrl, InvitationKey } from '../invitation-ids';
 import { InvitationRecord, InvitationRepository } from '../invitation.repository';
 import { Invitation } from '../invitation.schema';
-import { Person } from '../invitation-rules';
+import { Person, personOf } from '../invitation-rules';
 
 export interface IssueInvitationCommand {
   invitationId: string;
@@ -79,12 +79,10 @@ export class IssueInvitation {
 
   /**
    * A waiting invitation whose request to assign an Incentives admin could not go out (no Global or Account admin
-   * known then): it goes out now to those known, with the event id the request of this cycle always has. Answers
-   * false when the invitation changed since it was read.
+   * known then): it goes out now to `companyAdmins` (the caller read them), with the event id the request of this
+   * cycle always has. Answers false when the invitation changed since it was read.
    */
-  async askCompanyAdmins(current: InvitationRecord): Promise<boolean> {
-    const companyAdmins = await this.companyAdmins(current.partnerId);
-    if (!companyAdmins.length) return true; // gone again meanwhile: the next one to become known asks
+  async askCompanyAdmins(current: InvitationRecord, companyAdmins: Person[]): Promise<boolean> {
     return this.invitations.update(current._id, current.version, { set: { adminRequestPending: false } }, [this.adminRequest(current, companyAdmins)]);
   }
 
@@ -97,6 +95,6 @@ export class IssueInvitation {
   }
 
   private async companyAdmins(partnerId: string): Promise<Person[]> {
-    return (await this.policy.companyAdmins(partnerId)).map((user) => ({ userId: user._id, email: user.email, displayName: user.displayName }));
+    return (await this.policy.companyAdmins(partnerId)).map(personOf);
   }
 }

@@ -6,7 +6,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { InvitationLock } from '../invitation-lock';
 import { InvitationRepository } from '../invitation.repository';
 import { invitationId as idOf } from '../invitation-ids';
-import { nextTransition, Person, Transition, whyNotInviting } from '../invitation-rules';
+import { nextTransition, Person, personOf, Transition, whyNotInviting } from '../invitation-rules';
 import { ViewsRepository } from '../views/views.repository';
 import { DeliverInvitation } from './deliver-invitation.use-case';
 import { IssueInvitation } from './issue-invitation.use-case';
@@ -64,7 +64,7 @@ export class ReconcileInvitation {
         inviting && locationKnown ? this.admins(key.partnerId, key.locationId) : [],
         // Whether the previous year's enrollment is continued into this one (then nobody is invited).
         inviting ? this.views.enrollmentStatus(idOf({ ...key, fiscalYear: previousFiscalYear(key.fiscalYear) })) : null,
-        pendingRequest ? this.policy.companyAdmins(key.partnerId) : [],
+        pendingRequest ? this.companyAdmins(key.partnerId) : [],
       ]);
 
       const transition = nextTransition({
@@ -97,7 +97,7 @@ export class ReconcileInvitation {
           written = await this.deliver.execute(current!, transition.recipients);
           break;
         case 'ask-admins':
-          written = await this.issue.askCompanyAdmins(current!);
+          written = await this.issue.askCompanyAdmins(current!, companyAdmins);
           break;
         case 'revoke':
           written = await this.revoke.execute(current!, transition.reasons);
@@ -132,13 +132,18 @@ export class ReconcileInvitation {
   private async askIfAdminsAppeared(invitationId: string): Promise<void> {
     const written = await this.invitations.load(invitationId);
     if (written?.state !== 'AWAITING_ADMIN' || !written.adminRequestPending) return;
-    if ((await this.policy.companyAdmins(written.partnerId)).length === 0) return;
+    const companyAdmins = await this.companyAdmins(written.partnerId);
+    if (companyAdmins.length === 0) return;
     // Changed meanwhile (false): whoever changed it reconciles it.
-    if (await this.issue.askCompanyAdmins(written)) this.outbox.committed();
+    if (await this.issue.askCompanyAdmins(written, companyAdmins)) this.outbox.committed();
   }
 
   private async admins(partnerId: string, locationId: string): Promise<Person[]> {
     const users = await this.policy.holders(partnerId, locationId, 'INCENTIVES_ADMIN');
-    return users.map((user) => ({ userId: user._id, email: user.email, displayName: user.displayName }));
+    return users.map(personOf);
+  }
+
+  private async companyAdmins(partnerId: string): Promise<Person[]> {
+    return (await this.policy.companyAdmins(partnerId)).map(personOf);
   }
 }

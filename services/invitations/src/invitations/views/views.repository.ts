@@ -1,4 +1,4 @@
-import { EligibilityDetermined, EnrollmentEvent, ProgramSnapshot } from '@lib/contracts';
+import { EligibilityDetermined, EnrollmentEvent, ProgramSnapshot, replacesDecision } from '@lib/contracts';
 import { BatchLoader, modelLoader, upsertIfNewer } from '@lib/messaging';
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
@@ -26,16 +26,11 @@ export class ViewsRepository {
     this.enrollmentLoader = modelLoader(this.enrollments);
   }
 
-  /**
-   * Keeps the decision unless a later one (by occurredAt) is already kept. `ownerConfirmed`: identity has made the
-   * location known as the decision's partner's; such a decision also replaces a later one naming another partner,
-   * stored while the location was not known yet (a wrong decision, which would otherwise keep the location's own
-   * partner from ever being invited). Returns the invitation id.
-   */
+  /** Keeps the decision unless the one kept wins over it (replacesDecision). Returns the invitation id. */
   async recordDecision(decision: EligibilityDetermined, decidedAt: Date, eventId: string, ownerConfirmed = false): Promise<string> {
     const id = invitationId(decision);
     await upsertIfNewer<EligibilityDecisionView>(this.decisions.collection, id, {
-      replaces: (stored) => (ownerConfirmed && stored.partnerId !== decision.partnerId) || +stored.decidedAt <= +decidedAt,
+      replaces: (stored) => replacesDecision(stored, { decidedAt, partnerId: decision.partnerId }, ownerConfirmed),
       set: {
         programId: decision.programId,
         partnerId: decision.partnerId,
