@@ -8,6 +8,7 @@ export * from './http/empty-body';
 export * from './http/idempotency';
 export * from './http/idempotency-retention';
 export * from './http/if-match';
+export * from './http/page';
 export * from './http/problem';
 export * from './http/problem.filter';
 export * from './http/text';

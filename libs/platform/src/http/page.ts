@@ -1,0 +1,112 @@
+import { ApiPropertyOptional } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import { IsInt, IsOptional, IsString, Length, Max, Min } from 'class-validator';
+import { Problems } from './problem';
+
+export const DEFAULT_PAGE_SIZE = 100;
+export const MAX_PAGE_SIZE = 1_000;
+
+/**
+ * The paging parameters of a list endpoint (a query DTO extends it): `limit` items at most, after the position
+ * `after` (the `next` of the page before). Keyset paging, not page numbers: a page starts after the last item the
+ * client saw, so items written or removed meanwhile neither repeat nor push others out of the walk.
+ */
+export class PageQuery {
+  @ApiPropertyOptional({ minimum: 1, maximum: MAX_PAGE_SIZE, default: DEFAULT_PAGE_SIZE, description: 'Items per page' })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(MAX_PAGE_SIZE)
+  limit?: number;
+
+  @ApiPropertyOptional({ description: 'The `next` of the previous page (opaque); absent for the first page' })
+  @IsOptional()
+  @IsString()
+  @Length(1, 2_000)
+  after?: string;
+}
+
+/** A page of a list: `next` is absent on the last page. */
+export interface Page<T> {
+  items: T[];
+  next?: string;
+}
+
+type KeyValue = string | number;
+
+/**
+ * The order of a list, as fields sorted ascending whose values together are unique (end with `_id`), and the cursor
+ * of a position in it: the sort values of the last item of a page, as base64url JSON. The filter for "after" is the
+ * usual expansion (a > x) or (a = x and b > y) or ..., which every MongoDB-compatible server understands and real
+ * MongoDB answers from an index with the same fields.
+ */
+export class Keyset<T> {
+  constructor(private readonly fields: ReadonlyArray<keyof T & string>) {}
+
+  /** For `.sort()`. */
+  get sort(): Record<string, 1> {
+    return Object.fromEntries(this.fields.map((field) => [field, 1 as const]));
+  }
+
+  /** The filter of the items after the cursor (merge it into the list's filter); `{}` without a cursor; 400 for a cursor this list did not give. */
+  after(cursor: string | undefined): Record<string, unknown> {
+    if (cursor === undefined) return {};
+    const values = this.decode(cursor);
+    return {
+      $or: this.fields.map((field, i) => ({
+        ...Object.fromEntries(this.fields.slice(0, i).map((before, j) => [before, values[j]])),
+        [field]: { $gt: values[i] },
+      })),
+    };
+  }
+
+  /**
+   * The page from rows read in this order after the cursor, `limit + 1` of them (the one beyond tells there is a next
+   * page).
+   */
+  page(rows: T[], limit: number): Page<T> {
+    if (rows.length <= limit) return { items: rows };
+    const items = rows.slice(0, limit);
+    return { items, next: this.cursorOf(items[items.length - 1]) };
+  }
+
+  /**
+   * Reads a page with `read(filter, count)` (the filter of the rows after a position, `count` rows in this order), for
+   * lists whose access rule is checked per row in code (`keep`): reads on past rows dropped until the page is full or
+   * the rows run out, so a page is short only when it is the last.
+   */
+  async readPage(
+    cursor: string | undefined,
+    limit: number,
+    read: (after: Record<string, unknown>, count: number) => Promise<T[]>,
+    keep: (row: T) => boolean = () => true,
+  ): Promise<Page<T>> {
+    const kept: T[] = [];
+    let after = this.after(cursor);
+    for (;;) {
+      const count = limit + 1 - kept.length;
+      const rows = await read(after, count);
+      kept.push(...rows.filter(keep));
+      if (kept.length > limit || rows.length < count) return this.page(kept, limit);
+      after = this.after(this.cursorOf(rows[rows.length - 1]));
+    }
+  }
+
+  cursorOf(row: T): string {
+    return Buffer.from(JSON.stringify(this.fields.map((field) => row[field]))).toString('base64url');
+  }
+
+  private decode(cursor: string): KeyValue[] {
+    let values: unknown;
+    try {
+      values = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    } catch {
+      values = undefined;
+    }
+    const valid =
+      Array.isArray(values) && values.length === this.fields.length && values.every((v) => typeof v === 'string' || typeof v === 'number');
+    if (!valid) throw Problems.field('after', 'after must be the next of a page of this list');
+    return values as KeyValue[];
+  }
+}

@@ -1,0 +1,88 @@
+import { plainToInstance } from 'class-transformer';
+import { validateSync } from 'class-validator';
+import { Keyset, PageQuery } from '../src/http/page';
+import { ValidationProblem } from '../src/http/problem';
+
+interface Row {
+  name: string;
+  _id: string;
+}
+
+const keyset = new Keyset<Row>(['name', '_id']);
+
+/** Rows in keyset order, filtered by what `after` gives: the same expansion a database evaluates. */
+const rows: Row[] = ['a', 'b', 'b', 'c', 'd', 'e', 'e', 'f'].map((name, i) => ({ name, _id: `id-${i}` }));
+function matches(row: Row, filter: Record<string, unknown>): boolean {
+  const or = filter.$or as Array<Record<string, unknown>> | undefined;
+  if (!or) return true;
+  return or.some((clause) =>
+    Object.entries(clause).every(([field, cond]) => {
+      const value = row[field as keyof Row];
+      return typeof cond === 'object' && cond !== null ? value > (cond as { $gt: string }).$gt : value === cond;
+    }),
+  );
+}
+
+describe('Keyset paging', () => {
+  it('builds the "after" filter as (a > x) or (a = x and b > y), and nothing without a cursor', () => {
+    expect(keyset.after(undefined)).toEqual({});
+    const cursor = keyset.cursorOf({ name: 'b', _id: 'id-1' });
+    expect(keyset.after(cursor)).toEqual({ $or: [{ name: { $gt: 'b' } }, { name: 'b', _id: { $gt: 'id-1' } }] });
+    expect(keyset.sort).toEqual({ name: 1, _id: 1 });
+  });
+
+  it('walks every row once, in order, page by page; the last page has no next', () => {
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    let pages = 0;
+    do {
+      const after = keyset.after(cursor);
+      const page = keyset.page(rows.filter((r) => matches(r, after)).slice(0, 3 + 1), 3);
+      seen.push(...page.items.map((r) => r._id));
+      cursor = page.next;
+      pages++;
+    } while (cursor);
+    expect(seen).toEqual(rows.map((r) => r._id));
+    expect(pages).toBe(3);
+  });
+
+  it('reads on past rows the caller may not see, so that only the last page is short', async () => {
+    const reads: number[] = [];
+    const read = async (after: Record<string, unknown>, count: number) => {
+      reads.push(count);
+      return rows.filter((r) => matches(r, after)).slice(0, count);
+    };
+    const visible = (r: Row) => !['id-1', 'id-2', 'id-3'].includes(r._id);
+    const first = await keyset.readPage(undefined, 2, read, visible);
+    expect(first.items.map((r) => r._id)).toEqual(['id-0', 'id-4']);
+    expect(reads.length).toBeGreaterThan(1);
+    const second = await keyset.readPage(first.next, 2, read, visible);
+    expect(second.items.map((r) => r._id)).toEqual(['id-5', 'id-6']);
+    const last = await keyset.readPage(second.next, 2, read, visible);
+    expect(last).toEqual({ items: [{ name: 'f', _id: 'id-7' }] });
+  });
+
+  it.each([['not base64 json!'], [Buffer.from('{"a":1}').toString('base64url')], [Buffer.from('["only one"]').toString('base64url')], [Buffer.from('[{},"x"]').toString('base64url')]])(
+    'refuses a cursor this list did not give (%s) with a 400 naming `after`',
+    (cursor) => {
+      let error: unknown;
+      try {
+        keyset.after(cursor);
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toBeInstanceOf(ValidationProblem);
+      expect((error as ValidationProblem).extensions).toMatchObject({ errors: [{ field: 'after' }] });
+    },
+  );
+
+  it('validates limit (1 to 1000) and after', () => {
+    const errors = (plain: object) => validateSync(plainToInstance(PageQuery, plain)).map((e) => e.property);
+    expect(errors({})).toEqual([]);
+    expect(errors({ limit: '5', after: 'abc' })).toEqual([]);
+    expect(errors({ limit: '0' })).toEqual(['limit']);
+    expect(errors({ limit: '1001' })).toEqual(['limit']);
+    expect(errors({ limit: 'ten' })).toEqual(['limit']);
+    expect(errors({ after: '' })).toEqual(['after']);
+  });
+});
