@@ -292,6 +292,53 @@ describe('Enroll, Continue, Submit and validation', () => {
     expect(replay.body).toEqual(byKey.body);
   });
 
+  it('lists enrollments and programs a page at a time: every item once, in order, the last page without next', async () => {
+    const token = await w.token('admin');
+    const programs = [await createProgram(h, { requiresEligibility: false }), await createProgram(h, { requiresEligibility: false }), await createProgram(h, { requiresEligibility: false })];
+    const ours: string[] = [];
+    for (const program of programs) {
+      for (const locationId of [w.L3, w.L1]) ours.push((await enroll(program.programId, locationId)).body.enrollmentId);
+    }
+    const walk = async (path: string, limit: number, key: (item: any) => string) => {
+      const seen: any[] = [];
+      let after: string | undefined;
+      let pages = 0;
+      do {
+        const page = await call(h, 'GET', `${path}${path.includes('?') ? '&' : '?'}limit=${limit}${after ? `&after=${after}` : ''}`, { token });
+        expect(page.status).toBe(200);
+        expect(page.body.items.length).toBeLessThanOrEqual(limit);
+        if (page.body.next) expect(page.body.items).toHaveLength(limit);
+        seen.push(...page.body.items);
+        after = page.body.next;
+        pages++;
+      } while (after);
+      const whole = await call(h, 'GET', `${path}${path.includes('?') ? '&' : '?'}limit=1000`, { token });
+      expect(whole.body.next).toBeUndefined();
+      expect(seen.map(key)).toEqual(whole.body.items.map(key));
+      expect(new Set(seen.map(key)).size).toBe(seen.length);
+      return { seen, pages };
+    };
+
+    const enrollments = await walk('/v1/enrollments', 4, (e) => e.enrollmentId);
+    expect(enrollments.pages).toBeGreaterThanOrEqual(2);
+    expect(enrollments.seen.map((e) => e.enrollmentId)).toEqual(expect.arrayContaining(ours));
+    const order = (e: any) => [e.locationId, e.programId, e.fiscalYear, e.enrollmentId].join('\u0000');
+    expect(enrollments.seen.map(order)).toEqual([...enrollments.seen.map(order)].sort());
+    // Filters and paging together: one location's page of two, then the rest.
+    const first = await call(h, 'GET', `/v1/enrollments?locationId=${w.L3}&limit=2`, { token });
+    const rest = await call(h, 'GET', `/v1/enrollments?locationId=${w.L3}&limit=1000&after=${first.body.next}`, { token });
+    expect([...first.body.items, ...rest.body.items].every((e: any) => e.locationId === w.L3)).toBe(true);
+    expect([...first.body.items, ...rest.body.items].map((e: any) => e.enrollmentId)).toEqual(
+      expect.arrayContaining(ours.filter((_, i) => i % 2 === 0)),
+    );
+
+    const catalog = await walk('/v1/programs', 2, (p) => p.programId);
+    expect(catalog.pages).toBeGreaterThanOrEqual(2);
+    expect(catalog.seen.map((p) => p.programId)).toEqual(expect.arrayContaining(programs.map((p) => p.programId)));
+    const byName = catalog.seen.map((p) => `${p.name}\u0000${p.programId}`);
+    expect(byName).toEqual([...byName].sort());
+  });
+
   it('shows an invitation as Invited, and an ineligible decision before ENROLLED makes the enrollment INELIGIBLE', async () => {
     // L1 with approved profiles, whatever the tests before left there: Enroll proposes them (INVITED, next Submit).
     await approvedProfiles(h, w.partnerId, w.L1);

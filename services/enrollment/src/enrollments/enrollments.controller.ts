@@ -111,7 +111,7 @@ export class EnrollmentsController {
   @ApiOperation({ summary: 'Enrollments of the locations the caller may see' })
   @ApiOkResponse({ type: EnrollmentListDto })
   async list(@CurrentPrincipal() principal: Principal, @Query() query: ListEnrollmentsQuery): Promise<EnrollmentListDto> {
-    return { items: await this.readEnrollments.list(principal, query) };
+    return this.readEnrollments.list(principal, query);
   }
 
   @Get(':enrollmentId')

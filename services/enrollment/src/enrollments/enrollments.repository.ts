@@ -1,4 +1,5 @@
 import { EnrollmentStatus } from '@lib/contracts';
+import { Keyset } from '@lib/platform';
 import { BatchLoader, bulkWriteBatcher, modelLoader, OutboxEntry, PendingOutboxes, pushOutbox } from '@lib/messaging';
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
@@ -17,6 +18,12 @@ export function watchesProfile(e: Enrollment, kind: 'BANK' | 'TAX'): boolean {
   if (e.submittedAt) return FOLLOWING_VALIDATION.includes(e.status);
   return kind === 'BANK' && e.bankChosen === true && !TERMINAL.includes(e.status);
 }
+
+/**
+ * The order of GET /v1/enrollments: by location, program and year (unique together, and the fields of the
+ * { partnerId, locationId, programId, fiscalYear } index), then `_id`.
+ */
+export const LIST_ORDER = new Keyset<Enrollment>(['locationId', 'programId', 'fiscalYear', '_id']);
 
 export type EnrollmentChanges = Partial<Omit<Enrollment, '_id' | 'version' | 'createdAt'>>;
 
@@ -73,12 +80,19 @@ export class EnrollmentsRepository {
     return result.matchedCount === 1 ? next : null;
   }
 
-  async list(partnerId: string, locationIds: string[], filter: { programId?: string; fiscalYear?: string; status?: EnrollmentStatus }): Promise<Enrollment[]> {
-    const query: FilterQuery<Enrollment> = { partnerId, locationId: { $in: locationIds } };
+  /** `count` rows in LIST_ORDER after the filter `after` (LIST_ORDER.after). */
+  async list(
+    partnerId: string,
+    locationIds: string[],
+    filter: { programId?: string; fiscalYear?: string; status?: EnrollmentStatus },
+    after: Record<string, unknown>,
+    count: number,
+  ): Promise<Enrollment[]> {
+    const query: FilterQuery<Enrollment> = { partnerId, locationId: { $in: locationIds }, ...after };
     if (filter.programId) query.programId = filter.programId;
     if (filter.fiscalYear) query.fiscalYear = filter.fiscalYear;
     if (filter.status) query.status = filter.status;
-    return this.model.find(query).sort({ locationId: 1, programId: 1, fiscalYear: 1 }).limit(1_000).lean<Enrollment[]>();
+    return this.model.find(query).sort(LIST_ORDER.sort).limit(count).lean<Enrollment[]>();
   }
 
   /**

@@ -67,7 +67,8 @@ export class ProgramsController {
   @ApiOperation({ summary: 'The program catalog (any signed-in user)' })
   @ApiOkResponse({ type: ProgramListDto })
   async list(@CurrentPrincipal() _principal: Principal, @Query() query: ListProgramsQuery): Promise<ProgramListDto> {
-    return { items: (await this.readPrograms.list(query)).map(toProgramDto) };
+    const page = await this.readPrograms.list(query);
+    return { ...page, items: page.items.map(toProgramDto) };
   }
 
   @Get(':programId')

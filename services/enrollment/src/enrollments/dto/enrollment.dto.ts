@@ -1,4 +1,5 @@
 import { EnrollmentStatus, EnrollmentStatuses, FISCAL_YEAR_PATTERN, MissingPayoutItems } from '@lib/contracts';
+import { PageQuery } from '@lib/platform';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsIn, IsOptional, IsString, Length, Matches } from 'class-validator';
 import { ID_MESSAGE, ID_PATTERN } from '../../common/ids';
@@ -30,7 +31,7 @@ export class RefreshDto {
   bankProfileId?: string;
 }
 
-export class ListEnrollmentsQuery {
+export class ListEnrollmentsQuery extends PageQuery {
   @ApiPropertyOptional() @IsOptional() @IsString() @Length(1, 64) locationId?: string;
   @ApiPropertyOptional() @IsOptional() @IsString() @Length(1, 64) programId?: string;
   @ApiPropertyOptional({ example: 'FY27' })
@@ -90,4 +91,5 @@ export class EnrollmentDto {
 
 export class EnrollmentListDto {
   @ApiProperty({ type: [EnrollmentDto] }) items!: EnrollmentDto[];
+  @ApiPropertyOptional({ description: 'Cursor of the next page: pass it as `after`; absent on the last page' }) next?: string;
 }

@@ -1,10 +1,10 @@
 import { AccessPolicy, holdsRole } from '@lib/access';
-import { CONFIG, Principal, Problems } from '@lib/platform';
+import { CONFIG, DEFAULT_PAGE_SIZE, Page, Principal, Problems } from '@lib/platform';
 import { Inject, Injectable } from '@nestjs/common';
 import type { EnrollmentConfig } from '../../config';
 import { EnrollmentDto, ListEnrollmentsQuery } from '../dto/enrollment.dto';
 import { toEnrollmentDto } from '../enrollment.view';
-import { EnrollmentsRepository } from '../enrollments.repository';
+import { EnrollmentsRepository, LIST_ORDER } from '../enrollments.repository';
 
 /**
  * Enrollments of the locations the caller may see (incentive roles there, or a company admin): read-only for
@@ -29,7 +29,8 @@ export class ReadEnrollments {
     });
   }
 
-  async list(principal: Principal, query: ListEnrollmentsQuery): Promise<EnrollmentDto[]> {
+  /** A page, in location, program and year order (`limit`, `after`: PageQuery). */
+  async list(principal: Principal, query: ListEnrollmentsQuery): Promise<Page<EnrollmentDto>> {
     const actor = await this.policy.actor(principal);
     let locationIds: string[];
     if (query.locationId) {
@@ -38,10 +39,15 @@ export class ReadEnrollments {
     } else {
       locationIds = (await this.policy.visibleLocations(actor)).map((l) => l._id);
     }
-    if (locationIds.length === 0) return [];
-    const rows = await this.enrollments.list(actor.partnerId, locationIds, query);
-    return rows.map((e) =>
-      toEnrollmentDto(e, { viewerIsAdmin: holdsRole(actor, 'INCENTIVES_ADMIN', e.locationId), payoutApiUrl: this.config.PAYOUT_PROFILES_API_URL }),
-    );
+    const after = LIST_ORDER.after(query.after); // a bad cursor is a 400 whoever asks
+    if (locationIds.length === 0) return { items: [] };
+    const limit = query.limit ?? DEFAULT_PAGE_SIZE;
+    const page = LIST_ORDER.page(await this.enrollments.list(actor.partnerId, locationIds, query, after, limit + 1), limit);
+    return {
+      ...page,
+      items: page.items.map((e) =>
+        toEnrollmentDto(e, { viewerIsAdmin: holdsRole(actor, 'INCENTIVES_ADMIN', e.locationId), payoutApiUrl: this.config.PAYOUT_PROFILES_API_URL }),
+      ),
+    };
   }
 }

@@ -1,5 +1,5 @@
 import { FISCAL_YEAR_PATTERN, PaymentMethod, PaymentMethods, ProgramState, ProgramStates } from '@lib/contracts';
-import { OptionalNotNull, Text } from '@lib/platform';
+import { OptionalNotNull, PageQuery, Text } from '@lib/platform';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import {
@@ -92,7 +92,7 @@ export class UpdateProgramDto {
   state?: ProgramState;
 }
 
-export class ListProgramsQuery {
+export class ListProgramsQuery extends PageQuery {
   @ApiPropertyOptional({ enum: ProgramStates }) @IsOptional() @IsIn(ProgramStates) state?: ProgramState;
   @ApiPropertyOptional({ example: 'FY27' })
   @IsOptional()
@@ -114,4 +114,5 @@ export class ProgramDto {
 
 export class ProgramListDto {
   @ApiProperty({ type: [ProgramDto] }) items!: ProgramDto[];
+  @ApiPropertyOptional({ description: 'Cursor of the next page: pass it as `after`; absent on the last page' }) next?: string;
 }

@@ -1,10 +1,13 @@
 import { BatchLoader, modelLoader } from '@lib/messaging';
-import { Problems } from '@lib/platform';
+import { DEFAULT_PAGE_SIZE, Keyset, Page, Problems } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { FilterQuery, Model } from 'mongoose';
 import { ListProgramsQuery } from '../dto/program.dto';
 import { Program } from '../program.schema';
+
+/** The order of GET /v1/programs: by name (programs may share one), then id. */
+const CATALOG_ORDER = new Keyset<Program>(['name', '_id']);
 
 /** The catalog is public to every signed-in user of the platform (no partner data in it). */
 @Injectable()
@@ -16,11 +19,13 @@ export class ReadPrograms {
     this.loader = modelLoader(this.programs);
   }
 
-  async list(query: ListProgramsQuery): Promise<Program[]> {
-    const filter: FilterQuery<Program> = {};
+  /** A page, in name order (`limit`, `after`: PageQuery). */
+  async list(query: ListProgramsQuery): Promise<Page<Program>> {
+    const filter: FilterQuery<Program> = { ...CATALOG_ORDER.after(query.after) };
     if (query.state) filter.state = query.state;
     if (query.fiscalYear) filter.fiscalYear = query.fiscalYear;
-    return this.programs.find(filter).sort({ name: 1, _id: 1 }).limit(1_000).lean<Program[]>();
+    const limit = query.limit ?? DEFAULT_PAGE_SIZE;
+    return CATALOG_ORDER.page(await this.programs.find(filter).sort(CATALOG_ORDER.sort).limit(limit + 1).lean<Program[]>(), limit);
   }
 
   async get(programId: string): Promise<Program> {
