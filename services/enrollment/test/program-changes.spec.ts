@@ -177,4 +177,31 @@ describe('an open program changed to require eligibility', () => {
     expect(await stored(l3)).toMatchObject({ status: 'INELIGIBLE', reasons: ['Not in the program region.'] });
     for (const id of [l1, l3]) expect(eventsOf(id).filter((e) => e.type === 'EnrollmentIneligible')).toHaveLength(1);
   });
+
+  it("does not end an enrollment on a kept decision naming another partner (kept while the location was not known), even when the view's latest decision is the owner's", async () => {
+    const program = await createProgram(h, { requiresEligibility: false });
+    const l1 = await enroll(program, w.L1);
+    const l3 = await enroll(program, w.L3);
+    await notEligible(program, w.L1, ['Volume below the threshold.']);
+    // L3's view as one would hold it had another partner's decision for this year been kept before identity told of
+    // L3, and the owner's for another year come since (the view names the owner).
+    await h.db.collection('eligibility_view').insertOne({
+      _id: `${program.programId}|${w.L3}`,
+      programId: program.programId,
+      locationId: w.L3,
+      partnerId: w.partnerId,
+      years: {
+        [program.fiscalYear]: { eligible: false, reasons: ['Not this partner.'], decidedAt: new Date(), eventId: `wrong-${program.programId}`, partnerId: w.otherPartnerId },
+        FY20: { eligible: true, reasons: [], decidedAt: new Date(), eventId: `owner-${program.programId}`, partnerId: w.partnerId },
+      },
+    } as never);
+    await settle(program, [w.L1, w.L3]);
+    const before = await state(l3);
+
+    expect((await requireEligibility(program, program.revision)).status).toBe(200);
+    await waitForEnrollmentEvent(h, l1, 'EnrollmentIneligible');
+    await settle(program, [w.L1, w.L3]);
+    expect((await stored(l1))?.status).toBe('INELIGIBLE');
+    expect(await state(l3)).toEqual(before);
+  });
 });

@@ -7,7 +7,18 @@ import {
   PayoutRules,
   ProfileStatus,
 } from '@lib/contracts';
-import { servesLocation } from '../views/views.schemas';
+import { servesLocation, YearDecision } from '../views/views.schemas';
+
+/**
+ * The year's kept decision, when it counts for this partner's enrollment of the location: one naming another partner
+ * (kept while identity had not told of the location yet, until its own partner's replaces it) decides nothing for it;
+ * one kept before decisions recorded their partner counts. Enroll, its re-check, an invitation's revocation, the
+ * ineligibility sweep and the rollover all read decisions through this.
+ */
+export function partnersDecision(years: Record<string, YearDecision> | undefined, fiscalYear: string, partnerId: string): YearDecision | undefined {
+  const decision = years?.[fiscalYear];
+  return decision && (decision.partnerId === undefined || decision.partnerId === partnerId) ? decision : undefined;
+}
 
 /** What the rules need to know of a profile (from the profile view). */
 export interface ProfileFacts {

@@ -127,8 +127,18 @@ describe('renewal decision', () => {
   });
 
   it('takes the latest earlier decision, never a later year', () => {
-    expect(eligibilityFor({ FY26: decided(true), FY27: decided(false) }, 'FY29', 'FY28')?.eligible).toBe(false);
-    expect(eligibilityFor({ FY30: decided(true) }, 'FY28', 'FY27')).toBeUndefined();
+    expect(eligibilityFor({ FY26: decided(true), FY27: decided(false) }, 'FY29', 'FY28', 'p')?.eligible).toBe(false);
+    expect(eligibilityFor({ FY30: decided(true) }, 'FY28', 'FY27', 'p')).toBeUndefined();
+  });
+
+  it("passes over a decision naming another partner, as if its year had none; one recorded before decisions named their partner counts", () => {
+    const named = (eligible: boolean, partnerId: string) => ({ ...decided(eligible), partnerId });
+    expect(eligibilityFor({ FY27: named(true, 'p'), FY28: named(false, 'other') }, 'FY28', 'FY27', 'p')?.eligible).toBe(true);
+    expect(eligibilityFor({ FY26: named(true, 'p'), FY27: named(false, 'other') }, 'FY28', 'FY27', 'p')?.eligible).toBe(true);
+    expect(eligibilityFor({ FY27: named(true, 'other') }, 'FY28', 'FY27', 'p')).toBeUndefined();
+    expect(eligibilityFor({ FY27: decided(true) }, 'FY28', 'FY27', 'p')?.eligible).toBe(true);
+    expect(decideRenewal(input({ eligibility: { FY27: named(true, 'p'), FY28: named(false, 'other') } })).outcome).toBe('RENEWED');
+    expect(decideRenewal(input({ eligibility: { FY27: named(true, 'other') } })).outcome).toBe('EXPIRED');
   });
 });
 

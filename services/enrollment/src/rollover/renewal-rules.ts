@@ -1,5 +1,5 @@
 import { EnrollmentStatus, fiscalYearOf, fiscalYearRange, MissingPayoutItem, PayoutRules, previousFiscalYear, ProgramState } from '@lib/contracts';
-import { BEFORE_ENROLLED, describeMissing, notServingReason, payoutGaps, ProfileFacts, validationState } from '../enrollments/enrollment-rules';
+import { BEFORE_ENROLLED, describeMissing, notServingReason, partnersDecision, payoutGaps, ProfileFacts, validationState } from '../enrollments/enrollment-rules';
 import { servesLocation, YearDecision } from '../views/views.schemas';
 
 export type RenewalOutcome = 'RENEWED' | 'VALIDATING' | 'ACTION_REQUIRED' | 'EXPIRED';
@@ -74,13 +74,20 @@ const yearNumber = (fy: string) => Number(fy.slice(2));
  * The eligibility that counts for the new fiscal year: its own decision when the eligibility system has published
  * one; otherwise the latest decision of an earlier year (up to the ending one). Eligibility systems publish
  * changes, not a yearly confirmation of every location: a location eligible for FY27 stays eligible for FY28 until
- * a decision says otherwise.
+ * a decision says otherwise. Only the partner's decisions count (partnersDecision): one naming another partner is
+ * passed over as if the year had none.
  */
-export function eligibilityFor(years: Record<string, YearDecision> | undefined, toFiscalYear: string, fromFiscalYear: string): YearDecision | undefined {
+export function eligibilityFor(
+  years: Record<string, YearDecision> | undefined,
+  toFiscalYear: string,
+  fromFiscalYear: string,
+  partnerId: string,
+): YearDecision | undefined {
   if (!years) return undefined;
-  if (years[toFiscalYear]) return years[toFiscalYear];
+  const next = partnersDecision(years, toFiscalYear, partnerId);
+  if (next) return next;
   const earlier = Object.keys(years)
-    .filter((fy) => /^FY\d{2}$/.test(fy) && yearNumber(fy) <= yearNumber(fromFiscalYear))
+    .filter((fy) => /^FY\d{2}$/.test(fy) && yearNumber(fy) <= yearNumber(fromFiscalYear) && partnersDecision(years, fy, partnerId))
     .sort((a, b) => yearNumber(b) - yearNumber(a));
   return earlier.length ? years[earlier[0]] : undefined;
 }
@@ -110,7 +117,7 @@ export function decideRenewal(input: RenewalInput): RenewalDecision {
   if (!program) return { outcome: 'EXPIRED', reasons: ['The program no longer exists.'], missing: [] };
   if (program.state === 'DISCONTINUED') reasons.push(`The program ${program.name} was discontinued.`);
   if (program.requiresEligibility) {
-    const decision = eligibilityFor(input.eligibility, toFiscalYear, fromFiscalYear);
+    const decision = eligibilityFor(input.eligibility, toFiscalYear, fromFiscalYear, input.partnerId);
     if (!decision?.eligible) {
       reasons.push(`The location is no longer eligible for ${program.name} in ${toFiscalYear}.`, ...(decision?.reasons ?? []));
     }

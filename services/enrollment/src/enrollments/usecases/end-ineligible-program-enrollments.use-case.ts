@@ -7,7 +7,7 @@ import { wasCompleted } from '../../rollover/renewal-rules';
 import type { EligibilityView } from '../../views/views.schemas';
 import { ViewsRepository } from '../../views/views.repository';
 import { Enrollment } from '../enrollment.schema';
-import { BEFORE_ENROLLED } from '../enrollment-rules';
+import { BEFORE_ENROLLED, partnersDecision } from '../enrollment-rules';
 import { EnrollmentsRepository } from '../enrollments.repository';
 import { MarkIneligible } from './mark-ineligible.use-case';
 
@@ -61,11 +61,11 @@ export class EndIneligibleProgramEnrollments {
         const ending = await this.notEligible(programId, unfinished.slice(i, i + IDS_PER_LOOKUP));
         found += ending.length;
         await Promise.all(
-          ending.map(({ enrollment, view, reasons }) =>
+          ending.map(({ enrollment, reasons }) =>
             this.markIneligible.execute({
               programId,
               locationId: enrollment.locationId,
-              partnerId: view.partnerId,
+              partnerId: enrollment.partnerId,
               fiscalYear: enrollment.fiscalYear,
               eligible: false,
               reasons,
@@ -83,11 +83,11 @@ export class EndIneligibleProgramEnrollments {
   private async notEligible(programId: string, unfinished: Enrollment[]) {
     if (unfinished.length === 0) return [];
     const ids = [...new Set(unfinished.map((e) => eligibilityId(programId, e.locationId)))];
-    const views = await findByIds<EligibilityView>(this.views.eligibilityModel.collection as never, ids, { partnerId: 1, years: 1 });
+    const views = await findByIds<EligibilityView>(this.views.eligibilityModel.collection as never, ids, { years: 1 });
     return unfinished.flatMap((enrollment) => {
-      const view = views.get(eligibilityId(programId, enrollment.locationId));
-      const decision = view?.years?.[enrollment.fiscalYear];
-      return view && decision && decision.eligible === false ? [{ enrollment, view, reasons: decision.reasons }] : [];
+      const years = views.get(eligibilityId(programId, enrollment.locationId))?.years;
+      const decision = partnersDecision(years, enrollment.fiscalYear, enrollment.partnerId);
+      return decision?.eligible === false ? [{ enrollment, reasons: decision.reasons }] : [];
     });
   }
 }

@@ -10,7 +10,7 @@ import { ViewsRepository } from '../../views/views.repository';
 import { servesLocation } from '../../views/views.schemas';
 import { Enrollment } from '../enrollment.schema';
 import { EnrollmentEvents, EnrollmentEventType, transitionType } from '../enrollment-events';
-import { bankNoLongerServes, describeMissing, payoutGaps } from '../enrollment-rules';
+import { bankNoLongerServes, describeMissing, partnersDecision, payoutGaps } from '../enrollment-rules';
 import { EnrollmentChanges, EnrollmentsRepository } from '../enrollments.repository';
 import { enrollmentYearEnded, programYearEnded } from '../fiscal-year-ended';
 import { defaultSettling, PayoutFacts, profileFacts } from '../payout-facts';
@@ -149,8 +149,7 @@ export class EnrollLocation {
   private async checkCanStart(program: Program, fiscalYear: string, locationId: string, partnerId: string): Promise<void> {
     if (program.state !== 'OPEN') throw this.programNotOpen(program);
     if (!program.requiresEligibility) return;
-    const decision = (await this.views.eligibility(program._id, locationId))?.years?.[fiscalYear];
-    const ours = decision && (decision.partnerId === undefined || decision.partnerId === partnerId) ? decision : undefined;
+    const ours = partnersDecision((await this.views.eligibility(program._id, locationId))?.years, fiscalYear, partnerId);
     if (!ours?.eligible) throw this.notEligible(program._id, fiscalYear, locationId, ours?.reasons);
   }
 

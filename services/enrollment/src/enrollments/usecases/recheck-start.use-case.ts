@@ -3,6 +3,7 @@ import { Program } from '../../programs/program.schema';
 import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
 import { ViewsRepository } from '../../views/views.repository';
 import { Enrollment } from '../enrollment.schema';
+import { partnersDecision } from '../enrollment-rules';
 import { EnrollmentsRepository } from '../enrollments.repository';
 import { DiscontinueProgramEnrollments } from './discontinue-program-enrollments.use-case';
 import { MarkIneligible } from './mark-ineligible.use-case';
@@ -29,17 +30,16 @@ export class RecheckStart {
     private readonly discontinue: DiscontinueProgramEnrollments,
   ) {}
 
-  async execute(started: Pick<Enrollment, '_id' | 'programId' | 'locationId' | 'fiscalYear'>): Promise<RecheckOutcome> {
-    const { _id: id, programId, locationId, fiscalYear } = started;
+  async execute(started: Pick<Enrollment, '_id' | 'programId' | 'locationId' | 'fiscalYear' | 'partnerId'>): Promise<RecheckOutcome> {
+    const { _id: id, programId, locationId, fiscalYear, partnerId } = started;
     const program = await this.programs.find(programId);
     if (program?.state === 'DISCONTINUED') {
       return { ended: 'DISCONTINUED', program, enrollment: await this.discontinue.endOne(id, program.name) };
     }
     if (program && !program.requiresEligibility) return { ended: null };
-    const view = await this.views.eligibility(programId, locationId);
-    const decision = view?.years?.[fiscalYear];
-    if (!view || !decision || decision.eligible) return { ended: null };
-    await this.markIneligible.execute({ programId, locationId, fiscalYear, partnerId: view.partnerId, eligible: false, reasons: decision.reasons });
+    const decision = partnersDecision((await this.views.eligibility(programId, locationId))?.years, fiscalYear, partnerId);
+    if (!decision || decision.eligible) return { ended: null };
+    await this.markIneligible.execute({ programId, locationId, fiscalYear, partnerId, eligible: false, reasons: decision.reasons });
     return { ended: 'INELIGIBLE', reasons: decision.reasons, enrollment: await this.enrollments.findById(id) };
   }
 }

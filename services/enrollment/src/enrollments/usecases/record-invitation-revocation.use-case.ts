@@ -1,6 +1,7 @@
 import { InvitationRevoked } from '@lib/contracts';
 import { Injectable } from '@nestjs/common';
 import { ViewsRepository } from '../../views/views.repository';
+import { partnersDecision } from '../enrollment-rules';
 import { ineligibleReasons, MarkIneligible } from './mark-ineligible.use-case';
 
 /**
@@ -25,7 +26,7 @@ export class RecordInvitationRevocation {
   ) {}
 
   async execute(revocation: InvitationRevoked, revokedAt: Date): Promise<void> {
-    const decision = (await this.views.eligibility(revocation.programId, revocation.locationId))?.years?.[revocation.fiscalYear];
+    const decision = partnersDecision((await this.views.eligibility(revocation.programId, revocation.locationId))?.years, revocation.fiscalYear, revocation.partnerId);
     if (decision?.eligible && +new Date(decision.decidedAt) > +revokedAt) return;
     const reasons = ineligibleReasons(revocation.reasons, revocation.fiscalYear);
     await this.markIneligible.end(
