@@ -771,3 +771,105 @@ describe('dead letters', () => {
     expect(await world.invitations(strangersGlobal)).toEqual([]);
   });
 });
+
+describe('listing invitations a page at a time (limit, after, next)', () => {
+  interface Listed {
+    invitationId: string;
+    programId: string;
+    locationId: string;
+    fiscalYear: string;
+    state: string;
+  }
+
+  /** Every page of `/v1/invitations?{query}&limit=`, following `next` (at most `maxPages`, so a next that never ends fails). */
+  async function walk(token: string, query: string, limit: number, maxPages = 20): Promise<{ pages: Listed[][]; nexts: Array<string | undefined> }> {
+    const pages: Listed[][] = [];
+    const nexts: Array<string | undefined> = [];
+    let after: string | undefined;
+    do {
+      const path = `/v1/invitations?${query}${query ? '&' : ''}limit=${limit}${after ? `&after=${encodeURIComponent(after)}` : ''}`;
+      const answer = await world.get(token, path);
+      expect([path, answer.status]).toEqual([path, 200]);
+      pages.push(answer.body.items);
+      nexts.push(answer.body.next);
+      after = answer.body.next;
+    } while (after && pages.length < maxPages);
+    return { pages, nexts };
+  }
+
+  const byListOrder = (a: Listed, b: Listed) =>
+    [a.locationId, a.programId, a.fiscalYear, a.invitationId].join('\u0000') < [b.locationId, b.programId, b.fiscalYear, b.invitationId].join('\u0000') ? -1 : 1;
+
+  let global: Awaited<ReturnType<typeof world.user>>;
+  let locationIds: string[];
+  let all: Listed[];
+
+  beforeAll(async () => {
+    // Three locations × two programs: l1 has an Incentives admin (ISSUED), l2 and l3 none (AWAITING_ADMIN).
+    const partner = await world.partner(3);
+    locationIds = partner.locationIds;
+    global = await world.user(partner, [['GLOBAL_ADMIN', ['*']]], 'global');
+    const admin = await world.user(partner, [['INCENTIVES_ADMIN', [locationIds[0]]]], 'admin');
+    const programs = [await world.program(), await world.program()];
+    await world.known(global, locationIds);
+    await world.known(admin, [locationIds[0]]);
+    for (const locationId of locationIds) for (const programId of programs) await world.decide(partner, locationId, programId, true);
+    await eventually(async () => {
+      const listed = await world.invitations(global);
+      expect(listed).toHaveLength(6);
+      expect(listed.filter((i: Listed) => i.state === 'ISSUED').map((i: Listed) => i.locationId)).toEqual([locationIds[0], locationIds[0]]);
+    }, 30_000);
+    all = await world.invitations(global);
+    expect(new Set(all.map((i) => `${i.locationId} ${i.programId} ${i.fiscalYear}`))).toEqual(
+      new Set(locationIds.flatMap((locationId) => programs.map((programId) => `${locationId} ${programId} ${FY}`))),
+    );
+  }, 90_000);
+
+  it('answers everything on one page without next when it fits the default page size, in location, program and year order', async () => {
+    const answer = await world.get(global.token, '/v1/invitations');
+    expect(answer.status).toBe(200);
+    expect(answer.body.items).toHaveLength(6);
+    expect(answer.body).not.toHaveProperty('next');
+    expect(answer.body.items.map((i: Listed) => i.invitationId)).toEqual([...all].sort(byListOrder).map((i) => i.invitationId));
+  });
+
+  it('walks every invitation once, in order, two at a time; only the last page has no next', async () => {
+    const { pages, nexts } = await walk(global.token, '', 2);
+    expect(pages.map((page) => page.length)).toEqual([2, 2, 2]);
+    expect(nexts.map((next) => typeof next)).toEqual(['string', 'string', 'undefined']);
+    expect(pages.flat().map((i) => i.invitationId)).toEqual([...all].sort(byListOrder).map((i) => i.invitationId));
+
+    // A limit that does not divide the list: the last page is the short one.
+    const uneven = await walk(global.token, '', 4);
+    expect(uneven.pages.map((page) => page.length)).toEqual([4, 2]);
+    expect(uneven.pages.flat().map((i) => i.invitationId)).toEqual(pages.flat().map((i) => i.invitationId));
+  });
+
+  it('pages within the filters (state, locationId)', async () => {
+    const awaiting = await walk(global.token, 'state=AWAITING_ADMIN', 3);
+    expect(awaiting.pages.map((page) => page.length)).toEqual([3, 1]);
+    expect(awaiting.pages.flat().map((i) => i.invitationId)).toEqual(
+      [...all].filter((i) => i.state === 'AWAITING_ADMIN').sort(byListOrder).map((i) => i.invitationId),
+    );
+
+    const l2 = await walk(global.token, `locationId=${encodeURIComponent(locationIds[1])}`, 1);
+    expect(l2.pages.map((page) => page.length)).toEqual([1, 1]);
+    expect(l2.pages.flat().map((i) => i.invitationId)).toEqual(
+      [...all].filter((i) => i.locationId === locationIds[1]).sort(byListOrder).map((i) => i.invitationId),
+    );
+  });
+
+  it.each([
+    ['limit=0', 'limit'],
+    ['limit=1001', 'limit'],
+    ['limit=ten', 'limit'],
+    ['after=made-up', 'after'],
+    [`after=${Buffer.from(JSON.stringify(['L1', 'PRG'])).toString('base64url')}`, 'after'],
+    ['after=', 'after'],
+  ])('refuses %s with a 400 problem naming %s', async (query, field) => {
+    const answer = await world.get(global.token, `/v1/invitations?${query}`);
+    expect(answer.status).toBe(400);
+    expect(answer.contentType).toContain('application/problem+json');
+    expect(answer.body.errors.map((e: { field: string }) => e.field)).toEqual([field]);
+  });
+});

@@ -1,10 +1,17 @@
 import { BatchLoader, bulkWriteBatcher, modelLoader, isDuplicateKey, OutboxEntry, PendingOutboxes, pushOutbox } from '@lib/messaging';
+import { Keyset } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { Model } from 'mongoose';
 import { Invitation, InvitationState } from './invitation.schema';
 
 export type InvitationRecord = Invitation & { createdAt?: Date; updatedAt?: Date };
+
+/**
+ * The order of GET /v1/invitations (and of the overview's read): by location, program and fiscal year (unique
+ * together, the id being derived from them), then `_id`; the fields of the { partnerId, locationId, ... } index.
+ */
+export const LIST_ORDER = new Keyset<InvitationRecord>(['locationId', 'programId', 'fiscalYear', '_id']);
 
 /**
  * Reads and writes invitations. Every write is one document write guarded by `version` that carries the events
@@ -78,18 +85,26 @@ export class InvitationRepository {
     return this.invitations.findOne({ _id: invitationId, partnerId }).lean<InvitationRecord>();
   }
 
+  /**
+   * The partner's invitations of these locations in LIST_ORDER: all of them, or with `page`, `count` of them after
+   * the filter `after` (LIST_ORDER.after).
+   */
   async listForPartner(
     partnerId: string,
     filter: { locationIds: string[]; states?: InvitationState[] },
+    page?: { after: Record<string, unknown>; count: number },
   ): Promise<InvitationRecord[]> {
-    return this.invitations
+    const query = this.invitations
       .find({
         partnerId,
         locationId: { $in: filter.locationIds },
         ...(filter.states && { state: { $in: filter.states } }),
+        // after's $or is the only $or here (a second one would have to go under $and).
+        ...page?.after,
       })
-      .sort({ locationId: 1, programId: 1, fiscalYear: 1 })
-      .lean<InvitationRecord[]>();
+      .sort(LIST_ORDER.sort);
+    if (page) query.limit(page.count);
+    return query.lean<InvitationRecord[]>();
   }
 
   /** Invitations on which the user still has a notice they have not selected. */

@@ -11,10 +11,10 @@ export class InvitationsController {
   constructor(private readonly listInvitations: ListInvitations) {}
 
   @Get()
-  @ApiOperation({ summary: 'Invitations of the locations the signed-in user may see (company admins: all)' })
+  @ApiOperation({ summary: 'Invitations of the locations the signed-in user may see (company admins: all), a page at a time' })
   @ApiOkResponse({ type: InvitationListDto })
   async list(@CurrentPrincipal() principal: Principal, @Query() query: ListInvitationsQuery): Promise<InvitationListDto> {
-    return { items: await this.listInvitations.list(principal, query) };
+    return this.listInvitations.list(principal, query);
   }
 
   @Get(':invitationId')

@@ -1,8 +1,10 @@
+import { PageQuery } from '@lib/platform';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsIn, IsOptional, IsString } from 'class-validator';
 import { InvitationState, InvitationStates } from '../invitation.schema';
 
-export class ListInvitationsQuery {
+/** Filters, and the page (`limit`, `after`) of the list, in location, program and fiscal year order. */
+export class ListInvitationsQuery extends PageQuery {
   @ApiPropertyOptional({ description: 'Only this location (PartnerID)' })
   @IsOptional()
   @IsString()
@@ -41,4 +43,5 @@ export class InvitationDto {
 
 export class InvitationListDto {
   @ApiProperty({ type: [InvitationDto] }) items!: InvitationDto[];
+  @ApiPropertyOptional({ description: 'Cursor of the next page: pass it as `after`; absent on the last page' }) next?: string;
 }

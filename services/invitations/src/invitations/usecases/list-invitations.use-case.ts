@@ -1,8 +1,8 @@
 import { AccessPolicy } from '@lib/access';
-import { Principal, Problems } from '@lib/platform';
+import { DEFAULT_PAGE_SIZE, Page, Principal, Problems } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { InvitationDto, ListInvitationsQuery } from '../dto/invitation.dto';
-import { InvitationRecord, InvitationRepository } from '../invitation.repository';
+import { InvitationRecord, InvitationRepository, LIST_ORDER } from '../invitation.repository';
 
 const iso = (date?: Date | null) => (date ? new Date(date).toISOString() : undefined);
 
@@ -42,7 +42,9 @@ export class ListInvitations {
     private readonly invitations: InvitationRepository,
   ) {}
 
-  async list(principal: Principal, query: ListInvitationsQuery): Promise<InvitationDto[]> {
+  /** A page, in location, program and fiscal year order (`limit`, `after`: PageQuery). */
+  async list(principal: Principal, query: ListInvitationsQuery): Promise<Page<InvitationDto>> {
+    const after = LIST_ORDER.after(query.after); // a bad cursor is a 400 whoever asks
     const actor = await this.policy.actor(principal);
     let locationIds: string[];
     if (query.locationId) {
@@ -51,12 +53,15 @@ export class ListInvitations {
     } else {
       locationIds = (await this.policy.visibleLocations(actor)).map((location) => location._id);
     }
-    if (!locationIds.length) return [];
-    const rows = await this.invitations.listForPartner(actor.partnerId, {
-      locationIds,
-      ...(query.state && { states: [query.state] }),
-    });
-    return rows.map(toInvitationDto);
+    if (!locationIds.length) return { items: [] };
+    const limit = query.limit ?? DEFAULT_PAGE_SIZE;
+    const rows = await this.invitations.listForPartner(
+      actor.partnerId,
+      { locationIds, ...(query.state && { states: [query.state] }) },
+      { after, count: limit + 1 },
+    );
+    const page = LIST_ORDER.page(rows, limit);
+    return { ...page, items: page.items.map(toInvitationDto) };
   }
 
   async get(principal: Principal, invitationId: string): Promise<InvitationDto> {
