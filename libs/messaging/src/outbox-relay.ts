@@ -224,9 +224,76 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
   }
 
   /**
+   * The entries set aside in `outboxParked` (parkEntry), at most `limit`, for an operator: where each is, its event,
+   * its size, why and when. A scan of every outbox collection (documents with a parked entry are not indexed): an
+   * operator's occasional look, not a request path.
+   */
+  async parked(limit = 1_000): Promise<ParkedEntrySummary[]> {
+    const found: ParkedEntrySummary[] = [];
+    for (const { collection } of this.collections()) {
+      const cursor = collection.find({ 'outboxParked.0': { $exists: true } }, { projection: { outboxParked: 1 } });
+      for await (const doc of cursor) {
+        for (const entry of (doc.outboxParked ?? []) as ParkedOutboxEntry[]) {
+          if (found.length >= limit) {
+            await cursor.close();
+            return found;
+          }
+          found.push({
+            collection: collection.collectionName,
+            documentId: String(doc._id),
+            eventId: entry.eventId,
+            topic: entry.topic,
+            key: entry.key,
+            bytes: recordBytes(entry),
+            reason: entry.reason,
+            parkedAt: new Date(entry.parkedAt),
+          });
+        }
+      }
+    }
+    return found;
+  }
+
+  /**
+   * Puts the parked entries that fit OUTBOX_MAX_RECORD_BYTES as it is now back at the end of their documents'
+   * outboxes, and publishes them: for an operator who raised the topics' `max.message.bytes` and this setting (and
+   * restarted the service) after entries were parked. One guarded write per document (the entries must still be
+   * parked: two requeues at once move each once); those still too large stay parked. They go out after the events
+   * their documents got since they were parked (the order of their key is not restored: a consumer keeps the newer
+   * state where it compares versions, as the platform's do).
+   */
+  async requeueParked(): Promise<{ requeued: number; tooLarge: number }> {
+    const limit = this.options.relayMaxRecordBytes;
+    let requeued = 0;
+    let tooLarge = 0;
+    for (const { collection, namespace } of this.collections()) {
+      const cursor = collection.find({ 'outboxParked.0': { $exists: true } }, { projection: { outboxParked: 1 } });
+      for await (const doc of cursor) {
+        const parked = (doc.outboxParked ?? []) as ParkedOutboxEntry[];
+        const fitting = parked.filter((entry) => recordBytes(entry) <= limit);
+        tooLarge += parked.length - fitting.length;
+        if (!fitting.length) continue;
+        const entries: OutboxEntry[] = fitting.map(({ reason: _reason, parkedAt: _parkedAt, ...entry }) => entry);
+        PendingOutboxes.note(namespace, doc._id);
+        const moved = await collection.updateOne(
+          { _id: doc._id, 'outboxParked.eventId': { $all: fitting.map((entry) => entry.eventId) } } as never,
+          { $pullAll: { outboxParked: fitting }, $push: { outbox: { $each: entries } } } as never,
+        );
+        if (moved.modifiedCount === 1) requeued += fitting.length;
+      }
+    }
+    if (requeued) {
+      this.logger.warn(`outbox relay: ${requeued} parked event(s) put back in their outboxes (OUTBOX_MAX_RECORD_BYTES ${limit}); ${tooLarge} still too large`);
+      this.kick();
+    }
+    return { requeued, tooLarge };
+  }
+
+  /**
    * Moves an entry no broker would take from `outbox` to `outboxParked`, with the reason, in one write: it is never
    * published (the event is lost to its consumers, and said so loudly: an error log and `outbox_events_parked_total`),
-   * and it no longer stops the relay. An operator can read it from the document. Guarded by the entry still being
+   * and it no longer stops the relay. An operator lists it (parked) and, once the limits are raised, puts it back
+   * (requeueParked). Guarded by the entry still being
    * there (two drains, a flush and a kick, may meet it at once); the filter is not an index's keys, which costs a
    * collection scan on mongo-java-server, once per parked entry.
    */
@@ -240,6 +307,19 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
         `set aside in outboxParked, not published: ${reason}`,
     );
   }
+}
+
+/** A parked outbox entry, as an operator sees it (OutboxRelay.parked). */
+export interface ParkedEntrySummary {
+  collection: string;
+  documentId: string;
+  eventId: string;
+  topic: string;
+  key: string;
+  /** Its size as the relay counts it against OUTBOX_MAX_RECORD_BYTES (key, value and a record's overhead). */
+  bytes: number;
+  reason: string;
+  parkedAt: Date;
 }
 
 /**

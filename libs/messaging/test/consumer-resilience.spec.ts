@@ -37,13 +37,13 @@ afterAll(async () => {
   await issuer.stop();
 });
 
-async function setDlqMaxMessageBytes(value: string): Promise<void> {
+async function setDlqMaxMessageBytes(value: string, topic = DLQ): Promise<void> {
   const admin = new Kafka({ brokers: process.env.KAFKA_BROKERS!.split(','), logLevel: logLevel.NOTHING }).admin();
   await admin.connect();
   try {
     await admin.alterConfigs({
       validateOnly: false,
-      resources: [{ type: ConfigResourceTypes.TOPIC, name: DLQ, configEntries: [{ name: 'max.message.bytes', value }] }],
+      resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configEntries: [{ name: 'max.message.bytes', value }] }],
     });
   } finally {
     await admin.disconnect();
@@ -120,6 +120,12 @@ describe('dead letters the DLQ topic refuses', () => {
   });
 });
 
+/** An outbox entry as the platform writes one, on the agreements topic (the widgets' consumer counts it per partner). */
+const entry = (partnerId: string, key: string, padding = 0) => {
+  const envelope = createEnvelope({ type: 'AgreementStatusChanged', source: 'widgets', data: { partnerId, active: true, ...(padding && { note: 'x'.repeat(padding) }) } });
+  return { eventId: envelope.eventId, topic: Topics.agreements, key, value: JSON.stringify(envelope), createdAt: new Date() };
+};
+
 describe('outbox entries larger than the broker accepts', () => {
   it('sets one too large to send aside in outboxParked, publishes the others in sends the broker accepts, and goes on', async () => {
     const service = await boot();
@@ -128,10 +134,6 @@ describe('outbox entries larger than the broker accepts', () => {
       const run = randomUUID();
       // Outbox entries as the platform writes them, on several keys (partitions); one larger than the broker accepts
       // (message.max.bytes, 1 MB), and three of 400 kB on one key (1.2 MB together: too much for one send).
-      const entry = (partnerId: string, key: string, padding = 0) => {
-        const envelope = createEnvelope({ type: 'AgreementStatusChanged', source: 'widgets', data: { partnerId, active: true, ...(padding && { note: 'x'.repeat(padding) }) } });
-        return { eventId: envelope.eventId, topic: Topics.agreements, key, value: JSON.stringify(envelope), createdAt: new Date() };
-      };
       const [before, huge, after] = [entry(`before-${run}`, `k1-${run}`), entry(`huge-${run}`, `k1-${run}`, 1_200_000), entry(`after-${run}`, `k1-${run}`)];
       const other = entry(`other-${run}`, `k2-${run}`);
       const large = [1, 2, 3].map((i) => entry(`large${i}-${run}`, `k3-${run}`, 400_000));
@@ -171,6 +173,50 @@ describe('outbox entries larger than the broker accepts', () => {
       await eventually(async () => expect((await widgets.findOne({ _id: `later-${run}` }))?.outbox ?? []).toEqual([]), 30_000);
     } finally {
       await service.close();
+    }
+  });
+});
+
+describe('parked outbox entries, for an operator', () => {
+  it('lists them, leaves them while they are still too large, and puts them back once the limit is raised: published then, once', async () => {
+    const run = randomUUID();
+    const huge = entry(`huge-${run}`, `k-${run}`, 1_200_000);
+    let service = await boot();
+    const db = service.env.MONGO_DB;
+    const widgets = mongo.db(db).collection<{ _id: string; outbox?: unknown[]; outboxParked?: unknown[] }>('widgets');
+    const operator = async (method: string, path: string, key = service.env.OPERATOR_TOKEN) => {
+      const answer = await fetch(`${service.url}${path}`, { method, headers: key ? { 'x-operator-key': key } : {} });
+      return { status: answer.status, body: (await answer.json()) as any };
+    };
+    let raised = false;
+    try {
+      await widgets.insertOne({ _id: `p-${run}`, outbox: [huge] });
+      await service.app.get(OutboxRelay).flush();
+      const listed = await operator('GET', '/v1/operator/outbox/parked');
+      expect(listed.status).toBe(200);
+      expect(listed.body.items).toEqual([
+        expect.objectContaining({ collection: 'widgets', documentId: `p-${run}`, eventId: huge.eventId, topic: Topics.agreements, key: huge.key, reason: expect.stringMatching(/exceeds OUTBOX_MAX_RECORD_BYTES/) }),
+      ]);
+      expect(listed.body.items[0].bytes).toBeGreaterThan(1_200_000);
+      expect((await operator('GET', '/v1/operator/outbox/parked', '')).status).toBe(401);
+      expect((await operator('POST', '/v1/operator/outbox/parked/requeue', 'wrong')).status).toBe(401);
+      // The limit as it is: nothing fits, nothing moves.
+      expect(await operator('POST', '/v1/operator/outbox/parked/requeue')).toEqual({ status: 200, body: { requeued: 0, tooLarge: 1 } });
+      expect((await widgets.findOne({ _id: `p-${run}` }))?.outboxParked).toHaveLength(1);
+
+      // The operator raises the topic's limit and the service's, and restarts it.
+      await service.close();
+      await setDlqMaxMessageBytes('2000000', Topics.agreements);
+      raised = true;
+      service = await boot({ MONGO_DB: db, OUTBOX_MAX_RECORD_BYTES: '1500000' });
+      expect(await operator('POST', '/v1/operator/outbox/parked/requeue')).toEqual({ status: 200, body: { requeued: 1, tooLarge: 0 } });
+      await eventually(async () => expect(await consumedCount(db, `huge-${run}`)).toBe(1), 30_000);
+      await eventually(async () => expect(await widgets.findOne({ _id: `p-${run}` })).toMatchObject({ outbox: [], outboxParked: [] }), 30_000);
+      expect(await operator('POST', '/v1/operator/outbox/parked/requeue')).toEqual({ status: 200, body: { requeued: 0, tooLarge: 0 } });
+      expect((await operator('GET', '/v1/operator/outbox/parked')).body.items).toEqual([]);
+    } finally {
+      await service.close();
+      if (raised) await setDlqMaxMessageBytes(DEFAULT_MAX_MESSAGE_BYTES, Topics.agreements);
     }
   });
 });

@@ -12,6 +12,7 @@ import { baseConfigSpec, CONFIG, loadConfig } from './config/config';
 import { ModelsReady } from './database/models-ready';
 import { logSlowCommands } from './database/slow-commands';
 import { HealthController } from './health/health.controller';
+import { OutboxController } from './outbox/outbox.controller';
 import { ProblemFilter } from './http/problem.filter';
 import { IdempotencyRetention } from './http/idempotency-retention';
 import { createValidationPipe } from './http/validation';
@@ -108,7 +109,7 @@ export class PlatformModule implements NestModule {
         }),
         TerminusModule.forRoot({ logger: false }),
       ],
-      controllers: [HealthController, MetricsController],
+      controllers: [HealthController, MetricsController, OutboxController],
       providers: [
         keySource,
         JwtVerifier,

@@ -1,0 +1,65 @@
+import { OutboxRelay } from '@lib/messaging';
+import { Controller, Get, HttpCode, Post, Query } from '@nestjs/common';
+import { ApiOkResponse, ApiOperation, ApiProperty, ApiPropertyOptional, ApiSecurity, ApiTags } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import { IsInt, IsOptional, Max, Min } from 'class-validator';
+import { OperatorOnly } from '../auth/principal';
+
+export class ParkedQuery {
+  @ApiPropertyOptional({ minimum: 1, maximum: 1_000, default: 100 })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(1_000)
+  limit?: number;
+}
+
+export class ParkedEntryDto {
+  @ApiProperty({ example: 'enrollments' }) collection!: string;
+  @ApiProperty() documentId!: string;
+  @ApiProperty() eventId!: string;
+  @ApiProperty({ example: 'enrollments.events.v1' }) topic!: string;
+  @ApiProperty() key!: string;
+  @ApiProperty({ description: 'Key, value and a record overhead, as counted against OUTBOX_MAX_RECORD_BYTES' }) bytes!: number;
+  @ApiProperty() reason!: string;
+  @ApiProperty({ type: String, format: 'date-time' }) parkedAt!: string;
+}
+
+export class ParkedListDto {
+  @ApiProperty({ type: [ParkedEntryDto] }) items!: ParkedEntryDto[];
+}
+
+export class RequeueResultDto {
+  @ApiProperty({ description: 'Parked events put back in their outboxes, published next' }) requeued!: number;
+  @ApiProperty({ description: 'Parked events still larger than OUTBOX_MAX_RECORD_BYTES: left parked' }) tooLarge!: number;
+}
+
+/**
+ * The outbox entries the relay set aside because no broker would take them (larger than OUTBOX_MAX_RECORD_BYTES),
+ * for the platform's operators, in every service: list them, and put them back once the topics' max.message.bytes
+ * and the setting are raised (and the service restarted with it).
+ */
+@ApiTags('operator')
+@ApiSecurity('operator')
+@OperatorOnly()
+@Controller('v1/operator/outbox')
+export class OutboxController {
+  constructor(private readonly relay: OutboxRelay) {}
+
+  @Get('parked')
+  @ApiOperation({ summary: 'Events the outbox relay set aside as too large to publish (a scan of the outbox collections)' })
+  @ApiOkResponse({ type: ParkedListDto })
+  async parked(@Query() query: ParkedQuery): Promise<ParkedListDto> {
+    const items = await this.relay.parked(query.limit ?? 100);
+    return { items: items.map((item) => ({ ...item, parkedAt: item.parkedAt.toISOString() })) };
+  }
+
+  @Post('parked/requeue')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Put the parked events that fit OUTBOX_MAX_RECORD_BYTES now back in their outboxes, to be published' })
+  @ApiOkResponse({ type: RequeueResultDto })
+  requeue(): Promise<RequeueResultDto> {
+    return this.relay.requeueParked();
+  }
+}
