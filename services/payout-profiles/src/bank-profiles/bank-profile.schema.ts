@@ -81,6 +81,8 @@ export class BankProfile implements ProfileState {
 
 export const BankProfileSchema = SchemaFactory.createForClass(BankProfile);
 BankProfileSchema.index({ partnerId: 1, nameKey: 1 }, { unique: true });
+// The list's pages: the partner's profiles in BANK_PROFILE_ORDER (nameKey, _id) after a position, read from the index in order.
+BankProfileSchema.index({ partnerId: 1, nameKey: 1, _id: 1 });
 // The re-seal job's guarded writes filter on exactly { _id, version }: MongoDB answers them from the _id index;
 // mongo-java-server (the local server) uses an index only when a filter names exactly its fields, so it gets this one.
 BankProfileSchema.index({ _id: 1, version: 1 }, { unique: true });

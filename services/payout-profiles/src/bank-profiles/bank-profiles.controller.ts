@@ -1,9 +1,9 @@
 import { CurrentPrincipal, Idempotent, IfMatch, Principal, setETag } from '@lib/platform';
-import { Body, Controller, Get, HttpCode, Param, Patch, Post, Res } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Param, Patch, Post, Query, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiCreatedResponse, ApiHeader, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { bankProfileView } from './bank-profile.view';
-import { BankProfileDto, BankProfileListDto, CreateBankProfileDto, UpdateBankProfileDto } from './dto/bank-profile.dto';
+import { BankProfileDto, BankProfileListDto, BankProfileListQueryDto, CreateBankProfileDto, UpdateBankProfileDto } from './dto/bank-profile.dto';
 import { CreateBankProfile } from './usecases/create-bank-profile.use-case';
 import { ReadBankProfiles } from './usecases/read-bank-profiles.use-case';
 import { UpdateBankProfile } from './usecases/update-bank-profile.use-case';
@@ -35,10 +35,13 @@ export class BankProfilesController {
   }
 
   @Get()
-  @ApiOperation({ summary: "List your partner's bank profiles that serve a location you hold a role on (company admins: all), masked" })
+  @ApiOperation({
+    summary: "List your partner's bank profiles that serve a location you hold a role on (company admins: all), masked, by name; a page at a time",
+  })
   @ApiOkResponse({ type: BankProfileListDto })
-  async list(@CurrentPrincipal() principal: Principal): Promise<BankProfileListDto> {
-    return { items: (await this.read.list(principal)).map((p) => bankProfileView(p)) };
+  async list(@CurrentPrincipal() principal: Principal, @Query() query: BankProfileListQueryDto): Promise<BankProfileListDto> {
+    const page = await this.read.list(principal, query);
+    return { items: page.items.map((p) => bankProfileView(p)), next: page.next };
   }
 
   @Get(':profileId')

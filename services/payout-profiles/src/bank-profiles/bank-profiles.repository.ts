@@ -1,7 +1,11 @@
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
+import { Keyset } from '@lib/platform';
 import { Model } from 'mongoose';
 import { BankProfile } from './bank-profile.schema';
+
+/** The order of the list of a partner's bank profiles: by name as compared (nameKey), then _id to make it total. */
+export const BANK_PROFILE_ORDER = new Keyset<BankProfile>(['nameKey', '_id']);
 
 /** Bank profile reads. Every user-facing read takes the partnerId, so another partner's profile is never found. */
 @Injectable()
@@ -12,8 +16,9 @@ export class BankProfilesRepository {
     return this.model.findOne({ _id: profileId, partnerId }).lean<BankProfile>().exec();
   }
 
-  listForPartner(partnerId: string): Promise<BankProfile[]> {
-    return this.model.find({ partnerId }).sort({ nameKey: 1 }).lean<BankProfile[]>().exec();
+  /** `count` of the partner's profiles in BANK_PROFILE_ORDER, after a position (`after`: BANK_PROFILE_ORDER.after). */
+  listForPartner(partnerId: string, after: Record<string, unknown>, count: number): Promise<BankProfile[]> {
+    return this.model.find({ partnerId, ...after }).sort(BANK_PROFILE_ORDER.sort).limit(count).lean<BankProfile[]>().exec();
   }
 
   /** For the operator API and the validation results, which are not bound to a partner. */

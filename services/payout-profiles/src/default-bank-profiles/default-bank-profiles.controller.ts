@@ -1,5 +1,5 @@
 import { CurrentPrincipal, EmptyBody, Idempotent, NoBody, OptionalIfMatch, Principal, setETag } from '@lib/platform';
-import { Body, Controller, Delete, Get, HttpCode, Param, Post, Put, Res } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, Post, Put, Query, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiHeader, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { defaultBankProfileView } from './default-bank-profile.view';
@@ -10,6 +10,7 @@ import {
   DefaultAssignmentDto,
   DefaultBankProfileDto,
   DefaultBankProfileListDto,
+  DefaultBankProfileListQueryDto,
 } from './dto/default-bank-profile.dto';
 import { AssignDefaultBankProfile } from './usecases/assign-default-bank-profile.use-case';
 import { ReadDefaultBankProfiles } from './usecases/read-default-bank-profiles.use-case';
@@ -78,9 +79,10 @@ export class DefaultBankProfilesController {
   }
 
   @Get('default-bank-profiles')
-  @ApiOperation({ summary: 'The default bank profiles of the locations you may see' })
+  @ApiOperation({ summary: 'The default bank profiles of the locations you may see, by location; a page at a time' })
   @ApiOkResponse({ type: DefaultBankProfileListDto })
-  async list(@CurrentPrincipal() principal: Principal): Promise<DefaultBankProfileListDto> {
-    return { items: (await this.read.visible(principal)).map(defaultBankProfileView) };
+  async list(@CurrentPrincipal() principal: Principal, @Query() query: DefaultBankProfileListQueryDto): Promise<DefaultBankProfileListDto> {
+    const page = await this.read.visible(principal, query);
+    return { items: page.items.map(defaultBankProfileView), next: page.next };
   }
 }

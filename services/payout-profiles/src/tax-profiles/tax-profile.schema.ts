@@ -55,4 +55,6 @@ export const TaxProfileSchema = SchemaFactory.createForClass(TaxProfile);
 // The re-seal job's guarded writes filter on exactly { _id, version }: MongoDB answers them from the _id index;
 // mongo-java-server (the local server) uses an index only when a filter names exactly its fields, so it gets this one.
 TaxProfileSchema.index({ _id: 1, version: 1 }, { unique: true });
+// The list's pages: the partner's profiles of the caller's locations in TAX_PROFILE_ORDER (locationId, _id), from the index in order.
+TaxProfileSchema.index({ partnerId: 1, locationId: 1, _id: 1 });
 TaxProfileSchema.plugin(outboxPlugin);

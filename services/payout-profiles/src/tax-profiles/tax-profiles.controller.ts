@@ -1,8 +1,8 @@
 import { CurrentPrincipal, Idempotent, IfMatch, Principal, setETag } from '@lib/platform';
-import { Body, Controller, Get, HttpCode, Param, Patch, Post, Res } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Param, Patch, Post, Query, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiCreatedResponse, ApiHeader, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
-import { CreateTaxProfileDto, TaxProfileDto, TaxProfileListDto, UpdateTaxProfileDto } from './dto/tax-profile.dto';
+import { CreateTaxProfileDto, TaxProfileDto, TaxProfileListDto, TaxProfileListQueryDto, UpdateTaxProfileDto } from './dto/tax-profile.dto';
 import { taxProfileView } from './tax-profile.view';
 import { CreateTaxProfile } from './usecases/create-tax-profile.use-case';
 import { ReadTaxProfiles } from './usecases/read-tax-profiles.use-case';
@@ -61,9 +61,10 @@ export class TaxProfilesController {
   }
 
   @Get('tax-profiles')
-  @ApiOperation({ summary: 'List the tax profiles of the locations you may see (masked)' })
+  @ApiOperation({ summary: 'List the tax profiles of the locations you may see (masked), by location; a page at a time' })
   @ApiOkResponse({ type: TaxProfileListDto })
-  async list(@CurrentPrincipal() principal: Principal): Promise<TaxProfileListDto> {
-    return { items: (await this.read.visible(principal)).map((p) => taxProfileView(p)) };
+  async list(@CurrentPrincipal() principal: Principal, @Query() query: TaxProfileListQueryDto): Promise<TaxProfileListDto> {
+    const page = await this.read.visible(principal, query);
+    return { items: page.items.map((p) => taxProfileView(p)), next: page.next };
   }
 }

@@ -1,7 +1,11 @@
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
+import { Keyset } from '@lib/platform';
 import { Model } from 'mongoose';
 import { TaxProfile } from './tax-profile.schema';
+
+/** The order of the list of tax profiles: by location (one profile each), then _id as the keyset wants it. */
+export const TAX_PROFILE_ORDER = new Keyset<TaxProfile>(['locationId', '_id']);
 
 /** Tax profile reads. Every user-facing read takes the partnerId, so another partner's profile is never found. */
 @Injectable()
@@ -12,8 +16,14 @@ export class TaxProfilesRepository {
     return this.model.findOne({ locationId, partnerId }).lean<TaxProfile>().exec();
   }
 
-  listForLocations(partnerId: string, locationIds: string[]): Promise<TaxProfile[]> {
-    return this.model.find({ partnerId, locationId: { $in: locationIds } }).sort({ locationId: 1 }).lean<TaxProfile[]>().exec();
+  /** `count` profiles of the locations in TAX_PROFILE_ORDER, after a position (`after`: TAX_PROFILE_ORDER.after). */
+  listForLocations(partnerId: string, locationIds: string[], after: Record<string, unknown>, count: number): Promise<TaxProfile[]> {
+    return this.model
+      .find({ partnerId, locationId: { $in: locationIds }, ...after })
+      .sort(TAX_PROFILE_ORDER.sort)
+      .limit(count)
+      .lean<TaxProfile[]>()
+      .exec();
   }
 
   /** For the operator API and the validation results, which are not bound to a partner. */

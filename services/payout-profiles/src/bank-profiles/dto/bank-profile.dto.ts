@@ -1,6 +1,6 @@
 import { PaymentMethod, PaymentMethods } from '@lib/contracts';
 import { ApiProperty, ApiPropertyOptional, PartialType } from '@nestjs/swagger';
-import { Text } from '@lib/platform';
+import { PageQuery, Text } from '@lib/platform';
 import { Type } from 'class-transformer';
 import { ArrayMaxSize, ArrayMinSize, ArrayUnique, IsArray, IsEmail, IsIn, IsObject, IsOptional, IsString, Length, Matches, ValidateNested } from 'class-validator';
 import { ProfileStateDto } from '../../profiles/dto/profile-state.dto';
@@ -115,6 +115,10 @@ export class BankProfileDto extends ProfileStateDto {
   locationIds!: string[];
 }
 
+/** `limit` and `after` (PageQuery); nothing else. */
+export class BankProfileListQueryDto extends PageQuery {}
+
 export class BankProfileListDto {
   @ApiProperty({ type: [BankProfileDto] }) items!: BankProfileDto[];
+  @ApiPropertyOptional({ description: 'Cursor of the next page: pass it as `after`; absent on the last page' }) next?: string;
 }

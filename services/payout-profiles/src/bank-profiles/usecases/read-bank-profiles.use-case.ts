@@ -1,9 +1,9 @@
-import { Principal, Problems } from '@lib/platform';
+import { DEFAULT_PAGE_SIZE, Page, PageQuery, Principal, Problems } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { PayoutAccess } from '../../profiles/payout-access';
 import { canReadBankProfile, servedLocations } from '../../profiles/permissions';
 import { BankProfile } from '../bank-profile.schema';
-import { BankProfilesRepository } from '../bank-profiles.repository';
+import { BANK_PROFILE_ORDER, BankProfilesRepository } from '../bank-profiles.repository';
 
 /**
  * Bank profiles of the caller's partner (masked views): company admins read all of them; Incentives admins and users
@@ -25,10 +25,18 @@ export class ReadBankProfiles {
     return profile;
   }
 
-  /** The partner's profiles are read and filtered here: a partner has a handful, and the rule stays in one place. */
-  async list(principal: Principal): Promise<BankProfile[]> {
+  /**
+   * A page of the partner's profiles in BANK_PROFILE_ORDER. The access rule is checked here, per profile, so that it
+   * stays in one place: readPage reads on past the profiles the caller may not read, so a page is only short when it is
+   * the last.
+   */
+  async list(principal: Principal, { limit = DEFAULT_PAGE_SIZE, after }: PageQuery): Promise<Page<BankProfile>> {
     const actor = await this.access.bankReader(principal);
-    const all = await this.profiles.listForPartner(actor.partnerId);
-    return all.filter((profile) => canReadBankProfile(actor, servedLocations(profile)));
+    return BANK_PROFILE_ORDER.readPage(
+      after,
+      limit,
+      (position, count) => this.profiles.listForPartner(actor.partnerId, position, count),
+      (profile) => canReadBankProfile(actor, servedLocations(profile)),
+    );
   }
 }

@@ -1,4 +1,5 @@
-import { ApiProperty } from '@nestjs/swagger';
+import { PageQuery } from '@lib/platform';
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { ArrayMaxSize, ArrayMinSize, ArrayUnique, IsArray, IsIn, IsString, Length } from 'class-validator';
 import { CURRENCIES } from '../../reference/currencies';
 import type { AssignOutcome } from '../usecases/assign-default-bank-profile.use-case';
@@ -31,8 +32,12 @@ export class AssignedDefaultBankProfileDto extends DefaultBankProfileDto {
   @ApiProperty({ enum: AssignOutcomes, description: 'UNCHANGED when it already was the default' }) outcome!: AssignOutcome;
 }
 
+/** `limit` and `after` (PageQuery); nothing else. */
+export class DefaultBankProfileListQueryDto extends PageQuery {}
+
 export class DefaultBankProfileListDto {
   @ApiProperty({ type: [DefaultBankProfileDto] }) items!: DefaultBankProfileDto[];
+  @ApiPropertyOptional({ description: 'Cursor of the next page: pass it as `after`; absent on the last page' }) next?: string;
 }
 
 export class LocationAssignmentDto {

@@ -1,9 +1,15 @@
-import { Principal, Problems } from '@lib/platform';
+import { DEFAULT_PAGE_SIZE, Keyset, Page, PageQuery, Principal, Problems } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { Model } from 'mongoose';
 import { PayoutAccess } from '../../profiles/payout-access';
 import { DefaultBankProfile } from '../default-bank-profile.schema';
+
+/**
+ * The order of the list of defaults: by _id, which is the location's id (one document per location), so it is
+ * already total; answered from the _id index.
+ */
+export const DEFAULT_BANK_PROFILE_ORDER = new Keyset<DefaultBankProfile>(['_id']);
 
 @Injectable()
 export class ReadDefaultBankProfiles {
@@ -19,11 +25,15 @@ export class ReadDefaultBankProfiles {
     return current;
   }
 
-  async visible(principal: Principal): Promise<DefaultBankProfile[]> {
+  /** A page, in DEFAULT_BANK_PROFILE_ORDER; the filter is the whole access rule, so `limit + 1` rows tell whether there is a next. */
+  async visible(principal: Principal, { limit = DEFAULT_PAGE_SIZE, after }: PageQuery): Promise<Page<DefaultBankProfile>> {
     const { actor, locationIds } = await this.access.visibleLocations(principal);
-    return this.defaults
-      .find({ partnerId: actor.partnerId, _id: { $in: locationIds }, bankProfileId: { $ne: null } })
-      .sort({ _id: 1 })
+    const position = DEFAULT_BANK_PROFILE_ORDER.after(after);
+    const rows = await this.defaults
+      .find({ partnerId: actor.partnerId, _id: { $in: locationIds }, bankProfileId: { $ne: null }, ...position })
+      .sort(DEFAULT_BANK_PROFILE_ORDER.sort)
+      .limit(limit + 1)
       .lean<DefaultBankProfile[]>();
+    return DEFAULT_BANK_PROFILE_ORDER.page(rows, limit);
   }
 }

@@ -1,5 +1,5 @@
 import { ApiProperty, ApiPropertyOptional, PartialType } from '@nestjs/swagger';
-import { Text } from '@lib/platform';
+import { PageQuery, Text } from '@lib/platform';
 import { Type } from 'class-transformer';
 import {
   ArrayMaxSize,
@@ -115,6 +115,10 @@ export class TaxProfileDto extends ProfileStateDto {
   @ApiProperty({ type: String, format: 'date-time', description: 'When the tax forms expire' }) expiresAt!: Date;
 }
 
+/** `limit` and `after` (PageQuery); nothing else. */
+export class TaxProfileListQueryDto extends PageQuery {}
+
 export class TaxProfileListDto {
   @ApiProperty({ type: [TaxProfileDto] }) items!: TaxProfileDto[];
+  @ApiPropertyOptional({ description: 'Cursor of the next page: pass it as `after`; absent on the last page' }) next?: string;
 }

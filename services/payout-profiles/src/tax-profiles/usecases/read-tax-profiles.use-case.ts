@@ -1,8 +1,8 @@
-import { Principal, Problems } from '@lib/platform';
+import { DEFAULT_PAGE_SIZE, Page, PageQuery, Principal, Problems } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { PayoutAccess } from '../../profiles/payout-access';
 import { TaxProfile } from '../tax-profile.schema';
-import { TaxProfilesRepository } from '../tax-profiles.repository';
+import { TAX_PROFILE_ORDER, TaxProfilesRepository } from '../tax-profiles.repository';
 
 /** Tax profiles of the locations the caller may see (incentives role there, or company admin). */
 @Injectable()
@@ -19,8 +19,10 @@ export class ReadTaxProfiles {
     return profile;
   }
 
-  async visible(principal: Principal): Promise<TaxProfile[]> {
+  /** A page, in TAX_PROFILE_ORDER; the filter is the whole access rule, so `limit + 1` rows tell whether there is a next. */
+  async visible(principal: Principal, { limit = DEFAULT_PAGE_SIZE, after }: PageQuery): Promise<Page<TaxProfile>> {
     const { actor, locationIds } = await this.access.visibleLocations(principal);
-    return this.profiles.listForLocations(actor.partnerId, locationIds);
+    const position = TAX_PROFILE_ORDER.after(after);
+    return TAX_PROFILE_ORDER.page(await this.profiles.listForLocations(actor.partnerId, locationIds, position, limit + 1), limit);
   }
 }
