@@ -49,6 +49,18 @@ export function describeError(error: unknown): string {
 }
 
 /**
+ * The broker's refusal of a send as too large (MESSAGE_TOO_LARGE: a record or a partition's batch above the topic's
+ * max.message.bytes; RECORD_LIST_TOO_LARGE: above the segment size), found along KafkaJS's causes: its type, or
+ * undefined for any other failure.
+ */
+export function tooLargeForBroker(error: unknown): string | undefined {
+  for (let e = error as { type?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
+    if (e.type === 'MESSAGE_TOO_LARGE' || e.type === 'RECORD_LIST_TOO_LARGE') return e.type;
+  }
+  return undefined;
+}
+
+/**
  * A broker refusal KafkaJS does not retry (MESSAGE_TOO_LARGE, INVALID_RECORD, TOPIC_AUTHORIZATION_FAILED...): sending
  * the same record again fails the same way. Retries used up on a retriable error are not one (the broker is
  * unreachable, not refusing this record).

@@ -3,6 +3,7 @@ import { InjectConnection } from '@nestjs/mongoose';
 import { Collection, Connection } from 'mongoose';
 import { findByIds } from './batch-loader';
 import { UPDATES_PER_COMMAND } from './bulk-write-batcher';
+import { tooLargeForBroker } from './errors';
 import { EventProducer } from './event-producer';
 import { MessagingMetrics } from './metrics';
 import { MESSAGING_OPTIONS, MessagingOptions, resolveOptions } from './options';
@@ -201,16 +202,49 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
     // Each run removed as soon as the broker acknowledged it (runs go in publish order, so a later failure leaves
     // only later entries): a run the broker keeps refusing does not make the earlier ones go out again every drain.
     for (const entries of byteChunks(publishOrder(sendable), limit)) {
-      await this.send(entries);
-      const byDoc = new Map<unknown, OutboxEntry[]>();
-      for (const entry of entries) {
-        const _id = docOf.get(entry);
-        byDoc.set(_id, [...(byDoc.get(_id) ?? []), entry]);
+      try {
+        await this.send(entries);
+      } catch (error) {
+        if (!tooLargeForBroker(error)) throw error;
+        await this.sendOneByOne(collection, entries, docOf);
+        continue;
       }
-      await removePublished(collection, [...byDoc].map(([_id, outbox]) => ({ _id, outbox })));
-      this.metrics.published.inc(entries.length);
+      await this.removeSent(collection, entries, docOf);
     }
     return docs.length;
+  }
+
+  /**
+   * A run the broker refused as too large: a topic whose max.message.bytes is below OUTBOX_MAX_RECORD_BYTES (a
+   * partition's batch, or one record, above it). Sent again one entry at a time, in order, each removed once
+   * acknowledged; an entry the broker refuses as too large on its own would be refused on every drain and stop the
+   * relay, so it is parked with the broker's reason (an operator raises the topic's limit and requeues it). Any other
+   * failure is thrown as usual. What the refused run had written to other partitions goes out again (at-least-once).
+   */
+  private async sendOneByOne(collection: Collection, entries: OutboxEntry[], docOf: Map<OutboxEntry, unknown>): Promise<void> {
+    for (const entry of entries) {
+      try {
+        await this.send([entry]);
+      } catch (error) {
+        const refusal = tooLargeForBroker(error);
+        if (!refusal) throw error;
+        await this.parkEntry(collection, docOf.get(entry), entry, `refused by the broker as too large (${refusal}): ${entry.topic}'s max.message.bytes is below this record of ${recordBytes(entry)} bytes`);
+        continue;
+      }
+      await this.removeSent(collection, [entry], docOf);
+    }
+  }
+
+  private async removeSent(collection: Collection, entries: OutboxEntry[], docOf: Map<OutboxEntry, unknown>): Promise<void> {
+    const byDoc = new Map<unknown, OutboxEntry[]>();
+    for (const entry of entries) {
+      const _id = docOf.get(entry);
+      const list = byDoc.get(_id);
+      if (list) list.push(entry);
+      else byDoc.set(_id, [entry]);
+    }
+    await removePublished(collection, [...byDoc].map(([_id, outbox]) => ({ _id, outbox })));
+    this.metrics.published.inc(entries.length);
   }
 
   private async send(entries: OutboxEntry[]): Promise<void> {

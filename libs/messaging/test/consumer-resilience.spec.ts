@@ -177,6 +177,40 @@ describe('outbox entries larger than the broker accepts', () => {
   });
 });
 
+describe('a topic whose max.message.bytes is below OUTBOX_MAX_RECORD_BYTES', () => {
+  it('sends a refused run again one by one: the entries the broker takes are published, the one it refuses alone is parked with its reason, and the relay goes on', async () => {
+    const run = randomUUID();
+    const service = await boot();
+    let lowered = false;
+    try {
+      const db = service.env.MONGO_DB;
+      const widgets = mongo.db(db).collection<{ _id: string; outbox?: unknown[]; outboxParked?: Array<Record<string, unknown>> }>('widgets');
+      // Under OUTBOX_MAX_RECORD_BYTES (1 MB), so one run; above the topic's 300 kB: one record of 400 kB, and three
+      // of 120 kB on one key (one partition's batch of 360 kB).
+      const [before, big, after] = [entry(`before-${run}`, `k1-${run}`), entry(`big-${run}`, `k1-${run}`, 400_000), entry(`after-${run}`, `k1-${run}`)];
+      const batch = [1, 2, 3].map((i) => entry(`batch${i}-${run}`, `k2-${run}`, 120_000));
+      await setDlqMaxMessageBytes('300000', Topics.agreements);
+      lowered = true;
+      await widgets.insertMany([
+        { _id: `a-${run}`, outbox: [before, big, after] },
+        { _id: `b-${run}`, outbox: batch },
+      ]);
+      await service.app.get(OutboxRelay).flush();
+      for (const published of ['before', 'after', 'batch1', 'batch2', 'batch3']) {
+        await eventually(async () => expect(await consumedCount(db, `${published}-${run}`)).toBe(1), 30_000);
+      }
+      const a = await widgets.findOne({ _id: `a-${run}` });
+      expect(a?.outbox ?? []).toEqual([]);
+      expect(a?.outboxParked).toEqual([expect.objectContaining({ eventId: big.eventId, reason: expect.stringMatching(/^refused by the broker as too large \(MESSAGE_TOO_LARGE\)/) })]);
+      expect((await widgets.findOne({ _id: `b-${run}` }))?.outbox ?? []).toEqual([]);
+      expect(await consumedCount(db, `big-${run}`)).toBe(0);
+    } finally {
+      await service.close();
+      if (lowered) await setDlqMaxMessageBytes(DEFAULT_MAX_MESSAGE_BYTES, Topics.agreements);
+    }
+  });
+});
+
 describe('parked outbox entries, for an operator', () => {
   it('lists them, leaves them while they are still too large, and puts them back once the limit is raised: published then, once', async () => {
     const run = randomUUID();
