@@ -1,10 +1,12 @@
 import { ALL_LOCATIONS, COMPANY_ROLES, grantsRole, Role } from '@lib/contracts';
-import { Principal, Problems } from '@lib/platform';
+import { Keyset, Page, Principal, Problems } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { Model } from 'mongoose';
 import { BatchLoader, modelLoader, PermanentError } from '@lib/messaging';
 import { AccessGrant, AccessLocation, AccessUser, grantIndexKey } from './access.schemas';
+
+const LOCATION_ORDER = new Keyset<AccessLocation>(['_id']);
 
 /** A signed-in user with the roles this service knows for them. */
 export interface Actor {
@@ -124,6 +126,23 @@ export class AccessPolicy {
   async visibleLocations(actor: Actor): Promise<AccessLocation[]> {
     const all = await this.locations.find({ partnerId: actor.partnerId }).sort({ _id: 1 }).lean();
     return all.filter((location) => canView(actor, location._id));
+  }
+
+  /**
+   * The same, a page at a time in `_id` order (`after`: the `next` of the page before; 400 when it is not one). Read
+   * among the locations the actor's roles name, unless a role covers every location (company admins, `*`): a user with
+   * a role on a few locations of a large partner does not page through all of them.
+   */
+  async visibleLocationsPage(actor: Actor, after: string | undefined, limit: number): Promise<Page<AccessLocation>> {
+    const wide = isCompanyAdmin(actor) || actor.roles.some((r) => r.locationIds.includes(ALL_LOCATIONS));
+    const named = wide ? {} : { _id: { $in: [...new Set(actor.roles.flatMap((r) => r.locationIds))] } };
+    return LOCATION_ORDER.readPage(
+      after,
+      limit,
+      (position, count) =>
+        this.locations.find({ partnerId: actor.partnerId, ...named, ...position }).sort(LOCATION_ORDER.sort).limit(count).lean<AccessLocation[]>(),
+      (location) => canView(actor, location._id),
+    );
   }
 
   /** Active users holding `role` on the location (directly or through `*`). */

@@ -171,6 +171,41 @@ describe('incentives overview', () => {
   });
 });
 
+describe('the overview, a page of locations at a time', () => {
+  it('walks every visible location once, in PartnerID order, with its programs; a user with roles on a few reads only those; bad paging is a 400', async () => {
+    const partner = await world.partner(5);
+    const sorted = [...partner.locationIds].sort();
+    const global = await world.user(partner, [['GLOBAL_ADMIN', ['*']]], 'global');
+    const few = await world.user(partner, [['INCENTIVES_ADMIN', [sorted[1]]], ['INCENTIVES_USER', [sorted[3], sorted[4]]]], 'few');
+    const open = await world.program({ requiresEligibility: false, name: `Paged ${partner.partnerId}` });
+    await world.known(global, sorted);
+    await world.known(few, [sorted[1], sorted[3], sorted[4]]);
+    const walk = async (user: typeof global, limit: number) => {
+      const pages: string[][] = [];
+      let after: string | undefined;
+      do {
+        const page = await world.get(user.token, `/v1/overview?limit=${limit}${after ? `&after=${after}` : ''}`);
+        expect(page.status).toBe(200);
+        pages.push(page.body.locations.map((l: { locationId: string; programs: Array<{ programId: string }> }) => {
+          expect(l.programs.map((p) => p.programId)).toContain(open);
+          return l.locationId;
+        }));
+        after = page.body.next;
+      } while (after);
+      return pages;
+    };
+    expect(await walk(global, 2)).toEqual([sorted.slice(0, 2), sorted.slice(2, 4), sorted.slice(4)]);
+    expect(await walk(few, 2)).toEqual([[sorted[1], sorted[3]], [sorted[4]]]);
+    expect(await walk(few, 3)).toEqual([[sorted[1], sorted[3], sorted[4]]]);
+    for (const [query, field] of [['limit=0', 'limit'], ['limit=1001', 'limit'], ['after=nope', 'after']]) {
+      const answer = await world.get(global.token, `/v1/overview?${query}`);
+      expect(answer.status).toBe(400);
+      expect(answer.contentType).toMatch(/application\/problem\+json/);
+      expect(answer.body.errors.map((e: { field: string }) => e.field)).toEqual([field]);
+    }
+  });
+});
+
 describe('after the end of a fiscal year (the service\'s Clock moved)', () => {
   it(`lists no notice and offers no Enroll of programs still in ${FY} once it is over; revocation still applies`, async () => {
     const partner = await world.partner(1);

@@ -1,7 +1,7 @@
 import { CurrentPrincipal, Principal } from '@lib/platform';
-import { Controller, Get } from '@nestjs/common';
+import { Controller, Get, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { OverviewDto } from './dto/overview.dto';
+import { OverviewDto, OverviewQuery } from './dto/overview.dto';
 import { GetOverview } from './usecases/get-overview.use-case';
 
 @ApiTags('overview')
@@ -12,10 +12,11 @@ export class OverviewController {
 
   @Get()
   @ApiOperation({
-    summary: 'Incentives overview: per location, the programs it can enroll in, their status and the Enroll action',
+    summary: 'Incentives overview: per location, the programs it can enroll in, their status and the Enroll action; a page of locations at a time',
   })
   @ApiOkResponse({ type: OverviewDto })
-  async overview(@CurrentPrincipal() principal: Principal): Promise<OverviewDto> {
-    return { locations: await this.getOverview.execute(principal) };
+  async overview(@CurrentPrincipal() principal: Principal, @Query() query: OverviewQuery): Promise<OverviewDto> {
+    const page = await this.getOverview.execute(principal, query);
+    return { locations: page.items, ...(page.next && { next: page.next }) };
   }
 }

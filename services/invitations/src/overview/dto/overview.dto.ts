@@ -1,4 +1,5 @@
 import { EnrollmentStatuses } from '@lib/contracts';
+import { PageQuery } from '@lib/platform';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { InvitationStates } from '../../invitations/invitation.schema';
 import { OverviewActions } from '../overview-rules';
@@ -25,5 +26,9 @@ export class OverviewLocationDto {
 }
 
 export class OverviewDto {
-  @ApiProperty({ type: [OverviewLocationDto] }) locations!: OverviewLocationDto[];
+  @ApiProperty({ type: [OverviewLocationDto], description: 'A page of locations, by PartnerID' }) locations!: OverviewLocationDto[];
+  @ApiPropertyOptional({ description: 'Cursor of the next page of locations: pass it as `after`; absent on the last page' }) next?: string;
 }
+
+/** A page of locations (`limit` of them, default 100). */
+export class OverviewQuery extends PageQuery {}

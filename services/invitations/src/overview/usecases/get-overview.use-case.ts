@@ -1,5 +1,5 @@
 import { AccessPolicy } from '@lib/access';
-import { Clock, CONFIG, Principal } from '@lib/platform';
+import { Clock, CONFIG, DEFAULT_PAGE_SIZE, Page, PageQuery, Principal } from '@lib/platform';
 import { Inject, Injectable } from '@nestjs/common';
 import { InvitationsConfig } from '../../config';
 import { InvitationRepository } from '../../invitations/invitation.repository';
@@ -21,10 +21,11 @@ export class GetOverview {
     private readonly clock: Clock,
   ) {}
 
-  async execute(principal: Principal): Promise<OverviewLocation[]> {
+  /** A page of locations in PartnerID order (`limit` locations, `after`: PageQuery), each with its programs. */
+  async execute(principal: Principal, { limit = DEFAULT_PAGE_SIZE, after }: PageQuery = {}): Promise<Page<OverviewLocation>> {
     const actor = await this.policy.actor(principal);
-    const locations = await this.policy.visibleLocations(actor);
-    if (!locations.length) return [];
+    const { items: locations, next } = await this.policy.visibleLocationsPage(actor, after, limit);
+    if (!locations.length) return { items: [] };
     const locationIds = locations.map((location) => location._id);
     const [invitations, enrollments, decisions, openPrograms] = await Promise.all([
       this.invitations.listForPartner(actor.partnerId, { locationIds }),
@@ -35,7 +36,7 @@ export class GetOverview {
     const referenced = [...new Set([...invitations, ...enrollments].map((item) => item.programId))];
     const programs = await this.views.programsById(referenced);
     for (const program of openPrograms) programs.set(program._id, program);
-    return buildOverview({
+    const items = buildOverview({
       actor,
       locations,
       invitations,
@@ -45,5 +46,6 @@ export class GetOverview {
       portalBaseUrl: this.config.PORTAL_BASE_URL,
       now: this.clock.now(),
     });
+    return { items, ...(next && { next }) };
   }
 }
