@@ -129,15 +129,15 @@ export class AccessPolicy {
   }
 
   /**
-   * The same, a page at a time in `_id` order (`after`: the `next` of the page before; 400 when it is not one). Read
+   * The same, a page at a time in `_id` order (`cursor`: the `nextCursor` of the page before; 400 when it is not one). Read
    * among the locations the actor's roles name, unless a role covers every location (company admins, `*`): a user with
    * a role on a few locations of a large partner does not page through all of them.
    */
-  async visibleLocationsPage(actor: Actor, after: string | undefined, limit: number): Promise<Page<AccessLocation>> {
+  async visibleLocationsPage(actor: Actor, cursor: string | undefined, limit: number): Promise<Page<AccessLocation>> {
     const wide = isCompanyAdmin(actor) || actor.roles.some((r) => r.locationIds.includes(ALL_LOCATIONS));
     const named = wide ? {} : { _id: { $in: [...new Set(actor.roles.flatMap((r) => r.locationIds))] } };
     return LOCATION_ORDER.readPage(
-      after,
+      cursor,
       limit,
       (position, count) =>
         this.locations.find({ partnerId: actor.partnerId, ...named, ...position }).sort(LOCATION_ORDER.sort).limit(count).lean<AccessLocation[]>(),

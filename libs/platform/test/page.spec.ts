@@ -31,7 +31,7 @@ describe('Keyset paging', () => {
     expect(keyset.sort).toEqual({ name: 1, _id: 1 });
   });
 
-  it('walks every row once, in order, page by page; the last page has no next', () => {
+  it('walks every row once, in order, page by page; the last page has no nextCursor', () => {
     const seen: string[] = [];
     let cursor: string | undefined;
     let pages = 0;
@@ -39,7 +39,7 @@ describe('Keyset paging', () => {
       const after = keyset.after(cursor);
       const page = keyset.page(rows.filter((r) => matches(r, after)).slice(0, 3 + 1), 3);
       seen.push(...page.items.map((r) => r._id));
-      cursor = page.next;
+      cursor = page.nextCursor;
       pages++;
     } while (cursor);
     expect(seen).toEqual(rows.map((r) => r._id));
@@ -56,14 +56,14 @@ describe('Keyset paging', () => {
     const first = await keyset.readPage(undefined, 2, read, visible);
     expect(first.items.map((r) => r._id)).toEqual(['id-0', 'id-4']);
     expect(reads.length).toBeGreaterThan(1);
-    const second = await keyset.readPage(first.next, 2, read, visible);
+    const second = await keyset.readPage(first.nextCursor, 2, read, visible);
     expect(second.items.map((r) => r._id)).toEqual(['id-5', 'id-6']);
-    const last = await keyset.readPage(second.next, 2, read, visible);
+    const last = await keyset.readPage(second.nextCursor, 2, read, visible);
     expect(last).toEqual({ items: [{ name: 'f', _id: 'id-7' }] });
   });
 
   it.each([['not base64 json!'], [Buffer.from('{"a":1}').toString('base64url')], [Buffer.from('["only one"]').toString('base64url')], [Buffer.from('[{},"x"]').toString('base64url')]])(
-    'refuses a cursor this list did not give (%s) with a 400 naming `after`',
+    'refuses a cursor this list did not give (%s) with a 400 naming `cursor`',
     (cursor) => {
       let error: unknown;
       try {
@@ -72,17 +72,17 @@ describe('Keyset paging', () => {
         error = e;
       }
       expect(error).toBeInstanceOf(ValidationProblem);
-      expect((error as ValidationProblem).extensions).toMatchObject({ errors: [{ field: 'after' }] });
+      expect((error as ValidationProblem).extensions).toMatchObject({ errors: [{ field: 'cursor' }] });
     },
   );
 
-  it('validates limit (1 to 1000) and after', () => {
+  it('validates limit (1 to 1000) and cursor', () => {
     const errors = (plain: object) => validateSync(plainToInstance(PageQuery, plain)).map((e) => e.property);
     expect(errors({})).toEqual([]);
-    expect(errors({ limit: '5', after: 'abc' })).toEqual([]);
+    expect(errors({ limit: '5', cursor: 'abc' })).toEqual([]);
     expect(errors({ limit: '0' })).toEqual(['limit']);
     expect(errors({ limit: '1001' })).toEqual(['limit']);
     expect(errors({ limit: 'ten' })).toEqual(['limit']);
-    expect(errors({ after: '' })).toEqual(['after']);
+    expect(errors({ cursor: '' })).toEqual(['cursor']);
   });
 });

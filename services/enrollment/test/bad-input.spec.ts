@@ -124,7 +124,7 @@ describe('enrollments', () => {
     expectProblem(await call(h, 'GET', '/v1/enrollments?status=DONE', { token }), 400);
     expectProblem(await call(h, 'GET', '/v1/enrollments?fiscalYear=2027', { token }), 400);
     // Paging: limit 1 to 1000, and a cursor a page of the list gave.
-    for (const [query, field] of [['limit=0', 'limit'], ['limit=1001', 'limit'], ['limit=ten', 'limit'], ['after=not-a-cursor', 'after'], [`after=${Buffer.from('["x"]').toString('base64url')}`, 'after']]) {
+    for (const [query, field] of [['limit=0', 'limit'], ['limit=1001', 'limit'], ['limit=ten', 'limit'], ['cursor=not-a-cursor', 'cursor'], [`cursor=${Buffer.from('["x"]').toString('base64url')}`, 'cursor']]) {
       for (const path of ['/v1/enrollments', '/v1/programs']) {
         const answer = await call(h, 'GET', `${path}?${query}`, { token });
         expectProblem(answer, 400);

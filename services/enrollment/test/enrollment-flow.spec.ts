@@ -292,7 +292,7 @@ describe('Enroll, Continue, Submit and validation', () => {
     expect(replay.body).toEqual(byKey.body);
   });
 
-  it('lists enrollments and programs a page at a time: every item once, in order, the last page without next', async () => {
+  it('lists enrollments and programs a page at a time: every item once, in order, the last page without nextCursor', async () => {
     const token = await w.token('admin');
     const programs = [await createProgram(h, { requiresEligibility: false }), await createProgram(h, { requiresEligibility: false }), await createProgram(h, { requiresEligibility: false })];
     const ours: string[] = [];
@@ -304,16 +304,16 @@ describe('Enroll, Continue, Submit and validation', () => {
       let after: string | undefined;
       let pages = 0;
       do {
-        const page = await call(h, 'GET', `${path}${path.includes('?') ? '&' : '?'}limit=${limit}${after ? `&after=${after}` : ''}`, { token });
+        const page = await call(h, 'GET', `${path}${path.includes('?') ? '&' : '?'}limit=${limit}${after ? `&cursor=${after}` : ''}`, { token });
         expect(page.status).toBe(200);
         expect(page.body.items.length).toBeLessThanOrEqual(limit);
-        if (page.body.next) expect(page.body.items).toHaveLength(limit);
+        if (page.body.nextCursor) expect(page.body.items).toHaveLength(limit);
         seen.push(...page.body.items);
-        after = page.body.next;
+        after = page.body.nextCursor;
         pages++;
       } while (after);
       const whole = await call(h, 'GET', `${path}${path.includes('?') ? '&' : '?'}limit=1000`, { token });
-      expect(whole.body.next).toBeUndefined();
+      expect(whole.body.nextCursor).toBeUndefined();
       expect(seen.map(key)).toEqual(whole.body.items.map(key));
       expect(new Set(seen.map(key)).size).toBe(seen.length);
       return { seen, pages };
@@ -326,7 +326,7 @@ describe('Enroll, Continue, Submit and validation', () => {
     expect(enrollments.seen.map(order)).toEqual([...enrollments.seen.map(order)].sort());
     // Filters and paging together: one location's page of two, then the rest.
     const first = await call(h, 'GET', `/v1/enrollments?locationId=${w.L3}&limit=2`, { token });
-    const rest = await call(h, 'GET', `/v1/enrollments?locationId=${w.L3}&limit=1000&after=${first.body.next}`, { token });
+    const rest = await call(h, 'GET', `/v1/enrollments?locationId=${w.L3}&limit=1000&cursor=${first.body.nextCursor}`, { token });
     expect([...first.body.items, ...rest.body.items].every((e: any) => e.locationId === w.L3)).toBe(true);
     expect([...first.body.items, ...rest.body.items].map((e: any) => e.enrollmentId)).toEqual(
       expect.arrayContaining(ours.filter((_, i) => i % 2 === 0)),

@@ -772,7 +772,7 @@ describe('dead letters', () => {
   });
 });
 
-describe('listing invitations a page at a time (limit, after, next)', () => {
+describe('listing invitations a page at a time (limit, cursor, nextCursor)', () => {
   interface Listed {
     invitationId: string;
     programId: string;
@@ -781,18 +781,18 @@ describe('listing invitations a page at a time (limit, after, next)', () => {
     state: string;
   }
 
-  /** Every page of `/v1/invitations?{query}&limit=`, following `next` (at most `maxPages`, so a next that never ends fails). */
+  /** Every page of `/v1/invitations?{query}&limit=`, following `nextCursor` (at most `maxPages`, so one that never ends fails). */
   async function walk(token: string, query: string, limit: number, maxPages = 20): Promise<{ pages: Listed[][]; nexts: Array<string | undefined> }> {
     const pages: Listed[][] = [];
     const nexts: Array<string | undefined> = [];
     let after: string | undefined;
     do {
-      const path = `/v1/invitations?${query}${query ? '&' : ''}limit=${limit}${after ? `&after=${encodeURIComponent(after)}` : ''}`;
+      const path = `/v1/invitations?${query}${query ? '&' : ''}limit=${limit}${after ? `&cursor=${encodeURIComponent(after)}` : ''}`;
       const answer = await world.get(token, path);
       expect([path, answer.status]).toEqual([path, 200]);
       pages.push(answer.body.items);
-      nexts.push(answer.body.next);
-      after = answer.body.next;
+      nexts.push(answer.body.nextCursor);
+      after = answer.body.nextCursor;
     } while (after && pages.length < maxPages);
     return { pages, nexts };
   }
@@ -825,15 +825,15 @@ describe('listing invitations a page at a time (limit, after, next)', () => {
     );
   }, 90_000);
 
-  it('answers everything on one page without next when it fits the default page size, in location, program and year order', async () => {
+  it('answers everything on one page without nextCursor when it fits the default page size, in location, program and year order', async () => {
     const answer = await world.get(global.token, '/v1/invitations');
     expect(answer.status).toBe(200);
     expect(answer.body.items).toHaveLength(6);
-    expect(answer.body).not.toHaveProperty('next');
+    expect(answer.body).not.toHaveProperty('nextCursor');
     expect(answer.body.items.map((i: Listed) => i.invitationId)).toEqual([...all].sort(byListOrder).map((i) => i.invitationId));
   });
 
-  it('walks every invitation once, in order, two at a time; only the last page has no next', async () => {
+  it('walks every invitation once, in order, two at a time; only the last page has no nextCursor', async () => {
     const { pages, nexts } = await walk(global.token, '', 2);
     expect(pages.map((page) => page.length)).toEqual([2, 2, 2]);
     expect(nexts.map((next) => typeof next)).toEqual(['string', 'string', 'undefined']);
@@ -863,9 +863,9 @@ describe('listing invitations a page at a time (limit, after, next)', () => {
     ['limit=0', 'limit'],
     ['limit=1001', 'limit'],
     ['limit=ten', 'limit'],
-    ['after=made-up', 'after'],
-    [`after=${Buffer.from(JSON.stringify(['L1', 'PRG'])).toString('base64url')}`, 'after'],
-    ['after=', 'after'],
+    ['cursor=made-up', 'cursor'],
+    [`cursor=${Buffer.from(JSON.stringify(['L1', 'PRG'])).toString('base64url')}`, 'cursor'],
+    ['cursor=', 'cursor'],
   ])('refuses %s with a 400 problem naming %s', async (query, field) => {
     const answer = await world.get(global.token, `/v1/invitations?${query}`);
     expect(answer.status).toBe(400);

@@ -184,20 +184,20 @@ describe('the overview, a page of locations at a time', () => {
       const pages: string[][] = [];
       let after: string | undefined;
       do {
-        const page = await world.get(user.token, `/v1/overview?limit=${limit}${after ? `&after=${after}` : ''}`);
+        const page = await world.get(user.token, `/v1/overview?limit=${limit}${after ? `&cursor=${after}` : ''}`);
         expect(page.status).toBe(200);
         pages.push(page.body.locations.map((l: { locationId: string; programs: Array<{ programId: string }> }) => {
           expect(l.programs.map((p) => p.programId)).toContain(open);
           return l.locationId;
         }));
-        after = page.body.next;
+        after = page.body.nextCursor;
       } while (after);
       return pages;
     };
     expect(await walk(global, 2)).toEqual([sorted.slice(0, 2), sorted.slice(2, 4), sorted.slice(4)]);
     expect(await walk(few, 2)).toEqual([[sorted[1], sorted[3]], [sorted[4]]]);
     expect(await walk(few, 3)).toEqual([[sorted[1], sorted[3], sorted[4]]]);
-    for (const [query, field] of [['limit=0', 'limit'], ['limit=1001', 'limit'], ['after=nope', 'after']]) {
+    for (const [query, field] of [['limit=0', 'limit'], ['limit=1001', 'limit'], ['cursor=nope', 'cursor']]) {
       const answer = await world.get(global.token, `/v1/overview?${query}`);
       expect(answer.status).toBe(400);
       expect(answer.contentType).toMatch(/application\/problem\+json/);

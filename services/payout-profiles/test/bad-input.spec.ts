@@ -115,17 +115,17 @@ const CASES: Case[] = [
   ['default: DELETE with a body field', async () => ({ method: 'DELETE', path: `/v1/locations/${w.L1}/default-bank-profile`, body: { bankProfileId: usBankId } }), 400, 'bankProfileId', /should not exist/],
   ['operator: tax-expiry-scan with a body field', async () => ({ method: 'POST', path: '/v1/operator/tax-expiry-scan', body: { windowDays: 400 } }), 400, 'windowDays', /should not exist/],
   ['readiness: programId missing', async () => ({ method: 'GET', path: `/v1/readiness?locationId=${w.L1}`, body: undefined }), 400, 'programId'],
-  // Paging of the lists: limit 1 to 1000, and an `after` only from the `next` of a page of the same list
+  // Paging of the lists: limit 1 to 1000, and a `cursor` only from the `nextCursor` of a page of the same list
   ['bank list: limit=0', async () => ({ method: 'GET', path: '/v1/bank-profiles?limit=0', body: undefined }), 400, 'limit'],
   ['bank list: limit=1001', async () => ({ method: 'GET', path: '/v1/bank-profiles?limit=1001', body: undefined }), 400, 'limit'],
   ['bank list: limit=ten', async () => ({ method: 'GET', path: '/v1/bank-profiles?limit=ten', body: undefined }), 400, 'limit'],
-  ['bank list: a made-up after', async () => ({ method: 'GET', path: '/v1/bank-profiles?after=made-up', body: undefined }), 400, 'after', /next of a page/],
-  ['bank list: an after of another shape', async () => ({ method: 'GET', path: `/v1/bank-profiles?after=${Buffer.from('["only one"]').toString('base64url')}`, body: undefined }), 400, 'after'],
+  ['bank list: a made-up cursor', async () => ({ method: 'GET', path: '/v1/bank-profiles?cursor=made-up', body: undefined }), 400, 'cursor', /nextCursor of a page/],
+  ['bank list: a cursor of another shape', async () => ({ method: 'GET', path: `/v1/bank-profiles?cursor=${Buffer.from('["only one"]').toString('base64url')}`, body: undefined }), 400, 'cursor'],
   ['bank list: an unknown query field', async () => ({ method: 'GET', path: '/v1/bank-profiles?page=2', body: undefined }), 400, 'page', /should not exist/],
   ['tax list: limit=0', async () => ({ method: 'GET', path: '/v1/tax-profiles?limit=0', body: undefined }), 400, 'limit'],
-  ['tax list: a made-up after', async () => ({ method: 'GET', path: '/v1/tax-profiles?after=made-up', body: undefined }), 400, 'after'],
+  ['tax list: a made-up cursor', async () => ({ method: 'GET', path: '/v1/tax-profiles?cursor=made-up', body: undefined }), 400, 'cursor'],
   ['default list: limit=1001', async () => ({ method: 'GET', path: '/v1/default-bank-profiles?limit=1001', body: undefined }), 400, 'limit'],
-  ['default list: a made-up after', async () => ({ method: 'GET', path: '/v1/default-bank-profiles?after=made-up', body: undefined }), 400, 'after'],
+  ['default list: a made-up cursor', async () => ({ method: 'GET', path: '/v1/default-bank-profiles?cursor=made-up', body: undefined }), 400, 'cursor'],
   // Operator decisions
   ['operator: ACTION_REQUIRED without reasons', async () => ({ method: 'POST', path: `/v1/operator/profiles/${usBankId}/validation`, body: { revision: 1, outcome: 'ACTION_REQUIRED' } }), 400, 'reasons'],
   ['operator: ACTION_REQUIRED with a blank reason', async () => ({ method: 'POST', path: `/v1/operator/profiles/${usBankId}/validation`, body: { revision: 1, outcome: 'ACTION_REQUIRED', reasons: ['  '] } }), 400, 'reasons', /must not be blank/],

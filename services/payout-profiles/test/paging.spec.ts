@@ -1,8 +1,8 @@
 /**
  * Keyset paging of the three lists (GET /v1/bank-profiles, /v1/tax-profiles, /v1/default-bank-profiles): a walk page by
- * page, passing each page's `next` as `after`, sees every item the caller may read once, in the list's order, and the
+ * page, passing each page's `nextCursor` as `cursor`, sees every item the caller may read once, in the list's order, and the
  * last page has no `next`. The bank profiles are filtered per profile in code (who may read which): pages stay full
- * until the last even where the caller may not read the profiles in between. Bad `limit` and `after`: bad-input.spec.ts.
+ * until the last even where the caller may not read the profiles in between. Bad `limit` and `cursor`: bad-input.spec.ts.
  */
 import { Answer, call, CallerName, createWorld, Harness, ibanProfile, nonUsTaxProfile, startHarness, usTaxProfile, World } from './support';
 
@@ -30,14 +30,14 @@ async function walk<T>(caller: CallerName, path: string, limit: number): Promise
   const pageSizes: number[] = [];
   let after: string | undefined;
   do {
-    const query = new URLSearchParams({ limit: String(limit), ...(after && { after }) });
-    const answer: Answer<{ items: T[]; next?: string }> = await call(h, 'GET', `${path}?${query}`, { token });
+    const query = new URLSearchParams({ limit: String(limit), ...(after && { cursor: after }) });
+    const answer: Answer<{ items: T[]; nextCursor?: string }> = await call(h, 'GET', `${path}?${query}`, { token });
     expect(`${answer.status} ${JSON.stringify(answer.body)}`).toMatch(/^200 /);
     items.push(...answer.body.items);
     pageSizes.push(answer.body.items.length);
     // `next` is absent, not null or empty, on the last page
-    if ('next' in answer.body) expect(answer.body.next).toEqual(expect.any(String));
-    after = answer.body.next;
+    if ('nextCursor' in answer.body) expect(answer.body.nextCursor).toEqual(expect.any(String));
+    after = answer.body.nextCursor;
   } while (after && pageSizes.length < 50);
   expect(after).toBeUndefined();
   return { items, pageSizes };

@@ -8,7 +8,7 @@ export const MAX_PAGE_SIZE = 1_000;
 
 /**
  * The paging parameters of a list endpoint (a query DTO extends it): `limit` items at most, after the position
- * `after` (the `next` of the page before). Keyset paging, not page numbers: a page starts after the last item the
+ * `cursor` (the `nextCursor` of the page before). Keyset paging, not page numbers: a page starts after the last item the
  * client saw, so items written or removed meanwhile neither repeat nor push others out of the walk.
  */
 export class PageQuery {
@@ -20,17 +20,17 @@ export class PageQuery {
   @Max(MAX_PAGE_SIZE)
   limit?: number;
 
-  @ApiPropertyOptional({ description: 'The `next` of the previous page (opaque); absent for the first page' })
+  @ApiPropertyOptional({ description: 'The `nextCursor` of the previous page (opaque); absent for the first page' })
   @IsOptional()
   @IsString()
   @Length(1, 2_000)
-  after?: string;
+  cursor?: string;
 }
 
-/** A page of a list: `next` is absent on the last page. */
+/** A page of a list: `nextCursor` is absent on the last page. */
 export interface Page<T> {
   items: T[];
-  next?: string;
+  nextCursor?: string;
 }
 
 type KeyValue = string | number;
@@ -49,7 +49,7 @@ export class Keyset<T> {
     return Object.fromEntries(this.fields.map((field) => [field, 1 as const]));
   }
 
-  /** The filter of the items after the cursor (merge it into the list's filter); `{}` without a cursor; 400 for a cursor this list did not give. */
+  /** The filter of the items after the cursor (merge it into the list's filter); `{}` without a cursor; 400 naming `cursor` for one this list did not give. */
   after(cursor: string | undefined): Record<string, unknown> {
     if (cursor === undefined) return {};
     const values = this.decode(cursor);
@@ -68,7 +68,7 @@ export class Keyset<T> {
   page(rows: T[], limit: number): Page<T> {
     if (rows.length <= limit) return { items: rows };
     const items = rows.slice(0, limit);
-    return { items, next: this.cursorOf(items[items.length - 1]) };
+    return { items, nextCursor: this.cursorOf(items[items.length - 1]) };
   }
 
   /**
@@ -106,7 +106,7 @@ export class Keyset<T> {
     }
     const valid =
       Array.isArray(values) && values.length === this.fields.length && values.every((v) => typeof v === 'string' || typeof v === 'number');
-    if (!valid) throw Problems.field('after', 'after must be the next of a page of this list');
+    if (!valid) throw Problems.field('cursor', 'cursor must be the nextCursor of a page of this list');
     return values as KeyValue[];
   }
 }

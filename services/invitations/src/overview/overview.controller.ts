@@ -17,6 +17,6 @@ export class OverviewController {
   @ApiOkResponse({ type: OverviewDto })
   async overview(@CurrentPrincipal() principal: Principal, @Query() query: OverviewQuery): Promise<OverviewDto> {
     const page = await this.getOverview.execute(principal, query);
-    return { locations: page.items, ...(page.next && { next: page.next }) };
+    return { locations: page.items, ...(page.nextCursor && { nextCursor: page.nextCursor }) };
   }
 }

@@ -41,7 +41,7 @@ export class BankProfilesController {
   @ApiOkResponse({ type: BankProfileListDto })
   async list(@CurrentPrincipal() principal: Principal, @Query() query: BankProfileListQueryDto): Promise<BankProfileListDto> {
     const page = await this.read.list(principal, query);
-    return { items: page.items.map((p) => bankProfileView(p)), next: page.next };
+    return { items: page.items.map((p) => bankProfileView(p)), nextCursor: page.nextCursor };
   }
 
   @Get(':profileId')

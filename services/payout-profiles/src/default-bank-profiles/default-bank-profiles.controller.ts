@@ -83,6 +83,6 @@ export class DefaultBankProfilesController {
   @ApiOkResponse({ type: DefaultBankProfileListDto })
   async list(@CurrentPrincipal() principal: Principal, @Query() query: DefaultBankProfileListQueryDto): Promise<DefaultBankProfileListDto> {
     const page = await this.read.visible(principal, query);
-    return { items: page.items.map(defaultBankProfileView), next: page.next };
+    return { items: page.items.map(defaultBankProfileView), nextCursor: page.nextCursor };
   }
 }

@@ -65,6 +65,6 @@ export class TaxProfilesController {
   @ApiOkResponse({ type: TaxProfileListDto })
   async list(@CurrentPrincipal() principal: Principal, @Query() query: TaxProfileListQueryDto): Promise<TaxProfileListDto> {
     const page = await this.read.visible(principal, query);
-    return { items: page.items.map((p) => taxProfileView(p)), next: page.next };
+    return { items: page.items.map((p) => taxProfileView(p)), nextCursor: page.nextCursor };
   }
 }

@@ -91,5 +91,5 @@ export class EnrollmentDto {
 
 export class EnrollmentListDto {
   @ApiProperty({ type: [EnrollmentDto] }) items!: EnrollmentDto[];
-  @ApiPropertyOptional({ description: 'Cursor of the next page: pass it as `after`; absent on the last page' }) next?: string;
+  @ApiPropertyOptional({ description: 'Cursor of the next page: pass it as `cursor`; absent on the last page' }) nextCursor?: string;
 }

@@ -29,7 +29,7 @@ export class ReadEnrollments {
     });
   }
 
-  /** A page, in location, program and year order (`limit`, `after`: PageQuery). */
+  /** A page, in location, program and year order (`limit`, `cursor`: PageQuery). */
   async list(principal: Principal, query: ListEnrollmentsQuery): Promise<Page<EnrollmentDto>> {
     const actor = await this.policy.actor(principal);
     let locationIds: string[];
@@ -39,7 +39,7 @@ export class ReadEnrollments {
     } else {
       locationIds = (await this.policy.visibleLocations(actor)).map((l) => l._id);
     }
-    const after = LIST_ORDER.after(query.after); // a bad cursor is a 400 whoever asks
+    const after = LIST_ORDER.after(query.cursor); // a bad cursor is a 400 whoever asks
     if (locationIds.length === 0) return { items: [] };
     const limit = query.limit ?? DEFAULT_PAGE_SIZE;
     const page = LIST_ORDER.page(await this.enrollments.list(actor.partnerId, locationIds, query, after, limit + 1), limit);

@@ -114,5 +114,5 @@ export class ProgramDto {
 
 export class ProgramListDto {
   @ApiProperty({ type: [ProgramDto] }) items!: ProgramDto[];
-  @ApiPropertyOptional({ description: 'Cursor of the next page: pass it as `after`; absent on the last page' }) next?: string;
+  @ApiPropertyOptional({ description: 'Cursor of the next page: pass it as `cursor`; absent on the last page' }) nextCursor?: string;
 }

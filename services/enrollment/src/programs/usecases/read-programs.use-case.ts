@@ -19,9 +19,9 @@ export class ReadPrograms {
     this.loader = modelLoader(this.programs);
   }
 
-  /** A page, in name order (`limit`, `after`: PageQuery). */
+  /** A page, in name order (`limit`, `cursor`: PageQuery). */
   async list(query: ListProgramsQuery): Promise<Page<Program>> {
-    const filter: FilterQuery<Program> = { ...CATALOG_ORDER.after(query.after) };
+    const filter: FilterQuery<Program> = { ...CATALOG_ORDER.after(query.cursor) };
     if (query.state) filter.state = query.state;
     if (query.fiscalYear) filter.fiscalYear = query.fiscalYear;
     const limit = query.limit ?? DEFAULT_PAGE_SIZE;

@@ -3,7 +3,7 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsIn, IsOptional, IsString } from 'class-validator';
 import { InvitationState, InvitationStates } from '../invitation.schema';
 
-/** Filters, and the page (`limit`, `after`) of the list, in location, program and fiscal year order. */
+/** Filters, and the page (`limit`, `cursor`) of the list, in location, program and fiscal year order. */
 export class ListInvitationsQuery extends PageQuery {
   @ApiPropertyOptional({ description: 'Only this location (PartnerID)' })
   @IsOptional()
@@ -43,5 +43,5 @@ export class InvitationDto {
 
 export class InvitationListDto {
   @ApiProperty({ type: [InvitationDto] }) items!: InvitationDto[];
-  @ApiPropertyOptional({ description: 'Cursor of the next page: pass it as `after`; absent on the last page' }) next?: string;
+  @ApiPropertyOptional({ description: 'Cursor of the next page: pass it as `cursor`; absent on the last page' }) nextCursor?: string;
 }

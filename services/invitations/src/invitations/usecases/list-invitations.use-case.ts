@@ -42,9 +42,9 @@ export class ListInvitations {
     private readonly invitations: InvitationRepository,
   ) {}
 
-  /** A page, in location, program and fiscal year order (`limit`, `after`: PageQuery). */
+  /** A page, in location, program and fiscal year order (`limit`, `cursor`: PageQuery). */
   async list(principal: Principal, query: ListInvitationsQuery): Promise<Page<InvitationDto>> {
-    const after = LIST_ORDER.after(query.after); // a bad cursor is a 400 whoever asks
+    const after = LIST_ORDER.after(query.cursor); // a bad cursor is a 400 whoever asks
     const actor = await this.policy.actor(principal);
     let locationIds: string[];
     if (query.locationId) {

@@ -27,7 +27,7 @@ export class OverviewLocationDto {
 
 export class OverviewDto {
   @ApiProperty({ type: [OverviewLocationDto], description: 'A page of locations, by PartnerID' }) locations!: OverviewLocationDto[];
-  @ApiPropertyOptional({ description: 'Cursor of the next page of locations: pass it as `after`; absent on the last page' }) next?: string;
+  @ApiPropertyOptional({ description: 'Cursor of the next page of locations: pass it as `cursor`; absent on the last page' }) nextCursor?: string;
 }
 
 /** A page of locations (`limit` of them, default 100). */

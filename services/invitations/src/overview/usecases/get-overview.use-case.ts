@@ -21,10 +21,10 @@ export class GetOverview {
     private readonly clock: Clock,
   ) {}
 
-  /** A page of locations in PartnerID order (`limit` locations, `after`: PageQuery), each with its programs. */
-  async execute(principal: Principal, { limit = DEFAULT_PAGE_SIZE, after }: PageQuery = {}): Promise<Page<OverviewLocation>> {
+  /** A page of locations in PartnerID order (`limit` locations, `cursor`: PageQuery), each with its programs. */
+  async execute(principal: Principal, { limit = DEFAULT_PAGE_SIZE, cursor }: PageQuery = {}): Promise<Page<OverviewLocation>> {
     const actor = await this.policy.actor(principal);
-    const { items: locations, next } = await this.policy.visibleLocationsPage(actor, after, limit);
+    const { items: locations, nextCursor } = await this.policy.visibleLocationsPage(actor, cursor, limit);
     if (!locations.length) return { items: [] };
     const locationIds = locations.map((location) => location._id);
     const [invitations, enrollments, decisions, openPrograms] = await Promise.all([
@@ -46,6 +46,6 @@ export class GetOverview {
       portalBaseUrl: this.config.PORTAL_BASE_URL,
       now: this.clock.now(),
     });
-    return { items, ...(next && { next }) };
+    return { items, ...(nextCursor && { nextCursor }) };
   }
 }

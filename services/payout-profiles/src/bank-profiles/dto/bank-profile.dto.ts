@@ -115,10 +115,10 @@ export class BankProfileDto extends ProfileStateDto {
   locationIds!: string[];
 }
 
-/** `limit` and `after` (PageQuery); nothing else. */
+/** `limit` and `cursor` (PageQuery); nothing else. */
 export class BankProfileListQueryDto extends PageQuery {}
 
 export class BankProfileListDto {
   @ApiProperty({ type: [BankProfileDto] }) items!: BankProfileDto[];
-  @ApiPropertyOptional({ description: 'Cursor of the next page: pass it as `after`; absent on the last page' }) next?: string;
+  @ApiPropertyOptional({ description: 'Cursor of the next page: pass it as `cursor`; absent on the last page' }) nextCursor?: string;
 }

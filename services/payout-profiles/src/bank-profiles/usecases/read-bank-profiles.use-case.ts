@@ -30,10 +30,10 @@ export class ReadBankProfiles {
    * stays in one place: readPage reads on past the profiles the caller may not read, so a page is only short when it is
    * the last.
    */
-  async list(principal: Principal, { limit = DEFAULT_PAGE_SIZE, after }: PageQuery): Promise<Page<BankProfile>> {
+  async list(principal: Principal, { limit = DEFAULT_PAGE_SIZE, cursor }: PageQuery): Promise<Page<BankProfile>> {
     const actor = await this.access.bankReader(principal);
     return BANK_PROFILE_ORDER.readPage(
-      after,
+      cursor,
       limit,
       (position, count) => this.profiles.listForPartner(actor.partnerId, position, count),
       (profile) => canReadBankProfile(actor, servedLocations(profile)),

@@ -32,12 +32,12 @@ export class AssignedDefaultBankProfileDto extends DefaultBankProfileDto {
   @ApiProperty({ enum: AssignOutcomes, description: 'UNCHANGED when it already was the default' }) outcome!: AssignOutcome;
 }
 
-/** `limit` and `after` (PageQuery); nothing else. */
+/** `limit` and `cursor` (PageQuery); nothing else. */
 export class DefaultBankProfileListQueryDto extends PageQuery {}
 
 export class DefaultBankProfileListDto {
   @ApiProperty({ type: [DefaultBankProfileDto] }) items!: DefaultBankProfileDto[];
-  @ApiPropertyOptional({ description: 'Cursor of the next page: pass it as `after`; absent on the last page' }) next?: string;
+  @ApiPropertyOptional({ description: 'Cursor of the next page: pass it as `cursor`; absent on the last page' }) nextCursor?: string;
 }
 
 export class LocationAssignmentDto {

@@ -26,9 +26,9 @@ export class ReadDefaultBankProfiles {
   }
 
   /** A page, in DEFAULT_BANK_PROFILE_ORDER; the filter is the whole access rule, so `limit + 1` rows tell whether there is a next. */
-  async visible(principal: Principal, { limit = DEFAULT_PAGE_SIZE, after }: PageQuery): Promise<Page<DefaultBankProfile>> {
+  async visible(principal: Principal, { limit = DEFAULT_PAGE_SIZE, cursor }: PageQuery): Promise<Page<DefaultBankProfile>> {
     const { actor, locationIds } = await this.access.visibleLocations(principal);
-    const position = DEFAULT_BANK_PROFILE_ORDER.after(after);
+    const position = DEFAULT_BANK_PROFILE_ORDER.after(cursor);
     const rows = await this.defaults
       .find({ partnerId: actor.partnerId, _id: { $in: locationIds }, bankProfileId: { $ne: null }, ...position })
       .sort(DEFAULT_BANK_PROFILE_ORDER.sort)

@@ -115,10 +115,10 @@ export class TaxProfileDto extends ProfileStateDto {
   @ApiProperty({ type: String, format: 'date-time', description: 'When the tax forms expire' }) expiresAt!: Date;
 }
 
-/** `limit` and `after` (PageQuery); nothing else. */
+/** `limit` and `cursor` (PageQuery); nothing else. */
 export class TaxProfileListQueryDto extends PageQuery {}
 
 export class TaxProfileListDto {
   @ApiProperty({ type: [TaxProfileDto] }) items!: TaxProfileDto[];
-  @ApiPropertyOptional({ description: 'Cursor of the next page: pass it as `after`; absent on the last page' }) next?: string;
+  @ApiPropertyOptional({ description: 'Cursor of the next page: pass it as `cursor`; absent on the last page' }) nextCursor?: string;
 }

@@ -20,9 +20,9 @@ export class ReadTaxProfiles {
   }
 
   /** A page, in TAX_PROFILE_ORDER; the filter is the whole access rule, so `limit + 1` rows tell whether there is a next. */
-  async visible(principal: Principal, { limit = DEFAULT_PAGE_SIZE, after }: PageQuery): Promise<Page<TaxProfile>> {
+  async visible(principal: Principal, { limit = DEFAULT_PAGE_SIZE, cursor }: PageQuery): Promise<Page<TaxProfile>> {
     const { actor, locationIds } = await this.access.visibleLocations(principal);
-    const position = TAX_PROFILE_ORDER.after(after);
+    const position = TAX_PROFILE_ORDER.after(cursor);
     return TAX_PROFILE_ORDER.page(await this.profiles.listForLocations(actor.partnerId, locationIds, position, limit + 1), limit);
   }
 }
