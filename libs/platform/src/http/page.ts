@@ -36,8 +36,9 @@ export interface Page<T> {
 type KeyValue = string | number;
 
 /**
- * The order of a list, as fields sorted ascending whose values together are unique (end with `_id`), and the cursor
- * of a position in it: the sort values of the last item of a page, as base64url JSON. The filter for "after" is the
+ * The order of a list, as fields sorted ascending whose values together are unique (end with `_id`) and which every
+ * row has, as a string or a number (a missing one would sort first and match no "after"), and the cursor of a
+ * position in it: the sort values of the last item of a page, as base64url JSON. The filter for "after" is the
  * usual expansion (a > x) or (a = x and b > y) or ..., which every MongoDB-compatible server understands and real
  * MongoDB answers from an index with the same fields.
  */
