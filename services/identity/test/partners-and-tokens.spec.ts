@@ -119,6 +119,24 @@ describe('partners and locations', () => {
     expect((await client.call('GET', `/v1/partners/${p.partnerId}`)).status).toBe(401);
   });
 
+  it('shows a user the locations their roles name; company admins and a role on every location see all', async () => {
+    const [L1, L2, L3] = [`L-${suffix()}`, `L-${suffix()}`, `L-${suffix()}`];
+    const p = await partner([L1, L2, L3]);
+    const user = await client.createUser(p.ga.token);
+    const account = await client.createUser(p.ga.token, { companyRole: 'ACCOUNT_ADMIN' });
+    const everywhere = await client.createUser(p.ga.token);
+    const locationsOf = async (userId: string) =>
+      ((await client.call('GET', `/v1/partners/${p.partnerId}`, { token: await token(userId, p.partnerId) })).body.locations as Array<{ locationId: string }>).map((l) => l.locationId);
+    expect(await locationsOf(user.userId)).toEqual([]);
+    await client.assign(p.ga.token, user.userId, 'INCENTIVES_USER', [L1]);
+    await client.assign(p.ga.token, user.userId, 'INCENTIVES_ADMIN', [L3]);
+    expect(await locationsOf(user.userId)).toEqual([L1, L3]);
+    await client.assign(p.ga.token, everywhere.userId, 'INCENTIVES_USER', ['*']);
+    expect(await locationsOf(everywhere.userId)).toEqual([L1, L2, L3]);
+    expect(await locationsOf(account.userId)).toEqual([L1, L2, L3]);
+    expect(await locationsOf(p.ga.userId)).toEqual([L1, L2, L3]);
+  });
+
   it("lets the operator and the partner's Global admin add locations; not an Account admin, not another partner", async () => {
     const p = await partner();
     const q = await partner();
@@ -244,6 +262,15 @@ describe('users', () => {
       [all.userId, ['*']],
     ]);
     expect((await client.call('GET', `/v1/locations/NOPE-${suffix()}/incentives-admins`, { token: p.ga.token })).status).toBe(404);
+
+    // An Incentives admin of L1 and L2 listed to an Incentives admin of L1 alone: with L1, not with L2 (no role there).
+    await client.assign(p.ga.token, elsewhere.userId, 'INCENTIVES_ADMIN', [L1, L2]);
+    const asked = await client.call('GET', `/v1/locations/${L1}/incentives-admins`, { token: await token(direct.userId, p.partnerId) });
+    expect(asked.status).toBe(200);
+    expect(asked.body.items.find((i: any) => i.userId === elsewhere.userId)?.locationIds).toEqual([L1]);
+    expect(asked.body.items.find((i: any) => i.userId === all.userId)?.locationIds).toEqual(['*']);
+    const byAdmin = await client.call('GET', `/v1/locations/${L1}/incentives-admins`, { token: p.ga.token });
+    expect([...byAdmin.body.items.find((i: any) => i.userId === elsewhere.userId).locationIds].sort()).toEqual([L1, L2].sort());
   });
 
   it('reactivates a user the directory lists as active again, and refuses roles for deactivated users', async () => {

@@ -93,6 +93,7 @@ const cases: BadInput[] = [
   { name: 'import: Resources not a list of objects', method: 'POST', path: () => '/v1/users/import', token: () => ga, body: () => scim(['x@example.com']), status: 400, field: 'Resources' },
   // partners and locations (operator)
   { name: 'register: bad country', method: 'POST', path: () => '/v1/partners', operator: true, body: () => register({ locations: [{ ...location('C-1'), country: 'XX' }] }), status: 400, field: 'locations.0.country' },
+  { name: 'register: a list where a location belongs', method: 'POST', path: () => '/v1/partners', operator: true, body: () => register({ locations: [[]] }), status: 400, field: 'locations' },
   { name: 'register: unknown nested field', method: 'POST', path: () => '/v1/partners', operator: true, body: () => register({ locations: [{ ...location('C-2'), vat: 'x' }] }), status: 400, field: 'locations.0.vat' },
   { name: 'register: bad admin email', method: 'POST', path: () => '/v1/partners', operator: true, body: () => register({ globalAdmin: { email: 'nope', displayName: 'GA' } }), status: 400, field: 'globalAdmin.email' },
   { name: 'register: blank name', method: 'POST', path: () => '/v1/partners', operator: true, body: () => register({ name: ' \t ' }), status: 400, field: 'name' },

@@ -54,6 +54,7 @@ export class RegisterPartnerInput {
   @IsArray()
   @ArrayMinSize(1)
   @ArrayMaxSize(500)
+  @IsObject({ each: true })
   @ValidateNested({ each: true })
   @Type(() => LocationInput)
   locations!: LocationInput[];

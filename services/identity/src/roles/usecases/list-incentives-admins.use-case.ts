@@ -1,4 +1,4 @@
-import { grantsRole } from '@lib/contracts';
+import { ALL_LOCATIONS, grantsRole } from '@lib/contracts';
 import { Principal, Problems } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { IdentityAccess } from '../../access/identity-access';
@@ -24,7 +24,8 @@ export class ListIncentivesAdmins {
     const actor = await this.access.actor(principal);
     const partner = await this.partners.find(actor.partnerId);
     if (!partner?.locations.some((l) => l.locationId === locationId)) throw Problems.notFound(`Location ${locationId}`);
-    if (!can(actor.roles, 'roles.list-holders') && !grantsRole(actor.roles, 'INCENTIVES_ADMIN', locationId)) {
+    const companyAdmin = can(actor.roles, 'roles.list-holders');
+    if (!companyAdmin && !grantsRole(actor.roles, 'INCENTIVES_ADMIN', locationId)) {
       throw Problems.forbidden(`Only a Global admin, an Account admin or an Incentives admin of location ${locationId} can list its Incentives admins.`);
     }
     const holders = await this.users.holders(actor.partnerId, 'INCENTIVES_ADMIN', locationId);
@@ -35,8 +36,18 @@ export class ListIncentivesAdmins {
         userId: user._id,
         email: user.email,
         displayName: user.displayName,
-        locationIds: user.roles.find((grant) => grant.role === 'INCENTIVES_ADMIN')?.locationIds ?? [],
+        locationIds: shownLocations(user.roles.find((grant) => grant.role === 'INCENTIVES_ADMIN')?.locationIds ?? [], locationId, companyAdmin),
       })),
     };
   }
+}
+
+/**
+ * The holder's Incentives admin locations as the caller may see them: all of them for a company admin; for an
+ * Incentives admin of the location, this location (or `*`), not the others the holder administers (SPEC 1: data only
+ * of the locations one holds a role on).
+ */
+function shownLocations(locationIds: string[], locationId: string, companyAdmin: boolean): string[] {
+  if (companyAdmin) return locationIds;
+  return locationIds.includes(ALL_LOCATIONS) ? [ALL_LOCATIONS] : [locationId];
 }
