@@ -46,8 +46,9 @@ import { ListUsers } from './users/usecases/list-users.use-case';
       },
     }),
     TokensModule,
-    // Partners first: the relay drains collections in this order, so PartnerRegistered leaves before the
-    // first admin's UserCreated when both are pending.
+    // Partners first: a drain that finds both pending publishes PartnerRegistered before the first admin's
+    // UserCreated. Not a guarantee (a drain already past the partners, or another replica's scan, can take the user
+    // first); consumers apply each on its own (the role view, invitations' late-admin check).
     MongooseModule.forFeature([
       { name: Partner.name, schema: PartnerSchema },
       { name: LocationClaim.name, schema: LocationClaimSchema },
