@@ -208,6 +208,28 @@ describe('a back-office result contradicting a decided revision', () => {
       warn.mockRestore();
     }
   });
+
+  it('the same outcome again with other reasons is no conflict: recorded as CONFIRMED, not applied, no warning, no metric', async () => {
+    const labels = { profile_kind: 'BANK', decided: 'APPROVED', outcome: 'APPROVED' };
+    const countBefore = await metric(labels);
+    const warn = jest.spyOn(Logger.prototype, 'warn');
+    try {
+      const id = (await call(h, 'POST', '/v1/bank-profiles', { token: admin, body: usProfile() })).body.profileId;
+      expect((await call(h, 'POST', `/v1/operator/profiles/${id}/validation`, { headers: operator, body: { revision: 1, outcome: 'APPROVED' } })).body).toMatchObject({ effect: 'APPLIED' });
+      await decide(id, 'BANK', 1, 'APPROVED', ['Verified by the bank']);
+      await eventually(async () =>
+        expect((await profile(`/v1/bank-profiles/${id}`)).validationHistory).toContainEqual(
+          expect.objectContaining({ revision: 1, outcome: 'APPROVED', effect: 'CONFIRMED', source: 'BACK_OFFICE', reasons: ['Verified by the bank'] }),
+        ),
+      );
+      expect(await profile(`/v1/bank-profiles/${id}`)).toMatchObject({ status: 'APPROVED', reasons: [] });
+      expect(watch.find(of(id, 'ProfileApproved', 1))).toHaveLength(1);
+      expect(await metric(labels)).toBe(countBefore);
+      expect(warn.mock.calls.map(([message]) => String(message)).filter((m) => m.includes(id))).toEqual([]);
+    } finally {
+      warn.mockRestore();
+    }
+  });
 });
 
 describe('secrets quoted in reasons', () => {

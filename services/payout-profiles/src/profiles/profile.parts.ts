@@ -19,9 +19,10 @@ export type ValidationSource = (typeof ValidationSources)[number];
 /**
  * What a validation result did to the profile. APPLIED: it decided the current revision. OUTDATED: it was for
  * an older revision, kept for the record. ALREADY_DECIDED: the revision had a different decision already; the
- * first decision of a revision stands (a new decision needs a new revision).
+ * first decision of a revision stands (a new decision needs a new revision). CONFIRMED: the revision had the same
+ * outcome already, with other reasons (the first decision's reasons stand; not a conflict).
  */
-export const ValidationEffects = ['APPLIED', 'OUTDATED', 'ALREADY_DECIDED'] as const;
+export const ValidationEffects = ['APPLIED', 'OUTDATED', 'ALREADY_DECIDED', 'CONFIRMED'] as const;
 export type ValidationEffect = (typeof ValidationEffects)[number];
 
 @Schema({ _id: false })

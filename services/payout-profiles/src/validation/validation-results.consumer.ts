@@ -21,7 +21,7 @@ export class ValidationResultsConsumer {
       const command = ValidationResultCommand.create({ profileId, profileKind, revision, outcome, reasons, source: 'BACK_OFFICE', eventId: event.envelope.eventId });
       const { effect } = await this.record.execute(command);
       // ALREADY_DECIDED: RecordValidationResult warns (a conflict someone should look at).
-      if (effect === 'OUTDATED' || effect === 'DUPLICATE') this.logger.log(`validation result ${event.envelope.eventId} for ${profileId} r${revision}: ${effect}`);
+      if (effect === 'OUTDATED' || effect === 'DUPLICATE' || effect === 'CONFIRMED') this.logger.log(`validation result ${event.envelope.eventId} for ${profileId} r${revision}: ${effect}`);
     } catch (error) {
       // An unknown profile, a revision that never existed, ACTION_REQUIRED without a reason: none will fix itself,
       // so dead-letter it now, with the reason the problem gives (its header is what an operator reads).

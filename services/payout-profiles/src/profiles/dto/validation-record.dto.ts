@@ -10,7 +10,7 @@ export class ValidationRecordDto {
   @ApiProperty({ enum: ValidationSources }) source!: ValidationSource;
   @ApiProperty({
     enum: ValidationEffects,
-    description: 'APPLIED: it decided the revision; OUTDATED: it was for an older revision; ALREADY_DECIDED: the revision had another decision, which stands',
+    description: 'APPLIED: it decided the revision; OUTDATED: it was for an older revision; ALREADY_DECIDED: the revision had another decision, which stands; CONFIRMED: the revision had the same outcome already, whose reasons stand',
   })
   effect!: ValidationEffect;
   @ApiProperty({ type: String, format: 'date-time' }) receivedAt!: Date;

@@ -70,9 +70,9 @@ export class RecordValidationResult {
 
       const decision = profile.validationHistory.find((r) => r.revision === command.revision && r.effect === 'APPLIED');
       const effect: ValidationEffect =
-        command.revision < profile.revision ? 'OUTDATED' : decision ? 'ALREADY_DECIDED' : 'APPLIED';
+        command.revision < profile.revision ? 'OUTDATED' : !decision ? 'APPLIED' : decision.outcome === command.outcome ? 'CONFIRMED' : 'ALREADY_DECIDED';
       // A refused request changes nothing: checked before the write (which would record it and bump the version).
-      if (effect === 'ALREADY_DECIDED' && command.source === 'OPERATOR') return this.answer(command, { effect, profile }); // 409
+      if (command.source === 'OPERATOR' && (effect === 'ALREADY_DECIDED' || effect === 'CONFIRMED')) return this.answer(command, { effect, profile }); // 409
       const record: ValidationRecord = {
         revision: command.revision,
         outcome: command.outcome,
@@ -147,7 +147,8 @@ export class RecordValidationResult {
   }
 
   private answer(command: ValidationResultCommand, answer: ValidationResultAnswer): ValidationResultAnswer {
-    if (command.source === 'OPERATOR' && (answer.effect === 'ALREADY_DECIDED' || answer.duplicateOf === 'ALREADY_DECIDED')) {
+    const decided = (effect?: ValidationResultAnswer['effect']) => effect === 'ALREADY_DECIDED' || effect === 'CONFIRMED';
+    if (command.source === 'OPERATOR' && (decided(answer.effect) || decided(answer.duplicateOf))) {
       throw Problems.conflict(
         `Revision ${command.revision} was already decided; the first decision stands. A new decision needs a new revision (an edit of the profile).`,
         { effect: answer.effect, status: answer.profile.status },
