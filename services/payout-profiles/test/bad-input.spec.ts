@@ -189,6 +189,17 @@ describe('the tax ids of a non-US profile: blank is refused, null removes', () =
     const vat = await call(h, 'PATCH', path(), { token: other, body: { vatId: null }, headers: ifMatch(after!.version) });
     expect(vat.body).toMatchObject({ maskedTaxId: null, maskedVatId: null, revision: before!.revision + 2 });
   });
+
+  it('a PATCH leaving a stored expiry date that has passed is refused (400 on expiresAt), unless it sends a new one', async () => {
+    await h.db.collection('tax_profiles').updateOne({ locationId: w.L2 }, { $set: { expiresAt: new Date(Date.now() - 86_400_000) } });
+    const before = await raw();
+    const answer = await call(h, 'PATCH', path(), { token: other, body: { vatId: 'DE999999999' }, headers: ifMatch(before!.version) });
+    expectProblem(answer, 400, 'expiresAt', /expired/);
+    expect(await raw()).toEqual(before);
+    const renewed = await call(h, 'PATCH', path(), { token: other, body: { vatId: 'DE999999999', expiresAt: inDays(365) }, headers: ifMatch(before!.version) });
+    expect(renewed.status).toBe(200);
+    expect(renewed.body).toMatchObject({ revision: before!.revision + 1, status: 'PENDING_VALIDATION' });
+  });
 });
 
 describe('concurrency and retries', () => {

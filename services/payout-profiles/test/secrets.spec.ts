@@ -149,15 +149,19 @@ describe('key rotation: POST /v1/operator/secrets/reseal', () => {
       secret: `${unknownKey}:account`,
       detail: expect.stringMatching(/sealed with key k9, which PAYOUT_ENCRYPTION_KEYS does not list/),
     });
-    // A user's change that needs the stored secret (comparing a new account number with it) fails too, but a
-    // partner's user is not told the deployment's key ids: a plain 500 (the log has the details).
-    const patched = await call(h, 'PATCH', `/v1/bank-profiles/${unknownKey}`, {
+    // The user's edit that replaces the account is what cures it: the unreadable stored account counts as different
+    // from the one sent (another profile, so that this one stays unreadable for the re-seal below).
+    const cured = (await call(h, 'POST', '/v1/bank-profiles', { token: admin, body: usProfile() })).body.profileId;
+    const curedBefore = await raw('bank_profiles', cured);
+    await h.db.collection('bank_profiles').updateOne({ _id: cured as never }, { $set: { 'sealedAccount.keyId': 'k9' } });
+    const patched = await call(h, 'PATCH', `/v1/bank-profiles/${cured}`, {
       token: admin,
       body: { account: { accountNumber: '000555666777', routingNumber: '021000021' } },
-      headers: ifMatch(stored!.version),
+      headers: ifMatch(curedBefore!.version),
     });
-    expect(patched.status).toBe(500);
-    expect(patched.body).toEqual({ type: 'about:blank', title: 'Internal Server Error', status: 500, detail: 'An unexpected error occurred.', instance: `/v1/bank-profiles/${unknownKey}` });
+    expect(patched.status).toBe(200);
+    expect(patched.body).toMatchObject({ revision: curedBefore!.revision + 1, status: 'PENDING_VALIDATION' });
+    expect(await raw('bank_profiles', cured)).toMatchObject({ sealedAccount: { keyId: 'k1' } });
 
     // A back-office rejection of it is still recorded (not dead-lettered, the profile would stay pending), its reasons
     // masked by the safety net alone: the secret it cannot open is not needed to see an IBAN or a long number.

@@ -79,6 +79,19 @@ export class SecretBox {
     return this.activeKeyId;
   }
 
+  /**
+   * The secret, or undefined when it does not open (SecretUnavailable): for comparisons only, where an unreadable
+   * stored value counts as different from any value sent (an edit replacing it is what cures it).
+   */
+  openIfAvailable(sealed: SealedSecret, context: string): string | undefined {
+    try {
+      return this.open(sealed, context);
+    } catch (error) {
+      if (error instanceof SecretUnavailable) return undefined;
+      throw error;
+    }
+  }
+
   /** Throws SecretUnavailable (naming the key id and the context, never the value) when it cannot open. */
   open(sealed: SealedSecret, context: string): string {
     const key = this.keys.get(sealed.keyId);

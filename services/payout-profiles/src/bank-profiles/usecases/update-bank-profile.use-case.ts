@@ -135,7 +135,8 @@ export class UpdateBankProfile {
       bankIdentifiers: account?.identifiers ?? current.bankIdentifiers,
       secretField: account?.secretField ?? current.secretField,
     };
-    const sameSecret = !account || this.secrets.open(current.sealedAccount, `${profileId}:account`) === account.secret;
+    // A stored account that does not open (its key removed) counts as different: this edit replaces it.
+    const sameSecret = !account || this.secrets.openIfAvailable(current.sealedAccount, `${profileId}:account`) === account.secret;
     const before = pick(current, Object.keys(details) as Array<keyof typeof details>);
     const newRevision = !(sameSecret && isDeepStrictEqual(JSON.parse(JSON.stringify(details)), JSON.parse(JSON.stringify(before))));
     if (!newRevision && !locationsChanged) return null;

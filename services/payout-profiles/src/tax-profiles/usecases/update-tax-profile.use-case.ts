@@ -68,10 +68,14 @@ export class UpdateTaxProfile {
       taxForm: current.taxForm,
       documents: current.documents.map(({ fileName, contentType, sizeBytes, uploadedAt }) => ({ fileName, contentType, sizeBytes, uploadedAt })),
       expiresAt: new Date(current.expiresAt),
-      taxId: open(current.sealedTaxId, 'taxId'),
-      vatId: open(current.sealedVatId, 'vatId'),
+      // Stored ids that do not open (a key removed) count as different from any sent: this edit replaces them.
+      taxId: current.sealedTaxId && (this.secrets.openIfAvailable(current.sealedTaxId, `${id}:taxId`) ?? UNREADABLE),
+      vatId: current.sealedVatId && (this.secrets.openIfAvailable(current.sealedVatId, `${id}:vatId`) ?? UNREADABLE),
     };
     if (isDeepStrictEqual(comparable({ ...next, taxId: details!.taxId, vatId: details!.vatId }), comparable(before))) return current;
+    // A new revision goes to validation with the expiry date it ends up with: one that has passed is refused whether
+    // this request sent it or left the stored one.
+    if (!input.expiresAt) throwIfProblems(expiryProblems(next.expiresAt.toISOString(), new Date()));
 
     const sealed = sealTaxIds(this.secrets, id, details!);
     const changes = {
@@ -109,3 +113,6 @@ export class UpdateTaxProfile {
     return updated;
   }
 }
+
+/** Stands for a stored tax id that does not open: equal to no id sent (ids are printable characters). */
+const UNREADABLE = '\u0000unreadable';
