@@ -256,6 +256,40 @@ describe('secrets quoted in reasons', () => {
     }
   });
 
+  it("a late result for an older revision quoting that revision's short account number (or a replaced TIN) is stored and answered masked", async () => {
+    const created = await call(h, 'POST', '/v1/bank-profiles', { token: admin, body: usProfile({ account: { accountNumber: '7654321', routingNumber: VALID.routing, accountType: 'CHECKING' } }) });
+    const id = created.body.profileId;
+    const edited = await call(h, 'PATCH', `/v1/bank-profiles/${id}`, {
+      token: admin,
+      body: { account: { accountNumber: '000111222333', routingNumber: VALID.routing, accountType: 'CHECKING' } },
+      headers: ifMatch(created.body.version),
+    });
+    expect(edited.body).toMatchObject({ revision: 2 });
+    const late = await call(h, 'POST', `/v1/operator/profiles/${id}/validation`, {
+      headers: operator,
+      body: { revision: 1, outcome: 'ACTION_REQUIRED', reasons: ['Account 7654-321 is closed, and 7654321 was never opened'] },
+    });
+    expect(late.body).toMatchObject({ effect: 'OUTDATED' });
+    const history = (await profile(`/v1/bank-profiles/${id}`)).validationHistory;
+    expect(history).toEqual([expect.objectContaining({ revision: 1, effect: 'OUTDATED', reasons: ['Account ******** is closed, and ******** was never opened'] })]);
+    expect(JSON.stringify(await h.db.collection('bank_profiles').findOne({ _id: id as never }))).not.toContain('7654321');
+
+    // L2's admin (a location no other test here gives a tax profile).
+    const other = await w.token('adminOfOtherLocation');
+    const tax = await call(h, 'POST', `/v1/locations/${w.L2}/tax-profile`, { token: other, body: nonUsTaxProfile({ taxId: 'AB12' }) });
+    expect(tax.status).toBe(201);
+    const replaced = await call(h, 'PATCH', `/v1/locations/${w.L2}/tax-profile`, { token: other, body: { taxId: 'ZZ9988776655' }, headers: ifMatch(tax.body.version) });
+    expect(replaced.body).toMatchObject({ revision: 2 });
+    const lateTax = await call(h, 'POST', `/v1/operator/profiles/${tax.body.profileId}/validation`, {
+      headers: operator,
+      body: { revision: 1, outcome: 'ACTION_REQUIRED', reasons: ['TIN ab12 is not registered'] },
+    });
+    expect(lateTax.body).toMatchObject({ effect: 'OUTDATED' });
+    expect((await call(h, 'GET', `/v1/locations/${w.L2}/tax-profile`, { token: other })).body.validationHistory).toEqual([
+      expect.objectContaining({ revision: 1, effect: 'OUTDATED', reasons: ['TIN ******** is not registered'] }),
+    ]);
+  });
+
   it("an operator's reason quoting the tax ids is answered masked, and the same decision sent again is a duplicate", async () => {
     const created = await call(h, 'POST', `/v1/locations/${w.L3}/tax-profile`, { token: admin, body: nonUsTaxProfile({ taxId: 'FTIN-5551-2345' }) });
     expect(created.status).toBe(201);

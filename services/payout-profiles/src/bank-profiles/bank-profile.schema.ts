@@ -3,6 +3,7 @@ import { outboxPlugin } from '@lib/messaging';
 import { Prop, Schema, SchemaFactory } from '@nestjs/mongoose';
 import { ProfileState, SealedSecretDoc, SealedSecretSchema, ValidationRecord, ValidationRecordSchema } from '../profiles/profile.parts';
 import type { AccountScheme, BankIdentifiers } from './bank-account.rules';
+import type { SecretDigest } from '../secrets/secret-box';
 
 export interface Address {
   line1: string;
@@ -51,6 +52,8 @@ export class BankProfile implements ProfileState {
   @Prop({ required: true, type: String }) secretField!: 'iban' | 'accountNumber';
   @Prop({ required: true, type: SealedSecretSchema }) sealedAccount!: SealedSecretDoc;
   @Prop({ required: true }) maskedAccount!: string;
+  /** Account numbers or IBANs edits replaced, as keyed digests (SecretDigest): masked when a late result quotes one. */
+  @Prop({ type: [Object], default: undefined }) supersededSecrets?: SecretDigest[];
   /**
    * The locations the profile serves, sorted, or `['*']` (every location of the partner): only their Incentives admins
    * edit it, only their enrollments choose it, only they take it as default (see profiles/permissions.ts). Absent on

@@ -1,4 +1,5 @@
-import { maskSecret, maskSecretsIn } from './masking';
+import { maskRecognized, maskSecret, maskSecretsIn } from './masking';
+import { SecretBox } from './secret-box';
 
 describe('maskSecret', () => {
   it('shows the last four characters of a long secret, behind a fixed mask', () => {
@@ -49,5 +50,28 @@ describe('maskSecretsIn (validation reasons)', () => {
     expect(maskSecretsIn('Bank statement does not match the beneficiary name', ['DE89370400440532013000', undefined])).toBe(
       'Bank statement does not match the beneficiary name',
     );
+  });
+});
+
+describe('maskRecognized (superseded secrets, known by their digests)', () => {
+  const box = new SecretBox({ PAYOUT_ENCRYPTION_KEYS: { k1: Buffer.alloc(32, 7).toString('base64') }, PAYOUT_ENCRYPTION_ACTIVE_KEY_ID: 'k1' });
+  const digests = [box.digest('7654-321'), box.digest('de89 3704 0044 0532 0130 00'), box.digest('AB12')];
+  const recognized = (value: string) => box.matchesDigest(value, digests);
+
+  it('masks a superseded secret quoted as is, grouped, or in another case; leaves words and other numbers', () => {
+    expect(maskRecognized('Account 7654321 is closed; 7654 321 too; 76543210 is another', recognized)).toBe('Account ******** is closed; ******** too; 76543210 is another');
+    expect(maskRecognized('IBAN DE89 3704 0044 0532 0130 00 (old)', recognized)).toBe('IBAN ****3000 (old)');
+    expect(maskRecognized('TIN ab12, not AB123', recognized)).toBe('TIN ********, not AB123');
+  });
+
+  it('recognizes nothing by digests whose key is not configured, and keeps no secret in the digest', () => {
+    const other = new SecretBox({ PAYOUT_ENCRYPTION_KEYS: { k2: Buffer.alloc(32, 9).toString('base64') }, PAYOUT_ENCRYPTION_ACTIVE_KEY_ID: 'k2' });
+    expect(other.matchesDigest('7654321', digests)).toBe(false);
+    expect(JSON.stringify(digests)).not.toContain('7654321');
+    expect(box.matchesDigest('7654321', digests)).toBe(true);
+  });
+
+  it('runs before the safety net in maskSecretsIn', () => {
+    expect(maskSecretsIn('Account 7654321 and 000987654321', [], recognized)).toBe('Account ******** and ****4321');
   });
 });

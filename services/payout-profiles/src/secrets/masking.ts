@@ -29,18 +29,54 @@ const plain = (quoted: string) => quoted.replace(/[\s.\-/]/g, '');
  * Text that others may read (validation reasons: stored, answered, put in events and notifications) with secrets
  * masked as the API shows them: every occurrence of one of `secrets` (the profile's own, in clear), also quoted with
  * spaces, dots, dashes or slashes between its characters and in any letter case, becomes `maskSecret(secret)`
- * (`****3000`). Then, as a safety net for secrets this code does not know (an older revision's IBAN, another
- * account, a profile whose secrets cannot be opened), anything written like an IBAN, and every run of
+ * (`****3000`). Then every quoted value `superseded` recognizes (an older revision's secret, known by its digest:
+ * maskRecognized). Then, as a safety net for secrets this code does not know (another account, a profile whose
+ * secrets cannot be opened, a superseded one whose digest's key is gone), anything written like an IBAN, and every run of
  * LONG_DIGIT_RUN or more digits (grouped or not, dates excepted), keeps its last four characters only.
  */
-export function maskSecretsIn(text: string, secrets: Array<string | undefined>): string {
+export function maskSecretsIn(text: string, secrets: Array<string | undefined>, superseded?: (normalized: string) => boolean): string {
   const known = [...new Set(secrets.map((s) => (s ? plain(s) : '')).filter(Boolean))].sort((a, b) => b.length - a.length);
   let masked = text;
   for (const secret of known) {
     const pattern = new RegExp([...secret].map(escapeRegExp).join(SEPARATOR), 'gi');
     masked = masked.replace(pattern, maskSecret(secret));
   }
+  if (superseded) masked = maskRecognized(masked, superseded);
   return masked
     .replace(IBAN_LIKE, (iban) => maskSecret(plain(iban)))
     .replace(DIGIT_RUN, (run) => (DATE.test(run) ? run : maskSecret(plain(run))));
+}
+
+/** Quoted values are looked for as runs of up to this many letter-or-digit groups (`DE89 3704 0044 0532 0130 00`: 6). */
+const MOST_GROUPS = 10;
+const SHORTEST_SECRET = 4;
+const LONGEST_SECRET = 34;
+const GROUP = /[A-Za-z0-9]+/g;
+const BETWEEN_GROUPS = /^[\s.\-/]{0,3}$/;
+
+/**
+ * Masks every quoted value `recognized` says is a secret (given normalized: without separators, upper case): each run
+ * of letter-or-digit groups with at most a few separators between them is tried from each group on, longest first, so
+ * that `Account 7654321 is closed` tries `7654321` and `DE89 3704 ...` the whole IBAN.
+ */
+export function maskRecognized(text: string, recognized: (normalized: string) => boolean): string {
+  const groups = [...text.matchAll(GROUP)].map((m) => ({ start: m.index!, end: m.index! + m[0].length, value: m[0] }));
+  const spans: Array<{ start: number; end: number; value: string }> = [];
+  for (let i = 0; i < groups.length; i++) {
+    let found: { end: number; value: string; next: number } | undefined;
+    let value = '';
+    for (let j = i; j < groups.length && j < i + MOST_GROUPS; j++) {
+      if (j > i && !BETWEEN_GROUPS.test(text.slice(groups[j - 1].end, groups[j].start))) break;
+      value += groups[j].value.toUpperCase();
+      if (value.length > LONGEST_SECRET) break;
+      if (value.length >= SHORTEST_SECRET && recognized(value)) found = { end: groups[j].end, value, next: j + 1 };
+    }
+    if (found) {
+      spans.push({ start: groups[i].start, end: found.end, value: found.value });
+      i = found.next - 1;
+    }
+  }
+  let masked = text;
+  for (const span of spans.reverse()) masked = masked.slice(0, span.start) + maskSecret(span.value) + masked.slice(span.end);
+  return masked;
 }

@@ -1,6 +1,6 @@
 import { CONFIG, ConfigError, ProblemException } from '@lib/platform';
 import { HttpStatus, Inject, Injectable } from '@nestjs/common';
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
 import type { PayoutConfig } from '../config';
 
 /** A secret as stored: AES-256-GCM ciphertext, its nonce and tag, and the id of the key that sealed it. */
@@ -12,6 +12,25 @@ export interface SealedSecret {
 }
 
 const ALGORITHM = 'aes-256-gcm';
+
+/**
+ * A superseded secret (an account number or tax id an edit replaced), kept only as a keyed digest: enough to recognise
+ * it when a late validation result quotes it (to mask it), not to read it back.
+ */
+export interface SecretDigest {
+  keyId: string;
+  digest: string;
+}
+
+/** The superseded secrets' digests with these added: the most recent MOST_SUPERSEDED (late results quote recent ones). */
+export function superseded(kept: SecretDigest[] | undefined, added: SecretDigest[]): SecretDigest[] {
+  return [...(kept ?? []), ...added].slice(-MOST_SUPERSEDED);
+}
+
+const MOST_SUPERSEDED = 20;
+
+/** A secret as compared: without the separators people quote it with, in upper case. */
+export const normalizeSecret = (value: string) => value.replace(/[\s.\-/]/g, '').toUpperCase();
 
 /**
  * A stored secret this instance cannot open: sealed with a key id PAYOUT_ENCRYPTION_KEYS no longer lists (a key
@@ -78,6 +97,32 @@ export class SecretBox {
   get activeKey(): string {
     return this.activeKeyId;
   }
+
+  /** The digest of a secret under the active key (see SecretDigest). */
+  digest(secret: string): SecretDigest {
+    return { keyId: this.activeKeyId, digest: this.hmac(this.activeKeyId, normalizeSecret(secret))! };
+  }
+
+  /**
+   * Whether `candidate` (normalized) is the secret of one of these digests. Digests under a key no longer configured
+   * never match (the safety net of masking still applies to what they stood for).
+   */
+  matchesDigest(candidate: string, digests: SecretDigest[]): boolean {
+    return digests.some((d) => this.hmac(d.keyId, candidate) === d.digest);
+  }
+
+  private hmac(keyId: string, value: string): string | undefined {
+    const key = this.keys.get(keyId);
+    if (!key) return undefined;
+    let derived = this.digestKeys.get(keyId);
+    if (!derived) {
+      derived = Buffer.from(hkdfSync('sha256', key, Buffer.alloc(0), 'payout-profiles secret digest', 32));
+      this.digestKeys.set(keyId, derived);
+    }
+    return createHmac('sha256', derived).update(value).digest('base64');
+  }
+
+  private readonly digestKeys = new Map<string, Buffer>();
 
   /**
    * The secret, or undefined when it does not open (SecretUnavailable): for comparisons only, where an unreadable

@@ -4,6 +4,7 @@ import { Prop, Schema, SchemaFactory } from '@nestjs/mongoose';
 import type { Address } from '../bank-profiles/bank-profile.schema';
 import { ProfileState, SealedSecretDoc, SealedSecretSchema, ValidationRecord, ValidationRecordSchema } from '../profiles/profile.parts';
 import type { Incorporation, TaxForm } from './tax.rules';
+import type { SecretDigest } from '../secrets/secret-box';
 
 export interface BusinessProfile {
   legalName: string;
@@ -35,6 +36,8 @@ export class TaxProfile implements ProfileState {
   @Prop({ type: String }) maskedTaxId?: string;
   @Prop({ type: SealedSecretSchema }) sealedVatId?: SealedSecretDoc;
   @Prop({ type: String }) maskedVatId?: string;
+  /** Tax and VAT ids edits replaced or removed, as keyed digests (SecretDigest): masked when a late result quotes one. */
+  @Prop({ type: [Object], default: undefined }) supersededSecrets?: SecretDigest[];
   @Prop({ type: [TaxDocumentSchema], default: [] }) documents!: TaxDocument[];
   @Prop({ required: true, index: true }) expiresAt!: Date;
   /** The expiresAt for which TaxProfileExpiring was emitted; unset when expiresAt changes. */

@@ -8,7 +8,7 @@ import { servedLocations, serves } from '../../profiles/permissions';
 import { ProfileEvents } from '../../profiles/profile-events';
 import { duplicateName, throwIfProblems } from '../../profiles/problems';
 import { maskSecret } from '../../secrets/masking';
-import { SecretBox } from '../../secrets/secret-box';
+import { SecretBox, superseded } from '../../secrets/secret-box';
 import { checkBankAccount, CheckedAccount } from '../bank-account.rules';
 import { BankProfile, nameKey } from '../bank-profile.schema';
 import { beneficiaryProblems } from '../bank-profile.rules';
@@ -136,7 +136,8 @@ export class UpdateBankProfile {
       secretField: account?.secretField ?? current.secretField,
     };
     // A stored account that does not open (its key removed) counts as different: this edit replaces it.
-    const sameSecret = !account || this.secrets.openIfAvailable(current.sealedAccount, `${profileId}:account`) === account.secret;
+    const stored = account && this.secrets.openIfAvailable(current.sealedAccount, `${profileId}:account`);
+    const sameSecret = !account || stored === account.secret;
     const before = pick(current, Object.keys(details) as Array<keyof typeof details>);
     const newRevision = !(sameSecret && isDeepStrictEqual(JSON.parse(JSON.stringify(details)), JSON.parse(JSON.stringify(before))));
     if (!newRevision && !locationsChanged) return null;
@@ -148,6 +149,8 @@ export class UpdateBankProfile {
           sealedAccount: this.secrets.seal(account.secret, `${profileId}:account`),
           maskedAccount: maskSecret(account.secret),
         }),
+        // The replaced account, recognisable (not readable) when a late result for an older revision quotes it.
+        ...(account && stored && !sameSecret && { supersededSecrets: superseded(current.supersededSecrets, [this.secrets.digest(stored)]) }),
         status: 'PENDING_VALIDATION' as const,
         reasons: [],
         revision: current.revision + 1,

@@ -5,7 +5,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { PayoutAccess } from '../../profiles/payout-access';
 import { ProfileEvents } from '../../profiles/profile-events';
 import { throwIfProblems } from '../../profiles/problems';
-import { SecretBox } from '../../secrets/secret-box';
+import { SecretBox, superseded } from '../../secrets/secret-box';
 import { UpdateTaxProfileDto } from '../dto/tax-profile.dto';
 import { TaxProfile } from '../tax-profile.schema';
 import { TaxProfilesRepository } from '../tax-profiles.repository';
@@ -78,9 +78,16 @@ export class UpdateTaxProfile {
     if (!input.expiresAt) throwIfProblems(expiryProblems(next.expiresAt.toISOString(), new Date()));
 
     const sealed = sealTaxIds(this.secrets, id, details!);
+    // The ids this revision replaces or removes, recognisable (not readable) when a late result for an older revision
+    // quotes one.
+    const replaced = [
+      [before.taxId, details!.taxId],
+      [before.vatId, details!.vatId],
+    ].flatMap(([old, now]) => (old && old !== UNREADABLE && old !== now ? [this.secrets.digest(old)] : []));
     const changes = {
       ...next,
       ...sealed,
+      ...(replaced.length && { supersededSecrets: superseded(current.supersededSecrets, replaced) }),
       status: 'PENDING_VALIDATION' as const,
       reasons: [],
       revision: current.revision + 1,

@@ -129,7 +129,9 @@ export class RecordValidationResult {
       this.logger.warn(`${error.message} The validation result's reasons are masked by the safety net alone.`);
       secrets = [];
     }
-    return [...new Set(command.reasons.map((reason) => maskSecretsIn(reason, secrets)))];
+    const digests = profile.supersededSecrets ?? [];
+    const supersededSecret = digests.length ? (value: string) => this.secrets.matchesDigest(value, digests) : undefined;
+    return [...new Set(command.reasons.map((reason) => maskSecretsIn(reason, secrets, supersededSecret)))];
   }
 
   /**
