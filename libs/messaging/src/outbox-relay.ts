@@ -228,7 +228,7 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
       } catch (error) {
         const refusal = tooLargeForBroker(error);
         if (!refusal) throw error;
-        await this.parkEntry(collection, docOf.get(entry), entry, `refused by the broker as too large (${refusal}): ${entry.topic}'s max.message.bytes is below this record of ${recordBytes(entry)} bytes`);
+        await this.parkEntry(collection, docOf.get(entry), entry, `refused by the broker as too large (${refusal}): ${entry.topic}'s max.message.bytes is below this record of ${recordBytes(entry)} bytes`, true);
         continue;
       }
       await this.removeSent(collection, [entry], docOf);
@@ -281,6 +281,7 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
             bytes: recordBytes(entry),
             reason: entry.reason,
             parkedAt: new Date(entry.parkedAt),
+            refusedByBroker: entry.refusedByBroker === true,
           });
         }
       }
@@ -291,36 +292,41 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
   /**
    * Puts the parked entries that fit OUTBOX_MAX_RECORD_BYTES as it is now back at the end of their documents'
    * outboxes, and publishes them: for an operator who raised the topics' `max.message.bytes` and this setting (and
-   * restarted the service) after entries were parked. One guarded write per document (the entries must still be
-   * parked: two requeues at once move each once); those still too large stay parked. They go out after the events
-   * their documents got since they were parked (the order of their key is not restored: a consumer keeps the newer
-   * state where it compares versions, as the platform's do).
+   * restarted the service) after entries were parked. Entries the broker itself refused (their topic's limit is below
+   * this setting) stay parked unless `brokerRefused` says the operator raised those topics' limits: else they would only
+   * be refused and parked again. One guarded write per document (exactly the entries read must still be parked: two
+   * requeues at once move each once); those still too large stay parked. They go out after the events their documents
+   * got since they were parked (the order of their key is not restored: a consumer keeps the newer state where it
+   * compares versions, as the platform's do).
    */
-  async requeueParked(): Promise<{ requeued: number; tooLarge: number }> {
+  async requeueParked({ brokerRefused = false }: { brokerRefused?: boolean } = {}): Promise<RequeueResult> {
     const limit = this.options.relayMaxRecordBytes;
-    let requeued = 0;
-    let tooLarge = 0;
+    const result: RequeueResult = { requeued: 0, tooLarge: 0, refusedByBroker: 0 };
     for (const { collection, namespace } of this.collections()) {
       const cursor = collection.find({ 'outboxParked.0': { $exists: true } }, { projection: { outboxParked: 1 } });
       for await (const doc of cursor) {
         const parked = (doc.outboxParked ?? []) as ParkedOutboxEntry[];
-        const fitting = parked.filter((entry) => recordBytes(entry) <= limit);
-        tooLarge += parked.length - fitting.length;
+        const fitting = parked.filter((entry) => recordBytes(entry) <= limit && (brokerRefused || !entry.refusedByBroker));
+        result.tooLarge += parked.filter((entry) => recordBytes(entry) > limit).length;
+        result.refusedByBroker += parked.filter((entry) => recordBytes(entry) <= limit && entry.refusedByBroker && !brokerRefused).length;
         if (!fitting.length) continue;
-        const entries: OutboxEntry[] = fitting.map(({ reason: _reason, parkedAt: _parkedAt, ...entry }) => entry);
+        const entries: OutboxEntry[] = fitting.map(({ reason: _reason, parkedAt: _parkedAt, refusedByBroker: _refused, ...entry }) => entry);
         PendingOutboxes.note(namespace, doc._id);
         const moved = await collection.updateOne(
-          { _id: doc._id, 'outboxParked.eventId': { $all: fitting.map((entry) => entry.eventId) } } as never,
+          { _id: doc._id, outboxParked: { $all: fitting } } as never,
           { $pullAll: { outboxParked: fitting }, $push: { outbox: { $each: entries } } } as never,
         );
-        if (moved.modifiedCount === 1) requeued += fitting.length;
+        if (moved.modifiedCount === 1) result.requeued += fitting.length;
       }
     }
-    if (requeued) {
-      this.logger.warn(`outbox relay: ${requeued} parked event(s) put back in their outboxes (OUTBOX_MAX_RECORD_BYTES ${limit}); ${tooLarge} still too large`);
+    if (result.requeued) {
+      this.logger.warn(
+        `outbox relay: ${result.requeued} parked event(s) put back in their outboxes (OUTBOX_MAX_RECORD_BYTES ${limit}); ` +
+          `${result.tooLarge} still too large, ${result.refusedByBroker} refused by the broker left parked`,
+      );
       this.kick();
     }
-    return { requeued, tooLarge };
+    return result;
   }
 
   /**
@@ -331,8 +337,8 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
    * there (two drains, a flush and a kick, may meet it at once); the filter is not an index's keys, which costs a
    * collection scan on mongo-java-server, once per parked entry.
    */
-  private async parkEntry(collection: Collection, _id: unknown, entry: OutboxEntry, reason: string): Promise<void> {
-    const parked: ParkedOutboxEntry = { ...entry, reason, parkedAt: new Date() };
+  private async parkEntry(collection: Collection, _id: unknown, entry: OutboxEntry, reason: string, refusedByBroker = false): Promise<void> {
+    const parked: ParkedOutboxEntry = { ...entry, reason, parkedAt: new Date(), ...(refusedByBroker && { refusedByBroker }) };
     const moved = await collection.updateOne({ _id, 'outbox.eventId': entry.eventId } as never, { $pullAll: { outbox: [entry] }, $push: { outboxParked: parked } } as never);
     if (moved.modifiedCount === 0) return;
     this.metrics.parked.inc({ topic: entry.topic });
@@ -341,6 +347,15 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
         `set aside in outboxParked, not published: ${reason}`,
     );
   }
+}
+
+/** What a requeue did (OutboxRelay.requeueParked). */
+export interface RequeueResult {
+  requeued: number;
+  /** Still larger than OUTBOX_MAX_RECORD_BYTES: left parked. */
+  tooLarge: number;
+  /** Refused by the broker on their own, left parked (requeued only when asked to: `brokerRefused`). */
+  refusedByBroker: number;
 }
 
 /** A parked outbox entry, as an operator sees it (OutboxRelay.parked). */
@@ -354,6 +369,7 @@ export interface ParkedEntrySummary {
   bytes: number;
   reason: string;
   parkedAt: Date;
+  refusedByBroker: boolean;
 }
 
 /**

@@ -26,10 +26,14 @@ export const OutboxEntrySchema = new Schema<OutboxEntry>(
   { _id: false },
 );
 
-/** An outbox entry no broker would take (larger than OUTBOX_MAX_RECORD_BYTES), set aside by the relay with the reason. */
+/**
+ * An outbox entry no broker would take, set aside by the relay with the reason: larger than OUTBOX_MAX_RECORD_BYTES, or
+ * refused by the broker as too large on its own (`refusedByBroker`: its topic's max.message.bytes is lower).
+ */
 export interface ParkedOutboxEntry extends OutboxEntry {
   reason: string;
   parkedAt: Date;
+  refusedByBroker?: boolean;
 }
 
 /**

@@ -204,6 +204,20 @@ describe('a topic whose max.message.bytes is below OUTBOX_MAX_RECORD_BYTES', () 
       expect(a?.outboxParked).toEqual([expect.objectContaining({ eventId: big.eventId, reason: expect.stringMatching(/^refused by the broker as too large \(MESSAGE_TOO_LARGE\)/) })]);
       expect((await widgets.findOne({ _id: `b-${run}` }))?.outbox ?? []).toEqual([]);
       expect(await consumedCount(db, `big-${run}`)).toBe(0);
+
+      // An operator's requeue leaves it parked (it fits OUTBOX_MAX_RECORD_BYTES, but the broker would refuse it again)
+      // until told the topic's limit was raised.
+      const requeue = async (query = '') => {
+        const answer = await fetch(`${service.url}/v1/operator/outbox/parked/requeue${query}`, { method: 'POST', headers: { 'x-operator-key': service.env.OPERATOR_TOKEN } });
+        return { status: answer.status, body: await answer.json() };
+      };
+      expect(await requeue()).toEqual({ status: 200, body: { requeued: 0, tooLarge: 0, refusedByBroker: 1 } });
+      expect((await widgets.findOne({ _id: `a-${run}` }))?.outboxParked).toHaveLength(1);
+      await setDlqMaxMessageBytes(DEFAULT_MAX_MESSAGE_BYTES, Topics.agreements);
+      lowered = false;
+      expect(await requeue('?brokerRefused=true')).toEqual({ status: 200, body: { requeued: 1, tooLarge: 0, refusedByBroker: 0 } });
+      await eventually(async () => expect(await consumedCount(db, `big-${run}`)).toBe(1), 30_000);
+      await eventually(async () => expect(await widgets.findOne({ _id: `a-${run}` })).toMatchObject({ outbox: [], outboxParked: [] }), 30_000);
     } finally {
       await service.close();
       if (lowered) await setDlqMaxMessageBytes(DEFAULT_MAX_MESSAGE_BYTES, Topics.agreements);
@@ -235,7 +249,7 @@ describe('parked outbox entries, for an operator', () => {
       expect((await operator('GET', '/v1/operator/outbox/parked', '')).status).toBe(401);
       expect((await operator('POST', '/v1/operator/outbox/parked/requeue', 'wrong')).status).toBe(401);
       // The limit as it is: nothing fits, nothing moves.
-      expect(await operator('POST', '/v1/operator/outbox/parked/requeue')).toEqual({ status: 200, body: { requeued: 0, tooLarge: 1 } });
+      expect(await operator('POST', '/v1/operator/outbox/parked/requeue')).toEqual({ status: 200, body: { requeued: 0, tooLarge: 1, refusedByBroker: 0 } });
       expect((await widgets.findOne({ _id: `p-${run}` }))?.outboxParked).toHaveLength(1);
 
       // The operator raises the topic's limit and the service's, and restarts it.
@@ -243,10 +257,10 @@ describe('parked outbox entries, for an operator', () => {
       await setDlqMaxMessageBytes('2000000', Topics.agreements);
       raised = true;
       service = await boot({ MONGO_DB: db, OUTBOX_MAX_RECORD_BYTES: '1500000' });
-      expect(await operator('POST', '/v1/operator/outbox/parked/requeue')).toEqual({ status: 200, body: { requeued: 1, tooLarge: 0 } });
+      expect(await operator('POST', '/v1/operator/outbox/parked/requeue')).toEqual({ status: 200, body: { requeued: 1, tooLarge: 0, refusedByBroker: 0 } });
       await eventually(async () => expect(await consumedCount(db, `huge-${run}`)).toBe(1), 30_000);
       await eventually(async () => expect(await widgets.findOne({ _id: `p-${run}` })).toMatchObject({ outbox: [], outboxParked: [] }), 30_000);
-      expect(await operator('POST', '/v1/operator/outbox/parked/requeue')).toEqual({ status: 200, body: { requeued: 0, tooLarge: 0 } });
+      expect(await operator('POST', '/v1/operator/outbox/parked/requeue')).toEqual({ status: 200, body: { requeued: 0, tooLarge: 0, refusedByBroker: 0 } });
       expect((await operator('GET', '/v1/operator/outbox/parked')).body.items).toEqual([]);
     } finally {
       await service.close();

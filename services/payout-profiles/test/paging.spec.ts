@@ -86,7 +86,7 @@ describe('GET /v1/bank-profiles, a page at a time', () => {
     const answer = await call(h, 'GET', '/v1/bank-profiles', { token: await w.token('companyAdmin') });
     expect(answer.status).toBe(200);
     expect(answer.body.items).toHaveLength(OF_L1_L3.length + OF_L2.length);
-    expect(answer.body).not.toHaveProperty('next');
+    expect(answer.body).not.toHaveProperty('nextCursor');
   });
 });
 

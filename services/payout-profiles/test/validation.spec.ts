@@ -226,6 +226,22 @@ describe('a back-office result contradicting a decided revision', () => {
       expect(watch.find(of(id, 'ProfileApproved', 1))).toHaveLength(1);
       expect(await metric(labels)).toBe(countBefore);
       expect(warn.mock.calls.map(([message]) => String(message)).filter((m) => m.includes(id))).toEqual([]);
+
+      // ACTION_REQUIRED again: some of the reasons given already confirm it; a reason it did not give is a conflict.
+      const again = { profile_kind: 'BANK', decided: 'ACTION_REQUIRED', outcome: 'ACTION_REQUIRED' };
+      const againBefore = await metric(again);
+      const other = (await call(h, 'POST', '/v1/bank-profiles', { token: admin, body: usProfile() })).body.profileId;
+      await call(h, 'POST', `/v1/operator/profiles/${other}/validation`, { headers: operator, body: { revision: 1, outcome: 'ACTION_REQUIRED', reasons: ['Statement missing', 'Name differs'] } });
+      await decide(other, 'BANK', 1, 'ACTION_REQUIRED', ['Name differs']);
+      await decide(other, 'BANK', 1, 'ACTION_REQUIRED', ['Name differs', 'Account closed']);
+      await eventually(async () =>
+        expect((await profile(`/v1/bank-profiles/${other}`)).validationHistory.map((r: { effect: string; reasons: string[] }) => [r.effect, r.reasons])).toEqual([
+          ['APPLIED', ['Statement missing', 'Name differs']],
+          ['CONFIRMED', ['Name differs']],
+          ['ALREADY_DECIDED', ['Name differs', 'Account closed']],
+        ]),
+      );
+      expect(await metric(again)).toBe(againBefore + 1);
     } finally {
       warn.mockRestore();
     }
@@ -369,5 +385,19 @@ describe('results that can never apply', () => {
     }
     expect(await profile(`/v1/bank-profiles/${id}`)).toMatchObject({ status: 'PENDING_VALIDATION', reasons: [], validationHistory: [] });
     expect(watch.find(of(id, 'ProfileActionRequired'))).toEqual([]);
+  });
+
+  it('more than 50 reasons, or one longer than 1,000 characters, is dead-lettered saying so; nothing is recorded', async () => {
+    const id = (await call(h, 'POST', '/v1/bank-profiles', { token: admin, body: usProfile() })).body.profileId;
+    const group = h.service.env.KAFKA_GROUP_ID;
+    for (const [reasons, says] of [
+      [Array.from({ length: 51 }, (_, i) => `Reason ${i}`), 'reasons must be at most 50 reasons'],
+      [['x'.repeat(1_001)], 'reasons each reason must be at most 1000 characters'],
+    ] as const) {
+      const sent = await decide(id, 'BANK', 1, 'ACTION_REQUIRED', [...reasons]);
+      const [dead] = await watch.waitFor((m) => m.envelope?.eventId === sent.eventId && m.headers[DeadLetterHeaders.consumerGroup] === group);
+      expect(dead.headers[DeadLetterHeaders.error]).toContain(says);
+    }
+    expect(await profile(`/v1/bank-profiles/${id}`)).toMatchObject({ status: 'PENDING_VALIDATION', validationHistory: [] });
   });
 });

@@ -50,7 +50,11 @@ export class Keyset<T> {
     return Object.fromEntries(this.fields.map((field) => [field, 1 as const]));
   }
 
-  /** The filter of the items after the cursor (merge it into the list's filter); `{}` without a cursor; 400 naming `cursor` for one this list did not give. */
+  /**
+   * The filter of the items after the cursor (merge it into the list's filter); `{}` without a cursor; 400 naming
+   * `cursor` for one that is not a position of this list's shape (a position is no secret: the list's own filter still
+   * decides what is read).
+   */
   after(cursor: string | undefined): Record<string, unknown> {
     if (cursor === undefined) return {};
     const values = this.decode(cursor);
@@ -75,7 +79,9 @@ export class Keyset<T> {
   /**
    * Reads a page with `read(filter, count)` (the filter of the rows after a position, `count` rows in this order), for
    * lists whose access rule is checked per row in code (`keep`): reads on past rows dropped until the page is full or
-   * the rows run out, so a page is short only when it is the last.
+   * the rows run out, so a page is short only when it is the last. Each read asks for a whole page's worth (not what is
+   * left to fill), so rows dropped cost reads of `limit + 1`, not one query each; a caller who may see few of many rows
+   * should still narrow the read's own filter to them where it can.
    */
   async readPage(
     cursor: string | undefined,
@@ -86,7 +92,7 @@ export class Keyset<T> {
     const kept: T[] = [];
     let after = this.after(cursor);
     for (;;) {
-      const count = limit + 1 - kept.length;
+      const count = limit + 1;
       const rows = await read(after, count);
       kept.push(...rows.filter(keep));
       if (kept.length > limit || rows.length < count) return this.page(kept, limit);

@@ -1,8 +1,8 @@
 import { OutboxRelay } from '@lib/messaging';
 import { Controller, Get, HttpCode, Post, Query } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiProperty, ApiPropertyOptional, ApiSecurity, ApiTags } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
-import { IsInt, IsOptional, Max, Min } from 'class-validator';
+import { Transform, Type } from 'class-transformer';
+import { IsBoolean, IsInt, IsOptional, Max, Min } from 'class-validator';
 import { OperatorOnly } from '../auth/principal';
 
 export class ParkedQuery {
@@ -15,6 +15,17 @@ export class ParkedQuery {
   limit?: number;
 }
 
+export class RequeueQuery {
+  @ApiPropertyOptional({
+    default: false,
+    description: "Also the events the broker refused on their own (say so once their topics' max.message.bytes is raised)",
+  })
+  @IsOptional()
+  @Transform(({ value }) => (value === 'true' ? true : value === 'false' ? false : value))
+  @IsBoolean()
+  brokerRefused?: boolean;
+}
+
 export class ParkedEntryDto {
   @ApiProperty({ example: 'enrollments' }) collection!: string;
   @ApiProperty() documentId!: string;
@@ -24,6 +35,8 @@ export class ParkedEntryDto {
   @ApiProperty({ description: 'Key, value and a record overhead, as counted against OUTBOX_MAX_RECORD_BYTES' }) bytes!: number;
   @ApiProperty() reason!: string;
   @ApiProperty({ type: String, format: 'date-time' }) parkedAt!: string;
+  @ApiProperty({ description: "Refused by the broker on its own (its topic's max.message.bytes), not by OUTBOX_MAX_RECORD_BYTES" })
+  refusedByBroker!: boolean;
 }
 
 export class ParkedListDto {
@@ -33,6 +46,7 @@ export class ParkedListDto {
 export class RequeueResultDto {
   @ApiProperty({ description: 'Parked events put back in their outboxes, published next' }) requeued!: number;
   @ApiProperty({ description: 'Parked events still larger than OUTBOX_MAX_RECORD_BYTES: left parked' }) tooLarge!: number;
+  @ApiProperty({ description: 'Parked events the broker refused on their own, left parked (requeued with brokerRefused=true)' }) refusedByBroker!: number;
 }
 
 /**
@@ -59,7 +73,7 @@ export class OutboxController {
   @HttpCode(200)
   @ApiOperation({ summary: 'Put the parked events that fit OUTBOX_MAX_RECORD_BYTES now back in their outboxes, to be published' })
   @ApiOkResponse({ type: RequeueResultDto })
-  requeue(): Promise<RequeueResultDto> {
-    return this.relay.requeueParked();
+  requeue(@Query() query: RequeueQuery): Promise<RequeueResultDto> {
+    return this.relay.requeueParked({ brokerRefused: query.brokerRefused === true });
   }
 }

@@ -16,9 +16,18 @@ export class BankProfilesRepository {
     return this.model.findOne({ _id: profileId, partnerId }).lean<BankProfile>().exec();
   }
 
-  /** `count` of the partner's profiles in BANK_PROFILE_ORDER, after a position (`after`: BANK_PROFILE_ORDER.after). */
-  listForPartner(partnerId: string, after: Record<string, unknown>, count: number): Promise<BankProfile[]> {
-    return this.model.find({ partnerId, ...after }).sort(BANK_PROFILE_ORDER.sort).limit(count).lean<BankProfile[]>().exec();
+  /**
+   * `count` of the partner's profiles in BANK_PROFILE_ORDER, after a position (`after`: BANK_PROFILE_ORDER.after), among
+   * those `readable` selects (readableBankProfilesFilter; both are `$or`s, so they go under `$and`).
+   */
+  listForPartner(partnerId: string, after: Record<string, unknown>, count: number, readable?: Record<string, unknown>): Promise<BankProfile[]> {
+    const filters = [after, readable].filter((f): f is Record<string, unknown> => !!f && Object.keys(f).length > 0);
+    return this.model
+      .find({ partnerId, ...(filters.length && { $and: filters }) })
+      .sort(BANK_PROFILE_ORDER.sort)
+      .limit(count)
+      .lean<BankProfile[]>()
+      .exec();
   }
 
   /** For the operator API and the validation results, which are not bound to a partner. */

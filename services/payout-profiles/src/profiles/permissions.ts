@@ -56,6 +56,19 @@ export function canReadBankProfile(actor: Pick<Actor, 'roles'>, served: readonly
 }
 
 /**
+ * canReadBankProfile as a query filter on the profiles (undefined: every profile), so that a list reads only what the
+ * caller may read: company admins and an incentive role on every location, all; otherwise the profiles serving one of
+ * the locations the caller's incentive roles name, or every location (`['*']`, or none stored: servedLocations).
+ */
+export function readableBankProfilesFilter(actor: Pick<Actor, 'roles'>): Record<string, unknown> | undefined {
+  if (isCompanyAdmin(actor)) return undefined;
+  const incentive = actor.roles.filter((r) => (r.role === 'INCENTIVES_ADMIN' || r.role === 'INCENTIVES_USER') && r.locationIds.length > 0);
+  const named = incentive.flatMap((r) => r.locationIds);
+  if (named.includes(ALL_LOCATIONS)) return undefined;
+  return { $or: [{ locationIds: { $in: [...new Set(named), ALL_LOCATIONS] } }, { locationIds: null }, { locationIds: { $size: 0 } }] };
+}
+
+/**
  * `locationIds` as sent: one or more location ids, or `['*']` alone. Answers them without repeats, sorted (the
  * stored form), or the field problems.
  */

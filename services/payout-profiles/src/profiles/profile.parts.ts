@@ -19,8 +19,9 @@ export type ValidationSource = (typeof ValidationSources)[number];
 /**
  * What a validation result did to the profile. APPLIED: it decided the current revision. OUTDATED: it was for
  * an older revision, kept for the record. ALREADY_DECIDED: the revision had a different decision already; the
- * first decision of a revision stands (a new decision needs a new revision). CONFIRMED: the revision had the same
- * outcome already, with other reasons (the first decision's reasons stand; not a conflict).
+ * first decision of a revision stands (a new decision needs a new revision); also the same ACTION_REQUIRED with reasons
+ * it did not give. CONFIRMED: the revision had the same outcome already and this says nothing new (an approval with
+ * a note, or some of the reasons already given): not a conflict.
  */
 export const ValidationEffects = ['APPLIED', 'OUTDATED', 'ALREADY_DECIDED', 'CONFIRMED'] as const;
 export type ValidationEffect = (typeof ValidationEffects)[number];

@@ -108,7 +108,19 @@ export class SecretBox {
    * never match (the safety net of masking still applies to what they stood for).
    */
   matchesDigest(candidate: string, digests: SecretDigest[]): boolean {
-    return digests.some((d) => this.hmac(d.keyId, candidate) === d.digest);
+    return this.digestMatcher(digests)(candidate);
+  }
+
+  /** The same as a function for many candidates: one HMAC per key id per candidate, whatever the number of digests. */
+  digestMatcher(digests: SecretDigest[]): (candidate: string) => boolean {
+    const byKey = new Map<string, Set<string>>();
+    for (const d of digests) {
+      if (!this.keys.has(d.keyId)) continue;
+      const set = byKey.get(d.keyId) ?? new Set<string>();
+      set.add(d.digest);
+      byKey.set(d.keyId, set);
+    }
+    return (candidate) => [...byKey].some(([keyId, set]) => set.has(this.hmac(keyId, candidate)!));
   }
 
   private hmac(keyId: string, value: string): string | undefined {

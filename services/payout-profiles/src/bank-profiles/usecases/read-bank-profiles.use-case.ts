@@ -1,7 +1,7 @@
 import { DEFAULT_PAGE_SIZE, Page, PageQuery, Principal, Problems } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { PayoutAccess } from '../../profiles/payout-access';
-import { canReadBankProfile, servedLocations } from '../../profiles/permissions';
+import { canReadBankProfile, readableBankProfilesFilter, servedLocations } from '../../profiles/permissions';
 import { BankProfile } from '../bank-profile.schema';
 import { BANK_PROFILE_ORDER, BankProfilesRepository } from '../bank-profiles.repository';
 
@@ -26,16 +26,17 @@ export class ReadBankProfiles {
   }
 
   /**
-   * A page of the partner's profiles in BANK_PROFILE_ORDER. The access rule is checked here, per profile, so that it
-   * stays in one place: readPage reads on past the profiles the caller may not read, so a page is only short when it is
-   * the last.
+   * A page of the partner's profiles in BANK_PROFILE_ORDER that the caller may read: the query reads only those
+   * (readableBankProfilesFilter), and each is checked again with canReadBankProfile, the rule itself (readPage reads on
+   * past any the two disagree on, so a page is only short when it is the last).
    */
   async list(principal: Principal, { limit = DEFAULT_PAGE_SIZE, cursor }: PageQuery): Promise<Page<BankProfile>> {
     const actor = await this.access.bankReader(principal);
+    const readable = readableBankProfilesFilter(actor);
     return BANK_PROFILE_ORDER.readPage(
       cursor,
       limit,
-      (position, count) => this.profiles.listForPartner(actor.partnerId, position, count),
+      (position, count) => this.profiles.listForPartner(actor.partnerId, position, count, readable),
       (profile) => canReadBankProfile(actor, servedLocations(profile)),
     );
   }

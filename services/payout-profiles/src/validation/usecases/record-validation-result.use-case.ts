@@ -69,8 +69,11 @@ export class RecordValidationResult {
       }
 
       const decision = profile.validationHistory.find((r) => r.revision === command.revision && r.effect === 'APPLIED');
+      // The same outcome again is no conflict when it says nothing new: an approval (whatever its note), or an
+      // ACTION_REQUIRED whose reasons the decision gave already. New reasons the partner would not see are one.
+      const confirms = decision?.outcome === command.outcome && (command.outcome === 'APPROVED' || reasons.every((r) => decision.reasons.includes(r)));
       const effect: ValidationEffect =
-        command.revision < profile.revision ? 'OUTDATED' : !decision ? 'APPLIED' : decision.outcome === command.outcome ? 'CONFIRMED' : 'ALREADY_DECIDED';
+        command.revision < profile.revision ? 'OUTDATED' : !decision ? 'APPLIED' : confirms ? 'CONFIRMED' : 'ALREADY_DECIDED';
       // A refused request changes nothing: checked before the write (which would record it and bump the version).
       if (command.source === 'OPERATOR' && (effect === 'ALREADY_DECIDED' || effect === 'CONFIRMED')) return this.answer(command, { effect, profile }); // 409
       const record: ValidationRecord = {
@@ -130,7 +133,7 @@ export class RecordValidationResult {
       secrets = [];
     }
     const digests = profile.supersededSecrets ?? [];
-    const supersededSecret = digests.length ? (value: string) => this.secrets.matchesDigest(value, digests) : undefined;
+    const supersededSecret = digests.length ? this.secrets.digestMatcher(digests) : undefined;
     return [...new Set(command.reasons.map((reason) => maskSecretsIn(reason, secrets, supersededSecret)))];
   }
 

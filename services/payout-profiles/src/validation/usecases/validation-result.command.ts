@@ -9,6 +9,9 @@ import { ValidationSource } from '../../profiles/profile.parts';
  * The reasons here are as sent: RecordValidationResult masks the profile's secrets (and long digit runs) in them before
  * they are compared, stored or published, since only it reads the profile.
  */
+export const MAX_REASONS = 50;
+export const MAX_REASON_LENGTH = 1_000;
+
 export class ValidationResultCommand {
   private constructor(
     readonly profileId: string,
@@ -34,6 +37,9 @@ export class ValidationResultCommand {
     if (input.outcome === 'ACTION_REQUIRED' && reasons.length === 0) {
       throw Problems.field('reasons', 'must name at least one reason when the outcome is ACTION_REQUIRED');
     }
+    // Bounded: reasons are stored, published and searched for secrets (masking), and a partner reads them.
+    if (reasons.length > MAX_REASONS) throw Problems.field('reasons', `must be at most ${MAX_REASONS} reasons`);
+    if (reasons.some((r) => r.length > MAX_REASON_LENGTH)) throw Problems.field('reasons', `each reason must be at most ${MAX_REASON_LENGTH} characters`);
     return new ValidationResultCommand(input.profileId, input.profileKind, input.revision, input.outcome, reasons, input.source, input.eventId);
   }
 }
