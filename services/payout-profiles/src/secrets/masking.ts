@@ -23,7 +23,8 @@ const IBAN_LIKE = /\b[A-Z]{2}\d{2}(?:[ -]?[A-Z0-9]){10,30}\b/g;
 const DIGIT_RUN = new RegExp(`\\d(?:[\\s.\\-/]?\\d){${LONG_DIGIT_RUN - 1},}`, 'g');
 /** A date (`2026-07-01`, also with a time): eight digits with dashes, not a secret. */
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
-const plain = (quoted: string) => quoted.replace(/[\s.\-/]/g, '');
+/** A quoted secret without the separators people put in it. */
+export const plain = (quoted: string) => quoted.replace(/[\s.\-/]/g, '');
 
 /**
  * Text that others may read (validation reasons: stored, answered, put in events and notifications) with secrets

@@ -2,6 +2,7 @@ import { CONFIG, ConfigError, ProblemException } from '@lib/platform';
 import { HttpStatus, Inject, Injectable } from '@nestjs/common';
 import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
 import type { PayoutConfig } from '../config';
+import { plain } from './masking';
 
 /** A secret as stored: AES-256-GCM ciphertext, its nonce and tag, and the id of the key that sealed it. */
 export interface SealedSecret {
@@ -30,7 +31,7 @@ export function superseded(kept: SecretDigest[] | undefined, added: SecretDigest
 const MOST_SUPERSEDED = 20;
 
 /** A secret as compared: without the separators people quote it with, in upper case. */
-export const normalizeSecret = (value: string) => value.replace(/[\s.\-/]/g, '').toUpperCase();
+export const normalizeSecret = (value: string) => plain(value).toUpperCase();
 
 /**
  * A stored secret this instance cannot open: sealed with a key id PAYOUT_ENCRYPTION_KEYS no longer lists (a key
