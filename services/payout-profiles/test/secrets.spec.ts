@@ -162,6 +162,14 @@ describe('key rotation: POST /v1/operator/secrets/reseal', () => {
     expect(patched.status).toBe(200);
     expect(patched.body).toMatchObject({ revision: curedBefore!.revision + 1, status: 'PENDING_VALIDATION' });
     expect(await raw('bank_profiles', cured)).toMatchObject({ sealedAccount: { keyId: 'k1' } });
+    // The same for a tax profile whose TIN does not open: a new TIN is a new revision (L2's, a location with no other).
+    const other = await w.token('adminOfOtherLocation');
+    const tax = (await call(h, 'POST', `/v1/locations/${w.L2}/tax-profile`, { token: other, body: nonUsTaxProfile({ taxId: 'FT-1234-5678' }) })).body;
+    await h.db.collection('tax_profiles').updateOne({ _id: tax.profileId as never }, { $set: { 'sealedTaxId.keyId': 'k9' } });
+    const newTin = await call(h, 'PATCH', `/v1/locations/${w.L2}/tax-profile`, { token: other, body: { taxId: 'FT-8765-4321' }, headers: ifMatch(tax.version) });
+    expect(newTin.status).toBe(200);
+    expect(newTin.body).toMatchObject({ revision: tax.revision + 1, maskedTaxId: '****4321' });
+    expect(await raw('tax_profiles', tax.profileId)).toMatchObject({ sealedTaxId: { keyId: 'k1' } });
 
     // A back-office rejection of it is still recorded (not dead-lettered, the profile would stay pending), its reasons
     // masked by the safety net alone: the secret it cannot open is not needed to see an IBAN or a long number.
