@@ -265,9 +265,9 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
   async parked(limit = 1_000): Promise<ParkedEntrySummary[]> {
     const found: ParkedEntrySummary[] = [];
     for (const { collection } of this.collections()) {
-      const cursor = collection.find({ 'outboxParked.0': { $exists: true } }, { projection: { outboxParked: 1 } });
+      const cursor = withParked(collection);
       for await (const doc of cursor) {
-        for (const entry of (doc.outboxParked ?? []) as ParkedOutboxEntry[]) {
+        for (const entry of doc.outboxParked) {
           if (found.length >= limit) {
             await cursor.close();
             return found;
@@ -303,12 +303,13 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
     const limit = this.options.relayMaxRecordBytes;
     const result: RequeueResult = { requeued: 0, tooLarge: 0, refusedByBroker: 0 };
     for (const { collection, namespace } of this.collections()) {
-      const cursor = collection.find({ 'outboxParked.0': { $exists: true } }, { projection: { outboxParked: 1 } });
-      for await (const doc of cursor) {
-        const parked = (doc.outboxParked ?? []) as ParkedOutboxEntry[];
-        const fitting = parked.filter((entry) => recordBytes(entry) <= limit && (brokerRefused || !entry.refusedByBroker));
-        result.tooLarge += parked.filter((entry) => recordBytes(entry) > limit).length;
-        result.refusedByBroker += parked.filter((entry) => recordBytes(entry) <= limit && entry.refusedByBroker && !brokerRefused).length;
+      for await (const doc of withParked(collection)) {
+        const fitting: ParkedOutboxEntry[] = [];
+        for (const entry of doc.outboxParked) {
+          if (recordBytes(entry) > limit) result.tooLarge++;
+          else if (entry.refusedByBroker && !brokerRefused) result.refusedByBroker++;
+          else fitting.push(entry);
+        }
         if (!fitting.length) continue;
         const entries: OutboxEntry[] = fitting.map(({ reason: _reason, parkedAt: _parkedAt, refusedByBroker: _refused, ...entry }) => entry);
         PendingOutboxes.note(namespace, doc._id);
@@ -347,6 +348,14 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
         `set aside in outboxParked, not published: ${reason}`,
     );
   }
+}
+
+/** The documents of a collection with parked entries (not indexed: a scan, for an operator's occasional call). */
+function withParked(collection: Collection) {
+  return collection.find<{ _id: unknown; outboxParked: ParkedOutboxEntry[] }>(
+    { 'outboxParked.0': { $exists: true } },
+    { projection: { outboxParked: 1 } },
+  );
 }
 
 /** What a requeue did (OutboxRelay.requeueParked). */

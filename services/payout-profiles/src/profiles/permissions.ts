@@ -13,9 +13,14 @@ export function canManageBankProfiles(actor: Pick<Actor, 'roles'>): boolean {
   return actor.roles.some((r) => r.role === 'INCENTIVES_ADMIN' && r.locationIds.length > 0);
 }
 
+/** The actor's incentive role grants (Incentives admin or user) that name at least one location. */
+function incentiveGrants(actor: Pick<Actor, 'roles'>): Actor['roles'] {
+  return actor.roles.filter((r) => (r.role === 'INCENTIVES_ADMIN' || r.role === 'INCENTIVES_USER') && r.locationIds.length > 0);
+}
+
 /** Company admins and anyone with an incentives role may list bank profiles (masked; which ones: canReadBankProfile). */
 export function canReadBankProfiles(actor: Pick<Actor, 'roles'>): boolean {
-  return isCompanyAdmin(actor) || actor.roles.some((r) => (r.role === 'INCENTIVES_ADMIN' || r.role === 'INCENTIVES_USER') && r.locationIds.length > 0);
+  return isCompanyAdmin(actor) || incentiveGrants(actor).length > 0;
 }
 
 /** The locations a stored profile serves: one stored before `locationIds` existed serves every location ('*'). */
@@ -49,7 +54,7 @@ export function bankProfileServeBlockers(actor: Pick<Actor, 'roles'>, served: re
  */
 export function canReadBankProfile(actor: Pick<Actor, 'roles'>, served: readonly string[]): boolean {
   if (isCompanyAdmin(actor)) return true;
-  const incentive = actor.roles.filter((r) => (r.role === 'INCENTIVES_ADMIN' || r.role === 'INCENTIVES_USER') && r.locationIds.length > 0);
+  const incentive = incentiveGrants(actor);
   if (!incentive.length) return false;
   if (served.includes(ALL_LOCATIONS)) return true;
   return served.some((locationId) => incentive.some((r) => r.locationIds.includes(ALL_LOCATIONS) || r.locationIds.includes(locationId)));
@@ -62,7 +67,7 @@ export function canReadBankProfile(actor: Pick<Actor, 'roles'>, served: readonly
  */
 export function readableBankProfilesFilter(actor: Pick<Actor, 'roles'>): Record<string, unknown> | undefined {
   if (isCompanyAdmin(actor)) return undefined;
-  const incentive = actor.roles.filter((r) => (r.role === 'INCENTIVES_ADMIN' || r.role === 'INCENTIVES_USER') && r.locationIds.length > 0);
+  const incentive = incentiveGrants(actor);
   const named = incentive.flatMap((r) => r.locationIds);
   if (named.includes(ALL_LOCATIONS)) return undefined;
   return { $or: [{ locationIds: { $in: [...new Set(named), ALL_LOCATIONS] } }, { locationIds: null }, { locationIds: { $size: 0 } }] };

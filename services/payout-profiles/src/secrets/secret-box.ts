@@ -105,14 +105,10 @@ export class SecretBox {
   }
 
   /**
-   * Whether `candidate` (normalized) is the secret of one of these digests. Digests under a key no longer configured
-   * never match (the safety net of masking still applies to what they stood for).
+   * Whether a candidate (normalized) is the secret of one of these digests: one HMAC per key id per candidate, whatever
+   * the number of digests. Digests under a key no longer configured never match (the safety net of masking still
+   * applies to what they stood for).
    */
-  matchesDigest(candidate: string, digests: SecretDigest[]): boolean {
-    return this.digestMatcher(digests)(candidate);
-  }
-
-  /** The same as a function for many candidates: one HMAC per key id per candidate, whatever the number of digests. */
   digestMatcher(digests: SecretDigest[]): (candidate: string) => boolean {
     const byKey = new Map<string, Set<string>>();
     for (const d of digests) {
