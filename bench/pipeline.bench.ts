@@ -21,7 +21,7 @@
 import { ALL_TOPICS, createEnvelope, fiscalYearOf, Topics } from '@lib/contracts';
 import { OPERATOR_KEY, resolveInfra, SmtpTestServer } from '@lib/testing';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { Admin, Kafka, logLevel, Partitioners, Producer } from 'kafkajs';
 import { createTransport } from 'nodemailer';
@@ -35,6 +35,9 @@ const STEADY_RATE = Number(process.env.BENCH_STEADY_RATE ?? 100);
 const STEADY_SECONDS = Math.max(5, Math.round(Number(process.env.BENCH_STEADY_SECONDS ?? 60 * SCALE)));
 const ENROLL_CONNECTIONS = Number(process.env.BENCH_ENROLL_CONNECTIONS ?? 50);
 const ENROLL_SECONDS = Math.max(3, Math.round(Number(process.env.BENCH_ENROLL_SECONDS ?? 10 * Math.min(1, SCALE * 2))));
+/** Locations each Enroll client enrolls in turn in the measured run, and in the warm-up (other locations). */
+const ENROLL_LOCATIONS_PER_CLIENT = 40;
+const ENROLL_WARMUP_LOCATIONS_PER_CLIENT = 10;
 /** Seconds of Enroll + Submit on another program before the measured run (0: none). */
 const ENROLL_WARMUP_SECONDS = Number(process.env.BENCH_ENROLL_WARMUP_SECONDS ?? 3);
 /** Print each Enroll run's answers per half second (BENCH_ENROLL_TIMELINE=1). */
@@ -80,8 +83,11 @@ const WRITES_PER_ENROLL_CALL = 2;
 const cores = () => cpus().length;
 const log = (line: string) => void process.stdout.write(`${line}\n`);
 
-/** Enroll answers per half second (count, p50, p99, max, statuses): where in the run the slow ones are. */
-function logTimeline(label: string, answers: Array<{ at: number; ms: number; status: number }>): void {
+/**
+ * Enroll answers per half second (count, p50, p99, max, statuses), and what each process spent of the CPU in that half
+ * second (percent of one core): where in the run the slow ones are, and what ran beside them.
+ */
+function logTimeline(label: string, answers: Array<{ at: number; ms: number; status: number }>, cpu: Array<Record<string, number>> = []): void {
   const slices = new Map<number, Array<{ ms: number; status: number }>>();
   for (const a of answers) {
     const slice = Math.floor(a.at / 500);
@@ -94,7 +100,9 @@ function logTimeline(label: string, answers: Array<{ at: number; ms: number; sta
     const at = (q: number) => Math.round(ms[Math.min(ms.length - 1, Math.floor(q * ms.length))]);
     const statuses: Record<number, number> = {};
     for (const a of list) statuses[a.status] = (statuses[a.status] ?? 0) + 1;
-    log(`  ${label} +${(slice / 2).toFixed(1)} s: ${list.length} answers, p50 ${at(0.5)} ms, p99 ${at(0.99)} ms, max ${at(1)} ms ${JSON.stringify(statuses)}`);
+    const [from, to] = [cpu[slice], cpu[slice + 1]];
+    const busy = from && to ? Object.keys(to).map((k) => `${k} ${Math.round((to[k] - from[k]) * 200)}`).join(', ') : '';
+    log(`  ${label} +${(slice / 2).toFixed(1)} s: ${list.length} answers, p50 ${at(0.5)} ms, p99 ${at(0.99)} ms, max ${at(1)} ms ${JSON.stringify(statuses)}${busy && `; CPU %: ${busy}`}`);
   }
 }
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -235,6 +243,31 @@ function machineBusySeconds(): number {
   return (user + nice + system + irq + softirq + steal) / 100;
 }
 
+/** The pids of the local Kafka broker and MongoDB-compatible server (java processes), for the Enroll timeline. */
+function infraPids(): Record<string, number> {
+  const found: Record<string, number> = {};
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+      if (cmdline.includes('kafka.Kafka')) found.kafka = Number(entry);
+      else if (cmdline.includes('mongo-java-server')) found.mongo = Number(entry);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
+}
+
+/** CPU seconds so far of each service, the local servers, this process (the load generator) and the machine. */
+function cpuSample(platform: Platform, infra: Record<string, number>): Record<string, number> {
+  const sample: Record<string, number> = Object.fromEntries(SERVICES.map((s) => [s, processCpuSeconds(platform.pid(s))]));
+  for (const [name, pid] of Object.entries(infra)) sample[name] = processCpuSeconds(pid);
+  sample.bench = processCpuSeconds(process.pid);
+  sample.machine = machineBusySeconds();
+  return sample;
+}
+
 /** CPU milliseconds per decision of each service and of the machine between two samples. */
 class CpuMeter {
   private start = new Map<string, number>();
@@ -255,6 +288,19 @@ class CpuMeter {
     m.set('machine', machineBusySeconds());
     return m;
   }
+}
+
+/**
+ * Each service's event-loop delay since the last reading (prom-client's default metrics, which reset their histogram
+ * on every scrape of /metrics): how long a ready request could wait behind work on the service's own thread.
+ */
+async function eventLoopDelays(platform: Platform): Promise<Record<string, { p99Ms: number; maxMs: number }>> {
+  const read = async (service: ServiceName) => {
+    const text = await fetch(`${platform.url(service)}/metrics`).then((r) => (r.ok ? r.text() : ''), () => '');
+    const value = (name: string) => Math.round(Number(new RegExp(`^${name}\\{[^}]*\\} ([0-9.e+-]+)$`, 'm').exec(text)?.[1] ?? NaN) * 1000);
+    return [service, { p99Ms: value('nodejs_eventloop_lag_p99_seconds'), maxMs: value('nodejs_eventloop_lag_max_seconds') }] as const;
+  };
+  return Object.fromEntries(await Promise.all(SERVICES.map(read)));
 }
 
 class RssSampler {
@@ -714,9 +760,9 @@ async function enrollPhase(
     return null;
   }
   const identity = platform.url('identity');
-  const measured = admins.slice(0, Math.min(admins.length, ENROLL_CONNECTIONS * 40));
+  const measured = admins.slice(0, Math.min(admins.length, ENROLL_CONNECTIONS * ENROLL_LOCATIONS_PER_CLIENT));
   // The warm-up enrolls other locations (when there are), so that the measured run is the same work as without it.
-  const spare = admins.slice(measured.length, measured.length + ENROLL_CONNECTIONS * 10);
+  const spare = admins.slice(measured.length, measured.length + ENROLL_CONNECTIONS * ENROLL_WARMUP_LOCATIONS_PER_CLIENT);
   const signIn = async (list: Admin1[]) => {
     const tokens: string[] = new Array(list.length);
     await pool(list, 16, async (admin, i) => {
@@ -773,13 +819,19 @@ async function enrollPhase(
       ],
     });
     // Only when asked for: the load generator's CPU counts in the machine's CPU per request.
+    const cpuSamples: Array<Record<string, number>> = [];
+    let sampler: NodeJS.Timeout | undefined;
     if (ENROLL_TIMELINE) {
+      const infra = infraPids();
+      cpuSamples.push(cpuSample(platform, infra));
+      sampler = setInterval(() => cpuSamples.push(cpuSample(platform, infra)), 500);
       instance.on('response', (_client: unknown, status: number, _bytes: number, ms: number) => {
         answers.push({ at: Date.now() - startedAt, ms, status });
       });
     }
     const result = await instance;
-    if (ENROLL_TIMELINE) logTimeline(programId, answers);
+    clearInterval(sampler);
+    if (ENROLL_TIMELINE) logTimeline(programId, answers, cpuSamples);
     return { result, statuses };
   };
   // Warm-up on a program of its own and other locations (the measured run enrolls its locations for the first time,
@@ -791,16 +843,19 @@ async function enrollPhase(
   const programId = await createProgram(`enroll${run}`);
   // The warm-up's events (emails, views) are handled before the measured run starts, as before any phase.
   if (ENROLL_WARMUP_SECONDS > 0) await settle();
+  await eventLoopDelays(platform);
   cpu.begin();
   const { result, statuses } = await load(programId, ENROLL_SECONDS, measured, measuredTokens);
   const cpuMsPerRequest = cpu.perDecision(result.requests.total || 1);
+  const loopDelays = await eventLoopDelays(platform);
   // Little's law: with every client always waiting, latency = clients / throughput, and throughput is at most the
   // cores over the CPU the whole machine spends per request (service, database, the load generator itself).
   const latencyFloorMs = Math.round((ENROLL_CONNECTIONS * cpuMsPerRequest.machine) / cores());
   const out = { requestsPerSecond: Math.round(result.requests.average), p99: result.latency.p99, p50: result.latency.p50, statuses, cpuMsPerRequest, latencyFloorMs };
   log(
     `enroll ${run}: ${ENROLL_CONNECTIONS} clients for ${ENROLL_SECONDS} s: ${out.requestsPerSecond} req/s, p50 ${out.p50} ms, p99 ${out.p99} ms, ${JSON.stringify(statuses)}` +
-      `; CPU ms per request: ${JSON.stringify(cpuMsPerRequest)}; mean latency floor at this CPU ${latencyFloorMs} ms`,
+      `; CPU ms per request: ${JSON.stringify(cpuMsPerRequest)}; mean latency floor at this CPU ${latencyFloorMs} ms` +
+      `; event-loop delay p99/max ms: ${SERVICES.map((s) => `${s} ${loopDelays[s].p99Ms}/${loopDelays[s].maxMs}`).join(', ')}`,
   );
   return out;
 }
@@ -852,7 +907,13 @@ async function main(): Promise<void> {
     log(`load average before the platform: ${loadavg().map((n) => n.toFixed(2)).join(' ')}`);
 
     await bench.start(infra.kafkaBrokers);
-    const needed = Math.max(PHASES.has('burst') ? BURST : 0, PHASES.has('steady') ? STEADY_RATE * STEADY_SECONDS : 0, 100);
+    // Enroll's measured run takes 40 locations a client and its warm-up 10 more: an Enroll-only run is the same work.
+    const needed = Math.max(
+      PHASES.has('burst') ? BURST : 0,
+      PHASES.has('steady') ? STEADY_RATE * STEADY_SECONDS : 0,
+      PHASES.has('enroll') ? ENROLL_CONNECTIONS * (ENROLL_LOCATIONS_PER_CLIENT + ENROLL_WARMUP_LOCATIONS_PER_CLIENT) : 0,
+      100,
+    );
     const seeding = await bench.seed(needed);
 
     const bursts: Array<Awaited<ReturnType<PipelineBench['burst']>>> = [];
