@@ -7,7 +7,7 @@ import { createEnvelope, deadLetterTopic, DeadLetterHeaders, Envelope, ProfileEv
 import { eventually, ReceivedMessage, TopicWatch } from '@lib/testing';
 import { Logger } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
-import { call, createWorld, Harness, ibanProfile, ifMatch, nonUsTaxProfile, operator, startHarness, usProfile, usTaxProfile, VALID, World } from './support';
+import { call, createWorld, Harness, ibanProfile, ifMatch, inDays, nonUsTaxProfile, operator, startHarness, usProfile, usTaxProfile, VALID, World } from './support';
 
 jest.setTimeout(120_000);
 
@@ -163,14 +163,38 @@ describe('bank profile', () => {
     expect(repeat.body).toMatchObject({ effect: 'DUPLICATE', status: 'ACTION_REQUIRED' });
   });
 
-  it('after a fix (revision 3) the operator approves it, with ProfileApproved', async () => {
+  it('Action required: its locationIds sent alone change nothing; its details sent again submit it again (revision 3, a new validation request)', async () => {
+    const current = await profile(path());
+    expect(current).toMatchObject({ status: 'ACTION_REQUIRED', revision: 2 });
+    const placesOnly = await call(h, 'PATCH', path(), { token: admin, body: { locationIds: current.locationIds }, headers: ifMatch(current.version) });
+    expect(placesOnly.status).toBe(200);
+    expect(placesOnly.body).toMatchObject({ status: 'ACTION_REQUIRED', revision: 2, version: current.version, reasons: ['Bank statement missing'] });
+
+    const again = await call(h, 'PATCH', path(), {
+      token: admin,
+      body: { name: current.name, beneficiary: current.beneficiary },
+      headers: ifMatch(current.version),
+    });
+    expect(again.status).toBe(200);
+    expect(again.body).toMatchObject({ revision: 3, status: 'PENDING_VALIDATION', reasons: [], version: current.version + 1, name: current.name });
+    await watch.waitFor(of(id, 'ProfileValidationRequested', 3));
+    await watch.waitFor(of(id, 'ProfileSubmittedForValidation', 3));
+    // The same request again (its If-Match now stale) submits nothing more.
+    const retried = await call(h, 'PATCH', path(), { token: admin, body: { name: current.name }, headers: ifMatch(current.version) });
+    expect(retried.status).toBe(412);
+    // Pending again, the same details are no new revision (as for an approved profile).
+    const pending = await call(h, 'PATCH', path(), { token: admin, body: { name: current.name }, headers: ifMatch(again.body.version) });
+    expect(pending.body).toMatchObject({ revision: 3, version: again.body.version });
+  });
+
+  it('after a fix (revision 4) the operator approves it, with ProfileApproved', async () => {
     const current = await profile(path());
     const fixed = await call(h, 'PATCH', path(), { token: admin, body: { name: `EUR fixed ${randomUUID()}` }, headers: ifMatch(current.version) });
-    expect(fixed.body).toMatchObject({ revision: 3, status: 'PENDING_VALIDATION' });
-    const decided = await call(h, 'POST', `/v1/operator/profiles/${id}/validation`, { headers: operator, body: { revision: 3, outcome: 'APPROVED' } });
+    expect(fixed.body).toMatchObject({ revision: 4, status: 'PENDING_VALIDATION' });
+    const decided = await call(h, 'POST', `/v1/operator/profiles/${id}/validation`, { headers: operator, body: { revision: 4, outcome: 'APPROVED' } });
     expect(decided.status).toBe(200);
-    expect(decided.body).toMatchObject({ profileKind: 'BANK', effect: 'APPLIED', revision: 3, status: 'APPROVED' });
-    await watch.waitFor(of(id, 'ProfileApproved', 3));
+    expect(decided.body).toMatchObject({ profileKind: 'BANK', effect: 'APPLIED', revision: 4, status: 'APPROVED' });
+    await watch.waitFor(of(id, 'ProfileApproved', 4));
   });
 });
 
@@ -343,6 +367,28 @@ describe('tax profile', () => {
 
     const details = await call(h, 'GET', `/v1/operator/profiles/${id}`, { headers: operator });
     expect(details.body).toMatchObject({ profileKind: 'TAX', taxId: '123456789', maskedTaxId: '****6789' });
+  });
+
+  it('the same details sent again: nothing while approved; a new revision, validated anew, once Action required', async () => {
+    const path = `/v1/locations/${w.L1}/tax-profile`;
+    const approved = await profile(path);
+    expect(approved).toMatchObject({ status: 'APPROVED', revision: 1 });
+    const same = { expiresAt: approved.expiresAt, businessProfile: approved.businessProfile };
+    const unchanged = await call(h, 'PATCH', path, { token: admin, body: same, headers: ifMatch(approved.version) });
+    expect(unchanged.body).toMatchObject({ status: 'APPROVED', revision: 1, version: approved.version });
+
+    const changed = await call(h, 'PATCH', path, { token: admin, body: { expiresAt: inDays(300) }, headers: ifMatch(approved.version) });
+    expect(changed.body).toMatchObject({ status: 'PENDING_VALIDATION', revision: 2 });
+    const id = changed.body.profileId;
+    await decide(id, 'TAX', 2, 'ACTION_REQUIRED', ['W-9 unreadable']);
+    await eventually(async () => expect(await profile(path)).toMatchObject({ status: 'ACTION_REQUIRED', reasons: ['W-9 unreadable'] }));
+
+    const current = await profile(path);
+    const again = await call(h, 'PATCH', path, { token: admin, body: { expiresAt: current.expiresAt }, headers: ifMatch(current.version) });
+    expect(again.status).toBe(200);
+    expect(again.body).toMatchObject({ status: 'PENDING_VALIDATION', revision: 3, reasons: [], expiresAt: current.expiresAt, maskedTaxId: '****6789' });
+    const [request] = await watch.waitFor<ProfileValidationRequested>(of(id, 'ProfileValidationRequested', 3));
+    expect(request.envelope!.data).toMatchObject({ profileKind: 'TAX', expiresAt: current.expiresAt });
   });
 });
 

@@ -55,7 +55,7 @@ export class BankProfilesController {
 
   @Patch(':profileId')
   @ApiOperation({
-    summary: 'Change a bank profile (If-Match; Incentives admin of every location it serves); a change of its details is a new revision, sent to validation',
+    summary: 'Change a bank profile (If-Match; Incentives admin of every location it serves); a change of its details is a new revision, sent to validation; on an Action required profile, the same details sent again submit it again',
   })
   @ApiHeader({ name: 'If-Match', required: true, description: 'The ETag (version) you read' })
   @ApiOkResponse({ type: BankProfileDto })

@@ -45,7 +45,7 @@ export class TaxProfilesController {
   }
 
   @Patch('locations/:locationId/tax-profile')
-  @ApiOperation({ summary: "Change the location's tax profile (If-Match); a change is a new revision, sent to validation" })
+  @ApiOperation({ summary: "Change the location's tax profile (If-Match); a change is a new revision, sent to validation; on an Action required profile, the same details sent again submit it again" })
   @ApiHeader({ name: 'If-Match', required: true })
   @ApiOkResponse({ type: TaxProfileDto })
   async change(

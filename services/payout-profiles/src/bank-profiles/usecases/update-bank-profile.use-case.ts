@@ -19,7 +19,8 @@ const ATTEMPTS = 5;
 
 /**
  * Changes a bank profile (If-Match). A real change of its details is a new revision, pending validation, published
- * with a validation request; the same details sent again change nothing. Bad input changes nothing either. A change of
+ * with a validation request; the same details sent again change nothing, except on a profile the back office sent back
+ * (`ACTION_REQUIRED`), which they submit again as a new revision. Bad input changes nothing either. A change of
  * `locationIds` alone is no new revision (the details validated are the same): ProfileUpdated, same revision and status.
  *
  * Only an Incentives admin of every location the profile serves edits it (of every location, for one serving '*' or
@@ -139,7 +140,10 @@ export class UpdateBankProfile {
     const stored = account && this.secrets.openIfAvailable(current.sealedAccount, `${profileId}:account`);
     const sameSecret = !account || stored === account.secret;
     const before = pick(current, Object.keys(details) as Array<keyof typeof details>);
-    const newRevision = !(sameSecret && isDeepStrictEqual(JSON.parse(JSON.stringify(details)), JSON.parse(JSON.stringify(before))));
+    const sameDetails = sameSecret && isDeepStrictEqual(JSON.parse(JSON.stringify(details)), JSON.parse(JSON.stringify(before)));
+    // Details sent again for a profile the back office sent back (Action required) submit it again: a new revision,
+    // validated anew (the reason may have been on the validator's side, e.g. a document it could not read).
+    const newRevision = !sameDetails || (current.status === 'ACTION_REQUIRED' && sendsDetails(input));
     if (!newRevision && !locationsChanged) return null;
 
     const changes = {
@@ -162,6 +166,11 @@ export class UpdateBankProfile {
     };
     return { changes, updated: { ...current, ...changes } as BankProfile, newRevision };
   }
+}
+
+/** Whether a PATCH sends any of the validated details (anything but `locationIds`). */
+function sendsDetails(input: UpdateBankProfileDto): boolean {
+  return Object.entries(input).some(([field, value]) => field !== 'locationIds' && value !== undefined);
 }
 
 function pick<T extends object, K extends keyof T>(source: T, keys: K[]): Pick<T, K> {

@@ -13,7 +13,8 @@ import { checkTaxDetails, expiryProblems, sealTaxIds, toDocuments } from '../tax
 
 /**
  * Changes the tax profile of a location (If-Match). A real change is a new revision, pending validation, with a
- * validation request. Tax ids left out are kept while the incorporation stays the same; `taxId: null` / `vatId: null`
+ * validation request; the same details sent again change nothing, unless the profile is `ACTION_REQUIRED` (they submit
+ * it again: a new revision). Tax ids left out are kept while the incorporation stays the same; `taxId: null` / `vatId: null`
  * remove them (a US TIN is required, so it can only be replaced).
  */
 @Injectable()
@@ -72,7 +73,10 @@ export class UpdateTaxProfile {
       taxId: current.sealedTaxId && (this.secrets.openIfAvailable(current.sealedTaxId, `${id}:taxId`) ?? UNREADABLE),
       vatId: current.sealedVatId && (this.secrets.openIfAvailable(current.sealedVatId, `${id}:vatId`) ?? UNREADABLE),
     };
-    if (isDeepStrictEqual(comparable({ ...next, taxId: details!.taxId, vatId: details!.vatId }), comparable(before))) return current;
+    // The same details sent again change nothing, except on a profile the back office sent back (Action required):
+    // they submit it again, a new revision validated anew.
+    const same = isDeepStrictEqual(comparable({ ...next, taxId: details!.taxId, vatId: details!.vatId }), comparable(before));
+    if (same && current.status !== 'ACTION_REQUIRED') return current;
     // A new revision goes to validation with the expiry date it ends up with: one that has passed is refused whether
     // this request sent it or left the stored one.
     if (!input.expiresAt) throwIfProblems(expiryProblems(next.expiresAt.toISOString(), new Date()));
