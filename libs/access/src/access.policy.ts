@@ -6,7 +6,7 @@ import { Model } from 'mongoose';
 import { BatchLoader, modelLoader, PermanentError } from '@lib/messaging';
 import { AccessGrant, AccessLocation, AccessUser, grantIndexKey } from './access.schemas';
 
-const LOCATION_ORDER = new Keyset<AccessLocation>(['_id']);
+const LOCATION_ORDER = new Keyset<AccessLocation>('locations', ['_id']);
 
 /** A signed-in user with the roles this service knows for them. */
 export interface Actor {

@@ -8,7 +8,9 @@ interface Row {
   _id: string;
 }
 
-const keyset = new Keyset<Row>(['name', '_id']);
+const keyset = new Keyset<Row>('rows', ['name', '_id']);
+/** Another list whose order has the same shape (two strings). */
+const other = new Keyset<Row>('other-rows', ['name', '_id']);
 
 /** Rows in keyset order, filtered by what `after` gives: the same expansion a database evaluates. */
 const rows: Row[] = ['a', 'b', 'b', 'c', 'd', 'e', 'e', 'f'].map((name, i) => ({ name, _id: `id-${i}` }));
@@ -64,7 +66,15 @@ describe('Keyset paging', () => {
     expect(last).toEqual({ items: [{ name: 'f', _id: 'id-7' }] });
   });
 
-  it.each([['not base64 json!'], [Buffer.from('{"a":1}').toString('base64url')], [Buffer.from('["only one"]').toString('base64url')], [Buffer.from('[{},"x"]').toString('base64url')]])(
+  it.each([
+    ['not base64 json!'],
+    [Buffer.from('{"a":1}').toString('base64url')],
+    [Buffer.from('["only one"]').toString('base64url')],
+    [Buffer.from('["rows",{},"x"]').toString('base64url')],
+    // The values alone (a position without the list's name), and another list's cursor of the same shape.
+    [Buffer.from('["b","id-1"]').toString('base64url')],
+    [other.cursorOf({ name: 'b', _id: 'id-1' })],
+  ])(
     'refuses a cursor this list did not give (%s) with a 400 naming `cursor`',
     (cursor) => {
       let error: unknown;

@@ -123,6 +123,7 @@ const CASES: Case[] = [
   ['bank list: a cursor of another shape', async () => ({ method: 'GET', path: `/v1/bank-profiles?cursor=${Buffer.from('["only one"]').toString('base64url')}`, body: undefined }), 400, 'cursor'],
   ['bank list: an unknown query field', async () => ({ method: 'GET', path: '/v1/bank-profiles?page=2', body: undefined }), 400, 'page', /should not exist/],
   ['tax list: limit=0', async () => ({ method: 'GET', path: '/v1/tax-profiles?limit=0', body: undefined }), 400, 'limit'],
+  ['bank list: the tax list\'s cursor (the same shape)', async () => ({ method: 'GET', path: `/v1/bank-profiles?cursor=${Buffer.from(JSON.stringify(['tax-profiles', 'L1', 'x'])).toString('base64url')}`, body: undefined }), 400, 'cursor'],
   ['tax list: a made-up cursor', async () => ({ method: 'GET', path: '/v1/tax-profiles?cursor=made-up', body: undefined }), 400, 'cursor'],
   ['default list: limit=1001', async () => ({ method: 'GET', path: '/v1/default-bank-profiles?limit=1001', body: undefined }), 400, 'limit'],
   ['default list: a made-up cursor', async () => ({ method: 'GET', path: '/v1/default-bank-profiles?cursor=made-up', body: undefined }), 400, 'cursor'],

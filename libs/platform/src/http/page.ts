@@ -38,12 +38,17 @@ type KeyValue = string | number;
 /**
  * The order of a list, as fields sorted ascending whose values together are unique (end with `_id`) and which every
  * row has, as a string or a number (a missing one would sort first and match no "after"), and the cursor of a
- * position in it: the sort values of the last item of a page, as base64url JSON. The filter for "after" is the
- * usual expansion (a > x) or (a = x and b > y) or ..., which every MongoDB-compatible server understands and real
- * MongoDB answers from an index with the same fields.
+ * position in it: the list's name and the sort values of the last item of a page, as base64url JSON (the name, so
+ * that another list's cursor of the same shape is refused rather than read as a position here). The filter for
+ * "after" is the usual expansion (a > x) or (a = x and b > y) or ..., which every MongoDB-compatible server
+ * understands and real MongoDB answers from an index with the same fields.
  */
 export class Keyset<T> {
-  constructor(private readonly fields: ReadonlyArray<keyof T & string>) {}
+  constructor(
+    /** Names the list in its cursors (unique per service's lists; e.g. `bank-profiles`). */
+    private readonly list: string,
+    private readonly fields: ReadonlyArray<keyof T & string>,
+  ) {}
 
   /** For `.sort()`. */
   get sort(): Record<string, 1> {
@@ -101,7 +106,7 @@ export class Keyset<T> {
   }
 
   cursorOf(row: T): string {
-    return Buffer.from(JSON.stringify(this.fields.map((field) => row[field]))).toString('base64url');
+    return Buffer.from(JSON.stringify([this.list, ...this.fields.map((field) => row[field])])).toString('base64url');
   }
 
   private decode(cursor: string): KeyValue[] {
@@ -112,8 +117,11 @@ export class Keyset<T> {
       values = undefined;
     }
     const valid =
-      Array.isArray(values) && values.length === this.fields.length && values.every((v) => typeof v === 'string' || typeof v === 'number');
+      Array.isArray(values) &&
+      values.length === this.fields.length + 1 &&
+      values[0] === this.list &&
+      values.every((v) => typeof v === 'string' || typeof v === 'number');
     if (!valid) throw Problems.field('cursor', 'cursor must be the nextCursor of a page of this list');
-    return values as KeyValue[];
+    return (values as KeyValue[]).slice(1);
   }
 }

@@ -23,7 +23,7 @@ export function watchesProfile(e: Enrollment, kind: 'BANK' | 'TAX'): boolean {
  * The order of GET /v1/enrollments: by location, program and year (unique together, and the fields of the
  * { partnerId, locationId, programId, fiscalYear } index), then `_id`.
  */
-export const LIST_ORDER = new Keyset<Enrollment>(['locationId', 'programId', 'fiscalYear', '_id']);
+export const LIST_ORDER = new Keyset<Enrollment>('enrollments', ['locationId', 'programId', 'fiscalYear', '_id']);
 
 export type EnrollmentChanges = Partial<Omit<Enrollment, '_id' | 'version' | 'createdAt'>>;
 

@@ -11,7 +11,7 @@ export type InvitationRecord = Invitation & { createdAt?: Date; updatedAt?: Date
  * The order of GET /v1/invitations (and of the overview's read): by location, program and fiscal year (unique
  * together, the id being derived from them), then `_id`; the fields of the { partnerId, locationId, ... } index.
  */
-export const LIST_ORDER = new Keyset<InvitationRecord>(['locationId', 'programId', 'fiscalYear', '_id']);
+export const LIST_ORDER = new Keyset<InvitationRecord>('invitations', ['locationId', 'programId', 'fiscalYear', '_id']);
 
 /**
  * Reads and writes invitations. Every write is one document write guarded by `version` that carries the events

@@ -5,7 +5,7 @@ import { Model } from 'mongoose';
 import { BankProfile } from './bank-profile.schema';
 
 /** The order of the list of a partner's bank profiles: by name as compared (nameKey), then _id to make it total. */
-export const BANK_PROFILE_ORDER = new Keyset<BankProfile>(['nameKey', '_id']);
+export const BANK_PROFILE_ORDER = new Keyset<BankProfile>('bank-profiles', ['nameKey', '_id']);
 
 /** Bank profile reads. Every user-facing read takes the partnerId, so another partner's profile is never found. */
 @Injectable()

@@ -5,7 +5,7 @@ import { Model } from 'mongoose';
 import { TaxProfile } from './tax-profile.schema';
 
 /** The order of the list of tax profiles: by location (one profile each), then _id as the keyset wants it. */
-export const TAX_PROFILE_ORDER = new Keyset<TaxProfile>(['locationId', '_id']);
+export const TAX_PROFILE_ORDER = new Keyset<TaxProfile>('tax-profiles', ['locationId', '_id']);
 
 /** Tax profile reads. Every user-facing read takes the partnerId, so another partner's profile is never found. */
 @Injectable()

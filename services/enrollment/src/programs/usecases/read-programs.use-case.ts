@@ -7,7 +7,7 @@ import { ListProgramsQuery } from '../dto/program.dto';
 import { Program } from '../program.schema';
 
 /** The order of GET /v1/programs: by name (programs may share one), then id. */
-const CATALOG_ORDER = new Keyset<Program>(['name', '_id']);
+const CATALOG_ORDER = new Keyset<Program>('programs', ['name', '_id']);
 
 /** The catalog is public to every signed-in user of the platform (no partner data in it). */
 @Injectable()

@@ -9,7 +9,7 @@ import { DefaultBankProfile } from '../default-bank-profile.schema';
  * The order of the list of defaults: by _id, which is the location's id (one document per location), so it is
  * already total; answered from the _id index.
  */
-export const DEFAULT_BANK_PROFILE_ORDER = new Keyset<DefaultBankProfile>(['_id']);
+export const DEFAULT_BANK_PROFILE_ORDER = new Keyset<DefaultBankProfile>('default-bank-profiles', ['_id']);
 
 @Injectable()
 export class ReadDefaultBankProfiles {
