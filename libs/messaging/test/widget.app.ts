@@ -16,6 +16,8 @@ export class Widget {
   @Prop({ type: String }) _id!: string;
   @Prop({ default: 0 }) count!: number;
   @Prop({ default: 0 }) consumed!: number;
+  /** The instance (WIDGET_INSTANCE) that handled the last event, for tests with two replicas in one group. */
+  @Prop() handledBy?: string;
 }
 export const WidgetSchema = SchemaFactory.createForClass(Widget);
 WidgetSchema.plugin(outboxPlugin);
@@ -61,13 +63,16 @@ export class WidgetController {
     const { partnerId } = event.envelope.data;
     if (partnerId.startsWith(ECHO_PREFIX)) return;
     if (partnerId.startsWith(SLOW_PREFIX)) await new Promise((r) => setTimeout(r, 1_500));
+    // Every event takes this long (a replica kept busy, so that another joining the group finds work in flight).
+    const delayMs = Number(process.env.WIDGET_HANDLER_DELAY_MS ?? 0);
+    if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
     const echo = this.outbox.event(Topics.agreements, {
       type: 'AgreementStatusChanged',
       data: { partnerId: `${ECHO_PREFIX}${partnerId}`, active: true },
     });
     await this.widgets.updateOne(
       { _id: partnerId },
-      { $inc: { consumed: 1 }, $push: pushOutbox([echo]) },
+      { $inc: { consumed: 1 }, $set: { handledBy: process.env.WIDGET_INSTANCE ?? 'widgets' }, $push: pushOutbox([echo]) },
       { upsert: true },
     );
     this.outbox.committed();

@@ -22,6 +22,7 @@ function headersToStrings(headers: IHeaders | undefined): Record<string, string>
 export class TestKafka {
   private readonly kafka: Kafka;
   private producer?: Producer;
+  private producerReady?: Promise<void>;
   private readonly consumers: Consumer[] = [];
 
   constructor(brokers = (process.env.KAFKA_BROKERS ?? '').split(',')) {
@@ -29,11 +30,13 @@ export class TestKafka {
   }
 
   async publish(topic: string, key: string, value: unknown, headers?: Record<string, string>): Promise<void> {
-    if (!this.producer) {
+    // One connection, also when the first publishes run at the same time.
+    this.producerReady ??= (async () => {
       this.producer = this.kafka.producer({ allowAutoTopicCreation: true, createPartitioner: Partitioners.DefaultPartitioner });
       await this.producer.connect();
-    }
-    await this.producer.send({
+    })();
+    await this.producerReady;
+    await this.producer!.send({
       topic,
       acks: -1,
       messages: [{ key, value: typeof value === 'string' ? value : JSON.stringify(value), headers }],
