@@ -7,7 +7,6 @@ import {
   PROJECT_ROOT,
   ReceivedMessage,
   RunningService,
-  spawnServer,
   startGroupAtEnd,
   TestIssuer,
   TestKafka,
@@ -22,6 +21,7 @@ import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { MongoClient } from 'mongodb';
 import { ECHO_PREFIX, SLOW_PREFIX, WidgetAppModule } from './widget.app';
+import { spawnWidget } from './widget.process';
 
 jest.setTimeout(120_000);
 
@@ -70,22 +70,7 @@ describe('outbox', () => {
     // relay (EventOutbox.committed) and publish the event this test expects to stay in the document.
     const groupId = uniqueName('widgets');
     await startGroupAtEnd(groupId, [Topics.agreements]);
-    const env = {
-      ...process.env,
-      ...issuer.env(),
-      PORT: String(port),
-      MONGO_DB: db,
-      KAFKA_GROUP_ID: groupId,
-      OPERATOR_TOKEN: OPERATOR_KEY,
-      LOG_LEVEL: 'warn',
-      TS_NODE_PROJECT: join(PROJECT_ROOT, 'tsconfig.json'),
-    };
-    const start = (extra: Record<string, string>) =>
-      spawnServer(process.execPath, ['-r', '@swc-node/register', 'libs/messaging/test/widget.main.ts'], {
-        cwd: PROJECT_ROOT,
-        env: { ...env, ...extra },
-        logFile: join(PROJECT_ROOT, '.local', 'logs', `${db}.log`),
-      });
+    const start = (env: Record<string, string>) => spawnWidget({ issuer, port, db, groupId, logName: db, env });
     const live = () =>
       waitFor('widget service', async () => (await fetch(`http://127.0.0.1:${port}/health/live`)).ok, { timeoutMs: 60_000 });
 

@@ -4,9 +4,9 @@
  * once (none lost with the partitions handed over, none applied twice by the replica that takes them).
  */
 import { Topics } from '@lib/contracts';
-import { freePort, OPERATOR_KEY, PROJECT_ROOT, spawnServer, startGroupAtEnd, TestIssuer, TestKafka, uniqueName, waitFor } from '@lib/testing';
-import { join } from 'node:path';
+import { freePort, startGroupAtEnd, TestIssuer, TestKafka, uniqueName, waitFor } from '@lib/testing';
 import { MongoClient } from 'mongodb';
+import { spawnWidget } from './widget.process';
 
 jest.setTimeout(180_000);
 
@@ -41,22 +41,14 @@ describe('a replica joining the group while another works through a backlog', ()
 
     const replica = async (instance: string) => {
       const port = await freePort();
-      const server = spawnServer(process.execPath, ['-r', '@swc-node/register', 'libs/messaging/test/widget.main.ts'], {
-        cwd: PROJECT_ROOT,
-        env: {
-          ...process.env,
-          ...issuer.env(),
-          PORT: String(port),
-          MONGO_DB: db,
-          KAFKA_GROUP_ID: groupId,
-          OPERATOR_TOKEN: OPERATOR_KEY,
-          LOG_LEVEL: 'warn',
-          TS_NODE_PROJECT: join(PROJECT_ROOT, 'tsconfig.json'),
-          WIDGET_INSTANCE: instance,
-          // Each event takes 200 ms: the first replica is still at it when the second one joins.
-          WIDGET_HANDLER_DELAY_MS: '200',
-        },
-        logFile: join(PROJECT_ROOT, '.local', 'logs', `${db}-${instance}.log`),
+      const server = spawnWidget({
+        issuer,
+        port,
+        db,
+        groupId,
+        logName: `${db}-${instance}`,
+        // Each event takes 200 ms: the first replica is still at it when the second one joins.
+        env: { WIDGET_INSTANCE: instance, WIDGET_HANDLER_DELAY_MS: '200' },
       });
       // Ready = both connections up and the consumer in its group.
       await waitFor(`widget replica ${instance}`, async () => (await fetch(`http://127.0.0.1:${port}/health/ready`)).ok, { timeoutMs: 60_000 });
