@@ -5,6 +5,7 @@
  */
 import { Topics } from '@lib/contracts';
 import { freePort, startGroupAtEnd, TestIssuer, TestKafka, uniqueName, waitFor } from '@lib/testing';
+import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import { MongoClient } from 'mongodb';
 import { spawnWidget } from './widget.process';
 
@@ -26,10 +27,33 @@ afterAll(async () => {
   await issuer.stop();
 });
 
-/** Partners (keys), each with a run of events handled one after the other: a partition keeps its replica busy. */
-const PARTNERS = 12;
+/** Partners (keys) per partition, each with a run of events handled one after the other: a partition keeps its replica busy. */
+const PARTNERS_PER_PARTITION = 2;
 const EVENTS_EACH = 60;
-const EVENTS = PARTNERS * EVENTS_EACH;
+
+/**
+ * Partner ids that the producer's default partitioner spreads evenly, `perPartition` on each partition of the topic:
+ * whichever partitions the second replica is given, they hold work.
+ */
+async function evenlySpreadPartners(prefix: string, perPartition: number): Promise<string[]> {
+  const admin = new Kafka({ brokers: process.env.KAFKA_BROKERS!.split(','), logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  let partitionMetadata: Array<{ partitionId: number; leader: number }>;
+  try {
+    [{ partitions: partitionMetadata }] = (await admin.fetchTopicMetadata({ topics: [Topics.agreements] })).topics;
+  } finally {
+    await admin.disconnect();
+  }
+  const partitionOf = Partitioners.DefaultPartitioner();
+  const taken = new Map<number, string[]>();
+  for (let i = 0; taken.size < partitionMetadata.length || [...taken.values()].some((keys) => keys.length < perPartition); i++) {
+    const key = `${prefix}${i}`;
+    const partition = partitionOf({ topic: Topics.agreements, partitionMetadata: partitionMetadata as never, message: { key, value: null } });
+    const keys = taken.get(partition) ?? [];
+    if (keys.length < perPartition) taken.set(partition, [...keys, key]);
+  }
+  return [...taken.values()].flat();
+}
 
 describe('a replica joining the group while another works through a backlog', () => {
   it('hands partitions over with handlers in flight: every event applied exactly once, by one replica or the other', async () => {
@@ -54,18 +78,19 @@ describe('a replica joining the group while another works through a backlog', ()
       await waitFor(`widget replica ${instance}`, async () => (await fetch(`http://127.0.0.1:${port}/health/ready`)).ok, { timeoutMs: 60_000 });
       return server;
     };
-    const partners = Array.from({ length: PARTNERS }, (_, i) => `rb-${run}-${i}`);
+    const partners = await evenlySpreadPartners(`rb-${run}-`, PARTNERS_PER_PARTITION);
+    const EVENTS = partners.length * EVENTS_EACH;
     const docs = () => widgets.find({ _id: { $in: partners } }).toArray();
     const handled = async () => (await docs()).reduce((sum, d) => sum + (d.consumed ?? 0), 0);
 
     const first = await replica('a');
     let second: Awaited<ReturnType<typeof replica>> | undefined;
     try {
-      // Each partner's events on its own key (one partition, in order); the partners spread over the partitions.
+      // Each partner's events on its own key (one partition, in order); two partners on each partition.
       for (let round = 0; round < EVENTS_EACH; round++) {
         await Promise.all(partners.map((partnerId) => kafka.publishEvent(Topics.agreements, partnerId, { type: 'AgreementStatusChanged', data: { partnerId, active: round % 2 === 0 } })));
       }
-      await waitFor('the first replica to be under way', async () => (await handled()) >= PARTNERS, { timeoutMs: 60_000 });
+      await waitFor('the first replica to be under way', async () => (await handled()) >= partners.length, { timeoutMs: 60_000 });
       second = await replica('b');
       const whenSecondJoined = await handled();
 
@@ -74,7 +99,7 @@ describe('a replica joining the group while another works through a backlog', ()
       // replicas commit offsets after their effects): a short pause lets a late duplicate show.
       await new Promise((r) => setTimeout(r, 2_000));
       const final = await docs();
-      expect(final).toHaveLength(PARTNERS);
+      expect(final).toHaveLength(partners.length);
       // Each event counted once: nothing lost in the handover, nothing applied again by the replica taking over.
       expect(final.filter((d) => d.consumed !== EVENTS_EACH).map((d) => `${d._id}: ${d.consumed}`)).toEqual([]);
       // The handover happened with work left: the second replica joined before the end, and the last events of some
