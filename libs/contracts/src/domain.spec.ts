@@ -1,21 +1,56 @@
-import { replacesDecision } from './domain';
+import { decisionFor, keepDecision, KeptDecisions, MAX_OTHER_PARTNERS, PartnerDecision } from './domain';
 
-describe('replacesDecision: which eligibility decision a view keeps', () => {
-  const at = (minute: number) => new Date(Date.UTC(2026, 11, 1, 0, minute));
-  const kept = { decidedAt: at(10), partnerId: 'P-other' };
+type D = PartnerDecision & { id: string };
 
-  it('keeps the later one by occurredAt (the same time replaces: a redelivery writes the same)', () => {
-    expect(replacesDecision({ decidedAt: at(10), partnerId: 'P1' }, { decidedAt: at(11), partnerId: 'P1' }, true)).toBe(true);
-    expect(replacesDecision({ decidedAt: at(10), partnerId: 'P1' }, { decidedAt: at(10), partnerId: 'P1' }, true)).toBe(true);
-    expect(replacesDecision({ decidedAt: at(10), partnerId: 'P1' }, { decidedAt: at(9), partnerId: 'P1' }, true)).toBe(false);
+describe('keepDecision: which eligibility decisions a view keeps', () => {
+  const at = (minute: number) => new Date(Date.UTC(2026, 11, 1) + minute * 60_000);
+  // Typed as naming a partner (what keepDecision takes in); the legacy ones without one are only ever kept ones.
+  const d = (id: string, minute: number, partnerId?: string) => ({ id, decidedAt: at(minute), ...(partnerId && { partnerId }) }) as D & { partnerId: string };
+  const ids = (state: KeptDecisions<D> | null) => state && { kept: state.kept.id, others: state.others.map((o) => o.id) };
+
+  it('keeps the first one, then the later one of the same partner (the same time replaces: a redelivery writes the same)', () => {
+    expect(ids(keepDecision(undefined, d('a', 10, 'P1'), false))).toEqual({ kept: 'a', others: [] });
+    const stored = { kept: d('a', 10, 'P1'), others: [] };
+    expect(ids(keepDecision(stored, d('b', 11, 'P1'), true))).toEqual({ kept: 'b', others: [] });
+    expect(ids(keepDecision(stored, d('b', 10, 'P1'), false))).toEqual({ kept: 'b', others: [] });
+    expect(keepDecision(stored, d('b', 9, 'P1'), true)).toBeNull();
+    expect(keepDecision(stored, d('b', 9, 'P1'), false)).toBeNull();
   });
 
-  it("lets the location's own partner replace a later one naming another partner, once the location is known as its", () => {
-    expect(replacesDecision(kept, { decidedAt: at(5), partnerId: 'P1' }, true)).toBe(true);
-    expect(replacesDecision(kept, { decidedAt: at(5), partnerId: 'P1' }, false)).toBe(false);
+  it("location not known: a later decision naming another partner is kept, and the earlier partner's is set aside, not lost", () => {
+    const owner = { kept: d('owner', 10, 'P1'), others: [] };
+    const after = keepDecision(owner, d('wrong', 11, 'P2'), false)!;
+    expect(ids(after)).toEqual({ kept: 'wrong', others: ['owner'] });
+    expect(decisionFor(after.kept, after.others, 'P1')?.id).toBe('owner');
+    expect(decisionFor(after.kept, after.others, 'P2')?.id).toBe('wrong');
+    expect(decisionFor(after.kept, after.others, 'P3')).toBeUndefined();
+    // An earlier one of another partner goes aside when it is that partner's latest, and is ignored otherwise.
+    expect(ids(keepDecision(owner, d('early', 5, 'P2'), false))).toEqual({ kept: 'owner', others: ['early'] });
+    expect(keepDecision(after, d('older', 9, 'P1'), false)).toBeNull();
+    expect(ids(keepDecision(after, d('newer', 10.5, 'P1'), false))).toEqual({ kept: 'wrong', others: ['newer'] });
+  });
+
+  it("location known as the incoming decision's partner's: that partner's latest is kept, over a later one of another partner, and the others go", () => {
+    const wrongOverOwner = { kept: d('wrong', 11, 'P2'), others: [d('owner', 10, 'P1')] };
+    // The owner's own decision set aside is later than the one now arriving: it is the one kept.
+    expect(ids(keepDecision(wrongOverOwner, d('owner-old', 5, 'P1'), true))).toEqual({ kept: 'owner', others: [] });
+    expect(ids(keepDecision(wrongOverOwner, d('owner-new', 12, 'P1'), true))).toEqual({ kept: 'owner-new', others: [] });
+    expect(ids(keepDecision({ kept: d('wrong', 11, 'P2'), others: [] }, d('owner', 5, 'P1'), true))).toEqual({ kept: 'owner', others: [] });
+    // The owner's kept one stands against its own older decision; what was set aside for others goes.
+    expect(ids(keepDecision({ kept: d('owner', 10, 'P1'), others: [d('wrong', 5, 'P2')] }, d('old', 9, 'P1'), true))).toEqual({ kept: 'owner', others: [] });
+    expect(keepDecision({ kept: d('owner', 10, 'P1'), others: [] }, d('old', 9, 'P1'), true)).toBeNull();
   });
 
   it('judges a kept decision that recorded no partner by time alone', () => {
-    expect(replacesDecision({ decidedAt: at(10) }, { decidedAt: at(5), partnerId: 'P1' }, true)).toBe(false);
+    expect(keepDecision({ kept: d('legacy', 10), others: [] }, d('a', 5, 'P1'), true)).toBeNull();
+    expect(ids(keepDecision({ kept: d('legacy', 10), others: [] }, d('a', 11, 'P2'), false))).toEqual({ kept: 'a', others: [] });
+    expect(decisionFor(d('legacy', 10), [], 'P9')?.id).toBe('legacy');
+  });
+
+  it(`sets aside at most ${MAX_OTHER_PARTNERS} other partners' decisions, the newest`, () => {
+    let state: KeptDecisions<D> = { kept: d('k', 100, 'P0'), others: [] };
+    for (let i = 1; i <= MAX_OTHER_PARTNERS + 2; i++) state = keepDecision(state, d(`p${i}`, i, `P${i}`), false)!;
+    expect(state.kept.id).toBe('k');
+    expect(state.others.map((o) => o.id)).toEqual(['p7', 'p6', 'p5', 'p4', 'p3']);
   });
 });

@@ -81,17 +81,67 @@ export const MissingPayoutItems = [
 ] as const;
 export type MissingPayoutItem = (typeof MissingPayoutItems)[number];
 
+/** An eligibility decision as views keep it: when it was made, and the partner it named (absent on old ones). */
+export interface PartnerDecision {
+  decidedAt: Date;
+  partnerId?: string;
+}
+
 /**
- * Whether an eligibility decision replaces the one kept for the same (program, location, fiscal year): a later one
- * (occurredAt), or, once identity has made the location known as the incoming decision's partner's (`ownerConfirmed`),
- * one kept naming another partner while the location was not known yet, whatever their times: a wrong decision would
- * otherwise decide the location for its own partner. A kept decision that recorded no partner is judged by time alone.
+ * The eligibility decisions a view keeps for one (program, location, fiscal year): `kept`, the one that counts, and,
+ * while identity has not made the location known, `others`: the latest decision of each other partner that named it,
+ * set aside rather than lost (at most `MAX_OTHER_PARTNERS`, the newest).
  */
-export function replacesDecision(
-  kept: { decidedAt: Date; partnerId?: string },
-  incoming: { decidedAt: Date; partnerId: string },
+export interface KeptDecisions<D extends PartnerDecision> {
+  kept: D;
+  others: D[];
+}
+
+export const MAX_OTHER_PARTNERS = 5;
+
+/**
+ * What a view keeps after an incoming decision, or null when it keeps what it has.
+ *  - The same partner's decisions (or a kept one that recorded no partner): the later one (occurredAt) wins.
+ *  - Location not known yet (`ownerConfirmed` false): a decision naming another partner cannot be told wrong, so the
+ *    later one is kept and the other partner's goes to `others` (each partner's latest), where readers that know the
+ *    partner find it (`decisionFor`). A wrong decision published after the owner's no longer loses the owner's.
+ *  - Location known as the incoming decision's partner's (`ownerConfirmed`): that partner's latest decision is kept
+ *    (this one, or its own set aside in `others` if later), whatever the time of one kept naming another partner, and
+ *    the others are dropped: a wrong decision would otherwise decide the location for its own partner.
+ */
+export function keepDecision<D extends PartnerDecision>(
+  stored: KeptDecisions<D> | undefined,
+  incoming: D & { partnerId: string },
   ownerConfirmed: boolean,
-): boolean {
-  const wrongPartner = ownerConfirmed && kept.partnerId !== undefined && kept.partnerId !== incoming.partnerId;
-  return wrongPartner || +kept.decidedAt <= +incoming.decidedAt;
+): KeptDecisions<D> | null {
+  if (!stored) return { kept: incoming, others: [] };
+  const { kept, others } = stored;
+  const later = (a: D, b: D | undefined) => !b || +a.decidedAt >= +b.decidedAt;
+  const own = others.find((d) => d.partnerId === incoming.partnerId);
+  const samePartner = kept.partnerId === undefined || kept.partnerId === incoming.partnerId;
+  if (ownerConfirmed) {
+    if (samePartner) return later(incoming, kept) ? { kept: incoming, others: [] } : others.length ? { kept, others: [] } : null;
+    return { kept: own && !later(incoming, own) ? own : incoming, others: [] };
+  }
+  if (samePartner) return later(incoming, kept) ? { kept: incoming, others } : null;
+  if (later(incoming, kept)) {
+    const setAside = [kept, ...others.filter((d) => d.partnerId !== kept.partnerId && d.partnerId !== incoming.partnerId)];
+    return { kept: incoming, others: newest(setAside) };
+  }
+  if (!later(incoming, own)) return null;
+  return { kept, others: newest([incoming, ...others.filter((d) => d.partnerId !== incoming.partnerId)]) };
+}
+
+function newest<D extends PartnerDecision>(decisions: D[]): D[] {
+  return [...decisions].sort((a, b) => +b.decidedAt - +a.decidedAt).slice(0, MAX_OTHER_PARTNERS);
+}
+
+/**
+ * The decision that counts for a partner's enrollment or invitation: the kept one when it names that partner (or
+ * recorded none), else that partner's set aside while the location was not known; undefined when there is none.
+ */
+export function decisionFor<D extends PartnerDecision>(kept: D | undefined, others: D[] | undefined, partnerId: string): D | undefined {
+  if (!kept) return undefined;
+  if (kept.partnerId === undefined || kept.partnerId === partnerId) return kept;
+  return others?.find((d) => d.partnerId === partnerId);
 }

@@ -16,8 +16,8 @@ export const REVISION_GUARD_INDEX = [{ _id: 1, [WRITE_REVISION]: 1 }, { unique: 
 export interface NewerFact<T> {
   /** Whether this fact replaces what is stored (it is newer). Not asked when nothing is stored. */
   replaces(stored: T): boolean;
-  /** The fields to set (`$set` paths; dotted paths allowed). */
-  set: Record<string, unknown>;
+  /** The fields to set (`$set` paths; dotted paths allowed), or a function of what is stored (null: nothing yet). */
+  set: Record<string, unknown> | ((stored: T | null) => Record<string, unknown>);
 }
 
 const MAX_ATTEMPTS = 20;
@@ -54,7 +54,7 @@ export async function upsertIfNewer<T>(collection: Collection<Document>, id: str
       await bulkWriteBatcher(collection).write({
         updateOne: {
           filter: { _id: id, [WRITE_REVISION]: guard } as never,
-          update: { $set: fact.set, $inc: { [WRITE_REVISION]: 1 } } as never,
+          update: { $set: typeof fact.set === 'function' ? fact.set((stored as T | undefined) ?? null) : fact.set, $inc: { [WRITE_REVISION]: 1 } } as never,
           upsert: true,
         },
       });

@@ -452,6 +452,34 @@ describe('Enroll, Continue, Submit and validation', () => {
     expect(refused.body.type).toMatch(/location-not-eligible$/);
   });
 
+  it("sets the owner's decision aside, not lost, when a later one names another partner while the location is not known; Enroll reads the owner's", async () => {
+    const program = await createProgram(h);
+    const added = `LN-${randomUUID().slice(0, 8)}`;
+    const view = async () => (await h.db.collection<{ _id: string; years?: Record<string, unknown> }>('eligibility_view').findOne({ _id: `${program.programId}|${added}` }))?.years?.[CURRENT_FY];
+    const decide = (partnerId: string, eligible: boolean, occurredAt: Date) =>
+      h.kafka.publishEvent(Topics.eligibility, added, {
+        type: 'EligibilityDetermined',
+        source: 'eligibility-system',
+        partnerId,
+        locationId: added,
+        occurredAt,
+        data: { programId: program.programId, locationId: added, partnerId, fiscalYear: CURRENT_FY, eligible, reasons: eligible ? [] : ['Wrong partner'] },
+      });
+    // Not known yet: the owner's decision, then a later one naming the other partner (the same key: in order).
+    await decide(w.partnerId, true, new Date(Date.now() - 60_000));
+    await decide(w.otherPartnerId, false, new Date());
+    await eventually(async () =>
+      expect(await view()).toMatchObject({ eligible: false, partnerId: w.otherPartnerId, others: [expect.objectContaining({ eligible: true, partnerId: w.partnerId })] }),
+    );
+
+    // A location the world partner's admin holds, whose view is as the one above (the owner's decision set aside):
+    // Enroll reads the owner's decision, eligible.
+    const set = await view();
+    await h.db.collection('eligibility_view').insertOne({ _id: `${program.programId}|${w.L1}`, programId: program.programId, locationId: w.L1, partnerId: w.otherPartnerId, years: { [CURRENT_FY]: set } } as never);
+    const enrolled = await enroll(program.programId, w.L1);
+    expect(enrolled.status).toBe(201);
+  });
+
   it('CLOSED stops new enrollments; DISCONTINUED ends the existing ones', async () => {
     const program = await createProgram(h, { requiresEligibility: false });
     await approvedProfiles(h, w.partnerId, w.L2);

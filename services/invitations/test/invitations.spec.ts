@@ -742,6 +742,38 @@ describe('dead letters', () => {
     expect(await world.notices(strangersAdmin)).toEqual([]);
   });
 
+  it("keeps the owner's decision when a later one names another partner before the location is known: its admins are invited once it is, without a resend", async () => {
+    const programId = await world.program();
+    const owner = { partnerId: `P-${randomUUID()}`, locationIds: [`L3-${randomUUID()}`] };
+    const [l3] = owner.locationIds;
+    const stranger = await world.partner(1);
+    const strangersAdmin = await world.user(stranger, [['INCENTIVES_ADMIN', ['*']]], 'stranger');
+    await world.known(strangersAdmin, stranger.locationIds);
+
+    // While l3 is not known: the owner's decision, then a later one naming the stranger (the same key: in order).
+    await world.decide(owner, l3, programId, true, { occurredAt: new Date(Date.now() - 60_000) });
+    await world.decide(stranger, l3, programId, true);
+    const decisions = world.service.app.get<Connection>(getConnectionToken()).collection('eligibility_decisions');
+    await eventually(async () =>
+      expect(await decisions.findOne({ programId, locationId: l3 })).toMatchObject({
+        partnerId: stranger.partnerId,
+        otherPartners: [expect.objectContaining({ partnerId: owner.partnerId, eligible: true })],
+      }),
+    );
+
+    const ownersAdmin = await world.user(owner, [['INCENTIVES_ADMIN', [l3]]], 'owner');
+    await world.kafka.publishEvent(Topics.identity, owner.partnerId, {
+      type: 'PartnerRegistered',
+      data: { partnerId: owner.partnerId, name: 'Fabrikam', locations: [{ locationId: l3, country: 'US', legalName: 'Fabrikam' }] },
+    });
+    // No decision sent again: the owner's, set aside, is the decision now.
+    const [issued] = await world.waitEvent('InvitationIssued', forInvitation(programId, l3));
+    expect(issued.envelope).toMatchObject({ partnerId: owner.partnerId });
+    expect(issued.envelope!.data.recipients!.map((r) => r.userId)).toEqual([ownersAdmin.userId]);
+    expect(await decisions.findOne({ programId, locationId: l3 })).toMatchObject({ partnerId: owner.partnerId, otherPartners: [] });
+    expect(await world.notices(strangersAdmin)).toEqual([]);
+  });
+
   it("dead-letters a decision that names another partner's location as its own: nobody is invited, nothing is stored", async () => {
     const owner = await world.partner(1);
     const [l1] = owner.locationIds;

@@ -1,4 +1,5 @@
 import {
+  decisionFor,
   EnrollmentStatus,
   EnrollmentStatusLabels,
   MissingPayoutItem,
@@ -10,14 +11,15 @@ import {
 import { servesLocation, YearDecision } from '../views/views.schemas';
 
 /**
- * The year's kept decision, when it counts for this partner's enrollment of the location: one naming another partner
- * (kept while identity had not told of the location yet, until its own partner's replaces it) decides nothing for it;
- * one kept before decisions recorded their partner counts. Enroll, its re-check, an invitation's revocation, the
- * ineligibility sweep and the rollover all read decisions through this.
+ * The year's decision that counts for this partner's enrollment of the location (decisionFor): the kept one when it
+ * names the partner (or, kept before decisions recorded their partner, names none); else the partner's own set aside
+ * while identity had not told of the location yet (a later one naming another partner was kept then); else none.
+ * Enroll, its re-check, an invitation's revocation, the ineligibility sweep and the rollover all read decisions
+ * through this.
  */
 export function partnersDecision(years: Record<string, YearDecision> | undefined, fiscalYear: string, partnerId: string): YearDecision | undefined {
-  const decision = years?.[fiscalYear];
-  return decision && (decision.partnerId === undefined || decision.partnerId === partnerId) ? decision : undefined;
+  const year = years?.[fiscalYear];
+  return decisionFor(year, year?.others, partnerId);
 }
 
 /** What the rules need to know of a profile (from the profile view). */

@@ -140,6 +140,15 @@ describe('renewal decision', () => {
     expect(decideRenewal(input({ eligibility: { FY27: named(true, 'p'), FY28: named(false, 'other') } })).outcome).toBe('RENEWED');
     expect(decideRenewal(input({ eligibility: { FY27: named(true, 'other') } })).outcome).toBe('EXPIRED');
   });
+
+  it("reads the partner's own decision set aside in a year kept for another partner's (the location not known then)", () => {
+    const named = (eligible: boolean, partnerId: string) => ({ ...decided(eligible), partnerId });
+    const wrongOverOwn = (own: boolean) => ({ ...named(false, 'other'), others: [named(own, 'p')] });
+    expect(eligibilityFor({ FY27: wrongOverOwn(true) }, 'FY28', 'FY27', 'p')?.eligible).toBe(true);
+    expect(eligibilityFor({ FY28: wrongOverOwn(false), FY27: named(true, 'p') }, 'FY28', 'FY27', 'p')?.eligible).toBe(false);
+    expect(eligibilityFor({ FY27: wrongOverOwn(true) }, 'FY28', 'FY27', 'other')?.eligible).toBe(false);
+    expect(decideRenewal(input({ eligibility: { FY27: wrongOverOwn(true) } })).outcome).toBe('RENEWED');
+  });
 });
 
 describe('the daily job', () => {

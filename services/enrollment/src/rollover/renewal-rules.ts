@@ -89,7 +89,7 @@ export function eligibilityFor(
   const earlier = Object.keys(years)
     .filter((fy) => /^FY\d{2}$/.test(fy) && yearNumber(fy) <= yearNumber(fromFiscalYear) && partnersDecision(years, fy, partnerId))
     .sort((a, b) => yearNumber(b) - yearNumber(a));
-  return earlier.length ? years[earlier[0]] : undefined;
+  return earlier.length ? partnersDecision(years, earlier[0], partnerId) : undefined;
 }
 
 /**

@@ -1,4 +1,4 @@
-import { AgreementStatusChanged, DefaultBankProfileChange, EligibilityDetermined, ProfileEvent, replacesDecision } from '@lib/contracts';
+import { AgreementStatusChanged, decisionFor, DefaultBankProfileChange, EligibilityDetermined, keepDecision, KeptDecisions, ProfileEvent } from '@lib/contracts';
 import { BatchLoader, findByIds, modelLoader, upsertIfNewer } from '@lib/messaging';
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
@@ -28,17 +28,24 @@ export class ViewsRepository {
   private readonly defaultLoader: BatchLoader<string, DefaultBankProfileView>;
   private readonly locationTaxLoader: BatchLoader<string, LocationTaxProfileView>;
 
-  /** Keeps the year's decision unless the one kept wins over it (replacesDecision). Returns whether it was written. */
+  /**
+   * Keeps the year's decision as `keepDecision` says (a later one wins; while the location is not known, another
+   * partner's is set aside in the year's `others` rather than lost; once it is known as the decision's partner's, that
+   * partner's latest wins). Returns whether this decision is now the one that counts for its partner.
+   */
   async recordDecision(decision: EligibilityDetermined, decidedAt: Date, eventId: string, ownerConfirmed = false): Promise<boolean> {
-    const path = `years.${decision.fiscalYear}`;
-    const year: YearDecision = { eligible: decision.eligible, reasons: decision.reasons ?? [], decidedAt, eventId, partnerId: decision.partnerId };
-    return upsertIfNewer<EligibilityView>(this.eligibilityModel.collection, eligibilityId(decision.programId, decision.locationId), {
-      replaces: (stored) => {
-        const kept = stored.years?.[decision.fiscalYear];
-        return !kept || replacesDecision(kept, { decidedAt, partnerId: decision.partnerId }, ownerConfirmed);
+    const fiscalYear = decision.fiscalYear;
+    const incoming: YearDecision & { partnerId: string } = { eligible: decision.eligible, reasons: decision.reasons ?? [], decidedAt, eventId, partnerId: decision.partnerId };
+    let next: KeptDecisions<YearDecision> | null = null;
+    const written = await upsertIfNewer<EligibilityView>(this.eligibilityModel.collection, eligibilityId(decision.programId, decision.locationId), {
+      replaces: (stored) => (next = keepDecision(keptDecisionsOf(stored.years?.[fiscalYear]), incoming, ownerConfirmed)) !== null,
+      set: (stored) => {
+        if (!stored) next = { kept: incoming, others: [] };
+        return { programId: decision.programId, locationId: decision.locationId, partnerId: decision.partnerId, [`years.${fiscalYear}`]: yearOf(next!) };
       },
-      set: { programId: decision.programId, locationId: decision.locationId, partnerId: decision.partnerId, [path]: year },
     });
+    const kept = next as KeptDecisions<YearDecision> | null;
+    return written && !!kept && decisionFor(kept.kept, kept.others, decision.partnerId) === incoming;
   }
 
   async eligibility(programId: string, locationId: string): Promise<EligibilityView | null> {
@@ -139,4 +146,16 @@ export class ViewsRepository {
     // `name`: for the reason when a bank profile no longer serves an enrollment's location.
     return findByIds<ProfileView>(this.profileModel.collection as never, ids, { updatedAt: 0, rank: 0 });
   }
+}
+
+/** A year of the eligibility view as `keepDecision` reads it: the decision kept, and the others set aside in it. */
+function keptDecisionsOf(year: YearDecision | undefined): KeptDecisions<YearDecision> | undefined {
+  if (!year) return undefined;
+  const { others = [], ...kept } = year;
+  return { kept, others };
+}
+
+/** The year as stored: the kept decision with the others set aside in it (none: no field). */
+function yearOf({ kept, others }: KeptDecisions<YearDecision>): YearDecision {
+  return { ...kept, ...(others.length && { others }) };
 }

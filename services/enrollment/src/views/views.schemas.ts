@@ -10,6 +10,11 @@ export interface YearDecision {
   eventId: string;
   /** The partner the decision named (absent on decisions kept before it was recorded). */
   partnerId?: string;
+  /**
+   * Other partners' latest decisions for the year, set aside while identity had not made the location known
+   * (keepDecision): the owner's decision is not lost to a later one naming another partner. Absent when none.
+   */
+  others?: YearDecision[];
 }
 
 /**

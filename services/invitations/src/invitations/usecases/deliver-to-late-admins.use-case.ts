@@ -70,13 +70,16 @@ export class DeliverToLateAdmins {
   /**
    * Locations now known (PartnerRegistered, LocationAdded): the decisions that named them before identity's events
    * arrived waited for this (ReconcileInvitation invites only for a location known as the decision's partner's). The
-   * location goes into the view first (the AccessModule's handler may not have run yet), then those decisions of
-   * its partner are reconciled.
+   * location goes into the view first (the AccessModule's handler may not have run yet), then the partner's own
+   * decisions set aside for a later one naming another partner become the decisions (confirmOwner), then those
+   * decisions of its partner are reconciled.
    */
   private async locationsKnown(type: string, data: unknown, heartbeat: () => Promise<void>): Promise<void> {
     await this.accessView.apply(type, data);
     const { partnerId } = data as LocationAdded;
     const locationIds = type === 'PartnerRegistered' ? (data as PartnerRegistered).locations.map((l) => l.locationId) : [(data as LocationAdded).locationId];
+    // The partner's own decisions set aside for a later one naming another partner (while unknown) count now.
+    await this.views.confirmOwner(partnerId, locationIds);
     for (const invitationId of await this.views.currentEligibleDecisionIds(partnerId, locationIds)) {
       await this.reconcile.execute(invitationId);
       await heartbeat();

@@ -17,9 +17,25 @@ export class EligibilityDecisionView {
   /** `occurredAt` of the decision: an older decision delivered late never replaces a newer one. */
   @Prop({ required: true }) decidedAt!: Date;
   @Prop({ required: true }) eventId!: string;
+  /**
+   * Other partners' latest decisions, set aside while identity had not made the location known (keepDecision): a
+   * later one naming another partner does not lose the owner's, which `ViewsRepository.confirmOwner` makes the
+   * decision once the location is known.
+   */
+  @Prop({ type: [Object], default: undefined }) otherPartners?: SetAsideDecision[];
+}
+
+/** A decision as kept in the view (the top-level fields, or one set aside in `otherPartners`). */
+export interface SetAsideDecision {
+  partnerId: string;
+  eligible: boolean;
+  reasons: string[];
+  decidedAt: Date;
+  eventId: string;
 }
 
 export const EligibilityDecisionViewSchema = SchemaFactory.createForClass(EligibilityDecisionView);
 EligibilityDecisionViewSchema.index(...REVISION_GUARD_INDEX);
 EligibilityDecisionViewSchema.index({ programId: 1 });
 EligibilityDecisionViewSchema.index({ partnerId: 1, locationId: 1 });
+EligibilityDecisionViewSchema.index({ 'otherPartners.partnerId': 1 });

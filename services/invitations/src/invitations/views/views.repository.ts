@@ -1,10 +1,10 @@
-import { EligibilityDetermined, EnrollmentEvent, ProgramSnapshot, replacesDecision } from '@lib/contracts';
+import { EligibilityDetermined, EnrollmentEvent, keepDecision, KeptDecisions, ProgramSnapshot } from '@lib/contracts';
 import { BatchLoader, modelLoader, upsertIfNewer } from '@lib/messaging';
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { Model } from 'mongoose';
 import { invitationId } from '../invitation-ids';
-import { EligibilityDecisionView } from './eligibility-decision.schema';
+import { EligibilityDecisionView, SetAsideDecision } from './eligibility-decision.schema';
 import { EnrollmentStatusView } from './enrollment-status.schema';
 import { ProgramView } from './program-view.schema';
 
@@ -26,23 +26,51 @@ export class ViewsRepository {
     this.enrollmentLoader = modelLoader(this.enrollments);
   }
 
-  /** Keeps the decision unless the one kept wins over it (replacesDecision). Returns the invitation id. */
+  /**
+   * Keeps the decision as `keepDecision` says (a later one wins; while the location is not known, another partner's is
+   * set aside in `otherPartners` rather than lost; once it is known as the decision's partner's, that partner's latest
+   * wins). Returns the invitation id.
+   */
   async recordDecision(decision: EligibilityDetermined, decidedAt: Date, eventId: string, ownerConfirmed = false): Promise<string> {
     const id = invitationId(decision);
+    const { programId, locationId, fiscalYear, partnerId, eligible } = decision;
+    await this.keepDecision(id, { programId, locationId, fiscalYear }, { partnerId, eligible, reasons: decision.reasons ?? [], decidedAt, eventId }, ownerConfirmed);
+    return id;
+  }
+
+  /**
+   * Locations identity has just made known as `partnerId`'s: where a decision of theirs was set aside for a later one
+   * naming another partner (recorded while they were not known), the partner's own becomes the decision, as if it had
+   * arrived now. The callers then reconcile the partner's decisions of those locations.
+   */
+  async confirmOwner(partnerId: string, locationIds: string[]): Promise<void> {
+    const locations = new Set(locationIds);
+    const rows = await this.decisions
+      .find({ 'otherPartners.partnerId': partnerId }, { _id: 1, programId: 1, locationId: 1, fiscalYear: 1, otherPartners: 1 })
+      .lean<EligibilityDecisionView[]>();
+    for (const row of rows.filter((r) => locations.has(r.locationId))) {
+      const own = row.otherPartners?.find((d) => d.partnerId === partnerId);
+      if (own) await this.keepDecision(row._id, { programId: row.programId, locationId: row.locationId, fiscalYear: row.fiscalYear }, own, true);
+    }
+  }
+
+  private async keepDecision(
+    id: string,
+    key: Pick<EligibilityDecisionView, 'programId' | 'locationId' | 'fiscalYear'>,
+    incoming: SetAsideDecision,
+    ownerConfirmed: boolean,
+  ): Promise<void> {
+    let next: KeptDecisions<SetAsideDecision> | null = null;
     await upsertIfNewer<EligibilityDecisionView>(this.decisions.collection, id, {
-      replaces: (stored) => replacesDecision(stored, { decidedAt, partnerId: decision.partnerId }, ownerConfirmed),
-      set: {
-        programId: decision.programId,
-        partnerId: decision.partnerId,
-        locationId: decision.locationId,
-        fiscalYear: decision.fiscalYear,
-        eligible: decision.eligible,
-        reasons: decision.reasons ?? [],
-        decidedAt,
-        eventId,
+      replaces: (stored) => {
+        const { partnerId, eligible, reasons, decidedAt, eventId } = stored;
+        return (next = keepDecision({ kept: { partnerId, eligible, reasons, decidedAt, eventId }, others: stored.otherPartners ?? [] }, incoming, ownerConfirmed)) !== null;
+      },
+      set: (stored) => {
+        const { kept, others } = stored ? next! : { kept: incoming, others: [] };
+        return { ...key, ...kept, otherPartners: others };
       },
     });
-    return id;
   }
 
   async decision(id: string): Promise<EligibilityDecisionView | null> {
