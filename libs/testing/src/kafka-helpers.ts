@@ -34,7 +34,10 @@ export class TestKafka {
     this.producerReady ??= (async () => {
       this.producer = this.kafka.producer({ allowAutoTopicCreation: true, createPartitioner: Partitioners.DefaultPartitioner });
       await this.producer.connect();
-    })();
+    })().catch((error) => {
+      this.producerReady = undefined; // the next publish tries again
+      throw error;
+    });
     await this.producerReady;
     await this.producer!.send({
       topic,

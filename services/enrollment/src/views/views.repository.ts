@@ -41,7 +41,9 @@ export class ViewsRepository {
       replaces: (stored) => (next = keepDecision(keptDecisionsOf(stored.years?.[fiscalYear]), incoming, ownerConfirmed)) !== null,
       set: (stored) => {
         if (!stored) next = { kept: incoming, others: [] };
-        return { programId: decision.programId, locationId: decision.locationId, partnerId: decision.partnerId, [`years.${fiscalYear}`]: yearOf(next!) };
+        // The document's partner: the one the latest kept decision named (one set aside does not change it).
+        const partnerId = next!.kept.partnerId ?? stored?.partnerId ?? decision.partnerId;
+        return { programId: decision.programId, locationId: decision.locationId, partnerId, [`years.${fiscalYear}`]: yearOf(next!) };
       },
     });
     const kept = next as KeptDecisions<YearDecision> | null;
