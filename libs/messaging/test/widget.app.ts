@@ -10,6 +10,7 @@ import { EventPattern, Payload } from '@nestjs/microservices';
 import { InjectModel, MongooseModule, Prop, Schema, SchemaFactory } from '@nestjs/mongoose';
 import { IsBoolean } from 'class-validator';
 import { Model } from 'mongoose';
+import { existsSync } from 'node:fs';
 
 @Schema({ collection: 'widgets' })
 export class Widget {
@@ -63,7 +64,10 @@ export class WidgetController {
     const { partnerId } = event.envelope.data;
     if (partnerId.startsWith(ECHO_PREFIX)) return;
     if (partnerId.startsWith(SLOW_PREFIX)) await new Promise((r) => setTimeout(r, 1_500));
-    // Every event takes this long (a replica kept busy, so that another joining the group finds work in flight).
+    // Held while the file WIDGET_GATE_FILE names exists (a test opens it), then every event takes
+    // WIDGET_HANDLER_DELAY_MS: a replica kept busy, so that another joining the group finds work in flight.
+    const gate = process.env.WIDGET_GATE_FILE;
+    while (gate && existsSync(gate)) await new Promise((r) => setTimeout(r, 50));
     const delayMs = Number(process.env.WIDGET_HANDLER_DELAY_MS ?? 0);
     if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
     const echo = this.outbox.event(Topics.agreements, {

@@ -32,12 +32,16 @@ export class TestKafka {
   async publish(topic: string, key: string, value: unknown, headers?: Record<string, string>): Promise<void> {
     // One connection, also when the first publishes run at the same time.
     this.producerReady ??= (async () => {
-      this.producer = this.kafka.producer({ allowAutoTopicCreation: true, createPartitioner: Partitioners.DefaultPartitioner });
-      await this.producer.connect();
-    })().catch((error) => {
-      this.producerReady = undefined; // the next publish tries again
-      throw error;
-    });
+      const producer = this.kafka.producer({ allowAutoTopicCreation: true, createPartitioner: Partitioners.DefaultPartitioner });
+      try {
+        await producer.connect();
+      } catch (error) {
+        this.producerReady = undefined; // the next publish tries again
+        await producer.disconnect().catch(() => undefined);
+        throw error;
+      }
+      this.producer = producer;
+    })();
     await this.producerReady;
     await this.producer!.send({
       topic,
@@ -105,6 +109,7 @@ export class TestKafka {
 
   async close(): Promise<void> {
     await Promise.all(this.consumers.map((c) => c.disconnect().catch(() => undefined)));
+    await this.producerReady?.catch(() => undefined); // a connection under way: closed once made
     await this.producer?.disconnect().catch(() => undefined);
   }
 }

@@ -772,6 +772,25 @@ describe('dead letters', () => {
     expect(issued.envelope!.data.recipients!.map((r) => r.userId)).toEqual([ownersAdmin.userId]);
     expect(await decisions.findOne({ programId, locationId: l3 })).toMatchObject({ partnerId: owner.partnerId, otherPartners: [] });
     expect(await world.notices(strangersAdmin)).toEqual([]);
+
+    // Had a later decision naming the stranger (not eligible) been written over it in the moment identity's event was
+    // handled, the owner's invitation still follows the owner's decision: a reconcile (the program updated) leaves it.
+    const db = world.service.app.get<Connection>(getConnectionToken());
+    const owners = await decisions.findOne({ programId, locationId: l3 });
+    await decisions.updateOne(
+      { programId, locationId: l3 },
+      {
+        $set: { partnerId: stranger.partnerId, eligible: false, reasons: ['Wrong partner'], decidedAt: new Date(), eventId: randomUUID(), otherPartners: [{ partnerId: owner.partnerId, eligible: true, reasons: [], decidedAt: owners!.decidedAt, eventId: owners!.eventId }] },
+        $inc: { _rev: 1 },
+      },
+    );
+    for (const revision of [2, 3]) {
+      await world.program({ programId, revision });
+      // The programs topic is keyed by program: once revision 3 is recorded, revision 2's reconciliation is over.
+      await eventually(async () => expect((await db.collection('programs').findOne({ _id: programId as never }))?.revision).toBe(revision));
+    }
+    expect(await db.collection('invitations').findOne({ programId, locationId: l3 })).toMatchObject({ partnerId: owner.partnerId, state: 'ISSUED' });
+    expect(world.events('InvitationRevoked', forInvitation(programId, l3))).toEqual([]);
   });
 
   it("dead-letters a decision that names another partner's location as its own: nobody is invited, nothing is stored", async () => {

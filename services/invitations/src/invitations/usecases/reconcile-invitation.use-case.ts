@@ -49,7 +49,8 @@ export class ReconcileInvitation {
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
       const current = await this.invitations.load(invitationId);
       const [decision, enrollment] = await Promise.all([
-        this.views.decision(invitationId),
+        // An invitation follows its own partner's decision, never one naming another partner kept meanwhile.
+        this.views.decision(invitationId, current?.partnerId),
         this.views.enrollmentStatus(invitationId),
       ]);
       const key = current ?? decision;

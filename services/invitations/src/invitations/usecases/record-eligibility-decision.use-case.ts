@@ -27,6 +27,13 @@ export class RecordEligibilityDecision {
     // while the location was not known yet, whatever their times.
     const ownerConfirmed = await this.access.assertLocationOf(partnerId, locationId, 'The eligibility decision');
     const invitationId = await this.views.recordDecision(envelope.data, new Date(envelope.occurredAt), envelope.eventId, ownerConfirmed);
+    if (!ownerConfirmed) {
+      // Identity may have made the location known meanwhile: its handler writes the location and then looks for the
+      // owner's decisions set aside (confirmOwner), this one writes the decision and then reads the location again, so
+      // one of the two sees the other, and an owner's decision set aside by this one does not stay aside.
+      const location = await this.access.locationById(locationId);
+      if (location) await this.views.confirmOwner(location.partnerId, [locationId]);
+    }
     return this.reconcile.execute(invitationId);
   }
 }

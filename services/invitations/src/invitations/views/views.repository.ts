@@ -1,4 +1,4 @@
-import { EligibilityDetermined, EnrollmentEvent, keepDecision, KeptDecisions, ProgramSnapshot } from '@lib/contracts';
+import { decisionFor, EligibilityDetermined, EnrollmentEvent, keepDecision, KeptDecisions, ProgramSnapshot } from '@lib/contracts';
 import { BatchLoader, modelLoader, upsertIfNewer } from '@lib/messaging';
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
@@ -73,8 +73,15 @@ export class ViewsRepository {
     });
   }
 
-  async decision(id: string): Promise<EligibilityDecisionView | null> {
-    return (await this.decisionLoader.load(id)) ?? null;
+  /**
+   * The decision of an invitation id; with `partnerId` (the invitation's partner), the one that counts for that partner
+   * (decisionFor): the kept one when it names them, else theirs set aside while the location was not known, else none.
+   */
+  async decision(id: string, partnerId?: string): Promise<EligibilityDecisionView | null> {
+    const stored = (await this.decisionLoader.load(id)) ?? null;
+    if (!stored || partnerId === undefined || stored.partnerId === partnerId) return stored;
+    const own = decisionFor(stored, stored.otherPartners, partnerId);
+    return own ? { ...stored, ...own, otherPartners: [] } : null;
   }
 
   /**
