@@ -389,6 +389,19 @@ describe('tax profile', () => {
     expect(again.body).toMatchObject({ status: 'PENDING_VALIDATION', revision: 3, reasons: [], expiresAt: current.expiresAt, maskedTaxId: '****6789' });
     const [request] = await watch.waitFor<ProfileValidationRequested>(of(id, 'ProfileValidationRequested', 3));
     expect(request.envelope!.data).toMatchObject({ profileKind: 'TAX', expiresAt: current.expiresAt });
+
+    // Sent back again while its expiry date has passed meanwhile: the same details would make a revision that has
+    // expired, so they are refused (400 on expiresAt, nothing stored changes); a new date submits it.
+    await decide(id, 'TAX', 3, 'ACTION_REQUIRED', ['W-9 unreadable']);
+    await eventually(async () => expect(await profile(path)).toMatchObject({ status: 'ACTION_REQUIRED', revision: 3 }));
+    await h.db.collection('tax_profiles').updateOne({ _id: id as never }, { $set: { expiresAt: new Date(Date.now() - 86_400_000) } });
+    const before = await h.db.collection('tax_profiles').findOne({ _id: id as never }, { projection: { outbox: 0 } });
+    const expired = await call(h, 'PATCH', path, { token: admin, body: { businessProfile: current.businessProfile }, headers: ifMatch(before!.version) });
+    expect(expired.status).toBe(400);
+    expect(expired.body.errors).toEqual([expect.objectContaining({ field: 'expiresAt' })]);
+    expect(await h.db.collection('tax_profiles').findOne({ _id: id as never }, { projection: { outbox: 0 } })).toEqual(before);
+    const renewed = await call(h, 'PATCH', path, { token: admin, body: { expiresAt: inDays(200) }, headers: ifMatch(before!.version) });
+    expect(renewed.body).toMatchObject({ status: 'PENDING_VALIDATION', revision: 4 });
   });
 });
 
