@@ -260,7 +260,7 @@ function infraPids(): Record<string, number> {
 }
 
 /** CPU seconds so far of each service, the local servers, this process (the load generator) and the machine. */
-function cpuSample(platform: Platform, infra: Record<string, number>): Record<string, number> {
+function cpuSample(platform: Platform, infra: Record<string, number> = {}): Record<string, number> {
   const sample: Record<string, number> = Object.fromEntries(SERVICES.map((s) => [s, processCpuSeconds(platform.pid(s))]));
   for (const [name, pid] of Object.entries(infra)) sample[name] = processCpuSeconds(pid);
   sample.bench = processCpuSeconds(process.pid);
@@ -268,7 +268,7 @@ function cpuSample(platform: Platform, infra: Record<string, number>): Record<st
   return sample;
 }
 
-/** CPU milliseconds per decision of each service and of the machine between two samples. */
+/** CPU milliseconds per decision of each service, the benchmark's own process and the machine between two samples. */
 class CpuMeter {
   private start = new Map<string, number>();
 
@@ -284,9 +284,7 @@ class CpuMeter {
   }
 
   private sample(): Map<string, number> {
-    const m = new Map<string, number>(SERVICES.map((s) => [s, processCpuSeconds(this.platform.pid(s))]));
-    m.set('machine', machineBusySeconds());
-    return m;
+    return new Map(Object.entries(cpuSample(this.platform)));
   }
 }
 

@@ -16,8 +16,8 @@ export const REVISION_GUARD_INDEX = [{ _id: 1, [WRITE_REVISION]: 1 }, { unique: 
 export interface NewerFact<T> {
   /** Whether this fact replaces what is stored (it is newer). Not asked when nothing is stored. */
   replaces(stored: T): boolean;
-  /** The fields to set (`$set` paths; dotted paths allowed), or a function of what is stored (null: nothing yet). */
-  set: Record<string, unknown> | ((stored: T | null) => Record<string, unknown>);
+  /** The fields to set (`$set` paths; dotted paths allowed). */
+  set: Record<string, unknown>;
 }
 
 const MAX_ATTEMPTS = 20;
@@ -43,9 +43,24 @@ function loaderOf(collection: Collection<Document>): BatchLoader<string, WithId<
  * every server.
  */
 export async function upsertIfNewer<T>(collection: Collection<Document>, id: string, fact: NewerFact<T>): Promise<boolean> {
+  return (await upsertIfChanged<T>(collection, id, (stored) => (stored && !fact.replaces(stored) ? null : fact.set))) !== null;
+}
+
+/**
+ * The mechanism of `upsertIfNewer`, for a view whose next state is a function of what is stored (not one fact that
+ * wins or not): `change` gets the document as stored (null: none yet) and answers the fields to set, or null to keep
+ * what is there; it is asked again on what is there now whenever a concurrent write came first. Returns the fields it
+ * wrote, or null.
+ */
+export async function upsertIfChanged<T>(
+  collection: Collection<Document>,
+  id: string,
+  change: (stored: T | null) => Record<string, unknown> | null,
+): Promise<Record<string, unknown> | null> {
   for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
     const stored = await loaderOf(collection).load(id);
-    if (stored && !fact.replaces(stored as T)) return false;
+    const set = change((stored as T | undefined) ?? null);
+    if (!set) return null;
     const revision = stored?.[WRITE_REVISION] as number | undefined;
     // A document written before the revision existed is guarded by its absence (rare; a scan where unindexed).
     const guard = stored && revision === undefined ? { $exists: false } : (revision ?? 0);
@@ -54,11 +69,11 @@ export async function upsertIfNewer<T>(collection: Collection<Document>, id: str
       await bulkWriteBatcher(collection).write({
         updateOne: {
           filter: { _id: id, [WRITE_REVISION]: guard } as never,
-          update: { $set: typeof fact.set === 'function' ? fact.set((stored as T | undefined) ?? null) : fact.set, $inc: { [WRITE_REVISION]: 1 } } as never,
+          update: { $set: set, $inc: { [WRITE_REVISION]: 1 } } as never,
           upsert: true,
         },
       });
-      return true;
+      return set;
     } catch (error) {
       if (!isDuplicateKey(error)) throw error;
     }

@@ -1,5 +1,5 @@
 import { AgreementStatusChanged, decisionFor, DefaultBankProfileChange, EligibilityDetermined, keepDecision, KeptDecisions, ProfileEvent } from '@lib/contracts';
-import { BatchLoader, findByIds, modelLoader, upsertIfNewer } from '@lib/messaging';
+import { BatchLoader, findByIds, modelLoader, upsertIfChanged, upsertIfNewer } from '@lib/messaging';
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { Model, mongo } from 'mongoose';
@@ -36,18 +36,13 @@ export class ViewsRepository {
   async recordDecision(decision: EligibilityDetermined, decidedAt: Date, eventId: string, ownerConfirmed = false): Promise<boolean> {
     const fiscalYear = decision.fiscalYear;
     const incoming: YearDecision & { partnerId: string } = { eligible: decision.eligible, reasons: decision.reasons ?? [], decidedAt, eventId, partnerId: decision.partnerId };
-    let next: KeptDecisions<YearDecision> | null = null;
-    const written = await upsertIfNewer<EligibilityView>(this.eligibilityModel.collection, eligibilityId(decision.programId, decision.locationId), {
-      replaces: (stored) => (next = keepDecision(keptDecisionsOf(stored.years?.[fiscalYear]), incoming, ownerConfirmed)) !== null,
-      set: (stored) => {
-        if (!stored) next = { kept: incoming, others: [] };
-        // The document's partner: the one the latest kept decision named (one set aside does not change it).
-        const partnerId = next!.kept.partnerId ?? stored?.partnerId ?? decision.partnerId;
-        return { programId: decision.programId, locationId: decision.locationId, partnerId, [`years.${fiscalYear}`]: yearOf(next!) };
-      },
+    const written = await upsertIfChanged<EligibilityView>(this.eligibilityModel.collection, eligibilityId(decision.programId, decision.locationId), (stored) => {
+      const next = keepDecision(keptDecisionsOf(stored?.years?.[fiscalYear]), incoming, ownerConfirmed);
+      // The document's partner: the one the kept decision named (one set aside does not change it).
+      return next && { programId: decision.programId, locationId: decision.locationId, partnerId: next.kept.partnerId ?? stored?.partnerId ?? decision.partnerId, [`years.${fiscalYear}`]: yearOf(next) };
     });
-    const kept = next as KeptDecisions<YearDecision> | null;
-    return written && !!kept && decisionFor(kept.kept, kept.others, decision.partnerId) === incoming;
+    const year = written?.[`years.${fiscalYear}`] as YearDecision | undefined;
+    return decisionFor(year, year?.others, decision.partnerId)?.eventId === eventId;
   }
 
   async eligibility(programId: string, locationId: string): Promise<EligibilityView | null> {

@@ -32,7 +32,7 @@ export class RecordEligibilityDecision {
       // owner's decisions set aside (confirmOwner), this one writes the decision and then reads the location again, so
       // one of the two sees the other, and an owner's decision set aside by this one does not stay aside.
       const location = await this.access.locationById(locationId);
-      if (location) await this.views.confirmOwner(location.partnerId, [locationId]);
+      if (location) await this.views.confirmOwnerOf(invitationId, location.partnerId);
     }
     return this.reconcile.execute(invitationId);
   }

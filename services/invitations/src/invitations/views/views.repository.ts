@@ -1,5 +1,5 @@
-import { decisionFor, EligibilityDetermined, EnrollmentEvent, keepDecision, KeptDecisions, ProgramSnapshot } from '@lib/contracts';
-import { BatchLoader, modelLoader, upsertIfNewer } from '@lib/messaging';
+import { decisionFor, EligibilityDetermined, EnrollmentEvent, keepDecision, ProgramSnapshot } from '@lib/contracts';
+import { BatchLoader, modelLoader, upsertIfChanged, upsertIfNewer } from '@lib/messaging';
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { Model } from 'mongoose';
@@ -45,13 +45,16 @@ export class ViewsRepository {
    */
   async confirmOwner(partnerId: string, locationIds: string[]): Promise<void> {
     const locations = new Set(locationIds);
-    const rows = await this.decisions
-      .find({ 'otherPartners.partnerId': partnerId }, { _id: 1, programId: 1, locationId: 1, fiscalYear: 1, otherPartners: 1 })
-      .lean<EligibilityDecisionView[]>();
-    for (const row of rows.filter((r) => locations.has(r.locationId))) {
-      const own = row.otherPartners?.find((d) => d.partnerId === partnerId);
-      if (own) await this.keepDecision(row._id, { programId: row.programId, locationId: row.locationId, fiscalYear: row.fiscalYear }, own, true);
-    }
+    const rows = await this.decisions.find({ 'otherPartners.partnerId': partnerId }, { _id: 1, locationId: 1 }).lean<EligibilityDecisionView[]>();
+    for (const row of rows.filter((r) => locations.has(r.locationId))) await this.confirmOwnerOf(row._id, partnerId);
+  }
+
+  /** The same for one decision (by invitation id): the partner's own set aside there, if any, becomes the decision. */
+  async confirmOwnerOf(id: string, partnerId: string): Promise<void> {
+    await upsertIfChanged<EligibilityDecisionView>(this.decisions.collection, id, (stored) => {
+      const own = stored?.otherPartners?.find((d) => d.partnerId === partnerId);
+      return own ? nextDecisions(stored!, own, true) : null;
+    });
   }
 
   private async keepDecision(
@@ -60,17 +63,9 @@ export class ViewsRepository {
     incoming: SetAsideDecision,
     ownerConfirmed: boolean,
   ): Promise<void> {
-    let next: KeptDecisions<SetAsideDecision> | null = null;
-    await upsertIfNewer<EligibilityDecisionView>(this.decisions.collection, id, {
-      replaces: (stored) => {
-        const { partnerId, eligible, reasons, decidedAt, eventId } = stored;
-        return (next = keepDecision({ kept: { partnerId, eligible, reasons, decidedAt, eventId }, others: stored.otherPartners ?? [] }, incoming, ownerConfirmed)) !== null;
-      },
-      set: (stored) => {
-        const { kept, others } = stored ? next! : { kept: incoming, others: [] };
-        return { ...key, ...kept, otherPartners: others };
-      },
-    });
+    await upsertIfChanged<EligibilityDecisionView>(this.decisions.collection, id, (stored) =>
+      stored ? nextDecisions(stored, incoming, ownerConfirmed) : { ...key, ...incoming, otherPartners: [] },
+    );
   }
 
   /**
@@ -181,4 +176,11 @@ export class ViewsRepository {
   async enrollmentStatusesFor(partnerId: string, locationIds: string[]): Promise<EnrollmentStatusView[]> {
     return this.enrollments.find({ partnerId, locationId: { $in: locationIds } }).lean<EnrollmentStatusView[]>();
   }
+}
+
+/** The fields to set after `incoming` (keepDecision on the stored decision and those set aside), or null: none. */
+function nextDecisions(stored: EligibilityDecisionView, incoming: SetAsideDecision, ownerConfirmed: boolean): Record<string, unknown> | null {
+  const { partnerId, eligible, reasons, decidedAt, eventId } = stored;
+  const next = keepDecision({ kept: { partnerId, eligible, reasons, decidedAt, eventId }, others: stored.otherPartners ?? [] }, incoming, ownerConfirmed);
+  return next && { ...next.kept, otherPartners: next.others };
 }
