@@ -16,6 +16,7 @@ import { OutboxController } from './outbox/outbox.controller';
 import { ProblemFilter } from './http/problem.filter';
 import { IdempotencyRetention } from './http/idempotency-retention';
 import { createValidationPipe } from './http/validation';
+import { NoUnknownQueryGuard } from './http/no-unknown-query';
 import { BackgroundWork } from './lifecycle/background-work';
 import { pinoParams } from './logging/logging';
 import { HttpMetricsMiddleware, MetricsController } from './metrics/metrics';
@@ -117,6 +118,7 @@ export class PlatformModule implements NestModule {
         IdempotencyRetention,
         ModelsReady,
         { provide: APP_GUARD, useClass: AuthGuard },
+        { provide: APP_GUARD, useClass: NoUnknownQueryGuard },
         { provide: APP_FILTER, useClass: ProblemFilter },
         { provide: APP_PIPE, useFactory: createValidationPipe },
       ],

@@ -186,6 +186,21 @@ describe('bad input', () => {
     expect((await client.call('POST', path, { token: ga, headers: { 'if-match': '"1"' }, body: {} })).body).toMatchObject({ active: false });
   });
 
+  // The same for the query of a handler that takes none (no @Query() DTO for the validation pipe to check it against).
+  it('refuses a query parameter sent to deactivate or to read a user (which take none): 400 naming it, nothing changed', async () => {
+    const user = await client.createUser(ga, { email: `noquery-${randomUUID().slice(0, 8)}@example.com` });
+    const before = await stored();
+    const deactivate = await client.call('POST', `/v1/users/${user.userId}/deactivate?reason=left`, { token: ga, headers: { 'if-match': '"1"' } });
+    expect(deactivate.status).toBe(400);
+    expect(deactivate.headers.get('content-type')).toContain('application/problem+json');
+    expect(deactivate.body.errors).toEqual([{ field: 'reason', message: 'property reason should not exist' }]);
+    const read = await client.call('GET', `/v1/users/${user.userId}?fields=all`, { token: ga });
+    expect(read).toMatchObject({ status: 400, body: { errors: [{ field: 'fields', message: 'property fields should not exist' }] } });
+    expect(await stored()).toEqual(before);
+    // Without a token the answer stays 401: authentication comes first.
+    expect((await client.call('GET', `/v1/users/${user.userId}?fields=all`, {})).status).toBe(401);
+  });
+
   it('deactivates with no body at all (no Content-Type), and documents no required body', async () => {
     const user = await client.createUser(ga, { email: `nobody-${randomUUID().slice(0, 8)}@example.com` });
     const answer = await client.call('POST', `/v1/users/${user.userId}/deactivate`, { token: ga, headers: { 'if-match': '"1"' } });

@@ -1,0 +1,37 @@
+import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
+import { ROUTE_ARGS_METADATA } from '@nestjs/common/constants';
+import { RouteParamtypes } from '@nestjs/common/enums/route-paramtypes.enum';
+import { ValidationProblem } from './problem';
+
+/**
+ * Refuses query parameters on a handler that declares none (SPEC §4 "Unknown fields are rejected"). A handler with a
+ * `@Query()` DTO has its parameters checked by the global validation pipe (unknown ones refused there); one without
+ * never shows the query to the pipe, so `GET /v1/notices?colour=blue` would be answered as if nothing had been sent.
+ * Here it answers 400 problem+json naming each parameter, as the pipe words an unknown body field. Runs after
+ * authentication (registered after AuthGuard), so a request without a valid token still gets 401.
+ */
+@Injectable()
+export class NoUnknownQueryGuard implements CanActivate {
+  private readonly takesQuery = new WeakMap<object, boolean>();
+
+  canActivate(context: ExecutionContext): boolean {
+    if (context.getType() !== 'http') return true;
+    const handler = context.getHandler();
+    let takes = this.takesQuery.get(handler);
+    if (takes === undefined) {
+      takes = declaresQuery(context.getClass(), handler.name);
+      this.takesQuery.set(handler, takes);
+    }
+    if (takes) return true;
+    const query = (context.switchToHttp().getRequest<{ query?: Record<string, unknown> }>().query ?? {}) as object;
+    const names = Object.keys(query);
+    if (!names.length) return true;
+    throw new ValidationProblem(names.map((name) => ({ field: name, message: `property ${name} should not exist` })));
+  }
+}
+
+/** Whether the handler has a `@Query()` parameter (whole query or one of its fields). */
+function declaresQuery(controller: object, method: string): boolean {
+  const args = (Reflect.getMetadata(ROUTE_ARGS_METADATA, controller, method) ?? {}) as Record<string, unknown>;
+  return Object.keys(args).some((key) => key.split(':')[0] === String(RouteParamtypes.QUERY));
+}

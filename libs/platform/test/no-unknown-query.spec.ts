@@ -1,0 +1,77 @@
+import { Controller, Get, INestApplication, Query } from '@nestjs/common';
+import { APP_FILTER, APP_GUARD } from '@nestjs/core';
+import { Test } from '@nestjs/testing';
+import { IsOptional, IsString } from 'class-validator';
+import { ProblemFilter } from '../src';
+import { NoUnknownQueryGuard } from '../src/http/no-unknown-query';
+
+class Filter {
+  @IsOptional()
+  @IsString()
+  state?: string;
+}
+
+@Controller('things')
+class ThingsController {
+  @Get()
+  list(@Query() filter: Filter) {
+    return { filter };
+  }
+
+  @Get('one')
+  one() {
+    return { one: true };
+  }
+
+  @Get('named')
+  named(@Query('state') state?: string) {
+    return { state };
+  }
+}
+
+describe('NoUnknownQueryGuard, over HTTP', () => {
+  let app: INestApplication;
+  let base: string;
+
+  beforeAll(async () => {
+    const module = await Test.createTestingModule({
+      controllers: [ThingsController],
+      providers: [
+        { provide: APP_GUARD, useClass: NoUnknownQueryGuard },
+        { provide: APP_FILTER, useClass: ProblemFilter },
+      ],
+    }).compile();
+    app = module.createNestApplication({ logger: false });
+    await app.listen(0, '127.0.0.1');
+    base = await app.getUrl();
+  });
+
+  afterAll(() => app.close());
+
+  it('answers 400 problem+json naming every parameter sent to a handler that takes none', async () => {
+    const response = await fetch(`${base}/things/one?colour=blue&size=2`);
+    expect(response.status).toBe(400);
+    expect(response.headers.get('content-type')).toMatch(/application\/problem\+json/);
+    expect(await response.json()).toMatchObject({
+      status: 400,
+      type: expect.stringMatching(/\/validation-error$/),
+      errors: [
+        { field: 'colour', message: 'property colour should not exist' },
+        { field: 'size', message: 'property size should not exist' },
+      ],
+    });
+  });
+
+  it('lets through a handler without parameters called without any', async () => {
+    const response = await fetch(`${base}/things/one`);
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ one: true });
+  });
+
+  it('leaves a handler with a @Query() DTO, or a named @Query field, to the validation pipe', async () => {
+    expect((await fetch(`${base}/things?state=OPEN`)).status).toBe(200);
+    const named = await fetch(`${base}/things/named?state=OPEN`);
+    expect(named.status).toBe(200);
+    expect(await named.json()).toEqual({ state: 'OPEN' });
+  });
+});
