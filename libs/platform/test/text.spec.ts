@@ -40,11 +40,11 @@ describe('Text', () => {
 });
 
 describe('validation errors of a field left out', () => {
-  it('say it is required, once, instead of every rule it fails', async () => {
+  it('say it is required (sent as null: that it must not be), once, instead of every rule it fails', async () => {
     const { flattenValidationErrors } = await import('../src/http/problem');
     const input = plainToInstance(Input, { note: 'x' });
     expect(flattenValidationErrors(validateSync(input))).toEqual([{ field: 'name', message: 'name is required' }]);
-    expect(flattenValidationErrors(validateSync(plainToInstance(Input, { name: null })))).toEqual([{ field: 'name', message: 'name is required' }]);
+    expect(flattenValidationErrors(validateSync(plainToInstance(Input, { name: null })))).toEqual([{ field: 'name', message: 'name must not be null' }]);
     expect(flattenValidationErrors(validateSync(plainToInstance(Input, { name: 7 })))).toEqual([{ field: 'name', message: 'name must be a string' }]);
   });
 });

@@ -89,6 +89,15 @@ const CASES: Case[] = [
   ['PATCH: unsupported currency', async () => ({ method: 'PATCH', path: `/v1/bank-profiles/${euProfile.profileId}`, body: { currency: 'EUX' }, headers: ifMatch(euProfile.version) }), 400, 'currency'],
   ['PATCH: currency of a default bank profile', async () => ({ method: 'PATCH', path: `/v1/bank-profiles/${usBankId}`, body: { currency: 'EUR' }, headers: ifMatch(1) }), 409, 'currency'],
   ['PATCH: duplicate name', async () => ({ method: 'PATCH', path: `/v1/bank-profiles/${usBankId}`, body: { name: euProfile.name }, headers: ifMatch(1) }), 409, 'name'],
+  // null is no value to keep: refused (400 naming it), not read as "leave it" (which on an Action required profile
+  // submitted it again); only taxId/vatId take null, to remove them
+  ['PATCH: name null', async () => ({ method: 'PATCH', path: `/v1/bank-profiles/${euProfile.profileId}`, body: { name: null }, headers: ifMatch(euProfile.version) }), 400, 'name', /must not be null/],
+  ['PATCH: beneficiary null', async () => ({ method: 'PATCH', path: `/v1/bank-profiles/${euProfile.profileId}`, body: { beneficiary: null }, headers: ifMatch(euProfile.version) }), 400, 'beneficiary', /must not be null/],
+  ['PATCH: locationIds null', async () => ({ method: 'PATCH', path: `/v1/bank-profiles/${euProfile.profileId}`, body: { locationIds: null }, headers: ifMatch(euProfile.version) }), 400, 'locationIds', /must not be null/],
+  ['tax: PATCH expiresAt null', async () => ({ method: 'PATCH', path: `/v1/locations/${w.L1}/tax-profile`, body: { expiresAt: null }, headers: ifMatch(1) }), 400, 'expiresAt', /must not be null/],
+  ['tax: PATCH documents null', async () => ({ method: 'PATCH', path: `/v1/locations/${w.L1}/tax-profile`, body: { documents: null }, headers: ifMatch(1) }), 400, 'documents', /must not be null/],
+  ['tax: PATCH taxForm null', async () => ({ method: 'PATCH', path: `/v1/locations/${w.L1}/tax-profile`, body: { taxForm: null }, headers: ifMatch(1) }), 400, 'taxForm', /must not be null/],
+  ['POST: locationIds null', async () => ({ method: 'POST', path: '/v1/bank-profiles', body: ibanProfile({ locationIds: null }) }), 400, 'locationIds', /must not be null/],
   ['PATCH: malformed If-Match', async () => ({ method: 'PATCH', path: `/v1/bank-profiles/${usBankId}`, body: { name: 'x' }, headers: { 'if-match': 'yesterday' } }), 400, 'If-Match'],
   // Tax profiles
   ['tax: expired tax form date', async () => ({ method: 'POST', path: `/v1/locations/${w.L3}/tax-profile`, body: usTaxProfile({ expiresAt: inDays(-1) }) }), 400, 'expiresAt', /expired/],

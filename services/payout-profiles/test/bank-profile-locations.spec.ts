@@ -143,6 +143,25 @@ describe('editing a bank profile: Incentives admin of every location it serves',
     expect(notAll.body.detail).toContain('serves every location of your partner (*)');
   });
 
+
+  it('a caller who may not edit a profile gets 403 whatever If-Match says: a stale one does not reveal its current version (no 412)', async () => {
+    const l2 = await created('adminOfOtherLocation', [w.L2]);
+    const stale = await call(h, 'PATCH', `/v1/bank-profiles/${l2.profileId}`, {
+      token: await w.token('adminOfLocation'),
+      body: { name: `renamed ${randomUUID()}` },
+      headers: ifMatch(l2.version + 7),
+    });
+    expect(stale.status).toBe(403);
+    expect(stale.body).not.toHaveProperty('currentVersion');
+    expect(stale.body.detail).toContain(`you are not Incentives admin of location(s) ${w.L2}`);
+    // Its own admin with the same stale version: 412 with the current version, as before.
+    const own = await call(h, 'PATCH', `/v1/bank-profiles/${l2.profileId}`, {
+      token: await w.token('adminOfOtherLocation'),
+      body: { name: `renamed ${randomUUID()}` },
+      headers: ifMatch(l2.version + 7),
+    });
+    expect(own).toMatchObject({ status: 412, body: { currentVersion: l2.version } });
+  });
   it('changing locationIds alone is no new revision: one ProfileUpdated with the new list, same revision and status, no validation request', async () => {
     const p = await created('adminOfLocation', [w.L1]);
     const answer = await patch('adminOfLocation', p.profileId, { locationIds: [w.L3, w.L1] });

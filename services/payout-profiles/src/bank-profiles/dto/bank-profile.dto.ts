@@ -1,6 +1,6 @@
 import { PaymentMethod, PaymentMethods } from '@lib/contracts';
 import { ApiProperty, ApiPropertyOptional, PartialType } from '@nestjs/swagger';
-import { PageQuery, Text } from '@lib/platform';
+import { OptionalNotNull, PageQuery, Text } from '@lib/platform';
 import { Type } from 'class-transformer';
 import { ArrayMaxSize, ArrayMinSize, ArrayUnique, IsArray, IsEmail, IsIn, IsObject, IsOptional, IsString, Length, Matches, ValidateNested } from 'class-validator';
 import { ProfileStateDto } from '../../profiles/dto/profile-state.dto';
@@ -74,15 +74,17 @@ export class CreateBankProfileDto {
       'location of the partner, present and future. You must be Incentives admin of each (of every location for "*"). ' +
       'Default: the locations you are Incentives admin of (["*"] for an admin of every location).',
   })
-  @IsOptional() @IsArray() @ArrayMinSize(1) @ArrayMaxSize(200) @ArrayUnique() @IsString({ each: true }) @Length(1, 100, { each: true })
+  @OptionalNotNull() @IsArray() @ArrayMinSize(1) @ArrayMaxSize(200) @ArrayUnique() @IsString({ each: true }) @Length(1, 100, { each: true })
   locationIds?: string[];
 }
 
 /**
  * Any subset; `account` replaces the account details as a whole and is required when `country` changes. Changing only
- * `locationIds` is not a new revision (the bank details, which are what is validated, stay the same).
+ * `locationIds` is not a new revision (the bank details, which are what is validated, stay the same). A field left out
+ * is kept; `null` is refused (400 naming it), not taken for "keep" (on an Action required profile that would submit it
+ * again).
  */
-export class UpdateBankProfileDto extends PartialType(CreateBankProfileDto) {}
+export class UpdateBankProfileDto extends PartialType(CreateBankProfileDto, { skipNullProperties: false }) {}
 
 /** The account as the API shows it: the secret (IBAN or account number) masked, the bank identifiers in clear. */
 export class MaskedBankAccountDto {

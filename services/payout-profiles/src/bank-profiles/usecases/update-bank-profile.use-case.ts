@@ -46,10 +46,11 @@ export class UpdateBankProfile {
     if (!found) throw Problems.notFound(`Bank profile ${profileId}`);
     let nextLocations: string[] | undefined;
     for (let attempt = 1; ; attempt++) {
-      if (found.version !== expectedVersion) throw Problems.preconditionFailed(found.version);
       const { profile: current, locationIds: defaultOf, claims } = await this.claims.holders(found);
       this.access.bankProfileEditor(actor, profileId, defaultOf);
       this.access.bankProfileServer(actor, profileId, servedLocations(current));
+      // After the role checks: a caller who may not edit the profile gets 403 whatever If-Match says, never its version.
+      if (current.version !== expectedVersion) throw Problems.preconditionFailed(current.version);
       if (input.locationIds && !nextLocations) nextLocations = await this.access.servableLocations(actor, input.locationIds);
       const change = this.change(current, input, nextLocations, defaultOf, actor.userId);
       if (!change) return current;

@@ -1,5 +1,5 @@
 import { ApiProperty, ApiPropertyOptional, PartialType } from '@nestjs/swagger';
-import { PageQuery, Text } from '@lib/platform';
+import { OptionalNotNull, PageQuery, Text } from '@lib/platform';
 import { Type } from 'class-transformer';
 import {
   ArrayMaxSize,
@@ -54,7 +54,7 @@ export class CreateTaxProfileDto {
   incorporationCountry!: string;
 
   @ApiPropertyOptional({ enum: TaxForms, description: 'W-9 for US, W-8BEN-E otherwise (derived when omitted)' })
-  @IsOptional() @IsIn(TaxForms) taxForm?: TaxForm;
+  @OptionalNotNull() @IsIn(TaxForms) taxForm?: TaxForm;
 
   // Blank ("   ") is refused, not taken for "no tax id" (on a change that would silently remove the stored one).
   @ApiPropertyOptional({ example: '12-3456789', description: 'US TIN (required for US) or foreign TIN. Secret. Not blank.' })
@@ -74,18 +74,21 @@ export class CreateTaxProfileDto {
 
 /**
  * Any subset. `taxId`/`vatId` omitted keep the stored ones (unless the incorporation changes); `null` removes them
- * (a US incorporation cannot drop its TIN: 400 "is required").
+ * (a US incorporation cannot drop its TIN: 400 "is required"). Any other field sent as `null` is refused (400 naming
+ * it), not taken for "keep".
  */
-export class UpdateTaxProfileDto extends PartialType(CreateTaxProfileDto) {
+export class UpdateTaxProfileDto extends PartialType(CreateTaxProfileDto, { skipNullProperties: false }) {
   @ApiPropertyOptional({
     type: String,
     nullable: true,
     example: '12-3456789',
     description: 'US TIN or foreign TIN. Secret. Omitted: kept; null: removed (non-US only, a US TIN is required). Not blank.',
   })
+  @IsOptional() // null passes: it removes the stored one
   override taxId?: string | null;
 
   @ApiPropertyOptional({ type: String, nullable: true, example: 'DE123456789', description: 'Non-US only. Secret. Omitted: kept; null: removed. Not blank.' })
+  @IsOptional() // null passes: it removes the stored one
   override vatId?: string | null;
 }
 
