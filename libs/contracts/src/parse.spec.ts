@@ -6,9 +6,9 @@ import { Topics } from './topics';
 /** Where `@Type(() => X)` is recorded (not exported from the package root, see asyncapi.ts). */
 const { defaultMetadataStorage } = require('class-transformer/cjs/storage') as typeof import('class-transformer/types/storage');
 
-const decision = (occurredAt: unknown) =>
+const decision = (occurredAt: unknown, eventId: unknown = '7f0c6a52-3b7e-4c38-9a51-2f4d5b1e8c90') =>
   JSON.stringify({
-    eventId: 'e1',
+    eventId,
     type: 'EligibilityDetermined',
     version: 1,
     occurredAt,
@@ -37,6 +37,18 @@ describe('parseEvent: occurredAt', () => {
   });
 });
 
+// The ledger skips an event whose id was applied: an empty or made-up id would have the next such event skipped silently.
+describe('parseEvent: eventId', () => {
+  it.each(['', 'e1', '42', '7f0c6a52-3b7e-4c38-9a51-2f4d5b1e8c9', '7f0c6a52x3b7e-4c38-9a51-2f4d5b1e8c90'])('rejects %j as malformed (dead-lettered)', (eventId) => {
+    expect(() => parseEvent(Topics.eligibility, decision('2026-07-01T10:00:00Z', eventId))).toThrow(MalformedMessageError);
+    expect(() => parseEvent(Topics.eligibility, decision('2026-07-01T10:00:00Z', eventId))).toThrow('eventId: must be a UUID');
+  });
+
+  it.each(['7f0c6a52-3b7e-4c38-9a51-2f4d5b1e8c90', '7F0C6A52-3B7E-5C38-9A51-2F4D5B1E8C90'])('accepts a UUID (%s)', (eventId) => {
+    expect(parseEvent(Topics.eligibility, decision('2026-07-01T10:00:00Z', eventId)).envelope.eventId).toBe(eventId);
+  });
+});
+
 /**
  * class-validator skips @ValidateNested when the value is undefined (and walks an array where an object is
  * expected), so a payload without its required nested object was accepted and the handler failed later with a
@@ -44,7 +56,7 @@ describe('parseEvent: occurredAt', () => {
  */
 describe('parseEvent: required nested objects', () => {
   const envelope = (type: string, data: unknown) =>
-    JSON.stringify({ eventId: 'e1', type, version: 1, occurredAt: '2026-07-01T10:00:00Z', source: 'test', correlationId: 'c1', partnerId: 'P1', data });
+    JSON.stringify({ eventId: '7f0c6a52-3b7e-4c38-9a51-2f4d5b1e8c90', type, version: 1, occurredAt: '2026-07-01T10:00:00Z', source: 'test', correlationId: 'c1', partnerId: 'P1', data });
   const user = {
     userId: 'U1', partnerId: 'P1', email: 'a@example.com', displayName: 'A', active: true, revision: 1,
     roles: [{ role: 'INCENTIVES_ADMIN', locationIds: ['L1'] }],

@@ -1,5 +1,5 @@
 import { plainToInstance } from 'class-transformer';
-import { isISO8601, validateSync, ValidationError } from 'class-validator';
+import { isISO8601, isUUID, validateSync, ValidationError } from 'class-validator';
 import { payloadClass } from './catalog';
 import { createEnvelope, Envelope, NewEnvelope } from './envelope';
 
@@ -57,6 +57,9 @@ export function parseEvent<T = unknown>(topic: string, value: Buffer | string | 
   ).map(([field, kind]) => `${field}: must be a ${kind}`);
   // Consumers order facts by it (newer wins): an unreadable time would be stored as 1970 or compare as NaN.
   if (typeof envelope.occurredAt === 'string' && !isOccurredAt(envelope.occurredAt)) problems.push('occurredAt: must be an ISO-8601 date');
+  // Consumers skip an event whose id they have applied (the processed-event ledger): an empty or made-up id (a
+  // publisher's own counter) would have a later, different event skipped as a duplicate, silently. Dead-lettered.
+  if (typeof envelope.eventId === 'string' && !isUUID(envelope.eventId)) problems.push('eventId: must be a UUID');
   if (problems.length) throw new MalformedMessageError(`invalid envelope: ${problems.join('; ')}`);
 
   const cls = payloadClass(topic, envelope.type as string);
