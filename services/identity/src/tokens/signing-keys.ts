@@ -1,7 +1,7 @@
 import { CONFIG, ConfigError } from '@lib/platform';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { JWK, SignJWT } from 'jose';
-import { createPrivateKey, createPublicKey, generateKeyPairSync, KeyObject, randomUUID } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, KeyObject, randomUUID } from 'node:crypto';
 import type { IdentityConfig } from '../config';
 
 export interface IssuedToken {
@@ -20,6 +20,8 @@ export class SigningKeys {
   private readonly logger = new Logger(SigningKeys.name);
   private readonly privateKey?: KeyObject;
   private readonly publicJwk?: JWK;
+  /** JWT_KEY_ID; for a generated key, followed by its thumbprint (see below). */
+  private readonly keyId: string = '';
 
   constructor(@Inject(CONFIG) private readonly config: IdentityConfig) {
     if (config.TOKEN_ISSUER === 'external') {
@@ -46,7 +48,12 @@ export class SigningKeys {
       this.privateKey = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
     }
     const { kty, n, e } = createPublicKey(this.privateKey).export({ format: 'jwk' }) as { kty: string; n: string; e: string };
-    this.publicJwk = { kty, n, e, kid: config.JWT_KEY_ID, alg: 'RS256', use: 'sig' };
+    // A generated key is new at every start, under the same JWT_KEY_ID: the other services, holding the old key set
+    // for up to 10 minutes, would find the old key under that kid and refuse every new token (a verifier fetches the
+    // key set again only for a kid it does not know). The key's own RFC 7638 thumbprint in its kid makes it one they
+    // do not know. A configured key keeps JWT_KEY_ID as its kid (rotating it is the operator's, with a new kid).
+    this.keyId = pem ? config.JWT_KEY_ID : `${config.JWT_KEY_ID}-${thumbprint({ e, kty, n }).slice(0, 16)}`;
+    this.publicJwk = { kty, n, e, kid: this.keyId, alg: 'RS256', use: 'sig' };
   }
 
   /** Whether identity is the token issuer (TOKEN_ISSUER=self), hence has a key to sign with and publish. */
@@ -65,7 +72,7 @@ export class SigningKeys {
     const ttl = this.config.JWT_TTL_SECONDS;
     // The user id in `sub`, and in JWT_USER_CLAIM as well when the deployment reads it from another claim.
     const accessToken = await new SignJWT({ [this.config.JWT_PARTNER_CLAIM]: partnerId, ...(this.config.JWT_USER_CLAIM !== 'sub' && { [this.config.JWT_USER_CLAIM]: userId }) })
-      .setProtectedHeader({ alg: 'RS256', kid: this.config.JWT_KEY_ID, typ: 'JWT' })
+      .setProtectedHeader({ alg: 'RS256', kid: this.keyId, typ: 'JWT' })
       .setSubject(userId)
       .setIssuer(this.config.JWT_ISSUER)
       .setAudience(this.config.JWT_AUDIENCE)
@@ -75,4 +82,9 @@ export class SigningKeys {
       .sign(this.privateKey);
     return { accessToken, tokenType: 'Bearer', expiresIn: ttl };
   }
+}
+
+/** The RFC 7638 thumbprint of an RSA public key (SHA-256 of its required members in lexicographic order), base64url. */
+function thumbprint({ e, kty, n }: { e: string; kty: string; n: string }): string {
+  return createHash('sha256').update(JSON.stringify({ e, kty, n })).digest('base64url');
 }

@@ -1,0 +1,82 @@
+import { JwtVerifier } from '@lib/platform';
+import { decodeProtectedHeader } from 'jose';
+import { createServer, Server } from 'node:http';
+import { AddressInfo } from 'node:net';
+import type { IdentityConfig } from '../config';
+import { SigningKeys } from './signing-keys';
+
+const ISSUER = 'http://identity.test';
+const AUDIENCE = 'incentives-api';
+
+const config = (fields: Partial<IdentityConfig> = {}) =>
+  ({
+    TOKEN_ISSUER: 'self',
+    DEV_SIGN_IN_ENABLED: true,
+    JWT_SIGNING_KEY: '',
+    JWT_KEY_ID: 'identity-1',
+    JWT_TTL_SECONDS: 900,
+    JWT_ISSUER: ISSUER,
+    JWT_AUDIENCE: AUDIENCE,
+    JWT_PARTNER_CLAIM: 'partnerId',
+    JWT_USER_CLAIM: 'sub',
+    ...fields,
+  }) as unknown as IdentityConfig;
+
+/** Identity's JWKS endpoint, serving whichever key set identity has now (a restart swaps it). */
+async function jwksEndpoint(): Promise<{ url: string; serve(keys: SigningKeys): void; close(): Promise<void> }> {
+  let current: SigningKeys | undefined;
+  const server: Server = createServer((_, response) => {
+    response.setHeader('content-type', 'application/json');
+    response.end(JSON.stringify(current!.jwks()));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/.well-known/jwks.json`,
+    serve: (keys) => (current = keys),
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+describe('SigningKeys: the kid of the signing key', () => {
+  it('a generated key has JWT_KEY_ID followed by its own thumbprint, in the JWKS and in every token', async () => {
+    const keys = new SigningKeys(config());
+    const [jwk] = keys.jwks().keys;
+    expect(jwk.kid).toMatch(/^identity-1-[A-Za-z0-9_-]{16}$/);
+    const { accessToken } = await keys.issue('U1', 'P1');
+    expect(decodeProtectedHeader(accessToken).kid).toBe(jwk.kid);
+    // Another start, another key: another kid.
+    expect(new SigningKeys(config()).jwks().keys[0].kid).not.toBe(jwk.kid);
+  });
+
+  it('a configured key keeps JWT_KEY_ID as its kid', () => {
+    const { privateKey } = require('node:crypto').generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const pem = privateKey.export({ format: 'pem', type: 'pkcs8' }) as string;
+    const keys = new SigningKeys(config({ JWT_SIGNING_KEY: pem, JWT_KEY_ID: 'k-2026' }));
+    expect(keys.jwks().keys[0].kid).toBe('k-2026');
+  });
+
+  // Another service verifies with identity's JWKS, fetched once and kept for up to 10 minutes. Identity restarted
+  // without JWT_SIGNING_KEY (docker-compose's default) signs with a new key: its tokens must still be accepted there.
+  it("another service accepts tokens of identity's new generated key after a restart, with the old key set still cached", async () => {
+    const endpoint = await jwksEndpoint();
+    try {
+      const verifier = new JwtVerifier(
+        { JWKS_URL: endpoint.url, JWT_ISSUER: ISSUER, JWT_AUDIENCE: AUDIENCE, JWT_USER_CLAIM: 'sub', JWT_PARTNER_CLAIM: 'partnerId' } as never,
+        null,
+      );
+      const before = new SigningKeys(config());
+      endpoint.serve(before);
+      expect(await verifier.verify((await before.issue('U1', 'P1')).accessToken)).toMatchObject({ userId: 'U1', partnerId: 'P1' });
+
+      // A restart takes longer than the verifier's 5 s cooldown between two fetches of the key set (10 minutes' cache).
+      const now = Date.now();
+      jest.spyOn(Date, 'now').mockReturnValue(now + 10_000);
+      const restarted = new SigningKeys(config());
+      endpoint.serve(restarted);
+      expect(await verifier.verify((await restarted.issue('U2', 'P1')).accessToken)).toMatchObject({ userId: 'U2', partnerId: 'P1' });
+    } finally {
+      jest.restoreAllMocks();
+      await endpoint.close();
+    }
+  });
+});
