@@ -29,6 +29,7 @@ import { UsersController } from './users/users.controller';
 import { UsersRepository } from './users/users.repository';
 import { CreateUser } from './users/usecases/create-user.use-case';
 import { DeactivateUser } from './users/usecases/deactivate-user.use-case';
+import { ReactivateUser } from './users/usecases/reactivate-user.use-case';
 import { GetUser } from './users/usecases/get-user.use-case';
 import { ImportUsers } from './users/usecases/import-users.use-case';
 import { ListUsers } from './users/usecases/list-users.use-case';
@@ -69,6 +70,7 @@ import { ListUsers } from './users/usecases/list-users.use-case';
     ListUsers,
     GetUser,
     DeactivateUser,
+    ReactivateUser,
     ImportUsers,
     AssignRole,
     RevokeRole,

@@ -185,6 +185,24 @@ row(
     { 'global admin': 200, 'account admin': 200, 'incentives admin': 403, 'incentives user': 403, 'plain user': 403, 'other partner': 404 },
   );
 }
+{
+  let target = '';
+  row(
+    {
+      name: 'reactivate a user',
+      async run(_, token) {
+        target = await freshUserOfA();
+        const off = await client.call('POST', `/v1/users/${target}/deactivate`, { token: A.globalAdmin.token, headers: { 'if-match': '"1"' } });
+        expect(off.status).toBe(200);
+        return client.call('POST', `/v1/users/${target}/reactivate`, { token, headers: { 'if-match': '"2"' } });
+      },
+      accepted: async (_, answer) => expect(answer.body).toMatchObject({ active: true, revision: 3 }),
+      unchanged: async () =>
+        expect((await client.call('GET', `/v1/users/${target}`, { token: A.globalAdmin.token })).body).toMatchObject({ active: false, revision: 2 }),
+    },
+    { 'global admin': 200, 'account admin': 200, 'incentives admin': 403, 'incentives user': 403, 'plain user': 403, 'other partner': 404 },
+  );
+}
 
 const cases = actions.flatMap(([action, expected]) => CALLERS.map((caller) => [action.name, caller, expected[caller], action] as const));
 

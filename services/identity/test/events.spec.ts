@@ -165,6 +165,50 @@ describe('identity events', () => {
     ]);
   });
 
+  it('reactivates a user an admin deactivated: UserUpdated with active: true, the roles it kept, revision + 1; signs in again', async () => {
+    const L1 = `L-${randomUUID().slice(0, 8)}`;
+    const partner = await client.registerPartner([L1]);
+    const ga = partner.globalAdmin.token;
+    const { userId, email } = await client.createUser(ga, { displayName: 'Rex Returning' });
+    const assigned = await client.assign(ga, userId, 'INCENTIVES_ADMIN', [L1]);
+    await client.settled('users', userId);
+    const off = await client.call('POST', `/v1/users/${userId}/deactivate`, { token: ga, headers: { 'if-match': `"${assigned.revision}"` } });
+    expect(off).toMatchObject({ status: 200, body: { active: false, revision: assigned.revision + 1 } });
+    expect((await client.call('POST', '/v1/dev/sign-in', { body: { email } })).status).toBe(403);
+    // Its email is still taken (the user exists): reactivation, not a new user, brings it back.
+    expect((await client.call('POST', '/v1/users', { token: ga, body: { email, displayName: 'Rex Again' } })).status).toBe(409);
+
+    // Stale If-Match: 412, nothing changes. An Account admin may reactivate an Incentives admin; a company admin only a Global admin.
+    const stale = await client.call('POST', `/v1/users/${userId}/reactivate`, { token: ga, headers: { 'if-match': `"${assigned.revision}"` } });
+    expect(stale).toMatchObject({ status: 412, body: { currentVersion: off.body.revision } });
+    const accountAdmin = await client.signIn((await client.createUser(ga, { companyRole: 'ACCOUNT_ADMIN' })).email);
+    const on = await client.call('POST', `/v1/users/${userId}/reactivate`, { token: accountAdmin, headers: { 'if-match': `"${off.body.revision}"` } });
+    expect(on).toMatchObject({ status: 200, body: { active: true, revision: off.body.revision + 1, roles: [{ role: 'INCENTIVES_ADMIN', locationIds: [L1] }] } });
+    expect(on.headers.get('etag')).toBe(`"${off.body.revision + 1}"`);
+    expect(await booted.db.collection('users').findOne({ _id: userId as never })).not.toHaveProperty('deactivatedBy');
+    // Again: nothing changes (same revision), and no second event.
+    const again = await client.call('POST', `/v1/users/${userId}/reactivate`, { token: ga, headers: { 'if-match': `"${on.body.revision}"` } });
+    expect(again).toMatchObject({ status: 200, body: { active: true, revision: on.body.revision } });
+    expect((await client.call('POST', '/v1/dev/sign-in', { body: { email } })).status).toBe(200);
+
+    const events = await distinct(ofUser(userId), 4);
+    expect(events.map((m) => [m.envelope!.type, m.envelope!.data.user.active, m.envelope!.data.user.revision])).toEqual([
+      ['UserCreated', true, 1],
+      ['RoleAssigned', true, 2],
+      ['UserDeactivated', false, 3],
+      ['UserUpdated', true, 4],
+    ]);
+    expect(events[3].envelope!.data.user.roles).toEqual([{ role: 'INCENTIVES_ADMIN', locationIds: [L1] }]);
+
+    const globalAdmin = await client.createUser(ga, { companyRole: 'GLOBAL_ADMIN' });
+    await client.settled('users', globalAdmin.userId);
+    const gaOff = await client.call('POST', `/v1/users/${globalAdmin.userId}/deactivate`, { token: ga, headers: { 'if-match': '"1"' } });
+    expect(gaOff.status).toBe(200);
+    const refused = await client.call('POST', `/v1/users/${globalAdmin.userId}/reactivate`, { token: accountAdmin, headers: { 'if-match': `"${gaOff.body.revision}"` } });
+    expect(refused.status).toBe(403);
+    expect(refused.headers.get('content-type')).toContain('application/problem+json');
+  });
+
   it('publishes one event when the same role is assigned twice (and none for revoking what is not held)', async () => {
     const [L1, L2] = [`L-${randomUUID().slice(0, 8)}`, `L-${randomUUID().slice(0, 8)}`];
     const partner = await client.registerPartner([L1, L2]);

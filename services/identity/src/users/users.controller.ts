@@ -9,6 +9,7 @@ import { DeactivateUser } from './usecases/deactivate-user.use-case';
 import { GetUser } from './usecases/get-user.use-case';
 import { ImportUsers } from './usecases/import-users.use-case';
 import { ListUsers } from './usecases/list-users.use-case';
+import { ReactivateUser } from './usecases/reactivate-user.use-case';
 
 @ApiTags('users')
 @ApiBearerAuth()
@@ -20,6 +21,7 @@ export class UsersController {
     private readonly getUser: GetUser,
     private readonly deactivateUser: DeactivateUser,
     private readonly importUsers: ImportUsers,
+    private readonly reactivateUser: ReactivateUser,
   ) {}
 
   @Idempotent()
@@ -75,5 +77,20 @@ export class UsersController {
     @Res({ passthrough: true }) res: Response,
   ): Promise<UserView> {
     return answerUser(res, await this.deactivateUser.execute(principal, userId, ifMatch));
+  }
+
+  @Post('users/:userId/reactivate')
+  @HttpCode(200)
+  @ApiHeader({ name: 'If-Match', required: true, description: 'The ETag (revision) of the user you read, e.g. "4".' })
+  @ApiOperation({ summary: 'Reactivate a deactivated user, with the roles it kept (Global or Account admin; company admins only by a Global admin)' })
+  @ApiOkResponse({ type: UserView })
+  async reactivate(
+    @CurrentPrincipal() principal: Principal,
+    @Param('userId') userId: string,
+    @IfMatch() ifMatch: number,
+    @NoBody() _body: EmptyBody,
+    @Res({ passthrough: true }) res: Response,
+  ): Promise<UserView> {
+    return answerUser(res, await this.reactivateUser.execute(principal, userId, ifMatch));
   }
 }

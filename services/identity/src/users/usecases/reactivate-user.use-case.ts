@@ -1,0 +1,32 @@
+import { Principal, Problems } from '@lib/platform';
+import { Injectable } from '@nestjs/common';
+import { IdentityAccess } from '../../access/identity-access';
+import { isCompanyRole } from '../../roles/role-grants';
+import { User } from '../user.schema';
+import { UsersRepository } from '../users.repository';
+
+/**
+ * Reactivates a deactivated user, undoing DeactivateUser: the same admins may (company admins; a company admin only
+ * a Global admin), with If-Match. The user comes back with the roles it kept while deactivated, and `deactivatedBy`
+ * is cleared; UserUpdated (`active: true`) tells the other services. Reactivating an active user changes nothing. A
+ * user the directory deactivated may be reactivated here too; the next import naming it inactive deactivates it again.
+ */
+@Injectable()
+export class ReactivateUser {
+  constructor(
+    private readonly access: IdentityAccess,
+    private readonly users: UsersRepository,
+  ) {}
+
+  async execute(principal: Principal, userId: string, ifMatch: number): Promise<User> {
+    const actor = await this.access.actor(principal);
+    const user = await this.access.target(actor, userId);
+    this.access.require(actor, 'users.deactivate', 'reactivate users');
+    if (user.roles.some((grant) => isCompanyRole(grant.role))) this.access.require(actor, 'users.deactivate-company-admin', 'reactivate a Global or Account admin');
+    if (user.revision !== ifMatch) throw Problems.preconditionFailed(user.revision);
+    if (user.active) return user;
+    const updated = await this.users.change(user, { active: true, deactivatedBy: null }, 'UserUpdated');
+    if (!updated) throw Problems.preconditionFailed((await this.users.find(user.partnerId, user._id))?.revision ?? user.revision);
+    return updated;
+  }
+}
