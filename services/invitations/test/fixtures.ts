@@ -125,12 +125,33 @@ export class World {
     });
   }
 
-  async deactivate(user: TestUser): Promise<void> {
+  /** The role taken away on these locations (the grant goes when none is left). Answers the envelope, to redeliver it. */
+  async revokeRole(user: TestUser, role: Role, locationIds: string[]): Promise<Envelope> {
     user.revision += 1;
-    await this.kafka.publishEvent(Topics.identity, user.partnerId, {
+    user.roles = user.roles
+      .map((grant) => (grant.role === role ? { role, locationIds: grant.locationIds.filter((l) => !locationIds.includes(l)) } : grant))
+      .filter((grant) => grant.locationIds.length > 0);
+    return this.kafka.publishEvent(Topics.identity, user.partnerId, {
+      type: 'RoleRevoked',
+      data: { user: snapshot(user), role, locationIds, changedBy: 'test' },
+    });
+  }
+
+  /** Answers the envelope, to redeliver it. The user keeps their roles (identity keeps them on a deactivated user). */
+  async deactivate(user: TestUser): Promise<Envelope> {
+    user.revision += 1;
+    return this.kafka.publishEvent(Topics.identity, user.partnerId, {
       type: 'UserDeactivated',
       data: { user: { ...snapshot(user), active: false } },
     });
+  }
+
+  /**
+   * Every identity event published so far for the partner has been handled by this service (both of its handlers):
+   * a new user's event, on the same partition (key partnerId), has reached the role view.
+   */
+  async identityHandled(partner: TestPartner): Promise<void> {
+    await this.known(await this.user(partner, [], 'barrier'), []);
   }
 
   // ---- programs.events.v1 (key programId) ----

@@ -209,6 +209,121 @@ describe('issuing invitations from eligibility decisions', () => {
   });
 });
 
+describe('an issued invitation whose Incentives admins all leave (SPEC Invitations 3)', () => {
+  const ids = (event: { envelope?: { data: InvitationEventData } }) => event.envelope!.data.recipients!.map((r) => r.userId).sort();
+
+  it('waits again when its last admin loses the role, asks the Global and Account admins, and is delivered to the admin assigned then', async () => {
+    const partner = await world.partner(2);
+    const [l1, l2] = partner.locationIds;
+    const global = await world.user(partner, [['GLOBAL_ADMIN', ['*']]], 'global');
+    const account = await world.user(partner, [['ACCOUNT_ADMIN', ['*']]], 'account');
+    const ann = await world.user(partner, [['INCENTIVES_ADMIN', [l1]]], 'ann');
+    const zed = await world.user(partner, [['INCENTIVES_ADMIN', ['*']]], 'zed');
+    const bob = await world.user(partner, [], 'bob');
+    const programId = await world.program();
+    await world.known(global, [l1, l2]);
+    await world.known(account, [l1, l2]);
+    await world.known(ann, [l1]);
+    await world.known(zed, [l1, l2]);
+    await world.known(bob, []);
+
+    await world.decide(partner, l1, programId, true);
+    const [issued] = await world.waitEvent('InvitationIssued', forInvitation(programId, l1));
+    expect(ids(issued)).toEqual([ann.userId, zed.userId].sort());
+    const invitationId = issued.envelope!.data.invitationId;
+
+    // Ann leaves; Zed (through `*`) still holds it: nothing changes.
+    await world.revokeRole(ann, 'INCENTIVES_ADMIN', [l1]);
+    await world.identityHandled(partner);
+    expect((await world.invitations(global, `?locationId=${l1}`))[0]).toMatchObject({ invitationId, state: 'ISSUED' });
+
+    // Zed's `*` grant goes: nobody left. The company admins are asked to assign one.
+    await world.revokeRole(zed, 'INCENTIVES_ADMIN', ['*']);
+    const [requested] = await world.waitEvent('AdminAssignmentRequested', forInvitation(programId, l1));
+    expect(requested.key).toBe(l1);
+    expect(requested.envelope!.data).toMatchObject({ invitationId, partnerId: partner.partnerId, locationId: l1, fiscalYear: FY });
+    expect(ids(requested)).toEqual([global.userId, account.userId].sort());
+    await eventually(async () =>
+      expect((await world.invitations(global, `?locationId=${l1}`))[0]).toMatchObject({ invitationId, state: 'AWAITING_ADMIN' }),
+    );
+    // The overview still lists it (state AWAITING_ADMIN, "Invited"); nobody has its notice.
+    const [location] = (await world.overview(global)).filter((l) => l.locationId === l1);
+    expect(location.programs).toEqual(
+      expect.arrayContaining([expect.objectContaining({ programId, invitationId, invitationState: 'AWAITING_ADMIN', status: 'Invited', actions: [] })]),
+    );
+    expect(await world.notices(zed)).toEqual([]);
+
+    await world.assignRole(bob, 'INCENTIVES_ADMIN', [l1]);
+    const [delivered] = await world.waitEvent('InvitationDelivered', forInvitation(programId, l1));
+    expect(delivered.envelope!.data).toMatchObject({
+      invitationId,
+      recipients: [{ userId: bob.userId, email: bob.email, displayName: bob.displayName }],
+      channels: ['EMAIL', 'NOTICE'],
+      getStartedUrl: getStarted(programId, l1),
+      requiresEligibility: true,
+    });
+    await eventually(async () => expect((await world.notices(bob)).map((n) => n.invitationId)).toEqual([invitationId]));
+    const [invitation] = await world.invitations(global, `?locationId=${l1}`);
+    expect(invitation.state).toBe('ISSUED');
+    // Named once each; Ann's and Zed's notices stay as they were (they are not listed while they hold no role).
+    expect(invitation.recipients.map((r: { userId: string }) => r.userId).sort()).toEqual([ann.userId, zed.userId, bob.userId].sort());
+    expect(world.events('AdminAssignmentRequested', forInvitation(programId, l1))).toHaveLength(1);
+    expect(world.events('InvitationIssued', forInvitation(programId, l1))).toHaveLength(1);
+  });
+
+  it('waits again when its admin is deactivated, with a request of its own after the first wait of the cycle', async () => {
+    const partner = await world.partner(1);
+    const [l1] = partner.locationIds;
+    const global = await world.user(partner, [['GLOBAL_ADMIN', ['*']]], 'global');
+    const carol = await world.user(partner, [], 'carol');
+    const dave = await world.user(partner, [], 'dave');
+    const programId = await world.program();
+    await world.known(global, [l1]);
+    await world.known(carol, []);
+    await world.known(dave, []);
+
+    // No admin at first: the cycle's first request, then Carol assigned receives it.
+    await world.decide(partner, l1, programId, true);
+    const [first] = await world.waitEvent('AdminAssignmentRequested', forInvitation(programId, l1));
+    const invitationId = first.envelope!.data.invitationId;
+    await world.assignRole(carol, 'INCENTIVES_ADMIN', [l1]);
+    await world.waitEvent('InvitationDelivered', (d) => forInvitation(programId, l1)(d) && d.recipients![0].userId === carol.userId);
+
+    await world.deactivate(carol);
+    const requests = await world.waitEvent('AdminAssignmentRequested', forInvitation(programId, l1), 2);
+    expect(requests[1].envelope!.eventId).not.toBe(first.envelope!.eventId);
+    expect(ids(requests[1])).toEqual([global.userId]);
+    await eventually(async () =>
+      expect((await world.invitations(global, `?locationId=${l1}`))[0]).toMatchObject({ invitationId, state: 'AWAITING_ADMIN' }),
+    );
+
+    await world.assignRole(dave, 'INCENTIVES_ADMIN', [l1]);
+    const [toDave] = await world.waitEvent('InvitationDelivered', (d) => forInvitation(programId, l1)(d) && d.recipients![0].userId === dave.userId);
+    expect(ids(toDave)).toEqual([dave.userId]);
+    await eventually(async () => expect((await world.notices(dave)).map((n) => n.invitationId)).toEqual([invitationId]));
+    expect((await world.invitations(global, `?locationId=${l1}`))[0].state).toBe('ISSUED');
+    expect(world.events('AdminAssignmentRequested', forInvitation(programId, l1))).toHaveLength(2);
+  });
+
+  it('changes nothing more when the user event that emptied it is delivered again', async () => {
+    const { partner, l1, global, admin, programId } = await oneLocationWithAdmins();
+    await world.decide(partner, l1, programId, true);
+    await world.waitEvent('InvitationIssued', forInvitation(programId, l1));
+
+    const revoked = await world.revokeRole(admin, 'INCENTIVES_ADMIN', [l1]);
+    await world.waitEvent('AdminAssignmentRequested', forInvitation(programId, l1));
+    await eventually(async () => expect((await world.invitations(global, `?locationId=${l1}`))[0].state).toBe('AWAITING_ADMIN'));
+    const before = (await world.invitations(global, `?locationId=${l1}`))[0];
+
+    await world.kafka.publish(Topics.identity, partner.partnerId, revoked);
+    await world.identityHandled(partner);
+    await world.settle(global, partner, l1);
+    expect(world.events('AdminAssignmentRequested', forInvitation(programId, l1))).toHaveLength(1);
+    expect(world.events('InvitationDelivered', forInvitation(programId, l1))).toEqual([]);
+    expect((await world.invitations(global, `?locationId=${l1}`)).find((i) => i.programId === programId)).toEqual(before);
+  });
+});
+
 describe('duplicates and reordering', () => {
   it('changes nothing when the same decision arrives twice, redelivered or re-sent', async () => {
     const partner = await world.partner(1);

@@ -13,7 +13,7 @@ import { Person } from './invitation-rules';
 /** The event payloads of invitations.events.v1, built from the invitation as it is after the change. */
 type InvitationCore = Pick<
   Invitation,
-  '_id' | 'programId' | 'programName' | 'partnerId' | 'locationId' | 'fiscalYear' | 'getStartedUrl' | 'cycle'
+  '_id' | 'programId' | 'programName' | 'partnerId' | 'locationId' | 'fiscalYear' | 'getStartedUrl' | 'cycle' | 'adminsLeft'
 >;
 
 function base(invitation: InvitationCore): InvitationEvent {
@@ -54,12 +54,18 @@ export function noticeSelected(invitation: InvitationCore, userId: string): Noti
   return { ...base(invitation), userId };
 }
 
-/** Deterministic event ids: the same transition of the same cycle always has the same id. */
+/**
+ * The wait of the cycle an event belongs to: none for the first one (the ids events had before waiting again
+ * existed), `admins-left:<n>` once every Incentives admin left the issued invitation n times.
+ */
+const wait = (i: InvitationCore): string[] => (i.adminsLeft ? [`admins-left:${i.adminsLeft}`] : []);
+
+/** Deterministic event ids: the same transition of the same cycle (and wait) always has the same id. */
 export const InvitationEventIds = {
   issued: (i: InvitationCore) => deterministicId('InvitationIssued', i._id, String(i.cycle)),
-  adminRequested: (i: InvitationCore) => deterministicId('AdminAssignmentRequested', i._id, String(i.cycle)),
+  adminRequested: (i: InvitationCore) => deterministicId('AdminAssignmentRequested', i._id, String(i.cycle), ...wait(i)),
   delivered: (i: InvitationCore, people: Person[]) =>
-    deterministicId('InvitationDelivered', i._id, String(i.cycle), ...people.map((p) => p.userId).sort()),
+    deterministicId('InvitationDelivered', i._id, String(i.cycle), ...wait(i), ...people.map((p) => p.userId).sort()),
   revoked: (i: InvitationCore) => deterministicId('InvitationRevoked', i._id, String(i.cycle)),
   noticeSelected: (i: InvitationCore, userId: string) => deterministicId('NoticeSelected', i._id, String(i.cycle), userId),
 };

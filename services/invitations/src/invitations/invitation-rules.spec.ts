@@ -75,6 +75,23 @@ describe('nextTransition', () => {
     expect(transition(facts({ invitation: waiting, admins: [] })).kind).toBe('none');
   });
 
+  it('waits again when every Incentives admin of an issued invitation left, and delivers to whoever is its admin then', () => {
+    const issued = { state: 'ISSUED' as const, recipients: [{ userId: 'ann' }] };
+    expect(transition(facts({ invitation: issued, admins: [] }))).toEqual({ kind: 'admins-left' });
+    // Only while it still invites: not for a closed program, another year, a year that is over, an enrollment.
+    expect(transition(facts({ invitation: issued, admins: [], program: { requiresEligibility: true, state: 'CLOSED', fiscalYear: FY } })).kind).toBe('none');
+    expect(transition(facts({ invitation: issued, admins: [], program: { requiresEligibility: true, state: 'OPEN', fiscalYear: 'FY28' } })).kind).toBe('none');
+    expect(transition(facts({ invitation: issued, admins: [] }), FY27_OVER).kind).toBe('none');
+    expect(transition(facts({ invitation: issued, admins: [], enrollmentStatus: 'VALIDATING', enrollmentCompleted: true }))).toEqual({ kind: 'mark-enrolled' });
+    expect(transition(facts({ invitation: issued, admins: [], enrollmentContinued: true })).kind).toBe('none');
+    // Waiting again (a duplicate of the user event): nothing more.
+    const waiting = { state: 'AWAITING_ADMIN' as const, recipients: [{ userId: 'ann' }], adminRequestPending: false };
+    expect(transition(facts({ invitation: waiting, admins: [] })).kind).toBe('none');
+    // A new admin, or the one it reached before given the role back: delivered to them.
+    expect(transition(facts({ invitation: waiting, admins: [bob] }))).toEqual({ kind: 'deliver', recipients: [bob] });
+    expect(transition(facts({ invitation: waiting, admins: [ann] }))).toEqual({ kind: 'deliver', recipients: [ann] });
+  });
+
   it('revokes an open invitation when eligibility is lost, once', () => {
     const decision = { eligible: false, reasons: ['Revenue threshold not met'], fiscalYear: FY };
     for (const state of ['ISSUED', 'AWAITING_ADMIN'] as const) {

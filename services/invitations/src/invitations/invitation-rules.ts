@@ -60,6 +60,11 @@ export type Transition =
   | { kind: 'await-admin' }
   /** A waiting invitation whose company admins could not be asked when it started waiting (none known): ask them now. */
   | { kind: 'ask-admins' }
+  /**
+   * An issued invitation whose Incentives admins all left (role revoked, deactivated): it waits again and the company
+   * admins are asked to assign one, as for `await-admin` (SPEC Invitations 3).
+   */
+  | { kind: 'admins-left' }
   /** An open invitation reaches Incentives admins who did not receive it yet. */
   | { kind: 'deliver'; recipients: Person[] }
   | { kind: 'revoke'; reasons: string[] }
@@ -187,7 +192,13 @@ export function nextTransition(facts: InvitationFacts, now: Date): Transition {
     return admins.length ? { kind: 'issue', recipients: admins } : { kind: 'await-admin' };
   }
 
-  const known = new Set(invitation.recipients.map((r) => r.userId));
+  // Every Incentives admin it reached has left (role revoked, user deactivated): the location has none, so the
+  // invitation waits again and the company admins are asked to assign one.
+  if (invitation.state === 'ISSUED' && !admins.length) return { kind: 'admins-left' };
+
+  // A waiting invitation is delivered to every Incentives admin the location has now, also to one it reached before
+  // they left (their role given back, or reactivated): nobody holds it while it waits.
+  const known = new Set(invitation.state === 'AWAITING_ADMIN' ? [] : invitation.recipients.map((r) => r.userId));
   const late = admins.filter((admin) => !known.has(admin.userId));
   if (late.length) return { kind: 'deliver', recipients: late };
   if (invitation.state === 'AWAITING_ADMIN' && invitation.adminRequestPending) {

@@ -58,6 +58,18 @@ export class InvitationRepository {
     return rows.map((row) => row._id);
   }
 
+  /**
+   * Ids of the partner's ISSUED invitations of these locations (all of its locations for `null`): those whose
+   * Incentives admins may all have left there.
+   */
+  async issuedIn(partnerId: string, locationIds: string[] | null): Promise<string[]> {
+    const rows = await this.invitations
+      .find({ partnerId, ...(locationIds && { locationId: { $in: locationIds } }), state: 'ISSUED' }, { _id: 1 })
+      .sort({ _id: 1 })
+      .lean();
+    return rows.map((row) => row._id);
+  }
+
   async update(
     invitationId: string,
     version: number,

@@ -2,8 +2,8 @@ import { outboxPlugin } from '@lib/messaging';
 import { Prop, Schema, SchemaFactory } from '@nestjs/mongoose';
 
 /**
- * ISSUED: delivered to at least one Incentives admin. AWAITING_ADMIN: the location had no Incentives admin; the
- * company admins were asked to assign one. REVOKED: the location lost eligibility before enrolling. ENROLLED: the
+ * ISSUED: delivered to at least one Incentives admin. AWAITING_ADMIN: the location had no Incentives admin (at first,
+ * or again once every admin it reached left); the company admins were asked to assign one. REVOKED: the location lost eligibility before enrolling. ENROLLED: the
  * location enrolled (from enrollment events); it is never revoked nor delivered again from then on.
  */
 export const InvitationStates = ['AWAITING_ADMIN', 'ISSUED', 'REVOKED', 'ENROLLED'] as const;
@@ -50,6 +50,12 @@ export class Invitation {
    * identity's events): AdminAssignmentRequested goes out once one is (DeliverToLateAdmins, ReconcileInvitation).
    */
   @Prop() adminRequestPending?: boolean;
+  /**
+   * How many times in this cycle every Incentives admin of the ISSUED invitation left (role revoked, user
+   * deactivated), so that it waited again: part of the ids of the AdminAssignmentRequested and InvitationDelivered
+   * events that follow, distinct from the cycle's first request. Absent until it happens; reset by a new cycle.
+   */
+  @Prop() adminsLeft?: number;
   @Prop({ type: Date }) revokedAt?: Date;
   @Prop({ type: Date }) enrolledAt?: Date;
   @Prop({ required: true }) version!: number;

@@ -19,6 +19,7 @@ import { RecordEligibilityDecision } from './usecases/record-eligibility-decisio
 import { RecordEnrollmentStatus } from './usecases/record-enrollment-status.use-case';
 import { RecordProgram } from './usecases/record-program.use-case';
 import { RevokeInvitation } from './usecases/revoke-invitation.use-case';
+import { WaitWhenAdminsLeave } from './usecases/wait-when-admins-leave.use-case';
 import { EligibilityDecisionView, EligibilityDecisionViewSchema } from './views/eligibility-decision.schema';
 import { EnrollmentStatusView, EnrollmentStatusViewSchema } from './views/enrollment-status.schema';
 import { ProgramView, ProgramViewSchema } from './views/program-view.schema';
@@ -49,6 +50,7 @@ import { ViewsRepository } from './views/views.repository';
     RecordProgram,
     RecordEnrollmentStatus,
     DeliverToLateAdmins,
+    WaitWhenAdminsLeave,
     ListInvitations,
   ],
   exports: [AccessModule, InvitationLock, InvitationRepository, ViewsRepository],

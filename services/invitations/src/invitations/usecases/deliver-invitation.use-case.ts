@@ -7,8 +7,10 @@ import { Person } from '../invitation-rules';
 
 /**
  * Delivers an open invitation (AWAITING_ADMIN, or ISSUED to others) to Incentives admins who did not receive it:
- * InvitationDelivered names only them, and each gets a notice. Answers false when the invitation changed since
- * it was read.
+ * InvitationDelivered names only them, and each gets a notice. A waiting invitation whose admins had all left is
+ * delivered to whoever is its admin now, also to one it reached before (their role given back): they are named again,
+ * and keep their notice as it was (one selected once is never listed again). Answers false when the invitation
+ * changed since it was read.
  */
 @Injectable()
 export class DeliverInvitation {
@@ -24,14 +26,16 @@ export class DeliverInvitation {
       data: invitationIssued(current, recipients),
       eventId: InvitationEventIds.delivered(current, recipients),
     });
+    const known = new Set(current.recipients.map((r) => r.userId));
+    const added = recipients.filter((person) => !known.has(person.userId));
     return this.invitations.update(
       current._id,
       current.version,
       {
         set: {
           state: 'ISSUED',
-          recipients: [...current.recipients, ...recipients.map((person) => ({ ...person, deliveredAt: now }))],
-          pendingNotices: [...current.pendingNotices, ...recipients.map((person) => person.userId)],
+          recipients: [...current.recipients, ...added.map((person) => ({ ...person, deliveredAt: now }))],
+          pendingNotices: [...current.pendingNotices, ...added.map((person) => person.userId)],
           issuedAt: current.issuedAt ?? now,
         },
         // Delivered: nobody needs asking for an Incentives admin any more.

@@ -73,20 +73,47 @@ export class IssueInvitation {
 
     const events = event ? [event] : [];
     if (!current) return this.invitations.create({ ...core, ...state } as Omit<Invitation, 'version'>, events);
-    const stale: Array<keyof Invitation> = recipients.length ? ['revokedAt', 'awaitingAdminSince', 'adminRequestPending'] : ['revokedAt', 'issuedAt'];
+    // A new cycle: its waits count from none again (adminsLeft).
+    const stale: Array<keyof Invitation> = recipients.length
+      ? ['revokedAt', 'awaitingAdminSince', 'adminRequestPending', 'adminsLeft']
+      : ['revokedAt', 'issuedAt', 'adminsLeft'];
     return this.invitations.update(invitationId, current.version, { set: { ...core, ...state }, unset: stale }, events);
+  }
+
+  /**
+   * An ISSUED invitation whose Incentives admins all left (role revoked, user deactivated): AWAITING_ADMIN again, and
+   * AdminAssignmentRequested to the partner's Global and Account admins, with an id of its own (`adminsLeft`, counted
+   * per cycle: the first request of the cycle, if any, went out under the cycle's id). With no company admin known,
+   * the request waits as on a first wait (`adminRequestPending`). The recipients keep their notice state (a notice
+   * selected once is never listed again), and receive the invitation again if they become its admins again. Answers
+   * false when the invitation changed since it was read.
+   */
+  async awaitAdminAgain(current: InvitationRecord): Promise<boolean> {
+    const companyAdmins = await this.companyAdmins(current.partnerId);
+    const adminsLeft = (current.adminsLeft ?? 0) + 1;
+    const pending = companyAdmins.length === 0;
+    const events = pending ? [] : [this.adminRequest({ ...current, adminsLeft }, companyAdmins)];
+    return this.invitations.update(
+      current._id,
+      current.version,
+      { set: { state: 'AWAITING_ADMIN', awaitingAdminSince: new Date(), adminRequestPending: pending, adminsLeft } },
+      events,
+    );
   }
 
   /**
    * A waiting invitation whose request to assign an Incentives admin could not go out (no Global or Account admin
    * known then): it goes out now to `companyAdmins` (the caller read them), with the event id the request of this
-   * cycle always has. Answers false when the invitation changed since it was read.
+   * cycle (and wait: `adminsLeft`) always has. Answers false when the invitation changed since it was read.
    */
   async askCompanyAdmins(current: InvitationRecord, companyAdmins: Person[]): Promise<boolean> {
     return this.invitations.update(current._id, current.version, { set: { adminRequestPending: false } }, [this.adminRequest(current, companyAdmins)]);
   }
 
-  private adminRequest(core: Pick<Invitation, '_id' | 'programId' | 'partnerId' | 'locationId' | 'fiscalYear' | 'cycle' | 'getStartedUrl'> & { programName?: string }, companyAdmins: Person[]): OutboxEntry {
+  private adminRequest(
+    core: Pick<Invitation, '_id' | 'programId' | 'partnerId' | 'locationId' | 'fiscalYear' | 'cycle' | 'getStartedUrl' | 'adminsLeft'> & { programName?: string },
+    companyAdmins: Person[],
+  ): OutboxEntry {
     return this.outbox.event(Topics.invitations, {
       type: 'AdminAssignmentRequested',
       data: adminAssignmentRequested(core, companyAdmins),

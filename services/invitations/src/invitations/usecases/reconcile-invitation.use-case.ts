@@ -97,6 +97,9 @@ export class ReconcileInvitation {
         case 'deliver':
           written = await this.deliver.execute(current!, transition.recipients);
           break;
+        case 'admins-left':
+          written = await this.issue.awaitAdminAgain(current!);
+          break;
         case 'ask-admins':
           written = await this.issue.askCompanyAdmins(current!, companyAdmins);
           break;
@@ -115,7 +118,7 @@ export class ReconcileInvitation {
       }
       if (written) {
         this.outbox.committed();
-        if (transition.kind === 'await-admin') await this.askIfAdminsAppeared(invitationId);
+        if (transition.kind === 'await-admin' || transition.kind === 'admins-left') await this.askIfAdminsAppeared(invitationId);
         return transition;
       }
       this.logger.debug(`invitation ${invitationId} changed while applying ${transition.kind}; reading it again`);

@@ -1,0 +1,51 @@
+import { AccessViewUpdater } from '@lib/access';
+import { ALL_LOCATIONS, RoleRevoked, UserEvent } from '@lib/contracts';
+import { Injectable } from '@nestjs/common';
+import { InvitationRepository } from '../invitation.repository';
+import { ReconcileInvitation } from './reconcile-invitation.use-case';
+
+/**
+ * A user event that takes the Incentives admin role away from someone (RoleRevoked of INCENTIVES_ADMIN, or a
+ * deactivated user holding it): the ISSUED invitations of the locations they held it on are reconciled, and one that
+ * has no active Incentives admin left waits again (AWAITING_ADMIN) and asks the company admins to assign one
+ * (ReconcileInvitation's rules: only while the invitation is open, its program `OPEN` in that fiscal year and the year
+ * not over). A later assignment delivers it as for any waiting invitation (DeliverToLateAdmins).
+ *
+ * The locations come from the event, not from the role view (which may already hold this snapshot, or a newer one):
+ * RoleRevoked names the locations it revoked (`*`: all of the partner's), and a deactivated user's snapshot keeps
+ * their roles. The snapshot goes into the role view first (idempotent, highest revision wins; the AccessModule's
+ * handler of the same topic runs in no given order), so the reconcile reads the admins as they are after it. A
+ * duplicate of the event finds the invitation waiting already and changes nothing.
+ */
+@Injectable()
+export class WaitWhenAdminsLeave {
+  constructor(
+    private readonly accessView: AccessViewUpdater,
+    private readonly invitations: InvitationRepository,
+    private readonly reconcile: ReconcileInvitation,
+  ) {}
+
+  async execute(type: string, data: unknown, heartbeat: () => Promise<void> = async () => undefined): Promise<void> {
+    const locations = lostLocations(type, data);
+    if (!locations.length) return;
+    const { partnerId } = (data as UserEvent).user;
+    await this.accessView.apply(type, data);
+    const invitationIds = await this.invitations.issuedIn(partnerId, locations.includes(ALL_LOCATIONS) ? null : locations);
+    for (const invitationId of invitationIds) {
+      await this.reconcile.execute(invitationId);
+      await heartbeat();
+    }
+  }
+}
+
+/** The locations on which the event may have taken the Incentives admin role away from its user (`*`: all). */
+function lostLocations(type: string, data: unknown): string[] {
+  if (type === 'RoleRevoked') {
+    const change = data as RoleRevoked;
+    return change.role === 'INCENTIVES_ADMIN' ? change.locationIds : [];
+  }
+  if (type !== 'UserDeactivated' && type !== 'UserUpdated') return [];
+  const { user } = data as UserEvent;
+  if (user.active) return [];
+  return user.roles.filter((grant) => grant.role === 'INCENTIVES_ADMIN').flatMap((grant) => grant.locationIds);
+}
