@@ -520,6 +520,32 @@ describe('Enroll, Continue, Submit and validation', () => {
       ['ProgramUpdated', 'DISCONTINUED'],
     ]);
   });
+
+  it('keeps enrolledAt when an enrollment ENROLLED once is submitted again (its bank profile rejected, another one chosen)', async () => {
+    const program = await createProgram(h, { requiresEligibility: false });
+    const { bank } = await approvedProfiles(h, w.partnerId, w.L3);
+    const id = (await enroll(program.programId, w.L3)).body.enrollmentId as string;
+    const enrolled = await submit(id);
+    expect(enrolled.body).toMatchObject({ status: 'ENROLLED', enrolledAt: expect.any(String) });
+
+    // The bank profile edited and rejected: ACTION_REQUIRED; the admin chooses another (approved) bank profile: back
+    // to the proposal (next action Submit), enrolledAt kept.
+    await profileEvent(h, 'ProfileUpdated', { ...bank, revision: 2, status: 'PENDING_VALIDATION' });
+    await profileEvent(h, 'ProfileActionRequired', { ...bank, revision: 2, status: 'ACTION_REQUIRED', reasons: ['The account is closed.'] });
+    await eventually(async () => expect((await get(id)).body.status).toBe('ACTION_REQUIRED'));
+    const other = bankProfile(w.partnerId, { status: 'APPROVED', currency: 'EUR', name: 'EUR account' });
+    await profileEvent(h, 'ProfileApproved', other);
+    await profileKnown(h, other);
+    const chosen = await call(h, 'POST', `/v1/enrollments/${id}/refresh`, { token: await w.token('admin'), body: { bankProfileId: other.profileId } });
+    expect(chosen.body).toMatchObject({ status: 'INVITED', nextAction: 'SUBMIT', enrolledAt: enrolled.body.enrolledAt });
+    expect(chosen.body.submittedAt).toBeUndefined();
+
+    // Submitted again (both profiles approved: ENROLLED at once): the year was first completed then, not now.
+    const again = await submit(id);
+    expect(again.body).toMatchObject({ status: 'ENROLLED', proposal: { bankProfileId: other.profileId } });
+    expect(again.body.enrolledAt).toBe(enrolled.body.enrolledAt);
+    expect(again.body.submittedAt).not.toBe(enrolled.body.submittedAt);
+  });
 });
 
 describe('the end of the fiscal year', () => {

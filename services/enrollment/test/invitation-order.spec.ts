@@ -7,7 +7,22 @@
 import { createEnvelope, Envelope, Topics } from '@lib/contracts';
 import { eventually, groupCaughtUp } from '@lib/testing';
 import { randomUUID } from 'node:crypto';
-import { approvedProfiles, call, createProgram, eligibility, eligibilityKnown, enrollmentEvents, enrollmentEventsSettled, Harness, issueInvitation, withHarness, World } from './support';
+import {
+  approvedProfiles,
+  bankProfile,
+  call,
+  createProgram,
+  eligibility,
+  eligibilityKnown,
+  enrollmentEvents,
+  enrollmentEventsSettled,
+  Harness,
+  issueInvitation,
+  profileEvent,
+  profileKnown,
+  withHarness,
+  World,
+} from './support';
 
 jest.setTimeout(120_000);
 
@@ -172,5 +187,81 @@ describe('invitations and eligibility decisions, in either order', () => {
     const ended = await enrollmentWith(program.programId, 'INELIGIBLE');
     expect(ended).toEqual(expect.objectContaining({ reasons: ['Partner designation lost'], version: started.body.version + 1 }));
     await eventually(async () => expect(eventsOf(invited.enrollmentId).map((e) => e.type)).toEqual(['EnrollmentStarted', 'EnrollmentIneligible']));
+  });
+
+  it('a late revocation leaves an enrollment ENROLLED once and back to the proposal since (another bank profile chosen): it keeps its year', async () => {
+    const { program, invited } = await invitedAt(w.L1);
+    const id = invited.enrollmentId as string;
+    const token = await w.token('admin');
+    const { bank } = await approvedProfiles(h, w.partnerId, w.L1);
+    expect((await call(h, 'POST', '/v1/enrollments', { token, body: { programId: program.programId, locationId: w.L1 } })).body).toMatchObject({ status: 'INVITED', nextAction: 'SUBMIT' });
+    const enrolled = await call(h, 'POST', `/v1/enrollments/${id}/submit`, { token });
+    expect(enrolled.body).toMatchObject({ status: 'ENROLLED' });
+
+    // Its bank profile rejected, another one chosen: INVITED (nothing missing, next action Submit), enrolledAt kept.
+    await profileEvent(h, 'ProfileUpdated', { ...bank, revision: 2, status: 'PENDING_VALIDATION' });
+    await profileEvent(h, 'ProfileActionRequired', { ...bank, revision: 2, status: 'ACTION_REQUIRED', reasons: ['The account is closed.'] });
+    await enrollmentWith(program.programId, 'ACTION_REQUIRED');
+    const other = bankProfile(w.partnerId, { status: 'APPROVED', currency: 'EUR', name: 'EUR account' });
+    await profileEvent(h, 'ProfileApproved', other);
+    await profileKnown(h, other);
+    const chosen = await call(h, 'POST', `/v1/enrollments/${id}/refresh`, { token, body: { bankProfileId: other.profileId } });
+    expect(chosen.body).toMatchObject({ status: 'INVITED', nextAction: 'SUBMIT', enrolledAt: enrolled.body.enrolledAt });
+
+    // The location loses eligibility; the invitations service, which had not seen the enrollment yet, revokes the
+    // invitation (its decision not consumed here yet): the completed year stays, as an ineligible decision leaves it.
+    await publish(revocation(program, w.L1, ['Partner designation lost']));
+    await settle(w.L1);
+    expect(await list(program.programId)).toEqual([expect.objectContaining({ status: 'INVITED', version: chosen.body.version })]);
+    expect(eventsOf(id).map((e) => e.type)).not.toContain('EnrollmentIneligible');
+    await eligibility(h, w, program.programId, w.L1, false, program.fiscalYear, ['Partner designation lost']);
+    await eligibilityKnown(h, program.programId, w.L1, program.fiscalYear, false);
+    await settle(w.L1);
+    expect(await list(program.programId)).toEqual([expect.objectContaining({ status: 'INVITED', version: chosen.body.version })]);
+  });
+
+  it('eligible again, the invitation issued again: the enrollment only invited and ended INELIGIBLE is INVITED again (next action ENROLL), in either order', async () => {
+    const token = await w.token('admin');
+    /** Invited, then the ineligible decision (and the revocation behind it): INELIGIBLE. */
+    const endedAt = async (locationId: string) => {
+      const { program, invited } = await invitedAt(locationId);
+      await eligibility(h, w, program.programId, locationId, false, program.fiscalYear, ['Partner designation lost']);
+      const ended = await enrollmentWith(program.programId, 'INELIGIBLE');
+      const revoked = revocation(program, locationId, ['Partner designation lost']);
+      await publish(revoked);
+      expect(ended).toMatchObject({ enrollmentId: invited.enrollmentId, nextAction: null });
+      return { program, ended, revoked };
+    };
+
+    // The invitation issued again is consumed before the eligible decision behind it (another topic): still
+    // INELIGIBLE then; the decision reopens it.
+    const first = await endedAt(w.L3);
+    await issue(first.program, w.L3);
+    await settle(w.L3);
+    expect(await list(first.program.programId)).toEqual([expect.objectContaining({ status: 'INELIGIBLE', version: first.ended.version })]);
+    await eligibility(h, w, first.program.programId, w.L3, true);
+    const reopened = await enrollmentWith(first.program.programId, 'INVITED');
+    expect(reopened).toMatchObject({ statusLabel: 'Invited', nextAction: 'ENROLL', reasons: [], missing: [], version: first.ended.version + 1 });
+    // No event for it (the invitation is the event, as when it was first recorded); the old revocation redelivered and
+    // the invitation again change nothing.
+    await publish(first.revoked);
+    await issue(first.program, w.L3);
+    await settle(w.L3);
+    expect(await list(first.program.programId)).toEqual([expect.objectContaining({ status: 'INVITED', version: reopened.version })]);
+    expect(eventsOf(reopened.enrollmentId).map((e) => e.type)).toEqual(['EnrollmentIneligible']);
+    // Enroll starts it, as from any invitation.
+    const started = await call(h, 'POST', '/v1/enrollments', { token, body: { programId: first.program.programId, locationId: w.L3 } });
+    expect(started.status).toBe(201);
+    expect(started.body).toMatchObject({ enrollmentId: reopened.enrollmentId, status: 'INVITED', nextAction: 'SUBMIT' });
+
+    // The eligible decision first, then the invitation issued again: INVITED as well.
+    const second = await endedAt(w.L1);
+    const again = await eligibility(h, w, second.program.programId, w.L1, true);
+    await decisionKnown(second.program, w.L1, again.eventId);
+    await issue(second.program, w.L1);
+    await settle(w.L1);
+    expect(await list(second.program.programId)).toEqual([
+      expect.objectContaining({ status: 'INVITED', nextAction: 'ENROLL', reasons: [], version: second.ended.version + 1 }),
+    ]);
   });
 });

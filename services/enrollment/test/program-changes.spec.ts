@@ -15,6 +15,7 @@ import { EndIneligibleProgramEnrollments } from '../src/enrollments/usecases/end
 import { MarkIneligible } from '../src/enrollments/usecases/mark-ineligible.use-case';
 import {
   approvedProfiles,
+  bankProfile,
   call,
   createProgram,
   eligibility,
@@ -22,6 +23,11 @@ import {
   enrollmentEvents,
   enrollmentEventsSettled,
   Harness,
+  defaultBankProfile,
+  profileEvent,
+  profileKnown,
+  RULES,
+  taxProfile,
   waitForEnrollmentEvent,
   serviceOf,
   withHarness,
@@ -203,5 +209,55 @@ describe('an open program changed to require eligibility', () => {
     await settle(program, [w.L1, w.L3]);
     expect((await stored(l1))?.status).toBe('INELIGIBLE');
     expect(await state(l3)).toEqual(before);
+  });
+});
+
+describe('a program changed to require a tax profile', () => {
+  it('an enrollment submitted without one takes up the location\'s tax profile: at once on Submit when there is one, on the profile\'s events once it is created', async () => {
+    // L1 and L3 have no tax profile in this file (this test comes last): an approved bank profile, their default.
+    const program = await createProgram(h, { requiresEligibility: false, payoutRules: { ...RULES, taxProfileRequired: false } });
+    const bank = bankProfile(w.partnerId, { status: 'APPROVED' });
+    await profileEvent(h, 'ProfileApproved', bank);
+    await profileKnown(h, bank);
+    for (const locationId of [w.L1, w.L3]) await defaultBankProfile(h, w.partnerId, locationId, bank.profileId);
+    await eventually(async () => {
+      const views = await h.db.collection<{ _id: string; bankProfileId: string }>('default_bank_profile_view').find({ _id: { $in: [w.L1, w.L3] } }).toArray();
+      expect(views.map((v) => v.bankProfileId)).toEqual([bank.profileId, bank.profileId]);
+    });
+    const token = await w.token('admin');
+    const submit = (id: string) => call(h, 'POST', `/v1/enrollments/${id}/submit`, { token });
+    const [l1, l3] = [await enroll(program, w.L1), await enroll(program, w.L3)];
+    for (const id of [l1, l3]) expect((await submit(id)).body).toMatchObject({ status: 'ENROLLED', proposal: { taxProfileId: null } });
+    const enrolledAt = { l1: (await stored(l1))!.enrolledAt, l3: (await stored(l3))!.enrolledAt };
+
+    // L1's tax profile is there (approved) before the program requires one; L3 has none.
+    const l1Tax = taxProfile(w.partnerId, w.L1, { status: 'APPROVED' });
+    await profileEvent(h, 'ProfileApproved', l1Tax);
+    await profileKnown(h, l1Tax);
+    const patched = await call(h, 'PATCH', `/v1/programs/${program.programId}`, {
+      operator: true,
+      body: { payoutRules: { ...RULES, taxProfileRequired: true } },
+      headers: { 'if-match': `"${program.revision}"` },
+    });
+    expect(patched.status).toBe(200);
+
+    // Submit again (a re-check): L1 goes on with its location's tax profile, still ENROLLED; L3 misses one.
+    expect((await submit(l1)).body).toMatchObject({ status: 'ENROLLED', proposal: { taxProfileId: l1Tax.profileId }, enrolledAt: enrolledAt.l1!.toISOString() });
+    expect(await stored(l1)).toMatchObject({ taxProfileId: l1Tax.profileId, validated: { bank: 1, tax: 1 } });
+    const missing = await submit(l3);
+    expect(missing.body).toMatchObject({ status: 'ACTION_REQUIRED', nextAction: 'CONTINUE', missing: ['TAX_PROFILE_MISSING'], proposal: { taxProfileId: null } });
+    await waitForEnrollmentEvent(h, l3, 'EnrollmentActionRequired');
+
+    // L3's admin creates the tax profile: its events reach the enrollment by its location. VALIDATING with it, then
+    // ENROLLED once it is approved (enrolledAt kept).
+    const l3Tax = taxProfile(w.partnerId, w.L3);
+    await profileEvent(h, 'ProfileCreated', l3Tax);
+    const [validating] = await waitForEnrollmentEvent(h, l3, 'EnrollmentValidating');
+    expect(validating.envelope!.data).toMatchObject({ status: 'VALIDATING', previousStatus: 'ACTION_REQUIRED', taxProfileId: l3Tax.profileId });
+    expect(await stored(l3)).toMatchObject({ status: 'VALIDATING', taxProfileId: l3Tax.profileId, missing: [] });
+    await profileEvent(h, 'ProfileApproved', { ...l3Tax, status: 'APPROVED' });
+    await waitForEnrollmentEvent(h, l3, 'EnrollmentEnrolled', 2);
+    expect(await stored(l3)).toMatchObject({ status: 'ENROLLED', taxProfileId: l3Tax.profileId, validated: { bank: 1, tax: 1 }, enrolledAt: enrolledAt.l3 });
+    expect((await submit(l3)).body).toMatchObject({ status: 'ENROLLED', proposal: { taxProfileId: l3Tax.profileId } });
   });
 });

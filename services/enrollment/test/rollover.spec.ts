@@ -58,7 +58,7 @@ function storedEnrollment(fields: { programId: string; programName: string; part
 }
 
 describe('fiscal-year rollover', () => {
-  it('renews, expires (agreement inactive; no longer eligible) and asks for action (tax profile expired), reminding first, once', async () => {
+  it('renews and asks for action (tax profile expired) early; expires (agreement inactive; no longer eligible) only once the year is over; reminding first, once', async () => {
     const program = await createProgram(h);
     const { programId } = program;
     const yearEnd = fiscalYearRange(CURRENT_FY).end;
@@ -96,11 +96,31 @@ describe('fiscal-year rollover', () => {
     expect(atRisk.envelope!.data).toEqual(expect.objectContaining({ status: 'ENROLLED', reasons: ["The partner's agreement is not active."] }));
     expect((await operator('/v1/operator/renewal-reminders', { fiscalYear: CURRENT_FY })).body).toEqual(expect.objectContaining({ examined: 1, reminded: 0 }));
 
+    // An operator's early run (CURRENT_FY is not over): the ones that continue are continued now; the ones that will
+    // not are valid until the year ends (SPEC 1, Enrollment 6): left ENROLLED, unmarked, nothing announced.
     const summary = await operator('/v1/operator/rollover', { fromFiscalYear: CURRENT_FY });
     expect(summary.status).toBe(200);
     expect(summary.body).toEqual(
-      expect.objectContaining({ fromFiscalYear: CURRENT_FY, toFiscalYear: NEXT_FY, examined: 4, renewed: 1, actionRequired: 1, expired: 2, conflicts: 0, caughtUp: true, complete: true }),
+      expect.objectContaining({ fromFiscalYear: CURRENT_FY, toFiscalYear: NEXT_FY, examined: 4, renewed: 1, actionRequired: 1, expired: 0, leftForYearEnd: 2, conflicts: 0, caughtUp: true, complete: true }),
     );
+    await enrollmentEventsSettled(h, { programId }, cases.map((c) => c.locationId));
+    for (const id of [inactive, ineligible]) {
+      const stored = await h.db.collection('enrollments').findOne({ _id: id } as never);
+      expect(stored).toEqual(expect.objectContaining({ status: 'ENROLLED' }));
+      expect(stored).not.toHaveProperty('rollover');
+      expect(enrollmentEvents(h, id).filter((e) => e.envelope!.type === 'EnrollmentExpired')).toEqual([]);
+    }
+    const again = await operator('/v1/operator/rollover', { fromFiscalYear: CURRENT_FY });
+    expect(again.body).toEqual(expect.objectContaining({ examined: 2, renewed: 0, expired: 0, leftForYearEnd: 2 }));
+
+    // The run once CURRENT_FY is over expires them.
+    const clock = jest.spyOn(h.service.app.get(Clock), 'now').mockReturnValue(new Date(yearEnd.getTime() + 60_000));
+    try {
+      const atYearEnd = await operator('/v1/operator/rollover', { fromFiscalYear: CURRENT_FY });
+      expect(atYearEnd.body).toEqual(expect.objectContaining({ examined: 2, renewed: 0, actionRequired: 0, expired: 2, leftForYearEnd: 0, unfinished: 0, conflicts: 0, complete: true }));
+    } finally {
+      clock.mockRestore();
+    }
 
     // Renewed: a new NEXT_FY enrollment, ENROLLED, announced once; the CURRENT_FY one points to it.
     const next = (locationId: string) => enrollmentId({ programId, locationId, fiscalYear: NEXT_FY });
@@ -143,8 +163,8 @@ describe('fiscal-year rollover', () => {
     await waitForEnrollmentEvent(h, next(w.L2), 'EnrollmentEnrolled');
 
     // Running it again changes nothing and announces nothing.
-    const again = await operator('/v1/operator/rollover', { fromFiscalYear: CURRENT_FY });
-    expect(again.body).toEqual(expect.objectContaining({ examined: 0, renewed: 0, expired: 0, actionRequired: 0 }));
+    const last = await operator('/v1/operator/rollover', { fromFiscalYear: CURRENT_FY });
+    expect(last.body).toEqual(expect.objectContaining({ examined: 0, renewed: 0, expired: 0, actionRequired: 0, leftForYearEnd: 0 }));
     await enrollmentEventsSettled(h, { programId }, cases.map((c) => c.locationId));
     expect(enrollmentEvents(h, next(w.L1)).map((e) => e.envelope!.type)).toEqual(['EnrollmentRenewed']);
     for (const id of [inactive, ineligible]) {
@@ -602,8 +622,10 @@ describe('a program discontinued during a rollover', () => {
 
 describe('a rollover killed halfway', () => {
   const N = 1_200;
-  const FROM = 'FY41';
-  const TO = 'FY42';
+  // A year that is over: its run expires (the inactive agreement's) as well as continues. An early run would leave
+  // those for the year end (leftForYearEnd), unmarked.
+  const FROM = 'FY13';
+  const TO = 'FY14';
 
   /** 10 partners: 0-7 renew, 8 has a bank profile not approved (action required), 9 an inactive agreement (expired). */
   async function seed(programId: string, run: string) {

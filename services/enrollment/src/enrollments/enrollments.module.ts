@@ -21,6 +21,7 @@ import { RecordInvitation } from './usecases/record-invitation.use-case';
 import { RecordInvitationRevocation } from './usecases/record-invitation-revocation.use-case';
 import { RecordProfileChange } from './usecases/record-profile-change.use-case';
 import { RecheckStart } from './usecases/recheck-start.use-case';
+import { ReopenInvitation } from './usecases/reopen-invitation.use-case';
 import { SubmitEnrollment } from './usecases/submit-enrollment.use-case';
 import { WithdrawBankChoice } from './usecases/withdraw-bank-choice.use-case';
 
@@ -44,6 +45,7 @@ import { WithdrawBankChoice } from './usecases/withdraw-bank-choice.use-case';
     DiscontinueProgramEnrollments,
     EndIneligibleProgramEnrollments,
     RecheckStart,
+    ReopenInvitation,
     WithdrawBankChoice,
   ],
   exports: [EnrollmentsRepository, EnrollmentEvents, DiscontinueProgramEnrollments, FollowValidation, WithdrawBankChoice],

@@ -1,4 +1,4 @@
-import { EnrollmentStatus } from '@lib/contracts';
+import { EnrollmentStatus, fiscalYearOver } from '@lib/contracts';
 import { Keyset } from '@lib/platform';
 import { BatchLoader, bulkWriteBatcher, modelLoader, OutboxEntry, PendingOutboxes, pushOutbox } from '@lib/messaging';
 import { Injectable } from '@nestjs/common';
@@ -12,9 +12,20 @@ export function defined<T extends object>(value: T): T {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
 }
 
-/** See EnrollmentsRepository.watchingProfile. */
-export function watchesProfile(e: Enrollment, kind: 'BANK' | 'TAX'): boolean {
-  if (e.rollover) return false;
+/**
+ * Whether the rollover is done with this enrollment: marked (continued, superseded or expired) and its fiscal year over.
+ * An operator's early run marks the ones it continues while their year still runs: valid until it ends, they keep
+ * following their profiles until then. Told from the enrollment's own year and `now` (no sweep at year end).
+ */
+export function rolledOver(e: Pick<Enrollment, 'rollover' | 'fiscalYear'>, now: Date): boolean {
+  return e.rollover !== undefined && e.rollover !== null && fiscalYearOver(e.fiscalYear, now);
+}
+
+/**
+ * See EnrollmentsRepository.watchingProfile. `now`: the real time, as following validation reads it (FollowValidation).
+ */
+export function watchesProfile(e: Enrollment, kind: 'BANK' | 'TAX', now: Date = new Date()): boolean {
+  if (rolledOver(e, now)) return false;
   if (e.submittedAt) return FOLLOWING_VALIDATION.includes(e.status);
   return kind === 'BANK' && e.bankChosen === true && !TERMINAL.includes(e.status);
 }
@@ -104,6 +115,16 @@ export class EnrollmentsRepository {
     const field = kind === 'BANK' ? 'bankProfileId' : 'taxProfileId';
     const rows = await this.model.find({ [field]: profileId, partnerId }).lean<Enrollment[]>();
     return rows.filter((e) => watchesProfile(e, kind));
+  }
+
+  /**
+   * The enrollments of a location that would follow its tax profile but have none (submitted while their program
+   * required no tax profile): a tax profile event of the location concerns them too, in case their program requires
+   * one now (FollowValidation then takes the location's up). A location has few enrollments (programs x years).
+   */
+  async lackingTaxProfile(partnerId: string, locationId: string): Promise<Enrollment[]> {
+    const rows = await this.model.find({ partnerId, locationId }).lean<Enrollment[]>();
+    return rows.filter((e) => !e.taxProfileId && watchesProfile(e, 'TAX'));
   }
 
   /** A page in `_id` order; `after`: the last `_id` of the previous page (for sweeps that leave some where they are). */

@@ -74,11 +74,24 @@ export class PayoutFacts {
     return { bankProfileId, bank: profileFacts(bank), ...taxFacts };
   }
 
-  /** The profiles a submitted enrollment uses. */
-  async inUse(partnerId: string, bankProfileId?: string, taxProfileId?: string): Promise<{ bank?: ProfileFacts; tax?: ProfileFacts }> {
+  /**
+   * The profiles a submitted enrollment uses. `taxOfLocation`: the enrollment has no tax profile (submitted while its
+   * program required none) and its program requires one now: the location's tax profile, if it has one, is the one it
+   * goes on with (as Enroll and Submit would propose it).
+   */
+  async inUse(
+    partnerId: string,
+    bankProfileId?: string,
+    taxProfileId?: string,
+    taxOfLocation?: string,
+  ): Promise<{ bank?: ProfileFacts; tax?: ProfileFacts }> {
     const [bank, tax] = await Promise.all([
       bankProfileId ? this.views.profile(partnerId, bankProfileId, 'BANK') : Promise.resolve(null),
-      taxProfileId ? this.views.profile(partnerId, taxProfileId, 'TAX') : Promise.resolve(null),
+      taxProfileId
+        ? this.views.profile(partnerId, taxProfileId, 'TAX')
+        : taxOfLocation
+          ? this.views.taxProfileOfLocation(partnerId, taxOfLocation)
+          : Promise.resolve(null),
     ]);
     return { bank: profileFacts(bank), tax: profileFacts(tax) };
   }

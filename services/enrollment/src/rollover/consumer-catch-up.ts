@@ -13,7 +13,8 @@ export const RENEWAL_INPUTS = [Topics.eligibility, Topics.agreements, Topics.pay
  * Before a rollover decides anything: wait (bounded by ROLLOVER_CATCH_UP_TIMEOUT_MS) until this service's consumer
  * group has processed every message already on the topics the decisions read, so an agreement or eligibility change
  * published just before the run is taken into account. It compares the group's committed offsets (committed only
- * after each message's effect) with the partitions' end offsets taken when the wait starts.
+ * after each message's effect) with the partitions' end offsets taken when the wait starts. False when it could not
+ * tell in time: the rollover then decides nothing unless forced (RollOverFiscalYear).
  */
 @Injectable()
 export class ConsumerCatchUp {
@@ -42,13 +43,13 @@ export class ConsumerCatchUp {
         if (behind.length === 0) return true;
         if (this.work.stopRequested) return false; // shutting down: the run stops before its first batch anyway
         if (Date.now() >= deadline) {
-          this.logger.warn(`not caught up with ${behind.join(', ')} after ${timeoutMs} ms; deciding with the views as they are`);
+          this.logger.warn(`not caught up with ${behind.join(', ')} after ${timeoutMs} ms`);
           return false;
         }
         await sleep(100);
       }
     } catch (error) {
-      this.logger.warn(`could not check consumer lag (${(error as Error).message}); deciding with the views as they are`);
+      this.logger.warn(`could not check consumer lag (${(error as Error).message})`);
       return false;
     } finally {
       await admin.disconnect().catch(() => undefined);

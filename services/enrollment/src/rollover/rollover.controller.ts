@@ -1,7 +1,7 @@
 import { fiscalYearOf } from '@lib/contracts';
 import { Clock, OperatorOnly } from '@lib/platform';
 import { Body, Controller, HttpCode, Post } from '@nestjs/common';
-import { ApiConflictResponse, ApiOkResponse, ApiOperation, ApiSecurity, ApiTags } from '@nestjs/swagger';
+import { ApiConflictResponse, ApiOkResponse, ApiOperation, ApiSecurity, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
 import { ReminderSummaryDto, RenewalRemindersRequestDto, RolloverRequestDto, RolloverSummaryDto } from './dto/rollover.dto';
 import { RollOverFiscalYear } from './usecases/roll-over-fiscal-year.use-case';
 import { SendRenewalReminders } from './usecases/send-renewal-reminders.use-case';
@@ -22,6 +22,10 @@ export class RolloverController {
   @ApiOperation({ summary: 'Run the fiscal-year rollover of an ending year now (idempotent, resumable); answers when done' })
   @ApiOkResponse({ type: RolloverSummaryDto })
   @ApiConflictResponse({ description: 'A rollover of that year is running, in this instance or another (busy; Retry-After: when its lease runs out)' })
+  @ApiServiceUnavailableResponse({
+    description:
+      'Nothing decided: this service has not consumed every event the decisions read (consumer-behind; Retry-After: ROLLOVER_RETRY_MS), or it is shutting down. Send `force: true` to decide on the views as they are',
+  })
   async rollover(@Body() body: RolloverRequestDto): Promise<RolloverSummaryDto> {
     return this.rollOver.execute(body);
   }

@@ -1,6 +1,6 @@
-import { Problems } from '@lib/platform';
-import { Logger } from '@nestjs/common';
-import { RolloverScheduler } from './rollover.scheduler';
+import { ProblemException, Problems } from '@lib/platform';
+import { HttpStatus, Logger } from '@nestjs/common';
+import { RolloverScheduler, STARTUP_RUN_DELAY_MS } from './rollover.scheduler';
 
 /** The daily job's retries: a run that does not finish is run again after ROLLOVER_RETRY_MS, until one does. */
 describe('RolloverScheduler.runScheduled', () => {
@@ -64,5 +64,86 @@ describe('RolloverScheduler.runScheduled', () => {
     work.stopRequested = true;
     await after(10 * 60_000);
     expect(runs).toBe(1);
+  });
+
+  it('runs again after a 503 (the consumer had not caught up: nothing decided)', async () => {
+    outcomes = [
+      async () => Promise.reject(new ProblemException(HttpStatus.SERVICE_UNAVAILABLE, 'consumer-behind', 'Not caught up with its inputs', 'not caught up')),
+      async () => ({ complete: true }),
+    ];
+    scheduler.runScheduled();
+    await after(59_999);
+    expect(runs).toBe(1);
+    await after(1);
+    expect(runs).toBe(2);
+  });
+});
+
+/**
+ * The run after start: a retry timer dies with the process, so a deploy or a crash during the daily run must not
+ * leave the year half rolled over until the next day's tick.
+ */
+describe('RolloverScheduler after start', () => {
+  const now = new Date('2027-07-01T00:30:00Z');
+  let runs: Array<{ fromFiscalYear: string }>;
+  let outcomes: Array<() => Promise<{ complete: boolean }>>;
+  let jobs: Array<{ stop(): void }>;
+  let scheduler: RolloverScheduler;
+
+  beforeAll(() => Logger.overrideLogger(false));
+
+  function make(cron: string) {
+    return new RolloverScheduler(
+      {
+        addCronJob: (_name: string, job: { stop(): void }) => jobs.push(job),
+        doesExist: () => jobs.length > 0,
+        deleteCronJob: () => jobs.forEach((job) => job.stop()),
+      } as never,
+      { execute: (command: { fromFiscalYear: string }) => (runs.push(command), (outcomes.shift() ?? (async () => ({ complete: true })))()) } as never,
+      { execute: async () => ({ complete: true }) } as never,
+      { now: () => now } as never,
+      { stopRequested: false } as never,
+      { ROLLOVER_CRON: cron, RENEWAL_REMINDER_DAYS: 30, ROLLOVER_RETRY_MS: 60_000 } as never,
+    );
+  }
+
+  beforeEach(() => {
+    jest.useFakeTimers({ now: new Date('2027-07-01T09:00:00Z') });
+    runs = [];
+    outcomes = [];
+    jobs = [];
+  });
+
+  afterEach(() => {
+    scheduler.onModuleDestroy();
+    jest.useRealTimers();
+  });
+
+  it('runs the scheduled work once shortly after bootstrap (the rollover of the year that ended), and again later if it did not finish', async () => {
+    scheduler = make('0 0 0 1 1 *'); // the next tick is months away
+    outcomes = [async () => Promise.reject(Problems.busy('A rollover of FY27 is running already')), async () => ({ complete: true })];
+    scheduler.onApplicationBootstrap();
+    expect(jobs).toHaveLength(1);
+    expect(runs).toEqual([]);
+    await jest.advanceTimersByTimeAsync(STARTUP_RUN_DELAY_MS);
+    expect(runs).toEqual([{ fromFiscalYear: 'FY27' }]);
+    // Another instance held the year: run again after ROLLOVER_RETRY_MS, then nothing more until the cron's tick.
+    await jest.advanceTimersByTimeAsync(60_000);
+    expect(runs).toHaveLength(2);
+    await jest.advanceTimersByTimeAsync(60 * 60_000);
+    expect(runs).toHaveLength(2);
+  });
+
+  it('runs nothing after start when the schedule is off, nor once shutdown began before the delay', async () => {
+    scheduler = make('off');
+    scheduler.onApplicationBootstrap();
+    await jest.advanceTimersByTimeAsync(10 * STARTUP_RUN_DELAY_MS);
+    expect(runs).toEqual([]);
+
+    scheduler = make('0 0 0 1 1 *');
+    scheduler.onApplicationBootstrap();
+    scheduler.onModuleDestroy();
+    await jest.advanceTimersByTimeAsync(10 * STARTUP_RUN_DELAY_MS);
+    expect(runs).toEqual([]);
   });
 });

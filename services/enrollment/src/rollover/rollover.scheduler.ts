@@ -11,16 +11,26 @@ import { SendRenewalReminders } from './usecases/send-renewal-reminders.use-case
 const JOB = 'fiscal-year-rollover';
 
 /**
+ * After start, when the first scheduled run begins: the consumer has joined its group by then (the run still waits
+ * for it to catch up, ConsumerCatchUp).
+ */
+export const STARTUP_RUN_DELAY_MS = 5_000;
+
+/**
  * The daily job (ROLLOVER_CRON, UTC): the rollover of the fiscal year that ended, then, in its last
  * RENEWAL_REMINDER_DAYS days, the renewal reminders of the current one. Both are idempotent, so a daily run (or
  * a run on several instances) repeats nothing; the rollover of a year runs on one instance at a time (its lease),
  * and a run that does not finish is run again (runScheduled). Runs never overlap in one process.
+ * It also runs once shortly after start (STARTUP_RUN_DELAY_MS): a retry timer dies with the process, so a deploy or a
+ * crash during the daily run would otherwise leave the year half rolled over until the next day's tick. With nothing
+ * left, that run reads an empty cursor and sends no reminder twice; another instance's run makes it wait (409, retried).
  */
 @Injectable()
 export class RolloverScheduler implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger(RolloverScheduler.name);
   private running?: Promise<unknown>;
   private retry?: NodeJS.Timeout;
+  private startup?: NodeJS.Timeout;
 
   constructor(
     private readonly registry: SchedulerRegistry,
@@ -35,12 +45,18 @@ export class RolloverScheduler implements OnApplicationBootstrap, OnModuleDestro
     if (this.config.ROLLOVER_CRON === 'off') return;
     const job = CronJob.from({ cronTime: this.config.ROLLOVER_CRON, timeZone: 'UTC', onTick: () => this.runScheduled(), start: true });
     this.registry.addCronJob(JOB, job as never);
+    this.startup = setTimeout(() => {
+      this.startup = undefined;
+      this.runScheduled();
+    }, STARTUP_RUN_DELAY_MS);
+    this.startup.unref?.();
   }
 
   /** No new run once shutdown begins; a run in progress stops between batches and is waited for (BackgroundWork). */
   onModuleDestroy(): void {
     if (this.registry.doesExist('cron', JOB)) this.registry.deleteCronJob(JOB);
     clearTimeout(this.retry);
+    clearTimeout(this.startup);
   }
 
   /**
@@ -58,10 +74,10 @@ export class RolloverScheduler implements OnApplicationBootstrap, OnModuleDestro
   }
 
   /**
-   * What the cron calls. A run that fails, stops before the end, or finds the year's lease held by another instance
-   * (409: that one may die halfway) is run again after ROLLOVER_RETRY_MS, until one finishes: otherwise a deploy or
-   * a crash during the daily run would leave the year half rolled over until the next day. A run after another
-   * instance finished finds nothing left to do.
+   * What the cron (and the run after start) calls. A run that fails, stops before the end, finds the year's lease held
+   * by another instance (409: that one may die halfway) or the consumer not caught up (503: it decided nothing) is run
+   * again after ROLLOVER_RETRY_MS, until one finishes. A retry timer dies with the process: the run after start takes
+   * over. A run after another instance finished finds nothing left to do.
    */
   runScheduled(): void {
     if (this.running || this.work.stopRequested) return;
@@ -71,8 +87,10 @@ export class RolloverScheduler implements OnApplicationBootstrap, OnModuleDestro
       })
       .catch((error) => {
         // 409: another instance holds the year's lease and does the day's work (RolloverLease).
+        // 503: the consumer is behind; the run decided nothing (RollOverFiscalYear).
         const busy = error instanceof ProblemException && error.getStatus() === HttpStatus.CONFLICT;
-        this.retryLater(busy ? `${(error.getResponse() as { detail?: string }).detail}` : `it failed: ${(error as Error).message}`, busy);
+        const why = error instanceof ProblemException ? (error.getResponse() as { detail?: string }).detail : (error as Error).message;
+        this.retryLater(busy ? `${why}` : `it failed: ${why}`, busy);
       })
       .finally(() => (this.running = undefined));
   }

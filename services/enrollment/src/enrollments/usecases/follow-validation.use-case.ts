@@ -3,7 +3,7 @@ import { Injectable } from '@nestjs/common';
 import { Enrollment } from '../enrollment.schema';
 import { EnrollmentEvents, transitionType } from '../enrollment-events';
 import { bankNoLongerServes, FOLLOWING_VALIDATION, validationState } from '../enrollment-rules';
-import { EnrollmentsRepository } from '../enrollments.repository';
+import { EnrollmentsRepository, rolledOver } from '../enrollments.repository';
 import { PayoutFacts } from '../payout-facts';
 import { WithdrawBankChoice } from './withdraw-bank-choice.use-case';
 
@@ -14,10 +14,13 @@ const same = (a: string[] = [], b: string[] = []) => a.length === b.length && a.
  * ACTION_REQUIRED when one is rejected (EnrollmentRejected, with the validator's reasons) or no longer fits the
  * program, VALIDATING again when one gets a new revision (edited), even after ENROLLED. One guarded write with the
  * event; returns null when the enrollment changed meanwhile (the caller reads it again).
+ * One submitted without a tax profile (its program required none then) whose program requires one now takes up the
+ * location's tax profile once there is one (`taxProfileId` set in the same write): until then it is ACTION_REQUIRED
+ * (TAX_PROFILE_MISSING), and the tax profile's events reach it by its location (RecordProfileChange).
  * A bank profile that no longer serves the enrollment's location is not followed but withdrawn (WithdrawBankChoice:
  * ACTION_REQUIRED with the reason, back to the proposal), whatever its validation says.
  * Only a submitted enrollment of the current cycle in a following status follows: any other (ended INELIGIBLE or
- * DISCONTINUED, which keep `submittedAt`; continued into the next year) is returned unchanged, so a caller that
+ * DISCONTINUED, which keep `submittedAt`; rolled over, once its year is over) is returned unchanged, so a caller that
  * read it again after a missed write never brings it back.
  */
 @Injectable()
@@ -30,13 +33,19 @@ export class FollowValidation {
   ) {}
 
   async apply(current: Enrollment, rules: PayoutRules): Promise<Enrollment | null> {
-    if (!current.submittedAt || current.rollover || !FOLLOWING_VALIDATION.includes(current.status)) return current;
-    const { bank, tax } = await this.facts.inUse(current.partnerId, current.bankProfileId, current.taxProfileId);
+    // Marked by an operator's early rollover run: still valid, so still following, until its year ends (rolledOver).
+    if (!current.submittedAt || rolledOver(current, new Date()) || !FOLLOWING_VALIDATION.includes(current.status)) return current;
+    // Submitted while its program required no tax profile, which it requires now: the location's tax profile (created
+    // since, or there all along) is taken up, so that completing what is missing lets the enrollment go on.
+    const adoptTax = rules.taxProfileRequired && !current.taxProfileId;
+    const { bank, tax } = await this.facts.inUse(current.partnerId, current.bankProfileId, current.taxProfileId, adoptTax ? current.locationId : undefined);
     if (bankNoLongerServes(current, bank)) return this.withdraw.apply(current, bank);
+    const adopted = adoptTax && tax ? tax.profileId : undefined;
     const now = new Date();
     const state = validationState(rules, bank, tax, now);
     const validated = state.status === 'ENROLLED' ? { bank: bank?.revision, tax: rules.taxProfileRequired ? tax?.revision : undefined } : current.validated;
     const unchanged =
+      !adopted &&
       state.status === current.status &&
       same(state.missing, current.missing) &&
       same(state.reasons, current.reasons) &&
@@ -47,6 +56,7 @@ export class FollowValidation {
       status: state.status,
       missing: state.missing,
       reasons: state.reasons,
+      ...(adopted && { taxProfileId: adopted }),
       ...(state.status === 'ENROLLED' && { enrolledAt: current.enrolledAt ?? now, validated: JSON.parse(JSON.stringify(validated)) }),
     };
     const type = transitionType(current.status, state.status, { rejected: state.rejected });

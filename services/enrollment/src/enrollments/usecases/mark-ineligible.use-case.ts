@@ -27,22 +27,24 @@ export class MarkIneligible {
     private readonly events: EnrollmentEvents,
   ) {}
 
-  async execute(decision: EligibilityDetermined): Promise<void> {
+  /** `decidedAt`: when the decision was made (its `occurredAt`), kept as `ineligibleSince`. */
+  async execute(decision: EligibilityDetermined, decidedAt?: Date): Promise<void> {
     const reasons = ineligibleReasons(decision.reasons, decision.fiscalYear);
-    await this.end(decision, decision.partnerId, reasons, (current) => BEFORE_ENROLLED.includes(current.status) && !current.enrolledAt);
+    await this.end(decision, decision.partnerId, reasons, (current) => BEFORE_ENROLLED.includes(current.status) && !current.enrolledAt, decidedAt);
   }
 
   /**
    * The enrollment of `key` becomes INELIGIBLE with `reasons` and its event, if it is the partner's and `applies` to
    * it as read: one write guarded by its version, decided again from a fresh read when it changed meanwhile. An
-   * enrollment already INELIGIBLE is never in `applies`, so a redelivered cause changes nothing.
+   * enrollment already INELIGIBLE is never in `applies`, so a redelivered cause changes nothing. `causeAt`: when the
+   * cause happened (`ineligibleSince`: an eligible decision made before it does not reopen the enrollment).
    */
-  async end(key: EnrollmentKey, partnerId: string, reasons: string[], applies: (current: Enrollment) => boolean): Promise<void> {
+  async end(key: EnrollmentKey, partnerId: string, reasons: string[], applies: (current: Enrollment) => boolean, causeAt?: Date): Promise<void> {
     const id = enrollmentId(key);
     for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
       const current = await this.enrollments.findById(id);
       if (!current || current.partnerId !== partnerId || current.status === 'INELIGIBLE' || !applies(current)) return;
-      const changes = { status: 'INELIGIBLE' as const, reasons, missing: [] };
+      const changes = { status: 'INELIGIBLE' as const, reasons, missing: [], ...(causeAt && { ineligibleSince: new Date(causeAt) }) };
       const next = { ...current, ...changes, version: current.version + 1 };
       const event = this.events.event('EnrollmentIneligible', next, { previousStatus: current.status });
       if (await this.enrollments.update(current, changes, [event])) {

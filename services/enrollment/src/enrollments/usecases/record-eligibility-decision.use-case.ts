@@ -4,11 +4,13 @@ import { Injectable } from '@nestjs/common';
 import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
 import { ViewsRepository } from '../../views/views.repository';
 import { MarkIneligible } from './mark-ineligible.use-case';
+import { ReopenInvitation } from './reopen-invitation.use-case';
 
 /**
  * An eligibility decision for (program, location, fiscal year): kept unless a later one for the same year is
  * (occurredAt); an ineligible decision that is the current one ends an enrollment not yet ENROLLED, unless its program
- * is open (it needs no eligibility: SPEC 1, Programs). A decision naming a location of another partner than its own
+ * is open (it needs no eligibility: SPEC 1, Programs); an eligible one reopens an enrollment that was only invited and
+ * ended INELIGIBLE (ReopenInvitation: INVITED again, as its invitation is issued again). A decision naming a location of another partner than its own
  * is dead-lettered before anything is stored; one naming a location identity has not told of yet is kept, and the
  * location's own partner's decision for that year replaces it once the location is known, even when older.
  */
@@ -19,6 +21,7 @@ export class RecordEligibilityDecision {
     private readonly markIneligible: MarkIneligible,
     private readonly access: AccessPolicy,
     private readonly programs: ReadPrograms,
+    private readonly reopen: ReopenInvitation,
   ) {}
 
   async execute(decision: EligibilityDetermined, decidedAt: Date, eventId: string): Promise<void> {
@@ -26,9 +29,14 @@ export class RecordEligibilityDecision {
     // location was not known yet, whatever their times.
     const ownerConfirmed = await this.access.assertLocationOf(decision.partnerId, decision.locationId, 'The eligibility decision');
     const current = await this.views.recordDecision(decision, decidedAt, eventId, ownerConfirmed);
-    if (!current || decision.eligible) return;
+    if (!current) return;
+    if (decision.eligible) {
+      // Eligible again: an enrollment only invited, ended INELIGIBLE, is INVITED again (its invitation is issued again).
+      await this.reopen.execute(decision, undefined);
+      return;
+    }
     const program = await this.programs.find(decision.programId);
     if (program && !program.requiresEligibility) return;
-    await this.markIneligible.execute(decision);
+    await this.markIneligible.execute(decision, decidedAt);
   }
 }

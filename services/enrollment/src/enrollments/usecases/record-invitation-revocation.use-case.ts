@@ -9,7 +9,9 @@ import { ineligibleReasons, MarkIneligible } from './mark-ineligible.use-case';
  * enrollment of that (program, location, fiscal year) becomes INELIGIBLE with the revocation's reasons
  * (EnrollmentIneligible), as the ineligible decision behind it does when this service consumes it (whichever comes
  * first ends it; the other then finds it INELIGIBLE and changes nothing). An enrollment past INVITED
- * (ACTION_REQUIRED, VALIDATING, ENROLLED...) is left to the eligibility decisions (MarkIneligible).
+ * (ACTION_REQUIRED, VALIDATING, ENROLLED...) is left to the eligibility decisions (MarkIneligible), and so is one
+ * ENROLLED once (`enrolledAt`) and back to the proposal since (another bank profile chosen, or its own withdrawn:
+ * INVITED with nothing missing): it keeps its year, as MarkIneligible leaves it.
  *
  * The invitation keeps its id when it is issued again, so a revocation can be older than what this service has
  * learnt since; it then changes nothing:
@@ -35,8 +37,10 @@ export class RecordInvitationRevocation {
       reasons,
       (current) =>
         current.status === 'INVITED' &&
+        !current.enrolledAt &&
         (!current.invitationId || current.invitationId === revocation.invitationId) &&
         !(current.startedAt && +new Date(current.startedAt) > +revokedAt),
+      revokedAt,
     );
   }
 }

@@ -7,6 +7,7 @@ import { enrollmentId } from '../../common/ids';
 import { Enrollment } from '../enrollment.schema';
 import { EnrollmentsRepository } from '../enrollments.repository';
 import { RecheckStart } from './recheck-start.use-case';
+import { ReopenInvitation } from './reopen-invitation.use-case';
 
 /**
  * An invitation issued (or delivered to a late admin) makes the enrollment exist as INVITED ("Invited"), so the
@@ -21,6 +22,9 @@ import { RecheckStart } from './recheck-start.use-case';
  * EnrollmentIneligible: as when the invitation comes first) or the program was discontinued (DISCONTINUED). A
  * redelivered invitation checks again, so a crash between the two steps is made good.
  *
+ * An invitation issued again (eligible again after a revocation) finds the enrollment it created INELIGIBLE, if no one
+ * had enrolled: ReopenInvitation makes it INVITED again.
+ *
  * An invitation of a fiscal year that is over (by the Clock Enroll and the rollover read) creates nothing: Enroll
  * would refuse to start that enrollment (409 `fiscal-year-ended`), and the next rollover would only expire it and
  * email "expired". The invitations service no longer issues one then; one still in flight across the year's end
@@ -34,6 +38,7 @@ export class RecordInvitation {
     private readonly enrollments: EnrollmentsRepository,
     private readonly access: AccessPolicy,
     private readonly recheck: RecheckStart,
+    private readonly reopen: ReopenInvitation,
     private readonly clock: Clock,
   ) {}
 
@@ -71,5 +76,8 @@ export class RecordInvitation {
       if (!isDuplicateKey(error)) throw error; // invited already (a redelivery), or enrolled before the invitation
     }
     await this.recheck.execute(record);
+    // Issued again after a revocation (eligible again): the enrollment it had created, ended INELIGIBLE before anyone
+    // enrolled, is INVITED again (when the eligible decision is recorded already; otherwise that decision does it).
+    await this.reopen.execute(record, invitation.invitationId);
   }
 }

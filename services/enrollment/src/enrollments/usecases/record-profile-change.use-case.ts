@@ -12,8 +12,9 @@ const ATTEMPTS = 8;
 
 /**
  * A bank or tax profile event: the profile view keeps the newest state; then every submitted enrollment using that
- * profile follows it (Validating again after an edit, Enrolled once approved, Action required when rejected), and
- * every enrollment keeping a bank profile that no longer serves its location (chosen by its admin, or in use since
+ * profile follows it (Validating again after an edit, Enrolled once approved, Action required when rejected); so,
+ * for a tax profile, does every submitted enrollment of its location that has no tax profile (its program may require
+ * one since it was submitted: FollowValidation takes the location's up); and every enrollment keeping a bank profile that no longer serves its location (chosen by its admin, or in use since
  * Submit) has it withdrawn (WithdrawBankChoice: ACTION_REQUIRED with the reason, Continue proposes the default).
  * Both are decided from the view, never from the event: a late or replayed older event, which the view ignores,
  * decides nothing. Replays and duplicates change nothing: the view ignores older ranks and versions, each enrollment
@@ -34,6 +35,12 @@ export class RecordProfileChange {
     await this.views.recordProfile(event);
     // Even when the view was already up to date: a crash may have fallen between the view and the enrollments.
     const watching = await this.enrollments.watchingProfile(event.partnerId, event.profileKind, event.profileId);
+    // A tax profile's event also reaches its location's submitted enrollments that have none (their program required
+    // none when they were submitted): one whose program requires it now takes the location's up (FollowValidation).
+    if (event.profileKind === 'TAX' && event.locationId !== undefined) {
+      const known = new Set(watching.map((e) => e._id));
+      watching.push(...(await this.enrollments.lackingTaxProfile(event.partnerId, event.locationId)).filter((e) => !known.has(e._id)));
+    }
     let changed = 0;
     for (const candidate of watching) {
       for (let attempt = 1, current = candidate; attempt <= ATTEMPTS; attempt++) {
@@ -64,6 +71,8 @@ export class RecordProfileChange {
   }
 }
 
+/** Still concerned by the event: it uses the profile, or (a tax profile) its location's enrollment has none yet. */
 function usesProfile(e: Enrollment, event: ProfileEvent): boolean {
+  if (event.profileKind === 'TAX' && !e.taxProfileId && e.locationId === event.locationId) return true;
   return (event.profileKind === 'BANK' ? e.bankProfileId : e.taxProfileId) === event.profileId;
 }

@@ -93,8 +93,10 @@ export class SubmitEnrollment {
         evaluatedAt: now,
         submittedAt: now,
         submittedBy: actor.userId,
+        // ENROLLED once already (sent back to the proposal since: another bank profile chosen, a withdrawn one):
+        // `enrolledAt` stays, as FollowValidation keeps it; it tells when the year was first completed.
         ...(enrolled && {
-          enrolledAt: now,
+          enrolledAt: current.enrolledAt ?? now,
           validated: JSON.parse(JSON.stringify({ bank: proposal.bank?.revision, tax: program.payoutRules.taxProfileRequired ? proposal.tax?.revision : undefined })),
         }),
       };

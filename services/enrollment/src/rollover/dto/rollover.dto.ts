@@ -1,6 +1,6 @@
 import { FISCAL_YEAR_PATTERN } from '@lib/contracts';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsInt, IsOptional, Matches, Max, Min } from 'class-validator';
+import { IsBoolean, IsInt, IsOptional, Matches, Max, Min } from 'class-validator';
 import { ID_MESSAGE, ID_PATTERN } from '../../common/ids';
 
 export class RolloverRequestDto {
@@ -22,6 +22,24 @@ export class RolloverRequestDto {
   @Min(1)
   @Max(10_000_000)
   limit?: number;
+
+  @ApiPropertyOptional({
+    default: false,
+    description:
+      'Decide even if this service has not consumed every eligibility, agreement and profile event published before the run (ROLLOVER_CATCH_UP_TIMEOUT_MS ran out, or its lag could not be read). Without it such a run decides nothing and answers 503 (Retry-After): renewals and expiries decided on stale views cannot be taken back. With it, the summary says `caughtUp: false`',
+  })
+  @IsOptional()
+  @IsBoolean()
+  force?: boolean;
+
+  @ApiPropertyOptional({
+    default: false,
+    description:
+      'End the year now, on purpose (a business decision to close it early, or a test environment): decide as at its end, so the enrollments that will not continue expire now, and those never completed too. Without it a run before the year is over only continues enrollments and leaves the others valid until the year ends (`leftForYearEnd`)',
+  })
+  @IsOptional()
+  @IsBoolean()
+  endYearNow?: boolean;
 }
 
 export class RenewalRemindersRequestDto {
@@ -45,6 +63,11 @@ export class RolloverSummaryDto {
   @ApiProperty({ description: "Continued ACTION_REQUIRED waiting for the admin (Continue, Submit): the payout information falls short of the program's rules" })
   actionRequired!: number;
   @ApiProperty() expired!: number;
+  @ApiProperty({
+    description:
+      'Completed ones that will not continue, met by a run before their year is over: still valid until it ends, so left ENROLLED and unmarked for a run once the year is over to expire them (not counted in `expired`)',
+  })
+  leftForYearEnd!: number;
   @ApiProperty({ description: 'Never completed (INVITED, ACTION_REQUIRED or VALIDATING, never ENROLLED) when the year ended: expired (counted in `expired`)' })
   unfinished!: number;
   @ApiProperty({ description: "Of a program discontinued before or during the run: left to the program's discontinuation (DISCONTINUED)" })
@@ -54,7 +77,8 @@ export class RolloverSummaryDto {
   @ApiProperty({ description: 'Changed meanwhile; left for the next run' }) conflicts!: number;
   @ApiProperty() batches!: number;
   @ApiProperty() durationMs!: number;
-  @ApiProperty({ description: 'Whether every event published before the run had been consumed' }) caughtUp!: boolean;
+  @ApiProperty({ description: 'Whether every event published before the run had been consumed (false only in a run with `force`: otherwise it answers 503)' })
+  caughtUp!: boolean;
   @ApiProperty({ description: 'False when it stopped early, at `limit` or at shutdown (a rerun continues)' }) complete!: boolean;
 }
 

@@ -1,7 +1,7 @@
 import { fiscalYearRange, MissingPayoutItem, nextFiscalYear } from '@lib/contracts';
 import { findByIds, OutboxEntry, pushOutbox, UPDATES_PER_COMMAND } from '@lib/messaging';
-import { BackgroundWork, Clock, CONFIG, Problems } from '@lib/platform';
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { BackgroundWork, Clock, CONFIG, ProblemException, Problems } from '@lib/platform';
+import { HttpStatus, Inject, Injectable, Logger } from '@nestjs/common';
 import { bulkWriteChunked, insertIdempotent, sleep } from '../../common/bulk';
 import { deterministicId, enrollmentId } from '../../common/ids';
 import type { EnrollmentConfig } from '../../config';
@@ -18,6 +18,18 @@ import { HeldLease, RolloverLease } from '../rollover-lease';
 import { NEXT_YEAR_FIELDS, NextYearEnrollment, RenewalContext } from '../renewal-context';
 import { completedFilter, decideUnfinished, RenewalDecision, wasCompleted } from '../renewal-rules';
 import { bankNoLongerServes, BEFORE_ENROLLED, keptBankProfileId } from '../../enrollments/enrollment-rules';
+
+export interface RolloverRequest {
+  fromFiscalYear: string;
+  /** Stop after this many enrollments (`complete: false`). */
+  limit?: number;
+  /** Only this program's enrollments. */
+  programId?: string;
+  /** Decide even when the consumer has not caught up (otherwise 503, nothing decided). */
+  force?: boolean;
+  /** Decide as at the year's end although it is not over: expire now what will not continue (an operator's choice). */
+  endYearNow?: boolean;
+}
 
 export interface RolloverSummary {
   fromFiscalYear: string;
@@ -40,6 +52,12 @@ export interface RolloverSummary {
   actionRequired: number;
   expired: number;
   /**
+   * Completed ones that will not continue (decided EXPIRED), met by a run before their year is over (an operator's
+   * early run): still valid until the year ends (SPEC 1, Enrollment 6), so left as they are, unmarked, for a run once
+   * the year is over to expire them (with the facts as they are then). Not counted in `expired`.
+   */
+  leftForYearEnd: number;
+  /**
    * Never completed (still INVITED, ACTION_REQUIRED or VALIDATING, never ENROLLED) when the year ended: EXPIRED
    * (counted in `expired` too). Only once the year is over: a run before its end (an operator's) continues the
    * completed ones only.
@@ -58,7 +76,10 @@ export interface RolloverSummary {
   conflicts: number;
   batches: number;
   durationMs: number;
-  /** Whether the consumer had processed every event published before the run (see ConsumerCatchUp). */
+  /**
+   * Whether the consumer had processed every event published before the run (see ConsumerCatchUp). A run that is not
+   * caught up decides nothing (503) unless the operator forced it: false only in a forced run.
+   */
   caughtUp: boolean;
   /** False when the run stopped with enrollments left: at `limit`, or at shutdown (between two batches). */
   complete: boolean;
@@ -90,7 +111,8 @@ interface BatchPlan {
  * `fromFiscalYear` not yet rolled over (ENROLLED, or ENROLLED once and back in validation since: wasCompleted):
  *  - RENEWED: a new ENROLLED enrollment for the next year (same program, location and profiles), EnrollmentRenewed;
  *  - ACTION_REQUIRED: a new next-year enrollment waiting for the admin (what is missing), EnrollmentActionRequired;
- *  - EXPIRED: this enrollment becomes EXPIRED with the reasons, EnrollmentExpired.
+ *  - EXPIRED: this enrollment becomes EXPIRED with the reasons, EnrollmentExpired; only once the year is over (it is
+ *    valid until then): a run before (an operator's early run) leaves it as it is and unmarked (`leftForYearEnd`).
  * Streamed in batches from one cursor: per batch, one query per view, one insertMany of the next-year
  * enrollments (each carrying its event: the insert is the exactly-once marker, a duplicate is a no-op), one
  * updateMany per outcome setting `rollover` on the old ones (so a rerun skips them), and guarded updates (with their
@@ -118,15 +140,21 @@ export class RollOverFiscalYear {
     @Inject(CONFIG) private readonly config: EnrollmentConfig,
   ) {}
 
-  /** 409 while a rollover of the year runs, in this instance or another (RolloverLease). */
-  async execute({ fromFiscalYear, limit, programId }: { fromFiscalYear: string; limit?: number; programId?: string }): Promise<RolloverSummary> {
-    return this.work.run(() => this.lease.hold(fromFiscalYear, (lease) => this.run(lease, fromFiscalYear, limit, programId)));
+  /**
+   * 409 while a rollover of the year runs, in this instance or another (RolloverLease). 503 (Retry-After) when this
+   * service's consumer has not caught up with the events the decisions read (ConsumerCatchUp): renewals and expiries
+   * cannot be taken back, so nothing is decided on views that may be stale, unless `force` (an operator who knows).
+   */
+  async execute(request: RolloverRequest): Promise<RolloverSummary> {
+    return this.work.run(() => this.lease.hold(request.fromFiscalYear, (lease) => this.run(lease, request)));
   }
 
-  private async run(lease: HeldLease, fromFiscalYear: string, limit?: number, programId?: string): Promise<RolloverSummary> {
+  private async run(lease: HeldLease, { fromFiscalYear, limit, programId, force = false, endYearNow = false }: RolloverRequest): Promise<RolloverSummary> {
     const started = Date.now();
     const toFiscalYear = nextFiscalYear(fromFiscalYear);
     if (programId !== undefined && !(await this.programs.find(programId))) throw Problems.notFound(`Program ${programId}`);
+    const caughtUp = await this.catchUp.wait();
+    if (!caughtUp && !force) throw this.notCaughtUp(fromFiscalYear);
     const summary: RolloverSummary = {
       fromFiscalYear,
       ...(programId !== undefined && { programId }),
@@ -136,6 +164,7 @@ export class RollOverFiscalYear {
       validating: 0,
       actionRequired: 0,
       expired: 0,
+      leftForYearEnd: 0,
       unfinished: 0,
       discontinued: 0,
       superseded: 0,
@@ -143,10 +172,11 @@ export class RollOverFiscalYear {
       conflicts: 0,
       batches: 0,
       durationMs: 0,
-      caughtUp: await this.catchUp.wait(),
+      caughtUp,
       complete: true,
     };
-    const yearOver = this.clock.now() >= fiscalYearRange(fromFiscalYear).end;
+    // An operator may end the year early on purpose (endYearNow): decided as at its end.
+    const yearOver = endYearNow || this.clock.now() >= fiscalYearRange(fromFiscalYear).end;
     const batchSize = this.config.ROLLOVER_BATCH_SIZE;
     const scope = { fiscalYear: fromFiscalYear, ...(programId !== undefined && { programId }), rollover: { $exists: false } };
     // Once the year is over, every enrollment not ended (prepare tells completed ones from unfinished ones); before
@@ -161,7 +191,7 @@ export class RollOverFiscalYear {
     // enrollments, their own next-year ones), so their writes may overlap.
     const writing: Array<Promise<void>> = [];
     const flush = async (batch: Enrollment[]) => {
-      const plan = await this.prepare(batch, summary);
+      const plan = await this.prepare(batch, summary, yearOver);
       while (writing.length >= this.config.ROLLOVER_WRITES_IN_FLIGHT) await writing.shift();
       const write = this.write(plan, summary, lease);
       write.catch(() => undefined); // awaited (and thrown) by a later flush or at the end
@@ -207,7 +237,7 @@ export class RollOverFiscalYear {
    * discontinued meanwhile has its enrollments ended by its discontinuation sweep, which may be over already, so
    * a later batch continuing them would leave next-year enrollments of a discontinued program that nothing ends.
    */
-  private async prepare(batch: Enrollment[], summary: RolloverSummary): Promise<BatchPlan> {
+  private async prepare(batch: Enrollment[], summary: RolloverSummary, yearOver: boolean): Promise<BatchPlan> {
     const { fromFiscalYear, toFiscalYear } = summary;
     const programs = await this.programs.all();
     const ctx = await this.context.load(batch, programs, fromFiscalYear, toFiscalYear);
@@ -241,6 +271,9 @@ export class RollOverFiscalYear {
         const existing = next.get(ctx.nextId(enrollment));
         if (existing?.renewedFrom === enrollment._id) {
           plan.resumed.push({ from: enrollment, outcome: continuedAs(existing), next: existing });
+        } else if (!yearOver) {
+          // Valid until its year ends: an early run expires nothing (nor marks it); a run once the year is over decides.
+          summary.leftForYearEnd++;
         } else {
           plan.expiries.push({ from: enrollment, op: this.expiry(enrollment, decision, toFiscalYear, now) });
         }
@@ -389,6 +422,18 @@ export class RollOverFiscalYear {
     summary.batches++;
     this.events.committed();
     await this.endDiscontinued(inserts.map((i) => i.from.programId));
+  }
+
+  /** Not caught up, not forced: nothing decided; the same request may succeed once the consumer has caught up. */
+  private notCaughtUp(fromFiscalYear: string): ProblemException {
+    return new ProblemException(
+      HttpStatus.SERVICE_UNAVAILABLE,
+      'consumer-behind',
+      'Not caught up with its inputs',
+      `The rollover of ${fromFiscalYear} decided nothing: this service has not consumed every eligibility, agreement and profile event ` +
+        `published before the run (or could not read its lag) within ${this.config.ROLLOVER_CATCH_UP_TIMEOUT_MS} ms, and renewals and expiries ` +
+        'decided on stale views cannot be taken back. Run it again later, or with "force": true to decide on the views as they are.',
+    ).retryAfter(this.config.ROLLOVER_RETRY_MS / 1000);
   }
 
   /**

@@ -1,0 +1,193 @@
+/**
+ * What keeps a rollover from deciding what it may not: an enrollment continued by an operator's early run still
+ * follows its profiles for the rest of its year, and a run whose consumer has not caught up with the events its
+ * decisions read decides nothing (503; the scheduled run retries) unless the operator forces it. Against the real
+ * broker and database; the catch-up wait is short here (ROLLOVER_CATCH_UP_TIMEOUT_MS).
+ */
+import { fiscalYearRange, nextFiscalYear } from '@lib/contracts';
+import { Clock } from '@lib/platform';
+import { eventually } from '@lib/testing';
+import { enrollmentId } from '../src/common/ids';
+import { EnrollmentsModule } from '../src/enrollments/enrollments.module';
+import { RecordEligibilityDecision } from '../src/enrollments/usecases/record-eligibility-decision.use-case';
+import { RolloverScheduler } from '../src/rollover/rollover.scheduler';
+import {
+  approvedProfiles,
+  call,
+  createProgram,
+  CURRENT_FY,
+  eligibility,
+  eligibilityKnown,
+  Harness,
+  NEXT_FY,
+  profileEvent,
+  serviceOf,
+  waitForEnrollmentEvent,
+  withHarness,
+  World,
+} from './support';
+
+jest.setTimeout(150_000);
+
+let h: Harness;
+let w: World;
+withHarness((harness, world) => ((h = harness), (w = world)), { ROLLOVER_CATCH_UP_TIMEOUT_MS: '1500', ROLLOVER_RETRY_MS: '60000' });
+
+const operator = (body: unknown) => call(h, 'POST', '/v1/operator/rollover', { operator: true, body });
+const col = () => h.db.collection<Record<string, any> & { _id: string }>('enrollments');
+
+describe('an enrollment continued by an early run (before its year is over)', () => {
+  it('still follows its bank profile for the rest of its year: edited, it goes back to VALIDATING, then ENROLLED once approved', async () => {
+    const program = await createProgram(h, { requiresEligibility: false });
+    const { bank } = await approvedProfiles(h, w.partnerId, w.L1);
+    const token = await w.token('admin');
+    const enrolled = await call(h, 'POST', '/v1/enrollments', { token, body: { programId: program.programId, locationId: w.L1 } });
+    const id = enrolled.body.enrollmentId;
+    expect((await call(h, 'POST', `/v1/enrollments/${id}/submit`, { token })).body.status).toBe('ENROLLED');
+
+    const early = await operator({ fromFiscalYear: CURRENT_FY, programId: program.programId });
+    expect(early.body).toEqual(expect.objectContaining({ examined: 1, renewed: 1, expired: 0, leftForYearEnd: 0, complete: true }));
+    expect(await col().findOne({ _id: id })).toEqual(expect.objectContaining({ status: 'ENROLLED', rollover: expect.objectContaining({ outcome: 'RENEWED' }) }));
+    const nextId = enrollmentId({ programId: program.programId, locationId: w.L1, fiscalYear: NEXT_FY });
+
+    // The admin edits the bank details: a new revision, pending validation. The CURRENT_FY enrollment pays out until
+    // its year ends: it may not stay ENROLLED on details nobody validated (SPEC 1, Enrollment 5).
+    await profileEvent(h, 'ProfileUpdated', { ...bank, revision: 2, status: 'PENDING_VALIDATION' });
+    await waitForEnrollmentEvent(h, nextId, 'EnrollmentValidating');
+    await eventually(async () => expect(await col().findOne({ _id: id })).toEqual(expect.objectContaining({ status: 'VALIDATING' })), 10_000);
+    const [validating] = await waitForEnrollmentEvent(h, id, 'EnrollmentValidating');
+    expect(validating.envelope!.data).toEqual(expect.objectContaining({ fiscalYear: CURRENT_FY, previousStatus: 'ENROLLED' }));
+
+    await profileEvent(h, 'ProfileApproved', { ...bank, revision: 2, status: 'APPROVED' });
+    await eventually(async () => expect(await col().findOne({ _id: id })).toEqual(expect.objectContaining({ status: 'ENROLLED', validated: expect.objectContaining({ bank: 2 }) })));
+    // Still marked: a later run does not continue it again.
+    expect((await operator({ fromFiscalYear: CURRENT_FY, programId: program.programId })).body).toEqual(expect.objectContaining({ examined: 0 }));
+  });
+});
+
+describe('an operator ending the year early on purpose (endYearNow)', () => {
+  it('an early run leaves an enrollment that will not continue ENROLLED; with endYearNow it expires now, with its reason and event', async () => {
+    const program = await createProgram(h);
+    await eligibility(h, w, program.programId, w.L3, true);
+    await eligibilityKnown(h, program.programId, w.L3);
+    await approvedProfiles(h, w.partnerId, w.L3);
+    const token = await w.token('admin');
+    const enrolled = await call(h, 'POST', '/v1/enrollments', { token, body: { programId: program.programId, locationId: w.L3 } });
+    const id = enrolled.body.enrollmentId;
+    expect((await call(h, 'POST', `/v1/enrollments/${id}/submit`, { token })).body.status).toBe('ENROLLED');
+    await eligibility(h, w, program.programId, w.L3, false, NEXT_FY, ['Competency lapsed']);
+    await eligibilityKnown(h, program.programId, w.L3, NEXT_FY, false);
+
+    const early = await operator({ fromFiscalYear: CURRENT_FY, programId: program.programId });
+    expect(early.body).toEqual(expect.objectContaining({ examined: 1, expired: 0, leftForYearEnd: 1, complete: true }));
+    expect(await col().findOne({ _id: id })).toEqual(expect.objectContaining({ status: 'ENROLLED' }));
+
+    const ended = await operator({ fromFiscalYear: CURRENT_FY, programId: program.programId, endYearNow: true });
+    expect(ended.body).toEqual(expect.objectContaining({ examined: 1, expired: 1, leftForYearEnd: 0, complete: true }));
+    const [expired] = await waitForEnrollmentEvent(h, id, 'EnrollmentExpired');
+    expect(expired.envelope!.data).toEqual(expect.objectContaining({ status: 'EXPIRED', fiscalYear: CURRENT_FY }));
+    expect(JSON.stringify(expired.envelope!.data.reasons)).toContain('Competency lapsed');
+    expect((await call(h, 'POST', '/v1/operator/rollover', { operator: true, body: { fromFiscalYear: CURRENT_FY, endYearNow: 'yes' } })).status).toBe(400);
+  });
+});
+
+describe('a rollover whose consumer has not caught up', () => {
+  it('decides nothing: the operator gets 503 with Retry-After, the scheduled run fails (and is retried); "force": true decides on the views as they are', async () => {
+    // A completed enrollment of a year that is over, which would renew.
+    const fiscalYear = 'FY24';
+    const program = await createProgram(h, { fiscalYear, requiresEligibility: false, payoutRules: { allowedCurrencies: ['USD'], allowedPaymentMethods: ['ELECTRONIC_BANK_TRANSFER'], taxProfileRequired: false } });
+    const bankProfileId = `cbank-${w.run}`;
+    await h.db.collection('profile_view').insertOne({
+      _id: bankProfileId,
+      kind: 'BANK',
+      partnerId: w.partnerId,
+      revision: 1,
+      rank: 3,
+      status: 'APPROVED',
+      reasons: [],
+      currency: 'USD',
+      paymentMethod: 'ELECTRONIC_BANK_TRANSFER',
+      updatedAt: new Date(),
+    } as never);
+    const now = new Date();
+    const locationId = `cloc-${w.run}`;
+    const seeded = {
+      _id: enrollmentId({ programId: program.programId, locationId, fiscalYear }),
+      programId: program.programId,
+      programName: program.name,
+      partnerId: w.partnerId,
+      locationId,
+      fiscalYear,
+      status: 'ENROLLED',
+      reasons: [],
+      missing: [],
+      bankChosen: false,
+      bankProfileId,
+      submittedAt: now,
+      enrolledAt: now,
+      validated: { bank: 1 },
+      evaluatedAt: now,
+      version: 3,
+      createdAt: now,
+      updatedAt: now,
+    };
+    await col().insertOne(seeded as never);
+    const unchanged = async () => {
+      expect(await col().findOne({ _id: seeded._id })).toEqual(expect.objectContaining({ status: 'ENROLLED', version: 3 }));
+      expect(await col().findOne({ _id: seeded._id })).not.toHaveProperty('rollover');
+      expect(await col().countDocuments({ renewedFrom: seeded._id } as never)).toBe(0);
+    };
+
+    // The consumer is stuck on an eligibility decision (a slow database, say): what was published after it is not
+    // consumed, and the group's committed offset stays behind the topic's end.
+    const records = serviceOf(h, EnrollmentsModule, RecordEligibilityDecision);
+    const record = records.execute.bind(records);
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let stuck = false;
+    const spy = jest.spyOn(records, 'execute').mockImplementation(async (decision, ...rest) => {
+      if (decision.programId === program.programId) {
+        stuck = true;
+        await released;
+      }
+      return record(decision, ...rest);
+    });
+    try {
+      await eligibility(h, w, program.programId, locationId, true, nextFiscalYear(fiscalYear));
+      await eventually(async () => expect(stuck).toBe(true));
+
+      const refused = await operator({ fromFiscalYear: fiscalYear, programId: program.programId });
+      expect(refused.status).toBe(503);
+      expect(refused.headers.get('content-type')).toMatch(/application\/problem\+json/);
+      expect(refused.headers.get('retry-after')).toBe('60');
+      expect(refused.body).toEqual(expect.objectContaining({ status: 503, type: expect.stringMatching(/\/consumer-behind$/) }));
+      expect(refused.body.detail).toContain('"force": true');
+      await unchanged();
+
+      // The scheduled run (the day after that year ended): it fails the same way, so runScheduled runs it again later.
+      const clock = jest.spyOn(h.service.app.get(Clock), 'now').mockReturnValue(new Date(fiscalYearRange(fiscalYear).end.getTime() + 86_400_000));
+      try {
+        await expect(h.service.app.get(RolloverScheduler).runOnce()).rejects.toMatchObject({ status: 503 });
+      } finally {
+        clock.mockRestore();
+      }
+      await unchanged();
+
+      const forced = await operator({ fromFiscalYear: fiscalYear, programId: program.programId, force: true });
+      expect(forced.status).toBe(200);
+      expect(forced.body).toEqual(expect.objectContaining({ caughtUp: false, examined: 1, renewed: 1, complete: true }));
+    } finally {
+      release();
+      spy.mockRestore();
+    }
+    expect(await col().findOne({ _id: seeded._id })).toEqual(expect.objectContaining({ rollover: expect.objectContaining({ outcome: 'RENEWED' }) }));
+    // Caught up again: a run is let through.
+    await eventually(async () => expect((await operator({ fromFiscalYear: fiscalYear, programId: program.programId })).body).toEqual(expect.objectContaining({ caughtUp: true, examined: 0 })));
+  });
+
+  it('rejects a "force" that is not a boolean', async () => {
+    const answer = await operator({ fromFiscalYear: 'FY24', force: 'yes' });
+    expect(answer.status).toBe(400);
+    expect(answer.body.errors).toEqual([expect.objectContaining({ field: 'force' })]);
+  });
+});
