@@ -7,6 +7,9 @@ import { DeliveryMetrics } from './delivery/delivery-metrics';
 import { DeliveryWorker } from './delivery/delivery-worker';
 import { Mailer } from './delivery/mailer';
 import { DeliverEmailUseCase } from './delivery/usecases/deliver-email.use-case';
+import { InvitationProgressRepository } from './invitations/invitation-progress.repository';
+import { InvitationProgress, InvitationProgressSchema } from './invitations/invitation-progress.schema';
+import { RecordInvitationProgressUseCase } from './invitations/usecases/record-invitation-progress.use-case';
 import { InboxController } from './inbox/inbox.controller';
 import { InboxRepository } from './inbox/inbox.repository';
 import { CountUnreadUseCase } from './inbox/usecases/count-unread.use-case';
@@ -23,7 +26,10 @@ import { TemplateRenderer } from './rendering/template-renderer';
   imports: [
     PlatformModule.forService({ name: 'notification', configSpec: notificationConfigSpec }),
     AccessModule,
-    MongooseModule.forFeature([{ name: Message.name, schema: MessageSchema }]),
+    MongooseModule.forFeature([
+      { name: Message.name, schema: MessageSchema },
+      { name: InvitationProgress.name, schema: InvitationProgressSchema },
+    ]),
   ],
   controllers: [DomainEventsController, InboxController],
   providers: [
@@ -31,6 +37,8 @@ import { TemplateRenderer } from './rendering/template-renderer';
     RecipientDirectory,
     MessagePlanner,
     CreateMessagesUseCase,
+    InvitationProgressRepository,
+    RecordInvitationProgressUseCase,
     Mailer,
     DeliveryMetrics,
     DeliverEmailUseCase,

@@ -5,6 +5,7 @@ import type { NotificationConfig } from '../src/config';
 import type { DeliveryMetrics } from '../src/delivery/delivery-metrics';
 import type { Mailer } from '../src/delivery/mailer';
 import { DeliverEmailUseCase } from '../src/delivery/usecases/deliver-email.use-case';
+import type { InvitationProgressRepository } from '../src/invitations/invitation-progress.repository';
 import { Message, MessageSchema } from '../src/messages/message.schema';
 import type { RecipientDirectory } from '../src/recipients/recipient-directory';
 import { waitingEmail } from './support/emails';
@@ -24,7 +25,7 @@ beforeAll(async () => {
   messages = connection.model(Message.name, MessageSchema);
   await messages.init();
   const config = { NOTIFY_LEASE_MS: 60_000 } as NotificationConfig;
-  deliver = new DeliverEmailUseCase(messages, {} as Mailer, {} as EventOutbox, {} as RecipientDirectory, {} as DeliveryMetrics, config);
+  deliver = new DeliverEmailUseCase(messages, {} as Mailer, {} as EventOutbox, {} as RecipientDirectory, {} as InvitationProgressRepository, {} as DeliveryMetrics, config);
 });
 
 afterAll(async () => {

@@ -2,6 +2,7 @@ import { Topics } from '@lib/contracts';
 import { ConsumedEvent } from '@lib/messaging';
 import { Controller } from '@nestjs/common';
 import { EventPattern, Payload } from '@nestjs/microservices';
+import { RecordInvitationProgressUseCase } from '../invitations/usecases/record-invitation-progress.use-case';
 import { CreateMessagesUseCase } from './usecases/create-messages.use-case';
 
 /**
@@ -10,10 +11,15 @@ import { CreateMessagesUseCase } from './usecases/create-messages.use-case';
  */
 @Controller()
 export class DomainEventsController {
-  constructor(private readonly createMessages: CreateMessagesUseCase) {}
+  constructor(
+    private readonly createMessages: CreateMessagesUseCase,
+    private readonly recordInvitationProgress: RecordInvitationProgressUseCase,
+  ) {}
 
+  /** Also what became of each invitation (revoked, delivered): emails about it still waiting are checked against it. */
   @EventPattern(Topics.invitations)
   async onInvitationEvent(@Payload() event: ConsumedEvent) {
+    await this.recordInvitationProgress.execute(event.envelope);
     await this.createMessages.execute(event.topic, event.envelope);
   }
 

@@ -33,6 +33,8 @@ export interface MessagePlan {
   context: Record<string, unknown>;
   /** Where the message points; also the `link` of the template data. */
   link: string;
+  /** The invitation the message is about (invitation events): a waiting email is withdrawn when that stops being true. */
+  invitationId?: string;
 }
 
 const BOTH: NotificationChannel[] = ['EMAIL', 'INBOX'];
@@ -108,6 +110,7 @@ export class MessagePlanner {
         fiscalYear: data.fiscalYear,
       },
       link: data.getStartedUrl,
+      invitationId: data.invitationId,
     };
   }
 
@@ -136,6 +139,7 @@ export class MessagePlanner {
         fiscalYear: data.fiscalYear,
       },
       link: this.link(`/account/users?locationId=${encodeURIComponent(data.locationId)}&role=INCENTIVES_ADMIN`),
+      invitationId: data.invitationId,
     };
   }
 

@@ -24,7 +24,7 @@ export interface Audience {
  * so what is sent (and what the inbox shows) never changes afterwards.
  *  - EMAIL: PENDING -> SENDING (leased by a worker) -> SENT, or RETRY -> ... -> FAILED after the last attempt;
  *    CANCELLED when the recipient was deactivated, or no longer held the role it was addressed for (`audience`),
- *    before it could be sent.
+ *    before it could be sent, or when what it says about an invitation stopped being true (`invitation`).
  *  - INBOX: written SENT (it is in the inbox the moment it exists); `read` flips once.
  * NotificationSent / NotificationFailed travel in the outbox of the same write that records the outcome.
  */
@@ -45,6 +45,13 @@ export class Message {
   @Prop({ required: true }) causationEventId!: string;
   @Prop({ required: true }) causationEventType!: string;
   @Prop({ required: true }) correlationId!: string;
+  /**
+   * Messages about an invitation (its own events: the invitation, the request to assign an Incentives admin): which
+   * one, and when the causing event occurred. A waiting email is withdrawn when the invitation was revoked, or (the
+   * request) reached an admin, after that (InvitationProgressRepository). Absent on other messages, and on messages
+   * written before it existed (not re-checked).
+   */
+  @Prop({ type: Object }) invitation?: { invitationId: string; occurredAt: Date };
 
   @Prop({ required: true }) template!: string;
   @Prop({ required: true }) subject!: string;

@@ -9,6 +9,7 @@ import { Message } from '../../messages/message.schema';
 import { outcomeEvent } from '../../messages/notification-events';
 import { retryDelay } from '../backoff';
 import { deadLetterEntry } from '../dead-letter';
+import { InvitationProgressRepository } from '../../invitations/invitation-progress.repository';
 import { RecipientDirectory } from '../../recipients/recipient-directory';
 import { DeliveryMetrics } from '../delivery-metrics';
 import { describeSmtpFailure, isPermanentSmtpFailure, Mailer } from '../mailer';
@@ -47,6 +48,7 @@ export class DeliverEmailUseCase {
     private readonly mailer: Mailer,
     private readonly outbox: EventOutbox,
     private readonly directory: RecipientDirectory,
+    private readonly invitations: InvitationProgressRepository,
     private readonly metrics: DeliveryMetrics,
     @Inject(CONFIG) private readonly config: NotificationConfig,
   ) {
@@ -208,16 +210,12 @@ export class DeliverEmailUseCase {
   }
 
   private async attempt(claimed: ClaimedEmail): Promise<DeliveryOutcome> {
-    const recipient = await this.directory.currentAddress(claimed.userId, claimed);
-    if ('cancel' in recipient) {
-      // Deactivated, or no longer in the role it was addressed for, while the email waited (a retry, a backlog): they
-      // get nothing. Not a failure: no event.
-      const recorded = await this.record(claimed, {
-        $set: { status: 'CANCELLED', lastError: recipient.cancel },
-        $unset: { leaseUntil: 1, leaseToken: 1, nextAttemptAt: 1 },
-      });
-      return recorded ? { status: 'CANCELLED' } : { status: 'LEASE_LOST' };
-    }
+    const [recipient, withdrawn] = await Promise.all([this.directory.currentAddress(claimed.userId, claimed), this.invitations.withdrawal(claimed)]);
+    // What it says stopped being true while it waited (a retry, a backlog): an invitation revoked meanwhile, a request
+    // to assign an Incentives admin to a location that has one now.
+    if (withdrawn) return this.cancel(claimed, withdrawn);
+    // Deactivated, or no longer in the role it was addressed for, while the email waited: they get nothing.
+    if ('cancel' in recipient) return this.cancel(claimed, recipient.cancel);
     // The address changed while the email waited (a backlog, a retry): it goes to the current one, and the
     // outcome records where it went.
     const address = recipient.to;
@@ -244,6 +242,15 @@ export class DeliverEmailUseCase {
       $push: pushOutbox([outcomeEvent(this.outbox, message, { attempts: message.attempts })]),
     });
     return recorded ? { status: 'SENT' } : { status: 'LEASE_LOST' };
+  }
+
+  /** Not sent, and never will be: CANCELLED with the reason. Not a failure: no event. */
+  private async cancel(claimed: ClaimedEmail, reason: string): Promise<DeliveryOutcome> {
+    const recorded = await this.record(claimed, {
+      $set: { status: 'CANCELLED', lastError: reason },
+      $unset: { leaseUntil: 1, leaseToken: 1, nextAttemptAt: 1 },
+    });
+    return recorded ? { status: 'CANCELLED' } : { status: 'LEASE_LOST' };
   }
 
   private async failed(message: ClaimedEmail, error: unknown, readdressed: Record<string, unknown>): Promise<DeliveryOutcome> {

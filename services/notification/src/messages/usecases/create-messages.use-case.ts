@@ -55,6 +55,9 @@ export class CreateMessagesUseCase {
       return { ids: [] };
     }
     const channels = plan.channels;
+    const occurredAt = new Date(envelope.occurredAt);
+    // What an email about an invitation is checked against before it is sent (InvitationProgressRepository).
+    const invitation = plan.invitationId && !Number.isNaN(+occurredAt) ? { invitationId: plan.invitationId, occurredAt } : undefined;
     // Each message with its id and channel, as built: what follows needs them, not a parse of the operation.
     const planned: Array<{ id: string; channel: Message['channel']; operation: AnyBulkWriteOperation<Message> }> = [];
     for (const recipient of plan.recipients) {
@@ -76,6 +79,7 @@ export class CreateMessagesUseCase {
           causationEventId: envelope.eventId,
           causationEventType: envelope.type,
           correlationId: envelope.correlationId,
+          ...(invitation && { invitation }),
           template: plan.template,
           subject: rendered.subject,
           text: rendered.text,

@@ -1,0 +1,63 @@
+import { BatchLoader, bulkWriteBatcher, byIdLoader, isDuplicateKey } from '@lib/messaging';
+import { Injectable } from '@nestjs/common';
+import { InjectModel } from '@nestjs/mongoose';
+import { Model } from 'mongoose';
+import { Message } from '../messages/message.schema';
+import { InvitationMilestone, InvitationProgress } from './invitation-progress.schema';
+
+@Injectable()
+export class InvitationProgressRepository {
+  constructor(@InjectModel(InvitationProgress.name) private readonly progress: Model<InvitationProgress>) {
+    this.byId = byIdLoader((ids) => this.progress.find({ _id: { $in: ids } }).lean<InvitationProgress[]>().exec());
+  }
+
+  /** Emails checked at the same time read their invitations with one query. */
+  private readonly byId: BatchLoader<string, InvitationProgress>;
+
+  /**
+   * Moves the milestone to `at` unless it is later already (`$max`): idempotent and independent of the order events
+   * arrive in. An upsert racing another for the same new invitation loses on the unique `_id`; once more then finds it.
+   * Written with the other handlers' writes of the same turn in one command (a burst of invitations: one per batch).
+   */
+  async record(invitationId: string, partnerId: string, milestone: InvitationMilestone, at: Date): Promise<void> {
+    const write = () =>
+      bulkWriteBatcher(this.progress.collection as never).write({
+        updateOne: { filter: { _id: invitationId }, update: { $max: { [milestone]: at }, $setOnInsert: { partnerId } }, upsert: true },
+      } as never);
+    try {
+      await write();
+    } catch (error) {
+      if (!isDuplicateKey(error)) throw error;
+      await write();
+    }
+  }
+
+  /** Why a waiting email about an invitation must not go out any more, or null (see `withdrawalOf`). */
+  async withdrawal(email: Pick<Message, 'partnerId' | 'causationEventType' | 'invitation'>): Promise<string | null> {
+    if (!email.invitation) return null;
+    return withdrawalOf(email, (await this.byId.load(email.invitation.invitationId)) ?? null);
+  }
+}
+
+/**
+ * Why an email about an invitation is withdrawn before it is sent, or null:
+ *  - the invitation (InvitationIssued / InvitationDelivered) when the invitation was revoked after the event that
+ *    caused the email: its Get Started would lead to an Enroll that refuses (SPEC 1, Invitations 5). A revocation
+ *    before it belongs to an earlier cycle (the invitation was issued again since);
+ *  - the request to assign an Incentives admin (AdminAssignmentRequested) when the invitation reached an Incentives
+ *    admin after the request (the location has one now), or was revoked after it (the location is no longer eligible).
+ * Strictly after: events of one invitation are written one after another by the invitations service.
+ */
+export function withdrawalOf(
+  email: Pick<Message, 'partnerId' | 'causationEventType' | 'invitation'>,
+  progress: Pick<InvitationProgress, 'partnerId' | 'revokedAt' | 'deliveredAt'> | null,
+): string | null {
+  if (!email.invitation || !progress || progress.partnerId !== email.partnerId) return null;
+  const caused = +new Date(email.invitation.occurredAt);
+  const after = (at?: Date) => at !== undefined && +new Date(at) > caused;
+  if (after(progress.revokedAt)) return 'invitation revoked before delivery';
+  if (email.causationEventType === 'AdminAssignmentRequested' && after(progress.deliveredAt)) {
+    return 'an Incentives admin was assigned and received the invitation before delivery';
+  }
+  return null;
+}

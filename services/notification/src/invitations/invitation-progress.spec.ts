@@ -1,0 +1,36 @@
+import { withdrawalOf } from './invitation-progress.repository';
+
+const at = (iso: string) => new Date(iso);
+const invitationEmail = (occurredAt: string, causationEventType = 'InvitationIssued') => ({
+  partnerId: 'p-1',
+  causationEventType,
+  invitation: { invitationId: 'inv-1', occurredAt: at(occurredAt) },
+});
+
+describe('withdrawalOf', () => {
+  it('withdraws an invitation revoked after the event that caused the email, not one revoked before (an earlier cycle)', () => {
+    const progress = { partnerId: 'p-1', revokedAt: at('2026-07-02T10:00:00.000Z') };
+    expect(withdrawalOf(invitationEmail('2026-07-02T09:00:00.000Z'), progress)).toBe('invitation revoked before delivery');
+    expect(withdrawalOf(invitationEmail('2026-07-02T09:00:00.000Z', 'InvitationDelivered'), progress)).toBe('invitation revoked before delivery');
+    expect(withdrawalOf(invitationEmail('2026-07-02T11:00:00.000Z'), progress)).toBeNull();
+    expect(withdrawalOf(invitationEmail('2026-07-02T10:00:00.000Z'), progress)).toBeNull();
+  });
+
+  it('never withdraws an invitation email because the invitation was delivered (to others, or again)', () => {
+    expect(withdrawalOf(invitationEmail('2026-07-02T09:00:00.000Z'), { partnerId: 'p-1', deliveredAt: at('2026-07-02T10:00:00.000Z') })).toBeNull();
+  });
+
+  it('withdraws an admin-needed email once the invitation reached an admin, or was revoked, after the request', () => {
+    const request = invitationEmail('2026-07-02T09:00:00.000Z', 'AdminAssignmentRequested');
+    expect(withdrawalOf(request, { partnerId: 'p-1', deliveredAt: at('2026-07-02T10:00:00.000Z') })).toMatch(/Incentives admin was assigned/);
+    expect(withdrawalOf(request, { partnerId: 'p-1', revokedAt: at('2026-07-02T10:00:00.000Z') })).toBe('invitation revoked before delivery');
+    // Delivered before the request (its admins left since, and it waits again): the request stands.
+    expect(withdrawalOf(request, { partnerId: 'p-1', deliveredAt: at('2026-07-02T08:00:00.000Z') })).toBeNull();
+  });
+
+  it('leaves alone emails without an invitation, invitations it knows nothing of, and another partner`s record', () => {
+    expect(withdrawalOf({ partnerId: 'p-1', causationEventType: 'EnrollmentEnrolled' }, { partnerId: 'p-1', revokedAt: at('2030-01-01T00:00:00Z') })).toBeNull();
+    expect(withdrawalOf(invitationEmail('2026-07-02T09:00:00.000Z'), null)).toBeNull();
+    expect(withdrawalOf(invitationEmail('2026-07-02T09:00:00.000Z'), { partnerId: 'p-2', revokedAt: at('2026-07-02T10:00:00.000Z') })).toBeNull();
+  });
+});

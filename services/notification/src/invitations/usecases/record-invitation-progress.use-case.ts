@@ -1,0 +1,29 @@
+import { Envelope, InvitationEvent, Recipient } from '@lib/contracts';
+import { Injectable } from '@nestjs/common';
+import { InvitationMilestone } from '../invitation-progress.schema';
+import { InvitationProgressRepository } from '../invitation-progress.repository';
+
+/**
+ * Keeps, per invitation, when it was last revoked and when it last reached an Incentives admin
+ * (InvitationRevoked; InvitationIssued / InvitationDelivered naming someone), so that an email about it still waiting
+ * to be sent can be withdrawn (DeliverEmailUseCase). Every such event is recorded, also one too old to notify anyone:
+ * it still tells what happened to the invitation. Other types change nothing.
+ */
+@Injectable()
+export class RecordInvitationProgressUseCase {
+  constructor(private readonly progress: InvitationProgressRepository) {}
+
+  async execute(envelope: Envelope): Promise<void> {
+    const data = envelope.data as Partial<InvitationEvent> & { recipients?: Recipient[] };
+    const milestone = milestoneOf(envelope.type, data);
+    const at = new Date(envelope.occurredAt);
+    if (!milestone || !data.invitationId || !data.partnerId || Number.isNaN(+at)) return;
+    await this.progress.record(data.invitationId, data.partnerId, milestone, at);
+  }
+}
+
+function milestoneOf(type: string, data: { recipients?: Recipient[] }): InvitationMilestone | null {
+  if (type === 'InvitationRevoked') return 'revokedAt';
+  if ((type === 'InvitationIssued' || type === 'InvitationDelivered') && data.recipients?.length) return 'deliveredAt';
+  return null;
+}

@@ -1,0 +1,191 @@
+import { Envelope, NotificationSent, Topics } from '@lib/contracts';
+import { eventually, RunningService, SmtpTestServer, TestIssuer, TestKafka, TopicWatch } from '@lib/testing';
+import { MongoClient } from 'mongodb';
+import { randomUUID } from 'node:crypto';
+import { bootNotification } from './support/boot';
+import { recipient, TestUser, World } from './support/world';
+
+jest.setTimeout(120_000);
+
+/**
+ * Emails about an invitation that are still waiting (an SMTP server answering 4xx, an outage: retries run for about an
+ * hour) when what they say stops being true: the invitation was revoked (SPEC 1, Invitations 5), or the location the
+ * admin-needed email is about got an Incentives admin who received the invitation. The events are shaped as the
+ * invitations service publishes them (services/invitations/src/invitations/invitation-events.ts).
+ */
+const issuer = new TestIssuer();
+const kafka = new TestKafka();
+const smtp = new SmtpTestServer();
+const mongo = new MongoClient(process.env.MONGO_URL!, { directConnection: true });
+let service: RunningService;
+let watch: TopicWatch;
+
+beforeAll(async () => {
+  await Promise.all([issuer.start(), smtp.start(), mongo.connect()]);
+  watch = await kafka.watch([Topics.notifications]);
+  service = await bootNotification(issuer, {
+    SMTP_URL: smtp.url,
+    PORTAL_BASE_URL: 'http://portal.test',
+    // Refused emails keep being retried, quickly, for as long as a test needs.
+    NOTIFY_MAX_ATTEMPTS: '200',
+    NOTIFY_BACKOFF_MS: '100',
+    NOTIFY_BACKOFF_MAX_MS: '400',
+    NOTIFY_POLL_INTERVAL_MS: '250',
+    NOTIFY_SMTP_TIMEOUT_MS: '5000',
+  });
+});
+
+afterAll(async () => {
+  await service?.close();
+  await kafka.close();
+  await smtp.stop();
+  await mongo.close();
+  await issuer.stop();
+});
+
+function messages() {
+  return mongo.db(service.env.MONGO_DB).collection<Record<string, unknown> & { _id: string }>('messages');
+}
+
+/** One invitation of a location, as the invitations service names it in every event about it. */
+function anInvitation(world: World, locationId: string) {
+  const programId = `prog-${randomUUID().slice(0, 8)}`;
+  return {
+    invitationId: `inv-${randomUUID()}`,
+    programId,
+    programName: 'Azure Partner Incentives',
+    partnerId: world.partnerId,
+    locationId,
+    fiscalYear: 'FY27',
+  };
+}
+
+type Invitation = ReturnType<typeof anInvitation>;
+
+/** invitations.events.v1, key locationId, source invitations. */
+function publish<T extends { partnerId: string; locationId: string }>(type: string, data: T): Promise<Envelope<T>> {
+  return kafka.publishEvent(Topics.invitations, data.locationId, {
+    type,
+    source: 'invitations',
+    partnerId: data.partnerId,
+    locationId: data.locationId,
+    data,
+  });
+}
+
+/** InvitationIssued / InvitationDelivered: invitationIssued() of the invitations service. */
+const issued = (invitation: Invitation, people: TestUser[]) => ({
+  ...invitation,
+  recipients: people.map(recipient),
+  channels: ['EMAIL', 'NOTICE'],
+  getStartedUrl: `http://portal.test/incentives/enroll?programId=${invitation.programId}&locationId=${invitation.locationId}&fiscalYear=FY27`,
+  requiresEligibility: true,
+});
+
+const emailId = (event: Envelope, user: TestUser) => `${event.eventId}:${user.userId}:EMAIL`;
+
+/** The email exists and the server refused it at least once: it waits for its next attempt. */
+async function waitingAfterRefusal(id: string, user: TestUser): Promise<void> {
+  await eventually(async () => {
+    const stored = await messages().findOne({ _id: id });
+    expect(stored?.attempts).toBeGreaterThanOrEqual(1);
+    expect(smtp.attempts.get(user.email)).toBeGreaterThanOrEqual(1);
+  }, 60_000);
+}
+
+/** The email's final status, once it has one. */
+async function settled(id: string): Promise<Record<string, unknown>> {
+  return eventually(async () => {
+    const stored = await messages().findOne({ _id: id });
+    expect(['SENT', 'FAILED', 'CANCELLED']).toContain(stored?.status);
+    return stored!;
+  }, 60_000);
+}
+
+function outcomesOf(id: string) {
+  return watch.find((m) => (m.envelope?.data as { notificationId?: string } | undefined)?.notificationId === id);
+}
+
+describe('an invitation email still waiting', () => {
+  it('is cancelled, never sent, when the invitation is revoked meanwhile (no NotificationSent)', async () => {
+    const world = new World(kafka, issuer, service);
+    const [location] = await world.register('Contoso Revoked');
+    const admin = await world.user('Waiting', [{ role: 'INCENTIVES_ADMIN', locationIds: [location] }]);
+    const other = await world.user('Marker', [{ role: 'INCENTIVES_ADMIN', locationIds: [location] }]);
+    smtp.refuse(admin.email, Infinity);
+
+    const invitation = anInvitation(world, location);
+    const issue = await publish('InvitationIssued', issued(invitation, [admin]));
+    const id = emailId(issue, admin);
+    await waitingAfterRefusal(id, admin);
+
+    const revoked = await publish('InvitationRevoked', { ...invitation, reasons: ['Location no longer eligible'] });
+    // Delivered twice (at-least-once): changes nothing.
+    await kafka.publish(Topics.invitations, location, revoked);
+    // Same key, same partition: once this one's email arrives, the revocation has been consumed.
+    const marker = await publish('InvitationIssued', issued(anInvitation(world, location), [other]));
+    await smtp.waitFor(other.email);
+    smtp.refuse(admin.email, 0);
+
+    const stored = await settled(id);
+    expect(stored).toMatchObject({ status: 'CANCELLED', lastError: 'invitation revoked before delivery' });
+    expect(smtp.to(admin.email)).toHaveLength(0);
+    expect(outcomesOf(id)).toHaveLength(0);
+    // The inbox entry stays as it was written (see the README): it was delivered when it was written.
+    expect(await messages().findOne({ _id: `${issue.eventId}:${admin.userId}:INBOX` })).toMatchObject({ status: 'SENT' });
+    expect((await messages().findOne({ _id: emailId(marker, other) }))?.status).toBe('SENT');
+  });
+
+  it('of an invitation issued again after its revocation (same invitation id, later event) is still sent', async () => {
+    const world = new World(kafka, issuer, service);
+    const [location] = await world.register('Contoso Reissued');
+    const admin = await world.user('Again', [{ role: 'INCENTIVES_ADMIN', locationIds: [location] }]);
+    smtp.refuse(admin.email, Infinity);
+
+    const invitation = anInvitation(world, location);
+    const first = await publish('InvitationIssued', issued(invitation, [admin]));
+    await waitingAfterRefusal(emailId(first, admin), admin);
+    await publish('InvitationRevoked', { ...invitation, reasons: ['Location no longer eligible'] });
+    // Eligible again: the invitations service issues the same invitation (same id) as a new cycle.
+    const again = await publish('InvitationIssued', issued(invitation, [admin]));
+    // Consumed after the revocation (same partition): both emails wait for the server now.
+    await eventually(async () => expect((await messages().findOne({ _id: emailId(again, admin) }))?.attempts).toBeGreaterThanOrEqual(1), 60_000);
+    smtp.refuse(admin.email, 0);
+
+    expect(await settled(emailId(again, admin))).toMatchObject({ status: 'SENT' });
+    expect(await settled(emailId(first, admin))).toMatchObject({ status: 'CANCELLED', lastError: 'invitation revoked before delivery' });
+    const [sent] = await watch.waitFor<NotificationSent>((m) => (m.envelope?.data as { notificationId?: string })?.notificationId === emailId(again, admin));
+    expect(sent.envelope!.data).toMatchObject({ template: 'invitation', causationEventType: 'InvitationIssued' });
+    expect(smtp.to(admin.email).map((m) => m.parsed.messageId)).toEqual([`<${again.eventId}.${admin.userId}.EMAIL@incentives.local>`]);
+    expect(outcomesOf(emailId(first, admin))).toHaveLength(0);
+  });
+});
+
+describe('an admin-needed email still waiting', () => {
+  it('is cancelled, never sent, once the invitation was delivered to an Incentives admin assigned meanwhile', async () => {
+    const world = new World(kafka, issuer, service);
+    const [location] = await world.register('Northwind Assigned');
+    const global = await world.user('Global', [{ role: 'GLOBAL_ADMIN', locationIds: ['*'] }]);
+    smtp.refuse(global.email, Infinity);
+
+    const invitation = anInvitation(world, location);
+    const request = await publish('AdminAssignmentRequested', { ...invitation, recipients: [recipient(global)] });
+    const id = emailId(request, global);
+    await waitingAfterRefusal(id, global);
+
+    // The Global admin assigns an Incentives admin; the waiting invitation is delivered to them.
+    const late = await world.user('Assigned', [{ role: 'INCENTIVES_ADMIN', locationIds: [location] }]);
+    const delivered = await publish('InvitationDelivered', issued(invitation, [late]));
+    // The invitation itself reaches the new admin (and tells that the delivery has been consumed).
+    const [mail] = await smtp.waitFor(late.email);
+    expect(mail.parsed.messageId).toBe(`<${delivered.eventId}.${late.userId}.EMAIL@incentives.local>`);
+    smtp.refuse(global.email, 0);
+
+    expect(await settled(id)).toMatchObject({
+      status: 'CANCELLED',
+      lastError: 'an Incentives admin was assigned and received the invitation before delivery',
+    });
+    expect(smtp.to(global.email)).toHaveLength(0);
+    expect(outcomesOf(id)).toHaveLength(0);
+  });
+});
