@@ -160,7 +160,8 @@ async function main() {
     data: { partnerId: partner.partnerId, active: false },
   });
   const expired = await eventually(async () => {
-    await client.call('enrollment', 'POST', '/v1/operator/rollover', { operator: true, body: { fromFiscalYear: 'FY28', programId: P } });
+    // FY28 is not over yet: the operator ends it now on purpose (endYearNow), as the run at its end would.
+    await client.call('enrollment', 'POST', '/v1/operator/rollover', { operator: true, body: { fromFiscalYear: 'FY28', programId: P, endYearNow: true } });
     const e = await client.expect(200, 'enrollment', 'GET', `/v1/enrollments/${fy28.enrollmentId}`, { token: aliceToken });
     if (e.status !== 'EXPIRED') throw new Error(e.status);
     return e;

@@ -313,7 +313,12 @@ describe('the incentives enrollment journey', () => {
     });
     // The enrollment service learns of it from the topic; once it has, the next rollover expires the enrollment.
     await handled('enrollment', [Topics.agreements]);
-    const second = await client.expect(200, 'enrollment', 'POST', '/v1/operator/rollover', { operator: true, body: { fromFiscalYear: NEXT_FY } });
+    // NEXT_FY is not over: a run now leaves the enrollment valid until the year ends (SPEC 1, Enrollment 6). The operator
+    // ends the year early on purpose (endYearNow), as the run at its end would decide.
+    const early = await client.expect(200, 'enrollment', 'POST', '/v1/operator/rollover', { operator: true, body: { fromFiscalYear: NEXT_FY } });
+    expect(early).toMatchObject({ fromFiscalYear: NEXT_FY, renewed: 0, expired: 0, leftForYearEnd: 1, complete: true });
+    expect((await client.expect(200, 'enrollment', 'GET', `/v1/enrollments/${renewed!.enrollmentId}`, { token: state.alice })).status).toBe('ENROLLED');
+    const second = await client.expect(200, 'enrollment', 'POST', '/v1/operator/rollover', { operator: true, body: { fromFiscalYear: NEXT_FY, endYearNow: true } });
     expect(second).toMatchObject({ fromFiscalYear: NEXT_FY, renewed: 0, expired: 1, complete: true });
     const enrollment = await client.expect(200, 'enrollment', 'GET', `/v1/enrollments/${renewed!.enrollmentId}`, { token: state.alice });
     expect(enrollment.status).toBe('EXPIRED');
