@@ -81,6 +81,22 @@ export const MissingPayoutItems = [
 ] as const;
 export type MissingPayoutItem = (typeof MissingPayoutItems)[number];
 
+/**
+ * The reason the enrollment service gives for each missing item, in an enrollment's `reasons` (next to its `missing`
+ * codes). Shared so that a consumer listing the missing items in its own words (notification's emails) can tell these
+ * reasons, which say the same, from the others (the validator's, a bank profile that stopped serving the location).
+ */
+export const MissingPayoutItemReasons: Record<MissingPayoutItem, string> = {
+  PROGRAM_UNKNOWN: 'The program is not known.',
+  BANK_PROFILE_MISSING: 'No bank profile: the location has no default bank profile and none was chosen.',
+  BANK_PROFILE_NOT_APPROVED: 'The bank profile is not approved.',
+  CURRENCY_NOT_ALLOWED: "The bank profile's currency is not allowed by the program.",
+  PAYMENT_METHOD_NOT_ALLOWED: "The bank profile's payment method is not allowed by the program.",
+  TAX_PROFILE_MISSING: 'The location has no tax profile.',
+  TAX_PROFILE_EXPIRED: 'The tax profile has expired.',
+  TAX_PROFILE_NOT_APPROVED: 'The tax profile is not approved.',
+};
+
 /** An eligibility decision as views keep it: when it was made, and the partner it named (absent on old ones). */
 export interface PartnerDecision {
   decidedAt: Date;

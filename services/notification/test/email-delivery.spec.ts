@@ -1,4 +1,4 @@
-import { createEnvelope, NotificationFailed, NotificationSent, Topics } from '@lib/contracts';
+import { createEnvelope, MissingPayoutItemReasons, NotificationFailed, NotificationSent, Topics } from '@lib/contracts';
 import { eventually, RunningService, TestIssuer, TestKafka, TopicWatch } from '@lib/testing';
 import { MongoClient } from 'mongodb';
 import { randomUUID } from 'node:crypto';
@@ -583,6 +583,37 @@ describe('enrollment and profile events', () => {
     expect(await recipientsOf(event.eventId, 'EMAIL')).toEqual([admin1.userId, allLocations.userId].sort());
     expect(await recipientsOf(event.eventId, 'INBOX')).toEqual([admin1.userId, allLocations.userId].sort());
     for (const other of [admin2, reader, former]) expect(smtp.to(other.email)).toHaveLength(0);
+  });
+
+  // The enrollment service gives a reason for each missing item too (MissingPayoutItemReasons): the email lists each
+  // item once, and keeps under "Details" only the reasons that tell more.
+  it('lists each missing item once: the reasons that only repeat a missing item are left out of the details', async () => {
+    const mailOf = async (event: { eventId: string }) => {
+      await sent(`${event.eventId}:${admin2.userId}:EMAIL`);
+      return smtp.to(admin2.email).find((m) => m.parsed.messageId === `<${event.eventId}.${admin2.userId}.EMAIL@incentives.local>`)!;
+    };
+    const only = await kafka.publishEvent(Topics.enrollments, l2, {
+      type: 'EnrollmentActionRequired',
+      data: enrollment(world, l2, {
+        missing: ['BANK_PROFILE_MISSING', 'TAX_PROFILE_MISSING'],
+        reasons: [MissingPayoutItemReasons.BANK_PROFILE_MISSING, MissingPayoutItemReasons.TAX_PROFILE_MISSING],
+      }),
+    });
+    const mail = await mailOf(only);
+    expect(mail.parsed.text).toContain('What is missing:\n- A bank profile for the enrollment\n- A tax profile for the location\n');
+    expect(mail.parsed.text).not.toContain('Details:');
+    expect(mail.parsed.text).not.toContain(MissingPayoutItemReasons.TAX_PROFILE_MISSING);
+
+    const more = await kafka.publishEvent(Topics.enrollments, l2, {
+      type: 'EnrollmentActionRequired',
+      data: enrollment(world, l2, {
+        missing: ['BANK_PROFILE_MISSING'],
+        reasons: [MissingPayoutItemReasons.BANK_PROFILE_MISSING, 'The bank profile "Old" no longer serves this location: choose another bank profile.'],
+      }),
+    });
+    const second = await mailOf(more);
+    expect(second.parsed.text).toContain('Details:\n- The bank profile "Old" no longer serves this location: choose another bank profile.\n');
+    expect(second.parsed.text).not.toContain(MissingPayoutItemReasons.BANK_PROFILE_MISSING);
   });
 
   it.each([

@@ -3,6 +3,7 @@ import {
   EnrollmentStatus,
   EnrollmentStatusLabels,
   MissingPayoutItem,
+  MissingPayoutItemReasons,
   MissingPayoutItems,
   PaymentMethod,
   PayoutRules,
@@ -165,19 +166,9 @@ function withPrefix(what: string, reasons: string[]): string[] {
   return reasons.length ? reasons.map((r) => `${what}: ${r}`) : [`${what}: validation asked for changes.`];
 }
 
-const DESCRIPTIONS: Record<MissingPayoutItem, string> = {
-  PROGRAM_UNKNOWN: 'The program is not known.',
-  BANK_PROFILE_MISSING: 'No bank profile: the location has no default bank profile and none was chosen.',
-  BANK_PROFILE_NOT_APPROVED: 'The bank profile is not approved.',
-  CURRENCY_NOT_ALLOWED: "The bank profile's currency is not allowed by the program.",
-  PAYMENT_METHOD_NOT_ALLOWED: "The bank profile's payment method is not allowed by the program.",
-  TAX_PROFILE_MISSING: 'The location has no tax profile.',
-  TAX_PROFILE_EXPIRED: 'The tax profile has expired.',
-  TAX_PROFILE_NOT_APPROVED: 'The tax profile is not approved.',
-};
-
+/** The reason given for a missing item (shared with the consumers: MissingPayoutItemReasons). */
 export function describeMissing(code: string): string {
-  return DESCRIPTIONS[code as MissingPayoutItem] ?? code;
+  return MissingPayoutItemReasons[code as MissingPayoutItem] ?? code;
 }
 
 export interface CompleteAt {

@@ -18,7 +18,7 @@ import type { NotificationConfig } from '../config';
 import { Addressee, RecipientDirectory } from '../recipients/recipient-directory';
 import { Audience } from './message.schema';
 import { TemplateName } from '../rendering/template-renderer';
-import { daysLeftLabel, describeMissing, longDate, statusLabel } from './wording';
+import { daysLeftLabel, describeMissing, longDate, reasonsBeyondMissing, statusLabel } from './wording';
 
 /** What one domain event turns into: one template, its data, and who gets it on which channels. */
 export interface MessagePlan {
@@ -150,7 +150,9 @@ export class MessagePlanner {
       locationLabel: await this.directory.locationLabel(data.locationId),
       fiscalYear: data.fiscalYear,
       statusLabel: statusLabel(data.status),
-      reasons: data.reasons ?? [],
+      // The reasons that only say what `missing` lists (in the enrollment's words) are left out: the email lists the
+      // missing items once, and keeps the reasons that tell more (the validator's, a profile that stopped serving).
+      reasons: reasonsBeyondMissing(data.reasons ?? [], data.missing ?? []),
       missing: describeMissing(data.missing ?? []),
       profilesLink: this.link('/incentives/payout-and-tax'),
     };

@@ -1,4 +1,4 @@
-import { EnrollmentStatus, EnrollmentStatusLabels, MissingPayoutItem } from '@lib/contracts';
+import { EnrollmentStatus, EnrollmentStatusLabels, MissingPayoutItem, MissingPayoutItemReasons } from '@lib/contracts';
 
 /** How each missing-item code of the payout rules reads in a message. Unknown codes are shown as they are. */
 export const MissingItemWording: Record<MissingPayoutItem, string> = {
@@ -14,6 +14,12 @@ export const MissingItemWording: Record<MissingPayoutItem, string> = {
 
 export function describeMissing(codes: string[]): string[] {
   return codes.map((code) => MissingItemWording[code as MissingPayoutItem] ?? code);
+}
+
+/** An enrollment's reasons without those that give a listed missing item's own reason (MissingPayoutItemReasons). */
+export function reasonsBeyondMissing(reasons: string[], missing: string[]): string[] {
+  const said = new Set(missing.map((code) => MissingPayoutItemReasons[code as MissingPayoutItem]).filter(Boolean));
+  return reasons.filter((reason) => !said.has(reason));
 }
 
 export function statusLabel(status: string): string {
