@@ -196,6 +196,35 @@ describe('roles and deactivation', () => {
   });
 });
 
+describe('directory import: emails moving between entries of one file', () => {
+  it('gives an email freed by an earlier entry of the same file to a new user (updated, then created)', async () => {
+    const p = await client.registerPartner();
+    const [moving, arriving] = [`m-${randomUUID()}`, `a-${randomUUID()}`];
+    const [oldEmail, newEmail] = [`old-${randomUUID().slice(0, 8)}@example.com`, `new-${randomUUID().slice(0, 8)}@example.com`];
+    const body = (resources: object[]) => ({ schemas: [LIST_RESPONSE], Resources: resources });
+    const first = await client.call('POST', '/v1/users/import', { token: p.globalAdmin.token, body: body([{ externalId: moving, userName: oldEmail, active: true }]) });
+    const movingId = first.body.results[0].userId;
+    await client.settled('users', movingId);
+
+    // The directory moved the user to a new address, and a new user has the old one.
+    const next = await client.call('POST', '/v1/users/import', {
+      token: p.globalAdmin.token,
+      body: body([
+        { externalId: moving, userName: newEmail, active: true },
+        { externalId: arriving, userName: oldEmail, active: true },
+      ]),
+    });
+    expect(next.status).toBe(200);
+    expect(next.body.results.map((r: any) => [r.externalId, r.outcome])).toEqual([
+      [moving, 'updated'],
+      [arriving, 'created'],
+    ]);
+    const read = async (userId: string) => (await client.call('GET', `/v1/users/${userId}`, { token: p.globalAdmin.token })).body;
+    expect(await read(movingId)).toMatchObject({ email: newEmail });
+    expect(await read(next.body.results[1].userId)).toMatchObject({ email: oldEmail });
+  });
+});
+
 describe('directory import and deactivation by an admin', () => {
   it("does not reactivate (and so give back the roles of) a user an admin deactivated; it does reactivate the directory's own", async () => {
     const p = await client.registerPartner();

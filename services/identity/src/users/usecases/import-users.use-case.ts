@@ -44,7 +44,12 @@ export class ImportUsers {
         results.push({ index: entry.index, ...(entry.externalId && { externalId: entry.externalId }), outcome: 'rejected', reason: entry.reason });
         continue;
       }
-      const known = byExternalId.get(entry.user.externalId) ?? byEmail.get(emailKey(entry.user.email));
+      let known = byExternalId.get(entry.user.externalId) ?? byEmail.get(emailKey(entry.user.email));
+      if (known && known.externalId !== undefined && known.externalId !== entry.user.externalId) {
+        // Read before the file was applied: an earlier entry may have moved that user to another email since, which
+        // frees this one. Read the holder of the email as it is now.
+        known = (await this.users.findManyByEmail(actor.partnerId, [entry.user.email]))[0];
+      }
       results.push({ index: entry.index, externalId: entry.user.externalId, email: entry.user.email, ...(await this.importOne(actor, entry.user, known)) });
     }
 
