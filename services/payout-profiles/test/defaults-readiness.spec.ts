@@ -43,13 +43,13 @@ async function readiness(programId: string, locationId: string, bankProfileId?: 
 }
 
 describe('default bank profiles', () => {
-  it('PUT assigns a default to a location, with DefaultBankProfileAssigned keyed by location; the same again changes nothing', async () => {
+  it('PUT assigns a default to a location, with DefaultBankProfileAssigned keyed by location and the default\'s version; the same again changes nothing', async () => {
     const put = await call(h, 'PUT', `/v1/locations/${w.L1}/default-bank-profile`, { token: admin, body: { bankProfileId: usd, currency: 'USD' } });
     expect(put.status).toBe(200);
     expect(put.body).toMatchObject({ locationId: w.L1, bankProfileId: usd, currency: 'USD', outcome: 'ASSIGNED', version: 1 });
     const [event] = await watch.waitFor<DefaultBankProfileChange>((m) => m.envelope?.type === 'DefaultBankProfileAssigned' && m.envelope.data.locationId === w.L1);
     expect(event.key).toBe(w.L1);
-    expect(event.envelope!.data).toEqual({ partnerId: w.partnerId, locationId: w.L1, bankProfileId: usd, currency: 'USD' });
+    expect(event.envelope!.data).toEqual({ partnerId: w.partnerId, locationId: w.L1, bankProfileId: usd, currency: 'USD', version: 1 });
 
     const again = await call(h, 'PUT', `/v1/locations/${w.L1}/default-bank-profile`, { token: admin, body: { bankProfileId: usd, currency: 'USD' } });
     expect(again.body).toMatchObject({ outcome: 'UNCHANGED', version: 1 });
@@ -65,9 +65,10 @@ describe('default bank profiles', () => {
       { locationId: w.L3, outcome: 'ASSIGNED', version: 1 },
     ]);
     await watch.waitFor((m) => m.envelope?.type === 'DefaultBankProfileAssigned' && (m.envelope.data as DefaultBankProfileChange).bankProfileId === eur, { count: 2 });
-    for (const location of [w.L1, w.L3]) {
+    for (const [location, version] of [[w.L1, 2], [w.L3, 1]] as const) {
       const [event] = defaultEvents('DefaultBankProfileAssigned', location).filter((m) => m.envelope!.data.bankProfileId === eur);
       expect(event.key).toBe(location);
+      expect(event.envelope!.data.version).toBe(version);
     }
     expect(await h.db.collection('default_bank_profiles').countDocuments({ locationId: w.L1 })).toBe(1);
     const list = await call(h, 'GET', '/v1/default-bank-profiles', { token: admin });
@@ -84,17 +85,18 @@ describe('default bank profiles', () => {
     expect(await h.db.collection('default_bank_profiles').find({ partnerId: w.partnerId }).sort({ _id: 1 }).toArray()).toEqual(before);
   });
 
-  it('DELETE frees the location, with DefaultBankProfileRemoved naming what was removed', async () => {
+  it('DELETE frees the location, with DefaultBankProfileRemoved naming what was removed and the default\'s new version', async () => {
     expect((await call(h, 'DELETE', `/v1/locations/${w.L3}/default-bank-profile`, { token: admin })).status).toBe(204);
     const [removed] = await watch.waitFor<DefaultBankProfileChange>((m) => m.envelope?.type === 'DefaultBankProfileRemoved' && m.envelope.data.locationId === w.L3);
     expect(removed.key).toBe(w.L3);
-    expect(removed.envelope!.data).toEqual({ partnerId: w.partnerId, locationId: w.L3, bankProfileId: eur, currency: 'EUR' });
+    expect(removed.envelope!.data).toEqual({ partnerId: w.partnerId, locationId: w.L3, bankProfileId: eur, currency: 'EUR', version: 2 });
     expect((await call(h, 'GET', `/v1/locations/${w.L3}/default-bank-profile`, { token: admin })).status).toBe(404);
     // Removing again is a no-op: still 204, no second event.
     expect((await call(h, 'DELETE', `/v1/locations/${w.L3}/default-bank-profile`, { token: admin })).status).toBe(204);
     const marker = await call(h, 'PUT', `/v1/locations/${w.L3}/default-bank-profile`, { token: admin, body: { bankProfileId: usd, currency: 'USD' } });
     expect(marker.body.version).toBe(3);
-    await watch.waitFor((m) => m.envelope?.type === 'DefaultBankProfileAssigned' && (m.envelope.data as DefaultBankProfileChange).locationId === w.L3 && (m.envelope.data as DefaultBankProfileChange).bankProfileId === usd);
+    const [assigned] = await watch.waitFor<DefaultBankProfileChange>((m) => m.envelope?.type === 'DefaultBankProfileAssigned' && m.envelope.data.locationId === w.L3 && m.envelope.data.bankProfileId === usd);
+    expect(assigned.envelope!.data.version).toBe(3);
     expect(defaultEvents('DefaultBankProfileRemoved', w.L3)).toHaveLength(1);
   });
 });

@@ -40,11 +40,18 @@ export class ProfileSubmittedForValidation extends ProfileEvent {}
 export class ProfileApproved extends ProfileEvent {}
 export class ProfileActionRequired extends ProfileEvent {}
 
+/** DefaultBankProfileAssigned names the new default; DefaultBankProfileRemoved, the pair it removed. */
 export class DefaultBankProfileChange {
   @IsString() partnerId!: string;
   @IsString() locationId!: string;
   @IsString() bankProfileId!: string;
   @Matches(/^[A-Z]{3}$/) currency!: string;
+  /**
+   * The version of the location's default after this change (every assignment and removal of the location's default
+   * increments it): it orders the location's events, where occurredAt (the writer's clock) may not. Absent in events
+   * written before it existed.
+   */
+  @IsOptional() @IsInt() @Min(1) version?: number;
 }
 export class DefaultBankProfileAssigned extends DefaultBankProfileChange {}
 export class DefaultBankProfileRemoved extends DefaultBankProfileChange {}

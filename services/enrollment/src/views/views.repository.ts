@@ -106,21 +106,26 @@ export class ViewsRepository {
     return this.profile(partnerId, link.profileId, 'TAX');
   }
 
-  async recordDefaultAssigned({ partnerId, locationId, bankProfileId, currency }: DefaultBankProfileChange, changedAt: Date): Promise<void> {
+  /** Keeps the newest assignment (`newerDefault`); the same version again changes nothing. */
+  async recordDefaultAssigned({ partnerId, locationId, bankProfileId, currency, version }: DefaultBankProfileChange, changedAt: Date): Promise<void> {
     await upsertIfNewer<DefaultBankProfileView>(this.defaultModel.collection, locationId, {
-      replaces: (stored) => +stored.changedAt <= +changedAt,
-      set: { partnerId, bankProfileId, currency, changedAt, receivedAt: new Date() },
+      replaces: (stored) => newerDefault(stored, version, changedAt),
+      set: { partnerId, bankProfileId, currency, changedAt, version: version ?? null, receivedAt: new Date() },
     });
   }
 
   /**
-   * Removes the default only if it is still that profile (a later assignment of another one stays). Nothing stored
-   * yet: the removal is kept, so that the older assignment, delivered late, does not bring it back.
+   * Removes the default only if nothing newer is held: with versions, whatever older version is held (the removed
+   * profile was the default just before this removal, so an older one, of any profile, is gone too) and never a later
+   * assignment; without, only if it is still that profile and not a later change by occurredAt. Nothing stored yet:
+   * the removal is kept (a tombstone, with its version), so that an older assignment, delivered late, does not bring
+   * it back.
    */
-  async recordDefaultRemoved({ partnerId, locationId, bankProfileId }: DefaultBankProfileChange, changedAt: Date): Promise<void> {
+  async recordDefaultRemoved({ partnerId, locationId, bankProfileId, version }: DefaultBankProfileChange, changedAt: Date): Promise<void> {
     await upsertIfNewer<DefaultBankProfileView>(this.defaultModel.collection, locationId, {
-      replaces: (stored) => stored.partnerId === partnerId && stored.bankProfileId === bankProfileId && +stored.changedAt <= +changedAt,
-      set: { partnerId, bankProfileId: null, changedAt },
+      replaces: (stored) =>
+        stored.partnerId === partnerId && newerDefault(stored, version, changedAt) && (versioned(stored, version) || stored.bankProfileId === bankProfileId),
+      set: { partnerId, bankProfileId: null, changedAt, version: version ?? null },
     });
   }
 
@@ -155,4 +160,19 @@ function keptDecisionsOf(year: YearDecision | undefined): KeptDecisions<YearDeci
 /** The year as stored: the kept decision with the others set aside in it (none: no field). */
 function yearOf({ kept, others }: KeptDecisions<YearDecision>): YearDecision {
   return { ...kept, ...(others.length && { others }) };
+}
+
+/** Whether the view and the event both carry the default's version (events written before it existed do not). */
+function versioned(stored: DefaultBankProfileView, version: number | undefined): version is number {
+  return typeof stored.version === 'number' && version !== undefined;
+}
+
+/**
+ * Whether a change of a location's default is newer than the one the view holds: by the default's version when both
+ * have one (payout-profiles increments it on every assignment and removal, whichever of its processes writes, so the
+ * same version again is the same change), by occurredAt otherwise (the writing process's clock, which two processes
+ * may not agree on).
+ */
+function newerDefault(stored: DefaultBankProfileView, version: number | undefined, changedAt: Date): boolean {
+  return versioned(stored, version) ? (stored.version as number) < version : +stored.changedAt <= +changedAt;
 }

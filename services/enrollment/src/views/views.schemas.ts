@@ -92,6 +92,11 @@ export class DefaultBankProfileView {
   @Prop({ type: String, default: null }) bankProfileId!: string | null;
   @Prop() currency?: string;
   @Prop({ required: true }) changedAt!: Date;
+  /**
+   * The default's version in payout-profiles after the change this document holds (the event's `version`): orders the
+   * location's events. Null or absent: the change came from an event without one (then occurredAt orders).
+   */
+  @Prop({ type: Number }) version?: number | null;
   /** When this service recorded the assignment (its own clock, like a profile view's `updatedAt`). */
   @Prop() receivedAt?: Date;
 }

@@ -21,7 +21,8 @@ const ATTEMPTS = 5;
  * location (checked for all before anything changes), and the profile must serve every one of them (409
  * `location-not-served` otherwise); the locations then claim the profile (DefaultClaims: only while it has the
  * currency and serves them, so a change of its locationIds racing this request is refused on one side), and each
- * location is one conditional write with its DefaultBankProfileAssigned event (key locationId). Assigning the same
+ * location is one conditional write with its DefaultBankProfileAssigned event (key locationId, with the default's new
+ * version, which orders the location's events for consumers where the writers' clocks may not). Assigning the same
  * default again changes nothing. A failure halfway keeps the locations written before it (their events are sent) and
  * withdraws this request's claims for the others.
  */
@@ -127,7 +128,7 @@ export class AssignDefaultBankProfile {
       const version = (existing?.version ?? 0) + 1;
       // The first attempt's claim was made with the others; a retry writes another version, which needs its own.
       if (attempt > 1) await this.claim(target, [{ locationId, version }]);
-      const data: DefaultBankProfileChange = { partnerId, locationId, bankProfileId, currency };
+      const data: DefaultBankProfileChange = { partnerId, locationId, bankProfileId, currency, version };
       const event = this.outbox.event(Topics.payoutProfiles, { type: 'DefaultBankProfileAssigned', data, key: locationId });
       const changedAt = new Date();
       const next: DefaultBankProfile = { _id: locationId, locationId, partnerId, bankProfileId, currency, version, changedBy: userId, changedAt };

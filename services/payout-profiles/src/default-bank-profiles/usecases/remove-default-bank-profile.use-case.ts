@@ -11,7 +11,8 @@ import { DefaultClaims } from '../default-claims';
 const ATTEMPTS = 5;
 
 /**
- * Frees a location of its default bank profile, with DefaultBankProfileRemoved (naming the removed pair).
+ * Frees a location of its default bank profile, with DefaultBankProfileRemoved (naming the removed pair, with the
+ * default's new version).
  * Removing when there is none changes nothing and still answers success (DELETE is idempotent): without If-Match, a
  * removal that loses a race reads the default again (a concurrent identical DELETE leaves nothing to remove: 204);
  * with If-Match, a stale version answers 412 with the version actually stored.
@@ -33,14 +34,15 @@ export class RemoveDefaultBankProfile {
         throw Problems.preconditionFailed(existing?.version ?? 0);
       }
       if (!existing?.bankProfileId || !existing.currency) return { removed: false };
+      const version = existing.version + 1;
       const data: DefaultBankProfileChange = {
         partnerId: actor.partnerId,
         locationId,
         bankProfileId: existing.bankProfileId,
         currency: existing.currency,
+        version,
       };
       const event = this.outbox.event(Topics.payoutProfiles, { type: 'DefaultBankProfileRemoved', data, key: locationId });
-      const version = existing.version + 1;
       const { matchedCount } = await this.defaults.updateOne(
         { _id: locationId, partnerId: actor.partnerId, version: existing.version },
         {
