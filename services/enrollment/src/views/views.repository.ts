@@ -31,18 +31,27 @@ export class ViewsRepository {
   /**
    * Keeps the year's decision as `keepDecision` says (a later one wins; while the location is not known, another
    * partner's is set aside in the year's `others` rather than lost; once it is known as the decision's partner's, that
-   * partner's latest wins). Returns whether this decision is now the one that counts for its partner.
+   * partner's latest wins). Returns whether this decision is now the one that counts for its partner (`current`), and
+   * whether the view held a decision for the year before it (`followsAnother`: a first decision changes no enrollment
+   * back, see ReopenInvitation).
    */
-  async recordDecision(decision: EligibilityDetermined, decidedAt: Date, eventId: string, ownerConfirmed = false): Promise<boolean> {
+  async recordDecision(
+    decision: EligibilityDetermined,
+    decidedAt: Date,
+    eventId: string,
+    ownerConfirmed = false,
+  ): Promise<{ current: boolean; followsAnother: boolean }> {
     const fiscalYear = decision.fiscalYear;
     const incoming: YearDecision & { partnerId: string } = { eligible: decision.eligible, reasons: decision.reasons ?? [], decidedAt, eventId, partnerId: decision.partnerId };
+    let followsAnother = false;
     const written = await upsertIfChanged<EligibilityView>(this.eligibilityModel.collection, eligibilityId(decision.programId, decision.locationId), (stored) => {
+      followsAnother = stored?.years?.[fiscalYear] !== undefined;
       const next = keepDecision(keptDecisionsOf(stored?.years?.[fiscalYear]), incoming, ownerConfirmed);
       // The document's partner: the one the kept decision named (one set aside does not change it).
       return next && { programId: decision.programId, locationId: decision.locationId, partnerId: next.kept.partnerId ?? stored?.partnerId ?? decision.partnerId, [`years.${fiscalYear}`]: yearOf(next) };
     });
     const year = written?.[`years.${fiscalYear}`] as YearDecision | undefined;
-    return decisionFor(year, year?.others, decision.partnerId)?.eventId === eventId;
+    return { current: decisionFor(year, year?.others, decision.partnerId)?.eventId === eventId, followsAnother };
   }
 
   async eligibility(programId: string, locationId: string): Promise<EligibilityView | null> {

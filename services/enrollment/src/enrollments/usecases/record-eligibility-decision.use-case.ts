@@ -28,11 +28,14 @@ export class RecordEligibilityDecision {
     // Known as this partner's (another's is refused): it replaces a decision naming another partner kept while the
     // location was not known yet, whatever their times.
     const ownerConfirmed = await this.access.assertLocationOf(decision.partnerId, decision.locationId, 'The eligibility decision');
-    const current = await this.views.recordDecision(decision, decidedAt, eventId, ownerConfirmed);
+    const { current, followsAnother } = await this.views.recordDecision(decision, decidedAt, eventId, ownerConfirmed);
     if (!current) return;
     if (decision.eligible) {
       // Eligible again: an enrollment only invited, ended INELIGIBLE, is INVITED again (its invitation is issued again).
-      await this.reopen.execute(decision, undefined);
+      // Not on the year's first decision (a burst of new locations: one read of the enrollment saved each): what ended
+      // it was an ineligible decision for the year (directly, or through the revocation it caused), which this view
+      // received first (same topic and key, earlier). The re-issued invitation reopens it too (RecordInvitation).
+      if (followsAnother) await this.reopen.execute(decision, undefined);
       return;
     }
     const program = await this.programs.find(decision.programId);
