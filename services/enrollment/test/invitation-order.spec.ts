@@ -242,13 +242,18 @@ describe('invitations and eligibility decisions, in either order', () => {
     await eligibility(h, w, first.program.programId, w.L3, true);
     const reopened = await enrollmentWith(first.program.programId, 'INVITED');
     expect(reopened).toMatchObject({ statusLabel: 'Invited', nextAction: 'ENROLL', reasons: [], missing: [], version: first.ended.version + 1 });
-    // No event for it (the invitation is the event, as when it was first recorded); the old revocation redelivered and
-    // the invitation again change nothing.
+    // EnrollmentInvited tells the other services (the invitations overview's status). The old revocation, delivered
+    // again (the same event) or sent again (another event id, its old time: older than the eligible decision), and the
+    // invitation again change nothing.
     await publish(first.revoked);
+    await publish({ ...first.revoked, eventId: randomUUID() });
     await issue(first.program, w.L3);
     await settle(w.L3);
     expect(await list(first.program.programId)).toEqual([expect.objectContaining({ status: 'INVITED', version: reopened.version })]);
-    expect(eventsOf(reopened.enrollmentId).map((e) => e.type)).toEqual(['EnrollmentIneligible']);
+    expect(eventsOf(reopened.enrollmentId).map((e) => [e.type, e.data.status, e.data.previousStatus])).toEqual([
+      ['EnrollmentIneligible', 'INELIGIBLE', 'INVITED'],
+      ['EnrollmentInvited', 'INVITED', 'INELIGIBLE'],
+    ]);
     // Enroll starts it, as from any invitation.
     const started = await call(h, 'POST', '/v1/enrollments', { token, body: { programId: first.program.programId, locationId: w.L3 } });
     expect(started.status).toBe(201);

@@ -13,6 +13,8 @@ import { RecordEligibilityDecision } from '../src/enrollments/usecases/record-el
 import { RolloverScheduler } from '../src/rollover/rollover.scheduler';
 import {
   approvedProfiles,
+  bankProfile,
+  defaultBankProfile,
   call,
   createProgram,
   CURRENT_FY,
@@ -21,7 +23,10 @@ import {
   Harness,
   NEXT_FY,
   profileEvent,
+  profileKnown,
+  RULES,
   serviceOf,
+  taxProfile,
   waitForEnrollmentEvent,
   withHarness,
   World,
@@ -88,6 +93,37 @@ describe('an operator ending the year early on purpose (endYearNow)', () => {
     expect(expired.envelope!.data).toEqual(expect.objectContaining({ status: 'EXPIRED', fiscalYear: CURRENT_FY }));
     expect(JSON.stringify(expired.envelope!.data.reasons)).toContain('Competency lapsed');
     expect((await call(h, 'POST', '/v1/operator/rollover', { operator: true, body: { fromFiscalYear: CURRENT_FY, endYearNow: 'yes' } })).status).toBe(400);
+  });
+});
+
+describe('an enrollment submitted without a tax profile, its program requiring one since', () => {
+  it("is continued with the location's approved tax profile (RENEWED), not as missing one", async () => {
+    const program = await createProgram(h, { requiresEligibility: false, payoutRules: { ...RULES, taxProfileRequired: false } });
+    const bank = bankProfile(w.partnerId, { status: 'APPROVED' });
+    await profileEvent(h, 'ProfileApproved', bank);
+    await profileKnown(h, bank);
+    await defaultBankProfile(h, w.partnerId, w.L2, bank.profileId);
+    await eventually(async () => expect((await h.db.collection<{ _id: string; bankProfileId: string }>('default_bank_profile_view').findOne({ _id: w.L2 }))?.bankProfileId).toBe(bank.profileId));
+    const token = await w.token('adminOfOther');
+    const id = (await call(h, 'POST', '/v1/enrollments', { token, body: { programId: program.programId, locationId: w.L2 } })).body.enrollmentId;
+    expect((await call(h, 'POST', `/v1/enrollments/${id}/submit`, { token })).body).toMatchObject({ status: 'ENROLLED', proposal: { taxProfileId: null } });
+
+    // The program requires a tax profile from now on; the location's is there, approved. Nothing else happens before the
+    // rollover (no Submit, no profile event after the change).
+    const tax = taxProfile(w.partnerId, w.L2, { status: 'APPROVED' });
+    await profileEvent(h, 'ProfileApproved', tax);
+    await profileKnown(h, tax);
+    const patched = await call(h, 'PATCH', `/v1/programs/${program.programId}`, {
+      operator: true,
+      body: { payoutRules: { ...RULES, taxProfileRequired: true } },
+      headers: { 'if-match': `"${program.revision}"` },
+    });
+    expect(patched.status).toBe(200);
+
+    const run = await operator({ fromFiscalYear: CURRENT_FY, programId: program.programId });
+    expect(run.body).toEqual(expect.objectContaining({ examined: 1, renewed: 1, actionRequired: 0 }));
+    const next = await col().findOne({ _id: enrollmentId({ programId: program.programId, locationId: w.L2, fiscalYear: NEXT_FY }) });
+    expect(next).toEqual(expect.objectContaining({ status: 'ENROLLED', taxProfileId: tax.profileId, missing: [] }));
   });
 });
 

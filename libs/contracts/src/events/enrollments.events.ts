@@ -38,6 +38,11 @@ export class EnrollmentRenewed extends EnrollmentEvent {
 export class EnrollmentExpired extends EnrollmentEvent {}
 export class EnrollmentIneligible extends EnrollmentEvent {}
 export class EnrollmentDiscontinued extends EnrollmentEvent {}
+/**
+ * INVITED again (`previousStatus` INELIGIBLE): an enrollment that was only invited and ended INELIGIBLE, its location
+ * eligible again and its invitation issued again. The invitation itself is announced by the invitations service.
+ */
+export class EnrollmentInvited extends EnrollmentEvent {}
 export const RenewalRiskKinds = ['WILL_NOT_CONTINUE', 'NOT_COMPLETED'] as const;
 
 /** Not a status change: sent 30 days before fiscal-year end for an enrollment that would not continue. */
@@ -53,6 +58,7 @@ export class EnrollmentRenewalAtRisk extends EnrollmentEvent {
 
 export const EnrollmentEventTypes = {
   EnrollmentStarted,
+  EnrollmentInvited,
   EnrollmentActionRequired,
   EnrollmentValidating,
   EnrollmentEnrolled,

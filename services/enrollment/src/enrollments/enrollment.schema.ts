@@ -63,11 +63,6 @@ export class Enrollment {
   @Prop() enrolledAt?: Date;
   @Prop({ type: ValidatedRevisionsSchema }) validated?: ValidatedRevisions;
   @Prop() invitationId?: string;
-  /**
-   * INELIGIBLE: when what ended it happened (the ineligible decision's `occurredAt`, or the revocation's). Only an
-   * eligible decision made after it reopens an enrollment that was only invited (ReopenInvitation).
-   */
-  @Prop() ineligibleSince?: Date;
   /** The enrollment of the previous fiscal year this one continues. */
   @Prop() renewedFrom?: string;
   /** A continuation's outcome as the rollover decided it (its mark on the old enrollment, also for a rerun). */

@@ -38,10 +38,19 @@ export class RenewalContext {
 
   async load(batch: Enrollment[], programs: Map<string, Program>, fromFiscalYear: string, toFiscalYear: string): Promise<BatchContext> {
     const nextId = (e: Enrollment) => enrollmentId({ programId: e.programId, locationId: e.locationId, fiscalYear: toFiscalYear });
+    // Enrollments without a tax profile (submitted while their program required none) whose program requires one now:
+    // the location's tax profile, as Continue and following validation take it up (PayoutFacts.inUse).
+    const lacking = batch.filter((e) => !e.taxProfileId && programs.get(e.programId)?.payoutRules.taxProfileRequired);
+    const locationTax = lacking.length ? await this.views.locationTaxProfilesByIds(unique(lacking.map((e) => e.locationId))) : new Map();
+    const taxProfileIdOf = (e: Enrollment): string | undefined => {
+      if (e.taxProfileId || !lacking.includes(e)) return e.taxProfileId;
+      const link = locationTax.get(e.locationId);
+      return link?.partnerId === e.partnerId ? link.profileId : undefined;
+    };
     const [eligibility, agreements, profiles] = await Promise.all([
       this.views.eligibilityByIds(unique(batch.filter((e) => programs.get(e.programId)?.requiresEligibility).map((e) => eligibilityId(e.programId, e.locationId)))),
       this.views.agreementsByPartner(unique(batch.map((e) => e.partnerId))),
-      this.views.profilesByIds(unique(batch.flatMap((e) => [e.bankProfileId, e.taxProfileId]))),
+      this.views.profilesByIds(unique(batch.flatMap((e) => [e.bankProfileId, taxProfileIdOf(e)]))),
     ]);
     return {
       nextId,
@@ -49,8 +58,10 @@ export class RenewalContext {
       decide: (e) => {
         const program = programs.get(e.programId);
         const bank = e.bankProfileId ? profiles.get(e.bankProfileId) : undefined;
-        const tax = e.taxProfileId ? profiles.get(e.taxProfileId) : undefined;
-        return decideRenewal({
+        const taxProfileId = taxProfileIdOf(e);
+        const tax = taxProfileId ? profiles.get(taxProfileId) : undefined;
+        const adopted = taxProfileId !== e.taxProfileId && tax?.kind === 'TAX' ? { taxProfileId } : {};
+        const decision = decideRenewal({
           program,
           eligibility: eligibility.get(eligibilityId(e.programId, e.locationId))?.years,
           agreementActive: agreements.get(e.partnerId)?.active,
@@ -62,6 +73,7 @@ export class RenewalContext {
           fromFiscalYear,
           toFiscalYear,
         });
+        return { ...decision, ...adopted };
       },
     };
   }

@@ -41,6 +41,11 @@ export interface RenewalDecision {
    * as a choice (`bankChosen: false`), so Continue proposes the location's default.
    */
   bankWithdrawn?: boolean;
+  /**
+   * The location's tax profile, for an enrollment that has none (submitted while its program required none) whose
+   * program requires one now: the continuation goes on with it, as Continue and following validation take it up.
+   */
+  taxProfileId?: string;
 }
 
 /**

@@ -153,6 +153,11 @@ export class ViewsRepository {
     return findByIds<AgreementView>(this.agreementModel.collection as never, partnerIds, { active: 1 });
   }
 
+  /** The tax profile of each location (its id and partner), by location id. */
+  async locationTaxProfilesByIds(locationIds: string[]): Promise<Map<string, LocationTaxProfileView>> {
+    return findByIds<LocationTaxProfileView>(this.locationTaxModel.collection as never, locationIds, { partnerId: 1, profileId: 1 });
+  }
+
   async profilesByIds(ids: string[]): Promise<Map<string, ProfileView>> {
     // `name`: for the reason when a bank profile no longer serves an enrollment's location.
     return findByIds<ProfileView>(this.profileModel.collection as never, ids, { updatedAt: 0, rank: 0 });

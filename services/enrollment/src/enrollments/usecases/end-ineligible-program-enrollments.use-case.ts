@@ -61,11 +61,15 @@ export class EndIneligibleProgramEnrollments {
         const ending = await this.notEligible(programId, unfinished.slice(i, i + IDS_PER_LOOKUP));
         found += ending.length;
         await Promise.all(
-          ending.map(({ enrollment, reasons, decidedAt }) =>
-            this.markIneligible.execute(
-              { programId, locationId: enrollment.locationId, partnerId: enrollment.partnerId, fiscalYear: enrollment.fiscalYear, eligible: false, reasons },
-              decidedAt,
-            ),
+          ending.map(({ enrollment, reasons }) =>
+            this.markIneligible.execute({
+              programId,
+              locationId: enrollment.locationId,
+              partnerId: enrollment.partnerId,
+              fiscalYear: enrollment.fiscalYear,
+              eligible: false,
+              reasons,
+            }),
           ),
         );
       }
@@ -83,7 +87,7 @@ export class EndIneligibleProgramEnrollments {
     return unfinished.flatMap((enrollment) => {
       const years = views.get(eligibilityId(programId, enrollment.locationId))?.years;
       const decision = partnersDecision(years, enrollment.fiscalYear, enrollment.partnerId);
-      return decision?.eligible === false ? [{ enrollment, reasons: decision.reasons, decidedAt: decision.decidedAt }] : [];
+      return decision?.eligible === false ? [{ enrollment, reasons: decision.reasons }] : [];
     });
   }
 }

@@ -27,24 +27,22 @@ export class MarkIneligible {
     private readonly events: EnrollmentEvents,
   ) {}
 
-  /** `decidedAt`: when the decision was made (its `occurredAt`), kept as `ineligibleSince`. */
-  async execute(decision: EligibilityDetermined, decidedAt?: Date): Promise<void> {
+  async execute(decision: EligibilityDetermined): Promise<void> {
     const reasons = ineligibleReasons(decision.reasons, decision.fiscalYear);
-    await this.end(decision, decision.partnerId, reasons, (current) => BEFORE_ENROLLED.includes(current.status) && !current.enrolledAt, decidedAt);
+    await this.end(decision, decision.partnerId, reasons, (current) => BEFORE_ENROLLED.includes(current.status) && !current.enrolledAt);
   }
 
   /**
    * The enrollment of `key` becomes INELIGIBLE with `reasons` and its event, if it is the partner's and `applies` to
    * it as read: one write guarded by its version, decided again from a fresh read when it changed meanwhile. An
-   * enrollment already INELIGIBLE is never in `applies`, so a redelivered cause changes nothing. `causeAt`: when the
-   * cause happened (`ineligibleSince`: an eligible decision made before it does not reopen the enrollment).
+   * enrollment already INELIGIBLE is never in `applies`, so a redelivered cause changes nothing.
    */
-  async end(key: EnrollmentKey, partnerId: string, reasons: string[], applies: (current: Enrollment) => boolean, causeAt?: Date): Promise<void> {
+  async end(key: EnrollmentKey, partnerId: string, reasons: string[], applies: (current: Enrollment) => boolean): Promise<void> {
     const id = enrollmentId(key);
     for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
       const current = await this.enrollments.findById(id);
       if (!current || current.partnerId !== partnerId || current.status === 'INELIGIBLE' || !applies(current)) return;
-      const changes = { status: 'INELIGIBLE' as const, reasons, missing: [], ...(causeAt && { ineligibleSince: new Date(causeAt) }) };
+      const changes = { status: 'INELIGIBLE' as const, reasons, missing: [] };
       const next = { ...current, ...changes, version: current.version + 1 };
       const event = this.events.event('EnrollmentIneligible', next, { previousStatus: current.status });
       if (await this.enrollments.update(current, changes, [event])) {

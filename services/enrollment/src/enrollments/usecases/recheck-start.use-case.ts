@@ -39,7 +39,7 @@ export class RecheckStart {
     if (program && !program.requiresEligibility) return { ended: null };
     const decision = partnersDecision((await this.views.eligibility(programId, locationId))?.years, fiscalYear, partnerId);
     if (!decision || decision.eligible) return { ended: null };
-    await this.markIneligible.execute({ programId, locationId, fiscalYear, partnerId, eligible: false, reasons: decision.reasons }, decision.decidedAt);
+    await this.markIneligible.execute({ programId, locationId, fiscalYear, partnerId, eligible: false, reasons: decision.reasons });
     return { ended: 'INELIGIBLE', reasons: decision.reasons, enrollment: await this.enrollments.findById(id) };
   }
 }

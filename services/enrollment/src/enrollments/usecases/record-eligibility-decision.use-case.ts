@@ -40,6 +40,6 @@ export class RecordEligibilityDecision {
     }
     const program = await this.programs.find(decision.programId);
     if (program && !program.requiresEligibility) return;
-    await this.markIneligible.execute(decision, decidedAt);
+    await this.markIneligible.execute(decision);
   }
 }

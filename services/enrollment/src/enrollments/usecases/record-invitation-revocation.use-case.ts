@@ -40,7 +40,6 @@ export class RecordInvitationRevocation {
         !current.enrolledAt &&
         (!current.invitationId || current.invitationId === revocation.invitationId) &&
         !(current.startedAt && +new Date(current.startedAt) > +revokedAt),
-      revokedAt,
     );
   }
 }

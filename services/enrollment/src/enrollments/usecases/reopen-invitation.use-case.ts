@@ -6,6 +6,7 @@ import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
 import { ViewsRepository } from '../../views/views.repository';
 import { Enrollment } from '../enrollment.schema';
 import { partnersDecision } from '../enrollment-rules';
+import { EnrollmentEvents } from '../enrollment-events';
 import { EnrollmentsRepository } from '../enrollments.repository';
 import { RecheckStart } from './recheck-start.use-case';
 
@@ -15,17 +16,18 @@ const ATTEMPTS = 8;
  * Eligible again after the invitation was revoked: the invitations service issues the invitation again (a new cycle,
  * the same invitation id) and its overview offers Enroll. The enrollment that invitation had created, ended
  * INELIGIBLE before anyone enrolled (never started: no `evaluatedAt`), is the invitation's again: INVITED
- * ("Invited", next action ENROLL), reasons cleared. No event, as when the invitation was first recorded (the
- * invitation is the event); the first Enroll starts it with the usual checks.
+ * ("Invited", next action ENROLL), reasons cleared, with EnrollmentInvited (so the other services' views of it, such
+ * as the invitations overview's status, follow). The first Enroll starts it with the usual checks.
  * Run by the re-issued InvitationIssued and by the eligible decision behind it, which come on different topics in no
  * order: whichever is consumed second finds the location eligible again and reopens it (the other finds nothing to do).
  * Only where Enroll would start it: the program OPEN, requiring eligibility and still in the enrollment's fiscal year,
- * that year not over (the Clock), and the partner's newest decision for the year eligible and made after what ended it
- * (`ineligibleSince`: the ineligible decision, or the revocation, whose own decision may still be on its way; so a
- * redelivered older invitation or eligible decision reopens nothing). Decided from the views,
- * then RecheckStart after the write: an ineligible decision or a discontinuation recorded meanwhile (their handlers
- * write and then read the enrollment) ends it again, with its event, as for an invitation recorded in the same race.
- * An enrollment started (Enroll) before it ended stays INELIGIBLE: Enroll starts it again.
+ * that year not over (the Clock), and the partner's newest decision for the year eligible. Nothing compares times of
+ * other clocks: a stale trigger (a revocation consumed after the reopen, an eligible decision the ineligible one
+ * overtakes later) ends it again, and the invitations topic's last word for the location (the re-issue comes after
+ * its revocation there) or the newest decision settles it.
+ * Decided from the views, then RecheckStart after the write: an ineligible decision or a discontinuation recorded
+ * meanwhile (their handlers write and then read the enrollment) ends it again, with its event, as for an invitation
+ * recorded in the same race. An enrollment started (Enroll) before it ended stays INELIGIBLE: Enroll starts it again.
  * Returns the enrollment as written, or null when there was nothing to reopen.
  */
 @Injectable()
@@ -35,6 +37,7 @@ export class ReopenInvitation {
     private readonly programs: ReadPrograms,
     private readonly views: ViewsRepository,
     private readonly recheck: RecheckStart,
+    private readonly events: EnrollmentEvents,
     private readonly clock: Clock,
   ) {}
 
@@ -51,10 +54,12 @@ export class ReopenInvitation {
       const decision = partnersDecision((await this.views.eligibility(current.programId, current.locationId))?.years, current.fiscalYear, current.partnerId);
       // Eligible since what ended it (the same comparison as a revocation's with the decisions): a redelivered older
       // invitation, or an eligible decision older than the revocation (its ineligible decision still on its way), is not.
-      if (!decision?.eligible || (current.ineligibleSince && +new Date(decision.decidedAt) <= +new Date(current.ineligibleSince))) return null;
-      const unset: Array<keyof Enrollment> = current.ineligibleSince ? ['ineligibleSince'] : [];
-      const written = await this.enrollments.update(current, { status: 'INVITED', reasons: [], missing: [], invitationId: invitation }, [], unset);
+      if (!decision?.eligible) return null;
+      const changes = { status: 'INVITED' as const, reasons: [], missing: [], invitationId: invitation };
+      const event = this.events.event('EnrollmentInvited', { ...current, ...changes, version: current.version + 1 }, { previousStatus: current.status });
+      const written = await this.enrollments.update(current, changes, [event]);
       if (written) {
+        this.events.committed();
         await this.recheck.execute(written);
         return written;
       }

@@ -563,7 +563,7 @@ export class RollOverFiscalYear {
       reasons: decision.reasons,
       missing: decision.missing,
       ...(from.bankProfileId && { bankProfileId: from.bankProfileId }),
-      ...(from.taxProfileId && { taxProfileId: from.taxProfileId }),
+      ...((decision.taxProfileId ?? from.taxProfileId) && { taxProfileId: decision.taxProfileId ?? from.taxProfileId }),
       // A bank profile no longer serving the location is not kept as a choice: Continue proposes the default, and
       // Submit waits for it (`bankWithdrawn`).
       bankChosen: decision.bankWithdrawn ? false : (from.bankChosen ?? false),
