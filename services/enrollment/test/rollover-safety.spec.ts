@@ -54,6 +54,10 @@ describe('an enrollment continued by an early run (before its year is over)', ()
     expect(early.body).toEqual(expect.objectContaining({ examined: 1, renewed: 1, expired: 0, leftForYearEnd: 0, complete: true }));
     expect(await col().findOne({ _id: id })).toEqual(expect.objectContaining({ status: 'ENROLLED', rollover: expect.objectContaining({ outcome: 'RENEWED' }) }));
     const nextId = enrollmentId({ programId: program.programId, locationId: w.L1, fiscalYear: NEXT_FY });
+    // Not submitted again (its continuation is), and the answer says why without claiming its year is over.
+    const again = await call(h, 'POST', `/v1/enrollments/${id}/submit`, { token });
+    expect(again.status).toBe(409);
+    expect(again.body.detail).toContain(`continued into ${NEXT_FY} already (RENEWED, by an early rollover run)`);
 
     // The admin edits the bank details: a new revision, pending validation. The CURRENT_FY enrollment pays out until
     // its year ends: it may not stay ENROLLED on details nobody validated (SPEC 1, Enrollment 5).

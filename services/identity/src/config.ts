@@ -19,7 +19,7 @@ export const identityConfigSpec = {
     desc: "The external issuer's JWKS endpoint: required with TOKEN_ISSUER=external, not used with TOKEN_ISSUER=self",
   }),
   JWT_SIGNING_KEY: str({ default: '', desc: 'RSA private key, PKCS8 PEM (\\n escapes allowed); generated at start when empty (TOKEN_ISSUER=self only)' }),
-  JWT_KEY_ID: str({ default: 'identity-1', desc: '`kid` of the signing key in the JWKS and token headers (TOKEN_ISSUER=self only)' }),
+  JWT_KEY_ID: str({ default: 'identity-1', desc: '`kid` of the signing key in the JWKS and token headers (TOKEN_ISSUER=self only; a key generated at start gets this followed by its thumbprint)' }),
   JWT_TTL_SECONDS: num({ default: 900, desc: 'Lifetime of issued access tokens' }),
   DEV_SIGN_IN_ENABLED: bool({ default: false, desc: 'Enables POST /v1/dev/sign-in (development only; TOKEN_ISSUER=self only)' }),
   IMPORT_MAX_USERS: num({ default: 1000, desc: 'Largest SCIM ListResponse accepted by one import request' }),

@@ -315,7 +315,9 @@ describe('an issued invitation whose Incentives admins all leave (SPEC Invitatio
     await eventually(async () => expect((await world.invitations(global, `?locationId=${l1}`))[0].state).toBe('AWAITING_ADMIN'));
     const before = (await world.invitations(global, `?locationId=${l1}`))[0];
 
+    // Delivered again (the same event: the ledger drops it) and sent again (another event id: the handler runs).
     await world.kafka.publish(Topics.identity, partner.partnerId, revoked);
+    await world.kafka.publish(Topics.identity, partner.partnerId, { ...revoked, eventId: randomUUID() });
     await world.identityHandled(partner);
     await world.settle(global, partner, l1);
     expect(world.events('AdminAssignmentRequested', forInvitation(programId, l1))).toHaveLength(1);

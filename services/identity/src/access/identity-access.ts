@@ -1,5 +1,6 @@
 import { Principal, Problems } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
+import { isCompanyRole } from '../roles/role-grants';
 import { User } from '../users/user.schema';
 import { UsersRepository } from '../users/users.repository';
 import { can, deniedMessage, Permission } from './permissions';
@@ -21,6 +22,15 @@ export class IdentityAccess {
 
   require(actor: Actor, permission: Permission, action: string): void {
     if (!can(actor.roles, permission)) throw Problems.forbidden(deniedMessage(permission, action));
+  }
+
+  /**
+   * Deactivating or reactivating `user` (`verb`): a company admin may, and only a Global admin does it to a Global or
+   * Account admin.
+   */
+  requireActivation(actor: Actor, user: User, verb: 'deactivate' | 'reactivate'): void {
+    this.require(actor, 'users.deactivate', `${verb} users`);
+    if (user.roles.some((grant) => isCompanyRole(grant.role))) this.require(actor, 'users.deactivate-company-admin', `${verb} a Global or Account admin`);
   }
 
   /** Tenancy first: a user of another partner (or none) is 404, never 403. */

@@ -1,7 +1,6 @@
 import { Principal, Problems } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { IdentityAccess } from '../../access/identity-access';
-import { isCompanyRole } from '../../roles/role-grants';
 import { GlobalAdminKeeper } from '../global-admin-keeper';
 import { User } from '../user.schema';
 import { UsersRepository } from '../users.repository';
@@ -23,8 +22,7 @@ export class DeactivateUser {
   async execute(principal: Principal, userId: string, ifMatch: number): Promise<User> {
     const actor = await this.access.actor(principal);
     const user = await this.access.target(actor, userId);
-    this.access.require(actor, 'users.deactivate', 'deactivate users');
-    if (user.roles.some((grant) => isCompanyRole(grant.role))) this.access.require(actor, 'users.deactivate-company-admin', 'deactivate a Global or Account admin');
+    this.access.requireActivation(actor, user, 'deactivate');
     if (user._id === actor._id) throw Problems.conflict('You cannot deactivate yourself.');
     if (user.revision !== ifMatch) throw Problems.preconditionFailed(user.revision);
     if (!user.active) return user;

@@ -1,7 +1,6 @@
 import { Principal, Problems } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { IdentityAccess } from '../../access/identity-access';
-import { isCompanyRole } from '../../roles/role-grants';
 import { User } from '../user.schema';
 import { UsersRepository } from '../users.repository';
 
@@ -21,8 +20,7 @@ export class ReactivateUser {
   async execute(principal: Principal, userId: string, ifMatch: number): Promise<User> {
     const actor = await this.access.actor(principal);
     const user = await this.access.target(actor, userId);
-    this.access.require(actor, 'users.deactivate', 'reactivate users');
-    if (user.roles.some((grant) => isCompanyRole(grant.role))) this.access.require(actor, 'users.deactivate-company-admin', 'reactivate a Global or Account admin');
+    this.access.requireActivation(actor, user, 'reactivate');
     if (user.revision !== ifMatch) throw Problems.preconditionFailed(user.revision);
     if (user.active) return user;
     const updated = await this.users.change(user, { active: true, deactivatedBy: null }, 'UserUpdated');
