@@ -65,8 +65,9 @@ export function flattenValidationErrors(errors: ValidationError[], prefix = ''):
     const field = prefix ? `${prefix}.${error.property}` : error.property;
     const constraints = Object.entries(error.constraints ?? {});
     // A field left out fails every rule it has ("must be an email", "must be shorter than 254 characters"): say it
-    // is missing (or, sent as null, that it must not be: a change may leave a field out, never null it). One of the wrong type fails its length and format rules too: say only that its type is wrong.
-    // (Not for a field that should not be there at all, even sent as null.)
+    // is missing (or, sent as null, that it must not be: a change may leave a field out, never null it). One of the
+    // wrong type fails its length and format rules too: say only that its type is wrong. (Not for a field that should
+    // not be there at all, even sent as null.)
     const absent = (error.value === undefined || error.value === null) && !('whitelistValidation' in (error.constraints ?? {}));
     const wrongType = constraints.filter(([rule]) => TYPE_RULES.has(rule));
     const missing = error.value === null ? `${field} must not be null` : `${field} is required`;

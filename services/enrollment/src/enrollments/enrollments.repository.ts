@@ -1,4 +1,4 @@
-import { EnrollmentStatus, fiscalYearOver } from '@lib/contracts';
+import { EnrollmentStatus, fiscalYearOver, ProfileEvent } from '@lib/contracts';
 import { Keyset } from '@lib/platform';
 import { BatchLoader, bulkWriteBatcher, modelLoader, OutboxEntry, PendingOutboxes, pushOutbox } from '@lib/messaging';
 import { Injectable } from '@nestjs/common';
@@ -22,9 +22,11 @@ export function rolledOver(e: Pick<Enrollment, 'rollover' | 'fiscalYear'>, now: 
 }
 
 /**
- * See EnrollmentsRepository.watchingProfile. `now`: the real time, as following validation reads it (FollowValidation).
+ * Whether an enrollment follows its profiles' events: a submitted one of the current cycle follows their validation,
+ * a proposal keeping its admin's bank profile has it withdrawn once it no longer serves the location; none once the
+ * rollover is done with it (rolledOver, at the Clock's `now`).
  */
-export function watchesProfile(e: Enrollment, kind: 'BANK' | 'TAX', now: Date = new Date()): boolean {
+export function watchesProfile(e: Enrollment, kind: 'BANK' | 'TAX', now: Date): boolean {
   if (rolledOver(e, now)) return false;
   if (e.submittedAt) return FOLLOWING_VALIDATION.includes(e.status);
   return kind === 'BANK' && e.bankChosen === true && !TERMINAL.includes(e.status);
@@ -107,24 +109,18 @@ export class EnrollmentsRepository {
   }
 
   /**
-   * The enrollments a profile's event concerns (watchesProfile): submitted ones of the current cycle that use it (to
-   * follow its validation), and, for a bank profile, proposals that keep it as their admin's choice (withdrawn once it
-   * no longer serves their location).
+   * The enrollments a profile's event may concern, for the caller to decide which do (watchesProfile): those naming
+   * the profile; for a tax profile of a known location, that location's enrollments (a tax profile belongs to one
+   * location: those using it, and those with none, whose program may require one since they were submitted). One query
+   * either way; a location has few enrollments (programs x years).
    */
-  async watchingProfile(partnerId: string, kind: 'BANK' | 'TAX', profileId: string): Promise<Enrollment[]> {
-    const field = kind === 'BANK' ? 'bankProfileId' : 'taxProfileId';
-    const rows = await this.model.find({ [field]: profileId, partnerId }).lean<Enrollment[]>();
-    return rows.filter((e) => watchesProfile(e, kind));
-  }
-
-  /**
-   * The enrollments of a location that would follow its tax profile but have none (submitted while their program
-   * required no tax profile): a tax profile event of the location concerns them too, in case their program requires
-   * one now (FollowValidation then takes the location's up). A location has few enrollments (programs x years).
-   */
-  async lackingTaxProfile(partnerId: string, locationId: string): Promise<Enrollment[]> {
-    const rows = await this.model.find({ partnerId, locationId }).lean<Enrollment[]>();
-    return rows.filter((e) => !e.taxProfileId && watchesProfile(e, 'TAX'));
+  async ofProfile(event: Pick<ProfileEvent, 'partnerId' | 'profileKind' | 'profileId' | 'locationId'>): Promise<Enrollment[]> {
+    const { partnerId, profileKind, profileId, locationId } = event;
+    const filter =
+      profileKind === 'TAX' && locationId !== undefined
+        ? { partnerId, locationId }
+        : { [profileKind === 'BANK' ? 'bankProfileId' : 'taxProfileId']: profileId, partnerId };
+    return this.model.find(filter).lean<Enrollment[]>();
   }
 
   /** A page in `_id` order; `after`: the last `_id` of the previous page (for sweeps that leave some where they are). */

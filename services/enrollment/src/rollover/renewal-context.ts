@@ -40,10 +40,11 @@ export class RenewalContext {
     const nextId = (e: Enrollment) => enrollmentId({ programId: e.programId, locationId: e.locationId, fiscalYear: toFiscalYear });
     // Enrollments without a tax profile (submitted while their program required none) whose program requires one now:
     // the location's tax profile, as Continue and following validation take it up (PayoutFacts.inUse).
-    const lacking = batch.filter((e) => !e.taxProfileId && programs.get(e.programId)?.payoutRules.taxProfileRequired);
+    const lacks = (e: Enrollment) => !e.taxProfileId && programs.get(e.programId)?.payoutRules.taxProfileRequired === true;
+    const lacking = batch.filter(lacks);
     const locationTax = lacking.length ? await this.views.locationTaxProfilesByIds(unique(lacking.map((e) => e.locationId))) : new Map();
     const taxProfileIdOf = (e: Enrollment): string | undefined => {
-      if (e.taxProfileId || !lacking.includes(e)) return e.taxProfileId;
+      if (!lacks(e)) return e.taxProfileId;
       const link = locationTax.get(e.locationId);
       return link?.partnerId === e.partnerId ? link.profileId : undefined;
     };

@@ -3,8 +3,9 @@ import { Prop, Schema, SchemaFactory } from '@nestjs/mongoose';
 
 /**
  * ISSUED: delivered to at least one Incentives admin. AWAITING_ADMIN: the location had no Incentives admin (at first,
- * or again once every admin it reached left); the company admins were asked to assign one. REVOKED: the location lost eligibility before enrolling. ENROLLED: the
- * location enrolled (from enrollment events); it is never revoked nor delivered again from then on.
+ * or again once every admin it reached left); the company admins were asked to assign one. REVOKED: the location lost
+ * eligibility before enrolling. ENROLLED: the location enrolled (from enrollment events); it is never revoked nor
+ * delivered again from then on.
  */
 export const InvitationStates = ['AWAITING_ADMIN', 'ISSUED', 'REVOKED', 'ENROLLED'] as const;
 export type InvitationState = (typeof InvitationStates)[number];

@@ -1,4 +1,5 @@
 import { PayoutRules } from '@lib/contracts';
+import { Clock } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { Enrollment } from '../enrollment.schema';
 import { EnrollmentEvents, transitionType } from '../enrollment-events';
@@ -30,11 +31,12 @@ export class FollowValidation {
     private readonly facts: PayoutFacts,
     private readonly events: EnrollmentEvents,
     private readonly withdraw: WithdrawBankChoice,
+    private readonly clock: Clock,
   ) {}
 
   async apply(current: Enrollment, rules: PayoutRules): Promise<Enrollment | null> {
     // Marked by an operator's early rollover run: still valid, so still following, until its year ends (rolledOver).
-    if (!current.submittedAt || rolledOver(current, new Date()) || !FOLLOWING_VALIDATION.includes(current.status)) return current;
+    if (!current.submittedAt || rolledOver(current, this.clock.now()) || !FOLLOWING_VALIDATION.includes(current.status)) return current;
     // Submitted while its program required no tax profile, which it requires now: the location's tax profile (created
     // since, or there all along) is taken up, so that completing what is missing lets the enrollment go on.
     const adoptTax = rules.taxProfileRequired && !current.taxProfileId;

@@ -10,8 +10,8 @@ import { ReopenInvitation } from './reopen-invitation.use-case';
  * An eligibility decision for (program, location, fiscal year): kept unless a later one for the same year is
  * (occurredAt); an ineligible decision that is the current one ends an enrollment not yet ENROLLED, unless its program
  * is open (it needs no eligibility: SPEC 1, Programs); an eligible one reopens an enrollment that was only invited and
- * ended INELIGIBLE (ReopenInvitation: INVITED again, as its invitation is issued again). A decision naming a location of another partner than its own
- * is dead-lettered before anything is stored; one naming a location identity has not told of yet is kept, and the
+ * ended INELIGIBLE (ReopenInvitation: INVITED again, as its invitation is issued again). A decision naming a location
+ * of another partner than its own is dead-lettered before anything is stored; one naming a location identity has not told of yet is kept, and the
  * location's own partner's decision for that year replaces it once the location is known, even when older.
  */
 @Injectable()
@@ -35,7 +35,7 @@ export class RecordEligibilityDecision {
       // Not on the year's first decision (a burst of new locations: one read of the enrollment saved each): what ended
       // it was an ineligible decision for the year (directly, or through the revocation it caused), which this view
       // received first (same topic and key, earlier). The re-issued invitation reopens it too (RecordInvitation).
-      if (followsAnother) await this.reopen.execute(decision, undefined);
+      if (followsAnother) await this.reopen.execute(decision);
       return;
     }
     const program = await this.programs.find(decision.programId);

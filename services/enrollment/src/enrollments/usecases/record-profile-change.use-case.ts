@@ -1,4 +1,5 @@
 import { ProfileEvent } from '@lib/contracts';
+import { Clock } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
 import { ViewsRepository } from '../../views/views.repository';
@@ -14,8 +15,8 @@ const ATTEMPTS = 8;
  * A bank or tax profile event: the profile view keeps the newest state; then every submitted enrollment using that
  * profile follows it (Validating again after an edit, Enrolled once approved, Action required when rejected); so,
  * for a tax profile, does every submitted enrollment of its location that has no tax profile (its program may require
- * one since it was submitted: FollowValidation takes the location's up); and every enrollment keeping a bank profile that no longer serves its location (chosen by its admin, or in use since
- * Submit) has it withdrawn (WithdrawBankChoice: ACTION_REQUIRED with the reason, Continue proposes the default).
+ * one since it was submitted: FollowValidation takes the location's up); and every enrollment keeping a bank profile
+ * that no longer serves its location (chosen by its admin, or in use since Submit) has it withdrawn (WithdrawBankChoice: ACTION_REQUIRED with the reason, Continue proposes the default).
  * Both are decided from the view, never from the event: a late or replayed older event, which the view ignores,
  * decides nothing. Replays and duplicates change nothing: the view ignores older ranks and versions, each enrollment
  * write is guarded, and a withdrawn enrollment keeps no bank profile any more.
@@ -29,18 +30,14 @@ export class RecordProfileChange {
     private readonly follow: FollowValidation,
     private readonly facts: PayoutFacts,
     private readonly withdraw: WithdrawBankChoice,
+    private readonly clock: Clock,
   ) {}
 
   async execute(event: ProfileEvent): Promise<number> {
     await this.views.recordProfile(event);
     // Even when the view was already up to date: a crash may have fallen between the view and the enrollments.
-    const watching = await this.enrollments.watchingProfile(event.partnerId, event.profileKind, event.profileId);
-    // A tax profile's event also reaches its location's submitted enrollments that have none (their program required
-    // none when they were submitted): one whose program requires it now takes the location's up (FollowValidation).
-    if (event.profileKind === 'TAX' && event.locationId !== undefined) {
-      const known = new Set(watching.map((e) => e._id));
-      watching.push(...(await this.enrollments.lackingTaxProfile(event.partnerId, event.locationId)).filter((e) => !known.has(e._id)));
-    }
+    const concerned = (e: Enrollment) => watchesProfile(e, event.profileKind, this.clock.now()) && usesProfile(e, event);
+    const watching = (await this.enrollments.ofProfile(event)).filter(concerned);
     let changed = 0;
     for (const candidate of watching) {
       for (let attempt = 1, current = candidate; attempt <= ATTEMPTS; attempt++) {
@@ -52,7 +49,7 @@ export class RecordProfileChange {
         // Changed meanwhile: decide again only if the profile still concerns it (an ineligible decision or the
         // discontinue sweep may have ended it, which keep submittedAt; Continue may have chosen another profile).
         const fresh = await this.enrollments.findById(current._id);
-        if (!fresh || !watchesProfile(fresh, event.profileKind) || !usesProfile(fresh, event)) break;
+        if (!fresh || !concerned(fresh)) break;
         current = fresh;
         if (attempt === ATTEMPTS) throw new Error(`enrollment ${current._id} kept changing while it followed profile ${event.profileId}`);
       }

@@ -52,8 +52,7 @@ export class ReopenInvitation {
       const program = await this.programs.find(current.programId);
       if (!program || program.state !== 'OPEN' || !program.requiresEligibility || program.fiscalYear !== current.fiscalYear) return null;
       const decision = partnersDecision((await this.views.eligibility(current.programId, current.locationId))?.years, current.fiscalYear, current.partnerId);
-      // Eligible since what ended it (the same comparison as a revocation's with the decisions): a redelivered older
-      // invitation, or an eligible decision older than the revocation (its ineligible decision still on its way), is not.
+      // The partner's newest decision for the year (the view orders them): a stale trigger finds it ineligible.
       if (!decision?.eligible) return null;
       const changes = { status: 'INVITED' as const, reasons: [], missing: [], invitationId: invitation };
       const event = this.events.event('EnrollmentInvited', { ...current, ...changes, version: current.version + 1 }, { previousStatus: current.status });

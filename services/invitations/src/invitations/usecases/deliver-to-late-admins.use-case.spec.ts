@@ -13,7 +13,7 @@ describe('DeliverToLateAdmins: a Global or Account admin becoming known', () => 
       { apply: async () => void calls.push('apply the user to the view') } as never,
       { user: async () => null } as never,
       { currentEligibleDecisionIds: async () => [] } as never,
-      { execute: async (id: string) => void reconciled.push(id) } as never,
+      { executeAll: async (ids: Iterable<string>) => void reconciled.push(...ids) } as never,
       { pendingAdminRequests: async () => (calls.push('look up pending invitations'), ['inv-1', 'inv-2']) } as never,
     );
     return { deliver, calls, reconciled };

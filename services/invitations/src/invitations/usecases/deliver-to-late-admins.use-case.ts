@@ -44,10 +44,7 @@ export class DeliverToLateAdmins {
       user.partnerId,
       locations.includes(ALL_LOCATIONS) ? null : locations,
     );
-    for (const invitationId of invitationIds) {
-      await this.reconcile.execute(invitationId);
-      await heartbeat();
-    }
+    await this.reconcile.executeAll(invitationIds, heartbeat);
   }
 
   /**
@@ -61,10 +58,7 @@ export class DeliverToLateAdmins {
     // view again after its write (ReconcileInvitation.askIfAdminsAppeared), so one of the two sees the other.
     await this.accessView.apply(type, data);
     const pending = await this.invitations.pendingAdminRequests(partnerId);
-    for (const invitationId of pending) {
-      await this.reconcile.execute(invitationId);
-      await heartbeat();
-    }
+    await this.reconcile.executeAll(pending, heartbeat);
   }
 
   /**
@@ -80,9 +74,6 @@ export class DeliverToLateAdmins {
     const locationIds = type === 'PartnerRegistered' ? (data as PartnerRegistered).locations.map((l) => l.locationId) : [(data as LocationAdded).locationId];
     // The partner's own decisions set aside for a later one naming another partner (while unknown) count now.
     await this.views.confirmOwner(partnerId, locationIds);
-    for (const invitationId of await this.views.currentEligibleDecisionIds(partnerId, locationIds)) {
-      await this.reconcile.execute(invitationId);
-      await heartbeat();
-    }
+    await this.reconcile.executeAll(await this.views.currentEligibleDecisionIds(partnerId, locationIds), heartbeat);
   }
 }

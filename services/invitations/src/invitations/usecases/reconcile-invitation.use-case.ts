@@ -41,6 +41,17 @@ export class ReconcileInvitation {
     private readonly clock: Clock,
   ) {}
 
+  /**
+   * Reconciles each of these invitations in turn, telling the broker after each that the batch is alive (a handler
+   * of one event may reconcile many: a user's locations, a program's decisions).
+   */
+  async executeAll(invitationIds: Iterable<string>, heartbeat: () => Promise<void>): Promise<void> {
+    for (const invitationId of invitationIds) {
+      await this.execute(invitationId);
+      await heartbeat();
+    }
+  }
+
   async execute(invitationId: string): Promise<Transition> {
     return this.lock.run(invitationId, () => this.reconcile(invitationId));
   }

@@ -21,9 +21,6 @@ export class RecordProgram {
     // The year as stored (this snapshot, or a newer one kept before it): only its decisions can be invited.
     const current = await this.views.program(program.programId);
     if (!current) return;
-    for (const invitationId of await this.views.decisionIdsOfProgram(program.programId, current.fiscalYear)) {
-      await this.reconcile.execute(invitationId);
-      await heartbeat();
-    }
+    await this.reconcile.executeAll(await this.views.decisionIdsOfProgram(program.programId, current.fiscalYear), heartbeat);
   }
 }

@@ -31,10 +31,7 @@ export class WaitWhenAdminsLeave {
     const { partnerId } = (data as UserEvent).user;
     await this.accessView.apply(type, data);
     const invitationIds = await this.invitations.issuedIn(partnerId, locations.includes(ALL_LOCATIONS) ? null : locations);
-    for (const invitationId of invitationIds) {
-      await this.reconcile.execute(invitationId);
-      await heartbeat();
-    }
+    await this.reconcile.executeAll(invitationIds, heartbeat);
   }
 }
 

@@ -16,9 +16,9 @@ export class RecordInvitationProgressUseCase {
   async execute(envelope: Envelope): Promise<void> {
     const data = envelope.data as Partial<InvitationEvent> & { recipients?: Recipient[] };
     const milestone = milestoneOf(envelope.type, data);
-    const at = new Date(envelope.occurredAt);
-    if (!milestone || !data.invitationId || !data.partnerId || Number.isNaN(+at)) return;
-    await this.progress.record(data.invitationId, data.partnerId, milestone, at);
+    if (!milestone || !data.invitationId || !data.partnerId) return;
+    // occurredAt: an ISO-8601 date, as parseEvent checked.
+    await this.progress.record(data.invitationId, data.partnerId, milestone, new Date(envelope.occurredAt));
   }
 }
 

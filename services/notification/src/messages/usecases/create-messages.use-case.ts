@@ -55,9 +55,8 @@ export class CreateMessagesUseCase {
       return { ids: [] };
     }
     const channels = plan.channels;
-    const occurredAt = new Date(envelope.occurredAt);
     // What an email about an invitation is checked against before it is sent (InvitationProgressRepository).
-    const invitation = plan.invitationId && !Number.isNaN(+occurredAt) ? { invitationId: plan.invitationId, occurredAt } : undefined;
+    const invitation = plan.invitationId ? { invitationId: plan.invitationId, occurredAt: new Date(envelope.occurredAt) } : undefined;
     // Each message with its id and channel, as built: what follows needs them, not a parse of the operation.
     const planned: Array<{ id: string; channel: Message['channel']; operation: AnyBulkWriteOperation<Message> }> = [];
     for (const recipient of plan.recipients) {
