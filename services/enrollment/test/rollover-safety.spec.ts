@@ -132,7 +132,7 @@ describe('an enrollment submitted without a tax profile, its program requiring o
 });
 
 describe('a rollover whose consumer has not caught up', () => {
-  it('decides nothing: the operator gets 503 with Retry-After, the scheduled run fails (and is retried); "force": true decides on the views as they are', async () => {
+  it('decides nothing: the operator gets 503 with Retry-After (the renewal reminders too), the scheduled run fails (and is retried); "force": true decides on the views as they are', async () => {
     // A completed enrollment of a year that is over, which would renew.
     const fiscalYear = 'FY24';
     const program = await createProgram(h, { fiscalYear, requiresEligibility: false, payoutRules: { allowedCurrencies: ['USD'], allowedPaymentMethods: ['ELECTRONIC_BANK_TRANSFER'], taxProfileRequired: false } });
@@ -204,6 +204,19 @@ describe('a rollover whose consumer has not caught up', () => {
       expect(refused.body.detail).toContain('"force": true');
       await unchanged();
 
+      // The renewal reminders of that year read the same views: not sent either (a reminder cannot be taken back).
+      const reminders = (body: unknown) => call(h, 'POST', '/v1/operator/renewal-reminders', { operator: true, body });
+      const notReminded = await reminders({ fiscalYear });
+      expect(notReminded.status).toBe(503);
+      expect(notReminded.headers.get('retry-after')).toBe('60');
+      expect(notReminded.body).toEqual(expect.objectContaining({ status: 503, type: expect.stringMatching(/\/consumer-behind$/) }));
+      expect(notReminded.body.detail).toContain(`The renewal reminders of ${fiscalYear} were not sent`);
+      await unchanged();
+      expect(await col().findOne({ _id: seeded._id })).not.toHaveProperty('renewalReminders');
+      const forcedReminders = await reminders({ fiscalYear, force: true });
+      expect(forcedReminders.status).toBe(200);
+      expect(forcedReminders.body).toEqual(expect.objectContaining({ fiscalYear, caughtUp: false, examined: 1, onTrack: 1, reminded: 0, complete: true }));
+
       // The scheduled run (the day after that year ended): it fails the same way, so runScheduled runs it again later.
       const clock = jest.spyOn(h.service.app.get(Clock), 'now').mockReturnValue(new Date(fiscalYearRange(fiscalYear).end.getTime() + 86_400_000));
       try {
@@ -229,5 +242,8 @@ describe('a rollover whose consumer has not caught up', () => {
     const answer = await operator({ fromFiscalYear: 'FY24', force: 'yes' });
     expect(answer.status).toBe(400);
     expect(answer.body.errors).toEqual([expect.objectContaining({ field: 'force' })]);
+    const reminders = await call(h, 'POST', '/v1/operator/renewal-reminders', { operator: true, body: { fiscalYear: 'FY24', force: 1 } });
+    expect(reminders.status).toBe(400);
+    expect(reminders.body.errors).toEqual([expect.objectContaining({ field: 'force' })]);
   });
 });

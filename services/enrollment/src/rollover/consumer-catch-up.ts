@@ -1,7 +1,7 @@
 import { Topics } from '@lib/contracts';
 import { endOffsets, KAFKA, MESSAGING_OPTIONS, MessagingOptions, partitionsBehind } from '@lib/messaging';
-import { BackgroundWork, CONFIG } from '@lib/platform';
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { BackgroundWork, CONFIG, ProblemException } from '@lib/platform';
+import { HttpStatus, Inject, Injectable, Logger } from '@nestjs/common';
 import type { Kafka } from 'kafkajs';
 import { sleep } from '../common/bulk';
 import type { EnrollmentConfig } from '../config';
@@ -14,7 +14,7 @@ export const RENEWAL_INPUTS = [Topics.eligibility, Topics.agreements, Topics.pay
  * group has processed every message already on the topics the decisions read, so an agreement or eligibility change
  * published just before the run is taken into account. It compares the group's committed offsets (committed only
  * after each message's effect) with the partitions' end offsets taken when the wait starts. False when it could not
- * tell in time: the rollover then decides nothing unless forced (RollOverFiscalYear).
+ * tell in time: the rollover and the renewal reminders then decide nothing unless forced (behind()).
  */
 @Injectable()
 export class ConsumerCatchUp {
@@ -54,5 +54,20 @@ export class ConsumerCatchUp {
     } finally {
       await admin.disconnect().catch(() => undefined);
     }
+  }
+
+  /**
+   * The answer of a run that was not caught up and not forced: 503 `consumer-behind`, nothing decided; the same request
+   * may succeed once the consumer has caught up (Retry-After), or with `force`. `what`: the run and what it did not do.
+   */
+  behind(what: string, why: string): ProblemException {
+    return new ProblemException(
+      HttpStatus.SERVICE_UNAVAILABLE,
+      'consumer-behind',
+      'Not caught up with its inputs',
+      `${what}: this service has not consumed every eligibility, agreement and profile event ` +
+        `published before the run (or could not read its lag) within ${this.config.ROLLOVER_CATCH_UP_TIMEOUT_MS} ms, and ${why}. ` +
+        'Run it again later, or with "force": true to decide on the views as they are.',
+    ).retryAfter(this.config.ROLLOVER_RETRY_MS / 1000);
   }
 }

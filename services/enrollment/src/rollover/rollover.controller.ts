@@ -6,6 +6,9 @@ import { ReminderSummaryDto, RenewalRemindersRequestDto, RolloverRequestDto, Rol
 import { RollOverFiscalYear } from './usecases/roll-over-fiscal-year.use-case';
 import { SendRenewalReminders } from './usecases/send-renewal-reminders.use-case';
 
+const BEHIND =
+  'Nothing decided: this service has not consumed every event the decisions read (consumer-behind; Retry-After: ROLLOVER_RETRY_MS), or it is shutting down. Send `force: true` to decide on the views as they are';
+
 @ApiTags('operator')
 @ApiSecurity('operator')
 @OperatorOnly()
@@ -22,10 +25,7 @@ export class RolloverController {
   @ApiOperation({ summary: 'Run the fiscal-year rollover of an ending year now (idempotent, resumable); answers when done' })
   @ApiOkResponse({ type: RolloverSummaryDto })
   @ApiConflictResponse({ description: 'A rollover of that year is running, in this instance or another (busy; Retry-After: when its lease runs out)' })
-  @ApiServiceUnavailableResponse({
-    description:
-      'Nothing decided: this service has not consumed every event the decisions read (consumer-behind; Retry-After: ROLLOVER_RETRY_MS), or it is shutting down. Send `force: true` to decide on the views as they are',
-  })
+  @ApiServiceUnavailableResponse({ description: BEHIND })
   async rollover(@Body() body: RolloverRequestDto): Promise<RolloverSummaryDto> {
     return this.rollOver.execute(body);
   }
@@ -34,7 +34,8 @@ export class RolloverController {
   @HttpCode(200)
   @ApiOperation({ summary: 'Send the renewal reminders of a fiscal year now (each enrollment at most once per year)' })
   @ApiOkResponse({ type: ReminderSummaryDto })
+  @ApiServiceUnavailableResponse({ description: BEHIND })
   async renewalReminders(@Body() body: RenewalRemindersRequestDto): Promise<ReminderSummaryDto> {
-    return this.reminders.execute({ fiscalYear: body.fiscalYear ?? fiscalYearOf(this.clock.now()) });
+    return this.reminders.execute({ fiscalYear: body.fiscalYear ?? fiscalYearOf(this.clock.now()), force: body.force });
   }
 }

@@ -75,7 +75,7 @@ export class RolloverScheduler implements OnApplicationBootstrap, OnModuleDestro
 
   /**
    * What the cron (and the run after start) calls. A run that fails, stops before the end, finds the year's lease held
-   * by another instance (409: that one may die halfway) or the consumer not caught up (503: it decided nothing) is run
+   * by another instance (409: that one may die halfway) or the consumer not caught up (503: it decided or sent nothing) is run
    * again after ROLLOVER_RETRY_MS, until one finishes. A retry timer dies with the process: the run after start takes
    * over. A run after another instance finished finds nothing left to do.
    */
@@ -87,7 +87,7 @@ export class RolloverScheduler implements OnApplicationBootstrap, OnModuleDestro
       })
       .catch((error) => {
         // 409: another instance holds the year's lease and does the day's work (RolloverLease).
-        // 503: the consumer is behind; the run decided nothing (RollOverFiscalYear).
+        // 503: the consumer is behind; the run decided nothing (RollOverFiscalYear), or sent no reminder (SendRenewalReminders).
         const busy = error instanceof ProblemException && error.getStatus() === HttpStatus.CONFLICT;
         const why = error instanceof ProblemException ? (error.getResponse() as { detail?: string }).detail : (error as Error).message;
         this.retryLater(busy ? `${why}` : `it failed: ${why}`, busy);

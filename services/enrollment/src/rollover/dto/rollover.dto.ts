@@ -47,6 +47,15 @@ export class RenewalRemindersRequestDto {
   @IsOptional()
   @Matches(FISCAL_YEAR_PATTERN, { message: 'fiscalYear must look like FY27' })
   fiscalYear?: string;
+
+  @ApiPropertyOptional({
+    default: false,
+    description:
+      'Send even if this service has not consumed every eligibility, agreement and profile event published before the run. Without it such a run sends nothing and answers 503 (Retry-After): a reminder decided on stale views tells of a problem that may be gone. With it, the summary says `caughtUp: false`',
+  })
+  @IsOptional()
+  @IsBoolean()
+  force?: boolean;
 }
 
 export class RolloverSummaryDto {
@@ -90,5 +99,7 @@ export class ReminderSummaryDto {
   @ApiProperty() onTrack!: number;
   @ApiProperty() conflicts!: number;
   @ApiProperty() durationMs!: number;
+  @ApiProperty({ description: 'Whether every event published before the run had been consumed (false only in a run with `force`: otherwise it answers 503)' })
+  caughtUp!: boolean;
   @ApiProperty({ description: 'False when shutdown stopped it early (a rerun continues)' }) complete!: boolean;
 }

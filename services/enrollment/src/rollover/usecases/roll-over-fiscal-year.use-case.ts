@@ -1,7 +1,7 @@
 import { fiscalYearRange, MissingPayoutItem, nextFiscalYear } from '@lib/contracts';
 import { findByIds, OutboxEntry, pushOutbox, UPDATES_PER_COMMAND } from '@lib/messaging';
-import { BackgroundWork, Clock, CONFIG, ProblemException, Problems } from '@lib/platform';
-import { HttpStatus, Inject, Injectable, Logger } from '@nestjs/common';
+import { BackgroundWork, Clock, CONFIG, Problems } from '@lib/platform';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { bulkWriteChunked, insertIdempotent, sleep } from '../../common/bulk';
 import { deterministicId, enrollmentId } from '../../common/ids';
 import type { EnrollmentConfig } from '../../config';
@@ -154,7 +154,9 @@ export class RollOverFiscalYear {
     const toFiscalYear = nextFiscalYear(fromFiscalYear);
     if (programId !== undefined && !(await this.programs.find(programId))) throw Problems.notFound(`Program ${programId}`);
     const caughtUp = await this.catchUp.wait();
-    if (!caughtUp && !force) throw this.notCaughtUp(fromFiscalYear);
+    if (!caughtUp && !force) {
+      throw this.catchUp.behind(`The rollover of ${fromFiscalYear} decided nothing`, 'renewals and expiries decided on stale views cannot be taken back');
+    }
     const summary: RolloverSummary = {
       fromFiscalYear,
       ...(programId !== undefined && { programId }),
@@ -422,18 +424,6 @@ export class RollOverFiscalYear {
     summary.batches++;
     this.events.committed();
     await this.endDiscontinued(inserts.map((i) => i.from.programId));
-  }
-
-  /** Not caught up, not forced: nothing decided; the same request may succeed once the consumer has caught up. */
-  private notCaughtUp(fromFiscalYear: string): ProblemException {
-    return new ProblemException(
-      HttpStatus.SERVICE_UNAVAILABLE,
-      'consumer-behind',
-      'Not caught up with its inputs',
-      `The rollover of ${fromFiscalYear} decided nothing: this service has not consumed every eligibility, agreement and profile event ` +
-        `published before the run (or could not read its lag) within ${this.config.ROLLOVER_CATCH_UP_TIMEOUT_MS} ms, and renewals and expiries ` +
-        'decided on stale views cannot be taken back. Run it again later, or with "force": true to decide on the views as they are.',
-    ).retryAfter(this.config.ROLLOVER_RETRY_MS / 1000);
   }
 
   /**

@@ -23,6 +23,8 @@ export interface ReminderSummary {
   onTrack: number;
   conflicts: number;
   durationMs: number;
+  /** Whether every event published before the run had been consumed (false only with `force`). */
+  caughtUp: boolean;
   /** False when shutdown stopped it between two batches (a rerun continues). */
   complete: boolean;
 }
@@ -37,6 +39,10 @@ export interface ReminderSummary {
  *    Enroll) gets none: the invitation and its notice are the reminder.
  * Once per enrollment and year: `renewalReminders` gets the year in the same guarded write as the event
  * (deterministic event id), and enrollments already reminded are not selected again.
+ * Decided on the views only once this service has consumed what was published before the run (ConsumerCatchUp), as
+ * the rollover is: a reminder sent on a stale view (an agreement reactivated, an eligibility granted, a profile
+ * approved, not consumed yet) tells an admin of a problem that is gone, and is not taken back. Not caught up: 503,
+ * nothing sent, unless `force`; the scheduled run retries.
  */
 @Injectable()
 export class SendRenewalReminders {
@@ -52,16 +58,17 @@ export class SendRenewalReminders {
     @Inject(CONFIG) private readonly config: EnrollmentConfig,
   ) {}
 
-  execute({ fiscalYear }: { fiscalYear: string }): Promise<ReminderSummary> {
-    return this.work.run(() => this.run(fiscalYear));
+  execute({ fiscalYear, force = false }: { fiscalYear: string; force?: boolean }): Promise<ReminderSummary> {
+    return this.work.run(() => this.run(fiscalYear, force));
   }
 
-  private async run(fiscalYear: string): Promise<ReminderSummary> {
+  private async run(fiscalYear: string, force: boolean): Promise<ReminderSummary> {
     const started = Date.now();
     const toFiscalYear = nextFiscalYear(fiscalYear);
     const endsAt = fiscalYearRange(fiscalYear).end.toISOString();
-    const summary: ReminderSummary = { fiscalYear, fiscalYearEndsAt: endsAt, examined: 0, reminded: 0, onTrack: 0, conflicts: 0, durationMs: 0, complete: true };
-    await this.catchUp.wait();
+    const caughtUp = await this.catchUp.wait();
+    if (!caughtUp && !force) throw this.catchUp.behind(`The renewal reminders of ${fiscalYear} were not sent`, 'a reminder sent on stale views cannot be taken back');
+    const summary: ReminderSummary = { fiscalYear, fiscalYearEndsAt: endsAt, examined: 0, reminded: 0, onTrack: 0, conflicts: 0, durationMs: 0, caughtUp, complete: true };
     const programs = await this.programs.all();
     const batchSize = this.config.ROLLOVER_BATCH_SIZE;
     const cursor = this.enrollments.model.collection.find(
