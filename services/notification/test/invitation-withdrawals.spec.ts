@@ -62,14 +62,15 @@ function anInvitation(world: World, locationId: string) {
 
 type Invitation = ReturnType<typeof anInvitation>;
 
-/** invitations.events.v1, key locationId, source invitations. */
-function publish<T extends { partnerId: string; locationId: string }>(type: string, data: T): Promise<Envelope<T>> {
+/** invitations.events.v1, key locationId, source invitations (`occurredAt`: what the writer's clock said). */
+function publish<T extends { partnerId: string; locationId: string }>(type: string, data: T, occurredAt?: Date): Promise<Envelope<T>> {
   return kafka.publishEvent(Topics.invitations, data.locationId, {
     type,
     source: 'invitations',
     partnerId: data.partnerId,
     locationId: data.locationId,
     data,
+    ...(occurredAt && { occurredAt }),
   });
 }
 
@@ -159,6 +160,27 @@ describe('an invitation email still waiting', () => {
     expect(sent.envelope!.data).toMatchObject({ template: 'invitation', causationEventType: 'InvitationIssued' });
     expect(smtp.to(admin.email).map((m) => m.parsed.messageId)).toEqual([`<${again.eventId}.${admin.userId}.EMAIL@incentives.local>`]);
     expect(outcomesOf(emailId(first, admin))).toHaveLength(0);
+  });
+
+  it('of an invitation issued again is still sent when the instance that revoked it had a clock ahead: the versions order them', async () => {
+    const world = new World(kafka, issuer, service);
+    const [location] = await world.register('Contoso Skewed');
+    const admin = await world.user('Skewed', [{ role: 'INCENTIVES_ADMIN', locationIds: [location] }]);
+    smtp.refuse(admin.email, Infinity);
+
+    const invitation = anInvitation(world, location);
+    const now = Date.now();
+    const first = await publish('InvitationIssued', { ...issued(invitation, [admin]), invitationVersion: 1 }, new Date(now - 60_000));
+    await waitingAfterRefusal(emailId(first, admin), admin);
+    // Revoked (version 2) by an instance whose clock runs a minute ahead of the one that issues it again (version 3).
+    await publish('InvitationRevoked', { ...invitation, invitationVersion: 2, reasons: ['Location no longer eligible'] }, new Date(now + 60_000));
+    const again = await publish('InvitationIssued', { ...issued(invitation, [admin]), invitationVersion: 3 }, new Date(now));
+    await eventually(async () => expect((await messages().findOne({ _id: emailId(again, admin) }))?.attempts).toBeGreaterThanOrEqual(1), 60_000);
+    smtp.refuse(admin.email, 0);
+
+    expect(await settled(emailId(again, admin))).toMatchObject({ status: 'SENT' });
+    expect(await settled(emailId(first, admin))).toMatchObject({ status: 'CANCELLED', lastError: 'invitation revoked before delivery' });
+    expect(smtp.to(admin.email).map((m) => m.parsed.messageId)).toEqual([`<${again.eventId}.${admin.userId}.EMAIL@incentives.local>`]);
   });
 });
 

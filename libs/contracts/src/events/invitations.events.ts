@@ -1,5 +1,5 @@
 import { Type } from 'class-transformer';
-import { IsArray, IsBoolean, IsDefined, IsIn, IsOptional, IsString, IsUrl, Matches, ValidateNested } from 'class-validator';
+import { IsArray, IsBoolean, IsDefined, IsIn, IsInt, IsOptional, IsString, IsUrl, Matches, Min, ValidateNested } from 'class-validator';
 import { FISCAL_YEAR_PATTERN } from '../domain';
 import { Recipient } from './common';
 
@@ -14,6 +14,12 @@ export class InvitationEvent {
   @IsString() partnerId!: string;
   @IsString() locationId!: string;
   @Matches(FISCAL_YEAR_PATTERN) fiscalYear!: string;
+  /**
+   * The invitation's version after the change this event tells (every change of an invitation is one write that
+   * raises it by one): the events of one invitation are ordered by it, whichever instance wrote them and whatever its
+   * clock said. Absent from events written before it existed: order those by `occurredAt`.
+   */
+  @IsOptional() @IsInt() @Min(1) invitationVersion?: number;
 }
 
 export class InvitationIssued extends InvitationEvent {

@@ -10,11 +10,15 @@ import { deterministicId } from './invitation-ids';
 import { Invitation } from './invitation.schema';
 import { Person } from './invitation-rules';
 
-/** The event payloads of invitations.events.v1, built from the invitation as it is after the change. */
+/**
+ * The event payloads of invitations.events.v1, built from the invitation as it is after the change, but for `version`:
+ * the version the change's write is guarded by (the one read; absent when the write creates the invitation). The write
+ * raises it by one, and the event says so (`invitationVersion`): consumers order one invitation's events by it.
+ */
 type InvitationCore = Pick<
   Invitation,
   '_id' | 'programId' | 'programName' | 'partnerId' | 'locationId' | 'fiscalYear' | 'getStartedUrl' | 'cycle' | 'adminsLeft'
->;
+> & { version?: number };
 
 function base(invitation: InvitationCore): InvitationEvent {
   return {
@@ -24,6 +28,7 @@ function base(invitation: InvitationCore): InvitationEvent {
     partnerId: invitation.partnerId,
     locationId: invitation.locationId,
     fiscalYear: invitation.fiscalYear,
+    invitationVersion: (invitation.version ?? 0) + 1,
   };
 }
 

@@ -15,14 +15,16 @@ export class InvitationProgressRepository {
   private readonly byId: BatchLoader<string, InvitationProgress>;
 
   /**
-   * Moves the milestone to `at` unless it is later already (`$max`): idempotent and independent of the order events
-   * arrive in. An upsert racing another for the same new invitation loses on the unique `_id`; once more then finds it.
-   * Written with the other handlers' writes of the same turn in one command (a burst of invitations: one per batch).
+   * Moves the milestone to `at` and `version` (when the event had one) unless it is later already (`$max`): idempotent
+   * and independent of the order events arrive in. An upsert racing another for the same new invitation loses on the
+   * unique `_id`; once more then finds it. Written with the other handlers' writes of the same turn in one command (a
+   * burst of invitations: one per batch).
    */
-  async record(invitationId: string, partnerId: string, milestone: InvitationMilestone, at: Date): Promise<void> {
+  async record(invitationId: string, partnerId: string, milestone: InvitationMilestone, at: Date, version?: number): Promise<void> {
+    const moved = { [`${milestone}At`]: at, ...(version !== undefined && { [`${milestone}Version`]: version }) };
     const write = () =>
       bulkWriteBatcher(this.progress.collection as never).write({
-        updateOne: { filter: { _id: invitationId }, update: { $max: { [milestone]: at }, $setOnInsert: { partnerId } }, upsert: true },
+        updateOne: { filter: { _id: invitationId }, update: { $max: moved, $setOnInsert: { partnerId } }, upsert: true },
       } as never);
     try {
       await write();
@@ -46,17 +48,22 @@ export class InvitationProgressRepository {
  *    before it belongs to an earlier cycle (the invitation was issued again since);
  *  - the request to assign an Incentives admin (AdminAssignmentRequested) when the invitation reached an Incentives
  *    admin after the request (the location has one now), or was revoked after it (the location is no longer eligible).
- * Strictly after: events of one invitation are written one after another by the invitations service.
+ * Strictly after: events of one invitation are written one after another by the invitations service, each write
+ * raising the invitation's version. Compared by those versions when the email's event and the milestone both have
+ * one; by `occurredAt` otherwise (events written before versions existed: instances whose clocks differ could
+ * misorder a revocation and a re-issue close to it).
  */
 export function withdrawalOf(
   email: Pick<Message, 'partnerId' | 'causationEventType' | 'invitation'>,
-  progress: Pick<InvitationProgress, 'partnerId' | 'revokedAt' | 'deliveredAt'> | null,
+  progress: Pick<InvitationProgress, 'partnerId' | 'revokedAt' | 'revokedVersion' | 'deliveredAt' | 'deliveredVersion'> | null,
 ): string | null {
   if (!email.invitation || !progress || progress.partnerId !== email.partnerId) return null;
+  const { version } = email.invitation;
   const caused = +new Date(email.invitation.occurredAt);
-  const after = (at?: Date) => at !== undefined && +new Date(at) > caused;
-  if (after(progress.revokedAt)) return 'invitation revoked before delivery';
-  if (email.causationEventType === 'AdminAssignmentRequested' && after(progress.deliveredAt)) {
+  const after = (at?: Date, atVersion?: number) =>
+    version !== undefined && atVersion !== undefined ? atVersion > version : at !== undefined && +new Date(at) > caused;
+  if (after(progress.revokedAt, progress.revokedVersion)) return 'invitation revoked before delivery';
+  if (email.causationEventType === 'AdminAssignmentRequested' && after(progress.deliveredAt, progress.deliveredVersion)) {
     return 'an Incentives admin was assigned and received the invitation before delivery';
   }
   return null;

@@ -28,6 +28,28 @@ describe('withdrawalOf', () => {
     expect(withdrawalOf(request, { partnerId: 'p-1', deliveredAt: at('2026-07-02T08:00:00.000Z') })).toBeNull();
   });
 
+  it('orders by the invitation`s versions when the email`s event and the milestone both have one, whatever the times say', () => {
+    const versioned = (occurredAt: string, version: number, causationEventType = 'InvitationIssued') => ({
+      ...invitationEmail(occurredAt, causationEventType),
+      invitation: { invitationId: 'inv-1', occurredAt: at(occurredAt), version },
+    });
+    // Issued again (version 3) by an instance whose clock is behind the one that revoked it (version 2): still sent.
+    const revoked = { partnerId: 'p-1', revokedAt: at('2026-07-02T10:00:00.000Z'), revokedVersion: 2 };
+    expect(withdrawalOf(versioned('2026-07-02T09:59:00.000Z', 3), revoked)).toBeNull();
+    // The first issue (version 1), however late its clock said it was: revoked after it.
+    expect(withdrawalOf(versioned('2026-07-02T10:30:00.000Z', 1), revoked)).toBe('invitation revoked before delivery');
+    // A request (version 4), delivered to an admin at version 5 by a clock behind: withdrawn; delivered at 3: not.
+    const request = versioned('2026-07-02T11:00:00.000Z', 4, 'AdminAssignmentRequested');
+    expect(withdrawalOf(request, { partnerId: 'p-1', deliveredAt: at('2026-07-02T10:00:00.000Z'), deliveredVersion: 5 })).toMatch(/Incentives admin was assigned/);
+    expect(withdrawalOf(request, { partnerId: 'p-1', deliveredAt: at('2026-07-02T12:00:00.000Z'), deliveredVersion: 3 })).toBeNull();
+    // An email from before versions (none on its event): times decide.
+    expect(withdrawalOf(invitationEmail('2026-07-02T09:00:00.000Z'), revoked)).toBe('invitation revoked before delivery');
+    // A revocation from before versions (no revokedVersion): times decide.
+    expect(withdrawalOf(versioned('2026-07-02T09:00:00.000Z', 3), { partnerId: 'p-1', revokedAt: at('2026-07-02T10:00:00.000Z') })).toBe(
+      'invitation revoked before delivery',
+    );
+  });
+
   it('leaves alone emails without an invitation, invitations it knows nothing of, and another partner`s record', () => {
     expect(withdrawalOf({ partnerId: 'p-1', causationEventType: 'EnrollmentEnrolled' }, { partnerId: 'p-1', revokedAt: at('2030-01-01T00:00:00Z') })).toBeNull();
     expect(withdrawalOf(invitationEmail('2026-07-02T09:00:00.000Z'), null)).toBeNull();

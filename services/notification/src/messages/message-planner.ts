@@ -35,6 +35,8 @@ export interface MessagePlan {
   link: string;
   /** The invitation the message is about (invitation events): a waiting email is withdrawn when that stops being true. */
   invitationId?: string;
+  /** That invitation's version the event tells of (`invitationVersion`; absent in older events). */
+  invitationVersion?: number;
 }
 
 const BOTH: NotificationChannel[] = ['EMAIL', 'INBOX'];
@@ -111,6 +113,7 @@ export class MessagePlanner {
       },
       link: data.getStartedUrl,
       invitationId: data.invitationId,
+      invitationVersion: data.invitationVersion,
     };
   }
 
@@ -140,6 +143,7 @@ export class MessagePlanner {
       },
       link: this.link(`/account/users?locationId=${encodeURIComponent(data.locationId)}&role=INCENTIVES_ADMIN`),
       invitationId: data.invitationId,
+      invitationVersion: data.invitationVersion,
     };
   }
 

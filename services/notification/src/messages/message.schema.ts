@@ -47,11 +47,12 @@ export class Message {
   @Prop({ required: true }) correlationId!: string;
   /**
    * Messages about an invitation (its own events: the invitation, the request to assign an Incentives admin): which
-   * one, and when the causing event occurred. A waiting email is withdrawn when the invitation was revoked, or (the
-   * request) reached an admin, after that (InvitationProgressRepository). Absent on other messages, and on messages
-   * written before it existed (not re-checked).
+   * one, and when the causing event occurred, with the invitation's version it told of (absent in older events). A
+   * waiting email is withdrawn when the invitation was revoked, or (the request) reached an admin, after that
+   * (InvitationProgressRepository). Absent on other messages, and on messages written before it existed (not
+   * re-checked).
    */
-  @Prop({ type: Object }) invitation?: { invitationId: string; occurredAt: Date };
+  @Prop({ type: Object }) invitation?: { invitationId: string; occurredAt: Date; version?: number };
 
   @Prop({ required: true }) template!: string;
   @Prop({ required: true }) subject!: string;

@@ -59,7 +59,7 @@ export class IssueInvitation {
       };
       event = this.outbox.event(Topics.invitations, {
         type: 'InvitationIssued',
-        data: invitationIssued(core, recipients),
+        data: invitationIssued({ ...core, version: current?.version }, recipients),
         eventId: InvitationEventIds.issued(core),
       });
     } else {
@@ -68,7 +68,7 @@ export class IssueInvitation {
       // waits for the first one (askCompanyAdmins), instead of going out to nobody, once and for all.
       const pending = companyAdmins.length === 0;
       state = { state: 'AWAITING_ADMIN', recipients: [], pendingNotices: [], awaitingAdminSince: now, reasons: [], adminRequestPending: pending };
-      event = pending ? undefined : this.adminRequest(core, companyAdmins);
+      event = pending ? undefined : this.adminRequest({ ...core, version: current?.version }, companyAdmins);
     }
 
     const events = event ? [event] : [];
@@ -111,7 +111,11 @@ export class IssueInvitation {
   }
 
   private adminRequest(
-    core: Pick<Invitation, '_id' | 'programId' | 'partnerId' | 'locationId' | 'fiscalYear' | 'cycle' | 'getStartedUrl' | 'adminsLeft'> & { programName?: string },
+    core: Pick<Invitation, '_id' | 'programId' | 'partnerId' | 'locationId' | 'fiscalYear' | 'cycle' | 'getStartedUrl' | 'adminsLeft'> & {
+      programName?: string;
+      /** The version the write is guarded by (absent: it creates the invitation). */
+      version?: number;
+    },
     companyAdmins: Person[],
   ): OutboxEntry {
     return this.outbox.event(Topics.invitations, {

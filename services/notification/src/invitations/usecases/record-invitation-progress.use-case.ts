@@ -18,12 +18,12 @@ export class RecordInvitationProgressUseCase {
     const milestone = milestoneOf(envelope.type, data);
     if (!milestone || !data.invitationId || !data.partnerId) return;
     // occurredAt: an ISO-8601 date, as parseEvent checked.
-    await this.progress.record(data.invitationId, data.partnerId, milestone, new Date(envelope.occurredAt));
+    await this.progress.record(data.invitationId, data.partnerId, milestone, new Date(envelope.occurredAt), data.invitationVersion);
   }
 }
 
 function milestoneOf(type: string, data: { recipients?: Recipient[] }): InvitationMilestone | null {
-  if (type === 'InvitationRevoked') return 'revokedAt';
-  if ((type === 'InvitationIssued' || type === 'InvitationDelivered') && data.recipients?.length) return 'deliveredAt';
+  if (type === 'InvitationRevoked') return 'revoked';
+  if ((type === 'InvitationIssued' || type === 'InvitationDelivered') && data.recipients?.length) return 'delivered';
   return null;
 }

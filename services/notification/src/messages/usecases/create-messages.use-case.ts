@@ -56,7 +56,13 @@ export class CreateMessagesUseCase {
     }
     const channels = plan.channels;
     // What an email about an invitation is checked against before it is sent (InvitationProgressRepository).
-    const invitation = plan.invitationId ? { invitationId: plan.invitationId, occurredAt: new Date(envelope.occurredAt) } : undefined;
+    const invitation = plan.invitationId
+      ? {
+          invitationId: plan.invitationId,
+          occurredAt: new Date(envelope.occurredAt),
+          ...(plan.invitationVersion !== undefined && { version: plan.invitationVersion }),
+        }
+      : undefined;
     // Each message with its id and channel, as built: what follows needs them, not a parse of the operation.
     const planned: Array<{ id: string; channel: Message['channel']; operation: AnyBulkWriteOperation<Message> }> = [];
     for (const recipient of plan.recipients) {
