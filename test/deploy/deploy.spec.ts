@@ -30,6 +30,22 @@ function settingsOf(service: string): Set<string> {
   return names;
 }
 
+/** The settings of a service whose default points at this machine (localhost): a deployment must set them. */
+function localDefaultsOf(service: string): string[] {
+  const specs: Array<Record<string, { default?: unknown }>> = [baseConfigSpec(service) as never];
+  const file = join(ROOT, 'services', service, 'src', 'config.ts');
+  if (existsSync(file)) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const module = require(file) as Record<string, unknown>;
+    for (const [exported, value] of Object.entries(module)) if (/ConfigSpec$/.test(exported) && value && typeof value === 'object') specs.push(value as never);
+  }
+  return specs.flatMap((spec) =>
+    Object.entries(spec)
+      .filter(([, setting]) => typeof setting?.default === 'string' && /\/\/(localhost|127\.0\.0\.1)\b/.test(setting.default))
+      .map(([name]) => name),
+  );
+}
+
 type K8sObject = { apiVersion: string; kind: string; metadata: { name: string }; [key: string]: unknown };
 const MODELS: Record<string, new (data: never) => { validate(): void }> = {
   'v1/ConfigMap': ConfigMap,
@@ -78,8 +94,9 @@ describe('Kubernetes manifests', () => {
     const known = settingsOf(service);
     const named = [...Object.keys(byKind.ConfigMap.data), ...container.env.map((e: { name: string }) => e.name)];
     expect(named.filter((name) => !known.has(name))).toEqual([]);
-    // Settings without a default must be provided.
-    for (const required of ['MONGO_URL', 'KAFKA_BROKERS', 'JWT_ISSUER', 'JWKS_URL', 'OPERATOR_TOKEN']) {
+    // Settings without a default must be provided, and so must those whose default is this machine (a link to
+    // localhost in an answer to a partner's browser, say).
+    for (const required of ['MONGO_URL', 'KAFKA_BROKERS', 'JWT_ISSUER', 'JWKS_URL', 'OPERATOR_TOKEN', ...localDefaultsOf(service)]) {
       expect(named).toContain(required);
     }
     for (const env of container.env as Array<{ valueFrom?: { secretKeyRef?: { name: string; key: string } } }>) {
@@ -103,7 +120,19 @@ function resolveMerges(value: unknown): unknown {
 
 describe('docker-compose.yml', () => {
   const compose = resolveMerges(load(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8'))) as {
-    services: Record<string, { build?: { context: string; dockerfile: string }; environment?: Record<string, string>; depends_on?: Record<string, unknown>; ports?: string[]; healthcheck?: unknown; image?: string }>;
+    services: Record<
+      string,
+      {
+        build?: { context: string; dockerfile: string };
+        environment?: Record<string, string>;
+        depends_on?: Record<string, unknown>;
+        ports?: string[];
+        healthcheck?: unknown;
+        image?: string;
+        volumes?: string[];
+        stop_grace_period?: string;
+      }
+    >;
   };
 
   it('runs real Kafka in KRaft mode and MongoDB as a replica set, with health checks', () => {
@@ -123,6 +152,21 @@ describe('docker-compose.yml', () => {
     expect(definition.environment?.MONGO_DB).toBeTruthy();
     expect(definition.ports?.some((p) => p.endsWith(`:${definition.environment?.PORT}`))).toBe(true);
     for (const dependency of Object.keys(definition.depends_on ?? {})) expect(compose.services[dependency]).toBeDefined();
+  });
+
+  it('keeps Kafka`s data on its volume (the image takes none of its own settings once KAFKA_* variables are set)', () => {
+    const kafka = compose.services.kafka;
+    const mounts = (kafka.volumes ?? []).map((v) => v.split(':')[1]);
+    expect(mounts).toContain(kafka.environment?.KAFKA_LOG_DIRS);
+  });
+
+  it.each(SERVICES)('%s: no default operator key, and time for the graceful shutdown before Docker kills it', (service) => {
+    const definition = compose.services[service];
+    // `${OPERATOR_TOKEN:?...}`: compose refuses to start without one (a known key would read decrypted payout details).
+    expect(definition.environment?.OPERATOR_TOKEN).toMatch(/^\$\{OPERATOR_TOKEN:\?/);
+    const grace = /^(\d+)s$/.exec(definition.stop_grace_period ?? '');
+    const shutdownMs = Number(definition.environment?.SHUTDOWN_TIMEOUT_MS ?? (baseConfigSpec(service) as Record<string, { default?: unknown }>).SHUTDOWN_TIMEOUT_MS.default);
+    expect(Number(grace?.[1]) * 1000).toBeGreaterThan(shutdownMs);
   });
 
   it('gives each service its own database', () => {
