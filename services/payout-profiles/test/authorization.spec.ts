@@ -2,8 +2,10 @@
  * Authorization matrix over the real HTTP app: every endpoint, for every kind of caller, answers the documented
  * status. Roles reach the service only as identity events on the broker.
  */
+import { Topics } from '@lib/contracts';
+import { eventually } from '@lib/testing';
 import { randomUUID } from 'node:crypto';
-import { call, CallerName, createWorld, Harness, ibanProfile, ifMatch, operator, publishProgram, startHarness, usProfile, usTaxProfile, World } from './support';
+import { addUser, call, CallerName, createWorld, Harness, ibanProfile, ifMatch, operator, publishProgram, startHarness, usProfile, usTaxProfile, World } from './support';
 
 jest.setTimeout(120_000);
 
@@ -282,6 +284,34 @@ describe('unknown caller and unknown resources', () => {
     expect((await call(h, 'GET', '/v1/bank-profiles', { token })).status).toBe(403);
   });
 
+  it('a user deactivated after a create gets 403 on a retry with the same Idempotency-Key, not the stored 201 (the token is still valid)', async () => {
+    const admin = await addUser(h, w.partnerId, 'deactivated-admin', [['INCENTIVES_ADMIN', ['*']]]);
+    const token = await admin.token();
+    const body = usProfile();
+    const headers = { 'idempotency-key': randomUUID() };
+    expect((await call(h, 'POST', '/v1/bank-profiles', { token, body, headers })).status).toBe(201);
+    const user = {
+      userId: admin.userId,
+      partnerId: w.partnerId,
+      email: `${admin.userId}@example.com`,
+      displayName: admin.userId,
+      active: false,
+      roles: [{ role: 'INCENTIVES_ADMIN' as const, locationIds: ['*'] }],
+      revision: 3,
+    };
+    await h.kafka.publishEvent(Topics.identity, w.partnerId, { type: 'UserDeactivated', partnerId: w.partnerId, data: { user } });
+    await eventually(async () => {
+      expect(await h.db.collection('access_users').findOne({ _id: admin.userId as never })).toMatchObject({ active: false, revision: 3 });
+    }, 60_000);
+
+    const retry = await call(h, 'POST', '/v1/bank-profiles', { token, body, headers });
+    expect(retry.status).toBe(403);
+    expect(retry.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(retry.body.detail).toMatch(/deactivated/);
+    expect(retry.headers.get('idempotent-replayed')).toBeNull();
+    expect(await h.db.collection('bank_profiles').countDocuments({ partnerId: w.partnerId, name: body.name })).toBe(1);
+  });
+
   it('a location of no partner answers 404, a missing bank profile 404', async () => {
     const token = await w.token('adminOfLocation');
     expect((await call(h, 'GET', `/v1/locations/nowhere-${randomUUID()}/tax-profile`, { token })).status).toBe(404);
@@ -305,5 +335,64 @@ describe('a bank profile that is a default belongs to its locations too', () => 
     expect(answer.body.detail).toContain(`default bank profile of location(s) ${w.L1}`);
     expect(answer.body.detail).toContain(`you are not Incentives admin of ${w.L1}`);
     expect(await h.db.collection('bank_profiles').findOne({ _id: bankProfileId as never }, { projection: { outbox: 0 } })).toEqual(before);
+  });
+});
+
+describe('making a bank profile a default: a caller who may not read it learns nothing of it', () => {
+  /** What a problem says, for comparing with the GET's (its instance aside). */
+  const said = (answer: { status: number; body: any }) => ({ status: answer.status, type: answer.body.type, title: answer.body.title, detail: answer.body.detail });
+  const assignments = (profileId: string, locationIds: string[], currency: string) =>
+    locationIds.length === 1
+      ? [
+          { method: 'PUT', path: `/v1/locations/${locationIds[0]}/default-bank-profile`, body: { bankProfileId: profileId, currency } },
+          { method: 'POST', path: '/v1/default-bank-profiles', body: { bankProfileId: profileId, currency, locationIds } },
+        ]
+      : [{ method: 'POST', path: '/v1/default-bank-profiles', body: { bankProfileId: profileId, currency, locationIds } }];
+
+  it("the admin of L2 (or of L2 and L3) gets the GET's 403 for an EUR profile serving L1 only, whatever the currency: no EUR, no L1", async () => {
+    const ofL1 = await call(h, 'POST', '/v1/bank-profiles', { token: await w.token('adminOfLocation'), body: ibanProfile({ locationIds: [w.L1] }) });
+    expect(ofL1.status).toBe(201);
+    const profileId = ofL1.body.profileId as string;
+    const adminOfL2L3 = await addUser(h, w.partnerId, 'admin-of-l2-l3', [['INCENTIVES_ADMIN', [w.L2, w.L3]]]);
+    for (const [token, locationIds] of [
+      [await w.token('adminOfOtherLocation'), [w.L2]],
+      [await adminOfL2L3.token(), [w.L2, w.L3]],
+    ] as Array<[string, string[]]>) {
+      const read = await call(h, 'GET', `/v1/bank-profiles/${profileId}`, { token });
+      expect(read.status).toBe(403);
+      for (const currency of ['USD', 'EUR']) {
+        for (const request of assignments(profileId, locationIds, currency)) {
+          const answer = await call(h, request.method, request.path, { token, body: request.body });
+          const text = `${request.method} ${request.path} (${currency}): ${answer.status} ${JSON.stringify(answer.body)}`;
+          expect({ text, ...said(answer) }).toEqual({ text, ...said(read) });
+          expect(answer.headers.get('content-type')).toMatch(/application\/problem\+json/);
+          expect(JSON.stringify(answer.body)).not.toContain('EUR');
+          expect(JSON.stringify(answer.body)).not.toContain(w.L1);
+        }
+      }
+    }
+    for (const locationId of [w.L2, w.L3]) {
+      expect((await h.db.collection('default_bank_profiles').findOne({ _id: locationId as never }))?.bankProfileId ?? null).not.toBe(profileId);
+    }
+    expect((await h.db.collection('bank_profiles').findOne({ _id: profileId as never }))!.defaultFor ?? []).toEqual([]);
+  });
+
+  it('a caller who may read it (a role on one of the locations it serves) keeps the answers: 400 naming its currency, 409 location-not-served', async () => {
+    const ofL1 = await call(h, 'POST', '/v1/bank-profiles', { token: await w.token('adminOfLocation'), body: ibanProfile({ locationIds: [w.L1] }) });
+    const profileId = ofL1.body.profileId as string;
+    // Admin of L2, Incentives user of L1: they read the profile (it serves L1), so nothing about it is hidden from them.
+    const reader = await addUser(h, w.partnerId, 'admin-of-l2-user-of-l1', [['INCENTIVES_ADMIN', [w.L2]], ['INCENTIVES_USER', [w.L1]]]);
+    const token = await reader.token();
+    expect((await call(h, 'GET', `/v1/bank-profiles/${profileId}`, { token })).status).toBe(200);
+    for (const request of assignments(profileId, [w.L2], 'USD')) {
+      const answer = await call(h, request.method, request.path, { token, body: request.body });
+      expect([answer.status, answer.body.errors]).toEqual([400, [{ field: 'currency', message: 'must be the currency of the bank profile (EUR)' }]]);
+    }
+    for (const request of assignments(profileId, [w.L2], 'EUR')) {
+      const answer = await call(h, request.method, request.path, { token, body: request.body });
+      expect(answer.status).toBe(409);
+      expect(answer.body.type).toContain('location-not-served');
+      expect(answer.body.detail).toContain(`serves location(s) ${w.L1}, not ${w.L2}`);
+    }
   });
 });

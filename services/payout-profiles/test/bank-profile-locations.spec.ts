@@ -208,18 +208,25 @@ describe('editing a bank profile: Incentives admin of every location it serves',
 });
 
 describe('a default bank profile serves its location', () => {
-  it("the admin of L1 cannot make L2's profile (serving L2 only) the default of L1: 409 location-not-served, nothing assigned", async () => {
+  it("the admin of L1 cannot make L2's profile (serving L2 only) the default of L1: 403 as reading it (it names nothing of it), 409 location-not-served for a profile they read; nothing assigned", async () => {
     const ofL2 = await created('adminOfOtherLocation');
-    const refused = await putDefault('adminOfLocation', w.L1, ofL2.profileId);
+    const hidden = await putDefault('adminOfLocation', w.L1, ofL2.profileId);
+    expect(hidden.status).toBe(403);
+    expect(hidden.body.detail).toBe(`Bank profile ${ofL2.profileId} serves none of the locations you hold an incentives role on.`);
+    expect((await defaults().findOne({ _id: w.L1 as never }))?.bankProfileId ?? null).not.toBe(ofL2.profileId);
+    expect((await stored(ofL2.profileId))!.defaultFor ?? []).toEqual([]);
+    // A profile serving L2 and L3 is one they read (L3): its answer names what it serves.
+    const ofL2L3 = await created('starAdmin', [w.L2, w.L3]);
+    const refused = await putDefault('adminOfLocation', w.L1, ofL2L3.profileId);
     expect(refused.status).toBe(409);
     expect(refused.headers.get('content-type')).toMatch(/application\/problem\+json/);
     expect(refused.body).toMatchObject({
       type: expect.stringContaining('location-not-served'),
       errors: [{ field: 'bankProfileId', message: `must be a bank profile that serves location(s) ${w.L1}` }],
     });
-    expect(refused.body.detail).toContain(`Bank profile ${ofL2.profileId} serves location(s) ${w.L2}, not ${w.L1}`);
-    expect((await defaults().findOne({ _id: w.L1 as never }))?.bankProfileId ?? null).not.toBe(ofL2.profileId);
-    expect((await stored(ofL2.profileId))!.defaultFor ?? []).toEqual([]);
+    expect(refused.body.detail).toContain(`Bank profile ${ofL2L3.profileId} serves location(s) ${[w.L2, w.L3].sort().join(', ')}, not ${w.L1}`);
+    expect((await defaults().findOne({ _id: w.L1 as never }))?.bankProfileId ?? null).not.toBe(ofL2L3.profileId);
+    expect((await stored(ofL2L3.profileId))!.defaultFor ?? []).toEqual([]);
     // The list form too, as soon as one of its locations is not served.
     const p = await created('adminOfLocation', [w.L1]);
     const many = await call(h, 'POST', '/v1/default-bank-profiles', { token: await w.token('adminOfLocation'), body: { bankProfileId: p.profileId, currency: 'EUR', locationIds: [w.L1, w.L3] } });
@@ -270,6 +277,37 @@ describe('a default bank profile serves its location', () => {
       const assigned = await put;
       expect(assigned.status).toBe(409);
       expect(assigned.body.type).toContain('location-not-served');
+    } finally {
+      spy.mockRestore();
+    }
+    expect((await defaults().findOne({ _id: w.L3 as never }))?.bankProfileId ?? null).not.toBe(p.profileId);
+    expect((await stored(p.profileId))!.defaultFor ?? []).toEqual([]);
+  });
+
+  it('one whose caller may no longer read the profile when its claim is refused gets the 403 of its GET, naming nothing of it', async () => {
+    const p = await created('adminOfLocation', [w.L1, w.L3]);
+    const adminOfL3 = await addUser(h, w.partnerId, 'admin-of-l3', [['INCENTIVES_ADMIN', [w.L3]]]);
+    const claims = h.service.app.get(DefaultClaims, { strict: false });
+    const claim = claims.claim.bind(claims);
+    let reached!: () => void;
+    const atClaim = new Promise<void>((resolve) => (reached = resolve));
+    let release!: () => void;
+    const narrowed = new Promise<void>((resolve) => (release = resolve));
+    const spy = jest.spyOn(claims, 'claim').mockImplementationOnce(async (...args) => {
+      reached();
+      await Promise.race([narrowed, new Promise((resolve) => setTimeout(resolve, 15_000))]);
+      return claim(...args);
+    });
+    try {
+      // The admin of L3 alone reads the profile (serving L3) and reaches its claim; the profile then serves L1 only.
+      const put = call(h, 'PUT', `/v1/locations/${w.L3}/default-bank-profile`, { token: await adminOfL3.token(), body: { bankProfileId: p.profileId, currency: 'EUR' } });
+      await atClaim;
+      expect((await patch('adminOfLocation', p.profileId, { locationIds: [w.L1] })).status).toBe(200);
+      release();
+      const assigned = await put;
+      expect(assigned.status).toBe(403);
+      expect(assigned.body.detail).toBe(`Bank profile ${p.profileId} serves none of the locations you hold an incentives role on.`);
+      expect(JSON.stringify(assigned.body)).not.toContain(w.L1);
     } finally {
       spy.mockRestore();
     }

@@ -43,7 +43,7 @@ export class FollowValidation {
     const { bank, tax } = await this.facts.inUse(current.partnerId, current.bankProfileId, current.taxProfileId, adoptTax ? current.locationId : undefined);
     if (bankNoLongerServes(current, bank)) return this.withdraw.apply(current, bank);
     const adopted = adoptTax && tax ? tax.profileId : undefined;
-    const now = new Date();
+    const now = this.clock.now();
     const state = validationState(rules, bank, tax, now);
     const validated = state.status === 'ENROLLED' ? { bank: bank?.revision, tax: rules.taxProfileRequired ? tax?.revision : undefined } : current.validated;
     const unchanged =

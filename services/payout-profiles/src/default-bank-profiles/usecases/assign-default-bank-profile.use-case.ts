@@ -1,3 +1,4 @@
+import { Actor } from '@lib/access';
 import { DefaultBankProfileChange, Topics } from '@lib/contracts';
 import { EventOutbox, isDuplicateKey, pushOutbox } from '@lib/messaging';
 import { Principal, Problems } from '@lib/platform';
@@ -18,7 +19,8 @@ const ATTEMPTS = 5;
 
 /**
  * Makes (bank profile, currency) the default of locations. The caller must be Incentives admin of every
- * location (checked for all before anything changes), and the profile must serve every one of them (409
+ * location (checked for all before anything changes) and may read the profile (the 403 of its GET otherwise, before
+ * anything names its currency or locations), and the profile must serve every one of them (409
  * `location-not-served` otherwise); the locations then claim the profile (DefaultClaims: only while it has the
  * currency and serves them, so a change of its locationIds racing this request is refused on one side), and each
  * location is one conditional write with its DefaultBankProfileAssigned event (key locationId, with the default's new
@@ -43,6 +45,9 @@ export class AssignDefaultBankProfile {
     const actor = await this.access.locationsAdmin(principal, input.locationIds, 'set its default bank profile');
     const profile = await this.bankProfiles.findForPartner(actor.partnerId, input.bankProfileId);
     if (!profile) throw Problems.field('bankProfileId', 'must be a bank profile of your partner');
+    // Before anything names its currency or locations: a caller who may not read the profile learns no more here than
+    // from its GET (403).
+    this.access.bankProfileReader(actor, input.bankProfileId, servedLocations(profile));
     if (profile.currency !== input.currency) {
       throw Problems.field('currency', `must be the currency of the bank profile (${profile.currency})`);
     }
@@ -50,6 +55,7 @@ export class AssignDefaultBankProfile {
     const notServed = input.locationIds.filter((locationId) => !serves(served, locationId));
     if (notServed.length) throw locationNotServed(input.bankProfileId, served, notServed);
     const target: Target = {
+      actor,
       partnerId: actor.partnerId,
       userId: actor.userId,
       bankProfileId: input.bankProfileId,
@@ -98,6 +104,8 @@ export class AssignDefaultBankProfile {
     }
     // Not claimed: the profile's currency changed meanwhile, or it stopped serving one of the locations.
     const now = await this.bankProfiles.findForPartner(target.partnerId, target.bankProfileId);
+    // Its locationIds may have changed meanwhile so that the caller may no longer read it: 403, as its GET now.
+    if (now) this.access.bankProfileReader(target.actor, target.bankProfileId, servedLocations(now));
     if (now && now.currency === target.currency) {
       const served = servedLocations(now);
       const notServed = claims.map((c) => c.locationId).filter((locationId) => !serves(served, locationId));
@@ -162,6 +170,7 @@ export class AssignDefaultBankProfile {
 }
 
 interface Target {
+  actor: Actor;
   partnerId: string;
   userId: string;
   bankProfileId: string;
