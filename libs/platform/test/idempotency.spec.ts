@@ -3,7 +3,18 @@
  * endpoint reads a stock document the test controls, so that each kind of answer (created, a business 4xx, a bug,
  * a database error, a validation 400) can be produced, and the condition behind it changed before the retry.
  */
-import { CONFIG, Idempotent, OperatorOnly, PlatformConfig, PlatformModule, Problems } from '@lib/platform';
+import {
+  CONFIG,
+  CurrentPrincipal,
+  Idempotent,
+  IDEMPOTENT_REPLAY_CHECK,
+  IdempotentReplayCheck,
+  OperatorOnly,
+  PlatformConfig,
+  PlatformModule,
+  Principal,
+  Problems,
+} from '@lib/platform';
 import { bootService, OPERATOR_KEY, RunningService, TestIssuer } from '@lib/testing';
 import { fingerprintKey, requestFingerprint } from '../src/http/idempotency-fingerprint';
 import { IdempotencyRetention } from '../src/http/idempotency-retention';
@@ -57,7 +68,37 @@ class OrdersController {
   }
 }
 
-@Module({ imports: [PlatformModule.forService({ name: 'idempotency' })], controllers: [OrdersController] })
+class NoteInput {
+  @IsString() text!: string;
+}
+
+/** A creating endpoint for signed-in users: a note per request. */
+@Controller('v1/notes')
+class NotesController {
+  constructor(@InjectConnection() private readonly connection: Connection) {}
+
+  @Post()
+  @Idempotent()
+  async create(@CurrentPrincipal() principal: Principal, @Body() input: NoteInput) {
+    const noteId = randomUUID();
+    await this.connection.collection('notes').insertOne({ _id: noteId as never, userId: principal.userId, text: input.text });
+    return { noteId, text: input.text };
+  }
+}
+
+/** The users the service's replay check refuses (as a deactivated user is refused), and every user it was asked about. */
+const deactivated = new Set<string>();
+const checked: string[] = [];
+const replayCheck: IdempotentReplayCheck = async (principal) => {
+  checked.push(principal.userId);
+  if (deactivated.has(principal.userId)) throw Problems.forbidden('Your account is deactivated.');
+};
+
+@Module({
+  imports: [PlatformModule.forService({ name: 'idempotency' })],
+  controllers: [OrdersController, NotesController],
+  providers: [{ provide: IDEMPOTENT_REPLAY_CHECK, useValue: replayCheck }],
+})
 class OrdersAppModule {}
 
 const issuer = new TestIssuer();
@@ -213,6 +254,52 @@ describe('a claim left pending', () => {
       expect(other.status === 409 || (other.status === 201 && replayed(other) && other.body.orderId === ran[0].body.orderId)).toBe(true);
     }
     expect(await orders(sku)).toBe(1);
+  });
+});
+
+describe('a stored answer is sent again only to a caller the service still answers', () => {
+  async function note(token: string, text: string, key: string): Promise<Answer> {
+    const response = await fetch(`${service.url}/v1/notes`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'idempotency-key': key, authorization: `Bearer ${token}` },
+      body: JSON.stringify({ text }),
+    });
+    return { status: response.status, body: await response.json(), headers: response.headers };
+  }
+  const notes = (userId: string) => db.collection('notes').countDocuments({ userId });
+
+  it('asks the replay check before replaying: a user deactivated since gets its 403, not the stored 201', async () => {
+    const userId = `user-${randomUUID()}`;
+    const token = await issuer.token({ sub: userId, partnerId: 'partner-1' });
+    const key = randomUUID();
+    const first = await note(token, 'hello', key);
+    expect([first.status, replayed(first)]).toEqual([201, false]);
+    expect(checked).not.toContain(userId);
+    const retry = await note(token, 'hello', key);
+    expect([retry.status, replayed(retry), retry.body]).toEqual([201, true, first.body]);
+    expect(checked).toContain(userId);
+
+    deactivated.add(userId);
+    for (const text of ['hello', 'another request under the key']) {
+      const refused = await note(token, text, key);
+      expect(refused.status).toBe(403);
+      expect(refused.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      expect(refused.body.detail).toMatch(/deactivated/);
+      expect(replayed(refused)).toBe(false);
+    }
+    expect(await notes(userId)).toBe(1);
+    // The stored answer stays: nothing under the key was released or changed.
+    expect(await answers().findOne({ _id: `${userId}|POST /v1/notes|${key}` })).toMatchObject({ state: 'done', status: 201, body: first.body });
+  });
+
+  it('does not ask it for operator requests (no user): they replay as before', async () => {
+    const sku = await stock();
+    const key = randomUUID();
+    const first = await order({ sku, quantity: 1 }, key);
+    const asked = checked.length;
+    const retry = await order({ sku, quantity: 1 }, key);
+    expect([retry.status, replayed(retry), retry.body]).toEqual([201, true, first.body]);
+    expect(checked).toHaveLength(asked);
   });
 });
 

@@ -1,7 +1,7 @@
 import { CONFIG, PlatformModule } from '@lib/platform';
 import { Module } from '@nestjs/common';
 import { MongooseModule } from '@nestjs/mongoose';
-import { IdentityAccess } from './access/identity-access';
+import { IdentityAccess, identityReplayCheck } from './access/identity-access';
 import { OperatorOrUserGuard } from './access/operator-or-user.guard';
 import { identityConfigSpec } from './config';
 import { LocationClaim, LocationClaimSchema, Partner, PartnerSchema } from './partners/partner.schema';
@@ -59,6 +59,7 @@ import { ListUsers } from './users/usecases/list-users.use-case';
   controllers: [JwksController, DevSignInController, PartnersController, UsersController, RolesController],
   providers: [
     IdentityAccess,
+    identityReplayCheck,
     OperatorOrUserGuard,
     PartnersRepository,
     UsersRepository,

@@ -194,6 +194,24 @@ describe('roles and deactivation', () => {
     const stored = await booted.db.collection('users').findOne({ _id: user.userId as never });
     expect(stored).toMatchObject({ active: false, roles: [], revision: 2 });
   });
+
+  it('answers a deactivated admin 403 on a retry with the same Idempotency-Key, not the stored 201 (its token is still valid)', async () => {
+    const p = await twoGlobalAdmins();
+    const body = { email: `idem-${randomUUID().slice(0, 8)}@example.com`, displayName: 'Once' };
+    const headers = { 'idempotency-key': randomUUID() };
+    const first = await client.call('POST', '/v1/users', { token: p.second.token, body, headers });
+    expect(first.status).toBe(201);
+    await client.settled('users', first.body.userId);
+    const r = await revision(p.first.token, p.second.userId);
+    expect((await client.call('POST', `/v1/users/${p.second.userId}/deactivate`, { token: p.first.token, headers: { 'if-match': `"${r}"` } })).status).toBe(200);
+
+    const retry = await client.call('POST', '/v1/users', { token: p.second.token, body, headers });
+    expect(retry.status).toBe(403);
+    expect(retry.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(retry.body.detail).toMatch(/deactivated/);
+    expect(retry.headers.get('idempotent-replayed')).toBeNull();
+    expect(await booted.db.collection('users').countDocuments({ partnerId: p.partnerId, email: body.email })).toBe(1);
+  });
 });
 
 describe('directory import: emails moving between entries of one file', () => {

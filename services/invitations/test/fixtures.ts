@@ -38,6 +38,7 @@ export interface InvitationEventData {
   partnerId: string;
   locationId: string;
   fiscalYear: string;
+  invitationVersion?: number;
   recipients?: Array<{ userId: string; email: string; displayName?: string }>;
   channels?: string[];
   getStartedUrl?: string;

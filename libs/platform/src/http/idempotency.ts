@@ -8,6 +8,7 @@ import {
   Logger,
   NestInterceptor,
   OnModuleInit,
+  Optional,
   UseInterceptors,
 } from '@nestjs/common';
 import { isDuplicateKey } from '@lib/messaging';
@@ -16,7 +17,8 @@ import { ApiHeader } from '@nestjs/swagger';
 import { randomUUID } from 'node:crypto';
 import type { Request, Response } from 'express';
 import { Collection, Connection } from 'mongoose';
-import { catchError, concatMap, from, Observable, of, switchMap, throwError } from 'rxjs';
+import { catchError, concatMap, from, Observable, switchMap, throwError } from 'rxjs';
+import type { Principal } from '../auth/principal';
 import { CONFIG } from '../config/config';
 import type { PlatformConfig } from '../platform.module';
 import { fingerprintKey, FingerprintedRequest, legacyRequestHash, requestFingerprint } from './idempotency-fingerprint';
@@ -38,6 +40,18 @@ export const Idempotent = () =>
       description: 'Up to 200 printable characters. A retry with the same key gets the first answer (Idempotent-Replayed: true); the same key with another body, 422.',
     }),
   );
+
+/**
+ * The service's check that a signed-in caller is still answered (provided as `IDEMPOTENT_REPLAY_CHECK` where the
+ * `@Idempotent()` controllers are): throws what the handler would, 403 when the token's user is deactivated or not
+ * (or no longer) known as a user of its partner. A stored answer is sent again without running the handler, where
+ * that check is made, and a token stays valid until it expires: without it a user deactivated after the first
+ * request would still get 2xx. Only that the caller is an active user is checked again, not their roles on the
+ * request's location: the answer is the caller's own earlier one. Not asked for operator requests (no user); where
+ * no check is provided, stored answers are replayed as they are.
+ */
+export type IdempotentReplayCheck = (principal: Principal) => Promise<void>;
+export const IDEMPOTENT_REPLAY_CHECK = Symbol('IDEMPOTENT_REPLAY_CHECK');
 
 interface StoredAnswer {
   _id: string;
@@ -111,6 +125,7 @@ export class IdempotencyInterceptor implements NestInterceptor, OnModuleInit {
   constructor(
     @InjectConnection() private readonly connection: Connection,
     @Inject(CONFIG) config: Pick<PlatformConfig, 'IDEMPOTENCY_LEASE_MS' | 'IDEMPOTENCY_FINGERPRINT_KEY' | 'OPERATOR_TOKEN'>,
+    @Optional() @Inject(IDEMPOTENT_REPLAY_CHECK) private readonly replayCheck?: IdempotentReplayCheck,
   ) {
     // Longer than any creating request takes (one still running when it ends may run a second time), short enough
     // that a client retrying after a crash gets an answer within a minute instead of 409 forever.
@@ -135,7 +150,7 @@ export class IdempotencyInterceptor implements NestInterceptor, OnModuleInit {
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
     // Bound by @Idempotent() to the endpoints that honour the header: nothing to look up here.
     if (context.getType() !== 'http') return next.handle();
-    const request = context.switchToHttp().getRequest<Request & { principal?: { userId: string } }>();
+    const request = context.switchToHttp().getRequest<Request & { principal?: Principal }>();
     const response = context.switchToHttp().getResponse<Response>();
     const key = request.headers['idempotency-key'];
     if (key === undefined) return next.handle();
@@ -148,7 +163,7 @@ export class IdempotencyInterceptor implements NestInterceptor, OnModuleInit {
 
     return from(this.claim(identity)).pipe(
       switchMap((claim) => {
-        if ('stored' in claim) return of(this.replay(claim.stored, identity, response));
+        if ('stored' in claim) return from(this.replay(claim.stored, identity, request.principal, response));
         return next.handle().pipe(
           // Stored before the answer leaves: a retry sent once the client has it finds it.
           concatMap(async (body) => {
@@ -172,8 +187,12 @@ export class IdempotencyInterceptor implements NestInterceptor, OnModuleInit {
     );
   }
 
-  /** The stored answer, sent again; or why there is none to send. */
-  private replay(stored: StoredAnswer, request: RequestIdentity, response: Response): unknown {
+  /**
+   * The stored answer, sent again; or why there is none to send. A caller the service no longer answers (deactivated)
+   * gets its 403 first, as from any other call, whatever is stored under the key.
+   */
+  private async replay(stored: StoredAnswer, request: RequestIdentity, principal: Principal | undefined, response: Response): Promise<unknown> {
+    if (principal && this.replayCheck) await this.replayCheck(principal);
     if (!sameRequest(stored, request)) {
       throw new ProblemException(HttpStatus.UNPROCESSABLE_ENTITY, 'idempotency-key-reused', 'Idempotency-Key reused', 'This key was used with a different request.');
     }

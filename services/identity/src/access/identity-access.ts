@@ -1,5 +1,5 @@
-import { Principal, Problems } from '@lib/platform';
-import { Injectable } from '@nestjs/common';
+import { IDEMPOTENT_REPLAY_CHECK, IdempotentReplayCheck, Principal, Problems } from '@lib/platform';
+import { Injectable, Provider } from '@nestjs/common';
 import { isCompanyRole } from '../roles/role-grants';
 import { User } from '../users/user.schema';
 import { UsersRepository } from '../users/users.repository';
@@ -40,3 +40,15 @@ export class IdentityAccess {
     return user;
   }
 }
+
+/**
+ * A stored Idempotency-Key answer is sent again only to a caller who is still an active user of their partner (the
+ * 403 of `actor`), as every other call answers a deactivated user. Operators (no user) are not asked.
+ */
+export const identityReplayCheck: Provider = {
+  provide: IDEMPOTENT_REPLAY_CHECK,
+  inject: [IdentityAccess],
+  useFactory: (access: IdentityAccess): IdempotentReplayCheck => async (principal: Principal) => {
+    await access.actor(principal);
+  },
+};
