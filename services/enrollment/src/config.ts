@@ -1,5 +1,5 @@
-import { PlatformConfig, wholeNumber } from '@lib/platform';
-import { makeValidator, num, url } from 'envalid';
+import { delayMs, PlatformConfig, urlSetting, wholeNumber } from '@lib/platform';
+import { makeValidator } from 'envalid';
 import { CronTime } from 'cron';
 
 /** A six-field cron expression (seconds first, UTC), or `off`. */
@@ -29,12 +29,12 @@ export const enrollmentConfigSpec = {
     default: 3,
     desc: 'Rollover batches written at the same time (the next ones are read and decided meanwhile)',
   }),
-  ROLLOVER_BATCH_PAUSE_MS: wholeNumber(0)({ default: 0, desc: 'Pause between rollover batches (throttling)' }),
-  ROLLOVER_RETRY_MS: wholeNumber(1_000)({
+  ROLLOVER_BATCH_PAUSE_MS: delayMs(0)({ default: 0, desc: 'Pause between rollover batches (throttling)' }),
+  ROLLOVER_RETRY_MS: delayMs(1_000)({
     default: 300_000,
     desc: 'After a scheduled rollover that failed, stopped before the end or found another instance running it: when to run it again',
   }),
-  ROLLOVER_LEASE_MS: wholeNumber(1_000)({
+  ROLLOVER_LEASE_MS: delayMs(1_000)({
     default: 15_000,
     desc: 'How long the lease on a running rollover lasts without renewal (renewed every quarter of it): a run killed with its lease holds a rerun off this long',
   }),
@@ -42,8 +42,8 @@ export const enrollmentConfigSpec = {
     default: 15_000,
     desc: 'How long a rollover waits for this service to consume the events already published on the topics it reads (0: do not wait)',
   }),
-  RENEWAL_REMINDER_DAYS: num({ default: 30, desc: 'Days before fiscal-year end when renewal reminders are sent' }),
-  PAYOUT_PROFILES_API_URL: url({
+  RENEWAL_REMINDER_DAYS: wholeNumber(1)({ default: 30, desc: 'Days before fiscal-year end when renewal reminders are sent' }),
+  PAYOUT_PROFILES_API_URL: urlSetting({
     default: 'http://localhost:3004',
     desc: 'Base URL of the payout-profiles API, where an answer points to complete missing payout items',
   }),

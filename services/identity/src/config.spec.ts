@@ -46,3 +46,28 @@ describe('token issuer settings', () => {
     await expect(keys.issue('u', 'p')).rejects.toThrow(/TOKEN_ISSUER=external/);
   });
 });
+
+describe('identity numbers', () => {
+  it('keeps a token lifetime of 900 s and imports of at most 1000 users by default', () => {
+    expect(load({})).toMatchObject({ JWT_TTL_SECONDS: 900, IMPORT_MAX_USERS: 1000 });
+  });
+
+  // A token born expired (or a fraction of a second) and an import limit nothing passes are mistakes, refused at start.
+  it.each([
+    ['JWT_TTL_SECONDS', '-900'],
+    ['JWT_TTL_SECONDS', '0'],
+    ['JWT_TTL_SECONDS', '90.5'],
+    ['IMPORT_MAX_USERS', '2.5'],
+    ['IMPORT_MAX_USERS', '0'],
+    ['IMPORT_MAX_USERS', 'many'],
+  ])('refuses %s=%s', (name, value) => {
+    expect(refusal({ [name]: value })).toContain(`${name} (must be a whole number >= 1)`);
+  });
+
+  it('names the choices of TOKEN_ISSUER and refuses a JWKS_URL without repeating it', () => {
+    expect(refusal({ TOKEN_ISSUER: 'company' })).toContain('TOKEN_ISSUER (must be one of: self, external)');
+    const message = refusal({ TOKEN_ISSUER: 'external', JWKS_URL: 'https://reader:S3cr#t@login.example.com/jwks' });
+    expect(message).toContain('JWKS_URL (must be a URL');
+    expect(message).not.toContain('S3cr');
+  });
+});

@@ -1,5 +1,5 @@
-import { baseConfigSpec, loadConfig } from '@lib/platform';
-import { bool, num, str, url } from 'envalid';
+import { baseConfigSpec, flag, loadConfig, urlSetting, wholeNumber } from '@lib/platform';
+import { str } from 'envalid';
 
 /** Who issues the access tokens identity accepts: identity itself, or an outside OIDC issuer (see README, "Token issuer"). */
 export const TOKEN_ISSUERS = ['self', 'external'] as const;
@@ -13,16 +13,16 @@ export const identityConfigSpec = {
     desc: 'self: identity issues tokens and verifies them with its own key; external: tokens come from the issuer at JWKS_URL',
   }),
   /** Verification keys of the external issuer. With TOKEN_ISSUER=self identity verifies with its own key and never reads it. */
-  JWKS_URL: url({
+  JWKS_URL: urlSetting({
     default: undefined,
     requiredWhen: (env) => env.TOKEN_ISSUER === 'external',
     desc: "The external issuer's JWKS endpoint: required with TOKEN_ISSUER=external, not used with TOKEN_ISSUER=self",
   }),
   JWT_SIGNING_KEY: str({ default: '', desc: 'RSA private key, PKCS8 PEM (\\n escapes allowed); generated at start when empty (TOKEN_ISSUER=self only)' }),
   JWT_KEY_ID: str({ default: 'identity-1', desc: '`kid` of the signing key in the JWKS and token headers (TOKEN_ISSUER=self only; a key generated at start gets this followed by its thumbprint)' }),
-  JWT_TTL_SECONDS: num({ default: 900, desc: 'Lifetime of issued access tokens' }),
-  DEV_SIGN_IN_ENABLED: bool({ default: false, desc: 'Enables POST /v1/dev/sign-in (development only; TOKEN_ISSUER=self only)' }),
-  IMPORT_MAX_USERS: num({ default: 1000, desc: 'Largest SCIM ListResponse accepted by one import request' }),
+  JWT_TTL_SECONDS: wholeNumber(1)({ default: 900, desc: 'Lifetime of issued access tokens' }),
+  DEV_SIGN_IN_ENABLED: flag({ default: false, desc: 'Enables POST /v1/dev/sign-in (development only; TOKEN_ISSUER=self only)' }),
+  IMPORT_MAX_USERS: wholeNumber(1)({ default: 1000, desc: 'Largest SCIM ListResponse accepted by one import request' }),
 };
 
 const fullSpec = () => ({ ...baseConfigSpec('identity'), ...identityConfigSpec });

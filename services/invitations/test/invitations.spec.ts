@@ -456,7 +456,7 @@ describe('revocation', () => {
     expect(new Set(reissued.map((m) => m.envelope!.eventId)).size).toBe(2);
     expect(reissued.every((m) => m.envelope!.data.invitationId === invitationId)).toBe(true);
     // Each event tells the invitation's version after its write: consumers order them by it, not by the writers' clocks.
-    const versions = [issued, revoked, reissued[1]].map((m) => m.envelope!.data.invitationVersion);
+    const versions = [issued, revoked, reissued[1]].map((m) => m.envelope!.data.invitationVersion ?? 0);
     expect(versions[0]).toBe(1);
     expect(versions[1]).toBeGreaterThan(versions[0]);
     expect(versions[2]).toBeGreaterThan(versions[1]);

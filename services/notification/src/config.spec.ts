@@ -42,6 +42,21 @@ describe('notification settings', () => {
     for (const name of ['NOTIFY_MAX_ATTEMPTS', 'MAIL_FROM_ADDRESS', 'NOTIFY_CONCURRENCY', 'NOTIFY_MAX_EVENT_AGE_MS']) expect(message).toContain(name);
   });
 
+  // The refusal goes to stderr and the logs: it names the setting and what is wrong, never the password in it.
+  it('refuses an SMTP_URL with an unencoded reserved character in its password, without repeating it', () => {
+    const message = refusal({ SMTP_URL: 'smtps://mailer:S3cr#t/pw@smtp.example.com:465' });
+    expect(message).toContain('SMTP_URL (must be a URL (percent-encode reserved characters in the user or password))');
+    expect(message).not.toContain('S3cr');
+    expect(load({ SMTP_URL: 'smtps://mailer:S3cr%23t%2Fpw@smtp.example.com:465' }).SMTP_URL).toBe('smtps://mailer:S3cr%23t%2Fpw@smtp.example.com:465');
+  });
+
+  it('never repeats a refused value, whatever the setting', () => {
+    const env = Object.fromEntries(Object.keys(notificationConfigSpec).map((name) => [name, 'S3cr#t/pw']));
+    const message = refusal(env);
+    for (const name of ['SMTP_URL', 'MAIL_FROM_ADDRESS', 'PORTAL_BASE_URL', 'NOTIFY_MAX_ATTEMPTS', 'NOTIFY_LEASE_MS']) expect(message).toContain(`${name} (`);
+    expect(message).not.toContain('S3cr');
+  });
+
   it('refuses a lease shorter than 15 s: it is renewed every third of it, and must not lapse during a send', () => {
     expect(refusal({ NOTIFY_LEASE_MS: '1' })).toMatch(/NOTIFY_LEASE_MS \(must be a whole number of milliseconds from 15000 to 2147483647\)/);
     expect(refusal({ NOTIFY_LEASE_MS: '4999' })).toContain('NOTIFY_LEASE_MS');

@@ -1,8 +1,8 @@
-import { baseConfigSpec, loadConfig, wholeNumber } from '@lib/platform';
-import { email, makeValidator, str, url } from 'envalid';
+import { baseConfigSpec, delayMs, emailAddress, loadConfig, urlSetting, wholeNumber } from '@lib/platform';
+import { str } from 'envalid';
 
-/** The longest delay a Node timer keeps (2^31-1 ms, about 24.8 days): above it, setTimeout and setInterval fire after 1 ms. */
-export const MAX_TIMER_MS = 2 ** 31 - 1;
+/** Re-exported for the delivery worker's own timers (retry wake-ups, shutdown wait). */
+export { MAX_TIMER_MS } from '@lib/platform';
 
 /**
  * The shortest NOTIFY_LEASE_MS. The lease of an email in an SMTP exchange is renewed every third of it, counted from
@@ -13,40 +13,30 @@ export const MAX_TIMER_MS = 2 ** 31 - 1;
  */
 export const MIN_LEASE_MS = 15_000;
 
-/** A delay in ms that a Node timer can hold: a whole number from `min` to MAX_TIMER_MS. */
-const milliseconds = (min: number) =>
-  makeValidator<number>((value) => {
-    const n = Number(value);
-    if (value.trim() === '' || !Number.isInteger(n) || n < min || n > MAX_TIMER_MS) {
-      throw new Error(`must be a whole number of milliseconds from ${min} to ${MAX_TIMER_MS}`);
-    }
-    return n;
-  });
-
 /** Settings of the notification service, validated with the common ones at start (see README). */
 export const notificationConfigSpec = {
-  SMTP_URL: url({ default: 'smtp://127.0.0.1:1025', desc: 'SMTP server, e.g. smtp://user:pass@host:587 or smtps://host:465' }),
+  SMTP_URL: urlSetting({ default: 'smtp://127.0.0.1:1025', desc: 'SMTP server, e.g. smtp://user:pass@host:587 or smtps://host:465' }),
   MAIL_FROM_NAME: str({ default: 'Partner Center', desc: 'Display name of the sender' }),
-  MAIL_FROM_ADDRESS: email({ default: 'no-reply@partnercenter.local', desc: 'Address of the sender' }),
-  PORTAL_BASE_URL: url({ default: 'http://localhost:8080', desc: 'Partner Center web app, for links in emails and inbox entries' }),
+  MAIL_FROM_ADDRESS: emailAddress({ default: 'no-reply@partnercenter.local', desc: 'Address of the sender' }),
+  PORTAL_BASE_URL: urlSetting({ default: 'http://localhost:8080', desc: 'Partner Center web app, for links in emails and inbox entries' }),
   NOTIFY_MAX_ATTEMPTS: wholeNumber(1)({
     default: 20,
     desc: 'SMTP attempts per email before it is recorded as failed (20 with the default backoff: retried for about an hour)',
   }),
-  NOTIFY_BACKOFF_MS: milliseconds(1)({ default: 1_000, desc: 'Delay before the first retry; doubles on each attempt' }),
-  NOTIFY_BACKOFF_MAX_MS: milliseconds(1)({ default: 300_000, desc: 'Upper bound of the retry delay' }),
+  NOTIFY_BACKOFF_MS: delayMs(1)({ default: 1_000, desc: 'Delay before the first retry; doubles on each attempt' }),
+  NOTIFY_BACKOFF_MAX_MS: delayMs(1)({ default: 300_000, desc: 'Upper bound of the retry delay' }),
   NOTIFY_CONCURRENCY: wholeNumber(1)({ default: 16, desc: 'Emails sent at the same time by one instance (and pooled SMTP connections)' }),
-  NOTIFY_POLL_INTERVAL_MS: milliseconds(1)({
+  NOTIFY_POLL_INTERVAL_MS: delayMs(1)({
     default: 5_000,
     // The scan is for what no timer of this process knows: expired leases (NOTIFY_LEASE_MS) and other instances'
     // emails; it reads every message on servers that cannot index it. New emails and retries wake the worker.
     desc: 'How often the delivery worker scans for due emails nobody queued (inserts and retry timers wake it at once)',
   }),
-  NOTIFY_LEASE_MS: milliseconds(MIN_LEASE_MS)({
+  NOTIFY_LEASE_MS: delayMs(MIN_LEASE_MS)({
     default: 60_000,
     desc: 'How long a claimed email is reserved (renewed every third of it while it is sent); after a crash it is retried once this passes',
   }),
-  NOTIFY_SMTP_TIMEOUT_MS: milliseconds(1)({ default: 15_000, desc: 'Connection, greeting and socket timeout of one SMTP attempt' }),
+  NOTIFY_SMTP_TIMEOUT_MS: delayMs(1)({ default: 15_000, desc: 'Connection, greeting and socket timeout of one SMTP attempt' }),
   NOTIFY_MAX_EVENT_AGE_MS: wholeNumber(0)({
     default: 7 * 24 * 3_600_000,
     desc: 'Events older than this notify nobody (a replay from the start must not mail everyone again); 0 = no limit',

@@ -1,5 +1,5 @@
 import { configRefusal } from '@lib/testing';
-import { baseConfigSpec, loadConfig } from './config';
+import { baseConfigSpec, loadConfig, MAX_TIMER_MS } from './config';
 
 const required = {
   MONGO_URL: 'mongodb://127.0.0.1:27017/',
@@ -30,8 +30,42 @@ describe('common settings', () => {
     ['OUTBOX_RELAY_INTERVAL_MS', '0'],
     ['SHUTDOWN_TIMEOUT_MS', '1.5'],
     ['MONGO_SLOW_MS', 'abc'],
+    ['PORT', '0'],
+    ['PORT', '70000'],
   ])('refuses %s=%s', (name, value) => {
-    expect(refusal({ [name]: value })).toMatch(new RegExp(`${name} \\(must be a whole number >= \\d`));
+    expect(refusal({ [name]: value })).toMatch(new RegExp(`${name} \\(must be a whole number (>=|from|of milliseconds from) \\d`));
+  });
+
+  // Above 2^31-1 ms a Node timer fires after 1 ms: the relay would scan every outbox without pause.
+  const timers = ['KAFKA_RETRY_BACKOFF_MS', 'OUTBOX_RELAY_INTERVAL_MS', 'OUTBOX_SWEEP_INTERVAL_MS', 'SHUTDOWN_TIMEOUT_MS'];
+  it.each(timers)('refuses %s of 30 days, more than a Node timer holds, and takes the largest one it does', (name) => {
+    expect(refusal({ [name]: String(30 * 86_400_000) })).toContain(`${name} (must be a whole number of milliseconds from`);
+    expect(load({ [name]: String(MAX_TIMER_MS) })[name as 'SHUTDOWN_TIMEOUT_MS']).toBe(MAX_TIMER_MS);
+  });
+
+  it('takes flags as true or false, and names the choices of LOG_LEVEL', () => {
+    expect(load({ DOCS_ENABLED: 'false' }).DOCS_ENABLED).toBe(false);
+    expect(load({}).DOCS_ENABLED).toBe(true);
+    expect(refusal({ DOCS_ENABLED: 'maybe' })).toContain('DOCS_ENABLED (must be true or false)');
+    expect(refusal({ LOG_LEVEL: 'verbose' })).toContain('LOG_LEVEL (must be one of: fatal, error, warn, info, debug, trace, silent)');
+  });
+
+  // The refusal goes to stderr and the logs: a URL may carry a password, and a reserved character in it is what breaks it.
+  it('refuses a JWKS_URL that is not a URL without repeating it', () => {
+    const message = refusal({ JWKS_URL: 'https://reader:S3cr#t/pw@issuer.test/jwks' });
+    expect(message).toContain('JWKS_URL (must be a URL (percent-encode reserved characters in the user or password))');
+    expect(message).not.toContain('S3cr');
+    expect(load({ JWKS_URL: 'https://reader:S3cr%23t%2Fpw@issuer.test/jwks' }).JWKS_URL).toBe('https://reader:S3cr%23t%2Fpw@issuer.test/jwks');
+  });
+
+  it('never repeats a refused value, whatever the setting', () => {
+    const secret = 'S3cr#t/pw';
+    const env = Object.fromEntries(Object.keys(baseConfigSpec('svc')).map((name) => [name, secret]));
+    const message = refusal(env);
+    for (const name of ['PORT', 'LOG_LEVEL', 'MONGO_URL', 'KAFKA_BROKERS', 'JWKS_URL', 'OPERATOR_TOKEN', 'DOCS_ENABLED', 'SHUTDOWN_TIMEOUT_MS', 'IDEMPOTENCY_FINGERPRINT_KEY']) {
+      expect(message).toContain(`${name} (`);
+    }
+    expect(message).not.toContain('S3cr');
   });
 
   it('takes IDEMPOTENCY_FINGERPRINT_KEY as base64 of 32+ bytes, empty (derived from OPERATOR_TOKEN) by default', () => {

@@ -1,4 +1,4 @@
-import { bool, cleanEnv, makeValidator, port, str, url, ValidatorSpec } from 'envalid';
+import { cleanEnv, EnvError, makeValidator, str, ValidatorSpec } from 'envalid';
 
 export const CONFIG = Symbol('CONFIG');
 
@@ -19,13 +19,61 @@ const operatorToken = makeValidator<string>((value) => {
   return value;
 });
 
-/** A whole number of at least `min` (counts, sizes, durations in ms): 0 or a negative value where it breaks a guarantee is refused. */
-export const wholeNumber = (min: number) =>
+/** The longest delay a Node timer keeps (2^31-1 ms, about 24.8 days): above it, setTimeout and setInterval fire after 1 ms. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * A whole number of at least `min` (and at most `max` when given): counts, sizes, durations. 0 or a negative value
+ * where it breaks a guarantee is refused, and so is a fraction (which no count or timer means).
+ */
+export const wholeNumber = (min: number, max?: number) =>
   makeValidator<number>((value) => {
     const n = Number(value);
-    if (value.trim() === '' || !Number.isInteger(n) || n < min) throw new Error(`must be a whole number >= ${min}`);
+    if (value.trim() === '' || !Number.isSafeInteger(n) || n < min || (max !== undefined && n > max)) {
+      throw new Error(max === undefined ? `must be a whole number >= ${min}` : `must be a whole number from ${min} to ${max}`);
+    }
     return n;
   });
+
+/**
+ * A delay in ms that a Node timer waits (setTimeout, setInterval, a sleep): a whole number from `min` to MAX_TIMER_MS.
+ * A larger one would fire after 1 ms, every 1 ms for an interval: a scan loop hammering the database.
+ */
+export const delayMs = (min: number) =>
+  makeValidator<number>((value) => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isInteger(n) || n < min || n > MAX_TIMER_MS) {
+      throw new Error(`must be a whole number of milliseconds from ${min} to ${MAX_TIMER_MS}`);
+    }
+    return n;
+  });
+
+/**
+ * A URL, checked as the WHATWG parser (`new URL`) reads it. The refusal does not repeat it: a URL may carry a password
+ * (SMTP_URL) or a token, and a reserved character in one (`#`, `/`, `@`) is the usual reason it fails.
+ */
+export const urlSetting = makeValidator<string>((value) => {
+  try {
+    new URL(value);
+  } catch {
+    throw new Error('must be a URL (percent-encode reserved characters in the user or password)');
+  }
+  return value;
+});
+
+/** true or false (also t/f, yes/no, on/off, 1/0, as envalid's `bool` reads them), refused without repeating the value. */
+export const flag = makeValidator<boolean>((value) => {
+  const v = value.trim().toLowerCase();
+  if (['true', 't', 'yes', 'on', '1'].includes(v)) return true;
+  if (['false', 'f', 'no', 'off', '0'].includes(v)) return false;
+  throw new Error('must be true or false');
+});
+
+/** An email address (something@domain.tld, as envalid's `email`), refused without repeating the value. */
+export const emailAddress = makeValidator<string>((value) => {
+  if (!/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(value)) throw new Error('must be an email address');
+  return value;
+});
 
 /** A string with something in it: an empty issuer or audience would turn its token check off. */
 export const nonEmpty = makeValidator<string>((value) => {
@@ -55,7 +103,7 @@ const mongoUrl = makeValidator<string>((value) => {
 export function baseConfigSpec(serviceName: string) {
   return {
     SERVICE_NAME: str({ default: serviceName, desc: 'Name in logs and process metrics' }),
-    PORT: port({ default: 3000, desc: 'HTTP port (API, /docs, /health, /metrics)' }),
+    PORT: wholeNumber(1, 65_535)({ default: 3000, desc: 'HTTP port (API, /docs, /health, /metrics)' }),
     LOG_LEVEL: str({ choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info', desc: 'JSON logs on stdout from this level up' }),
     MONGO_URL: mongoUrl({ desc: 'MongoDB connection string' }),
     MONGO_DB: nonEmpty({ default: serviceName.replace(/-/g, '_'), desc: "The service's own database" }),
@@ -64,22 +112,22 @@ export function baseConfigSpec(serviceName: string) {
     KAFKA_GROUP_ID: nonEmpty({ default: serviceName, desc: "The service's consumer group (every replica of the service shares it)" }),
     KAFKA_PARTITIONS_CONCURRENCY: wholeNumber(1)({ default: 3, desc: 'Partitions a replica handles at the same time' }),
     KAFKA_MAX_ATTEMPTS: wholeNumber(1)({ default: 5, desc: 'Attempts of a consumed event failing transiently before it is dead-lettered to `<topic>.dlq`' }),
-    KAFKA_RETRY_BACKOFF_MS: wholeNumber(1)({ default: 200, desc: 'First wait between those attempts (doubles each time)' }),
+    KAFKA_RETRY_BACKOFF_MS: delayMs(1)({ default: 200, desc: 'First wait between those attempts (doubles each time)' }),
     KAFKA_TOPIC_PARTITIONS: wholeNumber(1)({ default: 6, desc: 'Partitions of the topics the service creates when a platform team has not' }),
-    OUTBOX_RELAY_INTERVAL_MS: wholeNumber(10)({ default: 1_000, desc: 'How often the outbox relay looks for events besides being told of each write' }),
-    OUTBOX_SWEEP_INTERVAL_MS: wholeNumber(100)({ default: 10_000, desc: 'How often the relay scans every outbox for events nobody noted (a crash)' }),
+    OUTBOX_RELAY_INTERVAL_MS: delayMs(10)({ default: 1_000, desc: 'How often the outbox relay looks for events besides being told of each write' }),
+    OUTBOX_SWEEP_INTERVAL_MS: delayMs(100)({ default: 10_000, desc: 'How often the relay scans every outbox for events nobody noted (a crash)' }),
     OUTBOX_MAX_RECORD_BYTES: wholeNumber(1_024)({
       default: 1_000_000,
       desc: "The largest event (key and value) the relay sends, and the most bytes one send carries: at most the brokers' `message.max.bytes` and every topic's `max.message.bytes` (1 MB by default). A larger event is set aside in its document's `outboxParked`",
     }),
     JWT_ISSUER: nonEmpty({ desc: 'Expected `iss` of access tokens' }),
     JWT_AUDIENCE: nonEmpty({ default: 'incentives-platform', desc: 'Expected `aud` of access tokens' }),
-    JWKS_URL: url({ desc: "The issuer's JWKS endpoint" }),
+    JWKS_URL: urlSetting({ desc: "The issuer's JWKS endpoint" }),
     JWT_PARTNER_CLAIM: nonEmpty({ default: 'partnerId', desc: "The token claim that names the caller's partner" }),
     JWT_USER_CLAIM: nonEmpty({ default: 'sub', desc: "The token claim that holds the caller's identity user id (a company issuer may carry it in a claim of its own)" }),
     OPERATOR_TOKEN: operatorToken({ desc: 'Credential of platform operators (X-Operator-Key header), at least 16 characters' }),
-    DOCS_ENABLED: bool({ default: true, desc: 'Serve the OpenAPI document at /docs and /docs-json' }),
-    SHUTDOWN_TIMEOUT_MS: wholeNumber(1)({ default: 20_000, desc: 'After SIGTERM, exit with 1 if the graceful shutdown takes longer' }),
+    DOCS_ENABLED: flag({ default: true, desc: 'Serve the OpenAPI document at /docs and /docs-json' }),
+    SHUTDOWN_TIMEOUT_MS: delayMs(1)({ default: 20_000, desc: 'After SIGTERM, exit with 1 if the graceful shutdown takes longer' }),
     IDEMPOTENCY_RETENTION_MS: wholeNumber(0)({
       default: 24 * 3_600_000,
       desc: 'How long a stored answer to an Idempotency-Key is kept; a retry after that runs the request again (0: forever)',
@@ -96,6 +144,20 @@ export function baseConfigSpec(serviceName: string) {
 }
 
 
+/**
+ * Why a setting was refused, without its value: a value may be a secret (a password in a URL, a key, a token), and
+ * this line goes to stderr and the logs. The validators here say what is wrong and never repeat the value; envalid's
+ * own (`str`, `num`, `url`...) quote it, so their refusals are replaced by one drawn from the spec.
+ */
+function refusalOf(error: unknown, spec: ValidatorSpec<unknown> | undefined): string {
+  if (error instanceof EnvError) {
+    const choices = spec?.choices as unknown[] | undefined;
+    return choices ? `must be one of: ${choices.join(', ')}` : 'is not valid (the value is not repeated: it may be a secret)';
+  }
+  // A missing setting's message is its description (EnvMissingError); any other is a validator's own.
+  return (error as Error).message.replace(/\s+/g, ' ');
+}
+
 export function loadConfig<S extends Record<string, ValidatorSpec<unknown>>>(
   spec: S,
   env: NodeJS.ProcessEnv = process.env,
@@ -105,9 +167,7 @@ export function loadConfig<S extends Record<string, ValidatorSpec<unknown>>>(
     reporter: ({ errors }) => {
       const entries = Object.entries(errors);
       if (entries.length === 0) return;
-      const detail = entries
-        .map(([name, error]) => `${name} (${(error as Error).message.replace(/\s+/g, ' ')})`)
-        .join(', ');
+      const detail = entries.map(([name, error]) => `${name} (${refusalOf(error, spec[name])})`).join(', ');
       throw new ConfigError(`Invalid configuration: ${detail}`);
     },
   });
