@@ -1,6 +1,10 @@
-import { Topics } from '@lib/contracts';
+import { AccessPolicy } from '@lib/access';
+import { Role, Topics } from '@lib/contracts';
 import { eventually, RunningService, TestIssuer, TestKafka } from '@lib/testing';
+import { getModelToken } from '@nestjs/mongoose';
+import { Model } from 'mongoose';
 import { randomUUID } from 'node:crypto';
+import { Message } from '../src/messages/message.schema';
 import { bootNotification } from './support/boot';
 import { SmtpTestServer } from '@lib/testing';
 import { recipient, TestUser, World } from './support/world';
@@ -236,5 +240,193 @@ describe('inbox', () => {
     const last = await call(avery.token, '/v1/inbox?page=10000&pageSize=100');
     expect(last.status).toBe(200);
     expect(last.body).toMatchObject({ items: [], page: 10000, pageSize: 100 });
+  });
+});
+
+// SPEC 1, Roles 4: users see data only for the locations they hold a role on. An entry is shown while the caller's
+// current roles still put them in its audience, as its email would be sent (README, Endpoints).
+/**
+ * The identity service's RoleRevoked / RoleAssigned of `change` (with the user's whole snapshot after it, next revision);
+ * returns once the view has it.
+ */
+async function roleEvent(
+  world: World,
+  type: 'RoleRevoked' | 'RoleAssigned',
+  user: TestUser,
+  change: { role: Role; locationIds: string[] },
+  roles: TestUser['roles'],
+): Promise<TestUser> {
+  const { token, ...snapshot } = user;
+  const next = { ...snapshot, roles, revision: user.revision + 1 };
+  await kafka.publishEvent(Topics.identity, world.partnerId, { type, data: { user: next, ...change } });
+  await eventually(async () => expect((await service.app.get(AccessPolicy).user(user.userId))?.revision).toBe(next.revision));
+  return { ...next, token };
+}
+
+describe('inbox after a role is taken away', () => {
+  let world: World;
+  let l1: string;
+  let l2: string;
+  let dana: TestUser;
+  let erin: TestUser;
+  /** Dana's entries about L1 (hidden once she is no longer its Incentives admin), and the ones she keeps. */
+  const aboutL1: string[] = [];
+  const kept: string[] = [];
+  let adminNeeded: string;
+
+  const bankAction = (locationIds: string[]) =>
+    kafka.publishEvent(Topics.payoutProfiles, world.partnerId, {
+      type: 'ProfileActionRequired',
+      data: {
+        profileId: `bank-${randomUUID()}`,
+        profileKind: 'BANK',
+        partnerId: world.partnerId,
+        locationIds,
+        revision: 2,
+        status: 'ACTION_REQUIRED',
+        reasons: ['Account holder name does not match'],
+        name: 'East USD account',
+        maskedAccount: '****6789',
+      },
+    });
+
+  beforeAll(async () => {
+    world = new World(kafka, issuer, service);
+    [l1, l2] = await world.register('Contoso East', 'Contoso West');
+    dana = await world.user('Dana', [
+      { role: 'INCENTIVES_ADMIN', locationIds: [l1] },
+      { role: 'INCENTIVES_ADMIN', locationIds: [l2] },
+    ]);
+    erin = await world.user('Erin', [
+      { role: 'GLOBAL_ADMIN', locationIds: ['*'] },
+      { role: 'INCENTIVES_ADMIN', locationIds: [l2] },
+    ]);
+    const entry = (eventId: string, user: TestUser = dana) => `${eventId}:${user.userId}:INBOX`;
+    // Oldest first, one at a time: the ones she keeps, then those about L1 (the newest, the first page).
+    const events: Array<[string[], () => Promise<{ eventId: string }>]> = [
+      [kept, () => enrollmentEvent(world, l2, 'EnrollmentActionRequired', 'ACTION_REQUIRED')],
+      [kept, () => bankAction([l1, l2])],
+      [kept, () => bankAction(['*'])],
+      [aboutL1, () => enrollmentEvent(world, l1, 'EnrollmentActionRequired', 'ACTION_REQUIRED')],
+      [
+        aboutL1,
+        () =>
+          kafka.publishEvent(Topics.invitations, l1, {
+            type: 'InvitationIssued',
+            data: {
+              invitationId: `inv-${randomUUID()}`,
+              programId: 'prog-growth',
+              programName: 'Azure Growth',
+              partnerId: world.partnerId,
+              locationId: l1,
+              fiscalYear: 'FY27',
+              recipients: [recipient(dana)],
+              channels: ['NOTICE'],
+              getStartedUrl: `https://partner.example/incentives/enroll?programId=prog-growth&locationId=${l1}`,
+              requiresEligibility: false,
+            },
+          }),
+      ],
+      [aboutL1, () => bankAction([l1])],
+    ];
+    for (const [list, publish] of events) {
+      list.push(entry((await publish()).eventId));
+      await eventually(async () => expect(await unread(dana)).toBe(kept.length + aboutL1.length));
+    }
+    const request = await kafka.publishEvent(Topics.invitations, l1, {
+      type: 'AdminAssignmentRequested',
+      data: { invitationId: `inv-${randomUUID()}`, programId: 'prog-x', partnerId: world.partnerId, locationId: l1, fiscalYear: 'FY27', recipients: [recipient(erin)] },
+    });
+    adminNeeded = entry(request.eventId, erin);
+    await eventually(async () => expect((await call(erin.token, '/v1/inbox')).body.items.map((i: Entry) => i.id)).toContain(adminNeeded));
+  });
+
+  it('hides the entries about a location whose role was revoked from the list, its pages and the unread count, and shows them again when it is given back', async () => {
+    const before = await call(dana.token, '/v1/inbox');
+    expect(before.body.total).toBe(6);
+    expect(await unread(dana)).toBe(6);
+
+    dana = await roleEvent(world, 'RoleRevoked', dana, { role: 'INCENTIVES_ADMIN', locationIds: [l1] }, [{ role: 'INCENTIVES_ADMIN', locationIds: [l2] }]);
+    const after = await call(dana.token, '/v1/inbox');
+    expect(after.status).toBe(200);
+    expect(after.body.total).toBe(3);
+    expect((after.body.items as Entry[]).map((i) => i.id)).toEqual([...kept].reverse());
+    expect(JSON.stringify(after.body)).not.toContain(l1);
+    expect(await unread(dana)).toBe(3);
+    // Filtered in the query: the newest entries are the hidden ones, and the first page is still full.
+    const first = await call(dana.token, '/v1/inbox?page=1&pageSize=2');
+    const second = await call(dana.token, '/v1/inbox?page=2&pageSize=2');
+    expect(first.body).toMatchObject({ total: 3 });
+    expect(first.body.items.map((i: Entry) => i.id)).toEqual([kept[2], kept[1]]);
+    expect(second.body.items.map((i: Entry) => i.id)).toEqual([kept[0]]);
+
+    for (const id of aboutL1) {
+      const response = await call(dana.token, `/v1/inbox/${encodeURIComponent(id)}/read`, 'POST');
+      expect(response.status).toBe(404);
+      expect(response.type).toMatch(/application\/problem\+json/);
+      expect(JSON.stringify(response.body)).not.toMatch(/Azure Growth|East USD|6789/);
+    }
+    expect(await unread(dana)).toBe(3);
+
+    dana = await roleEvent(world, 'RoleAssigned', dana, { role: 'INCENTIVES_ADMIN', locationIds: [l1] }, [{ role: 'INCENTIVES_ADMIN', locationIds: [l1, l2] }]);
+    const back = await call(dana.token, '/v1/inbox');
+    expect(back.body.total).toBe(6);
+    // Not marked read while hidden.
+    expect((back.body.items as Entry[]).filter((i) => aboutL1.includes(i.id)).map((i) => i.read)).toEqual([false, false, false]);
+    expect(await unread(dana)).toBe(6);
+  });
+
+  it('shows an Incentives admin of every location (`*`) the entries of each location', async () => {
+    dana = await world.changeRoles(dana, [{ role: 'INCENTIVES_ADMIN', locationIds: ['*'] }]);
+    expect((await call(dana.token, '/v1/inbox')).body.total).toBe(6);
+    expect(await unread(dana)).toBe(6);
+  });
+
+  it('checks an entry that records its audience against it, as its email is', async () => {
+    const messages = service.app.get<Model<Message>>(getModelToken(Message.name));
+    const id = `ev-${randomUUID()}:${dana.userId}:INBOX`;
+    await messages.collection.insertOne({
+      _id: id as never,
+      channel: 'INBOX',
+      partnerId: world.partnerId,
+      userId: dana.userId,
+      email: dana.email,
+      audience: { roles: ['INCENTIVES_ADMIN'], locationIds: [l1] },
+      causationEventId: id.split(':')[0],
+      causationEventType: 'ProfileActionRequired',
+      correlationId: randomUUID(),
+      template: 'profile-action-required',
+      subject: 'Action required: your bank profile East USD account',
+      text: 'Account holder name does not match',
+      status: 'SENT',
+      attempts: 1,
+      read: false,
+      createdAt: new Date(),
+    });
+    const listed = async () => ((await call(dana.token, '/v1/inbox')).body.items as Entry[]).some((i) => i.id === id);
+    expect(await listed()).toBe(true);
+    dana = await world.changeRoles(dana, [{ role: 'INCENTIVES_ADMIN', locationIds: [l2] }]);
+    expect(await listed()).toBe(false);
+    expect((await call(dana.token, `/v1/inbox/${encodeURIComponent(id)}/read`, 'POST')).status).toBe(404);
+    dana = await world.changeRoles(dana, [{ role: 'INCENTIVES_ADMIN', locationIds: [l1] }]);
+    expect(await listed()).toBe(true);
+  });
+
+  it('hides a request for an Incentives admin from an admin who is no longer a Global or Account admin', async () => {
+    const path = `/v1/inbox/${encodeURIComponent(adminNeeded)}/read`;
+    const ids = async () => ((await call(erin.token, '/v1/inbox')).body.items as Entry[]).map((i) => i.id);
+    // Also an Incentives admin of L2: the entries about L2 are hers either way.
+    const aboutL2 = (await ids()).filter((id) => id !== adminNeeded);
+    expect(await unread(erin)).toBe(aboutL2.length + 1);
+
+    erin = await roleEvent(world, 'RoleRevoked', erin, { role: 'GLOBAL_ADMIN', locationIds: ['*'] }, [{ role: 'INCENTIVES_ADMIN', locationIds: [l2] }]);
+    expect(await ids()).toEqual(aboutL2);
+    expect(await unread(erin)).toBe(aboutL2.length);
+    expect((await call(erin.token, path, 'POST')).status).toBe(404);
+
+    erin = await world.changeRoles(erin, [{ role: 'ACCOUNT_ADMIN', locationIds: ['*'] }]);
+    expect(await ids()).toEqual([adminNeeded]);
+    expect((await call(erin.token, path, 'POST')).body).toMatchObject({ id: adminNeeded, read: true });
+    expect(await unread(erin)).toBe(0);
   });
 });

@@ -1,13 +1,17 @@
+import { findByIds } from '@lib/messaging';
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
-import { Model } from 'mongoose';
-import { Message } from '../messages/message.schema';
+import { FilterQuery, Model } from 'mongoose';
+import { Audience, Message, messageId } from '../messages/message.schema';
+import { inAudience } from '../recipients/recipient-directory';
+import { bankProfileAudience, InboxViewer, PROFILE_ACTION_TEMPLATE, visibleTo } from './inbox-visibility';
 
-/** Whose inbox: every query needs both, so one user's or one partner's entries can never leak into another's. */
-export interface InboxOwner {
-  userId: string;
-  partnerId: string;
-}
+/**
+ * Whose inbox, and what they may see in it: every query needs the user and the partner, so one user's or one
+ * partner's entries can never leak into another's, and the roles the recipient view gives them now, so an entry
+ * about a location they no longer hold the role on is not shown (SPEC 1, Roles 4), as its email would not be sent.
+ */
+export type InboxOwner = InboxViewer;
 
 export type InboxEntry = Pick<
   Message,
@@ -22,31 +26,55 @@ const FIELDS = '_id template subject text link locationId causationEventType rea
 export class InboxRepository {
   constructor(@InjectModel(Message.name) private readonly messages: Model<Message>) {}
 
-  private scope(owner: InboxOwner) {
+  private own(owner: InboxOwner) {
     return { userId: owner.userId, partnerId: owner.partnerId, channel: 'INBOX' as const };
+  }
+
+  /** The owner's entries they may see now (`visibleTo`): one filter, so the page, its total and the unread count agree. */
+  private async scope(owner: InboxOwner): Promise<FilterQuery<Message>> {
+    return { ...this.own(owner), ...visibleTo(owner, await this.hiddenBankProfileActions(owner)) };
+  }
+
+  /**
+   * The owner's bank-profile actions they may no longer see. Such an entry records neither a location nor an
+   * audience, but the email created with it (same event and recipient) records the locations the profile serves
+   * (`audience`): checked as that email is before it is sent. Without one (an email written before audiences were
+   * recorded), any Incentives admin role will do, as for a profile serving every location. Entries that record their
+   * own audience are left to the query.
+   */
+  private async hiddenBankProfileActions(owner: InboxOwner): Promise<string[]> {
+    const entries = await this.messages
+      .find({ ...this.own(owner), template: PROFILE_ACTION_TEMPLATE, locationId: { $exists: false }, audience: { $exists: false } })
+      .select('_id causationEventId')
+      .lean<Array<{ _id: string; causationEventId: string }>>();
+    if (entries.length === 0) return [];
+    const twin = (entry: { causationEventId: string }) => messageId(entry.causationEventId, owner.userId, 'EMAIL');
+    const emails = await findByIds<{ audience?: Audience }>(this.messages.collection as never, entries.map(twin), { audience: 1 });
+    return entries.filter((entry) => !inAudience(owner, bankProfileAudience(emails.get(twin(entry))))).map((entry) => entry._id);
   }
 
   /** Newest first; ties (one event, same instant) broken by id so pages never overlap. */
   async page(owner: InboxOwner, skip: number, limit: number): Promise<{ items: InboxEntry[]; total: number }> {
+    const scope = await this.scope(owner);
     const [items, total] = await Promise.all([
-      this.messages.find(this.scope(owner)).select(FIELDS).sort({ createdAt: -1, _id: -1 }).skip(skip).limit(limit).lean(),
-      this.messages.countDocuments(this.scope(owner)),
+      this.messages.find(scope).select(FIELDS).sort({ createdAt: -1, _id: -1 }).skip(skip).limit(limit).lean(),
+      this.messages.countDocuments(scope),
     ]);
     return { items: items as InboxEntry[], total };
   }
 
   async unread(owner: InboxOwner): Promise<number> {
-    return this.messages.countDocuments({ ...this.scope(owner), read: false });
+    return this.messages.countDocuments({ ...(await this.scope(owner)), read: false });
   }
 
   async find(owner: InboxOwner, id: string): Promise<InboxEntry | null> {
-    return (await this.messages.findOne({ ...this.scope(owner), _id: id }).select(FIELDS).lean()) as InboxEntry | null;
+    return (await this.messages.findOne({ ...(await this.scope(owner)), _id: id }).select(FIELDS).lean()) as InboxEntry | null;
   }
 
-  /** Marks the entry read once; reading it again keeps the first readAt. */
+  /** Marks the entry read once; reading it again keeps the first readAt. Only an entry the owner may see now. */
   async markRead(owner: InboxOwner, id: string, at: Date): Promise<void> {
     await this.outboxDrained(id);
-    await this.messages.updateOne({ ...this.scope(owner), _id: id, read: false }, { $set: { read: true, readAt: at } });
+    await this.messages.updateOne({ ...(await this.scope(owner)), _id: id, read: false }, { $set: { read: true, readAt: at } });
   }
 
   /**

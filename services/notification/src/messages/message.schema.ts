@@ -38,7 +38,11 @@ export class Message {
   @Prop({ required: true }) userId!: string;
   @Prop({ required: true }) email!: string;
   @Prop() displayName?: string;
-  /** EMAIL: the role the recipient was addressed for; absent on messages written before it existed (not re-checked). */
+  /**
+   * The role the recipient was addressed for, when the recipient view showed them in it: an email is re-checked against
+   * it before it is sent, an inbox entry whenever the inbox is read (InboxRepository). Absent on emails written before
+   * it existed (not re-checked) and on inbox entries written before it was recorded on them (their scope is derived).
+   */
   @Prop({ type: Object }) audience?: Audience;
 
   /** The domain event that caused it. */

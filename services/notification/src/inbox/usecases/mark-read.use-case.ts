@@ -4,7 +4,10 @@ import { Injectable } from '@nestjs/common';
 import { InboxEntryDto } from '../dto/inbox.dto';
 import { InboxRepository } from '../inbox.repository';
 
-/** Marks one of the caller's own entries read (idempotent). Anyone else's entry is 404, as if it did not exist. */
+/**
+ * Marks one of the caller's own entries read (idempotent). Anyone else's entry is 404, as if it did not exist, and so is
+ * one of theirs they may no longer see (the role it was addressed for was taken away, InboxRepository).
+ */
 @Injectable()
 export class MarkReadUseCase {
   constructor(private readonly policy: AccessPolicy, private readonly inbox: InboxRepository) {}
@@ -13,6 +16,9 @@ export class MarkReadUseCase {
     const actor = await this.policy.actor(principal);
     if (!(await this.inbox.find(actor, messageId))) throw Problems.notFound(`Inbox message ${messageId}`);
     await this.inbox.markRead(actor, messageId, new Date());
-    return InboxEntryDto.from((await this.inbox.find(actor, messageId))!);
+    // The role may have been taken away in between.
+    const entry = await this.inbox.find(actor, messageId);
+    if (!entry) throw Problems.notFound(`Inbox message ${messageId}`);
+    return InboxEntryDto.from(entry);
   }
 }

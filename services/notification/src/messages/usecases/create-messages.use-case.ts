@@ -89,9 +89,8 @@ export class CreateMessagesUseCase {
           subject: rendered.subject,
           text: rendered.text,
           link: plan.link,
-          ...(channel === 'EMAIL'
-            ? { html: rendered.html, ...(audienceOf(recipient, plan.audience) && { audience: plan.audience }), status: 'PENDING', nextAttemptAt: now }
-            : { status: 'SENT', sentAt: now }),
+          ...(audienceOf(recipient, plan.audience) && { audience: plan.audience }),
+          ...(channel === 'EMAIL' ? { html: rendered.html, status: 'PENDING', nextAttemptAt: now } : { status: 'SENT', sentAt: now }),
           attempts: channel === 'EMAIL' ? 0 : 1,
           read: false,
           createdAt: now,
@@ -138,10 +137,10 @@ export class CreateMessagesUseCase {
 }
 
 /**
- * The audience an email records, to be re-checked before it is sent: only when the recipient view shows the recipient
- * in it now. A recipient named by the event whom the view does not know yet, or does not know in that role yet (its
- * identity events lag behind the invitation's), is trusted as named: no re-check could tell a revoked role from one
- * the view has not heard of.
+ * The audience a message records, to be re-checked before an email is sent and whenever the inbox is read: only when
+ * the recipient view shows the recipient in it now. A recipient named by the event whom the view does not know yet,
+ * or does not know in that role yet (its identity events lag behind the invitation's), is trusted as named: no
+ * re-check could tell a revoked role from one the view has not heard of.
  */
 function audienceOf(recipient: Addressee, audience: Audience): boolean {
   return recipient.roles !== undefined && inAudience({ roles: recipient.roles }, audience);
