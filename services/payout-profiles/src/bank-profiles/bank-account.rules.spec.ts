@@ -1,4 +1,4 @@
-import { abaChecksumValid, ibanChecksumValid } from '../reference/iban';
+import { abaChecksumValid, abaPrefixValid, ibanChecksumValid } from '../reference/iban';
 import { checkBankAccount, schemeFor } from './bank-account.rules';
 
 describe('IBAN and ABA checksums', () => {
@@ -14,6 +14,12 @@ describe('IBAN and ABA checksums', () => {
     expect(abaChecksumValid('011000015')).toBe(true);
     expect(abaChecksumValid('021000022')).toBe(false);
     expect(abaChecksumValid('02100002')).toBe(false);
+  });
+  it('checks the first two digits of ABA routing numbers (no all-zero one, whose checksum holds)', () => {
+    expect(abaChecksumValid('000000000')).toBe(true);
+    expect(abaPrefixValid('000000000')).toBe(false);
+    expect(['021000021', '011000015', '000000518', '322271627', '611000012', '800000011'].every(abaPrefixValid)).toBe(true);
+    expect(['130000000', '200000000', '331000000', '730000000', '810000000', '990000000'].some(abaPrefixValid)).toBe(false);
   });
 });
 
@@ -42,6 +48,8 @@ describe('bank account rules per country', () => {
     ['missing BIC', 'DE', { iban: 'DE89370400440532013000' }, 'account.bic', /required/],
     ['US without routing number', 'US', { accountNumber: '123456789' }, 'account.routingNumber', /required/],
     ['US bad routing checksum', 'US', { accountNumber: '123456789', routingNumber: '021000022' }, 'account.routingNumber', /checksum/],
+    ['US all-zero routing number', 'US', { accountNumber: '123456789', routingNumber: '000000000' }, 'account.routingNumber', /first two digits/],
+    ['US routing number of no bank', 'US', { accountNumber: '123456789', routingNumber: '990000004' }, 'account.routingNumber', /first two digits/],
     ['US with an IBAN', 'US', { accountNumber: '123456789', routingNumber: '021000021', iban: 'x' }, 'account.iban', /not used/],
     ['US bad account type', 'US', { accountNumber: '123456789', routingNumber: '021000021', accountType: 'GOLD' }, 'account.accountType', /CHECKING/],
     ['CA short transit', 'CA', { institutionNumber: '001', transitNumber: '1234', accountNumber: '1234567' }, 'account.transitNumber', /5 digits/],

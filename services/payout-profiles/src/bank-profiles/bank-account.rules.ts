@@ -1,5 +1,5 @@
 import type { FieldProblem } from '@lib/platform';
-import { abaChecksumValid, BIC_PATTERN, IBAN_LENGTHS, ibanChecksumValid, usesIban } from '../reference/iban';
+import { abaChecksumValid, abaPrefixValid, BIC_PATTERN, IBAN_LENGTHS, ibanChecksumValid, usesIban } from '../reference/iban';
 
 /** How accounts are identified in a country; decides which fields are required. */
 export type AccountScheme = 'IBAN' | 'US_ABA' | 'CA_TRANSIT' | 'AU_BSB' | 'IN_IFSC' | 'SWIFT';
@@ -138,6 +138,7 @@ export function checkBankAccount(
       secret = digits('accountNumber', 5, 17, '5 to 17 digits');
       const routing = v('routingNumber');
       if (!/^\d{9}$/.test(routing)) problems.push({ field: field('routingNumber'), message: 'must be an ABA routing number of 9 digits' });
+      else if (!abaPrefixValid(routing)) problems.push({ field: field('routingNumber'), message: 'is not an ABA routing number (no bank has its first two digits)' });
       else if (!abaChecksumValid(routing)) problems.push({ field: field('routingNumber'), message: 'has an invalid ABA checksum' });
       identifiers.routingNumber = routing;
       if (given('accountType')) {

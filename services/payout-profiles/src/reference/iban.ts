@@ -25,6 +25,16 @@ export function ibanChecksumValid(iban: string): boolean {
   return remainder === 1;
 }
 
+/**
+ * The first two digits of an ABA routing number: 00 the US government, 01-12 the Federal Reserve districts, 21-32
+ * thrift institutions, 61-72 electronic transactions, 80 traveler's checks. Any other prefix is no bank's.
+ */
+export function abaPrefixValid(routing: string): boolean {
+  if (!/^\d{9}$/.test(routing) || /^0{9}$/.test(routing)) return false;
+  const prefix = Number(routing.slice(0, 2));
+  return prefix <= 12 || (prefix >= 21 && prefix <= 32) || (prefix >= 61 && prefix <= 72) || prefix === 80;
+}
+
 /** ABA routing number check: 3*(d1+d4+d7) + 7*(d2+d5+d8) + (d3+d6+d9) is a multiple of 10. */
 export function abaChecksumValid(routing: string): boolean {
   if (!/^\d{9}$/.test(routing)) return false;

@@ -7,7 +7,12 @@ import { ScanExpiringTaxProfiles } from './usecases/scan-expiring-tax-profiles.u
 
 const JOB = 'tax-expiry-scan';
 
-/** Runs the expiry scan every TAX_EXPIRY_SCAN_INTERVAL_MS (0: never); runs never overlap in one process. */
+/**
+ * Runs the expiry scan at start and then every TAX_EXPIRY_SCAN_INTERVAL_MS (0: never); runs never overlap in one
+ * process. At start too: an instance restarted (deployed, rescheduled) more often than the interval would otherwise
+ * never scan, and every restart would put the reminders off by up to an interval. A scan repeats nothing (one
+ * TaxProfileExpiring per profile and expiration date).
+ */
 @Injectable()
 export class TaxExpiryScheduler implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger(TaxExpiryScheduler.name);
@@ -25,6 +30,7 @@ export class TaxExpiryScheduler implements OnApplicationBootstrap, OnModuleDestr
     const timer = setInterval(() => this.tick(), every);
     timer.unref();
     this.registry.addInterval(JOB, timer);
+    this.tick();
   }
 
   /** No new scan once shutdown begins; a scan running stops between profiles and is waited for (BackgroundWork). */
