@@ -105,6 +105,16 @@ export const CATALOG: Record<Topic, TopicContract> = {
   },
 };
 
+/**
+ * The topics a platform service writes (`producer`), which it creates at start when missing: a topic nobody in the
+ * platform consumes (validation requests) would otherwise exist only if the broker creates topics on first use.
+ */
+export function topicsProducedBy(service: string): Topic[] {
+  return Object.values(CATALOG)
+    .filter((contract) => contract.producer === service)
+    .map((contract) => contract.topic);
+}
+
 export function payloadClass(topic: string, type: string): PayloadClass | undefined {
   return (CATALOG as Record<string, TopicContract | undefined>)[topic]?.types[type];
 }

@@ -1,8 +1,14 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { Kafka, Message, Partitioners, Producer, TopicMessages } from 'kafkajs';
 import { KAFKA } from './tokens';
+import { TopicAdmin } from './topic-admin';
 
-/** An idempotent producer that waits for every in-sync replica (acks=all) before it answers. */
+/**
+ * An idempotent producer that waits for every in-sync replica (acks=all) before it answers. It creates a topic it
+ * has not written to yet, when missing, before its first send there (TopicAdmin, with the service's partition
+ * count): it never relies on the broker creating topics on first use, which managed clusters turn off and which
+ * would give the topic the broker's partition count.
+ */
 @Injectable()
 export class EventProducer {
   private readonly logger = new Logger(EventProducer.name);
@@ -10,7 +16,10 @@ export class EventProducer {
   private connecting?: Promise<Producer>;
   private connected = false;
 
-  constructor(@Inject(KAFKA) private readonly kafka: Kafka) {}
+  constructor(
+    @Inject(KAFKA) private readonly kafka: Kafka,
+    private readonly topics: TopicAdmin,
+  ) {}
 
   get isConnected(): boolean {
     return this.connected;
@@ -22,7 +31,7 @@ export class EventProducer {
       const producer = this.kafka.producer({
         idempotent: true,
         maxInFlightRequests: 1,
-        allowAutoTopicCreation: true,
+        allowAutoTopicCreation: false,
         // KafkaJS 2's default (murmur2, as the Java client: the same key lands on the same partition from any client).
         createPartitioner: Partitioners.DefaultPartitioner,
       });
@@ -48,6 +57,7 @@ export class EventProducer {
    */
   async sendBatch(topicMessages: TopicMessages[]): Promise<void> {
     if (topicMessages.length === 0) return;
+    await this.topics.ensureTopics(topicMessages.map(({ topic }) => topic));
     const producer = await this.connect();
     try {
       await producer.sendBatch({ topicMessages, acks: -1 });

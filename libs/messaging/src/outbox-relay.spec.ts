@@ -60,7 +60,8 @@ describe('OutboxRelay: runs removed as the broker acknowledges them', () => {
     };
     const all = docs.flatMap((d) => d.outbox);
     const connection = { models: { Thing: { schema: { path: (p: string) => p === 'outbox' }, collection, db: { name: 'db' } } } };
-    const relay = new OutboxRelay(connection as never, producer as never, new MessagingMetrics(), { serviceName: 'test', brokers: [], relayMaxRecordBytes: 1_000 });
+    const topics = { ensureTopics: async () => undefined };
+    const relay = new OutboxRelay(connection as never, producer as never, new MessagingMetrics(), { serviceName: 'test', brokers: [], relayMaxRecordBytes: 1_000 }, topics as never);
 
     await expect(relay.flush()).rejects.toThrow('refused');
     expect(sent).toEqual([['a', 'b']]);

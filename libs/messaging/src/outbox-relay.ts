@@ -1,3 +1,4 @@
+import { Topic, topicsProducedBy } from '@lib/contracts';
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { InjectConnection } from '@nestjs/mongoose';
 import { Collection, Connection } from 'mongoose';
@@ -8,6 +9,7 @@ import { EventProducer } from './event-producer';
 import { MessagingMetrics } from './metrics';
 import { MESSAGING_OPTIONS, MessagingOptions, resolveOptions } from './options';
 import { OutboxEntry, ParkedOutboxEntry, PendingOutboxes } from './outbox';
+import { TopicAdmin } from './topic-admin';
 
 const BATCH_SIZE = 200;
 /**
@@ -44,14 +46,18 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
    */
   private sweep: 'full' | 'poll' | false = 'full';
   private stopped = true;
+  /** The catalog's topics of this service, created before anything is sent (drain). */
+  private readonly produced: Topic[];
 
   constructor(
     @InjectConnection() private readonly connection: Connection,
     private readonly producer: EventProducer,
     private readonly metrics: MessagingMetrics,
     @Inject(MESSAGING_OPTIONS) options: MessagingOptions,
+    private readonly topics: TopicAdmin,
   ) {
     this.options = resolveOptions(options);
+    this.produced = topicsProducedBy(this.options.serviceName);
   }
 
   onApplicationBootstrap(): void {
@@ -131,6 +137,10 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
   }
 
   private async drain(): Promise<void> {
+    // The topics this service writes exist from its start, with its partition count, also those nobody in the
+    // platform consumes (a consumer creates what it reads): a no-op once done. Other topics (dead letters, topics
+    // the catalog does not list) are created by the producer before their first send.
+    await this.topics.ensureTopics(this.produced);
     const collections = this.collections();
     const sweep = this.sweep;
     this.sweep = false;

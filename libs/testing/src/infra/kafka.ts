@@ -37,6 +37,8 @@ export interface StartKafkaOptions {
    * only the script, which stops the services before the servers. Tests leave it off, so Ctrl-C stops the servers.
    */
   detached?: boolean;
+  /** Broker settings over the ones below, e.g. `auto.create.topics.enable: false` (as on managed clusters). */
+  settings?: Record<string, string | number | boolean>;
 }
 
 /** The POM listing the broker and its logging binding, relative to the project root. */
@@ -74,7 +76,7 @@ function randomClusterId(): string {
   }
 }
 
-function serverProperties(dataDir: string, brokerPort: number, controllerPort: number): string {
+function serverProperties(dataDir: string, brokerPort: number, controllerPort: number, overrides: StartKafkaOptions['settings'] = {}): string {
   const settings: [string, string | number][] = [
     // Single node, KRaft: this JVM is the broker and the only controller (quorum of one).
     ['process.roles', 'broker,controller'],
@@ -114,7 +116,8 @@ function serverProperties(dataDir: string, brokerPort: number, controllerPort: n
     ['log.index.size.max.bytes', 1024 * 1024],
     ['log.retention.hours', 24],
   ];
-  return `# Written by libs/testing/src/infra/kafka.ts\n${settings.map(([k, v]) => `${k}=${v}`).join('\n')}\n`;
+  const merged = new Map<string, string | number | boolean>([...settings, ...Object.entries(overrides)]);
+  return `# Written by libs/testing/src/infra/kafka.ts\n${[...merged].map(([k, v]) => `${k}=${v}`).join('\n')}\n`;
 }
 
 /** Fetches the jars (if needed), formats `dataDir` (if needed) and starts the broker on free loopback ports. */
@@ -134,7 +137,7 @@ export async function startKafka(opts: StartKafkaOptions): Promise<KafkaServer> 
     let controllerPort = opts.controllerPort ?? (await freePort());
     while (controllerPort === brokerPort) controllerPort = await freePort();
     const brokers = [`127.0.0.1:${brokerPort}`];
-    writeFileSync(propsFile, serverProperties(opts.dataDir, brokerPort, controllerPort));
+    writeFileSync(propsFile, serverProperties(opts.dataDir, brokerPort, controllerPort, opts.settings));
 
     // A data directory formatted by an earlier start keeps its cluster id, topics and offsets;
     // it is not formatted again (the format tool would reject the new random cluster id).

@@ -1,10 +1,7 @@
-import { TopicAdmin } from '@lib/messaging';
 import { CONFIG } from '@lib/platform';
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
-import { Topics } from '@lib/contracts';
 import { MAX_TIMER_MS } from '../config';
 import type { NotificationConfig } from '../config';
-import { DELIVERY_DLQ_TOPIC } from './dead-letter';
 import { ClaimedEmail, DeliverEmailUseCase } from './usecases/deliver-email.use-case';
 
 /** Under load, free slots are filled once a quarter of them are free (see fill). */
@@ -55,7 +52,6 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnModuleDestroy {
 
   constructor(
     private readonly deliver: DeliverEmailUseCase,
-    private readonly topics: TopicAdmin,
     @Inject(CONFIG) private readonly config: NotificationConfig,
   ) {}
 
@@ -73,7 +69,6 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnModuleDestroy {
       this.kick();
     }, this.config.NOTIFY_POLL_INTERVAL_MS);
     this.poller.unref();
-    void this.ensureTopics();
     this.kick();
   }
 
@@ -241,20 +236,5 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnModuleDestroy {
     );
     timer.unref();
     this.retryTimers.add(timer);
-  }
-
-  /** The topics this service writes, so the relay never waits on auto-creation (or fails where it is off). */
-  private async ensureTopics(): Promise<void> {
-    let delay = 500;
-    while (!this.stopped) {
-      try {
-        await this.topics.ensureTopics([Topics.notifications, DELIVERY_DLQ_TOPIC]);
-        return;
-      } catch (error) {
-        this.logger.warn(`cannot create topics yet (${(error as Error).message}); retrying`);
-        await new Promise((r) => setTimeout(r, delay).unref());
-        delay = Math.min(delay * 2, 10_000);
-      }
-    }
   }
 }
