@@ -286,9 +286,8 @@ describe('readiness', () => {
       const url = service.url;
       await eventually(async () => expect((await fetch(`${url}/health/ready`)).status).toBe(200), 30_000);
       await broker.stop();
-      const lost = Date.now();
+      // Not ready within 10 s of losing the broker (the eventually fails the test otherwise).
       await eventually(async () => expect((await fetch(`${url}/health/ready`)).status).toBe(503), 10_000);
-      expect(Date.now() - lost).toBeLessThan(10_000);
       const response = await fetch(`${url}/health/ready`);
       expect(JSON.stringify(await response.json())).toMatch(/"broker":false/);
       expect((await fetch(`${url}/health/live`)).status).toBe(200);

@@ -43,7 +43,7 @@ afterAll(async () => {
 });
 
 function widgets(db: string) {
-  return mongo.db(db).collection<{ _id: string; count?: number; consumed?: number; outbox?: unknown[] }>('widgets');
+  return mongo.db(db).collection<{ _id: string; count?: number; consumed?: number; outbox?: unknown[]; slowStartedAt?: Date }>('widgets');
 }
 
 async function consumedCount(db: string, partnerId: string): Promise<number> {
@@ -232,7 +232,8 @@ describe('service lifecycle', () => {
     const key = randomUUID();
     const slow = `${SLOW_PREFIX}${key}`;
     const event = await kafka.publishEvent(Topics.agreements, key, { type: 'AgreementStatusChanged', data: { partnerId: slow, active: true } });
-    await new Promise((r) => setTimeout(r, 500)); // the handler is now sleeping
+    // The handler is in flight (it marks its start, then sleeps 1.5 s): shut down now.
+    await eventually(async () => expect((await widgets(db).findOne({ _id: slow }))?.slowStartedAt).toBeDefined(), 30_000);
     await service.close();
 
     expect(await consumedCount(db, slow)).toBe(1);

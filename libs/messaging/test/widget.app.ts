@@ -19,6 +19,8 @@ export class Widget {
   @Prop({ default: 0 }) consumed!: number;
   /** The instance (WIDGET_INSTANCE) that handled the last event, for tests with two replicas in one group. */
   @Prop() handledBy?: string;
+  /** When a slow handler (SLOW_PREFIX) began: it is in flight from then for 1.5 s. */
+  @Prop() slowStartedAt?: Date;
 }
 export const WidgetSchema = SchemaFactory.createForClass(Widget);
 WidgetSchema.plugin(outboxPlugin);
@@ -63,7 +65,11 @@ export class WidgetController {
   async onAgreement(@Payload() event: ConsumedEvent<AgreementStatusChanged>) {
     const { partnerId } = event.envelope.data;
     if (partnerId.startsWith(ECHO_PREFIX)) return;
-    if (partnerId.startsWith(SLOW_PREFIX)) await new Promise((r) => setTimeout(r, 1_500));
+    if (partnerId.startsWith(SLOW_PREFIX)) {
+      // Marked first, so that a test can tell the handler is in flight (and not merely that the message was sent).
+      await this.widgets.updateOne({ _id: partnerId }, { $set: { slowStartedAt: new Date() } }, { upsert: true });
+      await new Promise((r) => setTimeout(r, 1_500));
+    }
     // Held while the file WIDGET_GATE_FILE names exists (a test opens it), then every event takes
     // WIDGET_HANDLER_DELAY_MS: a replica kept busy, so that another joining the group finds work in flight.
     const gate = process.env.WIDGET_GATE_FILE;
