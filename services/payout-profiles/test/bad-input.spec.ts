@@ -70,6 +70,8 @@ const CASES: Case[] = [
   ['unknown field', async () => ({ method: 'POST', path: '/v1/bank-profiles', body: usProfile({ nickname: 'x' }) }), 400, 'nickname'],
   ['unknown nested field', async () => ({ method: 'POST', path: '/v1/bank-profiles', body: usProfile({ account: { accountNumber: '000123456789', routingNumber: '021000021', swift: 'x' } }) }), 400, 'account.swift'],
   ['duplicate profile name', async () => ({ method: 'POST', path: '/v1/bank-profiles', body: usProfile({ name: euProfile.name.toUpperCase() }) }), 409, 'name'],
+  ['duplicate profile name but for its spaces', async () => ({ method: 'POST', path: '/v1/bank-profiles', body: usProfile({ name: ` ${euProfile.name.replace(/ /g, '  ')}` }) }), 409, 'name'],
+  ['duplicate profile name but for a non-breaking space', async () => ({ method: 'POST', path: '/v1/bank-profiles', body: usProfile({ name: euProfile.name.replace(' ', '\u00a0') }) }), 409, 'name'],
   // Text people type: trimmed, and blank is refused (not stored, not a 500)
   ['blank profile name', async () => ({ method: 'POST', path: '/v1/bank-profiles', body: ibanProfile({ name: '   ' }) }), 400, 'name', /must not be blank/],
   ['blank beneficiary name', async () => ({ method: 'POST', path: '/v1/bank-profiles', body: ibanProfile({ beneficiary: { name: ' ', email: 'payments@contoso.example' } }) }), 400, 'beneficiary.name', /must not be blank/],

@@ -91,6 +91,11 @@ BankProfileSchema.index({ partnerId: 1, nameKey: 1, _id: 1 });
 BankProfileSchema.index({ _id: 1, version: 1 }, { unique: true });
 BankProfileSchema.plugin(outboxPlugin);
 
+/**
+ * A profile name as compared (unique per partner, and the list's order): names a partner cannot tell apart are the
+ * same, whatever case, spaces (runs of them, a non-breaking one) or Unicode composition ("Café" typed either way).
+ * Keys stored before spaces and composition were folded stay as they were until the profile is next written.
+ */
 export function nameKey(name: string): string {
-  return name.trim().toLowerCase();
+  return name.normalize('NFKC').trim().replace(/\s+/g, ' ').toLowerCase();
 }
