@@ -417,6 +417,20 @@ describe('surviving faults in the middle of the journey', () => {
     // email is here, a redelivery of P's invitation would have been mailed already.
     await eligibility(kafka, f.partnerId, F, S, true);
     await eventually(async () => expect(invitationsTo(f.adminEmail, S)).toHaveLength(1), 60_000);
+    // An email the kill caught in the middle of a send is sent again only once its lease expires (NOTIFY_LEASE_MS,
+    // 60 s), long after the sentinel: count once every email of P's invitations has its final status.
+    const issuedForP = () => watch.ofType<{ programId: string; locationId: string }>('InvitationIssued', (m) => m.envelope!.data.programId === P && m.envelope!.data.locationId === F);
+    const mongo = new MongoClient(process.env.MONGO_URL!);
+    try {
+      const messages = mongo.db(platform.database('notification')).collection<{ _id: string; status: string }>('messages');
+      await eventually(async () => {
+        const emails = await messages.find({ channel: 'EMAIL', causationEventId: { $in: issuedForP().map((m) => m.envelope!.eventId) } }).toArray();
+        expect(emails.length).toBeGreaterThan(0);
+        expect(emails.filter((e) => !['SENT', 'FAILED', 'CANCELLED'].includes(e.status)).map((e) => `${e._id} ${e.status}`)).toEqual([]);
+      }, 90_000, 500);
+    } finally {
+      await mongo.close();
+    }
     expect(invitationsTo(f.adminEmail, P)).toHaveLength(1);
   });
 

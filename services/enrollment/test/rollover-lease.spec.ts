@@ -49,17 +49,25 @@ describe('the rollover lease', () => {
 
   it('stops counting on its lease once its last renewal is two thirds of the lease old (this process stalled), before anyone may take it', async () => {
     const lease = h.service.app.get(RolloverLease);
+    const leaseMs = 3_000;
+    // Before the take is sent: its lease (and the time its holder counts from) starts no earlier than this.
+    const beforeTake = Date.now();
     await lease.hold(
       'FY17',
       async (held) => {
         expect(held.held).toBe(true);
-        const stalledUntil = Date.now() + 1_100; // no timer runs meanwhile: no renewal
-        while (Date.now() < stalledUntil);
+        // This process stalls: no timer runs meanwhile (no renewal), until the run stops counting on its lease.
+        const giveUpAt = Date.now() + leaseMs;
+        while (held.held && Date.now() < giveUpAt);
+        const stoppedAt = Date.now();
         expect(held.held).toBe(false);
-        // The lease itself still has a third of its length to run: nobody else holds the year yet.
-        expect((await leases().findOne({ _id: 'FY17' }))?.until.getTime()).toBeGreaterThan(Date.now());
+        // Not before two thirds of the lease ...
+        expect(stoppedAt - beforeTake).toBeGreaterThanOrEqual((leaseMs * 2) / 3);
+        // ... and with the lease itself still running (a third of it, 1 s, is left): nobody else could take the year
+        // yet. Compared with when it stopped, not with when the read came back, which a loaded machine may delay.
+        expect((await leases().findOne({ _id: 'FY17' }))?.until.getTime()).toBeGreaterThan(stoppedAt);
       },
-      1_500,
+      leaseMs,
     );
   });
 });

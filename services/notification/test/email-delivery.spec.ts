@@ -1,5 +1,5 @@
 import { createEnvelope, MissingPayoutItemReasons, NotificationFailed, NotificationSent, Topics } from '@lib/contracts';
-import { eventually, RunningService, TestIssuer, TestKafka, TopicWatch } from '@lib/testing';
+import { eventually, outboxSettled, RunningService, TestIssuer, TestKafka, TopicWatch } from '@lib/testing';
 import { MongoClient } from 'mongodb';
 import { randomUUID } from 'node:crypto';
 import { createServer, Server } from 'node:http';
@@ -70,6 +70,15 @@ async function recipientsOf(eventId: string, channel: 'EMAIL' | 'INBOX'): Promis
 function outcomes<T>(type: 'NotificationSent' | 'NotificationFailed', notificationId: string) {
   return (m: { envelope?: { type: string; data: unknown } }) =>
     m.envelope?.type === type && (m.envelope.data as { notificationId: string }).notificationId === notificationId;
+}
+
+/**
+ * Every outcome the service wrote for these messages is on the watch (outboxSettled): NotificationSent/Failed (and a
+ * dead letter, which always comes with a NotificationFailed) wait in the message's outbox and a relay publishes them
+ * later, so "none was published", checked right after the status write, would pass even with one on its way.
+ */
+function outcomesSettled(world: World, ...ids: string[]): Promise<void> {
+  return outboxSettled({ collection: messages(), filter: { _id: { $in: ids } }, kafka, watch, topic: Topics.notifications, keys: [world.partnerId] });
 }
 
 async function sent(notificationId: string): Promise<NotificationSent> {
@@ -387,6 +396,7 @@ describe('exactly one email per (event, recipient, channel)', () => {
     await eventually(async () => expect((await messages().findOne({ _id: id }))?.status).toBe('CANCELLED'));
     expect(smtp.to(gone.email)).toHaveLength(0);
     expect(smtp.attempts.get(gone.email)).toBeUndefined();
+    await outcomesSettled(world, id);
     expect(watch.find((m) => m.raw.includes(id))).toHaveLength(0);
   });
 
@@ -405,6 +415,7 @@ describe('exactly one email per (event, recipient, channel)', () => {
     await eventually(async () => expect(await messages().findOne({ _id: id })).toMatchObject({ status: 'CANCELLED', lastError: 'recipient no longer holds the role the message was addressed for' }));
     expect(smtp.to(revoked.email)).toHaveLength(0);
     expect(smtp.attempts.get(revoked.email)).toBeUndefined();
+    await outcomesSettled(world, id);
     expect(watch.find((m) => m.raw.includes(id))).toHaveLength(0);
   });
 
@@ -544,6 +555,7 @@ describe('retries', () => {
     expect(mail.parsed.messageId).toBe(`<${next.eventId}.${admin.userId}.EMAIL@incentives.local>`);
     await sent(`${next.eventId}:${admin.userId}:EMAIL`);
     expect(smtp.to(admin.email)).toHaveLength(1);
+    await outcomesSettled(world, `${first!.eventId}:${admin.userId}:EMAIL`);
     expect(watch.find(outcomes('NotificationSent', `${first!.eventId}:${admin.userId}:EMAIL`))).toHaveLength(0);
   });
 });

@@ -1,5 +1,5 @@
 import { Envelope, NotificationSent, Topics } from '@lib/contracts';
-import { eventually, RunningService, SmtpTestServer, TestIssuer, TestKafka, TopicWatch } from '@lib/testing';
+import { eventually, outboxSettled, RunningService, SmtpTestServer, TestIssuer, TestKafka, TopicWatch } from '@lib/testing';
 import { MongoClient } from 'mongodb';
 import { randomUUID } from 'node:crypto';
 import { bootNotification } from './support/boot';
@@ -107,6 +107,15 @@ function outcomesOf(id: string) {
   return watch.find((m) => (m.envelope?.data as { notificationId?: string } | undefined)?.notificationId === id);
 }
 
+/**
+ * Every outcome the service wrote for these messages is on the watch (outboxSettled): NotificationSent/Failed wait in
+ * the message's outbox and a relay publishes them later, so "none was published", checked right after the status
+ * write, would pass even with one on its way.
+ */
+function outcomesSettled(world: World, ...ids: string[]): Promise<void> {
+  return outboxSettled({ collection: messages(), filter: { _id: { $in: ids } }, kafka, watch, topic: Topics.notifications, keys: [world.partnerId] });
+}
+
 describe('an invitation email still waiting', () => {
   it('is cancelled, never sent, when the invitation is revoked meanwhile (no NotificationSent)', async () => {
     const world = new World(kafka, issuer, service);
@@ -132,6 +141,7 @@ describe('an invitation email still waiting', () => {
     const stored = await settled(id);
     expect(stored).toMatchObject({ status: 'CANCELLED', lastError: 'invitation revoked before delivery' });
     expect(smtp.to(admin.email)).toHaveLength(0);
+    await outcomesSettled(world, id);
     expect(outcomesOf(id)).toHaveLength(0);
     // The inbox entry stays as it was written (see the README): it was delivered when it was written.
     expect(await messages().findOne({ _id: `${issue.eventId}:${admin.userId}:INBOX` })).toMatchObject({ status: 'SENT' });
@@ -159,6 +169,7 @@ describe('an invitation email still waiting', () => {
     const [sent] = await watch.waitFor<NotificationSent>((m) => (m.envelope?.data as { notificationId?: string })?.notificationId === emailId(again, admin));
     expect(sent.envelope!.data).toMatchObject({ template: 'invitation', causationEventType: 'InvitationIssued' });
     expect(smtp.to(admin.email).map((m) => m.parsed.messageId)).toEqual([`<${again.eventId}.${admin.userId}.EMAIL@incentives.local>`]);
+    await outcomesSettled(world, emailId(first, admin));
     expect(outcomesOf(emailId(first, admin))).toHaveLength(0);
   });
 
@@ -209,6 +220,7 @@ describe('an admin-needed email still waiting', () => {
       lastError: 'an Incentives admin was assigned and received the invitation before delivery',
     });
     expect(smtp.to(global.email)).toHaveLength(0);
+    await outcomesSettled(world, id);
     expect(outcomesOf(id)).toHaveLength(0);
   });
 });

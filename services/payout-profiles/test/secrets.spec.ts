@@ -4,7 +4,7 @@
  * older key still opens after the active key changed.
  */
 import { Topics } from '@lib/contracts';
-import { TopicWatch } from '@lib/testing';
+import { outboxSettled, TopicWatch } from '@lib/testing';
 import { getModelToken } from '@nestjs/mongoose';
 import { Model } from 'mongoose';
 import { SecretBox } from '../src/secrets/secret-box';
@@ -212,7 +212,21 @@ describe('key rotation: POST /v1/operator/secrets/reseal', () => {
     expect((await call(h, 'GET', `/v1/operator/profiles/${ids.de}`, { headers: operator })).body.account.iban).toBe(SECRETS.frIban);
     expect((await call(h, 'GET', `/v1/operator/profiles/${ids.usTax}`, { headers: operator })).body.taxId).toBe(SECRETS.tin);
     expect((await call(h, 'GET', `/v1/operator/profiles/${ids.euTax}`, { headers: operator })).body).toMatchObject({ taxId: SECRETS.foreignTin, vatId: SECRETS.vat });
-    expect(watch.messages.slice(eventsBefore).filter((m) => [ids.de, ids.usTax, ids.euTax].includes((m.envelope?.data as { profileId?: string })?.profileId ?? ''))).toEqual([]);
+    // An event of the re-sealed profiles would wait in their outboxes for the relay: once those are drained and on the
+    // watch (outboxSettled, on both topics the service writes), "no event" can fail.
+    const resealed = [ids.de, ids.usTax, ids.euTax];
+    const profiles = {
+      countDocuments: async (filter: Record<string, unknown>) =>
+        (await h.db.collection('bank_profiles').countDocuments(filter)) + (await h.db.collection('tax_profiles').countDocuments(filter)),
+    };
+    // Bank profile events are keyed by partner, tax profile events by location; validation requests by partner.
+    for (const [topic, keys] of [
+      [Topics.payoutProfiles, [w.partnerId, w.L1, w.L3]],
+      [Topics.validationRequests, [w.partnerId]],
+    ] as const) {
+      await outboxSettled({ collection: profiles, filter: { _id: { $in: resealed } }, kafka: h.kafka, watch, topic, keys: [...keys] });
+    }
+    expect(watch.messages.slice(eventsBefore).filter((m) => resealed.includes((m.envelope?.data as { profileId?: string })?.profileId ?? ''))).toEqual([]);
 
     // Once the missing key is back (here: the profile sealed with k0, which is configured), the next run finishes.
     const stuck = await raw('bank_profiles', unknownKey);

@@ -4,7 +4,7 @@
  * changing the current one; a duplicated result changes nothing; the operator API records decisions the same way.
  */
 import { createEnvelope, deadLetterTopic, DeadLetterHeaders, Envelope, ProfileEvent, ProfileValidationCompleted, ProfileValidationRequested, Topics } from '@lib/contracts';
-import { eventually, ReceivedMessage, TopicWatch } from '@lib/testing';
+import { eventually, outboxSettled, ReceivedMessage, TopicWatch } from '@lib/testing';
 import { Logger } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { call, createWorld, Harness, ibanProfile, ifMatch, inDays, nonUsTaxProfile, operator, startHarness, usProfile, usTaxProfile, VALID, World } from './support';
@@ -32,6 +32,22 @@ const of = (profileId: string, type: string, revision?: number) => (m: ReceivedM
 async function decide(profileId: string, profileKind: 'BANK' | 'TAX', revision: number, outcome: 'APPROVED' | 'ACTION_REQUIRED', reasons: string[] = []) {
   const data: ProfileValidationCompleted = { profileId, profileKind, revision, outcome, reasons };
   return h.kafka.publishEvent(Topics.validationResults, w.partnerId, { type: 'ProfileValidationCompleted', data, source: 'payments-back-office' });
+}
+
+/**
+ * Every event the service wrote for these bank profiles is on the watch (outboxSettled): a decision's event waits in the
+ * profile's outbox and a relay publishes it later, so "no such event", checked once the profile reads as decided,
+ * would pass even with one on its way. Bank profile events are keyed by partner.
+ */
+function bankEventsSettled(...profileIds: string[]): Promise<void> {
+  return outboxSettled({
+    collection: h.db.collection('bank_profiles'),
+    filter: { _id: { $in: profileIds } },
+    kafka: h.kafka,
+    watch,
+    topic: Topics.payoutProfiles,
+    keys: [w.partnerId],
+  });
 }
 
 async function profile(path: string) {
@@ -110,6 +126,7 @@ describe('bank profile', () => {
       ),
     );
     expect(await profile(path())).toMatchObject({ revision: 2, status: 'PENDING_VALIDATION', reasons: [] });
+    await bankEventsSettled(id);
     expect(watch.find(of(id, 'ProfileActionRequired'))).toEqual([]);
   });
 
@@ -139,6 +156,7 @@ describe('bank profile', () => {
       expect.objectContaining({ outcome: 'APPROVED', effect: 'ALREADY_DECIDED' }),
     ]);
     expect(after.version).toBe(before.version + 1); // only the conflicting decision was recorded
+    await bankEventsSettled(id);
     expect(watch.find(of(id, 'ProfileActionRequired'))).toHaveLength(1);
     expect(watch.find(of(id, 'ProfileApproved', 2))).toEqual([]);
   });
@@ -224,6 +242,7 @@ describe('a back-office result contradicting a decided revision', () => {
         ),
       );
       expect(await profile(`/v1/bank-profiles/${id}`)).toMatchObject({ status: 'APPROVED', reasons: [] });
+      await bankEventsSettled(id);
       expect(watch.find(of(id, 'ProfileActionRequired'))).toEqual([]);
       expect(await metric(labels)).toBe(countBefore + 1);
       const warnings = warn.mock.calls.map(([message]) => String(message)).filter((m) => m.includes(id));

@@ -1,4 +1,3 @@
-import type { TopicAdmin } from '@lib/messaging';
 import type { NotificationConfig } from '../config';
 import { DeliveryWorker, deliveryShutdownWaitMs } from './delivery-worker';
 import type { ClaimedEmail, DeliverEmailUseCase, DeliveryOutcome } from './usecases/deliver-email.use-case';
@@ -76,7 +75,6 @@ function deferred(): { promise: Promise<void>; resolve: () => void } {
 
 function worker(concurrency: number, settings: Partial<NotificationConfig> = {}): { worker: DeliveryWorker; delivery: RecordingDelivery } {
   const delivery = new RecordingDelivery();
-  const topics = { ensureTopics: async () => undefined } as unknown as TopicAdmin;
   const config = {
     NOTIFY_CONCURRENCY: concurrency,
     NOTIFY_POLL_INTERVAL_MS: 60_000,
@@ -84,7 +82,7 @@ function worker(concurrency: number, settings: Partial<NotificationConfig> = {})
     SHUTDOWN_TIMEOUT_MS: 20_000,
     ...settings,
   } as NotificationConfig;
-  return { worker: new DeliveryWorker(delivery as unknown as DeliverEmailUseCase, topics, config), delivery };
+  return { worker: new DeliveryWorker(delivery as unknown as DeliverEmailUseCase, config), delivery };
 }
 
 describe('DeliveryWorker', () => {
@@ -201,7 +199,8 @@ describe('DeliveryWorker', () => {
     await w.onModuleDestroy();
     const waited = Date.now() - started;
     expect(waited).toBeGreaterThanOrEqual(250); // 400 - 100
-    expect(waited).toBeLessThan(2_000);
+    // Half the fixed 10 s: the rest is margin for a loaded machine (the wait itself is 300 ms).
+    expect(waited).toBeLessThan(5_000);
   });
 
   it('never arms a retry timer above 2^31-1 ms (Node would fire it after 1 ms)', async () => {
