@@ -1,9 +1,6 @@
 import { baseConfigSpec, delayMs, emailAddress, loadConfig, urlSetting, wholeNumber } from '@lib/platform';
 import { str } from 'envalid';
 
-/** Re-exported for the delivery worker's own timers (retry wake-ups, shutdown wait). */
-export { MAX_TIMER_MS } from '@lib/platform';
-
 /**
  * The shortest NOTIFY_LEASE_MS. The lease of an email in an SMTP exchange is renewed every third of it, counted from
  * when the send starts, while the lease runs from the claim (a group claim and a recipient lookup come first). At

@@ -27,26 +27,23 @@ export const MAX_TIMER_MS = 2 ** 31 - 1;
  * where it breaks a guarantee is refused, and so is a fraction (which no count or timer means).
  */
 export const wholeNumber = (min: number, max?: number) =>
-  makeValidator<number>((value) => {
-    const n = Number(value);
-    if (value.trim() === '' || !Number.isSafeInteger(n) || n < min || (max !== undefined && n > max)) {
-      throw new Error(max === undefined ? `must be a whole number >= ${min}` : `must be a whole number from ${min} to ${max}`);
-    }
-    return n;
-  });
+  makeValidator<number>((value) =>
+    boundedInteger(value, min, max, max === undefined ? `must be a whole number >= ${min}` : `must be a whole number from ${min} to ${max}`),
+  );
+
+/** `value` as a whole number from `min` to `max` (when given), or `refusal`. */
+function boundedInteger(value: string, min: number, max: number | undefined, refusal: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isSafeInteger(n) || n < min || (max !== undefined && n > max)) throw new Error(refusal);
+  return n;
+}
 
 /**
  * A delay in ms that a Node timer waits (setTimeout, setInterval, a sleep): a whole number from `min` to MAX_TIMER_MS.
  * A larger one would fire after 1 ms, every 1 ms for an interval: a scan loop hammering the database.
  */
 export const delayMs = (min: number) =>
-  makeValidator<number>((value) => {
-    const n = Number(value);
-    if (value.trim() === '' || !Number.isInteger(n) || n < min || n > MAX_TIMER_MS) {
-      throw new Error(`must be a whole number of milliseconds from ${min} to ${MAX_TIMER_MS}`);
-    }
-    return n;
-  });
+  makeValidator<number>((value) => boundedInteger(value, min, MAX_TIMER_MS, `must be a whole number of milliseconds from ${min} to ${MAX_TIMER_MS}`));
 
 /**
  * A URL, checked as the WHATWG parser (`new URL`) reads it. The refusal does not repeat it: a URL may carry a password

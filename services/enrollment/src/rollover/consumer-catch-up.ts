@@ -14,7 +14,7 @@ export const RENEWAL_INPUTS = [Topics.eligibility, Topics.agreements, Topics.pay
  * group has processed every message already on the topics the decisions read, so an agreement or eligibility change
  * published just before the run is taken into account. It compares the group's committed offsets (committed only
  * after each message's effect) with the partitions' end offsets taken when the wait starts. False when it could not
- * tell in time: the rollover and the renewal reminders then decide nothing unless forced (behind()).
+ * tell in time: the rollover and the renewal reminders then decide nothing unless forced (waitOrRefuse).
  */
 @Injectable()
 export class ConsumerCatchUp {
@@ -57,10 +57,17 @@ export class ConsumerCatchUp {
   }
 
   /**
-   * The answer of a run that was not caught up and not forced: 503 `consumer-behind`, nothing decided; the same request
-   * may succeed once the consumer has caught up (Retry-After), or with `force`. `what`: the run and what it did not do.
+   * wait(), and for a run not caught up and not forced, 503 `consumer-behind` before it decides anything: the same
+   * request may succeed once the consumer has caught up (Retry-After), or with `force`. `what`: the run and what it did
+   * not do; `why`: why it may not on stale views. Whether it was caught up (false only when forced).
    */
-  behind(what: string, why: string): ProblemException {
+  async waitOrRefuse({ force, what, why }: { force: boolean; what: string; why: string }): Promise<boolean> {
+    const caughtUp = await this.wait();
+    if (!caughtUp && !force) throw this.behind(what, why);
+    return caughtUp;
+  }
+
+  private behind(what: string, why: string): ProblemException {
     return new ProblemException(
       HttpStatus.SERVICE_UNAVAILABLE,
       'consumer-behind',

@@ -15,7 +15,7 @@ import { Person } from './invitation-rules';
  * the version the change's write is guarded by (the one read; absent when the write creates the invitation). The write
  * raises it by one, and the event says so (`invitationVersion`): consumers order one invitation's events by it.
  */
-type InvitationCore = Pick<
+export type InvitationCore = Pick<
   Invitation,
   '_id' | 'programId' | 'programName' | 'partnerId' | 'locationId' | 'fiscalYear' | 'getStartedUrl' | 'cycle' | 'adminsLeft'
 > & { version?: number };

@@ -1,6 +1,5 @@
-import { CONFIG } from '@lib/platform';
+import { CONFIG, MAX_TIMER_MS } from '@lib/platform';
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
-import { MAX_TIMER_MS } from '../config';
 import type { NotificationConfig } from '../config';
 import { ClaimedEmail, DeliverEmailUseCase } from './usecases/deliver-email.use-case';
 

@@ -67,14 +67,16 @@ export class InboxRepository {
     return this.messages.countDocuments({ ...(await this.scope(owner)), read: false });
   }
 
-  async find(owner: InboxOwner, id: string): Promise<InboxEntry | null> {
-    return (await this.messages.findOne({ ...(await this.scope(owner)), _id: id }).select(FIELDS).lean()) as InboxEntry | null;
-  }
-
-  /** Marks the entry read once; reading it again keeps the first readAt. Only an entry the owner may see now. */
-  async markRead(owner: InboxOwner, id: string, at: Date): Promise<void> {
+  /**
+   * Marks the entry read once (reading it again keeps the first readAt) and answers it as it is now; null when it is
+   * not one the owner may see now (another user's, another partner's, or out of their roles: `scope`, read once).
+   */
+  async markRead(owner: InboxOwner, id: string, at: Date): Promise<InboxEntry | null> {
+    const entry = { ...(await this.scope(owner)), _id: id };
+    if (!(await this.messages.exists(entry))) return null;
     await this.outboxDrained(id);
-    await this.messages.updateOne({ ...(await this.scope(owner)), _id: id, read: false }, { $set: { read: true, readAt: at } });
+    await this.messages.updateOne({ ...entry, read: false }, { $set: { read: true, readAt: at } });
+    return (await this.messages.findOne(entry).select(FIELDS).lean()) as InboxEntry | null;
   }
 
   /**

@@ -153,10 +153,11 @@ export class RollOverFiscalYear {
     const started = Date.now();
     const toFiscalYear = nextFiscalYear(fromFiscalYear);
     if (programId !== undefined && !(await this.programs.find(programId))) throw Problems.notFound(`Program ${programId}`);
-    const caughtUp = await this.catchUp.wait();
-    if (!caughtUp && !force) {
-      throw this.catchUp.behind(`The rollover of ${fromFiscalYear} decided nothing`, 'renewals and expiries decided on stale views cannot be taken back');
-    }
+    const caughtUp = await this.catchUp.waitOrRefuse({
+      force,
+      what: `The rollover of ${fromFiscalYear} decided nothing`,
+      why: 'renewals and expiries decided on stale views cannot be taken back',
+    });
     const summary: RolloverSummary = {
       fromFiscalYear,
       ...(programId !== undefined && { programId }),

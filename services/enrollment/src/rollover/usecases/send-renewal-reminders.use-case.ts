@@ -66,8 +66,11 @@ export class SendRenewalReminders {
     const started = Date.now();
     const toFiscalYear = nextFiscalYear(fiscalYear);
     const endsAt = fiscalYearRange(fiscalYear).end.toISOString();
-    const caughtUp = await this.catchUp.wait();
-    if (!caughtUp && !force) throw this.catchUp.behind(`The renewal reminders of ${fiscalYear} were not sent`, 'a reminder sent on stale views cannot be taken back');
+    const caughtUp = await this.catchUp.waitOrRefuse({
+      force,
+      what: `The renewal reminders of ${fiscalYear} were not sent`,
+      why: 'a reminder sent on stale views cannot be taken back',
+    });
     const summary: ReminderSummary = { fiscalYear, fiscalYearEndsAt: endsAt, examined: 0, reminded: 0, onTrack: 0, conflicts: 0, durationMs: 0, caughtUp, complete: true };
     const programs = await this.programs.all();
     const batchSize = this.config.ROLLOVER_BATCH_SIZE;

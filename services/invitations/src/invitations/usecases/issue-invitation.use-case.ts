@@ -4,7 +4,7 @@ import { EventOutbox, OutboxEntry } from '@lib/messaging';
 import { Inject, Injectable } from '@nestjs/common';
 import { CONFIG } from '@lib/platform';
 import { InvitationsConfig } from '../../config';
-import { adminAssignmentRequested, InvitationEventIds, invitationIssued } from '../invitation-events';
+import { adminAssignmentRequested, InvitationCore, InvitationEventIds, invitationIssued } from '../invitation-events';
 import { getStartedUrl, InvitationKey } from '../invitation-ids';
 import { InvitationRecord, InvitationRepository } from '../invitation.repository';
 import { Invitation } from '../invitation.schema';
@@ -46,6 +46,8 @@ export class IssueInvitation {
       cycle: (current?.cycle ?? 0) + 1,
       getStartedUrl: getStartedUrl(this.config.PORTAL_BASE_URL, key),
     };
+    // What the events tell of: the invitation after this write, guarded by the version read (none: it creates it).
+    const written: InvitationCore = { ...core, version: current?.version };
 
     let state: Partial<Invitation>;
     let event: OutboxEntry | undefined;
@@ -59,7 +61,7 @@ export class IssueInvitation {
       };
       event = this.outbox.event(Topics.invitations, {
         type: 'InvitationIssued',
-        data: invitationIssued({ ...core, version: current?.version }, recipients),
+        data: invitationIssued(written, recipients),
         eventId: InvitationEventIds.issued(core),
       });
     } else {
@@ -68,7 +70,7 @@ export class IssueInvitation {
       // waits for the first one (askCompanyAdmins), instead of going out to nobody, once and for all.
       const pending = companyAdmins.length === 0;
       state = { state: 'AWAITING_ADMIN', recipients: [], pendingNotices: [], awaitingAdminSince: now, reasons: [], adminRequestPending: pending };
-      event = pending ? undefined : this.adminRequest({ ...core, version: current?.version }, companyAdmins);
+      event = pending ? undefined : this.adminRequest(written, companyAdmins);
     }
 
     const events = event ? [event] : [];
@@ -110,14 +112,7 @@ export class IssueInvitation {
     return this.invitations.update(current._id, current.version, { set: { adminRequestPending: false } }, [this.adminRequest(current, companyAdmins)]);
   }
 
-  private adminRequest(
-    core: Pick<Invitation, '_id' | 'programId' | 'partnerId' | 'locationId' | 'fiscalYear' | 'cycle' | 'getStartedUrl' | 'adminsLeft'> & {
-      programName?: string;
-      /** The version the write is guarded by (absent: it creates the invitation). */
-      version?: number;
-    },
-    companyAdmins: Person[],
-  ): OutboxEntry {
+  private adminRequest(core: InvitationCore, companyAdmins: Person[]): OutboxEntry {
     return this.outbox.event(Topics.invitations, {
       type: 'AdminAssignmentRequested',
       data: adminAssignmentRequested(core, companyAdmins),

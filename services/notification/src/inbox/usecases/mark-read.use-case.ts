@@ -14,10 +14,7 @@ export class MarkReadUseCase {
 
   async execute(principal: Principal, messageId: string): Promise<InboxEntryDto> {
     const actor = await this.policy.actor(principal);
-    if (!(await this.inbox.find(actor, messageId))) throw Problems.notFound(`Inbox message ${messageId}`);
-    await this.inbox.markRead(actor, messageId, new Date());
-    // The role may have been taken away in between.
-    const entry = await this.inbox.find(actor, messageId);
+    const entry = await this.inbox.markRead(actor, messageId, new Date());
     if (!entry) throw Problems.notFound(`Inbox message ${messageId}`);
     return InboxEntryDto.from(entry);
   }
