@@ -199,7 +199,12 @@ describe('README', () => {
     const spec = baseConfigSpec('<service>') as Record<string, { default?: unknown }>;
     expect([...rows.keys()]).toEqual(Object.keys(spec));
     for (const [name, setting] of Object.entries(spec)) {
-      const shown = setting.default === undefined ? '(required)' : `\`${typeof setting.default === 'string' ? setting.default : JSON.stringify(setting.default)}\``;
+      // No default: required. A default of undefined: optional (none), or required with another setting (requiredWhen).
+      const shown = !('default' in setting)
+        ? '(required)'
+        : setting.default === undefined
+          ? '(none)'
+          : `\`${typeof setting.default === 'string' ? setting.default : JSON.stringify(setting.default)}\``;
       expect(`${name}: ${rows.get(name)}`).toContain(`${name}: ${shown}`);
     }
   });

@@ -24,11 +24,12 @@ function expectedLevel(level: logLevel, message: string): logLevel {
 }
 
 /** The only place that knows the client library: swap it here (a KafkaJS-compatible client exists). */
-export function createKafka(options: Pick<MessagingOptions, 'serviceName' | 'brokers'>): Kafka {
+export function createKafka(options: Pick<MessagingOptions, 'serviceName' | 'brokers' | 'connection'>): Kafka {
   const logger = new Logger('Kafka');
   return new Kafka({
     clientId: options.serviceName,
     brokers: options.brokers,
+    ...options.connection,
     logLevel: logLevel.WARN,
     retry: { retries: 10, initialRetryTime: 200, maxRetryTime: 5_000 },
     logCreator:

@@ -1,9 +1,20 @@
+import type { ConnectionOptions } from 'node:tls';
+import type { SASLOptions } from 'kafkajs';
+
 export const MESSAGING_OPTIONS = Symbol('MESSAGING_OPTIONS');
+
+/** How the clients reach the brokers beyond their addresses: TLS (true: the system's CAs) and SASL credentials. */
+export interface KafkaConnection {
+  ssl?: ConnectionOptions | true;
+  sasl?: SASLOptions;
+}
 
 export interface MessagingOptions {
   /** The service name: envelope `source`, Kafka client id, and consumer group unless `groupId` is set. */
   serviceName: string;
   brokers: string[];
+  /** TLS and SASL; none: plaintext, unauthenticated (a local broker). */
+  connection?: KafkaConnection;
   groupId?: string;
   /** Partitions consumed at the same time; messages of one partition (one key) stay in order. */
   partitionsConsumedConcurrently?: number;
@@ -43,6 +54,7 @@ export function resolveOptions(options: MessagingOptions): Required<MessagingOpt
     relaySweepIntervalMs: 10_000,
     relayMaxRecordBytes: 1_000_000,
     fromBeginning: true,
+    connection: {},
     ...options,
   };
 }

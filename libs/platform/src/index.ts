@@ -3,6 +3,7 @@ export * from './auth/jwt-verifier';
 export * from './auth/principal';
 export * from './bootstrap';
 export * from './config/config';
+export * from './config/kafka-connection';
 export * from './health/health.controller';
 export * from './http/empty-body';
 export * from './http/idempotency';

@@ -9,6 +9,7 @@ import { LoggerModule } from 'nestjs-pino';
 import { AuthGuard } from './auth/auth.guard';
 import { JWKS_KEY_SOURCE, JwtVerifier } from './auth/jwt-verifier';
 import { baseConfigSpec, CONFIG, loadConfig } from './config/config';
+import { kafkaConnection } from './config/kafka-connection';
 import { ModelsReady } from './database/models-ready';
 import { logSlowCommands } from './database/slow-commands';
 import { HealthController } from './health/health.controller';
@@ -98,6 +99,7 @@ export class PlatformModule implements NestModule {
           useFactory: (c: PlatformConfig) => ({
             serviceName: definition.name,
             brokers: c.KAFKA_BROKERS,
+            connection: kafkaConnection(c),
             groupId: c.KAFKA_GROUP_ID,
             partitionsConsumedConcurrently: c.KAFKA_PARTITIONS_CONCURRENCY,
             maxAttempts: c.KAFKA_MAX_ATTEMPTS,

@@ -1,5 +1,9 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { configRefusal } from '@lib/testing';
 import { baseConfigSpec, loadConfig, MAX_TIMER_MS } from './config';
+import { kafkaConnection } from './kafka-connection';
 
 const required = {
   MONGO_URL: 'mongodb://127.0.0.1:27017/',
@@ -85,5 +89,65 @@ describe('common settings', () => {
 
   it('names every bad setting in one line', () => {
     expect(refusal({ JWT_ISSUER: '', KAFKA_PARTITIONS_CONCURRENCY: '0' })).toMatch(/^Invalid configuration: .*JWT_ISSUER.*KAFKA_PARTITIONS_CONCURRENCY|^Invalid configuration: .*KAFKA_PARTITIONS_CONCURRENCY.*JWT_ISSUER/);
+  });
+});
+
+describe('Kafka connection settings', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kafka-tls-'));
+  const pem = (name: string, label: string) => {
+    const path = join(dir, name);
+    writeFileSync(path, `-----BEGIN ${label}-----\nMIIB${name}\n-----END ${label}-----\n`);
+    return path;
+  };
+  const ca = pem('ca.pem', 'CERTIFICATE');
+  const cert = pem('client.pem', 'CERTIFICATE');
+  const key = pem('client.key', 'PRIVATE KEY');
+  const connection = (env: Record<string, string>) => kafkaConnection(load(env));
+
+  it('is plaintext and unauthenticated by default (a local broker)', () => {
+    expect(connection({})).toEqual({});
+  });
+
+  it("turns TLS on with the system's CAs, or with a CA file, and presents a client certificate with its key", () => {
+    expect(connection({ KAFKA_TLS: 'true' })).toEqual({ ssl: true });
+    // A CA file alone turns TLS on: set for a plaintext connection, it would be ignored without a word.
+    expect(connection({ KAFKA_TLS_CA_FILE: ca })).toEqual({ ssl: { ca: expect.stringContaining('MIIBca.pem') } });
+    expect(connection({ KAFKA_TLS: 'true', KAFKA_TLS_CERT_FILE: cert, KAFKA_TLS_KEY_FILE: key })).toEqual({
+      ssl: { cert: expect.stringContaining('MIIBclient.pem'), key: expect.stringContaining('MIIBclient.key') },
+    });
+  });
+
+  it('authenticates with SASL PLAIN or SCRAM, given a user and a password', () => {
+    expect(connection({ KAFKA_SASL_MECHANISM: 'scram-sha-512', KAFKA_SASL_USERNAME: 'enrollment', KAFKA_SASL_PASSWORD: 'pw' })).toEqual({
+      sasl: { mechanism: 'scram-sha-512', username: 'enrollment', password: 'pw' },
+    });
+    expect(connection({ KAFKA_TLS: '1', KAFKA_SASL_MECHANISM: 'plain', KAFKA_SASL_USERNAME: 'u', KAFKA_SASL_PASSWORD: 'p' })).toEqual({
+      ssl: true,
+      sasl: { mechanism: 'plain', username: 'u', password: 'p' },
+    });
+  });
+
+  it('refuses a SASL mechanism without its user and password, and one KafkaJS does not speak', () => {
+    const message = refusal({ KAFKA_SASL_MECHANISM: 'plain' });
+    expect(message).toContain('KAFKA_SASL_USERNAME (');
+    expect(message).toContain('KAFKA_SASL_PASSWORD (');
+    expect(refusal({ KAFKA_SASL_MECHANISM: 'plain', KAFKA_SASL_USERNAME: 'u', KAFKA_SASL_PASSWORD: ' ' })).toContain('KAFKA_SASL_PASSWORD (must not be empty)');
+    expect(refusal({ KAFKA_SASL_MECHANISM: 'gssapi' })).toContain('KAFKA_SASL_MECHANISM (must be one of: none, plain, scram-sha-256, scram-sha-512)');
+  });
+
+  it('refuses a client certificate without its key and the other way round', () => {
+    expect(refusal({ KAFKA_TLS_CERT_FILE: cert })).toContain('KAFKA_TLS_KEY_FILE (');
+    expect(refusal({ KAFKA_TLS_KEY_FILE: key })).toContain('KAFKA_TLS_CERT_FILE (');
+  });
+
+  // At start, not at the first connection: a mistyped path or a secret mounted as the wrong file.
+  it('refuses a file it cannot read or that holds no PEM, naming neither path nor content', () => {
+    const missing = refusal({ KAFKA_TLS_CA_FILE: join(dir, 'S3cret-missing.pem') });
+    expect(missing).toContain('KAFKA_TLS_CA_FILE (must be a readable PEM file (ENOENT))');
+    const notPem = join(dir, 'not-pem.txt');
+    writeFileSync(notPem, 'S3cret but no PEM');
+    const message = refusal({ KAFKA_TLS_CA_FILE: notPem });
+    expect(message).toContain('KAFKA_TLS_CA_FILE (must be a PEM file (no -----BEGIN line in it))');
+    expect(message + missing).not.toContain('S3cret');
   });
 });

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { cleanEnv, EnvError, makeValidator, str, ValidatorSpec } from 'envalid';
 
 export const CONFIG = Symbol('CONFIG');
@@ -91,6 +92,28 @@ const fingerprintKey = makeValidator<string>((value) => {
   return key;
 });
 
+/**
+ * The path of a PEM file the service reads at start (a CA bundle, a client certificate or key); empty: none. Refused
+ * when it cannot be read or holds no PEM block, so a mistyped path stops the service rather than its first connection.
+ * The refusal names neither the path nor the content.
+ */
+export const pemFile = makeValidator<string | undefined>((value) => {
+  const path = value.trim();
+  if (path === '') return undefined;
+  let content: string;
+  try {
+    content = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new Error(`must be a readable PEM file (${(error as NodeJS.ErrnoException).code ?? 'unreadable'})`);
+  }
+  if (!/-----BEGIN [A-Z0-9 ]+-----/.test(content)) throw new Error('must be a PEM file (no -----BEGIN line in it)');
+  return path;
+});
+
+/** SASL mechanisms of the brokers' listener the services can authenticate with (KafkaJS's own). */
+export const KAFKA_SASL_MECHANISMS = ['none', 'plain', 'scram-sha-256', 'scram-sha-512'] as const;
+export type KafkaSaslMechanism = (typeof KAFKA_SASL_MECHANISMS)[number];
+
 const mongoUrl = makeValidator<string>((value) => {
   if (!/^mongodb(\+srv)?:\/\//.test(value)) throw new Error('must be a mongodb:// URL');
   return value;
@@ -111,6 +134,33 @@ export function baseConfigSpec(serviceName: string) {
     KAFKA_MAX_ATTEMPTS: wholeNumber(1)({ default: 5, desc: 'Attempts of a consumed event failing transiently before it is dead-lettered to `<topic>.dlq`' }),
     KAFKA_RETRY_BACKOFF_MS: delayMs(1)({ default: 200, desc: 'First wait between those attempts (doubles each time)' }),
     KAFKA_TOPIC_PARTITIONS: wholeNumber(1)({ default: 6, desc: 'Partitions of the topics the service creates when a platform team has not' }),
+    KAFKA_TLS: flag({ default: false, desc: "Connect to the brokers over TLS, checking their certificates against the system's CAs (or KAFKA_TLS_CA_FILE's). On as well when a KAFKA_TLS_*_FILE is set" }),
+    KAFKA_TLS_CA_FILE: pemFile({ default: undefined, desc: "PEM file of the CA certificates the brokers' certificates are checked against, instead of the system's" }),
+    KAFKA_TLS_CERT_FILE: pemFile({
+      default: undefined,
+      requiredWhen: (env) => env.KAFKA_TLS_KEY_FILE !== undefined,
+      desc: 'PEM client certificate (chain) for brokers that require one (mutual TLS), with KAFKA_TLS_KEY_FILE',
+    }),
+    KAFKA_TLS_KEY_FILE: pemFile({
+      default: undefined,
+      requiredWhen: (env) => env.KAFKA_TLS_CERT_FILE !== undefined,
+      desc: "The client certificate's private key, unencrypted PEM (a mounted secret)",
+    }),
+    KAFKA_SASL_MECHANISM: str<KafkaSaslMechanism>({
+      choices: KAFKA_SASL_MECHANISMS,
+      default: 'none',
+      desc: "How the service authenticates to the brokers' SASL listener (SASL_SSL with KAFKA_TLS, else SASL_PLAINTEXT)",
+    }),
+    KAFKA_SASL_USERNAME: nonEmpty({
+      default: undefined,
+      requiredWhen: (env) => env.KAFKA_SASL_MECHANISM !== 'none',
+      desc: 'SASL user: required unless KAFKA_SASL_MECHANISM is none',
+    }),
+    KAFKA_SASL_PASSWORD: nonEmpty({
+      default: undefined,
+      requiredWhen: (env) => env.KAFKA_SASL_MECHANISM !== 'none',
+      desc: 'SASL password: required unless KAFKA_SASL_MECHANISM is none',
+    }),
     OUTBOX_RELAY_INTERVAL_MS: delayMs(10)({ default: 1_000, desc: 'How often the outbox relay looks for events besides being told of each write' }),
     OUTBOX_SWEEP_INTERVAL_MS: delayMs(100)({ default: 10_000, desc: 'How often the relay scans every outbox for events nobody noted (a crash)' }),
     OUTBOX_MAX_RECORD_BYTES: wholeNumber(1_024)({
