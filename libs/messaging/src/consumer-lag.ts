@@ -24,3 +24,16 @@ export async function partitionsBehind(admin: Admin, groupId: string, ends: Map<
   }
   return [...ends].filter(([key, end]) => (committed.get(key) ?? -1n) < end).map(([key]) => key);
 }
+
+/**
+ * Per partition of `topic` that held a message by `timestamp` (ms): the offset of its first message at or after that
+ * time, or its end offset when none is (as `topic:partition` -> offset, for partitionsBehind). A group committed up to
+ * these has handled every message the topic held before `timestamp`, whatever came after.
+ */
+export async function offsetsAt(admin: Admin, topic: string, timestamp: number): Promise<Map<string, bigint>> {
+  const offsets = new Map<string, bigint>();
+  for (const { partition, offset } of await admin.fetchTopicOffsetsByTimestamp(topic, timestamp)) {
+    if (BigInt(offset) > 0n) offsets.set(`${topic}:${partition}`, BigInt(offset));
+  }
+  return offsets;
+}

@@ -19,6 +19,7 @@ import { DomainEventsController } from './messages/domain-events.controller';
 import { Message, MessageSchema } from './messages/message.schema';
 import { MessagePlanner } from './messages/message-planner';
 import { CreateMessagesUseCase } from './messages/usecases/create-messages.use-case';
+import { IdentityCatchUp } from './recipients/identity-catch-up';
 import { RecipientDirectory } from './recipients/recipient-directory';
 import { TemplateRenderer } from './rendering/template-renderer';
 
@@ -35,6 +36,7 @@ import { TemplateRenderer } from './rendering/template-renderer';
   providers: [
     TemplateRenderer,
     RecipientDirectory,
+    IdentityCatchUp,
     MessagePlanner,
     CreateMessagesUseCase,
     InvitationProgressRepository,

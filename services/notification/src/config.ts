@@ -38,6 +38,10 @@ export const notificationConfigSpec = {
     default: 7 * 24 * 3_600_000,
     desc: 'Events older than this notify nobody (a replay from the start must not mail everyone again); 0 = no limit',
   }),
+  NOTIFY_IDENTITY_WAIT_MS: delayMs(0)({
+    default: 5_000,
+    desc: 'For an event that finds nobody to notify: how long to wait for the identity events published before it (a role just granted) to be handled, then look again (0: no wait)',
+  }),
   NOTIFY_TEMPLATES_DIR: str({ default: '', desc: 'Folder of the *.hbs templates; found next to the code when empty' }),
 };
 

@@ -7,6 +7,7 @@ import { AnyBulkWriteOperation, Model } from 'mongoose';
 import type { NotificationConfig } from '../../config';
 import { DeliveryMetrics } from '../../delivery/delivery-metrics';
 import { DeliveryWorker } from '../../delivery/delivery-worker';
+import { IdentityCatchUp } from '../../recipients/identity-catch-up';
 import { Addressee, inAudience } from '../../recipients/recipient-directory';
 import { TemplateRenderer } from '../../rendering/template-renderer';
 import { Audience, Message, messageId } from '../message.schema';
@@ -35,6 +36,7 @@ export class CreateMessagesUseCase {
     private readonly outbox: EventOutbox,
     private readonly worker: DeliveryWorker,
     private readonly metrics: DeliveryMetrics,
+    private readonly identity: IdentityCatchUp,
     @Inject(CONFIG) private readonly config: Pick<NotificationConfig, 'MAIL_FROM_NAME' | 'NOTIFY_MAX_EVENT_AGE_MS'>,
   ) {
     this.existing = byIdLoader((ids) => this.messages.find({ _id: { $in: ids } }).select('_id').lean<Array<{ _id: string }>>());
@@ -49,7 +51,11 @@ export class CreateMessagesUseCase {
       this.logger.debug(`${envelope.type} ${envelope.eventId} occurred ${envelope.occurredAt}: too old to notify anyone`);
       return { ids: [] };
     }
-    const plan = await this.planner.plan(topic, envelope);
+    let plan = await this.planner.plan(topic, envelope);
+    // Nobody in the view may be a view behind the event (a role granted just before it): once it has caught up, look again.
+    if (plan?.recipients.length === 0 && (await this.identity.waitFor(envelope.occurredAt)) === 'caught-up') {
+      plan = await this.planner.plan(topic, envelope);
+    }
     if (!plan || plan.recipients.length === 0) {
       if (plan) this.logger.log(`${envelope.type} ${envelope.eventId}: nobody to notify (${plan.template})`);
       return { ids: [] };

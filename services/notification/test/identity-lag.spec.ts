@@ -1,0 +1,99 @@
+/**
+ * A role granted just before the event it allowed (an Enroll by an admin made admin a moment before): the enrollment's
+ * event may be handled before the identity event that tells this service about the role, since the two topics are
+ * consumed side by side. The service waits for the identity events published before the enrollment's, then looks again.
+ */
+import { createEnvelope, Topics, UserSnapshot } from '@lib/contracts';
+import { bootService, eventually, RunningService, SmtpTestServer, startGroupAtEnd, TestIssuer, uniqueName } from '@lib/testing';
+import { Kafka, logLevel, Partitioners, Producer } from 'kafkajs';
+import { MongoClient } from 'mongodb';
+import { randomUUID } from 'node:crypto';
+import { AppModule } from '../src/app.module';
+
+jest.setTimeout(120_000);
+
+const TOPICS = [Topics.identity, Topics.invitations, Topics.enrollments, Topics.payoutProfiles];
+/** Identity events ahead of the role on the partner's partition: they keep the view busy while the enrollment's event is handled. */
+const BACKLOG = 800;
+
+const issuer = new TestIssuer();
+const smtp = new SmtpTestServer();
+const mongo = new MongoClient(process.env.MONGO_URL!, { directConnection: true });
+const kafka = new Kafka({ clientId: 'identity-lag-spec', brokers: process.env.KAFKA_BROKERS!.split(','), logLevel: logLevel.NOTHING });
+let producer: Producer;
+
+beforeAll(async () => {
+  await Promise.all([issuer.start(), smtp.start(), mongo.connect()]);
+  producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+  await producer.connect();
+});
+
+afterAll(async () => {
+  await producer?.disconnect();
+  await smtp.stop();
+  await mongo.close();
+  await issuer.stop();
+});
+
+const user = (partnerId: string, name: string, roles: UserSnapshot['roles']): UserSnapshot => {
+  const userId = `u-${name}-${randomUUID().slice(0, 8)}`;
+  return { userId, partnerId, email: `${userId}@contoso.example`, displayName: name, active: true, roles, revision: 1 };
+};
+
+/**
+ * Everything is on the topics before the service starts, its group positioned just before it: its first fetch holds
+ * the partner's identity backlog ending with the new admin, and the enrollment's event, handled side by side.
+ */
+async function bootAfter(env: Record<string, string>, partnerId: string, locationId: string, admin: UserSnapshot): Promise<{ service: RunningService; eventId: string }> {
+  const groupId = uniqueName('notification');
+  await startGroupAtEnd(groupId, TOPICS);
+  const identity = [
+    createEnvelope({ source: 'identity', type: 'PartnerRegistered', partnerId, data: { partnerId, name: 'Contoso', locations: [{ locationId, country: 'US', legalName: 'Contoso East' }] } }),
+    ...Array.from({ length: BACKLOG }, (_, i) =>
+      createEnvelope({ source: 'identity', type: 'UserCreated', partnerId, data: { user: user(partnerId, `reader${i}`, [{ role: 'INCENTIVES_USER', locationIds: [locationId] }]) } }),
+    ),
+    createEnvelope({ source: 'identity', type: 'UserCreated', partnerId, data: { user: admin } }),
+  ];
+  await producer.send({ topic: Topics.identity, acks: -1, messages: identity.map((e) => ({ key: partnerId, value: JSON.stringify(e) })) });
+  const event = createEnvelope({
+    source: 'enrollment',
+    type: 'EnrollmentActionRequired',
+    partnerId,
+    locationId,
+    data: {
+      enrollmentId: `enr-${randomUUID()}`,
+      programId: 'prog-growth',
+      programName: 'Azure Growth',
+      partnerId,
+      locationId,
+      fiscalYear: 'FY27',
+      status: 'ACTION_REQUIRED',
+      reasons: [],
+      missing: ['BANK_PROFILE_MISSING'],
+      revision: 2,
+    },
+  });
+  await producer.send({ topic: Topics.enrollments, acks: -1, messages: [{ key: locationId, value: JSON.stringify(event) }] });
+  const service = await bootService(AppModule, {
+    name: 'notification',
+    env: { ...issuer.env(), KAFKA_PARTITIONS_CONCURRENCY: '6', KAFKA_GROUP_ID: groupId, SMTP_URL: smtp.url, ...env },
+  });
+  return { service, eventId: event.eventId };
+}
+
+describe('an admin whose role reaches the service after the event about their location', () => {
+  it('is told once the identity events published before it are handled', async () => {
+    const partnerId = `p-${randomUUID()}`;
+    const locationId = `L-${randomUUID().slice(0, 8)}`;
+    const admin = user(partnerId, 'admin', [{ role: 'INCENTIVES_ADMIN', locationIds: [locationId] }]);
+    const { service, eventId } = await bootAfter({ NOTIFY_IDENTITY_WAIT_MS: '60000' }, partnerId, locationId, admin);
+    try {
+      const [mail] = await smtp.waitFor(admin.email);
+      expect(mail.parsed.subject).toContain('Action required: Azure Growth enrollment');
+      const messages = await mongo.db(service.env.MONGO_DB).collection('messages').find({ causationEventId: eventId }).toArray();
+      expect(messages.map((m) => `${m.userId} ${m.channel}`).sort()).toEqual([`${admin.userId} EMAIL`, `${admin.userId} INBOX`]);
+    } finally {
+      await service.close();
+    }
+  });
+});
