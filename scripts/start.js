@@ -176,6 +176,21 @@ async function main() {
   say('Starting Kafka and MongoDB...');
   infra = await resolveInfra({ name: 'platform', persistent: true, detached: true });
   if (signalled) await stop(0);
+  // Containers go when the platform stops (testcontainers.ts), and their data with them: say so, since the local
+  // servers keep it.
+  const inContainers = [
+    ['Kafka', infra.mode.kafka],
+    ['MongoDB', infra.mode.mongo],
+  ]
+    .filter(([, mode]) => mode === 'testcontainers')
+    .map(([name]) => name);
+  if (inContainers.length) {
+    say(
+      `${inContainers.join(' and ')} run${inContainers.length > 1 ? '' : 's'} in containers (a Docker engine answered) that are removed when the ` +
+        'platform stops, so the data starts empty each time; TESTCONTAINERS_DISABLED=true npm start uses the local servers, ' +
+        'which keep it under .local/data/platform.',
+    );
+  }
   // In groups of their own, the services would outlive a crash of this script.
   process.on('exit', () => processes.forEach((p) => p.child.kill('SIGKILL')));
 
