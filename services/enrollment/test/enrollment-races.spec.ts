@@ -15,6 +15,7 @@ import { DiscontinueProgramEnrollments } from '../src/enrollments/usecases/disco
 import { FollowValidation } from '../src/enrollments/usecases/follow-validation.use-case';
 import { RecordEligibilityDecision } from '../src/enrollments/usecases/record-eligibility-decision.use-case';
 import { RecordInvitation } from '../src/enrollments/usecases/record-invitation.use-case';
+import { RecheckStart } from '../src/enrollments/usecases/recheck-start.use-case';
 import { RecordProfileChange } from '../src/enrollments/usecases/record-profile-change.use-case';
 import { ProgramsModule } from '../src/programs/programs.module';
 import { ReadPrograms } from '../src/programs/usecases/read-programs.use-case';
@@ -380,5 +381,79 @@ describe('Enroll racing a decision or a discontinuation', () => {
     expect(row).toMatchObject({ status: 'DISCONTINUED', reasons: [`The program ${program.name} was discontinued.`] });
     const [event] = await waitForEnrollmentEvent(h, row._id, 'EnrollmentDiscontinued');
     expect(event.envelope!.data).toMatchObject({ status: 'DISCONTINUED', previousStatus: 'INVITED', revision: 2 });
+  });
+  // The Enroll that lost the race dies between its insert and its recheck (a crash, the database gone for a moment):
+  // the sweep and the decision's handler have run, once, and found nothing to end. What the admin does next ends it.
+  describe('when that Enroll dies before its recheck', () => {
+    const dyingRecheck = () => jest.spyOn(service(EnrollmentsModule, RecheckStart), 'execute').mockRejectedValueOnce(new Error('process killed'));
+
+    it('a discontinuation: Submit answers 409 and ends the enrollment DISCONTINUED with its event, as the sweep would have', async () => {
+      const program = await createProgram(h, { requiresEligibility: false });
+      await approvedProfiles(h, w.partnerId, w.L1);
+      const programs = service(ProgramsModule, ReadPrograms);
+      const find = programs.find.bind(programs);
+      const swept = track(service(EnrollmentsModule, DiscontinueProgramEnrollments), 'execute');
+      const spy = jest.spyOn(programs, 'find').mockImplementationOnce(async (...args) => {
+        const open = await find(...args);
+        const patched = await call(h, 'PATCH', `/v1/programs/${program.programId}`, { operator: true, body: { state: 'DISCONTINUED' }, headers: { 'if-match': `"${program.revision}"` } });
+        expect(patched.status).toBe(200);
+        await swept.finished((programId) => programId === program.programId);
+        return open;
+      });
+      const dies = dyingRecheck();
+      let answer;
+      try {
+        answer = await enroll(program.programId, w.L1);
+      } finally {
+        spy.mockRestore();
+        dies.mockRestore();
+        swept.restore();
+      }
+      expect(answer.status).toBe(500);
+      const [left] = await h.db.collection<Enrollment>('enrollments').find({ programId: program.programId }).toArray();
+      expect(left).toMatchObject({ status: 'INVITED' });
+
+      const submitted = await submit(left._id);
+      expect(submitted.status).toBe(409);
+      expect(submitted.body).toMatchObject({ programState: 'DISCONTINUED' });
+      expect(await stored(left._id)).toMatchObject({ status: 'DISCONTINUED', reasons: [`The program ${program.name} was discontinued.`] });
+      const [event] = await waitForEnrollmentEvent(h, left._id, 'EnrollmentDiscontinued');
+      expect(event.envelope!.data).toMatchObject({ status: 'DISCONTINUED', previousStatus: 'INVITED' });
+      expect((await enroll(program.programId, w.L1)).status).toBe(409);
+    });
+
+    it('an ineligible decision: Enroll again answers 422 and ends the enrollment INELIGIBLE with its event, as the decision would have', async () => {
+      const program = await eligibleProgram(w.L3);
+      await approvedProfiles(h, w.partnerId, w.L3);
+      const views = service(ViewsModule, ViewsRepository);
+      const read = views.eligibility.bind(views);
+      const decided = track(service(EnrollmentsModule, RecordEligibilityDecision), 'execute');
+      const spy = jest.spyOn(views, 'eligibility').mockImplementationOnce(async (...args) => {
+        const view = await read(...args);
+        await eligibility(h, w, program.programId, w.L3, false, program.fiscalYear, ['Volume below the threshold.']);
+        await decided.finished((decision) => decision.programId === program.programId && decision.eligible === false);
+        return view;
+      });
+      const dies = dyingRecheck();
+      let answer;
+      try {
+        answer = await enroll(program.programId, w.L3);
+      } finally {
+        spy.mockRestore();
+        dies.mockRestore();
+        decided.restore();
+      }
+      expect(answer.status).toBe(500);
+      const [left] = await h.db.collection<Enrollment>('enrollments').find({ programId: program.programId }).toArray();
+      expect(left).toMatchObject({ status: 'INVITED' });
+
+      const again = await enroll(program.programId, w.L3);
+      expect(again.status).toBe(422);
+      expect(again.body).toMatchObject({ reasons: ['Volume below the threshold.'] });
+      expect(await stored(left._id)).toMatchObject({ status: 'INELIGIBLE', reasons: ['Volume below the threshold.'] });
+      const [event] = await waitForEnrollmentEvent(h, left._id, 'EnrollmentIneligible');
+      expect(event.envelope!.data).toMatchObject({ status: 'INELIGIBLE', previousStatus: 'INVITED' });
+      expect((await submit(left._id)).status).toBe(409); // ended: Submit refuses it as any ended enrollment
+    });
   });
 });

@@ -9,6 +9,7 @@ import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
 import { ViewsRepository } from '../../views/views.repository';
 import { servesLocation } from '../../views/views.schemas';
 import { Enrollment } from '../enrollment.schema';
+import { locationNotEligible, programNotOpen } from '../start-refusals';
 import { EnrollmentEvents, EnrollmentEventType, transitionType } from '../enrollment-events';
 import { bankNoLongerServes, describeMissing, partnersDecision, payoutGaps } from '../enrollment-rules';
 import { EnrollmentChanges, EnrollmentsRepository } from '../enrollments.repository';
@@ -103,7 +104,10 @@ export class EnrollLocation {
       if (expectedVersion !== undefined) checkVersion(existing, expectedVersion);
       const answer = await this.apply(actor, program, id, locationId, existing, bankProfileId);
       if (!answer) continue;
-      const checked = answer.started ? await this.recheckStart(answer) : answer;
+      // Also an enrollment started before but never completed: the request that started it may have died between its
+      // write and its recheck, and the discontinuation's sweep or the decision's handler, which run once, missed it.
+      const unsettled = !answer.enrollment.enrolledAt && !answer.enrollment.rollover;
+      const checked = answer.started || unsettled ? await this.recheckStart(answer) : answer;
       return bankProfileId ? this.recheckChoice(checked) : checked;
     }
     throw Problems.busy('The enrollment kept changing while it was updated; try again.');
@@ -147,10 +151,10 @@ export class EnrollLocation {
    * until its own partner's replaces it) does not make the location eligible.
    */
   private async checkCanStart(program: Program, fiscalYear: string, locationId: string, partnerId: string): Promise<void> {
-    if (program.state !== 'OPEN') throw this.programNotOpen(program);
+    if (program.state !== 'OPEN') throw programNotOpen(program);
     if (!program.requiresEligibility) return;
     const ours = partnersDecision((await this.views.eligibility(program._id, locationId))?.years, fiscalYear, partnerId);
-    if (!ours?.eligible) throw this.notEligible(program._id, fiscalYear, locationId, ours?.reasons);
+    if (!ours?.eligible) throw locationNotEligible(program._id, fiscalYear, locationId, ours?.reasons);
   }
 
   /** After a starting write (see RecheckStart): ended since the checks, the caller gets the refusal they give. */
@@ -159,7 +163,7 @@ export class EnrollLocation {
     if (check.ended === null) return answer;
     if (check.enrollment?.status === check.ended) {
       const { programId, locationId, fiscalYear } = answer.enrollment;
-      throw check.ended === 'DISCONTINUED' ? this.programNotOpen(check.program) : this.notEligible(programId, fiscalYear, locationId, check.reasons);
+      throw check.ended === 'DISCONTINUED' ? programNotOpen(check.program) : locationNotEligible(programId, fiscalYear, locationId, check.reasons);
     }
     return check.enrollment ? { ...answer, enrollment: check.enrollment } : answer;
   }
@@ -182,23 +186,6 @@ export class EnrollLocation {
       current = fresh;
     }
     return { ...answer, enrollment: current };
-  }
-
-  private programNotOpen(program: Program): ProblemException {
-    return Problems.conflict(
-      program.state === 'CLOSED' ? `Program ${program._id} is closed to new enrollments.` : `Program ${program._id} is discontinued.`,
-      { programState: program.state },
-    );
-  }
-
-  private notEligible(programId: string, fiscalYear: string, locationId: string, reasons: string[] = []): ProblemException {
-    return new ProblemException(
-      HttpStatus.UNPROCESSABLE_ENTITY,
-      'location-not-eligible',
-      'Location not eligible',
-      `Location ${locationId} is not eligible for program ${programId} in ${fiscalYear}.`,
-      { reasons },
-    );
   }
 
   /** The proposal phase: evaluate what is missing now, and write it (with its event when the status changes). */

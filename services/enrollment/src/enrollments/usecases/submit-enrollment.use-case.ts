@@ -11,6 +11,8 @@ import { EnrollmentsRepository, rolledOver } from '../enrollments.repository';
 import { enrollmentYearEnded } from '../fiscal-year-ended';
 import { defaultSettling, PayoutFacts } from '../payout-facts';
 import { FollowValidation } from './follow-validation.use-case';
+import { RecheckStart } from './recheck-start.use-case';
+import { locationNotEligible, programNotOpen } from '../start-refusals';
 
 const ATTEMPTS = 8;
 
@@ -40,6 +42,7 @@ export class SubmitEnrollment {
     private readonly facts: PayoutFacts,
     private readonly events: EnrollmentEvents,
     private readonly follow: FollowValidation,
+    private readonly recheck: RecheckStart,
     private readonly clock: Clock,
     @Inject(CONFIG) private readonly config: EnrollmentConfig,
   ) {}
@@ -73,6 +76,9 @@ export class SubmitEnrollment {
         continue;
       }
 
+      // Discontinued, or no longer eligible, and still not ended: the sweep or the decision's handler (each runs once)
+      // missed it, when the Enroll that started it died between its write and its recheck. Ended now, as they would have.
+      if (!current.enrolledAt) await this.refuseIfEnded(current);
       // Its kept bank profile was withdrawn (no longer serving the location): the proposal Submit would read now is the
       // location's default, which the admin has not seen. Continue first (it proposes the default, clearing this).
       if (current.bankWithdrawn) throw bankProfileNotServing(current, current.reasons[0] ?? notServingReason(undefined));
@@ -116,6 +122,13 @@ export class SubmitEnrollment {
       }
     }
     throw Problems.busy('The enrollment kept changing while it was submitted; try again.');
+  }
+
+  /** Ended now by the recheck (see execute): the refusal Enroll gives, 409 discontinued or 422 not eligible. */
+  private async refuseIfEnded(current: Enrollment): Promise<void> {
+    const check = await this.recheck.execute(current);
+    if (check.ended === 'DISCONTINUED') throw programNotOpen(check.program);
+    if (check.ended === 'INELIGIBLE') throw locationNotEligible(current.programId, current.fiscalYear, current.locationId, check.reasons);
   }
 
   /**

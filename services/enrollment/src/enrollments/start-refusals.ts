@@ -1,0 +1,22 @@
+import { ProblemException, Problems } from '@lib/platform';
+import { HttpStatus } from '@nestjs/common';
+import { Program } from '../programs/program.schema';
+
+/** 409 for an enrollment the program's state does not allow to start (Enroll) or to go on (Submit). */
+export function programNotOpen(program: Pick<Program, '_id' | 'state'>): ProblemException {
+  return Problems.conflict(
+    program.state === 'CLOSED' ? `Program ${program._id} is closed to new enrollments.` : `Program ${program._id} is discontinued.`,
+    { programState: program.state },
+  );
+}
+
+/** 422 `location-not-eligible`, with the decision's reasons. */
+export function locationNotEligible(programId: string, fiscalYear: string, locationId: string, reasons: string[] = []): ProblemException {
+  return new ProblemException(
+    HttpStatus.UNPROCESSABLE_ENTITY,
+    'location-not-eligible',
+    'Location not eligible',
+    `Location ${locationId} is not eligible for program ${programId} in ${fiscalYear}.`,
+    { reasons },
+  );
+}
