@@ -91,13 +91,29 @@ describe('what viewers see', () => {
   });
 
   it('gives the admin the next action', () => {
-    const at = new Date();
-    expect(nextAction({ status: 'INVITED', missing: [] })).toBe('ENROLL');
-    expect(nextAction({ status: 'INVITED', evaluatedAt: at, missing: [] })).toBe('SUBMIT');
-    expect(nextAction({ status: 'ACTION_REQUIRED', evaluatedAt: at, missing: ['TAX_PROFILE_MISSING'] })).toBe('CONTINUE');
-    expect(nextAction({ status: 'VALIDATING', evaluatedAt: at, submittedAt: at, missing: [] })).toBeNull();
-    expect(nextAction({ status: 'ACTION_REQUIRED', evaluatedAt: at, submittedAt: at, missing: ['BANK_PROFILE_NOT_APPROVED'] })).toBe('CONTINUE');
-    expect(nextAction({ status: 'EXPIRED', evaluatedAt: at, missing: [] })).toBeNull();
+    const at = new Date('2026-09-01T00:00:00Z');
+    const now = { now: at };
+    const fy = 'FY27';
+    expect(nextAction({ status: 'INVITED', fiscalYear: fy, missing: [] }, now)).toBe('ENROLL');
+    expect(nextAction({ status: 'INVITED', fiscalYear: fy, evaluatedAt: at, missing: [] }, now)).toBe('SUBMIT');
+    expect(nextAction({ status: 'ACTION_REQUIRED', fiscalYear: fy, evaluatedAt: at, missing: ['TAX_PROFILE_MISSING'] }, now)).toBe('CONTINUE');
+    expect(nextAction({ status: 'VALIDATING', fiscalYear: fy, evaluatedAt: at, submittedAt: at, missing: [] }, now)).toBeNull();
+    expect(nextAction({ status: 'ACTION_REQUIRED', fiscalYear: fy, evaluatedAt: at, submittedAt: at, missing: ['BANK_PROFILE_NOT_APPROVED'] }, now)).toBe('CONTINUE');
+    expect(nextAction({ status: 'EXPIRED', fiscalYear: fy, evaluatedAt: at, missing: [] }, now)).toBeNull();
+  });
+
+  // Where the call would be refused, nothing is offered.
+  it('offers nothing once the fiscal year is over (the rollover decides), after the rollover, or to Enroll in a program not open', () => {
+    const afterYear = { now: new Date('2027-07-01T00:00:00Z') }; // FY27's exclusive end
+    const inYear = { now: new Date('2027-06-30T23:59:59Z') };
+    const at = new Date('2026-09-01T00:00:00Z');
+    const actionRequired = { status: 'ACTION_REQUIRED' as const, fiscalYear: 'FY27', evaluatedAt: at, missing: ['TAX_PROFILE_MISSING'] };
+    expect(nextAction(actionRequired, inYear)).toBe('CONTINUE');
+    expect(nextAction(actionRequired, afterYear)).toBeNull(); // Continue answers 409 fiscal-year-ended
+    expect(nextAction({ status: 'INVITED', fiscalYear: 'FY27', evaluatedAt: at, missing: [] }, afterYear)).toBeNull(); // Submit too
+    expect(nextAction({ ...actionRequired, rollover: { toFiscalYear: 'FY28', outcome: 'RENEWED', at } }, inYear)).toBeNull();
+    expect(nextAction({ status: 'INVITED', fiscalYear: 'FY27', missing: [] }, { ...inYear, programOpen: false })).toBeNull(); // Enroll: 409 closed
+    expect(nextAction({ status: 'INVITED', fiscalYear: 'FY27', missing: [] }, { ...inYear, programOpen: true })).toBe('ENROLL');
   });
 
   it('points each missing item to the payout-profiles API', () => {

@@ -2,6 +2,7 @@ import {
   decisionFor,
   EnrollmentStatus,
   EnrollmentStatusLabels,
+  fiscalYearOver,
   MissingPayoutItem,
   MissingPayoutItemReasons,
   MissingPayoutItems,
@@ -235,11 +236,20 @@ export function statusLabel(status: EnrollmentStatus, viewerIsAdmin: boolean): s
   return EnrollmentStatusLabels[status];
 }
 
-/** What the location's Incentives admin does next; null when nothing is theirs to do. */
-export function nextAction(e: { status: EnrollmentStatus; evaluatedAt?: Date; submittedAt?: Date; missing: string[] }): NextAction | null {
-  if (TERMINAL.includes(e.status)) return null;
+/**
+ * What the location's Incentives admin does next; null when nothing is theirs to do. Nothing either where that call
+ * would be refused: an enrollment continued or ended by the rollover (`rollover`: the next year's is where they act),
+ * one whose fiscal year is over and not ENROLLED (the rollover's: Continue and Submit answer 409 `fiscal-year-ended`),
+ * and one never enrolled in a program not open (`programOpen: false`: Enroll answers 409).
+ */
+export function nextAction(
+  e: { status: EnrollmentStatus; fiscalYear: string; evaluatedAt?: Date; submittedAt?: Date; missing: string[]; rollover?: unknown },
+  { now, programOpen = true }: { now: Date; programOpen?: boolean },
+): NextAction | null {
+  if (TERMINAL.includes(e.status) || e.rollover) return null;
+  if (e.status !== 'ENROLLED' && fiscalYearOver(e.fiscalYear, now)) return null;
   if (!e.submittedAt) {
-    if (!e.evaluatedAt) return 'ENROLL';
+    if (!e.evaluatedAt) return programOpen ? 'ENROLL' : null;
     return e.status === 'ACTION_REQUIRED' || e.missing.length > 0 ? 'CONTINUE' : 'SUBMIT';
   }
   return e.status === 'ACTION_REQUIRED' ? 'CONTINUE' : null;

@@ -3,9 +3,15 @@ import { Enrollment } from './enrollment.schema';
 import { completeAt, nextAction, statusLabel } from './enrollment-rules';
 import type { EnrollmentDto } from './dto/enrollment.dto';
 
-/** The enrollment as a viewer sees it: its admin gets the next action and where to complete what is missing. */
-export function toEnrollmentDto(e: Enrollment, { viewerIsAdmin, payoutApiUrl }: { viewerIsAdmin: boolean; payoutApiUrl: string }): EnrollmentDto {
-  const action = viewerIsAdmin ? nextAction(e) : null;
+/**
+ * The enrollment as a viewer sees it: its admin gets the next action and where to complete what is missing. `now`: the
+ * service's clock; `programOpen`: whether its program takes new enrollments (see nextAction).
+ */
+export function toEnrollmentDto(
+  e: Enrollment,
+  { viewerIsAdmin, payoutApiUrl, now, programOpen }: { viewerIsAdmin: boolean; payoutApiUrl: string; now: Date; programOpen?: boolean },
+): EnrollmentDto {
+  const action = viewerIsAdmin ? nextAction(e, { now, programOpen }) : null;
   return {
     enrollmentId: e._id,
     programId: e.programId,

@@ -1,4 +1,4 @@
-import { CONFIG, CurrentPrincipal, EmptyBody, Idempotent, NoBody, OptionalIfMatch, Principal, setETag } from '@lib/platform';
+import { Clock, CONFIG, CurrentPrincipal, EmptyBody, Idempotent, NoBody, OptionalIfMatch, Principal, setETag } from '@lib/platform';
 import { Body, Controller, Get, HttpCode, Inject, Param, Post, Query, Res } from '@nestjs/common';
 import {
   ApiBearerAuth,
@@ -29,6 +29,7 @@ export class EnrollmentsController {
     private readonly enrollLocation: EnrollLocation,
     private readonly submitEnrollment: SubmitEnrollment,
     private readonly readEnrollments: ReadEnrollments,
+    private readonly clock: Clock,
     @Inject(CONFIG) private readonly config: EnrollmentConfig,
   ) {}
 
@@ -127,6 +128,6 @@ export class EnrollmentsController {
   /** Enroll, Continue and Submit answer their caller, the location's Incentives admin. */
   private answer(enrollment: Enrollment, res: Response): EnrollmentDto {
     setETag(res, enrollment.version);
-    return toEnrollmentDto(enrollment, { viewerIsAdmin: true, payoutApiUrl: this.config.PAYOUT_PROFILES_API_URL });
+    return toEnrollmentDto(enrollment, { viewerIsAdmin: true, payoutApiUrl: this.config.PAYOUT_PROFILES_API_URL, now: this.clock.now() });
   }
 }

@@ -1,8 +1,10 @@
-import { AccessPolicy, holdsRole } from '@lib/access';
-import { CONFIG, DEFAULT_PAGE_SIZE, Page, Principal, Problems } from '@lib/platform';
+import { AccessPolicy, Actor, holdsRole } from '@lib/access';
+import { Clock, CONFIG, DEFAULT_PAGE_SIZE, Page, Principal, Problems } from '@lib/platform';
 import { Inject, Injectable } from '@nestjs/common';
 import type { EnrollmentConfig } from '../../config';
 import { EnrollmentDto, ListEnrollmentsQuery } from '../dto/enrollment.dto';
+import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
+import { Enrollment } from '../enrollment.schema';
 import { toEnrollmentDto } from '../enrollment.view';
 import { EnrollmentsRepository, LIST_ORDER } from '../enrollments.repository';
 
@@ -15,6 +17,8 @@ export class ReadEnrollments {
   constructor(
     private readonly policy: AccessPolicy,
     private readonly enrollments: EnrollmentsRepository,
+    private readonly programs: ReadPrograms,
+    private readonly clock: Clock,
     @Inject(CONFIG) private readonly config: EnrollmentConfig,
   ) {}
 
@@ -23,10 +27,7 @@ export class ReadEnrollments {
     const enrollment = await this.enrollments.findForPartner(actor.partnerId, id);
     if (!enrollment) throw Problems.notFound(`Enrollment ${id}`);
     await this.policy.requireView(actor, enrollment.locationId);
-    return toEnrollmentDto(enrollment, {
-      viewerIsAdmin: holdsRole(actor, 'INCENTIVES_ADMIN', enrollment.locationId),
-      payoutApiUrl: this.config.PAYOUT_PROFILES_API_URL,
-    });
+    return this.dto(actor, enrollment);
   }
 
   /** A page, in location, program and year order (`limit`, `cursor`: PageQuery). */
@@ -43,11 +44,13 @@ export class ReadEnrollments {
     if (locationIds.length === 0) return { items: [] };
     const limit = query.limit ?? DEFAULT_PAGE_SIZE;
     const page = LIST_ORDER.page(await this.enrollments.list(actor.partnerId, locationIds, query, after, limit + 1), limit);
-    return {
-      ...page,
-      items: page.items.map((e) =>
-        toEnrollmentDto(e, { viewerIsAdmin: holdsRole(actor, 'INCENTIVES_ADMIN', e.locationId), payoutApiUrl: this.config.PAYOUT_PROFILES_API_URL }),
-      ),
-    };
+    return { ...page, items: await Promise.all(page.items.map((e) => this.dto(actor, e))) };
+  }
+
+  /** An admin's view of one never enrolled (no proposal yet) reads its program: Enroll is no next action while it is not open. */
+  private async dto(actor: Actor, e: Enrollment): Promise<EnrollmentDto> {
+    const viewerIsAdmin = holdsRole(actor, 'INCENTIVES_ADMIN', e.locationId);
+    const programOpen = viewerIsAdmin && !e.evaluatedAt ? (await this.programs.find(e.programId))?.state === 'OPEN' : undefined;
+    return toEnrollmentDto(e, { viewerIsAdmin, payoutApiUrl: this.config.PAYOUT_PROFILES_API_URL, now: this.clock.now(), programOpen });
   }
 }
