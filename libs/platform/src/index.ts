@@ -1,4 +1,5 @@
 export * from './auth/auth.guard';
+export * from './auth/issuer-keys';
 export * from './auth/jwt-verifier';
 export * from './auth/principal';
 export * from './bootstrap';

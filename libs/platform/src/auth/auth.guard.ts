@@ -5,6 +5,7 @@ import type { Request } from 'express';
 import { CONFIG } from '../config/config';
 import { ProblemException } from '../http/problem';
 import type { PlatformConfig } from '../platform.module';
+import { ISSUER_KEYS_RETRY_MS, IssuerKeysUnavailableError } from './issuer-keys';
 import { InvalidTokenError, JwtVerifier } from './jwt-verifier';
 import { IS_OPERATOR, IS_PUBLIC, Principal, ScopedKey, scopedKeys } from './principal';
 
@@ -33,6 +34,12 @@ export async function verifyBearer(request: Request, verifier: JwtVerifier, miss
     return await verifier.verify(match[1]);
   } catch (error) {
     if (error instanceof InvalidTokenError) throw unauthorized(error.message);
+    // The token may well be valid: the client retries the same request, rather than signing in again.
+    if (error instanceof IssuerKeysUnavailableError) {
+      throw new ProblemException(HttpStatus.SERVICE_UNAVAILABLE, 'issuer-keys-unavailable', 'Token keys unavailable', error.message).retryAfter(
+        ISSUER_KEYS_RETRY_MS / 1000,
+      );
+    }
     throw error;
   }
 }

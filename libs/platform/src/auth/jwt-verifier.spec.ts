@@ -1,4 +1,10 @@
-import { createLocalJWKSet, exportJWK, generateKeyPair, JWTVerifyGetKey, SignJWT } from 'jose';
+import { createLocalJWKSet, exportJWK, generateKeyPair, JWK, JWTVerifyGetKey, KeyLike, SignJWT } from 'jose';
+import { randomUUID } from 'node:crypto';
+import { createServer, Server } from 'node:http';
+import { AddressInfo } from 'node:net';
+import { ProblemException } from '../http/problem';
+import { verifyBearer } from './auth.guard';
+import { ISSUER_KEYS_RETRY_MS, IssuerKeysUnavailableError } from './issuer-keys';
 import { InvalidTokenError, JwtVerifier } from './jwt-verifier';
 
 const ISSUER = 'https://issuer.test';
@@ -87,4 +93,113 @@ it('reads the user id from JWT_USER_CLAIM when the issuer carries it in a claim 
   // `sub` (here the directory's own subject) is not the user id then.
   await expect(v.verify(await sign({ partnerId: 'p1' }, 600))).rejects.toThrow(new InvalidTokenError('The access token lacks platformUserId or partnerId.'));
   await expect(v.verify(await sign({ partnerId: 'p1', platformUserId: '' }, 600))).rejects.toThrow(InvalidTokenError);
+});
+
+describe('a token without an expiry', () => {
+  it('is refused: it would be good for as long as its key is published', async () => {
+    const { privateKey, publicKey } = await generateKeyPair('RS256');
+    const local = createLocalJWKSet({ keys: [{ ...(await exportJWK(publicKey)), kid: 'k9', alg: 'RS256' }] });
+    const token = await new SignJWT({ partnerId: 'p1' })
+      .setProtectedHeader({ alg: 'RS256', kid: 'k9' })
+      .setIssuer(ISSUER)
+      .setAudience('incentives-platform')
+      .setSubject('u1')
+      .sign(privateKey);
+    await expect(new JwtVerifier(config as never, local).verify(token)).rejects.toThrow(new InvalidTokenError('The access token is not valid.'));
+  });
+});
+
+/**
+ * The issuer's JWKS endpoint going away for a while (identity restarting, a rolling deploy): valid tokens keep working
+ * with the keys last read, and only what cannot be checked without the endpoint answers 503 (retry), never 401.
+ */
+describe("the issuer's JWKS endpoint failing", () => {
+  let server: Server;
+  let url: string;
+  let answer: 'keys' | 503 | 'not json' = 'keys';
+  let jwks: { keys: JWK[] };
+  let fetches = 0;
+  const signers = new Map<string, KeyLike>();
+
+  const signWith = (kid: string, claims: Record<string, unknown> = { partnerId: 'p1' }) =>
+    new SignJWT(claims)
+      .setProtectedHeader({ alg: 'RS256', kid })
+      .setIssuer(ISSUER)
+      .setAudience('incentives-platform')
+      .setSubject(`u-${randomUUID()}`) // a new token each time: the verifier's memory never answers it
+      .setIssuedAt()
+      .setExpirationTime(Math.floor(Date.now() / 1000) + 3_600)
+      .sign(signers.get(kid)!);
+  const addKey = async (kid: string) => {
+    const { privateKey, publicKey } = await generateKeyPair('RS256');
+    signers.set(kid, privateKey);
+    jwks.keys.push({ ...(await exportJWK(publicKey)), kid, alg: 'RS256' });
+  };
+  const remoteVerifier = () => new JwtVerifier({ ...config, JWKS_URL: url } as never, null);
+
+  beforeAll(async () => {
+    jwks = { keys: [] };
+    await addKey('k1');
+    server = createServer((_, response) => {
+      fetches++;
+      if (answer === 503) response.writeHead(503).end('restarting');
+      else response.writeHead(200, { 'content-type': 'application/json' }).end(answer === 'keys' ? JSON.stringify(jwks) : '<html>');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks`;
+  });
+
+  afterAll(() => new Promise((resolve) => server.close(resolve)));
+
+  beforeEach(() => {
+    answer = 'keys';
+    fetches = 0;
+  });
+
+  it.each([[503 as const], ['not json' as const]])(
+    'answering %s: tokens signed with a key read before keep verifying, the endpoint asked again only every few seconds',
+    async (failure) => {
+      const v = remoteVerifier();
+      expect(await v.verify(await signWith('k1'))).toMatchObject({ partnerId: 'p1' });
+      expect(fetches).toBe(1);
+      answer = failure;
+      later(10 * 60_000 + 1); // past the 10 minutes the key set is kept: jose reads it again
+      expect(await v.verify(await signWith('k1'))).toMatchObject({ partnerId: 'p1' });
+      expect(await v.verify(await signWith('k1'))).toMatchObject({ partnerId: 'p1' });
+      expect(fetches).toBe(2); // the failed read; the second token was checked with the keys held
+      later(ISSUER_KEYS_RETRY_MS + 1);
+      answer = 'keys';
+      await addKey(`k-${randomUUID()}`);
+      const rotated = [...signers.keys()].at(-1)!;
+      expect(await v.verify(await signWith(rotated))).toMatchObject({ partnerId: 'p1' }); // back: the new key is read
+    },
+  );
+
+  it('a key the held set lacks while the endpoint fails, or no keys ever read: 503 to retry, not 401', async () => {
+    const v = remoteVerifier();
+    answer = 503;
+    await expect(v.verify(await signWith('k1'))).rejects.toBeInstanceOf(IssuerKeysUnavailableError);
+    answer = 'keys';
+    later(ISSUER_KEYS_RETRY_MS + 1);
+    await v.verify(await signWith('k1'));
+    answer = 503;
+    await addKey('k-new');
+    later(ISSUER_KEYS_RETRY_MS + 1);
+    const token = await signWith('k-new');
+    await expect(v.verify(token)).rejects.toBeInstanceOf(IssuerKeysUnavailableError);
+
+    const request = { headers: { authorization: `Bearer ${token}` } } as never;
+    const refusal = await verifyBearer(request, v, 'send a token').catch((error: ProblemException) => error);
+    expect(refusal).toBeInstanceOf(ProblemException);
+    expect((refusal as ProblemException).getStatus()).toBe(503);
+    expect((refusal as ProblemException).retryAfterSeconds).toBe(ISSUER_KEYS_RETRY_MS / 1000);
+  });
+
+  it('a token its keys do not sign is still 401 while the endpoint answers', async () => {
+    const v = remoteVerifier();
+    const forged = await signWith('k1');
+    const [header, payload] = forged.split('.');
+    const other = await signWith('k1', { partnerId: 'p2' });
+    await expect(v.verify(`${header}.${payload}.${other.split('.')[2]}`)).rejects.toThrow(new InvalidTokenError('The access token is not valid.'));
+  });
 });

@@ -1,7 +1,8 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { createRemoteJWKSet, errors, JWTPayload, jwtVerify, JWTVerifyGetKey } from 'jose';
+import { errors, JWTPayload, jwtVerify, JWTVerifyGetKey } from 'jose';
 import { CONFIG } from '../config/config';
 import type { PlatformConfig } from '../platform.module';
+import { resilientRemoteKeySet } from './issuer-keys';
 import { Principal } from './principal';
 
 /** Where verification keys come from: the issuer's JWKS by default; the identity service uses its own key set. */
@@ -32,8 +33,7 @@ export class JwtVerifier {
   ) {}
 
   private get keySet(): JWTVerifyGetKey {
-    this.keys ??=
-      this.keySource ?? createRemoteJWKSet(new URL(this.config.JWKS_URL), { cooldownDuration: 5_000, cacheMaxAge: 600_000 });
+    this.keys ??= this.keySource ?? resilientRemoteKeySet(new URL(this.config.JWKS_URL));
     return this.keys;
   }
 
@@ -60,6 +60,8 @@ export class JwtVerifier {
         issuer: this.config.JWT_ISSUER,
         audience: this.config.JWT_AUDIENCE,
         algorithms: ['RS256', 'ES256', 'PS256'],
+        // An access token without an expiry would be good for as long as its key is published.
+        requiredClaims: ['exp'],
       }));
     } catch (error) {
       if (error instanceof errors.JWTExpired) throw new InvalidTokenError('The access token has expired.');

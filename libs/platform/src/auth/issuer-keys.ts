@@ -1,0 +1,56 @@
+import { createLocalJWKSet, createRemoteJWKSet, errors, JSONWebKeySet, JWTVerifyGetKey } from 'jose';
+
+/** The issuer's keys could not be read (its JWKS endpoint down, slow or answering something else) and none are held. */
+export class IssuerKeysUnavailableError extends Error {
+  override readonly name = 'IssuerKeysUnavailableError';
+}
+
+/** After a failed fetch, the keys held are used alone this long before the endpoint is asked again. */
+export const ISSUER_KEYS_RETRY_MS = 5_000;
+
+/**
+ * The issuer's JWKS at `url`, fetched as jose's remote key set does (kept 10 minutes; fetched again at most every 5 s for
+ * a key id it does not hold), except when the endpoint fails: jose then rejects every token, valid ones too, as soon as
+ * its 10 minutes are up. Here the key set that loaded last keeps verifying until a fetch succeeds again (the issuer
+ * restarting, a rolling deploy of identity), the endpoint asked again every ISSUER_KEYS_RETRY_MS rather than on every
+ * request. With no keys held, or a key id those keys lack while the endpoint cannot be read (a new key nobody can
+ * check yet), it throws IssuerKeysUnavailableError: a 503 to retry, not a 401 that would send the client to sign in.
+ */
+export function resilientRemoteKeySet(url: URL, { timeoutMs = 5_000 }: { timeoutMs?: number } = {}): JWTVerifyGetKey {
+  const remote = createRemoteJWKSet(url, { cooldownDuration: 5_000, cacheMaxAge: 600_000, timeoutDuration: timeoutMs });
+  let failedAt: number | undefined;
+  let held: { jwks: JSONWebKeySet; keys: JWTVerifyGetKey } | undefined;
+  const fromHeld = async (...args: Parameters<JWTVerifyGetKey>) => {
+    const jwks = remote.jwks(); // the last key set that loaded (a failed fetch leaves it)
+    if (!jwks) throw new IssuerKeysUnavailableError(`The token issuer's keys (${url.origin}) cannot be read now.`);
+    if (held?.jwks !== jwks) held = { jwks, keys: createLocalJWKSet(jwks) };
+    try {
+      return await held.keys(...args);
+    } catch (error) {
+      if (error instanceof errors.JWKSNoMatchingKey) throw new IssuerKeysUnavailableError(`The token issuer's keys (${url.origin}) cannot be read now, and its key ${args[0].kid ?? ''} is not among those held.`);
+      throw error;
+    }
+  };
+  return async (...args) => {
+    if (failedAt !== undefined && Date.now() - failedAt < ISSUER_KEYS_RETRY_MS) return fromHeld(...args);
+    try {
+      const key = await remote(...args);
+      failedAt = undefined;
+      return key;
+    } catch (error) {
+      if (!unreadable(error)) throw error;
+      failedAt = Date.now();
+      return fromHeld(...args);
+    }
+  };
+}
+
+/**
+ * Whether a key lookup failed because the endpoint could not be read: no answer in time (JWKSTimeout), an answer that is
+ * no key set (JWKSInvalid), another status than 200 (jose's bare JOSEError), or the request failing (connection refused,
+ * DNS: not jose's). Not a key id missing or matching twice, nor an unsupported key: those are the token's.
+ */
+function unreadable(error: unknown): boolean {
+  if (!(error instanceof errors.JOSEError)) return true;
+  return error instanceof errors.JWKSTimeout || error instanceof errors.JWKSInvalid || error.constructor === errors.JOSEError;
+}
