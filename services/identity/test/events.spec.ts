@@ -77,7 +77,8 @@ async function barrier(token: string, userId: string, locationId: string) {
 }
 
 describe('identity events', () => {
-  it('publishes PartnerRegistered, then UserCreated of the first Global admin, and LocationAdded', async () => {
+  // In either order (README: a relay pass already past the partners publishes the user first), on one partition.
+  it("publishes PartnerRegistered and UserCreated of the first Global admin on the partner's partition, and LocationAdded", async () => {
     const locationId = `L-${randomUUID().slice(0, 8)}`;
     const partner = await client.registerPartner([locationId]);
     const registered = await one((m) => ofPartner(partner.partnerId)(m) && m.envelope?.type === 'PartnerRegistered');
@@ -98,7 +99,6 @@ describe('identity events', () => {
         revision: 1,
       },
     });
-    expect(Number(registered.offset)).toBeLessThan(Number(created.offset));
     expect(registered.partition).toBe(created.partition);
 
     const added = await client.call('POST', `/v1/partners/${partner.partnerId}/locations`, {
