@@ -107,7 +107,7 @@ export class EnrollLocation {
       // Also an enrollment started before but never completed: the request that started it may have died between its
       // write and its recheck, and the discontinuation's sweep or the decision's handler, which run once, missed it.
       const unsettled = !answer.enrollment.enrolledAt && !answer.enrollment.rollover;
-      const checked = answer.started || unsettled ? await this.recheckStart(answer) : answer;
+      const checked = answer.started ? await this.recheckStart(answer) : unsettled ? await this.recheckStart(answer, program) : answer;
       return bankProfileId ? this.recheckChoice(checked) : checked;
     }
     throw Problems.busy('The enrollment kept changing while it was updated; try again.');
@@ -158,8 +158,8 @@ export class EnrollLocation {
   }
 
   /** After a starting write (see RecheckStart): ended since the checks, the caller gets the refusal they give. */
-  private async recheckStart(answer: EnrollAnswer): Promise<EnrollAnswer> {
-    const check = await this.recheck.execute(answer.enrollment);
+  private async recheckStart(answer: EnrollAnswer, program?: Program): Promise<EnrollAnswer> {
+    const check = await this.recheck.execute(answer.enrollment, program);
     if (check.ended === null) return answer;
     if (check.enrollment?.status === check.ended) {
       const { programId, locationId, fiscalYear } = answer.enrollment;

@@ -30,9 +30,13 @@ export class RecheckStart {
     private readonly discontinue: DiscontinueProgramEnrollments,
   ) {}
 
-  async execute(started: Pick<Enrollment, '_id' | 'programId' | 'locationId' | 'fiscalYear' | 'partnerId'>): Promise<RecheckOutcome> {
+  /**
+   * `read`: the program as the caller read it, where reading it again after the write is not the point (an enrollment
+   * started earlier, checked for what a dead request left behind); read here otherwise.
+   */
+  async execute(started: Pick<Enrollment, '_id' | 'programId' | 'locationId' | 'fiscalYear' | 'partnerId'>, read?: Program): Promise<RecheckOutcome> {
     const { _id: id, programId, locationId, fiscalYear, partnerId } = started;
-    const program = await this.programs.find(programId);
+    const program = read ?? (await this.programs.find(programId));
     if (program?.state === 'DISCONTINUED') {
       return { ended: 'DISCONTINUED', program, enrollment: await this.discontinue.endOne(id, program.name) };
     }

@@ -3,6 +3,7 @@ import { fiscalYearOver, PayoutRules } from '@lib/contracts';
 import { Clock, CONFIG, Principal, ProblemException, Problems } from '@lib/platform';
 import { HttpStatus, Inject, Injectable } from '@nestjs/common';
 import type { EnrollmentConfig } from '../../config';
+import { Program } from '../../programs/program.schema';
 import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
 import { Enrollment } from '../enrollment.schema';
 import { EnrollmentEvents } from '../enrollment-events';
@@ -78,7 +79,7 @@ export class SubmitEnrollment {
 
       // Discontinued, or no longer eligible, and still not ended: the sweep or the decision's handler (each runs once)
       // missed it, when the Enroll that started it died between its write and its recheck. Ended now, as they would have.
-      if (!current.enrolledAt) await this.refuseIfEnded(current);
+      if (!current.enrolledAt) await this.refuseIfEnded(current, program);
       // Its kept bank profile was withdrawn (no longer serving the location): the proposal Submit would read now is the
       // location's default, which the admin has not seen. Continue first (it proposes the default, clearing this).
       if (current.bankWithdrawn) throw bankProfileNotServing(current, current.reasons[0] ?? notServingReason(undefined));
@@ -125,8 +126,8 @@ export class SubmitEnrollment {
   }
 
   /** Ended now by the recheck (see execute): the refusal Enroll gives, 409 discontinued or 422 not eligible. */
-  private async refuseIfEnded(current: Enrollment): Promise<void> {
-    const check = await this.recheck.execute(current);
+  private async refuseIfEnded(current: Enrollment, program: Program): Promise<void> {
+    const check = await this.recheck.execute(current, program);
     if (check.ended === 'DISCONTINUED') throw programNotOpen(check.program);
     if (check.ended === 'INELIGIBLE') throw locationNotEligible(current.programId, current.fiscalYear, current.locationId, check.reasons);
   }
