@@ -1,10 +1,15 @@
-import { AccessPolicy } from '@lib/access';
+import { AccessPolicy, AccessViewUpdater } from '@lib/access';
 import { DeadLetterHeaders, deadLetterTopic, fiscalYearRange, nextFiscalYear, Topics } from '@lib/contracts';
 import { eventually } from '@lib/testing';
 import { getConnectionToken } from '@nestjs/mongoose';
 import type { Connection } from 'mongoose';
 import { randomUUID } from 'node:crypto';
-import { forInvitation, forYear, FY, InvitationEventData, NEXT_FY, PORTAL, World } from './fixtures';
+import { DeliverInvitation } from '../src/invitations/usecases/deliver-invitation.use-case';
+import { DeliverToLateAdmins } from '../src/invitations/usecases/deliver-to-late-admins.use-case';
+import { IssueInvitation } from '../src/invitations/usecases/issue-invitation.use-case';
+import { RecordEligibilityDecision } from '../src/invitations/usecases/record-eligibility-decision.use-case';
+import { WaitWhenAdminsLeave } from '../src/invitations/usecases/wait-when-admins-leave.use-case';
+import { forInvitation, forYear, FY, InvitationEventData, NEXT_FY, PORTAL, TestUser, World } from './fixtures';
 
 jest.setTimeout(90_000);
 
@@ -323,6 +328,113 @@ describe('an issued invitation whose Incentives admins all leave (SPEC Invitatio
     expect(world.events('AdminAssignmentRequested', forInvitation(programId, l1))).toHaveLength(1);
     expect(world.events('InvitationDelivered', forInvitation(programId, l1))).toEqual([]);
     expect((await world.invitations(global, `?locationId=${l1}`)).find((i) => i.programId === programId)).toEqual(before);
+  });
+});
+
+/**
+ * The admins leave while a handler is writing the invitation to them: the handler read the admins, then the user event
+ * is handled whole (role view, then WaitWhenAdminsLeave, which finds no ISSUED invitation yet), then the handler writes
+ * it ISSUED to them. The use cases are called directly, one of them held at its write (through Kafka the held batch
+ * would hold up the identity events behind it).
+ */
+describe('an invitation issued or delivered to admins who leave while it is written (SPEC Invitations 3)', () => {
+  /** Holds `method` of the service's instance of `type` on the calls `when` picks, until `release()`. */
+  function holdAt<T extends object>(type: new (...args: never[]) => T, method: keyof T & string, when: (...args: any[]) => boolean) {
+    const target = world.service.app.get(type) as Record<string, (...args: unknown[]) => Promise<unknown>>;
+    const original = target[method].bind(target);
+    let release!: () => void;
+    let reached!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const arrived = new Promise<void>((resolve) => (reached = resolve));
+    const spy = jest.spyOn(target, method).mockImplementation(async (...args: unknown[]) => {
+      if (when(...args)) {
+        reached();
+        await released;
+      }
+      return original(...args);
+    });
+    return { arrived, release, restore: () => spy.mockRestore() };
+  }
+
+  /** The user event as identity publishes it, handled by both of this service's handlers of the identity topic. */
+  async function userEvent(user: TestUser, type: string, data: Record<string, unknown>, snapshot: Partial<{ active: boolean; roles: TestUser['roles'] }>) {
+    user.revision += 1;
+    if (snapshot.roles) user.roles = snapshot.roles;
+    const event = {
+      ...data,
+      user: { userId: user.userId, partnerId: user.partnerId, email: user.email, displayName: user.displayName, active: snapshot.active ?? true, roles: user.roles, revision: user.revision },
+    };
+    await world.service.app.get(AccessViewUpdater).apply(type, event);
+    await world.service.app.get(WaitWhenAdminsLeave).execute(type, event);
+  }
+  const revoke = (user: TestUser, locationIds: string[]) =>
+    userEvent(user, 'RoleRevoked', { role: 'INCENTIVES_ADMIN', locationIds, changedBy: 'test' }, { roles: [] });
+  const deactivate = (user: TestUser) => userEvent(user, 'UserDeactivated', {}, { active: false });
+
+  it.each([
+    ['its role is revoked', (admin: TestUser, l1: string) => revoke(admin, [l1])],
+    ['it is deactivated', (admin: TestUser) => deactivate(admin)],
+  ])('an eligible decision read the only admin, who leaves (%s) before the issue is written: it waits, the company admins are asked once', async (_, leave) => {
+    const { partner, l1, global, admin, programId } = await oneLocationWithAdmins();
+    const held = holdAt(IssueInvitation, 'execute', (command) => command.key.programId === programId && command.key.locationId === l1);
+    let decided: Promise<unknown>;
+    try {
+      decided = world.service.app.get(RecordEligibilityDecision).execute(world.decisionEnvelope(partner, l1, programId, true) as never);
+      await held.arrived;
+      await leave(admin, l1);
+    } finally {
+      held.release();
+      held.restore();
+    }
+    await decided;
+
+    await world.settle(global, partner, l1);
+    const invitation = (await world.invitations(global, `?locationId=${l1}`)).find((i) => i.programId === programId);
+    expect(invitation.state).toBe('AWAITING_ADMIN');
+    const [requested, ...more] = world.events('AdminAssignmentRequested', forInvitation(programId, l1));
+    expect(more).toEqual([]);
+    expect(requested.envelope!.data.recipients!.map((r) => r.userId)).toEqual([global.userId]);
+    // The issue written before went out once (the admin read before they left); nothing else.
+    expect(world.events('InvitationIssued', forInvitation(programId, l1))).toHaveLength(1);
+    expect(world.events('InvitationDelivered', forInvitation(programId, l1))).toEqual([]);
+  });
+
+  it('an admin assigned to a waiting invitation loses the role before the delivery is written: it waits again, the company admins are asked again, once', async () => {
+    const partner = await world.partner(1);
+    const [l1] = partner.locationIds;
+    const global = await world.user(partner, [['GLOBAL_ADMIN', ['*']]], 'global');
+    const bob = await world.user(partner, [], 'bob');
+    const programId = await world.program();
+    await world.known(global, [l1]);
+    await world.known(bob, []);
+    await world.decide(partner, l1, programId, true);
+    await world.waitEvent('AdminAssignmentRequested', forInvitation(programId, l1));
+
+    const held = holdAt(DeliverInvitation, 'execute', (current) => current.programId === programId && current.locationId === l1);
+    let delivered: Promise<unknown>;
+    try {
+      bob.revision += 1;
+      bob.roles = [{ role: 'INCENTIVES_ADMIN', locationIds: [l1] }];
+      const assigned = {
+        user: { userId: bob.userId, partnerId: bob.partnerId, email: bob.email, displayName: bob.displayName, active: true, roles: bob.roles, revision: bob.revision },
+        role: 'INCENTIVES_ADMIN',
+        locationIds: [l1],
+        changedBy: 'test',
+      };
+      delivered = world.service.app.get(DeliverToLateAdmins).execute('RoleAssigned', assigned);
+      await held.arrived;
+      await revoke(bob, [l1]);
+    } finally {
+      held.release();
+      held.restore();
+    }
+    await delivered;
+
+    await world.settle(global, partner, l1);
+    const invitation = (await world.invitations(global, `?locationId=${l1}`)).find((i) => i.programId === programId);
+    expect(invitation.state).toBe('AWAITING_ADMIN');
+    expect(world.events('InvitationDelivered', forInvitation(programId, l1))).toHaveLength(1);
+    expect(world.events('AdminAssignmentRequested', forInvitation(programId, l1))).toHaveLength(2);
   });
 });
 

@@ -130,6 +130,7 @@ export class ReconcileInvitation {
       if (written) {
         this.outbox.committed();
         if (transition.kind === 'await-admin' || transition.kind === 'admins-left') await this.askIfAdminsAppeared(invitationId);
+        if (transition.kind === 'issue' || transition.kind === 'deliver') await this.waitIfAdminsLeft(invitationId, key);
         return transition;
       }
       this.logger.debug(`invitation ${invitationId} changed while applying ${transition.kind}; reading it again`);
@@ -151,6 +152,20 @@ export class ReconcileInvitation {
     if (companyAdmins.length === 0) return;
     // Changed meanwhile (false): whoever changed it reconciles it.
     if (await this.issue.askCompanyAdmins(written, companyAdmins)) this.outbox.committed();
+  }
+
+  /**
+   * An invitation just issued or delivered to the Incentives admins read before the write, while a user event may have
+   * taken the role away from all of them in between (RoleRevoked, a deactivation): that handler applies the user to
+   * the view and then looks for the ISSUED invitations (WaitWhenAdminsLeave), this one writes the invitation ISSUED
+   * and then reads the admins again, so one of the two sees the other, and the invitation is not left ISSUED to
+   * nobody who holds the role. With none left it goes round once more (under the same lock): the rule then moves it to
+   * AWAITING_ADMIN and asks the company admins, once (a concurrent WaitWhenAdminsLeave doing the same misses the
+   * version, and reads it waiting).
+   */
+  private async waitIfAdminsLeft(invitationId: string, key: { partnerId: string; locationId: string }): Promise<void> {
+    if ((await this.admins(key.partnerId, key.locationId)).length) return;
+    await this.reconcile(invitationId);
   }
 
   private async admins(partnerId: string, locationId: string): Promise<Person[]> {

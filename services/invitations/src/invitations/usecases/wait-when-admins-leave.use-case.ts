@@ -16,6 +16,11 @@ import { ReconcileInvitation } from './reconcile-invitation.use-case';
  * their roles. The snapshot goes into the role view first (idempotent, highest revision wins; the AccessModule's
  * handler of the same topic runs in no given order), so the reconcile reads the admins as they are after it. A
  * duplicate of the event finds the invitation waiting already and changes nothing.
+ *
+ * An invitation not ISSUED yet when it looks (a decision or an assignment writing it to the admins it read before
+ * this event) is not missed: ReconcileInvitation reads the admins again after an issue or a delivery
+ * (waitIfAdminsLeft). This writes the role view then reads the invitations, that writes the invitation then reads the
+ * role view, so one of the two sees the other.
  */
 @Injectable()
 export class WaitWhenAdminsLeave {
