@@ -116,5 +116,7 @@ export function topicsProducedBy(service: string): Topic[] {
 }
 
 export function payloadClass(topic: string, type: string): PayloadClass | undefined {
-  return (CATALOG as Record<string, TopicContract | undefined>)[topic]?.types[type];
+  const types = (CATALOG as Record<string, TopicContract | undefined>)[topic]?.types;
+  // Own names only: `constructor` or `toString` is an unknown type (skipped), not Object.prototype's.
+  return types && Object.hasOwn(types, type) ? types[type] : undefined;
 }

@@ -32,12 +32,37 @@ describe('parseEvent: occurredAt', () => {
     expect(() => parseEvent(Topics.eligibility, decision(occurredAt))).toThrow('occurredAt: must be an ISO-8601 date');
   });
 
+  // A view keeps the newer fact by it: one dated ahead (a typo, a clock a year off) would shadow every correct one after it.
+  it("rejects an outside system's event dated more than an hour ahead of the consumer's clock, and takes one within", () => {
+    const now = Date.parse('2026-12-03T10:00:00Z');
+    expect(() => parseEvent(Topics.eligibility, decision('2099-01-01T00:00:00Z'), now)).toThrow(MalformedMessageError);
+    expect(() => parseEvent(Topics.agreements, JSON.stringify({ ...JSON.parse(decision('2026-12-03T11:00:01Z')), type: 'AgreementStatusChanged', data: { partnerId: 'P1', active: true } }), now)).toThrow(
+      "occurredAt: must not be more than 60 minutes ahead of the consumer's clock (2026-12-03T10:00:00.000Z)",
+    );
+    expect(parseEvent(Topics.eligibility, decision('2026-12-03T10:59:59Z'), now).known).toBe(true);
+    // The platform's own services: their clocks are theirs to keep (no view of another system is shadowed by them).
+    const ownProgram = JSON.stringify({
+      ...JSON.parse(decision('2099-01-01T00:00:00Z')),
+      type: 'ProgramCreated',
+      data: { program: { programId: 'PR1', name: 'Program', fiscalYear: 'FY27', requiresEligibility: true, state: 'OPEN', revision: 1, payoutRules: { allowedCurrencies: ['USD'], allowedPaymentMethods: ['CHECK'], taxProfileRequired: false } } },
+    });
+    expect(parseEvent(Topics.programs, ownProgram, now).known).toBe(true);
+  });
+
   it('still names a missing occurredAt by its type', () => {
     expect(() => parseEvent(Topics.eligibility, decision(undefined))).toThrow('occurredAt: must be a string');
   });
 });
 
 // The ledger skips an event whose id was applied: an empty or made-up id would have the next such event skipped silently.
+describe('parseEvent: event types', () => {
+  // Names Object.prototype has are no types of the contract: skipped as unknown, not dead-lettered (or a TypeError).
+  it.each(['constructor', 'toString', 'hasOwnProperty', '__proto__', 'SomethingNew'])('skips %s as an unknown type', (type) => {
+    const value = JSON.stringify({ ...JSON.parse(decision('2026-07-01T10:00:00Z')), type });
+    expect(parseEvent(Topics.eligibility, value).known).toBe(false);
+  });
+});
+
 describe('parseEvent: eventId', () => {
   it.each(['', 'e1', '42', '7f0c6a52-3b7e-4c38-9a51-2f4d5b1e8c9', '7f0c6a52x3b7e-4c38-9a51-2f4d5b1e8c90'])('rejects %j as malformed (dead-lettered)', (eventId) => {
     expect(() => parseEvent(Topics.eligibility, decision('2026-07-01T10:00:00Z', eventId))).toThrow(MalformedMessageError);

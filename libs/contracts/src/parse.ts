@@ -1,6 +1,7 @@
 import { plainToInstance } from 'class-transformer';
 import { isISO8601, isUUID, validateSync, ValidationError } from 'class-validator';
 import { payloadClass } from './catalog';
+import { EXTERNAL_TOPICS } from './topics';
 import { createEnvelope, Envelope, NewEnvelope } from './envelope';
 
 /** A message that can never be processed: it goes to the dead-letter topic at once, without retries. */
@@ -26,6 +27,13 @@ const REQUIRED_ENVELOPE_FIELDS: Array<[keyof Envelope, string]> = [
   ['data', 'object'],
 ];
 
+/**
+ * How far ahead of this service's clock an outside system's `occurredAt` may be. Views keep the newer fact by it: one
+ * event dated in the future (a typo, a clock set a year ahead) would stay the newer one and have every correct fact after
+ * it ignored, silently, so it is dead-lettered. An hour covers any clock that is merely off.
+ */
+export const EXTERNAL_CLOCK_SKEW_MS = 3_600_000;
+
 function isOccurredAt(value: string): boolean {
   return isISO8601(value, { strict: true, strictSeparator: true }) && !Number.isNaN(Date.parse(value));
 }
@@ -38,9 +46,10 @@ export interface ParsedEvent<T = unknown> {
 
 /**
  * Parses and validates one message value. Unknown fields are accepted and kept (forward compatibility);
- * unknown types are returned with `known: false`; anything else that is wrong throws MalformedMessageError.
+ * unknown types are returned with `known: false`; anything else that is wrong throws MalformedMessageError. `now`: the
+ * consumer's clock (an outside system's event dated ahead of it is refused, EXTERNAL_CLOCK_SKEW_MS).
  */
-export function parseEvent<T = unknown>(topic: string, value: Buffer | string | null): ParsedEvent<T> {
+export function parseEvent<T = unknown>(topic: string, value: Buffer | string | null, now = Date.now()): ParsedEvent<T> {
   if (value === null || value.length === 0) throw new MalformedMessageError('empty message value');
   let raw: unknown;
   try {
@@ -57,6 +66,9 @@ export function parseEvent<T = unknown>(topic: string, value: Buffer | string | 
   ).map(([field, kind]) => `${field}: must be a ${kind}`);
   // Consumers order facts by it (newer wins): an unreadable time would be stored as 1970 or compare as NaN.
   if (typeof envelope.occurredAt === 'string' && !isOccurredAt(envelope.occurredAt)) problems.push('occurredAt: must be an ISO-8601 date');
+  else if (typeof envelope.occurredAt === 'string' && EXTERNAL_TOPICS.includes(topic as never) && Date.parse(envelope.occurredAt) > now + EXTERNAL_CLOCK_SKEW_MS) {
+    problems.push(`occurredAt: must not be more than ${EXTERNAL_CLOCK_SKEW_MS / 60_000} minutes ahead of the consumer's clock (${new Date(now).toISOString()})`);
+  }
   // Consumers skip an event whose id they have applied (the processed-event ledger): an empty or made-up id (a
   // publisher's own counter) would have a later, different event skipped as a duplicate, silently. Dead-lettered.
   if (typeof envelope.eventId === 'string' && !isUUID(envelope.eventId)) problems.push('eventId: must be a UUID');

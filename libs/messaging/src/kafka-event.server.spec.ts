@@ -92,6 +92,25 @@ describe('KafkaEventServer during a rebalance', () => {
   });
 });
 
+describe('KafkaEventServer and the correlation id of a consumed event', () => {
+  // What an event causes carries its correlation id (Trace): an outside system's made-up one would spread everywhere.
+  it('hands the handler a fresh UUID in place of one that is not a UUID, and keeps a UUID', async () => {
+    const seen: string[] = [];
+    const subject = server(async (event) => void seen.push(event.envelope.correlationId));
+    const kept = '0b8f3c52-6a1e-4d7f-9c3b-2e5a7d9f1c04';
+    const batch = messages(3).map((message, i) => {
+      const envelope = JSON.parse(message.value!.toString());
+      return { ...message, value: Buffer.from(JSON.stringify({ ...envelope, correlationId: ['', 'corr-42', kept][i] })) };
+    });
+    await (subject as unknown as WithBatch).handleBatch(payload(batch, async () => undefined).value);
+    expect(seen).toHaveLength(3);
+    expect(seen[0]).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(seen[1]).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(seen[0]).not.toBe(seen[1]);
+    expect(seen[2]).toBe(kept);
+  });
+});
+
 describe('KafkaEventServer dead-lettering a record too large for the dead-letter topic', () => {
   it('sends it without its value, and without original headers that are themselves too large', async () => {
     const sent: Array<{ topic: string; messages: Array<{ value: unknown; headers: Record<string, unknown> }> }> = [];

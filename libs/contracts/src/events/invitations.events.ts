@@ -1,7 +1,16 @@
 import { Type } from 'class-transformer';
-import { IsArray, IsBoolean, IsDefined, IsIn, IsInt, IsOptional, IsString, IsUrl, Matches, Min, ValidateNested } from 'class-validator';
+import { IsArray, IsBoolean, IsDefined, IsIn, IsInt, IsOptional, IsString, IsUrl, isURL, Matches, Min, ValidateNested } from 'class-validator';
 import { FISCAL_YEAR_PATTERN } from '../domain';
 import { Recipient } from './common';
+
+/**
+ * What a link in an event must be: an http(s) URL with a host (no top-level domain needed: `localhost`, a cluster
+ * service name). Notification opens it in emails and inbox entries, which take nothing else.
+ */
+export const LINK_URL_OPTIONS = { require_tld: false, require_protocol: true, protocols: ['http', 'https'] };
+
+/** Whether `value` is a link the contract accepts (LINK_URL_OPTIONS): a producer checks its base URL with it at start. */
+export const isLinkUrl = (value: string): boolean => isURL(value, LINK_URL_OPTIONS);
 
 export const DeliveryChannels = ['EMAIL', 'NOTICE'] as const;
 export type DeliveryChannel = (typeof DeliveryChannels)[number];
@@ -25,7 +34,7 @@ export class InvitationEvent {
 export class InvitationIssued extends InvitationEvent {
   @IsDefined() @IsArray() @ValidateNested({ each: true }) @Type(() => Recipient) recipients!: Recipient[];
   @IsArray() @IsIn(DeliveryChannels, { each: true }) channels!: DeliveryChannel[];
-  @IsUrl({ require_tld: false }) getStartedUrl!: string;
+  @IsUrl(LINK_URL_OPTIONS) getStartedUrl!: string;
   /** Open programs are shown on the overview only: no email. */
   @IsBoolean() requiresEligibility!: boolean;
 }
