@@ -4,7 +4,7 @@
  * halfway (SIGTERM: it ends its batch, and its events are published before the process exits).
  */
 import { ALL_TOPICS, fiscalYearOf, fiscalYearRange, nextFiscalYear, previousFiscalYear, Topics } from '@lib/contracts';
-import { eventually, freePort, OPERATOR_KEY, PROJECT_ROOT, spawnServer, uniqueName, waitFor } from '@lib/testing';
+import { eventually, freePort, groupCaughtUp, OPERATOR_KEY, PROJECT_ROOT, spawnServer, uniqueName, waitFor } from '@lib/testing';
 import { Clock, CONFIG } from '@lib/platform';
 import { join } from 'node:path';
 import { enrollmentId } from '../src/common/ids';
@@ -28,7 +28,9 @@ import {
   Harness,
   NEXT_FY,
   profileEvent,
+  profileKnown,
   TAX_VALID_UNTIL,
+  taxProfile,
   waitForEnrollmentEvent,
   withHarness,
   World,
@@ -191,6 +193,48 @@ describe('enrollments never completed in their fiscal year', () => {
     await h.db.collection('enrollments').insertMany(seeded as never[]);
     return seeded;
   };
+
+  // Its profiles approved after its year ended, before the daily run: a validation that came too late, not a completion.
+  it('a submitted one whose profiles are approved after its year ended is not ENROLLED late, and expires', async () => {
+    const program = await createProgram(h, { fiscalYear: 'FY21', requiresEligibility: false });
+    const locationId = `late-${w.run}`;
+    const bank = bankProfile(w.partnerId, { locationIds: [locationId] });
+    const tax = taxProfile(w.partnerId, locationId);
+    for (const profile of [bank, tax]) {
+      await profileEvent(h, 'ProfileSubmittedForValidation', profile);
+      await profileKnown(h, profile);
+    }
+    const submittedAt = new Date('2021-05-01T00:00:00Z');
+    const [late] = [
+      storedEnrollment({
+        programId: program.programId,
+        programName: program.name,
+        partnerId: w.partnerId,
+        locationId,
+        fiscalYear: 'FY21',
+        status: 'VALIDATING',
+        version: 3,
+        bankProfileId: bank.profileId,
+        taxProfileId: tax.profileId,
+        submittedAt,
+      }),
+    ];
+    await h.db.collection('enrollments').insertOne(late as never);
+    for (const profile of [bank, tax]) {
+      const approved = { ...profile, status: 'APPROVED' as const };
+      await profileEvent(h, 'ProfileApproved', approved);
+      await profileKnown(h, approved);
+    }
+    await groupCaughtUp(h.service.env.KAFKA_GROUP_ID, [Topics.payoutProfiles]);
+    expect(await h.db.collection('enrollments').findOne({ _id: late._id } as never)).toEqual(expect.objectContaining({ status: 'VALIDATING', version: 3 }));
+
+    const summary = await operator('/v1/operator/rollover', { fromFiscalYear: 'FY21', programId: program.programId });
+    expect(summary.body).toEqual(expect.objectContaining({ examined: 1, expired: 1, unfinished: 1, renewed: 0 }));
+    const [expired] = await waitForEnrollmentEvent(h, late._id, 'EnrollmentExpired');
+    expect(expired.envelope!.data).toEqual(expect.objectContaining({ status: 'EXPIRED', previousStatus: 'VALIDATING' }));
+    await enrollmentEventsSettled(h, { programId: program.programId }, [locationId]);
+    expect(enrollmentEvents(h, late._id).map((m) => m.envelope!.type)).toEqual(['EnrollmentExpired']);
+  });
 
   it('expire once their year is over, with the reason, once; final ones are left as they are', async () => {
     const program = await createProgram(h, { fiscalYear: 'FY21', requiresEligibility: false });

@@ -5,7 +5,10 @@ import { RolloverScheduler, STARTUP_RUN_DELAY_MS } from './rollover.scheduler';
 /** The daily job's retries: a run that does not finish is run again after ROLLOVER_RETRY_MS, until one does. */
 describe('RolloverScheduler.runScheduled', () => {
   const now = new Date('2027-07-01T00:30:00Z'); // FY27 just ended: roll it over; no reminders due
-  let outcomes: Array<() => Promise<{ complete: boolean }>>;
+  let outcomes: Array<() => Promise<{ complete: boolean; conflicts?: number }>>;
+  let reminderOutcomes: Array<{ complete: boolean; conflicts?: number }>;
+  let reminderRuns: number;
+  let clockNow: Date;
   let runs: number;
   let work: { stopRequested: boolean };
   let scheduler: RolloverScheduler;
@@ -15,13 +18,16 @@ describe('RolloverScheduler.runScheduled', () => {
   beforeEach(() => {
     jest.useFakeTimers();
     runs = 0;
+    reminderRuns = 0;
+    reminderOutcomes = [];
+    clockNow = now;
     work = { stopRequested: false };
     const rollOver = { execute: () => (runs++, outcomes.shift()!()) };
     scheduler = new RolloverScheduler(
       { doesExist: () => false } as never,
       rollOver as never,
-      { execute: async () => ({ complete: true }) } as never,
-      { now: () => now } as never,
+      { execute: async () => (reminderRuns++, reminderOutcomes.shift() ?? { complete: true }) } as never,
+      { now: () => clockNow } as never,
       work as never,
       { ROLLOVER_CRON: 'off', RENEWAL_REMINDER_DAYS: 30, ROLLOVER_RETRY_MS: 60_000 } as never,
     );
@@ -30,6 +36,22 @@ describe('RolloverScheduler.runScheduled', () => {
   afterEach(() => {
     scheduler.onModuleDestroy();
     jest.useRealTimers();
+  });
+
+  // June 30: the last day reminders are due. One that lost its write to a concurrent change has no next day.
+  it('runs again when a write lost to a concurrent change (conflicts), the reminders on their last day too', async () => {
+    clockNow = new Date('2027-06-30T00:30:00Z');
+    outcomes = [async () => ({ complete: true, conflicts: 1 }), async () => ({ complete: true }), async () => ({ complete: true })];
+    reminderOutcomes = [{ complete: true, conflicts: 1 }, { complete: true }];
+    scheduler.runScheduled();
+    await after(0);
+    expect({ runs, reminderRuns }).toEqual({ runs: 1, reminderRuns: 0 }); // the rollover's conflict: no reminders yet
+    await after(60_000);
+    expect({ runs, reminderRuns }).toEqual({ runs: 2, reminderRuns: 1 });
+    await after(60_000);
+    expect({ runs, reminderRuns }).toEqual({ runs: 3, reminderRuns: 2 });
+    await after(10 * 60_000);
+    expect({ runs, reminderRuns }).toEqual({ runs: 3, reminderRuns: 2 });
   });
 
   /** Lets the run started now settle, then moves the clock by `ms`. */

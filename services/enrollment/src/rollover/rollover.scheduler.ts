@@ -68,13 +68,14 @@ export class RolloverScheduler implements OnApplicationBootstrap, OnModuleDestro
       const work = scheduledWork(this.clock.now(), this.config.RENEWAL_REMINDER_DAYS);
       const rollover = await this.rollOver.execute({ fromFiscalYear: work.rolloverFrom });
       // Shutting down: the reminders wait for the next run (as the rest of a rollover stopped halfway does).
-      if (!rollover.complete || this.work.stopRequested) return false;
-      return work.remindFor ? (await this.reminders.execute({ fiscalYear: work.remindFor })).complete : true;
+      if (!done(rollover) || this.work.stopRequested) return false;
+      return work.remindFor ? done(await this.reminders.execute({ fiscalYear: work.remindFor })) : true;
     });
   }
 
   /**
-   * What the cron (and the run after start) calls. A run that fails, stops before the end, finds the year's lease held
+   * What the cron (and the run after start) calls. A run that fails, stops before the end, lost a write to a concurrent
+   * change (`conflicts`), finds the year's lease held
    * by another instance (409: that one may die halfway) or the consumer not caught up (503: it decided or sent nothing) is run
    * again after ROLLOVER_RETRY_MS, until one finishes. A retry timer dies with the process: the run after start takes
    * over. A run after another instance finished finds nothing left to do.
@@ -107,4 +108,13 @@ export class RolloverScheduler implements OnApplicationBootstrap, OnModuleDestro
     }, this.config.ROLLOVER_RETRY_MS);
     this.retry.unref?.();
   }
+}
+
+/**
+ * A run is done when it went to the end and no write of it lost to a concurrent change (`conflicts`: an enrollment
+ * changed between its read and its guarded write, left for a later run). Those are retried after ROLLOVER_RETRY_MS, not
+ * left to the next day: on the last reminder day (June 30) there is no next day for a reminder.
+ */
+function done(run: { complete: boolean; conflicts?: number }): boolean {
+  return run.complete && !run.conflicts;
 }

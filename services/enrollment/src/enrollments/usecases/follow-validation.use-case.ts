@@ -1,4 +1,4 @@
-import { PayoutRules } from '@lib/contracts';
+import { fiscalYearOver, PayoutRules } from '@lib/contracts';
 import { Clock } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { Enrollment } from '../enrollment.schema';
@@ -21,7 +21,7 @@ const same = (a: string[] = [], b: string[] = []) => a.length === b.length && a.
  * A bank profile that no longer serves the enrollment's location is not followed but withdrawn (WithdrawBankChoice:
  * ACTION_REQUIRED with the reason, back to the proposal), whatever its validation says.
  * Only a submitted enrollment of the current cycle in a following status follows: any other (ended INELIGIBLE or
- * DISCONTINUED, which keep `submittedAt`; rolled over, once its year is over) is returned unchanged, so a caller that
+ * DISCONTINUED, which keep `submittedAt`; rolled over, once its year is over; never completed, its year over) is returned unchanged, so a caller that
  * read it again after a missed write never brings it back.
  */
 @Injectable()
@@ -37,6 +37,9 @@ export class FollowValidation {
   async apply(current: Enrollment, rules: PayoutRules): Promise<Enrollment | null> {
     // Marked by an operator's early rollover run: still valid, so still following, until its year ends (rolledOver).
     if (!current.submittedAt || rolledOver(current, this.clock.now()) || !FOLLOWING_VALIDATION.includes(current.status)) return current;
+    // Never completed in its year, and the year is over: the rollover's, which expires it (Submit and Continue leave it
+    // too). Approved after the end but before the run, it would otherwise be ENROLLED late and renewed.
+    if (!current.enrolledAt && fiscalYearOver(current.fiscalYear, this.clock.now())) return current;
     // Submitted while its program required no tax profile, which it requires now: the location's tax profile (created
     // since, or there all along) is taken up, so that completing what is missing lets the enrollment go on.
     const adoptTax = rules.taxProfileRequired && !current.taxProfileId;
