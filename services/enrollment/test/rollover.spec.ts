@@ -338,7 +338,10 @@ describe('enrollments ENROLLED once and back in validation (a profile edited, or
   const col = () => h.db.collection<Record<string, any> & { _id: string }>('enrollments');
 
   it('are decided at year end like completed ones: continued (action required while the profile is not approved), renewed, or expired with the real reason', async () => {
-    const program = await createProgram(h, { fiscalYear: 'FY23', requiresEligibility: false, payoutRules: usdRules });
+    // The year before the current one, continued into the current one: the continuation follows validation in its year
+    // (a never-completed enrollment of a year that is over no longer does: the rollover's).
+    const [FROM, TO] = [previousFiscalYear(CURRENT_FY), CURRENT_FY];
+    const program = await createProgram(h, { fiscalYear: FROM, requiresEligibility: false, payoutRules: usdRules });
     const [partner, inactive] = [`rv-${w.run}`, `rv-inactive-${w.run}`];
     const bank = (name: string) => `rvbank-${name}-${w.run}`;
     await bankInView(bank('pending'), partner, 2, 'PENDING_VALIDATION');
@@ -347,51 +350,51 @@ describe('enrollments ENROLLED once and back in validation (a profile edited, or
     await bankInView(bank('inactive'), inactive, 2, 'PENDING_VALIDATION');
     await h.db.collection('agreement_view').insertOne({ _id: inactive, active: false, changedAt: new Date() } as never);
     const seeded = {
-      validating: completedOnce(program, 'FY23', partner, `rv1-${w.run}`, 'VALIDATING', bank('pending')),
-      rejected: completedOnce(program, 'FY23', partner, `rv2-${w.run}`, 'ACTION_REQUIRED', bank('rejected')),
-      approvedSince: completedOnce(program, 'FY23', partner, `rv3-${w.run}`, 'VALIDATING', bank('approved')),
-      agreementInactive: completedOnce(program, 'FY23', inactive, `rv4-${w.run}`, 'VALIDATING', bank('inactive')),
-      neverEnrolled: completedOnce(program, 'FY23', partner, `rv5-${w.run}`, 'VALIDATING', bank('pending'), false),
+      validating: completedOnce(program, FROM, partner, `rv1-${w.run}`, 'VALIDATING', bank('pending')),
+      rejected: completedOnce(program, FROM, partner, `rv2-${w.run}`, 'ACTION_REQUIRED', bank('rejected')),
+      approvedSince: completedOnce(program, FROM, partner, `rv3-${w.run}`, 'VALIDATING', bank('approved')),
+      agreementInactive: completedOnce(program, FROM, inactive, `rv4-${w.run}`, 'VALIDATING', bank('inactive')),
+      neverEnrolled: completedOnce(program, FROM, partner, `rv5-${w.run}`, 'VALIDATING', bank('pending'), false),
       // Another bank profile chosen after ENROLLED: back to the proposal (INVITED, not submitted since), enrolledAt kept.
-      chosenSince: completedOnce(program, 'FY23', partner, `rv6-${w.run}`, 'INVITED', bank('approved')),
+      chosenSince: completedOnce(program, FROM, partner, `rv6-${w.run}`, 'INVITED', bank('approved')),
     };
     delete (seeded.chosenSince as Record<string, unknown>).submittedAt;
     delete (seeded.chosenSince as Record<string, unknown>).validated;
     await col().insertMany(Object.values(seeded) as never[]);
-    const next = (e: { locationId: string }) => enrollmentId({ programId: program.programId, locationId: e.locationId, fiscalYear: 'FY24' });
+    const next = (e: { locationId: string }) => enrollmentId({ programId: program.programId, locationId: e.locationId, fiscalYear: TO });
 
-    const summary = await operator('/v1/operator/rollover', { fromFiscalYear: 'FY23', programId: program.programId });
+    const summary = await operator('/v1/operator/rollover', { fromFiscalYear: FROM, programId: program.programId });
     expect(summary.body).toEqual(
       expect.objectContaining({ examined: 6, renewed: 2, validating: 2, actionRequired: 0, expired: 2, unfinished: 1, discontinued: 0, conflicts: 0, complete: true }),
     );
 
     // The profile's current revision waits for validation, or was rejected: the payout information is all there, so
-    // continued into FY24 with no action (SPEC 1, Enrollment 6), submitted by the rollover and following validation;
+    // continued into the next year with no action (SPEC 1, Enrollment 6), submitted by the rollover and following validation;
     // never ENROLLED with the old revision.
     const [inValidation] = await waitForEnrollmentEvent(h, next(seeded.validating), 'EnrollmentValidating');
-    expect(inValidation.envelope!.data).toEqual(expect.objectContaining({ status: 'VALIDATING', fiscalYear: 'FY24', missing: [], reasons: [] }));
+    expect(inValidation.envelope!.data).toEqual(expect.objectContaining({ status: 'VALIDATING', fiscalYear: TO, missing: [], reasons: [] }));
     // Rejected: EnrollmentRejected (correcting the profile is enough), with the year it continues.
     const [asked] = await waitForEnrollmentEvent(h, next(seeded.rejected), 'EnrollmentRejected');
-    expect(asked.envelope!.data.fromFiscalYear).toBe('FY23');
-    expect(inValidation.envelope!.data.fromFiscalYear).toBe('FY23');
+    expect(asked.envelope!.data.fromFiscalYear).toBe(FROM);
+    expect(inValidation.envelope!.data.fromFiscalYear).toBe(FROM);
     expect(asked.envelope!.data).toEqual(
-      expect.objectContaining({ status: 'ACTION_REQUIRED', fiscalYear: 'FY24', missing: ['BANK_PROFILE_NOT_APPROVED'], reasons: ['Bank profile: The IBAN does not match the beneficiary.'] }),
+      expect.objectContaining({ status: 'ACTION_REQUIRED', fiscalYear: TO, missing: ['BANK_PROFILE_NOT_APPROVED'], reasons: ['Bank profile: The IBAN does not match the beneficiary.'] }),
     );
     for (const [e, status] of [[seeded.validating, 'VALIDATING'], [seeded.rejected, 'ACTION_REQUIRED']] as const) {
       const continued = await col().findOne({ _id: next(e) });
       expect(continued).toEqual(expect.objectContaining({ status, renewedFrom: e._id, bankProfileId: e.bankProfileId, submittedBy: 'rollover', submittedAt: expect.any(Date) }));
       expect(continued).not.toHaveProperty('validated');
       expect(continued).not.toHaveProperty('enrolledAt');
-      // The FY23 one stays as it was, marked.
+      // The ended year's one stays as it was, marked.
       expect(await col().findOne({ _id: e._id })).toEqual(expect.objectContaining({ status: e.status, rollover: expect.objectContaining({ outcome: status }) }));
     }
-    // The validator approves the pending revision: the FY24 enrollment follows it to ENROLLED, with no Submit.
+    // The validator approves the pending revision: the next year's enrollment follows it to ENROLLED, with no Submit.
     await profileEvent(h, 'ProfileApproved', bankProfile(partner, { profileId: bank('pending'), revision: 2, status: 'APPROVED' }));
     await waitForEnrollmentEvent(h, next(seeded.validating), 'EnrollmentEnrolled');
     expect(await col().findOne({ _id: next(seeded.validating) })).toEqual(expect.objectContaining({ status: 'ENROLLED', validated: { bank: 2 }, enrolledAt: expect.any(Date) }));
-    // Its new revision was approved (the FY23 enrollment had not followed yet): renewed, validated with revision 2.
+    // Its new revision was approved (the ended year's enrollment had not followed yet): renewed, validated with revision 2.
     const [renewed] = await waitForEnrollmentEvent(h, next(seeded.approvedSince), 'EnrollmentRenewed');
-    expect(renewed.envelope!.data).toEqual(expect.objectContaining({ status: 'ENROLLED', fiscalYear: 'FY24', fromFiscalYear: 'FY23' }));
+    expect(renewed.envelope!.data).toEqual(expect.objectContaining({ status: 'ENROLLED', fiscalYear: TO, fromFiscalYear: FROM }));
     expect(await col().findOne({ _id: next(seeded.approvedSince) })).toEqual(expect.objectContaining({ status: 'ENROLLED', validated: { bank: 2 } }));
     // Its year was completed before the admin chose another bank profile: continued with that one (approved), not
     // expired as never completed (an ineligible decision leaves it too: MarkIneligible).
@@ -405,11 +408,11 @@ describe('enrollments ENROLLED once and back in validation (a profile edited, or
     expect(expired.envelope!.data).toEqual(expect.objectContaining({ status: 'EXPIRED', previousStatus: 'VALIDATING', reasons: ["The partner's agreement is not active."] }));
     // Never ENROLLED: never completed, as before.
     expect(await col().findOne({ _id: seeded.neverEnrolled._id })).toEqual(
-      expect.objectContaining({ status: 'EXPIRED', reasons: ['The fiscal year FY23 ended before the enrollment was completed.'] }),
+      expect.objectContaining({ status: 'EXPIRED', reasons: [`The fiscal year ${FROM} ended before the enrollment was completed.`] }),
     );
     expect(await col().countDocuments({ _id: next(seeded.neverEnrolled) })).toBe(0);
 
-    expect((await operator('/v1/operator/rollover', { fromFiscalYear: 'FY23', programId: program.programId })).body).toEqual(expect.objectContaining({ examined: 0 }));
+    expect((await operator('/v1/operator/rollover', { fromFiscalYear: FROM, programId: program.programId })).body).toEqual(expect.objectContaining({ examined: 0 }));
   });
 
   it('continue into a next-year enrollment that had ended INELIGIBLE (as Enroll restarts one); one enrolled on its own is only marked', async () => {
