@@ -6,6 +6,7 @@ import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import type { NextFunction, Request, Response } from 'express';
 import { Logger as PinoLogger } from 'nestjs-pino';
 import { CONFIG, ConfigError } from './config/config';
+import { checkBodyShape } from './http/body-shape';
 import { PROBLEM_CONTENT_TYPE, ProblemException } from './http/problem';
 import { ProblemFilter } from './http/problem.filter';
 import { correlationMiddleware } from './logging/logging';
@@ -36,6 +37,7 @@ export async function createServiceApp(module: Type<unknown>, options: CreateOpt
   app.use(requireJsonBody);
   // application/json and its +json kinds (SCIM clients send application/scim+json).
   app.useBodyParser('json', { limit: '1mb', type: ['application/json', 'application/*+json'] });
+  app.use(checkBodyShape);
 
   if (config.DOCS_ENABLED) {
     const document = SwaggerModule.createDocument(

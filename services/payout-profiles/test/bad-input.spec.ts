@@ -3,7 +3,7 @@
  * documents of the partner are the same before and after).
  */
 import { randomUUID } from 'node:crypto';
-import { Answer, call, createWorld, Harness, ibanProfile, ifMatch, inDays, nonUsTaxProfile, startHarness, usProfile, usTaxProfile, World } from './support';
+import { Answer, call, createWorld, RawJson, Harness, ibanProfile, ifMatch, inDays, nonUsTaxProfile, startHarness, usProfile, usTaxProfile, World } from './support';
 
 jest.setTimeout(120_000);
 
@@ -46,6 +46,11 @@ function expectProblem(answer: Answer, status: number, field: string, message?: 
   expect(answer.headers.get('content-type')).toMatch(/^application\/problem\+json/);
   expect(answer.body).toMatchObject({ status, type: expect.any(String), title: expect.any(String) });
   expect(answer.body.errors).toEqual(expect.arrayContaining([expect.objectContaining({ field, ...(message && { message: expect.stringMatching(message) }) })]));
+}
+
+/** `{"<field>":[[[...]]], ...rest}` with the array `levels` deep, as text: JSON.stringify overflows on it. */
+function nested(field: string, levels: number, rest: Record<string, unknown> = {}): RawJson {
+  return new RawJson(`{${JSON.stringify(field)}:${'['.repeat(levels)}${']'.repeat(levels)}${Object.keys(rest).length ? `,${JSON.stringify(rest).slice(1)}` : '}'}`);
 }
 
 type Case = [string, () => Promise<{ method: string; path: string; body: unknown; headers?: Record<string, string> }>, number, string, RegExp?];
@@ -138,6 +143,13 @@ const CASES: Case[] = [
   ['tax list: a made-up cursor', async () => ({ method: 'GET', path: '/v1/tax-profiles?cursor=made-up', body: undefined }), 400, 'cursor'],
   ['default list: limit=1001', async () => ({ method: 'GET', path: '/v1/default-bank-profiles?limit=1001', body: undefined }), 400, 'limit'],
   ['default list: a made-up cursor', async () => ({ method: 'GET', path: '/v1/default-bank-profiles?cursor=made-up', body: undefined }), 400, 'cursor'],
+  // Shapes nothing walks: refused before the validation pipe and the Idempotency-Key fingerprint recurse through them
+  // (a few kilobytes of nested arrays overflowed their stack: 500), and the names Nest's pipe drops without a word.
+  ['a body nested 5,000 levels deep, with an Idempotency-Key', async () => ({ method: 'POST', path: '/v1/bank-profiles', body: nested('name', 5_000, { country: 'US' }), headers: { 'idempotency-key': randomUUID() } }), 400, ['name', ...Array(31).fill('0')].join('.'), /nested more than 32 levels/],
+  ['a tax profile nested 5,000 levels deep', async () => ({ method: 'POST', path: `/v1/locations/${w.L3}/tax-profile`, body: nested('businessProfile', 5_000, { incorporation: 'US' }) }), 400, ['businessProfile', ...Array(31).fill('0')].join('.'), /nested more than 32 levels/],
+  ['a field named constructor', async () => ({ method: 'POST', path: '/v1/bank-profiles', body: { ...usProfile(), constructor: { prototype: { admin: true } } } }), 400, 'constructor', /should not exist/],
+  ['a field named __proto__', async () => ({ method: 'POST', path: '/v1/bank-profiles', body: { ...usProfile(), ['__proto__']: { admin: true } } }), 400, '__proto__', /should not exist/],
+  ['operator: outbox requeue with a body field', async () => ({ method: 'POST', path: '/v1/operator/outbox/parked/requeue', body: { everything: true } }), 400, 'everything', /should not exist/],
   // Operator decisions
   ['operator: ACTION_REQUIRED without reasons', async () => ({ method: 'POST', path: `/v1/operator/profiles/${usBankId}/validation`, body: { revision: 1, outcome: 'ACTION_REQUIRED' } }), 400, 'reasons'],
   ['operator: ACTION_REQUIRED with a blank reason', async () => ({ method: 'POST', path: `/v1/operator/profiles/${usBankId}/validation`, body: { revision: 1, outcome: 'ACTION_REQUIRED', reasons: ['  '] } }), 400, 'reasons', /must not be blank/],

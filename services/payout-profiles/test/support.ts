@@ -183,6 +183,11 @@ export interface Answer<T = any> {
   headers: Headers;
 }
 
+/** A body sent as this text, for JSON that JSON.stringify cannot write here (nested thousands of levels deep). */
+export class RawJson {
+  constructor(readonly text: string) {}
+}
+
 export async function call<T = any>(
   h: Harness,
   method: string,
@@ -196,7 +201,7 @@ export async function call<T = any>(
       ...(token && { authorization: `Bearer ${token}` }),
       ...headers,
     },
-    body: body === undefined ? undefined : JSON.stringify(body),
+    body: body === undefined ? undefined : body instanceof RawJson ? body.text : JSON.stringify(body),
   });
   const text = await response.text();
   return { status: response.status, body: text ? JSON.parse(text) : undefined, headers: response.headers };

@@ -4,6 +4,7 @@ import { ApiOkResponse, ApiOperation, ApiProperty, ApiPropertyOptional, ApiSecur
 import { Transform, Type } from 'class-transformer';
 import { IsBoolean, IsInt, IsOptional, Max, Min } from 'class-validator';
 import { OperatorOnly } from '../auth/principal';
+import { EmptyBody, NoBody } from '../http/empty-body';
 
 export class ParkedQuery {
   @ApiPropertyOptional({ minimum: 1, maximum: 1_000, default: 100 })
@@ -73,7 +74,7 @@ export class OutboxController {
   @HttpCode(200)
   @ApiOperation({ summary: 'Put the parked events that fit OUTBOX_MAX_RECORD_BYTES now back in their outboxes, to be published' })
   @ApiOkResponse({ type: RequeueResultDto })
-  requeue(@Query() query: RequeueQuery): Promise<RequeueResultDto> {
+  requeue(@Query() query: RequeueQuery, @NoBody() _body: EmptyBody): Promise<RequeueResultDto> {
     return this.relay.requeueParked({ brokerRefused: query.brokerRefused === true });
   }
 }
