@@ -265,6 +265,24 @@ describe('concurrency and retries', () => {
     expect(decided.body).toMatchObject({ status: 'ACTION_REQUIRED', reasons: ['Bank statement missing'] });
   });
 
+  // Stored before names were compared without runs of spaces or Unicode composition (15c43b1): "EUR  legacy" kept the
+  // key "eur  legacy", next to another profile whose name the new rule makes equal. Editing it must not depend on that.
+  it('a profile whose name key predates the rule: an edit that does not send a new name makes no new revision and no 409', async () => {
+    const run = randomUUID().slice(0, 8);
+    const other = await call(h, 'POST', '/v1/bank-profiles', { token: admin, body: ibanProfile({ name: `EUR legacy ${run}` }) });
+    const legacy = await call(h, 'POST', '/v1/bank-profiles', { token: admin, body: ibanProfile({ name: `EUR legacy-to-be ${run}` }) });
+    expect([other.status, legacy.status]).toEqual([201, 201]);
+    const legacyName = `EUR  legacy ${run}`;
+    await h.db.collection('bank_profiles').updateOne({ _id: legacy.body.profileId } as never, { $set: { name: legacyName, nameKey: legacyName.toLowerCase() } });
+    let current = await call(h, 'GET', `/v1/bank-profiles/${legacy.body.profileId}`, { token: admin });
+    for (const body of [{ currency: 'EUR' }, { name: legacyName }, { beneficiary: { name: 'Contoso GmbH', email: 'payments@contoso.example' } }]) {
+      const edited = await call(h, 'PATCH', `/v1/bank-profiles/${legacy.body.profileId}`, { token: admin, body, headers: ifMatch(current.body.version) });
+      expect({ body, status: edited.status }).toEqual({ body, status: 200 });
+      expect(edited.body).toMatchObject({ revision: current.body.revision, status: current.body.status });
+      current = edited;
+    }
+  });
+
   it('sending the same details again is not a new revision', async () => {
     const current = await call(h, 'GET', `/v1/bank-profiles/${euProfile.profileId}`, { token: admin });
     const again = await call(h, 'PATCH', `/v1/bank-profiles/${euProfile.profileId}`, {

@@ -128,7 +128,6 @@ export class UpdateBankProfile {
 
     const details = {
       name: input.name ?? current.name,
-      nameKey: nameKey(input.name ?? current.name),
       country,
       currency,
       paymentMethod,
@@ -150,6 +149,10 @@ export class UpdateBankProfile {
     const changes = {
       ...(newRevision && {
         ...details,
+        // The key the name is compared by, written when a name is sent: a key stored before nameKey changed (NFKC,
+        // runs of spaces) stays until then, so an edit of anything else neither makes a new revision of it nor
+        // collides with another profile's key that only the new rule makes equal (409 on a name nobody sent).
+        ...(input.name !== undefined && { nameKey: nameKey(details.name) }),
         ...(account && {
           sealedAccount: this.secrets.seal(account.secret, `${profileId}:account`),
           maskedAccount: maskSecret(account.secret),
