@@ -161,6 +161,16 @@ describe('bank profile', () => {
     expect(watch.find(of(id, 'ProfileApproved', 2))).toEqual([]);
   });
 
+  // Revision 1 was approved, then revision 2 came: an operator contradicting revision 1 is refused as on the current one.
+  it('the operator API answers 409 for a different decision on an older revision that has its decision, and changes nothing', async () => {
+    const before = await h.db.collection('bank_profiles').findOne({ _id: id as never }, { projection: { outbox: 0 } });
+    expect(before).toMatchObject({ revision: 2 });
+    const late = await call(h, 'POST', `/v1/operator/profiles/${id}/validation`, { headers: operator, body: { revision: 1, outcome: 'ACTION_REQUIRED', reasons: ['Operator says no'] } });
+    expect(late.status).toBe(409);
+    expect(late.body).toMatchObject({ effect: 'ALREADY_DECIDED' });
+    expect(await h.db.collection('bank_profiles').findOne({ _id: id as never }, { projection: { outbox: 0 } })).toEqual(before);
+  });
+
   it('the operator API answers 409 for a different decision on a decided revision, and a plain repeat is a no-op', async () => {
     const before = await h.db.collection('bank_profiles').findOne({ _id: id as never }, { projection: { outbox: 0 } });
     const conflicting = await call(h, 'POST', `/v1/operator/profiles/${id}/validation`, { headers: operator, body: { revision: 2, outcome: 'APPROVED' } });

@@ -76,6 +76,11 @@ export class RecordValidationResult {
         command.revision < profile.revision ? 'OUTDATED' : !decision ? 'APPLIED' : confirms ? 'CONFIRMED' : 'ALREADY_DECIDED';
       // A refused request changes nothing: checked before the write (which would record it and bump the version).
       if (command.source === 'OPERATOR' && (effect === 'ALREADY_DECIDED' || effect === 'CONFIRMED')) return this.answer(command, { effect, profile }); // 409
+      // An operator deciding an older revision that has its decision: refused as on the current one (409), not recorded
+      // as out of date. The back office's is recorded OUTDATED: a newer revision is being validated anyway.
+      if (command.source === 'OPERATOR' && effect === 'OUTDATED' && decision) {
+        return this.answer(command, { effect: confirms ? 'CONFIRMED' : 'ALREADY_DECIDED', profile }); // 409
+      }
       const record: ValidationRecord = {
         revision: command.revision,
         outcome: command.outcome,
