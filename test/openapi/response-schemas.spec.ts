@@ -11,6 +11,7 @@
 import { Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
+import { documentProblems } from '../../libs/platform/src/bootstrap';
 import { AppModule as Enrollment } from '../../services/enrollment/src/app.module';
 import { AppModule as Identity } from '../../services/identity/src/app.module';
 import { AppModule as Invitations } from '../../services/invitations/src/app.module';
@@ -59,5 +60,51 @@ describe('OpenAPI documents', () => {
     const document = await openApiDocument(module);
     expect(Object.keys(document.paths).length).toBeGreaterThan(0);
     expect(successesWithoutSchema(document)).toEqual([]);
+  });
+});
+
+/**
+ * The error answers a client generator needs to know of: every operation declares 400 (and 401 behind a bearer token),
+ * and one taking If-Match declares the header, 412, and 428 when it is required (IfMatch and OptionalIfMatch add the
+ * answers; the route declares the header). Declared ones are problem+json.
+ */
+function undeclaredErrors(document: OpenAPIObject): string[] {
+  const gaps: string[] = [];
+  for (const [path, item] of Object.entries(document.paths)) {
+    for (const method of ['get', 'put', 'post', 'delete', 'patch'] as const) {
+      const operation = item[method];
+      if (!operation) continue;
+      const codes = Object.keys(operation.responses ?? {});
+      const ifMatch = (operation.parameters ?? []).find((p) => 'in' in p && p.in === 'header' && p.name === 'If-Match') as { required?: boolean } | undefined;
+      const bearer = (operation.security ?? []).some((requirement) => 'bearer' in requirement);
+      const expected = ['400', ...(bearer ? ['401'] : []), ...(ifMatch ? ['412'] : []), ...(ifMatch?.required ? ['428'] : [])];
+      // 412 comes with IfMatch / OptionalIfMatch (428 with IfMatch): the route must declare the header it reads.
+      if (codes.includes('412') && !ifMatch) gaps.push(`${method.toUpperCase()} ${path} If-Match header`);
+      if (codes.includes('428') && !ifMatch?.required) gaps.push(`${method.toUpperCase()} ${path} If-Match header required`);
+      for (const code of expected.filter((c) => !codes.includes(c))) gaps.push(`${method.toUpperCase()} ${path} ${code}`);
+      for (const code of codes.filter((c) => /^[45]/.test(c))) {
+        const response = operation.responses[code] as { content?: Record<string, unknown> };
+        if (!response.content?.['application/problem+json']) gaps.push(`${method.toUpperCase()} ${path} ${code} not problem+json`);
+      }
+    }
+  }
+  return gaps;
+}
+
+describe('OpenAPI documents: error answers', () => {
+  it.each(services)('%s: 400 everywhere, 401 behind a token, If-Match with its 412 (and 428 when required), as problem+json', async (_name, module) => {
+    const document = await openApiDocument(module);
+    documentProblems(document);
+    expect(undeclaredErrors(document)).toEqual([]);
+  });
+
+  it('documents If-Match where it is required (a bank profile edit) and where it is optional (Submit)', async () => {
+    const payout = await openApiDocument(PayoutProfiles);
+    const enrollment = await openApiDocument(Enrollment);
+    const header = (document: OpenAPIObject, path: string, method: 'patch' | 'post') =>
+      (document.paths[path]?.[method]?.parameters ?? []).find((p) => 'name' in p && p.name === 'If-Match') as { required?: boolean } | undefined;
+    expect(header(payout, '/v1/bank-profiles/{profileId}', 'patch')).toMatchObject({ required: true });
+    expect(Object.keys(payout.paths['/v1/bank-profiles/{profileId}'].patch!.responses)).toEqual(expect.arrayContaining(['412', '428']));
+    expect(header(enrollment, '/v1/enrollments/{enrollmentId}/submit', 'post')).toMatchObject({ required: false });
   });
 });

@@ -45,6 +45,7 @@ export class DefaultBankProfilesController {
   @Delete('locations/:locationId/default-bank-profile')
   @HttpCode(204)
   @ApiOperation({ summary: "Remove the location's default bank profile (Incentives admin of the location)" })
+  @ApiHeader({ name: 'If-Match', required: false, description: 'Optional; the version read' })
   @ApiNoContentResponse({ description: 'Removed (or there was none)' })
   async delete(
     @CurrentPrincipal() principal: Principal,
