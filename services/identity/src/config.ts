@@ -21,6 +21,10 @@ export const identityConfigSpec = {
   JWT_SIGNING_KEY: str({ default: '', desc: 'RSA private key, PKCS8 PEM (\\n escapes allowed); generated at start when empty (TOKEN_ISSUER=self only)' }),
   JWT_KEY_ID: str({ default: 'identity-1', desc: '`kid` of the signing key in the JWKS and token headers (TOKEN_ISSUER=self only; a key generated at start gets this followed by its thumbprint)' }),
   JWT_TTL_SECONDS: wholeNumber(1)({ default: 900, desc: 'Lifetime of issued access tokens' }),
+  JWT_PREVIOUS_KEYS: str({
+    default: '',
+    desc: 'TOKEN_ISSUER=self only: the JWKS ({"keys":[...]}, as /.well-known/jwks.json served it) of signing keys rotated out, still published and accepted until the tokens they signed expire (JWT_TTL_SECONDS); empty: none',
+  }),
   DEV_SIGN_IN_ENABLED: flag({ default: false, desc: 'Enables POST /v1/dev/sign-in (development only; TOKEN_ISSUER=self only)' }),
   IMPORT_MAX_USERS: wholeNumber(1)({ default: 1000, desc: 'Largest SCIM ListResponse accepted by one import request' }),
 };

@@ -1,5 +1,5 @@
 import { JwtVerifier } from '@lib/platform';
-import { decodeProtectedHeader } from 'jose';
+import { createLocalJWKSet, decodeProtectedHeader } from 'jose';
 import { createServer, Server } from 'node:http';
 import { AddressInfo } from 'node:net';
 import type { IdentityConfig } from '../config';
@@ -14,6 +14,7 @@ const config = (fields: Partial<IdentityConfig> = {}) =>
     DEV_SIGN_IN_ENABLED: true,
     JWT_SIGNING_KEY: '',
     JWT_KEY_ID: 'identity-1',
+    JWT_PREVIOUS_KEYS: '',
     JWT_TTL_SECONDS: 900,
     JWT_ISSUER: ISSUER,
     JWT_AUDIENCE: AUDIENCE,
@@ -78,5 +79,35 @@ describe('SigningKeys: the kid of the signing key', () => {
       jest.restoreAllMocks();
       await endpoint.close();
     }
+  });
+});
+
+describe('SigningKeys: a signing key rotated out (JWT_PREVIOUS_KEYS)', () => {
+  const pem = () =>
+    (require('node:crypto').generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'pem', type: 'pkcs8' }) as string);
+  const verifierOf = (keys: SigningKeys) =>
+    new JwtVerifier({ JWT_ISSUER: ISSUER, JWT_AUDIENCE: AUDIENCE, JWT_USER_CLAIM: 'sub', JWT_PARTNER_CLAIM: 'partnerId' } as never, createLocalJWKSet(keys.jwks()));
+
+  it('stays published and its tokens accepted, while new tokens are signed with the new key', async () => {
+    const old = new SigningKeys(config({ JWT_SIGNING_KEY: pem(), JWT_KEY_ID: 'k-2026-11' }));
+    const issuedBefore = (await old.issue('U1', 'P1')).accessToken;
+    const rotated = new SigningKeys(config({ JWT_SIGNING_KEY: pem(), JWT_KEY_ID: 'k-2026-12', JWT_PREVIOUS_KEYS: JSON.stringify(old.jwks()) }));
+    expect(rotated.jwks().keys.map((k) => k.kid)).toEqual(['k-2026-12', 'k-2026-11']);
+    expect(await verifierOf(rotated).verify(issuedBefore)).toMatchObject({ userId: 'U1' });
+    const issuedAfter = (await rotated.issue('U2', 'P1')).accessToken;
+    expect(decodeProtectedHeader(issuedAfter).kid).toBe('k-2026-12');
+    expect(await verifierOf(rotated).verify(issuedAfter)).toMatchObject({ userId: 'U2' });
+    // Without it, the rotation refuses every token signed before (what it did).
+    const bare = new SigningKeys(config({ JWT_SIGNING_KEY: pem(), JWT_KEY_ID: 'k-2026-12' }));
+    await expect(verifierOf(bare).verify(issuedBefore)).rejects.toThrow('The access token is not valid.');
+  });
+
+  it.each([
+    ['not a JWKS', 'k1', /must be a JWKS/],
+    ['a private key', JSON.stringify({ keys: [{ kty: 'RSA', n: 'AQAB', e: 'AQAB', d: 'AQAB', kid: 'old' }] }), /holds a private part/],
+    ['the signing key\'s kid', JSON.stringify({ keys: [{ kty: 'RSA', n: 'AQAB', e: 'AQAB', kid: 'k-now' }] }), /kid k-now of another key/],
+    ['an EC key', JSON.stringify({ keys: [{ kty: 'EC', crv: 'P-256', x: 'AQAB', y: 'AQAB', kid: 'old' }] }), /must be an RSA public key/],
+  ])('refuses %s at start', (_, value, message) => {
+    expect(() => new SigningKeys(config({ JWT_SIGNING_KEY: pem(), JWT_KEY_ID: 'k-now', JWT_PREVIOUS_KEYS: value }))).toThrow(message);
   });
 });

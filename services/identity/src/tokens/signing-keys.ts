@@ -22,6 +22,8 @@ export class SigningKeys {
   private readonly publicJwk?: JWK;
   /** JWT_KEY_ID; for a generated key, followed by its thumbprint (see below). */
   private readonly keyId: string = '';
+  /** Keys rotated out (JWT_PREVIOUS_KEYS): published and accepted, never used to sign. */
+  private readonly previousJwks: JWK[] = [];
 
   constructor(@Inject(CONFIG) private readonly config: IdentityConfig) {
     if (config.TOKEN_ISSUER === 'external') {
@@ -54,6 +56,7 @@ export class SigningKeys {
     // do not know. A configured key keeps JWT_KEY_ID as its kid (rotating it is the operator's, with a new kid).
     this.keyId = pem ? config.JWT_KEY_ID : `${config.JWT_KEY_ID}-${thumbprint({ e, kty, n }).slice(0, 16)}`;
     this.publicJwk = { kty, n, e, kid: this.keyId, alg: 'RS256', use: 'sig' };
+    this.previousJwks = previousKeys(config.JWT_PREVIOUS_KEYS, this.keyId);
   }
 
   /** Whether identity is the token issuer (TOKEN_ISSUER=self), hence has a key to sign with and publish. */
@@ -63,7 +66,7 @@ export class SigningKeys {
 
   /** The public keys, as served at /.well-known/jwks.json and used by this service to verify tokens (none when external). */
   jwks(): { keys: JWK[] } {
-    return { keys: this.publicJwk ? [{ ...this.publicJwk }] : [] };
+    return { keys: this.publicJwk ? [{ ...this.publicJwk }, ...this.previousJwks.map((jwk) => ({ ...jwk }))] : [] };
   }
 
   async issue(userId: string, partnerId: string): Promise<IssuedToken> {
@@ -82,6 +85,40 @@ export class SigningKeys {
       .sign(this.privateKey);
     return { accessToken, tokenType: 'Bearer', expiresIn: ttl };
   }
+}
+
+/**
+ * JWT_PREVIOUS_KEYS: the JWKS of keys rotated out, as /.well-known/jwks.json served it before (copy it from there).
+ * Rotating the signing key (JWT_SIGNING_KEY and a new JWT_KEY_ID) would otherwise make every token it signed fail at
+ * once, here and, once they fetch the new key set, in every service, and during a rolling restart replicas would
+ * refuse each other's tokens. Public RSA keys with a kid other than the signing key's; refused at start otherwise,
+ * naming what is wrong (no key material is secret here).
+ */
+function previousKeys(value: string, signingKid: string): JWK[] {
+  if (!value.trim()) return [];
+  const refuse = (why: string) => new ConfigError(`Invalid configuration: JWT_PREVIOUS_KEYS (${why})`);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch {
+    throw refuse('must be a JWKS, {"keys":[...]}, as /.well-known/jwks.json serves it');
+  }
+  const keys = (parsed as { keys?: unknown })?.keys;
+  if (!Array.isArray(keys)) throw refuse('must be a JWKS, {"keys":[...]}, as /.well-known/jwks.json serves it');
+  const kids = new Set<string>();
+  return keys.map((key: Record<string, unknown>, i) => {
+    if (key?.kty !== 'RSA' || typeof key.n !== 'string' || typeof key.e !== 'string') throw refuse(`key ${i} must be an RSA public key (kty, n, e)`);
+    if ('d' in key) throw refuse(`key ${i} holds a private part (d): publish public keys only`);
+    if (typeof key.kid !== 'string' || !key.kid) throw refuse(`key ${i} must have a kid`);
+    if (key.kid === signingKid || kids.has(key.kid)) throw refuse(`key ${i} has the kid ${key.kid} of another key`);
+    kids.add(key.kid);
+    try {
+      createPublicKey({ key: { kty: 'RSA', n: key.n, e: key.e }, format: 'jwk' });
+    } catch {
+      throw refuse(`key ${i} is not a valid RSA public key`);
+    }
+    return { kty: 'RSA', n: key.n, e: key.e, kid: key.kid, alg: 'RS256', use: 'sig' };
+  });
 }
 
 /** The RFC 7638 thumbprint of an RSA public key (SHA-256 of its required members in lexicographic order), base64url. */
