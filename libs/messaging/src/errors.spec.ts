@@ -1,6 +1,7 @@
 import { ProblemException, Problems, RetryableProblem } from '@lib/platform';
 import { HttpStatus } from '@nestjs/common';
 import { classifyFailure, describeError } from './errors';
+import { MongoNetworkError } from 'mongodb';
 import { OutboxEntry } from './outbox';
 import { publishOrder } from './outbox-relay';
 
@@ -33,5 +34,18 @@ describe('the relay publishing order', () => {
     const a = { outbox: [entry('a1', '2026-07-01T10:00:01Z'), entry('a2', '2026-07-01T10:00:04Z')] };
     const b = { outbox: [entry('b1', '2026-07-01T10:00:02Z'), entry('b2', '2026-07-01T10:00:03Z')] };
     expect(publishOrder([a, b]).map((e) => e.eventId)).toEqual(['a1', 'b1', 'b2', 'a2']);
+  });
+});
+
+// An outage waits (retried without limit) rather than dead-lettering good messages: also when the driver wraps it.
+describe('a database outage seen through a bulk write', () => {
+  it('is infrastructure, not transient, when the network error is wrapped (MongoBulkWriteError) or the pool was cleared', () => {
+    const network = new MongoNetworkError('connection 3 to 127.0.0.1:27017 closed');
+    const bulk = Object.assign(new Error('connection 3 to 127.0.0.1:27017 closed'), { name: 'MongoBulkWriteError', errorResponse: network });
+    expect(classifyFailure(bulk)).toBe('infrastructure');
+    expect(classifyFailure(Object.assign(new Error('wrapped'), { cause: network }))).toBe('infrastructure');
+    expect(classifyFailure(Object.assign(new Error('pool cleared'), { name: 'MongoPoolClearedError' }))).toBe('infrastructure');
+    // A bulk write refused for its own reasons stays transient (bounded retries, then the DLQ).
+    expect(classifyFailure(Object.assign(new Error('E11000'), { name: 'MongoBulkWriteError', errorResponse: { code: 11000 } }))).toBe('transient');
   });
 });

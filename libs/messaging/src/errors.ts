@@ -8,7 +8,19 @@ export class PermanentError extends Error {
 
 export type FailureKind = 'permanent' | 'infrastructure' | 'transient';
 
-const INFRASTRUCTURE = /^(MongoNetwork|MongoServerSelection|MongoNotConnected|MongoPoolClosed|MongoTopologyClosed|KafkaJSConnection|KafkaJSNumberOfRetriesExceeded|KafkaJSRequestTimeout)/;
+const INFRASTRUCTURE =
+  /^(MongoNetwork|MongoServerSelection|MongoNotConnected|MongoPoolClosed|MongoPoolCleared|MongoWaitQueueTimeout|MongoServerClosed|MongoTopologyClosed|KafkaJSConnection|KafkaJSNumberOfRetriesExceeded|KafkaJSRequestTimeout)/;
+
+/**
+ * Whether the failure is a dependency being down, also when the driver wraps it: a bulk write during an outage fails
+ * as MongoBulkWriteError with the network error inside (`errorResponse`, or `cause`).
+ */
+function isInfrastructure(error: unknown, depth = 0): boolean {
+  if (!error || typeof error !== 'object' || depth > 3) return false;
+  const { name, errorResponse, cause } = error as { name?: unknown; errorResponse?: unknown; cause?: unknown };
+  if (typeof name === 'string' && INFRASTRUCTURE.test(name)) return true;
+  return isInfrastructure(errorResponse, depth + 1) || isInfrastructure(cause, depth + 1);
+}
 
 /**
  * permanent: bad input, dead-letter now. infrastructure: a dependency is down, retry without limit (dead-lettering
@@ -21,8 +33,7 @@ export function classifyFailure(error: unknown): FailureKind {
   // A 4xx is the input's fault, except one that says "try again" (the platform's RetryableProblem: busy, a lease).
   if ((error as { retryable?: unknown })?.retryable === true) return 'transient';
   if (typeof status === 'number' && status >= 400 && status < 500) return 'permanent';
-  const name = (error as Error)?.name ?? '';
-  if (INFRASTRUCTURE.test(name)) return 'infrastructure';
+  if (isInfrastructure(error)) return 'infrastructure';
   return 'transient';
 }
 

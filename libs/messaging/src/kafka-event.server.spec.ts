@@ -111,6 +111,43 @@ describe('KafkaEventServer and the correlation id of a consumed event', () => {
   });
 });
 
+describe('KafkaEventServer retrying a handler', () => {
+  // maxAttempts bounds transient failures: a database outage waited out before must not have used them up.
+  it('gives a message failing once after a database outage its transient retries, not the dead-letter topic', async () => {
+    const sent: unknown[] = [];
+    const producer = { send: jest.fn(async (...args: unknown[]) => void sent.push(args)) };
+    const ledger = { processed: async () => new Set<string>(), recordMany: jest.fn(async () => undefined) };
+    const subject = new KafkaEventServer(
+      {} as Kafka,
+      { serviceName: 'unit', brokers: [], keysConsumedConcurrently: 1, maxAttempts: 3, retryBackoffMs: 1 },
+      producer as unknown as EventProducer,
+      ledger as unknown as ProcessedEventLedger,
+      {} as OutboxRelay,
+      {} as TopicAdmin,
+      new MessagingMetrics(),
+    );
+    const failures = [
+      ...Array.from({ length: 4 }, () => Object.assign(new Error('Server selection timed out after 5000 ms'), { name: 'MongoServerSelectionError' })),
+      new Error('a write conflict'),
+    ];
+    let calls = 0;
+    subject.addHandler(
+      Topics.agreements,
+      async () => {
+        calls += 1;
+        const failure = failures.shift();
+        if (failure) throw failure;
+      },
+      true,
+    );
+    const { value, resolved } = payload(messages(1), async () => undefined);
+    await (subject as unknown as WithBatch).handleBatch(value);
+    expect(calls).toBe(6); // 4 while the database was down, 1 transient failure, then done
+    expect(sent).toEqual([]); // nothing dead-lettered
+    expect(resolved).toEqual(['0']);
+  }, 60_000);
+});
+
 describe('KafkaEventServer dead-lettering a record too large for the dead-letter topic', () => {
   it('sends it without its value, and without original headers that are themselves too large', async () => {
     const sent: Array<{ topic: string; messages: Array<{ value: unknown; headers: Record<string, unknown> }> }> = [];

@@ -318,6 +318,9 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
     if (!handler) return { ok: true };
     const trace = { correlationId: event.envelope.correlationId, causationId: event.envelope.eventId };
     let attempts = 0;
+    // Only transient failures count towards maxAttempts: retries while the database or broker is down do not (a good
+    // message that failed once more after an outage was dead-lettered at once, its attempts used up waiting).
+    let transientFailures = 0;
     let delay = this.options.retryBackoffMs;
     for (;;) {
       attempts += 1;
@@ -332,7 +335,7 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
         const kind = classifyFailure(error);
         if (kind === 'permanent') return { ok: false, error, attempts };
         if (stopping()) throw error; // leave the offset uncommitted: redelivered after restart or rebalance
-        if (kind === 'transient' && attempts >= this.options.maxAttempts) return { ok: false, error, attempts };
+        if (kind === 'transient' && ++transientFailures >= this.options.maxAttempts) return { ok: false, error, attempts };
         this.logger.warn(
           `${topic}[${event.partition}]@${event.offset} ${event.envelope.type} attempt ${attempts} failed ` +
             `(${kind}): ${describeError(error)}`,
