@@ -26,14 +26,33 @@ export async function partitionsBehind(admin: Admin, groupId: string, ends: Map<
 }
 
 /**
- * Per partition of `topic` that held a message by `timestamp` (ms): the offset of its first message at or after that
- * time, or its end offset when none is (as `topic:partition` -> offset, for partitionsBehind). A group committed up to
- * these has handled every message the topic held before `timestamp`, whatever came after.
+ * Per partition of `topic` that still holds a message from before `timestamp` (ms): the offset of its first message at
+ * or after that time, or its end offset when none is (as `topic:partition` -> offset). A group committed up to these
+ * has handled every message the topic held before `timestamp`, whatever came after. A partition whose messages before
+ * that time are all gone (retention) is left out: nothing there is left to handle.
  */
 export async function offsetsAt(admin: Admin, topic: string, timestamp: number): Promise<Map<string, bigint>> {
+  const [at, bounds] = await Promise.all([admin.fetchTopicOffsetsByTimestamp(topic, timestamp), admin.fetchTopicOffsets(topic)]);
+  const low = new Map(bounds.map(({ partition, low }) => [partition, BigInt(low)]));
   const offsets = new Map<string, bigint>();
-  for (const { partition, offset } of await admin.fetchTopicOffsetsByTimestamp(topic, timestamp)) {
-    if (BigInt(offset) > 0n) offsets.set(`${topic}:${partition}`, BigInt(offset));
+  for (const { partition, offset } of at) {
+    if (BigInt(offset) > (low.get(partition) ?? 0n)) offsets.set(`${topic}:${partition}`, BigInt(offset));
   }
   return offsets;
+}
+
+/** How many messages of `targets` (as offsetsAt gives them) consumer group `groupId` has not committed yet, in all. */
+export async function messagesBehind(admin: Admin, groupId: string, targets: Map<string, bigint>): Promise<bigint> {
+  const topics = [...new Set([...targets.keys()].map((key) => key.slice(0, key.lastIndexOf(':'))))];
+  if (topics.length === 0) return 0n;
+  const committed = new Map<string, bigint>();
+  for (const { topic, partitions } of await admin.fetchOffsets({ groupId, topics })) {
+    for (const { partition, offset } of partitions) committed.set(`${topic}:${partition}`, BigInt(offset));
+  }
+  let behind = 0n;
+  for (const [key, target] of targets) {
+    const at = committed.get(key) ?? -1n;
+    if (at < target) behind += target - (at < 0n ? 0n : at);
+  }
+  return behind;
 }

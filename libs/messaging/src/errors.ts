@@ -6,6 +6,14 @@ export class PermanentError extends Error {
   override readonly name = 'PermanentError';
 }
 
+/**
+ * A handler that cannot finish because the service is stopping (a wait cut short): retried like an outage, never
+ * dead-lettered, until the consumer stops; its offset stays uncommitted and the message is handled after the restart.
+ */
+export class ShuttingDownError extends Error {
+  override readonly name = 'ShuttingDownError';
+}
+
 export type FailureKind = 'permanent' | 'infrastructure' | 'transient';
 
 const INFRASTRUCTURE =
@@ -33,7 +41,7 @@ export function classifyFailure(error: unknown): FailureKind {
   // A 4xx is the input's fault, except one that says "try again" (the platform's RetryableProblem: busy, a lease).
   if ((error as { retryable?: unknown })?.retryable === true) return 'transient';
   if (typeof status === 'number' && status >= 400 && status < 500) return 'permanent';
-  if (isInfrastructure(error)) return 'infrastructure';
+  if (error instanceof ShuttingDownError || isInfrastructure(error)) return 'infrastructure';
   return 'transient';
 }
 

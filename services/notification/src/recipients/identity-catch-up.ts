@@ -1,5 +1,5 @@
 import { Topics } from '@lib/contracts';
-import { KAFKA, MESSAGING_OPTIONS, MessagingOptions, offsetsAt, partitionsBehind } from '@lib/messaging';
+import { KAFKA, messagesBehind, MESSAGING_OPTIONS, MessagingOptions, offsetsAt, ShuttingDownError } from '@lib/messaging';
 import { BackgroundWork, CONFIG } from '@lib/platform';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { Kafka } from 'kafkajs';
@@ -9,6 +9,14 @@ import type { NotificationConfig } from '../config';
 export type IdentityCatchUpOutcome = 'current' | 'caught-up' | 'behind';
 
 const POLL_MS = 100;
+/**
+ * More identity messages than this still to handle is a backlog (a bulk import, a restart): the ones needed may not be
+ * in the fetch being handled, and KafkaJS fetches again only once every batch of it is done, this one's included, so
+ * a wait could only time out while it held up every partition. No wait then.
+ */
+export const MAX_WAITED_LAG = 1_000n;
+/** After a wait that timed out, events that find nobody do not wait again for this long: one stall, not one per event. */
+export const QUIET_AFTER_TIMEOUT_MS = 30_000;
 
 /**
  * The recipient view (users and roles, from identity.events.v1) may lag behind the event naming whom to notify:
@@ -18,15 +26,19 @@ const POLL_MS = 100;
  *
  * For an event that found nobody to notify: wait (at most NOTIFY_IDENTITY_WAIT_MS) until this service's consumer
  * group has committed every identity message published before the event occurred (offsets by timestamp, so later
- * identity traffic does not hold it up). `current`: nothing was pending, the answer stands; `caught-up`: it was
- * behind and is no more, look again; `behind`: still behind at the deadline (or the lag could not be read).
- * Times already shown to be caught up are remembered, so only an event newer than the last check queries the broker.
+ * identity traffic does not hold it up). `caught-up`: look again (also when nothing was pending by the time the broker
+ * was asked: the view may have caught up since the first look); `current`: a time already shown caught up, the answer
+ * stands; `behind`: still behind at the deadline, more than MAX_WAITED_LAG behind, within QUIET_AFTER_TIMEOUT_MS of a
+ * wait that timed out, or the lag could not be read. Shutdown during a wait throws ShuttingDownError: the event is
+ * handled again after the restart rather than told to nobody. The handler waits in line with its partition's others.
  */
 @Injectable()
 export class IdentityCatchUp {
   private readonly logger = new Logger(IdentityCatchUp.name);
   /** Every identity message published before this time (ms) has been handled. */
   private handledBefore = 0;
+  /** No wait before this time (ms): the last one timed out. */
+  private quietUntil = 0;
 
   constructor(
     @Inject(KAFKA) private readonly kafka: Kafka,
@@ -39,25 +51,35 @@ export class IdentityCatchUp {
     const at = Date.parse(occurredAt);
     const timeoutMs = this.config.NOTIFY_IDENTITY_WAIT_MS;
     if (timeoutMs <= 0 || !Number.isFinite(at) || at <= this.handledBefore) return 'current';
+    if (Date.now() < this.quietUntil) return 'behind';
     const deadline = Date.now() + timeoutMs;
     const groupId = this.options.groupId ?? this.options.serviceName;
     const admin = this.kafka.admin();
     try {
       await admin.connect();
-      const before = await offsetsAt(admin, Topics.identity, at);
-      for (let first = true; ; first = false) {
-        const behind = await partitionsBehind(admin, groupId, before);
-        if (behind.length === 0) {
-          this.handledBefore = Math.max(this.handledBefore, at);
-          return first ? 'current' : 'caught-up';
+      const askedAt = Date.now();
+      const targets = await offsetsAt(admin, Topics.identity, at);
+      for (;;) {
+        const behind = await messagesBehind(admin, groupId, targets);
+        if (behind === 0n) {
+          // An `at` ahead of this clock (another service's clock) was answered with the end offsets when asked.
+          this.handledBefore = Math.max(this.handledBefore, Math.min(at, askedAt));
+          return 'caught-up';
         }
-        if (this.work.stopRequested || Date.now() >= deadline) {
-          this.logger.warn(`recipients of an event of ${occurredAt} looked up with ${behind.join(', ')} not handled up to that time`);
+        if (behind > MAX_WAITED_LAG) {
+          this.logger.warn(`recipients of an event of ${occurredAt} looked up ${behind} identity messages behind: not waiting for a backlog`);
+          return 'behind';
+        }
+        if (this.work.stopRequested) throw new ShuttingDownError('stopping while waiting for the identity events');
+        if (Date.now() >= deadline) {
+          this.quietUntil = Date.now() + QUIET_AFTER_TIMEOUT_MS;
+          this.logger.warn(`recipients of an event of ${occurredAt} looked up ${behind} identity messages behind after ${timeoutMs} ms`);
           return 'behind';
         }
         await new Promise((resolve) => setTimeout(resolve, POLL_MS));
       }
     } catch (error) {
+      if (error instanceof ShuttingDownError) throw error;
       this.logger.warn(`could not read the identity consumer's lag (${(error as Error).message})`);
       return 'behind';
     } finally {
