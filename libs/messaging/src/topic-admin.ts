@@ -13,14 +13,32 @@ export class TopicAdmin {
     this.partitions = resolveOptions(options).topicPartitions;
   }
 
+  /**
+   * Creates those of `topics` not known to exist yet. Calls made while a topic is being created wait for that one
+   * (many partitions dead-lettering their first message at once open one admin connection, not one each); a failed
+   * creation is tried again by the next call.
+   */
   async ensureTopics(topics: string[]): Promise<void> {
-    const wanted = topics.filter((topic) => !this.known.has(topic));
-    if (wanted.length === 0) return;
+    const unknown = [...new Set(topics)].filter((topic) => !this.known.has(topic));
+    if (unknown.length === 0) return;
+    const wanted = unknown.filter((topic) => !this.creating.has(topic));
+    const waits = unknown.filter((topic) => this.creating.has(topic)).map((topic) => this.creating.get(topic)!);
+    if (wanted.length) {
+      const creating = this.create(wanted).finally(() => wanted.forEach((topic) => this.creating.delete(topic)));
+      wanted.forEach((topic) => this.creating.set(topic, creating));
+      waits.push(creating);
+    }
+    await Promise.all(waits);
+  }
+
+  private readonly creating = new Map<string, Promise<void>>();
+
+  private async create(topics: string[]): Promise<void> {
     const admin = this.kafka.admin();
     await admin.connect();
     try {
-      await createMissingTopics(admin, wanted, this.partitions);
-      wanted.forEach((topic) => this.known.add(topic));
+      await createMissingTopics(admin, topics, this.partitions);
+      topics.forEach((topic) => this.known.add(topic));
     } finally {
       await admin.disconnect();
     }

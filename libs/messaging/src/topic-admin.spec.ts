@@ -1,0 +1,59 @@
+import { Kafka } from 'kafkajs';
+import { TopicAdmin } from './topic-admin';
+
+/** A broker stand-in for the admin client: counts connections, creates topics with leaders after `delayMs`. */
+function fakeKafka({ delayMs = 20, failFirst = false } = {}) {
+  const topics = new Set<string>();
+  const stats = { connects: 0, creates: [] as string[][] };
+  let fail = failFirst;
+  const kafka = {
+    admin: () => ({
+      connect: async () => void stats.connects++,
+      disconnect: async () => undefined,
+      listTopics: async () => [...topics],
+      createTopics: async ({ topics: wanted }: { topics: Array<{ topic: string }> }) => {
+        await new Promise((resolve) => setTimeout(resolve, delayMs));
+        if (fail) {
+          fail = false;
+          throw new Error('broker unavailable');
+        }
+        stats.creates.push(wanted.map((t) => t.topic));
+        wanted.forEach((t) => topics.add(t.topic));
+        return true;
+      },
+      fetchTopicMetadata: async ({ topics: names }: { topics: string[] }) => ({
+        topics: names.map((name) => ({ name, partitions: topics.has(name) ? [{ partitionId: 0, leader: 1 }] : [] })),
+      }),
+    }),
+  } as unknown as Kafka;
+  return { kafka, stats };
+}
+
+describe('TopicAdmin.ensureTopics', () => {
+  it('creates a topic once for calls made while it is being created, each returning once it exists', async () => {
+    const { kafka, stats } = fakeKafka();
+    const admin = new TopicAdmin(kafka, { serviceName: 'test' } as never);
+    await Promise.all(Array.from({ length: 12 }, () => admin.ensureTopics(['orders.dlq'])));
+    expect(stats.connects).toBe(1);
+    expect(stats.creates).toEqual([['orders.dlq']]);
+    // One being created and one not: the new one alone is created, the call waits for both.
+    const first = admin.ensureTopics(['a']);
+    await admin.ensureTopics(['a', 'b', 'b']);
+    await first;
+    expect(stats.creates).toEqual([['orders.dlq'], ['a'], ['b']]);
+    // Known topics cost nothing.
+    await admin.ensureTopics(['a', 'b', 'orders.dlq']);
+    expect(stats.connects).toBe(3);
+  });
+
+  it('lets every waiting call see a failed creation, and tries again on the next call', async () => {
+    const { kafka, stats } = fakeKafka({ failFirst: true });
+    const admin = new TopicAdmin(kafka, { serviceName: 'test' } as never);
+    const calls = await Promise.allSettled([admin.ensureTopics(['t']), admin.ensureTopics(['t'])]);
+    expect(calls.map((c) => c.status)).toEqual(['rejected', 'rejected']);
+    expect(stats.connects).toBe(1);
+    await admin.ensureTopics(['t']);
+    expect(stats.creates).toEqual([['t']]);
+    expect(stats.connects).toBe(2);
+  });
+});
