@@ -546,6 +546,46 @@ describe('Enroll, Continue, Submit and validation', () => {
     expect(again.body.enrolledAt).toBe(enrolled.body.enrolledAt);
     expect(again.body.submittedAt).not.toBe(enrolled.body.submittedAt);
   });
+
+  it('announces a second rejection found while ACTION_REQUIRED (EnrollmentRejected again, with every reason); one fixed while the other stands announces nothing', async () => {
+    const program = await createProgram(h, { requiresEligibility: false });
+    const { bank, tax } = await approvedProfiles(h, w.partnerId, w.L3);
+    const id = (await enroll(program.programId, w.L3)).body.enrollmentId as string;
+    expect((await submit(id)).body.status).toBe('ENROLLED');
+
+    // The bank profile edited and rejected: ACTION_REQUIRED, EnrollmentRejected with its reason.
+    await profileEvent(h, 'ProfileUpdated', { ...bank, revision: 2, status: 'PENDING_VALIDATION' });
+    await profileEvent(h, 'ProfileActionRequired', { ...bank, revision: 2, status: 'ACTION_REQUIRED', reasons: ['The account is closed.'] });
+    const [first] = await waitForEnrollmentEvent(h, id, 'EnrollmentRejected');
+    expect(first.envelope!.data).toMatchObject({ status: 'ACTION_REQUIRED', reasons: ['Bank profile: The account is closed.'], missing: ['BANK_PROFILE_NOT_APPROVED'] });
+
+    // Then the tax profile is edited and rejected too: the admins are told of it (a second EnrollmentRejected, the
+    // status unchanged, with both reasons), not left to find it when the bank profile is fixed.
+    await profileEvent(h, 'ProfileUpdated', { ...tax, revision: 2, status: 'PENDING_VALIDATION' });
+    await profileEvent(h, 'ProfileActionRequired', { ...tax, revision: 2, status: 'ACTION_REQUIRED', reasons: ['The W-9 is not signed.'] });
+    const [, second] = await waitForEnrollmentEvent(h, id, 'EnrollmentRejected', 2);
+    expect(second.envelope!.data).toMatchObject({
+      status: 'ACTION_REQUIRED',
+      reasons: ['Bank profile: The account is closed.', 'Tax profile: The W-9 is not signed.'],
+      missing: ['BANK_PROFILE_NOT_APPROVED', 'TAX_PROFILE_NOT_APPROVED'],
+      revision: first.envelope!.data.revision + 1,
+    });
+    expect(second.envelope!.data.previousStatus).toBeUndefined();
+    expect(second.envelope!.eventId).not.toBe(first.envelope!.eventId);
+
+    // The bank profile corrected (pending again) while the tax profile stays rejected: still ACTION_REQUIRED, only the
+    // tax reason left (the enrollment shows it); nothing new to tell, so no event.
+    await profileEvent(h, 'ProfileUpdated', { ...bank, revision: 3, status: 'PENDING_VALIDATION' });
+    await eventually(async () => expect((await get(id)).body.reasons).toEqual(['Tax profile: The W-9 is not signed.']));
+    await enrollmentEventsSettled(h, { locationId: w.L3 }, [w.L3]);
+    expect(enrollmentEvents(h, id).map((e) => e.envelope!.type)).toEqual([
+      'EnrollmentStarted',
+      'EnrollmentEnrolled',
+      'EnrollmentValidating',
+      'EnrollmentRejected',
+      'EnrollmentRejected',
+    ]);
+  });
 });
 
 describe('the end of the fiscal year', () => {
