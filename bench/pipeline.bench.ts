@@ -669,9 +669,9 @@ class PipelineBench {
     }
   }
 
-  /** [service] when its consumer group reads the topic (it has committed offsets there past its start), else []. */
+  /** [service] when its consumer group reads the topic (a member is assigned it), else []. */
   async consumes(service: ServiceName, topic: string): Promise<ServiceName[]> {
-    const groups = await this.broker.admin.describeGroups([this.platform.groupId(service)]);
+    const groups = await this.broker.admin.describeGroups([this.platform.groupFor(service, topic)]);
     const member = groups.groups[0]?.members[0];
     if (!member) return [];
     const assignment = member.memberAssignment.toString('latin1');
@@ -696,7 +696,7 @@ class PipelineBench {
     );
     await this.waitFor('every service to catch up on what it consumes', async () => {
       for (const { service, topics } of plan) {
-        if (topics.length && (await this.broker.lag(this.platform.groupId(service), topics)) > 0) return false;
+        for (const topic of topics) if ((await this.broker.lag(this.platform.groupFor(service, topic), [topic])) > 0) return false;
       }
       return true;
     }, timeoutMs).catch((error) => log(`settle: ${(error as Error).message}; going on`));
@@ -716,7 +716,7 @@ class PipelineBench {
 
   async waitForLag(services: ServiceName[], topics: string[], timeoutMs: number): Promise<void> {
     await this.waitFor(`${services.join(', ')} to catch up on ${topics.join(', ')}`, async () => {
-      for (const s of services) if ((await this.broker.lag(this.platform.groupId(s), topics)) > 0) return false;
+      for (const s of services) for (const topic of topics) if ((await this.broker.lag(this.platform.groupFor(s, topic), [topic])) > 0) return false;
       return true;
     }, timeoutMs);
   }

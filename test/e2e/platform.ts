@@ -4,11 +4,13 @@
  * Kafka and SMTP, and can kill (-9) and restart any service.
  */
 import { ALL_TOPICS } from '@lib/contracts';
+import { consumerGroupFor } from '@lib/messaging';
 import { freePort, ManagedProcess, OPERATOR_KEY, PROJECT_ROOT, SERVICE_NODE_ARGS, SmtpTestServer, spawnServer, startGroupAtEnd, TestKafka, waitFor } from '@lib/testing';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { exportPKCS8, generateKeyPair } from 'jose';
+import { NOTIFICATION_OWN_CONSUMERS } from '../../services/notification/src/consumers';
 
 export const SERVICES = ['identity', 'invitations', 'enrollment', 'payout-profiles', 'notification'] as const;
 export type ServiceName = (typeof SERVICES)[number];
@@ -56,6 +58,12 @@ export class Platform {
 
   groupId(service: ServiceName): string {
     return `${service}-e2e-${this.run}`;
+  }
+
+  /** The consumer group in which `service` reads `topic` (a consumer of its own for some: MessagingOptions.ownConsumers). */
+  groupFor(service: ServiceName, topic: string): string {
+    const ownConsumers = service === 'notification' ? NOTIFICATION_OWN_CONSUMERS : undefined;
+    return consumerGroupFor({ serviceName: service, brokers: [], groupId: this.groupId(service), ownConsumers }, topic);
   }
 
   /** The MongoDB database of a service (on `MONGO_URL`). */

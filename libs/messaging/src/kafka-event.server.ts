@@ -10,7 +10,7 @@ import { Trace } from './context';
 import { classifyFailure, describeError, isNonRetriable } from './errors';
 import { EventProducer } from './event-producer';
 import { MessagingMetrics } from './metrics';
-import { MESSAGING_OPTIONS, MessagingOptions, resolveOptions } from './options';
+import { consumerGroupFor, MESSAGING_OPTIONS, MessagingOptions, resolveOptions } from './options';
 import { OutboxRelay } from './outbox-relay';
 import { ProcessedEventLedger } from './processed-event-ledger';
 import { TopicAdmin } from './topic-admin';
@@ -30,6 +30,18 @@ const REBALANCING = new Set(['REBALANCE_IN_PROGRESS', 'NOT_COORDINATOR_FOR_GROUP
 /** Messages of a partition handled between two offset commits (one ledger read and one ledger write each). */
 const CHUNK_SIZE = 200;
 
+/** One Kafka consumer of the service: its group and topics (the service's, or one of `ownConsumers`). */
+interface Lane {
+  name: string;
+  groupId: string;
+  topics: string[];
+  consumer?: Consumer;
+  /** Joined its group (or nothing to consume). */
+  running: boolean;
+  starting?: Promise<void>;
+  restartDelay: number;
+}
+
 interface Item {
   message: KafkaMessage;
   envelope?: Envelope;
@@ -38,7 +50,7 @@ interface Item {
 }
 
 /**
- * The one Kafka consumer of a service, as a Nest transport: handlers are `@EventPattern('<topic>')` methods that
+ * The Kafka consumer of a service, as a Nest transport (one, and one more for each of `ownConsumers`' topics): handlers are `@EventPattern('<topic>')` methods that
  * receive a ConsumedEvent. Messages come in batches per partition, taken in chunks: the ledger is read once for
  * a chunk and written once after it, then the chunk's offsets are committed. Within a chunk, messages of one key
  * are handled one after the other in partition order, and up to `keysConsumedConcurrently` keys at the same time
@@ -50,16 +62,17 @@ interface Item {
  *    dead-lettered; infrastructure failures (database or broker down) are retried until they recover;
  *  - the offset is committed only after the handler's effect (and the ledger entry) is durable.
  * On close: stop fetching, let in-flight messages finish, flush the outbox, then disconnect.
+ * A consumer of its own (`ownConsumers`) whose group has no offsets yet starts where the service's group had got to on
+ * its topics (the release that moves a topic to its own consumer does not replay it), else as any new group.
  */
 @Injectable()
 export class KafkaEventServer extends Server implements CustomTransportStrategy {
   protected override readonly logger = new Logger(KafkaEventServer.name);
   private readonly options: Required<MessagingOptions>;
-  private consumer?: Consumer;
   private closing = false;
-  private running = false;
-  private starting?: Promise<void>;
-  private restartDelay = 500;
+  /** The service's consumer first, then its own consumers; set by listen(). */
+  private lanes: Lane[] = [];
+  private readonly laneOfTopic = new Map<string, Lane>();
   /**
    * The handler of each topic, looked up once: Nest's lookup parses the pattern as JSON first, so a topic name
    * cost a thrown and caught SyntaxError on every message.
@@ -79,9 +92,9 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
     this.options = resolveOptions(options);
   }
 
-  /** True once the consumer has joined its group (or when there is nothing to consume). */
+  /** True once every consumer has joined its group (or when there is nothing to consume). */
   get isRunning(): boolean {
-    return this.running;
+    return this.lanes.length > 0 && this.lanes.every((lane) => lane.running);
   }
 
   get topics(): string[] {
@@ -94,48 +107,74 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
    */
   listen(callback: (error?: unknown) => void): void {
     callback();
-    this.starting = this.startWithRetry();
+    this.lanes = this.planLanes();
+    for (const lane of this.lanes) lane.starting = this.startWithRetry(lane);
   }
 
-  private async startWithRetry(): Promise<void> {
+  /** The service's consumer (every topic not named in `ownConsumers`, maybe none), then one per own consumer with topics. */
+  private planLanes(): Lane[] {
+    const topics = this.topics;
+    const own = Object.entries(this.options.ownConsumers).map(([name, named]) => ({ name, topics: topics.filter((topic) => named.includes(topic)) }));
+    const elsewhere = new Set(own.flatMap((lane) => lane.topics));
+    const lanes: Lane[] = [
+      { name: '', topics: topics.filter((topic) => !elsewhere.has(topic)) },
+      ...own.filter((lane) => lane.topics.length),
+    ].map(({ name, topics: laneTopics }) => ({
+      name,
+      topics: laneTopics,
+      groupId: laneTopics.length ? consumerGroupFor(this.options, laneTopics[0]) : this.options.groupId,
+      running: false,
+      restartDelay: 500,
+    }));
+    for (const lane of lanes) for (const topic of lane.topics) this.laneOfTopic.set(topic, lane);
+    return lanes;
+  }
+
+  /** The consumer group that reads `topic` (ledger entries and dead letters name it). */
+  private groupOf(topic: string): string {
+    return this.laneOfTopic.get(topic)?.groupId ?? this.options.groupId;
+  }
+
+  private async startWithRetry(lane: Lane): Promise<void> {
     let delay = 500;
     while (!this.closing) {
       try {
-        await this.start();
+        await this.start(lane);
         return;
       } catch (error) {
-        this.logger.warn(`cannot start consuming yet (${describeError(error)}); retrying in ${delay} ms`);
-        await this.consumer?.disconnect().catch(() => undefined);
-        this.consumer = undefined;
+        this.logger.warn(`cannot start consuming${lane.name && ` (${lane.groupId})`} yet (${describeError(error)}); retrying in ${delay} ms`);
+        await lane.consumer?.disconnect().catch(() => undefined);
+        lane.consumer = undefined;
         await sleep(delay);
         delay = Math.min(delay * 2, MAX_INFRA_BACKOFF_MS);
       }
     }
   }
 
-  private async start(): Promise<void> {
+  private async start(lane: Lane): Promise<void> {
     await this.producer.connect();
-    const topics = this.topics;
+    const { topics } = lane;
     if (topics.length === 0) {
-      this.running = true;
+      lane.running = true;
       return;
     }
     await this.admin.ensureTopics(topics.flatMap((topic) => [topic, deadLetterTopic(topic)]));
+    if (lane.name) await this.startWhereTheServiceWas(lane);
     const consumer = this.kafka.consumer({
-      groupId: this.options.groupId,
+      groupId: lane.groupId,
       sessionTimeout: 30_000,
       heartbeatInterval: HEARTBEAT_EVERY_MS,
       allowAutoTopicCreation: false,
     });
-    consumer.on(consumer.events.GROUP_JOIN, () => (this.running = true));
+    consumer.on(consumer.events.GROUP_JOIN, () => (lane.running = true));
     consumer.on(consumer.events.CRASH, ({ payload }) => {
-      this.running = false;
-      this.logger.error(`consumer crashed: ${payload.error}; restart=${payload.restart}`);
+      lane.running = false;
+      this.logger.error(`consumer${lane.name && ` ${lane.groupId}`} crashed: ${payload.error}; restart=${payload.restart}`);
       // KafkaJS restarts by itself only after a retriable error; after any other it has disconnected for good.
-      if (!payload.restart && !this.closing && this.consumer === consumer) this.restartAfterCrash();
+      if (!payload.restart && !this.closing && lane.consumer === consumer) this.restartAfterCrash(lane);
     });
-    consumer.on(consumer.events.STOP, () => (this.running = false));
-    this.consumer = consumer;
+    consumer.on(consumer.events.STOP, () => (lane.running = false));
+    lane.consumer = consumer;
     await consumer.connect();
     await consumer.subscribe({ topics, fromBeginning: this.options.fromBeginning });
     await consumer.run({
@@ -145,20 +184,53 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
     });
   }
 
-  private restartAfterCrash(): void {
-    this.consumer = undefined;
-    const delay = this.restartDelay;
-    this.restartDelay = Math.min(delay * 2, MAX_RESTART_BACKOFF_MS);
-    this.logger.warn(`restarting the consumer in ${delay} ms`);
-    this.starting = sleep(delay).then(() => this.startWithRetry());
+  /**
+   * An own consumer's group without offsets on its topics starts where the service's group had got to there: the
+   * release that gives a topic its own consumer goes on from there (no replay of the whole topic, no gap), and a
+   * service group positioned by an operator (or a test) positions this one too. A group that has offsets keeps them.
+   * Another replica that started the same consumer meanwhile makes the copy refused (its group has members): it has
+   * copied the same offsets, or committed its own.
+   */
+  private async startWhereTheServiceWas(lane: Lane): Promise<void> {
+    const admin = this.kafka.admin();
+    await admin.connect();
+    try {
+      const own = await admin.fetchOffsets({ groupId: lane.groupId, topics: lane.topics });
+      if (own.some(({ partitions }) => partitions.some(({ offset }) => Number(offset) >= 0))) return;
+      for (const { topic, partitions } of await admin.fetchOffsets({ groupId: this.options.groupId, topics: lane.topics })) {
+        const reached = partitions.filter(({ offset }) => Number(offset) >= 0).map(({ partition, offset }) => ({ partition, offset }));
+        if (reached.length === 0) continue;
+        try {
+          await admin.setOffsets({ groupId: lane.groupId, topic, partitions: reached });
+        } catch (error) {
+          if (!/no running instances|not empty|NON_EMPTY_GROUP/i.test(`${(error as Error).message} ${(error as { type?: string }).type ?? ''}`)) throw error;
+          return;
+        }
+        this.logger.log(`${lane.groupId} starts ${topic} where ${this.options.groupId} had got to`);
+      }
+    } finally {
+      await admin.disconnect().catch(() => undefined);
+    }
+  }
+
+  private restartAfterCrash(lane: Lane): void {
+    lane.consumer = undefined;
+    const delay = lane.restartDelay;
+    lane.restartDelay = Math.min(delay * 2, MAX_RESTART_BACKOFF_MS);
+    this.logger.warn(`restarting the consumer${lane.name && ` ${lane.groupId}`} in ${delay} ms`);
+    lane.starting = sleep(delay).then(() => this.startWithRetry(lane));
   }
 
   async close(): Promise<void> {
     this.closing = true;
-    await Promise.race([this.starting, sleep(5_000)]);
+    await Promise.race([Promise.all(this.lanes.map((lane) => lane.starting)), sleep(5_000)]);
     // disconnect() waits for the messages in flight and commits their offsets.
-    await this.consumer?.disconnect().catch((error) => this.logger.warn(`consumer disconnect: ${error}`));
-    this.running = false;
+    await Promise.all(
+      this.lanes.map(async (lane) => {
+        await lane.consumer?.disconnect().catch((error) => this.logger.warn(`consumer disconnect: ${error}`));
+        lane.running = false;
+      }),
+    );
     await this.relay.stop();
     await this.producer.disconnect();
   }
@@ -186,7 +258,8 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
         await commitOffsetsIfNecessary();
         if (error) throw error;
         // A batch done without a crash: the next crash restarts quickly again.
-        this.restartDelay = 500;
+        const lane = this.laneOfTopic.get(batch.topic);
+        if (lane) lane.restartDelay = 500;
         if (lastDone !== chunk[chunk.length - 1].offset) return; // stopped (shutdown, rebalance): the rest is redelivered
         await beat().catch(() => undefined);
       }
@@ -223,7 +296,7 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
       }
     });
     const eventIds = [...new Set(items.flatMap((item) => (item.envelope ? [item.envelope.eventId] : [])))];
-    const applied = await this.withInfraRetry(() => this.ledger.processed(this.options.groupId, eventIds));
+    const applied = await this.withInfraRetry(() => this.ledger.processed(this.groupOf(topic), eventIds));
     const byKey = new Map<string, Item[]>();
     for (const item of items) {
       if (item.done) continue;
@@ -254,7 +327,7 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
     };
     await Promise.all(Array.from({ length: Math.min(this.options.keysConsumedConcurrently, groups.length) }, worker));
     if (recorded.length) {
-      await this.withInfraRetry(() => this.ledger.recordMany(this.options.groupId, recorded));
+      await this.withInfraRetry(() => this.ledger.recordMany(this.groupOf(topic), recorded));
       for (const _ of recorded) this.metrics.consumed.inc({ topic, outcome: 'processed' });
     }
     let lastDone: string | undefined;
@@ -385,7 +458,7 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
       [DeadLetterHeaders.originalTopic]: origin.topic,
       [DeadLetterHeaders.originalPartition]: String(origin.partition),
       [DeadLetterHeaders.originalOffset]: origin.offset,
-      [DeadLetterHeaders.consumerGroup]: this.options.groupId,
+      [DeadLetterHeaders.consumerGroup]: this.groupOf(origin.topic),
       [DeadLetterHeaders.attempts]: String(attempts),
       [DeadLetterHeaders.failedAt]: new Date().toISOString(),
     };

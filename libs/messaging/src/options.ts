@@ -40,6 +40,20 @@ export interface MessagingOptions {
   relayMaxRecordBytes?: number;
   /** Start a new consumer group at the earliest offset, so that views are built from the whole history. */
   fromBeginning?: boolean;
+  /**
+   * Topics read by a consumer of their own, by name: `{ identity: ['identity.events.v1'] }` consumes that topic in
+   * group `<groupId>-identity`, apart from the service's other topics, so that a handler of those waiting for it (the
+   * notification service waits for the roles an event's recipients need) does not also hold it up: KafkaJS fetches
+   * again only once every batch of a fetch is handled. See consumerGroupFor.
+   */
+  ownConsumers?: Record<string, string[]>;
+}
+
+/** The consumer group that reads `topic` in a service with these options (its own consumer's, or the service's). */
+export function consumerGroupFor(options: MessagingOptions, topic: string): string {
+  const groupId = options.groupId ?? options.serviceName;
+  const own = Object.entries(options.ownConsumers ?? {}).find(([, topics]) => topics.includes(topic));
+  return own ? `${groupId}-${own[0]}` : groupId;
 }
 
 export function resolveOptions(options: MessagingOptions): Required<MessagingOptions> {
@@ -55,6 +69,7 @@ export function resolveOptions(options: MessagingOptions): Required<MessagingOpt
     relayMaxRecordBytes: 1_000_000,
     fromBeginning: true,
     connection: {},
+    ownConsumers: {},
     ...options,
   };
 }

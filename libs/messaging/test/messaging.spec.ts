@@ -20,7 +20,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { MongoClient } from 'mongodb';
-import { ECHO_PREFIX, SLOW_PREFIX, WidgetAppModule } from './widget.app';
+import { ECHO_PREFIX, SLOW_PREFIX, WidgetAppModule, WidgetOwnConsumerAppModule } from './widget.app';
 import { spawnWidget } from './widget.process';
 
 jest.setTimeout(120_000);
@@ -192,6 +192,38 @@ describe('dead letters', () => {
     expect(dead.find((m) => m.raw.includes('SomethingNew'))).toBeUndefined();
     expect(await consumedCount(db, `bad-${key}`)).toBe(0);
     await service.close();
+  });
+});
+
+describe('a topic with a consumer of its own', () => {
+  it('reads it in group <group>-<name>, started where the service group had got to (nothing before replayed); its ledger and dead letters name that group', async () => {
+    const groupId = uniqueName('widgets');
+    const key = randomUUID();
+    const before = `before-${key}`;
+    await kafka.publishEvent(Topics.agreements, key, { type: 'AgreementStatusChanged', data: { partnerId: before, active: true } });
+    // The service's group as an earlier release left it: past `before`.
+    await startGroupAtEnd(groupId, [Topics.agreements]);
+    const service = await bootService(WidgetOwnConsumerAppModule, { name: 'widgets', env: { ...issuer.env(), KAFKA_GROUP_ID: groupId } });
+    const admin = new Kafka({ brokers: process.env.KAFKA_BROKERS!.split(','), logLevel: logLevel.NOTHING }).admin();
+    await admin.connect();
+    try {
+      await ready(service);
+      const db = service.env.MONGO_DB;
+      const after = `after-${key}`;
+      await kafka.publish(Topics.agreements, key, 'not json at all');
+      const event = await kafka.publishEvent(Topics.agreements, key, { type: 'AgreementStatusChanged', data: { partnerId: after, active: true } });
+      await eventually(async () => expect(await consumedCount(db, after)).toBe(1), 30_000);
+      expect(await consumedCount(db, before)).toBe(0);
+      const [dead] = await watch.waitFor((m) => m.topic === deadLetterTopic(Topics.agreements) && m.key === key);
+      expect(dead.headers[DeadLetterHeaders.consumerGroup]).toBe(`${groupId}-agreements`);
+      const ledger = await mongo.db(db).collection('processed_events').findOne({ _id: `${groupId}-agreements:${event.eventId}` as never });
+      expect(ledger).not.toBeNull();
+      const { groups } = await admin.describeGroups([groupId, `${groupId}-agreements`]);
+      expect(groups.map((g) => g.members.length)).toEqual([0, 1]);
+    } finally {
+      await admin.disconnect();
+      await service.close();
+    }
   });
 });
 

@@ -97,3 +97,13 @@ export class WidgetController {
   controllers: [WidgetController],
 })
 export class WidgetAppModule {}
+
+/** The same service with its one topic read by a consumer of its own (group `<KAFKA_GROUP_ID>-agreements`). */
+@Module({
+  imports: [
+    PlatformModule.forService({ name: 'widgets', ownConsumers: { agreements: [Topics.agreements] } }),
+    MongooseModule.forFeature([{ name: Widget.name, schema: WidgetSchema }]),
+  ],
+  controllers: [WidgetController],
+})
+export class WidgetOwnConsumerAppModule {}

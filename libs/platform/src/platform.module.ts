@@ -37,6 +37,8 @@ export interface ServiceDefinition {
   configSpec?: Record<string, ValidatorSpec<unknown>>;
   /** Where token verification keys come from, when not the remote JWKS (the issuer itself). */
   keySource?: { useFactory: (...args: never[]) => unknown; inject?: unknown[]; imports?: DynamicModule['imports'] };
+  /** Topics read by a Kafka consumer of their own, apart from the service's others (MessagingOptions.ownConsumers). */
+  ownConsumers?: Record<string, string[]>;
 }
 
 @Global()
@@ -108,6 +110,7 @@ export class PlatformModule implements NestModule {
             relayIntervalMs: c.OUTBOX_RELAY_INTERVAL_MS,
             relaySweepIntervalMs: c.OUTBOX_SWEEP_INTERVAL_MS,
             relayMaxRecordBytes: c.OUTBOX_MAX_RECORD_BYTES,
+            ...(definition.ownConsumers && { ownConsumers: definition.ownConsumers }),
           }),
         }),
         TerminusModule.forRoot({ logger: false }),

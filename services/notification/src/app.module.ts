@@ -3,6 +3,7 @@ import { PlatformModule } from '@lib/platform';
 import { Module } from '@nestjs/common';
 import { MongooseModule } from '@nestjs/mongoose';
 import { notificationConfigSpec } from './config';
+import { NOTIFICATION_OWN_CONSUMERS } from './consumers';
 import { DeliveryMetrics } from './delivery/delivery-metrics';
 import { DeliveryWorker } from './delivery/delivery-worker';
 import { Mailer } from './delivery/mailer';
@@ -25,7 +26,7 @@ import { TemplateRenderer } from './rendering/template-renderer';
 
 @Module({
   imports: [
-    PlatformModule.forService({ name: 'notification', configSpec: notificationConfigSpec }),
+    PlatformModule.forService({ name: 'notification', configSpec: notificationConfigSpec, ownConsumers: NOTIFICATION_OWN_CONSUMERS }),
     AccessModule,
     MongooseModule.forFeature([
       { name: Message.name, schema: MessageSchema },

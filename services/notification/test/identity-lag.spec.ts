@@ -15,6 +15,8 @@ jest.setTimeout(120_000);
 const TOPICS = [Topics.identity, Topics.invitations, Topics.enrollments, Topics.payoutProfiles];
 /** Identity events ahead of the role on the partner's partition: they keep the view busy while the enrollment's event is handled. */
 const BACKLOG = 800;
+/** A backlog larger than one fetch of the partition (KafkaJS: 1 MiB; about 630 bytes each, 1.9 MB), as after a restart or a bulk import. */
+const LARGE_BACKLOG = 3_000;
 
 const issuer = new TestIssuer();
 const smtp = new SmtpTestServer();
@@ -44,17 +46,26 @@ const user = (partnerId: string, name: string, roles: UserSnapshot['roles']): Us
  * Everything is on the topics before the service starts, its group positioned just before it: its first fetch holds
  * the partner's identity backlog ending with the new admin, and the enrollment's event, handled side by side.
  */
-async function bootAfter(env: Record<string, string>, partnerId: string, locationId: string, admin: UserSnapshot): Promise<{ service: RunningService; eventId: string }> {
+async function bootAfter(
+  env: Record<string, string>,
+  partnerId: string,
+  locationId: string,
+  admin: UserSnapshot,
+  backlog = BACKLOG,
+): Promise<{ service: RunningService; eventId: string }> {
   const groupId = uniqueName('notification');
   await startGroupAtEnd(groupId, TOPICS);
   const identity = [
     createEnvelope({ source: 'identity', type: 'PartnerRegistered', partnerId, data: { partnerId, name: 'Contoso', locations: [{ locationId, country: 'US', legalName: 'Contoso East' }] } }),
-    ...Array.from({ length: BACKLOG }, (_, i) =>
+    ...Array.from({ length: backlog }, (_, i) =>
       createEnvelope({ source: 'identity', type: 'UserCreated', partnerId, data: { user: user(partnerId, `reader${i}`, [{ role: 'INCENTIVES_USER', locationIds: [locationId] }]) } }),
     ),
     createEnvelope({ source: 'identity', type: 'UserCreated', partnerId, data: { user: admin } }),
   ];
-  await producer.send({ topic: Topics.identity, acks: -1, messages: identity.map((e) => ({ key: partnerId, value: JSON.stringify(e) })) });
+  for (let i = 0; i < identity.length; i += 1_000) {
+    const messages = identity.slice(i, i + 1_000).map((e) => ({ key: partnerId, value: JSON.stringify(e) }));
+    await producer.send({ topic: Topics.identity, acks: -1, messages });
+  }
   const event = createEnvelope({
     source: 'enrollment',
     type: 'EnrollmentActionRequired',
@@ -89,6 +100,21 @@ describe('an admin whose role reaches the service after the event about their lo
     const { service, eventId } = await bootAfter({ NOTIFY_IDENTITY_WAIT_MS: '60000' }, partnerId, locationId, admin);
     try {
       const [mail] = await smtp.waitFor(admin.email);
+      expect(mail.parsed.subject).toContain('Action required: Azure Growth enrollment');
+      const messages = await mongo.db(service.env.MONGO_DB).collection('messages').find({ causationEventId: eventId }).toArray();
+      expect(messages.map((m) => `${m.userId} ${m.channel}`).sort()).toEqual([`${admin.userId} EMAIL`, `${admin.userId} INBOX`]);
+    } finally {
+      await service.close();
+    }
+  });
+
+  it('is told after a backlog of identity events larger than a fetch: they have a consumer of their own, which the wait does not hold up', async () => {
+    const partnerId = `p-${randomUUID()}`;
+    const locationId = `L-${randomUUID().slice(0, 8)}`;
+    const admin = user(partnerId, 'admin', [{ role: 'INCENTIVES_ADMIN', locationIds: [locationId] }]);
+    const { service, eventId } = await bootAfter({ NOTIFY_IDENTITY_WAIT_MS: '20000' }, partnerId, locationId, admin, LARGE_BACKLOG);
+    try {
+      const [mail] = await smtp.waitFor(admin.email, { timeoutMs: 60_000 });
       expect(mail.parsed.subject).toContain('Action required: Azure Growth enrollment');
       const messages = await mongo.db(service.env.MONGO_DB).collection('messages').find({ causationEventId: eventId }).toArray();
       expect(messages.map((m) => `${m.userId} ${m.channel}`).sort()).toEqual([`${admin.userId} EMAIL`, `${admin.userId} INBOX`]);

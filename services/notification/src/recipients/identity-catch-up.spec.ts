@@ -1,22 +1,23 @@
 import { classifyFailure, ShuttingDownError } from '@lib/messaging';
 import { Logger } from '@nestjs/common';
-import { IdentityCatchUp, MAX_WAITED_LAG } from './identity-catch-up';
+import { IdentityCatchUp } from './identity-catch-up';
 
 /** The broker as the check sees it: one identity partition, its offsets by time and bounds, and the group's commit. */
 function broker(state: { target: number; low?: number; committed: () => number }) {
-  const calls = { connect: 0 };
+  const calls = { connect: 0, groups: new Set<string>() };
   const admin = {
     connect: async () => void calls.connect++,
     disconnect: async () => undefined,
     fetchTopicOffsetsByTimestamp: async () => [{ partition: 0, offset: String(state.target) }],
     fetchTopicOffsets: async () => [{ partition: 0, low: String(state.low ?? 0), high: String(state.target), offset: String(state.target) }],
-    fetchOffsets: async ({ topics }: { topics: string[] }) => topics.map((topic) => ({ topic, partitions: [{ partition: 0, offset: String(state.committed()) }] })),
+    fetchOffsets: async ({ groupId, topics }: { groupId: string; topics: string[] }) => calls.groups.add(groupId) && topics.map((topic) => ({ topic, partitions: [{ partition: 0, offset: String(state.committed()) }] })),
   };
   return { kafka: { admin: () => admin }, calls };
 }
 
 function catchUp(kafka: unknown, work = { stopRequested: false }, waitMs = 300) {
-  return new IdentityCatchUp(kafka as never, { serviceName: 'notification', brokers: [] }, work as never, { NOTIFY_IDENTITY_WAIT_MS: waitMs });
+  const options = { serviceName: 'notification', brokers: [], ownConsumers: { identity: ['identity.events.v1'] } };
+  return new IdentityCatchUp(kafka as never, options, work as never, { NOTIFY_IDENTITY_WAIT_MS: waitMs });
 }
 
 const ago = (ms: number) => new Date(Date.now() - ms).toISOString();
@@ -52,11 +53,18 @@ describe('IdentityCatchUp', () => {
     expect(calls.connect).toBe(connects);
   });
 
-  it('does not wait for a backlog (more than MAX_WAITED_LAG messages): the ones it needs may not be fetched until it returns', async () => {
-    const { kafka } = broker({ target: Number(MAX_WAITED_LAG) + 11, committed: () => 10 });
-    const started = Date.now();
-    expect(await catchUp(kafka, undefined, 10_000).waitFor(ago(1_000))).toBe('behind');
-    expect(Date.now() - started).toBeLessThan(1_000);
+  it("waits for a backlog as long as the identity consumer gets closer, past NOTIFY_IDENTITY_WAIT_MS; reads that consumer's own group", async () => {
+    let committed = 0;
+    const { kafka, calls } = broker({ target: 5_000, committed: () => committed });
+    const progress = setInterval(() => (committed = Math.min(5_000, committed + 500)), 100);
+    try {
+      const started = Date.now();
+      expect(await catchUp(kafka, undefined, 300).waitFor(ago(1_000))).toBe('caught-up');
+      expect(Date.now() - started).toBeGreaterThan(600);
+    } finally {
+      clearInterval(progress);
+    }
+    expect([...calls.groups]).toEqual(['notification-identity']);
   });
 
   it('throws ShuttingDownError when the service stops during a wait: retried as an outage, the offset left uncommitted', async () => {

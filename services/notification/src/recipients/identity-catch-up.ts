@@ -1,5 +1,5 @@
 import { Topics } from '@lib/contracts';
-import { KAFKA, messagesBehind, MESSAGING_OPTIONS, MessagingOptions, offsetsAt, ShuttingDownError } from '@lib/messaging';
+import { consumerGroupFor, KAFKA, messagesBehind, MESSAGING_OPTIONS, MessagingOptions, offsetsAt, ShuttingDownError } from '@lib/messaging';
 import { BackgroundWork, CONFIG } from '@lib/platform';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { Kafka } from 'kafkajs';
@@ -10,11 +10,10 @@ export type IdentityCatchUpOutcome = 'current' | 'caught-up' | 'behind';
 
 const POLL_MS = 100;
 /**
- * More identity messages than this still to handle is a backlog (a bulk import, a restart): the ones needed may not be
- * in the fetch being handled, and KafkaJS fetches again only once every batch of it is done, this one's included, so
- * a wait could only time out while it held up every partition. No wait then.
+ * The longest wait, however steadily the identity consumer gets closer: below KafkaJS's rebalance timeout (60 s), so
+ * that a rebalance during a wait does not drop this service from its group (the wait holds up its batch).
  */
-export const MAX_WAITED_LAG = 1_000n;
+export const MAX_WAIT_MS = 45_000;
 /** After a wait that timed out, events that find nobody do not wait again for this long: one stall, not one per event. */
 export const QUIET_AFTER_TIMEOUT_MS = 30_000;
 
@@ -24,13 +23,15 @@ export const QUIET_AFTER_TIMEOUT_MS = 30_000;
  * before the Enroll it allowed (enrollment checked the role in its own view, so the grant was on the topic first) may
  * not be in this view yet when the enrollment's event is handled, and nobody would be told.
  *
- * For an event that found nobody to notify: wait (at most NOTIFY_IDENTITY_WAIT_MS) until this service's consumer
- * group has committed every identity message published before the event occurred (offsets by timestamp, so later
- * identity traffic does not hold it up). `caught-up`: look again (also when nothing was pending by the time the broker
- * was asked: the view may have caught up since the first look); `current`: a time already shown caught up, the answer
- * stands; `behind`: still behind at the deadline, more than MAX_WAITED_LAG behind, within QUIET_AFTER_TIMEOUT_MS of a
- * wait that timed out, or the lag could not be read. Shutdown during a wait throws ShuttingDownError: the event is
- * handled again after the restart rather than told to nobody. The handler waits in line with its partition's others.
+ * For an event that found nobody to notify: wait until the consumer of identity events (a consumer of its own, in
+ * group `<group>-identity`, so that this wait does not hold it up) has committed every identity message published
+ * before the event occurred (offsets by timestamp, so later identity traffic does not hold it up). It waits as long
+ * as that consumer gets closer (a backlog after a restart or a bulk import), giving up after NOTIFY_IDENTITY_WAIT_MS
+ * without progress, or after MAX_WAIT_MS in all. `caught-up`: look again (also when nothing was pending by the time
+ * the broker was asked: the view may have caught up since the first look); `current`: a time already shown caught
+ * up, the answer stands; `behind`: given up, within QUIET_AFTER_TIMEOUT_MS of a wait that gave up, or the lag could
+ * not be read. Shutdown during a wait throws ShuttingDownError: the event is handled again after the restart rather
+ * than told to nobody. The handler waits in line with its partition's others.
  */
 @Injectable()
 export class IdentityCatchUp {
@@ -52,8 +53,10 @@ export class IdentityCatchUp {
     const timeoutMs = this.config.NOTIFY_IDENTITY_WAIT_MS;
     if (timeoutMs <= 0 || !Number.isFinite(at) || at <= this.handledBefore) return 'current';
     if (Date.now() < this.quietUntil) return 'behind';
-    const deadline = Date.now() + timeoutMs;
-    const groupId = this.options.groupId ?? this.options.serviceName;
+    const started = Date.now();
+    let deadline = started + timeoutMs;
+    let closest: bigint | undefined;
+    const groupId = consumerGroupFor(this.options, Topics.identity);
     const admin = this.kafka.admin();
     try {
       await admin.connect();
@@ -66,14 +69,15 @@ export class IdentityCatchUp {
           this.handledBefore = Math.max(this.handledBefore, Math.min(at, askedAt));
           return 'caught-up';
         }
-        if (behind > MAX_WAITED_LAG) {
-          this.logger.warn(`recipients of an event of ${occurredAt} looked up ${behind} identity messages behind: not waiting for a backlog`);
-          return 'behind';
+        // Closer than ever: the identity consumer is working through them, so waiting is worth it.
+        if (closest === undefined || behind < closest) {
+          closest = behind;
+          deadline = Math.min(Date.now() + timeoutMs, started + MAX_WAIT_MS);
         }
         if (this.work.stopRequested) throw new ShuttingDownError('stopping while waiting for the identity events');
         if (Date.now() >= deadline) {
           this.quietUntil = Date.now() + QUIET_AFTER_TIMEOUT_MS;
-          this.logger.warn(`recipients of an event of ${occurredAt} looked up ${behind} identity messages behind after ${timeoutMs} ms`);
+          this.logger.warn(`recipients of an event of ${occurredAt} looked up ${behind} identity messages behind after ${Date.now() - started} ms`);
           return 'behind';
         }
         await new Promise((resolve) => setTimeout(resolve, POLL_MS));
