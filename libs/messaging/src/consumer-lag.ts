@@ -12,15 +12,21 @@ export async function endOffsets(admin: Admin, topics: string[]): Promise<Map<st
 }
 
 /**
- * The partitions of `ends` that consumer group `groupId` has not committed up to, so has not handled everything
- * before those offsets yet (a group commits an offset only after the message's effect).
+ * The partitions of `ends` that consumer group `groupId` (or the group reading each topic, for a service with consumers
+ * of their own: consumerGroupFor) has not committed up to, so has not handled everything before those offsets yet (a
+ * group commits an offset only after the message's effect).
  */
-export async function partitionsBehind(admin: Admin, groupId: string, ends: Map<string, bigint>): Promise<string[]> {
+export async function partitionsBehind(admin: Admin, groupId: string | ((topic: string) => string), ends: Map<string, bigint>): Promise<string[]> {
   const topics = [...new Set([...ends.keys()].map((key) => key.slice(0, key.lastIndexOf(':'))))];
   if (topics.length === 0) return [];
+  const groupOf = typeof groupId === 'string' ? () => groupId : groupId;
+  const byGroup = new Map<string, string[]>();
+  for (const topic of topics) byGroup.set(groupOf(topic), [...(byGroup.get(groupOf(topic)) ?? []), topic]);
   const committed = new Map<string, bigint>();
-  for (const { topic, partitions } of await admin.fetchOffsets({ groupId, topics })) {
-    for (const { partition, offset } of partitions) committed.set(`${topic}:${partition}`, BigInt(offset));
+  for (const [group, groupTopics] of byGroup) {
+    for (const { topic, partitions } of await admin.fetchOffsets({ groupId: group, topics: groupTopics })) {
+      for (const { partition, offset } of partitions) committed.set(`${topic}:${partition}`, BigInt(offset));
+    }
   }
   return [...ends].filter(([key, end]) => (committed.get(key) ?? -1n) < end).map(([key]) => key);
 }

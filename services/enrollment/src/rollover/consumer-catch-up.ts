@@ -1,5 +1,5 @@
 import { Topics } from '@lib/contracts';
-import { endOffsets, KAFKA, MESSAGING_OPTIONS, MessagingOptions, partitionsBehind } from '@lib/messaging';
+import { consumerGroupFor, endOffsets, KAFKA, MESSAGING_OPTIONS, MessagingOptions, partitionsBehind } from '@lib/messaging';
 import { BackgroundWork, CONFIG, ProblemException } from '@lib/platform';
 import { HttpStatus, Inject, Injectable, Logger } from '@nestjs/common';
 import type { Kafka } from 'kafkajs';
@@ -31,7 +31,8 @@ export class ConsumerCatchUp {
     const timeoutMs = this.config.ROLLOVER_CATCH_UP_TIMEOUT_MS;
     if (timeoutMs <= 0) return true;
     const deadline = Date.now() + timeoutMs;
-    const groupId = this.options.groupId ?? this.options.serviceName;
+    // The group that reads each topic: the service's, or a consumer of its own (ownConsumers).
+    const groupId = (topic: string) => consumerGroupFor(this.options, topic);
     const admin = this.kafka.admin();
     try {
       await admin.connect();
