@@ -50,11 +50,11 @@ interface Item {
 }
 
 /**
- * The Kafka consumer of a service, as a Nest transport (one, and one more for each of `ownConsumers`' topics): handlers are `@EventPattern('<topic>')` methods that
- * receive a ConsumedEvent. Messages come in batches per partition, taken in chunks: the ledger is read once for
- * a chunk and written once after it, then the chunk's offsets are committed. Within a chunk, messages of one key
- * are handled one after the other in partition order, and up to `keysConsumedConcurrently` keys at the same time
- * (Kafka orders only the messages of one key). For each message:
+ * The Kafka consumers of a service, as a Nest transport (one, and one more per entry of `ownConsumers`): handlers are
+ * `@EventPattern('<topic>')` methods that receive a ConsumedEvent. Messages come in batches per partition, taken in
+ * chunks: the ledger is read once for a chunk and written once after it, then the chunk's offsets are committed.
+ * Within a chunk, messages of one key are handled one after the other in partition order, and up to
+ * `keysConsumedConcurrently` keys at the same time (Kafka orders only the messages of one key). For each message:
  *  - malformed (not an envelope, or a known type whose payload breaks the contract) goes to `<topic>.dlq`;
  *  - an unknown type is skipped (forward compatibility);
  *  - an event already in the ledger is skipped (redelivery, replay);
@@ -203,7 +203,8 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
         try {
           await admin.setOffsets({ groupId: lane.groupId, topic, partitions: reached });
         } catch (error) {
-          if (!/no running instances|not empty|NON_EMPTY_GROUP/i.test(`${(error as Error).message} ${(error as { type?: string }).type ?? ''}`)) throw error;
+          const { message, type = '' } = error as Error & { type?: string };
+          if (!/no running instances|not empty|NON_EMPTY_GROUP/i.test(`${message} ${type}`)) throw error;
           return;
         }
         this.logger.log(`${lane.groupId} starts ${topic} where ${this.options.groupId} had got to`);
