@@ -9,4 +9,10 @@ export interface ConsumedEvent<T = unknown> {
   key?: string;
   /** Call during long work to keep the consumer in its group (also done automatically every few seconds). */
   heartbeat(): Promise<void>;
+  /**
+   * True once the consumer is stopping or its group rebalancing: a handler waiting for something gives up then
+   * (throws ShuttingDownError), leaving the message uncommitted, to be handled after the restart or by whoever owns the
+   * partition next, rather than holding up the group. Absent where no consumer runs the handler.
+   */
+  stopping?(): boolean;
 }

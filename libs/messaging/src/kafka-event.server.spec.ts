@@ -184,3 +184,66 @@ describe('KafkaEventServer dead-lettering a record too large for the dead-letter
     expect(String(record.headers['x-dlq-error'])).toMatch(/not JSON/);
   });
 });
+
+describe('KafkaEventServer with topics of their own (ownConsumers)', () => {
+  const make = (ownConsumers: Record<string, string[]>, kafka: unknown = {}) => {
+    const subject = new KafkaEventServer(
+      kafka as Kafka,
+      { serviceName: 'unit', brokers: [], ownConsumers },
+      {} as EventProducer,
+      {} as ProcessedEventLedger,
+      {} as OutboxRelay,
+      {} as TopicAdmin,
+      new MessagingMetrics(),
+    );
+    subject.addHandler(Topics.agreements, async () => undefined, true);
+    subject.addHandler(Topics.identity, async () => undefined, true);
+    return subject;
+  };
+
+  it.each([
+    ['a topic named for two consumers', { a: [Topics.identity], b: [Topics.identity] }, /named for more than one/],
+    ['a name that cannot be part of a group id', { 'Not OK': [Topics.identity] }, /not a consumer name/],
+  ])('refuses %s at start', (_, ownConsumers, message) => {
+    let failure: unknown;
+    make(ownConsumers).listen((error) => (failure = error));
+    expect(String(failure)).toMatch(message);
+  });
+
+  type Copying = { startWhereTheServiceWas(lane: { groupId: string; topics: string[]; name: string }): Promise<void> };
+
+  /** The broker as the copy sees it: committed offsets per group and partition; setOffsets refused `busy` times first. */
+  function broker(committed: Record<string, Record<number, number>>, busy = 0) {
+    const copies: string[] = [];
+    const admin = {
+      connect: async () => undefined,
+      disconnect: async () => undefined,
+      fetchOffsets: async ({ groupId, topics }: { groupId: string; topics: string[] }) =>
+        topics.map((topic) => ({ topic, partitions: [0, 1, 2].map((partition) => ({ partition, offset: String(committed[groupId]?.[partition] ?? -1) })) })),
+      setOffsets: async ({ groupId, partitions }: { groupId: string; partitions: Array<{ partition: number; offset: string }> }) => {
+        if (busy-- > 0) {
+          // Another replica's copy lands meanwhile (what the next look finds).
+          committed[groupId] = { ...committed[groupId], 0: 7 };
+          throw new Error('The consumer group must have no running instances, current state: PreparingRebalance');
+        }
+        copies.push(...partitions.map((p) => `${p.partition}@${p.offset}`));
+        for (const { partition, offset } of partitions) committed[groupId] = { ...committed[groupId], [partition]: Number(offset) };
+      },
+    };
+    return { kafka: { admin: () => admin }, copies };
+  }
+
+  const lane = { name: 'identity', groupId: 'unit-identity', topics: [Topics.identity] };
+
+  it("copies the service group's offsets only to partitions the consumer's group has none for", async () => {
+    const { kafka, copies } = broker({ unit: { 0: 5, 1: 8 }, 'unit-identity': { 1: 9 } });
+    await (make({ identity: [Topics.identity] }, kafka) as unknown as Copying).startWhereTheServiceWas(lane);
+    expect(copies).toEqual(['0@5']); // 1 kept (9, its own), 2: neither group has one
+  });
+
+  it('looks again when the group is busy (another replica copying) and copies what is still missing', async () => {
+    const { kafka, copies } = broker({ unit: { 0: 5, 1: 8 } }, 1);
+    await (make({ identity: [Topics.identity] }, kafka) as unknown as Copying).startWhereTheServiceWas(lane);
+    expect(copies).toEqual(['1@8']); // partition 0 was copied by the other replica meanwhile
+  });
+});

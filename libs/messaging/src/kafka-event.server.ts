@@ -3,7 +3,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { isUUID } from 'class-validator';
 import { randomUUID } from 'node:crypto';
 import { BaseRpcContext, CustomTransportStrategy, MessageHandler, Server } from '@nestjs/microservices';
-import { Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage } from 'kafkajs';
+import { Admin, Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage } from 'kafkajs';
 import { defaultIfEmpty, isObservable, lastValueFrom } from 'rxjs';
 import { ConsumedEvent } from './consumed-event';
 import { Trace } from './context';
@@ -25,6 +25,8 @@ const MAX_RESTART_BACKOFF_MS = 30_000;
  * a message that only just fitted its own topic is not refused by the DLQ once the headers are added.
  */
 const MAX_DEAD_LETTER_BYTES = 900_000;
+/** Looks (a second apart) for a consumer of its own to find its offsets copied while another replica copies them. */
+const COPY_ATTEMPTS = 10;
 /** Heartbeat errors that mean the group is rebalancing: the partitions of this batch may be someone else's now. */
 const REBALANCING = new Set(['REBALANCE_IN_PROGRESS', 'NOT_COORDINATOR_FOR_GROUP', 'ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID', 'FENCED_INSTANCE_ID']);
 /** Messages of a partition handled between two offset commits (one ledger read and one ledger write each). */
@@ -106,15 +108,38 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
    * liveness meanwhile, and readiness says down until the consumer has joined its group.
    */
   listen(callback: (error?: unknown) => void): void {
+    try {
+      this.lanes = this.planLanes();
+    } catch (error) {
+      callback(error);
+      return;
+    }
     callback();
-    this.lanes = this.planLanes();
     for (const lane of this.lanes) lane.starting = this.startWithRetry(lane);
+  }
+
+  /**
+   * Whether the consumer that reads `topic` has joined its group: a handler that waits for another topic's events to
+   * be handled (notification: the identity events its recipients need) knows there is no point while that one is down.
+   */
+  isConsuming(topic: string): boolean {
+    return this.laneOfTopic.get(topic)?.running ?? false;
   }
 
   /** The service's consumer (every topic not named in `ownConsumers`, maybe none), then one per own consumer with topics. */
   private planLanes(): Lane[] {
     const topics = this.topics;
-    const own = Object.entries(this.options.ownConsumers).map(([name, named]) => ({ name, topics: topics.filter((topic) => named.includes(topic)) }));
+    const named = Object.entries(this.options.ownConsumers);
+    const seen = new Set<string>();
+    for (const [name, list] of named) {
+      // The name ends up in a consumer group id; a topic in two of them would be handled twice, in two groups.
+      if (!/^[a-z][a-z0-9-]*$/.test(name)) throw new Error(`ownConsumers: "${name}" is not a consumer name (lowercase letters, digits and -)`);
+      for (const topic of list) {
+        if (seen.has(topic)) throw new Error(`ownConsumers: ${topic} is named for more than one consumer`);
+        seen.add(topic);
+      }
+    }
+    const own = named.map(([name, list]) => ({ name, topics: topics.filter((topic) => list.includes(topic)) }));
     const elsewhere = new Set(own.flatMap((lane) => lane.topics));
     const lanes: Lane[] = [
       { name: '', topics: topics.filter((topic) => !elsewhere.has(topic)) },
@@ -160,6 +185,8 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
     }
     await this.admin.ensureTopics(topics.flatMap((topic) => [topic, deadLetterTopic(topic)]));
     if (lane.name) await this.startWhereTheServiceWas(lane);
+    // close() waits a few seconds for starts, not longer: one still on its way then starts no consumer.
+    if (this.closing) return;
     const consumer = this.kafka.consumer({
       groupId: lane.groupId,
       sessionTimeout: 30_000,
@@ -176,6 +203,10 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
     consumer.on(consumer.events.STOP, () => (lane.running = false));
     lane.consumer = consumer;
     await consumer.connect();
+    if (this.closing) {
+      await consumer.disconnect().catch(() => undefined);
+      return;
+    }
     await consumer.subscribe({ topics, fromBeginning: this.options.fromBeginning });
     await consumer.run({
       partitionsConsumedConcurrently: this.options.partitionsConsumedConcurrently,
@@ -185,33 +216,56 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
   }
 
   /**
-   * An own consumer's group without offsets on its topics starts where the service's group had got to there: the
-   * release that gives a topic its own consumer goes on from there (no replay of the whole topic, no gap), and a
-   * service group positioned by an operator (or a test) positions this one too. A group that has offsets keeps them.
-   * Another replica that started the same consumer meanwhile makes the copy refused (its group has members): it has
-   * copied the same offsets, or committed its own.
+   * An own consumer's group starts where the service's group had got to on its topics, partition by partition where it
+   * has no offset of its own yet: the release that gives a topic its own consumer goes on from there (no replay of the
+   * whole topic, no gap), and a service group positioned by an operator (or a test) positions this one too. Offsets
+   * the group has are kept. KafkaJS copies them by joining the group for a moment, which is refused while the group
+   * has members (another replica copying, or its consumer of this lane running): this one looks again a second later,
+   * and after COPY_ATTEMPTS starts anyway (a partition still without an offset is then read from the beginning: handled
+   * again, which the ledger and idempotent handlers make harmless).
    */
   private async startWhereTheServiceWas(lane: Lane): Promise<void> {
     const admin = this.kafka.admin();
-    await admin.connect();
     try {
-      const own = await admin.fetchOffsets({ groupId: lane.groupId, topics: lane.topics });
-      if (own.some(({ partitions }) => partitions.some(({ offset }) => Number(offset) >= 0))) return;
-      for (const { topic, partitions } of await admin.fetchOffsets({ groupId: this.options.groupId, topics: lane.topics })) {
-        const reached = partitions.filter(({ offset }) => Number(offset) >= 0).map(({ partition, offset }) => ({ partition, offset }));
-        if (reached.length === 0) continue;
-        try {
-          await admin.setOffsets({ groupId: lane.groupId, topic, partitions: reached });
-        } catch (error) {
-          const { message, type = '' } = error as Error & { type?: string };
-          if (!/no running instances|not empty|NON_EMPTY_GROUP/i.test(`${message} ${type}`)) throw error;
+      await admin.connect();
+      for (let attempt = 1; ; attempt++) {
+        const copies = await this.offsetsToCopy(admin, lane);
+        if (copies.length === 0 || this.closing) return;
+        if (attempt > COPY_ATTEMPTS) {
+          this.logger.warn(`${lane.groupId}: could not take ${this.options.groupId}'s offsets of ${copies.map((c) => c.topic).join(', ')}; starting without`);
           return;
         }
-        this.logger.log(`${lane.groupId} starts ${topic} where ${this.options.groupId} had got to`);
+        try {
+          for (const { topic, partitions } of copies) {
+            await admin.setOffsets({ groupId: lane.groupId, topic, partitions });
+            this.logger.log(`${lane.groupId} starts ${topic} where ${this.options.groupId} had got to (${partitions.length} partitions)`);
+          }
+        } catch (error) {
+          const { message = '', type = '' } = error as Error & { type?: string };
+          if (!/no running instances|not empty|NON_EMPTY_GROUP/i.test(`${message} ${type}`)) throw error;
+          await sleep(1_000);
+        }
       }
     } finally {
       await admin.disconnect().catch(() => undefined);
     }
+  }
+
+  /** Per topic of the lane, the partitions its group has no offset for and the service's group has one: to copy. */
+  private async offsetsToCopy(admin: Admin, lane: Lane): Promise<Array<{ topic: string; partitions: Array<{ partition: number; offset: string }> }>> {
+    const [own, service] = await Promise.all([
+      admin.fetchOffsets({ groupId: lane.groupId, topics: lane.topics }),
+      admin.fetchOffsets({ groupId: this.options.groupId, topics: lane.topics }),
+    ]);
+    const has = new Set(own.flatMap(({ topic, partitions }) => partitions.filter(({ offset }) => Number(offset) >= 0).map(({ partition }) => `${topic}:${partition}`)));
+    return service
+      .map(({ topic, partitions }) => ({
+        topic,
+        partitions: partitions
+          .filter(({ partition, offset }) => Number(offset) >= 0 && !has.has(`${topic}:${partition}`))
+          .map(({ partition, offset }) => ({ partition, offset })),
+      }))
+      .filter(({ partitions }) => partitions.length > 0);
   }
 
   private restartAfterCrash(lane: Lane): void {
@@ -369,6 +423,7 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
         offset: message.offset,
         key: message.key?.toString(),
         heartbeat,
+        stopping,
       };
       const outcome = await this.runHandler(topic, event, stopping);
       if (outcome.ok) {
