@@ -47,18 +47,29 @@ export async function offsetsAt(admin: Admin, topic: string, timestamp: number):
   return offsets;
 }
 
-/** How many messages of `targets` (as offsetsAt gives them) consumer group `groupId` has not committed yet, in all. */
-export async function messagesBehind(admin: Admin, groupId: string, targets: Map<string, bigint>): Promise<bigint> {
-  const topics = [...new Set([...targets.keys()].map((key) => key.slice(0, key.lastIndexOf(':'))))];
-  if (topics.length === 0) return 0n;
+/** The offsets consumer group `groupId` has committed on `topics`, as `topic:partition` -> offset (-1: none). */
+export async function committedOffsets(admin: Admin, groupId: string, topics: string[]): Promise<Map<string, bigint>> {
   const committed = new Map<string, bigint>();
+  if (topics.length === 0) return committed;
   for (const { topic, partitions } of await admin.fetchOffsets({ groupId, topics })) {
     for (const { partition, offset } of partitions) committed.set(`${topic}:${partition}`, BigInt(offset));
   }
+  return committed;
+}
+
+/** How many messages of `targets` (as offsetsAt gives them) are not yet committed in `committed`, in all. */
+export function countBehind(targets: Map<string, bigint>, committed: Map<string, bigint>): bigint {
   let behind = 0n;
   for (const [key, target] of targets) {
     const at = committed.get(key) ?? -1n;
     if (at < target) behind += target - (at < 0n ? 0n : at);
   }
   return behind;
+}
+
+/** How many messages of `targets` (as offsetsAt gives them) consumer group `groupId` has not committed yet, in all. */
+export async function messagesBehind(admin: Admin, groupId: string, targets: Map<string, bigint>): Promise<bigint> {
+  const topics = [...new Set([...targets.keys()].map((key) => key.slice(0, key.lastIndexOf(':'))))];
+  if (topics.length === 0) return 0n;
+  return countBehind(targets, await committedOffsets(admin, groupId, topics));
 }

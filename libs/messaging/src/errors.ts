@@ -14,6 +14,14 @@ export class ShuttingDownError extends Error {
   override readonly name = 'ShuttingDownError';
 }
 
+/**
+ * Something the handler needs is not available yet (another of the service's consumers starting or restarting): retried
+ * like an outage, without limit, never dead-lettered; its offset stays uncommitted meanwhile.
+ */
+export class UnavailableError extends Error {
+  override readonly name = 'UnavailableError';
+}
+
 export type FailureKind = 'permanent' | 'infrastructure' | 'transient';
 
 const INFRASTRUCTURE =
@@ -41,7 +49,7 @@ export function classifyFailure(error: unknown): FailureKind {
   // A 4xx is the input's fault, except one that says "try again" (the platform's RetryableProblem: busy, a lease).
   if ((error as { retryable?: unknown })?.retryable === true) return 'transient';
   if (typeof status === 'number' && status >= 400 && status < 500) return 'permanent';
-  if (error instanceof ShuttingDownError || isInfrastructure(error)) return 'infrastructure';
+  if (error instanceof ShuttingDownError || error instanceof UnavailableError || isInfrastructure(error)) return 'infrastructure';
   return 'transient';
 }
 

@@ -1,23 +1,23 @@
-import { classifyFailure, ShuttingDownError } from '@lib/messaging';
+import { classifyFailure, ShuttingDownError, UnavailableError } from '@lib/messaging';
 import { Logger } from '@nestjs/common';
 import { IdentityCatchUp } from './identity-catch-up';
 
 /** The broker as the check sees it: one identity partition, its offsets by time and bounds, and the group's commit. */
 function broker(state: { target: number; low?: number; committed: () => number }) {
-  const calls = { connect: 0, groups: new Set<string>() };
+  const calls = { connect: 0, byTimestamp: 0, fetchOffsets: 0, groups: new Set<string>() };
   const admin = {
     connect: async () => void calls.connect++,
     disconnect: async () => undefined,
-    fetchTopicOffsetsByTimestamp: async () => [{ partition: 0, offset: String(state.target) }],
+    fetchTopicOffsetsByTimestamp: async () => (calls.byTimestamp++, [{ partition: 0, offset: String(state.target) }]),
     fetchTopicOffsets: async () => [{ partition: 0, low: String(state.low ?? 0), high: String(state.target), offset: String(state.target) }],
-    fetchOffsets: async ({ groupId, topics }: { groupId: string; topics: string[] }) => calls.groups.add(groupId) && topics.map((topic) => ({ topic, partitions: [{ partition: 0, offset: String(state.committed()) }] })),
+    fetchOffsets: async ({ groupId, topics }: { groupId: string; topics: string[] }) => calls.groups.add(groupId) && calls.fetchOffsets++ >= 0 && topics.map((topic) => ({ topic, partitions: [{ partition: 0, offset: String(state.committed()) }] })),
   };
   return { kafka: { admin: () => admin }, calls };
 }
 
-function catchUp(kafka: unknown, work = { stopRequested: false }, waitMs = 300) {
+function catchUp(kafka: unknown, work = { stopRequested: false }, waitMs = 300, consumers = { isConsuming: (_topic: string) => true }) {
   const options = { serviceName: 'notification', brokers: [], ownConsumers: { identity: ['identity.events.v1'] } };
-  return new IdentityCatchUp(kafka as never, options, work as never, { NOTIFY_IDENTITY_WAIT_MS: waitMs });
+  return new IdentityCatchUp(kafka as never, options, work as never, { NOTIFY_IDENTITY_WAIT_MS: waitMs }, consumers as never);
 }
 
 const ago = (ms: number) => new Date(Date.now() - ms).toISOString();
@@ -41,7 +41,9 @@ describe('IdentityCatchUp', () => {
     setTimeout(() => (committed = 10), 150);
     expect(await caughtUp).toBe('caught-up');
 
+    // (A broker's committed offsets never go back; the test's do, so it lets the shared read of them expire first.)
     committed = 5;
+    await new Promise((resolve) => setTimeout(resolve, 150));
     const started = Date.now();
     expect(await subject.waitFor(new Date().toISOString())).toBe('behind');
     expect(Date.now() - started).toBeGreaterThanOrEqual(290);
@@ -82,7 +84,43 @@ describe('IdentityCatchUp', () => {
     const subject = catchUp(kafka);
     expect(await subject.waitFor(new Date(Date.now() + 60_000).toISOString())).toBe('caught-up');
     expect(await subject.waitFor(new Date(Date.now() + 30_000).toISOString())).toBe('caught-up'); // asked again
-    expect(calls.connect).toBe(2);
+    expect(calls.byTimestamp).toBe(2);
+    expect(calls.connect).toBe(1); // one admin connection for every wait
+  });
+
+  it('throws UnavailableError (retried as an outage) while the identity consumer is not in its group, before and during a wait', async () => {
+    const { kafka } = broker({ target: 10, committed: () => 5 });
+    let identityRunning = false;
+    const subject = catchUp(kafka, undefined, 10_000, { isConsuming: (topic) => topic === 'identity.events.v1' && identityRunning });
+    const before = await subject.waitFor(ago(1_000)).catch((e: unknown) => e);
+    expect(before).toBeInstanceOf(UnavailableError);
+    expect(classifyFailure(before)).toBe('infrastructure');
+    identityRunning = true;
+    const waiting = subject.waitFor(ago(1_000));
+    setTimeout(() => (identityRunning = false), 150); // crashed during the wait
+    expect(await waiting.catch((e: unknown) => e)).toBeInstanceOf(UnavailableError);
+  });
+
+  it("gives a wait up with ShuttingDownError when the event's consumer stops or rebalances (stopping)", async () => {
+    const { kafka } = broker({ target: 10, committed: () => 5 });
+    let rebalancing = false;
+    const started = Date.now();
+    const waiting = catchUp(kafka, undefined, 10_000).waitFor(ago(1_000), () => rebalancing);
+    setTimeout(() => (rebalancing = true), 150);
+    expect(await waiting.catch((e: unknown) => e)).toBeInstanceOf(ShuttingDownError);
+    expect(Date.now() - started).toBeLessThan(2_000);
+  });
+
+  it('lets concurrent waits share the reads of the committed offsets', async () => {
+    let committed = 5;
+    const { kafka, calls } = broker({ target: 10, committed: () => committed });
+    const subject = catchUp(kafka, undefined, 10_000);
+    const waits = Promise.all(Array.from({ length: 20 }, (_, i) => subject.waitFor(ago(1_000 + i))));
+    setTimeout(() => (committed = 10), 450);
+    expect(await waits).toEqual(Array.from({ length: 20 }, () => 'caught-up'));
+    // About one read per 100 ms poll for all twenty (about 5 polls), not twenty per poll.
+    expect(calls.fetchOffsets).toBeLessThan(20);
+    expect(calls.connect).toBe(1);
   });
 
   it('counts a partition whose messages before the event are all gone (retention) as handled, with no commit there', async () => {

@@ -45,7 +45,8 @@ export class CreateMessagesUseCase {
   /** Events handled at the same time look their message ids up with one query. */
   private readonly existing: BatchLoader<string, { _id: string }>;
 
-  async execute(topic: string, envelope: Envelope): Promise<CreatedMessages> {
+  /** `stopping`: the consumer's (ConsumedEvent.stopping), which ends a wait for the identity events early. */
+  async execute(topic: string, envelope: Envelope, stopping?: () => boolean): Promise<CreatedMessages> {
     const now = new Date();
     if (this.isStale(envelope, now)) {
       this.logger.debug(`${envelope.type} ${envelope.eventId} occurred ${envelope.occurredAt}: too old to notify anyone`);
@@ -53,7 +54,7 @@ export class CreateMessagesUseCase {
     }
     let plan = await this.planner.plan(topic, envelope);
     // Nobody in the view may be a view behind the event (a role granted just before it): once it has caught up, look again.
-    if (plan?.recipients.length === 0 && (await this.identity.waitFor(envelope.occurredAt)) === 'caught-up') {
+    if (plan?.recipients.length === 0 && (await this.identity.waitFor(envelope.occurredAt, stopping)) === 'caught-up') {
       plan = await this.planner.plan(topic, envelope);
     }
     if (!plan || plan.recipients.length === 0) {
