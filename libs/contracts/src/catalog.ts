@@ -56,7 +56,7 @@ export const CATALOG: Record<Topic, TopicContract> = {
   },
   [Topics.enrollments]: {
     topic: Topics.enrollments,
-    description: 'Every enrollment status change, with reasons, and renewal reminders.',
+    description: 'Every enrollment status change, with reasons (and a new reason while ACTION_REQUIRED), and renewal reminders.',
     key: 'locationId',
     producer: 'enrollment',
     types: EnrollmentEventTypes,
