@@ -288,6 +288,8 @@ describe('the incentives enrollment journey', () => {
     // Once each service knows the new user (from identity's events), another partner's resources are 404.
     await eventually(async () => expect((await client.call('enrollment', 'GET', `/v1/enrollments?locationId=LOC-F-${run}`, { token: outsider })).status).toBe(200));
     expect((await client.call('enrollment', 'GET', `/v1/enrollments/${state.enrollmentId}`, { token: outsider })).status).toBe(404);
+    // payout-profiles consumes identity's events on its own: until it has this user, it answers 403 (no roles yet).
+    await eventually(async () => expect((await client.call('payout-profiles', 'GET', '/v1/bank-profiles', { token: outsider })).status).toBe(200));
     expect((await client.call('payout-profiles', 'GET', `/v1/bank-profiles/${state.bankProfileId}`, { token: outsider })).status).toBe(404);
     expect((await client.call('identity', 'GET', `/v1/users/${state.ids[state.emails.alice]}`, { token: outsider })).status).toBe(404);
 
