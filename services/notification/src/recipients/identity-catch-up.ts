@@ -20,11 +20,6 @@ import type { NotificationConfig } from '../config';
 export type IdentityCatchUpOutcome = 'current' | 'caught-up' | 'behind';
 
 const POLL_MS = 100;
-/**
- * The longest wait, however steadily the identity consumer gets closer: below KafkaJS's rebalance timeout (60 s). A
- * rebalance during a wait ends it sooner (the event's `stopping`), so this bounds a wait the group is not waiting on.
- */
-export const MAX_WAIT_MS = 45_000;
 /** After a wait that gave up, events that find nobody do not wait again for this long: one stall, not one per event. */
 export const QUIET_AFTER_TIMEOUT_MS = 30_000;
 
@@ -37,8 +32,8 @@ export const QUIET_AFTER_TIMEOUT_MS = 30_000;
  * For an event that found nobody to notify: wait until the consumer of identity events (a consumer of its own, in
  * group `<group>-identity`, so that this wait does not hold it up) has committed every identity message published
  * before the event occurred (offsets by timestamp, so later identity traffic does not hold it up). It waits as long
- * as that consumer gets closer (a backlog after a restart or a bulk import), giving up after NOTIFY_IDENTITY_WAIT_MS
- * without progress, or after MAX_WAIT_MS in all. `caught-up`: look again (also when nothing was pending by the time
+ * as that consumer gets closer (a backlog after a restart or a bulk import, however long: the emails are late, not
+ * lost), giving up after NOTIFY_IDENTITY_WAIT_MS without progress. `caught-up`: look again (also when nothing was pending by the time
  * the broker was asked: the view may have caught up since the first look); `current`: a time already shown caught
  * up, the answer stands; `behind`: given up, within QUIET_AFTER_TIMEOUT_MS of a wait that gave up, or the lag could
  * not be read.
@@ -93,7 +88,7 @@ export class IdentityCatchUp implements OnApplicationShutdown {
         // Closer than ever: the identity consumer is working through them, so waiting is worth it.
         if (closest === undefined || behind < closest) {
           closest = behind;
-          deadline = Math.min(Date.now() + timeoutMs, started + MAX_WAIT_MS);
+          deadline = Date.now() + timeoutMs;
         }
         if (this.work.stopRequested || stopping()) throw new ShuttingDownError('stopping while waiting for the identity events');
         this.requireIdentityConsumer();
