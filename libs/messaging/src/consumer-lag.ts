@@ -23,11 +23,7 @@ export async function partitionsBehind(admin: Admin, groupId: string | ((topic: 
   const byGroup = new Map<string, string[]>();
   for (const topic of topics) byGroup.set(groupOf(topic), [...(byGroup.get(groupOf(topic)) ?? []), topic]);
   const committed = new Map<string, bigint>();
-  for (const [group, groupTopics] of byGroup) {
-    for (const { topic, partitions } of await admin.fetchOffsets({ groupId: group, topics: groupTopics })) {
-      for (const { partition, offset } of partitions) committed.set(`${topic}:${partition}`, BigInt(offset));
-    }
-  }
+  for (const [group, groupTopics] of byGroup) for (const entry of await committedOffsets(admin, group, groupTopics)) committed.set(...entry);
   return [...ends].filter(([key, end]) => (committed.get(key) ?? -1n) < end).map(([key]) => key);
 }
 
@@ -65,11 +61,4 @@ export function countBehind(targets: Map<string, bigint>, committed: Map<string,
     if (at < target) behind += target - (at < 0n ? 0n : at);
   }
   return behind;
-}
-
-/** How many messages of `targets` (as offsetsAt gives them) consumer group `groupId` has not committed yet, in all. */
-export async function messagesBehind(admin: Admin, groupId: string, targets: Map<string, bigint>): Promise<bigint> {
-  const topics = [...new Set([...targets.keys()].map((key) => key.slice(0, key.lastIndexOf(':'))))];
-  if (topics.length === 0) return 0n;
-  return countBehind(targets, await committedOffsets(admin, groupId, topics));
 }
