@@ -232,7 +232,8 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
         const copies = await this.offsetsToCopy(admin, lane);
         if (copies.length === 0 || this.closing) return;
         if (attempt > COPY_ATTEMPTS) {
-          this.logger.warn(`${lane.groupId}: could not take ${this.options.groupId}'s offsets of ${copies.map((c) => c.topic).join(', ')}; starting without`);
+          const topics = copies.map((c) => c.topic).join(', ');
+          this.logger.warn(`${lane.groupId}: could not take ${this.options.groupId}'s offsets of ${topics}; starting without`);
           return;
         }
         try {
@@ -257,7 +258,9 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
       admin.fetchOffsets({ groupId: lane.groupId, topics: lane.topics }),
       admin.fetchOffsets({ groupId: this.options.groupId, topics: lane.topics }),
     ]);
-    const has = new Set(own.flatMap(({ topic, partitions }) => partitions.filter(({ offset }) => Number(offset) >= 0).map(({ partition }) => `${topic}:${partition}`)));
+    const has = new Set(
+      own.flatMap(({ topic, partitions }) => partitions.filter(({ offset }) => Number(offset) >= 0).map(({ partition }) => `${topic}:${partition}`)),
+    );
     return service
       .map(({ topic, partitions }) => ({
         topic,

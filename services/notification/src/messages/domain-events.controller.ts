@@ -20,16 +20,16 @@ export class DomainEventsController {
   @EventPattern(Topics.invitations)
   async onInvitationEvent(@Payload() event: ConsumedEvent) {
     await this.recordInvitationProgress.execute(event.envelope);
-    await this.createMessages.execute(event.topic, event.envelope, () => event.stopping?.() ?? false);
+    await this.createMessages.execute(event.topic, event.envelope, event.stopping);
   }
 
   @EventPattern(Topics.enrollments)
   async onEnrollmentEvent(@Payload() event: ConsumedEvent) {
-    await this.createMessages.execute(event.topic, event.envelope, () => event.stopping?.() ?? false);
+    await this.createMessages.execute(event.topic, event.envelope, event.stopping);
   }
 
   @EventPattern(Topics.payoutProfiles)
   async onPayoutProfileEvent(@Payload() event: ConsumedEvent) {
-    await this.createMessages.execute(event.topic, event.envelope, () => event.stopping?.() ?? false);
+    await this.createMessages.execute(event.topic, event.envelope, event.stopping);
   }
 }

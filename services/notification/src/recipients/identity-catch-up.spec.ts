@@ -10,7 +10,11 @@ function broker(state: { target: number; low?: number; committed: () => number }
     disconnect: async () => undefined,
     fetchTopicOffsetsByTimestamp: async () => (calls.byTimestamp++, [{ partition: 0, offset: String(state.target) }]),
     fetchTopicOffsets: async () => [{ partition: 0, low: String(state.low ?? 0), high: String(state.target), offset: String(state.target) }],
-    fetchOffsets: async ({ groupId, topics }: { groupId: string; topics: string[] }) => calls.groups.add(groupId) && calls.fetchOffsets++ >= 0 && topics.map((topic) => ({ topic, partitions: [{ partition: 0, offset: String(state.committed()) }] })),
+    fetchOffsets: async ({ groupId, topics }: { groupId: string; topics: string[] }) => {
+      calls.groups.add(groupId);
+      calls.fetchOffsets++;
+      return topics.map((topic) => ({ topic, partitions: [{ partition: 0, offset: String(state.committed()) }] }));
+    },
   };
   return { kafka: { admin: () => admin }, calls };
 }

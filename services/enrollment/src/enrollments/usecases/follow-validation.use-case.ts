@@ -27,8 +27,9 @@ function stillActionRequired(current: Enrollment, state: ValidationState): Enrol
 /**
  * A submitted enrollment follows the validation of the profiles it uses: ENROLLED once they are APPROVED,
  * ACTION_REQUIRED when one is rejected (EnrollmentRejected, with the validator's reasons) or no longer fits the
- * program (announced again when another reason comes up meanwhile: stillActionRequired), VALIDATING again when one gets a new revision (edited), even after ENROLLED. One guarded write with the
- * event; returns null when the enrollment changed meanwhile (the caller reads it again).
+ * program (announced again when another reason comes up meanwhile: stillActionRequired), VALIDATING again when one
+ * gets a new revision (edited), even after ENROLLED. One guarded write with the event; returns null when the
+ * enrollment changed meanwhile (the caller reads it again).
  * One submitted without a tax profile (its program required none then) whose program requires one now takes up the
  * location's tax profile once there is one (`taxProfileId` set in the same write): until then it is ACTION_REQUIRED
  * (TAX_PROFILE_MISSING), and the tax profile's events reach it by its location (RecordProfileChange).
