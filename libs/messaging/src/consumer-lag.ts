@@ -21,7 +21,10 @@ export async function partitionsBehind(admin: Admin, groupId: string | ((topic: 
   if (topics.length === 0) return [];
   const groupOf = typeof groupId === 'string' ? () => groupId : groupId;
   const byGroup = new Map<string, string[]>();
-  for (const topic of topics) byGroup.set(groupOf(topic), [...(byGroup.get(groupOf(topic)) ?? []), topic]);
+  for (const topic of topics) {
+    const group = groupOf(topic);
+    byGroup.set(group, [...(byGroup.get(group) ?? []), topic]);
+  }
   const committed = new Map<string, bigint>();
   for (const [group, groupTopics] of byGroup) for (const entry of await committedOffsets(admin, group, groupTopics)) committed.set(...entry);
   return [...ends].filter(([key, end]) => (committed.get(key) ?? -1n) < end).map(([key]) => key);

@@ -8,6 +8,8 @@ import { KAFKA } from './tokens';
 export class TopicAdmin {
   private readonly partitions: number;
   private readonly known = new Set<string>();
+  /** Topics being created, each with its creation: a call made meanwhile waits for it. */
+  private readonly creating = new Map<string, Promise<void>>();
 
   constructor(@Inject(KAFKA) private readonly kafka: Kafka, @Inject(MESSAGING_OPTIONS) options: MessagingOptions) {
     this.partitions = resolveOptions(options).topicPartitions;
@@ -30,8 +32,6 @@ export class TopicAdmin {
     }
     await Promise.all(waits);
   }
-
-  private readonly creating = new Map<string, Promise<void>>();
 
   private async create(topics: string[]): Promise<void> {
     const admin = this.kafka.admin();

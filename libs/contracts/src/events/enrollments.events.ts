@@ -1,7 +1,10 @@
 import { IsArray, IsIn, IsInt, IsOptional, IsString, Matches, Min } from 'class-validator';
 import { EnrollmentStatus, EnrollmentStatuses, FISCAL_YEAR_PATTERN } from '../domain';
 
-/** enrollments.events.v1, key locationId. Every status change (and a new reason while ACTION_REQUIRED) carries the enrollment as it now is. */
+/**
+ * enrollments.events.v1, key locationId. Every status change (and a new reason while ACTION_REQUIRED) carries the
+ * enrollment as it now is.
+ */
 export class EnrollmentEvent {
   @IsString() enrollmentId!: string;
   @IsString() programId!: string;
