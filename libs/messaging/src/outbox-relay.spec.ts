@@ -1,6 +1,6 @@
 import { MessagingMetrics } from './metrics';
 import { byteChunks, OutboxRelay, recordBytes } from './outbox-relay';
-import { OutboxEntry } from './outbox';
+import { OutboxEntry, PendingOutboxes } from './outbox';
 
 /** An entry of `bytes` as the relay counts them (key, value and a record's overhead). */
 const entry = (id: string, bytes: number): OutboxEntry => {
@@ -33,7 +33,9 @@ describe('OutboxRelay: runs removed as the broker acknowledges them', () => {
   function fakeCollection(docs: Array<{ _id: string; outbox: OutboxEntry[] }>) {
     return {
       collectionName: 'things',
-      find: () => ({ limit: () => ({ toArray: async () => docs.filter((d) => d.outbox.length).map((d) => ({ _id: d._id, outbox: [...d.outbox] })) }) }),
+      find: (filter: { _id?: { $in: string[] } }) => ({
+        toArray: async () => docs.filter((d) => d.outbox.length && (!filter._id || filter._id.$in.includes(d._id))).map((d) => ({ _id: d._id, outbox: [...d.outbox] })),
+      }),
       updateMany: async (filter: { _id: { $in: string[] } }, update: { $pullAll: { outbox: OutboxEntry[] } }) => {
         for (const doc of docs.filter((d) => filter._id.$in.includes(d._id))) {
           doc.outbox = doc.outbox.filter((e) => !update.$pullAll.outbox.some((p) => p.eventId === e.eventId));
@@ -71,5 +73,157 @@ describe('OutboxRelay: runs removed as the broker acknowledges them', () => {
     await relay.flush();
     expect(sent).toEqual([['a', 'b'], ['c', 'd']]);
     expect(docs.map((d) => d.outbox.length)).toEqual([0, 0]);
+  });
+});
+
+describe('OutboxRelay: events of one key go out in the order they were written, across documents', () => {
+  type Doc = { _id: string; outbox: OutboxEntry[] };
+  const NAMESPACE = 'db.things';
+  let clock = 0;
+  beforeEach(() => {
+    clock = 0;
+    jest.spyOn(Date, 'now').mockImplementation(() => clock);
+    PendingOutboxes.take(NAMESPACE);
+  });
+  afterEach(() => jest.restoreAllMocks());
+
+  /** When each event was built. */
+  const builtAt = new Map<string, number>();
+  /** An entry of location L built at `at` (the writer's clock). */
+  const event = (id: string, at: number): OutboxEntry => {
+    builtAt.set(id, at);
+    return { eventId: id, topic: 't', key: 'L', value: id, createdAt: new Date(at) };
+  };
+
+  /**
+   * The documents of one collection in their natural order (a fake of the driver's collection: a pure unit test). A
+   * scan finds those with entries; `beforeLookup` runs once, before the next lookup by `_id` answers (a write made
+   * while the relay drains).
+   */
+  function fakeCollection(docs: Doc[], hooks: { beforeLookup?: () => void } = {}) {
+    const project = (doc: Doc, projection: Record<string, unknown> = {}) => ({
+      _id: doc._id,
+      outbox: 'outbox.createdAt' in projection ? doc.outbox.map((e) => ({ createdAt: e.createdAt })) : doc.outbox.map((e) => ({ ...e })),
+    });
+    return {
+      collectionName: 'things',
+      find: (filter: { _id?: { $in: string[] } }, options: { projection?: Record<string, unknown> } = {}) => {
+        let limit = Infinity;
+        const rows = () => {
+          if (filter._id) {
+            const hook = hooks.beforeLookup;
+            hooks.beforeLookup = undefined;
+            hook?.();
+            return docs.filter((d) => filter._id!.$in.includes(d._id)).map((d) => project(d, options.projection));
+          }
+          return docs.filter((d) => d.outbox.length).slice(0, limit).map((d) => project(d, options.projection));
+        };
+        const cursor = {
+          limit: (n: number) => ((limit = n), cursor),
+          toArray: async () => rows(),
+        };
+        return cursor;
+      },
+      updateMany: async (filter: { _id: { $in: string[] } }, update: { $pullAll: { outbox: OutboxEntry[] } }) => {
+        for (const doc of docs.filter((d) => filter._id.$in.includes(d._id))) {
+          doc.outbox = doc.outbox.filter((e) => !update.$pullAll.outbox.some((p) => p.eventId === e.eventId));
+        }
+      },
+      updateOne: async () => ({ modifiedCount: 0 }),
+    };
+  }
+
+  function relayOver(collection: ReturnType<typeof fakeCollection>) {
+    const sent: string[] = [];
+    const producer = {
+      sendBatch: async (batches: Array<{ messages: Array<{ value: string }> }>) => {
+        sent.push(...batches.flatMap((b) => b.messages.map((m) => m.value)));
+      },
+    };
+    const connection = { models: { Thing: { schema: { path: (p: string) => p === 'outbox' }, collection, db: { name: 'db' } } } };
+    const topics = { ensureTopics: async () => undefined };
+    const relay = new OutboxRelay(connection as never, producer as never, new MessagingMetrics(), { serviceName: 'test', brokers: [] }, topics as never);
+    /** One drain as the relay's timer makes it: of the noted documents, after a scan of one batch (`poll`) or of all. */
+    const drain = (sweep: 'full' | 'poll' | false) => {
+      const internals = relay as unknown as { sweep: typeof sweep; drain(): Promise<void> };
+      internals.sweep = sweep;
+      return internals.drain();
+    };
+    return { relay, sent, drain };
+  }
+
+  /** A write as the platform's writers make it: the event is built, the document noted, then written. */
+  function write(docs: Doc[], id: string, eventId: string, at: number): void {
+    clock = at;
+    const entry = event(eventId, at);
+    PendingOutboxes.note(NAMESPACE, id);
+    const doc = docs.find((d) => d._id === id);
+    if (doc) doc.outbox.push(entry);
+    else docs.push({ _id: id, outbox: [entry] });
+  }
+
+  it('noted documents of several lookups: an event written later to an early document waits for the older events of later ones', async () => {
+    const docs: Doc[] = [];
+    write(docs, 'B', 'b0', 1);
+    for (let i = 0; i < 200; i++) write(docs, `f${i}`, `f${i}`, 2 + i);
+    write(docs, 'A', 'a1', 300);
+    write(docs, 'B', 'b2', 400); // caused by a1: B was noted first, so it is in the first lookup
+    const { sent, drain } = relayOver(fakeCollection(docs));
+    clock = 500;
+    await drain(false);
+    expect(sent).toHaveLength(203);
+    expect(sent.slice(-3)).toEqual(['f199', 'a1', 'b2']);
+    expect(sent).toEqual([...sent].sort((x, y) => builtAt.get(x)! - builtAt.get(y)!));
+    expect(docs.every((d) => d.outbox.length === 0)).toBe(true);
+  });
+
+  it('a poll does not send what its scan found ahead of older events of noted documents', async () => {
+    const docs: Doc[] = [];
+    for (let i = 0; i < 200; i++) docs.push({ _id: `u${i}`, outbox: [event(`u${i}`, 10 + i)] }); // by a writer that did not note them
+    write(docs, 'X', 'x1', 1); // noted, last in the collection's natural order
+    const { sent, drain } = relayOver(fakeCollection(docs));
+    clock = 500;
+    await drain('poll');
+    expect(sent[0]).toBe('x1');
+    expect(sent).toHaveLength(201);
+    expect(sent.slice(1)).toEqual(Array.from({ length: 200 }, (_, i) => `u${i}`));
+  });
+
+  it('a sweep sends a backlog of more than one batch in the order it was written', async () => {
+    // A crashed writer's backlog, newest documents first in the collection's natural order.
+    const docs: Doc[] = Array.from({ length: 450 }, (_, i) => ({ _id: `d${i}`, outbox: [event(`e${449 - i}`, 1_000 - i)] }));
+    docs[0].outbox.push(event('e450', 1_001)); // a document with two events, the second newer than every other one
+    const { relay, sent } = relayOver(fakeCollection(docs));
+    clock = 5_000;
+    await relay.flush();
+    expect(sent).toEqual([...Array.from({ length: 450 }, (_, i) => `e${i}`), 'e450']);
+    expect(docs.every((d) => d.outbox.length === 0)).toBe(true);
+  });
+
+  it('an event written after the drain began, to a document noted for the next drain, waits for that drain', async () => {
+    const docs: Doc[] = [];
+    write(docs, 'B', 'b0', 1);
+    const collection = fakeCollection(docs, {
+      beforeLookup: () => {
+        write(docs, 'C', 'c1', 11); // a new document, noted for the next drain
+        write(docs, 'B', 'b2', 12); // caused by c1, to a document this drain is about to read
+      },
+    });
+    const { sent, drain } = relayOver(collection);
+    clock = 10;
+    await drain(false);
+    expect(sent).toEqual(['b0']);
+    await drain(false);
+    expect(sent).toEqual(['b0', 'c1', 'b2']);
+  });
+
+  it('a flush at shutdown sends everything it read, also what was written while it ran', async () => {
+    const docs: Doc[] = [];
+    write(docs, 'B', 'b0', 1);
+    const collection = fakeCollection(docs, { beforeLookup: () => write(docs, 'B', 'b2', 12) });
+    const { relay, sent } = relayOver(collection);
+    clock = 10;
+    await relay.flush();
+    expect(sent).toEqual(['b0', 'b2']);
   });
 });

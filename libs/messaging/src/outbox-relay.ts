@@ -8,7 +8,7 @@ import { tooLargeForBroker } from './errors';
 import { EventProducer } from './event-producer';
 import { MessagingMetrics } from './metrics';
 import { MESSAGING_OPTIONS, MessagingOptions, resolveOptions } from './options';
-import { OutboxEntry, ParkedOutboxEntry, PendingOutboxes } from './outbox';
+import { NotedId, OutboxEntry, ParkedOutboxEntry, PendingOutboxes } from './outbox';
 import { TopicAdmin } from './topic-admin';
 
 const BATCH_SIZE = 200;
@@ -40,9 +40,9 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
   private running?: Promise<void>;
   private again = false;
   /**
-   * The next drain scans every outbox collection: `full` until nothing is left (start, flush), `poll` one batch per
-   * collection (the poll interval: a safety net for writes nobody noted; on a collection being written fast, each
-   * scan from the start skips every drained document, and looping would make a large backlog quadratic).
+   * The next drain scans every outbox collection: `full` for every document with entries (start, flush, after a
+   * failure), `poll` one batch per collection (the poll interval: a safety net for writes nobody noted, cheap on a
+   * collection being written fast).
    */
   private sweep: 'full' | 'poll' | false = 'full';
   private stopped = true;
@@ -118,11 +118,11 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
     }
   }
 
-  /** Publishes until no outbox holds an event. */
+  /** Publishes every event the outboxes hold (a full sweep that leaves nothing it read for a next drain). */
   async flush(): Promise<void> {
     await this.running;
     this.sweep = 'full';
-    await this.drain();
+    await this.drain(true);
   }
 
   private collections(): Array<{ collection: Collection; namespace: string }> {
@@ -136,7 +136,12 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
       .filter(({ namespace }) => !seen.has(namespace) && !!seen.add(namespace));
   }
 
-  private async drain(): Promise<void> {
+  /**
+   * One pass over every outbox collection: the documents noted since the last drain, and those a scan finds (all of
+   * them on a `full` sweep, one batch on a `poll`), published in the order their events were written (publishInOrder).
+   * `final` (a flush) sends everything it reads, leaving nothing for a next drain.
+   */
+  private async drain(final = false): Promise<void> {
     // The topics this service writes exist from its start, with its partition count, also those nobody in the
     // platform consumes (a consumer creates what it reads): a no-op once done. Other topics (dead letters, topics
     // the catalog does not list) are created by the producer before their first send.
@@ -145,73 +150,97 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
     const sweep = this.sweep;
     this.sweep = false;
     for (const { collection, namespace } of collections) {
+      const startedAt = Date.now();
       const pending = PendingOutboxes.take(namespace);
+      const plan = new Map<string, Planned>(pending.ids.map((noted) => [String(noted.id), { ...noted, noted }]));
       if (sweep || pending.scan) {
-        const loop = sweep === 'full' || pending.scan;
-        for (;;) {
-          const published = await this.publishBatch(collection, await this.scanBatch(collection));
-          if (published < BATCH_SIZE || !loop) break;
+        const limit = sweep === 'full' || pending.scan ? undefined : BATCH_SIZE;
+        for (const found of await this.pendingDocuments(collection, limit)) {
+          const known = plan.get(String(found.id));
+          plan.set(String(found.id), { ...found, at: Math.min(found.at, known?.at ?? Infinity), noted: known?.noted });
         }
-        if (loop) {
-          // Noted writes may still be on their way: look again at the young ones next time.
-          this.keepYoung(namespace, pending.ids.entries());
-          continue;
-        }
-        // A poll: the noted documents are published by _id below, whatever one scan batch left.
       }
-      const ids = [...pending.ids];
-      for (let i = 0; i < ids.length; i += BATCH_SIZE) {
-        const chunk = ids.slice(i, i + BATCH_SIZE);
-        const docs = await this.byIds(collection, chunk.map(([id]) => id));
-        await this.publishBatch(collection, docs.filter((doc) => doc.outbox?.length) as Array<{ _id: unknown; outbox: OutboxEntry[] }>);
-        const done = new Set(docs.filter((doc) => doc.outbox?.length).map((doc) => String(doc._id)));
-        this.keepYoung(namespace, chunk.filter(([id]) => !done.has(String(id))));
-      }
+      await this.publishInOrder(collection, namespace, [...plan.values()].sort((a, b) => a.at - b.at), { startedAt, final });
     }
-  }
-
-  private keepYoung(namespace: string, ids: Iterable<[unknown, number]>): void {
-    const now = Date.now();
-    PendingOutboxes.keep(namespace, [...ids].filter(([, at]) => now - at < NOTED_GRACE_MS));
-  }
-
-  private async scanBatch(collection: Collection): Promise<Array<{ _id: unknown; outbox: OutboxEntry[] }>> {
-    return (await collection
-      .find({ 'outbox.0': { $exists: true } }, { projection: { outbox: 1 } })
-      .limit(BATCH_SIZE)
-      .toArray()) as unknown as Array<{ _id: unknown; outbox: OutboxEntry[] }>;
-  }
-
-  private async byIds(collection: Collection, ids: unknown[]): Promise<Array<{ _id: unknown; outbox?: OutboxEntry[] }>> {
-    return [...(await findByIds<{ _id: unknown; outbox?: OutboxEntry[] }>(collection as never, ids, { outbox: 1 })).values()];
   }
 
   /**
-   * Publishes the entries of these documents in creation order, then removes exactly those entries. An entry larger
-   * than `relayMaxRecordBytes` (with a record's overhead) would be refused by the broker on every drain and stop the
-   * relay for every document after it: it is set aside before anything is sent (parkEntry). The others go out in
-   * sends of at most that many bytes, in order, so that no partition's batch is larger than the broker accepts. Any
-   * failure is thrown: what was not acknowledged stays for the next drain (what a failed send had written is
-   * published again: at-least-once).
+   * The documents with entries (a scan: not indexed on every server), each with when its first entry was written;
+   * only the entries' times are read, so a large backlog costs little memory.
    */
-  private async publishBatch(collection: Collection, docs: Array<{ _id: unknown; outbox: OutboxEntry[] }>): Promise<number> {
-    if (docs.length === 0) return 0;
-    const limit = this.options.relayMaxRecordBytes;
-    const sendable: Array<{ _id: unknown; outbox: OutboxEntry[] }> = [];
-    const docOf = new Map<OutboxEntry, unknown>();
-    for (const doc of docs) {
-      const fits: OutboxEntry[] = [];
-      for (const entry of doc.outbox) {
-        const bytes = recordBytes(entry);
-        if (bytes <= limit) fits.push(entry);
-        else await this.parkEntry(collection, doc._id, entry, `record of ${bytes} bytes exceeds OUTBOX_MAX_RECORD_BYTES (${limit})`);
+  private async pendingDocuments(collection: Collection, limit?: number): Promise<Planned[]> {
+    const cursor = collection.find<{ _id: unknown; outbox?: Array<{ createdAt: Date }> }>(
+      { 'outbox.0': { $exists: true } },
+      { projection: { 'outbox.createdAt': 1 } },
+    );
+    if (limit !== undefined) cursor.limit(limit);
+    return (await cursor.toArray()).map((doc) => ({ id: doc._id, at: +new Date(doc.outbox?.[0]?.createdAt ?? 0) }));
+  }
+
+  /**
+   * Publishes the planned documents (ordered by when their first pending entry was written, or their id was noted)
+   * so that events of one key keep the order they were written in, across documents and lookups:
+   * - Documents are read `BATCH_SIZE` at a time by `_id`. An entry newer than the next planned document is held back
+   *   until that document was read, and goes out merged with its entries by time: a document noted early may have
+   *   been given an event since, caused by an event of a document later in the plan.
+   * - An entry written after this drain began, to a document noted again since (the next drain reads it), is left to
+   *   that drain, which also sends the documents first noted in between (unless `final`).
+   * A noted id whose document shows no entries is kept for the next drain while young (its write is still running).
+   */
+  private async publishInOrder(collection: Collection, namespace: string, plan: Planned[], { startedAt, final }: { startedAt: number; final: boolean }): Promise<void> {
+    let held: Timed[] = [];
+    for (let i = 0; i < plan.length; i += BATCH_SIZE) {
+      const chunk = plan.slice(i, i + BATCH_SIZE);
+      const docs = await findByIds<{ _id: unknown; outbox?: OutboxEntry[] }>(collection as never, chunk.map((item) => item.id), { outbox: 1 });
+      const empty: NotedId[] = [];
+      for (const item of chunk) {
+        const doc = docs.get(String(item.id));
+        if (!doc?.outbox?.length) {
+          if (item.noted) empty.push(item.noted);
+          continue;
+        }
+        const later = !final && PendingOutboxes.isNoted(namespace, doc._id);
+        held.push(...timedEntries(doc as { _id: unknown; outbox: OutboxEntry[] }).filter((timed) => !(later && timed.at >= startedAt)));
       }
-      for (const entry of fits) docOf.set(entry, doc._id);
-      if (fits.length) sendable.push({ _id: doc._id, outbox: fits });
+      this.keepYoung(namespace, empty);
+      const next = plan[i + BATCH_SIZE]?.at ?? Infinity;
+      // A stable sort: entries of one time keep their order (one document's, in its array order).
+      held.sort((a, b) => a.at - b.at);
+      const due = held.filter((timed) => timed.at <= next);
+      held = held.filter((timed) => timed.at > next);
+      await this.publishTimed(collection, due);
+    }
+  }
+
+  private keepYoung(namespace: string, ids: NotedId[]): void {
+    const now = Date.now();
+    PendingOutboxes.keep(namespace, ids.filter((noted) => now - noted.at < NOTED_GRACE_MS));
+  }
+
+  /**
+   * Publishes these entries in this order, then removes exactly those entries. An entry larger than
+   * `relayMaxRecordBytes` (with a record's overhead) would be refused by the broker on every drain and stop the relay
+   * for every document after it: it is set aside before anything is sent (parkEntry). The others go out in sends of
+   * at most that many bytes, in order, so that no partition's batch is larger than the broker accepts. Any failure is
+   * thrown: what was not acknowledged stays for the next drain (what a failed send had written is published again:
+   * at-least-once).
+   */
+  private async publishTimed(collection: Collection, timed: Timed[]): Promise<void> {
+    const limit = this.options.relayMaxRecordBytes;
+    const sendable: OutboxEntry[] = [];
+    const docOf = new Map<OutboxEntry, unknown>();
+    for (const { entry, docId } of timed) {
+      const bytes = recordBytes(entry);
+      if (bytes > limit) {
+        await this.parkEntry(collection, docId, entry, `record of ${bytes} bytes exceeds OUTBOX_MAX_RECORD_BYTES (${limit})`);
+        continue;
+      }
+      docOf.set(entry, docId);
+      sendable.push(entry);
     }
     // Each run removed as soon as the broker acknowledged it (runs go in publish order, so a later failure leaves
     // only later entries): a run the broker keeps refusing does not make the earlier ones go out again every drain.
-    for (const entries of byteChunks(publishOrder(sendable), limit)) {
+    for (const entries of byteChunks(sendable, limit)) {
       try {
         await this.send(entries);
       } catch (error) {
@@ -221,7 +250,6 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
       }
       await this.removeSent(collection, entries, docOf);
     }
-    return docs.length;
   }
 
   /**
@@ -391,21 +419,40 @@ export interface ParkedEntrySummary {
   refusedByBroker: boolean;
 }
 
+/** An entry with the time it is published by (timedEntries) and its document. */
+interface Timed {
+  entry: OutboxEntry;
+  at: number;
+  docId: unknown;
+}
+
+/** A document to publish: its id, when its first pending entry was written (or it was noted), and its note. */
+interface Planned {
+  id: unknown;
+  at: number;
+  noted?: NotedId;
+}
+
 /**
- * The entries of these documents in the order to publish them: each document's in its array order (the order its
- * guarded writes committed them), documents interleaved by creation time, so events of one key keep the order they
- * were written in. `createdAt` alone could reverse one document's entries when two writers' clocks disagree.
+ * A document's entries with the time each is published by: its `createdAt`, but never before an entry ahead of it in
+ * the array (the order its guarded writes committed them); `createdAt` alone could reverse one document's entries
+ * when two writers' clocks disagree.
+ */
+function timedEntries(doc: { _id: unknown; outbox: OutboxEntry[] }): Timed[] {
+  let at = -Infinity;
+  return doc.outbox.map((entry) => {
+    at = Math.max(at, +new Date(entry.createdAt));
+    return { entry, at, docId: doc._id };
+  });
+}
+
+/**
+ * The entries of these documents in the order to publish them: each document's in its array order, documents
+ * interleaved by creation time (timedEntries), so events of one key keep the order they were written in.
  */
 export function publishOrder(docs: Array<{ outbox: OutboxEntry[] }>): OutboxEntry[] {
-  const timed = docs.flatMap((doc) => {
-    let at = -Infinity;
-    return doc.outbox.map((entry) => {
-      at = Math.max(at, +new Date(entry.createdAt));
-      return { entry, at };
-    });
-  });
   // A stable sort: equal times keep their array order.
-  return timed.sort((a, b) => a.at - b.at).map(({ entry }) => entry);
+  return docs.flatMap((doc) => timedEntries({ _id: undefined, ...doc })).sort((a, b) => a.at - b.at).map(({ entry }) => entry);
 }
 
 /**
@@ -432,7 +479,7 @@ export function recordBytes(entry: OutboxEntry): number {
 
 const RECORD_OVERHEAD_BYTES = 128;
 
-/** Consecutive runs of entries of at most `limit` bytes each (an entry alone is never larger: see publishBatch). */
+/** Consecutive runs of entries of at most `limit` bytes each (an entry alone is never larger: see publishTimed). */
 export function byteChunks(entries: OutboxEntry[], limit: number): OutboxEntry[][] {
   const chunks: OutboxEntry[][] = [];
   let current: OutboxEntry[] = [];

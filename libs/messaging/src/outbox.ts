@@ -54,27 +54,33 @@ export function outboxPlugin(schema: Schema): void {
  * scan still finds anything this misses (events of a crashed process, writes made outside mongoose).
  */
 export class PendingOutboxes {
-  private static readonly byCollection = new Map<string, { ids: Map<unknown, number>; scan: boolean }>();
+  /** Per namespace: the noted ids (keyed by idKey) with when each was first noted, and whether a scan is needed. */
+  private static readonly byCollection = new Map<string, { ids: Map<unknown, NotedId>; scan: boolean }>();
 
   static note(namespace: string, id: unknown): void {
     const entry = this.entry(namespace);
     if (id === undefined || id === null || typeof id === 'object' && !isObjectId(id)) entry.scan = true;
-    else if (!entry.ids.has(id)) entry.ids.set(id, Date.now());
+    else if (!entry.ids.has(idKey(id))) entry.ids.set(idKey(id), { id, at: Date.now() });
   }
 
   /** Takes what was noted for a collection: the ids (with when they were noted) and whether a scan is needed. */
-  static take(namespace: string): { ids: Map<unknown, number>; scan: boolean } {
+  static take(namespace: string): { ids: NotedId[]; scan: boolean } {
     const entry = this.entry(namespace);
-    const taken = { ids: entry.ids, scan: entry.scan };
+    const taken = { ids: [...entry.ids.values()], scan: entry.scan };
     entry.ids = new Map();
     entry.scan = false;
     return taken;
   }
 
   /** Puts back ids whose documents showed no entries yet (the write noted before it was made is still running). */
-  static keep(namespace: string, ids: Iterable<[unknown, number]>): void {
+  static keep(namespace: string, ids: Iterable<NotedId>): void {
     const entry = this.entry(namespace);
-    for (const [id, at] of ids) if (!entry.ids.has(id)) entry.ids.set(id, at);
+    for (const noted of ids) if (!entry.ids.has(idKey(noted.id))) entry.ids.set(idKey(noted.id), noted);
+  }
+
+  /** Whether a write noted this document since the last take: the next drain reads it again. */
+  static isNoted(namespace: string, id: unknown): boolean {
+    return this.byCollection.get(namespace)?.ids.has(idKey(id)) ?? false;
   }
 
   /**
@@ -96,6 +102,15 @@ export class PendingOutboxes {
     return entry;
   }
 }
+
+/** A document noted as given outbox entries, and when (`Date.now()`, before its write). */
+export interface NotedId {
+  id: unknown;
+  at: number;
+}
+
+/** The same document's ids compare equal: an ObjectId by its hex string (each read makes a new instance). */
+const idKey = (id: unknown): unknown => (id !== null && typeof id === 'object' ? String(id) : id);
 
 function isObjectId(value: object): boolean {
   return (value as { _bsontype?: string })._bsontype === 'ObjectId';

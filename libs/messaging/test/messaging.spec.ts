@@ -113,6 +113,30 @@ describe('outbox', () => {
       await second.stop();
     }
   });
+  it('publishes a backlog left in more documents than one sweep reads at a time in the order it was written', async () => {
+    // A crashed writer's backlog for one key: 450 documents, the newest first in the collection's natural order, the
+    // first one with a second event newer than all the others. The relay sweeps it at start, 200 documents a read.
+    const db = uniqueName('widgets');
+    const key = `${ECHO_PREFIX}order-${db}`;
+    const base = Date.now() - 60_000;
+    const entry = (n: number) => {
+      const envelope = createEnvelope({ type: 'AgreementStatusChanged', source: 'widgets', partnerId: key, data: { partnerId: key, active: n % 2 === 0 } });
+      return { eventId: envelope.eventId, topic: Topics.agreements, key, value: JSON.stringify(envelope), createdAt: new Date(base + n) };
+    };
+    const written = Array.from({ length: 451 }, (_, n) => entry(n));
+    const docs = Array.from({ length: 450 }, (_, i) => ({ _id: `o${i}`, outbox: [written[449 - i]] }));
+    docs[0].outbox.push(written[450]);
+    await widgets(db).insertMany(docs);
+
+    const service = await boot({ MONGO_DB: db });
+    try {
+      const published = await watch.waitFor((m) => m.key === key, { count: written.length, timeoutMs: 60_000 });
+      expect(published.map((m) => m.envelope?.eventId)).toEqual(written.map((e) => e.eventId));
+      await eventually(async () => expect(await widgets(db).countDocuments({ 'outbox.0': { $exists: true } })).toBe(0));
+    } finally {
+      await service.close();
+    }
+  });
 });
 
 describe('idempotent consumer', () => {
