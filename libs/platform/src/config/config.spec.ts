@@ -87,6 +87,11 @@ describe('common settings', () => {
     },
   );
 
+  it('says a setting without a default is missing, with what it is', () => {
+    const { MONGO_URL: _mongo, ...withoutMongo } = required;
+    expect(configRefusal(() => loadConfig(baseConfigSpec('svc'), withoutMongo), {})).toContain('MONGO_URL (missing: MongoDB connection string');
+  });
+
   it('names every bad setting in one line', () => {
     expect(refusal({ JWT_ISSUER: '', KAFKA_PARTITIONS_CONCURRENCY: '0' })).toMatch(/^Invalid configuration: .*JWT_ISSUER.*KAFKA_PARTITIONS_CONCURRENCY|^Invalid configuration: .*KAFKA_PARTITIONS_CONCURRENCY.*JWT_ISSUER/);
   });

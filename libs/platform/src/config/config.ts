@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { cleanEnv, EnvError, makeValidator, str, ValidatorSpec } from 'envalid';
+import { cleanEnv, EnvError, EnvMissingError, makeValidator, str, ValidatorSpec } from 'envalid';
 
 export const CONFIG = Symbol('CONFIG');
 
@@ -201,7 +201,8 @@ function refusalOf(error: unknown, spec: ValidatorSpec<unknown> | undefined): st
     const choices = spec?.choices as unknown[] | undefined;
     return choices ? `must be one of: ${choices.join(', ')}` : 'is not valid (the value is not repeated: it may be a secret)';
   }
-  // A missing setting's message is its description (EnvMissingError); any other is a validator's own.
+  // A missing setting's message is its description: said to be missing, with what it is.
+  if (error instanceof EnvMissingError) return `missing: ${spec?.desc ?? 'required'}`.replace(/\s+/g, ' ');
   return (error as Error).message.replace(/\s+/g, ' ');
 }
 
