@@ -16,7 +16,7 @@ import {
   Problems,
 } from '@lib/platform';
 import { bootService, OPERATOR_KEY, RunningService, TestIssuer } from '@lib/testing';
-import { fingerprintKey, requestFingerprint } from '../src/http/idempotency-fingerprint';
+import { FINGERPRINT_VERSION, fingerprintKey, requestFingerprint } from '../src/http/idempotency-fingerprint';
 import { IdempotencyRetention } from '../src/http/idempotency-retention';
 import { Body, Controller, HttpException, Module, Post, Res } from '@nestjs/common';
 import { InjectConnection } from '@nestjs/mongoose';
@@ -64,7 +64,8 @@ class OrdersController {
     const { filler, ...order } = input;
     await this.connection.collection('orders').insertOne({ _id: orderId as never, ...order });
     res.setHeader('Location', `/v1/orders/${orderId}`);
-    return { orderId, ...order, ...(filler && { filler: 'x'.repeat(filler) }) };
+    // `cancelledAt` left undefined: absent from the JSON answer, and from its replay.
+    return { orderId, ...order, cancelledAt: undefined, ...(filler && { filler: 'x'.repeat(filler) }) };
   }
 }
 
@@ -125,19 +126,24 @@ interface Answer {
   headers: Headers;
 }
 
-/** The response as soon as its status line and headers are in. */
-function send(body: unknown, key: string, { operator = true } = {}): Promise<globalThis.Response> {
+interface SendOptions {
+  operator?: boolean;
+  headers?: Record<string, string>;
+}
+
+/** The response as soon as its status line and headers are in; a string body is sent as it is. */
+function send(body: unknown, key: string, { operator = true, headers = {} }: SendOptions = {}): Promise<globalThis.Response> {
   return fetch(`${service.url}/v1/orders`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', 'idempotency-key': key, ...(operator && { 'x-operator-key': OPERATOR_KEY }) },
-    body: JSON.stringify(body),
+    headers: { 'content-type': 'application/json', 'idempotency-key': key, ...(operator && { 'x-operator-key': OPERATOR_KEY }), ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
   });
 }
 
-async function order(body: unknown, key: string, options: { operator?: boolean } = {}): Promise<Answer> {
+async function order(body: unknown, key: string, options: SendOptions = {}): Promise<Answer & { text: string }> {
   const response = await send(body, key, options);
   const text = await response.text();
-  return { status: response.status, body: text ? JSON.parse(text) : undefined, headers: response.headers };
+  return { status: response.status, body: text ? JSON.parse(text) : undefined, headers: response.headers, text };
 }
 
 async function stock(fields: Partial<Stock> = {}): Promise<string> {
@@ -153,7 +159,11 @@ const replayed = (answer: Answer) => answer.headers.get('idempotent-replayed') =
 /** The stored record of a request: its id and fingerprint, as the interceptor computes them. */
 function record(key: string, body: unknown) {
   const _id = `operator|POST /v1/orders|${key}`;
-  return { _id, requestHmac: requestFingerprint(fingerprintKey(service.app.get<PlatformConfig>(CONFIG)), _id, { params: {}, body }) };
+  return {
+    _id,
+    requestHmac: requestFingerprint(fingerprintKey(service.app.get<PlatformConfig>(CONFIG)), _id, { params: {}, body }),
+    fingerprintVersion: FINGERPRINT_VERSION,
+  };
 }
 
 /** A record as answers were stored before fingerprints were keyed: a plain SHA-256 of the request. */
@@ -435,7 +445,8 @@ describe('the stored request fingerprint', () => {
     expect((await order(body, a)).status).toBe(201);
     expect((await order(body, b)).status).toBe(201);
     const [first, second] = await Promise.all([a, b].map((key) => answers().findOne({ _id: record(key, body)._id })));
-    const fingerprint = (doc: Record<string, unknown> | null) => Object.entries(doc ?? {}).filter(([name]) => /hash|fingerprint|hmac/i.test(name));
+    const fingerprint = (doc: Record<string, unknown> | null) =>
+      Object.entries(doc ?? {}).filter(([name]) => /hash|fingerprint|hmac/i.test(name) && name !== 'fingerprintVersion');
     expect(fingerprint(first)).toHaveLength(1);
     expect(fingerprint(first)).not.toEqual(fingerprint(second));
   });
@@ -467,5 +478,58 @@ describe('answers stored before fingerprints were keyed (plain requestHash)', ()
     expect(stored).toMatchObject({ state: 'done', requestHmac: record(key, body).requestHmac });
     expect(stored).not.toHaveProperty('requestHash');
     expect(await order(body, key)).toMatchObject({ status: 201, body: retry.body });
+  });
+});
+
+describe('what makes a retry the same request', () => {
+  it('the same JSON with its fields in another order is the same request: it replays', async () => {
+    const sku = await stock();
+    const key = randomUUID();
+    const first = await order(`{"sku":"${sku}","quantity":2}`, key);
+    expect(first.status).toBe(201);
+    const retry = await order(`{"quantity":2,"sku":"${sku}"}`, key);
+    expect([retry.status, replayed(retry), retry.body.orderId]).toEqual([201, true, first.body.orderId]);
+    expect(await orders(sku)).toBe(1);
+  });
+
+  it('another If-Match under the same key is another request (422); the same If-Match replays', async () => {
+    const sku = await stock();
+    const key = randomUUID();
+    const body = { sku, quantity: 1 };
+    const first = await order(body, key, { headers: { 'if-match': '"3"' } });
+    expect(first.status).toBe(201);
+    // A client that corrected its precondition sends a new request, not a retry of the first.
+    const corrected = await order(body, key, { headers: { 'if-match': '"5"' } });
+    expect([corrected.status, corrected.body.type]).toEqual([422, expect.stringMatching(/idempotency-key-reused$/)]);
+    expect((await order(body, key)).status).toBe(422);
+    const retry = await order(body, key, { headers: { 'if-match': '"3"' } });
+    expect([retry.status, replayed(retry), retry.body.orderId]).toEqual([201, true, first.body.orderId]);
+    expect(await orders(sku)).toBe(1);
+  });
+
+  it('a replay is the first answer as it was sent: a field left undefined stays absent (not null)', async () => {
+    const sku = await stock();
+    const key = randomUUID();
+    const first = await order({ sku, quantity: 1 }, key);
+    expect(first.status).toBe(201);
+    expect(first.body).not.toHaveProperty('cancelledAt');
+    const retry = await order({ sku, quantity: 1 }, key);
+    expect(replayed(retry)).toBe(true);
+    expect(retry.text).toBe(first.text);
+  });
+
+  it('an answer fingerprinted before If-Match and field order counted (version 1) still replays to its retry', async () => {
+    const sku = await stock();
+    const key = randomUUID();
+    const body = { sku, quantity: 1 };
+    const { _id } = record(key, body);
+    const v1 = requestFingerprint(fingerprintKey(service.app.get<PlatformConfig>(CONFIG)), _id, { params: {}, body }, 1);
+    const earlier = { orderId: randomUUID(), ...body };
+    await answers().insertOne({ _id, requestHmac: v1, state: 'done', status: 201, body: earlier, headers: {}, createdAt: new Date() });
+
+    const retry = await order(body, key);
+    expect([retry.status, replayed(retry), retry.body]).toEqual([201, true, earlier]);
+    expect((await order({ sku, quantity: 2 }, key)).body.type).toMatch(/idempotency-key-reused$/);
+    expect(await orders(sku)).toBe(0);
   });
 });

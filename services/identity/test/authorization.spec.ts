@@ -213,6 +213,12 @@ describe('authorization matrix', () => {
     if (status >= 400) {
       expect(answer.headers.get('content-type')).toContain('application/problem+json');
       expect(answer.body).toMatchObject({ status, title: expect.any(String), detail: expect.any(String) });
+      // How to authenticate (RFC 9110 11.6.1), and, for a token sent and refused, why (RFC 6750 3.1).
+      if (status === 401) {
+        expect(answer.headers.get('www-authenticate')).toMatch(
+          caller === 'no token' ? /^Bearer realm="incentives-platform"(,|$)/ : /^Bearer realm="incentives-platform", error="invalid_token"$/,
+        );
+      }
       await action.unchanged?.();
     } else {
       await action.accepted?.(caller, answer);
@@ -247,6 +253,9 @@ describe('tokens', () => {
     expect((await client.call('GET', '/v1/me', { token: tokens['expired token'] })).body.detail).toBe('The access token has expired.');
     expect((await client.call('GET', '/v1/me', { token: tokens['foreign key'] })).body.detail).toBe('The access token is not valid.');
     expect((await client.call('GET', '/v1/me')).body.detail).toMatch(/Authorization: Bearer/);
+    // An operator's endpoint names the operator credential's header instead.
+    const operatorOnly = await client.call('POST', '/v1/partners', { body: {} });
+    expect([operatorOnly.status, operatorOnly.headers.get('www-authenticate')]).toEqual([401, 'X-Operator-Key realm="incentives-platform"']);
   });
 
   it('refuses a deactivated user at sign-in and on every call with a token issued before', async () => {

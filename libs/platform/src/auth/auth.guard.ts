@@ -9,8 +9,20 @@ import { ISSUER_KEYS_RETRY_MS, IssuerKeysUnavailableError } from './issuer-keys'
 import { InvalidTokenError, JwtVerifier } from './jwt-verifier';
 import { IS_OPERATOR, IS_PUBLIC, Principal, ScopedKey, scopedKeys } from './principal';
 
-export const unauthorized = (detail: string) =>
-  new ProblemException(HttpStatus.UNAUTHORIZED, 'unauthorized', 'Authentication required', detail);
+/** The protection space named in the platform's authentication challenges. */
+const REALM = 'incentives-platform';
+
+/** The challenges of a 401 (WWW-Authenticate): a bearer token (RFC 6750), or the operator credential's header. */
+export const CHALLENGES = {
+  bearer: `Bearer realm="${REALM}"`,
+  /** A token was sent and refused (RFC 6750 3.1). */
+  invalidToken: `Bearer realm="${REALM}", error="invalid_token"`,
+  operator: `X-Operator-Key realm="${REALM}"`,
+};
+
+/** A 401 problem with the challenge (WWW-Authenticate) that says how to authenticate instead. */
+export const unauthorized = (detail: string, challenge: string = CHALLENGES.bearer) =>
+  new ProblemException(HttpStatus.UNAUTHORIZED, 'unauthorized', 'Authentication required', detail).challenge(challenge);
 
 /** Whether the request carries the operator credential (X-Operator-Key), compared in constant time. */
 export function hasOperatorKey(request: Request, operatorToken: string): boolean {
@@ -26,14 +38,17 @@ function hasKey(request: Request, header: string, expected: string | undefined):
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
-/** The caller of the request's bearer token; 401 without one (`missing` says what to send) or when it is not valid. */
-export async function verifyBearer(request: Request, verifier: JwtVerifier, missing: string): Promise<Principal> {
+/**
+ * The caller of the request's bearer token; 401 without one (`missing` says what to send, `challenge` how) or when it
+ * is not valid.
+ */
+export async function verifyBearer(request: Request, verifier: JwtVerifier, missing: string, challenge: string = CHALLENGES.bearer): Promise<Principal> {
   const match = /^Bearer\s+(\S+)$/i.exec(request.headers.authorization ?? '');
-  if (!match) throw unauthorized(missing);
+  if (!match) throw unauthorized(missing, challenge);
   try {
     return await verifier.verify(match[1]);
   } catch (error) {
-    if (error instanceof InvalidTokenError) throw unauthorized(error.message);
+    if (error instanceof InvalidTokenError) throw unauthorized(error.message, CHALLENGES.invalidToken);
     // The token may well be valid: the client retries the same request, rather than signing in again.
     if (error instanceof IssuerKeysUnavailableError) {
       throw new ProblemException(HttpStatus.SERVICE_UNAVAILABLE, 'issuer-keys-unavailable', 'Token keys unavailable', error.message).retryAfter(
@@ -82,6 +97,7 @@ export class AuthGuard implements CanActivate {
       }
       throw unauthorized(
         `This operation needs the operator credential in the X-Operator-Key header${also ? ` (or the ${also.name} credential in ${also.header})` : ''}.`,
+        also ? `${CHALLENGES.operator}, ${also.header} realm="${REALM}"` : CHALLENGES.operator,
       );
     }
     request.principal = await verifyBearer(request, this.verifier, 'Send an access token: Authorization: Bearer <token>.');

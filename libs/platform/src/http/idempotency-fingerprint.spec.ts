@@ -66,4 +66,27 @@ describe('Idempotency-Key request fingerprints', () => {
     expect(second.equals(first)).toBe(false);
     expect(fingerprintKey(settings()).equals(first)).toBe(true);
   });
+
+  it('are the same for the same JSON with its fields in another order, at any depth (arrays keep theirs)', () => {
+    const key = fingerprintKey(settings());
+    const reordered = { params: { partnerId: 'P1' }, body: { tin: '123456789', kind: 'TAX' } };
+    expect(requestFingerprint(key, id, reordered)).toBe(requestFingerprint(key, id, request));
+    const nested = (body: unknown) => requestFingerprint(key, id, { params: {}, body });
+    expect(nested({ a: { x: 1, y: [{ p: 1, q: 2 }] } })).toBe(nested({ a: { y: [{ q: 2, p: 1 }], x: 1 } }));
+    expect(nested({ list: [1, 2] })).not.toBe(nested({ list: [2, 1] }));
+  });
+
+  it('count If-Match: a request under another precondition, or none, is another request', () => {
+    const key = fingerprintKey(settings());
+    const under = (ifMatch?: string) => requestFingerprint(key, id, { ...request, ...(ifMatch !== undefined && { ifMatch }) });
+    expect(under('"3"')).toBe(under('"3"'));
+    expect(under('"3"')).not.toBe(under('"5"'));
+    expect(under('"3"')).not.toBe(under());
+  });
+
+  it('version 1 (records stored before) is the body as sent without If-Match: a retry of such a record still matches it', () => {
+    const key = fingerprintKey(settings());
+    expect(requestFingerprint(key, id, { ...request, ifMatch: '"3"' }, 1)).toBe(requestFingerprint(key, id, request, 1));
+    expect(requestFingerprint(key, id, request, 1)).not.toBe(requestFingerprint(key, id, request));
+  });
 });

@@ -43,16 +43,35 @@ export function fingerprintKey(settings: FingerprintKeySettings): Buffer {
 export interface FingerprintedRequest {
   params: unknown;
   body: unknown;
+  /** The If-Match header as sent: a request under another precondition is another request. */
+  ifMatch?: string;
 }
 
-const canonical = (request: FingerprintedRequest) => JSON.stringify({ params: request.params, body: request.body ?? null });
+/**
+ * The canonical form new records are fingerprinted with (`fingerprintVersion` beside `requestHmac`): path parameters,
+ * body and If-Match, with every object's fields in sorted order, so that a client re-serialising the same JSON in
+ * another order retries the same request. Records without a version were fingerprinted by version 1 (the body's fields
+ * as sent, no If-Match) and are compared that way until IDEMPOTENCY_RETENTION_MS removes them.
+ */
+export const FINGERPRINT_VERSION = 2;
+
+function canonical(request: FingerprintedRequest, version: number): string {
+  if (version < 2) return JSON.stringify({ params: request.params, body: request.body ?? null });
+  return JSON.stringify({ params: request.params, body: request.body ?? null, ifMatch: request.ifMatch ?? null }, sortedFields);
+}
+
+/** A JSON.stringify replacer that writes each plain object's fields in sorted order (arrays keep theirs). */
+function sortedFields(_field: string, value: unknown): unknown {
+  if (!value || typeof value !== 'object' || Array.isArray(value)) return value;
+  return Object.fromEntries(Object.entries(value).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
 
 /**
  * The fingerprint stored with an answer. The record's id (caller, route, key) is part of it, so two records of the same
  * body differ and the database does not even show which requests were equal.
  */
-export function requestFingerprint(key: Buffer, id: string, request: FingerprintedRequest): string {
-  return createHmac('sha256', key).update(id).update('\n').update(canonical(request)).digest('base64url');
+export function requestFingerprint(key: Buffer, id: string, request: FingerprintedRequest, version = FINGERPRINT_VERSION): string {
+  return createHmac('sha256', key).update(id).update('\n').update(canonical(request, version)).digest('base64url');
 }
 
 /**
@@ -60,5 +79,5 @@ export function requestFingerprint(key: Buffer, id: string, request: Fingerprint
  * compare a retry with such a record, never stored again. Those records are gone after IDEMPOTENCY_RETENTION_MS.
  */
 export function legacyRequestHash(request: FingerprintedRequest): string {
-  return createHash('sha256').update(canonical(request)).digest('base64url');
+  return createHash('sha256').update(canonical(request, 1)).digest('base64url');
 }

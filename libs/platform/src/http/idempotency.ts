@@ -21,7 +21,7 @@ import { catchError, concatMap, from, Observable, switchMap, throwError } from '
 import type { Principal } from '../auth/principal';
 import { CONFIG } from '../config/config';
 import type { PlatformConfig } from '../platform.module';
-import { fingerprintKey, FingerprintedRequest, legacyRequestHash, requestFingerprint } from './idempotency-fingerprint';
+import { FINGERPRINT_VERSION, fingerprintKey, FingerprintedRequest, legacyRequestHash, requestFingerprint } from './idempotency-fingerprint';
 import { PROBLEM_CONTENT_TYPE, ProblemException, Problems, RetryableProblem } from './problem';
 import { ProblemFilter } from './problem.filter';
 
@@ -55,8 +55,10 @@ export const IDEMPOTENT_REPLAY_CHECK = Symbol('IDEMPOTENT_REPLAY_CHECK');
 
 interface StoredAnswer {
   _id: string;
-  /** HMAC-SHA256 of the request's path parameters and body (idempotency-fingerprint.ts): tells a retry from another request. */
+  /** HMAC-SHA256 of the request's path parameters, body and If-Match (idempotency-fingerprint.ts): tells a retry from another request. */
   requestHmac?: string;
+  /** The canonical form requestHmac was computed on (FINGERPRINT_VERSION); absent: version 1. */
+  fingerprintVersion?: number;
   /**
    * Answers stored before fingerprints were keyed: a plain SHA-256 of the same. Still compared (a retry right after the
    * upgrade gets its answer, not a 422), never written again; such records are gone after IDEMPOTENCY_RETENTION_MS.
@@ -102,10 +104,21 @@ interface RequestIdentity {
   request: FingerprintedRequest;
 }
 
-/** Whether a stored answer belongs to this request (and not to another one sent under the same key). */
-function sameRequest(stored: StoredAnswer, request: RequestIdentity): boolean {
-  if (stored.requestHmac !== undefined) return stored.requestHmac === request.fingerprint;
+/**
+ * Whether a stored answer belongs to this request (and not to another one sent under the same key), compared in the
+ * form it was fingerprinted in.
+ */
+function sameRequest(stored: StoredAnswer, request: RequestIdentity, key: Buffer): boolean {
+  if (stored.requestHmac !== undefined) {
+    const version = stored.fingerprintVersion ?? 1;
+    return stored.requestHmac === (version === FINGERPRINT_VERSION ? request.fingerprint : requestFingerprint(key, request.id, request.request, version));
+  }
   return stored.requestHash !== undefined && stored.requestHash === legacyRequestHash(request.request);
+}
+
+/** The answer as the client got it (JSON): a field left undefined is absent from the replay too, not null. */
+function asSent(body: unknown): unknown {
+  return body === undefined ? undefined : JSON.parse(JSON.stringify(body));
 }
 
 /** A claim this request holds, or the answer (or the other claim) that is already there. */
@@ -158,7 +171,8 @@ export class IdempotencyInterceptor implements NestInterceptor, OnModuleInit {
     if (typeof key !== 'string' || !KEY_PATTERN.test(key)) throw Problems.field('Idempotency-Key', 'must be 1 to 200 visible ASCII characters');
     const caller = request.principal?.userId ?? (request.headers['x-operator-key'] ? 'operator' : 'anonymous');
     const id = `${caller}|${request.method} ${request.route?.path ?? request.path}|${key}`;
-    const fingerprinted = { params: request.params, body: request.body ?? null };
+    const ifMatch = request.headers['if-match'];
+    const fingerprinted = { params: request.params, body: request.body ?? null, ...(ifMatch !== undefined && { ifMatch: String(ifMatch).trim() }) };
     const identity: RequestIdentity = { id, fingerprint: requestFingerprint(this.fingerprintKey, id, fingerprinted), request: fingerprinted };
 
     return from(this.claim(identity)).pipe(
@@ -172,7 +186,7 @@ export class IdempotencyInterceptor implements NestInterceptor, OnModuleInit {
             const location = response.getHeader('Location');
             if (etag) headers.ETag = String(etag);
             if (location) headers.Location = String(location);
-            await this.settle(id, claim.token, { status: response.statusCode, body, headers });
+            await this.settle(id, claim.token, { status: response.statusCode, body: asSent(body), headers });
             return body;
           }),
           catchError((error) => {
@@ -193,7 +207,7 @@ export class IdempotencyInterceptor implements NestInterceptor, OnModuleInit {
    */
   private async replay(stored: StoredAnswer, request: RequestIdentity, principal: Principal | undefined, response: Response): Promise<unknown> {
     if (principal && this.replayCheck) await this.replayCheck(principal);
-    if (!sameRequest(stored, request)) {
+    if (!sameRequest(stored, request, this.fingerprintKey)) {
       throw new ProblemException(HttpStatus.UNPROCESSABLE_ENTITY, 'idempotency-key-reused', 'Idempotency-Key reused', 'This key was used with a different request.');
     }
     if (stored.state === 'pending') throw inProgress();
@@ -215,7 +229,7 @@ export class IdempotencyInterceptor implements NestInterceptor, OnModuleInit {
       const token = randomUUID();
       const lease = { state: 'pending' as const, leaseToken: token, leaseUntil: new Date(now.getTime() + this.leaseMs) };
       try {
-        await this.answers.insertOne({ _id: id, requestHmac: fingerprint, createdAt: now, ...lease });
+        await this.answers.insertOne({ _id: id, requestHmac: fingerprint, fingerprintVersion: FINGERPRINT_VERSION, createdAt: now, ...lease });
         return { token };
       } catch (error) {
         if (!isDuplicateKey(error)) throw error;
@@ -223,12 +237,12 @@ export class IdempotencyInterceptor implements NestInterceptor, OnModuleInit {
       const stored = await this.answers.findOne({ _id: id });
       // Released by a failed request between the insert and the read: insert again.
       if (!stored) continue;
-      if (stored.state !== 'pending' || !sameRequest(stored, request) || !this.expired(stored, now)) return { stored };
+      if (stored.state !== 'pending' || !sameRequest(stored, request, this.fingerprintKey) || !this.expired(stored, now)) return { stored };
       // A claim written before leases existed has no token: guarded by its absence (rare; a scan where unindexed).
       // One written before fingerprints were keyed gets this one, and loses its plain hash.
       const taken = await this.answers.updateOne(
         { _id: id, leaseToken: stored.leaseToken ?? { $exists: false } },
-        { $set: { ...lease, requestHmac: fingerprint }, $unset: { requestHash: '' } },
+        { $set: { ...lease, requestHmac: fingerprint, fingerprintVersion: FINGERPRINT_VERSION }, $unset: { requestHash: '' } },
       );
       if (taken.matchedCount === 1) return { token };
       // Another retry took it over first: read its claim.

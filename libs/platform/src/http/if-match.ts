@@ -1,13 +1,26 @@
-import { createParamDecorator, ExecutionContext } from '@nestjs/common';
+import { createParamDecorator, ExecutionContext, HttpStatus } from '@nestjs/common';
 import { ApiResponse } from '@nestjs/swagger';
 import type { Response } from 'express';
-import { Problems } from './problem';
+import { ProblemException, Problems } from './problem';
 
-/** `"3"`, `W/"3"` or `3` -> 3; anything else is a 400 on the If-Match field. */
-function version(header: unknown): number {
-  const match = typeof header === 'string' ? /^(?:W\/)?"?(\d+)"?$/.exec(header.trim()) : null;
-  if (!match) throw Problems.field('If-Match', 'must be the ETag of the resource, e.g. "3"');
-  return Number(match[1]);
+/**
+ * The version an If-Match header names: `"3"` (the ETag as sent) or `3` -> 3. A weak ETag (`W/"3"`) never matches
+ * (If-Match compares strongly, RFC 9110 13.1.1): 412. Anything else is a 400 on the If-Match field: a list or `*`
+ * names no one version to check against, and the platform's updates are checked against the version the client read.
+ */
+export function ifMatchVersion(header: unknown): number {
+  const value = typeof header === 'string' ? header.trim() : '';
+  if (/^W\/"\d+"$/.test(value)) {
+    throw new ProblemException(
+      HttpStatus.PRECONDITION_FAILED,
+      'weak-etag',
+      'A weak ETag never matches',
+      'If-Match compares ETags strongly, so a weak one (W/"...") never matches; send the ETag as the resource gave it, e.g. "3".',
+    );
+  }
+  const match = /^"(\d+)"$|^(\d+)$/.exec(value);
+  if (!match) throw Problems.field('If-Match', 'must be one ETag of the resource as it was sent, e.g. "3"');
+  return Number(match[1] ?? match[2]);
 }
 
 /**
@@ -22,12 +35,12 @@ function documented(required: boolean) {
   };
 }
 
-/** The resource version a client read, from `If-Match: "3"` (or W/"3"); 428 when absent. */
+/** The resource version a client read, from `If-Match: "3"`; 428 when absent. */
 export const IfMatch = createParamDecorator(
   (_: unknown, ctx: ExecutionContext): number => {
     const header = ctx.switchToHttp().getRequest().headers['if-match'];
     if (typeof header !== 'string' || header.trim() === '') throw Problems.preconditionRequired();
-    return version(header);
+    return ifMatchVersion(header);
   },
   [documented(true)],
 );
@@ -40,7 +53,7 @@ export const IfMatch = createParamDecorator(
 export const OptionalIfMatch = createParamDecorator(
   (_: unknown, ctx: ExecutionContext): number | undefined => {
     const header = ctx.switchToHttp().getRequest().headers['if-match'];
-    return header === undefined ? undefined : version(header);
+    return header === undefined ? undefined : ifMatchVersion(header);
   },
   [documented(false)],
 );

@@ -23,6 +23,7 @@ export class ProblemFilter implements ExceptionFilter {
       this.logger.error(`${request.method} ${request.originalUrl}: ${(exception as Error)?.stack ?? exception}`);
     }
     if (exception instanceof ProblemException && exception.retryAfterSeconds) response.setHeader('Retry-After', String(exception.retryAfterSeconds));
+    if (exception instanceof ProblemException && exception.challenges) response.setHeader('WWW-Authenticate', exception.challenges);
     response.status(problem.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(problem));
     return undefined;
   }

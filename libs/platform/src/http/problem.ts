@@ -39,6 +39,14 @@ export class ProblemException extends HttpException {
     return this;
   }
 
+  /** Sent as `WWW-Authenticate` with a 401 (RFC 9110 11.6.1): how to authenticate. */
+  challenges?: string;
+
+  challenge(value: string): this {
+    this.challenges = value;
+    return this;
+  }
+
   /** Its details (deployment internals: key ids, settings) go to operators only; anyone else gets a plain 500. */
   operatorsOnly = false;
 

@@ -1,4 +1,4 @@
-import { CONFIG, hasOperatorKey, JwtVerifier, PlatformConfig, Principal, Public, unauthorized, verifyBearer } from '@lib/platform';
+import { CHALLENGES, CONFIG, hasOperatorKey, JwtVerifier, PlatformConfig, Principal, Public, unauthorized, verifyBearer } from '@lib/platform';
 import {
   applyDecorators,
   CanActivate,
@@ -30,7 +30,7 @@ export class OperatorOrUserGuard implements CanActivate {
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const request = context.switchToHttp().getRequest<CallerRequest>();
     if (request.headers['x-operator-key'] !== undefined) {
-      if (!hasOperatorKey(request, this.config.OPERATOR_TOKEN)) throw unauthorized('The X-Operator-Key credential is not valid.');
+      if (!hasOperatorKey(request, this.config.OPERATOR_TOKEN)) throw unauthorized('The X-Operator-Key credential is not valid.', CHALLENGES.operator);
       request.operator = true;
       return true;
     }
@@ -38,6 +38,7 @@ export class OperatorOrUserGuard implements CanActivate {
       request,
       this.verifier,
       'Send an access token (Authorization: Bearer <token>) or the operator credential (X-Operator-Key).',
+      `${CHALLENGES.bearer}, ${CHALLENGES.operator}`,
     );
     return true;
   }
