@@ -8,8 +8,10 @@
  * instantiated, so neither Kafka nor MongoDB is needed and the five documents take well under a second.
  * /health and /metrics are left out of the documents (@ApiExcludeController); 204 has no body.
  */
-import { Type } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
+import { RequestMethod, Type } from '@nestjs/common';
+import { GUARDS_METADATA, METHOD_METADATA, PATH_METADATA } from '@nestjs/common/constants';
+import { ModulesContainer, NestFactory } from '@nestjs/core';
+import { IS_OPERATOR, IS_PUBLIC } from '../../libs/platform/src/auth/principal';
 import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import { documentProblems } from '../../libs/platform/src/bootstrap';
 import { AppModule as Enrollment } from '../../services/enrollment/src/app.module';
@@ -30,12 +32,58 @@ const services: Array<[string, Type<unknown>]> = [
 const NO_BODY = new Set(['204', '205']);
 
 async function openApiDocument(module: Type<unknown>): Promise<OpenAPIObject> {
+  return (await openApi(module)).document;
+}
+
+/** How the platform's guard treats a route, from its controller's metadata (not from the OpenAPI document). */
+type Access = 'token' | 'operator' | 'public' | 'own guard';
+
+/** The document, and for each route (`post /v1/things/{id}`) how it is guarded. */
+async function openApi(module: Type<unknown>): Promise<{ document: OpenAPIObject; access: Map<string, Access> }> {
   const app = await NestFactory.create(module, { preview: true, logger: false, abortOnError: false });
   try {
-    return SwaggerModule.createDocument(app, new DocumentBuilder().build());
+    const access = new Map<string, Access>();
+    for (const { controllers } of app.get(ModulesContainer).values()) {
+      for (const { metatype } of controllers.values()) {
+        if (!metatype) continue;
+        const prefix = String(Reflect.getMetadata(PATH_METADATA, metatype) ?? '');
+        for (const name of Object.getOwnPropertyNames(metatype.prototype)) {
+          const handler = metatype.prototype[name];
+          if (typeof handler !== 'function' || Reflect.getMetadata(METHOD_METADATA, handler) === undefined) continue;
+          const path = `/${[prefix, String(Reflect.getMetadata(PATH_METADATA, handler) ?? '')].join('/')}`.replace(/\/+/g, '/').replace(/\/$/, '');
+          const method = RequestMethod[Reflect.getMetadata(METHOD_METADATA, handler) as RequestMethod].toLowerCase();
+          const marked = (key: string) => Reflect.getMetadata(key, handler) ?? Reflect.getMetadata(key, metatype);
+          const ownGuard = (Reflect.getMetadata(GUARDS_METADATA, handler) ?? Reflect.getMetadata(GUARDS_METADATA, metatype) ?? []).length > 0;
+          const kind: Access = marked(IS_OPERATOR) ? 'operator' : marked(IS_PUBLIC) ? (ownGuard ? 'own guard' : 'public') : 'token';
+          access.set(`${method} ${path.replace(/:(\w+)/g, '{$1}')}`, kind);
+        }
+      }
+    }
+    return { document: SwaggerModule.createDocument(app, new DocumentBuilder().build()), access };
   } finally {
     await app.close();
   }
+}
+
+/**
+ * Operations whose bearer-token declaration (and so their 401) disagrees with how the guard treats them: a route behind
+ * a token without @ApiBearerAuth, or an operator's or public one with it. Routes with a guard of their own (operator or
+ * user) may declare either.
+ */
+function misdeclaredTokens(document: OpenAPIObject, access: Map<string, Access>): string[] {
+  const gaps: string[] = [];
+  for (const [path, item] of Object.entries(document.paths)) {
+    for (const method of ['get', 'put', 'post', 'delete', 'patch'] as const) {
+      const operation = item[method];
+      if (!operation) continue;
+      const kind = access.get(`${method} ${path}`);
+      const bearer = (operation.security ?? []).some((requirement) => 'bearer' in requirement);
+      if (kind === undefined) gaps.push(`${method.toUpperCase()} ${path}: no route found`);
+      else if (kind === 'token' && !bearer) gaps.push(`${method.toUpperCase()} ${path}: behind a token, not declared`);
+      else if ((kind === 'operator' || kind === 'public') && bearer) gaps.push(`${method.toUpperCase()} ${path}: declares a token it does not take (${kind})`);
+    }
+  }
+  return gaps;
 }
 
 /** `GET /v1/things 200` for every 2xx response with a body but no schema. */
@@ -93,7 +141,10 @@ function undeclaredErrors(document: OpenAPIObject): string[] {
 
 describe('OpenAPI documents: error answers', () => {
   it.each(services)('%s: 400 everywhere, 401 behind a token, If-Match with its 412 (and 428 when required), as problem+json', async (_name, module) => {
-    const document = await openApiDocument(module);
+    const { document, access } = await openApi(module);
+    // Which routes are behind a token comes from the guard's metadata: documentProblems reads the declaration.
+    expect(misdeclaredTokens(document, access)).toEqual([]);
+    expect([...access.values()]).toContain('token');
     documentProblems(document);
     expect(undeclaredErrors(document)).toEqual([]);
   });
