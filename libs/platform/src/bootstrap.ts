@@ -7,6 +7,7 @@ import type { NextFunction, Request, Response } from 'express';
 import { Logger as PinoLogger } from 'nestjs-pino';
 import { CONFIG, ConfigError } from './config/config';
 import { checkBodyShape } from './http/body-shape';
+import { answerClientErrors } from './http/client-error';
 import { PROBLEM_CONTENT_TYPE, ProblemException } from './http/problem';
 import { ProblemFilter } from './http/problem.filter';
 import { correlationMiddleware } from './logging/logging';
@@ -133,6 +134,7 @@ export async function startServiceApp(app: INestApplication, port?: number): Pro
   await app.init();
   await app.startAllMicroservices();
   await app.listen(port ?? config.PORT, '0.0.0.0');
+  answerClientErrors(app.getHttpServer());
 }
 
 /** main.ts of every service: a bad config stops it with one line; SIGTERM drains it within the timeout. */

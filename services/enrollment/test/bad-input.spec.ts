@@ -3,6 +3,7 @@
  * no event.
  */
 import { Topics } from '@lib/contracts';
+import { connect } from 'node:net';
 import { approvedProfiles, call, createProgram, Harness, RULES, waitForEnrollmentEvent, withHarness, World } from './support';
 
 jest.setTimeout(120_000);
@@ -166,5 +167,28 @@ describe('enrollments', () => {
       ['EnrollmentStarted', id, 2],
     ]);
     expect((await call(h, 'GET', `/v1/enrollments/${id}`, { token })).body.version).toBe(2);
+  });
+});
+
+describe('requests the service does not route', () => {
+  it('a method its path does not answer: 405 with Allow, as problem+json', async () => {
+    const answer = await call(h, 'DELETE', '/v1/programs', { operator: true });
+    expectProblem(answer, 405);
+    expect(answer.headers.get('allow')).toBe('GET, HEAD, POST');
+  });
+
+  it('a request Node refuses before any route (headers over its limit): 431 as problem+json', async () => {
+    const { port } = new URL(h.service.url);
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(port), '127.0.0.1');
+      let text = '';
+      socket.on('data', (chunk) => (text += chunk.toString()));
+      socket.on('end', () => resolve(text));
+      socket.on('error', reject);
+      socket.write(`GET /v1/programs HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
+    });
+    expect(answer).toMatch(/^HTTP\/1\.1 431 .*\r\n/);
+    expect(answer).toMatch(/content-type: application\/problem\+json/i);
+    expect(JSON.parse(answer.split('\r\n\r\n')[1])).toMatchObject({ status: 431 });
   });
 });

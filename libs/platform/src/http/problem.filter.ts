@@ -2,6 +2,7 @@ import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Logge
 import { STATUS_CODES } from 'node:http';
 import { throwError } from 'rxjs';
 import type { Request, Response } from 'express';
+import { methodNotAllowed } from './method-not-allowed';
 import { PROBLEM_CONTENT_TYPE, ProblemDetails, ProblemException } from './problem';
 
 const TYPE_BASE = 'https://incentives.partner.example/problems/';
@@ -15,8 +16,12 @@ export class ProblemFilter implements ExceptionFilter {
     if (host.getType() !== 'http') return throwError(() => exception);
     const request = host.switchToHttp().getRequest<Request & { operator?: unknown }>();
     const response = host.switchToHttp().getResponse<Response>();
+    // A path that exists under other methods: 405 with Allow, not Nest's 404.
+    const wrongMethod = methodNotAllowed(exception, request);
+    if (wrongMethod) response.setHeader('Allow', wrongMethod.allow);
+    const thrown = wrongMethod?.problem ?? exception;
     // Details meant for operators (logged below all the same) are not shown to anyone else.
-    const shown = exception instanceof ProblemException && exception.operatorsOnly && !request.operator ? new Error(exception.message) : exception;
+    const shown = thrown instanceof ProblemException && thrown.operatorsOnly && !request.operator ? new Error(thrown.message) : thrown;
     const problem = this.toProblemAt(shown, request);
     // A 503 thrown on purpose (not ready yet, busy) is an answer, not a failure: readiness probes poll it at start.
     if (problem.status >= 500 && !(problem.status === 503 && exception instanceof HttpException)) {

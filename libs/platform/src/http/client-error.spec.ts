@@ -1,0 +1,50 @@
+import { createServer, Server } from 'node:http';
+import { AddressInfo, connect } from 'node:net';
+import { answerClientErrors } from './client-error';
+
+/** Sends raw bytes and reads everything the server answers until it closes the connection. */
+function raw(server: Server, request: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect((server.address() as AddressInfo).port, '127.0.0.1');
+    let answer = '';
+    socket.on('data', (chunk) => (answer += chunk.toString()));
+    socket.on('end', () => resolve(answer));
+    socket.on('error', reject);
+    socket.write(request);
+  });
+}
+
+describe('requests Node refuses before the application sees them', () => {
+  let server: Server;
+
+  beforeAll(async () => {
+    server = createServer((_, response) => response.end('ok'));
+    answerClientErrors(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  });
+
+  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  const parse = (answer: string) => {
+    const [head, body] = answer.split('\r\n\r\n');
+    return { statusLine: head.split('\r\n')[0], contentType: /content-type: (.*)/i.exec(head)?.[1], body: JSON.parse(body) };
+  };
+
+  it('a malformed request line: 400 problem+json, connection closed', async () => {
+    const answer = parse(await raw(server, 'NOT A REQUEST\r\n\r\n'));
+    expect(answer).toEqual({
+      statusLine: 'HTTP/1.1 400 Bad Request',
+      contentType: 'application/problem+json',
+      body: { type: 'about:blank', title: 'Bad Request', status: 400, detail: 'The request is not valid HTTP.' },
+    });
+  });
+
+  it('headers over the limit: 431 problem+json', async () => {
+    const answer = parse(await raw(server, `GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`));
+    expect(answer).toMatchObject({ statusLine: 'HTTP/1.1 431 Request Header Fields Too Large', contentType: 'application/problem+json', body: { status: 431 } });
+  });
+
+  it('a valid request is untouched', async () => {
+    expect(await raw(server, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')).toMatch(/^HTTP\/1\.1 200 OK[\s\S]*ok$/);
+  });
+});
