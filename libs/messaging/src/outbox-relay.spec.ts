@@ -1,5 +1,6 @@
 import { MessagingMetrics } from './metrics';
 import { byteChunks, OutboxRelay, recordBytes } from './outbox-relay';
+import { Types } from 'mongoose';
 import { OutboxEntry, PendingOutboxes } from './outbox';
 
 /** An entry of `bytes` as the relay counts them (key, value and a record's overhead). */
@@ -83,7 +84,7 @@ describe('OutboxRelay: events of one key go out in the order they were written, 
   beforeEach(() => {
     clock = 0;
     jest.spyOn(Date, 'now').mockImplementation(() => clock);
-    PendingOutboxes.take(NAMESPACE);
+    for (const namespace of [NAMESPACE, 'db.others']) PendingOutboxes.take(namespace);
   });
   afterEach(() => jest.restoreAllMocks());
 
@@ -100,13 +101,16 @@ describe('OutboxRelay: events of one key go out in the order they were written, 
    * scan finds those with entries; `beforeLookup` runs once, before the next lookup by `_id` answers (a write made
    * while the relay drains).
    */
-  function fakeCollection(docs: Doc[], hooks: { beforeLookup?: () => void } = {}) {
+  function fakeCollection(docs: Doc[], hooks: { beforeLookup?: () => void; scanned?: number[] } = {}, collectionName = 'things') {
     const project = (doc: Doc, projection: Record<string, unknown> = {}) => ({
       _id: doc._id,
-      outbox: 'outbox.createdAt' in projection ? doc.outbox.map((e) => ({ createdAt: e.createdAt })) : doc.outbox.map((e) => ({ ...e })),
+      outbox:
+        'outbox.createdAt' in projection
+          ? doc.outbox.map((e) => ({ createdAt: e.createdAt, ...('outbox.key' in projection && { key: e.key }) }))
+          : doc.outbox.map((e) => ({ ...e })),
     });
     return {
-      collectionName: 'things',
+      collectionName,
       find: (filter: { _id?: { $in: string[] } }, options: { projection?: Record<string, unknown> } = {}) => {
         let limit = Infinity;
         const rows = () => {
@@ -116,7 +120,9 @@ describe('OutboxRelay: events of one key go out in the order they were written, 
             hook?.();
             return docs.filter((d) => filter._id!.$in.includes(d._id)).map((d) => project(d, options.projection));
           }
-          return docs.filter((d) => d.outbox.length).slice(0, limit).map((d) => project(d, options.projection));
+          const found = docs.filter((d) => d.outbox.length).slice(0, limit);
+          hooks.scanned?.push(found.length);
+          return found.map((d) => project(d, options.projection));
         };
         const cursor = {
           limit: (n: number) => ((limit = n), cursor),
@@ -133,30 +139,38 @@ describe('OutboxRelay: events of one key go out in the order they were written, 
     };
   }
 
-  function relayOver(collection: ReturnType<typeof fakeCollection>) {
+  function relayOver(...collections: Array<ReturnType<typeof fakeCollection>>) {
     const sent: string[] = [];
+    /** Each send's size; `broker.down` makes sends fail. */
+    const broker = { down: false, sends: [] as number[] };
     const producer = {
       sendBatch: async (batches: Array<{ messages: Array<{ value: string }> }>) => {
-        sent.push(...batches.flatMap((b) => b.messages.map((m) => m.value)));
+        if (broker.down) throw new Error('broker down');
+        const values = batches.flatMap((b) => b.messages.map((m) => m.value));
+        broker.sends.push(values.length);
+        sent.push(...values);
       },
     };
-    const connection = { models: { Thing: { schema: { path: (p: string) => p === 'outbox' }, collection, db: { name: 'db' } } } };
+    const models = Object.fromEntries(
+      collections.map((collection) => [collection.collectionName, { schema: { path: (p: string) => p === 'outbox' }, collection, db: { name: 'db' } }]),
+    );
+    const connection = { models };
     const topics = { ensureTopics: async () => undefined };
-    const relay = new OutboxRelay(connection as never, producer as never, new MessagingMetrics(), { serviceName: 'test', brokers: [] }, topics as never);
+    const relay = new OutboxRelay(connection as never, producer as never, new MessagingMetrics(), { serviceName: 'test', brokers: [], relayIntervalMs: 1_000, relaySweepIntervalMs: 10_000 }, topics as never);
     /** One drain as the relay's timer makes it: of the noted documents, after a scan of one batch (`poll`) or of all. */
     const drain = (sweep: 'full' | 'poll' | false) => {
       const internals = relay as unknown as { sweep: typeof sweep; drain(): Promise<void> };
       internals.sweep = sweep;
       return internals.drain();
     };
-    return { relay, sent, drain };
+    return { relay, sent, drain, broker };
   }
 
   /** A write as the platform's writers make it: the event is built, the document noted, then written. */
-  function write(docs: Doc[], id: string, eventId: string, at: number): void {
+  function write(docs: Doc[], id: string, eventId: string, at: number, { namespace = NAMESPACE, key = 'L' } = {}): void {
     clock = at;
-    const entry = event(eventId, at);
-    PendingOutboxes.note(NAMESPACE, id);
+    const entry = { ...event(eventId, at), key };
+    PendingOutboxes.note(namespace, id);
     const doc = docs.find((d) => d._id === id);
     if (doc) doc.outbox.push(entry);
     else docs.push({ _id: id, outbox: [entry] });
@@ -225,5 +239,91 @@ describe('OutboxRelay: events of one key go out in the order they were written, 
     clock = 10;
     await relay.flush();
     expect(sent).toEqual(['b0', 'b2']);
+  });
+
+  it('two collections publishing the same keys: one order across both', async () => {
+    const things: Doc[] = [];
+    const others: Doc[] = [];
+    write(others, 'U', 'u1', 1, { namespace: 'db.others' });
+    write(things, 'P', 'p2', 2);
+    write(others, 'U', 'u3', 3, { namespace: 'db.others' });
+    const { sent, drain } = relayOver(fakeCollection(things), fakeCollection(others, {}, 'others'));
+    clock = 10;
+    await drain(false);
+    expect(sent).toEqual(['u1', 'p2', 'u3']);
+  });
+
+  it('an entry whose createdAt is missing or unreadable (an older writer) is sent as the oldest, never left behind', async () => {
+    const docs: Doc[] = [
+      { _id: 'legacy', outbox: [{ ...event('old', 0), createdAt: undefined as never }, event('new', 5)] },
+      { _id: 'ok', outbox: [event('ok', 3)] },
+      { _id: 'odd', outbox: [{ ...event('odd', 0), createdAt: 'not a date' as never }] },
+    ];
+    const { relay, sent } = relayOver(fakeCollection(docs));
+    clock = 10;
+    await relay.flush();
+    expect(sent).toEqual(['old', 'odd', 'ok', 'new']);
+    expect(docs.every((d) => d.outbox.length === 0)).toBe(true);
+  });
+
+  it('a sweep of a backlog whose documents hold keys of their own holds nothing back: each lookup is sent as it is read', async () => {
+    // Each document an early and a late event of its own key: no later document can hold an older event of it.
+    const docs: Doc[] = Array.from({ length: 1_000 }, (_, i) => ({ _id: `d${i}`, outbox: [{ ...event(`a${i}`, i), key: `K${i}` }, { ...event(`b${i}`, 10_000 + i), key: `K${i}` }] }));
+    const { relay, broker } = relayOver(fakeCollection(docs));
+    clock = 20_000;
+    await relay.flush();
+    expect(broker.sends).toEqual([400, 400, 400, 400, 400]);
+  });
+
+  it('one key across the whole backlog: held back while older events of it wait in unread documents, in order', async () => {
+    const docs: Doc[] = Array.from({ length: 450 }, (_, i) => ({ _id: `d${i}`, outbox: [event(`a${i}`, i), event(`b${i}`, 10_000 + i)] }));
+    const { relay, sent, broker } = relayOver(fakeCollection(docs));
+    clock = 20_000;
+    await relay.flush();
+    expect(broker.sends).toEqual([200, 200, 500]);
+    expect(sent).toEqual([...docs.map((_, i) => `a${i}`), ...docs.map((_, i) => `b${i}`)]);
+  });
+
+  it('after a failed drain the next waits, longer after each failure: a broker outage does not rescan the backlog every second', async () => {
+    const docs: Doc[] = Array.from({ length: 300 }, (_, i) => ({ _id: `d${i}`, outbox: [event(`e${i}`, i)] }));
+    const scanned: number[] = [];
+    const { relay, sent, broker } = relayOver(fakeCollection(docs, { scanned }));
+    const internals = relay as unknown as { stopped: boolean; running?: Promise<void> };
+    internals.stopped = false;
+    broker.down = true;
+    const kickAt = async (at: number) => {
+      clock = at;
+      relay.kick();
+      await internals.running;
+    };
+    await kickAt(1_000); // fails: next not before 2,000
+    await kickAt(1_500);
+    await kickAt(2_000); // fails: next not before 4,000
+    await kickAt(3_000);
+    expect(scanned).toEqual([300, 300]);
+    broker.down = false;
+    await kickAt(4_000);
+    expect(scanned).toEqual([300, 300, 300]);
+    expect(sent).toHaveLength(300);
+    await kickAt(4_001); // back to normal: no wait
+    expect(scanned).toEqual([300, 300, 300]);
+    internals.stopped = true;
+  });
+
+  it('an ObjectId noted after the same hex as a string is looked up as an ObjectId', async () => {
+    const id = new Types.ObjectId();
+    const lookups: unknown[][] = [];
+    const collection = {
+      ...fakeCollection([]),
+      find: (filter: { _id?: { $in: unknown[] } }) => {
+        if (filter._id) lookups.push(filter._id.$in);
+        return { limit: () => undefined, toArray: async () => [] };
+      },
+    };
+    PendingOutboxes.note(NAMESPACE, id.toHexString());
+    PendingOutboxes.note(NAMESPACE, id);
+    const { drain } = relayOver(collection as never);
+    await drain(false);
+    expect(lookups.flat()).toEqual([id.toHexString(), id]);
   });
 });

@@ -8,7 +8,7 @@ import { tooLargeForBroker } from './errors';
 import { EventProducer } from './event-producer';
 import { MessagingMetrics } from './metrics';
 import { MESSAGING_OPTIONS, MessagingOptions, resolveOptions } from './options';
-import { NotedId, OutboxEntry, ParkedOutboxEntry, PendingOutboxes } from './outbox';
+import { idKey, NotedId, OutboxEntry, ParkedOutboxEntry, PendingOutboxes } from './outbox';
 import { TopicAdmin } from './topic-admin';
 
 const BATCH_SIZE = 200;
@@ -19,6 +19,11 @@ const BATCH_SIZE = 200;
 const PULL_GROUP = UPDATES_PER_COMMAND;
 /** How long an id noted before its write stays pending when its document shows no entries yet. */
 const NOTED_GRACE_MS = 2_000;
+/**
+ * The most a drain holds back (entries waiting for older entries of their key in documents not read yet), in bytes as
+ * the relay counts them: past it, the oldest held entries go out anyway (an order kept only within what fits).
+ */
+const HOLD_LIMIT_BYTES = 16 * 1024 * 1024;
 
 /**
  * Publishes the events stored in documents' outboxes, in order, with acks=all, and removes each one only
@@ -46,6 +51,9 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
    */
   private sweep: 'full' | 'poll' | false = 'full';
   private stopped = true;
+  /** Drains failed in a row, and when the next may start: a broker outage is retried with a growing delay. */
+  private failures = 0;
+  private retryAt = 0;
   /** The catalog's topics of this service, created before anything is sent (drain). */
   private readonly produced: Topic[];
 
@@ -84,17 +92,28 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
     this.kick();
   }
 
-  /** Publish soon: called after every write that added events. Concurrent kicks coalesce into one more scan. */
+  /**
+   * Publish soon: called after every write that added events. Concurrent kicks coalesce into one more scan. After a
+   * failed drain, none starts before its retry time (the timer kicks again): each retry of a full sweep reads every
+   * pending document's times, which is not to be done every second of a broker outage.
+   */
   kick(): void {
-    if (this.stopped) return;
+    if (this.stopped || Date.now() < this.retryAt) return;
     if (this.running) {
       this.again = true;
       return;
     }
     this.running = this.drain()
+      .then(() => {
+        this.failures = 0;
+        this.retryAt = 0;
+      })
       .catch((error) => {
         this.sweep = 'full'; // what this drain was to publish is still there: look for all of it next time
-        this.logger.warn(`outbox relay: ${(error as Error).message}; will retry`);
+        this.failures++;
+        const delay = Math.min(this.options.relayIntervalMs * 2 ** (this.failures - 1), this.options.relaySweepIntervalMs);
+        this.retryAt = Date.now() + delay;
+        this.logger.warn(`outbox relay: ${(error as Error).message}; will retry in ${delay} ms`);
       })
       .finally(() => {
         this.running = undefined;
@@ -138,77 +157,110 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
 
   /**
    * One pass over every outbox collection: the documents noted since the last drain, and those a scan finds (all of
-   * them on a `full` sweep, one batch on a `poll`), published in the order their events were written (publishInOrder).
-   * `final` (a flush) sends everything it reads, leaving nothing for a next drain.
+   * them on a `full` sweep, one batch on a `poll`), published in the order their events were written (publishInOrder),
+   * across collections too (two collections may publish on one topic with the same keys). `final` (a flush) sends
+   * everything it reads, leaving nothing for a next drain.
    */
   private async drain(final = false): Promise<void> {
     // The topics this service writes exist from its start, with its partition count, also those nobody in the
     // platform consumes (a consumer creates what it reads): a no-op once done. Other topics (dead letters, topics
     // the catalog does not list) are created by the producer before their first send.
     await this.topics.ensureTopics(this.produced);
-    const collections = this.collections();
     const sweep = this.sweep;
     this.sweep = false;
-    for (const { collection, namespace } of collections) {
-      const startedAt = Date.now();
-      const pending = PendingOutboxes.take(namespace);
-      const plan = new Map<string, Planned>(pending.ids.map((noted) => [String(noted.id), { ...noted, noted }]));
+    const startedAt = Date.now();
+    const plan: Planned[] = [];
+    for (const source of this.collections()) {
+      const pending = PendingOutboxes.take(source.namespace);
+      const items = new Map<unknown, Planned>(pending.ids.map((noted) => [idKey(noted.id), { source, id: noted.id, at: noted.at, noted }]));
       if (sweep || pending.scan) {
         const limit = sweep === 'full' || pending.scan ? undefined : BATCH_SIZE;
-        for (const found of await this.pendingDocuments(collection, limit)) {
-          const known = plan.get(String(found.id));
-          plan.set(String(found.id), { ...found, at: Math.min(found.at, known?.at ?? Infinity), noted: known?.noted });
+        for (const found of await this.pendingDocuments(source, limit)) {
+          const known = items.get(idKey(found.id));
+          // A noted one may have been given entries of any key since the scan: its noted time bounds them all.
+          items.set(idKey(found.id), known ? { ...known, at: Math.min(found.at, known.at) } : found);
         }
       }
-      await this.publishInOrder(collection, namespace, [...plan.values()].sort((a, b) => a.at - b.at), { startedAt, final });
+      plan.push(...items.values());
     }
+    await this.publishInOrder(plan.sort((a, b) => a.at - b.at), { startedAt, final });
   }
 
   /**
-   * The documents with entries (a scan: not indexed on every server), each with when its first entry was written;
-   * only the entries' times are read, so a large backlog costs little memory.
+   * The documents with entries (a scan: not indexed on every server), each with when its first entry was written and
+   * the earliest time of each key among its entries; only the entries' times and keys are read, so a large backlog
+   * costs little memory.
    */
-  private async pendingDocuments(collection: Collection, limit?: number): Promise<Planned[]> {
-    const cursor = collection.find<{ _id: unknown; outbox?: Array<{ createdAt: Date }> }>(
+  private async pendingDocuments(source: Source, limit?: number): Promise<Planned[]> {
+    const cursor = source.collection.find<{ _id: unknown; outbox?: Array<{ createdAt?: unknown; key?: unknown }> }>(
       { 'outbox.0': { $exists: true } },
-      { projection: { 'outbox.createdAt': 1 } },
+      { projection: { 'outbox.createdAt': 1, 'outbox.key': 1 } },
     );
     if (limit !== undefined) cursor.limit(limit);
-    return (await cursor.toArray()).map((doc) => ({ id: doc._id, at: +new Date(doc.outbox?.[0]?.createdAt ?? 0) }));
+    return (await cursor.toArray()).map((doc) => {
+      const keys = new Map<string, number>();
+      let at = 0;
+      for (const entry of doc.outbox ?? []) {
+        at = Math.max(at, timeOf(entry.createdAt));
+        const key = String(entry.key);
+        if (!keys.has(key)) keys.set(key, at);
+      }
+      return { source, id: doc._id, at: keys.size ? Math.min(...keys.values()) : 0, keys };
+    });
   }
 
   /**
    * Publishes the planned documents (ordered by when their first pending entry was written, or their id was noted)
-   * so that events of one key keep the order they were written in, across documents and lookups:
-   * - Documents are read `BATCH_SIZE` at a time by `_id`. An entry newer than the next planned document is held back
-   *   until that document was read, and goes out merged with its entries by time: a document noted early may have
-   *   been given an event since, caused by an event of a document later in the plan.
+   * so that events of one key keep the order they were written in, across documents, collections and lookups:
+   * - Documents are read `BATCH_SIZE` at a time by `_id`. An entry is held back while a document not read yet may hold
+   *   an older entry of its key (Horizon): one scanned has its keys' times, one noted (its entries not seen) any key
+   *   from its noted time on. A document noted early may have been given an event since, caused by an event of a
+   *   document later in the plan. Held entries go out merged with the later documents' entries by time; past
+   *   HOLD_LIMIT_BYTES the oldest go out anyway.
    * - An entry written after this drain began, to a document noted again since (the next drain reads it), is left to
    *   that drain, which also sends the documents first noted in between (unless `final`).
    * A noted id whose document shows no entries is kept for the next drain while young (its write is still running).
    */
-  private async publishInOrder(collection: Collection, namespace: string, plan: Planned[], { startedAt, final }: { startedAt: number; final: boolean }): Promise<void> {
+  private async publishInOrder(plan: Planned[], { startedAt, final }: { startedAt: number; final: boolean }): Promise<void> {
+    const horizon = new Horizon(plan);
     let held: Timed[] = [];
     for (let i = 0; i < plan.length; i += BATCH_SIZE) {
       const chunk = plan.slice(i, i + BATCH_SIZE);
-      const docs = await findByIds<{ _id: unknown; outbox?: OutboxEntry[] }>(collection as never, chunk.map((item) => item.id), { outbox: 1 });
-      const empty: NotedId[] = [];
-      for (const item of chunk) {
-        const doc = docs.get(String(item.id));
-        if (!doc?.outbox?.length) {
-          if (item.noted) empty.push(item.noted);
-          continue;
+      for (const [source, items] of groupBy(chunk, (item) => item.source)) {
+        const found = await findByIds<{ _id: unknown; outbox?: OutboxEntry[] }>(source.collection as never, items.map((item) => item.id), { outbox: 1 });
+        const docs = new Map([...found.values()].map((doc) => [idKey(doc._id), doc]));
+        const empty: NotedId[] = [];
+        for (const item of items) {
+          const doc = docs.get(idKey(item.id));
+          if (!doc?.outbox?.length) {
+            if (item.noted) empty.push(item.noted);
+            continue;
+          }
+          const later = !final && PendingOutboxes.isNoted(source.namespace, doc._id);
+          for (const timed of timedEntries(source, doc as { _id: unknown; outbox: OutboxEntry[] })) {
+            if (later && timed.at >= startedAt) continue;
+            held.push(timed);
+          }
         }
-        const later = !final && PendingOutboxes.isNoted(namespace, doc._id);
-        held.push(...timedEntries(doc as { _id: unknown; outbox: OutboxEntry[] }).filter((timed) => !(later && timed.at >= startedAt)));
+        this.keepYoung(source.namespace, empty);
       }
-      this.keepYoung(namespace, empty);
-      const next = plan[i + BATCH_SIZE]?.at ?? Infinity;
+      const unread = i + BATCH_SIZE;
       // A stable sort: entries of one time keep their order (one document's, in its array order).
       held.sort((a, b) => a.at - b.at);
-      const due = held.filter((timed) => timed.at <= next);
-      held = held.filter((timed) => timed.at > next);
-      await this.publishTimed(collection, due);
+      const due: Timed[] = [];
+      const waiting: Timed[] = [];
+      for (const timed of held) (timed.at > horizon.earliest(timed.entry.key, unread) ? waiting : due).push(timed);
+      let released = 0;
+      for (let waitingBytes = bytesOf(waiting); waitingBytes > HOLD_LIMIT_BYTES && released < waiting.length; released++) {
+        waitingBytes -= recordBytes(waiting[released].entry);
+        due.push(waiting[released]);
+      }
+      if (released) {
+        this.logger.warn(`outbox relay: ${released} event(s) sent before older events of their keys not read yet (more than ${HOLD_LIMIT_BYTES} bytes held)`);
+        due.sort((a, b) => a.at - b.at);
+      }
+      held = waiting.slice(released);
+      await this.publishTimed(due);
     }
   }
 
@@ -225,18 +277,18 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
    * thrown: what was not acknowledged stays for the next drain (what a failed send had written is published again:
    * at-least-once).
    */
-  private async publishTimed(collection: Collection, timed: Timed[]): Promise<void> {
+  private async publishTimed(timed: Timed[]): Promise<void> {
     const limit = this.options.relayMaxRecordBytes;
     const sendable: OutboxEntry[] = [];
-    const docOf = new Map<OutboxEntry, unknown>();
-    for (const { entry, docId } of timed) {
-      const bytes = recordBytes(entry);
+    const docOf = new Map<OutboxEntry, Timed>();
+    for (const item of timed) {
+      const bytes = recordBytes(item.entry);
       if (bytes > limit) {
-        await this.parkEntry(collection, docId, entry, `record of ${bytes} bytes exceeds OUTBOX_MAX_RECORD_BYTES (${limit})`);
+        await this.parkEntry(item.source.collection, item.docId, item.entry, `record of ${bytes} bytes exceeds OUTBOX_MAX_RECORD_BYTES (${limit})`);
         continue;
       }
-      docOf.set(entry, docId);
-      sendable.push(entry);
+      docOf.set(item.entry, item);
+      sendable.push(item.entry);
     }
     // Each run removed as soon as the broker acknowledged it (runs go in publish order, so a later failure leaves
     // only later entries): a run the broker keeps refusing does not make the earlier ones go out again every drain.
@@ -245,10 +297,10 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
         await this.send(entries);
       } catch (error) {
         if (!tooLargeForBroker(error)) throw error;
-        await this.sendOneByOne(collection, entries, docOf);
+        await this.sendOneByOne(entries, docOf);
         continue;
       }
-      await this.removeSent(collection, entries, docOf);
+      await this.removeSent(entries, docOf);
     }
   }
 
@@ -259,29 +311,27 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
    * relay, so it is parked with the broker's reason (an operator raises the topic's limit and requeues it). Any other
    * failure is thrown as usual. What the refused run had written to other partitions goes out again (at-least-once).
    */
-  private async sendOneByOne(collection: Collection, entries: OutboxEntry[], docOf: Map<OutboxEntry, unknown>): Promise<void> {
+  private async sendOneByOne(entries: OutboxEntry[], docOf: Map<OutboxEntry, Timed>): Promise<void> {
     for (const entry of entries) {
       try {
         await this.send([entry]);
       } catch (error) {
         const refusal = tooLargeForBroker(error);
         if (!refusal) throw error;
-        await this.parkEntry(collection, docOf.get(entry), entry, `refused by the broker as too large (${refusal}): ${entry.topic}'s max.message.bytes is below this record of ${recordBytes(entry)} bytes`, true);
+        const { source, docId } = docOf.get(entry)!;
+        await this.parkEntry(source.collection, docId, entry, `refused by the broker as too large (${refusal}): ${entry.topic}'s max.message.bytes is below this record of ${recordBytes(entry)} bytes`, true);
         continue;
       }
-      await this.removeSent(collection, [entry], docOf);
+      await this.removeSent([entry], docOf);
     }
   }
 
-  private async removeSent(collection: Collection, entries: OutboxEntry[], docOf: Map<OutboxEntry, unknown>): Promise<void> {
-    const byDoc = new Map<unknown, OutboxEntry[]>();
-    for (const entry of entries) {
-      const _id = docOf.get(entry);
-      const list = byDoc.get(_id);
-      if (list) list.push(entry);
-      else byDoc.set(_id, [entry]);
+  /** Removes these sent entries from their documents, collection by collection. */
+  private async removeSent(entries: OutboxEntry[], docOf: Map<OutboxEntry, Timed>): Promise<void> {
+    for (const [source, sent] of groupBy(entries, (entry) => docOf.get(entry)!.source)) {
+      const byDoc = groupBy(sent, (entry) => docOf.get(entry)!.docId);
+      await removePublished(source.collection, [...byDoc].map(([_id, outbox]) => ({ _id, outbox })));
     }
-    await removePublished(collection, [...byDoc].map(([_id, outbox]) => ({ _id, outbox })));
     this.metrics.published.inc(entries.length);
   }
 
@@ -419,18 +469,93 @@ export interface ParkedEntrySummary {
   refusedByBroker: boolean;
 }
 
-/** An entry with the time it is published by (timedEntries) and its document. */
+/** An outbox collection, and its `<database>.<collection>` for PendingOutboxes. */
+interface Source {
+  collection: Collection;
+  namespace: string;
+}
+
+/** An entry with the time it is published by (timedEntries), its document and its collection. */
 interface Timed {
   entry: OutboxEntry;
   at: number;
   docId: unknown;
+  source: Source;
 }
 
-/** A document to publish: its id, when its first pending entry was written (or it was noted), and its note. */
+/**
+ * A document to publish: its collection, its id, when its first pending entry was written (or it was noted), its note,
+ * and (scanned, not noted) the earliest time of each key among its entries.
+ */
 interface Planned {
+  source: Source;
   id: unknown;
   at: number;
   noted?: NotedId;
+  keys?: Map<string, number>;
+}
+
+/**
+ * For a plan, the earliest time an entry of a key may have in the documents from a position on (the ones not read
+ * yet): a scanned document's time for that key, a noted one's time for any key. Built once per drain.
+ */
+class Horizon {
+  /** From each position on: the earliest noted time (documents whose keys are not known). */
+  private readonly anyKey: number[];
+  /** Per key: the positions of the scanned documents holding it, ascending, and the earliest time from each on. */
+  private readonly byKey = new Map<string, { positions: number[]; earliest: number[] }>();
+
+  constructor(plan: Planned[]) {
+    this.anyKey = new Array<number>(plan.length + 1).fill(Infinity);
+    for (let i = plan.length - 1; i >= 0; i--) this.anyKey[i] = Math.min(this.anyKey[i + 1], plan[i].keys ? Infinity : plan[i].at);
+    plan.forEach((item, position) => {
+      for (const [key, at] of item.keys ?? []) {
+        const of = this.byKey.get(key) ?? { positions: [], earliest: [] };
+        this.byKey.set(key, of);
+        of.positions.push(position);
+        of.earliest.push(at);
+      }
+    });
+    for (const { earliest } of this.byKey.values()) {
+      for (let j = earliest.length - 2; j >= 0; j--) earliest[j] = Math.min(earliest[j], earliest[j + 1]);
+    }
+  }
+
+  earliest(key: string, from: number): number {
+    let bound = this.anyKey[Math.min(from, this.anyKey.length - 1)];
+    const of = this.byKey.get(key);
+    if (of) {
+      // The first of the key's positions at or after `from` (binary search).
+      let [low, high] = [0, of.positions.length];
+      while (low < high) {
+        const middle = (low + high) >> 1;
+        if (of.positions[middle] < from) low = middle + 1;
+        else high = middle;
+      }
+      if (low < of.earliest.length) bound = Math.min(bound, of.earliest[low]);
+    }
+    return bound;
+  }
+}
+
+/** Items grouped by a key, in the order they come (Map keys compare as SameValueZero). */
+function groupBy<T, K>(items: T[], keyOf: (item: T) => K): Map<K, T[]> {
+  const groups = new Map<K, T[]>();
+  for (const item of items) {
+    const key = keyOf(item);
+    const group = groups.get(key);
+    if (group) group.push(item);
+    else groups.set(key, [item]);
+  }
+  return groups;
+}
+
+const bytesOf = (timed: Timed[]) => timed.reduce((sum, item) => sum + recordBytes(item.entry), 0);
+
+/** An entry's `createdAt` as a time; one missing or unreadable (written by an older version) counts as the oldest. */
+function timeOf(createdAt: unknown): number {
+  const at = createdAt instanceof Date || typeof createdAt === 'string' || typeof createdAt === 'number' ? +new Date(createdAt) : NaN;
+  return Number.isFinite(at) ? at : 0;
 }
 
 /**
@@ -438,11 +563,11 @@ interface Planned {
  * the array (the order its guarded writes committed them); `createdAt` alone could reverse one document's entries
  * when two writers' clocks disagree.
  */
-function timedEntries(doc: { _id: unknown; outbox: OutboxEntry[] }): Timed[] {
-  let at = -Infinity;
+function timedEntries(source: Source, doc: { _id: unknown; outbox: OutboxEntry[] }): Timed[] {
+  let at = 0;
   return doc.outbox.map((entry) => {
-    at = Math.max(at, +new Date(entry.createdAt));
-    return { entry, at, docId: doc._id };
+    at = Math.max(at, timeOf(entry.createdAt));
+    return { entry, at, docId: doc._id, source };
   });
 }
 
@@ -451,8 +576,9 @@ function timedEntries(doc: { _id: unknown; outbox: OutboxEntry[] }): Timed[] {
  * interleaved by creation time (timedEntries), so events of one key keep the order they were written in.
  */
 export function publishOrder(docs: Array<{ outbox: OutboxEntry[] }>): OutboxEntry[] {
+  const none = undefined as unknown as Source;
   // A stable sort: equal times keep their array order.
-  return docs.flatMap((doc) => timedEntries({ _id: undefined, ...doc })).sort((a, b) => a.at - b.at).map(({ entry }) => entry);
+  return docs.flatMap((doc) => timedEntries(none, { _id: undefined, ...doc })).sort((a, b) => a.at - b.at).map(({ entry }) => entry);
 }
 
 /**

@@ -109,8 +109,11 @@ export interface NotedId {
   at: number;
 }
 
-/** The same document's ids compare equal: an ObjectId by its hex string (each read makes a new instance). */
-const idKey = (id: unknown): unknown => (id !== null && typeof id === 'object' ? String(id) : id);
+/**
+ * The same document's ids compare equal: an ObjectId by its hex string (each read makes a new instance), kept apart
+ * from a string of the same hex (a filter mongoose has not cast yet names another document to the driver).
+ */
+export const idKey = (id: unknown): unknown => (id !== null && typeof id === 'object' ? `ObjectId(${String(id)})` : id);
 
 function isObjectId(value: object): boolean {
   return (value as { _bsontype?: string })._bsontype === 'ObjectId';
