@@ -16,7 +16,7 @@ import {
   Problems,
 } from '@lib/platform';
 import { bootService, OPERATOR_KEY, RunningService, TestIssuer } from '@lib/testing';
-import { FINGERPRINT_VERSION, fingerprintKey, requestFingerprint } from '../src/http/idempotency-fingerprint';
+import { fingerprintKey, requestFingerprint } from '../src/http/idempotency-fingerprint';
 import { IdempotencyRetention } from '../src/http/idempotency-retention';
 import { Body, Controller, HttpException, Module, Post, Res } from '@nestjs/common';
 import { InjectConnection } from '@nestjs/mongoose';
@@ -159,10 +159,11 @@ const replayed = (answer: Answer) => answer.headers.get('idempotent-replayed') =
 /** The stored record of a request: its id and fingerprint, as the interceptor computes them. */
 function record(key: string, body: unknown) {
   const _id = `operator|POST /v1/orders|${key}`;
+  const secret = fingerprintKey(service.app.get<PlatformConfig>(CONFIG));
   return {
     _id,
-    requestHmac: requestFingerprint(fingerprintKey(service.app.get<PlatformConfig>(CONFIG)), _id, { params: {}, body }),
-    fingerprintVersion: FINGERPRINT_VERSION,
+    requestHmacV2: requestFingerprint(secret, _id, { params: {}, body }),
+    requestHmac: requestFingerprint(secret, _id, { params: {}, body }, 1),
   };
 }
 
@@ -429,7 +430,7 @@ describe('the stored request fingerprint', () => {
     expect(stored).not.toBeNull();
     const text = JSON.stringify(stored);
     for (const digest of plainDigests(body)) expect(text).not.toContain(digest);
-    expect(stored).toMatchObject({ requestHmac: record(key, body).requestHmac });
+    expect(stored).toMatchObject({ requestHmacV2: record(key, body).requestHmacV2, requestHmac: record(key, body).requestHmac });
     expect(stored).not.toHaveProperty('requestHash');
 
     const retry = await order(body, key);
@@ -445,10 +446,9 @@ describe('the stored request fingerprint', () => {
     expect((await order(body, a)).status).toBe(201);
     expect((await order(body, b)).status).toBe(201);
     const [first, second] = await Promise.all([a, b].map((key) => answers().findOne({ _id: record(key, body)._id })));
-    const fingerprint = (doc: Record<string, unknown> | null) =>
-      Object.entries(doc ?? {}).filter(([name]) => /hash|fingerprint|hmac/i.test(name) && name !== 'fingerprintVersion');
-    expect(fingerprint(first)).toHaveLength(1);
-    expect(fingerprint(first)).not.toEqual(fingerprint(second));
+    const fingerprint = (doc: Record<string, unknown> | null) => Object.entries(doc ?? {}).filter(([name]) => /hash|fingerprint|hmac/i.test(name));
+    expect(fingerprint(first).map(([name]) => name).sort()).toEqual(['requestHmac', 'requestHmacV2']);
+    for (const [name, value] of fingerprint(first)) expect([name, second?.[name]]).not.toEqual([name, value]);
   });
 });
 
@@ -475,7 +475,7 @@ describe('answers stored before fingerprints were keyed (plain requestHash)', ()
     const retry = await order(body, key);
     expect([retry.status, replayed(retry)]).toEqual([201, false]);
     const stored = await answers().findOne({ _id: record(key, body)._id });
-    expect(stored).toMatchObject({ state: 'done', requestHmac: record(key, body).requestHmac });
+    expect(stored).toMatchObject({ state: 'done', requestHmacV2: record(key, body).requestHmacV2, requestHmac: record(key, body).requestHmac });
     expect(stored).not.toHaveProperty('requestHash');
     expect(await order(body, key)).toMatchObject({ status: 201, body: retry.body });
   });
@@ -516,6 +516,24 @@ describe('what makes a retry the same request', () => {
     const retry = await order({ sku, quantity: 1 }, key);
     expect(replayed(retry)).toBe(true);
     expect(retry.text).toBe(first.text);
+  });
+
+  it('the same precondition written as 3 or "3" is the same request', async () => {
+    const sku = await stock();
+    const key = randomUUID();
+    const first = await order({ sku, quantity: 1 }, key, { headers: { 'if-match': '"3"' } });
+    const retry = await order({ sku, quantity: 1 }, key, { headers: { 'if-match': '3' } });
+    expect([retry.status, replayed(retry), retry.body.orderId]).toEqual([201, true, first.body.orderId]);
+  });
+
+  it('a record keeps the version-1 fingerprint too, which a replica of the version before compares (a rolling upgrade)', async () => {
+    const sku = await stock();
+    const key = randomUUID();
+    const body = { sku, quantity: 1 };
+    expect((await order(body, key)).status).toBe(201);
+    const stored = await answers().findOne({ _id: record(key, body)._id });
+    // What the version before computes for the same request, and compares with requestHmac.
+    expect(stored?.requestHmac).toBe(requestFingerprint(fingerprintKey(service.app.get<PlatformConfig>(CONFIG)), record(key, body)._id, { params: {}, body }, 1));
   });
 
   it('an answer fingerprinted before If-Match and field order counted (version 1) still replays to its retry', async () => {

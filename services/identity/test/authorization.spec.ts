@@ -246,7 +246,8 @@ describe('tokens', () => {
     expect(ambiguous).toMatchObject({ status: 400, body: { errors: [{ field: 'partnerId' }] } });
     expect(decodeJwt(await client.signIn(email, B.partnerId))).toMatchObject({ sub: inB.userId, partnerId: B.partnerId });
     expect(decodeJwt(await client.signIn(email, A.partnerId))).toMatchObject({ sub: inA.userId, partnerId: A.partnerId });
-    expect((await client.call('POST', '/v1/dev/sign-in', { body: { email: 'nobody@example.com' } })).status).toBe(401);
+    const unknown = await client.call('POST', '/v1/dev/sign-in', { body: { email: 'nobody@example.com' } });
+    expect([unknown.status, unknown.headers.get('www-authenticate')]).toEqual([401, 'Bearer realm="incentives-platform"']);
   });
 
   it('explains why a token is refused', async () => {

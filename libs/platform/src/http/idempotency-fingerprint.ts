@@ -48,10 +48,10 @@ export interface FingerprintedRequest {
 }
 
 /**
- * The canonical form new records are fingerprinted with (`fingerprintVersion` beside `requestHmac`): path parameters,
- * body and If-Match, with every object's fields in sorted order, so that a client re-serialising the same JSON in
- * another order retries the same request. Records without a version were fingerprinted by version 1 (the body's fields
- * as sent, no If-Match) and are compared that way until IDEMPOTENCY_RETENTION_MS removes them.
+ * The canonical form of `requestHmacV2`: path parameters, body and If-Match, with every object's fields in sorted
+ * order, so that a client re-serialising the same JSON in another order retries the same request. Version 1 (the
+ * body's fields as sent, no If-Match) is `requestHmac`: records keep it too, so that a replica still on the version
+ * before (a rolling upgrade, a rollback) finds what it compares.
  */
 export const FINGERPRINT_VERSION = 2;
 

@@ -21,7 +21,8 @@ import { catchError, concatMap, from, Observable, switchMap, throwError } from '
 import type { Principal } from '../auth/principal';
 import { CONFIG } from '../config/config';
 import type { PlatformConfig } from '../platform.module';
-import { FINGERPRINT_VERSION, fingerprintKey, FingerprintedRequest, legacyRequestHash, requestFingerprint } from './idempotency-fingerprint';
+import { fingerprintKey, FingerprintedRequest, legacyRequestHash, requestFingerprint } from './idempotency-fingerprint';
+import { ifMatchTag } from './if-match';
 import { PROBLEM_CONTENT_TYPE, ProblemException, Problems, RetryableProblem } from './problem';
 import { ProblemFilter } from './problem.filter';
 
@@ -55,10 +56,13 @@ export const IDEMPOTENT_REPLAY_CHECK = Symbol('IDEMPOTENT_REPLAY_CHECK');
 
 interface StoredAnswer {
   _id: string;
-  /** HMAC-SHA256 of the request's path parameters, body and If-Match (idempotency-fingerprint.ts): tells a retry from another request. */
+  /**
+   * HMAC-SHA256 of the request's path parameters, body (fields sorted) and If-Match (idempotency-fingerprint.ts): tells
+   * a retry from another request. Absent on records stored before it: requestHmac is compared then.
+   */
+  requestHmacV2?: string;
+  /** The same of the path parameters and the body as sent (version 1), for replicas of the version before. */
   requestHmac?: string;
-  /** The canonical form requestHmac was computed on (FINGERPRINT_VERSION); absent: version 1. */
-  fingerprintVersion?: number;
   /**
    * Answers stored before fingerprints were keyed: a plain SHA-256 of the same. Still compared (a retry right after the
    * upgrade gets its answer, not a 422), never written again; such records are gone after IDEMPOTENCY_RETENTION_MS.
@@ -97,22 +101,21 @@ function isStoredFailure(error: unknown, status: number): boolean {
   return STORED_FAILURES.has(status) && !(error instanceof RetryableProblem);
 }
 
-/** What a stored answer is compared with: the record's id and the request's fingerprint. */
+/** What a stored answer is compared with: the record's id and the request's fingerprints (both versions). */
 interface RequestIdentity {
   id: string;
   fingerprint: string;
+  fingerprintV1: string;
   request: FingerprintedRequest;
 }
 
 /**
- * Whether a stored answer belongs to this request (and not to another one sent under the same key), compared in the
- * form it was fingerprinted in.
+ * Whether a stored answer belongs to this request (and not to another one sent under the same key), by the newest
+ * fingerprint the record has.
  */
-function sameRequest(stored: StoredAnswer, request: RequestIdentity, key: Buffer): boolean {
-  if (stored.requestHmac !== undefined) {
-    const version = stored.fingerprintVersion ?? 1;
-    return stored.requestHmac === (version === FINGERPRINT_VERSION ? request.fingerprint : requestFingerprint(key, request.id, request.request, version));
-  }
+function sameRequest(stored: StoredAnswer, request: RequestIdentity): boolean {
+  if (stored.requestHmacV2 !== undefined) return stored.requestHmacV2 === request.fingerprint;
+  if (stored.requestHmac !== undefined) return stored.requestHmac === request.fingerprintV1;
   return stored.requestHash !== undefined && stored.requestHash === legacyRequestHash(request.request);
 }
 
@@ -172,8 +175,13 @@ export class IdempotencyInterceptor implements NestInterceptor, OnModuleInit {
     const caller = request.principal?.userId ?? (request.headers['x-operator-key'] ? 'operator' : 'anonymous');
     const id = `${caller}|${request.method} ${request.route?.path ?? request.path}|${key}`;
     const ifMatch = request.headers['if-match'];
-    const fingerprinted = { params: request.params, body: request.body ?? null, ...(ifMatch !== undefined && { ifMatch: String(ifMatch).trim() }) };
-    const identity: RequestIdentity = { id, fingerprint: requestFingerprint(this.fingerprintKey, id, fingerprinted), request: fingerprinted };
+    const fingerprinted = { params: request.params, body: request.body ?? null, ...(ifMatch !== undefined && { ifMatch: ifMatchTag(ifMatch) }) };
+    const identity: RequestIdentity = {
+      id,
+      fingerprint: requestFingerprint(this.fingerprintKey, id, fingerprinted),
+      fingerprintV1: requestFingerprint(this.fingerprintKey, id, fingerprinted, 1),
+      request: fingerprinted,
+    };
 
     return from(this.claim(identity)).pipe(
       switchMap((claim) => {
@@ -207,7 +215,7 @@ export class IdempotencyInterceptor implements NestInterceptor, OnModuleInit {
    */
   private async replay(stored: StoredAnswer, request: RequestIdentity, principal: Principal | undefined, response: Response): Promise<unknown> {
     if (principal && this.replayCheck) await this.replayCheck(principal);
-    if (!sameRequest(stored, request, this.fingerprintKey)) {
+    if (!sameRequest(stored, request)) {
       throw new ProblemException(HttpStatus.UNPROCESSABLE_ENTITY, 'idempotency-key-reused', 'Idempotency-Key reused', 'This key was used with a different request.');
     }
     if (stored.state === 'pending') throw inProgress();
@@ -223,13 +231,14 @@ export class IdempotencyInterceptor implements NestInterceptor, OnModuleInit {
    * several retries only one takes it; the others read the new claim (409) or, later, its answer.
    */
   private async claim(request: RequestIdentity): Promise<Claim> {
-    const { id, fingerprint } = request;
+    const { id } = request;
+    const fingerprints = { requestHmacV2: request.fingerprint, requestHmac: request.fingerprintV1 };
     for (let attempt = 1; attempt <= CLAIM_ATTEMPTS; attempt++) {
       const now = new Date();
       const token = randomUUID();
       const lease = { state: 'pending' as const, leaseToken: token, leaseUntil: new Date(now.getTime() + this.leaseMs) };
       try {
-        await this.answers.insertOne({ _id: id, requestHmac: fingerprint, fingerprintVersion: FINGERPRINT_VERSION, createdAt: now, ...lease });
+        await this.answers.insertOne({ _id: id, ...fingerprints, createdAt: now, ...lease });
         return { token };
       } catch (error) {
         if (!isDuplicateKey(error)) throw error;
@@ -237,12 +246,12 @@ export class IdempotencyInterceptor implements NestInterceptor, OnModuleInit {
       const stored = await this.answers.findOne({ _id: id });
       // Released by a failed request between the insert and the read: insert again.
       if (!stored) continue;
-      if (stored.state !== 'pending' || !sameRequest(stored, request, this.fingerprintKey) || !this.expired(stored, now)) return { stored };
+      if (stored.state !== 'pending' || !sameRequest(stored, request) || !this.expired(stored, now)) return { stored };
       // A claim written before leases existed has no token: guarded by its absence (rare; a scan where unindexed).
       // One written before fingerprints were keyed gets this one, and loses its plain hash.
       const taken = await this.answers.updateOne(
         { _id: id, leaseToken: stored.leaseToken ?? { $exists: false } },
-        { $set: { ...lease, requestHmac: fingerprint, fingerprintVersion: FINGERPRINT_VERSION }, $unset: { requestHash: '' } },
+        { $set: { ...lease, ...fingerprints }, $unset: { requestHash: '' } },
       );
       if (taken.matchedCount === 1) return { token };
       // Another retry took it over first: read its claim.

@@ -1,5 +1,5 @@
 import { HttpException } from '@nestjs/common';
-import { ifMatchVersion } from './if-match';
+import { ifMatchTag, ifMatchVersion } from './if-match';
 
 /** The status and problem type an If-Match value is refused with, or the version it names. */
 function parse(header: unknown): number | { status: number; type: string } {
@@ -22,7 +22,14 @@ describe('If-Match', () => {
     expect(parse('W/"3"')).toEqual({ status: 412, type: 'weak-etag' });
   });
 
-  it.each([['"3'], ['3"'], ['*'], ['"3", "4"'], ['W/"x"'], ['latest'], [''], [undefined], [['"3"']]])('refuses %j with 400 on the If-Match field', (header) => {
+  it.each([['"3'], ['3"'], ['*'], ['"3", "4"'], ['W/"x"'], ['latest'], [''], [undefined], [['"3"']], ['"03"'], ['003']])('refuses %j with 400 on the If-Match field', (header) => {
     expect(parse(header)).toMatchObject({ status: 400 });
+  });
+
+  it('is fingerprinted in one form for one version: 3 and "3" alike, anything else as sent', () => {
+    expect(ifMatchTag('3')).toBe('"3"');
+    expect(ifMatchTag(' "3" ')).toBe('"3"');
+    expect(ifMatchTag('W/"3"')).toBe('W/"3"');
+    expect(ifMatchTag('"03"')).toBe('"03"');
   });
 });

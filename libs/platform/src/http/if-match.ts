@@ -18,9 +18,19 @@ export function ifMatchVersion(header: unknown): number {
       'If-Match compares ETags strongly, so a weak one (W/"...") never matches; send the ETag as the resource gave it, e.g. "3".',
     );
   }
-  const match = /^"(\d+)"$|^(\d+)$/.exec(value);
+  const match = VERSION_TAG.exec(value);
   if (!match) throw Problems.field('If-Match', 'must be one ETag of the resource as it was sent, e.g. "3"');
   return Number(match[1] ?? match[2]);
+}
+
+/** `"3"` or `3` (a version as the platform writes it: no leading zero, since "03" is not the ETag "3"). */
+const VERSION_TAG = /^"(0|[1-9]\d*)"$|^(0|[1-9]\d*)$/;
+
+/** The If-Match header in one form for one version (`3` and `"3"` both `"3"`); anything else as sent, trimmed. */
+export function ifMatchTag(header: string | string[]): string {
+  const value = String(header).trim();
+  const match = VERSION_TAG.exec(value);
+  return match ? `"${match[1] ?? match[2]}"` : value;
 }
 
 /**

@@ -1,4 +1,4 @@
-import { CONFIG, Problems, ProblemException } from '@lib/platform';
+import { CHALLENGES, CONFIG, Problems, ProblemException } from '@lib/platform';
 import { HttpStatus, Inject, Injectable, NotFoundException } from '@nestjs/common';
 import type { IdentityConfig } from '../../config';
 import { UsersRepository } from '../../users/users.repository';
@@ -23,7 +23,7 @@ export class DevSignIn {
       (user) => input.partnerId === undefined || user.partnerId === input.partnerId,
     );
     if (found.length === 0) {
-      throw new ProblemException(HttpStatus.UNAUTHORIZED, 'unauthorized', 'Sign-in failed', 'No user has this email.');
+      throw new ProblemException(HttpStatus.UNAUTHORIZED, 'unauthorized', 'Sign-in failed', 'No user has this email.').challenge(CHALLENGES.bearer);
     }
     if (found.length > 1) {
       throw Problems.field('partnerId', `this email exists in several partners (${found.map((u) => u.partnerId).join(', ')}); say which one`);
