@@ -48,3 +48,24 @@ describe('requests Node refuses before the application sees them', () => {
     expect(await raw(server, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')).toMatch(/^HTTP\/1\.1 200 OK[\s\S]*ok$/);
   });
 });
+
+describe('a request Node refuses while a response to it is already under way', () => {
+  it('closes the connection without writing a status line into that response', async () => {
+    // The answer starts before the body is read; the body never arrives in full within the request timeout.
+    const server = createServer({ requestTimeout: 500, connectionsCheckingInterval: 100 }, (_, response) => {
+      response.writeHead(200, { 'content-type': 'text/plain' });
+      response.write('partial-body-');
+    });
+    answerClientErrors(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const answer = await raw(server, 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc').catch((error: Error) => `error: ${error.message}`);
+      expect(answer).toContain('partial-body-');
+      expect(answer).not.toContain('Request Timeout');
+      expect(answer.match(/HTTP\/1\.1 /g)).toHaveLength(1);
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+});

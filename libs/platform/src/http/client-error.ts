@@ -17,7 +17,10 @@ function refusal(code: string | undefined): { status: number; detail: string } {
  */
 export function answerClientErrors(server: Server): void {
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
-    if (error.code === 'ECONNRESET' || !socket.writable) {
+    // A response already under way on this connection (a pipelined request, a body that timed out) cannot take another
+    // status line: the connection is closed, as Node's own handler does.
+    const answering = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent;
+    if (error.code === 'ECONNRESET' || !socket.writable || answering) {
       socket.destroy();
       return;
     }
