@@ -2,8 +2,6 @@ import { ProblemException, Problems, RetryableProblem } from '@lib/platform';
 import { HttpStatus } from '@nestjs/common';
 import { classifyFailure, describeError } from './errors';
 import { MongoNetworkError } from 'mongodb';
-import { OutboxEntry } from './outbox';
-import { publishOrder } from './outbox-relay';
 
 describe('a consumed event failing with an HTTP problem', () => {
   it('is dead-lettered with the problem detail, not only its class name', () => {
@@ -17,23 +15,6 @@ describe('a consumed event failing with an HTTP problem', () => {
     const busy = new RetryableProblem(HttpStatus.CONFLICT, 'busy', 'Busy', 'Another request holds the lease; try again.');
     expect(classifyFailure(busy)).toBe('transient');
     expect(classifyFailure(new ProblemException(HttpStatus.CONFLICT, 'conflict', 'Conflict', 'Taken.'))).toBe('permanent');
-  });
-});
-
-describe('the relay publishing order', () => {
-  const entry = (eventId: string, createdAt: string): OutboxEntry =>
-    ({ eventId, topic: 't', key: 'k', value: eventId, createdAt: new Date(createdAt) }) as OutboxEntry;
-
-  it("keeps each document's entries in their array order, even when a writer's clock ran behind", () => {
-    // e2 was appended after e1 by a writer whose clock is 2 s behind: the array is the commit order.
-    const doc = { outbox: [entry('e1', '2026-07-01T10:00:05Z'), entry('e2', '2026-07-01T10:00:03Z')] };
-    expect(publishOrder([doc]).map((e) => e.eventId)).toEqual(['e1', 'e2']);
-  });
-
-  it('interleaves documents by creation time', () => {
-    const a = { outbox: [entry('a1', '2026-07-01T10:00:01Z'), entry('a2', '2026-07-01T10:00:04Z')] };
-    const b = { outbox: [entry('b1', '2026-07-01T10:00:02Z'), entry('b2', '2026-07-01T10:00:03Z')] };
-    expect(publishOrder([a, b]).map((e) => e.eventId)).toEqual(['a1', 'b1', 'b2', 'a2']);
   });
 });
 

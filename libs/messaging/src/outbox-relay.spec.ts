@@ -326,4 +326,24 @@ describe('OutboxRelay: events of one key go out in the order they were written, 
     await drain(false);
     expect(lookups.flat()).toEqual([id.toHexString(), id]);
   });
+
+  it("keeps each document's entries in their array order, even when a writer's clock ran behind", async () => {
+    // e2 was appended after e1 by a writer whose clock is 2 s behind: the array is the commit order.
+    const docs: Doc[] = [{ _id: 'd', outbox: [event('e1', 5_000), event('e2', 3_000)] }];
+    const { relay, sent } = relayOver(fakeCollection(docs));
+    clock = 10_000;
+    await relay.flush();
+    expect(sent).toEqual(['e1', 'e2']);
+  });
+
+  it('interleaves documents by creation time', async () => {
+    const docs: Doc[] = [
+      { _id: 'a', outbox: [event('a1', 1), event('a2', 4)] },
+      { _id: 'b', outbox: [event('b1', 2), event('b2', 3)] },
+    ];
+    const { relay, sent } = relayOver(fakeCollection(docs));
+    clock = 10;
+    await relay.flush();
+    expect(sent).toEqual(['a1', 'b1', 'b2', 'a2']);
+  });
 });

@@ -198,6 +198,7 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
     );
     if (limit !== undefined) cursor.limit(limit);
     return (await cursor.toArray()).map((doc) => {
+      // Each key's first time, as timedEntries gives it: the first entry's is the document's.
       const keys = new Map<string, number>();
       let at = 0;
       for (const entry of doc.outbox ?? []) {
@@ -205,7 +206,7 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
         const key = String(entry.key);
         if (!keys.has(key)) keys.set(key, at);
       }
-      return { source, id: doc._id, at: keys.size ? Math.min(...keys.values()) : 0, keys };
+      return { source, id: doc._id, at: keys.values().next().value ?? 0, keys };
     });
   }
 
@@ -569,16 +570,6 @@ function timedEntries(source: Source, doc: { _id: unknown; outbox: OutboxEntry[]
     at = Math.max(at, timeOf(entry.createdAt));
     return { entry, at, docId: doc._id, source };
   });
-}
-
-/**
- * The entries of these documents in the order to publish them: each document's in its array order, documents
- * interleaved by creation time (timedEntries), so events of one key keep the order they were written in.
- */
-export function publishOrder(docs: Array<{ outbox: OutboxEntry[] }>): OutboxEntry[] {
-  const none = undefined as unknown as Source;
-  // A stable sort: equal times keep their array order.
-  return docs.flatMap((doc) => timedEntries(none, { _id: undefined, ...doc })).sort((a, b) => a.at - b.at).map(({ entry }) => entry);
 }
 
 /**
