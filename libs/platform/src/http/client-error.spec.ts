@@ -18,7 +18,8 @@ describe('requests Node refuses before the application sees them', () => {
   let server: Server;
 
   beforeAll(async () => {
-    server = createServer((_, response) => response.end('ok'));
+    // Answers once the request's body is read (a body Node refuses is refused before that).
+    server = createServer((request, response) => request.resume().on('end', () => response.end('ok')));
     answerClientErrors(server);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   });
@@ -42,6 +43,11 @@ describe('requests Node refuses before the application sees them', () => {
   it('headers over the limit: 431 problem+json', async () => {
     const answer = parse(await raw(server, `GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`));
     expect(answer).toMatchObject({ statusLine: 'HTTP/1.1 431 Request Header Fields Too Large', contentType: 'application/problem+json', body: { status: 431 } });
+  });
+
+  it('chunk extensions over the limit: 413 problem+json, as Node answers them', async () => {
+    const request = `POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1;${'e'.repeat(20_000)}\r\na\r\n0\r\n\r\n`;
+    expect(parse(await raw(server, request))).toMatchObject({ statusLine: 'HTTP/1.1 413 Payload Too Large', contentType: 'application/problem+json', body: { status: 413 } });
   });
 
   it('a valid request is untouched', async () => {

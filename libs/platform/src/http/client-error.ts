@@ -6,6 +6,7 @@ import { PROBLEM_CONTENT_TYPE } from './problem';
 /** What Node's parser refused, as the status and the detail a client is told. */
 function refusal(code: string | undefined): { status: number; detail: string } {
   if (code === 'HPE_HEADER_OVERFLOW') return { status: 431, detail: 'The request headers are larger than the server accepts.' };
+  if (code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW') return { status: 413, detail: 'The request body\'s chunk extensions are larger than the server accepts.' };
   if (code === 'ERR_HTTP_REQUEST_TIMEOUT') return { status: 408, detail: 'The request was not received in time.' };
   return { status: 400, detail: 'The request is not valid HTTP.' };
 }
