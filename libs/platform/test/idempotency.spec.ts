@@ -394,6 +394,23 @@ describe('stored answers are kept for the retention period', () => {
     expect([replay.status, replayed(replay)]).toEqual([201, true]);
     expect(await orders(sku)).toBe(3);
   });
+
+  it('an answer past the retention is not replayed even before the hourly removal reaches it: the retry runs again', async () => {
+    const sku = await stock();
+    const key = randomUUID();
+    const first = await order({ sku, quantity: 1 }, key);
+    expect(first.status).toBe(201);
+    const day = 24 * 3_600_000;
+    await answers().updateOne({ _id: record(key, { sku, quantity: 1 })._id }, { $set: { createdAt: new Date(Date.now() - day - 60_000) } });
+
+    const late = await order({ sku, quantity: 1 }, key);
+    expect([late.status, replayed(late)]).toEqual([201, false]);
+    expect(late.body.orderId).not.toBe(first.body.orderId);
+    // Stored anew: the next retry gets this answer.
+    const again = await order({ sku, quantity: 1 }, key);
+    expect([again.status, replayed(again), again.body.orderId]).toEqual([201, true, late.body.orderId]);
+    expect(await orders(sku)).toBe(2);
+  });
 });
 
 describe('a bad Idempotency-Key', () => {

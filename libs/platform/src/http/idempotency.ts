@@ -136,16 +136,19 @@ const inProgress = () =>
 export class IdempotencyInterceptor implements NestInterceptor, OnModuleInit {
   private readonly logger = new Logger('Idempotency');
   private readonly leaseMs: number;
+  /** IDEMPOTENCY_RETENTION_MS: how long an answer is replayed (0: forever). */
+  private readonly retentionMs: number;
   private readonly fingerprintKey: Buffer;
 
   constructor(
     @InjectConnection() private readonly connection: Connection,
-    @Inject(CONFIG) config: Pick<PlatformConfig, 'IDEMPOTENCY_LEASE_MS' | 'IDEMPOTENCY_FINGERPRINT_KEY' | 'OPERATOR_TOKEN'>,
+    @Inject(CONFIG) config: Pick<PlatformConfig, 'IDEMPOTENCY_LEASE_MS' | 'IDEMPOTENCY_RETENTION_MS' | 'IDEMPOTENCY_FINGERPRINT_KEY' | 'OPERATOR_TOKEN'>,
     @Optional() @Inject(IDEMPOTENT_REPLAY_CHECK) private readonly replayCheck?: IdempotentReplayCheck,
   ) {
     // Longer than any creating request takes (one still running when it ends may run a second time), short enough
     // that a client retrying after a crash gets an answer within a minute instead of 409 forever.
     this.leaseMs = config.IDEMPOTENCY_LEASE_MS;
+    this.retentionMs = config.IDEMPOTENCY_RETENTION_MS;
     // The same on every replica and after a restart (the setting, or derived from OPERATOR_TOKEN): never per process.
     this.fingerprintKey = fingerprintKey(config);
   }
@@ -246,6 +249,12 @@ export class IdempotencyInterceptor implements NestInterceptor, OnModuleInit {
       const stored = await this.answers.findOne({ _id: id });
       // Released by a failed request between the insert and the read: insert again.
       if (!stored) continue;
+      // An answer past its retention, which the hourly removal has not reached yet: gone, as the README says, and this
+      // request runs again (guarded by its creation time: of several retries, one removes it and the others claim).
+      if (stored.state === 'done' && this.pastRetention(stored, now)) {
+        await this.answers.deleteOne({ _id: id, createdAt: stored.createdAt, state: 'done' });
+        continue;
+      }
       if (stored.state !== 'pending' || !sameRequest(stored, request) || !this.expired(stored, now)) return { stored };
       // A claim written before leases existed has no token: guarded by its absence (rare; a scan where unindexed).
       // One written before fingerprints were keyed gets this one, and loses its plain hash.
@@ -257,6 +266,10 @@ export class IdempotencyInterceptor implements NestInterceptor, OnModuleInit {
       // Another retry took it over first: read its claim.
     }
     throw inProgress();
+  }
+
+  private pastRetention(stored: StoredAnswer, now: Date): boolean {
+    return this.retentionMs > 0 && stored.createdAt.getTime() + this.retentionMs <= now.getTime();
   }
 
   private expired(stored: StoredAnswer, now: Date): boolean {
