@@ -101,7 +101,7 @@ describe('OutboxRelay: events of one key go out in the order they were written, 
    * scan finds those with entries; `beforeLookup` runs once, before the next lookup by `_id` answers (a write made
    * while the relay drains).
    */
-  function fakeCollection(docs: Doc[], hooks: { beforeLookup?: () => void; scanned?: number[] } = {}, collectionName = 'things') {
+  function fakeCollection(docs: Doc[], hooks: { beforeLookup?: () => void; afterLookup?: () => void; scanned?: number[] } = {}, collectionName = 'things') {
     const project = (doc: Doc, projection: Record<string, unknown> = {}) => ({
       _id: doc._id,
       outbox:
@@ -118,7 +118,11 @@ describe('OutboxRelay: events of one key go out in the order they were written, 
             const hook = hooks.beforeLookup;
             hooks.beforeLookup = undefined;
             hook?.();
-            return docs.filter((d) => filter._id!.$in.includes(d._id)).map((d) => project(d, options.projection));
+            const found = docs.filter((d) => filter._id!.$in.includes(d._id)).map((d) => project(d, options.projection));
+            const after = hooks.afterLookup;
+            hooks.afterLookup = undefined;
+            after?.();
+            return found;
           }
           const found = docs.filter((d) => d.outbox.length).slice(0, limit);
           hooks.scanned?.push(found.length);
@@ -345,5 +349,43 @@ describe('OutboxRelay: events of one key go out in the order they were written, 
     clock = 10;
     await relay.flush();
     expect(sent).toEqual(['a1', 'b1', 'b2', 'a2']);
+  });
+
+  it('a write still running when its document is read goes out with the next drain, before what it caused', async () => {
+    const docs: Doc[] = [];
+    write(docs, 'A', 'a0', 1);
+    // A second write to A, noted and running before the drain takes the ids; it commits only after A was read.
+    clock = 2;
+    PendingOutboxes.note(NAMESPACE, 'A');
+    const end = PendingOutboxes.begin(NAMESPACE, ['A']);
+    const collection = fakeCollection(docs, {
+      afterLookup: () => {
+        docs.find((d) => d._id === 'A')!.outbox.push(event('a1', 2));
+        end();
+        write(docs, 'F', 'f', 5); // caused by a1
+      },
+    });
+    const { sent, drain } = relayOver(collection);
+    clock = 3;
+    await drain(false);
+    expect(sent).toEqual(['a0']);
+    clock = 10;
+    await drain(false);
+    expect(sent).toEqual(['a0', 'a1', 'f']);
+  });
+
+  it('marks a write running from begin to its end, and forgets one never ended after 30 s', () => {
+    clock = 1_000;
+    const end = PendingOutboxes.begin(NAMESPACE, ['R']);
+    const other = PendingOutboxes.begin(NAMESPACE, ['R']);
+    expect(PendingOutboxes.isWriting(NAMESPACE, 'R')).toBe(true);
+    end();
+    end();
+    expect(PendingOutboxes.isWriting(NAMESPACE, 'R')).toBe(true);
+    other();
+    expect(PendingOutboxes.isWriting(NAMESPACE, 'R')).toBe(false);
+    PendingOutboxes.begin(NAMESPACE, ['S']);
+    clock = 31_000;
+    expect(PendingOutboxes.isWriting(NAMESPACE, 'S')).toBe(false);
   });
 });

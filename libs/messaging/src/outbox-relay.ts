@@ -220,7 +220,8 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
    *   HOLD_LIMIT_BYTES the oldest go out anyway.
    * - An entry written after this drain began, to a document noted again since (the next drain reads it), is left to
    *   that drain, which also sends the documents first noted in between (unless `final`).
-   * A noted id whose document shows no entries is kept for the next drain while young (its write is still running).
+   * A noted id whose document shows no entries is kept for the next drain while young (its write is still running),
+   * and so is one whose write was running when the read began (PendingOutboxes.begin): what it adds goes out next.
    */
   private async publishInOrder(plan: Planned[], { startedAt, final }: { startedAt: number; final: boolean }): Promise<void> {
     const horizon = new Horizon(plan);
@@ -228,10 +229,14 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
     for (let i = 0; i < plan.length; i += BATCH_SIZE) {
       const chunk = plan.slice(i, i + BATCH_SIZE);
       for (const [source, items] of groupBy(chunk, (item) => item.source)) {
+        // Writes running as the read starts may commit their entries just after it: such documents are read again.
+        const running = new Set(items.filter((item) => PendingOutboxes.isWriting(source.namespace, item.id)));
         const found = await findByIds<{ _id: unknown; outbox?: OutboxEntry[] }>(source.collection as never, items.map((item) => item.id), { outbox: 1 });
         const docs = new Map([...found.values()].map((doc) => [idKey(doc._id), doc]));
         const empty: NotedId[] = [];
+        const again: NotedId[] = [];
         for (const item of items) {
+          if (item.noted && running.has(item)) again.push(item.noted);
           const doc = docs.get(idKey(item.id));
           if (!doc?.outbox?.length) {
             if (item.noted) empty.push(item.noted);
@@ -244,6 +249,7 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
           }
         }
         this.keepYoung(source.namespace, empty);
+        PendingOutboxes.keep(source.namespace, again);
       }
       const unread = i + BATCH_SIZE;
       // A stable sort: entries of one time keep their order (one document's, in its array order).

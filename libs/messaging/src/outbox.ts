@@ -83,6 +83,52 @@ export class PendingOutboxes {
     return this.byCollection.get(namespace)?.ids.has(idKey(id)) ?? false;
   }
 
+  /** Per namespace and document: when each write giving it entries, noted and still running, began. */
+  private static readonly running = new Map<string, Map<unknown, number[]>>();
+
+  /**
+   * Marks writes to these existing documents as running until the returned call: the relay reads again a document
+   * it read while one was running (its entries may have committed just after the read, and their note was taken).
+   */
+  static begin(namespace: string, ids: unknown[]): () => void {
+    let byId = this.running.get(namespace);
+    if (!byId) this.running.set(namespace, (byId = new Map()));
+    const started = Date.now();
+    const keys = ids.map(idKey);
+    for (const key of keys) byId.set(key, [...(byId.get(key) ?? []), started]);
+    let ended = false;
+    return () => {
+      if (ended) return;
+      ended = true;
+      for (const key of keys) {
+        const starts = byId!.get(key) ?? [];
+        starts.splice(starts.indexOf(started), 1);
+        if (starts.length === 0) byId!.delete(key);
+      }
+    };
+  }
+
+  /** Whether a write to this document began and has not ended (one older than RUNNING_LIMIT_MS counts as ended). */
+  static isWriting(namespace: string, id: unknown): boolean {
+    const starts = this.running.get(namespace)?.get(idKey(id));
+    return !!starts && starts.some((started) => Date.now() - started < RUNNING_LIMIT_MS);
+  }
+
+  /**
+   * A plain-driver write of outbox entries to existing documents: notes them, runs the write, and marks it running
+   * meanwhile (begin). Inserts need only `noteDocuments`: a document not inserted yet shows no entries at all.
+   */
+  static async writing<T>(model: Model, ids: unknown[], write: () => Promise<T>): Promise<T> {
+    const namespace = namespaceOf(model);
+    for (const id of ids) this.note(namespace, id);
+    const end = this.begin(namespace, ids);
+    try {
+      return await write();
+    } finally {
+      end();
+    }
+  }
+
   /**
    * For writes made with the plain driver (`model.collection`), which mongoose hooks do not see: note the
    * documents that were given outbox entries so the next kick publishes them by `_id`.
@@ -102,6 +148,9 @@ export class PendingOutboxes {
     return entry;
   }
 }
+
+/** A write still marked running after this long is taken as ended (a hook that never ran its end). */
+const RUNNING_LIMIT_MS = 30_000;
 
 /** A document noted as given outbox entries, and when (`Date.now()`, before its write). */
 export interface NotedId {
@@ -144,22 +193,56 @@ function idsOfFilter(filter: unknown): unknown[] | undefined {
   return [id];
 }
 
-function noteFilter(model: Model, filter: unknown): void {
+/** Notes the documents a filter names; returns the ids it named (undefined: none, a scan was asked for). */
+function noteFilter(model: Model, filter: unknown): unknown[] | undefined {
   const ids = idsOfFilter(filter);
   if (!ids) PendingOutboxes.note(namespaceOf(model), undefined);
   else for (const id of ids) PendingOutboxes.note(namespaceOf(model), id);
+  return ids;
 }
 
+const QUERY_WRITES: Array<'updateOne' | 'updateMany' | 'findOneAndUpdate' | 'replaceOne' | 'findOneAndReplace'> = [
+  'updateOne',
+  'updateMany',
+  'findOneAndUpdate',
+  'replaceOne',
+  'findOneAndReplace',
+];
+/** Where a query or document keeps the end of its running mark (PendingOutboxes.begin) from its pre to its post hook. */
+type Running = { $outboxWriteEnd?: () => void };
+/** Mongoose tells a post hook handling errors by its three parameters. */
+const endRunning = {
+  done(this: Running): void {
+    this.$outboxWriteEnd?.();
+  },
+  failed(this: Running, error: unknown, _result: unknown, next: (error?: unknown) => void): void {
+    this.$outboxWriteEnd?.();
+    next(error);
+  },
+};
+
 function trackOutboxWrites(schema: Schema): void {
-  schema.pre(['updateOne', 'updateMany', 'findOneAndUpdate', 'replaceOne', 'findOneAndReplace'], function () {
+  schema.pre(QUERY_WRITES, function () {
     // `this` is the query: its model, filter and update.
-    const query = this as unknown as { model: Model; getFilter(): unknown; getUpdate(): unknown };
-    if (carriesOutbox(query.getUpdate())) noteFilter(query.model, query.getFilter());
+    const query = this as unknown as Running & { model: Model; getFilter(): unknown; getUpdate(): unknown };
+    if (!carriesOutbox(query.getUpdate())) return;
+    const ids = noteFilter(query.model, query.getFilter());
+    if (ids) query.$outboxWriteEnd = PendingOutboxes.begin(namespaceOf(query.model), ids);
   });
+  schema.post(QUERY_WRITES, endRunning.done as never);
+  schema.post(QUERY_WRITES, endRunning.failed as never);
   schema.pre('save', function () {
-    const doc = this as unknown as { _id: unknown; outbox?: unknown[]; constructor: Model };
-    if (doc.outbox?.length) PendingOutboxes.note(namespaceOf(doc.constructor), doc._id);
+    const doc = this as unknown as { _id: unknown; outbox?: unknown[]; isNew: boolean; constructor: Model; $locals: Running };
+    if (!doc.outbox?.length) return;
+    PendingOutboxes.note(namespaceOf(doc.constructor), doc._id);
+    if (!doc.isNew) doc.$locals.$outboxWriteEnd = PendingOutboxes.begin(namespaceOf(doc.constructor), [doc._id]);
   });
+  schema.post('save', function (this: { $locals: Running }) {
+    endRunning.done.call(this.$locals);
+  });
+  schema.post('save', function (this: { $locals: Running }, error: unknown, _doc: unknown, next: (error?: unknown) => void) {
+    endRunning.failed.call(this.$locals, error, _doc, next);
+  } as never);
   schema.pre('insertMany', function (next: () => void, docs: unknown) {
     const model = this as unknown as Model;
     for (const doc of (Array.isArray(docs) ? docs : [docs]) as Array<{ _id?: unknown; outbox?: unknown[] }>) {

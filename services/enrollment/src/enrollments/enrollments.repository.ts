@@ -68,6 +68,14 @@ export class EnrollmentsRepository {
     if (ids.length) PendingOutboxes.noteDocuments(this.model, ids);
   }
 
+  /**
+   * A plain-driver write adding events to existing enrollments: noted, and marked running while it runs
+   * (PendingOutboxes.writing), so the relay reads again a document it read meanwhile.
+   */
+  withOutbox<T>(ids: string[], write: () => Promise<T>): Promise<T> {
+    return ids.length ? PendingOutboxes.writing(this.model, ids, write) : write();
+  }
+
   /** Inserts a new enrollment with its events; throws the duplicate-key error when it exists already. */
   async insert(enrollment: Enrollment, events: OutboxEntry[]): Promise<void> {
     if (events.length) this.noteOutbox([enrollment._id]);
@@ -85,11 +93,10 @@ export class EnrollmentsRepository {
     for (const field of unset) delete (next as unknown as Record<string, unknown>)[field];
     const update: Record<string, unknown> = { $set: { ...changes, version: next.version, updatedAt: next.updatedAt } };
     if (unset.length) update.$unset = Object.fromEntries(unset.map((field) => [field, '']));
-    if (events.length) {
-      update.$push = pushOutbox(events);
-      this.noteOutbox([current._id]);
-    }
-    const result = await this.model.collection.updateOne({ _id: current._id, version: current.version } as never, update);
+    if (events.length) update.$push = pushOutbox(events);
+    const result = await this.withOutbox(events.length ? [current._id] : [], () =>
+      this.model.collection.updateOne({ _id: current._id, version: current.version } as never, update),
+    );
     return result.matchedCount === 1 ? next : null;
   }
 

@@ -43,8 +43,10 @@ export class DiscontinueProgramEnrollments {
           },
         };
       });
-      this.enrollments.noteOutbox(page.map((e) => e._id));
-      const outcome = await bulkWriteChunked(this.enrollments.model.collection as never, operations as never, this.config.BULK_WRITE_CHUNK);
+      const outcome = await this.enrollments.withOutbox(
+        page.map((e) => e._id),
+        () => bulkWriteChunked(this.enrollments.model.collection as never, operations as never, this.config.BULK_WRITE_CHUNK),
+      );
       done += outcome.modified;
       this.events.committed();
       await heartbeat?.();

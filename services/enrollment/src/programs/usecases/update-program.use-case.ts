@@ -43,10 +43,11 @@ export class UpdateProgram {
       key: programId,
       eventId: deterministicId('program', programId, String(next.revision)),
     });
-    PendingOutboxes.noteDocuments(this.programs, [programId]);
-    const { matchedCount } = await this.programs.collection.updateOne(
-      { _id: programId, revision: current.revision } as never,
-      { $set: { ...changes, ...marks, revision: next.revision, updatedAt: next.updatedAt }, $push: pushOutbox([event]) } as never,
+    const { matchedCount } = await PendingOutboxes.writing(this.programs, [programId], () =>
+      this.programs.collection.updateOne(
+        { _id: programId, revision: current.revision } as never,
+        { $set: { ...changes, ...marks, revision: next.revision, updatedAt: next.updatedAt }, $push: pushOutbox([event]) } as never,
+      ),
     );
     if (matchedCount === 0) {
       const latest = await this.programs.findById(programId).lean<Program>();

@@ -358,10 +358,11 @@ export class RollOverFiscalYear {
           // `validated`) or profiles the decision did not look at, which would make it look submitted or evaluated.
           const unset = Object.fromEntries(TAKEOVER_CLEARS.filter((field) => !(field in fields)).map((field) => [field, '']));
           const event = this.nextYearEvent(from, takenOver, decision, summary);
-          this.enrollments.noteOutbox([_id]);
-          const result = await collection.updateOne(
-            { _id, version: next.version } as never,
-            { $set: fields, ...(Object.keys(unset).length && { $unset: unset }), $push: pushOutbox([event]) } as never,
+          const result = await this.enrollments.withOutbox([_id], () =>
+            collection.updateOne(
+              { _id, version: next.version } as never,
+              { $set: fields, ...(Object.keys(unset).length && { $unset: unset }), $push: pushOutbox([event]) } as never,
+            ),
           );
           if (result.matchedCount === 0) {
             summary.conflicts++; // changed meanwhile: the next run decides again
@@ -396,8 +397,10 @@ export class RollOverFiscalYear {
       if (!planned.length) continue;
       if (lost()) return;
       const writes = planned.map((e) => e.op);
-      this.enrollments.noteOutbox(writes.map((e) => e.updateOne.filter._id));
-      const outcome = await bulkWriteChunked(collection as never, writes as never, this.config.BULK_WRITE_CHUNK);
+      const outcome = await this.enrollments.withOutbox(
+        writes.map((e) => e.updateOne.filter._id),
+        () => bulkWriteChunked(collection as never, writes as never, this.config.BULK_WRITE_CHUNK),
+      );
       summary.expired += outcome.modified;
       if (count === 'unfinished') summary.unfinished += outcome.modified;
       summary.conflicts += writes.length - outcome.matched;

@@ -81,7 +81,7 @@ export class SendRenewalReminders {
     const flush = async (batch: Enrollment[]) => {
       const ctx = await this.context.load(batch, programs, fiscalYear, toFiscalYear);
       const now = new Date();
-      const operations = [];
+      const operations: Array<{ updateOne: { filter: { _id: string; version: number }; update: Record<string, unknown> } }> = [];
       for (const enrollment of batch) {
         const completed = wasCompleted(enrollment);
         if (!completed && !enrollment.evaluatedAt) continue; // only invited: the invitation reminds
@@ -105,8 +105,10 @@ export class SendRenewalReminders {
         });
       }
       if (operations.length) {
-        this.enrollments.noteOutbox(operations.map((o) => o.updateOne.filter._id));
-        const outcome = await bulkWriteChunked(this.enrollments.model.collection as never, operations as never, this.config.BULK_WRITE_CHUNK);
+        const outcome = await this.enrollments.withOutbox(
+          operations.map((o) => o.updateOne.filter._id),
+          () => bulkWriteChunked(this.enrollments.model.collection as never, operations as never, this.config.BULK_WRITE_CHUNK),
+        );
         summary.reminded += outcome.modified;
         summary.conflicts += operations.length - outcome.matched;
         this.events.committed();

@@ -290,8 +290,8 @@ export class DeliverEmailUseCase {
         // Guarded by the lease token: the keys of the index `{ _id, leaseToken }`. The plain driver (no casting: the
         // update is built here); the relay is told about the outbox directly. An update, not a findOneAndUpdate:
         // whether it matched is all this needs, and the document (the whole rendered email) need not come back.
-        if ('$push' in update) PendingOutboxes.noteDocuments(this.messages, [message._id]);
-        const { matchedCount } = await this.messages.collection.updateOne({ _id: message._id as never, leaseToken: message.leaseToken }, update);
+        const write = () => this.messages.collection.updateOne({ _id: message._id as never, leaseToken: message.leaseToken }, update);
+        const { matchedCount } = '$push' in update ? await PendingOutboxes.writing(this.messages, [message._id], write) : await write();
         if (matchedCount === 0) {
           this.logger.warn(`${message._id}: lease lost before the outcome was recorded; another attempt owns it`);
           return false;
