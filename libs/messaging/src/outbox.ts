@@ -102,7 +102,8 @@ export class PendingOutboxes {
       ended = true;
       for (const key of keys) {
         const starts = byId!.get(key) ?? [];
-        starts.splice(starts.indexOf(started), 1);
+        const at = starts.indexOf(started);
+        if (at >= 0) starts.splice(at, 1);
         if (starts.length === 0) byId!.delete(key);
       }
     };
@@ -110,8 +111,12 @@ export class PendingOutboxes {
 
   /** Whether a write to this document began and has not ended (one older than RUNNING_LIMIT_MS counts as ended). */
   static isWriting(namespace: string, id: unknown): boolean {
-    const starts = this.running.get(namespace)?.get(idKey(id));
-    return !!starts && starts.some((started) => Date.now() - started < RUNNING_LIMIT_MS);
+    const byId = this.running.get(namespace);
+    const starts = byId?.get(idKey(id));
+    if (!starts) return false;
+    if (starts.some((started) => Date.now() - started < RUNNING_LIMIT_MS)) return true;
+    byId!.delete(idKey(id)); // only marks never ended were left: forgotten
+    return false;
   }
 
   /**
