@@ -198,13 +198,10 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
     );
     if (limit !== undefined) cursor.limit(limit);
     return (await cursor.toArray()).map((doc) => {
-      // Each key's first time, as timedEntries gives it: the first entry's is the document's.
+      // Each key's first time, as the entries will be published by: the first entry's is the document's.
       const keys = new Map<string, number>();
-      let at = 0;
-      for (const entry of doc.outbox ?? []) {
-        at = Math.max(at, timeOf(entry.createdAt));
-        const key = String(entry.key);
-        if (!keys.has(key)) keys.set(key, at);
+      for (const { entry, at } of timedEntries(source, { _id: doc._id, outbox: (doc.outbox ?? []) as OutboxEntry[] })) {
+        if (!keys.has(String(entry.key))) keys.set(String(entry.key), at);
       }
       return { source, id: doc._id, at: keys.values().next().value ?? 0, keys };
     });
