@@ -1,4 +1,5 @@
 import type { Admin } from 'kafkajs';
+import { withTimeout } from './topic-admin';
 
 /** The end offset of every partition of `topics` that holds a message, as `topic:partition` -> offset. */
 export async function endOffsets(admin: Admin, topics: string[]): Promise<Map<string, bigint>> {
@@ -64,4 +65,76 @@ export function countBehind(targets: Map<string, bigint>, committed: Map<string,
     if (at < target) behind += target - (at < 0n ? 0n : at);
   }
   return behind;
+}
+
+/** One partition's lag for /metrics. */
+export interface PartitionLag {
+  group: string;
+  topic: string;
+  partition: number;
+  lag: number;
+}
+
+const LAG_CACHE_MS = 5_000;
+const LAG_TIMEOUT_MS = 2_000;
+
+/**
+ * Reads from the broker how far a service's consumer groups are behind, for kafka_consumer_group_lag: per partition,
+ * its end offset minus the offset the group committed (a group commits only after the effect), or minus the earliest
+ * offset still held where the group committed nothing or retention removed what it had not read. It is the committed
+ * lag a platform team's Kafka tooling shows, so it also grows while the consumer is stuck or out of its group. One
+ * admin connection is kept; an answer serves scrapes for LAG_CACHE_MS; a broker that does not answer within
+ * LAG_TIMEOUT_MS gives no figures (the series are absent) rather than holding the scrape.
+ */
+export class GroupLagReader {
+  private admin?: Admin;
+  private last?: { at: number; rows: Promise<PartitionLag[]> };
+
+  constructor(
+    private readonly kafka: { admin(config?: { retry?: { retries: number } }): Admin },
+    private readonly groups: () => Array<{ groupId: string; topics: string[] }>,
+  ) {}
+
+  read(): Promise<PartitionLag[]> {
+    if (this.last && Date.now() - this.last.at < LAG_CACHE_MS) return this.last.rows;
+    const rows = withTimeout(this.readNow(), LAG_TIMEOUT_MS).catch(async () => {
+      await this.close();
+      return [];
+    });
+    this.last = { at: Date.now(), rows };
+    return rows;
+  }
+
+  async close(): Promise<void> {
+    const admin = this.admin;
+    this.admin = undefined;
+    await admin?.disconnect().catch(() => undefined);
+  }
+
+  private async readNow(): Promise<PartitionLag[]> {
+    const groups = this.groups().filter(({ topics }) => topics.length > 0);
+    if (groups.length === 0) return [];
+    if (!this.admin) {
+      const admin = this.kafka.admin({ retry: { retries: 0 } });
+      await admin.connect();
+      this.admin = admin;
+    }
+    const admin = this.admin;
+    const bounds = new Map<string, { low: bigint; high: bigint }>();
+    const topics = [...new Set(groups.flatMap(({ topics }) => topics))];
+    for (const [topic, partitions] of await Promise.all(topics.map(async (topic) => [topic, await admin.fetchTopicOffsets(topic)] as const))) {
+      for (const { partition, low, high } of partitions) bounds.set(`${topic}:${partition}`, { low: BigInt(low), high: BigInt(high) });
+    }
+    const rows: PartitionLag[] = [];
+    for (const { groupId, topics: groupTopics } of groups) {
+      for (const [key, committed] of await committedOffsets(admin, groupId, groupTopics)) {
+        const bound = bounds.get(key);
+        if (!bound) continue;
+        const from = committed > bound.low ? committed : bound.low;
+        const split = key.lastIndexOf(':');
+        rows.push({ group: groupId, topic: key.slice(0, split), partition: Number(key.slice(split + 1)), lag: Number(bound.high > from ? bound.high - from : 0n) });
+      }
+    }
+    return rows;
+  }
 }

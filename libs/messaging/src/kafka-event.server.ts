@@ -9,7 +9,8 @@ import { ConsumedEvent } from './consumed-event';
 import { Trace } from './context';
 import { classifyFailure, describeError, isNonRetriable } from './errors';
 import { EventProducer } from './event-producer';
-import { MessagingMetrics } from './metrics';
+import { GroupLagReader } from './consumer-lag';
+import { lagReaders, MessagingMetrics } from './metrics';
 import { consumerGroupFor, MESSAGING_OPTIONS, MessagingOptions, resolveOptions } from './options';
 import { OutboxRelay } from './outbox-relay';
 import { ProcessedEventLedger } from './processed-event-ledger';
@@ -80,6 +81,8 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
    * cost a thrown and caught SyntaxError on every message.
    */
   private readonly handlers = new Map<string, MessageHandler | null>();
+  /** kafka_consumer_group_lag of this service's groups. */
+  private readonly lag: GroupLagReader;
 
   constructor(
     @Inject(KAFKA) private readonly kafka: Kafka,
@@ -92,6 +95,7 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
   ) {
     super();
     this.options = resolveOptions(options);
+    this.lag = new GroupLagReader(kafka, () => this.lanes.map(({ groupId, topics }) => ({ groupId, topics })));
   }
 
   /** True once every consumer has joined its group (or when there is nothing to consume). */
@@ -115,6 +119,7 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
       return;
     }
     callback();
+    lagReaders.add(this.lag);
     for (const lane of this.lanes) lane.starting = this.startWithRetry(lane);
   }
 
@@ -281,6 +286,8 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
 
   async close(): Promise<void> {
     this.closing = true;
+    lagReaders.delete(this.lag);
+    await this.lag.close();
     await Promise.race([Promise.all(this.lanes.map((lane) => lane.starting)), sleep(5_000)]);
     // disconnect() waits for the messages in flight and commits their offsets.
     await Promise.all(

@@ -1,8 +1,75 @@
 import { Injectable } from '@nestjs/common';
-import { Counter, Histogram, register } from 'prom-client';
+import { Counter, Gauge, Histogram, register } from 'prom-client';
 
 function counter(name: string, help: string, labelNames: string[] = []): Counter {
   return (register.getSingleMetric(name) as Counter) ?? new Counter({ name, help, labelNames });
+}
+
+/** What an outbox relay tells /metrics about itself. */
+export interface RelayStatus {
+  /** Failed drains since the last one that published everything it found. */
+  consecutiveFailures: number;
+  /** When the last drain that published everything it found ended (ms). */
+  lastSuccessAt?: number;
+  /** After a failed drain: when the oldest event it could not publish was written (ms); none once a drain succeeds. */
+  unpublishedSince?: number;
+  /** While a drain runs: when the oldest event it has read and not published yet was written (ms). */
+  inFlightSince?: number;
+}
+
+/** The relays of this process (one per service; a test process runs several), read when /metrics is scraped. */
+export const relayStatuses = new Set<RelayStatus>();
+
+/** A gauge whose value is read from the live relays at each scrape (the worst of them, when a process runs several). */
+function relayGauge(name: string, help: string, value: (statuses: RelayStatus[]) => number | undefined): Gauge {
+  return (
+    (register.getSingleMetric(name) as Gauge) ??
+    new Gauge({
+      name,
+      help,
+      collect() {
+        this.reset();
+        const figure = value([...relayStatuses]);
+        if (figure !== undefined) this.set(figure);
+      },
+    })
+  );
+}
+
+relayGauge(
+  'outbox_oldest_unpublished_seconds',
+  'Age of the oldest event the outbox relay has found and not published yet (0 once a drain published everything it found)',
+  (statuses) => {
+    const since = Math.min(...statuses.flatMap((status) => [status.unpublishedSince ?? Infinity, status.inFlightSince ?? Infinity]));
+    return statuses.length ? (Number.isFinite(since) ? Math.max(0, (Date.now() - since) / 1_000) : 0) : undefined;
+  },
+);
+relayGauge('outbox_relay_consecutive_failures', 'Failed outbox relay drains in a row', (statuses) =>
+  statuses.length ? Math.max(...statuses.map((status) => status.consecutiveFailures)) : undefined,
+);
+relayGauge(
+  'outbox_relay_last_success_timestamp_seconds',
+  'When an outbox relay drain last published everything it found (Unix time); the relay drains every OUTBOX_RELAY_INTERVAL_MS',
+  (statuses) => {
+    const times = statuses.map((status) => status.lastSuccessAt);
+    return times.length && times.every((at) => at !== undefined) ? Math.min(...(times as number[])) / 1_000 : undefined;
+  },
+);
+
+/** Reads consumer groups' lag from the broker (GroupLagReader); one per service's consumers in this process. */
+export const lagReaders = new Set<{ read(): Promise<Array<{ group: string; topic: string; partition: number; lag: number }>> }>();
+
+if (!register.getSingleMetric('kafka_consumer_group_lag')) {
+  new Gauge({
+    name: 'kafka_consumer_group_lag',
+    help: 'Messages of a partition the consumer group has not committed yet (end offset minus committed offset), read from the broker at scrape',
+    labelNames: ['group', 'topic', 'partition'],
+    async collect() {
+      const rows = (await Promise.all([...lagReaders].map((reader) => reader.read()))).flat();
+      this.reset();
+      for (const { group, topic, partition, lag } of rows) this.set({ group, topic, partition: String(partition) }, lag);
+    },
+  });
 }
 
 /** Messaging figures on /metrics. The registry is process-wide, so metrics are created once. */

@@ -1,4 +1,5 @@
-import { MessagingMetrics } from './metrics';
+import { Gauge, register } from 'prom-client';
+import { MessagingMetrics, RelayStatus, relayStatuses } from './metrics';
 import { byteChunks, OutboxRelay, recordBytes } from './outbox-relay';
 import { Types } from 'mongoose';
 import { OutboxEntry, PendingOutboxes } from './outbox';
@@ -167,7 +168,7 @@ describe('OutboxRelay: events of one key go out in the order they were written, 
       internals.sweep = sweep;
       return internals.drain();
     };
-    return { relay, sent, drain, broker };
+    return { relay, sent, drain, broker, producer };
   }
 
   /** A write as the platform's writers make it: the event is built, the document noted, then written. */
@@ -312,6 +313,57 @@ describe('OutboxRelay: events of one key go out in the order they were written, 
     await kickAt(4_001); // back to normal: no wait
     expect(scanned).toEqual([300, 300, 300]);
     internals.stopped = true;
+  });
+
+  it('tells /metrics the age of the oldest event it has not published (failed, or a send still waiting), the failures in a row and its last success', async () => {
+    const docs: Doc[] = [
+      { _id: 'd0', outbox: [event('e0', 1_000)] },
+      { _id: 'd1', outbox: [event('e1', 3_000)] },
+    ];
+    const { relay, broker, producer } = relayOver(fakeCollection(docs));
+    const internals = relay as unknown as { stopped: boolean; running?: Promise<void>; status: RelayStatus };
+    internals.stopped = false;
+    relayStatuses.add(internals.status);
+    const figure = async (name: string) => (await (register.getSingleMetric(name) as Gauge).get()).values[0]?.value;
+    const kickAt = async (at: number) => {
+      clock = at;
+      relay.kick();
+      await internals.running;
+    };
+    try {
+      broker.down = true;
+      await kickAt(5_000);
+      expect(await figure('outbox_oldest_unpublished_seconds')).toBe(4);
+      clock = 6_500;
+      expect(await figure('outbox_oldest_unpublished_seconds')).toBe(5.5);
+      await kickAt(7_000); // the second failure
+      expect(await figure('outbox_relay_consecutive_failures')).toBe(2);
+      expect(await figure('outbox_relay_last_success_timestamp_seconds')).toBe(0); // none yet
+      broker.down = false;
+      await kickAt(9_000);
+      expect(docs.every((doc) => doc.outbox.length === 0)).toBe(true);
+      expect(await figure('outbox_oldest_unpublished_seconds')).toBe(0);
+      expect(await figure('outbox_relay_consecutive_failures')).toBe(0);
+      expect(await figure('outbox_relay_last_success_timestamp_seconds')).toBe(9);
+
+      // A send that does not come back: the event it holds ages while the drain waits.
+      let answer = () => {};
+      const send = producer.sendBatch;
+      producer.sendBatch = (batches) => new Promise<void>((resolve) => (answer = () => resolve(send(batches))));
+      write(docs, 'd2', 'e2', 10_000);
+      clock = 10_000;
+      relay.kick();
+      await new Promise((resolve) => setImmediate(resolve));
+      clock = 12_500;
+      expect(await figure('outbox_oldest_unpublished_seconds')).toBe(2.5);
+      answer();
+      await internals.running;
+      expect(await figure('outbox_oldest_unpublished_seconds')).toBe(0);
+      expect(await figure('outbox_relay_last_success_timestamp_seconds')).toBe(12.5);
+    } finally {
+      relayStatuses.delete(internals.status);
+      internals.stopped = true;
+    }
   });
 
   it('an ObjectId noted after the same hex as a string is looked up as an ObjectId', async () => {

@@ -6,7 +6,7 @@ import { findByIds } from './batch-loader';
 import { UPDATES_PER_COMMAND } from './bulk-write-batcher';
 import { tooLargeForBroker } from './errors';
 import { EventProducer } from './event-producer';
-import { MessagingMetrics } from './metrics';
+import { MessagingMetrics, relayStatuses, RelayStatus } from './metrics';
 import { MESSAGING_OPTIONS, MessagingOptions, resolveOptions } from './options';
 import { idKey, NotedId, OutboxEntry, ParkedOutboxEntry, PendingOutboxes } from './outbox';
 import { TopicAdmin } from './topic-admin';
@@ -54,6 +54,10 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
   /** Drains failed in a row, and when the next may start: a broker outage is retried with a growing delay. */
   private failures = 0;
   private retryAt = 0;
+  /** For /metrics (RelayStatus). */
+  private readonly status: RelayStatus = { consecutiveFailures: 0 };
+  /** The running drain has read what it is to publish. */
+  private planRead = false;
   /** The catalog's topics of this service, created before anything is sent (drain). */
   private readonly produced: Topic[];
 
@@ -69,11 +73,13 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
   }
 
   onApplicationBootstrap(): void {
+    relayStatuses.add(this.status);
     this.start();
   }
 
   async onApplicationShutdown(): Promise<void> {
     await this.stop();
+    relayStatuses.delete(this.status);
   }
 
   start(): void {
@@ -162,10 +168,23 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
    * everything it reads, leaving nothing for a next drain.
    */
   private async drain(final = false): Promise<void> {
-    // The topics this service writes exist from its start, with its partition count, also those nobody in the
-    // platform consumes (a consumer creates what it reads): a no-op once done. Other topics (dead letters, topics
-    // the catalog does not list) are created by the producer before their first send.
-    await this.topics.ensureTopics(this.produced);
+    this.planRead = false;
+    try {
+      await this.drainOnce(final);
+      Object.assign(this.status, { consecutiveFailures: 0, lastSuccessAt: Date.now(), unpublishedSince: undefined });
+    } catch (error) {
+      // What this drain had not published yet is the oldest unpublished (the next drain, a full sweep, says exactly);
+      // one that failed before it read its documents (the database) leaves what was known.
+      this.status.consecutiveFailures++;
+      if (this.planRead) this.status.unpublishedSince = this.status.inFlightSince;
+      throw error;
+    } finally {
+      this.status.inFlightSince = undefined;
+    }
+  }
+
+  /** drain's work; sets planRead and status.inFlightSince once it has read what it will publish. */
+  private async drainOnce(final: boolean): Promise<void> {
     const sweep = this.sweep;
     this.sweep = false;
     const startedAt = Date.now();
@@ -183,7 +202,14 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
       }
       plan.push(...items.values());
     }
-    await this.publishInOrder(plan.sort((a, b) => a.at - b.at), { startedAt, final });
+    plan.sort((a, b) => a.at - b.at);
+    this.status.inFlightSince = oldestTime(plan, startedAt);
+    this.planRead = true;
+    // The topics this service writes exist from its start, with its partition count, also those nobody in the
+    // platform consumes (a consumer creates what it reads): a no-op once done. Other topics (dead letters, topics
+    // the catalog does not list) are created by the producer before their first send.
+    await this.topics.ensureTopics(this.produced);
+    await this.publishInOrder(plan, { startedAt, final });
   }
 
   /**
@@ -265,6 +291,8 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
       }
       held = waiting.slice(released);
       await this.publishTimed(due);
+      this.status.inFlightSince = Math.min(oldestTime(held, startedAt) ?? Infinity, oldestTime(plan.slice(unread, unread + 1), startedAt) ?? Infinity);
+      if (this.status.inFlightSince === Infinity) this.status.inFlightSince = undefined;
     }
   }
 
@@ -567,6 +595,16 @@ function timeOf(createdAt: unknown): number {
  * the array (the order its guarded writes committed them); `createdAt` alone could reverse one document's entries
  * when two writers' clocks disagree.
  */
+/**
+ * When the oldest of these (sorted by time) was written; `fallback` (when the relay began) for entries without a
+ * readable time (`at` 0); undefined for none.
+ */
+function oldestTime(sorted: Array<{ at: number }>, fallback: number): number | undefined {
+  if (sorted.length === 0) return undefined;
+  if (sorted[0].at > 0) return sorted[0].at;
+  return Math.min(fallback, sorted.find((item) => item.at > 0)?.at ?? fallback);
+}
+
 function timedEntries(source: Source, doc: { _id: unknown; outbox: OutboxEntry[] }): Timed[] {
   let at = 0;
   return doc.outbox.map((entry) => {

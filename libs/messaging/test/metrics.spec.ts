@@ -1,0 +1,123 @@
+/**
+ * What /metrics tells a platform team about the messaging of a service, against the real broker and database: how far
+ * each consumer group is behind (read from the broker), and how old the oldest event is that the outbox relay has not
+ * published (while the broker is away, and back to 0 once it returns).
+ */
+import { Topics } from '@lib/contracts';
+import { bootService, eventually, freePort, OPERATOR_KEY, PROJECT_ROOT, RunningService, TestIssuer, TestKafka, uniqueName } from '@lib/testing';
+import { startKafka } from '@lib/testing/infra/kafka';
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { WidgetAppModule } from './widget.app';
+
+jest.setTimeout(180_000);
+
+const issuer = new TestIssuer();
+const kafka = new TestKafka();
+
+beforeAll(() => issuer.start());
+afterAll(async () => {
+  await kafka.close();
+  await issuer.stop();
+});
+
+/** The samples of `name` on the service's /metrics, each with its labels. */
+async function samples(service: RunningService, name: string): Promise<Array<{ labels: Record<string, string>; value: number }>> {
+  const text = await (await fetch(`${service.url}/metrics`)).text();
+  const found: Array<{ labels: Record<string, string>; value: number }> = [];
+  for (const line of text.split('\n')) {
+    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (!match || match[1] !== name) continue;
+    const labels = Object.fromEntries([...(match[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map(([, key, value]) => [key, value]));
+    found.push({ labels, value: Number(match[3]) });
+  }
+  return found;
+}
+
+async function value(service: RunningService, name: string): Promise<number | undefined> {
+  return (await samples(service, name))[0]?.value;
+}
+
+async function ready(service: RunningService, timeoutMs = 30_000): Promise<void> {
+  await eventually(async () => expect((await fetch(`${service.url}/health/ready`)).status).toBe(200), timeoutMs);
+}
+
+describe('kafka_consumer_group_lag', () => {
+  it("counts per partition the messages the service's group has not committed, from the broker, and goes back to 0 once they are handled", async () => {
+    // The handler waits while this file exists (WidgetController.onAgreement reads the setting at each event).
+    const gateDir = join(PROJECT_ROOT, '.local', 'run', uniqueName('lag-gate'));
+    mkdirSync(gateDir, { recursive: true });
+    const gate = join(gateDir, 'closed');
+    writeFileSync(gate, '');
+    process.env.WIDGET_GATE_FILE = gate;
+    const service = await bootService(WidgetAppModule, { name: 'widgets', env: issuer.env(), startAtEndOf: [Topics.agreements] });
+    const group = service.env.KAFKA_GROUP_ID;
+    const lagOf = async () => (await samples(service, 'kafka_consumer_group_lag')).filter(({ labels }) => labels.group === group && labels.topic === Topics.agreements);
+    try {
+      await ready(service);
+      await eventually(async () => expect((await lagOf()).length).toBeGreaterThan(0), 15_000);
+      expect((await lagOf()).every(({ value }) => value === 0)).toBe(true);
+
+      for (let i = 0; i < 5; i++) await kafka.publishEvent(Topics.agreements, randomUUID(), { type: 'AgreementStatusChanged', data: { partnerId: `lag-${randomUUID()}`, active: true } });
+      await eventually(async () => expect((await lagOf()).reduce((sum, { value }) => sum + value, 0)).toBe(5), 20_000);
+      expect((await lagOf()).every(({ labels }) => /^\d+$/.test(labels.partition))).toBe(true);
+
+      rmSync(gate);
+      await eventually(async () => expect((await lagOf()).reduce((sum, { value }) => sum + value, 0)).toBe(0), 30_000);
+    } finally {
+      delete process.env.WIDGET_GATE_FILE;
+      rmSync(gateDir, { recursive: true, force: true });
+      await service.close();
+    }
+  });
+});
+
+describe('outbox relay figures', () => {
+  it('the oldest unpublished event ages while the broker is away, failures are counted, and both go back to 0 once it returns', async () => {
+    const dataDir = join(PROJECT_ROOT, '.local', 'run', uniqueName('metrics-broker'));
+    const ports = { brokerPort: await freePort(), controllerPort: await freePort() };
+    let broker = await startKafka({ root: PROJECT_ROOT, dataDir, ...ports });
+    let service: RunningService | undefined;
+    try {
+      service = await bootService(WidgetAppModule, { name: 'widgets', env: { ...issuer.env(), KAFKA_BROKERS: broker.brokers.join(',') } });
+      const running = service;
+      await ready(running);
+      const startedAt = Date.now() / 1_000;
+      await eventually(async () => expect(await value(running, 'outbox_relay_last_success_timestamp_seconds')).toBeGreaterThanOrEqual(startedAt), 10_000);
+      expect(await value(running, 'outbox_oldest_unpublished_seconds')).toBe(0);
+      expect(await value(running, 'outbox_relay_consecutive_failures')).toBe(0);
+
+      await broker.stop();
+      const write = async (id: string) => {
+        const response = await fetch(`${running.url}/v1/widgets/${id}`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'x-operator-key': OPERATOR_KEY },
+          body: JSON.stringify({ active: true }),
+        });
+        expect(response.status).toBe(200);
+      };
+      const outboxOf = async (id: string) =>
+        ((await (await fetch(`${running.url}/v1/widgets/${id}`, { headers: { 'x-operator-key': OPERATOR_KEY } })).json()) as { outbox: unknown[] }).outbox;
+      const id = `w-${randomUUID()}`;
+      const writtenAt = Date.now();
+      await write(id);
+      // The relay's sends wait and retry while the broker is away: the event is not published, and its age shows it.
+      await eventually(async () => expect(await value(running, 'outbox_oldest_unpublished_seconds')).toBeGreaterThanOrEqual(3), 60_000);
+      expect(await value(running, 'outbox_oldest_unpublished_seconds')).toBeLessThanOrEqual((Date.now() - writtenAt) / 1_000 + 1);
+      expect(await outboxOf(id)).toHaveLength(1);
+      await eventually(async () => expect(await value(running, 'outbox_relay_consecutive_failures')).toBeGreaterThanOrEqual(1), 90_000);
+
+      broker = await startKafka({ root: PROJECT_ROOT, dataDir, ...ports });
+      await eventually(async () => expect(await outboxOf(id)).toHaveLength(0), 60_000);
+      await eventually(async () => {
+        expect(await value(running, 'outbox_oldest_unpublished_seconds')).toBe(0);
+        expect(await value(running, 'outbox_relay_consecutive_failures')).toBe(0);
+      }, 10_000);
+    } finally {
+      await service?.close().catch(() => undefined);
+      await broker.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
