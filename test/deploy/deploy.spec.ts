@@ -11,6 +11,7 @@ import { Namespace } from 'kubernetes-models/v1/Namespace';
 import { Secret } from 'kubernetes-models/v1/Secret';
 import { Service } from 'kubernetes-models/v1/Service';
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
+import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
 
 const ROOT = join(__dirname, '..', '..');
 const SERVICES = ['identity', 'invitations', 'enrollment', 'payout-profiles', 'notification'];
@@ -54,6 +55,7 @@ const MODELS: Record<string, new (data: never) => { validate(): void }> = {
   'v1/Secret': Secret,
   'v1/Service': Service,
   'apps/v1/Deployment': Deployment,
+  'policy/v1/PodDisruptionBudget': PodDisruptionBudget,
 };
 
 function readObjects(file: string): K8sObject[] {
@@ -96,10 +98,13 @@ describe('Kubernetes manifests', () => {
     expect(loadConfig({ VALIDATOR_TOKEN: payoutConfigSpec.VALIDATOR_TOKEN }, { VALIDATOR_TOKEN: value('VALIDATOR_TOKEN') }).VALIDATOR_TOKEN).toBe('');
   });
 
-  it.each(SERVICES)('%s: a Deployment with probes on the health endpoints, resources, a Service and only known settings', (service) => {
+  it.each(SERVICES)('%s: a Deployment with probes on the health endpoints, resources, a Service, a disruption budget and only known settings', (service) => {
     const objects = readObjects(`${service}.yaml`);
     const byKind = Object.fromEntries(objects.map((o) => [o.kind, o])) as Record<string, any>;
-    expect(Object.keys(byKind).sort()).toEqual(['ConfigMap', 'Deployment', 'Service']);
+    expect(Object.keys(byKind).sort()).toEqual(['ConfigMap', 'Deployment', 'PodDisruptionBudget', 'Service']);
+    // Evictions (a node drain) leave at least one replica running.
+    expect(byKind.PodDisruptionBudget.spec.selector.matchLabels).toEqual(byKind.Deployment.spec.selector.matchLabels);
+    expect(byKind.PodDisruptionBudget.spec.maxUnavailable).toBeLessThan(byKind.Deployment.spec.replicas);
     const container = byKind.Deployment.spec.template.spec.containers[0];
     expect(container.readinessProbe.httpGet.path).toBe('/health/ready');
     expect(container.livenessProbe.httpGet.path).toBe('/health/live');
