@@ -115,7 +115,14 @@ describe('Kubernetes manifests', () => {
     expect(byKind.Service.spec.selector).toEqual(byKind.Deployment.spec.selector.matchLabels);
     expect(container.envFrom[0].configMapRef.name).toBe(byKind.ConfigMap.metadata.name);
 
-    const known = settingsOf(service);
+    // Node's own heap limit, set below the container's memory limit (V8 would otherwise take all of it for the heap).
+    const nodeOptions = container.env.find((e: { name: string }) => e.name === 'NODE_OPTIONS')?.value ?? '';
+    const oldSpaceMb = Number(/--max-old-space-size=(\d+)/.exec(nodeOptions)?.[1]);
+    const limitMb = Number(/^(\d+)Mi$/.exec(container.resources.limits.memory)?.[1]);
+    expect(oldSpaceMb).toBeGreaterThan(0);
+    expect(oldSpaceMb).toBeLessThanOrEqual(limitMb - 256);
+
+    const known = new Set([...settingsOf(service), 'NODE_OPTIONS']);
     const named = [...Object.keys(byKind.ConfigMap.data), ...container.env.map((e: { name: string }) => e.name)];
     expect(named.filter((name) => !known.has(name))).toEqual([]);
     // Settings without a default must be provided, and so must those whose default is this machine (a link to
