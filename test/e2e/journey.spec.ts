@@ -354,6 +354,33 @@ describe('the incentives enrollment journey', () => {
   });
 });
 
+describe("what /metrics tells a platform team after the journey", () => {
+  /** The samples of `name` on a service's /metrics. */
+  async function samples(service: ServiceName, name: string): Promise<Array<{ labels: string; value: number }>> {
+    const text = await (await fetch(`${platform.url(service)}/metrics`)).text();
+    return [...text.matchAll(new RegExp(`^${name}(?:\\{([^}]*)\\})? (\\S+)$`, 'gm'))].map((match) => ({ labels: match[1] ?? '', value: Number(match[2]) }));
+  }
+
+  it('every consumer group has caught up (lag 0 on every partition it reads), and every outbox relay drains with nothing left unpublished', async () => {
+    await eventually(async () => {
+      for (const service of ['invitations', 'enrollment', 'payout-profiles', 'notification'] as const) {
+        const lag = await samples(service, 'kafka_consumer_group_lag');
+        expect({ service, partitions: lag.length > 0 }).toEqual({ service, partitions: true });
+        expect({ service, behind: lag.filter(({ value }) => value > 0) }).toEqual({ service, behind: [] });
+      }
+      for (const service of ['identity', 'invitations', 'enrollment', 'payout-profiles', 'notification'] as const) {
+        const [lastSuccess] = await samples(service, 'outbox_relay_last_success_timestamp_seconds');
+        expect({ service, recent: Date.now() / 1_000 - lastSuccess.value < 30 }).toEqual({ service, recent: true });
+        expect({ service, oldest: (await samples(service, 'outbox_oldest_unpublished_seconds'))[0].value }).toEqual({ service, oldest: 0 });
+      }
+    }, 30_000, 1_000);
+    // Notification reads identity events in a group of its own: both of its groups are there.
+    const groups = new Set((await samples('notification', 'kafka_consumer_group_lag')).map(({ labels }) => /group="([^"]+)"/.exec(labels)?.[1]));
+    expect([...groups].some((group) => group?.endsWith('-identity'))).toBe(true);
+    expect(groups.size).toBe(2);
+  });
+});
+
 describe('surviving faults in the middle of the journey', () => {
   const F = `LOC-FA-${run}`;
   const f: Record<string, any> = {};
