@@ -8,10 +8,16 @@ withHarness((harness) => (h = harness));
 
 const operator = (body: unknown) => call(h, 'POST', '/v1/operator/rollover', { operator: true, body });
 const leases = () => h.db.collection<{ _id: string; holder: string; until: Date }>('rollover_leases');
+/** The service's /metrics count of rollover runs that ended so (BackgroundWork). */
+async function rolloverRuns(outcome: string): Promise<number> {
+  const text = await (await fetch(`${h.service.url}/metrics`)).text();
+  return Number(new RegExp(`^background_job_runs_total\\{[^}]*job="fiscal-year-rollover",outcome="${outcome}"[^}]*\\} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
+}
 
 describe('the rollover lease', () => {
   it('answers 409 while another instance holds the year, and runs once that lease has expired (and releases its own)', async () => {
     await leases().insertOne({ _id: 'FY19', holder: 'another-instance', until: new Date(Date.now() + 60_000) });
+    const [refusedBefore, completedBefore] = [await rolloverRuns('refused'), await rolloverRuns('completed')];
 
     const refused = await operator({ fromFiscalYear: 'FY19' });
     expect(refused.status).toBe(409);
@@ -27,6 +33,9 @@ describe('the rollover lease', () => {
     expect(ran.status).toBe(200);
     expect(ran.body).toEqual(expect.objectContaining({ fromFiscalYear: 'FY19', toFiscalYear: 'FY20', complete: true }));
     expect(await leases().findOne({ _id: 'FY19' })).toBeNull();
+    // On /metrics: one run refused (the lease held elsewhere is not a failure), one completed.
+    expect([await rolloverRuns('refused'), await rolloverRuns('completed')]).toEqual([refusedBefore + 1, completedBefore + 1]);
+    expect(await rolloverRuns('failed')).toBe(0);
   });
 
   it('lets one of two runs at once through; a holder whose lease was taken over is told to stop and leaves the new lease alone', async () => {

@@ -1,5 +1,20 @@
 import { BeforeApplicationShutdown, HttpStatus, Injectable } from '@nestjs/common';
+import { Counter, Gauge, register } from 'prom-client';
 import { ProblemException } from '../http/problem';
+
+/**
+ * How a job's run ended, on /metrics: `completed`; `incomplete` (it stopped with work left, for a rerun: shutdown, a
+ * limit, changes that raced it); `refused` (it did not run: 409 another instance holds it, 503 this one is behind, or
+ * another 4xx of an operator's request); `failed` (an error).
+ */
+export type JobOutcome = 'completed' | 'incomplete' | 'refused' | 'failed';
+
+const runs =
+  (register.getSingleMetric('background_job_runs_total') as Counter) ??
+  new Counter({ name: 'background_job_runs_total', help: 'Runs of batch jobs (rollover, reminders, scans) by how they ended', labelNames: ['job', 'outcome'] });
+const lastCompleted =
+  (register.getSingleMetric('background_job_last_completed_timestamp_seconds') as Gauge) ??
+  new Gauge({ name: 'background_job_last_completed_timestamp_seconds', help: 'When a batch job last ran to its end in this process (Unix time)', labelNames: ['job'] });
 
 /**
  * Long work that is neither a request nor a consumed message: batch jobs (the rollover, renewal reminders, the tax
@@ -21,15 +36,25 @@ export class BackgroundWork implements BeforeApplicationShutdown {
     return this.stopping;
   }
 
-  /** Runs `job` as tracked work. Once shutdown began, nothing new starts (503). */
-  async run<T>(job: () => Promise<T>): Promise<T> {
+  /**
+   * Runs `job` as tracked work, counted on /metrics under `name` (JobOutcome; `complete` tells from its result whether
+   * it ran to its end). Once shutdown began, nothing new starts (503).
+   */
+  async run<T>(name: string, job: () => Promise<T>, { complete }: { complete?: (result: T) => boolean } = {}): Promise<T> {
     if (this.stopping) {
       throw new ProblemException(HttpStatus.SERVICE_UNAVAILABLE, 'shutting-down', 'Service unavailable', 'The service is shutting down; retry.');
     }
     const work = job();
     this.running.add(work);
     try {
-      return await work;
+      const result = await work;
+      const outcome: JobOutcome = complete && !complete(result) ? 'incomplete' : 'completed';
+      runs.inc({ job: name, outcome });
+      if (outcome === 'completed') lastCompleted.set({ job: name }, Date.now() / 1_000);
+      return result;
+    } catch (error) {
+      runs.inc({ job: name, outcome: refused(error) ? 'refused' : 'failed' });
+      throw error;
     } finally {
       this.running.delete(work);
     }
@@ -39,4 +64,11 @@ export class BackgroundWork implements BeforeApplicationShutdown {
     this.stopping = true;
     await Promise.allSettled([...this.running]);
   }
+}
+
+/** A run that did not start: a client error of an operator's request, or 503 (the service behind, shutting down). */
+function refused(error: unknown): boolean {
+  if (!(error instanceof ProblemException)) return false;
+  const status = error.getStatus();
+  return status < 500 || status === HttpStatus.SERVICE_UNAVAILABLE;
 }

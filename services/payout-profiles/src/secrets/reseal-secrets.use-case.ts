@@ -58,7 +58,7 @@ export class ResealSecrets {
   ) {}
 
   execute(): Promise<ResealResult> {
-    return this.work.run(() => this.reseal());
+    return this.work.run('secrets-reseal', () => this.reseal(), { complete: (result) => result.remaining === 0 });
   }
 
   private async reseal(): Promise<ResealResult> {

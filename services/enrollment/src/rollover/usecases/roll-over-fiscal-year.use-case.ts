@@ -146,7 +146,9 @@ export class RollOverFiscalYear {
    * cannot be taken back, so nothing is decided on views that may be stale, unless `force` (an operator who knows).
    */
   async execute(request: RolloverRequest): Promise<RolloverSummary> {
-    return this.work.run(() => this.lease.hold(request.fromFiscalYear, (lease) => this.run(lease, request)));
+    return this.work.run('fiscal-year-rollover', () => this.lease.hold(request.fromFiscalYear, (lease) => this.run(lease, request)), {
+      complete: (summary) => summary.complete && !summary.conflicts,
+    });
   }
 
   private async run(lease: HeldLease, { fromFiscalYear, limit, programId, force = false, endYearNow = false }: RolloverRequest): Promise<RolloverSummary> {

@@ -59,7 +59,7 @@ export class SendRenewalReminders {
   ) {}
 
   execute({ fiscalYear, force = false }: { fiscalYear: string; force?: boolean }): Promise<ReminderSummary> {
-    return this.work.run(() => this.run(fiscalYear, force));
+    return this.work.run('renewal-reminders', () => this.run(fiscalYear, force), { complete: (summary) => summary.complete });
   }
 
   private async run(fiscalYear: string, force: boolean): Promise<ReminderSummary> {

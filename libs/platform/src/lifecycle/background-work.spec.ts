@@ -1,0 +1,47 @@
+import { HttpStatus } from '@nestjs/common';
+import { Counter, Gauge, register } from 'prom-client';
+import { ProblemException } from '../http/problem';
+import { BackgroundWork } from './background-work';
+
+async function runsOf(job: string): Promise<Record<string, number>> {
+  const { values } = await (register.getSingleMetric('background_job_runs_total') as Counter).get();
+  return Object.fromEntries(values.filter(({ labels }) => labels.job === job).map(({ labels, value }) => [labels.outcome, value]));
+}
+
+async function lastCompleted(job: string): Promise<number | undefined> {
+  const { values } = await (register.getSingleMetric('background_job_last_completed_timestamp_seconds') as Gauge).get();
+  return values.find(({ labels }) => labels.job === job)?.value;
+}
+
+describe('BackgroundWork: how each run of a job ended, on /metrics', () => {
+  const work = new BackgroundWork();
+  const complete = (result: { done: boolean }) => result.done;
+
+  it('counts a run to its end as completed, with its time; one that stopped with work left as incomplete', async () => {
+    const before = Date.now() / 1_000;
+    await expect(work.run('job-a', async () => ({ done: true }), { complete })).resolves.toEqual({ done: true });
+    expect(await runsOf('job-a')).toEqual({ completed: 1 });
+    expect(await lastCompleted('job-a')).toBeGreaterThanOrEqual(before);
+
+    await work.run('job-b', async () => ({ done: false }), { complete });
+    expect(await runsOf('job-b')).toEqual({ incomplete: 1 });
+    expect(await lastCompleted('job-b')).toBeUndefined();
+  });
+
+  it('counts a run refused (409 held elsewhere, 503 behind, an operator 4xx) apart from one that failed, and rethrows both', async () => {
+    const busy = new ProblemException(HttpStatus.CONFLICT, 'rollover-running', 'Conflict', 'Another instance runs it.');
+    const behind = new ProblemException(HttpStatus.SERVICE_UNAVAILABLE, 'consumer-behind', 'Unavailable', 'Not caught up.');
+    const broken = new ProblemException(HttpStatus.INTERNAL_SERVER_ERROR, 'internal', 'Internal', 'Broken.');
+    for (const error of [busy, behind]) await expect(work.run('job-c', () => Promise.reject(error))).rejects.toBe(error);
+    for (const error of [broken, new Error('database gone')]) await expect(work.run('job-c', () => Promise.reject(error))).rejects.toBe(error);
+    expect(await runsOf('job-c')).toEqual({ refused: 2, failed: 2 });
+    expect(await lastCompleted('job-c')).toBeUndefined();
+  });
+
+  it('starts nothing once shutdown began (503), and counts nothing for it', async () => {
+    const stopping = new BackgroundWork();
+    await stopping.beforeApplicationShutdown();
+    await expect(stopping.run('job-d', async () => 1)).rejects.toThrow(ProblemException);
+    expect(await runsOf('job-d')).toEqual({});
+  });
+});
