@@ -1,4 +1,4 @@
-import { partitionsBehind } from './consumer-lag';
+import { GroupLagReader, partitionsBehind } from './consumer-lag';
 
 /** Committed offsets per group and topic, as the broker would answer fetchOffsets. */
 function admin(committed: Record<string, Record<string, number>>) {
@@ -29,5 +29,74 @@ describe('partitionsBehind', () => {
     const groupOf = (topic: string) => (topic === 'identity' ? 'svc-identity' : 'svc');
     expect(await partitionsBehind(broker as never, groupOf, ends)).toEqual([]);
     expect(broker.asked.sort()).toEqual(['svc-identity: identity', 'svc: orders']);
+  });
+});
+
+describe('GroupLagReader: kafka_consumer_group_lag from the broker', () => {
+  /** A broker whose admin connections take `connectMs`, holding `offsets` per partition of topic t. */
+  function fakeKafka(connectMs: number, partitions: Array<{ low: string; high: string; committed: string }>) {
+    const admins: Array<{ connected: boolean }> = [];
+    return {
+      admins,
+      admin() {
+        const state = { connected: false };
+        admins.push(state);
+        return {
+          connect: () => new Promise<void>((resolve) => setTimeout(() => ((state.connected = true), resolve()), connectMs)),
+          disconnect: async () => void (state.connected = false),
+          fetchTopicOffsets: async () => partitions.map(({ low, high }, partition) => ({ partition, low, high, offset: high })),
+          fetchOffsets: async () => [{ topic: 't', partitions: partitions.map(({ committed }, partition) => ({ partition, offset: committed })) }],
+        } as never;
+      },
+    };
+  }
+  const groups = () => [{ groupId: 'g', topics: ['t'] }];
+
+  it('counts from the committed offset, from the earliest one held where nothing is committed or retention removed it', async () => {
+    const reader = new GroupLagReader(
+      fakeKafka(0, [
+        { low: '0', high: '10', committed: '4' },
+        { low: '0', high: '10', committed: '-1' },
+        { low: '8', high: '10', committed: '3' },
+        { low: '0', high: '10', committed: '10' },
+      ]),
+      groups,
+    );
+    expect((await reader.read()).map(({ partition, lag }) => [partition, lag])).toEqual([
+      [0, 6],
+      [1, 10],
+      [2, 2],
+      [3, 0],
+    ]);
+    await reader.close();
+  });
+
+  it('leaves no admin connection behind when closed while one is still connecting (shutdown during a scrape)', async () => {
+    const kafka = fakeKafka(200, [{ low: '0', high: '1', committed: '0' }]);
+    const reader = new GroupLagReader(kafka, groups);
+    const rows = reader.read();
+    await reader.close();
+    await rows.catch(() => undefined);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(kafka.admins.map((admin) => admin.connected)).toEqual([false]);
+  });
+
+  it('gives no figures when the broker is slower than 2 s, and disconnects that connection once it is made', async () => {
+    jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate'] });
+    try {
+      const kafka = fakeKafka(8_000, [{ low: '0', high: '1', committed: '0' }]);
+      const reader = new GroupLagReader(kafka, groups);
+      const first = reader.read();
+      await jest.advanceTimersByTimeAsync(2_000);
+      expect(await first).toEqual([]);
+      await jest.advanceTimersByTimeAsync(3_100); // the next scrape, past the 5 s the answer is kept
+      const second = reader.read();
+      await jest.advanceTimersByTimeAsync(9_000);
+      await second;
+      await reader.close();
+      expect(kafka.admins.map((admin) => admin.connected)).toEqual([false, false]);
+    } finally {
+      jest.useRealTimers();
+    }
   });
 });

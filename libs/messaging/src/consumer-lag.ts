@@ -87,7 +87,8 @@ const LAG_TIMEOUT_MS = 2_000;
  * LAG_TIMEOUT_MS gives no figures (the series are absent) rather than holding the scrape.
  */
 export class GroupLagReader {
-  private admin?: Admin;
+  /** The admin connection, as it is being made: closing it disconnects one still connecting once it has connected. */
+  private admin?: Promise<Admin>;
   private last?: { at: number; rows: Promise<PartitionLag[]> };
 
   constructor(
@@ -97,29 +98,39 @@ export class GroupLagReader {
 
   read(): Promise<PartitionLag[]> {
     if (this.last && Date.now() - this.last.at < LAG_CACHE_MS) return this.last.rows;
-    const rows = withTimeout(this.readNow(), LAG_TIMEOUT_MS).catch(async () => {
-      await this.close();
+    const rows = withTimeout(this.readNow(), LAG_TIMEOUT_MS).catch(() => {
+      // Not awaited: a connection still being made is disconnected once it is, without holding this scrape.
+      void this.close();
       return [];
     });
     this.last = { at: Date.now(), rows };
     return rows;
   }
 
+  /** Disconnects the admin connection, also one still connecting (once it has); the next read makes a new one. */
   async close(): Promise<void> {
     const admin = this.admin;
     this.admin = undefined;
-    await admin?.disconnect().catch(() => undefined);
+    await admin?.then((connected) => connected.disconnect()).catch(() => undefined);
+  }
+
+  private connected(): Promise<Admin> {
+    if (!this.admin) {
+      const admin = this.kafka.admin({ retry: { retries: 0 } });
+      const connecting = admin.connect().then(() => admin);
+      this.admin = connecting;
+      // A failed connection is not kept: the next read tries again.
+      connecting.catch(() => {
+        if (this.admin === connecting) this.admin = undefined;
+      });
+    }
+    return this.admin;
   }
 
   private async readNow(): Promise<PartitionLag[]> {
     const groups = this.groups().filter(({ topics }) => topics.length > 0);
     if (groups.length === 0) return [];
-    if (!this.admin) {
-      const admin = this.kafka.admin({ retry: { retries: 0 } });
-      await admin.connect();
-      this.admin = admin;
-    }
-    const admin = this.admin;
+    const admin = await this.connected();
     const bounds = new Map<string, { low: bigint; high: bigint }>();
     const topics = [...new Set(groups.flatMap(({ topics }) => topics))];
     for (const [topic, partitions] of await Promise.all(topics.map(async (topic) => [topic, await admin.fetchTopicOffsets(topic)] as const))) {

@@ -9,7 +9,7 @@ function counter(name: string, help: string, labelNames: string[] = []): Counter
 export interface RelayStatus {
   /** Failed drains since the last one that published everything it found. */
   consecutiveFailures: number;
-  /** When the last drain that published everything it found ended (ms). */
+  /** When the last drain that published everything it found ended (ms); the relay's start until one did. */
   lastSuccessAt?: number;
   /** After a failed drain: when the oldest event it could not publish was written (ms); none once a drain succeeds. */
   unpublishedSince?: number;
@@ -17,8 +17,18 @@ export interface RelayStatus {
   inFlightSince?: number;
 }
 
+/**
+ * What the gauges read, kept once per process (on globalThis: a second copy of this module, in a test runner or a
+ * bundle, shares prom-client's registry and so the gauges made by the first copy, which must see its relays too).
+ */
+function processWide<T>(name: string): Set<T> {
+  const key = Symbol.for(`incentives.messaging.${name}`);
+  const store = globalThis as unknown as Record<symbol, Set<T> | undefined>;
+  return (store[key] ??= new Set<T>());
+}
+
 /** The relays of this process (one per service; a test process runs several), read when /metrics is scraped. */
-export const relayStatuses = new Set<RelayStatus>();
+export const relayStatuses = processWide<RelayStatus>('relayStatuses');
 
 /** A gauge whose value is read from the live relays at each scrape (the worst of them, when a process runs several). */
 function relayGauge(name: string, help: string, value: (statuses: RelayStatus[]) => number | undefined): Gauge {
@@ -49,7 +59,7 @@ relayGauge('outbox_relay_consecutive_failures', 'Failed outbox relay drains in a
 );
 relayGauge(
   'outbox_relay_last_success_timestamp_seconds',
-  'When an outbox relay drain last published everything it found (Unix time); the relay drains every OUTBOX_RELAY_INTERVAL_MS',
+  'When an outbox relay drain last published everything it found (Unix time; its start until one did); the relay drains every OUTBOX_RELAY_INTERVAL_MS',
   (statuses) => {
     const times = statuses.map((status) => status.lastSuccessAt);
     return times.length && times.every((at) => at !== undefined) ? Math.min(...(times as number[])) / 1_000 : undefined;
@@ -57,7 +67,7 @@ relayGauge(
 );
 
 /** Reads consumer groups' lag from the broker (GroupLagReader); one per service's consumers in this process. */
-export const lagReaders = new Set<{ read(): Promise<Array<{ group: string; topic: string; partition: number; lag: number }>> }>();
+export const lagReaders = processWide<{ read(): Promise<Array<{ group: string; topic: string; partition: number; lag: number }>> }>('lagReaders');
 
 if (!register.getSingleMetric('kafka_consumer_group_lag')) {
   new Gauge({

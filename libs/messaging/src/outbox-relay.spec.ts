@@ -160,7 +160,7 @@ describe('OutboxRelay: events of one key go out in the order they were written, 
       collections.map((collection) => [collection.collectionName, { schema: { path: (p: string) => p === 'outbox' }, collection, db: { name: 'db' } }]),
     );
     const connection = { models };
-    const topics = { ensureTopics: async () => undefined };
+    const topics: { ensureTopics: () => Promise<void> } = { ensureTopics: async () => undefined };
     const relay = new OutboxRelay(connection as never, producer as never, new MessagingMetrics(), { serviceName: 'test', brokers: [], relayIntervalMs: 1_000, relaySweepIntervalMs: 10_000 }, topics as never);
     /** One drain as the relay's timer makes it: of the noted documents, after a scan of one batch (`poll`) or of all. */
     const drain = (sweep: 'full' | 'poll' | false) => {
@@ -168,7 +168,7 @@ describe('OutboxRelay: events of one key go out in the order they were written, 
       internals.sweep = sweep;
       return internals.drain();
     };
-    return { relay, sent, drain, broker, producer };
+    return { relay, sent, drain, broker, producer, topics };
   }
 
   /** A write as the platform's writers make it: the event is built, the document noted, then written. */
@@ -322,8 +322,9 @@ describe('OutboxRelay: events of one key go out in the order they were written, 
     ];
     const { relay, broker, producer } = relayOver(fakeCollection(docs));
     const internals = relay as unknown as { stopped: boolean; running?: Promise<void>; status: RelayStatus };
-    internals.stopped = false;
-    relayStatuses.add(internals.status);
+    internals.stopped = false; // started by hand: no timer
+    clock = 500;
+    relay.onApplicationBootstrap();
     const figure = async (name: string) => (await (register.getSingleMetric(name) as Gauge).get()).values[0]?.value;
     const kickAt = async (at: number) => {
       clock = at;
@@ -338,7 +339,7 @@ describe('OutboxRelay: events of one key go out in the order they were written, 
       expect(await figure('outbox_oldest_unpublished_seconds')).toBe(5.5);
       await kickAt(7_000); // the second failure
       expect(await figure('outbox_relay_consecutive_failures')).toBe(2);
-      expect(await figure('outbox_relay_last_success_timestamp_seconds')).toBe(0); // none yet
+      expect(await figure('outbox_relay_last_success_timestamp_seconds')).toBe(0.5); // none yet: its start
       broker.down = false;
       await kickAt(9_000);
       expect(docs.every((doc) => doc.outbox.length === 0)).toBe(true);
@@ -361,9 +362,41 @@ describe('OutboxRelay: events of one key go out in the order they were written, 
       expect(await figure('outbox_oldest_unpublished_seconds')).toBe(0);
       expect(await figure('outbox_relay_last_success_timestamp_seconds')).toBe(12.5);
     } finally {
+      await relay.onApplicationShutdown();
+    }
+  });
+
+  it('an entry without a time, failing drain after drain, ages from the first failure (each retry is a new drain)', async () => {
+    const docs: Doc[] = [{ _id: 'd0', outbox: [{ eventId: 'old', topic: 't', key: 'L', value: 'old' } as OutboxEntry] }];
+    const { relay, broker } = relayOver(fakeCollection(docs));
+    const internals = relay as unknown as { stopped: boolean; running?: Promise<void>; status: RelayStatus };
+    internals.stopped = false;
+    relayStatuses.add(internals.status);
+    const age = async () => (await (register.getSingleMetric('outbox_oldest_unpublished_seconds') as Gauge).get()).values[0]?.value;
+    try {
+      broker.down = true;
+      for (const at of [1_000, 11_000, 21_000, 31_000]) {
+        clock = at;
+        relay.kick();
+        await internals.running;
+      }
+      clock = 40_000;
+      expect(await age()).toBe(39);
+    } finally {
       relayStatuses.delete(internals.status);
       internals.stopped = true;
     }
+  });
+
+  it('creates its topics before it reads anything: a broker down at start costs no scan of the outboxes per retry', async () => {
+    const docs: Doc[] = [{ _id: 'd0', outbox: [event('e0', 1_000)] }];
+    const scanned: number[] = [];
+    const { drain, topics } = relayOver(fakeCollection(docs, { scanned }));
+    topics.ensureTopics = async () => {
+      throw new Error('broker down');
+    };
+    await expect(drain('full')).rejects.toThrow('broker down');
+    expect(scanned).toEqual([]);
   });
 
   it('an ObjectId noted after the same hex as a string is looked up as an ObjectId', async () => {

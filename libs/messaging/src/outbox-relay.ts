@@ -58,6 +58,8 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
   private readonly status: RelayStatus = { consecutiveFailures: 0 };
   /** The running drain has read what it is to publish. */
   private planRead = false;
+  /** When the current run of failed drains began. */
+  private failingSince?: number;
   /** The catalog's topics of this service, created before anything is sent (drain). */
   private readonly produced: Topic[];
 
@@ -73,6 +75,8 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
   }
 
   onApplicationBootstrap(): void {
+    // Counted from the start until a drain succeeds: a relay that never drains is not 'never' (0) but ever older.
+    this.status.lastSuccessAt ??= Date.now();
     relayStatuses.add(this.status);
     this.start();
   }
@@ -172,10 +176,13 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
     try {
       await this.drainOnce(final);
       Object.assign(this.status, { consecutiveFailures: 0, lastSuccessAt: Date.now(), unpublishedSince: undefined });
+      this.failingSince = undefined;
     } catch (error) {
       // What this drain had not published yet is the oldest unpublished (the next drain, a full sweep, says exactly);
-      // one that failed before it read its documents (the database) leaves what was known.
+      // one that failed before it read its documents (the database, or the broker while it creates the topics at
+      // start) leaves what was known: OutboxRelayNotDraining covers those.
       this.status.consecutiveFailures++;
+      this.failingSince ??= Date.now();
       if (this.planRead) this.status.unpublishedSince = this.status.inFlightSince;
       throw error;
     } finally {
@@ -185,6 +192,11 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
 
   /** drain's work; sets planRead and status.inFlightSince once it has read what it will publish. */
   private async drainOnce(final: boolean): Promise<void> {
+    // The topics this service writes exist from its start, with its partition count, also those nobody in the
+    // platform consumes (a consumer creates what it reads): a no-op once done. Other topics (dead letters, topics
+    // the catalog does not list) are created by the producer before their first send. First, so that a broker down at
+    // start does not cost a scan of every outbox collection per retry.
+    await this.topics.ensureTopics(this.produced);
     const sweep = this.sweep;
     this.sweep = false;
     const startedAt = Date.now();
@@ -203,13 +215,11 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
       plan.push(...items.values());
     }
     plan.sort((a, b) => a.at - b.at);
-    this.status.inFlightSince = oldestTime(plan, startedAt);
+    // Entries without a time count from this drain, or from the first of the failures in a row (each retry is a new drain).
+    const undated = this.failingSince ?? startedAt;
+    this.status.inFlightSince = oldestTime(plan, undated);
     this.planRead = true;
-    // The topics this service writes exist from its start, with its partition count, also those nobody in the
-    // platform consumes (a consumer creates what it reads): a no-op once done. Other topics (dead letters, topics
-    // the catalog does not list) are created by the producer before their first send.
-    await this.topics.ensureTopics(this.produced);
-    await this.publishInOrder(plan, { startedAt, final });
+    await this.publishInOrder(plan, { startedAt, final, undated });
   }
 
   /**
@@ -246,7 +256,7 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
    * A noted id whose document shows no entries is kept for the next drain while young (its write is still running),
    * and so is one whose write was running when the read began (PendingOutboxes.begin): what it adds goes out next.
    */
-  private async publishInOrder(plan: Planned[], { startedAt, final }: { startedAt: number; final: boolean }): Promise<void> {
+  private async publishInOrder(plan: Planned[], { startedAt, final, undated }: { startedAt: number; final: boolean; undated: number }): Promise<void> {
     const horizon = new Horizon(plan);
     let held: Timed[] = [];
     for (let i = 0; i < plan.length; i += BATCH_SIZE) {
@@ -291,7 +301,7 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
       }
       held = waiting.slice(released);
       await this.publishTimed(due);
-      this.status.inFlightSince = Math.min(oldestTime(held, startedAt) ?? Infinity, oldestTime(plan.slice(unread, unread + 1), startedAt) ?? Infinity);
+      this.status.inFlightSince = Math.min(oldestTime(held, undated) ?? Infinity, oldestTime(plan.slice(unread, unread + 1), undated) ?? Infinity);
       if (this.status.inFlightSince === Infinity) this.status.inFlightSince = undefined;
     }
   }
@@ -591,13 +601,8 @@ function timeOf(createdAt: unknown): number {
 }
 
 /**
- * A document's entries with the time each is published by: its `createdAt`, but never before an entry ahead of it in
- * the array (the order its guarded writes committed them); `createdAt` alone could reverse one document's entries
- * when two writers' clocks disagree.
- */
-/**
- * When the oldest of these (sorted by time) was written; `fallback` (when the relay began) for entries without a
- * readable time (`at` 0); undefined for none.
+ * When the oldest of these (sorted by time) was written; `fallback` for entries without a readable time (`at` 0);
+ * undefined for none.
  */
 function oldestTime(sorted: Array<{ at: number }>, fallback: number): number | undefined {
   if (sorted.length === 0) return undefined;
@@ -605,6 +610,11 @@ function oldestTime(sorted: Array<{ at: number }>, fallback: number): number | u
   return Math.min(fallback, sorted.find((item) => item.at > 0)?.at ?? fallback);
 }
 
+/**
+ * A document's entries with the time each is published by: its `createdAt`, but never before an entry ahead of it in
+ * the array (the order its guarded writes committed them); `createdAt` alone could reverse one document's entries
+ * when two writers' clocks disagree.
+ */
 function timedEntries(source: Source, doc: { _id: unknown; outbox: OutboxEntry[] }): Timed[] {
   let at = 0;
   return doc.outbox.map((entry) => {
