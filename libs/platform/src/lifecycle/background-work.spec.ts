@@ -28,13 +28,13 @@ describe('BackgroundWork: how each run of a job ended, on /metrics', () => {
     expect(await lastCompleted('job-b')).toBeUndefined();
   });
 
-  it('counts a run refused (409 held elsewhere, 503 behind, an operator 4xx) apart from one that failed, and rethrows both', async () => {
+  it('counts a run that did not run (409 busy elsewhere, 503 deferred while behind, another 4xx refused) apart from one that failed, and rethrows each', async () => {
     const busy = new ProblemException(HttpStatus.CONFLICT, 'rollover-running', 'Conflict', 'Another instance runs it.');
     const behind = new ProblemException(HttpStatus.SERVICE_UNAVAILABLE, 'consumer-behind', 'Unavailable', 'Not caught up.');
     const broken = new ProblemException(HttpStatus.INTERNAL_SERVER_ERROR, 'internal', 'Internal', 'Broken.');
-    for (const error of [busy, behind]) await expect(work.run('job-c', () => Promise.reject(error))).rejects.toBe(error);
-    for (const error of [broken, new Error('database gone')]) await expect(work.run('job-c', () => Promise.reject(error))).rejects.toBe(error);
-    expect(await runsOf('job-c')).toEqual({ refused: 2, failed: 2 });
+    const notFound = new ProblemException(HttpStatus.NOT_FOUND, 'not-found', 'Not found', 'No such program.');
+    for (const error of [busy, behind, notFound, broken, new Error('database gone')]) await expect(work.run('job-c', () => Promise.reject(error))).rejects.toBe(error);
+    expect(await runsOf('job-c')).toEqual({ busy: 1, deferred: 1, refused: 1, failed: 2 });
     expect(await lastCompleted('job-c')).toBeUndefined();
   });
 

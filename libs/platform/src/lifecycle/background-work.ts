@@ -4,10 +4,10 @@ import { ProblemException } from '../http/problem';
 
 /**
  * How a job's run ended, on /metrics: `completed`; `incomplete` (it stopped with work left, for a rerun: shutdown, a
- * limit, changes that raced it); `refused` (it did not run: 409 another instance holds it, 503 this one is behind, or
- * another 4xx of an operator's request); `failed` (an error).
+ * limit, changes that raced it); `busy` (409: another instance runs it); `deferred` (503: this one has not caught up
+ * with its events, or could not tell); `refused` (another 4xx of an operator's request); `failed` (an error).
  */
-export type JobOutcome = 'completed' | 'incomplete' | 'refused' | 'failed';
+export type JobOutcome = 'completed' | 'incomplete' | 'busy' | 'deferred' | 'refused' | 'failed';
 
 const runs =
   (register.getSingleMetric('background_job_runs_total') as Counter) ??
@@ -53,7 +53,7 @@ export class BackgroundWork implements BeforeApplicationShutdown {
       if (outcome === 'completed') lastCompleted.set({ job: name }, Date.now() / 1_000);
       return result;
     } catch (error) {
-      runs.inc({ job: name, outcome: refused(error) ? 'refused' : 'failed' });
+      runs.inc({ job: name, outcome: outcomeOf(error) });
       throw error;
     } finally {
       this.running.delete(work);
@@ -66,9 +66,11 @@ export class BackgroundWork implements BeforeApplicationShutdown {
   }
 }
 
-/** A run that did not start: a client error of an operator's request, or 503 (the service behind, shutting down). */
-function refused(error: unknown): boolean {
-  if (!(error instanceof ProblemException)) return false;
+/** How a run that threw ended: a problem answer that says it did not run (JobOutcome), or a failure. */
+function outcomeOf(error: unknown): JobOutcome {
+  if (!(error instanceof ProblemException)) return 'failed';
   const status = error.getStatus();
-  return status < 500 || status === HttpStatus.SERVICE_UNAVAILABLE;
+  if (status === HttpStatus.CONFLICT) return 'busy';
+  if (status === HttpStatus.SERVICE_UNAVAILABLE) return 'deferred';
+  return status < 500 ? 'refused' : 'failed';
 }

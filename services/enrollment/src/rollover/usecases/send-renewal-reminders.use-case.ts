@@ -59,7 +59,7 @@ export class SendRenewalReminders {
   ) {}
 
   execute({ fiscalYear, force = false }: { fiscalYear: string; force?: boolean }): Promise<ReminderSummary> {
-    return this.work.run('renewal-reminders', () => this.run(fiscalYear, force), { complete: (summary) => summary.complete });
+    return this.work.run('renewal-reminders', () => this.run(fiscalYear, force), { complete: (summary) => summary.complete && !summary.conflicts });
   }
 
   private async run(fiscalYear: string, force: boolean): Promise<ReminderSummary> {

@@ -30,7 +30,7 @@ export class ScanExpiringTaxProfiles {
 
   /** At shutdown the scan stops after the profile it is writing; the next scan reports the rest. */
   execute(now = new Date()): Promise<ExpiryScanResult> {
-    return this.work.run('tax-expiry-scan', () => this.scan(now));
+    return this.work.run('tax-expiry-scan', () => this.scan(now), { complete: () => !this.work.stopRequested });
   }
 
   private async scan(now: Date): Promise<ExpiryScanResult> {
