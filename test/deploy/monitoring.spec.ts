@@ -1,20 +1,31 @@
 /**
  * deploy/prometheus/alerts.yml against the code: every expression parses as PromQL (Prometheus' own grammar), names
- * only series the services expose, filters and groups by labels those series have, and its annotations use only
+ * only series the services expose, filters, groups and matches by labels those series keep, applies rate-like
+ * functions to counters and delta-like ones to gauges, puts `offset` only on selectors, and its annotations use only
  * labels its result keeps. The README's Monitoring section names every alert.
  */
 import { MessagingMetrics } from '@lib/messaging';
 import { collectProcessMetrics } from '@lib/platform';
 import { parser } from '@prometheus-io/lezer-promql';
 import type { SyntaxNode } from '@lezer/common';
+import { ensureGoBinary } from '@lib/testing/infra/go-build';
 import { load } from 'js-yaml';
-import { readFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { register } from 'prom-client';
 import { DeliveryMetrics } from '../../services/notification/src/delivery/delivery-metrics';
 import { ValidationMetrics } from '../../services/payout-profiles/src/validation/validation-metrics';
 
 const ROOT = join(__dirname, '..', '..');
+const ALERTS = join(ROOT, 'deploy', 'prometheus', 'alerts.yml');
+/** Prometheus' own rule loader, built from deploy/prometheus/check. */
+const PROMCHECK = {
+  sourceDir: join('deploy', 'prometheus', 'check'),
+  binary: join('.local', 'bin', 'promcheck'),
+  label: 'the first build fetches Prometheus modules from the Go module proxy: a few minutes',
+};
 
 interface Rule {
   alert: string;
@@ -24,30 +35,39 @@ interface Rule {
   annotations?: Record<string, string>;
 }
 
-const rules = (load(readFileSync(join(ROOT, 'deploy', 'prometheus', 'alerts.yml'), 'utf8')) as { groups: Array<{ name: string; rules: Rule[] }> }).groups.flatMap(
+const rules = (load(readFileSync(ALERTS, 'utf8')) as { groups: Array<{ name: string; rules: Rule[] }> }).groups.flatMap(
   (group) => group.rules,
 );
 
+interface Series {
+  labels: Set<string>;
+  /** What rate-like functions may read (a counter, or a histogram's _bucket, _count, _sum) or not (a gauge). */
+  counter: boolean;
+}
+
 /** Every series name the services expose, with its labels (`service` on all: the registry's default label). */
-function exposedSeries(): Map<string, Set<string>> {
+function exposedSeries(): Map<string, Series> {
   collectProcessMetrics('test');
   new MessagingMetrics();
   new DeliveryMetrics();
   new ValidationMetrics();
-  const series = new Map<string, Set<string>>();
+  const series = new Map<string, Series>();
   for (const metric of register.getMetricsAsArray() as unknown as Array<{ name: string; labelNames?: string[]; constructor: { name: string } }>) {
     const labels = new Set(['service', ...(metric.labelNames ?? [])]);
-    if (metric.constructor.name === 'Histogram') {
-      series.set(`${metric.name}_bucket`, new Set([...labels, 'le']));
-      series.set(`${metric.name}_sum`, labels);
-      series.set(`${metric.name}_count`, labels);
-    } else series.set(metric.name, labels);
+    const kind = metric.constructor.name;
+    if (kind === 'Histogram') {
+      series.set(`${metric.name}_bucket`, { labels: new Set([...labels, 'le']), counter: true });
+      series.set(`${metric.name}_sum`, { labels, counter: true });
+      series.set(`${metric.name}_count`, { labels, counter: true });
+    } else series.set(metric.name, { labels, counter: kind === 'Counter' });
   }
   return series;
 }
 const SERIES = exposedSeries();
 
-const parse = (expr: string) => parser.parse(expr);
+const RATE_LIKE = new Set(['rate', 'irate', 'increase', 'resets']);
+const GAUGE_LIKE = new Set(['delta', 'idelta', 'deriv', 'predict_linear', 'holt_winters', 'double_exponential_smoothing']);
+
 const text = (expr: string, node: SyntaxNode) => expr.slice(node.from, node.to);
 const children = (node: SyntaxNode): SyntaxNode[] => {
   const found: SyntaxNode[] = [];
@@ -57,45 +77,107 @@ const children = (node: SyntaxNode): SyntaxNode[] => {
 function descendants(node: SyntaxNode, type: string): SyntaxNode[] {
   return children(node).flatMap((child) => (child.type.name === type ? [child] : []).concat(descendants(child, type)));
 }
-/** The metric name and the label names a vector selector filters on. */
-function selector(expr: string, node: SyntaxNode): { metric: string; matched: string[] } {
-  const metric = text(expr, node.getChild('Identifier')!);
-  return { metric, matched: descendants(node, 'LabelName').map((label) => text(expr, label)) };
+const labelNames = (expr: string, node: SyntaxNode) => descendants(node, 'LabelName').map((label) => text(expr, label));
+/** The metric name and the label names a vector selector filters on (`=` matchers apart). */
+function selector(expr: string, node: SyntaxNode): { metric: string; matched: string[]; equal: string[] } {
+  const matchers = descendants(node, 'UnquotedLabelMatcher');
+  return {
+    metric: text(expr, node.getChild('Identifier')!),
+    matched: matchers.map((matcher) => text(expr, matcher.getChild('LabelName')!)),
+    equal: matchers.filter((matcher) => text(expr, matcher.getChild('MatchOp')!) === '=').map((matcher) => text(expr, matcher.getChild('LabelName')!)),
+  };
 }
+const intersect = (a: Set<string>, b: Set<string>) => new Set([...a].filter((label) => b.has(label)));
 
 /**
- * The labels an expression's result keeps (for its annotations' `$labels`): an aggregation `by (...)` keeps those, one
- * without keeps none; a comparison or `and` keeps its left side's; a function its vector argument's
- * (histogram_quantile without `le`); a selector its series' labels. `undefined` for a scalar.
+ * The labels an expression's result keeps: an aggregation `by (...)` keeps those, one `without (...)` the others, one
+ * with neither none; `or` the labels both sides keep, another binary operator its left side's (a scalar side aside); a
+ * function its vector argument's (histogram_quantile without `le`; absent* the `=` matchers); a selector its series'
+ * labels. `undefined` for a scalar.
  */
 function resultLabels(expr: string, node: SyntaxNode): Set<string> | undefined {
   switch (node.type.name) {
     case 'PromQL':
     case 'ParenExpr':
     case 'MatrixSelector':
+    case 'OffsetExpr':
+    case 'SubqueryExpr':
     case 'FunctionCallBody':
       return children(node).map((child) => resultLabels(expr, child)).find((labels) => labels !== undefined);
-    case 'BinaryExpr':
-      return resultLabels(expr, node.firstChild!) ?? resultLabels(expr, node.lastChild!);
+    case 'BinaryExpr': {
+      const [left, right] = [resultLabels(expr, node.firstChild!), resultLabels(expr, node.lastChild!)];
+      if (node.getChild('Or') && left && right) return intersect(left, right);
+      return left ?? right;
+    }
     case 'AggregateExpr': {
       const modifier = node.getChild('AggregateModifier');
       if (!modifier) return new Set();
-      const grouping = new Set(descendants(modifier, 'LabelName').map((label) => text(expr, label)));
+      const grouping = new Set(labelNames(expr, modifier));
       if (modifier.getChild('By')) return grouping;
       const inner = resultLabels(expr, node.getChild('FunctionCallBody')!) ?? new Set();
       return new Set([...inner].filter((label) => !grouping.has(label)));
     }
     case 'FunctionCall': {
       const name = text(expr, node.getChild('FunctionIdentifier')!);
-      if (name === 'time') return undefined;
-      const inner = resultLabels(expr, node.getChild('FunctionCallBody')!);
+      if (name === 'time' || name === 'vector' || name === 'scalar') return name === 'vector' ? new Set() : undefined;
+      const body = node.getChild('FunctionCallBody')!;
+      if (name === 'absent' || name === 'absent_over_time') return new Set(descendants(body, 'VectorSelector').flatMap((found) => selector(expr, found).equal));
+      const inner = resultLabels(expr, body);
       return name === 'histogram_quantile' && inner ? new Set([...inner].filter((label) => label !== 'le')) : inner;
     }
     case 'VectorSelector':
-      return SERIES.get(selector(expr, node).metric) ?? new Set();
+      return SERIES.get(selector(expr, node).metric)?.labels ?? new Set();
     default:
       return undefined;
   }
+}
+
+/** What is wrong with a rule, as Prometheus would read it against what the services expose. */
+function problemsOf(rule: Rule): string[] {
+  const { expr } = rule;
+  const tree = parser.parse(expr);
+  const problems: string[] = [];
+  tree.iterate({ enter: (node) => void (node.type.isError && problems.push(`syntax at ${node.from}: ${JSON.stringify(expr.slice(node.from, node.from + 20))}`)) });
+  const top = tree.topNode;
+  const selectors = descendants(top, 'VectorSelector');
+  if (selectors.length === 0) problems.push('selects no series');
+  for (const node of selectors) {
+    const { metric, matched } = selector(expr, node);
+    const series = SERIES.get(metric);
+    if (!series) problems.push(`no series ${metric}`);
+    else for (const label of matched.filter((name) => !series.labels.has(name))) problems.push(`${metric} has no label ${label}`);
+  }
+  for (const aggregate of descendants(top, 'AggregateExpr')) {
+    const modifier = aggregate.getChild('AggregateModifier');
+    const kept = resultLabels(expr, aggregate.getChild('FunctionCallBody')!) ?? new Set();
+    for (const label of modifier ? labelNames(expr, modifier) : []) if (!kept.has(label)) problems.push(`${text(expr, aggregate)}: grouped by ${label}, which what it aggregates does not have`);
+  }
+  for (const binary of descendants(top, 'BinaryExpr')) {
+    const matching = binary.getChild('MatchingModifierClause');
+    if (!matching) continue;
+    const [left, right] = [resultLabels(expr, binary.firstChild!) ?? new Set<string>(), resultLabels(expr, binary.lastChild!) ?? new Set<string>()];
+    const named = labelNames(expr, matching.getChild('GroupingLabels') ?? matching);
+    for (const label of named) if (!left.has(label) || !right.has(label)) problems.push(`matched on ${label}, which a side of ${text(expr, binary)} does not have`);
+  }
+  for (const call of descendants(top, 'FunctionCall')) {
+    const name = text(expr, call.getChild('FunctionIdentifier')!);
+    if (!RATE_LIKE.has(name) && !GAUGE_LIKE.has(name)) continue;
+    for (const node of descendants(call, 'VectorSelector')) {
+      const series = SERIES.get(selector(expr, node).metric);
+      if (series && series.counter !== RATE_LIKE.has(name)) problems.push(`${name}() of ${series.counter ? 'a counter' : 'a gauge'}: ${text(expr, node)}`);
+    }
+  }
+  // Prometheus reads `a unless b offset 1h` as an offset of b; lezer-promql (the grammar of Prometheus' UI) of the
+  // whole binary expression. The rules put such an offset in parentheses, so that both read it alike.
+  for (const offset of descendants(top, 'OffsetExpr')) {
+    if (!['VectorSelector', 'MatrixSelector', 'SubqueryExpr'].includes(offset.firstChild!.type.name)) problems.push(`offset of ${text(expr, offset.firstChild!)}`);
+  }
+  const kept = resultLabels(expr, top) ?? new Set<string>();
+  for (const template of Object.values(rule.annotations ?? {})) {
+    for (const [, label] of template.matchAll(/\$labels\.(\w+)/g)) if (!kept.has(label)) problems.push(`annotation uses ${label}, which the result does not keep`);
+    if (/\.Labels\b/.test(template)) problems.push('annotation uses .Labels (Prometheus templates use $labels)');
+  }
+  return problems;
 }
 
 describe('deploy/prometheus/alerts.yml', () => {
@@ -109,50 +191,42 @@ describe('deploy/prometheus/alerts.yml', () => {
     }
   });
 
-  it.each(rules.map((rule) => [rule.alert, rule] as const))('%s parses as PromQL', (_, rule) => {
-    const errors: string[] = [];
-    parse(rule.expr).iterate({ enter: (node) => void (node.type.isError && errors.push(`at ${node.from}: ${JSON.stringify(rule.expr.slice(node.from, node.from + 20))}`)) });
-    expect(errors).toEqual([]);
+  it.each(rules.map((rule) => [rule.alert, rule] as const))('%s parses, and reads only series, labels and functions that fit what the services expose', (_, rule) => {
+    expect(problemsOf(rule)).toEqual([]);
   });
 
-  it.each(rules.map((rule) => [rule.alert, rule] as const))('%s selects only series the services expose, by labels they have', (_, rule) => {
-    const top = parse(rule.expr).topNode;
-    const problems: string[] = [];
-    const selectors = descendants(top, 'VectorSelector');
-    expect(selectors.length).toBeGreaterThan(0);
-    for (const node of selectors) {
-      const { metric, matched } = selector(rule.expr, node);
-      const labels = SERIES.get(metric);
-      if (!labels) problems.push(`no series ${metric}`);
-      else for (const label of matched.filter((name) => !labels.has(name))) problems.push(`${metric} has no label ${label}`);
+  it('catches what would make a rule wrong (the checks above can fail)', () => {
+    const problems = (expr: string, summary = 'x') => problemsOf({ alert: 'Bad', expr, annotations: { summary } });
+    expect(problems('outbox_oldest_unpublished_seconds > 1')).toEqual([]);
+    expect(problems('outbox_oldest_unpublishd_seconds > 1')).toEqual(['no series outbox_oldest_unpublishd_seconds']);
+    expect(problems('sum by (service (x')).toEqual(expect.arrayContaining([expect.stringMatching(/^syntax/)]));
+    expect(problems('kafka_consumer_group_lag{topc="t"} > 1')).toEqual(['kafka_consumer_group_lag has no label topc']);
+    expect(problems('sum by (topic) (sum by (service) (kafka_consumer_group_lag)) > 1')).toEqual([expect.stringMatching(/grouped by topic/)]);
+    expect(problems('sum by (service) (kafka_consumer_group_lag) > 1', '{{ $labels.group }}')).toEqual(['annotation uses group, which the result does not keep']);
+    expect(problems('kafka_consumer_group_lag > 1', '{{ .Labels.group }}')).toEqual(['annotation uses .Labels (Prometheus templates use $labels)']);
+    expect(problems('sum by (service) (kafka_consumer_group_lag) / on (group) sum by (service) (kafka_consumer_group_lag)')).toEqual([expect.stringMatching(/matched on group/)]);
+    expect(problems('rate(outbox_oldest_unpublished_seconds[5m]) > 0')).toEqual([expect.stringMatching(/^rate\(\) of a gauge/)]);
+    expect(problems('delta(outbox_events_published_total[5m]) > 0')).toEqual([expect.stringMatching(/^delta\(\) of a counter/)]);
+    expect(problems('outbox_events_parked_total > 0 unless outbox_events_parked_total offset 1h')).toEqual([expect.stringMatching(/^offset of/)]);
+    expect(problems('outbox_events_parked_total > 0 unless (outbox_events_parked_total offset 1h)')).toEqual([]);
+    expect(SERIES.get('kafka_consumer_group_lag')?.labels).toEqual(new Set(['service', 'group', 'topic', 'partition']));
+  });
+
+  it("loads in Prometheus' own rule loader and PromQL parser (the version deploy/prometheus/check pins), which refuses a broken rule", async () => {
+    const binary = await ensureGoBinary(ROOT, PROMCHECK);
+    const { stdout } = await promisify(execFile)(binary, [ALERTS]);
+    expect(stdout.trim().split('\n').map((line) => line.slice(0, line.indexOf(':')))).toEqual(rules.map((rule) => rule.alert));
+
+    const dir = join(ROOT, '.local', 'run', `promcheck-${process.pid}`);
+    mkdirSync(dir, { recursive: true });
+    try {
+      const broken = join(dir, 'broken.yml');
+      writeFileSync(broken, 'groups:\n  - name: t\n    rules:\n      - alert: Broken\n        expr: sum by (service (x_total)\n');
+      await expect(promisify(execFile)(binary, [broken])).rejects.toMatchObject({ code: 1, stdout: expect.stringMatching(/"Broken": could not parse expression/) });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
-    for (const aggregate of descendants(top, 'AggregateExpr')) {
-      const modifier = aggregate.getChild('AggregateModifier');
-      if (!modifier) continue;
-      const inner = descendants(aggregate.getChild('FunctionCallBody')!, 'VectorSelector').map((node) => selector(rule.expr, node).metric);
-      for (const label of descendants(modifier, 'LabelName').map((node) => text(rule.expr, node))) {
-        for (const metric of inner) if (!SERIES.get(metric)?.has(label)) problems.push(`grouped by ${label}, which ${metric} does not have`);
-      }
-    }
-    expect(problems).toEqual([]);
-  });
-
-  it.each(rules.map((rule) => [rule.alert, rule] as const))("%s's annotations use only labels its result keeps", (_, rule) => {
-    const kept = resultLabels(rule.expr, parse(rule.expr).topNode) ?? new Set<string>();
-    const used = Object.values(rule.annotations ?? {}).flatMap((template) => [...template.matchAll(/\$labels\.(\w+)/g)].map((match) => match[1]));
-    expect(used.filter((label) => !kept.has(label))).toEqual([]);
-  });
-
-  it('a wrong metric, label or grouping is caught (the checks above can fail)', () => {
-    const exposes = (expr: string) => descendants(parse(expr).topNode, 'VectorSelector').every((node) => SERIES.has(selector(expr, node).metric));
-    expect(exposes('outbox_oldest_unpublished_seconds > 1')).toBe(true);
-    expect(exposes('outbox_oldest_unpublishd_seconds > 1')).toBe(false);
-    expect(SERIES.get('kafka_consumer_group_lag')).toEqual(new Set(['service', 'group', 'topic', 'partition']));
-    expect(resultLabels('sum by (service) (kafka_consumer_group_lag) > 1', parse('sum by (service) (kafka_consumer_group_lag) > 1').topNode)).toEqual(new Set(['service']));
-    let errors = 0;
-    parse('sum by (service (x').iterate({ enter: (node) => void (node.type.isError && errors++) });
-    expect(errors).toBeGreaterThan(0);
-  });
+  }, 900_000);
 
   it('every alert is named in the README (Monitoring)', () => {
     const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');

@@ -1,7 +1,6 @@
-import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { ensureGoBinary } from './go-build';
 import { MongoClient } from 'mongodb';
 import { freePort, ManagedProcess, spawnServer, tcpReachable, waitFor } from './process';
 
@@ -35,9 +34,8 @@ export const FERRETDB_SOURCE_DIR = join('deploy', 'local', 'ferretdb');
 /** The built binary, relative to the project root. */
 export const FERRETDB_BINARY = join('.local', 'bin', 'ferretdb-sqlite');
 
-const SOURCE_FILES = ['main.go', 'go.mod', 'go.sum'];
 // The PostgreSQL backend is compiled out: only SQLite is used, and the build is faster.
-const BUILD_FLAGS = ['-tags', 'ferretdb_no_postgresql', '-buildvcs=false'];
+const BUILD_FLAGS = ['-tags', 'ferretdb_no_postgresql'];
 const START_ATTEMPTS = 3;
 const STOP_GRACE_MS = 5_000;
 const READY_TIMEOUT_MS = 30_000;
@@ -47,48 +45,8 @@ const READY_TIMEOUT_MS = 30_000;
  * main.go/go.mod/go.sum (a hash of them is kept in `ferretdb-sqlite.hash` next to the binary).
  * Returns the binary's absolute path.
  */
-export async function ensureFerretDbBinary(root: string, log: (line: string) => void = () => {}): Promise<string> {
-  const sourceDir = join(root, FERRETDB_SOURCE_DIR);
-  const binary = join(root, FERRETDB_BINARY);
-  const hashFile = `${binary}.hash`;
-
-  const hash = createHash('sha256');
-  hash.update(BUILD_FLAGS.join(' '));
-  for (const file of SOURCE_FILES) {
-    hash.update(`\0${file}\0`);
-    hash.update(readFileSync(join(sourceDir, file)));
-  }
-  const digest = hash.digest('hex');
-
-  if (existsSync(binary) && existsSync(hashFile) && readFileSync(hashFile, 'utf8').trim() === digest) {
-    return binary;
-  }
-
-  mkdirSync(join(root, '.local', 'bin'), { recursive: true });
-  // Build under a unique name and rename, so that concurrent starts never see a partial binary.
-  const tmp = `${binary}.tmp-${process.pid}-${Date.now()}`;
-  const go = process.env.GO ?? 'go';
-  const started = Date.now();
-  log(`building ${FERRETDB_BINARY} from ${FERRETDB_SOURCE_DIR} (go build; the first build takes ~30-60 s)`);
-  await new Promise<void>((resolve, reject) => {
-    execFile(
-      go,
-      ['build', ...BUILD_FLAGS, '-o', tmp, '.'],
-      { cwd: sourceDir, env: process.env, maxBuffer: 16 * 1024 * 1024 },
-      (error, stdout, stderr) => {
-        if (error) {
-          rmSync(tmp, { force: true });
-          reject(new Error(`go build of ${FERRETDB_SOURCE_DIR} failed: ${error.message}\n${stdout}${stderr}`));
-        } else {
-          resolve();
-        }
-      },
-    );
-  });
-  renameSync(tmp, binary);
-  writeFileSync(hashFile, `${digest}\n`);
-  log(`built ${FERRETDB_BINARY} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-  return binary;
+export function ensureFerretDbBinary(root: string, log: (line: string) => void = () => {}): Promise<string> {
+  return ensureGoBinary(root, { sourceDir: FERRETDB_SOURCE_DIR, binary: FERRETDB_BINARY, flags: BUILD_FLAGS, label: 'the first build takes ~30-60 s' }, log);
 }
 
 /** Builds (if needed) and starts FerretDB on a free loopback port; resolves once `ping` answers. */
