@@ -115,7 +115,7 @@ describe('Kubernetes manifests', () => {
     expect(byKind.Service.spec.selector).toEqual(byKind.Deployment.spec.selector.matchLabels);
     expect(container.envFrom[0].configMapRef.name).toBe(byKind.ConfigMap.metadata.name);
 
-    // Node's own heap limit, set below the container's memory limit (V8 would otherwise take all of it for the heap).
+    // V8's old space set explicitly (Node would give it half the container's limit), with 256 MB of the limit left.
     const nodeOptions = container.env.find((e: { name: string }) => e.name === 'NODE_OPTIONS')?.value ?? '';
     const oldSpaceMb = Number(/--max-old-space-size=(\d+)/.exec(nodeOptions)?.[1]);
     const limitMb = Number(/^(\d+)Mi$/.exec(container.resources.limits.memory)?.[1]);
