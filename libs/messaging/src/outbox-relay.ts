@@ -51,10 +51,9 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
    */
   private sweep: 'full' | 'poll' | false = 'full';
   private stopped = true;
-  /** Drains failed in a row, and when the next may start: a broker outage is retried with a growing delay. */
-  private failures = 0;
+  /** When the next drain may start after failed ones (status.consecutiveFailures): an outage is retried with a growing delay. */
   private retryAt = 0;
-  /** For /metrics (RelayStatus). */
+  /** For /metrics (RelayStatus), and the failures in a row that set retryAt. */
   private readonly status: RelayStatus = { consecutiveFailures: 0 };
   /** The running drain has read what it is to publish. */
   private planRead = false;
@@ -115,13 +114,11 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
     }
     this.running = this.drain()
       .then(() => {
-        this.failures = 0;
         this.retryAt = 0;
       })
       .catch((error) => {
         this.sweep = 'full'; // what this drain was to publish is still there: look for all of it next time
-        this.failures++;
-        const delay = Math.min(this.options.relayIntervalMs * 2 ** (this.failures - 1), this.options.relaySweepIntervalMs);
+        const delay = Math.min(this.options.relayIntervalMs * 2 ** (this.status.consecutiveFailures - 1), this.options.relaySweepIntervalMs);
         this.retryAt = Date.now() + delay;
         this.logger.warn(`outbox relay: ${(error as Error).message}; will retry in ${delay} ms`);
       })
@@ -301,8 +298,8 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
       }
       held = waiting.slice(released);
       await this.publishTimed(due);
-      this.status.inFlightSince = Math.min(oldestTime(held, undated) ?? Infinity, oldestTime(plan.slice(unread, unread + 1), undated) ?? Infinity);
-      if (this.status.inFlightSince === Infinity) this.status.inFlightSince = undefined;
+      const left = [oldestTime(held, undated), oldestTime(plan.slice(unread, unread + 1), undated)].filter((at) => at !== undefined);
+      this.status.inFlightSince = left.length ? Math.min(...left) : undefined;
     }
   }
 
