@@ -1,9 +1,22 @@
 import { Injectable } from '@nestjs/common';
-import { Counter, Gauge, Histogram, register } from 'prom-client';
+import { Counter, CounterConfiguration, Gauge, GaugeConfiguration, Histogram, HistogramConfiguration, register } from 'prom-client';
 
-function counter(name: string, help: string, labelNames: string[] = []): Counter {
-  return (register.getSingleMetric(name) as Counter) ?? new Counter({ name, help, labelNames });
+/**
+ * Metrics live in prom-client's process-wide registry, which refuses a second metric of one name: each is made the
+ * first time it is asked for, and every later caller (another instance of a provider, another app in a test process)
+ * gets that one.
+ */
+export function counterMetric(config: CounterConfiguration<string>): Counter {
+  return (register.getSingleMetric(config.name) as Counter | undefined) ?? new Counter(config);
 }
+export function gaugeMetric(config: GaugeConfiguration<string>): Gauge {
+  return (register.getSingleMetric(config.name) as Gauge | undefined) ?? new Gauge(config);
+}
+export function histogramMetric(config: HistogramConfiguration<string>): Histogram {
+  return (register.getSingleMetric(config.name) as Histogram | undefined) ?? new Histogram(config);
+}
+
+const counter = (name: string, help: string, labelNames: string[] = []) => counterMetric({ name, help, labelNames });
 
 /** What an outbox relay tells /metrics about itself. */
 export interface RelayStatus {
@@ -32,18 +45,15 @@ export const relayStatuses = processWide<RelayStatus>('relayStatuses');
 
 /** A gauge whose value is read from the live relays at each scrape (the worst of them, when a process runs several). */
 function relayGauge(name: string, help: string, value: (statuses: RelayStatus[]) => number | undefined): Gauge {
-  return (
-    (register.getSingleMetric(name) as Gauge) ??
-    new Gauge({
-      name,
-      help,
-      collect() {
-        this.reset();
-        const figure = value([...relayStatuses]);
-        if (figure !== undefined) this.set(figure);
-      },
-    })
-  );
+  return gaugeMetric({
+    name,
+    help,
+    collect() {
+      this.reset();
+      const figure = value([...relayStatuses]);
+      if (figure !== undefined) this.set(figure);
+    },
+  });
 }
 
 relayGauge(
@@ -69,32 +79,28 @@ relayGauge(
 /** Reads consumer groups' lag from the broker (GroupLagReader); one per service's consumers in this process. */
 export const lagReaders = processWide<{ read(): Promise<Array<{ group: string; topic: string; partition: number; lag: number }>> }>('lagReaders');
 
-if (!register.getSingleMetric('kafka_consumer_group_lag')) {
-  new Gauge({
-    name: 'kafka_consumer_group_lag',
-    help: 'Messages of a partition the consumer group has not committed yet (end offset minus committed offset), read from the broker at scrape',
-    labelNames: ['group', 'topic', 'partition'],
-    async collect() {
-      const rows = (await Promise.all([...lagReaders].map((reader) => reader.read()))).flat();
-      this.reset();
-      for (const { group, topic, partition, lag } of rows) this.set({ group, topic, partition: String(partition) }, lag);
-    },
-  });
-}
+gaugeMetric({
+  name: 'kafka_consumer_group_lag',
+  help: 'Messages of a partition the consumer group has not committed yet (end offset minus committed offset), read from the broker at scrape',
+  labelNames: ['group', 'topic', 'partition'],
+  async collect() {
+    const rows = (await Promise.all([...lagReaders].map((reader) => reader.read()))).flat();
+    this.reset();
+    for (const { group, topic, partition, lag } of rows) this.set({ group, topic, partition: String(partition) }, lag);
+  },
+});
 
-/** Messaging figures on /metrics. The registry is process-wide, so metrics are created once. */
+/** Messaging figures on /metrics. */
 @Injectable()
 export class MessagingMetrics {
   readonly published = counter('outbox_events_published_total', 'Events published from outboxes');
   readonly parked = counter('outbox_events_parked_total', 'Outbox events too large to send, set aside in outboxParked', ['topic']);
   readonly consumed = counter('kafka_messages_consumed_total', 'Messages handled', ['topic', 'outcome']);
   readonly deadLettered = counter('kafka_messages_dead_lettered_total', 'Messages sent to a DLQ', ['topic']);
-  readonly handlerSeconds =
-    (register.getSingleMetric('kafka_handler_seconds') as Histogram) ??
-    new Histogram({
-      name: 'kafka_handler_seconds',
-      help: 'Time spent handling one message',
-      labelNames: ['topic'],
-      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
-    });
+  readonly handlerSeconds = histogramMetric({
+    name: 'kafka_handler_seconds',
+    help: 'Time spent handling one message',
+    labelNames: ['topic'],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+  });
 }

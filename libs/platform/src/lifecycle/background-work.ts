@@ -1,5 +1,5 @@
 import { BeforeApplicationShutdown, HttpStatus, Injectable } from '@nestjs/common';
-import { Counter, Gauge, register } from 'prom-client';
+import { counterMetric, gaugeMetric } from '@lib/messaging';
 import { ProblemException } from '../http/problem';
 
 /**
@@ -9,12 +9,12 @@ import { ProblemException } from '../http/problem';
  */
 export type JobOutcome = 'completed' | 'incomplete' | 'busy' | 'deferred' | 'refused' | 'failed';
 
-const runs =
-  (register.getSingleMetric('background_job_runs_total') as Counter) ??
-  new Counter({ name: 'background_job_runs_total', help: 'Runs of batch jobs (rollover, reminders, scans) by how they ended', labelNames: ['job', 'outcome'] });
-const lastCompleted =
-  (register.getSingleMetric('background_job_last_completed_timestamp_seconds') as Gauge) ??
-  new Gauge({ name: 'background_job_last_completed_timestamp_seconds', help: 'When a batch job last ran to its end in this process (Unix time)', labelNames: ['job'] });
+const runs = counterMetric({ name: 'background_job_runs_total', help: 'Runs of batch jobs (rollover, reminders, scans) by how they ended', labelNames: ['job', 'outcome'] });
+const lastCompleted = gaugeMetric({
+  name: 'background_job_last_completed_timestamp_seconds',
+  help: 'When a batch job last ran to its end in this process (Unix time)',
+  labelNames: ['job'],
+});
 
 /**
  * Long work that is neither a request nor a consumed message: batch jobs (the rollover, renewal reminders, the tax

@@ -1,7 +1,8 @@
 import { Controller, Get, Header, Injectable, NestMiddleware } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import type { NextFunction, Request, Response } from 'express';
-import { collectDefaultMetrics, Histogram, register } from 'prom-client';
+import { histogramMetric } from '@lib/messaging';
+import { collectDefaultMetrics, register } from 'prom-client';
 import { Public } from '../auth/principal';
 
 let defaultsCollected = false;
@@ -12,14 +13,12 @@ export function collectProcessMetrics(service: string): void {
   collectDefaultMetrics();
 }
 
-const httpDuration =
-  (register.getSingleMetric('http_request_duration_seconds') as Histogram) ??
-  new Histogram({
-    name: 'http_request_duration_seconds',
-    help: 'HTTP request duration',
-    labelNames: ['method', 'route', 'status'],
-    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
-  });
+const httpDuration = histogramMetric({
+  name: 'http_request_duration_seconds',
+  help: 'HTTP request duration',
+  labelNames: ['method', 'route', 'status'],
+  buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+});
 
 @Injectable()
 export class HttpMetricsMiddleware implements NestMiddleware {

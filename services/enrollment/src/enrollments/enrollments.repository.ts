@@ -73,7 +73,7 @@ export class EnrollmentsRepository {
    * (PendingOutboxes.writing), so the relay reads again a document it read meanwhile.
    */
   withOutbox<T>(ids: string[], write: () => Promise<T>): Promise<T> {
-    return ids.length ? PendingOutboxes.writing(this.model, ids, write) : write();
+    return PendingOutboxes.writing(this.model, ids, write);
   }
 
   /** Inserts a new enrollment with its events; throws the duplicate-key error when it exists already. */

@@ -1,11 +1,7 @@
 import { Injectable } from '@nestjs/common';
-import { Counter, register } from 'prom-client';
+import { counterMetric } from '@lib/messaging';
 
-function counter(name: string, help: string, labelNames: string[]): Counter {
-  return (register.getSingleMetric(name) as Counter) ?? new Counter({ name, help, labelNames });
-}
-
-/** Validation figures on /metrics (the registry is process-wide, so metrics are created once). */
+/** Validation figures on /metrics. */
 @Injectable()
 export class ValidationMetrics {
   /**
@@ -14,9 +10,9 @@ export class ValidationMetrics {
    * of all on `decided="APPROVED",outcome="ACTION_REQUIRED"` (a profile approved for payment that the back office
    * says needs action).
    */
-  readonly conflicts = counter(
-    'payout_validation_conflicts_total',
-    'Validation results that contradict the decision their revision already has (recorded, not applied)',
-    ['profile_kind', 'decided', 'outcome'],
-  );
+  readonly conflicts = counterMetric({
+    name: 'payout_validation_conflicts_total',
+    help: 'Validation results that contradict the decision their revision already has (recorded, not applied)',
+    labelNames: ['profile_kind', 'decided', 'outcome'],
+  });
 }
