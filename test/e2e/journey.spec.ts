@@ -361,7 +361,7 @@ describe("what /metrics tells a platform team after the journey", () => {
     return [...text.matchAll(new RegExp(`^${name}(?:\\{([^}]*)\\})? (\\S+)$`, 'gm'))].map((match) => ({ labels: match[1] ?? '', value: Number(match[2]) }));
   }
 
-  it('every consumer group has caught up (lag 0 on every partition it reads), and every outbox relay drains with nothing left unpublished', async () => {
+  it('every consumer group has caught up (lag 0 on every partition it reads), every outbox relay drains with nothing left unpublished, and no email waits', async () => {
     await eventually(async () => {
       for (const service of ['invitations', 'enrollment', 'payout-profiles', 'notification'] as const) {
         const lag = await samples(service, 'kafka_consumer_group_lag');
@@ -373,6 +373,13 @@ describe("what /metrics tells a platform team after the journey", () => {
         expect({ service, recent: Date.now() / 1_000 - lastSuccess.value < 30 }).toEqual({ service, recent: true });
         expect({ service, oldest: (await samples(service, 'outbox_oldest_unpublished_seconds'))[0].value }).toEqual({ service, oldest: 0 });
       }
+    }, 30_000, 1_000);
+    // Every email of the journey went out: none due and waiting, none waiting for a retry.
+    await eventually(async () => {
+      const [due, oldest, retrying] = await Promise.all(
+        ['notification_emails_due', 'notification_email_oldest_due_seconds', 'notification_emails_retry_scheduled'].map(async (name) => (await samples('notification', name)).map(({ value }) => value)),
+      );
+      expect({ due, oldest, retrying }).toEqual({ due: [0], oldest: [0], retrying: [0] });
     }, 30_000, 1_000);
     // Notification reads identity events in a group of its own: both of its groups are there.
     const groups = new Set((await samples('notification', 'kafka_consumer_group_lag')).map(({ labels }) => /group="([^"]+)"/.exec(labels)?.[1]));

@@ -31,10 +31,11 @@ export interface RelayStatus {
 }
 
 /**
- * What the gauges read, kept once per process (on globalThis: a second copy of this module, in a test runner or a
- * bundle, shares prom-client's registry and so the gauges made by the first copy, which must see its relays too).
+ * A set of what gauges read at scrape (relays, lag readers, a service's own sources), kept once per process under
+ * `name` (on globalThis: a second copy of a module, in a test runner or a bundle, shares prom-client's registry and so
+ * the gauges made by the first copy, which must see what the second registers too).
  */
-function processWide<T>(name: string): Set<T> {
+export function processWide<T>(name: string): Set<T> {
   const key = Symbol.for(`incentives.messaging.${name}`);
   const store = globalThis as unknown as Record<symbol, Set<T> | undefined>;
   return (store[key] ??= new Set<T>());

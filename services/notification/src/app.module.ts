@@ -5,6 +5,7 @@ import { MongooseModule } from '@nestjs/mongoose';
 import { notificationConfigSpec } from './config';
 import { NOTIFICATION_OWN_CONSUMERS } from './consumers';
 import { DeliveryMetrics } from './delivery/delivery-metrics';
+import { EmailBacklog } from './delivery/email-backlog';
 import { DeliveryWorker } from './delivery/delivery-worker';
 import { Mailer } from './delivery/mailer';
 import { DeliverEmailUseCase } from './delivery/usecases/deliver-email.use-case';
@@ -44,6 +45,7 @@ import { TemplateRenderer } from './rendering/template-renderer';
     RecordInvitationProgressUseCase,
     Mailer,
     DeliveryMetrics,
+    EmailBacklog,
     DeliverEmailUseCase,
     DeliveryWorker,
     InboxRepository,
