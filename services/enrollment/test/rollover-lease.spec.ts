@@ -1,6 +1,6 @@
 import { eventually } from '@lib/testing';
 import { RolloverLease } from '../src/rollover/rollover-lease';
-import { call, Harness, withHarness } from './support';
+import { call, createProgram, Harness, withHarness } from './support';
 
 /** One rollover of a fiscal year at a time across instances: the year's lease in `rollover_leases`. */
 let h: Harness;
@@ -9,9 +9,14 @@ withHarness((harness) => (h = harness));
 const operator = (body: unknown) => call(h, 'POST', '/v1/operator/rollover', { operator: true, body });
 const leases = () => h.db.collection<{ _id: string; holder: string; until: Date }>('rollover_leases');
 /** The service's /metrics count of rollover runs that ended so (BackgroundWork). */
-async function rolloverRuns(outcome: string): Promise<number> {
+async function rolloverRuns(outcome: string, job = 'fiscal-year-rollover'): Promise<number> {
   const text = await (await fetch(`${h.service.url}/metrics`)).text();
-  return Number(new RegExp(`^background_job_runs_total\\{[^}]*job="fiscal-year-rollover",outcome="${outcome}"[^}]*\\} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
+  return Number(new RegExp(`^background_job_runs_total\\{[^}]*job="${job}",outcome="${outcome}"[^}]*\\} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
+}
+/** When /metrics says the job last ran to its end (0: never). */
+async function lastCompleted(job: string): Promise<number> {
+  const text = await (await fetch(`${h.service.url}/metrics`)).text();
+  return Number(new RegExp(`^background_job_last_completed_timestamp_seconds\\{[^}]*job="${job}"[^}]*\\} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
 }
 
 describe('the rollover lease', () => {
@@ -36,6 +41,20 @@ describe('the rollover lease', () => {
     // On /metrics: one run busy (the lease held elsewhere is not a failure), one completed.
     expect([await rolloverRuns('busy'), await rolloverRuns('completed')]).toEqual([busyBefore + 1, completedBefore + 1]);
     expect(await rolloverRuns('failed')).toBe(0);
+  });
+
+  it("counts an operator's run for one program as a job of its own: the year's rollover is not done because one program's was", async () => {
+    const program = await createProgram(h, { requiresEligibility: false });
+    const [completedBefore, lastBefore] = [await rolloverRuns('completed'), await lastCompleted('fiscal-year-rollover')];
+
+    const ran = await operator({ fromFiscalYear: 'FY16', programId: program.programId });
+    expect(ran.status).toBe(200);
+    expect(ran.body).toEqual(expect.objectContaining({ programId: program.programId, complete: true }));
+
+    expect(await rolloverRuns('completed', 'fiscal-year-rollover-program')).toBe(1);
+    expect(await lastCompleted('fiscal-year-rollover-program')).toBeGreaterThan(0);
+    // What FiscalYearRolloverNotCompleted reads is as it was.
+    expect([await rolloverRuns('completed'), await lastCompleted('fiscal-year-rollover')]).toEqual([completedBefore, lastBefore]);
   });
 
   it('lets one of two runs at once through; a holder whose lease was taken over is told to stop and leaves the new lease alone', async () => {

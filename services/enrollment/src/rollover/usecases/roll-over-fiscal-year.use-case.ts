@@ -146,7 +146,9 @@ export class RollOverFiscalYear {
    * cannot be taken back, so nothing is decided on views that may be stale, unless `force` (an operator who knows).
    */
   async execute(request: RolloverRequest): Promise<RolloverSummary> {
-    return this.work.run('fiscal-year-rollover', () => this.lease.hold(request.fromFiscalYear, (lease) => this.run(lease, request)), {
+    // An operator's run for one program is a job of its own on /metrics: it does not tell that the year's rollover ran.
+    const job = request.programId === undefined ? 'fiscal-year-rollover' : 'fiscal-year-rollover-program';
+    return this.work.run(job, () => this.lease.hold(request.fromFiscalYear, (lease) => this.run(lease, request)), {
       complete: (summary) => summary.complete && !summary.conflicts,
     });
   }
