@@ -29,6 +29,9 @@ describe('programs', () => {
     ['a blank name', { name: '   ' }, 'name'],
     ['no currencies', { payoutRules: { ...RULES, allowedCurrencies: [] } }, 'payoutRules.allowedCurrencies'],
     ['a lower-case currency', { payoutRules: { ...RULES, allowedCurrencies: ['usd'] } }, 'payoutRules.allowedCurrencies'],
+    // No bank profile can have them (payout-profiles takes ISO 4217 codes in circulation): nobody could ever enroll.
+    ['a currency that is no ISO 4217 code', { payoutRules: { ...RULES, allowedCurrencies: ['USD', 'ZZZ'] } }, 'payoutRules.allowedCurrencies'],
+    ['a precious metal for a currency', { payoutRules: { ...RULES, allowedCurrencies: ['XAU'] } }, 'payoutRules.allowedCurrencies'],
     ['an unknown payment method', { payoutRules: { ...RULES, allowedPaymentMethods: ['CASH'] } }, 'payoutRules.allowedPaymentMethods'],
     ['an unknown field in the payout rules', { payoutRules: { ...RULES, bonus: true } }, 'payoutRules.bonus'],
     ['a bad state', { state: 'PAUSED' }, 'state'],

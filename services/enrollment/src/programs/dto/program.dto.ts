@@ -1,4 +1,4 @@
-import { FISCAL_YEAR_PATTERN, PaymentMethod, PaymentMethods, ProgramState, ProgramStates } from '@lib/contracts';
+import { CURRENCIES, FISCAL_YEAR_PATTERN, PaymentMethod, PaymentMethods, ProgramState, ProgramStates } from '@lib/contracts';
 import { OptionalNotNull, PageQuery, Text } from '@lib/platform';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
@@ -23,7 +23,7 @@ export class PayoutRulesDto {
   @ArrayNotEmpty()
   @ArrayMaxSize(50)
   @ArrayUnique()
-  @Matches(/^[A-Z]{3}$/, { each: true, message: 'each allowed currency must be an ISO 4217 code such as USD' })
+  @IsIn(CURRENCIES, { each: true, message: 'each allowed currency must be an ISO 4217 currency code in circulation, such as USD' })
   allowedCurrencies!: string[];
 
   @ApiProperty({ enum: PaymentMethods, isArray: true, example: ['ELECTRONIC_BANK_TRANSFER'] })

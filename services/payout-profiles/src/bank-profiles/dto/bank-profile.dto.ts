@@ -1,4 +1,4 @@
-import { PaymentMethod, PaymentMethods } from '@lib/contracts';
+import { CURRENCIES, PaymentMethod, PaymentMethods } from '@lib/contracts';
 import { ApiProperty, ApiPropertyOptional, PartialType } from '@nestjs/swagger';
 import { OptionalNotNull, PageQuery, Text } from '@lib/platform';
 import { Type } from 'class-transformer';
@@ -6,7 +6,6 @@ import { ArrayMaxSize, ArrayMinSize, ArrayUnique, IsArray, IsEmail, IsIn, IsObje
 import { ProfileStateDto } from '../../profiles/dto/profile-state.dto';
 import { AddressDto } from '../../common/address.dto';
 import { COUNTRIES } from '../../reference/countries';
-import { CURRENCIES } from '../../reference/currencies';
 import { AccountScheme, SCHEMES } from '../bank-account.rules';
 
 /**

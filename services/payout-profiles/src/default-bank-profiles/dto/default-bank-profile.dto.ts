@@ -1,7 +1,7 @@
+import { CURRENCIES } from '@lib/contracts';
 import { PageQuery } from '@lib/platform';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { ArrayMaxSize, ArrayMinSize, ArrayUnique, IsArray, IsIn, IsString, Length } from 'class-validator';
-import { CURRENCIES } from '../../reference/currencies';
 import type { AssignOutcome } from '../usecases/assign-default-bank-profile.use-case';
 
 const AssignOutcomes: AssignOutcome[] = ['ASSIGNED', 'UNCHANGED'];

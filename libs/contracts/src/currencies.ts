@@ -1,6 +1,7 @@
 /**
- * ISO 4217 currency codes in circulation (funds, precious metals and test codes left out). A profile may only
- * name one of these; which ones a program pays in is the program's own rule (payoutRules.allowedCurrencies).
+ * ISO 4217 currency codes in circulation (funds, precious metals and test codes left out): what a bank profile may pay
+ * out in (payout-profiles), and so what a program's payout rules may allow (enrollment): a code outside it is refused
+ * by both.
  */
 export const CURRENCIES: readonly string[] = `
 AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BRL BSD BTN BWP BYN BZD CAD CDF CHF
@@ -12,9 +13,3 @@ USD UYU UZS VES VND VUV WST XAF XCD XCG XOF XPF YER ZAR ZMW ZWG ZWL
 `
   .split(/\s+/)
   .filter(Boolean);
-
-const SET = new Set(CURRENCIES);
-
-export function isCurrency(code: string): boolean {
-  return SET.has(code);
-}
