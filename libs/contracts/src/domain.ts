@@ -66,6 +66,13 @@ export type ValidationOutcome = (typeof ValidationOutcomes)[number];
 export const FISCAL_YEAR_PATTERN = /^FY\d{2}$/;
 
 /**
+ * Partner, location and program ids (a location's PartnerID; a UUID when the platform makes one): what an operator or
+ * a partner system may use as an identifier, so the only ids the outside systems' events can name. Not `*`.
+ */
+export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+export const ID_MESSAGE = 'must be 1-64 letters, digits, ".", "_" or "-", starting with a letter or digit';
+
+/**
  * What can keep a location from meeting a program's payout rules. The payout-profiles readiness answer and the
  * enrollment service name missing items with these codes, so both speak the same language.
  */

@@ -211,3 +211,32 @@ describe('parseEvent: required nested objects', () => {
     expect(loose).toEqual([]);
   });
 });
+
+describe('parseEvent: the ids of outside systems', () => {
+  const envelope = (type: string, data: Record<string, unknown>) =>
+    JSON.stringify({ eventId: '7f0c6a52-3b7e-4c38-9a51-2f4d5b1e8c90', type, version: 1, occurredAt: '2026-07-01T10:00:00Z', source: 'outside', correlationId: 'c1', data });
+  const eligibility = (change: Record<string, unknown>) =>
+    envelope('EligibilityDetermined', { programId: 'PR1', locationId: 'L1', partnerId: 'P1', fiscalYear: 'FY27', eligible: true, ...change });
+
+  // Such an id names nothing the platform can hold (partner, location and program ids are 1-64 letters, digits, ".",
+  // "_" or "-"): stored, a decision for location "" would sit in the views for good.
+  it.each([
+    ['a blank program id', { programId: '' }, 'programId'],
+    ['a program id of spaces', { programId: '   ' }, 'programId'],
+    ['a blank location id', { locationId: '' }, 'locationId'],
+    ['all locations (*) for one location', { locationId: '*' }, 'locationId'],
+    ['a blank partner id', { partnerId: ' ' }, 'partnerId'],
+  ])('dead-letters an eligibility decision with %s', (_, change, field) => {
+    expect(() => parseEvent(Topics.eligibility, eligibility(change))).toThrow(new RegExp(`${field}: must be 1-64 letters`));
+  });
+
+  it('dead-letters an agreement status or a validation result naming a blank partner or profile', () => {
+    expect(() => parseEvent(Topics.agreements, envelope('AgreementStatusChanged', { partnerId: '', active: true }))).toThrow(/partnerId: must be 1-64 letters/);
+    const result = { profileId: '', profileKind: 'BANK', revision: 1, outcome: 'APPROVED' };
+    expect(() => parseEvent(Topics.validationResults, envelope('ProfileValidationCompleted', result))).toThrow(/profileId: must be 1-64 letters/);
+  });
+
+  it('accepts the ids the platform makes (a UUID, a partner system id)', () => {
+    expect(parseEvent(Topics.eligibility, eligibility({ programId: '2f4d5b1e-8c90-4c38-9a51-7f0c6a523b7e', locationId: 'LOC-FA_1.2' })).known).toBe(true);
+  });
+});

@@ -32,7 +32,3 @@ export function eligibilityId(programId: string, locationId: string): string {
 export function transitionEventId(enrollmentId: string, version: number, type: string): string {
   return deterministicId('enrollment-event', enrollmentId, String(version), type);
 }
-
-/** Program ids, location ids: what an operator or a partner system may use as an identifier. */
-export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-export const ID_MESSAGE = 'must be 1-64 letters, digits, ".", "_" or "-", starting with a letter or digit';

@@ -1,8 +1,7 @@
-import { EnrollmentStatus, EnrollmentStatuses, FISCAL_YEAR_PATTERN, MissingPayoutItems } from '@lib/contracts';
+import { EnrollmentStatus, EnrollmentStatuses, FISCAL_YEAR_PATTERN, ID_MESSAGE, ID_PATTERN, MissingPayoutItems } from '@lib/contracts';
 import { PageQuery } from '@lib/platform';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsIn, IsOptional, IsString, Length, Matches } from 'class-validator';
-import { ID_MESSAGE, ID_PATTERN } from '../../common/ids';
 import { RolloverOutcomes } from '../enrollment.schema';
 
 export class EnrollDto {

@@ -1,4 +1,4 @@
-import { CURRENCIES, FISCAL_YEAR_PATTERN, PaymentMethod, PaymentMethods, ProgramState, ProgramStates } from '@lib/contracts';
+import { CURRENCIES, FISCAL_YEAR_PATTERN, ID_MESSAGE, ID_PATTERN, PaymentMethod, PaymentMethods, ProgramState, ProgramStates } from '@lib/contracts';
 import { OptionalNotNull, PageQuery, Text } from '@lib/platform';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
@@ -15,7 +15,6 @@ import {
   Matches,
   ValidateNested,
 } from 'class-validator';
-import { ID_MESSAGE, ID_PATTERN } from '../../common/ids';
 
 export class PayoutRulesDto {
   @ApiProperty({ example: ['USD', 'EUR'], description: 'ISO 4217 codes a bank profile may pay out in' })

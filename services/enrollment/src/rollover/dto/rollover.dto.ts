@@ -1,7 +1,6 @@
-import { FISCAL_YEAR_PATTERN } from '@lib/contracts';
+import { FISCAL_YEAR_PATTERN, ID_MESSAGE, ID_PATTERN } from '@lib/contracts';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsBoolean, IsInt, IsOptional, Matches, Max, Min } from 'class-validator';
-import { ID_MESSAGE, ID_PATTERN } from '../../common/ids';
 
 export class RolloverRequestDto {
   @ApiProperty({

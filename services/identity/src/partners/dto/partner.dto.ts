@@ -1,3 +1,4 @@
+import { ID_MESSAGE, ID_PATTERN } from '@lib/contracts';
 import { Text } from '@lib/platform';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
@@ -13,7 +14,6 @@ import {
   ValidateNested,
   IsObject,
 } from 'class-validator';
-import { ID_MESSAGE, ID_PATTERN } from '../../ids';
 
 export class LocationInput {
   @ApiProperty({ example: '5000123', description: 'The location PartnerID (MPN location id), unique platform-wide.' })

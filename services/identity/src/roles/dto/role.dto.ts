@@ -1,7 +1,6 @@
-import { ALL_LOCATIONS, Role, Roles } from '@lib/contracts';
+import { ALL_LOCATIONS, ID_PATTERN, Role, Roles } from '@lib/contracts';
 import { ApiProperty } from '@nestjs/swagger';
 import { ArrayMaxSize, ArrayNotEmpty, IsArray, IsIn, Matches } from 'class-validator';
-import { ID_PATTERN } from '../../ids';
 
 const LOCATION_OR_ALL = new RegExp(`${ID_PATTERN.source}|^\\${ALL_LOCATIONS}$`);
 

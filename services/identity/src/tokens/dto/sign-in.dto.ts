@@ -1,6 +1,6 @@
+import { ID_MESSAGE, ID_PATTERN } from '@lib/contracts';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsEmail, IsOptional, Matches, MaxLength } from 'class-validator';
-import { ID_MESSAGE, ID_PATTERN } from '../../ids';
 
 export class DevSignInInput {
   @ApiProperty({ example: 'ada@contoso.example' })
