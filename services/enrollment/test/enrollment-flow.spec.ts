@@ -22,6 +22,7 @@ import {
   NEXT_FY,
   profileEvent,
   profileKnown,
+  RULES,
   taxProfile,
   waitForEnrollmentEvent,
   withHarness,
@@ -175,6 +176,43 @@ describe('Enroll, Continue, Submit and validation', () => {
     // Every event of the enrollment has a distinct id and increasing revisions.
     const events = enrollmentEvents(h, id);
     expect(new Set(events.map((e) => e.envelope!.eventId)).size).toBe(events.length);
+  });
+
+  // SPEC 1, Enrollment 4 and 5: ENROLLED only once the chosen bank and tax profiles are validated, and an edited one
+  // sends it back to VALIDATING. A program that requires no tax profile does not ask for one; the one Enroll proposes
+  // (the location's) is used all the same, so it must pass validation too.
+  it("follows the validation of the tax profile it uses where the program requires none: rejected -> Continue; approved -> ENROLLED; edited -> VALIDATING", async () => {
+    const program = await createProgram(h, { requiresEligibility: false, payoutRules: { ...RULES, taxProfileRequired: false } });
+    const { tax } = await approvedProfiles(h, w.partnerId, w.L3);
+    await profileEvent(h, 'ProfileActionRequired', { ...tax, revision: 2, status: 'ACTION_REQUIRED', reasons: ['The TIN does not match the legal name'] });
+    await profileKnown(h, { ...tax, revision: 2, status: 'ACTION_REQUIRED', reasons: ['The TIN does not match the legal name'] });
+
+    const proposed = await enroll(program.programId, w.L3);
+    expect(proposed.body).toEqual(expect.objectContaining({ status: 'ACTION_REQUIRED', nextAction: 'CONTINUE', missing: ['TAX_PROFILE_NOT_APPROVED'] }));
+    expect(proposed.body.proposal.taxProfileId).toBe(tax.profileId);
+    expect(proposed.body.completeAt.map((c: { method: string; path: string }) => `${c.method} ${c.path}`)).toEqual([`PATCH /v1/locations/${w.L3}/tax-profile`]);
+    const id = proposed.body.enrollmentId;
+    expect((await submit(id)).status).toBe(422);
+
+    // Corrected: pending validation, Submit waits for it (VALIDATING), ENROLLED once it is approved.
+    await profileEvent(h, 'ProfileUpdated', { ...tax, revision: 3, status: 'PENDING_VALIDATION' });
+    const ready = await eventually(async () => {
+      const again = await call(h, 'POST', `/v1/enrollments/${id}/refresh`, { token: await w.token('admin'), body: {} });
+      expect(again.body.nextAction).toBe('SUBMIT');
+      return again.body;
+    });
+    expect(ready.missing).toEqual([]);
+    expect((await submit(id)).body.status).toBe('VALIDATING');
+    await profileEvent(h, 'ProfileApproved', { ...tax, revision: 3, status: 'APPROVED' });
+    await eventually(async () => expect((await get(id)).body.status).toBe('ENROLLED'));
+    const [enrolled] = await waitForEnrollmentEvent(h, id, 'EnrollmentEnrolled');
+    expect(enrolled.envelope!.data).toEqual(expect.objectContaining({ taxProfileId: tax.profileId }));
+
+    // Edited after approval: VALIDATING again.
+    await profileEvent(h, 'ProfileUpdated', { ...tax, revision: 4, status: 'PENDING_VALIDATION' });
+    await eventually(async () => expect((await get(id)).body.status).toBe('VALIDATING'));
+    const validating = await waitForEnrollmentEvent(h, id, 'EnrollmentValidating', 2);
+    expect(validating[1].envelope!.data.previousStatus).toBe('ENROLLED');
   });
 
   it('lets the admin choose another bank profile of the partner, which sticks; approved profiles enroll at Submit', async () => {

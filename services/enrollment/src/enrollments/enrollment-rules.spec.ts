@@ -61,6 +61,16 @@ describe('payout gaps (what Enroll and Submit check)', () => {
   it('does not ask for a tax profile when the program does not', () => {
     expect(payoutGaps({ ...rules, taxProfileRequired: false }, bank(), undefined, { at: now, strict: true })).toEqual([]);
   });
+
+  // SPEC 1, Enrollment 4: ENROLLED only when the chosen bank and tax profiles are validated. A program that requires no
+  // tax profile does not ask for one, nor for one unexpired; but one the enrollment uses must pass validation.
+  it('asks a tax profile in use to pass validation even where the program requires none; not its expiry', () => {
+    const open = { ...rules, taxProfileRequired: false };
+    expect(payoutGaps(open, bank(), tax({ status: 'ACTION_REQUIRED' }), { at: now, strict: false })).toEqual(['TAX_PROFILE_NOT_APPROVED']);
+    expect(payoutGaps(open, bank(), tax({ status: 'PENDING_VALIDATION' }), { at: now, strict: false })).toEqual([]);
+    expect(payoutGaps(open, bank(), tax({ status: 'PENDING_VALIDATION' }), { at: now, strict: true })).toEqual(['TAX_PROFILE_NOT_APPROVED']);
+    expect(payoutGaps(open, bank(), tax({ expiresAt: now }), { at: now, strict: true })).toEqual([]);
+  });
 });
 
 describe('validation state of a submitted enrollment', () => {
@@ -72,6 +82,19 @@ describe('validation state of a submitted enrollment', () => {
   it('is ACTION_REQUIRED with the validator reasons when a profile is rejected', () => {
     const state = validationState(rules, bank({ status: 'ACTION_REQUIRED', reasons: ['Routing number unknown'] }), tax(), now);
     expect(state).toEqual({ status: 'ACTION_REQUIRED', rejected: true, reasons: ['Bank profile: Routing number unknown'], missing: ['BANK_PROFILE_NOT_APPROVED'] });
+  });
+
+  it('waits for the tax profile in use where the program requires none, and is ACTION_REQUIRED when it is rejected', () => {
+    const open = { ...rules, taxProfileRequired: false };
+    expect(validationState(open, bank(), tax({ status: 'PENDING_VALIDATION', revision: 2 }), now).status).toBe('VALIDATING');
+    expect(validationState(open, bank(), tax({ status: 'ACTION_REQUIRED', reasons: ['TIN does not match'] }), now)).toEqual({
+      status: 'ACTION_REQUIRED',
+      rejected: true,
+      reasons: ['Tax profile: TIN does not match'],
+      missing: ['TAX_PROFILE_NOT_APPROVED'],
+    });
+    expect(validationState(open, bank(), tax(), now).status).toBe('ENROLLED');
+    expect(validationState(open, bank(), undefined, now).status).toBe('ENROLLED');
   });
 
   it('is ACTION_REQUIRED (not a rejection) when a profile no longer fits the program', () => {

@@ -81,6 +81,11 @@ export function payoutGaps(
       if (expired(tax.expiresAt, at)) missing.add('TAX_PROFILE_EXPIRED');
       if (notApproved(tax.status)) missing.add('TAX_PROFILE_NOT_APPROVED');
     }
+  } else if (tax && notApproved(tax.status)) {
+    // The location's tax profile, which the enrollment uses, must pass validation even where the program requires
+    // none (SPEC 1, Enrollment 4: ENROLLED only once the chosen bank and tax profiles are validated); its expiry is
+    // the concern of a program that requires one.
+    missing.add('TAX_PROFILE_NOT_APPROVED');
   }
   return MissingPayoutItems.filter((code) => missing.has(code));
 }
@@ -149,17 +154,17 @@ export interface ValidationState {
  *  - VALIDATING otherwise (a revision waits for validation).
  */
 export function validationState(rules: PayoutRules, bank: ProfileFacts | undefined, tax: ProfileFacts | undefined, now: Date): ValidationState {
-  const needTax = rules.taxProfileRequired;
+  // A tax profile in use counts whether or not the program requires one (payoutGaps); a missing one only where it does.
   const rejectedReasons = [
     ...(bank?.status === 'ACTION_REQUIRED' ? withPrefix('Bank profile', bank.reasons) : []),
-    ...(needTax && tax?.status === 'ACTION_REQUIRED' ? withPrefix('Tax profile', tax.reasons) : []),
+    ...(tax?.status === 'ACTION_REQUIRED' ? withPrefix('Tax profile', tax.reasons) : []),
   ];
   const gaps = payoutGaps(rules, bank, tax, { at: now, strict: false });
   if (gaps.length > 0) {
     const rejected = gaps.includes('BANK_PROFILE_NOT_APPROVED') || gaps.includes('TAX_PROFILE_NOT_APPROVED');
     return { status: 'ACTION_REQUIRED', rejected, reasons: [...rejectedReasons, ...gaps.filter((g) => !g.endsWith('_NOT_APPROVED')).map(describeMissing)], missing: gaps };
   }
-  const approved = bank?.status === 'APPROVED' && (!needTax || tax?.status === 'APPROVED');
+  const approved = bank?.status === 'APPROVED' && (!tax || tax.status === 'APPROVED');
   return { status: approved ? 'ENROLLED' : 'VALIDATING', rejected: false, reasons: [], missing: [] };
 }
 

@@ -35,7 +35,12 @@ describe('renewal decision', () => {
   it('renews with the revisions found approved, and follows validation while the current revision waits or was rejected', () => {
     expect(decideRenewal(input({ bank: approved({ revision: 3 }), tax: approved({ revision: 2 }) })).validated).toEqual({ bank: 3, tax: 2 });
     const untaxed = { name: 'Growth', state: 'OPEN' as const, requiresEligibility: true, payoutRules: { ...rules, taxProfileRequired: false } };
-    expect(decideRenewal(input({ program: untaxed, tax: approved({ revision: 2 }) })).validated).toEqual({ bank: 1 });
+    // A program that requires no tax profile renews without one; one in use is validated with it (SPEC 1, Enrollment 4).
+    expect(decideRenewal(input({ program: untaxed, tax: undefined })).validated).toEqual({ bank: 1 });
+    expect(decideRenewal(input({ program: untaxed, tax: approved({ revision: 2 }) })).validated).toEqual({ bank: 1, tax: 2 });
+    expect(decideRenewal(input({ program: untaxed, tax: approved({ revision: 3, status: 'PENDING_VALIDATION' }) }))).toEqual(
+      expect.objectContaining({ outcome: 'VALIDATING', follows: true }),
+    );
     // Everything there, only not validated yet: continued in validation, no action asked.
     const pending = decideRenewal(input({ bank: approved({ revision: 2, status: 'PENDING_VALIDATION' }) }));
     expect(pending).toEqual({ outcome: 'VALIDATING', reasons: [], missing: [], follows: true });

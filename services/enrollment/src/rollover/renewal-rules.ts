@@ -155,7 +155,7 @@ export function decideRenewal(input: RenewalInput): RenewalDecision {
       missing,
     };
   }
-  const validated = { bank: bank!.revision, ...(program.payoutRules.taxProfileRequired && input.tax && { tax: input.tax.revision }) };
+  const validated = { bank: bank!.revision, ...(input.tax && { tax: input.tax.revision }) };
   return { outcome: 'RENEWED', reasons: [], missing: [], validated };
 }
 

@@ -63,7 +63,7 @@ export class FollowValidation {
     const adopted = adoptTax && tax ? tax.profileId : undefined;
     const now = this.clock.now();
     const state = validationState(rules, bank, tax, now);
-    const validated = state.status === 'ENROLLED' ? { bank: bank?.revision, tax: rules.taxProfileRequired ? tax?.revision : undefined } : current.validated;
+    const validated = state.status === 'ENROLLED' ? { bank: bank?.revision, tax: tax?.revision } : current.validated;
     const unchanged =
       !adopted &&
       state.status === current.status &&

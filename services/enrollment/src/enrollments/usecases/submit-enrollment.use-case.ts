@@ -111,7 +111,7 @@ export class SubmitEnrollment {
         // `enrolledAt` stays, as FollowValidation keeps it; it tells when the year was first completed.
         ...(enrolled && {
           enrolledAt: current.enrolledAt ?? now,
-          validated: JSON.parse(JSON.stringify({ bank: proposal.bank?.revision, tax: program.payoutRules.taxProfileRequired ? proposal.tax?.revision : undefined })),
+          validated: JSON.parse(JSON.stringify({ bank: proposal.bank?.revision, tax: proposal.tax?.revision })),
         }),
       };
       const next: Enrollment = { ...current, ...changes, version: current.version + 1 };
