@@ -131,3 +131,29 @@ describe('MessagePlanner, bank profile action required', () => {
     expect(plan?.audience).toEqual({ roles: ['INCENTIVES_ADMIN'] }); // an Incentives admin of any location
   });
 });
+
+describe('MessagePlanner, recipients chosen from the view', () => {
+  const admin = user('admin-l1', 'INCENTIVES_ADMIN', true, ['L-1']);
+  const view = [admin, user('global', 'GLOBAL_ADMIN')];
+  const event = (type: string, source: string, data: Record<string, unknown>) =>
+    createEnvelope({ type, source, partnerId: PARTNER, locationId: 'L-1', data: { partnerId: PARTNER, locationId: 'L-1', ...data } });
+  const invitation = { invitationId: 'inv-1', programId: 'prog-1', fiscalYear: 'FY27', recipients: [named(admin)] };
+
+  it.each([
+    ['EnrollmentEnrolled', Topics.enrollments, event('EnrollmentEnrolled', 'enrollment', { enrollmentId: 'e-1', programId: 'prog-1', fiscalYear: 'FY27', status: 'ENROLLED', revision: 3 })],
+    ['TaxProfileExpiring', Topics.payoutProfiles, event('TaxProfileExpiring', 'payout-profiles', { profileId: 'tax-1', expiresAt: '2027-01-01T00:00:00Z', daysLeft: 30 })],
+    ['ProfileActionRequired', Topics.payoutProfiles, bankActionRequired(['L-1'])],
+    ['AdminAssignmentRequested (its company admins)', Topics.invitations, adminNeeded([named(admin)])],
+  ])('marks a plan whose recipients come from the view by role (%s): it is planned again once the view caught up', async (_, topic, envelope) => {
+    const plan = await planner(view).plan(topic, envelope);
+    expect(plan?.recipients.length).toBeGreaterThan(0);
+    expect(plan?.fromView).toBe(true);
+  });
+
+  it('does not mark an invitation, whose recipients the event names (trusted as named)', async () => {
+    const issued = event('InvitationIssued', 'invitations', { ...invitation, channels: ['EMAIL'], getStartedUrl: 'https://portal.test/go', requiresEligibility: true });
+    const plan = await planner(view).plan(Topics.invitations, issued);
+    expect(plan?.recipients.map((r) => r.userId)).toEqual(['admin-l1']);
+    expect(plan?.fromView).toBeUndefined();
+  });
+});

@@ -37,6 +37,12 @@ export interface MessagePlan {
   invitationId?: string;
   /** That invitation's version the event tells of (`invitationVersion`; absent in older events). */
   invitationVersion?: number;
+  /**
+   * Recipients chosen (at least partly) by role from the recipient view, which may be a view behind the event: the
+   * event is planned again once the identity events published before it are handled (CreateMessagesUseCase). Absent
+   * when the event names them (invitations: trusted as named).
+   */
+  fromView?: true;
 }
 
 const BOTH: NotificationChannel[] = ['EMAIL', 'INBOX'];
@@ -63,7 +69,8 @@ export const NOTIFYING_EVENTS: Record<string, string[]> = {
 
 /**
  * Decides, for one consumed event, which message goes to whom. Recipients come from the recipient view at the
- * time the event is consumed; an event with nobody to tell yields no message.
+ * time the event is consumed (`fromView`), or are named by an invitation's event; an event with nobody to tell
+ * yields no message.
  */
 @Injectable()
 export class MessagePlanner {
@@ -144,6 +151,7 @@ export class MessagePlanner {
       link: this.link(`/account/users?locationId=${encodeURIComponent(data.locationId)}&role=INCENTIVES_ADMIN`),
       invitationId: data.invitationId,
       invitationVersion: data.invitationVersion,
+      fromView: true,
     };
   }
 
@@ -181,6 +189,7 @@ export class MessagePlanner {
       audience: incentivesAdminsOf([data.locationId]),
       context,
       link: this.link(`/incentives/enrollments/${encodeURIComponent(data.enrollmentId)}`),
+      fromView: true,
     };
   }
 
@@ -212,6 +221,7 @@ export class MessagePlanner {
         reasons: data.reasons ?? [],
       },
       link: this.link(`/incentives/payout-and-tax/${kind}/${encodeURIComponent(data.profileId)}`),
+      fromView: true,
     };
   }
 
@@ -229,6 +239,7 @@ export class MessagePlanner {
         daysLeftLabel: daysLeftLabel(data.daysLeft),
       },
       link: this.link(`/incentives/payout-and-tax/tax/${encodeURIComponent(data.profileId)}`),
+      fromView: true,
     };
   }
 

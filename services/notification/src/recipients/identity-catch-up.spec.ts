@@ -3,13 +3,17 @@ import { Logger } from '@nestjs/common';
 import { IdentityCatchUp } from './identity-catch-up';
 
 /** The broker as the check sees it: one identity partition, its offsets by time and bounds, and the group's commit. */
-function broker(state: { target: number; low?: number; committed: () => number }) {
-  const calls = { connect: 0, byTimestamp: 0, fetchOffsets: 0, groups: new Set<string>() };
+function broker(state: { target: number; low?: number; committed: () => number; ends?: () => Promise<void> }) {
+  const calls = { connect: 0, byTimestamp: 0, topicOffsets: 0, fetchOffsets: 0, groups: new Set<string>() };
   const admin = {
     connect: async () => void calls.connect++,
     disconnect: async () => undefined,
     fetchTopicOffsetsByTimestamp: async () => (calls.byTimestamp++, [{ partition: 0, offset: String(state.target) }]),
-    fetchTopicOffsets: async () => [{ partition: 0, low: String(state.low ?? 0), high: String(state.target), offset: String(state.target) }],
+    fetchTopicOffsets: async () => {
+      calls.topicOffsets++;
+      await state.ends?.();
+      return [{ partition: 0, low: String(state.low ?? 0), high: String(state.target), offset: String(state.target) }];
+    },
     fetchOffsets: async ({ groupId, topics }: { groupId: string; topics: string[] }) => {
       calls.groups.add(groupId);
       calls.fetchOffsets++;
@@ -130,5 +134,60 @@ describe('IdentityCatchUp', () => {
   it('counts a partition whose messages before the event are all gone (retention) as handled, with no commit there', async () => {
     const { kafka } = broker({ target: 10, low: 10, committed: () => -1 });
     expect(await catchUp(kafka, undefined, 10_000).waitFor(ago(1_000))).toBe('caught-up');
+  });
+
+  describe('first, the end offsets: usually nothing is pending', () => {
+    it('answers concurrent waits with one reading of the end offsets, without offsets by timestamp, and remembers when it was asked', async () => {
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      const { kafka, calls } = broker({ target: 10, committed: () => 10, ends: () => held });
+      const subject = catchUp(kafka, undefined, 10_000);
+      const before = new Date().toISOString();
+      const waits = Promise.all(Array.from({ length: 20 }, (_, i) => subject.waitFor(ago(1_000 + i))));
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      release();
+      expect(await waits).toEqual(Array.from({ length: 20 }, () => 'caught-up'));
+      expect(calls).toMatchObject({ topicOffsets: 1, fetchOffsets: 1, byTimestamp: 0, connect: 1 });
+      // Caught up to when the reading was asked, not only to the events' times: a later event asks nothing.
+      expect(subject.covers(before)).toBe(true);
+      expect(await subject.waitFor(before)).toBe('current');
+      expect(calls.topicOffsets).toBe(1);
+    });
+
+    it('does not answer a wait for a time after the reading in progress was asked: it reads again', async () => {
+      let release!: () => void;
+      let held = new Promise<void>((resolve) => (release = resolve));
+      const { kafka, calls } = broker({ target: 10, committed: () => 10, ends: () => held });
+      const subject = catchUp(kafka, undefined, 10_000);
+      const first = subject.waitFor(ago(1_000));
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      const firstRelease = release;
+      held = new Promise<void>((resolve) => (release = resolve));
+      const second = subject.waitFor(new Date().toISOString()); // after the first reading was asked
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      expect(calls.topicOffsets).toBe(2);
+      firstRelease();
+      release();
+      expect([await first, await second]).toEqual(['caught-up', 'caught-up']);
+      expect(calls.byTimestamp).toBe(0);
+    });
+
+    it('goes by offsets by timestamp when the group is behind the end offsets, and waits there as before', async () => {
+      let committed = 5;
+      const { kafka, calls } = broker({ target: 10, committed: () => committed });
+      const subject = catchUp(kafka, undefined, 10_000);
+      const waiting = subject.waitFor(ago(1_000));
+      setTimeout(() => (committed = 10), 250);
+      const started = Date.now();
+      expect(await waiting).toBe('caught-up');
+      expect(Date.now() - started).toBeGreaterThanOrEqual(200);
+      expect(calls.byTimestamp).toBe(1);
+    });
+
+    it('is not known to cover a time it has not shown, nor any time before a first wait; always with the wait off', () => {
+      const { kafka } = broker({ target: 10, committed: () => 10 });
+      expect(catchUp(kafka).covers(ago(1_000))).toBe(false);
+      expect(catchUp(kafka, undefined, 0).covers(ago(1_000))).toBe(true);
+    });
   });
 });

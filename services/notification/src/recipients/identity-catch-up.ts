@@ -20,7 +20,7 @@ import type { NotificationConfig } from '../config';
 export type IdentityCatchUpOutcome = 'current' | 'caught-up' | 'behind';
 
 const POLL_MS = 100;
-/** After a wait that gave up, events that find nobody do not wait again for this long: one stall, not one per event. */
+/** After a wait that gave up, events do not wait again for this long (they keep the recipients found): one stall, not one per event. */
 export const QUIET_AFTER_TIMEOUT_MS = 30_000;
 
 /**
@@ -29,15 +29,22 @@ export const QUIET_AFTER_TIMEOUT_MS = 30_000;
  * before the Enroll it allowed (enrollment checked the role in its own view, so the grant was on the topic first) may
  * not be in this view yet when the enrollment's event is handled, and nobody would be told.
  *
- * For an event that found nobody to notify: wait until the consumer of identity events (a consumer of its own, in
- * group `<group>-identity`, so that this wait does not hold it up) has committed every identity message published
- * before the event occurred (offsets by timestamp, so later identity traffic does not hold it up). It waits as long
- * as that consumer gets closer (a backlog after a restart or a bulk import, however long: the emails are late, not
- * lost), giving up after NOTIFY_IDENTITY_WAIT_MS without progress. `caught-up`: look again (also when nothing was pending by the time
- * the broker was asked: the view may have caught up since the first look); `current`: a time already shown caught
- * up, the answer stands; `behind`: given up, within QUIET_AFTER_TIMEOUT_MS of a wait that gave up, or the lag could
- * not be read.
- * Thrown instead, so that the event is handled again later rather than told to nobody (its offset uncommitted):
+ * The same holds for an event whose recipients were found by role, not only for one that found nobody: an admin made
+ * Incentives admin of a location that already has one, who enrolls at once, would be left out while the others are
+ * told. So for an event that found nobody to notify, or whose recipients come from the view by role (MessagePlan
+ * `fromView`), and whose time the view was not known to cover when it was planned (`covers`): wait until the consumer
+ * of identity events (a consumer of its own, in group `<group>-identity`, so that this wait does not hold it up) has
+ * committed every identity message published before the event occurred. First, cheaply: the topic's end offsets, read
+ * at or after the event's time (one reading at a time, shared by every wait for a time at or before it was asked), and
+ * the group's committed offsets; committed up to those ends (the usual case), it is caught up to when that reading was
+ * asked.
+ * Else precisely: offsets by timestamp, so later identity traffic does not hold it up. It waits as long as that
+ * consumer gets closer (a backlog after a restart or a bulk import, however long: the emails are late, not lost),
+ * giving up after NOTIFY_IDENTITY_WAIT_MS without progress. `caught-up`: look again (also when nothing was pending by
+ * the time the broker was asked: the view may have caught up since the first look); `current`: a time already shown
+ * caught up, which stands only if `covers` said so before the first look (another event's wait may have shown it
+ * since); `behind`: given up, within QUIET_AFTER_TIMEOUT_MS of a wait that gave up, or the lag could not be read.
+ * Thrown instead, so that the event is handled again later rather than told to too few (its offset uncommitted):
  * UnavailableError while the identity consumer is not in its group (starting, restarting after a crash: it would
  * make no progress), retried like an outage; ShuttingDownError when the service stops or the event's consumer
  * rebalances (`stopping`) during a wait. Waits share one admin connection and one read of the committed offsets per
@@ -54,6 +61,8 @@ export class IdentityCatchUp implements OnApplicationShutdown {
   private admin?: Promise<Admin>;
   /** The identity group's committed offsets as last read, shared by the waits polling within POLL_MS of it. */
   private committed?: { at: number; offsets: Promise<Map<string, bigint>> };
+  /** The reading of the identity topic's end offsets in progress (handledToTheEnd), and when it was asked. */
+  private endReading?: { askedAt: number; caughtUp: Promise<boolean> };
 
   constructor(
     @Inject(KAFKA) private readonly kafka: Kafka,
@@ -65,10 +74,19 @@ export class IdentityCatchUp implements OnApplicationShutdown {
     this.groupId = consumerGroupFor(options, Topics.identity);
   }
 
+  /**
+   * Whether a plan made now from the view stands without waiting: every identity message published before
+   * `occurredAt` is known handled (or no wait is configured, or the time cannot be read). No broker call.
+   */
+  covers(occurredAt: string): boolean {
+    const at = Date.parse(occurredAt);
+    return this.config.NOTIFY_IDENTITY_WAIT_MS <= 0 || !Number.isFinite(at) || at <= this.handledBefore;
+  }
+
   async waitFor(occurredAt: string, stopping: () => boolean = () => false): Promise<IdentityCatchUpOutcome> {
+    if (this.covers(occurredAt)) return 'current';
     const at = Date.parse(occurredAt);
     const timeoutMs = this.config.NOTIFY_IDENTITY_WAIT_MS;
-    if (timeoutMs <= 0 || !Number.isFinite(at) || at <= this.handledBefore) return 'current';
     this.requireIdentityConsumer();
     if (Date.now() < this.quietUntil) return 'behind';
     const started = Date.now();
@@ -76,6 +94,8 @@ export class IdentityCatchUp implements OnApplicationShutdown {
     let closest: bigint | undefined;
     try {
       const admin = await this.connected();
+      // Usually nothing is pending: one reading of the end offsets, shared by the waits meanwhile, answers them all.
+      if (await this.handledToTheEnd(admin, at)) return 'caught-up';
       const askedAt = Date.now();
       const targets = await offsetsAt(admin, Topics.identity, at);
       for (;;) {
@@ -130,7 +150,43 @@ export class IdentityCatchUp implements OnApplicationShutdown {
     const admin = this.admin;
     this.admin = undefined;
     this.committed = undefined;
+    this.endReading = undefined;
     admin?.then((a) => a.disconnect()).catch(() => undefined);
+  }
+
+  /**
+   * Whether the identity group had committed every message the topic held when asked, asked at or after `at`: then
+   * every identity message published before that time is handled, and handledBefore moves there. One reading at a
+   * time (the topic's end offsets, and the shared read of the committed ones) serves every wait for a time at or
+   * before it was asked. False when the group is behind, and for an `at` ahead of this clock (another service's).
+   */
+  private async handledToTheEnd(admin: Admin, at: number): Promise<boolean> {
+    if (at <= this.handledBefore) return true;
+    let reading = this.endReading;
+    if (!reading || reading.askedAt < at) {
+      const askedAt = Date.now();
+      if (askedAt < at) return false;
+      const caughtUp = this.readEnds(admin).then((done) => {
+        if (done) this.handledBefore = Math.max(this.handledBefore, askedAt);
+        return done;
+      });
+      const started = { askedAt, caughtUp };
+      this.endReading = reading = started;
+      caughtUp.then(
+        () => this.endReading === started && (this.endReading = undefined),
+        () => this.endReading === started && (this.endReading = undefined),
+      );
+    }
+    return reading.caughtUp;
+  }
+
+  /** Whether the group has committed up to the end of every identity partition holding a message. */
+  private async readEnds(admin: Admin): Promise<boolean> {
+    const [bounds, committed] = await Promise.all([admin.fetchTopicOffsets(Topics.identity), this.committedOffsets(admin)]);
+    const ends = new Map<string, bigint>();
+    // A partition whose messages are all gone (retention) or that never held one: nothing there is left to handle.
+    for (const { partition, low, high } of bounds) if (BigInt(high) > BigInt(low)) ends.set(`${Topics.identity}:${partition}`, BigInt(high));
+    return countBehind(ends, committed) === 0n;
   }
 
   private committedOffsets(admin: Admin): Promise<Map<string, bigint>> {

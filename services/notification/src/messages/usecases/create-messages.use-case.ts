@@ -52,9 +52,12 @@ export class CreateMessagesUseCase {
       this.logger.debug(`${envelope.type} ${envelope.eventId} occurred ${envelope.occurredAt}: too old to notify anyone`);
       return { ids: [] };
     }
+    // Noted before planning: a wait by another event may show the view caught up after this plan was made from it.
+    const covered = this.identity.covers(envelope.occurredAt);
     let plan = await this.planner.plan(topic, envelope);
-    // Nobody in the view may be a view behind the event (a role granted just before it): once it has caught up, look again.
-    if (plan?.recipients.length === 0 && (await this.identity.waitFor(envelope.occurredAt, stopping)) === 'caught-up') {
+    // The view may be a view behind the event (a role granted just before it): nobody found, or recipients chosen by
+    // role (an admin made admin just before the event, next to those already known). Once it has caught up, look again.
+    if (plan && !covered && (plan.recipients.length === 0 || plan.fromView) && (await this.identity.waitFor(envelope.occurredAt, stopping)) !== 'behind') {
       plan = await this.planner.plan(topic, envelope);
     }
     if (!plan || plan.recipients.length === 0) {
