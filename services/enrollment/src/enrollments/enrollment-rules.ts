@@ -55,9 +55,11 @@ function expired(expiresAt: Date | undefined, at: Date): boolean {
 /**
  * What keeps the proposal from meeting the program's payout rules, in the order of MissingPayoutItems.
  *  - `strict: false` (Enroll, Continue, Submit): a profile pending validation is fine, since Submit is what waits for
- *    validation; a rejected one (ACTION_REQUIRED) is NOT_APPROVED. The tax profile must not be expired at `at`.
+ *    validation; a rejected one (ACTION_REQUIRED) is NOT_APPROVED. The tax profile must not be expired at `at`
+ *    (where the program requires one).
  *  - `strict: true` (continuing into a new fiscal year): both must be APPROVED, the tax profile valid at `at`
- *    (the first day of the new fiscal year).
+ *    (the first day of the new fiscal year; where the program requires one).
+ * A tax profile in use counts whether or not the program requires one; a missing one only where it does.
  */
 export function payoutGaps(
   rules: PayoutRules,
@@ -74,18 +76,14 @@ export function payoutGaps(
     if (!bank.currency || !rules.allowedCurrencies.includes(bank.currency)) missing.add('CURRENCY_NOT_ALLOWED');
     if (!bank.paymentMethod || !rules.allowedPaymentMethods.includes(bank.paymentMethod)) missing.add('PAYMENT_METHOD_NOT_ALLOWED');
   }
-  if (rules.taxProfileRequired) {
-    if (!tax) {
-      missing.add('TAX_PROFILE_MISSING');
-    } else {
-      if (expired(tax.expiresAt, at)) missing.add('TAX_PROFILE_EXPIRED');
-      if (notApproved(tax.status)) missing.add('TAX_PROFILE_NOT_APPROVED');
-    }
-  } else if (tax && notApproved(tax.status)) {
-    // The location's tax profile, which the enrollment uses, must pass validation even where the program requires
-    // none (SPEC 1, Enrollment 4: ENROLLED only once the chosen bank and tax profiles are validated); its expiry is
-    // the concern of a program that requires one.
-    missing.add('TAX_PROFILE_NOT_APPROVED');
+  if (!tax) {
+    if (rules.taxProfileRequired) missing.add('TAX_PROFILE_MISSING');
+  } else {
+    // Its expiry matters to a program that requires one. Its validation matters to every enrollment using it, also
+    // where the program requires none (SPEC 1, Enrollment 4: ENROLLED only once the chosen bank and tax profiles are
+    // validated): Enroll proposes the location's tax profile whenever there is one.
+    if (rules.taxProfileRequired && expired(tax.expiresAt, at)) missing.add('TAX_PROFILE_EXPIRED');
+    if (notApproved(tax.status)) missing.add('TAX_PROFILE_NOT_APPROVED');
   }
   return MissingPayoutItems.filter((code) => missing.has(code));
 }
@@ -154,7 +152,7 @@ export interface ValidationState {
  *  - VALIDATING otherwise (a revision waits for validation).
  */
 export function validationState(rules: PayoutRules, bank: ProfileFacts | undefined, tax: ProfileFacts | undefined, now: Date): ValidationState {
-  // A tax profile in use counts whether or not the program requires one (payoutGaps); a missing one only where it does.
+  // A tax profile in use counts whether or not the program requires one (payoutGaps).
   const rejectedReasons = [
     ...(bank?.status === 'ACTION_REQUIRED' ? withPrefix('Bank profile', bank.reasons) : []),
     ...(tax?.status === 'ACTION_REQUIRED' ? withPrefix('Tax profile', tax.reasons) : []),

@@ -2,7 +2,7 @@ import { withTimeout } from '@lib/messaging';
 import { Injectable, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { Model } from 'mongoose';
-import { Message } from '../messages/message.schema';
+import { dueEmailBranches, Message } from '../messages/message.schema';
 import { emailBacklogs } from './delivery-metrics';
 
 /** What /metrics shows of the emails waiting to be sent (every instance's: they share the database). */
@@ -20,11 +20,11 @@ const BACKLOG_TIMEOUT_MS = 2_000;
 
 /**
  * Reads the emails waiting to be sent from the messages collection when /metrics is scraped, with the worker's own
- * notion of due (`DeliverEmailUseCase.claim`): a figure that stays up, or an oldest that keeps growing, means the
- * workers are not keeping up or not claiming at all. The queries follow the claim index (`channel, status,
- * nextAttemptAt`); SENDING emails are at most NOTIFY_CONCURRENCY per instance. One reading serves every scrape for
- * BACKLOG_CACHE_MS; a database that does not answer within BACKLOG_TIMEOUT_MS gives no figures (the series are absent)
- * rather than holding the scrape, and the server stops the queries then too (`maxTimeMS`).
+ * notion of due (`dueEmailBranches`, what `DeliverEmailUseCase.claim` takes): a figure that stays up, or an oldest
+ * that keeps growing, means the workers are not keeping up or not claiming at all. The queries follow the claim index
+ * (`channel, status, nextAttemptAt`); SENDING emails are at most NOTIFY_CONCURRENCY per instance. One reading serves
+ * every scrape for BACKLOG_CACHE_MS; a database that does not answer within BACKLOG_TIMEOUT_MS gives no figures (the
+ * series are absent) rather than holding the scrape, and the server stops the queries then too (`maxTimeMS`).
  */
 @Injectable()
 export class EmailBacklog implements OnModuleInit, OnModuleDestroy {
@@ -49,8 +49,9 @@ export class EmailBacklog implements OnModuleInit, OnModuleDestroy {
   }
 
   async measure(now = new Date()): Promise<EmailBacklogFigures> {
-    const waitingDue = { channel: 'EMAIL', status: { $in: ['PENDING', 'RETRY'] }, nextAttemptAt: { $lte: now } };
-    const abandoned = { channel: 'EMAIL', status: 'SENDING', leaseUntil: { $lte: now } };
+    const due = dueEmailBranches(now);
+    const waitingDue = { channel: 'EMAIL', ...due.waiting };
+    const abandoned = { channel: 'EMAIL', ...due.abandoned };
     const retryLater = { channel: 'EMAIL', status: 'RETRY', nextAttemptAt: { $gt: now } };
     const options = { maxTimeMS: BACKLOG_TIMEOUT_MS };
     const collection = this.messages.collection;

@@ -87,6 +87,18 @@ export class Message {
   @Prop({ required: true }) createdAt!: Date;
 }
 
+/**
+ * The emails a worker may claim at `now`, as the two branches of one `$or` under `channel: 'EMAIL'`: waiting and their
+ * time has come, or SENDING under a lease that ran out (a worker that crashed). DeliverEmailUseCase claims them;
+ * EmailBacklog counts them for /metrics.
+ */
+export function dueEmailBranches(now: Date) {
+  return {
+    waiting: { status: { $in: ['PENDING', 'RETRY'] }, nextAttemptAt: { $lte: now } },
+    abandoned: { status: 'SENDING', leaseUntil: { $lte: now } },
+  };
+}
+
 export const MessageSchema = SchemaFactory.createForClass(Message);
 MessageSchema.plugin(outboxPlugin);
 /** The worker's claim query: due emails first. */

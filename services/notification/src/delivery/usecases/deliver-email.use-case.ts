@@ -5,7 +5,7 @@ import { InjectModel } from '@nestjs/mongoose';
 import { Model } from 'mongoose';
 import { randomUUID } from 'node:crypto';
 import type { NotificationConfig } from '../../config';
-import { Message } from '../../messages/message.schema';
+import { dueEmailBranches, Message } from '../../messages/message.schema';
 import { outcomeEvent } from '../../messages/notification-events';
 import { retryDelay } from '../backoff';
 import { deadLetterEntry } from '../dead-letter';
@@ -65,14 +65,9 @@ export class DeliverEmailUseCase {
     const leaseToken = randomUUID();
     // The driver's own findOneAndUpdate: mongoose would add a projection for the hidden outbox field, which
     // FerretDB's findAndModify does not implement.
+    const { waiting, abandoned } = dueEmailBranches(now);
     const claimed = await this.messages.collection.findOneAndUpdate(
-      {
-        channel: 'EMAIL',
-        $or: [
-          { status: { $in: ['PENDING', 'RETRY'] }, nextAttemptAt: { $lte: now } },
-          { status: 'SENDING', leaseUntil: { $lte: now } },
-        ],
-      },
+      { channel: 'EMAIL', $or: [waiting, abandoned] } as never,
       this.claimUpdate(leaseToken, now),
       { sort: { nextAttemptAt: 1 }, returnDocument: 'after' },
     );
