@@ -289,6 +289,37 @@ describe('OutboxRelay: events of one key go out in the order they were written, 
     expect(sent).toEqual([...docs.map((_, i) => `a${i}`), ...docs.map((_, i) => `b${i}`)]);
   });
 
+  // One producer's requests to a partition must not overlap: when one fails (a run the broker refuses as too large),
+  // KafkaJS rolls back that partition's sequence numbers, and the other is refused with OUT_OF_ORDER_SEQUENCE_NUMBER.
+  it('never drains beside a flush: a kick meanwhile (its timer, a write) drains after it', async () => {
+    const docs: Doc[] = [{ _id: 'd0', outbox: [event('e0', 1)] }];
+    const { relay, producer } = relayOver(fakeCollection(docs));
+    const internals = relay as unknown as { stopped: boolean; running?: Promise<void> };
+    internals.stopped = false; // started by hand: no timer
+    let inFlight = 0;
+    let most = 0;
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const send = producer.sendBatch;
+    producer.sendBatch = async (batches) => {
+      most = Math.max(most, ++inFlight);
+      await held;
+      await send(batches);
+      inFlight--;
+    };
+    const flushed = relay.flush();
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    write(docs, 'd1', 'e1', 2);
+    relay.kick();
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    release();
+    await flushed;
+    await internals.running;
+    expect(most).toBe(1);
+    expect(docs.map((d) => d.outbox.length)).toEqual([0, 0]);
+    internals.stopped = true;
+  });
+
   it('after a failed drain the next waits, longer after each failure: a broker outage does not rescan the backlog every second', async () => {
     const docs: Doc[] = Array.from({ length: 300 }, (_, i) => ({ _id: `d${i}`, outbox: [event(`e${i}`, i)] }));
     const scanned: number[] = [];

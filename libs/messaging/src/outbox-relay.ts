@@ -112,23 +112,30 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
       this.again = true;
       return;
     }
-    this.running = this.drain()
-      .then(() => {
-        this.retryAt = 0;
-      })
-      .catch((error) => {
-        this.sweep = 'full'; // what this drain was to publish is still there: look for all of it next time
-        const delay = Math.min(this.options.relayIntervalMs * 2 ** (this.status.consecutiveFailures - 1), this.options.relaySweepIntervalMs);
-        this.retryAt = Date.now() + delay;
-        this.logger.warn(`outbox relay: ${(error as Error).message}; will retry in ${delay} ms`);
-      })
-      .finally(() => {
-        this.running = undefined;
-        if (this.again && !this.stopped) {
-          this.again = false;
-          this.kick();
-        }
-      });
+    this.track(
+      this.drain()
+        .then(() => {
+          this.retryAt = 0;
+        })
+        .catch((error) => {
+          this.sweep = 'full'; // what this drain was to publish is still there: look for all of it next time
+          const delay = Math.min(this.options.relayIntervalMs * 2 ** (this.status.consecutiveFailures - 1), this.options.relaySweepIntervalMs);
+          this.retryAt = Date.now() + delay;
+          this.logger.warn(`outbox relay: ${(error as Error).message}; will retry in ${delay} ms`);
+        }),
+    );
+  }
+
+  /** `work` (a drain that does not reject) is the relay's one drain until it ends; the kicks meanwhile drain after it. */
+  private track(work: Promise<void>): void {
+    const running: Promise<void> = work.finally(() => {
+      if (this.running === running) this.running = undefined;
+      if (this.again && !this.stopped) {
+        this.again = false;
+        this.kick();
+      }
+    });
+    this.running = running;
   }
 
   /** Stop polling after publishing everything that is pending (graceful shutdown). */
@@ -144,11 +151,17 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
     }
   }
 
-  /** Publishes every event the outboxes hold (a full sweep that leaves nothing it read for a next drain). */
+  /**
+   * Publishes every event the outboxes hold (a full sweep that leaves nothing it read for a next drain). It runs as the
+   * relay's one drain: a kick meanwhile drains after it, never beside it (two drains would send the same entries with
+   * one producer at once, and a request the broker refuses rolls back the sequence numbers the other was sent with).
+   */
   async flush(): Promise<void> {
-    await this.running;
+    while (this.running) await this.running;
     this.sweep = 'full';
-    await this.drain(true);
+    const drained = this.drain(true);
+    this.track(drained.catch(() => undefined));
+    await drained;
   }
 
   private collections(): Array<{ collection: Collection; namespace: string }> {
