@@ -143,8 +143,8 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
     if (this.stopped) return;
     this.stopped = true;
     clearInterval(this.timer);
-    await this.running;
     try {
+      // After the running drain, if any (flush waits for it).
       await this.flush();
     } catch (error) {
       this.logger.error(`outbox not flushed at shutdown, it will be published at next start: ${error}`);
