@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
+import { Tracing } from './tracing';
 
 /** What ties an HTTP request or a consumed event to the events it causes and the lines it logs. */
 export interface TraceContext {
@@ -24,6 +25,13 @@ export const Trace = {
   fresh(): TraceContext {
     const runId = randomUUID();
     return { correlationId: runId, causationId: runId };
+  },
+  /**
+   * Runs work nobody asked for (a scheduled job) in a trace of its own (`fresh`), and, while tracing is on, as the root
+   * span `name` of an OpenTelemetry trace of its own.
+   */
+  job<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    return storage.run(this.fresh(), () => Tracing.root(name, fn));
   },
   correlationId(): string {
     return storage.getStore()?.correlationId ?? randomUUID();

@@ -15,5 +15,6 @@ export * from './outbox-relay';
 export * from './processed-event-ledger';
 export * from './tokens';
 export * from './topic-admin';
+export * from './tracing';
 export * from './consumer-lag';
 export * from './upsert-if-newer';

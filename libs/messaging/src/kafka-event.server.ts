@@ -16,6 +16,7 @@ import { OutboxRelay } from './outbox-relay';
 import { ProcessedEventLedger } from './processed-event-ledger';
 import { TopicAdmin } from './topic-admin';
 import { KAFKA } from './tokens';
+import { Tracing } from './tracing';
 
 const HEARTBEAT_EVERY_MS = 3_000;
 const MAX_INFRA_BACKOFF_MS = 5_000;
@@ -416,33 +417,31 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
     const { message } = item;
     const origin = { topic, partition, offset: message.offset };
     const timer = this.metrics.handlerSeconds.startTimer({ topic });
+    const key = message.key?.toString();
+    const traced = { ...origin, key, headers: message.headers, eventId: item.envelope?.eventId, type: item.envelope?.type };
     try {
-      if (!item.envelope) {
-        await this.deadLetter(origin, message.key, message.value, message.headers, item.malformed, 1);
-        return;
-      }
-      const { envelope } = item;
-      if (applied.has(envelope.eventId)) {
-        this.metrics.consumed.inc({ topic, outcome: 'duplicate' });
-        return;
-      }
-      const event: ConsumedEvent = {
-        envelope,
-        topic,
-        partition,
-        offset: message.offset,
-        key: message.key?.toString(),
-        heartbeat,
-        stopping,
-      };
-      const outcome = await this.runHandler(topic, event, stopping);
-      if (outcome.ok) {
-        // A second copy of the event later in this chunk is a duplicate too.
-        applied.add(envelope.eventId);
-        recorded.push({ eventId: envelope.eventId, ...origin });
-      } else {
-        await this.deadLetter(origin, message.key, message.value, message.headers, outcome.error, outcome.attempts);
-      }
+      await Tracing.consume(traced, async (span) => {
+        if (!item.envelope) {
+          Tracing.failed(span, item.malformed);
+          await this.deadLetter(origin, message.key, message.value, message.headers, item.malformed, 1);
+          return;
+        }
+        const { envelope } = item;
+        if (applied.has(envelope.eventId)) {
+          this.metrics.consumed.inc({ topic, outcome: 'duplicate' });
+          return;
+        }
+        const event: ConsumedEvent = { envelope, topic, partition, offset: message.offset, key, heartbeat, stopping };
+        const outcome = await this.runHandler(topic, event, stopping);
+        if (outcome.ok) {
+          // A second copy of the event later in this chunk is a duplicate too.
+          applied.add(envelope.eventId);
+          recorded.push({ eventId: envelope.eventId, ...origin });
+        } else {
+          Tracing.failed(span, outcome.error);
+          await this.deadLetter(origin, message.key, message.value, message.headers, outcome.error, outcome.attempts);
+        }
+      });
     } finally {
       timer();
     }

@@ -1,6 +1,7 @@
 import { Topic, topicsProducedBy } from '@lib/contracts';
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { InjectConnection } from '@nestjs/mongoose';
+import type { Message } from 'kafkajs';
 import { Collection, Connection } from 'mongoose';
 import { findByIds } from './batch-loader';
 import { UPDATES_PER_COMMAND } from './bulk-write-batcher';
@@ -388,10 +389,10 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
   }
 
   private async send(entries: OutboxEntry[]): Promise<void> {
-    const byTopic = new Map<string, Array<{ key: string; value: string }>>();
+    const byTopic = new Map<string, Message[]>();
     for (const entry of entries) {
       const list = byTopic.get(entry.topic) ?? [];
-      list.push({ key: entry.key, value: entry.value });
+      list.push({ key: entry.key, value: entry.value, headers: traceHeaders(entry) });
       byTopic.set(entry.topic, list);
     }
     await this.producer.sendBatch([...byTopic].map(([topic, messages]) => ({ topic, messages })));
@@ -514,7 +515,7 @@ export interface ParkedEntrySummary {
   eventId: string;
   topic: string;
   key: string;
-  /** Its size as the relay counts it against OUTBOX_MAX_RECORD_BYTES (key, value and a record's overhead). */
+  /** Its size as the relay counts it against OUTBOX_MAX_RECORD_BYTES (key, value, trace context and a record's overhead). */
   bytes: number;
   reason: string;
   parkedAt: Date;
@@ -647,12 +648,19 @@ export async function removePublished(collection: Collection, docs: Array<{ _id:
 }
 
 /**
- * The bytes an entry takes in a send: key, value, and a record's own overhead (varint lengths, offset and timestamp
- * deltas, attributes; generously), so that an entry counted as fitting OUTBOX_MAX_RECORD_BYTES fits a broker limit of
- * the same value, batch header included.
+ * The bytes an entry takes in a send: key, value, trace context headers, and a record's own overhead (varint lengths,
+ * offset and timestamp deltas, attributes; generously), so that an entry counted as fitting OUTBOX_MAX_RECORD_BYTES fits
+ * a broker limit of the same value, batch header included.
  */
 export function recordBytes(entry: OutboxEntry): number {
-  return Buffer.byteLength(entry.key) + Buffer.byteLength(entry.value) + RECORD_OVERHEAD_BYTES;
+  const trace = entry.traceparent ? 'traceparent'.length + entry.traceparent.length + (entry.tracestate ? 'tracestate'.length + Buffer.byteLength(entry.tracestate) : 0) : 0;
+  return Buffer.byteLength(entry.key) + Buffer.byteLength(entry.value) + trace + RECORD_OVERHEAD_BYTES;
+}
+
+/** The trace context an entry was written in, as the Kafka headers the consumer continues the trace from. */
+function traceHeaders(entry: OutboxEntry): Record<string, string> | undefined {
+  if (!entry.traceparent) return undefined;
+  return entry.tracestate ? { traceparent: entry.traceparent, tracestate: entry.tracestate } : { traceparent: entry.traceparent };
 }
 
 const RECORD_OVERHEAD_BYTES = 128;

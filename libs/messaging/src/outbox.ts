@@ -1,6 +1,7 @@
 import { buildEvent, CATALOG, Envelope, Topic } from '@lib/contracts';
 import { Schema } from 'mongoose';
 import { Trace } from './context';
+import { Tracing } from './tracing';
 
 /**
  * An event waiting to be published, stored inside the document whose change caused it, so that the state
@@ -13,6 +14,9 @@ export interface OutboxEntry {
   /** The serialized envelope, exactly as it will be published. */
   value: string;
   createdAt: Date;
+  /** The W3C trace context the event was written in, sent as Kafka headers (only while tracing is on: Tracing). */
+  traceparent?: string;
+  tracestate?: string;
 }
 
 export const OutboxEntrySchema = new Schema<OutboxEntry>(
@@ -22,6 +26,8 @@ export const OutboxEntrySchema = new Schema<OutboxEntry>(
     key: { type: String, required: true },
     value: { type: String, required: true },
     createdAt: { type: Date, required: true },
+    traceparent: { type: String },
+    tracestate: { type: String },
   },
   { _id: false },
 );
@@ -308,7 +314,7 @@ export function outboxEvent<T extends object>(source: string, topic: Topic, inpu
   if (typeof key !== 'string' || key.length === 0) {
     throw new Error(`Event ${input.type} on ${topic} has no ${keyField} to use as its key`);
   }
-  return { eventId: envelope.eventId, topic, key, value: JSON.stringify(envelope), createdAt: new Date() };
+  return { eventId: envelope.eventId, topic, key, value: JSON.stringify(envelope), createdAt: new Date(), ...Tracing.currentContext() };
 }
 
 /** The `$push` clause that appends events to a document's outbox in the same update as the state change. */

@@ -61,10 +61,10 @@ export class RolloverScheduler implements OnApplicationBootstrap, OnModuleDestro
 
   /**
    * One run of the daily work at the clock's "now" (also what a test calls), in a trace of its own: the events it
-   * causes share its run id as correlation and causation id (Trace.fresh). True when all of it is done.
+   * causes share its run id as correlation and causation id (Trace.job). True when all of it is done.
    */
   runOnce(): Promise<boolean> {
-    return Trace.run(Trace.fresh(), async () => {
+    return Trace.job('fiscal-year-rollover', async () => {
       const work = scheduledWork(this.clock.now(), this.config.RENEWAL_REMINDER_DAYS);
       const rollover = await this.rollOver.execute({ fromFiscalYear: work.rolloverFrom });
       // Shutting down: the reminders wait for the next run (as the rest of a rollover stopped halfway does).

@@ -41,7 +41,7 @@ export class TaxExpiryScheduler implements OnApplicationBootstrap, OnModuleDestr
   private tick(): void {
     if (this.running) return;
     // A trace of its own: the events of one scan share its run id as correlation and causation id.
-    this.running = Trace.run(Trace.fresh(), () => this.scan.execute())
+    this.running = Trace.job('tax-profile-expiry-scan', () => this.scan.execute())
       .then(({ reported }) => reported && this.logger.log(`reported ${reported} expiring tax profile(s)`))
       .catch((error) => this.logger.warn(`tax expiry scan failed, next run retries: ${(error as Error).message}`))
       .finally(() => (this.running = undefined));

@@ -56,7 +56,7 @@ export class CompletePartnerBootstrap implements OnApplicationBootstrap, OnAppli
   async onApplicationBootstrap(): Promise<void> {
     try {
       // Work nobody asked for right now: a trace of its own for the events it causes.
-      await Trace.run(Trace.fresh(), async () => {
+      await Trace.job('partner-registrations-completion', async () => {
         for (const partner of await this.partners.withPendingAdmin()) await this.execute(partner);
       });
     } catch (error) {

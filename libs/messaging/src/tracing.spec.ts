@@ -1,0 +1,116 @@
+import { Topics } from '@lib/contracts';
+import { context, propagation, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { InMemorySpanExporter, NodeTracerProvider, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-node';
+import { Trace } from './context';
+import { outboxEvent } from './outbox';
+import { recordBytes } from './outbox-relay';
+import { Tracing } from './tracing';
+
+const event = () =>
+  outboxEvent('enrollment', Topics.programs, {
+    type: 'ProgramCreated',
+    key: 'P-1',
+    data: {
+      program: {
+        programId: 'P-1',
+        name: 'Azure',
+        fiscalYear: 'FY27',
+        requiresEligibility: false,
+        payoutRules: { allowedCurrencies: ['USD'], allowedPaymentMethods: ['ELECTRONIC_BANK_TRANSFER'], taxProfileRequired: false },
+        state: 'OPEN',
+        revision: 1,
+      },
+    },
+  });
+
+describe('Tracing, while no tracer provider is registered (tracing off, the default)', () => {
+  it('stores no trace context with an event and runs consumers and jobs as they are', async () => {
+    expect(Tracing.enabled).toBe(false);
+    const entry = event();
+    expect(entry).not.toHaveProperty('traceparent');
+    await expect(Tracing.consume({ topic: 't', partition: 0, offset: '1' }, async (span) => span)).resolves.toBeUndefined();
+    await expect(Tracing.root('job', async () => trace.getActiveSpan())).resolves.toBeUndefined();
+    expect(Tracing.activeIds()).toEqual({});
+  });
+});
+
+describe('Tracing, with a tracer provider (an in-memory exporter: a pure unit test of the propagation)', () => {
+  const exporter = new InMemorySpanExporter();
+  const provider = new NodeTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+  const tracer = () => trace.getTracer('test');
+
+  beforeAll(() => provider.register());
+  afterAll(async () => {
+    await provider.shutdown();
+    trace.disable();
+    context.disable();
+    propagation.disable();
+  });
+  beforeEach(() => exporter.reset());
+
+  it('stores the trace context an event is written in with it, and counts it in the record size', () => {
+    const span = tracer().startSpan('request');
+    const entry = context.with(trace.setSpan(context.active(), span), event);
+    span.end();
+    const { traceId, spanId } = span.spanContext();
+    expect(entry.traceparent).toBe(`00-${traceId}-${spanId}-01`);
+    const { traceparent: _, ...untraced } = entry;
+    expect(recordBytes(entry) - recordBytes(untraced)).toBe('traceparent'.length + entry.traceparent!.length);
+    // Outside any span, nothing.
+    expect(event()).not.toHaveProperty('traceparent');
+  });
+
+  it('handles a consumed message in a consumer span, child of the span its headers name', async () => {
+    const parent = tracer().startSpan('written');
+    const headers = { traceparent: Buffer.from(`00-${parent.spanContext().traceId}-${parent.spanContext().spanId}-01`) };
+    const seen = await Tracing.consume(
+      { topic: 'identity.events.v1', partition: 3, offset: '42', key: 'LOC-1', headers, eventId: 'e-1', type: 'UserCreated' },
+      async () => ({ active: trace.getActiveSpan()?.spanContext().spanId, ids: Tracing.activeIds() }),
+    );
+    const [span] = exporter.getFinishedSpans();
+    expect(span.name).toBe('process identity.events.v1');
+    expect(span.kind).toBe(SpanKind.CONSUMER);
+    expect(span.spanContext().traceId).toBe(parent.spanContext().traceId);
+    expect(span.parentSpanContext?.spanId).toBe(parent.spanContext().spanId);
+    expect(span.attributes).toMatchObject({
+      'messaging.system': 'kafka',
+      'messaging.destination.name': 'identity.events.v1',
+      'messaging.destination.partition.id': '3',
+      'messaging.kafka.offset': 42,
+      'messaging.kafka.message.key': 'LOC-1',
+      'messaging.message.id': 'e-1',
+      'event.type': 'UserCreated',
+    });
+    // The handler runs with the consumer span active: its database calls and the events it writes are under it.
+    expect(seen.active).toBe(span.spanContext().spanId);
+    expect(seen.ids).toEqual({ traceId: span.spanContext().traceId, spanId: span.spanContext().spanId });
+  });
+
+  it('starts a trace of its own for a message without trace headers', async () => {
+    await Tracing.consume({ topic: 't', partition: 0, offset: '1', headers: {} }, async () => undefined);
+    const [span] = exporter.getFinishedSpans();
+    expect(span.parentSpanContext).toBeUndefined();
+  });
+
+  it('marks the span failed when the handler throws, or the message is dead-lettered', async () => {
+    await expect(Tracing.consume({ topic: 't', partition: 0, offset: '1' }, async () => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
+    await Tracing.consume({ topic: 't', partition: 0, offset: '2' }, async (span) => Tracing.failed(span, new Error('malformed')));
+    expect(exporter.getFinishedSpans().map((span) => [span.status.code, span.status.message, span.events[0]?.name])).toEqual([
+      [SpanStatusCode.ERROR, 'boom', 'exception'],
+      [SpanStatusCode.ERROR, 'malformed', 'exception'],
+    ]);
+  });
+
+  it('runs a scheduled job as the root span of a trace of its own, with a correlation id of its own', async () => {
+    const request = tracer().startSpan('request');
+    const inJob = await context.with(trace.setSpan(context.active(), request), () =>
+      Trace.job('fiscal-year-rollover', async () => ({ trace: Trace.current(), traceparent: event().traceparent })),
+    );
+    request.end();
+    const job = exporter.getFinishedSpans().find((span) => span.name === 'fiscal-year-rollover')!;
+    expect(job.parentSpanContext).toBeUndefined();
+    expect(job.spanContext().traceId).not.toBe(request.spanContext().traceId);
+    expect(inJob.traceparent).toBe(`00-${job.spanContext().traceId}-${job.spanContext().spanId}-01`);
+    expect(inJob.trace!.correlationId).toBe(inJob.trace!.causationId);
+  });
+});

@@ -1,0 +1,118 @@
+import { Context, context, propagation, ProxyTracerProvider, Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import type { IHeaders } from 'kafkajs';
+
+/**
+ * OpenTelemetry across the outbox: the trace an event was written in travels with it, and the consumer's work is a
+ * span of that trace. The outbox stores the W3C trace context of the write (`traceparent`, `tracestate`); the relay
+ * sends it as Kafka headers; the consumer continues the trace from them. Only the API is used here: without a tracer
+ * provider (tracing off, the default; startTracing in libs/platform turns it on) nothing is stored and no span is made.
+ */
+export const Tracing = {
+  /** Whether trace context is propagated: a propagator was registered (startTracing), which makes it on. */
+  get enabled(): boolean {
+    return propagation.fields().length > 0;
+  },
+
+  /** The current trace context, to store with an event written now (empty without one). */
+  currentContext(): TraceHeaders {
+    const carrier: TraceHeaders = {};
+    if (this.enabled) propagation.inject(context.active(), carrier);
+    return carrier;
+  },
+
+  /**
+   * Runs the work caused by a consumed message in a consumer span of the trace its headers carry (a new trace when
+   * they carry none). Without tracing, runs it as is.
+   */
+  consume<T>(message: ConsumedMessage, fn: (span?: Span) => Promise<T>): Promise<T> {
+    if (!this.enabled) return fn();
+    const parent = propagation.extract(context.active(), headerValues(message.headers));
+    const span = tracer().startSpan(
+      `process ${message.topic}`,
+      {
+        kind: SpanKind.CONSUMER,
+        attributes: {
+          'messaging.system': 'kafka',
+          'messaging.operation.type': 'process',
+          'messaging.destination.name': message.topic,
+          'messaging.destination.partition.id': String(message.partition),
+          'messaging.kafka.offset': Number(message.offset),
+          ...(message.key !== undefined && { 'messaging.kafka.message.key': message.key }),
+          ...(message.eventId && { 'messaging.message.id': message.eventId }),
+          ...(message.type && { 'event.type': message.type }),
+        },
+      },
+      parent,
+    );
+    return inSpan(span, trace.setSpan(parent, span), () => fn(span));
+  },
+
+  /** Marks a span as failed (a message dead-lettered: its handler did not throw to the span). */
+  failed(span: Span | undefined, error: unknown): void {
+    if (!span) return;
+    span.recordException(error instanceof Error ? error : String(error));
+    span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
+  },
+
+  /** Runs work nobody asked for (a scheduled job) as the root span of a trace of its own. */
+  root<T>(name: string, fn: () => Promise<T>, attributes: Record<string, string> = {}): Promise<T> {
+    if (!this.enabled) return fn();
+    const span = tracer().startSpan(name, { root: true, kind: SpanKind.INTERNAL, attributes });
+    return inSpan(span, trace.setSpan(context.active(), span), fn);
+  },
+
+  /** The trace and span of the work being done now, for log lines (empty when tracing is off or nothing is traced). */
+  activeIds(): { traceId?: string; spanId?: string } {
+    const span = trace.getActiveSpan();
+    if (!span?.isRecording()) return {};
+    const { traceId, spanId } = span.spanContext();
+    return { traceId, spanId };
+  },
+
+  /** Sends the spans still buffered and stops the SDK (graceful shutdown); nothing when tracing is off. */
+  async shutdown(): Promise<void> {
+    const provider = trace.getTracerProvider();
+    const sdk = (provider instanceof ProxyTracerProvider ? provider.getDelegate() : provider) as { shutdown?: () => Promise<void> };
+    await sdk.shutdown?.();
+  },
+};
+
+/** The W3C trace context fields an outbox entry keeps. */
+export interface TraceHeaders {
+  traceparent?: string;
+  tracestate?: string;
+}
+
+export interface ConsumedMessage {
+  topic: string;
+  partition: number;
+  offset: string;
+  key?: string;
+  headers?: IHeaders;
+  eventId?: string;
+  type?: string;
+}
+
+const tracer = () => trace.getTracer('@lib/messaging');
+
+/** Runs `fn` with `span` active, ending it with the outcome. */
+async function inSpan<T>(span: Span, active: Context, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await context.with(active, fn);
+  } catch (error) {
+    Tracing.failed(span, error);
+    throw error;
+  } finally {
+    span.end();
+  }
+}
+
+/** Kafka header values as the propagator reads them: strings (a header may be a Buffer, or repeated). */
+function headerValues(headers: IHeaders | undefined): Record<string, string> {
+  const values: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers ?? {})) {
+    const first = Array.isArray(value) ? value[0] : value;
+    if (first !== undefined) values[name] = first.toString();
+  }
+  return values;
+}
