@@ -1,4 +1,4 @@
-import { KafkaEventServer } from '@lib/messaging';
+import { KafkaEventServer, Tracing } from '@lib/messaging';
 import { HttpStatus, INestApplication, Logger, Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { NestExpressApplication } from '@nestjs/platform-express';
@@ -163,7 +163,8 @@ export async function runService(module: Type<unknown>): Promise<void> {
         process.exit(1);
       }, config.SHUTDOWN_TIMEOUT_MS).unref();
       app.close().then(
-        () => process.exit(0),
+        // Last, the spans still buffered (a collector that does not answer costs no exit code).
+        () => Tracing.shutdown().then(() => process.exit(0), () => process.exit(0)),
         (error) => {
           logger.error(`shutdown failed: ${error}`);
           process.exit(1);

@@ -87,6 +87,19 @@ describe('common settings', () => {
     },
   );
 
+  it('checks the OpenTelemetry settings the SDK reads: tracing off by default, an endpoint a URL, a ratio from 0 to 1', () => {
+    expect(load({})).toMatchObject({ OTEL_EXPORTER_OTLP_ENDPOINT: undefined, OTEL_TRACES_SAMPLER: 'parentbased_always_on', OTEL_SDK_DISABLED: false });
+    expect(load({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318', OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.25' })).toMatchObject({
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318',
+      OTEL_TRACES_SAMPLER_ARG: 0.25,
+    });
+    const message = refusal({ OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4318 x', OTEL_TRACES_SAMPLER: 'sometimes', OTEL_TRACES_SAMPLER_ARG: '1.5' });
+    expect(message).toContain('OTEL_EXPORTER_OTLP_ENDPOINT (must be an http(s) URL)');
+    expect(refusal({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'grpc://collector:4317' })).toContain('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT (must be an http(s) URL)');
+    expect(message).toContain('OTEL_TRACES_SAMPLER (must be one of: always_on, always_off, traceidratio,');
+    expect(message).toContain('OTEL_TRACES_SAMPLER_ARG (must be a number from 0 to 1)');
+  });
+
   it('says a setting without a default is missing, with what it is', () => {
     const { MONGO_URL: _mongo, ...withoutMongo } = required;
     expect(configRefusal(() => loadConfig(baseConfigSpec('svc'), withoutMongo), {})).toContain('MONGO_URL (missing: MongoDB connection string');

@@ -114,6 +114,28 @@ export const pemFile = makeValidator<string | undefined>((value) => {
 export const KAFKA_SASL_MECHANISMS = ['none', 'plain', 'scram-sha-256', 'scram-sha-512'] as const;
 export type KafkaSaslMechanism = (typeof KAFKA_SASL_MECHANISMS)[number];
 
+/** The samplers the OpenTelemetry SDK knows by name (OTEL_TRACES_SAMPLER). */
+export const OTEL_TRACES_SAMPLERS = ['always_on', 'always_off', 'traceidratio', 'parentbased_always_on', 'parentbased_always_off', 'parentbased_traceidratio'] as const;
+
+/** An http(s) URL, the only kind the OTLP/HTTP exporter sends to. */
+const httpUrl = makeValidator<string>((value) => {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new Error('must be an http(s) URL');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('must be an http(s) URL');
+  return value;
+});
+
+/** A probability from 0 to 1 (OTEL_TRACES_SAMPLER_ARG of a ratio sampler). */
+const ratio = makeValidator<number>((value) => {
+  const n = Number(value.trim());
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1) throw new Error('must be a number from 0 to 1');
+  return n;
+});
+
 const mongoUrl = makeValidator<string>((value) => {
   if (!/^mongodb(\+srv)?:\/\//.test(value)) throw new Error('must be a mongodb:// URL');
   return value;
@@ -187,6 +209,15 @@ export function baseConfigSpec(serviceName: string) {
       default: '',
       desc: 'Secret key of the stored Idempotency-Key request fingerprints (HMAC-SHA256), base64 of 32+ random bytes, the same on every replica; empty: derived from OPERATOR_TOKEN',
     }),
+    // Read by the OpenTelemetry SDK itself, before the service starts (startTracing); declared to be checked and listed.
+    OTEL_EXPORTER_OTLP_ENDPOINT: httpUrl({ default: undefined, desc: 'OTLP/HTTP collector to send traces to (`/v1/traces` is appended); none: tracing off' }),
+    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: httpUrl({ default: undefined, desc: 'The full OTLP/HTTP traces URL, instead of OTEL_EXPORTER_OTLP_ENDPOINT; also turns tracing on' }),
+    OTEL_EXPORTER_OTLP_HEADERS: nonEmpty({ default: undefined, desc: 'Headers sent with every export, `key=value,...` (a hosted collector\'s API key)' }),
+    OTEL_SERVICE_NAME: nonEmpty({ default: undefined, desc: 'Service name of the spans, instead of SERVICE_NAME' }),
+    OTEL_RESOURCE_ATTRIBUTES: nonEmpty({ default: undefined, desc: 'More attributes of the spans\' resource, `key=value,...` (e.g. deployment.environment.name=prod)' }),
+    OTEL_TRACES_SAMPLER: str({ choices: OTEL_TRACES_SAMPLERS, default: 'parentbased_always_on', desc: 'Which traces are recorded' }),
+    OTEL_TRACES_SAMPLER_ARG: ratio({ default: undefined, desc: 'The share of traces a ratio sampler records, from 0 to 1' }),
+    OTEL_SDK_DISABLED: flag({ default: false, desc: 'Tracing off, whatever endpoint is set' }),
   };
 }
 

@@ -1,4 +1,4 @@
-import { Trace } from '@lib/messaging';
+import { Trace, Tracing } from '@lib/messaging';
 import { randomUUID } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
 import type { Params } from 'nestjs-pino';
@@ -32,7 +32,8 @@ export function pinoParams(service: string, level: string): Params {
       // Not `customProps` as well: it made two child loggers per request to add what the mixin adds to every line.
       mixin: () => {
         const trace = Trace.current();
-        return trace ? { correlationId: trace.correlationId, causationId: trace.causationId } : {};
+        const ids = trace ? { correlationId: trace.correlationId, causationId: trace.causationId } : {};
+        return Tracing.enabled ? { ...ids, ...Tracing.activeIds() } : ids;
       },
       autoLogging: { ignore: (request) => /^\/(health|metrics)/.test(request.url ?? '') },
       serializers: {

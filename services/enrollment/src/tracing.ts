@@ -1,0 +1,3 @@
+import { startTracing } from '@lib/platform/tracing/tracing';
+
+startTracing('enrollment');
