@@ -3,11 +3,12 @@
  * receiver in this test (OTLP/HTTP, JSON), on the run's real Kafka and MongoDB. One request's trace must cross Kafka:
  * the events it writes carry its trace context through the outbox, and every service that handles them continues it.
  */
-import { freePort } from '@lib/testing';
+import { createEnvelope, Topics } from '@lib/contracts';
+import { freePort, groupCaughtUp, TestKafka, TopicWatch } from '@lib/testing';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, Server } from 'node:http';
-import { Client, eventually, registerPartner } from './client';
+import { Client, CURRENT_FY, eventually, registerPartner } from './client';
 import { Platform, SERVICES, ServiceName } from './platform';
 
 jest.setTimeout(180_000);
@@ -79,6 +80,8 @@ function attributesOf(list: Array<{ key: string; value: Record<string, unknown> 
 const receiver = new OtlpReceiver();
 let platform: Platform;
 let client: Client;
+let kafka: TestKafka;
+let watch: TopicWatch;
 
 beforeAll(async () => {
   await receiver.start();
@@ -86,9 +89,12 @@ beforeAll(async () => {
   platform = new Platform({ env: Object.fromEntries(SERVICES.map((service) => [service, tracing])) });
   client = new Client(platform);
   await platform.start();
+  kafka = new TestKafka();
+  watch = await kafka.watch([Topics.notifications]);
 }, 300_000);
 
 afterAll(async () => {
+  await kafka?.close();
   await platform?.stop();
   await receiver.stop();
 });
@@ -177,5 +183,68 @@ describe('tracing (OpenTelemetry, OTLP)', () => {
     const probes = receiver.spans.filter((s) => s.kind === KIND.SERVER && /\/(health|metrics)/.test(String(s.attributes['url.path'] ?? s.attributes['http.target'] ?? s.name)));
     expect(probes).toEqual([]);
     expect(new Set(receiver.spans.filter((s) => s.kind === KIND.SERVER).map((s) => s.service)).size).toBeGreaterThan(0);
+  });
+
+  it("follows an outside system's event to the email it causes: the delivery, and the event telling of it, in its trace", async () => {
+    const run = randomBytes(4).toString('hex');
+    const [locationId, programId] = [`LOC-E-${run}`, `P-${run}`];
+    // A location with no Incentives admin: its eligibility asks the Global admin, by email, to assign one.
+    const partner = await registerPartner(client, 'Litware', [{ locationId, country: 'US' }]);
+    await client.expect(201, 'enrollment', 'POST', '/v1/programs', {
+      operator: true,
+      body: {
+        programId,
+        name: `Azure ${run}`,
+        fiscalYear: CURRENT_FY,
+        requiresEligibility: true,
+        payoutRules: { allowedCurrencies: ['USD'], allowedPaymentMethods: ['ELECTRONIC_BANK_TRANSFER'], taxProfileRequired: true },
+        state: 'OPEN',
+      },
+    });
+    await groupCaughtUp(platform.groupFor('invitations', Topics.programs), [Topics.programs, Topics.identity], { timeoutMs: 60_000 });
+    await groupCaughtUp(platform.groupFor('notification', Topics.identity), [Topics.identity], { timeoutMs: 60_000 });
+
+    const decisionTrace = randomBytes(16).toString('hex');
+    const systemSpanId = randomBytes(8).toString('hex');
+    const decision = createEnvelope({
+      type: 'EligibilityDetermined',
+      source: 'eligibility-system',
+      partnerId: partner.partnerId,
+      locationId,
+      data: { programId, locationId, partnerId: partner.partnerId, fiscalYear: CURRENT_FY, eligible: true, reasons: [] },
+    });
+    await kafka.publish(Topics.eligibility, locationId, decision, { traceparent: `00-${decisionTrace}-${systemSpanId}-01` });
+    await platform.smtp.waitFor(partner.globalAdminEmail, { timeoutMs: 60_000 });
+
+    const spans = await eventually(async () => {
+      const inTrace = receiver.inTrace(decisionTrace);
+      const one = (service: string, name: string) => {
+        const found = inTrace.filter((s) => s.service === service && s.name === name);
+        expect(`${service} ${name}: ${found.length}`).toBe(`${service} ${name}: 1`);
+        return found[0];
+      };
+      return {
+        decision: one('invitations', 'process eligibility.decisions.v1'),
+        enrollmentDecision: one('enrollment', 'process eligibility.decisions.v1'),
+        request: one('notification', 'process invitations.events.v1'),
+        delivery: one('notification', 'deliver email'),
+        inTrace,
+      };
+    }, 30_000);
+    expect(spans.decision.parentSpanId).toBe(systemSpanId);
+    expect(spans.enrollmentDecision.parentSpanId).toBe(systemSpanId);
+    expect(spans.decision.attributes['messaging.message.id']).toBe(decision.eventId);
+    const invitationSpans = new Set(spans.inTrace.filter((s) => s.service === 'invitations').map((s) => s.spanId));
+    expect(invitationSpans.has(spans.request.parentSpanId!)).toBe(true);
+    expect(spans.request.attributes['event.type']).toBe('AdminAssignmentRequested');
+    // The worker's delivery continues the handler that wrote the email, and records how it went.
+    expect(spans.delivery.parentSpanId).toBe(spans.request.spanId);
+    expect(spans.delivery.attributes).toMatchObject({ 'notification.outcome': 'SENT', 'notification.attempt': 1 });
+    // NotificationSent, for the consumers of notifications, is in the trace too: written in the delivery's span.
+    const [sent] = await watch.waitFor(
+      (m) => m.envelope?.type === 'NotificationSent' && m.envelope.partnerId === partner.partnerId && (m.envelope.data as { channel?: string }).channel === 'EMAIL',
+      { timeoutMs: 30_000 },
+    );
+    expect(sent.headers.traceparent).toBe(`00-${decisionTrace}-${spans.delivery.spanId}-01`);
   });
 });

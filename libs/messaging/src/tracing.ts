@@ -1,4 +1,4 @@
-import { Context, context, propagation, ProxyTracerProvider, Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { Attributes, Context, context, propagation, ProxyTracerProvider, Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { IHeaders } from 'kafkajs';
 
 /**
@@ -26,25 +26,26 @@ export const Tracing = {
    */
   consume<T>(message: ConsumedMessage, fn: (span?: Span) => Promise<T>): Promise<T> {
     if (!this.enabled) return fn();
-    const parent = propagation.extract(context.active(), headerValues(message.headers));
-    const span = tracer().startSpan(
-      `process ${message.topic}`,
-      {
-        kind: SpanKind.CONSUMER,
-        attributes: {
-          'messaging.system': 'kafka',
-          'messaging.operation.type': 'process',
-          'messaging.destination.name': message.topic,
-          'messaging.destination.partition.id': String(message.partition),
-          'messaging.kafka.offset': Number(message.offset),
-          ...(message.key !== undefined && { 'messaging.kafka.message.key': message.key }),
-          ...(message.eventId && { 'messaging.message.id': message.eventId }),
-          ...(message.type && { 'event.type': message.type }),
-        },
-      },
-      parent,
-    );
-    return inSpan(span, trace.setSpan(parent, span), () => fn(span));
+    const attributes: Attributes = {
+      'messaging.system': 'kafka',
+      'messaging.operation.type': 'process',
+      'messaging.destination.name': message.topic,
+      'messaging.destination.partition.id': String(message.partition),
+      'messaging.kafka.offset': Number(message.offset),
+      ...(message.key !== undefined && { 'messaging.kafka.message.key': message.key }),
+      ...(message.eventId && { 'messaging.message.id': message.eventId }),
+      ...(message.type && { 'event.type': message.type }),
+    };
+    return childSpan(headerValues(message.headers), `process ${message.topic}`, SpanKind.CONSUMER, attributes, fn);
+  },
+
+  /**
+   * Runs work done later for something written earlier (an email sent by a worker, from the message a handler stored
+   * with `currentContext()`) in a span of the trace it was written in (a new trace when `written` holds none).
+   */
+  resume<T>(written: TraceHeaders, name: string, attributes: Attributes, fn: (span?: Span) => Promise<T>): Promise<T> {
+    if (!this.enabled) return fn();
+    return childSpan({ ...written }, name, SpanKind.INTERNAL, attributes, fn);
   },
 
   /** Marks a span as failed (a message dead-lettered: its handler did not throw to the span). */
@@ -94,6 +95,13 @@ export interface ConsumedMessage {
 }
 
 const tracer = () => trace.getTracer('@lib/messaging');
+
+/** Runs `fn` in a new span, child of the span the W3C fields in `carrier` name. */
+function childSpan<T>(carrier: Record<string, string | undefined>, name: string, kind: SpanKind, attributes: Attributes, fn: (span?: Span) => Promise<T>): Promise<T> {
+  const parent = propagation.extract(context.active(), carrier);
+  const span = tracer().startSpan(name, { kind, attributes }, parent);
+  return inSpan(span, trace.setSpan(parent, span), () => fn(span));
+}
 
 /** Runs `fn` with `span` active, ending it with the outcome. */
 async function inSpan<T>(span: Span, active: Context, fn: () => Promise<T>): Promise<T> {

@@ -49,6 +49,9 @@ export class Message {
   @Prop({ required: true }) causationEventId!: string;
   @Prop({ required: true }) causationEventType!: string;
   @Prop({ required: true }) correlationId!: string;
+  /** EMAIL, while tracing is on: the trace context of the handler that wrote it; its delivery is a span of that trace. */
+  @Prop() traceparent?: string;
+  @Prop() tracestate?: string;
   /**
    * Messages about an invitation (its own events: the invitation, the request to assign an Incentives admin): which
    * one, and when the causing event occurred, with the invitation's version it told of (absent in older events). A

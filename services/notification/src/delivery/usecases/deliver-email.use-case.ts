@@ -1,4 +1,4 @@
-import { BatchLoader, byIdLoader, EventOutbox, PendingOutboxes, pushOutbox } from '@lib/messaging';
+import { BatchLoader, byIdLoader, EventOutbox, PendingOutboxes, pushOutbox, Tracing } from '@lib/messaging';
 import { CONFIG } from '@lib/platform';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
@@ -199,7 +199,13 @@ export class DeliverEmailUseCase {
   }
 
   async execute(message: ClaimedEmail): Promise<DeliveryOutcome> {
-    const outcome = await this.attempt(message);
+    // In the trace of the event that caused the email, while tracing is on: the SMTP exchange and its outcome event too.
+    const attributes = { 'notification.message.id': message._id, 'notification.template': message.template, 'notification.attempt': message.attempts };
+    const outcome = await Tracing.resume(message, 'deliver email', attributes, async (span) => {
+      const outcome = await this.attempt(message);
+      span?.setAttribute('notification.outcome', outcome.status);
+      return outcome;
+    });
     this.metrics.attempts.inc({ outcome: outcome.status.toLowerCase(), template: message.template });
     return outcome;
   }

@@ -1,5 +1,5 @@
 import { Envelope } from '@lib/contracts';
-import { BatchLoader, bulkWriteBatcher, byIdLoader, EventOutbox, isDuplicateKey, OutboxEntry, PendingOutboxes } from '@lib/messaging';
+import { BatchLoader, bulkWriteBatcher, byIdLoader, EventOutbox, isDuplicateKey, OutboxEntry, PendingOutboxes, Tracing } from '@lib/messaging';
 import { CONFIG } from '@lib/platform';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
@@ -100,7 +100,7 @@ export class CreateMessagesUseCase {
           text: rendered.text,
           link: plan.link,
           ...(audienceOf(recipient, plan.audience) && { audience: plan.audience }),
-          ...(channel === 'EMAIL' ? { html: rendered.html, status: 'PENDING', nextAttemptAt: now } : { status: 'SENT', sentAt: now }),
+          ...(channel === 'EMAIL' ? { html: rendered.html, status: 'PENDING', nextAttemptAt: now, ...Tracing.currentContext() } : { status: 'SENT', sentAt: now }),
           attempts: channel === 'EMAIL' ? 0 : 1,
           read: false,
           createdAt: now,
