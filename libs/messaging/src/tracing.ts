@@ -45,7 +45,7 @@ export const Tracing = {
    */
   resume<T>(written: TraceHeaders, name: string, attributes: Attributes, fn: (span?: Span) => Promise<T>): Promise<T> {
     if (!this.enabled) return fn();
-    return childSpan({ ...written }, name, SpanKind.INTERNAL, attributes, fn);
+    return childSpan({ traceparent: written.traceparent, tracestate: written.tracestate }, name, SpanKind.INTERNAL, attributes, fn);
   },
 
   /** Marks a span as failed (a message dead-lettered: its handler did not throw to the span). */
@@ -56,9 +56,9 @@ export const Tracing = {
   },
 
   /** Runs work nobody asked for (a scheduled job) as the root span of a trace of its own. */
-  root<T>(name: string, fn: () => Promise<T>, attributes: Record<string, string> = {}): Promise<T> {
+  root<T>(name: string, fn: () => Promise<T>): Promise<T> {
     if (!this.enabled) return fn();
-    const span = tracer().startSpan(name, { root: true, kind: SpanKind.INTERNAL, attributes });
+    const span = tracer().startSpan(name, { root: true, kind: SpanKind.INTERNAL });
     return inSpan(span, trace.setSpan(context.active(), span), fn);
   },
 

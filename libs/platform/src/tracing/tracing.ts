@@ -5,11 +5,13 @@
  *  - a client span per MongoDB command (instrumentation-mongodb);
  *  - a consumer span per Kafka message handled, in the trace the event was written in: the outbox keeps the W3C trace
  *    context of the write and the relay sends it as headers (Tracing, in libs/messaging);
+ *  - a span per email delivery, in the trace of the handler that wrote the email (notification);
  *  - a root span per scheduled job run.
  * The instrumentations patch http, express and mongodb when they are loaded, so a service's main.ts imports its
  * `tracing.ts`, which calls startTracing, before anything else. This file imports only OpenTelemetry for that reason,
  * and only those files import it (the SDK stays unloaded in tests). Tracing.shutdown() sends what is left at stop.
  */
+import { diag, DiagConsoleLogger, DiagLogLevel } from '@opentelemetry/api';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { registerInstrumentations } from '@opentelemetry/instrumentation';
 import { ExpressInstrumentation, ExpressLayerType } from '@opentelemetry/instrumentation-express';
@@ -50,6 +52,8 @@ export function startTracing(serviceName: string, env: NodeJS.ProcessEnv = proce
 }
 
 function start(serviceName: string, env: NodeJS.ProcessEnv): void {
+  // The SDK's own warnings and errors (a collector that refuses or does not answer) on stderr, not dropped.
+  diag.setLogger(new DiagConsoleLogger(), DiagLogLevel.WARN);
   const resource = defaultResource()
     .merge(resourceFromAttributes({ [ATTR_SERVICE_NAME]: env.SERVICE_NAME?.trim() || serviceName }))
     .merge(detectResources({ detectors: [envDetector] }));
