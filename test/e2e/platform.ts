@@ -8,18 +8,46 @@ import { consumerGroupFor } from '@lib/messaging';
 import { freePort, ManagedProcess, OPERATOR_KEY, PROJECT_ROOT, SERVICE_NODE_ARGS, SmtpTestServer, spawnServer, startGroupAtEnd, TestKafka, waitFor } from '@lib/testing';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
+import { mkdirSync, rmSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { exportPKCS8, generateKeyPair } from 'jose';
 import { NOTIFICATION_OWN_CONSUMERS } from '../../services/notification/src/consumers';
 
 export const SERVICES = ['identity', 'invitations', 'enrollment', 'payout-profiles', 'notification'] as const;
 export type ServiceName = (typeof SERVICES)[number];
 
-/** Builds the services once per test run (incremental), as `npm run build` does. */
-export function buildServices(): void {
+/**
+ * Builds the services (incremental), as `npm run build` does, one test file at a time: two Jest workers building at
+ * once on a fresh checkout wrote dist/ twice, and the second tsc's output (import aliases not rewritten yet) replaced
+ * the first's while its services started ("Cannot find module '@lib/contracts'"). Once built, a build emits nothing.
+ */
+export async function buildServices(): Promise<void> {
   const bin = (name: string) => join(PROJECT_ROOT, 'node_modules', '.bin', name);
-  execFileSync(bin('tsc'), ['-p', 'tsconfig.build.json'], { cwd: PROJECT_ROOT, stdio: 'inherit' });
-  execFileSync(bin('tsc-alias'), ['-p', 'tsconfig.build.json'], { cwd: PROJECT_ROOT, stdio: 'inherit' });
+  await withLock(join(PROJECT_ROOT, '.local', 'build.lock'), () => {
+    execFileSync(bin('tsc'), ['-p', 'tsconfig.build.json'], { cwd: PROJECT_ROOT, stdio: 'inherit' });
+    execFileSync(bin('tsc-alias'), ['-p', 'tsconfig.build.json'], { cwd: PROJECT_ROOT, stdio: 'inherit' });
+  });
+}
+
+/** Runs `fn` holding a lock between processes (a directory made atomically); a lock older than 10 minutes is stale. */
+async function withLock(path: string, fn: () => void): Promise<void> {
+  mkdirSync(dirname(path), { recursive: true });
+  for (;;) {
+    try {
+      mkdirSync(path);
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      const age = Date.now() - (statSync(path, { throwIfNoEntry: false })?.mtimeMs ?? Date.now());
+      if (age > 600_000) rmSync(path, { recursive: true, force: true });
+      else await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+  try {
+    fn();
+  } finally {
+    rmSync(path, { recursive: true, force: true });
+  }
 }
 
 export interface PlatformOptions {
@@ -72,7 +100,7 @@ export class Platform {
   }
 
   async start(): Promise<this> {
-    buildServices();
+    await buildServices();
     await this.smtp.start();
     for (const service of SERVICES) this.ports.set(service, await freePort());
     const { privateKey } = await generateKeyPair('RS256', { extractable: true });
