@@ -33,6 +33,13 @@ export const Trace = {
   job<T>(name: string, fn: () => Promise<T>): Promise<T> {
     return storage.run(this.fresh(), () => Tracing.root(name, fn));
   },
+  /**
+   * Runs background work that a request or an event handler only woke up (the outbox relay's drain, the email worker's
+   * claims) outside their trace: its log lines and spans belong to none of its callers.
+   */
+  detached<T>(fn: () => T): T {
+    return storage.exit(() => Tracing.detached(fn));
+  },
   correlationId(): string {
     return storage.getStore()?.correlationId ?? randomUUID();
   },

@@ -4,6 +4,7 @@ import { InjectConnection } from '@nestjs/mongoose';
 import type { Message } from 'kafkajs';
 import { Collection, Connection } from 'mongoose';
 import { findByIds } from './batch-loader';
+import { Trace } from './context';
 import { UPDATES_PER_COMMAND } from './bulk-write-batcher';
 import { tooLargeForBroker } from './errors';
 import { EventProducer } from './event-producer';
@@ -114,7 +115,7 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
       return;
     }
     this.track(
-      this.drain()
+      Trace.detached(() => this.drain())
         .then(() => {
           this.retryAt = 0;
         })

@@ -86,10 +86,32 @@ describe('Tracing, with a tracer provider (an in-memory exporter: a pure unit te
     expect(seen.ids).toEqual({ traceId: span.spanContext().traceId, spanId: span.spanContext().spanId });
   });
 
-  it('starts a trace of its own for a message without trace headers', async () => {
-    await Tracing.consume({ topic: 't', partition: 0, offset: '1', headers: {} }, async () => undefined);
-    const [span] = exporter.getFinishedSpans();
+  it('starts a trace of its own for a message without trace headers, also when some other span is active', async () => {
+    const other = tracer().startSpan('a request that happened to wake the consumer');
+    await context.with(trace.setSpan(context.active(), other), () => Tracing.consume({ topic: 't', partition: 0, offset: '1', headers: {} }, async () => undefined));
+    other.end();
+    const span = exporter.getFinishedSpans().find((s) => s.name === 'process t')!;
     expect(span.parentSpanContext).toBeUndefined();
+    expect(span.spanContext().traceId).not.toBe(other.spanContext().traceId);
+  });
+
+  it("stores the W3C trace context with an event, not the baggage a caller sent along", () => {
+    const span = tracer().startSpan('request');
+    const withBaggage = propagation.setBaggage(trace.setSpan(context.active(), span), propagation.createBaggage({ note: { value: 'x'.repeat(1_000) } }));
+    const entry = context.with(withBaggage, event);
+    span.end();
+    expect(Object.keys(entry)).toEqual(['eventId', 'topic', 'key', 'value', 'createdAt', 'traceparent']);
+  });
+
+  it('runs background work a caller woke in no trace, and with no correlation ids of the caller', async () => {
+    const request = tracer().startSpan('request');
+    const seen = await Trace.run({ correlationId: 'c-1', causationId: 'r-1' }, () =>
+      context.with(trace.setSpan(context.active(), request), () =>
+        Trace.detached(async () => ({ span: trace.getActiveSpan(), trace: Trace.current(), traceparent: event().traceparent })),
+      ),
+    );
+    request.end();
+    expect(seen).toEqual({ span: undefined, trace: undefined, traceparent: undefined });
   });
 
   it('marks the span failed when the handler throws, or the message is dead-lettered', async () => {

@@ -1,4 +1,4 @@
-import { Attributes, Context, context, propagation, ProxyTracerProvider, Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { Attributes, Context, context, propagation, ProxyTracerProvider, ROOT_CONTEXT, Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { IHeaders } from 'kafkajs';
 
 /**
@@ -13,11 +13,24 @@ export const Tracing = {
     return propagation.fields().length > 0;
   },
 
-  /** The current trace context, to store with an event written now (empty without one). */
+  /**
+   * The current trace context, to store with an event written now (empty without one): the W3C trace context only, not
+   * the baggage a caller may have sent along (arbitrary data nobody reads from the outbox).
+   */
   currentContext(): TraceHeaders {
-    const carrier: TraceHeaders = {};
-    if (this.enabled) propagation.inject(context.active(), carrier);
-    return carrier;
+    if (!this.enabled) return {};
+    const carrier: Record<string, string> = {};
+    propagation.inject(context.active(), carrier);
+    const { traceparent, tracestate } = carrier;
+    return traceparent ? (tracestate ? { traceparent, tracestate } : { traceparent }) : {};
+  },
+
+  /**
+   * Runs `fn` in no trace: background work (the outbox relay's drain, the email worker's claims) that a request or
+   * handler only woke up, so that its spans do not pile up under whichever caller woke it first.
+   */
+  detached<T>(fn: () => T): T {
+    return this.enabled ? context.with(ROOT_CONTEXT, fn) : fn();
   },
 
   /**
@@ -96,9 +109,9 @@ export interface ConsumedMessage {
 
 const tracer = () => trace.getTracer('@lib/messaging');
 
-/** Runs `fn` in a new span, child of the span the W3C fields in `carrier` name. */
+/** Runs `fn` in a new span, child of the span the W3C fields in `carrier` name (a new trace when they name none). */
 function childSpan<T>(carrier: Record<string, string | undefined>, name: string, kind: SpanKind, attributes: Attributes, fn: (span?: Span) => Promise<T>): Promise<T> {
-  const parent = propagation.extract(context.active(), carrier);
+  const parent = propagation.extract(ROOT_CONTEXT, carrier);
   const span = tracer().startSpan(name, { kind, attributes }, parent);
   return inSpan(span, trace.setSpan(parent, span), () => fn(span));
 }

@@ -158,13 +158,18 @@ export async function runService(module: Type<unknown>): Promise<void> {
       if (stopping) return;
       stopping = true;
       logger.log(`${signal}: stopping consumers, draining, flushing the outbox`);
+      const deadline = Date.now() + config.SHUTDOWN_TIMEOUT_MS;
       setTimeout(() => {
         logger.error('graceful shutdown timed out');
         process.exit(1);
       }, config.SHUTDOWN_TIMEOUT_MS).unref();
       app.close().then(
-        // Last, the spans still buffered (a collector that does not answer costs no exit code).
-        () => Tracing.shutdown().then(() => process.exit(0), () => process.exit(0)),
+        // Last, the spans still buffered, for what is left of the time (a collector that does not answer costs no exit code).
+        () => {
+          const sent = Tracing.shutdown().catch(() => undefined);
+          const timeLeft = new Promise((resolve) => setTimeout(resolve, Math.max(0, deadline - Date.now() - 500)).unref());
+          void Promise.race([sent, timeLeft]).then(() => process.exit(0));
+        },
         (error) => {
           logger.error(`shutdown failed: ${error}`);
           process.exit(1);

@@ -89,6 +89,9 @@ describe('common settings', () => {
 
   it('checks the OpenTelemetry settings the SDK reads: tracing off by default, an endpoint a URL, a ratio from 0 to 1', () => {
     expect(load({})).toMatchObject({ OTEL_EXPORTER_OTLP_ENDPOINT: undefined, OTEL_TRACES_SAMPLER: 'parentbased_always_on', OTEL_SDK_DISABLED: false });
+    // An optional setting given empty (`${VAR:-}` in a compose file) is not set; it was refused before.
+    expect(load({ OTEL_EXPORTER_OTLP_ENDPOINT: '', KAFKA_TLS_CA_FILE: ' ' })).toMatchObject({ OTEL_EXPORTER_OTLP_ENDPOINT: undefined, KAFKA_TLS_CA_FILE: undefined });
+    expect(load({ OTEL_SERVICE_NAME: '' }).OTEL_SERVICE_NAME).toBeUndefined();
     expect(load({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318', OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.25' })).toMatchObject({
       OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318',
       OTEL_TRACES_SAMPLER_ARG: 0.25,

@@ -241,8 +241,15 @@ export function loadConfig<S extends Record<string, ValidatorSpec<unknown>>>(
   spec: S,
   env: NodeJS.ProcessEnv = process.env,
 ) {
+  // An optional setting (no value by default, none required with another) given empty is not set (`${VAR:-}` in a
+  // compose file): envalid would refuse the validator's "none".
+  const given = { ...env };
+  for (const [name, setting] of Object.entries(spec)) {
+    const optional = 'default' in setting && setting.default === undefined && !setting.requiredWhen;
+    if (optional && given[name]?.trim() === '') delete given[name];
+  }
   // A plain frozen copy: envalid's strict proxy throws on unknown keys, which Nest probes (onModuleInit...).
-  const clean = cleanEnv(env, spec, {
+  const clean = cleanEnv(given, spec, {
     reporter: ({ errors }) => {
       const entries = Object.entries(errors);
       if (entries.length === 0) return;

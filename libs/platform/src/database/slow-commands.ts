@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
 import type { Connection } from 'mongoose';
+import { shapeOf } from './shape';
 
 /** Where each command keeps its filter (the part that decides whether the server can use an index). */
 function filterOf(name: string, command: Record<string, unknown>): unknown {
@@ -18,16 +19,6 @@ function filterOf(name: string, command: Record<string, unknown>): unknown {
     default:
       return undefined;
   }
-}
-
-/** The filter's shape with every value replaced by its type: no user data reaches the log. */
-export function shapeOf(value: unknown, depth = 0): unknown {
-  if (depth > 4) return '…';
-  if (Array.isArray(value)) return value.length ? [shapeOf(value[0], depth + 1), ...(value.length > 1 ? [`×${value.length}`] : [])] : [];
-  if (value && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
-    return Object.fromEntries(Object.entries(value).map(([key, inner]) => [key, shapeOf(inner, depth + 1)]));
-  }
-  return value === null ? null : typeof value === 'object' ? (value.constructor?.name ?? 'object') : typeof value;
 }
 
 /**

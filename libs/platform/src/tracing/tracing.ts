@@ -8,65 +8,96 @@
  *  - a span per email delivery, in the trace of the handler that wrote the email (notification);
  *  - a root span per scheduled job run.
  * The instrumentations patch http, express and mongodb when they are loaded, so a service's main.ts imports its
- * `tracing.ts`, which calls startTracing, before anything else. This file imports only OpenTelemetry for that reason,
- * and only those files import it (the SDK stays unloaded in tests). Tracing.shutdown() sends what is left at stop.
+ * `tracing.ts`, which calls startTracing, before anything else. This file loads the SDK only when tracing is on, and
+ * nothing that would load http, express or mongodb. Tracing.shutdown() (libs/messaging) sends what is left at stop.
  */
-import { diag, DiagConsoleLogger, DiagLogLevel } from '@opentelemetry/api';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { registerInstrumentations } from '@opentelemetry/instrumentation';
-import { ExpressInstrumentation, ExpressLayerType } from '@opentelemetry/instrumentation-express';
-import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
-import { MongoDBInstrumentation } from '@opentelemetry/instrumentation-mongodb';
-import { defaultResource, detectResources, envDetector, resourceFromAttributes } from '@opentelemetry/resources';
-import { BatchSpanProcessor, NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
-import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
+import type { Span, SpanProcessor } from '@opentelemetry/sdk-trace-node';
+import { shapeOf } from '../database/shape';
 
 /** Requests that are not the service's work: probes and scrapes, many a minute. */
 const UNTRACED_PATHS = /^\/(health|metrics)(\/|\?|$)/;
+/** The longest attribute value a span keeps (the SDK keeps any length by default). */
+const ATTRIBUTE_VALUE_LIMIT = 4_096;
+/** How a setting says true, as the services' config reads flags (`flag`). */
+const TRUE = new Set(['true', 't', 'yes', 'on', '1']);
 
-/** The SDK once started (once per process). */
-let provider: NodeTracerProvider | undefined;
+/** Whether tracing has started in this process (once per process). */
+let started = false;
 
 /** Whether the environment asks for traces: an OTLP endpoint is set and the SDK is not disabled. */
 export function tracingRequested(env: NodeJS.ProcessEnv = process.env): boolean {
-  if (env.OTEL_SDK_DISABLED?.trim().toLowerCase() === 'true') return false;
+  if (TRUE.has(env.OTEL_SDK_DISABLED?.trim().toLowerCase() ?? '')) return false;
   return !!(env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT?.trim() || env.OTEL_EXPORTER_OTLP_ENDPOINT?.trim());
 }
 
 /**
- * Starts tracing for `serviceName` when the environment asks for it; otherwise does nothing, and the OpenTelemetry API
- * stays a no-op. SERVICE_NAME, then OTEL_SERVICE_NAME, override the name (the first names the service's logs and
- * metrics too); OTEL_RESOURCE_ATTRIBUTES adds attributes. Sampling follows OTEL_TRACES_SAMPLER (default: parent-based,
- * always on); batching, OTEL_BSP_*.
+ * Starts tracing for `serviceName` when the environment asks for it; otherwise does nothing (the SDK is not even
+ * loaded), and the OpenTelemetry API stays a no-op. SERVICE_NAME, then OTEL_SERVICE_NAME, override the name (the first
+ * names the service's logs and metrics too); OTEL_RESOURCE_ATTRIBUTES adds attributes. Sampling follows
+ * OTEL_TRACES_SAMPLER (default: parent-based, always on); batching, OTEL_BSP_*.
  */
 export function startTracing(serviceName: string, env: NodeJS.ProcessEnv = process.env): boolean {
-  if (provider || !tracingRequested(env)) return !!provider;
+  if (started || !tracingRequested(env)) return started;
   try {
     start(serviceName, env);
-    return true;
+    started = true;
   } catch (error) {
     // A setting the SDK cannot use: the service's config check names it next, before anything runs untraced.
     process.stderr.write(`tracing not started: ${(error as Error).message}\n`);
-    return false;
   }
+  return started;
 }
 
+/** Loads the SDK (only now: tracing is on) and starts it. */
 function start(serviceName: string, env: NodeJS.ProcessEnv): void {
+  const { diag, DiagConsoleLogger, DiagLogLevel } = require('@opentelemetry/api') as typeof import('@opentelemetry/api');
+  const { OTLPTraceExporter } = require('@opentelemetry/exporter-trace-otlp-http') as typeof import('@opentelemetry/exporter-trace-otlp-http');
+  const { registerInstrumentations } = require('@opentelemetry/instrumentation') as typeof import('@opentelemetry/instrumentation');
+  const { ExpressInstrumentation, ExpressLayerType } = require('@opentelemetry/instrumentation-express') as typeof import('@opentelemetry/instrumentation-express');
+  const { HttpInstrumentation } = require('@opentelemetry/instrumentation-http') as typeof import('@opentelemetry/instrumentation-http');
+  const { MongoDBInstrumentation } = require('@opentelemetry/instrumentation-mongodb') as typeof import('@opentelemetry/instrumentation-mongodb');
+  const { defaultResource, detectResources, envDetector, resourceFromAttributes } = require('@opentelemetry/resources') as typeof import('@opentelemetry/resources');
+  const { BatchSpanProcessor, NodeTracerProvider } = require('@opentelemetry/sdk-trace-node') as typeof import('@opentelemetry/sdk-trace-node');
+  const { ATTR_SERVICE_NAME } = require('@opentelemetry/semantic-conventions') as typeof import('@opentelemetry/semantic-conventions');
+
   // The SDK's own warnings and errors (a collector that refuses or does not answer) on stderr, not dropped.
   diag.setLogger(new DiagConsoleLogger(), DiagLogLevel.WARN);
   const resource = defaultResource()
     .merge(resourceFromAttributes({ [ATTR_SERVICE_NAME]: env.SERVICE_NAME?.trim() || serviceName }))
     .merge(detectResources({ detectors: [envDetector] }));
-  const sdk = new NodeTracerProvider({ resource, spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter())] });
+  const sdk = new NodeTracerProvider({
+    resource,
+    spanLimits: { attributeValueLengthLimit: ATTRIBUTE_VALUE_LIMIT },
+    spanProcessors: [new DuplicateKeyValuesRemoved(), new BatchSpanProcessor(new OTLPTraceExporter())],
+  });
   sdk.register(); // context in AsyncLocalStorage; W3C trace context and baggage propagation
-  provider = sdk;
   registerInstrumentations({
     tracerProvider: sdk,
     instrumentations: [
       new HttpInstrumentation({ ignoreIncomingRequestHook: (request) => UNTRACED_PATHS.test(request.url ?? '') }),
       // Request handlers only: a span per middleware (body parser, logger, ...) adds nothing a reader needs.
       new ExpressInstrumentation({ ignoreLayersType: [ExpressLayerType.MIDDLEWARE] }),
-      new MongoDBInstrumentation(),
+      // The command's shape, not its values, whatever its size (a bulk write of 200 documents).
+      new MongoDBInstrumentation({ dbStatementSerializer: (command) => JSON.stringify(shapeOf(command)) }),
     ],
   });
+}
+
+/**
+ * The MongoDB instrumentation puts a failed command's error message in its span's status; a duplicate key error
+ * quotes the key's values (a user's email address, in `users`). Only the index stays.
+ */
+export class DuplicateKeyValuesRemoved implements SpanProcessor {
+  onStart(): void {}
+  onEnding(span: Span): void {
+    const message = span.status.message;
+    if (message?.includes('dup key')) span.setStatus({ code: span.status.code, message: message.replace(/\s*dup key:.*$/s, ' dup key: (values removed)') });
+  }
+  onEnd(): void {}
+  forceFlush(): Promise<void> {
+    return Promise.resolve();
+  }
+  shutdown(): Promise<void> {
+    return Promise.resolve();
+  }
 }

@@ -1,3 +1,4 @@
+import { Trace } from '@lib/messaging';
 import { CONFIG, MAX_TIMER_MS } from '@lib/platform';
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import type { NotificationConfig } from '../config';
@@ -119,7 +120,7 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnModuleDestroy {
       this.again = true;
       return;
     }
-    const filling = this.fill()
+    const filling = Trace.detached(() => this.fill())
       .catch((error) => this.logger.warn(`claiming emails failed: ${(error as Error).message}; will retry`))
       .finally(() => {
         this.filling = undefined;

@@ -1,4 +1,4 @@
-import { BatchLoader, byIdLoader, EventOutbox, PendingOutboxes, pushOutbox, Tracing } from '@lib/messaging';
+import { BatchLoader, byIdLoader, EventOutbox, PendingOutboxes, pushOutbox, Trace, Tracing } from '@lib/messaging';
 import { CONFIG } from '@lib/platform';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
@@ -199,13 +199,16 @@ export class DeliverEmailUseCase {
   }
 
   async execute(message: ClaimedEmail): Promise<DeliveryOutcome> {
-    // In the trace of the event that caused the email, while tracing is on: the SMTP exchange and its outcome event too.
+    // With the correlation ids of the event that caused the email (its log lines), and while tracing is on in its
+    // trace: the SMTP exchange and the outcome event too.
     const attributes = { 'notification.message.id': message._id, 'notification.template': message.template, 'notification.attempt': message.attempts };
-    const outcome = await Tracing.resume(message, 'deliver email', attributes, async (span) => {
-      const outcome = await this.attempt(message);
-      span?.setAttribute('notification.outcome', outcome.status);
-      return outcome;
-    });
+    const outcome = await Trace.run({ correlationId: message.correlationId, causationId: message.causationEventId }, () =>
+      Tracing.resume(message, 'deliver email', attributes, async (span) => {
+        const outcome = await this.attempt(message);
+        span?.setAttribute('notification.outcome', outcome.status);
+        return outcome;
+      }),
+    );
     this.metrics.attempts.inc({ outcome: outcome.status.toLowerCase(), template: message.template });
     return outcome;
   }
