@@ -6,10 +6,11 @@
 import { ALL_TOPICS } from '@lib/contracts';
 import { consumerGroupFor } from '@lib/messaging';
 import { freePort, ManagedProcess, OPERATOR_KEY, PROJECT_ROOT, SERVICE_NODE_ARGS, SmtpTestServer, spawnServer, startGroupAtEnd, TestKafka, waitFor } from '@lib/testing';
+import { withLock } from '@lib/testing/infra/lock';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, rmSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { exportPKCS8, generateKeyPair } from 'jose';
 import { NOTIFICATION_OWN_CONSUMERS } from '../../services/notification/src/consumers';
 
@@ -23,31 +24,15 @@ export type ServiceName = (typeof SERVICES)[number];
  */
 export async function buildServices(): Promise<void> {
   const bin = (name: string) => join(PROJECT_ROOT, 'node_modules', '.bin', name);
-  await withLock(join(PROJECT_ROOT, '.local', 'build.lock'), () => {
-    execFileSync(bin('tsc'), ['-p', 'tsconfig.build.json'], { cwd: PROJECT_ROOT, stdio: 'inherit' });
-    execFileSync(bin('tsc-alias'), ['-p', 'tsconfig.build.json'], { cwd: PROJECT_ROOT, stdio: 'inherit' });
-  });
-}
-
-/** Runs `fn` holding a lock between processes (a directory made atomically); a lock older than 10 minutes is stale. */
-async function withLock(path: string, fn: () => void): Promise<void> {
-  mkdirSync(dirname(path), { recursive: true });
-  for (;;) {
-    try {
-      mkdirSync(path);
-      break;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      const age = Date.now() - (statSync(path, { throwIfNoEntry: false })?.mtimeMs ?? Date.now());
-      if (age > 600_000) rmSync(path, { recursive: true, force: true });
-      else await new Promise((resolve) => setTimeout(resolve, 250));
-    }
-  }
-  try {
-    fn();
-  } finally {
-    rmSync(path, { recursive: true, force: true });
-  }
+  mkdirSync(join(PROJECT_ROOT, '.local'), { recursive: true });
+  await withLock(
+    join(PROJECT_ROOT, '.local', 'build.lock'),
+    async () => {
+      execFileSync(bin('tsc'), ['-p', 'tsconfig.build.json'], { cwd: PROJECT_ROOT, stdio: 'inherit' });
+      execFileSync(bin('tsc-alias'), ['-p', 'tsconfig.build.json'], { cwd: PROJECT_ROOT, stdio: 'inherit' });
+    },
+    (line) => process.stdout.write(`${line}\n`),
+  );
 }
 
 export interface PlatformOptions {

@@ -13,12 +13,12 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { delimiter, dirname, join, relative } from 'node:path';
+import { withLock } from './lock';
 
 /** Jars from Maven Central for the local servers that run on the JDK (Kafka, mongo-java-server). */
 
 const MAVEN_GOAL = ['dependency:copy-dependencies', '-DincludeScope=runtime'];
 const MAVEN_TIMEOUT_MS = 10 * 60_000;
-const LOCK_STALE_MS = 15 * 60_000;
 
 /** Finds an executable on PATH (or returns undefined). */
 export function onPath(name: string): string | undefined {
@@ -70,37 +70,6 @@ export function run(
       },
     );
   });
-}
-
-/** Takes a directory lock (mkdir is atomic), waiting for another holder; stale locks are broken. */
-export async function withLock<T>(lockDir: string, fn: () => Promise<T>, log: (line: string) => void): Promise<T> {
-  let announced = false;
-  for (;;) {
-    try {
-      mkdirSync(lockDir);
-      break;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      try {
-        if (Date.now() - statSync(lockDir).mtimeMs > LOCK_STALE_MS) {
-          rmSync(lockDir, { recursive: true, force: true });
-          continue;
-        }
-      } catch {
-        continue; // released meanwhile
-      }
-      if (!announced) {
-        log(`waiting for another process to finish fetching jars (${lockDir})`);
-        announced = true;
-      }
-      await new Promise((r) => setTimeout(r, 500));
-    }
-  }
-  try {
-    return await fn();
-  } finally {
-    rmSync(lockDir, { recursive: true, force: true });
-  }
 }
 
 export function listJars(libsDir: string): string[] {
