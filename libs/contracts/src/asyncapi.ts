@@ -37,6 +37,19 @@ function channelKey(contract: TopicContract): string {
   return [contract.key, ...exceptions].join('; ');
 }
 
+/** The optional Kafka headers of every message: the W3C trace context (README, Tracing). */
+const TRACE_HEADERS = {
+  traceparent: {
+    type: 'string',
+    description:
+      'W3C trace context of the work that wrote the event, while the producing service traces (OpenTelemetry). ' +
+      'A consumer that traces handles the message in a span of that trace; an outside system may send one to have the ' +
+      "platform's handling of its event continue its trace.",
+    example: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
+  },
+  tracestate: { type: 'string', description: 'W3C trace state that goes with traceparent, when there is one.' },
+};
+
 /**
  * The AsyncAPI document of every topic, derived from the payload classes themselves, so the published contract
  * cannot drift from what the code validates. `npm run asyncapi` writes it; a test checks the committed copy.
@@ -66,7 +79,7 @@ export function buildAsyncApi(): Record<string, unknown> {
         name: type,
         title: type,
         contentType: 'application/json',
-        headers: { type: 'object', description: 'Kafka key: ' + (contract.keyExceptions?.[type] ?? contract.key) },
+        headers: { type: 'object', description: 'Kafka key: ' + (contract.keyExceptions?.[type] ?? contract.key), properties: TRACE_HEADERS },
         payload: {
           allOf: [
             { $ref: '#/components/schemas/Envelope' },
