@@ -418,9 +418,8 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
     const origin = { topic, partition, offset: message.offset };
     const timer = this.metrics.handlerSeconds.startTimer({ topic });
     const key = message.key?.toString();
-    const traced = { ...origin, key, headers: message.headers, eventId: item.envelope?.eventId, type: item.envelope?.type };
     try {
-      await Tracing.consume(traced, async (span) => {
+      await Tracing.consume(topic, partition, message, item.envelope, async (span) => {
         if (!item.envelope) {
           Tracing.failed(span, item.malformed);
           await this.deadLetter(origin, message.key, message.value, message.headers, item.malformed, 1);

@@ -1,10 +1,14 @@
-import { Topics } from '@lib/contracts';
+import { Envelope, Topics } from '@lib/contracts';
 import { context, propagation, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { InMemorySpanExporter, NodeTracerProvider, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-node';
+import type { KafkaMessage } from 'kafkajs';
 import { Trace } from './context';
 import { outboxEvent } from './outbox';
 import { recordBytes } from './outbox-relay';
 import { Tracing } from './tracing';
+
+/** A consumed Kafka message without key or headers. */
+const message = (offset: string, fields: Partial<KafkaMessage> = {}): KafkaMessage => ({ key: null, value: null, timestamp: '0', attributes: 0, offset, headers: {}, ...fields }) as KafkaMessage;
 
 const event = () =>
   outboxEvent('enrollment', Topics.programs, {
@@ -28,7 +32,7 @@ describe('Tracing, while no tracer provider is registered (tracing off, the defa
     expect(Tracing.enabled).toBe(false);
     const entry = event();
     expect(entry).not.toHaveProperty('traceparent');
-    await expect(Tracing.consume({ topic: 't', partition: 0, offset: '1' }, async (span) => span)).resolves.toBeUndefined();
+    await expect(Tracing.consume('t', 0, message('1'), undefined, async (span) => span)).resolves.toBeUndefined();
     await expect(Tracing.root('job', async () => trace.getActiveSpan())).resolves.toBeUndefined();
     expect(Tracing.activeIds()).toEqual({});
   });
@@ -64,7 +68,10 @@ describe('Tracing, with a tracer provider (an in-memory exporter: a pure unit te
     const parent = tracer().startSpan('written');
     const headers = { traceparent: Buffer.from(`00-${parent.spanContext().traceId}-${parent.spanContext().spanId}-01`) };
     const seen = await Tracing.consume(
-      { topic: 'identity.events.v1', partition: 3, offset: '42', key: 'LOC-1', headers, eventId: 'e-1', type: 'UserCreated' },
+      'identity.events.v1',
+      3,
+      message('42', { key: Buffer.from('LOC-1'), headers }),
+      { eventId: 'e-1', type: 'UserCreated' } as Envelope,
       async () => ({ active: trace.getActiveSpan()?.spanContext().spanId, ids: Tracing.activeIds() }),
     );
     const [span] = exporter.getFinishedSpans();
@@ -88,7 +95,7 @@ describe('Tracing, with a tracer provider (an in-memory exporter: a pure unit te
 
   it('starts a trace of its own for a message without trace headers, also when some other span is active', async () => {
     const other = tracer().startSpan('a request that happened to wake the consumer');
-    await context.with(trace.setSpan(context.active(), other), () => Tracing.consume({ topic: 't', partition: 0, offset: '1', headers: {} }, async () => undefined));
+    await context.with(trace.setSpan(context.active(), other), () => Tracing.consume('t', 0, message('1'), undefined, async () => undefined));
     other.end();
     const span = exporter.getFinishedSpans().find((s) => s.name === 'process t')!;
     expect(span.parentSpanContext).toBeUndefined();
@@ -115,8 +122,8 @@ describe('Tracing, with a tracer provider (an in-memory exporter: a pure unit te
   });
 
   it('marks the span failed when the handler throws, or the message is dead-lettered', async () => {
-    await expect(Tracing.consume({ topic: 't', partition: 0, offset: '1' }, async () => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
-    await Tracing.consume({ topic: 't', partition: 0, offset: '2' }, async (span) => Tracing.failed(span, new Error('malformed')));
+    await expect(Tracing.consume('t', 0, message('1'), undefined, async () => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
+    await Tracing.consume('t', 0, message('2'), undefined, async (span) => Tracing.failed(span, new Error('malformed')));
     expect(exporter.getFinishedSpans().map((span) => [span.status.code, span.status.message, span.events[0]?.name])).toEqual([
       [SpanStatusCode.ERROR, 'boom', 'exception'],
       [SpanStatusCode.ERROR, 'malformed', 'exception'],

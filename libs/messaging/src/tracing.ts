@@ -1,5 +1,6 @@
 import { Attributes, Context, context, propagation, ProxyTracerProvider, ROOT_CONTEXT, Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
-import type { IHeaders } from 'kafkajs';
+import type { Envelope } from '@lib/contracts';
+import type { IHeaders, KafkaMessage } from 'kafkajs';
 
 /**
  * OpenTelemetry across the outbox: the trace an event was written in travels with it, and the consumer's work is a
@@ -37,19 +38,18 @@ export const Tracing = {
    * Runs the work caused by a consumed message in a consumer span of the trace its headers carry (a new trace when
    * they carry none). Without tracing, runs it as is.
    */
-  consume<T>(message: ConsumedMessage, fn: (span?: Span) => Promise<T>): Promise<T> {
+  consume<T>(topic: string, partition: number, message: KafkaMessage, envelope: Envelope | undefined, fn: (span?: Span) => Promise<T>): Promise<T> {
     if (!this.enabled) return fn();
     const attributes: Attributes = {
       'messaging.system': 'kafka',
       'messaging.operation.type': 'process',
-      'messaging.destination.name': message.topic,
-      'messaging.destination.partition.id': String(message.partition),
+      'messaging.destination.name': topic,
+      'messaging.destination.partition.id': String(partition),
       'messaging.kafka.offset': Number(message.offset),
-      ...(message.key !== undefined && { 'messaging.kafka.message.key': message.key }),
-      ...(message.eventId && { 'messaging.message.id': message.eventId }),
-      ...(message.type && { 'event.type': message.type }),
+      ...(message.key && { 'messaging.kafka.message.key': message.key.toString() }),
+      ...(envelope && { 'messaging.message.id': envelope.eventId, 'event.type': envelope.type }),
     };
-    return childSpan(headerValues(message.headers), `process ${message.topic}`, SpanKind.CONSUMER, attributes, fn);
+    return childSpan(headerValues(message.headers), `process ${topic}`, SpanKind.CONSUMER, attributes, fn);
   },
 
   /**
@@ -95,16 +95,6 @@ export const Tracing = {
 export interface TraceHeaders {
   traceparent?: string;
   tracestate?: string;
-}
-
-export interface ConsumedMessage {
-  topic: string;
-  partition: number;
-  offset: string;
-  key?: string;
-  headers?: IHeaders;
-  eventId?: string;
-  type?: string;
 }
 
 const tracer = () => trace.getTracer('@lib/messaging');

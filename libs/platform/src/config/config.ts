@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { cleanEnv, EnvError, EnvMissingError, makeValidator, str, ValidatorSpec } from 'envalid';
+import { flagValue } from './flag-words';
 
 export const CONFIG = Symbol('CONFIG');
 
@@ -61,10 +62,9 @@ export const urlSetting = makeValidator<string>((value) => {
 
 /** true or false (also t/f, yes/no, on/off, 1/0, as envalid's `bool` reads them), refused without repeating the value. */
 export const flag = makeValidator<boolean>((value) => {
-  const v = value.trim().toLowerCase();
-  if (['true', 't', 'yes', 'on', '1'].includes(v)) return true;
-  if (['false', 'f', 'no', 'off', '0'].includes(v)) return false;
-  throw new Error('must be true or false');
+  const parsed = flagValue(value);
+  if (parsed === undefined) throw new Error('must be true or false');
+  return parsed;
 });
 
 /** An email address (something@domain.tld, as envalid's `email`), refused without repeating the value. */

@@ -12,21 +12,20 @@
  * nothing that would load http, express or mongodb. Tracing.shutdown() (libs/messaging) sends what is left at stop.
  */
 import type { Span, SpanProcessor } from '@opentelemetry/sdk-trace-node';
+import { flagValue } from '../config/flag-words';
 import { shapeOf } from '../database/shape';
 
 /** Requests that are not the service's work: probes and scrapes, many a minute. */
 const UNTRACED_PATHS = /^\/(health|metrics)(\/|\?|$)/;
 /** The longest attribute value a span keeps (the SDK keeps any length by default). */
 const ATTRIBUTE_VALUE_LIMIT = 4_096;
-/** How a setting says true, as the services' config reads flags (`flag`). */
-const TRUE = new Set(['true', 't', 'yes', 'on', '1']);
 
 /** Whether tracing has started in this process (once per process). */
 let started = false;
 
 /** Whether the environment asks for traces: an OTLP endpoint is set and the SDK is not disabled. */
 export function tracingRequested(env: NodeJS.ProcessEnv = process.env): boolean {
-  if (TRUE.has(env.OTEL_SDK_DISABLED?.trim().toLowerCase() ?? '')) return false;
+  if (flagValue(env.OTEL_SDK_DISABLED ?? '') === true) return false; // read as the config reads flags
   return !!(env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT?.trim() || env.OTEL_EXPORTER_OTLP_ENDPOINT?.trim());
 }
 
