@@ -6,6 +6,9 @@
 import { ALL_TOPICS, fiscalYearOf, fiscalYearRange, nextFiscalYear, previousFiscalYear, Topics } from '@lib/contracts';
 import { eventually, freePort, groupCaughtUp, OPERATOR_KEY, PROJECT_ROOT, spawnServer, uniqueName, waitFor } from '@lib/testing';
 import { Clock, CONFIG } from '@lib/platform';
+import { getConnectionToken } from '@nestjs/mongoose';
+import type { CommandStartedEvent } from 'mongodb';
+import type { Connection } from 'mongoose';
 import { join } from 'node:path';
 import { enrollmentId } from '../src/common/ids';
 import type { EnrollmentConfig } from '../src/config';
@@ -40,7 +43,8 @@ jest.setTimeout(150_000);
 
 let h: Harness;
 let w: World;
-withHarness((harness, world) => ((h = harness), (w = world)));
+// A slow-command threshold turns on the driver's command events, which one test reads (no command here takes a minute).
+withHarness((harness, world) => ((h = harness), (w = world)), { MONGO_SLOW_MS: '60000' });
 
 const operator = (path: string, body: unknown) => call(h, 'POST', path, { operator: true, body });
 
@@ -285,6 +289,34 @@ describe('enrollments never completed in their fiscal year', () => {
     const [waiting] = await seedUnfinished(program.programId, program.name, 'FY44', ['ACTION_REQUIRED']);
     expect((await operator('/v1/operator/rollover', { fromFiscalYear: 'FY44' })).body).toEqual(expect.objectContaining({ examined: 0, expired: 0, unfinished: 0 }));
     expect(await h.db.collection('enrollments').findOne({ _id: waiting._id } as never)).toEqual(expect.objectContaining({ status: 'ACTION_REQUIRED', version: 2 }));
+  });
+
+  // On MongoDB, a scan of the (fiscalYear, status) index meets an enrollment at its status: one whose status changes
+  // while the run reads (a profile approved: VALIDATING -> ENROLLED) can move behind the scan and be skipped, or
+  // ahead of it and be read twice. The scan is pinned to an index of keys that never change.
+  it('are read, with the completed ones, in one scan of the (fiscalYear, _id) index, by the rollover and the reminders alike', async () => {
+    const program = await createProgram(h, { fiscalYear: 'FY12', requiresEligibility: false });
+    const seeded = await seedUnfinished(program.programId, program.name, 'FY12', ['ACTION_REQUIRED', 'VALIDATING']);
+    const client = h.service.app.get<Connection>(getConnectionToken()).getClient();
+    const scans: Array<Record<string, unknown>> = [];
+    const record = (event: CommandStartedEvent) => {
+      if (event.commandName === 'find' && event.command.find === 'enrollments' && event.command.filter?.fiscalYear === 'FY12') scans.push(event.command);
+    };
+    client.on('commandStarted', record);
+    try {
+      const reminded = await operator('/v1/operator/renewal-reminders', { fiscalYear: 'FY12' });
+      expect(reminded.body).toEqual(expect.objectContaining({ examined: 2, reminded: 2 }));
+      const rolled = await operator('/v1/operator/rollover', { fromFiscalYear: 'FY12' });
+      expect(rolled.body).toEqual(expect.objectContaining({ examined: 2, expired: 2, complete: true }));
+    } finally {
+      client.off('commandStarted', record);
+    }
+    expect(scans).toHaveLength(2);
+    for (const scan of scans) expect(scan.hint).toEqual({ fiscalYear: 1, _id: 1 });
+    const indexes = await h.db.collection('enrollments').indexes();
+    expect(indexes.map((index) => index.key)).toContainEqual({ fiscalYear: 1, _id: 1 });
+    const col = h.db.collection<{ _id: string; status: string }>('enrollments');
+    for (const e of seeded) expect((await col.findOne({ _id: e._id } as never))?.status).toBe('EXPIRED');
   });
 });
 

@@ -884,6 +884,12 @@ describe('FerretDB (SQLite backend) through mongoose 8', () => {
       let unsorted = 0;
       for await (const _ of Bulk.find({ i: { $gte: 1_000 } }).cursor({ batchSize: 500 })) unsorted++;
       expect(unsorted).toBe(4_000);
+
+      // The rollover's scan names an index (hint), which MongoDB follows; FerretDB accepts it and finds every match.
+      await Bulk.collection.createIndex({ i: 1, _id: 1 });
+      let hinted = 0;
+      for await (const _ of Bulk.collection.find({ i: { $lt: 700 } }, { batchSize: 300, hint: { i: 1, _id: 1 } })) hinted++;
+      expect(hinted).toBe(700);
     });
   });
 

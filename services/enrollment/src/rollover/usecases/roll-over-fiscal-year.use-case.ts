@@ -5,7 +5,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { bulkWriteChunked, insertIdempotent, sleep } from '../../common/bulk';
 import { deterministicId, enrollmentId } from '../../common/ids';
 import type { EnrollmentConfig } from '../../config';
-import { Enrollment, RolloverOutcome } from '../../enrollments/enrollment.schema';
+import { Enrollment, RolloverOutcome, YEAR_SCAN } from '../../enrollments/enrollment.schema';
 import { EnrollmentEvents } from '../../enrollments/enrollment-events';
 import { EnrollmentsRepository } from '../../enrollments/enrollments.repository';
 import { DiscontinueProgramEnrollments } from '../../enrollments/usecases/discontinue-program-enrollments.use-case';
@@ -190,7 +190,7 @@ export class RollOverFiscalYear {
     // (an operator's early run), the completed ones only.
     const cursor = this.enrollments.model.collection.find(
       (yearOver ? { ...scope, status: { $in: ['ENROLLED', ...BEFORE_ENROLLED] } } : completedFilter(scope)) as never,
-      { projection: { outbox: 0 }, batchSize },
+      { projection: { outbox: 0 }, batchSize, hint: YEAR_SCAN },
     );
     // Batches are read and decided while earlier ones are written, with up to ROLLOVER_WRITES_IN_FLIGHT writes at
     // once: a batch's writes are a chain of round trips, and one chain at a time left the server waiting for the

@@ -5,7 +5,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { bulkWriteChunked } from '../../common/bulk';
 import { deterministicId } from '../../common/ids';
 import type { EnrollmentConfig } from '../../config';
-import { Enrollment } from '../../enrollments/enrollment.schema';
+import { Enrollment, YEAR_SCAN } from '../../enrollments/enrollment.schema';
 import { EnrollmentEvents } from '../../enrollments/enrollment-events';
 import { EnrollmentsRepository } from '../../enrollments/enrollments.repository';
 import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
@@ -76,7 +76,7 @@ export class SendRenewalReminders {
     const batchSize = this.config.ROLLOVER_BATCH_SIZE;
     const cursor = this.enrollments.model.collection.find(
       { fiscalYear, status: { $in: ['ENROLLED', ...BEFORE_ENROLLED] }, rollover: { $exists: false }, renewalReminders: { $ne: fiscalYear } } as never,
-      { projection: { outbox: 0 }, batchSize },
+      { projection: { outbox: 0 }, batchSize, hint: YEAR_SCAN },
     );
     const flush = async (batch: Enrollment[]) => {
       const ctx = await this.context.load(batch, programs, fiscalYear, toFiscalYear);
