@@ -10,7 +10,7 @@ import { tooLargeForBroker } from './errors';
 import { EventProducer } from './event-producer';
 import { MessagingMetrics, relayStatuses, RelayStatus } from './metrics';
 import { MESSAGING_OPTIONS, MessagingOptions, resolveOptions } from './options';
-import { idKey, NotedId, OutboxEntry, ParkedOutboxEntry, PendingOutboxes } from './outbox';
+import { idKey, NotedId, OutboxEntry, ParkedOutboxEntry, PENDING_OUTBOX, PendingOutboxes } from './outbox';
 import { TopicAdmin } from './topic-admin';
 
 const BATCH_SIZE = 200;
@@ -235,13 +235,13 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
   }
 
   /**
-   * The documents with entries (a scan: not indexed on every server), each with when its first entry was written and
-   * the earliest time of each key among its entries; only the entries' times and keys are read, so a large backlog
-   * costs little memory.
+   * The documents with entries (PENDING_OUTBOX: on MongoDB, read from its index), each with when its first entry was
+   * written and the earliest time of each key among its entries; only the entries' times and keys are read, so a large
+   * backlog costs little memory.
    */
   private async pendingDocuments(source: Source, limit?: number): Promise<Planned[]> {
     const cursor = source.collection.find<{ _id: unknown; outbox?: Array<{ createdAt?: unknown; key?: unknown }> }>(
-      { 'outbox.0': { $exists: true } },
+      PENDING_OUTBOX,
       { projection: { 'outbox.createdAt': 1, 'outbox.key': 1 } },
     );
     if (limit !== undefined) cursor.limit(limit);

@@ -49,8 +49,19 @@ export interface ParkedOutboxEntry extends OutboxEntry {
 export function outboxPlugin(schema: Schema): void {
   schema.add({ outbox: { type: [OutboxEntrySchema], default: undefined, select: false } });
   schema.add({ outboxParked: { type: [Schema.Types.Mixed], default: undefined, select: false } });
+  schema.index(PENDING_OUTBOX_INDEX);
   trackOutboxWrites(schema);
 }
+
+/**
+ * The documents with outbox entries, as the relay's sweep finds them: a range of entry ids (never empty strings), which
+ * MongoDB reads from PENDING_OUTBOX_INDEX alone. Documents with no entries (an outbox emptied by the relay, or none)
+ * sort before every string there, so the sweep reads only what is pending, however large the collection. A filter
+ * such as `{ 'outbox.0': { $exists: true } }` has no index to use: every sweep would read the whole collection.
+ */
+export const PENDING_OUTBOX = { 'outbox.eventId': { $gt: '' } } as const;
+/** Not partial (`{ $exists: true }`) on purpose: FerretDB, the other local server, builds no partial index. */
+export const PENDING_OUTBOX_INDEX = { 'outbox.eventId': 1 } as const;
 
 /**
  * Documents that were just given outbox entries in this process, per `<database>.<collection>`, so the relay

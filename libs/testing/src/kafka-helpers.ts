@@ -1,5 +1,5 @@
 import { createEnvelope, Envelope } from '@lib/contracts';
-import { createMissingTopics, endOffsets, partitionsBehind } from '@lib/messaging';
+import { createMissingTopics, endOffsets, partitionsBehind, PENDING_OUTBOX } from '@lib/messaging';
 import { randomUUID } from 'node:crypto';
 import { Consumer, IHeaders, Kafka, logLevel, Partitioners, Producer } from 'kafkajs';
 
@@ -255,7 +255,7 @@ export async function outboxSettled(options: {
 }): Promise<void> {
   const { collection, filter, kafka, watch, topic, keys } = options;
   await eventually(async () => {
-    const unpublished = await collection.countDocuments({ ...filter, 'outbox.0': { $exists: true } });
+    const unpublished = await collection.countDocuments({ ...filter, ...PENDING_OUTBOX });
     if (unpublished) throw new Error(`${unpublished} document(s) still hold unpublished events`);
   }, 30_000);
   const sentinels = await Promise.all([...new Set(keys)].map((key) => kafka.publishEvent(topic, key, { type: 'TestSentinel', source: 'test', data: { key } })));

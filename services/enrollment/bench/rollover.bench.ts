@@ -12,6 +12,7 @@
  * Servers: KAFKA_BROKERS / MONGO_URL when set, otherwise the project's local Kafka and MongoDB-compatible server.
  */
 import { ALL_TOPICS } from '@lib/contracts';
+import { PENDING_OUTBOX } from '@lib/messaging';
 import { freePort, OPERATOR_KEY, PROJECT_ROOT, resolveInfra, SERVICE_NODE_ARGS, spawnServer, uniqueName, waitFor } from '@lib/testing';
 import { AnyBulkWriteOperation, MongoClient } from 'mongodb';
 import { readFileSync } from 'node:fs';
@@ -211,7 +212,7 @@ async function main() {
       const relayStarted = performance.now();
       let pending = size;
       await waitFor('outbox drained', async () => {
-        pending = await db.collection('enrollments').countDocuments({ 'outbox.0': { $exists: true } });
+        pending = await db.collection('enrollments').countDocuments(PENDING_OUTBOX);
         return pending === 0;
       }, { timeoutMs: 30 * 60_000, intervalMs: 1_000 });
       const drainMs = performance.now() - relayStarted + wallMs;

@@ -22,6 +22,7 @@ import {
   isDuplicateKey,
   OutboxEntry,
   outboxPlugin,
+  PENDING_OUTBOX,
   pushOutbox,
   removePublished,
   REVISION_GUARD_INDEX,
@@ -108,23 +109,28 @@ describe.each([
       expect(doc?.outbox).toEqual([entry('e1', 't', at), entry('e2', 't', at), entry('e3', 'u', at)]);
     });
 
-    it("the relay's scan: { 'outbox.0': { $exists: true } } in find (projection { outbox: 1 }, limit) and countDocuments", async () => {
+    it("the relay's scan: PENDING_OUTBOX ({ 'outbox.eventId': { $gt: '' } }) in find (projection, limit) and countDocuments; an emptied or missing outbox is not pending", async () => {
       const c = fresh();
+      await c.createIndex({ 'outbox.eventId': 1 });
+      const a1 = entry('a1');
       await c.insertMany([
-        { _id: 'a', outbox: [entry('a1')], other: 1 },
+        { _id: 'a', outbox: [a1], other: 1 },
         { _id: 'b', outbox: [] },
         { _id: 'c', other: 2 },
         { _id: 'd', outbox: [entry('d1'), entry('d2')], other: 3 },
       ]);
-      expect(await c.countDocuments({ 'outbox.0': { $exists: true } })).toBe(2);
-      expect(await c.countDocuments({ 'outbox.0': { $exists: false } })).toBe(2);
-      const pending = await c.find({ 'outbox.0': { $exists: true } }, { projection: { outbox: 1 } }).sort({ _id: 1 }).limit(10).toArray();
+      expect(await c.countDocuments(PENDING_OUTBOX)).toBe(2);
+      const pending = await c.find(PENDING_OUTBOX, { projection: { outbox: 1 } }).sort({ _id: 1 }).limit(10).toArray();
       expect(pending.map((d) => Object.keys(d).sort())).toEqual([
         ['_id', 'outbox'],
         ['_id', 'outbox'],
       ]);
       expect(pending.map((d) => (d.outbox as OutboxEntry[]).map((e) => e.eventId))).toEqual([['a1'], ['d1', 'd2']]);
-      expect(await c.find({ 'outbox.0': { $exists: true } }).limit(1).toArray()).toHaveLength(1);
+      expect(await c.find(PENDING_OUTBOX).limit(1).toArray()).toHaveLength(1);
+      // Published (the relay's $pullAll empties the array), then given an entry again.
+      await c.updateOne({ _id: 'a' }, { $pullAll: { outbox: [a1] } } as never);
+      await c.updateOne({ _id: 'b' }, { $push: pushOutbox([entry('b1')]) as never });
+      expect((await c.find(PENDING_OUTBOX, { projection: { _id: 1 } }).toArray()).map((d) => d._id).sort()).toEqual(['b', 'd']);
     });
 
     it('removePublished: updateMany by _id $in with $pullAll removes exactly the entries read; entries pushed after the read stay', async () => {
@@ -176,6 +182,9 @@ describe.each([
       const stale = await Widgets.findOneAndUpdate({ _id: 'w', version: 1 }, { $set: { name: 'three' }, $inc: { version: 1 } }).lean();
       expect(stale).toBeNull();
       expect(await Widgets.findById('w').select('+outbox').lean()).toMatchObject({ name: 'two', version: 2, outbox: [{ eventId: 'w1' }, { eventId: 'w2' }] });
+      // The relay's scan for pending entries (PENDING_OUTBOX) has an index on MongoDB: a range of eventIds, which
+      // documents with an empty or no outbox are outside of.
+      expect((await Widgets.collection.indexes()).map((index) => index.key)).toContainEqual({ 'outbox.eventId': 1 });
     });
   });
 
