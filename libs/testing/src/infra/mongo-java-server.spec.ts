@@ -23,6 +23,7 @@ import {
   OutboxEntry,
   outboxPlugin,
   PENDING_OUTBOX,
+  PENDING_OUTBOX_INDEX,
   pushOutbox,
   removePublished,
   REVISION_GUARD_INDEX,
@@ -111,7 +112,7 @@ describe.each([
 
     it("the relay's scan: PENDING_OUTBOX ({ 'outbox.eventId': { $gt: '' } }) in find (projection, limit) and countDocuments; an emptied or missing outbox is not pending", async () => {
       const c = fresh();
-      await c.createIndex({ 'outbox.eventId': 1 });
+      await c.createIndex(PENDING_OUTBOX_INDEX);
       const a1 = entry('a1');
       await c.insertMany([
         { _id: 'a', outbox: [a1], other: 1 },

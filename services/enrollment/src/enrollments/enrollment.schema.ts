@@ -85,11 +85,11 @@ EnrollmentSchema.plugin(outboxPlugin);
 // (the local server) uses an index only when a filter names exactly its fields, so it gets this one too.
 EnrollmentSchema.index({ _id: 1, version: 1 }, { unique: true });
 EnrollmentSchema.index({ partnerId: 1, locationId: 1, programId: 1, fiscalYear: 1 });
-EnrollmentSchema.index({ fiscalYear: 1, status: 1 });
 /**
  * The rollover's and the renewal reminders' scan of a year, pinned to this index (`hint`): keys no write changes. On
- * MongoDB, a scan of { fiscalYear, status } meets an enrollment at its status, so one whose status changed while the
- * scan ran (a profile approved: VALIDATING -> ENROLLED) could move behind it and be skipped, or ahead and be read again.
+ * MongoDB, a scan of { fiscalYear, status } (the index it replaced; nothing else read it) meets an enrollment at its
+ * status, so one whose status changed while the scan ran (a profile approved: VALIDATING -> ENROLLED) could move behind
+ * it and be skipped, or ahead and be read again.
  */
 export const YEAR_SCAN = { fiscalYear: 1, _id: 1 } as const;
 EnrollmentSchema.index(YEAR_SCAN);
