@@ -12,7 +12,7 @@ export const MAX_PAGE_SIZE = 1_000;
  * client saw, so items written or removed meanwhile neither repeat nor push others out of the walk.
  */
 export class PageQuery {
-  @ApiPropertyOptional({ minimum: 1, maximum: MAX_PAGE_SIZE, default: DEFAULT_PAGE_SIZE, description: 'Items per page' })
+  @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: MAX_PAGE_SIZE, default: DEFAULT_PAGE_SIZE, description: 'Items per page' })
   @IsOptional()
   @Type(() => Number)
   @IsInt()

@@ -7,7 +7,7 @@ import { OperatorOnly } from '../auth/principal';
 import { EmptyBody, NoBody } from '../http/empty-body';
 
 export class ParkedQuery {
-  @ApiPropertyOptional({ minimum: 1, maximum: 1_000, default: 100 })
+  @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: 1_000, default: 100 })
   @IsOptional()
   @Type(() => Number)
   @IsInt()

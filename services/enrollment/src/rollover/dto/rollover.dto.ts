@@ -15,7 +15,7 @@ export class RolloverRequestDto {
   @Matches(ID_PATTERN, { message: `programId ${ID_MESSAGE}` })
   programId?: string;
 
-  @ApiPropertyOptional({ description: 'Stop after this many enrollments (a bounded slice; run again to continue)' })
+  @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: 10_000_000, description: 'Stop after this many enrollments (a bounded slice; run again to continue)' })
   @IsOptional()
   @IsInt()
   @Min(1)

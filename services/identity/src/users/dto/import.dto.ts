@@ -3,6 +3,41 @@ import { ArrayNotEmpty, IsArray, IsInt, IsObject, IsOptional, IsString, Min } fr
 
 export const SCIM_LIST_RESPONSE = 'urn:ietf:params:scim:api:messages:2.0:ListResponse';
 
+/** SCIM `name` (RFC 7643): the parts the platform keeps. */
+export class ScimNameInput {
+  @ApiPropertyOptional({ maxLength: 200, example: 'Grace' }) givenName?: string;
+  @ApiPropertyOptional({ maxLength: 200, example: 'Hopper' }) familyName?: string;
+  @ApiPropertyOptional({ description: 'The display name when displayName is absent.' }) formatted?: string;
+}
+
+/** SCIM `emails` entry. */
+export class ScimEmailInput {
+  @ApiProperty({ example: 'grace@contoso.example' }) value!: string;
+  @ApiPropertyOptional({ description: 'The primary one is imported (else the first).' }) primary?: boolean;
+}
+
+/**
+ * One SCIM 2.0 User resource (RFC 7643 core schema, as Entra ID exports it): the attributes the import reads
+ * (`mapScimUser`). Documentation only: the import checks each resource itself and reports a bad one as rejected.
+ */
+export class ScimUserInput {
+  @ApiProperty({ maxLength: 256, description: 'The directory\'s id of the user; the import is idempotent by it.', example: 'entra-0001' })
+  externalId!: string;
+
+  @ApiPropertyOptional({ description: 'The email when no emails[] entry has one.', example: 'grace@contoso.example' })
+  userName?: string;
+
+  @ApiPropertyOptional({ type: ScimNameInput }) name?: ScimNameInput;
+
+  @ApiPropertyOptional({ maxLength: 200, description: 'Default: name.formatted, then given and family name, then the email.', example: 'Grace Hopper' })
+  displayName?: string;
+
+  @ApiPropertyOptional({ type: [ScimEmailInput] }) emails?: ScimEmailInput[];
+
+  @ApiPropertyOptional({ default: true, description: 'false deactivates the user (also "true" / "false" as strings).' })
+  active?: boolean;
+}
+
 /**
  * A SCIM 2.0 ListResponse of users (an Entra ID / directory export). The envelope is strict; each resource is
  * checked by the import itself, so one bad entry is reported as rejected instead of failing the whole file, and
@@ -14,12 +49,13 @@ export class ScimListResponseInput {
   @IsString({ each: true })
   schemas!: string[];
 
-  @ApiPropertyOptional() @IsOptional() @IsInt() @Min(0) totalResults?: number;
-  @ApiPropertyOptional() @IsOptional() @IsInt() @Min(0) startIndex?: number;
-  @ApiPropertyOptional() @IsOptional() @IsInt() @Min(0) itemsPerPage?: number;
+  @ApiPropertyOptional({ type: 'integer', minimum: 0 }) @IsOptional() @IsInt() @Min(0) totalResults?: number;
+  @ApiPropertyOptional({ type: 'integer', minimum: 0 }) @IsOptional() @IsInt() @Min(0) startIndex?: number;
+  @ApiPropertyOptional({ type: 'integer', minimum: 0 }) @IsOptional() @IsInt() @Min(0) itemsPerPage?: number;
 
   @ApiProperty({
-    description: 'SCIM users: externalId, userName, name { givenName, familyName }, displayName, emails [{ value, primary }], active.',
+    type: [ScimUserInput],
+    description: 'SCIM users. Other attributes (id, meta, phoneNumbers, extensions...) are ignored.',
     example: [
       {
         externalId: 'entra-0001',

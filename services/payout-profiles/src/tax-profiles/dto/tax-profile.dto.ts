@@ -57,10 +57,10 @@ export class CreateTaxProfileDto {
   @OptionalNotNull() @IsIn(TaxForms) taxForm?: TaxForm;
 
   // Blank ("   ") is refused, not taken for "no tax id" (on a change that would silently remove the stored one).
-  @ApiPropertyOptional({ example: '12-3456789', description: 'US TIN (required for US) or foreign TIN. Secret. Not blank.' })
+  @ApiPropertyOptional({ type: String, example: '12-3456789', description: 'US TIN (required for US) or foreign TIN. Secret. Not blank.' })
   @IsOptional() @IsString() @Matches(/\S/, { message: 'taxId must not be blank' }) @Length(1, 40) taxId?: string | null;
 
-  @ApiPropertyOptional({ example: 'DE123456789', description: 'Non-US only. Secret. Not blank.' })
+  @ApiPropertyOptional({ type: String, example: 'DE123456789', description: 'Non-US only. Secret. Not blank.' })
   @IsOptional() @IsString() @Matches(/\S/, { message: 'vatId must not be blank' }) @Length(1, 40) vatId?: string | null;
 
   @ApiProperty({ type: [TaxDocumentDto] })

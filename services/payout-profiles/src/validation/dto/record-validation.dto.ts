@@ -3,7 +3,7 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { ArrayMaxSize, IsArray, IsIn, IsInt, IsOptional, IsString, Matches, MaxLength, Min } from 'class-validator';
 
 export class RecordValidationDto {
-  @ApiProperty({ example: 2, description: 'The profile revision this decision is about' })
+  @ApiProperty({ type: 'integer', minimum: 1, example: 2, description: 'The profile revision this decision is about' })
   @IsInt() @Min(1) revision!: number;
 
   @ApiProperty({ enum: ValidationOutcomes }) @IsIn(ValidationOutcomes) outcome!: ValidationOutcome;
