@@ -7,7 +7,7 @@ import { TestKafka } from '@lib/testing';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { assignRole, Client, eligibility, eventually, importUsers, registerPartner, usBankProfile, usTaxProfile } from '../test/e2e/client';
+import { assignRole, Client, CURRENT_FY, eligibility, eventually, importUsers, NEXT_FY, registerPartner, usBankProfile, usTaxProfile } from '../test/e2e/client';
 import type { ServiceName } from '../test/e2e/platform';
 
 const running = JSON.parse(readFileSync(join(__dirname, '..', '.local', 'platform.json'), 'utf8')) as {
@@ -56,7 +56,7 @@ async function main() {
       body: {
         programId,
         name: requiresEligibility ? 'Azure Growth' : 'Open Skilling',
-        fiscalYear: 'FY27',
+        fiscalYear: CURRENT_FY,
         requiresEligibility,
         payoutRules: { allowedCurrencies: ['USD', 'EUR'], allowedPaymentMethods: ['ELECTRONIC_BANK_TRANSFER'], taxProfileRequired: true },
         state: 'OPEN',
@@ -65,7 +65,7 @@ async function main() {
   }
   detail(`${P} (requires eligibility), ${OPEN} (open)`);
 
-  say(`An eligibility system decides that ${A} is eligible for ${P} in FY27.`);
+  say(`An eligibility system decides that ${A} is eligible for ${P} in ${CURRENT_FY}.`);
   await eligibility(kafka, partner.partnerId, A, P, true);
   const [invitation] = await eventually(async () => {
     const mails = await mailsTo(alice);
@@ -141,18 +141,18 @@ async function main() {
   if (openMails.length) throw new Error(`the open program ${OPEN} must send no email, and sent ${openMails.length}`);
   detail(`${JSON.stringify(overview).includes(OPEN) ? `${OPEN} is listed with Enroll` : 'open program not listed yet'}; emails about it: ${openMails.length}`);
 
-  say('The fiscal year ends: the enrollment continues into FY28 (agreement active, still eligible, profiles approved).');
-  const rolled = await client.expect(200, 'enrollment', 'POST', '/v1/operator/rollover', { operator: true, body: { fromFiscalYear: 'FY27', programId: P } });
-  detail(`the operator runs the FY27 rollover: ${rolled.renewed} renewed, ${rolled.expired} expired, ${rolled.actionRequired} action required`);
-  const fy28 = await eventually(async () => {
+  say(`The fiscal year ends: the enrollment continues into ${NEXT_FY} (agreement active, still eligible, profiles approved).`);
+  const rolled = await client.expect(200, 'enrollment', 'POST', '/v1/operator/rollover', { operator: true, body: { fromFiscalYear: CURRENT_FY, programId: P } });
+  detail(`the operator runs the ${CURRENT_FY} rollover: ${rolled.renewed} renewed, ${rolled.expired} expired, ${rolled.actionRequired} action required`);
+  const next = await eventually(async () => {
     const list = await client.expect(200, 'enrollment', 'GET', `/v1/enrollments?locationId=${A}&programId=${P}`, { token: aliceToken });
-    const found = (list.items as Array<{ fiscalYear: string; status: string; enrollmentId: string }>).find((e) => e.fiscalYear === 'FY28');
-    if (found?.status !== 'ENROLLED') throw new Error(`FY28 enrollment: ${found?.status ?? 'not there yet'}`);
+    const found = (list.items as Array<{ fiscalYear: string; status: string; enrollmentId: string }>).find((e) => e.fiscalYear === NEXT_FY);
+    if (found?.status !== 'ENROLLED') throw new Error(`${NEXT_FY} enrollment: ${found?.status ?? 'not there yet'}`);
     return found;
   }, 60_000);
-  detail(`${A} is ${fy28.status} in ${P} for FY28 (${fy28.enrollmentId})`);
+  detail(`${A} is ${next.status} in ${P} for ${NEXT_FY} (${next.enrollmentId})`);
 
-  say('The partner\'s agreement becomes inactive; at the end of FY28 the enrollment expires and Alice is told why.');
+  say(`The partner's agreement becomes inactive; at the end of ${NEXT_FY} the enrollment expires and Alice is told why.`);
   await kafka.publishEvent(Topics.agreements, partner.partnerId, {
     type: 'AgreementStatusChanged',
     source: 'agreements-system',
@@ -160,13 +160,13 @@ async function main() {
     data: { partnerId: partner.partnerId, active: false },
   });
   const expired = await eventually(async () => {
-    // FY28 is not over yet: the operator ends it now on purpose (endYearNow), as the run at its end would.
-    await client.call('enrollment', 'POST', '/v1/operator/rollover', { operator: true, body: { fromFiscalYear: 'FY28', programId: P, endYearNow: true } });
-    const e = await client.expect(200, 'enrollment', 'GET', `/v1/enrollments/${fy28.enrollmentId}`, { token: aliceToken });
+    // The next year is not over yet: the operator ends it now on purpose (endYearNow), as the run at its end would.
+    await client.call('enrollment', 'POST', '/v1/operator/rollover', { operator: true, body: { fromFiscalYear: NEXT_FY, programId: P, endYearNow: true } });
+    const e = await client.expect(200, 'enrollment', 'GET', `/v1/enrollments/${next.enrollmentId}`, { token: aliceToken });
     if (e.status !== 'EXPIRED') throw new Error(e.status);
     return e;
   }, 60_000);
-  detail(`FY28 enrollment ${expired.status}: ${JSON.stringify(expired.reasons)}`);
+  detail(`${NEXT_FY} enrollment ${expired.status}: ${JSON.stringify(expired.reasons)}`);
   const mail = await eventually(async () => {
     const found = (await mailsTo(alice)).find((m) => /has expired/.test(m.subject));
     if (!found) throw new Error('no expiry email yet');
