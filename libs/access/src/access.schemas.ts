@@ -53,8 +53,10 @@ export function grantIndexKey(partnerId: string, role: string, locationId: strin
 export class AccessLocation {
   /** The location PartnerID. */
   @Prop({ type: String }) _id!: string;
-  @Prop({ required: true, index: true }) partnerId!: string;
+  @Prop({ required: true }) partnerId!: string;
   @Prop({ required: true }) country!: string;
   @Prop({ required: true }) legalName!: string;
 }
 export const AccessLocationSchema = SchemaFactory.createForClass(AccessLocation);
+/** A partner's locations in `_id` order (the lists' pages): read in order from the index, not sorted in memory. */
+AccessLocationSchema.index({ partnerId: 1, _id: 1 });

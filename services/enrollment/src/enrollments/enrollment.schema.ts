@@ -84,7 +84,8 @@ EnrollmentSchema.plugin(outboxPlugin);
 // Guarded writes filter on exactly { _id, version }. MongoDB answers them from the _id index; mongo-java-server
 // (the local server) uses an index only when a filter names exactly its fields, so it gets this one too.
 EnrollmentSchema.index({ _id: 1, version: 1 }, { unique: true });
-EnrollmentSchema.index({ partnerId: 1, locationId: 1, programId: 1, fiscalYear: 1 });
+/** GET /v1/enrollments: a partner's locations in LIST_ORDER (a page read in order, no sort in memory); its prefix finds one. */
+EnrollmentSchema.index({ partnerId: 1, locationId: 1, programId: 1, fiscalYear: 1, _id: 1 });
 /**
  * The rollover's and the renewal reminders' scan of a year, pinned to this index (`hint`): keys no write changes. On
  * MongoDB, a scan of { fiscalYear, status } (the index it replaced; nothing else read it) meets an enrollment at its
@@ -93,7 +94,8 @@ EnrollmentSchema.index({ partnerId: 1, locationId: 1, programId: 1, fiscalYear: 
  */
 export const YEAR_SCAN = { fiscalYear: 1, _id: 1 } as const;
 EnrollmentSchema.index(YEAR_SCAN);
-EnrollmentSchema.index({ programId: 1, status: 1 });
+/** A program's sweeps (closed, discontinued, eligibility lost): its enrollments of some statuses, a page at a time in `_id` order. */
+EnrollmentSchema.index({ programId: 1, status: 1, _id: 1 });
 EnrollmentSchema.index({ bankProfileId: 1 });
 EnrollmentSchema.index({ taxProfileId: 1 });
 

@@ -47,6 +47,8 @@ export class Partner {
 }
 export const PartnerSchema = SchemaFactory.createForClass(Partner);
 PartnerSchema.plugin(outboxPlugin);
+/** Which partner lists a location (the claim sweep, for claims not marked listed yet). */
+PartnerSchema.index({ 'locations.locationId': 1 });
 
 /**
  * One document per location id, platform-wide: the unique `_id` is what keeps a location id from being
@@ -67,3 +69,5 @@ export class LocationClaim {
   @Prop({ type: Boolean, required: false }) listed?: boolean;
 }
 export const LocationClaimSchema = SchemaFactory.createForClass(LocationClaim);
+/** The sweep's claims not marked listed yet (`listed: { $ne: true }`): a few, among every location's claim. */
+LocationClaimSchema.index({ listed: 1 });

@@ -113,6 +113,6 @@ MessageSchema.index({ channel: 1, status: 1, nextAttemptAt: 1 });
  */
 MessageSchema.index({ _id: 1, attempts: 1 }, { unique: true });
 MessageSchema.index({ _id: 1, leaseToken: 1 }, { unique: true });
-/** The inbox: one user's entries in one partner, newest first, and their unread count. */
-MessageSchema.index({ userId: 1, partnerId: 1, channel: 1, createdAt: -1 });
+/** The inbox: one user's entries in one partner, newest first (ties by id, the page's sort), and their unread count. */
+MessageSchema.index({ userId: 1, partnerId: 1, channel: 1, createdAt: -1, _id: -1 });
 MessageSchema.index({ userId: 1, partnerId: 1, channel: 1, read: 1 });

@@ -39,7 +39,7 @@ export class TaxProfile implements ProfileState {
   /** Tax and VAT ids edits replaced or removed, as keyed digests (SecretDigest): masked when a late result quotes one. */
   @Prop({ type: [Object], default: undefined }) supersededSecrets?: SecretDigest[];
   @Prop({ type: [TaxDocumentSchema], default: [] }) documents!: TaxDocument[];
-  @Prop({ required: true, index: true }) expiresAt!: Date;
+  @Prop({ required: true }) expiresAt!: Date;
   /** The expiresAt for which TaxProfileExpiring was emitted; unset when expiresAt changes. */
   @Prop({ type: Date }) expiryReportedFor?: Date;
   @Prop({ required: true, type: String }) status!: ProfileStatus;
@@ -60,4 +60,9 @@ export const TaxProfileSchema = SchemaFactory.createForClass(TaxProfile);
 TaxProfileSchema.index({ _id: 1, version: 1 }, { unique: true });
 // The list's pages: the partner's profiles of the caller's locations in TAX_PROFILE_ORDER (locationId, _id), from the index in order.
 TaxProfileSchema.index({ partnerId: 1, locationId: 1, _id: 1 });
+/**
+ * The expiry scan: profiles not reported yet (no `expiryReportedFor`, null in the index) by `expiresAt`. On an index of
+ * `expiresAt` alone it would read every profile that ever expired, reported or not, each hour.
+ */
+TaxProfileSchema.index({ expiryReportedFor: 1, expiresAt: 1 });
 TaxProfileSchema.plugin(outboxPlugin);

@@ -36,6 +36,7 @@ export interface SetAsideDecision {
 
 export const EligibilityDecisionViewSchema = SchemaFactory.createForClass(EligibilityDecisionView);
 EligibilityDecisionViewSchema.index(...REVISION_GUARD_INDEX);
-EligibilityDecisionViewSchema.index({ programId: 1 });
+/** A program's decisions of one fiscal year, in `_id` order (a program change). */
+EligibilityDecisionViewSchema.index({ programId: 1, fiscalYear: 1, _id: 1 });
 EligibilityDecisionViewSchema.index({ partnerId: 1, locationId: 1 });
 EligibilityDecisionViewSchema.index({ 'otherPartners.partnerId': 1 });
