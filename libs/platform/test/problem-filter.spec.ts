@@ -22,6 +22,15 @@ describe('ProblemFilter, a malformed JSON body', () => {
     expect(JSON.stringify(problem)).not.toContain('987654321');
   });
 
+  it('says a body that is JSON but no object (strict parsing: null, a number, a string) must be an object', () => {
+    // body-parser's strict mode refuses these with an error like a parse error's, keeping the raw body on it.
+    const refused = (body: string) => Object.assign(new SyntaxError('Unexpected token n in JSON at position 0'), { status: 400, body });
+    expect(filter.toProblem(refused('null'))).toMatchObject({ status: 400, type: expect.stringMatching(/malformed-body$/), detail: 'The request body must be a JSON object, not null.' });
+    expect(filter.toProblem(refused(' 42 ')).detail).toBe('The request body must be a JSON object, not a number.');
+    expect(filter.toProblem(refused('"987654321"')).detail).toBe('The request body must be a JSON object, not a string.');
+    expect(filter.toProblem(refused('nul')).detail).toBe('The request body is not valid JSON (at position 0).');
+  });
+
   it('keeps the position where the parser gives one', () => {
     const error = Object.assign(new SyntaxError('Unexpected token } in JSON at position 12'), { status: 400 });
     expect(filter.toProblem(error).detail).toBe('The request body is not valid JSON (at position 12).');

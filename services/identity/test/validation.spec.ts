@@ -132,6 +132,12 @@ describe('bad input', () => {
     expect(await stored()).toEqual(before);
   });
 
+  it('says a JSON null body must be an object, not that it is not JSON', async () => {
+    const answer = await client.call('POST', '/v1/users', { token: ga, raw: 'null' });
+    expect(answer.status).toBe(400);
+    expect(answer.body).toMatchObject({ type: expect.stringMatching(/\/malformed-body$/), detail: 'The request body must be a JSON object, not null.' });
+  });
+
   it('says a blank name must not be blank', async () => {
     const answer = await client.call('POST', '/v1/users', { token: ga, body: { email: 'blank@example.com', displayName: '   ' } });
     expect(answer.body.errors).toEqual([{ field: 'displayName', message: 'displayName must not be blank' }]);

@@ -7,6 +7,20 @@ import { PROBLEM_CONTENT_TYPE, ProblemDetails, ProblemException } from './proble
 
 const TYPE_BASE = 'https://incentives.partner.example/problems/';
 
+/**
+ * What a body the JSON parser refused in strict mode (objects and arrays only) is, when it is valid JSON all the same:
+ * `null`, `a number`, `a string` or `a boolean` (body-parser keeps the raw body on its error); undefined otherwise.
+ */
+function jsonScalar(raw: unknown): string | undefined {
+  if (typeof raw !== 'string') return undefined;
+  try {
+    const value: unknown = JSON.parse(raw);
+    return value === null ? 'null' : typeof value === 'object' ? undefined : `a ${typeof value}`;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Every HTTP error leaves as application/problem+json. In a Kafka context the error is passed on untouched. */
 @Catch()
 export class ProblemFilter implements ExceptionFilter {
@@ -69,7 +83,10 @@ export class ProblemFilter implements ExceptionFilter {
     if (exception instanceof SyntaxError && (exception as { status?: number }).status === 400) {
       // Not the parser's message: on Node 20 it quotes part of the body, which may hold a secret.
       const position = /at position (\d+)/.exec(exception.message)?.[1];
-      const detail = `The request body is not valid JSON${position === undefined ? '' : ` (at position ${position})`}.`;
+      const scalar = jsonScalar((exception as { body?: unknown }).body);
+      const detail = scalar
+        ? `The request body must be a JSON object, not ${scalar}.`
+        : `The request body is not valid JSON${position === undefined ? '' : ` (at position ${position})`}.`;
       return { type: TYPE_BASE + 'malformed-body', title: 'Malformed JSON body', status: 400, detail };
     }
     const status = (exception as { status?: number })?.status;
