@@ -104,6 +104,9 @@ function misdeclaredTokens(document: OpenAPIObject, access: Map<string, Access>)
       if (kind === undefined) gaps.push(`${method.toUpperCase()} ${path}: no route found`);
       else if (kind === 'token' && !bearer) gaps.push(`${method.toUpperCase()} ${path}: behind a token, not declared`);
       else if ((kind === 'operator' || kind === 'public') && bearer) gaps.push(`${method.toUpperCase()} ${path}: declares a token it does not take (${kind})`);
+      const operator = (operation.security ?? []).some((requirement) => 'operator' in requirement);
+      if (kind === 'operator' && !operator) gaps.push(`${method.toUpperCase()} ${path}: operator only, X-Operator-Key not declared`);
+      else if (kind !== undefined && kind !== 'operator' && kind !== 'own guard' && operator) gaps.push(`${method.toUpperCase()} ${path}: declares X-Operator-Key it does not take (${kind})`);
     }
   }
   return gaps;
@@ -135,7 +138,8 @@ describe('OpenAPI documents', () => {
 });
 
 /**
- * The error answers a client generator needs to know of: every operation declares 400 (and 401 behind a bearer token),
+ * The error answers a client generator needs to know of: every operation declares 400 (and 401 behind a bearer token or
+ * the operator credential),
  * and one taking If-Match declares the header, 412, and 428 when it is required (IfMatch and OptionalIfMatch add the
  * answers; the route declares the header). Declared ones are problem+json.
  */
@@ -148,7 +152,8 @@ function undeclaredErrors(document: OpenAPIObject): string[] {
       const codes = Object.keys(operation.responses ?? {});
       const ifMatch = (operation.parameters ?? []).find((p) => 'in' in p && p.in === 'header' && p.name === 'If-Match') as { required?: boolean } | undefined;
       const bearer = (operation.security ?? []).some((requirement) => 'bearer' in requirement);
-      const expected = ['400', ...(bearer ? ['401'] : []), ...(ifMatch ? ['412'] : []), ...(ifMatch?.required ? ['428'] : [])];
+      const operator = (operation.security ?? []).some((requirement) => 'operator' in requirement);
+      const expected = ['400', ...(bearer || operator ? ['401'] : []), ...(ifMatch ? ['412'] : []), ...(ifMatch?.required ? ['428'] : [])];
       // 412 comes with IfMatch / OptionalIfMatch (428 with IfMatch): the route must declare the header it reads.
       if (codes.includes('412') && !ifMatch) gaps.push(`${method.toUpperCase()} ${path} If-Match header`);
       if (codes.includes('428') && !ifMatch?.required) gaps.push(`${method.toUpperCase()} ${path} If-Match header required`);
@@ -163,7 +168,7 @@ function undeclaredErrors(document: OpenAPIObject): string[] {
 }
 
 describe('OpenAPI documents: error answers', () => {
-  it.each(services)('%s: 400 everywhere, 401 behind a token, If-Match with its 412 (and 428 when required), as problem+json', async (_name, module) => {
+  it.each(services)('%s: 400 everywhere, 401 behind a token or the operator key, If-Match with its 412 (and 428 when required), as problem+json', async (_name, module) => {
     const { document, access } = await openApi(module);
     // Which routes are behind a token comes from the guard's metadata: documentProblems reads the declaration.
     expect(misdeclaredTokens(document, access)).toEqual([]);

@@ -83,8 +83,8 @@ const PROBLEM_SCHEMAS = {
 
 /**
  * Every error answer is application/problem+json: the `default` response of each operation says so, and the error
- * responses an endpoint declares (409, 412, ...) get the same body. 400 and (behind a bearer token) 401 are declared
- * for every operation; If-Match adds 412 and, when required, 428 (IfMatch, OptionalIfMatch).
+ * responses an endpoint declares (409, 412, ...) get the same body. 400 and (behind a bearer token or the operator
+ * credential) 401 are declared for every operation; If-Match adds 412 and, when required, 428 (IfMatch, OptionalIfMatch).
  */
 export function documentProblems(document: OpenAPIObject): void {
   document.components = { ...document.components, schemas: { ...document.components?.schemas, ...PROBLEM_SCHEMAS } };
@@ -93,11 +93,15 @@ export function documentProblems(document: OpenAPIObject): void {
     for (const operation of [item.get, item.post, item.put, item.patch, item.delete]) {
       if (!operation) continue;
       // What every operation may answer, each declared unless the endpoint says more: 400 (a bad field, in the query
-      // string too, which is checked everywhere) and, behind a bearer token, 401.
+      // string too, which is checked everywhere) and, behind a bearer token or the operator credential, 401.
       const bearer = (operation.security ?? []).some((requirement) => 'bearer' in requirement);
+      const operator = (operation.security ?? []).some((requirement) => 'operator' in requirement);
+      const unauthorized = bearer
+        ? 'No bearer token, or one that is not valid (expired, another issuer or audience)'
+        : 'No operator credential (X-Operator-Key), or not the right one (WWW-Authenticate names what to send)';
       operation.responses = {
         '400': { description: 'Invalid input: problem+json with the invalid fields in `errors`' },
-        ...(bearer && { '401': { description: 'No bearer token, or one that is not valid (expired, another issuer or audience)' } }),
+        ...((bearer || operator) && { '401': { description: unauthorized } }),
         ...operation.responses,
       };
       for (const [code, response] of Object.entries(operation.responses ?? {})) {
