@@ -349,6 +349,40 @@ describe('Enroll racing a decision or a discontinuation', () => {
     expect(await stored(row._id)).toMatchObject({ status: 'INELIGIBLE', version: row.version });
   });
 
+  it('an enrollment that keeps changing while Enroll ends it for an ineligible decision: 409 busy (try again), and Enroll again ends it', async () => {
+    const program = await eligibleProgram(w.L3);
+    await approvedProfiles(h, w.partnerId, w.L3);
+    const views = service(ViewsModule, ViewsRepository);
+    const read = views.eligibility.bind(views);
+    const decided = track(service(EnrollmentsModule, RecordEligibilityDecision), 'execute');
+    const repository = service(EnrollmentsModule, EnrollmentsRepository);
+    // As in the race above, an ineligible decision is handled between Enroll's read and its insert; then every write
+    // ending the enrollment INELIGIBLE finds it changed meanwhile (each of its attempts).
+    const spies = [
+      jest.spyOn(views, 'eligibility').mockImplementationOnce(async (...args) => {
+        const view = await read(...args);
+        await eligibility(h, w, program.programId, w.L3, false, program.fiscalYear, ['Volume below the threshold.']);
+        await decided.finished((decision) => decision.programId === program.programId && decision.eligible === false);
+        return view;
+      }),
+      jest.spyOn(repository, 'update').mockImplementation(async () => null),
+    ];
+    let answer;
+    try {
+      answer = await enroll(program.programId, w.L3);
+    } finally {
+      spies.forEach((spy) => spy.mockRestore());
+      decided.restore();
+    }
+    expect(answer.status).toBe(409);
+    expect(answer.body).toMatchObject({ type: expect.stringMatching(/\/busy$/), detail: expect.stringContaining('try again') });
+    const [row] = await h.db.collection<Enrollment>('enrollments').find({ programId: program.programId }).toArray();
+    expect(row.status).not.toBe('INELIGIBLE');
+    // The same request again: the decision ends the enrollment, as it would have.
+    expect((await enroll(program.programId, w.L3)).status).toBe(422);
+    expect(await stored(row._id)).toMatchObject({ status: 'INELIGIBLE', reasons: ['Volume below the threshold.'] });
+  });
+
   it('a discontinuation swept between the program Enroll read and its insert: the enrollment ends DISCONTINUED, the answer is 409', async () => {
     const program = await createProgram(h, { requiresEligibility: false });
     // Approved profiles: the Enroll that loses the race inserts INVITED (whatever the tests before left at L1).

@@ -4,8 +4,11 @@
  * period is over, and never one a partner lists or one still inside its grace period. A failed request gives back
  * only the claims it still holds, never one an identical request of the same partner took over.
  */
+import { getModelToken } from '@nestjs/mongoose';
 import { Db } from 'mongodb';
+import { Model } from 'mongoose';
 import { randomUUID } from 'node:crypto';
+import { LocationClaim } from '../src/partners/partner.schema';
 import { CLAIM_GRACE_MS, PartnersRepository } from '../src/partners/partners.repository';
 import { CompletePartnerBootstrap } from '../src/partners/usecases/complete-partner-bootstrap.use-case';
 import { BootedIdentity, bootIdentity, IdentityClient } from './identity.harness';
@@ -116,6 +119,28 @@ describe('giving claims back after a failed write', () => {
     expect(await claims().findOne({ _id: location })).toMatchObject({ partnerId });
     expect((await register([location], partnerId)).status).toBe(201);
     expect(await claims().findOne({ _id: location })).toMatchObject({ partnerId, listed: true });
+  });
+
+  it('answers 409 busy (try again) when a location\'s claim keeps changing under the registration, and stores nothing', async () => {
+    const model = booted.service.app.get<Model<LocationClaim>>(getModelToken(LocationClaim.name), { strict: false });
+    const location = id('C');
+    // Each attempt finds the claim there when it creates one, and gone when it takes it over or reads it (another
+    // request's claim given back and made again, round after round).
+    const spies = [
+      jest.spyOn(model, 'create').mockRejectedValue(Object.assign(new Error('E11000 duplicate key error'), { code: 11000 })),
+      jest.spyOn(model, 'updateOne').mockResolvedValue({ acknowledged: true, matchedCount: 0, modifiedCount: 0, upsertedCount: 0, upsertedId: null } as never),
+      jest.spyOn(model, 'findById').mockReturnValue({ lean: async () => null } as never),
+    ];
+    let answer;
+    try {
+      answer = await register([location], id('P'));
+    } finally {
+      spies.forEach((spy) => spy.mockRestore());
+    }
+    expect(answer.status).toBe(409);
+    expect(answer.body).toMatchObject({ type: expect.stringMatching(/\/busy$/), detail: expect.stringContaining('try again') });
+    expect(await claims().findOne({ _id: location })).toBeNull();
+    expect((await register([location])).status).toBe(201);
   });
 
   it('gives back the claims of a request refused because another location is taken', async () => {

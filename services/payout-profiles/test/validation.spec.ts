@@ -6,7 +6,10 @@
 import { createEnvelope, deadLetterTopic, DeadLetterHeaders, Envelope, ProfileEvent, ProfileValidationCompleted, ProfileValidationRequested, Topics } from '@lib/contracts';
 import { eventually, outboxSettled, ReceivedMessage, TopicWatch } from '@lib/testing';
 import { Logger } from '@nestjs/common';
+import { getModelToken } from '@nestjs/mongoose';
+import { Model } from 'mongoose';
 import { randomUUID } from 'node:crypto';
+import { BankProfile } from '../src/bank-profiles/bank-profile.schema';
 import { call, createWorld, Harness, ibanProfile, ifMatch, inDays, nonUsTaxProfile, operator, startHarness, usProfile, usTaxProfile, VALID, World } from './support';
 
 jest.setTimeout(120_000);
@@ -487,5 +490,29 @@ describe('results that can never apply', () => {
       expect(dead.headers[DeadLetterHeaders.error]).toContain(says);
     }
     expect(await profile(`/v1/bank-profiles/${id}`)).toMatchObject({ status: 'PENDING_VALIDATION', validationHistory: [] });
+  });
+});
+
+describe('an operator decision on a profile that keeps changing under it', () => {
+  it('answers 409 busy (try again) after its retries, changes nothing, and the same request sent again is recorded', async () => {
+    const created = await call(h, 'POST', '/v1/bank-profiles', { token: admin, body: usProfile() });
+    const id = created.body.profileId;
+    const model = h.service.app.get<Model<BankProfile>>(getModelToken(BankProfile.name), { strict: false });
+    const write = model.updateOne.bind(model) as (...args: unknown[]) => unknown;
+    // Every guarded write of the decision (its filter names the version read) finds the profile changed meanwhile.
+    const spy = jest.spyOn(model, 'updateOne').mockImplementation(((filter: Record<string, unknown>, ...rest: unknown[]) =>
+      filter && 'decisionKeys' in filter ? Promise.resolve({ acknowledged: true, matchedCount: 0, modifiedCount: 0, upsertedCount: 0, upsertedId: null }) : write(filter, ...rest)) as never);
+    const before = await h.db.collection('bank_profiles').findOne({ _id: id as never }, { projection: { outbox: 0 } });
+    try {
+      const busy = await call(h, 'POST', `/v1/operator/profiles/${id}/validation`, { headers: operator, body: { revision: 1, outcome: 'APPROVED' } });
+      expect(busy.status).toBe(409);
+      expect(busy.headers.get('content-type')).toContain('application/problem+json');
+      expect(busy.body).toMatchObject({ type: expect.stringMatching(/\/busy$/), detail: expect.stringContaining('try again') });
+    } finally {
+      spy.mockRestore();
+    }
+    expect(await h.db.collection('bank_profiles').findOne({ _id: id as never }, { projection: { outbox: 0 } })).toEqual(before);
+    const again = await call(h, 'POST', `/v1/operator/profiles/${id}/validation`, { headers: operator, body: { revision: 1, outcome: 'APPROVED' } });
+    expect(again.body).toMatchObject({ effect: 'APPLIED', status: 'APPROVED' });
   });
 });

@@ -1,5 +1,6 @@
 import { LocationAdded, PartnerRegistered, Topics } from '@lib/contracts';
 import { EventOutbox, isDuplicateKey, pushOutbox } from '@lib/messaging';
+import { Problems } from '@lib/platform';
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { Model } from 'mongoose';
@@ -89,7 +90,7 @@ export class PartnersRepository {
       if (owner && owner.partnerId !== claims.partnerId && !(await this.sweepOne(owner, now, CLAIM_GRACE_MS))) return 'taken';
       // Gone meanwhile (given back or swept), or just claimed again for this partner: try again.
     }
-    throw new Error(`The claim of location ${locationId} kept changing; try again.`);
+    throw Problems.busy(`The claim of location ${locationId} kept changing; try again.`);
   }
 
   /**

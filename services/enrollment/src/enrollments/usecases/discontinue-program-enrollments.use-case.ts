@@ -1,6 +1,6 @@
 import { EnrollmentStatus } from '@lib/contracts';
 import { pushOutbox } from '@lib/messaging';
-import { CONFIG } from '@lib/platform';
+import { CONFIG, Problems } from '@lib/platform';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { bulkWriteChunked } from '../../common/bulk';
 import type { EnrollmentConfig } from '../../config';
@@ -72,7 +72,7 @@ export class DiscontinueProgramEnrollments {
         return written;
       }
     }
-    throw new Error(`enrollment ${enrollmentId} kept changing while it was discontinued`);
+    throw Problems.busy(`Enrollment ${enrollmentId} kept changing while it was discontinued; try again.`);
   }
 
   private transition(current: Enrollment, programName: string) {

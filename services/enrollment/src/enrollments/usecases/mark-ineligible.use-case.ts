@@ -1,4 +1,5 @@
 import { EligibilityDetermined } from '@lib/contracts';
+import { Problems } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { EnrollmentKey, enrollmentId } from '../../common/ids';
 import { Enrollment } from '../enrollment.schema';
@@ -50,6 +51,6 @@ export class MarkIneligible {
         return;
       }
     }
-    throw new Error(`enrollment ${id} kept changing while it was marked ineligible`);
+    throw Problems.busy(`Enrollment ${id} kept changing while it was marked ineligible; try again.`);
   }
 }

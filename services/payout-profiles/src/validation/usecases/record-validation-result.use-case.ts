@@ -111,7 +111,7 @@ export class RecordValidationResult {
         if (effect === 'ALREADY_DECIDED') this.conflict(command, decision!);
         return this.answer(command, { effect, profile: next });
       }
-      if (attempt >= ATTEMPTS) throw new Error(`profile ${profile._id} kept changing while a validation result was recorded`);
+      if (attempt >= ATTEMPTS) throw Problems.busy(`Profile ${profile._id} kept changing while the validation result was recorded; try again.`);
     }
   }
 
