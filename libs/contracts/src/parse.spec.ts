@@ -240,3 +240,30 @@ describe('parseEvent: the ids of outside systems', () => {
     expect(parseEvent(Topics.eligibility, eligibility({ programId: '2f4d5b1e-8c90-4c38-9a51-7f0c6a523b7e', locationId: 'LOC-FA_1.2' })).known).toBe(true);
   });
 });
+
+describe('parseEvent: the year a continuation came from', () => {
+  const enrollmentEvent = (type: string, extra: Record<string, unknown>) =>
+    JSON.stringify({
+      eventId: '0b5d2f7e-8a41-4c7e-9d3a-6f1e2c4b5a90',
+      type,
+      version: 1,
+      occurredAt: '2026-07-01T10:00:00Z',
+      source: 'enrollment',
+      correlationId: 'c1',
+      partnerId: 'P1',
+      locationId: 'L1',
+      data: { enrollmentId: 'E1', programId: 'PR1', partnerId: 'P1', locationId: 'L1', fiscalYear: 'FY28', status: 'ENROLLED', reasons: [], missing: [], revision: 1, ...extra },
+    });
+
+  it('requires fromFiscalYear on EnrollmentRenewed (class-validator keeps an inherited @IsOptional)', () => {
+    expect(() => parseEvent(Topics.enrollments, enrollmentEvent('EnrollmentRenewed', {}))).toThrow(MalformedMessageError);
+    expect(() => parseEvent(Topics.enrollments, enrollmentEvent('EnrollmentRenewed', {}))).toThrow('fromFiscalYear');
+    expect(parseEvent(Topics.enrollments, enrollmentEvent('EnrollmentRenewed', { fromFiscalYear: 'FY27' })).known).toBe(true);
+  });
+
+  it('takes it as optional on the events a continuation may announce, and checks it where present', () => {
+    expect(parseEvent(Topics.enrollments, enrollmentEvent('EnrollmentValidating', { status: 'VALIDATING' })).known).toBe(true);
+    expect(parseEvent(Topics.enrollments, enrollmentEvent('EnrollmentActionRequired', { status: 'ACTION_REQUIRED', fromFiscalYear: 'FY27' })).known).toBe(true);
+    expect(() => parseEvent(Topics.enrollments, enrollmentEvent('EnrollmentRejected', { status: 'ACTION_REQUIRED', fromFiscalYear: 'last year' }))).toThrow(MalformedMessageError);
+  });
+});

@@ -26,16 +26,31 @@ export class EnrollmentEvent {
    * EnrollmentRenewed; on EnrollmentValidating (continued while a profile revision waits for validation),
    * EnrollmentRejected (continued while one was rejected: correcting the profile is enough) and
    * EnrollmentActionRequired (continued with payout information missing: the admin continues and submits it).
+   * Validated (and documented) on those four only: class-validator keeps an inherited @IsOptional, so a base-class
+   * declaration would make it optional on EnrollmentRenewed too.
    */
-  @IsOptional() @Matches(FISCAL_YEAR_PATTERN) fromFiscalYear?: string;
+  fromFiscalYear?: string;
 }
 
+/** The year a continuation came from, where the event may announce one. */
+const ContinuedFrom = () => (target: object, key: string) => {
+  IsOptional()(target, key);
+  Matches(FISCAL_YEAR_PATTERN)(target, key);
+};
+
 export class EnrollmentStarted extends EnrollmentEvent {}
-export class EnrollmentActionRequired extends EnrollmentEvent {}
-export class EnrollmentValidating extends EnrollmentEvent {}
+export class EnrollmentActionRequired extends EnrollmentEvent {
+  @ContinuedFrom() override fromFiscalYear?: string;
+}
+export class EnrollmentValidating extends EnrollmentEvent {
+  @ContinuedFrom() override fromFiscalYear?: string;
+}
 export class EnrollmentEnrolled extends EnrollmentEvent {}
-export class EnrollmentRejected extends EnrollmentEvent {}
+export class EnrollmentRejected extends EnrollmentEvent {
+  @ContinuedFrom() override fromFiscalYear?: string;
+}
 export class EnrollmentRenewed extends EnrollmentEvent {
+  /** The year the rollover continued the enrollment from: always present. */
   @Matches(FISCAL_YEAR_PATTERN) override fromFiscalYear!: string;
 }
 export class EnrollmentExpired extends EnrollmentEvent {}
