@@ -2,6 +2,7 @@ import { getMetadataStorage, ValidationTypes } from 'class-validator';
 import { validationMetadatasToSchemas } from 'class-validator-jsonschema';
 import { dump } from 'js-yaml';
 import { CATALOG, TopicContract } from './catalog';
+import { REASONS_FOR_ACTION_REQUIRED } from './events/external.events';
 import { DeadLetterHeaders, deadLetterTopic } from './topics';
 
 /**
@@ -61,7 +62,9 @@ export function buildAsyncApi(): Record<string, unknown> {
     refPointerPrefix: '#/components/schemas/',
     // @IsDefined (on required nested objects and arrays) is what `required` already says, and the @IsObject /
     // @IsArray beside it gives the type, which excludes null: the default `not: { type: 'null' }` adds nothing.
-    additionalConverters: { [ValidationTypes.IS_DEFINED]: {} },
+    // A rule across fields (reasons when the outcome is ACTION_REQUIRED) has no schema of its own: its @JSONSchema
+    // description says it.
+    additionalConverters: { [ValidationTypes.IS_DEFINED]: {}, [REASONS_FOR_ACTION_REQUIRED]: {} },
   });
   const channels: Record<string, unknown> = {};
   const messages: Record<string, unknown> = {};

@@ -267,3 +267,31 @@ describe('parseEvent: the year a continuation came from', () => {
     expect(() => parseEvent(Topics.enrollments, enrollmentEvent('EnrollmentRejected', { status: 'ACTION_REQUIRED', fromFiscalYear: 'last year' }))).toThrow(MalformedMessageError);
   });
 });
+
+describe('parseEvent: a validation result of the back office', () => {
+  const result = (data: Record<string, unknown>) =>
+    JSON.stringify({
+      eventId: '3c1e9a7b-5d2f-4e8a-b6c4-9f0a1d2e3b4c',
+      type: 'ProfileValidationCompleted',
+      version: 1,
+      occurredAt: '2026-07-01T10:00:00Z',
+      source: 'payments-back-office',
+      correlationId: 'c1',
+      partnerId: 'P1',
+      data: { profileId: 'B1', profileKind: 'BANK', revision: 1, ...data },
+    });
+
+  it('refuses ACTION_REQUIRED without a reason that is not blank, as the contract says (dead-lettered, the partner would be told nothing)', () => {
+    for (const reasons of [undefined, [], ['  ']]) {
+      expect(() => parseEvent(Topics.validationResults, result({ outcome: 'ACTION_REQUIRED', reasons }))).toThrow('reasons must name at least one reason when the outcome is ACTION_REQUIRED');
+    }
+    expect(parseEvent(Topics.validationResults, result({ outcome: 'ACTION_REQUIRED', reasons: ['Bank statement missing'] })).known).toBe(true);
+    expect(parseEvent(Topics.validationResults, result({ outcome: 'APPROVED' })).known).toBe(true);
+  });
+
+  it('refuses more than 50 reasons, or one longer than 1,000 characters', () => {
+    expect(() => parseEvent(Topics.validationResults, result({ outcome: 'ACTION_REQUIRED', reasons: Array.from({ length: 51 }, (_, i) => `reason ${i}`) }))).toThrow(MalformedMessageError);
+    expect(() => parseEvent(Topics.validationResults, result({ outcome: 'ACTION_REQUIRED', reasons: ['x'.repeat(1_001)] }))).toThrow(MalformedMessageError);
+    expect(parseEvent(Topics.validationResults, result({ outcome: 'ACTION_REQUIRED', reasons: ['x'.repeat(1_000)] })).known).toBe(true);
+  });
+});

@@ -1,4 +1,5 @@
-import { IsArray, IsBoolean, IsIn, IsInt, IsOptional, IsString, Matches, Min } from 'class-validator';
+import { JSONSchema } from 'class-validator-jsonschema';
+import { ArrayMaxSize, IsArray, IsBoolean, IsIn, IsInt, IsOptional, IsString, Matches, MaxLength, Min, ValidateBy } from 'class-validator';
 import { FISCAL_YEAR_PATTERN, ID_MESSAGE, ID_PATTERN, ProfileKind, ProfileKinds, ValidationOutcome, ValidationOutcomes } from '../domain';
 
 /**
@@ -23,11 +24,35 @@ export class AgreementStatusChanged {
   @IsBoolean() active!: boolean;
 }
 
+/** At most this many reasons in a validation result; each at most MAX_REASON_LENGTH characters (a partner reads them). */
+export const MAX_REASONS = 50;
+export const MAX_REASON_LENGTH = 1_000;
+
+/** An ACTION_REQUIRED result names at least one reason that is not blank: the partner is told what to fix. */
+export const REASONS_FOR_ACTION_REQUIRED = 'reasonsForActionRequired';
+const ReasonsForActionRequired = () =>
+  ValidateBy({
+    name: REASONS_FOR_ACTION_REQUIRED,
+    validator: {
+      validate: (reasons: unknown, args) =>
+        (args?.object as { outcome?: unknown }).outcome !== 'ACTION_REQUIRED' ||
+        (Array.isArray(reasons) && reasons.some((r) => typeof r === 'string' && r.trim() !== '')),
+      defaultMessage: () => 'reasons must name at least one reason when the outcome is ACTION_REQUIRED',
+    },
+  });
+
 /** payout-profiles.validation-results.v1 (written by the payments back office), key partnerId. */
 export class ProfileValidationCompleted {
   @IsString() @Id() profileId!: string;
   @IsIn(ProfileKinds) profileKind!: ProfileKind;
   @IsInt() @Min(1) revision!: number;
   @IsIn(ValidationOutcomes) outcome!: ValidationOutcome;
-  @IsOptional() @IsArray() @IsString({ each: true }) reasons: string[] = [];
+  @JSONSchema({ description: 'Required, with at least one reason that is not blank, when outcome is ACTION_REQUIRED (what the partner must fix).' })
+  @ReasonsForActionRequired()
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(MAX_REASONS)
+  @IsString({ each: true })
+  @MaxLength(MAX_REASON_LENGTH, { each: true })
+  reasons: string[] = [];
 }

@@ -1,4 +1,4 @@
-import { ProfileKind, ValidationOutcome } from '@lib/contracts';
+import { MAX_REASON_LENGTH, MAX_REASONS, ProfileKind, ValidationOutcome } from '@lib/contracts';
 import { Problems } from '@lib/platform';
 import { ValidationSource } from '../../profiles/profile.parts';
 
@@ -7,11 +7,9 @@ import { ValidationSource } from '../../profiles/profile.parts';
  * paths get the same rules: reasons trimmed, blank and repeated ones dropped; ACTION_REQUIRED names at least one
  * (the partner is told what to fix). A refused command is a 400 on HTTP and a dead letter on Kafka.
  * The reasons here are as sent: RecordValidationResult masks the profile's secrets (and long digit runs) in them before
- * they are compared, stored or published, since only it reads the profile.
+ * they are compared, stored or published, since only it reads the profile. The bounds are the contract's
+ * (ProfileValidationCompleted, against which the back office's events are parsed first).
  */
-export const MAX_REASONS = 50;
-export const MAX_REASON_LENGTH = 1_000;
-
 export class ValidationResultCommand {
   private constructor(
     readonly profileId: string,
