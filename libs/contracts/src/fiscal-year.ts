@@ -26,6 +26,14 @@ export function previousFiscalYear(name: string): string {
   return fiscalYearOf(new Date(fiscalYearRange(name).start.getTime() - 1));
 }
 
+/**
+ * Why a location lost eligibility, as an invitation's revocation (InvitationRevoked) and an enrollment's end
+ * (EnrollmentIneligible) say it: the decision's reasons, or a general one when the eligibility system gave none.
+ */
+export function ineligibleReasons(reasons: string[] | undefined, fiscalYear: string): string[] {
+  return reasons?.length ? [...reasons] : [`The location is no longer eligible for this program in ${fiscalYear}.`];
+}
+
 /** Whether the fiscal year is over at `now` (from its exclusive end: FY27 is over from 2027-07-01T00:00:00Z). */
 export function fiscalYearOver(name: string, now: Date): boolean {
   return now.getTime() >= fiscalYearRange(name).end.getTime();

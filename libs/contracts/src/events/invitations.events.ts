@@ -52,6 +52,7 @@ export class NoticeSelected extends InvitationEvent {
 }
 
 export class InvitationRevoked extends InvitationEvent {
+  /** Why: the eligibility decision's reasons, or a general one when it gave none (ineligibleReasons). */
   @IsArray() @IsString({ each: true }) reasons: string[] = [];
 }
 

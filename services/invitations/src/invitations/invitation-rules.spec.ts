@@ -104,6 +104,14 @@ describe('nextTransition', () => {
     expect(transition(facts({ decision })).kind).toBe('none');
   });
 
+  it('revokes with a general reason when the decision gives none (InvitationRevoked always says why, as EnrollmentIneligible does)', () => {
+    const decision = { eligible: false, reasons: [], fiscalYear: FY };
+    expect(transition(facts({ decision, invitation: { state: 'ISSUED', recipients: [] } }))).toEqual({
+      kind: 'revoke',
+      reasons: [`The location is no longer eligible for this program in ${FY}.`],
+    });
+  });
+
   it('issues a revoked invitation again when the location becomes eligible again', () => {
     const invitation = { state: 'REVOKED' as const, recipients: [{ userId: 'ann' }] };
     expect(transition(facts({ invitation }))).toEqual({ kind: 'issue', recipients: [ann] });

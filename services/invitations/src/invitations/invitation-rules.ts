@@ -1,4 +1,4 @@
-import { EnrollmentStatus, fiscalYearOver, nextFiscalYear, ProgramState } from '@lib/contracts';
+import { EnrollmentStatus, fiscalYearOver, ineligibleReasons, nextFiscalYear, ProgramState } from '@lib/contracts';
 import { InvitationState } from './invitation.schema';
 
 /** A user an invitation is addressed to. */
@@ -176,7 +176,7 @@ export function nextTransition(facts: InvitationFacts, now: Date): Transition {
 
   if (!decision.eligible) {
     return invitation && OPEN_STATES.includes(invitation.state)
-      ? { kind: 'revoke', reasons: decision.reasons }
+      ? { kind: 'revoke', reasons: ineligibleReasons(decision.reasons, decision.fiscalYear) }
       : { kind: 'none', why: 'not eligible, nothing to revoke' };
   }
 

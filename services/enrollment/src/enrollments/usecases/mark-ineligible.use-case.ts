@@ -1,4 +1,4 @@
-import { EligibilityDetermined } from '@lib/contracts';
+import { EligibilityDetermined, ineligibleReasons } from '@lib/contracts';
 import { Problems } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { EnrollmentKey, enrollmentId } from '../../common/ids';
@@ -8,11 +8,6 @@ import { BEFORE_ENROLLED } from '../enrollment-rules';
 import { EnrollmentsRepository } from '../enrollments.repository';
 
 const ATTEMPTS = 8;
-
-/** The reasons an enrollment ends INELIGIBLE with: the decision's (or the revocation's), or a general one. */
-export function ineligibleReasons(reasons: string[] | undefined, fiscalYear: string): string[] {
-  return reasons?.length ? [...reasons] : [`The location is no longer eligible for this program in ${fiscalYear}.`];
-}
 
 /**
  * Losing eligibility before the enrollment completes: INVITED, ACTION_REQUIRED or VALIDATING becomes INELIGIBLE,

@@ -1,8 +1,8 @@
-import { InvitationRevoked } from '@lib/contracts';
+import { ineligibleReasons, InvitationRevoked } from '@lib/contracts';
 import { Injectable } from '@nestjs/common';
 import { ViewsRepository } from '../../views/views.repository';
 import { partnersDecision } from '../enrollment-rules';
-import { ineligibleReasons, MarkIneligible } from './mark-ineligible.use-case';
+import { MarkIneligible } from './mark-ineligible.use-case';
 
 /**
  * The invitations service revokes an invitation when the location loses eligibility before enrolling. An INVITED
