@@ -483,7 +483,7 @@ describe('results that can never apply', () => {
     const group = h.service.env.KAFKA_GROUP_ID;
     for (const [reasons, says] of [
       [Array.from({ length: 51 }, (_, i) => `Reason ${i}`), 'reasons must be at most 50 reasons'],
-      [['x'.repeat(1_001)], 'reasons each reason must be at most 1000 characters'],
+      [['x'.repeat(1_001)], 'each reason must be at most 1000 characters'],
     ] as const) {
       const sent = await decide(id, 'BANK', 1, 'ACTION_REQUIRED', [...reasons]);
       const [dead] = await watch.waitFor((m) => m.envelope?.eventId === sent.eventId && m.headers[DeadLetterHeaders.consumerGroup] === group);

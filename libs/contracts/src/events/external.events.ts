@@ -51,8 +51,8 @@ export class ProfileValidationCompleted {
   @ReasonsForActionRequired()
   @IsOptional()
   @IsArray()
-  @ArrayMaxSize(MAX_REASONS)
+  @ArrayMaxSize(MAX_REASONS, { message: `reasons must be at most ${MAX_REASONS} reasons` })
   @IsString({ each: true })
-  @MaxLength(MAX_REASON_LENGTH, { each: true })
+  @MaxLength(MAX_REASON_LENGTH, { each: true, message: `each reason must be at most ${MAX_REASON_LENGTH} characters` })
   reasons: string[] = [];
 }
