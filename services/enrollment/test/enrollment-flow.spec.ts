@@ -626,6 +626,34 @@ describe('Enroll, Continue, Submit and validation', () => {
   });
 });
 
+describe('Continue finding a new reason while ACTION_REQUIRED', () => {
+  it('announces it (EnrollmentActionRequired again, with every reason); a Continue that finds nothing new announces nothing', async () => {
+    // A program that takes euros only: the location's default bank profile (USD, approved) does not fit it.
+    const program = await createProgram(h, { requiresEligibility: false, payoutRules: { ...RULES, allowedCurrencies: ['EUR'] } });
+    const { tax } = await approvedProfiles(h, w.partnerId, w.L3);
+    const first = await enroll(program.programId, w.L3);
+    expect(first.body).toMatchObject({ status: 'ACTION_REQUIRED', missing: ['CURRENCY_NOT_ALLOWED'] });
+    const id = first.body.enrollmentId as string;
+    const [announced] = await waitForEnrollmentEvent(h, id, 'EnrollmentActionRequired');
+
+    // The location's tax profile is rejected meanwhile: Continue finds a second thing to fix, and says so.
+    const rejected = { ...tax, revision: 2, status: 'ACTION_REQUIRED' as const, reasons: ['The W-9 is not signed.'] };
+    await profileEvent(h, 'ProfileActionRequired', rejected);
+    await profileKnown(h, rejected);
+    const again = await enroll(program.programId, w.L3);
+    expect(again.body).toMatchObject({ status: 'ACTION_REQUIRED', missing: ['CURRENCY_NOT_ALLOWED', 'TAX_PROFILE_NOT_APPROVED'] });
+    const [, second] = await waitForEnrollmentEvent(h, id, 'EnrollmentActionRequired', 2);
+    expect(second.envelope!.data).toMatchObject({ status: 'ACTION_REQUIRED', missing: ['CURRENCY_NOT_ALLOWED', 'TAX_PROFILE_NOT_APPROVED'], revision: announced.envelope!.data.revision + 1 });
+    expect(second.envelope!.data.reasons).toEqual(again.body.reasons);
+    expect(second.envelope!.data.reasons).toHaveLength(2);
+
+    // Continue again, nothing new: no event.
+    expect((await enroll(program.programId, w.L3)).body.version).toBe(again.body.version);
+    await enrollmentEventsSettled(h, { programId: program.programId }, [w.L3]);
+    expect(enrollmentEvents(h, id).map((e) => e.envelope!.type)).toEqual(['EnrollmentStarted', 'EnrollmentActionRequired', 'EnrollmentActionRequired']);
+  });
+});
+
 describe('the end of the fiscal year', () => {
   /** The service's one Clock (the rollover's too), moved to `at` for this test. */
   const clockAt = (at: Date) => jest.spyOn(h.service.app.get(Clock), 'now').mockReturnValue(at);

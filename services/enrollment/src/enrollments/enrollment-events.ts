@@ -25,6 +25,25 @@ export function enrollmentEventData(e: Enrollment, previousStatus?: EnrollmentSt
   };
 }
 
+/**
+ * Still ACTION_REQUIRED, now with a reason it did not give before (a second profile rejected while the first one still
+ * is, a bank profile in a currency the program does not allow found by Continue, ...): announced again
+ * (EnrollmentRejected when a validator rejected a profile, EnrollmentActionRequired otherwise), with every reason, so
+ * that the admins and the consumers of enrollments.events.v1 hear of it now rather than when the first one is fixed.
+ * Reasons only going away (one fixed, another still standing) are not announced: there is nothing new to do, and the
+ * enrollment shows what is left.
+ */
+export function newReasonType(
+  before: { status: EnrollmentStatus; reasons?: string[] },
+  after: { status: EnrollmentStatus; reasons: string[] },
+  { rejected = false } = {},
+): EnrollmentEventType | null {
+  if (before.status !== 'ACTION_REQUIRED' || after.status !== 'ACTION_REQUIRED') return null;
+  const known = new Set(before.reasons ?? []);
+  if (!after.reasons.some((reason) => !known.has(reason))) return null;
+  return rejected ? 'EnrollmentRejected' : 'EnrollmentActionRequired';
+}
+
 /** The event type that announces a status change (null: not a status change worth an event). */
 export function transitionType(from: EnrollmentStatus | undefined, to: EnrollmentStatus, { rejected = false } = {}): EnrollmentEventType | null {
   if (from === to) return null;

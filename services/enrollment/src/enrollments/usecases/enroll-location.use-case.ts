@@ -10,7 +10,7 @@ import { ViewsRepository } from '../../views/views.repository';
 import { servesLocation } from '../../views/views.schemas';
 import { Enrollment } from '../enrollment.schema';
 import { locationNotEligible, programNotOpen } from '../start-refusals';
-import { EnrollmentEvents, EnrollmentEventType, transitionType } from '../enrollment-events';
+import { EnrollmentEvents, EnrollmentEventType, newReasonType, transitionType } from '../enrollment-events';
 import { bankNoLongerServes, describeMissing, partnersDecision, payoutGaps } from '../enrollment-rules';
 import { EnrollmentChanges, EnrollmentsRepository } from '../enrollments.repository';
 import { enrollmentYearEnded, programYearEnded } from '../fiscal-year-ended';
@@ -269,7 +269,8 @@ export class EnrollLocation {
     if (starting) {
       events = this.startEvents(next, existing.status);
     } else {
-      const type = transitionType(existing.status, status);
+      // A status change, or a new reason while ACTION_REQUIRED (Continue found something else missing).
+      const type = transitionType(existing.status, status) ?? newReasonType(existing, { status, reasons: fields.reasons! });
       events = type ? [this.events.event(type, next, { previousStatus: existing.status })] : [];
     }
     const written = await this.enrollments.update(existing, fields, events, unset);

@@ -2,8 +2,8 @@ import { fiscalYearOver, PayoutRules } from '@lib/contracts';
 import { Clock } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { Enrollment } from '../enrollment.schema';
-import { EnrollmentEvents, EnrollmentEventType, transitionType } from '../enrollment-events';
-import { bankNoLongerServes, FOLLOWING_VALIDATION, ValidationState, validationState } from '../enrollment-rules';
+import { EnrollmentEvents, newReasonType, transitionType } from '../enrollment-events';
+import { bankNoLongerServes, FOLLOWING_VALIDATION, validationState } from '../enrollment-rules';
 import { EnrollmentsRepository, rolledOver } from '../enrollments.repository';
 import { PayoutFacts } from '../payout-facts';
 import { WithdrawBankChoice } from './withdraw-bank-choice.use-case';
@@ -11,23 +11,9 @@ import { WithdrawBankChoice } from './withdraw-bank-choice.use-case';
 const same = (a: string[] = [], b: string[] = []) => a.length === b.length && a.every((v, i) => v === b[i]);
 
 /**
- * Still ACTION_REQUIRED, now with a reason it did not give before (a second profile rejected while the first one
- * still is, or no longer fitting the program): announced again (EnrollmentRejected, or EnrollmentActionRequired when
- * nothing was rejected), with every reason, so that the admins and the consumers of enrollments.events.v1 hear of it
- * now rather than when the first one is fixed. Reasons only going away (one fixed, another still standing) are not
- * announced: there is nothing new to do, and the enrollment shows what is left.
- */
-function stillActionRequired(current: Enrollment, state: ValidationState): EnrollmentEventType | null {
-  if (current.status !== 'ACTION_REQUIRED' || state.status !== 'ACTION_REQUIRED') return null;
-  const before = new Set(current.reasons ?? []);
-  if (!state.reasons.some((reason) => !before.has(reason))) return null;
-  return state.rejected ? 'EnrollmentRejected' : 'EnrollmentActionRequired';
-}
-
-/**
  * A submitted enrollment follows the validation of the profiles it uses: ENROLLED once they are APPROVED,
  * ACTION_REQUIRED when one is rejected (EnrollmentRejected, with the validator's reasons) or no longer fits the
- * program (announced again when another reason comes up meanwhile: stillActionRequired), VALIDATING again when one
+ * program (announced again when another reason comes up meanwhile: newReasonType), VALIDATING again when one
  * gets a new revision (edited), even after ENROLLED. One guarded write with the event; returns null when the
  * enrollment changed meanwhile (the caller reads it again).
  * One submitted without a tax profile (its program required none then) whose program requires one now takes up the
@@ -79,7 +65,7 @@ export class FollowValidation {
       ...(adopted && { taxProfileId: adopted }),
       ...(state.status === 'ENROLLED' && { enrolledAt: current.enrolledAt ?? now, validated: JSON.parse(JSON.stringify(validated)) }),
     };
-    const type = transitionType(current.status, state.status, { rejected: state.rejected }) ?? stillActionRequired(current, state);
+    const type = transitionType(current.status, state.status, { rejected: state.rejected }) ?? newReasonType(current, state, { rejected: state.rejected });
     const next = { ...current, ...changes, version: current.version + 1 };
     const events = type ? [this.events.event(type, next, { previousStatus: current.status })] : [];
     const written = await this.enrollments.update(current, changes, events);
