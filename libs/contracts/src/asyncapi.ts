@@ -100,6 +100,7 @@ export function buildAsyncApi(): Record<string, unknown> {
       description: `${contract.description} Key: ${channelKey(contract)}. Written by ${contract.producer}.`,
       [external ? 'publish' : 'subscribe']: { message: { oneOf: refs } },
     };
+    if (contract.deadLetters === false) continue;
     channels[deadLetterTopic(contract.topic)] = {
       description:
         `Messages of ${contract.topic} a consumer could not process, as they were, with headers ` +

@@ -2,7 +2,7 @@ import { EnrollmentEventTypes } from './events/enrollments.events';
 import { AgreementStatusChanged, EligibilityDetermined, ProfileValidationCompleted } from './events/external.events';
 import { IdentityEventTypes } from './events/identity.events';
 import { InvitationEventTypes } from './events/invitations.events';
-import { NotificationEventTypes } from './events/notifications.events';
+import { DeliveryDeadLetterTypes, NotificationEventTypes } from './events/notifications.events';
 import { PayoutProfileEventTypes, ProfileValidationRequested } from './events/payout-profiles.events';
 import { ProgramEventTypes } from './events/programs.events';
 import { Topic, Topics } from './topics';
@@ -18,6 +18,8 @@ export interface TopicContract {
   keyExceptions?: Record<string, string>;
   /** Who writes it: a platform service or a system outside. */
   producer: string;
+  /** False for a topic no consumer reads in the platform and that is a dead letter itself: no `.dlq` of its own. */
+  deadLetters?: false;
   types: Record<string, PayloadClass>;
 }
 
@@ -102,6 +104,16 @@ export const CATALOG: Record<Topic, TopicContract> = {
     key: 'partnerId',
     producer: 'notification',
     types: NotificationEventTypes,
+  },
+  [Topics.deliveryDeadLetters]: {
+    topic: Topics.deliveryDeadLetters,
+    description:
+      'Emails that finally failed, as envelopes holding the rendered email and its recipient, for operators to inspect or ' +
+      'resend. Not notifications.events.v1.dlq, which holds the events a consumer could not process.',
+    key: 'partnerId',
+    producer: 'notification',
+    types: DeliveryDeadLetterTypes,
+    deadLetters: false,
   },
 };
 

@@ -13,6 +13,8 @@ export const Topics = {
   validationRequests: 'payout-profiles.validation-requests.v1',
   validationResults: 'payout-profiles.validation-results.v1',
   notifications: 'notifications.events.v1',
+  /** Emails that finally failed, for operators to inspect or resend (not a consumer's dead letters: no `.dlq` of its own). */
+  deliveryDeadLetters: 'notification.deliveries.dlq',
 } as const;
 
 export type Topic = (typeof Topics)[keyof typeof Topics];

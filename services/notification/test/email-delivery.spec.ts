@@ -1,10 +1,10 @@
-import { createEnvelope, MissingPayoutItemReasons, NotificationFailed, NotificationSent, Topics } from '@lib/contracts';
+import { createEnvelope, EmailDeadLettered, MissingPayoutItemReasons, NotificationFailed, NotificationSent, parseEvent, Topics } from '@lib/contracts';
 import { eventually, outboxSettled, RunningService, TestIssuer, TestKafka, TopicWatch } from '@lib/testing';
 import { MongoClient } from 'mongodb';
 import { randomUUID } from 'node:crypto';
 import { createServer, Server } from 'node:http';
 import { AddressInfo } from 'node:net';
-import { DELIVERY_DLQ_TOPIC, DeadDelivery } from '../src/delivery/dead-letter';
+import { DELIVERY_DLQ_TOPIC } from '../src/delivery/dead-letter';
 import { DeliverEmailUseCase } from '../src/delivery/usecases/deliver-email.use-case';
 import { CreateMessagesUseCase } from '../src/messages/usecases/create-messages.use-case';
 import { bootNotification } from './support/boot';
@@ -542,9 +542,13 @@ describe('retries', () => {
         error: expect.stringMatching(/ECONNREFUSED|ECONNECTION/),
       });
       const [dead] = await watch.waitFor((m) => m.topic === DELIVERY_DLQ_TOPIC && m.raw.includes(id));
-      const record = JSON.parse(dead.raw) as DeadDelivery;
+      // An envelope like every message on the platform's topics, which the catalog's class validates.
+      const { envelope, known } = parseEvent(DELIVERY_DLQ_TOPIC, dead.raw);
+      expect(known).toBe(true);
+      expect(envelope).toMatchObject({ type: 'EmailDeadLettered', source: 'notification', partnerId: world.partnerId, causationId: first.eventId });
       expect(dead.key).toBe(world.partnerId);
-      expect(record).toMatchObject({ notificationId: id, email: admin.email, attempts: MAX_ATTEMPTS, subject: 'Partner Incentive Enrollment Invitation' });
+      expect(envelope.data).toMatchObject({ notificationId: id, email: admin.email, attempts: MAX_ATTEMPTS, subject: 'Partner Incentive Enrollment Invitation' });
+      expect((envelope.data as EmailDeadLettered).text).toContain('Get Started');
       expect((await messages().findOne({ _id: id }))?.status).toBe('FAILED');
     } finally {
       await smtp.start();

@@ -1,4 +1,4 @@
-import { IsEmail, IsIn, IsInt, IsOptional, IsString, Min } from 'class-validator';
+import { IsEmail, IsIn, IsInt, IsISO8601, IsOptional, IsString, Min } from 'class-validator';
 
 export const NotificationChannels = ['EMAIL', 'INBOX'] as const;
 export type NotificationChannel = (typeof NotificationChannels)[number];
@@ -24,3 +24,22 @@ export class NotificationFailed extends NotificationOutcome {
 }
 
 export const NotificationEventTypes = { NotificationSent, NotificationFailed } as const;
+
+/**
+ * notification.deliveries.dlq, key partnerId: an email that finally failed (NotificationFailed says so on
+ * notifications.events.v1), with everything needed to inspect or resend it: the rendered email and its recipient.
+ * For operators and their tools; it holds the email's content, so its readers should be as restricted as the inbox's.
+ */
+export class EmailDeadLettered extends NotificationFailed {
+  @IsString() partnerId!: string;
+  @IsOptional() @IsString() locationId?: string;
+  @IsOptional() @IsString() displayName?: string;
+  @IsString() subject!: string;
+  @IsString() text!: string;
+  @IsOptional() @IsString() html?: string;
+  @IsOptional() @IsString() link?: string;
+  @IsString() correlationId!: string;
+  @IsISO8601() failedAt!: string;
+}
+
+export const DeliveryDeadLetterTypes = { EmailDeadLettered } as const;

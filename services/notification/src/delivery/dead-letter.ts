@@ -1,42 +1,23 @@
-import { OutboxEntry } from '@lib/messaging';
+import { EmailDeadLettered, Topics } from '@lib/contracts';
+import { EventOutbox, OutboxEntry, Trace } from '@lib/messaging';
 import { Message } from '../messages/message.schema';
 import { mailMessageId, nameUuid } from '../messages/notification-events';
 
 /**
- * Emails that could not be delivered after the last attempt, as records a person or a tool can inspect and
- * resend. A dedicated topic, not `notifications.events.v1.dlq`: that one holds notification *events* a consumer
- * could not process (the platform convention), while these are undelivered messages of this service.
+ * Emails that could not be delivered after the last attempt, for a person or a tool to inspect and resend:
+ * EmailDeadLettered envelopes on `notification.deliveries.dlq` (Topics.deliveryDeadLetters). A dedicated topic, not
+ * `notifications.events.v1.dlq`: that one holds notification *events* a consumer could not process (the platform
+ * convention), while these are undelivered messages of this service.
  */
-export const DELIVERY_DLQ_TOPIC = 'notification.deliveries.dlq';
-
-export interface DeadDelivery {
-  notificationId: string;
-  channel: string;
-  partnerId: string;
-  locationId?: string;
-  userId: string;
-  email: string;
-  displayName?: string;
-  template: string;
-  subject: string;
-  text: string;
-  html?: string;
-  link?: string;
-  causationEventId: string;
-  causationEventType: string;
-  correlationId: string;
-  mailMessageId: string;
-  attempts: number;
-  error: string;
-  failedAt: string;
-}
+export const DELIVERY_DLQ_TOPIC = Topics.deliveryDeadLetters;
 
 /**
- * The dead-letter record travels in the message's outbox, in the same write that marks it FAILED, so it is
- * published at least once even if the process stops right after that write. Key: partnerId.
+ * The dead letter travels in the message's outbox, in the same write that marks it FAILED, so it is published at
+ * least once even if the process stops right after that write. Key: partnerId; its event id is derived from the
+ * message's, so a re-emitted one is the same event.
  */
-export function deadLetterEntry(message: Message, attempts: number, error: string, failedAt: Date): OutboxEntry {
-  const record: DeadDelivery = {
+export function deadLetterEntry(outbox: EventOutbox, message: Message, attempts: number, error: string, failedAt: Date): OutboxEntry {
+  const data: EmailDeadLettered = {
     notificationId: message._id,
     channel: message.channel,
     partnerId: message.partnerId,
@@ -57,11 +38,14 @@ export function deadLetterEntry(message: Message, attempts: number, error: strin
     error,
     failedAt: failedAt.toISOString(),
   };
-  return {
-    eventId: nameUuid(`${message._id}:dead-letter`),
-    topic: DELIVERY_DLQ_TOPIC,
-    key: message.partnerId,
-    value: JSON.stringify(record),
-    createdAt: failedAt,
-  };
+  return Trace.run({ correlationId: message.correlationId, causationId: message.causationEventId }, () =>
+    outbox.event(Topics.deliveryDeadLetters, {
+      type: 'EmailDeadLettered',
+      data,
+      partnerId: message.partnerId,
+      locationId: message.locationId,
+      key: message.partnerId,
+      eventId: nameUuid(`${message._id}:dead-letter`),
+    }),
+  );
 }

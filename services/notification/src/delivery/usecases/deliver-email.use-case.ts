@@ -276,7 +276,7 @@ export class DeliverEmailUseCase {
       $unset: { leaseUntil: 1, leaseToken: 1, nextAttemptAt: 1 },
       $push: pushOutbox([
         outcomeEvent(this.outbox, message, { attempts: message.attempts, error: reason }),
-        deadLetterEntry(message, message.attempts, reason, failedAt),
+        deadLetterEntry(this.outbox, message, message.attempts, reason, failedAt),
       ]),
     });
     return recorded ? { status: 'FAILED' } : { status: 'LEASE_LOST' };
