@@ -4,7 +4,7 @@
  * eligibility before enrolling ends INELIGIBLE, once, with one event; a revocation older than what the service
  * knows since (eligible again, enrolled again) changes nothing.
  */
-import { createEnvelope, Envelope, Topics } from '@lib/contracts';
+import { createEnvelope, DeadLetterHeaders, deadLetterTopic, Envelope, Topics } from '@lib/contracts';
 import { eventually, groupCaughtUp } from '@lib/testing';
 import { randomUUID } from 'node:crypto';
 import {
@@ -23,6 +23,7 @@ import {
   withHarness,
   World,
 } from './support';
+import { watchFromNow } from './kafka-group';
 
 jest.setTimeout(120_000);
 
@@ -268,5 +269,22 @@ describe('invitations and eligibility decisions, in either order', () => {
     expect(await list(second.program.programId)).toEqual([
       expect.objectContaining({ status: 'INVITED', nextAction: 'ENROLL', reasons: [], version: second.ended.version + 1 }),
     ]);
+  });
+});
+
+describe('an invitation naming a location as another partner\'s', () => {
+  it('is dead-lettered with the reason; no enrollment is recorded', async () => {
+    const dead = await watchFromNow([deadLetterTopic(Topics.invitations)]);
+    try {
+      const program = await createProgram(h);
+      // L1 is the world partner's, known from identity's events; the invitation says it is another partner's.
+      const data = { ...invitationData(program, w.L1), partnerId: w.otherPartnerId, recipients: [], channels: ['NOTICE'], getStartedUrl: 'https://partner.example.com/x', requiresEligibility: true };
+      await publish(createEnvelope({ type: 'InvitationIssued', source: 'invitations', partnerId: w.otherPartnerId, data }));
+      const [letter] = await dead.watch.waitFor((m) => (m.envelope?.data as { programId?: string } | undefined)?.programId === program.programId, { timeoutMs: 30_000 });
+      expect(letter.headers[DeadLetterHeaders.error]).toMatch(new RegExp(`location ${w.L1} as partner ${w.otherPartnerId}'s, but it belongs to another partner`));
+      expect(await h.db.collection('enrollments').countDocuments({ programId: program.programId } as never)).toBe(0);
+    } finally {
+      await dead.close();
+    }
   });
 });

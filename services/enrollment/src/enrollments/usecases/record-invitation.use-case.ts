@@ -14,8 +14,10 @@ import { ReopenInvitation } from './reopen-invitation.use-case';
  * location's enrollments list shows it before anyone enrolls. Only when there is no enrollment yet; no event (the
  * invitation is the event). Its first Enroll starts it (eligibility and program state are checked then).
  * Only for a location this service knows to be the partner's (identity events): nothing is recorded under a
- * partner it cannot vouch for. An invitation that arrives before its location is only not shown as "Invited" until
- * the first Enroll, which creates the enrollment anyway.
+ * partner it cannot vouch for. One naming a known location as another partner's is bad input: dead-lettered with the
+ * reason (as an eligibility decision saying so is). One that arrives before its location (identity's events are on
+ * another topic; the invitations service issues only once its own view knows the location, but this service's may
+ * lag) is logged and not shown as "Invited" until the first Enroll, which creates the enrollment anyway.
  *
  * Invitations, eligibility decisions and program changes come on different topics, in no order: after the write,
  * RecheckStart ends the enrollment when the newest decision for the year is not eligible (INELIGIBLE,
@@ -51,8 +53,13 @@ export class RecordInvitation {
       );
       return;
     }
-    const location = await this.access.locationById(invitation.locationId);
-    if (!location || location.partnerId !== invitation.partnerId) return;
+    if (!(await this.access.assertLocationOf(invitation.partnerId, invitation.locationId, `Invitation ${invitation.invitationId}`))) {
+      this.logger.warn(
+        `invitation ${invitation.invitationId}: location ${invitation.locationId} is not known here yet (identity's events ` +
+          `come on another topic): no INVITED enrollment recorded; the first Enroll creates the enrollment`,
+      );
+      return;
+    }
     const record: Enrollment = {
       _id: enrollmentId(invitation),
       programId: invitation.programId,
