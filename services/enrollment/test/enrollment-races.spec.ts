@@ -311,31 +311,43 @@ describe('an invitation consumed after its program was discontinued and swept', 
 });
 
 describe('Enroll racing a decision or a discontinuation', () => {
-  it('an ineligible decision handled between the eligibility Enroll read and its insert: the enrollment ends INELIGIBLE, the answer is 422', async () => {
-    const program = await eligibleProgram(w.L3);
-    // Approved profiles: the Enroll that loses the race inserts INVITED (whatever the tests before left at L3).
-    await approvedProfiles(h, w.partnerId, w.L3);
+  /**
+   * Enroll's next read of the eligibility view answers "eligible", and then the ineligible decision is consumed and
+   * handled completely (view written; no enrollment to end yet) before Enroll inserts. `raced()`: it happened.
+   */
+  const ineligibleAfterEnrollRead = (program: { programId: string; fiscalYear: string }, locationId: string) => {
     const views = service(ViewsModule, ViewsRepository);
     const read = views.eligibility.bind(views);
     const decided = track(service(EnrollmentsModule, RecordEligibilityDecision), 'execute');
-    // Enroll has read "eligible"; the ineligible decision is consumed and handled completely (view written; no
-    // enrollment to end yet) before Enroll inserts.
     let raced = false;
     const spy = jest.spyOn(views, 'eligibility').mockImplementationOnce(async (...args) => {
       raced = true;
       const view = await read(...args);
-      await eligibility(h, w, program.programId, w.L3, false, program.fiscalYear, ['Volume below the threshold.']);
+      await eligibility(h, w, program.programId, locationId, false, program.fiscalYear, ['Volume below the threshold.']);
       await decided.finished((decision) => decision.programId === program.programId && decision.eligible === false);
       return view;
     });
+    return {
+      raced: () => raced,
+      restore: () => {
+        spy.mockRestore();
+        decided.restore();
+      },
+    };
+  };
+
+  it('an ineligible decision handled between the eligibility Enroll read and its insert: the enrollment ends INELIGIBLE, the answer is 422', async () => {
+    const program = await eligibleProgram(w.L3);
+    // Approved profiles: the Enroll that loses the race inserts INVITED (whatever the tests before left at L3).
+    await approvedProfiles(h, w.partnerId, w.L3);
+    const race = ineligibleAfterEnrollRead(program, w.L3);
     let answer;
     try {
       answer = await enroll(program.programId, w.L3);
     } finally {
-      spy.mockRestore();
-      decided.restore();
+      race.restore();
     }
-    expect(raced).toBe(true);
+    expect(race.raced()).toBe(true);
     expect(answer.status).toBe(422);
     expect(answer.body).toMatchObject({ reasons: ['Volume below the threshold.'] });
     expect(answer.body.type).toMatch(/location-not-eligible$/);
@@ -352,28 +364,18 @@ describe('Enroll racing a decision or a discontinuation', () => {
   it('an enrollment that keeps changing while Enroll ends it for an ineligible decision: 409 busy (try again), and Enroll again ends it', async () => {
     const program = await eligibleProgram(w.L3);
     await approvedProfiles(h, w.partnerId, w.L3);
-    const views = service(ViewsModule, ViewsRepository);
-    const read = views.eligibility.bind(views);
-    const decided = track(service(EnrollmentsModule, RecordEligibilityDecision), 'execute');
-    const repository = service(EnrollmentsModule, EnrollmentsRepository);
     // As in the race above, an ineligible decision is handled between Enroll's read and its insert; then every write
     // ending the enrollment INELIGIBLE finds it changed meanwhile (each of its attempts).
-    const spies = [
-      jest.spyOn(views, 'eligibility').mockImplementationOnce(async (...args) => {
-        const view = await read(...args);
-        await eligibility(h, w, program.programId, w.L3, false, program.fiscalYear, ['Volume below the threshold.']);
-        await decided.finished((decision) => decision.programId === program.programId && decision.eligible === false);
-        return view;
-      }),
-      jest.spyOn(repository, 'update').mockImplementation(async () => null),
-    ];
+    const race = ineligibleAfterEnrollRead(program, w.L3);
+    const updates = jest.spyOn(service(EnrollmentsModule, EnrollmentsRepository), 'update').mockImplementation(async () => null);
     let answer;
     try {
       answer = await enroll(program.programId, w.L3);
     } finally {
-      spies.forEach((spy) => spy.mockRestore());
-      decided.restore();
+      updates.mockRestore();
+      race.restore();
     }
+    expect(race.raced()).toBe(true);
     expect(answer.status).toBe(409);
     expect(answer.body).toMatchObject({ type: expect.stringMatching(/\/busy$/), detail: expect.stringContaining('try again') });
     const [row] = await h.db.collection<Enrollment>('enrollments').find({ programId: program.programId }).toArray();
