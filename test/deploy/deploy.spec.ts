@@ -96,6 +96,9 @@ describe('Kubernetes manifests', () => {
     const { payoutConfigSpec } = require(join(ROOT, 'services', 'payout-profiles', 'src', 'config.ts'));
     // Empty: off (only the operator credential is accepted where it would be).
     expect(loadConfig({ VALIDATOR_TOKEN: payoutConfigSpec.VALIDATOR_TOKEN }, { VALIDATOR_TOKEN: value('VALIDATOR_TOKEN') }).VALIDATOR_TOKEN).toBe('');
+    // The optional fingerprint key as it stands is accepted (empty: derived from OPERATOR_TOKEN), not a start refused.
+    const fingerprint = { IDEMPOTENCY_FINGERPRINT_KEY: baseConfigSpec('identity').IDEMPOTENCY_FINGERPRINT_KEY };
+    expect(loadConfig(fingerprint, { IDEMPOTENCY_FINGERPRINT_KEY: value('IDEMPOTENCY_FINGERPRINT_KEY') }).IDEMPOTENCY_FINGERPRINT_KEY).toBe('');
   });
 
   it.each(SERVICES)('%s: a Deployment with probes on the health endpoints, resources, a Service, a disruption budget and only known settings', (service) => {
@@ -108,6 +111,11 @@ describe('Kubernetes manifests', () => {
     const container = byKind.Deployment.spec.template.spec.containers[0];
     expect(container.readinessProbe.httpGet.path).toBe('/health/ready');
     expect(container.livenessProbe.httpGet.path).toBe('/health/live');
+    // A rollout: the pod serves a few seconds after it leaves the endpoints, then drains within the grace period.
+    const preStopSeconds = Number(container.lifecycle?.preStop?.exec?.command?.[1]);
+    expect(preStopSeconds).toBeGreaterThan(0);
+    const shutdownSeconds = Number(baseConfigSpec(service).SHUTDOWN_TIMEOUT_MS.default) / 1000;
+    expect(byKind.Deployment.spec.template.spec.terminationGracePeriodSeconds).toBeGreaterThan(preStopSeconds + shutdownSeconds);
     expect(container.resources.requests.cpu).toBeDefined();
     expect(container.resources.requests.memory).toBeDefined();
     expect(byKind.Deployment.spec.template.spec.securityContext.runAsNonRoot).toBe(true);
