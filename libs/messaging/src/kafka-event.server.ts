@@ -285,7 +285,19 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
     lane.starting = sleep(delay).then(() => this.startWithRetry(lane));
   }
 
-  async close(): Promise<void> {
+  /**
+   * The first step of a graceful shutdown (SPEC 5): no more messages are taken; those in flight finish and their
+   * offsets are committed (disconnect waits for them). The producer and the outbox relay keep going, for the drains
+   * and the outbox flush that follow. Once only, whoever asks first (the platform's close, then Nest's).
+   */
+  stopConsuming(): Promise<void> {
+    this.stopped ??= this.disconnectConsumers();
+    return this.stopped;
+  }
+
+  private stopped?: Promise<void>;
+
+  private async disconnectConsumers(): Promise<void> {
     this.closing = true;
     lagReaders.delete(this.lag);
     await this.lag.close();
@@ -297,6 +309,10 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
         lane.running = false;
       }),
     );
+  }
+
+  async close(): Promise<void> {
+    await this.stopConsuming();
     await this.relay.stop();
     await this.producer.disconnect();
   }

@@ -1,4 +1,5 @@
 import { createEnvelope, deadLetterTopic, DeadLetterHeaders, Topics } from '@lib/contracts';
+import { KafkaEventServer } from '@lib/messaging';
 import {
   bootService,
   eventually,
@@ -20,7 +21,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { MongoClient } from 'mongodb';
-import { ECHO_PREFIX, SLOW_PREFIX, WidgetAppModule, WidgetOwnConsumerAppModule } from './widget.app';
+import { ECHO_PREFIX, ShutdownProbe, SLOW_PREFIX, WidgetAppModule, WidgetOwnConsumerAppModule } from './widget.app';
 import { spawnWidget } from './widget.process';
 
 jest.setTimeout(120_000);
@@ -279,6 +280,15 @@ describe('service lifecycle', () => {
       await ownMongo.stop();
       rmSync(dataDir, { recursive: true, force: true });
     }
+  });
+
+  it('stops consuming first when shut down, before the modules\' destroy hooks (drains, batch jobs) run (SPEC 5)', async () => {
+    const service = await boot();
+    await ready(service);
+    const probe = service.app.get(ShutdownProbe);
+    expect(service.app.get(KafkaEventServer).isRunning).toBe(true);
+    await service.close();
+    expect(probe.consumingAtDestroy).toBe(false);
   });
 
   it('finishes the message in flight, publishes its events and commits it when shut down', async () => {

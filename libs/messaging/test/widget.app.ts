@@ -3,9 +3,9 @@
  * broker and database: HTTP writes emit events through the outbox; a consumer counts agreement events.
  */
 import { AgreementStatusChanged, Topics } from '@lib/contracts';
-import { ConsumedEvent, EventOutbox, outboxPlugin, pushOutbox } from '@lib/messaging';
+import { ConsumedEvent, EventOutbox, KafkaEventServer, outboxPlugin, pushOutbox } from '@lib/messaging';
 import { OperatorOnly, PlatformModule } from '@lib/platform';
-import { Body, Controller, Get, HttpCode, Module, Param, Post } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Injectable, Module, OnModuleDestroy, Param, Post } from '@nestjs/common';
 import { EventPattern, Payload } from '@nestjs/microservices';
 import { InjectModel, MongooseModule, Prop, Schema, SchemaFactory } from '@nestjs/mongoose';
 import { IsBoolean } from 'class-validator';
@@ -89,12 +89,25 @@ export class WidgetController {
   }
 }
 
+/** What a module's destroy hook (a drain, a batch job's wait) sees of the consumers when the service shuts down. */
+@Injectable()
+export class ShutdownProbe implements OnModuleDestroy {
+  consumingAtDestroy?: boolean;
+
+  constructor(private readonly consumers: KafkaEventServer) {}
+
+  onModuleDestroy(): void {
+    this.consumingAtDestroy = this.consumers.isRunning;
+  }
+}
+
 @Module({
   imports: [
     PlatformModule.forService({ name: 'widgets' }),
     MongooseModule.forFeature([{ name: Widget.name, schema: WidgetSchema }]),
   ],
   controllers: [WidgetController],
+  providers: [ShutdownProbe],
 })
 export class WidgetAppModule {}
 

@@ -10,6 +10,7 @@ import { checkBodyShape } from './http/body-shape';
 import { answerClientErrors } from './http/client-error';
 import { PROBLEM_CONTENT_TYPE, ProblemException } from './http/problem';
 import { ProblemFilter } from './http/problem.filter';
+import { BackgroundWork } from './lifecycle/background-work';
 import { correlationMiddleware } from './logging/logging';
 import { collectProcessMetrics } from './metrics/metrics';
 import type { PlatformConfig } from './platform.module';
@@ -141,6 +142,19 @@ export async function startServiceApp(app: INestApplication, port?: number): Pro
   answerClientErrors(app.getHttpServer());
 }
 
+/**
+ * Closes a service in SPEC 5's order: stop consuming (the messages in flight finish and are committed), then finish
+ * in-flight work (modules' destroy hooks: the batch jobs' wait, the email worker's drain), flush the outbox, close the
+ * database. Nest's own `app.close()` stops the Kafka transport last, after every destroy hook, so that messages would
+ * still be taken, and handlers started, while those wait. main.ts (SIGTERM) and the test harness close through this.
+ */
+export async function closeService(app: INestApplication): Promise<void> {
+  // Batch jobs are told at once (they stop at their next batch boundary, and are waited for in app.close()).
+  app.get(BackgroundWork, { strict: false }).requestStop();
+  await app.get(KafkaEventServer).stopConsuming();
+  await app.close();
+}
+
 /** main.ts of every service: a bad config stops it with one line; SIGTERM drains it within the timeout. */
 export async function runService(module: Type<unknown>): Promise<void> {
   const logger = new Logger('Bootstrap');
@@ -167,7 +181,7 @@ export async function runService(module: Type<unknown>): Promise<void> {
         logger.error('graceful shutdown timed out');
         process.exit(1);
       }, config.SHUTDOWN_TIMEOUT_MS).unref();
-      app.close().then(
+      closeService(app).then(
         // Last, the spans still buffered, for what is left of the time (a collector that does not answer costs no exit code).
         () => {
           const sent = Tracing.shutdown().catch(() => undefined);

@@ -1,4 +1,4 @@
-import { createServiceApp, startServiceApp } from '@lib/platform';
+import { closeService, createServiceApp, startServiceApp } from '@lib/platform';
 import { Type } from '@nestjs/common';
 import { NestExpressApplication } from '@nestjs/platform-express';
 import { randomBytes } from 'node:crypto';
@@ -61,6 +61,6 @@ export async function bootService(
     app,
     url: `http://127.0.0.1:${port}`,
     env: settings,
-    close: () => app.close(),
+    close: () => closeService(app),
   };
 }

@@ -23,8 +23,9 @@ const lastCompleted = gaugeMetric({
  * and before the database connection closes. The jobs are resumable, so stopping between batches loses nothing: the
  * next run picks up where this one stopped, and every change it made is committed with its events.
  *
- * Nest's order on close: onModuleDestroy, then beforeApplicationShutdown (here), then the servers close, then
- * onApplicationShutdown (the database connection).
+ * closeService asks the jobs to stop first (requestStop), with the consumers; then Nest's order on close:
+ * onModuleDestroy, then beforeApplicationShutdown (here: the wait), then the servers close, then onApplicationShutdown
+ * (the database connection).
  */
 @Injectable()
 export class BackgroundWork implements BeforeApplicationShutdown {
@@ -60,8 +61,13 @@ export class BackgroundWork implements BeforeApplicationShutdown {
     }
   }
 
-  async beforeApplicationShutdown(): Promise<void> {
+  /** Shutdown begins: running jobs stop at their next batch boundary, and nothing new starts (closeService, first). */
+  requestStop(): void {
     this.stopping = true;
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    this.requestStop();
     await Promise.allSettled([...this.running]);
   }
 }
