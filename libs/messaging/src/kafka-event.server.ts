@@ -74,6 +74,8 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
   protected override readonly logger = new Logger(KafkaEventServer.name);
   private readonly options: Required<MessagingOptions>;
   private closing = false;
+  /** stopConsuming's one run. */
+  private stopped?: Promise<void>;
   /** The service's consumer first, then its own consumers; set by listen(). */
   private lanes: Lane[] = [];
   private readonly laneOfTopic = new Map<string, Lane>();
@@ -294,8 +296,6 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
     this.stopped ??= this.disconnectConsumers();
     return this.stopped;
   }
-
-  private stopped?: Promise<void>;
 
   private async disconnectConsumers(): Promise<void> {
     this.closing = true;
