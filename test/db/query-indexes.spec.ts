@@ -30,7 +30,7 @@ interface QueryShape {
 }
 
 /** The first declared index (as its keys) whose leading keys serve the query, or undefined. */
-export function indexServing(schema: Schema, shape: QueryShape): Record<string, unknown> | undefined {
+function indexServing(schema: Schema, shape: QueryShape): Record<string, unknown> | undefined {
   const indexes = [{ _id: 1 }, ...schema.indexes().map(([keys]) => keys as Record<string, unknown>)];
   const sort = Object.entries(shape.sort ?? {});
   // A sort field the query also matches on ($in, as the lists' locationId) is placed by the sort, not the equality.

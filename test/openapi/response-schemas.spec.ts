@@ -33,6 +33,9 @@ const services: Array<[string, Type<unknown>]> = [
   ['notification', Notification],
 ];
 
+/** Whether an operation declares the security scheme (`bearer`, `operator`). */
+const declares = (operation: { security?: Array<Record<string, unknown>> }, scheme: string) => (operation.security ?? []).some((requirement) => scheme in requirement);
+
 /** Success answers without a body. */
 const NO_BODY = new Set(['204', '205']);
 
@@ -100,11 +103,11 @@ function misdeclaredTokens(document: OpenAPIObject, access: Map<string, Access>)
       const operation = item[method];
       if (!operation) continue;
       const kind = access.get(`${method} ${path}`);
-      const bearer = (operation.security ?? []).some((requirement) => 'bearer' in requirement);
+      const bearer = declares(operation, 'bearer');
       if (kind === undefined) gaps.push(`${method.toUpperCase()} ${path}: no route found`);
       else if (kind === 'token' && !bearer) gaps.push(`${method.toUpperCase()} ${path}: behind a token, not declared`);
       else if ((kind === 'operator' || kind === 'public') && bearer) gaps.push(`${method.toUpperCase()} ${path}: declares a token it does not take (${kind})`);
-      const operator = (operation.security ?? []).some((requirement) => 'operator' in requirement);
+      const operator = declares(operation, 'operator');
       if (kind === 'operator' && !operator) gaps.push(`${method.toUpperCase()} ${path}: operator only, X-Operator-Key not declared`);
       else if (kind !== undefined && kind !== 'operator' && kind !== 'own guard' && operator) gaps.push(`${method.toUpperCase()} ${path}: declares X-Operator-Key it does not take (${kind})`);
     }
@@ -151,8 +154,8 @@ function undeclaredErrors(document: OpenAPIObject): string[] {
       if (!operation) continue;
       const codes = Object.keys(operation.responses ?? {});
       const ifMatch = (operation.parameters ?? []).find((p) => 'in' in p && p.in === 'header' && p.name === 'If-Match') as { required?: boolean } | undefined;
-      const bearer = (operation.security ?? []).some((requirement) => 'bearer' in requirement);
-      const operator = (operation.security ?? []).some((requirement) => 'operator' in requirement);
+      const bearer = declares(operation, 'bearer');
+      const operator = declares(operation, 'operator');
       const expected = ['400', ...(bearer || operator ? ['401'] : []), ...(ifMatch ? ['412'] : []), ...(ifMatch?.required ? ['428'] : [])];
       // 412 comes with IfMatch / OptionalIfMatch (428 with IfMatch): the route must declare the header it reads.
       if (codes.includes('412') && !ifMatch) gaps.push(`${method.toUpperCase()} ${path} If-Match header`);
@@ -191,9 +194,12 @@ describe('OpenAPI documents: error answers', () => {
 /** A property's schema in the document: `$ref`s and `allOf: [$ref]` followed to the schema they name. */
 type Schema = { type?: string; items?: Schema; $ref?: string; allOf?: Schema[]; minimum?: number; maximum?: number; properties?: Record<string, Schema> };
 
+/** One class-validator check of a property (`isInt`, `min`, `nested`...), on the value or on each entry. */
+type Check = { name: string; each: boolean; constraints: unknown[] };
+
 /** The class-validator checks on each property of a class and the classes it extends, by property. */
-function validations(dto: Type<unknown>): Map<string, Array<{ name: string; each: boolean; constraints: unknown[] }>> {
-  const byProperty = new Map<string, Array<{ name: string; each: boolean; constraints: unknown[] }>>();
+function validations(dto: Type<unknown>): Map<string, Check[]> {
+  const byProperty = new Map<string, Check[]>();
   const all = getMetadataStorage().getTargetValidationMetadatas(dto, '', true, false);
   for (const meta of all) {
     if (typeof meta.propertyName !== 'string') continue; // EmptyBody's symbol-keyed @Allow: no JSON field
@@ -209,7 +215,7 @@ function validations(dto: Type<unknown>): Map<string, Array<{ name: string; each
  * @Min / @Max are `minimum` / `maximum`, and an array the server requires objects in (or validates each entry of as a
  * class) has object items, not strings.
  */
-function schemaMismatches(document: OpenAPIObject, property: string, schema: Schema | undefined, checks: Array<{ name: string; each: boolean; constraints: unknown[] }>): string[] {
+function schemaMismatches(document: OpenAPIObject, property: string, schema: Schema | undefined, checks: Check[]): string[] {
   const resolve = (s: Schema | undefined): Schema | undefined => {
     const ref = s?.$ref ?? (s?.allOf?.length === 1 ? s.allOf[0].$ref : undefined);
     return ref ? (document.components?.schemas?.[ref.split('/').pop()!] as Schema) : s;
@@ -237,10 +243,11 @@ function inputMismatches(document: OpenAPIObject, inputs: Map<string, Inputs>): 
     const [method, path] = route.split(' ') as ['get', string];
     const operation = document.paths[path]?.[method];
     if (!operation) continue;
-    if (body && validations(body).size > 0) {
+    const bodyChecks = body ? validations(body) : new Map<string, Check[]>();
+    if (body && bodyChecks.size > 0) {
       const schema = document.components?.schemas?.[body.name] as Schema | undefined;
       if (!schema) gaps.push(`${route} body ${body.name}: not in the document`);
-      else for (const [property, checks] of validations(body)) gaps.push(...schemaMismatches(document, property, schema.properties?.[property], checks).map((g) => `${route} body ${g}`));
+      else for (const [property, checks] of bodyChecks) gaps.push(...schemaMismatches(document, property, schema.properties?.[property], checks).map((g) => `${route} body ${g}`));
     }
     if (query) {
       for (const [property, checks] of validations(query)) {

@@ -4,7 +4,6 @@ import { MongoClient } from 'mongodb';
 import { randomUUID } from 'node:crypto';
 import { createServer, Server } from 'node:http';
 import { AddressInfo } from 'node:net';
-import { DELIVERY_DLQ_TOPIC } from '../src/delivery/dead-letter';
 import { DeliverEmailUseCase } from '../src/delivery/usecases/deliver-email.use-case';
 import { CreateMessagesUseCase } from '../src/messages/usecases/create-messages.use-case';
 import { bootNotification } from './support/boot';
@@ -36,7 +35,7 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => portal.listen(0, '127.0.0.1', resolve));
   portalUrl = `http://127.0.0.1:${(portal.address() as AddressInfo).port}`;
-  watch = await kafka.watch([Topics.notifications, DELIVERY_DLQ_TOPIC]);
+  watch = await kafka.watch([Topics.notifications, Topics.deliveryDeadLetters]);
   service = await bootNotification(issuer, {
     SMTP_URL: smtp.url,
     PORTAL_BASE_URL: portalUrl,
@@ -541,9 +540,9 @@ describe('retries', () => {
         attempts: MAX_ATTEMPTS,
         error: expect.stringMatching(/ECONNREFUSED|ECONNECTION/),
       });
-      const [dead] = await watch.waitFor((m) => m.topic === DELIVERY_DLQ_TOPIC && m.raw.includes(id));
+      const [dead] = await watch.waitFor((m) => m.topic === Topics.deliveryDeadLetters && m.raw.includes(id));
       // An envelope like every message on the platform's topics, which the catalog's class validates.
-      const { envelope, known } = parseEvent(DELIVERY_DLQ_TOPIC, dead.raw);
+      const { envelope, known } = parseEvent(Topics.deliveryDeadLetters, dead.raw);
       expect(known).toBe(true);
       expect(envelope).toMatchObject({ type: 'EmailDeadLettered', source: 'notification', partnerId: world.partnerId, causationId: first.eventId });
       expect(dead.key).toBe(world.partnerId);

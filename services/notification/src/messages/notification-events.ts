@@ -1,4 +1,4 @@
-import { NotificationFailed, NotificationSent, Topics } from '@lib/contracts';
+import { NotificationFailed, NotificationSent, Topic, Topics } from '@lib/contracts';
 import { EventOutbox, OutboxEntry, Trace } from '@lib/messaging';
 import { createHash } from 'node:crypto';
 import { Message } from './message.schema';
@@ -28,14 +28,9 @@ type Outcome = Pick<
   '_id' | 'userId' | 'email' | 'channel' | 'template' | 'causationEventId' | 'causationEventType' | 'correlationId' | 'partnerId' | 'locationId'
 >;
 
-/** NotificationSent / NotificationFailed for one message, traced to the event that caused it. */
-export function outcomeEvent(
-  outbox: EventOutbox,
-  message: Outcome,
-  outcome: { attempts: number; error?: string },
-): OutboxEntry {
-  const type = outcome.error === undefined ? 'NotificationSent' : 'NotificationFailed';
-  const data: NotificationSent | NotificationFailed = {
+/** What NotificationSent / NotificationFailed say of one message (EmailDeadLettered says it too, and more). */
+export function outcomeData(message: Outcome, outcome: { attempts: number; error?: string }): NotificationSent | NotificationFailed {
+  return {
     notificationId: message._id,
     userId: message.userId,
     email: message.email,
@@ -47,14 +42,27 @@ export function outcomeEvent(
     ...(message.channel === 'EMAIL' && { mailMessageId: mailMessageId(message._id) }),
     ...(outcome.error !== undefined && { error: outcome.error }),
   };
+}
+
+/**
+ * An event about one message, traced to the event that caused it, keyed by partner, its id derived from the message's
+ * and `name` (the same fact always gets the same eventId).
+ */
+export function messageEvent(outbox: EventOutbox, topic: Topic, type: string, message: Outcome, data: object, name = type): OutboxEntry {
   return Trace.run({ correlationId: message.correlationId, causationId: message.causationEventId }, () =>
-    outbox.event(Topics.notifications, {
+    outbox.event(topic, {
       type,
       data,
       partnerId: message.partnerId,
       locationId: message.locationId,
       key: message.partnerId,
-      eventId: nameUuid(`${message._id}:${type}`),
+      eventId: nameUuid(`${message._id}:${name}`),
     }),
   );
+}
+
+/** NotificationSent / NotificationFailed for one message, on notifications.events.v1. */
+export function outcomeEvent(outbox: EventOutbox, message: Outcome, outcome: { attempts: number; error?: string }): OutboxEntry {
+  const type = outcome.error === undefined ? 'NotificationSent' : 'NotificationFailed';
+  return messageEvent(outbox, Topics.notifications, type, message, outcomeData(message, outcome));
 }
