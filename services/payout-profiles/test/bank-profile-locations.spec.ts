@@ -88,12 +88,16 @@ describe('creating a bank profile: the locations it serves', () => {
     for (const [locationIds, status, says] of [
       [[w.L1, w.L2], 403, `not Incentives admin of location(s) ${w.L2}`],
       [['*'], 403, 'not Incentives admin of every location of your partner (*)'],
-      [[w.otherLocation], 404, `Location ${w.otherLocation} was not found`],
-      [[`nowhere-${randomUUID()}`], 404, 'was not found'],
+      // Not the partner's (another partner's reads as an unknown one): 400 naming locationIds, before the 403 on L2.
+      [[w.otherLocation, w.L2], 400, 'A bank profile can only serve locations of your own partner.'],
+      [[`nowhere-${randomUUID()}`], 400, 'A bank profile can only serve locations of your own partner.'],
     ] as Array<[string[], number, string]>) {
       const answer = await create('adminOfLocation', ibanProfile({ locationIds }));
       expect([answer.status, answer.headers.get('content-type')]).toEqual([status, expect.stringMatching(/application\/problem\+json/)]);
       expect(answer.body.detail).toContain(says);
+      if (status === 400) {
+        expect(answer.body.errors).toEqual([{ field: 'locationIds', message: `unknown location(s) for your partner: ${locationIds.filter((id) => id !== w.L2).join(', ')}` }]);
+      }
     }
     for (const [locationIds, message] of [
       [['*', w.L1], 'must be ["*"] alone (every location) or a list of location ids'],
@@ -183,7 +187,9 @@ describe('editing a bank profile: Incentives admin of every location it serves',
     const p = await created('adminOfLocation', [w.L1]);
     expect((await patch('adminOfLocation', p.profileId, { locationIds: [w.L1, w.L2] })).status).toBe(403);
     expect((await patch('adminOfLocation', p.profileId, { locationIds: ['*'] })).status).toBe(403);
-    expect((await patch('adminOfLocation', p.profileId, { locationIds: [w.otherLocation] })).status).toBe(404);
+    const foreign = await patch('adminOfLocation', p.profileId, { locationIds: [w.L1, w.otherLocation, 'no-such-location'] });
+    expect(foreign.status).toBe(400);
+    expect(foreign.body.errors).toEqual([{ field: 'locationIds', message: `unknown location(s) for your partner: ${[w.otherLocation, 'no-such-location'].sort().join(', ')}` }]);
     expect((await stored(p.profileId))!.locationIds).toEqual([w.L1]);
     // An admin of every location widens it to every location.
     const widened = await patch('starAdmin', p.profileId, { locationIds: ['*'] });
@@ -327,6 +333,12 @@ describe('a default bank profile serves its location', () => {
     const answer = await call(h, 'GET', `/v1/readiness?programId=any&locationId=${w.L1}&bankProfileId=${ofL2.profileId}`, { token: await w.token('incentivesUser') });
     expect(answer.status).toBe(400);
     expect(answer.body.errors).toEqual([{ field: 'bankProfileId', message: `must be a bank profile that serves location ${w.L1}` }]);
+  });
+
+  it('readiness with a bank profile that is not of the partner (unknown, or another partner\'s): 400 on bankProfileId, as Enroll answers', async () => {
+    const answer = await call(h, 'GET', `/v1/readiness?programId=any&locationId=${w.L1}&bankProfileId=no-such-profile`, { token: await w.token('incentivesUser') });
+    expect(answer.status).toBe(400);
+    expect(answer.body.errors).toEqual([{ field: 'bankProfileId', message: 'must be a bank profile of your partner' }]);
   });
 });
 

@@ -1,5 +1,5 @@
 import { AccessLocation, AccessPolicy, Actor } from '@lib/access';
-import { Principal, Problems } from '@lib/platform';
+import { Principal, Problems, ValidationProblem } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { ALL_LOCATIONS } from '@lib/contracts';
 import {
@@ -40,14 +40,23 @@ export class PayoutAccess {
   }
 
   /**
-   * The locations a bank profile is to serve (`locationIds` of a create or a change), in their stored form: 400 for a
-   * malformed list, 404 for a location that is not the partner's (before any 403, so another partner's locations are
-   * not confirmed), 403 naming those the actor is not Incentives admin of.
+   * The locations a bank profile is to serve (`locationIds` of a create or a change), in their stored form: 400 naming
+   * `locationIds` for a malformed list or a location that is not the partner's (as identity answers a role on one;
+   * before any 403, and another partner's location reads exactly like an unknown one), 403 naming those the actor is
+   * not Incentives admin of.
    */
   async servableLocations(actor: Actor, requested: string[]): Promise<string[]> {
     const { locationIds, problems } = normalizeLocationIds(requested);
     throwIfProblems(problems);
-    for (const locationId of locationIds) if (locationId !== ALL_LOCATIONS) await this.policy.location(actor, locationId);
+    const named = locationIds.filter((locationId) => locationId !== ALL_LOCATIONS);
+    const found = await Promise.all(named.map((locationId) => this.policy.locationById(locationId)));
+    const unknown = named.filter((_, i) => found[i]?.partnerId !== actor.partnerId);
+    if (unknown.length) {
+      throw new ValidationProblem(
+        [{ field: 'locationIds', message: `unknown location(s) for your partner: ${unknown.join(', ')}` }],
+        'A bank profile can only serve locations of your own partner.',
+      );
+    }
     const missing = bankProfileServeBlockers(actor, locationIds);
     if (missing.length) {
       throw Problems.forbidden(

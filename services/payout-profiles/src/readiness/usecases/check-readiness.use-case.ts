@@ -24,7 +24,8 @@ export interface Readiness {
 
 /**
  * Whether a location meets a program's payout rules with the given (or its default) bank profile. A given profile must
- * serve the location (400 otherwise, as Enroll answers), which also keeps the answer to profiles the caller may read.
+ * be the partner's and serve the location (400 on `bankProfileId` otherwise, as Enroll answers), which also keeps the
+ * answer to profiles the caller may read.
  */
 @Injectable()
 export class CheckReadiness {
@@ -42,7 +43,7 @@ export class CheckReadiness {
     let bank: BankProfile | null = null;
     if (query.bankProfileId) {
       bank = await this.bankProfiles.findForPartner(partnerId, query.bankProfileId);
-      if (!bank) throw Problems.notFound(`Bank profile ${query.bankProfileId}`);
+      if (!bank) throw Problems.field('bankProfileId', 'must be a bank profile of your partner');
       if (!serves(servedLocations(bank), query.locationId)) {
         throw Problems.field('bankProfileId', `must be a bank profile that serves location ${query.locationId}`);
       }
