@@ -14,7 +14,7 @@ import { PENDING_OUTBOX } from '../../libs/messaging/src/outbox';
 import { EnrollmentSchema, YEAR_SCAN } from '../../services/enrollment/src/enrollments/enrollment.schema';
 import { LIST_ORDER as ENROLLMENT_ORDER } from '../../services/enrollment/src/enrollments/enrollments.repository';
 import { LocationClaimSchema, PartnerSchema } from '../../services/identity/src/partners/partner.schema';
-import { LIST_ORDER as INVITATION_ORDER } from '../../services/invitations/src/invitations/invitation.repository';
+import { LIST_ORDER as INVITATION_ORDER, NOTICE_ORDER } from '../../services/invitations/src/invitations/invitation.repository';
 import { InvitationSchema } from '../../services/invitations/src/invitations/invitation.schema';
 import { EligibilityDecisionViewSchema } from '../../services/invitations/src/invitations/views/eligibility-decision.schema';
 import { MessageSchema } from '../../services/notification/src/messages/message.schema';
@@ -70,6 +70,7 @@ const queries: Array<[string, Schema, QueryShape]> = [
   ['the claim sweep: which partner lists a location', PartnerSchema, { equal: ['locations.locationId'] }],
   // invitations
   ['GET /v1/invitations and the overview: a partner\'s locations in LIST_ORDER', InvitationSchema, { equal: ['partnerId', 'locationId'], sort: INVITATION_ORDER.sort }],
+  ['GET /v1/notices: a user\'s pending notices (their user id is theirs alone) in NOTICE_ORDER, newest first', InvitationSchema, { equal: ['pendingNotices'], sort: NOTICE_ORDER.sort }],
   ['a program change: its decisions of one fiscal year in _id order', EligibilityDecisionViewSchema, { equal: ['programId', 'fiscalYear'], sort: { _id: 1 } }],
 ];
 

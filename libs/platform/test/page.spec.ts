@@ -66,6 +66,52 @@ describe('Keyset paging', () => {
     expect(last).toEqual({ items: [{ name: 'f', _id: 'id-7' }] });
   });
 
+  describe('a descending date field (the newest first)', () => {
+    interface Dated {
+      at: Date;
+      _id: string;
+    }
+    const newest = new Keyset<Dated>('dated', ['at', '_id'], { descending: ['at'] });
+    const day = (d: number) => new Date(Date.UTC(2026, 0, d));
+    // In keyset order: `at` descending, then `_id` ascending.
+    const dated: Dated[] = [5, 5, 4, 2, 2, 2, 1].map((d, i) => ({ at: day(d), _id: `id-${i}` }));
+    const matchesDated = (row: Dated, filter: Record<string, unknown>) =>
+      ((filter.$or as Array<Record<string, unknown>> | undefined) ?? [{}]).some((clause) =>
+        Object.entries(clause).every(([field, cond]) => {
+          const value = row[field as keyof Dated];
+          const { $lt, $gt } = (cond ?? {}) as { $lt?: Date | string; $gt?: string };
+          if ($lt !== undefined) return value < $lt;
+          if ($gt !== undefined) return value > $gt;
+          return value instanceof Date ? value.getTime() === (cond as Date).getTime() : value === cond;
+        }),
+      );
+
+    it('sorts it -1 and reads "after" as $lt, with the date back as a Date', () => {
+      expect(newest.sort).toEqual({ at: -1, _id: 1 });
+      expect(newest.after(newest.cursorOf(dated[1]))).toEqual({ $or: [{ at: { $lt: day(5) } }, { at: day(5), _id: { $gt: 'id-1' } }] });
+    });
+
+    it('walks every row once, newest first, page by page', () => {
+      const seen: string[] = [];
+      let cursor: string | undefined;
+      do {
+        const after = newest.after(cursor);
+        const page = newest.page(dated.filter((r) => matchesDated(r, after)).slice(0, 2 + 1), 2);
+        seen.push(...page.items.map((r) => r._id));
+        cursor = page.nextCursor;
+      } while (cursor);
+      expect(seen).toEqual(dated.map((r) => r._id));
+    });
+
+    it.each([
+      [Buffer.from('["dated",{"date":"not a date"},"id-1"]').toString('base64url')],
+      [Buffer.from('["dated",{"date":"2026-01-05T00:00:00.000Z","x":1},"id-1"]').toString('base64url')],
+      [Buffer.from('["dated",null,"id-1"]').toString('base64url')],
+    ])('refuses a cursor whose date is not one (%s)', (cursor) => {
+      expect(() => newest.after(cursor)).toThrow(ValidationProblem);
+    });
+  });
+
   it.each([
     ['not base64 json!'],
     [Buffer.from('{"a":1}').toString('base64url')],

@@ -206,6 +206,47 @@ describe('the overview, a page of locations at a time', () => {
   });
 });
 
+describe('notices, a page at a time', () => {
+  it('walks every listed notice once, the newest first, past those not listed now (a closed program); bad paging is a 400', async () => {
+    const partner = await world.partner(1);
+    const [l1] = partner.locationIds;
+    const ann = await world.user(partner, [['INCENTIVES_ADMIN', [l1]]], 'ann');
+    await world.known(ann, [l1]);
+    // Five invitations issued one after the other; the third program then closes.
+    const issued: Array<{ programId: string; invitationId: string }> = [];
+    for (let i = 0; i < 5; i++) {
+      const programId = await world.program({ name: `Notice ${i} ${partner.partnerId}` });
+      await world.decide(partner, l1, programId, true);
+      const [event] = await world.waitEvent('InvitationIssued', forInvitation(programId, l1));
+      issued.push({ programId, invitationId: event.envelope!.data.invitationId });
+    }
+    await world.program({ programId: issued[2].programId, name: `Notice 2 ${partner.partnerId}`, state: 'CLOSED', revision: 2 });
+    const listed = issued.filter((_, i) => i !== 2).map((n) => n.invitationId).reverse();
+    await eventually(async () => expect((await world.notices(ann)).map((n) => n.invitationId)).toEqual(listed));
+
+    const walk = async (limit: number) => {
+      const pages: string[][] = [];
+      let after: string | undefined;
+      do {
+        const page = await world.get(ann.token, `/v1/notices?limit=${limit}${after ? `&cursor=${after}` : ''}`);
+        expect(page.status).toBe(200);
+        pages.push(page.body.items.map((n: { invitationId: string }) => n.invitationId));
+        after = page.body.nextCursor;
+      } while (after);
+      return pages;
+    };
+    expect(await walk(2)).toEqual([listed.slice(0, 2), listed.slice(2, 4)]);
+    expect(await walk(3)).toEqual([listed.slice(0, 3), listed.slice(3)]);
+    expect(await walk(4)).toEqual([listed]);
+    for (const [query, field] of [['limit=0', 'limit'], ['limit=1001', 'limit'], ['cursor=nope', 'cursor']]) {
+      const answer = await world.get(ann.token, `/v1/notices?${query}`);
+      expect(answer.status).toBe(400);
+      expect(answer.contentType).toMatch(/application\/problem\+json/);
+      expect(answer.body.errors.map((e: { field: string }) => e.field)).toEqual([field]);
+    }
+  });
+});
+
 describe('after the end of a fiscal year (the service\'s Clock moved)', () => {
   it(`lists no notice and offers no Enroll of programs still in ${FY} once it is over; revocation still applies`, async () => {
     const partner = await world.partner(1);

@@ -33,26 +33,49 @@ export interface Page<T> {
   nextCursor?: string;
 }
 
-type KeyValue = string | number;
+type KeyValue = string | number | Date;
+
+/** A date in a cursor (JSON has none): `{ "date": "<ISO 8601>" }`. */
+interface EncodedDate {
+  date: string;
+}
+
+function encode(value: unknown): unknown {
+  return value instanceof Date ? ({ date: value.toISOString() } satisfies EncodedDate) : value;
+}
+
+function decodeValue(value: unknown): KeyValue | undefined {
+  if (typeof value === 'string' || typeof value === 'number') return value;
+  if (typeof value !== 'object' || value === null || Object.keys(value).length !== 1) return undefined;
+  const { date } = value as Partial<EncodedDate>;
+  const parsed = typeof date === 'string' ? new Date(date) : undefined;
+  return parsed && !Number.isNaN(parsed.getTime()) ? parsed : undefined;
+}
 
 /**
- * The order of a list, as fields sorted ascending whose values together are unique (end with `_id`) and which every
- * row has, as a string or a number (a missing one would sort first and match no "after"), and the cursor of a
- * position in it: the list's name and the sort values of the last item of a page, as base64url JSON (the name, so
- * that another list's cursor of the same shape is refused rather than read as a position here). The filter for
- * "after" is the usual expansion (a > x) or (a = x and b > y) or ..., which every MongoDB-compatible server
- * understands and real MongoDB answers from an index with the same fields.
+ * The order of a list, as fields whose values together are unique (end with `_id`) and which every row has, as a
+ * string, a number or a date (a missing one would sort first and match no "after"), each ascending unless named in
+ * `descending` (e.g. the newest first), and the cursor of a position in it: the list's name and the sort values of the
+ * last item of a page, as base64url JSON (the name, so that another list's cursor of the same shape is refused rather
+ * than read as a position here). The filter for "after" is the usual expansion (a > x) or (a = x and b > y) or ...
+ * (`$lt` for a descending field), which every MongoDB-compatible server understands and real MongoDB answers from an
+ * index with the same fields in the same directions.
  */
 export class Keyset<T> {
+  private readonly descending: ReadonlySet<string>;
+
   constructor(
     /** Names the list in its cursors (unique per service's lists; e.g. `bank-profiles`). */
     private readonly list: string,
     private readonly fields: ReadonlyArray<keyof T & string>,
-  ) {}
+    options: { descending?: ReadonlyArray<keyof T & string> } = {},
+  ) {
+    this.descending = new Set(options.descending ?? []);
+  }
 
   /** For `.sort()`. */
-  get sort(): Record<string, 1> {
-    return Object.fromEntries(this.fields.map((field) => [field, 1 as const]));
+  get sort(): Record<string, 1 | -1> {
+    return Object.fromEntries(this.fields.map((field) => [field, this.descending.has(field) ? -1 : 1]));
   }
 
   /**
@@ -66,7 +89,7 @@ export class Keyset<T> {
     return {
       $or: this.fields.map((field, i) => ({
         ...Object.fromEntries(this.fields.slice(0, i).map((before, j) => [before, values[j]])),
-        [field]: { $gt: values[i] },
+        [field]: { [this.descending.has(field) ? '$lt' : '$gt']: values[i] },
       })),
     };
   }
@@ -106,22 +129,23 @@ export class Keyset<T> {
   }
 
   cursorOf(row: T): string {
-    return Buffer.from(JSON.stringify([this.list, ...this.fields.map((field) => row[field])])).toString('base64url');
+    return Buffer.from(JSON.stringify([this.list, ...this.fields.map((field) => encode(row[field]))])).toString('base64url');
   }
 
   private decode(cursor: string): KeyValue[] {
-    let values: unknown;
+    let parsed: unknown;
     try {
-      values = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+      parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
     } catch {
-      values = undefined;
+      parsed = undefined;
     }
+    const values = Array.isArray(parsed) ? parsed.slice(1).map(decodeValue) : [];
     const valid =
-      Array.isArray(values) &&
-      values.length === this.fields.length + 1 &&
-      values[0] === this.list &&
-      values.every((v) => typeof v === 'string' || typeof v === 'number');
+      Array.isArray(parsed) &&
+      parsed.length === this.fields.length + 1 &&
+      parsed[0] === this.list &&
+      values.every((v) => v !== undefined);
     if (!valid) throw Problems.field('cursor', 'cursor must be the nextCursor of a page of this list');
-    return (values as KeyValue[]).slice(1);
+    return values as KeyValue[];
   }
 }

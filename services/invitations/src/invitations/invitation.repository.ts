@@ -14,6 +14,12 @@ export type InvitationRecord = Invitation & { createdAt?: Date; updatedAt?: Date
 export const LIST_ORDER = new Keyset<InvitationRecord>('invitations', ['locationId', 'programId', 'fiscalYear', '_id']);
 
 /**
+ * The order of GET /v1/notices: the newest invitation first (`issuedAt`, which every invitation with a notice has),
+ * then `_id`; the fields of the { pendingNotices, issuedAt, _id } index.
+ */
+export const NOTICE_ORDER = new Keyset<InvitationRecord>('notices', ['issuedAt', '_id'], { descending: ['issuedAt'] });
+
+/**
  * Reads and writes invitations. Every write is one document write guarded by `version` that carries the events
  * of the change in the outbox: it answers false when someone else changed the invitation first (read again).
  * Reads made on behalf of a user take the partnerId, so another partner's invitation cannot be returned.
@@ -119,11 +125,20 @@ export class InvitationRepository {
     return query.lean<InvitationRecord[]>();
   }
 
-  /** Invitations on which the user still has a notice they have not selected. */
-  async withPendingNotice(partnerId: string, userId: string, states: InvitationState[]): Promise<InvitationRecord[]> {
+  /**
+   * Invitations on which the user still has a notice they have not selected, in NOTICE_ORDER: `count` of them after the
+   * filter `after` (NOTICE_ORDER.after).
+   */
+  async withPendingNotice(
+    partnerId: string,
+    userId: string,
+    states: InvitationState[],
+    page: { after: Record<string, unknown>; count: number },
+  ): Promise<InvitationRecord[]> {
     return this.invitations
-      .find({ partnerId, pendingNotices: userId, state: { $in: states } })
-      .sort({ issuedAt: -1, _id: 1 })
+      .find({ partnerId, pendingNotices: userId, state: { $in: states }, ...page.after })
+      .sort(NOTICE_ORDER.sort)
+      .limit(page.count)
       .lean<InvitationRecord[]>();
   }
 }

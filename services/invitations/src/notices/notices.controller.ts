@@ -1,5 +1,5 @@
-import { CurrentPrincipal, EmptyBody, NoBody, Principal } from '@lib/platform';
-import { Controller, Get, HttpCode, Param, Post } from '@nestjs/common';
+import { CurrentPrincipal, EmptyBody, NoBody, PageQuery, Principal } from '@lib/platform';
+import { Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { NoticeListDto, SelectedNoticeDto } from './dto/notice.dto';
 import { ListNotices } from './usecases/list-notices.use-case';
@@ -15,10 +15,10 @@ export class NoticesController {
   ) {}
 
   @Get()
-  @ApiOperation({ summary: "The signed-in user's home-page notices not selected yet" })
+  @ApiOperation({ summary: "The signed-in user's home-page notices not selected yet, the newest first, a page at a time" })
   @ApiOkResponse({ type: NoticeListDto })
-  async list(@CurrentPrincipal() principal: Principal): Promise<NoticeListDto> {
-    return { items: await this.listNotices.execute(principal) };
+  async list(@CurrentPrincipal() principal: Principal, @Query() query: PageQuery): Promise<NoticeListDto> {
+    return this.listNotices.execute(principal, query);
   }
 
   @Post(':invitationId/select')

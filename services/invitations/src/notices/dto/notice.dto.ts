@@ -14,6 +14,7 @@ export class NoticeDto {
 
 export class NoticeListDto {
   @ApiProperty({ type: [NoticeDto] }) items!: NoticeDto[];
+  @ApiPropertyOptional({ description: 'Cursor of the next page: pass it as `cursor`; absent on the last page' }) nextCursor?: string;
 }
 
 export class SelectedNoticeDto {

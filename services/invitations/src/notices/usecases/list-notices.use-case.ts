@@ -1,10 +1,10 @@
 import { AccessPolicy } from '@lib/access';
-import { Clock, Principal } from '@lib/platform';
+import { Clock, DEFAULT_PAGE_SIZE, Page, PageQuery, Principal } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
-import { InvitationRecord, InvitationRepository } from '../../invitations/invitation.repository';
+import { InvitationRecord, InvitationRepository, NOTICE_ORDER } from '../../invitations/invitation.repository';
 import { ViewsRepository } from '../../invitations/views/views.repository';
 import { NoticeDto } from '../dto/notice.dto';
-import { NOTICE_STATES, NOTICE_TITLE, noticeStatus } from '../notice-rules';
+import { NOTICE_STATES, NOTICE_TITLE, NoticeProgram, noticeStatus } from '../notice-rules';
 
 /** A notice; the location is named as in the emails ("Contoso Inc (1234567)") once its name is known. */
 export function toNotice(invitation: InvitationRecord, userId: string, legalName?: string): NoticeDto {
@@ -25,7 +25,7 @@ export function toNotice(invitation: InvitationRecord, userId: string, legalName
 
 /**
  * The signed-in user's home-page notices they have not selected yet, in their own partner only, of open programs
- * and their current fiscal year while it is not over (the Clock's now).
+ * and their current fiscal year while it is not over (the Clock's now): a page of them, the newest first.
  */
 @Injectable()
 export class ListNotices {
@@ -36,17 +36,26 @@ export class ListNotices {
     private readonly clock: Clock,
   ) {}
 
-  async execute(principal: Principal): Promise<NoticeDto[]> {
+  /** A page in NOTICE_ORDER (`limit`, `cursor`: PageQuery). */
+  async execute(principal: Principal, { limit = DEFAULT_PAGE_SIZE, cursor }: PageQuery): Promise<Page<NoticeDto>> {
     const actor = await this.policy.actor(principal);
-    const candidates = await this.invitations.withPendingNotice(actor.partnerId, actor.userId, NOTICE_STATES);
-    if (!candidates.length) return [];
-    const programs = await this.views.programsById([...new Set(candidates.map((invitation) => invitation.programId))]);
     const now = this.clock.now();
-    const pending = candidates.filter(
+    // Whether a notice is listed depends on its program now: the programs of each read's rows are read with them, and
+    // readPage keeps the pending notices (reading on past the others, so a page is short only when it is the last).
+    const programs = new Map<string, NoticeProgram>();
+    const page = await NOTICE_ORDER.readPage(
+      cursor,
+      limit,
+      async (after, count) => {
+        const rows = await this.invitations.withPendingNotice(actor.partnerId, actor.userId, NOTICE_STATES, { after, count });
+        const unread = [...new Set(rows.map((invitation) => invitation.programId))].filter((id) => !programs.has(id));
+        if (unread.length) for (const [id, program] of await this.views.programsById(unread)) programs.set(id, program);
+        return rows;
+      },
       (invitation) => noticeStatus(invitation, programs.get(invitation.programId), actor, now) === 'pending',
     );
     // One batched read for the locations' names (the loader groups these lookups).
-    const locations = await Promise.all(pending.map((invitation) => this.policy.locationById(invitation.locationId)));
-    return pending.map((invitation, i) => toNotice(invitation, actor.userId, locations[i]?.legalName));
+    const locations = await Promise.all(page.items.map((invitation) => this.policy.locationById(invitation.locationId)));
+    return { ...page, items: page.items.map((invitation, i) => toNotice(invitation, actor.userId, locations[i]?.legalName)) };
   }
 }
