@@ -493,8 +493,8 @@ describe('results that can never apply', () => {
   });
 });
 
-describe('an operator decision on a profile that keeps changing under it', () => {
-  it('answers 409 busy (try again) after its retries, changes nothing, and the same request sent again is recorded', async () => {
+describe('a validation decision on a profile that keeps changing under it', () => {
+  it('an operator\'s answers 409 busy (try again) after its retries, changes nothing, and the same request sent again is recorded', async () => {
     const created = await call(h, 'POST', '/v1/bank-profiles', { token: admin, body: usProfile() });
     const id = created.body.profileId;
     const model = h.service.app.get<Model<BankProfile>>(getModelToken(BankProfile.name), { strict: false });
@@ -514,5 +514,27 @@ describe('an operator decision on a profile that keeps changing under it', () =>
     expect(await h.db.collection('bank_profiles').findOne({ _id: id as never }, { projection: { outbox: 0 } })).toEqual(before);
     const again = await call(h, 'POST', `/v1/operator/profiles/${id}/validation`, { headers: operator, body: { revision: 1, outcome: 'APPROVED' } });
     expect(again.body).toMatchObject({ effect: 'APPLIED', status: 'APPROVED' });
+  });
+
+  it('a back-office result that meets it is retried (busy is transient), not dead-lettered, and recorded once the writes land', async () => {
+    const id = (await call(h, 'POST', '/v1/bank-profiles', { token: admin, body: usProfile() })).body.profileId;
+    const model = h.service.app.get<Model<BankProfile>>(getModelToken(BankProfile.name), { strict: false });
+    const write = model.updateOne.bind(model) as (...args: unknown[]) => unknown;
+    // The first handling's five guarded writes all miss (busy); the retry's land.
+    let missed = 0;
+    const spy = jest.spyOn(model, 'updateOne').mockImplementation(((filter: Record<string, unknown>, ...rest: unknown[]) =>
+      filter && 'decisionKeys' in filter && missed++ < 5
+        ? Promise.resolve({ acknowledged: true, matchedCount: 0, modifiedCount: 0, upsertedCount: 0, upsertedId: null })
+        : write(filter, ...rest)) as never);
+    try {
+      const sent = await decide(id, 'BANK', 1, 'APPROVED');
+      await watch.waitFor(of(id, 'ProfileApproved', 1));
+      expect(missed).toBeGreaterThan(5);
+      await bankEventsSettled(id);
+      expect(watch.find((m) => m.topic === deadLetterTopic(Topics.validationResults) && m.envelope?.eventId === sent.eventId)).toEqual([]);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(await profile(`/v1/bank-profiles/${id}`)).toMatchObject({ status: 'APPROVED', validationHistory: [expect.objectContaining({ revision: 1, outcome: 'APPROVED' })] });
   });
 });

@@ -1,6 +1,6 @@
 import { ProfileValidationCompleted, Topics } from '@lib/contracts';
 import { ConsumedEvent, PermanentError } from '@lib/messaging';
-import { ProblemException } from '@lib/platform';
+import { ProblemException, RetryableProblem } from '@lib/platform';
 import { Controller, HttpException, Logger } from '@nestjs/common';
 import { EventPattern, Payload } from '@nestjs/microservices';
 import { RecordValidationResult } from './usecases/record-validation-result.use-case';
@@ -24,8 +24,11 @@ export class ValidationResultsConsumer {
       if (effect === 'OUTDATED' || effect === 'DUPLICATE' || effect === 'CONFIRMED') this.logger.log(`validation result ${event.envelope.eventId} for ${profileId} r${revision}: ${effect}`);
     } catch (error) {
       // An unknown profile, a revision that never existed, ACTION_REQUIRED without a reason: none will fix itself,
-      // so dead-letter it now, with the reason the problem gives (its header is what an operator reads).
-      if (error instanceof HttpException) throw new PermanentError(`${profileKind} profile ${profileId} r${revision}: ${problemText(error)}`);
+      // so dead-letter it now, with the reason the problem gives (its header is what an operator reads). A problem that
+      // says "try again" (busy: the profile kept changing under the write) goes on as it is, retried with backoff.
+      if (error instanceof HttpException && !(error instanceof RetryableProblem)) {
+        throw new PermanentError(`${profileKind} profile ${profileId} r${revision}: ${problemText(error)}`);
+      }
       throw error;
     }
   }
