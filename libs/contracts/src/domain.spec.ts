@@ -17,6 +17,24 @@ describe('keepDecision: which eligibility decisions a view keeps', () => {
     expect(keepDecision(stored, d('b', 9, 'P1'), false)).toBeNull();
   });
 
+  it('at the same instant, the one read later on the partition wins: a redelivery of the earlier one does not overtake it', () => {
+    const read = (decision: D & { partnerId: string }, partition: number, offset: string) => ({ ...decision, position: { partition, offset } });
+    const first = read(d('a', 10, 'P1'), 0, '9');
+    const second = read(d('b', 10, 'P1'), 0, '10'); // offsets compare as numbers, not text
+    const stored = keepDecision(undefined, first, true)!;
+    const afterSecond = keepDecision(stored, second, true)!;
+    expect(ids(afterSecond)).toEqual({ kept: 'b', others: [] });
+    // The first redelivered (a crash before its chunk was recorded) changes nothing; the second again is current.
+    expect(keepDecision(afterSecond, first, true)).toBeNull();
+    expect(keepDecision(afterSecond, first, false)).toBeNull();
+    expect(ids(keepDecision(afterSecond, second, true))).toEqual({ kept: 'b', others: [] });
+    // Another partition (the topic repartitioned), or no position kept: the one arriving wins, as by time alone.
+    expect(ids(keepDecision(afterSecond, read(d('c', 10, 'P1'), 1, '0'), true))).toEqual({ kept: 'c', others: [] });
+    expect(ids(keepDecision({ kept: d('a', 10, 'P1'), others: [] }, first, true))).toEqual({ kept: 'a', others: [] });
+    // A later instant still wins whatever its offset.
+    expect(ids(keepDecision(afterSecond, read(d('e', 11, 'P1'), 0, '1'), true))).toEqual({ kept: 'e', others: [] });
+  });
+
   it("location not known: a later decision naming another partner is kept, and the earlier partner's is set aside, not lost", () => {
     const owner = { kept: d('owner', 10, 'P1'), others: [] };
     const after = keepDecision(owner, d('wrong', 11, 'P2'), false)!;

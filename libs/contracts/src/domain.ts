@@ -104,10 +104,34 @@ export const MissingPayoutItemReasons: Record<MissingPayoutItem, string> = {
   TAX_PROFILE_NOT_APPROVED: 'The tax profile is not approved.',
 };
 
-/** An eligibility decision as views keep it: when it was made, and the partner it named (absent on old ones). */
+/** Where a consumed event was read: its partition and offset (Kafka's order of one key's events). */
+export interface LogPosition {
+  partition: number;
+  offset: string;
+}
+
+/**
+ * An eligibility decision as views keep it: when it was made, the partner it named (absent on old ones), and where it
+ * was read (absent on those kept before it was recorded).
+ */
 export interface PartnerDecision {
   decidedAt: Date;
   partnerId?: string;
+  position?: LogPosition;
+}
+
+/**
+ * Whether decision `a` comes after `b` (none yet: it does): by occurredAt, and at the same instant by where they were
+ * read, so that one redelivered after a crash does not overtake the decision that followed it at the same time (its
+ * effects, emails among them, would run again, then the other's). The same decision again comes after itself: a
+ * redelivery finds it current and runs what it missed. Positions on different partitions (the topic repartitioned),
+ * or not recorded, do not tell: the one arriving comes after.
+ */
+export function laterDecision(a: PartnerDecision, b: PartnerDecision | undefined): boolean {
+  if (!b) return true;
+  if (+a.decidedAt !== +b.decidedAt) return +a.decidedAt > +b.decidedAt;
+  const [x, y] = [a.position, b.position];
+  return !x || !y || x.partition !== y.partition || BigInt(x.offset) >= BigInt(y.offset);
 }
 
 /**
@@ -124,7 +148,7 @@ export const MAX_OTHER_PARTNERS = 5;
 
 /**
  * What a view keeps after an incoming decision, or null when it keeps what it has.
- *  - The same partner's decisions (or a kept one that recorded no partner): the later one (occurredAt) wins.
+ *  - The same partner's decisions (or a kept one that recorded no partner): the later one (laterDecision) wins.
  *  - Location not known yet (`ownerConfirmed` false): a decision naming another partner cannot be told wrong, so the
  *    later one is kept and the other partner's goes to `others` (each partner's latest), where readers that know the
  *    partner find it (`decisionFor`). A wrong decision published after the owner's no longer loses the owner's.
@@ -139,19 +163,18 @@ export function keepDecision<D extends PartnerDecision>(
 ): KeptDecisions<D> | null {
   if (!stored) return { kept: incoming, others: [] };
   const { kept, others } = stored;
-  const later = (a: D, b: D | undefined) => !b || +a.decidedAt >= +b.decidedAt;
   const own = others.find((d) => d.partnerId === incoming.partnerId);
   const samePartner = kept.partnerId === undefined || kept.partnerId === incoming.partnerId;
   if (ownerConfirmed) {
-    if (samePartner) return later(incoming, kept) ? { kept: incoming, others: [] } : others.length ? { kept, others: [] } : null;
-    return { kept: own && !later(incoming, own) ? own : incoming, others: [] };
+    if (samePartner) return laterDecision(incoming, kept) ? { kept: incoming, others: [] } : others.length ? { kept, others: [] } : null;
+    return { kept: own && !laterDecision(incoming, own) ? own : incoming, others: [] };
   }
-  if (samePartner) return later(incoming, kept) ? { kept: incoming, others } : null;
-  if (later(incoming, kept)) {
+  if (samePartner) return laterDecision(incoming, kept) ? { kept: incoming, others } : null;
+  if (laterDecision(incoming, kept)) {
     const setAside = [kept, ...others.filter((d) => d.partnerId !== kept.partnerId && d.partnerId !== incoming.partnerId)];
     return { kept: incoming, others: newest(setAside) };
   }
-  if (!later(incoming, own)) return null;
+  if (!laterDecision(incoming, own)) return null;
   return { kept, others: newest([incoming, ...others.filter((d) => d.partnerId !== incoming.partnerId)]) };
 }
 

@@ -537,6 +537,29 @@ describe('duplicates and reordering', () => {
     expect(world.events('InvitationRevoked', forInvitation(programId, l1))).toEqual([]);
     expect((await world.notices(admin)).map((n) => n.programId)).toContain(programId);
   });
+
+  it('two decisions at the same instant: the one read later wins, and the earlier one handled again (a crash before its chunk was recorded) issues nothing', async () => {
+    const partner = await world.partner(1);
+    const [l1] = partner.locationIds;
+    const admin = await world.user(partner, [['INCENTIVES_ADMIN', [l1]]], 'admin');
+    const programId = await world.program();
+    await world.known(admin, [l1]);
+    const at = new Date(Math.floor(Date.now() / 1_000) * 1_000); // stamped to the second, as some systems do
+    const eligible = await world.decide(partner, l1, programId, true, { occurredAt: at });
+    await world.decide(partner, l1, programId, false, { occurredAt: at, reasons: ['Revenue below threshold'] });
+    await world.waitEvent('InvitationRevoked', forInvitation(programId, l1));
+
+    // Where the second was read, from the view; the first was read before it, at a lower offset.
+    const view = await world.service.app.get<Connection>(getConnectionToken()).collection('eligibility_decisions').findOne({ programId, locationId: l1 });
+    expect(view).toMatchObject({ eligible: false, position: { partition: expect.any(Number), offset: expect.any(String) } });
+    const { partition, offset } = view!.position as { partition: number; offset: string };
+    await world.service.app.get(RecordEligibilityDecision).execute(eligible as never, { partition, offset: String(BigInt(offset) - 1n) });
+    await world.settle(admin, partner, l1);
+
+    expect(world.events('InvitationIssued', forInvitation(programId, l1))).toHaveLength(1);
+    expect(world.events('InvitationRevoked', forInvitation(programId, l1))).toHaveLength(1);
+    expect((await world.invitations(admin, `?locationId=${l1}`)).find((i) => i.programId === programId)).toMatchObject({ state: 'REVOKED' });
+  });
 });
 
 describe('revocation', () => {

@@ -1,4 +1,4 @@
-import { AgreementStatusChanged, decisionFor, DefaultBankProfileChange, EligibilityDetermined, keepDecision, KeptDecisions, ProfileEvent } from '@lib/contracts';
+import { AgreementStatusChanged, decisionFor, DefaultBankProfileChange, EligibilityDetermined, keepDecision, KeptDecisions, LogPosition, ProfileEvent } from '@lib/contracts';
 import { BatchLoader, findByIds, modelLoader, upsertIfChanged, upsertIfNewer } from '@lib/messaging';
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
@@ -40,9 +40,17 @@ export class ViewsRepository {
     decidedAt: Date,
     eventId: string,
     ownerConfirmed = false,
+    position?: LogPosition,
   ): Promise<{ current: boolean; followsAnother: boolean }> {
     const fiscalYear = decision.fiscalYear;
-    const incoming: YearDecision & { partnerId: string } = { eligible: decision.eligible, reasons: decision.reasons ?? [], decidedAt, eventId, partnerId: decision.partnerId };
+    const incoming: YearDecision & { partnerId: string } = {
+      eligible: decision.eligible,
+      reasons: decision.reasons ?? [],
+      decidedAt,
+      eventId,
+      partnerId: decision.partnerId,
+      ...(position && { position }),
+    };
     let followsAnother = false;
     const written = await upsertIfChanged<EligibilityView>(this.eligibilityModel.collection, eligibilityId(decision.programId, decision.locationId), (stored) => {
       followsAnother = stored?.years?.[fiscalYear] !== undefined;

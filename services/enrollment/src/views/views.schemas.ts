@@ -1,4 +1,4 @@
-import { PaymentMethod, ProfileStatus } from '@lib/contracts';
+import { LogPosition, PaymentMethod, ProfileStatus } from '@lib/contracts';
 import { REVISION_GUARD_INDEX } from '@lib/messaging';
 import { Prop, Schema, SchemaFactory } from '@nestjs/mongoose';
 
@@ -10,6 +10,8 @@ export interface YearDecision {
   eventId: string;
   /** The partner the decision named (absent on decisions kept before it was recorded). */
   partnerId?: string;
+  /** Where it was read on eligibility.decisions.v1 (laterDecision; absent on decisions kept before it was recorded). */
+  position?: LogPosition;
   /**
    * Other partners' latest decisions for the year, set aside while identity had not made the location known
    * (keepDecision): the owner's decision is not lost to a later one naming another partner. Absent when none.

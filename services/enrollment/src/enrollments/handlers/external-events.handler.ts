@@ -37,7 +37,8 @@ export class ExternalEventsHandler {
   @EventPattern(Topics.eligibility)
   async onEligibility(@Payload() event: ConsumedEvent<EligibilityDetermined>): Promise<void> {
     if (event.envelope.type !== 'EligibilityDetermined') return;
-    await this.recordEligibility.execute(event.envelope.data, new Date(event.envelope.occurredAt), event.envelope.eventId);
+    const { partition, offset } = event;
+    await this.recordEligibility.execute(event.envelope.data, new Date(event.envelope.occurredAt), event.envelope.eventId, { partition, offset });
   }
 
   @EventPattern(Topics.agreements)

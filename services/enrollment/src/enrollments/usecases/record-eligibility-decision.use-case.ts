@@ -1,5 +1,5 @@
 import { AccessPolicy } from '@lib/access';
-import { EligibilityDetermined } from '@lib/contracts';
+import { EligibilityDetermined, LogPosition } from '@lib/contracts';
 import { Injectable } from '@nestjs/common';
 import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
 import { ViewsRepository } from '../../views/views.repository';
@@ -8,7 +8,7 @@ import { ReopenInvitation } from './reopen-invitation.use-case';
 
 /**
  * An eligibility decision for (program, location, fiscal year): kept unless a later one for the same year is
- * (occurredAt); an ineligible decision that is the current one ends an enrollment not yet ENROLLED, unless its program
+ * (occurredAt, then where it was read: laterDecision); an ineligible decision that is the current one ends an enrollment not yet ENROLLED, unless its program
  * is open (it needs no eligibility: SPEC 1, Programs); an eligible one reopens an enrollment that was only invited and
  * ended INELIGIBLE (ReopenInvitation: INVITED again, as its invitation is issued again). A decision naming a location
  * of another partner than its own is dead-lettered before anything is stored; one naming a location identity has not told of yet is kept, and the
@@ -24,11 +24,12 @@ export class RecordEligibilityDecision {
     private readonly reopen: ReopenInvitation,
   ) {}
 
-  async execute(decision: EligibilityDetermined, decidedAt: Date, eventId: string): Promise<void> {
+  /** `position`: where the decision was read (laterDecision: at the same instant, the one read later wins). */
+  async execute(decision: EligibilityDetermined, decidedAt: Date, eventId: string, position?: LogPosition): Promise<void> {
     // Known as this partner's (another's is refused): it replaces a decision naming another partner kept while the
     // location was not known yet, whatever their times.
     const ownerConfirmed = await this.access.assertLocationOf(decision.partnerId, decision.locationId, 'The eligibility decision');
-    const { current, followsAnother } = await this.views.recordDecision(decision, decidedAt, eventId, ownerConfirmed);
+    const { current, followsAnother } = await this.views.recordDecision(decision, decidedAt, eventId, ownerConfirmed, position);
     if (!current) return;
     if (decision.eligible) {
       // Eligible again: an enrollment only invited, ended INELIGIBLE, is INVITED again (its invitation is issued again).

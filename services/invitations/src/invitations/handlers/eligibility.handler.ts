@@ -12,6 +12,6 @@ export class EligibilityHandler {
   @EventPattern(Topics.eligibility)
   async onDecision(@Payload() event: ConsumedEvent<EligibilityDetermined>): Promise<void> {
     if (event.envelope.type !== 'EligibilityDetermined') return;
-    await this.recordDecision.execute(event.envelope);
+    await this.recordDecision.execute(event.envelope, { partition: event.partition, offset: event.offset });
   }
 }

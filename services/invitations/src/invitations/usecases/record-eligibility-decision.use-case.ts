@@ -1,5 +1,5 @@
 import { AccessPolicy } from '@lib/access';
-import { EligibilityDetermined, Envelope } from '@lib/contracts';
+import { EligibilityDetermined, Envelope, LogPosition } from '@lib/contracts';
 import { Injectable } from '@nestjs/common';
 import { Transition } from '../invitation-rules';
 import { ViewsRepository } from '../views/views.repository';
@@ -21,12 +21,13 @@ export class RecordEligibilityDecision {
     private readonly access: AccessPolicy,
   ) {}
 
-  async execute(envelope: Envelope<EligibilityDetermined>): Promise<Transition> {
+  /** `position`: where the decision was read (laterDecision: at the same instant, the one read later wins). */
+  async execute(envelope: Envelope<EligibilityDetermined>, position?: LogPosition): Promise<Transition> {
     const { partnerId, locationId } = envelope.data;
     // Known as this partner's (another's is refused): it replaces a decision naming another partner that was kept
     // while the location was not known yet, whatever their times.
     const ownerConfirmed = await this.access.assertLocationOf(partnerId, locationId, 'The eligibility decision');
-    const invitationId = await this.views.recordDecision(envelope.data, new Date(envelope.occurredAt), envelope.eventId, ownerConfirmed);
+    const invitationId = await this.views.recordDecision(envelope.data, new Date(envelope.occurredAt), envelope.eventId, ownerConfirmed, position);
     if (!ownerConfirmed) {
       // Identity may have made the location known meanwhile: its handler writes the location and then looks for the
       // owner's decisions set aside (confirmOwner), this one writes the decision and then reads the location again, so

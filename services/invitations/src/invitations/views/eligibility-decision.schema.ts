@@ -1,3 +1,4 @@
+import { LogPosition } from '@lib/contracts';
 import { REVISION_GUARD_INDEX } from '@lib/messaging';
 import { Prop, Schema, SchemaFactory } from '@nestjs/mongoose';
 
@@ -17,6 +18,8 @@ export class EligibilityDecisionView {
   /** `occurredAt` of the decision: an older decision delivered late never replaces a newer one. */
   @Prop({ required: true }) decidedAt!: Date;
   @Prop({ required: true }) eventId!: string;
+  /** Where it was read on eligibility.decisions.v1 (laterDecision; absent on decisions kept before it was recorded). */
+  @Prop({ type: Object }) position?: LogPosition;
   /**
    * Other partners' latest decisions, set aside while identity had not made the location known (keepDecision): a
    * later one naming another partner does not lose the owner's, which `ViewsRepository.confirmOwner` makes the
@@ -32,6 +35,7 @@ export interface SetAsideDecision {
   reasons: string[];
   decidedAt: Date;
   eventId: string;
+  position?: LogPosition;
 }
 
 export const EligibilityDecisionViewSchema = SchemaFactory.createForClass(EligibilityDecisionView);

@@ -1,4 +1,4 @@
-import { decisionFor, EligibilityDetermined, EnrollmentEvent, keepDecision, ProgramSnapshot } from '@lib/contracts';
+import { decisionFor, EligibilityDetermined, EnrollmentEvent, keepDecision, LogPosition, ProgramSnapshot } from '@lib/contracts';
 import { BatchLoader, modelLoader, upsertIfChanged, upsertIfNewer } from '@lib/messaging';
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
@@ -31,10 +31,11 @@ export class ViewsRepository {
    * set aside in `otherPartners` rather than lost; once it is known as the decision's partner's, that partner's latest
    * wins). Returns the invitation id.
    */
-  async recordDecision(decision: EligibilityDetermined, decidedAt: Date, eventId: string, ownerConfirmed = false): Promise<string> {
+  async recordDecision(decision: EligibilityDetermined, decidedAt: Date, eventId: string, ownerConfirmed = false, position?: LogPosition): Promise<string> {
     const id = invitationId(decision);
     const { programId, locationId, fiscalYear, partnerId, eligible } = decision;
-    await this.keepDecision(id, { programId, locationId, fiscalYear }, { partnerId, eligible, reasons: decision.reasons ?? [], decidedAt, eventId }, ownerConfirmed);
+    const incoming = { partnerId, eligible, reasons: decision.reasons ?? [], decidedAt, eventId, ...(position && { position }) };
+    await this.keepDecision(id, { programId, locationId, fiscalYear }, incoming, ownerConfirmed);
     return id;
   }
 
@@ -180,7 +181,8 @@ export class ViewsRepository {
 
 /** The fields to set after `incoming` (keepDecision on the stored decision and those set aside), or null: none. */
 function nextDecisions(stored: EligibilityDecisionView, incoming: SetAsideDecision, ownerConfirmed: boolean): Record<string, unknown> | null {
-  const { partnerId, eligible, reasons, decidedAt, eventId } = stored;
-  const next = keepDecision({ kept: { partnerId, eligible, reasons, decidedAt, eventId }, others: stored.otherPartners ?? [] }, incoming, ownerConfirmed);
+  const { partnerId, eligible, reasons, decidedAt, eventId, position } = stored;
+  const kept = { partnerId, eligible, reasons, decidedAt, eventId, ...(position && { position }) };
+  const next = keepDecision({ kept, others: stored.otherPartners ?? [] }, incoming, ownerConfirmed);
   return next && { ...next.kept, otherPartners: next.others };
 }
