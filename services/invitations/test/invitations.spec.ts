@@ -890,6 +890,19 @@ describe('a location whose enrollment is continued into the new fiscal year (SPE
     expect((await world.invitations(global, `?locationId=${l1}`)).filter((i) => i.programId === programId).map((i) => i.fiscalYear)).toEqual([FY]);
   });
 
+  it(`offers Enroll (Continue) on the overview when the rollover continues the ${FY} enrollment into ${NEXT_FY} as Action required`, async () => {
+    const { partner, l1, global, admin, programId } = await enrolledLocation();
+    await moveToNextYear(partner, admin, global, [l1], programId);
+    // The tax profile expires: continued as Action required, the admin acts on the NEXT_FY enrollment (no invitation).
+    await world.enrollment(partner, l1, programId, 'EnrollmentActionRequired', 'ACTION_REQUIRED', 1, { fiscalYear: NEXT_FY, fromFiscalYear: FY });
+    await eventually(async () => expect(await overviewEntries(admin, l1, programId)).toEqual([`${FY} Enrolled ENROLLED []`, `${NEXT_FY} Action required - [ENROLL]`]));
+    const next = (await world.overview(admin)).find((l) => l.locationId === l1).programs.find((p: { fiscalYear: string }) => p.fiscalYear === NEXT_FY);
+    expect(next.getStartedUrl).toBe(`${PORTAL}/incentives/enroll?${new URLSearchParams({ programId, locationId: l1, fiscalYear: NEXT_FY })}`);
+    expect(await overviewEntries(global, l1, programId)).toEqual([`${FY} Enrolled ENROLLED []`, `${NEXT_FY} Action required - []`]);
+    await world.settle(global, partner, l1);
+    expect(announced(programId, l1)).toEqual([`InvitationIssued ${FY}`]);
+  });
+
   it(`invites for ${NEXT_FY} once when the ${FY} enrollment (ENROLLED, then back in validation) expires at the rollover instead`, async () => {
     const { partner, l1, global, admin, programId } = await enrolledLocation();
     // A profile edit sends it back to validation: still completed, still continued by the rollover.

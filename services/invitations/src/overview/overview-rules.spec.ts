@@ -156,6 +156,26 @@ describe('buildOverview', () => {
     ]);
   });
 
+  it('offers Enroll (Continue) on an enrollment the rollover continued into the new year as Action required, which has no invitation', () => {
+    const programs = new Map([['INV', { _id: 'INV', name: 'Invited program', fiscalYear: 'FY28', requiresEligibility: true, state: 'OPEN' as const }]]);
+    const enrollments = [
+      { programId: 'INV', locationId: 'L1', fiscalYear: 'FY27', status: 'ENROLLED' as const },
+      { programId: 'INV', locationId: 'L1', fiscalYear: 'FY28', status: 'ACTION_REQUIRED' as const },
+    ];
+    const entries = (overrides: Partial<OverviewInput>) =>
+      buildOverview(input({ programs, enrollments, invitations: [], decisions: [], ...overrides }))[0].programs.map((p) => [p.fiscalYear, p.status, p.actions, p.getStartedUrl]);
+    expect(entries({})).toEqual([
+      ['FY27', 'Enrolled', [], undefined],
+      ['FY28', 'Action required', ['ENROLL'], `${base}/incentives/enroll?programId=INV&locationId=L1&fiscalYear=FY28`],
+    ]);
+    // Not while the program is still in FY27 (Enroll would act on FY27), nor closed, nor for an Incentives user.
+    const stillFy27 = new Map([['INV', { ...programs.get('INV')!, fiscalYear: 'FY27' }]]);
+    expect(entries({ programs: stillFy27 }).map((e) => e[2])).toEqual([[], []]);
+    const closed = new Map([['INV', { ...programs.get('INV')!, state: 'CLOSED' as const }]]);
+    expect(entries({ programs: closed }).map((e) => e[2])).toEqual([[], []]);
+    expect(entries({ actor: user }).map((e) => e[2])).toEqual([[], []]);
+  });
+
   it('offers Enroll again once the programs move to the next fiscal year (which may not have started yet)', () => {
     const programs = new Map([
       ['INV', { _id: 'INV', name: 'Invited program', fiscalYear: 'FY28', requiresEligibility: true, state: 'OPEN' as const }],

@@ -137,9 +137,13 @@ export function buildOverview(input: OverviewInput): OverviewLocation[] {
       const link = getStartedUrl(input.portalBaseUrl, { programId: program._id, locationId: location._id, fiscalYear: program.fiscalYear });
       add(program._id, program.fiscalYear, program.name, true, link);
     }
+    // An enrollment with neither (one the rollover continued into the program's new year is not invited again): Enroll
+    // acts on it as on any other (Continue while Action required), so it is offered where the program takes it now.
     for (const enrollment of input.enrollments) {
       if (enrollment.locationId !== location._id) continue;
-      add(enrollment.programId, enrollment.fiscalYear, undefined, false, undefined);
+      const { programId, fiscalYear } = enrollment;
+      const link = getStartedUrl(input.portalBaseUrl, { programId, locationId: location._id, fiscalYear });
+      add(programId, fiscalYear, undefined, enrollableNow(input.programs.get(programId), fiscalYear, input.now), link);
     }
 
     const programs = [...entries.values()].sort(
