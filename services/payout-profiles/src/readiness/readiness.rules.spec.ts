@@ -16,6 +16,10 @@ const cases: Array<[string, Partial<ReadinessInput>, string[]]> = [
   ['tax profile expired', { tax: { ...tax, expiresAt: now } }, ['TAX_PROFILE_EXPIRED']],
   ['tax profile action required', { tax: { ...tax, status: 'ACTION_REQUIRED' } }, ['TAX_PROFILE_NOT_APPROVED']],
   ['tax not required', { rules: { ...rules, taxProfileRequired: false }, tax: undefined }, []],
+  // The location's tax profile is in use whenever there is one (Enroll proposes it): its validation counts, its expiry not.
+  ['tax not required, its profile rejected', { rules: { ...rules, taxProfileRequired: false }, tax: { ...tax, status: 'ACTION_REQUIRED' } }, ['TAX_PROFILE_NOT_APPROVED']],
+  ['tax not required, its profile pending', { rules: { ...rules, taxProfileRequired: false }, tax: { ...tax, status: 'PENDING_VALIDATION' } }, ['TAX_PROFILE_NOT_APPROVED']],
+  ['tax not required, its profile expired', { rules: { ...rules, taxProfileRequired: false }, tax: { ...tax, expiresAt: now } }, []],
   ['unknown program', { rules: undefined, bank: { ...bank, currency: 'GBP' } }, ['PROGRAM_UNKNOWN']],
   ['unknown program, nothing there', { rules: undefined, bank: undefined, tax: undefined }, ['PROGRAM_UNKNOWN', 'BANK_PROFILE_MISSING', 'TAX_PROFILE_MISSING']],
   [

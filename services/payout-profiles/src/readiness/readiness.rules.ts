@@ -27,13 +27,14 @@ export function missingPayoutItems({ rules, bank, tax, now }: ReadinessInput): M
     if (rules && !rules.allowedCurrencies.includes(bank.currency)) missing.add('CURRENCY_NOT_ALLOWED');
     if (rules && !rules.allowedPaymentMethods.includes(bank.paymentMethod)) missing.add('PAYMENT_METHOD_NOT_ALLOWED');
   }
-  if (!rules || rules.taxProfileRequired) {
-    if (!tax) {
-      missing.add('TAX_PROFILE_MISSING');
-    } else {
-      if (isExpired(tax.expiresAt, now)) missing.add('TAX_PROFILE_EXPIRED');
-      if (tax.status !== 'APPROVED') missing.add('TAX_PROFILE_NOT_APPROVED');
-    }
+  const required = !rules || rules.taxProfileRequired;
+  if (!tax) {
+    if (required) missing.add('TAX_PROFILE_MISSING');
+  } else {
+    // Its expiry matters to a program that requires one; its validation to every enrollment, which uses the location's
+    // tax profile whenever there is one (the enrollment service's rule: Enroll proposes it, ENROLLED once validated).
+    if (required && isExpired(tax.expiresAt, now)) missing.add('TAX_PROFILE_EXPIRED');
+    if (tax.status !== 'APPROVED') missing.add('TAX_PROFILE_NOT_APPROVED');
   }
   return MissingPayoutItems.filter((code) => missing.has(code));
 }
