@@ -417,6 +417,15 @@ describe('Enroll, Continue, Submit and validation', () => {
       .map((m) => [m.envelope!.type, (m.envelope!.data as unknown as { revision: number }).revision] as const)
       .filter(([, revision]) => revision > started.body.version);
     expect(afterEnroll).toEqual([['EnrollmentIneligible', started.body.version + 1]]);
+    expect((await get(invited.enrollmentId)).body.nextAction).toBeNull();
+
+    // Eligible again: Enroll would start it again, so its admin sees Enroll as the next action (others nothing).
+    await eligibility(h, w, program.programId, w.L1, true);
+    await eventually(async () => expect((await get(invited.enrollmentId)).body).toEqual(expect.objectContaining({ status: 'INELIGIBLE', nextAction: 'ENROLL' })));
+    expect((await get(invited.enrollmentId, 'incentivesUser')).body.nextAction).toBeNull();
+    const again = await enroll(program.programId, w.L1);
+    expect(again.status).toBe(201);
+    expect(again.body).toEqual(expect.objectContaining({ enrollmentId: invited.enrollmentId, status: 'INVITED', nextAction: 'SUBMIT' }));
   });
 
   it("leaves an open program's enrollment on an ineligible decision, and dead-letters a decision naming another partner's location", async () => {

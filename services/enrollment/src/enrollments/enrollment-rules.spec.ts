@@ -139,6 +139,17 @@ describe('what viewers see', () => {
     expect(nextAction({ status: 'INVITED', fiscalYear: 'FY27', missing: [] }, { ...inYear, programOpen: true })).toBe('ENROLL');
   });
 
+  it('offers Enroll on an INELIGIBLE enrollment only where Enroll would start it again, within its year', () => {
+    const at = new Date('2026-09-01T00:00:00Z');
+    const inYear = { now: new Date('2027-06-30T23:59:59Z') };
+    const ineligible = { status: 'INELIGIBLE' as const, fiscalYear: 'FY27', evaluatedAt: at, missing: ['TAX_PROFILE_MISSING'] };
+    expect(nextAction(ineligible, inYear)).toBeNull();
+    expect(nextAction(ineligible, { ...inYear, restartable: true })).toBe('ENROLL');
+    expect(nextAction(ineligible, { now: new Date('2027-07-01T00:00:00Z'), restartable: true })).toBeNull();
+    expect(nextAction({ ...ineligible, rollover: { toFiscalYear: 'FY28', outcome: 'EXPIRED', at } }, { ...inYear, restartable: true })).toBeNull();
+    expect(nextAction({ ...ineligible, status: 'DISCONTINUED' }, { ...inYear, restartable: true })).toBeNull();
+  });
+
   it('points each missing item to the payout-profiles API', () => {
     const links = completeAt(['BANK_PROFILE_MISSING', 'TAX_PROFILE_EXPIRED'], { locationId: 'L 1', baseUrl: 'http://payout:3004/' });
     expect(links.map((l) => `${l.item} ${l.method} ${l.href}`)).toEqual([

@@ -41,7 +41,11 @@ export interface ProfileFacts {
 
 export type NextAction = 'ENROLL' | 'SUBMIT' | 'CONTINUE';
 
-/** Statuses an enrollment never leaves. */
+/**
+ * Statuses that end an enrollment: nothing follows the profiles or validation any more. DISCONTINUED and EXPIRED for
+ * good; INELIGIBLE until the location is eligible again, when Enroll starts it again (or, one only ever invited, an
+ * eligible decision makes it INVITED again: ReopenInvitation).
+ */
 export const TERMINAL: EnrollmentStatus[] = ['INELIGIBLE', 'DISCONTINUED', 'EXPIRED'];
 /** Before ENROLLED: losing eligibility here makes the enrollment INELIGIBLE (unless it was ENROLLED once: `enrolledAt`). */
 export const BEFORE_ENROLLED: EnrollmentStatus[] = ['INVITED', 'ACTION_REQUIRED', 'VALIDATING'];
@@ -243,14 +247,18 @@ export function statusLabel(status: EnrollmentStatus, viewerIsAdmin: boolean): s
  * What the location's Incentives admin does next; null when nothing is theirs to do. Nothing either where that call
  * would be refused: an enrollment continued or ended by the rollover (`rollover`: the next year's is where they act),
  * one whose fiscal year is over and not ENROLLED (the rollover's: Continue and Submit answer 409 `fiscal-year-ended`),
- * and one never enrolled in a program not open (`programOpen: false`: Enroll answers 409).
+ * and one never enrolled in a program not open (`programOpen: false`: Enroll answers 409). An INELIGIBLE one is Enroll
+ * again where Enroll would start it again (`restartable`: its program OPEN and the location eligible for its year, or
+ * the program open to every location).
  */
 export function nextAction(
   e: { status: EnrollmentStatus; fiscalYear: string; evaluatedAt?: Date; submittedAt?: Date; missing: string[]; rollover?: unknown },
-  { now, programOpen = true }: { now: Date; programOpen?: boolean },
+  { now, programOpen = true, restartable = false }: { now: Date; programOpen?: boolean; restartable?: boolean },
 ): NextAction | null {
-  if (TERMINAL.includes(e.status) || e.rollover) return null;
+  if (e.rollover) return null;
   if (e.status !== 'ENROLLED' && fiscalYearOver(e.fiscalYear, now)) return null;
+  if (e.status === 'INELIGIBLE') return restartable ? 'ENROLL' : null;
+  if (TERMINAL.includes(e.status)) return null;
   if (!e.submittedAt) {
     if (!e.evaluatedAt) return programOpen ? 'ENROLL' : null;
     return e.status === 'ACTION_REQUIRED' || e.missing.length > 0 ? 'CONTINUE' : 'SUBMIT';

@@ -5,13 +5,20 @@ import type { EnrollmentDto } from './dto/enrollment.dto';
 
 /**
  * The enrollment as a viewer sees it: its admin gets the next action and where to complete what is missing. `now`: the
- * service's clock; `programOpen`: whether its program takes new enrollments (see nextAction).
+ * service's clock; `programOpen`: whether its program takes new enrollments; `restartable`: whether Enroll would start an
+ * INELIGIBLE one again (see nextAction).
  */
 export function toEnrollmentDto(
   e: Enrollment,
-  { viewerIsAdmin, payoutApiUrl, now, programOpen }: { viewerIsAdmin: boolean; payoutApiUrl: string; now: Date; programOpen?: boolean },
+  {
+    viewerIsAdmin,
+    payoutApiUrl,
+    now,
+    programOpen,
+    restartable,
+  }: { viewerIsAdmin: boolean; payoutApiUrl: string; now: Date; programOpen?: boolean; restartable?: boolean },
 ): EnrollmentDto {
-  const action = viewerIsAdmin ? nextAction(e, { now, programOpen }) : null;
+  const action = viewerIsAdmin ? nextAction(e, { now, programOpen, restartable }) : null;
   return {
     enrollmentId: e._id,
     programId: e.programId,

@@ -3,8 +3,11 @@ import { Clock, CONFIG, DEFAULT_PAGE_SIZE, Page, Principal, Problems } from '@li
 import { Inject, Injectable } from '@nestjs/common';
 import type { EnrollmentConfig } from '../../config';
 import { EnrollmentDto, ListEnrollmentsQuery } from '../dto/enrollment.dto';
+import { Program } from '../../programs/program.schema';
 import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
+import { ViewsRepository } from '../../views/views.repository';
 import { Enrollment } from '../enrollment.schema';
+import { partnersDecision } from '../enrollment-rules';
 import { toEnrollmentDto } from '../enrollment.view';
 import { EnrollmentsRepository, LIST_ORDER } from '../enrollments.repository';
 
@@ -18,6 +21,7 @@ export class ReadEnrollments {
     private readonly policy: AccessPolicy,
     private readonly enrollments: EnrollmentsRepository,
     private readonly programs: ReadPrograms,
+    private readonly views: ViewsRepository,
     private readonly clock: Clock,
     @Inject(CONFIG) private readonly config: EnrollmentConfig,
   ) {}
@@ -47,10 +51,22 @@ export class ReadEnrollments {
     return { ...page, items: await Promise.all(page.items.map((e) => this.dto(actor, e))) };
   }
 
-  /** An admin's view of one never enrolled (no proposal yet) reads its program: Enroll is no next action while it is not open. */
+  /**
+   * An admin's view of one never enrolled (no proposal yet) reads its program: Enroll is no next action while it is not
+   * open. Of an INELIGIBLE one, also the location's eligibility for its year: Enroll starts it again once eligible.
+   */
   private async dto(actor: Actor, e: Enrollment): Promise<EnrollmentDto> {
     const viewerIsAdmin = holdsRole(actor, 'INCENTIVES_ADMIN', e.locationId);
-    const programOpen = viewerIsAdmin && !e.evaluatedAt ? (await this.programs.find(e.programId))?.state === 'OPEN' : undefined;
-    return toEnrollmentDto(e, { viewerIsAdmin, payoutApiUrl: this.config.PAYOUT_PROFILES_API_URL, now: this.clock.now(), programOpen });
+    const reads = viewerIsAdmin && (!e.evaluatedAt || e.status === 'INELIGIBLE');
+    const program = reads ? await this.programs.find(e.programId) : null;
+    const programOpen = reads ? program?.state === 'OPEN' : undefined;
+    const restartable = e.status === 'INELIGIBLE' && programOpen === true && (await this.eligibleFor(program!, e));
+    return toEnrollmentDto(e, { viewerIsAdmin, payoutApiUrl: this.config.PAYOUT_PROFILES_API_URL, now: this.clock.now(), programOpen, restartable });
+  }
+
+  /** Whether Enroll's check would let the enrollment's location start in its program and year (EnrollLocation). */
+  private async eligibleFor(program: Program, e: Enrollment): Promise<boolean> {
+    if (!program.requiresEligibility) return true;
+    return partnersDecision((await this.views.eligibility(e.programId, e.locationId))?.years, e.fiscalYear, e.partnerId)?.eligible === true;
   }
 }
