@@ -61,6 +61,7 @@ const queries: Array<[string, Schema, QueryShape]> = [
   // notification
   ['the inbox page: one user\'s entries in a partner, newest first, ties by id', MessageSchema, { equal: ['userId', 'partnerId', 'channel'], sort: { createdAt: -1, _id: -1 } }],
   ['the inbox\'s unread count', MessageSchema, { equal: ['userId', 'partnerId', 'channel', 'read'] }],
+  ['the inbox\'s bank-profile actions to check against their email\'s audience', MessageSchema, { equal: ['userId', 'partnerId', 'channel', 'template'] }],
   ['the email worker\'s claim: due emails first', MessageSchema, { equal: ['channel', 'status'], sort: { nextAttemptAt: 1 } }],
   // payout-profiles
   ['the hourly tax-expiry scan: profiles not reported yet, by expiresAt', TaxProfileSchema, { equal: ['expiryReportedFor'], sort: { expiresAt: 1 } }],

@@ -116,3 +116,5 @@ MessageSchema.index({ _id: 1, leaseToken: 1 }, { unique: true });
 /** The inbox: one user's entries in one partner, newest first (ties by id, the page's sort), and their unread count. */
 MessageSchema.index({ userId: 1, partnerId: 1, channel: 1, createdAt: -1, _id: -1 });
 MessageSchema.index({ userId: 1, partnerId: 1, channel: 1, read: 1 });
+/** The inbox's bank-profile actions that record no audience (InboxRepository.hiddenBankProfileActions), on every read. */
+MessageSchema.index({ userId: 1, partnerId: 1, channel: 1, template: 1 });
