@@ -85,6 +85,17 @@ describe('default bank profiles', () => {
     expect(await h.db.collection('default_bank_profiles').find({ partnerId: w.partnerId }).sort({ _id: 1 }).toArray()).toEqual(before);
   });
 
+  it('a list naming a location not of the partner (another partner\'s reads as an unknown one): 400 on locationIds, before the 403, nothing changed', async () => {
+    const before = await h.db.collection('default_bank_profiles').find({ partnerId: w.partnerId }).sort({ _id: 1 }).toArray();
+    const answer = await call(h, 'POST', '/v1/default-bank-profiles', {
+      token: admin,
+      body: { bankProfileId: usd, currency: 'USD', locationIds: [w.L1, w.L2, w.otherLocation, 'no-such-location'] },
+    });
+    expect(answer.status).toBe(400);
+    expect(answer.body.errors).toEqual([{ field: 'locationIds', message: `unknown location(s) for your partner: ${w.otherLocation}, no-such-location` }]);
+    expect(await h.db.collection('default_bank_profiles').find({ partnerId: w.partnerId }).sort({ _id: 1 }).toArray()).toEqual(before);
+  });
+
   it('DELETE frees the location, with DefaultBankProfileRemoved naming what was removed and the default\'s new version', async () => {
     expect((await call(h, 'DELETE', `/v1/locations/${w.L3}/default-bank-profile`, { token: admin })).status).toBe(204);
     const [removed] = await watch.waitFor<DefaultBankProfileChange>((m) => m.envelope?.type === 'DefaultBankProfileRemoved' && m.envelope.data.locationId === w.L3);

@@ -48,15 +48,7 @@ export class PayoutAccess {
   async servableLocations(actor: Actor, requested: string[]): Promise<string[]> {
     const { locationIds, problems } = normalizeLocationIds(requested);
     throwIfProblems(problems);
-    const named = locationIds.filter((locationId) => locationId !== ALL_LOCATIONS);
-    const found = await Promise.all(named.map((locationId) => this.policy.locationById(locationId)));
-    const unknown = named.filter((_, i) => found[i]?.partnerId !== actor.partnerId);
-    if (unknown.length) {
-      throw new ValidationProblem(
-        [{ field: 'locationIds', message: `unknown location(s) for your partner: ${unknown.join(', ')}` }],
-        'A bank profile can only serve locations of your own partner.',
-      );
-    }
+    await this.ownLocations(actor, locationIds, 'A bank profile can only serve locations of your own partner.');
     const missing = bankProfileServeBlockers(actor, locationIds);
     if (missing.length) {
       throw Problems.forbidden(
@@ -99,11 +91,28 @@ export class PayoutAccess {
     return { actor, location };
   }
 
-  /** Every location must be the caller's to administer; checked for all before anything changes. */
+  /**
+   * Every location (a body's `locationIds`) must be the caller's to administer; checked for all before anything changes:
+   * 400 naming `locationIds` for those not of the partner (ownLocations), then 403 naming the role.
+   */
   async locationsAdmin(principal: Principal, locationIds: string[], action: string): Promise<Actor> {
     const actor = await this.policy.actor(principal);
+    await this.ownLocations(actor, locationIds, 'Defaults can only be set on locations of your own partner.');
     for (const locationId of locationIds) await this.policy.requireRole(actor, locationId, 'INCENTIVES_ADMIN', action);
     return actor;
+  }
+
+  /**
+   * 400 naming `locationIds` for the locations a body names that are not the partner's: another partner's reads exactly
+   * like an unknown one (as identity answers a role on one), and before any 403.
+   */
+  private async ownLocations(actor: Actor, locationIds: string[], detail: string): Promise<void> {
+    const named = locationIds.filter((locationId) => locationId !== ALL_LOCATIONS);
+    const found = await Promise.all(named.map((locationId) => this.policy.locationById(locationId)));
+    const unknown = named.filter((_, i) => found[i]?.partnerId !== actor.partnerId);
+    if (unknown.length) {
+      throw new ValidationProblem([{ field: 'locationIds', message: `unknown location(s) for your partner: ${unknown.join(', ')}` }], detail);
+    }
   }
 
   async locationReader(principal: Principal, locationId: string): Promise<{ actor: Actor; location: AccessLocation }> {
