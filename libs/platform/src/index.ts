@@ -13,6 +13,7 @@ export * from './http/if-match';
 export * from './http/page';
 export * from './http/problem';
 export * from './http/problem.filter';
+export * from './http/date-time';
 export * from './http/text';
 export * from './http/validation';
 export * from './lifecycle/background-work';

@@ -114,6 +114,10 @@ const CASES: Case[] = [
   ['tax: non-US with a W-9', async () => ({ method: 'POST', path: `/v1/locations/${w.L3}/tax-profile`, body: nonUsTaxProfile({ taxForm: 'W-9' }) }), 400, 'taxForm', /W-8BEN-E/],
   ['tax: VAT id for a US incorporation', async () => ({ method: 'POST', path: `/v1/locations/${w.L3}/tax-profile`, body: usTaxProfile({ vatId: 'DE123456789' }) }), 400, 'vatId'],
   ['tax: not a date', async () => ({ method: 'POST', path: `/v1/locations/${w.L3}/tax-profile`, body: usTaxProfile({ expiresAt: 'next year' }) }), 400, 'expiresAt'],
+  // ISO 8601 forms a Date cannot read (a week date, an ordinal date, the basic format, an hour alone): 400, not a 500.
+  ...['2030-W05', '2030-123', '20301231', '2030-12-31T10'].map((expiresAt): Case => [`tax: expiresAt ${expiresAt}`, async () => ({ method: 'POST', path: `/v1/locations/${w.L3}/tax-profile`, body: usTaxProfile({ expiresAt }) }), 400, 'expiresAt', /ISO 8601 date/]),
+  ['tax: PATCH expiresAt a week date', async () => ({ method: 'PATCH', path: `/v1/locations/${w.L1}/tax-profile`, body: { expiresAt: '2030-W05' }, headers: ifMatch(1) }), 400, 'expiresAt', /ISO 8601 date/],
+  ['tax: document uploadedAt a week date', async () => ({ method: 'POST', path: `/v1/locations/${w.L3}/tax-profile`, body: usTaxProfile({ documents: [{ fileName: 'w9.pdf', contentType: 'application/pdf', sizeBytes: 1_000, uploadedAt: '2026-W18' }] }) }), 400, 'documents.0.uploadedAt'],
   ['tax: document too large', async () => ({ method: 'POST', path: `/v1/locations/${w.L3}/tax-profile`, body: usTaxProfile({ documents: [{ fileName: 'w9.pdf', contentType: 'application/pdf', sizeBytes: 900_000_000, uploadedAt: new Date().toISOString() }] }) }), 400, 'documents.0.sizeBytes'],
   ['tax: no documents', async () => ({ method: 'POST', path: `/v1/locations/${w.L3}/tax-profile`, body: usTaxProfile({ documents: [] }) }), 400, 'documents'],
   // A blank tax id is refused, not read as "none" (which a non-US profile may have)

@@ -1,11 +1,10 @@
 import { ApiProperty, ApiPropertyOptional, PartialType } from '@nestjs/swagger';
-import { OptionalNotNull, PageQuery, Text } from '@lib/platform';
+import { DateTime, OptionalNotNull, PageQuery, Text } from '@lib/platform';
 import { Type } from 'class-transformer';
 import {
   ArrayMaxSize,
   ArrayMinSize,
   IsArray,
-  IsDateString,
   IsEmail,
   IsIn,
   IsInt,
@@ -39,7 +38,7 @@ export class TaxDocumentDto {
   fileName!: string;
   @ApiProperty({ enum: DOCUMENT_TYPES }) @IsIn(DOCUMENT_TYPES) contentType!: string;
   @ApiProperty({ example: 182044 }) @IsInt() @Min(1) @Max(20 * 1024 * 1024) sizeBytes!: number;
-  @ApiProperty({ example: '2026-05-01T10:00:00Z' }) @IsDateString({ strict: true }) uploadedAt!: string;
+  @ApiProperty({ example: '2026-05-01T10:00:00Z', format: 'date-time' }) @DateTime() uploadedAt!: string;
 }
 
 export class CreateTaxProfileDto {
@@ -68,7 +67,7 @@ export class CreateTaxProfileDto {
   documents!: TaxDocumentDto[];
 
   @ApiProperty({ example: '2027-12-31', description: 'When the tax forms expire; must be in the future' })
-  @IsDateString({ strict: true }, { message: 'expiresAt must be an ISO 8601 date' })
+  @DateTime()
   expiresAt!: string;
 }
 

@@ -1,0 +1,22 @@
+import { plainToInstance } from 'class-transformer';
+import { validateSync } from 'class-validator';
+import { DateTime } from '../src/http/date-time';
+
+class Input {
+  @DateTime()
+  at!: string;
+}
+
+const errors = (at: unknown) => validateSync(plainToInstance(Input, { at })).flatMap((e) => Object.values(e.constraints ?? {}));
+
+describe('DateTime', () => {
+  it.each([['2027-12-31'], ['2027-12-31T10:00:00Z'], ['2027-12-31T10:00:00.123+02:00'], ['2027-12-31T10:00Z']])('takes %s', (at) => {
+    expect(errors(at)).toEqual([]);
+    expect(Number.isNaN(Date.parse(at))).toBe(false);
+  });
+
+  // ISO 8601 forms IsDateString takes that a Date cannot read, and what is no date at all.
+  it.each([['2027-W05'], ['2027-123'], ['20271231'], ['2027-12-31T10'], ['2027-02-30'], ['next year'], [''], [20271231], [null]])('refuses %j, naming the field', (at) => {
+    expect(errors(at)).toEqual(['at must be an ISO 8601 date or date-time (e.g. 2027-12-31 or 2027-12-31T10:00:00Z)']);
+  });
+});
