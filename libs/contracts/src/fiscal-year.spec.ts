@@ -1,4 +1,4 @@
-import { fiscalYearOf, fiscalYearOver, fiscalYearRange, nextFiscalYear, previousFiscalYear } from './fiscal-year';
+import { decisionReasons, fiscalYearOf, fiscalYearOver, fiscalYearRange, ineligibleReasons, nextFiscalYear, previousFiscalYear } from './fiscal-year';
 
 describe('fiscal years (July 1 to June 30, UTC)', () => {
   const FY27_OVER = new Date('2027-07-01T00:00:00.000Z');
@@ -21,5 +21,16 @@ describe('fiscal years (July 1 to June 30, UTC)', () => {
     expect(fiscalYearOver('FY27', FY27_OVER)).toBe(true);
     expect(fiscalYearOver('FY28', FY27_OVER)).toBe(false);
     expect(fiscalYearOver('FY27', new Date('2026-07-01T00:00:00.000Z'))).toBe(false);
+  });
+});
+
+describe('why a location lost eligibility', () => {
+  it('keeps the reasons that say something; blank ones, or none, give the general reason', () => {
+    expect(decisionReasons(['', 'Revenue below threshold', '   '])).toEqual(['Revenue below threshold']);
+    expect(decisionReasons(undefined)).toEqual([]);
+    expect(ineligibleReasons(['Revenue below threshold', ' '], 'FY27')).toEqual(['Revenue below threshold']);
+    for (const reasons of [undefined, [], [''], ['  ', '\t']]) {
+      expect(ineligibleReasons(reasons, 'FY27')).toEqual(['The location is no longer eligible for this program in FY27.']);
+    }
   });
 });

@@ -31,7 +31,13 @@ export function previousFiscalYear(name: string): string {
  * (EnrollmentIneligible) say it: the decision's reasons, or a general one when the eligibility system gave none.
  */
 export function ineligibleReasons(reasons: string[] | undefined, fiscalYear: string): string[] {
-  return reasons?.length ? [...reasons] : [`The location is no longer eligible for this program in ${fiscalYear}.`];
+  const named = decisionReasons(reasons);
+  return named.length ? named : [`The location is no longer eligible for this program in ${fiscalYear}.`];
+}
+
+/** A decision's reasons as views keep them: the blank ones (`""`, `"  "`) say nothing, and are dropped. */
+export function decisionReasons(reasons: string[] | undefined): string[] {
+  return (reasons ?? []).filter((reason) => reason.trim() !== '');
 }
 
 /** Whether the fiscal year is over at `now` (from its exclusive end: FY27 is over from 2027-07-01T00:00:00Z). */

@@ -230,6 +230,12 @@ describe('parseEvent: the ids of outside systems', () => {
     expect(() => parseEvent(Topics.eligibility, eligibility(change))).toThrow(new RegExp(`${field}: must be 1-64 letters`));
   });
 
+  it('dead-letters an eligibility decision with more than 50 reasons, or one longer than 1,000 characters (a partner reads them)', () => {
+    expect(() => parseEvent(Topics.eligibility, eligibility({ eligible: false, reasons: Array.from({ length: 51 }, (_, i) => `reason ${i}`) }))).toThrow(/reasons must be at most 50 reasons/);
+    expect(() => parseEvent(Topics.eligibility, eligibility({ eligible: false, reasons: ['x'.repeat(1_001)] }))).toThrow(/each reason must be at most 1000 characters/);
+    expect(parseEvent(Topics.eligibility, eligibility({ eligible: false, reasons: Array.from({ length: 50 }, () => 'x'.repeat(1_000)) })).known).toBe(true);
+  });
+
   it('dead-letters an agreement status or a validation result naming a blank partner or profile', () => {
     expect(() => parseEvent(Topics.agreements, envelope('AgreementStatusChanged', { partnerId: '', active: true }))).toThrow(/partnerId: must be 1-64 letters/);
     const result = { profileId: '', profileKind: 'BANK', revision: 1, outcome: 'APPROVED' };

@@ -615,6 +615,17 @@ describe('revocation', () => {
     expect(world.events('InvitationRevoked', forInvitation(programId, l1))).toHaveLength(1);
     expect((await world.invitations(global, `?locationId=${l1}&state=ENROLLED`)).map((i) => i.invitationId)).toEqual([invitationId]);
   });
+
+  it('an ineligible decision whose reasons are all blank revokes with the general reason, not a blank one', async () => {
+    const { partner, l1, global, programId } = await oneLocationWithAdmins();
+    await world.decide(partner, l1, programId, true);
+    await world.waitEvent('InvitationIssued', forInvitation(programId, l1));
+    await world.decide(partner, l1, programId, false, { reasons: ['', '   '] });
+    const [revoked] = await world.waitEvent('InvitationRevoked', forInvitation(programId, l1));
+    const general = `The location is no longer eligible for this program in ${FY}.`;
+    expect(revoked.envelope!.data.reasons).toEqual([general]);
+    expect((await world.invitations(global, `?locationId=${l1}`))[0]).toMatchObject({ state: 'REVOKED', reasons: [general] });
+  });
 });
 
 describe('a location enrolled before its invitation', () => {

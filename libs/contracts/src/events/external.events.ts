@@ -8,6 +8,10 @@ import { FISCAL_YEAR_PATTERN, ID_MESSAGE, ID_PATTERN, ProfileKind, ProfileKinds,
  */
 const Id = () => Matches(ID_PATTERN, { message: ID_MESSAGE });
 
+/** At most this many reasons in an eligibility decision or a validation result; each at most MAX_REASON_LENGTH characters (a partner reads them). */
+export const MAX_REASONS = 50;
+export const MAX_REASON_LENGTH = 1_000;
+
 /** eligibility.decisions.v1 (written by eligibility systems), key locationId. */
 export class EligibilityDetermined {
   @IsString() @Id() programId!: string;
@@ -15,7 +19,13 @@ export class EligibilityDetermined {
   @IsString() @Id() partnerId!: string;
   @Matches(FISCAL_YEAR_PATTERN, { message: 'fiscalYear must look like FY27' }) fiscalYear!: string;
   @IsBoolean() eligible!: boolean;
-  @IsOptional() @IsArray() @IsString({ each: true }) reasons: string[] = [];
+  @JSONSchema({ description: 'Why (a partner reads them). Blank ones are dropped; none at all gives a general reason.' })
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(MAX_REASONS, { message: `reasons must be at most ${MAX_REASONS} reasons` })
+  @IsString({ each: true })
+  @MaxLength(MAX_REASON_LENGTH, { each: true, message: `each reason must be at most ${MAX_REASON_LENGTH} characters` })
+  reasons: string[] = [];
 }
 
 /** agreements.status.v1 (written by the agreements system), key partnerId. */
@@ -23,10 +33,6 @@ export class AgreementStatusChanged {
   @IsString() @Id() partnerId!: string;
   @IsBoolean() active!: boolean;
 }
-
-/** At most this many reasons in a validation result; each at most MAX_REASON_LENGTH characters (a partner reads them). */
-export const MAX_REASONS = 50;
-export const MAX_REASON_LENGTH = 1_000;
 
 /** An ACTION_REQUIRED result names at least one reason that is not blank: the partner is told what to fix. */
 export const REASONS_FOR_ACTION_REQUIRED = 'reasonsForActionRequired';

@@ -1,4 +1,4 @@
-import { AgreementStatusChanged, decisionFor, DefaultBankProfileChange, EligibilityDetermined, keepDecision, KeptDecisions, LogPosition, ProfileEvent } from '@lib/contracts';
+import { AgreementStatusChanged, decisionFor, decisionReasons, DefaultBankProfileChange, EligibilityDetermined, keepDecision, KeptDecisions, LogPosition, ProfileEvent } from '@lib/contracts';
 import { BatchLoader, findByIds, modelLoader, upsertIfChanged, upsertIfNewer } from '@lib/messaging';
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
@@ -45,7 +45,7 @@ export class ViewsRepository {
     const fiscalYear = decision.fiscalYear;
     const incoming: YearDecision & { partnerId: string } = {
       eligible: decision.eligible,
-      reasons: decision.reasons ?? [],
+      reasons: decisionReasons(decision.reasons),
       decidedAt,
       eventId,
       partnerId: decision.partnerId,

@@ -1,4 +1,4 @@
-import { decisionFor, EligibilityDetermined, EnrollmentEvent, keepDecision, LogPosition, ProgramSnapshot } from '@lib/contracts';
+import { decisionFor, decisionReasons, EligibilityDetermined, EnrollmentEvent, keepDecision, LogPosition, ProgramSnapshot } from '@lib/contracts';
 import { BatchLoader, modelLoader, upsertIfChanged, upsertIfNewer } from '@lib/messaging';
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
@@ -34,7 +34,7 @@ export class ViewsRepository {
   async recordDecision(decision: EligibilityDetermined, decidedAt: Date, eventId: string, ownerConfirmed = false, position?: LogPosition): Promise<string> {
     const id = invitationId(decision);
     const { programId, locationId, fiscalYear, partnerId, eligible } = decision;
-    const incoming = { partnerId, eligible, reasons: decision.reasons ?? [], decidedAt, eventId, ...(position && { position }) };
+    const incoming = { partnerId, eligible, reasons: decisionReasons(decision.reasons), decidedAt, eventId, ...(position && { position }) };
     await this.keepDecision(id, { programId, locationId, fiscalYear }, incoming, ownerConfirmed);
     return id;
   }
