@@ -226,6 +226,19 @@ describe('users', () => {
     expect(seen).toEqual([p.ga.email, 'user1@example.com', 'user2@example.com', 'user3@example.com']);
   });
 
+  it('pages past a user whose email is long in UTF-8 (its cursor is longer than the email)', async () => {
+    const p = await partner();
+    const long = `${'a'.repeat(64)}@${Array.from({ length: 10 }, () => '\u65e5'.repeat(8)).join('.')}.jp`;
+    await client.createUser(p.ga.token, { email: long });
+    await client.createUser(p.ga.token, { email: 'zed@example.com' });
+    const first = await client.call('GET', '/v1/users?limit=1', { token: p.ga.token });
+    expect(first.body.items.map((u: any) => u.email)).toEqual([long]);
+    expect(first.body.nextCursor.length).toBeGreaterThan(400);
+    const second = await client.call('GET', `/v1/users?limit=1&cursor=${first.body.nextCursor}`, { token: p.ga.token });
+    expect(second.status).toBe(200);
+    expect(second.body.items.map((u: any) => u.email)).toEqual([p.ga.email]);
+  });
+
   it('keeps a partner administrable: no self-deactivation, no revoking your own Global admin role, Account admins cannot deactivate company admins', async () => {
     const p = await partner();
     const account = await client.createUser(p.ga.token, { companyRole: 'ACCOUNT_ADMIN' });

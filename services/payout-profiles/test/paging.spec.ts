@@ -88,6 +88,16 @@ describe('GET /v1/bank-profiles, a page at a time', () => {
     expect(answer.body.items).toHaveLength(OF_L1_L3.length + OF_L2.length);
     expect(answer.body).not.toHaveProperty('nextCursor');
   });
+
+  it('a name whose key expands (NFKC: "\ufdfa" is 18 letters) still gives a cursor the list takes back', async () => {
+    const token = await w.token('adminOfLocation');
+    const long = ['\ufdfa'.repeat(100), `${'\ufdfa'.repeat(99)}x`];
+    for (const name of long) expect((await call(h, 'POST', '/v1/bank-profiles', { token, body: ibanProfile({ name }) })).status).toBe(201);
+    const first = await call(h, 'GET', `/v1/bank-profiles?limit=${OF_L1_L3.length + OF_L2.length + 1}`, { token: await w.token('companyAdmin') });
+    expect(first.body.nextCursor.length).toBeGreaterThan(2_000);
+    const { items } = await walk<{ name: string }>('companyAdmin', '/v1/bank-profiles', 1);
+    expect(items.map((p) => p.name).slice(-2).sort()).toEqual([...long].sort());
+  });
 });
 
 describe('GET /v1/tax-profiles and GET /v1/default-bank-profiles, a page at a time', () => {

@@ -5,6 +5,12 @@ import { Problems } from './problem';
 
 export const DEFAULT_PAGE_SIZE = 100;
 export const MAX_PAGE_SIZE = 1_000;
+/**
+ * Room for every cursor a list gives: the sort values of its last item, base64url JSON. The longest is a bank profile's
+ * `nameKey`: 100 characters of name, which NFKC may expand 18 times (U+FDFA), up to 3,600 bytes of UTF-8, under 5,000
+ * characters of cursor. A URL this long is still far under Node's 16 KB limit on a request's head.
+ */
+export const MAX_CURSOR_LENGTH = 8_000;
 
 /**
  * The paging parameters of a list endpoint (a query DTO extends it): `limit` items at most, after the position
@@ -20,10 +26,10 @@ export class PageQuery {
   @Max(MAX_PAGE_SIZE)
   limit?: number;
 
-  @ApiPropertyOptional({ description: 'The `nextCursor` of the previous page (opaque); absent for the first page' })
+  @ApiPropertyOptional({ description: 'The `nextCursor` of the previous page (opaque); absent for the first page', maxLength: MAX_CURSOR_LENGTH })
   @IsOptional()
   @IsString()
-  @Length(1, 2_000)
+  @Length(1, MAX_CURSOR_LENGTH)
   cursor?: string;
 }
 

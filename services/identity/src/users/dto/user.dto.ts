@@ -34,10 +34,11 @@ export class ListUsersQuery {
   @Max(200)
   limit?: number;
 
-  @ApiPropertyOptional({ description: 'The nextCursor of the previous page.' })
+  // The emailKey of the last user, base64url: 254 characters that lower-casing may double, 3 bytes each in UTF-8.
+  @ApiPropertyOptional({ description: 'The nextCursor of the previous page.', maxLength: 2_200 })
   @IsOptional()
   @IsString()
-  @MaxLength(400)
+  @MaxLength(2_200)
   cursor?: string;
 
   @ApiPropertyOptional({ description: 'Only active (true) or deactivated (false) users.' })
