@@ -4,6 +4,7 @@
  */
 import { createRemoteJWKSet, jwtVerify, SignJWT } from 'jose';
 import { randomUUID } from 'node:crypto';
+import { MAX_PARTNER_LOCATIONS } from '../src/partners/usecases/add-location.use-case';
 import { AUDIENCE, BootedIdentity, bootIdentity, IdentityClient, ISSUER, signingKey } from './identity.harness';
 
 jest.setTimeout(60_000);
@@ -151,6 +152,23 @@ describe('partners and locations', () => {
     expect((await add({ token: q.ga.token })).status).toBe(404);
     expect((await add({})).status).toBe(401);
     expect((await client.call('GET', `/v1/partners/${p.partnerId}`, { operator: true })).body.locations).toHaveLength(3);
+  });
+
+  it(`refuses a location past ${MAX_PARTNER_LOCATIONS} per partner (409 naming locationId): the partner stays one document that can be written`, async () => {
+    const p = await partner();
+    const has = ((await booted.db.collection('partners').findOne({ _id: p.partnerId as never }))!.locations as unknown[]).length;
+    const filler = Array.from({ length: MAX_PARTNER_LOCATIONS - 1 - has }, (_, i) => ({ locationId: `F-${p.partnerId}-${i}`, country: 'US', legalName: `Filler ${i}` }));
+    await booted.db.collection('partners').updateOne({ _id: p.partnerId as never }, { $push: { locations: { $each: filler } } } as never);
+    const add = (locationId: string) => client.call('POST', `/v1/partners/${p.partnerId}/locations`, { operator: true, body: { locationId, country: 'NL', legalName: 'Contoso BV' } });
+    const last = `L-${suffix()}`;
+    expect((await add(last)).status).toBe(201);
+    const over = `L-${suffix()}`;
+    const refused = await add(over);
+    expect(refused.status).toBe(409);
+    expect(refused.body.errors).toEqual([{ field: 'locationId', message: `the partner already has ${MAX_PARTNER_LOCATIONS} locations, the most one partner may have` }]);
+    expect(await booted.db.collection('location_claims').findOne({ _id: over as never })).toBeNull();
+    // The same location again still answers as before (nothing to add).
+    expect((await add(last)).status).toBe(200);
   });
 
   it('finishes a registration interrupted between the partner and its first admin when it is retried', async () => {

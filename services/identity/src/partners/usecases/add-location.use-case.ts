@@ -6,6 +6,12 @@ import { LocationInput, LocationView } from '../dto/partner.dto';
 import { Claims, LocationTakenError, PartnersRepository } from '../partners.repository';
 
 /**
+ * The most locations one partner may have: the partner is one document (its locations, and every role snapshot naming
+ * them, must stay far under MongoDB's 16 MB and Kafka's 1 MB). A registration brings at most 500 at once.
+ */
+export const MAX_PARTNER_LOCATIONS = 5_000;
+
+/**
  * Adds a location to a partner (operator, or the partner's Global admin). The location id is claimed
  * platform-wide first; the partner document then gains the location and its LocationAdded event in one write.
  * Adding the same location again answers it unchanged (no event). `legalName` is trimmed by the DTO (`@Text`).
@@ -30,6 +36,12 @@ export class AddLocation {
 
     const known = partner.locations.find((l) => l.locationId === location.locationId);
     if (known) return this.same(known, location);
+    // Checked on the partner as read: requests adding at once may pass it together, a few over at most.
+    if (partner.locations.length >= MAX_PARTNER_LOCATIONS) {
+      throw Problems.conflict(`Partner ${partnerId} has ${partner.locations.length} locations, the most one partner may have.`, {
+        errors: [{ field: 'locationId', message: `the partner already has ${MAX_PARTNER_LOCATIONS} locations, the most one partner may have` }],
+      });
+    }
 
     let claimed: Claims;
     try {
