@@ -10,6 +10,7 @@ import { getModelToken } from '@nestjs/mongoose';
 import { Model } from 'mongoose';
 import { randomUUID } from 'node:crypto';
 import { BankProfile } from '../src/bank-profiles/bank-profile.schema';
+import { MAX_UNAPPLIED_RESULTS } from '../src/validation/usecases/record-validation-result.use-case';
 import { call, createWorld, Harness, ibanProfile, ifMatch, inDays, nonUsTaxProfile, operator, startHarness, usProfile, usTaxProfile, VALID, World } from './support';
 
 jest.setTimeout(120_000);
@@ -298,6 +299,34 @@ describe('a back-office result contradicting a decided revision', () => {
         ]),
       );
       expect(await metric(again)).toBe(againBefore + 1);
+    } finally {
+      warn.mockRestore();
+    }
+  });
+});
+
+describe('results that do not apply, repeated without end', () => {
+  it(`are stored up to ${MAX_UNAPPLIED_RESULTS} per profile, then logged only; decisions that apply are still stored`, async () => {
+    const warn = jest.spyOn(Logger.prototype, 'warn');
+    try {
+      const id = (await call(h, 'POST', '/v1/bank-profiles', { token: admin, body: usProfile() })).body.profileId;
+      expect((await call(h, 'POST', `/v1/operator/profiles/${id}/validation`, { headers: operator, body: { revision: 1, outcome: 'APPROVED' } })).body).toMatchObject({ effect: 'APPLIED' });
+      // As if the back office had confirmed it 99 times already.
+      const seeded = Array.from({ length: MAX_UNAPPLIED_RESULTS - 1 }, (_, i) => ({ revision: 1, outcome: 'APPROVED', reasons: [`note ${i}`], source: 'BACK_OFFICE', effect: 'CONFIRMED', receivedAt: new Date() }));
+      await h.db.collection('bank_profiles').updateOne({ _id: id as never }, { $push: { validationHistory: { $each: seeded } } } as never);
+      const history = async () => (await profile(`/v1/bank-profiles/${id}`)).validationHistory as Array<{ revision: number; effect: string; reasons: string[] }>;
+
+      await decide(id, 'BANK', 1, 'APPROVED', ['the hundredth']);
+      await eventually(async () => expect((await history()).map((r) => r.reasons[0])).toContain('the hundredth'));
+      const over = await decide(id, 'BANK', 1, 'APPROVED', ['one too many']);
+      await eventually(async () => expect(warn.mock.calls.map(([m]) => String(m)).filter((m) => m.includes(over.eventId))).toEqual([expect.stringContaining(`not recorded: the profile already holds ${MAX_UNAPPLIED_RESULTS} results that did not apply`)]));
+      expect(await history()).toHaveLength(MAX_UNAPPLIED_RESULTS + 1);
+
+      // A change is revision 2: its decision applies and is stored.
+      const changed = await call(h, 'PATCH', `/v1/bank-profiles/${id}`, { token: admin, body: { name: `Renamed ${id}` }, headers: { 'if-match': `"${(await profile(`/v1/bank-profiles/${id}`)).version}"` } });
+      expect(changed.status).toBe(200);
+      expect((await call(h, 'POST', `/v1/operator/profiles/${id}/validation`, { headers: operator, body: { revision: 2, outcome: 'APPROVED' } })).body).toMatchObject({ effect: 'APPLIED', status: 'APPROVED' });
+      expect((await history()).filter((r) => r.effect === 'APPLIED').map((r) => r.revision)).toEqual([1, 2]);
     } finally {
       warn.mockRestore();
     }

@@ -24,13 +24,22 @@ export interface ValidationResultAnswer {
 const ATTEMPTS = 5;
 
 /**
+ * The most results a profile keeps that did not apply (OUTDATED, CONFIRMED, ALREADY_DECIDED). Each may hold 50 reasons
+ * of 1,000 characters, twice (the record and its key): unbounded, a back office repeating itself would grow the profile
+ * past MongoDB's 16 MB, and then no write to it (a partner's edit, the next decision) would succeed. Past this, such a
+ * result is logged, not stored. Applied decisions (one per revision) are always stored.
+ */
+export const MAX_UNAPPLIED_RESULTS = 100;
+
+/**
  * Records a validation decision, from the back office (Kafka) or an operator (HTTP), in one conditional write:
  *  - for the current, undecided revision: the profile becomes APPROVED or ACTION_REQUIRED, with
  *    ProfileApproved / ProfileActionRequired;
  *  - for an older revision: recorded in the history, current status untouched (OUTDATED);
  *  - for a revision already decided differently: recorded, the first decision stands (ALREADY_DECIDED), and the
  *    conflict is made visible: a warning in the log and payout_validation_conflicts_total (ValidationMetrics);
- *  - the same result again (same revision, outcome and reasons, whatever its event id): nothing changes.
+ *  - the same result again (same revision, outcome and reasons, whatever its event id): nothing changes;
+ *  - past MAX_UNAPPLIED_RESULTS results that did not apply, another one is logged, not stored.
  * An operator's decision is a request, refused with 409 when its revision was decided differently, before anything is
  * written (nothing stored changes, the version stays); the back office's result is a fact already sent, only recorded.
  *
@@ -80,6 +89,13 @@ export class RecordValidationResult {
       // as out of date. The back office's is recorded OUTDATED: a newer revision is being validated anyway.
       if (command.source === 'OPERATOR' && effect === 'OUTDATED' && decision) {
         return this.answer(command, { effect: confirms ? 'CONFIRMED' : 'ALREADY_DECIDED', profile }); // 409
+      }
+      if (effect !== 'APPLIED' && profile.validationHistory.filter((r) => r.effect !== 'APPLIED').length >= MAX_UNAPPLIED_RESULTS) {
+        this.logger.warn(
+          `${command.profileKind} profile ${profile._id} r${command.revision}: ${effect} result${command.eventId ? ` (event ${command.eventId})` : ''} ` +
+            `not recorded: the profile already holds ${MAX_UNAPPLIED_RESULTS} results that did not apply`,
+        );
+        return this.answer(command, { effect, profile });
       }
       const record: ValidationRecord = {
         revision: command.revision,
