@@ -9,6 +9,7 @@ import { Kafka, logLevel, Partitioners, Producer } from 'kafkajs';
 import { MongoClient } from 'mongodb';
 import { randomUUID } from 'node:crypto';
 import { AppModule } from '../src/app.module';
+import { IdentityCatchUp } from '../src/recipients/identity-catch-up';
 
 jest.setTimeout(120_000);
 
@@ -108,17 +109,28 @@ async function bootAfter(
 }
 
 describe('an admin whose role reaches the service after the event about their location', () => {
-  it('is told once the identity events published before it are handled', async () => {
+  it('is told once the identity events published before it are handled, in entries dated when written (after the wait)', async () => {
     const partnerId = `p-${randomUUID()}`;
     const locationId = `L-${randomUUID().slice(0, 8)}`;
     const admin = user(partnerId, 'admin', [{ role: 'INCENTIVES_ADMIN', locationIds: [locationId] }]);
+    // When each wait for the identity events ended.
+    const waited: number[] = [];
+    const waitFor = IdentityCatchUp.prototype.waitFor;
+    const spy = jest.spyOn(IdentityCatchUp.prototype, 'waitFor').mockImplementation(async function (this: IdentityCatchUp, ...args) {
+      const outcome = await waitFor.apply(this, args);
+      waited.push(Date.now());
+      return outcome;
+    });
     const { service, eventId } = await bootAfter({ NOTIFY_IDENTITY_WAIT_MS: '60000' }, partnerId, locationId, admin);
     try {
       const [mail] = await smtp.waitFor(admin.email);
       expect(mail.parsed.subject).toContain('Action required: Azure Growth enrollment');
       const messages = await mongo.db(service.env.MONGO_DB).collection('messages').find({ causationEventId: eventId }).toArray();
       expect(messages.map((m) => `${m.userId} ${m.channel}`).sort()).toEqual([`${admin.userId} EMAIL`, `${admin.userId} INBOX`]);
+      expect(waited).toHaveLength(1);
+      for (const message of messages) expect(message.createdAt.getTime()).toBeGreaterThanOrEqual(waited[0]);
     } finally {
+      spy.mockRestore();
       await service.close();
     }
   });

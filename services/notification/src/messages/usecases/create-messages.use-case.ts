@@ -47,8 +47,7 @@ export class CreateMessagesUseCase {
 
   /** `stopping`: the consumer's (ConsumedEvent.stopping), which ends a wait for the identity events early. */
   async execute(topic: string, envelope: Envelope, stopping?: () => boolean): Promise<CreatedMessages> {
-    const now = new Date();
-    if (this.isStale(envelope, now)) {
+    if (this.isStale(envelope, new Date())) {
       this.logger.debug(`${envelope.type} ${envelope.eventId} occurred ${envelope.occurredAt}: too old to notify anyone`);
       return { ids: [] };
     }
@@ -64,6 +63,9 @@ export class CreateMessagesUseCase {
       if (plan) this.logger.log(`${envelope.type} ${envelope.eventId}: nobody to notify (${plan.template})`);
       return { ids: [] };
     }
+    // Dated when written, after any wait: an entry dated before the wait would sort below newer ones in the inbox, and
+    // its email would count the wait as time spent waiting to be sent (notification_email_oldest_due_seconds).
+    const createdAt = new Date();
     const channels = plan.channels;
     // What an email about an invitation is checked against before it is sent (InvitationProgressRepository).
     const invitation = plan.invitationId
@@ -100,10 +102,10 @@ export class CreateMessagesUseCase {
           text: rendered.text,
           link: plan.link,
           ...(audienceOf(recipient, plan.audience) && { audience: plan.audience }),
-          ...(channel === 'EMAIL' ? { html: rendered.html, status: 'PENDING', nextAttemptAt: now, ...Tracing.currentContext() } : { status: 'SENT', sentAt: now }),
+          ...(channel === 'EMAIL' ? { html: rendered.html, status: 'PENDING', nextAttemptAt: createdAt, ...Tracing.currentContext() } : { status: 'SENT', sentAt: createdAt }),
           attempts: channel === 'EMAIL' ? 0 : 1,
           read: false,
-          createdAt: now,
+          createdAt,
         };
         const outbox: OutboxEntry[] = channel === 'INBOX' ? [outcomeEvent(this.outbox, message, { attempts: 1 })] : [];
         const { _id, ...fields } = message;
