@@ -153,6 +153,9 @@ const CASES: Case[] = [
   ['a tax profile nested 5,000 levels deep', async () => ({ method: 'POST', path: `/v1/locations/${w.L3}/tax-profile`, body: nested('businessProfile', 5_000, { incorporation: 'US' }) }), 400, ['businessProfile', ...Array(31).fill('0')].join('.'), /nested more than 32 levels/],
   ['a field named constructor', async () => ({ method: 'POST', path: '/v1/bank-profiles', body: { ...usProfile(), constructor: { prototype: { admin: true } } } }), 400, 'constructor', /should not exist/],
   ['a field named __proto__', async () => ({ method: 'POST', path: '/v1/bank-profiles', body: { ...usProfile(), ['__proto__']: { admin: true } } }), 400, '__proto__', /should not exist/],
+  // What validating costs is bounded before the pipe runs, whoever sends it (any token reaches the pipe).
+  ['a list of 5,001 items', async () => ({ method: 'POST', path: `/v1/locations/${w.L3}/tax-profile`, body: usTaxProfile({ documents: Array.from({ length: 5_001 }, () => ({})) }) }), 400, 'documents', /must contain at most 5000 items/],
+  ['an object of 201 fields', async () => ({ method: 'POST', path: '/v1/bank-profiles', body: Object.fromEntries(Array.from({ length: 201 }, (_, i) => [`a${i}`, 0])) }), 400, 'body', /must have at most 200 fields/],
   ['operator: outbox requeue with a body field', async () => ({ method: 'POST', path: '/v1/operator/outbox/parked/requeue', body: { everything: true } }), 400, 'everything', /should not exist/],
   // Operator decisions
   ['operator: ACTION_REQUIRED without reasons', async () => ({ method: 'POST', path: `/v1/operator/profiles/${usBankId}/validation`, body: { revision: 1, outcome: 'ACTION_REQUIRED' } }), 400, 'reasons'],
@@ -175,6 +178,14 @@ describe('bad input: problem+json naming the field, nothing stored changes', () 
     });
     expectProblem(answer, status, field, message);
     expect(await stored()).toEqual(before);
+  });
+
+  it('lists the first 100 field problems of a body with many, and says how many there were', async () => {
+    const documents = Array.from({ length: 5_000 }, () => ({}));
+    const answer = await call(h, 'POST', `/v1/locations/${w.L3}/tax-profile`, { token: admin, body: usTaxProfile({ documents }) });
+    expect(answer.status).toBe(400);
+    expect(answer.body.errors).toHaveLength(100);
+    expect(answer.body.detail).toMatch(/^The request has invalid fields; the first 100 of \d+ are listed\.$/);
   });
 
   it('never echoes a secret in an error', async () => {

@@ -3,6 +3,17 @@ import { ValidationProblem } from './problem';
 
 /** Deeper than any request body of the platform (the deepest, a tax profile's address in its business profile, is 3). */
 export const MAX_BODY_DEPTH = 32;
+/**
+ * Longer than any list a request may send: a partner's locations in a role (at most 5,000), a SCIM import (1,000 users by
+ * default). class-validator checks every item of a nested list before its size, and a megabyte of `[{},{},...]` (333,000
+ * items) took the validation pipe seconds and the heap to its limit, before any role was checked.
+ */
+export const MAX_BODY_ARRAY_ITEMS = 5_000;
+/**
+ * More fields than any object a request may send (a SCIM user with its directory attributes has a few dozen): turning
+ * an object into its DTO costs time quadratic in its keys, seconds for the 90,000 keys of a megabyte.
+ */
+export const MAX_BODY_OBJECT_KEYS = 200;
 
 /** Names a body may not use: Nest's validation pipe drops them without a word (stripProtoKeys), so they are refused here. */
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor']);
@@ -10,8 +21,9 @@ const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor']);
 /**
  * After the JSON parser, before anything walks the body: one nested deeper than MAX_BODY_DEPTH answers 400 (the
  * validation pipe and the Idempotency-Key fingerprint recurse through it, and a few kilobytes of `[[[[...` overflowed
- * the stack: a 500), and so does a field named `__proto__` or `constructor`, as any unknown field is.
- * Walked with a stack of its own, not recursion.
+ * the stack: a 500), and so does a list longer than MAX_BODY_ARRAY_ITEMS, an object with more than
+ * MAX_BODY_OBJECT_KEYS fields, and a field named `__proto__` or `constructor`, as any unknown field is. Any caller
+ * with a token reaches the pipe, so what it costs is bounded here. Walked with a stack of its own, not recursion.
  */
 export function checkBodyShape(request: Request, _response: Response, next: NextFunction): void {
   const problem = shapeProblem(request.body);
@@ -24,7 +36,14 @@ export function shapeProblem(body: unknown): { field: string; message: string } 
   while (stack.length) {
     const { value, depth, path } = stack.pop()!;
     if (depth > MAX_BODY_DEPTH) return { field: path || 'body', message: `the body is nested more than ${MAX_BODY_DEPTH} levels deep` };
-    for (const key of Object.keys(value)) {
+    const keys = Object.keys(value);
+    if (Array.isArray(value) && value.length > MAX_BODY_ARRAY_ITEMS) {
+      return { field: path || 'body', message: `must contain at most ${MAX_BODY_ARRAY_ITEMS} items` };
+    }
+    if (!Array.isArray(value) && keys.length > MAX_BODY_OBJECT_KEYS) {
+      return { field: path || 'body', message: `must have at most ${MAX_BODY_OBJECT_KEYS} fields` };
+    }
+    for (const key of keys) {
       const field = path ? `${path}.${key}` : key;
       if (!Array.isArray(value) && FORBIDDEN_KEYS.has(key)) return { field, message: `property ${key} should not exist` };
       const child = (value as Record<string, unknown>)[key];
