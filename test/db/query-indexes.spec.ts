@@ -17,6 +17,7 @@ import { LocationClaimSchema, PartnerSchema } from '../../services/identity/src/
 import { LIST_ORDER as INVITATION_ORDER, NOTICE_ORDER } from '../../services/invitations/src/invitations/invitation.repository';
 import { InvitationSchema } from '../../services/invitations/src/invitations/invitation.schema';
 import { EligibilityDecisionViewSchema } from '../../services/invitations/src/invitations/views/eligibility-decision.schema';
+import { INBOX_ORDER } from '../../services/notification/src/inbox/inbox.repository';
 import { MessageSchema } from '../../services/notification/src/messages/message.schema';
 import { TAX_PROFILE_ORDER } from '../../services/payout-profiles/src/tax-profiles/tax-profiles.repository';
 import { TaxProfileSchema } from '../../services/payout-profiles/src/tax-profiles/tax-profile.schema';
@@ -59,7 +60,7 @@ const queries: Array<[string, Schema, QueryShape]> = [
   // access views (every service)
   ['a partner\'s locations in _id order (access lists)', AccessLocationSchema, { equal: ['partnerId'], sort: { _id: 1 } }],
   // notification
-  ['the inbox page: one user\'s entries in a partner, newest first, ties by id', MessageSchema, { equal: ['userId', 'partnerId', 'channel'], sort: { createdAt: -1, _id: -1 } }],
+  ['the inbox page: one user\'s entries in a partner, newest first, ties by id', MessageSchema, { equal: ['userId', 'partnerId', 'channel'], sort: INBOX_ORDER.sort }],
   ['the inbox\'s unread count', MessageSchema, { equal: ['userId', 'partnerId', 'channel', 'read'] }],
   ['the inbox\'s bank-profile actions to check against their email\'s audience', MessageSchema, { equal: ['userId', 'partnerId', 'channel', 'template'] }],
   ['the email worker\'s claim: due emails first', MessageSchema, { equal: ['channel', 'status'], sort: { nextAttemptAt: 1 } }],

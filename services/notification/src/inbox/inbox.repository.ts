@@ -1,4 +1,5 @@
 import { findByIds } from '@lib/messaging';
+import { Keyset } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { FilterQuery, Model } from 'mongoose';
@@ -21,6 +22,13 @@ export type InboxEntry = Pick<
 const OUTBOX_DRAIN_WAIT_MS = 3_000;
 
 const FIELDS = '_id template subject text link locationId causationEventType read readAt createdAt';
+
+/**
+ * The order of GET /v1/inbox: newest first, ties (one event, same instant) by id, descending too; the fields of the
+ * { userId, partnerId, channel, createdAt: -1, _id: -1 } index. A page starts after the last entry of the one before,
+ * so entries arriving (at the top) or leaving (a role revoked) meanwhile neither repeat nor push others out of the walk.
+ */
+export const INBOX_ORDER = new Keyset<InboxEntry>('inbox', ['createdAt', '_id'], { descending: ['createdAt', '_id'] });
 
 @Injectable()
 export class InboxRepository {
@@ -53,14 +61,15 @@ export class InboxRepository {
     return entries.filter((entry) => !inAudience(owner, bankProfileAudience(emails.get(twin(entry))))).map((entry) => entry._id);
   }
 
-  /** Newest first; ties (one event, same instant) broken by id so pages never overlap. */
-  async page(owner: InboxOwner, skip: number, limit: number): Promise<{ items: InboxEntry[]; total: number }> {
+  /** `count` entries in INBOX_ORDER after the filter `after` (INBOX_ORDER.after), and how many the owner may see. */
+  async page(owner: InboxOwner, after: Record<string, unknown>, count: number): Promise<{ rows: InboxEntry[]; total: number }> {
     const scope = await this.scope(owner);
-    const [items, total] = await Promise.all([
-      this.messages.find(scope).select(FIELDS).sort({ createdAt: -1, _id: -1 }).skip(skip).limit(limit).lean(),
+    // `after` brings an $or; the scope's own conditions may too, so the two are put side by side under $and.
+    const [rows, total] = await Promise.all([
+      this.messages.find({ $and: [scope, after] }).select(FIELDS).sort(INBOX_ORDER.sort).limit(count).lean(),
       this.messages.countDocuments(scope),
     ]);
-    return { items: items as InboxEntry[], total };
+    return { rows: rows as InboxEntry[], total };
   }
 
   async unread(owner: InboxOwner): Promise<number> {

@@ -1,19 +1,21 @@
+import { MAX_CURSOR_LENGTH } from '@lib/platform';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { IsInt, IsOptional, Max, Min } from 'class-validator';
+import { IsInt, IsOptional, IsString, Length, Max, Min } from 'class-validator';
 import { InboxEntry } from '../inbox.repository';
 
-export const MAX_PAGE = 10_000;
+export const INBOX_PAGE_SIZE = 20;
+export const MAX_INBOX_PAGE_SIZE = 100;
 
+/** A page of the inbox: `limit` entries after `cursor` (the `nextCursor` of the page before), as the other lists. */
 export class InboxQuery {
-  /** Bounded so that (page - 1) * pageSize stays a skip the database accepts (int64), far beyond any real inbox. */
-  @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: MAX_PAGE, default: 1, description: 'Page number, from 1' })
-  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(MAX_PAGE)
-  page?: number;
+  @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: MAX_INBOX_PAGE_SIZE, default: INBOX_PAGE_SIZE, description: 'Entries per page' })
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(MAX_INBOX_PAGE_SIZE)
+  limit?: number;
 
-  @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: 100, default: 20 })
-  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(100)
-  pageSize?: number;
+  @ApiPropertyOptional({ description: 'The `nextCursor` of the previous page (opaque); absent for the first page', maxLength: MAX_CURSOR_LENGTH })
+  @IsOptional() @IsString() @Length(1, MAX_CURSOR_LENGTH)
+  cursor?: string;
 }
 
 export class InboxEntryDto {
@@ -46,8 +48,7 @@ export class InboxEntryDto {
 
 export class InboxPageDto {
   @ApiProperty({ type: [InboxEntryDto], description: 'Newest first' }) items!: InboxEntryDto[];
-  @ApiProperty() page!: number;
-  @ApiProperty() pageSize!: number;
+  @ApiPropertyOptional({ description: 'Cursor of the next page: pass it as `cursor`; absent on the last page' }) nextCursor?: string;
   @ApiProperty({ description: 'Entries in the inbox' }) total!: number;
 }
 

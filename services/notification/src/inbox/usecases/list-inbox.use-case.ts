@@ -1,18 +1,20 @@
 import { AccessPolicy } from '@lib/access';
 import { Principal } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
-import { InboxEntryDto, InboxPageDto, InboxQuery } from '../dto/inbox.dto';
-import { InboxRepository } from '../inbox.repository';
+import { INBOX_PAGE_SIZE, InboxEntryDto, InboxPageDto, InboxQuery } from '../dto/inbox.dto';
+import { INBOX_ORDER, InboxRepository } from '../inbox.repository';
 
 @Injectable()
 export class ListInboxUseCase {
   constructor(private readonly policy: AccessPolicy, private readonly inbox: InboxRepository) {}
 
+  /** A page, newest first (`limit`, `cursor`), and how many entries the inbox holds. */
   async execute(principal: Principal, query: InboxQuery): Promise<InboxPageDto> {
+    const after = INBOX_ORDER.after(query.cursor); // a bad cursor is a 400 whoever asks
     const actor = await this.policy.actor(principal);
-    const page = query.page ?? 1;
-    const pageSize = query.pageSize ?? 20;
-    const { items, total } = await this.inbox.page(actor, (page - 1) * pageSize, pageSize);
-    return { items: items.map(InboxEntryDto.from), page, pageSize, total };
+    const limit = query.limit ?? INBOX_PAGE_SIZE;
+    const { rows, total } = await this.inbox.page(actor, after, limit + 1);
+    const page = INBOX_ORDER.page(rows, limit);
+    return { ...page, items: page.items.map(InboxEntryDto.from), total };
   }
 }
