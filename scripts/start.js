@@ -210,6 +210,8 @@ async function main() {
       JWT_ISSUER: url('identity'),
       JWKS_URL: `${url('identity')}/.well-known/jwks.json`,
       OPERATOR_TOKEN: secrets.OPERATOR_TOKEN,
+      // This machine only, as the servers above: development sign-in (any user's token for an email) is on.
+      HOST: host,
       PORTAL_BASE_URL: process.env.PORTAL_BASE_URL ?? 'http://localhost:8080',
       LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
     };

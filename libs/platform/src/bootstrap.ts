@@ -138,7 +138,7 @@ export async function startServiceApp(app: INestApplication, port?: number): Pro
   (app as NestExpressApplication).use(bodyErrorHandler);
   await app.init();
   await app.startAllMicroservices();
-  await app.listen(port ?? config.PORT, '0.0.0.0');
+  await app.listen(port ?? config.PORT, config.HOST);
   answerClientErrors(app.getHttpServer());
 }
 

@@ -4,6 +4,7 @@
  */
 import { createRemoteJWKSet, jwtVerify, SignJWT } from 'jose';
 import { randomUUID } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
 import { MAX_PARTNER_LOCATIONS } from '../src/partners/usecases/add-location.use-case';
 import { AUDIENCE, BootedIdentity, bootIdentity, IdentityClient, ISSUER, signingKey } from './identity.harness';
 
@@ -57,6 +58,16 @@ describe('issuer', () => {
     expect(answer.headers.get('content-type')).toContain('application/problem+json');
     // Even with a body it would refuse: the route does not exist.
     expect((await client.call('POST', '/v1/dev/sign-in', { body: { email: 'bad', extra: 1 } })).status).toBe(404);
+  });
+
+  it('listens on every address by default, and on this machine only with HOST=127.0.0.1 (as npm start runs it)', async () => {
+    expect((booted.service.app.getHttpServer().address() as AddressInfo).address).toBe('0.0.0.0');
+    const local = await bootIdentity({ HOST: '127.0.0.1' });
+    try {
+      expect((local.service.app.getHttpServer().address() as AddressInfo).address).toBe('127.0.0.1');
+    } finally {
+      await local.close();
+    }
   });
 
   it('publishes its public key at /.well-known/jwks.json without a token, and only the public half', async () => {

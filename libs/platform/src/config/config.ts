@@ -146,6 +146,7 @@ export function baseConfigSpec(serviceName: string) {
   return {
     SERVICE_NAME: str({ default: serviceName, desc: 'Name in logs and process metrics' }),
     PORT: wholeNumber(1, 65_535)({ default: 3000, desc: 'HTTP port (API, /docs, /health, /metrics)' }),
+    HOST: nonEmpty({ default: '0.0.0.0', desc: 'Address the HTTP server listens on (npm start: 127.0.0.1, this machine only)' }),
     LOG_LEVEL: str({ choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info', desc: 'JSON logs on stdout from this level up' }),
     MONGO_URL: mongoUrl({ desc: 'MongoDB connection string' }),
     MONGO_DB: nonEmpty({ default: serviceName.replace(/-/g, '_'), desc: "The service's own database" }),
