@@ -274,6 +274,21 @@ describe('parseEvent: the year a continuation came from', () => {
   });
 });
 
+describe('parseEvent: a value that is not JSON', () => {
+  it('is refused without quoting the value (it may hold a secret, and the reason goes to logs and the dead letter)', () => {
+    const value = '{"data":{"reasons":["Account", DE89370400440532013000]}}';
+    let error: unknown;
+    try {
+      parseEvent(Topics.validationResults, value);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(MalformedMessageError);
+    expect((error as Error).message).toMatch(/^value is not JSON/);
+    expect((error as Error).message).not.toMatch(/DE89|3704/);
+  });
+});
+
 describe('parseEvent: a validation result of the back office', () => {
   const result = (data: Record<string, unknown>) =>
     JSON.stringify({

@@ -55,7 +55,10 @@ export function parseEvent<T = unknown>(topic: string, value: Buffer | string | 
   try {
     raw = JSON.parse(value.toString());
   } catch (error) {
-    throw new MalformedMessageError(`value is not JSON: ${(error as Error).message}`);
+    // Not the parser's message: it quotes part of the value, which may hold a secret (a reason quoting an IBAN), and
+    // this text goes to logs, traces and the dead letter's header.
+    const position = /at position (\d+)/.exec((error as Error).message)?.[1];
+    throw new MalformedMessageError(`value is not JSON${position === undefined ? '' : ` (at position ${position})`}`);
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     throw new MalformedMessageError('value is not a JSON object envelope');
