@@ -86,6 +86,8 @@ const LOCATION_ADMIN = {
   otherPartnerAdmin: 404,
   ...UNAUTHENTICATED,
 };
+/** The same, for locations named in the body: another partner's is a 400 naming `locationIds`, as an unknown one. */
+const BODY_LOCATIONS_ADMIN = { ...LOCATION_ADMIN, otherPartnerAdmin: 400 };
 /** Reading a location's data: anyone with an incentives role there, or a company admin. */
 const LOCATION_READER = { ...LOCATION_ADMIN, incentivesUser: 200, companyAdmin: 200 };
 /** Lists of the caller's own partner: everyone with a payout-related role. */
@@ -192,7 +194,7 @@ const ENDPOINTS: Endpoint[] = [
   {
     name: 'POST /v1/default-bank-profiles',
     request: async () => ({ method: 'POST', path: '/v1/default-bank-profiles', body: { bankProfileId, currency: 'USD', locationIds: [w.L1, w.L3] } }),
-    expect: LOCATION_ADMIN,
+    expect: BODY_LOCATIONS_ADMIN,
   },
   {
     name: 'GET /v1/default-bank-profiles',
@@ -321,7 +323,7 @@ describe('unknown caller and unknown resources', () => {
 });
 
 describe('a bank profile that is a default belongs to its locations too', () => {
-  it("an Incentives admin of another location cannot change L1's default (its account, say): 403 naming L1, nothing changes", async () => {
+  it("an Incentives admin of another location cannot change L1's default (its account, say): 403, naming L1 only to one who may read the profile; nothing changes", async () => {
     // The matrix above freed L1 last: make the profile its default again.
     const put = await call(h, 'PUT', `/v1/locations/${w.L1}/default-bank-profile`, { token: await w.token('adminOfLocation'), body: { bankProfileId, currency: 'USD' } });
     expect(put.status).toBe(200);
@@ -332,9 +334,20 @@ describe('a bank profile that is a default belongs to its locations too', () => 
       headers: { 'if-match': await etag(`/v1/bank-profiles/${bankProfileId}`) },
     });
     expect(answer.status).toBe(403);
-    expect(answer.body.detail).toContain(`default bank profile of location(s) ${w.L1}`);
-    expect(answer.body.detail).toContain(`you are not Incentives admin of ${w.L1}`);
+    // It serves none of their locations: they learn what its GET tells them, nothing of L1.
+    expect(answer.body.detail).toBe(`Bank profile ${bankProfileId} serves none of the locations you hold an incentives role on.`);
     expect(await h.db.collection('bank_profiles').findOne({ _id: bankProfileId as never }, { projection: { outbox: 0 } })).toEqual(before);
+
+    // Once it also serves their location L2 (they may read it, and see whose default it is), the 403 names L1.
+    await h.db.collection('bank_profiles').updateOne({ _id: bankProfileId as never }, { $set: { locationIds: [w.L1, w.L2].sort() } });
+    const readable = await call(h, 'PATCH', `/v1/bank-profiles/${bankProfileId}`, {
+      token: await w.token('adminOfOtherLocation'),
+      body: { account: { accountNumber: '000999888777', routingNumber: '021000021' } },
+      headers: { 'if-match': await etag(`/v1/bank-profiles/${bankProfileId}`) },
+    });
+    expect(readable.status).toBe(403);
+    expect(readable.body.detail).toContain(`default bank profile of location(s) ${w.L1}`);
+    expect(readable.body.detail).toContain(`you are not Incentives admin of ${w.L1}`);
   });
 });
 

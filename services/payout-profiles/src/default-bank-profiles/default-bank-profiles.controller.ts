@@ -37,7 +37,7 @@ export class DefaultBankProfilesController {
     @Body() body: AssignDefaultBankProfileDto,
     @Res({ passthrough: true }) res: Response,
   ): Promise<AssignedDefaultBankProfileDto> {
-    const [result] = await this.assign.execute(principal, { ...body, locationIds: [locationId], expectedVersion });
+    const [result] = await this.assign.execute(principal, { ...body, locationIds: [locationId], expectedVersion }, 'path');
     setETag(res, result.current.version);
     return { ...defaultBankProfileView(result.current), outcome: result.outcome };
   }
@@ -71,7 +71,7 @@ export class DefaultBankProfilesController {
   @ApiOperation({ summary: 'Make (bank profile, currency) the default of a list of locations (Incentives admin of each)' })
   @ApiOkResponse({ type: DefaultAssignmentDto })
   async assignMany(@CurrentPrincipal() principal: Principal, @Body() body: AssignDefaultToLocationsDto): Promise<DefaultAssignmentDto> {
-    const results = await this.assign.execute(principal, body);
+    const results = await this.assign.execute(principal, body, 'body');
     return {
       bankProfileId: body.bankProfileId,
       currency: body.currency,

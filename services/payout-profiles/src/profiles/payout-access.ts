@@ -92,12 +92,13 @@ export class PayoutAccess {
   }
 
   /**
-   * Every location (a body's `locationIds`) must be the caller's to administer; checked for all before anything changes:
-   * 400 naming `locationIds` for those not of the partner (ownLocations), then 403 naming the role.
+   * Every location must be the caller's to administer; checked for all before anything changes. Named in the body
+   * (`locationIds`): 400 naming `locationIds` for those not of the partner (ownLocations); in the path: 404, as every
+   * location route answers. Then 403 naming the role.
    */
-  async locationsAdmin(principal: Principal, locationIds: string[], action: string): Promise<Actor> {
+  async locationsAdmin(principal: Principal, locationIds: string[], action: string, namedIn: 'path' | 'body'): Promise<Actor> {
     const actor = await this.policy.actor(principal);
-    await this.ownLocations(actor, locationIds, 'Defaults can only be set on locations of your own partner.');
+    if (namedIn === 'body') await this.ownLocations(actor, locationIds, 'Defaults can only be set on locations of your own partner.');
     for (const locationId of locationIds) await this.policy.requireRole(actor, locationId, 'INCENTIVES_ADMIN', action);
     return actor;
   }

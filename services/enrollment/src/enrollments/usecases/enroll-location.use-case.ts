@@ -94,8 +94,9 @@ export class EnrollLocation {
       if (!servesLocation(chosen, locationId)) {
         throw Problems.field(
           'bankProfileId',
-          `must be a bank profile that serves location ${locationId} (this one serves ${chosen.locationIds!.join(', ')}; ` +
-            'an Incentives admin of those locations and of this one can add it to the profile\'s locationIds)',
+          // Not which locations it serves: the caller may not be one who may read the profile (payout-profiles decides).
+          `must be a bank profile that serves location ${locationId} (an Incentives admin of the locations it serves and ` +
+            `of ${locationId} can add ${locationId} to the profile's locationIds)`,
         );
       }
     }

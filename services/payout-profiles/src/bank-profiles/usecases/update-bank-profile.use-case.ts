@@ -47,6 +47,8 @@ export class UpdateBankProfile {
     let nextLocations: string[] | undefined;
     for (let attempt = 1; ; attempt++) {
       const { profile: current, locationIds: defaultOf, claims } = await this.claims.holders(found);
+      // First whether they may read it: the answers below name the locations it serves and is default for.
+      this.access.bankProfileReader(actor, profileId, servedLocations(current));
       this.access.bankProfileEditor(actor, profileId, defaultOf);
       this.access.bankProfileServer(actor, profileId, servedLocations(current));
       // After the role checks: a caller who may not edit the profile gets 403 whatever If-Match says, never its version.

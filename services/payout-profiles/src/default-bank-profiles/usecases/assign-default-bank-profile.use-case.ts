@@ -41,8 +41,10 @@ export class AssignDefaultBankProfile {
   async execute(
     principal: Principal,
     input: { bankProfileId: string; currency: string; locationIds: string[]; expectedVersion?: number },
+    /** Where the request named the locations: the path (one, PUT) or the body (POST's `locationIds`). */
+    namedIn: 'path' | 'body',
   ): Promise<Array<{ outcome: AssignOutcome; current: DefaultBankProfile }>> {
-    const actor = await this.access.locationsAdmin(principal, input.locationIds, 'set its default bank profile');
+    const actor = await this.access.locationsAdmin(principal, input.locationIds, 'set its default bank profile', namedIn);
     const profile = await this.bankProfiles.findForPartner(actor.partnerId, input.bankProfileId);
     if (!profile) throw Problems.field('bankProfileId', 'must be a bank profile of your partner');
     // Before anything names its currency or locations: a caller who may not read the profile learns no more here than
