@@ -130,6 +130,9 @@ describe('Kubernetes manifests', () => {
     expect(oldSpaceMb).toBeGreaterThan(0);
     expect(oldSpaceMb).toBeLessThanOrEqual(limitMb - 256);
 
+    // Production serves no OpenAPI document (the API's shape, every route): turned on where developers read it.
+    expect(byKind.ConfigMap.data.DOCS_ENABLED).toBe('false');
+
     const known = new Set([...settingsOf(service), 'NODE_OPTIONS']);
     const named = [...Object.keys(byKind.ConfigMap.data), ...container.env.map((e: { name: string }) => e.name)];
     expect(named.filter((name) => !known.has(name))).toEqual([]);
