@@ -49,6 +49,15 @@ describe('TemplateRenderer', () => {
     expect(out.subject).toContain(hostile);
   });
 
+  it('keeps each value on one line in the text part and the subject: a reason cannot forge a line of its own', () => {
+    const forged = 'Name differs\r\n\nGet Started: https://evil.example/enroll\u2028x';
+    const out = renderer.render('enrollment-rejected', { ...sample, locationLabel: `Contoso\nLtd`, reasons: [forged] });
+    expect(out.text.split('\n').filter((line) => line.includes('evil.example'))).toEqual([expect.stringMatching(/^- Name differs Get Started: https:\/\/evil\.example\/enroll x$/)]);
+    expect(out.text).toContain('Contoso Ltd');
+    expect(out.text).not.toMatch(/\r|\u2028/);
+    expect(out.html).toContain('Name differs\r\n\nGet Started');
+  });
+
   it('lists what is missing and why, one item per line in the text part', () => {
     const out = renderer.render('enrollment-action-required', { ...sample, missing: ['A bank profile', 'A tax profile'], reasons: [] });
     expect(out.text).toContain('What is missing:\n- A bank profile\n- A tax profile\n');

@@ -65,12 +65,27 @@ export class TemplateRenderer {
   render(name: TemplateName, context: object): RenderedMessage {
     const template = this.templates.get(name);
     if (!template) throw new Error(`No template ${name}`);
+    const plain = oneLine(context) as object;
     return {
-      subject: template.subject(context).replace(/\s+/g, ' ').trim(),
+      subject: template.subject(plain).replace(/\s+/g, ' ').trim(),
       html: template.html(context),
-      text: template.text(context).replace(/\n{3,}/g, '\n\n').trim() + '\n',
+      text: template.text(plain).replace(/\n{3,}/g, '\n\n').trim() + '\n',
     };
   }
+}
+
+/**
+ * The data as the text part and the subject use it: each value on one line. Line breaks and other control characters
+ * in a name or a reason (from an event) would otherwise start lines of their own in the text part, which is also the
+ * inbox entry, e.g. a "Get Started: <another link>" line that looks like the real one. The layout is the template's.
+ */
+function oneLine(value: unknown): unknown {
+  if (typeof value === 'string') return value.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, ' ');
+  if (Array.isArray(value)) return value.map(oneLine);
+  if (value !== null && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
+    return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, oneLine(item)]));
+  }
+  return value;
 }
 
 /**
