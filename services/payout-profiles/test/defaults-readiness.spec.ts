@@ -318,10 +318,13 @@ describe('a bank profile and the defaults it serves', () => {
     const p = await newProfile();
     expect((await putDefault(w.L3, p.profileId)).status).toBe(200);
     await profiles().updateOne({ _id: p.profileId as never }, { $unset: { defaultFor: 1, defaultClaims: 1 } });
-    // Another location's admin: the profile is L3's, so no.
+    // Another location's admin, who may read it (it serves L2 too): the profile is L3's default, so no.
+    const served = (await profiles().findOne({ _id: p.profileId as never }))!.locationIds;
+    await profiles().updateOne({ _id: p.profileId as never }, { $set: { locationIds: [w.L1, w.L2, w.L3].sort() } });
     const other = await changeCurrency(p, await w.token('adminOfOtherLocation'));
     expect(other.status).toBe(403);
     expect(other.body.detail).toContain(w.L3);
+    await profiles().updateOne({ _id: p.profileId as never }, { $set: { locationIds: served } });
     expect((await changeCurrency(p)).status).toBe(409);
     expect(await claimsOf(p.profileId)).toEqual([w.L3]);
     expect((await call(h, 'DELETE', `/v1/locations/${w.L3}/default-bank-profile`, { token: admin })).status).toBe(204);
@@ -389,7 +392,8 @@ describe('a bank profile and the defaults it serves', () => {
     expect((await defaults().findOne({ _id: w.L3 as never }))?.bankProfileId ?? null).toBeNull();
     expect(await claimsOf(p.profileId)).toEqual([w.L1]);
     await watch.waitFor((m) => m.envelope?.type === 'DefaultBankProfileAssigned' && (m.envelope.data as DefaultBankProfileChange).bankProfileId === p.profileId);
-    // The admin of L2 only: the profile is L1's default (and no longer L3's claim).
+    // The admin of L2 only, who may read it (it serves L2 too): the profile is L1's default (and no longer L3's claim).
+    await profiles().updateOne({ _id: p.profileId as never }, { $set: { locationIds: [w.L1, w.L2, w.L3].sort() } });
     const other = await changeCurrency(p, await w.token('adminOfOtherLocation'));
     expect(other.status).toBe(403);
     expect(other.body.detail).toContain(w.L1);
