@@ -267,6 +267,23 @@ describe('admin needed', () => {
     expect(smtp.to(former.email)).toHaveLength(0);
     expect(smtp.to(incentives.email)).toHaveLength(0);
   });
+
+  it('a Global admin the request names who has lost the role since (the view has caught up) is told nothing; the others are', async () => {
+    const world = new World(kafka, issuer, service);
+    const [location] = await world.register('Proseware');
+    const kept = await world.user('Kept', [{ role: 'GLOBAL_ADMIN', locationIds: ['*'] }]);
+    const demoted = await world.changeRoles(await world.user('Demoted', [{ role: 'GLOBAL_ADMIN', locationIds: ['*'] }]), []);
+
+    const event = await kafka.publishEvent(Topics.invitations, location, {
+      type: 'AdminAssignmentRequested',
+      data: { invitationId: `inv-${randomUUID()}`, programId: 'prog-1', partnerId: world.partnerId, locationId: location, fiscalYear: 'FY27', recipients: [recipient(kept), recipient(demoted)] },
+    });
+    await smtp.waitFor(kept.email);
+    await sent(`${event.eventId}:${kept.userId}:EMAIL`);
+    expect(await recipientsOf(event.eventId, 'EMAIL')).toEqual([kept.userId]);
+    expect(await recipientsOf(event.eventId, 'INBOX')).toEqual([kept.userId]);
+    expect(smtp.to(demoted.email)).toHaveLength(0);
+  });
 });
 
 describe('exactly one email per (event, recipient, channel)', () => {

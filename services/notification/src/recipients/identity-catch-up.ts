@@ -83,6 +83,15 @@ export class IdentityCatchUp implements OnApplicationShutdown {
     return this.config.NOTIFY_IDENTITY_WAIT_MS <= 0 || !Number.isFinite(at) || at <= this.handledBefore;
   }
 
+  /**
+   * Whether every identity message published before `occurredAt` is known handled (a wait saw it), so the view shows
+   * each user's roles as of the event or later. Unlike `covers`, not when waits are turned off. No broker call.
+   */
+  handled(occurredAt: string): boolean {
+    const at = Date.parse(occurredAt);
+    return Number.isFinite(at) && at <= this.handledBefore;
+  }
+
   async waitFor(occurredAt: string, stopping: () => boolean = () => false): Promise<IdentityCatchUpOutcome> {
     if (this.covers(occurredAt)) return 'current';
     const at = Date.parse(occurredAt);

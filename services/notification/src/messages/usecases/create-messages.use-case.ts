@@ -53,12 +53,18 @@ export class CreateMessagesUseCase {
     }
     // Noted before planning: a wait by another event may show the view caught up after this plan was made from it.
     const covered = this.identity.covers(envelope.occurredAt);
+    let current = this.identity.handled(envelope.occurredAt);
     let plan = await this.planner.plan(topic, envelope);
     // The view may be a view behind the event (a role granted just before it): nobody found, or recipients chosen by
     // role (an admin made admin just before the event, next to those already known). Once it has caught up, look again.
-    if (plan && !covered && (plan.recipients.length === 0 || plan.fromView) && (await this.identity.waitFor(envelope.occurredAt, stopping)) !== 'behind') {
-      plan = await this.planner.plan(topic, envelope);
+    if (plan && !covered && (plan.recipients.length === 0 || plan.fromView)) {
+      const waited = await this.identity.waitFor(envelope.occurredAt, stopping);
+      if (waited !== 'behind') plan = await this.planner.plan(topic, envelope);
+      current = waited === 'caught-up' || this.identity.handled(envelope.occurredAt);
     }
+    // A view as of the event or later: a known recipient it does not show in the audience has lost the role since the
+    // event named them (a Global admin demoted), and is told nothing. Before that, they are trusted as named.
+    if (plan && current) plan = { ...plan, recipients: plan.recipients.filter((recipient) => recipient.roles === undefined || audienceOf(recipient, plan!.audience)) };
     if (!plan || plan.recipients.length === 0) {
       if (plan) this.logger.log(`${envelope.type} ${envelope.eventId}: nobody to notify (${plan.template})`);
       return { ids: [] };
