@@ -279,4 +279,23 @@ describe('directory import and deactivation by an admin', () => {
     expect(await stored(adminUserId)).toMatchObject({ deactivatedBy: p.globalAdmin.userId });
     expect(await stored(directoryUserId)).not.toHaveProperty('deactivatedBy');
   });
+
+  it('an admin deactivating a user the directory deactivated first makes it theirs: the directory listing it active again does not reactivate it', async () => {
+    const p = await client.registerPartner();
+    const externalId = `x-${randomUUID()}`;
+    const list = (active: boolean) => ({ schemas: [LIST_RESPONSE], Resources: [{ externalId, userName: `${externalId}@example.com`, active }] });
+    const userId = (await client.call('POST', '/v1/users/import', { token: p.globalAdmin.token, body: list(true) })).body.results[0].userId;
+    await client.settled('users', userId);
+    const held = await client.assign(p.globalAdmin.token, userId, 'INCENTIVES_ADMIN', ['*']);
+    // The directory deactivates it; the admin, offboarding it, deactivates it too (answered as it is: inactive).
+    expect((await client.call('POST', '/v1/users/import', { token: p.globalAdmin.token, body: list(false) })).body.summary).toMatchObject({ deactivated: 1 });
+    await client.settled('users', userId);
+    const read = async () => (await client.call('GET', `/v1/users/${userId}`, { token: p.globalAdmin.token })).body;
+    const deactivated = await client.call('POST', `/v1/users/${userId}/deactivate`, { token: p.globalAdmin.token, headers: { 'if-match': `"${(await read()).revision}"` } });
+    expect(deactivated).toMatchObject({ status: 200, body: { active: false, revision: held.revision + 1 } });
+
+    const back = await client.call('POST', '/v1/users/import', { token: p.globalAdmin.token, body: list(true) });
+    expect(back.body.results.map((r: any) => [r.outcome, r.reason])).toEqual([['unchanged', 'deactivated by an admin: not reactivated']]);
+    expect(await read()).toMatchObject({ active: false, roles: [{ role: 'INCENTIVES_ADMIN', locationIds: ['*'] }] });
+  });
 });

@@ -5,6 +5,7 @@ import { InjectModel } from '@nestjs/mongoose';
 import { FilterQuery, Model } from 'mongoose';
 import { grantKeys } from '@lib/contracts';
 import { Grant } from '../roles/role-grants';
+import { BY_DIRECTORY } from './scim';
 import { User } from './user.schema';
 
 export type UserEventType = 'UserCreated' | 'UserUpdated' | 'UserDeactivated' | 'RoleAssigned' | 'RoleRevoked';
@@ -149,6 +150,18 @@ export class UsersRepository {
    * Applies a change to the user as read (`current.revision`), with its event, in one conditional update.
    * Returns null when the user changed meanwhile (the caller re-reads, or answers 412).
    */
+  /**
+   * Records an admin as who deactivated a user the directory deactivated (no new revision, no event: `deactivatedBy` is
+   * not part of the user others see). The user as it is now; null when it is no longer so (reactivated meanwhile).
+   */
+  async takeOverDeactivation(current: User, adminId: string): Promise<User | null> {
+    const { matchedCount } = await this.users.updateOne(
+      { _id: current._id, partnerId: current.partnerId, revision: current.revision, active: false, deactivatedBy: BY_DIRECTORY },
+      { $set: { deactivatedBy: adminId } },
+    );
+    return matchedCount === 1 ? this.find(current.partnerId, current._id) : null;
+  }
+
   async change(current: User, change: UserChange, type: UserEventType, extra: EventExtra = {}): Promise<User | null> {
     const { deactivatedBy, ...rest } = change;
     const next = { ...current, ...rest, revision: current.revision + 1 };

@@ -2,6 +2,7 @@ import { Principal, Problems } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { IdentityAccess } from '../../access/identity-access';
 import { GlobalAdminKeeper } from '../global-admin-keeper';
+import { BY_DIRECTORY } from '../scim';
 import { User } from '../user.schema';
 import { UsersRepository } from '../users.repository';
 
@@ -25,7 +26,12 @@ export class DeactivateUser {
     this.access.requireActivation(actor, user, 'deactivate');
     if (user._id === actor._id) throw Problems.conflict('You cannot deactivate yourself.');
     if (user.revision !== ifMatch) throw Problems.preconditionFailed(user.revision);
-    if (!user.active) return user;
+    if (!user.active) {
+      // Deactivated by the directory already: now by an admin too, so that the directory listing it active again
+      // (a rehire, a mistake) does not reactivate it. Not a change others see: no new revision, no event.
+      if (user.deactivatedBy === BY_DIRECTORY) return (await this.users.takeOverDeactivation(user, actor._id)) ?? user;
+      return user;
+    }
     // The write is conditional on the revision read: a role granted meanwhile makes it fail (412), so a user read
     // without GLOBAL_ADMIN cannot lose it here.
     const deactivate = async (inTime?: () => void) => {
