@@ -457,6 +457,8 @@ describe('enrollments ENROLLED once and back in validation (a profile edited, or
     await h.db.collection('profile_view').insertOne({ _id: euros, kind: 'BANK', partnerId: partner, revision: 1, rank: 3, status: 'APPROVED', reasons: [], currency: 'EUR', paymentMethod: 'ELECTRONIC_BANK_TRANSFER', updatedAt: new Date() } as never);
     const [restarted, onItsOwn] = [`ri1-${w.run}`, `ri2-${w.run}`].map((locationId) => completedOnce(program, 'FY31', partner, locationId, 'ENROLLED', bank));
     const inEuros = completedOnce(program, 'FY31', partner, `ri3-${w.run}`, 'ENROLLED', euros);
+    // Enrolled on its own in FY32, then back to a proposal (another bank profile chosen after a rejection): the admin's.
+    const backToProposal = completedOnce(program, 'FY31', partner, `ri4-${w.run}`, 'ENROLLED', bank);
     const nextYear = (e: { locationId: string }, status: string, extra: Record<string, unknown> = {}) =>
       storedEnrollment({ programId: program.programId, programName: program.name, partnerId: partner, locationId: e.locationId, fiscalYear: 'FY32', status, version: 3, bankProfileId: bank, reasons: status === 'INELIGIBLE' ? ['The invitation was revoked.'] : [], ...extra });
     // Ended INELIGIBLE while it was being validated: it carries that old submission and a tax profile.
@@ -468,10 +470,12 @@ describe('enrollments ENROLLED once and back in validation (a profile edited, or
       nextYear(restarted, 'INELIGIBLE', oldSubmission),
       nextYear(onItsOwn, 'ENROLLED'),
       nextYear(inEuros, 'INELIGIBLE', oldSubmission),
+      backToProposal,
+      nextYear(backToProposal, 'INVITED', { enrolledAt: new Date('2031-09-01T00:00:00Z') }),
     ] as never[]);
 
     const summary = await operator('/v1/operator/rollover', { fromFiscalYear: 'FY31', programId: program.programId });
-    expect(summary.body).toEqual(expect.objectContaining({ examined: 3, renewed: 1, actionRequired: 1, superseded: 1, conflicts: 0 }));
+    expect(summary.body).toEqual(expect.objectContaining({ examined: 4, renewed: 1, actionRequired: 1, superseded: 2, conflicts: 0 }));
     // The one in euros: ACTION_REQUIRED for the admin, with nothing of the old submission (it would look submitted).
     const euroNext = await col().findOne({ _id: enrollmentId({ programId: program.programId, locationId: inEuros.locationId, fiscalYear: 'FY32' }) });
     expect(euroNext).toEqual(expect.objectContaining({ status: 'ACTION_REQUIRED', bankProfileId: euros, missing: ['CURRENCY_NOT_ALLOWED'], renewedFrom: inEuros._id, renewedAs: 'ACTION_REQUIRED' }));
@@ -485,6 +489,9 @@ describe('enrollments ENROLLED once and back in validation (a profile edited, or
     const own = enrollmentId({ programId: program.programId, locationId: onItsOwn.locationId, fiscalYear: 'FY32' });
     expect(await col().findOne({ _id: own })).toEqual(expect.objectContaining({ status: 'ENROLLED', version: 3 }));
     expect(await col().findOne({ _id: onItsOwn._id })).toEqual(expect.objectContaining({ rollover: expect.objectContaining({ outcome: 'SUPERSEDED' }) }));
+    const admins = enrollmentId({ programId: program.programId, locationId: backToProposal.locationId, fiscalYear: 'FY32' });
+    expect(await col().findOne({ _id: admins })).toEqual(expect.objectContaining({ status: 'INVITED', version: 3, enrolledAt: new Date('2031-09-01T00:00:00Z') }));
+    expect(await col().findOne({ _id: backToProposal._id })).toEqual(expect.objectContaining({ rollover: expect.objectContaining({ outcome: 'SUPERSEDED' }) }));
   });
 
   it("are continued by the daily job in a trace of its own: the run's id is their events' correlation and causation id", async () => {
@@ -696,6 +703,60 @@ describe('a program discontinued during a rollover', () => {
     expect(all.map((e) => `${e.fiscalYear} ${e.status}`).sort()).toEqual([...seeded.map(() => 'FY39 DISCONTINUED'), ...seeded.map(() => 'FY40 DISCONTINUED')]);
     for (const e of seeded) await waitForEnrollmentEvent(h, enrollmentId({ programId: program.programId, locationId: e.locationId, fiscalYear: 'FY40' }), 'EnrollmentDiscontinued');
     expect((await operator('/v1/operator/rollover', { fromFiscalYear: 'FY39', programId: program.programId })).body).toEqual(expect.objectContaining({ examined: 0 }));
+  });
+});
+
+describe('a profile edited while the rollover writes the batch that uses it', () => {
+  it('the renewals, inserted after the edit reached the profile view, follow it: back to VALIDATING, with their event', async () => {
+    const col = () => h.db.collection<Record<string, any> & { _id: string }>('enrollments');
+    const program = await createProgram(h, { fiscalYear: 'FY41', requiresEligibility: false, payoutRules: usdRules });
+    const partnerId = `pe-${w.run}`;
+    const bankProfileId = `pebank-${w.run}`;
+    await bankInView(bankProfileId, partnerId, 1, 'APPROVED');
+    const now = new Date();
+    const seeded = Array.from({ length: 2 }, (_, i) =>
+      storedEnrollment({
+        programId: program.programId,
+        programName: program.name,
+        partnerId,
+        locationId: `peloc${i}-${w.run}`,
+        fiscalYear: 'FY41',
+        status: 'ENROLLED',
+        version: 3,
+        bankProfileId,
+        submittedAt: now,
+        enrolledAt: now,
+        validated: { bank: 1 },
+      }),
+    );
+    await col().insertMany(seeded as never[]);
+
+    // Right before the batch's inserts: the partner edits the profile (revision 2, to validate), and the service has
+    // recorded it in its view (and looked for the enrollments using it: the FY42 ones do not exist yet).
+    const collection = h.service.app.get<EnrollmentsRepository>(EnrollmentsRepository, { strict: false }).model.collection;
+    const insertMany = collection.insertMany.bind(collection);
+    let fired = false;
+    const spy = jest.spyOn(collection, 'insertMany').mockImplementation((async (docs: Array<{ programId?: string }>, ...rest: unknown[]) => {
+      if (!fired && docs.some((d) => d.programId === program.programId)) {
+        fired = true;
+        await profileEvent(h, 'ProfileUpdated', bankProfile(partnerId, { profileId: bankProfileId, revision: 2, status: 'PENDING_VALIDATION' }));
+        await waitFor('the edit in the profile view', async () => (await h.db.collection('profile_view').findOne({ _id: bankProfileId as never }))?.revision === 2, { timeoutMs: 30_000, intervalMs: 20 });
+      }
+      return (insertMany as (...args: unknown[]) => unknown)(docs, ...rest);
+    }) as never);
+    let summary;
+    try {
+      summary = await operator('/v1/operator/rollover', { fromFiscalYear: 'FY41', programId: program.programId });
+    } finally {
+      spy.mockRestore();
+    }
+    expect(fired).toBe(true);
+    expect(summary.body).toEqual(expect.objectContaining({ examined: 2, renewed: 2, complete: true }));
+    for (const e of seeded) {
+      const next = enrollmentId({ programId: program.programId, locationId: e.locationId, fiscalYear: 'FY42' });
+      expect(await col().findOne({ _id: next })).toMatchObject({ status: 'VALIDATING', renewedFrom: e._id });
+      await waitForEnrollmentEvent(h, next, 'EnrollmentValidating');
+    }
   });
 });
 

@@ -10,16 +10,21 @@ import { ViewsRepository } from '../views/views.repository';
 import { decideRenewal, RenewalDecision } from './renewal-rules';
 
 /** The part of an existing next-year enrollment the rollover looks at. */
-export type NextYearEnrollment = Pick<Enrollment, '_id' | 'status' | 'version' | 'renewedFrom' | 'renewedAs' | 'submittedAt' | 'submittedBy' | 'bankWithdrawn'>;
+export type NextYearEnrollment = Pick<
+  Enrollment,
+  '_id' | 'status' | 'version' | 'renewedFrom' | 'renewedAs' | 'submittedAt' | 'submittedBy' | 'bankWithdrawn' | 'enrolledAt'
+>;
 
 /** What the rollover reads of an existing next-year enrollment. */
-export const NEXT_YEAR_FIELDS = { _id: 1, status: 1, version: 1, renewedFrom: 1, renewedAs: 1, submittedAt: 1, submittedBy: 1, bankWithdrawn: 1 } as const;
+export const NEXT_YEAR_FIELDS = { _id: 1, status: 1, version: 1, renewedFrom: 1, renewedAs: 1, submittedAt: 1, submittedBy: 1, bankWithdrawn: 1, enrolledAt: 1 } as const;
 
 export interface BatchContext {
   decide(enrollment: Enrollment): RenewalDecision;
   nextId(enrollment: Enrollment): string;
   /** The next-year enrollments that exist already, by id. */
   nextYear(enrollments: Enrollment[]): Promise<Map<string, NextYearEnrollment>>;
+  /** Of these profiles, those whose view changed since the batch read it (another revision or status, or version). */
+  changedProfiles(profileIds: string[]): Promise<Set<string>>;
 }
 
 const unique = (values: Array<string | undefined>) => [...new Set(values.filter((v): v is string => !!v))];
@@ -53,9 +58,14 @@ export class RenewalContext {
       this.views.agreementsByPartner(unique(batch.map((e) => e.partnerId))),
       this.views.profilesByIds(unique(batch.flatMap((e) => [e.bankProfileId, taxProfileIdOf(e)]))),
     ]);
+    const state = (view: { revision: number; status: string; version?: number } | undefined) => (view ? `${view.revision}/${view.status}/${view.version ?? ''}` : '');
     return {
       nextId,
       nextYear: (enrollments) => this.nextYear(enrollments.map(nextId)),
+      changedProfiles: async (profileIds) => {
+        const now = await this.views.profilesByIds(unique(profileIds));
+        return new Set(unique(profileIds).filter((id) => state(now.get(id)) !== state(profiles.get(id))));
+      },
       decide: (e) => {
         const program = programs.get(e.programId);
         const bank = e.bankProfileId ? profiles.get(e.bankProfileId) : undefined;

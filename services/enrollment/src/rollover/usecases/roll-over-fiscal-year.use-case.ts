@@ -103,6 +103,8 @@ interface BatchPlan {
   expiries: Expiry[];
   /** Expiries of enrollments never completed (counted apart). */
   unfinished: Expiry[];
+  /** Of these profiles, those changed since the batch was decided on them (BatchContext.changedProfiles). */
+  changedProfiles(profileIds: string[]): Promise<Set<string>>;
 }
 
 /**
@@ -249,7 +251,7 @@ export class RollOverFiscalYear {
     const programs = await this.programs.all();
     const ctx = await this.context.load(batch, programs, fromFiscalYear, toFiscalYear);
     const now = new Date();
-    const plan: BatchPlan = { now, inserts: [], resumed: [], expiries: [], unfinished: [] };
+    const plan: BatchPlan = { now, inserts: [], resumed: [], expiries: [], unfinished: [], changedProfiles: ctx.changedProfiles };
     const expiring: Array<{ enrollment: Enrollment; decision: RenewalDecision }> = [];
     for (const enrollment of batch) {
       summary.examined++;
@@ -355,7 +357,9 @@ export class RollOverFiscalYear {
           resumedIds.push(next._id);
           summary.resumed++;
           if (followsValidation(next)) following.push(next._id);
-        } else if (next && ((PRE_SUBMIT.has(next.status) && !next.submittedAt) || next.status === 'INELIGIBLE')) {
+        } else if (next && !next.enrolledAt && ((PRE_SUBMIT.has(next.status) && !next.submittedAt) || next.status === 'INELIGIBLE')) {
+          // An unfinished Enroll of the next year (never ENROLLED: one that was, back to a proposal since, is the
+          // admin's own enrollment, only marked below) is taken over by the continuation.
           const takenOver = this.nextYear(from, programs.get(from.programId)!, decision, toFiscalYear, next.version, now);
           const { _id, createdAt: _createdAt, ...fields } = takenOver;
           // What the continuation does not set goes: an INELIGIBLE one may carry an old submission (`submittedAt`,
@@ -390,6 +394,14 @@ export class RollOverFiscalYear {
       continuations.push(...docs.values());
     }
     const withdrawn = await this.withdrawNotServing(continuations);
+    // Those written as decided (renewed ones too: ENROLLED also follows its profiles) whose profiles changed since the
+    // batch read them: an edit (a new revision to validate) or a decision recorded in between reached the view and then
+    // looked for the enrollments using the profile, before these existed. Followed once now, as the others.
+    const changed = await plan.changedProfiles(continuations.flatMap((c) => [c.bankProfileId, c.taxProfileId].filter((id): id is string => !!id)));
+    const followed = new Set(following);
+    for (const c of continuations) {
+      if (!followed.has(c._id) && [c.bankProfileId, c.taxProfileId].some((id) => id && changed.has(id))) following.push(c._id);
+    }
     // Marked and counted as they are now: a continuation whose bank profile was just withdrawn is ACTION_REQUIRED
     // (the mark, and `actionRequired` for one this run wrote), not what it was decided as before.
     for (const { from, next, outcome, decision } of continued) {
