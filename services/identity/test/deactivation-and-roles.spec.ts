@@ -79,6 +79,39 @@ describe('the last active Global admin', () => {
     expect(await booted.db.collection('partners').findOne({ _id: p.partnerId as never })).not.toHaveProperty('globalAdminChange');
   });
 
+  it('a Global admin deactivated while their own removal of another waited for the lease removes nobody: 409 busy, then 403', async () => {
+    const p = await twoGlobalAdmins();
+    const third = await client.createUser(p.first.token, { companyRole: 'GLOBAL_ADMIN' });
+    const thirdToken = await client.signIn(third.email, p.partnerId);
+    const [rFirst, rSecond] = [await revision(p.first.token, p.first.userId), await revision(p.first.token, p.second.userId)];
+    // The third deactivates the second; while that write holds the lease, the second (still active when checked)
+    // deactivates the first, and waits for the lease.
+    const users = booted.service.app.get(UsersRepository);
+    const write = users.change.bind(users);
+    let bySecond: Promise<{ status: number; body: any }> | undefined;
+    const spy = jest.spyOn(users, 'change').mockImplementation(async (...args) => {
+      if (args[2] === 'UserDeactivated' && args[0]._id === p.second.userId && !bySecond) {
+        bySecond = client.call('POST', `/v1/users/${p.first.userId}/deactivate`, { token: p.second.token, headers: { 'if-match': `"${rFirst}"` } });
+        await new Promise((resolve) => setTimeout(resolve, 600));
+      }
+      return write(...args);
+    });
+    let byThird;
+    try {
+      byThird = await client.call('POST', `/v1/users/${p.second.userId}/deactivate`, { token: thirdToken, headers: { 'if-match': `"${rSecond}"` } });
+      expect(byThird.status).toBe(200);
+      const answer = await bySecond!;
+      expect(answer.status).toBe(409);
+      expect(answer.body.type).toMatch(/\/busy$/);
+    } finally {
+      spy.mockRestore();
+    }
+    expect((await client.call('GET', `/v1/users/${p.first.userId}`, { token: p.first.token })).body.active).toBe(true);
+    const retried = await client.call('POST', `/v1/users/${p.first.userId}/deactivate`, { token: p.second.token, headers: { 'if-match': `"${rFirst}"` } });
+    expect(retried.status).toBe(403);
+    expect(await activeGlobalAdmins(p.partnerId)).toBe(2);
+  });
+
   it('survives two Global admins revoking GLOBAL_ADMIN from each other at the same moment', async () => {
     const p = await twoGlobalAdmins();
     const revoke = { role: 'GLOBAL_ADMIN', locationIds: ['*'] };

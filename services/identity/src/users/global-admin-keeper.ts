@@ -3,6 +3,7 @@ import { HttpStatus, Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PartnersRepository } from '../partners/partners.repository';
+import { User } from './user.schema';
 import { UsersRepository } from './users.repository';
 
 /** Long enough for a count and one write; short enough that a holder that crashed blocks nobody for long. */
@@ -47,8 +48,11 @@ export class GlobalAdminKeeper {
    * another active Global admin remains; otherwise throws LastGlobalAdminError (409). Busy longer than WAIT_MS: a
    * retryable 409 (Problems.busy). `change` calls `inTime()` right before each write it makes: it throws that
    * retryable 409 once the lease is too far gone to write under it.
+   * `by`, the caller as their permission was checked: changed since (deactivated, or their roles changed, by the
+   * change that held the lease, say), the same retryable 409, and the retry checks them again. Otherwise Global admins
+   * removing each other would each pass their checks, then wait for the lease and remove the other.
    */
-  async removing<T>(partnerId: string, userId: string, change: (inTime: () => void) => Promise<T>): Promise<T> {
+  async removing<T>(partnerId: string, userId: string, by: Pick<User, '_id' | 'active' | 'roles'>, change: (inTime: () => void) => Promise<T>): Promise<T> {
     const token = randomUUID();
     const started = Date.now();
     let asked: number;
@@ -62,6 +66,10 @@ export class GlobalAdminKeeper {
     };
     try {
       if ((await this.users.countActiveWithRole(partnerId, 'GLOBAL_ADMIN', userId)) === 0) throw new LastGlobalAdminError(userId);
+      const caller = await this.users.find(partnerId, by._id);
+      if (!caller?.active || JSON.stringify(caller.roles) !== JSON.stringify(by.roles)) {
+        throw Problems.busy('Your own account changed while this waited (a role or its activation); retry.');
+      }
       return await change(inTime);
     } finally {
       // If the release fails, the lease ends by itself at `until`.

@@ -41,6 +41,6 @@ export class RevokeRole {
       }, inTime);
     // Only a user read with GLOBAL_ADMIN can lose it: the writer re-reads only after a write it attempted.
     const removesGlobalAdmin = input.role === 'GLOBAL_ADMIN' && user.roles.some((grant) => grant.role === 'GLOBAL_ADMIN');
-    return removesGlobalAdmin ? this.globalAdmins.removing(user.partnerId, user._id, revoke) : revoke();
+    return removesGlobalAdmin ? this.globalAdmins.removing(user.partnerId, user._id, actor, revoke) : revoke();
   }
 }

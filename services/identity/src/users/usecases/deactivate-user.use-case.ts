@@ -40,6 +40,6 @@ export class DeactivateUser {
       if (!updated) throw Problems.preconditionFailed((await this.users.find(user.partnerId, user._id))?.revision ?? user.revision);
       return updated;
     };
-    return user.roles.some((grant) => grant.role === 'GLOBAL_ADMIN') ? this.globalAdmins.removing(user.partnerId, user._id, deactivate) : deactivate();
+    return user.roles.some((grant) => grant.role === 'GLOBAL_ADMIN') ? this.globalAdmins.removing(user.partnerId, user._id, actor, deactivate) : deactivate();
   }
 }

@@ -94,7 +94,7 @@ export class ImportUsers {
         };
         // Conditional on the revision read, so only a user read as an active Global admin can stop being one here.
         const removesGlobalAdmin = plan.action === 'deactivate' && known.roles.some((grant) => grant.role === 'GLOBAL_ADMIN');
-        const updated = removesGlobalAdmin ? await this.globalAdmins.removing(actor.partnerId, known._id, write) : await write();
+        const updated = removesGlobalAdmin ? await this.globalAdmins.removing(actor.partnerId, known._id, actor, write) : await write();
         if (updated) return { outcome: plan.action === 'deactivate' ? 'deactivated' : 'updated', userId: updated._id, reason: plan.reason };
       } catch (error) {
         if (error instanceof LastGlobalAdminError) {
