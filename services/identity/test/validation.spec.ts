@@ -88,6 +88,8 @@ const cases: BadInput[] = [
   { name: 'revoke: unknown location id', method: 'DELETE', path: () => `/v1/users/${existing.userId}/roles`, token: () => ga, body: () => ({ role: 'INCENTIVES_ADMIN', locationIds: ['NOPE-2'] }), status: 400, field: 'locationIds' },
   // import
   { name: 'import: malformed JSON', method: 'POST', path: () => '/v1/users/import', token: () => ga, raw: '[{"schemas"', status: 400, type: 'malformed-body' },
+  // Over the 1 MB a body may have (a directory export of more users than that: split it).
+  { name: 'import: a body over 1 MB', method: 'POST', path: () => '/v1/users/import', token: () => ga, raw: JSON.stringify({ schemas: [LIST_RESPONSE], Resources: [{ userName: 'x'.repeat(1_100_000) }] }), status: 413 },
   { name: 'import: not a ListResponse', method: 'POST', path: () => '/v1/users/import', token: () => ga, body: () => ({ schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'], Resources: [{ externalId: 'x', userName: 'x@example.com' }] }), status: 400, field: 'schemas' },
   { name: 'import: unknown top-level field', method: 'POST', path: () => '/v1/users/import', token: () => ga, body: () => ({ ...scim([{ externalId: 'x', userName: 'x@example.com' }]), Operations: [] }), status: 400, field: 'Operations' },
   { name: 'import: Resources not a list of objects', method: 'POST', path: () => '/v1/users/import', token: () => ga, body: () => scim(['x@example.com']), status: 400, field: 'Resources' },
