@@ -760,6 +760,57 @@ describe('a profile edited while the rollover writes the batch that uses it', ()
   });
 });
 
+describe('an ineligible decision recorded while the rollover writes the batch it concerns', () => {
+  it('ends the continuation it never reached (inserted after the decision looked for it): INELIGIBLE, with its event', async () => {
+    const col = () => h.db.collection<Record<string, any> & { _id: string }>('enrollments');
+    const program = await createProgram(h, { fiscalYear: 'FY43', requiresEligibility: true, payoutRules: usdRules });
+    const locationId = `elloc-${w.run}`;
+    const bankProfileId = `elbank-${w.run}`;
+    // A new revision of its bank profile is being validated: the continuation follows it (VALIDATING).
+    await bankInView(bankProfileId, w.partnerId, 2, 'PENDING_VALIDATION');
+    await eligibility(h, w, program.programId, locationId, true, 'FY43');
+    await eligibilityKnown(h, program.programId, locationId, 'FY43');
+    const now = new Date();
+    const seeded = storedEnrollment({
+      programId: program.programId,
+      programName: program.name,
+      partnerId: w.partnerId,
+      locationId,
+      fiscalYear: 'FY43',
+      status: 'VALIDATING',
+      version: 4,
+      bankProfileId,
+      submittedAt: now,
+      enrolledAt: now,
+      validated: { bank: 1 },
+    });
+    await col().insertOne(seeded as never);
+
+    const collection = h.service.app.get<EnrollmentsRepository>(EnrollmentsRepository, { strict: false }).model.collection;
+    const insertMany = collection.insertMany.bind(collection);
+    let fired = false;
+    const spy = jest.spyOn(collection, 'insertMany').mockImplementation((async (docs: Array<{ programId?: string }>, ...rest: unknown[]) => {
+      if (!fired && docs.some((d) => d.programId === program.programId)) {
+        fired = true;
+        await eligibility(h, w, program.programId, locationId, false, 'FY44', ['Partner designation lost']);
+        await eligibilityKnown(h, program.programId, locationId, 'FY44', false);
+      }
+      return (insertMany as (...args: unknown[]) => unknown)(docs, ...rest);
+    }) as never);
+    let summary;
+    try {
+      summary = await operator('/v1/operator/rollover', { fromFiscalYear: 'FY43', programId: program.programId });
+    } finally {
+      spy.mockRestore();
+    }
+    expect(fired).toBe(true);
+    expect(summary.body).toEqual(expect.objectContaining({ examined: 1, complete: true }));
+    const next = enrollmentId({ programId: program.programId, locationId, fiscalYear: 'FY44' });
+    expect(await col().findOne({ _id: next })).toMatchObject({ status: 'INELIGIBLE', reasons: ['Partner designation lost'], renewedFrom: seeded._id });
+    await waitForEnrollmentEvent(h, next, 'EnrollmentIneligible');
+  });
+});
+
 describe('a rollover killed halfway', () => {
   const N = 1_200;
   // A year that is over: its run expires (the inactive agreement's) as well as continues. An early run would leave

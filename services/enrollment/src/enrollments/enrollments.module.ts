@@ -48,6 +48,6 @@ import { WithdrawBankChoice } from './usecases/withdraw-bank-choice.use-case';
     ReopenInvitation,
     WithdrawBankChoice,
   ],
-  exports: [EnrollmentsRepository, EnrollmentEvents, DiscontinueProgramEnrollments, FollowValidation, WithdrawBankChoice],
+  exports: [EnrollmentsRepository, EnrollmentEvents, DiscontinueProgramEnrollments, FollowValidation, MarkIneligible, WithdrawBankChoice],
 })
 export class EnrollmentsModule {}

@@ -7,7 +7,8 @@ import { ProfileFacts } from '../enrollments/enrollment-rules';
 import { profileFacts } from '../enrollments/payout-facts';
 import { Program } from '../programs/program.schema';
 import { ViewsRepository } from '../views/views.repository';
-import { decideRenewal, RenewalDecision } from './renewal-rules';
+import { YearDecision } from '../views/views.schemas';
+import { decideRenewal, eligibilityFor, RenewalDecision } from './renewal-rules';
 
 /** The part of an existing next-year enrollment the rollover looks at. */
 export type NextYearEnrollment = Pick<
@@ -25,6 +26,8 @@ export interface BatchContext {
   nextYear(enrollments: Enrollment[]): Promise<Map<string, NextYearEnrollment>>;
   /** Of these profiles, those whose view changed since the batch read it (another revision or status, or version). */
   changedProfiles(profileIds: string[]): Promise<Set<string>>;
+  /** The decisions that count for these continuations now (eligibilityFor), read again; by continuation id. */
+  eligibilityNow(continuations: Enrollment[]): Promise<Map<string, YearDecision | undefined>>;
 }
 
 const unique = (values: Array<string | undefined>) => [...new Set(values.filter((v): v is string => !!v))];
@@ -62,6 +65,12 @@ export class RenewalContext {
     return {
       nextId,
       nextYear: (enrollments) => this.nextYear(enrollments.map(nextId)),
+      eligibilityNow: async (continuations) => {
+        const views = await this.views.eligibilityByIds(unique(continuations.map((c) => eligibilityId(c.programId, c.locationId))));
+        return new Map(
+          continuations.map((c) => [c._id, eligibilityFor(views.get(eligibilityId(c.programId, c.locationId))?.years, toFiscalYear, fromFiscalYear, c.partnerId)]),
+        );
+      },
       changedProfiles: async (profileIds) => {
         const now = await this.views.profilesByIds(unique(profileIds));
         return new Set(unique(profileIds).filter((id) => state(now.get(id)) !== state(profiles.get(id))));

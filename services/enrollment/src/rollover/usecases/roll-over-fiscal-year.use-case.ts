@@ -1,4 +1,4 @@
-import { fiscalYearRange, MissingPayoutItem, nextFiscalYear } from '@lib/contracts';
+import { fiscalYearRange, ineligibleReasons, MissingPayoutItem, nextFiscalYear } from '@lib/contracts';
 import { findByIds, OutboxEntry, pushOutbox, UPDATES_PER_COMMAND } from '@lib/messaging';
 import { BackgroundWork, Clock, CONFIG, Problems } from '@lib/platform';
 import { Inject, Injectable, Logger } from '@nestjs/common';
@@ -10,9 +10,11 @@ import { EnrollmentEvents } from '../../enrollments/enrollment-events';
 import { EnrollmentsRepository } from '../../enrollments/enrollments.repository';
 import { DiscontinueProgramEnrollments } from '../../enrollments/usecases/discontinue-program-enrollments.use-case';
 import { FollowValidation } from '../../enrollments/usecases/follow-validation.use-case';
+import { MarkIneligible } from '../../enrollments/usecases/mark-ineligible.use-case';
 import { WithdrawBankChoice } from '../../enrollments/usecases/withdraw-bank-choice.use-case';
 import { Program } from '../../programs/program.schema';
 import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
+import { YearDecision } from '../../views/views.schemas';
 import { ConsumerCatchUp } from '../consumer-catch-up';
 import { HeldLease, RolloverLease } from '../rollover-lease';
 import { NEXT_YEAR_FIELDS, NextYearEnrollment, RenewalContext } from '../renewal-context';
@@ -105,6 +107,8 @@ interface BatchPlan {
   unfinished: Expiry[];
   /** Of these profiles, those changed since the batch was decided on them (BatchContext.changedProfiles). */
   changedProfiles(profileIds: string[]): Promise<Set<string>>;
+  /** The eligibility that counts for these continuations now (BatchContext.eligibilityNow). */
+  eligibilityNow(continuations: Enrollment[]): Promise<Map<string, YearDecision | undefined>>;
 }
 
 /**
@@ -137,6 +141,7 @@ export class RollOverFiscalYear {
     private readonly clock: Clock,
     private readonly discontinue: DiscontinueProgramEnrollments,
     private readonly follow: FollowValidation,
+    private readonly markIneligible: MarkIneligible,
     private readonly withdraw: WithdrawBankChoice,
     private readonly lease: RolloverLease,
     @Inject(CONFIG) private readonly config: EnrollmentConfig,
@@ -251,7 +256,7 @@ export class RollOverFiscalYear {
     const programs = await this.programs.all();
     const ctx = await this.context.load(batch, programs, fromFiscalYear, toFiscalYear);
     const now = new Date();
-    const plan: BatchPlan = { now, inserts: [], resumed: [], expiries: [], unfinished: [], changedProfiles: ctx.changedProfiles };
+    const plan: BatchPlan = { now, inserts: [], resumed: [], expiries: [], unfinished: [], changedProfiles: ctx.changedProfiles, eligibilityNow: ctx.eligibilityNow };
     const expiring: Array<{ enrollment: Enrollment; decision: RenewalDecision }> = [];
     for (const enrollment of batch) {
       summary.examined++;
@@ -426,6 +431,7 @@ export class RollOverFiscalYear {
     // BULK_WRITE_CHUNK: mongo-java-server checks each matched document against the whole $in list, so a command's
     // cost grows with the square of its ids (500 ids: 14,000 documents/s; 50: 32,000/s).
     // Before the marks: killed before they land, a rerun resumes these and follows them again.
+    await this.endNoLongerEligible(plan, continuations, programs);
     await this.followNow(following, programs);
     if (lost()) return;
     for (const outcome of ['RENEWED', 'VALIDATING', 'ACTION_REQUIRED', 'SUPERSEDED'] as const) {
@@ -504,6 +510,23 @@ export class RollOverFiscalYear {
    * write, so this read sees the program DISCONTINUED; then sweep again here (guarded writes: the enrollments already
    * ended are not touched).
    */
+  /**
+   * The continuations not ENROLLED were decided on the eligibility view read before their insert: an ineligible decision
+   * recorded in between looked for the next-year enrollment before it existed, and never reached it. Read once more:
+   * one whose location is no longer eligible now ends INELIGIBLE, as the decision would have ended it (MarkIneligible).
+   */
+  private async endNoLongerEligible(plan: BatchPlan, continuations: Enrollment[], programs: Map<string, Program>): Promise<void> {
+    const open = continuations.filter((c) => !c.enrolledAt && BEFORE_ENROLLED.includes(c.status) && programs.get(c.programId)?.requiresEligibility);
+    if (!open.length) return;
+    const decisions = await plan.eligibilityNow(open);
+    for (const c of open) {
+      const decision = decisions.get(c._id);
+      if (!decision || decision.eligible) continue;
+      const reasons = ineligibleReasons(decision.reasons, c.fiscalYear);
+      await this.markIneligible.end(c, c.partnerId, reasons, (current) => BEFORE_ENROLLED.includes(current.status) && !current.enrolledAt);
+    }
+  }
+
   private async endDiscontinued(programIds: string[]): Promise<void> {
     if (!programIds.length) return;
     const programs = await this.programs.all();
