@@ -12,6 +12,19 @@ const Id = () => Matches(ID_PATTERN, { message: ID_MESSAGE });
 export const MAX_REASONS = 50;
 export const MAX_REASON_LENGTH = 1_000;
 
+/** Reasons from an outside system: an optional list of at most MAX_REASONS strings of at most MAX_REASON_LENGTH. */
+function Reasons(): PropertyDecorator {
+  const checks = [
+    IsOptional(),
+    IsArray(),
+    ArrayMaxSize(MAX_REASONS, { message: `reasons must be at most ${MAX_REASONS} reasons` }),
+    IsString({ each: true }),
+    MaxLength(MAX_REASON_LENGTH, { each: true, message: `each reason must be at most ${MAX_REASON_LENGTH} characters` }),
+  ];
+  // Applied bottom up, as stacked decorators are.
+  return (target, property) => [...checks].reverse().forEach((check) => check(target, property));
+}
+
 /** eligibility.decisions.v1 (written by eligibility systems), key locationId. */
 export class EligibilityDetermined {
   @IsString() @Id() programId!: string;
@@ -20,11 +33,7 @@ export class EligibilityDetermined {
   @Matches(FISCAL_YEAR_PATTERN, { message: 'fiscalYear must look like FY27' }) fiscalYear!: string;
   @IsBoolean() eligible!: boolean;
   @JSONSchema({ description: 'Why (a partner reads them). Blank ones are dropped; none at all gives a general reason.' })
-  @IsOptional()
-  @IsArray()
-  @ArrayMaxSize(MAX_REASONS, { message: `reasons must be at most ${MAX_REASONS} reasons` })
-  @IsString({ each: true })
-  @MaxLength(MAX_REASON_LENGTH, { each: true, message: `each reason must be at most ${MAX_REASON_LENGTH} characters` })
+  @Reasons()
   reasons: string[] = [];
 }
 
@@ -55,10 +64,6 @@ export class ProfileValidationCompleted {
   @IsIn(ValidationOutcomes) outcome!: ValidationOutcome;
   @JSONSchema({ description: 'Required, with at least one reason that is not blank, when outcome is ACTION_REQUIRED (what the partner must fix).' })
   @ReasonsForActionRequired()
-  @IsOptional()
-  @IsArray()
-  @ArrayMaxSize(MAX_REASONS, { message: `reasons must be at most ${MAX_REASONS} reasons` })
-  @IsString({ each: true })
-  @MaxLength(MAX_REASON_LENGTH, { each: true, message: `each reason must be at most ${MAX_REASON_LENGTH} characters` })
+  @Reasons()
   reasons: string[] = [];
 }
