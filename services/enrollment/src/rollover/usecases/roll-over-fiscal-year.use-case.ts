@@ -14,10 +14,9 @@ import { MarkIneligible } from '../../enrollments/usecases/mark-ineligible.use-c
 import { WithdrawBankChoice } from '../../enrollments/usecases/withdraw-bank-choice.use-case';
 import { Program } from '../../programs/program.schema';
 import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
-import { YearDecision } from '../../views/views.schemas';
 import { ConsumerCatchUp } from '../consumer-catch-up';
 import { HeldLease, RolloverLease } from '../rollover-lease';
-import { NEXT_YEAR_FIELDS, NextYearEnrollment, RenewalContext } from '../renewal-context';
+import { BatchContext, NEXT_YEAR_FIELDS, NextYearEnrollment, RenewalContext } from '../renewal-context';
 import { completedFilter, decideUnfinished, RenewalDecision, wasCompleted } from '../renewal-rules';
 import { bankNoLongerServes, BEFORE_ENROLLED, keptBankProfileId } from '../../enrollments/enrollment-rules';
 
@@ -105,10 +104,8 @@ interface BatchPlan {
   expiries: Expiry[];
   /** Expiries of enrollments never completed (counted apart). */
   unfinished: Expiry[];
-  /** Of these profiles, those changed since the batch was decided on them (BatchContext.changedProfiles). */
-  changedProfiles(profileIds: string[]): Promise<Set<string>>;
-  /** The eligibility that counts for these continuations now (BatchContext.eligibilityNow). */
-  eligibilityNow(continuations: Enrollment[]): Promise<Map<string, YearDecision | undefined>>;
+  /** The views the batch was decided on, read again after its inserts. */
+  decidedOn: Pick<BatchContext, 'changedProfiles' | 'eligibilityNow'>;
 }
 
 /**
@@ -256,7 +253,7 @@ export class RollOverFiscalYear {
     const programs = await this.programs.all();
     const ctx = await this.context.load(batch, programs, fromFiscalYear, toFiscalYear);
     const now = new Date();
-    const plan: BatchPlan = { now, inserts: [], resumed: [], expiries: [], unfinished: [], changedProfiles: ctx.changedProfiles, eligibilityNow: ctx.eligibilityNow };
+    const plan: BatchPlan = { now, inserts: [], resumed: [], expiries: [], unfinished: [], decidedOn: ctx };
     const expiring: Array<{ enrollment: Enrollment; decision: RenewalDecision }> = [];
     for (const enrollment of batch) {
       summary.examined++;
@@ -402,10 +399,11 @@ export class RollOverFiscalYear {
     // Those written as decided (renewed ones too: ENROLLED also follows its profiles) whose profiles changed since the
     // batch read them: an edit (a new revision to validate) or a decision recorded in between reached the view and then
     // looked for the enrollments using the profile, before these existed. Followed once now, as the others.
-    const changed = await plan.changedProfiles(continuations.flatMap((c) => [c.bankProfileId, c.taxProfileId].filter((id): id is string => !!id)));
+    const profilesOf = (c: Enrollment) => [c.bankProfileId, c.taxProfileId].filter((id): id is string => !!id);
+    const changed = await plan.decidedOn.changedProfiles(continuations.flatMap(profilesOf));
     const followed = new Set(following);
     for (const c of continuations) {
-      if (!followed.has(c._id) && [c.bankProfileId, c.taxProfileId].some((id) => id && changed.has(id))) following.push(c._id);
+      if (!followed.has(c._id) && profilesOf(c).some((id) => changed.has(id))) following.push(c._id);
     }
     // Marked and counted as they are now: a continuation whose bank profile was just withdrawn is ACTION_REQUIRED
     // (the mark, and `actionRequired` for one this run wrote), not what it was decided as before.
@@ -504,13 +502,6 @@ export class RollOverFiscalYear {
   }
 
   /**
-   * A program discontinued between the read at the start of write() and the inserts landing: its discontinuation
-   * sweep (once per ProgramUpdated) may have found nothing left before they landed, and never looks again. Read the
-   * programs once more, after the inserts: if that sweep was over before they landed, it started after the program's
-   * write, so this read sees the program DISCONTINUED; then sweep again here (guarded writes: the enrollments already
-   * ended are not touched).
-   */
-  /**
    * The continuations not ENROLLED were decided on the eligibility view read before their insert: an ineligible decision
    * recorded in between looked for the next-year enrollment before it existed, and never reached it. Read once more:
    * one whose location is no longer eligible now ends INELIGIBLE, as the decision would have ended it (MarkIneligible).
@@ -518,7 +509,7 @@ export class RollOverFiscalYear {
   private async endNoLongerEligible(plan: BatchPlan, continuations: Enrollment[], programs: Map<string, Program>): Promise<void> {
     const open = continuations.filter((c) => !c.enrolledAt && BEFORE_ENROLLED.includes(c.status) && programs.get(c.programId)?.requiresEligibility);
     if (!open.length) return;
-    const decisions = await plan.eligibilityNow(open);
+    const decisions = await plan.decidedOn.eligibilityNow(open);
     for (const c of open) {
       const decision = decisions.get(c._id);
       if (!decision || decision.eligible) continue;
@@ -527,6 +518,13 @@ export class RollOverFiscalYear {
     }
   }
 
+  /**
+   * A program discontinued between the read at the start of write() and the inserts landing: its discontinuation
+   * sweep (once per ProgramUpdated) may have found nothing left before they landed, and never looks again. Read the
+   * programs once more, after the inserts: if that sweep was over before they landed, it started after the program's
+   * write, so this read sees the program DISCONTINUED; then sweep again here (guarded writes: the enrollments already
+   * ended are not touched).
+   */
   private async endDiscontinued(programIds: string[]): Promise<void> {
     if (!programIds.length) return;
     const programs = await this.programs.all();
