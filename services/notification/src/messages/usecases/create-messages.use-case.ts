@@ -64,7 +64,10 @@ export class CreateMessagesUseCase {
     }
     // A view as of the event or later: a known recipient it does not show in the audience has lost the role since the
     // event named them (a Global admin demoted), and is told nothing. Before that, they are trusted as named.
-    if (plan && current) plan = { ...plan, recipients: plan.recipients.filter((recipient) => recipient.roles === undefined || audienceOf(recipient, plan!.audience)) };
+    if (plan && current) {
+      const { audience } = plan;
+      plan = { ...plan, recipients: plan.recipients.filter((recipient) => recipient.roles === undefined || audienceOf(recipient, audience)) };
+    }
     if (!plan || plan.recipients.length === 0) {
       if (plan) this.logger.log(`${envelope.type} ${envelope.eventId}: nobody to notify (${plan.template})`);
       return { ids: [] };
