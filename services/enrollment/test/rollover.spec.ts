@@ -64,6 +64,38 @@ function storedEnrollment(fields: { programId: string; programName: string; part
 }
 
 /**
+ * A completed enrollment as the service stores it: ENROLLED in its year with revision 1 of its bank profile (status
+ * ENROLLED), or sent back since by an edit (VALIDATING) or by the new revision's rejection (ACTION_REQUIRED), keeping
+ * `enrolledAt` and `validated`.
+ */
+function completedOnce(
+  program: { programId: string; name: string },
+  fiscalYear: string,
+  partnerId: string,
+  locationId: string,
+  status: string,
+  bankProfileId: string,
+  enrolled = true, // false: submitted, never ENROLLED
+) {
+  return {
+    bankProfileId,
+    ...storedEnrollment({
+      programId: program.programId,
+      programName: program.name,
+      partnerId,
+      locationId,
+      fiscalYear,
+      status,
+      version: 5,
+      bankProfileId,
+      submittedAt: new Date('2026-01-10T00:00:00Z'),
+      ...(enrolled && { enrolledAt: new Date('2026-01-11T00:00:00Z'), validated: { bank: 1 } }),
+      missing: status === 'ACTION_REQUIRED' ? ['BANK_PROFILE_NOT_APPROVED'] : [],
+    }),
+  };
+}
+
+/**
  * Runs `action` once, right before the rollover inserts the first next-year enrollments of `programId` (after they
  * were decided), then lets the insert go on. `fired()` tells whether it ran; `restore()` ends the spy.
  */
@@ -357,34 +389,6 @@ async function bankInView(profileId: string, partnerId: string, revision: number
 const usdRules = { allowedCurrencies: ['USD'], allowedPaymentMethods: ['ELECTRONIC_BANK_TRANSFER' as const], taxProfileRequired: false };
 
 describe('enrollments ENROLLED once and back in validation (a profile edited, or its new revision rejected)', () => {
-  /**
-   * ENROLLED in its year with revision 1 of its bank profile, then sent back by an edit (VALIDATING) or by the new
-   * revision's rejection (ACTION_REQUIRED): it keeps `enrolledAt` and `validated`.
-   */
-  const completedOnce = (
-    program: { programId: string; name: string },
-    fiscalYear: string,
-    partnerId: string,
-    locationId: string,
-    status: string,
-    bankProfileId: string,
-    enrolled = true, // false: submitted, never ENROLLED
-  ) => ({
-    bankProfileId,
-    ...storedEnrollment({
-      programId: program.programId,
-      programName: program.name,
-      partnerId,
-      locationId,
-      fiscalYear,
-      status,
-      version: 5,
-      bankProfileId,
-      submittedAt: new Date('2026-01-10T00:00:00Z'),
-      ...(enrolled && { enrolledAt: new Date('2026-01-11T00:00:00Z'), validated: { bank: 1 } }),
-      missing: status === 'ACTION_REQUIRED' ? ['BANK_PROFILE_NOT_APPROVED'] : [],
-    }),
-  });
   const col = () => h.db.collection<Record<string, any> & { _id: string }>('enrollments');
 
   it('are decided at year end like completed ones: continued (action required while the profile is not approved), renewed, or expired with the real reason', async () => {
@@ -605,22 +609,7 @@ describe('a program discontinued during a rollover', () => {
     const partner = `dp-${tag}-${w.run}`;
     const bankProfileId = `dpbank-${tag}-${w.run}`;
     await bankInView(bankProfileId, partner, 1, 'APPROVED');
-    const now = new Date();
-    const seeded = Array.from({ length: count }, (_, i) =>
-      storedEnrollment({
-        programId: program.programId,
-        programName: program.name,
-        partnerId: partner,
-        locationId: `dploc${i}-${tag}-${w.run}`,
-        fiscalYear,
-        status: 'ENROLLED',
-        version: 3,
-        bankProfileId,
-        submittedAt: now,
-        enrolledAt: now,
-        validated: { bank: 1 },
-      }),
-    );
+    const seeded = Array.from({ length: count }, (_, i) => completedOnce(program, fiscalYear, partner, `dploc${i}-${tag}-${w.run}`, 'ENROLLED', bankProfileId));
     await col().insertMany(seeded as never[]);
     return seeded;
   }
@@ -722,22 +711,7 @@ describe('a profile edited while the rollover writes the batch that uses it', ()
     const partnerId = `pe-${w.run}`;
     const bankProfileId = `pebank-${w.run}`;
     await bankInView(bankProfileId, partnerId, 1, 'APPROVED');
-    const now = new Date();
-    const seeded = Array.from({ length: 2 }, (_, i) =>
-      storedEnrollment({
-        programId: program.programId,
-        programName: program.name,
-        partnerId,
-        locationId: `peloc${i}-${w.run}`,
-        fiscalYear: 'FY41',
-        status: 'ENROLLED',
-        version: 3,
-        bankProfileId,
-        submittedAt: now,
-        enrolledAt: now,
-        validated: { bank: 1 },
-      }),
-    );
+    const seeded = Array.from({ length: 2 }, (_, i) => completedOnce(program, 'FY41', partnerId, `peloc${i}-${w.run}`, 'ENROLLED', bankProfileId));
     await col().insertMany(seeded as never[]);
 
     // Right before the batch's inserts: the partner edits the profile (revision 2, to validate), and the service has
@@ -772,20 +746,7 @@ describe('an ineligible decision recorded while the rollover writes the batch it
     await bankInView(bankProfileId, w.partnerId, 2, 'PENDING_VALIDATION');
     await eligibility(h, w, program.programId, locationId, true, 'FY43');
     await eligibilityKnown(h, program.programId, locationId, 'FY43');
-    const now = new Date();
-    const seeded = storedEnrollment({
-      programId: program.programId,
-      programName: program.name,
-      partnerId: w.partnerId,
-      locationId,
-      fiscalYear: 'FY43',
-      status: 'VALIDATING',
-      version: 4,
-      bankProfileId,
-      submittedAt: now,
-      enrolledAt: now,
-      validated: { bank: 1 },
-    });
+    const seeded = completedOnce(program, 'FY43', w.partnerId, locationId, 'VALIDATING', bankProfileId);
     await col().insertOne(seeded as never);
 
     const inserts = beforeInsertsOf(program.programId, async () => {
