@@ -1,3 +1,4 @@
+import { BackgroundWork } from '@lib/platform';
 import type { NotificationConfig } from '../config';
 import { DeliveryWorker, deliveryShutdownWaitMs } from './delivery-worker';
 import type { ClaimedEmail, DeliverEmailUseCase, DeliveryOutcome } from './usecases/deliver-email.use-case';
@@ -73,8 +74,9 @@ function deferred(): { promise: Promise<void>; resolve: () => void } {
   return { promise, resolve };
 }
 
-function worker(concurrency: number, settings: Partial<NotificationConfig> = {}): { worker: DeliveryWorker; delivery: RecordingDelivery } {
+function worker(concurrency: number, settings: Partial<NotificationConfig> = {}): { worker: DeliveryWorker; delivery: RecordingDelivery; work: BackgroundWork } {
   const delivery = new RecordingDelivery();
+  const work = new BackgroundWork();
   const config = {
     NOTIFY_CONCURRENCY: concurrency,
     NOTIFY_POLL_INTERVAL_MS: 60_000,
@@ -82,7 +84,7 @@ function worker(concurrency: number, settings: Partial<NotificationConfig> = {})
     SHUTDOWN_TIMEOUT_MS: 20_000,
     ...settings,
   } as NotificationConfig;
-  return { worker: new DeliveryWorker(delivery as unknown as DeliverEmailUseCase, config), delivery };
+  return { worker: new DeliveryWorker(delivery as unknown as DeliverEmailUseCase, config, work), delivery, work };
 }
 
 describe('DeliveryWorker', () => {
@@ -123,6 +125,23 @@ describe('DeliveryWorker', () => {
     await settle();
     expect(delivery.sent).toEqual(['only']);
     await w.onModuleDestroy();
+  });
+
+  it('claims nothing once shutdown is requested (SIGTERM, before the consumers stop), while the emails in flight finish', async () => {
+    const { worker: w, delivery, work } = worker(4);
+    w.onApplicationBootstrap();
+    w.enqueue(['a'], 0);
+    await settle();
+    expect(delivery.claims).toEqual([['a']]);
+    work.requestStop();
+    w.enqueue(['b', 'c'], 0); // created by the last messages the consumers finish
+    await settle();
+    expect(delivery.claims).toEqual([['a']]);
+    delivery.finish(1);
+    await settle();
+    expect(delivery.sent).toEqual(['a']);
+    await w.onModuleDestroy();
+    expect(delivery.claims).toEqual([['a']]);
   });
 
   it('at shutdown, releases what a claim in progress wins instead of sending it, and returns once that is done', async () => {

@@ -1,5 +1,5 @@
 import { Trace } from '@lib/messaging';
-import { CONFIG, MAX_TIMER_MS } from '@lib/platform';
+import { BackgroundWork, CONFIG, MAX_TIMER_MS } from '@lib/platform';
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import type { NotificationConfig } from '../config';
 import { ClaimedEmail, DeliverEmailUseCase } from './usecases/deliver-email.use-case';
@@ -53,7 +53,16 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnModuleDestroy {
   constructor(
     private readonly deliver: DeliverEmailUseCase,
     @Inject(CONFIG) private readonly config: NotificationConfig,
+    private readonly work: BackgroundWork,
   ) {}
+
+  /**
+   * No new claims: stopped, or shutdown requested (SIGTERM: closeService asks before it stops the consumers, which may
+   * take a while; the emails in flight get that time to finish, and nothing new starts meanwhile).
+   */
+  private get closing(): boolean {
+    return this.stopped || this.work.stopRequested;
+  }
 
   onApplicationBootstrap(): void {
     this.stopped = false;
@@ -115,7 +124,7 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnModuleDestroy {
 
   /** Look for due emails now. Concurrent kicks coalesce. */
   kick(): void {
-    if (this.stopped) return;
+    if (this.closing) return;
     if (this.filling) {
       this.again = true;
       return;
@@ -135,7 +144,7 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnModuleDestroy {
   private async fill(): Promise<void> {
     const concurrency = this.config.NOTIFY_CONCURRENCY;
     const group = Math.max(1, Math.floor(concurrency / CLAIM_GROUP_DIVISOR));
-    while (!this.stopped) {
+    while (!this.closing) {
       const room = concurrency - this.inFlight.size;
       // Busy: wait until a group of slots is free and fill them together (one claim for the group, and their
       // recipients looked up with one query) rather than one by one as each send ends.
@@ -154,11 +163,11 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnModuleDestroy {
         if (!found || !this.orphaned(found)) this.scan = false;
         if (found) this.due.delete(found._id);
         // Stopped while the claim ran: what it won goes back rather than out, since nobody waits for it any more.
-        if (this.stopped) return this.release(claimed);
+        if (this.closing) return this.release(claimed);
       }
       const { won, failed } = await this.claimDue(room - claimed.length);
       claimed.push(...won);
-      if (this.stopped) return this.release(claimed);
+      if (this.closing) return this.release(claimed);
       for (const email of claimed) this.start(email);
       if (failed) throw failed;
       if (claimed.length === 0 && this.due.size === 0) return;
@@ -225,7 +234,7 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnModuleDestroy {
   }
 
   private kickIn(ms: number, id: string, attempts: number): void {
-    if (this.stopped) return;
+    if (this.closing) return;
     // Never above what a timer holds: Node fires a longer one after 1 ms (the claim would then find it not due).
     const timer = setTimeout(
       () => {
