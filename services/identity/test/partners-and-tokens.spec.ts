@@ -6,6 +6,7 @@ import { createRemoteJWKSet, jwtVerify, SignJWT } from 'jose';
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { MAX_PARTNER_LOCATIONS } from '../src/partners/usecases/add-location.use-case';
+import { CompletePartnerBootstrap } from '../src/partners/usecases/complete-partner-bootstrap.use-case';
 import { AUDIENCE, BootedIdentity, bootIdentity, IdentityClient, ISSUER, signingKey } from './identity.harness';
 
 jest.setTimeout(60_000);
@@ -209,6 +210,17 @@ describe('partners and locations', () => {
     });
     expect(again.status).toBe(409);
     expect(await booted.db.collection('users').countDocuments({ partnerId })).toBe(1);
+  });
+
+  it('finishes such a registration without a retry too, on the sweep that runs every few minutes (not only at start)', async () => {
+    const partnerId = `P-${randomUUID()}`;
+    const pending = { userId: randomUUID(), email: `ga-${suffix()}@example.com`, displayName: 'Ada' };
+    const locationId = `L-${suffix()}`;
+    await booted.db.collection('location_claims').insertOne({ _id: locationId as never, partnerId });
+    await booted.db.collection('partners').insertOne({ _id: partnerId as never, name: 'Contoso', locations: [{ locationId, country: 'DE', legalName: 'Contoso GmbH' }], pendingAdmin: pending, version: 1 });
+    await booted.service.app.get(CompletePartnerBootstrap).sweep();
+    expect(await booted.db.collection('partners').findOne({ _id: partnerId as never })).not.toHaveProperty('pendingAdmin');
+    expect((await client.call('GET', '/v1/me', { token: await token(pending.userId, partnerId) })).body.roles).toEqual([{ role: 'GLOBAL_ADMIN', locationIds: ['*'] }]);
   });
 });
 

@@ -7,7 +7,8 @@ import { CLAIM_GRACE_MS, PartnersRepository } from '../partners.repository';
 /**
  * Registration writes two documents (the partner, then its first Global admin) without a transaction. The
  * partner carries the admin as `pendingAdmin` (with its user id fixed in advance) until the user exists, so a
- * crash in between is finished by a retried registration or at the next start, and never creates two admins.
+ * crash (or a failed write) in between is finished by a retried registration, at the next start, or by the sweep every
+ * CLAIM_GRACE_MS (a partner is not left without its Global admin until a restart), and never creates two admins.
  *
  * The same pass removes location claims left by a registration that crashed before its partner write (no partner
  * document lists them and nobody took them for CLAIM_GRACE_MS; see PartnersRepository.sweepClaims), at start and
@@ -53,7 +54,8 @@ export class CompletePartnerBootstrap implements OnApplicationBootstrap, OnAppli
     }
   }
 
-  async onApplicationBootstrap(): Promise<void> {
+  /** Finishes the registrations left with a pending first admin, then sweeps the claims: at start, then on the timer. */
+  async sweep(): Promise<void> {
     try {
       // Work nobody asked for right now: a trace of its own for the events it causes.
       await Trace.job('partner-registrations-completion', async () => {
@@ -63,7 +65,11 @@ export class CompletePartnerBootstrap implements OnApplicationBootstrap, OnAppli
       this.logger.warn(`could not finish pending partner registrations: ${(error as Error).message}`);
     }
     await this.sweepClaims();
-    this.sweeper = setInterval(() => void this.sweepClaims(), CLAIM_GRACE_MS);
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    await this.sweep();
+    this.sweeper = setInterval(() => void this.sweep(), CLAIM_GRACE_MS);
     this.sweeper.unref();
   }
 
