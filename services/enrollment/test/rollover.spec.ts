@@ -96,10 +96,11 @@ function completedOnce(
 }
 
 /**
- * Runs `action` once, right before the rollover inserts the first next-year enrollments of `programId` (after they
- * were decided), then lets the insert go on. `fired()` tells whether it ran; `restore()` ends the spy.
+ * The operator's rollover of `fromFiscalYear` for the program, with `action` run once right before it inserts the
+ * program's first next-year enrollments (after they were decided); then the insert goes on. Returns the run's answer,
+ * once `action` is known to have run.
  */
-function beforeInsertsOf(programId: string, action: () => Promise<void>) {
+async function rolloverRacedBy(programId: string, fromFiscalYear: string, action: () => Promise<void>) {
   const collection = h.service.app.get<EnrollmentsRepository>(EnrollmentsRepository, { strict: false }).model.collection;
   const insertMany = collection.insertMany.bind(collection);
   let fired = false;
@@ -110,7 +111,13 @@ function beforeInsertsOf(programId: string, action: () => Promise<void>) {
     }
     return (insertMany as (...args: unknown[]) => unknown)(docs, ...rest);
   }) as never);
-  return { fired: () => fired, restore: () => spy.mockRestore() };
+  try {
+    const summary = await operator('/v1/operator/rollover', { fromFiscalYear, programId });
+    expect(fired).toBe(true);
+    return summary;
+  } finally {
+    spy.mockRestore();
+  }
 }
 
 describe('fiscal-year rollover', () => {
@@ -687,15 +694,12 @@ describe('a program discontinued during a rollover', () => {
     const program = await createProgram(h, { fiscalYear: 'FY39', requiresEligibility: false, payoutRules: usdRules });
     const seeded = await seedEnrolled(program, 'FY39', 3, 'late');
     const { discontinueNow, restore } = discontinuer(program.programId);
-    const inserts = beforeInsertsOf(program.programId, discontinueNow);
     let summary;
     try {
-      summary = await operator('/v1/operator/rollover', { fromFiscalYear: 'FY39', programId: program.programId });
+      summary = await rolloverRacedBy(program.programId, 'FY39', discontinueNow);
     } finally {
-      inserts.restore();
       restore();
     }
-    expect(inserts.fired()).toBe(true);
     expect(summary.body).toEqual(expect.objectContaining({ examined: 3, renewed: 3, conflicts: 0, complete: true }));
     const all = await col().find({ programId: program.programId } as never).toArray();
     expect(all.map((e) => `${e.fiscalYear} ${e.status}`).sort()).toEqual([...seeded.map(() => 'FY39 DISCONTINUED'), ...seeded.map(() => 'FY40 DISCONTINUED')]);
@@ -716,17 +720,10 @@ describe('a profile edited while the rollover writes the batch that uses it', ()
 
     // Right before the batch's inserts: the partner edits the profile (revision 2, to validate), and the service has
     // recorded it in its view (and looked for the enrollments using it: the FY42 ones do not exist yet).
-    const inserts = beforeInsertsOf(program.programId, async () => {
+    const summary = await rolloverRacedBy(program.programId, 'FY41', async () => {
       await profileEvent(h, 'ProfileUpdated', bankProfile(partnerId, { profileId: bankProfileId, revision: 2, status: 'PENDING_VALIDATION' }));
       await waitFor('the edit in the profile view', async () => (await h.db.collection('profile_view').findOne({ _id: bankProfileId as never }))?.revision === 2, { timeoutMs: 30_000, intervalMs: 20 });
     });
-    let summary;
-    try {
-      summary = await operator('/v1/operator/rollover', { fromFiscalYear: 'FY41', programId: program.programId });
-    } finally {
-      inserts.restore();
-    }
-    expect(inserts.fired()).toBe(true);
     expect(summary.body).toEqual(expect.objectContaining({ examined: 2, renewed: 2, complete: true }));
     for (const e of seeded) {
       const next = enrollmentId({ programId: program.programId, locationId: e.locationId, fiscalYear: 'FY42' });
@@ -749,17 +746,10 @@ describe('an ineligible decision recorded while the rollover writes the batch it
     const seeded = completedOnce(program, 'FY43', w.partnerId, locationId, 'VALIDATING', bankProfileId);
     await col().insertOne(seeded as never);
 
-    const inserts = beforeInsertsOf(program.programId, async () => {
+    const summary = await rolloverRacedBy(program.programId, 'FY43', async () => {
       await eligibility(h, w, program.programId, locationId, false, 'FY44', ['Partner designation lost']);
       await eligibilityKnown(h, program.programId, locationId, 'FY44', false);
     });
-    let summary;
-    try {
-      summary = await operator('/v1/operator/rollover', { fromFiscalYear: 'FY43', programId: program.programId });
-    } finally {
-      inserts.restore();
-    }
-    expect(inserts.fired()).toBe(true);
     expect(summary.body).toEqual(expect.objectContaining({ examined: 1, complete: true }));
     const next = enrollmentId({ programId: program.programId, locationId, fiscalYear: 'FY44' });
     expect(await col().findOne({ _id: next })).toMatchObject({ status: 'INELIGIBLE', reasons: ['Partner designation lost'], renewedFrom: seeded._id });

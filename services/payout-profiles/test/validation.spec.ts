@@ -321,6 +321,13 @@ describe('results that do not apply, repeated without end', () => {
       const over = await decide(id, 'BANK', 1, 'APPROVED', ['one too many']);
       await eventually(async () => expect(warn.mock.calls.map(([m]) => String(m)).filter((m) => m.includes(over.eventId))).toEqual([expect.stringContaining(`not recorded: the profile already holds ${MAX_UNAPPLIED_RESULTS} results that did not apply`)]));
       expect(await history()).toHaveLength(MAX_UNAPPLIED_RESULTS + 1);
+      // A conflicting one past the cap is not stored either, and is still reported as a conflict.
+      const conflicting = await decide(id, 'BANK', 1, 'ACTION_REQUIRED', ['Name differs']);
+      await eventually(async () => expect(warn.mock.calls.map(([m]) => String(m)).filter((m) => m.includes(conflicting.eventId))).toEqual([
+        expect.stringContaining('not recorded'),
+        expect.stringContaining('Conflicting validation result'),
+      ]));
+      expect(await history()).toHaveLength(MAX_UNAPPLIED_RESULTS + 1);
 
       // A change is revision 2: its decision applies and is stored.
       const changed = await call(h, 'PATCH', `/v1/bank-profiles/${id}`, { token: admin, body: { name: `Renamed ${id}` }, headers: { 'if-match': `"${(await profile(`/v1/bank-profiles/${id}`)).version}"` } });

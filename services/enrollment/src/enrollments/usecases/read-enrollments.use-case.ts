@@ -60,7 +60,7 @@ export class ReadEnrollments {
     const reads = viewerIsAdmin && (!e.evaluatedAt || e.status === 'INELIGIBLE');
     const program = reads ? await this.programs.find(e.programId) : null;
     const programOpen = reads ? program?.state === 'OPEN' : undefined;
-    const restartable = e.status === 'INELIGIBLE' && programOpen === true && (await this.eligibleFor(program!, e));
+    const restartable = e.status === 'INELIGIBLE' && program?.state === 'OPEN' && (await this.eligibleFor(program, e));
     return toEnrollmentDto(e, { viewerIsAdmin, payoutApiUrl: this.config.PAYOUT_PROFILES_API_URL, now: this.clock.now(), programOpen, restartable });
   }
 

@@ -47,10 +47,11 @@ export class UpdateBankProfile {
     let nextLocations: string[] | undefined;
     for (let attempt = 1; ; attempt++) {
       const { profile: current, locationIds: defaultOf, claims } = await this.claims.holders(found);
+      const served = servedLocations(current);
       // First whether they may read it: the answers below name the locations it serves and is default for.
-      this.access.bankProfileReader(actor, profileId, servedLocations(current));
+      this.access.bankProfileReader(actor, profileId, served);
       this.access.bankProfileEditor(actor, profileId, defaultOf);
-      this.access.bankProfileServer(actor, profileId, servedLocations(current));
+      this.access.bankProfileServer(actor, profileId, served);
       // After the role checks: a caller who may not edit the profile gets 403 whatever If-Match says, never its version.
       if (current.version !== expectedVersion) throw Problems.preconditionFailed(current.version);
       if (input.locationIds && !nextLocations) nextLocations = await this.access.servableLocations(actor, input.locationIds);

@@ -95,6 +95,8 @@ export class RecordValidationResult {
           `${command.profileKind} profile ${profile._id} r${command.revision}: ${effect} result${command.eventId ? ` (event ${command.eventId})` : ''} ` +
             `not recorded: the profile already holds ${MAX_UNAPPLIED_RESULTS} results that did not apply`,
         );
+        // Not stored, still a conflict to see (its warning and payout_validation_conflicts_total).
+        if (effect === 'ALREADY_DECIDED') this.conflict(command, decision!);
         return this.answer(command, { effect, profile });
       }
       const record: ValidationRecord = {
