@@ -63,6 +63,9 @@ function storedEnrollment(fields: { programId: string; programName: string; part
   };
 }
 
+/** The service's enrollments, as stored. */
+const col = () => h.db.collection<Record<string, any> & { _id: string }>('enrollments');
+
 /**
  * A completed enrollment as the service stores it: ENROLLED in its year with revision 1 of its bank profile (status
  * ENROLLED), or sent back since by an edit (VALIDATING) or by the new revision's rejection (ACTION_REQUIRED), keeping
@@ -396,7 +399,6 @@ async function bankInView(profileId: string, partnerId: string, revision: number
 const usdRules = { allowedCurrencies: ['USD'], allowedPaymentMethods: ['ELECTRONIC_BANK_TRANSFER' as const], taxProfileRequired: false };
 
 describe('enrollments ENROLLED once and back in validation (a profile edited, or its new revision rejected)', () => {
-  const col = () => h.db.collection<Record<string, any> & { _id: string }>('enrollments');
 
   it('are decided at year end like completed ones: continued (action required while the profile is not approved), renewed, or expired with the real reason', async () => {
     // The year before the current one, continued into the current one: the continuation follows validation in its year
@@ -608,7 +610,6 @@ describe('enrollments ENROLLED once and back in validation (a profile edited, or
 });
 
 describe('a program discontinued during a rollover', () => {
-  const col = () => h.db.collection<Record<string, any> & { _id: string }>('enrollments');
   const service = <T>(token: unknown) => h.service.app.get<T>(token as never, { strict: false });
 
   /** `count` ENROLLED enrollments of the program in `fiscalYear`, each of which would renew. */
@@ -710,7 +711,6 @@ describe('a program discontinued during a rollover', () => {
 
 describe('a profile edited while the rollover writes the batch that uses it', () => {
   it('the renewals, inserted after the edit reached the profile view, follow it: back to VALIDATING, with their event', async () => {
-    const col = () => h.db.collection<Record<string, any> & { _id: string }>('enrollments');
     const program = await createProgram(h, { fiscalYear: 'FY41', requiresEligibility: false, payoutRules: usdRules });
     const partnerId = `pe-${w.run}`;
     const bankProfileId = `pebank-${w.run}`;
@@ -735,7 +735,6 @@ describe('a profile edited while the rollover writes the batch that uses it', ()
 
 describe('an ineligible decision recorded while the rollover writes the batch it concerns', () => {
   it('ends the continuation it never reached (inserted after the decision looked for it): INELIGIBLE, with its event', async () => {
-    const col = () => h.db.collection<Record<string, any> & { _id: string }>('enrollments');
     const program = await createProgram(h, { fiscalYear: 'FY43', requiresEligibility: true, payoutRules: usdRules });
     const locationId = `elloc-${w.run}`;
     const bankProfileId = `elbank-${w.run}`;

@@ -539,11 +539,7 @@ describe('duplicates and reordering', () => {
   });
 
   it('two decisions at the same instant: the one read later wins, and the earlier one handled again (a crash before its chunk was recorded) issues nothing', async () => {
-    const partner = await world.partner(1);
-    const [l1] = partner.locationIds;
-    const admin = await world.user(partner, [['INCENTIVES_ADMIN', [l1]]], 'admin');
-    const programId = await world.program();
-    await world.known(admin, [l1]);
+    const { partner, l1, admin, programId } = await oneLocationWithAdmins();
     const at = new Date(Math.floor(Date.now() / 1_000) * 1_000); // stamped to the second, as some systems do
     const eligible = await world.decide(partner, l1, programId, true, { occurredAt: at });
     await world.decide(partner, l1, programId, false, { occurredAt: at, reasons: ['Revenue below threshold'] });
