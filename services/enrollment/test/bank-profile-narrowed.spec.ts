@@ -85,8 +85,8 @@ function handledRuns(profileId: string, version: number) {
   const handler = serviceOf(h, EnrollmentsModule, RecordProfileChange);
   const handle = handler.execute.bind(handler);
   const runs: Array<Promise<number>> = [];
-  const spy = jest.spyOn(handler, 'execute').mockImplementation((event) => {
-    const done = handle(event);
+  const spy = jest.spyOn(handler, 'execute').mockImplementation((event, occurredAt) => {
+    const done = handle(event, occurredAt);
     if (event.profileId === profileId && event.version === version) runs.push(done);
     return done;
   });

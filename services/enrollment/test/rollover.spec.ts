@@ -300,6 +300,72 @@ describe('enrollments never completed in their fiscal year', () => {
     expect(enrollmentEvents(h, late._id).map((m) => m.envelope!.type)).toEqual(['EnrollmentExpired']);
   });
 
+  // Approved in its last minute, consumed after midnight (the rollover waits for its consumers for that): completed in
+  // time. One whose tax profile was approved only after midnight was not.
+  it('a submitted one whose profiles were approved within its year, the news arriving after it ended, is ENROLLED as of the approval; approved after, it is not', async () => {
+    const program = await createProgram(h, { fiscalYear: 'FY21', requiresEligibility: false });
+    const inYear = new Date('2021-06-30T23:59:00Z');
+    const afterYear = new Date('2021-07-01T00:01:00Z');
+    const seeded = await Promise.all(
+      ['intime', 'split'].map(async (name) => {
+        const locationId = `${name}-${w.run}`;
+        const bank = bankProfile(w.partnerId, { locationIds: [locationId], version: 1 });
+        const tax = taxProfile(w.partnerId, locationId);
+        for (const profile of [bank, tax]) {
+          await profileEvent(h, 'ProfileSubmittedForValidation', profile);
+          await profileKnown(h, profile);
+        }
+        const enrollment = storedEnrollment({
+          programId: program.programId,
+          programName: program.name,
+          partnerId: w.partnerId,
+          locationId,
+          fiscalYear: 'FY21',
+          status: 'VALIDATING',
+          version: 3,
+          bankProfileId: bank.profileId,
+          taxProfileId: tax.profileId,
+          submittedAt: new Date('2021-05-01T00:00:00Z'),
+        });
+        await col().insertOne(enrollment as never);
+        return { enrollment, bank, tax, taxApprovedAt: name === 'intime' ? inYear : afterYear };
+      }),
+    );
+    for (const { bank, tax, taxApprovedAt } of seeded) {
+      // The bank profile serves one more location after midnight (a later version of the approved revision): its
+      // approval stays dated within the year.
+      const widened = { ...bank, version: 2, locationIds: [...bank.locationIds!, `other-${w.run}`] };
+      const events = [[bank, inYear], [widened, afterYear], [tax, taxApprovedAt]] as const;
+      for (const [profile, occurredAt] of events) {
+        const approved = { ...profile, status: 'APPROVED' as const };
+        await h.kafka.publishEvent(Topics.payoutProfiles, profile.profileKind === 'TAX' ? profile.locationId! : profile.partnerId, {
+          type: 'ProfileApproved',
+          source: 'payout-profiles',
+          partnerId: w.partnerId,
+          data: approved,
+          occurredAt,
+        });
+        await profileKnown(h, approved);
+      }
+    }
+    const [intime, split] = seeded.map((s) => s.enrollment);
+    await waitForEnrollmentEvent(h, intime._id, 'EnrollmentEnrolled');
+    await groupCaughtUp(h.service.env.KAFKA_GROUP_ID, [Topics.payoutProfiles]);
+    expect(await col().findOne({ _id: intime._id })).toEqual(
+      expect.objectContaining({ status: 'ENROLLED', enrolledAt: inYear, validated: { bank: 1, tax: 1 }, version: 4 }),
+    );
+    expect(await col().findOne({ _id: split._id })).toEqual(expect.objectContaining({ status: 'VALIDATING', version: 3 }));
+
+    // The rollover takes the completed one as completed (not unfinished), and expires the other.
+    const summary = await operator('/v1/operator/rollover', { fromFiscalYear: 'FY21', programId: program.programId });
+    expect(summary.body).toEqual(expect.objectContaining({ examined: 2, unfinished: 1 }));
+    await waitForEnrollmentEvent(h, split._id, 'EnrollmentExpired');
+    await enrollmentEventsSettled(h, { programId: program.programId }, seeded.map((s) => s.enrollment.locationId));
+    expect(enrollmentEvents(h, split._id).map((m) => m.envelope!.type)).toEqual(['EnrollmentExpired']);
+    expect(enrollmentEvents(h, intime._id).map((m) => m.envelope!.type)[0]).toBe('EnrollmentEnrolled');
+    expect(await col().findOne({ _id: intime._id })).not.toEqual(expect.objectContaining({ status: 'EXPIRED', reasons: ['The fiscal year FY21 ended before the enrollment was completed.'] }));
+  });
+
   it('expire once their year is over, with the reason, once; final ones are left as they are', async () => {
     const program = await createProgram(h, { fiscalYear: 'FY21', requiresEligibility: false });
     const seeded = await seedUnfinished(program.programId, program.name, 'FY21', ['INVITED', 'ACTION_REQUIRED', 'VALIDATING', 'INELIGIBLE', 'DISCONTINUED']);

@@ -34,6 +34,8 @@ export interface ProfileFacts {
   currency?: string;
   paymentMethod?: PaymentMethod;
   expiresAt?: Date;
+  /** When its revision was decided (approved or sent back), as payout-profiles dated the event; absent while pending. */
+  decidedAt?: Date;
   name?: string;
   /** Bank profiles: the locations it serves, `['*']`, or null/absent when its events never said (every location). */
   locationIds?: string[] | null;

@@ -15,6 +15,7 @@ export function profileFacts(view: ProfileView | null | undefined): ProfileFacts
     currency: view.currency,
     paymentMethod: view.paymentMethod,
     ...(view.expiresAt && { expiresAt: new Date(view.expiresAt) }),
+    ...(view.decidedAt && { decidedAt: new Date(view.decidedAt) }),
     ...(view.name !== undefined && { name: view.name }),
     ...(view.kind === 'BANK' && { locationIds: view.locationIds ?? null }),
   };

@@ -73,8 +73,11 @@ export class ViewsRepository {
     });
   }
 
-  /** Keeps the newest state of a profile (see ProfileView.rank, version). Returns whether this event changed the view. */
-  async recordProfile(event: ProfileEvent): Promise<boolean> {
+  /**
+   * Keeps the newest state of a profile (see ProfileView.rank, version), and when its revision was decided (`decidedAt`,
+   * from the event's `occurredAt`). Returns whether this event changed the view.
+   */
+  async recordProfile(event: ProfileEvent, occurredAt: Date): Promise<boolean> {
     const decided = event.status !== 'PENDING_VALIDATION';
     const rank = event.revision * 2 + (decided ? 1 : 0);
     if (event.profileKind === 'TAX' && event.locationId !== undefined) {
@@ -87,10 +90,13 @@ export class ViewsRepository {
       );
     }
     const version = event.version;
-    return upsertIfNewer<ProfileView>(this.profileModel.collection, event.profileId, {
-      // Same rank: a later version of the profile (its locationIds changed) replaces; the same event again does not.
-      replaces: (stored) => stored.rank < rank || (stored.rank === rank && version !== undefined && (stored.version ?? 0) < version),
-      set: {
+    // Same rank: a later version of the profile (its locationIds changed) replaces; the same event again does not.
+    const replaces = (stored: ProfileView) => stored.rank < rank || (stored.rank === rank && version !== undefined && (stored.version ?? 0) < version);
+    const written = await upsertIfChanged<ProfileView>(this.profileModel.collection, event.profileId, (stored) => {
+      if (stored && !replaces(stored)) return null;
+      // A later version of the same rank leaves the revision's decision as it was, and when it was made.
+      const decidedAt = stored?.rank === rank ? (stored.decidedAt ?? null) : decided ? occurredAt : null;
+      return {
         kind: event.profileKind,
         partnerId: event.partnerId,
         ...(event.locationId !== undefined && { locationId: event.locationId }),
@@ -105,9 +111,11 @@ export class ViewsRepository {
         // The newest event decides, also when it does not say (written before locationIds: serves every location).
         ...(event.profileKind === 'BANK' && { locationIds: event.locationIds ?? null }),
         ...(version !== undefined && { version }),
+        decidedAt,
         updatedAt: new Date(),
-      },
+      };
     });
+    return written !== null;
   }
 
   /** A profile of the partner (another partner's profile is not found). */

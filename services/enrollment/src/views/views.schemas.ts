@@ -75,6 +75,11 @@ export class ProfileView {
   @Prop() currency?: string;
   @Prop({ type: String }) paymentMethod?: PaymentMethod;
   @Prop() expiresAt?: Date;
+  /**
+   * When the revision held was decided (approved or sent back): the deciding event's occurredAt, kept through later
+   * events of the same rank (a change of locationIds). Null while pending, and for decisions recorded before it existed.
+   */
+  @Prop({ type: Date, default: null }) decidedAt?: Date | null;
   @Prop({ required: true }) updatedAt!: Date;
 }
 export const ProfileViewSchema = SchemaFactory.createForClass(ProfileView);

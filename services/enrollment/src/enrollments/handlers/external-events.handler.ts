@@ -51,7 +51,7 @@ export class ExternalEventsHandler {
   async onPayoutProfile(@Payload() event: ConsumedEvent<unknown>): Promise<void> {
     const { type, data, occurredAt } = event.envelope;
     if (PROFILE_EVENTS.has(type)) {
-      await this.recordProfileChange.execute(data as ProfileEvent);
+      await this.recordProfileChange.execute(data as ProfileEvent, new Date(occurredAt));
     } else if (type === 'DefaultBankProfileAssigned') {
       await this.views.recordDefaultAssigned(data as DefaultBankProfileChange, new Date(occurredAt));
     } else if (type === 'DefaultBankProfileRemoved') {

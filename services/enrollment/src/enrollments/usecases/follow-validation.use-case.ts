@@ -3,7 +3,7 @@ import { Clock } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { Enrollment } from '../enrollment.schema';
 import { EnrollmentEvents, newReasonType, transitionType } from '../enrollment-events';
-import { bankNoLongerServes, FOLLOWING_VALIDATION, validationState } from '../enrollment-rules';
+import { bankNoLongerServes, FOLLOWING_VALIDATION, ProfileFacts, validationState } from '../enrollment-rules';
 import { EnrollmentsRepository, rolledOver } from '../enrollments.repository';
 import { PayoutFacts } from '../payout-facts';
 import { WithdrawBankChoice } from './withdraw-bank-choice.use-case';
@@ -25,6 +25,13 @@ const same = (a: string[] = [], b: string[] = []) => a.length === b.length && a.
  * DISCONTINUED, which keep `submittedAt`; rolled over, once its year is over; never completed, its year over) is returned unchanged, so a caller that
  * read it again after a missed write never brings it back.
  */
+/** When the last of the profiles in use was approved (all of them are), or undefined (one is not, or not known when). */
+function approvedAt(...profiles: Array<ProfileFacts | undefined>): Date | undefined {
+  const used = profiles.filter((p): p is ProfileFacts => p !== undefined);
+  if (!used.length || used.some((p) => p.status !== 'APPROVED' || !p.decidedAt)) return undefined;
+  return new Date(Math.max(...used.map((p) => +p.decidedAt!)));
+}
+
 @Injectable()
 export class FollowValidation {
   constructor(
@@ -39,16 +46,21 @@ export class FollowValidation {
     // Marked by an operator's early rollover run: still valid, so still following, until its year ends (rolledOver).
     if (!current.submittedAt || rolledOver(current, this.clock.now()) || !FOLLOWING_VALIDATION.includes(current.status)) return current;
     // Never completed in its year, and the year is over: the rollover's, which expires it (Submit and Continue leave it
-    // too). Approved after the end but before the run, it would otherwise be ENROLLED late and renewed.
-    if (!current.enrolledAt && fiscalYearOver(current.fiscalYear, this.clock.now())) return current;
+    // too), unless its profiles were approved within the year and this service learns it only now (the rollover waits
+    // for its consumers to catch up for that): then it is ENROLLED as of that approval. Approved after the end but
+    // before the run, it would otherwise be ENROLLED late and renewed.
+    const late = !current.enrolledAt && fiscalYearOver(current.fiscalYear, this.clock.now());
     // Submitted while its program required no tax profile, which it requires now: the location's tax profile (created
     // since, or there all along) is taken up, so that completing what is missing lets the enrollment go on.
     const adoptTax = rules.taxProfileRequired && !current.taxProfileId;
     const { bank, tax } = await this.facts.inUse(current.partnerId, current.bankProfileId, current.taxProfileId, adoptTax ? current.locationId : undefined);
     if (bankNoLongerServes(current, bank)) return this.withdraw.apply(current, bank);
     const adopted = adoptTax && tax ? tax.profileId : undefined;
-    const now = this.clock.now();
-    const state = validationState(rules, bank, tax, now);
+    // The instant it is decided as of: now, or for a late one its approval, which must fall within its year.
+    const at = late ? approvedAt(bank, tax) : this.clock.now();
+    if (!at || (late && fiscalYearOver(current.fiscalYear, at))) return current;
+    const state = validationState(rules, bank, tax, at);
+    if (late && state.status !== 'ENROLLED') return current;
     const validated = state.status === 'ENROLLED' ? { bank: bank?.revision, tax: tax?.revision } : current.validated;
     const unchanged =
       !adopted &&
@@ -63,7 +75,7 @@ export class FollowValidation {
       missing: state.missing,
       reasons: state.reasons,
       ...(adopted && { taxProfileId: adopted }),
-      ...(state.status === 'ENROLLED' && { enrolledAt: current.enrolledAt ?? now, validated: JSON.parse(JSON.stringify(validated)) }),
+      ...(state.status === 'ENROLLED' && { enrolledAt: current.enrolledAt ?? at, validated: JSON.parse(JSON.stringify(validated)) }),
     };
     const type = transitionType(current.status, state.status, { rejected: state.rejected }) ?? newReasonType(current, state, { rejected: state.rejected });
     const next = { ...current, ...changes, version: current.version + 1 };

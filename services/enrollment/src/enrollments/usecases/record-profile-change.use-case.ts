@@ -33,8 +33,8 @@ export class RecordProfileChange {
     private readonly clock: Clock,
   ) {}
 
-  async execute(event: ProfileEvent): Promise<number> {
-    await this.views.recordProfile(event);
+  async execute(event: ProfileEvent, occurredAt: Date): Promise<number> {
+    await this.views.recordProfile(event, occurredAt);
     // Even when the view was already up to date: a crash may have fallen between the view and the enrollments.
     const concerned = (e: Enrollment) => watchesProfile(e, event.profileKind, this.clock.now()) && usesProfile(e, event);
     const watching = (await this.enrollments.ofProfile(event)).filter(concerned);
