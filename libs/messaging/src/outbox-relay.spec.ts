@@ -99,10 +99,14 @@ describe('OutboxRelay: events of one key go out in the order they were written, 
 
   /**
    * The documents of one collection in their natural order (a fake of the driver's collection: a pure unit test). A
-   * scan finds those with entries; `beforeLookup` runs once, before the next lookup by `_id` answers (a write made
-   * while the relay drains).
+   * scan finds those with entries; `beforeLookup` runs once, before the next lookup by `_id` answers, and `beforeScan`
+   * before the next scan does (writes made while the relay drains).
    */
-  function fakeCollection(docs: Doc[], hooks: { beforeLookup?: () => void; afterLookup?: () => void; scanned?: number[] } = {}, collectionName = 'things') {
+  function fakeCollection(
+    docs: Doc[],
+    hooks: { beforeLookup?: () => void; afterLookup?: () => void; beforeScan?: () => void; scanned?: number[] } = {},
+    collectionName = 'things',
+  ) {
     const project = (doc: Doc, projection: Record<string, unknown> = {}) => ({
       _id: doc._id,
       outbox:
@@ -125,6 +129,9 @@ describe('OutboxRelay: events of one key go out in the order they were written, 
             after?.();
             return found;
           }
+          const before = hooks.beforeScan;
+          hooks.beforeScan = undefined;
+          before?.();
           const found = docs.filter((d) => d.outbox.length).slice(0, limit);
           hooks.scanned?.push(found.length);
           return found.map((d) => project(d, options.projection));
@@ -256,6 +263,25 @@ describe('OutboxRelay: events of one key go out in the order they were written, 
     clock = 10;
     await drain(false);
     expect(sent).toEqual(['u1', 'p2', 'u3']);
+  });
+
+  it("two collections, writes made while the first one's scan runs: the second one's are not sent ahead of the first one's", async () => {
+    // x1 to a document of `things` while its scan runs (noted for the next drain), then y2, caused by it, to `others`.
+    const things: Doc[] = [];
+    const others: Doc[] = [];
+    const { sent, drain } = relayOver(
+      fakeCollection(things, {
+        beforeScan: () => {
+          write(things, 'X', 'x1', 11);
+          write(others, 'Y', 'y2', 12, { namespace: 'db.others' });
+        },
+      }),
+      fakeCollection(others, {}, 'others'),
+    );
+    clock = 10;
+    await drain('poll');
+    await drain(false);
+    expect(sent).toEqual(['x1', 'y2']);
   });
 
   it('an entry whose createdAt is missing or unreadable (an older writer) is sent as the oldest, never left behind', async () => {

@@ -213,8 +213,11 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
     this.sweep = false;
     const startedAt = Date.now();
     const plan: Planned[] = [];
-    for (const source of this.collections()) {
-      const pending = PendingOutboxes.take(source.namespace);
+    // Every collection's notes are taken before the first scan: a document noted while a scan runs belongs to the next
+    // drain, whichever collection it is in (taken after another's scan, its entries could go ahead of older ones of
+    // their keys written to a collection taken before, which this drain leaves to the next).
+    const taken = this.collections().map((source) => ({ source, pending: PendingOutboxes.take(source.namespace) }));
+    for (const { source, pending } of taken) {
       const items = new Map<unknown, Planned>(pending.ids.map((noted) => [idKey(noted.id), { source, id: noted.id, at: noted.at, noted }]));
       if (sweep || pending.scan) {
         const limit = sweep === 'full' || pending.scan ? undefined : BATCH_SIZE;

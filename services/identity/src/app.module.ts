@@ -47,9 +47,9 @@ import { ListUsers } from './users/usecases/list-users.use-case';
       },
     }),
     TokensModule,
-    // Partners first: a drain that finds both pending publishes PartnerRegistered before the first admin's
-    // UserCreated. Not a guarantee (a drain already past the partners, or another replica's scan, can take the user
-    // first); consumers apply each on its own (the role view, invitations' late-admin check).
+    // The relay publishes a partner's events in the order written across these collections (PartnerRegistered before
+    // the first admin's UserCreated). Not across replicas (another replica's scan can take the user first): consumers
+    // apply each on its own (the role view, invitations' late-admin check).
     MongooseModule.forFeature([
       { name: Partner.name, schema: PartnerSchema },
       { name: LocationClaim.name, schema: LocationClaimSchema },

@@ -77,7 +77,7 @@ async function barrier(token: string, userId: string, locationId: string) {
 }
 
 describe('identity events', () => {
-  // In either order (README: a relay pass already past the partners publishes the user first), on one partition.
+  // In either order (README: another replica's relay may publish the user first), on one partition.
   it("publishes PartnerRegistered and UserCreated of the first Global admin on the partner's partition, and LocationAdded", async () => {
     const locationId = `L-${randomUUID().slice(0, 8)}`;
     const partner = await client.registerPartner([locationId]);
