@@ -284,6 +284,22 @@ describe('OutboxRelay: events of one key go out in the order they were written, 
     expect(sent).toEqual(['x1', 'y2']);
   });
 
+  it('an insert still running past the grace for a noted document found empty keeps its note: sent, once it lands, before newer events', async () => {
+    const docs: Doc[] = [];
+    const { sent, drain } = relayOver(fakeCollection(docs));
+    let land!: () => void;
+    const model = { collection: { collectionName: 'things' }, db: { name: 'db' } };
+    const inserting = PendingOutboxes.writing(model, ['E'], () => new Promise<void>((resolve) => (land = resolve)));
+    clock = 2_100; // E noted at 0, not inserted yet
+    await drain(false);
+    docs.push({ _id: 'E', outbox: [event('e1', 0)] });
+    land();
+    await inserting;
+    write(docs, 'F', 'f2', 2_200);
+    await drain(false);
+    expect(sent).toEqual(['e1', 'f2']);
+  });
+
   it('an entry whose createdAt is missing or unreadable (an older writer) is sent as the oldest, never left behind', async () => {
     const docs: Doc[] = [
       { _id: 'legacy', outbox: [{ ...event('old', 0), createdAt: undefined as never }, event('new', 5)] },

@@ -137,8 +137,11 @@ export class PendingOutboxes {
   }
 
   /**
-   * A plain-driver write of outbox entries to existing documents: notes them, runs the write, and marks it running
-   * meanwhile (begin). Inserts need only `noteDocuments`: a document not inserted yet shows no entries at all.
+   * A plain-driver write of outbox entries, to existing documents or inserting them: notes them, runs the write, and
+   * marks it running meanwhile (begin). The relay reads again a document it read while the write ran, and keeps the
+   * note of one it found empty (not inserted yet) for as long as the write runs, not only its short grace: an insert
+   * slower than that (a large insertMany, a failover) would otherwise be left to the periodic scan, and its events
+   * sent after newer ones of their keys.
    */
   static async writing<T>(model: Model, ids: unknown[], write: () => Promise<T>): Promise<T> {
     const namespace = namespaceOf(model);
@@ -153,7 +156,8 @@ export class PendingOutboxes {
 
   /**
    * For writes made with the plain driver (`model.collection`), which mongoose hooks do not see: note the
-   * documents that were given outbox entries so the next kick publishes them by `_id`.
+   * documents that were given outbox entries so the next kick publishes them by `_id`. Prefer `writing`, which also
+   * marks the write running; this alone is right only for a write already done.
    */
   static noteDocuments(model: { collection: { collectionName: string }; db: { name: string } }, ids: unknown[]): void {
     for (const id of ids) this.note(namespaceOf(model), id);
@@ -257,7 +261,7 @@ function trackOutboxWrites(schema: Schema): void {
     const doc = this as unknown as { _id: unknown; outbox?: unknown[]; isNew: boolean; constructor: Model; $locals: Running };
     if (!doc.outbox?.length) return;
     PendingOutboxes.note(namespaceOf(doc.constructor), doc._id);
-    if (!doc.isNew) doc.$locals.$outboxWriteEnd = PendingOutboxes.begin(namespaceOf(doc.constructor), [doc._id]);
+    doc.$locals.$outboxWriteEnd = PendingOutboxes.begin(namespaceOf(doc.constructor), [doc._id]);
   });
   schema.post('save', function (this: { $locals: Running }) {
     endRunning.done.call(this.$locals);
@@ -265,6 +269,8 @@ function trackOutboxWrites(schema: Schema): void {
   schema.post('save', function (this: { $locals: Running }, error: unknown, _doc: unknown, next: (error?: unknown) => void) {
     endRunning.failed.call(this.$locals, error, _doc, next);
   } as never);
+  // Model.insertMany and Model.bulkWrite only note (their post hooks cannot tell which call ended): no writer here adds
+  // entries with them; one that does wraps the call in PendingOutboxes.writing.
   schema.pre('insertMany', function (next: () => void, docs: unknown) {
     const model = this as unknown as Model;
     for (const doc of (Array.isArray(docs) ? docs : [docs]) as Array<{ _id?: unknown; outbox?: unknown[] }>) {

@@ -2,8 +2,9 @@ import { uniqueName } from '@lib/testing';
 import { Connection, createConnection, Model, Schema } from 'mongoose';
 import { outboxPlugin, OutboxEntry, PendingOutboxes, pushOutbox } from '../src/outbox';
 
-// Against the test database server: mongoose writes that add outbox entries to existing documents are marked running
-// from their pre hook to their post hook (also when they fail), so the relay reads such a document again.
+// Against the test database server: mongoose writes that add outbox entries to documents, inserts too, are marked
+// running from their pre hook to their post hook (also when they fail), so the relay reads such a document again (an
+// insert taking longer than the relay's grace for a noted document it finds empty keeps its note).
 interface Widget {
   _id: string;
   name: string;
@@ -18,7 +19,7 @@ schema.pre(['updateOne', 'findOneAndUpdate'], function () {
   seen.push(PendingOutboxes.isWriting(namespace, 'w1'));
 });
 schema.pre('save', function () {
-  seen.push(PendingOutboxes.isWriting(namespace, 'w1'));
+  seen.push(PendingOutboxes.isWriting(namespace, this._id));
 });
 
 let connection: Connection;
@@ -60,6 +61,16 @@ it('save of an existing document with entries: running while it runs, not after'
   await widget.save();
   expect(seen).toEqual([true]);
   expect(PendingOutboxes.isWriting(namespace, 'w1')).toBe(false);
+});
+
+it('save of a new document with entries (create): running while it runs, not after, also when it fails', async () => {
+  seen.length = 0;
+  await widgets.create({ _id: 'w2', name: 'two', outbox: [entry('e5')] });
+  expect(seen).toEqual([true]);
+  expect(PendingOutboxes.isWriting(namespace, 'w2')).toBe(false);
+  await expect(widgets.create({ _id: 'w2', name: 'again', outbox: [entry('e6')] })).rejects.toThrow(/duplicate key/i);
+  expect(seen).toEqual([true, true]);
+  expect(PendingOutboxes.isWriting(namespace, 'w2')).toBe(false);
 });
 
 it('a write without outbox entries is not marked', async () => {

@@ -61,16 +61,9 @@ export class EnrollmentsRepository {
   }
 
   /**
-   * Writes made with the plain driver (faster than mongoose's casting, and the shape is ours) tell the relay which
-   * documents got outbox entries, so it publishes them by _id instead of scanning the collection.
-   */
-  noteOutbox(ids: string[]): void {
-    if (ids.length) PendingOutboxes.noteDocuments(this.model, ids);
-  }
-
-  /**
-   * A plain-driver write adding events to existing enrollments: noted, and marked running while it runs
-   * (PendingOutboxes.writing), so the relay reads again a document it read meanwhile.
+   * A plain-driver write (faster than mongoose's casting, and the shape is ours) adding events to enrollments, existing
+   * or inserted: noted, so the relay publishes them by _id instead of scanning the collection, and marked running while
+   * it runs (PendingOutboxes.writing), so the relay reads again a document it read meanwhile.
    */
   withOutbox<T>(ids: string[], write: () => Promise<T>): Promise<T> {
     return PendingOutboxes.writing(this.model, ids, write);
@@ -78,9 +71,10 @@ export class EnrollmentsRepository {
 
   /** Inserts a new enrollment with its events; throws the duplicate-key error when it exists already. */
   async insert(enrollment: Enrollment, events: OutboxEntry[]): Promise<void> {
-    if (events.length) this.noteOutbox([enrollment._id]);
     // Concurrent inserts (invitations consumed together) share one command.
-    await bulkWriteBatcher(this.model.collection as never).write({ insertOne: { document: { ...defined(enrollment), ...(events.length && { outbox: events }) } } });
+    await this.withOutbox(events.length ? [enrollment._id] : [], () =>
+      bulkWriteBatcher(this.model.collection as never).write({ insertOne: { document: { ...defined(enrollment), ...(events.length && { outbox: events }) } } }),
+    );
   }
 
   /**

@@ -48,9 +48,10 @@ export class InvitationRepository {
     const defined = Object.fromEntries(Object.entries(invitation).filter(([, value]) => value !== undefined));
     const doc = { recipients: [], pendingNotices: [], reasons: [], ...defined, version: 1, createdAt: now, updatedAt: now, ...(events.length && { outbox: events }) };
     try {
-      if (events.length) PendingOutboxes.noteDocuments(this.invitations, [invitation._id]);
       // Concurrent handlers' inserts share one command.
-      await bulkWriteBatcher(this.invitations.collection as never).write({ insertOne: { document: doc } });
+      await PendingOutboxes.writing(this.invitations, events.length ? [invitation._id] : [], () =>
+        bulkWriteBatcher(this.invitations.collection as never).write({ insertOne: { document: doc } }),
+      );
       return true;
     } catch (error) {
       if (isDuplicateKey(error)) return false;

@@ -41,9 +41,8 @@ export class CreateProgram {
       key: program._id,
       eventId: deterministicId('program', program._id, '1'),
     });
-    PendingOutboxes.noteDocuments(this.programs, [program._id]);
     try {
-      await this.programs.collection.insertOne({ ...program, outbox: [event] } as never);
+      await PendingOutboxes.writing(this.programs, [program._id], () => this.programs.collection.insertOne({ ...program, outbox: [event] } as never));
     } catch (error) {
       if (isDuplicateKey(error)) throw Problems.conflict(`Program ${program._id} exists already.`);
       throw error;

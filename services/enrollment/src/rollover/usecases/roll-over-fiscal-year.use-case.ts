@@ -339,8 +339,10 @@ export class RollOverFiscalYear {
       if (followsValidation(next)) following.push(next._id);
     }
     const collection = this.enrollments.model.collection;
-    this.enrollments.noteOutbox(inserts.map((i) => i.doc._id));
-    const { duplicates } = await insertIdempotent(collection as never, inserts.map((i) => i.doc));
+    const { duplicates } = await this.enrollments.withOutbox(
+      inserts.map((i) => i.doc._id),
+      () => insertIdempotent(collection as never, inserts.map((i) => i.doc)),
+    );
     const duplicate = new Set(duplicates);
     inserts.forEach((insert, index) => {
       if (duplicate.has(index)) return;

@@ -134,12 +134,12 @@ export class CreateMessagesUseCase {
     // The plain driver: the documents are built here, whole, and mongoose's casting of every operation (the
     // outbox subdocuments above all) cost more CPU than the rest of the handler. The relay is told directly.
     // Events handled at the same time write their messages with one command.
-    PendingOutboxes.noteDocuments(
+    const batcher = bulkWriteBatcher(this.messages.collection as never);
+    const writes = await PendingOutboxes.writing(
       this.messages,
       missing.filter((m) => m.channel === 'INBOX').map((m) => m.id),
+      () => Promise.allSettled(missing.map((m) => batcher.write(m.operation as never))),
     );
-    const batcher = bulkWriteBatcher(this.messages.collection as never);
-    const writes = await Promise.allSettled(missing.map((m) => batcher.write(m.operation as never)));
     // A duplicate: two deliveries of one event racing, the other insert won, which is the same message.
     const failed = writes.find((w): w is PromiseRejectedResult => w.status === 'rejected' && !isDuplicateKey(w.reason));
     if (failed) throw failed.reason;
