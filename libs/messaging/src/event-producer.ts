@@ -35,8 +35,10 @@ export class EventProducer {
         // KafkaJS 2's default (murmur2, as the Java client: the same key lands on the same partition from any client).
         createPartitioner: Partitioners.DefaultPartitioner,
       });
-      producer.on(producer.events.CONNECT, () => (this.connected = true));
-      producer.on(producer.events.DISCONNECT, () => (this.connected = false));
+      // Only the producer in use tells: a replaced one's disconnect ends after its replacement connected, and read as
+      // this one's it would show the service not ready, and have the next send connect (and leak) yet another.
+      producer.on(producer.events.CONNECT, () => this.producer === producer && (this.connected = true));
+      producer.on(producer.events.DISCONNECT, () => this.producer === producer && (this.connected = false));
       await producer.connect();
       this.producer = producer;
       this.connected = true;
