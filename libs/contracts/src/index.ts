@@ -4,6 +4,7 @@ export * from './currencies';
 export * from './domain';
 export * from './envelope';
 export * from './fiscal-year';
+export * from './ids';
 export * from './parse';
 export * from './topics';
 export * from './events/common';

@@ -212,6 +212,30 @@ describe('partners and locations', () => {
     expect(await booted.db.collection('users').countDocuments({ partnerId })).toBe(1);
   });
 
+  it('finishes a registration without partnerId that failed after the partner was written, retried under its Idempotency-Key', async () => {
+    const locationId = `L-${suffix()}`;
+    const body = { name: 'Contoso', locations: [{ locationId, country: 'DE', legalName: 'Contoso GmbH' }], globalAdmin: { email: `ga-${suffix()}@example.com`, displayName: 'Ada' } };
+    const headers = { 'idempotency-key': randomUUID() };
+    const startedAt = new Date();
+    // The first admin's write fails: the partner (and its locations) is written, the request answers 500.
+    const bootstrap = booted.service.app.get(CompletePartnerBootstrap);
+    const failing = jest.spyOn(bootstrap, 'execute').mockRejectedValueOnce(new Error('database gone'));
+    const first = await client.call('POST', '/v1/partners', { operator: true, body, headers });
+    failing.mockRestore();
+    expect(first.status).toBe(500);
+    const written = await booted.db.collection('partners').findOne({ 'locations.locationId': locationId } as never);
+    expect(written).toHaveProperty('pendingAdmin');
+
+    const retry = await client.call('POST', '/v1/partners', { operator: true, body, headers });
+    expect(retry).toMatchObject({ status: 201, body: { partnerId: written!._id, globalAdminUserId: written!.pendingAdmin.userId } });
+    expect(await booted.db.collection('partners').countDocuments({ 'locations.locationId': locationId } as never)).toBe(1);
+    expect(await booted.db.collection('partners').findOne({ _id: written!._id })).not.toHaveProperty('pendingAdmin');
+    // The same key with another registration, once its answer is gone: 409 naming the key, nothing written.
+    await booted.db.collection('idempotency_keys').deleteMany({ createdAt: { $gte: startedAt } });
+    const other = await client.call('POST', '/v1/partners', { operator: true, body: { ...body, locations: [{ locationId: `L-${suffix()}`, country: 'DE', legalName: 'Other' }] }, headers });
+    expect(other).toMatchObject({ status: 409, body: { errors: [{ field: 'Idempotency-Key', message: 'is already registered' }] } });
+  });
+
   it('finishes such a registration without a retry too, on the sweep that runs every few minutes (not only at start)', async () => {
     const partnerId = `P-${randomUUID()}`;
     const pending = { userId: randomUUID(), email: `ga-${suffix()}@example.com`, displayName: 'Ada' };

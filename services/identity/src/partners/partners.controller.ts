@@ -1,6 +1,6 @@
 import { OperatorOnly } from '@lib/platform';
 import { Idempotent } from '@lib/platform';
-import { Body, Controller, Get, HttpCode, Param, Post, Res } from '@nestjs/common';
+import { Body, Controller, Get, Headers, HttpCode, Param, Post, Res } from '@nestjs/common';
 import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiSecurity, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { Caller, CurrentCaller, OperatorOrUser } from '../access/operator-or-user.guard';
@@ -24,8 +24,12 @@ export class PartnersController {
   @ApiSecurity('operator')
   @ApiOperation({ summary: 'Register a partner with its locations and first Global admin (platform operator)' })
   @ApiCreatedResponse({ type: PartnerView })
-  async create(@Body() input: RegisterPartnerInput, @Res({ passthrough: true }) res: Response): Promise<PartnerView> {
-    const partner = await this.register.execute(input);
+  async create(
+    @Body() input: RegisterPartnerInput,
+    @Headers('idempotency-key') idempotencyKey: string | undefined,
+    @Res({ passthrough: true }) res: Response,
+  ): Promise<PartnerView> {
+    const partner = await this.register.execute(input, idempotencyKey);
     res.setHeader('Location', `/v1/partners/${encodeURIComponent(partner.partnerId)}`);
     return partner;
   }

@@ -1,6 +1,5 @@
-import { NotificationFailed, NotificationSent, Topic, Topics } from '@lib/contracts';
+import { deterministicId, NotificationFailed, NotificationSent, Topic, Topics } from '@lib/contracts';
 import { EventOutbox, OutboxEntry, Trace } from '@lib/messaging';
-import { createHash } from 'node:crypto';
 import { Message } from './message.schema';
 
 export const MAIL_DOMAIN = 'incentives.local';
@@ -16,11 +15,7 @@ export function mailMessageId(id: string): string {
 
 /** A UUID (version 5 layout) derived from a name: the same fact always gets the same eventId. */
 export function nameUuid(name: string): string {
-  const bytes = createHash('sha1').update(`notification:${name}`).digest().subarray(0, 16);
-  bytes[6] = (bytes[6] & 0x0f) | 0x50;
-  bytes[8] = (bytes[8] & 0x3f) | 0x80;
-  const hex = bytes.toString('hex');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+  return deterministicId(`notification:${name}`);
 }
 
 type Outcome = Pick<

@@ -1,3 +1,4 @@
+import { deterministicId } from '@lib/contracts';
 import { Problems, ValidationProblem } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
@@ -18,8 +19,13 @@ export class RegisterPartner {
     private readonly completeBootstrap: CompletePartnerBootstrap,
   ) {}
 
-  async execute(input: RegisterPartnerInput): Promise<PartnerView> {
-    const partnerId = input.partnerId ?? randomUUID();
+  /**
+   * Without `partnerId`, the id is derived from the request's Idempotency-Key when it has one: a retry of a registration
+   * that failed after the partner was written (its claim released, the request runs again) finds that partner and
+   * finishes it, instead of generating another id and meeting its own locations taken (409, stored for the key).
+   */
+  async execute(input: RegisterPartnerInput, idempotencyKey?: string): Promise<PartnerView> {
+    const partnerId = input.partnerId ?? (idempotencyKey ? deterministicId('partner-registration', idempotencyKey) : randomUUID());
     const locations = input.locations.map((l) => ({ locationId: l.locationId, country: l.country.toUpperCase(), legalName: l.legalName }));
     const seen = new Map<string, number>();
     const repeated = locations.flatMap((l, i) => {
@@ -36,7 +42,8 @@ export class RegisterPartner {
         await this.completeBootstrap.execute(existing);
         return { ...toPartnerView(existing), globalAdminUserId: existing.pendingAdmin.userId };
       }
-      throw Problems.conflict(`Partner ${partnerId} is already registered.`, { errors: [{ field: 'partnerId', message: 'is already registered' }] });
+      const detail = input.partnerId ? `Partner ${partnerId} is already registered.` : `Partner ${partnerId} was registered under this Idempotency-Key already.`;
+      throw Problems.conflict(detail, { errors: [{ field: input.partnerId ? 'partnerId' : 'Idempotency-Key', message: 'is already registered' }] });
     }
 
     let claimed: Claims;
