@@ -46,6 +46,19 @@ describe('maskSecretsIn (validation reasons)', () => {
     expect(maskSecretsIn('TIN 12-3456789 or SSN 123-45-6789, form dated 2026-07-01', [])).toBe('TIN ****6789 or SSN ****6789, form dated 2026-07-01');
   });
 
+  // Secrets it was not given, quoted as people do: wider gaps, lower case. The safety net is all there is for another
+  // account's, or for the profile's own when its key is gone.
+  it('masks, without being given them, IBANs in any case or grouping and digit runs with wider gaps; dates next to each other stay', () => {
+    expect(maskSecretsIn('IBAN DE89  3704  0044  0532  0130  00', [])).toBe('IBAN ****3000');
+    expect(maskSecretsIn('iban fr14 2004 1010 0505 0001 3m02 606 refused', [])).toBe('iban ****2606 refused');
+    expect(maskSecretsIn('iban fr1420041010050500013m02606', [])).toBe('iban ****2606');
+    expect(maskSecretsIn('account mt84malt011000012345mtlcast001s closed', [])).toBe('account ****001S closed');
+    expect(maskSecretsIn('TIN 12 - 3456789 and SSN 123 - 45 - 6789 do not match', [])).toBe('TIN ****6789 and SSN ****6789 do not match');
+    expect(maskSecretsIn('Account 0001  2345  6789 closed', [])).toBe('Account ****6789 closed');
+    expect(maskSecretsIn('certificate valid 2026-07-01 - 2026-12-31, sent 2026-06-30', [])).toBe('certificate valid 2026-07-01 - 2026-12-31, sent 2026-06-30');
+    expect(maskSecretsIn('ab12 is no IBAN, nor is fy27 enrollment 2027', [])).toBe('ab12 is no IBAN, nor is fy27 enrollment 2027');
+  });
+
   it('leaves text without secrets as it is', () => {
     expect(maskSecretsIn('Bank statement does not match the beneficiary name', ['DE89370400440532013000', undefined])).toBe(
       'Bank statement does not match the beneficiary name',

@@ -1,3 +1,5 @@
+import { IBAN_LENGTHS, ibanChecksumValid } from '../reference/iban';
+
 /**
  * What the API shows of a secret (SPEC §1 Payout 5: "shown masked (last four characters)"): a fixed mask and its last
  * four characters, never its length; a US account number `12345678` shows as `****5678`. A secret shorter than eight
@@ -19,10 +21,15 @@ export const LONG_DIGIT_RUN = 8;
 
 /** An IBAN as people write it: country, check digits, then 10 to 30 letters or digits, maybe grouped by spaces or dashes. */
 const IBAN_LIKE = /\b[A-Z]{2}\d{2}(?:[ -]?[A-Z0-9]){10,30}\b/g;
-/** Digits with separators between them, LONG_DIGIT_RUN of them or more: `DE 123 456 789`, `12-3456789`, `123-45-6789`. */
-const DIGIT_RUN = new RegExp(`\\d(?:[\\s.\\-/]?\\d){${LONG_DIGIT_RUN - 1},}`, 'g');
-/** A date (`2026-07-01`, also with a time): eight digits with dashes, not a secret. */
-const DATE = /^\d{4}-\d{2}-\d{2}$/;
+/**
+ * Digits with separators between them (up to three: `12 - 3456789`), LONG_DIGIT_RUN of them or more: `DE 123 456 789`,
+ * `12-3456789`, `123-45-6789`.
+ */
+const DIGIT_RUN = new RegExp(`\\d(?:[\\s.\\-/]{0,3}\\d){${LONG_DIGIT_RUN - 1},}`, 'g');
+/** A date (`2026-07-01`): eight digits with dashes, not a secret; split out before digit runs are looked for. */
+const DATE = /\b(\d{4}-\d{2}-\d{2})\b/;
+/** A valid IBAN (its country's length and its check digits), given normalized: one quoted in any case or grouping. */
+const isIban = (normalized: string) => IBAN_LENGTHS[normalized.slice(0, 2)] === normalized.length && ibanChecksumValid(normalized);
 /** A quoted secret without the separators people put in it. */
 export const plain = (quoted: string) => quoted.replace(/[\s.\-/]/g, '');
 
@@ -32,8 +39,9 @@ export const plain = (quoted: string) => quoted.replace(/[\s.\-/]/g, '');
  * spaces, dots, dashes or slashes between its characters and in any letter case, becomes `maskSecret(secret)`
  * (`****3000`). Then every quoted value `superseded` recognizes (an older revision's secret, known by its digest:
  * maskRecognized). Then, as a safety net for secrets this code does not know (another account, a profile whose
- * secrets cannot be opened, a superseded one whose digest's key is gone), anything written like an IBAN, and every run of
- * LONG_DIGIT_RUN or more digits (grouped or not, dates excepted), keeps its last four characters only.
+ * secrets cannot be opened, a superseded one whose digest's key is gone), every valid IBAN (in any case, grouped by up to
+ * three separators), anything else written like an IBAN, and every run of LONG_DIGIT_RUN or more digits (grouped by up to
+ * three separators or not, dates excepted), keeps its last four characters only.
  */
 export function maskSecretsIn(text: string, secrets: Array<string | undefined>, superseded?: (normalized: string) => boolean): string {
   const known = [...new Set(secrets.map((s) => (s ? plain(s) : '')).filter(Boolean))].sort((a, b) => b.length - a.length);
@@ -43,9 +51,13 @@ export function maskSecretsIn(text: string, secrets: Array<string | undefined>, 
     masked = masked.replace(pattern, maskSecret(secret));
   }
   if (superseded) masked = maskRecognized(masked, superseded);
+  // Valid IBANs however quoted (lower case, wide gaps: `fr14 2004 ...`, `DE89  3704 ...`), then anything IBAN-shaped.
+  masked = maskRecognized(masked, isIban).replace(IBAN_LIKE, (iban) => maskSecret(plain(iban)));
+  // Dates stay (the odd parts of the split), also next to each other (`2026-07-01 - 2026-12-31` is no digit run).
   return masked
-    .replace(IBAN_LIKE, (iban) => maskSecret(plain(iban)))
-    .replace(DIGIT_RUN, (run) => (DATE.test(run) ? run : maskSecret(plain(run))));
+    .split(DATE)
+    .map((part, i) => (i % 2 ? part : part.replace(DIGIT_RUN, (run) => maskSecret(plain(run)))))
+    .join('');
 }
 
 /** Quoted values are looked for as runs of up to this many letter-or-digit groups (`DE89 3704 0044 0532 0130 00`: 6). */
