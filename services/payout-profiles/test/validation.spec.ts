@@ -527,6 +527,20 @@ describe('results that can never apply', () => {
     }
     expect(await profile(`/v1/bank-profiles/${id}`)).toMatchObject({ status: 'PENDING_VALIDATION', validationHistory: [] });
   });
+
+  it("the operator API takes the same bounds as a back-office result: 50 reasons of 1,000 characters apply; more is 400, nothing recorded", async () => {
+    const id = (await call(h, 'POST', '/v1/bank-profiles', { token: admin, body: usProfile() })).body.profileId;
+    const path = `/v1/operator/profiles/${id}/validation`;
+    for (const reasons of [Array.from({ length: 51 }, (_, i) => `Reason ${i}`), ['x'.repeat(1_001)]]) {
+      const refused = await call(h, 'POST', path, { headers: operator, body: { revision: 1, outcome: 'ACTION_REQUIRED', reasons } });
+      expect(refused.status).toBe(400);
+    }
+    expect(await profile(`/v1/bank-profiles/${id}`)).toMatchObject({ status: 'PENDING_VALIDATION', validationHistory: [] });
+    const reasons = [...Array.from({ length: 49 }, (_, i) => `Reason ${i}`), 'y'.repeat(1_000)];
+    const decided = await call(h, 'POST', path, { headers: operator, body: { revision: 1, outcome: 'ACTION_REQUIRED', reasons } });
+    expect(decided.status).toBe(200);
+    expect(decided.body).toMatchObject({ effect: 'APPLIED', reasons });
+  });
 });
 
 describe('a validation decision on a profile that keeps changing under it', () => {

@@ -1,4 +1,4 @@
-import { ValidationOutcome, ValidationOutcomes } from '@lib/contracts';
+import { MAX_REASON_LENGTH, MAX_REASONS, ValidationOutcome, ValidationOutcomes } from '@lib/contracts';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { ArrayMaxSize, IsArray, IsIn, IsInt, IsOptional, IsString, Matches, MaxLength, Min } from 'class-validator';
 
@@ -13,7 +13,8 @@ export class RecordValidationDto {
    * repeated ones dropped) by ValidationResultCommand, which the back-office results go through too.
    */
   @ApiPropertyOptional({ type: [String], example: ['Bank statement does not match the beneficiary name'], description: "At least one for ACTION_REQUIRED. The profile's secrets quoted here (and runs of 8+ digits) are stored and published masked" })
-  @IsOptional() @IsArray() @ArrayMaxSize(20)
-  @IsString({ each: true }) @Matches(/\S/, { each: true, message: 'reasons must not be blank' }) @MaxLength(500, { each: true })
+  // The contract's bounds, as a back-office result on the topic has them (the two ways are recorded alike).
+  @IsOptional() @IsArray() @ArrayMaxSize(MAX_REASONS)
+  @IsString({ each: true }) @Matches(/\S/, { each: true, message: 'reasons must not be blank' }) @MaxLength(MAX_REASON_LENGTH, { each: true })
   reasons?: string[];
 }
