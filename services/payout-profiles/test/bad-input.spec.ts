@@ -267,6 +267,27 @@ describe('concurrency and retries', () => {
     expect(await h.db.collection('bank_profiles').countDocuments({ partnerId: w.partnerId, name: body.name })).toBe(1);
   });
 
+  // The answer lost (a crash after the write, before it was stored for the key): the retry runs again, and meets the
+  // profile it made itself.
+  it('a create retried under its Idempotency-Key after its answer was lost answers the profile it made, not 409', async () => {
+    const lost = async (path: string, body: unknown, created: (answer: Awaited<ReturnType<typeof call>>) => Promise<number>) => {
+      const headers = { 'idempotency-key': randomUUID() };
+      const startedAt = new Date();
+      const first = await call(h, 'POST', path, { token: admin, body, headers });
+      expect(first.status).toBe(201);
+      await h.db.collection('idempotency_keys').deleteMany({ createdAt: { $gte: startedAt } });
+      const retry = await call(h, 'POST', path, { token: admin, body, headers });
+      expect(retry.status).toBe(201);
+      expect(retry.body).toEqual(first.body);
+      expect(await created(retry)).toBe(1);
+      // Another request (another key) for the same name or location is still refused.
+      expect((await call(h, 'POST', path, { token: admin, body, headers: { 'idempotency-key': randomUUID() } })).status).toBe(409);
+    };
+    const bank = usProfile({ name: `Lost answer ${randomUUID().slice(0, 8)}` });
+    await lost('/v1/bank-profiles', bank, async () => h.db.collection('bank_profiles').countDocuments({ partnerId: w.partnerId, name: bank.name }));
+    await lost(`/v1/locations/${w.L3}/tax-profile`, usTaxProfile(), async () => h.db.collection('tax_profiles').countDocuments({ locationId: w.L3 }));
+  });
+
   it('text is stored trimmed', async () => {
     const created = await call(h, 'POST', '/v1/bank-profiles', { token: admin, body: ibanProfile({ name: '  Trimmed account  ', beneficiary: { name: ' Contoso GmbH ', email: 'payments@contoso.example' } }) });
     expect(created.status).toBe(201);

@@ -1,6 +1,6 @@
 import { ProfileKind, ProfileStatus, ProfileStatusLabels, ValidationOutcome } from '@lib/contracts';
 import { Prop, Schema, SchemaFactory } from '@nestjs/mongoose';
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { ValidationRecordDto } from './dto/validation-record.dto';
 
 /** A sealed secret as stored (see SecretBox): never the clear value. */
@@ -78,6 +78,16 @@ export function historyView(history: ValidationRecord[] = []): ValidationRecordD
     effect,
     receivedAt,
   }));
+}
+
+/**
+ * The id of the profile a creating request makes: derived from the caller, the request's target and its
+ * Idempotency-Key when it sent one, so that a retry of a create whose answer was lost (a crash after the write, before
+ * the answer was stored for the key) finds the profile it made and answers it, instead of 409 (its own name taken, its
+ * location's tax profile there already). Random without a key.
+ */
+export function createdProfileId(kind: ProfileKind, caller: { partnerId: string; userId: string }, target: string, idempotencyKey?: string): string {
+  return idempotencyKey ? deterministicId(['create', kind, caller.partnerId, caller.userId, target, idempotencyKey].join('\u0000')) : randomUUID();
 }
 
 /** A UUID-shaped id derived from a name, for facts that may be derived twice (the same fact, the same event). */

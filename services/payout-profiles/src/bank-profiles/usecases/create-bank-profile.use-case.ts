@@ -1,10 +1,10 @@
 import { isDuplicateKey } from '@lib/messaging';
 import { Principal } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
-import { randomUUID } from 'node:crypto';
 import { PayoutAccess } from '../../profiles/payout-access';
 import { adminLocations } from '../../profiles/permissions';
 import { ProfileEvents } from '../../profiles/profile-events';
+import { createdProfileId } from '../../profiles/profile.parts';
 import { duplicateName, throwIfProblems } from '../../profiles/problems';
 import { maskSecret } from '../../secrets/masking';
 import { SecretBox } from '../../secrets/secret-box';
@@ -27,13 +27,14 @@ export class CreateBankProfile {
     private readonly events: ProfileEvents,
   ) {}
 
-  async execute(principal: Principal, input: CreateBankProfileDto): Promise<BankProfile> {
+  /** `idempotencyKey`: the request's, which its profile's id is derived from (createdProfileId). */
+  async execute(principal: Principal, input: CreateBankProfileDto, idempotencyKey?: string): Promise<BankProfile> {
     const actor = await this.access.bankManager(principal);
     const { problems, account } = checkBankAccount(input.country, { ...input.account });
     throwIfProblems([...problems, ...beneficiaryProblems(input.paymentMethod, input.beneficiary)]);
     const locationIds = input.locationIds ? await this.access.servableLocations(actor, input.locationIds) : adminLocations(actor);
 
-    const profileId = randomUUID();
+    const profileId = createdProfileId('BANK', actor, 'bank-profiles', idempotencyKey);
     const now = new Date();
     const profile: BankProfile = {
       _id: profileId,
@@ -66,8 +67,11 @@ export class CreateBankProfile {
     try {
       await this.profiles.model.create({ ...profile, outbox: this.events.newRevision('BANK', 'ProfileCreated', profile) });
     } catch (error) {
-      if (isDuplicateKey(error)) throw duplicateName();
-      throw error;
+      if (!isDuplicateKey(error)) throw error;
+      // Made by this request already (a retry under its key whose first answer was lost): that profile is the answer.
+      const made = idempotencyKey ? await this.profiles.findAnyPartner(profileId) : null;
+      if (made?.partnerId === actor.partnerId) return made;
+      throw duplicateName();
     }
     this.events.committed();
     return profile;

@@ -1,9 +1,9 @@
 import { isDuplicateKey } from '@lib/messaging';
 import { Principal, Problems } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
-import { randomUUID } from 'node:crypto';
 import { PayoutAccess } from '../../profiles/payout-access';
 import { ProfileEvents } from '../../profiles/profile-events';
+import { createdProfileId } from '../../profiles/profile.parts';
 import { throwIfProblems } from '../../profiles/problems';
 import { SecretBox } from '../../secrets/secret-box';
 import { CreateTaxProfileDto } from '../dto/tax-profile.dto';
@@ -21,13 +21,14 @@ export class CreateTaxProfile {
     private readonly events: ProfileEvents,
   ) {}
 
-  async execute(principal: Principal, locationId: string, input: CreateTaxProfileDto): Promise<TaxProfile> {
+  /** `idempotencyKey`: the request's, which its profile's id is derived from (createdProfileId). */
+  async execute(principal: Principal, locationId: string, input: CreateTaxProfileDto, idempotencyKey?: string): Promise<TaxProfile> {
     const { actor } = await this.access.locationAdmin(principal, locationId, 'create or edit its tax profile');
     const now = new Date();
     const { problems, details } = checkTaxDetails(input);
     throwIfProblems([...problems, ...expiryProblems(input.expiresAt, now)]);
 
-    const profileId = randomUUID();
+    const profileId = createdProfileId('TAX', actor, locationId, idempotencyKey);
     const profile: TaxProfile = {
       _id: profileId,
       partnerId: actor.partnerId,
@@ -53,10 +54,11 @@ export class CreateTaxProfile {
     try {
       await this.profiles.model.create({ ...profile, outbox: this.events.newRevision('TAX', 'ProfileCreated', profile) });
     } catch (error) {
-      if (isDuplicateKey(error)) {
-        throw Problems.conflict(`Location ${locationId} already has a tax profile; change it with PATCH.`);
-      }
-      throw error;
+      if (!isDuplicateKey(error)) throw error;
+      // Made by this request already (a retry under its key whose first answer was lost): that profile is the answer.
+      const made = idempotencyKey ? await this.profiles.findAnyPartner(profileId) : null;
+      if (made?.partnerId === actor.partnerId) return made;
+      throw Problems.conflict(`Location ${locationId} already has a tax profile; change it with PATCH.`);
     }
     this.events.committed();
     return profile;
