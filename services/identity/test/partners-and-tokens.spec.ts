@@ -276,6 +276,21 @@ describe('users', () => {
     expect(await booted.db.collection('users').countDocuments({ partnerId: p.partnerId })).toBe(2);
   });
 
+  it('answers a creation retried after its answer was lost (its key taken over) with the user it made, not 409 on its email', async () => {
+    const p = await partner();
+    const body = { email: `lost-${suffix()}@example.com`, displayName: 'Once' };
+    const headers = { 'idempotency-key': randomUUID() };
+    const startedAt = new Date();
+    const first = await client.call('POST', '/v1/users', { token: p.ga.token, body, headers });
+    expect(first.status).toBe(201);
+    await booted.db.collection('idempotency_keys').deleteMany({ createdAt: { $gte: startedAt } });
+    const retry = await client.call('POST', '/v1/users', { token: p.ga.token, body, headers });
+    expect(retry).toMatchObject({ status: 201, body: first.body });
+    expect(await booted.db.collection('users').countDocuments({ partnerId: p.partnerId })).toBe(2);
+    // Another request for the same email is still refused.
+    expect((await client.call('POST', '/v1/users', { token: p.ga.token, body, headers: { 'idempotency-key': randomUUID() } })).status).toBe(409);
+  });
+
   it('pages through users by email', async () => {
     const p = await partner();
     for (const n of [3, 1, 2]) await client.createUser(p.ga.token, { email: `user${n}@example.com` });

@@ -1,5 +1,5 @@
 import { CurrentPrincipal, EmptyBody, Idempotent, IfMatch, NoBody, Principal } from '@lib/platform';
-import { Body, Controller, Get, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
+import { Body, Controller, Get, Headers, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiCreatedResponse, ApiHeader, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { ImportReportView, ScimListResponseInput } from './dto/import.dto';
@@ -28,8 +28,13 @@ export class UsersController {
   @Post('users')
   @ApiOperation({ summary: 'Create a user of your partner (Global or Account admin)' })
   @ApiCreatedResponse({ type: UserView })
-  async create(@CurrentPrincipal() principal: Principal, @Body() input: CreateUserInput, @Res({ passthrough: true }) res: Response): Promise<UserView> {
-    const user = await this.createUser.execute(principal, input);
+  async create(
+    @CurrentPrincipal() principal: Principal,
+    @Body() input: CreateUserInput,
+    @Headers('idempotency-key') idempotencyKey: string | undefined,
+    @Res({ passthrough: true }) res: Response,
+  ): Promise<UserView> {
+    const user = await this.createUser.execute(principal, input, idempotencyKey);
     res.setHeader('Location', `/v1/users/${user._id}`);
     return answerUser(res, user);
   }

@@ -1,3 +1,4 @@
+import { deterministicId } from '@lib/contracts';
 import { Principal, Problems } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
@@ -14,19 +15,26 @@ export class CreateUser {
     private readonly users: UsersRepository,
   ) {}
 
-  async execute(principal: Principal, input: CreateUserInput): Promise<User> {
+  /**
+   * `idempotencyKey`: the request's. The user's id is derived from it and the caller when there is one, so a retry of a
+   * create whose answer was lost (a crash after the write) answers the user it made, not 409 on its own email.
+   */
+  async execute(principal: Principal, input: CreateUserInput, idempotencyKey?: string): Promise<User> {
     const actor = await this.access.actor(principal);
     this.access.require(actor, 'users.create', 'create users');
     if (input.companyRole) this.access.require(actor, 'users.create-company-admin', `create a user with the ${input.companyRole} role`);
+    const userId = idempotencyKey ? deterministicId('user', actor.partnerId, actor._id, idempotencyKey) : randomUUID();
     try {
       return await this.users.create({
-        userId: randomUUID(),
+        userId,
         partnerId: actor.partnerId,
         email: input.email,
         displayName: input.displayName.trim(),
         roles: input.companyRole ? [{ role: input.companyRole, locationIds: ['*'] }] : [],
       });
     } catch (error) {
+      const made = error instanceof DuplicateUserError && idempotencyKey ? await this.users.find(actor.partnerId, userId) : null;
+      if (made) return made;
       if (error instanceof DuplicateUserError) {
         throw Problems.conflict(error.message, { errors: [{ field: 'email', message: 'is already used by a user of this partner' }] });
       }
