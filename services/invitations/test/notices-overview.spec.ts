@@ -66,6 +66,35 @@ describe('home-page notices', () => {
   });
 });
 
+describe('a notice removed by a revocation', () => {
+  // The enrollment's event comes on another topic, so it may arrive after the revocation: the invitation then reads
+  // ENROLLED, but the notice the revocation removed stays removed.
+  it('cannot be selected once the invitation is marked ENROLLED after the revocation (404, no event)', async () => {
+    const partner = await world.partner(1);
+    const [l1] = partner.locationIds;
+    const ann = await world.user(partner, [['INCENTIVES_ADMIN', [l1]]], 'ann');
+    const programId = await world.program({ name: `Revoked then enrolled ${partner.partnerId}` });
+    await world.known(ann, [l1]);
+    await world.decide(partner, l1, programId, true);
+    const [issued] = await world.waitEvent('InvitationIssued', forInvitation(programId, l1));
+    const invitationId = issued.envelope!.data.invitationId;
+    await world.decide(partner, l1, programId, false, { reasons: ['Partner designation lost'] });
+    await world.waitEvent('InvitationRevoked', forInvitation(programId, l1));
+    await world.enrollment(partner, l1, programId, 'EnrollmentEnrolled', 'ENROLLED', 3, { previousStatus: 'VALIDATING' });
+    await eventually(async () => {
+      const [invitation] = (await world.invitations(ann, `?locationId=${encodeURIComponent(l1)}`)).filter((i) => i.invitationId === invitationId);
+      expect(invitation?.state).toBe('ENROLLED');
+    });
+
+    expect(await world.notices(ann)).toEqual([]);
+    const select = await world.post(ann.token, `/v1/notices/${invitationId}/select`);
+    expect(select.status).toBe(404);
+    expect(select.contentType).toContain('application/problem+json');
+    await world.settle(ann, partner, l1);
+    expect(world.events('NoticeSelected', forInvitation(programId, l1))).toEqual([]);
+  });
+});
+
 describe('select takes no body', () => {
   // SPEC §4 "Unknown fields are rejected": a field sent to select is unknown, not silently ignored.
   it('refuses a field sent to select: 400 problem+json naming it, the notice still listed and not selected', async () => {

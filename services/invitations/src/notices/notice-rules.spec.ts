@@ -11,6 +11,7 @@ const invitation = {
   fiscalYear: 'FY27',
   state: 'ISSUED' as const,
   recipients: [{ userId: 'ann' }, { userId: 'bob', selectedAt: new Date() }],
+  pendingNotices: ['ann'],
 };
 
 describe('noticeStatus', () => {
@@ -36,6 +37,12 @@ describe('noticeStatus', () => {
     expect(noticeStatus({ ...invitation, state: 'REVOKED' }, program, admin, DURING)).toBe('none');
     expect(noticeStatus({ ...invitation, state: 'AWAITING_ADMIN' }, program, admin, DURING)).toBe('none');
     expect(noticeStatus({ ...invitation, state: 'ENROLLED' }, program, admin, DURING)).toBe('pending');
+  });
+
+  it('is none once a revocation removed it, also when the invitation was marked ENROLLED after it', () => {
+    const removed = { ...invitation, pendingNotices: [] };
+    expect(noticeStatus({ ...removed, state: 'ENROLLED' }, program, admin, DURING)).toBe('none');
+    expect(noticeStatus({ ...removed, state: 'ENROLLED' }, program, { ...admin, userId: 'bob' }, DURING)).toBe('selected');
   });
 
   it('is none while the program is not OPEN, and again pending once it reopens', () => {

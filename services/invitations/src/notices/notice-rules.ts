@@ -22,7 +22,8 @@ export interface NoticeProgram {
  * Neither does anyone while the program is not `OPEN` (Enroll would refuse; the notice comes back if it reopens),
  * nor once the invitation's fiscal year is no longer the program's current one (Get Started would enroll in another
  * year), nor once that year is over at `now` (Enroll refuses it until the program moves to the next year, whose
- * invitations are others): the notice invites to enroll, so it is shown only while that is possible.
+ * invitations are others): the notice invites to enroll, so it is shown only while that is possible. A notice a
+ * revocation removed (not in `pendingNotices`) is none, whatever state the invitation reached since.
  */
 export function noticeStatus(
   invitation: {
@@ -31,6 +32,8 @@ export function noticeStatus(
     fiscalYear: string;
     state: InvitationState;
     recipients: Array<{ userId: string; selectedAt?: Date | null }>;
+    /** The recipients whose notice is still to be selected: selecting removes one, a revocation all of them. */
+    pendingNotices: string[];
   },
   program: NoticeProgram | null | undefined,
   actor: Pick<Actor, 'userId' | 'partnerId' | 'roles'>,
@@ -41,5 +44,8 @@ export function noticeStatus(
   if (!holdsRole(actor, 'INCENTIVES_ADMIN', invitation.locationId)) return 'none';
   const recipient = invitation.recipients.find((r) => r.userId === actor.userId);
   if (!recipient) return 'none';
-  return recipient.selectedAt ? 'selected' : 'pending';
+  if (recipient.selectedAt) return 'selected';
+  // Removed by a revocation, also when the invitation was marked ENROLLED after it (an enrollment event from another
+  // topic, arriving late): no list shows it, so it cannot be selected either.
+  return invitation.pendingNotices.includes(actor.userId) ? 'pending' : 'none';
 }
