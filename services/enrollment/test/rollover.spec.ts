@@ -3,7 +3,7 @@
  * from facts published on their topics, enrollments never completed in their year, and a run killed halfway (a real process, SIGKILL) then run again, or stopped
  * halfway (SIGTERM: it ends its batch, and its events are published before the process exits).
  */
-import { ALL_TOPICS, fiscalYearOf, fiscalYearRange, nextFiscalYear, previousFiscalYear, Topics } from '@lib/contracts';
+import { ALL_TOPICS, fiscalYearOf, fiscalYearRange, nextFiscalYear, previousFiscalYear, ProfileEvent, Topics } from '@lib/contracts';
 import { eventually, freePort, groupCaughtUp, OPERATOR_KEY, PROJECT_ROOT, spawnServer, uniqueName, waitFor } from '@lib/testing';
 import { Clock, CONFIG } from '@lib/platform';
 import { getConnectionToken } from '@nestjs/mongoose';
@@ -258,32 +258,37 @@ describe('enrollments never completed in their fiscal year', () => {
     return seeded;
   };
 
-  // Its profiles approved after its year ended, before the daily run: a validation that came too late, not a completion.
-  it('a submitted one whose profiles are approved after its year ended is not ENROLLED late, and expires', async () => {
-    const program = await createProgram(h, { fiscalYear: 'FY21', requiresEligibility: false });
-    const locationId = `late-${w.run}`;
-    const bank = bankProfile(w.partnerId, { locationIds: [locationId] });
+  /**
+   * An enrollment of FY21 submitted in its year (VALIDATING, never ENROLLED) with a bank and a tax profile of the
+   * location pending validation, known to the service.
+   */
+  const validatingInFY21 = async (program: { programId: string; name: string }, locationId: string, bankFields: Partial<ProfileEvent> = {}) => {
+    const bank = bankProfile(w.partnerId, { locationIds: [locationId], ...bankFields });
     const tax = taxProfile(w.partnerId, locationId);
     for (const profile of [bank, tax]) {
       await profileEvent(h, 'ProfileSubmittedForValidation', profile);
       await profileKnown(h, profile);
     }
-    const submittedAt = new Date('2021-05-01T00:00:00Z');
-    const [late] = [
-      storedEnrollment({
-        programId: program.programId,
-        programName: program.name,
-        partnerId: w.partnerId,
-        locationId,
-        fiscalYear: 'FY21',
-        status: 'VALIDATING',
-        version: 3,
-        bankProfileId: bank.profileId,
-        taxProfileId: tax.profileId,
-        submittedAt,
-      }),
-    ];
-    await h.db.collection('enrollments').insertOne(late as never);
+    const enrollment = storedEnrollment({
+      programId: program.programId,
+      programName: program.name,
+      partnerId: w.partnerId,
+      locationId,
+      fiscalYear: 'FY21',
+      status: 'VALIDATING',
+      version: 3,
+      bankProfileId: bank.profileId,
+      taxProfileId: tax.profileId,
+      submittedAt: new Date('2021-05-01T00:00:00Z'),
+    });
+    await col().insertOne(enrollment as never);
+    return { enrollment, bank, tax };
+  };
+
+  // Its profiles approved after its year ended, before the daily run: a validation that came too late, not a completion.
+  it('a submitted one whose profiles are approved after its year ended is not ENROLLED late, and expires', async () => {
+    const program = await createProgram(h, { fiscalYear: 'FY21', requiresEligibility: false });
+    const { enrollment: late, bank, tax } = await validatingInFY21(program, `late-${w.run}`);
     for (const profile of [bank, tax]) {
       const approved = { ...profile, status: 'APPROVED' as const };
       await profileEvent(h, 'ProfileApproved', approved);
@@ -296,7 +301,7 @@ describe('enrollments never completed in their fiscal year', () => {
     expect(summary.body).toEqual(expect.objectContaining({ examined: 1, expired: 1, unfinished: 1, renewed: 0 }));
     const [expired] = await waitForEnrollmentEvent(h, late._id, 'EnrollmentExpired');
     expect(expired.envelope!.data).toEqual(expect.objectContaining({ status: 'EXPIRED', previousStatus: 'VALIDATING' }));
-    await enrollmentEventsSettled(h, { programId: program.programId }, [locationId]);
+    await enrollmentEventsSettled(h, { programId: program.programId }, [late.locationId]);
     expect(enrollmentEvents(h, late._id).map((m) => m.envelope!.type)).toEqual(['EnrollmentExpired']);
   });
 
@@ -307,29 +312,10 @@ describe('enrollments never completed in their fiscal year', () => {
     const inYear = new Date('2021-06-30T23:59:00Z');
     const afterYear = new Date('2021-07-01T00:01:00Z');
     const seeded = await Promise.all(
-      ['intime', 'split'].map(async (name) => {
-        const locationId = `${name}-${w.run}`;
-        const bank = bankProfile(w.partnerId, { locationIds: [locationId], version: 1 });
-        const tax = taxProfile(w.partnerId, locationId);
-        for (const profile of [bank, tax]) {
-          await profileEvent(h, 'ProfileSubmittedForValidation', profile);
-          await profileKnown(h, profile);
-        }
-        const enrollment = storedEnrollment({
-          programId: program.programId,
-          programName: program.name,
-          partnerId: w.partnerId,
-          locationId,
-          fiscalYear: 'FY21',
-          status: 'VALIDATING',
-          version: 3,
-          bankProfileId: bank.profileId,
-          taxProfileId: tax.profileId,
-          submittedAt: new Date('2021-05-01T00:00:00Z'),
-        });
-        await col().insertOne(enrollment as never);
-        return { enrollment, bank, tax, taxApprovedAt: name === 'intime' ? inYear : afterYear };
-      }),
+      ['intime', 'split'].map(async (name) => ({
+        ...(await validatingInFY21(program, `${name}-${w.run}`, { version: 1 })),
+        taxApprovedAt: name === 'intime' ? inYear : afterYear,
+      })),
     );
     for (const { bank, tax, taxApprovedAt } of seeded) {
       // The bank profile serves one more location after midnight (a later version of the approved revision): its
