@@ -96,6 +96,16 @@ describe('default bank profiles', () => {
     expect(await h.db.collection('default_bank_profiles').find({ partnerId: w.partnerId }).sort({ _id: 1 }).toArray()).toEqual(before);
   });
 
+  it('a list naming "*" (no location: a bank profile may serve every one, a default is a location\'s): 400 on locationIds, before the 403, nothing changed', async () => {
+    const before = await h.db.collection('default_bank_profiles').find({ partnerId: w.partnerId }).sort({ _id: 1 }).toArray();
+    for (const locationIds of [['*'], [w.L2, '*']]) {
+      const answer = await call(h, 'POST', '/v1/default-bank-profiles', { token: admin, body: { bankProfileId: usd, currency: 'USD', locationIds } });
+      expect(answer.status).toBe(400);
+      expect(answer.body.errors).toEqual([{ field: 'locationIds', message: '"*" is no location: name each one' }]);
+    }
+    expect(await h.db.collection('default_bank_profiles').find({ partnerId: w.partnerId }).sort({ _id: 1 }).toArray()).toEqual(before);
+  });
+
   it('DELETE frees the location, with DefaultBankProfileRemoved naming what was removed and the default\'s new version', async () => {
     expect((await call(h, 'DELETE', `/v1/locations/${w.L3}/default-bank-profile`, { token: admin })).status).toBe(204);
     const [removed] = await watch.waitFor<DefaultBankProfileChange>((m) => m.envelope?.type === 'DefaultBankProfileRemoved' && m.envelope.data.locationId === w.L3);

@@ -93,12 +93,16 @@ export class PayoutAccess {
 
   /**
    * Every location must be the caller's to administer; checked for all before anything changes. Named in the body
-   * (`locationIds`): 400 naming `locationIds` for those not of the partner (ownLocations); in the path: 404, as every
+   * (`locationIds`): 400 naming `locationIds` for `*` and for those not of the partner (ownLocations); in the path: 404, as every
    * location route answers. Then 403 naming the role.
    */
   async locationsAdmin(principal: Principal, locationIds: string[], action: string, namedIn: 'path' | 'body'): Promise<Actor> {
     const actor = await this.policy.actor(principal);
-    if (namedIn === 'body') await this.ownLocations(actor, locationIds, 'Defaults can only be set on locations of your own partner.');
+    if (namedIn === 'body') {
+      // A default is a location's: `*` (every location, as a bank profile's locationIds may say) names none.
+      if (locationIds.includes(ALL_LOCATIONS)) throw new ValidationProblem([{ field: 'locationIds', message: `"${ALL_LOCATIONS}" is no location: name each one` }]);
+      await this.ownLocations(actor, locationIds, 'Defaults can only be set on locations of your own partner.');
+    }
     for (const locationId of locationIds) await this.policy.requireRole(actor, locationId, 'INCENTIVES_ADMIN', action);
     return actor;
   }
