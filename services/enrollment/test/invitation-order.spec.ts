@@ -143,6 +143,20 @@ describe('invitations and eligibility decisions, in either order', () => {
     expect(eventsOf(ended.enrollmentId)).toHaveLength(1);
   });
 
+  // The invitations service revokes on the ineligible decision before it learns that the program no longer requires
+  // eligibility (another topic): the decision itself decides nothing for an open program, nor does its revocation.
+  it('a revocation for a program made open meanwhile leaves the enrollment INVITED, with no event', async () => {
+    const { program, invited } = await invitedAt(w.L1);
+    const opened = await call(h, 'PATCH', `/v1/programs/${program.programId}`, { operator: true, body: { requiresEligibility: false }, headers: { 'if-match': `"${program.revision}"` } });
+    expect(opened.status).toBe(200);
+    await eventually(async () => expect(await h.db.collection('programs').findOne({ _id: program.programId as never })).toEqual(expect.objectContaining({ requiresEligibility: false })));
+    await eligibility(h, w, program.programId, w.L1, false, program.fiscalYear, ['Partner designation lost']);
+    await publish(revocation(program, w.L1, ['Partner designation lost']));
+    await settle(w.L1);
+    expect(await list(program.programId)).toEqual([expect.objectContaining({ enrollmentId: invited.enrollmentId, status: 'INVITED', version: invited.version })]);
+    expect(eventsOf(invited.enrollmentId)).toEqual([]);
+  });
+
   it('a revocation older than what the service knows since (eligible again, enrolled again) changes nothing', async () => {
     // Eligible, lost (the invitation is revoked), eligible again: this service consumed the three decisions, then
     // the old invitation and its revocation.

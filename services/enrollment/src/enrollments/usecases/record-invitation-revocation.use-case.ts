@@ -1,5 +1,6 @@
 import { ineligibleReasons, InvitationRevoked } from '@lib/contracts';
 import { Injectable } from '@nestjs/common';
+import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
 import { ViewsRepository } from '../../views/views.repository';
 import { partnersDecision } from '../enrollment-rules';
 import { MarkIneligible } from './mark-ineligible.use-case';
@@ -13,6 +14,8 @@ import { MarkIneligible } from './mark-ineligible.use-case';
  * ENROLLED once (`enrolledAt`) and back to the proposal since (another bank profile chosen, or its own withdrawn:
  * INVITED with nothing missing): it keeps its year, as MarkIneligible leaves it.
  *
+ * A program that no longer requires eligibility (made open since the invitation) is not concerned: the enrollment stays.
+ *
  * The invitation keeps its id when it is issued again, so a revocation can be older than what this service has
  * learnt since; it then changes nothing:
  *  - the newest eligibility decision for the year says eligible and was made after the revocation (eligible again);
@@ -25,9 +28,14 @@ export class RecordInvitationRevocation {
   constructor(
     private readonly views: ViewsRepository,
     private readonly markIneligible: MarkIneligible,
+    private readonly programs: ReadPrograms,
   ) {}
 
   async execute(revocation: InvitationRevoked, revokedAt: Date): Promise<void> {
+    // An open program takes no eligibility decision into account (RecordEligibilityDecision), so neither a revocation
+    // the invitations service made before it learnt the program became open.
+    const program = await this.programs.find(revocation.programId);
+    if (program && !program.requiresEligibility) return;
     const decision = partnersDecision((await this.views.eligibility(revocation.programId, revocation.locationId))?.years, revocation.fiscalYear, revocation.partnerId);
     if (decision?.eligible && +new Date(decision.decidedAt) > +revokedAt) return;
     const reasons = ineligibleReasons(revocation.reasons, revocation.fiscalYear);
