@@ -1,5 +1,5 @@
-import { EligibilityDetermined, ineligibleReasons } from '@lib/contracts';
-import { Problems } from '@lib/platform';
+import { EligibilityDetermined, fiscalYearOver, ineligibleReasons } from '@lib/contracts';
+import { Clock, Problems } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { EnrollmentKey, enrollmentId } from '../../common/ids';
 import { Enrollment } from '../enrollment.schema';
@@ -14,13 +14,16 @@ const ATTEMPTS = 8;
  * with the decision's reasons (EnrollmentIneligible). An enrollment that was ENROLLED keeps its fiscal year, also
  * while a profile edit or rejection has sent it back to VALIDATING or ACTION_REQUIRED, or another bank profile
  * chosen back to the proposal (it keeps `enrolledAt`); whether it continues into the next one is the rollover's
- * question (it decides these as completed: wasCompleted).
+ * question (it decides these as completed: wasCompleted). One never completed whose year is over is left to the rollover
+ * too, which expires it (EXPIRED: "ended before the enrollment was completed"), whatever ends it (a decision or
+ * revocation consumed late, the sweep of a program that requires eligibility since).
  */
 @Injectable()
 export class MarkIneligible {
   constructor(
     private readonly enrollments: EnrollmentsRepository,
     private readonly events: EnrollmentEvents,
+    private readonly clock: Clock,
   ) {}
 
   async execute(decision: EligibilityDetermined): Promise<void> {
@@ -38,6 +41,8 @@ export class MarkIneligible {
     for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
       const current = await this.enrollments.findById(id);
       if (!current || current.partnerId !== partnerId || current.status === 'INELIGIBLE' || !applies(current)) return;
+      // Never completed, and its year is over: the rollover's, which expires it (a late decision does not end it).
+      if (!current.enrolledAt && fiscalYearOver(current.fiscalYear, this.clock.now())) return;
       const changes = { status: 'INELIGIBLE' as const, reasons, missing: [] };
       const next = { ...current, ...changes, version: current.version + 1 };
       const event = this.events.event('EnrollmentIneligible', next, { previousStatus: current.status });
