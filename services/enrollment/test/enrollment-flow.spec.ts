@@ -378,6 +378,28 @@ describe('Enroll, Continue, Submit and validation', () => {
     expect(byName).toEqual([...byName].sort());
   });
 
+  it('refuses to start an invited enrollment of a year its program moved away from (409, unchanged), and offers no Enroll on it', async () => {
+    const program = await createProgram(h);
+    await eligibility(h, w, program.programId, w.L1, true);
+    await eligibilityKnown(h, program.programId, w.L1);
+    await issueInvitation(h, w, program, w.L1, `inv-moved-${w.run}`);
+    const invited = await eventually(async () => {
+      const list = await call(h, 'GET', `/v1/enrollments?programId=${program.programId}`, { token: await w.token('admin') });
+      expect(list.body.items).toHaveLength(1);
+      return list.body.items[0];
+    });
+    expect(invited).toEqual(expect.objectContaining({ status: 'INVITED', fiscalYear: CURRENT_FY, nextAction: 'ENROLL' }));
+    const moved = await call(h, 'PATCH', `/v1/programs/${program.programId}`, { operator: true, body: { fiscalYear: NEXT_FY }, headers: { 'if-match': `"${program.revision}"` } });
+    expect(moved.status).toBe(200);
+
+    const refused = await call(h, 'POST', `/v1/enrollments/${invited.enrollmentId}/refresh`, { token: await w.token('admin'), body: {} });
+    expect(refused.status).toBe(409);
+    expect(refused.body).toEqual(expect.objectContaining({ enrollmentStatus: 'INVITED', fiscalYear: CURRENT_FY, programFiscalYear: NEXT_FY }));
+    expect((await get(invited.enrollmentId)).body).toEqual(expect.objectContaining({ status: 'INVITED', version: invited.version, nextAction: null }));
+    await enrollmentEventsSettled(h, { programId: program.programId }, [w.L1]);
+    expect(enrollmentEvents(h, invited.enrollmentId).map((e) => e.envelope!.type)).not.toContain('EnrollmentStarted');
+  });
+
   it('shows an invitation as Invited, and an ineligible decision before ENROLLED makes the enrollment INELIGIBLE', async () => {
     // L1 with approved profiles, whatever the tests before left there: Enroll proposes them (INVITED, next Submit).
     await approvedProfiles(h, w.partnerId, w.L1);

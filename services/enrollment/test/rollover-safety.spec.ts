@@ -58,6 +58,16 @@ describe('an enrollment continued by an early run (before its year is over)', ()
     const again = await call(h, 'POST', `/v1/enrollments/${id}/submit`, { token });
     expect(again.status).toBe(409);
     expect(again.body.detail).toContain(`continued into ${NEXT_FY} already (RENEWED, by an early rollover run)`);
+    // Nor given another bank profile (Continue with one): refused the same way, its choice unchanged.
+    const other = bankProfile(w.partnerId, { status: 'APPROVED', name: `Other ${w.run}` });
+    await profileEvent(h, 'ProfileApproved', other);
+    await profileKnown(h, other);
+    const chosen = await call(h, 'POST', `/v1/enrollments/${id}/refresh`, { token, body: { bankProfileId: other.profileId } });
+    expect(chosen.status).toBe(409);
+    expect(chosen.body.detail).toContain(`continued into ${NEXT_FY} already (RENEWED, by an early rollover run): it follows its profiles until its year ends, but is not given another bank profile`);
+    expect(await col().findOne({ _id: id })).toEqual(expect.objectContaining({ bankProfileId: bank.profileId }));
+    // Continue alone answers it as it is.
+    expect((await call(h, 'POST', `/v1/enrollments/${id}/refresh`, { token, body: {} })).body).toEqual(expect.objectContaining({ status: 'ENROLLED', proposal: expect.objectContaining({ bankProfileId: bank.profileId }) }));
 
     // The admin edits the bank details: a new revision, pending validation. The CURRENT_FY enrollment pays out until
     // its year ends: it may not stay ENROLLED on details nobody validated (SPEC 1, Enrollment 5).

@@ -1,10 +1,10 @@
 import { EnrollmentStatus, fiscalYearOver, ProfileEvent } from '@lib/contracts';
-import { Keyset } from '@lib/platform';
+import { Keyset, ProblemException, Problems } from '@lib/platform';
 import { BatchLoader, bulkWriteBatcher, modelLoader, OutboxEntry, PendingOutboxes, pushOutbox } from '@lib/messaging';
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { FilterQuery, Model } from 'mongoose';
-import { Enrollment } from './enrollment.schema';
+import { Enrollment, RolloverRecord } from './enrollment.schema';
 import { FOLLOWING_VALIDATION, TERMINAL } from './enrollment-rules';
 
 /** The driver would store `undefined` as null: leave such fields out. */
@@ -19,6 +19,19 @@ export function defined<T extends object>(value: T): T {
  */
 export function rolledOver(e: Pick<Enrollment, 'rollover' | 'fiscalYear'>, now: Date): boolean {
   return e.rollover !== undefined && e.rollover !== null && fiscalYearOver(e.fiscalYear, now);
+}
+
+/**
+ * 409 for Submit, or another bank profile chosen, on an enrollment the rollover marked: its continuation, the next
+ * year's enrollment, is where the admin acts.
+ */
+export function continuedAlready(rollover: RolloverRecord, fiscalYear: string, now: Date, refused: string): ProblemException {
+  const { outcome, toFiscalYear } = rollover;
+  return Problems.conflict(
+    rolledOver({ rollover, fiscalYear }, now)
+      ? `This enrollment's fiscal year is over (${outcome} into ${toFiscalYear}).`
+      : `This enrollment was continued into ${toFiscalYear} already (${outcome}, by an early rollover run): it follows its profiles until its year ends, but is not ${refused}; the ${toFiscalYear} enrollment is.`,
+  );
 }
 
 /**

@@ -1,6 +1,7 @@
 import { ProblemException, Problems } from '@lib/platform';
 import { HttpStatus } from '@nestjs/common';
 import { Program } from '../programs/program.schema';
+import { Enrollment } from './enrollment.schema';
 
 /** 409 for an enrollment the program's state does not allow to start (Enroll) or to go on (Submit). */
 export function programNotOpen(program: Pick<Program, '_id' | 'state'>): ProblemException {
@@ -18,5 +19,14 @@ export function locationNotEligible(programId: string, fiscalYear: string, locat
     'Location not eligible',
     `Location ${locationId} is not eligible for program ${programId} in ${fiscalYear}.`,
     { reasons },
+  );
+}
+
+/** 409 for starting an enrollment of a fiscal year its program no longer enrolls in. */
+export function programMovedOn(enrollment: Pick<Enrollment, 'fiscalYear' | 'status'>, program: Pick<Program, '_id' | 'fiscalYear'>): ProblemException {
+  return Problems.conflict(
+    `This enrollment is for ${enrollment.fiscalYear}; program ${program._id} now enrolls in ${program.fiscalYear}, so it cannot be started: ` +
+      `enroll the location for ${program.fiscalYear} (POST /v1/enrollments).`,
+    { enrollmentStatus: enrollment.status, fiscalYear: enrollment.fiscalYear, programFiscalYear: program.fiscalYear },
   );
 }

@@ -9,10 +9,10 @@ import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
 import { ViewsRepository } from '../../views/views.repository';
 import { servesLocation } from '../../views/views.schemas';
 import { Enrollment } from '../enrollment.schema';
-import { locationNotEligible, programNotOpen } from '../start-refusals';
+import { locationNotEligible, programMovedOn, programNotOpen } from '../start-refusals';
 import { EnrollmentEvents, EnrollmentEventType, newReasonType, transitionType } from '../enrollment-events';
 import { bankNoLongerServes, describeMissing, partnersDecision, payoutGaps } from '../enrollment-rules';
-import { EnrollmentChanges, EnrollmentsRepository } from '../enrollments.repository';
+import { continuedAlready, EnrollmentChanges, EnrollmentsRepository } from '../enrollments.repository';
 import { enrollmentYearEnded, programYearEnded } from '../fiscal-year-ended';
 import { defaultSettling, PayoutFacts, profileFacts } from '../payout-facts';
 import { FollowValidation } from './follow-validation.use-case';
@@ -125,14 +125,21 @@ export class EnrollLocation {
     if (existing && (existing.status === 'DISCONTINUED' || existing.status === 'EXPIRED')) {
       throw Problems.conflict(`This enrollment is ${existing.status.toLowerCase()}; it cannot be continued.`, { enrollmentStatus: existing.status });
     }
-    // Continued into the next fiscal year: this one is history (the next one is where the admin acts).
-    if (existing?.rollover) return { enrollment: existing, started: false };
+    // Continued into the next fiscal year: this one is history (the next one is where the admin acts). Continue answers
+    // it as it is; another bank profile is refused, as Submit is.
+    if (existing?.rollover) {
+      if (bankProfileId && bankProfileId !== existing.bankProfileId) throw continuedAlready(existing.rollover, existing.fiscalYear, this.clock.now(), 'given another bank profile');
+      return { enrollment: existing, started: false };
+    }
     const starting = !existing || !existing.evaluatedAt || existing.status === 'INELIGIBLE';
     const fiscalYear = existing?.fiscalYear ?? program.fiscalYear;
     if (fiscalYearOver(fiscalYear, this.clock.now())) {
       if (!existing || (starting && fiscalYear === program.fiscalYear)) throw programYearEnded(program);
       if (starting || existing.status !== 'ENROLLED') throw enrollmentYearEnded(existing, starting ? 'started' : 'continued');
     }
+    // Started only in the year its program enrolls in, as Enroll and the invitations service start them: one of a year
+    // the program has moved away from (an invitation only, or ended INELIGIBLE) stays where it is.
+    if (starting && existing && existing.fiscalYear !== program.fiscalYear) throw programMovedOn(existing, program);
     if (starting) await this.checkCanStart(program, fiscalYear, locationId, actor.partnerId);
 
     if (existing && !starting && existing.submittedAt) {
@@ -300,3 +307,4 @@ function checkVersion(existing: Enrollment | null, expected: number): void {
   }
   if (existing.version !== expected) throw Problems.preconditionFailed(existing.version);
 }
+

@@ -53,14 +53,16 @@ export class ReadEnrollments {
 
   /**
    * An admin's view of one never enrolled (no proposal yet) reads its program: Enroll is no next action while it is not
-   * open. Of an INELIGIBLE one, also the location's eligibility for its year: Enroll starts it again once eligible.
+   * open, or enrolls in another fiscal year. Of an INELIGIBLE one, also the location's eligibility for its year: Enroll starts it again once eligible.
    */
   private async dto(actor: Actor, e: Enrollment): Promise<EnrollmentDto> {
     const viewerIsAdmin = holdsRole(actor, 'INCENTIVES_ADMIN', e.locationId);
     const reads = viewerIsAdmin && (!e.evaluatedAt || e.status === 'INELIGIBLE');
     const program = reads ? await this.programs.find(e.programId) : null;
-    const programOpen = reads ? program?.state === 'OPEN' : undefined;
-    const restartable = e.status === 'INELIGIBLE' && program?.state === 'OPEN' && (await this.eligibleFor(program, e));
+    // Enroll starts one only in the year its program enrolls in (not one of a year the program moved away from).
+    const startsHere = program?.state === 'OPEN' && program.fiscalYear === e.fiscalYear;
+    const programOpen = reads ? startsHere : undefined;
+    const restartable = e.status === 'INELIGIBLE' && startsHere && (await this.eligibleFor(program!, e));
     return toEnrollmentDto(e, { viewerIsAdmin, payoutApiUrl: this.config.PAYOUT_PROFILES_API_URL, now: this.clock.now(), programOpen, restartable });
   }
 

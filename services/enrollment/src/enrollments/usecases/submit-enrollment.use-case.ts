@@ -8,7 +8,7 @@ import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
 import { Enrollment } from '../enrollment.schema';
 import { EnrollmentEvents } from '../enrollment-events';
 import { bankNoLongerServes, completeAt, notServingReason, payoutGaps, TERMINAL, validationState } from '../enrollment-rules';
-import { EnrollmentsRepository, rolledOver } from '../enrollments.repository';
+import { continuedAlready, EnrollmentsRepository } from '../enrollments.repository';
 import { enrollmentYearEnded } from '../fiscal-year-ended';
 import { defaultSettling, PayoutFacts } from '../payout-facts';
 import { FollowValidation } from './follow-validation.use-case';
@@ -58,14 +58,7 @@ export class SubmitEnrollment {
       if (TERMINAL.includes(current.status)) {
         throw Problems.conflict(`This enrollment is ${current.status.toLowerCase()}; it cannot be submitted.`, { enrollmentStatus: current.status });
       }
-      if (current.rollover) {
-        const { outcome, toFiscalYear } = current.rollover;
-        throw Problems.conflict(
-          rolledOver(current, this.clock.now())
-            ? `This enrollment's fiscal year is over (${outcome} into ${toFiscalYear}).`
-            : `This enrollment was continued into ${toFiscalYear} already (${outcome}, by an early rollover run): it follows its profiles until its year ends, but is not submitted again; the ${toFiscalYear} enrollment is.`,
-        );
-      }
+      if (current.rollover) throw continuedAlready(current.rollover, current.fiscalYear, this.clock.now(), 'submitted again');
       if (current.status !== 'ENROLLED' && fiscalYearOver(current.fiscalYear, this.clock.now())) throw enrollmentYearEnded(current, 'submitted');
       if (!current.evaluatedAt) throw Problems.conflict('Enroll first: the enrollment has no proposal yet.');
       const program = await this.programs.find(current.programId);
