@@ -67,7 +67,8 @@ describe('identity numbers', () => {
   it('names the choices of TOKEN_ISSUER and refuses a JWKS_URL without repeating it', () => {
     expect(refusal({ TOKEN_ISSUER: 'company' })).toContain('TOKEN_ISSUER (must be one of: self, external)');
     const message = refusal({ TOKEN_ISSUER: 'external', JWKS_URL: 'https://reader:S3cr#t@login.example.com/jwks' });
-    expect(message).toContain('JWKS_URL (must be a URL');
+    expect(message).toContain('JWKS_URL (must be an http(s) URL');
     expect(message).not.toContain('S3cr');
+    expect(refusal({ TOKEN_ISSUER: 'external', JWKS_URL: 'login.example.com:443/jwks' })).toContain('JWKS_URL (must be an http(s) URL)');
   });
 });

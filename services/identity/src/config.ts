@@ -1,4 +1,4 @@
-import { baseConfigSpec, flag, loadConfig, urlSetting, wholeNumber } from '@lib/platform';
+import { baseConfigSpec, flag, httpUrl, loadConfig, wholeNumber } from '@lib/platform';
 import { str } from 'envalid';
 
 /** Who issues the access tokens identity accepts: identity itself, or an outside OIDC issuer (see README, "Token issuer"). */
@@ -13,7 +13,7 @@ export const identityConfigSpec = {
     desc: 'self: identity issues tokens and verifies them with its own key; external: tokens come from the issuer at JWKS_URL',
   }),
   /** Verification keys of the external issuer. With TOKEN_ISSUER=self identity verifies with its own key and never reads it. */
-  JWKS_URL: urlSetting({
+  JWKS_URL: httpUrl({
     default: undefined,
     requiredWhen: (env) => env.TOKEN_ISSUER === 'external',
     desc: "The external issuer's JWKS endpoint: required with TOKEN_ISSUER=external, not used with TOKEN_ISSUER=self",

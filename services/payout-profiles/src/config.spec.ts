@@ -17,6 +17,7 @@ describe('payout-profiles settings: the back office credential', () => {
   it('takes a secret of at least 16 characters, and refuses a shorter one', () => {
     expect(load({ VALIDATOR_TOKEN: 'back-office-validator' }).VALIDATOR_TOKEN).toBe('back-office-validator');
     expect(configRefusal(load, { VALIDATOR_TOKEN: 'short-key' })).toMatch(/VALIDATOR_TOKEN.*must be empty or at least 16 characters/);
+    expect(configRefusal(load, { VALIDATOR_TOKEN: 'back-office-validator\n' })).toContain('VALIDATOR_TOKEN (must not begin or end with spaces or a line break');
   });
 });
 

@@ -1,4 +1,4 @@
-import { delayMs, PlatformConfig, wholeNumber } from '@lib/platform';
+import { delayMs, PlatformConfig, refuseSurroundingBlanks, wholeNumber } from '@lib/platform';
 import { makeValidator, str } from 'envalid';
 
 /** `k1:<base64 of 32 bytes>,k2:<...>`: every key that may still decrypt stored secrets, by key id. */
@@ -17,6 +17,7 @@ export const encryptionKeys = makeValidator<Record<string, string>>((value) => {
 
 const validatorToken = makeValidator<string>((value) => {
   if (value !== '' && value.trim().length < 16) throw new Error('must be empty or at least 16 characters');
+  refuseSurroundingBlanks(value);
   return value;
 });
 

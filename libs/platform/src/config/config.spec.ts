@@ -57,9 +57,22 @@ describe('common settings', () => {
   // The refusal goes to stderr and the logs: a URL may carry a password, and a reserved character in it is what breaks it.
   it('refuses a JWKS_URL that is not a URL without repeating it', () => {
     const message = refusal({ JWKS_URL: 'https://reader:S3cr#t/pw@issuer.test/jwks' });
-    expect(message).toContain('JWKS_URL (must be a URL (percent-encode reserved characters in the user or password))');
+    expect(message).toContain('JWKS_URL (must be an http(s) URL (percent-encode reserved characters in the user or password))');
     expect(message).not.toContain('S3cr');
     expect(load({ JWKS_URL: 'https://reader:S3cr%23t%2Fpw@issuer.test/jwks' }).JWKS_URL).toBe('https://reader:S3cr%23t%2Fpw@issuer.test/jwks');
+  });
+
+  // `identity:3001/...` (the scheme left out) is a URL of scheme `identity:`, which no JWKS can be fetched from: every
+  // signed-in call would answer 503, the service reading healthy.
+  it.each(['identity:3001/.well-known/jwks.json', 'ftp://issuer.test/jwks'])('refuses JWKS_URL %s, not http(s)', (value) => {
+    expect(refusal({ JWKS_URL: value })).toContain('JWKS_URL (must be an http(s) URL)');
+  });
+
+  // Compared exactly: a secret file's trailing newline would be kept, and nothing sent could match it (401 for all).
+  it.each(['OPERATOR_TOKEN', 'JWT_ISSUER', 'JWT_AUDIENCE', 'JWT_PARTNER_CLAIM', 'JWT_USER_CLAIM'])('refuses %s with a trailing newline or leading space', (name) => {
+    for (const value of [`${required.OPERATOR_TOKEN}\n`, ` ${required.OPERATOR_TOKEN}`]) {
+      expect(refusal({ [name]: value })).toContain(`${name} (must not begin or end with spaces or a line break`);
+    }
   });
 
   it('never repeats a refused value, whatever the setting', () => {

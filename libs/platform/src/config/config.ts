@@ -15,9 +15,19 @@ const brokers = makeValidator<string[]>((value) => {
   return list;
 });
 
+/**
+ * A value compared exactly (a credential, a token's issuer or claim name) must not begin or end with blanks: a secret
+ * file's trailing newline would be kept, and nothing sent could ever match it (HTTP headers lose theirs), so every
+ * call would answer 401 with the service apparently healthy.
+ */
+export function refuseSurroundingBlanks(value: string): void {
+  if (value !== value.trim()) throw new Error('must not begin or end with spaces or a line break (a trailing newline in a secret file?)');
+}
+
 /** The operator credential: long enough to guess at no better than a real secret (an empty one would let anyone in). */
 const operatorToken = makeValidator<string>((value) => {
   if (value.trim().length < 16) throw new Error('must be at least 16 characters, a secret shared with the operators');
+  refuseSurroundingBlanks(value);
   return value;
 });
 
@@ -73,9 +83,10 @@ export const emailAddress = makeValidator<string>((value) => {
   return value;
 });
 
-/** A string with something in it: an empty issuer or audience would turn its token check off. */
+/** A string with something in it (an empty issuer or audience would turn its token check off), compared exactly. */
 export const nonEmpty = makeValidator<string>((value) => {
   if (value.trim() === '') throw new Error('must not be empty');
+  refuseSurroundingBlanks(value);
   return value;
 });
 
@@ -117,13 +128,16 @@ export type KafkaSaslMechanism = (typeof KAFKA_SASL_MECHANISMS)[number];
 /** The samplers the OpenTelemetry SDK knows by name (OTEL_TRACES_SAMPLER). */
 export const OTEL_TRACES_SAMPLERS = ['always_on', 'always_off', 'traceidratio', 'parentbased_always_on', 'parentbased_always_off', 'parentbased_traceidratio'] as const;
 
-/** An http(s) URL, the only kind the OTLP/HTTP exporter sends to. */
-const httpUrl = makeValidator<string>((value) => {
+/**
+ * An http(s) URL: the only kind the OTLP/HTTP exporter sends to, and a JWKS is fetched from (`identity:3001/...`,
+ * the scheme left out, parses as a URL of scheme `identity:`; every signed-in call would answer 503).
+ */
+export const httpUrl = makeValidator<string>((value) => {
   let url: URL;
   try {
     url = new URL(value);
   } catch {
-    throw new Error('must be an http(s) URL');
+    throw new Error('must be an http(s) URL (percent-encode reserved characters in the user or password)');
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('must be an http(s) URL');
   return value;
@@ -192,7 +206,7 @@ export function baseConfigSpec(serviceName: string) {
     }),
     JWT_ISSUER: nonEmpty({ desc: 'Expected `iss` of access tokens' }),
     JWT_AUDIENCE: nonEmpty({ default: 'incentives-platform', desc: 'Expected `aud` of access tokens' }),
-    JWKS_URL: urlSetting({ desc: "The issuer's JWKS endpoint" }),
+    JWKS_URL: httpUrl({ desc: "The issuer's JWKS endpoint (http or https)" }),
     JWT_PARTNER_CLAIM: nonEmpty({ default: 'partnerId', desc: "The token claim that names the caller's partner" }),
     JWT_USER_CLAIM: nonEmpty({ default: 'sub', desc: "The token claim that holds the caller's identity user id (a company issuer may carry it in a claim of its own)" }),
     OPERATOR_TOKEN: operatorToken({ desc: 'Credential of platform operators (X-Operator-Key header), at least 16 characters' }),
