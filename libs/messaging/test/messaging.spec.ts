@@ -17,6 +17,7 @@ import {
 } from '@lib/testing';
 import { startMongoJavaServer } from '@lib/testing/infra/mongo-java-server';
 import { randomUUID } from 'node:crypto';
+import { Agent, get as httpGet } from 'node:http';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
@@ -289,6 +290,39 @@ describe('service lifecycle', () => {
     expect(service.app.get(KafkaEventServer).isRunning).toBe(true);
     await service.close();
     expect(probe.consumingAtDestroy).toBe(false);
+  });
+
+  // A client keeping its connection alive (behind a Service it keeps its TCP connections to the terminating pod) and
+  // sending without pause: the shutdown must not wait for it (it would run into SHUTDOWN_TIMEOUT_MS and exit before the
+  // outbox flush and the database close). Node 20's server.close() closes such a connection between two requests.
+  it('finishes while a keep-alive client keeps sending', async () => {
+    const service = await boot();
+    await ready(service);
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const answers: Array<string | undefined> = [];
+    let sending = true;
+    const get = () =>
+      new Promise<void>((resolve) => {
+        const request = httpGet(`${service.url}/health/live`, { agent }, (response) => {
+          answers.push(response.headers.connection);
+          response.resume().on('end', resolve);
+        });
+        request.on('error', () => resolve());
+      });
+    const loop = (async () => {
+      while (sending) await get();
+    })();
+    await eventually(async () => expect(answers.length).toBeGreaterThan(5));
+    expect(answers[0]).toBe('keep-alive');
+
+    const startedAt = Date.now();
+    const closed = service.close().then(() => Date.now() - startedAt);
+    const tookMs = await Promise.race([closed, new Promise<number>((resolve) => setTimeout(() => resolve(Infinity), 10_000))]);
+    sending = false;
+    await loop;
+    await closed;
+    agent.destroy();
+    expect(tookMs).toBeLessThan(10_000);
   });
 
   it('finishes the message in flight, publishes its events and commits it when shut down', async () => {
