@@ -1,28 +1,43 @@
 #!/usr/bin/env node
 /**
  * `npm run infra`: starts only Kafka and the MongoDB-compatible server (or uses KAFKA_BROKERS / MONGO_URL), prints
- * their endpoints as shell exports (also written to .local/infra.env), and keeps them up until Ctrl-C.
+ * their endpoints as shell exports (also written to .local/infra.env, removed again when they stop), and keeps them up
+ * until Ctrl-C.
  */
-const { writeFileSync, mkdirSync } = require('node:fs');
+const { writeFileSync, mkdirSync, rmSync } = require('node:fs');
 const { join } = require('node:path');
 const { resolveInfra } = require('./platform');
 
+const envFile = join(__dirname, '..', '.local', 'infra.env');
+
 (async () => {
-  const infra = await resolveInfra({ name: 'infra', detached: true, log: (line) => process.stdout.write(`${line}\n`) });
-  const env = `export KAFKA_BROKERS=${infra.kafkaBrokers.join(',')}\nexport MONGO_URL=${infra.mongoUrl}\n`;
-  mkdirSync(join(__dirname, '..', '.local'), { recursive: true });
-  writeFileSync(join(__dirname, '..', '.local', 'infra.env'), env);
-  if (process.env.INFRA_ENV_FILE) writeFileSync(process.env.INFRA_ENV_FILE, env);
-  process.stdout.write(`${env}# kafka: ${infra.mode.kafka}, mongo: ${infra.mode.mongo}. Ctrl-C stops them.\n`);
+  let infra;
   let stopping = false;
   const stop = async () => {
     if (stopping) return;
     stopping = true;
+    // The endpoints are gone with the servers: a later `source .local/infra.env` must not point tests at dead ports.
+    rmSync(envFile, { force: true });
     await infra.stop();
     process.exit(0);
   };
-  // SIGHUP too: closing the terminal no longer reaches the servers, which run in process groups of their own.
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, stop);
+  // Before the servers start (they run detached, in process groups of their own, so Ctrl-C does not reach them): a
+  // signal while they start stops them once they are up, instead of leaving them running. SIGHUP too: closing the
+  // terminal no longer reaches them.
+  let signalled = false;
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+    process.on(signal, () => {
+      signalled = true;
+      if (infra) void stop();
+    });
+  }
+  infra = await resolveInfra({ name: 'infra', detached: true, log: (line) => process.stdout.write(`${line}\n`) });
+  if (signalled) return stop();
+  const env = `export KAFKA_BROKERS=${infra.kafkaBrokers.join(',')}\nexport MONGO_URL=${infra.mongoUrl}\n`;
+  mkdirSync(join(__dirname, '..', '.local'), { recursive: true });
+  writeFileSync(envFile, env);
+  if (process.env.INFRA_ENV_FILE) writeFileSync(process.env.INFRA_ENV_FILE, env);
+  process.stdout.write(`${env}# kafka: ${infra.mode.kafka}, mongo: ${infra.mode.mongo}. Ctrl-C stops them.\n`);
   setInterval(() => undefined, 1 << 30);
 })().catch((error) => {
   process.stderr.write(`${error.stack ?? error}\n`);

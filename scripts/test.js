@@ -4,7 +4,7 @@
  * global setup), and ends with one line: `N passed, N failed, N skipped`. Extra arguments go to Jest.
  */
 const { spawnSync } = require('node:child_process');
-const { mkdirSync, readFileSync, existsSync } = require('node:fs');
+const { mkdirSync, readFileSync, rmSync } = require('node:fs');
 const { join } = require('node:path');
 
 const root = join(__dirname, '..');
@@ -22,6 +22,9 @@ if (!args.length || process.env.TYPECHECK === 'true') {
 
 mkdirSync(join(root, '.local'), { recursive: true });
 const results = join(root, '.local', 'jest-results.json');
+// A run that fails before Jest writes its results (the global setup could not start a server) must not report the
+// previous run's.
+rmSync(results, { force: true });
 const jest = spawnSync(bin('jest'), ['--ci', '--json', `--outputFile=${results}`, ...args], {
   cwd: root,
   stdio: 'inherit',
@@ -30,13 +33,13 @@ const jest = spawnSync(bin('jest'), ['--ci', '--json', `--outputFile=${results}`
 let passed = 0;
 let failed = 0;
 let skipped = 0;
-if (existsSync(results)) {
+try {
   const summary = JSON.parse(readFileSync(results, 'utf8'));
   passed = summary.numPassedTests;
   failed = summary.numFailedTests + summary.numRuntimeErrorTestSuites;
   skipped = summary.numPendingTests + summary.numTodoTests;
-} else {
-  failed = 1;
+} catch {
+  failed = 1; // none written (Jest stopped before its tests), or unreadable
 }
 const status = jest.status ?? 1;
 if (status !== 0 && failed === 0) failed = 1;
