@@ -270,7 +270,7 @@ describe('concurrency and retries', () => {
   // The answer lost (a crash after the write, before it was stored for the key): the retry runs again, and meets the
   // profile it made itself.
   it('a create retried under its Idempotency-Key after its answer was lost answers the profile it made, not 409', async () => {
-    const lost = async (path: string, body: unknown, created: (answer: Awaited<ReturnType<typeof call>>) => Promise<number>) => {
+    const lost = async (path: string, body: Record<string, unknown>, changed: unknown, created: (answer: Awaited<ReturnType<typeof call>>) => Promise<number>) => {
       const headers = { 'idempotency-key': randomUUID() };
       const startedAt = new Date();
       const first = await call(h, 'POST', path, { token: admin, body, headers });
@@ -282,10 +282,16 @@ describe('concurrency and retries', () => {
       expect(await created(retry)).toBe(1);
       // Another request (another key) for the same name or location is still refused.
       expect((await call(h, 'POST', path, { token: admin, body, headers: { 'idempotency-key': randomUUID() } })).status).toBe(409);
+      // Another request under the same key, its answer gone: 422, not the first profile.
+      await h.db.collection('idempotency_keys').deleteMany({ createdAt: { $gte: startedAt } });
+      const other = await call(h, 'POST', path, { token: admin, body: changed, headers });
+      expect(other).toMatchObject({ status: 422, body: expect.objectContaining({ type: expect.stringMatching(/idempotency-key-reused$/) }) });
+      expect(await created(retry)).toBe(1);
     };
     const bank = usProfile({ name: `Lost answer ${randomUUID().slice(0, 8)}` });
-    await lost('/v1/bank-profiles', bank, async () => h.db.collection('bank_profiles').countDocuments({ partnerId: w.partnerId, name: bank.name }));
-    await lost(`/v1/locations/${w.L3}/tax-profile`, usTaxProfile(), async () => h.db.collection('tax_profiles').countDocuments({ locationId: w.L3 }));
+    await lost('/v1/bank-profiles', bank, { ...bank, name: `${bank.name} 2` }, async () => h.db.collection('bank_profiles').countDocuments({ partnerId: w.partnerId, name: bank.name }));
+    const tax = usTaxProfile();
+    await lost(`/v1/locations/${w.L3}/tax-profile`, tax, { ...tax, expiresAt: inDays(400) }, async () => h.db.collection('tax_profiles').countDocuments({ locationId: w.L3 }));
   });
 
   it('text is stored trimmed', async () => {

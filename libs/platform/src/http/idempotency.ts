@@ -1,6 +1,7 @@
 import {
   applyDecorators,
   CallHandler,
+  createParamDecorator,
   ExecutionContext,
   HttpStatus,
   Inject,
@@ -80,6 +81,28 @@ interface StoredAnswer {
 }
 
 const KEY_PATTERN = /^[\x21-\x7e]{1,200}$/;
+
+/** 422: the key was used with a different request (another body or path parameters). */
+export function idempotencyKeyReused(): ProblemException {
+  return new ProblemException(HttpStatus.UNPROCESSABLE_ENTITY, 'idempotency-key-reused', 'Idempotency-Key reused', 'This key was used with a different request.');
+}
+
+/**
+ * A request sent with an Idempotency-Key, as a creating handler sees it: the key, and the request's fingerprint (the
+ * HMAC the stored answer is matched by: caller, route, key, path parameters, body, If-Match). A handler deriving the
+ * id of what it creates from the key keeps the fingerprint with it, so that a retry whose stored answer is gone (a
+ * crash after the write, a failure after it, the retention over) is told from another request under the same key:
+ * the same request gets what it made, another one `idempotencyKeyReused`.
+ */
+export interface IdempotentRequest {
+  key: string;
+  fingerprint: string;
+}
+
+/** The request's IdempotentRequest on an @Idempotent() route; undefined without a key. */
+export const IdempotencyOf = createParamDecorator(
+  (_: unknown, ctx: ExecutionContext): IdempotentRequest | undefined => ctx.switchToHttp().getRequest<{ idempotency?: IdempotentRequest }>().idempotency,
+);
 
 /**
  * Which failed answers are stored and replayed like a success (as payment APIs do: an outcome of the endpoint's own
@@ -185,6 +208,8 @@ export class IdempotencyInterceptor implements NestInterceptor, OnModuleInit {
       fingerprintV1: requestFingerprint(this.fingerprintKey, id, fingerprinted, 1),
       request: fingerprinted,
     };
+    // For a creating handler whose id derives from the key (IdempotencyOf): which request it is.
+    (request as Request & { idempotency?: IdempotentRequest }).idempotency = { key, fingerprint: identity.fingerprint };
 
     return from(this.claim(identity)).pipe(
       switchMap((claim) => {
@@ -219,7 +244,7 @@ export class IdempotencyInterceptor implements NestInterceptor, OnModuleInit {
   private async replay(stored: StoredAnswer, request: RequestIdentity, principal: Principal | undefined, response: Response): Promise<unknown> {
     if (principal && this.replayCheck) await this.replayCheck(principal);
     if (!sameRequest(stored, request)) {
-      throw new ProblemException(HttpStatus.UNPROCESSABLE_ENTITY, 'idempotency-key-reused', 'Idempotency-Key reused', 'This key was used with a different request.');
+      throw idempotencyKeyReused();
     }
     if (stored.state === 'pending') throw inProgress();
     response.status(stored.status ?? 200);

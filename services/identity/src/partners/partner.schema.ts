@@ -40,6 +40,10 @@ export class Partner {
   @Prop({ required: true }) name!: string;
   @Prop({ type: [LocationSchema], default: [] }) locations!: Location[];
   @Prop({ type: PendingAdminSchema, required: false }) pendingAdmin?: PendingAdmin;
+  /** The first Global admin's user id, kept once the registration is complete (a retried registration's answer). */
+  @Prop() firstAdminUserId?: string;
+  /** The fingerprint of the registration request under an Idempotency-Key, which tells its retry from another request. */
+  @Prop() createdByRequest?: string;
   @Prop({ type: GlobalAdminChangeSchema, required: false }) globalAdminChange?: GlobalAdminChange;
   @Prop({ required: true, default: 1 }) version!: number;
   createdAt!: Date;

@@ -1,6 +1,6 @@
 import { OperatorOnly } from '@lib/platform';
-import { Idempotent } from '@lib/platform';
-import { Body, Controller, Get, Headers, HttpCode, Param, Post, Res } from '@nestjs/common';
+import { Idempotent, IdempotencyOf, IdempotentRequest } from '@lib/platform';
+import { Body, Controller, Get, HttpCode, Param, Post, Res } from '@nestjs/common';
 import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiSecurity, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { Caller, CurrentCaller, OperatorOrUser } from '../access/operator-or-user.guard';
@@ -26,10 +26,10 @@ export class PartnersController {
   @ApiCreatedResponse({ type: PartnerView })
   async create(
     @Body() input: RegisterPartnerInput,
-    @Headers('idempotency-key') idempotencyKey: string | undefined,
+    @IdempotencyOf() idempotency: IdempotentRequest | undefined,
     @Res({ passthrough: true }) res: Response,
   ): Promise<PartnerView> {
-    const partner = await this.register.execute(input, idempotencyKey);
+    const partner = await this.register.execute(input, idempotency);
     res.setHeader('Location', `/v1/partners/${encodeURIComponent(partner.partnerId)}`);
     return partner;
   }

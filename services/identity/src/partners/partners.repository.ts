@@ -184,7 +184,7 @@ export class PartnersRepository {
   }
 
   /** Inserts the partner with its locations and PartnerRegistered; the first admin stays pending until written. */
-  async register(partner: { partnerId: string; name: string; locations: Location[]; pendingAdmin: PendingAdmin }): Promise<Partner> {
+  async register(partner: { partnerId: string; name: string; locations: Location[]; pendingAdmin: PendingAdmin; createdByRequest?: string }): Promise<Partner> {
     const data: PartnerRegistered = { partnerId: partner.partnerId, name: partner.name, locations: partner.locations };
     const event = this.outbox.event(Topics.identity, { type: 'PartnerRegistered', data });
     try {
@@ -193,6 +193,8 @@ export class PartnersRepository {
         name: partner.name,
         locations: partner.locations,
         pendingAdmin: partner.pendingAdmin,
+        firstAdminUserId: partner.pendingAdmin.userId,
+        ...(partner.createdByRequest !== undefined && { createdByRequest: partner.createdByRequest }),
         version: 1,
         outbox: [event],
       });

@@ -36,6 +36,8 @@ export class User {
   @Prop() externalId?: string;
   /** `partnerId|externalId`: unique (sparse), so one directory entry is one user. */
   @Prop() externalKey?: string;
+  /** The fingerprint of the request that created it under an Idempotency-Key (its id derives from the key). */
+  @Prop() createdByRequest?: string;
   @Prop({ required: true }) revision!: number;
   createdAt!: Date;
   updatedAt!: Date;

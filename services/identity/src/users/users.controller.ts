@@ -1,5 +1,5 @@
-import { CurrentPrincipal, EmptyBody, Idempotent, IfMatch, NoBody, Principal } from '@lib/platform';
-import { Body, Controller, Get, Headers, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
+import { CurrentPrincipal, EmptyBody, Idempotent, IdempotencyOf, IdempotentRequest, IfMatch, NoBody, Principal } from '@lib/platform';
+import { Body, Controller, Get, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiCreatedResponse, ApiHeader, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { ImportReportView, ScimListResponseInput } from './dto/import.dto';
@@ -31,10 +31,10 @@ export class UsersController {
   async create(
     @CurrentPrincipal() principal: Principal,
     @Body() input: CreateUserInput,
-    @Headers('idempotency-key') idempotencyKey: string | undefined,
+    @IdempotencyOf() idempotency: IdempotentRequest | undefined,
     @Res({ passthrough: true }) res: Response,
   ): Promise<UserView> {
-    const user = await this.createUser.execute(principal, input, idempotencyKey);
+    const user = await this.createUser.execute(principal, input, idempotency);
     res.setHeader('Location', `/v1/users/${user._id}`);
     return answerUser(res, user);
   }

@@ -32,6 +32,8 @@ export interface NewUser {
   familyName?: string;
   roles: Grant[];
   externalId?: string;
+  /** IdempotentRequest.fingerprint of the creating request, when its id derives from its Idempotency-Key. */
+  createdByRequest?: string;
 }
 
 /** Extra payload of the event, beyond the user snapshot (role and locations of a role change, externalId). */
@@ -134,9 +136,10 @@ export class UsersRepository {
       ...(input.externalId !== undefined && { externalId: input.externalId, externalKey: `${input.partnerId}|${input.externalId}` }),
       revision: 1,
     };
+    const stored = { ...state, ...(input.createdByRequest !== undefined && { createdByRequest: input.createdByRequest }) };
     const event = this.event('UserCreated', state, input.externalId !== undefined ? { externalId: input.externalId } : {});
     try {
-      await this.users.create({ ...state, outbox: [event] });
+      await this.users.create({ ...stored, outbox: [event] });
     } catch (error) {
       const field = duplicateField(error);
       if (field) throw new DuplicateUserError(field);

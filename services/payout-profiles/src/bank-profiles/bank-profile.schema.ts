@@ -77,6 +77,8 @@ export class BankProfile implements ProfileState {
   /** Bumped by every claim: a write guarded by it knows no location became a default meanwhile. */
   @Prop({ type: Number }) defaultClaims?: number;
   @Prop({ required: true }) createdBy!: string;
+  /** The fingerprint of the request that created it under an Idempotency-Key (its id derives from the key). */
+  @Prop() createdByRequest?: string;
   @Prop({ required: true }) updatedBy!: string;
   createdAt?: Date;
   updatedAt?: Date;

@@ -1,5 +1,5 @@
-import { CurrentPrincipal, Idempotent, IfMatch, Principal, setETag } from '@lib/platform';
-import { Body, Controller, Headers, Get, HttpCode, Param, Patch, Post, Query, Res } from '@nestjs/common';
+import { CurrentPrincipal, Idempotent, IdempotencyOf, IdempotentRequest, IfMatch, Principal, setETag } from '@lib/platform';
+import { Body, Controller, Get, HttpCode, Param, Patch, Post, Query, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiCreatedResponse, ApiHeader, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { bankProfileView } from './bank-profile.view';
@@ -26,10 +26,10 @@ export class BankProfilesController {
   async createProfile(
     @CurrentPrincipal() principal: Principal,
     @Body() body: CreateBankProfileDto,
-    @Headers('idempotency-key') idempotencyKey: string | undefined,
+    @IdempotencyOf() idempotency: IdempotentRequest | undefined,
     @Res({ passthrough: true }) res: Response,
   ): Promise<BankProfileDto> {
-    const profile = await this.create.execute(principal, body, idempotencyKey);
+    const profile = await this.create.execute(principal, body, idempotency);
     setETag(res, profile.version);
     res.setHeader('Location', `/v1/bank-profiles/${profile._id}`);
     return bankProfileView(profile);

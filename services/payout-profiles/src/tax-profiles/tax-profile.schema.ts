@@ -49,6 +49,8 @@ export class TaxProfile implements ProfileState {
   @Prop({ type: [ValidationRecordSchema], default: [] }) validationHistory!: ValidationRecord[];
   @Prop({ type: [String], default: [] }) decisionKeys!: string[];
   @Prop({ required: true }) createdBy!: string;
+  /** The fingerprint of the request that created it under an Idempotency-Key (its id derives from the key). */
+  @Prop() createdByRequest?: string;
   @Prop({ required: true }) updatedBy!: string;
   createdAt?: Date;
   updatedAt?: Date;

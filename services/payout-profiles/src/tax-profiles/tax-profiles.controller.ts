@@ -1,5 +1,5 @@
-import { CurrentPrincipal, Idempotent, IfMatch, Principal, setETag } from '@lib/platform';
-import { Body, Controller, Headers, Get, HttpCode, Param, Patch, Post, Query, Res } from '@nestjs/common';
+import { CurrentPrincipal, Idempotent, IdempotencyOf, IdempotentRequest, IfMatch, Principal, setETag } from '@lib/platform';
+import { Body, Controller, Get, HttpCode, Param, Patch, Post, Query, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiCreatedResponse, ApiHeader, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { CreateTaxProfileDto, TaxProfileDto, TaxProfileListDto, TaxProfileListQueryDto, UpdateTaxProfileDto } from './dto/tax-profile.dto';
@@ -27,10 +27,10 @@ export class TaxProfilesController {
     @CurrentPrincipal() principal: Principal,
     @Param('locationId') locationId: string,
     @Body() body: CreateTaxProfileDto,
-    @Headers('idempotency-key') idempotencyKey: string | undefined,
+    @IdempotencyOf() idempotency: IdempotentRequest | undefined,
     @Res({ passthrough: true }) res: Response,
   ): Promise<TaxProfileDto> {
-    const profile = await this.create.execute(principal, locationId, body, idempotencyKey);
+    const profile = await this.create.execute(principal, locationId, body, idempotency);
     setETag(res, profile.version);
     res.setHeader('Location', `/v1/locations/${locationId}/tax-profile`);
     return taxProfileView(profile);

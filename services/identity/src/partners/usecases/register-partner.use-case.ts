@@ -1,5 +1,5 @@
 import { deterministicId } from '@lib/contracts';
-import { Problems, ValidationProblem } from '@lib/platform';
+import { idempotencyKeyReused, IdempotentRequest, Problems, ValidationProblem } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { RegisterPartnerInput, PartnerView } from '../dto/partner.dto';
@@ -20,12 +20,13 @@ export class RegisterPartner {
   ) {}
 
   /**
-   * Without `partnerId`, the id is derived from the request's Idempotency-Key when it has one: a retry of a registration
-   * that failed after the partner was written (its claim released, the request runs again) finds that partner and
-   * finishes it, instead of generating another id and meeting its own locations taken (409, stored for the key).
+   * Without `partnerId`, the id derives from the request's Idempotency-Key when it has one. A retry of the same request
+   * (its fingerprint kept on the partner) whose answer was lost, after the partner was written, gets the partner, its
+   * first admin finished if still pending: also once the sweep or a restart finished it. Another request under the key
+   * (its stored answer gone) gets 422, as the interceptor answers one while the answer is kept.
    */
-  async execute(input: RegisterPartnerInput, idempotencyKey?: string): Promise<PartnerView> {
-    const partnerId = input.partnerId ?? (idempotencyKey ? deterministicId('partner-registration', idempotencyKey) : randomUUID());
+  async execute(input: RegisterPartnerInput, idempotency?: IdempotentRequest): Promise<PartnerView> {
+    const partnerId = input.partnerId ?? (idempotency ? deterministicId('partner-registration', idempotency.key) : randomUUID());
     const locations = input.locations.map((l) => ({ locationId: l.locationId, country: l.country.toUpperCase(), legalName: l.legalName }));
     const seen = new Map<string, number>();
     const repeated = locations.flatMap((l, i) => {
@@ -37,13 +38,17 @@ export class RegisterPartner {
 
     const existing = await this.partners.find(partnerId);
     if (existing) {
-      // A retry after a crash between the two writes finishes the registration; anything else is a conflict.
-      if (existing.pendingAdmin && existing.pendingAdmin.email.toLowerCase() === input.globalAdmin.email.toLowerCase()) {
-        await this.completeBootstrap.execute(existing);
-        return { ...toPartnerView(existing), globalAdminUserId: existing.pendingAdmin.userId };
+      const pending = existing.pendingAdmin;
+      const sameRequest = idempotency !== undefined && existing.createdByRequest === idempotency.fingerprint;
+      // A retry after a crash between the two writes (the same request, or the same partner and admin) finishes the
+      // registration; anything else is a conflict.
+      if (sameRequest || (input.partnerId && pending && pending.email.toLowerCase() === input.globalAdmin.email.toLowerCase())) {
+        if (pending) await this.completeBootstrap.execute(existing);
+        const globalAdminUserId = pending?.userId ?? existing.firstAdminUserId;
+        return { ...toPartnerView(existing), ...(globalAdminUserId !== undefined && { globalAdminUserId }) };
       }
-      const detail = input.partnerId ? `Partner ${partnerId} is already registered.` : `Partner ${partnerId} was registered under this Idempotency-Key already.`;
-      throw Problems.conflict(detail, { errors: [{ field: input.partnerId ? 'partnerId' : 'Idempotency-Key', message: 'is already registered' }] });
+      if (!input.partnerId) throw idempotencyKeyReused();
+      throw Problems.conflict(`Partner ${partnerId} is already registered.`, { errors: [{ field: 'partnerId', message: 'is already registered' }] });
     }
 
     let claimed: Claims;
@@ -62,7 +67,7 @@ export class RegisterPartner {
     const pendingAdmin = { userId: randomUUID(), email: input.globalAdmin.email, displayName: input.globalAdmin.displayName };
     let partner;
     try {
-      partner = await this.partners.register({ partnerId, name: input.name, locations, pendingAdmin });
+      partner = await this.partners.register({ partnerId, name: input.name, locations, pendingAdmin, ...(idempotency && { createdByRequest: idempotency.fingerprint }) });
     } catch (error) {
       // Whatever failed, give back the claims this call made and still holds (under a generated partnerId nobody
       // could ever use or retry into them). Those an identical request took over stay with it; anything left

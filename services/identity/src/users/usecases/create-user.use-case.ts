@@ -1,5 +1,5 @@
 import { deterministicId } from '@lib/contracts';
-import { Principal, Problems } from '@lib/platform';
+import { idempotencyKeyReused, IdempotentRequest, Principal, Problems } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { IdentityAccess } from '../../access/identity-access';
@@ -16,14 +16,15 @@ export class CreateUser {
   ) {}
 
   /**
-   * `idempotencyKey`: the request's. The user's id is derived from it and the caller when there is one, so a retry of a
-   * create whose answer was lost (a crash after the write) answers the user it made, not 409 on its own email.
+   * `idempotency`: the request's key and fingerprint. The user's id derives from the key and the caller, so a retry of a
+   * create whose answer was lost (a crash after the write) answers the user it made, not 409 on its own email; another
+   * request under the same key (its stored answer gone) gets 422, as the interceptor answers one while it is kept.
    */
-  async execute(principal: Principal, input: CreateUserInput, idempotencyKey?: string): Promise<User> {
+  async execute(principal: Principal, input: CreateUserInput, idempotency?: IdempotentRequest): Promise<User> {
     const actor = await this.access.actor(principal);
     this.access.require(actor, 'users.create', 'create users');
     if (input.companyRole) this.access.require(actor, 'users.create-company-admin', `create a user with the ${input.companyRole} role`);
-    const userId = idempotencyKey ? deterministicId('user', actor.partnerId, actor._id, idempotencyKey) : randomUUID();
+    const userId = idempotency ? deterministicId('user', actor.partnerId, actor._id, idempotency.key) : randomUUID();
     try {
       return await this.users.create({
         userId,
@@ -31,10 +32,14 @@ export class CreateUser {
         email: input.email,
         displayName: input.displayName.trim(),
         roles: input.companyRole ? [{ role: input.companyRole, locationIds: ['*'] }] : [],
+        ...(idempotency && { createdByRequest: idempotency.fingerprint }),
       });
     } catch (error) {
-      const made = error instanceof DuplicateUserError && idempotencyKey ? await this.users.find(actor.partnerId, userId) : null;
-      if (made) return made;
+      const made = error instanceof DuplicateUserError && idempotency ? await this.users.find(actor.partnerId, userId) : null;
+      if (made) {
+        if (made.createdByRequest === idempotency?.fingerprint) return made;
+        throw idempotencyKeyReused();
+      }
       if (error instanceof DuplicateUserError) {
         throw Problems.conflict(error.message, { errors: [{ field: 'email', message: 'is already used by a user of this partner' }] });
       }

@@ -1,10 +1,10 @@
 import { isDuplicateKey } from '@lib/messaging';
-import { Principal } from '@lib/platform';
+import { IdempotentRequest, Principal } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { PayoutAccess } from '../../profiles/payout-access';
 import { adminLocations } from '../../profiles/permissions';
 import { ProfileEvents } from '../../profiles/profile-events';
-import { createdProfileId } from '../../profiles/profile.parts';
+import { createdProfileId, madeByThisRequest } from '../../profiles/profile.parts';
 import { duplicateName, throwIfProblems } from '../../profiles/problems';
 import { maskSecret } from '../../secrets/masking';
 import { SecretBox } from '../../secrets/secret-box';
@@ -27,14 +27,14 @@ export class CreateBankProfile {
     private readonly events: ProfileEvents,
   ) {}
 
-  /** `idempotencyKey`: the request's, which its profile's id is derived from (createdProfileId). */
-  async execute(principal: Principal, input: CreateBankProfileDto, idempotencyKey?: string): Promise<BankProfile> {
+  /** `idempotency`: the request's key, which its profile's id derives from (createdProfileId), and fingerprint. */
+  async execute(principal: Principal, input: CreateBankProfileDto, idempotency?: IdempotentRequest): Promise<BankProfile> {
     const actor = await this.access.bankManager(principal);
     const { problems, account } = checkBankAccount(input.country, { ...input.account });
     throwIfProblems([...problems, ...beneficiaryProblems(input.paymentMethod, input.beneficiary)]);
     const locationIds = input.locationIds ? await this.access.servableLocations(actor, input.locationIds) : adminLocations(actor);
 
-    const profileId = createdProfileId('BANK', actor, 'bank-profiles', idempotencyKey);
+    const profileId = createdProfileId('BANK', actor, 'bank-profiles', idempotency);
     const now = new Date();
     const profile: BankProfile = {
       _id: profileId,
@@ -60,6 +60,7 @@ export class CreateBankProfile {
       defaultFor: [],
       defaultClaims: 0,
       createdBy: actor.userId,
+      ...(idempotency && { createdByRequest: idempotency.fingerprint }),
       updatedBy: actor.userId,
       createdAt: now,
       updatedAt: now,
@@ -69,8 +70,8 @@ export class CreateBankProfile {
     } catch (error) {
       if (!isDuplicateKey(error)) throw error;
       // Made by this request already (a retry under its key whose first answer was lost): that profile is the answer.
-      const made = idempotencyKey ? await this.profiles.findAnyPartner(profileId) : null;
-      if (made?.partnerId === actor.partnerId) return made;
+      const made = madeByThisRequest(idempotency ? await this.profiles.findAnyPartner(profileId) : null, actor.partnerId, idempotency);
+      if (made) return made;
       throw duplicateName();
     }
     this.events.committed();

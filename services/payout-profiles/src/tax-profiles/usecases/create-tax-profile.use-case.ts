@@ -1,9 +1,9 @@
 import { isDuplicateKey } from '@lib/messaging';
-import { Principal, Problems } from '@lib/platform';
+import { IdempotentRequest, Principal, Problems } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { PayoutAccess } from '../../profiles/payout-access';
 import { ProfileEvents } from '../../profiles/profile-events';
-import { createdProfileId } from '../../profiles/profile.parts';
+import { createdProfileId, madeByThisRequest } from '../../profiles/profile.parts';
 import { throwIfProblems } from '../../profiles/problems';
 import { SecretBox } from '../../secrets/secret-box';
 import { CreateTaxProfileDto } from '../dto/tax-profile.dto';
@@ -21,14 +21,14 @@ export class CreateTaxProfile {
     private readonly events: ProfileEvents,
   ) {}
 
-  /** `idempotencyKey`: the request's, which its profile's id is derived from (createdProfileId). */
-  async execute(principal: Principal, locationId: string, input: CreateTaxProfileDto, idempotencyKey?: string): Promise<TaxProfile> {
+  /** `idempotency`: the request's key, which its profile's id derives from (createdProfileId), and fingerprint. */
+  async execute(principal: Principal, locationId: string, input: CreateTaxProfileDto, idempotency?: IdempotentRequest): Promise<TaxProfile> {
     const { actor } = await this.access.locationAdmin(principal, locationId, 'create or edit its tax profile');
     const now = new Date();
     const { problems, details } = checkTaxDetails(input);
     throwIfProblems([...problems, ...expiryProblems(input.expiresAt, now)]);
 
-    const profileId = createdProfileId('TAX', actor, locationId, idempotencyKey);
+    const profileId = createdProfileId('TAX', actor, locationId, idempotency);
     const profile: TaxProfile = {
       _id: profileId,
       partnerId: actor.partnerId,
@@ -47,6 +47,7 @@ export class CreateTaxProfile {
       validationHistory: [],
       decisionKeys: [],
       createdBy: actor.userId,
+      ...(idempotency && { createdByRequest: idempotency.fingerprint }),
       updatedBy: actor.userId,
       createdAt: now,
       updatedAt: now,
@@ -56,8 +57,8 @@ export class CreateTaxProfile {
     } catch (error) {
       if (!isDuplicateKey(error)) throw error;
       // Made by this request already (a retry under its key whose first answer was lost): that profile is the answer.
-      const made = idempotencyKey ? await this.profiles.findAnyPartner(profileId) : null;
-      if (made?.partnerId === actor.partnerId) return made;
+      const made = madeByThisRequest(idempotency ? await this.profiles.findAnyPartner(profileId) : null, actor.partnerId, idempotency);
+      if (made) return made;
       throw Problems.conflict(`Location ${locationId} already has a tax profile; change it with PATCH.`);
     }
     this.events.committed();
