@@ -5,7 +5,7 @@
  */
 import { Clock } from '@lib/platform';
 import { DeadLetterHeaders, deadLetterTopic, fiscalYearRange, Topics } from '@lib/contracts';
-import { eventually, groupCaughtUp } from '@lib/testing';
+import { eventually } from '@lib/testing';
 import {
   approvedProfiles,
   bankProfile,
@@ -777,35 +777,6 @@ describe('the end of the fiscal year', () => {
     expect((await submit(id)).body).toEqual(expect.objectContaining({ status: 'ENROLLED', version: 2 }));
     const continued = await call(h, 'POST', `/v1/enrollments/${id}/refresh`, { token, body: {} });
     expect({ status: continued.status, enrollment: continued.body.status }).toEqual({ status: 200, enrollment: 'ENROLLED' });
-  });
-
-  // An ineligible decision for the year consumed once it is over (published late, or the consumer lagging): the
-  // enrollment never completed is the rollover's, which expires it, not ended INELIGIBLE after its year.
-  it('leaves an unfinished enrollment to the rollover once its year is over: an ineligible decision for it changes nothing, the rollover expires it', async () => {
-    const program = await createProgram(h);
-    await eligibility(h, w, program.programId, w.L1, true);
-    await eligibilityKnown(h, program.programId, w.L1);
-    const started = await enroll(program.programId, w.L1);
-    expect(started.status).toBe(201);
-    const id = started.body.enrollmentId;
-    await enrollmentEventsSettled(h, { programId: program.programId }, [w.L1]);
-    const before = await h.db.collection('enrollments').findOne({ _id: id as never });
-    const eventsBefore = enrollmentEvents(h, id).map((e) => e.envelope!.type);
-    expect(eventsBefore[0]).toBe('EnrollmentStarted');
-
-    clockAt(yearEnd);
-    await eligibility(h, w, program.programId, w.L1, false, CURRENT_FY, ['Revenue threshold not met']);
-    await eligibilityKnown(h, program.programId, w.L1, CURRENT_FY, false);
-    await groupCaughtUp(h.service.env.KAFKA_GROUP_ID, [Topics.eligibility]);
-    await enrollmentEventsSettled(h, { programId: program.programId }, [w.L1]);
-    expect(await h.db.collection('enrollments').findOne({ _id: id as never })).toEqual(before);
-    expect(enrollmentEvents(h, id).map((e) => e.envelope!.type)).toEqual(eventsBefore);
-
-    const run = await call(h, 'POST', '/v1/operator/rollover', { operator: true, body: { fromFiscalYear: CURRENT_FY, programId: program.programId } });
-    expect(run.body).toEqual(expect.objectContaining({ expired: 1, unfinished: 1 }));
-    await waitForEnrollmentEvent(h, id, 'EnrollmentExpired');
-    await enrollmentEventsSettled(h, { programId: program.programId }, [w.L1]);
-    expect(enrollmentEvents(h, id).map((e) => e.envelope!.type)).toEqual([...eventsBefore, 'EnrollmentExpired']);
   });
 
   it("judges a tax profile's expiry by the same clock: moved past it (the year still running), Enroll and Submit find it expired", async () => {

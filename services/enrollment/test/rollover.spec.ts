@@ -352,6 +352,73 @@ describe('enrollments never completed in their fiscal year', () => {
     expect(await col().findOne({ _id: intime._id })).not.toEqual(expect.objectContaining({ status: 'EXPIRED', reasons: ['The fiscal year FY21 ended before the enrollment was completed.'] }));
   });
 
+  // Events count by when they happened, not when this service consumed them (a lagging consumer, a late publisher).
+  it('an ineligible decision made after their year leaves them to the rollover (EXPIRED); one made within it ends them INELIGIBLE, also consumed late', async () => {
+    const program = await createProgram(h, { fiscalYear: 'FY21', requiresEligibility: true });
+    const { enrollment: after } = await validatingInFY21(program, `decided-after-${w.run}`);
+    const { enrollment: within } = await validatingInFY21(program, `decided-within-${w.run}`);
+    const decide = (locationId: string, occurredAt?: Date) =>
+      h.kafka.publishEvent(Topics.eligibility, locationId, {
+        type: 'EligibilityDetermined',
+        source: 'eligibility-system',
+        partnerId: w.partnerId,
+        data: { programId: program.programId, locationId, partnerId: w.partnerId, fiscalYear: 'FY21', eligible: false, reasons: ['Competency lapsed'] },
+        ...(occurredAt && { occurredAt }),
+      });
+    await decide(after.locationId);
+    await decide(within.locationId, new Date('2021-06-30T23:00:00Z'));
+    await eligibilityKnown(h, program.programId, after.locationId, 'FY21', false);
+    await eligibilityKnown(h, program.programId, within.locationId, 'FY21', false);
+    const [ended] = await waitForEnrollmentEvent(h, within._id, 'EnrollmentIneligible');
+    expect(ended.envelope!.data).toEqual(expect.objectContaining({ status: 'INELIGIBLE', reasons: ['Competency lapsed'] }));
+    await groupCaughtUp(h.service.env.KAFKA_GROUP_ID, [Topics.eligibility]);
+    await enrollmentEventsSettled(h, { programId: program.programId }, [after.locationId, within.locationId]);
+    expect(await col().findOne({ _id: after._id })).toEqual(expect.objectContaining({ status: 'VALIDATING', version: 3 }));
+    expect(enrollmentEvents(h, after._id)).toEqual([]);
+
+    const summary = await operator('/v1/operator/rollover', { fromFiscalYear: 'FY21', programId: program.programId });
+    expect(summary.body).toEqual(expect.objectContaining({ examined: 1, expired: 1, unfinished: 1 }));
+    await waitForEnrollmentEvent(h, after._id, 'EnrollmentExpired');
+    await enrollmentEventsSettled(h, { programId: program.programId }, [after.locationId, within.locationId]);
+    expect(enrollmentEvents(h, after._id).map((m) => m.envelope!.type)).toEqual(['EnrollmentExpired']);
+    expect(enrollmentEvents(h, within._id).map((m) => m.envelope!.type)).toEqual(['EnrollmentIneligible']);
+  });
+
+  // Not eligible from 23:00, approved at 23:30, both consumed after midnight: consumed in time, the decision would
+  // have ended it before the approval.
+  it('a late approval does not complete one whose location was decided not eligible before it', async () => {
+    const program = await createProgram(h, { fiscalYear: 'FY21', requiresEligibility: true });
+    const locationId = `ineligible-first-${w.run}`;
+    // The decision is known before the enrollment is (nothing to end then): only the approval's handling meets both.
+    await h.kafka.publishEvent(Topics.eligibility, locationId, {
+      type: 'EligibilityDetermined',
+      source: 'eligibility-system',
+      partnerId: w.partnerId,
+      data: { programId: program.programId, locationId, partnerId: w.partnerId, fiscalYear: 'FY21', eligible: false, reasons: ['Competency lapsed'] },
+      occurredAt: new Date('2021-06-30T23:00:00Z'),
+    });
+    await eligibilityKnown(h, program.programId, locationId, 'FY21', false);
+    const { enrollment, bank, tax } = await validatingInFY21(program, locationId);
+    for (const profile of [bank, tax]) {
+      const approved = { ...profile, status: 'APPROVED' as const };
+      await h.kafka.publishEvent(Topics.payoutProfiles, profile.profileKind === 'TAX' ? locationId : w.partnerId, {
+        type: 'ProfileApproved',
+        source: 'payout-profiles',
+        partnerId: w.partnerId,
+        data: approved,
+        occurredAt: new Date('2021-06-30T23:30:00Z'),
+      });
+      await profileKnown(h, approved);
+    }
+    await groupCaughtUp(h.service.env.KAFKA_GROUP_ID, [Topics.payoutProfiles]);
+    await enrollmentEventsSettled(h, { programId: program.programId }, [locationId]);
+    expect(await col().findOne({ _id: enrollment._id })).toEqual(expect.objectContaining({ status: 'VALIDATING', version: 3 }));
+    expect(enrollmentEvents(h, enrollment._id)).toEqual([]);
+    // Never completed: the rollover expires it (the other specs' runs of FY21 find nothing of it left).
+    expect((await operator('/v1/operator/rollover', { fromFiscalYear: 'FY21', programId: program.programId })).body).toEqual(expect.objectContaining({ expired: 1, unfinished: 1 }));
+    await waitForEnrollmentEvent(h, enrollment._id, 'EnrollmentExpired');
+  });
+
   it('expire once their year is over, with the reason, once; final ones are left as they are', async () => {
     const program = await createProgram(h, { fiscalYear: 'FY21', requiresEligibility: false });
     const seeded = await seedUnfinished(program.programId, program.name, 'FY21', ['INVITED', 'ACTION_REQUIRED', 'VALIDATING', 'INELIGIBLE', 'DISCONTINUED']);

@@ -3,7 +3,9 @@ import { Clock } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { Enrollment } from '../enrollment.schema';
 import { EnrollmentEvents, newReasonType, transitionType } from '../enrollment-events';
-import { bankNoLongerServes, FOLLOWING_VALIDATION, ProfileFacts, validationState } from '../enrollment-rules';
+import { bankNoLongerServes, FOLLOWING_VALIDATION, partnersDecision, ProfileFacts, validationState } from '../enrollment-rules';
+import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
+import { ViewsRepository } from '../../views/views.repository';
 import { EnrollmentsRepository, rolledOver } from '../enrollments.repository';
 import { PayoutFacts } from '../payout-facts';
 import { WithdrawBankChoice } from './withdraw-bank-choice.use-case';
@@ -40,7 +42,20 @@ export class FollowValidation {
     private readonly events: EnrollmentEvents,
     private readonly withdraw: WithdrawBankChoice,
     private readonly clock: Clock,
+    private readonly programs: ReadPrograms,
+    private readonly views: ViewsRepository,
   ) {}
+
+  /**
+   * Whether the location was decided not eligible for the enrollment's year by `at` (its program requiring
+   * eligibility): consumed in time, that decision would have ended it before the approval (MarkIneligible).
+   */
+  private async ineligibleBy(e: Enrollment, at: Date): Promise<boolean> {
+    const program = await this.programs.find(e.programId);
+    if (!program?.requiresEligibility) return false;
+    const decision = partnersDecision((await this.views.eligibility(e.programId, e.locationId))?.years, e.fiscalYear, e.partnerId);
+    return !!decision && !decision.eligible && +new Date(decision.decidedAt) <= +at;
+  }
 
   async apply(current: Enrollment, rules: PayoutRules): Promise<Enrollment | null> {
     // Marked by an operator's early rollover run: still valid, so still following, until its year ends (rolledOver).
@@ -60,7 +75,7 @@ export class FollowValidation {
     const at = late ? approvedAt(bank, tax) : this.clock.now();
     if (!at || (late && fiscalYearOver(current.fiscalYear, at))) return current;
     const state = validationState(rules, bank, tax, at);
-    if (late && state.status !== 'ENROLLED') return current;
+    if (late && (state.status !== 'ENROLLED' || (await this.ineligibleBy(current, at)))) return current;
     const validated = state.status === 'ENROLLED' ? { bank: bank?.revision, tax: tax?.revision } : current.validated;
     const unchanged =
       !adopted &&

@@ -26,23 +26,26 @@ export class MarkIneligible {
     private readonly clock: Clock,
   ) {}
 
-  async execute(decision: EligibilityDetermined): Promise<void> {
+  /** `decidedAt`: when the decision was made (its event's occurredAt); now when not known. */
+  async execute(decision: EligibilityDetermined, decidedAt?: Date): Promise<void> {
     const reasons = ineligibleReasons(decision.reasons, decision.fiscalYear);
-    await this.end(decision, decision.partnerId, reasons, (current) => BEFORE_ENROLLED.includes(current.status) && !current.enrolledAt);
+    await this.end(decision, decision.partnerId, reasons, (current) => BEFORE_ENROLLED.includes(current.status) && !current.enrolledAt, decidedAt);
   }
 
   /**
    * The enrollment of `key` becomes INELIGIBLE with `reasons` and its event, if it is the partner's and `applies` to
    * it as read: one write guarded by its version, decided again from a fresh read when it changed meanwhile. An
-   * enrollment already INELIGIBLE is never in `applies`, so a redelivered cause changes nothing.
+   * enrollment already INELIGIBLE is never in `applies`, so a redelivered cause changes nothing. `at`: when the cause
+   * happened (a decision's or revocation's occurredAt; now when not known): one never completed is ended only by a cause
+   * within its year, also when consumed after it; a later one leaves it to the rollover.
    */
-  async end(key: EnrollmentKey, partnerId: string, reasons: string[], applies: (current: Enrollment) => boolean): Promise<void> {
+  async end(key: EnrollmentKey, partnerId: string, reasons: string[], applies: (current: Enrollment) => boolean, at?: Date): Promise<void> {
     const id = enrollmentId(key);
     for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
       const current = await this.enrollments.findById(id);
       if (!current || current.partnerId !== partnerId || current.status === 'INELIGIBLE' || !applies(current)) return;
-      // Never completed, and its year is over: the rollover's, which expires it (a late decision does not end it).
-      if (!current.enrolledAt && fiscalYearOver(current.fiscalYear, this.clock.now())) return;
+      // Never completed, and its year was over when this happened: the rollover's, which expires it.
+      if (!current.enrolledAt && fiscalYearOver(current.fiscalYear, at ?? this.clock.now())) return;
       const changes = { status: 'INELIGIBLE' as const, reasons, missing: [] };
       const next = { ...current, ...changes, version: current.version + 1 };
       const event = this.events.event('EnrollmentIneligible', next, { previousStatus: current.status });

@@ -43,7 +43,7 @@ export class RecheckStart {
     if (program && !program.requiresEligibility) return { ended: null };
     const decision = partnersDecision((await this.views.eligibility(programId, locationId))?.years, fiscalYear, partnerId);
     if (!decision || decision.eligible) return { ended: null };
-    await this.markIneligible.execute({ programId, locationId, fiscalYear, partnerId, eligible: false, reasons: decision.reasons });
+    await this.markIneligible.execute({ programId, locationId, fiscalYear, partnerId, eligible: false, reasons: decision.reasons }, new Date(decision.decidedAt));
     return { ended: 'INELIGIBLE', reasons: decision.reasons, enrollment: await this.enrollments.findById(id) };
   }
 }

@@ -41,6 +41,6 @@ export class RecordEligibilityDecision {
     }
     const program = await this.programs.find(decision.programId);
     if (program && !program.requiresEligibility) return;
-    await this.markIneligible.execute(decision);
+    await this.markIneligible.execute(decision, decidedAt);
   }
 }

@@ -48,6 +48,7 @@ export class RecordInvitationRevocation {
         !current.enrolledAt &&
         (!current.invitationId || current.invitationId === revocation.invitationId) &&
         !(current.startedAt && +new Date(current.startedAt) > +revokedAt),
+      revokedAt,
     );
   }
 }
