@@ -1,4 +1,4 @@
-import { decisionReasons, fiscalYearOf, fiscalYearOver, fiscalYearRange, ineligibleReasons, nextFiscalYear, previousFiscalYear } from './fiscal-year';
+import { decisionReasons, fiscalYearBefore, fiscalYearOf, fiscalYearOver, fiscalYearRange, ineligibleReasons, nextFiscalYear, previousFiscalYear } from './fiscal-year';
 
 describe('fiscal years (July 1 to June 30, UTC)', () => {
   const FY27_OVER = new Date('2027-07-01T00:00:00.000Z');
@@ -8,6 +8,13 @@ describe('fiscal years (July 1 to June 30, UTC)', () => {
     expect(fiscalYearOf(new Date('2027-06-30T23:59:59.999Z'))).toBe('FY27');
     expect(fiscalYearOf(FY27_OVER)).toBe('FY28');
     expect(nextFiscalYear('FY27')).toBe('FY28');
+  });
+
+  it('tells which of two fiscal years comes first, across centuries', () => {
+    expect(fiscalYearBefore('FY27', 'FY28')).toBe(true);
+    expect(fiscalYearBefore('FY28', 'FY27')).toBe(false);
+    expect(fiscalYearBefore('FY27', 'FY27')).toBe(false);
+    expect(fiscalYearBefore('FY99', 'FY00')).toBe(fiscalYearRange('FY99').start < fiscalYearRange('FY00').start);
   });
 
   it('names the fiscal year before one, across centuries', () => {

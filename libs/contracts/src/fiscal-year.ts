@@ -40,6 +40,11 @@ export function decisionReasons(reasons: string[] | undefined): string[] {
   return (reasons ?? []).filter((reason) => reason.trim() !== '');
 }
 
+/** Whether fiscal year `a` comes before `b` (FY27 before FY28). */
+export function fiscalYearBefore(a: string, b: string): boolean {
+  return fiscalYearRange(a).start.getTime() < fiscalYearRange(b).start.getTime();
+}
+
 /** Whether the fiscal year is over at `now` (from its exclusive end: FY27 is over from 2027-07-01T00:00:00Z). */
 export function fiscalYearOver(name: string, now: Date): boolean {
   return now.getTime() >= fiscalYearRange(name).end.getTime();

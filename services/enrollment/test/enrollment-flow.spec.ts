@@ -28,6 +28,7 @@ import {
   withHarness,
   World,
 } from './support';
+import { enrollmentId } from '../src/common/ids';
 import { watchFromNow } from './kafka-group';
 import { randomUUID } from 'node:crypto';
 
@@ -398,6 +399,36 @@ describe('Enroll, Continue, Submit and validation', () => {
     expect((await get(invited.enrollmentId)).body).toEqual(expect.objectContaining({ status: 'INVITED', version: invited.version, nextAction: null }));
     await enrollmentEventsSettled(h, { programId: program.programId }, [w.L1]);
     expect(enrollmentEvents(h, invited.enrollmentId).map((e) => e.envelope!.type)).not.toContain('EnrollmentStarted');
+  });
+
+  // The rollover's continuation into the next year, ended INELIGIBLE, while the program is not moved to that year yet.
+  it('starts again an INELIGIBLE enrollment of a later year than its program\'s once the location is eligible for it', async () => {
+    const program = await createProgram(h);
+    const id = enrollmentId({ programId: program.programId, locationId: w.L1, fiscalYear: NEXT_FY });
+    const now = new Date();
+    await h.db.collection('enrollments').insertOne({
+      _id: id,
+      programId: program.programId,
+      programName: program.name,
+      partnerId: w.partnerId,
+      locationId: w.L1,
+      fiscalYear: NEXT_FY,
+      status: 'INELIGIBLE',
+      version: 2,
+      reasons: ['Competency lapsed'],
+      missing: [],
+      bankChosen: false,
+      evaluatedAt: now,
+      createdAt: now,
+      updatedAt: now,
+    } as never);
+    await eligibility(h, w, program.programId, w.L1, true, NEXT_FY);
+    await eligibilityKnown(h, program.programId, w.L1, NEXT_FY);
+    expect((await get(id)).body).toEqual(expect.objectContaining({ status: 'INELIGIBLE', nextAction: 'ENROLL' }));
+    const restarted = await call(h, 'POST', `/v1/enrollments/${id}/refresh`, { token: await w.token('admin'), body: {} });
+    expect(restarted.status).toBe(200);
+    expect(restarted.body).toEqual(expect.objectContaining({ fiscalYear: NEXT_FY, version: 3 }));
+    expect(restarted.body.status).not.toBe('INELIGIBLE');
   });
 
   it('shows an invitation as Invited, and an ineligible decision before ENROLLED makes the enrollment INELIGIBLE', async () => {

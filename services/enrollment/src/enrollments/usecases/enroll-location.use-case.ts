@@ -1,5 +1,5 @@
 import { AccessPolicy, Actor } from '@lib/access';
-import { EnrollmentStatus, fiscalYearOver } from '@lib/contracts';
+import { EnrollmentStatus, fiscalYearBefore, fiscalYearOver } from '@lib/contracts';
 import { isDuplicateKey, OutboxEntry } from '@lib/messaging';
 import { Clock, Principal, ProblemException, Problems } from '@lib/platform';
 import { HttpStatus, Injectable } from '@nestjs/common';
@@ -137,9 +137,10 @@ export class EnrollLocation {
       if (!existing || (starting && fiscalYear === program.fiscalYear)) throw programYearEnded(program);
       if (starting || existing.status !== 'ENROLLED') throw enrollmentYearEnded(existing, starting ? 'started' : 'continued');
     }
-    // Started only in the year its program enrolls in, as Enroll and the invitations service start them: one of a year
-    // the program has moved away from (an invitation only, or ended INELIGIBLE) stays where it is.
-    if (starting && existing && existing.fiscalYear !== program.fiscalYear) throw programMovedOn(existing, program);
+    // Not started in a year its program has moved past, as Enroll and the invitations service start none there: one of
+    // such a year (an invitation only, or ended INELIGIBLE) stays where it is. A later year's (the rollover's
+    // continuation, the program not moved to it yet) starts again as before.
+    if (starting && existing && fiscalYearBefore(existing.fiscalYear, program.fiscalYear)) throw programMovedOn(existing, program);
     if (starting) await this.checkCanStart(program, fiscalYear, locationId, actor.partnerId);
 
     if (existing && !starting && existing.submittedAt) {

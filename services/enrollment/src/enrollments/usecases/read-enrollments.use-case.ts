@@ -1,4 +1,5 @@
 import { AccessPolicy, Actor, holdsRole } from '@lib/access';
+import { fiscalYearBefore } from '@lib/contracts';
 import { Clock, CONFIG, DEFAULT_PAGE_SIZE, Page, Principal, Problems } from '@lib/platform';
 import { Inject, Injectable } from '@nestjs/common';
 import type { EnrollmentConfig } from '../../config';
@@ -59,8 +60,8 @@ export class ReadEnrollments {
     const viewerIsAdmin = holdsRole(actor, 'INCENTIVES_ADMIN', e.locationId);
     const reads = viewerIsAdmin && (!e.evaluatedAt || e.status === 'INELIGIBLE');
     const program = reads ? await this.programs.find(e.programId) : null;
-    // Enroll starts one only in the year its program enrolls in (not one of a year the program moved away from).
-    const startsHere = program?.state === 'OPEN' && program.fiscalYear === e.fiscalYear;
+    // Not one of a year its program has moved past (Enroll, /refresh start none there).
+    const startsHere = program?.state === 'OPEN' && !fiscalYearBefore(e.fiscalYear, program.fiscalYear);
     const programOpen = reads ? startsHere : undefined;
     const restartable = e.status === 'INELIGIBLE' && startsHere && (await this.eligibleFor(program!, e));
     return toEnrollmentDto(e, { viewerIsAdmin, payoutApiUrl: this.config.PAYOUT_PROFILES_API_URL, now: this.clock.now(), programOpen, restartable });
