@@ -59,6 +59,13 @@ describe('maskSecretsIn (validation reasons)', () => {
     expect(maskSecretsIn('ab12 is no IBAN, nor is fy27 enrollment 2027', [])).toBe('ab12 is no IBAN, nor is fy27 enrollment 2027');
   });
 
+  it('leaves year pairs and words that pass an IBAN check by chance; masks digit runs that only look like they start with a date', () => {
+    expect(maskSecretsIn('tax year 2025 - 2026 form missing; also 2025/2026', [])).toBe('tax year 2025 - 2026 form missing; also 2025/2026');
+    expect(maskSecretsIn('Statement is 90 months old please upload a recent one', [])).toBe('Statement is 90 months old please upload a recent one');
+    expect(maskSecretsIn('Account 1234-56-78-9012 closed', [])).toBe('Account ****9012 closed');
+    expect(maskSecretsIn('Ref 0012-34-56 7890 1234', [])).toBe('Ref ****1234');
+  });
+
   it('leaves text without secrets as it is', () => {
     expect(maskSecretsIn('Bank statement does not match the beneficiary name', ['DE89370400440532013000', undefined])).toBe(
       'Bank statement does not match the beneficiary name',

@@ -26,10 +26,19 @@ const IBAN_LIKE = /\b[A-Z]{2}\d{2}(?:[ -]?[A-Z0-9]){10,30}\b/g;
  * `12-3456789`, `123-45-6789`.
  */
 const DIGIT_RUN = new RegExp(`\\d(?:[\\s.\\-/]{0,3}\\d){${LONG_DIGIT_RUN - 1},}`, 'g');
-/** A date (`2026-07-01`): eight digits with dashes, not a secret; split out before digit runs are looked for. */
-const DATE = /\b(\d{4}-\d{2}-\d{2})\b/;
-/** A valid IBAN (its country's length and its check digits), given normalized: one quoted in any case or grouping. */
-const isIban = (normalized: string) => IBAN_LENGTHS[normalized.slice(0, 2)] === normalized.length && ibanChecksumValid(normalized);
+/**
+ * What is no secret though written with eight digits or more, split out before digit runs are looked for: a date
+ * (`2026-07-01`, a real month and day of a year 19xx or 20xx; `1234-56-78` is none) and a pair of years
+ * (`2025 - 2026`, `2025/2026`).
+ */
+const NOT_SECRET = /\b((?:19|20)\d{2}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])|(?:19|20)\d{2}[\s.\-/]{1,3}(?:19|20)\d{2})\b/;
+/**
+ * A valid IBAN (its country's length and its check digits), given normalized: one quoted in any case or grouping. Every
+ * country's IBAN holds eight digits or more; words joined to a country code (`is 90 months old ...`) that pass the
+ * check by chance (one in 97) hold fewer.
+ */
+const isIban = (normalized: string) =>
+  IBAN_LENGTHS[normalized.slice(0, 2)] === normalized.length && (normalized.match(/\d/g)?.length ?? 0) >= LONG_DIGIT_RUN && ibanChecksumValid(normalized);
 /** A quoted secret without the separators people put in it. */
 export const plain = (quoted: string) => quoted.replace(/[\s.\-/]/g, '');
 
@@ -53,9 +62,9 @@ export function maskSecretsIn(text: string, secrets: Array<string | undefined>, 
   if (superseded) masked = maskRecognized(masked, superseded);
   // Valid IBANs however quoted (lower case, wide gaps: `fr14 2004 ...`, `DE89  3704 ...`), then anything IBAN-shaped.
   masked = maskRecognized(masked, isIban).replace(IBAN_LIKE, (iban) => maskSecret(plain(iban)));
-  // Dates stay (the odd parts of the split), also next to each other (`2026-07-01 - 2026-12-31` is no digit run).
+  // Dates and year pairs stay (the odd parts of the split), also next to each other (`2026-07-01 - 2026-12-31`).
   return masked
-    .split(DATE)
+    .split(NOT_SECRET)
     .map((part, i) => (i % 2 ? part : part.replace(DIGIT_RUN, (run) => maskSecret(plain(run)))))
     .join('');
 }
