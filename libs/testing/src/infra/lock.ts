@@ -1,19 +1,41 @@
-import { mkdirSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 /** A lock whose directory is older than this was left by a process that died holding it. */
 const LOCK_STALE_MS = 15 * 60_000;
 
-/** Takes a directory lock (mkdir is atomic), waiting for another holder; stale locks are broken. */
+/** Whether the process that wrote the lock's `pid` file is gone (a run interrupted while it held the lock). */
+function holderGone(lockDir: string): boolean {
+  let pid: number;
+  try {
+    pid = Number(readFileSync(join(lockDir, 'pid'), 'utf8'));
+  } catch {
+    return false; // just taken, its pid not written yet (or written by a version before the pid file)
+  }
+  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
+
+/**
+ * Takes a directory lock (mkdir is atomic), waiting for another holder. A lock whose holder is gone (its pid, written
+ * in it, names no process: Ctrl-C during a download or a build) is broken at once; one older than LOCK_STALE_MS too.
+ */
 export async function withLock<T>(lockDir: string, fn: () => Promise<T>, log: (line: string) => void): Promise<T> {
   let announced = false;
   for (;;) {
     try {
       mkdirSync(lockDir);
+      writeFileSync(join(lockDir, 'pid'), String(process.pid));
       break;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       try {
-        if (Date.now() - statSync(lockDir).mtimeMs > LOCK_STALE_MS) {
+        if (holderGone(lockDir) || Date.now() - statSync(lockDir).mtimeMs > LOCK_STALE_MS) {
           rmSync(lockDir, { recursive: true, force: true });
           continue;
         }

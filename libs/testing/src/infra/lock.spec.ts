@@ -1,0 +1,44 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { withLock } from './lock';
+
+// The lock that serializes downloads and builds between Jest workers and runs (a pure unit test of the file system).
+describe('withLock', () => {
+  let dir: string;
+  beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'lock-'))));
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  /** A lock directory as a holder leaves it, naming `pid`. */
+  const heldBy = (pid: number) => {
+    const lockDir = join(dir, 'x.lock');
+    mkdirSync(lockDir);
+    writeFileSync(join(lockDir, 'pid'), String(pid));
+    return lockDir;
+  };
+
+  it('breaks at once a lock whose holder is gone (a run interrupted while it held it)', async () => {
+    const gone = spawnSync(process.execPath, ['-e', '']).pid!;
+    const lockDir = heldBy(gone);
+    const logged: string[] = [];
+    const startedAt = Date.now();
+    expect(await withLock(lockDir, async () => existsSync(join(lockDir, 'pid')), (line) => logged.push(line))).toBe(true);
+    expect(Date.now() - startedAt).toBeLessThan(2_000);
+    expect(logged).toEqual([]);
+    expect(existsSync(lockDir)).toBe(false);
+  });
+
+  it('waits while its holder runs, and goes on once it releases the lock', async () => {
+    const lockDir = heldBy(process.pid);
+    const logged: string[] = [];
+    let ran = false;
+    const taking = withLock(lockDir, async () => (ran = true), (line) => logged.push(line));
+    await new Promise((resolve) => setTimeout(resolve, 1_200));
+    expect(ran).toBe(false);
+    expect(logged).toEqual([`waiting for another process to release ${lockDir}`]);
+    rmSync(lockDir, { recursive: true, force: true });
+    await taking;
+    expect(ran).toBe(true);
+  });
+});
