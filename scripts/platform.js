@@ -6,5 +6,6 @@ process.env.TS_NODE_PROJECT ??= require('node:path').join(__dirname, '..', 'tsco
 require('@swc-node/register');
 const { resolveInfra } = require('../libs/testing/src/infra/resolve');
 const { spawnServer, waitFor, freePort, tcpReachable, SERVICE_NODE_ARGS } = require('../libs/testing/src/infra/process');
+const { buildServices } = require('../libs/testing/src/infra/build');
 
-module.exports = { resolveInfra, spawnServer, waitFor, freePort, tcpReachable, SERVICE_NODE_ARGS };
+module.exports = { resolveInfra, spawnServer, waitFor, freePort, tcpReachable, SERVICE_NODE_ARGS, buildServices };

@@ -6,34 +6,14 @@
 import { ALL_TOPICS } from '@lib/contracts';
 import { consumerGroupFor } from '@lib/messaging';
 import { freePort, ManagedProcess, OPERATOR_KEY, PROJECT_ROOT, SERVICE_NODE_ARGS, SmtpTestServer, spawnServer, startGroupAtEnd, TestKafka, waitFor } from '@lib/testing';
-import { withLock } from '@lib/testing/infra/lock';
-import { execFileSync } from 'node:child_process';
+import { buildServices } from '@lib/testing/infra/build';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { exportPKCS8, generateKeyPair } from 'jose';
 import { NOTIFICATION_OWN_CONSUMERS } from '../../services/notification/src/consumers';
 
 export const SERVICES = ['identity', 'invitations', 'enrollment', 'payout-profiles', 'notification'] as const;
 export type ServiceName = (typeof SERVICES)[number];
-
-/**
- * Builds the services (incremental), as `npm run build` does, one test file at a time: two Jest workers building at
- * once on a fresh checkout wrote dist/ twice, and the second tsc's output (import aliases not rewritten yet) replaced
- * the first's while its services started ("Cannot find module '@lib/contracts'"). Once built, a build emits nothing.
- */
-export async function buildServices(): Promise<void> {
-  const bin = (name: string) => join(PROJECT_ROOT, 'node_modules', '.bin', name);
-  mkdirSync(join(PROJECT_ROOT, '.local'), { recursive: true });
-  await withLock(
-    join(PROJECT_ROOT, '.local', 'build.lock'),
-    async () => {
-      execFileSync(bin('tsc'), ['-p', 'tsconfig.build.json'], { cwd: PROJECT_ROOT, stdio: 'inherit' });
-      execFileSync(bin('tsc-alias'), ['-p', 'tsconfig.build.json'], { cwd: PROJECT_ROOT, stdio: 'inherit' });
-    },
-    (line) => process.stdout.write(`${line}\n`),
-  );
-}
 
 export interface PlatformOptions {
   /** Settings per service, on top of (and overriding) the harness's own. */
