@@ -256,9 +256,40 @@ async function main() {
         }
       });
     }
+    watchServers(infra, () => stopping, (what) => {
+      say(`${what} stopped answering (see ${logs}); stopping the platform.`);
+      void stop(1);
+    });
   } catch (error) {
     say(`\n${error.message}`);
     await stop(1);
+  }
+}
+
+/**
+ * The servers this run started itself (not ones from the environment, which may come back): each is checked every
+ * 5 s, and one that refuses connections three times in a row (killed, out of memory) is reported, as a service
+ * stopping is, instead of the services turning unready in silence.
+ */
+function watchServers(infra, stopping, lost) {
+  const endpoint = (hostPort) => {
+    const at = hostPort.lastIndexOf(':');
+    return { host: hostPort.slice(0, at), port: Number(hostPort.slice(at + 1)) };
+  };
+  const watched = [];
+  if (infra.mode.kafka === 'local') watched.push(['Kafka', endpoint(infra.kafkaBrokers[0])]);
+  if (infra.mode.mongo === 'local') watched.push(['MongoDB', endpoint(new URL(infra.mongoUrl).host)]);
+  for (const [what, { host, port }] of watched) {
+    let failures = 0;
+    const timer = setInterval(async () => {
+      if (stopping()) return clearInterval(timer);
+      failures = (await tcpReachable(host, port, 2_000)) ? 0 : failures + 1;
+      if (failures === 3 && !stopping()) {
+        clearInterval(timer);
+        lost(`${what} (${host}:${port})`);
+      }
+    }, 5_000);
+    timer.unref();
   }
 }
 
