@@ -15,7 +15,7 @@ if (!args.length || process.env.TYPECHECK === 'true') {
   process.stdout.write('Type-checking...\n');
   const tsc = spawnSync(bin('tsc'), ['-p', 'tsconfig.json', '--noEmit'], { cwd: root, stdio: 'inherit' });
   if (tsc.status !== 0) {
-    process.stdout.write('Type errors: fix them before the tests run.\n0 passed, 1 failed\n');
+    process.stdout.write('Type errors: fix them before the tests run.\n0 passed, 1 failed, 0 skipped\n');
     process.exit(1);
   }
 }

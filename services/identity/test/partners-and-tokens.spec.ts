@@ -301,6 +301,8 @@ describe('users', () => {
     const other = await client.call('POST', '/v1/users', { token: p.ga.token, body: { ...body, email: `other-${suffix()}@example.com` }, headers });
     expect(other).toMatchObject({ status: 422, body: { type: expect.stringMatching(/idempotency-key-reused$/) } });
     expect(await booted.db.collection('users').countDocuments({ partnerId: p.partnerId })).toBe(2);
+    // That 422 is not the key's answer: the first request, retried, still gets its user.
+    expect(await client.call('POST', '/v1/users', { token: p.ga.token, body, headers })).toMatchObject({ status: 201, body: first.body });
   });
 
   it('pages through users by email', async () => {

@@ -82,10 +82,16 @@ interface StoredAnswer {
 
 const KEY_PATTERN = /^[\x21-\x7e]{1,200}$/;
 
-/** 422: the key was used with a different request (another body or path parameters). */
+/**
+ * 422: the key was used with a different request (another body or path parameters). Never stored as the key's answer,
+ * also when a handler answers it (a create meeting what another request made under the key): the key's own request,
+ * retried, must still get what it made.
+ */
 export function idempotencyKeyReused(): ProblemException {
-  return new ProblemException(HttpStatus.UNPROCESSABLE_ENTITY, 'idempotency-key-reused', 'Idempotency-Key reused', 'This key was used with a different request.');
+  return new KeyReused(HttpStatus.UNPROCESSABLE_ENTITY, 'idempotency-key-reused', 'Idempotency-Key reused', 'This key was used with a different request.');
 }
+
+class KeyReused extends ProblemException {}
 
 /**
  * A request sent with an Idempotency-Key, as a creating handler sees it: the key, and the request's fingerprint (the
@@ -121,7 +127,7 @@ export const IdempotencyOf = createParamDecorator(
 const STORED_FAILURES = new Set<number>([409, 410, 412, 422]);
 
 function isStoredFailure(error: unknown, status: number): boolean {
-  return STORED_FAILURES.has(status) && !(error instanceof RetryableProblem);
+  return STORED_FAILURES.has(status) && !(error instanceof RetryableProblem) && !(error instanceof KeyReused);
 }
 
 /** What a stored answer is compared with: the record's id and the request's fingerprints (both versions). */

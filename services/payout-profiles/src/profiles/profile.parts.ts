@@ -102,7 +102,8 @@ export function madeByThisRequest<T extends { partnerId: string; createdByReques
   idempotency: IdempotentRequest | undefined,
 ): T | null {
   if (!idempotency || made?.partnerId !== partnerId) return null;
-  if (made.createdByRequest !== idempotency.fingerprint) throw idempotencyKeyReused();
+  // Made before fingerprints were kept (none): taken as this request's, as before.
+  if (made.createdByRequest !== undefined && made.createdByRequest !== idempotency.fingerprint) throw idempotencyKeyReused();
   return made;
 }
 

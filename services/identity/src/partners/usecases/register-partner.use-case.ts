@@ -39,7 +39,10 @@ export class RegisterPartner {
     const existing = await this.partners.find(partnerId);
     if (existing) {
       const pending = existing.pendingAdmin;
-      const sameRequest = idempotency !== undefined && existing.createdByRequest === idempotency.fingerprint;
+      // The key's own partner (its id derives from the key) made before fingerprints were kept (none): taken as this
+      // request's, as before.
+      const sameRequest =
+        idempotency !== undefined && (existing.createdByRequest === idempotency.fingerprint || (!input.partnerId && existing.createdByRequest === undefined));
       // A retry after a crash between the two writes (the same request, or the same partner and admin) finishes the
       // registration; anything else is a conflict.
       if (sameRequest || (input.partnerId && pending && pending.email.toLowerCase() === input.globalAdmin.email.toLowerCase())) {

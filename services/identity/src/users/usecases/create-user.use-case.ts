@@ -37,7 +37,8 @@ export class CreateUser {
     } catch (error) {
       const made = error instanceof DuplicateUserError && idempotency ? await this.users.find(actor.partnerId, userId) : null;
       if (made) {
-        if (made.createdByRequest === idempotency?.fingerprint) return made;
+        // Made before fingerprints were kept (none): taken as this request's, as before.
+        if (made.createdByRequest === undefined || made.createdByRequest === idempotency?.fingerprint) return made;
         throw idempotencyKeyReused();
       }
       if (error instanceof DuplicateUserError) {
