@@ -64,6 +64,11 @@ describe('maskSecretsIn (validation reasons)', () => {
     expect(maskSecretsIn('Statement is 90 months old please upload a recent one', [])).toBe('Statement is 90 months old please upload a recent one');
     expect(maskSecretsIn('Account 1234-56-78-9012 closed', [])).toBe('Account ****9012 closed');
     expect(maskSecretsIn('Ref 0012-34-56 7890 1234', [])).toBe('Ref ****1234');
+    // Years or a date inside a run of digits are part of it; a date with its time stays.
+    expect(maskSecretsIn('Account 1234 2019 2020 5678 rejected', [])).toBe('Account ****5678 rejected');
+    expect(maskSecretsIn('Account 2019 2020 1234 5678', [])).toBe('Account ****5678');
+    expect(maskSecretsIn('Ref 4321 2019-05-12 8765', [])).toBe('Ref ****8765');
+    expect(maskSecretsIn('received 2026-07-01T00:00:00Z', [])).toBe('received 2026-07-01T00:00:00Z');
   });
 
   it('leaves text without secrets as it is', () => {

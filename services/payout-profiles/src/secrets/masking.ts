@@ -26,12 +26,19 @@ const IBAN_LIKE = /\b[A-Z]{2}\d{2}(?:[ -]?[A-Z0-9]){10,30}\b/g;
  * `12-3456789`, `123-45-6789`.
  */
 const DIGIT_RUN = new RegExp(`\\d(?:[\\s.\\-/]{0,3}\\d){${LONG_DIGIT_RUN - 1},}`, 'g');
+/** A date of a year 19xx or 20xx with a real month and day (`1234-56-78` is none). */
+const ISO_DATE = '(?:19|20)\\d{2}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\\d|3[01])';
+const YEAR = '(?:19|20)\\d{2}';
+const GAP = '[\\s.\\-/]{1,3}';
 /**
  * What is no secret though written with eight digits or more, split out before digit runs are looked for: a date
- * (`2026-07-01`, a real month and day of a year 19xx or 20xx; `1234-56-78` is none) and a pair of years
- * (`2025 - 2026`, `2025/2026`).
+ * (`2026-07-01`, also with its time), two dates (`2026-07-01 - 2026-12-31`) and a pair of years (`2025 - 2026`),
+ * each standing on its own: with digits next to it (`1234 2019 2020 5678`, `4321 2019-05-12 8765`) it is part of a run
+ * like any digits.
  */
-const NOT_SECRET = /\b((?:19|20)\d{2}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])|(?:19|20)\d{2}[\s.\-/]{1,3}(?:19|20)\d{2})\b/;
+const NOT_SECRET = new RegExp(
+  `(?<!\\d)(?<!\\d[\\s.\\-/]{1,3})(${ISO_DATE}${GAP}${ISO_DATE}|${ISO_DATE}|${YEAR}${GAP}${YEAR})(?![\\s.\\-/]{0,3}\\d)`,
+);
 /**
  * A valid IBAN (its country's length and its check digits), given normalized: one quoted in any case or grouping. Every
  * country's IBAN holds eight digits or more; words joined to a country code (`is 90 months old ...`) that pass the
