@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** A lock whose directory is older than this was left by a process that died holding it. */
@@ -36,7 +36,12 @@ export async function withLock<T>(lockDir: string, fn: () => Promise<T>, log: (l
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       try {
         if (holderGone(lockDir) || Date.now() - statSync(lockDir).mtimeMs > LOCK_STALE_MS) {
-          rmSync(lockDir, { recursive: true, force: true });
+          // Moved aside first: of two waiters breaking it at once only one rename succeeds (the other's fails, and it
+          // waits). One that judged it dead just before the other broke it and took it again can still move the new one
+          // aside: a window of a few system calls, after a run was interrupted.
+          const broken = `${lockDir}.broken-${process.pid}-${Date.now()}`;
+          renameSync(lockDir, broken);
+          rmSync(broken, { recursive: true, force: true });
           continue;
         }
       } catch {
