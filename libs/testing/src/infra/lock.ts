@@ -37,7 +37,7 @@ export async function withLock<T>(lockDir: string, fn: () => Promise<T>, log: (l
       try {
         if (holderGone(lockDir) || Date.now() - statSync(lockDir).mtimeMs > LOCK_STALE_MS) {
           // Moved aside first: of two waiters breaking it at once only one rename succeeds (the other's fails, and it
-          // waits). One that judged it dead just before the other broke it and took it again can still move the new one
+          // tries again). One that judged it dead just before the other broke it and took it again can still move the new one
           // aside: a window of a few system calls, after a run was interrupted.
           const broken = `${lockDir}.broken-${process.pid}-${Date.now()}`;
           renameSync(lockDir, broken);

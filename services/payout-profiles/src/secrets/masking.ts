@@ -57,7 +57,7 @@ export const plain = (quoted: string) => quoted.replace(/[\s.\-/]/g, '');
  * maskRecognized). Then, as a safety net for secrets this code does not know (another account, a profile whose
  * secrets cannot be opened, a superseded one whose digest's key is gone), every valid IBAN (in any case, grouped by up to
  * three separators), anything else written like an IBAN, and every run of LONG_DIGIT_RUN or more digits (grouped by up to
- * three separators or not, dates excepted), keeps its last four characters only.
+ * three separators or not; dates and year pairs standing on their own excepted), keeps its last four characters only.
  */
 export function maskSecretsIn(text: string, secrets: Array<string | undefined>, superseded?: (normalized: string) => boolean): string {
   const known = [...new Set(secrets.map((s) => (s ? plain(s) : '')).filter(Boolean))].sort((a, b) => b.length - a.length);

@@ -308,4 +308,3 @@ function checkVersion(existing: Enrollment | null, expected: number): void {
   }
   if (existing.version !== expected) throw Problems.preconditionFailed(existing.version);
 }
-

@@ -1,16 +1,23 @@
 import { fiscalYearOver, PayoutRules } from '@lib/contracts';
 import { Clock } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
+import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
+import { ViewsRepository } from '../../views/views.repository';
 import { Enrollment } from '../enrollment.schema';
 import { EnrollmentEvents, newReasonType, transitionType } from '../enrollment-events';
 import { bankNoLongerServes, FOLLOWING_VALIDATION, partnersDecision, ProfileFacts, validationState } from '../enrollment-rules';
-import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
-import { ViewsRepository } from '../../views/views.repository';
 import { EnrollmentsRepository, rolledOver } from '../enrollments.repository';
 import { PayoutFacts } from '../payout-facts';
 import { WithdrawBankChoice } from './withdraw-bank-choice.use-case';
 
 const same = (a: string[] = [], b: string[] = []) => a.length === b.length && a.every((v, i) => v === b[i]);
+
+/** When the last of the profiles in use was approved (all of them are), or undefined (one is not, or not known when). */
+function approvedAt(...profiles: Array<ProfileFacts | undefined>): Date | undefined {
+  const used = profiles.filter((p): p is ProfileFacts => p !== undefined);
+  if (!used.length || used.some((p) => p.status !== 'APPROVED' || !p.decidedAt)) return undefined;
+  return new Date(Math.max(...used.map((p) => +(p.decidedAt ?? 0))));
+}
 
 /**
  * A submitted enrollment follows the validation of the profiles it uses: ENROLLED once they are APPROVED,
@@ -24,16 +31,10 @@ const same = (a: string[] = [], b: string[] = []) => a.length === b.length && a.
  * A bank profile that no longer serves the enrollment's location is not followed but withdrawn (WithdrawBankChoice:
  * ACTION_REQUIRED with the reason, back to the proposal), whatever its validation says.
  * Only a submitted enrollment of the current cycle in a following status follows: any other (ended INELIGIBLE or
- * DISCONTINUED, which keep `submittedAt`; rolled over, once its year is over; never completed, its year over) is returned unchanged, so a caller that
- * read it again after a missed write never brings it back.
+ * DISCONTINUED, which keep `submittedAt`; rolled over, once its year is over; never completed, its year over, unless its
+ * profiles were approved within it) is returned unchanged, so a caller that read it again after a missed write never
+ * brings it back.
  */
-/** When the last of the profiles in use was approved (all of them are), or undefined (one is not, or not known when). */
-function approvedAt(...profiles: Array<ProfileFacts | undefined>): Date | undefined {
-  const used = profiles.filter((p): p is ProfileFacts => p !== undefined);
-  if (!used.length || used.some((p) => p.status !== 'APPROVED' || !p.decidedAt)) return undefined;
-  return new Date(Math.max(...used.map((p) => +p.decidedAt!)));
-}
-
 @Injectable()
 export class FollowValidation {
   constructor(

@@ -14,9 +14,9 @@ const ATTEMPTS = 8;
  * with the decision's reasons (EnrollmentIneligible). An enrollment that was ENROLLED keeps its fiscal year, also
  * while a profile edit or rejection has sent it back to VALIDATING or ACTION_REQUIRED, or another bank profile
  * chosen back to the proposal (it keeps `enrolledAt`); whether it continues into the next one is the rollover's
- * question (it decides these as completed: wasCompleted). One never completed whose year is over is left to the rollover
- * too, which expires it (EXPIRED: "ended before the enrollment was completed"), whatever ends it (a decision or
- * revocation consumed late, the sweep of a program that requires eligibility since).
+ * question (it decides these as completed: wasCompleted). One never completed is ended by a cause within its year only
+ * (see `end`); a later one leaves it to the rollover, which expires it (EXPIRED: "ended before the enrollment was
+ * completed").
  */
 @Injectable()
 export class MarkIneligible {

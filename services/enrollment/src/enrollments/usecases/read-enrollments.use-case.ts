@@ -54,7 +54,8 @@ export class ReadEnrollments {
 
   /**
    * An admin's view of one never enrolled (no proposal yet) reads its program: Enroll is no next action while it is not
-   * open, or enrolls in another fiscal year. Of an INELIGIBLE one, also the location's eligibility for its year: Enroll starts it again once eligible.
+   * open or has moved past its fiscal year. Of an INELIGIBLE one, also the location's eligibility for its year: Enroll
+   * starts it again once eligible.
    */
   private async dto(actor: Actor, e: Enrollment): Promise<EnrollmentDto> {
     const viewerIsAdmin = holdsRole(actor, 'INCENTIVES_ADMIN', e.locationId);
@@ -63,7 +64,7 @@ export class ReadEnrollments {
     // Not one of a year its program has moved past (Enroll, /refresh start none there).
     const startsHere = program?.state === 'OPEN' && !fiscalYearBefore(e.fiscalYear, program.fiscalYear);
     const programOpen = reads ? startsHere : undefined;
-    const restartable = e.status === 'INELIGIBLE' && startsHere && (await this.eligibleFor(program!, e));
+    const restartable = e.status === 'INELIGIBLE' && !!program && startsHere && (await this.eligibleFor(program, e));
     return toEnrollmentDto(e, { viewerIsAdmin, payoutApiUrl: this.config.PAYOUT_PROFILES_API_URL, now: this.clock.now(), programOpen, restartable });
   }
 
