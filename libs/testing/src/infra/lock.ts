@@ -36,9 +36,9 @@ export async function withLock<T>(lockDir: string, fn: () => Promise<T>, log: (l
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       try {
         if (holderGone(lockDir) || Date.now() - statSync(lockDir).mtimeMs > LOCK_STALE_MS) {
-          // Moved aside first: of two waiters breaking it at once only one rename succeeds (the other's fails, and it
-          // tries again). One that judged it dead just before the other broke it and took it again can still move the new one
-          // aside: a window of a few system calls, after a run was interrupted.
+          // Moved aside first: of two waiters breaking it at once only one rename succeeds (the other's fails, and
+          // it tries again). One that judged it dead just before the other broke it and took it again can still move
+          // the new one aside: a window of a few system calls, after a run was interrupted.
           const broken = `${lockDir}.broken-${process.pid}-${Date.now()}`;
           renameSync(lockDir, broken);
           rmSync(broken, { recursive: true, force: true });
