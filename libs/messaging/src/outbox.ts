@@ -137,11 +137,12 @@ export class PendingOutboxes {
   }
 
   /**
-   * A plain-driver write of outbox entries, to existing documents or inserting them: notes them, runs the write, and
-   * marks it running meanwhile (begin). The relay reads again a document it read while the write ran, and keeps the
-   * note of one it found empty (not inserted yet) for as long as the write runs, not only its short grace: an insert
-   * slower than that (a large insertMany, a failover) would otherwise be left to the periodic scan, and its events
-   * sent after newer ones of their keys.
+   * A plain-driver write (`model.collection`, which mongoose hooks do not see) of outbox entries, to existing documents
+   * or inserting them: notes them (the next kick publishes them by `_id`), runs the write, and marks it running
+   * meanwhile (begin). The relay reads again a document it read while the write ran, and keeps the note of one it found
+   * empty (not inserted yet) for as long as the write runs, not only its short grace: an insert slower than that (a
+   * large insertMany, a failover) would otherwise be left to the periodic scan, and its events sent after newer ones of
+   * their keys.
    */
   static async writing<T>(model: Model, ids: unknown[], write: () => Promise<T>): Promise<T> {
     const namespace = namespaceOf(model);
@@ -152,15 +153,6 @@ export class PendingOutboxes {
     } finally {
       end();
     }
-  }
-
-  /**
-   * For writes made with the plain driver (`model.collection`), which mongoose hooks do not see: note the
-   * documents that were given outbox entries so the next kick publishes them by `_id`. Prefer `writing`, which also
-   * marks the write running; this alone is right only for a write already done.
-   */
-  static noteDocuments(model: { collection: { collectionName: string }; db: { name: string } }, ids: unknown[]): void {
-    for (const id of ids) this.note(namespaceOf(model), id);
   }
 
   static has(namespace: string): boolean {

@@ -23,12 +23,12 @@ import {
   profileEvent,
   profileKnown,
   RULES,
+  storedEnrollment,
   taxProfile,
   waitForEnrollmentEvent,
   withHarness,
   World,
 } from './support';
-import { enrollmentId } from '../src/common/ids';
 import { watchFromNow } from './kafka-group';
 import { randomUUID } from 'node:crypto';
 
@@ -404,10 +404,7 @@ describe('Enroll, Continue, Submit and validation', () => {
   // The rollover's continuation into the next year, ended INELIGIBLE, while the program is not moved to that year yet.
   it('starts again an INELIGIBLE enrollment of a later year than its program\'s once the location is eligible for it', async () => {
     const program = await createProgram(h);
-    const id = enrollmentId({ programId: program.programId, locationId: w.L1, fiscalYear: NEXT_FY });
-    const now = new Date();
-    await h.db.collection('enrollments').insertOne({
-      _id: id,
+    const seeded = storedEnrollment({
       programId: program.programId,
       programName: program.name,
       partnerId: w.partnerId,
@@ -416,12 +413,9 @@ describe('Enroll, Continue, Submit and validation', () => {
       status: 'INELIGIBLE',
       version: 2,
       reasons: ['Competency lapsed'],
-      missing: [],
-      bankChosen: false,
-      evaluatedAt: now,
-      createdAt: now,
-      updatedAt: now,
-    } as never);
+    });
+    await h.db.collection('enrollments').insertOne(seeded as never);
+    const id = seeded._id;
     await eligibility(h, w, program.programId, w.L1, true, NEXT_FY);
     await eligibilityKnown(h, program.programId, w.L1, NEXT_FY);
     expect((await get(id)).body).toEqual(expect.objectContaining({ status: 'INELIGIBLE', nextAction: 'ENROLL' }));

@@ -32,6 +32,7 @@ import {
   NEXT_FY,
   profileEvent,
   profileKnown,
+  storedEnrollment,
   TAX_VALID_UNTIL,
   taxProfile,
   waitForEnrollmentEvent,
@@ -47,21 +48,6 @@ let w: World;
 withHarness((harness, world) => ((h = harness), (w = world)), { MONGO_SLOW_MS: '60000' });
 
 const operator = (path: string, body: unknown) => call(h, 'POST', path, { operator: true, body });
-
-/** An enrollment document as the service stores it, written straight into its database by the tests below. */
-function storedEnrollment(fields: { programId: string; programName: string; partnerId: string; locationId: string; fiscalYear: string; status: string; version: number } & Record<string, unknown>) {
-  const now = new Date();
-  return {
-    _id: enrollmentId(fields),
-    reasons: [],
-    missing: [],
-    bankChosen: false,
-    evaluatedAt: now,
-    createdAt: now,
-    updatedAt: now,
-    ...fields,
-  };
-}
 
 /** The service's enrollments, as stored. */
 const col = () => h.db.collection<Record<string, any> & { _id: string }>('enrollments');
@@ -324,13 +310,7 @@ describe('enrollments never completed in their fiscal year', () => {
       const events = [[bank, inYear], [widened, afterYear], [tax, taxApprovedAt]] as const;
       for (const [profile, occurredAt] of events) {
         const approved = { ...profile, status: 'APPROVED' as const };
-        await h.kafka.publishEvent(Topics.payoutProfiles, profile.profileKind === 'TAX' ? profile.locationId! : profile.partnerId, {
-          type: 'ProfileApproved',
-          source: 'payout-profiles',
-          partnerId: w.partnerId,
-          data: approved,
-          occurredAt,
-        });
+        await profileEvent(h, 'ProfileApproved', approved, occurredAt);
         await profileKnown(h, approved);
       }
     }
@@ -357,16 +337,8 @@ describe('enrollments never completed in their fiscal year', () => {
     const program = await createProgram(h, { fiscalYear: 'FY21', requiresEligibility: true });
     const { enrollment: after } = await validatingInFY21(program, `decided-after-${w.run}`);
     const { enrollment: within } = await validatingInFY21(program, `decided-within-${w.run}`);
-    const decide = (locationId: string, occurredAt?: Date) =>
-      h.kafka.publishEvent(Topics.eligibility, locationId, {
-        type: 'EligibilityDetermined',
-        source: 'eligibility-system',
-        partnerId: w.partnerId,
-        data: { programId: program.programId, locationId, partnerId: w.partnerId, fiscalYear: 'FY21', eligible: false, reasons: ['Competency lapsed'] },
-        ...(occurredAt && { occurredAt }),
-      });
-    await decide(after.locationId);
-    await decide(within.locationId, new Date('2021-06-30T23:00:00Z'));
+    await eligibility(h, w, program.programId, after.locationId, false, 'FY21', ['Competency lapsed']);
+    await eligibility(h, w, program.programId, within.locationId, false, 'FY21', ['Competency lapsed'], new Date('2021-06-30T23:00:00Z'));
     await eligibilityKnown(h, program.programId, after.locationId, 'FY21', false);
     await eligibilityKnown(h, program.programId, within.locationId, 'FY21', false);
     const [ended] = await waitForEnrollmentEvent(h, within._id, 'EnrollmentIneligible');
@@ -390,24 +362,12 @@ describe('enrollments never completed in their fiscal year', () => {
     const program = await createProgram(h, { fiscalYear: 'FY21', requiresEligibility: true });
     const locationId = `ineligible-first-${w.run}`;
     // The decision is known before the enrollment is (nothing to end then): only the approval's handling meets both.
-    await h.kafka.publishEvent(Topics.eligibility, locationId, {
-      type: 'EligibilityDetermined',
-      source: 'eligibility-system',
-      partnerId: w.partnerId,
-      data: { programId: program.programId, locationId, partnerId: w.partnerId, fiscalYear: 'FY21', eligible: false, reasons: ['Competency lapsed'] },
-      occurredAt: new Date('2021-06-30T23:00:00Z'),
-    });
+    await eligibility(h, w, program.programId, locationId, false, 'FY21', ['Competency lapsed'], new Date('2021-06-30T23:00:00Z'));
     await eligibilityKnown(h, program.programId, locationId, 'FY21', false);
     const { enrollment, bank, tax } = await validatingInFY21(program, locationId);
     for (const profile of [bank, tax]) {
       const approved = { ...profile, status: 'APPROVED' as const };
-      await h.kafka.publishEvent(Topics.payoutProfiles, profile.profileKind === 'TAX' ? locationId : w.partnerId, {
-        type: 'ProfileApproved',
-        source: 'payout-profiles',
-        partnerId: w.partnerId,
-        data: approved,
-        occurredAt: new Date('2021-06-30T23:30:00Z'),
-      });
+      await profileEvent(h, 'ProfileApproved', approved, new Date('2021-06-30T23:30:00Z'));
       await profileKnown(h, approved);
     }
     await groupCaughtUp(h.service.env.KAFKA_GROUP_ID, [Topics.payoutProfiles]);

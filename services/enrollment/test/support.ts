@@ -10,6 +10,7 @@ import type { Type } from '@nestjs/common';
 import { MongoClient } from 'mongodb';
 import { randomUUID } from 'node:crypto';
 import { AppModule } from '../src/app.module';
+import { enrollmentId } from '../src/common/ids';
 import { groupAtEnd, watchFromNow } from './kafka-group';
 
 export { groupAtEnd };
@@ -193,13 +194,24 @@ export async function createProgram(
   return answer.body;
 }
 
-export async function eligibility(h: Harness, w: { partnerId: string }, programId: string, locationId: string, eligible: boolean, fiscalYear = CURRENT_FY, reasons: string[] = []) {
+/** `occurredAt`: when the eligibility system decided (now unless given: a decision made before, published late). */
+export async function eligibility(
+  h: Harness,
+  w: { partnerId: string },
+  programId: string,
+  locationId: string,
+  eligible: boolean,
+  fiscalYear = CURRENT_FY,
+  reasons: string[] = [],
+  occurredAt?: Date,
+) {
   return h.kafka.publishEvent(Topics.eligibility, locationId, {
     type: 'EligibilityDetermined',
     source: 'eligibility-system',
     partnerId: w.partnerId,
     locationId,
     data: { programId, locationId, partnerId: w.partnerId, fiscalYear, eligible, reasons },
+    ...(occurredAt && { occurredAt }),
   });
 }
 
@@ -238,9 +250,25 @@ export async function agreement(h: Harness, partnerId: string, active: boolean) 
 }
 
 /** A profile event as payout-profiles publishes it (bank: key partnerId; tax: key locationId). */
-export async function profileEvent(h: Harness, type: string, profile: ProfileEvent) {
+/** `occurredAt`: when payout-profiles made the change (now unless given: one made before, consumed late). */
+export async function profileEvent(h: Harness, type: string, profile: ProfileEvent, occurredAt?: Date) {
   const key = profile.profileKind === 'TAX' ? profile.locationId! : profile.partnerId;
-  return h.kafka.publishEvent(Topics.payoutProfiles, key, { type, source: 'payout-profiles', partnerId: profile.partnerId, data: profile });
+  return h.kafka.publishEvent(Topics.payoutProfiles, key, { type, source: 'payout-profiles', partnerId: profile.partnerId, data: profile, ...(occurredAt && { occurredAt }) });
+}
+
+/** An enrollment document as the service stores it, for a test to write straight into its database. */
+export function storedEnrollment(fields: { programId: string; programName: string; partnerId: string; locationId: string; fiscalYear: string; status: string; version: number } & Record<string, unknown>) {
+  const now = new Date();
+  return {
+    _id: enrollmentId(fields),
+    reasons: [],
+    missing: [],
+    bankChosen: false,
+    evaluatedAt: now,
+    createdAt: now,
+    updatedAt: now,
+    ...fields,
+  };
 }
 
 export function bankProfile(partnerId: string, overrides: Partial<ProfileEvent> = {}): ProfileEvent {

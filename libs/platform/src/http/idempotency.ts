@@ -105,6 +105,17 @@ export interface IdempotentRequest {
   fingerprint: string;
 }
 
+/**
+ * A create under a key whose insert met what the key's derived id names (`made`, null when nothing): this request's own
+ * (its fingerprint, or none kept: made before fingerprints were) is its answer; another request's is
+ * `idempotencyKeyReused`. Null without `made` or a key (the duplicate is something else: the handler's own refusal).
+ */
+export function ownCreation<T extends { createdByRequest?: string }>(made: T | null | undefined, idempotency: IdempotentRequest | undefined): T | null {
+  if (!made || !idempotency) return null;
+  if (made.createdByRequest !== undefined && made.createdByRequest !== idempotency.fingerprint) throw idempotencyKeyReused();
+  return made;
+}
+
 /** The request's IdempotentRequest on an @Idempotent() route; undefined without a key. */
 export const IdempotencyOf = createParamDecorator(
   (_: unknown, ctx: ExecutionContext): IdempotentRequest | undefined => ctx.switchToHttp().getRequest<{ idempotency?: IdempotentRequest }>().idempotency,

@@ -1,5 +1,5 @@
 import { ProfileKind, ProfileStatus, ProfileStatusLabels, ValidationOutcome } from '@lib/contracts';
-import { idempotencyKeyReused, IdempotentRequest } from '@lib/platform';
+import { IdempotentRequest } from '@lib/platform';
 import { Prop, Schema, SchemaFactory } from '@nestjs/mongoose';
 import { createHash, randomUUID } from 'node:crypto';
 import type { ValidationRecordDto } from './dto/validation-record.dto';
@@ -89,22 +89,6 @@ export function historyView(history: ValidationRecord[] = []): ValidationRecordD
  */
 export function createdProfileId(kind: ProfileKind, caller: { partnerId: string; userId: string }, target: string, idempotency?: IdempotentRequest): string {
   return idempotency ? deterministicId(['create', kind, caller.partnerId, caller.userId, target, idempotency.key].join('\u0000')) : randomUUID();
-}
-
-/**
- * A create under an Idempotency-Key whose insert met a duplicate: the profile this same request made (`made`, found by
- * the id the key derives; its answer was lost) is the answer; one another request made under the key is 422
- * (`idempotencyKeyReused`); without either, null (the duplicate is another profile's: the caller's own 409).
- */
-export function madeByThisRequest<T extends { partnerId: string; createdByRequest?: string }>(
-  made: T | null,
-  partnerId: string,
-  idempotency: IdempotentRequest | undefined,
-): T | null {
-  if (!idempotency || made?.partnerId !== partnerId) return null;
-  // Made before fingerprints were kept (none): taken as this request's, as before.
-  if (made.createdByRequest !== undefined && made.createdByRequest !== idempotency.fingerprint) throw idempotencyKeyReused();
-  return made;
 }
 
 /** A UUID-shaped id derived from a name, for facts that may be derived twice (the same fact, the same event). */

@@ -1,5 +1,5 @@
 import { deterministicId } from '@lib/contracts';
-import { idempotencyKeyReused, IdempotentRequest, Problems, ValidationProblem } from '@lib/platform';
+import { idempotencyKeyReused, IdempotentRequest, ownCreation, Problems, ValidationProblem } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { RegisterPartnerInput, PartnerView } from '../dto/partner.dto';
@@ -39,10 +39,11 @@ export class RegisterPartner {
     const existing = await this.partners.find(partnerId);
     if (existing) {
       const pending = existing.pendingAdmin;
-      // The key's own partner (its id derives from the key) made before fingerprints were kept (none): taken as this
-      // request's, as before.
-      const sameRequest =
-        idempotency !== undefined && (existing.createdByRequest === idempotency.fingerprint || (!input.partnerId && existing.createdByRequest === undefined));
+      // The key's own partner (its id derives from the key): ownCreation (422 for another request's). With a partnerId
+      // named, only the same request's fingerprint tells a retry.
+      const sameRequest = input.partnerId
+        ? idempotency !== undefined && existing.createdByRequest === idempotency.fingerprint
+        : ownCreation(existing, idempotency) !== null;
       // A retry after a crash between the two writes (the same request, or the same partner and admin) finishes the
       // registration; anything else is a conflict.
       if (sameRequest || (input.partnerId && pending && pending.email.toLowerCase() === input.globalAdmin.email.toLowerCase())) {

@@ -1,5 +1,5 @@
 import { deterministicId } from '@lib/contracts';
-import { idempotencyKeyReused, IdempotentRequest, Principal, Problems } from '@lib/platform';
+import { IdempotentRequest, ownCreation, Principal, Problems } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { IdentityAccess } from '../../access/identity-access';
@@ -35,12 +35,8 @@ export class CreateUser {
         ...(idempotency && { createdByRequest: idempotency.fingerprint }),
       });
     } catch (error) {
-      const made = error instanceof DuplicateUserError && idempotency ? await this.users.find(actor.partnerId, userId) : null;
-      if (made) {
-        // Made before fingerprints were kept (none): taken as this request's, as before.
-        if (made.createdByRequest === undefined || made.createdByRequest === idempotency?.fingerprint) return made;
-        throw idempotencyKeyReused();
-      }
+      const made = ownCreation(error instanceof DuplicateUserError && idempotency ? await this.users.find(actor.partnerId, userId) : null, idempotency);
+      if (made) return made;
       if (error instanceof DuplicateUserError) {
         throw Problems.conflict(error.message, { errors: [{ field: 'email', message: 'is already used by a user of this partner' }] });
       }

@@ -1,10 +1,10 @@
 import { isDuplicateKey } from '@lib/messaging';
-import { IdempotentRequest, Principal } from '@lib/platform';
+import { IdempotentRequest, ownCreation, Principal } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { PayoutAccess } from '../../profiles/payout-access';
 import { adminLocations } from '../../profiles/permissions';
 import { ProfileEvents } from '../../profiles/profile-events';
-import { createdProfileId, madeByThisRequest } from '../../profiles/profile.parts';
+import { createdProfileId } from '../../profiles/profile.parts';
 import { duplicateName, throwIfProblems } from '../../profiles/problems';
 import { maskSecret } from '../../secrets/masking';
 import { SecretBox } from '../../secrets/secret-box';
@@ -70,7 +70,8 @@ export class CreateBankProfile {
     } catch (error) {
       if (!isDuplicateKey(error)) throw error;
       // Made by this request already (a retry under its key whose first answer was lost): that profile is the answer.
-      const made = madeByThisRequest(idempotency ? await this.profiles.findAnyPartner(profileId) : null, actor.partnerId, idempotency);
+      const found = idempotency ? await this.profiles.findAnyPartner(profileId) : null;
+      const made = ownCreation(found?.partnerId === actor.partnerId ? found : null, idempotency);
       if (made) return made;
       throw duplicateName();
     }

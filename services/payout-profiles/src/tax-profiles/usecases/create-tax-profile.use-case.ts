@@ -1,9 +1,9 @@
 import { isDuplicateKey } from '@lib/messaging';
-import { IdempotentRequest, Principal, Problems } from '@lib/platform';
+import { IdempotentRequest, ownCreation, Principal, Problems } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { PayoutAccess } from '../../profiles/payout-access';
 import { ProfileEvents } from '../../profiles/profile-events';
-import { createdProfileId, madeByThisRequest } from '../../profiles/profile.parts';
+import { createdProfileId } from '../../profiles/profile.parts';
 import { throwIfProblems } from '../../profiles/problems';
 import { SecretBox } from '../../secrets/secret-box';
 import { CreateTaxProfileDto } from '../dto/tax-profile.dto';
@@ -57,7 +57,8 @@ export class CreateTaxProfile {
     } catch (error) {
       if (!isDuplicateKey(error)) throw error;
       // Made by this request already (a retry under its key whose first answer was lost): that profile is the answer.
-      const made = madeByThisRequest(idempotency ? await this.profiles.findAnyPartner(profileId) : null, actor.partnerId, idempotency);
+      const found = idempotency ? await this.profiles.findAnyPartner(profileId) : null;
+      const made = ownCreation(found?.partnerId === actor.partnerId ? found : null, idempotency);
       if (made) return made;
       throw Problems.conflict(`Location ${locationId} already has a tax profile; change it with PATCH.`);
     }
