@@ -99,6 +99,9 @@ describe('Kubernetes manifests', () => {
     // The optional fingerprint key as it stands is accepted (empty: derived from OPERATOR_TOKEN), not a start refused.
     const fingerprint = { IDEMPOTENCY_FINGERPRINT_KEY: baseConfigSpec('identity').IDEMPOTENCY_FINGERPRINT_KEY };
     expect(loadConfig(fingerprint, { IDEMPOTENCY_FINGERPRINT_KEY: value('IDEMPOTENCY_FINGERPRINT_KEY') }).IDEMPOTENCY_FINGERPRINT_KEY).toBe('');
+    // Empty: /metrics open, as without the secret.
+    const metrics = { METRICS_TOKEN: baseConfigSpec('identity').METRICS_TOKEN };
+    expect(loadConfig(metrics, { METRICS_TOKEN: value('METRICS_TOKEN') }).METRICS_TOKEN).toBe('');
   });
 
   it.each(SERVICES)('%s: a Deployment with probes on the health endpoints, resources, a Service, a disruption budget and only known settings', (service) => {

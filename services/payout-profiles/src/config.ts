@@ -1,4 +1,4 @@
-import { delayMs, PlatformConfig, refuseSurroundingBlanks, wholeNumber } from '@lib/platform';
+import { delayMs, optionalCredential, PlatformConfig, wholeNumber } from '@lib/platform';
 import { makeValidator, str } from 'envalid';
 
 /** `k1:<base64 of 32 bytes>,k2:<...>`: every key that may still decrypt stored secrets, by key id. */
@@ -15,19 +15,13 @@ export const encryptionKeys = makeValidator<Record<string, string>>((value) => {
   return keys;
 });
 
-const validatorToken = makeValidator<string>((value) => {
-  if (value !== '' && value.trim().length < 16) throw new Error('must be empty or at least 16 characters');
-  refuseSurroundingBlanks(value);
-  return value;
-});
-
 /** Settings of this service, validated at start with the platform's own. */
 export const payoutConfigSpec = {
   PAYOUT_ENCRYPTION_KEYS: encryptionKeys({ desc: 'AES-256-GCM keys for secrets at rest: k1:<base64 32 bytes>,k2:...' }),
   PAYOUT_ENCRYPTION_ACTIVE_KEY_ID: str({ desc: 'The key id new secrets are encrypted with (one of PAYOUT_ENCRYPTION_KEYS)' }),
   TAX_EXPIRY_WINDOW_DAYS: wholeNumber(1)({ default: 30, desc: 'Tax profiles expiring within this many days are reported' }),
   TAX_EXPIRY_SCAN_INTERVAL_MS: delayMs(0)({ default: 3_600_000, desc: 'How often the expiry scan runs; 0 turns the schedule off' }),
-  VALIDATOR_TOKEN: validatorToken({
+  VALIDATOR_TOKEN: optionalCredential({
     default: '',
     desc: "The payments back office's own credential (X-Validator-Key), accepted only where it reads a profile's details and records a decision, at least 16 characters; empty: only the operator credential",
   }),

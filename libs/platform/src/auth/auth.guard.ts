@@ -32,7 +32,17 @@ export function hasOperatorKey(request: Request, operatorToken: string): boolean
 /** Whether `header` holds `expected` (never when either is empty), compared in constant time. */
 function hasKey(request: Request, header: string, expected: string | undefined): boolean {
   const given = request.headers[header.toLowerCase()];
-  if (typeof given !== 'string' || !given || !expected) return false;
+  return typeof given === 'string' && sameSecret(given, expected);
+}
+
+/** Whether the request's `Authorization: Bearer <token>` is `expected` (never when either is empty), in constant time. */
+export function hasBearerKey(request: Request, expected: string): boolean {
+  const given = /^Bearer\s+(\S+)$/i.exec(request.headers.authorization ?? '')?.[1];
+  return given !== undefined && sameSecret(given, expected);
+}
+
+function sameSecret(given: string, expected: string | undefined): boolean {
+  if (!given || !expected) return false;
   const a = Buffer.from(given);
   const b = Buffer.from(expected);
   return a.length === b.length && timingSafeEqual(a, b);

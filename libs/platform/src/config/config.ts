@@ -31,6 +31,13 @@ const operatorToken = makeValidator<string>((value) => {
   return value;
 });
 
+/** A credential that may be left unset: empty (what it guards stays as without it), or at least 16 characters. */
+export const optionalCredential = makeValidator<string>((value) => {
+  if (value !== '' && value.trim().length < 16) throw new Error('must be empty or at least 16 characters');
+  refuseSurroundingBlanks(value);
+  return value;
+});
+
 /** The longest delay a Node timer keeps (2^31-1 ms, about 24.8 days): above it, setTimeout and setInterval fire after 1 ms. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -210,6 +217,10 @@ export function baseConfigSpec(serviceName: string) {
     JWT_PARTNER_CLAIM: nonEmpty({ default: 'partnerId', desc: "The token claim that names the caller's partner" }),
     JWT_USER_CLAIM: nonEmpty({ default: 'sub', desc: "The token claim that holds the caller's identity user id (a company issuer may carry it in a claim of its own)" }),
     OPERATOR_TOKEN: operatorToken({ desc: 'Credential of platform operators (X-Operator-Key header), at least 16 characters' }),
+    METRICS_TOKEN: optionalCredential({
+      default: '',
+      desc: 'Credential a scraper sends to read /metrics (Authorization: Bearer <token>), at least 16 characters; empty: /metrics is open to whoever reaches the port',
+    }),
     DOCS_ENABLED: flag({ default: true, desc: 'Serve the OpenAPI document at /docs and /docs-json' }),
     SHUTDOWN_TIMEOUT_MS: delayMs(1)({ default: 20_000, desc: 'After SIGTERM, exit with 1 if the graceful shutdown takes longer' }),
     IDEMPOTENCY_RETENTION_MS: wholeNumber(0)({

@@ -1,9 +1,12 @@
-import { Controller, Get, Header, Injectable, NestMiddleware } from '@nestjs/common';
+import { Controller, Get, Header, Inject, Injectable, NestMiddleware, Req } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import type { NextFunction, Request, Response } from 'express';
 import { histogramMetric } from '@lib/messaging';
 import { collectDefaultMetrics, register } from 'prom-client';
+import { hasBearerKey, unauthorized } from '../auth/auth.guard';
 import { Public } from '../auth/principal';
+import { CONFIG } from '../config/config';
+import type { PlatformConfig } from '../platform.module';
 
 let defaultsCollected = false;
 export function collectProcessMetrics(service: string): void {
@@ -32,13 +35,25 @@ export class HttpMetricsMiddleware implements NestMiddleware {
   }
 }
 
+/**
+ * Prometheus' scrape. Open unless METRICS_TOKEN is set; then only a scraper sending it as a bearer token reads it
+ * (Prometheus: `authorization: { credentials_file: ... }` in the scrape job), others get 401. The series name no
+ * partner or user, but they tell who may be probing how busy and how far behind each service is.
+ */
 @ApiExcludeController()
 @Public()
 @Controller('metrics')
 export class MetricsController {
+  constructor(@Inject(CONFIG) private readonly config: Pick<PlatformConfig, 'METRICS_TOKEN'>) {}
+
   @Get()
   @Header('Content-Type', register.contentType)
-  metrics(): Promise<string> {
+  metrics(@Req() request: Request): Promise<string> {
+    if (this.config.METRICS_TOKEN && !hasBearerKey(request, this.config.METRICS_TOKEN)) {
+      throw unauthorized('Send the metrics credential (METRICS_TOKEN): Authorization: Bearer <token>.', METRICS_CHALLENGE);
+    }
     return register.metrics();
   }
 }
+
+const METRICS_CHALLENGE = 'Bearer realm="metrics"';
