@@ -38,7 +38,7 @@ export class HttpMetricsMiddleware implements NestMiddleware {
 /**
  * Prometheus' scrape. Open unless METRICS_TOKEN is set; then only a scraper sending it as a bearer token reads it
  * (Prometheus: `authorization: { credentials_file: ... }` in the scrape job), others get 401. The series name no
- * partner or user, but they tell who may be probing how busy and how far behind each service is.
+ * partner or user, but they tell whoever reads them how busy and how far behind each service is.
  */
 @ApiExcludeController()
 @Public()
