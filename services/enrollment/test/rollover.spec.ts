@@ -505,7 +505,10 @@ describe('enrollments ENROLLED once and back in validation (a profile edited, or
     await col().insertMany(Object.values(seeded) as never[]);
     const next = (e: { locationId: string }) => enrollmentId({ programId: program.programId, locationId: e.locationId, fiscalYear: TO });
 
-    const summary = await operator('/v1/operator/rollover', { fromFiscalYear: FROM, programId: program.programId });
+    // FROM is over, as on every day but June 30 (CURRENT_FY is tomorrow's year): then the run happens after midnight.
+    const yearOver = fiscalYearRange(FROM).end.getTime() + 60_000;
+    const clock = jest.spyOn(h.service.app.get(Clock), 'now').mockImplementation(() => new Date(Math.max(Date.now(), yearOver)));
+    const summary = await operator('/v1/operator/rollover', { fromFiscalYear: FROM, programId: program.programId }).finally(() => clock.mockRestore());
     expect(summary.body).toEqual(
       expect.objectContaining({ examined: 6, renewed: 2, validating: 2, actionRequired: 0, expired: 2, unfinished: 1, discontinued: 0, conflicts: 0, complete: true }),
     );

@@ -280,6 +280,9 @@ describe('a back-office result contradicting a decided revision', () => {
         ),
       );
       expect(await profile(`/v1/bank-profiles/${id}`)).toMatchObject({ status: 'APPROVED', reasons: [] });
+      // The operator's decision published its ProfileApproved, and the back office's confirming one added none.
+      await watch.waitFor(of(id, 'ProfileApproved', 1));
+      await bankEventsSettled(id);
       expect(watch.find(of(id, 'ProfileApproved', 1))).toHaveLength(1);
       expect(await metric(labels)).toBe(countBefore);
       expect(warn.mock.calls.map(([message]) => String(message)).filter((m) => m.includes(id))).toEqual([]);
