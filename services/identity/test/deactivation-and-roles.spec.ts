@@ -87,12 +87,22 @@ describe('the last active Global admin', () => {
     // The third deactivates the second; while that write holds the lease, the second (still active when checked)
     // deactivates the first, and waits for the lease.
     const users = booted.service.app.get(UsersRepository);
+    const partners = booted.service.app.get(PartnersRepository);
     const write = users.change.bind(users);
+    const takeLease = partners.takeGlobalAdminLease.bind(partners);
+    // The second's request has passed its checks once it is refused the lease the third's write holds.
+    let refusedLease!: () => void;
+    const secondWaits = new Promise<void>((resolve) => (refusedLease = resolve));
+    const leaseSpy = jest.spyOn(partners, 'takeGlobalAdminLease').mockImplementation(async (...args) => {
+      const taken = await takeLease(...args);
+      if (!taken) refusedLease();
+      return taken;
+    });
     let bySecond: Promise<{ status: number; body: any }> | undefined;
     const spy = jest.spyOn(users, 'change').mockImplementation(async (...args) => {
       if (args[2] === 'UserDeactivated' && args[0]._id === p.second.userId && !bySecond) {
         bySecond = client.call('POST', `/v1/users/${p.first.userId}/deactivate`, { token: p.second.token, headers: { 'if-match': `"${rFirst}"` } });
-        await new Promise((resolve) => setTimeout(resolve, 600));
+        await Promise.race([secondWaits, new Promise((resolve) => setTimeout(resolve, 10_000))]);
       }
       return write(...args);
     });
@@ -105,6 +115,7 @@ describe('the last active Global admin', () => {
       expect(answer.body.type).toMatch(/\/busy$/);
     } finally {
       spy.mockRestore();
+      leaseSpy.mockRestore();
     }
     expect((await client.call('GET', `/v1/users/${p.first.userId}`, { token: p.first.token })).body.active).toBe(true);
     const retried = await client.call('POST', `/v1/users/${p.first.userId}/deactivate`, { token: p.second.token, headers: { 'if-match': `"${rFirst}"` } });
