@@ -85,11 +85,11 @@ const locationLabel = (partner: string, locationId: string) => `${partner} ${loc
 /** How many emails were received per key, for the given recipients. */
 function mailCounts(recipients: string[]): Record<string, number> {
   const counts: Record<string, number> = {};
-  const resendsSeen = new Set<string>();
+  const counted = new Set<string | undefined>();
   for (const mail of platform.smtp.received.filter((m) => m.to.some((to) => recipients.map((r) => r.toLowerCase()).includes(to)))) {
-    const resend = mail.parsed.messageId !== undefined && resentAfterKill.has(mail.parsed.messageId);
-    if (resend && resendsSeen.has(mail.parsed.messageId!)) continue;
-    if (resend) resendsSeen.add(mail.parsed.messageId!);
+    const id = mail.parsed.messageId;
+    if (counted.has(id) && resentAfterKill.has(id!)) continue;
+    counted.add(id);
     counts[mailKey(mail)] = (counts[mailKey(mail)] ?? 0) + 1;
   }
   return counts;

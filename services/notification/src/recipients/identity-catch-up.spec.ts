@@ -65,9 +65,9 @@ describe('IdentityCatchUp', () => {
   });
 
   it("waits for a backlog as long as the identity consumer gets closer, past NOTIFY_IDENTITY_WAIT_MS; reads that consumer's own group", async () => {
-    // 500 closer at each answer of the broker (polled every 100 ms): ten answers, about a second, past the 300 ms.
-    let committed = -500;
-    const { kafka, calls } = broker({ target: 5_000, committed: () => (committed = Math.min(5_000, committed + 500)) });
+    // 500 closer at each answer of the broker (polled every 100 ms): eleven answers, about a second, past the 300 ms.
+    let answers = 0;
+    const { kafka, calls } = broker({ target: 5_000, committed: () => Math.min(5_000, 500 * answers++) });
     const started = Date.now();
     expect(await catchUp(kafka, undefined, 300).waitFor(ago(1_000))).toBe('caught-up');
     expect(Date.now() - started).toBeGreaterThan(600);
