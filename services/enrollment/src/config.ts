@@ -42,6 +42,10 @@ export const enrollmentConfigSpec = {
     default: 15_000,
     desc: 'How long a rollover waits for this service to consume the events already published on the topics it reads (0: do not wait)',
   }),
+  SUBMIT_FOLLOW_UP_INTERVAL_MS: delayMs(0)({
+    default: 3_600_000,
+    desc: 'How often VALIDATING enrollments follow their profiles once more, for a Submit that died before its follow-up (also once at start); 0: at start only',
+  }),
   RENEWAL_REMINDER_DAYS: wholeNumber(1)({ default: 30, desc: 'Days before fiscal-year end when renewal reminders are sent' }),
   PAYOUT_PROFILES_API_URL: urlSetting({
     default: 'http://localhost:3004',
@@ -58,6 +62,7 @@ export type EnrollmentConfig = PlatformConfig & {
   ROLLOVER_RETRY_MS: number;
   BULK_WRITE_CHUNK: number;
   ROLLOVER_CATCH_UP_TIMEOUT_MS: number;
+  SUBMIT_FOLLOW_UP_INTERVAL_MS: number;
   RENEWAL_REMINDER_DAYS: number;
   PAYOUT_PROFILES_API_URL: string;
 };

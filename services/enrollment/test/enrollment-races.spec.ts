@@ -12,6 +12,7 @@ import { EnrollmentsModule } from '../src/enrollments/enrollments.module';
 import { EnrollmentsRepository } from '../src/enrollments/enrollments.repository';
 import { PayoutFacts } from '../src/enrollments/payout-facts';
 import { DiscontinueProgramEnrollments } from '../src/enrollments/usecases/discontinue-program-enrollments.use-case';
+import { FollowSubmitted } from '../src/enrollments/usecases/follow-submitted.use-case';
 import { FollowValidation } from '../src/enrollments/usecases/follow-validation.use-case';
 import { RecordEligibilityDecision } from '../src/enrollments/usecases/record-eligibility-decision.use-case';
 import { RecordInvitation } from '../src/enrollments/usecases/record-invitation.use-case';
@@ -30,6 +31,7 @@ import {
   eligibility,
   eligibilityKnown,
   enrollmentEvents,
+  enrollmentEventsSettled,
   Harness,
   issueInvitation,
   profileEvent,
@@ -209,6 +211,57 @@ describe('Submit racing a validation result', () => {
     expect(submitted.body).toMatchObject({ status: 'ENROLLED' });
     expect(await stored(id)).toMatchObject({ status: 'ENROLLED', validated: { bank: 1, tax: 1 } });
     await waitForEnrollmentEvent(h, id, 'EnrollmentEnrolled');
+    expect(eventTypes(id).filter((t) => t === 'EnrollmentValidating' || t === 'EnrollmentEnrolled')).toEqual(['EnrollmentValidating', 'EnrollmentEnrolled']);
+  });
+
+  it('the service ran the follow-up pass at its start (SubmitFollowUpScheduler), to its end', async () => {
+    const text = await (await fetch(`${h.service.url}/metrics`)).text();
+    expect(text).toMatch(/^background_job_runs_total\{[^}]*job="submit-follow-up",outcome="completed"[^}]*\} [1-9]/m);
+  });
+
+  // The same race, and the Submit dies between its write and its follow-up (a crash, the database gone a moment): the
+  // approval was handled once, before the write, and no event brings it again. The follow-up pass (at start and on
+  // its schedule) applies it.
+  it('and the Submit dies before its follow-up: the follow-up pass makes it ENROLLED, with one event, and changes nothing on a second run', async () => {
+    const program = await eligibleProgram(w.L3);
+    const { tax } = await bankApprovedTaxPending(w.L3);
+    const other = await eligibleProgram(w.L1);
+    const waiting = await validating(other, w.L1); // VALIDATING, its tax profile still pending: the pass leaves it
+    const started = await enroll(program.programId, w.L3);
+    expect(started.body).toMatchObject({ status: 'INVITED' });
+    const id = started.body.enrollmentId;
+
+    const facts = service(EnrollmentsModule, PayoutFacts);
+    const read = facts.proposal.bind(facts);
+    const handled = track(service(EnrollmentsModule, RecordProfileChange), 'execute');
+    const spy = jest.spyOn(facts, 'proposal').mockImplementationOnce(async (...args) => {
+      const proposal = await read(...args);
+      await profileEvent(h, 'ProfileApproved', { ...tax, status: 'APPROVED' });
+      await handled.finished((event) => event.profileId === tax.profileId && event.status === 'APPROVED');
+      return proposal;
+    });
+    const dies = jest.spyOn(service(EnrollmentsModule, FollowValidation), 'apply').mockRejectedValueOnce(new Error('process killed'));
+    let submitted;
+    try {
+      submitted = await submit(id);
+    } finally {
+      spy.mockRestore();
+      dies.mockRestore();
+      handled.restore();
+    }
+    expect(submitted.status).toBe(500);
+    expect(await stored(id)).toMatchObject({ status: 'VALIDATING' });
+
+    const pass = service(EnrollmentsModule, FollowSubmitted);
+    const first = await pass.execute();
+    expect(first).toMatchObject({ changed: 1, complete: true });
+    expect(first.examined).toBeGreaterThanOrEqual(2);
+    expect(await stored(id)).toMatchObject({ status: 'ENROLLED', validated: { bank: 1, tax: 1 } });
+    expect(await stored(waiting.id)).toMatchObject({ status: 'VALIDATING', version: waiting.version });
+    await waitForEnrollmentEvent(h, id, 'EnrollmentEnrolled');
+
+    expect(await pass.execute()).toMatchObject({ changed: 0, complete: true });
+    await enrollmentEventsSettled(h, { programId: program.programId }, [w.L3]);
     expect(eventTypes(id).filter((t) => t === 'EnrollmentValidating' || t === 'EnrollmentEnrolled')).toEqual(['EnrollmentValidating', 'EnrollmentEnrolled']);
   });
 });

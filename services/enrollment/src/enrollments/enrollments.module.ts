@@ -9,10 +9,12 @@ import { EnrollmentEvents } from './enrollment-events';
 import { EnrollmentsController } from './enrollments.controller';
 import { EnrollmentsRepository } from './enrollments.repository';
 import { ExternalEventsHandler } from './handlers/external-events.handler';
+import { SubmitFollowUpScheduler } from './submit-follow-up.scheduler';
 import { PayoutFacts } from './payout-facts';
 import { DiscontinueProgramEnrollments } from './usecases/discontinue-program-enrollments.use-case';
 import { EndIneligibleProgramEnrollments } from './usecases/end-ineligible-program-enrollments.use-case';
 import { EnrollLocation } from './usecases/enroll-location.use-case';
+import { FollowSubmitted } from './usecases/follow-submitted.use-case';
 import { FollowValidation } from './usecases/follow-validation.use-case';
 import { MarkIneligible } from './usecases/mark-ineligible.use-case';
 import { ReadEnrollments } from './usecases/read-enrollments.use-case';
@@ -47,6 +49,8 @@ import { WithdrawBankChoice } from './usecases/withdraw-bank-choice.use-case';
     RecheckStart,
     ReopenInvitation,
     WithdrawBankChoice,
+    FollowSubmitted,
+    SubmitFollowUpScheduler,
   ],
   exports: [EnrollmentsRepository, EnrollmentEvents, DiscontinueProgramEnrollments, FollowValidation, MarkIneligible, WithdrawBankChoice],
 })
