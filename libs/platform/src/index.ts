@@ -17,6 +17,7 @@ export * from './http/date-time';
 export * from './http/text';
 export * from './http/validation';
 export * from './lifecycle/background-work';
+export * from './lifecycle/periodic-job';
 export * from './logging/logging';
 export * from './metrics/metrics';
 export * from './platform.module';

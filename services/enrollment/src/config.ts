@@ -44,7 +44,7 @@ export const enrollmentConfigSpec = {
   }),
   SUBMIT_FOLLOW_UP_INTERVAL_MS: delayMs(0)({
     default: 3_600_000,
-    desc: 'How often VALIDATING enrollments follow their profiles once more, for a Submit that died before its follow-up (also once at start); 0: at start only',
+    desc: 'How often VALIDATING enrollments follow their profiles once more, for a Submit that died before its follow-up (also once at start); 0 turns it off',
   }),
   RENEWAL_REMINDER_DAYS: wholeNumber(1)({ default: 30, desc: 'Days before fiscal-year end when renewal reminders are sent' }),
   PAYOUT_PROFILES_API_URL: urlSetting({

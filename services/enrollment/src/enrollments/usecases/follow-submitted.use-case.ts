@@ -29,7 +29,8 @@ export interface FollowUpRun {
  * This pass follows every VALIDATING enrollment once more, as the profile events' handlers do (FollowValidation: one
  * guarded write with its event, and none when nothing changes), so a result recorded meanwhile is applied. It reads
  * them per program, a page at a time in `_id` order (the `{ programId, status, _id }` index of the program sweeps),
- * and runs at start and on a schedule (SubmitFollowUpScheduler). Stopped by shutdown between two pages.
+ * and runs at start and on a schedule (SubmitFollowUpScheduler). Stopped by shutdown between two pages; once shutdown
+ * has begun a run does not start (503).
  */
 @Injectable()
 export class FollowSubmitted {
@@ -42,7 +43,12 @@ export class FollowSubmitted {
     private readonly work: BackgroundWork,
   ) {}
 
-  async execute(): Promise<FollowUpRun> {
+  /** A run, tracked as job `submit-follow-up` (BackgroundWork: waited for at shutdown, counted on /metrics). */
+  execute(): Promise<FollowUpRun> {
+    return this.work.run('submit-follow-up', () => this.followAll(), { complete: (run) => run.complete });
+  }
+
+  private async followAll(): Promise<FollowUpRun> {
     const run: FollowUpRun = { examined: 0, changed: 0, complete: true };
     for (const program of (await this.programs.all()).values()) {
       let after: string | undefined;

@@ -1,0 +1,65 @@
+import { Logger } from '@nestjs/common';
+import { PeriodicJob } from './periodic-job';
+
+describe('PeriodicJob', () => {
+  let job: PeriodicJob | undefined;
+  const warnings: string[] = [];
+  const logger = { warn: (message: string) => warnings.push(message) } as unknown as Logger;
+
+  function start(every: number, run = jest.fn<Promise<unknown>, []>().mockResolvedValue(undefined)) {
+    job = new PeriodicJob('a-job', run, logger);
+    job.start(every);
+    return run;
+  }
+
+  beforeEach(() => {
+    jest.useFakeTimers();
+    warnings.length = 0;
+  });
+  afterEach(() => {
+    job?.stop();
+    jest.useRealTimers();
+  });
+
+  it('runs once at start, then every interval', async () => {
+    const run = start(3_600_000);
+    expect(run).toHaveBeenCalledTimes(1);
+    await jest.advanceTimersByTimeAsync(3_599_000);
+    expect(run).toHaveBeenCalledTimes(1);
+    await jest.advanceTimersByTimeAsync(1_000);
+    expect(run).toHaveBeenCalledTimes(2);
+  });
+
+  it('never runs when the interval is 0', async () => {
+    const run = start(0);
+    await jest.advanceTimersByTimeAsync(10_000_000);
+    expect(run).not.toHaveBeenCalled();
+  });
+
+  it('starts no run while one is going on, and runs again at the next tick after a failure (logged)', async () => {
+    let finish!: () => void;
+    const run = jest
+      .fn<Promise<unknown>, []>()
+      .mockImplementationOnce(() => new Promise<void>((resolve) => (finish = resolve)))
+      .mockRejectedValueOnce(new Error('connection reset'))
+      .mockResolvedValue(undefined);
+    start(1_000, run);
+    await jest.advanceTimersByTimeAsync(2_500); // two ticks while the first run goes on
+    expect(run).toHaveBeenCalledTimes(1);
+    finish();
+    await jest.advanceTimersByTimeAsync(500);
+    expect(run).toHaveBeenCalledTimes(2);
+    expect(warnings).toEqual(['a-job failed, the next run retries: connection reset']);
+    await jest.advanceTimersByTimeAsync(1_000);
+    expect(run).toHaveBeenCalledTimes(3);
+  });
+
+  it('starts nothing once stopped', async () => {
+    const run = start(1_000);
+    await jest.advanceTimersByTimeAsync(0);
+    job!.stop();
+    await jest.advanceTimersByTimeAsync(5_000);
+    await job!.tick();
+    expect(run).toHaveBeenCalledTimes(1);
+  });
+});

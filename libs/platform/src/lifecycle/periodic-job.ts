@@ -1,0 +1,44 @@
+import { Trace } from '@lib/messaging';
+import { Logger } from '@nestjs/common';
+
+/**
+ * Work a service runs at start and then every interval (the tax expiry scan, the submit follow-up): at start too, since
+ * an instance restarted (deployed, rescheduled, killed) more often than the interval would otherwise never run it. Runs
+ * never overlap in one process (a tick while one goes on starts nothing); each runs in a trace of its own
+ * (Trace.job: the events of one run share its run id as correlation and causation id). A run that fails is logged
+ * and the next tick runs it again. `stop` (at shutdown) starts nothing more; the run going on, when it goes through
+ * BackgroundWork.run, is waited for there.
+ */
+export class PeriodicJob {
+  private timer?: NodeJS.Timeout;
+  private running?: Promise<unknown>;
+  private stopped = false;
+
+  constructor(
+    private readonly name: string,
+    private readonly run: () => Promise<unknown>,
+    private readonly logger: Logger,
+  ) {}
+
+  /** At start, then every `everyMs`; 0 turns it off (not even at start). */
+  start(everyMs: number): void {
+    if (everyMs <= 0) return;
+    this.timer = setInterval(() => void this.tick(), everyMs);
+    this.timer.unref();
+    void this.tick();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearInterval(this.timer);
+  }
+
+  /** One run, unless one is going on (then that one) or the job is stopped; resolves when it is over, failed or not. */
+  tick(): Promise<unknown> {
+    if (this.stopped) return Promise.resolve();
+    this.running ??= Trace.job(this.name, this.run)
+      .catch((error) => this.logger.warn(`${this.name} failed, the next run retries: ${(error as Error).message}`))
+      .finally(() => (this.running = undefined));
+    return this.running;
+  }
+}
