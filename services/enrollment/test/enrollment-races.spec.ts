@@ -4,6 +4,7 @@
  * competing change (an event on the real topic, handled by the real consumer, or the competing use case itself) at
  * the exact moment between the read and the write. The database and the broker are the run's real ones.
  */
+import { ProfileEvent } from '@lib/contracts';
 import { eventually } from '@lib/testing';
 import { Type } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
@@ -178,18 +179,14 @@ describe('an ended enrollment does not follow its profiles any more', () => {
 });
 
 describe('Submit racing a validation result', () => {
-  it('a profile approved between the views Submit read and its write: Submit ends ENROLLED, not stuck VALIDATING', async () => {
-    const program = await eligibleProgram(w.L1);
-    const { tax } = await bankApprovedTaxPending(w.L1);
-    const started = await enroll(program.programId, w.L1);
-    expect(started.body).toMatchObject({ status: 'INVITED' });
-    const id = started.body.enrollmentId;
-
+  /**
+   * The next Submit reads the profiles (tax pending); then the approval is recorded and handled completely before
+   * Submit writes (the handler finds the enrollment not yet submitted: nothing to follow).
+   */
+  function approvalRacingSubmit(id: string, tax: ProfileEvent) {
     const facts = service(EnrollmentsModule, PayoutFacts);
     const read = facts.proposal.bind(facts);
     const handled = track(service(EnrollmentsModule, RecordProfileChange), 'execute');
-    // Submit has read the profiles (tax pending); the approval is recorded and handled completely before Submit
-    // writes (the handler found the enrollment not yet submitted: nothing to follow).
     let raced = false;
     const spy = jest.spyOn(facts, 'proposal').mockImplementationOnce(async (...args) => {
       raced = true;
@@ -199,14 +196,30 @@ describe('Submit racing a validation result', () => {
       expect(await stored(id)).toMatchObject({ status: 'INVITED' });
       return proposal;
     });
+    return {
+      raced: () => raced,
+      restore: () => {
+        spy.mockRestore();
+        handled.restore();
+      },
+    };
+  }
+
+  it('a profile approved between the views Submit read and its write: Submit ends ENROLLED, not stuck VALIDATING', async () => {
+    const program = await eligibleProgram(w.L1);
+    const { tax } = await bankApprovedTaxPending(w.L1);
+    const started = await enroll(program.programId, w.L1);
+    expect(started.body).toMatchObject({ status: 'INVITED' });
+    const id = started.body.enrollmentId;
+
+    const race = approvalRacingSubmit(id, tax);
     let submitted;
     try {
       submitted = await submit(id);
     } finally {
-      spy.mockRestore();
-      handled.restore();
+      race.restore();
     }
-    expect(raced).toBe(true);
+    expect(race.raced()).toBe(true);
     expect(submitted.status).toBe(200);
     expect(submitted.body).toMatchObject({ status: 'ENROLLED' });
     expect(await stored(id)).toMatchObject({ status: 'ENROLLED', validated: { bank: 1, tax: 1 } });
@@ -231,24 +244,16 @@ describe('Submit racing a validation result', () => {
     expect(started.body).toMatchObject({ status: 'INVITED' });
     const id = started.body.enrollmentId;
 
-    const facts = service(EnrollmentsModule, PayoutFacts);
-    const read = facts.proposal.bind(facts);
-    const handled = track(service(EnrollmentsModule, RecordProfileChange), 'execute');
-    const spy = jest.spyOn(facts, 'proposal').mockImplementationOnce(async (...args) => {
-      const proposal = await read(...args);
-      await profileEvent(h, 'ProfileApproved', { ...tax, status: 'APPROVED' });
-      await handled.finished((event) => event.profileId === tax.profileId && event.status === 'APPROVED');
-      return proposal;
-    });
+    const race = approvalRacingSubmit(id, tax);
     const dies = jest.spyOn(service(EnrollmentsModule, FollowValidation), 'apply').mockRejectedValueOnce(new Error('process killed'));
     let submitted;
     try {
       submitted = await submit(id);
     } finally {
-      spy.mockRestore();
+      race.restore();
       dies.mockRestore();
-      handled.restore();
     }
+    expect(race.raced()).toBe(true);
     expect(submitted.status).toBe(500);
     expect(await stored(id)).toMatchObject({ status: 'VALIDATING' });
 
