@@ -1,4 +1,4 @@
-import { ChildProcess, spawn, SpawnOptions } from 'node:child_process';
+import { ChildProcess, spawn, SpawnOptions, spawnSync } from 'node:child_process';
 import { createWriteStream, mkdirSync } from 'node:fs';
 import { createServer, Socket } from 'node:net';
 import { dirname } from 'node:path';
@@ -71,7 +71,23 @@ export interface ManagedProcess {
  */
 export const SERVICE_NODE_ARGS = ['--enable-source-maps', '--max-semi-space-size=32'];
 
-/** Spawns a long-running server whose output goes to `logFile`. */
+let parentDeathSignal: boolean | undefined;
+
+/**
+ * The command that runs `command` so that it gets SIGTERM when the process that started it dies, however it dies (a
+ * `kill -9` of `npm start`, of a test run): util-linux's `setpriv --pdeathsig`, which sets the kernel's parent-death
+ * signal and then execs the command (same pid). Where there is none (not Linux, no util-linux), the command as it is:
+ * the servers are then stopped by `stop()` and the exit handlers only, which a SIGKILL skips.
+ */
+export function dyingWithParent(command: string, args: string[]): [string, string[]] {
+  parentDeathSignal ??= process.platform === 'linux' && (spawnSync('setpriv', ['--help'], { encoding: 'utf8' }).stdout ?? '').includes('--pdeathsig');
+  return parentDeathSignal ? ['setpriv', ['--pdeathsig', 'SIGTERM', '--', command, ...args]] : [command, args];
+}
+
+/**
+ * Spawns a long-running server whose output goes to `logFile`. It stops when this process dies, also by SIGKILL, where
+ * the system can say so (dyingWithParent): detached ones (`npm start`'s, in process groups of their own) included.
+ */
 export function spawnServer(
   command: string,
   args: string[],
@@ -79,7 +95,7 @@ export function spawnServer(
 ): ManagedProcess {
   mkdirSync(dirname(logFile), { recursive: true });
   const log = createWriteStream(logFile, { flags: 'a' });
-  const child = spawn(command, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(...dyingWithParent(command, args), { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout?.pipe(log, { end: false });
   child.stderr?.pipe(log, { end: false });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {

@@ -1,4 +1,4 @@
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { startFerretDb } from './ferretdb';
 import { ensureKafkaJars, KafkaServer, startKafka } from './kafka';
@@ -53,6 +53,7 @@ export async function resolveInfra({
     const envMongo = process.env.MONGO_URL;
     const docker = !envKafka || !envMongo ? await dockerAvailable() : false;
     const dataDir = persistent ? join(root, '.local', 'data', name) : join(root, '.local', 'run', `${name}-${process.pid}`);
+    if (!persistent) removeStaleRunFolders(join(root, '.local', 'run'));
     mkdirSync(dataDir, { recursive: true });
     // A run's folder (Kafka's partitions: up to 200 MB after a benchmark) goes when the run stops; stops run last first.
     if (!persistent) stops.push(async () => rmSync(dataDir, { recursive: true, force: true }));
@@ -103,4 +104,30 @@ async function settleAll<T extends { stop: () => Promise<void> }>(starts: Array<
 function startLocalMongo(root: string, dataDir: string, persistent: boolean, detached: boolean, log: (line: string) => void) {
   if (process.env.LOCAL_MONGO === 'ferretdb') return startFerretDb({ root, dataDir, log, detached });
   return startMongoJavaServer({ root, dataDir, persistFile: persistent ? join(dataDir, 'platform.mv.db') : undefined, log, detached });
+}
+
+/**
+ * The folders of runs killed before they could remove theirs (`<name>-<pid>`, the pid no longer alive): a killed run's
+ * servers die with it (spawnServer), its partitions stay on disk until the next run removes them here.
+ */
+function removeStaleRunFolders(runs: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(runs);
+  } catch {
+    return; // no run yet
+  }
+  for (const name of names) {
+    const pid = Number(/-(\d+)$/.exec(name)?.[1]);
+    if (pid && pid !== process.pid && !processAlive(pid)) rmSync(join(runs, name), { recursive: true, force: true });
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'; // alive, another user's
+  }
 }

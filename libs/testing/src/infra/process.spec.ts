@@ -1,0 +1,46 @@
+import { spawn } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { dyingWithParent, waitFor } from './process';
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+describe('spawnServer', () => {
+  // What `npm start` killed with -9 left before: its servers (detached, in process groups of their own) kept running.
+  it('stops a detached server when the process that started it is killed with SIGKILL', async () => {
+    if (dyingWithParent('true', [])[0] !== 'setpriv') {
+      console.warn('no setpriv --pdeathsig on this system: nothing to check');
+      return;
+    }
+    const starter = `
+      const { spawnServer } = require(${JSON.stringify(join(__dirname, 'process.ts'))});
+      const server = spawnServer(process.execPath, ['-e', 'setInterval(() => undefined, 1000)'], {
+        detached: true,
+        logFile: ${JSON.stringify(join(tmpdir(), `spawn-server-${process.pid}.log`))},
+      });
+      console.log(server.child.pid);
+      setInterval(() => undefined, 1000);
+    `;
+    const parent = spawn(process.execPath, ['-r', '@swc-node/register', '-e', starter], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    parent.stdout.on('data', (chunk) => (out += chunk));
+    let serverPid = 0;
+    try {
+      serverPid = await waitFor('the server pid', async () => Number(out.trim()) || undefined, { timeoutMs: 30_000, intervalMs: 50 });
+      expect(alive(serverPid)).toBe(true);
+      parent.kill('SIGKILL');
+      await waitFor('the server to stop', async () => !alive(serverPid), { timeoutMs: 10_000, intervalMs: 50 });
+      expect(alive(serverPid)).toBe(false);
+    } finally {
+      parent.kill('SIGKILL');
+      if (serverPid && alive(serverPid)) process.kill(serverPid, 'SIGKILL');
+    }
+  });
+});
