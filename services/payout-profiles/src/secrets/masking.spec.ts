@@ -34,6 +34,27 @@ describe('maskSecretsIn (validation reasons)', () => {
     expect(maskSecretsIn('foreign TIN AB12X is not registered', ['AB12X'])).toBe('foreign TIN ******** is not registered');
   });
 
+  // Text pasted from a document or a PDF: en dashes, non-breaking hyphens and spaces, the minus sign, full-width digits;
+  // and the other ways people group digits (commas, underscores).
+  it('masks secrets quoted with any dash, no-break spaces, commas, underscores or full-width characters, given or not', () => {
+    const quoted = [
+      ['EIN 12\u20133456789 does not match IRS records', 'EIN ****6789 does not match IRS records'],
+      ['EIN 12\u22123456789 does not match', 'EIN ****6789 does not match'],
+      ['Account 123,456,789 unknown', 'Account ****6789 unknown'],
+      ['acct 1234\u20115678 closed', 'acct ****5678 closed'],
+      ['acct \uff11\uff12\uff13\uff14\uff15\uff16\uff17\uff18 closed', 'acct ****5678 closed'],
+      ['IBAN DE89\u20133704\u20130044\u20130532\u20130130\u201300 closed', 'IBAN ****3000 closed'],
+      ['IBAN DE89_3704_0044_0532_0130_00 closed', 'IBAN ****3000 closed'],
+      ['IBAN DE89\u00a03704\u00a00044\u00a00532\u00a00130\u00a000 closed', 'IBAN ****3000 closed'],
+    ];
+    for (const [reason, masked] of quoted) {
+      expect(maskSecretsIn(reason, ['123456789', iban, '12345678'])).toBe(masked);
+      expect(maskSecretsIn(reason, [])).toBe(masked);
+    }
+    const dates = 'valid 2026\u201307\u201301 \u2013 2026-12-31, for FY 2025\u20132026, sent 2026-06-30, 2026-07-02';
+    expect(maskSecretsIn(dates, [])).toBe(dates);
+  });
+
   it('masks any run of eight or more digits, keeping the last four, as a safety net for secrets it was not given', () => {
     expect(maskSecretsIn('old account 000987654321 closed; call 555-1234 on 2026-07-01', [])).toBe(
       'old account ****4321 closed; call 555-1234 on 2026-07-01',

@@ -12,24 +12,31 @@ export function maskSecret(value: string): string {
   return value.length >= SHORTEST_WITH_LAST_FOUR ? `****${value.slice(-4)}` : '********';
 }
 
-/** What people put between the characters of an IBAN, account number or tax id when they quote it. */
-const SEPARATOR = '[\\s.\\-/]*';
+/**
+ * What people put between the characters of an IBAN, account number or tax id when they quote it: any blank (no-break
+ * spaces too), dots, commas, underscores, slashes and any dash (hyphen, en and em dashes, the non-breaking hyphen, the
+ * minus sign: text pasted from a document or a PDF has them). The text is NFKC-normalized first, so full-width digits,
+ * letters and dashes are these.
+ */
+const SEPARATOR_CHAR = '[\\s.,_/\\p{Pd}\\u2212]';
+const SEPARATOR = `${SEPARATOR_CHAR}*`;
 const escapeRegExp = (c: string) => c.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
-/** This many digits or more in a row (spaces, dots, dashes or slashes between them allowed) look like an account number or a tax id, whoever's it is. */
+/** This many digits or more in a row (separators between them allowed) look like an account number or a tax id, whoever's it is. */
 export const LONG_DIGIT_RUN = 8;
 
-/** An IBAN as people write it: country, check digits, then 10 to 30 letters or digits, maybe grouped by spaces or dashes. */
-const IBAN_LIKE = /\b[A-Z]{2}\d{2}(?:[ -]?[A-Z0-9]){10,30}\b/g;
+/** An IBAN as people write it: country, check digits, then 10 to 30 letters or digits, maybe grouped by a separator. */
+const IBAN_LIKE = new RegExp(`\\b[A-Z]{2}\\d{2}(?:${SEPARATOR_CHAR}?[A-Z0-9]){10,30}\\b`, 'gu');
 /**
  * Digits with separators between them (up to three: `12 - 3456789`), LONG_DIGIT_RUN of them or more: `DE 123 456 789`,
  * `12-3456789`, `123-45-6789`.
  */
-const DIGIT_RUN = new RegExp(`\\d(?:[\\s.\\-/]{0,3}\\d){${LONG_DIGIT_RUN - 1},}`, 'g');
-/** A date of a year 19xx or 20xx with a real month and day (`1234-56-78` is none). */
-const ISO_DATE = '(?:19|20)\\d{2}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\\d|3[01])';
+const DIGIT_RUN = new RegExp(`\\d(?:${SEPARATOR_CHAR}{0,3}\\d){${LONG_DIGIT_RUN - 1},}`, 'gu');
+/** A date of a year 19xx or 20xx with a real month and day (`1234-56-78` is none), with any dash. */
+const DASH = '[\\p{Pd}\\u2212]';
+const ISO_DATE = `(?:19|20)\\d{2}${DASH}(?:0[1-9]|1[0-2])${DASH}(?:0[1-9]|[12]\\d|3[01])`;
 const YEAR = '(?:19|20)\\d{2}';
-const GAP = '[\\s.\\-/]{1,3}';
+const GAP = `${SEPARATOR_CHAR}{1,3}`;
 /**
  * What is no secret though written with eight digits or more, split out before digit runs are looked for: a date
  * (`2026-07-01`, also with its time), two dates (`2026-07-01 - 2026-12-31`) and a pair of years (`2025 - 2026`),
@@ -37,7 +44,8 @@ const GAP = '[\\s.\\-/]{1,3}';
  * like any digits.
  */
 const NOT_SECRET = new RegExp(
-  `(?<!\\d)(?<!\\d[\\s.\\-/]{1,3})(${ISO_DATE}${GAP}${ISO_DATE}|${ISO_DATE}|${YEAR}${GAP}${YEAR})(?![\\s.\\-/]{0,3}\\d)`,
+  `(?<!\\d)(?<!\\d${SEPARATOR_CHAR}{1,3})(${ISO_DATE}${GAP}${ISO_DATE}|${ISO_DATE}|${YEAR}${GAP}${YEAR})(?!${SEPARATOR_CHAR}{0,3}\\d)`,
+  'u',
 );
 /**
  * A valid IBAN (its country's length and its check digits), given normalized: one quoted in any case or grouping. Every
@@ -47,12 +55,13 @@ const NOT_SECRET = new RegExp(
 const isIban = (normalized: string) =>
   IBAN_LENGTHS[normalized.slice(0, 2)] === normalized.length && (normalized.match(/\d/g)?.length ?? 0) >= LONG_DIGIT_RUN && ibanChecksumValid(normalized);
 /** A quoted secret without the separators people put in it. */
-export const plain = (quoted: string) => quoted.replace(/[\s.\-/]/g, '');
+const SEPARATORS = new RegExp(SEPARATOR_CHAR, 'gu');
+export const plain = (quoted: string) => quoted.normalize('NFKC').replace(SEPARATORS, '');
 
 /**
  * Text that others may read (validation reasons: stored, answered, put in events and notifications) with secrets
- * masked as the API shows them: every occurrence of one of `secrets` (the profile's own, in clear), also quoted with
- * spaces, dots, dashes or slashes between its characters and in any letter case, becomes `maskSecret(secret)`
+ * masked as the API shows them (NFKC-normalized): every occurrence of one of `secrets` (the profile's own, in clear),
+ * also quoted with separators (SEPARATOR_CHAR) between its characters and in any letter case, becomes `maskSecret(secret)`
  * (`****3000`). Then every quoted value `superseded` recognizes (an older revision's secret, known by its digest:
  * maskRecognized). Then, as a safety net for secrets this code does not know (another account, a profile whose
  * secrets cannot be opened, a superseded one whose digest's key is gone), every valid IBAN (in any case, grouped by up to
@@ -61,9 +70,9 @@ export const plain = (quoted: string) => quoted.replace(/[\s.\-/]/g, '');
  */
 export function maskSecretsIn(text: string, secrets: Array<string | undefined>, superseded?: (normalized: string) => boolean): string {
   const known = [...new Set(secrets.map((s) => (s ? plain(s) : '')).filter(Boolean))].sort((a, b) => b.length - a.length);
-  let masked = text;
+  let masked = text.normalize('NFKC');
   for (const secret of known) {
-    const pattern = new RegExp([...secret].map(escapeRegExp).join(SEPARATOR), 'gi');
+    const pattern = new RegExp([...secret].map(escapeRegExp).join(SEPARATOR), 'giu');
     masked = masked.replace(pattern, maskSecret(secret));
   }
   if (superseded) masked = maskRecognized(masked, superseded);
@@ -81,7 +90,7 @@ const MOST_GROUPS = 10;
 const SHORTEST_SECRET = 4;
 const LONGEST_SECRET = 34;
 const GROUP = /[A-Za-z0-9]+/g;
-const BETWEEN_GROUPS = /^[\s.\-/]{0,3}$/;
+const BETWEEN_GROUPS = new RegExp(`^${SEPARATOR_CHAR}{0,3}$`, 'u');
 
 /**
  * Masks every quoted value `recognized` says is a secret (given normalized: without separators, upper case): each run
