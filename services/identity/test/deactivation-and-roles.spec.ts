@@ -342,4 +342,68 @@ describe('directory import and deactivation by an admin', () => {
     expect(back.body.results.map((r: any) => [r.outcome, r.reason])).toEqual([['unchanged', 'deactivated by an admin: not reactivated']]);
     expect(await read()).toMatchObject({ active: false, roles: [{ role: 'INCENTIVES_ADMIN', locationIds: ['*'] }] });
   });
+
+  // The takeover is no new revision: an import that read the user before it (a long file) must not write on that read.
+  it('also when the import read the user before the admin took the deactivation over: the import reads it again and leaves it', async () => {
+    const p = await client.registerPartner();
+    const externalId = `r-${randomUUID()}`;
+    const list = (active: boolean) => ({ schemas: [LIST_RESPONSE], Resources: [{ externalId, userName: `${externalId}@example.com`, active }] });
+    const userId = (await client.call('POST', '/v1/users/import', { token: p.globalAdmin.token, body: list(true) })).body.results[0].userId;
+    await client.settled('users', userId);
+    await client.assign(p.globalAdmin.token, userId, 'INCENTIVES_ADMIN', ['*']);
+    expect((await client.call('POST', '/v1/users/import', { token: p.globalAdmin.token, body: list(false) })).body.summary).toMatchObject({ deactivated: 1 });
+    await client.settled('users', userId);
+    const read = async () => (await client.call('GET', `/v1/users/${userId}`, { token: p.globalAdmin.token })).body;
+    const { revision } = await read();
+
+    // The import has planned the reactivation from its read; the admin takes the deactivation over before it writes.
+    const users = booted.service.app.get(UsersRepository);
+    const write = users.change.bind(users);
+    let tookOver: { status: number } | undefined;
+    const spy = jest.spyOn(users, 'change').mockImplementation(async (...args) => {
+      if (!tookOver && args[0]._id === userId && args[1].active === true) {
+        tookOver = await client.call('POST', `/v1/users/${userId}/deactivate`, { token: p.globalAdmin.token, headers: { 'if-match': `"${revision}"` } });
+      }
+      return write(...args);
+    });
+    let back;
+    try {
+      back = await client.call('POST', '/v1/users/import', { token: p.globalAdmin.token, body: list(true) });
+    } finally {
+      spy.mockRestore();
+    }
+    expect(tookOver?.status).toBe(200);
+    expect(back.body.results.map((r: any) => [r.outcome, r.reason])).toEqual([['unchanged', 'deactivated by an admin: not reactivated']]);
+    expect(await read()).toMatchObject({ active: false, revision, roles: [{ role: 'INCENTIVES_ADMIN', locationIds: ['*'] }] });
+    expect(await booted.db.collection('users').findOne({ _id: userId as never })).toMatchObject({ deactivatedBy: p.globalAdmin.userId });
+  });
+
+  it('an admin taking over a deactivation the directory has just undone gets 412 with the new revision, not the old copy', async () => {
+    const p = await client.registerPartner();
+    const externalId = `u-${randomUUID()}`;
+    const list = (active: boolean) => ({ schemas: [LIST_RESPONSE], Resources: [{ externalId, userName: `${externalId}@example.com`, active }] });
+    const userId = (await client.call('POST', '/v1/users/import', { token: p.globalAdmin.token, body: list(true) })).body.results[0].userId;
+    await client.settled('users', userId);
+    expect((await client.call('POST', '/v1/users/import', { token: p.globalAdmin.token, body: list(false) })).body.summary).toMatchObject({ deactivated: 1 });
+    await client.settled('users', userId);
+    const { revision } = (await client.call('GET', `/v1/users/${userId}`, { token: p.globalAdmin.token })).body;
+
+    // The admin has read it inactive; the directory reactivates it before the takeover writes.
+    const users = booted.service.app.get(UsersRepository);
+    const takeOver = users.takeOverDeactivation.bind(users);
+    const spy = jest.spyOn(users, 'takeOverDeactivation').mockImplementationOnce(async (...args) => {
+      const again = await client.call('POST', '/v1/users/import', { token: p.globalAdmin.token, body: list(true) });
+      expect(again.body.summary).toMatchObject({ updated: 1 });
+      return takeOver(...args);
+    });
+    let answer;
+    try {
+      answer = await client.call('POST', `/v1/users/${userId}/deactivate`, { token: p.globalAdmin.token, headers: { 'if-match': `"${revision}"` } });
+    } finally {
+      spy.mockRestore();
+    }
+    expect(answer.status).toBe(412);
+    expect(answer.body).toMatchObject({ currentVersion: revision + 1 });
+    expect((await client.call('GET', `/v1/users/${userId}`, { token: p.globalAdmin.token })).body).toMatchObject({ active: true, revision: revision + 1 });
+  });
 });

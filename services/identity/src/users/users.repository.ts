@@ -150,10 +150,6 @@ export class UsersRepository {
   }
 
   /**
-   * Applies a change to the user as read (`current.revision`), with its event, in one conditional update.
-   * Returns null when the user changed meanwhile (the caller re-reads, or answers 412).
-   */
-  /**
    * Records an admin as who deactivated a user the directory deactivated (no new revision, no event: `deactivatedBy` is
    * not part of the user others see). The user as it is now; null when it is no longer so (reactivated meanwhile).
    */
@@ -165,6 +161,12 @@ export class UsersRepository {
     return matchedCount === 1 ? this.find(current.partnerId, current._id) : null;
   }
 
+  /**
+   * Applies a change to the user as read (`current.revision`, and who deactivated it: takeOverDeactivation changes that
+   * without a new revision), with its event, in one conditional update. Returns null when the user changed meanwhile
+   * (the caller re-reads, or answers 412): an import that read a user the directory deactivated does not reactivate it
+   * once an admin has taken the deactivation over.
+   */
   async change(current: User, change: UserChange, type: UserEventType, extra: EventExtra = {}): Promise<User | null> {
     const { deactivatedBy, ...rest } = change;
     const next = { ...current, ...rest, revision: current.revision + 1 };
@@ -182,7 +184,8 @@ export class UsersRepository {
     try {
       // updateOne, not findOneAndUpdate: FerretDB cannot project findAndModify results (the hidden outbox).
       ({ matchedCount: matched } = await this.users.updateOne(
-        { _id: current._id, partnerId: current.partnerId, revision: current.revision },
+        // `null` matches a user without deactivatedBy too (MongoDB's equality to null).
+        { _id: current._id, partnerId: current.partnerId, revision: current.revision, deactivatedBy: current.deactivatedBy ?? null },
         { $set: set, ...(deactivatedBy === null && { $unset: { deactivatedBy: 1 } }), $push: pushOutbox([event]) },
       ));
     } catch (error) {

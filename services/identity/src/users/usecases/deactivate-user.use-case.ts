@@ -29,8 +29,11 @@ export class DeactivateUser {
     if (!user.active) {
       // Deactivated by the directory already: now by an admin too, so that the directory listing it active again
       // (a rehire, a mistake) does not reactivate it. Not a change others see: no new revision, no event.
-      if (user.deactivatedBy === BY_DIRECTORY) return (await this.users.takeOverDeactivation(user, actor._id)) ?? user;
-      return user;
+      if (user.deactivatedBy !== BY_DIRECTORY) return user;
+      const taken = await this.users.takeOverDeactivation(user, actor._id);
+      // Changed since it was read (reactivated by an import meanwhile): 412, as for an active user, not the old copy.
+      if (!taken) throw Problems.preconditionFailed((await this.users.find(user.partnerId, user._id))?.revision ?? user.revision);
+      return taken;
     }
     // The write is conditional on the revision read: a role granted meanwhile makes it fail (412), so a user read
     // without GLOBAL_ADMIN cannot lose it here.
