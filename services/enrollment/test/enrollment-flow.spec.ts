@@ -816,4 +816,29 @@ describe('the end of the fiscal year', () => {
     expect(refused.status).toBe(422);
     expect(refused.body.missing).toEqual(['TAX_PROFILE_EXPIRED']);
   });
+
+  // Within the enrollment's own year: SPEC 1 Enrollment 6 ("complete under the program's rules for the new year").
+  it("judges a tax profile's expiry within the enrollment's year: one that ends with this year does not cover an enrollment of the next", async () => {
+    const program = await createProgram(h, { requiresEligibility: false, fiscalYear: NEXT_FY });
+    await approvedProfiles(h, w.partnerId, w.L3, { expiresAt: yearEnd.toISOString() }); // valid through CURRENT_FY only
+    clockAt(new Date(yearEnd.getTime() - 86_400_000)); // CURRENT_FY's last day: the tax profile is still valid today
+    const started = await enroll(program.programId, w.L3);
+    expect(started.body).toEqual(expect.objectContaining({ fiscalYear: NEXT_FY, status: 'ACTION_REQUIRED', nextAction: 'CONTINUE', missing: ['TAX_PROFILE_EXPIRED'] }));
+    const refused = await submit(started.body.enrollmentId);
+    expect(refused.status).toBe(422);
+    expect(refused.body.missing).toEqual(['TAX_PROFILE_EXPIRED']);
+  });
+
+  it('and an ENROLLED one re-checked after its year ended (before the rollover ran) stays ENROLLED when its tax profile covered the year', async () => {
+    const program = await createProgram(h, { requiresEligibility: false });
+    await approvedProfiles(h, w.partnerId, w.L3, { expiresAt: new Date(yearEnd.getTime() + 3_600_000).toISOString() });
+    const started = await enroll(program.programId, w.L3);
+    const id = started.body.enrollmentId;
+    expect((await submit(id)).body).toEqual(expect.objectContaining({ status: 'ENROLLED', version: 2 }));
+    clockAt(new Date(yearEnd.getTime() + 2 * 3_600_000)); // the tax profile expired an hour ago, after the year
+    expect((await submit(id)).body).toEqual(expect.objectContaining({ status: 'ENROLLED', version: 2 }));
+    const continued = await call(h, 'POST', `/v1/enrollments/${id}/refresh`, { token: await w.token('admin'), body: {} });
+    expect(continued.body).toEqual(expect.objectContaining({ status: 'ENROLLED', version: 2 }));
+    expect(enrollmentEvents(h, id).map((m) => m.envelope!.type)).not.toContain('EnrollmentActionRequired');
+  });
 });

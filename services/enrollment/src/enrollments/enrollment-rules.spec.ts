@@ -2,6 +2,7 @@ import { PayoutRules } from '@lib/contracts';
 import {
   bankNoLongerServes,
   completeAt,
+  judgedAt,
   keptBankProfileId,
   nextAction,
   payoutGaps,
@@ -196,5 +197,25 @@ describe('a kept bank profile that no longer serves the location', () => {
     expect(bankNoLongerServes({ locationId: 'L1', bankChosen: false, bankProfileId: 'b1' }, narrowed)).toBeNull();
     expect(bankNoLongerServes({ locationId: 'L1', bankChosen: true, bankProfileId: 'b1' }, undefined)).toBeNull();
     expect(bankNoLongerServes({ locationId: 'L1', bankChosen: true, bankProfileId: 'b2' }, narrowed)).toBeNull();
+  });
+});
+
+describe('judgedAt (the instant a tax profile expiry is judged at, for an enrollment of a fiscal year)', () => {
+  const FY27 = { start: new Date('2026-07-01T00:00:00Z'), last: new Date('2027-06-30T23:59:59.999Z') };
+
+  it('is now within the year, its first instant before it, its last instant after it', () => {
+    expect(judgedAt('FY27', new Date('2026-12-24T10:00:00Z'))).toEqual(new Date('2026-12-24T10:00:00Z'));
+    expect(judgedAt('FY27', new Date('2026-06-15T00:00:00Z'))).toEqual(FY27.start);
+    expect(judgedAt('FY27', new Date('2027-07-01T00:05:00Z'))).toEqual(FY27.last);
+    expect(judgedAt('FY27', FY27.start)).toEqual(FY27.start);
+    expect(judgedAt('FY27', new Date('2027-07-01T00:00:00Z'))).toEqual(FY27.last);
+  });
+
+  it('makes a tax profile valid through the year cover it, and one ending with the year before not cover it', () => {
+    const endingWithFY27 = tax({ expiresAt: new Date('2027-07-01T00:00:00Z') });
+    // FY28 judged in June FY27: a tax profile expiring on 2027-07-01 covers none of FY28.
+    expect(payoutGaps(rules, bank(), endingWithFY27, { at: judgedAt('FY28', new Date('2027-06-15T00:00:00Z')), strict: false })).toEqual(['TAX_PROFILE_EXPIRED']);
+    // FY27 judged just after its end: one expiring then covered it.
+    expect(validationState(rules, bank(), endingWithFY27, judgedAt('FY27', new Date('2027-07-01T00:05:00Z'))).status).toBe('ENROLLED');
   });
 });

@@ -11,7 +11,7 @@ import { servesLocation } from '../../views/views.schemas';
 import { Enrollment } from '../enrollment.schema';
 import { locationNotEligible, programMovedOn, programNotOpen } from '../start-refusals';
 import { EnrollmentEvents, EnrollmentEventType, newReasonType, transitionType } from '../enrollment-events';
-import { bankNoLongerServes, describeMissing, partnersDecision, payoutGaps } from '../enrollment-rules';
+import { bankNoLongerServes, describeMissing, judgedAt, partnersDecision, payoutGaps } from '../enrollment-rules';
 import { continuedAlready, EnrollmentChanges, EnrollmentsRepository } from '../enrollments.repository';
 import { enrollmentYearEnded, programYearEnded } from '../fiscal-year-ended';
 import { defaultSettling, PayoutFacts, profileFacts } from '../payout-facts';
@@ -217,8 +217,10 @@ export class EnrollLocation {
       const withdrawn = await this.withdraw.apply(existing!, proposal.bank);
       return withdrawn && { enrollment: withdrawn, started: false };
     }
-    const now = this.clock.now(); // the same "now" as the year-end check (and a tax profile's expiry)
-    const missing = payoutGaps(program.payoutRules, proposal.bank, proposal.tax, { at: now, strict: false });
+    const now = this.clock.now(); // the same "now" as the year-end check
+    // A tax profile's expiry is judged within the enrollment's year (judgedAt).
+    const at = judgedAt(existing?.fiscalYear ?? program.fiscalYear, now);
+    const missing = payoutGaps(program.payoutRules, proposal.bank, proposal.tax, { at, strict: false });
     const status: EnrollmentStatus = missing.length ? 'ACTION_REQUIRED' : 'INVITED';
     const fields: EnrollmentChanges = {
       programName: program.name,

@@ -5,7 +5,7 @@ import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
 import { ViewsRepository } from '../../views/views.repository';
 import { Enrollment } from '../enrollment.schema';
 import { EnrollmentEvents, newReasonType, transitionType } from '../enrollment-events';
-import { bankNoLongerServes, FOLLOWING_VALIDATION, partnersDecision, ProfileFacts, validationState } from '../enrollment-rules';
+import { bankNoLongerServes, FOLLOWING_VALIDATION, judgedAt, partnersDecision, ProfileFacts, validationState } from '../enrollment-rules';
 import { EnrollmentsRepository, rolledOver } from '../enrollments.repository';
 import { PayoutFacts } from '../payout-facts';
 import { WithdrawBankChoice } from './withdraw-bank-choice.use-case';
@@ -75,7 +75,8 @@ export class FollowValidation {
     // The instant it is decided as of: now, or for a late one its approval, which must fall within its year.
     const at = late ? approvedAt(bank, tax) : this.clock.now();
     if (!at || (late && fiscalYearOver(current.fiscalYear, at))) return current;
-    const state = validationState(rules, bank, tax, at);
+    // A tax profile's expiry judged within the enrollment's year (judgedAt); `at` itself dates ENROLLED.
+    const state = validationState(rules, bank, tax, judgedAt(current.fiscalYear, at));
     if (late && (state.status !== 'ENROLLED' || (await this.ineligibleBy(current, at)))) return current;
     const validated = state.status === 'ENROLLED' ? { bank: bank?.revision, tax: tax?.revision } : current.validated;
     const unchanged =

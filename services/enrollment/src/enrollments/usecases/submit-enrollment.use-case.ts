@@ -7,7 +7,7 @@ import { Program } from '../../programs/program.schema';
 import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
 import { Enrollment } from '../enrollment.schema';
 import { EnrollmentEvents } from '../enrollment-events';
-import { bankNoLongerServes, completeAt, notServingReason, payoutGaps, TERMINAL, validationState } from '../enrollment-rules';
+import { bankNoLongerServes, completeAt, judgedAt, notServingReason, payoutGaps, TERMINAL, validationState } from '../enrollment-rules';
 import { continuedAlready, EnrollmentsRepository } from '../enrollments.repository';
 import { enrollmentYearEnded } from '../fiscal-year-ended';
 import { defaultSettling, PayoutFacts } from '../payout-facts';
@@ -80,15 +80,17 @@ export class SubmitEnrollment {
       if (proposal.defaultSettling) throw defaultSettling();
       const notServing = bankNoLongerServes(current, proposal.bank);
       if (notServing) throw bankProfileNotServing(current, notServing);
-      const now = this.clock.now(); // the same "now" as the year-end check (and a tax profile's expiry)
-      const missing = payoutGaps(program.payoutRules, proposal.bank, proposal.tax, { at: now, strict: false });
+      const now = this.clock.now(); // the same "now" as the year-end check
+      // A tax profile's expiry is judged within the enrollment's year (judgedAt).
+      const at = judgedAt(current.fiscalYear, now);
+      const missing = payoutGaps(program.payoutRules, proposal.bank, proposal.tax, { at, strict: false });
       if (missing.length) {
         throw Problems.unprocessable("The program's payout rules are not met yet: complete what is missing, then submit.", {
           missing,
           completeAt: completeAt(missing, { locationId: current.locationId, bankProfileId: proposal.bankProfileId, baseUrl: this.config.PAYOUT_PROFILES_API_URL }),
         });
       }
-      const state = validationState(program.payoutRules, proposal.bank, proposal.tax, now);
+      const state = validationState(program.payoutRules, proposal.bank, proposal.tax, at);
       const enrolled = state.status === 'ENROLLED';
       const changes = {
         programName: program.name,
