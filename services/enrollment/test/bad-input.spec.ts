@@ -150,7 +150,18 @@ describe('enrollments', () => {
     for (const body of [{}, { fromFiscalYear: '2027' }, { fromFiscalYear: 'FY27', limit: 0 }, { fromFiscalYear: 'FY27', extra: true }]) {
       expectProblem(await call(h, 'POST', '/v1/operator/rollover', { operator: true, body }), 400);
     }
+    // `null` is no value: refused, not read as absent (`limit: null` used to stop the run at once, 200 `complete: false`).
+    for (const field of ['programId', 'limit', 'force', 'endYearNow']) {
+      const refused = await call(h, 'POST', '/v1/operator/rollover', { operator: true, body: { fromFiscalYear: 'FY27', [field]: null } });
+      expectProblem(refused, 400);
+      expect(fields(refused.body)).toEqual([field]);
+    }
     expectProblem(await call(h, 'POST', '/v1/operator/renewal-reminders', { operator: true, body: { fiscalYear: 'next' } }), 400);
+    for (const field of ['fiscalYear', 'force']) {
+      const refused = await call(h, 'POST', '/v1/operator/renewal-reminders', { operator: true, body: { [field]: null } });
+      expectProblem(refused, 400);
+      expect(fields(refused.body)).toEqual([field]);
+    }
 
     // One valid change to the same enrollment after the refused requests: with approved profiles, Continue makes it
     // INVITED (EnrollmentStarted, on the same key L1). Once its event is here, so is any event a refused request

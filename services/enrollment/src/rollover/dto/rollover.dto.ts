@@ -1,6 +1,7 @@
 import { FISCAL_YEAR_PATTERN, ID_MESSAGE, ID_PATTERN } from '@lib/contracts';
+import { OptionalNotNull } from '@lib/platform';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsBoolean, IsInt, IsOptional, Matches, Max, Min } from 'class-validator';
+import { IsBoolean, IsInt, Matches, Max, Min } from 'class-validator';
 
 export class RolloverRequestDto {
   @ApiProperty({
@@ -11,12 +12,12 @@ export class RolloverRequestDto {
   fromFiscalYear!: string;
 
   @ApiPropertyOptional({ example: 'azure-growth', description: "Only this program's enrollments (default: every program's)" })
-  @IsOptional()
+  @OptionalNotNull()
   @Matches(ID_PATTERN, { message: `programId ${ID_MESSAGE}` })
   programId?: string;
 
   @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: 10_000_000, description: 'Stop after this many enrollments (a bounded slice; run again to continue)' })
-  @IsOptional()
+  @OptionalNotNull()
   @IsInt()
   @Min(1)
   @Max(10_000_000)
@@ -27,7 +28,7 @@ export class RolloverRequestDto {
     description:
       'Decide even if this service has not consumed every eligibility, agreement and profile event published before the run (ROLLOVER_CATCH_UP_TIMEOUT_MS ran out, or its lag could not be read). Without it such a run decides nothing and answers 503 (Retry-After): renewals and expiries decided on stale views cannot be taken back. With it, the summary says `caughtUp: false`',
   })
-  @IsOptional()
+  @OptionalNotNull()
   @IsBoolean()
   force?: boolean;
 
@@ -36,14 +37,14 @@ export class RolloverRequestDto {
     description:
       'End the year now, on purpose (a business decision to close it early, or a test environment): decide as at its end, so the enrollments that will not continue expire now, and those never completed too. Without it a run before the year is over only continues enrollments and leaves the others valid until the year ends (`leftForYearEnd`)',
   })
-  @IsOptional()
+  @OptionalNotNull()
   @IsBoolean()
   endYearNow?: boolean;
 }
 
 export class RenewalRemindersRequestDto {
   @ApiPropertyOptional({ example: 'FY27', description: 'The fiscal year about to end; default: the current one' })
-  @IsOptional()
+  @OptionalNotNull()
   @Matches(FISCAL_YEAR_PATTERN, { message: 'fiscalYear must look like FY27' })
   fiscalYear?: string;
 
@@ -52,7 +53,7 @@ export class RenewalRemindersRequestDto {
     description:
       'Send even if this service has not consumed every eligibility, agreement and profile event published before the run. Without it such a run sends nothing and answers 503 (Retry-After): a reminder decided on stale views tells of a problem that may be gone. With it, the summary says `caughtUp: false`',
   })
-  @IsOptional()
+  @OptionalNotNull()
   @IsBoolean()
   force?: boolean;
 }
