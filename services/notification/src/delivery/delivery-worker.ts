@@ -3,6 +3,7 @@ import { BackgroundWork, CONFIG, MAX_TIMER_MS } from '@lib/platform';
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import type { NotificationConfig } from '../config';
 import { ClaimedEmail, DeliverEmailUseCase } from './usecases/deliver-email.use-case';
+import { withoutAddresses } from './mailer';
 
 /** Under load, free slots are filled once a quarter of them are free (see fill). */
 const CLAIM_GROUP_DIVISOR = 4;
@@ -225,7 +226,7 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnModuleDestroy {
       .then((outcome) => {
         if (outcome.status === 'RETRY') this.kickIn(outcome.retryInMs, claimed._id, claimed.attempts);
       })
-      .catch((error) => this.logger.error(`delivering ${claimed._id} failed: ${(error as Error).message}`))
+      .catch((error) => this.logger.error(`delivering ${claimed._id} failed: ${withoutAddresses((error as Error).message)}`))
       .finally(() => {
         this.inFlight.delete(work);
         this.kick();

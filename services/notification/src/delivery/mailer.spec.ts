@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { SMTPServer, SMTPServerOptions } from 'smtp-server';
 import type { NotificationConfig } from '../config';
-import { isPermanentSmtpFailure, Mailer } from './mailer';
+import { describeSmtpFailure, isPermanentSmtpFailure, Mailer, withoutAddresses } from './mailer';
 
 const email = {
   _id: 'e-1:u-1:EMAIL',
@@ -168,5 +168,25 @@ describe('isPermanentSmtpFailure, by code', () => {
     expect(isPermanentSmtpFailure(failure('ESOCKET'))).toBe(false);
     expect(isPermanentSmtpFailure(new Error('anything else'))).toBe(false);
     expect(isPermanentSmtpFailure(undefined)).toBe(false);
+  });
+});
+
+describe('withoutAddresses (what the delivery logs say of an SMTP failure)', () => {
+  it('leaves out the recipient a server quotes in its refusal, as nodemailer reports it', async () => {
+    const error = await failureFrom({
+      authOptional: true,
+      onRcptTo: (address, _session, callback) => callback(refusal(`5.1.1 <${address.address}>: Recipient address rejected`, 550)),
+    });
+    const reason = describeSmtpFailure(error);
+    expect(reason).toContain(email.email); // stored and published as the server said it
+    expect(withoutAddresses(reason)).not.toContain('contoso');
+    expect(withoutAddresses(reason)).toContain('550 5.1.1 <<address>>: Recipient address rejected');
+  });
+
+  it('leaves the rest of the text as it is', () => {
+    expect(withoutAddresses('EENVELOPE 450 4.2.0 jane.doe+x@mail.example.org: Greylisted, try again in 300 s')).toBe(
+      'EENVELOPE 450 4.2.0 <address>: Greylisted, try again in 300 s',
+    );
+    expect(withoutAddresses('ETIMEDOUT Connection timeout')).toBe('ETIMEDOUT Connection timeout');
   });
 });

@@ -120,6 +120,18 @@ export function isPermanentSmtpFailure(error: unknown): boolean {
   );
 }
 
+/** An email address as an SMTP reply quotes it (`<jane@contoso.com>`, `jane@contoso.com:`). */
+const ADDRESS = /[^\s<>()[\]\\,;:"'@]+@[^\s<>()[\]\\,;:"'@]+/g;
+
+/**
+ * Text for the logs without email addresses: SMTP servers quote the recipient in their refusals ("550 5.1.1
+ * <jane@contoso.com>: Recipient address rejected"), and the logs name messages and users by id only. The stored
+ * `lastError` and the failure event keep the reply as it is (the event names the recipient anyway).
+ */
+export function withoutAddresses(text: string): string {
+  return text.replace(ADDRESS, '<address>');
+}
+
 export function describeSmtpFailure(error: unknown): string {
   const e = error as { code?: string; responseCode?: number; message?: string };
   const parts = [e?.code, e?.responseCode, e?.message ?? String(error)].filter((p) => p !== undefined && p !== '');

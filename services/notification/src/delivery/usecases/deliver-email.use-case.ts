@@ -12,7 +12,7 @@ import { deadLetterEntry } from '../dead-letter';
 import { InvitationProgressRepository } from '../../invitations/invitation-progress.repository';
 import { RecipientDirectory } from '../../recipients/recipient-directory';
 import { DeliveryMetrics } from '../delivery-metrics';
-import { describeSmtpFailure, isPermanentSmtpFailure, Mailer } from '../mailer';
+import { describeSmtpFailure, isPermanentSmtpFailure, Mailer, withoutAddresses } from '../mailer';
 
 /** Whether an email may be claimed now: waiting and its time has come, or abandoned by a worker whose lease ran out. */
 function isDue(message: Message, now: Date): boolean {
@@ -262,7 +262,7 @@ export class DeliverEmailUseCase {
     const permanent = isPermanentSmtpFailure(error);
     if (!permanent && message.attempts < this.config.NOTIFY_MAX_ATTEMPTS) {
       const retryInMs = retryDelay(message.attempts, this.config.NOTIFY_BACKOFF_MS, this.config.NOTIFY_BACKOFF_MAX_MS);
-      this.logger.warn(`${message._id} attempt ${message.attempts} failed (${reason}); retry in ${retryInMs} ms`);
+      this.logger.warn(`${message._id} attempt ${message.attempts} failed (${withoutAddresses(reason)}); retry in ${retryInMs} ms`);
       const recorded = await this.record(message, {
         $set: { status: 'RETRY', nextAttemptAt: new Date(Date.now() + retryInMs), lastError: reason, ...readdressed },
         $unset: { leaseUntil: 1, leaseToken: 1 },
@@ -270,7 +270,7 @@ export class DeliverEmailUseCase {
       return recorded ? { status: 'RETRY', retryInMs } : { status: 'LEASE_LOST' };
     }
     const failedAt = new Date();
-    this.logger.error(`${message._id} failed after ${message.attempts} attempt(s)${permanent ? ' (permanent)' : ''}: ${reason}`);
+    this.logger.error(`${message._id} failed after ${message.attempts} attempt(s)${permanent ? ' (permanent)' : ''}: ${withoutAddresses(reason)}`);
     const recorded = await this.record(message, {
       $set: { status: 'FAILED', failedAt, lastError: reason, ...readdressed },
       $unset: { leaseUntil: 1, leaseToken: 1, nextAttemptAt: 1 },
