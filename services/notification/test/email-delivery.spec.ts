@@ -1,4 +1,5 @@
 import { createEnvelope, EmailDeadLettered, MissingPayoutItemReasons, NotificationFailed, NotificationSent, parseEvent, Topics } from '@lib/contracts';
+import { AccessViewUpdater } from '@lib/access';
 import { eventually, outboxSettled, RunningService, TestIssuer, TestKafka, TopicWatch } from '@lib/testing';
 import { MongoClient } from 'mongodb';
 import { randomUUID } from 'node:crypto';
@@ -284,6 +285,25 @@ describe('admin needed', () => {
     expect(await recipientsOf(event.eventId, 'INBOX')).toEqual([kept.userId]);
     expect(smtp.to(demoted.email)).toHaveLength(0);
   });
+
+  // The invitations service named them from its own role view, behind identity's: the revocation reached this
+  // service's view first. Waiting for the view to catch up to the invitation's time tells a revoked role from a grant
+  // this view has not heard of yet.
+  it('an Incentives admin an invitation names who has lost the role there since (the view knows it) is told nothing; the others are', async () => {
+    const world = new World(kafka, issuer, service);
+    const [location, other] = await world.register('Litware', 'Fabrikam');
+    const kept = await world.user('Kept', [{ role: 'INCENTIVES_ADMIN', locationIds: [location] }]);
+    const revoked = await world.changeRoles(await world.user('Revoked', [{ role: 'INCENTIVES_ADMIN', locationIds: [location] }]), [
+      { role: 'INCENTIVES_ADMIN', locationIds: [other] },
+    ]);
+
+    const event = await invite(world, location, [kept, revoked]);
+    await smtp.waitFor(kept.email);
+    await sent(`${event.eventId}:${kept.userId}:EMAIL`);
+    expect(await recipientsOf(event.eventId, 'EMAIL')).toEqual([kept.userId]);
+    expect(await recipientsOf(event.eventId, 'INBOX')).toEqual([kept.userId]);
+    expect(smtp.to(revoked.email)).toHaveLength(0);
+  });
 });
 
 describe('exactly one email per (event, recipient, channel)', () => {
@@ -459,15 +479,33 @@ describe('exactly one email per (event, recipient, channel)', () => {
     expect(await sent(`${envelope.eventId}:${admin.userId}:EMAIL`)).toMatchObject({ email: admin.email });
   });
 
-  it('trusts an invited recipient the view does not know in that role yet (identity events lagging): no audience, sent', async () => {
+  it('waits for an invited recipient the view does not know in that role yet (identity events lagging): sent, with its audience', async () => {
     const world = new World(kafka, issuer, service);
     const [location] = await world.register('Relecloud');
-    // Known to the view without the role: the snapshot granting it has not reached this service yet.
     const lagging = await world.user('Lagging', []);
-    const event = await invite(world, location, [lagging]);
-    const id = `${event.eventId}:${lagging.userId}:EMAIL`;
-    expect(await sent(id)).toMatchObject({ email: lagging.email });
-    expect(await messages().findOne({ _id: id })).not.toHaveProperty('audience');
+    // The grant is published before the invitation (the invitations service saw it), but this view applies it late.
+    const updater = service.app.get(AccessViewUpdater);
+    const apply = updater.apply.bind(updater);
+    let held = false;
+    const spy = jest.spyOn(updater, 'apply').mockImplementation(async (type, data) => {
+      if ((data as { user?: { userId: string } }).user?.userId === lagging.userId && type === 'UserUpdated') {
+        held = true;
+        await new Promise((resolve) => setTimeout(resolve, 1_500));
+      }
+      return apply(type, data);
+    });
+    try {
+      const granted = { ...lagging, roles: [{ role: 'INCENTIVES_ADMIN' as const, locationIds: [location] }], revision: lagging.revision + 1 };
+      const { token: _token, ...snapshot } = granted;
+      await kafka.publishEvent(Topics.identity, world.partnerId, { type: 'UserUpdated', data: { user: snapshot } });
+      const event = await invite(world, location, [granted]);
+      const id = `${event.eventId}:${lagging.userId}:EMAIL`;
+      expect(await sent(id)).toMatchObject({ email: lagging.email });
+      expect(held).toBe(true);
+      expect(await messages().findOne({ _id: id })).toMatchObject({ audience: { roles: ['INCENTIVES_ADMIN'], locationIds: [location] } });
+    } finally {
+      spy.mockRestore();
+    }
   });
 
   it('sends to the current address of a recipient whose email changed while the email waited, and records it', async () => {

@@ -56,8 +56,10 @@ export class CreateMessagesUseCase {
     let current = this.identity.handled(envelope.occurredAt);
     let plan = await this.planner.plan(topic, envelope);
     // The view may be a view behind the event (a role granted just before it): nobody found, or recipients chosen by
-    // role (an admin made admin just before the event, next to those already known). Once it has caught up, look again.
-    if (plan && !covered && (plan.recipients.length === 0 || plan.fromView)) {
+    // role (an admin made admin just before the event, next to those already known), or a recipient the event names
+    // whom the view knows without the role (granted just before the event, or taken away since: the view caught up to
+    // the event's time tells which). Once it has caught up, look again.
+    if (plan && !covered && (plan.recipients.length === 0 || plan.fromView || plan.recipients.some((r) => r.roles !== undefined && !audienceOf(r, plan!.audience)))) {
       const waited = await this.identity.waitFor(envelope.occurredAt, stopping);
       if (waited !== 'behind') plan = await this.planner.plan(topic, envelope);
       current = waited === 'caught-up' || this.identity.handled(envelope.occurredAt);
@@ -160,8 +162,8 @@ export class CreateMessagesUseCase {
 /**
  * The audience a message records, to be re-checked before an email is sent and whenever the inbox is read: only when
  * the recipient view shows the recipient in it now. A recipient named by the event whom the view does not know yet,
- * or does not know in that role yet (its identity events lag behind the invitation's), is trusted as named: no
- * re-check could tell a revoked role from one the view has not heard of.
+ * or does not know in that role even once it has caught up to the event's time (execute waits for that; a wait that
+ * gives up leaves it behind), is trusted as named.
  */
 function audienceOf(recipient: Addressee, audience: Audience): boolean {
   return recipient.roles !== undefined && inAudience({ roles: recipient.roles }, audience);
