@@ -42,9 +42,9 @@ export const enrollmentConfigSpec = {
     default: 15_000,
     desc: 'How long a rollover waits for this service to consume the events already published on the topics it reads (0: do not wait)',
   }),
-  SUBMIT_FOLLOW_UP_INTERVAL_MS: delayMs(0)({
+  FOLLOW_UP_INTERVAL_MS: delayMs(0)({
     default: 3_600_000,
-    desc: 'How often VALIDATING enrollments follow their profiles once more, for a Submit that died before its follow-up (also once at start); 0 turns it off',
+    desc: 'How often the follow-up runs (also once at start): VALIDATING enrollments follow their profiles once more (a Submit that died before its follow-up), and the enrollments of tax profiles that expired since follow them; 0 turns it off',
   }),
   RENEWAL_REMINDER_DAYS: wholeNumber(1)({ default: 30, desc: 'Days before fiscal-year end when renewal reminders are sent' }),
   PAYOUT_PROFILES_API_URL: urlSetting({
@@ -62,7 +62,7 @@ export type EnrollmentConfig = PlatformConfig & {
   ROLLOVER_RETRY_MS: number;
   BULK_WRITE_CHUNK: number;
   ROLLOVER_CATCH_UP_TIMEOUT_MS: number;
-  SUBMIT_FOLLOW_UP_INTERVAL_MS: number;
+  FOLLOW_UP_INTERVAL_MS: number;
   RENEWAL_REMINDER_DAYS: number;
   PAYOUT_PROFILES_API_URL: string;
 };

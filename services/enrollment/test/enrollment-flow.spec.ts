@@ -30,6 +30,7 @@ import {
   World,
 } from './support';
 import { watchFromNow } from './kafka-group';
+import { FollowExpiredTaxProfiles } from '../src/enrollments/usecases/follow-expired-tax-profiles.use-case';
 import { randomUUID } from 'node:crypto';
 
 jest.setTimeout(120_000);
@@ -840,5 +841,37 @@ describe('the end of the fiscal year', () => {
     const continued = await call(h, 'POST', `/v1/enrollments/${id}/refresh`, { token: await w.token('admin'), body: {} });
     expect(continued.body).toEqual(expect.objectContaining({ status: 'ENROLLED', version: 2 }));
     expect(enrollmentEvents(h, id).map((m) => m.envelope!.type)).not.toContain('EnrollmentActionRequired');
+  });
+
+  // No event comes when a tax profile's date passes: the follow-up (at start and every FOLLOW_UP_INTERVAL_MS) does it.
+  it("makes an ENROLLED enrollment ACTION_REQUIRED once its required tax profile's expiry date has come, within its year, once", async () => {
+    const { start } = fiscalYearRange(CURRENT_FY);
+    const day = 86_400_000;
+    clockAt(new Date(start.getTime() + 30 * day));
+    const program = await createProgram(h, { requiresEligibility: false });
+    await approvedProfiles(h, w.partnerId, w.L3, { expiresAt: new Date(start.getTime() + 60 * day).toISOString() });
+    const id = (await enroll(program.programId, w.L3)).body.enrollmentId;
+    expect((await submit(id)).body).toEqual(expect.objectContaining({ status: 'ENROLLED', version: 2 }));
+
+    const readStored = (enrollmentId: string) => h.db.collection('enrollments').findOne({ _id: enrollmentId } as never);
+    const followUp = h.service.app.get(FollowExpiredTaxProfiles);
+    // The run at start recorded the real time as done: from the start of time, as on a first run.
+    await h.db.collection('job_marks').deleteMany({});
+    expect(await followUp.execute()).toMatchObject({ changed: 0, complete: true }); // not expired yet on day 30
+    expect(await readStored(id)).toMatchObject({ status: 'ENROLLED', version: 2 });
+
+    clockAt(new Date(start.getTime() + 61 * day));
+    const run = await followUp.execute();
+    expect(run).toMatchObject({ complete: true });
+    expect(run.changed).toBeGreaterThanOrEqual(1);
+    expect(await readStored(id)).toMatchObject({ status: 'ACTION_REQUIRED', missing: ['TAX_PROFILE_EXPIRED'], version: 3 });
+    const [asked] = await waitForEnrollmentEvent(h, id, 'EnrollmentActionRequired');
+    expect(asked.envelope!.data).toEqual(expect.objectContaining({ status: 'ACTION_REQUIRED', previousStatus: 'ENROLLED', missing: ['TAX_PROFILE_EXPIRED'] }));
+
+    await h.db.collection('job_marks').deleteMany({});
+    expect(await followUp.execute()).toMatchObject({ complete: true });
+    expect(await readStored(id)).toMatchObject({ status: 'ACTION_REQUIRED', version: 3 });
+    await enrollmentEventsSettled(h, { programId: program.programId }, [w.L3]);
+    expect(enrollmentEvents(h, id).filter((m) => m.envelope!.type === 'EnrollmentActionRequired')).toHaveLength(1);
   });
 });

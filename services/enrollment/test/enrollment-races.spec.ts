@@ -227,7 +227,7 @@ describe('Submit racing a validation result', () => {
     expect(eventTypes(id).filter((t) => t === 'EnrollmentValidating' || t === 'EnrollmentEnrolled')).toEqual(['EnrollmentValidating', 'EnrollmentEnrolled']);
   });
 
-  it('the service ran the follow-up pass at its start (SubmitFollowUpScheduler), to its end', async () => {
+  it('the service ran the follow-up pass at its start (FollowUpScheduler), to its end', async () => {
     const text = await (await fetch(`${h.service.url}/metrics`)).text();
     expect(text).toMatch(/^background_job_runs_total\{[^}]*job="submit-follow-up",outcome="completed"[^}]*\} [1-9]/m);
   });

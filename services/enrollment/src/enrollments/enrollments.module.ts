@@ -9,11 +9,12 @@ import { EnrollmentEvents } from './enrollment-events';
 import { EnrollmentsController } from './enrollments.controller';
 import { EnrollmentsRepository } from './enrollments.repository';
 import { ExternalEventsHandler } from './handlers/external-events.handler';
-import { SubmitFollowUpScheduler } from './submit-follow-up.scheduler';
+import { FollowUpScheduler } from './follow-up.scheduler';
 import { PayoutFacts } from './payout-facts';
 import { DiscontinueProgramEnrollments } from './usecases/discontinue-program-enrollments.use-case';
 import { EndIneligibleProgramEnrollments } from './usecases/end-ineligible-program-enrollments.use-case';
 import { EnrollLocation } from './usecases/enroll-location.use-case';
+import { FollowExpiredTaxProfiles, JobMark, JobMarkSchema } from './usecases/follow-expired-tax-profiles.use-case';
 import { FollowSubmitted } from './usecases/follow-submitted.use-case';
 import { FollowValidation } from './usecases/follow-validation.use-case';
 import { MarkIneligible } from './usecases/mark-ineligible.use-case';
@@ -29,7 +30,16 @@ import { WithdrawBankChoice } from './usecases/withdraw-bank-choice.use-case';
 
 /** Enrollments: Enroll / Continue / Submit, validation following, and the reactions to other services' events. */
 @Module({
-  imports: [AccessModule, ClockModule, ProgramsModule, ViewsModule, MongooseModule.forFeature([{ name: Enrollment.name, schema: EnrollmentSchema }])],
+  imports: [
+    AccessModule,
+    ClockModule,
+    ProgramsModule,
+    ViewsModule,
+    MongooseModule.forFeature([
+      { name: Enrollment.name, schema: EnrollmentSchema },
+      { name: JobMark.name, schema: JobMarkSchema },
+    ]),
+  ],
   controllers: [EnrollmentsController, ExternalEventsHandler],
   providers: [
     EnrollmentsRepository,
@@ -50,7 +60,8 @@ import { WithdrawBankChoice } from './usecases/withdraw-bank-choice.use-case';
     ReopenInvitation,
     WithdrawBankChoice,
     FollowSubmitted,
-    SubmitFollowUpScheduler,
+    FollowExpiredTaxProfiles,
+    FollowUpScheduler,
   ],
   exports: [EnrollmentsRepository, EnrollmentEvents, DiscontinueProgramEnrollments, FollowValidation, MarkIneligible, WithdrawBankChoice],
 })

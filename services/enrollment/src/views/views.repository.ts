@@ -174,6 +174,18 @@ export class ViewsRepository {
     return findByIds<LocationTaxProfileView>(this.locationTaxModel.collection as never, locationIds, { partnerId: 1, profileId: 1 });
   }
 
+  /**
+   * Tax profiles whose expiry date is in (`from`, `to`], a page in (expiresAt, _id) order after `after` (the last of the
+   * previous page).
+   */
+  async taxProfilesExpiring(from: Date, to: Date, limit: number, after?: Pick<ProfileView, '_id' | 'expiresAt'>): Promise<ProfileView[]> {
+    const inRange = { kind: 'TAX' as const, expiresAt: { $gt: from, $lte: to } };
+    const query = after
+      ? { ...inRange, $or: [{ expiresAt: { $gt: after.expiresAt } }, { expiresAt: after.expiresAt, _id: { $gt: after._id } }] }
+      : inRange;
+    return this.profileModel.find(query).sort({ expiresAt: 1, _id: 1 }).limit(limit).lean<ProfileView[]>();
+  }
+
   async profilesByIds(ids: string[]): Promise<Map<string, ProfileView>> {
     // `name`: for the reason when a bank profile no longer serves an enrollment's location.
     return findByIds<ProfileView>(this.profileModel.collection as never, ids, { updatedAt: 0, rank: 0 });

@@ -89,6 +89,8 @@ export function servesLocation(view: Pick<ProfileView, 'locationIds'>, locationI
   return !view.locationIds || view.locationIds.includes('*') || view.locationIds.includes(locationId);
 }
 ProfileViewSchema.index(...REVISION_GUARD_INDEX);
+/** The tax profiles that expired since the last run (FollowExpiredTaxProfiles), in date order. */
+ProfileViewSchema.index({ kind: 1, expiresAt: 1, _id: 1 });
 
 /** The default bank profile of a location (a removed default stays as a tombstone, to order later events). */
 @Schema({ collection: 'default_bank_profile_view', versionKey: false })

@@ -29,7 +29,7 @@ export interface FollowUpRun {
  * This pass follows every VALIDATING enrollment once more, as the profile events' handlers do (FollowValidation: one
  * guarded write with its event, and none when nothing changes), so a result recorded meanwhile is applied. It reads
  * them per program, a page at a time in `_id` order (the `{ programId, status, _id }` index of the program sweeps),
- * and runs at start and on a schedule (SubmitFollowUpScheduler). Stopped by shutdown between two pages; once shutdown
+ * and runs at start and on a schedule (FollowUpScheduler). Stopped by shutdown between two pages; once shutdown
  * has begun a run does not start (503).
  */
 @Injectable()

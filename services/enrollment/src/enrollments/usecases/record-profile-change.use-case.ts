@@ -36,6 +36,14 @@ export class RecordProfileChange {
   async execute(event: ProfileEvent, occurredAt: Date): Promise<number> {
     await this.views.recordProfile(event, occurredAt);
     // Even when the view was already up to date: a crash may have fallen between the view and the enrollments.
+    return this.followEnrollmentsOf(event);
+  }
+
+  /**
+   * The enrollments the profile concerns follow it as the view has it now (also a tax profile that expired, with no
+   * event: FollowExpiredTaxProfiles). How many changed.
+   */
+  async followEnrollmentsOf(event: ProfileRef): Promise<number> {
     const concerned = (e: Enrollment) => watchesProfile(e, event.profileKind, this.clock.now()) && usesProfile(e, event);
     const watching = (await this.enrollments.ofProfile(event)).filter(concerned);
     let changed = 0;
@@ -68,8 +76,11 @@ export class RecordProfileChange {
   }
 }
 
+/** A profile as the enrollments it concerns are found by. */
+export type ProfileRef = Pick<ProfileEvent, 'partnerId' | 'profileKind' | 'profileId' | 'locationId'>;
+
 /** Still concerned by the event: it uses the profile, or (a tax profile) its location's enrollment has none yet. */
-function usesProfile(e: Enrollment, event: ProfileEvent): boolean {
+function usesProfile(e: Enrollment, event: ProfileRef): boolean {
   if (event.profileKind === 'TAX' && !e.taxProfileId && e.locationId === event.locationId) return true;
   return (event.profileKind === 'BANK' ? e.bankProfileId : e.taxProfileId) === event.profileId;
 }

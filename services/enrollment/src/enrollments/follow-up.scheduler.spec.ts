@@ -1,0 +1,43 @@
+import type { EnrollmentConfig } from '../config';
+import { FollowUpScheduler } from './follow-up.scheduler';
+import type { FollowExpiredTaxProfiles } from './usecases/follow-expired-tax-profiles.use-case';
+import type { FollowSubmitted } from './usecases/follow-submitted.use-case';
+
+describe('FollowUpScheduler', () => {
+  let scheduler: FollowUpScheduler | undefined;
+
+  function start(every: number) {
+    const runs: string[] = [];
+    const submitted = { execute: jest.fn(async () => (runs.push('submitted'), { examined: 0, changed: 0, complete: true })) };
+    const expired = { execute: jest.fn(async () => (runs.push('expired'), { expired: 0, changed: 0, complete: true })) };
+    scheduler = new FollowUpScheduler(submitted as unknown as FollowSubmitted, expired as unknown as FollowExpiredTaxProfiles, { FOLLOW_UP_INTERVAL_MS: every } as EnrollmentConfig);
+    scheduler.onApplicationBootstrap();
+    return runs;
+  }
+
+  beforeEach(() => jest.useFakeTimers());
+  afterEach(() => {
+    scheduler?.onModuleDestroy();
+    jest.useRealTimers();
+  });
+
+  it('follows up at start (the instance replacing one killed mid-Submit), then every FOLLOW_UP_INTERVAL_MS: submitted enrollments, then expired tax profiles', async () => {
+    const runs = start(3_600_000);
+    await jest.advanceTimersByTimeAsync(0);
+    expect(runs).toEqual(['submitted', 'expired']);
+    await jest.advanceTimersByTimeAsync(3_600_000);
+    expect(runs).toEqual(['submitted', 'expired', 'submitted', 'expired']);
+  });
+
+  it('never follows up when the setting is 0, and stops at shutdown', async () => {
+    const off = start(0);
+    await jest.advanceTimersByTimeAsync(10_000);
+    expect(off).toEqual([]);
+    scheduler!.onModuleDestroy();
+    const runs = start(1_000);
+    await jest.advanceTimersByTimeAsync(0);
+    scheduler!.onModuleDestroy();
+    await jest.advanceTimersByTimeAsync(5_000);
+    expect(runs).toEqual(['submitted', 'expired']);
+  });
+});

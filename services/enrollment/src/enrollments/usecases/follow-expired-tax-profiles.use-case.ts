@@ -1,0 +1,72 @@
+import { BackgroundWork, Clock } from '@lib/platform';
+import { Injectable, Logger } from '@nestjs/common';
+import { InjectModel, Prop, Schema, SchemaFactory } from '@nestjs/mongoose';
+import { Model } from 'mongoose';
+import { ViewsRepository } from '../../views/views.repository';
+import { RecordProfileChange } from './record-profile-change.use-case';
+
+const JOB = 'tax-expiry-follow-up';
+const PAGE = 500;
+
+/** How far a periodic job has got, kept across restarts (one document per job). */
+@Schema({ collection: 'job_marks', versionKey: false })
+export class JobMark {
+  @Prop({ type: String }) _id!: string;
+  @Prop({ required: true }) upTo!: Date;
+}
+export const JobMarkSchema = SchemaFactory.createForClass(JobMark);
+
+export interface ExpiryFollowUpRun {
+  /** Tax profiles whose expiry date came since the last run. */
+  expired: number;
+  /** Enrollments that moved on (ACTION_REQUIRED, TAX_PROFILE_EXPIRED), each with its event. */
+  changed: number;
+  complete: boolean;
+}
+
+/**
+ * A tax profile expires on its date with no event: payout-profiles announces it before (TaxProfileExpiring), and
+ * nothing when the date comes. The enrollments using it would follow it only at their next event or request (another
+ * profile's change, a Continue), so an ENROLLED one whose program requires a tax profile would stay ENROLLED past the
+ * expiry, depending on unrelated events. This job makes the enrollments of every tax profile whose expiry date came
+ * since its last run follow it as a profile event would (RecordProfileChange.followEnrollmentsOf: ACTION_REQUIRED with
+ * TAX_PROFILE_EXPIRED and its EnrollmentActionRequired, within the enrollment's fiscal year: judgedAt), then records how
+ * far it got (`job_marks`), so a run after a restart, however late, starts where the last one ended. Idempotent: an
+ * enrollment already ACTION_REQUIRED for it is not written again. Run with the submit follow-up (FollowUpScheduler).
+ */
+@Injectable()
+export class FollowExpiredTaxProfiles {
+  private readonly logger = new Logger(FollowExpiredTaxProfiles.name);
+
+  constructor(
+    private readonly views: ViewsRepository,
+    private readonly profiles: RecordProfileChange,
+    private readonly clock: Clock,
+    private readonly work: BackgroundWork,
+    @InjectModel(JobMark.name) private readonly marks: Model<JobMark>,
+  ) {}
+
+  execute(): Promise<ExpiryFollowUpRun> {
+    return this.work.run(JOB, () => this.followAll(), { complete: (run) => run.complete });
+  }
+
+  private async followAll(): Promise<ExpiryFollowUpRun> {
+    const to = this.clock.now();
+    const from = (await this.marks.findById(JOB).lean<JobMark>())?.upTo ?? new Date(0);
+    const run: ExpiryFollowUpRun = { expired: 0, changed: 0, complete: true };
+    let after: Awaited<ReturnType<ViewsRepository['taxProfilesExpiring']>>[number] | undefined;
+    for (;;) {
+      if (this.work.stopRequested) return { ...run, complete: false };
+      const page = await this.views.taxProfilesExpiring(from, to, PAGE, after);
+      if (page.length === 0) break;
+      for (const view of page) {
+        run.changed += await this.profiles.followEnrollmentsOf({ partnerId: view.partnerId, profileKind: 'TAX', profileId: view._id, locationId: view.locationId });
+      }
+      run.expired += page.length;
+      after = page[page.length - 1];
+    }
+    await this.marks.updateOne({ _id: JOB }, { $max: { upTo: to } }, { upsert: true });
+    if (run.changed) this.logger.log(`${run.expired} tax profile(s) expired since ${from.toISOString()}: ${run.changed} enrollment(s) followed them`);
+    return run;
+  }
+}
