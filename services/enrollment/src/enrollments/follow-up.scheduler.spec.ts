@@ -1,3 +1,4 @@
+import { Logger } from '@nestjs/common';
 import type { EnrollmentConfig } from '../config';
 import { FollowUpScheduler } from './follow-up.scheduler';
 import type { FollowExpiredTaxProfiles } from './usecases/follow-expired-tax-profiles.use-case';
@@ -6,9 +7,15 @@ import type { FollowSubmitted } from './usecases/follow-submitted.use-case';
 describe('FollowUpScheduler', () => {
   let scheduler: FollowUpScheduler | undefined;
 
-  function start(every: number) {
+  function start(every: number, failing = false) {
     const runs: string[] = [];
-    const submitted = { execute: jest.fn(async () => (runs.push('submitted'), { examined: 0, changed: 0, complete: true })) };
+    const submitted = {
+      execute: jest.fn(async () => {
+        runs.push('submitted');
+        if (failing) throw new Error('connection reset');
+        return { examined: 0, changed: 0, complete: true };
+      }),
+    };
     const expired = { execute: jest.fn(async () => (runs.push('expired'), { expired: 0, changed: 0, complete: true })) };
     scheduler = new FollowUpScheduler(submitted as unknown as FollowSubmitted, expired as unknown as FollowExpiredTaxProfiles, { FOLLOW_UP_INTERVAL_MS: every } as EnrollmentConfig);
     scheduler.onApplicationBootstrap();
@@ -27,6 +34,19 @@ describe('FollowUpScheduler', () => {
     expect(runs).toEqual(['submitted', 'expired']);
     await jest.advanceTimersByTimeAsync(3_600_000);
     expect(runs).toEqual(['submitted', 'expired', 'submitted', 'expired']);
+  });
+
+  it('follows expired tax profiles up also when the submitted ones failed, and reports the failure', async () => {
+    const warnings: string[] = [];
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation((message: unknown) => void warnings.push(String(message)));
+    try {
+      const runs = start(3_600_000, true);
+      await jest.advanceTimersByTimeAsync(0);
+      expect(runs).toEqual(['submitted', 'expired']);
+      expect(warnings).toEqual(['follow-up failed, the next run retries: connection reset']);
+    } finally {
+      warn.mockRestore();
+    }
   });
 
   it('never follows up when the setting is 0, and stops at shutdown', async () => {

@@ -24,9 +24,11 @@ export class FollowUpScheduler implements OnApplicationBootstrap, OnModuleDestro
   ) {
     this.job = new PeriodicJob(
       'follow-up',
+      // One after the other, each whatever the other did (a failure of the first is reported once both ran).
       async () => {
-        await submitted.execute();
-        await expired.execute();
+        const [first, second] = [await settled(submitted.execute()), await settled(expired.execute())];
+        if (first) throw first;
+        if (second) throw second;
       },
       new Logger(FollowUpScheduler.name),
     );
@@ -39,4 +41,12 @@ export class FollowUpScheduler implements OnApplicationBootstrap, OnModuleDestro
   onModuleDestroy(): void {
     this.job.stop();
   }
+}
+
+/** The error a run ended with, or undefined when it succeeded. */
+function settled(run: Promise<unknown>): Promise<unknown> {
+  return run.then(
+    () => undefined,
+    (error: unknown) => error ?? new Error('failed'),
+  );
 }
