@@ -455,6 +455,17 @@ describe('exactly one email per (event, recipient, channel)', () => {
     expect(watch.find((m) => m.raw.includes(id))).toHaveLength(0);
   });
 
+  it("sends nothing to a recipient the view knows as another partner's user (named by mistake while it did not know them)", async () => {
+    const world = new World(kafka, issuer, service);
+    const other = new World(kafka, issuer, service);
+    const [location] = await world.register('Relecloud');
+    await other.register('Woodgrove');
+    const foreign = await other.user('Foreign', [{ role: 'INCENTIVES_ADMIN', locationIds: ['*'] }]);
+    const { _id: id } = await storeWaiting(world, foreign, { locationId: location });
+    await eventually(async () => expect(await messages().findOne({ _id: id })).toMatchObject({ status: 'CANCELLED', lastError: "recipient is not a user of the message's partner" }));
+    expect(smtp.attempts.get(foreign.email)).toBeUndefined();
+  });
+
   it('records the audience of the emails it creates: an enrollment event addresses the Incentives admins of its location', async () => {
     const world = new World(kafka, issuer, service);
     const [location] = await world.register('Relecloud');

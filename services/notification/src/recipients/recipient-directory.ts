@@ -84,6 +84,7 @@ export class RecipientDirectory {
 
   /**
    * Where an email waiting for `userId` goes now, or why it goes nowhere. A backlog or a retry may outlast a change:
+   *  - the view knows the user as another partner's (named by mistake while the view did not know them): nobody;
    *  - the view knows the user as deactivated: nobody (`cancel`);
    *  - the view knows they no longer hold the role the email was addressed for (`audience`: an Incentives admin of
    *    the location, a company admin): nobody; the email may name the location's enrollment or a profile's reasons.
@@ -95,10 +96,12 @@ export class RecipientDirectory {
    */
   async currentAddress(
     userId: string,
-    created: { email: string; displayName?: string; audience?: Audience },
+    created: { partnerId: string; email: string; displayName?: string; audience?: Audience },
   ): Promise<{ to: { email: string; displayName?: string } } | { cancel: string }> {
     const user = await this.policy.userById(userId);
     if (!user) return { to: { email: created.email, displayName: created.displayName } };
+    // A user never moves between partners: one of another partner was named by mistake, unknown to the view then.
+    if (user.partnerId !== created.partnerId) return { cancel: "recipient is not a user of the message's partner" };
     if (!user.active) return { cancel: 'recipient deactivated before delivery' };
     if (created.audience && !inAudience(user, created.audience)) return { cancel: 'recipient no longer holds the role the message was addressed for' };
     return { to: { email: user.email, displayName: user.displayName } };

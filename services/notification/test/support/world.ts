@@ -58,7 +58,7 @@ export class World {
     const next: UserSnapshot = { ...stripToken(user), email, revision: user.revision + 1 };
     await this.kafka.publishEvent(Topics.identity, this.partnerId, { type: 'UserUpdated', data: { user: next } });
     await eventually(async () => {
-      if ((await addressNow(this.service, user.userId)) !== email) throw new Error(`${user.userId}: the view has not the new email yet`);
+      if ((await addressNow(this.service, this.partnerId, user.userId)) !== email) throw new Error(`${user.userId}: the view has not the new email yet`);
     }, 30_000);
     return { ...next, token: user.token };
   }
@@ -88,8 +88,8 @@ export class World {
 }
 
 /** The address the service would send a waiting email of `userId` to now (its recipient view). */
-export async function addressNow(service: RunningService, userId: string): Promise<string | undefined> {
-  const now = await service.app.get(RecipientDirectory).currentAddress(userId, { email: 'unknown-to-the-view' });
+export async function addressNow(service: RunningService, partnerId: string, userId: string): Promise<string | undefined> {
+  const now = await service.app.get(RecipientDirectory).currentAddress(userId, { partnerId, email: 'unknown-to-the-view' });
   return 'to' in now ? now.to.email : undefined;
 }
 
