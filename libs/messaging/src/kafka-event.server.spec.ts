@@ -40,18 +40,33 @@ function server(handle: (event: ConsumedEvent) => Promise<void>) {
   return server;
 }
 
+/**
+ * The batch payload as KafkaJS gives it to a consumer run without autoCommitInterval or autoCommitThreshold: resolved
+ * offsets are uncommitted until committed; `commitOffsetsIfNecessary()` without offsets commits nothing (neither
+ * threshold is set), with offsets it commits them. `committed`: the offsets committed, as Kafka stores them (the next
+ * one to read).
+ */
 function payload(batch: KafkaMessage[], heartbeat: () => Promise<void>) {
   const resolved: string[] = [];
-  const commits = jest.fn(async () => undefined);
+  const committed: string[] = [];
+  const uncommitted = () => {
+    const last = resolved[resolved.length - 1];
+    const next = last === undefined ? undefined : String(Number(last) + 1);
+    return { topics: next === undefined || next === committed[committed.length - 1] ? [] : [{ topic: Topics.agreements, partitions: [{ partition: '0', offset: next }] }] };
+  };
+  const commits = jest.fn(async (offsets?: ReturnType<typeof uncommitted>) => {
+    for (const { partitions } of offsets?.topics ?? []) committed.push(...partitions.map((p) => p.offset));
+  });
   const value = {
     batch: { topic: Topics.agreements, partition: 0, messages: batch },
     resolveOffset: (offset: string) => resolved.push(offset),
     heartbeat,
     commitOffsetsIfNecessary: commits,
+    uncommittedOffsets: uncommitted,
     isRunning: () => true,
     isStale: () => false,
   } as unknown as EachBatchPayload;
-  return { value, resolved, commits };
+  return { value, resolved, commits, committed };
 }
 
 type WithBatch = { handleBatch(payload: EachBatchPayload): Promise<void> };
@@ -60,7 +75,7 @@ describe('KafkaEventServer during a rebalance', () => {
   it('stops after the chunk when the heartbeat between chunks says the group is rebalancing', async () => {
     const handled: string[] = [];
     const subject = server(async (event) => void handled.push(event.offset));
-    const { value, resolved, commits } = payload(messages(450), async () => Promise.reject(rebalancing()));
+    const { value, resolved, commits, committed } = payload(messages(450), async () => Promise.reject(rebalancing()));
 
     await (subject as unknown as WithBatch).handleBatch(value);
 
@@ -68,6 +83,7 @@ describe('KafkaEventServer during a rebalance', () => {
     expect(handled).toHaveLength(200);
     expect(resolved).toEqual(['199']);
     expect(commits).toHaveBeenCalledTimes(1);
+    expect(committed).toEqual(['200']);
   });
 
   it('starts no further message once a heartbeat in a handler says the group is rebalancing', async () => {
@@ -77,7 +93,7 @@ describe('KafkaEventServer during a rebalance', () => {
       handled.push(event.offset);
       if (event.offset === '2') await event.heartbeat().catch(() => undefined);
     });
-    const { value, resolved, commits } = payload(messages(10), async () => {
+    const { value, resolved, commits, committed } = payload(messages(10), async () => {
       beats += 1;
       throw rebalancing();
     });
@@ -89,6 +105,17 @@ describe('KafkaEventServer during a rebalance', () => {
     expect(handled).toEqual(['0', '1', '2']);
     expect(resolved).toEqual(['2']);
     expect(commits).toHaveBeenCalledTimes(1);
+    expect(committed).toEqual(['3']);
+  });
+});
+
+describe('KafkaEventServer offset commits', () => {
+  // Before the batch returns: a crash in the middle of a large batch redelivers only what was not done.
+  it('commits each chunk of a batch when it is done, not only when the whole batch has returned', async () => {
+    const subject = server(async () => undefined);
+    const { value, committed } = payload(messages(450), async () => undefined);
+    await (subject as unknown as WithBatch).handleBatch(value);
+    expect(committed).toEqual(['200', '400', '450']);
   });
 });
 

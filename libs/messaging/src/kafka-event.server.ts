@@ -317,7 +317,7 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
     await this.producer.disconnect();
   }
 
-  private async handleBatch({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }: EachBatchPayload): Promise<void> {
+  private async handleBatch({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, uncommittedOffsets, isRunning, isStale }: EachBatchPayload): Promise<void> {
     // A heartbeat refused because the group is rebalancing: this partition may be assigned elsewhere already, so
     // the batch stops at the next message, as on shutdown; KafkaJS rejoins the group once it returns.
     let rebalancing = false;
@@ -337,7 +337,10 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
         const chunk = batch.messages.slice(i, i + CHUNK_SIZE);
         const { lastDone, error } = await this.handleChunk(batch.topic, batch.partition, chunk, beat, stopping);
         if (lastDone !== undefined) resolveOffset(lastDone);
-        await commitOffsetsIfNecessary();
+        // Committed now, chunk by chunk, as offsets given: without them KafkaJS commits only once autoCommitInterval or
+        // autoCommitThreshold is reached, which this consumer leaves unset, so only when the whole batch has returned (a
+        // crash then redelivers every chunk of it, and dead-letters again what the ledger does not hold).
+        await commitOffsetsIfNecessary(uncommittedOffsets());
         if (error) throw error;
         // A batch done without a crash: the next crash restarts quickly again.
         const lane = this.laneOfTopic.get(batch.topic);
