@@ -274,3 +274,64 @@ describe('KafkaEventServer with topics of their own (ownConsumers)', () => {
     expect(copies).toEqual(['1@8']); // partition 0 was copied by the other replica meanwhile
   });
 });
+
+describe('KafkaEventServer closing while a consumer starts', () => {
+  /** A KafkaJS consumer as start() uses it; `crash` emits its CRASH event as KafkaJS does. */
+  function fakeConsumer(onSubscribe: () => void = () => undefined) {
+    const listeners = new Map<string, (event: { payload: unknown }) => void>();
+    return {
+      events: { GROUP_JOIN: 'join', CRASH: 'crash', STOP: 'stop' },
+      on: (event: string, listener: (event: { payload: unknown }) => void) => void listeners.set(event, listener),
+      connect: jest.fn(async () => undefined),
+      subscribe: jest.fn(async () => onSubscribe()),
+      run: jest.fn(async () => undefined),
+      disconnect: jest.fn(async () => undefined),
+      crash: (restart: boolean) => listeners.get('crash')!({ payload: { error: new Error('Connection closed'), restart } }),
+    };
+  }
+  type Starting = { closing: boolean; start(lane: { name: string; groupId: string; topics: string[]; running: boolean; restartDelay: number }): Promise<void> };
+  const lane = () => ({ name: '', groupId: 'unit', topics: [Topics.agreements], running: false, restartDelay: 500 });
+
+  function make(consumer: ReturnType<typeof fakeConsumer>): Starting {
+    return new KafkaEventServer(
+      { consumer: () => consumer } as unknown as Kafka,
+      { serviceName: 'unit', brokers: [] },
+      { connect: async () => undefined } as unknown as EventProducer,
+      {} as ProcessedEventLedger,
+      {} as OutboxRelay,
+      { ensureTopics: async () => undefined } as unknown as TopicAdmin,
+      new MessagingMetrics(),
+    ) as unknown as Starting;
+  }
+
+  it('runs no consumer once close has begun while it subscribed, and disconnects it', async () => {
+    let subject: Starting | undefined;
+    const consumer = fakeConsumer(() => (subject!.closing = true));
+    subject = make(consumer);
+    await subject.start(lane());
+    expect(consumer.run).not.toHaveBeenCalled();
+    expect(consumer.disconnect).toHaveBeenCalledTimes(1);
+  });
+
+  // close() waits a few seconds for a start, then disconnects it under its join: the join fails (retriable), and
+  // KafkaJS would restart the consumer after CRASH, to consume while the outbox flushes and the database closes.
+  it('disconnects again a consumer that crashes while closing, which clears the restart KafkaJS set', async () => {
+    const consumer = fakeConsumer();
+    const subject = make(consumer);
+    await subject.start(lane());
+    expect(consumer.run).toHaveBeenCalledTimes(1);
+    subject.closing = true;
+    consumer.crash(true);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(consumer.disconnect).toHaveBeenCalledTimes(1);
+  });
+
+  it('leaves a consumer that crashes while running to the restart KafkaJS makes', async () => {
+    const consumer = fakeConsumer();
+    const subject = make(consumer);
+    await subject.start(lane());
+    consumer.crash(true);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(consumer.disconnect).not.toHaveBeenCalled();
+  });
+});

@@ -207,6 +207,10 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
       this.logger.error(`consumer${lane.name && ` ${lane.groupId}`} crashed: ${payload.error}; restart=${payload.restart}`);
       // KafkaJS restarts by itself only after a retriable error; after any other it has disconnected for good.
       if (!payload.restart && !this.closing && lane.consumer === consumer) this.restartAfterCrash(lane);
+      // Closing (close() stopped waiting for this start and disconnected it under its join): KafkaJS would restart it
+      // after a retriable error all the same, and it would consume while the outbox flushes. Disconnected again once
+      // KafkaJS has set its restart timer (right after this event), which clears it.
+      if (payload.restart && this.closing) setImmediate(() => void consumer.disconnect().catch(() => undefined));
     });
     consumer.on(consumer.events.STOP, () => (lane.running = false));
     lane.consumer = consumer;
@@ -216,6 +220,10 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
       return;
     }
     await consumer.subscribe({ topics, fromBeginning: this.options.fromBeginning });
+    if (this.closing) {
+      await consumer.disconnect().catch(() => undefined);
+      return;
+    }
     await consumer.run({
       partitionsConsumedConcurrently: this.options.partitionsConsumedConcurrently,
       eachBatchAutoResolve: false,
