@@ -1,4 +1,7 @@
-import { TemplateNames, TemplateRenderer } from './template-renderer';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { findTemplatesDirectory, TemplateNames, TemplateRenderer } from './template-renderer';
 
 const renderer = new TemplateRenderer({ NOTIFY_TEMPLATES_DIR: '' });
 
@@ -63,5 +66,28 @@ describe('TemplateRenderer', () => {
     expect(out.text).toContain('What is missing:\n- A bank profile\n- A tax profile\n');
     expect(out.text).not.toContain('Details:');
     expect(out.html).toContain('<li>A bank profile</li>');
+  });
+});
+
+describe('findTemplatesDirectory', () => {
+  const builtIn = join(__dirname, '..', 'templates');
+
+  it('uses the configured folder when it holds the templates', () => {
+    expect(findTemplatesDirectory(builtIn)).toBe(builtIn);
+  });
+
+  // A typo or a mount in the wrong place: the built-in templates would otherwise go out unnoticed.
+  it('stops the service when the configured folder holds no templates, rather than fall back to the built-in ones', () => {
+    const empty = mkdtempSync(join(tmpdir(), 'templates-'));
+    try {
+      expect(() => findTemplatesDirectory(empty)).toThrow(`NOTIFY_TEMPLATES_DIR=${empty} holds no email templates`);
+      expect(() => findTemplatesDirectory(join(empty, 'missing'))).toThrow(/holds no email templates/);
+    } finally {
+      rmSync(empty, { recursive: true, force: true });
+    }
+  });
+
+  it('finds the built-in templates when none is configured', () => {
+    expect(existsSync(join(findTemplatesDirectory(''), 'invitation.subject.hbs'))).toBe(true);
   });
 });

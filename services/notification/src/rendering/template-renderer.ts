@@ -91,14 +91,21 @@ function oneLine(value: unknown): unknown {
 /**
  * The templates live in src/templates. The Docker image copies them next to the compiled code
  * (dist/services/notification/src/templates); a plain `tsc` build does not, so the source folder is the fallback.
+ * A folder configured (NOTIFY_TEMPLATES_DIR: a team's own templates, mounted) is the only one looked in: one without
+ * the templates stops the service rather than send the built-in ones unnoticed (a typo, a mount in the wrong place).
  */
 export function findTemplatesDirectory(configured: string): string {
+  if (configured) {
+    if (!existsSync(join(configured, 'invitation.subject.hbs'))) {
+      throw new Error(`NOTIFY_TEMPLATES_DIR=${configured} holds no email templates (invitation.subject.hbs not found)`);
+    }
+    return configured;
+  }
   const candidates = [
-    configured,
     resolve(__dirname, '..', 'templates'),
     resolve(__dirname, '..', '..', '..', '..', '..', 'services', 'notification', 'src', 'templates'),
     resolve(process.cwd(), 'services', 'notification', 'src', 'templates'),
-  ].filter(Boolean);
+  ];
   const found = candidates.find((dir) => existsSync(join(dir, 'invitation.subject.hbs')));
   if (!found) throw new Error(`Email templates not found; looked in ${candidates.join(', ')} (set NOTIFY_TEMPLATES_DIR)`);
   return found;
