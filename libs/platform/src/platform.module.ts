@@ -76,7 +76,7 @@ export class PlatformModule implements NestModule {
         LoggerModule.forRootAsync({
           imports: [config],
           inject: [CONFIG],
-          useFactory: (c: PlatformConfig) => pinoParams(definition.name, c.LOG_LEVEL),
+          useFactory: (c: PlatformConfig) => pinoParams(c),
         }),
         MongooseModule.forRootAsync({
           imports: [config],

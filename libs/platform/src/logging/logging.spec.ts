@@ -5,7 +5,7 @@ import request from 'supertest';
 import { correlationMiddleware, pinoParams } from './logging';
 
 /** The request log of an express app wired as the services wire it: correlation first, then pino-http. */
-function appLogging(): { app: express.Express; lines: string[] } {
+function appLogging(serviceName = 'widgets'): { app: express.Express; lines: string[] } {
   const lines: string[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _encoding, done) {
@@ -13,7 +13,7 @@ function appLogging(): { app: express.Express; lines: string[] } {
       done();
     },
   });
-  const options = pinoParams('widgets', 'info').pinoHttp as Options;
+  const options = pinoParams({ SERVICE_NAME: serviceName, LOG_LEVEL: 'info' }).pinoHttp as Options;
   const app = express();
   app.use(correlationMiddleware);
   app.use(pinoHttp(options, sink));
@@ -24,6 +24,15 @@ function appLogging(): { app: express.Express; lines: string[] } {
 }
 
 describe('request logging', () => {
+  // Two deployments of one service told apart by SERVICE_NAME: in their logs as in their metrics.
+  it('names the service in every line by SERVICE_NAME', async () => {
+    const { app, lines } = appLogging('identity-eu');
+    await request(app).get('/later').expect(200);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(lines.length).toBeGreaterThan(0);
+    for (const line of lines) expect(JSON.parse(line)).toMatchObject({ service: 'identity-eu' });
+  });
+
   it('writes one line per request with its correlation id, once, and the authorization header redacted', async () => {
     const { app, lines } = appLogging();
     const correlationId = '5f0c7a52-3c1e-4b7e-9a55-0d4f2b1e9c11';

@@ -22,11 +22,12 @@ const CORRELATION_HEADER = 'x-correlation-id';
 const REQUEST_ID_HEADER = 'x-request-id';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-export function pinoParams(service: string, level: string): Params {
+/** The JSON logs of a service: every line names it by SERVICE_NAME (as its process metrics do), from LOG_LEVEL up. */
+export function pinoParams({ SERVICE_NAME, LOG_LEVEL }: { SERVICE_NAME: string; LOG_LEVEL: string }): Params {
   return {
     pinoHttp: {
-      level,
-      base: { service },
+      level: LOG_LEVEL,
+      base: { service: SERVICE_NAME },
       redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
       genReqId: () => Trace.current()?.causationId ?? randomUUID(),
       // Not `customProps` as well: it made two child loggers per request to add what the mixin adds to every line.
