@@ -2,7 +2,7 @@ import { AgreementStatusChanged, decisionFor, decisionReasons, DefaultBankProfil
 import { BatchLoader, findByIds, modelLoader, upsertIfChanged, upsertIfNewer } from '@lib/messaging';
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
-import { Model, mongo } from 'mongoose';
+import { Model } from 'mongoose';
 import { eligibilityId } from '../common/ids';
 import { AgreementView, DefaultBankProfileView, EligibilityView, LocationTaxProfileView, ProfileView, YearDecision } from './views.schemas';
 

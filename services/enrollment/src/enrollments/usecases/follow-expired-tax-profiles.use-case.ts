@@ -1,20 +1,14 @@
 import { BackgroundWork, Clock } from '@lib/platform';
 import { Injectable, Logger } from '@nestjs/common';
-import { InjectModel, Prop, Schema, SchemaFactory } from '@nestjs/mongoose';
+import { InjectModel } from '@nestjs/mongoose';
 import { Model } from 'mongoose';
 import { ViewsRepository } from '../../views/views.repository';
+import { ProfileView } from '../../views/views.schemas';
+import { JobMark } from '../job-mark.schema';
 import { RecordProfileChange } from './record-profile-change.use-case';
 
 const JOB = 'tax-expiry-follow-up';
 const PAGE = 500;
-
-/** How far a periodic job has got, kept across restarts (one document per job). */
-@Schema({ collection: 'job_marks', versionKey: false })
-export class JobMark {
-  @Prop({ type: String }) _id!: string;
-  @Prop({ required: true }) upTo!: Date;
-}
-export const JobMarkSchema = SchemaFactory.createForClass(JobMark);
 
 export interface ExpiryFollowUpRun {
   /** Tax profiles whose expiry date came since the last run. */
@@ -54,7 +48,7 @@ export class FollowExpiredTaxProfiles {
     const to = this.clock.now();
     const from = (await this.marks.findById(JOB).lean<JobMark>())?.upTo ?? new Date(0);
     const run: ExpiryFollowUpRun = { expired: 0, changed: 0, complete: true };
-    let after: Awaited<ReturnType<ViewsRepository['taxProfilesExpiring']>>[number] | undefined;
+    let after: ProfileView | undefined;
     for (;;) {
       if (this.work.stopRequested) return { ...run, complete: false };
       const page = await this.views.taxProfilesExpiring(from, to, PAGE, after);

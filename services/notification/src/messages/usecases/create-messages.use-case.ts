@@ -59,7 +59,8 @@ export class CreateMessagesUseCase {
     // role (an admin made admin just before the event, next to those already known), or a recipient the event names
     // whom the view knows without the role (granted just before the event, or taken away since: the view caught up to
     // the event's time tells which). Once it has caught up, look again.
-    if (plan && !covered && (plan.recipients.length === 0 || plan.fromView || plan.recipients.some((r) => r.roles !== undefined && !audienceOf(r, plan!.audience)))) {
+    const knownWithoutRole = (p: NonNullable<typeof plan>) => p.recipients.some((r) => r.roles !== undefined && !audienceOf(r, p.audience));
+    if (plan && !covered && (plan.recipients.length === 0 || plan.fromView || knownWithoutRole(plan))) {
       const waited = await this.identity.waitFor(envelope.occurredAt, stopping);
       if (waited !== 'behind') plan = await this.planner.plan(topic, envelope);
       current = waited === 'caught-up' || this.identity.handled(envelope.occurredAt);
