@@ -9,6 +9,7 @@ import { Clock } from '@lib/platform';
 import { eventually } from '@lib/testing';
 import { enrollmentId } from '../src/common/ids';
 import { EnrollmentsModule } from '../src/enrollments/enrollments.module';
+import { MarkIneligible } from '../src/enrollments/usecases/mark-ineligible.use-case';
 import { RecordEligibilityDecision } from '../src/enrollments/usecases/record-eligibility-decision.use-case';
 import { RolloverScheduler } from '../src/rollover/rollover.scheduler';
 import {
@@ -16,6 +17,8 @@ import {
   bankProfile,
   defaultBankProfile,
   call,
+  enrollmentEvents,
+  enrollmentEventsSettled,
   createProgram,
   CURRENT_FY,
   eligibility,
@@ -107,6 +110,76 @@ describe('an operator ending the year early on purpose (endYearNow)', () => {
     expect(expired.envelope!.data).toEqual(expect.objectContaining({ status: 'EXPIRED', fiscalYear: CURRENT_FY }));
     expect(JSON.stringify(expired.envelope!.data.reasons)).toContain('Competency lapsed');
     expect((await call(h, 'POST', '/v1/operator/rollover', { operator: true, body: { fromFiscalYear: CURRENT_FY, endYearNow: 'yes' } })).status).toBe(400);
+  });
+});
+
+describe('continuations made by an early run, once the year is over', () => {
+  it('are decided again: the one whose location lost eligibility for the next year expires and its continuation ends INELIGIBLE (reminded first); the other keeps its renewal; killed halfway, a rerun finishes it, each once', async () => {
+    const program = await createProgram(h);
+    const token = await w.token('admin');
+    const enrolled: Record<string, string> = {};
+    for (const locationId of [w.L1, w.L3]) {
+      await eligibility(h, w, program.programId, locationId, true);
+      await eligibilityKnown(h, program.programId, locationId);
+      await approvedProfiles(h, w.partnerId, locationId);
+      const id = (await call(h, 'POST', '/v1/enrollments', { token, body: { programId: program.programId, locationId } })).body.enrollmentId;
+      expect((await call(h, 'POST', `/v1/enrollments/${id}/submit`, { token })).body.status).toBe('ENROLLED');
+      enrolled[locationId] = id;
+    }
+    const [lapsed, kept] = [enrolled[w.L1], enrolled[w.L3]];
+    const nextOf = (locationId: string) => enrollmentId({ programId: program.programId, locationId, fiscalYear: NEXT_FY });
+    const byProgram = { fromFiscalYear: CURRENT_FY, programId: program.programId };
+
+    // An operator's early run: both continue, marked as decided early.
+    expect((await operator(byProgram)).body).toEqual(expect.objectContaining({ examined: 2, renewed: 2, earlyReviewed: 0 }));
+    expect((await call(h, 'GET', `/v1/enrollments/${lapsed}`, { token })).body.rollover).toEqual(expect.objectContaining({ outcome: 'RENEWED', early: true }));
+
+    // Before the year is over, L1 is decided not eligible for the next year. Its continuation is ENROLLED: a live
+    // decision ends only enrollments never ENROLLED.
+    await eligibility(h, w, program.programId, w.L1, false, NEXT_FY, ['Competency lapsed']);
+    await eligibilityKnown(h, program.programId, w.L1, NEXT_FY, false);
+    expect(await col().findOne({ _id: nextOf(w.L1) })).toEqual(expect.objectContaining({ status: 'ENROLLED' }));
+
+    // The renewal reminders tell its admins it will not continue; not the other one's.
+    expect((await call(h, 'POST', '/v1/operator/renewal-reminders', { operator: true, body: { fiscalYear: CURRENT_FY } })).status).toBe(200);
+    const [atRisk] = await waitForEnrollmentEvent(h, lapsed, 'EnrollmentRenewalAtRisk');
+    expect(atRisk.envelope!.data).toEqual(expect.objectContaining({ kind: 'WILL_NOT_CONTINUE', fiscalYear: CURRENT_FY }));
+    expect(JSON.stringify(atRisk.envelope!.data.reasons)).toContain('Competency lapsed');
+    expect(await col().findOne({ _id: kept })).not.toHaveProperty('renewalReminders');
+
+    // The year ends (on purpose, endYearNow), and the run is killed between the expiry and the continuation's end.
+    const marks = serviceOf(h, EnrollmentsModule, MarkIneligible);
+    const killed = jest.spyOn(marks, 'end').mockRejectedValueOnce(new Error('killed'));
+    let first;
+    try {
+      first = await operator({ ...byProgram, endYearNow: true });
+    } finally {
+      killed.mockRestore();
+    }
+    expect(first.body).toEqual(expect.objectContaining({ examined: 0, earlyReviewed: 2, earlyConfirmed: 1, earlyUndone: 1, expired: 1, conflicts: 1 }));
+    expect(await col().findOne({ _id: lapsed })).toEqual(expect.objectContaining({ status: 'EXPIRED', rollover: expect.objectContaining({ outcome: 'EXPIRED', early: true }) }));
+    expect(await col().findOne({ _id: nextOf(w.L1) })).toEqual(expect.objectContaining({ status: 'ENROLLED' }));
+
+    // The rerun ends the continuation, without expiring anything again.
+    expect((await operator({ ...byProgram, endYearNow: true })).body).toEqual(expect.objectContaining({ earlyReviewed: 1, earlyUndone: 0, expired: 0, conflicts: 0 }));
+    const [ended] = await waitForEnrollmentEvent(h, nextOf(w.L1), 'EnrollmentIneligible');
+    expect(ended.envelope!.data).toEqual(expect.objectContaining({ status: 'INELIGIBLE', fiscalYear: NEXT_FY, previousStatus: 'ENROLLED' }));
+    expect(JSON.stringify(ended.envelope!.data.reasons)).toContain('Competency lapsed');
+    const [expired] = await waitForEnrollmentEvent(h, lapsed, 'EnrollmentExpired');
+    expect(expired.envelope!.data).toEqual(expect.objectContaining({ status: 'EXPIRED', fiscalYear: CURRENT_FY, previousStatus: 'ENROLLED' }));
+    expect(JSON.stringify(expired.envelope!.data.reasons)).toContain('Competency lapsed');
+    expect((await col().findOne({ _id: lapsed }))!.rollover).toEqual({ toFiscalYear: NEXT_FY, outcome: 'EXPIRED', at: expect.any(Date) });
+    // The one still eligible keeps its renewal, no longer flagged.
+    expect((await col().findOne({ _id: kept }))!.rollover).toEqual({ toFiscalYear: NEXT_FY, outcome: 'RENEWED', at: expect.any(Date) });
+    expect(await col().findOne({ _id: nextOf(w.L3) })).toEqual(expect.objectContaining({ status: 'ENROLLED' }));
+
+    // Once more: nothing left to do, and every event was published once.
+    expect((await operator({ ...byProgram, endYearNow: true })).body).toEqual(expect.objectContaining({ examined: 0, earlyReviewed: 0, expired: 0 }));
+    await enrollmentEventsSettled(h, { programId: program.programId }, [w.L1, w.L3]);
+    const types = (id: string) => enrollmentEvents(h, id).map((e) => e.envelope!.type);
+    expect(types(lapsed).filter((type) => type === 'EnrollmentExpired')).toHaveLength(1);
+    expect(types(nextOf(w.L1))).toEqual(['EnrollmentRenewed', 'EnrollmentIneligible']);
+    expect(types(nextOf(w.L3))).toEqual(['EnrollmentRenewed']);
   });
 });
 

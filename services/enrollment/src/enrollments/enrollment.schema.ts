@@ -11,6 +11,11 @@ export class RolloverRecord {
   @Prop({ required: true }) toFiscalYear!: string;
   @Prop({ required: true, type: String, enum: RolloverOutcomes }) outcome!: RolloverOutcome;
   @Prop({ required: true }) at!: Date;
+  /**
+   * Made by a run before the year was over (an operator's early run): the run once it is over decides it again
+   * (ReviewEarlyRenewals) and removes the flag.
+   */
+  @Prop() early?: boolean;
 }
 const RolloverRecordSchema = SchemaFactory.createForClass(RolloverRecord);
 

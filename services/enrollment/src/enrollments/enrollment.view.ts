@@ -40,7 +40,9 @@ export function toEnrollmentDto(
       e.rollover.outcome !== 'EXPIRED' && {
         rolledOverTo: enrollmentId({ programId: e.programId, locationId: e.locationId, fiscalYear: e.rollover.toFiscalYear }),
       }),
-    ...(e.rollover && { rollover: { toFiscalYear: e.rollover.toFiscalYear, outcome: e.rollover.outcome, at: new Date(e.rollover.at).toISOString() } }),
+    ...(e.rollover && {
+      rollover: { toFiscalYear: e.rollover.toFiscalYear, outcome: e.rollover.outcome, at: new Date(e.rollover.at).toISOString(), ...(e.rollover.early && { early: true }) },
+    }),
     version: e.version,
     updatedAt: new Date(e.updatedAt).toISOString(),
   };

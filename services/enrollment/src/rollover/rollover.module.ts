@@ -9,6 +9,7 @@ import { RenewalContext } from './renewal-context';
 import { RolloverLease, RolloverLeaseRecord, RolloverLeaseSchema } from './rollover-lease';
 import { RolloverController } from './rollover.controller';
 import { RolloverScheduler } from './rollover.scheduler';
+import { ReviewEarlyRenewals } from './usecases/review-early-renewals.use-case';
 import { RollOverFiscalYear } from './usecases/roll-over-fiscal-year.use-case';
 import { SendRenewalReminders } from './usecases/send-renewal-reminders.use-case';
 
@@ -16,6 +17,6 @@ import { SendRenewalReminders } from './usecases/send-renewal-reminders.use-case
 @Module({
   imports: [ClockModule, EnrollmentsModule, ProgramsModule, ViewsModule, MongooseModule.forFeature([{ name: RolloverLeaseRecord.name, schema: RolloverLeaseSchema }])],
   controllers: [RolloverController],
-  providers: [ConsumerCatchUp, RenewalContext, RolloverLease, RollOverFiscalYear, SendRenewalReminders, RolloverScheduler],
+  providers: [ConsumerCatchUp, RenewalContext, RolloverLease, RollOverFiscalYear, ReviewEarlyRenewals, SendRenewalReminders, RolloverScheduler],
 })
 export class RolloverModule {}

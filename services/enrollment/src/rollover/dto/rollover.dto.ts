@@ -77,6 +77,16 @@ export class RolloverSummaryDto {
       'Completed ones that will not continue, met by a run before their year is over: still valid until it ends, so left ENROLLED and unmarked for a run once the year is over to expire them (not counted in `expired`)',
   })
   leftForYearEnd!: number;
+  @ApiProperty({
+    description:
+      "Run once the year is over: continuations an operator's early run made, decided again on eligibility and the agreement as they are now (the payout information is the continuation's own business by then)",
+  })
+  earlyReviewed!: number;
+  @ApiProperty({ description: 'Of earlyReviewed: still continuing; left as they are' }) earlyConfirmed!: number;
+  @ApiProperty({
+    description: 'Of earlyReviewed: no longer eligible for the next year or the agreement inactive: EXPIRED with the reasons (counted in `expired` too), their continuation INELIGIBLE',
+  })
+  earlyUndone!: number;
   @ApiProperty({ description: 'Never completed (INVITED, ACTION_REQUIRED or VALIDATING, never ENROLLED) when the year ended: expired (counted in `expired`)' })
   unfinished!: number;
   @ApiProperty({ description: "Of a program discontinued before or during the run: left to the program's discontinuation (DISCONTINUED)" })

@@ -16,6 +16,7 @@ import { Program } from '../../programs/program.schema';
 import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
 import { ConsumerCatchUp } from '../consumer-catch-up';
 import { HeldLease, RolloverLease } from '../rollover-lease';
+import { ReviewEarlyRenewals } from './review-early-renewals.use-case';
 import { BatchContext, NEXT_YEAR_FIELDS, NextYearEnrollment, RenewalContext } from '../renewal-context';
 import { completedFilter, decideUnfinished, RenewalDecision, wasCompleted } from '../renewal-rules';
 import { bankNoLongerServes, BEFORE_ENROLLED, keptBankProfileId } from '../../enrollments/enrollment-rules';
@@ -58,6 +59,14 @@ export interface RolloverSummary {
    * the year is over to expire them (with the facts as they are then). Not counted in `expired`.
    */
   leftForYearEnd: number;
+  /**
+   * Run once the year is over, after the rest: continuations made by an operator's early run, decided again
+   * (ReviewEarlyRenewals): `earlyConfirmed` still continue; `earlyUndone` no longer eligible or the agreement inactive,
+   * EXPIRED (counted in `expired` too) and their continuations INELIGIBLE.
+   */
+  earlyReviewed: number;
+  earlyConfirmed: number;
+  earlyUndone: number;
   /**
    * Never completed (still INVITED, ACTION_REQUIRED or VALIDATING, never ENROLLED) when the year ended: EXPIRED
    * (counted in `expired` too). Only once the year is over: a run before its end (an operator's) continues the
@@ -106,6 +115,8 @@ interface BatchPlan {
   unfinished: Expiry[];
   /** The views the batch was decided on, read again after its inserts. */
   decidedOn: Pick<BatchContext, 'changedProfiles' | 'eligibilityNow'>;
+  /** Decided before the year is over (an operator's early run): marked `early`, for the year-end run to review. */
+  early?: boolean;
 }
 
 /**
@@ -141,6 +152,7 @@ export class RollOverFiscalYear {
     private readonly markIneligible: MarkIneligible,
     private readonly withdraw: WithdrawBankChoice,
     private readonly lease: RolloverLease,
+    private readonly review: ReviewEarlyRenewals,
     @Inject(CONFIG) private readonly config: EnrollmentConfig,
   ) {}
 
@@ -176,6 +188,9 @@ export class RollOverFiscalYear {
       actionRequired: 0,
       expired: 0,
       leftForYearEnd: 0,
+      earlyReviewed: 0,
+      earlyConfirmed: 0,
+      earlyUndone: 0,
       unfinished: 0,
       discontinued: 0,
       superseded: 0,
@@ -203,6 +218,7 @@ export class RollOverFiscalYear {
     const writing: Array<Promise<void>> = [];
     const flush = async (batch: Enrollment[]) => {
       const plan = await this.prepare(batch, summary, yearOver);
+      plan.early = !yearOver;
       while (writing.length >= this.config.ROLLOVER_WRITES_IN_FLIGHT) await writing.shift();
       const write = this.write(plan, summary, lease);
       write.catch(() => undefined); // awaited (and thrown) by a later flush or at the end
@@ -236,6 +252,8 @@ export class RollOverFiscalYear {
       await Promise.allSettled(writing);
       await cursor.close().catch(() => undefined);
     }
+    // What an early run continued, decided again now that the year is over (after the rest: not within `limit`).
+    if (yearOver && summary.complete) await this.review.run(summary, lease);
     summary.durationMs = Date.now() - started;
     this.logger.log(`rollover ${fromFiscalYear} -> ${toFiscalYear}: ${JSON.stringify(summary)}`);
     return summary;
@@ -443,7 +461,7 @@ export class RollOverFiscalYear {
         // its length before another instance may take it, and writes no further phase once it is lost.
         await collection.updateMany(
           { _id: { $in: ids.slice(i, i + UPDATES_PER_COMMAND) } } as never,
-          { $set: { rollover: { toFiscalYear, outcome, at: now }, updatedAt: now }, $inc: { version: 1 } } as never,
+          { $set: { rollover: { toFiscalYear, outcome, at: now, ...(plan.early && { early: true }) }, updatedAt: now }, $inc: { version: 1 } } as never,
         );
       }
     }

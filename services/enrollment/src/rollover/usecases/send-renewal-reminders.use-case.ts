@@ -33,7 +33,8 @@ export interface ReminderSummary {
  * Before fiscal-year end, one EnrollmentRenewalAtRisk with the reasons and what is missing for each enrollment of the
  * year that would not continue as things are now:
  *  - a completed one (ENROLLED, or ENROLLED once and sent back since: wasCompleted) that the rollover would expire or
- *    ask for action (the same decision as the rollover);
+ *    ask for action (the same decision as the rollover); one an operator's early run continued already, when the run at
+ *    year end would undo that (no longer eligible, agreement inactive: ReviewEarlyRenewals);
  *  - one started but never completed (Enroll was called: ACTION_REQUIRED, INVITED with the proposal, VALIDATING): it
  *    expires with its year unless it is completed before (unfinishedReminder). One only invited (never started by
  *    Enroll) gets none: the invitation and its notice are the reminder.
@@ -75,7 +76,13 @@ export class SendRenewalReminders {
     const programs = await this.programs.all();
     const batchSize = this.config.ROLLOVER_BATCH_SIZE;
     const cursor = this.enrollments.model.collection.find(
-      { fiscalYear, status: { $in: ['ENROLLED', ...BEFORE_ENROLLED] }, rollover: { $exists: false }, renewalReminders: { $ne: fiscalYear } } as never,
+      {
+        fiscalYear,
+        status: { $in: ['ENROLLED', ...BEFORE_ENROLLED] },
+        // Continued by an operator's early run too: the run at year end decides those again (ReviewEarlyRenewals).
+        $or: [{ rollover: { $exists: false } }, { 'rollover.early': true }],
+        renewalReminders: { $ne: fiscalYear },
+      } as never,
       { projection: { outbox: 0 }, batchSize, hint: YEAR_SCAN },
     );
     const flush = async (batch: Enrollment[]) => {
@@ -88,7 +95,9 @@ export class SendRenewalReminders {
         summary.examined++;
         const decision: RenewalDecision = completed ? ctx.decide(enrollment) : unfinishedReminder(fiscalYear, enrollment, enrollment.missing as MissingPayoutItem[]);
         // Continued with no action either way: renewed, or in validation of a profile revision (ENROLLED once approved).
-        if (decision.outcome === 'RENEWED' || decision.outcome === 'VALIDATING') {
+        // Continued early: its continuation is there, and only losing eligibility or the agreement undoes it at year end
+        // (what its payout information lacks is the continuation's to tell).
+        if (decision.outcome === 'RENEWED' || decision.outcome === 'VALIDATING' || (enrollment.rollover && decision.outcome !== 'EXPIRED')) {
           summary.onTrack++;
           continue;
         }
