@@ -46,12 +46,13 @@ describe('AsyncAPI document', () => {
   it('describes arrays of nested classes by their element class', () => {
     const doc = load(committed) as { components: { schemas: Record<string, { properties: Record<string, unknown> }> } };
     const items = (schema: string, property: string) => doc.components.schemas[schema].properties[property];
-    expect(items('UserSnapshot', 'roles')).toEqual({ type: 'array', items: { $ref: '#/components/schemas/RoleGrant' } });
+    // Each item an object (IsObject each: an array inside the list is refused), of the element class.
+    expect(items('UserSnapshot', 'roles')).toEqual({ type: 'array', items: { type: 'object', $ref: '#/components/schemas/RoleGrant' } });
     expect(items('PartnerRegistered', 'locations')).toEqual({
       type: 'array',
-      items: { $ref: '#/components/schemas/LocationInfo' },
+      items: { type: 'object', $ref: '#/components/schemas/LocationInfo' },
     });
-    expect(items('InvitationIssued', 'recipients')).toEqual({ type: 'array', items: { $ref: '#/components/schemas/Recipient' } });
+    expect(items('InvitationIssued', 'recipients')).toEqual({ type: 'array', items: { type: 'object', $ref: '#/components/schemas/Recipient' } });
   });
 
   it('names only event types of the topic among those keyed otherwise', () => {

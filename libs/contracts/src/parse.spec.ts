@@ -27,7 +27,8 @@ describe('parseEvent: occurredAt', () => {
   });
 
   // Consumers keep the newer fact by this time: an unreadable one was stored as 1970 or compared as NaN (never newer).
-  it.each(['yesterday', '2026-13-45T10:00:00Z', '2026-07-01 10:00', '1782900000000', ''])('rejects %j as malformed (dead-lettered)', (occurredAt) => {
+  // '2026-07-01T10:00:00': a time without its offset is read in the consumer's own time zone.
+  it.each(['yesterday', '2026-13-45T10:00:00Z', '2026-07-01 10:00', '1782900000000', '', '2026-07-01T10:00:00', '2026-07-01T10:00:00.123'])('rejects %j as malformed (dead-lettered)', (occurredAt) => {
     expect(() => parseEvent(Topics.eligibility, decision(occurredAt))).toThrow(MalformedMessageError);
     expect(() => parseEvent(Topics.eligibility, decision(occurredAt))).toThrow('occurredAt: must be an ISO-8601 date');
   });
@@ -47,6 +48,11 @@ describe('parseEvent: occurredAt', () => {
       data: { program: { programId: 'PR1', name: 'Program', fiscalYear: 'FY27', requiresEligibility: true, state: 'OPEN', revision: 1, payoutRules: { allowedCurrencies: ['USD'], allowedPaymentMethods: ['CHECK'], taxProfileRequired: false } } },
     });
     expect(parseEvent(Topics.programs, ownProgram, now).known).toBe(true);
+  });
+
+  it.each([0, -1, 2.5])('rejects envelope version %j (a whole number from 1)', (version) => {
+    const message = JSON.stringify({ ...JSON.parse(decision('2026-07-01T10:00:00Z')), version });
+    expect(() => parseEvent(Topics.eligibility, message)).toThrow('version: must be a whole number from 1');
   });
 
   it('still names a missing occurredAt by its type', () => {
@@ -157,6 +163,16 @@ describe('parseEvent: required nested objects', () => {
     'rejects %s with %s = [] (an object is required) as malformed',
     (type, dotted) => {
       expect(() => parseEvent(topicOf(type), envelope(type, replaced(type, dotted, [])))).toThrow(MalformedMessageError);
+    },
+  );
+
+  // class-validator walks an array it is told to validate as nested as a list: an empty array inside one passed.
+  it.each(nested.filter(([, dotted]) => /(locations|recipients|roles)$/.test(dotted)).flatMap(([type, dotted]) => [[], [[]], ['x']].map((item) => [type, dotted, item] as const)))(
+    'rejects %s with %s = [%j] (each item an object) as malformed, naming the field',
+    (type, dotted, item) => {
+      const message = envelope(type, replaced(type, dotted, [item]));
+      expect(() => parseEvent(topicOf(type), message)).toThrow(MalformedMessageError);
+      expect(() => parseEvent(topicOf(type), message)).toThrow(`${dotted}: `);
     },
   );
 
@@ -303,11 +319,13 @@ describe('parseEvent: a validation result of the back office', () => {
     });
 
   it('refuses ACTION_REQUIRED without a reason that is not blank, as the contract says (dead-lettered, the partner would be told nothing)', () => {
-    for (const reasons of [undefined, [], ['  ']]) {
+    for (const reasons of [undefined, null, [], ['  ']]) {
       expect(() => parseEvent(Topics.validationResults, result({ outcome: 'ACTION_REQUIRED', reasons }))).toThrow('reasons must name at least one reason when the outcome is ACTION_REQUIRED');
     }
     expect(parseEvent(Topics.validationResults, result({ outcome: 'ACTION_REQUIRED', reasons: ['Bank statement missing'] })).known).toBe(true);
     expect(parseEvent(Topics.validationResults, result({ outcome: 'APPROVED' })).known).toBe(true);
+    // Optional where the outcome needs none: null there is "no reasons".
+    expect(parseEvent(Topics.validationResults, result({ outcome: 'APPROVED', reasons: null })).known).toBe(true);
   });
 
   it('refuses more than 50 reasons, or one longer than 1,000 characters', () => {

@@ -35,8 +35,13 @@ const REQUIRED_ENVELOPE_FIELDS: Array<[keyof Envelope, string]> = [
 export const EXTERNAL_CLOCK_SKEW_MS = 3_600_000;
 
 function isOccurredAt(value: string): boolean {
+  // A time without its offset (`2026-01-01T10:00:00`) is read in the consumer's time zone: consumers in two zones
+  // would order the same facts differently. RFC 3339 date-time, as the AsyncAPI document says: `Z` or `±hh:mm`.
+  if (value.includes('T') && !TIME_OFFSET.test(value)) return false;
   return isISO8601(value, { strict: true, strictSeparator: true }) && !Number.isNaN(Date.parse(value));
 }
+
+const TIME_OFFSET = /(?:Z|[+-]\d{2}:?\d{2})$/i;
 
 export interface ParsedEvent<T = unknown> {
   envelope: Envelope<T>;
@@ -68,7 +73,8 @@ export function parseEvent<T = unknown>(topic: string, value: Buffer | string | 
     ([field, kind]) => typeof envelope[field] !== kind || envelope[field] === null,
   ).map(([field, kind]) => `${field}: must be a ${kind}`);
   // Consumers order facts by it (newer wins): an unreadable time would be stored as 1970 or compare as NaN.
-  if (typeof envelope.occurredAt === 'string' && !isOccurredAt(envelope.occurredAt)) problems.push('occurredAt: must be an ISO-8601 date');
+  if (typeof envelope.version === 'number' && !(Number.isInteger(envelope.version) && envelope.version >= 1)) problems.push('version: must be a whole number from 1');
+  if (typeof envelope.occurredAt === 'string' && !isOccurredAt(envelope.occurredAt)) problems.push('occurredAt: must be an ISO-8601 date and time with its offset (Z or ±hh:mm)');
   else if (typeof envelope.occurredAt === 'string' && EXTERNAL_TOPICS.includes(topic as never) && Date.parse(envelope.occurredAt) > now + EXTERNAL_CLOCK_SKEW_MS) {
     problems.push(`occurredAt: must not be more than ${EXTERNAL_CLOCK_SKEW_MS / 60_000} minutes ahead of the consumer's clock (${new Date(now).toISOString()})`);
   }

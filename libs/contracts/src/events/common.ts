@@ -1,5 +1,5 @@
 import { Type } from 'class-transformer';
-import { ArrayNotEmpty, IsArray, IsBoolean, IsDefined, IsEmail, IsIn, IsInt, IsOptional, IsString, Min, ValidateNested } from 'class-validator';
+import { ArrayNotEmpty, IsArray, IsBoolean, IsDefined, IsEmail, IsIn, IsInt, IsObject, IsOptional, IsString, Min, ValidateNested } from 'class-validator';
 import { Role, Roles } from '../domain';
 
 /** One role of a user: company-wide roles always carry `['*']`. */
@@ -18,7 +18,7 @@ export class UserSnapshot {
   @IsEmail() email!: string;
   @IsString() displayName!: string;
   @IsBoolean() active!: boolean;
-  @IsDefined() @IsArray() @ValidateNested({ each: true }) @Type(() => RoleGrant) roles!: RoleGrant[];
+  @IsDefined() @IsArray() @IsObject({ each: true }) @ValidateNested({ each: true }) @Type(() => RoleGrant) roles!: RoleGrant[];
   @IsInt() @Min(1) revision!: number;
 }
 

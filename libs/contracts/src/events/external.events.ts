@@ -1,5 +1,5 @@
 import { JSONSchema } from 'class-validator-jsonschema';
-import { ArrayMaxSize, IsArray, IsBoolean, IsIn, IsInt, IsOptional, IsString, Matches, MaxLength, Min, ValidateBy } from 'class-validator';
+import { ArrayMaxSize, IsArray, IsBoolean, IsIn, IsInt, IsString, Matches, MaxLength, Min, ValidateBy, ValidateIf } from 'class-validator';
 import { FISCAL_YEAR_PATTERN, ID_MESSAGE, ID_PATTERN, ProfileKind, ProfileKinds, ValidationOutcome, ValidationOutcomes } from '../domain';
 
 /**
@@ -12,10 +12,14 @@ const Id = () => Matches(ID_PATTERN, { message: ID_MESSAGE });
 export const MAX_REASONS = 50;
 export const MAX_REASON_LENGTH = 1_000;
 
-/** Reasons from an outside system: an optional list of at most MAX_REASONS strings of at most MAX_REASON_LENGTH. */
-function Reasons(): PropertyDecorator {
+/**
+ * Reasons from an outside system: an optional list of at most MAX_REASONS strings of at most MAX_REASON_LENGTH.
+ * `required`: when the payload needs them (an ACTION_REQUIRED result), `null` is checked too (class-validator's
+ * IsOptional would skip every check of the property for it, ReasonsForActionRequired included).
+ */
+function Reasons(required: (payload: object) => boolean = () => false): PropertyDecorator {
   const checks = [
-    IsOptional(),
+    ValidateIf((payload: object, value: unknown) => (value !== undefined && value !== null) || required(payload)),
     IsArray(),
     ArrayMaxSize(MAX_REASONS, { message: `reasons must be at most ${MAX_REASONS} reasons` }),
     IsString({ each: true }),
@@ -64,6 +68,6 @@ export class ProfileValidationCompleted {
   @IsIn(ValidationOutcomes) outcome!: ValidationOutcome;
   @JSONSchema({ description: 'Required, with at least one reason that is not blank, when outcome is ACTION_REQUIRED (what the partner must fix).' })
   @ReasonsForActionRequired()
-  @Reasons()
+  @Reasons((payload) => (payload as { outcome?: unknown }).outcome === 'ACTION_REQUIRED')
   reasons: string[] = [];
 }

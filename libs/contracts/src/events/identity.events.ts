@@ -13,7 +13,7 @@ export class LocationInfo {
 export class PartnerRegistered {
   @IsString() partnerId!: string;
   @IsString() name!: string;
-  @IsDefined() @IsArray() @ValidateNested({ each: true }) @Type(() => LocationInfo) locations!: LocationInfo[];
+  @IsDefined() @IsArray() @IsObject({ each: true }) @ValidateNested({ each: true }) @Type(() => LocationInfo) locations!: LocationInfo[];
 }
 
 export class LocationAdded extends LocationInfo {

@@ -1,5 +1,5 @@
 import { Type } from 'class-transformer';
-import { IsArray, IsBoolean, IsDefined, IsIn, IsInt, IsOptional, IsString, IsUrl, isURL, Matches, Min, ValidateNested } from 'class-validator';
+import { IsArray, IsBoolean, IsDefined, IsIn, IsInt, IsObject, IsOptional, IsString, IsUrl, Matches, Min, ValidateNested, isURL } from 'class-validator';
 import { FISCAL_YEAR_PATTERN } from '../domain';
 import { Recipient } from './common';
 
@@ -32,7 +32,7 @@ export class InvitationEvent {
 }
 
 export class InvitationIssued extends InvitationEvent {
-  @IsDefined() @IsArray() @ValidateNested({ each: true }) @Type(() => Recipient) recipients!: Recipient[];
+  @IsDefined() @IsArray() @IsObject({ each: true }) @ValidateNested({ each: true }) @Type(() => Recipient) recipients!: Recipient[];
   @IsArray() @IsIn(DeliveryChannels, { each: true }) channels!: DeliveryChannel[];
   @IsUrl(LINK_URL_OPTIONS) getStartedUrl!: string;
   /** Open programs are shown on the overview only: no email. */
@@ -44,7 +44,7 @@ export class InvitationDelivered extends InvitationIssued {}
 
 /** No Incentives admin on the location: Global and Account admins are asked to assign one. */
 export class AdminAssignmentRequested extends InvitationEvent {
-  @IsDefined() @IsArray() @ValidateNested({ each: true }) @Type(() => Recipient) recipients!: Recipient[];
+  @IsDefined() @IsArray() @IsObject({ each: true }) @ValidateNested({ each: true }) @Type(() => Recipient) recipients!: Recipient[];
 }
 
 export class NoticeSelected extends InvitationEvent {

@@ -63,7 +63,7 @@ export class CreateTaxProfileDto {
   @IsOptional() @IsString() @Matches(/\S/, { message: 'vatId must not be blank' }) @Length(1, 40) vatId?: string | null;
 
   @ApiProperty({ type: [TaxDocumentDto] })
-  @IsArray() @ArrayMinSize(1) @ArrayMaxSize(20) @ValidateNested({ each: true }) @Type(() => TaxDocumentDto)
+  @IsArray() @ArrayMinSize(1) @ArrayMaxSize(20) @IsObject({ each: true }) @ValidateNested({ each: true }) @Type(() => TaxDocumentDto)
   documents!: TaxDocumentDto[];
 
   @ApiProperty({ example: '2027-12-31', description: 'When the tax forms expire; must be in the future' })
