@@ -25,6 +25,10 @@ export const identityConfigSpec = {
     default: '',
     desc: 'TOKEN_ISSUER=self only: the JWKS ({"keys":[...]}, as /.well-known/jwks.json served it) of signing keys rotated out, still published and accepted until the tokens they signed expire (JWT_TTL_SECONDS); empty: none',
   }),
+  JWT_NEXT_KEYS: str({
+    default: '',
+    desc: 'TOKEN_ISSUER=self only: the JWKS of the public keys of signing keys to come, published and accepted before any replica signs with them, so that a rolling restart onto a new key has no replica refusing the tokens of another; empty: none',
+  }),
   DEV_SIGN_IN_ENABLED: flag({ default: false, desc: 'Enables POST /v1/dev/sign-in (development only; TOKEN_ISSUER=self only)' }),
   IMPORT_MAX_USERS: wholeNumber(1)({ default: 1000, desc: 'Largest SCIM ListResponse accepted by one import request' }),
 };

@@ -1,4 +1,4 @@
-import { CanActivate, ExecutionContext, HttpStatus, Inject, Injectable } from '@nestjs/common';
+import { CanActivate, ExecutionContext, HttpStatus, Inject, Injectable, Logger } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { timingSafeEqual } from 'node:crypto';
 import type { Request } from 'express';
@@ -48,6 +48,19 @@ function sameSecret(given: string, expected: string | undefined): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
+const KEYS_UNAVAILABLE = 'The keys that verify access tokens cannot be read now. Send the same request again shortly.';
+
+/** Logs why the issuer's keys are unavailable at most once per ISSUER_KEYS_RETRY_MS (every request meets it meanwhile). */
+const keysUnavailableLog = {
+  logger: new Logger('Auth'),
+  lastAt: 0,
+  warn(message: string): void {
+    if (Date.now() - this.lastAt < ISSUER_KEYS_RETRY_MS) return;
+    this.lastAt = Date.now();
+    this.logger.warn(message);
+  },
+};
+
 /**
  * The caller of the request's bearer token; 401 without one (`missing` says what to send, `challenge` how) or when it
  * is not valid.
@@ -60,10 +73,11 @@ export async function verifyBearer(request: Request, verifier: JwtVerifier, miss
   } catch (error) {
     if (error instanceof InvalidTokenError) throw unauthorized(error.message, CHALLENGES.invalidToken);
     // The token may well be valid: the client retries the same request, rather than signing in again.
+    // What failed (the issuer's address, the token's key id) is the operators' to read, in the log: not told to a
+    // caller not authenticated yet (and the key id is the caller's own input).
     if (error instanceof IssuerKeysUnavailableError) {
-      throw new ProblemException(HttpStatus.SERVICE_UNAVAILABLE, 'issuer-keys-unavailable', 'Token keys unavailable', error.message).retryAfter(
-        ISSUER_KEYS_RETRY_MS / 1000,
-      );
+      keysUnavailableLog.warn(error.message);
+      throw new ProblemException(HttpStatus.SERVICE_UNAVAILABLE, 'issuer-keys-unavailable', 'Token keys unavailable', KEYS_UNAVAILABLE).retryAfter(ISSUER_KEYS_RETRY_MS / 1000);
     }
     throw error;
   }

@@ -193,6 +193,11 @@ describe("the issuer's JWKS endpoint failing", () => {
     expect(refusal).toBeInstanceOf(ProblemException);
     expect((refusal as ProblemException).getStatus()).toBe(503);
     expect((refusal as ProblemException).retryAfterSeconds).toBe(ISSUER_KEYS_RETRY_MS / 1000);
+    // The issuer's address and the token's key id are for the log, not for a caller not authenticated yet.
+    const detail = JSON.stringify((refusal as ProblemException).getResponse());
+    expect(detail).toContain('Send the same request again shortly');
+    expect(detail).not.toContain('k-new');
+    expect(detail).not.toContain(new URL(url).host);
   });
 
   it('a token its keys do not sign is still 401 while the endpoint answers', async () => {

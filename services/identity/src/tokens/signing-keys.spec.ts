@@ -15,6 +15,7 @@ const config = (fields: Partial<IdentityConfig> = {}) =>
     JWT_SIGNING_KEY: '',
     JWT_KEY_ID: 'identity-1',
     JWT_PREVIOUS_KEYS: '',
+    JWT_NEXT_KEYS: '',
     JWT_TTL_SECONDS: 900,
     JWT_ISSUER: ISSUER,
     JWT_AUDIENCE: AUDIENCE,
@@ -100,6 +101,30 @@ describe('SigningKeys: a signing key rotated out (JWT_PREVIOUS_KEYS)', () => {
     // Without it, the rotation refuses every token signed before (what it did).
     const bare = new SigningKeys(config({ JWT_SIGNING_KEY: pem(), JWT_KEY_ID: 'k-2026-12' }));
     await expect(verifierOf(bare).verify(issuedBefore)).rejects.toThrow('The access token is not valid.');
+  });
+
+  // A rolling restart onto a new key: the replicas not restarted yet must accept the new key's tokens, and so must a
+  // service that fetched the key set from one of them.
+  it('a key to come (JWT_NEXT_KEYS) is published and accepted before any replica signs with it: no replica refuses another in the rotation', async () => {
+    const [oldPem, newPem] = [pem(), pem()];
+    const newPublic = new SigningKeys(config({ JWT_SIGNING_KEY: newPem, JWT_KEY_ID: 'k-2026-12' })).jwks();
+    // Step 1 done everywhere: still signing with the old key, the new one published.
+    const announced = new SigningKeys(config({ JWT_SIGNING_KEY: oldPem, JWT_KEY_ID: 'k-2026-11', JWT_NEXT_KEYS: JSON.stringify(newPublic) }));
+    expect(announced.jwks().keys.map((k) => k.kid)).toEqual(['k-2026-11', 'k-2026-12']);
+    expect(decodeProtectedHeader((await announced.issue('U0', 'P1')).accessToken).kid).toBe('k-2026-11');
+    // Step 2 under way: a restarted replica signs with the new key; one not restarted yet accepts its tokens.
+    const oldJwks = { keys: announced.jwks().keys.filter((k) => k.kid !== 'k-2026-12') };
+    const restarted = new SigningKeys(config({ JWT_SIGNING_KEY: newPem, JWT_KEY_ID: 'k-2026-12', JWT_PREVIOUS_KEYS: JSON.stringify(oldJwks) }));
+    const fromRestarted = (await restarted.issue('U1', 'P1')).accessToken;
+    expect(await verifierOf(announced).verify(fromRestarted)).toMatchObject({ userId: 'U1' });
+    expect(await verifierOf(restarted).verify((await announced.issue('U2', 'P1')).accessToken)).toMatchObject({ userId: 'U2' });
+    // In one step (no JWT_NEXT_KEYS first), the replica not restarted yet refused it.
+    const unannounced = new SigningKeys(config({ JWT_SIGNING_KEY: oldPem, JWT_KEY_ID: 'k-2026-11' }));
+    await expect(verifierOf(unannounced).verify(fromRestarted)).rejects.toThrow('The access token is not valid.');
+    // A kid both settings name is refused at start.
+    expect(() => new SigningKeys(config({ JWT_SIGNING_KEY: oldPem, JWT_KEY_ID: 'k-now', JWT_PREVIOUS_KEYS: JSON.stringify(newPublic), JWT_NEXT_KEYS: JSON.stringify(newPublic) }))).toThrow(
+      'Invalid configuration: JWT_NEXT_KEYS (key 0 has the kid k-2026-12 of another key)',
+    );
   });
 
   it.each([

@@ -22,8 +22,8 @@ export class SigningKeys {
   private readonly publicJwk?: JWK;
   /** JWT_KEY_ID; for a generated key, followed by its thumbprint (see below). */
   private readonly keyId: string = '';
-  /** Keys rotated out (JWT_PREVIOUS_KEYS): published and accepted, never used to sign. */
-  private readonly previousJwks: JWK[] = [];
+  /** Keys rotated out (JWT_PREVIOUS_KEYS) and keys to come (JWT_NEXT_KEYS): published and accepted, not used to sign. */
+  private readonly otherJwks: JWK[] = [];
 
   constructor(@Inject(CONFIG) private readonly config: IdentityConfig) {
     if (config.TOKEN_ISSUER === 'external') {
@@ -56,7 +56,8 @@ export class SigningKeys {
     // do not know. A configured key keeps JWT_KEY_ID as its kid (rotating it is the operator's, with a new kid).
     this.keyId = pem ? config.JWT_KEY_ID : `${config.JWT_KEY_ID}-${thumbprint({ e, kty, n }).slice(0, 16)}`;
     this.publicJwk = { kty, n, e, kid: this.keyId, alg: 'RS256', use: 'sig' };
-    this.previousJwks = previousKeys(config.JWT_PREVIOUS_KEYS, this.keyId);
+    const taken = new Set([this.keyId]);
+    this.otherJwks = [...publishedKeys('JWT_PREVIOUS_KEYS', config.JWT_PREVIOUS_KEYS, taken), ...publishedKeys('JWT_NEXT_KEYS', config.JWT_NEXT_KEYS, taken)];
   }
 
   /** Whether identity is the token issuer (TOKEN_ISSUER=self), hence has a key to sign with and publish. */
@@ -66,7 +67,7 @@ export class SigningKeys {
 
   /** The public keys, as served at /.well-known/jwks.json and used by this service to verify tokens (none when external). */
   jwks(): { keys: JWK[] } {
-    return { keys: this.publicJwk ? [{ ...this.publicJwk }, ...this.previousJwks.map((jwk) => ({ ...jwk }))] : [] };
+    return { keys: this.publicJwk ? [{ ...this.publicJwk }, ...this.otherJwks.map((jwk) => ({ ...jwk }))] : [] };
   }
 
   async issue(userId: string, partnerId: string): Promise<IssuedToken> {
@@ -90,13 +91,15 @@ export class SigningKeys {
 /**
  * JWT_PREVIOUS_KEYS: the JWKS of keys rotated out, as /.well-known/jwks.json served it before (copy it from there).
  * Rotating the signing key (JWT_SIGNING_KEY and a new JWT_KEY_ID) would otherwise make every token it signed fail at
- * once, here and, once they fetch the new key set, in every service, and during a rolling restart replicas would
- * refuse each other's tokens. Public RSA keys with a kid other than the signing key's; refused at start otherwise,
- * naming what is wrong (no key material is secret here).
+ * once, here and, once they fetch the new key set, in every service. JWT_NEXT_KEYS: the public keys of signing keys
+ * to come, published and accepted before a replica signs with one: without it, during the rolling restart onto a new
+ * key, the replicas not restarted yet (and a service that fetched the key set from one) refuse the new key's tokens.
+ * Public RSA keys with a kid no other key has (`taken`, which this adds to); refused at start otherwise, naming what is
+ * wrong (no key material is secret here).
  */
-function previousKeys(value: string, signingKid: string): JWK[] {
+function publishedKeys(setting: string, value: string, taken: Set<string>): JWK[] {
   if (!value.trim()) return [];
-  const refuse = (why: string) => new ConfigError(`Invalid configuration: JWT_PREVIOUS_KEYS (${why})`);
+  const refuse = (why: string) => new ConfigError(`Invalid configuration: ${setting} (${why})`);
   let parsed: unknown;
   try {
     parsed = JSON.parse(value);
@@ -105,13 +108,12 @@ function previousKeys(value: string, signingKid: string): JWK[] {
   }
   const keys = (parsed as { keys?: unknown })?.keys;
   if (!Array.isArray(keys)) throw refuse('must be a JWKS, {"keys":[...]}, as /.well-known/jwks.json serves it');
-  const kids = new Set<string>();
   return keys.map((key: Record<string, unknown>, i) => {
     if (key?.kty !== 'RSA' || typeof key.n !== 'string' || typeof key.e !== 'string') throw refuse(`key ${i} must be an RSA public key (kty, n, e)`);
     if ('d' in key) throw refuse(`key ${i} holds a private part (d): publish public keys only`);
     if (typeof key.kid !== 'string' || !key.kid) throw refuse(`key ${i} must have a kid`);
-    if (key.kid === signingKid || kids.has(key.kid)) throw refuse(`key ${i} has the kid ${key.kid} of another key`);
-    kids.add(key.kid);
+    if (taken.has(key.kid)) throw refuse(`key ${i} has the kid ${key.kid} of another key`);
+    taken.add(key.kid);
     try {
       createPublicKey({ key: { kty: 'RSA', n: key.n, e: key.e }, format: 'jwk' });
     } catch {
