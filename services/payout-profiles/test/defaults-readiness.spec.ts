@@ -191,6 +191,16 @@ describe('tax profiles expiring within 30 days', () => {
     const events = await watch.waitFor<TaxProfileExpiring>(expiring, { count: 2 });
     expect(events.map((e) => e.envelope!.data.daysLeft)).toEqual([10, 20]);
     expect(new Set(events.map((e) => e.envelope!.eventId)).size).toBe(2);
+
+    // Set back to the first date: the date in force is reported again, under an id of its own (notification sends once
+    // per event id and recipient: the first event's id would have been dropped as a duplicate).
+    const again = await call(h, 'GET', `/v1/locations/${w.L1}/tax-profile`, { token: admin });
+    const back = await call(h, 'PATCH', `/v1/locations/${w.L1}/tax-profile`, { token: admin, body: { expiresAt: created.body.expiresAt }, headers: ifMatch(again.body.version) });
+    expect(back.status).toBe(200);
+    expect((await call(h, 'POST', '/v1/operator/tax-expiry-scan', { headers: operator })).body).toEqual({ candidates: 1, reported: 1 });
+    const all = await watch.waitFor<TaxProfileExpiring>(expiring, { count: 3 });
+    expect(all.map((e) => e.envelope!.data.expiresAt)).toEqual([created.body.expiresAt, moved.body.expiresAt, created.body.expiresAt]);
+    expect(new Set(all.map((e) => e.envelope!.eventId)).size).toBe(3);
   });
 
   it('leave profiles expiring later alone', async () => {
@@ -338,6 +348,21 @@ describe('a bank profile and the defaults it serves', () => {
     expect((await changeCurrency(p)).status).toBe(409);
     expect(await claimsOf(p.profileId)).toEqual([w.L3]);
     expect((await call(h, 'DELETE', `/v1/locations/${w.L3}/default-bank-profile`, { token: admin })).status).toBe(204);
+  });
+
+  it('removed, a default has none to read (404): If-Match "0" ("none", as documented) is taken by PUT and DELETE; a stale version still 412', async () => {
+    const p = await newProfile();
+    expect((await putDefault(w.L3, p.profileId)).status).toBe(200);
+    expect((await call(h, 'DELETE', `/v1/locations/${w.L3}/default-bank-profile`, { token: admin })).status).toBe(204);
+    expect((await call(h, 'GET', `/v1/locations/${w.L3}/default-bank-profile`, { token: admin })).status).toBe(404);
+    expect((await call(h, 'DELETE', `/v1/locations/${w.L3}/default-bank-profile`, { token: admin, headers: ifMatch(0) })).status).toBe(204);
+    const put = await call(h, 'PUT', `/v1/locations/${w.L3}/default-bank-profile`, { token: admin, body: { bankProfileId: p.profileId, currency: 'EUR' }, headers: ifMatch(0) });
+    expect(put.status).toBe(200);
+    // Now there is one: "0" is stale.
+    const stale = await call(h, 'PUT', `/v1/locations/${w.L3}/default-bank-profile`, { token: admin, body: { bankProfileId: p.profileId, currency: 'EUR' }, headers: ifMatch(0) });
+    expect(stale.status).toBe(412);
+    expect((await call(h, 'DELETE', `/v1/locations/${w.L3}/default-bank-profile`, { token: admin, headers: ifMatch(0) })).status).toBe(412);
+    expect((await call(h, 'DELETE', `/v1/locations/${w.L3}/default-bank-profile`, { token: admin, headers: ifMatch(put.body.version) })).status).toBe(204);
   });
 
   it('identical DELETEs at the same time, without If-Match, all answer 204, and the removal is published once', async () => {

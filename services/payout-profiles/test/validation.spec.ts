@@ -266,6 +266,17 @@ describe('a back-office result contradicting a decided revision', () => {
     }
   });
 
+  it("an approval's note stays in the history: the approved profile has no reasons (they say what to fix)", async () => {
+    const id = (await call(h, 'POST', '/v1/bank-profiles', { token: admin, body: usProfile() })).body.profileId;
+    await decide(id, 'BANK', 1, 'APPROVED', ['Verified by the bank']);
+    await eventually(async () => expect(await profile(`/v1/bank-profiles/${id}`)).toMatchObject({ status: 'APPROVED', reasons: [] }));
+    expect((await profile(`/v1/bank-profiles/${id}`)).validationHistory).toEqual([
+      expect.objectContaining({ revision: 1, outcome: 'APPROVED', effect: 'APPLIED', reasons: ['Verified by the bank'] }),
+    ]);
+    const [approved] = await watch.waitFor(of(id, 'ProfileApproved', 1));
+    expect((approved.envelope!.data as { reasons?: string[] }).reasons ?? []).toEqual([]);
+  });
+
   it('the same outcome again with other reasons is no conflict: recorded as CONFIRMED, not applied, no warning, no metric', async () => {
     const labels = { profile_kind: 'BANK', decided: 'APPROVED', outcome: 'APPROVED' };
     const countBefore = await metric(labels);

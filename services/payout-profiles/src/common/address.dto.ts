@@ -1,14 +1,14 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Text } from '@lib/platform';
-import { IsIn, IsOptional } from 'class-validator';
+import { OptionalNotNull, Text } from '@lib/platform';
+import { IsIn } from 'class-validator';
 import { COUNTRIES } from '../reference/countries';
 
 export class AddressDto {
   @ApiProperty({ example: '1 Main Street' }) @Text(200) line1!: string;
-  @ApiPropertyOptional() @IsOptional() @Text(200) line2?: string;
+  @ApiPropertyOptional() @OptionalNotNull() @Text(200) line2?: string;
   @ApiProperty({ example: 'Berlin' }) @Text(100) city!: string;
-  @ApiPropertyOptional() @IsOptional() @Text(100) region?: string;
-  @ApiPropertyOptional({ example: '10115' }) @IsOptional() @Text(20) postalCode?: string;
+  @ApiPropertyOptional() @OptionalNotNull() @Text(100) region?: string;
+  @ApiPropertyOptional({ example: '10115' }) @OptionalNotNull() @Text(20) postalCode?: string;
   @ApiProperty({ example: 'DE', description: 'ISO 3166-1 alpha-2' })
   @IsIn(COUNTRIES, { message: 'country must be an ISO 3166-1 alpha-2 country code' })
   country!: string;

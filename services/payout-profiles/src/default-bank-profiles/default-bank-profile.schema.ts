@@ -20,3 +20,13 @@ export class DefaultBankProfile {
 
 export const DefaultBankProfileSchema = SchemaFactory.createForClass(DefaultBankProfile);
 DefaultBankProfileSchema.plugin(outboxPlugin);
+
+/**
+ * Whether `If-Match: expected` holds for the location's default as stored: its version, or 0 while it has none (never
+ * had one, or removed: GET answers 404 then, with no version to send back, and the header is documented as "the version
+ * read, 0 when none"). A removed one's own version matches too.
+ */
+export function defaultVersionMatches(stored: Pick<DefaultBankProfile, 'version' | 'bankProfileId'> | null | undefined, expected: number): boolean {
+  if (stored?.bankProfileId) return stored.version === expected;
+  return expected === 0 || expected === stored?.version;
+}

@@ -2,7 +2,7 @@ import { CURRENCIES, PaymentMethod, PaymentMethods } from '@lib/contracts';
 import { ApiProperty, ApiPropertyOptional, PartialType } from '@nestjs/swagger';
 import { OptionalNotNull, PageQuery, Text } from '@lib/platform';
 import { Type } from 'class-transformer';
-import { ArrayMaxSize, ArrayMinSize, ArrayUnique, IsArray, IsEmail, IsIn, IsObject, IsOptional, IsString, Length, Matches, ValidateNested } from 'class-validator';
+import { ArrayMaxSize, ArrayMinSize, ArrayUnique, IsArray, IsEmail, IsIn, IsObject, IsString, Length, Matches, ValidateNested } from 'class-validator';
 import { ProfileStateDto } from '../../profiles/dto/profile-state.dto';
 import { AddressDto } from '../../common/address.dto';
 import { COUNTRIES } from '../../reference/countries';
@@ -14,31 +14,33 @@ import { AccountScheme, SCHEMES } from '../bank-account.rules';
  * accountNumber; AU: bsb + accountNumber; IN: ifsc + accountNumber; elsewhere: bic + accountNumber.
  */
 // Blank ("   ") is refused with "<field> must not be blank" (Text), not read as left out: a required one would be told
-// "is required", one the scheme does not use "is not used", and an optional one silently dropped.
+// "is required", one the scheme does not use "is not used", and an optional one silently dropped. `null` is refused
+// too (OptionalNotNull): stored, it made the same details sent again without the field look like a change (a new
+// revision, sent to validation).
 export class BankAccountDto {
   @ApiPropertyOptional({ example: 'DE89 3704 0044 0532 0130 00', description: 'Secret: stored encrypted, shown masked' })
-  @IsOptional() @Text(64) iban?: string;
-  @ApiPropertyOptional({ example: 'COBADEFFXXX' }) @IsOptional() @Text(64) bic?: string;
+  @OptionalNotNull() @Text(64) iban?: string;
+  @ApiPropertyOptional({ example: 'COBADEFFXXX' }) @OptionalNotNull() @Text(64) bic?: string;
   @ApiPropertyOptional({ description: 'Secret: stored encrypted, shown masked' })
-  @IsOptional() @Text(64) accountNumber?: string;
+  @OptionalNotNull() @Text(64) accountNumber?: string;
   @ApiPropertyOptional({ example: '021000021', description: 'US ABA routing number' })
-  @IsOptional() @Text(64) routingNumber?: string;
-  @ApiPropertyOptional({ enum: ['CHECKING', 'SAVINGS'] }) @IsOptional() @Text(64) accountType?: string;
-  @ApiPropertyOptional({ description: 'CA: 3 digits' }) @IsOptional() @Text(64) institutionNumber?: string;
-  @ApiPropertyOptional({ description: 'CA: 5 digits' }) @IsOptional() @Text(64) transitNumber?: string;
-  @ApiPropertyOptional({ description: 'AU: 6 digits' }) @IsOptional() @Text(64) bsb?: string;
-  @ApiPropertyOptional({ description: 'IN: 11 characters' }) @IsOptional() @Text(64) ifsc?: string;
-  @ApiPropertyOptional() @IsOptional() @Text(140) bankName?: string;
+  @OptionalNotNull() @Text(64) routingNumber?: string;
+  @ApiPropertyOptional({ enum: ['CHECKING', 'SAVINGS'] }) @OptionalNotNull() @Text(64) accountType?: string;
+  @ApiPropertyOptional({ description: 'CA: 3 digits' }) @OptionalNotNull() @Text(64) institutionNumber?: string;
+  @ApiPropertyOptional({ description: 'CA: 5 digits' }) @OptionalNotNull() @Text(64) transitNumber?: string;
+  @ApiPropertyOptional({ description: 'AU: 6 digits' }) @OptionalNotNull() @Text(64) bsb?: string;
+  @ApiPropertyOptional({ description: 'IN: 11 characters' }) @OptionalNotNull() @Text(64) ifsc?: string;
+  @ApiPropertyOptional() @OptionalNotNull() @Text(140) bankName?: string;
 }
 
 export class BeneficiaryDto {
   @ApiProperty({ example: 'Contoso GmbH' }) @Text(200) name!: string;
   @ApiProperty({ example: 'payments@contoso.example' }) @IsEmail() email!: string;
   @ApiPropertyOptional({ example: '+49 30 1234567' })
-  @IsOptional() @Matches(/^\+?(?=(?:[^0-9]*[0-9]){5})[0-9 ()-]{5,20}$/, { message: 'phone must be a phone number' })
+  @OptionalNotNull() @Matches(/^\+?(?=(?:[^0-9]*[0-9]){5})[0-9 ()-]{5,20}$/, { message: 'phone must be a phone number' })
   phone?: string;
   @ApiPropertyOptional({ type: AddressDto, description: 'Required when the payment method is CHECK' })
-  @IsOptional() @IsObject() @ValidateNested() @Type(() => AddressDto)
+  @OptionalNotNull() @IsObject() @ValidateNested() @Type(() => AddressDto)
   address?: AddressDto;
 }
 

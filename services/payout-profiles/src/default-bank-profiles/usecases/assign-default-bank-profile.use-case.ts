@@ -10,7 +10,7 @@ import { BankProfilesRepository } from '../../bank-profiles/bank-profiles.reposi
 import { PayoutAccess } from '../../profiles/payout-access';
 import { servedLocations, serves } from '../../profiles/permissions';
 import { locationNotServed } from '../../profiles/problems';
-import { DefaultBankProfile } from '../default-bank-profile.schema';
+import { DefaultBankProfile, defaultVersionMatches } from '../default-bank-profile.schema';
 import { DefaultClaims } from '../default-claims';
 
 export type AssignOutcome = 'ASSIGNED' | 'UNCHANGED';
@@ -73,7 +73,7 @@ export class AssignDefaultBankProfile {
       .lean<DefaultBankProfile[]>();
     const plans = input.locationIds.map((locationId) => {
       const current = existing.find((d) => d._id === locationId) ?? null;
-      if (input.expectedVersion !== undefined && (current?.version ?? 0) !== input.expectedVersion) {
+      if (input.expectedVersion !== undefined && !defaultVersionMatches(current, input.expectedVersion)) {
         throw Problems.preconditionFailed(current?.version ?? 0);
       }
       return { locationId, current };
@@ -130,7 +130,7 @@ export class AssignDefaultBankProfile {
     for (let attempt = 1; ; attempt++) {
       if (attempt > 1) {
         existing = await this.defaults.findOne({ _id: locationId, partnerId }).lean<DefaultBankProfile>();
-        if (expectedVersion !== undefined && (existing?.version ?? 0) !== expectedVersion) {
+        if (expectedVersion !== undefined && !defaultVersionMatches(existing, expectedVersion)) {
           throw Problems.preconditionFailed(existing?.version ?? 0);
         }
       }

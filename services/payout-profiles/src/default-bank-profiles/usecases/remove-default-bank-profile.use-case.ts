@@ -5,7 +5,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { Model } from 'mongoose';
 import { PayoutAccess } from '../../profiles/payout-access';
-import { DefaultBankProfile } from '../default-bank-profile.schema';
+import { DefaultBankProfile, defaultVersionMatches } from '../default-bank-profile.schema';
 import { DefaultClaims } from '../default-claims';
 
 const ATTEMPTS = 5;
@@ -30,7 +30,7 @@ export class RemoveDefaultBankProfile {
     const { actor } = await this.access.locationAdmin(principal, locationId, 'remove its default bank profile');
     for (let attempt = 1; ; attempt++) {
       const existing = await this.defaults.findOne({ _id: locationId, partnerId: actor.partnerId }).lean<DefaultBankProfile>();
-      if (expectedVersion !== undefined && (existing?.version ?? 0) !== expectedVersion) {
+      if (expectedVersion !== undefined && !defaultVersionMatches(existing, expectedVersion)) {
         throw Problems.preconditionFailed(existing?.version ?? 0);
       }
       if (!existing?.bankProfileId || !existing.currency) return { removed: false };

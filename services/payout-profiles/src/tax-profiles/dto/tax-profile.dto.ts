@@ -26,9 +26,9 @@ export const DOCUMENT_TYPES = ['application/pdf', 'image/png', 'image/jpeg', 'im
 
 export class BusinessProfileDto {
   @ApiProperty({ example: 'Contoso Ltd' }) @Text(200) legalName!: string;
-  @ApiPropertyOptional() @IsOptional() @Text(200) doingBusinessAs?: string;
+  @ApiPropertyOptional() @OptionalNotNull() @Text(200) doingBusinessAs?: string;
   @ApiProperty({ type: AddressDto }) @IsObject() @ValidateNested() @Type(() => AddressDto) address!: AddressDto;
-  @ApiPropertyOptional() @IsOptional() @IsEmail() contactEmail?: string;
+  @ApiPropertyOptional() @OptionalNotNull() @IsEmail() contactEmail?: string;
 }
 
 /** Metadata of an uploaded file (the file itself lives in the document store). */

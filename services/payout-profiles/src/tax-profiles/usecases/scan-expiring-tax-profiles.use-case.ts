@@ -57,7 +57,9 @@ export class ScanExpiringTaxProfiles {
         type: 'TaxProfileExpiring',
         data,
         key: profile.locationId,
-        eventId: deterministicId(`TaxProfileExpiring:${profile._id}:${data.expiresAt}`),
+        // The revision too: a date reported, changed, then set back (three revisions) is reported again, under another id
+        // (notification sends once per event id and recipient).
+        eventId: deterministicId(`TaxProfileExpiring:${profile._id}:${profile.revision}:${data.expiresAt}`),
       });
       const result = await this.profiles.model.updateOne(
         { _id: profile._id, expiresAt, expiryReportedFor: { $exists: false } },

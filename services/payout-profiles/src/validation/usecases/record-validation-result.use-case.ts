@@ -111,7 +111,8 @@ export class RecordValidationResult {
       const next = {
         ...profile,
         version: profile.version + 1,
-        ...(effect === 'APPLIED' && { status: command.outcome, reasons }),
+        // The profile's reasons say what to fix: an approval's note ("verified by the bank") stays in the history only.
+        ...(effect === 'APPLIED' && { status: command.outcome, reasons: command.outcome === 'APPROVED' ? [] : reasons }),
       } as BankProfile | TaxProfile;
       const set: Record<string, unknown> = { version: next.version };
       if (effect === 'APPLIED') Object.assign(set, { status: next.status, reasons: next.reasons });
