@@ -558,6 +558,27 @@ describe('duplicates and reordering', () => {
   });
 });
 
+describe("the service's Clock", () => {
+  it('dates an invitation (issued, delivered, revoked), as it decides by it: not by the machine clock', async () => {
+    const { partner, l1, global, admin, programId } = await oneLocationWithAdmins();
+    // Within the fiscal year, an hour back: a clock moved in a test, or an instance's skewed one.
+    const at = new Date(Math.floor((Date.now() - 3_600_000) / 1000) * 1000);
+    const clock = world.clockAt(at);
+    try {
+      await world.decide(partner, l1, programId, true);
+      await world.waitEvent('InvitationIssued', forInvitation(programId, l1));
+      const [issued] = await world.invitations(global, `?locationId=${l1}`);
+      expect(issued.issuedAt).toBe(at.toISOString());
+      expect(issued.recipients.map((r: { userId: string; deliveredAt: string }) => [r.userId, r.deliveredAt])).toEqual([[admin.userId, at.toISOString()]]);
+      await world.decide(partner, l1, programId, false, { reasons: ['Partner revenue below threshold'] });
+      await world.waitEvent('InvitationRevoked', forInvitation(programId, l1));
+      expect((await world.invitations(global, `?locationId=${l1}`))[0]).toMatchObject({ state: 'REVOKED', revokedAt: at.toISOString() });
+    } finally {
+      clock.mockRestore();
+    }
+  });
+});
+
 describe('revocation', () => {
   it('revokes on an ineligible decision before enrollment, issues again when eligible again, and never revokes once enrolled', async () => {
     const { partner, l1, global, admin, programId } = await oneLocationWithAdmins();
@@ -1194,6 +1215,8 @@ describe('listing invitations a page at a time (limit, cursor, nextCursor)', () 
     ['cursor=made-up', 'cursor'],
     [`cursor=${Buffer.from(JSON.stringify(['L1', 'PRG'])).toString('base64url')}`, 'cursor'],
     ['cursor=', 'cursor'],
+    ['locationId=', 'locationId'], // listed every visible invitation
+    [`locationId=${'L'.repeat(65)}`, 'locationId'],
   ])('refuses %s with a 400 problem naming %s', async (query, field) => {
     const answer = await world.get(global.token, `/v1/invitations?${query}`);
     expect(answer.status).toBe(400);

@@ -1,6 +1,6 @@
 import { PageQuery } from '@lib/platform';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsIn, IsOptional, IsString } from 'class-validator';
+import { IsIn, IsOptional, IsString, Length } from 'class-validator';
 import { InvitationState, InvitationStates } from '../invitation.schema';
 
 /** Filters, and the page (`limit`, `cursor`) of the list, in location, program and fiscal year order. */
@@ -8,6 +8,7 @@ export class ListInvitationsQuery extends PageQuery {
   @ApiPropertyOptional({ description: 'Only this location (PartnerID)' })
   @IsOptional()
   @IsString()
+  @Length(1, 64) // `?locationId=` is a 400, not the whole list
   locationId?: string;
 
   @ApiPropertyOptional({ enum: InvitationStates })

@@ -1,5 +1,6 @@
 import { Topics } from '@lib/contracts';
 import { EventOutbox } from '@lib/messaging';
+import { Clock } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { InvitationEventIds, invitationIssued } from '../invitation-events';
 import { InvitationRecord, InvitationRepository } from '../invitation.repository';
@@ -17,10 +18,11 @@ export class DeliverInvitation {
   constructor(
     private readonly invitations: InvitationRepository,
     private readonly outbox: EventOutbox,
+    private readonly clock: Clock,
   ) {}
 
   async execute(current: InvitationRecord, recipients: Person[]): Promise<boolean> {
-    const now = new Date();
+    const now = this.clock.now();
     const event = this.outbox.event(Topics.invitations, {
       type: 'InvitationDelivered',
       data: invitationIssued(current, recipients),

@@ -2,7 +2,7 @@ import { AccessPolicy } from '@lib/access';
 import { Topics } from '@lib/contracts';
 import { EventOutbox, OutboxEntry } from '@lib/messaging';
 import { Inject, Injectable } from '@nestjs/common';
-import { CONFIG } from '@lib/platform';
+import { Clock, CONFIG } from '@lib/platform';
 import { InvitationsConfig } from '../../config';
 import { adminAssignmentRequested, InvitationCore, InvitationEventIds, invitationIssued } from '../invitation-events';
 import { getStartedUrl, InvitationKey } from '../invitation-ids';
@@ -31,11 +31,12 @@ export class IssueInvitation {
     private readonly invitations: InvitationRepository,
     private readonly policy: AccessPolicy,
     private readonly outbox: EventOutbox,
+    private readonly clock: Clock,
     @Inject(CONFIG) private readonly config: InvitationsConfig,
   ) {}
 
   async execute({ invitationId, key, programName, current, recipients }: IssueInvitationCommand): Promise<boolean> {
-    const now = new Date();
+    const now = this.clock.now();
     const core = {
       _id: invitationId,
       programId: key.programId,
@@ -98,7 +99,7 @@ export class IssueInvitation {
     return this.invitations.update(
       current._id,
       current.version,
-      { set: { state: 'AWAITING_ADMIN', awaitingAdminSince: new Date(), adminRequestPending: pending, adminsLeft } },
+      { set: { state: 'AWAITING_ADMIN', awaitingAdminSince: this.clock.now(), adminRequestPending: pending, adminsLeft } },
       events,
     );
   }

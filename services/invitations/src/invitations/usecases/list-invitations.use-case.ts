@@ -47,7 +47,7 @@ export class ListInvitations {
     const after = LIST_ORDER.after(query.cursor); // a bad cursor is a 400 whoever asks
     const actor = await this.policy.actor(principal);
     let locationIds: string[];
-    if (query.locationId) {
+    if (query.locationId !== undefined) {
       await this.policy.requireView(actor, query.locationId);
       locationIds = [query.locationId];
     } else {

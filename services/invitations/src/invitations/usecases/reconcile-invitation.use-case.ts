@@ -122,7 +122,7 @@ export class ReconcileInvitation {
           written = await this.invitations.update(
             current!._id,
             current!.version,
-            { set: { state: 'ENROLLED', enrolledAt: new Date() }, ...(current!.adminRequestPending !== undefined && { unset: ['adminRequestPending'] }) },
+            { set: { state: 'ENROLLED', enrolledAt: this.clock.now() }, ...(current!.adminRequestPending !== undefined && { unset: ['adminRequestPending'] }) },
             [],
           );
           break;

@@ -1,5 +1,6 @@
 import { Topics } from '@lib/contracts';
 import { EventOutbox } from '@lib/messaging';
+import { Clock } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { InvitationEventIds, invitationRevoked } from '../invitation-events';
 import { InvitationRecord, InvitationRepository } from '../invitation.repository';
@@ -13,6 +14,7 @@ export class RevokeInvitation {
   constructor(
     private readonly invitations: InvitationRepository,
     private readonly outbox: EventOutbox,
+    private readonly clock: Clock,
   ) {}
 
   async execute(current: InvitationRecord, reasons: string[]): Promise<boolean> {
@@ -25,7 +27,7 @@ export class RevokeInvitation {
       current._id,
       current.version,
       // Nobody needs asking for an Incentives admin any more (issued again later, it asks anew if it must).
-      { set: { state: 'REVOKED', revokedAt: new Date(), reasons, pendingNotices: [] }, ...(current.adminRequestPending !== undefined && { unset: ['adminRequestPending'] }) },
+      { set: { state: 'REVOKED', revokedAt: this.clock.now(), reasons, pendingNotices: [] }, ...(current.adminRequestPending !== undefined && { unset: ['adminRequestPending'] }) },
       [event],
     );
   }
