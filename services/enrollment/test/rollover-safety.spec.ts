@@ -9,9 +9,10 @@ import { Clock } from '@lib/platform';
 import { eventually } from '@lib/testing';
 import { enrollmentId } from '../src/common/ids';
 import { EnrollmentsModule } from '../src/enrollments/enrollments.module';
-import { MarkIneligible } from '../src/enrollments/usecases/mark-ineligible.use-case';
 import { RecordEligibilityDecision } from '../src/enrollments/usecases/record-eligibility-decision.use-case';
+import { RolloverModule } from '../src/rollover/rollover.module';
 import { RolloverScheduler } from '../src/rollover/rollover.scheduler';
+import { ReviewEarlyRenewals } from '../src/rollover/usecases/review-early-renewals.use-case';
 import {
   approvedProfiles,
   bankProfile,
@@ -148,20 +149,22 @@ describe('continuations made by an early run, once the year is over', () => {
     expect(await col().findOne({ _id: kept })).not.toHaveProperty('renewalReminders');
 
     // The year ends (on purpose, endYearNow), and the run is killed between the expiry and the continuation's end.
-    const marks = serviceOf(h, EnrollmentsModule, MarkIneligible);
-    const killed = jest.spyOn(marks, 'end').mockRejectedValueOnce(new Error('killed'));
+    const review = serviceOf(h, RolloverModule, ReviewEarlyRenewals);
+    const killed = jest.spyOn(review as unknown as { end: () => Promise<boolean> }, 'end').mockRejectedValueOnce(new Error('killed'));
     let first;
     try {
       first = await operator({ ...byProgram, endYearNow: true });
     } finally {
       killed.mockRestore();
     }
-    expect(first.body).toEqual(expect.objectContaining({ examined: 0, earlyReviewed: 2, earlyConfirmed: 1, earlyUndone: 1, expired: 1, conflicts: 1 }));
+    expect(first.status).toBe(500);
     expect(await col().findOne({ _id: lapsed })).toEqual(expect.objectContaining({ status: 'EXPIRED', rollover: expect.objectContaining({ outcome: 'EXPIRED', early: true }) }));
     expect(await col().findOne({ _id: nextOf(w.L1) })).toEqual(expect.objectContaining({ status: 'ENROLLED' }));
 
-    // The rerun ends the continuation, without expiring anything again.
-    expect((await operator({ ...byProgram, endYearNow: true })).body).toEqual(expect.objectContaining({ earlyReviewed: 1, earlyUndone: 0, expired: 0, conflicts: 0 }));
+    // The rerun ends the continuation, without expiring anything again, and keeps the other's renewal.
+    expect((await operator({ ...byProgram, endYearNow: true })).body).toEqual(
+      expect.objectContaining({ earlyReviewed: 2, earlyConfirmed: 1, earlyUndone: 0, expired: 0, conflicts: 0, complete: true }),
+    );
     const [ended] = await waitForEnrollmentEvent(h, nextOf(w.L1), 'EnrollmentIneligible');
     expect(ended.envelope!.data).toEqual(expect.objectContaining({ status: 'INELIGIBLE', fiscalYear: NEXT_FY, previousStatus: 'ENROLLED' }));
     expect(JSON.stringify(ended.envelope!.data.reasons)).toContain('Competency lapsed');
@@ -180,6 +183,52 @@ describe('continuations made by an early run, once the year is over', () => {
     expect(types(lapsed).filter((type) => type === 'EnrollmentExpired')).toHaveLength(1);
     expect(types(nextOf(w.L1))).toEqual(['EnrollmentRenewed', 'EnrollmentIneligible']);
     expect(types(nextOf(w.L3))).toEqual(['EnrollmentRenewed']);
+
+    // The ended continuation no longer counts as completed (it was a renewal, ENROLLED): started again once L1 is
+    // eligible, it is a new start, and an ineligible decision would end it again.
+    const endedContinuation = await col().findOne({ _id: nextOf(w.L1) });
+    for (const field of ['enrolledAt', 'submittedAt', 'validated']) expect(endedContinuation).not.toHaveProperty(field);
+    await eligibility(h, w, program.programId, w.L1, true, NEXT_FY);
+    await eligibilityKnown(h, program.programId, w.L1, NEXT_FY, true);
+    // A review killed before its last write (the flag still on the expired one) must not end the restarted one again.
+    await col().updateOne({ _id: lapsed }, { $set: { 'rollover.early': true } });
+    const restarted = await call(h, 'POST', `/v1/enrollments/${nextOf(w.L1)}/refresh`, { token, body: {} });
+    expect(restarted.status).toBe(200);
+    expect(restarted.body).toEqual(expect.objectContaining({ fiscalYear: NEXT_FY, nextAction: 'SUBMIT' }));
+    const fresh = await col().findOne({ _id: nextOf(w.L1) });
+    for (const field of ['enrolledAt', 'renewedFrom', 'renewedAs']) expect(fresh).not.toHaveProperty(field);
+    expect((await operator({ ...byProgram, endYearNow: true })).body).toEqual(expect.objectContaining({ earlyReviewed: 1, earlyUndone: 0, conflicts: 0 }));
+    expect(await col().findOne({ _id: nextOf(w.L1) })).toEqual(expect.objectContaining({ status: fresh!.status, version: fresh!.version }));
+    expect((await col().findOne({ _id: lapsed }))!.rollover).not.toHaveProperty('early');
+  });
+
+  it('one whose continuation ended INELIGIBLE meanwhile (a decision overruled since) is decided again as at year end: the continuation is taken over', async () => {
+    const program = await createProgram(h);
+    const token = await w.token('admin');
+    await eligibility(h, w, program.programId, w.L1, true);
+    await eligibilityKnown(h, program.programId, w.L1);
+    const { bank } = await approvedProfiles(h, w.partnerId, w.L1);
+    const id = (await call(h, 'POST', '/v1/enrollments', { token, body: { programId: program.programId, locationId: w.L1 } })).body.enrollmentId;
+    expect((await call(h, 'POST', `/v1/enrollments/${id}/submit`, { token })).body.status).toBe('ENROLLED');
+    // Its bank details edited: a revision pending validation. The early run continues it submitted, VALIDATING.
+    await profileEvent(h, 'ProfileUpdated', { ...bank, revision: 2, status: 'PENDING_VALIDATION' });
+    await eventually(async () => expect(await col().findOne({ _id: id })).toEqual(expect.objectContaining({ status: 'VALIDATING' })));
+    const byProgram = { fromFiscalYear: CURRENT_FY, programId: program.programId };
+    expect((await operator(byProgram)).body).toEqual(expect.objectContaining({ examined: 1, validating: 1 }));
+    const nextId = enrollmentId({ programId: program.programId, locationId: w.L1, fiscalYear: NEXT_FY });
+    // Not eligible for the next year: the continuation, never completed, ends INELIGIBLE; then eligible again.
+    await eligibility(h, w, program.programId, w.L1, false, NEXT_FY, ['Competency lapsed']);
+    await waitForEnrollmentEvent(h, nextId, 'EnrollmentIneligible');
+    await eligibility(h, w, program.programId, w.L1, true, NEXT_FY);
+    await eligibilityKnown(h, program.programId, w.L1, NEXT_FY, true);
+    expect(await col().findOne({ _id: nextId })).toEqual(expect.objectContaining({ status: 'INELIGIBLE' }));
+
+    // The year ends: the review unmarks it, and the same run continues it again (VALIDATING, its event).
+    const ended = await operator({ ...byProgram, endYearNow: true });
+    expect(ended.body).toEqual(expect.objectContaining({ earlyReviewed: 1, earlyReopened: 1, earlyConfirmed: 0, examined: 1, validating: 1, expired: 0, conflicts: 0 }));
+    expect(await col().findOne({ _id: nextId })).toEqual(expect.objectContaining({ status: 'VALIDATING', renewedFrom: id, submittedBy: 'rollover' }));
+    expect((await col().findOne({ _id: id }))!.rollover).toEqual({ toFiscalYear: NEXT_FY, outcome: 'VALIDATING', at: expect.any(Date) });
+    await waitForEnrollmentEvent(h, nextId, 'EnrollmentValidating', 2);
   });
 });
 

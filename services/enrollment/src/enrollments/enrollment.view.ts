@@ -41,7 +41,7 @@ export function toEnrollmentDto(
         rolledOverTo: enrollmentId({ programId: e.programId, locationId: e.locationId, fiscalYear: e.rollover.toFiscalYear }),
       }),
     ...(e.rollover && {
-      rollover: { toFiscalYear: e.rollover.toFiscalYear, outcome: e.rollover.outcome, at: new Date(e.rollover.at).toISOString(), ...(e.rollover.early && { early: true }) },
+      rollover: { toFiscalYear: e.rollover.toFiscalYear, outcome: e.rollover.outcome, at: new Date(e.rollover.at).toISOString(), ...(e.rollover.early && e.rollover.outcome !== 'EXPIRED' && { early: true }) },
     }),
     version: e.version,
     updatedAt: new Date(e.updatedAt).toISOString(),

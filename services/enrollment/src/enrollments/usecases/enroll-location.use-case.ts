@@ -264,6 +264,11 @@ export class EnrollLocation {
     for (const field of ['submittedAt', 'submittedBy', 'validated'] as const) if (existing[field]) unset.push(field);
     // A withdrawn bank profile (bankWithdrawn): this proposal (the default, or another choice) takes its place.
     if (existing.bankWithdrawn) unset.push('bankWithdrawn');
+    // Started again after INELIGIBLE: a new start, not what it was. A continuation the year-end review ended (renewed by
+    // an early run, ENROLLED then) is neither completed in its year nor the rollover's continuation any more: kept, its
+    // `enrolledAt` would make it count as completed (no eligibility check at Submit, an ineligible decision ignored,
+    // the rollover continuing it unsubmitted), and `renewedFrom` would let a rerun of the review end it again.
+    if (existing.status === 'INELIGIBLE') for (const field of ['enrolledAt', 'renewedFrom', 'renewedAs'] as const) if (existing[field]) unset.push(field);
     const unchanged =
       !starting &&
       unset.length === 0 &&

@@ -87,6 +87,11 @@ export class RolloverSummaryDto {
     description: 'Of earlyReviewed: no longer eligible for the next year or the agreement inactive: EXPIRED with the reasons (counted in `expired` too), their continuation INELIGIBLE',
   })
   earlyUndone!: number;
+  @ApiProperty({
+    description:
+      'Of earlyReviewed: still continuing, but their continuation ended INELIGIBLE since (a decision now overruled): unmarked and decided again by this run as at year end (counted there too)',
+  })
+  earlyReopened!: number;
   @ApiProperty({ description: 'Never completed (INVITED, ACTION_REQUIRED or VALIDATING, never ENROLLED) when the year ended: expired (counted in `expired`)' })
   unfinished!: number;
   @ApiProperty({ description: "Of a program discontinued before or during the run: left to the program's discontinuation (DISCONTINUED)" })

@@ -1,18 +1,24 @@
 import { UPDATES_PER_COMMAND } from '@lib/messaging';
 import { BackgroundWork, CONFIG } from '@lib/platform';
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { deterministicId } from '../../common/ids';
+import { sleep } from '../../common/bulk';
+import { deterministicId, enrollmentId } from '../../common/ids';
 import type { EnrollmentConfig } from '../../config';
 import { Enrollment, YEAR_SCAN } from '../../enrollments/enrollment.schema';
 import { EnrollmentEvents } from '../../enrollments/enrollment-events';
 import { TERMINAL } from '../../enrollments/enrollment-rules';
 import { EnrollmentsRepository } from '../../enrollments/enrollments.repository';
-import { MarkIneligible } from '../../enrollments/usecases/mark-ineligible.use-case';
 import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
-import { RenewalContext } from '../renewal-context';
+import { NextYearEnrollment, RenewalContext } from '../renewal-context';
 import { RenewalDecision } from '../renewal-rules';
 import type { HeldLease } from '../rollover-lease';
 import type { RolloverSummary } from './roll-over-fiscal-year.use-case';
+
+/** Guarded writes of one continuation before leaving it to the next run. */
+const ATTEMPTS = 8;
+
+/** What a continuation that was an ENROLLED renewal no longer is once it ends INELIGIBLE (see end()). */
+const ENDED_CLEARS = ['enrolledAt', 'submittedAt', 'submittedBy', 'validated'] as const;
 
 /**
  * Once a year is over, the continuations an operator's early run made (their old enrollments marked `rollover.early`)
@@ -21,15 +27,19 @@ import type { RolloverSummary } from './roll-over-fiscal-year.use-case';
  * information complete. The payout information is the continuation's own business by then (it has followed its
  * profiles since: edited, rejected, withdrawn, its tax profile expiring), so only eligibility and the agreement are
  * judged again:
- *  - still continuing: the flag goes, the continuation stays as it is (`earlyConfirmed`);
+ *  - still continuing, and the continuation live: the flag goes, the continuation stays as it is (`earlyConfirmed`);
+ *  - still continuing, but the continuation ended INELIGIBLE meanwhile (never completed: an ineligible decision for the
+ *    new year, overruled since): the mark goes, and the run's main pass, which comes next, decides the old one as any
+ *    unmarked one at year end, taking that continuation over (`earlyReopened`);
  *  - the location no longer eligible for the new year, or the agreement inactive: the old enrollment EXPIRED with the
  *    reasons (EnrollmentExpired), as a run at its year end would have expired it, and its continuation INELIGIBLE
- *    ("Inactive / Ineligible") with the same reasons (EnrollmentIneligible); Enroll starts that one again once the
- *    location is eligible and the agreement active (`earlyUndone`, counted in `expired` too).
+ *    ("Inactive / Ineligible") with the same reasons (EnrollmentIneligible), no longer counting as completed
+ *    (`enrolledAt` and its submission cleared: Enroll starts it again as new) (`earlyUndone`).
  * Killed at any point, a rerun does each once: the expiry (one guarded write, its event's id deterministic) keeps the
- * flag, the continuation is ended next (a guarded write, skipped once it is INELIGIBLE), and the flag goes last; an
- * EXPIRED one still flagged has its continuation ended whatever the facts are by then. An enrollment of a discontinued
- * program is left to the discontinuation, which ends it and its continuation alike.
+ * flag, the continuation is ended next (a guarded write, skipped once it is final), and the flag goes last; an
+ * EXPIRED one still flagged has its continuation ended whatever the facts are by then, unless the admin started it
+ * again since (Enroll clears `renewedFrom`). An enrollment of a discontinued program is left to the discontinuation,
+ * which ends it and its continuation alike (the flag goes once it has).
  */
 @Injectable()
 export class ReviewEarlyRenewals {
@@ -40,7 +50,6 @@ export class ReviewEarlyRenewals {
     private readonly programs: ReadPrograms,
     private readonly context: RenewalContext,
     private readonly events: EnrollmentEvents,
-    private readonly markIneligible: MarkIneligible,
     private readonly work: BackgroundWork,
     @Inject(CONFIG) private readonly config: EnrollmentConfig,
   ) {}
@@ -64,6 +73,7 @@ export class ReviewEarlyRenewals {
         if (batch.length >= batchSize) {
           await this.review(batch, summary, lease);
           batch = [];
+          if (this.config.ROLLOVER_BATCH_PAUSE_MS) await sleep(this.config.ROLLOVER_BATCH_PAUSE_MS);
         }
       }
       if (batch.length) await this.review(batch, summary, lease);
@@ -76,31 +86,41 @@ export class ReviewEarlyRenewals {
     const { fromFiscalYear, toFiscalYear } = summary;
     const programs = await this.programs.all();
     const ctx = await this.context.load(batch, programs, fromFiscalYear, toFiscalYear);
+    const next = await ctx.nextYear(batch);
     const done: string[] = [];
+    const reopening: Array<{ from: Enrollment; continuation?: NextYearEnrollment }> = [];
     const ending: Array<{ from: Enrollment; reasons: string[] }> = [];
     const expiring: Array<{ from: Enrollment; decision: RenewalDecision }> = [];
     for (const enrollment of batch) {
+      if (enrollment.status !== 'EXPIRED' && TERMINAL.includes(enrollment.status)) {
+        done.push(enrollment._id); // ended otherwise (the discontinuation): nothing to decide
+        continue;
+      }
       if (programs.get(enrollment.programId)?.state === 'DISCONTINUED') continue; // its discontinuation ends both
       summary.earlyReviewed++;
       if (enrollment.status === 'EXPIRED') {
         // Expired by an interrupted review: its continuation's end is what is left.
         ending.push({ from: enrollment, reasons: enrollment.reasons ?? [] });
-      } else if (TERMINAL.includes(enrollment.status)) {
-        done.push(enrollment._id); // ended otherwise meanwhile: nothing to decide
+        continue;
+      }
+      const decision = ctx.decide(enrollment);
+      const continuation = next.get(ctx.nextId(enrollment));
+      if (decision.outcome === 'EXPIRED') {
+        expiring.push({ from: enrollment, decision });
+      } else if (continuation?.status === 'INELIGIBLE' && !continuation.enrolledAt) {
+        // Ended since by an ineligible decision now overruled: decided again as at year end, by the main pass.
+        reopening.push({ from: enrollment, continuation });
       } else {
-        const decision = ctx.decide(enrollment);
-        if (decision.outcome === 'EXPIRED') {
-          expiring.push({ from: enrollment, decision });
-        } else {
-          summary.earlyConfirmed++;
-          done.push(enrollment._id);
-        }
+        summary.earlyConfirmed++;
+        done.push(enrollment._id);
       }
     }
-    if (!lease.held) {
+    const lost = () => {
+      if (lease.held) return false;
       summary.complete = false;
-      return;
-    }
+      return true;
+    };
+    if (lost()) return;
     const at = new Date();
     for (const { from, decision } of expiring) {
       const { reasons, missing } = decision;
@@ -114,26 +134,72 @@ export class ReviewEarlyRenewals {
         summary.conflicts++; // changed meanwhile: the next run decides again
         continue;
       }
+      this.events.committed();
       summary.expired++;
       summary.earlyUndone++;
       ending.push({ from, reasons });
     }
-    if (expiring.length) this.events.committed();
+    if (lost()) return;
     for (const { from, reasons } of ending) {
-      const key = { programId: from.programId, locationId: from.locationId, fiscalYear: toFiscalYear };
-      try {
-        await this.markIneligible.end(key, from.partnerId, reasons, (next) => next.renewedFrom === from._id && !TERMINAL.includes(next.status));
-        done.push(from._id);
-      } catch (error) {
-        summary.conflicts++; // kept changing: the flag stays, the next run ends it
-        this.logger.warn(`continuation of ${from._id} not ended: ${(error as Error).message}`);
-      }
+      if (await this.end(from, toFiscalYear, reasons)) done.push(from._id);
+      else summary.conflicts++; // kept changing: the flag stays, the next run ends it
     }
+    for (const { from, continuation } of reopening) {
+      if (await this.reopen(from, continuation)) summary.earlyReopened++;
+      else summary.conflicts++;
+    }
+    if (lost()) return;
     for (let i = 0; i < done.length; i += UPDATES_PER_COMMAND) {
       await this.enrollments.model.collection.updateMany(
         { _id: { $in: done.slice(i, i + UPDATES_PER_COMMAND) } } as never,
         { $unset: { 'rollover.early': '' }, $set: { updatedAt: at }, $inc: { version: 1 } } as never,
       );
     }
+  }
+
+  /**
+   * The continuation of `from` (still its continuation: `renewedFrom`, which Enroll clears when the admin starts it again)
+   * ends INELIGIBLE with `reasons`, in a guarded write with its event. Whether there is nothing left to do (true) or it
+   * kept changing (false).
+   */
+  private async end(from: Enrollment, toFiscalYear: string, reasons: string[]): Promise<boolean> {
+    const id = this.nextId(from, toFiscalYear);
+    for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
+      const current = await this.enrollments.findById(id);
+      if (!current || current.renewedFrom !== from._id || TERMINAL.includes(current.status)) return true;
+      const changes = { status: 'INELIGIBLE' as const, reasons, missing: [] };
+      const event = this.events.event('EnrollmentIneligible', { ...current, ...changes, version: current.version + 1 }, { previousStatus: current.status });
+      const unset = ENDED_CLEARS.filter((field) => current[field] !== undefined);
+      if (await this.enrollments.update(current, changes, [event], unset)) {
+        this.events.committed();
+        return true;
+      }
+    }
+    this.logger.warn(`continuation ${id} of ${from._id} kept changing while it was ended; left for the next run`);
+    return false;
+  }
+
+  /**
+   * `from` unmarked, for the main pass to decide as any completed enrollment at year end; its ended continuation no longer
+   * `renewedFrom` it first (a continuation of it the main pass would take for its own, interrupted, and only mark), so
+   * that pass takes it over as it takes over any next-year enrollment that ended INELIGIBLE.
+   */
+  private async reopen(from: Enrollment, continuation?: NextYearEnrollment): Promise<boolean> {
+    if (continuation?.renewedFrom) {
+      const { matchedCount } = await this.enrollments.model.collection.updateOne(
+        { _id: continuation._id, version: continuation.version, status: 'INELIGIBLE' } as never,
+        { $unset: { renewedFrom: '', renewedAs: '' }, $set: { updatedAt: new Date() }, $inc: { version: 1 } } as never,
+      );
+      if (matchedCount === 0) return false; // changed meanwhile: the next run decides again
+    }
+    await this.enrollments.model.collection.updateOne(
+      { _id: from._id } as never,
+      { $unset: { rollover: '' }, $set: { updatedAt: new Date() }, $inc: { version: 1 } } as never,
+    );
+    return true;
+  }
+
+  private nextId(from: Enrollment, toFiscalYear: string): string {
+    return enrollmentId({ programId: from.programId, locationId: from.locationId, fiscalYear: toFiscalYear });
   }
 }

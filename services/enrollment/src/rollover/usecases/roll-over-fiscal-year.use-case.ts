@@ -60,13 +60,16 @@ export interface RolloverSummary {
    */
   leftForYearEnd: number;
   /**
-   * Run once the year is over, after the rest: continuations made by an operator's early run, decided again
+   * Run once the year is over, before the rest: continuations made by an operator's early run, decided again
    * (ReviewEarlyRenewals): `earlyConfirmed` still continue; `earlyUndone` no longer eligible or the agreement inactive,
-   * EXPIRED (counted in `expired` too) and their continuations INELIGIBLE.
+   * EXPIRED (counted in `expired` too) and their continuations INELIGIBLE; `earlyReopened` still continuing but their
+   * continuation ended INELIGIBLE since: unmarked, decided again by this run as at year end (counted there too).
+   * Not within `limit`.
    */
   earlyReviewed: number;
   earlyConfirmed: number;
   earlyUndone: number;
+  earlyReopened: number;
   /**
    * Never completed (still INVITED, ACTION_REQUIRED or VALIDATING, never ENROLLED) when the year ended: EXPIRED
    * (counted in `expired` too). Only once the year is over: a run before its end (an operator's) continues the
@@ -191,6 +194,7 @@ export class RollOverFiscalYear {
       earlyReviewed: 0,
       earlyConfirmed: 0,
       earlyUndone: 0,
+      earlyReopened: 0,
       unfinished: 0,
       discontinued: 0,
       superseded: 0,
@@ -203,6 +207,10 @@ export class RollOverFiscalYear {
     };
     // An operator may end the year early on purpose (endYearNow): decided as at its end.
     const yearOver = endYearNow || this.clock.now() >= fiscalYearRange(fromFiscalYear).end;
+    // What an early run continued, decided again now that the year is over; first, so that one it unmarks (reopened)
+    // is decided by the cursor below.
+    if (yearOver) await this.review.run(summary, lease);
+    if (!summary.complete) return this.finish(summary, started);
     const batchSize = this.config.ROLLOVER_BATCH_SIZE;
     const scope = { fiscalYear: fromFiscalYear, ...(programId !== undefined && { programId }), rollover: { $exists: false } };
     // Once the year is over, every enrollment not ended (prepare tells completed ones from unfinished ones); before
@@ -252,10 +260,12 @@ export class RollOverFiscalYear {
       await Promise.allSettled(writing);
       await cursor.close().catch(() => undefined);
     }
-    // What an early run continued, decided again now that the year is over (after the rest: not within `limit`).
-    if (yearOver && summary.complete) await this.review.run(summary, lease);
+    return this.finish(summary, started);
+  }
+
+  private finish(summary: RolloverSummary, started: number): RolloverSummary {
     summary.durationMs = Date.now() - started;
-    this.logger.log(`rollover ${fromFiscalYear} -> ${toFiscalYear}: ${JSON.stringify(summary)}`);
+    this.logger.log(`rollover ${summary.fromFiscalYear} -> ${summary.toFiscalYear}: ${JSON.stringify(summary)}`);
     return summary;
   }
 

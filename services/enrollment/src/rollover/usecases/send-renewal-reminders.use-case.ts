@@ -11,7 +11,7 @@ import { EnrollmentsRepository } from '../../enrollments/enrollments.repository'
 import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
 import { ConsumerCatchUp } from '../consumer-catch-up';
 import { RenewalContext } from '../renewal-context';
-import { BEFORE_ENROLLED } from '../../enrollments/enrollment-rules';
+import { BEFORE_ENROLLED, TERMINAL } from '../../enrollments/enrollment-rules';
 import { RenewalDecision, unfinishedReminder, wasCompleted } from '../renewal-rules';
 
 export interface ReminderSummary {
@@ -87,6 +87,9 @@ export class SendRenewalReminders {
     );
     const flush = async (batch: Enrollment[]) => {
       const ctx = await this.context.load(batch, programs, fiscalYear, toFiscalYear);
+      // Continued early: their continuations, live or ended since (see below).
+      const early = batch.filter((e) => e.rollover);
+      const continuations = early.length ? await ctx.nextYear(early) : new Map();
       const now = new Date();
       const operations: Array<{ updateOne: { filter: { _id: string; version: number }; update: Record<string, unknown> } }> = [];
       for (const enrollment of batch) {
@@ -95,9 +98,12 @@ export class SendRenewalReminders {
         summary.examined++;
         const decision: RenewalDecision = completed ? ctx.decide(enrollment) : unfinishedReminder(fiscalYear, enrollment, enrollment.missing as MissingPayoutItem[]);
         // Continued with no action either way: renewed, or in validation of a profile revision (ENROLLED once approved).
-        // Continued early: its continuation is there, and only losing eligibility or the agreement undoes it at year end
-        // (what its payout information lacks is the continuation's to tell).
-        if (decision.outcome === 'RENEWED' || decision.outcome === 'VALIDATING' || (enrollment.rollover && decision.outcome !== 'EXPIRED')) {
+        // Continued early, its continuation live: only losing eligibility or the agreement undoes it at year end (what
+        // its payout information lacks is the continuation's to tell). One whose continuation ended since is decided
+        // again at year end as any (ReviewEarlyRenewals), so reminded as any.
+        const continuation = enrollment.rollover ? continuations.get(ctx.nextId(enrollment)) : undefined;
+        const live = continuation !== undefined && !TERMINAL.includes(continuation.status);
+        if (decision.outcome === 'RENEWED' || decision.outcome === 'VALIDATING' || (live && decision.outcome !== 'EXPIRED')) {
           summary.onTrack++;
           continue;
         }
