@@ -10,12 +10,31 @@ import { randomUUID } from 'node:crypto';
 import { assignRole, Client, CURRENT_FY, eligibility, eventually, importUsers, NEXT_FY, registerPartner, usBankProfile, usTaxProfile } from '../test/e2e/client';
 import type { ServiceName } from '../test/e2e/platform';
 
-const running = JSON.parse(readFileSync(join(__dirname, '..', '.local', 'platform.json'), 'utf8')) as {
+interface Running {
+  state: 'starting' | 'ready';
   urls: Record<ServiceName, string>;
   mail: string;
   operatorKey: string;
   kafkaBrokers: string[];
-};
+}
+
+/** What `npm start` wrote of the platform it runs: refused, with what to do, unless it is there and ready. */
+function platformRunning(): Running {
+  const refuse = (why: string): never => {
+    process.stderr.write(`${why}\n`);
+    process.exit(1);
+  };
+  let running: Running | undefined;
+  try {
+    running = JSON.parse(readFileSync(join(__dirname, '..', '.local', 'platform.json'), 'utf8')) as Running;
+  } catch {
+    refuse('The platform is not running here: start it with `npm start` (in another terminal), then run the demo again.');
+  }
+  if (running!.state !== 'ready') refuse('The platform is still starting: run the demo again once `npm start` says it is ready.');
+  return running!;
+}
+
+const running = platformRunning();
 const client = new Client({ url: (service) => running.urls[service], operatorKey: running.operatorKey });
 const kafka = new TestKafka(running.kafkaBrokers);
 let step = 0;

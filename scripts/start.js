@@ -156,8 +156,13 @@ async function main() {
   const stop = async (code = 0) => {
     if (stopping) return;
     stopping = true;
-    say('\nStopping the services (they drain and flush their outboxes), then the servers...');
-    await Promise.all(processes.map((p) => p.stop(20_000)));
+    say('\nStopping the services (they drain and flush their outboxes), then the mail catcher and the servers...');
+    // The services first, the mail catcher after them (notification may be sending while it drains), each given its own
+    // shutdown time (SHUTDOWN_TIMEOUT_MS, which reaches them too) and 5 s more before SIGKILL.
+    const [mail, ...services] = processes;
+    const grace = (Number(process.env.SHUTDOWN_TIMEOUT_MS) || 20_000) + 5_000;
+    await Promise.all(services.map((p) => p.stop(grace)));
+    await mail?.stop(5_000);
     await infra?.stop();
     say('Stopped.');
     process.exit(code);

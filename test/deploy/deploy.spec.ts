@@ -197,6 +197,8 @@ describe('docker-compose.yml', () => {
     expect(Object.keys(definition.environment ?? {}).filter((name) => !known.has(name))).toEqual([]);
     expect(definition.environment?.MONGO_DB).toBeTruthy();
     expect(definition.ports?.some((p) => p.endsWith(`:${definition.environment?.PORT}`))).toBe(true);
+    // Published on this machine only (development sign-in may be on): Docker binds a port without an address everywhere.
+    for (const port of definition.ports ?? []) expect(port).toMatch(/^127\.0\.0\.1:/);
     for (const dependency of Object.keys(definition.depends_on ?? {})) expect(compose.services[dependency]).toBeDefined();
   });
 

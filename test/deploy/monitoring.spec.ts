@@ -191,6 +191,13 @@ describe('deploy/prometheus/alerts.yml', () => {
     }
   });
 
+  // Prometheus gives every scraped series the target's `job` and `instance`: a series' own label of that name is renamed
+  // `exported_job` (honor_labels off), so a rule selecting it never matches (an `absent` rule fires for good).
+  it('no series the services expose has a label Prometheus sets at scrape time (job, instance)', () => {
+    const clashing = [...SERIES].filter(([, { labels }]) => labels.has('job') || labels.has('instance')).map(([name]) => name);
+    expect(clashing).toEqual([]);
+  });
+
   it.each(rules.map((rule) => [rule.alert, rule] as const))('%s parses, and reads only series, labels and functions that fit what the services expose', (_, rule) => {
     expect(problemsOf(rule)).toEqual([]);
   });

@@ -229,7 +229,7 @@ describe('Submit racing a validation result', () => {
 
   it('the service ran the follow-up pass at its start (FollowUpScheduler), to its end', async () => {
     const text = await (await fetch(`${h.service.url}/metrics`)).text();
-    expect(text).toMatch(/^background_job_runs_total\{[^}]*job="submit-follow-up",outcome="completed"[^}]*\} [1-9]/m);
+    expect(text).toMatch(/^background_job_runs_total\{[^}]*job_name="submit-follow-up",outcome="completed"[^}]*\} [1-9]/m);
   });
 
   // The same race, and the Submit dies between its write and its follow-up (a crash, the database gone a moment): the

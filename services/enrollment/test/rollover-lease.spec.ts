@@ -11,12 +11,12 @@ const leases = () => h.db.collection<{ _id: string; holder: string; until: Date 
 /** The service's /metrics count of rollover runs that ended so (BackgroundWork). */
 async function rolloverRuns(outcome: string, job = 'fiscal-year-rollover'): Promise<number> {
   const text = await (await fetch(`${h.service.url}/metrics`)).text();
-  return Number(new RegExp(`^background_job_runs_total\\{[^}]*job="${job}",outcome="${outcome}"[^}]*\\} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
+  return Number(new RegExp(`^background_job_runs_total\\{[^}]*job_name="${job}",outcome="${outcome}"[^}]*\\} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
 }
 /** When /metrics says the job last ran to its end (0: never). */
 async function lastCompleted(job: string): Promise<number> {
   const text = await (await fetch(`${h.service.url}/metrics`)).text();
-  return Number(new RegExp(`^background_job_last_completed_timestamp_seconds\\{[^}]*job="${job}"[^}]*\\} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
+  return Number(new RegExp(`^background_job_last_completed_timestamp_seconds\\{[^}]*job_name="${job}"[^}]*\\} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
 }
 
 describe('the rollover lease', () => {

@@ -5,12 +5,12 @@ import { BackgroundWork } from './background-work';
 
 async function runsOf(job: string): Promise<Record<string, number>> {
   const { values } = await (register.getSingleMetric('background_job_runs_total') as Counter).get();
-  return Object.fromEntries(values.filter(({ labels }) => labels.job === job).map(({ labels, value }) => [labels.outcome, value]));
+  return Object.fromEntries(values.filter(({ labels }) => labels.job_name === job).map(({ labels, value }) => [labels.outcome, value]));
 }
 
 async function lastCompleted(job: string): Promise<number | undefined> {
   const { values } = await (register.getSingleMetric('background_job_last_completed_timestamp_seconds') as Gauge).get();
-  return values.find(({ labels }) => labels.job === job)?.value;
+  return values.find(({ labels }) => labels.job_name === job)?.value;
 }
 
 describe('BackgroundWork: how each run of a job ended, on /metrics', () => {

@@ -9,11 +9,11 @@ import { ProblemException } from '../http/problem';
  */
 export type JobOutcome = 'completed' | 'incomplete' | 'busy' | 'deferred' | 'refused' | 'failed';
 
-const runs = counterMetric({ name: 'background_job_runs_total', help: 'Runs of batch jobs (rollover, reminders, scans) by how they ended', labelNames: ['job', 'outcome'] });
+const runs = counterMetric({ name: 'background_job_runs_total', help: 'Runs of batch jobs (rollover, reminders, scans) by how they ended', labelNames: ['job_name', 'outcome'] });
 const lastCompleted = gaugeMetric({
   name: 'background_job_last_completed_timestamp_seconds',
   help: 'When a batch job last ran to its end in this process (Unix time)',
-  labelNames: ['job'],
+  labelNames: ['job_name'],
 });
 
 /**
@@ -50,11 +50,11 @@ export class BackgroundWork implements BeforeApplicationShutdown {
     try {
       const result = await work;
       const outcome: JobOutcome = complete && !complete(result) ? 'incomplete' : 'completed';
-      runs.inc({ job: name, outcome });
-      if (outcome === 'completed') lastCompleted.set({ job: name }, Date.now() / 1_000);
+      runs.inc({ job_name: name, outcome });
+      if (outcome === 'completed') lastCompleted.set({ job_name: name }, Date.now() / 1_000);
       return result;
     } catch (error) {
-      runs.inc({ job: name, outcome: outcomeOf(error) });
+      runs.inc({ job_name: name, outcome: outcomeOf(error) });
       throw error;
     } finally {
       this.running.delete(work);
