@@ -255,6 +255,33 @@ describe('Enroll, Continue, Submit and validation', () => {
     expect(enrollmentEvents(h, chosen.body.enrollmentId).map((e) => e.envelope!.type)).not.toContain('EnrollmentValidating');
   });
 
+  it("refuses to submit a proposal whose default bank profile changed since it was shown (409 proposal-changed, unchanged); Continue shows the new one, then Submit sends it", async () => {
+    const program = await createProgram(h);
+    await eligibility(h, w, program.programId, w.L3, true);
+    await eligibilityKnown(h, program.programId, w.L3);
+    const { bank: first } = await approvedProfiles(h, w.partnerId, w.L3);
+    const proposed = await enroll(program.programId, w.L3);
+    expect(proposed.body).toEqual(expect.objectContaining({ nextAction: 'SUBMIT', proposal: expect.objectContaining({ bankProfileId: first.profileId }) }));
+    const id = proposed.body.enrollmentId;
+
+    // Another admin makes another bank profile the location's default (payout-profiles); the enrollment is unchanged.
+    const second = bankProfile(w.partnerId, { status: 'APPROVED', name: `Second ${randomUUID().slice(0, 6)}` });
+    await profileEvent(h, 'ProfileApproved', second);
+    await profileKnown(h, second);
+    await defaultBankProfile(h, w.partnerId, w.L3, second.profileId);
+    await eventually(async () => expect((await h.db.collection<{ _id: string; bankProfileId: string }>('default_bank_profile_view').findOne({ _id: w.L3 }))?.bankProfileId).toBe(second.profileId));
+
+    const refused = await submit(id);
+    expect(refused.status).toBe(409);
+    expect(refused.body).toEqual(expect.objectContaining({ type: expect.stringMatching(/\/proposal-changed$/), proposed: expect.objectContaining({ bankProfileId: first.profileId }), now: expect.objectContaining({ bankProfileId: second.profileId }) }));
+    expect((await get(id)).body).toEqual(expect.objectContaining({ status: 'INVITED', version: proposed.body.version }));
+
+    const continued = await call(h, 'POST', `/v1/enrollments/${id}/refresh`, { token: await w.token('admin'), body: {} });
+    expect(continued.body.proposal.bankProfileId).toBe(second.profileId);
+    const submitted = await submit(id);
+    expect(submitted.body).toEqual(expect.objectContaining({ status: 'ENROLLED', proposal: expect.objectContaining({ bankProfileId: second.profileId }) }));
+  });
+
   it('refuses a bank profile that does not serve the location (400 on bankProfileId, unchanged); accepts it once its locationIds name the location, and one serving every location', async () => {
     const program = await createProgram(h);
     await eligibility(h, w, program.programId, w.L3, true);

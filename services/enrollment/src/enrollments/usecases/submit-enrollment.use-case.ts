@@ -90,6 +90,12 @@ export class SubmitEnrollment {
           completeAt: completeAt(missing, { locationId: current.locationId, bankProfileId: proposal.bankProfileId, baseUrl: this.config.PAYOUT_PROFILES_API_URL }),
         });
       }
+      // The admin submits what they were shown: a profile proposed then (the location's default, its tax profile) that is
+      // not the one now (another default assigned since, another tax profile) is no longer what Submit would send (none
+      // now: the rules' 422 above says what is missing). One that was missing then is what Continue asked to complete:
+      // taken as it is now.
+      const changed = proposalChanged(current, proposal);
+      if (changed) throw changed;
       const state = validationState(program.payoutRules, proposal.bank, proposal.tax, at);
       const enrolled = state.status === 'ENROLLED';
       const changes = {
@@ -145,6 +151,28 @@ export class SubmitEnrollment {
     }
     return current;
   }
+}
+
+/**
+ * 409 `proposal-changed` when a profile the enrollment proposed (shown by Enroll or Continue) is not the one Submit would
+ * send now: the location's default bank profile (not a choice) or its tax profile replaced since. Null otherwise.
+ */
+function proposalChanged(enrollment: Enrollment, now: { bankProfileId?: string | null; taxProfileId?: string | null }): ProblemException | null {
+  const bank = !enrollment.bankChosen && !!enrollment.bankProfileId && (now.bankProfileId ?? undefined) !== enrollment.bankProfileId;
+  const tax = !!enrollment.taxProfileId && (now.taxProfileId ?? undefined) !== enrollment.taxProfileId;
+  if (!bank && !tax) return null;
+  const what = bank && tax ? "The location's default bank profile and its tax profile have" : bank ? "The location's default bank profile has" : "The location's tax profile has";
+  return new ProblemException(
+    HttpStatus.CONFLICT,
+    'proposal-changed',
+    'The proposal changed',
+    `${what} changed since this enrollment proposed them: Continue to see the proposal as it is now, then Submit.`,
+    {
+      enrollmentStatus: enrollment.status,
+      proposed: { bankProfileId: enrollment.bankProfileId ?? null, taxProfileId: enrollment.taxProfileId ?? null },
+      now: { bankProfileId: now.bankProfileId ?? null, taxProfileId: now.taxProfileId ?? null },
+    },
+  );
 }
 
 /** Submit of a kept bank profile choice that no longer serves the location: no missing item says it, the state does. */
