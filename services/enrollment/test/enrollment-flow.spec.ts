@@ -280,6 +280,24 @@ describe('Enroll, Continue, Submit and validation', () => {
     expect(continued.body.proposal.bankProfileId).toBe(second.profileId);
     const submitted = await submit(id);
     expect(submitted.body).toEqual(expect.objectContaining({ status: 'ENROLLED', proposal: expect.objectContaining({ bankProfileId: second.profileId }) }));
+
+    // A default the proposal said falls short (its currency not allowed): replacing it is what Continue asked for, and
+    // Submit takes the new default as it is.
+    const other = await createProgram(h);
+    await eligibility(h, w, other.programId, w.L3, true);
+    await eligibilityKnown(h, other.programId, w.L3);
+    const pounds = bankProfile(w.partnerId, { status: 'APPROVED', currency: 'GBP', name: `GBP ${randomUUID().slice(0, 6)}` });
+    await profileEvent(h, 'ProfileApproved', pounds);
+    await profileKnown(h, pounds);
+    await defaultBankProfile(h, w.partnerId, w.L3, pounds.profileId, 'GBP');
+    await eventually(async () => expect((await h.db.collection<{ _id: string; bankProfileId: string }>('default_bank_profile_view').findOne({ _id: w.L3 }))?.bankProfileId).toBe(pounds.profileId));
+    const short = await enroll(other.programId, w.L3);
+    expect(short.body).toEqual(expect.objectContaining({ status: 'ACTION_REQUIRED', missing: ['CURRENCY_NOT_ALLOWED'] }));
+    await defaultBankProfile(h, w.partnerId, w.L3, second.profileId);
+    await eventually(async () => expect((await h.db.collection<{ _id: string; bankProfileId: string }>('default_bank_profile_view').findOne({ _id: w.L3 }))?.bankProfileId).toBe(second.profileId));
+    const fixed = await submit(short.body.enrollmentId);
+    expect(fixed.status).toBe(200);
+    expect(fixed.body).toEqual(expect.objectContaining({ status: 'ENROLLED', proposal: expect.objectContaining({ bankProfileId: second.profileId }) }));
   });
 
   it('refuses a bank profile that does not serve the location (400 on bankProfileId, unchanged); accepts it once its locationIds name the location, and one serving every location', async () => {

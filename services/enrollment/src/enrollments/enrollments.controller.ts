@@ -95,7 +95,8 @@ export class EnrollmentsController {
   @ApiConflictResponse({
     description:
       'Not submittable (ended, continued into the next year, never enrolled); `fiscal-year-ended`: its fiscal year is over and it is ' +
-      'not ENROLLED (the rollover continues or expires it)',
+      'not ENROLLED (the rollover continues or expires it); `bank-profile-not-serving`: the bank profile chosen no longer serves the ' +
+      "location; `proposal-changed`: the location's default bank profile or tax profile was replaced since it was proposed (Continue first)",
   })
   async submit(
     @CurrentPrincipal() principal: Principal,
