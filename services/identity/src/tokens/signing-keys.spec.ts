@@ -121,6 +121,10 @@ describe('SigningKeys: a signing key rotated out (JWT_PREVIOUS_KEYS)', () => {
     // In one step (no JWT_NEXT_KEYS first), the replica not restarted yet refused it.
     const unannounced = new SigningKeys(config({ JWT_SIGNING_KEY: oldPem, JWT_KEY_ID: 'k-2026-11' }));
     await expect(verifierOf(unannounced).verify(fromRestarted)).rejects.toThrow('The access token is not valid.');
+    // The second step with JWT_NEXT_KEYS left as it was: the signing key's own entry, dropped (not refused at start).
+    const leftOver = new SigningKeys(config({ JWT_SIGNING_KEY: newPem, JWT_KEY_ID: 'k-2026-12', JWT_PREVIOUS_KEYS: JSON.stringify(oldJwks), JWT_NEXT_KEYS: JSON.stringify(newPublic) }));
+    expect(leftOver.jwks().keys.map((k) => k.kid)).toEqual(['k-2026-12', 'k-2026-11']);
+    expect(() => new SigningKeys(config({ JWT_SIGNING_KEY: oldPem, JWT_KEY_ID: 'k-now', JWT_NEXT_KEYS: 'not json' }))).toThrow('Invalid configuration: JWT_NEXT_KEYS (must be a JWKS');
     // A kid both settings name is refused at start.
     expect(() => new SigningKeys(config({ JWT_SIGNING_KEY: oldPem, JWT_KEY_ID: 'k-now', JWT_PREVIOUS_KEYS: JSON.stringify(newPublic), JWT_NEXT_KEYS: JSON.stringify(newPublic) }))).toThrow(
       'Invalid configuration: JWT_NEXT_KEYS (key 0 has the kid k-2026-12 of another key)',

@@ -57,7 +57,14 @@ export class SigningKeys {
     this.keyId = pem ? config.JWT_KEY_ID : `${config.JWT_KEY_ID}-${thumbprint({ e, kty, n }).slice(0, 16)}`;
     this.publicJwk = { kty, n, e, kid: this.keyId, alg: 'RS256', use: 'sig' };
     const taken = new Set([this.keyId]);
-    this.otherJwks = [...publishedKeys('JWT_PREVIOUS_KEYS', config.JWT_PREVIOUS_KEYS, taken), ...publishedKeys('JWT_NEXT_KEYS', config.JWT_NEXT_KEYS, taken)];
+    // A key to come that is the signing key now (JWT_NEXT_KEYS left as it was in the rotation's second step) is the
+    // signing key's own entry: dropped, not refused as another key with its kid (which would stop every replica).
+    const isSigningKey = (jwk: JWK) => jwk.kid === this.keyId && jwk.n === n && jwk.e === e;
+    const nextKeys = parseJwks(config.JWT_NEXT_KEYS);
+    const remaining = nextKeys?.filter((jwk) => !isSigningKey(jwk as JWK));
+    // Not a JWKS: as it is, for publishedKeys to refuse it naming what is wrong.
+    const next = remaining === undefined ? config.JWT_NEXT_KEYS : remaining.length ? JSON.stringify({ keys: remaining }) : '';
+    this.otherJwks = [...publishedKeys('JWT_PREVIOUS_KEYS', config.JWT_PREVIOUS_KEYS, taken), ...publishedKeys('JWT_NEXT_KEYS', next, taken)];
   }
 
   /** Whether identity is the token issuer (TOKEN_ISSUER=self), hence has a key to sign with and publish. */
@@ -121,6 +128,17 @@ function publishedKeys(setting: string, value: string, taken: Set<string>): JWK[
     }
     return { kty: 'RSA', n: key.n, e: key.e, kid: key.kid, alg: 'RS256', use: 'sig' };
   });
+}
+
+/** The keys of a JWKS setting, or undefined when it is empty or not a JWKS (publishedKeys then says what is wrong). */
+function parseJwks(value: string): unknown[] | undefined {
+  if (!value.trim()) return undefined;
+  try {
+    const keys = (JSON.parse(value) as { keys?: unknown })?.keys;
+    return Array.isArray(keys) ? keys : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The RFC 7638 thumbprint of an RSA public key (SHA-256 of its required members in lexicographic order), base64url. */
