@@ -342,4 +342,18 @@ describe('concurrency and retries', () => {
     expect(again.status).toBe(200);
     expect(again.body).toMatchObject({ revision: current.body.revision, version: current.body.version });
   });
+
+  it('a null stored before nulls were refused reads as left out: the same details sent without it are no new revision', async () => {
+    const created = await call(h, 'POST', '/v1/bank-profiles', { token: admin, body: ibanProfile({ beneficiary: { name: 'Contoso GmbH', email: 'payments@contoso.example' } }) });
+    expect(created.status).toBe(201);
+    await h.db.collection('bank_profiles').updateOne({ _id: created.body.profileId } as never, { $set: { 'beneficiary.phone': null } });
+    const current = await call(h, 'GET', `/v1/bank-profiles/${created.body.profileId}`, { token: admin });
+    const again = await call(h, 'PATCH', `/v1/bank-profiles/${created.body.profileId}`, {
+      token: admin,
+      body: { beneficiary: { name: 'Contoso GmbH', email: 'payments@contoso.example' } },
+      headers: ifMatch(current.body.version),
+    });
+    expect(again.status).toBe(200);
+    expect(again.body).toMatchObject({ revision: current.body.revision, status: current.body.status });
+  });
 });

@@ -28,7 +28,7 @@ export class DefaultBankProfilesController {
 
   @Put('locations/:locationId/default-bank-profile')
   @ApiOperation({ summary: "Set the location's default (bank profile, currency) (Incentives admin of the location)" })
-  @ApiHeader({ name: 'If-Match', required: false, description: 'Optional; the version read (0 when none)' })
+  @ApiHeader({ name: 'If-Match', required: false, description: 'Optional; the version read (0 when none: never one, or removed)' })
   @ApiOkResponse({ type: AssignedDefaultBankProfileDto })
   async put(
     @CurrentPrincipal() principal: Principal,
@@ -45,7 +45,7 @@ export class DefaultBankProfilesController {
   @Delete('locations/:locationId/default-bank-profile')
   @HttpCode(204)
   @ApiOperation({ summary: "Remove the location's default bank profile (Incentives admin of the location)" })
-  @ApiHeader({ name: 'If-Match', required: false, description: 'Optional; the version read' })
+  @ApiHeader({ name: 'If-Match', required: false, description: 'Optional; the version read (0 when none: never one, or removed)' })
   @ApiNoContentResponse({ description: 'Removed (or there was none)' })
   async delete(
     @CurrentPrincipal() principal: Principal,

@@ -143,7 +143,8 @@ export class UpdateBankProfile {
     const stored = account && this.secrets.openIfAvailable(current.sealedAccount, `${profileId}:account`);
     const sameSecret = !account || stored === account.secret;
     const before = pick(current, Object.keys(details) as Array<keyof typeof details>);
-    const sameDetails = sameSecret && isDeepStrictEqual(JSON.parse(JSON.stringify(details)), JSON.parse(JSON.stringify(before)));
+    // A null stored before nulls were refused (`phone: null`) is the field left out: the same details.
+    const sameDetails = sameSecret && isDeepStrictEqual(withoutNulls(details), withoutNulls(before));
     // Details sent again for a profile the back office sent back (Action required) submit it again: a new revision,
     // validated anew (the reason may have been on the validator's side, e.g. a document it could not read).
     const newRevision = !sameDetails || (current.status === 'ACTION_REQUIRED' && sendsDetails(input));
@@ -182,4 +183,9 @@ function sendsDetails(input: UpdateBankProfileDto): boolean {
 
 function pick<T extends object, K extends keyof T>(source: T, keys: K[]): Pick<T, K> {
   return Object.fromEntries(keys.map((k) => [k, source[k]])) as Pick<T, K>;
+}
+
+/** A JSON copy without null values (a field left out and one stored as null say the same). */
+function withoutNulls(value: object): unknown {
+  return JSON.parse(JSON.stringify(value, (_key, v: unknown) => (v === null ? undefined : v)));
 }

@@ -16,8 +16,9 @@ export interface ExpiryScanResult {
 
 /**
  * Reports tax profiles whose forms expire within the window (TaxProfileExpiring, keyed by location), once per
- * (profile, expiresAt): the event id is derived from both, and `expiryReportedFor` is set in the same write, so
- * overlapping scans (schedule, operator, several instances) report each date once.
+ * (profile, revision, expiresAt): the event id is derived from the three, and `expiryReportedFor` is set in the same
+ * write, so overlapping scans (schedule, operator, several instances) report each date once; a date changed and set back
+ * (a later revision) is reported again.
  */
 @Injectable()
 export class ScanExpiringTaxProfiles {

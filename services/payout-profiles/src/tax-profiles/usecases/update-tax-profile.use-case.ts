@@ -61,7 +61,8 @@ export class UpdateTaxProfile {
       documents: input.documents ? toDocuments(input.documents) : current.documents,
       expiresAt: input.expiresAt ? new Date(input.expiresAt) : new Date(current.expiresAt),
     };
-    const comparable = (v: object) => JSON.parse(JSON.stringify(v));
+    // A null stored before nulls were refused (`doingBusinessAs: null`) is the field left out: the same details.
+    const comparable = (v: object) => JSON.parse(JSON.stringify(v, (_key, value: unknown) => (value === null ? undefined : value)));
     const before = {
       businessProfile: current.businessProfile,
       incorporation: current.incorporation,
