@@ -47,6 +47,13 @@ async function mailsTo(address: string): Promise<Array<{ subject: string; html: 
 }
 
 async function main() {
+  // platform.json outlives an `npm start` killed without its cleanup (SIGKILL): ask the platform itself.
+  const answering = await fetch(`${running.urls.identity}/health/ready`).then((r) => r.ok, () => false);
+  if (!answering) {
+    process.stderr.write('The platform does not answer (its `npm start` was stopped?): start it with `npm start`, then run the demo again.\n');
+    await kafka.close();
+    process.exit(1);
+  }
   const run = randomUUID().slice(0, 6);
   const [A, B, P, OPEN] = [`LOC-A-${run}`, `LOC-B-${run}`, `AZURE-GROWTH-${run}`, `OPEN-SKILLING-${run}`];
 
