@@ -226,7 +226,6 @@ export class RollOverFiscalYear {
     const writing: Array<Promise<void>> = [];
     const flush = async (batch: Enrollment[]) => {
       const plan = await this.prepare(batch, summary, yearOver);
-      plan.early = !yearOver;
       while (writing.length >= this.config.ROLLOVER_WRITES_IN_FLIGHT) await writing.shift();
       const write = this.write(plan, summary, lease);
       write.catch(() => undefined); // awaited (and thrown) by a later flush or at the end
@@ -281,7 +280,7 @@ export class RollOverFiscalYear {
     const programs = await this.programs.all();
     const ctx = await this.context.load(batch, programs, fromFiscalYear, toFiscalYear);
     const now = new Date();
-    const plan: BatchPlan = { now, inserts: [], resumed: [], expiries: [], unfinished: [], decidedOn: ctx };
+    const plan: BatchPlan = { now, inserts: [], resumed: [], expiries: [], unfinished: [], decidedOn: ctx, early: !yearOver };
     const expiring: Array<{ enrollment: Enrollment; decision: RenewalDecision }> = [];
     for (const enrollment of batch) {
       summary.examined++;

@@ -2,6 +2,7 @@ import { isDuplicateKey, pushOutbox } from '@lib/messaging';
 import { FieldProblem, Principal, Problems } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { isDeepStrictEqual } from 'node:util';
+import { withoutNulls } from '../../common/without-nulls';
 import { DefaultClaims } from '../../default-bank-profiles/default-claims';
 import { describeLocations, PayoutAccess } from '../../profiles/payout-access';
 import { servedLocations, serves } from '../../profiles/permissions';
@@ -183,9 +184,4 @@ function sendsDetails(input: UpdateBankProfileDto): boolean {
 
 function pick<T extends object, K extends keyof T>(source: T, keys: K[]): Pick<T, K> {
   return Object.fromEntries(keys.map((k) => [k, source[k]])) as Pick<T, K>;
-}
-
-/** A JSON copy without null values (a field left out and one stored as null say the same). */
-function withoutNulls(value: object): unknown {
-  return JSON.parse(JSON.stringify(value, (_key, v: unknown) => (v === null ? undefined : v)));
 }

@@ -2,6 +2,7 @@ import { pushOutbox } from '@lib/messaging';
 import { Principal, Problems } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { isDeepStrictEqual } from 'node:util';
+import { withoutNulls } from '../../common/without-nulls';
 import { PayoutAccess } from '../../profiles/payout-access';
 import { ProfileEvents } from '../../profiles/profile-events';
 import { throwIfProblems } from '../../profiles/problems';
@@ -61,8 +62,6 @@ export class UpdateTaxProfile {
       documents: input.documents ? toDocuments(input.documents) : current.documents,
       expiresAt: input.expiresAt ? new Date(input.expiresAt) : new Date(current.expiresAt),
     };
-    // A null stored before nulls were refused (`doingBusinessAs: null`) is the field left out: the same details.
-    const comparable = (v: object) => JSON.parse(JSON.stringify(v, (_key, value: unknown) => (value === null ? undefined : value)));
     const before = {
       businessProfile: current.businessProfile,
       incorporation: current.incorporation,
@@ -76,7 +75,8 @@ export class UpdateTaxProfile {
     };
     // The same details sent again change nothing, except on a profile the back office sent back (Action required):
     // they submit it again, a new revision validated anew.
-    const same = isDeepStrictEqual(comparable({ ...next, taxId: details!.taxId, vatId: details!.vatId }), comparable(before));
+    // A null stored before nulls were refused (`doingBusinessAs: null`) is the field left out: the same details.
+    const same = isDeepStrictEqual(withoutNulls({ ...next, taxId: details!.taxId, vatId: details!.vatId }), withoutNulls(before));
     if (same && current.status !== 'ACTION_REQUIRED') return current;
     // A new revision goes to validation with the expiry date it ends up with: one that has passed is refused whether
     // this request sent it or left the stored one.
