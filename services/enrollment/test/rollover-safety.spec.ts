@@ -228,7 +228,73 @@ describe('continuations made by an early run, once the year is over', () => {
     expect(ended.body).toEqual(expect.objectContaining({ earlyReviewed: 1, earlyReopened: 1, earlyConfirmed: 0, examined: 1, validating: 1, expired: 0, conflicts: 0 }));
     expect(await col().findOne({ _id: nextId })).toEqual(expect.objectContaining({ status: 'VALIDATING', renewedFrom: id, submittedBy: 'rollover' }));
     expect((await col().findOne({ _id: id }))!.rollover).toEqual({ toFiscalYear: NEXT_FY, outcome: 'VALIDATING', at: expect.any(Date) });
-    await waitForEnrollmentEvent(h, nextId, 'EnrollmentValidating', 2);
+    // The takeover's event has an id of its own: consumers skip an id they have seen (the early insert's).
+    const validating = await waitForEnrollmentEvent(h, nextId, 'EnrollmentValidating', 2);
+    expect(new Set(validating.map((m) => m.envelope!.eventId)).size).toBe(2);
+  });
+
+  it('one whose continuation the admin started again after it ended INELIGIBLE (no longer its continuation) is decided again as at year end too', async () => {
+    const program = await createProgram(h);
+    const token = await w.token('admin');
+    await eligibility(h, w, program.programId, w.L1, true);
+    await eligibilityKnown(h, program.programId, w.L1);
+    const { bank } = await approvedProfiles(h, w.partnerId, w.L1);
+    const id = (await call(h, 'POST', '/v1/enrollments', { token, body: { programId: program.programId, locationId: w.L1 } })).body.enrollmentId;
+    expect((await call(h, 'POST', `/v1/enrollments/${id}/submit`, { token })).body.status).toBe('ENROLLED');
+    // Its bank details edited: a revision pending validation. The early run continues it submitted, VALIDATING.
+    await profileEvent(h, 'ProfileUpdated', { ...bank, revision: 2, status: 'PENDING_VALIDATION' });
+    await eventually(async () => expect(await col().findOne({ _id: id })).toEqual(expect.objectContaining({ status: 'VALIDATING' })));
+    const byProgram = { fromFiscalYear: CURRENT_FY, programId: program.programId };
+    expect((await operator(byProgram)).body).toEqual(expect.objectContaining({ examined: 1, validating: 1 }));
+    const nextId = enrollmentId({ programId: program.programId, locationId: w.L1, fiscalYear: NEXT_FY });
+    // Not eligible for the next year: the continuation, never completed, ends INELIGIBLE; then eligible again.
+    await eligibility(h, w, program.programId, w.L1, false, NEXT_FY, ['Competency lapsed']);
+    await waitForEnrollmentEvent(h, nextId, 'EnrollmentIneligible');
+    await eligibility(h, w, program.programId, w.L1, true, NEXT_FY);
+    await eligibilityKnown(h, program.programId, w.L1, NEXT_FY, true);
+    expect(await col().findOne({ _id: nextId })).toEqual(expect.objectContaining({ status: 'INELIGIBLE' }));
+    // The admin starts it again (Continue): a new start, no longer the rollover's continuation, not submitted.
+    expect((await call(h, 'POST', `/v1/enrollments/${nextId}/refresh`, { token, body: {} })).status).toBe(200);
+    expect(await col().findOne({ _id: nextId })).not.toHaveProperty('renewedFrom');
+
+    // The year ends: the review unmarks it, and the same run continues it again (VALIDATING, its event).
+    const ended = await operator({ ...byProgram, endYearNow: true });
+    expect(ended.body).toEqual(expect.objectContaining({ earlyReviewed: 1, earlyReopened: 1, earlyConfirmed: 0, examined: 1, validating: 1, expired: 0, conflicts: 0 }));
+    expect(await col().findOne({ _id: nextId })).toEqual(expect.objectContaining({ status: 'VALIDATING', renewedFrom: id, submittedBy: 'rollover' }));
+    expect((await col().findOne({ _id: id }))!.rollover).toEqual({ toFiscalYear: NEXT_FY, outcome: 'VALIDATING', at: expect.any(Date) });
+  });
+
+  it('a run resuming an interrupted one does not take a continuation ended INELIGIBLE since for done: it expires the old one, or takes the continuation over', async () => {
+    const program = await createProgram(h);
+    const token = await w.token('admin');
+    const ids: Record<string, string> = {};
+    for (const locationId of [w.L1, w.L3]) {
+      await eligibility(h, w, program.programId, locationId, true);
+      await eligibilityKnown(h, program.programId, locationId);
+      await approvedProfiles(h, w.partnerId, locationId);
+      ids[locationId] = (await call(h, 'POST', '/v1/enrollments', { token, body: { programId: program.programId, locationId } })).body.enrollmentId;
+      expect((await call(h, 'POST', `/v1/enrollments/${ids[locationId]}/submit`, { token })).body.status).toBe('ENROLLED');
+    }
+    const byProgram = { fromFiscalYear: CURRENT_FY, programId: program.programId, endYearNow: true };
+    expect((await operator(byProgram)).body).toEqual(expect.objectContaining({ examined: 2, renewed: 2 }));
+    const nextOf = (locationId: string) => enrollmentId({ programId: program.programId, locationId, fiscalYear: NEXT_FY });
+    // As if that run had been killed before its marks, and both continuations had then ended INELIGIBLE before ever
+    // being ENROLLED (an ineligible decision for the next year); L1 stays not eligible, L3 is eligible again.
+    for (const locationId of [w.L1, w.L3]) {
+      await col().updateOne({ _id: ids[locationId] }, { $unset: { rollover: '' } });
+      await col().updateOne({ _id: nextOf(locationId) }, { $set: { status: 'INELIGIBLE', reasons: ['Competency lapsed'] }, $unset: { enrolledAt: '', validated: '', submittedAt: '', submittedBy: '' }, $inc: { version: 1 } });
+    }
+    await eligibility(h, w, program.programId, w.L1, false, NEXT_FY, ['Competency lapsed']);
+    await eligibilityKnown(h, program.programId, w.L1, NEXT_FY, false);
+
+    const rerun = await operator(byProgram);
+    expect(rerun.body).toEqual(expect.objectContaining({ examined: 2, resumed: 0, renewed: 1, expired: 1, conflicts: 0 }));
+    expect(await col().findOne({ _id: ids[w.L1] })).toEqual(expect.objectContaining({ status: 'EXPIRED', rollover: expect.objectContaining({ outcome: 'EXPIRED' }) }));
+    const [expired] = await waitForEnrollmentEvent(h, ids[w.L1], 'EnrollmentExpired');
+    expect(JSON.stringify(expired.envelope!.data.reasons)).toContain('Competency lapsed');
+    expect(await col().findOne({ _id: nextOf(w.L3) })).toEqual(expect.objectContaining({ status: 'ENROLLED', renewedFrom: ids[w.L3] }));
+    const renewed = await waitForEnrollmentEvent(h, nextOf(w.L3), 'EnrollmentRenewed', 2);
+    expect(new Set(renewed.map((m) => m.envelope!.eventId)).size).toBe(2);
   });
 });
 

@@ -14,6 +14,15 @@ import { RenewalDecision } from '../renewal-rules';
 import type { HeldLease } from '../rollover-lease';
 import type { RolloverSummary } from './roll-over-fiscal-year.use-case';
 
+/**
+ * Whether `next` is the live continuation of `from`: its own (`renewedFrom`), not ended INELIGIBLE before it was ever
+ * ENROLLED. A SUPERSEDED mark (the next year enrolled on its own) has none: reviewed as a reopened one, the main pass marks
+ * it SUPERSEDED again, or takes that enrollment over when it was never submitted.
+ */
+export function continuesIt(from: Enrollment, next: NextYearEnrollment | undefined): boolean {
+  return next !== undefined && next.renewedFrom === from._id && !(next.status === 'INELIGIBLE' && !next.enrolledAt);
+}
+
 /** Guarded writes of one continuation before leaving it to the next run. */
 const ATTEMPTS = 8;
 
@@ -107,8 +116,9 @@ export class ReviewEarlyRenewals {
       const continuation = next.get(ctx.nextId(enrollment));
       if (decision.outcome === 'EXPIRED') {
         expiring.push({ from: enrollment, decision });
-      } else if (continuation?.status === 'INELIGIBLE' && !continuation.enrolledAt) {
-        // Ended since by an ineligible decision now overruled: decided again as at year end, by the main pass.
+      } else if (!continuesIt(enrollment, continuation)) {
+        // Its continuation ended since (an ineligible decision now overruled), or is no longer its continuation (the
+        // admin started it again after that): decided again as at year end, by the main pass (which takes it over).
         reopening.push({ from: enrollment, continuation });
       } else {
         summary.earlyConfirmed++;
@@ -185,7 +195,7 @@ export class ReviewEarlyRenewals {
    * that pass takes it over as it takes over any next-year enrollment that ended INELIGIBLE.
    */
   private async reopen(from: Enrollment, continuation?: NextYearEnrollment): Promise<boolean> {
-    if (continuation?.renewedFrom) {
+    if (continuation?.renewedFrom === from._id) {
       const { matchedCount } = await this.enrollments.model.collection.updateOne(
         { _id: continuation._id, version: continuation.version, status: 'INELIGIBLE' } as never,
         { $unset: { renewedFrom: '', renewedAs: '' }, $set: { updatedAt: new Date() }, $inc: { version: 1 } } as never,

@@ -307,7 +307,7 @@ export class RollOverFiscalYear {
       const next = await ctx.nextYear(expiring.map(({ enrollment }) => enrollment));
       for (const { enrollment, decision } of expiring) {
         const existing = next.get(ctx.nextId(enrollment));
-        if (existing?.renewedFrom === enrollment._id) {
+        if (existing?.renewedFrom === enrollment._id && !endedUnfinished(existing)) {
           plan.resumed.push({ from: enrollment, outcome: continuedAs(existing), next: existing });
         } else if (!yearOver) {
           // Valid until its year ends: an early run expires nothing (nor marks it); a run once the year is over decides.
@@ -383,7 +383,7 @@ export class RollOverFiscalYear {
       const existing = await findByIds<NextYearEnrollment>(collection as never, taken.map((t) => t.doc._id), NEXT_YEAR_FIELDS);
       for (const { doc, from, decision } of taken) {
         const next = existing.get(doc._id);
-        if (next?.renewedFrom === from._id) {
+        if (next?.renewedFrom === from._id && !endedUnfinished(next)) {
           continued.push({ from: from._id, next: next._id, outcome: continuedAs(next) });
           resumedIds.push(next._id);
           summary.resumed++;
@@ -396,7 +396,7 @@ export class RollOverFiscalYear {
           // What the continuation does not set goes: an INELIGIBLE one may carry an old submission (`submittedAt`,
           // `validated`) or profiles the decision did not look at, which would make it look submitted or evaluated.
           const unset = Object.fromEntries(TAKEOVER_CLEARS.filter((field) => !(field in fields)).map((field) => [field, '']));
-          const event = this.nextYearEvent(from, takenOver, decision, summary);
+          const event = this.nextYearEvent(from, takenOver, decision, summary, true);
           const result = await this.enrollments.withOutbox([_id], () =>
             collection.updateOne(
               { _id, version: next.version } as never,
@@ -570,7 +570,7 @@ export class RollOverFiscalYear {
    * revision pending); EnrollmentRejected (following, a revision rejected: correcting the profile is enough);
    * EnrollmentActionRequired (information missing: Continue and Submit).
    */
-  private nextYearEvent(from: Enrollment, doc: Enrollment, decision: RenewalDecision, summary: RolloverSummary): OutboxEntry {
+  private nextYearEvent(from: Enrollment, doc: Enrollment, decision: RenewalDecision, summary: RolloverSummary, takenOver = false): OutboxEntry {
     const type =
       decision.outcome === 'RENEWED'
         ? 'EnrollmentRenewed'
@@ -581,7 +581,10 @@ export class RollOverFiscalYear {
             : 'EnrollmentActionRequired';
     return this.events.event(type, doc, {
       extra: { fromFiscalYear: summary.fromFiscalYear },
-      eventId: deterministicId('rollover', from._id, summary.toFiscalYear),
+      // A takeover's id has the version it writes: the next-year enrollment it takes over may be an earlier continuation
+      // of `from` (ended INELIGIBLE, its mark removed by the year-end review), whose event had the insert's id, and
+      // consumers skip an id they have seen.
+      eventId: takenOver ? deterministicId('rollover-takeover', from._id, summary.toFiscalYear, String(doc.version)) : deterministicId('rollover', from._id, summary.toFiscalYear),
     });
   }
 
@@ -595,7 +598,9 @@ export class RollOverFiscalYear {
     const next: Enrollment = { ...enrollment, ...changes, version: enrollment.version + 1, updatedAt: now };
     const event = this.events.event('EnrollmentExpired', next, {
       previousStatus: enrollment.status,
-      eventId: deterministicId('rollover', enrollment._id, toFiscalYear),
+      // Not the continuation's id (deterministicId('rollover', …)): one continued early, its continuation ended since and
+      // its mark removed by the year-end review, may expire now.
+      eventId: deterministicId('rollover-expiry', enrollment._id, toFiscalYear),
     });
     return {
       updateOne: {
@@ -658,6 +663,15 @@ function continuedAs(next: NextYearEnrollment): Marked {
   if (next.bankWithdrawn) return 'ACTION_REQUIRED';
   if (next.renewedAs && next.renewedAs !== 'EXPIRED') return next.renewedAs;
   return next.status === 'ENROLLED' ? 'RENEWED' : 'ACTION_REQUIRED';
+}
+
+/**
+ * A next-year enrollment ended INELIGIBLE before it was ever ENROLLED (an ineligible decision, possibly overruled since):
+ * no continuation to resume, even one this rollover made (`renewedFrom`, its mark missing: an interrupted run, or one the
+ * year-end review removed). Decided again: the old one expires, or this one is taken over as any INELIGIBLE one is.
+ */
+function endedUnfinished(next: NextYearEnrollment): boolean {
+  return next.status === 'INELIGIBLE' && !next.enrolledAt;
 }
 
 /** A continuation the rollover submitted, still following the validation of its profiles. */

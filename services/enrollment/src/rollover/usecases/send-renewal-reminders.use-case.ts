@@ -11,7 +11,8 @@ import { EnrollmentsRepository } from '../../enrollments/enrollments.repository'
 import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
 import { ConsumerCatchUp } from '../consumer-catch-up';
 import { RenewalContext } from '../renewal-context';
-import { BEFORE_ENROLLED, TERMINAL } from '../../enrollments/enrollment-rules';
+import { continuesIt } from './review-early-renewals.use-case';
+import { BEFORE_ENROLLED } from '../../enrollments/enrollment-rules';
 import { RenewalDecision, unfinishedReminder, wasCompleted } from '../renewal-rules';
 
 export interface ReminderSummary {
@@ -101,8 +102,7 @@ export class SendRenewalReminders {
         // Continued early, its continuation live: only losing eligibility or the agreement undoes it at year end (what
         // its payout information lacks is the continuation's to tell). One whose continuation ended since is decided
         // again at year end as any (ReviewEarlyRenewals), so reminded as any.
-        const continuation = enrollment.rollover ? continuations.get(ctx.nextId(enrollment)) : undefined;
-        const live = continuation !== undefined && !TERMINAL.includes(continuation.status);
+        const live = !!enrollment.rollover && continuesIt(enrollment, continuations.get(ctx.nextId(enrollment)));
         if (decision.outcome === 'RENEWED' || decision.outcome === 'VALIDATING' || (live && decision.outcome !== 'EXPIRED')) {
           summary.onTrack++;
           continue;
