@@ -114,6 +114,33 @@ describe('an operator ending the year early on purpose (endYearNow)', () => {
   });
 });
 
+/**
+ * An ENROLLED enrollment of L1 whose bank details were edited (pending), continued by an operator's early run submitted
+ * (VALIDATING); its continuation then ended INELIGIBLE by a decision for the next year, and L1 eligible again since.
+ */
+async function continuedEarlyThenEndedIneligible() {
+    const program = await createProgram(h);
+    const token = await w.token('admin');
+    await eligibility(h, w, program.programId, w.L1, true);
+    await eligibilityKnown(h, program.programId, w.L1);
+    const { bank } = await approvedProfiles(h, w.partnerId, w.L1);
+    const id = (await call(h, 'POST', '/v1/enrollments', { token, body: { programId: program.programId, locationId: w.L1 } })).body.enrollmentId;
+    expect((await call(h, 'POST', `/v1/enrollments/${id}/submit`, { token })).body.status).toBe('ENROLLED');
+    // Its bank details edited: a revision pending validation. The early run continues it submitted, VALIDATING.
+    await profileEvent(h, 'ProfileUpdated', { ...bank, revision: 2, status: 'PENDING_VALIDATION' });
+    await eventually(async () => expect(await col().findOne({ _id: id })).toEqual(expect.objectContaining({ status: 'VALIDATING' })));
+    const byProgram = { fromFiscalYear: CURRENT_FY, programId: program.programId };
+    expect((await operator(byProgram)).body).toEqual(expect.objectContaining({ examined: 1, validating: 1 }));
+    const nextId = enrollmentId({ programId: program.programId, locationId: w.L1, fiscalYear: NEXT_FY });
+    // Not eligible for the next year: the continuation, never completed, ends INELIGIBLE; then eligible again.
+    await eligibility(h, w, program.programId, w.L1, false, NEXT_FY, ['Competency lapsed']);
+    await waitForEnrollmentEvent(h, nextId, 'EnrollmentIneligible');
+    await eligibility(h, w, program.programId, w.L1, true, NEXT_FY);
+    await eligibilityKnown(h, program.programId, w.L1, NEXT_FY, true);
+    expect(await col().findOne({ _id: nextId })).toEqual(expect.objectContaining({ status: 'INELIGIBLE' }));
+    return { token, id, nextId, byProgram };
+}
+
 describe('continuations made by an early run, once the year is over', () => {
   it('are decided again: the one whose location lost eligibility for the next year expires and its continuation ends INELIGIBLE (reminded first); the other keeps its renewal; killed halfway, a rerun finishes it, each once', async () => {
     const program = await createProgram(h);
@@ -203,25 +230,7 @@ describe('continuations made by an early run, once the year is over', () => {
   });
 
   it('one whose continuation ended INELIGIBLE meanwhile (a decision overruled since) is decided again as at year end: the continuation is taken over', async () => {
-    const program = await createProgram(h);
-    const token = await w.token('admin');
-    await eligibility(h, w, program.programId, w.L1, true);
-    await eligibilityKnown(h, program.programId, w.L1);
-    const { bank } = await approvedProfiles(h, w.partnerId, w.L1);
-    const id = (await call(h, 'POST', '/v1/enrollments', { token, body: { programId: program.programId, locationId: w.L1 } })).body.enrollmentId;
-    expect((await call(h, 'POST', `/v1/enrollments/${id}/submit`, { token })).body.status).toBe('ENROLLED');
-    // Its bank details edited: a revision pending validation. The early run continues it submitted, VALIDATING.
-    await profileEvent(h, 'ProfileUpdated', { ...bank, revision: 2, status: 'PENDING_VALIDATION' });
-    await eventually(async () => expect(await col().findOne({ _id: id })).toEqual(expect.objectContaining({ status: 'VALIDATING' })));
-    const byProgram = { fromFiscalYear: CURRENT_FY, programId: program.programId };
-    expect((await operator(byProgram)).body).toEqual(expect.objectContaining({ examined: 1, validating: 1 }));
-    const nextId = enrollmentId({ programId: program.programId, locationId: w.L1, fiscalYear: NEXT_FY });
-    // Not eligible for the next year: the continuation, never completed, ends INELIGIBLE; then eligible again.
-    await eligibility(h, w, program.programId, w.L1, false, NEXT_FY, ['Competency lapsed']);
-    await waitForEnrollmentEvent(h, nextId, 'EnrollmentIneligible');
-    await eligibility(h, w, program.programId, w.L1, true, NEXT_FY);
-    await eligibilityKnown(h, program.programId, w.L1, NEXT_FY, true);
-    expect(await col().findOne({ _id: nextId })).toEqual(expect.objectContaining({ status: 'INELIGIBLE' }));
+    const { token, id, nextId, byProgram } = await continuedEarlyThenEndedIneligible();
 
     // The year ends: the review unmarks it, and the same run continues it again (VALIDATING, its event).
     const ended = await operator({ ...byProgram, endYearNow: true });
@@ -234,25 +243,7 @@ describe('continuations made by an early run, once the year is over', () => {
   });
 
   it('one whose continuation the admin started again after it ended INELIGIBLE (no longer its continuation) is decided again as at year end too', async () => {
-    const program = await createProgram(h);
-    const token = await w.token('admin');
-    await eligibility(h, w, program.programId, w.L1, true);
-    await eligibilityKnown(h, program.programId, w.L1);
-    const { bank } = await approvedProfiles(h, w.partnerId, w.L1);
-    const id = (await call(h, 'POST', '/v1/enrollments', { token, body: { programId: program.programId, locationId: w.L1 } })).body.enrollmentId;
-    expect((await call(h, 'POST', `/v1/enrollments/${id}/submit`, { token })).body.status).toBe('ENROLLED');
-    // Its bank details edited: a revision pending validation. The early run continues it submitted, VALIDATING.
-    await profileEvent(h, 'ProfileUpdated', { ...bank, revision: 2, status: 'PENDING_VALIDATION' });
-    await eventually(async () => expect(await col().findOne({ _id: id })).toEqual(expect.objectContaining({ status: 'VALIDATING' })));
-    const byProgram = { fromFiscalYear: CURRENT_FY, programId: program.programId };
-    expect((await operator(byProgram)).body).toEqual(expect.objectContaining({ examined: 1, validating: 1 }));
-    const nextId = enrollmentId({ programId: program.programId, locationId: w.L1, fiscalYear: NEXT_FY });
-    // Not eligible for the next year: the continuation, never completed, ends INELIGIBLE; then eligible again.
-    await eligibility(h, w, program.programId, w.L1, false, NEXT_FY, ['Competency lapsed']);
-    await waitForEnrollmentEvent(h, nextId, 'EnrollmentIneligible');
-    await eligibility(h, w, program.programId, w.L1, true, NEXT_FY);
-    await eligibilityKnown(h, program.programId, w.L1, NEXT_FY, true);
-    expect(await col().findOne({ _id: nextId })).toEqual(expect.objectContaining({ status: 'INELIGIBLE' }));
+    const { token, id, nextId, byProgram } = await continuedEarlyThenEndedIneligible();
     // The admin starts it again (Continue): a new start, no longer the rollover's continuation, not submitted.
     expect((await call(h, 'POST', `/v1/enrollments/${nextId}/refresh`, { token, body: {} })).status).toBe(200);
     expect(await col().findOne({ _id: nextId })).not.toHaveProperty('renewedFrom');
