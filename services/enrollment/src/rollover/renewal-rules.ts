@@ -197,3 +197,12 @@ export function scheduledWork(now: Date, reminderDays: number): { rolloverFrom: 
   const remind = end.getTime() - now.getTime() <= reminderDays * 86_400_000;
   return { rolloverFrom: previousFiscalYear(current), ...(remind && { remindFor: current }), fiscalYearEndsAt: end };
 }
+
+/**
+ * A next-year enrollment ended INELIGIBLE before it was ever ENROLLED (an ineligible decision, possibly overruled since):
+ * no continuation to resume or keep, even one the rollover made (`renewedFrom`, its mark missing: an interrupted run, or
+ * removed by the year-end review). Decided again: the old one expires, or this one is taken over as any INELIGIBLE one is.
+ */
+export function endedUnfinished(next: { status: string; enrolledAt?: Date | null }): boolean {
+  return next.status === 'INELIGIBLE' && !next.enrolledAt;
+}

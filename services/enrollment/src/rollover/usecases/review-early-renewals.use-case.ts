@@ -10,7 +10,7 @@ import { TERMINAL } from '../../enrollments/enrollment-rules';
 import { EnrollmentsRepository } from '../../enrollments/enrollments.repository';
 import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
 import { NextYearEnrollment, RenewalContext } from '../renewal-context';
-import { RenewalDecision } from '../renewal-rules';
+import { endedUnfinished, RenewalDecision } from '../renewal-rules';
 import type { HeldLease } from '../rollover-lease';
 import type { RolloverSummary } from './roll-over-fiscal-year.use-case';
 
@@ -20,7 +20,7 @@ import type { RolloverSummary } from './roll-over-fiscal-year.use-case';
  * it SUPERSEDED again, or takes that enrollment over when it was never submitted.
  */
 export function continuesIt(from: Enrollment, next: NextYearEnrollment | undefined): boolean {
-  return next !== undefined && next.renewedFrom === from._id && !(next.status === 'INELIGIBLE' && !next.enrolledAt);
+  return next !== undefined && next.renewedFrom === from._id && !endedUnfinished(next);
 }
 
 /** Guarded writes of one continuation before leaving it to the next run. */

@@ -18,7 +18,7 @@ import { ConsumerCatchUp } from '../consumer-catch-up';
 import { HeldLease, RolloverLease } from '../rollover-lease';
 import { ReviewEarlyRenewals } from './review-early-renewals.use-case';
 import { BatchContext, NEXT_YEAR_FIELDS, NextYearEnrollment, RenewalContext } from '../renewal-context';
-import { completedFilter, decideUnfinished, RenewalDecision, wasCompleted } from '../renewal-rules';
+import { completedFilter, decideUnfinished, endedUnfinished, RenewalDecision, wasCompleted } from '../renewal-rules';
 import { bankNoLongerServes, BEFORE_ENROLLED, keptBankProfileId } from '../../enrollments/enrollment-rules';
 
 export interface RolloverRequest {
@@ -663,15 +663,6 @@ function continuedAs(next: NextYearEnrollment): Marked {
   if (next.bankWithdrawn) return 'ACTION_REQUIRED';
   if (next.renewedAs && next.renewedAs !== 'EXPIRED') return next.renewedAs;
   return next.status === 'ENROLLED' ? 'RENEWED' : 'ACTION_REQUIRED';
-}
-
-/**
- * A next-year enrollment ended INELIGIBLE before it was ever ENROLLED (an ineligible decision, possibly overruled since):
- * no continuation to resume, even one this rollover made (`renewedFrom`, its mark missing: an interrupted run, or one the
- * year-end review removed). Decided again: the old one expires, or this one is taken over as any INELIGIBLE one is.
- */
-function endedUnfinished(next: NextYearEnrollment): boolean {
-  return next.status === 'INELIGIBLE' && !next.enrolledAt;
 }
 
 /** A continuation the rollover submitted, still following the validation of its profiles. */
