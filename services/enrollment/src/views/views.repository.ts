@@ -1,5 +1,6 @@
 import { AgreementStatusChanged, decisionFor, decisionReasons, DefaultBankProfileChange, EligibilityDetermined, keepDecision, KeptDecisions, LogPosition, ProfileEvent } from '@lib/contracts';
 import { BatchLoader, findByIds, modelLoader, upsertIfChanged, upsertIfNewer } from '@lib/messaging';
+import { Keyset } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { Model } from 'mongoose';
@@ -7,6 +8,9 @@ import { eligibilityId } from '../common/ids';
 import { AgreementView, DefaultBankProfileView, EligibilityView, LocationTaxProfileView, ProfileView, YearDecision } from './views.schemas';
 
 /** This service's views of facts owned elsewhere: eligibility, agreements, payout profiles, default bank profiles. */
+/** The order the tax profiles that expired are followed in (FollowExpiredTaxProfiles): by date, then id. */
+export const TAX_EXPIRY_ORDER = new Keyset<ProfileView>('tax-expiry', ['expiresAt', '_id']);
+
 @Injectable()
 export class ViewsRepository {
   constructor(
@@ -175,15 +179,12 @@ export class ViewsRepository {
   }
 
   /**
-   * Tax profiles whose expiry date is in (`from`, `to`], a page in (expiresAt, _id) order after `after` (the last of the
-   * previous page).
+   * Tax profiles whose expiry date is in (`from`, `to`], a page in TAX_EXPIRY_ORDER after `cursor` (that order's
+   * cursorOf the last of the previous page).
    */
-  async taxProfilesExpiring(from: Date, to: Date, limit: number, after?: Pick<ProfileView, '_id' | 'expiresAt'>): Promise<ProfileView[]> {
-    const inRange = { kind: 'TAX' as const, expiresAt: { $gt: from, $lte: to } };
-    const query = after
-      ? { ...inRange, $or: [{ expiresAt: { $gt: after.expiresAt } }, { expiresAt: after.expiresAt, _id: { $gt: after._id } }] }
-      : inRange;
-    return this.profileModel.find(query).sort({ expiresAt: 1, _id: 1 }).limit(limit).lean<ProfileView[]>();
+  async taxProfilesExpiring(from: Date, to: Date, limit: number, cursor?: string): Promise<ProfileView[]> {
+    const query = { kind: 'TAX' as const, expiresAt: { $gt: from, $lte: to }, ...TAX_EXPIRY_ORDER.after(cursor) };
+    return this.profileModel.find(query).sort(TAX_EXPIRY_ORDER.sort).limit(limit).lean<ProfileView[]>();
   }
 
   async profilesByIds(ids: string[]): Promise<Map<string, ProfileView>> {

@@ -2,8 +2,7 @@ import { BackgroundWork, Clock } from '@lib/platform';
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { Model } from 'mongoose';
-import { ViewsRepository } from '../../views/views.repository';
-import { ProfileView } from '../../views/views.schemas';
+import { TAX_EXPIRY_ORDER, ViewsRepository } from '../../views/views.repository';
 import { JobMark } from '../job-mark.schema';
 import { RecordProfileChange } from './record-profile-change.use-case';
 
@@ -48,16 +47,16 @@ export class FollowExpiredTaxProfiles {
     const to = this.clock.now();
     const from = (await this.marks.findById(JOB).lean<JobMark>())?.upTo ?? new Date(0);
     const run: ExpiryFollowUpRun = { expired: 0, changed: 0, complete: true };
-    let after: ProfileView | undefined;
+    let cursor: string | undefined;
     for (;;) {
       if (this.work.stopRequested) return { ...run, complete: false };
-      const page = await this.views.taxProfilesExpiring(from, to, PAGE, after);
+      const page = await this.views.taxProfilesExpiring(from, to, PAGE, cursor);
       if (page.length === 0) break;
       for (const view of page) {
         run.changed += await this.profiles.followEnrollmentsOf({ partnerId: view.partnerId, profileKind: 'TAX', profileId: view._id, locationId: view.locationId });
       }
       run.expired += page.length;
-      after = page[page.length - 1];
+      cursor = TAX_EXPIRY_ORDER.cursorOf(page[page.length - 1]);
     }
     await this.marks.updateOne({ _id: JOB }, { $max: { upTo: to } }, { upsert: true });
     if (run.changed) this.logger.log(`${run.expired} tax profile(s) expired since ${from.toISOString()}: ${run.changed} enrollment(s) followed them`);
