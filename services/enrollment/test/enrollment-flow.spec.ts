@@ -70,7 +70,7 @@ describe('Enroll, Continue, Submit and validation', () => {
     const [started] = await waitForEnrollmentEvent(h, id, 'EnrollmentStarted');
     expect(started.key).toBe(w.L1);
     const [actionRequired] = await waitForEnrollmentEvent(h, id, 'EnrollmentActionRequired');
-    expect(actionRequired.envelope!.data).toEqual(expect.objectContaining({ status: 'ACTION_REQUIRED', missing: ['BANK_PROFILE_MISSING', 'TAX_PROFILE_MISSING'], programName: program.name }));
+    expect(actionRequired.envelope!.data).toEqual(expect.objectContaining({ status: 'ACTION_REQUIRED', missing: ['BANK_PROFILE_MISSING', 'TAX_PROFILE_MISSING'], programName: program.name, completed: false }));
 
     // Submit now is refused with the missing list; nothing changes.
     const refused = await submit(id);
@@ -117,7 +117,7 @@ describe('Enroll, Continue, Submit and validation', () => {
     await profileEvent(h, 'ProfileApproved', { ...tax, status: 'APPROVED' });
     await eventually(async () => expect((await get(id)).body.status).toBe('ENROLLED'));
     const [enrolled] = await waitForEnrollmentEvent(h, id, 'EnrollmentEnrolled');
-    expect(enrolled.envelope!.data).toEqual(expect.objectContaining({ status: 'ENROLLED', previousStatus: 'VALIDATING', bankProfileId: bank.profileId, taxProfileId: tax.profileId }));
+    expect(enrolled.envelope!.data).toEqual(expect.objectContaining({ status: 'ENROLLED', previousStatus: 'VALIDATING', bankProfileId: bank.profileId, taxProfileId: tax.profileId, completed: true }));
 
     // The bank profile is edited after approval: a new revision pending validation, the enrollment VALIDATING again.
     await profileEvent(h, 'ProfileUpdated', { ...bank, revision: 2, status: 'PENDING_VALIDATION' });
@@ -169,7 +169,8 @@ describe('Enroll, Continue, Submit and validation', () => {
     // The tax profile is edited after approval (SPEC 1, Enrollment 5): VALIDATING again, ENROLLED once it is approved.
     await profileEvent(h, 'ProfileUpdated', { ...tax, revision: 2, status: 'PENDING_VALIDATION' });
     const [, , , taxEdited] = await waitForEnrollmentEvent(h, id, 'EnrollmentValidating', 4);
-    expect(taxEdited.envelope!.data).toEqual(expect.objectContaining({ status: 'VALIDATING', previousStatus: 'ENROLLED', taxProfileId: tax.profileId }));
+    // Sent back to validation, still completed in its year (the rollover continues it).
+    expect(taxEdited.envelope!.data).toEqual(expect.objectContaining({ status: 'VALIDATING', previousStatus: 'ENROLLED', taxProfileId: tax.profileId, completed: true }));
     expect((await get(id)).body.status).toBe('VALIDATING');
     await profileEvent(h, 'ProfileApproved', { ...tax, revision: 2, status: 'APPROVED' });
     await waitForEnrollmentEvent(h, id, 'EnrollmentEnrolled', 3);

@@ -193,10 +193,11 @@ describe('continuations made by an early run, once the year is over', () => {
       expect.objectContaining({ earlyReviewed: 2, earlyConfirmed: 1, earlyUndone: 0, expired: 0, conflicts: 0, complete: true }),
     );
     const [ended] = await waitForEnrollmentEvent(h, nextOf(w.L1), 'EnrollmentIneligible');
-    expect(ended.envelope!.data).toEqual(expect.objectContaining({ status: 'INELIGIBLE', fiscalYear: NEXT_FY, previousStatus: 'ENROLLED' }));
+    // No longer completed: consumers (invitations) take it as not enrolled any more.
+    expect(ended.envelope!.data).toEqual(expect.objectContaining({ status: 'INELIGIBLE', fiscalYear: NEXT_FY, previousStatus: 'ENROLLED', completed: false }));
     expect(JSON.stringify(ended.envelope!.data.reasons)).toContain('Competency lapsed');
     const [expired] = await waitForEnrollmentEvent(h, lapsed, 'EnrollmentExpired');
-    expect(expired.envelope!.data).toEqual(expect.objectContaining({ status: 'EXPIRED', fiscalYear: CURRENT_FY, previousStatus: 'ENROLLED' }));
+    expect(expired.envelope!.data).toEqual(expect.objectContaining({ status: 'EXPIRED', fiscalYear: CURRENT_FY, previousStatus: 'ENROLLED', completed: true }));
     expect(JSON.stringify(expired.envelope!.data.reasons)).toContain('Competency lapsed');
     expect((await col().findOne({ _id: lapsed }))!.rollover).toEqual({ toFiscalYear: NEXT_FY, outcome: 'EXPIRED', at: expect.any(Date) });
     // The one still eligible keeps its renewal, no longer flagged.

@@ -236,7 +236,7 @@ export class World {
     type: string,
     status: EnrollmentStatus,
     revision: number,
-    options: { fiscalYear?: string; previousStatus?: EnrollmentStatus; fromFiscalYear?: string } = {},
+    options: { fiscalYear?: string; previousStatus?: EnrollmentStatus; fromFiscalYear?: string; completed?: boolean } = {},
   ): Promise<void> {
     const fiscalYear = options.fiscalYear ?? FY;
     await this.kafka.publishEvent(Topics.enrollments, locationId, {
@@ -250,6 +250,7 @@ export class World {
         status,
         ...(options.previousStatus && { previousStatus: options.previousStatus }),
         ...(options.fromFiscalYear && { fromFiscalYear: options.fromFiscalYear }),
+        ...(options.completed !== undefined && { completed: options.completed }),
         reasons: [],
         missing: [],
         revision,

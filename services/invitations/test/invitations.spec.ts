@@ -918,6 +918,31 @@ describe('a location whose enrollment is continued into the new fiscal year (SPE
     expect((await world.invitations(global, `?locationId=${l1}`)).filter((i) => i.programId === programId).map((i) => i.fiscalYear)).toEqual([FY]);
   });
 
+  it(`invites for ${NEXT_FY} once the location is eligible again, when an early renewal into it was undone at year end`, async () => {
+    const { partner, l1, global, admin, programId } = await enrolledLocation();
+    // An operator's early rollover run continues it into NEXT_FY (ENROLLED, completed); the NEXT_FY decisions invite nobody.
+    await world.enrollment(partner, l1, programId, 'EnrollmentRenewed', 'ENROLLED', 1, { fiscalYear: NEXT_FY, fromFiscalYear: FY, completed: true });
+    await moveToNextYear(partner, admin, global, [l1], programId);
+    expect(announced(programId, l1)).toEqual([`InvitationIssued ${FY}`]);
+
+    // At year end the location is no longer eligible: the review expires FY and ends the continuation INELIGIBLE, its
+    // completion taken back. The renewal's event delivered again after that changes nothing.
+    await world.decide(partner, l1, programId, false, { fiscalYear: NEXT_FY, reasons: ['OUT_OF_REGION'] });
+    await world.enrollment(partner, l1, programId, 'EnrollmentExpired', 'EXPIRED', 4, { previousStatus: 'ENROLLED', completed: true });
+    await world.enrollment(partner, l1, programId, 'EnrollmentIneligible', 'INELIGIBLE', 2, { fiscalYear: NEXT_FY, previousStatus: 'ENROLLED', completed: false });
+    await world.enrollment(partner, l1, programId, 'EnrollmentRenewed', 'ENROLLED', 1, { fiscalYear: NEXT_FY, fromFiscalYear: FY, completed: true });
+    await world.settle(global, partner, l1);
+    expect(announced(programId, l1)).toEqual([`InvitationIssued ${FY}`]);
+
+    // Eligible again: its admin is invited to enroll it for NEXT_FY (Enroll starts the INELIGIBLE enrollment again).
+    await world.decide(partner, l1, programId, true, { fiscalYear: NEXT_FY });
+    const [issued] = await world.waitEvent('InvitationIssued', forYear(programId, l1, NEXT_FY));
+    expect(issued.envelope!.data.recipients!.map((r) => r.userId)).toEqual([admin.userId]);
+    await eventually(async () => expect(await noticesOf(admin, programId)).toEqual([NEXT_FY]));
+    await world.settle(global, partner, l1);
+    expect(announced(programId, l1)).toEqual([`InvitationIssued ${FY}`, `InvitationIssued ${NEXT_FY}`]);
+  });
+
   it(`offers Enroll (Continue) on the overview when the rollover continues the ${FY} enrollment into ${NEXT_FY} as Action required`, async () => {
     const { partner, l1, global, admin, programId } = await enrolledLocation();
     await moveToNextYear(partner, admin, global, [l1], programId);

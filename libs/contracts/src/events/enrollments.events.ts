@@ -1,4 +1,4 @@
-import { IsArray, IsIn, IsInt, IsOptional, IsString, Matches, Min } from 'class-validator';
+import { IsArray, IsBoolean, IsIn, IsInt, IsOptional, IsString, Matches, Min } from 'class-validator';
 import { EnrollmentStatus, EnrollmentStatuses, FISCAL_YEAR_PATTERN } from '../domain';
 
 /**
@@ -21,6 +21,15 @@ export class EnrollmentEvent {
   @IsOptional() @IsString() bankProfileId?: string;
   @IsOptional() @IsString() taxProfileId?: string;
   @IsInt() @Min(1) revision!: number;
+  /**
+   * Whether the enrollment is completed in its fiscal year: ENROLLED once, also when a profile edit or a rejection sent
+   * it back since (the fiscal-year rollover continues a completed enrollment into the next year, and it keeps this on
+   * EnrollmentExpired). False again when its completion is taken back: a continuation made by an operator's early
+   * rollover run and ended INELIGIBLE by the review at year end, or an INELIGIBLE enrollment the admin starts again.
+   * Every event carries it; an event without it comes from a producer that predates it (take ENROLLED in `status` or
+   * `previousStatus` as completed then).
+   */
+  @IsOptional() @IsBoolean() completed?: boolean;
   /**
    * Set on the event that announces an enrollment the fiscal-year rollover continued from that year: always on
    * EnrollmentRenewed; on EnrollmentValidating (continued while a profile revision waits for validation),

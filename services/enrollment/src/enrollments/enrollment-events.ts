@@ -22,6 +22,7 @@ export function enrollmentEventData(e: Enrollment, previousStatus?: EnrollmentSt
     ...(e.bankProfileId && { bankProfileId: e.bankProfileId }),
     ...(e.taxProfileId && { taxProfileId: e.taxProfileId }),
     revision: e.version,
+    completed: e.status === 'ENROLLED' || !!e.enrolledAt,
   };
 }
 

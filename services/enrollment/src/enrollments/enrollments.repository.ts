@@ -7,6 +7,16 @@ import { FilterQuery, Model } from 'mongoose';
 import { Enrollment, RolloverRecord } from './enrollment.schema';
 import { FOLLOWING_VALIDATION, TERMINAL } from './enrollment-rules';
 
+/**
+ * The enrollment as `EnrollmentsRepository.update` writes it: `changes` set, `unset` left out, version + 1. The events
+ * written with it are made from this, so that they carry the enrollment as it is after the write.
+ */
+export function changedEnrollment(current: Enrollment, changes: EnrollmentChanges, unset: ReadonlyArray<keyof Enrollment> = [], updatedAt?: Date): Enrollment {
+  const next: Enrollment = { ...current, ...changes, version: current.version + 1, ...(updatedAt && { updatedAt }) };
+  for (const field of unset) delete (next as unknown as Record<string, unknown>)[field];
+  return next;
+}
+
 /** The driver would store `undefined` as null: leave such fields out. */
 export function defined<T extends object>(value: T): T {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
@@ -96,8 +106,7 @@ export class EnrollmentsRepository {
    */
   async update(current: Enrollment, changes: EnrollmentChanges, events: OutboxEntry[], unset: Array<keyof Enrollment> = []): Promise<Enrollment | null> {
     changes = defined(changes);
-    const next: Enrollment = { ...current, ...changes, version: current.version + 1, updatedAt: new Date() };
-    for (const field of unset) delete (next as unknown as Record<string, unknown>)[field];
+    const next = changedEnrollment(current, changes, unset, new Date());
     const update: Record<string, unknown> = { $set: { ...changes, version: next.version, updatedAt: next.updatedAt } };
     if (unset.length) update.$unset = Object.fromEntries(unset.map((field) => [field, '']));
     if (events.length) update.$push = pushOutbox(events);

@@ -248,6 +248,17 @@ describe('a location whose enrollment is continued into the new fiscal year', ()
     const again = { kind: 'issue', recipients: [ann] };
     expect(transition(moved({ enrollmentStatus: 'INELIGIBLE', enrollmentContinued: true, previousYear: enrolledFy27 }))).toEqual(again);
   });
+
+  it('issues again an invitation marked ENROLLED whose renewal was undone at year end (INELIGIBLE, no longer completed)', () => {
+    const enrolled = { state: 'ENROLLED' as const, recipients: [{ userId: 'ann' }] };
+    const undone = moved({ invitation: enrolled, enrollmentStatus: 'INELIGIBLE', enrollmentContinued: true, previousYear: { status: 'EXPIRED', completed: true } });
+    expect(transition({ ...undone, admins: [ann, bob] })).toEqual({ kind: 'issue', recipients: [ann, bob] });
+    expect(transition({ ...undone, admins: [] })).toEqual({ kind: 'await-admin' });
+    // Not eligible: nothing to revoke (it was never open), nothing issued.
+    expect(transition({ ...undone, decision: { ...fy28, eligible: false } }).kind).toBe('none');
+    // Still completed (an event of a producer before `completed`): enrolled for good, as before.
+    expect(transition({ ...undone, enrollmentCompleted: true })).toEqual({ kind: 'none', why: 'enrolled' });
+  });
 });
 
 describe('invitationsMovedBy', () => {

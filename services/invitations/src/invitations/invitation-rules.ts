@@ -169,7 +169,9 @@ export function nextTransition(facts: InvitationFacts, now: Date): Transition {
   if (enrollmentStatus === 'ENROLLED' || facts.enrollmentCompleted) {
     return invitation && invitation.state !== 'ENROLLED' ? { kind: 'mark-enrolled' } : { kind: 'none', why: 'enrolled' };
   }
-  if (invitation?.state === 'ENROLLED') return { kind: 'none', why: 'enrolled' };
+  // Marked ENROLLED, its enrollment INELIGIBLE and no longer completed: the completion was taken back (a renewal by an
+  // operator's early rollover run, undone at year end; Enroll starts it again). It is issued again like a revoked one.
+  if (invitation?.state === 'ENROLLED' && enrollmentStatus !== 'INELIGIBLE') return { kind: 'none', why: 'enrolled' };
   if (!decision) return { kind: 'none', why: 'no eligibility decision yet' };
   if (!program) return { kind: 'none', why: 'program not known yet: the decision waits for it' };
   if (!program.requiresEligibility) return { kind: 'none', why: 'open program: shown on the overview, never invited' };
@@ -188,7 +190,7 @@ export function nextTransition(facts: InvitationFacts, now: Date): Transition {
 
   if (!facts.locationKnown) return { kind: 'none', why: "location not known as the decision's partner's yet: waits for identity" };
 
-  if (!invitation || invitation.state === 'REVOKED') {
+  if (!invitation || invitation.state === 'REVOKED' || invitation.state === 'ENROLLED') {
     return admins.length ? { kind: 'issue', recipients: admins } : { kind: 'await-admin' };
   }
 

@@ -12,7 +12,7 @@ import { Enrollment } from '../enrollment.schema';
 import { locationNotEligible, programMovedOn, programNotOpen } from '../start-refusals';
 import { EnrollmentEvents, EnrollmentEventType, newReasonType, transitionType } from '../enrollment-events';
 import { bankNoLongerServes, describeMissing, judgedAt, partnersDecision, payoutGaps } from '../enrollment-rules';
-import { continuedAlready, EnrollmentChanges, EnrollmentsRepository } from '../enrollments.repository';
+import { changedEnrollment, continuedAlready, EnrollmentChanges, EnrollmentsRepository } from '../enrollments.repository';
 import { enrollmentYearEnded, programYearEnded } from '../fiscal-year-ended';
 import { defaultSettling, PayoutFacts, profileFacts } from '../payout-facts';
 import { FollowValidation } from './follow-validation.use-case';
@@ -279,8 +279,7 @@ export class EnrollLocation {
       JSON.stringify(existing.missing) === JSON.stringify(missing);
     if (unchanged) return { enrollment: existing, started: false };
 
-    const next: Enrollment = { ...existing, ...fields, version: existing.version + 1 };
-    for (const field of unset) delete next[field];
+    const next = changedEnrollment(existing, fields, unset);
     let events: OutboxEntry[];
     if (starting) {
       events = this.startEvents(next, existing.status);

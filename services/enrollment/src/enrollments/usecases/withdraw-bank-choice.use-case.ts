@@ -4,7 +4,7 @@ import { Injectable } from '@nestjs/common';
 import { Enrollment } from '../enrollment.schema';
 import { EnrollmentEvents } from '../enrollment-events';
 import { bankNoLongerServes, ProfileFacts, TERMINAL, WITHDRAWAL_CLEARS, withdrawnBankChoice } from '../enrollment-rules';
-import { EnrollmentChanges, EnrollmentsRepository } from '../enrollments.repository';
+import { changedEnrollment, EnrollmentChanges, EnrollmentsRepository } from '../enrollments.repository';
 
 /**
  * An enrollment keeps a bank profile whatever the location's default is (chosen by its admin, or in use since
@@ -39,9 +39,7 @@ export class WithdrawBankChoice {
     if (!reason) return current;
     const changes = { ...withdrawnBankChoice(reason), ...extra };
     const unset: Array<keyof Enrollment> = WITHDRAWAL_CLEARS.filter((field) => current[field] !== undefined && current[field] !== null);
-    const next: Enrollment = { ...current, ...changes, version: current.version + 1 };
-    for (const field of unset) delete next[field];
-    const event = this.events.event('EnrollmentActionRequired', next, { previousStatus: current.status });
+    const event = this.events.event('EnrollmentActionRequired', changedEnrollment(current, changes, unset), { previousStatus: current.status });
     const written = await this.enrollments.update(current, changes, [event], unset);
     if (written) this.events.committed();
     return written;

@@ -7,7 +7,7 @@ import type { EnrollmentConfig } from '../../config';
 import { Enrollment, YEAR_SCAN } from '../../enrollments/enrollment.schema';
 import { EnrollmentEvents } from '../../enrollments/enrollment-events';
 import { TERMINAL } from '../../enrollments/enrollment-rules';
-import { EnrollmentsRepository } from '../../enrollments/enrollments.repository';
+import { changedEnrollment, EnrollmentsRepository } from '../../enrollments/enrollments.repository';
 import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
 import { NextYearEnrollment, RenewalContext } from '../renewal-context';
 import { endedUnfinished, RenewalDecision } from '../renewal-rules';
@@ -178,8 +178,9 @@ export class ReviewEarlyRenewals {
       const current = await this.enrollments.findById(id);
       if (!current || current.renewedFrom !== from._id || TERMINAL.includes(current.status)) return true;
       const changes = { status: 'INELIGIBLE' as const, reasons, missing: [] };
-      const event = this.events.event('EnrollmentIneligible', { ...current, ...changes, version: current.version + 1 }, { previousStatus: current.status });
       const unset = ENDED_CLEARS.filter((field) => current[field] !== undefined);
+      // Made from the enrollment as written: no longer `completed` (its `enrolledAt` cleared).
+      const event = this.events.event('EnrollmentIneligible', changedEnrollment(current, changes, unset), { previousStatus: current.status });
       if (await this.enrollments.update(current, changes, [event], unset)) {
         this.events.committed();
         return true;

@@ -78,8 +78,8 @@ export class IssueInvitation {
     if (!current) return this.invitations.create({ ...core, ...state } as Omit<Invitation, 'version'>, events);
     // A new cycle: its waits count from none again (adminsLeft).
     const stale: Array<keyof Invitation> = recipients.length
-      ? ['revokedAt', 'awaitingAdminSince', 'adminRequestPending', 'adminsLeft']
-      : ['revokedAt', 'issuedAt', 'adminsLeft'];
+      ? ['revokedAt', 'enrolledAt', 'awaitingAdminSince', 'adminRequestPending', 'adminsLeft']
+      : ['revokedAt', 'enrolledAt', 'issuedAt', 'adminsLeft'];
     return this.invitations.update(invitationId, current.version, { set: { ...core, ...state }, unset: stale }, events);
   }
 

@@ -14,11 +14,14 @@ export class EnrollmentStatusView {
   @Prop({ required: true, type: String, enum: EnrollmentStatuses }) status!: EnrollmentStatus;
   @Prop({ required: true }) revision!: number;
   /**
-   * ENROLLED once (an event had it as `status` or `previousStatus`), whatever it is now: the enrollment service's
-   * "completed" (`enrolledAt`), which the rollover continues into the next fiscal year. Set by any such event, also
-   * one older than the kept status, and never unset.
+   * Completed in its fiscal year (the enrollment service's `enrolledAt`: ENROLLED once, also when a profile edit or a
+   * rejection sent it back since), which the rollover continues into the next fiscal year: as the event of the highest
+   * revision says it (`completedStated`). Events of a producer that predates that field: ENROLLED in `status` or
+   * `previousStatus`, from any of them, also one older than the kept status, and never unset.
    */
   @Prop() completed?: boolean;
+  /** `completed` was said by an event (EnrollmentEvent.completed), not inferred: older events no longer set it. */
+  @Prop() completedStated?: boolean;
   /** Made by the fiscal-year rollover continuing the previous year's enrollment (an event carried `fromFiscalYear`). */
   @Prop() continued?: boolean;
 }

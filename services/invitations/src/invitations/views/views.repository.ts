@@ -142,15 +142,16 @@ export class ViewsRepository {
   }
 
   /**
-   * Keeps the enrollment status with the highest revision, and the marks no later event takes back (`completed`,
-   * `continued`) from any event that carries them, in whatever order they arrive. Returns the invitation id of its key.
+   * Keeps the enrollment status with the highest revision, with whether it is completed as that event says
+   * (`completed`, which the enrollment service takes back when an early renewal is undone at year end), and the mark no
+   * later event takes back (`continued`) from any event that carries it, in whatever order they arrive. An event of a
+   * producer that predates `completed` marks it, for good, when it has ENROLLED in `status` or `previousStatus`, unless
+   * an event that says it was kept. Returns the invitation id of its key.
    */
   async recordEnrollment(enrollment: EnrollmentEvent): Promise<string> {
     const id = invitationId(enrollment);
-    const marks = {
-      ...((enrollment.status === 'ENROLLED' || enrollment.previousStatus === 'ENROLLED') && { completed: true }),
-      ...(enrollment.fromFiscalYear && { continued: true }),
-    };
+    const stated = enrollment.completed !== undefined;
+    const completedOnce = !stated && (enrollment.status === 'ENROLLED' || enrollment.previousStatus === 'ENROLLED');
     const written = await upsertIfNewer<EnrollmentStatusView>(this.enrollments.collection, id, {
       replaces: (stored) => stored.revision < enrollment.revision,
       set: {
@@ -161,12 +162,16 @@ export class ViewsRepository {
         fiscalYear: enrollment.fiscalYear,
         status: enrollment.status,
         revision: enrollment.revision,
-        ...marks,
+        ...(stated && { completed: enrollment.completed, completedStated: true }),
+        ...(completedOnce && { completed: true }),
+        ...(enrollment.fromFiscalYear && { continued: true }),
       },
     });
-    // An older event than the kept status (or a redelivery): its marks still count. By `_id` alone (an index lookup
-    // on every server); the view document exists, this event or a newer one wrote it.
-    if (!written && Object.keys(marks).length) await this.enrollments.collection.updateOne({ _id: id } as never, { $set: marks });
+    if (written) return id;
+    // An older event than the kept status (or a redelivery): its marks still count, `completed` only where no event
+    // stated it. By `_id` (an index lookup on every server); the view document exists, this event or a newer one wrote it.
+    if (enrollment.fromFiscalYear) await this.enrollments.collection.updateOne({ _id: id } as never, { $set: { continued: true } });
+    if (completedOnce) await this.enrollments.collection.updateOne({ _id: id, completedStated: { $ne: true } } as never, { $set: { completed: true } });
     return id;
   }
 
