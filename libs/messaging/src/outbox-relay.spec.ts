@@ -215,6 +215,18 @@ describe('OutboxRelay: events of one key go out in the order they were written, 
     expect(sent.slice(1)).toEqual(Array.from({ length: 200 }, (_, i) => `u${i}`));
   });
 
+  it('a poll whose page is full reads the rest too: a backlog of more than one page goes out in the order it was written', async () => {
+    // A crashed writer's backlog, newest documents first in the scan's order (the index's, by event id).
+    const docs: Doc[] = Array.from({ length: 250 }, (_, i) => ({ _id: `d${i}`, outbox: [event(`e${249 - i}`, 1_000 - i)] }));
+    const scanned: number[] = [];
+    const { sent, drain } = relayOver(fakeCollection(docs, { scanned }));
+    clock = 5_000;
+    await drain('poll');
+    expect(scanned).toEqual([200, 250]);
+    expect(sent).toEqual(Array.from({ length: 250 }, (_, i) => `e${i}`));
+    expect(docs.every((d) => d.outbox.length === 0)).toBe(true);
+  });
+
   it('a sweep sends a backlog of more than one batch in the order it was written', async () => {
     // A crashed writer's backlog, newest documents first in the collection's natural order.
     const docs: Doc[] = Array.from({ length: 450 }, (_, i) => ({ _id: `d${i}`, outbox: [event(`e${449 - i}`, 1_000 - i)] }));

@@ -221,7 +221,11 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
       const items = new Map<unknown, Planned>(pending.ids.map((noted) => [idKey(noted.id), { source, id: noted.id, at: noted.at, noted }]));
       if (sweep || pending.scan) {
         const limit = sweep === 'full' || pending.scan ? undefined : BATCH_SIZE;
-        for (const found of await this.pendingDocuments(source, limit)) {
+        let scanned = await this.pendingDocuments(source, limit);
+        // A poll's page comes in the index's order (event ids), not by age: a full page may have left out older events
+        // of the keys it holds (a crashed writer's backlog), which would go out after them. Then it reads them all.
+        if (limit !== undefined && scanned.length >= limit) scanned = await this.pendingDocuments(source);
+        for (const found of scanned) {
           const known = items.get(idKey(found.id));
           // A noted one may have been given entries of any key since the scan: its noted time bounds them all.
           items.set(idKey(found.id), known ? { ...known, at: Math.min(found.at, known.at) } : found);
