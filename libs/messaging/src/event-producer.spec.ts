@@ -5,7 +5,11 @@ class FakeProducer {
   readonly events = { CONNECT: 'producer.connect', DISCONNECT: 'producer.disconnect' };
   private readonly listeners = new Map<string, Array<() => void>>();
   failNextSend = false;
+  /** Sends wait until released (holdSends), one by one in order. */
+  holdSends = false;
+  private readonly held: Array<() => void> = [];
   sent = 0;
+  disconnectCalled = false;
   /** Resolves this producer's disconnect (it fires DISCONNECT then, as KafkaJS does once its sockets are closed). */
   finishDisconnect!: () => void;
 
@@ -18,7 +22,12 @@ class FakeProducer {
   async connect() {
     this.emit(this.events.CONNECT);
   }
+  releaseSend() {
+    this.held.shift()?.();
+  }
   async sendBatch() {
+    if (this.holdSends) await new Promise<void>((resolve) => this.held.push(resolve));
+    if (this.disconnectCalled) throw new Error('producer disconnected');
     if (this.failNextSend) {
       this.failNextSend = false;
       throw new Error('send failed');
@@ -26,6 +35,7 @@ class FakeProducer {
     this.sent++;
   }
   disconnect() {
+    this.disconnectCalled = true;
     return new Promise<void>((resolve) => {
       this.finishDisconnect = () => {
         this.emit(this.events.DISCONNECT);
@@ -57,6 +67,27 @@ describe('EventProducer: a failed send replaces the producer', () => {
     expect(producer.isConnected).toBe(true);
     await producer.send('t', [{ value: 'b' }]);
     expect(made).toHaveLength(2); // no third producer (the second one would have been left open)
+    expect(made[1].sent).toBe(1);
+  });
+
+  it('sends running on the failed producer finish on it: it is disconnected after them, not under them', async () => {
+    const { producer, made } = producerOver();
+    await producer.connect();
+    made[0].holdSends = true;
+    made[0].failNextSend = true;
+    const failing = producer.send('dead-letters', [{ value: 'too large' }]);
+    const other = producer.send('t', [{ value: 'relay' }]);
+    await new Promise((resolve) => setImmediate(resolve));
+    made[0].releaseSend();
+    await expect(failing).rejects.toThrow('send failed');
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(made).toHaveLength(2); // replaced at once: new sends go to the new producer
+    expect(made[0].disconnectCalled).toBe(false); // the relay's send is still running on it
+    made[0].releaseSend();
+    await expect(other).resolves.toBeUndefined();
+    expect(made[0].sent).toBe(1);
+    expect(made[0].disconnectCalled).toBe(true);
+    await producer.send('t', [{ value: 'next' }]);
     expect(made[1].sent).toBe(1);
   });
 

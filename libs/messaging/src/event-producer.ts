@@ -15,6 +15,10 @@ export class EventProducer {
   private producer?: Producer;
   private connecting?: Promise<Producer>;
   private connected = false;
+  /** Sends running, per producer: a replaced one is disconnected once its own have ended. */
+  private readonly running = new Map<Producer, number>();
+  /** Replaced producers whose sends are still running. */
+  private readonly retired = new Set<Producer>();
 
   constructor(
     @Inject(KAFKA) private readonly kafka: Kafka,
@@ -55,17 +59,22 @@ export class EventProducer {
    * A failed send replaces the producer (a new producer id, new sequence numbers): KafkaJS rolls back the sequence
    * numbers of every partition of a failed request, also of partitions the broker had appended to, so the same
    * producer's next send to those would be refused (OUT_OF_ORDER_SEQUENCE_NUMBER, which KafkaJS does not retry) on
-   * every attempt, for good. What the failed send had written is sent again by its caller: at-least-once.
+   * every attempt, for good. What the failed send had written is sent again by its caller: at-least-once. The failed
+   * producer is disconnected once the other sends running on it (the relay's, other partitions' dead letters) have
+   * ended, rather than under them: each would fail and be retried too, replacing the producer once more.
    */
   async sendBatch(topicMessages: TopicMessages[]): Promise<void> {
     if (topicMessages.length === 0) return;
     await this.topics.ensureTopics(topicMessages.map(({ topic }) => topic));
     const producer = await this.connect();
+    this.running.set(producer, (this.running.get(producer) ?? 0) + 1);
     try {
       await producer.sendBatch({ topicMessages, acks: -1 });
     } catch (error) {
       this.replace(producer);
       throw error;
+    } finally {
+      this.ended(producer);
     }
   }
 
@@ -74,17 +83,27 @@ export class EventProducer {
     this.producer = undefined;
     this.connected = false;
     this.logger.warn('a send failed: replacing the producer (new producer id and sequence numbers)');
-    void failed.disconnect().catch(() => undefined);
+    this.retired.add(failed); // disconnected when its last running send ends (this one's included)
     // Connected again at once (readiness), or by the next send if the broker is away.
     void this.connect().catch(() => undefined);
   }
 
-  async disconnect(): Promise<void> {
-    const producer = this.producer;
-    this.producer = undefined;
-    if (producer) {
-      await producer.disconnect().catch((error) => this.logger.warn(`producer disconnect: ${error}`));
+  /** One send on `producer` ended: a replaced producer with none left running is disconnected. */
+  private ended(producer: Producer): void {
+    const left = (this.running.get(producer) ?? 1) - 1;
+    if (left > 0) {
+      this.running.set(producer, left);
+      return;
     }
+    this.running.delete(producer);
+    if (this.retired.delete(producer)) void producer.disconnect().catch(() => undefined);
+  }
+
+  async disconnect(): Promise<void> {
+    const producers = [this.producer, ...this.retired].filter((p): p is Producer => !!p);
+    this.producer = undefined;
+    this.retired.clear();
+    await Promise.all(producers.map((producer) => producer.disconnect().catch((error) => this.logger.warn(`producer disconnect: ${error}`))));
     this.connected = false;
   }
 }
