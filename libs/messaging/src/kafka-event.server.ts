@@ -163,9 +163,20 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
     return lanes;
   }
 
-  /** The consumer group that reads `topic` (ledger entries and dead letters name it). */
+  /** The consumer group that reads `topic` (dead letters name it). */
   private groupOf(topic: string): string {
     return this.laneOfTopic.get(topic)?.groupId ?? this.options.groupId;
+  }
+
+  /**
+   * The ledger groups an event of `topic` may have been recorded under: the service's group id, which every consumer
+   * of the service records under (a topic moved to or from a consumer of its own, during a rolling release or with its
+   * offsets not copied, finds what the other applied), and the group of its own consumer, which releases before that
+   * recorded under.
+   */
+  private ledgerGroupsOf(topic: string): string[] {
+    const group = this.groupOf(topic);
+    return group === this.options.groupId ? [group] : [this.options.groupId, group];
   }
 
   private async startWithRetry(lane: Lane): Promise<void> {
@@ -389,7 +400,7 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
       }
     });
     const eventIds = [...new Set(items.flatMap((item) => (item.envelope ? [item.envelope.eventId] : [])))];
-    const applied = await this.withInfraRetry(() => this.ledger.processed(this.groupOf(topic), eventIds));
+    const applied = await this.withInfraRetry(() => this.ledger.processed(this.ledgerGroupsOf(topic), eventIds));
     const byKey = new Map<string, Item[]>();
     for (const item of items) {
       if (item.done) continue;
@@ -420,7 +431,7 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
     };
     await Promise.all(Array.from({ length: Math.min(this.options.keysConsumedConcurrently, groups.length) }, worker));
     if (recorded.length) {
-      await this.withInfraRetry(() => this.ledger.recordMany(this.groupOf(topic), recorded));
+      await this.withInfraRetry(() => this.ledger.recordMany(this.options.groupId, recorded));
       for (const _ of recorded) this.metrics.consumed.inc({ topic, outcome: 'processed' });
     }
     let lastDone: string | undefined;

@@ -11,9 +11,10 @@ interface LedgerEntry {
 }
 
 /**
- * Which events a consumer group has already applied. A redelivered event is skipped here; handlers are still
- * written to be idempotent (deterministic ids, conditional updates), because a crash can fall between the
- * effect and the ledger write.
+ * Which events a service has already applied, per consumer group id (the service's: every consumer of the service
+ * records under it, also one of its own, so that a topic moved to or from a consumer of its own finds what the other
+ * applied). A redelivered event is skipped here; handlers are still written to be idempotent (deterministic ids,
+ * conditional updates), because a crash can fall between the effect and the ledger write.
  */
 @Injectable()
 export class ProcessedEventLedger {
@@ -27,14 +28,20 @@ export class ProcessedEventLedger {
     return `${groupId}:${eventId}`;
   }
 
-  /** Which of these events the group has applied: one indexed read for a whole batch of messages. */
-  async processed(groupId: string, eventIds: string[]): Promise<Set<string>> {
+  /**
+   * Which of these events were applied under any of `groupIds` (the service's group, and the group of a consumer of its
+   * own, under which releases before the service's group id was used recorded): one indexed read for a chunk of messages.
+   */
+  async processed(groupIds: readonly string[], eventIds: string[]): Promise<Set<string>> {
     if (eventIds.length === 0) return new Set();
-    const prefix = `${groupId}:`;
-    const rows = await this.collection
-      .find({ _id: { $in: eventIds.map((eventId) => this.id(groupId, eventId)) } }, { projection: { _id: 1 } })
-      .toArray();
-    return new Set(rows.map((row) => row._id.slice(prefix.length)));
+    const ids = groupIds.flatMap((groupId) => eventIds.map((eventId) => this.id(groupId, eventId)));
+    const rows = await this.collection.find({ _id: { $in: ids } }, { projection: { _id: 1 } }).toArray();
+    const applied = new Set<string>();
+    for (const { _id } of rows) {
+      const groupId = groupIds.find((group) => _id.startsWith(`${group}:`));
+      if (groupId !== undefined) applied.add(_id.slice(groupId.length + 1));
+    }
+    return applied;
   }
 
   /** Records several applied events in one round trip (unordered upserts: an entry already there stays). */
