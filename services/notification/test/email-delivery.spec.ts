@@ -703,6 +703,8 @@ describe('enrollment and profile events', () => {
     ['EnrollmentValidating', { status: 'VALIDATING' }, /was submitted and its status is now Validating enrollment/],
     // Back in validation after ENROLLED (a profile edited), and continued by the rollover: not "was submitted".
     ['EnrollmentValidating', { status: 'VALIDATING', previousStatus: 'ENROLLED' }, /is being validated again: a bank or tax profile it uses was edited/],
+    // After ACTION_REQUIRED: a Submit, or a rejected profile corrected (validated without a Submit): neither is claimed.
+    ['EnrollmentValidating', { status: 'VALIDATING', previousStatus: 'ACTION_REQUIRED' }, /is now Validating enrollment: Microsoft is validating the bank and tax profiles it uses/],
     ['EnrollmentValidating', { status: 'VALIDATING', fiscalYear: 'FY28', fromFiscalYear: 'FY27' }, /continued from fiscal year FY27 into fiscal year FY28[\s\S]*No action is needed/],
     ['EnrollmentRejected', { status: 'ACTION_REQUIRED', fiscalYear: 'FY28', fromFiscalYear: 'FY27', reasons: ['W-9 unsigned'] }, /continued from fiscal year FY27[\s\S]*without being submitted again/],
     ['EnrollmentEnrolled', { status: 'ENROLLED' }, /is now Enrolled in Azure Growth/],
@@ -784,5 +786,17 @@ describe('enrollment and profile events', () => {
     expect(mail.parsed.subject).toBe(`Reminder: the tax profile of Contoso East (${l1}) expires on January 31, 2027`);
     expect(mail.parsed.text).toContain('(in 30 days)');
     expect(await recipientsOf(event.eventId, 'EMAIL')).toEqual([admin1.userId, allLocations.userId].sort());
+  });
+
+  it('tells the location admins of a tax profile that has expired already (reported late) that it expired, not that it expires', async () => {
+    const event = await kafka.publishEvent(Topics.payoutProfiles, l1, {
+      type: 'TaxProfileExpiring',
+      data: { profileId: `tax-${randomUUID()}`, partnerId: world.partnerId, locationId: l1, expiresAt: '2026-11-01T00:00:00.000Z', daysLeft: -3 },
+    });
+    await sent(`${event.eventId}:${admin1.userId}:EMAIL`);
+    const mail = smtp.to(admin1.email).find((m) => m.parsed.messageId?.startsWith(`<${event.eventId}.`))!;
+    expect(mail.parsed.subject).toBe(`Action required: the tax profile of Contoso East (${l1}) expired on November 1, 2026`);
+    expect(mail.parsed.text).toContain(`The tax profile of Contoso East (${l1}) expired on November 1, 2026.`);
+    expect(mail.parsed.text).not.toMatch(/expires on|before then/);
   });
 });

@@ -171,8 +171,12 @@ export class MessagePlanner {
     // Continued by the fiscal-year rollover from that year (EnrollmentRenewed always; Validating, Rejected and
     // ActionRequired when the rollover created the enrollment so).
     if (data.fromFiscalYear) context.fromFiscalYear = data.fromFiscalYear;
-    // Back in validation after ENROLLED: a profile it uses was edited (SPEC 1, Enrollment 5), not a Submit.
-    if (template === 'enrollment-validating') context.backToValidation = data.previousStatus === 'ENROLLED';
+    // Back in validation after ENROLLED: a profile it uses was edited (SPEC 1, Enrollment 5), not a Submit. After
+    // ACTION_REQUIRED: a Submit, or a rejected profile corrected (validated again without a Submit): said neither.
+    if (template === 'enrollment-validating') {
+      context.backToValidation = data.previousStatus === 'ENROLLED';
+      context.afterActionRequired = data.previousStatus === 'ACTION_REQUIRED';
+    }
     if (template === 'enrollment-renewal-at-risk') {
       const risk = data as EnrollmentRenewalAtRisk;
       // fiscalYearEndsAt is the exclusive end (FY27: 2027-07-01T00:00:00Z): the year's last day is the day before.
@@ -236,7 +240,7 @@ export class MessagePlanner {
       context: {
         locationLabel: await this.directory.locationLabel(data.locationId),
         expiresOn: longDate(data.expiresAt),
-        daysLeftLabel: daysLeftLabel(data.daysLeft),
+        ...expiryNow(data, new Date()),
       },
       link: this.link(`/incentives/payout-and-tax/tax/${encodeURIComponent(data.profileId)}`),
       fromView: true,
@@ -246,4 +250,14 @@ export class MessagePlanner {
   private link(path: string): string {
     return `${this.portal}${path}`;
   }
+}
+
+/**
+ * A tax profile's expiry as the message tells it: `expired` when the scan found it expired already (`daysLeft` 0 or
+ * less: it reports profiles that expired before it ran too) or it has by `now` (the event handled late), else the days
+ * left as the scan counted them.
+ */
+export function expiryNow(data: Pick<TaxProfileExpiring, 'expiresAt' | 'daysLeft'>, now: Date): { expired: boolean; daysLeftLabel?: string } {
+  const expired = data.daysLeft <= 0 || Date.parse(data.expiresAt) <= now.getTime();
+  return expired ? { expired } : { expired, daysLeftLabel: daysLeftLabel(data.daysLeft) };
 }

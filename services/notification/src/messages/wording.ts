@@ -33,9 +33,8 @@ export function longDate(value: string): string {
   return new Intl.DateTimeFormat('en-US', { year: 'numeric', month: 'long', day: 'numeric', timeZone: 'UTC' }).format(date);
 }
 
+/** "tomorrow", "in 12 days": days left before an expiry still to come (1 or more). */
 export function daysLeftLabel(days: number): string {
-  if (days < 0) return 'already expired';
-  if (days === 0) return 'today';
-  if (days === 1) return 'tomorrow';
+  if (days <= 1) return 'tomorrow';
   return `in ${days} days`;
 }
