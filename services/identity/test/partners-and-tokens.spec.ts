@@ -212,6 +212,39 @@ describe('partners and locations', () => {
     expect(await booted.db.collection('users').countDocuments({ partnerId })).toBe(1);
   });
 
+  it('answers 409 to another registration under the partnerId of an interrupted one; only the same one (locations in any order) finishes it', async () => {
+    const partnerId = `P-${randomUUID()}`;
+    const pending = { userId: randomUUID(), email: `ga-${suffix()}@example.com`, displayName: 'Ada' };
+    const [L1, L2, L3] = [`L-${suffix()}`, `L-${suffix()}`, `L-${suffix()}`];
+    const stored = [
+      { locationId: L1, country: 'DE', legalName: 'Contoso GmbH' },
+      { locationId: L2, country: 'FR', legalName: 'Contoso SARL' },
+    ];
+    await booted.db.collection('location_claims').insertMany([{ _id: L1 as never, partnerId }, { _id: L2 as never, partnerId }]);
+    await booted.db.collection('partners').insertOne({ _id: partnerId as never, name: 'Contoso', locations: stored, pendingAdmin: pending, version: 1 });
+    const same = { partnerId, name: 'Contoso', locations: [stored[1], { ...stored[0], country: 'de' }], globalAdmin: { email: pending.email.toUpperCase(), displayName: 'Ada' } };
+    const others = [
+      { ...same, name: 'Contoso Holding' },
+      { ...same, locations: [...same.locations, { locationId: L3, country: 'IT', legalName: 'Contoso Srl' }] },
+      { ...same, locations: [stored[0]] },
+      { ...same, locations: [stored[0], { ...stored[1], legalName: 'Other SARL' }] },
+      { ...same, locations: [stored[0], { ...stored[1], country: 'BE' }] },
+      { ...same, globalAdmin: { ...same.globalAdmin, displayName: 'Grace' } },
+    ];
+    for (const body of others) {
+      const answer = await client.call('POST', '/v1/partners', { operator: true, body });
+      expect({ status: answer.status, errors: answer.body.errors }).toEqual({ status: 409, errors: [{ field: 'partnerId', message: 'is already registered' }] });
+      expect(answer.headers.get('content-type')).toContain('application/problem+json');
+    }
+    expect(await booted.db.collection('location_claims').findOne({ _id: L3 as never })).toBeNull();
+    expect(await booted.db.collection('partners').findOne({ _id: partnerId as never })).toMatchObject({ name: 'Contoso', locations: stored, pendingAdmin: pending });
+    expect(await booted.db.collection('users').countDocuments({ partnerId })).toBe(0);
+
+    const retry = await client.call('POST', '/v1/partners', { operator: true, body: same });
+    expect(retry).toMatchObject({ status: 201, body: { partnerId, globalAdminUserId: pending.userId } });
+    expect(await booted.db.collection('partners').findOne({ _id: partnerId as never })).not.toHaveProperty('pendingAdmin');
+  });
+
   it('finishes a registration without partnerId that failed after the partner was written, retried under its Idempotency-Key', async () => {
     const locationId = `L-${suffix()}`;
     const body = { name: 'Contoso', locations: [{ locationId, country: 'DE', legalName: 'Contoso GmbH' }], globalAdmin: { email: `ga-${suffix()}@example.com`, displayName: 'Ada' } };
@@ -398,5 +431,51 @@ describe('users', () => {
     const back = await client.call('POST', '/v1/users/import', { token: p.ga.token, body: list(true) });
     expect(back.body.results[0]).toMatchObject({ outcome: 'updated', reason: 'reactivated', userId });
     expect((await client.call('GET', `/v1/users/${userId}`, { token: p.ga.token })).body).toMatchObject({ active: true, revision: 3, roles: [] });
+  });
+
+  it('keeps the display name of a user the directory sends no name for; names only a new user by its email', async () => {
+    const p = await partner();
+    const grace = await client.createUser(p.ga.token, { email: `grace-${suffix()}@example.com`, displayName: 'Grace Hopper' });
+    const fresh = `fresh-${suffix()}@example.com`;
+    const list = {
+      schemas: ['urn:ietf:params:scim:api:messages:2.0:ListResponse'],
+      Resources: [
+        { externalId: `e-${suffix()}`, userName: grace.email, emails: [{ value: grace.email, primary: true }] },
+        { externalId: `e-${suffix()}`, userName: fresh },
+      ],
+    };
+    const linked = await client.call('POST', '/v1/users/import', { token: p.ga.token, body: list });
+    expect(linked.body.results.map((r: any) => [r.outcome, r.reason])).toEqual([
+      ['updated', 'linked to the directory by email'],
+      ['created', undefined],
+    ]);
+    expect((await client.call('GET', `/v1/users/${grace.userId}`, { token: p.ga.token })).body).toMatchObject({ displayName: 'Grace Hopper', revision: 2 });
+    expect((await client.call('GET', `/v1/users/${linked.body.results[1].userId}`, { token: p.ga.token })).body).toMatchObject({ email: fresh, displayName: fresh });
+    await client.settled('users', grace.userId);
+    // The same export again: nothing to change (no rename to the email, no UserUpdated).
+    const again = await client.call('POST', '/v1/users/import', { token: p.ga.token, body: list });
+    expect(again.body.summary).toEqual({ created: 0, updated: 0, deactivated: 0, unchanged: 2, rejected: 0 });
+    expect((await client.call('GET', `/v1/users/${grace.userId}`, { token: p.ga.token })).body).toMatchObject({ displayName: 'Grace Hopper', revision: 2 });
+  });
+
+  it('clears a stored given or family name the directory sends empty', async () => {
+    const p = await partner();
+    const email = `ada-${suffix()}@example.com`;
+    const entry = (name: Record<string, unknown>) => ({
+      schemas: ['urn:ietf:params:scim:api:messages:2.0:ListResponse'],
+      Resources: [{ externalId: `e-${p.partnerId}`, userName: email, displayName: 'Ada Lovelace', name }],
+    });
+    const created = await client.call('POST', '/v1/users/import', { token: p.ga.token, body: entry({ givenName: 'Ada', familyName: 'Lovelace' }) });
+    const userId = created.body.results[0].userId;
+    expect((await client.call('GET', `/v1/users/${userId}`, { token: p.ga.token })).body).toMatchObject({ givenName: 'Ada', familyName: 'Lovelace' });
+    await client.settled('users', userId);
+    const cleared = await client.call('POST', '/v1/users/import', { token: p.ga.token, body: entry({ givenName: '', familyName: 'Lovelace' }) });
+    expect(cleared.body.results[0]).toMatchObject({ outcome: 'updated', reason: 'givenName', userId });
+    const user = (await client.call('GET', `/v1/users/${userId}`, { token: p.ga.token })).body;
+    expect(user).toMatchObject({ displayName: 'Ada Lovelace', familyName: 'Lovelace', revision: 2 });
+    expect(user).not.toHaveProperty('givenName');
+    await client.settled('users', userId);
+    // Not sent at all: the stored family name stays.
+    expect((await client.call('POST', '/v1/users/import', { token: p.ga.token, body: entry({}) })).body.results[0].outcome).toBe('unchanged');
   });
 });

@@ -2,6 +2,7 @@
  * Bad input: every refused request answers application/problem+json naming the offending field, and nothing
  * stored changes (the service's own database is read before and after, outbox aside since the relay drains it).
  */
+import { Keyset } from '@lib/platform';
 import { Db } from 'mongodb';
 import { randomUUID } from 'node:crypto';
 import { PartnersRepository } from '../src/partners/partners.repository';
@@ -54,6 +55,10 @@ interface BadInput {
   type?: string;
 }
 
+/** Other lists' orders (a location list's, one field like the users'; a bank profile list's), for their cursors. */
+const otherList = new Keyset<{ _id: string }>('locations', ['_id']);
+const otherService = new Keyset<{ nameKey: string; _id: string }>('bank-profiles', ['nameKey', '_id']);
+
 const scim = (resources: unknown[] = []) => ({ schemas: [LIST_RESPONSE], Resources: resources });
 const location = (locationId: string) => ({ locationId, country: 'FR', legalName: 'X SARL' });
 const register = (extra: Record<string, unknown> = {}) => ({
@@ -75,6 +80,10 @@ const cases: BadInput[] = [
   { name: 'create user: duplicate email (other case)', method: 'POST', path: () => '/v1/users', token: () => ga, body: () => ({ email: existing.email.toUpperCase(), displayName: 'Twin' }), status: 409, field: 'email' },
   { name: 'list users: bad limit', method: 'GET', path: () => '/v1/users?limit=0', token: () => ga, status: 400, field: 'limit' },
   { name: 'list users: forged cursor', method: 'GET', path: () => '/v1/users?cursor=%25%25', token: () => ga, status: 400, field: 'cursor' },
+  // Valid base64url of a would-be email key ("m"): not a cursor this list gave.
+  { name: 'list users: made-up cursor', method: 'GET', path: () => '/v1/users?cursor=bQ', token: () => ga, status: 400, field: 'cursor' },
+  { name: "list users: another list's cursor of the same shape", method: 'GET', path: () => `/v1/users?cursor=${otherList.cursorOf({ _id: 'a@example.com' })}`, token: () => ga, status: 400, field: 'cursor' },
+  { name: "list users: another list's cursor", method: 'GET', path: () => `/v1/users?cursor=${otherService.cursorOf({ nameKey: 'zed', _id: 'x' })}`, token: () => ga, status: 400, field: 'cursor' },
   { name: 'deactivate: bad If-Match', method: 'POST', path: () => `/v1/users/${existing.userId}/deactivate`, token: () => ga, headers: { 'if-match': 'yesterday' }, status: 400, field: 'If-Match' },
   // roles
   { name: 'assign: malformed JSON', method: 'POST', path: () => `/v1/users/${existing.userId}/roles`, token: () => ga, raw: '{role:', status: 400, type: 'malformed-body' },

@@ -1,4 +1,4 @@
-import { BY_DIRECTORY, DirectoryUser, mapScimResources, mapScimUser, planImport } from './scim';
+import { BY_DIRECTORY, createdName, DirectoryUser, mapScimResources, mapScimUser, planImport } from './scim';
 
 const entra = {
   schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'],
@@ -30,10 +30,27 @@ describe('mapScimUser', () => {
       ok: true,
       user: { email: 'first@contoso.example', displayName: 'Grace Hopper' },
     });
-    expect(mapScimUser({ externalId: 'e-2', userName: 'upn@contoso.example' }, 0)).toMatchObject({
+    expect(mapScimUser({ externalId: 'e-2', userName: 'upn@contoso.example' }, 0)).toEqual({
+      index: 0,
       ok: true,
-      user: { email: 'upn@contoso.example', displayName: 'upn@contoso.example', active: true },
+      user: { externalId: 'e-2', email: 'upn@contoso.example', active: true },
     });
+  });
+
+  it('names a user it creates by the email when the entry carries no name, without taking the email as the directory\'s name', () => {
+    const mapped = mapScimUser({ externalId: 'e-2', userName: 'upn@contoso.example' }, 0);
+    expect(mapped.ok && mapped.user.displayName).toBeUndefined();
+    expect(mapped.ok && createdName(mapped.user)).toBe('upn@contoso.example');
+    expect(mapped.ok && createdName({ ...mapped.user, displayName: 'Grace Hopper' })).toBe('Grace Hopper');
+  });
+
+  it('maps a name part sent empty (or null) to null, and one not sent to nothing', () => {
+    expect(mapScimUser({ ...entra, name: { givenName: '', familyName: null } }, 0)).toMatchObject({ ok: true, user: { givenName: null, familyName: null } });
+    expect(mapScimUser({ ...entra, name: { givenName: '  ', familyName: 'Hopper' } }, 0)).toMatchObject({ ok: true, user: { givenName: null, familyName: 'Hopper' } });
+    const { name, ...withoutName } = entra;
+    const mapped = mapScimUser(withoutName, 0);
+    expect(mapped.ok && mapped.user).not.toHaveProperty('givenName');
+    expect(mapped.ok && mapped.user).not.toHaveProperty('familyName');
   });
 
   it.each([
@@ -69,7 +86,7 @@ describe('mapScimResources', () => {
 });
 
 describe('planImport', () => {
-  const incoming: DirectoryUser = { externalId: 'e-1', email: 'grace@contoso.example', displayName: 'Grace Hopper', givenName: 'Grace', familyName: 'Hopper', active: true };
+  const incoming = { externalId: 'e-1', email: 'grace@contoso.example', displayName: 'Grace Hopper', givenName: 'Grace', familyName: 'Hopper', active: true } satisfies DirectoryUser;
   const known = { ...incoming };
 
   it('creates unknown active users, and does not create unknown inactive ones', () => {
@@ -130,5 +147,21 @@ describe('planImport', () => {
   it('keeps stored names the directory does not send', () => {
     const { givenName, familyName, ...withoutNames } = incoming;
     expect(planImport(known, withoutNames)).toEqual({ action: 'unchanged' });
+  });
+
+  it('keeps the stored display name of a user whose entry has only userName/emails: no rename to the email', () => {
+    const mapped = mapScimUser({ externalId: 'e-1', userName: 'grace@contoso.example', emails: [{ value: 'grace@contoso.example' }] }, 0);
+    if (!mapped.ok) throw new Error(mapped.reason);
+    // Linked by email: the link is the only change.
+    const { externalId, ...manual } = known;
+    expect(planImport(manual, mapped.user)).toEqual({ action: 'update', change: { externalId: 'e-1' }, reason: 'linked to the directory by email' });
+    // Already linked: nothing to do, nothing published.
+    expect(planImport(known, mapped.user)).toEqual({ action: 'unchanged' });
+  });
+
+  it('clears a stored name part the directory sends empty, and leaves an absent one absent', () => {
+    expect(planImport(known, { ...incoming, givenName: null })).toEqual({ action: 'update', change: { givenName: null }, reason: 'givenName' });
+    const { givenName, ...withoutGivenName } = known;
+    expect(planImport(withoutGivenName, { ...incoming, givenName: null })).toEqual({ action: 'unchanged' });
   });
 });

@@ -4,13 +4,17 @@ import type { UserChange } from './users.repository';
 /** `deactivatedBy` of a user a directory import deactivated (an admin's deactivation records the admin's user id). */
 export const BY_DIRECTORY = 'DIRECTORY';
 
-/** A directory user, as the platform keeps it. */
+/**
+ * A directory user, as the platform keeps it. A name the entry does not carry is absent, and an import keeps the stored
+ * one; a name part sent empty (`""` or null) is null, and clears the stored one.
+ */
 export interface DirectoryUser {
   externalId: string;
   email: string;
-  displayName: string;
-  givenName?: string;
-  familyName?: string;
+  /** Absent when the entry has no displayName, name.formatted or name parts: a new user is then named by its email. */
+  displayName?: string;
+  givenName?: string | null;
+  familyName?: string | null;
   active: boolean;
 }
 
@@ -26,6 +30,14 @@ function primaryEmail(resource: Record<string, unknown>): string | undefined {
   const entries = emails.filter((e): e is Record<string, unknown> => typeof e === 'object' && e !== null && text((e as Record<string, unknown>).value) !== undefined);
   const chosen = entries.find((e) => e.primary === true || e.primary === 'true') ?? entries[0];
   return text(chosen?.value) ?? (isEmail(text(resource.userName) ?? '') ? text(resource.userName) : undefined);
+}
+
+/** A name part: its text, null when sent empty (`""`, blanks or null), undefined when not sent (or not a string). */
+function namePart(name: Record<string, unknown>, field: 'givenName' | 'familyName'): string | null | undefined {
+  if (!(field in name)) return undefined;
+  const value = name[field];
+  if (value === null || (typeof value === 'string' && value.trim() === '')) return null;
+  return text(value);
 }
 
 function activeFlag(value: unknown): boolean | undefined {
@@ -52,14 +64,14 @@ export function mapScimUser(resource: unknown, index: number): MappedResource {
     return { index, ok: false, externalId, reason: 'no valid email address (emails[].value or userName)' };
   }
   const name = typeof r.name === 'object' && r.name !== null ? (r.name as Record<string, unknown>) : {};
-  const givenName = text(name.givenName);
-  const familyName = text(name.familyName);
+  const givenName = namePart(name, 'givenName');
+  const familyName = namePart(name, 'familyName');
   if ((givenName?.length ?? 0) > 200 || (familyName?.length ?? 0) > 200) {
     return { index, ok: false, externalId, reason: 'name.givenName and name.familyName are at most 200 characters' };
   }
-  const displayName =
-    text(r.displayName) ?? text(name.formatted) ?? ([givenName, familyName].filter(Boolean).join(' ') || undefined) ?? email;
-  if (displayName.length > 200) return { index, ok: false, externalId, reason: 'displayName is longer than 200 characters' };
+  // Only what the directory sent: the email is a new user's name (createdName), never a stored name's replacement.
+  const displayName = text(r.displayName) ?? text(name.formatted) ?? ([givenName, familyName].filter(Boolean).join(' ') || undefined);
+  if ((displayName ?? email).length > 200) return { index, ok: false, externalId, reason: 'displayName is longer than 200 characters' };
   const active = activeFlag(r.active);
   if (active === undefined) return { index, ok: false, externalId, reason: 'active must be true or false' };
   return {
@@ -68,7 +80,7 @@ export function mapScimUser(resource: unknown, index: number): MappedResource {
     user: {
       externalId,
       email,
-      displayName,
+      ...(displayName !== undefined && { displayName }),
       ...(givenName !== undefined && { givenName }),
       ...(familyName !== undefined && { familyName }),
       active,
@@ -91,6 +103,9 @@ export function mapScimResources(resources: unknown[]): MappedResource[] {
     return mapped;
   });
 }
+
+/** The display name of a user an import creates: the directory's, else its email. */
+export const createdName = (incoming: DirectoryUser): string => incoming.displayName ?? incoming.email;
 
 /** The stored fields an import compares. */
 export interface KnownUser {
@@ -132,9 +147,15 @@ export function planImport(existing: KnownUser | undefined, incoming: DirectoryU
     change.email = incoming.email;
     changed.push('email');
   }
-  for (const field of ['displayName', 'givenName', 'familyName'] as const) {
-    if (incoming[field] !== undefined && existing[field] !== incoming[field]) {
-      change[field] = incoming[field];
+  // A name the entry does not carry stays as stored; a name part sent empty clears the stored one.
+  if (incoming.displayName !== undefined && existing.displayName !== incoming.displayName) {
+    change.displayName = incoming.displayName;
+    changed.push('displayName');
+  }
+  for (const field of ['givenName', 'familyName'] as const) {
+    const wanted = incoming[field];
+    if (wanted !== undefined && (existing[field] ?? null) !== wanted) {
+      change[field] = wanted;
       changed.push(field);
     }
   }

@@ -1,5 +1,6 @@
 import { Role, Topics, UserSnapshot } from '@lib/contracts';
 import { EventOutbox, pushOutbox } from '@lib/messaging';
+import { Keyset } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { FilterQuery, Model } from 'mongoose';
@@ -14,8 +15,9 @@ export type UserEventType = 'UserCreated' | 'UserUpdated' | 'UserDeactivated' | 
 export interface UserChange {
   email?: string;
   displayName?: string;
-  givenName?: string;
-  familyName?: string;
+  /** null removes it (the directory sent it empty). */
+  givenName?: string | null;
+  familyName?: string | null;
   active?: boolean;
   /** Set with `active: false`; null removes it (reactivation). */
   deactivatedBy?: string | null;
@@ -47,6 +49,12 @@ export class DuplicateUserError extends Error {
 }
 
 export const emailKey = (email: string) => email.trim().toLowerCase();
+
+/**
+ * The order of the list of a partner's users: by email as compared (emailKey), unique per partner (its unique index,
+ * which also serves this sort), so no `_id` is needed to make it total.
+ */
+export const USER_ORDER = new Keyset<User>('users', ['emailKey']);
 
 export function snapshot(user: Pick<User, '_id' | 'partnerId' | 'email' | 'displayName' | 'active' | 'roles' | 'revision'>): UserSnapshot {
   return {
@@ -99,12 +107,11 @@ export class UsersRepository {
     return this.users.find({ emailKey: emailKey(email) }).sort({ partnerId: 1 }).lean<User[]>();
   }
 
-  /** A page sorted by email; `after` is the last email key of the previous page. */
-  list(partnerId: string, { limit, after, active }: { limit: number; after?: string; active?: boolean }): Promise<User[]> {
-    const filter: FilterQuery<User> = { partnerId };
-    if (after !== undefined) filter.emailKey = { $gt: after };
+  /** `count` of the partner's users in USER_ORDER, after a position (`after`: USER_ORDER.after). */
+  list(partnerId: string, { after, count, active }: { after: Record<string, unknown>; count: number; active?: boolean }): Promise<User[]> {
+    const filter: FilterQuery<User> = { partnerId, ...after };
     if (active !== undefined) filter.active = active;
-    return this.users.find(filter).sort({ emailKey: 1 }).limit(limit).lean<User[]>();
+    return this.users.find(filter).sort(USER_ORDER.sort).limit(count).lean<User[]>();
   }
 
   /** Active users holding `role` on the location, directly or through `*`. */
@@ -168,10 +175,15 @@ export class UsersRepository {
    * once an admin has taken the deactivation over.
    */
   async change(current: User, change: UserChange, type: UserEventType, extra: EventExtra = {}): Promise<User | null> {
-    const { deactivatedBy, ...rest } = change;
+    const { deactivatedBy, givenName, familyName, ...rest } = change;
     const next = { ...current, ...rest, revision: current.revision + 1 };
     const set: Record<string, unknown> = { ...rest, revision: next.revision };
-    if (deactivatedBy) set.deactivatedBy = deactivatedBy;
+    // null removes the field (reactivation clears deactivatedBy; the directory may clear a name part).
+    const unset: Record<string, 1> = {};
+    for (const [field, value] of Object.entries({ deactivatedBy, givenName, familyName })) {
+      if (value === null) unset[field] = 1;
+      else if (value !== undefined) set[field] = value;
+    }
     if (change.email !== undefined) {
       set.email = change.email.trim();
       set.emailKey = emailKey(change.email);
@@ -186,7 +198,7 @@ export class UsersRepository {
       ({ matchedCount: matched } = await this.users.updateOne(
         // `null` matches a user without deactivatedBy too (MongoDB's equality to null).
         { _id: current._id, partnerId: current.partnerId, revision: current.revision, deactivatedBy: current.deactivatedBy ?? null },
-        { $set: set, ...(deactivatedBy === null && { $unset: { deactivatedBy: 1 } }), $push: pushOutbox([event]) },
+        { $set: set, ...(Object.keys(unset).length > 0 && { $unset: unset }), $push: pushOutbox([event]) },
       ));
     } catch (error) {
       const field = duplicateField(error);

@@ -3,9 +3,32 @@ import { idempotencyKeyReused, IdempotentRequest, ownCreation, Problems, Validat
 import { Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { RegisterPartnerInput, PartnerView } from '../dto/partner.dto';
+import { Location, Partner, PendingAdmin } from '../partner.schema';
 import { Claims, LocationTakenError, PartnerExistsError, PartnersRepository } from '../partners.repository';
 import { CompletePartnerBootstrap } from './complete-partner-bootstrap.use-case';
 import { toPartnerView } from './get-partner.use-case';
+
+/**
+ * Whether a request registers what the partner, its first admin still pending, stores: the same name, the same
+ * locations in any order (country upper-cased, as stored), and the same admin (email case-insensitive).
+ */
+function sameRegistration(
+  stored: Pick<Partner, 'name' | 'locations'>,
+  pendingAdmin: PendingAdmin,
+  wanted: { name: string; locations: Location[]; admin: { email: string; displayName: string } },
+): boolean {
+  const storedLocations = new Map(stored.locations.map((l) => [l.locationId, l]));
+  return (
+    stored.name === wanted.name &&
+    stored.locations.length === wanted.locations.length &&
+    wanted.locations.every((l) => {
+      const known = storedLocations.get(l.locationId);
+      return known !== undefined && known.country === l.country && known.legalName === l.legalName;
+    }) &&
+    pendingAdmin.email.toLowerCase() === wanted.admin.email.toLowerCase() &&
+    pendingAdmin.displayName === wanted.admin.displayName
+  );
+}
 
 /**
  * A platform operator registers a partner with its locations and its first Global admin. The input comes only
@@ -44,9 +67,9 @@ export class RegisterPartner {
       const sameRequest = input.partnerId
         ? idempotency !== undefined && existing.createdByRequest === idempotency.fingerprint
         : ownCreation(existing, idempotency) !== null;
-      // A retry after a crash between the two writes (the same request, or the same partner and admin) finishes the
-      // registration; anything else is a conflict.
-      if (sameRequest || (input.partnerId && pending && pending.email.toLowerCase() === input.globalAdmin.email.toLowerCase())) {
+      // A retry after a crash between the two writes (the same request, or the same registration: partner, locations
+      // and admin as stored) finishes the registration; anything else is a conflict.
+      if (sameRequest || (input.partnerId && pending && sameRegistration(existing, pending, { name: input.name, locations, admin: input.globalAdmin }))) {
         if (pending) await this.completeBootstrap.execute(existing);
         const globalAdminUserId = pending?.userId ?? existing.firstAdminUserId;
         return { ...toPartnerView(existing), ...(globalAdminUserId !== undefined && { globalAdminUserId }) };

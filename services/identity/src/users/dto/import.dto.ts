@@ -5,8 +5,8 @@ export const SCIM_LIST_RESPONSE = 'urn:ietf:params:scim:api:messages:2.0:ListRes
 
 /** SCIM `name` (RFC 7643): the parts the platform keeps. */
 export class ScimNameInput {
-  @ApiPropertyOptional({ maxLength: 200, example: 'Grace' }) givenName?: string;
-  @ApiPropertyOptional({ maxLength: 200, example: 'Hopper' }) familyName?: string;
+  @ApiPropertyOptional({ maxLength: 200, example: 'Grace', description: 'Sent empty ("" or null), clears the stored one.' }) givenName?: string;
+  @ApiPropertyOptional({ maxLength: 200, example: 'Hopper', description: 'Sent empty ("" or null), clears the stored one.' }) familyName?: string;
   @ApiPropertyOptional({ description: 'The display name when displayName is absent.' }) formatted?: string;
 }
 
@@ -29,7 +29,7 @@ export class ScimUserInput {
 
   @ApiPropertyOptional({ type: ScimNameInput }) name?: ScimNameInput;
 
-  @ApiPropertyOptional({ maxLength: 200, description: 'Default: name.formatted, then given and family name, then the email.', example: 'Grace Hopper' })
+  @ApiPropertyOptional({ maxLength: 200, description: 'Default: name.formatted, then given and family name; without any, a new user is named by its email and a known user keeps its name.', example: 'Grace Hopper' })
   displayName?: string;
 
   @ApiPropertyOptional({ type: [ScimEmailInput] }) emails?: ScimEmailInput[];

@@ -34,7 +34,8 @@ export class ListUsersQuery {
   @Max(200)
   limit?: number;
 
-  // The emailKey of the last user, base64url: 254 characters that lower-casing may double, 3 bytes each in UTF-8.
+  // USER_ORDER's cursor: base64url JSON of the list's name and the last user's emailKey, 254 characters that
+  // lower-casing may double, 3 bytes each in UTF-8 (JSON escapes take 2 bytes at most for an email): under 2,100.
   @ApiPropertyOptional({ description: 'The nextCursor of the previous page.', maxLength: 2_200 })
   @IsOptional()
   @IsString()

@@ -5,7 +5,7 @@ import { Actor, IdentityAccess } from '../../access/identity-access';
 import type { IdentityConfig } from '../../config';
 import { ImportOutcome, ImportReportView, ImportResultView, SCIM_LIST_RESPONSE, ScimListResponseInput } from '../dto/import.dto';
 import { GlobalAdminKeeper, LastGlobalAdminError } from '../global-admin-keeper';
-import { DirectoryUser, mapScimResources, planImport } from '../scim';
+import { createdName, DirectoryUser, mapScimResources, planImport } from '../scim';
 import { User } from '../user.schema';
 import { DuplicateUserError, emailKey, UsersRepository } from '../users.repository';
 
@@ -76,9 +76,9 @@ export class ImportUsers {
             userId: randomUUID(),
             partnerId: actor.partnerId,
             email: incoming.email,
-            displayName: incoming.displayName,
-            givenName: incoming.givenName,
-            familyName: incoming.familyName,
+            displayName: createdName(incoming),
+            givenName: incoming.givenName ?? undefined,
+            familyName: incoming.familyName ?? undefined,
             roles: [],
             externalId: incoming.externalId,
           });

@@ -1,17 +1,13 @@
-import { Principal, Problems } from '@lib/platform';
+import { Principal } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { IdentityAccess } from '../../access/identity-access';
 import { ListUsersQuery, toUserView, UserPage } from '../dto/user.dto';
-import { UsersRepository } from '../users.repository';
+import { USER_ORDER, UsersRepository } from '../users.repository';
 
-const encode = (key: string) => Buffer.from(key, 'utf8').toString('base64url');
-function decode(cursor: string): string {
-  const key = Buffer.from(cursor, 'base64url').toString('utf8');
-  if (!key || encode(key) !== cursor) throw Problems.field('cursor', 'is not a cursor returned by this endpoint');
-  return key;
-}
-
-/** The partner's users, by email, a page at a time (company admins). */
+/**
+ * The partner's users, by email, a page at a time (company admins). The cursor names this list (USER_ORDER), so a
+ * made-up one or another list's is 400 naming `cursor`.
+ */
 @Injectable()
 export class ListUsers {
   constructor(
@@ -23,15 +19,8 @@ export class ListUsers {
     const actor = await this.access.actor(principal);
     this.access.require(actor, 'users.list', 'list users');
     const limit = query.limit ?? 50;
-    const page = await this.users.list(actor.partnerId, {
-      limit: limit + 1,
-      after: query.cursor !== undefined ? decode(query.cursor) : undefined,
-      active: query.active,
-    });
-    const items = page.slice(0, limit);
-    return {
-      items: items.map(toUserView),
-      ...(page.length > limit && { nextCursor: encode(items[items.length - 1].emailKey) }),
-    };
+    const rows = await this.users.list(actor.partnerId, { after: USER_ORDER.after(query.cursor), count: limit + 1, active: query.active });
+    const page = USER_ORDER.page(rows, limit);
+    return { items: page.items.map(toUserView), ...(page.nextCursor !== undefined && { nextCursor: page.nextCursor }) };
   }
 }
