@@ -190,3 +190,66 @@ describe('a second Incentives admin of a location, whose role reaches the servic
     }
   });
 });
+
+describe('an Incentives admin reactivated just before the invitation naming them', () => {
+  it('is invited once the view has caught up to the event, although it knew them as deactivated and the invitation names another admin it knows', async () => {
+    const partnerId = `p-${randomUUID()}`;
+    const locationId = `L-${randomUUID().slice(0, 8)}`;
+    const known = user(partnerId, 'known', [{ role: 'INCENTIVES_ADMIN', locationIds: [locationId] }]);
+    const back = user(partnerId, 'back', [{ role: 'INCENTIVES_ADMIN', locationIds: [locationId] }]);
+    const groupId = uniqueName('notification');
+    await startGroupAtEnd(groupId, TOPICS);
+    const service = await bootService(AppModule, {
+      name: 'notification',
+      env: { ...issuer.env(), KAFKA_PARTITIONS_CONCURRENCY: '6', KAFKA_GROUP_ID: groupId, SMTP_URL: smtp.url, NOTIFY_IDENTITY_WAIT_MS: '60000' },
+    });
+    try {
+      const db = mongo.db(service.env.MONGO_DB);
+      await publishIdentity(partnerId, [
+        partnerRegistered(partnerId, locationId),
+        createEnvelope({ source: 'identity', type: 'UserCreated', partnerId, data: { user: known } }),
+        createEnvelope({ source: 'identity', type: 'UserCreated', partnerId, data: { user: back } }),
+        createEnvelope({ source: 'identity', type: 'UserDeactivated', partnerId, data: { user: { ...back, active: false, revision: 2 } } }),
+      ]);
+      await eventually(async () => expect(await db.collection('access_users').findOne({ _id: back.userId as never })).toEqual(expect.objectContaining({ active: false })), 30_000);
+
+      // A bulk import, then the reactivation, then the invitation naming both admins: the identity consumer is still
+      // working through the import when the invitation is handled.
+      await publishIdentity(partnerId, [
+        ...readers(partnerId, locationId, LARGE_BACKLOG),
+        createEnvelope({ source: 'identity', type: 'UserUpdated', partnerId, data: { user: { ...back, revision: 3 } } }),
+      ]);
+      const recipients = [known, back].map(({ userId, email, displayName }) => ({ userId, email, displayName }));
+      const event = createEnvelope({
+        source: 'invitations',
+        type: 'InvitationIssued',
+        partnerId,
+        locationId,
+        data: {
+          invitationId: `inv-${randomUUID()}`,
+          programId: 'prog-growth',
+          programName: 'Azure Growth',
+          partnerId,
+          locationId,
+          fiscalYear: 'FY27',
+          invitationVersion: 1,
+          recipients,
+          channels: ['EMAIL', 'NOTICE'],
+          getStartedUrl: 'https://portal.test/incentives/enroll',
+          requiresEligibility: true,
+        },
+      });
+      await producer.send({ topic: Topics.invitations, acks: -1, messages: [{ key: locationId, value: JSON.stringify(event) }] });
+
+      await smtp.waitFor(known.email, { timeoutMs: 60_000 });
+      const messages = await db.collection('messages').find({ causationEventId: event.eventId }).toArray();
+      expect(messages.map((m) => `${m.userId} ${m.channel}`).sort()).toEqual(
+        [`${known.userId} EMAIL`, `${known.userId} INBOX`, `${back.userId} EMAIL`, `${back.userId} INBOX`].sort(),
+      );
+      const [mail] = await smtp.waitFor(back.email);
+      expect(mail.parsed.subject).toBe('Partner Incentive Enrollment Invitation');
+    } finally {
+      await service.close();
+    }
+  });
+});

@@ -14,6 +14,11 @@ export interface Addressee {
   displayName?: string;
   /** Their roles as the view knows them; absent for a user the view does not know yet (named by the event). */
   roles?: AccessUser['roles'];
+  /**
+   * False for a user the event names whom the view knows as deactivated: reactivated before the event, with the view
+   * behind it, or deactivated since. Told nothing unless the view, caught up to the event, shows them active.
+   */
+  active?: false;
 }
 
 /**
@@ -28,9 +33,10 @@ export class RecipientDirectory {
   ) {}
 
   /**
-   * Recipients named by the event (invitations decides who is invited). The view refines them: a user it knows
-   * as deactivated, or as a user of another partner, is dropped; a known user gets their current email and
-   * name. A user the view has not heard of yet (identity events may lag) is trusted as the event names them.
+   * Recipients named by the event (invitations decides who is invited). The view refines them: a user it knows as a
+   * user of another partner is dropped; one it knows as deactivated is marked (`active: false`: CreateMessagesUseCase
+   * looks again once the view has caught up to the event, and drops them if still so); a known user gets their current
+   * email and name. A user the view has not heard of yet (identity events may lag) is trusted as the event names them.
    */
   async listed(partnerId: string, recipients: Recipient[]): Promise<Addressee[]> {
     const ids = [...new Set(recipients.map((r) => r.userId))];
@@ -42,8 +48,8 @@ export class RecipientDirectory {
       const user = known.get(id);
       if (!user) {
         result.push({ userId: id, partnerId, email: named.email, displayName: named.displayName });
-      } else if (user.active && user.partnerId === partnerId) {
-        result.push(fromUser(user));
+      } else if (user.partnerId === partnerId) {
+        result.push({ ...fromUser(user), ...(!user.active && { active: false as const }) });
       }
     }
     return result;

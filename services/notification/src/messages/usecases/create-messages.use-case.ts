@@ -57,9 +57,10 @@ export class CreateMessagesUseCase {
     let plan = await this.planner.plan(topic, envelope);
     // The view may be a view behind the event (a role granted just before it): nobody found, or recipients chosen by
     // role (an admin made admin just before the event, next to those already known), or a recipient the event names
-    // whom the view knows without the role (granted just before the event, or taken away since: the view caught up to
-    // the event's time tells which). Once it has caught up, look again.
-    const knownWithoutRole = (p: NonNullable<typeof plan>) => p.recipients.some((r) => r.roles !== undefined && !audienceOf(r, p.audience));
+    // whom the view knows without the role or deactivated (granted or reactivated just before the event, or taken
+    // away since: the view caught up to the event's time tells which). Once it has caught up, look again.
+    const knownWithoutRole = (p: NonNullable<typeof plan>) =>
+      p.recipients.some((r) => r.active === false || (r.roles !== undefined && !audienceOf(r, p.audience)));
     if (plan && !covered && (plan.recipients.length === 0 || plan.fromView || knownWithoutRole(plan))) {
       const waited = await this.identity.waitFor(envelope.occurredAt, stopping);
       if (waited !== 'behind') plan = await this.planner.plan(topic, envelope);
@@ -71,6 +72,8 @@ export class CreateMessagesUseCase {
       const { audience } = plan;
       plan = { ...plan, recipients: plan.recipients.filter((recipient) => recipient.roles === undefined || audienceOf(recipient, audience)) };
     }
+    // Deactivated users never receive anything: one still deactivated in the view (caught up, or after the longest wait).
+    if (plan) plan = { ...plan, recipients: plan.recipients.filter((recipient) => recipient.active !== false) };
     if (!plan || plan.recipients.length === 0) {
       if (plan) this.logger.log(`${envelope.type} ${envelope.eventId}: nobody to notify (${plan.template})`);
       return { ids: [] };
