@@ -926,11 +926,13 @@ describe('a location whose enrollment is continued into the new fiscal year (SPE
     expect(announced(programId, l1)).toEqual([`InvitationIssued ${FY}`]);
 
     // At year end the location is no longer eligible: the review expires FY and ends the continuation INELIGIBLE, its
-    // completion taken back. The renewal's event delivered again after that changes nothing.
-    await world.decide(partner, l1, programId, false, { fiscalYear: NEXT_FY, reasons: ['OUT_OF_REGION'] });
+    // completion taken back. Its events come before the ineligible decision they followed (another topic): the
+    // eligible decision held here does not invite again. The renewal's event delivered again changes nothing.
     await world.enrollment(partner, l1, programId, 'EnrollmentExpired', 'EXPIRED', 4, { previousStatus: 'ENROLLED', completed: true });
     await world.enrollment(partner, l1, programId, 'EnrollmentIneligible', 'INELIGIBLE', 2, { fiscalYear: NEXT_FY, previousStatus: 'ENROLLED', completed: false });
     await world.enrollment(partner, l1, programId, 'EnrollmentRenewed', 'ENROLLED', 1, { fiscalYear: NEXT_FY, fromFiscalYear: FY, completed: true });
+    await world.settle(global, partner, l1);
+    await world.decide(partner, l1, programId, false, { fiscalYear: NEXT_FY, reasons: ['OUT_OF_REGION'] });
     await world.settle(global, partner, l1);
     expect(announced(programId, l1)).toEqual([`InvitationIssued ${FY}`]);
 
@@ -939,8 +941,17 @@ describe('a location whose enrollment is continued into the new fiscal year (SPE
     const [issued] = await world.waitEvent('InvitationIssued', forYear(programId, l1, NEXT_FY));
     expect(issued.envelope!.data.recipients!.map((r) => r.userId)).toEqual([admin.userId]);
     await eventually(async () => expect(await noticesOf(admin, programId)).toEqual([NEXT_FY]));
+
+    // The admin starts it again (no longer the rollover's continuation): an Incentives admin assigned later receives
+    // the invitation as for any open one.
+    await world.enrollment(partner, l1, programId, 'EnrollmentStarted', 'ACTION_REQUIRED', 3, { fiscalYear: NEXT_FY, previousStatus: 'INELIGIBLE', completed: false });
+    await eventually(async () => expect(await overviewEntries(admin, l1, programId)).toContain(`${NEXT_FY} Action required ISSUED [ENROLL]`));
+    const late = await world.user(partner, [['INCENTIVES_ADMIN', [l1]]], 'late');
+    const [delivered] = await world.waitEvent('InvitationDelivered', forYear(programId, l1, NEXT_FY));
+    expect(delivered.envelope!.data.recipients!.map((r) => r.userId)).toEqual([late.userId]);
     await world.settle(global, partner, l1);
-    expect(announced(programId, l1)).toEqual([`InvitationIssued ${FY}`, `InvitationIssued ${NEXT_FY}`]);
+    expect(announced(programId, l1)).toEqual([`InvitationDelivered ${NEXT_FY}`, `InvitationIssued ${FY}`, `InvitationIssued ${NEXT_FY}`]);
+    expect(world.events('InvitationRevoked', forYear(programId, l1, NEXT_FY))).toEqual([]);
   });
 
   it(`offers Enroll (Continue) on the overview when the rollover continues the ${FY} enrollment into ${NEXT_FY} as Action required`, async () => {

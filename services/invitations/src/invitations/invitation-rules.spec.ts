@@ -254,10 +254,28 @@ describe('a location whose enrollment is continued into the new fiscal year', ()
     const undone = moved({ invitation: enrolled, enrollmentStatus: 'INELIGIBLE', enrollmentContinued: true, previousYear: { status: 'EXPIRED', completed: true } });
     expect(transition({ ...undone, admins: [ann, bob] })).toEqual({ kind: 'issue', recipients: [ann, bob] });
     expect(transition({ ...undone, admins: [] })).toEqual({ kind: 'await-admin' });
-    // Not eligible: nothing to revoke (it was never open), nothing issued.
-    expect(transition({ ...undone, decision: { ...fy28, eligible: false } }).kind).toBe('none');
+    // Not eligible: revoked (its notices would invite to an Enroll that refuses).
+    expect(transition({ ...undone, decision: { ...fy28, eligible: false, reasons: ['no'] } })).toEqual({ kind: 'revoke', reasons: ['no'] });
     // Still completed (an event of a producer before `completed`): enrolled for good, as before.
     expect(transition({ ...undone, enrollmentCompleted: true })).toEqual({ kind: 'none', why: 'enrolled' });
+    expect(transition({ ...undone, enrollmentCompleted: true, decision: { ...fy28, eligible: false } })).toEqual({ kind: 'none', why: 'enrolled' });
+  });
+
+  it('does not invite again on the decision held when the enrollment ended INELIGIBLE; a later decision does', () => {
+    const held = { ...fy28, eventId: 'decision-1' };
+    const ended = { enrollmentStatus: 'INELIGIBLE' as const, enrollmentEndedOn: 'decision-1', previousYear: { status: 'EXPIRED' as const, completed: true } };
+    expect(transition(moved({ ...ended, decision: held }))).toEqual({ kind: 'none', why: expect.stringContaining('a later decision invites again') });
+    const enrolled = { state: 'ENROLLED' as const, recipients: [{ userId: 'ann' }] };
+    expect(transition(moved({ ...ended, decision: held, invitation: enrolled })).kind).toBe('none');
+    expect(transition(moved({ ...ended, decision: { ...fy28, eventId: 'decision-2' } }))).toEqual({ kind: 'issue', recipients: [ann] });
+    // None held then: any decision is later.
+    expect(transition(moved({ ...ended, enrollmentEndedOn: null, decision: held }))).toEqual({ kind: 'issue', recipients: [ann] });
+    // Not recorded (a view from before it): no wait.
+    expect(transition(moved({ ...ended, enrollmentEndedOn: undefined, decision: held }))).toEqual({ kind: 'issue', recipients: [ann] });
+    // A revoked invitation (lost eligibility before enrolling) waits the same way; an open one is left as it is.
+    const revoked = { state: 'REVOKED' as const, recipients: [{ userId: 'ann' }] };
+    expect(transition(moved({ ...ended, decision: held, invitation: revoked })).kind).toBe('none');
+    expect(transition(moved({ ...ended, decision: { ...held, eventId: 'decision-3' }, invitation: revoked })).kind).toBe('issue');
   });
 });
 

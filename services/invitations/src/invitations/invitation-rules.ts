@@ -16,8 +16,8 @@ export function personOf(user: { _id: string; email: string; displayName: string
 /** Everything the service knows about one (program, location, fiscal year). */
 export interface InvitationFacts {
   invitation: { state: InvitationState; recipients: Array<{ userId: string }>; adminRequestPending?: boolean } | null;
-  /** The latest eligibility decision of the invitation's fiscal year; null until one arrived. */
-  decision: { eligible: boolean; reasons: string[]; fiscalYear: string } | null;
+  /** The latest eligibility decision of the invitation's fiscal year (`eventId`: the event that told it); null until one arrived. */
+  decision: { eligible: boolean; reasons: string[]; fiscalYear: string; eventId?: string } | null;
   /** The program as last described (`fiscalYear`: the year Enroll enrolls in now); null until ProgramCreated arrived. */
   program: { requiresEligibility: boolean; state: ProgramState; fiscalYear: string } | null;
   enrollmentStatus: EnrollmentStatus | null;
@@ -31,6 +31,13 @@ export interface InvitationFacts {
    * year's (one of its events carried `fromFiscalYear`).
    */
   enrollmentContinued?: boolean;
+  /**
+   * For an INELIGIBLE enrollment, the decision (event id; null: none) held when that status was recorded here: it does
+   * not issue the invitation again, a later decision does. The enrollment service may have ended it on a newer
+   * decision than this one (ineligible, still on its way here): issued now, it would be revoked when that arrives.
+   * Absent: not recorded (a status view written before it), no such wait.
+   */
+  enrollmentEndedOn?: string | null;
   /**
    * The enrollment of the same program and location in the fiscal year before the invitation's, as the status view
    * knows it (read only when the decision would invite): `completed` once it was ENROLLED (also when a profile edit
@@ -76,8 +83,9 @@ const OPEN_STATES: InvitationState[] = ['AWAITING_ADMIN', 'ISSUED'];
 export const ENDED_STATUSES: readonly EnrollmentStatus[] = ['EXPIRED', 'INELIGIBLE', 'DISCONTINUED'];
 
 /**
- * Which invitations an enrollment status change can move (so reconciles), given the enrollment as the view holds it
- * after the change (`completed`: ENROLLED once). `nextTransition` reads of an enrollment only whether it is
+ * Which invitations an enrollment status change can move (so reconciles), given whether the enrollment was completed
+ * before the change or is after it (`completed`: an early renewal undone at year end ends no longer completed, yet it
+ * held the next year's invitation until then). `nextTransition` reads of an enrollment only whether it is
  * ENROLLED, whether it is INELIGIBLE (Enroll starts it again: an invitation leads there, continued or not), and, for
  * the next fiscal year's invitation, whether it was completed and has not ended (the rollover continues it). So:
  *  - its own year's invitation, on entering or leaving ENROLLED and on entering INELIGIBLE;
@@ -177,7 +185,10 @@ export function nextTransition(facts: InvitationFacts, now: Date): Transition {
   if (!program.requiresEligibility) return { kind: 'none', why: 'open program: shown on the overview, never invited' };
 
   if (!decision.eligible) {
-    return invitation && OPEN_STATES.includes(invitation.state)
+    // Open, or marked ENROLLED while its enrollment's completion has been taken back since (INELIGIBLE, above): its
+    // notices still invite to an Enroll that now refuses.
+    const revocable = invitation && (OPEN_STATES.includes(invitation.state) || (invitation.state === 'ENROLLED' && enrollmentStatus === 'INELIGIBLE'));
+    return revocable
       ? { kind: 'revoke', reasons: ineligibleReasons(decision.reasons, decision.fiscalYear) }
       : { kind: 'none', why: 'not eligible, nothing to revoke' };
   }
@@ -191,6 +202,9 @@ export function nextTransition(facts: InvitationFacts, now: Date): Transition {
   if (!facts.locationKnown) return { kind: 'none', why: "location not known as the decision's partner's yet: waits for identity" };
 
   if (!invitation || invitation.state === 'REVOKED' || invitation.state === 'ENROLLED') {
+    if (enrollmentStatus === 'INELIGIBLE' && facts.enrollmentEndedOn !== undefined && facts.enrollmentEndedOn === (decision.eventId ?? null)) {
+      return { kind: 'none', why: 'the enrollment ended INELIGIBLE with this decision held: a later decision invites again' };
+    }
     return admins.length ? { kind: 'issue', recipients: admins } : { kind: 'await-admin' };
   }
 

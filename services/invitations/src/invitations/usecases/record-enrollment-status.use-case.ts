@@ -20,10 +20,11 @@ export class RecordEnrollmentStatus {
   ) {}
 
   async execute(enrollment: EnrollmentEvent): Promise<void> {
-    const id = await this.views.recordEnrollment(enrollment);
-    // Whether it was completed is read only for an enrollment that ends (one event per enrollment at most).
-    const completed = ENDED_STATUSES.includes(enrollment.status) && !!(await this.views.enrollmentStatus(id))?.completed;
-    const moved = invitationsMovedBy(enrollment, { completed });
+    const recorded = await this.views.recordEnrollment(enrollment);
+    const { id } = recorded;
+    // Completed before this event or now: an early renewal undone at year end (INELIGIBLE) ends completed == false, yet
+    // it held the next year's invitation until now.
+    const moved = invitationsMovedBy(enrollment, { completed: ENDED_STATUSES.includes(enrollment.status) && recorded.completed });
     if (moved.own) await this.reconcile.execute(id);
     if (moved.nextYear) {
       const { programId, locationId } = enrollment;

@@ -23,11 +23,13 @@ export class RevokeInvitation {
       data: invitationRevoked(current, reasons),
       eventId: InvitationEventIds.revoked(current),
     });
+    // Nobody needs asking for an Incentives admin any more (issued again later, it asks anew if it must); one marked
+    // ENROLLED whose enrollment's completion was taken back (nextTransition) is not enrolled any more.
+    const unset = (['adminRequestPending', 'enrolledAt'] as const).filter((field) => current[field] !== undefined);
     return this.invitations.update(
       current._id,
       current.version,
-      // Nobody needs asking for an Incentives admin any more (issued again later, it asks anew if it must).
-      { set: { state: 'REVOKED', revokedAt: this.clock.now(), reasons, pendingNotices: [] }, ...(current.adminRequestPending !== undefined && { unset: ['adminRequestPending'] }) },
+      { set: { state: 'REVOKED', revokedAt: this.clock.now(), reasons, pendingNotices: [] }, ...(unset.length > 0 && { unset: [...unset] }) },
       [event],
     );
   }

@@ -22,8 +22,17 @@ export class EnrollmentStatusView {
   @Prop() completed?: boolean;
   /** `completed` was said by an event (EnrollmentEvent.completed), not inferred: older events no longer set it. */
   @Prop() completedStated?: boolean;
-  /** Made by the fiscal-year rollover continuing the previous year's enrollment (an event carried `fromFiscalYear`). */
+  /**
+   * Made by the fiscal-year rollover continuing the previous year's enrollment (an event carried `fromFiscalYear`), and
+   * not started again by Enroll since (`notContinuedFrom`: the revision that told it; older events do not set it back).
+   */
   @Prop() continued?: boolean;
+  @Prop() notContinuedFrom?: number;
+  /**
+   * INELIGIBLE: the eligibility decision (event id; null: none) this view held when that status was recorded. It does
+   * not invite again: a later one does (ViewsRepository.recordEnrollment).
+   */
+  @Prop({ type: String }) endedOn?: string | null;
 }
 
 export const EnrollmentStatusViewSchema = SchemaFactory.createForClass(EnrollmentStatusView);

@@ -142,37 +142,49 @@ export class ViewsRepository {
   }
 
   /**
-   * Keeps the enrollment status with the highest revision, with whether it is completed as that event says
-   * (`completed`, which the enrollment service takes back when an early renewal is undone at year end), and the mark no
-   * later event takes back (`continued`) from any event that carries it, in whatever order they arrive. An event of a
-   * producer that predates `completed` marks it, for good, when it has ENROLLED in `status` or `previousStatus`, unless
-   * an event that says it was kept. Returns the invitation id of its key.
+   * Keeps the enrollment status with the highest revision, in whatever order events arrive, with:
+   *  - `completed` as the event of the highest revision says it (the enrollment service takes it back when an early
+   *    renewal is undone at year end). An event of a producer that predates that field marks it, for good, when it
+   *    has ENROLLED in `status` or `previousStatus`, unless it is older than an event that said it.
+   *  - `continued` (made by the rollover) from any event with `fromFiscalYear`, until an event of a later revision
+   *    tells that Enroll started it again after INELIGIBLE (`previousStatus` INELIGIBLE, no `fromFiscalYear`): then it
+   *    is no longer the rollover's continuation (`notContinuedFrom`: that revision; older events do not mark it again).
+   *  - `endedOn`: for an INELIGIBLE enrollment, the decision (its event id, null: none) this view held when that was
+   *    recorded. That decision does not invite again (nextTransition): it may be an eligible one the enrollment
+   *    service had seen replaced when it ended the enrollment, with the newer one still on its way here.
+   * Returns the invitation id of its key, and whether the enrollment was completed before this event or is now.
    */
-  async recordEnrollment(enrollment: EnrollmentEvent): Promise<string> {
+  async recordEnrollment(enrollment: EnrollmentEvent): Promise<{ id: string; completed: boolean }> {
     const id = invitationId(enrollment);
     const stated = enrollment.completed !== undefined;
-    const completedOnce = !stated && (enrollment.status === 'ENROLLED' || enrollment.previousStatus === 'ENROLLED');
-    const written = await upsertIfNewer<EnrollmentStatusView>(this.enrollments.collection, id, {
-      replaces: (stored) => stored.revision < enrollment.revision,
-      set: {
-        enrollmentId: enrollment.enrollmentId,
-        programId: enrollment.programId,
-        partnerId: enrollment.partnerId,
-        locationId: enrollment.locationId,
-        fiscalYear: enrollment.fiscalYear,
-        status: enrollment.status,
-        revision: enrollment.revision,
-        ...(stated && { completed: enrollment.completed, completedStated: true }),
-        ...(completedOnce && { completed: true }),
-        ...(enrollment.fromFiscalYear && { continued: true }),
-      },
+    const enrolledOnce = enrollment.status === 'ENROLLED' || enrollment.previousStatus === 'ENROLLED';
+    const restarted = enrollment.previousStatus === 'INELIGIBLE' && !enrollment.fromFiscalYear;
+    // The decision held now, read before the write (one lookup by _id): only for an INELIGIBLE status.
+    const endedOn = enrollment.status === 'INELIGIBLE' ? ((await this.decision(id, enrollment.partnerId))?.eventId ?? null) : undefined;
+    let completed = false;
+    await upsertIfChanged<EnrollmentStatusView>(this.enrollments.collection, id, (stored) => {
+      const newest = !stored || stored.revision < enrollment.revision;
+      const set: Record<string, unknown> = {};
+      if (newest) {
+        Object.assign(set, {
+          enrollmentId: enrollment.enrollmentId,
+          programId: enrollment.programId,
+          partnerId: enrollment.partnerId,
+          locationId: enrollment.locationId,
+          fiscalYear: enrollment.fiscalYear,
+          status: enrollment.status,
+          revision: enrollment.revision,
+          ...(stated && { completed: enrollment.completed, completedStated: true }),
+          ...(endedOn !== undefined && { endedOn }),
+        });
+        if (restarted && stored?.continued) Object.assign(set, { continued: false, notContinuedFrom: enrollment.revision });
+      }
+      if (!stated && enrolledOnce && !stored?.completed && (newest || !stored?.completedStated)) set.completed = true;
+      if (enrollment.fromFiscalYear && !stored?.continued && enrollment.revision > (stored?.notContinuedFrom ?? 0)) set.continued = true;
+      completed = !!stored?.completed || set.completed === true;
+      return Object.keys(set).length ? set : null;
     });
-    if (written) return id;
-    // An older event than the kept status (or a redelivery): its marks still count, `completed` only where no event
-    // stated it. By `_id` (an index lookup on every server); the view document exists, this event or a newer one wrote it.
-    if (enrollment.fromFiscalYear) await this.enrollments.collection.updateOne({ _id: id } as never, { $set: { continued: true } });
-    if (completedOnce) await this.enrollments.collection.updateOne({ _id: id, completedStated: { $ne: true } } as never, { $set: { completed: true } });
-    return id;
+    return { id, completed };
   }
 
   async enrollmentStatus(id: string): Promise<EnrollmentStatusView | null> {
