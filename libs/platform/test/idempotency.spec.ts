@@ -222,7 +222,10 @@ describe('a claim left pending', () => {
     const retry = await order(body, key);
     expect(retry.status).toBe(201);
     expect(replayed(retry)).toBe(false);
-    expect(await answers().findOne({ _id: record(key, body)._id })).toMatchObject({ state: 'done', status: 201, body: retry.body, createdAt: minuteAgo });
+    // Dated from the retry that took it over: its retention counts from this answer.
+    const stored = await answers().findOne({ _id: record(key, body)._id });
+    expect(stored).toMatchObject({ state: 'done', status: 201, body: retry.body });
+    expect((stored!.createdAt as Date).getTime()).toBeGreaterThan(minuteAgo.getTime() + 60_000);
     expect(await order(body, key)).toMatchObject({ status: 201, body: retry.body });
     expect(await orders(sku)).toBe(1);
   });
@@ -393,6 +396,19 @@ describe('stored answers are kept for the retention period', () => {
     const replay = await order({ sku, quantity: 1 }, newKey);
     expect([replay.status, replayed(replay)]).toEqual([201, true]);
     expect(await orders(sku)).toBe(3);
+  });
+
+  it('leaves a claim past the retention alone while its request still holds it; removes it once its lease has ended', async () => {
+    const sku = await stock();
+    const day = 24 * 3_600_000;
+    const [held, dead] = [randomUUID(), randomUUID()].map((key) => record(key, { sku, quantity: 1 }));
+    const old = new Date(Date.now() - day - 60_000);
+    await answers().insertOne({ ...held, state: 'pending', leaseToken: 'running', leaseUntil: new Date(Date.now() + 30_000), createdAt: old });
+    await answers().insertOne({ ...dead, state: 'pending', leaseToken: 'crashed', leaseUntil: new Date(Date.now() - 1_000), createdAt: old });
+
+    await service.app.get(IdempotencyRetention).removeExpired();
+    expect(await answers().countDocuments({ _id: held._id })).toBe(1);
+    expect(await answers().countDocuments({ _id: dead._id })).toBe(0);
   });
 
   it('an answer past the retention is not replayed even before the hourly removal reaches it: the retry runs again', async () => {

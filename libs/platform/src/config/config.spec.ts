@@ -75,6 +75,27 @@ describe('common settings', () => {
     }
   });
 
+  // A header carries visible ASCII as written: a space ends a bearer token, an accent arrives as other bytes (401 for all).
+  it('refuses an OPERATOR_TOKEN or METRICS_TOKEN with a space or a character outside ASCII', () => {
+    for (const value of ['an operator key of 16+', 'an-opérateur-key-of-16+', 'an-operator-key-of-16+\u00a0x']) {
+      expect(refusal({ OPERATOR_TOKEN: value })).toContain('OPERATOR_TOKEN (must be visible ASCII characters only');
+      expect(refusal({ METRICS_TOKEN: value })).toContain('METRICS_TOKEN (must be visible ASCII characters only');
+    }
+    expect(load({ OPERATOR_TOKEN: 'An-0perator_Key.of~16+!' }).OPERATOR_TOKEN).toBe('An-0perator_Key.of~16+!');
+  });
+
+  it('refuses an empty SERVICE_NAME (every series and log line would name no service)', () => {
+    expect(refusal({ SERVICE_NAME: '' })).toContain('SERVICE_NAME (');
+    expect(load({}).SERVICE_NAME).toBe('svc');
+  });
+
+  it('refuses an IDEMPOTENCY_RETENTION_MS not longer than IDEMPOTENCY_LEASE_MS (a claim still held would be removed); 0 keeps answers forever', () => {
+    expect(refusal({ IDEMPOTENCY_RETENTION_MS: '30000' })).toContain('IDEMPOTENCY_RETENTION_MS (must be 0 or more than IDEMPOTENCY_LEASE_MS');
+    expect(refusal({ IDEMPOTENCY_RETENTION_MS: '60000', IDEMPOTENCY_LEASE_MS: '60000' })).toContain('IDEMPOTENCY_RETENTION_MS (');
+    expect(load({ IDEMPOTENCY_RETENTION_MS: '0' }).IDEMPOTENCY_RETENTION_MS).toBe(0);
+    expect(load({ IDEMPOTENCY_RETENTION_MS: '60001', IDEMPOTENCY_LEASE_MS: '60000' }).IDEMPOTENCY_RETENTION_MS).toBe(60_001);
+  });
+
   it('never repeats a refused value, whatever the setting', () => {
     const secret = 'S3cr#t/pw';
     const env = Object.fromEntries(Object.keys(baseConfigSpec('svc')).map((name) => [name, secret]));

@@ -24,17 +24,27 @@ export function refuseSurroundingBlanks(value: string): void {
   if (value !== value.trim()) throw new Error('must not begin or end with spaces or a line break (a trailing newline in a secret file?)');
 }
 
+/**
+ * A credential sent in a header: visible ASCII only. Node reads header values as Latin-1, so a UTF-8 `é` a client sends
+ * never equals the configured one, and a bearer token ends at a space: nothing sent could ever match it, and every call
+ * would answer 401 with the service apparently healthy.
+ */
+function refuseUnsendable(value: string): void {
+  refuseSurroundingBlanks(value);
+  if (!/^[\x21-\x7e]*$/.test(value)) throw new Error('must be visible ASCII characters only (no spaces or accents: a header cannot carry them as written)');
+}
+
 /** The operator credential: long enough to guess at no better than a real secret (an empty one would let anyone in). */
 const operatorToken = makeValidator<string>((value) => {
   if (value.trim().length < 16) throw new Error('must be at least 16 characters, a secret shared with the operators');
-  refuseSurroundingBlanks(value);
+  refuseUnsendable(value);
   return value;
 });
 
 /** A credential that may be left unset: empty (what it guards stays as without it), or at least 16 characters. */
 export const optionalCredential = makeValidator<string>((value) => {
   if (value !== '' && value.trim().length < 16) throw new Error('must be empty or at least 16 characters');
-  refuseSurroundingBlanks(value);
+  refuseUnsendable(value);
   return value;
 });
 
@@ -165,7 +175,7 @@ const mongoUrl = makeValidator<string>((value) => {
 /** Settings every service has. A service adds its own with `loadConfig({ ...its spec })`. */
 export function baseConfigSpec(serviceName: string) {
   return {
-    SERVICE_NAME: str({ default: serviceName, desc: 'Name in logs and process metrics' }),
+    SERVICE_NAME: nonEmpty({ default: serviceName, desc: 'Name in logs and process metrics' }),
     PORT: wholeNumber(1, 65_535)({ default: 3000, desc: 'HTTP port (API, /docs, /health, /metrics)' }),
     HOST: nonEmpty({ default: '0.0.0.0', desc: 'Address the HTTP server listens on (npm start: 127.0.0.1, this machine only)' }),
     LOG_LEVEL: str({ choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info', desc: 'JSON logs on stdout from this level up' }),
@@ -216,7 +226,7 @@ export function baseConfigSpec(serviceName: string) {
     JWKS_URL: httpUrl({ desc: "The issuer's JWKS endpoint (http or https)" }),
     JWT_PARTNER_CLAIM: nonEmpty({ default: 'partnerId', desc: "The token claim that names the caller's partner" }),
     JWT_USER_CLAIM: nonEmpty({ default: 'sub', desc: "The token claim that holds the caller's identity user id (a company issuer may carry it in a claim of its own)" }),
-    OPERATOR_TOKEN: operatorToken({ desc: 'Credential of platform operators (X-Operator-Key header), at least 16 characters' }),
+    OPERATOR_TOKEN: operatorToken({ desc: 'Credential of platform operators (X-Operator-Key header), at least 16 visible ASCII characters' }),
     METRICS_TOKEN: optionalCredential({
       default: '',
       desc: 'Credential a scraper sends to read /metrics (Authorization: Bearer <token>), at least 16 characters; empty: /metrics is open to whoever reaches the port',
@@ -225,7 +235,7 @@ export function baseConfigSpec(serviceName: string) {
     SHUTDOWN_TIMEOUT_MS: delayMs(1)({ default: 20_000, desc: 'After SIGTERM, exit with 1 if the graceful shutdown takes longer' }),
     IDEMPOTENCY_RETENTION_MS: wholeNumber(0)({
       default: 24 * 3_600_000,
-      desc: 'How long a stored answer to an Idempotency-Key is kept; a retry after that runs the request again (0: forever)',
+      desc: 'How long a stored answer to an Idempotency-Key is kept; a retry after that runs the request again (0: forever; else more than IDEMPOTENCY_LEASE_MS)',
     }),
     IDEMPOTENCY_LEASE_MS: wholeNumber(1_000)({
       default: 60_000,
@@ -283,5 +293,18 @@ export function loadConfig<S extends Record<string, ValidatorSpec<unknown>>>(
       throw new ConfigError(`Invalid configuration: ${detail}`);
     },
   });
-  return Object.freeze({ ...clean });
+  const config = Object.freeze({ ...clean });
+  refuseIncoherent(config as Record<string, unknown>);
+  return config;
+}
+
+/** Settings valid one by one that cannot work together. */
+function refuseIncoherent(config: Record<string, unknown>): void {
+  const retention = config.IDEMPOTENCY_RETENTION_MS;
+  const lease = config.IDEMPOTENCY_LEASE_MS;
+  if (typeof retention === 'number' && typeof lease === 'number' && retention > 0 && retention <= lease) {
+    throw new ConfigError(
+      `Invalid configuration: IDEMPOTENCY_RETENTION_MS (must be 0 or more than IDEMPOTENCY_LEASE_MS, ${lease}: a claim still held by its request would be removed, and a retry would run it again)`,
+    );
+  }
 }

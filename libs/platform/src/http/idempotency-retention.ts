@@ -10,7 +10,7 @@ const EVERY_MS = 3_600_000;
 /**
  * Removes stored Idempotency-Key answers older than IDEMPOTENCY_RETENTION_MS (24 h by default, as payment APIs keep
  * theirs), so that `idempotency_keys` does not grow forever. A periodic delete rather than a TTL index: FerretDB, the
- * alternative local server, has none. A claim still pending that old belongs to a request long dead: it goes too.
+ * alternative local server, has none. A claim still pending that old goes too once its lease has ended.
  */
 @Injectable()
 export class IdempotencyRetention implements OnModuleInit, OnModuleDestroy {
@@ -38,10 +38,16 @@ export class IdempotencyRetention implements OnModuleInit, OnModuleDestroy {
     clearInterval(this.timer);
   }
 
-  /** Removes the answers stored before the retention period; returns how many. */
+  /**
+   * Removes the answers stored before the retention period, and claims that old whose lease has ended (their request
+   * died); a claim whose request still holds it stays. Returns how many.
+   */
   async removeExpired(now = new Date()): Promise<number> {
     const before = new Date(now.getTime() - this.config.IDEMPOTENCY_RETENTION_MS);
-    const { deletedCount } = await this.collection.deleteMany({ createdAt: { $lt: before } });
+    const { deletedCount } = await this.collection.deleteMany({
+      createdAt: { $lt: before },
+      $or: [{ state: 'done' }, { leaseUntil: { $lte: now } }, { leaseUntil: { $exists: false } }],
+    });
     if (deletedCount) this.logger.log(`removed ${deletedCount} stored answer(s) older than ${before.toISOString()}`);
     return deletedCount;
   }

@@ -300,9 +300,10 @@ export class IdempotencyInterceptor implements NestInterceptor, OnModuleInit {
       if (stored.state !== 'pending' || !sameRequest(stored, request) || !this.expired(stored, now)) return { stored };
       // A claim written before leases existed has no token: guarded by its absence (rare; a scan where unindexed).
       // One written before fingerprints were keyed gets this one, and loses its plain hash.
+      // Dated anew: its retention counts from this request, which the hourly removal leaves alone while it runs.
       const taken = await this.answers.updateOne(
         { _id: id, leaseToken: stored.leaseToken ?? { $exists: false } },
-        { $set: { ...lease, ...fingerprints }, $unset: { requestHash: '' } },
+        { $set: { ...lease, ...fingerprints, createdAt: now }, $unset: { requestHash: '' } },
       );
       if (taken.matchedCount === 1) return { token };
       // Another retry took it over first: read its claim.
