@@ -19,11 +19,13 @@ export const ISSUER_KEYS_RETRY_MS = 5_000;
 export function resilientRemoteKeySet(url: URL, { timeoutMs = 5_000 }: { timeoutMs?: number } = {}): JWTVerifyGetKey {
   const remote = createRemoteJWKSet(url, { cooldownDuration: 5_000, cacheMaxAge: 600_000, timeoutDuration: timeoutMs });
   let failedAt: number | undefined;
-  let held: { jwks: JSONWebKeySet; keys: JWTVerifyGetKey } | undefined;
+  let held: { json: string; keys: JWTVerifyGetKey } | undefined;
   const fromHeld = async (...args: Parameters<JWTVerifyGetKey>) => {
-    const jwks = remote.jwks(); // the last key set that loaded (a failed fetch leaves it)
+    const jwks: JSONWebKeySet | undefined = remote.jwks(); // the last key set that loaded (a failed fetch leaves it)
     if (!jwks) throw new IssuerKeysUnavailableError(`The token issuer's keys (${url.origin}) cannot be read now.`);
-    if (held?.jwks !== jwks) held = { jwks, keys: createLocalJWKSet(jwks) };
+    // A copy on every call (jose): compared by content, so its keys are imported once, not for every token.
+    const json = JSON.stringify(jwks);
+    if (held?.json !== json) held = { json, keys: createLocalJWKSet(jwks) };
     try {
       return await held.keys(...args);
     } catch (error) {

@@ -1,3 +1,4 @@
+import * as jose from 'jose';
 import { createLocalJWKSet, exportJWK, generateKeyPair, JWK, JWTVerifyGetKey, KeyLike, SignJWT } from 'jose';
 import { randomUUID } from 'node:crypto';
 import { createServer, Server } from 'node:http';
@@ -5,7 +6,7 @@ import { AddressInfo } from 'node:net';
 import { ProblemException } from '../http/problem';
 import { verifyBearer } from './auth.guard';
 import { ISSUER_KEYS_RETRY_MS, IssuerKeysUnavailableError } from './issuer-keys';
-import { InvalidTokenError, JwtVerifier } from './jwt-verifier';
+import { CLOCK_TOLERANCE_SECONDS, InvalidTokenError, JwtVerifier } from './jwt-verifier';
 
 const ISSUER = 'https://issuer.test';
 const config = { JWT_ISSUER: ISSUER, JWT_AUDIENCE: 'incentives-platform', JWT_PARTNER_CLAIM: 'partnerId', JWT_USER_CLAIM: 'sub', JWKS_URL: 'https://unused.test/jwks' };
@@ -56,9 +57,25 @@ it('checks a token once and answers the same token from memory until it expires'
   expect(await v.verify(token)).toMatchObject({ userId: 'u1', partnerId: 'p1' });
   expect(keyLookups).toBe(1);
 
-  // Past its expiry the remembered answer is gone, and the check itself refuses the token.
-  later(601_000);
+  // Past its expiry (and the clock skew allowed) the remembered answer is gone, and the check itself refuses the token.
+  later(600_000 + CLOCK_TOLERANCE_SECONDS * 1000 + 1_000);
   await expect(v.verify(token)).rejects.toThrow(new InvalidTokenError('The access token has expired.'));
+});
+
+it("allows the clock skew between the issuer and this replica: a token from an issuer a few seconds ahead, or just expired by this clock", async () => {
+  const v = verifier();
+  // The issuer's clock 10 s ahead: not valid before (`nbf`) and issued (`iat`) 10 s from now by this replica's clock.
+  const ahead = Math.floor(Date.now() / 1000) + 10;
+  const fromAhead = await sign({ partnerId: 'p1', nbf: ahead, iat: ahead }, 600);
+  expect(await v.verify(fromAhead)).toMatchObject({ partnerId: 'p1' });
+  const shortLived = await sign({ partnerId: 'p1' }, 60);
+  later(60_000 + 10_000);
+  expect(await verifier().verify(shortLived)).toMatchObject({ partnerId: 'p1' });
+  // Beyond the tolerance: not yet valid, or expired.
+  const farAhead = Math.floor(Date.now() / 1000) + CLOCK_TOLERANCE_SECONDS + 60;
+  await expect(v.verify(await sign({ partnerId: 'p1', nbf: farAhead }, 600))).rejects.toThrow(new InvalidTokenError('The access token is not valid.'));
+  later(CLOCK_TOLERANCE_SECONDS * 1000);
+  await expect(verifier().verify(shortLived)).rejects.toThrow(new InvalidTokenError('The access token has expired.'));
 });
 
 it('checks the signature again after five minutes even when the token lives longer', async () => {
@@ -174,6 +191,20 @@ describe("the issuer's JWKS endpoint failing", () => {
       expect(await v.verify(await signWith(rotated))).toMatchObject({ partnerId: 'p1' }); // back: the new key is read
     },
   );
+
+  it('while the endpoint fails, the keys held are imported once, not again for every token', async () => {
+    const v = remoteVerifier();
+    await v.verify(await signWith('k1'));
+    answer = 503;
+    later(10 * 60_000 + 1);
+    const imports = jest.spyOn(jose, 'createLocalJWKSet');
+    try {
+      for (let i = 0; i < 5; i++) expect(await v.verify(await signWith('k1'))).toMatchObject({ partnerId: 'p1' });
+      expect(imports).toHaveBeenCalledTimes(1);
+    } finally {
+      imports.mockRestore();
+    }
+  });
 
   it('a key the held set lacks while the endpoint fails, or no keys ever read: 503 to retry, not 401', async () => {
     const v = remoteVerifier();

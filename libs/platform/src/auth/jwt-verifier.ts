@@ -16,6 +16,8 @@ export class InvalidTokenError extends Error {
 const CACHE_ENTRIES = 5_000;
 /** A verified token is checked again after this long (a key removed from the JWKS stops it within this time). */
 const CACHE_MAX_AGE_MS = 5 * 60_000;
+/** The clock skew allowed between the token's issuer and this replica (`exp`, `nbf`, `iat`). */
+export const CLOCK_TOLERANCE_SECONDS = 30;
 
 /**
  * Verifies access tokens against the configured issuer, audience and JWKS only. A client sends its token with every
@@ -62,6 +64,9 @@ export class JwtVerifier {
         algorithms: ['RS256', 'ES256', 'PS256'],
         // An access token without an expiry would be good for as long as its key is published.
         requiredClaims: ['exp'],
+        // The issuer's clock and this replica's may differ a little: a fresh token whose `nbf` (or `iat`) is a second
+        // ahead would be refused, and the client sent to sign in again for a token refused the same way.
+        clockTolerance: CLOCK_TOLERANCE_SECONDS,
       }));
     } catch (error) {
       if (error instanceof errors.JWTExpired) throw new InvalidTokenError('The access token has expired.');
