@@ -11,6 +11,7 @@ import { assignRole, Client, CURRENT_FY, eligibility, eventually, importUsers, N
 import type { ServiceName } from '../test/e2e/platform';
 
 interface Running {
+  pid: number;
   state: 'starting' | 'ready';
   urls: Record<ServiceName, string>;
   mail: string;
@@ -24,14 +25,28 @@ function platformRunning(): Running {
     process.stderr.write(`${why}\n`);
     process.exit(1);
   };
+  const notRunning = 'The platform is not running here: start it with `npm start` (in another terminal), then run the demo again.';
   let running: Running | undefined;
   try {
     running = JSON.parse(readFileSync(join(__dirname, '..', '.local', 'platform.json'), 'utf8')) as Running;
   } catch {
-    refuse('The platform is not running here: start it with `npm start` (in another terminal), then run the demo again.');
+    refuse(notRunning);
   }
+  // A file whose `npm start` is gone (killed before its cleanup) says nothing about a platform: "starting" would be a lie.
+  if (!alive(running!.pid)) refuse(notRunning);
   if (running!.state !== 'ready') refuse('The platform is still starting: run the demo again once `npm start` says it is ready.');
   return running!;
+}
+
+/** Whether a process with this pid exists (as start.js judges a platform.json left by a dead run). */
+function alive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
 }
 
 const running = platformRunning();

@@ -135,21 +135,6 @@ async function main() {
   await refuseIfRunning();
   mkdirSync(logs, { recursive: true });
   const secrets = localSecrets();
-  const platform = { pid: process.pid, startedAt: new Date().toISOString(), urls: Object.fromEntries(SERVICES.map((s) => [s, url(s)])), mail: `http://${host}:${MAIL.web}`, operatorKey: secrets.OPERATOR_TOKEN };
-  // Written at once (state "starting"), so a second `npm start` during the build or the startup is refused too.
-  writeFileSync(platformFile, JSON.stringify({ ...platform, state: 'starting' }, null, 2));
-  // However this run ends (Ctrl-C, a failure), the file goes with it; one left by a killed run names a dead pid.
-  process.on('exit', () => {
-    try {
-      if (JSON.parse(readFileSync(platformFile, 'utf8')).pid === process.pid) rmSync(platformFile, { force: true });
-    } catch {
-      // already gone
-    }
-  });
-  say('Building the services...');
-  // Under the build lock the end-to-end specs take too (a test run at the same time), and failing if either step does.
-  await buildServices(say);
-
   const processes = [];
   let infra;
   let stopping = false;
@@ -167,17 +152,37 @@ async function main() {
     say('Stopped.');
     process.exit(code);
   };
-  // Before Kafka and MongoDB start (they run detached): a signal while they start stops them once they are up,
+  // Before platform.json is written: a signal during the build, with nothing started yet, just ends this run (the exit
+  // handler below takes the file with it), instead of leaving a file that says "starting" for a run that is gone.
+  // From the start of Kafka and MongoDB (they run detached): a signal while they start stops them once they are up,
   // instead of leaving them running. SIGHUP too: closing the terminal no longer reaches the servers, which run in
   // process groups of their own.
   let signalled = false;
+  let serversStarting = false;
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
     process.on(signal, () => {
       signalled = true;
+      if (!serversStarting) process.exit(130);
       if (infra) void stop(0);
     });
   }
+  const platform = { pid: process.pid, startedAt: new Date().toISOString(), urls: Object.fromEntries(SERVICES.map((s) => [s, url(s)])), mail: `http://${host}:${MAIL.web}`, operatorKey: secrets.OPERATOR_TOKEN };
+  // Written at once (state "starting"), so a second `npm start` during the build or the startup is refused too.
+  writeFileSync(platformFile, JSON.stringify({ ...platform, state: 'starting' }, null, 2));
+  // However this run ends (Ctrl-C, a failure), the file goes with it; one left by a killed run names a dead pid.
+  process.on('exit', () => {
+    try {
+      if (JSON.parse(readFileSync(platformFile, 'utf8')).pid === process.pid) rmSync(platformFile, { force: true });
+    } catch {
+      // already gone
+    }
+  });
+  say('Building the services...');
+  // Under the build lock the end-to-end specs take too (a test run at the same time), and failing if either step does.
+  await buildServices(say);
+
   say('Starting Kafka and MongoDB...');
+  serversStarting = true;
   infra = await resolveInfra({ name: 'platform', persistent: true, detached: true });
   if (signalled) await stop(0);
   // Containers go when the platform stops (testcontainers.ts), and their data with them: say so, since the local
@@ -237,12 +242,9 @@ async function main() {
         }),
       );
     }
-    await Promise.all(
-      SERVICES.map((service) =>
-        waitFor(`${service} to be ready (see .local/logs/${service}.log)`, async () => (await fetch(`${url(service)}/health/ready`)).ok, { timeoutMs: 120_000, intervalMs: 500 }),
-      ),
-    );
-    await waitFor('the mail catcher', async () => (await fetch(`http://${host}:${MAIL.web}/`)).ok, { timeoutMs: 30_000 });
+    const [mail, ...services] = processes;
+    await Promise.all(SERVICES.map((service, i) => readyOrExited(service, services[i], async () => (await fetch(`${url(service)}/health/ready`)).ok, { timeoutMs: 120_000, intervalMs: 500 })));
+    await readyOrExited('the mail catcher', mail, async () => (await fetch(`http://${host}:${MAIL.web}/`)).ok, { timeoutMs: 30_000 });
 
     writeFileSync(platformFile, JSON.stringify({ ...platform, state: 'ready', kafkaBrokers: infra.kafkaBrokers, mongoUrl: infra.mongoUrl }, null, 2));
     say(`\nThe incentives enrollment platform is up (${((Date.now() - started) / 1000).toFixed(0)} s).\n`);
@@ -266,9 +268,23 @@ async function main() {
       void stop(1);
     });
   } catch (error) {
+    if (stopping) return; // a signal stops the platform: the services it stops end the waits above, and it exits
     say(`\n${error.message}`);
     await stop(1);
   }
+}
+
+/**
+ * Waits until `name` answers `probe`, as waitFor does, but fails at once, with its exit code or signal and its log, when
+ * its process `p` exits first (a bad setting stops a service within a second; the wait would go on to its timeout).
+ */
+function readyOrExited(name, p, probe, options) {
+  const exitedFirst = p.exited.then(({ code, signal }) => {
+    throw new Error(`${name} exited before it was ready (${signal ? `signal ${signal}` : `code ${code}`}); see ${p.logFile}`);
+  });
+  // Once ready it has lost the race, and rejects when the process stops later (Ctrl-C): not an unhandled rejection.
+  exitedFirst.catch(() => undefined);
+  return Promise.race([waitFor(`${name} to be ready (see ${p.logFile})`, probe, options), exitedFirst]);
 }
 
 /**
@@ -303,6 +319,9 @@ main().catch((error) => {
     process.stderr.write(`${error.message}\n`);
     process.exit(1);
   }
+  // Ctrl-C during the build reaches tsc too (it runs in the terminal's process group) and ends it before this script's
+  // own handler can run: the build was interrupted, not failed (platform.json goes with the exit, as for the handler).
+  if (['SIGINT', 'SIGTERM', 'SIGHUP'].includes(error?.signal)) process.exit(130);
   process.stderr.write(`${error.stack ?? error}\n`);
   process.exit(1);
 });

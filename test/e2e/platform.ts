@@ -8,6 +8,7 @@ import { consumerGroupFor } from '@lib/messaging';
 import { freePort, ManagedProcess, OPERATOR_KEY, PROJECT_ROOT, SERVICE_NODE_ARGS, SmtpTestServer, spawnServer, startGroupAtEnd, TestKafka, waitFor } from '@lib/testing';
 import { buildServices } from '@lib/testing/infra/build';
 import { randomBytes } from 'node:crypto';
+import { readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { exportPKCS8, generateKeyPair } from 'jose';
 import { NOTIFICATION_OWN_CONSUMERS } from '../../services/notification/src/consumers';
@@ -22,6 +23,38 @@ export interface PlatformOptions {
   parseMail?: boolean;
   /** Node options per service that NODE_OPTIONS does not allow, e.g. `--cpu-prof` (benchmarks). */
   nodeArgs?: Partial<Record<ServiceName, string[]>>;
+}
+
+/**
+ * Runs (a run: one Platform, e.g. one spec file or benchmark run) whose service logs stay in `.local/logs`, this one
+ * included: enough to read a failed run's after it and the runs beside it, without each run adding five files for good.
+ * Jest does not tell an afterAll whether its tests failed, so the oldest are removed when a platform starts, instead of
+ * a passing run's when it stops.
+ */
+const KEPT_RUNS = 10;
+
+/** Removes the logs of all but the last KEPT_RUNS - 1 runs (by when each last wrote), before this one writes its own. */
+function pruneRunLogs(dir: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return; // no log yet
+  }
+  const runLogs = names.flatMap((name) => {
+    const run = /^e2e-([0-9a-f]{8})-.+\.log$/.exec(name)?.[1];
+    return run ? [{ name, run }] : [];
+  });
+  const lastWritten = new Map<string, number>();
+  for (const { name, run } of runLogs) {
+    try {
+      lastWritten.set(run, Math.max(lastWritten.get(run) ?? 0, statSync(join(dir, name)).mtimeMs));
+    } catch {
+      // removed meanwhile (a run starting beside this one)
+    }
+  }
+  const old = new Set([...lastWritten].sort(([, a], [, b]) => b - a).slice(KEPT_RUNS - 1).map(([run]) => run));
+  for (const { name, run } of runLogs) if (old.has(run)) rmSync(join(dir, name), { force: true });
 }
 
 export class Platform {
@@ -65,6 +98,7 @@ export class Platform {
   }
 
   async start(): Promise<this> {
+    pruneRunLogs(join(PROJECT_ROOT, '.local', 'logs'));
     await buildServices();
     await this.smtp.start();
     for (const service of SERVICES) this.ports.set(service, await freePort());
@@ -110,10 +144,16 @@ export class Platform {
       logFile: this.logFile(service),
     });
     this.processes.set(service, child);
-    await waitFor(`${service} ready (log: ${this.logFile(service)})`, async () => {
-      if (child.child.exitCode !== null) throw new Error(`${service} exited with ${child.child.exitCode}`);
-      return (await fetch(`${this.url(service)}/health/ready`)).ok;
-    }, { timeoutMs: 90_000, intervalMs: 250 });
+    // waitFor retries on a probe's error, so a service that exits at once is raced, not probed, to fail without the timeout.
+    const exitedFirst = child.exited.then(({ code, signal }) => {
+      throw new Error(`${service} exited before it was ready (${signal ? `signal ${signal}` : `code ${code}`}; log: ${this.logFile(service)})`);
+    });
+    // Once ready it has lost the race, and rejects when the service is stopped at the end: not an unhandled rejection.
+    exitedFirst.catch(() => undefined);
+    await Promise.race([
+      waitFor(`${service} ready (log: ${this.logFile(service)})`, async () => (await fetch(`${this.url(service)}/health/ready`)).ok, { timeoutMs: 90_000, intervalMs: 250 }),
+      exitedFirst,
+    ]);
   }
 
   private settingsFor(service: ServiceName): Record<string, string> {

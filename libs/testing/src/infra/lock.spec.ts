@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { withLock } from './lock';
@@ -27,6 +27,33 @@ describe('withLock', () => {
     expect(Date.now() - startedAt).toBeLessThan(2_000);
     expect(logged).toEqual([]);
     expect(existsSync(lockDir)).toBe(false);
+  });
+
+  /** Whether `withLock` takes `lockDir` within `ms`; if not, the lock is then released so that the waiting call ends. */
+  const takesWithin = async (lockDir: string, ms: number) => {
+    const taking = withLock(lockDir, async () => undefined, () => undefined);
+    let timer: NodeJS.Timeout | undefined;
+    const taken = await Promise.race([taking.then(() => true), new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)))]);
+    clearTimeout(timer);
+    if (!taken) {
+      rmSync(lockDir, { recursive: true, force: true });
+      await taking;
+    }
+    return taken;
+  };
+
+  it('breaks at once a lock left without a pid a while ago (a run killed between taking it and writing its pid)', async () => {
+    const lockDir = join(dir, 'x.lock');
+    mkdirSync(lockDir);
+    const minuteAgo = new Date(Date.now() - 60_000);
+    utimesSync(lockDir, minuteAgo, minuteAgo);
+    expect(await takesWithin(lockDir, 3_000)).toBe(true);
+  });
+
+  it('waits for a lock just taken whose pid is not written yet', async () => {
+    const lockDir = join(dir, 'x.lock');
+    mkdirSync(lockDir);
+    expect(await takesWithin(lockDir, 1_200)).toBe(false);
   });
 
   it('waits while its holder runs, and goes on once it releases the lock', async () => {

@@ -4,15 +4,21 @@ import { join } from 'node:path';
 /** A lock whose directory is older than this was left by a process that died holding it. */
 const LOCK_STALE_MS = 15 * 60_000;
 
+/**
+ * A holder writes its pid a few system calls after taking the lock: one without a pid this long after was left by a run
+ * killed in between (or by a version before the pid file), not one about to write it.
+ */
+const PID_WRITE_MS = 10_000;
+
 /** Whether the process that wrote the lock's `pid` file is gone (a run interrupted while it held the lock). */
 function holderGone(lockDir: string): boolean {
   let pid: number;
   try {
     pid = Number(readFileSync(join(lockDir, 'pid'), 'utf8'));
   } catch {
-    return false; // just taken, its pid not written yet (or written by a version before the pid file)
+    pid = NaN; // just taken, its pid not written yet; or never written
   }
-  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
+  if (!Number.isSafeInteger(pid) || pid <= 0) return Date.now() - statSync(lockDir).mtimeMs > PID_WRITE_MS;
   try {
     process.kill(pid, 0);
     return false;
@@ -23,14 +29,18 @@ function holderGone(lockDir: string): boolean {
 
 /**
  * Takes a directory lock (mkdir is atomic), waiting for another holder. A lock whose holder is gone (its pid, written
- * in it, names no process: Ctrl-C during a download or a build) is broken at once; one older than LOCK_STALE_MS too.
+ * in it, names no process: Ctrl-C during a download or a build) is broken at once, as is one still without a pid after
+ * PID_WRITE_MS; one older than LOCK_STALE_MS too.
  */
 export async function withLock<T>(lockDir: string, fn: () => Promise<T>, log: (line: string) => void): Promise<T> {
   let announced = false;
   for (;;) {
     try {
       mkdirSync(lockDir);
-      writeFileSync(join(lockDir, 'pid'), String(process.pid));
+      // Written aside and renamed in, so that a waiter never reads a pid file cut short (an empty one names no one).
+      const pidFile = join(lockDir, `pid.${process.pid}.tmp`);
+      writeFileSync(pidFile, String(process.pid));
+      renameSync(pidFile, join(lockDir, 'pid'));
       break;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
