@@ -378,6 +378,65 @@ describe('directory import and deactivation by an admin', () => {
     expect(await booted.db.collection('users').findOne({ _id: userId as never })).toMatchObject({ deactivatedBy: p.globalAdmin.userId });
   });
 
+  it('a role revoked with If-Match while an admin takes the directory\'s deactivation over (no new revision) is revoked, not 412 with the version sent', async () => {
+    const p = await client.registerPartner();
+    const externalId = `u-${randomUUID()}`;
+    const list = (active: boolean) => ({ schemas: [LIST_RESPONSE], Resources: [{ externalId, userName: `${externalId}@example.com`, active }] });
+    const userId = (await client.call('POST', '/v1/users/import', { token: p.globalAdmin.token, body: list(true) })).body.results[0].userId;
+    await client.settled('users', userId);
+    const role = { role: 'INCENTIVES_ADMIN', locationIds: ['*'] };
+    expect((await client.call('POST', `/v1/users/${userId}/roles`, { token: p.globalAdmin.token, body: role })).status).toBe(200);
+    expect((await client.call('POST', '/v1/users/import', { token: p.globalAdmin.token, body: list(false) })).body.summary).toMatchObject({ deactivated: 1 });
+    await client.settled('users', userId);
+    const { revision } = (await client.call('GET', `/v1/users/${userId}`, { token: p.globalAdmin.token })).body;
+
+    // The revoke has read the user; an admin takes the deactivation over (who deactivated it: not a new revision)
+    // before the revoke writes.
+    const users = booted.service.app.get(UsersRepository);
+    const change = users.change.bind(users);
+    const spy = jest.spyOn(users, 'change').mockImplementationOnce(async (...args) => {
+      const taken = await client.call('POST', `/v1/users/${userId}/deactivate`, { token: p.globalAdmin.token, headers: { 'if-match': `"${revision}"` } });
+      expect(taken.status).toBe(200);
+      return change(...args);
+    });
+    let answer;
+    try {
+      answer = await client.call('DELETE', `/v1/users/${userId}/roles`, { token: p.globalAdmin.token, body: role, headers: { 'if-match': `"${revision}"` } });
+    } finally {
+      spy.mockRestore();
+    }
+    expect(answer.status).toBe(200);
+    expect(answer.body).toMatchObject({ active: false, roles: [], revision: revision + 1 });
+    expect(await booted.db.collection('users').findOne({ _id: userId as never })).toMatchObject({ deactivatedBy: p.globalAdmin.userId });
+  });
+
+  it('a reactivation while another admin takes the directory\'s deactivation over (no new revision) reactivates, not 412 with the version sent', async () => {
+    const p = await client.registerPartner();
+    const externalId = `u-${randomUUID()}`;
+    const list = (active: boolean) => ({ schemas: [LIST_RESPONSE], Resources: [{ externalId, userName: `${externalId}@example.com`, active }] });
+    const userId = (await client.call('POST', '/v1/users/import', { token: p.globalAdmin.token, body: list(true) })).body.results[0].userId;
+    await client.settled('users', userId);
+    expect((await client.call('POST', '/v1/users/import', { token: p.globalAdmin.token, body: list(false) })).body.summary).toMatchObject({ deactivated: 1 });
+    await client.settled('users', userId);
+    const { revision } = (await client.call('GET', `/v1/users/${userId}`, { token: p.globalAdmin.token })).body;
+
+    const users = booted.service.app.get(UsersRepository);
+    const change = users.change.bind(users);
+    const spy = jest.spyOn(users, 'change').mockImplementationOnce(async (...args) => {
+      expect((await client.call('POST', `/v1/users/${userId}/deactivate`, { token: p.globalAdmin.token, headers: { 'if-match': `"${revision}"` } })).status).toBe(200);
+      return change(...args);
+    });
+    let answer;
+    try {
+      answer = await client.call('POST', `/v1/users/${userId}/reactivate`, { token: p.globalAdmin.token, headers: { 'if-match': `"${revision}"` } });
+    } finally {
+      spy.mockRestore();
+    }
+    expect(answer.status).toBe(200);
+    expect(answer.body).toMatchObject({ active: true, revision: revision + 1 });
+    expect(await booted.db.collection('users').findOne({ _id: userId as never })).not.toHaveProperty('deactivatedBy');
+  });
+
   it('an admin taking over a deactivation the directory has just undone gets 412 with the new revision, not the old copy', async () => {
     const p = await client.registerPartner();
     const externalId = `u-${randomUUID()}`;

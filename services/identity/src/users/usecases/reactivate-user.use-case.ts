@@ -24,7 +24,14 @@ export class ReactivateUser {
     if (user.revision !== ifMatch) throw Problems.preconditionFailed(user.revision);
     if (user.active) return user;
     const updated = await this.users.change(user, { active: true, deactivatedBy: null }, 'UserUpdated');
-    if (!updated) throw Problems.preconditionFailed((await this.users.find(user.partnerId, user._id))?.revision ?? user.revision);
-    return updated;
+    if (updated) return updated;
+    const latest = await this.users.find(user.partnerId, user._id);
+    // Still at the revision sent: the write missed on who deactivated it (an admin took the directory's deactivation
+    // over, not a new revision), which the client cannot see nor send: once more, on the user as stored.
+    if (latest && latest.revision === ifMatch && !latest.active) {
+      const again = await this.users.change(latest, { active: true, deactivatedBy: null }, 'UserUpdated');
+      if (again) return again;
+    }
+    throw Problems.preconditionFailed((await this.users.find(user.partnerId, user._id))?.revision ?? user.revision);
   }
 }
