@@ -121,3 +121,27 @@ describe('outbox relay figures', () => {
     }
   });
 });
+
+describe('http_request_duration_seconds', () => {
+  it('counts answers given before routing (a malformed JSON body, a body too large, another content type) as well as routed ones', async () => {
+    const service = await bootService(WidgetAppModule, { name: 'widgets', env: issuer.env(), startAtEndOf: [Topics.agreements] });
+    try {
+      await ready(service);
+      const count = async (status: string, route: string) =>
+        (await samples(service, 'http_request_duration_seconds_count')).find((s) => s.labels.method === 'POST' && s.labels.status === status && s.labels.route === route)?.value ?? 0;
+      const post = (body: string, contentType = 'application/json') =>
+        fetch(`${service.url}/v1/widgets/w-${randomUUID()}`, { method: 'POST', headers: { 'content-type': contentType, 'x-operator-key': OPERATOR_KEY }, body });
+      // The registry is the process's: other specs of this file may have counted requests already.
+      const series: Array<[string, string]> = [['400', 'unmatched'], ['413', 'unmatched'], ['415', 'unmatched'], ['200', '/v1/widgets/:id']];
+      const before = await Promise.all(series.map(([status, route]) => count(status, route)));
+      expect((await post('{"active": tru')).status).toBe(400);
+      expect((await post(JSON.stringify({ active: true, padding: 'x'.repeat(1_100_000) }))).status).toBe(413);
+      expect((await post('active=true', 'application/x-www-form-urlencoded')).status).toBe(415);
+      expect((await post(JSON.stringify({ active: true }))).status).toBe(200);
+      const after = await Promise.all(series.map(([status, route]) => count(status, route)));
+      expect(after.map((value, i) => value - before[i])).toEqual([1, 1, 1, 1]);
+    } finally {
+      await service.close();
+    }
+  });
+});

@@ -12,7 +12,7 @@ import { PROBLEM_CONTENT_TYPE, ProblemException } from './http/problem';
 import { ProblemFilter } from './http/problem.filter';
 import { BackgroundWork } from './lifecycle/background-work';
 import { correlationMiddleware } from './logging/logging';
-import { collectProcessMetrics } from './metrics/metrics';
+import { collectProcessMetrics, HttpMetricsMiddleware } from './metrics/metrics';
 import type { PlatformConfig } from './platform.module';
 
 export interface CreateOptions {
@@ -34,6 +34,9 @@ export async function createServiceApp(module: Type<unknown>, options: CreateOpt
   const config = app.get<PlatformConfig>(CONFIG);
   collectProcessMetrics(config.SERVICE_NAME);
   app.use(correlationMiddleware);
+  // Before the body parser: answers it gives before routing (malformed JSON 400, 413, 415) are measured too.
+  const httpMetrics = new HttpMetricsMiddleware();
+  app.use(httpMetrics.use.bind(httpMetrics));
   app.disable('x-powered-by');
   app.set('etag', false);
   app.use(requireJsonBody);
@@ -125,12 +128,18 @@ function requireJsonBody(request: Request, _response: Response, next: NextFuncti
   next(new ProblemException(HttpStatus.UNSUPPORTED_MEDIA_TYPE, 'unsupported-media-type', 'Unsupported Media Type', detail));
 }
 
-/** Body-parser errors happen before routing; they still answer problem+json. */
+/**
+ * Body-parser errors happen before routing; they still answer problem+json, and are logged (the request log is written
+ * by a middleware that runs after the body parser: such a request would leave no line at all).
+ */
 function bodyErrorHandler(error: unknown, request: Request, response: Response, next: NextFunction): void {
   if (response.headersSent) return next(error);
   const problem = new ProblemFilter().toProblemAt(error, request);
+  BODY_ERRORS.log(`${request.method} ${request.path} answered ${problem.status} before routing: ${problem.title}`);
   response.status(problem.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(problem));
 }
+
+const BODY_ERRORS = new Logger('HttpBody');
 
 /** Starts consuming, then serves HTTP. */
 export async function startServiceApp(app: INestApplication, port?: number): Promise<void> {

@@ -1,5 +1,5 @@
 import { MessagingModule } from '@lib/messaging';
-import { DynamicModule, Global, MiddlewareConsumer, Module, NestModule, Provider } from '@nestjs/common';
+import { DynamicModule, Global, Module, Provider } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD, APP_PIPE } from '@nestjs/core';
 import { MongooseModule } from '@nestjs/mongoose';
 import mongoose, { Connection } from 'mongoose';
@@ -20,7 +20,7 @@ import { createValidationPipe } from './http/validation';
 import { NoUnknownQueryGuard } from './http/no-unknown-query';
 import { BackgroundWork } from './lifecycle/background-work';
 import { pinoParams } from './logging/logging';
-import { HttpMetricsMiddleware, MetricsController } from './metrics/metrics';
+import { MetricsController } from './metrics/metrics';
 
 // Mongoose records `new Error().stack` on every query (to report where a query executed twice was first run):
 // formatting a stack costs more than the rest of a small query, much more with --enable-source-maps.
@@ -61,7 +61,7 @@ class ConfigModule {
  * Kafka messaging, auth, problem+json errors, validation, idempotency keys, health and metrics.
  */
 @Module({})
-export class PlatformModule implements NestModule {
+export class PlatformModule {
   static forService(definition: ServiceDefinition): DynamicModule {
     const config = ConfigModule.forService(definition);
     const keySource: Provider = definition.keySource
@@ -131,7 +131,4 @@ export class PlatformModule implements NestModule {
     };
   }
 
-  configure(consumer: MiddlewareConsumer): void {
-    consumer.apply(HttpMetricsMiddleware).forRoutes('*');
-  }
 }
