@@ -34,9 +34,13 @@ const REQUIRED_ENVELOPE_FIELDS: Array<[keyof Envelope, string]> = [
  */
 export const EXTERNAL_CLOCK_SKEW_MS = 3_600_000;
 
-function isOccurredAt(value: string): boolean {
-  // A time without its offset (`2026-01-01T10:00:00`) is read in the consumer's time zone: consumers in two zones
-  // would order the same facts differently. RFC 3339 date-time, as the AsyncAPI document says: `Z` or `±hh:mm`.
+/**
+ * An ISO 8601 date (`2027-12-31`, midnight UTC) or date-time with its offset from UTC (`2027-12-31T10:00:00Z`, `±hh:mm`)
+ * that is a real instant. A time without its offset (`2026-01-01T10:00:00`) is read in each reader's time zone: two
+ * consumers (or two replicas) in two zones would read different instants. Week and ordinal dates, which a Date cannot
+ * read, are refused too. The one rule of events' `occurredAt` and of the HTTP APIs' dates (DateTime of @lib/platform).
+ */
+export function isIsoInstant(value: string): boolean {
   if (value.includes('T') && !TIME_OFFSET.test(value)) return false;
   return isISO8601(value, { strict: true, strictSeparator: true }) && !Number.isNaN(Date.parse(value));
 }
@@ -74,7 +78,7 @@ export function parseEvent<T = unknown>(topic: string, value: Buffer | string | 
   ).map(([field, kind]) => `${field}: must be a ${kind}`);
   // Consumers order facts by it (newer wins): an unreadable time would be stored as 1970 or compare as NaN.
   if (typeof envelope.version === 'number' && !(Number.isInteger(envelope.version) && envelope.version >= 1)) problems.push('version: must be a whole number from 1');
-  if (typeof envelope.occurredAt === 'string' && !isOccurredAt(envelope.occurredAt)) problems.push('occurredAt: must be an ISO-8601 date and time with its offset (Z or ±hh:mm)');
+  if (typeof envelope.occurredAt === 'string' && !isIsoInstant(envelope.occurredAt)) problems.push('occurredAt: must be an ISO-8601 date and time with its offset (Z or ±hh:mm)');
   else if (typeof envelope.occurredAt === 'string' && EXTERNAL_TOPICS.includes(topic as never) && Date.parse(envelope.occurredAt) > now + EXTERNAL_CLOCK_SKEW_MS) {
     problems.push(`occurredAt: must not be more than ${EXTERNAL_CLOCK_SKEW_MS / 60_000} minutes ahead of the consumer's clock (${new Date(now).toISOString()})`);
   }
