@@ -288,6 +288,16 @@ describe('parseEvent: the year a continuation came from', () => {
     expect(parseEvent(Topics.enrollments, enrollmentEvent('EnrollmentActionRequired', { status: 'ACTION_REQUIRED', fromFiscalYear: 'FY27' })).known).toBe(true);
     expect(() => parseEvent(Topics.enrollments, enrollmentEvent('EnrollmentRejected', { status: 'ACTION_REQUIRED', fromFiscalYear: 'last year' }))).toThrow(MalformedMessageError);
   });
+
+  it('checks the decision an EnrollmentIneligible names, where it names one', () => {
+    const ineligible = (extra: Record<string, unknown>) => enrollmentEvent('EnrollmentIneligible', { status: 'INELIGIBLE', completed: false, ...extra });
+    expect(parseEvent(Topics.enrollments, ineligible({})).known).toBe(true);
+    expect(parseEvent(Topics.enrollments, ineligible({ decision: { eventId: 'e-1', decidedAt: '2027-07-01T08:00:00.000Z' } })).known).toBe(true);
+    for (const decision of [{ eventId: 'e-1' }, { eventId: 'e-1', decidedAt: 'yesterday' }, { decidedAt: '2027-07-01T08:00:00.000Z' }, 'e-1']) {
+      expect(() => parseEvent(Topics.enrollments, ineligible({ decision }))).toThrow(MalformedMessageError);
+    }
+    expect(() => parseEvent(Topics.enrollments, ineligible({ completed: 'no' }))).toThrow('completed');
+  });
 });
 
 describe('parseEvent: a value that is not JSON', () => {

@@ -164,7 +164,7 @@ describe('continuations made by an early run, once the year is over', () => {
 
     // Before the year is over, L1 is decided not eligible for the next year. Its continuation is ENROLLED: a live
     // decision ends only enrollments never ENROLLED.
-    await eligibility(h, w, program.programId, w.L1, false, NEXT_FY, ['Competency lapsed']);
+    const lapse = await eligibility(h, w, program.programId, w.L1, false, NEXT_FY, ['Competency lapsed']);
     await eligibilityKnown(h, program.programId, w.L1, NEXT_FY, false);
     expect(await col().findOne({ _id: nextOf(w.L1) })).toEqual(expect.objectContaining({ status: 'ENROLLED' }));
 
@@ -193,8 +193,11 @@ describe('continuations made by an early run, once the year is over', () => {
       expect.objectContaining({ earlyReviewed: 2, earlyConfirmed: 1, earlyUndone: 0, expired: 0, conflicts: 0, complete: true }),
     );
     const [ended] = await waitForEnrollmentEvent(h, nextOf(w.L1), 'EnrollmentIneligible');
-    // No longer completed: consumers (invitations) take it as not enrolled any more.
-    expect(ended.envelope!.data).toEqual(expect.objectContaining({ status: 'INELIGIBLE', fiscalYear: NEXT_FY, previousStatus: 'ENROLLED', completed: false }));
+    // No longer completed: consumers (invitations) take it as not enrolled any more; the decision that ended it is named
+    // (also by the rerun that finishes the interrupted review).
+    expect(ended.envelope!.data).toEqual(
+      expect.objectContaining({ status: 'INELIGIBLE', fiscalYear: NEXT_FY, previousStatus: 'ENROLLED', completed: false, decision: { eventId: lapse.eventId, decidedAt: lapse.occurredAt } }),
+    );
     expect(JSON.stringify(ended.envelope!.data.reasons)).toContain('Competency lapsed');
     const [expired] = await waitForEnrollmentEvent(h, lapsed, 'EnrollmentExpired');
     expect(expired.envelope!.data).toEqual(expect.objectContaining({ status: 'EXPIRED', fiscalYear: CURRENT_FY, previousStatus: 'ENROLLED', completed: true }));

@@ -236,7 +236,7 @@ export class World {
     type: string,
     status: EnrollmentStatus,
     revision: number,
-    options: { fiscalYear?: string; previousStatus?: EnrollmentStatus; fromFiscalYear?: string; completed?: boolean } = {},
+    options: { fiscalYear?: string; previousStatus?: EnrollmentStatus; fromFiscalYear?: string; completed?: boolean; decision?: Envelope } = {},
   ): Promise<void> {
     const fiscalYear = options.fiscalYear ?? FY;
     await this.kafka.publishEvent(Topics.enrollments, locationId, {
@@ -251,6 +251,8 @@ export class World {
         ...(options.previousStatus && { previousStatus: options.previousStatus }),
         ...(options.fromFiscalYear && { fromFiscalYear: options.fromFiscalYear }),
         ...(options.completed !== undefined && { completed: options.completed }),
+        // The decision that ended it (EnrollmentIneligible), as the enrollment service names it.
+        ...(options.decision && { decision: { eventId: options.decision.eventId, decidedAt: options.decision.occurredAt } }),
         reasons: [],
         missing: [],
         revision,

@@ -1,5 +1,5 @@
 import { AccessPolicy, AccessViewUpdater } from '@lib/access';
-import { DeadLetterHeaders, deadLetterTopic, fiscalYearRange, nextFiscalYear, Topics } from '@lib/contracts';
+import { DeadLetterHeaders, deadLetterTopic, Envelope, fiscalYearRange, nextFiscalYear, Topics } from '@lib/contracts';
 import { eventually } from '@lib/testing';
 import { getConnectionToken } from '@nestjs/mongoose';
 import type { Connection } from 'mongoose';
@@ -918,21 +918,33 @@ describe('a location whose enrollment is continued into the new fiscal year (SPE
     expect((await world.invitations(global, `?locationId=${l1}`)).filter((i) => i.programId === programId).map((i) => i.fiscalYear)).toEqual([FY]);
   });
 
-  it(`invites for ${NEXT_FY} once the location is eligible again, when an early renewal into it was undone at year end`, async () => {
-    const { partner, l1, global, admin, programId } = await enrolledLocation();
-    // An operator's early rollover run continues it into NEXT_FY (ENROLLED, completed); the NEXT_FY decisions invite nobody.
+  /** A location enrolled in FY, continued into NEXT_FY by an operator's early rollover run; the program moved to NEXT_FY. */
+  async function continuedEarly() {
+    const enrolled = await enrolledLocation();
+    const { partner, l1, global, admin, programId } = enrolled;
+    // ENROLLED, completed; the NEXT_FY decisions invite nobody.
     await world.enrollment(partner, l1, programId, 'EnrollmentRenewed', 'ENROLLED', 1, { fiscalYear: NEXT_FY, fromFiscalYear: FY, completed: true });
     await moveToNextYear(partner, admin, global, [l1], programId);
     expect(announced(programId, l1)).toEqual([`InvitationIssued ${FY}`]);
+    return enrolled;
+  }
 
-    // At year end the location is no longer eligible: the review expires FY and ends the continuation INELIGIBLE, its
-    // completion taken back. Its events come before the ineligible decision they followed (another topic): the
-    // eligible decision held here does not invite again. The renewal's event delivered again changes nothing.
+  /** The year-end review undoes it on `decision` (ineligible): FY expires, the continuation ends INELIGIBLE, no longer completed. */
+  async function undone({ partner, l1, programId }: { partner: Partner; l1: string; programId: string }, decision: Envelope) {
     await world.enrollment(partner, l1, programId, 'EnrollmentExpired', 'EXPIRED', 4, { previousStatus: 'ENROLLED', completed: true });
-    await world.enrollment(partner, l1, programId, 'EnrollmentIneligible', 'INELIGIBLE', 2, { fiscalYear: NEXT_FY, previousStatus: 'ENROLLED', completed: false });
+    await world.enrollment(partner, l1, programId, 'EnrollmentIneligible', 'INELIGIBLE', 2, { fiscalYear: NEXT_FY, previousStatus: 'ENROLLED', completed: false, decision });
+  }
+
+  it(`invites for ${NEXT_FY} once the location is eligible again, when an early renewal into it was undone at year end`, async () => {
+    const continued = await continuedEarly();
+    const { partner, l1, global, admin, programId } = continued;
+    // Its events come before the ineligible decision they followed (another topic): the eligible decision held here,
+    // older than the one named, does not invite again. The renewal's event delivered again changes nothing.
+    const ineligible = world.decisionEnvelope(partner, l1, programId, false, { fiscalYear: NEXT_FY, reasons: ['OUT_OF_REGION'] });
+    await undone(continued, ineligible);
     await world.enrollment(partner, l1, programId, 'EnrollmentRenewed', 'ENROLLED', 1, { fiscalYear: NEXT_FY, fromFiscalYear: FY, completed: true });
     await world.settle(global, partner, l1);
-    await world.decide(partner, l1, programId, false, { fiscalYear: NEXT_FY, reasons: ['OUT_OF_REGION'] });
+    await world.kafka.publish(Topics.eligibility, l1, ineligible);
     await world.settle(global, partner, l1);
     expect(announced(programId, l1)).toEqual([`InvitationIssued ${FY}`]);
 
@@ -952,6 +964,23 @@ describe('a location whose enrollment is continued into the new fiscal year (SPE
     await world.settle(global, partner, l1);
     expect(announced(programId, l1)).toEqual([`InvitationDelivered ${NEXT_FY}`, `InvitationIssued ${FY}`, `InvitationIssued ${NEXT_FY}`]);
     expect(world.events('InvitationRevoked', forYear(programId, l1, NEXT_FY))).toEqual([]);
+  });
+
+  it(`invites for ${NEXT_FY} when the location's new eligible decision came before the undone renewal's events`, async () => {
+    const continued = await continuedEarly();
+    const { partner, l1, global, admin, programId } = continued;
+    // The ineligible decision the review ends it on, then the eligible one after it, both handled here first.
+    const ineligible = await world.decide(partner, l1, programId, false, { fiscalYear: NEXT_FY, reasons: ['OUT_OF_REGION'] });
+    await world.settle(global, partner, l1);
+    await world.decide(partner, l1, programId, true, { fiscalYear: NEXT_FY });
+    await world.settle(global, partner, l1);
+    expect(announced(programId, l1)).toEqual([`InvitationIssued ${FY}`]);
+
+    await undone(continued, ineligible);
+    const [issued] = await world.waitEvent('InvitationIssued', forYear(programId, l1, NEXT_FY));
+    expect(issued.envelope!.data.recipients!.map((r) => r.userId)).toEqual([admin.userId]);
+    await world.settle(global, partner, l1);
+    expect(announced(programId, l1)).toEqual([`InvitationIssued ${FY}`, `InvitationIssued ${NEXT_FY}`]);
   });
 
   it(`offers Enroll (Continue) on the overview when the rollover continues the ${FY} enrollment into ${NEXT_FY} as Action required`, async () => {

@@ -1,4 +1,5 @@
-import { IsArray, IsBoolean, IsIn, IsInt, IsOptional, IsString, Matches, Min } from 'class-validator';
+import { Type } from 'class-transformer';
+import { IsArray, IsBoolean, IsIn, IsInt, IsISO8601, IsObject, IsOptional, IsString, Matches, Min, ValidateNested } from 'class-validator';
 import { EnrollmentStatus, EnrollmentStatuses, FISCAL_YEAR_PATTERN } from '../domain';
 
 /**
@@ -63,7 +64,21 @@ export class EnrollmentRenewed extends EnrollmentEvent {
   @Matches(FISCAL_YEAR_PATTERN) override fromFiscalYear!: string;
 }
 export class EnrollmentExpired extends EnrollmentEvent {}
-export class EnrollmentIneligible extends EnrollmentEvent {}
+/** An eligibility decision as the enrollment service read it (its event on eligibility.decisions.v1). */
+export class DecisionRef {
+  @IsString() eventId!: string;
+  /** The decision's `occurredAt`. */
+  @IsISO8601({ strict: true }) decidedAt!: string;
+}
+export class EnrollmentIneligible extends EnrollmentEvent {
+  /**
+   * The eligibility decision that ended it, where the year-end review of an early renewal names it (absent: another
+   * cause, such as an inactive agreement; or a producer before it). A consumer holding an eligible decision of the
+   * location not later than this one holds one the enrollment service has seen replaced: the invitations service does
+   * not invite again on it.
+   */
+  @IsOptional() @IsObject() @ValidateNested() @Type(() => DecisionRef) decision?: DecisionRef;
+}
 export class EnrollmentDiscontinued extends EnrollmentEvent {}
 /**
  * INVITED again (`previousStatus` INELIGIBLE): an enrollment that was only invited and ended INELIGIBLE, its location

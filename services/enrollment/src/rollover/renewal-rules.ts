@@ -46,6 +46,8 @@ export interface RenewalDecision {
    * program requires one now: the continuation goes on with it, as Continue and following validation take it up.
    */
   taxProfileId?: string;
+  /** EXPIRED because the location is no longer eligible: the decision that says so (none: no decision at all). */
+  ineligibleBy?: { eventId: string; decidedAt: Date };
 }
 
 /**
@@ -121,10 +123,12 @@ export function decideRenewal(input: RenewalInput): RenewalDecision {
   const reasons: string[] = [];
   if (!program) return { outcome: 'EXPIRED', reasons: ['The program no longer exists.'], missing: [] };
   if (program.state === 'DISCONTINUED') reasons.push(`The program ${program.name} was discontinued.`);
+  let ineligibleBy: RenewalDecision['ineligibleBy'];
   if (program.requiresEligibility) {
     const decision = eligibilityFor(input.eligibility, toFiscalYear, fromFiscalYear, input.partnerId);
     if (!decision?.eligible) {
       reasons.push(`The location is no longer eligible for ${program.name} in ${toFiscalYear}.`, ...(decision?.reasons ?? []));
+      if (decision) ineligibleBy = { eventId: decision.eventId, decidedAt: new Date(decision.decidedAt) };
     }
   }
   if (input.agreementActive === false) reasons.push("The partner's agreement is not active.");
@@ -132,7 +136,7 @@ export function decideRenewal(input: RenewalInput): RenewalDecision {
   const start = fiscalYearRange(toFiscalYear).start;
   const bank = input.bank && input.bank.partnerId === input.partnerId ? input.bank : undefined;
   const missing = payoutGaps(program.payoutRules, bank, input.tax, { at: start, strict: true });
-  if (reasons.length) return { outcome: 'EXPIRED', reasons, missing };
+  if (reasons.length) return { outcome: 'EXPIRED', reasons, missing, ...(ineligibleBy && { ineligibleBy }) };
   const describe = (code: MissingPayoutItem) =>
     code === 'TAX_PROFILE_EXPIRED' ? `The tax profile is expired on ${start.toISOString().slice(0, 10)}, the first day of ${toFiscalYear}.` : describeMissing(code);
   if (input.bankWithdrawn || (bank && !servesLocation(bank, input.locationId))) {

@@ -261,21 +261,23 @@ describe('a location whose enrollment is continued into the new fiscal year', ()
     expect(transition({ ...undone, enrollmentCompleted: true, decision: { ...fy28, eligible: false } })).toEqual({ kind: 'none', why: 'enrolled' });
   });
 
-  it('does not invite again on the decision held when the enrollment ended INELIGIBLE; a later decision does', () => {
-    const held = { ...fy28, eventId: 'decision-1' };
-    const ended = { enrollmentStatus: 'INELIGIBLE' as const, enrollmentEndedOn: 'decision-1', previousYear: { status: 'EXPIRED' as const, completed: true } };
-    expect(transition(moved({ ...ended, decision: held }))).toEqual({ kind: 'none', why: expect.stringContaining('a later decision invites again') });
+  it('does not invite again on a decision not later than the one that ended the enrollment INELIGIBLE; a later one does', () => {
+    const endedBy = { eventId: 'decision-2', decidedAt: new Date('2027-07-01T08:00:00Z') };
+    const ended = { enrollmentStatus: 'INELIGIBLE' as const, enrollmentEndedBy: endedBy, previousYear: { status: 'EXPIRED' as const, completed: true } };
+    // An eligible decision the enrollment service had seen replaced (the ineligible one still on its way here).
+    const older = { ...fy28, eventId: 'decision-1', decidedAt: new Date('2027-05-01T00:00:00Z') };
+    expect(transition(moved({ ...ended, decision: older }))).toEqual({ kind: 'none', why: expect.stringContaining('a later decision invites again') });
     const enrolled = { state: 'ENROLLED' as const, recipients: [{ userId: 'ann' }] };
-    expect(transition(moved({ ...ended, decision: held, invitation: enrolled })).kind).toBe('none');
-    expect(transition(moved({ ...ended, decision: { ...fy28, eventId: 'decision-2' } }))).toEqual({ kind: 'issue', recipients: [ann] });
-    // None held then: any decision is later.
-    expect(transition(moved({ ...ended, enrollmentEndedOn: null, decision: held }))).toEqual({ kind: 'issue', recipients: [ann] });
-    // Not recorded (a view from before it): no wait.
-    expect(transition(moved({ ...ended, enrollmentEndedOn: undefined, decision: held }))).toEqual({ kind: 'issue', recipients: [ann] });
-    // A revoked invitation (lost eligibility before enrolling) waits the same way; an open one is left as it is.
+    expect(transition(moved({ ...ended, decision: older, invitation: enrolled })).kind).toBe('none');
     const revoked = { state: 'REVOKED' as const, recipients: [{ userId: 'ann' }] };
-    expect(transition(moved({ ...ended, decision: held, invitation: revoked })).kind).toBe('none');
-    expect(transition(moved({ ...ended, decision: { ...held, eventId: 'decision-3' }, invitation: revoked })).kind).toBe('issue');
+    expect(transition(moved({ ...ended, decision: older, invitation: revoked })).kind).toBe('none');
+    // A later one invites, whichever arrived first here (also one made at the same instant); none named: no wait.
+    const later = { ...fy28, eventId: 'decision-3', decidedAt: new Date('2027-07-02T00:00:00Z') };
+    expect(transition(moved({ ...ended, decision: later }))).toEqual({ kind: 'issue', recipients: [ann] });
+    expect(transition(moved({ ...ended, decision: later, invitation: enrolled })).kind).toBe('issue');
+    expect(transition(moved({ ...ended, decision: { ...later, decidedAt: endedBy.decidedAt } })).kind).toBe('issue');
+    expect(transition(moved({ ...ended, enrollmentEndedBy: null, decision: older }))).toEqual({ kind: 'issue', recipients: [ann] });
+    expect(transition(moved({ ...ended, enrollmentEndedBy: undefined, decision: older }))).toEqual({ kind: 'issue', recipients: [ann] });
   });
 });
 

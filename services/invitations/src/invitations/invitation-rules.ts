@@ -17,7 +17,7 @@ export function personOf(user: { _id: string; email: string; displayName: string
 export interface InvitationFacts {
   invitation: { state: InvitationState; recipients: Array<{ userId: string }>; adminRequestPending?: boolean } | null;
   /** The latest eligibility decision of the invitation's fiscal year (`eventId`: the event that told it); null until one arrived. */
-  decision: { eligible: boolean; reasons: string[]; fiscalYear: string; eventId?: string } | null;
+  decision: { eligible: boolean; reasons: string[]; fiscalYear: string; eventId?: string; decidedAt?: Date } | null;
   /** The program as last described (`fiscalYear`: the year Enroll enrolls in now); null until ProgramCreated arrived. */
   program: { requiresEligibility: boolean; state: ProgramState; fiscalYear: string } | null;
   enrollmentStatus: EnrollmentStatus | null;
@@ -32,12 +32,12 @@ export interface InvitationFacts {
    */
   enrollmentContinued?: boolean;
   /**
-   * For an INELIGIBLE enrollment, the decision (event id; null: none) held when that status was recorded here: it does
-   * not issue the invitation again, a later decision does. The enrollment service may have ended it on a newer
-   * decision than this one (ineligible, still on its way here): issued now, it would be revoked when that arrives.
-   * Absent: not recorded (a status view written before it), no such wait.
+   * For an INELIGIBLE enrollment, the eligibility decision that ended it, as its event names it (null or absent: none
+   * named). An eligible decision not later than it does not issue the invitation again: the enrollment service had
+   * seen it replaced by that one (ineligible), which may still be on its way here (issued now, the invitation would be
+   * revoked when it arrives). A later decision does.
    */
-  enrollmentEndedOn?: string | null;
+  enrollmentEndedBy?: { eventId: string; decidedAt: Date } | null;
   /**
    * The enrollment of the same program and location in the fiscal year before the invitation's, as the status view
    * knows it (read only when the decision would invite): `completed` once it was ENROLLED (also when a profile edit
@@ -161,6 +161,12 @@ export function whyContinued(facts: Pick<InvitationFacts, 'enrollmentStatus' | '
   return null;
 }
 
+/** Whether `decision` is another decision than `ending`, made after it (one made at the same instant counts as later). */
+function laterThan(decision: { eventId?: string; decidedAt?: Date }, ending: { eventId: string; decidedAt: Date }): boolean {
+  if (decision.eventId === ending.eventId) return false;
+  return decision.decidedAt === undefined || decision.decidedAt.getTime() >= ending.decidedAt.getTime();
+}
+
 /**
  * The one rule set of invitations: the next transition from the current facts at `now`. It is a function of state
  * (and of the date: nothing invites to a fiscal year that is over), not of the message that triggered it, so
@@ -202,8 +208,8 @@ export function nextTransition(facts: InvitationFacts, now: Date): Transition {
   if (!facts.locationKnown) return { kind: 'none', why: "location not known as the decision's partner's yet: waits for identity" };
 
   if (!invitation || invitation.state === 'REVOKED' || invitation.state === 'ENROLLED') {
-    if (enrollmentStatus === 'INELIGIBLE' && facts.enrollmentEndedOn !== undefined && facts.enrollmentEndedOn === (decision.eventId ?? null)) {
-      return { kind: 'none', why: 'the enrollment ended INELIGIBLE with this decision held: a later decision invites again' };
+    if (enrollmentStatus === 'INELIGIBLE' && facts.enrollmentEndedBy && !laterThan(decision, facts.enrollmentEndedBy)) {
+      return { kind: 'none', why: 'the enrollment ended INELIGIBLE on a decision later than this one: a later decision invites again' };
     }
     return admins.length ? { kind: 'issue', recipients: admins } : { kind: 'await-admin' };
   }

@@ -98,7 +98,7 @@ export class ReviewEarlyRenewals {
     const next = await ctx.nextYear(batch);
     const done: string[] = [];
     const reopening: Array<{ from: Enrollment; continuation?: NextYearEnrollment }> = [];
-    const ending: Array<{ from: Enrollment; reasons: string[] }> = [];
+    const ending: Array<{ from: Enrollment; reasons: string[]; ineligibleBy?: RenewalDecision['ineligibleBy'] }> = [];
     const expiring: Array<{ from: Enrollment; decision: RenewalDecision }> = [];
     for (const enrollment of batch) {
       if (enrollment.status !== 'EXPIRED' && TERMINAL.includes(enrollment.status)) {
@@ -108,8 +108,8 @@ export class ReviewEarlyRenewals {
       if (programs.get(enrollment.programId)?.state === 'DISCONTINUED') continue; // its discontinuation ends both
       summary.earlyReviewed++;
       if (enrollment.status === 'EXPIRED') {
-        // Expired by an interrupted review: its continuation's end is what is left.
-        ending.push({ from: enrollment, reasons: enrollment.reasons ?? [] });
+        // Expired by an interrupted review: its continuation's end is what is left (naming the decision, as then).
+        ending.push({ from: enrollment, reasons: enrollment.reasons ?? [], ineligibleBy: ctx.decide(enrollment).ineligibleBy });
         continue;
       }
       const decision = ctx.decide(enrollment);
@@ -147,11 +147,11 @@ export class ReviewEarlyRenewals {
       this.events.committed();
       summary.expired++;
       summary.earlyUndone++;
-      ending.push({ from, reasons });
+      ending.push({ from, reasons, ineligibleBy: decision.ineligibleBy });
     }
     if (lost()) return;
-    for (const { from, reasons } of ending) {
-      if (await this.end(from, toFiscalYear, reasons)) done.push(from._id);
+    for (const { from, reasons, ineligibleBy } of ending) {
+      if (await this.end(from, toFiscalYear, reasons, ineligibleBy)) done.push(from._id);
       else summary.conflicts++; // kept changing: the flag stays, the next run ends it
     }
     for (const { from, continuation } of reopening) {
@@ -169,10 +169,10 @@ export class ReviewEarlyRenewals {
 
   /**
    * The continuation of `from` (still its continuation: `renewedFrom`, which Enroll clears when the admin starts it again)
-   * ends INELIGIBLE with `reasons`, in a guarded write with its event. Whether there is nothing left to do (true) or it
-   * kept changing (false).
+   * ends INELIGIBLE with `reasons`, in a guarded write with its event, which names the decision that ended it
+   * (`ineligibleBy`), if one did. Whether there is nothing left to do (true) or it kept changing (false).
    */
-  private async end(from: Enrollment, toFiscalYear: string, reasons: string[]): Promise<boolean> {
+  private async end(from: Enrollment, toFiscalYear: string, reasons: string[], ineligibleBy?: RenewalDecision['ineligibleBy']): Promise<boolean> {
     const id = this.nextId(from, toFiscalYear);
     for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
       const current = await this.enrollments.findById(id);
@@ -180,7 +180,10 @@ export class ReviewEarlyRenewals {
       const changes = { status: 'INELIGIBLE' as const, reasons, missing: [] };
       const unset = ENDED_CLEARS.filter((field) => current[field] !== undefined);
       // Made from the enrollment as written: no longer `completed` (its `enrolledAt` cleared).
-      const event = this.events.event('EnrollmentIneligible', changedEnrollment(current, changes, unset), { previousStatus: current.status });
+      const event = this.events.event('EnrollmentIneligible', changedEnrollment(current, changes, unset), {
+        previousStatus: current.status,
+        ...(ineligibleBy && { extra: { decision: { eventId: ineligibleBy.eventId, decidedAt: ineligibleBy.decidedAt.toISOString() } } }),
+      });
       if (await this.enrollments.update(current, changes, [event], unset)) {
         this.events.committed();
         return true;

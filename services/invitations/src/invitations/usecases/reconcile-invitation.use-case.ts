@@ -86,7 +86,7 @@ export class ReconcileInvitation {
         enrollmentStatus: enrollment?.status ?? null,
         enrollmentCompleted: !!enrollment?.completed,
         enrollmentContinued: !!enrollment?.continued,
-        ...(enrollment?.endedOn !== undefined && { enrollmentEndedOn: enrollment.endedOn }),
+        ...(enrollment?.endedBy && { enrollmentEndedBy: enrollment.endedBy }),
         previousYear: previousYear && { status: previousYear.status, completed: previousYear.status === 'ENROLLED' || !!previousYear.completed },
         admins,
         companyAdminsKnown: companyAdmins.length > 0,

@@ -29,10 +29,10 @@ export class EnrollmentStatusView {
   @Prop() continued?: boolean;
   @Prop() notContinuedFrom?: number;
   /**
-   * INELIGIBLE: the eligibility decision (event id; null: none) this view held when that status was recorded. It does
-   * not invite again: a later one does (ViewsRepository.recordEnrollment).
+   * INELIGIBLE: the eligibility decision its event names as the one that ended it (EnrollmentIneligible.decision; null:
+   * none named). An eligible decision not later than it does not invite again (ViewsRepository.recordEnrollment).
    */
-  @Prop({ type: String }) endedOn?: string | null;
+  @Prop({ type: Object }) endedBy?: { eventId: string; decidedAt: Date } | null;
 }
 
 export const EnrollmentStatusViewSchema = SchemaFactory.createForClass(EnrollmentStatusView);

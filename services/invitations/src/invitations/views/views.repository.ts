@@ -1,4 +1,4 @@
-import { decisionFor, decisionReasons, EligibilityDetermined, EnrollmentEvent, keepDecision, LogPosition, ProgramSnapshot } from '@lib/contracts';
+import { decisionFor, decisionReasons, EligibilityDetermined, EnrollmentEvent, EnrollmentIneligible, keepDecision, LogPosition, ProgramSnapshot } from '@lib/contracts';
 import { BatchLoader, modelLoader, upsertIfChanged, upsertIfNewer } from '@lib/messaging';
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
@@ -149,9 +149,9 @@ export class ViewsRepository {
    *  - `continued` (made by the rollover) from any event with `fromFiscalYear`, until an event of a later revision
    *    tells that Enroll started it again after INELIGIBLE (`previousStatus` INELIGIBLE, no `fromFiscalYear`): then it
    *    is no longer the rollover's continuation (`notContinuedFrom`: that revision; older events do not mark it again).
-   *  - `endedOn`: for an INELIGIBLE enrollment, the decision (its event id, null: none) this view held when that was
-   *    recorded. That decision does not invite again (nextTransition): it may be an eligible one the enrollment
-   *    service had seen replaced when it ended the enrollment, with the newer one still on its way here.
+   *  - `endedBy`: for an INELIGIBLE enrollment, the eligibility decision its event names as the one that ended it
+   *    (null: none named). An eligible decision not later than that one does not invite again (nextTransition): the
+   *    enrollment service had seen it replaced, the newer one may still be on its way here.
    * Returns the invitation id of its key, and whether the enrollment was completed before this event or is now.
    */
   async recordEnrollment(enrollment: EnrollmentEvent): Promise<{ id: string; completed: boolean }> {
@@ -159,8 +159,8 @@ export class ViewsRepository {
     const stated = enrollment.completed !== undefined;
     const enrolledOnce = enrollment.status === 'ENROLLED' || enrollment.previousStatus === 'ENROLLED';
     const restarted = enrollment.previousStatus === 'INELIGIBLE' && !enrollment.fromFiscalYear;
-    // The decision held now, read before the write (one lookup by _id): only for an INELIGIBLE status.
-    const endedOn = enrollment.status === 'INELIGIBLE' ? ((await this.decision(id, enrollment.partnerId))?.eventId ?? null) : undefined;
+    const ending = enrollment.status === 'INELIGIBLE' ? (enrollment as EnrollmentIneligible).decision : undefined;
+    const endedBy = ending ? { eventId: ending.eventId, decidedAt: new Date(ending.decidedAt) } : null;
     let completed = false;
     await upsertIfChanged<EnrollmentStatusView>(this.enrollments.collection, id, (stored) => {
       const newest = !stored || stored.revision < enrollment.revision;
@@ -175,9 +175,10 @@ export class ViewsRepository {
           status: enrollment.status,
           revision: enrollment.revision,
           ...(stated && { completed: enrollment.completed, completedStated: true }),
-          ...(endedOn !== undefined && { endedOn }),
+          endedBy,
         });
-        if (restarted && stored?.continued) Object.assign(set, { continued: false, notContinuedFrom: enrollment.revision });
+        // Also when no rollover event has arrived yet: an older one arriving after this does not mark it again.
+        if (restarted) Object.assign(set, { notContinuedFrom: enrollment.revision, ...(stored?.continued && { continued: false }) });
       }
       if (!stated && enrolledOnce && !stored?.completed && (newest || !stored?.completedStated)) set.completed = true;
       if (enrollment.fromFiscalYear && !stored?.continued && enrollment.revision > (stored?.notContinuedFrom ?? 0)) set.continued = true;
