@@ -91,6 +91,19 @@ describe('EventProducer: a failed send replaces the producer', () => {
     expect(made[1].sent).toBe(1);
   });
 
+  it('a send that got the producer just before it was replaced and disconnected goes to the new one', async () => {
+    const { producer, made } = producerOver();
+    await producer.connect();
+    made[0].failNextSend = true;
+    await expect(producer.send('t', [{ value: 'a' }])).rejects.toThrow('send failed');
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(made[0].disconnectCalled).toBe(true); // nothing else was running on it
+    // Its connect answered before the failure above, its send starts after it.
+    jest.spyOn(producer, 'connect').mockResolvedValueOnce(made[0] as never);
+    await producer.send('t', [{ value: 'b' }]);
+    expect(made[1].sent).toBe(1);
+  });
+
   it('its own disconnect at shutdown reads as disconnected', async () => {
     const { producer, made } = producerOver();
     await producer.connect();

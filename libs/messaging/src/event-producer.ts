@@ -66,7 +66,9 @@ export class EventProducer {
   async sendBatch(topicMessages: TopicMessages[]): Promise<void> {
     if (topicMessages.length === 0) return;
     await this.topics.ensureTopics(topicMessages.map(({ topic }) => topic));
-    const producer = await this.connect();
+    let producer = await this.connect();
+    // Replaced and disconnected while this send waited for it (another send failed, none running on it): the new one.
+    if (producer !== this.producer && !this.retired.has(producer)) producer = await this.connect();
     this.running.set(producer, (this.running.get(producer) ?? 0) + 1);
     try {
       await producer.sendBatch({ topicMessages, acks: -1 });
