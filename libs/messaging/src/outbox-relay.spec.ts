@@ -227,6 +227,17 @@ describe('OutboxRelay: events of one key go out in the order they were written, 
     expect(docs.every((d) => d.outbox.length === 0)).toBe(true);
   });
 
+  it('a poll whose full page holds noted documents only reads no more (a busy writer: they are in the plan anyway)', async () => {
+    const docs: Doc[] = [];
+    for (let i = 0; i < 250; i++) write(docs, `n${i}`, `n${i}`, 10 + i);
+    const scanned: number[] = [];
+    const { sent, drain } = relayOver(fakeCollection(docs, { scanned }));
+    clock = 5_000;
+    await drain('poll');
+    expect(scanned).toEqual([200]);
+    expect(sent).toEqual(Array.from({ length: 250 }, (_, i) => `n${i}`));
+  });
+
   it('a sweep sends a backlog of more than one batch in the order it was written', async () => {
     // A crashed writer's backlog, newest documents first in the collection's natural order.
     const docs: Doc[] = Array.from({ length: 450 }, (_, i) => ({ _id: `d${i}`, outbox: [event(`e${449 - i}`, 1_000 - i)] }));

@@ -222,9 +222,12 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
       if (sweep || pending.scan) {
         const limit = sweep === 'full' || pending.scan ? undefined : BATCH_SIZE;
         let scanned = await this.pendingDocuments(source, limit);
-        // A poll's page comes in the index's order (event ids), not by age: a full page may have left out older events
-        // of the keys it holds (a crashed writer's backlog), which would go out after them. Then it reads them all.
-        if (limit !== undefined && scanned.length >= limit) scanned = await this.pendingDocuments(source);
+        // A poll's page comes in the index's order (event ids), not by age: a full page holding documents nobody noted
+        // (a crashed writer's backlog) may have left out older events of their keys, which would go out after them.
+        // Then it reads them all. A page of noted documents only (a busy writer's, in this drain's plan anyway) adds none.
+        if (limit !== undefined && scanned.length >= limit && scanned.some((found) => !items.has(idKey(found.id)))) {
+          scanned = await this.pendingDocuments(source);
+        }
         for (const found of scanned) {
           const known = items.get(idKey(found.id));
           // A noted one may have been given entries of any key since the scan: its noted time bounds them all.
