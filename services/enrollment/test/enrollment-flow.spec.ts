@@ -95,6 +95,8 @@ describe('Enroll, Continue, Submit and validation', () => {
     expect(ready).toEqual(expect.objectContaining({ enrollmentId: id, status: 'INVITED', missing: [], completeAt: [] }));
     expect(ready.proposal).toEqual({ bankProfileId: bank.profileId, taxProfileId: tax.profileId });
     await waitForEnrollmentEvent(h, id, 'EnrollmentStarted', 2);
+    // Started, waiting for the admin's Submit: in progress for everyone else too.
+    expect((await get(id, 'incentivesUser')).body).toEqual(expect.objectContaining({ status: 'INVITED', statusLabel: 'Enrolling', nextAction: null }));
 
     // A stale If-Match is refused; Submit: VALIDATING (the profiles wait for validation).
     expect((await submit(id, { 'if-match': '"1"' })).status).toBe(412);

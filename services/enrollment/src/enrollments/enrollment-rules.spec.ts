@@ -108,10 +108,15 @@ describe('validation state of a submitted enrollment', () => {
 
 describe('what viewers see', () => {
   it('shows "Enrolling" to viewers who are not the location admin while in progress', () => {
-    expect(statusLabel('ACTION_REQUIRED', false)).toBe('Enrolling');
-    expect(statusLabel('VALIDATING', false)).toBe('Enrolling');
-    expect(statusLabel('VALIDATING', true)).toBe('Validating enrollment');
-    expect(statusLabel('ENROLLED', false)).toBe('Enrolled');
+    expect(statusLabel({ status: 'ACTION_REQUIRED' }, false)).toBe('Enrolling');
+    expect(statusLabel({ status: 'VALIDATING' }, false)).toBe('Enrolling');
+    expect(statusLabel({ status: 'VALIDATING' }, true)).toBe('Validating enrollment');
+    expect(statusLabel({ status: 'ENROLLED' }, false)).toBe('Enrolled');
+    // Started by Enroll, waiting for the admin's Submit: in progress too; only invited, nobody acted yet: "Invited".
+    const started = { status: 'INVITED' as const, evaluatedAt: new Date('2026-09-01T00:00:00Z') };
+    expect(statusLabel(started, false)).toBe('Enrolling');
+    expect(statusLabel(started, true)).toBe('Invited');
+    expect(statusLabel({ status: 'INVITED' }, false)).toBe('Invited');
   });
 
   it('gives the admin the next action', () => {

@@ -251,11 +251,13 @@ export function completeAt(
 /**
  * The label a viewer sees. The location's Incentives admin sees each status; everyone else who may look (Incentives
  * users, company admins) sees the Partner Center overview wording: "Enrolling" while validation or their action is
- * pending.
+ * pending, and once Enroll has started it (`evaluatedAt`) while it waits for the admin's Submit (INVITED): only one an
+ * admin never acted on is "Invited".
  */
-export function statusLabel(status: EnrollmentStatus, viewerIsAdmin: boolean): string {
-  if (!viewerIsAdmin && (status === 'ACTION_REQUIRED' || status === 'VALIDATING')) return 'Enrolling';
-  return EnrollmentStatusLabels[status];
+export function statusLabel(e: { status: EnrollmentStatus; evaluatedAt?: Date | null }, viewerIsAdmin: boolean): string {
+  const inProgress = e.status === 'ACTION_REQUIRED' || e.status === 'VALIDATING' || (e.status === 'INVITED' && !!e.evaluatedAt);
+  if (!viewerIsAdmin && inProgress) return 'Enrolling';
+  return EnrollmentStatusLabels[e.status];
 }
 
 /**

@@ -27,7 +27,7 @@ export function toEnrollmentDto(
     locationId: e.locationId,
     fiscalYear: e.fiscalYear,
     status: e.status,
-    statusLabel: statusLabel(e.status, viewerIsAdmin),
+    statusLabel: statusLabel(e, viewerIsAdmin),
     nextAction: action,
     proposal: { bankProfileId: e.bankProfileId ?? null, taxProfileId: e.taxProfileId ?? null },
     missing: [...(e.missing ?? [])],
