@@ -22,6 +22,9 @@ const SEPARATOR_CHAR = '[\\s.,_/\\p{Pd}\\u2212]';
 const SEPARATOR = `${SEPARATOR_CHAR}*`;
 const escapeRegExp = (c: string) => c.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
+/** A part of a known secret this long or longer, quoted on its own, is masked (four: what the mask shows anyway). */
+const SHORTEST_PART = 5;
+
 /** This many digits or more in a row (separators between them allowed) look like an account number or a tax id, whoever's it is. */
 export const LONG_DIGIT_RUN = 8;
 
@@ -62,7 +65,7 @@ export const plain = (quoted: string) => quoted.normalize('NFKC').replace(SEPARA
  * Text that others may read (validation reasons: stored, answered, put in events and notifications) with secrets
  * masked as the API shows them (NFKC-normalized): every occurrence of one of `secrets` (the profile's own, in clear),
  * also quoted with separators (SEPARATOR_CHAR) between its characters and in any letter case, becomes `maskSecret(secret)`
- * (`****3000`). Then every quoted value `superseded` recognizes (an older revision's secret, known by its digest:
+ * (`****3000`); a part of one of five characters or more quoted on its own is masked whole. Then every quoted value `superseded` recognizes (an older revision's secret, known by its digest:
  * maskRecognized). Then, as a safety net for secrets this code does not know (another account, a profile whose
  * secrets cannot be opened, a superseded one whose digest's key is gone), every valid IBAN (in any case, grouped by up to
  * three separators), anything else written like an IBAN, and every run of LONG_DIGIT_RUN or more digits (grouped by up to
@@ -75,6 +78,10 @@ export function maskSecretsIn(text: string, secrets: Array<string | undefined>, 
     const pattern = new RegExp([...secret].map(escapeRegExp).join(SEPARATOR), 'giu');
     masked = masked.replace(pattern, maskSecret(secret));
   }
+  // A part of one quoted (`account ending 1234567 closed`): masked whole, unless it is no more than the last four the
+  // API shows anyway.
+  const upper = known.map((secret) => secret.toUpperCase());
+  masked = maskRecognized(masked, (value) => value.length >= SHORTEST_PART && upper.some((secret) => secret.includes(value)));
   if (superseded) masked = maskRecognized(masked, superseded);
   // Valid IBANs however quoted (lower case, wide gaps: `fr14 2004 ...`, `DE89  3704 ...`), then anything IBAN-shaped.
   masked = maskRecognized(masked, isIban).replace(IBAN_LIKE, (iban) => maskSecret(plain(iban)));
