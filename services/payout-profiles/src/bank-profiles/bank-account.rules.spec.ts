@@ -40,6 +40,12 @@ describe('bank account rules per country', () => {
     expect(account).toEqual({ scheme: 'IBAN', secretField: 'iban', secret: 'DE89370400440532013000', identifiers: { bic: 'COBADEFFXXX' } });
   });
 
+  it('takes an account as pasted from a document: en dashes, no-break spaces, full-width characters', () => {
+    const { problems, account } = checkBankAccount('DE', { iban: 'DE89\u00a03704–0044–0532–0130–00', bic: 'ＣＯＢＡＤＥＦＦ' });
+    expect(problems).toEqual([]);
+    expect(account).toMatchObject({ secret: 'DE89370400440532013000', identifiers: { bic: 'COBADEFF' } });
+  });
+
   it.each([
     ['bad checksum', 'DE', { iban: 'DE89370400440532013001', bic: 'COBADEFF' }, 'account.iban', /checksum/],
     ['IBAN of another country', 'FR', { iban: 'DE89370400440532013000', bic: 'COBADEFF' }, 'account.iban', /country FR/],

@@ -1,5 +1,6 @@
 import type { FieldProblem } from '@lib/platform';
 import { abaChecksumValid, abaPrefixValid, BIC_PATTERN, IBAN_LENGTHS, ibanChecksumValid, usesIban } from '../reference/iban';
+import { plain } from '../secrets/masking';
 
 /** How accounts are identified in a country; decides which fields are required. */
 export type AccountScheme = 'IBAN' | 'US_ABA' | 'CA_TRANSIT' | 'AU_BSB' | 'IN_IFSC' | 'SWIFT';
@@ -71,7 +72,8 @@ export function schemeFor(country: string): AccountScheme {
   return SPECIAL[country] ?? (usesIban(country) ? 'IBAN' : 'SWIFT');
 }
 
-const compact = (value: string) => value.replace(/[\s-]/g, '').toUpperCase();
+/** As people write account identifiers (grouped, any dash, pasted full-width): the characters alone, upper case. */
+const compact = (value: string) => plain(value).toUpperCase();
 
 /**
  * Checks account details against the rules of the bank account country and normalizes them.

@@ -8,6 +8,12 @@ describe('tax rules', () => {
     });
   });
 
+  it('takes a TIN as pasted from a document: an en dash, the minus sign, full-width digits, no-break spaces', () => {
+    for (const taxId of ['12–3456789', '12\u22123456789', '１２-３４５６７８９', '123\u00a045\u00a06789']) {
+      expect(checkTaxDetails({ incorporation: 'US', incorporationCountry: 'US', taxId })).toMatchObject({ problems: [], details: { taxId: '123456789' } });
+    }
+  });
+
   it.each([
     ['missing TIN', { incorporation: 'US' as const, incorporationCountry: 'US' }, 'taxId'],
     ['short TIN', { incorporation: 'US' as const, incorporationCountry: 'US', taxId: '12345678' }, 'taxId'],
