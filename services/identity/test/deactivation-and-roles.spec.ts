@@ -378,89 +378,72 @@ describe('directory import and deactivation by an admin', () => {
     expect(await booted.db.collection('users').findOne({ _id: userId as never })).toMatchObject({ deactivatedBy: p.globalAdmin.userId });
   });
 
-  it('a role revoked with If-Match while an admin takes the directory\'s deactivation over (no new revision) is revoked, not 412 with the version sent', async () => {
+  /** A partner's user imported from its directory (given `role` first), then deactivated by it; its revision then. */
+  async function deactivatedByDirectory(role?: { role: string; locationIds: string[] }) {
     const p = await client.registerPartner();
     const externalId = `u-${randomUUID()}`;
     const list = (active: boolean) => ({ schemas: [LIST_RESPONSE], Resources: [{ externalId, userName: `${externalId}@example.com`, active }] });
     const userId = (await client.call('POST', '/v1/users/import', { token: p.globalAdmin.token, body: list(true) })).body.results[0].userId;
     await client.settled('users', userId);
-    const role = { role: 'INCENTIVES_ADMIN', locationIds: ['*'] };
-    expect((await client.call('POST', `/v1/users/${userId}/roles`, { token: p.globalAdmin.token, body: role })).status).toBe(200);
+    if (role) expect((await client.call('POST', `/v1/users/${userId}/roles`, { token: p.globalAdmin.token, body: role })).status).toBe(200);
     expect((await client.call('POST', '/v1/users/import', { token: p.globalAdmin.token, body: list(false) })).body.summary).toMatchObject({ deactivated: 1 });
     await client.settled('users', userId);
     const { revision } = (await client.call('GET', `/v1/users/${userId}`, { token: p.globalAdmin.token })).body;
+    return { p, userId, list, revision: revision as number };
+  }
 
-    // The revoke has read the user; an admin takes the deactivation over (who deactivated it: not a new revision)
-    // before the revoke writes.
+  /** The answer to `request`, with `meanwhile` run right before the repository's `write` first writes (a race lost). */
+  async function racing(write: 'change' | 'takeOverDeactivation', meanwhile: () => Promise<void>, request: () => ReturnType<typeof client.call>) {
     const users = booted.service.app.get(UsersRepository);
-    const change = users.change.bind(users);
-    const spy = jest.spyOn(users, 'change').mockImplementationOnce(async (...args) => {
-      const taken = await client.call('POST', `/v1/users/${userId}/deactivate`, { token: p.globalAdmin.token, headers: { 'if-match': `"${revision}"` } });
-      expect(taken.status).toBe(200);
-      return change(...args);
-    });
-    let answer;
+    const original = (users[write] as (...args: unknown[]) => Promise<unknown>).bind(users);
+    const spy = jest.spyOn(users, write).mockImplementationOnce((async (...args: unknown[]) => {
+      await meanwhile();
+      return original(...args);
+    }) as never);
     try {
-      answer = await client.call('DELETE', `/v1/users/${userId}/roles`, { token: p.globalAdmin.token, body: role, headers: { 'if-match': `"${revision}"` } });
+      return await request();
     } finally {
       spy.mockRestore();
     }
+  }
+
+  it('a role revoked with If-Match while an admin takes the directory\'s deactivation over (no new revision) is revoked, not 412 with the version sent', async () => {
+    const role = { role: 'INCENTIVES_ADMIN', locationIds: ['*'] };
+    const { p, userId, revision } = await deactivatedByDirectory(role);
+    const ifMatch = { 'if-match': `"${revision}"` };
+    // The revoke has read the user; an admin takes the deactivation over (who deactivated it: not a new revision)
+    // before the revoke writes.
+    const answer = await racing(
+      'change',
+      async () => expect((await client.call('POST', `/v1/users/${userId}/deactivate`, { token: p.globalAdmin.token, headers: ifMatch })).status).toBe(200),
+      () => client.call('DELETE', `/v1/users/${userId}/roles`, { token: p.globalAdmin.token, body: role, headers: ifMatch }),
+    );
     expect(answer.status).toBe(200);
     expect(answer.body).toMatchObject({ active: false, roles: [], revision: revision + 1 });
     expect(await booted.db.collection('users').findOne({ _id: userId as never })).toMatchObject({ deactivatedBy: p.globalAdmin.userId });
   });
 
   it('a reactivation while another admin takes the directory\'s deactivation over (no new revision) reactivates, not 412 with the version sent', async () => {
-    const p = await client.registerPartner();
-    const externalId = `u-${randomUUID()}`;
-    const list = (active: boolean) => ({ schemas: [LIST_RESPONSE], Resources: [{ externalId, userName: `${externalId}@example.com`, active }] });
-    const userId = (await client.call('POST', '/v1/users/import', { token: p.globalAdmin.token, body: list(true) })).body.results[0].userId;
-    await client.settled('users', userId);
-    expect((await client.call('POST', '/v1/users/import', { token: p.globalAdmin.token, body: list(false) })).body.summary).toMatchObject({ deactivated: 1 });
-    await client.settled('users', userId);
-    const { revision } = (await client.call('GET', `/v1/users/${userId}`, { token: p.globalAdmin.token })).body;
-
-    const users = booted.service.app.get(UsersRepository);
-    const change = users.change.bind(users);
-    const spy = jest.spyOn(users, 'change').mockImplementationOnce(async (...args) => {
-      expect((await client.call('POST', `/v1/users/${userId}/deactivate`, { token: p.globalAdmin.token, headers: { 'if-match': `"${revision}"` } })).status).toBe(200);
-      return change(...args);
-    });
-    let answer;
-    try {
-      answer = await client.call('POST', `/v1/users/${userId}/reactivate`, { token: p.globalAdmin.token, headers: { 'if-match': `"${revision}"` } });
-    } finally {
-      spy.mockRestore();
-    }
+    const { p, userId, revision } = await deactivatedByDirectory();
+    const ifMatch = { 'if-match': `"${revision}"` };
+    const answer = await racing(
+      'change',
+      async () => expect((await client.call('POST', `/v1/users/${userId}/deactivate`, { token: p.globalAdmin.token, headers: ifMatch })).status).toBe(200),
+      () => client.call('POST', `/v1/users/${userId}/reactivate`, { token: p.globalAdmin.token, headers: ifMatch }),
+    );
     expect(answer.status).toBe(200);
     expect(answer.body).toMatchObject({ active: true, revision: revision + 1 });
     expect(await booted.db.collection('users').findOne({ _id: userId as never })).not.toHaveProperty('deactivatedBy');
   });
 
   it('an admin taking over a deactivation the directory has just undone gets 412 with the new revision, not the old copy', async () => {
-    const p = await client.registerPartner();
-    const externalId = `u-${randomUUID()}`;
-    const list = (active: boolean) => ({ schemas: [LIST_RESPONSE], Resources: [{ externalId, userName: `${externalId}@example.com`, active }] });
-    const userId = (await client.call('POST', '/v1/users/import', { token: p.globalAdmin.token, body: list(true) })).body.results[0].userId;
-    await client.settled('users', userId);
-    expect((await client.call('POST', '/v1/users/import', { token: p.globalAdmin.token, body: list(false) })).body.summary).toMatchObject({ deactivated: 1 });
-    await client.settled('users', userId);
-    const { revision } = (await client.call('GET', `/v1/users/${userId}`, { token: p.globalAdmin.token })).body;
-
+    const { p, userId, list, revision } = await deactivatedByDirectory();
     // The admin has read it inactive; the directory reactivates it before the takeover writes.
-    const users = booted.service.app.get(UsersRepository);
-    const takeOver = users.takeOverDeactivation.bind(users);
-    const spy = jest.spyOn(users, 'takeOverDeactivation').mockImplementationOnce(async (...args) => {
-      const again = await client.call('POST', '/v1/users/import', { token: p.globalAdmin.token, body: list(true) });
-      expect(again.body.summary).toMatchObject({ updated: 1 });
-      return takeOver(...args);
-    });
-    let answer;
-    try {
-      answer = await client.call('POST', `/v1/users/${userId}/deactivate`, { token: p.globalAdmin.token, headers: { 'if-match': `"${revision}"` } });
-    } finally {
-      spy.mockRestore();
-    }
+    const answer = await racing(
+      'takeOverDeactivation',
+      async () => expect((await client.call('POST', '/v1/users/import', { token: p.globalAdmin.token, body: list(true) })).body.summary).toMatchObject({ updated: 1 }),
+      () => client.call('POST', `/v1/users/${userId}/deactivate`, { token: p.globalAdmin.token, headers: { 'if-match': `"${revision}"` } }),
+    );
     expect(answer.status).toBe(412);
     expect(answer.body).toMatchObject({ currentVersion: revision + 1 });
     expect((await client.call('GET', `/v1/users/${userId}`, { token: p.globalAdmin.token })).body).toMatchObject({ active: true, revision: revision + 1 });
