@@ -151,18 +151,23 @@ describe('an admin whose role reaches the service after the event about their lo
   });
 });
 
+/** The service, its group positioned at the end of its topics: it handles what is published from now on. */
+async function bootAtEnd(): Promise<RunningService> {
+  const groupId = uniqueName('notification');
+  await startGroupAtEnd(groupId, TOPICS);
+  return bootService(AppModule, {
+    name: 'notification',
+    env: { ...issuer.env(), KAFKA_PARTITIONS_CONCURRENCY: '6', KAFKA_GROUP_ID: groupId, SMTP_URL: smtp.url, NOTIFY_IDENTITY_WAIT_MS: '60000' },
+  });
+}
+
 describe('a second Incentives admin of a location, whose role reaches the service after the event about it', () => {
   it('is told too, although the view already knew another admin there: the view is a view behind the event', async () => {
     const partnerId = `p-${randomUUID()}`;
     const locationId = `L-${randomUUID().slice(0, 8)}`;
     const first = user(partnerId, 'first', [{ role: 'INCENTIVES_ADMIN', locationIds: [locationId] }]);
     const second = user(partnerId, 'second', [{ role: 'INCENTIVES_ADMIN', locationIds: [locationId] }]);
-    const groupId = uniqueName('notification');
-    await startGroupAtEnd(groupId, TOPICS);
-    const service = await bootService(AppModule, {
-      name: 'notification',
-      env: { ...issuer.env(), KAFKA_PARTITIONS_CONCURRENCY: '6', KAFKA_GROUP_ID: groupId, SMTP_URL: smtp.url, NOTIFY_IDENTITY_WAIT_MS: '60000' },
-    });
+    const service = await bootAtEnd();
     try {
       const db = mongo.db(service.env.MONGO_DB);
       await publishIdentity(partnerId, [partnerRegistered(partnerId, locationId), createEnvelope({ source: 'identity', type: 'UserCreated', partnerId, data: { user: first } })]);
@@ -197,12 +202,7 @@ describe('an Incentives admin reactivated just before the invitation naming them
     const locationId = `L-${randomUUID().slice(0, 8)}`;
     const known = user(partnerId, 'known', [{ role: 'INCENTIVES_ADMIN', locationIds: [locationId] }]);
     const back = user(partnerId, 'back', [{ role: 'INCENTIVES_ADMIN', locationIds: [locationId] }]);
-    const groupId = uniqueName('notification');
-    await startGroupAtEnd(groupId, TOPICS);
-    const service = await bootService(AppModule, {
-      name: 'notification',
-      env: { ...issuer.env(), KAFKA_PARTITIONS_CONCURRENCY: '6', KAFKA_GROUP_ID: groupId, SMTP_URL: smtp.url, NOTIFY_IDENTITY_WAIT_MS: '60000' },
-    });
+    const service = await bootAtEnd();
     try {
       const db = mongo.db(service.env.MONGO_DB);
       await publishIdentity(partnerId, [
