@@ -5,6 +5,7 @@ export * from './domain';
 export * from './envelope';
 export * from './fiscal-year';
 export * from './ids';
+export * from './instant';
 export * from './parse';
 export * from './topics';
 export * from './events/common';

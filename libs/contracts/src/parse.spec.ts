@@ -293,7 +293,7 @@ describe('parseEvent: the year a continuation came from', () => {
     const ineligible = (extra: Record<string, unknown>) => enrollmentEvent('EnrollmentIneligible', { status: 'INELIGIBLE', completed: false, ...extra });
     expect(parseEvent(Topics.enrollments, ineligible({})).known).toBe(true);
     expect(parseEvent(Topics.enrollments, ineligible({ decision: { eventId: 'e-1', decidedAt: '2027-07-01T08:00:00.000Z' } })).known).toBe(true);
-    for (const decision of [{ eventId: 'e-1' }, { eventId: 'e-1', decidedAt: 'yesterday' }, { decidedAt: '2027-07-01T08:00:00.000Z' }, 'e-1']) {
+    for (const decision of [{ eventId: 'e-1' }, { eventId: 'e-1', decidedAt: 'yesterday' }, { eventId: 'e-1', decidedAt: '2027-07-01T08:00:00' }, { decidedAt: '2027-07-01T08:00:00.000Z' }, 'e-1']) {
       expect(() => parseEvent(Topics.enrollments, ineligible({ decision }))).toThrow(MalformedMessageError);
     }
     expect(() => parseEvent(Topics.enrollments, ineligible({ completed: 'no' }))).toThrow('completed');

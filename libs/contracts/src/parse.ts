@@ -1,7 +1,8 @@
 import { plainToInstance } from 'class-transformer';
-import { isISO8601, isUUID, validateSync, ValidationError } from 'class-validator';
+import { isUUID, validateSync, ValidationError } from 'class-validator';
 import { payloadClass } from './catalog';
 import { EXTERNAL_TOPICS } from './topics';
+import { isIsoInstant } from './instant';
 import { createEnvelope, Envelope, NewEnvelope } from './envelope';
 
 /** A message that can never be processed: it goes to the dead-letter topic at once, without retries. */
@@ -34,18 +35,6 @@ const REQUIRED_ENVELOPE_FIELDS: Array<[keyof Envelope, string]> = [
  */
 export const EXTERNAL_CLOCK_SKEW_MS = 3_600_000;
 
-/**
- * An ISO 8601 date (`2027-12-31`, midnight UTC) or date-time with its offset from UTC (`2027-12-31T10:00:00Z`, `±hh:mm`)
- * that is a real instant. A time without its offset (`2026-01-01T10:00:00`) is read in each reader's time zone: two
- * consumers (or two replicas) in two zones would read different instants. Week and ordinal dates, which a Date cannot
- * read, are refused too. The one rule of events' `occurredAt` and of the HTTP APIs' dates (DateTime of @lib/platform).
- */
-export function isIsoInstant(value: string): boolean {
-  if (value.includes('T') && !TIME_OFFSET.test(value)) return false;
-  return isISO8601(value, { strict: true, strictSeparator: true }) && !Number.isNaN(Date.parse(value));
-}
-
-const TIME_OFFSET = /(?:Z|[+-]\d{2}:?\d{2})$/i;
 
 export interface ParsedEvent<T = unknown> {
   envelope: Envelope<T>;

@@ -1,6 +1,7 @@
 import { Type } from 'class-transformer';
-import { IsArray, IsBoolean, IsIn, IsInt, IsISO8601, IsObject, IsOptional, IsString, Matches, Min, ValidateNested } from 'class-validator';
+import { IsArray, IsBoolean, IsIn, IsInt, IsObject, IsOptional, IsString, Matches, Min, ValidateBy, ValidateNested } from 'class-validator';
 import { EnrollmentStatus, EnrollmentStatuses, FISCAL_YEAR_PATTERN } from '../domain';
+import { isIsoInstant } from '../instant';
 
 /**
  * enrollments.events.v1, key locationId. Every status change (and a new reason while ACTION_REQUIRED) carries the
@@ -67,8 +68,9 @@ export class EnrollmentExpired extends EnrollmentEvent {}
 /** An eligibility decision as the enrollment service read it (its event on eligibility.decisions.v1). */
 export class DecisionRef {
   @IsString() eventId!: string;
-  /** The decision's `occurredAt`. */
-  @IsISO8601({ strict: true }) decidedAt!: string;
+  /** The decision's `occurredAt` (with its offset, as every event's). */
+  @ValidateBy({ name: 'isIsoInstant', validator: { validate: (value) => typeof value === 'string' && isIsoInstant(value), defaultMessage: () => 'decidedAt must be an ISO-8601 date and time with its offset' } })
+  decidedAt!: string;
 }
 export class EnrollmentIneligible extends EnrollmentEvent {
   /**

@@ -73,6 +73,15 @@ describe('renewal decision', () => {
     expect(decision.reasons).toEqual(['The location is no longer eligible for Growth in FY28.', 'Revenue threshold not met']);
   });
 
+  it('names the decision it expires on when it is the new year\'s own; not an earlier year\'s', () => {
+    const fy28 = { ...decided(false), eventId: 'fy28-decision', decidedAt: new Date('2027-06-01T00:00:00Z') };
+    expect(decideRenewal(input({ eligibility: { FY27: decided(true), FY28: fy28 } })).ineligibleBy).toEqual({ eventId: 'fy28-decision', decidedAt: fy28.decidedAt });
+    // Only FY27's (no FY28 decision yet): it says nothing of FY28's decisions, which a consumer compares with it.
+    const expired = decideRenewal(input({ eligibility: { FY27: { ...decided(false), eventId: 'fy27-decision' } } }));
+    expect(expired.outcome).toBe('EXPIRED');
+    expect(expired).not.toHaveProperty('ineligibleBy');
+  });
+
   it('expires when the agreement is not active, saying so', () => {
     const decision = decideRenewal(input({ agreementActive: false }));
     expect(decision).toEqual({ outcome: 'EXPIRED', reasons: ["The partner's agreement is not active."], missing: [] });

@@ -128,7 +128,9 @@ export function decideRenewal(input: RenewalInput): RenewalDecision {
     const decision = eligibilityFor(input.eligibility, toFiscalYear, fromFiscalYear, input.partnerId);
     if (!decision?.eligible) {
       reasons.push(`The location is no longer eligible for ${program.name} in ${toFiscalYear}.`, ...(decision?.reasons ?? []));
-      if (decision) ineligibleBy = { eventId: decision.eventId, decidedAt: new Date(decision.decidedAt) };
+      // Named only when it is the new year's own: one of an earlier year says nothing of the new year's decisions.
+      const own = partnersDecision(input.eligibility, toFiscalYear, input.partnerId);
+      if (decision && decision === own) ineligibleBy = { eventId: decision.eventId, decidedAt: new Date(decision.decidedAt) };
     }
   }
   if (input.agreementActive === false) reasons.push("The partner's agreement is not active.");

@@ -276,6 +276,9 @@ describe('a location whose enrollment is continued into the new fiscal year', ()
     expect(transition(moved({ ...ended, decision: later }))).toEqual({ kind: 'issue', recipients: [ann] });
     expect(transition(moved({ ...ended, decision: later, invitation: enrolled })).kind).toBe('issue');
     expect(transition(moved({ ...ended, decision: { ...later, decidedAt: endedBy.decidedAt } })).kind).toBe('issue');
+    // Started again by Enroll (no longer INELIGIBLE) before the later decision arrived: still waits for it.
+    expect(transition(moved({ ...ended, enrollmentStatus: 'ACTION_REQUIRED', decision: older })).kind).toBe('none');
+    expect(transition(moved({ ...ended, enrollmentStatus: 'ACTION_REQUIRED', decision: later })).kind).toBe('issue');
     expect(transition(moved({ ...ended, enrollmentEndedBy: null, decision: older }))).toEqual({ kind: 'issue', recipients: [ann] });
     expect(transition(moved({ ...ended, enrollmentEndedBy: undefined, decision: older }))).toEqual({ kind: 'issue', recipients: [ann] });
   });

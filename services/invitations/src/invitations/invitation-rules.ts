@@ -32,10 +32,10 @@ export interface InvitationFacts {
    */
   enrollmentContinued?: boolean;
   /**
-   * For an INELIGIBLE enrollment, the eligibility decision that ended it, as its event names it (null or absent: none
-   * named). An eligible decision not later than it does not issue the invitation again: the enrollment service had
-   * seen it replaced by that one (ineligible), which may still be on its way here (issued now, the invitation would be
-   * revoked when it arrives). A later decision does.
+   * The eligibility decision that ended the enrollment INELIGIBLE, as its event names it (null or absent: none named),
+   * also once Enroll has started it again. An eligible decision not later than it does not issue the invitation again:
+   * the enrollment service had seen it replaced by that one (ineligible), which may still be on its way here (issued
+   * now, the invitation would be revoked when it arrives). A later decision does.
    */
   enrollmentEndedBy?: { eventId: string; decidedAt: Date } | null;
   /**
@@ -208,7 +208,7 @@ export function nextTransition(facts: InvitationFacts, now: Date): Transition {
   if (!facts.locationKnown) return { kind: 'none', why: "location not known as the decision's partner's yet: waits for identity" };
 
   if (!invitation || invitation.state === 'REVOKED' || invitation.state === 'ENROLLED') {
-    if (enrollmentStatus === 'INELIGIBLE' && facts.enrollmentEndedBy && !laterThan(decision, facts.enrollmentEndedBy)) {
+    if (facts.enrollmentEndedBy && !laterThan(decision, facts.enrollmentEndedBy)) {
       return { kind: 'none', why: 'the enrollment ended INELIGIBLE on a decision later than this one: a later decision invites again' };
     }
     return admins.length ? { kind: 'issue', recipients: admins } : { kind: 'await-admin' };

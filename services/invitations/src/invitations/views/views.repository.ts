@@ -149,9 +149,10 @@ export class ViewsRepository {
    *  - `continued` (made by the rollover) from any event with `fromFiscalYear`, until an event of a later revision
    *    tells that Enroll started it again after INELIGIBLE (`previousStatus` INELIGIBLE, no `fromFiscalYear`): then it
    *    is no longer the rollover's continuation (`notContinuedFrom`: that revision; older events do not mark it again).
-   *  - `endedBy`: for an INELIGIBLE enrollment, the eligibility decision its event names as the one that ended it
-   *    (null: none named). An eligible decision not later than that one does not invite again (nextTransition): the
-   *    enrollment service had seen it replaced, the newer one may still be on its way here.
+   *  - `endedBy`: the eligibility decision the enrollment's latest INELIGIBLE event names as the one that ended it
+   *    (null: none named), kept when Enroll starts it again. An eligible decision not later than that one does not
+   *    invite again (nextTransition): the enrollment service had seen it replaced, the newer one may still be on its
+   *    way here.
    * Returns the invitation id of its key, and whether the enrollment was completed before this event or is now.
    */
   async recordEnrollment(enrollment: EnrollmentEvent): Promise<{ id: string; completed: boolean }> {
@@ -175,7 +176,8 @@ export class ViewsRepository {
           status: enrollment.status,
           revision: enrollment.revision,
           ...(stated && { completed: enrollment.completed, completedStated: true }),
-          endedBy,
+          // Kept past a restart by Enroll: the decision it names is still the one the enrollment service had seen last.
+          ...(enrollment.status === 'INELIGIBLE' && { endedBy }),
         });
         // Also when no rollover event has arrived yet: an older one arriving after this does not mark it again.
         if (restarted) Object.assign(set, { notContinuedFrom: enrollment.revision, ...(stored?.continued && { continued: false }) });

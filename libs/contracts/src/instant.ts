@@ -1,0 +1,14 @@
+import { isISO8601 } from 'class-validator';
+
+/**
+ * An ISO 8601 date (`2027-12-31`, midnight UTC) or date-time with its offset from UTC (`2027-12-31T10:00:00Z`, `±hh:mm`)
+ * that is a real instant. A time without its offset (`2026-01-01T10:00:00`) is read in each reader's time zone: two
+ * consumers (or two replicas) in two zones would read different instants. Week and ordinal dates, which a Date cannot
+ * read, are refused too. The one rule of events' `occurredAt` and of the HTTP APIs' dates (DateTime of @lib/platform).
+ */
+export function isIsoInstant(value: string): boolean {
+  if (value.includes('T') && !TIME_OFFSET.test(value)) return false;
+  return isISO8601(value, { strict: true, strictSeparator: true }) && !Number.isNaN(Date.parse(value));
+}
+
+const TIME_OFFSET = /(?:Z|[+-]\d{2}:?\d{2})$/i;
