@@ -44,6 +44,10 @@ describe('bank account rules per country', () => {
     const { problems, account } = checkBankAccount('DE', { iban: 'DE89\u00a03704–0044–0532–0130–00', bic: 'ＣＯＢＡＤＥＦＦ' });
     expect(problems).toEqual([]);
     expect(account).toMatchObject({ secret: 'DE89370400440532013000', identifiers: { bic: 'COBADEFF' } });
+    // Nothing else is read into it: a footnote mark, or a slash or comma between two values, is refused.
+    for (const accountNumber of ['12345678¹', '0123/4567890', '12345,6789']) {
+      expect(checkBankAccount('US', { accountNumber, routingNumber: '021000021', accountType: 'checking' }).problems.map((p) => p.field)).toEqual(['account.accountNumber']);
+    }
   });
 
   it.each([

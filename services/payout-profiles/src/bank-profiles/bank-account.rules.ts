@@ -1,6 +1,6 @@
 import type { FieldProblem } from '@lib/platform';
 import { abaChecksumValid, abaPrefixValid, BIC_PATTERN, IBAN_LENGTHS, ibanChecksumValid, usesIban } from '../reference/iban';
-import { plain } from '../secrets/masking';
+import { typedIdentifier } from '../secrets/masking';
 
 /** How accounts are identified in a country; decides which fields are required. */
 export type AccountScheme = 'IBAN' | 'US_ABA' | 'CA_TRANSIT' | 'AU_BSB' | 'IN_IFSC' | 'SWIFT';
@@ -72,8 +72,8 @@ export function schemeFor(country: string): AccountScheme {
   return SPECIAL[country] ?? (usesIban(country) ? 'IBAN' : 'SWIFT');
 }
 
-/** As people write account identifiers (grouped, any dash, pasted full-width): the characters alone, upper case. */
-const compact = (value: string) => plain(value).toUpperCase();
+/** As people type or paste account identifiers (blanks, any dash, full-width): typedIdentifier. */
+const compact = (value: string) => typedIdentifier(value);
 
 /**
  * Checks account details against the rules of the bank account country and normalizes them.

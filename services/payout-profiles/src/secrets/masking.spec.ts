@@ -34,12 +34,13 @@ describe('maskSecretsIn (validation reasons)', () => {
     expect(maskSecretsIn('foreign TIN AB12X is not registered', ['AB12X'])).toBe('foreign TIN ******** is not registered');
   });
 
-  it('masks a part of a secret of the profile quoted on its own (five characters or more), whole', () => {
+  it('masks the end of a secret of the profile quoted on its own (five characters or more)', () => {
     expect(maskSecretsIn('Account ending 1234567 is closed', ['99991234567'])).toBe('Account ending ******** is closed');
     expect(maskSecretsIn('Account ending 12 34 567 is closed', ['99991234567'])).toBe('Account ending ******** is closed');
-    expect(maskSecretsIn('IBAN part 0532 0130 00 unknown', [iban])).toBe('IBAN part ****3000 unknown');
-    // The last four are what the API shows anyway; other numbers and words stay.
+    expect(maskSecretsIn('IBAN ending 0532 0130 00 unknown', [iban])).toBe('IBAN ending ****3000 unknown');
+    // The last four are what the API shows anyway; bank and branch codes (public) and other numbers and words stay.
     expect(maskSecretsIn('Account ending 4567, case 20431, by Hopper', ['99991234567'])).toBe('Account ending 4567, case 20431, by Hopper');
+    expect(maskSecretsIn('Sort code 60-16-13 is closed', ['GB29NWBK60161331926819'])).toBe('Sort code 60-16-13 is closed');
   });
 
   // Text pasted from a document or a PDF: en dashes, non-breaking hyphens and spaces, the minus sign, full-width digits;

@@ -22,7 +22,7 @@ const SEPARATOR_CHAR = '[\\s.,_/\\p{Pd}\\u2212]';
 const SEPARATOR = `${SEPARATOR_CHAR}*`;
 const escapeRegExp = (c: string) => c.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
-/** A part of a known secret this long or longer, quoted on its own, is masked (four: what the mask shows anyway). */
+/** The end of a known secret this long or longer, quoted on its own, is masked (four: what the mask shows anyway). */
 const SHORTEST_PART = 5;
 
 /** This many digits or more in a row (separators between them allowed) look like an account number or a tax id, whoever's it is. */
@@ -57,6 +57,16 @@ const NOT_SECRET = new RegExp(
  */
 const isIban = (normalized: string) =>
   IBAN_LENGTHS[normalized.slice(0, 2)] === normalized.length && (normalized.match(/\d/g)?.length ?? 0) >= LONG_DIGIT_RUN && ibanChecksumValid(normalized);
+/**
+ * An identifier as typed or pasted (account numbers, IBANs, BICs, tax ids): full-width characters as theirs, blanks
+ * (no-break spaces too) and any dash dropped, upper case. Nothing else NFKC would change (a superscript footnote mark
+ * `¹` stays, and the identifier's own check refuses it), and no other separator (a slash or a comma may join two values).
+ */
+export function typedIdentifier(value: string, dropAlso = ''): string {
+  const folded = value.replace(/[\uFF01-\uFF5E]/g, (c) => String.fromCharCode(c.charCodeAt(0) - 0xfee0));
+  return folded.replace(new RegExp(`[\\s\\p{Pd}\\u2212${escapeRegExp(dropAlso)}]`, 'gu'), '').toUpperCase();
+}
+
 /** A quoted secret without the separators people put in it. */
 const SEPARATORS = new RegExp(SEPARATOR_CHAR, 'gu');
 export const plain = (quoted: string) => quoted.normalize('NFKC').replace(SEPARATORS, '');
@@ -65,7 +75,7 @@ export const plain = (quoted: string) => quoted.normalize('NFKC').replace(SEPARA
  * Text that others may read (validation reasons: stored, answered, put in events and notifications) with secrets
  * masked as the API shows them (NFKC-normalized): every occurrence of one of `secrets` (the profile's own, in clear),
  * also quoted with separators (SEPARATOR_CHAR) between its characters and in any letter case, becomes `maskSecret(secret)`
- * (`****3000`); a part of one of five characters or more quoted on its own is masked whole. Then every quoted value `superseded` recognizes (an older revision's secret, known by its digest:
+ * (`****3000`), and so does its end of five characters or more quoted on its own (`ending 1234567`). Then every quoted value `superseded` recognizes (an older revision's secret, known by its digest:
  * maskRecognized). Then, as a safety net for secrets this code does not know (another account, a profile whose
  * secrets cannot be opened, a superseded one whose digest's key is gone), every valid IBAN (in any case, grouped by up to
  * three separators), anything else written like an IBAN, and every run of LONG_DIGIT_RUN or more digits (grouped by up to
@@ -78,10 +88,10 @@ export function maskSecretsIn(text: string, secrets: Array<string | undefined>, 
     const pattern = new RegExp([...secret].map(escapeRegExp).join(SEPARATOR), 'giu');
     masked = masked.replace(pattern, maskSecret(secret));
   }
-  // A part of one quoted (`account ending 1234567 closed`): masked whole, unless it is no more than the last four the
-  // API shows anyway.
+  // Its end quoted on its own (`account ending 1234567 closed`), longer than the last four the API shows anyway. Not
+  // any part: an IBAN's bank and branch codes (`sort code 60-16-13`) are public and what a validator names.
   const upper = known.map((secret) => secret.toUpperCase());
-  masked = maskRecognized(masked, (value) => value.length >= SHORTEST_PART && upper.some((secret) => secret.includes(value)));
+  masked = maskRecognized(masked, (value) => value.length >= SHORTEST_PART && upper.some((secret) => secret.endsWith(value)));
   if (superseded) masked = maskRecognized(masked, superseded);
   // Valid IBANs however quoted (lower case, wide gaps: `fr14 2004 ...`, `DE89  3704 ...`), then anything IBAN-shaped.
   masked = maskRecognized(masked, isIban).replace(IBAN_LIKE, (iban) => maskSecret(plain(iban)));

@@ -1,5 +1,5 @@
 import type { FieldProblem } from '@lib/platform';
-import { maskSecret, plain } from '../secrets/masking';
+import { maskSecret, typedIdentifier } from '../secrets/masking';
 import type { SecretBox } from '../secrets/secret-box';
 import type { TaxDocumentDto } from './dto/tax-profile.dto';
 import type { TaxDocument } from './tax-profile.schema';
@@ -30,8 +30,8 @@ export interface CheckedTaxDetails {
   vatId?: string;
 }
 
-/** As people write tax ids (`12-3456789`, `12–3456789` pasted from a PDF, `DE 123.456.789`): the characters alone, upper case. */
-const clean = (value: string) => plain(value).toUpperCase();
+/** As people write tax ids (`12-3456789`, `12–3456789` pasted from a PDF, `DE 123.456.789`, `12/345/67890`). */
+const clean = (value: string) => typedIdentifier(value, './');
 
 /**
  * US: TIN of 9 digits (EIN 12-3456789 or SSN/ITIN 123-45-6789 accepted), form W-9, no VAT id.
