@@ -83,12 +83,16 @@ describe('EventProducer: a failed send replaces the producer', () => {
     await new Promise((resolve) => setImmediate(resolve));
     expect(made).toHaveLength(2); // replaced at once: new sends go to the new producer
     expect(made[0].disconnectCalled).toBe(false); // the relay's send is still running on it
+    // One that got the failed producer just before it was replaced goes to the new one too, not to the failed one.
+    jest.spyOn(producer, 'connect').mockResolvedValueOnce(made[0] as never);
+    await producer.send('t', [{ value: 'late' }]);
+    expect(made[1].sent).toBe(1);
     made[0].releaseSend();
     await expect(other).resolves.toBeUndefined();
     expect(made[0].sent).toBe(1);
     expect(made[0].disconnectCalled).toBe(true);
     await producer.send('t', [{ value: 'next' }]);
-    expect(made[1].sent).toBe(1);
+    expect(made[1].sent).toBe(2);
   });
 
   it('a send that got the producer just before it was replaced and disconnected goes to the new one', async () => {

@@ -67,8 +67,9 @@ export class EventProducer {
     if (topicMessages.length === 0) return;
     await this.topics.ensureTopics(topicMessages.map(({ topic }) => topic));
     let producer = await this.connect();
-    // Replaced and disconnected while this send waited for it (another send failed, none running on it): the new one.
-    if (producer !== this.producer && !this.retired.has(producer)) producer = await this.connect();
+    // Replaced while this send waited for it (another send failed on it; its sequence numbers are not to be trusted,
+    // and it is disconnected once its running sends end): the new one.
+    for (let attempt = 1; producer !== this.producer && attempt <= 3; attempt++) producer = await this.connect();
     this.running.set(producer, (this.running.get(producer) ?? 0) + 1);
     try {
       await producer.sendBatch({ topicMessages, acks: -1 });

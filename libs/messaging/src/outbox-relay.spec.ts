@@ -227,6 +227,17 @@ describe('OutboxRelay: events of one key go out in the order they were written, 
     expect(docs.every((d) => d.outbox.length === 0)).toBe(true);
   });
 
+  it('a poll whose full page holds documents noted since the drain took its notes reads no more (the next drain sends them)', async () => {
+    const docs: Doc[] = Array.from({ length: 250 }, (_, i) => ({ _id: `m${i}`, outbox: [event(`m${i}`, 10 + i)] }));
+    const scanned: number[] = [];
+    // Noted by their writer while this drain scans: after it took its notes.
+    const beforeScan = () => docs.forEach((d) => PendingOutboxes.note(NAMESPACE, d._id));
+    const { drain } = relayOver(fakeCollection(docs, { scanned, beforeScan }));
+    clock = 5_000;
+    await drain('poll');
+    expect(scanned).toEqual([200]);
+  });
+
   it('a poll whose full page holds noted documents only reads no more (a busy writer: they are in the plan anyway)', async () => {
     const docs: Doc[] = [];
     for (let i = 0; i < 250; i++) write(docs, `n${i}`, `n${i}`, 10 + i);

@@ -224,8 +224,10 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
         let scanned = await this.pendingDocuments(source, limit);
         // A poll's page comes in the index's order (event ids), not by age: a full page holding documents nobody noted
         // (a crashed writer's backlog) may have left out older events of their keys, which would go out after them.
-        // Then it reads them all. A page of noted documents only (a busy writer's, in this drain's plan anyway) adds none.
-        if (limit !== undefined && scanned.length >= limit && scanned.some((found) => !items.has(idKey(found.id)))) {
+        // Then it reads them all. A page of noted documents only (a busy writer's: in this drain's plan, or noted since
+        // for the next) adds none.
+        const notedBySomeone = (id: unknown) => items.has(idKey(id)) || PendingOutboxes.isNoted(source.namespace, id);
+        if (limit !== undefined && scanned.length >= limit && scanned.some((found) => !notedBySomeone(found.id))) {
           scanned = await this.pendingDocuments(source);
         }
         for (const found of scanned) {
