@@ -48,6 +48,13 @@ export const EnrollmentStatusLabels: Record<EnrollmentStatus, string> = {
   EXPIRED: 'Expired',
 };
 
+/**
+ * The Partner Center overview wording for everyone but the location's Incentives admin while an enrollment is in
+ * progress (validation or the admin's action pending): "Enrolling".
+ */
+export const ENROLLING_LABEL = 'Enrolling';
+export const ENROLLING_STATUSES: readonly EnrollmentStatus[] = ['ACTION_REQUIRED', 'VALIDATING'];
+
 export const ProfileStatuses = ['PENDING_VALIDATION', 'APPROVED', 'ACTION_REQUIRED'] as const;
 export type ProfileStatus = (typeof ProfileStatuses)[number];
 export const ProfileStatusLabels: Record<ProfileStatus, string> = {

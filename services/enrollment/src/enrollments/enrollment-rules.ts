@@ -1,5 +1,7 @@
 import {
   decisionFor,
+  ENROLLING_LABEL,
+  ENROLLING_STATUSES,
   EnrollmentStatus,
   EnrollmentStatusLabels,
   fiscalYearOver,
@@ -255,8 +257,8 @@ export function completeAt(
  * admin never acted on is "Invited".
  */
 export function statusLabel(e: { status: EnrollmentStatus; evaluatedAt?: Date | null }, viewerIsAdmin: boolean): string {
-  const inProgress = e.status === 'ACTION_REQUIRED' || e.status === 'VALIDATING' || (e.status === 'INVITED' && !!e.evaluatedAt);
-  if (!viewerIsAdmin && inProgress) return 'Enrolling';
+  const inProgress = ENROLLING_STATUSES.includes(e.status) || (e.status === 'INVITED' && !!e.evaluatedAt);
+  if (!viewerIsAdmin && inProgress) return ENROLLING_LABEL;
   return EnrollmentStatusLabels[e.status];
 }
 

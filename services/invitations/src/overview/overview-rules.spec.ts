@@ -57,6 +57,12 @@ describe('buildOverview', () => {
       expect.objectContaining({ programId: 'INV', status: 'Validating enrollment', enrollmentStatus: 'VALIDATING', actions: [] }),
       expect.objectContaining({ programId: 'OPN', status: 'Action required', actions: ['ENROLL'] }),
     ]);
+    // Everyone else sees "Enrolling" while it is in progress, as the enrollment API tells them.
+    const [seen] = buildOverview(input({ enrollments, actor: user }));
+    expect(seen.programs.map((p) => [p.programId, p.status, p.enrollmentStatus])).toEqual([
+      ['INV', 'Enrolling', 'VALIDATING'],
+      ['OPN', 'Enrolling', 'ACTION_REQUIRED'],
+    ]);
   });
 
   it('leaves out revoked invitations and closed programs the location is not enrolled in', () => {

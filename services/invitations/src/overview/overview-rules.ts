@@ -1,5 +1,5 @@
 import { Actor, holdsRole } from '@lib/access';
-import { EnrollmentStatus, EnrollmentStatusLabels, ProgramState } from '@lib/contracts';
+import { ENROLLING_LABEL, ENROLLING_STATUSES, EnrollmentStatus, EnrollmentStatusLabels, ProgramState } from '@lib/contracts';
 import { getStartedUrl } from '../invitations/invitation-ids';
 import { enrollableNow } from '../invitations/invitation-rules';
 import { InvitationState } from '../invitations/invitation.schema';
@@ -115,7 +115,9 @@ export function buildOverview(input: OverviewInput): OverviewLocation[] {
         ...(invitation && { invitationId: invitation._id, invitationState: invitation.state }),
         enrollmentStatus,
         status: enrollmentStatus
-          ? EnrollmentStatusLabels[enrollmentStatus]
+          ? !isAdmin && ENROLLING_STATUSES.includes(enrollmentStatus)
+            ? ENROLLING_LABEL
+            : EnrollmentStatusLabels[enrollmentStatus]
           : invitation
             ? EnrollmentStatusLabels.INVITED
             : NOT_ENROLLED_LABEL,
