@@ -257,7 +257,7 @@ export class MessagePlanner {
  * less: it reports profiles that expired before it ran too) or it has by `now` (the event handled late), else the days
  * left as the scan counted them.
  */
-export function expiryNow(data: Pick<TaxProfileExpiring, 'expiresAt' | 'daysLeft'>, now: Date): { expired: boolean; daysLeftLabel?: string } {
+function expiryNow(data: Pick<TaxProfileExpiring, 'expiresAt' | 'daysLeft'>, now: Date): { expired: boolean; daysLeftLabel?: string } {
   const expired = data.daysLeft <= 0 || Date.parse(data.expiresAt) <= now.getTime();
   return expired ? { expired } : { expired, daysLeftLabel: daysLeftLabel(data.daysLeft) };
 }

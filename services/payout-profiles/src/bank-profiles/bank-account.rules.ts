@@ -1,6 +1,6 @@
 import type { FieldProblem } from '@lib/platform';
 import { abaChecksumValid, abaPrefixValid, BIC_PATTERN, IBAN_LENGTHS, ibanChecksumValid, usesIban } from '../reference/iban';
-import { typedIdentifier } from '../secrets/masking';
+import { typedIdentifier } from '../common/typed-identifier';
 
 /** How accounts are identified in a country; decides which fields are required. */
 export type AccountScheme = 'IBAN' | 'US_ABA' | 'CA_TRANSIT' | 'AU_BSB' | 'IN_IFSC' | 'SWIFT';

@@ -57,16 +57,6 @@ const NOT_SECRET = new RegExp(
  */
 const isIban = (normalized: string) =>
   IBAN_LENGTHS[normalized.slice(0, 2)] === normalized.length && (normalized.match(/\d/g)?.length ?? 0) >= LONG_DIGIT_RUN && ibanChecksumValid(normalized);
-/**
- * An identifier as typed or pasted (account numbers, IBANs, BICs, tax ids): full-width characters as theirs, blanks
- * (no-break spaces too) and any dash dropped, upper case. Nothing else NFKC would change (a superscript footnote mark
- * `¹` stays, and the identifier's own check refuses it), and no other separator (a slash or a comma may join two values).
- */
-export function typedIdentifier(value: string, dropAlso = ''): string {
-  const folded = value.replace(/[\uFF01-\uFF5E]/g, (c) => String.fromCharCode(c.charCodeAt(0) - 0xfee0));
-  return folded.replace(new RegExp(`[\\s\\p{Pd}\\u2212${escapeRegExp(dropAlso)}]`, 'gu'), '').toUpperCase();
-}
-
 /** A quoted secret without the separators people put in it. */
 const SEPARATORS = new RegExp(SEPARATOR_CHAR, 'gu');
 export const plain = (quoted: string) => quoted.normalize('NFKC').replace(SEPARATORS, '');
@@ -75,8 +65,8 @@ export const plain = (quoted: string) => quoted.normalize('NFKC').replace(SEPARA
  * Text that others may read (validation reasons: stored, answered, put in events and notifications) with secrets
  * masked as the API shows them (NFKC-normalized): every occurrence of one of `secrets` (the profile's own, in clear),
  * also quoted with separators (SEPARATOR_CHAR) between its characters and in any letter case, becomes `maskSecret(secret)`
- * (`****3000`), and so does its end of five characters or more quoted on its own (`ending 1234567`). Then every quoted value `superseded` recognizes (an older revision's secret, known by its digest:
- * maskRecognized). Then, as a safety net for secrets this code does not know (another account, a profile whose
+ * (`****3000`), and so does its end of five characters or more quoted on its own (`ending 1234567`). Then every
+ * quoted value `superseded` recognizes (an older revision's secret, known by its digest: maskRecognized). Then, as a safety net for secrets this code does not know (another account, a profile whose
  * secrets cannot be opened, a superseded one whose digest's key is gone), every valid IBAN (in any case, grouped by up to
  * three separators), anything else written like an IBAN, and every run of LONG_DIGIT_RUN or more digits (grouped by up to
  * three separators or not; dates and year pairs standing on their own excepted), keeps its last four characters only.

@@ -1,5 +1,6 @@
 import type { FieldProblem } from '@lib/platform';
-import { maskSecret, typedIdentifier } from '../secrets/masking';
+import { typedIdentifier } from '../common/typed-identifier';
+import { maskSecret } from '../secrets/masking';
 import type { SecretBox } from '../secrets/secret-box';
 import type { TaxDocumentDto } from './dto/tax-profile.dto';
 import type { TaxDocument } from './tax-profile.schema';

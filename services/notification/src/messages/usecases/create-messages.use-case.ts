@@ -59,9 +59,9 @@ export class CreateMessagesUseCase {
     // role (an admin made admin just before the event, next to those already known), or a recipient the event names
     // whom the view knows without the role or deactivated (granted or reactivated just before the event, or taken
     // away since: the view caught up to the event's time tells which). Once it has caught up, look again.
-    const knownWithoutRole = (p: NonNullable<typeof plan>) =>
+    const knownOtherwise = (p: NonNullable<typeof plan>) =>
       p.recipients.some((r) => r.active === false || (r.roles !== undefined && !audienceOf(r, p.audience)));
-    if (plan && !covered && (plan.recipients.length === 0 || plan.fromView || knownWithoutRole(plan))) {
+    if (plan && !covered && (plan.recipients.length === 0 || plan.fromView || knownOtherwise(plan))) {
       const waited = await this.identity.waitFor(envelope.occurredAt, stopping);
       if (waited !== 'behind') plan = await this.planner.plan(topic, envelope);
       current = waited === 'caught-up' || this.identity.handled(envelope.occurredAt);
