@@ -32,6 +32,34 @@ describe('bank account rules per country', () => {
     expect(schemeFor('AU')).toBe('AU_BSB');
     expect(schemeFor('IN')).toBe('IN_IFSC');
     expect(schemeFor('JP')).toBe('SWIFT');
+    // Territories whose accounts carry their country's IBAN (the IBAN registry lists them under it).
+    expect(['JE', 'GG', 'IM', 'AX', 'GF', 'RE', 'NC'].map(schemeFor)).toEqual(Array(7).fill('IBAN'));
+  });
+
+  it("takes a territory's account with its country's IBAN, and a BIC of the territory or its country", () => {
+    const jersey = checkBankAccount('JE', { iban: 'GB82 WEST 1234 5698 7654 32', bic: 'RBOSJESH' });
+    expect(jersey).toEqual({ problems: [], account: { scheme: 'IBAN', secretField: 'iban', secret: 'GB82WEST12345698765432', identifiers: { bic: 'RBOSJESH' } } });
+    expect(checkBankAccount('IM', { iban: 'GB82WEST12345698765432', bic: 'NWBKGB2L' }).problems).toEqual([]);
+    expect(checkBankAccount('RE', { iban: 'FR1420041010050500013M02606', bic: 'BNPAFRPP' }).problems).toEqual([]);
+    expect(checkBankAccount('MC', { iban: 'MC5811222000010123456789030', bic: 'BNPAFRPP' }).problems).toEqual([]);
+    expect(checkBankAccount('AX', { iban: 'FI2112345600000785', bic: 'AABAFI22' }).problems).toEqual([]);
+    // Their own code in an IBAN is no IBAN of theirs, and the length is the country's.
+    expect(checkBankAccount('JE', { iban: 'JE82WEST12345698765432', bic: 'RBOSJESH' }).problems).toEqual([
+      { field: 'account.iban', message: "must be an IBAN of the bank account country GB (JE's accounts have GB IBANs)" },
+    ]);
+    expect(checkBankAccount('GF', { iban: 'FR1420041010050500013M0260', bic: 'BNPAFRPP' }).problems).toEqual([
+      { field: 'account.iban', message: "must have 27 characters for FR (GF's accounts have FR IBANs)" },
+    ]);
+  });
+
+  it("takes only a BIC of a bank in the account's country or its banking area", () => {
+    const german = checkBankAccount('DE', { iban: 'DE89370400440532013000', bic: 'BNPAFRPP' });
+    expect(german).toEqual({ problems: [{ field: 'account.bic', message: "must be the BIC of a bank in DE (its fifth and sixth characters name the bank's country, FR here)" }] });
+    expect(checkBankAccount('JE', { iban: 'GB82WEST12345698765432', bic: 'COBADEFF' }).problems).toEqual([
+      { field: 'account.bic', message: "must be the BIC of a bank in GB, JE, GG, IM (its fifth and sixth characters name the bank's country, DE here)" },
+    ]);
+    expect(checkBankAccount('JP', { bic: 'COBADEFF', accountNumber: '1234567' }).problems.map((p) => p.field)).toEqual(['account.bic']);
+    expect(checkBankAccount('PR', { bic: 'BOFAUS3N', accountNumber: '1234567' }).problems).toEqual([]);
   });
 
   it('normalizes a spaced IBAN and keeps the BIC in clear, the IBAN as the secret', () => {

@@ -1,5 +1,5 @@
 import type { FieldProblem } from '@lib/platform';
-import { abaChecksumValid, abaPrefixValid, BIC_PATTERN, IBAN_LENGTHS, ibanChecksumValid, usesIban } from '../reference/iban';
+import { abaChecksumValid, abaPrefixValid, BIC_PATTERN, bicCountriesFor, bicCountry, IBAN_LENGTHS, ibanChecksumValid, ibanCountryOf, usesIban } from '../reference/iban';
 import { typedIdentifier } from '../common/typed-identifier';
 
 /** How accounts are identified in a country; decides which fields are required. */
@@ -115,7 +115,14 @@ export function checkBankAccount(
   };
   const bic = () => {
     const value = v('bic');
+    const countries = bicCountriesFor(country);
     if (!BIC_PATTERN.test(value)) problems.push({ field: field('bic'), message: 'must be a BIC of 8 or 11 characters (e.g. DEUTDEFF or DEUTDEFF500)' });
+    else if (!countries.includes(bicCountry(value))) {
+      problems.push({
+        field: field('bic'),
+        message: `must be the BIC of a bank in ${countries.join(', ')} (its fifth and sixth characters name the bank's country, ${bicCountry(value)} here)`,
+      });
+    }
     identifiers.bic = value;
   };
 
@@ -123,13 +130,15 @@ export function checkBankAccount(
     case 'IBAN': {
       secretField = 'iban';
       secret = v('iban');
-      const expected = IBAN_LENGTHS[country];
+      const ibanCountry = ibanCountryOf(country)!;
+      const expected = IBAN_LENGTHS[ibanCountry];
+      const of = ibanCountry === country ? country : `${ibanCountry} (${country}'s accounts have ${ibanCountry} IBANs)`;
       if (!/^[A-Z]{2}\d{2}[A-Z0-9]+$/.test(secret)) {
         problems.push({ field: field('iban'), message: 'must be an IBAN: country code, 2 check digits, then letters and digits' });
-      } else if (secret.slice(0, 2) !== country) {
-        problems.push({ field: field('iban'), message: `must be an IBAN of the bank account country ${country}` });
+      } else if (secret.slice(0, 2) !== ibanCountry) {
+        problems.push({ field: field('iban'), message: `must be an IBAN of the bank account country ${of}` });
       } else if (secret.length !== expected) {
-        problems.push({ field: field('iban'), message: `must have ${expected} characters for ${country}` });
+        problems.push({ field: field('iban'), message: `must have ${expected} characters for ${of}` });
       } else if (!ibanChecksumValid(secret)) {
         problems.push({ field: field('iban'), message: 'has an invalid checksum (check digits do not match)' });
       }

@@ -9,8 +9,23 @@ export const IBAN_LENGTHS: Readonly<Record<string, number>> = {
   VA: 22, VG: 24, XK: 20, YE: 30,
 };
 
+/**
+ * Territories with an ISO 3166 code of their own whose accounts carry another country's IBAN (the IBAN registry lists
+ * them under it): Jersey, Guernsey and the Isle of Man GB's; Åland FI's; France's overseas departments, collectivities
+ * and territories FR's.
+ */
+export const IBAN_OF_TERRITORY: Readonly<Record<string, string>> = {
+  JE: 'GB', GG: 'GB', IM: 'GB', AX: 'FI',
+  GF: 'FR', GP: 'FR', MQ: 'FR', RE: 'FR', YT: 'FR', PM: 'FR', BL: 'FR', MF: 'FR', NC: 'FR', PF: 'FR', WF: 'FR', TF: 'FR',
+};
+
+/** The country code the IBANs of bank accounts in `country` start with; undefined where accounts have no IBAN. */
+export function ibanCountryOf(country: string): string | undefined {
+  return IBAN_OF_TERRITORY[country] ?? (country in IBAN_LENGTHS ? country : undefined);
+}
+
 export function usesIban(country: string): boolean {
-  return country in IBAN_LENGTHS;
+  return ibanCountryOf(country) !== undefined;
 }
 
 /** ISO 13616 check: move the first four characters to the end, letters to numbers (A=10), mod 97 must be 1. */
@@ -45,3 +60,28 @@ export function abaChecksumValid(routing: string): boolean {
 
 /** BIC / SWIFT code: bank (4 letters), country (2 letters), location (2), optional branch (3). */
 export const BIC_PATTERN = /^[A-Z]{4}[A-Z]{2}[A-Z0-9]{2}([A-Z0-9]{3})?$/;
+
+/** The country a BIC names (its fifth and sixth characters). */
+export const bicCountry = (bic: string): string => bic.slice(4, 6);
+
+/**
+ * Countries whose banks serve each other's accounts (one banking system, or a territory banked from its country): a
+ * BIC of any of them can be the bank of an account in another of them.
+ */
+const BANKING_AREAS: ReadonlyArray<readonly string[]> = [
+  ['GB', 'JE', 'GG', 'IM'],
+  ['FR', 'MC', 'GF', 'GP', 'MQ', 'RE', 'YT', 'PM', 'BL', 'MF', 'NC', 'PF', 'WF', 'TF'],
+  ['FI', 'AX'],
+  ['DK', 'FO', 'GL'],
+  ['IT', 'SM', 'VA'],
+  ['CH', 'LI'],
+  ['NO', 'SJ', 'BV'],
+  ['US', 'PR', 'GU', 'VI', 'AS', 'MP', 'UM'],
+  ['AU', 'CX', 'CC', 'NF', 'HM'],
+  ['NZ', 'CK', 'NU', 'TK'],
+];
+
+/** The countries whose banks' BICs can serve a bank account in `country`: itself and its banking area. */
+export function bicCountriesFor(country: string): readonly string[] {
+  return BANKING_AREAS.find((area) => area.includes(country)) ?? [country];
+}

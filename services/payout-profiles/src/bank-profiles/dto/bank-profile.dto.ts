@@ -10,7 +10,8 @@ import { AccountScheme, SCHEMES } from '../bank-account.rules';
 
 /**
  * Account details; which fields are required depends on the bank account country (see the README):
- * IBAN countries: iban + bic; US: accountNumber + routingNumber; CA: institutionNumber + transitNumber +
+ * IBAN countries (and territories with their country's IBANs: JE, GG, IM, AX, France's overseas): iban + bic (a bank's
+ * of the country's banking area); US: accountNumber + routingNumber; CA: institutionNumber + transitNumber +
  * accountNumber; AU: bsb + accountNumber; IN: ifsc + accountNumber; elsewhere: bic + accountNumber.
  */
 // Blank ("   ") is refused with "<field> must not be blank" (Text), not read as left out: a required one would be told
