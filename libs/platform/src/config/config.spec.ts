@@ -182,11 +182,19 @@ describe('Kafka connection settings', () => {
     });
   });
 
+  it('takes SASL credentials left blank as unset while no mechanism needs them (a secret with blank keys)', () => {
+    expect(load({ KAFKA_SASL_USERNAME: '', KAFKA_SASL_PASSWORD: ' ' })).toMatchObject({ KAFKA_SASL_MECHANISM: 'none', KAFKA_SASL_USERNAME: undefined, KAFKA_SASL_PASSWORD: undefined });
+    expect(connection({ KAFKA_SASL_MECHANISM: 'none', KAFKA_SASL_USERNAME: '', KAFKA_SASL_PASSWORD: '' })).not.toHaveProperty('sasl');
+    expect(load({ KAFKA_TLS_CERT_FILE: '', KAFKA_TLS_KEY_FILE: '' })).toMatchObject({ KAFKA_TLS_CERT_FILE: undefined, KAFKA_TLS_KEY_FILE: undefined });
+  });
+
   it('refuses a SASL mechanism without its user and password, and one KafkaJS does not speak', () => {
     const message = refusal({ KAFKA_SASL_MECHANISM: 'plain' });
     expect(message).toContain('KAFKA_SASL_USERNAME (');
     expect(message).toContain('KAFKA_SASL_PASSWORD (');
-    expect(refusal({ KAFKA_SASL_MECHANISM: 'plain', KAFKA_SASL_USERNAME: 'u', KAFKA_SASL_PASSWORD: ' ' })).toContain('KAFKA_SASL_PASSWORD (must not be empty)');
+    expect(refusal({ KAFKA_SASL_MECHANISM: 'plain', KAFKA_SASL_USERNAME: 'u', KAFKA_SASL_PASSWORD: ' ' })).toContain(
+      'KAFKA_SASL_PASSWORD (missing: SASL password: required unless KAFKA_SASL_MECHANISM is none)',
+    );
     expect(refusal({ KAFKA_SASL_MECHANISM: 'gssapi' })).toContain('KAFKA_SASL_MECHANISM (must be one of: none, plain, scram-sha-256, scram-sha-512)');
   });
 

@@ -277,11 +277,12 @@ export function loadConfig<S extends Record<string, ValidatorSpec<unknown>>>(
   spec: S,
   env: NodeJS.ProcessEnv = process.env,
 ) {
-  // An optional setting (no value by default, none required with another) given empty is not set (`${VAR:-}` in a
-  // compose file): envalid would refuse the validator's "none".
+  // A setting with no value by default given empty is not set (`${VAR:-}` in a compose file, a blank key of a mounted
+  // secret): envalid would refuse the validator's "none". One required with another (KAFKA_SASL_USERNAME with a SASL
+  // mechanism) is then said to be missing, with why it is required.
   const given = { ...env };
   for (const [name, setting] of Object.entries(spec)) {
-    const optional = 'default' in setting && setting.default === undefined && !setting.requiredWhen;
+    const optional = 'default' in setting && setting.default === undefined;
     if (optional && given[name]?.trim() === '') delete given[name];
   }
   // A plain frozen copy: envalid's strict proxy throws on unknown keys, which Nest probes (onModuleInit...).
