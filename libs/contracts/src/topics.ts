@@ -24,6 +24,18 @@ export const ALL_TOPICS: Topic[] = Object.values(Topics);
 /** Topics written by systems outside the platform: public, versioned contracts. */
 export const EXTERNAL_TOPICS: Topic[] = [Topics.eligibility, Topics.agreements, Topics.validationResults];
 
+/**
+ * Topics whose whole history builds views (roles, locations, programs, eligibility, agreements, validation results): a
+ * service deployed anew, or whose database is restored, reads them from their start. A service that creates one keeps
+ * it forever (`retention.ms=-1`); every other topic it creates gets the broker's default retention.
+ */
+export const HISTORY_TOPICS: Topic[] = [Topics.identity, Topics.programs, ...EXTERNAL_TOPICS];
+
+/** The topic settings a service creates `topic` with (beside its partitions). */
+export function topicConfig(topic: string): Record<string, string> {
+  return HISTORY_TOPICS.includes(topic as Topic) ? { 'retention.ms': '-1' } : {};
+}
+
 export function deadLetterTopic(topic: string): string {
   return `${topic}.dlq`;
 }

@@ -1,3 +1,4 @@
+import { topicConfig } from '@lib/contracts';
 import { Inject, Injectable } from '@nestjs/common';
 import { Admin, Kafka } from 'kafkajs';
 import { MESSAGING_OPTIONS, MessagingOptions, resolveOptions } from './options';
@@ -37,7 +38,7 @@ export class TopicAdmin {
     const admin = this.kafka.admin();
     await admin.connect();
     try {
-      await createMissingTopics(admin, topics, this.partitions);
+      await createMissingTopics(admin, topics, this.partitions, topicConfig);
       topics.forEach((topic) => this.known.add(topic));
     } finally {
       await admin.disconnect();
@@ -92,16 +93,23 @@ export function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
 const LEADER_WAIT_MS = 30_000;
 
 /**
- * Creates those of `topics` that do not exist, and returns once every partition of every one of them has a leader. A
- * topic another client created a moment ago (listed already, or "already exists" when creating it) may have none
- * yet: a consumer subscribing then fails with "This server does not host this topic-partition".
+ * Creates those of `topics` that do not exist (each with `partitions` and the settings `configOf` gives it; a topic
+ * that exists is left as it is), and returns once every partition of every one of them has a leader. A topic another
+ * client created a moment ago (listed already, or "already exists" when creating it) may have none yet: a consumer
+ * subscribing then fails with "This server does not host this topic-partition".
  */
-export async function createMissingTopics(admin: Admin, topics: string[], partitions: number): Promise<void> {
+export async function createMissingTopics(
+  admin: Admin,
+  topics: string[],
+  partitions: number,
+  configOf: (topic: string) => Record<string, string> = () => ({}),
+): Promise<void> {
   const existing = new Set(await admin.listTopics());
   const missing = topics.filter((topic) => !existing.has(topic));
   if (missing.length) {
+    const configEntries = (topic: string) => Object.entries(configOf(topic)).map(([name, value]) => ({ name, value }));
     await admin
-      .createTopics({ waitForLeaders: true, topics: missing.map((topic) => ({ topic, numPartitions: partitions })) })
+      .createTopics({ waitForLeaders: true, topics: missing.map((topic) => ({ topic, numPartitions: partitions, configEntries: configEntries(topic) })) })
       .catch((error: Error) => {
         // Another instance may have created it in between.
         if (!/already exists/i.test(error.message)) throw error;

@@ -10,7 +10,7 @@ import { bootService, eventually, PROJECT_ROOT, RunningService, TestIssuer, uniq
 import { KafkaServer, startKafka } from '@lib/testing/infra/kafka';
 import { Module } from '@nestjs/common';
 import { MongooseModule, Prop, Schema, SchemaFactory } from '@nestjs/mongoose';
-import { Admin, Kafka, logLevel } from 'kafkajs';
+import { Admin, ConfigResourceTypes, Kafka, logLevel } from 'kafkajs';
 import { MongoClient } from 'mongodb';
 import { randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
@@ -33,6 +33,12 @@ ParcelSchema.plugin(outboxPlugin);
   imports: [PlatformModule.forService({ name: 'payout-profiles' }), MongooseModule.forFeature([{ name: Parcel.name, schema: ParcelSchema }])],
 })
 class PayoutProfilesLikeModule {}
+
+/** Named as the service that writes identity events: a topic whose whole history builds other services' views. */
+@Module({
+  imports: [PlatformModule.forService({ name: 'identity' }), MongooseModule.forFeature([{ name: Parcel.name, schema: ParcelSchema }])],
+})
+class IdentityLikeModule {}
 
 const PARTITIONS = 3; // not the broker's num.partitions (6)
 const issuer = new TestIssuer();
@@ -57,11 +63,17 @@ afterAll(async () => {
   await issuer.stop();
 });
 
-function boot(db: string): Promise<RunningService> {
-  return bootService(PayoutProfilesLikeModule, {
+function boot(db: string, module: object = PayoutProfilesLikeModule): Promise<RunningService> {
+  return bootService(module as never, {
     name: 'payout_profiles',
     env: { ...issuer.env(), KAFKA_BROKERS: broker.brokers.join(','), KAFKA_TOPIC_PARTITIONS: String(PARTITIONS), MONGO_DB: db },
   });
+}
+
+/** A topic's retention.ms as the broker describes it. */
+async function retentionOf(topic: string): Promise<string | null | undefined> {
+  const { resources } = await admin.describeConfigs({ resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configNames: ['retention.ms'] }], includeSynonyms: false });
+  return resources[0].configEntries.find((entry) => entry.configName === 'retention.ms')?.configValue;
 }
 
 /** Partitions and records of each topic (fails while one does not exist). */
@@ -86,6 +98,17 @@ describe('topics a service writes, on a broker that does not create topics on fi
       });
     } finally {
       await service.close();
+    }
+  });
+
+  it('keep their whole history when their events build views (identity, programs, outside systems), the rest as the broker does', async () => {
+    const services = [await boot(uniqueName('parcels'), IdentityLikeModule), await boot(uniqueName('parcels'))];
+    try {
+      await eventually(() => topicFigures([Topics.identity, Topics.payoutProfiles]), 30_000);
+      expect(await retentionOf(Topics.identity)).toBe('-1');
+      expect(await retentionOf(Topics.payoutProfiles)).toBe(String(24 * 3_600_000)); // the broker's log.retention.hours
+    } finally {
+      await Promise.all(services.map((service) => service.close()));
     }
   });
 
