@@ -47,6 +47,36 @@ describe('programs', () => {
     expect((await call(h, 'GET', `/v1/programs/${encodeURIComponent(id)}`, { token: await w.token('admin') })).status).toBe(404);
   });
 
+  it('gives a retry under its Idempotency-Key whose answer is gone the program it made: never a second program, a 409, or another request\'s', async () => {
+    const forgetAnswers = (since: Date) => h.db.collection('idempotency_keys').deleteMany({ createdAt: { $gte: since } });
+    const count = (name: string) => h.db.collection('programs').countDocuments({ name });
+    // Without a programId: its id derives from the key.
+    const startedAt = new Date();
+    const name = `Keyed ${Math.random().toString(36).slice(2, 10)}`;
+    const body = { name, fiscalYear: 'FY27', requiresEligibility: false, payoutRules: RULES };
+    const headers = { 'idempotency-key': `program-${name.replace(' ', '-')}` };
+    const first = await call(h, 'POST', '/v1/programs', { operator: true, body, headers });
+    expect(first.status).toBe(201);
+    await forgetAnswers(startedAt);
+    const retry = await call(h, 'POST', '/v1/programs', { operator: true, body, headers });
+    expect(retry).toMatchObject({ status: 201, body: { programId: first.body.programId, name, revision: 1 } });
+    expect(await count(name)).toBe(1);
+    // Another request under the key, its answer gone: 422, nothing written.
+    await forgetAnswers(startedAt);
+    const other = await call(h, 'POST', '/v1/programs', { operator: true, body: { ...body, name: `${name} 2` }, headers });
+    expectProblem(other, 422);
+    expect(await count(`${name} 2`)).toBe(0);
+    // With a programId: the same request's retry gets it, another request 409 as without a key.
+    const programId = `keyed-${Math.random().toString(36).slice(2, 10)}`;
+    const withId = { ...validProgram(programId), name: `${name} id` };
+    const idHeaders = { 'idempotency-key': `program-${programId}` };
+    expect((await call(h, 'POST', '/v1/programs', { operator: true, body: withId, headers: idHeaders })).status).toBe(201);
+    await forgetAnswers(startedAt);
+    expect(await call(h, 'POST', '/v1/programs', { operator: true, body: withId, headers: idHeaders })).toMatchObject({ status: 201, body: { programId } });
+    expectProblem(await call(h, 'POST', '/v1/programs', { operator: true, body: { ...withId, name: 'Someone else' }, headers: { 'idempotency-key': `other-${programId}` } }), 409);
+    expect((await h.db.collection('programs').findOne({ _id: programId } as never))?.name).toBe(`${name} id`);
+  });
+
   it('refuses a duplicate id, malformed JSON, and PATCHes without a good If-Match or with nothing to change', async () => {
     const program = await createProgram(h);
     expectProblem(await call(h, 'POST', '/v1/programs', { operator: true, body: validProgram(program.programId) }), 409);

@@ -30,6 +30,11 @@ export class Program {
    * program ignored (EndIneligibleProgramEnrollments). Not part of the snapshot: it only says which event does that.
    */
   @Prop() eligibilityRequiredSince?: number;
+  /**
+   * The fingerprint of the request that created it under an Idempotency-Key: a retry of that request whose stored
+   * answer is gone gets this program (201), another one 409 (its programId) or 422 (the key's derived id).
+   */
+  @Prop() createdByRequest?: string;
   @Prop({ required: true }) createdAt!: Date;
   @Prop({ required: true }) updatedAt!: Date;
 }

@@ -1,4 +1,4 @@
-import { CurrentPrincipal, Idempotent, IfMatch, OperatorOnly, Principal, setETag } from '@lib/platform';
+import { CurrentPrincipal, Idempotent, IdempotencyOf, IdempotentRequest, IfMatch, OperatorOnly, Principal, setETag } from '@lib/platform';
 import { Body, Controller, Get, HttpCode, Param, Patch, Post, Query, Res } from '@nestjs/common';
 import {
   ApiBearerAuth,
@@ -35,8 +35,12 @@ export class ProgramsController {
   @ApiOperation({ summary: 'Add a program to the catalog (operators); published as ProgramCreated' })
   @ApiCreatedResponse({ type: ProgramDto })
   @ApiConflictResponse({ description: 'A program with this id exists' })
-  async create(@Body() body: CreateProgramDto, @Res({ passthrough: true }) res: Response): Promise<ProgramDto> {
-    const program = await this.createProgram.execute(body);
+  async create(
+    @Body() body: CreateProgramDto,
+    @IdempotencyOf() idempotency: IdempotentRequest | undefined,
+    @Res({ passthrough: true }) res: Response,
+  ): Promise<ProgramDto> {
+    const program = await this.createProgram.execute(body, idempotency);
     setETag(res, program.revision);
     res.setHeader('Location', `/v1/programs/${encodeURIComponent(program._id)}`);
     return toProgramDto(program);
