@@ -6,6 +6,7 @@ export * from './bootstrap';
 export * from './config/config';
 export * from './config/kafka-connection';
 export * from './health/health.controller';
+export * from './http/email';
 export * from './http/empty-body';
 export * from './http/idempotency';
 export * from './http/idempotency-retention';

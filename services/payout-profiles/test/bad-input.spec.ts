@@ -162,6 +162,15 @@ const CASES: Case[] = [
   ['a tax profile nested 5,000 levels deep', async () => ({ method: 'POST', path: `/v1/locations/${w.L3}/tax-profile`, body: nested('businessProfile', 5_000, { incorporation: 'US' }) }), 400, ['businessProfile', ...Array(31).fill('0')].join('.'), /nested more than 32 levels/],
   ['a field named constructor', async () => ({ method: 'POST', path: '/v1/bank-profiles', body: { ...usProfile(), constructor: { prototype: { admin: true } } } }), 400, 'constructor', /should not exist/],
   ['a field named __proto__', async () => ({ method: 'POST', path: '/v1/bank-profiles', body: { ...usProfile(), ['__proto__']: { admin: true } } }), 400, '__proto__', /should not exist/],
+  // class-transformer skips the names of Object's own methods: the pipe never saw them as unknown fields.
+  ['a field named toString', async () => ({ method: 'POST', path: '/v1/bank-profiles', body: { ...usProfile(), toString: 1 } }), 400, 'toString', /should not exist/],
+  ['a beneficiary field named hasOwnProperty', async () => ({ method: 'POST', path: '/v1/bank-profiles', body: usProfile({ beneficiary: { name: 'Contoso Inc', email: 'payments@contoso.example', hasOwnProperty: 'x' } }) }), 400, 'beneficiary.hasOwnProperty', /should not exist/],
+  // Text that is no well-formed Unicode: isEmail threw on it (500), and the database stores U+FFFD in its place.
+  ['an email with a lone surrogate', async () => ({ method: 'POST', path: '/v1/bank-profiles', body: usProfile({ beneficiary: { name: 'Contoso Inc', email: 'pay@conto\ud800so.example' } }) }), 400, 'beneficiary.email', /well-formed Unicode/],
+  ['a name with a lone surrogate', async () => ({ method: 'POST', path: '/v1/bank-profiles', body: usProfile({ name: 'Account \udbff' }) }), 400, 'name', /well-formed Unicode/],
+  // isEmail takes them; an SMTP client refuses them in an envelope, so no mail would ever reach them.
+  ['an email with a line break in its quoted local part', async () => ({ method: 'POST', path: '/v1/bank-profiles', body: usProfile({ beneficiary: { name: 'Contoso Inc', email: '"pay\r\nments"@contoso.example' } }) }), 400, 'beneficiary.email', /must be an email address/],
+  ['a contact email with angle brackets', async () => ({ method: 'POST', path: `/v1/locations/${w.L3}/tax-profile`, body: usTaxProfile({ businessProfile: { ...usTaxProfile().businessProfile, contactEmail: '"<tax>"@contoso.example' } }) }), 400, 'businessProfile.contactEmail', /must be an email address/],
   // What validating costs is bounded before the pipe runs, whoever sends it (any token reaches the pipe).
   ['a list of 5,001 items', async () => ({ method: 'POST', path: `/v1/locations/${w.L3}/tax-profile`, body: usTaxProfile({ documents: Array.from({ length: 5_001 }, () => ({})) }) }), 400, 'documents', /must contain at most 5000 items/],
   ['an object of 201 fields', async () => ({ method: 'POST', path: '/v1/bank-profiles', body: Object.fromEntries(Array.from({ length: 201 }, (_, i) => [`a${i}`, 0])) }), 400, 'body', /must have at most 200 fields/],

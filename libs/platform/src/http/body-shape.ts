@@ -1,4 +1,5 @@
 import type { NextFunction, Request, Response } from 'express';
+import { wellFormed } from './email';
 import { ValidationProblem } from './problem';
 
 /** Deeper than any request body of the platform (the deepest, a tax profile's address in its business profile, is 3). */
@@ -15,15 +16,21 @@ export const MAX_BODY_ARRAY_ITEMS = 5_000;
  */
 export const MAX_BODY_OBJECT_KEYS = 200;
 
-/** Names a body may not use: Nest's validation pipe drops them without a word (stripProtoKeys), so they are refused here. */
-const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor']);
+/**
+ * Names a body may not use: Nest's validation pipe drops `__proto__` and `constructor` without a word (stripProtoKeys),
+ * and class-transformer skips the names of Object's own methods (`toString`, `valueOf`, `hasOwnProperty`...), so the
+ * pipe's check of unknown fields never sees them: refused here, as any unknown field is.
+ */
+const FORBIDDEN_KEYS = new Set(['__proto__', ...Object.getOwnPropertyNames(Object.prototype)]);
 
 /**
  * After the JSON parser, before anything walks the body: one nested deeper than MAX_BODY_DEPTH answers 400 (the
  * validation pipe and the Idempotency-Key fingerprint recurse through it, and a few kilobytes of `[[[[...` overflowed
  * the stack: a 500), and so does a list longer than MAX_BODY_ARRAY_ITEMS, an object with more than
- * MAX_BODY_OBJECT_KEYS fields, and a field named `__proto__` or `constructor`, as any unknown field is. Any caller
- * with a token reaches the pipe, so what it costs is bounded here. Walked with a stack of its own, not recursion.
+ * MAX_BODY_OBJECT_KEYS fields, a field named `__proto__`, `constructor` or as another of Object's own properties, as
+ * any unknown field is, and text that is no well-formed Unicode (a lone surrogate, `"\ud800"`: the database would
+ * store U+FFFD in its place, unlike what was answered, and `isEmail` throws on it). Any caller with a token reaches the
+ * pipe, so what it costs is bounded here. Walked with a stack of its own, not recursion.
  */
 export function checkBodyShape(request: Request, _response: Response, next: NextFunction): void {
   const problem = shapeProblem(request.body);
@@ -46,7 +53,9 @@ export function shapeProblem(body: unknown): { field: string; message: string } 
     for (const key of keys) {
       const field = path ? `${path}.${key}` : key;
       if (!Array.isArray(value) && FORBIDDEN_KEYS.has(key)) return { field, message: `property ${key} should not exist` };
+      if (!wellFormed(key)) return { field: path || 'body', message: 'has a field name that is no well-formed Unicode text (a lone surrogate)' };
       const child = (value as Record<string, unknown>)[key];
+      if (typeof child === 'string' && !wellFormed(child)) return { field, message: 'must be well-formed Unicode text (it holds a lone surrogate)' };
       if (child !== null && typeof child === 'object') stack.push({ value: child, depth: depth + 1, path: field });
     }
   }

@@ -44,6 +44,14 @@ describe('mapScimUser', () => {
     expect(mapped.ok && createdName({ ...mapped.user, displayName: 'Grace Hopper' })).toBe('Grace Hopper');
   });
 
+  it('takes an email longer than a name without a name (a deactivation), naming a user it creates by the local part', () => {
+    const long = `${'l'.repeat(60)}@${['d', 'e', 'f'].map((c) => c.repeat(60)).join('.')}.example`;
+    expect(long.length).toBeGreaterThan(200);
+    const mapped = mapScimUser({ externalId: 'e-long', userName: long, active: false }, 0);
+    expect(mapped).toEqual({ index: 0, ok: true, user: { externalId: 'e-long', email: long, active: false } });
+    expect(mapped.ok && createdName(mapped.user)).toBe('l'.repeat(60));
+  });
+
   it('maps a name part sent empty (or null) to null, and one not sent to nothing', () => {
     expect(mapScimUser({ ...entra, name: { givenName: '', familyName: null } }, 0)).toMatchObject({ ok: true, user: { givenName: null, familyName: null } });
     expect(mapScimUser({ ...entra, name: { givenName: '  ', familyName: 'Hopper' } }, 0)).toMatchObject({ ok: true, user: { givenName: null, familyName: 'Hopper' } });
@@ -59,6 +67,11 @@ describe('mapScimUser', () => {
     ['a blank externalId', { ...entra, externalId: '  ' }, 'externalId is required'],
     ['no usable email', { externalId: 'e', userName: 'grace', emails: [{ value: 'not-an-email' }] }, 'no valid email address (emails[].value or userName)'],
     ['a bad active flag', { ...entra, active: 'maybe' }, 'active must be true or false'],
+    // isEmail takes them, an SMTP client refuses them: every mail to the user would fail.
+    ['an email with a line break in a quoted local part', { externalId: 'e', emails: [{ value: '"a\r\nb"@contoso.example' }] }, 'no valid email address (emails[].value or userName)'],
+    ['an email with angle brackets', { externalId: 'e', userName: '"<a>"@contoso.example' }, 'no valid email address (emails[].value or userName)'],
+    // isEmail throws on it (a URIError): one entry would have failed the whole import.
+    ['an email that is no well-formed Unicode', { externalId: 'e', emails: [{ value: 'a@b\ud800c.example' }] }, 'no valid email address (emails[].value or userName)'],
     ['a given name of 201 characters', { ...entra, name: { givenName: 'g'.repeat(201), familyName: 'Hopper' } }, 'name.givenName and name.familyName are at most 200 characters'],
     ['a family name of 201 characters', { ...entra, name: { givenName: 'Grace', familyName: 'h'.repeat(201) } }, 'name.givenName and name.familyName are at most 200 characters'],
   ])('rejects %s with a reason', (_, resource, reason) => {

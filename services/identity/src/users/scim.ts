@@ -1,4 +1,4 @@
-import { isEmail } from 'class-validator';
+import { isDeliverableEmail } from '@lib/platform';
 import type { UserChange } from './users.repository';
 
 /** `deactivatedBy` of a user a directory import deactivated (an admin's deactivation records the admin's user id). */
@@ -29,7 +29,7 @@ function primaryEmail(resource: Record<string, unknown>): string | undefined {
   const emails = Array.isArray(resource.emails) ? (resource.emails as unknown[]) : [];
   const entries = emails.filter((e): e is Record<string, unknown> => typeof e === 'object' && e !== null && text((e as Record<string, unknown>).value) !== undefined);
   const chosen = entries.find((e) => e.primary === true || e.primary === 'true') ?? entries[0];
-  return text(chosen?.value) ?? (isEmail(text(resource.userName) ?? '') ? text(resource.userName) : undefined);
+  return text(chosen?.value) ?? (isDeliverableEmail(text(resource.userName)) ? text(resource.userName) : undefined);
 }
 
 /** A name part: its text, null when sent empty (`""`, blanks or null), undefined when not sent (or not a string). */
@@ -60,7 +60,7 @@ export function mapScimUser(resource: unknown, index: number): MappedResource {
   if (!externalId) return { index, ok: false, reason: 'externalId is required' };
   if (externalId.length > 256) return { index, ok: false, externalId, reason: 'externalId is longer than 256 characters' };
   const email = primaryEmail(r);
-  if (!email || !isEmail(email) || email.length > 254) {
+  if (!isDeliverableEmail(email)) {
     return { index, ok: false, externalId, reason: 'no valid email address (emails[].value or userName)' };
   }
   const name = typeof r.name === 'object' && r.name !== null ? (r.name as Record<string, unknown>) : {};
@@ -71,7 +71,7 @@ export function mapScimUser(resource: unknown, index: number): MappedResource {
   }
   // Only what the directory sent: the email is a new user's name (createdName), never a stored name's replacement.
   const displayName = text(r.displayName) ?? text(name.formatted) ?? ([givenName, familyName].filter(Boolean).join(' ') || undefined);
-  if ((displayName ?? email).length > 200) return { index, ok: false, externalId, reason: 'displayName is longer than 200 characters' };
+  if ((displayName?.length ?? 0) > 200) return { index, ok: false, externalId, reason: 'displayName is longer than 200 characters' };
   const active = activeFlag(r.active);
   if (active === undefined) return { index, ok: false, externalId, reason: 'active must be true or false' };
   return {
@@ -104,8 +104,12 @@ export function mapScimResources(resources: unknown[]): MappedResource[] {
   });
 }
 
-/** The display name of a user an import creates: the directory's, else its email. */
-export const createdName = (incoming: DirectoryUser): string => incoming.displayName ?? incoming.email;
+/**
+ * The display name of a user an import creates: the directory's, else its email (names are at most 200 characters: a longer email gives its local
+ * part, at most 64).
+ */
+export const createdName = (incoming: DirectoryUser): string =>
+  incoming.displayName ?? (incoming.email.length <= 200 ? incoming.email : incoming.email.slice(0, incoming.email.lastIndexOf('@')));
 
 /** The stored fields an import compares. */
 export interface KnownUser {

@@ -1,12 +1,11 @@
 import { ID_MESSAGE, ID_PATTERN } from '@lib/contracts';
-import { Text } from '@lib/platform';
+import { IsDeliverableEmail, Text } from '@lib/platform';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import {
   ArrayMaxSize,
   ArrayMinSize,
   IsArray,
-  IsEmail,
   IsISO31661Alpha2,
   IsOptional,
   Matches,
@@ -31,7 +30,7 @@ export class LocationInput {
 
 export class GlobalAdminInput {
   @ApiProperty({ example: 'ada@contoso.example' })
-  @IsEmail({}, { message: 'email must be an email address' })
+  @IsDeliverableEmail()
   @MaxLength(254)
   email!: string;
 

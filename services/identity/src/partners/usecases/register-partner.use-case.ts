@@ -33,7 +33,7 @@ function sameRegistration(
 /**
  * A platform operator registers a partner with its locations and its first Global admin. The input comes only
  * through the controller's validated RegisterPartnerInput: names are already trimmed (`@Text`) and the email has
- * no surrounding blanks (`@IsEmail` refuses them).
+ * no surrounding blanks (`@IsDeliverableEmail` refuses them).
  */
 @Injectable()
 export class RegisterPartner {

@@ -1,10 +1,11 @@
+import { IsDeliverableEmail } from '@lib/platform';
 import { ID_MESSAGE, ID_PATTERN } from '@lib/contracts';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsEmail, IsOptional, Matches, MaxLength } from 'class-validator';
+import { IsOptional, Matches, MaxLength } from 'class-validator';
 
 export class DevSignInInput {
   @ApiProperty({ example: 'ada@contoso.example' })
-  @IsEmail({}, { message: 'email must be an email address' })
+  @IsDeliverableEmail()
   @MaxLength(254)
   email!: string;
 

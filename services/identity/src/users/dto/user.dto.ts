@@ -1,14 +1,14 @@
 import { COMPANY_ROLES, Role, Roles } from '@lib/contracts';
-import { setETag, Text } from '@lib/platform';
+import { IsDeliverableEmail, setETag, Text } from '@lib/platform';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform, Type } from 'class-transformer';
-import { IsBoolean, IsEmail, IsIn, IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
+import { IsBoolean, IsIn, IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
 import type { Response } from 'express';
 import type { User } from '../user.schema';
 
 export class CreateUserInput {
   @ApiProperty({ example: 'grace@contoso.example', description: 'Unique per partner, case-insensitive.' })
-  @IsEmail({}, { message: 'email must be an email address' })
+  @IsDeliverableEmail()
   @MaxLength(254)
   email!: string;
 

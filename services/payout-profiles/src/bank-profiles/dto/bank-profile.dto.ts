@@ -1,8 +1,8 @@
 import { CURRENCIES, PaymentMethod, PaymentMethods } from '@lib/contracts';
 import { ApiProperty, ApiPropertyOptional, PartialType } from '@nestjs/swagger';
-import { OptionalNotNull, PageQuery, Text } from '@lib/platform';
+import { IsDeliverableEmail, OptionalNotNull, PageQuery, Text } from '@lib/platform';
 import { Type } from 'class-transformer';
-import { ArrayMaxSize, ArrayMinSize, ArrayUnique, IsArray, IsEmail, IsIn, IsObject, IsString, Length, Matches, ValidateNested } from 'class-validator';
+import { ArrayMaxSize, ArrayMinSize, ArrayUnique, IsArray, IsIn, IsObject, IsString, Length, Matches, ValidateNested } from 'class-validator';
 import { ProfileStateDto } from '../../profiles/dto/profile-state.dto';
 import { AddressDto } from '../../common/address.dto';
 import { COUNTRIES } from '../../reference/countries';
@@ -36,7 +36,7 @@ export class BankAccountDto {
 
 export class BeneficiaryDto {
   @ApiProperty({ example: 'Contoso GmbH' }) @Text(200) name!: string;
-  @ApiProperty({ example: 'payments@contoso.example' }) @IsEmail() email!: string;
+  @ApiProperty({ example: 'payments@contoso.example' }) @IsDeliverableEmail() email!: string;
   @ApiPropertyOptional({ example: '+49 30 1234567' })
   @OptionalNotNull() @Matches(/^\+?(?=(?:[^0-9]*[0-9]){5})[0-9 ()-]{5,20}$/, { message: 'phone must be a phone number' })
   phone?: string;

@@ -1,11 +1,10 @@
 import { ApiProperty, ApiPropertyOptional, PartialType } from '@nestjs/swagger';
-import { DateTime, OptionalNotNull, PageQuery, Text } from '@lib/platform';
+import { DateTime, IsDeliverableEmail, OptionalNotNull, PageQuery, Text } from '@lib/platform';
 import { Type } from 'class-transformer';
 import {
   ArrayMaxSize,
   ArrayMinSize,
   IsArray,
-  IsEmail,
   IsIn,
   IsInt,
   IsObject,
@@ -28,7 +27,7 @@ export class BusinessProfileDto {
   @ApiProperty({ example: 'Contoso Ltd' }) @Text(200) legalName!: string;
   @ApiPropertyOptional() @OptionalNotNull() @Text(200) doingBusinessAs?: string;
   @ApiProperty({ type: AddressDto }) @IsObject() @ValidateNested() @Type(() => AddressDto) address!: AddressDto;
-  @ApiPropertyOptional() @OptionalNotNull() @IsEmail() contactEmail?: string;
+  @ApiPropertyOptional() @OptionalNotNull() @IsDeliverableEmail() contactEmail?: string;
 }
 
 /** Metadata of an uploaded file (the file itself lives in the document store). */
