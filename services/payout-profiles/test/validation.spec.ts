@@ -179,6 +179,8 @@ describe('bank profile', () => {
     const before = await h.db.collection('bank_profiles').findOne({ _id: id as never }, { projection: { outbox: 0 } });
     const conflicting = await call(h, 'POST', `/v1/operator/profiles/${id}/validation`, { headers: operator, body: { revision: 2, outcome: 'APPROVED' } });
     expect(conflicting.status).toBe(409);
+    // The back office's APPROVED of revision 2 was recorded (ALREADY_DECIDED) above: this one repeats it.
+    expect(conflicting.body).toMatchObject({ status: 409, effect: 'DUPLICATE', profileStatus: 'ACTION_REQUIRED' });
     const otherReasons = await call(h, 'POST', `/v1/operator/profiles/${id}/validation`, {
       headers: operator,
       body: { revision: 2, outcome: 'ACTION_REQUIRED', reasons: ['Another reason'] },

@@ -180,7 +180,8 @@ export class RecordValidationResult {
     if (command.source === 'OPERATOR' && (decided(answer.effect) || decided(answer.duplicateOf))) {
       throw Problems.conflict(
         `Revision ${command.revision} was already decided; the first decision stands. A new decision needs a new revision (an edit of the profile).`,
-        { effect: answer.effect, status: answer.profile.status },
+        // `profileStatus`: a problem's own `status` is its HTTP status.
+        { effect: answer.effect, profileStatus: answer.profile.status },
       );
     }
     return answer;
