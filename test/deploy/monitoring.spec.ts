@@ -9,7 +9,7 @@ import { collectProcessMetrics } from '@lib/platform';
 import { parser } from '@prometheus-io/lezer-promql';
 import type { SyntaxNode } from '@lezer/common';
 import { ensureGoBinary } from '@lib/testing/infra/go-build';
-import { load } from 'js-yaml';
+import { load, loadAll } from 'js-yaml';
 import { execFile } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -234,6 +234,41 @@ describe('deploy/prometheus/alerts.yml', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   }, 900_000);
+
+  it('the scrape configuration finds every service of the manifests: their namespace, annotations and port, the token file the README names, these rules', () => {
+    const config = load(readFileSync(join(ROOT, 'deploy', 'prometheus', 'prometheus.yml'), 'utf8')) as {
+      rule_files: string[];
+      scrape_configs: Array<{
+        job_name: string;
+        kubernetes_sd_configs: Array<{ role: string; namespaces: { names: string[] } }>;
+        authorization: { credentials_file: string };
+        relabel_configs: Array<{ source_labels?: string[]; regex?: string; action?: string; target_label?: string }>;
+      }>;
+    };
+    expect(config.rule_files.map((file) => join(ROOT, 'deploy', 'prometheus', file))).toEqual([ALERTS]);
+    const [job] = config.scrape_configs;
+    const kustomization = load(readFileSync(join(ROOT, 'deploy', 'k8s', 'kustomization.yaml'), 'utf8')) as { namespace: string; resources: string[] };
+    expect(job.kubernetes_sd_configs).toEqual([{ role: 'pod', namespaces: { names: [kustomization.namespace] } }]);
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    expect(readme).toContain(`credentials_file: ${job.authorization.credentials_file}`);
+
+    const keep = (label: string) => job.relabel_configs.find((r) => r.action === 'keep' && r.source_labels?.[0] === label)?.regex;
+    const annotation = (name: string) => `__meta_kubernetes_pod_annotation_${name.replace(/[./-]/g, '_')}`;
+    const sources = job.relabel_configs.flatMap((r) => r.source_labels ?? []);
+    const deployments = kustomization.resources
+      .filter((file) => file !== 'namespace.yaml')
+      .flatMap((file) => loadAll(readFileSync(join(ROOT, 'deploy', 'k8s', file), 'utf8')) as Array<{ kind: string; spec: any }>)
+      .filter((doc) => doc?.kind === 'Deployment');
+    expect(deployments).toHaveLength(5);
+    for (const deployment of deployments) {
+      const { annotations } = deployment.spec.template.metadata;
+      expect(new RegExp(`^${keep(annotation('prometheus.io/scrape'))}$`).test(annotations['prometheus.io/scrape'])).toBe(true);
+      for (const name of Object.keys(annotations)) expect(sources).toContain(annotation(name));
+      const ports = deployment.spec.template.spec.containers.flatMap((c: { ports: Array<{ name: string; containerPort: number }> }) => c.ports);
+      const scraped = ports.filter((port: { name: string }) => new RegExp(`^${keep('__meta_kubernetes_pod_container_port_name')}$`).test(port.name));
+      expect(scraped.map((port: { containerPort: number }) => String(port.containerPort))).toEqual([annotations['prometheus.io/port']]);
+    }
+  });
 
   it('every alert is named in the README (Monitoring)', () => {
     const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
