@@ -1,6 +1,6 @@
 import { MessagingModule } from '@lib/messaging';
 import { DynamicModule, Global, Module, Provider } from '@nestjs/common';
-import { APP_FILTER, APP_GUARD, APP_PIPE } from '@nestjs/core';
+import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR, APP_PIPE } from '@nestjs/core';
 import { MongooseModule } from '@nestjs/mongoose';
 import mongoose, { Connection } from 'mongoose';
 import { TerminusModule } from '@nestjs/terminus';
@@ -17,7 +17,7 @@ import { OutboxController } from './outbox/outbox.controller';
 import { ProblemFilter } from './http/problem.filter';
 import { IdempotencyRetention } from './http/idempotency-retention';
 import { createValidationPipe } from './http/validation';
-import { NoUnknownQueryGuard } from './http/no-unknown-query';
+import { NoUnknownQueryInterceptor } from './http/no-unknown-query';
 import { BackgroundWork } from './lifecycle/background-work';
 import { pinoParams } from './logging/logging';
 import { MetricsController } from './metrics/metrics';
@@ -123,7 +123,7 @@ export class PlatformModule {
         IdempotencyRetention,
         ModelsReady,
         { provide: APP_GUARD, useClass: AuthGuard },
-        { provide: APP_GUARD, useClass: NoUnknownQueryGuard },
+        { provide: APP_INTERCEPTOR, useClass: NoUnknownQueryInterceptor },
         { provide: APP_FILTER, useClass: ProblemFilter },
         { provide: APP_PIPE, useFactory: createValidationPipe },
       ],

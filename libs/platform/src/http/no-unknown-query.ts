@@ -1,4 +1,5 @@
-import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
+import { CallHandler, ExecutionContext, Injectable, NestInterceptor } from '@nestjs/common';
+import type { Observable } from 'rxjs';
 import { ROUTE_ARGS_METADATA } from '@nestjs/common/constants';
 import { RouteParamtypes } from '@nestjs/common/enums/route-paramtypes.enum';
 import { ValidationProblem } from './problem';
@@ -7,14 +8,20 @@ import { ValidationProblem } from './problem';
  * Refuses query parameters on a handler that declares none (SPEC §4 "Unknown fields are rejected"). A handler with a
  * `@Query()` DTO has its parameters checked by the global validation pipe (unknown ones refused there); one without
  * never shows the query to the pipe, so `GET /v1/notices?colour=blue` would be answered as if nothing had been sent.
- * Here it answers 400 problem+json naming each parameter, as the pipe words an unknown body field. Runs after
- * authentication (registered after AuthGuard), so a request without a valid token still gets 401.
+ * Here it answers 400 problem+json naming each parameter, as the pipe words an unknown body field. An interceptor, so
+ * that it runs after every guard, the routes' own too (a public route's operator-or-user check, a disabled route's
+ * 404): a request without a valid credential still gets 401, and a query string tells nothing of a route it may not use.
  */
 @Injectable()
-export class NoUnknownQueryGuard implements CanActivate {
+export class NoUnknownQueryInterceptor implements NestInterceptor {
   private readonly takesQuery = new WeakMap<object, boolean>();
 
-  canActivate(context: ExecutionContext): boolean {
+  intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
+    this.check(context);
+    return next.handle();
+  }
+
+  private check(context: ExecutionContext): boolean {
     if (context.getType() !== 'http') return true;
     const handler = context.getHandler();
     let takes = this.takesQuery.get(handler);
