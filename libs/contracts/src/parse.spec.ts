@@ -70,7 +70,8 @@ describe('parseEvent: event types', () => {
 });
 
 describe('parseEvent: eventId', () => {
-  it.each(['', 'e1', '42', '7f0c6a52-3b7e-4c38-9a51-2f4d5b1e8c9', '7f0c6a52x3b7e-4c38-9a51-2f4d5b1e8c90'])('rejects %j as malformed (dead-lettered)', (eventId) => {
+  // The nil and max UUIDs: a publisher's placeholder would have every later event skipped as a duplicate of the first.
+  it.each(['', 'e1', '42', '7f0c6a52-3b7e-4c38-9a51-2f4d5b1e8c9', '7f0c6a52x3b7e-4c38-9a51-2f4d5b1e8c90', '00000000-0000-0000-0000-000000000000', 'FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF'])('rejects %j as malformed (dead-lettered)', (eventId) => {
     expect(() => parseEvent(Topics.eligibility, decision('2026-07-01T10:00:00Z', eventId))).toThrow(MalformedMessageError);
     expect(() => parseEvent(Topics.eligibility, decision('2026-07-01T10:00:00Z', eventId))).toThrow('eventId: must be a UUID');
   });

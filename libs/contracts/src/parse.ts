@@ -47,6 +47,9 @@ export interface ParsedEvent<T = unknown> {
  * unknown types are returned with `known: false`; anything else that is wrong throws MalformedMessageError. `now`: the
  * consumer's clock (an outside system's event dated ahead of it is refused, EXTERNAL_CLOCK_SKEW_MS).
  */
+/** RFC 9562's nil and max UUIDs. */
+const PLACEHOLDER_UUID = /^(0{8}-0{4}-0{4}-0{4}-0{12}|f{8}-f{4}-f{4}-f{4}-f{12})$/i;
+
 export function parseEvent<T = unknown>(topic: string, value: Buffer | string | null, now = Date.now()): ParsedEvent<T> {
   if (value === null || value.length === 0) throw new MalformedMessageError('empty message value');
   let raw: unknown;
@@ -73,7 +76,10 @@ export function parseEvent<T = unknown>(topic: string, value: Buffer | string | 
   }
   // Consumers skip an event whose id they have applied (the processed-event ledger): an empty or made-up id (a
   // publisher's own counter) would have a later, different event skipped as a duplicate, silently. Dead-lettered.
-  if (typeof envelope.eventId === 'string' && !isUUID(envelope.eventId)) problems.push('eventId: must be a UUID');
+  // The nil and max UUIDs too: a publisher's placeholder (.NET's Guid.Empty), the same on every event it sends.
+  if (typeof envelope.eventId === 'string' && (!isUUID(envelope.eventId) || PLACEHOLDER_UUID.test(envelope.eventId))) {
+    problems.push('eventId: must be a UUID of its own (not the nil or max UUID)');
+  }
   if (problems.length) throw new MalformedMessageError(`invalid envelope: ${problems.join('; ')}`);
 
   const cls = payloadClass(topic, envelope.type as string);

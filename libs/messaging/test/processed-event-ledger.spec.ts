@@ -1,0 +1,32 @@
+import { uniqueName } from '@lib/testing';
+import mongoose, { Connection } from 'mongoose';
+import { ProcessedEventLedger } from '../src/processed-event-ledger';
+
+// Against the test database server (real connections): which events a group has applied, by eventId.
+let connection: Connection;
+let ledger: ProcessedEventLedger;
+
+beforeAll(async () => {
+  connection = await mongoose.createConnection(process.env.MONGO_URL!, { dbName: uniqueName('ledger'), directConnection: true }).asPromise();
+  ledger = new ProcessedEventLedger(connection);
+});
+
+afterAll(async () => {
+  await connection.dropDatabase();
+  await connection.close();
+});
+
+const origin = { topic: 'eligibility.decisions.v1', partition: 0, offset: '7' };
+
+describe('ProcessedEventLedger', () => {
+  it('knows an event applied by its group, in either case of its UUID (re-sent upper-cased, it is still a duplicate), and no other', async () => {
+    const applied = '7f0c6a52-3b7e-4c38-9a51-2f4d5b1e8c90';
+    const other = '0d4be8e1-5a43-4e1e-8f4b-7c2a9d6e1f30';
+    await ledger.recordMany('enrollment', [{ eventId: applied.toUpperCase(), ...origin }]);
+    expect(await ledger.processed(['enrollment'], [applied, applied.toUpperCase(), other])).toEqual(new Set([applied, applied.toUpperCase()]));
+    expect(await ledger.processed(['invitations'], [applied])).toEqual(new Set());
+    // Recorded again in the other case: one entry.
+    await ledger.recordMany('enrollment', [{ eventId: applied, ...origin }]);
+    expect(await connection.collection('processed_events').countDocuments({})).toBe(1);
+  });
+});
