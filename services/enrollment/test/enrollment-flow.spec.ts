@@ -303,6 +303,50 @@ describe('Enroll, Continue, Submit and validation', () => {
     expect(fixed.body).toEqual(expect.objectContaining({ status: 'ENROLLED', proposal: expect.objectContaining({ bankProfileId: second.profileId }) }));
   });
 
+  it('follows the profiles a proposal proposes before Submit: rejected -> ACTION_REQUIRED (Continue, with the event); corrected -> INVITED (Submit); a proposal the default replaced is left to its admin', async () => {
+    const program = await createProgram(h);
+    await eligibility(h, w, program.programId, w.L3, true);
+    await eligibilityKnown(h, program.programId, w.L3);
+    const { bank } = await approvedProfiles(h, w.partnerId, w.L3);
+    const pending = { ...bank, revision: 2, status: 'PENDING_VALIDATION' as const };
+    await profileEvent(h, 'ProfileUpdated', pending);
+    await profileKnown(h, pending);
+    const proposed = await enroll(program.programId, w.L3);
+    expect(proposed.body).toEqual(expect.objectContaining({ status: 'INVITED', nextAction: 'SUBMIT', missing: [], proposal: expect.objectContaining({ bankProfileId: bank.profileId }) }));
+    const id = proposed.body.enrollmentId;
+
+    // The back office rejects the proposed bank profile: the proposal now falls short, as Continue would find.
+    await profileEvent(h, 'ProfileActionRequired', { ...bank, revision: 2, status: 'ACTION_REQUIRED', reasons: ['The account holder does not match'] });
+    await eventually(async () =>
+      expect((await get(id)).body).toEqual(expect.objectContaining({ status: 'ACTION_REQUIRED', nextAction: 'CONTINUE', missing: ['BANK_PROFILE_NOT_APPROVED'] })),
+    );
+    const [actionRequired] = await waitForEnrollmentEvent(h, id, 'EnrollmentActionRequired');
+    expect(actionRequired.envelope!.data).toEqual(expect.objectContaining({ previousStatus: 'INVITED', missing: ['BANK_PROFILE_NOT_APPROVED'] }));
+
+    // Corrected (pending validation again): complete, next action Submit.
+    await profileEvent(h, 'ProfileUpdated', { ...bank, revision: 3, status: 'PENDING_VALIDATION' });
+    await eventually(async () => expect((await get(id)).body).toEqual(expect.objectContaining({ status: 'INVITED', nextAction: 'SUBMIT', missing: [] })));
+
+    // Another default for the location, then the proposed profile rejected again: the proposal would change, so it is
+    // left as it is for its admin (Submit refuses it with proposal-changed until Continue shows the new one).
+    const second = bankProfile(w.partnerId, { status: 'APPROVED', name: `Second ${randomUUID().slice(0, 6)}` });
+    await profileEvent(h, 'ProfileApproved', second);
+    await profileKnown(h, second);
+    await defaultBankProfile(h, w.partnerId, w.L3, second.profileId);
+    await eventually(async () => expect((await h.db.collection<{ _id: string; bankProfileId: string }>('default_bank_profile_view').findOne({ _id: w.L3 }))?.bankProfileId).toBe(second.profileId));
+    const before = (await get(id)).body;
+    const rejectedAgain = { ...bank, revision: 3, status: 'ACTION_REQUIRED' as const, reasons: ['Still not matching'] };
+    await profileEvent(h, 'ProfileActionRequired', rejectedAgain);
+    await profileKnown(h, rejectedAgain);
+    // A marker on the same key (the partner's: same partition, handled after it): once it is in the view, the
+    // rejection was handled to its end.
+    const marker = bankProfile(w.partnerId, { name: `Marker ${randomUUID().slice(0, 6)}` });
+    await profileEvent(h, 'ProfileCreated', marker);
+    await profileKnown(h, marker);
+    expect((await get(id)).body).toEqual(expect.objectContaining({ status: 'INVITED', version: before.version, proposal: expect.objectContaining({ bankProfileId: bank.profileId }) }));
+    expect((await submit(id)).body.type).toMatch(/\/proposal-changed$/);
+  });
+
   it('refuses a bank profile that does not serve the location (400 on bankProfileId, unchanged); accepts it once its locationIds name the location, and one serving every location', async () => {
     const program = await createProgram(h);
     await eligibility(h, w, program.programId, w.L3, true);
@@ -633,7 +677,7 @@ describe('Enroll, Continue, Submit and validation', () => {
     expect(submitted.body.status).toBe('ENROLLED');
     const inProgress = await enroll(program.programId, w.L1);
 
-    const read = await call(h, 'GET', `/v1/programs/${program.programId}`, { token: await w.token('plainUser') });
+    const read = await call(h, 'GET', `/v1/programs/${program.programId}`, { token: await w.token('incentivesUser') });
     const closed = await call(h, 'PATCH', `/v1/programs/${program.programId}`, { operator: true, body: { state: 'CLOSED' }, headers: { 'if-match': read.headers.get('etag')! } });
     expect(closed.body).toEqual(expect.objectContaining({ state: 'CLOSED', revision: 2 }));
     const refused = await enroll(program.programId, w.L3);

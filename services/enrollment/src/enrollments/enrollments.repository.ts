@@ -45,14 +45,16 @@ export function continuedAlready(rollover: RolloverRecord, fiscalYear: string, n
 }
 
 /**
- * Whether an enrollment follows its profiles' events: a submitted one of the current cycle follows their validation,
- * a proposal keeping its admin's bank profile has it withdrawn once it no longer serves the location; none once the
- * rollover is done with it (rolledOver, at the Clock's `now`).
+ * Whether an enrollment follows its profiles' events: a submitted one of the current cycle follows their validation;
+ * a proposal keeping its admin's bank profile has it withdrawn once it no longer serves the location, and a started
+ * proposal is evaluated again as Continue would (EnrollLocation.reevaluate: a profile rejected or expired since it was
+ * proposed is missing); none once the rollover is done with it (rolledOver, at the Clock's `now`).
  */
 export function watchesProfile(e: Enrollment, kind: 'BANK' | 'TAX', now: Date): boolean {
   if (rolledOver(e, now)) return false;
   if (e.submittedAt) return FOLLOWING_VALIDATION.includes(e.status);
-  return kind === 'BANK' && e.bankChosen === true && !TERMINAL.includes(e.status);
+  if (TERMINAL.includes(e.status)) return false;
+  return e.evaluatedAt !== undefined || (kind === 'BANK' && e.bankChosen === true);
 }
 
 /**

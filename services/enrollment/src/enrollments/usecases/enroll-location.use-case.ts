@@ -197,20 +197,55 @@ export class EnrollLocation {
     return { ...answer, enrollment: current };
   }
 
+  /**
+   * A proposal evaluated again when a profile it proposes changes (RecordProfileChange), as its admin's Continue would:
+   * an enrollment started and not submitted (`INVITED` or `ACTION_REQUIRED`), of a year not over, not rolled over,
+   * its bank profile not withdrawn (that one waits for its admin's Continue). Only while it would propose the same
+   * profiles: a profile rejected or expired since makes it `ACTION_REQUIRED` with what is missing
+   * (EnrollmentActionRequired), one complete again `INVITED` (next action Submit). A proposal that would change (the
+   * location's default or tax profile replaced) is left as it is for its admin: Submit refuses it (`proposal-changed`)
+   * until Continue has shown the new one. So is one whose default is still settling. Null: it changed meanwhile.
+   */
+  async reevaluate(existing: Enrollment): Promise<Enrollment | null> {
+    const proposal =
+      !existing.submittedAt &&
+      existing.evaluatedAt !== undefined &&
+      (existing.status === 'INVITED' || existing.status === 'ACTION_REQUIRED') &&
+      !existing.rollover &&
+      !existing.bankWithdrawn &&
+      !fiscalYearOver(existing.fiscalYear, this.clock.now());
+    if (!proposal) return existing;
+    const program = await this.programs.find(existing.programId);
+    if (!program || program.state === 'DISCONTINUED') return existing;
+    try {
+      const actor = { partnerId: existing.partnerId, userId: existing.startedBy ?? '' };
+      const answer = await this.propose(actor, program, existing._id, existing.locationId, existing, false, undefined, { sameProfiles: true });
+      return answer && answer.enrollment;
+    } catch (error) {
+      // The default is changing: its own events re-evaluate the proposal once they have arrived.
+      if (error instanceof ProblemException && error.problemType === 'busy') return existing;
+      throw error;
+    }
+  }
+
   /** The proposal phase: evaluate what is missing now, and write it (with its event when the status changes). */
   private async propose(
-    actor: Actor,
+    actor: Pick<Actor, 'partnerId' | 'userId'>,
     program: Program,
     id: string,
     locationId: string,
     existing: Enrollment | null,
     starting: boolean,
     bankProfileId?: string,
+    { sameProfiles = false }: { sameProfiles?: boolean } = {},
   ): Promise<EnrollAnswer | null> {
     const keepChoice = !starting && existing?.bankChosen && !bankProfileId ? existing.bankProfileId : undefined;
     const chosen = bankProfileId ?? keepChoice;
     const proposal = await this.facts.proposal(actor.partnerId, locationId, chosen);
     if (proposal.defaultSettling) throw defaultSettling();
+    if (sameProfiles && (proposal.bankProfileId !== existing?.bankProfileId || proposal.taxProfileId !== existing?.taxProfileId)) {
+      return { enrollment: existing!, started: false };
+    }
     // The kept choice no longer serves the location (narrowed since it was chosen): withdrawn, not proposed. Usually the
     // profile's event has done this already; this is the moment between its view write and its enrollment writes.
     if (keepChoice && bankNoLongerServes(existing!, proposal.bank)) {

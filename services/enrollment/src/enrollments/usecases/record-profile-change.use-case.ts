@@ -6,6 +6,7 @@ import { ViewsRepository } from '../../views/views.repository';
 import { Enrollment } from '../enrollment.schema';
 import { EnrollmentsRepository, watchesProfile } from '../enrollments.repository';
 import { PayoutFacts, profileFacts } from '../payout-facts';
+import { EnrollLocation } from './enroll-location.use-case';
 import { FollowValidation } from './follow-validation.use-case';
 import { WithdrawBankChoice } from './withdraw-bank-choice.use-case';
 
@@ -13,7 +14,8 @@ const ATTEMPTS = 8;
 
 /**
  * A bank or tax profile event: the profile view keeps the newest state; then every submitted enrollment using that
- * profile follows it (Validating again after an edit, Enrolled once approved, Action required when rejected); so,
+ * profile follows it (Validating again after an edit, Enrolled once approved, Action required when rejected), every
+ * started proposal proposing it (or, a tax profile, of its location) is evaluated again as Continue would; so,
  * for a tax profile, does every submitted enrollment of its location that has no tax profile (its program may require
  * one since it was submitted: FollowValidation takes the location's up); and every enrollment keeping a bank profile
  * that no longer serves its location (chosen by its admin, or in use since Submit) has it withdrawn (WithdrawBankChoice: ACTION_REQUIRED with the reason, Continue proposes the default).
@@ -30,6 +32,7 @@ export class RecordProfileChange {
     private readonly follow: FollowValidation,
     private readonly facts: PayoutFacts,
     private readonly withdraw: WithdrawBankChoice,
+    private readonly enroll: EnrollLocation,
     private readonly clock: Clock,
   ) {}
 
@@ -65,14 +68,18 @@ export class RecordProfileChange {
     return changed;
   }
 
-  /** Follows validation (submitted), or withdraws a chosen bank profile that no longer serves (a proposal). */
+  /**
+   * Follows validation (submitted); a proposal has a chosen bank profile that no longer serves withdrawn, and is
+   * otherwise evaluated again as Continue would (EnrollLocation.reevaluate).
+   */
   private async settle(current: Enrollment): Promise<Enrollment | null> {
     if (current.submittedAt) {
       const program = await this.programs.find(current.programId);
       return program ? this.follow.apply(current, program.payoutRules) : current;
     }
     const bank = current.bankProfileId ? await this.facts.bankProfile(current.partnerId, current.bankProfileId) : null;
-    return this.withdraw.apply(current, profileFacts(bank));
+    const withdrawn = await this.withdraw.apply(current, profileFacts(bank));
+    return withdrawn === current ? this.enroll.reevaluate(current) : withdrawn;
   }
 }
 
