@@ -17,6 +17,14 @@ export interface Actor {
   roles: Array<{ role: Role; locationIds: string[] }>;
 }
 
+/** The 403 of a caller holding no role in the partner. */
+export const NO_ROLE = 'You hold no incentives role and no company admin role in this partner: ask your Global or Account admin for one.';
+
+/** A company role, or an incentives role on at least one location. */
+export function holdsAnyRole(actor: Pick<Actor, 'roles'>): boolean {
+  return actor.roles.some((r) => COMPANY_ROLES.includes(r.role) || r.locationIds.length > 0);
+}
+
 export function isCompanyAdmin(actor: Pick<Actor, 'roles'>): boolean {
   return actor.roles.some((r) => COMPANY_ROLES.includes(r.role));
 }
@@ -71,6 +79,17 @@ export class AccessPolicy {
     }
     if (!user.active) throw Problems.forbidden('Your account is deactivated.');
     return { userId: user._id, partnerId: user.partnerId, email: user.email, displayName: user.displayName, roles: user.roles };
+  }
+
+  /**
+   * The caller, who holds a role in the partner: a company role, or an incentives role on some location (SPEC 1, Roles
+   * 2: Incentives users read programs, enrollments and profile status; everyone else gets 403). For reads that are not
+   * about one location (a location's are checked by requireView).
+   */
+  async reader(principal: Principal): Promise<Actor> {
+    const actor = await this.actor(principal);
+    if (!holdsAnyRole(actor)) throw Problems.forbidden(NO_ROLE);
+    return actor;
   }
 
   /** The user as this service knows them (consumers: no caller to check); concurrent lookups share one query. */

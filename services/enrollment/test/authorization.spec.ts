@@ -68,15 +68,18 @@ const OPERATOR = {
   unknownUser: 401,
   ...UNAUTHENTICATED,
 };
-/** The catalog: anyone signed in. */
+/**
+ * The catalog and the lists: anyone holding a role in their partner (a company role, or an incentives role on some
+ * location); a user with none, or unknown to identity, 403 (SPEC 1, Roles 2: "everyone else gets 403").
+ */
 const SIGNED_IN = {
   admin: 200,
   adminOfOther: 200,
   incentivesUser: 200,
   companyAdmin: 200,
-  plainUser: 200,
+  plainUser: 403,
   otherPartnerAdmin: 200,
-  unknownUser: 200,
+  unknownUser: 403,
   operator: 401,
   ...UNAUTHENTICATED,
 };
@@ -127,7 +130,7 @@ const ENDPOINTS: Endpoint[] = [
   {
     name: 'GET /v1/enrollments',
     request: () => ({ method: 'GET', path: '/v1/enrollments' }),
-    expect: { ...SIGNED_IN, unknownUser: 403 },
+    expect: SIGNED_IN,
     verify: (caller, body) => {
       const ids = body.items.map((e: { enrollmentId: string }) => e.enrollmentId);
       const sees = ['admin', 'incentivesUser', 'companyAdmin'].includes(caller);

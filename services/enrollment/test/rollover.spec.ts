@@ -719,7 +719,7 @@ describe('a program discontinued during a rollover', () => {
       return sweep;
     });
     const discontinueNow = async () => {
-      const read = await call(h, 'GET', `/v1/programs/${programId}`, { token: await w.token('plainUser') });
+      const read = await call(h, 'GET', `/v1/programs/${programId}`, { token: await w.token('incentivesUser') });
       const patched = await call(h, 'PATCH', `/v1/programs/${programId}`, { operator: true, body: { state: 'DISCONTINUED' }, headers: { 'if-match': read.headers.get('etag')! } });
       expect(patched.status).toBe(200);
       await waitFor('the discontinuation sweep', async () => sweeps.length > 0, { timeoutMs: 30_000, intervalMs: 10 });

@@ -1240,6 +1240,19 @@ describe('listing invitations a page at a time (limit, cursor, nextCursor)', () 
     );
   }, 90_000);
 
+  it('answers 403 to a user of the partner holding no role (SPEC: everyone else gets 403), 200 once given one', async () => {
+    const partner = await world.partner(1);
+    const plain = await world.user(partner, [], 'plain');
+    // Known to the service (the other 403, of a user it has not heard of, says "yet").
+    await eventually(async () => {
+      const answer = await world.get(plain.token, '/v1/invitations');
+      expect(answer.status).toBe(403);
+      expect(answer.body.detail).toMatch(/hold no incentives role and no company admin role/);
+    }, 30_000);
+    await world.assignRole(plain, 'INCENTIVES_USER', partner.locationIds);
+    await eventually(async () => expect((await world.get(plain.token, '/v1/invitations')).status).toBe(200), 30_000);
+  });
+
   it('answers everything on one page without nextCursor when it fits the default page size, in location, program and year order', async () => {
     const answer = await world.get(global.token, '/v1/invitations');
     expect(answer.status).toBe(200);

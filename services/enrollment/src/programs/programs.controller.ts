@@ -1,9 +1,11 @@
+import { AccessPolicy } from '@lib/access';
 import { CurrentPrincipal, Idempotent, IdempotencyOf, IdempotentRequest, IfMatch, OperatorOnly, Principal, setETag } from '@lib/platform';
 import { Body, Controller, Get, HttpCode, Param, Patch, Post, Query, Res } from '@nestjs/common';
 import {
   ApiBearerAuth,
   ApiConflictResponse,
   ApiCreatedResponse,
+  ApiForbiddenResponse,
   ApiHeader,
   ApiNotFoundResponse,
   ApiOkResponse,
@@ -26,6 +28,7 @@ export class ProgramsController {
     private readonly createProgram: CreateProgram,
     private readonly updateProgram: UpdateProgram,
     private readonly readPrograms: ReadPrograms,
+    private readonly policy: AccessPolicy,
   ) {}
 
   @Post()
@@ -68,19 +71,23 @@ export class ProgramsController {
 
   @Get()
   @ApiBearerAuth()
-  @ApiOperation({ summary: 'The program catalog (any signed-in user)' })
+  @ApiOperation({ summary: 'The program catalog (anyone holding a role in their partner: a company role, or an incentives role)' })
   @ApiOkResponse({ type: ProgramListDto })
-  async list(@CurrentPrincipal() _principal: Principal, @Query() query: ListProgramsQuery): Promise<ProgramListDto> {
+  @ApiForbiddenResponse({ description: 'The caller holds no role in their partner' })
+  async list(@CurrentPrincipal() principal: Principal, @Query() query: ListProgramsQuery): Promise<ProgramListDto> {
+    await this.policy.reader(principal);
     const page = await this.readPrograms.list(query);
     return { ...page, items: page.items.map(toProgramDto) };
   }
 
   @Get(':programId')
   @ApiBearerAuth()
-  @ApiOperation({ summary: 'One program (any signed-in user)' })
+  @ApiOperation({ summary: 'One program (anyone holding a role in their partner)' })
   @ApiOkResponse({ type: ProgramDto })
+  @ApiForbiddenResponse({ description: 'The caller holds no role in their partner' })
   @ApiNotFoundResponse()
-  async get(@Param('programId') programId: string, @Res({ passthrough: true }) res: Response): Promise<ProgramDto> {
+  async get(@CurrentPrincipal() principal: Principal, @Param('programId') programId: string, @Res({ passthrough: true }) res: Response): Promise<ProgramDto> {
+    await this.policy.reader(principal);
     const program = await this.readPrograms.get(programId);
     setETag(res, program.revision);
     return toProgramDto(program);

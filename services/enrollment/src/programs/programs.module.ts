@@ -1,3 +1,4 @@
+import { AccessModule } from '@lib/access';
 import { Module } from '@nestjs/common';
 import { MongooseModule } from '@nestjs/mongoose';
 import { Program, ProgramSchema } from './program.schema';
@@ -6,9 +7,9 @@ import { CreateProgram } from './usecases/create-program.use-case';
 import { ReadPrograms } from './usecases/read-programs.use-case';
 import { UpdateProgram } from './usecases/update-program.use-case';
 
-/** The program catalog: operators change it, everyone signed in reads it, programs.events.v1 publishes it. */
+/** The program catalog: operators change it, anyone holding a role in their partner reads it, programs.events.v1 publishes it. */
 @Module({
-  imports: [MongooseModule.forFeature([{ name: Program.name, schema: ProgramSchema }])],
+  imports: [AccessModule, MongooseModule.forFeature([{ name: Program.name, schema: ProgramSchema }])],
   controllers: [ProgramsController],
   providers: [CreateProgram, UpdateProgram, ReadPrograms],
   exports: [ReadPrograms],

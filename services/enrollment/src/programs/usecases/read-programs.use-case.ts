@@ -9,7 +9,7 @@ import { Program } from '../program.schema';
 /** The order of GET /v1/programs: by name (programs may share one), then id. */
 const CATALOG_ORDER = new Keyset<Program>('programs', ['name', '_id']);
 
-/** The catalog is public to every signed-in user of the platform (no partner data in it). */
+/** The catalog, read by anyone holding a role in their partner (the controller checks it; no partner data in it). */
 @Injectable()
 export class ReadPrograms {
   /** Concurrent reads by id share one query; nothing is cached (a program changed is read as changed). */
