@@ -113,11 +113,16 @@ export function checkBankAccount(
     }
     return value;
   };
-  const bic = () => {
+  /**
+   * `ofTheCountry`: the BIC is the account's only bank identifier (SWIFT), so its bank must be of the account's country
+   * or banking area. Not for an IBAN, which names its bank itself: within SEPA a bank issues IBANs of other countries
+   * under its home BIC (a French IBAN of a German bank).
+   */
+  const bic = (ofTheCountry: boolean) => {
     const value = v('bic');
     const countries = bicCountriesFor(country);
     if (!BIC_PATTERN.test(value)) problems.push({ field: field('bic'), message: 'must be a BIC of 8 or 11 characters (e.g. DEUTDEFF or DEUTDEFF500)' });
-    else if (!countries.includes(bicCountry(value))) {
+    else if (ofTheCountry && !countries.includes(bicCountry(value))) {
       problems.push({
         field: field('bic'),
         message: `must be the BIC of a bank in ${countries.join(', ')} (its fifth and sixth characters name the bank's country, ${bicCountry(value)} here)`,
@@ -142,7 +147,7 @@ export function checkBankAccount(
       } else if (!ibanChecksumValid(secret)) {
         problems.push({ field: field('iban'), message: 'has an invalid checksum (check digits do not match)' });
       }
-      bic();
+      bic(false);
       break;
     }
     case 'US_ABA': {
@@ -176,7 +181,7 @@ export function checkBankAccount(
       break;
     }
     case 'SWIFT':
-      bic();
+      bic(true);
       secret = v('accountNumber');
       if (!/^[A-Z0-9]{5,34}$/.test(secret)) problems.push({ field: field('accountNumber'), message: 'must be 5 to 34 letters or digits' });
       break;

@@ -10,9 +10,9 @@ import { AccountScheme, SCHEMES } from '../bank-account.rules';
 
 /**
  * Account details; which fields are required depends on the bank account country (see the README):
- * IBAN countries (and territories with their country's IBANs: JE, GG, IM, AX, France's overseas): iban + bic (a bank's
- * of the country's banking area); US: accountNumber + routingNumber; CA: institutionNumber + transitNumber +
- * accountNumber; AU: bsb + accountNumber; IN: ifsc + accountNumber; elsewhere: bic + accountNumber.
+ * IBAN countries (and territories with their country's IBANs: JE, GG, IM, AX, France's overseas): iban + bic; US:
+ * accountNumber + routingNumber; CA: institutionNumber + transitNumber + accountNumber; AU: bsb + accountNumber; IN:
+ * ifsc + accountNumber; elsewhere: bic (a bank of the country's banking area) + accountNumber.
  */
 // Blank ("   ") is refused with "<field> must not be blank" (Text), not read as left out: a required one would be told
 // "is required", one the scheme does not use "is not used", and an optional one silently dropped. `null` is refused
