@@ -458,6 +458,29 @@ describe('users', () => {
     expect((await client.call('GET', `/v1/users/${grace.userId}`, { token: p.ga.token })).body).toMatchObject({ displayName: 'Grace Hopper', revision: 2 });
   });
 
+  it('rejects the one entry whose name is no well-formed Unicode, imports the rest, and ignores what an attribute it does not read holds', async () => {
+    const p = await partner();
+    const good = `good-${suffix()}@example.com`;
+    const list = {
+      schemas: ['urn:ietf:params:scim:api:messages:2.0:ListResponse'],
+      Resources: [
+        { externalId: `e-${suffix()}`, userName: good, displayName: 'Good Name', title: 'Cut mid-emoji \ud83d' },
+        { externalId: `e-${suffix()}`, userName: `bad-${suffix()}@example.com`, displayName: 'Bad \ud83d' },
+      ],
+    };
+    const imported = await client.call('POST', '/v1/users/import', { token: p.ga.token, body: list, headers: { 'content-type': 'application/scim+json' } });
+    expect(imported.status).toBe(200);
+    expect(imported.body.results.map((r: any) => [r.outcome, r.reason])).toEqual([
+      ['created', undefined],
+      ['rejected', 'externalId and the names must be well-formed Unicode text (a lone surrogate)'],
+    ]);
+    expect((await client.call('GET', `/v1/users/${imported.body.results[0].userId}`, { token: p.ga.token })).body).toMatchObject({ email: good, displayName: 'Good Name' });
+    // Elsewhere in a body such text is refused whole (400), as on any other route.
+    const created = await client.call('POST', '/v1/users', { token: p.ga.token, body: { email: `x-${suffix()}@example.com`, displayName: 'Bad \ud83d' } });
+    expect(created.status).toBe(400);
+    expect(created.body.errors).toEqual([{ field: 'displayName', message: 'must be well-formed Unicode text (it holds a lone surrogate)' }]);
+  });
+
   it('clears a stored given or family name the directory sends empty', async () => {
     const p = await partner();
     const email = `ada-${suffix()}@example.com`;

@@ -29,8 +29,10 @@ const FORBIDDEN_KEYS = new Set(['__proto__', ...Object.getOwnPropertyNames(Objec
  * the stack: a 500), and so does a list longer than MAX_BODY_ARRAY_ITEMS, an object with more than
  * MAX_BODY_OBJECT_KEYS fields, a field named `__proto__`, `constructor` or as another of Object's own properties, as
  * any unknown field is, and text that is no well-formed Unicode (a lone surrogate, `"\ud800"`: the database would
- * store U+FFFD in its place, unlike what was answered, and `isEmail` throws on it). Any caller with a token reaches the
- * pipe, so what it costs is bounded here. Walked with a stack of its own, not recursion.
+ * store U+FFFD in its place, unlike what was answered, and `isEmail` throws on it), except within the `Resources` of a
+ * SCIM ListResponse: the import checks each resource itself, rejecting a bad one rather than the whole file (a
+ * directory attribute it ignores may hold anything). Any caller with a token reaches the pipe, so what it costs is
+ * bounded here. Walked with a stack of its own, not recursion.
  */
 export function checkBodyShape(request: Request, _response: Response, next: NextFunction): void {
   const problem = shapeProblem(request.body);
@@ -39,9 +41,10 @@ export function checkBodyShape(request: Request, _response: Response, next: Next
 
 export function shapeProblem(body: unknown): { field: string; message: string } | undefined {
   if (body === null || typeof body !== 'object') return undefined;
-  const stack: Array<{ value: object; depth: number; path: string }> = [{ value: body, depth: 1, path: '' }];
+  const resources = scimResources(body);
+  const stack: Array<{ value: object; depth: number; path: string; text: boolean }> = [{ value: body, depth: 1, path: '', text: true }];
   while (stack.length) {
-    const { value, depth, path } = stack.pop()!;
+    const { value, depth, path, text } = stack.pop()!;
     if (depth > MAX_BODY_DEPTH) return { field: path || 'body', message: `the body is nested more than ${MAX_BODY_DEPTH} levels deep` };
     const keys = Object.keys(value);
     if (Array.isArray(value) && value.length > MAX_BODY_ARRAY_ITEMS) {
@@ -53,11 +56,19 @@ export function shapeProblem(body: unknown): { field: string; message: string } 
     for (const key of keys) {
       const field = path ? `${path}.${key}` : key;
       if (!Array.isArray(value) && FORBIDDEN_KEYS.has(key)) return { field, message: `property ${key} should not exist` };
-      if (!wellFormed(key)) return { field: path || 'body', message: 'has a field name that is no well-formed Unicode text (a lone surrogate)' };
+      if (text && !wellFormed(key)) return { field: path || 'body', message: 'has a field name that is no well-formed Unicode text (a lone surrogate)' };
       const child = (value as Record<string, unknown>)[key];
-      if (typeof child === 'string' && !wellFormed(child)) return { field, message: 'must be well-formed Unicode text (it holds a lone surrogate)' };
-      if (child !== null && typeof child === 'object') stack.push({ value: child, depth: depth + 1, path: field });
+      if (text && typeof child === 'string' && !wellFormed(child)) return { field, message: 'must be well-formed Unicode text (it holds a lone surrogate)' };
+      if (child !== null && typeof child === 'object') stack.push({ value: child, depth: depth + 1, path: field, text: text && child !== resources });
     }
   }
   return undefined;
+}
+
+const SCIM_LIST_RESPONSE = 'urn:ietf:params:scim:api:messages:2.0:ListResponse';
+
+/** The `Resources` of a SCIM ListResponse (a directory export), else undefined. */
+function scimResources(body: object): unknown {
+  const { schemas, Resources } = body as { schemas?: unknown; Resources?: unknown };
+  return Array.isArray(schemas) && schemas.includes(SCIM_LIST_RESPONSE) && Array.isArray(Resources) ? Resources : undefined;
 }

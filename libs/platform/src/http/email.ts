@@ -12,15 +12,15 @@ export function wellFormed(text: string): boolean {
 }
 
 /**
- * Characters of no address mail can be sent to: `isEmail` takes quoted local parts holding line breaks, angle brackets,
- * blanks or backslashes (`"a\r\nb"@example.com`), which an SMTP client refuses in an envelope (nodemailer's EENVELOPE,
- * with no reply code: retried until the attempts run out, never delivered).
+ * Characters of no address mail can be sent to: `isEmail` takes quoted local parts holding line breaks or angle
+ * brackets (`"a\r\nb"@example.com`), which an SMTP client refuses in an envelope (nodemailer's EENVELOPE, with no reply
+ * code: retried until the attempts run out, never delivered). Other quoted local parts (`"j doe"@example.com`) are sent.
  */
-const UNDELIVERABLE = /["\\<>\s]/;
+const UNDELIVERABLE = /[\r\n<>]/;
 
 /**
- * An address mail can be sent to: what `isEmail` takes, except quoted local parts and any quote, backslash, angle
- * bracket or blank; at most MAX_EMAIL_LENGTH characters; well-formed Unicode (`isEmail` throws a URIError on a lone
+ * An address mail can be sent to: what `isEmail` takes, except a line break or an angle bracket (in a quoted local
+ * part); at most MAX_EMAIL_LENGTH characters; well-formed Unicode (`isEmail` throws a URIError on a lone
  * surrogate: a 500, not a 400).
  */
 export function isDeliverableEmail(value: unknown): value is string {

@@ -72,6 +72,9 @@ describe('mapScimUser', () => {
     ['an email with angle brackets', { externalId: 'e', userName: '"<a>"@contoso.example' }, 'no valid email address (emails[].value or userName)'],
     // isEmail throws on it (a URIError): one entry would have failed the whole import.
     ['an email that is no well-formed Unicode', { externalId: 'e', emails: [{ value: 'a@b\ud800c.example' }] }, 'no valid email address (emails[].value or userName)'],
+    // The request's body check leaves a directory export's resources to the import: the database would store U+FFFD.
+    ['a display name that is no well-formed Unicode', { ...entra, displayName: 'Grace \ud83d' }, 'externalId and the names must be well-formed Unicode text (a lone surrogate)'],
+    ['a family name that is no well-formed Unicode', { ...entra, name: { givenName: 'Grace', familyName: '\udc00Hopper' } }, 'externalId and the names must be well-formed Unicode text (a lone surrogate)'],
     ['a given name of 201 characters', { ...entra, name: { givenName: 'g'.repeat(201), familyName: 'Hopper' } }, 'name.givenName and name.familyName are at most 200 characters'],
     ['a family name of 201 characters', { ...entra, name: { givenName: 'Grace', familyName: 'h'.repeat(201) } }, 'name.givenName and name.familyName are at most 200 characters'],
   ])('rejects %s with a reason', (_, resource, reason) => {

@@ -1,4 +1,4 @@
-import { isDeliverableEmail } from '@lib/platform';
+import { isDeliverableEmail, wellFormed } from '@lib/platform';
 import type { UserChange } from './users.repository';
 
 /** `deactivatedBy` of a user a directory import deactivated (an admin's deactivation records the admin's user id). */
@@ -71,6 +71,11 @@ export function mapScimUser(resource: unknown, index: number): MappedResource {
   }
   // Only what the directory sent: the email is a new user's name (createdName), never a stored name's replacement.
   const displayName = text(r.displayName) ?? text(name.formatted) ?? ([givenName, familyName].filter(Boolean).join(' ') || undefined);
+  // The request's own check leaves a directory export's resources to this one (an attribute the import ignores may
+  // hold anything): what it keeps must be text the database stores as sent.
+  if (![externalId, givenName, familyName, displayName].every((value) => typeof value !== 'string' || wellFormed(value))) {
+    return { index, ok: false, ...(wellFormed(externalId) && { externalId }), reason: 'externalId and the names must be well-formed Unicode text (a lone surrogate)' };
+  }
   if ((displayName?.length ?? 0) > 200) return { index, ok: false, externalId, reason: 'displayName is longer than 200 characters' };
   const active = activeFlag(r.active);
   if (active === undefined) return { index, ok: false, externalId, reason: 'active must be true or false' };
@@ -105,8 +110,8 @@ export function mapScimResources(resources: unknown[]): MappedResource[] {
 }
 
 /**
- * The display name of a user an import creates: the directory's, else its email (names are at most 200 characters: a longer email gives its local
- * part, at most 64).
+ * The display name of a user an import creates: the directory's, else its email (names are at most 200 characters: a
+ * longer email gives its local part, at most 64).
  */
 export const createdName = (incoming: DirectoryUser): string =>
   incoming.displayName ?? (incoming.email.length <= 200 ? incoming.email : incoming.email.slice(0, incoming.email.lastIndexOf('@')));
