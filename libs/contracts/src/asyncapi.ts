@@ -16,7 +16,7 @@ const ENVELOPE_SCHEMA = {
   type: 'object',
   required: ['eventId', 'type', 'version', 'occurredAt', 'source', 'correlationId', 'data'],
   properties: {
-    eventId: { type: 'string', format: 'uuid', description: 'Unique per event; consumers deduplicate on it.' },
+    eventId: { type: 'string', format: 'uuid', description: 'Unique per event; consumers deduplicate on it (in either case). The nil and max UUIDs are refused (dead-lettered).' },
     type: { type: 'string' },
     version: { type: 'integer', minimum: 1 },
     occurredAt: { type: 'string', format: 'date-time' },

@@ -42,14 +42,14 @@ export interface ParsedEvent<T = unknown> {
   known: boolean;
 }
 
+/** RFC 9562's nil and max UUIDs. */
+const PLACEHOLDER_UUID = /^(0{8}-0{4}-0{4}-0{4}-0{12}|f{8}-f{4}-f{4}-f{4}-f{12})$/i;
+
 /**
  * Parses and validates one message value. Unknown fields are accepted and kept (forward compatibility);
  * unknown types are returned with `known: false`; anything else that is wrong throws MalformedMessageError. `now`: the
  * consumer's clock (an outside system's event dated ahead of it is refused, EXTERNAL_CLOCK_SKEW_MS).
  */
-/** RFC 9562's nil and max UUIDs. */
-const PLACEHOLDER_UUID = /^(0{8}-0{4}-0{4}-0{4}-0{12}|f{8}-f{4}-f{4}-f{4}-f{12})$/i;
-
 export function parseEvent<T = unknown>(topic: string, value: Buffer | string | null, now = Date.now()): ParsedEvent<T> {
   if (value === null || value.length === 0) throw new MalformedMessageError('empty message value');
   let raw: unknown;

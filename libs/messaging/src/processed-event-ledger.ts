@@ -24,10 +24,7 @@ export class ProcessedEventLedger {
     return this.connection.collection<LedgerEntry>('processed_events') as unknown as Collection<LedgerEntry>;
   }
 
-  /**
-   * A UUID read the same in either case (`A1B2...` is `a1b2...`): an event re-sent upper-cased is still a duplicate.
-   * (An upper-cased id recorded by a release before reads as unknown: redelivered, it is applied again, as effects are.)
-   */
+  /** Recorded lower-cased: a UUID reads the same in either case (an event re-sent upper-cased is still a duplicate). */
   private id(groupId: string, eventId: string): string {
     return `${groupId}:${eventId.toLowerCase()}`;
   }
@@ -38,12 +35,13 @@ export class ProcessedEventLedger {
    */
   async processed(groupIds: readonly string[], eventIds: string[]): Promise<Set<string>> {
     if (eventIds.length === 0) return new Set();
-    const ids = groupIds.flatMap((groupId) => eventIds.map((eventId) => this.id(groupId, eventId)));
+    // Also as sent: releases before recorded ids as their messages named them.
+    const ids = groupIds.flatMap((groupId) => eventIds.flatMap((eventId) => [this.id(groupId, eventId), `${groupId}:${eventId}`]));
     const rows = await this.collection.find({ _id: { $in: [...new Set(ids)] } }, { projection: { _id: 1 } }).toArray();
     const found = new Set<string>();
     for (const { _id } of rows) {
       const groupId = groupIds.find((group) => _id.startsWith(`${group}:`));
-      if (groupId !== undefined) found.add(_id.slice(groupId.length + 1));
+      if (groupId !== undefined) found.add(_id.slice(groupId.length + 1).toLowerCase());
     }
     // The ids as the messages name them.
     return new Set(eventIds.filter((eventId) => found.has(eventId.toLowerCase())));

@@ -1,22 +1,27 @@
 import { Kafka } from 'kafkajs';
 import { TopicAdmin } from './topic-admin';
 
-/** A broker stand-in for the admin client: counts connections, creates topics with leaders after `delayMs`. */
-function fakeKafka({ delayMs = 20, failFirst = false } = {}) {
+/**
+ * A broker stand-in for the admin client: counts connections, creates topics with leaders after `delayMs`;
+ * `refuseSettings`: a policy refusing any topic setting (as a managed cluster capping retention).
+ */
+function fakeKafka({ delayMs = 20, failFirst = false, refuseSettings = false } = {}) {
   const topics = new Set<string>();
-  const stats = { connects: 0, creates: [] as string[][] };
+  const stats = { connects: 0, creates: [] as string[][], settings: {} as Record<string, unknown> };
   let fail = failFirst;
   const kafka = {
     admin: () => ({
       connect: async () => void stats.connects++,
       disconnect: async () => undefined,
       listTopics: async () => [...topics],
-      createTopics: async ({ topics: wanted }: { topics: Array<{ topic: string }> }) => {
+      createTopics: async ({ topics: wanted }: { topics: Array<{ topic: string; configEntries?: Array<{ name: string; value: string }> }> }) => {
         await new Promise((resolve) => setTimeout(resolve, delayMs));
         if (fail) {
           fail = false;
           throw new Error('broker unavailable');
         }
+        if (refuseSettings && wanted.some((t) => t.configEntries?.length)) throw new Error('Topic creation policy violation');
+        wanted.forEach((t) => (stats.settings[t.topic] = Object.fromEntries((t.configEntries ?? []).map((e) => [e.name, e.value]))));
         stats.creates.push(wanted.map((t) => t.topic));
         wanted.forEach((t) => topics.add(t.topic));
         return true;
@@ -44,6 +49,19 @@ describe('TopicAdmin.ensureTopics', () => {
     // Known topics cost nothing.
     await admin.ensureTopics(['a', 'b', 'orders.dlq']);
     expect(stats.connects).toBe(3);
+  });
+
+  it('keeps the whole history of a topic whose history builds views; where the cluster refuses that, creates it with its defaults, and says so', async () => {
+    const { kafka, stats } = fakeKafka();
+    await new TopicAdmin(kafka, { serviceName: 'test' } as never).ensureTopics(['identity.events.v1', 'enrollments.events.v1']);
+    expect(stats.settings).toEqual({ 'identity.events.v1': { 'retention.ms': '-1' }, 'enrollments.events.v1': {} });
+
+    const refusing = fakeKafka({ refuseSettings: true });
+    const admin = new TopicAdmin(refusing.kafka, { serviceName: 'test' } as never);
+    const warn = jest.spyOn((admin as unknown as { logger: { warn: (m: string) => void } }).logger, 'warn').mockImplementation(() => undefined);
+    await admin.ensureTopics(['identity.events.v1', 'enrollments.events.v1']);
+    expect(refusing.stats.settings).toEqual({ 'identity.events.v1': {}, 'enrollments.events.v1': {} });
+    expect(warn).toHaveBeenCalledWith(expect.stringMatching(/^Created identity\.events\.v1 with the cluster's default settings: it refused \{"retention\.ms":"-1"\} \(Topic creation policy violation\)/));
   });
 
   it('lets every waiting call see a failed creation, and tries again on the next call', async () => {

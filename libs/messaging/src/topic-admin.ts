@@ -1,5 +1,5 @@
 import { topicConfig } from '@lib/contracts';
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { Admin, Kafka } from 'kafkajs';
 import { MESSAGING_OPTIONS, MessagingOptions, resolveOptions } from './options';
 import { KAFKA } from './tokens';
@@ -7,6 +7,7 @@ import { KAFKA } from './tokens';
 /** Creates the topics a service reads or writes if they are missing (a no-op where a platform team made them). */
 @Injectable()
 export class TopicAdmin {
+  private readonly logger = new Logger(TopicAdmin.name);
   private readonly partitions: number;
   private readonly known = new Set<string>();
   /** Topics being created, each with its creation: a call made meanwhile waits for it. */
@@ -38,7 +39,9 @@ export class TopicAdmin {
     const admin = this.kafka.admin();
     await admin.connect();
     try {
-      await createMissingTopics(admin, topics, this.partitions, topicConfig);
+      await createMissingTopics(admin, topics, this.partitions, topicConfig, (refused, error) =>
+        this.logger.warn(`Created ${refused.join(', ')} with the cluster's default settings: it refused ${refused.map((topic) => JSON.stringify(topicConfig(topic))).join(', ')} (${error.message}). Set their retention as README "Deploying" says.`),
+      );
       topics.forEach((topic) => this.known.add(topic));
     } finally {
       await admin.disconnect();
@@ -93,27 +96,43 @@ export function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
 const LEADER_WAIT_MS = 30_000;
 
 /**
- * Creates those of `topics` that do not exist (each with `partitions` and the settings `configOf` gives it; a topic
- * that exists is left as it is), and returns once every partition of every one of them has a leader. A topic another
- * client created a moment ago (listed already, or "already exists" when creating it) may have none yet: a consumer
- * subscribing then fails with "This server does not host this topic-partition".
+ * Creates those of `topics` that do not exist (each with `partitions` and the settings `configOf` gives it, or with the
+ * cluster's defaults where it refuses them, told to `onSettingsRefused`; a topic that exists is left as it is), and
+ * returns once every partition of every one of them has a leader. A topic another client created a moment ago (listed
+ * already, or "already exists" when creating it) may have none yet: a consumer subscribing then fails with "This
+ * server does not host this topic-partition".
  */
 export async function createMissingTopics(
   admin: Admin,
   topics: string[],
   partitions: number,
   configOf: (topic: string) => Record<string, string> = () => ({}),
+  onSettingsRefused: (topics: string[], error: Error) => void = () => undefined,
 ): Promise<void> {
   const existing = new Set(await admin.listTopics());
   const missing = topics.filter((topic) => !existing.has(topic));
   if (missing.length) {
-    const configEntries = (topic: string) => Object.entries(configOf(topic)).map(([name, value]) => ({ name, value }));
-    await admin
-      .createTopics({ waitForLeaders: true, topics: missing.map((topic) => ({ topic, numPartitions: partitions, configEntries: configEntries(topic) })) })
-      .catch((error: Error) => {
-        // Another instance may have created it in between.
-        if (!/already exists/i.test(error.message)) throw error;
-      });
+    const create = (withSettings: boolean) =>
+      admin
+        .createTopics({
+          waitForLeaders: true,
+          topics: missing.map((topic) => ({
+            topic,
+            numPartitions: partitions,
+            configEntries: withSettings ? Object.entries(configOf(topic)).map(([name, value]) => ({ name, value })) : [],
+          })),
+        })
+        .catch((error: Error) => {
+          // Another instance may have created it in between.
+          if (!/already exists/i.test(error.message)) throw error;
+        });
+    const withSettings = missing.filter((topic) => Object.keys(configOf(topic)).length > 0);
+    await create(true).catch(async (error: Error) => {
+      // A cluster whose policy refuses a setting (a managed one capping retention): created with its defaults, said.
+      if (!withSettings.length) throw error;
+      await create(false);
+      onSettingsRefused(withSettings, error);
+    });
   }
   const deadline = Date.now() + LEADER_WAIT_MS;
   for (;;) {

@@ -29,4 +29,10 @@ describe('ProcessedEventLedger', () => {
     await ledger.recordMany('enrollment', [{ eventId: applied, ...origin }]);
     expect(await connection.collection('processed_events').countDocuments({})).toBe(1);
   });
+
+  it('still knows an id an earlier release recorded as its message named it (upper-cased)', async () => {
+    const legacy = 'A1B2C3D4-E5F6-4A7B-8C9D-0E1F2A3B4C5D';
+    await connection.collection('processed_events').insertOne({ _id: `enrollment:${legacy}` as never, ...origin, processedAt: new Date() });
+    expect(await ledger.processed(['enrollment'], [legacy, legacy.toLowerCase()])).toEqual(new Set([legacy, legacy.toLowerCase()]));
+  });
 });
