@@ -222,7 +222,7 @@ export class EnrollLocation {
       const answer = await this.propose(actor, program, existing._id, existing.locationId, existing, false, undefined, { sameProfiles: true });
       return answer && answer.enrollment;
     } catch (error) {
-      // The default is changing: its own events re-evaluate the proposal once they have arrived.
+      // The default is changing (DEFAULT_SETTLE_MS): left as it is; its admin's Continue or Submit reads it as it is then.
       if (error instanceof ProblemException && error.problemType === 'busy') return existing;
       throw error;
     }
