@@ -1,6 +1,6 @@
 import { getMetadataStorage, ValidationTypes } from 'class-validator';
 import { CATALOG } from './catalog';
-import { MalformedMessageError, parseEvent } from './parse';
+import { buildEvent, MalformedMessageError, parseEvent } from './parse';
 import { Topics } from './topics';
 
 /** Where `@Type(() => X)` is recorded (not exported from the package root, see asyncapi.ts). */
@@ -343,5 +343,20 @@ describe('parseEvent: a validation result of the back office', () => {
     expect(() => parseEvent(Topics.validationResults, result({ outcome: 'ACTION_REQUIRED', reasons: Array.from({ length: 51 }, (_, i) => `reason ${i}`) }))).toThrow(MalformedMessageError);
     expect(() => parseEvent(Topics.validationResults, result({ outcome: 'ACTION_REQUIRED', reasons: ['x'.repeat(1_001)] }))).toThrow(MalformedMessageError);
     expect(parseEvent(Topics.validationResults, result({ outcome: 'ACTION_REQUIRED', reasons: ['x'.repeat(1_000)] })).known).toBe(true);
+  });
+});
+
+describe('buildEvent', () => {
+  const profile = { profileId: 'b1', profileKind: 'BANK', partnerId: 'P1', revision: 1, status: 'PENDING_VALIDATION', reasons: [], maskedAccount: '****3000' };
+
+  it('builds an event whose payload is its contract', () => {
+    expect(buildEvent(Topics.payoutProfiles, { type: 'ProfileCreated', source: 'payout-profiles', data: profile }).data).toEqual(profile);
+  });
+
+  it('refuses a payload carrying a field its contract does not declare (a secret would go out with it)', () => {
+    const leaking = { ...profile, iban: 'DE89370400440532013000' };
+    expect(() => buildEvent(Topics.payoutProfiles, { type: 'ProfileCreated', source: 'payout-profiles', data: leaking })).toThrow(
+      /Event ProfileCreated breaks its contract: .*iban/,
+    );
   });
 });

@@ -94,12 +94,17 @@ export function parseEvent<T = unknown>(topic: string, value: Buffer | string | 
   return { envelope: { ...(envelope as unknown as Envelope<T>), data: data as T }, known: true };
 }
 
-/** Builds an envelope and checks its payload against the catalog, so a service can never publish a bad event. */
+/**
+ * Builds an envelope and checks its payload against the catalog, so a service can never publish a bad event: nor one
+ * carrying a field its contract does not declare (a secret a producer's object happened to hold would go out with it).
+ */
 export function buildEvent<T extends object>(topic: string, input: NewEnvelope<T>): Envelope<T> {
   const cls = payloadClass(topic, input.type);
   if (!cls) throw new Error(`Event type ${input.type} is not in the contract of ${topic}`);
   const errors = validateSync(plainToInstance(cls, input.data, { exposeDefaultValues: true }), {
     forbidUnknownValues: true,
+    whitelist: true,
+    forbidNonWhitelisted: true,
   });
   if (errors.length) {
     throw new Error(`Event ${input.type} breaks its contract: ${describeValidationErrors(errors).join('; ')}`);
