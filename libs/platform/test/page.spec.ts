@@ -71,7 +71,7 @@ describe('Keyset paging', () => {
       at: Date;
       _id: string;
     }
-    const newest = new Keyset<Dated>('dated', ['at', '_id'], { descending: ['at'] });
+    const newest = new Keyset<Dated>('dated', ['at', '_id'], { descending: ['at'], dates: ['at'] });
     const day = (d: number) => new Date(Date.UTC(2026, 0, d));
     // In keyset order: `at` descending, then `_id` ascending.
     const dated: Dated[] = [5, 5, 4, 2, 2, 2, 1].map((d, i) => ({ at: day(d), _id: `id-${i}` }));
@@ -107,7 +107,11 @@ describe('Keyset paging', () => {
       [Buffer.from('["dated",{"date":"not a date"},"id-1"]').toString('base64url')],
       [Buffer.from('["dated",{"date":"2026-01-05T00:00:00.000Z","x":1},"id-1"]').toString('base64url')],
       [Buffer.from('["dated",null,"id-1"]').toString('base64url')],
-    ])('refuses a cursor whose date is not one (%s)', (cursor) => {
+      // Values of the wrong kind: compared with the stored dates (or strings) they match nothing, an empty page.
+      [Buffer.from('["dated","2026-01-05","id-1"]').toString('base64url')],
+      [Buffer.from('["dated",{"date":"2026-01-05T00:00:00.000Z"},{"date":"2026-01-05T00:00:00.000Z"}]').toString('base64url')],
+      [Buffer.from('["dated",{"date":"2026-01-05T00:00:00.000Z"},7]').toString('base64url')],
+    ])('refuses a cursor whose date is not one, or a value of the wrong kind (%s)', (cursor) => {
       expect(() => newest.after(cursor)).toThrow(ValidationProblem);
     });
   });

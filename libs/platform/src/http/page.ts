@@ -39,7 +39,7 @@ export interface Page<T> {
   nextCursor?: string;
 }
 
-type KeyValue = string | number | Date;
+type KeyValue = string | Date;
 
 /** A date in a cursor (JSON has none): `{ "date": "<ISO 8601>" }`. */
 interface EncodedDate {
@@ -51,7 +51,7 @@ function encode(value: unknown): unknown {
 }
 
 function decodeValue(value: unknown): KeyValue | undefined {
-  if (typeof value === 'string' || typeof value === 'number') return value;
+  if (typeof value === 'string') return value;
   if (typeof value !== 'object' || value === null || Object.keys(value).length !== 1) return undefined;
   const { date } = value as Partial<EncodedDate>;
   const parsed = typeof date === 'string' ? new Date(date) : undefined;
@@ -60,8 +60,8 @@ function decodeValue(value: unknown): KeyValue | undefined {
 
 /**
  * The order of a list, as fields whose values together are unique (end with `_id`) and which every row has, as a
- * string, a number or a date (a missing one would sort first and match no "after"), each ascending unless named in
- * `descending` (e.g. the newest first), and the cursor of a position in it: the list's name and the sort values of the
+ * string or, named in `dates`, a date (a missing one would sort first and match no "after"), each ascending unless
+ * named in `descending` (e.g. the newest first), and the cursor of a position in it: the list's name and the sort values of the
  * last item of a page, as base64url JSON (the name, so that another list's cursor of the same shape is refused rather
  * than read as a position here). The filter for "after" is the usual expansion (a > x) or (a = x and b > y) or ...
  * (`$lt` for a descending field), which every MongoDB-compatible server understands and real MongoDB answers from an
@@ -69,14 +69,16 @@ function decodeValue(value: unknown): KeyValue | undefined {
  */
 export class Keyset<T> {
   private readonly descending: ReadonlySet<string>;
+  private readonly dates: ReadonlySet<string>;
 
   constructor(
     /** Names the list in its cursors (unique per service's lists; e.g. `bank-profiles`). */
     private readonly list: string,
     private readonly fields: ReadonlyArray<keyof T & string>,
-    options: { descending?: ReadonlyArray<keyof T & string> } = {},
+    options: { descending?: ReadonlyArray<keyof T & string>; dates?: ReadonlyArray<keyof T & string> } = {},
   ) {
     this.descending = new Set(options.descending ?? []);
+    this.dates = new Set(options.dates ?? []);
   }
 
   /** For `.sort()`. */
@@ -146,11 +148,13 @@ export class Keyset<T> {
       parsed = undefined;
     }
     const values = Array.isArray(parsed) ? parsed.slice(1).map(decodeValue) : [];
+    // Each value of its field's kind: a string compared with dates (or a date with strings) matches nothing, and a
+    // made-up cursor would answer an empty page, as if the list had ended.
     const valid =
       Array.isArray(parsed) &&
       parsed.length === this.fields.length + 1 &&
       parsed[0] === this.list &&
-      values.every((v) => v !== undefined);
+      values.every((v, i) => (this.dates.has(this.fields[i]) ? v instanceof Date : typeof v === 'string'));
     if (!valid) throw Problems.field('cursor', 'cursor must be the nextCursor of a page of this list');
     return values as KeyValue[];
   }

@@ -9,7 +9,7 @@ import { AgreementView, DefaultBankProfileView, EligibilityView, LocationTaxProf
 
 /** This service's views of facts owned elsewhere: eligibility, agreements, payout profiles, default bank profiles. */
 /** The order the tax profiles that expired are followed in (FollowExpiredTaxProfiles): by date, then id. */
-export const TAX_EXPIRY_ORDER = new Keyset<ProfileView>('tax-expiry', ['expiresAt', '_id']);
+export const TAX_EXPIRY_ORDER = new Keyset<ProfileView>('tax-expiry', ['expiresAt', '_id'], { dates: ['expiresAt'] });
 
 @Injectable()
 export class ViewsRepository {

@@ -17,7 +17,7 @@ export const LIST_ORDER = new Keyset<InvitationRecord>('invitations', ['location
  * The order of GET /v1/notices: the newest invitation first (`issuedAt`, which every invitation with a notice has),
  * then `_id`; the fields of the { pendingNotices, issuedAt, _id } index.
  */
-export const NOTICE_ORDER = new Keyset<InvitationRecord>('notices', ['issuedAt', '_id'], { descending: ['issuedAt'] });
+export const NOTICE_ORDER = new Keyset<InvitationRecord>('notices', ['issuedAt', '_id'], { descending: ['issuedAt'], dates: ['issuedAt'] });
 
 /**
  * Reads and writes invitations. Every write is one document write guarded by `version` that carries the events

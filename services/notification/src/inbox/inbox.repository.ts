@@ -28,7 +28,7 @@ const FIELDS = '_id template subject text link locationId causationEventType rea
  * { userId, partnerId, channel, createdAt: -1, _id: -1 } index. A page starts after the last entry of the one before,
  * so entries arriving (at the top) or leaving (a role revoked) meanwhile neither repeat nor push others out of the walk.
  */
-export const INBOX_ORDER = new Keyset<InboxEntry>('inbox', ['createdAt', '_id'], { descending: ['createdAt', '_id'] });
+export const INBOX_ORDER = new Keyset<InboxEntry>('inbox', ['createdAt', '_id'], { descending: ['createdAt', '_id'], dates: ['createdAt'] });
 
 @Injectable()
 export class InboxRepository {
