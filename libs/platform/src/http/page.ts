@@ -61,9 +61,9 @@ function decodeValue(value: unknown): KeyValue | undefined {
 /**
  * The order of a list, as fields whose values together are unique (end with `_id`) and which every row has, as a
  * string or, named in `dates`, a date (a missing one would sort first and match no "after"), each ascending unless
- * named in `descending` (e.g. the newest first), and the cursor of a position in it: the list's name and the sort values of the
- * last item of a page, as base64url JSON (the name, so that another list's cursor of the same shape is refused rather
- * than read as a position here). The filter for "after" is the usual expansion (a > x) or (a = x and b > y) or ...
+ * named in `descending` (e.g. the newest first), and the cursor of a position in it: the list's name and the sort
+ * values of the last item of a page, as base64url JSON (the name, so that another list's cursor of the same shape is
+ * refused rather than read as a position here; each value must be of its field's kind). The filter for "after" is the usual expansion (a > x) or (a = x and b > y) or ...
  * (`$lt` for a descending field), which every MongoDB-compatible server understands and real MongoDB answers from an
  * index with the same fields in the same directions.
  */
