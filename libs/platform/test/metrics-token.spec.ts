@@ -1,7 +1,8 @@
 import { INestApplication } from '@nestjs/common';
-import { APP_FILTER } from '@nestjs/core';
+import { APP_FILTER, APP_INTERCEPTOR } from '@nestjs/core';
 import { Test } from '@nestjs/testing';
 import { baseConfigSpec, CONFIG, ConfigError, loadConfig, MetricsController, ProblemFilter } from '../src';
+import { NoUnknownQueryInterceptor } from '../src/http/no-unknown-query';
 
 const required = {
   MONGO_URL: 'mongodb://127.0.0.1:27017/',
@@ -31,14 +32,18 @@ describe('/metrics over HTTP', () => {
   const start = async (METRICS_TOKEN: string) => {
     const module = await Test.createTestingModule({
       controllers: [MetricsController],
-      providers: [{ provide: APP_FILTER, useClass: ProblemFilter }, { provide: CONFIG, useValue: { METRICS_TOKEN } }],
+      providers: [
+        { provide: APP_FILTER, useClass: ProblemFilter },
+        { provide: APP_INTERCEPTOR, useClass: NoUnknownQueryInterceptor },
+        { provide: CONFIG, useValue: { METRICS_TOKEN } },
+      ],
     }).compile();
     app = module.createNestApplication({ logger: false });
     await app.listen(0, '127.0.0.1');
     return app.getUrl();
   };
-  const scrape = async (base: string, authorization?: string) => {
-    const response = await fetch(`${base}/metrics`, { headers: authorization === undefined ? {} : { authorization } });
+  const scrape = async (base: string, authorization?: string, query = '') => {
+    const response = await fetch(`${base}/metrics${query}`, { headers: authorization === undefined ? {} : { authorization } });
     return { status: response.status, type: response.headers.get('content-type'), challenge: response.headers.get('www-authenticate'), body: await response.text() };
   };
 
@@ -68,5 +73,8 @@ describe('/metrics over HTTP', () => {
     expect(read.status).toBe(200);
     expect(read.type).toMatch(/^text\/plain/);
     expect((await scrape(base, `bearer  ${token}`)).status).toBe(200);
+    // The credential is checked first: a query string gets a 401 without it, its own 400 with it.
+    expect((await scrape(base, undefined, '?x=1')).status).toBe(401);
+    expect((await scrape(base, `Bearer ${token}`, '?x=1')).status).toBe(400);
   });
 });

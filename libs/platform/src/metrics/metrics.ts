@@ -1,4 +1,4 @@
-import { Controller, Get, Header, Inject, Injectable, NestMiddleware, Req } from '@nestjs/common';
+import { CanActivate, Controller, ExecutionContext, Get, Header, Inject, Injectable, NestMiddleware, UseGuards } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import type { NextFunction, Request, Response } from 'express';
 import { histogramMetric } from '@lib/messaging';
@@ -40,18 +40,28 @@ export class HttpMetricsMiddleware implements NestMiddleware {
  * (Prometheus: `authorization: { credentials_file: ... }` in the scrape job), others get 401. The series name no
  * partner or user, but they tell whoever reads them how busy and how far behind each service is.
  */
-@ApiExcludeController()
-@Public()
-@Controller('metrics')
-export class MetricsController {
+/** The METRICS_TOKEN check, a guard: it answers before the query's check (a 401 tells nothing of the route). */
+@Injectable()
+class MetricsTokenGuard implements CanActivate {
   constructor(@Inject(CONFIG) private readonly config: Pick<PlatformConfig, 'METRICS_TOKEN'>) {}
 
-  @Get()
-  @Header('Content-Type', register.contentType)
-  metrics(@Req() request: Request): Promise<string> {
+  canActivate(context: ExecutionContext): boolean {
+    const request = context.switchToHttp().getRequest<Request>();
     if (this.config.METRICS_TOKEN && !hasBearerKey(request, this.config.METRICS_TOKEN)) {
       throw unauthorized('Send the metrics credential (METRICS_TOKEN): Authorization: Bearer <token>.', METRICS_CHALLENGE);
     }
+    return true;
+  }
+}
+
+@ApiExcludeController()
+@Public()
+@UseGuards(MetricsTokenGuard)
+@Controller('metrics')
+export class MetricsController {
+  @Get()
+  @Header('Content-Type', register.contentType)
+  metrics(): Promise<string> {
     return register.metrics();
   }
 }
