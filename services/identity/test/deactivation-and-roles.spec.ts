@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { PartnersRepository } from '../src/partners/partners.repository';
+import { ImportUsers } from '../src/users/usecases/import-users.use-case';
 import { UsersRepository } from '../src/users/users.repository';
 import { BootedIdentity, bootIdentity, IdentityClient } from './identity.harness';
 
@@ -158,6 +159,33 @@ describe('the last active Global admin', () => {
     ]).toContainEqual(outcomes);
     if (outcomes[0] === 'rejected') expect(imported.body.results[0].reason).toMatch(/^not deactivated: .*last active Global admin/);
     expect(await activeGlobalAdmins(p.partnerId)).toBe(1);
+  });
+
+  it('stops an import whose admin is deactivated while it runs: the entries after are rejected with why, nothing of them written', async () => {
+    const p = await twoGlobalAdmins();
+    const emails = [1, 2, 3].map((i) => `dir-${i}-${randomUUID().slice(0, 8)}@example.com`);
+    const list = { schemas: [LIST_RESPONSE], Resources: emails.map((email, i) => ({ externalId: `e-${i}-${randomUUID()}`, userName: email })) };
+    const importer = booted.service.app.get(ImportUsers) as unknown as { importOne: (...args: unknown[]) => Promise<unknown> };
+    const importOne = importer.importOne.bind(importer);
+    // Another Global admin deactivates the importer once the first entry is written.
+    const spy = jest.spyOn(importer, 'importOne').mockImplementationOnce(async (...args) => {
+      const done = await importOne(...args);
+      const r = await revision(p.second.token, p.first.userId);
+      expect((await client.call('POST', `/v1/users/${p.first.userId}/deactivate`, { token: p.second.token, headers: { 'if-match': `"${r}"` } })).status).toBe(200);
+      return done;
+    });
+    try {
+      const imported = await client.call('POST', '/v1/users/import', { token: p.first.token, body: list });
+      expect(imported.status).toBe(200);
+      expect(imported.body.results.map((r: { outcome: string; reason?: string }) => [r.outcome, r.reason])).toEqual([
+        ['created', undefined],
+        ['rejected', 'not imported: the importing admin was deactivated, or lost the right to import users, during the import'],
+        ['rejected', 'not imported: the importing admin was deactivated, or lost the right to import users, during the import'],
+      ]);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(await booted.db.collection('users').countDocuments({ partnerId: p.partnerId, email: { $in: emails } })).toBe(1);
   });
 
   it('does not wait for a lease its holder left behind (crashed), and answers "try again" while one is held', async () => {

@@ -1,5 +1,5 @@
-import { CONFIG, Principal, Problems, RetryableProblem } from '@lib/platform';
-import { Inject, Injectable } from '@nestjs/common';
+import { CONFIG, Principal, ProblemException, Problems, RetryableProblem } from '@lib/platform';
+import { HttpStatus, Inject, Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { Actor, IdentityAccess } from '../../access/identity-access';
 import type { IdentityConfig } from '../../config';
@@ -39,7 +39,15 @@ export class ImportUsers {
     const byEmail = new Map((await this.users.findManyByEmail(actor.partnerId, valid.map((u) => u.email))).map((u) => [u.emailKey, u]));
 
     const results: ImportResultView[] = [];
+    let stopped: string | undefined;
     for (const entry of mapped) {
+      // The importer as they are now, before each entry: one deactivated, or no longer a Global admin, while a long
+      // file runs imports nothing more under the authority they lost (the rest is reported rejected, with why).
+      stopped ??= await this.lostAuthority(principal);
+      if (stopped) {
+        results.push({ index: entry.index, ...(entry.ok ? { externalId: entry.user.externalId } : entry.externalId && { externalId: entry.externalId }), outcome: 'rejected', reason: stopped });
+        continue;
+      }
       if (!entry.ok) {
         results.push({ index: entry.index, ...(entry.externalId && { externalId: entry.externalId }), outcome: 'rejected', reason: entry.reason });
         continue;
@@ -56,6 +64,17 @@ export class ImportUsers {
     const summary = { created: 0, updated: 0, deactivated: 0, unchanged: 0, rejected: 0 };
     for (const result of results) summary[result.outcome] += 1;
     return { summary, results };
+  }
+
+  /** Why the importing admin may not import any more (deactivated, or no longer a Global admin); undefined while they may. */
+  private async lostAuthority(principal: Principal): Promise<string | undefined> {
+    try {
+      this.access.require(await this.access.actor(principal), 'users.import', 'import users');
+      return undefined;
+    } catch (error) {
+      if (!(error instanceof ProblemException && error.getStatus() === HttpStatus.FORBIDDEN)) throw error;
+      return 'not imported: the importing admin was deactivated, or lost the right to import users, during the import';
+    }
   }
 
   private async importOne(
