@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findTemplatesDirectory, TemplateNames, TemplateRenderer } from './template-renderer';
@@ -66,6 +66,38 @@ describe('TemplateRenderer', () => {
     expect(out.text).toContain('What is missing:\n- A bank profile\n- A tax profile\n');
     expect(out.text).not.toContain('Details:');
     expect(out.html).toContain('<li>A bank profile</li>');
+  });
+});
+
+describe("a team's own templates (NOTIFY_TEMPLATES_DIR)", () => {
+  const builtIn = join(__dirname, '..', 'templates');
+  const withChange = (change: (dir: string) => void) => {
+    const dir = mkdtempSync(join(tmpdir(), 'templates-'));
+    cpSync(builtIn, dir, { recursive: true });
+    change(dir);
+    return dir;
+  };
+
+  it('load as the built-in ones when whole', () => {
+    const dir = withChange(() => undefined);
+    try {
+      expect(new TemplateRenderer({ NOTIFY_TEMPLATES_DIR: dir }).render('invitation', sample).subject).toBe('Partner Incentive Enrollment Invitation');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  // Handlebars compiles on the first render: every email of that kind would fail, or go out without its layout.
+  it('stop the service at start on a syntax error, or a partial no file provides, naming the file', () => {
+    const broken = withChange((dir) => writeFileSync(join(dir, 'enrollment-enrolled.html.hbs'), '<p>{{#if x}}never closed</p>'));
+    const noLayout = withChange((dir) => rmSync(join(dir, 'partials', 'html-layout.hbs')));
+    try {
+      expect(() => new TemplateRenderer({ NOTIFY_TEMPLATES_DIR: broken })).toThrow(/^Email template .*enrollment-enrolled\.html\.hbs does not compile/);
+      expect(() => new TemplateRenderer({ NOTIFY_TEMPLATES_DIR: noLayout })).toThrow(/^Email template .*\.html\.hbs uses partial\(s\) html-layout: no partials\/<name>\.hbs provides it/);
+    } finally {
+      rmSync(broken, { recursive: true, force: true });
+      rmSync(noLayout, { recursive: true, force: true });
+    }
   });
 });
 

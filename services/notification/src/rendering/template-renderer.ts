@@ -33,7 +33,9 @@ type Compiled = (context: object) => string;
  * Renders the template files with Handlebars. The HTML part escapes every `{{value}}` (the templates never use
  * `{{{triple-stash}}}` on data), so names, reasons and links from events cannot inject markup. The subject and
  * the text part are not HTML: they are rendered without HTML escaping (an `&` stays `&`), and the subject is
- * folded to one line. Everything is compiled once at start; a missing file stops the service.
+ * folded to one line. Everything is compiled once at start (Handlebars' own compile waits for the first render): a
+ * missing file, a syntax error or a partial no file provides stops the service, rather than fail (or send without
+ * its layout) every email of that kind.
  */
 @Injectable()
 export class TemplateRenderer {
@@ -45,21 +47,29 @@ export class TemplateRenderer {
     const html = Handlebars.create();
     const plain = Handlebars.create();
     const partials = join(this.directory, 'partials');
+    const sources = new Map<string, string>();
     if (existsSync(partials)) {
       for (const file of readdirSync(partials).filter((f) => f.endsWith('.hbs'))) {
         const source = readFileSync(join(partials, file), 'utf8');
-        html.registerPartial(file.replace(/\.hbs$/, ''), source);
-        plain.registerPartial(file.replace(/\.hbs$/, ''), source);
+        const partial = file.replace(/\.hbs$/, '');
+        sources.set(`partials/${file}`, source);
+        html.registerPartial(partial, source);
+        plain.registerPartial(partial, source);
       }
     }
     for (const name of TemplateNames) {
-      const read = (part: string) => readFileSync(join(this.directory, `${name}.${part}.hbs`), 'utf8');
+      const read = (part: string) => {
+        const source = readFileSync(join(this.directory, `${name}.${part}.hbs`), 'utf8');
+        sources.set(`${name}.${part}.hbs`, source);
+        return source;
+      };
       this.templates.set(name, {
         subject: plain.compile(read('subject'), { noEscape: true }),
         html: html.compile(read('html')),
         text: plain.compile(read('text'), { noEscape: true }),
       });
     }
+    for (const [file, source] of sources) checkTemplate(html, source, join(this.directory, file));
   }
 
   render(name: TemplateName, context: object): RenderedMessage {
@@ -72,6 +82,29 @@ export class TemplateRenderer {
       text: template.text(plain).replace(/\n{3,}/g, '\n\n').trim() + '\n',
     };
   }
+}
+
+/** Parses `source` now (a syntax error throws, naming the file), and checks every partial it names is registered. */
+function checkTemplate(env: typeof Handlebars, source: string, path: string): void {
+  let ast: hbs.AST.Program;
+  try {
+    ast = env.parse(source);
+  } catch (error) {
+    throw new Error(`Email template ${path} does not compile: ${(error as Error).message}`);
+  }
+  const missing = new Set<string>();
+  const visit = (node: unknown): void => {
+    if (!node || typeof node !== 'object') return;
+    const { type, name } = node as { type?: string; name?: { original?: unknown } };
+    // `@partial-block`: the block a partial is called with, not a file.
+    const partial = typeof name?.original === 'string' && !name.original.startsWith('@') ? name.original : undefined;
+    if ((type === 'PartialStatement' || type === 'PartialBlockStatement') && partial !== undefined && !env.partials[partial]) {
+      missing.add(partial);
+    }
+    for (const value of Object.values(node)) (Array.isArray(value) ? value.forEach(visit) : visit(value));
+  };
+  visit(ast);
+  if (missing.size) throw new Error(`Email template ${path} uses partial(s) ${[...missing].join(', ')}: no partials/<name>.hbs provides it`);
 }
 
 /**
