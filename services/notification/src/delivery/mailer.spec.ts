@@ -110,6 +110,18 @@ describe('isPermanentSmtpFailure, on the errors nodemailer really gives', () => 
     expect(isPermanentSmtpFailure(sendAs)).toBe(false);
   });
 
+  it('retries a sender refused at RCPT TO (a server delaying its rejects: Postfix), told by its text or its 5.1.7/5.1.8 status', async () => {
+    for (const text of ['5.1.0 <no-reply@example.com>: Sender address rejected: Domain not found', "5.1.8 Bad sender's system address"]) {
+      const error = await failureFrom({
+        authOptional: true,
+        hideENHANCEDSTATUSCODES: true,
+        onRcptTo: (_address, _session, callback) => callback(refusal(text, 550)),
+      });
+      expect(error).toMatchObject({ code: 'EENVELOPE', command: 'RCPT TO', responseCode: 550, response: `550 ${text}` });
+      expect(isPermanentSmtpFailure(error)).toBe(false);
+    }
+  });
+
   it('still gives up on a mailbox refused at RCPT TO with 550 5.1.1', async () => {
     const error = await failureFrom({
       authOptional: true,

@@ -90,8 +90,11 @@ function enhancedStatus(response: unknown): string | undefined {
  * 5.2.0 SendAsDenied: this account may not send as MAIL_FROM_ADDRESS).
  */
 function isSenderOrPolicyRefusal(status: string | undefined): boolean {
-  return status !== undefined && (status.startsWith('5.7.') || status === '5.2.0');
+  return status !== undefined && (status.startsWith('5.7.') || status === '5.2.0' || status === '5.1.7' || status === '5.1.8');
 }
+
+/** A refusal of the sender worded so (Postfix, at RCPT TO when it delays its rejects). */
+const SENDER_REFUSED = /sender address rejected/i;
 
 /**
  * Permanent only when the server refused this message or its recipient (a 5xx answer to RCPT TO or to the data: no
@@ -99,7 +102,9 @@ function isSenderOrPolicyRefusal(status: string | undefined): boolean {
  * account, so what concerns the sender or the session concerns every email alike, and ends once the configuration is
  * fixed: those are retried with backoff (and FAILED after NOTIFY_MAX_ATTEMPTS if nobody fixes it), as are 4xx answers,
  * refused connections and timeouts. They are:
- *  - any refusal of MAIL FROM (553/550 sender not owned by the account, sender domain refused);
+ *  - any refusal of MAIL FROM (553/550 sender not owned by the account, sender domain refused), also one a server
+ *    gives at RCPT TO (Postfix's delayed rejects: "550 5.1.0 <sender>: Sender address rejected"), told by its text or
+ *    by the sender's enhanced status codes (5.1.7 bad sender address syntax, 5.1.8 bad sender's system address);
  *  - a policy or relay refusal at any stage, told by its enhanced status code: 5.7.x (550 5.7.1 Relaying denied) and
  *    5.2.0 (554 5.2.0 SendAsDenied);
  *  - 503 and 530 at the message stage, and the session failures nodemailer also puts a reply code on (EAUTH 535
@@ -116,7 +121,8 @@ export function isPermanentSmtpFailure(error: unknown): boolean {
     code < 600 &&
     !SESSION_REPLIES.has(code) &&
     e.command !== 'MAIL FROM' &&
-    !isSenderOrPolicyRefusal(enhancedStatus(e.response))
+    !isSenderOrPolicyRefusal(enhancedStatus(e.response)) &&
+    !(typeof e.response === 'string' && SENDER_REFUSED.test(e.response))
   );
 }
 
