@@ -12,7 +12,8 @@ import { waitingEmail } from './support/emails';
 
 /**
  * The claims of DeliverEmailUseCase against the real database server of the run (no broker, no SMTP): what a claim
- * takes, what a release gives back, and what a group claim returns when its write fails.
+ * takes, what a release gives back, what a group claim returns when its write fails, and how long recording an
+ * outcome keeps trying.
  */
 let connection: Connection;
 let messages: Model<Message>;
@@ -127,4 +128,18 @@ describe('a group claim whose write fails', () => {
     await expect(deliver.claimManyById(ids, 0)).rejects.toThrow('not primary');
     expect((await stored(ids[0])).status).toBe('PENDING');
   });
+});
+
+describe('recording an outcome while the database fails', () => {
+  it('retries only while the lease lasts (its end as last written, less a sixth of a lease), then gives up', async () => {
+    const id = await insert({});
+    const [claimed] = await deliver.claimManyById([id], 0);
+    // The lease ends 11 s from now (as its last renewal wrote it): with a 60 s lease, recording may try for about 1 s.
+    const message = { ...claimed, leaseUntil: new Date(Date.now() + 11_000) };
+    jest.spyOn(messages.collection, 'updateOne').mockRejectedValue(new Error('primary stepped down'));
+    const record = (deliver as unknown as { record(m: unknown, u: unknown): Promise<boolean> }).record.bind(deliver);
+    const startedAt = Date.now();
+    await expect(record(message, { $set: { status: 'SENT' } })).rejects.toThrow('primary stepped down');
+    expect(Date.now() - startedAt).toBeLessThan(5_000);
+  }, 20_000);
 });

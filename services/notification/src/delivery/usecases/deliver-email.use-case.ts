@@ -283,11 +283,13 @@ export class DeliverEmailUseCase {
   }
 
   /**
-   * Writes the outcome if this worker still holds the lease. A database hiccup is retried while the lease lasts:
-   * giving up early would make another worker send the message again.
+   * Writes the outcome if this worker still holds the lease. A database hiccup is retried while the lease lasts (its
+   * end as last written, less a sixth of a lease for the clocks of other instances): giving up early would make
+   * another worker send the message again, and so would trying on past the lease (another may have taken it over).
    */
   private async record(message: ClaimedEmail, update: Record<string, unknown>): Promise<boolean> {
-    const deadline = Date.now() + this.config.NOTIFY_LEASE_MS;
+    const leaseEnd = message.leaseUntil ? +message.leaseUntil : Date.now() + this.config.NOTIFY_LEASE_MS;
+    const deadline = leaseEnd - this.config.NOTIFY_LEASE_MS / 6;
     let delay = 100;
     for (;;) {
       try {
@@ -343,11 +345,11 @@ export class DeliverEmailUseCase {
   private keepLease(message: ClaimedEmail): { stop(): Promise<void> } {
     let running: Promise<unknown> = Promise.resolve();
     const timer = setInterval(() => {
+      const leaseUntil = new Date(Date.now() + this.config.NOTIFY_LEASE_MS);
       running = this.messages.collection
-        .updateOne(
-          { _id: message._id as never, leaseToken: message.leaseToken },
-          { $set: { leaseUntil: new Date(Date.now() + this.config.NOTIFY_LEASE_MS) } },
-        )
+        .updateOne({ _id: message._id as never, leaseToken: message.leaseToken }, { $set: { leaseUntil } })
+        // The lease as written: how long recording the outcome may keep trying (record).
+        .then(({ matchedCount }) => matchedCount === 1 && (message.leaseUntil = leaseUntil))
         .catch(() => undefined);
     }, Math.max(1_000, Math.floor(this.config.NOTIFY_LEASE_MS / 3)));
     timer.unref();
