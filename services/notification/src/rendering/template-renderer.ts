@@ -33,7 +33,7 @@ type Compiled = (context: object) => string;
  * Renders the template files with Handlebars. The HTML part escapes every `{{value}}` (the templates never use
  * `{{{triple-stash}}}` on data), so names, reasons and links from events cannot inject markup. The subject and
  * the text part are not HTML: they are rendered without HTML escaping (an `&` stays `&`), and the subject is
- * folded to one line. Everything is compiled once at start (Handlebars' own compile waits for the first render): a
+ * folded to one line. Everything is read and parsed at start (Handlebars itself compiles on the first render): a
  * missing file, a syntax error or a partial no file provides stops the service, rather than fail (or send without
  * its layout) every email of that kind.
  */
