@@ -6,6 +6,9 @@ import { InjectModel } from '@nestjs/mongoose';
 import { Model } from 'mongoose';
 import { AccessGrant, AccessLocation, AccessUser, grantIndexKeys } from './access.schemas';
 
+/** The grant index's own mark that every user of the view is in it (no grant key starts with `#`). */
+export const INDEX_BUILT = '#built';
+
 const USER_EVENTS = new Set(['UserCreated', 'UserUpdated', 'UserDeactivated', 'RoleAssigned', 'RoleRevoked']);
 
 /**
@@ -23,15 +26,20 @@ export class AccessViewUpdater implements OnApplicationBootstrap {
     @InjectModel(AccessGrant.name) private readonly grants: Model<AccessGrant>,
   ) {}
 
-  /** A view stored before the grant index existed: index its users once (adding is idempotent). */
+  /**
+   * A view stored before the grant index existed: index its users once (adding is idempotent), then mark it done
+   * (INDEX_BUILT). Until the mark is written every start indexes them again: a first start stopped halfway, or whose
+   * build failed while user events indexed a few users, is finished by the next (any grant there is no sign of it).
+   */
   async onApplicationBootstrap(): Promise<void> {
     try {
-      if ((await this.grants.estimatedDocumentCount()) > 0 || (await this.users.estimatedDocumentCount()) === 0) return;
+      if (await this.grants.exists({ _id: INDEX_BUILT })) return;
       const users = await this.users.find({}, { _id: 1, partnerId: 1, roles: 1 }).lean();
       await this.index(users.map((u) => ({ userId: u._id, partnerId: u.partnerId, roles: u.roles })));
-      this.logger.log(`indexed the grants of ${users.length} users`);
+      await this.grants.updateOne({ _id: INDEX_BUILT }, { $setOnInsert: { userIds: [] } }, { upsert: true });
+      if (users.length) this.logger.log(`indexed the grants of ${users.length} users`);
     } catch (error) {
-      this.logger.warn(`grant index not built at start: ${(error as Error).message}`);
+      this.logger.warn(`grant index not built at start (the next start builds it): ${(error as Error).message}`);
     }
   }
 

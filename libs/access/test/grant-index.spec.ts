@@ -1,0 +1,54 @@
+import { uniqueName } from '@lib/testing';
+import mongoose, { Connection, Model } from 'mongoose';
+import { AccessGrant, AccessGrantSchema, AccessLocation, AccessLocationSchema, AccessUser, AccessUserSchema } from '../src/access.schemas';
+import { AccessViewUpdater, INDEX_BUILT } from '../src/access.view';
+
+// Against the test database server (real connections): the grant index a view stored before it existed gets at start.
+let connection: Connection;
+let users: Model<AccessUser>;
+let grants: Model<AccessGrant>;
+let updater: AccessViewUpdater;
+
+beforeEach(async () => {
+  connection = await mongoose.createConnection(process.env.MONGO_URL!, { dbName: uniqueName('grant_index'), directConnection: true }).asPromise();
+  users = connection.model(AccessUser.name, AccessUserSchema);
+  grants = connection.model(AccessGrant.name, AccessGrantSchema);
+  updater = new AccessViewUpdater(users, connection.model(AccessLocation.name, AccessLocationSchema), grants);
+  jest.spyOn((updater as unknown as { logger: { log(): void } }).logger, 'log').mockImplementation(() => undefined);
+});
+
+afterEach(async () => {
+  await connection.dropDatabase();
+  await connection.close();
+});
+
+const user = (userId: string, locationId: string) => ({
+  _id: userId,
+  partnerId: 'P1',
+  email: `${userId}@contoso.example`,
+  displayName: userId,
+  active: true,
+  revision: 1,
+  roles: [{ role: 'INCENTIVES_ADMIN', locationIds: [locationId] }],
+  grants: [`INCENTIVES_ADMIN:${locationId}`],
+});
+const holders = async (key: string) => (await grants.findById(key).lean())?.userIds ?? [];
+
+describe('the grant index at start', () => {
+  it('is finished by the next start when a first one left it partial (some grants there), then marked built', async () => {
+    await users.collection.insertMany([user('u1', 'L1'), user('u2', 'L2')] as never);
+    // A first start stopped after indexing u1 only (or user events indexed it while the build failed).
+    await grants.collection.insertOne({ _id: 'INCENTIVES_ADMIN:L1', userIds: ['u1'] } as never);
+    await updater.onApplicationBootstrap();
+    expect(await holders('INCENTIVES_ADMIN:L2')).toEqual(['u2']);
+    expect(await holders('INCENTIVES_ADMIN:L1')).toEqual(['u1']);
+    expect(await grants.exists({ _id: INDEX_BUILT })).toBeTruthy();
+  });
+
+  it('is not built again once marked: later users are indexed by their own events', async () => {
+    await grants.collection.insertOne({ _id: INDEX_BUILT, userIds: [] } as never);
+    await users.collection.insertOne(user('u3', 'L3') as never);
+    await updater.onApplicationBootstrap();
+    expect(await holders('INCENTIVES_ADMIN:L3')).toEqual([]);
+  });
+});
