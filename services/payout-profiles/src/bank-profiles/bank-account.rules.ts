@@ -120,7 +120,7 @@ export function checkBankAccount(
    */
   const bic = (ofTheCountry: boolean) => {
     const value = v('bic');
-    const countries = bicCountriesFor(country);
+    const countries = ofTheCountry ? bicCountriesFor(country) : [];
     if (!BIC_PATTERN.test(value)) problems.push({ field: field('bic'), message: 'must be a BIC of 8 or 11 characters (e.g. DEUTDEFF or DEUTDEFF500)' });
     else if (ofTheCountry && !countries.includes(bicCountry(value))) {
       problems.push({

@@ -1,4 +1,4 @@
-import { AccessLocation, AccessPolicy, Actor, NO_ROLE } from '@lib/access';
+import { AccessLocation, AccessPolicy, Actor } from '@lib/access';
 import { Principal, Problems, ValidationProblem } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { ALL_LOCATIONS } from '@lib/contracts';
@@ -128,8 +128,7 @@ export class PayoutAccess {
 
   /** The locations whose payout data the caller may read; 403 for a caller without any payout-related role. */
   async visibleLocations(principal: Principal): Promise<{ actor: Actor; locationIds: string[] }> {
-    const actor = await this.policy.actor(principal);
-    if (!canReadBankProfiles(actor)) throw Problems.forbidden(NO_ROLE);
+    const actor = await this.policy.reader(principal);
     const locations = await this.policy.visibleLocations(actor);
     return { actor, locationIds: locations.map((l) => l._id) };
   }

@@ -1,4 +1,4 @@
-import { Actor, holdsRole, isCompanyAdmin } from '@lib/access';
+import { Actor, holdsAnyRole, holdsRole, isCompanyAdmin } from '@lib/access';
 import { ALL_LOCATIONS } from '@lib/contracts';
 import type { FieldProblem } from '@lib/platform';
 
@@ -18,10 +18,11 @@ function incentiveGrants(actor: Pick<Actor, 'roles'>): Actor['roles'] {
   return actor.roles.filter((r) => (r.role === 'INCENTIVES_ADMIN' || r.role === 'INCENTIVES_USER') && r.locationIds.length > 0);
 }
 
-/** Company admins and anyone with an incentives role may list bank profiles (masked; which ones: canReadBankProfile). */
-export function canReadBankProfiles(actor: Pick<Actor, 'roles'>): boolean {
-  return isCompanyAdmin(actor) || incentiveGrants(actor).length > 0;
-}
+/**
+ * Company admins and anyone with an incentives role may list bank profiles (masked; which ones: canReadBankProfile):
+ * whoever holds a role in the partner (holdsAnyRole, as the other services' reads).
+ */
+export const canReadBankProfiles = holdsAnyRole;
 
 /** The locations a stored profile serves: one stored before `locationIds` existed serves every location ('*'). */
 export function servedLocations(profile: { locationIds?: string[] | null }): string[] {

@@ -37,7 +37,7 @@ export class ReadEnrollments {
 
   /** A page, in location, program and year order (`limit`, `cursor`: PageQuery). */
   async list(principal: Principal, query: ListEnrollmentsQuery): Promise<Page<EnrollmentDto>> {
-    const actor = await (query.locationId ? this.policy.actor(principal) : this.policy.reader(principal));
+    const actor = await this.policy.reader(principal);
     let locationIds: string[];
     if (query.locationId) {
       await this.policy.requireView(actor, query.locationId);

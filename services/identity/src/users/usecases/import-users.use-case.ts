@@ -40,16 +40,17 @@ export class ImportUsers {
 
     const results: ImportResultView[] = [];
     let stopped: string | undefined;
+    let imported = 0;
     for (const entry of mapped) {
-      // The importer as they are now, before each entry: one deactivated, or no longer a Global admin, while a long
-      // file runs imports nothing more under the authority they lost (the rest is reported rejected, with why).
-      stopped ??= await this.lostAuthority(principal);
-      if (stopped) {
-        results.push({ index: entry.index, ...(entry.ok ? { externalId: entry.user.externalId } : entry.externalId && { externalId: entry.externalId }), outcome: 'rejected', reason: stopped });
-        continue;
-      }
       if (!entry.ok) {
         results.push({ index: entry.index, ...(entry.externalId && { externalId: entry.externalId }), outcome: 'rejected', reason: entry.reason });
+        continue;
+      }
+      // The importer as they are now, before each write after the first (read above): one deactivated, or no longer a
+      // Global admin, while a long file runs imports nothing more under the authority they lost (rejected, with why).
+      if (imported++ > 0) stopped ??= await this.lostAuthority(principal);
+      if (stopped) {
+        results.push({ index: entry.index, externalId: entry.user.externalId, outcome: 'rejected', reason: stopped });
         continue;
       }
       let known = byExternalId.get(entry.user.externalId) ?? byEmail.get(emailKey(entry.user.email));
