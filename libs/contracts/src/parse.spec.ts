@@ -264,6 +264,30 @@ describe('parseEvent: the ids of outside systems', () => {
   });
 });
 
+describe('parseEvent: the envelope and its payload name the same partner and location', () => {
+  const message = (envelope: Record<string, unknown>, data: Record<string, unknown>) =>
+    JSON.stringify({ eventId: '7f0c6a52-3b7e-4c38-9a51-2f4d5b1e8c90', type: 'EligibilityDetermined', version: 1, occurredAt: '2026-07-01T10:00:00Z', source: 'eligibility', correlationId: 'c1', ...envelope,
+      data: { programId: 'PR1', locationId: 'L1', partnerId: 'P1', fiscalYear: 'FY27', eligible: true, reasons: [], ...data } });
+
+  // One of the two is wrong and nothing says which: applied, the views would keep the data's partner while whoever reads
+  // the envelope sees another. Dead-lettered, with both named.
+  it.each([
+    ['partnerId', { partnerId: 'P2' }, /partnerId: the envelope names "P2", its data "P1"/],
+    ['locationId', { locationId: 'L2' }, /locationId: the envelope names "L2", its data "L1"/],
+  ])('dead-letters an event whose envelope names another %s than its data', (_, envelope, reason) => {
+    expect(() => parseEvent(Topics.eligibility, message(envelope, {}))).toThrow(MalformedMessageError);
+    expect(() => parseEvent(Topics.eligibility, message(envelope, {}))).toThrow(reason);
+  });
+
+  it('takes one whose envelope names them as its data does, or leaves them out, or names what its data does not hold', () => {
+    expect(parseEvent(Topics.eligibility, message({ partnerId: 'P1', locationId: 'L1' }, {})).known).toBe(true);
+    expect(parseEvent(Topics.eligibility, message({}, {})).known).toBe(true);
+    const agreement = JSON.stringify({ eventId: '7f0c6a52-3b7e-4c38-9a51-2f4d5b1e8c90', type: 'AgreementStatusChanged', version: 1, occurredAt: '2026-07-01T10:00:00Z', source: 'agreements', correlationId: 'c1', partnerId: 'P1', locationId: 'L9', data: { partnerId: 'P1', active: true } });
+    expect(parseEvent(Topics.agreements, agreement).known).toBe(true);
+    expect(() => parseEvent(Topics.agreements, agreement.replace('"partnerId":"P1","locationId"', '"partnerId":"P7","locationId"'))).toThrow(/partnerId: the envelope names "P7"/);
+  });
+});
+
 describe('parseEvent: the year a continuation came from', () => {
   const enrollmentEvent = (type: string, extra: Record<string, unknown>) =>
     JSON.stringify({
@@ -351,6 +375,12 @@ describe('buildEvent', () => {
 
   it('builds an event whose payload is its contract', () => {
     expect(buildEvent(Topics.payoutProfiles, { type: 'ProfileCreated', source: 'payout-profiles', data: profile }).data).toEqual(profile);
+  });
+
+  it('refuses an envelope naming another partner or location than its payload (consumers would dead-letter it)', () => {
+    const data = { programId: 'PR1', locationId: 'L1', partnerId: 'P1', fiscalYear: 'FY27', eligible: true, reasons: [] };
+    expect(() => buildEvent(Topics.eligibility, { type: 'EligibilityDetermined', source: 's', data, locationId: 'L2' })).toThrow(/locationId: the envelope names "L2", its data "L1"/);
+    expect(buildEvent(Topics.eligibility, { type: 'EligibilityDetermined', source: 's', data, partnerId: 'P1', locationId: 'L1' }).locationId).toBe('L1');
   });
 
   it('refuses a payload carrying a field its contract does not declare (a secret would go out with it)', () => {

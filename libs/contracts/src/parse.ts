@@ -91,7 +91,25 @@ export function parseEvent<T = unknown>(topic: string, value: Buffer | string | 
       `invalid ${envelope.type} payload: ${describeValidationErrors(errors).join('; ')}`,
     );
   }
+  const contradictions = contradictedIds(envelope, data as object);
+  if (contradictions.length) throw new MalformedMessageError(`envelope contradicts its data: ${contradictions.join('; ')}`);
   return { envelope: { ...(envelope as unknown as Envelope<T>), data: data as T }, known: true };
+}
+
+/**
+ * The envelope's `partnerId`/`locationId` where its data names another. One of the two is wrong and nothing says which:
+ * applied, the views would keep the data's partner while whoever reads the envelope (a consumer routing on it, someone
+ * tracing a partner's events) sees another. Either may be absent (the envelope's are optional; an agreement's data
+ * names no location).
+ */
+function contradictedIds(envelope: Record<string, unknown>, data: object): string[] {
+  return (['partnerId', 'locationId'] as const).flatMap((field) => {
+    const outer = envelope[field];
+    const inner = (data as Record<string, unknown>)[field];
+    return typeof outer === 'string' && typeof inner === 'string' && outer !== inner
+      ? [`${field}: the envelope names ${JSON.stringify(outer)}, its data ${JSON.stringify(inner)}`]
+      : [];
+  });
 }
 
 /**
@@ -109,5 +127,7 @@ export function buildEvent<T extends object>(topic: string, input: NewEnvelope<T
   if (errors.length) {
     throw new Error(`Event ${input.type} breaks its contract: ${describeValidationErrors(errors).join('; ')}`);
   }
+  const contradictions = contradictedIds(input as unknown as Record<string, unknown>, input.data);
+  if (contradictions.length) throw new Error(`Event ${input.type}'s envelope contradicts its data: ${contradictions.join('; ')}`);
   return createEnvelope(input);
 }
