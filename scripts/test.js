@@ -2,46 +2,90 @@
 /**
  * `npm test`: type-checks, then runs every test tier with Jest against real servers (provisioned by the Jest
  * global setup), and ends with one line: `N passed, N failed, N skipped`. Extra arguments go to Jest.
+ *
+ * A signal this process gets (Ctrl-C reaches the whole group; `kill <pid>`, a CI runner's or container's stop reach it
+ * alone) is passed on to the step running, which stops its servers (Jest's global setup stops them on SIGINT/SIGTERM),
+ * and the summary line still ends the output: killed at once, Jest and the servers it owns would run on without it.
  */
-const { spawnSync } = require('node:child_process');
+const { spawn } = require('node:child_process');
 const { mkdirSync, readFileSync, rmSync } = require('node:fs');
 const { join } = require('node:path');
 
 const root = join(__dirname, '..');
 const bin = (name) => join(root, 'node_modules', '.bin', name);
 const args = process.argv.slice(2);
+const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
-if (!args.length || process.env.TYPECHECK === 'true') {
-  process.stdout.write('Type-checking...\n');
-  const tsc = spawnSync(bin('tsc'), ['-p', 'tsconfig.json', '--noEmit'], { cwd: root, stdio: 'inherit' });
-  if (tsc.status !== 0) {
-    process.stdout.write('Type errors: fix them before the tests run.\n0 passed, 1 failed, 0 skipped\n');
-    process.exit(1);
+let running = null;
+let stoppedBy = null;
+for (const signal of SIGNALS) {
+  process.on(signal, () => {
+    stoppedBy ??= signal;
+    // Ctrl-C reached the child already (same process group): a second one changes nothing (the global setup stops the
+    // servers once, whatever number of signals come).
+    running?.kill(signal);
+  });
+}
+
+/** Runs one step with the terminal, resolving with its exit status (a signal's death: 128 + its number, as a shell). */
+function run(command, commandArgs) {
+  return new Promise((resolve) => {
+    running = spawn(command, commandArgs, { cwd: root, stdio: 'inherit' });
+    running.on('error', (error) => {
+      process.stderr.write(`${command}: ${error.message}\n`);
+      resolve(1);
+    });
+    running.on('exit', (code, signal) => {
+      running = null;
+      resolve(code ?? 128 + (require('node:os').constants.signals[signal] ?? 0));
+    });
+  });
+}
+
+function summary(passed, failed, skipped) {
+  process.stdout.write(`\n${passed} passed, ${failed} failed, ${skipped} skipped\n`);
+}
+
+async function main() {
+  if (!args.length || process.env.TYPECHECK === 'true') {
+    process.stdout.write('Type-checking...\n');
+    const tsc = await run(bin('tsc'), ['-p', 'tsconfig.json', '--noEmit']);
+    if (stoppedBy) {
+      process.stdout.write(`Stopped (${stoppedBy}) while type-checking: no test ran.\n`);
+      summary(0, 1, 0);
+      return 1;
+    }
+    if (tsc !== 0) {
+      process.stdout.write('Type errors: fix them before the tests run.\n');
+      summary(0, 1, 0);
+      return 1;
+    }
   }
+
+  mkdirSync(join(root, '.local'), { recursive: true });
+  // This run's own file: a run that fails before Jest writes its results (the global setup could not start a server)
+  // must not report another run's, nor one that was stopped and whose Jest wrote later.
+  const results = join(root, '.local', `jest-results-${process.pid}.json`);
+  rmSync(results, { force: true });
+  const status = await run(bin('jest'), ['--ci', '--json', `--outputFile=${results}`, ...args]);
+
+  let passed = 0;
+  let failed = 0;
+  let skipped = 0;
+  try {
+    const summary = JSON.parse(readFileSync(results, 'utf8'));
+    passed = summary.numPassedTests;
+    failed = summary.numFailedTests + summary.numRuntimeErrorTestSuites;
+    skipped = summary.numPendingTests + summary.numTodoTests;
+  } catch {
+    failed = 1; // none written (Jest stopped before its tests), or unreadable
+  } finally {
+    rmSync(results, { force: true });
+  }
+  if ((status !== 0 || stoppedBy) && failed === 0) failed = 1;
+  if (stoppedBy) process.stdout.write(`\nStopped (${stoppedBy}): the run is incomplete.`);
+  summary(passed, failed, skipped);
+  return status !== 0 ? status : stoppedBy ? 1 : 0;
 }
 
-mkdirSync(join(root, '.local'), { recursive: true });
-const results = join(root, '.local', 'jest-results.json');
-// A run that fails before Jest writes its results (the global setup could not start a server) must not report the
-// previous run's.
-rmSync(results, { force: true });
-const jest = spawnSync(bin('jest'), ['--ci', '--json', `--outputFile=${results}`, ...args], {
-  cwd: root,
-  stdio: 'inherit',
-});
-
-let passed = 0;
-let failed = 0;
-let skipped = 0;
-try {
-  const summary = JSON.parse(readFileSync(results, 'utf8'));
-  passed = summary.numPassedTests;
-  failed = summary.numFailedTests + summary.numRuntimeErrorTestSuites;
-  skipped = summary.numPendingTests + summary.numTodoTests;
-} catch {
-  failed = 1; // none written (Jest stopped before its tests), or unreadable
-}
-const status = jest.status ?? 1;
-if (status !== 0 && failed === 0) failed = 1;
-process.stdout.write(`\n${passed} passed, ${failed} failed, ${skipped} skipped\n`);
-process.exit(status);
+main().then((status) => process.exit(status));

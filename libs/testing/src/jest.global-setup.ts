@@ -18,9 +18,10 @@ export default async function globalSetup(globalConfig: Config.GlobalConfig): Pr
   process.env.KAFKA_BROKERS_BY_WORKER = infra.kafkaClusters.map((brokers) => brokers.join(',')).join(' ');
   process.env.MONGO_URL = infra.mongoUrl;
   (globalThis as { __infra?: typeof infra }).__infra = infra;
+  // `on`, not `once`: a second signal (Ctrl-C reaches Jest, and `npm test` passes it on too) would otherwise find no
+  // handler and kill Jest before the servers stopped. `stop` runs once however often it is called.
   const stopOnSignal = () => void infra.stop().finally(() => process.exit(130));
-  process.once('SIGINT', stopOnSignal);
-  process.once('SIGTERM', stopOnSignal);
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, stopOnSignal);
   process.stdout.write(
     `\n[infra] kafka=${process.env.KAFKA_BROKERS_BY_WORKER} (${infra.mode.kafka}, ${infra.kafkaClusters.length} cluster(s)) ` +
       `mongo=${infra.mongoUrl} (${infra.mode.mongo}) ready in ${((Date.now() - started) / 1000).toFixed(1)} s\n`,

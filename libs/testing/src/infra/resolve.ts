@@ -45,9 +45,13 @@ export async function resolveInfra({
   log?: (line: string) => void;
 } = {}): Promise<Infra> {
   const stops: Array<() => Promise<void>> = [];
-  const stop = async () => {
-    for (const s of stops.reverse()) await s().catch(() => undefined);
-  };
+  // Once, however often it is called (a signal during the global teardown calls it again): a second pass would remove
+  // the data folder while the first still stops the servers writing in it.
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      for (const s of [...stops].reverse()) await s().catch(() => undefined);
+    })());
   try {
     const envKafka = process.env.KAFKA_BROKERS;
     const envMongo = process.env.MONGO_URL;

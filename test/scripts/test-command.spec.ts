@@ -1,0 +1,63 @@
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const root = join(__dirname, '..', '..');
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function until(check: () => boolean, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (check()) return true;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return check();
+}
+
+// `npm test` stopped on its own (a CI runner's or a container's SIGTERM reaches its process alone): Jest must stop with
+// it (and the servers it started), and the summary line still ends the output. Jest here runs one fixture that waits,
+// against the servers this run already has (KAFKA_BROKERS and MONGO_URL are set: its global setup starts none).
+describe('npm test (scripts/test.js) stopped by a signal', () => {
+  let dir: string;
+  beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'test-command-'))));
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it.each(['SIGTERM', 'SIGHUP'] as const)('on %s stops Jest and still prints the summary line, a failure', async (signal) => {
+    const mark = join(dir, 'jest.pid');
+    const child = spawn(process.execPath, ['scripts/test.js', '--testMatch', '<rootDir>/test/scripts/fixtures/waits-to-be-stopped.fixture.ts'], {
+      cwd: root,
+      env: { ...process.env, FIXTURE_MARK: mark, TYPECHECK: 'false' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    child.stdout.on('data', (chunk) => (stdout += chunk));
+    child.stderr.resume();
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      expect(await until(() => existsSync(mark) && readFileSync(mark, 'utf8').length > 0, 40_000)).toBe(true);
+      const jestPid = Number(readFileSync(mark, 'utf8'));
+      child.kill(signal);
+      const code = await exited;
+      expect(code).not.toBe(0);
+      expect(stdout.trimEnd().split('\n').at(-1)).toBe('0 passed, 1 failed, 0 skipped');
+      expect(stdout).toContain(`Stopped (${signal})`);
+      // Jest is gone with it, not running on as an orphan.
+      expect(await until(() => !alive(jestPid), 10_000)).toBe(true);
+    } finally {
+      child.kill('SIGKILL');
+      if (existsSync(mark)) {
+        const pid = Number(readFileSync(mark, 'utf8'));
+        if (pid && alive(pid)) process.kill(pid, 'SIGKILL');
+      }
+    }
+  }, 90_000);
+});
