@@ -123,7 +123,9 @@ export async function ensureMavenJars({
         const started = Date.now();
         log(`fetching the ${what} jars from Maven Central into ${relative(root, libsDir)}`);
         try {
-          await run(mvn, ['-q', '-B', '-f', pom, ...MAVEN_GOAL, `-DoutputDirectory=${tmp}`], {
+          // --strict-checksums: Maven 3 only warns when a download's checksum does not match (and -q hides the
+          // warning); a jar a proxy cut short would be kept in ~/.m2 and copied here for good.
+          await run(mvn, ['-q', '-B', '--strict-checksums', '-f', pom, ...MAVEN_GOAL, `-DoutputDirectory=${tmp}`], {
             cwd: root,
             timeoutMs: MAVEN_TIMEOUT_MS,
             label: `mvn -f ${pomPath} ${MAVEN_GOAL.join(' ')}`,
