@@ -576,3 +576,22 @@ describe.each([
     });
   });
 });
+
+describe('mongo-java-server that cannot start', () => {
+  // Its H2 file still held by another server (the previous platform's, still stopping after a kill): the start fails at
+  // once with what this server logged, not after the whole 60 s wait (a test run's global setup failed a minute later).
+  it('is reported as soon as it exits, with its own log lines', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'mongo-java-server-spec-'));
+    const persistFile = join(dataDir, 'held.mv.db');
+    const holder = await startMongoJavaServer({ root: ROOT, dataDir: join(dataDir, 'holder'), persistFile });
+    try {
+      const error = await rejection(startMongoJavaServer({ root: ROOT, dataDir: join(dataDir, 'second'), persistFile }));
+      expect(String(error.message)).toMatch(/^mongo-java-server on port \d+ exited while starting \(code [1-9]\d*\):\n/);
+      expect(String(error.message)).toMatch(/locked|in use|lock/i);
+      expect(String(error.message)).not.toMatch(/Timed out/);
+    } finally {
+      await holder.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  }, 120_000);
+});

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { MongoClient } from 'mongodb';
 import type { MongoServer } from './ferretdb';
@@ -24,6 +24,7 @@ export const MONGO_LIBS_DIR = join('.local', 'mongo-java-server', 'libs');
  */
 const JVM_FLAGS = ['-Xmx6g', '-Xss512k', '-XX:+UseSerialGC', '-Djava.awt.headless=true', ...(process.env.MONGO_JVM_EXTRA ?? '').split(' ').filter(Boolean)];
 const STOP_GRACE_MS = 10_000;
+const START_ATTEMPTS = 3;
 
 export async function startMongoJavaServer({
   root,
@@ -45,51 +46,65 @@ export async function startMongoJavaServer({
 }): Promise<MongoServer> {
   const jars = await ensureMavenJars({ root, pom: MONGO_POM, libsDir: MONGO_LIBS_DIR, what: 'mongo-java-server', log });
   mkdirSync(dataDir, { recursive: true });
-  const port = await freePort();
+  if (persistFile) mkdirSync(join(persistFile, '..'), { recursive: true });
   const logFile = join(dataDir, 'mongo.log');
-  const args = [...JVM_FLAGS, '-cp', jars.join(':'), join(root, MONGO_LAUNCHER), '127.0.0.1', String(port)];
-  if (persistFile) {
-    mkdirSync(join(persistFile, '..'), { recursive: true });
-    args.push(persistFile);
-  }
-  const started = Date.now();
-  const server = spawnServer(findJava(), args, { cwd: root, logFile, detached });
-  const kill = () => server.child.kill('SIGKILL');
-  process.once('exit', kill);
-  let exited = false;
-  void server.exited.then(() => (exited = true));
-  const url = `mongodb://127.0.0.1:${port}/`;
-  try {
-    await waitFor(
-      `mongo-java-server on port ${port}`,
-      async () => {
-        if (exited) throw new Error(`exited early:\n${tail(logFile)}`);
-        if (!(await tcpReachable('127.0.0.1', port, 500))) return false;
-        const client = new MongoClient(url, { directConnection: true, serverSelectionTimeoutMS: 2_000 });
-        try {
-          await client.connect();
-          await client.db('admin').command({ ping: 1 });
-          return true;
-        } finally {
-          await client.close();
-        }
-      },
-      { timeoutMs: 60_000, intervalMs: 200 },
-    );
-  } catch (error) {
-    await server.stop(1_000);
-    throw error;
-  }
-  log(`mongo-java-server ready at ${url} (${persistFile ? 'H2 ' + persistFile : 'memory'}, ${((Date.now() - started) / 1000).toFixed(1)} s, log ${logFile})`);
-  return {
-    url,
-    stop: async () => {
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    const args = [...JVM_FLAGS, '-cp', jars.join(':'), join(root, MONGO_LAUNCHER), '127.0.0.1', String(port), ...(persistFile ? [persistFile] : [])];
+    const started = Date.now();
+    const logFrom = existsSync(logFile) ? statSync(logFile).size : 0;
+    const server = spawnServer(findJava(), args, { cwd: root, logFile, detached });
+    const kill = () => server.child.kill('SIGKILL');
+    process.once('exit', kill);
+    let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+    void server.exited.then((result) => (exit = result));
+    const url = `mongodb://127.0.0.1:${port}/`;
+    try {
+      const state = await waitFor(
+        `mongo-java-server on port ${port}`,
+        async () => {
+          if (exit) return 'exited' as const; // stops polling; reported below
+          if (!(await tcpReachable('127.0.0.1', port, 500))) return false;
+          const client = new MongoClient(url, { directConnection: true, serverSelectionTimeoutMS: 2_000 });
+          try {
+            await client.connect();
+            await client.db('admin').command({ ping: 1 });
+            return 'ready' as const;
+          } finally {
+            await client.close();
+          }
+        },
+        { timeoutMs: 60_000, intervalMs: 200 },
+      );
+      // A server that exits while starting (its H2 file locked by one still stopping, a bad MONGO_JVM_EXTRA, the
+      // port taken since freePort) is reported at once, with what it logged this time, not after the whole wait.
+      if (state === 'exited') {
+        throw new Error(`mongo-java-server on port ${port} exited while starting (${exit!.signal ?? `code ${exit!.code}`}):\n${tail(logFile, logFrom)}`);
+      }
+    } catch (error) {
       process.removeListener('exit', kill);
-      await server.stop(STOP_GRACE_MS);
-    },
-  };
+      await server.stop(1_000);
+      // freePort() can race with another process taking the port: try another one.
+      if (attempt < START_ATTEMPTS && /address already in use/i.test((error as Error).message)) {
+        log(`port ${port} was taken, retrying`);
+        continue;
+      }
+      throw error;
+    }
+    log(`mongo-java-server ready at ${url} (${persistFile ? 'H2 ' + persistFile : 'memory'}, ${((Date.now() - started) / 1000).toFixed(1)} s, log ${logFile})`);
+    return {
+      url,
+      stop: async () => {
+        process.removeListener('exit', kill);
+        await server.stop(STOP_GRACE_MS);
+      },
+    };
+  }
 }
 
-function tail(file: string, lines = 30): string {
-  return existsSync(file) ? readFileSync(file, 'utf8').split('\n').slice(-lines).join('\n') : '(no log)';
+/** The last lines the log got from byte `from` on (this start's, not an earlier one's: the log is appended to). */
+function tail(file: string, from = 0, lines = 30): string {
+  if (!existsSync(file)) return '(no log)';
+  const text = readFileSync(file).subarray(from).toString('utf8').trimEnd();
+  return text ? text.split('\n').slice(-lines).join('\n') : '(nothing logged)';
 }
