@@ -387,6 +387,25 @@ describe('authorization', () => {
     expect((await world.notices(admin)).map((n) => n.invitationId)).toEqual([invitationId]);
     expect(world.events('NoticeSelected', forInvitation(programId, l1))).toEqual([]);
   });
+
+  it('answers 403 to a user of the partner holding no role on the overview and the notices (SPEC: everyone else gets 403), 200 once given one', async () => {
+    const partner = await world.partner(1);
+    const plain = await world.user(partner, [], 'plain');
+    // Known to the service (the other 403, of a user it has not heard of, says "yet").
+    await eventually(async () => {
+      for (const path of ['/v1/overview', '/v1/notices']) {
+        const answer = await world.get(plain.token, path);
+        expect(answer.status).toBe(403);
+        expect(answer.contentType).toMatch(/application\/problem\+json/);
+        expect(answer.body.detail).toMatch(/hold no incentives role and no company admin role/);
+      }
+    }, 30_000);
+    await world.assignRole(plain, 'INCENTIVES_USER', partner.locationIds);
+    await eventually(async () => {
+      expect((await world.get(plain.token, '/v1/overview')).status).toBe(200);
+      expect((await world.get(plain.token, '/v1/notices')).status).toBe(200);
+    }, 30_000);
+  });
 });
 
 describe('API surface', () => {

@@ -38,7 +38,7 @@ export class ListNotices {
 
   /** A page in NOTICE_ORDER (`limit`, `cursor`: PageQuery). */
   async execute(principal: Principal, { limit = DEFAULT_PAGE_SIZE, cursor }: PageQuery): Promise<Page<NoticeDto>> {
-    const actor = await this.policy.actor(principal);
+    const actor = await this.policy.reader(principal);
     const now = this.clock.now();
     // Whether a notice is listed depends on its program now: the programs of each read's rows are read with them, and
     // readPage keeps the pending notices (reading on past the others, so a page is short only when it is the last).

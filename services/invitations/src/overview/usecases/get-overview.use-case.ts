@@ -23,7 +23,7 @@ export class GetOverview {
 
   /** A page of locations in PartnerID order (`limit` locations, `cursor`: PageQuery), each with its programs. */
   async execute(principal: Principal, { limit = DEFAULT_PAGE_SIZE, cursor }: PageQuery = {}): Promise<Page<OverviewLocation>> {
-    const actor = await this.policy.actor(principal);
+    const actor = await this.policy.reader(principal);
     const { items: locations, nextCursor } = await this.policy.visibleLocationsPage(actor, cursor, limit);
     if (!locations.length) return { items: [] };
     const locationIds = locations.map((location) => location._id);
