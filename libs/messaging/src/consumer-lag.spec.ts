@@ -1,4 +1,4 @@
-import { GroupLagReader, partitionsBehind } from './consumer-lag';
+import { endOffsets, GroupLagReader, partitionsBehind } from './consumer-lag';
 
 /** Committed offsets per group and topic, as the broker would answer fetchOffsets. */
 function admin(committed: Record<string, Record<string, number>>) {
@@ -29,6 +29,25 @@ describe('partitionsBehind', () => {
     const groupOf = (topic: string) => (topic === 'identity' ? 'svc-identity' : 'svc');
     expect(await partitionsBehind(broker as never, groupOf, ends)).toEqual([]);
     expect(broker.asked.sort()).toEqual(['svc-identity: identity', 'svc: orders']);
+  });
+});
+
+describe('endOffsets', () => {
+  // A quiet partition whose messages retention removed (its earliest offset is its end): nothing there is left to
+  // handle, and a group that never read one commits nothing there. Counted, it kept the rollover answering 503 forever.
+  it('leaves out partitions that hold no message: never written, or every message removed by retention', async () => {
+    const broker = {
+      fetchTopicOffsets: async () => [
+        { partition: 0, low: '0', high: '0' },
+        { partition: 1, low: '42', high: '42' },
+        { partition: 2, low: '40', high: '42' },
+        { partition: 3, low: '0', high: '5' },
+      ],
+    };
+    expect(await endOffsets(broker as never, ['identity'])).toEqual(new Map([
+      ['identity:2', 42n],
+      ['identity:3', 5n],
+    ]));
   });
 });
 

@@ -1,12 +1,16 @@
 import type { Admin } from 'kafkajs';
 import { withTimeout } from './topic-admin';
 
-/** The end offset of every partition of `topics` that holds a message, as `topic:partition` -> offset. */
+/**
+ * The end offset of every partition of `topics` that holds a message, as `topic:partition` -> offset. Not one whose
+ * messages retention removed (its earliest offset is its end): nothing there is left to handle, and a group that never
+ * read one has committed nothing there, which partitionsBehind would count as behind for good.
+ */
 export async function endOffsets(admin: Admin, topics: string[]): Promise<Map<string, bigint>> {
   const ends = new Map<string, bigint>();
   for (const topic of topics) {
-    for (const { partition, high } of await admin.fetchTopicOffsets(topic)) {
-      if (BigInt(high) > 0n) ends.set(`${topic}:${partition}`, BigInt(high));
+    for (const { partition, low, high } of await admin.fetchTopicOffsets(topic)) {
+      if (BigInt(high) > BigInt(low)) ends.set(`${topic}:${partition}`, BigInt(high));
     }
   }
   return ends;
