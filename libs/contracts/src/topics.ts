@@ -25,11 +25,14 @@ export const ALL_TOPICS: Topic[] = Object.values(Topics);
 export const EXTERNAL_TOPICS: Topic[] = [Topics.eligibility, Topics.agreements, Topics.validationResults];
 
 /**
- * Topics whose whole history builds views (roles, locations, programs, eligibility, agreements, validation results): a
- * service deployed anew, or whose database is restored, reads them from their start. A service that creates one keeps
- * it forever (`retention.ms=-1`); every other topic it creates gets the broker's default retention.
+ * Topics whose whole history builds another service's views (roles, locations, programs, enrollment statuses,
+ * invitations, profile statuses, eligibility, agreements, validation results): a service deployed anew, or whose
+ * database is restored, reads them from their start (an enrollment completed a year ago still holds back the location's
+ * next invitation; a profile approved then is still what its enrollment stands on). A service that creates one keeps
+ * it forever (`retention.ms=-1`); every other topic it creates (outcomes of emails, validation requests, dead letters)
+ * gets the broker's default retention.
  */
-export const HISTORY_TOPICS: Topic[] = [Topics.identity, Topics.programs, ...EXTERNAL_TOPICS];
+export const HISTORY_TOPICS: Topic[] = [Topics.identity, Topics.programs, Topics.enrollments, Topics.invitations, Topics.payoutProfiles, ...EXTERNAL_TOPICS];
 
 /** The topic settings a service creates `topic` with (beside its partitions). */
 export function topicConfig(topic: string): Record<string, string> {

@@ -53,14 +53,14 @@ describe('TopicAdmin.ensureTopics', () => {
 
   it('keeps the whole history of a topic whose history builds views; where the cluster refuses that, creates it with its defaults, and says so', async () => {
     const { kafka, stats } = fakeKafka();
-    await new TopicAdmin(kafka, { serviceName: 'test' } as never).ensureTopics(['identity.events.v1', 'enrollments.events.v1']);
-    expect(stats.settings).toEqual({ 'identity.events.v1': { 'retention.ms': '-1' }, 'enrollments.events.v1': {} });
+    await new TopicAdmin(kafka, { serviceName: 'test' } as never).ensureTopics(['identity.events.v1', 'enrollments.events.v1', 'notifications.events.v1']);
+    expect(stats.settings).toEqual({ 'identity.events.v1': { 'retention.ms': '-1' }, 'enrollments.events.v1': { 'retention.ms': '-1' }, 'notifications.events.v1': {} });
 
     const refusing = fakeKafka({ refuseSettings: true });
     const admin = new TopicAdmin(refusing.kafka, { serviceName: 'test' } as never);
     const warn = jest.spyOn((admin as unknown as { logger: { warn: (m: string) => void } }).logger, 'warn').mockImplementation(() => undefined);
-    await admin.ensureTopics(['identity.events.v1', 'enrollments.events.v1']);
-    expect(refusing.stats.settings).toEqual({ 'identity.events.v1': {}, 'enrollments.events.v1': {} });
+    await admin.ensureTopics(['identity.events.v1', 'notifications.events.v1']);
+    expect(refusing.stats.settings).toEqual({ 'identity.events.v1': {}, 'notifications.events.v1': {} });
     expect(warn).toHaveBeenCalledWith(expect.stringMatching(/^Created identity\.events\.v1 with the cluster's default settings: it refused \{"retention\.ms":"-1"\} \(Topic creation policy violation\)/));
   });
 

@@ -101,12 +101,13 @@ describe('topics a service writes, on a broker that does not create topics on fi
     }
   });
 
-  it('keep their whole history when their events build views (identity, programs, outside systems), the rest as the broker does', async () => {
+  it('keep their whole history when their events build views (identity, programs, enrollments, invitations, profiles, outside systems), the rest as the broker does', async () => {
     const services = [await boot(uniqueName('parcels'), IdentityLikeModule), await boot(uniqueName('parcels'))];
     try {
-      await eventually(() => topicFigures([Topics.identity, Topics.payoutProfiles]), 30_000);
+      await eventually(() => topicFigures([Topics.identity, Topics.payoutProfiles, Topics.validationRequests]), 30_000);
       expect(await retentionOf(Topics.identity)).toBe('-1');
-      expect(await retentionOf(Topics.payoutProfiles)).toBe(String(24 * 3_600_000)); // the broker's log.retention.hours
+      expect(await retentionOf(Topics.payoutProfiles)).toBe('-1');
+      expect(await retentionOf(Topics.validationRequests)).toBe(String(24 * 3_600_000)); // the broker's log.retention.hours
     } finally {
       await Promise.all(services.map((service) => service.close()));
     }
