@@ -634,6 +634,31 @@ describe('revocation', () => {
     expect((await world.invitations(global, `?locationId=${l1}&state=ENROLLED`)).map((i) => i.invitationId)).toEqual([invitationId]);
   });
 
+  // Revoked, then marked ENROLLED (the enrollment's events came after the decision), then that completion taken back
+  // (INELIGIBLE, no longer completed): the invitation is revoked again in the same cycle. A new fact: consumers (the
+  // notification service's ledger) skipped it as the first revocation's copy when it had that one's id.
+  it('a second revocation in the same cycle is an event of its own, not the first one again', async () => {
+    const { partner, l1, global, programId } = await oneLocationWithAdmins();
+    await world.decide(partner, l1, programId, true);
+    const [issued] = await world.waitEvent('InvitationIssued', forInvitation(programId, l1));
+    const invitationId = issued.envelope!.data.invitationId;
+    await world.decide(partner, l1, programId, false, { reasons: ['Partner revenue below threshold'] });
+    const [first] = await world.waitEvent('InvitationRevoked', forInvitation(programId, l1));
+
+    await world.enrollment(partner, l1, programId, 'EnrollmentEnrolled', 'ENROLLED', 3, { previousStatus: 'VALIDATING' });
+    await eventually(async () => expect((await world.invitations(global, `?locationId=${l1}`))[0]).toMatchObject({ invitationId, state: 'ENROLLED' }));
+    await world.enrollment(partner, l1, programId, 'EnrollmentIneligible', 'INELIGIBLE', 4, { previousStatus: 'ENROLLED', completed: false });
+
+    const revocations = await world.waitEvent('InvitationRevoked', forInvitation(programId, l1), 2);
+    expect(revocations.map((m) => m.envelope!.eventId)).toEqual([first.envelope!.eventId, expect.not.stringMatching(first.envelope!.eventId)]);
+    expect(revocations[1].envelope!.data.invitationVersion).toBeGreaterThan(first.envelope!.data.invitationVersion!);
+    await eventually(async () => expect((await world.invitations(global, `?locationId=${l1}`))[0]).toMatchObject({ invitationId, state: 'REVOKED' }));
+    // Eligible again: issued again, a new cycle.
+    await world.decide(partner, l1, programId, true);
+    await world.waitEvent('InvitationIssued', forInvitation(programId, l1), 2);
+    await eventually(async () => expect((await world.invitations(global, `?locationId=${l1}`))[0]).toMatchObject({ invitationId, state: 'ISSUED' }));
+  });
+
   it('an ineligible decision whose reasons are all blank revokes with the general reason, not a blank one', async () => {
     const { partner, l1, global, programId } = await oneLocationWithAdmins();
     await world.decide(partner, l1, programId, true);

@@ -17,7 +17,7 @@ import { Person } from './invitation-rules';
  */
 export type InvitationCore = Pick<
   Invitation,
-  '_id' | 'programId' | 'programName' | 'partnerId' | 'locationId' | 'fiscalYear' | 'getStartedUrl' | 'cycle' | 'adminsLeft'
+  '_id' | 'programId' | 'programName' | 'partnerId' | 'locationId' | 'fiscalYear' | 'getStartedUrl' | 'cycle' | 'adminsLeft' | 'revokedInCycle'
 > & { version?: number };
 
 function base(invitation: InvitationCore): InvitationEvent {
@@ -71,6 +71,7 @@ export const InvitationEventIds = {
   adminRequested: (i: InvitationCore) => deterministicId('AdminAssignmentRequested', i._id, String(i.cycle), ...wait(i)),
   delivered: (i: InvitationCore, people: Person[]) =>
     deterministicId('InvitationDelivered', i._id, String(i.cycle), ...wait(i), ...people.map((p) => p.userId).sort()),
-  revoked: (i: InvitationCore) => deterministicId('InvitationRevoked', i._id, String(i.cycle)),
+  /** The cycle's first revocation keeps the id it always had; a later one of the same cycle has its own. */
+  revoked: (i: InvitationCore) => deterministicId('InvitationRevoked', i._id, String(i.cycle), ...(i.revokedInCycle ? [`revocation:${i.revokedInCycle + 1}`] : [])),
   noticeSelected: (i: InvitationCore, userId: string) => deterministicId('NoticeSelected', i._id, String(i.cycle), userId),
 };

@@ -57,6 +57,12 @@ export class Invitation {
    * events that follow, distinct from the cycle's first request. Absent until it happens; reset by a new cycle.
    */
   @Prop() adminsLeft?: number;
+  /**
+   * How many times this cycle was revoked: more than once only when it was marked ENROLLED after a revocation (the
+   * enrollment's events came late) and that completion was taken back. Part of the id of the InvitationRevoked after
+   * the first, so that consumers do not skip it as the first one's copy. Absent until it happens; reset by a new cycle.
+   */
+  @Prop() revokedInCycle?: number;
   @Prop({ type: Date }) revokedAt?: Date;
   @Prop({ type: Date }) enrolledAt?: Date;
   @Prop({ required: true }) version!: number;

@@ -76,10 +76,10 @@ export class IssueInvitation {
 
     const events = event ? [event] : [];
     if (!current) return this.invitations.create({ ...core, ...state } as Omit<Invitation, 'version'>, events);
-    // A new cycle: its waits count from none again (adminsLeft).
+    // A new cycle: its waits and revocations count from none again (adminsLeft, revokedInCycle).
     const stale: Array<keyof Invitation> = recipients.length
-      ? ['revokedAt', 'enrolledAt', 'awaitingAdminSince', 'adminRequestPending', 'adminsLeft']
-      : ['revokedAt', 'enrolledAt', 'issuedAt', 'adminsLeft'];
+      ? ['revokedAt', 'enrolledAt', 'awaitingAdminSince', 'adminRequestPending', 'adminsLeft', 'revokedInCycle']
+      : ['revokedAt', 'enrolledAt', 'issuedAt', 'adminsLeft', 'revokedInCycle'];
     return this.invitations.update(invitationId, current.version, { set: { ...core, ...state }, unset: stale }, events);
   }
 

@@ -29,7 +29,10 @@ export class RevokeInvitation {
     return this.invitations.update(
       current._id,
       current.version,
-      { set: { state: 'REVOKED', revokedAt: this.clock.now(), reasons, pendingNotices: [] }, ...(unset.length > 0 && { unset: [...unset] }) },
+      {
+        set: { state: 'REVOKED', revokedAt: this.clock.now(), reasons, pendingNotices: [], revokedInCycle: (current.revokedInCycle ?? 0) + 1 },
+        ...(unset.length > 0 && { unset: [...unset] }),
+      },
       [event],
     );
   }
