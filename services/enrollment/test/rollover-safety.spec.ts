@@ -397,7 +397,9 @@ describe('a rollover whose consumer has not caught up', () => {
       expect(refused.body.detail).toContain('"force": true');
       await unchanged();
 
-      // The renewal reminders of that year read the same views: not sent either (a reminder cannot be taken back).
+      // The renewal reminders of that year (sent while it runs: the service's clock in its last month) read the same
+      // views: not sent either (a reminder cannot be taken back).
+      const inYear = jest.spyOn(h.service.app.get(Clock), 'now').mockReturnValue(new Date(fiscalYearRange(fiscalYear).end.getTime() - 10 * 86_400_000));
       const reminders = (body: unknown) => call(h, 'POST', '/v1/operator/renewal-reminders', { operator: true, body });
       const notReminded = await reminders({ fiscalYear });
       expect(notReminded.status).toBe(503);
@@ -409,6 +411,7 @@ describe('a rollover whose consumer has not caught up', () => {
       const forcedReminders = await reminders({ fiscalYear, force: true });
       expect(forcedReminders.status).toBe(200);
       expect(forcedReminders.body).toEqual(expect.objectContaining({ fiscalYear, caughtUp: false, examined: 1, onTrack: 1, reminded: 0, complete: true }));
+      inYear.mockRestore();
 
       // The scheduled run (the day after that year ended): it fails the same way, so runScheduled runs it again later.
       const clock = jest.spyOn(h.service.app.get(Clock), 'now').mockReturnValue(new Date(fiscalYearRange(fiscalYear).end.getTime() + 86_400_000));

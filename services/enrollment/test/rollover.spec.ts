@@ -430,6 +430,19 @@ describe('enrollments never completed in their fiscal year', () => {
     expect(await h.db.collection('enrollments').findOne({ _id: waiting._id } as never)).toEqual(expect.objectContaining({ status: 'ACTION_REQUIRED', version: 2 }));
   });
 
+  // A reminder says the enrollment expires when its year ends unless completed: sent after that end, it is untrue.
+  it('are not sent once their year is over: 409 fiscal-year-ended, nothing written', async () => {
+    const program = await createProgram(h, { fiscalYear: 'FY13', requiresEligibility: false });
+    const [waiting] = await seedUnfinished(program.programId, program.name, 'FY13', ['ACTION_REQUIRED']);
+    const refused = await operator('/v1/operator/renewal-reminders', { fiscalYear: 'FY13' });
+    expect(refused.status).toBe(409);
+    expect(refused.headers.get('content-type')).toMatch(/application\/problem\+json/);
+    expect(refused.body).toMatchObject({ type: expect.stringMatching(/fiscal-year-ended$/), fiscalYear: 'FY13', fiscalYearEndedAt: '2013-07-01T00:00:00.000Z' });
+    const stored = await h.db.collection('enrollments').findOne({ _id: waiting._id } as never);
+    expect(stored).toEqual(expect.objectContaining({ status: 'ACTION_REQUIRED', version: waiting.version }));
+    expect(stored?.renewalReminders ?? []).toEqual([]);
+  });
+
   // On MongoDB, a scan of the (fiscalYear, status) index meets an enrollment at its status: one whose status changes
   // while the run reads (a profile approved: VALIDATING -> ENROLLED) can move behind the scan and be skipped, or
   // ahead of it and be read twice. The scan is pinned to an index of keys that never change.
@@ -443,7 +456,9 @@ describe('enrollments never completed in their fiscal year', () => {
     };
     client.on('commandStarted', record);
     try {
-      const reminded = await operator('/v1/operator/renewal-reminders', { fiscalYear: 'FY12' });
+      // Reminders while FY12 runs (the service's clock in it); the rollover once it is over.
+      const inYear = jest.spyOn(h.service.app.get(Clock), 'now').mockReturnValue(new Date('2012-06-01T00:00:00Z'));
+      const reminded = await operator('/v1/operator/renewal-reminders', { fiscalYear: 'FY12' }).finally(() => inYear.mockRestore());
       expect(reminded.body).toEqual(expect.objectContaining({ examined: 2, reminded: 2 }));
       const rolled = await operator('/v1/operator/rollover', { fromFiscalYear: 'FY12' });
       expect(rolled.body).toEqual(expect.objectContaining({ examined: 2, expired: 2, complete: true }));

@@ -32,6 +32,14 @@ export function enrollmentYearEnded(enrollment: Enrollment, refused: 'started' |
   );
 }
 
+/** The renewal reminders of a year that is over: what they warn of has happened (the rollover decides it). */
+export function remindersYearEnded(fiscalYear: string): ProblemException {
+  return problem(
+    `${fiscalYear} ended on ${lastDay(fiscalYear)}: its renewal reminders can no longer be sent (the rollover continues or expires its enrollments).`,
+    fiscalYear,
+  );
+}
+
 function problem(detail: string, fiscalYear: string, extensions: Record<string, unknown> = {}): ProblemException {
   return new ProblemException(HttpStatus.CONFLICT, 'fiscal-year-ended', 'Fiscal year ended', detail, {
     ...extensions,

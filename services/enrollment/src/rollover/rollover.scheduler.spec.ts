@@ -54,6 +54,22 @@ describe('RolloverScheduler.runScheduled', () => {
     expect({ runs, reminderRuns }).toEqual({ runs: 3, reminderRuns: 2 });
   });
 
+  // A run planned on June 30 whose rollover took it past midnight: FY27's reminders would warn of an end that came.
+  it('sends no reminders of a year that ended while the rollover ran', async () => {
+    clockNow = new Date('2027-06-30T23:59:50Z');
+    outcomes = [
+      async () => {
+        clockNow = new Date('2027-07-01T00:00:05Z');
+        return { complete: true };
+      },
+    ];
+    scheduler.runScheduled();
+    await after(0);
+    expect({ runs, reminderRuns }).toEqual({ runs: 1, reminderRuns: 0 });
+    await after(10 * 60_000);
+    expect({ runs, reminderRuns }).toEqual({ runs: 1, reminderRuns: 0 });
+  });
+
   /** Lets the run started now settle, then moves the clock by `ms`. */
   async function after(ms: number) {
     await jest.advanceTimersByTimeAsync(0);

@@ -1,4 +1,5 @@
 import { Trace } from '@lib/messaging';
+import { fiscalYearOver } from '@lib/contracts';
 import { BackgroundWork, Clock, CONFIG, ProblemException } from '@lib/platform';
 import { HttpStatus, Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
@@ -69,7 +70,9 @@ export class RolloverScheduler implements OnApplicationBootstrap, OnModuleDestro
       const rollover = await this.rollOver.execute({ fromFiscalYear: work.rolloverFrom });
       // Shutting down: the reminders wait for the next run (as the rest of a rollover stopped halfway does).
       if (!done(rollover) || this.work.stopRequested) return false;
-      return work.remindFor ? done(await this.reminders.execute({ fiscalYear: work.remindFor })) : true;
+      // The rollover may have run past midnight on June 30 (a retry at 23:59): no reminder of a year that is over.
+      const remindFor = work.remindFor && !fiscalYearOver(work.remindFor, this.clock.now()) ? work.remindFor : undefined;
+      return remindFor ? done(await this.reminders.execute({ fiscalYear: remindFor })) : true;
     });
   }
 

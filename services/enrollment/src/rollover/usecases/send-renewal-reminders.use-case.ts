@@ -1,6 +1,6 @@
-import { fiscalYearRange, MissingPayoutItem, nextFiscalYear } from '@lib/contracts';
+import { fiscalYearOver, fiscalYearRange, MissingPayoutItem, nextFiscalYear } from '@lib/contracts';
 import { pushOutbox } from '@lib/messaging';
-import { BackgroundWork, CONFIG } from '@lib/platform';
+import { BackgroundWork, CONFIG, Clock } from '@lib/platform';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { bulkWriteChunked } from '../../common/bulk';
 import { deterministicId } from '../../common/ids';
@@ -13,6 +13,7 @@ import { ConsumerCatchUp } from '../consumer-catch-up';
 import { RenewalContext } from '../renewal-context';
 import { continuesIt } from './review-early-renewals.use-case';
 import { BEFORE_ENROLLED } from '../../enrollments/enrollment-rules';
+import { remindersYearEnded } from '../../enrollments/fiscal-year-ended';
 import { RenewalDecision, unfinishedReminder, wasCompleted } from '../renewal-rules';
 
 export interface ReminderSummary {
@@ -57,6 +58,7 @@ export class SendRenewalReminders {
     private readonly events: EnrollmentEvents,
     private readonly catchUp: ConsumerCatchUp,
     private readonly work: BackgroundWork,
+    private readonly clock: Clock,
     @Inject(CONFIG) private readonly config: EnrollmentConfig,
   ) {}
 
@@ -66,6 +68,10 @@ export class SendRenewalReminders {
 
   private async run(fiscalYear: string, force: boolean): Promise<ReminderSummary> {
     const started = Date.now();
+    // A reminder says the enrollment "expires when the year ends unless...": once it has ended, that is no longer true
+    // (the rollover decides). 409 `fiscal-year-ended`, nothing sent: an operator naming a past year, or a scheduled run
+    // retried past midnight on June 30.
+    if (fiscalYearOver(fiscalYear, this.clock.now())) throw remindersYearEnded(fiscalYear);
     const toFiscalYear = nextFiscalYear(fiscalYear);
     const endsAt = fiscalYearRange(fiscalYear).end.toISOString();
     const caughtUp = await this.catchUp.waitOrRefuse({
@@ -139,16 +145,24 @@ export class SendRenewalReminders {
         }
         batch.push(doc as unknown as Enrollment);
         if (batch.length >= batchSize) {
+          if (this.yearEnded(fiscalYear)) break;
           await flush(batch);
           batch = [];
         }
       }
-      if (batch.length && summary.complete) await flush(batch);
+      if (batch.length && summary.complete && !this.yearEnded(fiscalYear)) await flush(batch);
     } finally {
       await cursor.close().catch(() => undefined);
     }
     summary.durationMs = Date.now() - started;
     this.logger.log(`renewal reminders ${fiscalYear}: ${JSON.stringify(summary)}`);
     return summary;
+  }
+
+  /** The year ended while the run went on (it began on June 30): the rest get no reminder, and nothing is left to do. */
+  private yearEnded(fiscalYear: string): boolean {
+    const over = fiscalYearOver(fiscalYear, this.clock.now());
+    if (over) this.logger.warn(`renewal reminders ${fiscalYear}: the year ended while they were sent; the rest are not`);
+    return over;
   }
 }
