@@ -43,6 +43,24 @@ describe('maskSecretsIn (validation reasons)', () => {
     expect(maskSecretsIn('Sort code 60-16-13 is closed', ['GB29NWBK60161331926819'])).toBe('Sort code 60-16-13 is closed');
   });
 
+  // With the last four the API shows (`****6789`), a tax id's first five (an SSN's area and group) or seven digits (an
+  // EIN's) give the whole id away: any part of five characters or more of a secret that is no IBAN is masked whole.
+  it('masks any part of a tax id or account number quoted on its own (five characters or more), whole', () => {
+    expect(maskSecretsIn('SSN area/group 123-45 is not valid', ['123456789'])).toBe('SSN area/group ******** is not valid');
+    expect(maskSecretsIn('EIN beginning 12-34567 does not match IRS records', ['123456789'])).toBe('EIN beginning ******** does not match IRS records');
+    expect(maskSecretsIn('VAT 234567 unknown', ['DE123456789'])).toBe('VAT ******** unknown');
+    // Not inside another word or number, nor a part shorter than five, nor an IBAN's bank code.
+    expect(maskSecretsIn('ref 9123456 and code 2345', ['123456789'])).toBe('ref 9123456 and code 2345');
+    expect(maskSecretsIn('Sort code 601613 is valid', ['GB29NWBK60161331926819'])).toBe('Sort code 601613 is valid');
+  });
+
+  it("masks a secret of the profile whatever stands between its characters (colons, pipes, apostrophes, plus signs...)", () => {
+    for (const quoted of ['123:45:6789', '123|456|789', '123+456+789', "123'456'789", '123;456;789', '12\u00b73456789']) {
+      expect(maskSecretsIn(`TIN ${quoted} bad`, ['123456789'])).toBe('TIN ****6789 bad');
+    }
+    expect(maskSecretsIn('TIN 123 and then 456789 and 6789', ['123456789'])).toBe('TIN 123 and then ******** and 6789');
+  });
+
   // Text pasted from a document or a PDF: en dashes, non-breaking hyphens and spaces, the minus sign, full-width digits;
   // and the other ways people group digits (commas, underscores).
   it('masks secrets quoted with any dash, no-break spaces, commas, underscores or full-width characters, given or not', () => {

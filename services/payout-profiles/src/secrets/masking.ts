@@ -8,8 +8,10 @@ import { IBAN_LENGTHS, ibanChecksumValid } from '../reference/iban';
  */
 export const SHORTEST_WITH_LAST_FOUR = 8;
 
+const WHOLE_MASK = '********';
+
 export function maskSecret(value: string): string {
-  return value.length >= SHORTEST_WITH_LAST_FOUR ? `****${value.slice(-4)}` : '********';
+  return value.length >= SHORTEST_WITH_LAST_FOUR ? `****${value.slice(-4)}` : WHOLE_MASK;
 }
 
 /**
@@ -19,8 +21,6 @@ export function maskSecret(value: string): string {
  * letters and dashes are these.
  */
 const SEPARATOR_CHAR = '[\\s.,_/\\p{Pd}\\u2212]';
-const SEPARATOR = `${SEPARATOR_CHAR}*`;
-const escapeRegExp = (c: string) => c.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /** The end of a known secret this long or longer, quoted on its own, is masked (four: what the mask shows anyway). */
 const SHORTEST_PART = 5;
@@ -72,16 +72,8 @@ export const plain = (quoted: string) => quoted.normalize('NFKC').replace(SEPARA
  * three separators or not; dates and year pairs standing on their own excepted), keeps its last four characters only.
  */
 export function maskSecretsIn(text: string, secrets: Array<string | undefined>, superseded?: (normalized: string) => boolean): string {
-  const known = [...new Set(secrets.map((s) => (s ? plain(s) : '')).filter(Boolean))].sort((a, b) => b.length - a.length);
-  let masked = text.normalize('NFKC');
-  for (const secret of known) {
-    const pattern = new RegExp([...secret].map(escapeRegExp).join(SEPARATOR), 'giu');
-    masked = masked.replace(pattern, maskSecret(secret));
-  }
-  // Its end quoted on its own (`account ending 1234567 closed`), longer than the last four the API shows anyway. Not
-  // any part: an IBAN's bank and branch codes (`sort code 60-16-13`) are public and what a validator names.
-  const upper = known.map((secret) => secret.toUpperCase());
-  masked = maskRecognized(masked, (value) => value.length >= SHORTEST_PART && upper.some((secret) => secret.endsWith(value)));
+  const known = [...new Set(secrets.map((s) => (s ? plain(s).toUpperCase() : '')).filter(Boolean))];
+  let masked = maskKnown(text.normalize('NFKC'), known);
   if (superseded) masked = maskRecognized(masked, superseded);
   // Valid IBANs however quoted (lower case, wide gaps: `fr14 2004 ...`, `DE89  3704 ...`), then anything IBAN-shaped.
   masked = maskRecognized(masked, isIban).replace(IBAN_LIKE, (iban) => maskSecret(plain(iban)));
@@ -90,6 +82,60 @@ export function maskSecretsIn(text: string, secrets: Array<string | undefined>, 
     .split(NOT_SECRET)
     .map((part, i) => (i % 2 ? part : part.replace(DIGIT_RUN, (run) => maskSecret(plain(run)))))
     .join('');
+}
+
+const LETTER_OR_DIGIT = /[\p{L}\p{N}]/u;
+/** At most this many other characters between two characters of a quoted secret (`12 - 3456789`, `123' 456`). */
+const MOST_BETWEEN = 3;
+
+/**
+ * Masks the profile's own secrets (`known`: without separators, upper case) in `text`, looking only at its letters and
+ * digits, so that whatever stands between them (up to MOST_BETWEEN characters: any blank, dash, dot, colon, pipe,
+ * apostrophe...) does not matter, nor letter case:
+ *  - a whole secret, anywhere: `maskSecret(secret)` (`****6789`);
+ *  - its end of SHORTEST_PART characters or more quoted on its own (`account ending 1234567`): masked as such (what is
+ *    left shown is the secret's last four, which the API shows anyway);
+ *  - any other part of SHORTEST_PART or more quoted on its own, of a secret that is no IBAN (`EIN beginning 12-34567`,
+ *    an SSN's area and group `123-45`): masked whole (`********`), since with the last four the API shows it would
+ *    give the rest away. An IBAN's other parts stay: its bank and branch codes (`sort code 60-16-13`) are public and
+ *    what a validator names.
+ * "On its own": beginning and ending where a word does (not the `12345` inside `ref 9123456`).
+ */
+function maskKnown(text: string, known: string[]): string {
+  if (known.length === 0) return text;
+  const chars: Array<{ ch: string; at: number; end: number }> = [];
+  for (let at = 0; at < text.length; ) {
+    const ch = String.fromCodePoint(text.codePointAt(at)!);
+    if (LETTER_OR_DIGIT.test(ch)) chars.push({ ch: ch.toUpperCase(), at, end: at + ch.length });
+    at += ch.length;
+  }
+  const ibans = new Set(known.filter((secret) => isIban(secret)));
+  const wordStart = (i: number) => i === 0 || chars[i - 1].end !== chars[i].at;
+  const wordEnd = (i: number) => i === chars.length - 1 || chars[i].end !== chars[i + 1].at;
+  const spans: Array<{ start: number; end: number; mask: string }> = [];
+  for (let i = 0; i < chars.length; ) {
+    let found: { length: number; mask: string } | undefined;
+    let value = '';
+    for (let j = i; j < chars.length; j++) {
+      if (j > i && chars[j].at - chars[j - 1].end > MOST_BETWEEN) break;
+      value += chars[j].ch;
+      if (!known.some((secret) => secret.includes(value))) break;
+      const whole = known.find((secret) => secret === value);
+      if (whole) found = { length: j - i + 1, mask: maskSecret(whole) };
+      else if (value.length >= SHORTEST_PART && wordStart(i) && wordEnd(j)) {
+        const inner = known.some((secret) => !ibans.has(secret) && secret.includes(value) && !secret.endsWith(value));
+        if (inner) found = { length: j - i + 1, mask: WHOLE_MASK };
+        else if (known.some((secret) => secret.endsWith(value))) found = { length: j - i + 1, mask: maskSecret(value) };
+      }
+    }
+    if (found) {
+      spans.push({ start: chars[i].at, end: chars[i + found.length - 1].end, mask: found.mask });
+      i += found.length;
+    } else i++;
+  }
+  let masked = text;
+  for (const span of spans.reverse()) masked = masked.slice(0, span.start) + span.mask + masked.slice(span.end);
+  return masked;
 }
 
 /** Quoted values are looked for as runs of up to this many letter-or-digit groups (`DE89 3704 0044 0532 0130 00`: 6). */
