@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 /**
  * `npm run infra`: starts only Kafka and the MongoDB-compatible server (or uses KAFKA_BROKERS / MONGO_URL), prints
- * their endpoints as shell exports (also written to .local/infra.env, removed again when they stop), and keeps them up
+ * their endpoints as shell exports (also written to .local/infra.env, and to INFRA_ENV_FILE when set, each removed
+ * again when they stop unless another run wrote its own there since), and keeps them up
  * until Ctrl-C.
  */
-const { writeFileSync, mkdirSync, rmSync } = require('node:fs');
+const { readFileSync, writeFileSync, mkdirSync, rmSync } = require('node:fs');
 const { join } = require('node:path');
 const { resolveInfra } = require('./platform');
 
@@ -12,12 +13,20 @@ const envFile = join(__dirname, '..', '.local', 'infra.env');
 
 (async () => {
   let infra;
+  let env;
   let stopping = false;
   const stop = async () => {
     if (stopping) return;
     stopping = true;
     // The endpoints are gone with the servers: a later `source .local/infra.env` must not point tests at dead ports.
-    rmSync(envFile, { force: true });
+    // Only files that still hold ours: a second `npm run infra` started since wrote its own there.
+    for (const file of [envFile, process.env.INFRA_ENV_FILE].filter(Boolean)) {
+      try {
+        if (env && readFileSync(file, 'utf8') === env) rmSync(file, { force: true });
+      } catch {
+        // gone already
+      }
+    }
     await infra.stop();
     process.exit(0);
   };
@@ -33,7 +42,7 @@ const envFile = join(__dirname, '..', '.local', 'infra.env');
   }
   infra = await resolveInfra({ name: 'infra', detached: true, log: (line) => process.stdout.write(`${line}\n`) });
   if (signalled) return stop();
-  const env = `export KAFKA_BROKERS=${infra.kafkaBrokers.join(',')}\nexport MONGO_URL=${infra.mongoUrl}\n`;
+  env = `export KAFKA_BROKERS=${infra.kafkaBrokers.join(',')}\nexport MONGO_URL=${infra.mongoUrl}\n`;
   mkdirSync(join(__dirname, '..', '.local'), { recursive: true });
   writeFileSync(envFile, env);
   if (process.env.INFRA_ENV_FILE) writeFileSync(process.env.INFRA_ENV_FILE, env);
