@@ -1,8 +1,8 @@
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensureGoBinary } from './go-build';
 import { MongoClient } from 'mongodb';
-import { freePort, ManagedProcess, spawnServer, tcpReachable, waitFor } from './process';
+import { freePort, logSize, logTail, ManagedProcess, spawnServer, tcpReachable, waitFor } from './process';
 
 /**
  * A local MongoDB wire-compatible server: FerretDB 1.24 with its SQLite backend, embedded in
@@ -60,6 +60,7 @@ export async function startFerretDb(opts: StartFerretDbOptions): Promise<MongoSe
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
     const url = `mongodb://127.0.0.1:${port}/`;
+    const logFrom = logSize(logFile);
     const proc = spawnServer(
       binary,
       ['-listen-addr', `127.0.0.1:${port}`, '-sqlite-dir', sqliteDir, '-log-level', 'error'],
@@ -74,7 +75,7 @@ export async function startFerretDb(opts: StartFerretDbOptions): Promise<MongoSe
     };
 
     try {
-      await waitUntilReady(proc, port, url, logFile);
+      await waitUntilReady(proc, port, url, logFile, logFrom);
       log(`ferretdb ready at ${url} (pid ${proc.child.pid}, log ${logFile})`);
       return { url, stop };
     } catch (error) {
@@ -90,7 +91,7 @@ export async function startFerretDb(opts: StartFerretDbOptions): Promise<MongoSe
   }
 }
 
-async function waitUntilReady(proc: ManagedProcess, port: number, url: string, logFile: string): Promise<void> {
+async function waitUntilReady(proc: ManagedProcess, port: number, url: string, logFile: string, logFrom: number): Promise<void> {
   let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   const exitedEarly = proc.exited.then((result) => {
     exit = result;
@@ -113,7 +114,7 @@ async function waitUntilReady(proc: ManagedProcess, port: number, url: string, l
     },
     { timeoutMs: READY_TIMEOUT_MS, intervalMs: 100 },
   ).catch((error: Error) => {
-    throw new Error(`${error.message}\n--- tail of ${logFile} ---\n${logTail(logFile)}`);
+    throw new Error(`${error.message}\n--- tail of ${logFile} ---\n${logTail(logFile, logFrom)}`);
   });
 
   const outcome = await Promise.race([ready, exitedEarly]);
@@ -122,15 +123,7 @@ async function waitUntilReady(proc: ManagedProcess, port: number, url: string, l
     await new Promise((r) => setTimeout(r, 200)); // let the last output reach the log file
     throw new Error(
       `ferretdb exited before it was ready (code ${exit?.code}, signal ${exit?.signal})\n` +
-        `--- tail of ${logFile} ---\n${logTail(logFile)}`,
+        `--- tail of ${logFile} ---\n${logTail(logFile, logFrom)}`,
     );
-  }
-}
-
-function logTail(logFile: string, lines = 40): string {
-  try {
-    return readFileSync(logFile, 'utf8').split('\n').slice(-lines).join('\n');
-  } catch {
-    return '(no log)';
   }
 }

@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Kafka, logLevel } from 'kafkajs';
 import { ensureMavenJars, findJava, run } from './maven';
-import { freePort, ManagedProcess, spawnServer, tcpReachable, waitFor } from './process';
+import { freePort, logSize, logTail, ManagedProcess, spawnServer, tcpReachable, waitFor } from './process';
 
 export { findJava };
 
@@ -149,6 +149,7 @@ export async function startKafka(opts: StartKafkaOptions): Promise<KafkaServer> 
       });
     }
 
+    const logFrom = logSize(logFile);
     const proc = spawnServer(java, [...jvm, 'kafka.Kafka', propsFile], { logFile, detached: opts.detached });
     let spawnError: Error | undefined;
     proc.child.on('error', (error) => (spawnError = error));
@@ -160,7 +161,7 @@ export async function startKafka(opts: StartKafkaOptions): Promise<KafkaServer> 
       (stopping ??= proc.stop(STOP_GRACE_MS).finally(() => process.removeListener('exit', killOnExit)));
 
     try {
-      await waitUntilReady(proc, brokers, brokerPort, logFile, () => spawnError);
+      await waitUntilReady(proc, brokers, brokerPort, logFile, logFrom, () => spawnError);
       log(
         `kafka ready at ${brokers[0]} (controller 127.0.0.1:${controllerPort}, pid ${proc.child.pid}, ` +
           `${((Date.now() - started) / 1000).toFixed(1)} s, log ${logFile})`,
@@ -184,6 +185,7 @@ async function waitUntilReady(
   brokers: string[],
   port: number,
   logFile: string,
+  logFrom: number,
   spawnError: () => Error | undefined,
 ): Promise<void> {
   let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
@@ -224,7 +226,7 @@ async function waitUntilReady(
     },
     { timeoutMs: READY_TIMEOUT_MS, intervalMs: 200 },
   ).catch((error: Error) => {
-    throw new Error(`${error.message}\n--- tail of ${logFile} ---\n${logTail(logFile)}`);
+    throw new Error(`${error.message}\n--- tail of ${logFile} ---\n${logTail(logFile, logFrom)}`);
   });
 
   const outcome = await Promise.race([ready, exitedEarly]);
@@ -235,14 +237,6 @@ async function waitUntilReady(
     const cause = failure
       ? `could not be started (${failure.message})`
       : `exited before it was ready (code ${exit?.code}, signal ${exit?.signal})`;
-    throw new Error(`kafka ${cause}\n--- tail of ${logFile} ---\n${logTail(logFile)}`);
-  }
-}
-
-function logTail(logFile: string, lines = 40): string {
-  try {
-    return readFileSync(logFile, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
-  } catch {
-    return '(no log)';
+    throw new Error(`kafka ${cause}\n--- tail of ${logFile} ---\n${logTail(logFile, logFrom)}`);
   }
 }

@@ -1,9 +1,9 @@
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { MongoClient } from 'mongodb';
 import type { MongoServer } from './ferretdb';
 import { ensureMavenJars, findJava } from './maven';
-import { freePort, spawnServer, tcpReachable, waitFor } from './process';
+import { freePort, logSize, logTail, spawnServer, tcpReachable, waitFor } from './process';
 
 /**
  * A local MongoDB-compatible server: mongo-java-server 1.46 (Maven Central) on the installed JDK, in memory, or
@@ -52,7 +52,7 @@ export async function startMongoJavaServer({
     const port = await freePort();
     const args = [...JVM_FLAGS, '-cp', jars.join(':'), join(root, MONGO_LAUNCHER), '127.0.0.1', String(port), ...(persistFile ? [persistFile] : [])];
     const started = Date.now();
-    const logFrom = existsSync(logFile) ? statSync(logFile).size : 0;
+    const logFrom = logSize(logFile);
     const server = spawnServer(findJava(), args, { cwd: root, logFile, detached });
     const kill = () => server.child.kill('SIGKILL');
     process.once('exit', kill);
@@ -79,7 +79,7 @@ export async function startMongoJavaServer({
       // A server that exits while starting (its H2 file locked by one still stopping, a bad MONGO_JVM_EXTRA, the
       // port taken since freePort) is reported at once, with what it logged this time, not after the whole wait.
       if (state === 'exited') {
-        throw new Error(`mongo-java-server on port ${port} exited while starting (${exit!.signal ?? `code ${exit!.code}`}):\n${tail(logFile, logFrom)}`);
+        throw new Error(`mongo-java-server on port ${port} exited while starting (${exit!.signal ?? `code ${exit!.code}`}):\n${logTail(logFile, logFrom)}`);
       }
     } catch (error) {
       process.removeListener('exit', kill);
@@ -100,11 +100,4 @@ export async function startMongoJavaServer({
       },
     };
   }
-}
-
-/** The last lines the log got from byte `from` on (this start's, not an earlier one's: the log is appended to). */
-function tail(file: string, from = 0, lines = 30): string {
-  if (!existsSync(file)) return '(no log)';
-  const text = readFileSync(file).subarray(from).toString('utf8').trimEnd();
-  return text ? text.split('\n').slice(-lines).join('\n') : '(nothing logged)';
 }

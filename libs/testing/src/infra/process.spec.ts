@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { dyingWithParent, waitFor } from './process';
+import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { dyingWithParent, logSize, logTail, waitFor } from './process';
 
 const alive = (pid: number) => {
   try {
@@ -41,6 +42,27 @@ describe('spawnServer', () => {
     } finally {
       parent.kill('SIGKILL');
       if (serverPid && alive(serverPid)) process.kill(serverPid, 'SIGKILL');
+    }
+  });
+});
+
+describe('logTail', () => {
+  // A server's log is appended to, start after start: an "Address already in use" an earlier start logged must not be
+  // read as this start's reason (nor have it retried on another port).
+  it("gives the lines written since a start, not an earlier start's", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'log-tail-'));
+    try {
+      const file = join(dir, 'server.log');
+      expect(logTail(file)).toBe('(no log)');
+      writeFileSync(file, 'yesterday: java.net.BindException: Address already in use\n');
+      const from = logSize(file);
+      expect(logTail(file, from)).toBe('(nothing logged)');
+      appendFileSync(file, 'today: Failed to acquire lock on file .lock\nexiting\n');
+      expect(logTail(file, from)).toBe('today: Failed to acquire lock on file .lock\nexiting');
+      expect(logTail(file, from, 1)).toBe('exiting');
+      expect(logTail(file)).toContain('Address already in use');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

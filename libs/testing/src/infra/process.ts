@@ -1,5 +1,5 @@
 import { ChildProcess, spawn, SpawnOptions, spawnSync } from 'node:child_process';
-import { createWriteStream, mkdirSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { createServer, Socket } from 'node:net';
 import { dirname } from 'node:path';
 
@@ -117,4 +117,19 @@ export function spawnServer(
       clearTimeout(timer);
     },
   };
+}
+
+/** How long `file` is now: where a server started now begins writing its lines (logs are appended to, start after start). */
+export function logSize(file: string): number {
+  return existsSync(file) ? statSync(file).size : 0;
+}
+
+/**
+ * The last `lines` lines `file` got from byte `from` on: this start's, not an earlier one's (an "Address already in
+ * use" of yesterday's start must not read as today's reason, nor have it retried).
+ */
+export function logTail(file: string, from = 0, lines = 40): string {
+  if (!existsSync(file)) return '(no log)';
+  const text = readFileSync(file).subarray(from).toString('utf8').trimEnd();
+  return text ? text.split('\n').slice(-lines).join('\n') : '(nothing logged)';
 }
