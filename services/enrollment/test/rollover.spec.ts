@@ -855,6 +855,55 @@ describe('an ineligible decision recorded while the rollover writes the batch it
   });
 });
 
+// Renewed on last year's decision (none published for the new year yet: eligibility carries forward until a decision says
+// otherwise). The new year's first decision still counts: ineligible, the continuation was not "still eligible" (SPEC 1
+// Enrollment 6), also ENROLLED; an eligible one confirms it, and a later ineligible one leaves it as any completed one.
+describe('a continuation renewed on an earlier year\'s eligibility', () => {
+  // The year just over, into the one running now: the new year's decisions come within it.
+  const RUNNING_FY = fiscalYearOf(new Date());
+  const ENDED_FY = previousFiscalYear(RUNNING_FY);
+
+  async function renewedOnCarried(tag: string) {
+    const program = await createProgram(h, { fiscalYear: ENDED_FY, requiresEligibility: true, payoutRules: usdRules });
+    const locationId = `carloc-${tag}-${w.run}`;
+    const bankProfileId = `carbank-${tag}-${w.run}`;
+    await bankInView(bankProfileId, w.partnerId, 1, 'APPROVED');
+    await eligibility(h, w, program.programId, locationId, true, ENDED_FY);
+    await eligibilityKnown(h, program.programId, locationId, ENDED_FY);
+    const seeded = completedOnce(program, ENDED_FY, w.partnerId, locationId, 'ENROLLED', bankProfileId);
+    await col().insertOne(seeded as never);
+    const summary = await operator('/v1/operator/rollover', { fromFiscalYear: ENDED_FY, programId: program.programId });
+    expect(summary.body).toEqual(expect.objectContaining({ examined: 1, renewed: 1, complete: true }));
+    const next = enrollmentId({ programId: program.programId, locationId, fiscalYear: RUNNING_FY });
+    expect(await col().findOne({ _id: next })).toMatchObject({ status: 'ENROLLED', eligibilityCarried: true, renewedFrom: seeded._id });
+    return { program, locationId, next, seeded };
+  }
+
+  it("ends INELIGIBLE, no longer completed, on the new year's first decision saying not eligible", async () => {
+    const { program, locationId, next, seeded } = await renewedOnCarried('ended');
+    await eligibility(h, w, program.programId, locationId, false, RUNNING_FY, ['Partner designation lost']);
+    const [ended] = await waitForEnrollmentEvent(h, next, 'EnrollmentIneligible');
+    expect(ended.envelope!.data).toMatchObject({ status: 'INELIGIBLE', previousStatus: 'ENROLLED', completed: false, reasons: ['Partner designation lost'], decision: { eventId: expect.any(String) } });
+    const stored = await col().findOne({ _id: next });
+    expect(stored).toMatchObject({ status: 'INELIGIBLE', reasons: ['Partner designation lost'], renewedFrom: seeded._id });
+    for (const field of ['enrolledAt', 'submittedAt', 'submittedBy', 'validated', 'eligibilityCarried']) expect(stored).not.toHaveProperty(field);
+    // The year it continued from is left as it was: completed, and marked as continued.
+    expect(await col().findOne({ _id: seeded._id })).toMatchObject({ status: 'ENROLLED', rollover: expect.objectContaining({ outcome: 'RENEWED' }) });
+  });
+
+  it('stays ENROLLED once an eligible decision of the new year confirmed it, whatever that year decides later', async () => {
+    const { program, locationId, next } = await renewedOnCarried('confirmed');
+    await eligibility(h, w, program.programId, locationId, true, RUNNING_FY);
+    await eligibilityKnown(h, program.programId, locationId, RUNNING_FY);
+    await eventually(async () => expect(await col().findOne({ _id: next })).not.toHaveProperty('eligibilityCarried'));
+    await eligibility(h, w, program.programId, locationId, false, RUNNING_FY, ['Later change']);
+    await eligibilityKnown(h, program.programId, locationId, RUNNING_FY, false);
+    await enrollmentEventsSettled(h, { locationId }, [locationId]);
+    expect(await col().findOne({ _id: next })).toMatchObject({ status: 'ENROLLED', enrolledAt: expect.any(Date) });
+    expect(h.watch.messages.filter((m) => m.envelope?.type === 'EnrollmentIneligible' && (m.envelope?.data as { enrollmentId?: string }).enrollmentId === next)).toEqual([]);
+  });
+});
+
 describe('a rollover killed halfway', () => {
   const N = 1_200;
   // A year that is over: its run expires (the inactive agreement's) as well as continues. An early run would leave

@@ -73,6 +73,13 @@ export class Enrollment {
   /** A continuation's outcome as the rollover decided it (its mark on the old enrollment, also for a rerun). */
   @Prop({ type: String, enum: RolloverOutcomes }) renewedAs?: RolloverOutcome;
   /**
+   * A continuation the rollover made at year end on an earlier year's eligibility decision (none for its own year yet,
+   * and the program requires eligibility): its year's first decision still counts (an early run's are decided again
+   * at year end instead: ReviewEarlyRenewals). Ineligible, it ends the continuation
+   * INELIGIBLE (MarkIneligible), also renewed; eligible, it clears this (RecordEligibilityDecision).
+   */
+  @Prop() eligibilityCarried?: boolean;
+  /**
    * Set once by the rollover (the marker that it is done with this enrollment): continued into the next fiscal
    * year (RENEWED, ACTION_REQUIRED there), already enrolled there (SUPERSEDED), or EXPIRED.
    */

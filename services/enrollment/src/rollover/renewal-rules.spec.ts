@@ -17,7 +17,7 @@ const approved = (over: Partial<ProfileFacts> = {}): ProfileFacts => ({
 });
 const input = (over: Partial<RenewalInput> = {}): RenewalInput => ({
   program: { name: 'Growth', state: 'OPEN', requiresEligibility: true, payoutRules: rules },
-  eligibility: { FY27: decided(true) },
+  eligibility: { FY27: decided(true), FY28: decided(true) },
   partnerId: 'p',
   locationId: 'L1',
   bank: approved(),
@@ -28,8 +28,16 @@ const input = (over: Partial<RenewalInput> = {}): RenewalInput => ({
 });
 
 describe('renewal decision', () => {
-  it('renews with the ending year eligibility when the next year has no decision, and an agreement never heard of', () => {
+  it('renews with the ending year eligibility when the next year has no decision (saying it carried it), and an agreement never heard of', () => {
+    expect(decideRenewal(input({ eligibility: { FY27: decided(true) } }))).toEqual({ outcome: 'RENEWED', reasons: [], missing: [], validated: { bank: 1, tax: 1 }, eligibilityCarried: true });
+    // The new year's own decision, or a program open to all: nothing carried.
     expect(decideRenewal(input())).toEqual({ outcome: 'RENEWED', reasons: [], missing: [], validated: { bank: 1, tax: 1 } });
+    const open = { name: 'Growth', state: 'OPEN' as const, requiresEligibility: false, payoutRules: rules };
+    expect(decideRenewal(input({ program: open, eligibility: { FY27: decided(true) } }))).not.toHaveProperty('eligibilityCarried');
+    // Carried also where the continuation waits for its profiles or the admin.
+    expect(decideRenewal(input({ eligibility: { FY27: decided(true) }, bank: approved({ revision: 2, status: 'PENDING_VALIDATION' }) }))).toEqual(
+      expect.objectContaining({ outcome: 'VALIDATING', eligibilityCarried: true }),
+    );
   });
 
   it('renews with the revisions found approved, and follows validation while the current revision waits or was rejected', () => {

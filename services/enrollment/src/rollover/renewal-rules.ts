@@ -48,6 +48,11 @@ export interface RenewalDecision {
   taxProfileId?: string;
   /** EXPIRED because the location is no longer eligible: the decision that says so (none: no decision at all). */
   ineligibleBy?: { eventId: string; decidedAt: Date };
+  /**
+   * Continued on an earlier year's decision (none published for the new year yet: eligibilityFor), for a program that
+   * requires eligibility: the new year's first word on it still counts (MarkIneligible).
+   */
+  eligibilityCarried?: boolean;
 }
 
 /**
@@ -124,14 +129,15 @@ export function decideRenewal(input: RenewalInput): RenewalDecision {
   if (!program) return { outcome: 'EXPIRED', reasons: ['The program no longer exists.'], missing: [] };
   if (program.state === 'DISCONTINUED') reasons.push(`The program ${program.name} was discontinued.`);
   let ineligibleBy: RenewalDecision['ineligibleBy'];
+  let eligibilityCarried = false;
   if (program.requiresEligibility) {
     const decision = eligibilityFor(input.eligibility, toFiscalYear, fromFiscalYear, input.partnerId);
+    // Named only when it is the new year's own: one of an earlier year says nothing of the new year's decisions.
+    const own = partnersDecision(input.eligibility, toFiscalYear, input.partnerId);
     if (!decision?.eligible) {
       reasons.push(`The location is no longer eligible for ${program.name} in ${toFiscalYear}.`, ...(decision?.reasons ?? []));
-      // Named only when it is the new year's own: one of an earlier year says nothing of the new year's decisions.
-      const own = partnersDecision(input.eligibility, toFiscalYear, input.partnerId);
       if (decision && decision === own) ineligibleBy = { eventId: decision.eventId, decidedAt: new Date(decision.decidedAt) };
-    }
+    } else eligibilityCarried = decision !== own;
   }
   if (input.agreementActive === false) reasons.push("The partner's agreement is not active.");
 
@@ -144,14 +150,14 @@ export function decideRenewal(input: RenewalInput): RenewalDecision {
   if (input.bankWithdrawn || (bank && !servesLocation(bank, input.locationId))) {
     // The bank profile's own gaps are moot (another one takes its place); the tax profile's still count.
     const tax = missing.filter((code) => code.startsWith('TAX_'));
-    return { outcome: 'ACTION_REQUIRED', reasons: [notServingReason(bank), ...tax.map(describe)], missing: tax, bankWithdrawn: true };
+    return { outcome: 'ACTION_REQUIRED', reasons: [notServingReason(bank), ...tax.map(describe)], missing: tax, bankWithdrawn: true, ...(eligibilityCarried && { eligibilityCarried }) };
   }
   // Everything there and fitting the rules, only not validated (yet): continued with no action, following validation.
   const lenient = payoutGaps(program.payoutRules, bank, input.tax, { at: start, strict: false });
   if (missing.length && lenient.every((code) => code.endsWith('_NOT_APPROVED'))) {
     const state = validationState(program.payoutRules, bank, input.tax, start);
     if (state.status === 'VALIDATING' || state.status === 'ACTION_REQUIRED') {
-      return { outcome: state.status, reasons: state.reasons, missing: state.missing, follows: true };
+      return { outcome: state.status, reasons: state.reasons, missing: state.missing, follows: true, ...(eligibilityCarried && { eligibilityCarried }) };
     }
   }
   if (missing.length) {
@@ -159,10 +165,11 @@ export function decideRenewal(input: RenewalInput): RenewalDecision {
       outcome: 'ACTION_REQUIRED',
       reasons: missing.map(describe),
       missing,
+      ...(eligibilityCarried && { eligibilityCarried }),
     };
   }
   const validated = { bank: bank!.revision, ...(input.tax && { tax: input.tax.revision }) };
-  return { outcome: 'RENEWED', reasons: [], missing: [], validated };
+  return { outcome: 'RENEWED', reasons: [], missing: [], validated, ...(eligibilityCarried && { eligibilityCarried }) };
 }
 
 /**

@@ -9,6 +9,9 @@ import { EnrollmentsRepository } from '../enrollments.repository';
 
 const ATTEMPTS = 8;
 
+/** What a continuation made on carried eligibility no longer is once its year's decision ends it: completed. */
+const CARRIED_CLEARS = ['enrolledAt', 'submittedAt', 'submittedBy', 'validated', 'eligibilityCarried'] as const;
+
 /**
  * Losing eligibility before the enrollment completes: INVITED, ACTION_REQUIRED or VALIDATING becomes INELIGIBLE,
  * with the decision's reasons (EnrollmentIneligible). An enrollment that was ENROLLED keeps its fiscal year, also
@@ -26,10 +29,25 @@ export class MarkIneligible {
     private readonly clock: Clock,
   ) {}
 
-  /** `decidedAt`: when the decision was made (its event's occurredAt); now when not known. */
-  async execute(decision: EligibilityDetermined, decidedAt?: Date): Promise<void> {
+  /**
+   * `decidedAt`: when the decision was made (its event's occurredAt); now when not known. `eventId`: the decision's.
+   * Also a continuation the rollover made on an earlier year's decision (`eligibilityCarried`: the program's eligibility
+   * is decided year by year, and none had been published for the new one), renewed or not: the new year's first word
+   * says it is not eligible, so it was not "still eligible" (SPEC 1 Enrollment 6). It ends INELIGIBLE, no longer
+   * completed (`enrolledAt` and its submission cleared, as an early renewal undone at year end: Enroll starts it again).
+   */
+  async execute(decision: EligibilityDetermined, decidedAt?: Date, eventId?: string): Promise<void> {
     const reasons = ineligibleReasons(decision.reasons, decision.fiscalYear);
-    await this.end(decision, decision.partnerId, reasons, (current) => BEFORE_ENROLLED.includes(current.status) && !current.enrolledAt, decidedAt);
+    const carried = (current: Enrollment) => current.eligibilityCarried === true && !!current.renewedFrom && current.fiscalYear === decision.fiscalYear;
+    await this.end(
+      decision,
+      decision.partnerId,
+      reasons,
+      (current) => (BEFORE_ENROLLED.includes(current.status) && !current.enrolledAt) || (carried(current) && current.status !== 'EXPIRED' && current.status !== 'DISCONTINUED'),
+      decidedAt,
+      (current) => (carried(current) ? CARRIED_CLEARS.filter((field) => current[field] !== undefined) : []),
+      eventId && decidedAt ? { eventId, decidedAt: decidedAt.toISOString() } : undefined,
+    );
   }
 
   /**
@@ -39,17 +57,29 @@ export class MarkIneligible {
    * happened (a decision's or revocation's occurredAt; now when not known): one never completed is ended only by a cause
    * within its year, also when consumed after it; a later one leaves it to the rollover.
    */
-  async end(key: EnrollmentKey, partnerId: string, reasons: string[], applies: (current: Enrollment) => boolean, at?: Date): Promise<void> {
+  async end(
+    key: EnrollmentKey,
+    partnerId: string,
+    reasons: string[],
+    applies: (current: Enrollment) => boolean,
+    at?: Date,
+    clears: (current: Enrollment) => Array<keyof Enrollment> = () => [],
+    decision?: { eventId: string; decidedAt: string },
+  ): Promise<void> {
     const id = enrollmentId(key);
     for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
       const current = await this.enrollments.findById(id);
       if (!current || current.partnerId !== partnerId || current.status === 'INELIGIBLE' || !applies(current)) return;
-      // Never completed, and its year was over when this happened: the rollover's, which expires it.
-      if (!current.enrolledAt && fiscalYearOver(current.fiscalYear, at ?? this.clock.now())) return;
+      const unset = clears(current);
+      // Never completed (or no longer, once `unset` clears enrolledAt), and its year was over when this happened: the
+      // rollover's, which expires it.
+      const completed = !!current.enrolledAt && !unset.includes('enrolledAt');
+      if (!completed && fiscalYearOver(current.fiscalYear, at ?? this.clock.now())) return;
       const changes = { status: 'INELIGIBLE' as const, reasons, missing: [] };
       const next = { ...current, ...changes, version: current.version + 1 };
-      const event = this.events.event('EnrollmentIneligible', next, { previousStatus: current.status });
-      if (await this.enrollments.update(current, changes, [event])) {
+      for (const field of unset) delete next[field];
+      const event = this.events.event('EnrollmentIneligible', next, { previousStatus: current.status, ...(decision && unset.length > 0 && { extra: { decision } }) });
+      if (await this.enrollments.update(current, changes, [event], unset)) {
         this.events.committed();
         return;
       }

@@ -3,6 +3,8 @@ import { EligibilityDetermined, LogPosition } from '@lib/contracts';
 import { Injectable } from '@nestjs/common';
 import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
 import { ViewsRepository } from '../../views/views.repository';
+import { enrollmentId } from '../../common/ids';
+import { EnrollmentsRepository } from '../enrollments.repository';
 import { MarkIneligible } from './mark-ineligible.use-case';
 import { ReopenInvitation } from './reopen-invitation.use-case';
 
@@ -22,6 +24,7 @@ export class RecordEligibilityDecision {
     private readonly access: AccessPolicy,
     private readonly programs: ReadPrograms,
     private readonly reopen: ReopenInvitation,
+    private readonly enrollments: EnrollmentsRepository,
   ) {}
 
   /** `position`: where the decision was read (laterDecision: at the same instant, the one read later wins). */
@@ -32,6 +35,11 @@ export class RecordEligibilityDecision {
     const { current, followsAnother } = await this.views.recordDecision(decision, decidedAt, eventId, ownerConfirmed, position);
     if (!current) return;
     if (decision.eligible) {
+      // A continuation the rollover made on an earlier year's decision is confirmed by its own year's: a later
+      // ineligible decision of that year leaves it, as any completed enrollment (MarkIneligible). A field of the
+      // rollover's, in neither the API nor the events: no new version. By `_id` alone (a lookup on every server; with
+      // the flag in the filter mongo-java-server would scan), changing nothing where it is not set.
+      await this.enrollments.model.collection.updateOne({ _id: enrollmentId(decision) } as never, { $unset: { eligibilityCarried: '' } });
       // Eligible again: an enrollment only invited, ended INELIGIBLE, is INVITED again (its invitation is issued again).
       // Not on the year's first decision (a burst of new locations: one read of the enrollment saved each): what ended
       // it was an ineligible decision for the year (directly, or through the revocation it caused), which this view
@@ -41,6 +49,6 @@ export class RecordEligibilityDecision {
     }
     const program = await this.programs.find(decision.programId);
     if (program && !program.requiresEligibility) return;
-    await this.markIneligible.execute(decision, decidedAt);
+    await this.markIneligible.execute(decision, decidedAt, eventId);
   }
 }

@@ -294,7 +294,10 @@ export class RollOverFiscalYear {
         plan.unfinished.push({ from: enrollment, op: this.expiry(enrollment, decision, toFiscalYear, now) });
         continue;
       }
-      const decision = ctx.decide(enrollment);
+      // An early run's continuations are decided again at year end on eligibility as it is then (ReviewEarlyRenewals),
+      // not on the new year's first decision (eligibilityCarried).
+      const decided = ctx.decide(enrollment);
+      const decision = plan.early ? { ...decided, eligibilityCarried: undefined } : decided;
       if (decision.outcome === 'EXPIRED') {
         expiring.push({ enrollment, decision });
         continue;
@@ -642,6 +645,7 @@ export class RollOverFiscalYear {
       ...(renewed && { enrolledAt: now, ...(decision.validated && { validated: decision.validated }) }),
       renewedFrom: from._id,
       renewedAs: decision.outcome as Marked,
+      ...(decision.eligibilityCarried && { eligibilityCarried: true }),
       version: previousVersion + 1,
       createdAt: now,
       updatedAt: now,
@@ -677,7 +681,7 @@ const WITHDRAW_ATTEMPTS = 8;
 const FOLLOWS_AT_ONCE = 8;
 
 /** The fields a continuation taking over an existing next-year enrollment clears when it does not set them. */
-const TAKEOVER_CLEARS = ['submittedAt', 'submittedBy', 'validated', 'enrolledAt', 'bankProfileId', 'taxProfileId', 'bankWithdrawn'] as const;
+const TAKEOVER_CLEARS = ['submittedAt', 'submittedBy', 'validated', 'enrolledAt', 'bankProfileId', 'taxProfileId', 'bankWithdrawn', 'eligibilityCarried'] as const;
 
 /** Resumed continuations read at once (by `_id $in`) to re-check their bank profiles (withdrawNotServing). */
 const RESUMED_READ_CHUNK = 50;
