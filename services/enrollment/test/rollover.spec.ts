@@ -904,6 +904,27 @@ describe('a continuation renewed on an earlier year\'s eligibility', () => {
   });
 });
 
+// The rollover leaves an enrollment whose next year the admin enrolled on their own (submitted, or ENROLLED once): it
+// only marks it SUPERSEDED. Its payout information falling short of the rules is then no risk to tell its admins of.
+describe('renewal reminders of an enrollment whose next year is enrolled on its own', () => {
+  it('count it on track; one without that next-year enrollment is reminded', async () => {
+    const year = fiscalYearOf(new Date());
+    const program = await createProgram(h, { fiscalYear: year, requiresEligibility: false, payoutRules: { ...usdRules, allowedCurrencies: ['EUR'] } });
+    const [own, alone] = ['own', 'alone'].map((tag) => ({ locationId: `suploc-${tag}-${w.run}`, bankProfileId: `supbank-${tag}-${w.run}` }));
+    for (const { bankProfileId } of [own, alone]) await bankInView(bankProfileId, w.partnerId, 1, 'APPROVED'); // USD: no longer allowed
+    const seeded = [own, alone].map(({ locationId, bankProfileId }) => completedOnce(program, year, w.partnerId, locationId, 'ENROLLED', bankProfileId));
+    const enrolledOnItsOwn = completedOnce(program, nextFiscalYear(year), w.partnerId, own.locationId, 'ENROLLED', own.bankProfileId);
+    await col().insertMany([...seeded, enrolledOnItsOwn] as never[]);
+
+    // The year's other enrollments (of this file's other tests) are reminded or not as they are: these two are looked at.
+    const reminders = await operator('/v1/operator/renewal-reminders', { fiscalYear: year });
+    expect(reminders.body).toEqual(expect.objectContaining({ complete: true, conflicts: 0 }));
+    expect(reminders.body.onTrack).toBeGreaterThanOrEqual(1);
+    expect(await col().findOne({ _id: seeded[0]._id })).not.toHaveProperty('renewalReminders');
+    expect(await col().findOne({ _id: seeded[1]._id })).toMatchObject({ renewalReminders: [year] });
+  });
+});
+
 describe('a rollover killed halfway', () => {
   const N = 1_200;
   // A year that is over: its run expires (the inactive agreement's) as well as continues. An early run would leave

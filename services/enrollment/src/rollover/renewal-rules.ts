@@ -219,3 +219,12 @@ export function scheduledWork(now: Date, reminderDays: number): { rolloverFrom: 
 export function endedUnfinished(next: { status: string; enrolledAt?: Date | null }): boolean {
   return next.status === 'INELIGIBLE' && !next.enrolledAt;
 }
+
+/**
+ * A next-year enrollment the admin started on their own that a continuation takes over: never ENROLLED, and either
+ * not submitted yet (INVITED, ACTION_REQUIRED) or ended INELIGIBLE. Any other (submitted, or ENROLLED once) is the
+ * admin's own enrollment for that year: the old one is only marked SUPERSEDED.
+ */
+export function takenOverByContinuation(next: { status: string; enrolledAt?: Date | null; submittedAt?: Date | null }): boolean {
+  return !next.enrolledAt && (((next.status === 'INVITED' || next.status === 'ACTION_REQUIRED') && !next.submittedAt) || next.status === 'INELIGIBLE');
+}

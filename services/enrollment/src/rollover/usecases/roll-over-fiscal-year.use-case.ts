@@ -18,7 +18,7 @@ import { ConsumerCatchUp } from '../consumer-catch-up';
 import { HeldLease, RolloverLease } from '../rollover-lease';
 import { ReviewEarlyRenewals } from './review-early-renewals.use-case';
 import { BatchContext, NEXT_YEAR_FIELDS, NextYearEnrollment, RenewalContext } from '../renewal-context';
-import { completedFilter, decideUnfinished, endedUnfinished, RenewalDecision, wasCompleted } from '../renewal-rules';
+import { completedFilter, decideUnfinished, endedUnfinished, RenewalDecision, takenOverByContinuation, wasCompleted } from '../renewal-rules';
 import { bankNoLongerServes, BEFORE_ENROLLED, keptBankProfileId } from '../../enrollments/enrollment-rules';
 
 export interface RolloverRequest {
@@ -97,8 +97,6 @@ export interface RolloverSummary {
   /** False when the run stopped with enrollments left: at `limit`, or at shutdown (between two batches). */
   complete: boolean;
 }
-
-const PRE_SUBMIT = new Set(['INVITED', 'ACTION_REQUIRED']);
 
 
 type Marked = Exclude<RolloverOutcome, 'EXPIRED'>;
@@ -391,7 +389,7 @@ export class RollOverFiscalYear {
           resumedIds.push(next._id);
           summary.resumed++;
           if (followsValidation(next)) following.push(next._id);
-        } else if (next && !next.enrolledAt && ((PRE_SUBMIT.has(next.status) && !next.submittedAt) || next.status === 'INELIGIBLE')) {
+        } else if (next && takenOverByContinuation(next)) {
           // An unfinished Enroll of the next year (never ENROLLED: one that was, back to a proposal since, is the
           // admin's own enrollment, only marked below) is taken over by the continuation.
           const takenOver = this.nextYear(from, programs.get(from.programId)!, decision, toFiscalYear, next.version, now);

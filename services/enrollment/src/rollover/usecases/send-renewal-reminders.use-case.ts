@@ -14,7 +14,7 @@ import { RenewalContext } from '../renewal-context';
 import { continuesIt } from './review-early-renewals.use-case';
 import { BEFORE_ENROLLED } from '../../enrollments/enrollment-rules';
 import { remindersYearEnded } from '../../enrollments/fiscal-year-ended';
-import { RenewalDecision, unfinishedReminder, wasCompleted } from '../renewal-rules';
+import { RenewalDecision, takenOverByContinuation, unfinishedReminder, wasCompleted } from '../renewal-rules';
 
 export interface ReminderSummary {
   fiscalYear: string;
@@ -94,22 +94,28 @@ export class SendRenewalReminders {
     );
     const flush = async (batch: Enrollment[]) => {
       const ctx = await this.context.load(batch, programs, fiscalYear, toFiscalYear);
-      // Continued early: their continuations, live or ended since (see below).
-      const early = batch.filter((e) => e.rollover);
-      const continuations = early.length ? await ctx.nextYear(early) : new Map();
+      // Continued early: their continuations, live or ended since (see below). Completed ones the rollover would ask for
+      // action on: the next year's enrollment the admin may have made on their own (it supersedes them, below).
+      const decisions = new Map(batch.filter((e) => wasCompleted(e)).map((e) => [e._id, ctx.decide(e)] as const));
+      const looked = batch.filter((e) => e.rollover || decisions.get(e._id)?.outcome === 'ACTION_REQUIRED');
+      const continuations = looked.length ? await ctx.nextYear(looked) : new Map();
       const now = new Date();
       const operations: Array<{ updateOne: { filter: { _id: string; version: number }; update: Record<string, unknown> } }> = [];
       for (const enrollment of batch) {
         const completed = wasCompleted(enrollment);
         if (!completed && !enrollment.evaluatedAt) continue; // only invited: the invitation reminds
         summary.examined++;
-        const decision: RenewalDecision = completed ? ctx.decide(enrollment) : unfinishedReminder(fiscalYear, enrollment, enrollment.missing as MissingPayoutItem[]);
+        const decision: RenewalDecision = completed ? decisions.get(enrollment._id)! : unfinishedReminder(fiscalYear, enrollment, enrollment.missing as MissingPayoutItem[]);
         // Continued with no action either way: renewed, or in validation of a profile revision (ENROLLED once approved).
         // Continued early, its continuation live: only losing eligibility or the agreement undoes it at year end (what
         // its payout information lacks is the continuation's to tell). One whose continuation ended since is decided
         // again at year end as any (ReviewEarlyRenewals), so reminded as any.
-        const live = !!enrollment.rollover && continuesIt(enrollment, continuations.get(ctx.nextId(enrollment)));
-        if (decision.outcome === 'RENEWED' || decision.outcome === 'VALIDATING' || (live && decision.outcome !== 'EXPIRED')) {
+        const nextYear = continuations.get(ctx.nextId(enrollment));
+        const live = !!enrollment.rollover && continuesIt(enrollment, nextYear);
+        // The admin enrolled the next year on their own (submitted, or ENROLLED once): the rollover only marks this one
+        // SUPERSEDED, nothing of it is at risk (an EXPIRED decision still expires it: reminded).
+        const superseded = !enrollment.rollover && decision.outcome === 'ACTION_REQUIRED' && !!nextYear && nextYear.renewedFrom !== enrollment._id && !takenOverByContinuation(nextYear);
+        if (decision.outcome === 'RENEWED' || decision.outcome === 'VALIDATING' || (live && decision.outcome !== 'EXPIRED') || superseded) {
           summary.onTrack++;
           continue;
         }
