@@ -44,13 +44,19 @@ describe('maskSecretsIn (validation reasons)', () => {
   });
 
   // With the last four the API shows (`****6789`), a tax id's first five (an SSN's area and group) or seven digits (an
-  // EIN's) give the whole id away: any part of five characters or more of a secret that is no IBAN is masked whole.
-  it('masks any part of a tax id or account number quoted on its own (five characters or more), whole', () => {
+  // EIN's) give the whole id away: any part of four characters or more of a secret that is no IBAN is masked whole.
+  it('masks any part of a tax id or account number quoted on its own (four characters or more), whole', () => {
     expect(maskSecretsIn('SSN area/group 123-45 is not valid', ['123456789'])).toBe('SSN area/group ******** is not valid');
     expect(maskSecretsIn('EIN beginning 12-34567 does not match IRS records', ['123456789'])).toBe('EIN beginning ******** does not match IRS records');
     expect(maskSecretsIn('VAT 234567 unknown', ['DE123456789'])).toBe('VAT ******** unknown');
-    // Not inside another word or number, nor a part shorter than five, nor an IBAN's bank code.
-    expect(maskSecretsIn('ref 9123456 and code 2345', ['123456789'])).toBe('ref 9123456 and code 2345');
+    // Four are enough where the secret is short: an eight-digit account's first four and the last four the API shows
+    // are all of it; a secret under eight characters, which the API masks whole, shows none of its last four either.
+    expect(maskSecretsIn('Account beginning 1234 does not match', ['12345678'])).toBe('Account beginning ******** does not match');
+    expect(maskSecretsIn('acct starts 1234, ends 5678', ['12345678'])).toBe('acct starts ********, ends 5678');
+    expect(maskSecretsIn('Account ending 2345 closed', ['12345'])).toBe('Account ending ******** closed');
+    expect(maskSecretsIn('Account ending 4567 closed', ['1234567'])).toBe('Account ending ******** closed');
+    // Not inside another word or number, nor a part shorter than four, nor an IBAN's bank code.
+    expect(maskSecretsIn('ref 9123456 and code 234', ['123456789'])).toBe('ref 9123456 and code 234');
     expect(maskSecretsIn('Sort code 601613 is valid', ['GB29NWBK60161331926819'])).toBe('Sort code 601613 is valid');
   });
 

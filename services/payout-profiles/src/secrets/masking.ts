@@ -24,6 +24,11 @@ const SEPARATOR_CHAR = '[\\s.,_/\\p{Pd}\\u2212]';
 
 /** The end of a known secret this long or longer, quoted on its own, is masked (four: what the mask shows anyway). */
 const SHORTEST_PART = 5;
+/**
+ * Any other part of a secret this long or longer, quoted on its own, is masked (of one that is no IBAN): the first four of
+ * an eight-character account number and the last four the API shows are all of it.
+ */
+const SHORTEST_PIECE = 4;
 
 /** This many digits or more in a row (separators between them allowed) look like an account number or a tax id, whoever's it is. */
 export const LONG_DIGIT_RUN = 8;
@@ -95,7 +100,9 @@ const MOST_BETWEEN = 3;
  *  - a whole secret, anywhere: `maskSecret(secret)` (`****6789`);
  *  - its end of SHORTEST_PART characters or more quoted on its own (`account ending 1234567`): masked as such (what is
  *    left shown is the secret's last four, which the API shows anyway);
- *  - any other part of SHORTEST_PART or more quoted on its own, of a secret that is no IBAN (`EIN beginning 12-34567`,
+ *  - its last four quoted on its own, of a secret shorter than SHORTEST_WITH_LAST_FOUR (whose mask shows none of it):
+ *    `********`;
+ *  - any other part of SHORTEST_PIECE or more quoted on its own, of a secret that is no IBAN (`EIN beginning 12-34567`,
  *    an SSN's area and group `123-45`): masked whole (`********`), since with the last four the API shows it would
  *    give the rest away. An IBAN's other parts stay: its bank and branch codes (`sort code 60-16-13`) are public and
  *    what a validator names.
@@ -122,10 +129,13 @@ function maskKnown(text: string, known: string[]): string {
       if (!known.some((secret) => secret.includes(value))) break;
       const whole = known.find((secret) => secret === value);
       if (whole) found = { length: j - i + 1, mask: maskSecret(whole) };
-      else if (value.length >= SHORTEST_PART && wordStart(i) && wordEnd(j)) {
+      else if (value.length >= SHORTEST_PIECE && wordStart(i) && wordEnd(j)) {
         const inner = known.some((secret) => !ibans.has(secret) && secret.includes(value) && !secret.endsWith(value));
+        const ends = known.filter((secret) => secret.endsWith(value));
         if (inner) found = { length: j - i + 1, mask: WHOLE_MASK };
-        else if (known.some((secret) => secret.endsWith(value))) found = { length: j - i + 1, mask: maskSecret(value) };
+        else if (ends.length && value.length >= SHORTEST_PART) found = { length: j - i + 1, mask: maskSecret(value) };
+        // Its last four: what the API shows anyway, unless the secret is too short for that (masked whole there).
+        else if (ends.some((secret) => secret.length < SHORTEST_WITH_LAST_FOUR)) found = { length: j - i + 1, mask: WHOLE_MASK };
       }
     }
     if (found) {
