@@ -312,6 +312,24 @@ describe('concurrency and retries', () => {
     await lost(`/v1/locations/${w.L3}/tax-profile`, tax, { ...tax, expiresAt: inDays(400) }, async () => h.db.collection('tax_profiles').countDocuments({ locationId: w.L3 }));
   });
 
+  // The profile it made serves other locations since (a `*` admin narrowed it): the retry, its answer gone, does not
+  // hand the caller a profile they may no longer read (its beneficiary, bank, masked account), as GET would not.
+  it('a create retried after its answer was lost answers 403 once the profile it made serves none of the caller\'s locations', async () => {
+    const headers = { 'idempotency-key': randomUUID() };
+    const startedAt = new Date();
+    const body = usProfile({ name: `Narrowed since ${randomUUID().slice(0, 8)}` });
+    const first = await call(h, 'POST', '/v1/bank-profiles', { token: admin, body, headers });
+    expect(first.status).toBe(201);
+    await h.db.collection('bank_profiles').updateOne({ _id: first.body.profileId }, { $set: { locationIds: [w.L2] } });
+    await h.db.collection('idempotency_keys').deleteMany({ createdAt: { $gte: startedAt } });
+    const retry = await call(h, 'POST', '/v1/bank-profiles', { token: admin, body, headers });
+    expect(retry.status).toBe(403);
+    expect(retry.headers.get('content-type')).toMatch(/application\/problem\+json/);
+    expect(JSON.stringify(retry.body)).not.toContain(body.name);
+    expect((await call(h, 'GET', `/v1/bank-profiles/${first.body.profileId}`, { token: admin })).status).toBe(403);
+    expect(await h.db.collection('bank_profiles').countDocuments({ partnerId: w.partnerId, name: body.name })).toBe(1);
+  });
+
   it('text is stored trimmed', async () => {
     const created = await call(h, 'POST', '/v1/bank-profiles', { token: admin, body: ibanProfile({ name: '  Trimmed account  ', beneficiary: { name: ' Contoso GmbH ', email: 'payments@contoso.example' } }) });
     expect(created.status).toBe(201);

@@ -2,7 +2,7 @@ import { isDuplicateKey } from '@lib/messaging';
 import { IdempotentRequest, ownCreation, Principal } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { PayoutAccess } from '../../profiles/payout-access';
-import { adminLocations } from '../../profiles/permissions';
+import { adminLocations, servedLocations } from '../../profiles/permissions';
 import { ProfileEvents } from '../../profiles/profile-events';
 import { createdProfileId } from '../../profiles/profile.parts';
 import { duplicateName, throwIfProblems } from '../../profiles/problems';
@@ -72,7 +72,11 @@ export class CreateBankProfile {
       // Made by this request already (a retry under its key whose first answer was lost): that profile is the answer.
       const found = idempotency ? await this.profiles.findAnyPartner(profileId) : null;
       const made = ownCreation(found?.partnerId === actor.partnerId ? found : null, idempotency);
-      if (made) return made;
+      if (made) {
+        // As it is now: narrowed since to locations the caller holds no role on, it is not theirs to read (as GET).
+        this.access.bankProfileReader(actor, made._id, servedLocations(made));
+        return made;
+      }
       throw duplicateName();
     }
     this.events.committed();
