@@ -1,3 +1,4 @@
+import { KafkaJSProtocolError } from 'kafkajs';
 import { ProblemException, Problems, RetryableProblem } from '@lib/platform';
 import { HttpStatus } from '@nestjs/common';
 import { classifyFailure, describeError } from './errors';
@@ -28,5 +29,17 @@ describe('a database outage seen through a bulk write', () => {
     expect(classifyFailure(Object.assign(new Error('pool cleared'), { name: 'MongoPoolClearedError' }))).toBe('infrastructure');
     // A bulk write refused for its own reasons stays transient (bounded retries, then the DLQ).
     expect(classifyFailure(Object.assign(new Error('E11000'), { name: 'MongoBulkWriteError', errorResponse: { code: 11000 } }))).toBe('transient');
+  });
+});
+
+describe('a failure the client says will pass', () => {
+  it("is infrastructure: a Kafka broker's retriable answer, a MongoDB error labelled for retry; not a Kafka error that is not retriable", () => {
+    const coordinatorMoving = new KafkaJSProtocolError(Object.assign(new Error('The coordinator is not available'), { type: 'GROUP_COORDINATOR_NOT_AVAILABLE', code: 15, retriable: true }));
+    expect(classifyFailure(coordinatorMoving)).toBe('infrastructure');
+    const steppedDown = Object.assign(new Error('not primary'), { name: 'MongoServerError', code: 10107, errorLabels: ['RetryableWriteError'] });
+    expect(classifyFailure(steppedDown)).toBe('infrastructure');
+    const refused = new KafkaJSProtocolError(Object.assign(new Error('Not authorized'), { type: 'TOPIC_AUTHORIZATION_FAILED', code: 29, retriable: false }));
+    expect(classifyFailure(refused)).toBe('transient');
+    expect(classifyFailure(Object.assign(new Error('duplicate'), { name: 'MongoServerError', code: 11000, errorLabels: [] }))).toBe('transient');
   });
 });

@@ -33,8 +33,12 @@ const INFRASTRUCTURE =
  */
 function isInfrastructure(error: unknown, depth = 0): boolean {
   if (!error || typeof error !== 'object' || depth > 3) return false;
-  const { name, errorResponse, cause } = error as { name?: unknown; errorResponse?: unknown; cause?: unknown };
+  const { name, errorResponse, cause, retriable, errorLabels } = error as { name?: unknown; errorResponse?: unknown; cause?: unknown; retriable?: unknown; errorLabels?: unknown };
   if (typeof name === 'string' && INFRASTRUCTURE.test(name)) return true;
+  // What the clients say will pass: a Kafka broker's retriable answer (a leader or coordinator moving), a MongoDB
+  // error labelled for retry (a primary stepping down, a node shutting down) during an election.
+  if (typeof name === 'string' && name.startsWith('KafkaJS') && retriable === true) return true;
+  if (Array.isArray(errorLabels) && errorLabels.some((label) => label === 'RetryableWriteError' || label === 'ResetPool')) return true;
   return isInfrastructure(errorResponse, depth + 1) || isInfrastructure(cause, depth + 1);
 }
 

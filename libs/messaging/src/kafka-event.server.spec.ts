@@ -109,6 +109,40 @@ describe('KafkaEventServer during a rebalance', () => {
   });
 });
 
+describe('KafkaEventServer and a heartbeat failing otherwise (a broker restarting)', () => {
+  // The coordinator moving answers GROUP_COORDINATOR_NOT_AVAILABLE: no fault of the event. Thrown into the handler, it
+  // was retried as the handler's failure and, the heartbeat failing each time, dead-lettered: the event lost.
+  it('does not fail the handler that called it: the event is handled once, nothing dead-lettered', async () => {
+    const sent: unknown[] = [];
+    const producer = { send: jest.fn(async (...args: unknown[]) => void sent.push(args)) };
+    const ledger = { processed: async () => new Set<string>(), recordMany: jest.fn(async () => undefined) };
+    const subject = new KafkaEventServer(
+      {} as Kafka,
+      { serviceName: 'unit', brokers: [], keysConsumedConcurrently: 1, maxAttempts: 2, retryBackoffMs: 1 },
+      producer as unknown as EventProducer,
+      ledger as unknown as ProcessedEventLedger,
+      {} as OutboxRelay,
+      { ensureTopics: async () => undefined } as unknown as TopicAdmin,
+      new MessagingMetrics(),
+    );
+    let done = 0;
+    subject.addHandler(
+      Topics.agreements,
+      async (event) => {
+        await event.heartbeat();
+        done += 1;
+      },
+      true,
+    );
+    const coordinatorMoving = () => new KafkaJSProtocolError(Object.assign(new Error('The coordinator is not available'), { type: 'GROUP_COORDINATOR_NOT_AVAILABLE', code: 15, retriable: true }));
+    const { value, resolved } = payload(messages(1), async () => Promise.reject(coordinatorMoving()));
+    await (subject as unknown as WithBatch).handleBatch(value);
+    expect(done).toBe(1);
+    expect(sent).toEqual([]);
+    expect(resolved).toEqual(['0']);
+  });
+});
+
 describe('KafkaEventServer offset commits', () => {
   // Before the batch returns: a crash in the middle of a large batch redelivers only what was not done.
   it('commits each chunk of a batch when it is done, not only when the whole batch has returned', async () => {

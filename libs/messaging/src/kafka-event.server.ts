@@ -349,12 +349,19 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
       }
     };
     const stopping = () => this.closing || rebalancing;
+    // What handlers call: a heartbeat that failed otherwise (the coordinator moving during a broker restart) is no fault
+    // of the event: thrown, it was retried as the handler's failure and dead-lettered once the attempts ran out. The
+    // pacemaker goes on beating; a rebalance still stops the handler (stopping()).
+    const handlerBeat = () =>
+      beat().catch((error) => {
+        if (rebalancing) throw error;
+      });
     const pacemaker = setInterval(() => beat().catch(() => undefined), HEARTBEAT_EVERY_MS);
     try {
       for (let i = 0; i < batch.messages.length; i += CHUNK_SIZE) {
         if (stopping() || !isRunning() || isStale()) return;
         const chunk = batch.messages.slice(i, i + CHUNK_SIZE);
-        const { lastDone, error } = await this.handleChunk(batch.topic, batch.partition, chunk, beat, stopping);
+        const { lastDone, error } = await this.handleChunk(batch.topic, batch.partition, chunk, handlerBeat, stopping);
         if (lastDone !== undefined) resolveOffset(lastDone);
         // Committed now, chunk by chunk, as offsets given: without them KafkaJS commits only once autoCommitInterval or
         // autoCommitThreshold is reached, which this consumer leaves unset, so only when the whole batch has returned (a
