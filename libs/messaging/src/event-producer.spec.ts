@@ -48,8 +48,10 @@ class FakeProducer {
 function producerOver() {
   const made: FakeProducer[] = [];
   const kafka = { producer: () => (made.push(new FakeProducer()), made[made.length - 1]) };
-  const topics = { ensureTopics: async () => undefined };
-  return { producer: new EventProducer(kafka as never, topics as never), made };
+  const ensured: string[][] = [];
+  const forgotten: string[][] = [];
+  const topics = { ensureTopics: async (names: string[]) => void ensured.push(names), forget: (names: string[]) => void forgotten.push(names) };
+  return { producer: new EventProducer(kafka as never, topics as never), made, ensured, forgotten };
 }
 
 describe('EventProducer: a failed send replaces the producer', () => {
@@ -115,5 +117,19 @@ describe('EventProducer: a failed send replaces the producer', () => {
     made[0].finishDisconnect();
     await stopping;
     expect(producer.isConnected).toBe(false);
+  });
+});
+
+describe('EventProducer: a topic deleted since it was created', () => {
+  // An operator purging a dead-letter topic by deleting it: known to exist for good, every send there failed until the
+  // service restarted (a consumer's partition stuck on its next dead letter, the relay on its next event there).
+  it('is looked for again (and created) before the next send there, once a send to it failed', async () => {
+    const { producer, made, ensured, forgotten } = producerOver();
+    await producer.connect();
+    made[0].failNextSend = true;
+    await expect(producer.send('orders.dlq', [{ value: 'a' }])).rejects.toThrow('send failed');
+    expect(forgotten).toEqual([['orders.dlq']]);
+    await producer.send('orders.dlq', [{ value: 'a' }]);
+    expect(ensured).toEqual([['orders.dlq'], ['orders.dlq']]);
   });
 });

@@ -75,6 +75,8 @@ export class EventProducer {
       await producer.sendBatch({ topicMessages, acks: -1 });
     } catch (error) {
       this.replace(producer);
+      // One of them may be gone (deleted since): looked for again, and created, before the retry's send.
+      this.topics.forget(topicMessages.map(({ topic }) => topic));
       throw error;
     } finally {
       this.ended(producer);

@@ -31,7 +31,7 @@ function fakeKafka({ delayMs = 20, failFirst = false, refuseSettings = false } =
       }),
     }),
   } as unknown as Kafka;
-  return { kafka, stats };
+  return { kafka, stats, topics };
 }
 
 describe('TopicAdmin.ensureTopics', () => {
@@ -62,6 +62,18 @@ describe('TopicAdmin.ensureTopics', () => {
     await admin.ensureTopics(['identity.events.v1', 'notifications.events.v1']);
     expect(refusing.stats.settings).toEqual({ 'identity.events.v1': {}, 'notifications.events.v1': {} });
     expect(warn).toHaveBeenCalledWith(expect.stringMatching(/^Created identity\.events\.v1 with the cluster's default settings: it refused \{"retention\.ms":"-1"\} \(Topic creation policy violation\)/));
+  });
+
+  it('looks again for a topic it was told to forget (a send there failed: deleted since), and creates it', async () => {
+    const { kafka, stats, topics } = fakeKafka();
+    const admin = new TopicAdmin(kafka, { serviceName: 'test' } as never);
+    await admin.ensureTopics(['orders.dlq']);
+    topics.delete('orders.dlq'); // an operator purging it
+    await admin.ensureTopics(['orders.dlq']);
+    expect(stats.creates).toEqual([['orders.dlq']]); // known: not looked for
+    admin.forget(['orders.dlq']);
+    await admin.ensureTopics(['orders.dlq']);
+    expect(stats.creates).toEqual([['orders.dlq'], ['orders.dlq']]);
   });
 
   it('lets every waiting call see a failed creation, and tries again on the next call', async () => {

@@ -35,6 +35,15 @@ export class TopicAdmin {
     await Promise.all(waits);
   }
 
+  /**
+   * `topics` may not exist any more (a send there failed: an operator may have deleted a dead-letter topic to purge it):
+   * the next ensureTopics looks again and creates what is missing. Known for good, a deleted topic failed every send
+   * there until the service restarted, a consumer's partition stuck on its next dead letter.
+   */
+  forget(topics: string[]): void {
+    for (const topic of topics) this.known.delete(topic);
+  }
+
   private async create(topics: string[]): Promise<void> {
     const admin = this.kafka.admin();
     await admin.connect();
