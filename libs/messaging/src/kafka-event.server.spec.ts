@@ -246,6 +246,32 @@ describe('KafkaEventServer dead-lettering a record too large for the dead-letter
   });
 });
 
+describe('KafkaEventServer dead-lettering a large record that fits the dead-letter topic', () => {
+  // 950 KB fitted its own topic (a broker's default 1 MiB): the dead letter keeps its value (it was dropped above 900 KB).
+  it('sends it with its value, as it came', async () => {
+    const sent: Array<{ topic: string; messages: Array<{ value: unknown; headers: Record<string, unknown> }> }> = [];
+    const producer = { send: jest.fn(async (topic: string, messages: never[]) => void sent.push({ topic, messages })) };
+    const ledger = { processed: async () => new Set<string>(), recordMany: jest.fn(async () => undefined) };
+    const dead = new KafkaEventServer(
+      {} as Kafka,
+      { serviceName: 'unit', brokers: [], keysConsumedConcurrently: 1 },
+      producer as unknown as EventProducer,
+      ledger as unknown as ProcessedEventLedger,
+      {} as OutboxRelay,
+      {} as TopicAdmin,
+      new MessagingMetrics(),
+    );
+    dead.addHandler(Topics.agreements, async () => undefined, true);
+    const large: KafkaMessage = { offset: '8', key: Buffer.from('k'), value: Buffer.from('x'.repeat(950_000)), timestamp: '0', attributes: 0, headers: {} };
+    const { value } = payload([large], async () => undefined);
+    await (dead as unknown as WithBatch).handleBatch(value);
+    expect(sent).toHaveLength(1);
+    const [record] = sent[0].messages;
+    expect(Buffer.from(record.value as Buffer).length).toBe(950_000);
+    expect(record.headers['x-dlq-value-dropped']).toBeUndefined();
+  });
+});
+
 describe('KafkaEventServer with topics of their own (ownConsumers)', () => {
   const make = (ownConsumers: Record<string, string[]>, kafka: unknown = {}) => {
     const subject = new KafkaEventServer(

@@ -23,10 +23,12 @@ const MAX_INFRA_BACKOFF_MS = 5_000;
 /** Longest wait before restarting a consumer that crashed for good (doubles from 500 ms while crashes repeat). */
 const MAX_RESTART_BACKOFF_MS = 30_000;
 /**
- * The largest dead-letter record sent with its value: below the broker's default `max.message.bytes` (1 MiB), so that
- * a message that only just fitted its own topic is not refused by the DLQ once the headers are added.
+ * The largest dead-letter record tried with its value: the broker's default `max.message.bytes` (1 MiB). A smaller one
+ * is sent whole (a message that fitted its own topic mostly fits the DLQ with the headers added), and only if the topic
+ * refuses it is it sent without its value; a larger one could not fit a topic of the defaults (sent without it at once).
+ * The value lost for nothing was every dead letter between 900,000 bytes and 1 MiB, once its topic's retention passed.
  */
-const MAX_DEAD_LETTER_BYTES = 900_000;
+const MAX_DEAD_LETTER_BYTES = 1_048_576;
 /** Looks (a second apart) for a consumer of its own to find its offsets copied while another replica copies them. */
 const COPY_ATTEMPTS = 10;
 /** Heartbeat errors that mean the group is rebalancing: the partitions of this batch may be someone else's now. */
