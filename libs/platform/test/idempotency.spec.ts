@@ -19,7 +19,7 @@ import { bootService, OPERATOR_KEY, RunningService, TestIssuer } from '@lib/test
 import { fingerprintKey, requestFingerprint } from '../src/http/idempotency-fingerprint';
 import { IdempotencyRetention } from '../src/http/idempotency-retention';
 import { Body, Controller, HttpException, Module, Post, Res } from '@nestjs/common';
-import { InjectConnection } from '@nestjs/mongoose';
+import { getConnectionToken, InjectConnection } from '@nestjs/mongoose';
 import { IsInt, IsOptional, IsString, Max, Min } from 'class-validator';
 import type { Response } from 'express';
 import { Db, MongoClient } from 'mongodb';
@@ -511,6 +511,35 @@ describe('answers stored before fingerprints were keyed (plain requestHash)', ()
     expect(stored).toMatchObject({ state: 'done', requestHmacV2: record(key, body).requestHmacV2, requestHmac: record(key, body).requestHmac });
     expect(stored).not.toHaveProperty('requestHash');
     expect(await order(body, key)).toMatchObject({ status: 201, body: retry.body });
+  });
+});
+
+// During a rolling upgrade: an older replica's claim (no lease token), its lease over, read as pending by a retry on a
+// new replica; the older replica finishes before the retry's takeover. A finished record has no token either: the
+// takeover must not match it (the request ran twice, and its first answer was lost).
+describe('a claim without a lease token, finished between a retry reading it and taking it over', () => {
+  it('is not taken over: the retry replays its answer, and the request does not run again', async () => {
+    const sku = await stock();
+    const key = randomUUID();
+    const body = { sku, quantity: 1 };
+    const earlier = { orderId: randomUUID(), ...body };
+    const { _id } = record(key, body);
+    await answers().insertOne({ ...record(key, body), state: 'pending', leaseUntil: new Date(Date.now() - 1_000), createdAt: new Date(Date.now() - 61_000) });
+    const collection = service.app.get<Connection>(getConnectionToken()).collection('idempotency_keys');
+    const findOne = collection.findOne.bind(collection);
+    const spy = jest.spyOn(collection, 'findOne').mockImplementationOnce((async (...args: Parameters<typeof findOne>) => {
+      const read = await findOne(...args);
+      // The older replica's request ends now: its answer stored, no token (it never had one), nothing pending.
+      await answers().updateOne({ _id }, { $set: { state: 'done', status: 201, body: earlier, headers: {} }, $unset: { leaseUntil: '' } });
+      return read;
+    }) as never);
+    try {
+      const retry = await order(body, key);
+      expect([retry.status, replayed(retry), retry.body]).toEqual([201, true, earlier]);
+      expect(await orders(sku)).toBe(0);
+    } finally {
+      spy.mockRestore();
+    }
   });
 });
 

@@ -298,11 +298,12 @@ export class IdempotencyInterceptor implements NestInterceptor, OnModuleInit {
         continue;
       }
       if (stored.state !== 'pending' || !sameRequest(stored, request) || !this.expired(stored, now)) return { stored };
-      // A claim written before leases existed has no token: guarded by its absence (rare; a scan where unindexed).
-      // One written before fingerprints were keyed gets this one, and loses its plain hash.
+      // A claim written before leases existed has no token: guarded by its absence and by its state (a finished
+      // answer has no token either: its older replica may have stored it since this read); rare, a scan where
+      // unindexed. One written before fingerprints were keyed gets this one, and loses its plain hash.
       // Dated anew: its retention counts from this request, which the hourly removal leaves alone while it runs.
       const taken = await this.answers.updateOne(
-        { _id: id, leaseToken: stored.leaseToken ?? { $exists: false } },
+        stored.leaseToken ? { _id: id, leaseToken: stored.leaseToken } : { _id: id, leaseToken: { $exists: false }, state: 'pending' },
         { $set: { ...lease, ...fingerprints, createdAt: now }, $unset: { requestHash: '' } },
       );
       if (taken.matchedCount === 1) return { token };
