@@ -142,6 +142,14 @@ describe('common settings', () => {
     expect(configRefusal(() => loadConfig(baseConfigSpec('svc'), withoutMongo), {})).toContain('MONGO_URL (missing: MongoDB connection string');
   });
 
+  it('refuses a broker port outside 1-65535 (never ready), and numbers not written in decimal digits (0x1F90, 1e3, 0b1)', () => {
+    for (const value of ['kafka:0', 'kafka:70000', 'kafka:9092,kafka2:123456', 'kafka']) expect(refusal({ KAFKA_BROKERS: value })).toContain('KAFKA_BROKERS');
+    expect(load({ KAFKA_BROKERS: 'kafka-1:9092, kafka-2:65535' }).KAFKA_BROKERS).toEqual(['kafka-1:9092', 'kafka-2:65535']);
+    for (const value of ['0x1F90', '1e3', '0b1', '8080.0', '+80']) expect(refusal({ PORT: value })).toContain('PORT');
+    expect(load({ PORT: ' 8080 ' }).PORT).toBe(8080);
+    expect(refusal({ IDEMPOTENCY_LEASE_MS: '1e5' })).toContain('IDEMPOTENCY_LEASE_MS');
+  });
+
   it('names every bad setting in one line', () => {
     expect(refusal({ JWT_ISSUER: '', KAFKA_PARTITIONS_CONCURRENCY: '0' })).toMatch(/^Invalid configuration: .*JWT_ISSUER.*KAFKA_PARTITIONS_CONCURRENCY|^Invalid configuration: .*KAFKA_PARTITIONS_CONCURRENCY.*JWT_ISSUER/);
   });

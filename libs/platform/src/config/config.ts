@@ -9,9 +9,11 @@ export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
 
+/** host:port[,host:port...], each port from 1 to 65535 (`kafka:0` or `kafka:70000` would leave a service never ready). */
 const brokers = makeValidator<string[]>((value) => {
   const list = value.split(',').map((s) => s.trim()).filter(Boolean);
-  if (!list.length || list.some((b) => !/^[^:\s]+:\d+$/.test(b))) throw new Error('must be host:port[,host:port...]');
+  const port = (broker: string) => Number(/^[^:\s]+:(\d{1,5})$/.exec(broker)?.[1] ?? 0);
+  if (!list.length || list.some((b) => port(b) < 1 || port(b) > 65_535)) throw new Error('must be host:port[,host:port...], each port from 1 to 65535');
   return list;
 });
 
@@ -60,10 +62,13 @@ export const wholeNumber = (min: number, max?: number) =>
     boundedInteger(value, min, max, max === undefined ? `must be a whole number >= ${min}` : `must be a whole number from ${min} to ${max}`),
   );
 
-/** `value` as a whole number from `min` to `max` (when given), or `refusal`. */
+/**
+ * `value` as a whole number from `min` to `max` (when given), or `refusal`. Written in decimal digits (a leading `-`
+ * for a negative minimum): `Number` would also read `0x1F90`, `1e3` or `0b1`, which nobody means for a port or a delay.
+ */
 function boundedInteger(value: string, min: number, max: number | undefined, refusal: string): number {
   const n = Number(value);
-  if (value.trim() === '' || !Number.isSafeInteger(n) || n < min || (max !== undefined && n > max)) throw new Error(refusal);
+  if (!/^\s*-?\d+\s*$/.test(value) || !Number.isSafeInteger(n) || n < min || (max !== undefined && n > max)) throw new Error(refusal);
   return n;
 }
 
