@@ -36,3 +36,21 @@ describe('ProblemFilter, a malformed JSON body', () => {
     expect(filter.toProblem(error).detail).toBe('The request body is not valid JSON (at position 12).');
   });
 });
+
+describe('ProblemFilter, an error no use case mapped', () => {
+  // A duplicate key error quotes the key's values (a user's email address): the 500 is logged without them.
+  it('is logged with its stack, without the values a duplicate key error quotes', () => {
+    const filter = new ProblemFilter();
+    const logged: string[] = [];
+    jest.spyOn((filter as unknown as { logger: { error: (m: string) => void } }).logger, 'error').mockImplementation((message) => void logged.push(message));
+    const error = Object.assign(new Error('E11000 duplicate key error collection: identity.users index: partnerId_1_emailKey_1 dup key: { partnerId: "P1", emailKey: "alice@contoso.example" }'), { code: 11000 });
+    const response = { statusCode: 0, headers: {} as Record<string, string>, status(code: number) { this.statusCode = code; return this; }, type() { return this; }, send() { return this; }, setHeader() {} };
+    const host = { getType: () => 'http', switchToHttp: () => ({ getRequest: () => ({ method: 'POST', originalUrl: '/v1/users', path: '/v1/users' }), getResponse: () => response }) };
+    filter.catch(error, host as never);
+    expect(response.statusCode).toBe(500);
+    expect(logged).toHaveLength(1);
+    expect(logged[0]).toContain('index: partnerId_1_emailKey_1 dup key: (values removed)');
+    expect(logged[0]).not.toContain('alice@contoso.example');
+    expect(logged[0]).toMatch(/\n\s+at /); // the stack stays
+  });
+});

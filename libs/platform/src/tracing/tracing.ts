@@ -83,14 +83,19 @@ function start(serviceName: string, env: NodeJS.ProcessEnv): void {
 }
 
 /**
- * The MongoDB instrumentation puts a failed command's error message in its span's status; a duplicate key error
- * quotes the key's values (a user's email address, in `users`). Only the index stays.
+ * `text` without the values a MongoDB duplicate key error quotes (`dup key: { emailKey: "alice@..." }`: a user's email
+ * address, in `users`): only the collection and the index stay. Line by line, so that a stack after it stays.
  */
+export function withoutDuplicateKeyValues(text: string): string {
+  return text.includes('dup key') ? text.replace(/dup key:[^\n]*/g, 'dup key: (values removed)') : text;
+}
+
+/** The MongoDB instrumentation puts a failed command's error message in its span's status: withoutDuplicateKeyValues. */
 export class DuplicateKeyValuesRemoved implements SpanProcessor {
   onStart(): void {}
   onEnding(span: Span): void {
     const message = span.status.message;
-    if (message?.includes('dup key')) span.setStatus({ code: span.status.code, message: message.replace(/\s*dup key:.*$/s, ' dup key: (values removed)') });
+    if (message?.includes('dup key')) span.setStatus({ code: span.status.code, message: withoutDuplicateKeyValues(message) });
   }
   onEnd(): void {}
   forceFlush(): Promise<void> {
