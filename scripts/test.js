@@ -9,6 +9,7 @@
  */
 const { spawn } = require('node:child_process');
 const { mkdirSync, readFileSync, rmSync } = require('node:fs');
+const { constants } = require('node:os');
 const { join } = require('node:path');
 
 const root = join(__dirname, '..');
@@ -37,7 +38,7 @@ function run(command, commandArgs) {
     });
     running.on('exit', (code, signal) => {
       running = null;
-      resolve(code ?? 128 + (require('node:os').constants.signals[signal] ?? 0));
+      resolve(code ?? 128 + (constants.signals[signal] ?? 0));
     });
   });
 }

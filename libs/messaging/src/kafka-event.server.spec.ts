@@ -41,6 +41,26 @@ function server(handle: (event: ConsumedEvent) => Promise<void>) {
 }
 
 /**
+ * The server with a producer that records what it sends (dead letters) and a ledger that holds nothing, `options`
+ * beside the defaults.
+ */
+function recordingServer(options: Record<string, unknown> = {}) {
+  const sent: Array<{ topic: string; messages: Array<{ value: unknown; headers: Record<string, unknown> }> }> = [];
+  const producer = { send: jest.fn(async (topic: string, messages: never[]) => void sent.push({ topic, messages })) };
+  const ledger = { processed: async () => new Set<string>(), recordMany: jest.fn(async () => undefined) };
+  const subject = new KafkaEventServer(
+    {} as Kafka,
+    { serviceName: 'unit', brokers: [], keysConsumedConcurrently: 1, ...options },
+    producer as unknown as EventProducer,
+    ledger as unknown as ProcessedEventLedger,
+    {} as OutboxRelay,
+    { ensureTopics: async () => undefined } as unknown as TopicAdmin,
+    new MessagingMetrics(),
+  );
+  return { subject, sent };
+}
+
+/**
  * The batch payload as KafkaJS gives it to a consumer run without autoCommitInterval or autoCommitThreshold: resolved
  * offsets are uncommitted until committed; `commitOffsetsIfNecessary()` without offsets commits nothing (neither
  * threshold is set), with offsets it commits them. `committed`: the offsets committed, as Kafka stores them (the next
@@ -113,18 +133,7 @@ describe('KafkaEventServer and a heartbeat failing otherwise (a broker restartin
   // The coordinator moving answers GROUP_COORDINATOR_NOT_AVAILABLE: no fault of the event. Thrown into the handler, it
   // was retried as the handler's failure and, the heartbeat failing each time, dead-lettered: the event lost.
   it('does not fail the handler that called it: the event is handled once, nothing dead-lettered', async () => {
-    const sent: unknown[] = [];
-    const producer = { send: jest.fn(async (...args: unknown[]) => void sent.push(args)) };
-    const ledger = { processed: async () => new Set<string>(), recordMany: jest.fn(async () => undefined) };
-    const subject = new KafkaEventServer(
-      {} as Kafka,
-      { serviceName: 'unit', brokers: [], keysConsumedConcurrently: 1, maxAttempts: 2, retryBackoffMs: 1 },
-      producer as unknown as EventProducer,
-      ledger as unknown as ProcessedEventLedger,
-      {} as OutboxRelay,
-      { ensureTopics: async () => undefined } as unknown as TopicAdmin,
-      new MessagingMetrics(),
-    );
+    const { subject, sent } = recordingServer({ maxAttempts: 2, retryBackoffMs: 1 });
     let done = 0;
     subject.addHandler(
       Topics.agreements,
@@ -211,18 +220,7 @@ describe('KafkaEventServer retrying a handler', () => {
 
 describe('KafkaEventServer dead-lettering a record too large for the dead-letter topic', () => {
   it('sends it without its value, and without original headers that are themselves too large', async () => {
-    const sent: Array<{ topic: string; messages: Array<{ value: unknown; headers: Record<string, unknown> }> }> = [];
-    const producer = { send: jest.fn(async (topic: string, messages: never[]) => void sent.push({ topic, messages })) };
-    const ledger = { processed: async () => new Set<string>(), recordMany: jest.fn(async () => undefined) };
-    const dead = new KafkaEventServer(
-      {} as Kafka,
-      { serviceName: 'unit', brokers: [], keysConsumedConcurrently: 1 },
-      producer as unknown as EventProducer,
-      ledger as unknown as ProcessedEventLedger,
-      {} as OutboxRelay,
-      {} as TopicAdmin,
-      new MessagingMetrics(),
-    );
+    const { subject: dead, sent } = recordingServer();
     dead.addHandler(Topics.agreements, async () => undefined, true);
     const poison: KafkaMessage = {
       offset: '7',
@@ -249,18 +247,7 @@ describe('KafkaEventServer dead-lettering a record too large for the dead-letter
 describe('KafkaEventServer dead-lettering a large record that fits the dead-letter topic', () => {
   // 950 KB fitted its own topic (a broker's default 1 MiB): the dead letter keeps its value (it was dropped above 900 KB).
   it('sends it with its value, as it came', async () => {
-    const sent: Array<{ topic: string; messages: Array<{ value: unknown; headers: Record<string, unknown> }> }> = [];
-    const producer = { send: jest.fn(async (topic: string, messages: never[]) => void sent.push({ topic, messages })) };
-    const ledger = { processed: async () => new Set<string>(), recordMany: jest.fn(async () => undefined) };
-    const dead = new KafkaEventServer(
-      {} as Kafka,
-      { serviceName: 'unit', brokers: [], keysConsumedConcurrently: 1 },
-      producer as unknown as EventProducer,
-      ledger as unknown as ProcessedEventLedger,
-      {} as OutboxRelay,
-      {} as TopicAdmin,
-      new MessagingMetrics(),
-    );
+    const { subject: dead, sent } = recordingServer();
     dead.addHandler(Topics.agreements, async () => undefined, true);
     const large: KafkaMessage = { offset: '8', key: Buffer.from('k'), value: Buffer.from('x'.repeat(950_000)), timestamp: '0', attributes: 0, headers: {} };
     const { value } = payload([large], async () => undefined);

@@ -1,5 +1,5 @@
-import { Trace } from '@lib/messaging';
 import { fiscalYearOver } from '@lib/contracts';
+import { Trace } from '@lib/messaging';
 import { BackgroundWork, Clock, CONFIG, ProblemException } from '@lib/platform';
 import { HttpStatus, Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';

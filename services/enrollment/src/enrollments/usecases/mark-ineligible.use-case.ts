@@ -4,7 +4,7 @@ import { Injectable } from '@nestjs/common';
 import { EnrollmentKey, enrollmentId } from '../../common/ids';
 import { Enrollment } from '../enrollment.schema';
 import { EnrollmentEvents } from '../enrollment-events';
-import { BEFORE_ENROLLED } from '../enrollment-rules';
+import { BEFORE_ENROLLED, TERMINAL } from '../enrollment-rules';
 import { EnrollmentsRepository } from '../enrollments.repository';
 
 const ATTEMPTS = 8;
@@ -43,7 +43,7 @@ export class MarkIneligible {
       decision,
       decision.partnerId,
       reasons,
-      (current) => (BEFORE_ENROLLED.includes(current.status) && !current.enrolledAt) || (carried(current) && current.status !== 'EXPIRED' && current.status !== 'DISCONTINUED'),
+      (current) => (BEFORE_ENROLLED.includes(current.status) && !current.enrolledAt) || (carried(current) && !TERMINAL.includes(current.status)),
       decidedAt,
       (current) => (carried(current) ? CARRIED_CLEARS.filter((field) => current[field] !== undefined) : []),
       eventId && decidedAt ? { eventId, decidedAt: decidedAt.toISOString() } : undefined,
