@@ -35,6 +35,8 @@ interface Stock {
   reserved: number;
   /** Makes the endpoint fail: an HTTP status it throws, 'busy' for a momentary conflict, or 'bug' for a plain Error. */
   fail?: number | 'bug' | 'busy';
+  /** Makes the endpoint take this long before it writes anything. */
+  delayMs?: number;
 }
 
 class OrderInput {
@@ -55,6 +57,7 @@ class OrdersController {
     const stock = this.connection.collection<Stock>('stock');
     const item = await stock.findOne({ _id: input.sku });
     if (!item) throw Problems.notFound(`SKU ${input.sku}`);
+    if (item.delayMs) await new Promise((resolve) => setTimeout(resolve, item.delayMs));
     if (item.fail === 'bug') throw new Error('a bug');
     if (item.fail === 'busy') throw Problems.busy('The stock kept changing; try again.');
     if (item.fail) throw new HttpException('failed on purpose', item.fail);
@@ -541,6 +544,35 @@ describe('a claim without a lease token, finished between a retry reading it and
       spy.mockRestore();
     }
   });
+});
+
+// A request running longer than its lease (a large import, a slow database) is not taken over by a retry while it
+// runs: it renews its claim. Before, the retry took the key once the lease ended and ran the request a second time.
+describe('a request running longer than the lease', () => {
+  let slow: RunningService;
+  beforeAll(async () => {
+    slow = await bootService(OrdersAppModule, { name: 'idempotency', env: { ...issuer.env(), IDEMPOTENCY_LEASE_MS: '1000', MONGO_DB: service.env.MONGO_DB } });
+  }, 180_000);
+  afterAll(() => slow?.close());
+
+  it('keeps its key: a retry meanwhile answers 409, one after it gets its answer; it runs once', async () => {
+    const sku = await stock({ delayMs: 3_000 });
+    const key = randomUUID();
+    const post = (): Promise<Answer> =>
+      fetch(`${slow.url}/v1/orders`, { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': key, 'x-operator-key': OPERATOR_KEY }, body: JSON.stringify({ sku, quantity: 1 }) }).then(
+        async (response) => ({ status: response.status, body: await response.json(), headers: response.headers }),
+      );
+    const first = post();
+    await new Promise((resolve) => setTimeout(resolve, 2_000)); // twice the lease
+    const meanwhile = await post();
+    expect(meanwhile.status).toBe(409);
+    expect(meanwhile.body.type).toMatch(/request-in-progress$/);
+    const answered = await first;
+    expect(answered.status).toBe(201);
+    const after = await post();
+    expect([after.status, replayed(after), after.body.orderId]).toEqual([201, true, answered.body.orderId]);
+    expect(await orders(sku)).toBe(1);
+  }, 60_000);
 });
 
 describe('what makes a retry the same request', () => {

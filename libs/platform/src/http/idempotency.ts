@@ -18,7 +18,7 @@ import { ApiHeader } from '@nestjs/swagger';
 import { randomUUID } from 'node:crypto';
 import type { Request, Response } from 'express';
 import { Collection, Connection } from 'mongoose';
-import { catchError, concatMap, from, Observable, switchMap, throwError } from 'rxjs';
+import { catchError, concatMap, finalize, from, Observable, switchMap, throwError } from 'rxjs';
 import type { Principal } from '../auth/principal';
 import { CONFIG } from '../config/config';
 import type { PlatformConfig } from '../platform.module';
@@ -185,8 +185,8 @@ export class IdempotencyInterceptor implements NestInterceptor, OnModuleInit {
     @Inject(CONFIG) config: Pick<PlatformConfig, 'IDEMPOTENCY_LEASE_MS' | 'IDEMPOTENCY_RETENTION_MS' | 'IDEMPOTENCY_FINGERPRINT_KEY' | 'OPERATOR_TOKEN'>,
     @Optional() @Inject(IDEMPOTENT_REPLAY_CHECK) private readonly replayCheck?: IdempotentReplayCheck,
   ) {
-    // Longer than any creating request takes (one still running when it ends may run a second time), short enough
-    // that a client retrying after a crash gets an answer within a minute instead of 409 forever.
+    // Renewed while its request runs (holdClaim); short enough that a client retrying after a crash gets an answer
+    // within a minute instead of 409 forever.
     this.leaseMs = config.IDEMPOTENCY_LEASE_MS;
     this.retentionMs = config.IDEMPOTENCY_RETENTION_MS;
     // The same on every replica and after a restart (the setting, or derived from OPERATOR_TOKEN): never per process.
@@ -231,6 +231,7 @@ export class IdempotencyInterceptor implements NestInterceptor, OnModuleInit {
     return from(this.claim(identity)).pipe(
       switchMap((claim) => {
         if ('stored' in claim) return from(this.replay(claim.stored, identity, request.principal, response));
+        const held = this.holdClaim(id, claim.token);
         return next.handle().pipe(
           // Stored before the answer leaves: a retry sent once the client has it finds it.
           concatMap(async (body) => {
@@ -249,6 +250,7 @@ export class IdempotencyInterceptor implements NestInterceptor, OnModuleInit {
               : this.release(id, claim.token);
             return from(settled).pipe(switchMap(() => throwError(() => error)));
           }),
+          finalize(() => held.stop()),
         );
       }),
     );
@@ -336,6 +338,22 @@ export class IdempotencyInterceptor implements NestInterceptor, OnModuleInit {
     } catch (error) {
       this.logger.warn(`${id}: the answer could not be stored (${error}); a retry gets 409 until the lease ends, then runs again`);
     }
+  }
+
+  /**
+   * Keeps the claim while its request runs: its lease is renewed every third of it (guarded by its token), so that a
+   * request running longer than the lease (a large SCIM import, a slow database) is not taken over by a retry and run a
+   * second time. Only a holder that stopped renewing (crashed) loses its key once the lease ends.
+   */
+  private holdClaim(id: string, token: string): { stop(): void } {
+    const timer = setInterval(() => {
+      this.answers
+        .updateOne({ _id: id, leaseToken: token }, { $set: { leaseUntil: new Date(Date.now() + this.leaseMs) } })
+        .then(({ matchedCount }) => matchedCount === 0 && clearInterval(timer)) // settled, released or taken over
+        .catch((error) => this.logger.warn(`${id}: the claim's lease could not be renewed (${error}); tried again in ${Math.round(this.leaseMs / 3)} ms`));
+    }, Math.max(1, Math.floor(this.leaseMs / 3)));
+    timer.unref();
+    return { stop: () => clearInterval(timer) };
   }
 
   /** Gives the key up after an answer that is not stored, so that a retry runs again. */
