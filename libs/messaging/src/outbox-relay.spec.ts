@@ -76,6 +76,41 @@ describe('OutboxRelay: runs removed as the broker acknowledges them', () => {
     expect(sent).toEqual([['a', 'b'], ['c', 'd']]);
     expect(docs.map((d) => d.outbox.length)).toEqual([0, 0]);
   });
+  // Not authorized to write one topic (a release added it; the platform team has not granted WRITE yet): a refusal no
+  // retry fixes. Its events wait, in order; every other topic's go out, once.
+  it("a topic the broker refuses for good holds back its own events only; the other topics' go out, once", async () => {
+    const onTopic = (id: string, topic: string, at: number) => ({ ...entry(id, 400), topic, createdAt: new Date(at) });
+    const docs = [
+      { _id: 'd1', outbox: [onTopic('a', 't1', 1), onTopic('b', 'refused', 2)] },
+      { _id: 'd2', outbox: [onTopic('c', 't1', 3), onTopic('d', 'refused', 4), onTopic('e', 't2', 5)] },
+    ];
+    const collection = fakeCollection(docs);
+    const all = docs.flatMap((d) => d.outbox);
+    const sent: string[][] = [];
+    let refuse = true;
+    const producer = {
+      sendBatch: async (batches: Array<{ topic: string; messages: Array<{ value: string }> }>) => {
+        if (refuse && batches.some((b) => b.topic === 'refused')) {
+          throw Object.assign(new Error('Not authorized to access topics: [refused]'), { name: 'KafkaJSProtocolError', type: 'TOPIC_AUTHORIZATION_FAILED', retriable: false });
+        }
+        sent.push(batches.flatMap((b) => b.messages.map((m) => all.find((e) => e.value === m.value)!.eventId)));
+      },
+    };
+    const connection = { models: { Thing: { schema: { path: (p: string) => p === 'outbox' }, collection, db: { name: 'db' } } } };
+    const relay = new OutboxRelay(connection as never, producer as never, new MessagingMetrics(), { serviceName: 'test', brokers: [], relayMaxRecordBytes: 100_000 }, { ensureTopics: async () => undefined, forget: () => undefined } as never);
+
+    await expect(relay.flush()).rejects.toThrow(/^the broker refused refused \(.*Not authorized.*\); their events wait, the other topics. went out$/);
+    expect(sent.flat().sort()).toEqual(['a', 'c', 'e']);
+    expect(docs.map((d) => d.outbox.map((e) => e.eventId))).toEqual([['b'], ['d']]);
+    // The next drains send nothing again but what still waits.
+    await expect(relay.flush()).rejects.toThrow(/refused/);
+    expect(sent.flat().sort()).toEqual(['a', 'c', 'e']);
+
+    refuse = false;
+    await relay.flush();
+    expect(sent.at(-1)).toEqual(['b', 'd']);
+    expect(docs.map((d) => d.outbox.length)).toEqual([0, 0]);
+  });
 });
 
 describe('OutboxRelay: events of one key go out in the order they were written, across documents', () => {

@@ -6,7 +6,7 @@ import { Collection, Connection } from 'mongoose';
 import { findByIds } from './batch-loader';
 import { Trace } from './context';
 import { UPDATES_PER_COMMAND } from './bulk-write-batcher';
-import { tooLargeForBroker } from './errors';
+import { describeError, isNonRetriable, tooLargeForBroker } from './errors';
 import { EventProducer } from './event-producer';
 import { MessagingMetrics, relayStatuses, RelayStatus } from './metrics';
 import { MESSAGING_OPTIONS, MessagingOptions, resolveOptions } from './options';
@@ -358,15 +358,47 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
     }
     // Each run removed as soon as the broker acknowledged it (runs go in publish order, so a later failure leaves
     // only later entries): a run the broker keeps refusing does not make the earlier ones go out again every drain.
-    for (const entries of byteChunks(sendable, limit)) {
+    // A topic the broker refuses for good (not authorized to write it): its entries wait, in order, and every other
+    // topic's go on (blocked); before, its run failed the drain again and again, re-sending what the run had written
+    // to other partitions, and nothing after it went out, on any topic.
+    const blocked = new Map<string, unknown>();
+    for (const run of byteChunks(sendable, limit)) {
+      const entries = run.filter((entry) => !blocked.has(entry.topic));
+      if (entries.length === 0) continue;
       try {
         await this.send(entries);
       } catch (error) {
-        if (!tooLargeForBroker(error)) throw error;
-        await this.sendOneByOne(entries, docOf);
+        if (tooLargeForBroker(error)) await this.sendOneByOne(entries, docOf);
+        else if (isNonRetriable(error)) await this.sendTopicByTopic(entries, docOf, blocked);
+        else throw error;
         continue;
       }
       await this.removeSent(entries, docOf);
+    }
+    if (blocked.size) {
+      const [topic, error] = [...blocked][0];
+      throw Object.assign(new Error(`the broker refused ${[...blocked.keys()].join(', ')} (${describeError(error)}); their events wait, the other topics' went out`), { cause: error, topic });
+    }
+  }
+
+  /**
+   * A run the broker refused for good, not for its size: sent again topic by topic (each topic's in order), each
+   * removed once acknowledged; a topic refused again goes into `blocked` (its entries stay for the next drain).
+   */
+  private async sendTopicByTopic(entries: OutboxEntry[], docOf: Map<OutboxEntry, Timed>, blocked: Map<string, unknown>): Promise<void> {
+    for (const [topic, group] of groupBy(entries, (entry) => entry.topic)) {
+      try {
+        await this.send(group);
+      } catch (error) {
+        if (tooLargeForBroker(error)) {
+          await this.sendOneByOne(group, docOf);
+          continue;
+        }
+        if (!isNonRetriable(error)) throw error;
+        blocked.set(topic, error);
+        continue;
+      }
+      await this.removeSent(group, docOf);
     }
   }
 
