@@ -77,6 +77,28 @@ describe('isPermanentSmtpFailure, on the errors nodemailer really gives', () => 
     expect(isPermanentSmtpFailure(data)).toBe(true);
   });
 
+  // Servers that refuse the configured sender in their own words, without an enhanced status code: failed at once, every
+  // email of the queue went FAILED on its first attempt until someone fixed the configuration.
+  it("retries a sender refused in other servers' words: Amazon SES's unverified identity at DATA, Exim's sender verification", async () => {
+    const sender = 'no-reply@partnercenter.local';
+    const ses = await failureFrom({
+      authOptional: true,
+      onData: (stream, _session, callback) => {
+        stream.resume();
+        stream.on('end', () => callback(refusal(`Message rejected: Email address is not verified. The following identities failed the check in region US-EAST-1: ${sender}`, 554)));
+      },
+    });
+    expect(ses).toMatchObject({ code: 'EMESSAGE', responseCode: 554, command: 'DATA' });
+    expect(isPermanentSmtpFailure(ses)).toBe(false);
+    const exim = await failureFrom({ authOptional: true, onRcptTo: (_address, _session, callback) => callback(refusal('Sender verify failed', 550)) });
+    expect(exim).toMatchObject({ code: 'EENVELOPE', responseCode: 550 });
+    expect(isPermanentSmtpFailure(exim)).toBe(false);
+    // Any reply naming the sender is about the sender, whatever its words.
+    const named = await failureFrom({ authOptional: true, onRcptTo: (_address, _session, callback) => callback(refusal(`Not allowed to send as ${sender.toUpperCase()}`, 550)) });
+    expect(isPermanentSmtpFailure(named)).toBe(true);
+    expect(isPermanentSmtpFailure(named, sender)).toBe(false);
+  });
+
   it('retries a sender refused at MAIL FROM (553/550 sender not owned: the configured sender, the same for every email)', async () => {
     for (const code of [553, 550]) {
       const error = await failureFrom({

@@ -93,8 +93,13 @@ function isSenderOrPolicyRefusal(status: string | undefined): boolean {
   return status !== undefined && (status.startsWith('5.7.') || status === '5.2.0' || status === '5.1.7' || status === '5.1.8');
 }
 
-/** A refusal of the sender worded so (Postfix, at RCPT TO when it delays its rejects). */
-const SENDER_REFUSED = /sender address rejected/i;
+/**
+ * A refusal of the sender worded so, without an enhanced status code to tell it: Postfix at RCPT TO when it delays its
+ * rejects ("Sender address rejected"), Exim's sender verification ("Sender verify failed", "Verification failed for
+ * <sender>"), Amazon SES at the end of DATA for a sender identity it has not verified ("554 Message rejected: Email
+ * address is not verified. The following identities failed the check...").
+ */
+const SENDER_REFUSED = /sender address rejected|sender verify failed|verification failed for|email address is not verified|identities failed the check/i;
 
 /**
  * Permanent only when the server refused this message or its recipient (a 5xx answer to RCPT TO or to the data: no
@@ -108,11 +113,14 @@ const SENDER_REFUSED = /sender address rejected/i;
  *  - a policy or relay refusal at any stage, told by its enhanced status code: 5.7.x (550 5.7.1 Relaying denied) and
  *    5.2.0 (554 5.2.0 SendAsDenied);
  *  - 503 and 530 at the message stage, and the session failures nodemailer also puts a reply code on (EAUTH 535
- *    after a password rotation, a greeting or EHLO refused).
+ *    after a password rotation, a greeting or EHLO refused);
+ *  - a reply naming `sender` (MAIL_FROM_ADDRESS), whatever its wording, or worded as a sender refusal (SENDER_REFUSED).
  */
-export function isPermanentSmtpFailure(error: unknown): boolean {
+export function isPermanentSmtpFailure(error: unknown, sender?: string): boolean {
   const e = error as { code?: unknown; responseCode?: unknown; command?: unknown; response?: unknown } | null | undefined;
   const code = e?.responseCode;
+  // A reply that names the sender (MAIL_FROM_ADDRESS) is about the sender, whatever its wording.
+  const namesSender = !!sender && typeof e?.response === 'string' && e.response.toLowerCase().includes(sender.toLowerCase());
   return (
     typeof e?.code === 'string' &&
     MESSAGE_STAGE_CODES.has(e.code) &&
@@ -122,7 +130,8 @@ export function isPermanentSmtpFailure(error: unknown): boolean {
     !SESSION_REPLIES.has(code) &&
     e.command !== 'MAIL FROM' &&
     !isSenderOrPolicyRefusal(enhancedStatus(e.response)) &&
-    !(typeof e.response === 'string' && SENDER_REFUSED.test(e.response))
+    !(typeof e.response === 'string' && SENDER_REFUSED.test(e.response)) &&
+    !namesSender
   );
 }
 

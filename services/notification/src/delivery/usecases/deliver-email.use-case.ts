@@ -259,7 +259,7 @@ export class DeliverEmailUseCase {
 
   private async failed(message: ClaimedEmail, error: unknown, readdressed: Record<string, unknown>): Promise<DeliveryOutcome> {
     const reason = describeSmtpFailure(error);
-    const permanent = isPermanentSmtpFailure(error);
+    const permanent = isPermanentSmtpFailure(error, this.config.MAIL_FROM_ADDRESS);
     if (!permanent && message.attempts < this.config.NOTIFY_MAX_ATTEMPTS) {
       const retryInMs = retryDelay(message.attempts, this.config.NOTIFY_BACKOFF_MS, this.config.NOTIFY_BACKOFF_MAX_MS);
       this.logger.warn(`${message._id} attempt ${message.attempts} failed (${withoutAddresses(reason)}); retry in ${retryInMs} ms`);
