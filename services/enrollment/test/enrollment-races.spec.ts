@@ -15,6 +15,7 @@ import { PayoutFacts } from '../src/enrollments/payout-facts';
 import { DiscontinueProgramEnrollments } from '../src/enrollments/usecases/discontinue-program-enrollments.use-case';
 import { FollowSubmitted } from '../src/enrollments/usecases/follow-submitted.use-case';
 import { FollowValidation } from '../src/enrollments/usecases/follow-validation.use-case';
+import { MarkIneligible } from '../src/enrollments/usecases/mark-ineligible.use-case';
 import { RecordEligibilityDecision } from '../src/enrollments/usecases/record-eligibility-decision.use-case';
 import { RecordInvitation } from '../src/enrollments/usecases/record-invitation.use-case';
 import { RecheckStart } from '../src/enrollments/usecases/recheck-start.use-case';
@@ -365,6 +366,52 @@ describe('an invitation consumed after its program was discontinued and swept', 
     expect(row).toMatchObject({ status: 'DISCONTINUED', reasons: [`The program ${program.name} was discontinued.`] });
     const [event] = await waitForEnrollmentEvent(h, row._id, 'EnrollmentDiscontinued');
     expect(event.envelope!.data.previousStatus).toBe('INVITED');
+  });
+});
+
+describe('Submit racing an ineligible decision', () => {
+  // The decision's handler writes the view and reads the enrollment (INVITED); Submit, having read the view before,
+  // writes ENROLLED (both profiles approved) first; the handler's guarded write loses, and reading it again ENROLLED
+  // it left it (ENROLLED keeps its year): a location completed on eligibility that was gone before the write.
+  it("the decision handled across Submit's write: the enrollment ends INELIGIBLE, no longer completed; the answer is 422", async () => {
+    const program = await eligibleProgram(w.L1);
+    await approvedProfiles(h, w.partnerId, w.L1);
+    const started = await enroll(program.programId, w.L1);
+    expect(started.body).toMatchObject({ status: 'INVITED' });
+    const id = started.body.enrollmentId as string;
+    // The handler's MarkIneligible reads the enrollment only once Submit has written.
+    const mark = service(EnrollmentsModule, MarkIneligible);
+    const original = mark.execute.bind(mark);
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const held = jest.spyOn(mark, 'execute').mockImplementationOnce(async (...args) => {
+      await gate;
+      return original(...args);
+    });
+    // Submit reads its proposal; meanwhile the decision is consumed (its view written, its handler held above).
+    const facts = service(EnrollmentsModule, PayoutFacts);
+    const read = facts.proposal.bind(facts);
+    const raced = jest.spyOn(facts, 'proposal').mockImplementationOnce(async (...args) => {
+      const proposal = await read(...args);
+      await eligibility(h, w, program.programId, w.L1, false, program.fiscalYear, ['Volume below the threshold.']);
+      await eligibilityKnown(h, program.programId, w.L1, program.fiscalYear, false);
+      return proposal;
+    });
+    let submitted;
+    try {
+      submitted = await submit(id);
+    } finally {
+      raced.mockRestore();
+      release();
+      held.mockRestore();
+    }
+    expect(submitted.status).toBe(422);
+    expect(submitted.body.type).toMatch(/location-not-eligible$/);
+    const ended = await stored(id);
+    expect(ended).toMatchObject({ status: 'INELIGIBLE', reasons: ['Volume below the threshold.'] });
+    for (const field of ['enrolledAt', 'submittedAt', 'validated']) expect(ended).not.toHaveProperty(field);
+    const [event] = await waitForEnrollmentEvent(h, id, 'EnrollmentIneligible');
+    expect(event.envelope!.data).toMatchObject({ previousStatus: 'ENROLLED', completed: false, decision: { eventId: expect.any(String) } });
   });
 });
 

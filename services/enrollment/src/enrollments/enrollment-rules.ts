@@ -52,6 +52,12 @@ export type NextAction = 'ENROLL' | 'SUBMIT' | 'CONTINUE';
  * eligible decision makes it INVITED again: ReopenInvitation).
  */
 export const TERMINAL: EnrollmentStatus[] = ['INELIGIBLE', 'DISCONTINUED', 'EXPIRED'];
+
+/**
+ * What an enrollment whose completion is taken back (it ends INELIGIBLE: a renewal undone, one completed on eligibility
+ * that was gone) no longer has: it is not `completed` any more, and Enroll starts it again as new.
+ */
+export const COMPLETION_FIELDS = ['enrolledAt', 'submittedAt', 'submittedBy', 'validated'] as const;
 /** Before ENROLLED: losing eligibility here makes the enrollment INELIGIBLE (unless it was ENROLLED once: `enrolledAt`). */
 export const BEFORE_ENROLLED: EnrollmentStatus[] = ['INVITED', 'ACTION_REQUIRED', 'VALIDATING'];
 /** Submitted enrollments follow the validation of their profiles in these statuses. */

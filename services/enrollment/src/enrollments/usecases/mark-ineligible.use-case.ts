@@ -4,13 +4,13 @@ import { Injectable } from '@nestjs/common';
 import { EnrollmentKey, enrollmentId } from '../../common/ids';
 import { Enrollment } from '../enrollment.schema';
 import { EnrollmentEvents } from '../enrollment-events';
-import { BEFORE_ENROLLED, TERMINAL } from '../enrollment-rules';
+import { BEFORE_ENROLLED, COMPLETION_FIELDS, TERMINAL } from '../enrollment-rules';
 import { EnrollmentsRepository } from '../enrollments.repository';
 
 const ATTEMPTS = 8;
 
 /** What a continuation made on carried eligibility no longer is once its year's decision ends it: completed. */
-const CARRIED_CLEARS = ['enrolledAt', 'submittedAt', 'submittedBy', 'validated', 'eligibilityCarried'] as const;
+const CARRIED_CLEARS = [...COMPLETION_FIELDS, 'eligibilityCarried'] as const;
 
 /**
  * Losing eligibility before the enrollment completes: INVITED, ACTION_REQUIRED or VALIDATING becomes INELIGIBLE,

@@ -1,9 +1,10 @@
+import { ineligibleReasons } from '@lib/contracts';
 import { Injectable } from '@nestjs/common';
 import { Program } from '../../programs/program.schema';
 import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
 import { ViewsRepository } from '../../views/views.repository';
 import { Enrollment } from '../enrollment.schema';
-import { partnersDecision } from '../enrollment-rules';
+import { COMPLETION_FIELDS, partnersDecision } from '../enrollment-rules';
 import { EnrollmentsRepository } from '../enrollments.repository';
 import { DiscontinueProgramEnrollments } from './discontinue-program-enrollments.use-case';
 import { MarkIneligible } from './mark-ineligible.use-case';
@@ -45,5 +46,32 @@ export class RecheckStart {
     if (!decision || decision.eligible) return { ended: null };
     await this.markIneligible.execute({ programId, locationId, fiscalYear, partnerId, eligible: false, reasons: decision.reasons }, new Date(decision.decidedAt));
     return { ended: 'INELIGIBLE', reasons: decision.reasons, enrollment: await this.enrollments.findById(id) };
+  }
+
+  /**
+   * After Submit's write, for an enrollment never completed before: Submit read the eligibility view before its write,
+   * while an ineligible decision's handler writes the view and then reads the enrollment (INVITED then): the handler's
+   * guarded write then lost to Submit's, and, reading it again ENROLLED, it left it (ENROLLED keeps its year). Read
+   * after the write, one of the two sees the other: the newest decision for the year not eligible, the enrollment as
+   * this Submit wrote it ends INELIGIBLE with its reasons, no longer completed (COMPLETION_FIELDS cleared: Enroll starts
+   * it again once eligible). The reasons when it did; null otherwise (eligible, or it changed since: its own business).
+   */
+  async afterSubmit(written: Enrollment, program: Program): Promise<string[] | null> {
+    if (!program.requiresEligibility) return null;
+    const { programId, locationId, fiscalYear, partnerId } = written;
+    const decision = partnersDecision((await this.views.eligibility(programId, locationId))?.years, fiscalYear, partnerId);
+    if (!decision || decision.eligible) return null;
+    const reasons = ineligibleReasons(decision.reasons, fiscalYear);
+    await this.markIneligible.end(
+      written,
+      partnerId,
+      reasons,
+      (current) => current.version === written.version,
+      new Date(decision.decidedAt),
+      (current) => COMPLETION_FIELDS.filter((field) => current[field] !== undefined && written.enrolledAt !== undefined),
+      { eventId: decision.eventId, decidedAt: new Date(decision.decidedAt).toISOString() },
+    );
+    const now = await this.enrollments.findById(written._id);
+    return now?.status === 'INELIGIBLE' ? reasons : null;
   }
 }

@@ -120,6 +120,10 @@ export class SubmitEnrollment {
       const written = await this.enrollments.update(current, changes, [event]);
       if (written) {
         this.events.committed();
+        if (!current.enrolledAt) {
+          const ended = await this.recheck.afterSubmit(written, program);
+          if (ended) throw locationNotEligible(current.programId, current.fiscalYear, current.locationId, ended);
+        }
         return this.followAfterSubmit(written, program.payoutRules);
       }
     }

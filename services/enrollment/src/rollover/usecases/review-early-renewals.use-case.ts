@@ -6,7 +6,7 @@ import { deterministicId, enrollmentId } from '../../common/ids';
 import type { EnrollmentConfig } from '../../config';
 import { Enrollment, YEAR_SCAN } from '../../enrollments/enrollment.schema';
 import { EnrollmentEvents } from '../../enrollments/enrollment-events';
-import { TERMINAL } from '../../enrollments/enrollment-rules';
+import { COMPLETION_FIELDS, TERMINAL } from '../../enrollments/enrollment-rules';
 import { changedEnrollment, EnrollmentsRepository } from '../../enrollments/enrollments.repository';
 import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
 import { NextYearEnrollment, RenewalContext } from '../renewal-context';
@@ -25,9 +25,6 @@ export function continuesIt(from: Enrollment, next: NextYearEnrollment | undefin
 
 /** Guarded writes of one continuation before leaving it to the next run. */
 const ATTEMPTS = 8;
-
-/** What a continuation that was an ENROLLED renewal no longer is once it ends INELIGIBLE (see end()). */
-const ENDED_CLEARS = ['enrolledAt', 'submittedAt', 'submittedBy', 'validated'] as const;
 
 /**
  * Once a year is over, the continuations an operator's early run made (their old enrollments marked `rollover.early`)
@@ -178,7 +175,7 @@ export class ReviewEarlyRenewals {
       const current = await this.enrollments.findById(id);
       if (!current || current.renewedFrom !== from._id || TERMINAL.includes(current.status)) return true;
       const changes = { status: 'INELIGIBLE' as const, reasons, missing: [] };
-      const unset = ENDED_CLEARS.filter((field) => current[field] !== undefined);
+      const unset = COMPLETION_FIELDS.filter((field) => current[field] !== undefined);
       // Made from the enrollment as written: no longer `completed` (its `enrolledAt` cleared).
       const event = this.events.event('EnrollmentIneligible', changedEnrollment(current, changes, unset), {
         previousStatus: current.status,
