@@ -173,6 +173,17 @@ describe('what viewers see', () => {
     ]);
     expect(links[1].description).toMatch(/choose another bank profile that serves this location with bankProfileId, or create one/);
   });
+
+  // payout-profiles refuses to change a default's currency (409): for the location's default the way out is another
+  // default, or a chosen profile; a chosen one (no location's default through this enrollment) may be changed.
+  it("points a currency not allowed on the location's default to another default, not to a PATCH payout-profiles refuses", () => {
+    const ofDefault = completeAt(['CURRENCY_NOT_ALLOWED'], { locationId: 'L1', bankProfileId: 'b1', bankChosen: false, baseUrl: 'http://payout:3004' });
+    expect(ofDefault.map((l) => `${l.method} ${l.path}`)).toEqual(['PUT /v1/locations/L1/default-bank-profile', 'GET /v1/bank-profiles']);
+    const ofChoice = completeAt(['CURRENCY_NOT_ALLOWED'], { locationId: 'L1', bankProfileId: 'b1', bankChosen: true, baseUrl: 'http://payout:3004' });
+    expect(ofChoice.map((l) => `${l.method} ${l.path}`)).toEqual(['PATCH /v1/bank-profiles/b1', 'GET /v1/bank-profiles']);
+    const method = completeAt(['PAYMENT_METHOD_NOT_ALLOWED'], { locationId: 'L1', bankProfileId: 'b1', bankChosen: false, baseUrl: 'http://payout:3004' });
+    expect(method.map((l) => `${l.method} ${l.path}`)).toEqual(['PATCH /v1/bank-profiles/b1', 'GET /v1/bank-profiles']);
+  });
 });
 
 describe('a kept bank profile that no longer serves the location', () => {

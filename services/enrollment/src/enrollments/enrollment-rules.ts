@@ -213,7 +213,7 @@ export interface CompleteAt {
 /** Where, in the payout-profiles API (the Payment and tax profiles page), each missing item is completed. */
 export function completeAt(
   missing: string[],
-  { locationId, bankProfileId, baseUrl }: { locationId: string; bankProfileId?: string; baseUrl: string },
+  { locationId, bankProfileId, bankChosen = false, baseUrl }: { locationId: string; bankProfileId?: string; bankChosen?: boolean; baseUrl: string },
 ): CompleteAt[] {
   const base = baseUrl.replace(/\/+$/, '');
   const location = encodeURIComponent(locationId);
@@ -240,6 +240,18 @@ export function completeAt(
           entry(item, 'GET', '/v1/bank-profiles', 'Or choose another bank profile that serves this location with bankProfileId, or create one (POST /v1/bank-profiles).'),
         ];
       case 'CURRENCY_NOT_ALLOWED':
+        // The location's default (not a choice): payout-profiles refuses to change a default's currency (409), so the
+        // way out is another default in an allowed currency, or choosing another profile.
+        if (bankProfileId && !bankChosen) {
+          return [
+            entry(item, 'PUT', `/v1/locations/${location}/default-bank-profile`, "Make a bank profile in an allowed currency the location's default (a default's currency cannot change)."),
+            entry(item, 'GET', '/v1/bank-profiles', 'Or choose another bank profile with bankProfileId.'),
+          ];
+        }
+        return [
+          entry(item, 'PATCH', bank, 'Change the bank profile, or choose another bank profile with bankProfileId.'),
+          entry(item, 'GET', '/v1/bank-profiles', "Your partner's bank profiles."),
+        ];
       case 'PAYMENT_METHOD_NOT_ALLOWED':
         return [
           entry(item, 'PATCH', bank, 'Change the bank profile, or choose another bank profile with bankProfileId.'),

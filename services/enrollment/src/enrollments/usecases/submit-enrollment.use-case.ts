@@ -87,7 +87,7 @@ export class SubmitEnrollment {
       if (missing.length) {
         throw Problems.unprocessable("The program's payout rules are not met yet: complete what is missing, then submit.", {
           missing,
-          completeAt: completeAt(missing, { locationId: current.locationId, bankProfileId: proposal.bankProfileId, baseUrl: this.config.PAYOUT_PROFILES_API_URL }),
+          completeAt: completeAt(missing, { locationId: current.locationId, bankProfileId: proposal.bankProfileId, bankChosen: current.bankChosen, baseUrl: this.config.PAYOUT_PROFILES_API_URL }),
         });
       }
       // The admin submits what they were shown: a profile proposed then (the location's default, its tax profile) that is
