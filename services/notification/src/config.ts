@@ -40,7 +40,7 @@ export const notificationConfigSpec = {
   }),
   NOTIFY_IDENTITY_WAIT_MS: delayMs(0)({
     default: 5_000,
-    desc: 'For an event that finds nobody to notify: how long to wait for the identity events published before it (a role just granted) to be handled, then look again (0: no wait)',
+    desc: 'For an event that finds nobody to notify, its recipients by role, or named recipients the view does not know, knows deactivated or without the role: how long to wait for the identity events published before it (a role just granted) to be handled, then look again (0: no wait)',
   }),
   NOTIFY_TEMPLATES_DIR: str({ default: '', desc: 'Folder of the *.hbs templates; found next to the code when empty' }),
 };

@@ -253,3 +253,48 @@ describe('an Incentives admin reactivated just before the invitation naming them
     }
   });
 });
+
+// Created and made Incentives admin just before the invitation naming them (a bulk import), the identity consumer still
+// working through the import when the invitation is handled: once the view has caught up they are known with their
+// role, and their email records what it was addressed for (checked again before it is sent: a role taken away while
+// it waits cancels it). Trusted as named without the wait, it recorded nothing, and went out whatever became of the role.
+describe('an Incentives admin the view does not know yet when the invitation naming them is handled', () => {
+  it('is waited for: their messages are checked against the role they were addressed for', async () => {
+    const partnerId = `p-${randomUUID()}`;
+    const locationId = `L-${randomUUID().slice(0, 8)}`;
+    const known = user(partnerId, 'known', [{ role: 'INCENTIVES_ADMIN', locationIds: [locationId] }]);
+    const fresh = user(partnerId, 'fresh', [{ role: 'INCENTIVES_ADMIN', locationIds: [locationId] }]);
+    const service = await bootAtEnd();
+    try {
+      const db = mongo.db(service.env.MONGO_DB);
+      await publishIdentity(partnerId, [partnerRegistered(partnerId, locationId), createEnvelope({ source: 'identity', type: 'UserCreated', partnerId, data: { user: known } })]);
+      await eventually(async () => expect(await db.collection('access_users').findOne({ _id: known.userId as never })).toBeTruthy(), 30_000);
+      await publishIdentity(partnerId, [...readers(partnerId, locationId, LARGE_BACKLOG), createEnvelope({ source: 'identity', type: 'UserCreated', partnerId, data: { user: fresh } })]);
+      const event = createEnvelope({
+        source: 'invitations',
+        type: 'InvitationIssued',
+        partnerId,
+        locationId,
+        data: {
+          invitationId: `inv-${randomUUID()}`,
+          programId: 'prog-growth',
+          programName: 'Azure Growth',
+          partnerId,
+          locationId,
+          fiscalYear: 'FY27',
+          invitationVersion: 1,
+          recipients: [known, fresh].map(({ userId, email, displayName }) => ({ userId, email, displayName })),
+          channels: ['EMAIL', 'NOTICE'],
+          getStartedUrl: 'https://portal.test/incentives/enroll',
+          requiresEligibility: true,
+        },
+      });
+      await producer.send({ topic: Topics.invitations, acks: -1, messages: [{ key: locationId, value: JSON.stringify(event) }] });
+      await smtp.waitFor(fresh.email, { timeoutMs: 60_000 });
+      const email = await db.collection('messages').findOne({ causationEventId: event.eventId, userId: fresh.userId, channel: 'EMAIL' });
+      expect(email?.audience).toBeDefined();
+    } finally {
+      await service.close();
+    }
+  });
+});

@@ -58,9 +58,10 @@ export class CreateMessagesUseCase {
     // The view may be a view behind the event (a role granted just before it): nobody found, or recipients chosen by
     // role (an admin made admin just before the event, next to those already known), or a recipient the event names
     // whom the view knows without the role or deactivated (granted or reactivated just before the event, or taken
-    // away since: the view caught up to the event's time tells which). Once it has caught up, look again.
-    const knownOtherwise = (p: NonNullable<typeof plan>) =>
-      p.recipients.some((r) => r.active === false || (r.roles !== undefined && !audienceOf(r, p.audience)));
+    // away since: the view caught up to the event's time tells which), or does not know yet (created just before it:
+    // trusted as named without the wait, their email recorded no audience and was never checked against the role
+    // again). Once it has caught up, look again.
+    const knownOtherwise = (p: NonNullable<typeof plan>) => p.recipients.some((r) => r.active === false || r.roles === undefined || !audienceOf(r, p.audience));
     if (plan && !covered && (plan.recipients.length === 0 || plan.fromView || knownOtherwise(plan))) {
       const waited = await this.identity.waitFor(envelope.occurredAt, stopping);
       if (waited !== 'behind') plan = await this.planner.plan(topic, envelope);
