@@ -4,11 +4,10 @@
  */
 import { Topics } from '@lib/contracts';
 import { deadLetterTopic, DeadLetterHeaders } from '@lib/contracts';
-import { addresses, freePort, groupCaughtUp, PROJECT_ROOT, TestKafka, TopicWatch, uniqueName } from '@lib/testing';
+import { addresses, freePort, groupCaughtUp, PROJECT_ROOT, runDir, TestKafka, TopicWatch } from '@lib/testing';
 import { startKafka } from '@lib/testing/infra/kafka';
 import { MongoClient } from 'mongodb';
 import { rmSync } from 'node:fs';
-import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { assignRole, Client, CURRENT_FY, eligibility, eventually, importUsers, NEXT_FY, registerPartner, usBankProfile, usTaxProfile } from './client';
 import { mailMessageId } from '../../services/notification/src/messages/notification-events';
@@ -105,7 +104,7 @@ const resentAfterKill = new Set<string>();
 
 beforeAll(async () => {
   // Its own broker, so the fault suite can restart it where the services expect it.
-  brokerDir = join(PROJECT_ROOT, '.local', 'run', uniqueName('e2e-kafka'));
+  brokerDir = runDir('e2e-kafka');
   brokerPorts = { brokerPort: await freePort(), controllerPort: await freePort() };
   broker = await startKafka({ root: PROJECT_ROOT, dataDir: brokerDir, ...brokerPorts });
   process.env.KAFKA_BROKERS = broker.brokers.join(',');

@@ -5,13 +5,12 @@
 import { createEnvelope, deadLetterTopic, DeadLetterHeaders, Topics } from '@lib/contracts';
 import { KafkaEventServer, OutboxRelay } from '@lib/messaging';
 import { PlatformModule } from '@lib/platform';
-import { bootService, eventually, PROJECT_ROOT, RunningService, TestIssuer, TestKafka, TopicWatch, uniqueName } from '@lib/testing';
+import { bootService, eventually, PROJECT_ROOT, runDir, RunningService, TestIssuer, TestKafka, TopicWatch } from '@lib/testing';
 import { startKafka } from '@lib/testing/infra/kafka';
 import { Module } from '@nestjs/common';
 import { ConfigResourceTypes, Kafka, logLevel } from 'kafkajs';
 import { randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
-import { join } from 'node:path';
 import { MongoClient } from 'mongodb';
 import { WidgetAppModule } from './widget.app';
 
@@ -275,7 +274,7 @@ class ProducerOnlyModule {}
 
 describe('readiness', () => {
   it('goes not ready within seconds when the broker goes away after start, and stays live', async () => {
-    const dataDir = join(PROJECT_ROOT, '.local', 'run', uniqueName('lost-broker'));
+    const dataDir = runDir('lost-broker');
     const broker = await startKafka({ root: PROJECT_ROOT, dataDir });
     let service: RunningService | undefined;
     try {

@@ -1,25 +1,10 @@
 import { createEnvelope, deadLetterTopic, DeadLetterHeaders, Topics } from '@lib/contracts';
 import { KafkaEventServer } from '@lib/messaging';
-import {
-  bootService,
-  eventually,
-  freePort,
-  OPERATOR_KEY,
-  PROJECT_ROOT,
-  ReceivedMessage,
-  RunningService,
-  startGroupAtEnd,
-  TestIssuer,
-  TestKafka,
-  TopicWatch,
-  uniqueName,
-  waitFor,
-} from '@lib/testing';
+import { bootService, eventually, freePort, OPERATOR_KEY, PROJECT_ROOT, ReceivedMessage, runDir, RunningService, startGroupAtEnd, TestIssuer, TestKafka, TopicWatch, uniqueName, waitFor } from '@lib/testing';
 import { startMongoJavaServer } from '@lib/testing/infra/mongo-java-server';
 import { randomUUID } from 'node:crypto';
 import { Agent, get as httpGet } from 'node:http';
 import { rmSync } from 'node:fs';
-import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { MongoClient } from 'mongodb';
 import { ECHO_PREFIX, ShutdownProbe, SLOW_PREFIX, WidgetAppModule, WidgetOwnConsumerAppModule } from './widget.app';
@@ -277,7 +262,7 @@ describe('service lifecycle', () => {
   });
 
   it('is ready with both connections up, and not ready once the database goes away', async () => {
-    const dataDir = join(PROJECT_ROOT, '.local', 'run', uniqueName('ready'));
+    const dataDir = runDir('ready');
     const ownMongo = await startMongoJavaServer({ root: PROJECT_ROOT, dataDir });
     const service = await boot({ MONGO_URL: ownMongo.url });
     try {

@@ -4,7 +4,7 @@
  * published (while the broker is away, and back to 0 once it returns).
  */
 import { Topics } from '@lib/contracts';
-import { bootService, eventually, freePort, OPERATOR_KEY, PROJECT_ROOT, RunningService, TestIssuer, TestKafka, uniqueName } from '@lib/testing';
+import { bootService, eventually, freePort, OPERATOR_KEY, PROJECT_ROOT, runDir, RunningService, TestIssuer, TestKafka } from '@lib/testing';
 import { startKafka } from '@lib/testing/infra/kafka';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -46,7 +46,7 @@ async function ready(service: RunningService, timeoutMs = 30_000): Promise<void>
 describe('kafka_consumer_group_lag', () => {
   it("counts per partition the messages the service's group has not committed, from the broker, and goes back to 0 once they are handled", async () => {
     // The handler waits while this file exists (WidgetController.onAgreement reads the setting at each event).
-    const gateDir = join(PROJECT_ROOT, '.local', 'run', uniqueName('lag-gate'));
+    const gateDir = runDir('lag-gate');
     mkdirSync(gateDir, { recursive: true });
     const gate = join(gateDir, 'closed');
     writeFileSync(gate, '');
@@ -75,7 +75,7 @@ describe('kafka_consumer_group_lag', () => {
 
 describe('outbox relay figures', () => {
   it('the oldest unpublished event ages while the broker is away, failures are counted, and both go back to 0 once it returns', async () => {
-    const dataDir = join(PROJECT_ROOT, '.local', 'run', uniqueName('metrics-broker'));
+    const dataDir = runDir('metrics-broker');
     const ports = { brokerPort: await freePort(), controllerPort: await freePort() };
     let broker = await startKafka({ root: PROJECT_ROOT, dataDir, ...ports });
     let service: RunningService | undefined;

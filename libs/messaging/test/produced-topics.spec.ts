@@ -6,7 +6,7 @@
 import { Topics } from '@lib/contracts';
 import { outboxPlugin } from '@lib/messaging';
 import { PlatformModule } from '@lib/platform';
-import { bootService, eventually, PROJECT_ROOT, RunningService, TestIssuer, uniqueName } from '@lib/testing';
+import { bootService, eventually, PROJECT_ROOT, runDir, RunningService, TestIssuer, uniqueName } from '@lib/testing';
 import { KafkaServer, startKafka } from '@lib/testing/infra/kafka';
 import { Module } from '@nestjs/common';
 import { MongooseModule, Prop, Schema, SchemaFactory } from '@nestjs/mongoose';
@@ -14,7 +14,6 @@ import { Admin, ConfigResourceTypes, Kafka, logLevel } from 'kafkajs';
 import { MongoClient } from 'mongodb';
 import { randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
-import { join } from 'node:path';
 
 jest.setTimeout(120_000);
 
@@ -43,7 +42,7 @@ class IdentityLikeModule {}
 const PARTITIONS = 3; // not the broker's num.partitions (6)
 const issuer = new TestIssuer();
 const mongo = new MongoClient(process.env.MONGO_URL!, { directConnection: true });
-const dataDir = join(PROJECT_ROOT, '.local', 'run', uniqueName('no-auto-create'));
+const dataDir = runDir('no-auto-create');
 let broker: KafkaServer;
 let admin: Admin;
 

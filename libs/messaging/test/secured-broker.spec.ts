@@ -5,7 +5,7 @@
  * The broker is the project's local Kafka with two more listeners; the test reads and writes through its plaintext one.
  */
 import { Topics } from '@lib/contracts';
-import { bootService, eventually, freePort, OPERATOR_KEY, PROJECT_ROOT, RunningService, TestIssuer, TestKafka, TopicWatch, uniqueName } from '@lib/testing';
+import { bootService, eventually, freePort, OPERATOR_KEY, PROJECT_ROOT, runDir, RunningService, TestIssuer, TestKafka, TopicWatch, uniqueName } from '@lib/testing';
 import { KafkaServer, startKafka } from '@lib/testing/infra/kafka';
 import { makeTlsFiles, TlsFiles } from '@lib/testing/infra/tls-files';
 import { rmSync } from 'node:fs';
@@ -15,7 +15,7 @@ import { ECHO_PREFIX, WidgetAppModule } from './widget.app';
 jest.setTimeout(120_000);
 
 const issuer = new TestIssuer();
-const dir = join(PROJECT_ROOT, '.local', 'run', uniqueName('secured-broker'));
+const dir = runDir('secured-broker');
 const USER = 'widgets';
 const PASSWORD = 'widgets-s3cret';
 let tls: TlsFiles;

@@ -17,6 +17,7 @@ export default async function globalSetup(globalConfig: Config.GlobalConfig): Pr
   process.env.KAFKA_BROKERS = infra.kafkaBrokers.join(',');
   process.env.KAFKA_BROKERS_BY_WORKER = infra.kafkaClusters.map((brokers) => brokers.join(',')).join(' ');
   process.env.MONGO_URL = infra.mongoUrl;
+  process.env.TEST_RUN_DIR = infra.dataDir;
   (globalThis as { __infra?: typeof infra }).__infra = infra;
   // `on`, not `once`: a second signal (Ctrl-C reaches Jest, and `npm test` passes it on too) would otherwise find no
   // handler and kill Jest before the servers stopped. `stop` runs once however often it is called.

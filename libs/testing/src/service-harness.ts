@@ -3,6 +3,8 @@ import { Type } from '@nestjs/common';
 import { NestExpressApplication } from '@nestjs/platform-express';
 import { randomBytes } from 'node:crypto';
 import { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { PROJECT_ROOT } from './infra/resolve';
 import { startGroupAtEnd } from './kafka-helpers';
 
 export const OPERATOR_KEY = 'test-operator-key';
@@ -17,6 +19,15 @@ export interface RunningService {
 /** A database name no other test uses, so tests share one server without seeing each other's data. */
 export function uniqueName(prefix: string): string {
   return `${prefix.replace(/-/g, '_')}_${randomBytes(5).toString('hex')}`;
+}
+
+/**
+ * A folder of its own for a spec's server (a broker of its own, a gate file), under the run's data folder (TEST_RUN_DIR,
+ * from the global setup): a run killed before the spec removed it leaves it where the next run removes the whole run's
+ * folder (`.local/run/<name>-<pid>` of a dead pid). Under `.local/run/` outside a run.
+ */
+export function runDir(prefix: string): string {
+  return join(process.env.TEST_RUN_DIR ?? join(PROJECT_ROOT, '.local', 'run'), uniqueName(prefix));
 }
 
 /**

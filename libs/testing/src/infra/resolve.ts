@@ -13,6 +13,8 @@ export interface Infra {
   mongoUrl: string;
   /** How each server was obtained. */
   mode: { kafka: 'environment' | 'testcontainers' | 'local'; mongo: 'environment' | 'testcontainers' | 'local' };
+  /** The run's data folder (the servers', and the specs' own servers' under it: runDir), removed when it stops. */
+  dataDir: string;
   stop(): Promise<void>;
 }
 
@@ -87,6 +89,7 @@ export async function resolveInfra({
       kafkaClusters: kafka.value.map((k) => k.brokers),
       mongoUrl: mongo.value.url,
       mode: { kafka: kafka.value[0].mode, mongo: mongo.value.mode },
+      dataDir,
       stop,
     };
   } catch (error) {
