@@ -68,7 +68,8 @@ export class RecheckStart {
       reasons,
       (current) => current.version === written.version,
       new Date(decision.decidedAt),
-      (current) => COMPLETION_FIELDS.filter((field) => current[field] !== undefined && written.enrolledAt !== undefined),
+      // Completed by this Submit (ENROLLED at once): no longer; submitted only (VALIDATING): ended as any such one.
+      (current) => (written.enrolledAt ? COMPLETION_FIELDS.filter((field) => current[field] !== undefined) : []),
       { eventId: decision.eventId, decidedAt: new Date(decision.decidedAt).toISOString() },
     );
     const now = await this.enrollments.findById(written._id);
