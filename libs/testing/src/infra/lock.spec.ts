@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { withLock } from './lock';
+import { processIdentity, withLock } from './lock';
 
 // The lock that serializes downloads and builds between Jest workers and runs (a pure unit test of the file system).
 describe('withLock', () => {
@@ -27,6 +27,22 @@ describe('withLock', () => {
     expect(Date.now() - startedAt).toBeLessThan(2_000);
     expect(logged).toEqual([]);
     expect(existsSync(lockDir)).toBe(false);
+  });
+
+  // `.local/` kept between CI jobs or containers: the pid a killed run wrote names another process there. Waiting out
+  // LOCK_STALE_MS (15 minutes) for it is what the identity beside the pid avoids.
+  it('breaks at once a lock whose pid names another process now (the pid reused), and waits for its writer while it runs', async () => {
+    const reused = join(dir, 'reused.lock');
+    mkdirSync(reused);
+    writeFileSync(join(reused, 'pid'), `${process.ppid}\nanother-boot:12345`);
+    const startedAt = Date.now();
+    expect(await withLock(reused, async () => 'taken', () => undefined)).toBe('taken');
+    expect(Date.now() - startedAt).toBeLessThan(2_000);
+    // Its writer still running (the same pid and identity): waited for.
+    const held = join(dir, 'held.lock');
+    mkdirSync(held);
+    writeFileSync(join(held, 'pid'), `${process.ppid}\n${processIdentity(process.ppid)}`);
+    expect(await takesWithin(held, 1_500)).toBe(false);
   });
 
   /** Whether `withLock` takes `lockDir` within `ms`; if not, the lock is then released so that the waiting call ends. */

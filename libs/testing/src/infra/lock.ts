@@ -10,21 +10,45 @@ const LOCK_STALE_MS = 15 * 60_000;
  */
 const PID_WRITE_MS = 10_000;
 
-/** Whether the process that wrote the lock's `pid` file is gone (a run interrupted while it held the lock). */
+/**
+ * Which process `pid` is, beyond its number: the machine's boot and the process's start time (Linux, /proc); undefined
+ * where that cannot be read. A pid is reused: `.local/` kept between CI jobs or containers holds a lock whose pid names
+ * some other process there.
+ */
+export function processIdentity(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces) in parentheses: state is field 3, starttime field 22.
+    const startTime = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+    const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    return startTime ? `${boot}:${startTime}` : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Whether the process that wrote the lock's `pid` file is gone (a run interrupted while it held the lock): no process
+ * has its pid, or the one that has it now is another (its identity, written beside the pid, differs).
+ */
 function holderGone(lockDir: string): boolean {
   let pid: number;
+  let identity: string | undefined;
   try {
-    pid = Number(readFileSync(join(lockDir, 'pid'), 'utf8'));
+    const [written, writtenIdentity] = readFileSync(join(lockDir, 'pid'), 'utf8').split('\n');
+    pid = Number(written);
+    identity = writtenIdentity || undefined;
   } catch {
     pid = NaN; // just taken, its pid not written yet; or never written
   }
   if (!Number.isSafeInteger(pid) || pid <= 0) return Date.now() - statSync(lockDir).mtimeMs > PID_WRITE_MS;
   try {
     process.kill(pid, 0);
-    return false;
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'ESRCH';
   }
+  const now = identity && processIdentity(pid);
+  return !!now && now !== identity;
 }
 
 /**
@@ -39,7 +63,7 @@ export async function withLock<T>(lockDir: string, fn: () => Promise<T>, log: (l
       mkdirSync(lockDir);
       // Written aside and renamed in, so that a waiter never reads a pid file cut short (an empty one names no one).
       const pidFile = join(lockDir, `pid.${process.pid}.tmp`);
-      writeFileSync(pidFile, String(process.pid));
+      writeFileSync(pidFile, `${process.pid}\n${processIdentity(process.pid) ?? ''}`);
       renameSync(pidFile, join(lockDir, 'pid'));
       break;
     } catch (error) {
