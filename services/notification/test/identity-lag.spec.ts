@@ -64,6 +64,28 @@ const actionRequired = (partnerId: string, locationId: string) =>
     },
   });
 
+/** The invitations service's InvitationIssued for the location, naming these admins. */
+const invitationIssued = (partnerId: string, locationId: string, admins: UserSnapshot[]) =>
+  createEnvelope({
+    source: 'invitations',
+    type: 'InvitationIssued',
+    partnerId,
+    locationId,
+    data: {
+      invitationId: `inv-${randomUUID()}`,
+      programId: 'prog-growth',
+      programName: 'Azure Growth',
+      partnerId,
+      locationId,
+      fiscalYear: 'FY27',
+      invitationVersion: 1,
+      recipients: admins.map(({ userId, email, displayName }) => ({ userId, email, displayName })),
+      channels: ['EMAIL', 'NOTICE'],
+      getStartedUrl: 'https://portal.test/incentives/enroll',
+      requiresEligibility: true,
+    },
+  });
+
 /** Identity events of the partner, on its partition, in order (sends of at most 1,000). */
 async function publishIdentity(partnerId: string, events: Array<ReturnType<typeof createEnvelope>>): Promise<void> {
   for (let i = 0; i < events.length; i += 1_000) {
@@ -219,26 +241,7 @@ describe('an Incentives admin reactivated just before the invitation naming them
         ...readers(partnerId, locationId, LARGE_BACKLOG),
         createEnvelope({ source: 'identity', type: 'UserUpdated', partnerId, data: { user: { ...back, revision: 3 } } }),
       ]);
-      const recipients = [known, back].map(({ userId, email, displayName }) => ({ userId, email, displayName }));
-      const event = createEnvelope({
-        source: 'invitations',
-        type: 'InvitationIssued',
-        partnerId,
-        locationId,
-        data: {
-          invitationId: `inv-${randomUUID()}`,
-          programId: 'prog-growth',
-          programName: 'Azure Growth',
-          partnerId,
-          locationId,
-          fiscalYear: 'FY27',
-          invitationVersion: 1,
-          recipients,
-          channels: ['EMAIL', 'NOTICE'],
-          getStartedUrl: 'https://portal.test/incentives/enroll',
-          requiresEligibility: true,
-        },
-      });
+      const event = invitationIssued(partnerId, locationId, [known, back]);
       await producer.send({ topic: Topics.invitations, acks: -1, messages: [{ key: locationId, value: JSON.stringify(event) }] });
 
       await smtp.waitFor(known.email, { timeoutMs: 60_000 });
@@ -270,25 +273,7 @@ describe('an Incentives admin the view does not know yet when the invitation nam
       await publishIdentity(partnerId, [partnerRegistered(partnerId, locationId), createEnvelope({ source: 'identity', type: 'UserCreated', partnerId, data: { user: known } })]);
       await eventually(async () => expect(await db.collection('access_users').findOne({ _id: known.userId as never })).toBeTruthy(), 30_000);
       await publishIdentity(partnerId, [...readers(partnerId, locationId, LARGE_BACKLOG), createEnvelope({ source: 'identity', type: 'UserCreated', partnerId, data: { user: fresh } })]);
-      const event = createEnvelope({
-        source: 'invitations',
-        type: 'InvitationIssued',
-        partnerId,
-        locationId,
-        data: {
-          invitationId: `inv-${randomUUID()}`,
-          programId: 'prog-growth',
-          programName: 'Azure Growth',
-          partnerId,
-          locationId,
-          fiscalYear: 'FY27',
-          invitationVersion: 1,
-          recipients: [known, fresh].map(({ userId, email, displayName }) => ({ userId, email, displayName })),
-          channels: ['EMAIL', 'NOTICE'],
-          getStartedUrl: 'https://portal.test/incentives/enroll',
-          requiresEligibility: true,
-        },
-      });
+      const event = invitationIssued(partnerId, locationId, [known, fresh]);
       await producer.send({ topic: Topics.invitations, acks: -1, messages: [{ key: locationId, value: JSON.stringify(event) }] });
       await smtp.waitFor(fresh.email, { timeoutMs: 60_000 });
       const email = await db.collection('messages').findOne({ causationEventId: event.eventId, userId: fresh.userId, channel: 'EMAIL' });
