@@ -6,7 +6,7 @@
 import { createEnvelope, Topics, UserSnapshot } from '@lib/contracts';
 import { bootService, eventually, RunningService, SmtpTestServer, startGroupAtEnd, TestIssuer, uniqueName } from '@lib/testing';
 import { Kafka, logLevel, Partitioners, Producer } from 'kafkajs';
-import { MongoClient } from 'mongodb';
+import { Db, MongoClient } from 'mongodb';
 import { randomUUID } from 'node:crypto';
 import { AppModule } from '../src/app.module';
 import { IdentityCatchUp } from '../src/recipients/identity-catch-up';
@@ -63,6 +63,12 @@ const actionRequired = (partnerId: string, locationId: string) =>
       revision: 2,
     },
   });
+
+/** The partner registered and `admin` created, both applied to the service's view before anything else is published. */
+async function knownToTheView(db: Db, partnerId: string, locationId: string, admin: UserSnapshot): Promise<void> {
+  await publishIdentity(partnerId, [partnerRegistered(partnerId, locationId), createEnvelope({ source: 'identity', type: 'UserCreated', partnerId, data: { user: admin } })]);
+  await eventually(async () => expect(await db.collection('access_users').findOne({ _id: admin.userId as never })).toBeTruthy(), 30_000);
+}
 
 /** The invitations service's InvitationIssued for the location, naming these admins. */
 const invitationIssued = (partnerId: string, locationId: string, admins: UserSnapshot[]) =>
@@ -192,8 +198,7 @@ describe('a second Incentives admin of a location, whose role reaches the servic
     const service = await bootAtEnd();
     try {
       const db = mongo.db(service.env.MONGO_DB);
-      await publishIdentity(partnerId, [partnerRegistered(partnerId, locationId), createEnvelope({ source: 'identity', type: 'UserCreated', partnerId, data: { user: first } })]);
-      await eventually(async () => expect(await db.collection('access_users').findOne({ _id: first.userId as never })).toBeTruthy(), 30_000);
+      await knownToTheView(db, partnerId, locationId, first);
 
       // A bulk import, then the second admin (made admin just before the Enroll), then the enrollment's event: the
       // identity consumer is still working through the import when the enrollment's event is handled.
@@ -270,8 +275,7 @@ describe('an Incentives admin the view does not know yet when the invitation nam
     const service = await bootAtEnd();
     try {
       const db = mongo.db(service.env.MONGO_DB);
-      await publishIdentity(partnerId, [partnerRegistered(partnerId, locationId), createEnvelope({ source: 'identity', type: 'UserCreated', partnerId, data: { user: known } })]);
-      await eventually(async () => expect(await db.collection('access_users').findOne({ _id: known.userId as never })).toBeTruthy(), 30_000);
+      await knownToTheView(db, partnerId, locationId, known);
       await publishIdentity(partnerId, [...readers(partnerId, locationId, LARGE_BACKLOG), createEnvelope({ source: 'identity', type: 'UserCreated', partnerId, data: { user: fresh } })]);
       const event = invitationIssued(partnerId, locationId, [known, fresh]);
       await producer.send({ topic: Topics.invitations, acks: -1, messages: [{ key: locationId, value: JSON.stringify(event) }] });

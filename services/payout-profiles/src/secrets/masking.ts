@@ -77,7 +77,8 @@ export const plain = (quoted: string) => quoted.normalize('NFKC').replace(SEPARA
  * three separators or not; dates and year pairs standing on their own excepted), keeps its last four characters only.
  */
 export function maskSecretsIn(text: string, secrets: Array<string | undefined>, superseded?: (normalized: string) => boolean): string {
-  const known = [...new Set(secrets.map((s) => (s ? plain(s).toUpperCase() : '')).filter(Boolean))];
+  // As maskKnown reads the text: its letters and digits only.
+  const known = [...new Set(secrets.map((s) => (s ? s.normalize('NFKC').replace(NOT_LETTER_OR_DIGIT, '').toUpperCase() : '')).filter(Boolean))];
   let masked = maskKnown(text.normalize('NFKC'), known);
   if (superseded) masked = maskRecognized(masked, superseded);
   // Valid IBANs however quoted (lower case, wide gaps: `fr14 2004 ...`, `DE89  3704 ...`), then anything IBAN-shaped.
@@ -90,6 +91,7 @@ export function maskSecretsIn(text: string, secrets: Array<string | undefined>, 
 }
 
 const LETTER_OR_DIGIT = /[\p{L}\p{N}]/u;
+const NOT_LETTER_OR_DIGIT = /[^\p{L}\p{N}]/gu;
 /** At most this many other characters between two characters of a quoted secret (`12 - 3456789`, `123' 456`). */
 const MOST_BETWEEN = 3;
 

@@ -61,7 +61,7 @@ export class CreateMessagesUseCase {
     // away since: the view caught up to the event's time tells which), or does not know yet (created just before it:
     // trusted as named without the wait, their email recorded no audience and was never checked against the role
     // again). Once it has caught up, look again.
-    const knownOtherwise = (p: NonNullable<typeof plan>) => p.recipients.some((r) => r.active === false || r.roles === undefined || !audienceOf(r, p.audience));
+    const knownOtherwise = (p: NonNullable<typeof plan>) => p.recipients.some((r) => r.active === false || !audienceOf(r, p.audience));
     if (plan && !covered && (plan.recipients.length === 0 || plan.fromView || knownOtherwise(plan))) {
       const waited = await this.identity.waitFor(envelope.occurredAt, stopping);
       if (waited !== 'behind') plan = await this.planner.plan(topic, envelope);
