@@ -242,7 +242,8 @@ export function baseConfigSpec(serviceName: string) {
       default: 24 * 3_600_000,
       desc: 'How long a stored answer to an Idempotency-Key is kept; a retry after that runs the request again (0: forever; else more than IDEMPOTENCY_LEASE_MS)',
     }),
-    IDEMPOTENCY_LEASE_MS: wholeNumber(1_000)({
+    // A timer renews the claim every third of it: a delay a Node timer holds.
+    IDEMPOTENCY_LEASE_MS: delayMs(1_000)({
       default: 60_000,
       desc: 'How long a request holds its Idempotency-Key; a retry after that (the holder crashed) runs the request again',
     }),
