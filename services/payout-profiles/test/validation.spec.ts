@@ -380,6 +380,38 @@ describe('secrets quoted in reasons', () => {
     }
   });
 
+  // A result is masked with the profile's secrets as they are when it is handled: redelivered after the account was
+  // replaced, the same text masks differently, and its reasons no longer told it from a new result.
+  it('the same event delivered again after the account it quotes was replaced is a duplicate: nothing recorded, nothing in clear', async () => {
+    const created = await call(h, 'POST', '/v1/bank-profiles', { token: admin, body: usProfile({ account: { accountNumber: '123456789', routingNumber: VALID.routing, accountType: 'CHECKING' } }) });
+    const id = created.body.profileId;
+    const data: ProfileValidationCompleted = { profileId: id, profileKind: 'BANK', revision: 1, outcome: 'ACTION_REQUIRED', reasons: ['The account ending 56789 is closed'] };
+    const result = createEnvelope({ type: 'ProfileValidationCompleted', source: 'payments-back-office', partnerId: w.partnerId, data });
+    await h.kafka.publish(Topics.validationResults, w.partnerId, result);
+    await watch.waitFor(of(id, 'ProfileActionRequired', 1));
+    const decided = await profile(`/v1/bank-profiles/${id}`);
+    expect(decided.validationHistory).toEqual([expect.objectContaining({ revision: 1, effect: 'APPLIED', reasons: ['The account ending ******** is closed'] })]);
+    const edited = await call(h, 'PATCH', `/v1/bank-profiles/${id}`, {
+      token: admin,
+      body: { account: { accountNumber: '000111222333', routingNumber: VALID.routing, accountType: 'CHECKING' } },
+      headers: ifMatch(decided.version),
+    });
+    expect(edited.body).toMatchObject({ revision: 2, status: 'PENDING_VALIDATION' });
+
+    // Redelivered, the service having crashed between recording it and its ledger entry (which skips a copy).
+    const ledger = h.db.collection('processed_events');
+    const entry = { _id: { $regex: `:${result.eventId}$` } } as never;
+    await eventually(async () => expect(await ledger.countDocuments(entry)).toBe(1));
+    await ledger.deleteMany(entry);
+    await h.kafka.publish(Topics.validationResults, w.partnerId, result);
+    await decide(id, 'BANK', 2, 'APPROVED'); // after it on the same partition: handled once this one is
+    await watch.waitFor(of(id, 'ProfileApproved', 2));
+    const answer = await profile(`/v1/bank-profiles/${id}`);
+    expect(answer.version).toBe(edited.body.version + 1); // the approval's write alone
+    expect(answer.validationHistory.map((r: { revision: number; effect: string }) => `${r.revision} ${r.effect}`)).toEqual(['1 APPLIED', '2 APPLIED']);
+    expect(JSON.stringify(await h.db.collection('bank_profiles').findOne({ _id: id as never }))).not.toContain('56789');
+  });
+
   it("a late result for an older revision quoting that revision's short account number (or a replaced TIN) is stored and answered masked", async () => {
     const created = await call(h, 'POST', '/v1/bank-profiles', { token: admin, body: usProfile({ account: { accountNumber: '7654321', routingNumber: VALID.routing, accountType: 'CHECKING' } }) });
     const id = created.body.profileId;

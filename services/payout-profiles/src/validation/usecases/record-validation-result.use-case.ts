@@ -38,7 +38,8 @@ export const MAX_UNAPPLIED_RESULTS = 100;
  *  - for an older revision: recorded in the history, current status untouched (OUTDATED);
  *  - for a revision already decided differently: recorded, the first decision stands (ALREADY_DECIDED), and the
  *    conflict is made visible: a warning in the log and payout_validation_conflicts_total (ValidationMetrics);
- *  - the same result again (same revision, outcome and reasons, whatever its event id): nothing changes;
+ *  - the same result again (same revision, outcome and reasons, whatever its event id), or the same event again: nothing
+ *    changes;
  *  - past MAX_UNAPPLIED_RESULTS results that did not apply, another one is logged, not stored.
  * An operator's decision is a request, refused with 409 when its revision was decided differently, before anything is
  * written (nothing stored changes, the version stays); the back office's result is a fact already sent, only recorded.
@@ -72,8 +73,11 @@ export class RecordValidationResult {
       const key = decisionKey(command.revision, command.outcome, reasons);
       // Results recorded before reasons were masked have their key from the reasons as sent.
       const keys = [key, decisionKey(command.revision, command.outcome, command.reasons)];
-      if (keys.some((k) => profile.decisionKeys.includes(k))) {
-        const first = profile.validationHistory.find((r) => keys.includes(decisionKey(r.revision, r.outcome, r.reasons)));
+      // The same event again (redelivered after a crash before its ledger entry) is one whatever its reasons mask to
+      // now: masked with the profile's secrets as they are, a part of an account replaced since is no longer one.
+      const sameEvent = command.eventId ? profile.validationHistory.find((r) => r.eventId === command.eventId) : undefined;
+      if (sameEvent || keys.some((k) => profile.decisionKeys.includes(k))) {
+        const first = sameEvent ?? profile.validationHistory.find((r) => keys.includes(decisionKey(r.revision, r.outcome, r.reasons)));
         return this.answer(command, { effect: 'DUPLICATE', duplicateOf: first?.effect, profile });
       }
 
