@@ -18,6 +18,17 @@ export function fiscalYearOf(date: Date): string {
   return `FY${String(year % 100).padStart(2, '0')}`;
 }
 
+/**
+ * The instant a location's payout information is judged at for a program of `fiscalYear` (a required tax profile's
+ * expiry) when checked at `now`: `now` within the year; the year's first instant before it starts (the rollover judges
+ * a new year as it begins, SPEC 1 Enrollment 6); its last instant once it is over (a tax profile covering the year
+ * covered it, whatever expires after). Enroll and the payout-profiles readiness answer judge the same way.
+ */
+export function judgedAt(fiscalYear: string, now: Date): Date {
+  const { start, end } = fiscalYearRange(fiscalYear);
+  return new Date(Math.min(Math.max(now.getTime(), start.getTime()), end.getTime() - 1));
+}
+
 export function nextFiscalYear(name: string): string {
   return fiscalYearOf(fiscalYearRange(name).end);
 }

@@ -2,7 +2,7 @@
  * Default bank profiles (one per location, events per location), readiness under a program's payout rules from
  * programs.events.v1, and the tax expiry report (once per profile and expiry date).
  */
-import { DefaultBankProfileChange, ProgramSnapshot, TaxProfileExpiring, Topics } from '@lib/contracts';
+import { DefaultBankProfileChange, fiscalYearOf, fiscalYearRange, nextFiscalYear, previousFiscalYear, ProgramSnapshot, TaxProfileExpiring, Topics } from '@lib/contracts';
 import { EventOutbox } from '@lib/messaging';
 import { eventually, ReceivedMessage, TopicWatch } from '@lib/testing';
 import { getModelToken } from '@nestjs/mongoose';
@@ -127,7 +127,7 @@ describe('readiness', () => {
 
   beforeAll(async () => {
     // The newest revision wins, whatever the order of arrival.
-    program = await publishProgram(h, { allowedCurrencies: ['USD'], allowedPaymentMethods: ['ELECTRONIC_BANK_TRANSFER'], taxProfileRequired: true }, { revision: 2 });
+    program = await publishProgram(h, { allowedCurrencies: ['USD'], allowedPaymentMethods: ['ELECTRONIC_BANK_TRANSFER'], taxProfileRequired: true }, { revision: 2, fiscalYear: fiscalYearOf(new Date()) });
     await h.kafka.publishEvent(Topics.programs, program.programId, {
       type: 'ProgramUpdated',
       data: { program: { ...program, revision: 1, payoutRules: { ...program.payoutRules, allowedCurrencies: ['EUR'] } } },
@@ -163,6 +163,24 @@ describe('readiness', () => {
     expect((await readiness('no-such-program', w.L3)).missing).toEqual(['PROGRAM_UNKNOWN', 'TAX_PROFILE_EXPIRED']);
     expect((await call(h, 'DELETE', `/v1/locations/${w.L3}/default-bank-profile`, { token: admin })).status).toBe(204);
     expect(await readiness(program.programId, w.L3)).toMatchObject({ missing: ['BANK_PROFILE_MISSING', 'TAX_PROFILE_EXPIRED'], bankProfileId: null });
+  });
+
+  // As Enroll judges it (the enrollment service's judgedAt): within the program's year, so that both name the same gaps.
+  it("judges a tax profile's expiry within the program's fiscal year: a profile lapsing before next year's program starts is expired for it; one that covered last year is not", async () => {
+    const current = fiscalYearOf(new Date());
+    const rules = { allowedCurrencies: ['USD'], allowedPaymentMethods: ['ELECTRONIC_BANK_TRANSFER' as const], taxProfileRequired: true };
+    const [last, next] = [await publishProgram(h, rules, { fiscalYear: previousFiscalYear(current) }), await publishProgram(h, rules, { fiscalYear: nextFiscalYear(current) })];
+    await eventually(async () => {
+      for (const p of [last, next]) expect((await readiness(p.programId, w.L3)).missing).not.toContain('PROGRAM_UNKNOWN');
+    });
+    // L3 (no default since the test above): its approved tax profile expired a second ago, this year.
+    await h.db.collection('tax_profiles').updateOne({ locationId: w.L3 }, { $set: { expiresAt: new Date(Date.now() - 1000) } });
+    expect((await readiness(last.programId, w.L3)).missing).toEqual(['BANK_PROFILE_MISSING']);
+    // Valid now, lapsing the day before next year starts.
+    const lapses = new Date(fiscalYearRange(nextFiscalYear(current)).start.getTime() - 86_400_000);
+    await h.db.collection('tax_profiles').updateOne({ locationId: w.L3 }, { $set: { expiresAt: lapses } });
+    expect((await readiness(program.programId, w.L3)).missing).toEqual(['BANK_PROFILE_MISSING']);
+    expect((await readiness(next.programId, w.L3)).missing).toEqual(['BANK_PROFILE_MISSING', 'TAX_PROFILE_EXPIRED']);
   });
 });
 

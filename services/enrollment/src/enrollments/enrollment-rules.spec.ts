@@ -1,8 +1,7 @@
-import { PayoutRules } from '@lib/contracts';
+import { judgedAt, PayoutRules } from '@lib/contracts';
 import {
   bankNoLongerServes,
   completeAt,
-  judgedAt,
   keptBankProfileId,
   nextAction,
   payoutGaps,

@@ -5,7 +5,6 @@ import {
   EnrollmentStatus,
   EnrollmentStatusLabels,
   fiscalYearOver,
-  fiscalYearRange,
   MissingPayoutItem,
   MissingPayoutItemReasons,
   MissingPayoutItems,
@@ -62,18 +61,6 @@ export const COMPLETION_FIELDS = ['enrolledAt', 'submittedAt', 'submittedBy', 'v
 export const BEFORE_ENROLLED: EnrollmentStatus[] = ['INVITED', 'ACTION_REQUIRED', 'VALIDATING'];
 /** Submitted enrollments follow the validation of their profiles in these statuses. */
 export const FOLLOWING_VALIDATION: EnrollmentStatus[] = ['VALIDATING', 'ENROLLED', 'ACTION_REQUIRED'];
-
-/**
- * The instant an enrollment's payout information is judged at (a required tax profile's expiry) when it is checked at
- * `now`: `now` within the enrollment's fiscal year; the year's first instant before the year starts (a continuation of
- * an operator's early rollover run, a program moved on to its next year early: judged as the rollover judges the new
- * year, SPEC 1 Enrollment 6); its last instant once the year is over (an ENROLLED one re-checked before the rollover
- * ran: its tax profile covered its year, whatever expires after it; the rollover judges the next year).
- */
-export function judgedAt(fiscalYear: string, now: Date): Date {
-  const { start, end } = fiscalYearRange(fiscalYear);
-  return new Date(Math.min(Math.max(now.getTime(), start.getTime()), end.getTime() - 1));
-}
 
 function expired(expiresAt: Date | undefined, at: Date): boolean {
   return expiresAt !== undefined && new Date(expiresAt).getTime() <= at.getTime();

@@ -1,5 +1,5 @@
 import { AccessPolicy, Actor } from '@lib/access';
-import { EnrollmentStatus, fiscalYearBefore, fiscalYearOver } from '@lib/contracts';
+import { EnrollmentStatus, fiscalYearBefore, fiscalYearOver, judgedAt } from '@lib/contracts';
 import { isDuplicateKey, OutboxEntry } from '@lib/messaging';
 import { Clock, Principal, ProblemException, Problems } from '@lib/platform';
 import { HttpStatus, Injectable } from '@nestjs/common';
@@ -11,7 +11,7 @@ import { servesLocation } from '../../views/views.schemas';
 import { Enrollment } from '../enrollment.schema';
 import { locationNotEligible, programMovedOn, programNotOpen } from '../start-refusals';
 import { EnrollmentEvents, EnrollmentEventType, newReasonType, transitionType } from '../enrollment-events';
-import { bankNoLongerServes, describeMissing, judgedAt, partnersDecision, payoutGaps } from '../enrollment-rules';
+import { bankNoLongerServes, describeMissing, partnersDecision, payoutGaps } from '../enrollment-rules';
 import { changedEnrollment, continuedAlready, EnrollmentChanges, EnrollmentsRepository } from '../enrollments.repository';
 import { enrollmentYearEnded, programYearEnded } from '../fiscal-year-ended';
 import { defaultSettling, PayoutFacts, profileFacts } from '../payout-facts';

@@ -1,11 +1,11 @@
-import { fiscalYearOver, PayoutRules } from '@lib/contracts';
+import { fiscalYearOver, judgedAt, PayoutRules } from '@lib/contracts';
 import { Clock } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
 import { ViewsRepository } from '../../views/views.repository';
 import { Enrollment } from '../enrollment.schema';
 import { EnrollmentEvents, newReasonType, transitionType } from '../enrollment-events';
-import { bankNoLongerServes, FOLLOWING_VALIDATION, judgedAt, partnersDecision, ProfileFacts, validationState } from '../enrollment-rules';
+import { bankNoLongerServes, FOLLOWING_VALIDATION, partnersDecision, ProfileFacts, validationState } from '../enrollment-rules';
 import { EnrollmentsRepository, rolledOver } from '../enrollments.repository';
 import { PayoutFacts } from '../payout-facts';
 import { WithdrawBankChoice } from './withdraw-bank-choice.use-case';

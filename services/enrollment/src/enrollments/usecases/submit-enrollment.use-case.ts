@@ -1,5 +1,5 @@
 import { AccessPolicy } from '@lib/access';
-import { fiscalYearOver, PayoutRules } from '@lib/contracts';
+import { fiscalYearOver, judgedAt, PayoutRules } from '@lib/contracts';
 import { Clock, CONFIG, Principal, ProblemException, Problems } from '@lib/platform';
 import { HttpStatus, Inject, Injectable } from '@nestjs/common';
 import type { EnrollmentConfig } from '../../config';
@@ -7,7 +7,7 @@ import { Program } from '../../programs/program.schema';
 import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
 import { Enrollment } from '../enrollment.schema';
 import { EnrollmentEvents } from '../enrollment-events';
-import { bankNoLongerServes, completeAt, judgedAt, notServingReason, payoutGaps, TERMINAL, validationState } from '../enrollment-rules';
+import { bankNoLongerServes, completeAt, notServingReason, payoutGaps, TERMINAL, validationState } from '../enrollment-rules';
 import { continuedAlready, EnrollmentsRepository } from '../enrollments.repository';
 import { enrollmentYearEnded } from '../fiscal-year-ended';
 import { defaultSettling, PayoutFacts } from '../payout-facts';

@@ -1,4 +1,4 @@
-import { MissingPayoutItem } from '@lib/contracts';
+import { judgedAt, MissingPayoutItem } from '@lib/contracts';
 import { Principal, Problems } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
@@ -59,7 +59,8 @@ export class CheckReadiness {
       rules: program?.payoutRules,
       bank: bank ?? undefined,
       tax: tax ? { status: tax.status, expiresAt: new Date(tax.expiresAt) } : undefined,
-      now: new Date(),
+      // Within the program's year, as Enroll judges it: a profile lapsing before the year starts does not cover it.
+      now: program ? judgedAt(program.fiscalYear, new Date()) : new Date(),
     });
     return {
       programId: query.programId,
