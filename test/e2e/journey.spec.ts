@@ -160,6 +160,10 @@ describe('the incentives enrollment journey', () => {
   it(`2. "A eligible for P, ${CURRENT_FY}": the admin of A gets the invitation email and a home-page notice that goes away once selected`, async () => {
     // Invitations picks whom to invite from its own view of the roles: once it has Alice's role (and the program), the
     // decision invites her. Before, it would ask the Global admin to assign one first (and then invite her).
+    // Step 1's answers came before identity's and enrollment's relays published its changes: once they have, what
+    // `handled` waits for includes them.
+    await platform.relayed('identity');
+    await platform.relayed('enrollment');
     await handled('invitations', [Topics.identity, Topics.programs]);
     await eligibility(kafka, state.partnerId, A, P, true);
     const [mail] = await platform.smtp.waitFor(state.emails.alice, { timeoutMs: 60_000 });

@@ -4,13 +4,14 @@
  * Kafka and SMTP, and can kill (-9) and restart any service.
  */
 import { ALL_TOPICS } from '@lib/contracts';
-import { consumerGroupFor } from '@lib/messaging';
+import { consumerGroupFor, PENDING_OUTBOX } from '@lib/messaging';
 import { freePort, ManagedProcess, OPERATOR_KEY, PROJECT_ROOT, SERVICE_NODE_ARGS, SmtpTestServer, spawnServer, startGroupAtEnd, TestKafka, waitFor } from '@lib/testing';
 import { buildServices } from '@lib/testing/infra/build';
 import { randomBytes } from 'node:crypto';
 import { readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { exportPKCS8, generateKeyPair } from 'jose';
+import { MongoClient } from 'mongodb';
 import { NOTIFICATION_OWN_CONSUMERS } from '../../services/notification/src/consumers';
 
 export const SERVICES = ['identity', 'invitations', 'enrollment', 'payout-profiles', 'notification'] as const;
@@ -97,6 +98,26 @@ export class Platform {
     return `${service.replace(/-/g, '_')}_e2e_${this.run}`;
   }
 
+  /**
+   * Waits until `service`'s relay has published every event its writes so far left in outboxes (no document of its
+   * database holds one): an HTTP answer comes before the events of its change are on their topics, so a consumer
+   * group caught up on the end offsets read just after the answer may not have them yet.
+   */
+  async relayed(service: ServiceName, timeoutMs = 30_000): Promise<void> {
+    const mongo = await MongoClient.connect(process.env.MONGO_URL!);
+    try {
+      const db = mongo.db(this.database(service));
+      await waitFor(`${service}'s outboxes to be published`, async () => {
+        for (const { name } of await db.listCollections({}, { nameOnly: true }).toArray()) {
+          if (await db.collection(name).countDocuments(PENDING_OUTBOX, { limit: 1 })) return false;
+        }
+        return true;
+      }, { timeoutMs });
+    } finally {
+      await mongo.close();
+    }
+  }
+
   async start(): Promise<this> {
     pruneRunLogs(join(PROJECT_ROOT, '.local', 'logs'));
     await buildServices();
@@ -130,7 +151,12 @@ export class Platform {
     const kafka = new TestKafka();
     await kafka.ensureTopics(ALL_TOPICS); // once, so that the offsets below never race topic creation
     await kafka.close();
-    for (const service of SERVICES) await startGroupAtEnd(this.groupId(service), ALL_TOPICS);
+    for (const service of SERVICES) {
+      // Each group the service reads in (notification reads identity events in a group of its own), on its topics.
+      const groups = new Map<string, string[]>();
+      for (const topic of ALL_TOPICS) groups.set(this.groupFor(service, topic), [...(groups.get(this.groupFor(service, topic)) ?? []), topic]);
+      for (const [group, topics] of groups) await startGroupAtEnd(group, topics);
+    }
     await Promise.all(SERVICES.map((service) => this.startService(service)));
     return this;
   }

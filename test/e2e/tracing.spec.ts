@@ -201,6 +201,9 @@ describe('tracing (OpenTelemetry, OTLP)', () => {
         state: 'OPEN',
       },
     });
+    // The partner's and the program's events are on their topics (the answers came first), then handled.
+    await platform.relayed('identity');
+    await platform.relayed('enrollment');
     await groupCaughtUp(platform.groupFor('invitations', Topics.programs), [Topics.programs, Topics.identity], { timeoutMs: 60_000 });
     await groupCaughtUp(platform.groupFor('notification', Topics.identity), [Topics.identity], { timeoutMs: 60_000 });
 
