@@ -52,6 +52,18 @@ describe('mapScimUser', () => {
     expect(mapped.ok && createdName(mapped.user)).toBe('l'.repeat(60));
   });
 
+  // The directory sent no display name: the one made of its name parts (or name.formatted) is cut to 200 characters,
+  // not a reason to drop the entry (its email, its deactivation).
+  it('cuts a display name it makes of long name parts (or name.formatted) to 200 characters; one the directory sent longer is refused', () => {
+    const { displayName, ...withoutDisplayName } = entra;
+    const parts = mapScimUser({ ...withoutDisplayName, name: { givenName: 'g'.repeat(150), familyName: 'h'.repeat(150) } }, 0);
+    expect(parts).toMatchObject({ ok: true, user: { displayName: `${'g'.repeat(150)} ${'h'.repeat(49)}`, givenName: 'g'.repeat(150), familyName: 'h'.repeat(150) } });
+    // Not in the middle of a character written with two UTF-16 units.
+    const emoji = mapScimUser({ ...withoutDisplayName, name: { formatted: `${'f'.repeat(199)}\u{1F600}` } }, 0);
+    expect(emoji).toMatchObject({ ok: true, user: { displayName: 'f'.repeat(199) } });
+    expect(mapScimUser({ ...entra, displayName: 'd'.repeat(201) }, 0)).toMatchObject({ ok: false, reason: 'displayName is longer than 200 characters' });
+  });
+
   it('maps a name part sent empty (or null) to null, and one not sent to nothing', () => {
     expect(mapScimUser({ ...entra, name: { givenName: '', familyName: null } }, 0)).toMatchObject({ ok: true, user: { givenName: null, familyName: null } });
     expect(mapScimUser({ ...entra, name: { givenName: '  ', familyName: 'Hopper' } }, 0)).toMatchObject({ ok: true, user: { givenName: null, familyName: 'Hopper' } });

@@ -47,6 +47,13 @@ function activeFlag(value: unknown): boolean | undefined {
   return undefined;
 }
 
+/** `value` cut to `max` UTF-16 units, not inside a character written with two; trailing blanks dropped. */
+function atMost(max: number, value: string | undefined): string | undefined {
+  if (value === undefined || value.length <= max) return value;
+  const cut = /[\ud800-\udbff]/.test(value[max - 1]) ? value.slice(0, max - 1) : value.slice(0, max);
+  return cut.trimEnd();
+}
+
 /**
  * Maps one SCIM 2.0 User resource (RFC 7643 core schema, as Entra ID exports it) to a directory user, or says
  * why it cannot be imported. Attributes the platform does not use are ignored.
@@ -70,7 +77,8 @@ export function mapScimUser(resource: unknown, index: number): MappedResource {
     return { index, ok: false, externalId, reason: 'name.givenName and name.familyName are at most 200 characters' };
   }
   // Only what the directory sent: the email is a new user's name (createdName), never a stored name's replacement.
-  const displayName = text(r.displayName) ?? text(name.formatted) ?? ([givenName, familyName].filter(Boolean).join(' ') || undefined);
+  // One the directory did not send as such (name.formatted, the name parts joined) is cut to fit, not refused.
+  const displayName = text(r.displayName) ?? atMost(200, text(name.formatted) ?? ([givenName, familyName].filter(Boolean).join(' ') || undefined));
   // The request's own check leaves a directory export's resources to this one (an attribute the import ignores may
   // hold anything): what it keeps must be text the database stores as sent.
   if (![externalId, givenName, familyName, displayName].every((value) => typeof value !== 'string' || wellFormed(value))) {
