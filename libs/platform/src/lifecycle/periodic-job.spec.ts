@@ -30,6 +30,15 @@ describe('PeriodicJob', () => {
     expect(run).toHaveBeenCalledTimes(2);
   });
 
+  it('with atStart false, first runs after one interval (its caller ran it)', async () => {
+    const run = jest.fn<Promise<unknown>, []>().mockResolvedValue(undefined);
+    job = new PeriodicJob('a-job', run, logger);
+    job.start(1_000, { atStart: false });
+    expect(run).not.toHaveBeenCalled();
+    await jest.advanceTimersByTimeAsync(1_000);
+    expect(run).toHaveBeenCalledTimes(1);
+  });
+
   it('never runs when the interval is 0', async () => {
     const run = start(0);
     await jest.advanceTimersByTimeAsync(10_000_000);

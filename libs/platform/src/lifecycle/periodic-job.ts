@@ -20,12 +20,12 @@ export class PeriodicJob {
     private readonly logger: Logger,
   ) {}
 
-  /** At start, then every `everyMs`; 0 turns it off (not even at start). */
-  start(everyMs: number): void {
+  /** At start (unless `atStart: false`: the caller ran it), then every `everyMs`; 0 turns it off (not even at start). */
+  start(everyMs: number, { atStart = true }: { atStart?: boolean } = {}): void {
     if (everyMs <= 0) return;
     this.timer = setInterval(() => void this.tick(), everyMs);
     this.timer.unref();
-    void this.tick();
+    if (atStart) void this.tick();
   }
 
   stop(): void {

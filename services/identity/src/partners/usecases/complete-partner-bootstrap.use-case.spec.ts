@@ -1,3 +1,4 @@
+import { BackgroundWork } from '@lib/platform';
 import { CLAIM_GRACE_MS } from '../partners.repository';
 import { CompletePartnerBootstrap } from './complete-partner-bootstrap.use-case';
 
@@ -14,7 +15,7 @@ describe('CompletePartnerBootstrap: the sweep runs at start, then every CLAIM_GR
       clearPendingAdmin: jest.fn(async () => undefined),
     };
     const users = { find: jest.fn(async () => null), create: jest.fn(async () => undefined) };
-    const bootstrap = new CompletePartnerBootstrap(partners as never, users as never);
+    const bootstrap = new CompletePartnerBootstrap(partners as never, users as never, new BackgroundWork());
 
     await bootstrap.onApplicationBootstrap();
     expect(partners.withPendingAdmin).toHaveBeenCalledTimes(1);
@@ -28,7 +29,7 @@ describe('CompletePartnerBootstrap: the sweep runs at start, then every CLAIM_GR
     expect(users.create).toHaveBeenLastCalledWith(expect.objectContaining({ userId: 'u1', partnerId: 'P1', roles: [{ role: 'GLOBAL_ADMIN', locationIds: ['*'] }] }));
     expect(partners.clearPendingAdmin).toHaveBeenCalledWith('P1');
 
-    bootstrap.onApplicationShutdown();
+    bootstrap.onModuleDestroy();
     await jest.advanceTimersByTimeAsync(3 * CLAIM_GRACE_MS);
     expect(partners.withPendingAdmin).toHaveBeenCalledTimes(2);
   });
@@ -39,11 +40,43 @@ describe('CompletePartnerBootstrap: the sweep runs at start, then every CLAIM_GR
       sweepClaims: jest.fn(async () => []),
       clearPendingAdmin: jest.fn(),
     };
-    const bootstrap = new CompletePartnerBootstrap(partners as never, {} as never);
+    const bootstrap = new CompletePartnerBootstrap(partners as never, {} as never, new BackgroundWork());
     await bootstrap.onApplicationBootstrap();
     await jest.advanceTimersByTimeAsync(CLAIM_GRACE_MS);
     expect(partners.withPendingAdmin).toHaveBeenCalledTimes(2);
     expect(partners.sweepClaims).toHaveBeenCalledTimes(2);
-    bootstrap.onApplicationShutdown();
+    bootstrap.onModuleDestroy();
+  });
+
+  // SPEC 5: at shutdown finish in-flight work, flush the outbox, then close the database. A pass writing a first
+  // admin then had its UserCreated committed after the relay's last flush, or failed as the database closed.
+  it('never runs two passes at once; one running at shutdown is waited for, and stops before the next partner', async () => {
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const admin = (id: string) => ({ _id: id, pendingAdmin: { userId: `u-${id}`, email: `ga@${id}.example`, displayName: 'Ada' } });
+    const partners = {
+      withPendingAdmin: jest.fn().mockResolvedValueOnce([]).mockResolvedValue([admin('P1'), admin('P2')]),
+      sweepClaims: jest.fn(async () => []),
+      clearPendingAdmin: jest.fn(async () => undefined),
+    };
+    const users = { find: jest.fn(async () => null), create: jest.fn().mockImplementationOnce(() => held).mockResolvedValue(undefined) };
+    const work = new BackgroundWork();
+    const bootstrap = new CompletePartnerBootstrap(partners as never, users as never, work);
+    await bootstrap.onApplicationBootstrap();
+
+    await jest.advanceTimersByTimeAsync(CLAIM_GRACE_MS); // a pass begins, and waits on P1's admin
+    expect(users.create).toHaveBeenCalledTimes(1);
+    await jest.advanceTimersByTimeAsync(CLAIM_GRACE_MS); // the next tick, while it runs
+    expect(partners.withPendingAdmin).toHaveBeenCalledTimes(2);
+
+    bootstrap.onModuleDestroy();
+    let closed = false;
+    const shutdown = work.beforeApplicationShutdown().then(() => (closed = true));
+    await jest.advanceTimersByTimeAsync(1_000);
+    expect(closed).toBe(false); // waited for
+    release();
+    await shutdown;
+    expect(partners.clearPendingAdmin).toHaveBeenCalledWith('P1');
+    expect(users.create).toHaveBeenCalledTimes(1); // P2 is left to the next start
   });
 });

@@ -1,5 +1,5 @@
-import { Trace } from '@lib/messaging';
-import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { BackgroundWork, PeriodicJob } from '@lib/platform';
+import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { DuplicateUserError, UsersRepository } from '../../users/users.repository';
 import { Partner } from '../partner.schema';
 import { CLAIM_GRACE_MS, PartnersRepository } from '../partners.repository';
@@ -13,16 +13,23 @@ import { CLAIM_GRACE_MS, PartnersRepository } from '../partners.repository';
  * The same pass removes location claims left by a registration that crashed before its partner write (no partner
  * document lists them and nobody took them for CLAIM_GRACE_MS; see PartnersRepository.sweepClaims), at start and
  * then every CLAIM_GRACE_MS. A registration that meets such a claim removes it itself.
+ *
+ * Never two passes at once in one process (PeriodicJob); one running at shutdown stops between partners and is waited
+ * for before the outbox is flushed and the database closed (BackgroundWork).
  */
 @Injectable()
-export class CompletePartnerBootstrap implements OnApplicationBootstrap, OnApplicationShutdown {
+export class CompletePartnerBootstrap implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger(CompletePartnerBootstrap.name);
-  private sweeper?: NodeJS.Timeout;
+  private readonly job: PeriodicJob;
 
   constructor(
     private readonly partners: PartnersRepository,
     private readonly users: UsersRepository,
-  ) {}
+    private readonly work: BackgroundWork,
+  ) {
+    // Work nobody asked for right now: a trace of its own (PeriodicJob) for the events it causes.
+    this.job = new PeriodicJob(SWEEP, () => this.work.run(SWEEP, () => this.sweep(), { complete: (done) => done }), this.logger);
+  }
 
   async execute(partner: Partner): Promise<void> {
     const pending = partner.pendingAdmin;
@@ -54,26 +61,31 @@ export class CompletePartnerBootstrap implements OnApplicationBootstrap, OnAppli
     }
   }
 
-  /** Finishes the registrations left with a pending first admin, then sweeps the claims: at start, then on the timer. */
-  async sweep(): Promise<void> {
+  /**
+   * Finishes the registrations left with a pending first admin, then sweeps the claims: at start, then on the timer.
+   * False when shutdown stopped it between partners (the next start finishes the rest).
+   */
+  async sweep(): Promise<boolean> {
     try {
-      // Work nobody asked for right now: a trace of its own for the events it causes.
-      await Trace.job('partner-registrations-completion', async () => {
-        for (const partner of await this.partners.withPendingAdmin()) await this.execute(partner);
-      });
+      for (const partner of await this.partners.withPendingAdmin()) {
+        if (this.work.stopRequested) return false;
+        await this.execute(partner);
+      }
     } catch (error) {
       this.logger.warn(`could not finish pending partner registrations: ${(error as Error).message}`);
     }
     await this.sweepClaims();
+    return true;
   }
 
   async onApplicationBootstrap(): Promise<void> {
-    await this.sweep();
-    this.sweeper = setInterval(() => void this.sweep(), CLAIM_GRACE_MS);
-    this.sweeper.unref();
+    await this.job.tick(); // before the service answers
+    this.job.start(CLAIM_GRACE_MS, { atStart: false });
   }
 
-  onApplicationShutdown(): void {
-    clearInterval(this.sweeper);
+  onModuleDestroy(): void {
+    this.job.stop();
   }
 }
+
+const SWEEP = 'partner-registrations-completion';
