@@ -24,6 +24,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { Admin, Kafka, logLevel, Partitioners, Producer } from 'kafkajs';
+import { MongoClient } from 'mongodb';
 import { createTransport } from 'nodemailer';
 import { Ceilings, measureCeilings, median } from './infra-ceilings';
 import { Platform, SERVICES, ServiceName } from '../test/e2e/platform';
@@ -77,8 +78,6 @@ const MESSAGES_PER_DECISION = 4;
  * The latency floor of one decision is this many single-upsert times plus two Kafka hops; p50 is compared to it.
  */
 const ROUND_TRIPS_ON_PATH = 18;
-/** Writes of one Enroll or Submit call in the enrollment service (enrollment document with its outbox, idempotency record). */
-const WRITES_PER_ENROLL_CALL = 2;
 
 const cores = () => cpus().length;
 const log = (line: string) => void process.stdout.write(`${line}\n`);
@@ -548,6 +547,8 @@ class PipelineBench {
 
   async burst(run: number): Promise<{ decisionsPerSecond: number; p50: number; p99: number; seconds: number; delivered: number; cpuMsPerDecision: Record<string, number> }> {
     const programId = await this.createProgram(`burst${run}`);
+    // On a quiet platform, as every phase: the run before left minutes of work behind it (and the program is known).
+    await this.settle();
     const decisions = this.decisions(programId, this.admins.slice(0, BURST));
     this.beginMeasure();
     const cpu = new CpuMeter(this.platform);
@@ -737,6 +738,25 @@ function envelopeMessage(topic: string, key: string, type: string, data: object,
 /* ------------------------------------------------------------------------------------------------ Enroll API */
 
 /**
+ * The writes the enrollment service made to a program's enrollments: each insert starts a document at version 1 and
+ * each update adds one, so the sum of their versions counts them (the calls send no Idempotency-Key: no records).
+ * A Submit the payout rules refuse (422) and an Enroll finding its enrollment as it was write nothing.
+ */
+async function enrollmentWrites(platform: Platform, programId: string): Promise<number> {
+  const client = await MongoClient.connect(process.env.MONGO_URL!);
+  try {
+    const [row] = await client
+      .db(platform.database('enrollment'))
+      .collection('enrollments')
+      .aggregate<{ writes: number }>([{ $match: { programId } }, { $group: { _id: null, writes: { $sum: '$version' } } }])
+      .toArray();
+    return row?.writes ?? 0;
+  } finally {
+    await client.close();
+  }
+}
+
+/**
  * Enroll (POST /v1/enrollments) then Submit (POST /v1/enrollments/:id/submit), each connection as the Incentives
  * admin of the next location in its share, in an open program (no eligibility needed). No bank profile is set
  * up, so Enroll answers 201 ACTION_REQUIRED and Submit 422 (payout rules not met): both do the whole work of the
@@ -749,7 +769,15 @@ async function enrollPhase(
   run: number,
   cpu: CpuMeter,
   settle: () => Promise<unknown>,
-): Promise<{ requestsPerSecond: number; p99: number; p50: number; statuses: Record<string, number>; cpuMsPerRequest: Record<string, number>; latencyFloorMs: number } | null> {
+): Promise<{
+  requestsPerSecond: number;
+  p99: number;
+  p50: number;
+  statuses: Record<string, number>;
+  cpuMsPerRequest: Record<string, number>;
+  latencyFloorMs: number;
+  writesPerRequest: number;
+} | null> {
   const docs: any = await fetch(`${platform.url('enrollment')}/docs-json`).then((r) => (r.ok ? r.json() : null)).catch(() => null);
   if (!docs?.paths?.['/v1/enrollments/{enrollmentId}/submit']) return null;
   if (process.env.BENCH_SEED === 'events') {
@@ -845,14 +873,16 @@ async function enrollPhase(
   cpu.begin();
   const { result, statuses } = await load(programId, ENROLL_SECONDS, measured, measuredTokens);
   const cpuMsPerRequest = cpu.perDecision(result.requests.total || 1);
+  const writesPerRequest = Math.round(((await enrollmentWrites(platform, programId)) / (result.requests.total || 1)) * 1000) / 1000;
   const loopDelays = await eventLoopDelays(platform);
   // Little's law: with every client always waiting, latency = clients / throughput, and throughput is at most the
   // cores over the CPU the whole machine spends per request (service, database, the load generator itself).
   const latencyFloorMs = Math.round((ENROLL_CONNECTIONS * cpuMsPerRequest.machine) / cores());
-  const out = { requestsPerSecond: Math.round(result.requests.average), p99: result.latency.p99, p50: result.latency.p50, statuses, cpuMsPerRequest, latencyFloorMs };
+  const out = { requestsPerSecond: Math.round(result.requests.average), p99: result.latency.p99, p50: result.latency.p50, statuses, cpuMsPerRequest, latencyFloorMs, writesPerRequest };
   log(
     `enroll ${run}: ${ENROLL_CONNECTIONS} clients for ${ENROLL_SECONDS} s: ${out.requestsPerSecond} req/s, p50 ${out.p50} ms, p99 ${out.p99} ms, ${JSON.stringify(statuses)}` +
       `; CPU ms per request: ${JSON.stringify(cpuMsPerRequest)}; mean latency floor at this CPU ${latencyFloorMs} ms` +
+      `; ${writesPerRequest} enrollment writes per request` +
       `; event-loop delay p99/max ms: ${SERVICES.map((s) => `${s} ${loopDelays[s].p99Ms}/${loopDelays[s].maxMs}`).join(', ')}`,
   );
   return out;
@@ -953,8 +983,9 @@ async function main(): Promise<void> {
       burstByCpu: bursts.length ? (cores() * 1000) / median(bursts.map((b) => b.cpuMsPerDecision.machine)) : NaN,
       // latency floor: the round trips on the critical path, each at the sequential upsert time
       steadyLatencyFloorMs: (ROUND_TRIPS_ON_PATH * 1000) / ceilings.driverUpsertsPerSec,
-      // each call's writes through the 16-wide upsert ceiling (the HTTP clients are concurrent)
-      enrollByUpserts: ceilings.driverUpsertsPerSecConcurrent16 / WRITES_PER_ENROLL_CALL,
+      // the writes the calls made (measured: enrollmentWrites) through the 16-wide upsert ceiling (the HTTP clients
+      // are concurrent)
+      enrollByUpserts: ceilings.driverUpsertsPerSecConcurrent16 / (med(enrolls, (r) => r.writesPerRequest) || NaN),
     };
     const burstBound = Math.min(bounds.burstByUpserts, bounds.burstByKafka, bounds.burstBySmtp);
     const memory = Object.fromEntries(
@@ -1005,6 +1036,7 @@ async function main(): Promise<void> {
       enrollP50Ms: med(enrolls, (r) => r.p50),
       enrollCpuMsPerRequest: med(enrolls, (r) => r.cpuMsPerRequest.machine),
       enrollLatencyFloorMs: med(enrolls, (r) => r.latencyFloorMs),
+      enrollWritesPerRequest: med(enrolls, (r) => r.writesPerRequest),
       enrollRatio: enrollRequestsPerSecond === null ? null : Math.round((enrollRequestsPerSecond / bounds.enrollByUpserts) * 100) / 100,
       peakRssMb: bench.peakRss(),
       memoryFlat: Object.fromEntries(Object.entries(memory).map(([s, m]) => [s, m.flat])),
