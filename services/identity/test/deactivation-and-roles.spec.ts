@@ -464,6 +464,20 @@ describe('directory import and deactivation by an admin', () => {
     expect(await booted.db.collection('users').findOne({ _id: userId as never })).not.toHaveProperty('deactivatedBy');
   });
 
+  it('two admins taking the directory\'s deactivation over at once both get 200: the second is not 412 with the version it sent', async () => {
+    const { p, userId, revision } = await deactivatedByDirectory();
+    const ifMatch = { 'if-match': `"${revision}"` };
+    // Both have read it deactivated by the directory; the first takes it over before the second writes.
+    const answer = await racing(
+      'takeOverDeactivation',
+      async () => expect((await client.call('POST', `/v1/users/${userId}/deactivate`, { token: p.globalAdmin.token, headers: ifMatch })).status).toBe(200),
+      () => client.call('POST', `/v1/users/${userId}/deactivate`, { token: p.globalAdmin.token, headers: ifMatch }),
+    );
+    expect(answer.status).toBe(200);
+    expect(answer.body).toMatchObject({ active: false, revision });
+    expect(await booted.db.collection('users').findOne({ _id: userId as never })).toMatchObject({ deactivatedBy: p.globalAdmin.userId, revision });
+  });
+
   it('an admin taking over a deactivation the directory has just undone gets 412 with the new revision, not the old copy', async () => {
     const { p, userId, list, revision } = await deactivatedByDirectory();
     // The admin has read it inactive; the directory reactivates it before the takeover writes.

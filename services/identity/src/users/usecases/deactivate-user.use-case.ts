@@ -31,9 +31,12 @@ export class DeactivateUser {
       // (a rehire, a mistake) does not reactivate it. Not a change others see: no new revision, no event.
       if (user.deactivatedBy !== BY_DIRECTORY) return user;
       const taken = await this.users.takeOverDeactivation(user, actor._id);
-      // Changed since it was read (reactivated by an import meanwhile): 412, as for an active user, not the old copy.
-      if (!taken) throw Problems.preconditionFailed((await this.users.find(user.partnerId, user._id))?.revision ?? user.revision);
-      return taken;
+      if (taken) return taken;
+      // Another admin took it over first (no new revision): what this request asked for, done. Changed since it was
+      // read (reactivated by an import meanwhile): 412, as for an active user, not the old copy.
+      const now = await this.users.find(user.partnerId, user._id);
+      if (now && now.revision === ifMatch && !now.active && now.deactivatedBy !== BY_DIRECTORY) return now;
+      throw Problems.preconditionFailed(now?.revision ?? user.revision);
     }
     // The write is conditional on the revision read: a role granted meanwhile makes it fail (412), so a user read
     // without GLOBAL_ADMIN cannot lose it here.
