@@ -303,6 +303,36 @@ describe('Enroll, Continue, Submit and validation', () => {
     expect(fixed.body).toEqual(expect.objectContaining({ status: 'ENROLLED', proposal: expect.objectContaining({ bankProfileId: second.profileId }) }));
   });
 
+  // Submit sends the location's tax profile whenever there is one: one that came after the proposal showed none (its
+  // program requiring none) would make the enrollment wait for its validation, or be refused if it is rejected.
+  it("refuses to submit a proposal that showed no tax profile once the location has one (409 proposal-changed, unchanged); Continue shows it, then Submit sends it", async () => {
+    const program = await createProgram(h, { payoutRules: { ...RULES, taxProfileRequired: false } });
+    await eligibility(h, w, program.programId, w.L2, true);
+    await eligibilityKnown(h, program.programId, w.L2);
+    const bank = bankProfile(w.partnerId, { status: 'APPROVED' });
+    await profileEvent(h, 'ProfileApproved', bank);
+    await profileKnown(h, bank);
+    await defaultBankProfile(h, w.partnerId, w.L2, bank.profileId);
+    await eventually(async () => expect((await h.db.collection<{ _id: string; bankProfileId: string }>('default_bank_profile_view').findOne({ _id: w.L2 }))?.bankProfileId).toBe(bank.profileId));
+    const proposed = await enroll(program.programId, w.L2, {}, 'adminOfOther');
+    expect(proposed.body).toEqual(expect.objectContaining({ nextAction: 'SUBMIT', missing: [], proposal: { bankProfileId: bank.profileId, taxProfileId: null } }));
+    const id = proposed.body.enrollmentId;
+
+    const tax = taxProfile(w.partnerId, w.L2, { status: 'PENDING_VALIDATION' });
+    await profileEvent(h, 'ProfileCreated', tax);
+    await profileKnown(h, tax);
+    const other = async (path: string) => call(h, 'POST', `/v1/enrollments/${id}/${path}`, { token: await w.token('adminOfOther'), body: {} });
+    const refused = await other('submit');
+    expect(refused.status).toBe(409);
+    expect(refused.body).toEqual(
+      expect.objectContaining({ type: expect.stringMatching(/\/proposal-changed$/), proposed: { bankProfileId: bank.profileId, taxProfileId: null }, now: { bankProfileId: bank.profileId, taxProfileId: tax.profileId } }),
+    );
+    expect((await get(id, 'companyAdmin')).body).toEqual(expect.objectContaining({ status: 'INVITED', version: proposed.body.version }));
+
+    expect((await other('refresh')).body.proposal).toEqual({ bankProfileId: bank.profileId, taxProfileId: tax.profileId });
+    expect((await other('submit')).body).toEqual(expect.objectContaining({ status: 'VALIDATING', proposal: { bankProfileId: bank.profileId, taxProfileId: tax.profileId } }));
+  });
+
   it('follows the profiles a proposal proposes before Submit: rejected -> ACTION_REQUIRED (Continue, with the event); corrected -> INVITED (Submit); a proposal the default replaced is left to its admin', async () => {
     const program = await createProgram(h);
     await eligibility(h, w, program.programId, w.L3, true);
@@ -707,6 +737,18 @@ describe('Enroll, Continue, Submit and validation', () => {
       ['ProgramUpdated', 'CLOSED'],
       ['ProgramUpdated', 'DISCONTINUED'],
     ]);
+  });
+
+  it("renames a program's enrollments with it: read, and their later events, by its new name; its discontinuation names one", async () => {
+    const program = await createProgram(h, { requiresEligibility: false });
+    const id = (await enroll(program.programId, w.L1)).body.enrollmentId as string;
+    const name = `Azure Growth ${randomUUID().slice(0, 6)}`;
+    expect((await call(h, 'PATCH', `/v1/programs/${program.programId}`, { operator: true, body: { name }, headers: { 'if-match': '"1"' } })).status).toBe(200);
+    await eventually(async () => expect((await get(id, 'companyAdmin')).body.programName).toBe(name));
+
+    expect((await call(h, 'PATCH', `/v1/programs/${program.programId}`, { operator: true, body: { state: 'DISCONTINUED' }, headers: { 'if-match': '"2"' } })).status).toBe(200);
+    const [discontinued] = await waitForEnrollmentEvent(h, id, 'EnrollmentDiscontinued');
+    expect(discontinued.envelope!.data).toEqual(expect.objectContaining({ programName: name, reasons: [`The program ${name} was discontinued.`] }));
   });
 
   it('keeps enrolledAt when an enrollment ENROLLED once is submitted again (its bank profile rejected, another one chosen)', async () => {

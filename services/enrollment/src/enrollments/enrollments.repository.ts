@@ -148,6 +148,15 @@ export class EnrollmentsRepository {
     return this.model.find(filter).lean<Enrollment[]>();
   }
 
+  /**
+   * The program's name on its enrollments (what they are read and their events published with): one write, no new
+   * version and no event (the name is the catalog's, not a change of the enrollment). Returns how many it renamed.
+   */
+  async renameProgram(programId: string, name: string): Promise<number> {
+    const { modifiedCount } = await this.model.updateMany({ programId, programName: { $ne: name } }, { $set: { programName: name } });
+    return modifiedCount;
+  }
+
   /** A page in `_id` order; `after`: the last `_id` of the previous page (for sweeps that leave some where they are). */
   async ofProgramIn(programId: string, statuses: EnrollmentStatus[], limit: number, after?: string): Promise<Enrollment[]> {
     const query: FilterQuery<Enrollment> = { programId, status: { $in: statuses } };

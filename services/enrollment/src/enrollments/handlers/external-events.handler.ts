@@ -11,7 +11,9 @@ import {
 import { ConsumedEvent } from '@lib/messaging';
 import { Controller } from '@nestjs/common';
 import { EventPattern, Payload } from '@nestjs/microservices';
+import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
 import { ViewsRepository } from '../../views/views.repository';
+import { EnrollmentsRepository } from '../enrollments.repository';
 import { DiscontinueProgramEnrollments } from '../usecases/discontinue-program-enrollments.use-case';
 import { EndIneligibleProgramEnrollments } from '../usecases/end-ineligible-program-enrollments.use-case';
 import { RecordEligibilityDecision } from '../usecases/record-eligibility-decision.use-case';
@@ -32,6 +34,8 @@ export class ExternalEventsHandler {
     private readonly recordRevocation: RecordInvitationRevocation,
     private readonly discontinue: DiscontinueProgramEnrollments,
     private readonly endIneligible: EndIneligibleProgramEnrollments,
+    private readonly programs: ReadPrograms,
+    private readonly enrollments: EnrollmentsRepository,
   ) {}
 
   @EventPattern(Topics.eligibility)
@@ -77,6 +81,12 @@ export class ExternalEventsHandler {
   @EventPattern(Topics.programs)
   async onProgram(@Payload() event: ConsumedEvent<ProgramEvent>): Promise<void> {
     const { program } = event.envelope.data;
+    // Renamed: its enrollments take the catalog's name as it is now (not the event's: a replay of older events
+    // would name them by a name the program no longer has).
+    if (event.envelope.type === 'ProgramUpdated') {
+      const current = await this.programs.find(program.programId);
+      if (current) await this.enrollments.renameProgram(current._id, current.name);
+    }
     if (program.state === 'DISCONTINUED') {
       await this.discontinue.execute(program.programId, program.name, event.heartbeat);
     } else if (event.envelope.type === 'ProgramUpdated' && program.requiresEligibility) {

@@ -76,7 +76,8 @@ export class DiscontinueProgramEnrollments {
   }
 
   private transition(current: Enrollment, programName: string) {
-    const changes = { status: 'DISCONTINUED' as const, reasons: [`The program ${programName} was discontinued.`], missing: [] };
+    // The name the reason gives is the one the event carries (an enrollment not renamed yet: see onProgram).
+    const changes = { status: 'DISCONTINUED' as const, programName, reasons: [`The program ${programName} was discontinued.`], missing: [] };
     const next = { ...current, ...changes, version: current.version + 1 };
     return { changes, event: this.events.event('EnrollmentDiscontinued', next, { previousStatus: current.status }) };
   }

@@ -159,14 +159,17 @@ export class SubmitEnrollment {
 
 /**
  * 409 `proposal-changed` when a profile the enrollment proposed (shown by Enroll or Continue) is not the one Submit would
- * send now: the location's default bank profile (not a choice) or its tax profile replaced since. Null otherwise.
+ * send now: the location's default bank profile (not a choice) replaced since, or its tax profile replaced, or there
+ * now where the proposal showed none (its program requiring none: Submit would send it, and wait for its validation).
+ * Null otherwise.
  */
 function proposalChanged(enrollment: Enrollment, now: { bankProfileId?: string | null; taxProfileId?: string | null }): ProblemException | null {
   // A profile the proposal said falls short (its currency, its payment method, not approved, expired) is what Continue
   // asked the admin to fix, replacing it one way to do so: taken as it is now, as a missing one is.
   const fallsShort = (prefix: 'BANK' | 'TAX') => (enrollment.missing ?? []).some((item) => item.startsWith(`${prefix}_`) || (prefix === 'BANK' && /^(CURRENCY|PAYMENT_METHOD)_/.test(item)));
   const bank = !enrollment.bankChosen && !!enrollment.bankProfileId && (now.bankProfileId ?? undefined) !== enrollment.bankProfileId && !fallsShort('BANK');
-  const tax = !!enrollment.taxProfileId && (now.taxProfileId ?? undefined) !== enrollment.taxProfileId && !fallsShort('TAX');
+  // A tax profile where the proposal showed none is one too, unless the proposal asked for one (TAX_PROFILE_MISSING).
+  const tax = (now.taxProfileId ?? undefined) !== (enrollment.taxProfileId ?? undefined) && !fallsShort('TAX');
   if (!bank && !tax) return null;
   const what = bank && tax ? "The location's default bank profile and its tax profile have" : bank ? "The location's default bank profile has" : "The location's tax profile has";
   return new ProblemException(
