@@ -1,4 +1,5 @@
-import { JwtVerifier } from '@lib/platform';
+import { ConfigError, JwtVerifier } from '@lib/platform';
+import { generateKeyPairSync } from 'node:crypto';
 import { createLocalJWKSet, decodeProtectedHeader } from 'jose';
 import { createServer, Server } from 'node:http';
 import { AddressInfo } from 'node:net';
@@ -138,5 +139,22 @@ describe('SigningKeys: a signing key rotated out (JWT_PREVIOUS_KEYS)', () => {
     ['an EC key', JSON.stringify({ keys: [{ kty: 'EC', crv: 'P-256', x: 'AQAB', y: 'AQAB', kid: 'old' }] }), /must be an RSA public key/],
   ])('refuses %s at start', (_, value, message) => {
     expect(() => new SigningKeys(config({ JWT_SIGNING_KEY: pem(), JWT_KEY_ID: 'k-now', JWT_PREVIOUS_KEYS: value }))).toThrow(message);
+  });
+
+  // A ConfigError stops the service with one line naming the setting (runService), without the key or a stack trace.
+  it.each([
+    ['not a PEM key', 'not-a-key', /^Invalid configuration: JWT_SIGNING_KEY \(must be an RSA private key in PEM; /],
+    ['an EC key', 'ec', /^Invalid configuration: JWT_SIGNING_KEY \(must be an RSA key: tokens are signed RS256\)$/],
+  ])('refuses a JWT_SIGNING_KEY that is %s with a configuration error naming it', (_, value, message) => {
+    const key = value === 'ec' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() : value;
+    let error: unknown;
+    try {
+      new SigningKeys(config({ JWT_SIGNING_KEY: key }));
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as Error).message).toMatch(message);
+    expect((error as Error).message).not.toContain(key.trim().split('\n')[1] ?? key);
   });
 });

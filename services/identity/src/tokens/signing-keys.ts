@@ -40,9 +40,10 @@ export class SigningKeys {
       try {
         this.privateKey = createPrivateKey({ key: pem, format: 'pem' });
       } catch (error) {
-        throw new Error(`JWT_SIGNING_KEY is not a PEM private key: ${(error as Error).message}`);
+        // Not the key, nor the parser's words about it (they may quote it): which setting, and what it must be.
+        throw new ConfigError(`Invalid configuration: JWT_SIGNING_KEY (must be an RSA private key in PEM; ${(error as { code?: string }).code ?? 'not readable'})`);
       }
-      if (this.privateKey.asymmetricKeyType !== 'rsa') throw new Error('JWT_SIGNING_KEY must be an RSA key (RS256)');
+      if (this.privateKey.asymmetricKeyType !== 'rsa') throw new ConfigError('Invalid configuration: JWT_SIGNING_KEY (must be an RSA key: tokens are signed RS256)');
     } else {
       this.logger.warn(
         'JWT_SIGNING_KEY is not set: generated a signing key for this process only. Tokens stop working at restart; set JWT_SIGNING_KEY outside local use.',

@@ -1,3 +1,4 @@
+import { ConfigError } from '@lib/platform';
 import { cpSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -112,7 +113,9 @@ describe('findTemplatesDirectory', () => {
   it('stops the service when the configured folder holds no templates, rather than fall back to the built-in ones', () => {
     const empty = mkdtempSync(join(tmpdir(), 'templates-'));
     try {
-      expect(() => findTemplatesDirectory(empty)).toThrow(`NOTIFY_TEMPLATES_DIR=${empty} holds no email templates`);
+      // A ConfigError: the service stops with this one line (runService), not a stack trace.
+      expect(() => findTemplatesDirectory(empty)).toThrow(new ConfigError(`Invalid configuration: NOTIFY_TEMPLATES_DIR=${empty} holds no email templates (invitation.subject.hbs not found)`));
+      expect(() => findTemplatesDirectory(empty)).toThrow(ConfigError);
       expect(() => findTemplatesDirectory(join(empty, 'missing'))).toThrow(/holds no email templates/);
     } finally {
       rmSync(empty, { recursive: true, force: true });

@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import Handlebars from 'handlebars';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { CONFIG } from '@lib/platform';
+import { CONFIG, ConfigError } from '@lib/platform';
 import type { NotificationConfig } from '../config';
 
 /** Every message the service sends; each has `<name>.subject.hbs`, `<name>.html.hbs` and `<name>.text.hbs`. */
@@ -130,7 +130,7 @@ function oneLine(value: unknown): unknown {
 export function findTemplatesDirectory(configured: string): string {
   if (configured) {
     if (!existsSync(join(configured, 'invitation.subject.hbs'))) {
-      throw new Error(`NOTIFY_TEMPLATES_DIR=${configured} holds no email templates (invitation.subject.hbs not found)`);
+      throw new ConfigError(`Invalid configuration: NOTIFY_TEMPLATES_DIR=${configured} holds no email templates (invitation.subject.hbs not found)`);
     }
     return configured;
   }
@@ -140,6 +140,6 @@ export function findTemplatesDirectory(configured: string): string {
     resolve(process.cwd(), 'services', 'notification', 'src', 'templates'),
   ];
   const found = candidates.find((dir) => existsSync(join(dir, 'invitation.subject.hbs')));
-  if (!found) throw new Error(`Email templates not found; looked in ${candidates.join(', ')} (set NOTIFY_TEMPLATES_DIR)`);
+  if (!found) throw new ConfigError(`Invalid configuration: email templates not found; looked in ${candidates.join(', ')} (set NOTIFY_TEMPLATES_DIR)`);
   return found;
 }
