@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { PartnersRepository } from '../src/partners/partners.repository';
 import { ImportUsers } from '../src/users/usecases/import-users.use-case';
-import { UsersRepository } from '../src/users/users.repository';
+import { DuplicateUserError, UsersRepository } from '../src/users/users.repository';
 import { BootedIdentity, bootIdentity, IdentityClient } from './identity.harness';
 
 jest.setTimeout(120_000);
@@ -186,6 +186,69 @@ describe('the last active Global admin', () => {
       spy.mockRestore();
     }
     expect(await booted.db.collection('users').countDocuments({ partnerId: p.partnerId, email: { $in: emails } })).toBe(1);
+  });
+
+  it('goes on with an import whose admin gained a role while it ran: a Global admin it deactivates further down is deactivated', async () => {
+    const p = await twoGlobalAdmins();
+    const directoryAdmin = { externalId: `ga-${randomUUID()}`, userName: `dir-ga-${randomUUID().slice(0, 8)}@example.com` };
+    const created = await client.call('POST', '/v1/users/import', { token: p.first.token, body: { schemas: [LIST_RESPONSE], Resources: [directoryAdmin] } });
+    const adminId = created.body.results[0].userId;
+    expect((await client.call('POST', `/v1/users/${adminId}/roles`, { token: p.first.token, body: { role: 'GLOBAL_ADMIN', locationIds: ['*'] } })).status).toBe(200);
+
+    const importer = booted.service.app.get(ImportUsers) as unknown as { importOne: (...args: unknown[]) => Promise<unknown> };
+    const importOne = importer.importOne.bind(importer);
+    // Another Global admin gives the importer a role once the first entry is written.
+    const spy = jest.spyOn(importer, 'importOne').mockImplementationOnce(async (...args) => {
+      const done = await importOne(...args);
+      expect((await client.call('POST', `/v1/users/${p.first.userId}/roles`, { token: p.second.token, body: { role: 'INCENTIVES_USER', locationIds: ['*'] } })).status).toBe(200);
+      return done;
+    });
+    try {
+      const fresh = { externalId: `e-${randomUUID()}`, userName: `dir-${randomUUID().slice(0, 8)}@example.com` };
+      const imported = await client.call('POST', '/v1/users/import', { token: p.first.token, body: { schemas: [LIST_RESPONSE], Resources: [fresh, { ...directoryAdmin, active: false }] } });
+      expect(imported.status).toBe(200);
+      expect(imported.body.results.map((r: { outcome: string }) => r.outcome)).toEqual(['created', 'deactivated']);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(await booted.db.collection('users').findOne({ _id: adminId as never })).toMatchObject({ active: false });
+  });
+
+  it('links an entry to a user created by hand with its email while the import ran, as one read before (not rejected)', async () => {
+    const p = await client.registerPartner();
+    const email = `hand-${randomUUID().slice(0, 8)}@example.com`;
+    const users = booted.service.app.get(UsersRepository);
+    const create = users.create.bind(users);
+    // The import read no user with this email; an admin creates one by hand before the entry's create writes.
+    const spy = jest.spyOn(users, 'create').mockImplementationOnce(async (...args) => {
+      expect((await client.call('POST', '/v1/users', { token: p.globalAdmin.token, body: { email, displayName: 'By Hand' } })).status).toBe(201);
+      return create(...args);
+    });
+    let imported;
+    try {
+      imported = await client.call('POST', '/v1/users/import', { token: p.globalAdmin.token, body: { schemas: [LIST_RESPONSE], Resources: [{ externalId: 'e-hand', userName: email }] } });
+    } finally {
+      spy.mockRestore();
+    }
+    expect(imported.body.results.map((r: { outcome: string }) => r.outcome)).toEqual(['updated']);
+    const stored = await booted.db.collection('users').find({ partnerId: p.partnerId, email }).toArray();
+    expect(stored).toEqual([expect.objectContaining({ externalId: 'e-hand', _id: imported.body.results[0].userId })]);
+  });
+
+  it('names externalId, not the email, when linking an entry is refused for its externalId', async () => {
+    const p = await client.registerPartner();
+    const email = `hand-${randomUUID().slice(0, 8)}@example.com`;
+    expect((await client.call('POST', '/v1/users', { token: p.globalAdmin.token, body: { email, displayName: 'By Hand' } })).status).toBe(201);
+    // Another import wrote a user with the entry's externalId, and removed it again, between this link's reads and its write.
+    const users = booted.service.app.get(UsersRepository);
+    const spy = jest.spyOn(users, 'change').mockRejectedValueOnce(new DuplicateUserError('externalId'));
+    let imported;
+    try {
+      imported = await client.call('POST', '/v1/users/import', { token: p.globalAdmin.token, body: { schemas: [LIST_RESPONSE], Resources: [{ externalId: 'e-taken', userName: email }] } });
+    } finally {
+      spy.mockRestore();
+    }
+    expect(imported.body.results.map((r: { outcome: string; reason?: string }) => [r.outcome, r.reason])).toEqual([['rejected', 'externalId is already used by another user of this partner']]);
   });
 
   it('does not wait for a lease its holder left behind (crashed), and answers "try again" while one is held', async () => {

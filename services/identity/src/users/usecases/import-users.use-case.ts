@@ -26,7 +26,7 @@ export class ImportUsers {
   ) {}
 
   async execute(principal: Principal, input: ScimListResponseInput): Promise<ImportReportView> {
-    const actor = await this.access.actor(principal);
+    let actor = await this.access.actor(principal);
     this.access.require(actor, 'users.import', 'import users');
     if (!input.schemas.includes(SCIM_LIST_RESPONSE)) throw Problems.field('schemas', `must contain "${SCIM_LIST_RESPONSE}"`);
     if (input.Resources.length > this.config.IMPORT_MAX_USERS) {
@@ -48,7 +48,13 @@ export class ImportUsers {
       }
       // The importer as they are now, before each write after the first (read above): one deactivated, or no longer a
       // Global admin, while a long file runs imports nothing more under the authority they lost (rejected, with why).
-      if (imported++ > 0) stopped ??= await this.lostAuthority(principal);
+      // One still allowed goes on as they are now (a role granted meanwhile is no change of the importer that a
+      // deactivation of a Global admin, checked against the importer as read, should stop at).
+      if (imported++ > 0 && !stopped) {
+        const now = await this.importer(principal);
+        if (typeof now === 'string') stopped = now;
+        else actor = now;
+      }
       if (stopped) {
         results.push({ index: entry.index, externalId: entry.user.externalId, outcome: 'rejected', reason: stopped });
         continue;
@@ -67,11 +73,12 @@ export class ImportUsers {
     return { summary, results };
   }
 
-  /** Why the importing admin may not import any more (deactivated, or no longer a Global admin); undefined while they may. */
-  private async lostAuthority(principal: Principal): Promise<string | undefined> {
+  /** The importing admin as they are now; why they may not import any more (deactivated, or no longer a Global admin). */
+  private async importer(principal: Principal): Promise<Actor | string> {
     try {
-      this.access.require(await this.access.actor(principal), 'users.import', 'import users');
-      return undefined;
+      const actor = await this.access.actor(principal);
+      this.access.require(actor, 'users.import', 'import users');
+      return actor;
     } catch (error) {
       if (!(error instanceof ProblemException && error.getStatus() === HttpStatus.FORBIDDEN)) throw error;
       return 'not imported: the importing admin was deactivated, or lost the right to import users, during the import';
@@ -124,10 +131,20 @@ export class ImportUsers {
         // before it are applied, and importing the same file again (idempotent) does the rest.
         if (error instanceof RetryableProblem) throw error;
         if (!(error instanceof DuplicateUserError)) throw error;
-        // Created meanwhile for the same directory entry: read it and re-plan; otherwise the email is taken.
+        // Created meanwhile for the same directory entry: read it and re-plan.
         const same = (await this.users.findManyByExternalId(actor.partnerId, [incoming.externalId]))[0];
-        if (plan.action === 'create' && same) {
+        if (same && same._id !== current?._id) {
           current = same;
+          continue;
+        }
+        if (error.field === 'externalId') {
+          return { outcome: 'rejected', ...(current && { userId: current._id }), reason: 'externalId is already used by another user of this partner' };
+        }
+        // The email's holder as it is now: one created by hand meanwhile (no externalId) is linked to the entry, as one
+        // read before would have been; one of another directory entry is refused at the top of the loop.
+        const holder = (await this.users.findManyByEmail(actor.partnerId, [incoming.email]))[0];
+        if (holder && holder._id !== current?._id) {
+          current = holder;
           continue;
         }
         return { outcome: 'rejected', ...(current && { userId: current._id }), reason: 'email is already used by another user of this partner' };
