@@ -9,11 +9,11 @@
  * A pure unit spec: no server. `_id` has its index on every collection.
  */
 import type { Schema } from 'mongoose';
-import { AccessLocationSchema } from '../../libs/access/src/access.schemas';
+import { AccessLocationSchema, AccessUserSchema } from '../../libs/access/src/access.schemas';
 import { PENDING_OUTBOX } from '../../libs/messaging/src/outbox';
 import { EnrollmentSchema, YEAR_SCAN } from '../../services/enrollment/src/enrollments/enrollment.schema';
 import { LIST_ORDER as ENROLLMENT_ORDER } from '../../services/enrollment/src/enrollments/enrollments.repository';
-import { LocationClaimSchema, PartnerSchema } from '../../services/identity/src/partners/partner.schema';
+import { LocationClaimSchema, PartnerSchema, PENDING_ADMIN } from '../../services/identity/src/partners/partner.schema';
 import { LIST_ORDER as INVITATION_ORDER, NOTICE_ORDER } from '../../services/invitations/src/invitations/invitation.repository';
 import { InvitationSchema } from '../../services/invitations/src/invitations/invitation.schema';
 import { EligibilityDecisionViewSchema } from '../../services/invitations/src/invitations/views/eligibility-decision.schema';
@@ -70,10 +70,15 @@ const queries: Array<[string, Schema, QueryShape]> = [
   // identity
   ['the claim sweep: claims not marked listed', LocationClaimSchema, { equal: ['listed'] }],
   ['the claim sweep: which partner lists a location', PartnerSchema, { equal: ['locations.locationId'] }],
+  ['the registration sweep: partners whose first Global admin is pending (PENDING_ADMIN)', PartnerSchema, { equal: Object.keys(PENDING_ADMIN) }],
   // invitations
   ['GET /v1/invitations and the overview: a partner\'s locations in LIST_ORDER', InvitationSchema, { equal: ['partnerId', 'locationId'], sort: INVITATION_ORDER.sort }],
   ['GET /v1/notices: a user\'s pending notices (their user id is theirs alone) in NOTICE_ORDER, newest first', InvitationSchema, { equal: ['pendingNotices'], sort: NOTICE_ORDER.sort }],
   ['a program change: its decisions of one fiscal year in _id order', EligibilityDecisionViewSchema, { equal: ['programId', 'fiscalYear'], sort: { _id: 1 } }],
+  ['a `*` admin gone: the partner\'s ISSUED invitations in _id order', InvitationSchema, { equal: ['partnerId', 'state'], sort: { _id: 1 } }],
+  ['a `*` admin\'s event: the partner\'s eligible decisions in _id order', EligibilityDecisionViewSchema, { equal: ['partnerId', 'eligible'], sort: { _id: 1 } }],
+  // notification
+  ['a bank profile serving every location: the partner\'s active Incentives admins in _id order', AccessUserSchema, { equal: ['partnerId', 'active', 'roles.role'], sort: { _id: 1 } }],
 ];
 
 describe('indexes of the queries that read many documents', () => {

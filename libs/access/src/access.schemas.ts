@@ -22,7 +22,9 @@ export class AccessUser {
   @Prop({ required: true }) revision!: number;
 }
 export const AccessUserSchema = SchemaFactory.createForClass(AccessUser);
-AccessUserSchema.index({ partnerId: 1, grants: 1 });
+// Grants are looked up in access_grants; the users of a partner holding a role anywhere (notification's Incentives
+// admins of a bank profile serving every location), in _id order.
+AccessUserSchema.index({ partnerId: 1, active: 1, 'roles.role': 1, _id: 1 });
 AccessUserSchema.index(...REVISION_GUARD_INDEX);
 
 

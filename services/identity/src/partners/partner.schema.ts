@@ -53,6 +53,13 @@ export const PartnerSchema = SchemaFactory.createForClass(Partner);
 PartnerSchema.plugin(outboxPlugin);
 /** Which partner lists a location (the claim sweep, for claims not marked listed yet). */
 PartnerSchema.index({ 'locations.locationId': 1 });
+/**
+ * A registration not finished (its first Global admin not written yet): `{ $exists: true }` would match what a
+ * partial index holds, which FerretDB does not build; a string above '' is every user id, and an index on the field
+ * serves it on every server (as PENDING_OUTBOX). The sweep reads these at start and every CLAIM_GRACE_MS.
+ */
+export const PENDING_ADMIN = { 'pendingAdmin.userId': { $gt: '' } } as const;
+PartnerSchema.index({ 'pendingAdmin.userId': 1 });
 
 /**
  * One document per location id, platform-wide: the unique `_id` is what keeps a location id from being

@@ -5,7 +5,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { Model } from 'mongoose';
 import { randomUUID } from 'node:crypto';
-import { Location, LocationClaim, PendingAdmin, Partner } from './partner.schema';
+import { Location, LocationClaim, PendingAdmin, Partner, PENDING_ADMIN } from './partner.schema';
 
 export class LocationTakenError extends Error {
   override readonly name = 'LocationTakenError';
@@ -43,8 +43,9 @@ export class PartnersRepository {
     return this.partners.findById(partnerId).lean<Partner>();
   }
 
+  /** The partners whose first Global admin is not written yet (PENDING_ADMIN: served by its index). */
   withPendingAdmin(): Promise<Partner[]> {
-    return this.partners.find({ pendingAdmin: { $exists: true } }).lean<Partner[]>();
+    return this.partners.find(PENDING_ADMIN).lean<Partner[]>();
   }
 
   /**
