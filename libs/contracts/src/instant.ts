@@ -1,4 +1,4 @@
-import { isISO8601 } from 'class-validator';
+import { isISO8601, ValidateBy, ValidationArguments } from 'class-validator';
 
 /**
  * An ISO 8601 date (`2027-12-31`, midnight UTC) or date-time with its offset from UTC (`2027-12-31T10:00:00Z`, `±hh:mm`)
@@ -12,3 +12,17 @@ export function isIsoInstant(value: string): boolean {
 }
 
 const TIME_OFFSET = /(?:Z|[+-]\d{2}:?\d{2})$/i;
+
+/**
+ * An event field holding an instant (isIsoInstant), checked as events are read: a malformed one is dead-lettered with
+ * its reason rather than read by consumers as an Invalid Date (a tax profile's expiry that never comes).
+ */
+export function IsIsoInstant(): PropertyDecorator {
+  return ValidateBy({
+    name: 'isIsoInstant',
+    validator: {
+      validate: (value) => typeof value === 'string' && isIsoInstant(value),
+      defaultMessage: (args?: ValidationArguments) => `${args?.property ?? 'the value'} must be an ISO-8601 date, or date and time with its offset`,
+    },
+  });
+}

@@ -325,6 +325,32 @@ describe('parseEvent: the year a continuation came from', () => {
   });
 });
 
+// Consumers read these as dates (new Date, Date.parse): a malformed one read as an Invalid Date, a tax profile's expiry
+// that never comes. Dead-lettered with the field named instead.
+describe('parseEvent: the instants events carry', () => {
+  const event = (topic: string, type: string, data: Record<string, unknown>) =>
+    JSON.stringify({ eventId: '3c1d9e2a-7b4f-4e6a-8d2c-5f9a1b0e7d43', type, version: 1, occurredAt: '2026-07-01T10:00:00Z', source: 'payout-profiles', correlationId: 'c1', data });
+  const tax = (expiresAt: unknown) => ({ profileId: 'T1', profileKind: 'TAX', partnerId: 'P1', locationId: 'L1', revision: 1, status: 'APPROVED', reasons: [], expiresAt });
+  const expiring = (expiresAt: unknown) => ({ profileId: 'T1', partnerId: 'P1', locationId: 'L1', expiresAt, daysLeft: 10 });
+
+  it.each(['2027-06-30', '2027-06-30T00:00:00.000Z', '2027-06-30T02:00:00+02:00'])('takes %s', (at) => {
+    expect(parseEvent(Topics.payoutProfiles, event(Topics.payoutProfiles, 'ProfileApproved', tax(at))).known).toBe(true);
+    expect(parseEvent(Topics.payoutProfiles, event(Topics.payoutProfiles, 'TaxProfileExpiring', expiring(at))).known).toBe(true);
+  });
+
+  it.each(['soon', '2027-13-01', '2027-06-30T10:00:00', 20270630])('refuses %s, naming the field', (at) => {
+    expect(() => parseEvent(Topics.payoutProfiles, event(Topics.payoutProfiles, 'ProfileApproved', tax(at)))).toThrow('expiresAt must be an ISO-8601 date');
+    expect(() => parseEvent(Topics.payoutProfiles, event(Topics.payoutProfiles, 'TaxProfileExpiring', expiring(at)))).toThrow('expiresAt must be an ISO-8601 date');
+  });
+
+  it("refuses a renewal reminder whose fiscalYearEndsAt is no instant", () => {
+    const reminder = (fiscalYearEndsAt: unknown) =>
+      event(Topics.enrollments, 'EnrollmentRenewalAtRisk', { enrollmentId: 'E1', programId: 'PR1', partnerId: 'P1', locationId: 'L1', fiscalYear: 'FY27', status: 'ENROLLED', reasons: [], missing: [], revision: 2, fiscalYearEndsAt });
+    expect(parseEvent(Topics.enrollments, reminder('2027-07-01T00:00:00.000Z')).known).toBe(true);
+    expect(() => parseEvent(Topics.enrollments, reminder('July 1st'))).toThrow('fiscalYearEndsAt must be an ISO-8601 date');
+  });
+});
+
 describe('parseEvent: a value that is not JSON', () => {
   it('is refused without quoting the value (it may hold a secret, and the reason goes to logs and the dead letter)', () => {
     const value = '{"data":{"reasons":["Account", DE89370400440532013000]}}';

@@ -1,7 +1,7 @@
 import { Type } from 'class-transformer';
-import { IsArray, IsBoolean, IsIn, IsInt, IsObject, IsOptional, IsString, Matches, Min, ValidateBy, ValidateNested } from 'class-validator';
+import { IsArray, IsBoolean, IsIn, IsInt, IsObject, IsOptional, IsString, Matches, Min, ValidateNested } from 'class-validator';
 import { EnrollmentStatus, EnrollmentStatuses, FISCAL_YEAR_PATTERN } from '../domain';
-import { isIsoInstant } from '../instant';
+import { IsIsoInstant } from '../instant';
 
 /**
  * enrollments.events.v1, key locationId. Every status change (and a new reason while ACTION_REQUIRED) carries the
@@ -69,8 +69,7 @@ export class EnrollmentExpired extends EnrollmentEvent {}
 export class DecisionRef {
   @IsString() eventId!: string;
   /** The decision's `occurredAt` (with its offset, as every event's). */
-  @ValidateBy({ name: 'isIsoInstant', validator: { validate: (value) => typeof value === 'string' && isIsoInstant(value), defaultMessage: () => 'decidedAt must be an ISO-8601 date and time with its offset' } })
-  decidedAt!: string;
+  @IsIsoInstant() decidedAt!: string;
 }
 export class EnrollmentIneligible extends EnrollmentEvent {
   /**
@@ -92,7 +91,7 @@ export const RenewalRiskKinds = ['WILL_NOT_CONTINUE', 'NOT_COMPLETED'] as const;
 /** Not a status change: sent 30 days before fiscal-year end for an enrollment that would not continue. */
 export class EnrollmentRenewalAtRisk extends EnrollmentEvent {
   /** The end of the fiscal year (exclusive: FY27 ends at 2027-07-01T00:00:00Z, its last day being June 30). */
-  @IsString() fiscalYearEndsAt!: string;
+  @IsIsoInstant() fiscalYearEndsAt!: string;
   /**
    * WILL_NOT_CONTINUE (also when absent): completed this year, it would not be continued into the next (reasons).
    * NOT_COMPLETED: started but never completed, it expires with its year unless completed before.

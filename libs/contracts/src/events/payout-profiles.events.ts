@@ -1,5 +1,6 @@
 import { ArrayNotEmpty, IsArray, IsIn, IsInt, IsOptional, IsString, Matches, Min } from 'class-validator';
 import { PaymentMethod, PaymentMethods, ProfileKind, ProfileKinds, ProfileStatus, ProfileStatuses } from '../domain';
+import { IsIsoInstant } from '../instant';
 
 /**
  * payout-profiles.events.v1, key locationId (tax profiles, their expiry, default bank profiles), except the events
@@ -30,7 +31,7 @@ export class ProfileEvent {
   @IsOptional() @Matches(/^[A-Z]{3}$/) currency?: string;
   @IsOptional() @IsIn(PaymentMethods) paymentMethod?: PaymentMethod;
   /** Tax profiles: ISO date after which the tax forms are no longer valid. */
-  @IsOptional() @IsString() expiresAt?: string;
+  @IsOptional() @IsIsoInstant() expiresAt?: string;
   @IsOptional() @IsString() maskedAccount?: string;
 }
 
@@ -60,7 +61,7 @@ export class TaxProfileExpiring {
   @IsString() profileId!: string;
   @IsString() partnerId!: string;
   @IsString() locationId!: string;
-  @IsString() expiresAt!: string;
+  @IsIsoInstant() expiresAt!: string;
   @IsInt() daysLeft!: number;
 }
 
