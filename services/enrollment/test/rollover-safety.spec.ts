@@ -244,6 +244,8 @@ describe('continuations made by an early run, once the year is over', () => {
     // The takeover's event has an id of its own: consumers skip an id they have seen (the early insert's).
     const validating = await waitForEnrollmentEvent(h, nextId, 'EnrollmentValidating', 2);
     expect(new Set(validating.map((m) => m.envelope!.eventId)).size).toBe(2);
+    // It says what it took over (the notification's wording reads it).
+    expect(validating[1].envelope!.data).toEqual(expect.objectContaining({ status: 'VALIDATING', previousStatus: 'INELIGIBLE', fromFiscalYear: CURRENT_FY }));
   });
 
   it('one whose continuation the admin started again after it ended INELIGIBLE (no longer its continuation) is decided again as at year end too', async () => {

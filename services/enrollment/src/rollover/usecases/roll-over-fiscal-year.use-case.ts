@@ -397,7 +397,7 @@ export class RollOverFiscalYear {
           // What the continuation does not set goes: an INELIGIBLE one may carry an old submission (`submittedAt`,
           // `validated`) or profiles the decision did not look at, which would make it look submitted or evaluated.
           const unset = Object.fromEntries(TAKEOVER_CLEARS.filter((field) => !(field in fields)).map((field) => [field, '']));
-          const event = this.nextYearEvent(from, takenOver, decision, summary, true);
+          const event = this.nextYearEvent(from, takenOver, decision, summary, next);
           const result = await this.enrollments.withOutbox([_id], () =>
             collection.updateOne(
               { _id, version: next.version } as never,
@@ -571,7 +571,8 @@ export class RollOverFiscalYear {
    * revision pending); EnrollmentRejected (following, a revision rejected: correcting the profile is enough);
    * EnrollmentActionRequired (information missing: Continue and Submit).
    */
-  private nextYearEvent(from: Enrollment, doc: Enrollment, decision: RenewalDecision, summary: RolloverSummary, takenOver = false): OutboxEntry {
+  /** `takenOver`: the next-year enrollment the continuation takes over, as it was (its status is the event's previous one). */
+  private nextYearEvent(from: Enrollment, doc: Enrollment, decision: RenewalDecision, summary: RolloverSummary, takenOver?: Pick<Enrollment, 'status'>): OutboxEntry {
     const type =
       decision.outcome === 'RENEWED'
         ? 'EnrollmentRenewed'
@@ -581,6 +582,7 @@ export class RollOverFiscalYear {
             ? 'EnrollmentRejected'
             : 'EnrollmentActionRequired';
     return this.events.event(type, doc, {
+      ...(takenOver && { previousStatus: takenOver.status }),
       extra: { fromFiscalYear: summary.fromFiscalYear },
       // A takeover's id has the version it writes: the next-year enrollment it takes over may be an earlier continuation
       // of `from` (ended INELIGIBLE, its mark removed by the year-end review), whose event had the insert's id, and
