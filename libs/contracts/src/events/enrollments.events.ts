@@ -88,7 +88,11 @@ export class EnrollmentDiscontinued extends EnrollmentEvent {}
 export class EnrollmentInvited extends EnrollmentEvent {}
 export const RenewalRiskKinds = ['WILL_NOT_CONTINUE', 'NOT_COMPLETED'] as const;
 
-/** Not a status change: sent 30 days before fiscal-year end for an enrollment that would not continue. */
+/**
+ * Not a status change: sent 30 days before fiscal-year end for an enrollment that would not continue. Its `reasons` and
+ * `missing` say why it would not (the renewal's), not the enrollment's as stored: a consumer keeping enrollments takes
+ * its status and revision, not those two.
+ */
 export class EnrollmentRenewalAtRisk extends EnrollmentEvent {
   /** The end of the fiscal year (exclusive: FY27 ends at 2027-07-01T00:00:00Z, its last day being June 30). */
   @IsIsoInstant() fiscalYearEndsAt!: string;
