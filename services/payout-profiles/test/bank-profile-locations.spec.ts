@@ -220,7 +220,8 @@ describe('a default bank profile serves its location', () => {
     expect(hidden.body.detail).toBe(`Bank profile ${ofL2.profileId} serves none of the locations you hold an incentives role on.`);
     expect((await defaults().findOne({ _id: w.L1 as never }))?.bankProfileId ?? null).not.toBe(ofL2.profileId);
     expect((await stored(ofL2.profileId))!.defaultFor ?? []).toEqual([]);
-    // A profile serving L2 and L3 is one they read (L3): its answer names what it serves.
+    // A profile serving L2 and L3 is one they read (L3): its answer names what it serves of their locations (L3; L2 is
+    // a location they hold no role on).
     const ofL2L3 = await created('starAdmin', [w.L2, w.L3]);
     const refused = await putDefault('adminOfLocation', w.L1, ofL2L3.profileId);
     expect(refused.status).toBe(409);
@@ -229,7 +230,8 @@ describe('a default bank profile serves its location', () => {
       type: expect.stringContaining('location-not-served'),
       errors: [{ field: 'bankProfileId', message: `must be a bank profile that serves location(s) ${w.L1}` }],
     });
-    expect(refused.body.detail).toContain(`Bank profile ${ofL2L3.profileId} serves location(s) ${[w.L2, w.L3].sort().join(', ')}, not ${w.L1}`);
+    expect(refused.body.detail).toContain(`Bank profile ${ofL2L3.profileId} serves location(s) ${w.L3}, not ${w.L1}`);
+    expect(refused.body.detail).not.toContain(w.L2);
     expect((await defaults().findOne({ _id: w.L1 as never }))?.bankProfileId ?? null).not.toBe(ofL2L3.profileId);
     expect((await stored(ofL2L3.profileId))!.defaultFor ?? []).toEqual([]);
     // The list form too, as soon as one of its locations is not served.
@@ -367,5 +369,22 @@ describe('reading bank profiles: those serving a location the caller holds a rol
     expect(hidden.body.detail).toBe(`Bank profile ${ofL2.profileId} serves none of the locations you hold an incentives role on.`);
     expect(await byId('companyAdmin', ofL2.profileId)).toBe(200);
     expect(await byId('otherPartnerAdmin', ofL2.profileId)).toBe(404);
+  });
+
+  // SPEC 1: users see data only of the locations they hold a role on. The profile is theirs to read (it serves one of
+  // their locations); the other locations it serves are not.
+  it("shows of the locations a profile serves those the caller holds a role on; company admins and admins of every location see all", async () => {
+    const shared = await created('starAdmin', [w.L1, w.L2]);
+    const shown = async (caller: CallerName | 'starAdmin') => {
+      const token = await tokenOf(caller);
+      const one = await call(h, 'GET', `/v1/bank-profiles/${shared.profileId}`, { token });
+      const listed = (await call(h, 'GET', '/v1/bank-profiles?limit=100', { token })).body.items.find((p: { profileId: string }) => p.profileId === shared.profileId);
+      return [one.body.locationIds, listed?.locationIds];
+    };
+    expect(await shown('incentivesUser')).toEqual([[w.L1], [w.L1]]);
+    expect(await shown('adminOfOtherLocation')).toEqual([[w.L2], [w.L2]]);
+    expect(await shown('companyAdmin')).toEqual([[w.L1, w.L2].sort(), [w.L1, w.L2].sort()]);
+    expect(await shown('starAdmin')).toEqual([[w.L1, w.L2].sort(), [w.L1, w.L2].sort()]);
+    expect((await stored(shared.profileId))!.locationIds).toEqual([w.L1, w.L2].sort());
   });
 });

@@ -29,6 +29,19 @@ export function servedLocations(profile: { locationIds?: string[] | null }): str
   return profile.locationIds?.length ? profile.locationIds : [ALL_LOCATIONS];
 }
 
+/**
+ * Of the locations a profile serves, those the actor is shown (SPEC 1: users see data only of the locations they hold
+ * a role on): all of them to a company admin or an incentive role on every location; `['*']` as it is; otherwise those
+ * of the actor's incentive roles. An admin who may edit the profile holds every location it serves, so sees them all.
+ */
+export function shownLocations(actor: Pick<Actor, 'roles'>, served: string[]): string[] {
+  if (served.includes(ALL_LOCATIONS) || isCompanyAdmin(actor)) return served;
+  const incentive = incentiveGrants(actor);
+  if (incentive.some((r) => r.locationIds.includes(ALL_LOCATIONS))) return served;
+  const held = new Set(incentive.flatMap((r) => r.locationIds));
+  return served.filter((locationId) => held.has(locationId));
+}
+
 /** Whether a profile serving `served` serves the location. */
 export function serves(served: readonly string[], locationId: string): boolean {
   return served.includes(ALL_LOCATIONS) || served.includes(locationId);

@@ -8,7 +8,7 @@ import { Model } from 'mongoose';
 import { randomUUID } from 'node:crypto';
 import { BankProfilesRepository } from '../../bank-profiles/bank-profiles.repository';
 import { PayoutAccess } from '../../profiles/payout-access';
-import { servedLocations, serves } from '../../profiles/permissions';
+import { servedLocations, serves, shownLocations } from '../../profiles/permissions';
 import { locationNotServed } from '../../profiles/problems';
 import { DefaultBankProfile, defaultVersionMatches } from '../default-bank-profile.schema';
 import { DefaultClaims } from '../default-claims';
@@ -55,7 +55,7 @@ export class AssignDefaultBankProfile {
     }
     const served = servedLocations(profile);
     const notServed = input.locationIds.filter((locationId) => !serves(served, locationId));
-    if (notServed.length) throw locationNotServed(input.bankProfileId, served, notServed);
+    if (notServed.length) throw locationNotServed(input.bankProfileId, shownLocations(actor, served), notServed);
     const target: Target = {
       actor,
       partnerId: actor.partnerId,
@@ -111,7 +111,7 @@ export class AssignDefaultBankProfile {
     if (now && now.currency === target.currency) {
       const served = servedLocations(now);
       const notServed = claims.map((c) => c.locationId).filter((locationId) => !serves(served, locationId));
-      if (notServed.length) throw locationNotServed(target.bankProfileId, served, notServed);
+      if (notServed.length) throw locationNotServed(target.bankProfileId, shownLocations(target.actor, served), notServed);
     }
     throw Problems.conflict(
       `Bank profile ${target.bankProfileId} no longer has the currency ${target.currency} (it changed meanwhile); nothing was assigned.`,
