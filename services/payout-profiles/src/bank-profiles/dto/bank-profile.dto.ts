@@ -115,7 +115,7 @@ export class BankProfileDto extends ProfileStateDto {
   @ApiProperty({ enum: PaymentMethods }) paymentMethod!: PaymentMethod;
   @ApiProperty({ type: BeneficiaryDto }) beneficiary!: BeneficiaryDto;
   @ApiProperty({ type: MaskedBankAccountDto }) account!: MaskedBankAccountDto;
-  @ApiProperty({ type: [String], example: ['L1', 'L3'], description: 'The locations it serves, or ["*"] for every location of the partner' })
+  @ApiProperty({ type: [String], example: ['L1', 'L3'], description: 'The locations it serves that you hold a role on (all of them for company admins and admins of every location), or ["*"] for every location of the partner' })
   locationIds!: string[];
 }
 
