@@ -415,4 +415,17 @@ describe('buildEvent', () => {
       /Event ProfileCreated breaks its contract: .*iban/,
     );
   });
+
+  // The back office validates the account, not who may use it: a request carries ProfileDetails, not the profile's
+  // locations and version (the AsyncAPI document listed them, inherited from ProfileEvent).
+  it("refuses a validation request carrying a profile event's locationIds or version", () => {
+    const request = { ...profile, detailsPath: '/v1/operator/profiles/b1' };
+    expect(buildEvent(Topics.validationRequests, { type: 'ProfileValidationRequested', source: 'payout-profiles', data: request }).data).toEqual(request);
+    for (const extra of [{ locationIds: ['L1'] }, { version: 2 }]) {
+      expect(() => buildEvent(Topics.validationRequests, { type: 'ProfileValidationRequested', source: 'payout-profiles', data: { ...request, ...extra } })).toThrow(
+        /Event ProfileValidationRequested breaks its contract: .*(locationIds|version)/,
+      );
+    }
+    expect(buildEvent(Topics.payoutProfiles, { type: 'ProfileUpdated', source: 'payout-profiles', data: { ...profile, locationIds: ['L1'], version: 2 } }).data).toMatchObject({ version: 2 });
+  });
 });

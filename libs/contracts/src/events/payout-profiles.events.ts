@@ -7,22 +7,16 @@ import { IsIsoInstant } from '../instant';
  * of a bank profile: it belongs to the whole partner, so they are keyed by partnerId.
  * No secret ever appears here: account numbers and tax ids are at most masked (last four characters).
  */
-export class ProfileEvent {
+/**
+ * What every profile event and validation request says of the profile: its account details (masked), status and
+ * revision. The back office validates these, not who may use the profile (ProfileEvent adds that).
+ */
+export class ProfileDetails {
   @IsString() profileId!: string;
   @IsIn(ProfileKinds) profileKind!: ProfileKind;
   @IsString() partnerId!: string;
   /** Tax profiles belong to one location; bank profiles to the partner. */
   @IsOptional() @IsString() locationId?: string;
-  /**
-   * Bank profiles: the locations the profile serves (those whose enrollments may choose it and whose default it may
-   * be), or `['*']` for every location of the partner. Absent in events written before it existed: read as `['*']`.
-   */
-  @IsOptional() @IsArray() @ArrayNotEmpty() @IsString({ each: true }) locationIds?: string[];
-  /**
-   * Bank profiles: the profile's version (its ETag) when the event was written. It orders two events of one revision:
-   * a change of `locationIds` alone is not a new revision (nothing to validate again). Absent in older events.
-   */
-  @IsOptional() @IsInt() @Min(1) version?: number;
   @IsInt() @Min(1) revision!: number;
   @IsIn(ProfileStatuses) status!: ProfileStatus;
   @IsArray() @IsString({ each: true }) reasons: string[] = [];
@@ -33,6 +27,19 @@ export class ProfileEvent {
   /** Tax profiles: ISO date after which the tax forms are no longer valid. */
   @IsOptional() @IsIsoInstant() expiresAt?: string;
   @IsOptional() @IsString() maskedAccount?: string;
+}
+
+export class ProfileEvent extends ProfileDetails {
+  /**
+   * Bank profiles: the locations the profile serves (those whose enrollments may choose it and whose default it may
+   * be), or `['*']` for every location of the partner. Absent in events written before it existed: read as `['*']`.
+   */
+  @IsOptional() @IsArray() @ArrayNotEmpty() @IsString({ each: true }) locationIds?: string[];
+  /**
+   * Bank profiles: the profile's version (its ETag) when the event was written. It orders two events of one revision:
+   * a change of `locationIds` alone is not a new revision (nothing to validate again). Absent in older events.
+   */
+  @IsOptional() @IsInt() @Min(1) version?: number;
 }
 
 export class ProfileCreated extends ProfileEvent {}
@@ -78,9 +85,9 @@ export const PayoutProfileEventTypes = {
 
 /**
  * payout-profiles.validation-requests.v1, key partnerId: what the payments back office must validate (the account
- * details, so not `locationIds` nor `version`: payout-profiles leaves them out of requests).
+ * details: ProfileDetails, without ProfileEvent's `locationIds` and `version`).
  */
-export class ProfileValidationRequested extends ProfileEvent {
+export class ProfileValidationRequested extends ProfileDetails {
   /** Where the back office reads the full details (operator API), since secrets never travel in events. */
   @IsString() detailsPath!: string;
 }
