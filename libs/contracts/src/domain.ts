@@ -55,6 +55,17 @@ export const EnrollmentStatusLabels: Record<EnrollmentStatus, string> = {
 export const ENROLLING_LABEL = 'Enrolling';
 export const ENROLLING_STATUSES: readonly EnrollmentStatus[] = ['ACTION_REQUIRED', 'VALIDATING'];
 
+/**
+ * The label a viewer sees, the same in the enrollment service's answers and the invitations overview: the location's
+ * Incentives admin sees each status; everyone else who may look (Incentives users, company admins) "Enrolling" while
+ * validation or the admin's action is pending, and once Enroll has started it (`started`) while it waits for the
+ * admin's Submit (INVITED): only one an admin never acted on is "Invited".
+ */
+export function enrollmentStatusLabel(status: EnrollmentStatus, { started, viewerIsAdmin }: { started: boolean; viewerIsAdmin: boolean }): string {
+  const inProgress = ENROLLING_STATUSES.includes(status) || (status === 'INVITED' && started);
+  return !viewerIsAdmin && inProgress ? ENROLLING_LABEL : EnrollmentStatusLabels[status];
+}
+
 export const ProfileStatuses = ['PENDING_VALIDATION', 'APPROVED', 'ACTION_REQUIRED'] as const;
 export type ProfileStatus = (typeof ProfileStatuses)[number];
 export const ProfileStatusLabels: Record<ProfileStatus, string> = {

@@ -198,6 +198,26 @@ describe('incentives overview', () => {
       actions: [],
     });
   });
+
+  // As the enrollment API labels it: the overview said "Invited" where the enrollment list said "Enrolling".
+  it('shows a reader "Enrolling" for an invited enrollment Enroll has started (waiting for Submit), "Invited" for one nobody started', async () => {
+    const partner = await world.partner(1);
+    const [l1] = partner.locationIds;
+    const reader = await world.user(partner, [['INCENTIVES_USER', [l1]]], 'reader');
+    const started = await world.program({ name: `A started ${partner.partnerId}` });
+    const untouched = await world.program({ name: `B untouched ${partner.partnerId}` });
+    await world.known(reader, [l1]);
+    await world.enrollment(partner, l1, started, 'EnrollmentStarted', 'INVITED', 1);
+    await world.enrollment(partner, l1, untouched, 'EnrollmentInvited', 'INVITED', 2, { previousStatus: 'INELIGIBLE' });
+    await eventually(async () => {
+      const location = (await world.overview(reader)).find((l) => l.locationId === l1);
+      const shown = location.programs.filter((p: { programId: string }) => [started, untouched].includes(p.programId));
+      expect(shown.map((p: { programId: string; status: string; enrollmentStatus: string }) => [p.programId, p.status, p.enrollmentStatus])).toEqual([
+        [started, 'Enrolling', 'INVITED'],
+        [untouched, 'Invited', 'INVITED'],
+      ]);
+    });
+  });
 });
 
 describe('the overview, a page of locations at a time', () => {

@@ -1,9 +1,7 @@
 import {
   decisionFor,
-  ENROLLING_LABEL,
-  ENROLLING_STATUSES,
   EnrollmentStatus,
-  EnrollmentStatusLabels,
+  enrollmentStatusLabel,
   fiscalYearOver,
   MissingPayoutItem,
   MissingPayoutItemReasons,
@@ -255,16 +253,9 @@ export function completeAt(
   });
 }
 
-/**
- * The label a viewer sees. The location's Incentives admin sees each status; everyone else who may look (Incentives
- * users, company admins) sees the Partner Center overview wording: "Enrolling" while validation or their action is
- * pending, and once Enroll has started it (`evaluatedAt`) while it waits for the admin's Submit (INVITED): only one an
- * admin never acted on is "Invited".
- */
+/** The label a viewer sees (enrollmentStatusLabel; started: Enroll has evaluated it, `evaluatedAt`). */
 export function statusLabel(e: { status: EnrollmentStatus; evaluatedAt?: Date | null }, viewerIsAdmin: boolean): string {
-  const inProgress = ENROLLING_STATUSES.includes(e.status) || (e.status === 'INVITED' && !!e.evaluatedAt);
-  if (!viewerIsAdmin && inProgress) return ENROLLING_LABEL;
-  return EnrollmentStatusLabels[e.status];
+  return enrollmentStatusLabel(e.status, { started: !!e.evaluatedAt, viewerIsAdmin });
 }
 
 /**

@@ -65,6 +65,13 @@ describe('buildOverview', () => {
     ]);
   });
 
+  // As the enrollment API labels it (enrollmentStatusLabel): the two screens said "Invited" and "Enrolling" for one.
+  it('shows "Enrolling" to everyone but the admin for an invited enrollment Enroll has started (waiting for Submit); "Invited" for one nobody acted on', () => {
+    const invited = (started: boolean) => [{ programId: 'INV', locationId: 'L1', fiscalYear: 'FY27', status: 'INVITED' as const, started }];
+    const label = (actor: OverviewInput['actor'], started: boolean) => buildOverview(input({ actor, enrollments: invited(started) }))[0].programs.find((p) => p.programId === 'INV')!.status;
+    expect([label(user, true), label(user, false), label(admin, true), label(admin, false)]).toEqual(['Enrolling', 'Invited', 'Invited', 'Invited']);
+  });
+
   it('leaves out revoked invitations and closed programs the location is not enrolled in', () => {
     const programs = new Map([
       ['INV', { _id: 'INV', name: 'Invited program', fiscalYear: 'FY27', requiresEligibility: true, state: 'OPEN' as const }],

@@ -1,5 +1,5 @@
 import { Actor, holdsRole } from '@lib/access';
-import { ENROLLING_LABEL, ENROLLING_STATUSES, EnrollmentStatus, EnrollmentStatusLabels, ProgramState } from '@lib/contracts';
+import { EnrollmentStatus, EnrollmentStatusLabels, enrollmentStatusLabel, ProgramState } from '@lib/contracts';
 import { getStartedUrl } from '../invitations/invitation-ids';
 import { enrollableNow } from '../invitations/invitation-rules';
 import { InvitationState } from '../invitations/invitation.schema';
@@ -52,7 +52,8 @@ export interface OverviewInput {
   }>;
   /** Every program referenced by the invitations and enrollments, and every open program. */
   programs: Map<string, { _id: string; name: string; fiscalYear: string; requiresEligibility: boolean; state: ProgramState }>;
-  enrollments: Array<{ programId: string; locationId: string; fiscalYear: string; status: EnrollmentStatus }>;
+  /** `started`: Enroll has started it (its label to viewers other than the admin: enrollmentStatusLabel). */
+  enrollments: Array<{ programId: string; locationId: string; fiscalYear: string; status: EnrollmentStatus; started?: boolean }>;
   /** The latest eligibility decisions of the locations (whether an INELIGIBLE enrollment can start again). */
   decisions: Array<{ programId: string; locationId: string; fiscalYear: string; eligible: boolean }>;
   portalBaseUrl: string;
@@ -79,11 +80,7 @@ export function buildOverview(input: OverviewInput): OverviewLocation[] {
   );
   return input.locations.map((location) => {
     const isAdmin = holdsRole(input.actor, 'INCENTIVES_ADMIN', location._id);
-    const statuses = new Map(
-      input.enrollments
-        .filter((e) => e.locationId === location._id)
-        .map((e) => [entryKey(e.programId, e.fiscalYear), e.status] as const),
-    );
+    const enrollments = new Map(input.enrollments.filter((e) => e.locationId === location._id).map((e) => [entryKey(e.programId, e.fiscalYear), e] as const));
     const eligible = new Set(
       input.decisions
         .filter((d) => d.locationId === location._id && d.eligible)
@@ -101,7 +98,8 @@ export function buildOverview(input: OverviewInput): OverviewLocation[] {
       const key = entryKey(programId, fiscalYear);
       if (entries.has(key)) return;
       const program = input.programs.get(programId);
-      const enrollmentStatus = statuses.get(key) ?? null;
+      const enrollment = enrollments.get(key);
+      const enrollmentStatus = enrollment?.status ?? null;
       const requiresEligibility = program?.requiresEligibility ?? true;
       // Enroll starts an INELIGIBLE enrollment again only once the location is eligible (open programs: always).
       const endedForNow = enrollmentStatus === 'INELIGIBLE' && requiresEligibility && !eligible.has(key);
@@ -115,9 +113,7 @@ export function buildOverview(input: OverviewInput): OverviewLocation[] {
         ...(invitation && { invitationId: invitation._id, invitationState: invitation.state }),
         enrollmentStatus,
         status: enrollmentStatus
-          ? !isAdmin && ENROLLING_STATUSES.includes(enrollmentStatus)
-            ? ENROLLING_LABEL
-            : EnrollmentStatusLabels[enrollmentStatus]
+          ? enrollmentStatusLabel(enrollmentStatus, { started: !!enrollment?.started, viewerIsAdmin: isAdmin })
           : invitation
             ? EnrollmentStatusLabels.INVITED
             : NOT_ENROLLED_LABEL,
@@ -132,7 +128,7 @@ export function buildOverview(input: OverviewInput): OverviewLocation[] {
       const enrollable = enrollableNow(program, invitation.fiscalYear, input.now);
       // A closed or discontinued program, or an invitation of another fiscal year or of one that is over, only stays
       // on the overview where the location has an enrollment in it.
-      if (!enrollable && !statuses.has(entryKey(invitation.programId, invitation.fiscalYear))) continue;
+      if (!enrollable && !enrollments.has(entryKey(invitation.programId, invitation.fiscalYear))) continue;
       add(invitation.programId, invitation.fiscalYear, invitation.programName, enrollable, invitation.getStartedUrl, invitation);
     }
     for (const program of openPrograms) {

@@ -11,6 +11,6 @@ export class EnrollmentsHandler {
 
   @EventPattern(Topics.enrollments)
   async onEnrollmentEvent(@Payload() event: ConsumedEvent<EnrollmentEvent>): Promise<void> {
-    await this.recordEnrollmentStatus.execute(event.envelope.data);
+    await this.recordEnrollmentStatus.execute(event.envelope.data, event.envelope.type);
   }
 }

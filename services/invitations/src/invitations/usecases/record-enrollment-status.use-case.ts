@@ -19,8 +19,9 @@ export class RecordEnrollmentStatus {
     private readonly reconcile: ReconcileInvitation,
   ) {}
 
-  async execute(enrollment: EnrollmentEvent): Promise<void> {
-    const recorded = await this.views.recordEnrollment(enrollment);
+  /** `type`: the event's (an EnrollmentStarted tells that Enroll started it). */
+  async execute(enrollment: EnrollmentEvent, type?: string): Promise<void> {
+    const recorded = await this.views.recordEnrollment(enrollment, type);
     const { id } = recorded;
     // Completed before this event or now: an early renewal undone at year end (INELIGIBLE) ends completed == false, yet
     // it held the next year's invitation until now.

@@ -6,6 +6,9 @@ import { Model } from 'mongoose';
 import { invitationId } from '../invitation-ids';
 import { EligibilityDecisionView, SetAsideDecision } from './eligibility-decision.schema';
 import { EnrollmentStatusView } from './enrollment-status.schema';
+
+/** Statuses only an enrollment Enroll has started reaches (the enrollment service's `evaluatedAt` is set there). */
+const STARTED_STATUSES: readonly string[] = ['ACTION_REQUIRED', 'VALIDATING', 'ENROLLED'];
 import { ProgramView } from './program-view.schema';
 
 /** This service's views of other services' facts: eligibility decisions, programs and enrollment statuses. */
@@ -155,8 +158,9 @@ export class ViewsRepository {
    *    way here.
    * Returns the invitation id of its key, and whether the enrollment was completed before this event or is now.
    */
-  async recordEnrollment(enrollment: EnrollmentEvent): Promise<{ id: string; completed: boolean }> {
+  async recordEnrollment(enrollment: EnrollmentEvent, type?: string): Promise<{ id: string; completed: boolean }> {
     const id = invitationId(enrollment);
+    const started = type === 'EnrollmentStarted' || STARTED_STATUSES.includes(enrollment.status) || !!enrollment.fromFiscalYear;
     const stated = enrollment.completed !== undefined;
     const enrolledOnce = enrollment.status === 'ENROLLED' || enrollment.previousStatus === 'ENROLLED';
     const restarted = enrollment.previousStatus === 'INELIGIBLE' && !enrollment.fromFiscalYear;
@@ -184,6 +188,7 @@ export class ViewsRepository {
       }
       if (!stated && enrolledOnce && !stored?.completed && (newest || !stored?.completedStated)) set.completed = true;
       if (enrollment.fromFiscalYear && !stored?.continued && enrollment.revision > (stored?.notContinuedFrom ?? 0)) set.continued = true;
+      if (started && !stored?.started) set.started = true;
       completed = !!stored?.completed || set.completed === true;
       return Object.keys(set).length ? set : null;
     });
