@@ -34,11 +34,11 @@ describe('parseEvent: occurredAt', () => {
   });
 
   // A view keeps the newer fact by it: one dated ahead (a typo, a clock a year off) would shadow every correct one after it.
-  it("rejects an outside system's event dated more than an hour ahead of the consumer's clock, and takes one within", () => {
+  it("rejects an outside system's event dated more than an hour ahead of when it was written, and takes one within", () => {
     const now = Date.parse('2026-12-03T10:00:00Z');
     expect(() => parseEvent(Topics.eligibility, decision('2099-01-01T00:00:00Z'), now)).toThrow(MalformedMessageError);
     expect(() => parseEvent(Topics.agreements, JSON.stringify({ ...JSON.parse(decision('2026-12-03T11:00:01Z')), type: 'AgreementStatusChanged', data: { partnerId: 'P1', active: true } }), now)).toThrow(
-      "occurredAt: must not be more than 60 minutes ahead of the consumer's clock (2026-12-03T10:00:00.000Z)",
+      'occurredAt: must not be more than 60 minutes ahead of when the message was written (2026-12-03T10:00:00.000Z)',
     );
     expect(parseEvent(Topics.eligibility, decision('2026-12-03T10:59:59Z'), now).known).toBe(true);
     // The platform's own services: their clocks are theirs to keep (no view of another system is shadowed by them).

@@ -29,9 +29,11 @@ const REQUIRED_ENVELOPE_FIELDS: Array<[keyof Envelope, string]> = [
 ];
 
 /**
- * How far ahead of this service's clock an outside system's `occurredAt` may be. Views keep the newer fact by it: one
- * event dated in the future (a typo, a clock set a year ahead) would stay the newer one and have every correct fact after
- * it ignored, silently, so it is dead-lettered. An hour covers any clock that is merely off.
+ * How far ahead of when it was written to Kafka (its record's timestamp) an outside system's `occurredAt` may be. Views
+ * keep the newer fact by it: one event dated in the future (a typo, a clock set a year ahead) would stay the newer one
+ * and have every correct fact after it ignored, silently, so it is dead-lettered. An hour covers any clock that is
+ * merely off. Judged against the record, not the consumer's clock: a replay (a new consumer group) judges every message
+ * as the first reading did (a refusal is not recorded anywhere), and a consumer far behind as one up to date.
  */
 export const EXTERNAL_CLOCK_SKEW_MS = 3_600_000;
 
@@ -47,10 +49,11 @@ const PLACEHOLDER_UUID = /^(0{8}-0{4}-0{4}-0{4}-0{12}|f{8}-f{4}-f{4}-f{4}-f{12})
 
 /**
  * Parses and validates one message value. Unknown fields are accepted and kept (forward compatibility);
- * unknown types are returned with `known: false`; anything else that is wrong throws MalformedMessageError. `now`: the
- * consumer's clock (an outside system's event dated ahead of it is refused, EXTERNAL_CLOCK_SKEW_MS).
+ * unknown types are returned with `known: false`; anything else that is wrong throws MalformedMessageError. `writtenAt`:
+ * when the message was written to Kafka, its record's timestamp (an outside system's event dated ahead of it is refused,
+ * EXTERNAL_CLOCK_SKEW_MS); the reader's clock where there is none.
  */
-export function parseEvent<T = unknown>(topic: string, value: Buffer | string | null, now = Date.now()): ParsedEvent<T> {
+export function parseEvent<T = unknown>(topic: string, value: Buffer | string | null, writtenAt = Date.now()): ParsedEvent<T> {
   if (value === null || value.length === 0) throw new MalformedMessageError('empty message value');
   let raw: unknown;
   try {
@@ -71,8 +74,8 @@ export function parseEvent<T = unknown>(topic: string, value: Buffer | string | 
   // Consumers order facts by it (newer wins): an unreadable time would be stored as 1970 or compare as NaN.
   if (typeof envelope.version === 'number' && !(Number.isInteger(envelope.version) && envelope.version >= 1)) problems.push('version: must be a whole number from 1');
   if (typeof envelope.occurredAt === 'string' && !isIsoInstant(envelope.occurredAt)) problems.push('occurredAt: must be an ISO-8601 date and time with its offset (Z or ±hh:mm)');
-  else if (typeof envelope.occurredAt === 'string' && EXTERNAL_TOPICS.includes(topic as never) && Date.parse(envelope.occurredAt) > now + EXTERNAL_CLOCK_SKEW_MS) {
-    problems.push(`occurredAt: must not be more than ${EXTERNAL_CLOCK_SKEW_MS / 60_000} minutes ahead of the consumer's clock (${new Date(now).toISOString()})`);
+  else if (typeof envelope.occurredAt === 'string' && EXTERNAL_TOPICS.includes(topic as never) && Date.parse(envelope.occurredAt) > writtenAt + EXTERNAL_CLOCK_SKEW_MS) {
+    problems.push(`occurredAt: must not be more than ${EXTERNAL_CLOCK_SKEW_MS / 60_000} minutes ahead of when the message was written (${new Date(writtenAt).toISOString()})`);
   }
   // Consumers skip an event whose id they have applied (the processed-event ledger): an empty or made-up id (a
   // publisher's own counter) would have a later, different event skipped as a duplicate, silently. Dead-lettered.

@@ -382,3 +382,30 @@ describe('KafkaEventServer closing while a consumer starts', () => {
     expect(consumer.disconnect).not.toHaveBeenCalled();
   });
 });
+
+// Judged against when it was written: a replay (a new consumer group, months later) or a consumer far behind reads a
+// message as the first reading did. Against the reader's clock, an event refused at first (dated ahead) was applied on
+// replay, shadowing every correct fact dated before it.
+describe("KafkaEventServer: an outside system's event dated ahead, judged against its record's timestamp", () => {
+  const dated = (occurredAt: string, timestamp: string): KafkaMessage => ({
+    offset: '0',
+    key: Buffer.from('p1'),
+    value: Buffer.from(JSON.stringify(createEnvelope({ type: 'AgreementStatusChanged', source: 'agreements', occurredAt: new Date(occurredAt), data: { partnerId: 'p1', active: false } }))),
+    timestamp,
+    attributes: 0,
+    headers: {},
+  });
+
+  it.each([
+    ['written then, read now', String(Date.parse('2099-01-01T00:00:00Z') - 60_000), 1, 0],
+    ['written now (its date a typo)', String(Date.now()), 0, 1],
+  ])('2099-01-01, %s (record timestamp %s): handled %i, dead-lettered %i', async (_, timestamp, handled, deadLettered) => {
+    const { subject, sent } = recordingServer();
+    let done = 0;
+    subject.addHandler(Topics.agreements, async () => void (done += 1), true);
+    const { value } = payload([dated('2099-01-01T00:00:00.000Z', timestamp)], async () => undefined);
+    await (subject as unknown as WithBatch).handleBatch(value);
+    expect([done, sent.length]).toEqual([handled, deadLettered]);
+    if (deadLettered) expect(String(sent[0].messages[0].headers['x-dlq-error'])).toContain('ahead of when the message was written');
+  });
+});

@@ -394,7 +394,8 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
   ): Promise<{ lastDone?: string; error?: unknown }> {
     const items: Item[] = messages.map((message) => {
       try {
-        const parsed = parseEvent(topic, message.value);
+        // Judged against when the message was written (its record's timestamp), as on any later reading of it.
+        const parsed = parseEvent(topic, message.value, recordTime(message));
         if (!parsed.known) {
           this.metrics.consumed.inc({ topic, outcome: 'skipped_unknown_type' });
           return { message, done: true };
@@ -621,4 +622,13 @@ function recordSize(key: Buffer | null, value: Buffer | null, headers: IHeaders)
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * When a message was written to Kafka: its record's timestamp (the producer's CreateTime, or the broker's
+ * LogAppendTime where the topic says so); now for a record without one (-1, from before timestamps).
+ */
+export function recordTime(message: Pick<KafkaMessage, 'timestamp'>): number {
+  const at = Number(message.timestamp);
+  return Number.isFinite(at) && at > 0 ? at : Date.now();
 }
