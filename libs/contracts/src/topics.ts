@@ -34,9 +34,17 @@ export const EXTERNAL_TOPICS: Topic[] = [Topics.eligibility, Topics.agreements, 
  */
 export const HISTORY_TOPICS: Topic[] = [Topics.identity, Topics.programs, Topics.enrollments, Topics.invitations, Topics.payoutProfiles, ...EXTERNAL_TOPICS];
 
-/** The topic settings a service creates `topic` with (beside its partitions). */
+/**
+ * The topic settings a service creates `topic` with (beside its partitions). An outside system's topic stamps each
+ * record with the broker's clock (`LogAppendTime`): its events are judged against when they were written (an event
+ * dated an hour or more ahead of that is dead-lettered, parseEvent), and a producer's own clock, set a year ahead, would
+ * otherwise vouch for its own dates.
+ */
 export function topicConfig(topic: string): Record<string, string> {
-  return HISTORY_TOPICS.includes(topic as Topic) ? { 'retention.ms': '-1' } : {};
+  return {
+    ...(HISTORY_TOPICS.includes(topic as Topic) && { 'retention.ms': '-1' }),
+    ...(EXTERNAL_TOPICS.includes(topic as Topic) && { 'message.timestamp.type': 'LogAppendTime' }),
+  };
 }
 
 export function deadLetterTopic(topic: string): string {

@@ -53,8 +53,14 @@ describe('TopicAdmin.ensureTopics', () => {
 
   it('keeps the whole history of a topic whose history builds views; where the cluster refuses that, creates it with its defaults, and says so', async () => {
     const { kafka, stats } = fakeKafka();
-    await new TopicAdmin(kafka, { serviceName: 'test' } as never).ensureTopics(['identity.events.v1', 'enrollments.events.v1', 'notifications.events.v1']);
-    expect(stats.settings).toEqual({ 'identity.events.v1': { 'retention.ms': '-1' }, 'enrollments.events.v1': { 'retention.ms': '-1' }, 'notifications.events.v1': {} });
+    await new TopicAdmin(kafka, { serviceName: 'test' } as never).ensureTopics(['identity.events.v1', 'enrollments.events.v1', 'notifications.events.v1', 'agreements.status.v1']);
+    expect(stats.settings).toEqual({
+      'identity.events.v1': { 'retention.ms': '-1' },
+      'enrollments.events.v1': { 'retention.ms': '-1' },
+      'notifications.events.v1': {},
+      // An outside system's: its records stamped by the broker (events dated ahead are judged against that).
+      'agreements.status.v1': { 'retention.ms': '-1', 'message.timestamp.type': 'LogAppendTime' },
+    });
 
     const refusing = fakeKafka({ refuseSettings: true });
     const admin = new TopicAdmin(refusing.kafka, { serviceName: 'test' } as never);

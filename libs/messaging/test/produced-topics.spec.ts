@@ -4,7 +4,7 @@
  * any other before its first send there, each with KAFKA_TOPIC_PARTITIONS partitions.
  */
 import { Topics } from '@lib/contracts';
-import { outboxPlugin } from '@lib/messaging';
+import { outboxPlugin, TopicAdmin } from '@lib/messaging';
 import { PlatformModule } from '@lib/platform';
 import { bootService, eventually, PROJECT_ROOT, runDir, RunningService, TestIssuer, uniqueName } from '@lib/testing';
 import { KafkaServer, startKafka } from '@lib/testing/infra/kafka';
@@ -69,10 +69,10 @@ function boot(db: string, module: object = PayoutProfilesLikeModule): Promise<Ru
   });
 }
 
-/** A topic's retention.ms as the broker describes it. */
-async function retentionOf(topic: string): Promise<string | null | undefined> {
-  const { resources } = await admin.describeConfigs({ resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configNames: ['retention.ms'] }], includeSynonyms: false });
-  return resources[0].configEntries.find((entry) => entry.configName === 'retention.ms')?.configValue;
+/** A topic's retention.ms (or another setting) as the broker describes it. */
+async function retentionOf(topic: string, setting = 'retention.ms'): Promise<string | null | undefined> {
+  const { resources } = await admin.describeConfigs({ resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configNames: [setting] }], includeSynonyms: false });
+  return resources[0].configEntries.find((entry) => entry.configName === setting)?.configValue;
 }
 
 /** Partitions and records of each topic (fails while one does not exist). */
@@ -107,6 +107,10 @@ describe('topics a service writes, on a broker that does not create topics on fi
       expect(await retentionOf(Topics.identity)).toBe('-1');
       expect(await retentionOf(Topics.payoutProfiles)).toBe('-1');
       expect(await retentionOf(Topics.validationRequests)).toBe(String(24 * 3_600_000)); // the broker's log.retention.hours
+      // An outside system's topic, as a consumer of it creates it: its records stamped by the broker's clock.
+      await new TopicAdmin(new Kafka({ brokers: broker.brokers, logLevel: logLevel.NOTHING }), { serviceName: 'enrollment' } as never).ensureTopics([Topics.agreements]);
+      expect([await retentionOf(Topics.agreements), await retentionOf(Topics.agreements, 'message.timestamp.type')]).toEqual(['-1', 'LogAppendTime']);
+      expect(await retentionOf(Topics.identity, 'message.timestamp.type')).toBe('CreateTime');
     } finally {
       await Promise.all(services.map((service) => service.close()));
     }
