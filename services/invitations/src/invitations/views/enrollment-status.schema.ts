@@ -27,13 +27,13 @@ export class EnrollmentStatusView {
    * not started again by Enroll since (`notContinuedFrom`: the revision that told it; older events do not set it back).
    */
   @Prop() continued?: boolean;
+  @Prop() notContinuedFrom?: number;
   /**
    * Enroll has started it (the enrollment service's `evaluatedAt`, never unset there): an EnrollmentStarted, or any
    * event of a status only a started enrollment reaches, or a continuation; from any event, whatever its revision.
    * Its label to viewers other than the admin reads it (enrollmentStatusLabel: "Enrolling" while INVITED, started).
    */
   @Prop() started?: boolean;
-  @Prop() notContinuedFrom?: number;
   /**
    * INELIGIBLE: the eligibility decision its event names as the one that ended it (EnrollmentIneligible.decision; null:
    * none named). An eligible decision not later than it does not invite again (ViewsRepository.recordEnrollment).

@@ -6,10 +6,10 @@ import { Model } from 'mongoose';
 import { invitationId } from '../invitation-ids';
 import { EligibilityDecisionView, SetAsideDecision } from './eligibility-decision.schema';
 import { EnrollmentStatusView } from './enrollment-status.schema';
+import { ProgramView } from './program-view.schema';
 
 /** Statuses only an enrollment Enroll has started reaches (the enrollment service's `evaluatedAt` is set there). */
 const STARTED_STATUSES: readonly string[] = ['ACTION_REQUIRED', 'VALIDATING', 'ENROLLED'];
-import { ProgramView } from './program-view.schema';
 
 /** This service's views of other services' facts: eligibility decisions, programs and enrollment statuses. */
 @Injectable()
