@@ -91,6 +91,22 @@ describe('buildOverview', () => {
     ]);
   });
 
+  // Only starting needs an OPEN program: Enroll answers Continue for one started before the program closed.
+  it('offers Enroll (Continue) on an enrollment started before its program closed, while its year runs; not on one nobody started', () => {
+    const programs = new Map([['INV', { _id: 'INV', name: 'Invited program', fiscalYear: 'FY27', requiresEligibility: true, state: 'CLOSED' as const }]]);
+    const actions = (status: 'ACTION_REQUIRED' | 'INVITED' | 'VALIDATING', started: boolean, now = DURING) =>
+      buildOverview(input({ programs, now, enrollments: [{ programId: 'INV', locationId: 'L1', fiscalYear: 'FY27', status, started }] }))[0].programs.map((p) => p.actions);
+    expect(actions('ACTION_REQUIRED', true)).toEqual([['ENROLL']]);
+    expect(actions('INVITED', true)).toEqual([['ENROLL']]);
+    expect(actions('INVITED', false)).toEqual([[]]);
+    expect(actions('VALIDATING', true)).toEqual([[]]);
+    expect(actions('ACTION_REQUIRED', true, FY27_OVER)).toEqual([[]]);
+    const discontinued = new Map([['INV', { ...programs.get('INV')!, state: 'DISCONTINUED' as const }]]);
+    expect(buildOverview(input({ programs: discontinued, enrollments: [{ programId: 'INV', locationId: 'L1', fiscalYear: 'FY27', status: 'ACTION_REQUIRED', started: true }] }))[0].programs.map((p) => p.actions)).toEqual([[]]);
+    // Not the admin's: a reader gets no action.
+    expect(buildOverview(input({ programs, actor: user, enrollments: [{ programId: 'INV', locationId: 'L1', fiscalYear: 'FY27', status: 'ACTION_REQUIRED', started: true }] }))[0].programs[0].actions).toEqual([]);
+  });
+
   it('keeps each location apart', () => {
     const locations = [
       { _id: 'L1', legalName: 'Contoso', country: 'US' },
