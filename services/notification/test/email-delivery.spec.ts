@@ -708,6 +708,8 @@ describe('enrollment and profile events', () => {
     ['EnrollmentValidating', { status: 'VALIDATING', fiscalYear: 'FY28', fromFiscalYear: 'FY27' }, /continued from fiscal year FY27 into fiscal year FY28[\s\S]*No action is needed/],
     ['EnrollmentRejected', { status: 'ACTION_REQUIRED', fiscalYear: 'FY28', fromFiscalYear: 'FY27', reasons: ['W-9 unsigned'] }, /continued from fiscal year FY27[\s\S]*without being submitted again/],
     ['EnrollmentEnrolled', { status: 'ENROLLED' }, /is now Enrolled in Azure Growth/],
+    // Out of ENROLLED (its required tax profile expired): submitted already, not "before it can be submitted".
+    ['EnrollmentActionRequired', { status: 'ACTION_REQUIRED', previousStatus: 'ENROLLED', missing: ['TAX_PROFILE_EXPIRED'] }, /is no longer Enrolled: it needs your action to be enrolled again/],
     ['EnrollmentRejected', { status: 'ACTION_REQUIRED', reasons: ['Bank account holder name does not match'] }, /Bank account holder name does not match/],
     ['EnrollmentRenewed', { status: 'ENROLLED', fiscalYear: 'FY28', fromFiscalYear: 'FY27' }, /continued from fiscal year FY27 into fiscal year FY28/],
     ['EnrollmentExpired', { status: 'EXPIRED', reasons: ['The partner agreement is not active'] }, /has expired[\s\S]*The partner agreement is not active/],

@@ -177,6 +177,12 @@ export class MessagePlanner {
       context.backToValidation = data.previousStatus === 'ENROLLED';
       context.afterActionRequired = data.previousStatus === 'ACTION_REQUIRED';
     }
+    // Out of ENROLLED (a required tax profile expired, its bank profile no longer serving the location) or out of
+    // validation: submitted already, not "before it can be submitted".
+    if (template === 'enrollment-action-required') {
+      context.wasEnrolled = data.previousStatus === 'ENROLLED';
+      context.wasSubmitted = data.previousStatus === 'VALIDATING';
+    }
     if (template === 'enrollment-renewal-at-risk') {
       const risk = data as EnrollmentRenewalAtRisk;
       // fiscalYearEndsAt is the exclusive end (FY27: 2027-07-01T00:00:00Z): the year's last day is the day before.

@@ -68,6 +68,21 @@ describe('TemplateRenderer', () => {
     expect(out.text).not.toContain('Details:');
     expect(out.html).toContain('<li>A bank profile</li>');
   });
+
+  // Out of ENROLLED (its tax profile expired) or out of validation, it was submitted already.
+  it.each([
+    [{ wasEnrolled: true }, 'is no longer Enrolled: it needs your action to be enrolled again.'],
+    [{ wasSubmitted: true }, 'needs your action before its validation can go on.'],
+    [{}, 'needs your action before it can be submitted.'],
+  ])('words an action-required email by what the enrollment was (%j)', (was, sentence) => {
+    const out = renderer.render('enrollment-action-required', { ...sample, fromFiscalYear: undefined, ...was });
+    expect(out.text).toContain(`The enrollment of Contoso Ltd (L-1) in Azure Growth FY27 (fiscal year FY27) ${sentence}`);
+    expect(out.html).toContain(sentence);
+  });
+
+  it('tells that a tax profile expiring takes enrollments requiring one out of Enrolled, not only their renewal', () => {
+    for (const expired of [true, false]) expect(renderer.render('tax-profile-expiring', { ...sample, expired }).text).toContain('no longer Enrolled (Action required)');
+  });
 });
 
 describe("a team's own templates (NOTIFY_TEMPLATES_DIR)", () => {
