@@ -713,6 +713,8 @@ describe('enrollment and profile events', () => {
     ['EnrollmentRejected', { status: 'ACTION_REQUIRED', reasons: ['Bank account holder name does not match'] }, /Bank account holder name does not match/],
     ['EnrollmentRenewed', { status: 'ENROLLED', fiscalYear: 'FY28', fromFiscalYear: 'FY27' }, /continued from fiscal year FY27 into fiscal year FY28/],
     ['EnrollmentExpired', { status: 'EXPIRED', reasons: ['The partner agreement is not active'] }, /has expired[\s\S]*The partner agreement is not active/],
+    // A continuation the new year's eligibility decision undid (its admins were told it continues).
+    ['EnrollmentIneligible', { status: 'INELIGIBLE', previousStatus: 'ENROLLED', completed: false, reasons: ['Not eligible in FY27'] }, /is no longer Enrolled: the location is not eligible[\s\S]*Not eligible in FY27/],
     // fiscalYearEndsAt as the enrollment service sends it: the exclusive end; the year's last day is June 30.
     ['EnrollmentRenewalAtRisk', { status: 'ENROLLED', fiscalYearEndsAt: '2027-07-01T00:00:00.000Z', missing: ['TAX_PROFILE_EXPIRED'] }, /ends on June 30, 2027[\s\S]*A tax profile whose tax forms have not expired/],
     [

@@ -158,3 +158,25 @@ describe('MessagePlanner, recipients chosen from the view', () => {
     expect(plan?.fromView).toBeUndefined();
   });
 });
+
+describe('MessagePlanner, an enrollment ending INELIGIBLE', () => {
+  const ineligible = (previousStatus: string) =>
+    createEnvelope({
+      type: 'EnrollmentIneligible',
+      source: 'enrollment',
+      partnerId: PARTNER,
+      locationId: 'L-1',
+      data: { enrollmentId: 'e-1', programId: 'prog-1', partnerId: PARTNER, locationId: 'L-1', fiscalYear: 'FY28', status: 'INELIGIBLE', previousStatus, reasons: ['Not eligible in FY28'], missing: [], revision: 3, completed: false },
+    });
+  const admin = user('admin-1', 'INCENTIVES_ADMIN');
+
+  // Its admins were told it continues (EnrollmentRenewed): a continuation the new year's decision undid is told too.
+  it('tells the location admins of one out of ENROLLED (a continuation undone), with why', async () => {
+    const plan = await planner([admin]).plan(Topics.enrollments, ineligible('ENROLLED'));
+    expect(plan).toMatchObject({ template: 'enrollment-ineligible', recipients: [expect.objectContaining({ userId: 'admin-1' })], context: expect.objectContaining({ reasons: ['Not eligible in FY28'] }) });
+  });
+
+  it('tells nobody of one never completed (nothing was promised)', async () => {
+    for (const before of ['INVITED', 'ACTION_REQUIRED', 'VALIDATING']) expect(await planner([admin]).plan(Topics.enrollments, ineligible(before))).toBeNull();
+  });
+});

@@ -57,6 +57,8 @@ const ENROLLMENT_TEMPLATES: Record<string, TemplateName> = {
   EnrollmentRejected: 'enrollment-rejected',
   EnrollmentRenewed: 'enrollment-renewed',
   EnrollmentExpired: 'enrollment-expired',
+  // Only a continuation undone (see plan): an enrollment never completed ending INELIGIBLE is not notified.
+  EnrollmentIneligible: 'enrollment-ineligible',
   EnrollmentRenewalAtRisk: 'enrollment-renewal-at-risk',
 };
 
@@ -95,6 +97,11 @@ export class MessagePlanner {
         return this.profileActionRequired(envelope.data as ProfileEvent);
       case 'TaxProfileExpiring':
         return this.taxProfileExpiring(envelope.data as TaxProfileExpiring);
+      case 'EnrollmentIneligible':
+        // Out of ENROLLED: a continuation into a new year made on the previous year's eligibility (none published for
+        // the new one yet) that the new year's decision undid. Its admins were told it continues; they are told it does
+        // not (SPEC 1, Enrollment 6). Before completion, losing eligibility tells nobody (by choice: nothing was promised).
+        return (envelope.data as EnrollmentEvent).previousStatus === 'ENROLLED' ? this.enrollment('enrollment-ineligible', envelope.data as EnrollmentEvent) : null;
       default:
         return this.enrollment(ENROLLMENT_TEMPLATES[envelope.type], envelope.data as EnrollmentEvent);
     }

@@ -15,6 +15,7 @@ export const TemplateNames = [
   'enrollment-rejected',
   'enrollment-renewed',
   'enrollment-expired',
+  'enrollment-ineligible',
   'enrollment-renewal-at-risk',
   'profile-action-required',
   'tax-profile-expiring',
