@@ -286,6 +286,33 @@ describe('invitations and eligibility decisions, in either order', () => {
   });
 });
 
+// The invitation issued again (its version) is what this service knows since a revocation: a revocation of an earlier
+// version, consumed again (a replay: a new consumer group; or sent again), changes nothing. Compared by the revocation's
+// time alone, one written after the eligible decision behind the new cycle (the invitations service lagging) ended the
+// enrollment INELIGIBLE again, and the invitation reopened it: two events, two versions, for nothing.
+describe('a revocation of an earlier version of the invitation than the enrollment has recorded', () => {
+  it('changes nothing when consumed again after the invitation was issued again', async () => {
+    const program = await createProgram(h);
+    const id = invitationData(program, w.L1).invitationId;
+    await eligibility(h, w, program.programId, w.L1, true);
+    await eligibilityKnown(h, program.programId, w.L1);
+    await issueInvitation(h, w, program, w.L1, id, 1);
+    await enrollmentWith(program.programId, 'INVITED');
+    // Eligible again before the invitations service wrote the revocation of version 2 (it lagged): the revocation ends
+    // it, the invitation issued again (version 3) reopens it.
+    const revoked = createEnvelope({ type: 'InvitationRevoked', source: 'invitations', partnerId: w.partnerId, data: { ...invitationData(program, w.L1), invitationVersion: 2, reasons: ['Partner designation lost'] } });
+    await publish(revoked);
+    await enrollmentWith(program.programId, 'INELIGIBLE');
+    await issueInvitation(h, w, program, w.L1, id, 3);
+    const reopened = await enrollmentWith(program.programId, 'INVITED');
+
+    await publish({ ...revoked, eventId: randomUUID() }); // as a replay reads it (the ledger knows this id)
+    await settle(w.L1);
+    expect(await list(program.programId)).toEqual([expect.objectContaining({ status: 'INVITED', version: reopened.version })]);
+    expect(eventsOf(reopened.enrollmentId).map((e) => e.type)).toEqual(['EnrollmentIneligible', 'EnrollmentInvited']);
+  });
+});
+
 describe('an invitation naming a location as another partner\'s', () => {
   it('is dead-lettered with the reason; no enrollment is recorded', async () => {
     const dead = await watchFromNow([deadLetterTopic(Topics.invitations)]);

@@ -225,6 +225,7 @@ export async function issueInvitation(
   program: { programId: string; name: string; fiscalYear: string },
   locationId: string,
   invitationId = `inv-${program.programId}-${locationId}`,
+  invitationVersion?: number,
 ) {
   return h.kafka.publishEvent(Topics.invitations, locationId, {
     type: 'InvitationIssued',
@@ -241,6 +242,7 @@ export async function issueInvitation(
       channels: ['EMAIL', 'NOTICE'],
       getStartedUrl: 'https://partner.example.com/incentives/enroll',
       requiresEligibility: true,
+      ...(invitationVersion !== undefined && { invitationVersion }),
     },
   });
 }

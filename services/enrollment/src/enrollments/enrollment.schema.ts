@@ -68,6 +68,11 @@ export class Enrollment {
   @Prop() enrolledAt?: Date;
   @Prop({ type: ValidatedRevisionsSchema }) validated?: ValidatedRevisions;
   @Prop() invitationId?: string;
+  /**
+   * The highest version of its invitation this service has recorded issued (InvitationIssued.invitationVersion): a
+   * revocation of an earlier version is older than what it knows (RecordInvitationRevocation). No version of its own.
+   */
+  @Prop() invitationVersion?: number;
   /** The enrollment of the previous fiscal year this one continues. */
   @Prop() renewedFrom?: string;
   /** A continuation's outcome as the rollover decided it (its mark on the old enrollment, also for a rerun). */

@@ -148,6 +148,11 @@ export class EnrollmentsRepository {
     return this.model.find(filter).lean<Enrollment[]>();
   }
 
+  /** Records that the invitation was issued at this version (the highest one kept); not a change of the enrollment. */
+  async recordInvitationVersion(enrollmentId: string, invitationVersion: number): Promise<void> {
+    await this.model.updateOne({ _id: enrollmentId }, { $max: { invitationVersion } });
+  }
+
   /**
    * The program's name on its enrollments (what they are read and their events published with): one write, no new
    * version and no event (the name is the catalog's, not a change of the enrollment). Returns how many it renamed.

@@ -21,7 +21,9 @@ import { MarkIneligible } from './mark-ineligible.use-case';
  *  - the newest eligibility decision for the year says eligible and was made after the revocation (eligible again);
  *  - the enrollment was started (Enroll, which checks eligibility) after the revocation.
  * Both compare the revocation's `occurredAt` with times of other clocks (the eligibility system's, this service's):
- * only a re-eligibility or an Enroll within the clocks' skew of the revocation is misjudged.
+ * only a re-eligibility or an Enroll within the clocks' skew of the revocation is misjudged. And:
+ *  - the invitation was issued again at a later version than the revocation's (`invitationVersion`): a revocation
+ *    consumed again after it (a replay), written after the eligible decision behind the new cycle, is not applied.
  */
 @Injectable()
 export class RecordInvitationRevocation {
@@ -47,7 +49,8 @@ export class RecordInvitationRevocation {
         current.status === 'INVITED' &&
         !current.enrolledAt &&
         (!current.invitationId || current.invitationId === revocation.invitationId) &&
-        !(current.startedAt && +new Date(current.startedAt) > +revokedAt),
+        !(current.startedAt && +new Date(current.startedAt) > +revokedAt) &&
+        !(revocation.invitationVersion !== undefined && (current.invitationVersion ?? 0) > revocation.invitationVersion),
       revokedAt,
     );
   }

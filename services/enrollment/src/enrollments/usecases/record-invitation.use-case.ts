@@ -72,6 +72,7 @@ export class RecordInvitation {
       missing: [],
       bankChosen: false,
       invitationId: invitation.invitationId,
+      ...(invitation.invitationVersion !== undefined && { invitationVersion: invitation.invitationVersion }),
       version: 1,
       createdAt: now,
       updatedAt: now,
@@ -81,6 +82,8 @@ export class RecordInvitation {
       await this.enrollments.insert(record, []);
     } catch (error) {
       if (!isDuplicateKey(error)) throw error; // invited already (a redelivery), or enrolled before the invitation
+      // Issued again (a new cycle after a revocation): a revocation of an earlier version is older than this.
+      if (invitation.invitationVersion !== undefined) await this.enrollments.recordInvitationVersion(record._id, invitation.invitationVersion);
     }
     await this.recheck.execute(record);
     // Issued again after a revocation (eligible again): the enrollment it had created, ended INELIGIBLE before anyone
