@@ -5,6 +5,7 @@
  */
 import { createEnvelope, DefaultBankProfileChange, Envelope, Topics } from '@lib/contracts';
 import { groupCaughtUp } from '@lib/testing';
+import { randomUUID } from 'node:crypto';
 import { bankProfile, call, createProgram, Harness, profileEvent, profileKnown, withHarness, World } from './support';
 
 jest.setTimeout(120_000);
@@ -87,5 +88,29 @@ describe('default bank profile events, ordered by version', () => {
     await publish(defaultEvent('DefaultBankProfileAssigned', w.L2, P2, 2, at(1_000)));
     await settled();
     expect(await proposedBankProfile(w.L2, 'adminOfOther')).toBeNull();
+  });
+});
+
+// An older producer's event (no version) consumed again (a replay: a new consumer group) is the same change: it
+// rewrote receivedAt, and a default whose profile the view does not know read as settling for 30 s (409 busy).
+describe('a default bank profile event without a version, consumed again', () => {
+  it('changes nothing: the view keeps when it received it', async () => {
+    const [P] = await approvedBankProfiles(1);
+    const unversioned = createEnvelope<DefaultBankProfileChange>({
+      type: 'DefaultBankProfileAssigned',
+      source: 'payout-profiles',
+      partnerId: w.partnerId,
+      occurredAt: at(2_000),
+      data: { partnerId: w.partnerId, locationId: w.L2, bankProfileId: P, currency: 'USD' },
+    });
+    const view = () => h.db.collection<{ _id: string; bankProfileId: string; receivedAt: Date }>('default_bank_profile_view').findOne({ _id: w.L2 });
+    await publish(unversioned);
+    await settled();
+    const first = await view();
+    expect(first).toMatchObject({ bankProfileId: P });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await publish({ ...unversioned, eventId: randomUUID() }); // as a replay reads it (the ledger knows this id)
+    await settled();
+    expect((await view())!.receivedAt).toEqual(first!.receivedAt);
   });
 });

@@ -138,7 +138,11 @@ export class ViewsRepository {
   /** Keeps the newest assignment (`newerDefault`); the same version again changes nothing. */
   async recordDefaultAssigned({ partnerId, locationId, bankProfileId, currency, version }: DefaultBankProfileChange, changedAt: Date): Promise<void> {
     await upsertIfNewer<DefaultBankProfileView>(this.defaultModel.collection, locationId, {
-      replaces: (stored) => newerDefault(stored, version, changedAt),
+      // The same change again (an older producer's event without a version, consumed again: a replay) keeps when it was
+      // received: a new receivedAt made a default whose profile the view does not know read as settling (409 busy).
+      replaces: (stored) =>
+        newerDefault(stored, version, changedAt) &&
+        !(+stored.changedAt === +changedAt && stored.bankProfileId === bankProfileId && stored.currency === currency && (stored.version ?? null) === (version ?? null)),
       set: { partnerId, bankProfileId, currency, changedAt, version: version ?? null, receivedAt: new Date() },
     });
   }
