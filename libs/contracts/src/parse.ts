@@ -32,8 +32,9 @@ const REQUIRED_ENVELOPE_FIELDS: Array<[keyof Envelope, string]> = [
  * How far ahead of when it was written to Kafka (its record's timestamp) an outside system's `occurredAt` may be. Views
  * keep the newer fact by it: one event dated in the future (a typo, a clock set a year ahead) would stay the newer one
  * and have every correct fact after it ignored, silently, so it is dead-lettered. An hour covers any clock that is
- * merely off. Judged against the record, not the consumer's clock: a replay (a new consumer group) judges every message
- * as the first reading did (a refusal is not recorded anywhere), and a consumer far behind as one up to date.
+ * merely off. Judged against the record (bounded by the consumer's clock: a producer's clock set ahead does not vouch
+ * for its own dates), not the consumer's clock alone: a replay (a new consumer group) judges every message as the first
+ * reading did (a refusal is not recorded anywhere), and a consumer far behind as one up to date.
  */
 export const EXTERNAL_CLOCK_SKEW_MS = 3_600_000;
 

@@ -396,14 +396,19 @@ describe("KafkaEventServer: an outside system's event dated ahead, judged agains
     headers: {},
   });
 
+  const written = Date.parse('2026-01-01T00:00:00Z');
   it.each([
-    ['written then, read now', String(Date.parse('2099-01-01T00:00:00Z') - 60_000), 1, 0],
-    ['written now (its date a typo)', String(Date.now()), 0, 1],
-  ])('2099-01-01, %s (record timestamp %s): handled %i, dead-lettered %i', async (_, timestamp, handled, deadLettered) => {
+    // Read long after: the reader's clock would take it; judged as when it was written, it is still refused.
+    ['90 minutes after it was written', new Date(written + 90 * 60_000).toISOString(), String(written), 0, 1],
+    ['30 minutes after it was written', new Date(written + 30 * 60_000).toISOString(), String(written), 1, 0],
+    ['2099, written now (its date a typo)', '2099-01-01T00:00:00.000Z', String(Date.now()), 0, 1],
+    // A producer's clock set ahead does not vouch for its own dates: the reader's clock bounds the record's.
+    ['2099, written by a producer whose clock says 2099', '2099-01-01T00:00:00.000Z', String(Date.parse('2099-01-01T00:00:00Z') - 60_000), 0, 1],
+  ])('dated %s (occurredAt %s, record timestamp %s): handled %i, dead-lettered %i', async (_, occurredAt, timestamp, handled, deadLettered) => {
     const { subject, sent } = recordingServer();
     let done = 0;
     subject.addHandler(Topics.agreements, async () => void (done += 1), true);
-    const { value } = payload([dated('2099-01-01T00:00:00.000Z', timestamp)], async () => undefined);
+    const { value } = payload([dated(occurredAt, timestamp)], async () => undefined);
     await (subject as unknown as WithBatch).handleBatch(value);
     expect([done, sent.length]).toEqual([handled, deadLettered]);
     if (deadLettered) expect(String(sent[0].messages[0].headers['x-dlq-error'])).toContain('ahead of when the message was written');

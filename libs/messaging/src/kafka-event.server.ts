@@ -625,10 +625,11 @@ function sleep(ms: number): Promise<void> {
 }
 
 /**
- * When a message was written to Kafka: its record's timestamp (the producer's CreateTime, or the broker's
- * LogAppendTime where the topic says so); now for a record without one (-1, from before timestamps).
+ * When a message was written to Kafka, as far as this reader can vouch for it: its record's timestamp (the broker's
+ * LogAppendTime where the topic says so, else the producer's CreateTime), but never later than the reader's clock (a
+ * producer's clock set ahead does not vouch for its own dates); now for a record without one (-1).
  */
-export function recordTime(message: Pick<KafkaMessage, 'timestamp'>): number {
+export function recordTime(message: Pick<KafkaMessage, 'timestamp'>, now = Date.now()): number {
   const at = Number(message.timestamp);
-  return Number.isFinite(at) && at > 0 ? at : Date.now();
+  return Number.isFinite(at) && at > 0 ? Math.min(at, now) : now;
 }
