@@ -49,7 +49,7 @@ export class TopicAdmin {
     await admin.connect();
     try {
       await createMissingTopics(admin, topics, this.partitions, topicConfig, (refused, error) =>
-        this.logger.warn(`Created ${refused.join(', ')} with the cluster's default settings: it refused ${refused.map((topic) => JSON.stringify(topicConfig(topic))).join(', ')} (${error.message}). Set their retention as README "Deploying" says.`),
+        this.logger.warn(`Created ${refused.join(', ')} with the cluster's default settings: it refused ${refused.map((topic) => JSON.stringify(topicConfig(topic))).join(', ')} (${error.message}). Set their retention (and an outside system's topic's message.timestamp.type) as README "Deploying" says.`),
       );
       topics.forEach((topic) => this.known.add(topic));
     } finally {

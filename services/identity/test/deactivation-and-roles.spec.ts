@@ -235,6 +235,20 @@ describe('the last active Global admin', () => {
     expect(stored).toEqual([expect.objectContaining({ externalId: 'e-hand', _id: imported.body.results[0].userId })]);
   });
 
+  it("refuses an entry that moves its user to an email a hand-made user holds, naming the email (it is not re-planned as that user)", async () => {
+    const p = await client.registerPartner();
+    const [first, taken] = [`dir-${randomUUID().slice(0, 8)}@example.com`, `hand-${randomUUID().slice(0, 8)}@example.com`];
+    const imported = await client.call('POST', '/v1/users/import', { token: p.globalAdmin.token, body: { schemas: [LIST_RESPONSE], Resources: [{ externalId: 'e-move', userName: first }] } });
+    const userId = imported.body.results[0].userId;
+    const hand = await client.call('POST', '/v1/users', { token: p.globalAdmin.token, body: { email: taken, displayName: 'By Hand' } });
+    expect(hand.status).toBe(201);
+    const moved = await client.call('POST', '/v1/users/import', { token: p.globalAdmin.token, body: { schemas: [LIST_RESPONSE], Resources: [{ externalId: 'e-move', userName: taken }] } });
+    expect(moved.body.results.map((r: { outcome: string; reason?: string; userId?: string }) => [r.outcome, r.reason, r.userId])).toEqual([
+      ['rejected', 'email is already used by another user of this partner', userId],
+    ]);
+    expect(await booted.db.collection('users').findOne({ _id: hand.body.userId as never })).not.toHaveProperty('externalId');
+  });
+
   it('names externalId, not the email, when linking an entry is refused for its externalId', async () => {
     const p = await client.registerPartner();
     const email = `hand-${randomUUID().slice(0, 8)}@example.com`;

@@ -140,10 +140,11 @@ export class ImportUsers {
         if (error.field === 'externalId') {
           return { outcome: 'rejected', ...(current && { userId: current._id }), reason: 'externalId is already used by another user of this partner' };
         }
-        // The email's holder as it is now: one created by hand meanwhile (no externalId) is linked to the entry, as one
-        // read before would have been; one of another directory entry is refused at the top of the loop.
-        const holder = (await this.users.findManyByEmail(actor.partnerId, [incoming.email]))[0];
-        if (holder && holder._id !== current?._id) {
+        // A create whose email a user created by hand meanwhile holds (no externalId): linked to the entry, as one read
+        // before would have been; one of another directory entry is refused at the top of the loop. An update to an
+        // email another user holds is refused (re-planning it as that user would go back and forth between the two).
+        const holder = plan.action === 'create' ? (await this.users.findManyByEmail(actor.partnerId, [incoming.email]))[0] : undefined;
+        if (holder) {
           current = holder;
           continue;
         }
