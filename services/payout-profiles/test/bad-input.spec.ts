@@ -330,6 +330,21 @@ describe('concurrency and retries', () => {
     expect(await h.db.collection('bank_profiles').countDocuments({ partnerId: w.partnerId, name: body.name })).toBe(1);
   });
 
+  // Widened since by another admin: the retry answers the profile as GET shows it to the caller (their locations).
+  it('a create retried after its answer was lost shows of the locations the profile serves now those the caller holds a role on', async () => {
+    const headers = { 'idempotency-key': randomUUID() };
+    const startedAt = new Date();
+    const body = usProfile({ name: `Widened since ${randomUUID().slice(0, 8)}` });
+    const first = await call(h, 'POST', '/v1/bank-profiles', { token: admin, body, headers });
+    expect(first.status).toBe(201);
+    await h.db.collection('bank_profiles').updateOne({ _id: first.body.profileId }, { $set: { locationIds: [w.L1, w.L2, w.L3].sort() } });
+    await h.db.collection('idempotency_keys').deleteMany({ createdAt: { $gte: startedAt } });
+    const retry = await call(h, 'POST', '/v1/bank-profiles', { token: admin, body, headers });
+    expect(retry.status).toBe(201);
+    expect(retry.body.locationIds).toEqual([w.L1, w.L3].sort());
+    expect((await call(h, 'GET', `/v1/bank-profiles/${first.body.profileId}`, { token: admin })).body.locationIds).toEqual(retry.body.locationIds);
+  });
+
   it('text is stored trimmed', async () => {
     const created = await call(h, 'POST', '/v1/bank-profiles', { token: admin, body: ibanProfile({ name: '  Trimmed account  ', beneficiary: { name: ' Contoso GmbH ', email: 'payments@contoso.example' } }) });
     expect(created.status).toBe(201);

@@ -138,7 +138,10 @@ describe('editing a bank profile: Incentives admin of every location it serves',
     const both = await created('starAdmin', [w.L1, w.L2]);
     const refused = await patch('adminOfLocation', both.profileId, { name: `renamed ${randomUUID()}` });
     expect(refused.status).toBe(403);
-    expect(refused.body.detail).toContain(`you are not Incentives admin of location(s) ${w.L2}`);
+    // L2 is a location they hold no role on: counted, not named (users see data only of their locations).
+    expect(refused.body.detail).toContain(`serves location(s) ${w.L1} and 1 location(s) you hold no role on: only`);
+    expect(refused.body.detail).toContain('you are not Incentives admin of 1 location(s) you hold no role on.');
+    expect(refused.body.detail).not.toContain(w.L2);
 
     const all = await created('starAdmin', ['*']);
     const notAll = await patch('adminOfLocation', all.profileId, { name: `renamed ${randomUUID()}` });

@@ -9,6 +9,7 @@ import {
   canReadBankProfile,
   canReadBankProfiles,
   normalizeLocationIds,
+  shownLocations,
 } from './permissions';
 import { throwIfProblems } from './problems';
 
@@ -33,8 +34,8 @@ export class PayoutAccess {
     const missing = bankProfileServeBlockers(actor, served);
     if (missing.length) {
       throw Problems.forbidden(
-        `Bank profile ${profileId} serves ${describeLocations(served)}: only an Incentives admin of each of them can change it, ` +
-          `and you are not Incentives admin of ${describeLocations(missing)}.`,
+        `Bank profile ${profileId} serves ${describeLocationsFor(actor, served)}: only an Incentives admin of each of them can change it, ` +
+          `and you are not Incentives admin of ${describeLocationsFor(actor, missing)}.`,
       );
     }
   }
@@ -70,8 +71,8 @@ export class PayoutAccess {
     const missing = bankProfileEditBlockers(actor, defaultOf);
     if (missing.length) {
       throw Problems.forbidden(
-        `Bank profile ${profileId} is the default bank profile of location(s) ${defaultOf.join(', ')}: only an Incentives ` +
-          `admin of each of them can edit it, and you are not Incentives admin of ${missing.join(', ')}.`,
+        `Bank profile ${profileId} is the default bank profile of ${describeLocationsFor(actor, defaultOf)}: only an Incentives ` +
+          `admin of each of them can edit it, and you are not Incentives admin of ${describeLocationsFor(actor, missing)}.`,
       );
     }
   }
@@ -137,4 +138,15 @@ export class PayoutAccess {
 /** `L1, L3`, or what `*` means. */
 export function describeLocations(locationIds: string[]): string {
   return locationIds.includes(ALL_LOCATIONS) ? 'every location of your partner (*)' : `location(s) ${locationIds.join(', ')}`;
+}
+
+/**
+ * describeLocations, naming only the locations the actor holds a role on (shownLocations: users see data only of
+ * their locations, SPEC 1) and counting the others.
+ */
+function describeLocationsFor(actor: Actor, locationIds: string[]): string {
+  const shown = shownLocations(actor, locationIds);
+  const others = locationIds.length - shown.length;
+  const parts = [...(shown.length ? [describeLocations(shown)] : []), ...(others ? [`${others} location(s) you hold no role on`] : [])];
+  return parts.join(' and ');
 }
