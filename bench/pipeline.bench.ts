@@ -738,9 +738,11 @@ function envelopeMessage(topic: string, key: string, type: string, data: object,
 /* ------------------------------------------------------------------------------------------------ Enroll API */
 
 /**
- * The writes the enrollment service made to a program's enrollments: each insert starts a document at version 1 and
- * each update adds one, so the sum of their versions counts them (the calls send no Idempotency-Key: no records).
- * A Submit the payout rules refuse (422) and an Enroll finding its enrollment as it was write nothing.
+ * The writes the enrollment service made to a program's enrollments on the requests' path: each insert starts a
+ * document at version 1 and each update adds one, so the sum of their versions counts them (the calls send no
+ * Idempotency-Key: no records). A Submit the payout rules refuse (422) and an Enroll finding its enrollment as it was
+ * write nothing. Not counted: the outbox relay's removal of each written document's published events, one more write
+ * per written document, after the answer (off the requests' path, on the same database).
  */
 async function enrollmentWrites(platform: Platform, programId: string): Promise<number> {
   const client = await MongoClient.connect(process.env.MONGO_URL!);

@@ -176,8 +176,8 @@ describe('readiness', () => {
     // L3 (no default since the test above): its approved tax profile expired a second ago, this year.
     await h.db.collection('tax_profiles').updateOne({ locationId: w.L3 }, { $set: { expiresAt: new Date(Date.now() - 1000) } });
     expect((await readiness(last.programId, w.L3)).missing).toEqual(['BANK_PROFILE_MISSING']);
-    // Valid now, lapsing the day before next year starts.
-    const lapses = new Date(fiscalYearRange(nextFiscalYear(current)).start.getTime() - 86_400_000);
+    // Valid now (whatever the day, June 30 too), lapsing just before next year starts.
+    const lapses = new Date(fiscalYearRange(nextFiscalYear(current)).start.getTime() - 1);
     await h.db.collection('tax_profiles').updateOne({ locationId: w.L3 }, { $set: { expiresAt: lapses } });
     expect((await readiness(program.programId, w.L3)).missing).toEqual(['BANK_PROFILE_MISSING']);
     expect((await readiness(next.programId, w.L3)).missing).toEqual(['BANK_PROFILE_MISSING', 'TAX_PROFILE_EXPIRED']);
