@@ -361,7 +361,9 @@ describe('a bank profile and the defaults it serves', () => {
     await profiles().updateOne({ _id: p.profileId as never }, { $set: { locationIds: [w.L1, w.L2, w.L3].sort() } });
     const other = await changeCurrency(p, await w.token('adminOfOtherLocation'));
     expect(other.status).toBe(403);
-    expect(other.body.detail).toContain(w.L3);
+    // L3, a location they hold no role on: counted, not named.
+    expect(other.body.detail).toContain('is the default bank profile of 1 location(s) you hold no role on');
+    expect(other.body.detail).not.toContain(w.L3);
     await profiles().updateOne({ _id: p.profileId as never }, { $set: { locationIds: served } });
     expect((await changeCurrency(p)).status).toBe(409);
     expect(await claimsOf(p.profileId)).toEqual([w.L3]);
@@ -449,8 +451,9 @@ describe('a bank profile and the defaults it serves', () => {
     await profiles().updateOne({ _id: p.profileId as never }, { $set: { locationIds: [w.L1, w.L2, w.L3].sort() } });
     const other = await changeCurrency(p, await w.token('adminOfOtherLocation'));
     expect(other.status).toBe(403);
-    expect(other.body.detail).toContain(w.L1);
-    expect(other.body.detail).not.toContain(w.L3);
+    // One location (L1, counted: they hold no role there), not two.
+    expect(other.body.detail).toContain('is the default bank profile of 1 location(s) you hold no role on');
+    expect(other.body.detail).not.toMatch(new RegExp(`${w.L1}|${w.L3}`));
   });
 
   it('identical assignments at the same time, one failing: the failure withdraws its own claim, not the other one\'s', async () => {
