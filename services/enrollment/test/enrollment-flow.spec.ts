@@ -745,6 +745,12 @@ describe('Enroll, Continue, Submit and validation', () => {
     const name = `Azure Growth ${randomUUID().slice(0, 6)}`;
     expect((await call(h, 'PATCH', `/v1/programs/${program.programId}`, { operator: true, body: { name }, headers: { 'if-match': '"1"' } })).status).toBe(200);
     await eventually(async () => expect((await get(id, 'companyAdmin')).body.programName).toBe(name));
+    // An invitation the invitations service issued with the old name (its copy behind the rename): the catalog's name.
+    await issueInvitation(h, w, { ...program, name: program.name }, w.L3);
+    await eventually(async () => {
+      const items = (await call(h, 'GET', `/v1/enrollments?programId=${program.programId}&locationId=${w.L3}`, { token: await w.token('companyAdmin') })).body.items;
+      expect(items.map((e: { programName: string }) => e.programName)).toEqual([name]);
+    });
 
     expect((await call(h, 'PATCH', `/v1/programs/${program.programId}`, { operator: true, body: { state: 'DISCONTINUED' }, headers: { 'if-match': '"2"' } })).status).toBe(200);
     const [discontinued] = await waitForEnrollmentEvent(h, id, 'EnrollmentDiscontinued');

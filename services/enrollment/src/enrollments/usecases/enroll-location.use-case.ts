@@ -258,7 +258,9 @@ export class EnrollLocation {
     const missing = payoutGaps(program.payoutRules, proposal.bank, proposal.tax, { at, strict: false });
     const status: EnrollmentStatus = missing.length ? 'ACTION_REQUIRED' : 'INVITED';
     const fields: EnrollmentChanges = {
-      programName: program.name,
+      // The catalog's name when it is written first; a rename reaches it from the program's event (renameProgram), not
+      // from a request that read the program before the rename and writes after it.
+      ...((!existing || existing.programName === undefined) && { programName: program.name }),
       status,
       missing,
       reasons: missing.map(describeMissing),

@@ -4,6 +4,7 @@ import { fiscalYearOver, InvitationIssued } from '@lib/contracts';
 import { isDuplicateKey } from '@lib/messaging';
 import { Injectable, Logger } from '@nestjs/common';
 import { enrollmentId } from '../../common/ids';
+import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
 import { Enrollment } from '../enrollment.schema';
 import { EnrollmentsRepository } from '../enrollments.repository';
 import { RecheckStart } from './recheck-start.use-case';
@@ -42,6 +43,7 @@ export class RecordInvitation {
     private readonly recheck: RecheckStart,
     private readonly reopen: ReopenInvitation,
     private readonly clock: Clock,
+    private readonly programs: ReadPrograms,
   ) {}
 
   async execute(invitation: InvitationIssued): Promise<void> {
@@ -60,10 +62,12 @@ export class RecordInvitation {
       );
       return;
     }
+    const program = await this.programs.find(invitation.programId);
     const record: Enrollment = {
       _id: enrollmentId(invitation),
       programId: invitation.programId,
-      ...(invitation.programName && { programName: invitation.programName }),
+      // This service's catalog names it (the invitations service's copy may be behind a rename).
+      ...((program?.name ?? invitation.programName) && { programName: program?.name ?? invitation.programName }),
       partnerId: invitation.partnerId,
       locationId: invitation.locationId,
       fiscalYear: invitation.fiscalYear,

@@ -99,7 +99,9 @@ export class SubmitEnrollment {
       const state = validationState(program.payoutRules, proposal.bank, proposal.tax, at);
       const enrolled = state.status === 'ENROLLED';
       const changes = {
-        programName: program.name,
+        // Renames reach it from the program's event (renameProgram): a Submit that read the program before one does not
+        // write the old name back.
+        ...(current.programName === undefined && { programName: program.name }),
         status: enrolled ? ('ENROLLED' as const) : ('VALIDATING' as const),
         missing: [],
         reasons: [],
