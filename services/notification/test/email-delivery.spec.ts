@@ -714,7 +714,9 @@ describe('enrollment and profile events', () => {
     ['EnrollmentRenewed', { status: 'ENROLLED', fiscalYear: 'FY28', fromFiscalYear: 'FY27' }, /continued from fiscal year FY27 into fiscal year FY28/],
     ['EnrollmentExpired', { status: 'EXPIRED', reasons: ['The partner agreement is not active'] }, /has expired[\s\S]*The partner agreement is not active/],
     // A continuation the new year's eligibility decision undid (its admins were told it continues).
-    ['EnrollmentIneligible', { status: 'INELIGIBLE', previousStatus: 'ENROLLED', completed: false, reasons: ['Not eligible in FY27'] }, /is no longer Enrolled: the location is not eligible[\s\S]*Not eligible in FY27/],
+    ['EnrollmentIneligible', { status: 'INELIGIBLE', previousStatus: 'ENROLLED', completed: false, reasons: ['Not eligible in FY27'] }, /has ended: its status is now Inactive \/ Ineligible[\s\S]*Not eligible in FY27/],
+    // A new reason while ACTION_REQUIRED of one completed in its year (no previousStatus): still "no longer Enrolled".
+    ['EnrollmentActionRequired', { status: 'ACTION_REQUIRED', completed: true, missing: ['BANK_PROFILE_MISSING'] }, /is no longer Enrolled: it needs your action to be enrolled again/],
     // fiscalYearEndsAt as the enrollment service sends it: the exclusive end; the year's last day is June 30.
     ['EnrollmentRenewalAtRisk', { status: 'ENROLLED', fiscalYearEndsAt: '2027-07-01T00:00:00.000Z', missing: ['TAX_PROFILE_EXPIRED'] }, /ends on June 30, 2027[\s\S]*A tax profile whose tax forms have not expired/],
     [

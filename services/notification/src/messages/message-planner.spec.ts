@@ -170,13 +170,14 @@ describe('MessagePlanner, an enrollment ending INELIGIBLE', () => {
     });
   const admin = user('admin-1', 'INCENTIVES_ADMIN');
 
-  // Its admins were told it continues (EnrollmentRenewed): a continuation the new year's decision undid is told too.
-  it('tells the location admins of one out of ENROLLED (a continuation undone), with why', async () => {
-    const plan = await planner([admin]).plan(Topics.enrollments, ineligible('ENROLLED'));
+  // Its admins were told it continues (EnrollmentRenewed, or Validating / Action required from the rollover), or were
+  // enrolling it: an enrollment they acted on that ends is told, with why.
+  it.each(['ENROLLED', 'VALIDATING', 'ACTION_REQUIRED'])('tells the location admins of one out of %s, with why', async (before) => {
+    const plan = await planner([admin]).plan(Topics.enrollments, ineligible(before));
     expect(plan).toMatchObject({ template: 'enrollment-ineligible', recipients: [expect.objectContaining({ userId: 'admin-1' })], context: expect.objectContaining({ reasons: ['Not eligible in FY28'] }) });
   });
 
-  it('tells nobody of one never completed (nothing was promised)', async () => {
-    for (const before of ['INVITED', 'ACTION_REQUIRED', 'VALIDATING']) expect(await planner([admin]).plan(Topics.enrollments, ineligible(before))).toBeNull();
+  it('tells nobody of one only invited (its invitation is withdrawn; nothing was started)', async () => {
+    expect(await planner([admin]).plan(Topics.enrollments, ineligible('INVITED'))).toBeNull();
   });
 });

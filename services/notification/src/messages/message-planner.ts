@@ -47,6 +47,9 @@ export interface MessagePlan {
 
 const BOTH: NotificationChannel[] = ['EMAIL', 'INBOX'];
 
+/** The statuses an enrollment ending INELIGIBLE is told from (`enrollment-ineligible`): one its admins acted on. */
+const ENDED_AFTER_ACTION: string[] = ['ENROLLED', 'VALIDATING', 'ACTION_REQUIRED'];
+
 /** The Incentives admins of these locations (of any location of the partner without). */
 const incentivesAdminsOf = (locationIds?: string[]): Audience => ({ roles: ['INCENTIVES_ADMIN'], ...(locationIds && { locationIds }) });
 
@@ -57,7 +60,7 @@ const ENROLLMENT_TEMPLATES: Record<string, TemplateName> = {
   EnrollmentRejected: 'enrollment-rejected',
   EnrollmentRenewed: 'enrollment-renewed',
   EnrollmentExpired: 'enrollment-expired',
-  // Only a continuation undone (see plan): an enrollment never completed ending INELIGIBLE is not notified.
+  // Only one its admins acted on or were told continues (see plan): one only invited ending INELIGIBLE tells nobody.
   EnrollmentIneligible: 'enrollment-ineligible',
   EnrollmentRenewalAtRisk: 'enrollment-renewal-at-risk',
 };
@@ -98,10 +101,13 @@ export class MessagePlanner {
       case 'TaxProfileExpiring':
         return this.taxProfileExpiring(envelope.data as TaxProfileExpiring);
       case 'EnrollmentIneligible':
-        // Out of ENROLLED: a continuation into a new year made on the previous year's eligibility (none published for
-        // the new one yet) that the new year's decision undid. Its admins were told it continues; they are told it does
-        // not (SPEC 1, Enrollment 6). Before completion, losing eligibility tells nobody (by choice: nothing was promised).
-        return (envelope.data as EnrollmentEvent).previousStatus === 'ENROLLED' ? this.enrollment('enrollment-ineligible', envelope.data as EnrollmentEvent) : null;
+        // An enrollment its admins acted on, or were told of, ended: out of ENROLLED (a continuation the new year's
+        // decision or the year-end review undid, whose admins were told it continues; an ineligible decision recorded
+        // while Submit enrolled it), or out of VALIDATING or ACTION_REQUIRED (being enrolled, or a continuation waiting
+        // for them). One only invited tells nobody (the invitation is withdrawn; nothing was started).
+        return ENDED_AFTER_ACTION.includes((envelope.data as EnrollmentEvent).previousStatus ?? 'INVITED')
+          ? this.enrollment('enrollment-ineligible', envelope.data as EnrollmentEvent)
+          : null;
       default:
         return this.enrollment(ENROLLMENT_TEMPLATES[envelope.type], envelope.data as EnrollmentEvent);
     }
@@ -187,7 +193,8 @@ export class MessagePlanner {
     // Out of ENROLLED (a required tax profile expired, its bank profile no longer serving the location) or out of
     // validation: submitted already, not "before it can be submitted".
     if (template === 'enrollment-action-required') {
-      context.wasEnrolled = data.previousStatus === 'ENROLLED';
+      // Completed in its year (ENROLLED once): also a new reason while ACTION_REQUIRED (no previousStatus then).
+      context.wasEnrolled = data.previousStatus === 'ENROLLED' || (data.status === 'ACTION_REQUIRED' && data.completed === true);
       context.wasSubmitted = data.previousStatus === 'VALIDATING';
     }
     if (template === 'enrollment-renewal-at-risk') {
