@@ -195,7 +195,7 @@ export interface CompleteAt {
   description: string;
 }
 
-/** Where, in the payout-profiles API (the Payment and tax profiles page), each missing item is completed. */
+/** Where, in the payout-profiles API (the Payment and Tax profile page), each missing item is completed. */
 export function completeAt(
   missing: string[],
   { locationId, bankProfileId, bankChosen = false, baseUrl }: { locationId: string; bankProfileId?: string; bankChosen?: boolean; baseUrl: string },

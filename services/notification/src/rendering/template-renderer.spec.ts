@@ -80,6 +80,13 @@ describe('TemplateRenderer', () => {
     expect(out.html).toContain(sentence);
   });
 
+  // The article's (and SPEC's) name for it.
+  it.each(['enrollment-action-required', 'enrollment-rejected', 'enrollment-renewal-at-risk'] as const)('%s points to the Payment and Tax profile page', (name) => {
+    const out = renderer.render(name, sample);
+    expect(out.text).toContain(`Payment and Tax profile page (${sample.profilesLink})`);
+    expect(out.html).toContain(`<a href="${sample.profilesLink}">Payment and Tax profile</a> page`);
+  });
+
   it('tells that a tax profile expiring takes enrollments requiring one out of Enrolled, not only their renewal', () => {
     for (const expired of [true, false]) expect(renderer.render('tax-profile-expiring', { ...sample, expired }).text).toContain('no longer Enrolled (Action required)');
   });
