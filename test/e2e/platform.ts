@@ -154,7 +154,10 @@ export class Platform {
     for (const service of SERVICES) {
       // Each group the service reads in (notification reads identity events in a group of its own), on its topics.
       const groups = new Map<string, string[]>();
-      for (const topic of ALL_TOPICS) groups.set(this.groupFor(service, topic), [...(groups.get(this.groupFor(service, topic)) ?? []), topic]);
+      for (const topic of ALL_TOPICS) {
+        const group = this.groupFor(service, topic);
+        groups.set(group, [...(groups.get(group) ?? []), topic]);
+      }
       for (const [group, topics] of groups) await startGroupAtEnd(group, topics);
     }
     await Promise.all(SERVICES.map((service) => this.startService(service)));

@@ -63,6 +63,37 @@ async function twoGlobalAdmins() {
   return { ...p, first, second: { ...second, token: await client.signIn(second.email, p.partnerId) } };
 }
 
+/** The answer to `request`, with `meanwhile` run right before the repository's `write` first writes (a race lost). */
+async function racing<T>(write: 'change' | 'takeOverDeactivation' | 'create', meanwhile: () => Promise<void>, request: () => Promise<T>): Promise<T> {
+  const users = booted.service.app.get(UsersRepository);
+  const original = (users[write] as (...args: unknown[]) => Promise<unknown>).bind(users);
+  const spy = jest.spyOn(users, write).mockImplementationOnce((async (...args: unknown[]) => {
+    await meanwhile();
+    return original(...args);
+  }) as never);
+  try {
+    return await request();
+  } finally {
+    spy.mockRestore();
+  }
+}
+
+/** The answer to an import of `list` by `token`, with `meanwhile` run once its first entry is written. */
+async function importingWhile(token: string, list: object, meanwhile: () => Promise<void>) {
+  const importer = booted.service.app.get(ImportUsers) as unknown as { importOne: (...args: unknown[]) => Promise<unknown> };
+  const importOne = importer.importOne.bind(importer);
+  const spy = jest.spyOn(importer, 'importOne').mockImplementationOnce(async (...args) => {
+    const done = await importOne(...args);
+    await meanwhile();
+    return done;
+  });
+  try {
+    return await client.call('POST', '/v1/users/import', { token, body: list });
+  } finally {
+    spy.mockRestore();
+  }
+}
+
 describe('the last active Global admin', () => {
   it('survives two Global admins deactivating each other at the same moment: one 200, one 409', async () => {
     const p = await twoGlobalAdmins();
@@ -165,26 +196,17 @@ describe('the last active Global admin', () => {
     const p = await twoGlobalAdmins();
     const emails = [1, 2, 3].map((i) => `dir-${i}-${randomUUID().slice(0, 8)}@example.com`);
     const list = { schemas: [LIST_RESPONSE], Resources: emails.map((email, i) => ({ externalId: `e-${i}-${randomUUID()}`, userName: email })) };
-    const importer = booted.service.app.get(ImportUsers) as unknown as { importOne: (...args: unknown[]) => Promise<unknown> };
-    const importOne = importer.importOne.bind(importer);
     // Another Global admin deactivates the importer once the first entry is written.
-    const spy = jest.spyOn(importer, 'importOne').mockImplementationOnce(async (...args) => {
-      const done = await importOne(...args);
+    const imported = await importingWhile(p.first.token, list, async () => {
       const r = await revision(p.second.token, p.first.userId);
       expect((await client.call('POST', `/v1/users/${p.first.userId}/deactivate`, { token: p.second.token, headers: { 'if-match': `"${r}"` } })).status).toBe(200);
-      return done;
     });
-    try {
-      const imported = await client.call('POST', '/v1/users/import', { token: p.first.token, body: list });
-      expect(imported.status).toBe(200);
-      expect(imported.body.results.map((r: { outcome: string; reason?: string }) => [r.outcome, r.reason])).toEqual([
-        ['created', undefined],
-        ['rejected', 'not imported: the importing admin was deactivated, or lost the right to import users, during the import'],
-        ['rejected', 'not imported: the importing admin was deactivated, or lost the right to import users, during the import'],
-      ]);
-    } finally {
-      spy.mockRestore();
-    }
+    expect(imported.status).toBe(200);
+    expect(imported.body.results.map((r: { outcome: string; reason?: string }) => [r.outcome, r.reason])).toEqual([
+      ['created', undefined],
+      ['rejected', 'not imported: the importing admin was deactivated, or lost the right to import users, during the import'],
+      ['rejected', 'not imported: the importing admin was deactivated, or lost the right to import users, during the import'],
+    ]);
     expect(await booted.db.collection('users').countDocuments({ partnerId: p.partnerId, email: { $in: emails } })).toBe(1);
   });
 
@@ -195,41 +217,25 @@ describe('the last active Global admin', () => {
     const adminId = created.body.results[0].userId;
     expect((await client.call('POST', `/v1/users/${adminId}/roles`, { token: p.first.token, body: { role: 'GLOBAL_ADMIN', locationIds: ['*'] } })).status).toBe(200);
 
-    const importer = booted.service.app.get(ImportUsers) as unknown as { importOne: (...args: unknown[]) => Promise<unknown> };
-    const importOne = importer.importOne.bind(importer);
     // Another Global admin gives the importer a role once the first entry is written.
-    const spy = jest.spyOn(importer, 'importOne').mockImplementationOnce(async (...args) => {
-      const done = await importOne(...args);
+    const fresh = { externalId: `e-${randomUUID()}`, userName: `dir-${randomUUID().slice(0, 8)}@example.com` };
+    const imported = await importingWhile(p.first.token, { schemas: [LIST_RESPONSE], Resources: [fresh, { ...directoryAdmin, active: false }] }, async () => {
       expect((await client.call('POST', `/v1/users/${p.first.userId}/roles`, { token: p.second.token, body: { role: 'INCENTIVES_USER', locationIds: ['*'] } })).status).toBe(200);
-      return done;
     });
-    try {
-      const fresh = { externalId: `e-${randomUUID()}`, userName: `dir-${randomUUID().slice(0, 8)}@example.com` };
-      const imported = await client.call('POST', '/v1/users/import', { token: p.first.token, body: { schemas: [LIST_RESPONSE], Resources: [fresh, { ...directoryAdmin, active: false }] } });
-      expect(imported.status).toBe(200);
-      expect(imported.body.results.map((r: { outcome: string }) => r.outcome)).toEqual(['created', 'deactivated']);
-    } finally {
-      spy.mockRestore();
-    }
+    expect(imported.status).toBe(200);
+    expect(imported.body.results.map((r: { outcome: string }) => r.outcome)).toEqual(['created', 'deactivated']);
     expect(await booted.db.collection('users').findOne({ _id: adminId as never })).toMatchObject({ active: false });
   });
 
   it('links an entry to a user created by hand with its email while the import ran, as one read before (not rejected)', async () => {
     const p = await client.registerPartner();
     const email = `hand-${randomUUID().slice(0, 8)}@example.com`;
-    const users = booted.service.app.get(UsersRepository);
-    const create = users.create.bind(users);
     // The import read no user with this email; an admin creates one by hand before the entry's create writes.
-    const spy = jest.spyOn(users, 'create').mockImplementationOnce(async (...args) => {
-      expect((await client.call('POST', '/v1/users', { token: p.globalAdmin.token, body: { email, displayName: 'By Hand' } })).status).toBe(201);
-      return create(...args);
-    });
-    let imported;
-    try {
-      imported = await client.call('POST', '/v1/users/import', { token: p.globalAdmin.token, body: { schemas: [LIST_RESPONSE], Resources: [{ externalId: 'e-hand', userName: email }] } });
-    } finally {
-      spy.mockRestore();
-    }
+    const imported = await racing(
+      'create',
+      async () => expect((await client.call('POST', '/v1/users', { token: p.globalAdmin.token, body: { email, displayName: 'By Hand' } })).status).toBe(201),
+      () => client.call('POST', '/v1/users/import', { token: p.globalAdmin.token, body: { schemas: [LIST_RESPONSE], Resources: [{ externalId: 'e-hand', userName: email }] } }),
+    );
     expect(imported.body.results.map((r: { outcome: string }) => r.outcome)).toEqual(['updated']);
     const stored = await booted.db.collection('users').find({ partnerId: p.partnerId, email }).toArray();
     expect(stored).toEqual([expect.objectContaining({ externalId: 'e-hand', _id: imported.body.results[0].userId })]);
@@ -495,21 +501,6 @@ describe('directory import and deactivation by an admin', () => {
     await client.settled('users', userId);
     const { revision } = (await client.call('GET', `/v1/users/${userId}`, { token: p.globalAdmin.token })).body;
     return { p, userId, list, revision: revision as number };
-  }
-
-  /** The answer to `request`, with `meanwhile` run right before the repository's `write` first writes (a race lost). */
-  async function racing(write: 'change' | 'takeOverDeactivation', meanwhile: () => Promise<void>, request: () => ReturnType<typeof client.call>) {
-    const users = booted.service.app.get(UsersRepository);
-    const original = (users[write] as (...args: unknown[]) => Promise<unknown>).bind(users);
-    const spy = jest.spyOn(users, write).mockImplementationOnce((async (...args: unknown[]) => {
-      await meanwhile();
-      return original(...args);
-    }) as never);
-    try {
-      return await request();
-    } finally {
-      spy.mockRestore();
-    }
   }
 
   it('a role revoked with If-Match while an admin takes the directory\'s deactivation over (no new revision) is revoked, not 412 with the version sent', async () => {

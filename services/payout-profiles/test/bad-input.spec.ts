@@ -312,17 +312,25 @@ describe('concurrency and retries', () => {
     await lost(`/v1/locations/${w.L3}/tax-profile`, tax, { ...tax, expiresAt: inDays(400) }, async () => h.db.collection('tax_profiles').countDocuments({ locationId: w.L3 }));
   });
 
+  /**
+   * A bank profile created, then made to serve `locationIds` (another admin's change), then the same create retried
+   * under its Idempotency-Key with its stored answer gone (lost): the first answer, the retry's, and the body.
+   */
+  async function retriedAfterServing(name: string, locationIds: string[]) {
+    const headers = { 'idempotency-key': randomUUID() };
+    const startedAt = new Date();
+    const body = usProfile({ name: `${name} ${randomUUID().slice(0, 8)}` });
+    const first = await call(h, 'POST', '/v1/bank-profiles', { token: admin, body, headers });
+    expect(first.status).toBe(201);
+    await h.db.collection('bank_profiles').updateOne({ _id: first.body.profileId }, { $set: { locationIds } });
+    await h.db.collection('idempotency_keys').deleteMany({ createdAt: { $gte: startedAt } });
+    return { first, retry: await call(h, 'POST', '/v1/bank-profiles', { token: admin, body, headers }), body };
+  }
+
   // The profile it made serves other locations since (a `*` admin narrowed it): the retry, its answer gone, does not
   // hand the caller a profile they may no longer read (its beneficiary, bank, masked account), as GET would not.
   it('a create retried after its answer was lost answers 403 once the profile it made serves none of the caller\'s locations', async () => {
-    const headers = { 'idempotency-key': randomUUID() };
-    const startedAt = new Date();
-    const body = usProfile({ name: `Narrowed since ${randomUUID().slice(0, 8)}` });
-    const first = await call(h, 'POST', '/v1/bank-profiles', { token: admin, body, headers });
-    expect(first.status).toBe(201);
-    await h.db.collection('bank_profiles').updateOne({ _id: first.body.profileId }, { $set: { locationIds: [w.L2] } });
-    await h.db.collection('idempotency_keys').deleteMany({ createdAt: { $gte: startedAt } });
-    const retry = await call(h, 'POST', '/v1/bank-profiles', { token: admin, body, headers });
+    const { first, retry, body } = await retriedAfterServing('Narrowed since', [w.L2]);
     expect(retry.status).toBe(403);
     expect(retry.headers.get('content-type')).toMatch(/application\/problem\+json/);
     expect(JSON.stringify(retry.body)).not.toContain(body.name);
@@ -332,14 +340,7 @@ describe('concurrency and retries', () => {
 
   // Widened since by another admin: the retry answers the profile as GET shows it to the caller (their locations).
   it('a create retried after its answer was lost shows of the locations the profile serves now those the caller holds a role on', async () => {
-    const headers = { 'idempotency-key': randomUUID() };
-    const startedAt = new Date();
-    const body = usProfile({ name: `Widened since ${randomUUID().slice(0, 8)}` });
-    const first = await call(h, 'POST', '/v1/bank-profiles', { token: admin, body, headers });
-    expect(first.status).toBe(201);
-    await h.db.collection('bank_profiles').updateOne({ _id: first.body.profileId }, { $set: { locationIds: [w.L1, w.L2, w.L3].sort() } });
-    await h.db.collection('idempotency_keys').deleteMany({ createdAt: { $gte: startedAt } });
-    const retry = await call(h, 'POST', '/v1/bank-profiles', { token: admin, body, headers });
+    const { first, retry } = await retriedAfterServing('Widened since', [w.L1, w.L2, w.L3].sort());
     expect(retry.status).toBe(201);
     expect(retry.body.locationIds).toEqual([w.L1, w.L3].sort());
     expect((await call(h, 'GET', `/v1/bank-profiles/${first.body.profileId}`, { token: admin })).body.locationIds).toEqual(retry.body.locationIds);

@@ -116,8 +116,11 @@ export function enrollableNow(
   program: { state: ProgramState; fiscalYear: string } | null | undefined,
   fiscalYear: string,
   now: Date,
+  { started = false }: { started?: boolean } = {},
 ): boolean {
-  return program?.state === 'OPEN' && program.fiscalYear === fiscalYear && !fiscalYearOver(fiscalYear, now);
+  // Only starting needs OPEN: an enrollment Enroll started goes on (Continue) in a program closed since.
+  const takes = program?.state === 'OPEN' || (started && program?.state === 'CLOSED');
+  return takes && program!.fiscalYear === fiscalYear && !fiscalYearOver(fiscalYear, now);
 }
 
 /**

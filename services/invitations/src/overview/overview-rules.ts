@@ -1,5 +1,5 @@
 import { Actor, holdsRole } from '@lib/access';
-import { EnrollmentStatus, EnrollmentStatusLabels, enrollmentStatusLabel, fiscalYearOver, ProgramState } from '@lib/contracts';
+import { EnrollmentStatus, EnrollmentStatusLabels, enrollmentStatusLabel, ProgramState } from '@lib/contracts';
 import { getStartedUrl } from '../invitations/invitation-ids';
 import { enrollableNow } from '../invitations/invitation-rules';
 import { InvitationState } from '../invitations/invitation.schema';
@@ -104,7 +104,8 @@ export function buildOverview(input: OverviewInput): OverviewLocation[] {
       // Enroll starts an INELIGIBLE enrollment again only once the location is eligible (open programs: always).
       const endedForNow = enrollmentStatus === 'INELIGIBLE' && requiresEligibility && !eligible.has(key);
       // One Enroll started goes on (Continue) in a program closed since, as Enroll answers it (only starting needs OPEN).
-      const goesOn = !!enrollment?.started && (enrollmentStatus === 'ACTION_REQUIRED' || enrollmentStatus === 'INVITED') && continuableIn(program, fiscalYear, input.now);
+      const goesOn =
+        (enrollmentStatus === 'ACTION_REQUIRED' || enrollmentStatus === 'INVITED') && enrollableNow(program, fiscalYear, input.now, { started: !!enrollment?.started });
       const canEnroll =
         isAdmin && (enrollable || goesOn) && !endedForNow && (!enrollmentStatus || !NO_ENROLL.includes(enrollmentStatus));
       entries.set(key, {
@@ -151,9 +152,4 @@ export function buildOverview(input: OverviewInput): OverviewLocation[] {
     );
     return { locationId: location._id, legalName: location.legalName, country: location.country, programs };
   });
-}
-
-/** A started enrollment of this fiscal year goes on while its program is in that year (OPEN or CLOSED) and it is not over. */
-function continuableIn(program: { state: ProgramState; fiscalYear: string } | undefined, fiscalYear: string, now: Date): boolean {
-  return !!program && program.state !== 'DISCONTINUED' && program.fiscalYear === fiscalYear && !fiscalYearOver(fiscalYear, now);
 }

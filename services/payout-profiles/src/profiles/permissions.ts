@@ -42,6 +42,11 @@ export function shownLocations(actor: Pick<Actor, 'roles'>, served: string[]): s
   return served.filter((locationId) => held.has(locationId));
 }
 
+/** The profile as the actor is shown it: its `locationIds` those of its locations they hold a role on (shownLocations). */
+export function shownTo<P extends { locationIds?: string[] | null }>(actor: Pick<Actor, 'roles'>, profile: P): P & { locationIds: string[] } {
+  return { ...profile, locationIds: shownLocations(actor, servedLocations(profile)) };
+}
+
 /** Whether a profile serving `served` serves the location. */
 export function serves(served: readonly string[], locationId: string): boolean {
   return served.includes(ALL_LOCATIONS) || served.includes(locationId);

@@ -62,12 +62,12 @@ export class RecordInvitation {
       );
       return;
     }
-    const program = await this.programs.find(invitation.programId);
+    // This service's catalog names it (the invitations service's copy may be behind a rename).
+    const programName = (await this.programs.find(invitation.programId))?.name ?? invitation.programName;
     const record: Enrollment = {
       _id: enrollmentId(invitation),
       programId: invitation.programId,
-      // This service's catalog names it (the invitations service's copy may be behind a rename).
-      ...((program?.name ?? invitation.programName) && { programName: program?.name ?? invitation.programName }),
+      ...(programName && { programName }),
       partnerId: invitation.partnerId,
       locationId: invitation.locationId,
       fiscalYear: invitation.fiscalYear,

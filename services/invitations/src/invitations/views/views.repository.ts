@@ -1,4 +1,15 @@
-import { decisionFor, decisionReasons, EligibilityDetermined, EnrollmentEvent, EnrollmentIneligible, keepDecision, LogPosition, ProgramSnapshot } from '@lib/contracts';
+import {
+  decisionFor,
+  decisionReasons,
+  EligibilityDetermined,
+  ENROLLING_STATUSES,
+  EnrollmentEvent,
+  EnrollmentIneligible,
+  EnrollmentStatus,
+  keepDecision,
+  LogPosition,
+  ProgramSnapshot,
+} from '@lib/contracts';
 import { BatchLoader, modelLoader, upsertIfChanged, upsertIfNewer } from '@lib/messaging';
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
@@ -9,7 +20,7 @@ import { EnrollmentStatusView } from './enrollment-status.schema';
 import { ProgramView } from './program-view.schema';
 
 /** Statuses only an enrollment Enroll has started reaches (the enrollment service's `evaluatedAt` is set there). */
-const STARTED_STATUSES: readonly string[] = ['ACTION_REQUIRED', 'VALIDATING', 'ENROLLED'];
+const STARTED_STATUSES: readonly EnrollmentStatus[] = [...ENROLLING_STATUSES, 'ENROLLED'];
 
 /** This service's views of other services' facts: eligibility decisions, programs and enrollment statuses. */
 @Injectable()

@@ -2,7 +2,7 @@ import { isDuplicateKey } from '@lib/messaging';
 import { IdempotentRequest, ownCreation, Principal } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { PayoutAccess } from '../../profiles/payout-access';
-import { adminLocations, servedLocations, shownLocations } from '../../profiles/permissions';
+import { adminLocations, servedLocations, shownTo } from '../../profiles/permissions';
 import { ProfileEvents } from '../../profiles/profile-events';
 import { createdProfileId } from '../../profiles/profile.parts';
 import { duplicateName, throwIfProblems } from '../../profiles/problems';
@@ -76,7 +76,7 @@ export class CreateBankProfile {
         // As it is now: narrowed since to locations the caller holds no role on, it is not theirs to read (as GET).
         this.access.bankProfileReader(actor, made._id, servedLocations(made));
         // Widened since by another admin: the locations the caller holds no role on are not shown (as GET).
-        return { ...made, locationIds: shownLocations(actor, servedLocations(made)) };
+        return shownTo(actor, made);
       }
       throw duplicateName();
     }

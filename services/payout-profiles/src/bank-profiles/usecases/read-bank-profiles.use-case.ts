@@ -1,7 +1,7 @@
 import { DEFAULT_PAGE_SIZE, Page, PageQuery, Principal, Problems } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { PayoutAccess } from '../../profiles/payout-access';
-import { canReadBankProfile, readableBankProfilesFilter, servedLocations, shownLocations } from '../../profiles/permissions';
+import { canReadBankProfile, readableBankProfilesFilter, servedLocations, shownTo } from '../../profiles/permissions';
 import { BankProfile } from '../bank-profile.schema';
 import { BANK_PROFILE_ORDER, BankProfilesRepository } from '../bank-profiles.repository';
 
@@ -23,7 +23,7 @@ export class ReadBankProfiles {
     const profile = await this.profiles.findForPartner(actor.partnerId, profileId);
     if (!profile) throw Problems.notFound(`Bank profile ${profileId}`);
     this.access.bankProfileReader(actor, profileId, servedLocations(profile));
-    return { ...profile, locationIds: shownLocations(actor, servedLocations(profile)) };
+    return shownTo(actor, profile);
   }
 
   /**
@@ -40,6 +40,6 @@ export class ReadBankProfiles {
       (position, count) => this.profiles.listForPartner(actor.partnerId, position, count, readable),
       (profile) => canReadBankProfile(actor, servedLocations(profile)),
     );
-    return { ...page, items: page.items.map((profile) => ({ ...profile, locationIds: shownLocations(actor, servedLocations(profile)) })) };
+    return { ...page, items: page.items.map((profile) => shownTo(actor, profile)) };
   }
 }
