@@ -70,7 +70,7 @@ describe('Enroll, Continue, Submit and validation', () => {
     const [started] = await waitForEnrollmentEvent(h, id, 'EnrollmentStarted');
     expect(started.key).toBe(w.L1);
     const [actionRequired] = await waitForEnrollmentEvent(h, id, 'EnrollmentActionRequired');
-    expect(actionRequired.envelope!.data).toEqual(expect.objectContaining({ status: 'ACTION_REQUIRED', missing: ['BANK_PROFILE_MISSING', 'TAX_PROFILE_MISSING'], programName: program.name, completed: false }));
+    expect(actionRequired.envelope!.data).toEqual(expect.objectContaining({ status: 'ACTION_REQUIRED', missing: ['BANK_PROFILE_MISSING', 'TAX_PROFILE_MISSING'], programName: program.name, completed: false, started: true }));
 
     // Submit now is refused with the missing list; nothing changes.
     const refused = await submit(id);
@@ -575,7 +575,7 @@ describe('Enroll, Continue, Submit and validation', () => {
     const ours = (m: { envelope?: { type: string; data: unknown } }) =>
       m.envelope!.type === 'EnrollmentIneligible' && (m.envelope!.data as { revision: number }).revision === started.body.version + 1;
     await eventually(async () => expect(enrollmentEvents(h, invited.enrollmentId).filter(ours)).toHaveLength(1));
-    expect(enrollmentEvents(h, invited.enrollmentId).find(ours)!.envelope!.data).toEqual(expect.objectContaining({ previousStatus: 'INVITED' }));
+    expect(enrollmentEvents(h, invited.enrollmentId).find(ours)!.envelope!.data).toEqual(expect.objectContaining({ previousStatus: 'INVITED', started: true }));
     // The same decision again changes nothing.
     await eligibility(h, w, program.programId, w.L1, false, CURRENT_FY, ['Partner designation lost']);
     // A later message on the same partition (key L1): once it is handled, so was the repeated decision before it.

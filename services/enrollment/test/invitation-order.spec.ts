@@ -105,7 +105,7 @@ describe('invitations and eligibility decisions, in either order', () => {
     // The same as when the invitation comes first: recorded as invited, then ended by the decision.
     await eventually(async () => expect(eventsOf(ended.enrollmentId).map((e) => e.type)).toEqual(['EnrollmentIneligible']));
     expect(eventsOf(ended.enrollmentId)[0].data).toEqual(
-      expect.objectContaining({ status: 'INELIGIBLE', previousStatus: 'INVITED', reasons: ['Revenue threshold not met'], revision: ended.version }),
+      expect.objectContaining({ status: 'INELIGIBLE', previousStatus: 'INVITED', reasons: ['Revenue threshold not met'], revision: ended.version, started: false }),
     );
 
     // The invitation again (a redelivery, or InvitationDelivered to a late admin), and the revocation that

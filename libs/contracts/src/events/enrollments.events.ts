@@ -33,6 +33,13 @@ export class EnrollmentEvent {
    */
   @IsOptional() @IsBoolean() completed?: boolean;
   /**
+   * Whether an Incentives admin has started it (selected Enroll: it was evaluated against the program's payout rules),
+   * or the fiscal-year rollover made it (a continuation); true on every completed one. False: only invited, nobody acted
+   * on it. Every event carries it; an event without it comes from a producer that predates it (take a `status` or
+   * `previousStatus` past INVITED as started then).
+   */
+  @IsOptional() @IsBoolean() started?: boolean;
+  /**
    * Set on the event that announces an enrollment the fiscal-year rollover continued from that year: always on
    * EnrollmentRenewed; on EnrollmentValidating (continued while a profile revision waits for validation),
    * EnrollmentRejected (continued while one was rejected: correcting the profile is enough) and

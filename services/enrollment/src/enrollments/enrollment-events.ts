@@ -23,6 +23,7 @@ export function enrollmentEventData(e: Enrollment, previousStatus?: EnrollmentSt
     ...(e.taxProfileId && { taxProfileId: e.taxProfileId }),
     revision: e.version,
     completed: e.status === 'ENROLLED' || !!e.enrolledAt,
+    started: !!e.evaluatedAt || e.status === 'ENROLLED' || !!e.enrolledAt,
   };
 }
 

@@ -160,13 +160,13 @@ describe('MessagePlanner, recipients chosen from the view', () => {
 });
 
 describe('MessagePlanner, an enrollment ending INELIGIBLE', () => {
-  const ineligible = (previousStatus: string) =>
+  const ineligible = (previousStatus: string, extra: Record<string, unknown> = {}) =>
     createEnvelope({
       type: 'EnrollmentIneligible',
       source: 'enrollment',
       partnerId: PARTNER,
       locationId: 'L-1',
-      data: { enrollmentId: 'e-1', programId: 'prog-1', partnerId: PARTNER, locationId: 'L-1', fiscalYear: 'FY28', status: 'INELIGIBLE', previousStatus, reasons: ['Not eligible in FY28'], missing: [], revision: 3, completed: false },
+      data: { enrollmentId: 'e-1', programId: 'prog-1', partnerId: PARTNER, locationId: 'L-1', fiscalYear: 'FY28', status: 'INELIGIBLE', previousStatus, reasons: ['Not eligible in FY28'], missing: [], revision: 3, completed: false, ...extra },
     });
   const admin = user('admin-1', 'INCENTIVES_ADMIN');
 
@@ -179,5 +179,36 @@ describe('MessagePlanner, an enrollment ending INELIGIBLE', () => {
 
   it('tells nobody of one only invited (its invitation is withdrawn; nothing was started)', async () => {
     expect(await planner([admin]).plan(Topics.enrollments, ineligible('INVITED'))).toBeNull();
+    expect(await planner([admin]).plan(Topics.enrollments, ineligible('INVITED', { started: false }))).toBeNull();
+  });
+
+  it('tells the location admins of one Enroll started (INVITED, Submit next) that ends', async () => {
+    const plan = await planner([admin]).plan(Topics.enrollments, ineligible('INVITED', { started: true }));
+    expect(plan).toMatchObject({ template: 'enrollment-ineligible', recipients: [expect.objectContaining({ userId: 'admin-1' })] });
+  });
+});
+
+describe('MessagePlanner, an enrollment expiring with its year', () => {
+  const expired = (data: Record<string, unknown>) =>
+    createEnvelope({
+      type: 'EnrollmentExpired',
+      source: 'enrollment',
+      partnerId: PARTNER,
+      locationId: 'L-1',
+      data: { enrollmentId: 'e-1', programId: 'prog-1', partnerId: PARTNER, locationId: 'L-1', fiscalYear: 'FY27', status: 'EXPIRED', reasons: ['The fiscal year FY27 ended before the enrollment was completed.'], missing: [], revision: 2, ...data },
+    });
+  const admin = user('admin-1', 'INCENTIVES_ADMIN');
+
+  it('tells nobody of one only invited: nothing was enrolled or continued (the new year invites again)', async () => {
+    expect(await planner([admin]).plan(Topics.enrollments, expired({ previousStatus: 'INVITED', completed: false, started: false }))).toBeNull();
+  });
+
+  it.each([
+    ['started, Submit next', { previousStatus: 'INVITED', completed: false, started: true }],
+    ['waiting for payout information', { previousStatus: 'ACTION_REQUIRED', completed: false }],
+    ['completed, not continued', { previousStatus: 'ENROLLED', completed: true, started: true }],
+  ])('tells the location admins of one %s', async (_, data) => {
+    const plan = await planner([admin]).plan(Topics.enrollments, expired(data));
+    expect(plan).toMatchObject({ template: 'enrollment-expired', recipients: [expect.objectContaining({ userId: 'admin-1' })] });
   });
 });

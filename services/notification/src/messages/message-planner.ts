@@ -47,8 +47,17 @@ export interface MessagePlan {
 
 const BOTH: NotificationChannel[] = ['EMAIL', 'INBOX'];
 
-/** The statuses an enrollment ending INELIGIBLE is told from (`enrollment-ineligible`): one its admins acted on. */
-const ENDED_AFTER_ACTION: string[] = ['ENROLLED', 'VALIDATING', 'ACTION_REQUIRED'];
+/** Statuses only an enrollment its admins acted on (or were told continues) reaches. */
+const PAST_INVITED: string[] = ['ENROLLED', 'VALIDATING', 'ACTION_REQUIRED'];
+
+/**
+ * Whether the enrollment that ended was more than invited: started (an admin selected Enroll, or the rollover made it),
+ * completed, or out of a status only those reach (an event of a producer predating `started`). One only invited that
+ * ends (INELIGIBLE, or EXPIRED with its year) tells nobody: the invitation is withdrawn or the new year's comes.
+ */
+function actedOn(data: EnrollmentEvent): boolean {
+  return data.started === true || data.completed === true || PAST_INVITED.includes(data.previousStatus ?? 'INVITED');
+}
 
 /** The Incentives admins of these locations (of any location of the partner without). */
 const incentivesAdminsOf = (locationIds?: string[]): Audience => ({ roles: ['INCENTIVES_ADMIN'], ...(locationIds && { locationIds }) });
@@ -59,8 +68,8 @@ const ENROLLMENT_TEMPLATES: Record<string, TemplateName> = {
   EnrollmentEnrolled: 'enrollment-enrolled',
   EnrollmentRejected: 'enrollment-rejected',
   EnrollmentRenewed: 'enrollment-renewed',
+  // These two only of one its admins acted on or were told continues (actedOn): one only invited tells nobody.
   EnrollmentExpired: 'enrollment-expired',
-  // Only one its admins acted on or were told continues (see plan): one only invited ending INELIGIBLE tells nobody.
   EnrollmentIneligible: 'enrollment-ineligible',
   EnrollmentRenewalAtRisk: 'enrollment-renewal-at-risk',
 };
@@ -101,13 +110,13 @@ export class MessagePlanner {
       case 'TaxProfileExpiring':
         return this.taxProfileExpiring(envelope.data as TaxProfileExpiring);
       case 'EnrollmentIneligible':
+      case 'EnrollmentExpired':
         // An enrollment its admins acted on, or were told of, ended: out of ENROLLED (a continuation the new year's
         // decision or the year-end review undid, whose admins were told it continues; an ineligible decision recorded
-        // while Submit enrolled it), or out of VALIDATING or ACTION_REQUIRED (being enrolled, or a continuation waiting
-        // for them). One only invited tells nobody (the invitation is withdrawn; nothing was started).
-        return ENDED_AFTER_ACTION.includes((envelope.data as EnrollmentEvent).previousStatus ?? 'INVITED')
-          ? this.enrollment('enrollment-ineligible', envelope.data as EnrollmentEvent)
-          : null;
+        // while Submit enrolled it), out of VALIDATING or ACTION_REQUIRED (being enrolled, or a continuation waiting
+        // for them), or INVITED once Enroll started it (Submit next). One only invited tells nobody: nothing was
+        // started (its invitation is withdrawn; at year end, the new year's invites again).
+        return actedOn(envelope.data as EnrollmentEvent) ? this.enrollment(ENROLLMENT_TEMPLATES[envelope.type], envelope.data as EnrollmentEvent) : null;
       default:
         return this.enrollment(ENROLLMENT_TEMPLATES[envelope.type], envelope.data as EnrollmentEvent);
     }
