@@ -902,6 +902,29 @@ describe('a continuation renewed on an earlier year\'s eligibility', () => {
     expect(await col().findOne({ _id: next })).toMatchObject({ status: 'ENROLLED', enrolledAt: expect.any(Date) });
     expect(h.watch.messages.filter((m) => m.envelope?.type === 'EnrollmentIneligible' && (m.envelope?.data as { enrollmentId?: string }).enrollmentId === next)).toEqual([]);
   });
+
+  it("ends INELIGIBLE on the new year's decision recorded while the run inserted it (the decision looked for it before it existed)", async () => {
+    const program = await createProgram(h, { fiscalYear: ENDED_FY, requiresEligibility: true, payoutRules: usdRules });
+    const locationId = `carrace-${w.run}`;
+    const bankProfileId = `carracebank-${w.run}`;
+    await bankInView(bankProfileId, w.partnerId, 1, 'APPROVED');
+    await eligibility(h, w, program.programId, locationId, true, ENDED_FY);
+    await eligibilityKnown(h, program.programId, locationId, ENDED_FY);
+    const seeded = completedOnce(program, ENDED_FY, w.partnerId, locationId, 'ENROLLED', bankProfileId);
+    await col().insertOne(seeded as never);
+
+    const summary = await rolloverRacedBy(program.programId, ENDED_FY, async () => {
+      await eligibility(h, w, program.programId, locationId, false, RUNNING_FY, ['Partner designation lost']);
+      await eligibilityKnown(h, program.programId, locationId, RUNNING_FY, false);
+    });
+    expect(summary.body).toEqual(expect.objectContaining({ examined: 1, renewed: 1, complete: true }));
+    const next = enrollmentId({ programId: program.programId, locationId, fiscalYear: RUNNING_FY });
+    const stored = await col().findOne({ _id: next });
+    expect(stored).toMatchObject({ status: 'INELIGIBLE', reasons: ['Partner designation lost'], renewedFrom: seeded._id });
+    for (const field of ['enrolledAt', 'eligibilityCarried']) expect(stored).not.toHaveProperty(field);
+    const [ended] = await waitForEnrollmentEvent(h, next, 'EnrollmentIneligible');
+    expect(ended.envelope!.data).toMatchObject({ previousStatus: 'ENROLLED', completed: false, decision: { eventId: expect.any(String) } });
+  });
 });
 
 // The rollover leaves an enrollment whose next year the admin enrolled on their own (submitted, or ENROLLED once): it

@@ -3,7 +3,7 @@ import { Injectable } from '@nestjs/common';
 import { eligibilityId, enrollmentId } from '../common/ids';
 import { Enrollment } from '../enrollments/enrollment.schema';
 import { EnrollmentsRepository } from '../enrollments/enrollments.repository';
-import { ProfileFacts } from '../enrollments/enrollment-rules';
+import { partnersDecision, ProfileFacts } from '../enrollments/enrollment-rules';
 import { profileFacts } from '../enrollments/payout-facts';
 import { Program } from '../programs/program.schema';
 import { ViewsRepository } from '../views/views.repository';
@@ -26,7 +26,11 @@ export interface BatchContext {
   nextYear(enrollments: Enrollment[]): Promise<Map<string, NextYearEnrollment>>;
   /** Of these profiles, those whose view changed since the batch read it (another revision or status, or version). */
   changedProfiles(profileIds: string[]): Promise<Set<string>>;
-  /** The decisions that count for these continuations now (eligibilityFor), read again; by continuation id. */
+  /**
+   * The decisions that count for these continuations now, read again; by continuation id: eligibilityFor, or for one
+   * renewed on carried eligibility (`eligibilityCarried`) the new year's own only (an earlier year's says nothing of it:
+   * MarkIneligible).
+   */
   eligibilityNow(continuations: Enrollment[]): Promise<Map<string, YearDecision | undefined>>;
 }
 
@@ -68,7 +72,10 @@ export class RenewalContext {
       eligibilityNow: async (continuations) => {
         const views = await this.views.eligibilityByIds(unique(continuations.map((c) => eligibilityId(c.programId, c.locationId))));
         return new Map(
-          continuations.map((c) => [c._id, eligibilityFor(views.get(eligibilityId(c.programId, c.locationId))?.years, toFiscalYear, fromFiscalYear, c.partnerId)]),
+          continuations.map((c) => {
+            const years = views.get(eligibilityId(c.programId, c.locationId))?.years;
+            return [c._id, c.eligibilityCarried ? partnersDecision(years, toFiscalYear, c.partnerId) : eligibilityFor(years, toFiscalYear, fromFiscalYear, c.partnerId)];
+          }),
         );
       },
       changedProfiles: async (profileIds) => {

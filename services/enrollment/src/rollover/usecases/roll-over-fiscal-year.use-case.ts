@@ -532,17 +532,26 @@ export class RollOverFiscalYear {
   }
 
   /**
-   * The continuations not ENROLLED were decided on the eligibility view read before their insert: an ineligible decision
-   * recorded in between looked for the next-year enrollment before it existed, and never reached it. Read once more:
-   * one whose location is no longer eligible now ends INELIGIBLE, as the decision would have ended it (MarkIneligible).
+   * The continuations not ENROLLED, and those renewed on carried eligibility, were decided on the eligibility view read
+   * before their insert: an ineligible decision recorded in between looked for the next-year enrollment before it
+   * existed, and never reached it. Read once more: one whose location is no longer eligible now (a carried one: by the
+   * new year's own decision) ends INELIGIBLE, as the decision would have ended it (MarkIneligible; a carried one no
+   * longer completed, naming the decision).
    */
   private async endNoLongerEligible(plan: BatchPlan, continuations: Enrollment[], programs: Map<string, Program>): Promise<void> {
-    const open = continuations.filter((c) => !c.enrolledAt && BEFORE_ENROLLED.includes(c.status) && programs.get(c.programId)?.requiresEligibility);
+    const open = continuations.filter(
+      (c) => ((!c.enrolledAt && BEFORE_ENROLLED.includes(c.status)) || c.eligibilityCarried === true) && programs.get(c.programId)?.requiresEligibility,
+    );
     if (!open.length) return;
     const decisions = await plan.decidedOn.eligibilityNow(open);
     for (const c of open) {
       const decision = decisions.get(c._id);
       if (!decision || decision.eligible) continue;
+      if (c.eligibilityCarried) {
+        const { programId, locationId, partnerId, fiscalYear } = c;
+        await this.markIneligible.execute({ programId, locationId, partnerId, fiscalYear, eligible: false, reasons: decision.reasons }, decision.decidedAt, decision.eventId);
+        continue;
+      }
       const reasons = ineligibleReasons(decision.reasons, c.fiscalYear);
       await this.markIneligible.end(c, c.partnerId, reasons, (current) => BEFORE_ENROLLED.includes(current.status) && !current.enrolledAt);
     }
