@@ -946,6 +946,25 @@ describe('renewal reminders of an enrollment whose next year is enrolled on its 
     expect(await col().findOne({ _id: seeded[0]._id })).not.toHaveProperty('renewalReminders');
     expect(await col().findOne({ _id: seeded[1]._id })).toMatchObject({ renewalReminders: [year] });
   });
+
+  it('count it on track also once an early run marked it SUPERSEDED', async () => {
+    const year = fiscalYearOf(new Date());
+    const program = await createProgram(h, { fiscalYear: year, requiresEligibility: false, payoutRules: { ...usdRules, allowedCurrencies: ['EUR'] } });
+    const locationId = `supearly-${w.run}`;
+    const bankProfileId = `supearlybank-${w.run}`;
+    await bankInView(bankProfileId, w.partnerId, 1, 'APPROVED'); // USD: no longer allowed
+    const seeded = completedOnce(program, year, w.partnerId, locationId, 'ENROLLED', bankProfileId);
+    const enrolledOnItsOwn = completedOnce(program, nextFiscalYear(year), w.partnerId, locationId, 'ENROLLED', bankProfileId);
+    await col().insertMany([seeded, enrolledOnItsOwn] as never[]);
+    const early = await operator('/v1/operator/rollover', { fromFiscalYear: year, programId: program.programId });
+    expect(early.body).toEqual(expect.objectContaining({ complete: true }));
+    expect(await col().findOne({ _id: seeded._id })).toMatchObject({ rollover: expect.objectContaining({ outcome: 'SUPERSEDED', early: true }) });
+
+    const reminders = await operator('/v1/operator/renewal-reminders', { fiscalYear: year });
+    expect(reminders.body).toEqual(expect.objectContaining({ complete: true, conflicts: 0 }));
+    expect(await col().findOne({ _id: seeded._id })).not.toHaveProperty('renewalReminders');
+    expect(h.watch.messages.filter((m) => m.envelope?.type === 'EnrollmentRenewalAtRisk' && (m.envelope?.data as { enrollmentId?: string }).enrollmentId === seeded._id)).toEqual([]);
+  });
 });
 
 describe('a rollover killed halfway', () => {

@@ -113,8 +113,8 @@ export class SendRenewalReminders {
         const nextYear = continuations.get(ctx.nextId(enrollment));
         const live = !!enrollment.rollover && continuesIt(enrollment, nextYear);
         // The admin enrolled the next year on their own (submitted, or ENROLLED once): the rollover only marks this one
-        // SUPERSEDED, nothing of it is at risk (an EXPIRED decision still expires it: reminded).
-        const superseded = !enrollment.rollover && decision.outcome === 'ACTION_REQUIRED' && !!nextYear && nextYear.renewedFrom !== enrollment._id && !takenOverByContinuation(nextYear);
+        // SUPERSEDED (an early run has already), nothing of it is at risk (an EXPIRED decision still expires it: reminded).
+        const superseded = (!enrollment.rollover || enrollment.rollover.outcome === 'SUPERSEDED') && decision.outcome === 'ACTION_REQUIRED' && !!nextYear && nextYear.renewedFrom !== enrollment._id && !takenOverByContinuation(nextYear);
         if (decision.outcome === 'RENEWED' || decision.outcome === 'VALIDATING' || (live && decision.outcome !== 'EXPIRED') || superseded) {
           summary.onTrack++;
           continue;
