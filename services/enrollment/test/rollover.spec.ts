@@ -855,6 +855,28 @@ describe('an ineligible decision recorded while the rollover writes the batch it
   });
 });
 
+describe('a program renamed while the rollover writes its batch', () => {
+  it("gives the continuations it inserted after the renaming the program's new name", async () => {
+    const program = await createProgram(h, { fiscalYear: 'FY45', requiresEligibility: false, payoutRules: usdRules });
+    const locationId = `renloc-${w.run}`;
+    const bankProfileId = `renbank-${w.run}`;
+    await bankInView(bankProfileId, w.partnerId, 1, 'APPROVED');
+    const seeded = completedOnce(program, 'FY45', w.partnerId, locationId, 'ENROLLED', bankProfileId);
+    await col().insertOne(seeded as never);
+    const renamed = `${program.name} (renamed)`;
+
+    await rolloverRacedBy(program.programId, 'FY45', async () => {
+      const read = await call(h, 'GET', `/v1/programs/${program.programId}`, { token: await w.token('incentivesUser') });
+      const patched = await call(h, 'PATCH', `/v1/programs/${program.programId}`, { operator: true, body: { name: renamed }, headers: { 'if-match': read.headers.get('etag')! } });
+      expect(patched.status).toBe(200);
+      // Its enrollments renamed (the service consumed its own ProgramUpdated) before the continuation is inserted.
+      await eventually(async () => expect(await col().findOne({ _id: seeded._id })).toMatchObject({ programName: renamed }));
+    });
+    const next = enrollmentId({ programId: program.programId, locationId, fiscalYear: 'FY46' });
+    expect(await col().findOne({ _id: next })).toMatchObject({ status: 'ENROLLED', programName: renamed });
+  });
+});
+
 // Renewed on last year's decision (none published for the new year yet: eligibility carries forward until a decision says
 // otherwise). The new year's first decision still counts: ineligible, the continuation was not "still eligible" (SPEC 1
 // Enrollment 6), also ENROLLED; an eligible one confirms it, and a later ineligible one leaves it as any completed one.

@@ -331,7 +331,7 @@ export class RollOverFiscalYear {
    *    event; or one enrolled on its own (nothing to continue);
    * 2. the expired ones, status and event in one guarded write each;
    * 3. the markers on the old ones, once their next-year enrollments exist;
-   * 4. the programs once more, for one discontinued while the inserts were under way (endDiscontinued).
+   * 4. the programs once more, for one discontinued or renamed while the inserts were under way (recheckPrograms).
    */
   private async write(plan: BatchPlan, summary: RolloverSummary, lease: HeldLease): Promise<void> {
     const { toFiscalYear } = summary;
@@ -477,7 +477,7 @@ export class RollOverFiscalYear {
     }
     summary.batches++;
     this.events.committed();
-    await this.endDiscontinued(inserts.map((i) => i.from.programId));
+    await this.recheckPrograms(inserts.map((i) => i.doc));
   }
 
   /**
@@ -558,20 +558,26 @@ export class RollOverFiscalYear {
   }
 
   /**
-   * A program discontinued between the read at the start of write() and the inserts landing: its discontinuation
-   * sweep (once per ProgramUpdated) may have found nothing left before they landed, and never looks again. Read the
-   * programs once more, after the inserts: if that sweep was over before they landed, it started after the program's
-   * write, so this read sees the program DISCONTINUED; then sweep again here (guarded writes: the enrollments already
-   * ended are not touched).
+   * A program discontinued or renamed between the read the batch was decided on and the inserts landing: its
+   * discontinuation sweep, or its enrollments' renaming (once per ProgramUpdated), may have run before they landed, and
+   * never looks again. Read the programs once more, after the inserts: if that was over before they landed, it started
+   * after the program's write, so this read sees the program as it is now; then sweep again here (guarded writes: the
+   * enrollments already ended are not touched), or rename (only when an insert has another name than the program's).
    */
-  private async endDiscontinued(programIds: string[]): Promise<void> {
-    if (!programIds.length) return;
+  private async recheckPrograms(inserted: Array<Pick<Enrollment, 'programId' | 'programName'>>): Promise<void> {
+    if (!inserted.length) return;
     const programs = await this.programs.all();
-    for (const programId of new Set(programIds)) {
+    const names = new Map<string, Set<string | undefined>>();
+    for (const { programId, programName } of inserted) names.set(programId, (names.get(programId) ?? new Set()).add(programName));
+    for (const [programId, written] of names) {
       const program = programs.get(programId);
-      if (program?.state !== 'DISCONTINUED') continue;
-      const ended = await this.discontinue.execute(program._id, program.name);
-      this.logger.warn(`program ${programId} was discontinued during the rollover: ${ended} enrollment(s) it had just continued or marked ended`);
+      if (!program) continue;
+      if (program.state === 'DISCONTINUED') {
+        const ended = await this.discontinue.execute(program._id, program.name);
+        this.logger.warn(`program ${programId} was discontinued during the rollover: ${ended} enrollment(s) it had just continued or marked ended`);
+      } else if ([...written].some((name) => name !== program.name)) {
+        await this.enrollments.renameProgram(programId, program.name);
+      }
     }
   }
 
