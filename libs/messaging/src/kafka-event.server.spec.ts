@@ -244,6 +244,23 @@ describe('KafkaEventServer dead-lettering a record too large for the dead-letter
   });
 });
 
+describe('KafkaEventServer dead-lettering a record with a null header value (Kafka allows one: a Java producer\'s RecordHeader(name, null))', () => {
+  it('sends it with its other headers, the null one left out (KafkaJS cannot write it)', async () => {
+    const { subject: dead, sent } = recordingServer();
+    dead.addHandler(Topics.agreements, async () => undefined, true);
+    const poison = { offset: '9', key: Buffer.from('k'), value: Buffer.from('not json'), timestamp: '0', attributes: 0, headers: { empty: null, kept: Buffer.from('v') } } as unknown as KafkaMessage;
+    const { value, resolved } = payload([poison], async () => undefined);
+    await (dead as unknown as WithBatch).handleBatch(value);
+    expect(resolved).toEqual(['9']);
+    expect(sent).toHaveLength(1);
+    const [record] = sent[0].messages;
+    expect(String(record.value)).toBe('not json');
+    expect(record.headers).not.toHaveProperty('empty');
+    expect(String(record.headers.kept)).toBe('v');
+    expect(String(record.headers['x-dlq-error'])).toMatch(/not JSON/);
+  });
+});
+
 describe('KafkaEventServer dead-lettering a large record that fits the dead-letter topic', () => {
   // 950 KB fitted its own topic (a broker's default 1 MiB): the dead letter keeps its value (it was dropped above 900 KB).
   it('sends it with its value, as it came', async () => {

@@ -574,6 +574,7 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
       [DeadLetterHeaders.attempts]: String(attempts),
       [DeadLetterHeaders.failedAt]: new Date().toISOString(),
     };
+    headers = writableHeaders(headers);
     const deadHeaders: IHeaders = { ...headers, ...own };
     const size = recordSize(key, value, deadHeaders);
     // Without its value, a dead letter still says what failed and where the original is (topic, partition, offset).
@@ -605,6 +606,19 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
       outcome: error instanceof MalformedMessageError ? 'malformed' : 'dead_lettered',
     });
   }
+}
+
+/**
+ * The headers without null values: Kafka allows a header with no value (a Java producer's `RecordHeader(name, null)`),
+ * KafkaJS reads it as null but cannot write one (it would throw, and the record would stop its partition).
+ */
+function writableHeaders(headers: IHeaders | undefined): IHeaders {
+  const kept: IHeaders = {};
+  for (const [name, value] of Object.entries(headers ?? {})) {
+    const parts = (Array.isArray(value) ? value : [value]).filter((part) => part !== undefined && part !== null);
+    if (parts.length) kept[name] = Array.isArray(value) ? parts : parts[0];
+  }
+  return kept;
 }
 
 function headerSize(headers: IHeaders | undefined): number {

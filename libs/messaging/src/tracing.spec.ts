@@ -93,6 +93,15 @@ describe('Tracing, with a tracer provider (an in-memory exporter: a pure unit te
     expect(seen.ids).toEqual({ traceId: span.spanContext().traceId, spanId: span.spanContext().spanId });
   });
 
+  it('reads past a header whose value is null (Kafka allows one) and handles the message', async () => {
+    const parent = tracer().startSpan('written');
+    const headers = { empty: null, traceparent: Buffer.from(`00-${parent.spanContext().traceId}-${parent.spanContext().spanId}-01`) } as never;
+    const handled = await Tracing.consume('t', 0, message('5', { headers }), undefined, async () => 'handled');
+    expect(handled).toBe('handled');
+    const span = exporter.getFinishedSpans().find((s) => s.name === 'process t')!;
+    expect(span.spanContext().traceId).toBe(parent.spanContext().traceId);
+  });
+
   it('starts a trace of its own for a message without trace headers, also when some other span is active', async () => {
     const other = tracer().startSpan('a request that happened to wake the consumer');
     await context.with(trace.setSpan(context.active(), other), () => Tracing.consume('t', 0, message('1'), undefined, async () => undefined));

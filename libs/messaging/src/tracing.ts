@@ -118,12 +118,12 @@ async function inSpan<T>(span: Span, active: Context, fn: () => Promise<T>): Pro
   }
 }
 
-/** Kafka header values as the propagator reads them: strings (a header may be a Buffer, or repeated). */
+/** Kafka header values as the propagator reads them: strings (a header may be a Buffer, repeated, or null: Kafka allows one). */
 function headerValues(headers: IHeaders | undefined): Record<string, string> {
   const values: Record<string, string> = {};
   for (const [name, value] of Object.entries(headers ?? {})) {
     const first = Array.isArray(value) ? value[0] : value;
-    if (first !== undefined) values[name] = first.toString();
+    if (first !== undefined && first !== null) values[name] = first.toString();
   }
   return values;
 }
