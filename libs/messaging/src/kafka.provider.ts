@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { Kafka, logLevel, LogEntry } from 'kafkajs';
+import { registerCompressionCodecs } from './compression';
 import { MessagingOptions } from './options';
 
 const levels: Record<number, 'error' | 'warn' | 'log' | 'debug'> = {
@@ -25,6 +26,7 @@ function expectedLevel(level: logLevel, message: string): logLevel {
 
 /** The only place that knows the client library: swap it here (a KafkaJS-compatible client exists). */
 export function createKafka(options: Pick<MessagingOptions, 'serviceName' | 'brokers' | 'connection'>): Kafka {
+  registerCompressionCodecs();
   const logger = new Logger('Kafka');
   return new Kafka({
     clientId: options.serviceName,

@@ -36,17 +36,18 @@ afterAll(async () => {
   await issuer.stop();
 });
 
-async function setDlqMaxMessageBytes(value: string, topic = DLQ): Promise<void> {
+async function setTopicConfig(topic: string, name: string, value: string): Promise<void> {
   const admin = new Kafka({ brokers: process.env.KAFKA_BROKERS!.split(','), logLevel: logLevel.NOTHING }).admin();
   await admin.connect();
   try {
-    await admin.alterConfigs({
-      validateOnly: false,
-      resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configEntries: [{ name: 'max.message.bytes', value }] }],
-    });
+    await admin.alterConfigs({ validateOnly: false, resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configEntries: [{ name, value }] }] });
   } finally {
     await admin.disconnect();
   }
+}
+
+function setDlqMaxMessageBytes(value: string, topic = DLQ): Promise<void> {
+  return setTopicConfig(topic, 'max.message.bytes', value);
 }
 
 function boot(env: Record<string, string> = {}): Promise<RunningService> {
@@ -124,6 +125,24 @@ const entry = (partnerId: string, key: string, padding = 0) => {
   const envelope = createEnvelope({ type: 'AgreementStatusChanged', source: 'widgets', data: { partnerId, active: true, ...(padding && { note: 'x'.repeat(padding) }) } });
   return { eventId: envelope.eventId, topic: Topics.agreements, key, value: JSON.stringify(envelope), createdAt: new Date() };
 };
+
+// Producers outside the platform may compress (a Java producer's compression.type), and a platform team may set a
+// topic's compression.type: the broker then writes the topic's batches with that codec, whatever the producer sent.
+describe('batches compressed by the broker', () => {
+  it.each(['snappy', 'lz4', 'zstd', 'gzip'])('consumes a topic the broker compresses with %s', async (codec) => {
+    const service = await boot();
+    try {
+      await setTopicConfig(Topics.agreements, 'compression.type', codec);
+      const db = service.env.MONGO_DB;
+      const partnerId = `compressed-${codec}-${randomUUID()}`;
+      await kafka.publishEvent(Topics.agreements, partnerId, { type: 'AgreementStatusChanged', data: { partnerId, active: true } });
+      await eventually(async () => expect(await consumedCount(db, partnerId)).toBe(1), 30_000);
+    } finally {
+      await setTopicConfig(Topics.agreements, 'compression.type', 'producer');
+      await service.close();
+    }
+  });
+});
 
 describe('outbox entries larger than the broker accepts', () => {
   it('sets one too large to send aside in outboxParked, publishes the others in sends the broker accepts, and goes on', async () => {
