@@ -239,6 +239,29 @@ describe('Dockerfiles', () => {
   });
 });
 
+describe('nest-cli.json', () => {
+  const cli = JSON.parse(readFileSync(join(ROOT, 'nest-cli.json'), 'utf8')) as {
+    monorepo: boolean;
+    projects: Record<string, { type: string; root: string; sourceRoot: string; entryFile?: string; compilerOptions?: { tsConfigPath?: string } }>;
+  };
+
+  it.each(SERVICES)('%s: an application built with its tsconfig.app.json, whose entry file is its main.ts', (service) => {
+    const project = cli.projects[service];
+    expect(project).toMatchObject({ type: 'application', root: `services/${service}`, sourceRoot: `services/${service}/src` });
+    expect(existsSync(join(ROOT, project.compilerOptions!.tsConfigPath!))).toBe(true);
+    expect(project.compilerOptions!.tsConfigPath).toBe(`services/${service}/tsconfig.app.json`);
+    // The path under the build's outDir (dist/, rootDir the repository): what the Dockerfile's CMD runs.
+    expect(existsSync(join(ROOT, `${project.entryFile}.ts`))).toBe(true);
+  });
+
+  it('is a monorepo listing the five services and every library, and nothing that does not exist', () => {
+    expect(cli.monorepo).toBe(true);
+    const libraries = readdirSync(join(ROOT, 'libs')).filter((name) => existsSync(join(ROOT, 'libs', name, 'src'))).sort();
+    expect(Object.keys(cli.projects).sort()).toEqual([...SERVICES, ...libraries].sort());
+    for (const project of Object.values(cli.projects)) expect(existsSync(join(ROOT, project.sourceRoot))).toBe(true);
+  });
+});
+
 describe('README', () => {
   it('lists every setting all services read, with its default', () => {
     const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
