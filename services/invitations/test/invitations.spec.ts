@@ -84,7 +84,30 @@ describe('issuing invitations from eligibility decisions', () => {
     expect(await world.notices(other)).toEqual([]);
     const [invitation] = await world.invitations(global, `?locationId=${l1}`);
     expect(invitation).toMatchObject({ invitationId: data.invitationId, state: 'ISSUED', getStartedUrl: getStarted(programId, l1) });
+    expect(invitation.recipients.map((r: { userId: string }) => r.userId).sort()).toEqual([ann.userId, bob.userId].sort());
     expect(world.events('AdminAssignmentRequested', forInvitation(programId, l1))).toEqual([]);
+  });
+
+  it("shows an invitation's recipients to its company and Incentives admins, not to an Incentives user (identity lists the admins to none)", async () => {
+    const partner = await world.partner(1);
+    const [l1] = partner.locationIds;
+    const admin = await world.user(partner, [['INCENTIVES_ADMIN', [l1]]], 'admin');
+    const reader = await world.user(partner, [['INCENTIVES_USER', [l1]]], 'reader');
+    const programId = await world.program({ name: 'Recipients seen' });
+    await world.known(admin, [l1]);
+    await world.known(reader, [l1]);
+    await world.decide(partner, l1, programId, true);
+    const [issued] = await world.waitEvent('InvitationIssued', forInvitation(programId, l1));
+    const id = issued.envelope!.data.invitationId;
+
+    const [asAdmin] = await world.invitations(admin, `?locationId=${l1}`);
+    expect(asAdmin.recipients).toEqual([expect.objectContaining({ userId: admin.userId, email: admin.email })]);
+    const [asReader] = await world.invitations(reader, `?locationId=${l1}`);
+    expect(asReader).toMatchObject({ invitationId: id, state: 'ISSUED', recipients: [] });
+    const one = await world.get(reader.token, `/v1/invitations/${id}`);
+    expect(one.status).toBe(200);
+    expect(one.body).toMatchObject({ invitationId: id, recipients: [] });
+    expect(JSON.stringify(one.body)).not.toContain(admin.email);
   });
 
   it('waits for an Incentives admin, asks the Global and Account admins to assign one, and delivers once assigned', async () => {

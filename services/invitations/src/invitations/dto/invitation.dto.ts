@@ -34,7 +34,7 @@ export class InvitationDto {
   @ApiProperty() locationId!: string;
   @ApiProperty({ example: 'FY27' }) fiscalYear!: string;
   @ApiProperty({ enum: InvitationStates }) state!: string;
-  @ApiProperty({ type: [InvitationRecipientDto] }) recipients!: InvitationRecipientDto[];
+  @ApiProperty({ type: [InvitationRecipientDto], description: "Who it went to: shown to company admins and the location's Incentives admins, empty for an Incentives user" }) recipients!: InvitationRecipientDto[];
   @ApiProperty() getStartedUrl!: string;
   @ApiProperty({ type: [String], description: 'Why it was revoked' }) reasons!: string[];
   @ApiPropertyOptional() issuedAt?: string;

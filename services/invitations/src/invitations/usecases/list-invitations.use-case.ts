@@ -1,4 +1,4 @@
-import { AccessPolicy } from '@lib/access';
+import { AccessPolicy, Actor, holdsRole, isCompanyAdmin } from '@lib/access';
 import { DEFAULT_PAGE_SIZE, Page, Principal, Problems } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { InvitationDto, ListInvitationsQuery } from '../dto/invitation.dto';
@@ -6,7 +6,16 @@ import { InvitationRecord, InvitationRepository, LIST_ORDER } from '../invitatio
 
 const iso = (date?: Date | null) => (date ? new Date(date).toISOString() : undefined);
 
-export function toInvitationDto(invitation: InvitationRecord): InvitationDto {
+/**
+ * Whether the reader sees who an invitation went to (names, email addresses, notice state): its company admins and the
+ * location's Incentives admins, as identity lists a location's Incentives admins to them only. An Incentives user reads
+ * the invitation without its recipients.
+ */
+export function seesRecipients(actor: Actor, locationId: string): boolean {
+  return isCompanyAdmin(actor) || holdsRole(actor, 'INCENTIVES_ADMIN', locationId);
+}
+
+export function toInvitationDto(invitation: InvitationRecord, { recipients = true } = {}): InvitationDto {
   return {
     invitationId: invitation._id,
     programId: invitation.programId,
@@ -15,7 +24,7 @@ export function toInvitationDto(invitation: InvitationRecord): InvitationDto {
     locationId: invitation.locationId,
     fiscalYear: invitation.fiscalYear,
     state: invitation.state,
-    recipients: invitation.recipients.map((r) => ({
+    recipients: (recipients ? invitation.recipients : []).map((r) => ({
       userId: r.userId,
       email: r.email,
       displayName: r.displayName,
@@ -61,7 +70,7 @@ export class ListInvitations {
       { after, count: limit + 1 },
     );
     const page = LIST_ORDER.page(rows, limit);
-    return { ...page, items: page.items.map(toInvitationDto) };
+    return { ...page, items: page.items.map((invitation) => toInvitationDto(invitation, { recipients: seesRecipients(actor, invitation.locationId) })) };
   }
 
   async get(principal: Principal, invitationId: string): Promise<InvitationDto> {
@@ -69,6 +78,6 @@ export class ListInvitations {
     const invitation = await this.invitations.findForPartner(actor.partnerId, invitationId);
     if (!invitation) throw Problems.notFound(`Invitation ${invitationId}`);
     await this.policy.requireView(actor, invitation.locationId);
-    return toInvitationDto(invitation);
+    return toInvitationDto(invitation, { recipients: seesRecipients(actor, invitation.locationId) });
   }
 }
