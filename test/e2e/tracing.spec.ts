@@ -130,6 +130,19 @@ describe('tracing (OpenTelemetry, OTLP)', () => {
     expect(commands.length).toBeGreaterThan(0);
   });
 
+  it("keeps a list's cursor out of the server span's url.query (the users list's holds an email address)", async () => {
+    const listTrace = randomBytes(16).toString('hex');
+    const cursor = Buffer.from(JSON.stringify(['users', 'alice@contoso.example'])).toString('base64url');
+    await client.call('identity', 'GET', `/v1/users?limit=1&cursor=${cursor}`, { headers: { traceparent: `00-${listTrace}-${callerSpanId}-01` } });
+    const server = await eventually(async () => {
+      const span = receiver.inTrace(listTrace).find((s) => s.service === 'identity' && s.kind === KIND.SERVER);
+      expect(span).toBeDefined();
+      return span!;
+    }, 30_000);
+    expect(String(server.attributes['url.query'])).toMatch(/^limit=1&cursor=REDACTED$/);
+    expect(JSON.stringify(server.attributes)).not.toContain(cursor);
+  });
+
   it('continues it across Kafka in every service that handles the events the request wrote', async () => {
     const consumed = await eventually(async () => {
       const spans = receiver.inTrace(traceId).filter((s) => s.kind === KIND.CONSUMER && s.name === 'process identity.events.v1');

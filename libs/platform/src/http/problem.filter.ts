@@ -2,6 +2,7 @@ import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Logge
 import { STATUS_CODES } from 'node:http';
 import { throwError } from 'rxjs';
 import type { Request, Response } from 'express';
+import { loggedUrl } from '../logging/redaction';
 import { withoutDuplicateKeyValues } from '../tracing/tracing';
 import { methodNotAllowed } from './method-not-allowed';
 import { PROBLEM_CONTENT_TYPE, ProblemDetails, ProblemException } from './problem';
@@ -41,7 +42,7 @@ export class ProblemFilter implements ExceptionFilter {
     // A 503 thrown on purpose (not ready yet, busy) is an answer, not a failure: readiness probes poll it at start.
     if (problem.status >= 500 && !(problem.status === 503 && exception instanceof HttpException)) {
       // An error no use case mapped: a duplicate key quotes its values (an email address), which no log keeps.
-      this.logger.error(`${request.method} ${request.originalUrl}: ${withoutDuplicateKeyValues(String((exception as Error)?.stack ?? exception))}`);
+      this.logger.error(`${request.method} ${loggedUrl(request.originalUrl)}: ${withoutDuplicateKeyValues(String((exception as Error)?.stack ?? exception))}`);
     }
     if (exception instanceof ProblemException && exception.retryAfterSeconds) response.setHeader('Retry-After', String(exception.retryAfterSeconds));
     if (exception instanceof ProblemException && exception.challenges) response.setHeader('WWW-Authenticate', exception.challenges);

@@ -2,6 +2,9 @@ import { Trace, Tracing } from '@lib/messaging';
 import { randomUUID } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
 import type { Params } from 'nestjs-pino';
+import { loggedUrl } from './redaction';
+
+export { loggedUrl, REDACTED_QUERY_PARAMS } from './redaction';
 
 /** Secrets never reach a log line, whatever object they travel in. */
 export const REDACTED_PATHS = [
@@ -38,7 +41,7 @@ export function pinoParams({ SERVICE_NAME, LOG_LEVEL }: { SERVICE_NAME: string; 
       },
       autoLogging: { ignore: (request) => /^\/(health|metrics)/.test(request.url ?? '') },
       serializers: {
-        req: (req: { method: string; url: string; id: string }) => ({ method: req.method, url: req.url, id: req.id }),
+        req: (req: { method: string; url: string; id: string }) => ({ method: req.method, url: loggedUrl(req.url ?? ''), id: req.id }),
         res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
       },
     },

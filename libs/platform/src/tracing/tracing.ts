@@ -14,11 +14,15 @@
 import type { Span, SpanProcessor } from '@opentelemetry/sdk-trace-node';
 import { flagValue } from '../config/flag-words';
 import { shapeOf } from '../database/shape';
+import { REDACTED_QUERY_PARAMS } from '../logging/redaction';
 
 /** Requests that are not the service's work: probes and scrapes, many a minute. */
 const UNTRACED_PATHS = /^\/(health|metrics)(\/|\?|$)/;
 /** The longest attribute value a span keeps (the SDK keeps any length by default). */
 const ATTRIBUTE_VALUE_LIMIT = 4_096;
+
+/** The query parameters the http instrumentation redacts by default (its DEFAULT_QUERY_STRINGS_TO_REDACT, not exported). */
+const SIGNATURE_QUERY_PARAMS = ['sig', 'Signature', 'AWSAccessKeyId', 'X-Goog-Signature', 'X-Amz-Signature', 'X-Amz-Credential', 'X-Amz-Security-Token'];
 
 /** Whether tracing has started in this process (once per process). */
 let started = false;
@@ -73,7 +77,11 @@ function start(serviceName: string, env: NodeJS.ProcessEnv): void {
   registerInstrumentations({
     tracerProvider: sdk,
     instrumentations: [
-      new HttpInstrumentation({ ignoreIncomingRequestHook: (request) => UNTRACED_PATHS.test(request.url ?? '') }),
+      new HttpInstrumentation({
+        ignoreIncomingRequestHook: (request) => UNTRACED_PATHS.test(request.url ?? ''),
+        // A span's url.query keeps no cursor (loggedUrl), nor the signatures the instrumentation redacts by default.
+        redactedQueryParamsServer: [...REDACTED_QUERY_PARAMS, ...SIGNATURE_QUERY_PARAMS],
+      }),
       // Request handlers only: a span per middleware (body parser, logger, ...) adds nothing a reader needs.
       new ExpressInstrumentation({ ignoreLayersType: [ExpressLayerType.MIDDLEWARE] }),
       // The command's shape, not its values, whatever its size (a bulk write of 200 documents).
