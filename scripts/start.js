@@ -5,7 +5,7 @@
  * database each), waits until every service is ready, and prints where everything is. Ctrl-C stops everything.
  */
 const { spawnSync } = require('node:child_process');
-const { existsSync, mkdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } = require('node:fs');
+const { chmodSync, existsSync, mkdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } = require('node:fs');
 const { generateKeyPairSync, randomBytes } = require('node:crypto');
 const { join, resolve } = require('node:path');
 const { buildServices, resolveInfra, SERVICE_NODE_ARGS, spawnServer, tcpReachable, waitFor } = require('./platform');
@@ -24,6 +24,12 @@ const say = (line) => process.stdout.write(`${line}\n`);
 
 /** Where a running platform says who it is (its pid) and where it answers; removed when it stops. */
 const platformFile = join(root, '.local', 'platform.json');
+
+/** Writes a file only its owner reads (the operator key is in it), also one left by an earlier start with other modes. */
+function writePrivate(file, text) {
+  writeFileSync(file, text, { mode: 0o600 });
+  chmodSync(file, 0o600);
+}
 
 /** The platform an `npm start` of this checkout runs now, from .local/platform.json; none when its pid is gone. */
 function runningPlatform() {
@@ -126,7 +132,7 @@ function localSecrets() {
   if (!missing.length) return kept;
   const secrets = { ...kept, ...Object.fromEntries(missing.map((name) => [name, made[name]()])) };
   mkdirSync(join(root, '.local'), { recursive: true });
-  writeFileSync(file, JSON.stringify(secrets, null, 2), { mode: 0o600 });
+  writePrivate(file, JSON.stringify(secrets, null, 2));
   return secrets;
 }
 
@@ -168,7 +174,7 @@ async function main() {
   }
   const platform = { pid: process.pid, startedAt: new Date().toISOString(), urls: Object.fromEntries(SERVICES.map((s) => [s, url(s)])), mail: `http://${host}:${MAIL.web}`, operatorKey: secrets.OPERATOR_TOKEN };
   // Written at once (state "starting"), so a second `npm start` during the build or the startup is refused too.
-  writeFileSync(platformFile, JSON.stringify({ ...platform, state: 'starting' }, null, 2));
+  writePrivate(platformFile, JSON.stringify({ ...platform, state: 'starting' }, null, 2));
   // However this run ends (Ctrl-C, a failure), the file goes with it; one left by a killed run names a dead pid.
   process.on('exit', () => {
     try {
@@ -246,7 +252,7 @@ async function main() {
     await Promise.all(SERVICES.map((service, i) => readyOrExited(service, services[i], async () => (await fetch(`${url(service)}/health/ready`)).ok, { timeoutMs: 120_000, intervalMs: 500 })));
     await readyOrExited('the mail catcher', mail, async () => (await fetch(`http://${host}:${MAIL.web}/`)).ok, { timeoutMs: 30_000 });
 
-    writeFileSync(platformFile, JSON.stringify({ ...platform, state: 'ready', kafkaBrokers: infra.kafkaBrokers, mongoUrl: infra.mongoUrl }, null, 2));
+    writePrivate(platformFile, JSON.stringify({ ...platform, state: 'ready', kafkaBrokers: infra.kafkaBrokers, mongoUrl: infra.mongoUrl }, null, 2));
     say(`\nThe incentives enrollment platform is up (${((Date.now() - started) / 1000).toFixed(0)} s).\n`);
     for (const service of SERVICES) say(`  ${service.padEnd(16)} ${url(service).padEnd(24)} docs: ${url(service)}/docs`);
     say(`  ${'mail (web view)'.padEnd(16)} http://${host}:${MAIL.web}   (SMTP on ${host}:${MAIL.smtp})`);
