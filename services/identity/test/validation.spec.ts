@@ -149,6 +149,16 @@ describe('bad input', () => {
     expect(answer.body).toMatchObject({ type: expect.stringMatching(/\/malformed-body$/), detail: 'The request body must be a JSON object, not null.' });
   });
 
+  it.each([
+    ['POST', () => '/v1/users', '[{"email":"array@example.com","displayName":"A"}]'],
+    ['POST', () => `/v1/users/${existing.userId}/roles`, '[]'],
+  ])('says a JSON array body (%s %s) must be an object, naming no field it never sent', async (method, path, raw) => {
+    const answer = await client.call(method, path(), { token: ga, raw });
+    expect(answer.status).toBe(400);
+    expect(answer.body).toMatchObject({ type: expect.stringMatching(/\/malformed-body$/), detail: 'The request body must be a JSON object, not an array.' });
+    expect(JSON.stringify(answer.body)).not.toContain('constructor');
+  });
+
   it('says a blank name must not be blank', async () => {
     const answer = await client.call('POST', '/v1/users', { token: ga, body: { email: 'blank@example.com', displayName: '   ' } });
     expect(answer.body.errors).toEqual([{ field: 'displayName', message: 'displayName must not be blank' }]);

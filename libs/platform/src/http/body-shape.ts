@@ -1,6 +1,6 @@
 import type { NextFunction, Request, Response } from 'express';
 import { wellFormed } from './email';
-import { ValidationProblem } from './problem';
+import { ProblemException, ValidationProblem } from './problem';
 
 /** Deeper than any request body of the platform (the deepest, a tax profile's address in its business profile, is 3). */
 export const MAX_BODY_DEPTH = 32;
@@ -35,6 +35,11 @@ const FORBIDDEN_KEYS = new Set(['__proto__', ...Object.getOwnPropertyNames(Objec
  * bounded here. Walked with a stack of its own, not recursion.
  */
 export function checkBodyShape(request: Request, _response: Response, next: NextFunction): void {
+  // No route takes a list: said as for null or a number (ProblemFilter). The validation pipe would make it a list of
+  // DTOs with a `constructor` of its own, and name that, and the items' indexes, as fields that should not exist.
+  if (Array.isArray(request.body)) {
+    return next(new ProblemException(400, 'malformed-body', 'Malformed JSON body', 'The request body must be a JSON object, not an array.'));
+  }
   const problem = shapeProblem(request.body);
   next(problem ? new ValidationProblem([problem]) : undefined);
 }
