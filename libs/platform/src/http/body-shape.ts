@@ -21,7 +21,7 @@ export const MAX_BODY_OBJECT_KEYS = 200;
  * and class-transformer skips the names of Object's own methods (`toString`, `valueOf`, `hasOwnProperty`...), so the
  * pipe's check of unknown fields never sees them: refused here, as any unknown field is.
  */
-const FORBIDDEN_KEYS = new Set(['__proto__', ...Object.getOwnPropertyNames(Object.prototype)]);
+export const FORBIDDEN_KEYS = new Set(['__proto__', ...Object.getOwnPropertyNames(Object.prototype)]);
 
 /**
  * After the JSON parser, before anything walks the body: one nested deeper than MAX_BODY_DEPTH answers 400 (the

@@ -2,6 +2,7 @@ import { CallHandler, ExecutionContext, Injectable, NestInterceptor } from '@nes
 import type { Observable } from 'rxjs';
 import { ROUTE_ARGS_METADATA } from '@nestjs/common/constants';
 import { RouteParamtypes } from '@nestjs/common/enums/route-paramtypes.enum';
+import { FORBIDDEN_KEYS } from './body-shape';
 import { ValidationProblem } from './problem';
 
 /**
@@ -11,6 +12,7 @@ import { ValidationProblem } from './problem';
  * Here it answers 400 problem+json naming each parameter, as the pipe words an unknown body field. An interceptor, so
  * that it runs after every guard, the routes' own too (a public route's operator-or-user check, a disabled route's
  * 404): a request without a valid credential still gets 401, and a query string tells nothing of a route it may not use.
+ * On a handler with a `@Query()` DTO, only parameters named as Object's own properties are refused here.
  */
 @Injectable()
 export class NoUnknownQueryInterceptor implements NestInterceptor {
@@ -30,9 +32,10 @@ export class NoUnknownQueryInterceptor implements NestInterceptor {
       takes = declaresQuery(context.getClass(), handler.name);
       this.takesQuery.set(handler, takes);
     }
-    if (takes) return;
     const query = (context.switchToHttp().getRequest<{ query?: Record<string, unknown> }>().query ?? {}) as object;
-    const names = Object.keys(query);
+    // A handler with a query DTO: the pipe refuses unknown parameters, except those named as Object's own properties
+    // (`toString`, `constructor`...), which class-transformer skips without a word (as in a body: FORBIDDEN_KEYS).
+    const names = Object.keys(query).filter((name) => !takes || FORBIDDEN_KEYS.has(name));
     if (names.length) throw new ValidationProblem(names.map((name) => ({ field: name, message: `property ${name} should not exist` })));
   }
 }
