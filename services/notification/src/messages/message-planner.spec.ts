@@ -212,3 +212,32 @@ describe('MessagePlanner, an enrollment expiring with its year', () => {
     expect(plan).toMatchObject({ template: 'enrollment-expired', recipients: [expect.objectContaining({ userId: 'admin-1' })] });
   });
 });
+
+describe('MessagePlanner, a tax profile expiring', () => {
+  const admin = user('admin-1', 'INCENTIVES_ADMIN');
+  const expiring = (expiresAt: Date, daysLeft: number) =>
+    createEnvelope({
+      type: 'TaxProfileExpiring',
+      source: 'payout-profiles',
+      partnerId: PARTNER,
+      locationId: 'L-1',
+      data: { profileId: 'tax-1', partnerId: PARTNER, locationId: 'L-1', expiresAt: expiresAt.toISOString(), daysLeft },
+    });
+  const inDays = (days: number) => new Date(Date.now() + days * 86_400_000 - 60_000);
+
+  it('tells the days left as the scan counted them', async () => {
+    const plan = await planner([admin]).plan(Topics.payoutProfiles, expiring(inDays(30), 30));
+    expect(plan?.context).toMatchObject({ expired: false, daysLeftLabel: 'in 30 days' });
+  });
+
+  it('tells fewer, as counted now, when the event is handled days after the scan', async () => {
+    const plan = await planner([admin]).plan(Topics.payoutProfiles, expiring(inDays(27), 30));
+    expect(plan?.context).toMatchObject({ expired: false, daysLeftLabel: 'in 27 days' });
+  });
+
+  it('tells it expired once its date has passed', async () => {
+    const plan = await planner([admin]).plan(Topics.payoutProfiles, expiring(inDays(-1), 30));
+    expect(plan?.context).toMatchObject({ expired: true });
+    expect(plan?.context).not.toHaveProperty('daysLeftLabel');
+  });
+});

@@ -284,9 +284,11 @@ export class MessagePlanner {
 /**
  * A tax profile's expiry as the message tells it: `expired` when the scan found it expired already (`daysLeft` 0 or
  * less: it reports profiles that expired before it ran too) or it has by `now` (the event handled late), else the days
- * left as the scan counted them.
+ * left: as the scan counted them, or fewer as counted now (the event handled days after the scan: a backlog, a wait
+ * for identity's events).
  */
 function expiryNow(data: Pick<TaxProfileExpiring, 'expiresAt' | 'daysLeft'>, now: Date): { expired: boolean; daysLeftLabel?: string } {
-  const expired = data.daysLeft <= 0 || Date.parse(data.expiresAt) <= now.getTime();
-  return expired ? { expired } : { expired, daysLeftLabel: daysLeftLabel(data.daysLeft) };
+  const left = Date.parse(data.expiresAt) - now.getTime();
+  const expired = data.daysLeft <= 0 || left <= 0;
+  return expired ? { expired } : { expired, daysLeftLabel: daysLeftLabel(Math.min(data.daysLeft, Math.ceil(left / 86_400_000))) };
 }
