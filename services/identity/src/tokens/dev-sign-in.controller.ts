@@ -5,7 +5,11 @@ import { DevSignInInput, TokenView } from './dto/sign-in.dto';
 import type { IdentityConfig } from '../config';
 import { DevSignIn } from './usecases/dev-sign-in.use-case';
 
-/** With development sign-in off the route does not exist: 404 before the body is even read. */
+/**
+ * With development sign-in off the route answers 404 before its body is validated or used. The path stays routed (the
+ * controller is registered whatever the setting): another method gets 405, and a body the parser refuses its 400/415,
+ * as on every route.
+ */
 @Injectable()
 export class DevSignInEnabled implements CanActivate {
   constructor(@Inject(CONFIG) private readonly config: IdentityConfig) {}
