@@ -97,7 +97,7 @@ describe('NoUnknownQueryInterceptor, over HTTP', () => {
   it("refuses, on a handler with a query DTO, parameters named as Object's own properties", async () => {
     const response = await fetch(`${base}/things?state=OPEN&toString=1&constructor=2&valueOf=3`);
     expect(response.status).toBe(400);
-    expect((await response.json()).errors).toEqual([
+    expect(((await response.json()) as { errors: unknown }).errors).toEqual([
       { field: 'toString', message: 'property toString should not exist' },
       { field: 'constructor', message: 'property constructor should not exist' },
       { field: 'valueOf', message: 'property valueOf should not exist' },

@@ -233,6 +233,27 @@ describe('continuations made by an early run, once the year is over', () => {
     expect((await col().findOne({ _id: lapsed }))!.rollover).not.toHaveProperty('early');
   });
 
+  it("one confirmed on the ended year's eligibility (none for the next yet) is ended by the next year's first decision, as a continuation made at year end", async () => {
+    const program = await createProgram(h);
+    const token = await w.token('admin');
+    await eligibility(h, w, program.programId, w.L1, true);
+    await eligibilityKnown(h, program.programId, w.L1);
+    await approvedProfiles(h, w.partnerId, w.L1);
+    const id = (await call(h, 'POST', '/v1/enrollments', { token, body: { programId: program.programId, locationId: w.L1 } })).body.enrollmentId;
+    expect((await call(h, 'POST', `/v1/enrollments/${id}/submit`, { token })).body.status).toBe('ENROLLED');
+    const byProgram = { fromFiscalYear: CURRENT_FY, programId: program.programId };
+    const nextId = enrollmentId({ programId: program.programId, locationId: w.L1, fiscalYear: NEXT_FY });
+    expect((await operator(byProgram)).body).toEqual(expect.objectContaining({ renewed: 1 }));
+    expect(await col().findOne({ _id: nextId })).not.toHaveProperty('eligibilityCarried'); // an early run's: decided again at year end
+
+    expect((await operator({ ...byProgram, endYearNow: true })).body).toEqual(expect.objectContaining({ earlyReviewed: 1, earlyConfirmed: 1, conflicts: 0 }));
+    expect(await col().findOne({ _id: nextId })).toEqual(expect.objectContaining({ status: 'ENROLLED', eligibilityCarried: true }));
+
+    await eligibility(h, w, program.programId, w.L1, false, NEXT_FY, ['Competency lapsed']);
+    const [ended] = await waitForEnrollmentEvent(h, nextId, 'EnrollmentIneligible');
+    expect(ended.envelope!.data).toEqual(expect.objectContaining({ status: 'INELIGIBLE', previousStatus: 'ENROLLED', completed: false, reasons: ['Competency lapsed'] }));
+  });
+
   it('one whose continuation ended INELIGIBLE meanwhile (a decision overruled since) is decided again as at year end: the continuation is taken over', async () => {
     const { token, id, nextId, byProgram } = await continuedEarlyThenEndedIneligible();
 

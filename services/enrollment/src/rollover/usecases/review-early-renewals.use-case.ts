@@ -1,4 +1,4 @@
-import { UPDATES_PER_COMMAND } from '@lib/messaging';
+import { findByIds, UPDATES_PER_COMMAND } from '@lib/messaging';
 import { BackgroundWork, CONFIG } from '@lib/platform';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { sleep } from '../../common/bulk';
@@ -8,8 +8,9 @@ import { Enrollment, YEAR_SCAN } from '../../enrollments/enrollment.schema';
 import { EnrollmentEvents } from '../../enrollments/enrollment-events';
 import { COMPLETION_FIELDS, TERMINAL } from '../../enrollments/enrollment-rules';
 import { changedEnrollment, EnrollmentsRepository } from '../../enrollments/enrollments.repository';
+import { MarkIneligible } from '../../enrollments/usecases/mark-ineligible.use-case';
 import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
-import { NextYearEnrollment, RenewalContext } from '../renewal-context';
+import { BatchContext, NextYearEnrollment, RenewalContext } from '../renewal-context';
 import { endedUnfinished, RenewalDecision } from '../renewal-rules';
 import type { HeldLease } from '../rollover-lease';
 import type { RolloverSummary } from './roll-over-fiscal-year.use-case';
@@ -58,6 +59,7 @@ export class ReviewEarlyRenewals {
     private readonly events: EnrollmentEvents,
     private readonly work: BackgroundWork,
     @Inject(CONFIG) private readonly config: EnrollmentConfig,
+    private readonly markIneligible: MarkIneligible,
   ) {}
 
   /** Reviews the flagged enrollments of the summary's year (and program), in batches; counts into `summary`. */
@@ -97,6 +99,7 @@ export class ReviewEarlyRenewals {
     const reopening: Array<{ from: Enrollment; continuation?: NextYearEnrollment }> = [];
     const ending: Array<{ from: Enrollment; reasons: string[]; ineligibleBy?: RenewalDecision['ineligibleBy'] }> = [];
     const expiring: Array<{ from: Enrollment; decision: RenewalDecision }> = [];
+    const carrying: string[] = [];
     for (const enrollment of batch) {
       if (enrollment.status !== 'EXPIRED' && TERMINAL.includes(enrollment.status)) {
         done.push(enrollment._id); // ended otherwise (the discontinuation): nothing to decide
@@ -120,6 +123,9 @@ export class ReviewEarlyRenewals {
       } else {
         summary.earlyConfirmed++;
         done.push(enrollment._id);
+        // Confirmed on an earlier year's decision (the new year has none yet): the new year's first decision still
+        // decides it, as it does a continuation the year-end run makes so (eligibilityCarried).
+        if (decision.eligibilityCarried && programs.get(enrollment.programId)?.requiresEligibility) carrying.push(continuation!._id);
       }
     }
     const lost = () => {
@@ -156,11 +162,38 @@ export class ReviewEarlyRenewals {
       else summary.conflicts++;
     }
     if (lost()) return;
+    await this.carried(carrying, ctx);
     for (let i = 0; i < done.length; i += UPDATES_PER_COMMAND) {
       await this.enrollments.model.collection.updateMany(
         { _id: { $in: done.slice(i, i + UPDATES_PER_COMMAND) } } as never,
         { $unset: { 'rollover.early': '' }, $set: { updatedAt: at }, $inc: { version: 1 } } as never,
       );
+    }
+  }
+
+  /**
+   * Marks these continuations `eligibilityCarried` (a field of the rollover's, in neither the API nor the events: no new
+   * version; by `_id` alone, as RecordEligibilityDecision clears it), then reads the new year's decision once more: one
+   * recorded meanwhile looked for carried continuations before the mark. An eligible one confirms it (the mark goes), an
+   * ineligible one ends it as it ends any carried continuation (MarkIneligible).
+   */
+  private async carried(ids: string[], ctx: BatchContext): Promise<void> {
+    if (!ids.length) return;
+    const collection = this.enrollments.model.collection;
+    for (let i = 0; i < ids.length; i += UPDATES_PER_COMMAND) {
+      await collection.updateMany({ _id: { $in: ids.slice(i, i + UPDATES_PER_COMMAND) } } as never, { $set: { eligibilityCarried: true } });
+    }
+    const marked = [...(await findByIds<Enrollment>(collection as never, ids, { outbox: 0 })).values()].filter((c) => c.eligibilityCarried === true);
+    const decisions = await ctx.eligibilityNow(marked);
+    for (const c of marked) {
+      const decision = decisions.get(c._id);
+      if (!decision) continue;
+      if (decision.eligible) {
+        await collection.updateOne({ _id: c._id } as never, { $unset: { eligibilityCarried: '' } });
+        continue;
+      }
+      const { programId, locationId, partnerId, fiscalYear } = c;
+      await this.markIneligible.execute({ programId, locationId, partnerId, fiscalYear, eligible: false, reasons: decision.reasons }, decision.decidedAt, decision.eventId);
     }
   }
 
