@@ -1,5 +1,6 @@
 export * from './batch-loader';
 export * from './bulk-write-batcher';
+export * from './compression';
 export * from './consumed-event';
 export * from './context';
 export * from './errors';

@@ -1,7 +1,10 @@
 import { createEnvelope, Envelope } from '@lib/contracts';
-import { createMissingTopics, endOffsets, partitionsBehind, PENDING_OUTBOX } from '@lib/messaging';
+import { createMissingTopics, endOffsets, partitionsBehind, PENDING_OUTBOX, registerCompressionCodecs } from '@lib/messaging';
 import { randomUUID } from 'node:crypto';
 import { Consumer, IHeaders, Kafka, logLevel, Partitioners, Producer } from 'kafkajs';
+
+// The tests' clients read what the services read: a topic a test had the broker compress (snappy, lz4, zstd) stays so.
+registerCompressionCodecs();
 
 export interface ReceivedMessage<T = unknown> {
   topic: string;

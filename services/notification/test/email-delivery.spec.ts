@@ -712,7 +712,7 @@ describe('enrollment and profile events', () => {
     ['EnrollmentActionRequired', { status: 'ACTION_REQUIRED', previousStatus: 'ENROLLED', missing: ['TAX_PROFILE_EXPIRED'] }, /is no longer Enrolled: it needs your action to be enrolled again/],
     ['EnrollmentRejected', { status: 'ACTION_REQUIRED', reasons: ['Bank account holder name does not match'] }, /Bank account holder name does not match/],
     ['EnrollmentRenewed', { status: 'ENROLLED', fiscalYear: 'FY28', fromFiscalYear: 'FY27' }, /continued from fiscal year FY27 into fiscal year FY28/],
-    ['EnrollmentExpired', { status: 'EXPIRED', reasons: ['The partner agreement is not active'] }, /has expired[\s\S]*The partner agreement is not active/],
+    ['EnrollmentExpired', { status: 'EXPIRED', previousStatus: 'ENROLLED', completed: true, started: true, reasons: ['The partner agreement is not active'] }, /has expired[\s\S]*The partner agreement is not active/],
     // A continuation the new year's eligibility decision undid (its admins were told it continues).
     ['EnrollmentIneligible', { status: 'INELIGIBLE', previousStatus: 'ENROLLED', completed: false, reasons: ['Not eligible in FY27'] }, /has ended: its status is now Inactive \/ Ineligible[\s\S]*Not eligible in FY27/],
     // A new reason while ACTION_REQUIRED of one completed in its year (no previousStatus): still "no longer Enrolled".
