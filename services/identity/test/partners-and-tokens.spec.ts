@@ -286,6 +286,34 @@ describe('partners and locations', () => {
     expect(await booted.db.collection('partners').findOne({ _id: partnerId as never })).not.toHaveProperty('pendingAdmin');
     expect((await client.call('GET', '/v1/me', { token: await token(pending.userId, partnerId) })).body.roles).toEqual([{ role: 'GLOBAL_ADMIN', locationIds: ['*'] }]);
   });
+
+  it('finishes the other pending registrations when one fails, and reports the run failed (the next retries it)', async () => {
+    const seeded = await Promise.all(
+      ['failing', 'finished'].map(async (tag) => {
+        const partnerId = `P-${tag}-${randomUUID()}`;
+        const locationId = `L-${suffix()}`;
+        const pending = { userId: randomUUID(), email: `ga-${tag}-${suffix()}@example.com`, displayName: 'Ada' };
+        await booted.db.collection('partners').insertOne({ _id: partnerId as never, name: 'Contoso', locations: [{ locationId, country: 'DE', legalName: 'Contoso GmbH' }], pendingAdmin: pending, version: 1 });
+        return partnerId;
+      }),
+    );
+    const [failing, finished] = seeded;
+    const bootstrap = booted.service.app.get(CompletePartnerBootstrap);
+    const execute = bootstrap.execute.bind(bootstrap);
+    const spy = jest.spyOn(bootstrap, 'execute').mockImplementation(async (partner) => {
+      if (partner._id === failing) throw new Error('database gone');
+      return execute(partner);
+    });
+    try {
+      await expect(bootstrap.sweep()).rejects.toThrow(new RegExp(`not finished: ${failing}`));
+    } finally {
+      spy.mockRestore();
+    }
+    expect(await booted.db.collection('partners').findOne({ _id: finished as never })).not.toHaveProperty('pendingAdmin');
+    expect(await booted.db.collection('partners').findOne({ _id: failing as never })).toHaveProperty('pendingAdmin');
+    await bootstrap.sweep();
+    expect(await booted.db.collection('partners').findOne({ _id: failing as never })).not.toHaveProperty('pendingAdmin');
+  });
 });
 
 describe('users', () => {

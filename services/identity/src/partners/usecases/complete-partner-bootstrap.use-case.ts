@@ -63,18 +63,27 @@ export class CompletePartnerBootstrap implements OnApplicationBootstrap, OnModul
 
   /**
    * Finishes the registrations left with a pending first admin, then sweeps the claims: at start, then on the timer.
-   * False when shutdown stopped it between partners (the next start finishes the rest).
+   * False when shutdown stopped it between partners (the next start finishes the rest). A partner whose completion
+   * fails is logged and the others are finished; then the run fails (BackgroundJobFailing sees it), the next retries.
    */
   async sweep(): Promise<boolean> {
+    const failures: string[] = [];
     try {
       for (const partner of await this.partners.withPendingAdmin()) {
         if (this.work.stopRequested) return false;
-        await this.execute(partner);
+        try {
+          await this.execute(partner);
+        } catch (error) {
+          failures.push(partner._id);
+          this.logger.warn(`could not finish the registration of partner ${partner._id}: ${(error as Error).message}`);
+        }
       }
     } catch (error) {
-      this.logger.warn(`could not finish pending partner registrations: ${(error as Error).message}`);
+      failures.push('(the pending partners could not be read)');
+      this.logger.warn(`could not read the pending partner registrations: ${(error as Error).message}`);
     }
     await this.sweepClaims();
+    if (failures.length) throw new Error(`pending partner registrations not finished: ${failures.join(', ')}`);
     return true;
   }
 
