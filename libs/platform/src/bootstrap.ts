@@ -4,6 +4,7 @@ import { NestFactory } from '@nestjs/core';
 import { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import type { NextFunction, Request, Response } from 'express';
+import type { Server } from 'node:http';
 import { Logger as PinoLogger } from 'nestjs-pino';
 import { CONFIG, ConfigError } from './config/config';
 import { checkBodyShape } from './http/body-shape';
@@ -141,6 +142,14 @@ function bodyErrorHandler(error: unknown, request: Request, response: Response, 
 
 const BODY_ERRORS = new Logger('HttpBody');
 
+/**
+ * How long an idle keep-alive connection is kept: longer than the proxies in front of a service keep theirs to it
+ * (ingress-nginx's upstream keepalive and cloud load balancers: 60 s). With Node's 5 s, the service closed connections
+ * a proxy was about to reuse, and that request failed with a 502 the service never saw. Shutdown closes idle ones at
+ * once all the same (Node's server.close()).
+ */
+export const HTTP_KEEP_ALIVE_TIMEOUT_MS = 65_000;
+
 /** Starts consuming, then serves HTTP. */
 export async function startServiceApp(app: INestApplication, port?: number): Promise<void> {
   const config = app.get<PlatformConfig>(CONFIG);
@@ -148,7 +157,11 @@ export async function startServiceApp(app: INestApplication, port?: number): Pro
   await app.init();
   await app.startAllMicroservices();
   await app.listen(port ?? config.PORT, config.HOST);
-  answerClientErrors(app.getHttpServer());
+  const server = app.getHttpServer() as Server;
+  server.keepAliveTimeout = HTTP_KEEP_ALIVE_TIMEOUT_MS;
+  // Above it, or a connection reused as the keep-alive time ends could be cut while its headers are read.
+  server.headersTimeout = HTTP_KEEP_ALIVE_TIMEOUT_MS + 1_000;
+  answerClientErrors(server);
 }
 
 /**

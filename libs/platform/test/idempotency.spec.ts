@@ -645,3 +645,30 @@ describe('what makes a retry the same request', () => {
     expect(await orders(sku)).toBe(0);
   });
 });
+
+// Proxies in front of a service (ingress-nginx, cloud load balancers) keep idle upstream connections about 60 s: one the
+// service closed first, reused by the proxy at that moment, fails its request with a 502 nobody here sees.
+describe('idle keep-alive connections (any service: startServiceApp)', () => {
+  it('are kept longer than the 5 s Node keeps them by default: a request after 6 s idle reuses the connection', async () => {
+    const { Agent, request } = await import('node:http');
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const get = () =>
+      new Promise<{ status: number; reused: boolean }>((resolve, reject) => {
+        const req = request(`${service.url}/health/live`, { agent }, (res) => {
+          res.resume();
+          res.on('end', () => resolve({ status: res.statusCode!, reused: req.reusedSocket }));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    try {
+      expect(await get()).toEqual({ status: 200, reused: false });
+      await new Promise((resolve) => setTimeout(resolve, 6_000));
+      expect(await get()).toEqual({ status: 200, reused: true });
+    } finally {
+      agent.destroy();
+    }
+    const server = service.app.getHttpServer() as import('node:http').Server;
+    expect(server.headersTimeout).toBeGreaterThan(server.keepAliveTimeout);
+  }, 30_000);
+});
