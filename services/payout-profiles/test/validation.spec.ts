@@ -584,7 +584,8 @@ describe('results that can never apply', () => {
       expect(refused.status).toBe(400);
     }
     expect(await profile(`/v1/bank-profiles/${id}`)).toMatchObject({ status: 'PENDING_VALIDATION', validationHistory: [] });
-    const reasons = [...Array.from({ length: 49 }, (_, i) => `Reason ${i}`), 'y'.repeat(1_000)];
+    // Characters as the contract counts them (AsyncAPI maxLength): an emoji is one, though two UTF-16 units.
+    const reasons = [...Array.from({ length: 48 }, (_, i) => `Reason ${i}`), 'y'.repeat(1_000), '\u{1F600}'.repeat(600)];
     const decided = await call(h, 'POST', path, { headers: operator, body: { revision: 1, outcome: 'ACTION_REQUIRED', reasons } });
     expect(decided.status).toBe(200);
     expect(decided.body).toMatchObject({ effect: 'APPLIED', reasons });

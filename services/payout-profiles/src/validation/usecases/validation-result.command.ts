@@ -1,5 +1,6 @@
 import { MAX_REASON_LENGTH, MAX_REASONS, ProfileKind, ValidationOutcome } from '@lib/contracts';
 import { Problems } from '@lib/platform';
+import { maxLength } from 'class-validator';
 import { ValidationSource } from '../../profiles/profile.parts';
 
 /**
@@ -37,7 +38,8 @@ export class ValidationResultCommand {
     }
     // Bounded: reasons are stored, published and searched for secrets (masking), and a partner reads them.
     if (reasons.length > MAX_REASONS) throw Problems.field('reasons', `must be at most ${MAX_REASONS} reasons`);
-    if (reasons.some((r) => r.length > MAX_REASON_LENGTH)) throw Problems.field('reasons', `each reason must be at most ${MAX_REASON_LENGTH} characters`);
+    // Counted as the contract counts (class-validator's MaxLength: an emoji is one character, not two UTF-16 units).
+    if (reasons.some((r) => !maxLength(r, MAX_REASON_LENGTH))) throw Problems.field('reasons', `each reason must be at most ${MAX_REASON_LENGTH} characters`);
     return new ValidationResultCommand(input.profileId, input.profileKind, input.revision, input.outcome, reasons, input.source, input.eventId);
   }
 }
