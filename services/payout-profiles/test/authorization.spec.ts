@@ -5,6 +5,7 @@
 import { Topics } from '@lib/contracts';
 import { eventually } from '@lib/testing';
 import { randomUUID } from 'node:crypto';
+import { RecordedValidationDto } from '../src/operator/dto/operator.dto';
 import { addUser, call, CallerName, createWorld, Harness, ibanProfile, ifMatch, operator, publishProgram, startHarness, usProfile, usTaxProfile, World } from './support';
 
 jest.setTimeout(120_000);
@@ -274,9 +275,15 @@ describe('a decision sent with the back office credential is the back office\'s'
     const backOffice = await decide({ 'x-validator-key': VALIDATOR_TOKEN }, 'ACTION_REQUIRED');
     expect(backOffice.status).toBe(200);
     expect(backOffice.body).toMatchObject({ effect: 'ALREADY_DECIDED', status: 'APPROVED' });
+    // The same outcome with another note: confirmed (the very same decision again would be a DUPLICATE).
+    const confirmed = await call(h, 'POST', `/v1/operator/profiles/${id}/validation`, { headers: { 'x-validator-key': VALIDATOR_TOKEN }, body: { revision: 1, outcome: 'APPROVED', reasons: ['Checked again'] } });
+    expect(confirmed.body).toMatchObject({ effect: 'CONFIRMED', status: 'APPROVED' });
+    // The OpenAPI document lists what the back office is answered (a client generated from it takes each).
+    const documented = (Reflect.getMetadata('swagger/apiModelProperties', RecordedValidationDto.prototype, 'effect') as { enum: string[] }).enum;
+    expect(documented).toEqual(expect.arrayContaining(['APPLIED', 'OUTDATED', 'DUPLICATE', backOffice.body.effect, confirmed.body.effect]));
     expect((await decide(operator, 'ACTION_REQUIRED')).status).toBe(409);
     const stored = await h.db.collection<{ _id: string; validationHistory: Array<{ source: string; effect: string }> }>('bank_profiles').findOne({ _id: id });
-    expect(stored!.validationHistory.map((r) => `${r.source} ${r.effect}`)).toEqual(['OPERATOR APPLIED', 'BACK_OFFICE ALREADY_DECIDED']);
+    expect(stored!.validationHistory.map((r) => `${r.source} ${r.effect}`)).toEqual(['OPERATOR APPLIED', 'BACK_OFFICE ALREADY_DECIDED', 'BACK_OFFICE CONFIRMED']);
   });
 });
 

@@ -23,10 +23,11 @@ export class RecordedValidationDto {
   @ApiProperty() profileId!: string;
   @ApiProperty({ enum: ProfileKinds }) profileKind!: ProfileKind;
   @ApiProperty({
-    enum: ['APPLIED', 'OUTDATED', 'DUPLICATE'],
+    enum: ['APPLIED', 'OUTDATED', 'ALREADY_DECIDED', 'CONFIRMED', 'DUPLICATE'],
     description:
       'APPLIED: it decided the revision; OUTDATED: it was for an older revision (recorded only); DUPLICATE: the same decision was ' +
-      'recorded before, nothing changed. A revision already decided otherwise answers 409.',
+      'recorded before, nothing changed. With the back office key (X-Validator-Key), a revision already decided is recorded and ' +
+      'kept as it was: ALREADY_DECIDED (decided otherwise), CONFIRMED (the same outcome again); with the operator key that answers 409.',
   })
   effect!: ValidationEffect | 'DUPLICATE';
   @ApiProperty({ description: "The profile's current revision" }) revision!: number;
