@@ -4,11 +4,18 @@ import { isISO8601, ValidateBy, ValidationArguments } from 'class-validator';
  * An ISO 8601 date (`2027-12-31`, midnight UTC) or date-time with its offset from UTC (`2027-12-31T10:00:00Z`, `±hh:mm`)
  * that is a real instant. A time without its offset (`2026-01-01T10:00:00`) is read in each reader's time zone: two
  * consumers (or two replicas) in two zones would read different instants. Week and ordinal dates, which a Date cannot
- * read, are refused too. The one rule of events' `occurredAt` and of the HTTP APIs' dates (DateTime of @lib/platform).
+ * read, are refused too, and an instant outside years 0000-9999 in UTC. The one rule of events' `occurredAt` and of the
+ * HTTP APIs' dates (DateTime of @lib/platform).
  */
 export function isIsoInstant(value: string): boolean {
   if (value.includes('T') && !TIME_OFFSET.test(value)) return false;
-  return isISO8601(value, { strict: true, strictSeparator: true }) && !Number.isNaN(Date.parse(value));
+  if (!isISO8601(value, { strict: true, strictSeparator: true })) return false;
+  const at = Date.parse(value);
+  if (Number.isNaN(at)) return false;
+  // In UTC too a year of four digits: `9999-12-31T23:00:00-05:00` is in year 10000, which an event writes as
+  // `+010000-...` (toISOString), a form this very rule refuses (the event would break its contract: a 500).
+  const year = new Date(at).getUTCFullYear();
+  return year >= 0 && year <= 9999;
 }
 
 const TIME_OFFSET = /(?:Z|[+-]\d{2}:?\d{2})$/i;
