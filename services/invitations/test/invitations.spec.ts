@@ -163,6 +163,26 @@ describe('issuing invitations from eligibility decisions', () => {
     expect(world.events('AdminAssignmentRequested', forInvitation(programId, l1))).toHaveLength(1);
   });
 
+  it("delivers a waiting invitation with its program's name as renamed since, and lists its notice so", async () => {
+    const partner = await world.partner(1);
+    const [l1] = partner.locationIds;
+    const global = await world.user(partner, [['GLOBAL_ADMIN', ['*']]], 'global');
+    const erin = await world.user(partner, [], 'erin');
+    const programId = await world.program({ name: 'Azure Growth' });
+    await world.known(global, [l1]);
+    await world.known(erin, []);
+    await world.decide(partner, l1, programId, true);
+    const [requested] = await world.waitEvent('AdminAssignmentRequested', forInvitation(programId, l1));
+    expect(requested.envelope!.data).toMatchObject({ programName: 'Azure Growth' });
+
+    await world.program({ programId, name: 'Azure Growth Incentive', revision: 2 });
+    await eventually(async () => expect((await world.invitations(global, `?locationId=${l1}`))[0]).toMatchObject({ programName: 'Azure Growth Incentive' }));
+    await world.assignRole(erin, 'INCENTIVES_ADMIN', [l1]);
+    const [delivered] = await world.waitEvent('InvitationDelivered', forInvitation(programId, l1));
+    expect(delivered.envelope!.data).toMatchObject({ programName: 'Azure Growth Incentive' });
+    await eventually(async () => expect(await world.notices(erin)).toEqual([expect.objectContaining({ programName: 'Azure Growth Incentive' })]));
+  });
+
   it('asks for an Incentives admin once a Global or Account admin is known, when none was when the invitation started waiting', async () => {
     // A new partner whose decision is handled before identity has told of any of its users (no admin of any kind).
     const partner = await world.partner(1);

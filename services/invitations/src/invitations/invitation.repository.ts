@@ -33,6 +33,16 @@ export class InvitationRepository {
     this.loader = modelLoader<InvitationRecord>(this.invitations);
   }
 
+  /**
+   * The program's name on its invitations: one write, no new version and no event (the name is the catalog's, not a
+   * change of the invitation). Only on a rename (RecordProgram), so no index leads with programId: it reads the
+   * collection then. Returns how many it renamed.
+   */
+  async renameProgram(programId: string, name: string): Promise<number> {
+    const { modifiedCount } = await this.invitations.updateMany({ programId, programName: { $ne: name } }, { $set: { programName: name } });
+    return modifiedCount;
+  }
+
   /** For the event side (trusted input, no caller): the invitation as it is now. */
   async load(invitationId: string): Promise<InvitationRecord | null> {
     return (await this.loader.load(invitationId)) ?? null;

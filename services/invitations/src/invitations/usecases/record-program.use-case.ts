@@ -1,5 +1,6 @@
 import { ProgramSnapshot } from '@lib/contracts';
 import { Injectable } from '@nestjs/common';
+import { InvitationRepository } from '../invitation.repository';
 import { ViewsRepository } from '../views/views.repository';
 import { ReconcileInvitation } from './reconcile-invitation.use-case';
 
@@ -14,13 +15,18 @@ export class RecordProgram {
   constructor(
     private readonly views: ViewsRepository,
     private readonly reconcile: ReconcileInvitation,
+    private readonly invitations: InvitationRepository,
   ) {}
 
   async execute(program: ProgramSnapshot, heartbeat: () => Promise<void> = async () => undefined): Promise<void> {
+    const before = await this.views.program(program.programId);
     await this.views.recordProgram(program);
     // The year as stored (this snapshot, or a newer one kept before it): only its decisions can be invited.
     const current = await this.views.program(program.programId);
     if (!current) return;
+    // Renamed: its invitations take the catalog's new name, which their later events (a late admin's delivery, a
+    // revocation), notices and answers give. Invitations exist only of a program known before.
+    if (before && before.name !== current.name) await this.invitations.renameProgram(program.programId, current.name);
     await this.reconcile.executeAll(await this.views.decisionIdsOfProgram(program.programId, current.fiscalYear), heartbeat);
   }
 }
