@@ -404,14 +404,17 @@ describe('KafkaEventServer closing while a consumer starts', () => {
 // message as the first reading did. Against the reader's clock, an event refused at first (dated ahead) was applied on
 // replay, shadowing every correct fact dated before it.
 describe("KafkaEventServer: an outside system's event dated ahead, judged against its record's timestamp", () => {
-  const dated = (occurredAt: string, timestamp: string): KafkaMessage => ({
-    offset: '0',
-    key: Buffer.from('p1'),
-    value: Buffer.from(JSON.stringify(createEnvelope({ type: 'AgreementStatusChanged', source: 'agreements', occurredAt: new Date(occurredAt), data: { partnerId: 'p1', active: false } }))),
-    timestamp,
-    attributes: 0,
-    headers: {},
-  });
+  /** `timestampType`: the record batch's, as KafkaJS decodes it (1: LogAppendTime, the broker's clock; 0: CreateTime). */
+  const dated = (occurredAt: string, timestamp: string, timestampType = 1): KafkaMessage =>
+    ({
+      offset: '0',
+      key: Buffer.from('p1'),
+      value: Buffer.from(JSON.stringify(createEnvelope({ type: 'AgreementStatusChanged', source: 'agreements', occurredAt: new Date(occurredAt), data: { partnerId: 'p1', active: false } }))),
+      timestamp,
+      attributes: 0,
+      headers: {},
+      batchContext: { timestampType },
+    }) as KafkaMessage;
 
   const written = Date.parse('2026-01-01T00:00:00Z');
   it.each([
@@ -421,11 +424,15 @@ describe("KafkaEventServer: an outside system's event dated ahead, judged agains
     ['2099, written now (its date a typo)', '2099-01-01T00:00:00.000Z', String(Date.now()), 0, 1],
     // A producer's clock set ahead does not vouch for its own dates: the reader's clock bounds the record's.
     ['2099, written by a producer whose clock says 2099', '2099-01-01T00:00:00.000Z', String(Date.parse('2099-01-01T00:00:00Z') - 60_000), 0, 1],
-  ])('dated %s (occurredAt %s, record timestamp %s): handled %i, dead-lettered %i', async (_, occurredAt, timestamp, handled, deadLettered) => {
+    // A producer's own timestamp (CreateTime: a topic not stamped by the broker) says nothing of when it was written:
+    // a Kafka Streams app's output inherits its input's, hours earlier. The reader's clock judges then.
+    ['now, its CreateTime 3 hours earlier', new Date().toISOString(), String(Date.now() - 3 * 3_600_000), 1, 0, 0],
+    ['2099, its CreateTime now', '2099-01-01T00:00:00.000Z', String(Date.now()), 0, 1, 0],
+  ])('dated %s (occurredAt %s, record timestamp %s): handled %i, dead-lettered %i', async (_, occurredAt, timestamp, handled, deadLettered, timestampType = 1) => {
     const { subject, sent } = recordingServer();
     let done = 0;
     subject.addHandler(Topics.agreements, async () => void (done += 1), true);
-    const { value } = payload([dated(occurredAt, timestamp)], async () => undefined);
+    const { value } = payload([dated(occurredAt, timestamp, timestampType)], async () => undefined);
     await (subject as unknown as WithBatch).handleBatch(value);
     expect([done, sent.length]).toEqual([handled, deadLettered]);
     if (deadLettered) expect(String(sent[0].messages[0].headers['x-dlq-error'])).toContain('ahead of when the message was written');

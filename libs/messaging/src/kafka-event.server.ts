@@ -638,12 +638,18 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/** KafkaJS's record batch timestamp type (its `protocol/timestampTypes`): the broker's clock stamped the batch. */
+const LOG_APPEND_TIME = 1;
+
 /**
- * When a message was written to Kafka, as far as this reader can vouch for it: its record's timestamp (the broker's
- * LogAppendTime where the topic says so, else the producer's CreateTime), but never later than the reader's clock (a
- * producer's clock set ahead does not vouch for its own dates); now for a record without one (-1).
+ * When a message was written to Kafka, as far as this reader can vouch for it: its record's timestamp where the broker
+ * stamped it (a topic with `message.timestamp.type=LogAppendTime`, as this platform creates the outside systems'
+ * topics), never later than the reader's clock; else the reader's clock. A producer's own timestamp (CreateTime) says
+ * nothing of when it wrote: a Kafka Streams app's output inherits its input's (hours earlier), a producer may set an
+ * effective date, its clock may be ahead.
  */
-export function recordTime(message: Pick<KafkaMessage, 'timestamp'>, now = Date.now()): number {
+export function recordTime(message: Pick<KafkaMessage, 'timestamp'> & { batchContext?: { timestampType?: number } }, now = Date.now()): number {
+  if (message.batchContext?.timestampType !== LOG_APPEND_TIME) return now;
   const at = Number(message.timestamp);
   return Number.isFinite(at) && at > 0 ? Math.min(at, now) : now;
 }
