@@ -183,6 +183,32 @@ describe('issuing invitations from eligibility decisions', () => {
     await eventually(async () => expect(await world.notices(erin)).toEqual([expect.objectContaining({ programName: 'Azure Growth Incentive' })]));
   });
 
+  it("gives a waiting invitation's Get Started link as the portal's address is now (PORTAL_BASE_URL changed since it was issued)", async () => {
+    const partner = await world.partner(1);
+    const [l1] = partner.locationIds;
+    const global = await world.user(partner, [['GLOBAL_ADMIN', ['*']]], 'global');
+    const fran = await world.user(partner, [], 'fran');
+    const programId = await world.program();
+    await world.known(global, [l1]);
+    await world.known(fran, []);
+    await world.decide(partner, l1, programId, true);
+    const [requested] = await world.waitEvent('AdminAssignmentRequested', forInvitation(programId, l1));
+    const invitationId = requested.envelope!.data.invitationId;
+    // Issued while the portal had another address: its stored link names the old one.
+    const invitations = world.service.app.get<Connection>(getConnectionToken()).collection<{ _id: string }>('invitations');
+    await invitations.updateOne({ _id: invitationId }, { $set: { getStartedUrl: `https://partner.old.test/incentives/enroll?programId=${programId}` } });
+    const link = getStarted(programId, l1);
+    expect((await world.invitations(global, `?locationId=${l1}`))[0]).toMatchObject({ invitationId, getStartedUrl: link });
+    await world.assignRole(fran, 'INCENTIVES_ADMIN', [l1]);
+    const [delivered] = await world.waitEvent('InvitationDelivered', forInvitation(programId, l1));
+    expect(delivered.envelope!.data).toMatchObject({ getStartedUrl: link });
+    await eventually(async () => expect((await world.notices(fran)).map((n) => n.invitationId)).toEqual([invitationId]));
+    const selected = await world.post(fran.token, `/v1/notices/${invitationId}/select`);
+    expect(selected.body).toMatchObject({ getStartedUrl: link });
+    const [location] = await world.overview(fran);
+    expect(location.programs).toEqual([expect.objectContaining({ programId, getStartedUrl: link })]);
+  });
+
   it('asks for an Incentives admin once a Global or Account admin is known, when none was when the invitation started waiting', async () => {
     // A new partner whose decision is handled before identity has told of any of its users (no admin of any kind).
     const partner = await world.partner(1);

@@ -30,7 +30,7 @@ describe('buildOverview', () => {
   it('lists invited and open programs with the Enroll action for an Incentives admin', () => {
     const [location] = buildOverview(input());
     expect(location.programs).toEqual([
-      expect.objectContaining({ programId: 'INV', status: 'Invited', enrollmentStatus: null, actions: ['ENROLL'], getStartedUrl: `${base}/x`, invitationId: 'i1' }),
+      expect.objectContaining({ programId: 'INV', status: 'Invited', enrollmentStatus: null, actions: ['ENROLL'], getStartedUrl: `${base}/incentives/enroll?programId=INV&locationId=L1&fiscalYear=FY27`, invitationId: 'i1' }),
       expect.objectContaining({
         programId: 'OPN',
         status: 'Not enrolled',

@@ -132,7 +132,8 @@ export function buildOverview(input: OverviewInput): OverviewLocation[] {
       // A closed or discontinued program, or an invitation of another fiscal year or of one that is over, only stays
       // on the overview where the location has an enrollment in it.
       if (!enrollable && !enrollments.has(entryKey(invitation.programId, invitation.fiscalYear))) continue;
-      add(invitation.programId, invitation.fiscalYear, invitation.programName, enrollable, invitation.getStartedUrl, invitation);
+      // Its link as the portal's address is now (PORTAL_BASE_URL may have changed since it was issued).
+      add(invitation.programId, invitation.fiscalYear, invitation.programName, enrollable, getStartedUrl(input.portalBaseUrl, invitation), invitation);
     }
     for (const program of openPrograms) {
       const link = getStartedUrl(input.portalBaseUrl, { programId: program._id, locationId: location._id, fiscalYear: program.fiscalYear });

@@ -1,7 +1,9 @@
 import { Topics } from '@lib/contracts';
 import { EventOutbox } from '@lib/messaging';
-import { Clock } from '@lib/platform';
-import { Injectable } from '@nestjs/common';
+import { Clock, CONFIG } from '@lib/platform';
+import { Inject, Injectable } from '@nestjs/common';
+import type { InvitationsConfig } from '../../config';
+import { getStartedUrl } from '../invitation-ids';
 import { InvitationEventIds, invitationIssued } from '../invitation-events';
 import { InvitationRecord, InvitationRepository } from '../invitation.repository';
 import { Person } from '../invitation-rules';
@@ -19,13 +21,16 @@ export class DeliverInvitation {
     private readonly invitations: InvitationRepository,
     private readonly outbox: EventOutbox,
     private readonly clock: Clock,
+    @Inject(CONFIG) private readonly config: Pick<InvitationsConfig, 'PORTAL_BASE_URL'>,
   ) {}
 
   async execute(current: InvitationRecord, recipients: Person[]): Promise<boolean> {
     const now = this.clock.now();
+    // The link as the portal's address is now (PORTAL_BASE_URL may have changed since the invitation was issued).
+    const link = getStartedUrl(this.config.PORTAL_BASE_URL, current);
     const event = this.outbox.event(Topics.invitations, {
       type: 'InvitationDelivered',
-      data: invitationIssued(current, recipients),
+      data: invitationIssued({ ...current, getStartedUrl: link }, recipients),
       eventId: InvitationEventIds.delivered(current, recipients),
     });
     const known = new Set(current.recipients.map((r) => r.userId));
@@ -36,6 +41,7 @@ export class DeliverInvitation {
       {
         set: {
           state: 'ISSUED',
+          getStartedUrl: link,
           recipients: [...current.recipients, ...added.map((person) => ({ ...person, deliveredAt: now }))],
           pendingNotices: [...current.pendingNotices, ...added.map((person) => person.userId)],
           issuedAt: current.issuedAt ?? now,

@@ -1,6 +1,8 @@
 import { AccessPolicy, Actor, holdsRole, isCompanyAdmin } from '@lib/access';
-import { DEFAULT_PAGE_SIZE, Page, Principal, Problems } from '@lib/platform';
-import { Injectable } from '@nestjs/common';
+import { CONFIG, DEFAULT_PAGE_SIZE, Page, Principal, Problems } from '@lib/platform';
+import { Inject, Injectable } from '@nestjs/common';
+import type { InvitationsConfig } from '../../config';
+import { getStartedUrl } from '../invitation-ids';
 import { InvitationDto, ListInvitationsQuery } from '../dto/invitation.dto';
 import { InvitationRecord, InvitationRepository, LIST_ORDER } from '../invitation.repository';
 
@@ -15,7 +17,8 @@ export function seesRecipients(actor: Actor, locationId: string): boolean {
   return isCompanyAdmin(actor) || holdsRole(actor, 'INCENTIVES_ADMIN', locationId);
 }
 
-export function toInvitationDto(invitation: InvitationRecord, { recipients = true } = {}): InvitationDto {
+/** `portalBaseUrl`: the Get Started link is made as the portal's address is now (it may have changed since the issue). */
+export function toInvitationDto(invitation: InvitationRecord, { recipients, portalBaseUrl }: { recipients: boolean; portalBaseUrl: string }): InvitationDto {
   return {
     invitationId: invitation._id,
     programId: invitation.programId,
@@ -32,7 +35,7 @@ export function toInvitationDto(invitation: InvitationRecord, { recipients = tru
       noticeSelected: Boolean(r.selectedAt),
       ...(r.selectedAt && { selectedAt: iso(r.selectedAt) }),
     })),
-    getStartedUrl: invitation.getStartedUrl,
+    getStartedUrl: getStartedUrl(portalBaseUrl, invitation),
     reasons: invitation.reasons ?? [],
     ...(invitation.issuedAt && { issuedAt: iso(invitation.issuedAt) }),
     ...(invitation.revokedAt && { revokedAt: iso(invitation.revokedAt) }),
@@ -49,6 +52,7 @@ export class ListInvitations {
   constructor(
     private readonly policy: AccessPolicy,
     private readonly invitations: InvitationRepository,
+    @Inject(CONFIG) private readonly config: Pick<InvitationsConfig, 'PORTAL_BASE_URL'>,
   ) {}
 
   /** A page, in location, program and fiscal year order (`limit`, `cursor`: PageQuery). */
@@ -70,7 +74,7 @@ export class ListInvitations {
       { after, count: limit + 1 },
     );
     const page = LIST_ORDER.page(rows, limit);
-    return { ...page, items: page.items.map((invitation) => toInvitationDto(invitation, { recipients: seesRecipients(actor, invitation.locationId) })) };
+    return { ...page, items: page.items.map((invitation) => toInvitationDto(invitation, this.shown(actor, invitation))) };
   }
 
   async get(principal: Principal, invitationId: string): Promise<InvitationDto> {
@@ -78,6 +82,10 @@ export class ListInvitations {
     const invitation = await this.invitations.findForPartner(actor.partnerId, invitationId);
     if (!invitation) throw Problems.notFound(`Invitation ${invitationId}`);
     await this.policy.requireView(actor, invitation.locationId);
-    return toInvitationDto(invitation, { recipients: seesRecipients(actor, invitation.locationId) });
+    return toInvitationDto(invitation, this.shown(actor, invitation));
+  }
+
+  private shown(actor: Actor, invitation: InvitationRecord) {
+    return { recipients: seesRecipients(actor, invitation.locationId), portalBaseUrl: this.config.PORTAL_BASE_URL };
   }
 }

@@ -1,8 +1,10 @@
 import { AccessPolicy, Actor } from '@lib/access';
 import { Topics } from '@lib/contracts';
 import { EventOutbox } from '@lib/messaging';
-import { Clock, Principal, Problems } from '@lib/platform';
-import { Injectable } from '@nestjs/common';
+import { Clock, CONFIG, Principal, Problems } from '@lib/platform';
+import { Inject, Injectable } from '@nestjs/common';
+import type { InvitationsConfig } from '../../config';
+import { getStartedUrl } from '../../invitations/invitation-ids';
 import { InvitationEventIds, noticeSelected } from '../../invitations/invitation-events';
 import { InvitationLock } from '../../invitations/invitation-lock';
 import { InvitationRecord, InvitationRepository } from '../../invitations/invitation.repository';
@@ -28,6 +30,7 @@ export class SelectNotice {
     private readonly outbox: EventOutbox,
     private readonly lock: InvitationLock,
     private readonly clock: Clock,
+    @Inject(CONFIG) private readonly config: Pick<InvitationsConfig, 'PORTAL_BASE_URL'>,
   ) {}
 
   async execute(principal: Principal, invitationId: string): Promise<SelectedNoticeDto> {
@@ -42,7 +45,7 @@ export class SelectNotice {
       const now = this.clock.now();
       const status = invitation ? noticeStatus(invitation, program, actor, now) : 'none';
       if (!invitation || status === 'none') throw Problems.notFound(`Notice ${invitationId}`);
-      if (status === 'selected') return answer(invitation, actor.userId);
+      if (status === 'selected') return answer(invitation, actor.userId, this.config.PORTAL_BASE_URL);
 
       const recipients = invitation.recipients.map((r) => (r.userId === actor.userId ? { ...r, selectedAt: now } : r));
       const event = this.outbox.event(Topics.invitations, {
@@ -58,14 +61,15 @@ export class SelectNotice {
       );
       if (written) {
         this.outbox.committed();
-        return answer({ ...invitation, recipients }, actor.userId);
+        return answer({ ...invitation, recipients }, actor.userId, this.config.PORTAL_BASE_URL);
       }
     }
     throw Problems.busy('The invitation is changing right now; try again.');
   }
 }
 
-function answer(invitation: InvitationRecord, userId: string): SelectedNoticeDto {
+/** `portalBaseUrl`: the link is made as the portal's address is now (it may have changed since the invitation was issued). */
+function answer(invitation: InvitationRecord, userId: string, portalBaseUrl: string): SelectedNoticeDto {
   const selectedAt = invitation.recipients.find((r) => r.userId === userId)!.selectedAt!;
   return {
     invitationId: invitation._id,
@@ -73,7 +77,7 @@ function answer(invitation: InvitationRecord, userId: string): SelectedNoticeDto
     ...(invitation.programName && { programName: invitation.programName }),
     locationId: invitation.locationId,
     fiscalYear: invitation.fiscalYear,
-    getStartedUrl: invitation.getStartedUrl,
+    getStartedUrl: getStartedUrl(portalBaseUrl, invitation),
     selectedAt: new Date(selectedAt).toISOString(),
   };
 }
