@@ -19,14 +19,16 @@ export class RecordProgram {
   ) {}
 
   async execute(program: ProgramSnapshot, heartbeat: () => Promise<void> = async () => undefined): Promise<void> {
+    // Renamed by a snapshot newer than the one stored: its invitations take the new name, which their later events (a
+    // late admin's delivery, a revocation), notices and answers give. Before the view is written, so that this message
+    // handled again after a failure in between still finds the rename to do. Invitations exist only of a program known
+    // before; only on a rename, as it reads the whole collection (renameProgram).
     const before = await this.views.program(program.programId);
+    if (before && before.revision < program.revision && before.name !== program.name) await this.invitations.renameProgram(program.programId, program.name);
     await this.views.recordProgram(program);
     // The year as stored (this snapshot, or a newer one kept before it): only its decisions can be invited.
     const current = await this.views.program(program.programId);
     if (!current) return;
-    // Renamed: its invitations take the catalog's new name, which their later events (a late admin's delivery, a
-    // revocation), notices and answers give. Invitations exist only of a program known before.
-    if (before && before.name !== current.name) await this.invitations.renameProgram(program.programId, current.name);
     await this.reconcile.executeAll(await this.views.decisionIdsOfProgram(program.programId, current.fiscalYear), heartbeat);
   }
 }
