@@ -4,7 +4,7 @@ import { NestFactory } from '@nestjs/core';
 import { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import type { NextFunction, Request, Response } from 'express';
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { Logger as PinoLogger } from 'nestjs-pino';
 import { CONFIG, ConfigError } from './config/config';
 import { checkBodyShape } from './http/body-shape';
@@ -145,10 +145,37 @@ const BODY_ERRORS = new Logger('HttpBody');
 /**
  * How long an idle keep-alive connection is kept: longer than the proxies in front of a service keep theirs to it
  * (ingress-nginx's upstream keepalive and cloud load balancers: 60 s). With Node's 5 s, the service closed connections
- * a proxy was about to reuse, and that request failed with a 502 the service never saw. Shutdown closes idle ones at
- * once all the same (Node's server.close()).
+ * a proxy was about to reuse, and that request failed with a 502 the service never saw. Shutdown does not wait for
+ * them (connectionsDrained).
  */
 export const HTTP_KEEP_ALIVE_TIMEOUT_MS = 65_000;
+
+/** Per server, what closeService calls as shutdown begins (connectionsDrained). */
+const drains = new WeakMap<Server, () => void>();
+
+/**
+ * From shutdown on, every answer closes its connection (`Connection: close`: the client's next request goes to another
+ * replica), also one already being handled, and each connection is closed once idle. Without it, a connection whose
+ * answer was being written as shutdown began stayed open for the keep-alive time (65 s), and the server's close, which
+ * waits for it, ran past SHUTDOWN_TIMEOUT_MS: the service was stopped before its outbox was flushed.
+ */
+function connectionsDrained(server: Server): void {
+  const open = new Set<ServerResponse>();
+  let closing = false;
+  server.on('request', (_request: IncomingMessage, response: ServerResponse) => {
+    if (closing) response.shouldKeepAlive = false;
+    open.add(response);
+    response.once('close', () => {
+      open.delete(response);
+      if (closing) setImmediate(() => server.closeIdleConnections());
+    });
+  });
+  drains.set(server, () => {
+    closing = true;
+    for (const response of open) if (!response.headersSent) response.shouldKeepAlive = false;
+    server.closeIdleConnections();
+  });
+}
 
 /** Starts consuming, then serves HTTP. */
 export async function startServiceApp(app: INestApplication, port?: number): Promise<void> {
@@ -161,6 +188,7 @@ export async function startServiceApp(app: INestApplication, port?: number): Pro
   server.keepAliveTimeout = HTTP_KEEP_ALIVE_TIMEOUT_MS;
   // Above it, or a connection reused as the keep-alive time ends could be cut while its headers are read.
   server.headersTimeout = HTTP_KEEP_ALIVE_TIMEOUT_MS + 1_000;
+  connectionsDrained(server);
   answerClientErrors(server);
 }
 
@@ -173,6 +201,7 @@ export async function startServiceApp(app: INestApplication, port?: number): Pro
 export async function closeService(app: INestApplication): Promise<void> {
   // Batch jobs are told at once (they stop at their next batch boundary, and are waited for in app.close()).
   app.get(BackgroundWork, { strict: false }).requestStop();
+  drains.get(app.getHttpServer() as Server)?.();
   await app.get(KafkaEventServer).stopConsuming();
   await app.close();
 }

@@ -671,4 +671,29 @@ describe('idle keep-alive connections (any service: startServiceApp)', () => {
     const server = service.app.getHttpServer() as import('node:http').Server;
     expect(server.headersTimeout).toBeGreaterThan(server.keepAliveTimeout);
   }, 30_000);
+
+  it('do not hold up shutdown: an answer being made as it begins closes its connection, and the service closes at once after', async () => {
+    const { Agent, request } = await import('node:http');
+    const closing = await bootService(OrdersAppModule, { name: 'idempotency', env: { ...issuer.env(), MONGO_DB: service.env.MONGO_DB } });
+    const sku = await stock({ delayMs: 1_500 });
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      const answered = new Promise<{ status: number; connection?: string }>((resolve, reject) => {
+        const req = request(`${closing.url}/v1/orders`, { agent, method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': randomUUID(), 'x-operator-key': OPERATOR_KEY } }, (res) => {
+          res.resume();
+          res.on('end', () => resolve({ status: res.statusCode!, connection: res.headers.connection }));
+        });
+        req.on('error', reject);
+        req.end(JSON.stringify({ sku, quantity: 1 }));
+      });
+      await new Promise((resolve) => setTimeout(resolve, 500)); // the request is being handled
+      const startedAt = Date.now();
+      const closed = closing.close();
+      expect(await answered).toEqual({ status: 201, connection: 'close' });
+      await closed;
+      expect(Date.now() - startedAt).toBeLessThan(10_000); // not the 65 s keep-alive
+    } finally {
+      agent.destroy();
+    }
+  }, 60_000);
 });
