@@ -461,6 +461,37 @@ describe('users', () => {
     expect((await client.call('GET', `/v1/users/${userId}`, { token: p.ga.token })).body).toMatchObject({ active: true, revision: 3, roles: [] });
   });
 
+  it('deactivates a known user the directory lists as inactive, also when the entry cannot be imported otherwise (a name too long, no email, an email taken)', async () => {
+    const p = await partner();
+    const taken = await client.createUser(p.ga.token, { email: `taken-${suffix()}@example.com` });
+    const entries = ['long', 'mailless', 'moving'].map((tag) => ({ externalId: `e-${tag}-${p.partnerId}`, userName: `${tag}-${suffix()}@example.com` }));
+    const list = (resources: unknown[]) => ({ schemas: ['urn:ietf:params:scim:api:messages:2.0:ListResponse'], Resources: resources });
+    const created = await client.call('POST', '/v1/users/import', { token: p.ga.token, body: list(entries.map((e) => ({ ...e, active: true }))) });
+    expect(created.body.summary).toMatchObject({ created: 3 });
+    const ids = created.body.results.map((r: { userId: string }) => r.userId);
+    for (const id of ids) await client.assign(p.ga.token, id, 'INCENTIVES_ADMIN', ['*']);
+
+    const disabled = await client.call('POST', '/v1/users/import', {
+      token: p.ga.token,
+      body: list([
+        { ...entries[0], active: false, displayName: 'x'.repeat(256) },
+        { externalId: entries[1].externalId, userName: 'not an email', active: 'False' },
+        { ...entries[2], userName: taken.email, active: false },
+      ]),
+    });
+    expect(disabled.status).toBe(200);
+    expect(disabled.body.summary).toMatchObject({ deactivated: 3, rejected: 0 });
+    expect(disabled.body.results.map((r: { reason: string }) => r.reason)).toEqual([
+      expect.stringMatching(/^deactivated as the directory says; .*displayName is longer than 200 characters/),
+      expect.stringMatching(/no valid email address/),
+      expect.stringMatching(/email is already used/),
+    ]);
+    for (const [i, id] of ids.entries()) {
+      const user = (await client.call('GET', `/v1/users/${id}`, { token: p.ga.token })).body;
+      expect(user).toMatchObject({ active: false, email: entries[i].userName }); // nothing else of the entry applied
+    }
+  });
+
   it('keeps the display name of a user the directory sends no name for; names only a new user by its email', async () => {
     const p = await partner();
     const grace = await client.createUser(p.ga.token, { email: `grace-${suffix()}@example.com`, displayName: 'Grace Hopper' });

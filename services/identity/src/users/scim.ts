@@ -18,9 +18,13 @@ export interface DirectoryUser {
   active: boolean;
 }
 
+/**
+ * A resource that cannot be imported says why; `inactive` when it names its externalId and says `active: false`
+ * whatever else is wrong with it: the user it names is deactivated all the same (the directory wins).
+ */
 export type MappedResource =
   | { index: number; ok: true; user: DirectoryUser }
-  | { index: number; ok: false; externalId?: string; reason: string };
+  | { index: number; ok: false; externalId?: string; reason: string; inactive?: true };
 
 const text = (value: unknown): string | undefined =>
   typeof value === 'string' && value.trim() !== '' ? value.trim() : undefined;
@@ -59,6 +63,12 @@ function atMost(max: number, value: string | undefined): string | undefined {
  * why it cannot be imported. Attributes the platform does not use are ignored.
  */
 export function mapScimUser(resource: unknown, index: number): MappedResource {
+  const mapped = mapResource(resource, index);
+  if (mapped.ok || mapped.externalId === undefined) return mapped;
+  return activeFlag((resource as Record<string, unknown>).active) === false ? { ...mapped, inactive: true } : mapped;
+}
+
+function mapResource(resource: unknown, index: number): MappedResource {
   if (typeof resource !== 'object' || resource === null || Array.isArray(resource)) {
     return { index, ok: false, reason: 'resource is not a SCIM User object' };
   }

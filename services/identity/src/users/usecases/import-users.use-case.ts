@@ -35,14 +35,19 @@ export class ImportUsers {
 
     const mapped = mapScimResources(input.Resources);
     const valid = mapped.flatMap((m) => (m.ok ? [m.user] : []));
-    const byExternalId = new Map((await this.users.findManyByExternalId(actor.partnerId, valid.map((u) => u.externalId))).map((u) => [u.externalId!, u]));
+    const inactive = mapped.flatMap((m) => (!m.ok && m.inactive ? [m.externalId!] : []));
+    const byExternalId = new Map((await this.users.findManyByExternalId(actor.partnerId, [...valid.map((u) => u.externalId), ...inactive])).map((u) => [u.externalId!, u]));
     const byEmail = new Map((await this.users.findManyByEmail(actor.partnerId, valid.map((u) => u.email))).map((u) => [u.emailKey, u]));
 
     const results: ImportResultView[] = [];
     let stopped: string | undefined;
     let imported = 0;
     for (const entry of mapped) {
-      if (!entry.ok) {
+      // An entry that cannot be imported but says its known user is inactive deactivates that user all the same (its
+      // other attributes left as they are): a directory name too long, an email missing or taken would otherwise keep
+      // a user the directory disabled active, with every role.
+      const deactivating = !entry.ok && entry.inactive ? byExternalId.get(entry.externalId!) : undefined;
+      if (!entry.ok && !deactivating) {
         results.push({ index: entry.index, ...(entry.externalId && { externalId: entry.externalId }), outcome: 'rejected', reason: entry.reason });
         continue;
       }
@@ -56,7 +61,11 @@ export class ImportUsers {
         else actor = now;
       }
       if (stopped) {
-        results.push({ index: entry.index, externalId: entry.user.externalId, outcome: 'rejected', reason: stopped });
+        results.push({ index: entry.index, externalId: entry.ok ? entry.user.externalId : entry.externalId, outcome: 'rejected', reason: stopped });
+        continue;
+      }
+      if (!entry.ok) {
+        results.push({ index: entry.index, externalId: entry.externalId, ...(await this.deactivateOnly(actor, deactivating!, entry.reason)) });
         continue;
       }
       let known = byExternalId.get(entry.user.externalId) ?? byEmail.get(emailKey(entry.user.email));
@@ -65,7 +74,12 @@ export class ImportUsers {
         // frees this one. Read the holder of the email as it is now.
         known = (await this.users.findManyByEmail(actor.partnerId, [entry.user.email]))[0];
       }
-      results.push({ index: entry.index, externalId: entry.user.externalId, email: entry.user.email, ...(await this.importOne(actor, entry.user, known)) });
+      let result = await this.importOne(actor, entry.user, known);
+      // Inactive, moved to an email another user holds: deactivated all the same, the email left as it was.
+      if (result.outcome === 'rejected' && !entry.user.active && known?.externalId === entry.user.externalId && result.reason?.startsWith('email is already used')) {
+        result = await this.deactivateOnly(actor, known, result.reason);
+      }
+      results.push({ index: entry.index, externalId: entry.user.externalId, email: entry.user.email, ...result });
     }
 
     const summary = { created: 0, updated: 0, deactivated: 0, unchanged: 0, rejected: 0 };
@@ -83,6 +97,14 @@ export class ImportUsers {
       if (!(error instanceof ProblemException && error.getStatus() === HttpStatus.FORBIDDEN)) throw error;
       return 'not imported: the importing admin was deactivated, or lost the right to import users, during the import';
     }
+  }
+
+  /** The user deactivated as the directory says, nothing else of the entry applied (`why`: what kept it out). */
+  private async deactivateOnly(actor: Actor, known: User, why: string): Promise<{ outcome: ImportOutcome; userId?: string; reason?: string }> {
+    const { externalId, email, displayName, givenName, familyName } = known;
+    const result = await this.importOne(actor, { externalId: externalId!, email, displayName, givenName, familyName, active: false }, known);
+    if (result.outcome === 'rejected') return result;
+    return { ...result, reason: `${result.outcome === 'deactivated' ? 'deactivated as the directory says' : 'inactive already'}; the entry's other attributes not applied: ${why}` };
   }
 
   private async importOne(
