@@ -3,8 +3,8 @@
  * `npm test`: type-checks, then runs every test tier with Jest against real servers (provisioned by the Jest
  * global setup), and ends with one line: `N passed, N failed, N skipped`. Extra arguments go to Jest.
  *
- * A signal this process gets (Ctrl-C reaches the whole group; `kill <pid>`, a CI runner's or container's stop reach it
- * alone) is passed on to the step running, which stops its servers (Jest's global setup stops them on SIGINT/SIGTERM),
+ * A signal this process gets (Ctrl-C; `kill <pid>`, a CI runner's or container's stop) is passed on to the step running
+ * and every process it started (its own process group: Jest's workers too), which stops its servers (Jest's global setup stops them on SIGINT/SIGTERM),
  * and the summary line still ends the output: killed at once, Jest and the servers it owns would run on without it.
  */
 const { spawn } = require('node:child_process');
@@ -22,16 +22,25 @@ let stoppedBy = null;
 for (const signal of SIGNALS) {
   process.on(signal, () => {
     stoppedBy ??= signal;
-    // Ctrl-C reached the child already (same process group): a second one changes nothing (the global setup stops the
-    // servers once, whatever number of signals come).
-    running?.kill(signal);
+    // To the step's whole process group: Jest's workers (and the services they run) too, which its main process, whose
+    // global setup stops the servers and exits, would leave running. A second signal changes nothing (the global
+    // setup stops the servers once, whatever number of signals come).
+    if (running?.pid) {
+      try {
+        process.kill(-running.pid, signal);
+      } catch {
+        running.kill(signal);
+      }
+    }
   });
 }
 
 /** Runs one step with the terminal, resolving with its exit status (a signal's death: 128 + its number, as a shell). */
 function run(command, commandArgs) {
   return new Promise((resolve) => {
-    running = spawn(command, commandArgs, { cwd: root, stdio: 'inherit' });
+    // A process group of its own (detached), which a signal reaches whole (above); Ctrl-C reaches this process,
+    // which passes it on.
+    running = spawn(command, commandArgs, { cwd: root, stdio: 'inherit', detached: true });
     running.on('error', (error) => {
       process.stderr.write(`${command}: ${error.message}\n`);
       resolve(1);

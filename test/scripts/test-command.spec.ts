@@ -31,9 +31,14 @@ describe('npm test (scripts/test.js) stopped by a signal', () => {
   beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'test-command-'))));
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-  it.each(['SIGTERM', 'SIGHUP'] as const)('on %s stops Jest and still prints the summary line, a failure', async (signal) => {
-    const mark = join(dir, 'jest.pid');
-    const child = spawn(process.execPath, ['scripts/test.js', '--testMatch', '<rootDir>/test/scripts/fixtures/waits-to-be-stopped.fixture.ts'], {
+  it.each([
+    ['SIGTERM', 'one file (Jest in band)', ['waits-to-be-stopped'], 1],
+    ['SIGHUP', 'one file (Jest in band)', ['waits-to-be-stopped'], 1],
+    ['SIGTERM', "two files (Jest's workers, which its main process would leave running)", ['waits-to-be-stopped', 'waits-too'], 2],
+  ] as const)('on %s, running %s, stops Jest and still prints the summary line, a failure', async (signal, _, fixtures, processes) => {
+    const mark = join(dir, 'jest.pids');
+    const match = fixtures.map((name) => `<rootDir>/test/scripts/fixtures/${name}.fixture.ts`);
+    const child = spawn(process.execPath, ['scripts/test.js', '--testMatch', ...match, '-w', '2'], {
       cwd: root,
       env: { ...process.env, FIXTURE_MARK: mark, TYPECHECK: 'false' },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -43,20 +48,19 @@ describe('npm test (scripts/test.js) stopped by a signal', () => {
     child.stderr.resume();
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     try {
-      expect(await until(() => existsSync(mark) && readFileSync(mark, 'utf8').length > 0, 40_000)).toBe(true);
-      const jestPid = Number(readFileSync(mark, 'utf8'));
+      const pids = () => (existsSync(mark) ? readFileSync(mark, 'utf8').split('\n').filter(Boolean).map(Number) : []);
+      expect(await until(() => pids().length === processes, 40_000)).toBe(true);
       child.kill(signal);
       const code = await exited;
       expect(code).not.toBe(0);
       expect(stdout.trimEnd().split('\n').at(-1)).toBe('0 passed, 1 failed, 0 skipped');
       expect(stdout).toContain(`Stopped (${signal})`);
-      // Jest is gone with it, not running on as an orphan.
-      expect(await until(() => !alive(jestPid), 10_000)).toBe(true);
+      // Jest is gone with it, its workers too, not running on as orphans (the fixture waits 45 s).
+      expect(await until(() => pids().every((pid) => !alive(pid)), 10_000)).toBe(true);
     } finally {
       child.kill('SIGKILL');
-      if (existsSync(mark)) {
-        const pid = Number(readFileSync(mark, 'utf8'));
-        if (pid && alive(pid)) process.kill(pid, 'SIGKILL');
+      for (const pid of existsSync(mark) ? readFileSync(mark, 'utf8').split('\n').filter(Boolean).map(Number) : []) {
+        if (alive(pid)) process.kill(pid, 'SIGKILL');
       }
     }
   }, 90_000);
