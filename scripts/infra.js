@@ -9,6 +9,10 @@ const { readFileSync, writeFileSync, mkdirSync, rmSync } = require('node:fs');
 const { join } = require('node:path');
 const { resolveInfra } = require('./platform');
 
+// Its terminal gone (closed, an SSH session lost) or the reader of its pipe stopped: writes fail (EIO, EPIPE), which
+// unheard would end this process at once and kill what it started. Stopping goes on without them.
+for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
+
 const envFile = join(__dirname, '..', '.local', 'infra.env');
 
 (async () => {

@@ -20,6 +20,10 @@ const port = (service) => base + SERVICES.indexOf(service);
 const url = (service) => `http://${host}:${port(service)}`;
 const MAIL = { smtp: Number(process.env.MAIL_SMTP_PORT ?? 1025), web: Number(process.env.MAIL_WEB_PORT ?? 1080) };
 
+// Its terminal gone (closed, an SSH session lost) or the reader of its pipe stopped: writes fail (EIO, EPIPE), which
+// unheard would end this process at once and kill what it started. Stopping goes on without them.
+for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
+
 const say = (line) => process.stdout.write(`${line}\n`);
 
 /** Where a running platform says who it is (its pid) and where it answers; removed when it stops. */
