@@ -947,6 +947,29 @@ describe('a continuation renewed on an earlier year\'s eligibility', () => {
     const [ended] = await waitForEnrollmentEvent(h, next, 'EnrollmentIneligible');
     expect(ended.envelope!.data).toMatchObject({ previousStatus: 'ENROLLED', completed: false, decision: { eventId: expect.any(String) } });
   });
+
+  it("is confirmed by the new year's eligible decision recorded while the run inserted it: a later ineligible one leaves it", async () => {
+    const program = await createProgram(h, { fiscalYear: ENDED_FY, requiresEligibility: true, payoutRules: usdRules });
+    const locationId = `carconf-${w.run}`;
+    const bankProfileId = `carconfbank-${w.run}`;
+    await bankInView(bankProfileId, w.partnerId, 1, 'APPROVED');
+    await eligibility(h, w, program.programId, locationId, true, ENDED_FY);
+    await eligibilityKnown(h, program.programId, locationId, ENDED_FY);
+    await col().insertOne(completedOnce(program, ENDED_FY, w.partnerId, locationId, 'ENROLLED', bankProfileId) as never);
+
+    await rolloverRacedBy(program.programId, ENDED_FY, async () => {
+      await eligibility(h, w, program.programId, locationId, true, RUNNING_FY);
+      await eligibilityKnown(h, program.programId, locationId, RUNNING_FY);
+    });
+    const next = enrollmentId({ programId: program.programId, locationId, fiscalYear: RUNNING_FY });
+    const stored = await col().findOne({ _id: next });
+    expect(stored).toMatchObject({ status: 'ENROLLED' });
+    expect(stored).not.toHaveProperty('eligibilityCarried');
+    await eligibility(h, w, program.programId, locationId, false, RUNNING_FY, ['Later change']);
+    await eligibilityKnown(h, program.programId, locationId, RUNNING_FY, false);
+    await enrollmentEventsSettled(h, { locationId }, [locationId]);
+    expect(await col().findOne({ _id: next })).toMatchObject({ status: 'ENROLLED', enrolledAt: expect.any(Date) });
+  });
 });
 
 // The rollover leaves an enrollment whose next year the admin enrolled on their own (submitted, or ENROLLED once): it

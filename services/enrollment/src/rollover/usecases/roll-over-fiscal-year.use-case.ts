@@ -536,7 +536,7 @@ export class RollOverFiscalYear {
    * before their insert: an ineligible decision recorded in between looked for the next-year enrollment before it
    * existed, and never reached it. Read once more: one whose location is no longer eligible now (a carried one: by the
    * new year's own decision) ends INELIGIBLE, as the decision would have ended it (MarkIneligible; a carried one no
-   * longer completed, naming the decision).
+   * longer completed, naming the decision); a carried one its year's eligible decision confirmed meanwhile loses the flag.
    */
   private async endNoLongerEligible(plan: BatchPlan, continuations: Enrollment[], programs: Map<string, Program>): Promise<void> {
     const open = continuations.filter(
@@ -546,7 +546,12 @@ export class RollOverFiscalYear {
     const decisions = await plan.decidedOn.eligibilityNow(open);
     for (const c of open) {
       const decision = decisions.get(c._id);
-      if (!decision || decision.eligible) continue;
+      if (!decision) continue;
+      if (decision.eligible) {
+        // A carried one its year's eligible decision confirmed meanwhile: completed as any (RecordEligibilityDecision).
+        if (c.eligibilityCarried) await this.enrollments.model.collection.updateOne({ _id: c._id } as never, { $unset: { eligibilityCarried: '' } });
+        continue;
+      }
       if (c.eligibilityCarried) {
         const { programId, locationId, partnerId, fiscalYear } = c;
         await this.markIneligible.execute({ programId, locationId, partnerId, fiscalYear, eligible: false, reasons: decision.reasons }, decision.decidedAt, decision.eventId);
