@@ -885,7 +885,8 @@ describe('a continuation renewed on an earlier year\'s eligibility', () => {
   const RUNNING_FY = fiscalYearOf(new Date());
   const ENDED_FY = previousFiscalYear(RUNNING_FY);
 
-  async function renewedOnCarried(tag: string) {
+  /** An enrollment completed in the year just over, eligible that year, none decided for the next yet; and its next id. */
+  async function completedInEndedYear(tag: string) {
     const program = await createProgram(h, { fiscalYear: ENDED_FY, requiresEligibility: true, payoutRules: usdRules });
     const locationId = `carloc-${tag}-${w.run}`;
     const bankProfileId = `carbank-${tag}-${w.run}`;
@@ -894,9 +895,13 @@ describe('a continuation renewed on an earlier year\'s eligibility', () => {
     await eligibilityKnown(h, program.programId, locationId, ENDED_FY);
     const seeded = completedOnce(program, ENDED_FY, w.partnerId, locationId, 'ENROLLED', bankProfileId);
     await col().insertOne(seeded as never);
+    return { program, locationId, seeded, next: enrollmentId({ programId: program.programId, locationId, fiscalYear: RUNNING_FY }) };
+  }
+
+  async function renewedOnCarried(tag: string) {
+    const { program, locationId, seeded, next } = await completedInEndedYear(tag);
     const summary = await operator('/v1/operator/rollover', { fromFiscalYear: ENDED_FY, programId: program.programId });
     expect(summary.body).toEqual(expect.objectContaining({ examined: 1, renewed: 1, complete: true }));
-    const next = enrollmentId({ programId: program.programId, locationId, fiscalYear: RUNNING_FY });
     expect(await col().findOne({ _id: next })).toMatchObject({ status: 'ENROLLED', eligibilityCarried: true, renewedFrom: seeded._id });
     return { program, locationId, next, seeded };
   }
@@ -926,21 +931,12 @@ describe('a continuation renewed on an earlier year\'s eligibility', () => {
   });
 
   it("ends INELIGIBLE on the new year's decision recorded while the run inserted it (the decision looked for it before it existed)", async () => {
-    const program = await createProgram(h, { fiscalYear: ENDED_FY, requiresEligibility: true, payoutRules: usdRules });
-    const locationId = `carrace-${w.run}`;
-    const bankProfileId = `carracebank-${w.run}`;
-    await bankInView(bankProfileId, w.partnerId, 1, 'APPROVED');
-    await eligibility(h, w, program.programId, locationId, true, ENDED_FY);
-    await eligibilityKnown(h, program.programId, locationId, ENDED_FY);
-    const seeded = completedOnce(program, ENDED_FY, w.partnerId, locationId, 'ENROLLED', bankProfileId);
-    await col().insertOne(seeded as never);
-
+    const { program, locationId, seeded, next } = await completedInEndedYear('race');
     const summary = await rolloverRacedBy(program.programId, ENDED_FY, async () => {
       await eligibility(h, w, program.programId, locationId, false, RUNNING_FY, ['Partner designation lost']);
       await eligibilityKnown(h, program.programId, locationId, RUNNING_FY, false);
     });
     expect(summary.body).toEqual(expect.objectContaining({ examined: 1, renewed: 1, complete: true }));
-    const next = enrollmentId({ programId: program.programId, locationId, fiscalYear: RUNNING_FY });
     const stored = await col().findOne({ _id: next });
     expect(stored).toMatchObject({ status: 'INELIGIBLE', reasons: ['Partner designation lost'], renewedFrom: seeded._id });
     for (const field of ['enrolledAt', 'eligibilityCarried']) expect(stored).not.toHaveProperty(field);
@@ -949,19 +945,11 @@ describe('a continuation renewed on an earlier year\'s eligibility', () => {
   });
 
   it("is confirmed by the new year's eligible decision recorded while the run inserted it: a later ineligible one leaves it", async () => {
-    const program = await createProgram(h, { fiscalYear: ENDED_FY, requiresEligibility: true, payoutRules: usdRules });
-    const locationId = `carconf-${w.run}`;
-    const bankProfileId = `carconfbank-${w.run}`;
-    await bankInView(bankProfileId, w.partnerId, 1, 'APPROVED');
-    await eligibility(h, w, program.programId, locationId, true, ENDED_FY);
-    await eligibilityKnown(h, program.programId, locationId, ENDED_FY);
-    await col().insertOne(completedOnce(program, ENDED_FY, w.partnerId, locationId, 'ENROLLED', bankProfileId) as never);
-
+    const { program, locationId, next } = await completedInEndedYear('confirmed-race');
     await rolloverRacedBy(program.programId, ENDED_FY, async () => {
       await eligibility(h, w, program.programId, locationId, true, RUNNING_FY);
       await eligibilityKnown(h, program.programId, locationId, RUNNING_FY);
     });
-    const next = enrollmentId({ programId: program.programId, locationId, fiscalYear: RUNNING_FY });
     const stored = await col().findOne({ _id: next });
     expect(stored).toMatchObject({ status: 'ENROLLED' });
     expect(stored).not.toHaveProperty('eligibilityCarried');
