@@ -157,6 +157,15 @@ export class EnrollmentsRepository {
    * The program's name on its enrollments (what they are read and their events published with): one write, no new
    * version and no event (the name is the catalog's, not a change of the enrollment). Returns how many it renamed.
    */
+  /**
+   * A continuation the rollover made on an earlier year's decision, confirmed by its own year's (`eligibilityCarried`
+   * goes): a field of the rollover's, in neither the API nor the events, so no new version. By `_id` alone (a lookup on
+   * every server; with the flag in the filter mongo-java-server would scan), changing nothing where it is not set.
+   */
+  async confirmCarried(id: string): Promise<void> {
+    await this.model.collection.updateOne({ _id: id } as never, { $unset: { eligibilityCarried: '' } });
+  }
+
   async renameProgram(programId: string, name: string): Promise<number> {
     const { modifiedCount } = await this.model.updateMany({ programId, programName: { $ne: name } }, { $set: { programName: name } });
     return modifiedCount;

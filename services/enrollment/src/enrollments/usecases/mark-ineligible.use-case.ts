@@ -6,6 +6,7 @@ import { Enrollment } from '../enrollment.schema';
 import { EnrollmentEvents } from '../enrollment-events';
 import { BEFORE_ENROLLED, COMPLETION_FIELDS, TERMINAL } from '../enrollment-rules';
 import { EnrollmentsRepository } from '../enrollments.repository';
+import type { YearDecision } from '../../views/views.schemas';
 
 const ATTEMPTS = 8;
 
@@ -48,6 +49,17 @@ export class MarkIneligible {
       (current) => (carried(current) ? CARRIED_CLEARS.filter((field) => current[field] !== undefined) : []),
       eventId && decidedAt ? { eventId, decidedAt: decidedAt.toISOString() } : undefined,
     );
+  }
+
+  /**
+   * A continuation renewed on carried eligibility (`eligibilityCarried`) as its own year's decision, read now, says:
+   * eligible confirms it, ineligible ends it (execute). For the rollover, whose writes of such continuations a decision
+   * recorded meanwhile may have looked for before they existed (or were marked).
+   */
+  async settleCarried(continuation: Enrollment, decision: YearDecision): Promise<void> {
+    if (decision.eligible) return this.enrollments.confirmCarried(continuation._id);
+    const { programId, locationId, partnerId, fiscalYear } = continuation;
+    await this.execute({ programId, locationId, partnerId, fiscalYear, eligible: false, reasons: decision.reasons }, decision.decidedAt, decision.eventId);
   }
 
   /**

@@ -36,10 +36,8 @@ export class RecordEligibilityDecision {
     if (!current) return;
     if (decision.eligible) {
       // A continuation the rollover made on an earlier year's decision is confirmed by its own year's: a later
-      // ineligible decision of that year leaves it, as any completed enrollment (MarkIneligible). A field of the
-      // rollover's, in neither the API nor the events: no new version. By `_id` alone (a lookup on every server; with
-      // the flag in the filter mongo-java-server would scan), changing nothing where it is not set.
-      await this.enrollments.model.collection.updateOne({ _id: enrollmentId(decision) } as never, { $unset: { eligibilityCarried: '' } });
+      // ineligible decision of that year leaves it, as any completed enrollment (MarkIneligible).
+      await this.enrollments.confirmCarried(enrollmentId(decision));
       // Eligible again: an enrollment only invited, ended INELIGIBLE, is INVITED again (its invitation is issued again).
       // Not on the year's first decision (a burst of new locations: one read of the enrollment saved each): what ended
       // it was an ineligible decision for the year (directly, or through the revocation it caused), which this view

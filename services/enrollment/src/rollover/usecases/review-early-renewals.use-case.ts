@@ -173,9 +173,8 @@ export class ReviewEarlyRenewals {
 
   /**
    * Marks these continuations `eligibilityCarried` (a field of the rollover's, in neither the API nor the events: no new
-   * version; by `_id` alone, as RecordEligibilityDecision clears it), then reads the new year's decision once more: one
-   * recorded meanwhile looked for carried continuations before the mark. An eligible one confirms it (the mark goes), an
-   * ineligible one ends it as it ends any carried continuation (MarkIneligible).
+   * version; by `_id` alone, as EnrollmentsRepository.confirmCarried clears it), then reads the new year's decision once
+   * more: one recorded meanwhile looked for carried continuations before the mark (MarkIneligible.settleCarried).
    */
   private async carried(ids: string[], ctx: BatchContext): Promise<void> {
     if (!ids.length) return;
@@ -187,13 +186,7 @@ export class ReviewEarlyRenewals {
     const decisions = await ctx.eligibilityNow(marked);
     for (const c of marked) {
       const decision = decisions.get(c._id);
-      if (!decision) continue;
-      if (decision.eligible) {
-        await collection.updateOne({ _id: c._id } as never, { $unset: { eligibilityCarried: '' } });
-        continue;
-      }
-      const { programId, locationId, partnerId, fiscalYear } = c;
-      await this.markIneligible.execute({ programId, locationId, partnerId, fiscalYear, eligible: false, reasons: decision.reasons }, decision.decidedAt, decision.eventId);
+      if (decision) await this.markIneligible.settleCarried(c, decision);
     }
   }
 

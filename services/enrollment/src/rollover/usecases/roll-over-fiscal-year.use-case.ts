@@ -547,16 +547,11 @@ export class RollOverFiscalYear {
     for (const c of open) {
       const decision = decisions.get(c._id);
       if (!decision) continue;
-      if (decision.eligible) {
-        // A carried one its year's eligible decision confirmed meanwhile: completed as any (RecordEligibilityDecision).
-        if (c.eligibilityCarried) await this.enrollments.model.collection.updateOne({ _id: c._id } as never, { $unset: { eligibilityCarried: '' } });
-        continue;
-      }
       if (c.eligibilityCarried) {
-        const { programId, locationId, partnerId, fiscalYear } = c;
-        await this.markIneligible.execute({ programId, locationId, partnerId, fiscalYear, eligible: false, reasons: decision.reasons }, decision.decidedAt, decision.eventId);
+        await this.markIneligible.settleCarried(c, decision);
         continue;
       }
+      if (decision.eligible) continue;
       const reasons = ineligibleReasons(decision.reasons, c.fiscalYear);
       await this.markIneligible.end(c, c.partnerId, reasons, (current) => BEFORE_ENROLLED.includes(current.status) && !current.enrolledAt);
     }
