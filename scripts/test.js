@@ -3,11 +3,11 @@
  * `npm test`: type-checks, then runs every test tier with Jest against real servers (provisioned by the Jest
  * global setup), and ends with one line: `N passed, N failed, N skipped`. Extra arguments go to Jest.
  *
- * A signal this process gets (Ctrl-C; `kill <pid>`, a CI runner's or container's stop) is passed on to the step running
- * and every process it started (its own process group: Jest's workers too), which stops its servers (Jest's global setup stops them on SIGINT/SIGTERM),
+ * A signal this process gets (Ctrl-C reaches the whole group; `kill <pid>`, a CI runner's or container's stop reach it
+ * alone) is passed on to the step running and its children (Jest's workers), which stops its servers (Jest's global setup stops them on SIGINT/SIGTERM),
  * and the summary line still ends the output: killed at once, Jest and the servers it owns would run on without it.
  */
-const { spawn } = require('node:child_process');
+const { execFileSync, spawn } = require('node:child_process');
 const { mkdirSync, readFileSync, rmSync } = require('node:fs');
 const { constants } = require('node:os');
 const { join } = require('node:path');
@@ -22,25 +22,39 @@ let stoppedBy = null;
 for (const signal of SIGNALS) {
   process.on(signal, () => {
     stoppedBy ??= signal;
-    // To the step's whole process group: Jest's workers (and the services they run) too, which its main process, whose
-    // global setup stops the servers and exits, would leave running. A second signal changes nothing (the global
-    // setup stops the servers once, whatever number of signals come).
-    if (running?.pid) {
+    // To the step and its children: Jest's workers (and the services they run), which its main process, whose global
+    // setup stops the servers and exits, would leave running. Ctrl-C reached them all already (one process group); a
+    // second signal changes nothing (the global setup stops the servers once, whatever number of signals come).
+    if (!running) return;
+    const children = childrenOf(running.pid);
+    running.kill(signal);
+    for (const pid of children) {
       try {
-        process.kill(-running.pid, signal);
+        process.kill(pid, signal);
       } catch {
-        running.kill(signal);
+        // gone already
       }
     }
   });
 }
 
+/** The pids of a process's children (Linux's /proc, else `pgrep -P`); none when neither answers. */
+function childrenOf(pid) {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    try {
+      return execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).split(/\s+/).filter(Boolean).map(Number);
+    } catch {
+      return [];
+    }
+  }
+}
+
 /** Runs one step with the terminal, resolving with its exit status (a signal's death: 128 + its number, as a shell). */
 function run(command, commandArgs) {
   return new Promise((resolve) => {
-    // A process group of its own (detached), which a signal reaches whole (above); Ctrl-C reaches this process,
-    // which passes it on.
-    running = spawn(command, commandArgs, { cwd: root, stdio: 'inherit', detached: true });
+    running = spawn(command, commandArgs, { cwd: root, stdio: 'inherit' });
     running.on('error', (error) => {
       process.stderr.write(`${command}: ${error.message}\n`);
       resolve(1);

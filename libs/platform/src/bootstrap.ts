@@ -162,7 +162,8 @@ const drains = new WeakMap<Server, () => void>();
 function connectionsDrained(server: Server): void {
   const open = new Set<ServerResponse>();
   let closing = false;
-  server.on('request', (_request: IncomingMessage, response: ServerResponse) => {
+  // Before Express's own listener: an answer it sends at once (a 404) is told too.
+  server.prependListener('request', (_request: IncomingMessage, response: ServerResponse) => {
     if (closing) response.shouldKeepAlive = false;
     open.add(response);
     response.once('close', () => {

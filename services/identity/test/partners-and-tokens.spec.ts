@@ -492,6 +492,22 @@ describe('users', () => {
     }
   });
 
+  it('takes the first entry of an externalId also when a later one cannot be imported but says inactive: that one is rejected', async () => {
+    const p = await partner();
+    const list = (resources: unknown[]) => ({ schemas: ['urn:ietf:params:scim:api:messages:2.0:ListResponse'], Resources: resources });
+    const externalId = `e-dup-${p.partnerId}`;
+    const created = await client.call('POST', '/v1/users/import', { token: p.ga.token, body: list([{ externalId, userName: `old-${suffix()}@example.com` }]) });
+    const userId = created.body.results[0].userId;
+    const moved = `new-${suffix()}@example.com`;
+    const imported = await client.call('POST', '/v1/users/import', {
+      token: p.ga.token,
+      body: list([{ externalId, userName: moved, active: true }, { externalId, userName: 'not an email', active: false }]),
+    });
+    expect(imported.body.results.map((r: { outcome: string }) => r.outcome)).toEqual(['updated', 'rejected']);
+    expect(imported.body.results[1].reason).toBe('externalId appears more than once in this import');
+    expect((await client.call('GET', `/v1/users/${userId}`, { token: p.ga.token })).body).toMatchObject({ active: true, email: moved });
+  });
+
   it('keeps the display name of a user the directory sends no name for; names only a new user by its email', async () => {
     const p = await partner();
     const grace = await client.createUser(p.ga.token, { email: `grace-${suffix()}@example.com`, displayName: 'Grace Hopper' });

@@ -117,6 +117,11 @@ export function mapScimResources(resources: unknown[]): MappedResource[] {
   const emails = new Set<string>();
   return resources.map((resource, index) => {
     const mapped = mapScimUser(resource, index);
+    // One that cannot be imported but deactivates its user (inactive) counts as its externalId's entry too.
+    if (!mapped.ok && mapped.inactive) {
+      if (externalIds.has(mapped.externalId!)) return { index, ok: false, externalId: mapped.externalId, reason: 'externalId appears more than once in this import' };
+      externalIds.add(mapped.externalId!);
+    }
     if (!mapped.ok) return mapped;
     const { externalId, email } = mapped.user;
     if (externalIds.has(externalId)) return { index, ok: false, externalId, reason: 'externalId appears more than once in this import' };

@@ -99,21 +99,27 @@ export class ImportUsers {
     }
   }
 
-  /** The user deactivated as the directory says, nothing else of the entry applied (`why`: what kept it out). */
+  /**
+   * The user deactivated as the directory says, nothing else of the entry applied (`why`: what kept it out): planned on
+   * the user as each attempt reads it, so an earlier entry's change or an admin's edit meanwhile stays as it is.
+   */
   private async deactivateOnly(actor: Actor, known: User, why: string): Promise<{ outcome: ImportOutcome; userId?: string; reason?: string }> {
-    const { externalId, email, displayName, givenName, familyName } = known;
-    const result = await this.importOne(actor, { externalId: externalId!, email, displayName, givenName, familyName, active: false }, known);
-    if (result.outcome === 'rejected') return result;
+    const asItIs = ({ externalId, email, displayName, givenName, familyName }: User): DirectoryUser => ({ externalId: externalId!, email, displayName, givenName, familyName, active: false });
+    const current = (await this.users.find(actor.partnerId, known._id)) ?? known;
+    const result = await this.importOne(actor, asItIs, current);
+    if (result.outcome === 'rejected') return { ...result, reason: `${result.reason}; the entry could not be imported either: ${why}` };
     return { ...result, reason: `${result.outcome === 'deactivated' ? 'deactivated as the directory says' : 'inactive already'}; the entry's other attributes not applied: ${why}` };
   }
 
+  /** `entry`: the directory user, or how to make it of the user as each attempt reads it (deactivateOnly). */
   private async importOne(
     actor: Actor,
-    incoming: DirectoryUser,
+    entry: DirectoryUser | ((current: User) => DirectoryUser),
     known: User | undefined,
   ): Promise<{ outcome: ImportOutcome; userId?: string; reason?: string }> {
     let current = known;
     for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
+      const incoming = typeof entry === 'function' ? entry(current!) : entry;
       if (current?.externalId !== undefined && current.externalId !== incoming.externalId) {
         return { outcome: 'rejected', userId: current._id, reason: 'email is already used by another directory user of this partner' };
       }

@@ -24,11 +24,15 @@ export class RecordProgram {
     // handled again after a failure in between still finds the rename to do. Invitations exist only of a program known
     // before; only on a rename, as it reads the whole collection (renameProgram).
     const before = await this.views.program(program.programId);
-    if (before && before.revision < program.revision && before.name !== program.name) await this.invitations.renameProgram(program.programId, program.name);
+    const renaming = !!before && before.revision < program.revision && before.name !== program.name;
+    if (renaming) await this.invitations.renameProgram(program.programId, program.name);
     await this.views.recordProgram(program);
     // The year as stored (this snapshot, or a newer one kept before it): only its decisions can be invited.
     const current = await this.views.program(program.programId);
     if (!current) return;
+    // Once more with the name stored now: an invitation issued meanwhile on the view's older name, or a newer snapshot
+    // stored meanwhile (a redelivery after a rebalance), is given it.
+    if (renaming || (before && before.name !== current.name)) await this.invitations.renameProgram(program.programId, current.name);
     await this.reconcile.executeAll(await this.views.decisionIdsOfProgram(program.programId, current.fiscalYear), heartbeat);
   }
 }
