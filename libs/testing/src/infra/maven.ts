@@ -14,6 +14,7 @@ import {
 } from 'node:fs';
 import { delimiter, dirname, join, relative } from 'node:path';
 import { withLock } from './lock';
+import { dyingWithParent } from './process';
 
 /** Jars from Maven Central for the local servers that run on the JDK (Kafka, mongo-java-server). */
 
@@ -55,10 +56,12 @@ export function run(
   args: string[],
   options: { cwd?: string; timeoutMs: number; label: string },
 ): Promise<{ stdout: string; stderr: string }> {
+  // Tied to this process (dyingWithParent): killed with it, the step does not run on without the timeout it kept.
+  const [file, fileArgs] = dyingWithParent(command, args);
   return new Promise((resolve, reject) => {
     execFile(
-      command,
-      args,
+      file,
+      fileArgs,
       { cwd: options.cwd, env: process.env, maxBuffer: 32 * 1024 * 1024, timeout: options.timeoutMs },
       (error, stdout, stderr) => {
         if (error) {

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dyingWithParent, logSize, logTail, waitFor } from './process';
 
 const alive = (pid: number) => {
@@ -40,6 +40,41 @@ describe('spawnServer', () => {
     } finally {
       parent.kill('SIGKILL');
       if (serverPid && alive(serverPid)) process.kill(serverPid, 'SIGKILL');
+    }
+  });
+});
+
+describe("maven's run (mvn, Kafka's StorageTool)", () => {
+  // A `kill -9` of `npm start` during the first jar fetch left `mvn` running on, with no timeout (its parent kept that).
+  const withSetpriv = dyingWithParent('true', [])[0] === 'setpriv' ? it : it.skip;
+  withSetpriv('stops the command it runs when the process that ran it is killed with SIGKILL', async () => {
+    const starter = `
+      const { run } = require(${JSON.stringify(join(__dirname, 'maven.ts'))});
+      void run(process.execPath, ['-e', 'console.log(process.pid); setInterval(() => undefined, 1000)'], { timeoutMs: 60_000, label: 'a long step' }).catch(() => undefined);
+      setInterval(() => undefined, 1000);
+    `;
+    const parent = spawn(process.execPath, ['-r', '@swc-node/register', '-e', starter], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let stepPid = 0;
+    try {
+      // run() gives the output at the end: the step is found as the parent's child.
+      stepPid = await waitFor(
+        'the step pid',
+        async () => {
+          try {
+            return Number(readFileSync(`/proc/${parent.pid}/task/${parent.pid}/children`, 'utf8').trim().split(/\s+/)[0]) || undefined;
+          } catch {
+            return undefined;
+          }
+        },
+        { timeoutMs: 30_000, intervalMs: 50 },
+      );
+      expect(alive(stepPid)).toBe(true);
+      parent.kill('SIGKILL');
+      await waitFor('the step to stop', async () => !alive(stepPid), { timeoutMs: 10_000, intervalMs: 50 });
+      expect(alive(stepPid)).toBe(false);
+    } finally {
+      parent.kill('SIGKILL');
+      if (stepPid && alive(stepPid)) process.kill(stepPid, 'SIGKILL');
     }
   });
 });
