@@ -492,6 +492,24 @@ async function bankInView(profileId: string, partnerId: string, revision: number
   } as never);
 }
 
+/**
+ * An enrollment of `program` completed in `fiscalYear` at a location of its own (`tag`), stored as `status`, and its
+ * bank profile in the view (`bank`: its revision and status).
+ */
+async function seededCompleted(
+  program: { programId: string; name: string },
+  fiscalYear: string,
+  tag: string,
+  { status = 'ENROLLED', bank = [1, 'APPROVED'] }: { status?: string; bank?: [number, Parameters<typeof bankInView>[3]] } = {},
+) {
+  const locationId = `${tag}loc-${w.run}`;
+  const bankProfileId = `${tag}bank-${w.run}`;
+  await bankInView(bankProfileId, w.partnerId, bank[0], bank[1]);
+  const seeded = completedOnce(program, fiscalYear, w.partnerId, locationId, status, bankProfileId);
+  await col().insertOne(seeded as never);
+  return { locationId, seeded };
+}
+
 const usdRules = { allowedCurrencies: ['USD'], allowedPaymentMethods: ['ELECTRONIC_BANK_TRANSFER' as const], taxProfileRequired: false };
 
 describe('enrollments ENROLLED once and back in validation (a profile edited, or its new revision rejected)', () => {
@@ -835,14 +853,10 @@ describe('a profile edited while the rollover writes the batch that uses it', ()
 describe('an ineligible decision recorded while the rollover writes the batch it concerns', () => {
   it('ends the continuation it never reached (inserted after the decision looked for it): INELIGIBLE, with its event', async () => {
     const program = await createProgram(h, { fiscalYear: 'FY43', requiresEligibility: true, payoutRules: usdRules });
-    const locationId = `elloc-${w.run}`;
-    const bankProfileId = `elbank-${w.run}`;
     // A new revision of its bank profile is being validated: the continuation follows it (VALIDATING).
-    await bankInView(bankProfileId, w.partnerId, 2, 'PENDING_VALIDATION');
+    const { locationId, seeded } = await seededCompleted(program, 'FY43', 'el', { status: 'VALIDATING', bank: [2, 'PENDING_VALIDATION'] });
     await eligibility(h, w, program.programId, locationId, true, 'FY43');
     await eligibilityKnown(h, program.programId, locationId, 'FY43');
-    const seeded = completedOnce(program, 'FY43', w.partnerId, locationId, 'VALIDATING', bankProfileId);
-    await col().insertOne(seeded as never);
 
     const summary = await rolloverRacedBy(program.programId, 'FY43', async () => {
       await eligibility(h, w, program.programId, locationId, false, 'FY44', ['Partner designation lost']);
@@ -858,11 +872,7 @@ describe('an ineligible decision recorded while the rollover writes the batch it
 describe('a program renamed while the rollover writes its batch', () => {
   it("gives the continuations it inserted after the renaming the program's new name", async () => {
     const program = await createProgram(h, { fiscalYear: 'FY45', requiresEligibility: false, payoutRules: usdRules });
-    const locationId = `renloc-${w.run}`;
-    const bankProfileId = `renbank-${w.run}`;
-    await bankInView(bankProfileId, w.partnerId, 1, 'APPROVED');
-    const seeded = completedOnce(program, 'FY45', w.partnerId, locationId, 'ENROLLED', bankProfileId);
-    await col().insertOne(seeded as never);
+    const { locationId, seeded } = await seededCompleted(program, 'FY45', 'ren');
     const renamed = `${program.name} (renamed)`;
 
     await rolloverRacedBy(program.programId, 'FY45', async () => {
@@ -888,13 +898,9 @@ describe('a continuation renewed on an earlier year\'s eligibility', () => {
   /** An enrollment completed in the year just over, eligible that year, none decided for the next yet; and its next id. */
   async function completedInEndedYear(tag: string) {
     const program = await createProgram(h, { fiscalYear: ENDED_FY, requiresEligibility: true, payoutRules: usdRules });
-    const locationId = `carloc-${tag}-${w.run}`;
-    const bankProfileId = `carbank-${tag}-${w.run}`;
-    await bankInView(bankProfileId, w.partnerId, 1, 'APPROVED');
+    const { locationId, seeded } = await seededCompleted(program, ENDED_FY, `car-${tag}-`);
     await eligibility(h, w, program.programId, locationId, true, ENDED_FY);
     await eligibilityKnown(h, program.programId, locationId, ENDED_FY);
-    const seeded = completedOnce(program, ENDED_FY, w.partnerId, locationId, 'ENROLLED', bankProfileId);
-    await col().insertOne(seeded as never);
     return { program, locationId, seeded, next: enrollmentId({ programId: program.programId, locationId, fiscalYear: RUNNING_FY }) };
   }
 

@@ -33,6 +33,23 @@ async function oneLocationWithAdmins() {
   return { partner, l1, global, admin, programId };
 }
 
+/**
+ * A partner's location invited while it has no Incentives admin (AWAITING_ADMIN): its Global admin, a user holding no
+ * role yet (`name`), and the request that asked for an admin.
+ */
+async function waitingForAdmin(name: string, program: Parameters<World['program']>[0] = {}) {
+  const partner = await world.partner(1);
+  const [l1] = partner.locationIds;
+  const global = await world.user(partner, [['GLOBAL_ADMIN', ['*']]], 'global');
+  const user = await world.user(partner, [], name);
+  const programId = await world.program(program);
+  await world.known(global, [l1]);
+  await world.known(user, []);
+  await world.decide(partner, l1, programId, true);
+  const [requested] = await world.waitEvent('AdminAssignmentRequested', forInvitation(programId, l1));
+  return { partner, l1, global, user, programId, requested };
+}
+
 describe('issuing invitations from eligibility decisions', () => {
   it('issues an eligible location its invitation: email + notice to every Incentives admin of the location', async () => {
     const partner = await world.partner(2);
@@ -165,15 +182,7 @@ describe('issuing invitations from eligibility decisions', () => {
   });
 
   it("delivers a waiting invitation with its program's name as renamed since, and lists its notice so", async () => {
-    const partner = await world.partner(1);
-    const [l1] = partner.locationIds;
-    const global = await world.user(partner, [['GLOBAL_ADMIN', ['*']]], 'global');
-    const erin = await world.user(partner, [], 'erin');
-    const programId = await world.program({ name: 'Azure Growth' });
-    await world.known(global, [l1]);
-    await world.known(erin, []);
-    await world.decide(partner, l1, programId, true);
-    const [requested] = await world.waitEvent('AdminAssignmentRequested', forInvitation(programId, l1));
+    const { l1, global, user: erin, programId, requested } = await waitingForAdmin('erin', { name: 'Azure Growth' });
     expect(requested.envelope!.data).toMatchObject({ programName: 'Azure Growth' });
 
     // Its first handling fails at the renaming (a database timeout): handled again, it still renames.
@@ -194,15 +203,7 @@ describe('issuing invitations from eligibility decisions', () => {
   });
 
   it("gives a waiting invitation's Get Started link as the portal's address is now (PORTAL_BASE_URL changed since it was issued)", async () => {
-    const partner = await world.partner(1);
-    const [l1] = partner.locationIds;
-    const global = await world.user(partner, [['GLOBAL_ADMIN', ['*']]], 'global');
-    const fran = await world.user(partner, [], 'fran');
-    const programId = await world.program();
-    await world.known(global, [l1]);
-    await world.known(fran, []);
-    await world.decide(partner, l1, programId, true);
-    const [requested] = await world.waitEvent('AdminAssignmentRequested', forInvitation(programId, l1));
+    const { l1, global, user: fran, programId, requested } = await waitingForAdmin('fran');
     const invitationId = requested.envelope!.data.invitationId;
     // Issued while the portal had another address: its stored link names the old one.
     const invitations = world.service.app.get<Connection>(getConnectionToken()).collection<{ _id: string }>('invitations');
@@ -480,15 +481,7 @@ describe('an invitation issued or delivered to admins who leave while it is writ
   });
 
   it('an admin assigned to a waiting invitation loses the role before the delivery is written: it waits again, the company admins are asked again, once', async () => {
-    const partner = await world.partner(1);
-    const [l1] = partner.locationIds;
-    const global = await world.user(partner, [['GLOBAL_ADMIN', ['*']]], 'global');
-    const bob = await world.user(partner, [], 'bob');
-    const programId = await world.program();
-    await world.known(global, [l1]);
-    await world.known(bob, []);
-    await world.decide(partner, l1, programId, true);
-    await world.waitEvent('AdminAssignmentRequested', forInvitation(programId, l1));
+    const { partner, l1, global, user: bob, programId } = await waitingForAdmin('bob');
 
     const held = holdAt(DeliverInvitation, 'execute', (current) => current.programId === programId && current.locationId === l1);
     let delivered: Promise<unknown>;

@@ -13,10 +13,32 @@ const alive = (pid: number) => {
   }
 };
 
+// Skipped, not passed, where there is no setpriv --pdeathsig (util-linux) to check.
+const withSetpriv = dyingWithParent('true', [])[0] === 'setpriv' ? it : it.skip;
+
+/**
+ * Runs `starter` (a script) as a process of its own, finds the process it starts (`started`, from its output), kills the
+ * starter with SIGKILL and expects that process to stop with it.
+ */
+async function diesWithItsStarter(starter: string, started: (out: string, starterPid: number) => number | undefined): Promise<void> {
+  const parent = spawn(process.execPath, ['-r', '@swc-node/register', '-e', starter], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  parent.stdout.on('data', (chunk) => (out += chunk));
+  let pid = 0;
+  try {
+    pid = await waitFor('the started process', async () => started(out, parent.pid!), { timeoutMs: 30_000, intervalMs: 50 });
+    expect(alive(pid)).toBe(true);
+    parent.kill('SIGKILL');
+    await waitFor('the started process to stop', async () => !alive(pid), { timeoutMs: 10_000, intervalMs: 50 });
+    expect(alive(pid)).toBe(false);
+  } finally {
+    parent.kill('SIGKILL');
+    if (pid && alive(pid)) process.kill(pid, 'SIGKILL');
+  }
+}
+
 describe('spawnServer', () => {
   // What `npm start` killed with -9 left before: its servers (detached, in process groups of their own) kept running.
-  // Skipped, not passed, where there is no setpriv --pdeathsig (util-linux) to check.
-  const withSetpriv = dyingWithParent('true', [])[0] === 'setpriv' ? it : it.skip;
   withSetpriv('stops a detached server when the process that started it is killed with SIGKILL', async () => {
     const starter = `
       const { spawnServer } = require(${JSON.stringify(join(__dirname, 'process.ts'))});
@@ -27,55 +49,26 @@ describe('spawnServer', () => {
       console.log(server.child.pid);
       setInterval(() => undefined, 1000);
     `;
-    const parent = spawn(process.execPath, ['-r', '@swc-node/register', '-e', starter], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    parent.stdout.on('data', (chunk) => (out += chunk));
-    let serverPid = 0;
-    try {
-      serverPid = await waitFor('the server pid', async () => Number(out.trim()) || undefined, { timeoutMs: 30_000, intervalMs: 50 });
-      expect(alive(serverPid)).toBe(true);
-      parent.kill('SIGKILL');
-      await waitFor('the server to stop', async () => !alive(serverPid), { timeoutMs: 10_000, intervalMs: 50 });
-      expect(alive(serverPid)).toBe(false);
-    } finally {
-      parent.kill('SIGKILL');
-      if (serverPid && alive(serverPid)) process.kill(serverPid, 'SIGKILL');
-    }
+    await diesWithItsStarter(starter, (out) => Number(out.trim()) || undefined);
   });
 });
 
 describe("maven's run (mvn, Kafka's StorageTool)", () => {
   // A `kill -9` of `npm start` during the first jar fetch left `mvn` running on, with no timeout (its parent kept that).
-  const withSetpriv = dyingWithParent('true', [])[0] === 'setpriv' ? it : it.skip;
   withSetpriv('stops the command it runs when the process that ran it is killed with SIGKILL', async () => {
     const starter = `
       const { run } = require(${JSON.stringify(join(__dirname, 'maven.ts'))});
-      void run(process.execPath, ['-e', 'console.log(process.pid); setInterval(() => undefined, 1000)'], { timeoutMs: 60_000, label: 'a long step' }).catch(() => undefined);
+      void run(process.execPath, ['-e', 'setInterval(() => undefined, 1000)'], { timeoutMs: 60_000, label: 'a long step' }).catch(() => undefined);
       setInterval(() => undefined, 1000);
     `;
-    const parent = spawn(process.execPath, ['-r', '@swc-node/register', '-e', starter], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let stepPid = 0;
-    try {
-      // run() gives the output at the end: the step is found as the parent's child.
-      stepPid = await waitFor(
-        'the step pid',
-        async () => {
-          try {
-            return Number(readFileSync(`/proc/${parent.pid}/task/${parent.pid}/children`, 'utf8').trim().split(/\s+/)[0]) || undefined;
-          } catch {
-            return undefined;
-          }
-        },
-        { timeoutMs: 30_000, intervalMs: 50 },
-      );
-      expect(alive(stepPid)).toBe(true);
-      parent.kill('SIGKILL');
-      await waitFor('the step to stop', async () => !alive(stepPid), { timeoutMs: 10_000, intervalMs: 50 });
-      expect(alive(stepPid)).toBe(false);
-    } finally {
-      parent.kill('SIGKILL');
-      if (stepPid && alive(stepPid)) process.kill(stepPid, 'SIGKILL');
-    }
+    // run() gives the output at the end: the step is found as the starter's child.
+    await diesWithItsStarter(starter, (_, starterPid) => {
+      try {
+        return Number(readFileSync(`/proc/${starterPid}/task/${starterPid}/children`, 'utf8').trim().split(/\s+/)[0]) || undefined;
+      } catch {
+        return undefined;
+      }
+    });
   });
 });
 
