@@ -2,7 +2,7 @@
  * deploy/prometheus/alerts.yml against the code: every expression parses as PromQL (Prometheus' own grammar), names
  * only series the services expose, filters, groups and matches by labels those series keep, applies rate-like
  * functions to counters and delta-like ones to gauges, puts `offset` only on selectors, and its annotations use only
- * labels its result keeps. The README's Monitoring section names every alert.
+ * labels its result keeps. Its unit tests (alerts.test.yml) pass. The README's Monitoring section names every alert.
  */
 import { MessagingMetrics } from '@lib/messaging';
 import { collectProcessMetrics } from '@lib/platform';
@@ -230,6 +230,34 @@ describe('deploy/prometheus/alerts.yml', () => {
       const broken = join(dir, 'broken.yml');
       writeFileSync(broken, 'groups:\n  - name: t\n    rules:\n      - alert: Broken\n        expr: sum by (service (x_total)\n');
       await expect(promisify(execFile)(binary, [broken])).rejects.toMatchObject({ code: 1, stdout: expect.stringMatching(/"Broken": could not parse expression/) });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 900_000);
+
+  it('passes its unit tests (alerts.test.yml, promtool test rules format: series in, which alerts fire when), which fail when a rule changes', async () => {
+    const binary = await ensureGoBinary(ROOT, PROMCHECK);
+    const tests = join(ROOT, 'deploy', 'prometheus', 'alerts.test.yml');
+    const { stdout } = await promisify(execFile)(binary, ['test', tests]);
+    expect(stdout).toContain('SUCCESS');
+    const tested = new Set([...readFileSync(tests, 'utf8').matchAll(/alertname: (\w+)/g)].map((match) => match[1]));
+    expect([...tested].sort()).toEqual(rules.map((rule) => rule.alert).sort());
+
+    // The same tests on a copy of the rules where ConsumerGroupBehind sums every replica's report of the same lag.
+    const dir = join(ROOT, '.local', 'run', `promtest-${process.pid}`);
+    mkdirSync(dir, { recursive: true });
+    try {
+      const summed = readFileSync(ALERTS, 'utf8').replace(
+        'sum by (service, group) (max by (service, group, topic, partition) (kafka_consumer_group_lag))',
+        'sum by (service, group) (kafka_consumer_group_lag)',
+      );
+      expect(summed).not.toEqual(readFileSync(ALERTS, 'utf8'));
+      writeFileSync(join(dir, 'alerts.yml'), summed);
+      writeFileSync(join(dir, 'alerts.test.yml'), readFileSync(tests));
+      await expect(promisify(execFile)(binary, ['test', join(dir, 'alerts.test.yml')])).rejects.toMatchObject({
+        code: 1,
+        stderr: expect.stringMatching(/alertname: ConsumerGroupBehind, time: 15m[\s\S]*group="enrollment"/),
+      });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

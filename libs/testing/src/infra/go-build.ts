@@ -1,10 +1,10 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 export interface GoProgram {
-  /** The Go module's directory, relative to the project root (main.go, go.mod, go.sum). */
+  /** The Go module's directory, relative to the project root (its .go files, go.mod, go.sum). */
   sourceDir: string;
   /** The binary to build, relative to the project root (under .local/bin). */
   binary: string;
@@ -14,11 +14,14 @@ export interface GoProgram {
   label: string;
 }
 
-const SOURCE_FILES = ['main.go', 'go.mod', 'go.sum'];
+/** What the binary is built from: the package's .go files (in name order), go.mod and go.sum. */
+function sourceFiles(sourceDir: string): string[] {
+  return [...readdirSync(sourceDir).filter((file) => file.endsWith('.go')).sort(), 'go.mod', 'go.sum'];
+}
 
 /**
  * Builds `<root>/<binary>` with the installed Go (`GO`, else `go` on the PATH; modules from the Go module proxy)
- * unless the copy there was built from the current main.go/go.mod/go.sum and flags (their hash is kept in
+ * unless the copy there was built from the current .go files, go.mod, go.sum and flags (their hash is kept in
  * `<binary>.hash`). Returns the binary's absolute path.
  */
 export async function ensureGoBinary(root: string, program: GoProgram, log: (line: string) => void = () => {}): Promise<string> {
@@ -29,7 +32,7 @@ export async function ensureGoBinary(root: string, program: GoProgram, log: (lin
 
   const hash = createHash('sha256');
   hash.update(flags.join(' '));
-  for (const file of SOURCE_FILES) {
+  for (const file of sourceFiles(sourceDir)) {
     hash.update(`\0${file}\0`);
     hash.update(readFileSync(join(sourceDir, file)));
   }
