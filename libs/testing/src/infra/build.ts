@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { withLock } from './lock';
+import { dyingWithParent } from './process';
 import { PROJECT_ROOT } from './resolve';
 
 /**
@@ -16,8 +17,10 @@ export async function buildServices(log: (line: string) => void = (line) => proc
   await withLock(
     join(PROJECT_ROOT, '.local', 'build.lock'),
     async () => {
-      execFileSync(bin('tsc'), ['-p', 'tsconfig.build.json'], { cwd: PROJECT_ROOT, stdio: 'inherit' });
-      execFileSync(bin('tsc-alias'), ['-p', 'tsconfig.build.json'], { cwd: PROJECT_ROOT, stdio: 'inherit' });
+      // Tied to this process (dyingWithParent): a `kill -9` of it mid-build does not leave tsc writing dist/ on, unlocked,
+      // under the next start's build.
+      execFileSync(...dyingWithParent(bin('tsc'), ['-p', 'tsconfig.build.json']), { cwd: PROJECT_ROOT, stdio: 'inherit' });
+      execFileSync(...dyingWithParent(bin('tsc-alias'), ['-p', 'tsconfig.build.json']), { cwd: PROJECT_ROOT, stdio: 'inherit' });
     },
     log,
   );

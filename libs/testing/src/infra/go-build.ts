@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { dyingWithParent } from './process';
 
 export interface GoProgram {
   /** The Go module's directory, relative to the project root (its .go files, go.mod, go.sum). */
@@ -49,7 +50,8 @@ export async function ensureGoBinary(root: string, program: GoProgram, log: (lin
   const started = Date.now();
   log(`building ${program.binary} from ${program.sourceDir} (go build; ${program.label})`);
   await new Promise<void>((resolve, reject) => {
-    execFile(go, ['build', ...flags, '-o', tmp, '.'], { cwd: sourceDir, env: process.env, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
+    // Tied to this process: a `kill -9` of `npm start` or of a test run during the build does not leave go building on.
+    execFile(...dyingWithParent(go, ['build', ...flags, '-o', tmp, '.']), { cwd: sourceDir, env: process.env, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
       if (error) {
         rmSync(tmp, { force: true });
         reject(new Error(`go build of ${program.sourceDir} failed: ${error.message}\n${stdout}${stderr}`));

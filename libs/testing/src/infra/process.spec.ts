@@ -13,6 +13,15 @@ const alive = (pid: number) => {
   }
 };
 
+/** The first child process of `pid` (Linux), if it has one yet. */
+function childOf(pid: number): number | undefined {
+  try {
+    return Number(readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/)[0]) || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 // Skipped, not passed, where there is no setpriv --pdeathsig (util-linux) to check.
 const withSetpriv = dyingWithParent('true', [])[0] === 'setpriv' ? it : it.skip;
 
@@ -62,13 +71,29 @@ describe("maven's run (mvn, Kafka's StorageTool)", () => {
       setInterval(() => undefined, 1000);
     `;
     // run() gives the output at the end: the step is found as the starter's child.
-    await diesWithItsStarter(starter, (_, starterPid) => {
-      try {
-        return Number(readFileSync(`/proc/${starterPid}/task/${starterPid}/children`, 'utf8').trim().split(/\s+/)[0]) || undefined;
-      } catch {
-        return undefined;
-      }
-    });
+    await diesWithItsStarter(starter, (_, starterPid) => childOf(starterPid));
+  });
+});
+
+describe('ensureGoBinary (go build of FerretDB, promcheck)', () => {
+  // A `kill -9` of `npm start` during FerretDB's first build (a minute or more) left `go build` running on.
+  withSetpriv('stops go build when the process that ran it is killed with SIGKILL', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'go-build-'));
+    try {
+      // A go that builds for ever; a Go module for it to build.
+      const go = join(dir, 'go');
+      writeFileSync(go, '#!/bin/sh\nexec sleep 600\n', { mode: 0o755 });
+      for (const file of ['main.go', 'go.mod', 'go.sum']) writeFileSync(join(dir, file), '');
+      const starter = `
+        process.env.GO = ${JSON.stringify(go)};
+        const { ensureGoBinary } = require(${JSON.stringify(join(__dirname, 'go-build.ts'))});
+        void ensureGoBinary(${JSON.stringify(dir)}, { sourceDir: '.', binary: 'bin/x', label: 'a long build' }).catch(() => undefined);
+        setInterval(() => undefined, 1000);
+      `;
+      await diesWithItsStarter(starter, (_, starterPid) => childOf(starterPid));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
