@@ -10,6 +10,8 @@ import {
   validationState,
   withdrawnBankChoice,
 } from './enrollment-rules';
+import type { Enrollment } from './enrollment.schema';
+import { toEnrollmentDto } from './enrollment.view';
 
 const rules: PayoutRules = { allowedCurrencies: ['USD', 'EUR'], allowedPaymentMethods: ['ELECTRONIC_BANK_TRANSFER'], taxProfileRequired: true };
 const now = new Date('2026-09-01T00:00:00Z');
@@ -180,6 +182,15 @@ describe('what viewers see', () => {
     expect(ofDefault.map((l) => `${l.method} ${l.path}`)).toEqual(['PUT /v1/locations/L1/default-bank-profile', 'GET /v1/bank-profiles']);
     const ofChoice = completeAt(['CURRENCY_NOT_ALLOWED'], { locationId: 'L1', bankProfileId: 'b1', bankChosen: true, baseUrl: 'http://payout:3004' });
     expect(ofChoice.map((l) => `${l.method} ${l.path}`)).toEqual(['PATCH /v1/bank-profiles/b1', 'GET /v1/bank-profiles']);
+    // Submitted with the location's default (kept whatever the default becomes), then the program dropped its currency:
+    // another default would not reach it.
+    const ofSubmitted = completeAt(['CURRENCY_NOT_ALLOWED'], { locationId: 'L1', bankProfileId: 'b1', bankChosen: false, bankSubmitted: true, baseUrl: 'http://payout:3004' });
+    expect(ofSubmitted.map((l) => `${l.method} ${l.path}`)).toEqual(['GET /v1/bank-profiles', 'PATCH /v1/bank-profiles/b1']);
+    expect(ofSubmitted[0].description).toMatch(/with bankProfileId/);
+    // The enrollment as its admin reads it says the same.
+    const submitted = { _id: 'e', programId: 'P', partnerId: 'p', locationId: 'L1', fiscalYear: 'FY27', status: 'ACTION_REQUIRED', bankProfileId: 'b1', bankChosen: false, submittedAt: now, missing: ['CURRENCY_NOT_ALLOWED'], reasons: [], version: 3, updatedAt: now } as unknown as Enrollment;
+    const read = toEnrollmentDto(submitted, { viewerIsAdmin: true, payoutApiUrl: 'http://payout:3004', now });
+    expect(read.completeAt.map((l) => `${l.method} ${l.path}`)).toEqual(['GET /v1/bank-profiles', 'PATCH /v1/bank-profiles/b1']);
     const method = completeAt(['PAYMENT_METHOD_NOT_ALLOWED'], { locationId: 'L1', bankProfileId: 'b1', bankChosen: false, baseUrl: 'http://payout:3004' });
     expect(method.map((l) => `${l.method} ${l.path}`)).toEqual(['PATCH /v1/bank-profiles/b1', 'GET /v1/bank-profiles']);
   });

@@ -195,10 +195,20 @@ export interface CompleteAt {
   description: string;
 }
 
-/** Where, in the payout-profiles API (the Payment and Tax profile page), each missing item is completed. */
+/**
+ * Where, in the payout-profiles API (the Payment and Tax profile page), each missing item is completed. `bankChosen`:
+ * the admin chose the bank profile; `bankSubmitted`: the enrollment keeps the one it was submitted with
+ * (keptBankProfileId), whatever the location's default becomes.
+ */
 export function completeAt(
   missing: string[],
-  { locationId, bankProfileId, bankChosen = false, baseUrl }: { locationId: string; bankProfileId?: string; bankChosen?: boolean; baseUrl: string },
+  {
+    locationId,
+    bankProfileId,
+    bankChosen = false,
+    bankSubmitted = false,
+    baseUrl,
+  }: { locationId: string; bankProfileId?: string; bankChosen?: boolean; bankSubmitted?: boolean; baseUrl: string },
 ): CompleteAt[] {
   const base = baseUrl.replace(/\/+$/, '');
   const location = encodeURIComponent(locationId);
@@ -227,10 +237,18 @@ export function completeAt(
       case 'CURRENCY_NOT_ALLOWED':
         // The location's default (not a choice): payout-profiles refuses to change a default's currency (409), so the
         // way out is another default in an allowed currency, or choosing another profile.
-        if (bankProfileId && !bankChosen) {
+        if (bankProfileId && !bankChosen && !bankSubmitted) {
           return [
             entry(item, 'PUT', `/v1/locations/${location}/default-bank-profile`, "Make a bank profile in an allowed currency the location's default (a default's currency cannot change)."),
             entry(item, 'GET', '/v1/bank-profiles', 'Or choose another bank profile with bankProfileId.'),
+          ];
+        }
+        // Submitted with the location's default then: another default would not reach it (it keeps its profile), and
+        // the profile's currency is locked while it is any location's default.
+        if (bankProfileId && !bankChosen) {
+          return [
+            entry(item, 'GET', '/v1/bank-profiles', 'Choose a bank profile in an allowed currency with bankProfileId (Continue, then Submit), or create one (POST /v1/bank-profiles).'),
+            entry(item, 'PATCH', bank, "Or change this bank profile's currency (refused while it is a location's default)."),
           ];
         }
         return [

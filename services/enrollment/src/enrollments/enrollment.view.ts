@@ -31,7 +31,7 @@ export function toEnrollmentDto(
     nextAction: action,
     proposal: { bankProfileId: e.bankProfileId ?? null, taxProfileId: e.taxProfileId ?? null },
     missing: [...(e.missing ?? [])],
-    completeAt: viewerIsAdmin ? completeAt(e.missing ?? [], { locationId: e.locationId, bankProfileId: e.bankProfileId, bankChosen: e.bankChosen, baseUrl: payoutApiUrl }) : [],
+    completeAt: viewerIsAdmin ? completeAt(e.missing ?? [], { locationId: e.locationId, bankProfileId: e.bankProfileId, bankChosen: e.bankChosen, bankSubmitted: !!e.submittedAt, baseUrl: payoutApiUrl }) : [],
     reasons: [...(e.reasons ?? [])],
     ...(e.submittedAt && { submittedAt: new Date(e.submittedAt).toISOString() }),
     ...(e.enrolledAt && { enrolledAt: new Date(e.enrolledAt).toISOString() }),
