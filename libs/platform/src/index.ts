@@ -1,6 +1,7 @@
 export * from './auth/auth.guard';
 export * from './auth/issuer-keys';
 export * from './auth/jwt-verifier';
+export * from './auth/operator-or-user.guard';
 export * from './auth/principal';
 export * from './bootstrap';
 export * from './config/config';

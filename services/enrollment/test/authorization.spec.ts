@@ -119,8 +119,19 @@ const ENDPOINTS: Endpoint[] = [
     // '*' is not a revision: the operator gets 400 (validated after authentication), everyone else 401.
     expect: { ...OPERATOR, operator: 400 },
   },
-  { name: 'GET /v1/programs', request: () => ({ method: 'GET', path: '/v1/programs' }), expect: SIGNED_IN },
-  { name: 'GET /v1/programs/:id', request: () => ({ method: 'GET', path: `/v1/programs/${programId}` }), expect: SIGNED_IN },
+  // The operator too: it changes the catalog, and PATCH needs the revision it read.
+  {
+    name: 'GET /v1/programs',
+    request: () => ({ method: 'GET', path: '/v1/programs' }),
+    expect: { ...SIGNED_IN, operator: 200 },
+    verify: (_caller, body) => expect(body.items.map((p: { programId: string }) => p.programId)).toContain(programId),
+  },
+  {
+    name: 'GET /v1/programs/:id',
+    request: () => ({ method: 'GET', path: `/v1/programs/${programId}` }),
+    expect: { ...SIGNED_IN, operator: 200 },
+    verify: (_caller, body) => expect(body).toMatchObject({ programId, revision: expect.any(Number) }),
+  },
   {
     name: 'POST /v1/enrollments',
     request: () => ({ method: 'POST', path: '/v1/enrollments', body: { programId, locationId: w.L1 } }),

@@ -2,7 +2,6 @@ import { CONFIG, PlatformModule } from '@lib/platform';
 import { Module } from '@nestjs/common';
 import { MongooseModule } from '@nestjs/mongoose';
 import { IdentityAccess, identityReplayCheck } from './access/identity-access';
-import { OperatorOrUserGuard } from './access/operator-or-user.guard';
 import { identityConfigSpec } from './config';
 import { LocationClaim, LocationClaimSchema, Partner, PartnerSchema } from './partners/partner.schema';
 import { PartnersController } from './partners/partners.controller';
@@ -60,7 +59,6 @@ import { ListUsers } from './users/usecases/list-users.use-case';
   providers: [
     IdentityAccess,
     identityReplayCheck,
-    OperatorOrUserGuard,
     PartnersRepository,
     UsersRepository,
     RegisterPartner,

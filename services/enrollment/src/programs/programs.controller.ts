@@ -1,8 +1,7 @@
 import { AccessPolicy } from '@lib/access';
-import { CurrentPrincipal, Idempotent, IdempotencyOf, IdempotentRequest, IfMatch, OperatorOnly, Principal, setETag } from '@lib/platform';
+import { Caller, CurrentCaller, Idempotent, IdempotencyOf, IdempotentRequest, IfMatch, OperatorOnly, OperatorOrUser, setETag } from '@lib/platform';
 import { Body, Controller, Get, HttpCode, Param, Patch, Post, Query, Res } from '@nestjs/common';
 import {
-  ApiBearerAuth,
   ApiConflictResponse,
   ApiCreatedResponse,
   ApiForbiddenResponse,
@@ -69,25 +68,26 @@ export class ProgramsController {
     return toProgramDto(program);
   }
 
+  // Operators too: they change the catalog (PATCH needs the revision read, and payoutRules whole).
   @Get()
-  @ApiBearerAuth()
-  @ApiOperation({ summary: 'The program catalog (anyone holding a role in their partner: a company role, or an incentives role)' })
+  @OperatorOrUser()
+  @ApiOperation({ summary: 'The program catalog (operators, and anyone holding a role in their partner: a company role, or an incentives role)' })
   @ApiOkResponse({ type: ProgramListDto })
   @ApiForbiddenResponse({ description: 'The caller holds no role in their partner' })
-  async list(@CurrentPrincipal() principal: Principal, @Query() query: ListProgramsQuery): Promise<ProgramListDto> {
-    await this.policy.reader(principal);
+  async list(@CurrentCaller() caller: Caller, @Query() query: ListProgramsQuery): Promise<ProgramListDto> {
+    if (!caller.operator) await this.policy.reader(caller.principal);
     const page = await this.readPrograms.list(query);
     return { ...page, items: page.items.map(toProgramDto) };
   }
 
   @Get(':programId')
-  @ApiBearerAuth()
-  @ApiOperation({ summary: 'One program (anyone holding a role in their partner)' })
+  @OperatorOrUser()
+  @ApiOperation({ summary: 'One program (operators, and anyone holding a role in their partner)' })
   @ApiOkResponse({ type: ProgramDto })
   @ApiForbiddenResponse({ description: 'The caller holds no role in their partner' })
   @ApiNotFoundResponse()
-  async get(@CurrentPrincipal() principal: Principal, @Param('programId') programId: string, @Res({ passthrough: true }) res: Response): Promise<ProgramDto> {
-    await this.policy.reader(principal);
+  async get(@CurrentCaller() caller: Caller, @Param('programId') programId: string, @Res({ passthrough: true }) res: Response): Promise<ProgramDto> {
+    if (!caller.operator) await this.policy.reader(caller.principal);
     const program = await this.readPrograms.get(programId);
     setETag(res, program.revision);
     return toProgramDto(program);

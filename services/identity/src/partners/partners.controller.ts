@@ -1,9 +1,7 @@
-import { OperatorOnly } from '@lib/platform';
-import { Idempotent, IdempotencyOf, IdempotentRequest } from '@lib/platform';
+import { Caller, CurrentCaller, Idempotent, IdempotencyOf, IdempotentRequest, OperatorOnly, OperatorOrUser } from '@lib/platform';
 import { Body, Controller, Get, HttpCode, Param, Post, Res } from '@nestjs/common';
 import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiSecurity, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
-import { Caller, CurrentCaller, OperatorOrUser } from '../access/operator-or-user.guard';
 import { LocationInput, LocationView, PartnerView, RegisterPartnerInput } from './dto/partner.dto';
 import { AddLocation } from './usecases/add-location.use-case';
 import { GetPartner } from './usecases/get-partner.use-case';

@@ -1,7 +1,6 @@
-import { Problems } from '@lib/platform';
+import { Caller, Problems } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { IdentityAccess } from '../../access/identity-access';
-import { Caller } from '../../access/operator-or-user.guard';
 import { LocationInput, LocationView } from '../dto/partner.dto';
 import { Claims, LocationTakenError, PartnersRepository } from '../partners.repository';
 

@@ -1,7 +1,6 @@
 import { ALL_LOCATIONS, COMPANY_ROLES } from '@lib/contracts';
-import { Problems } from '@lib/platform';
+import { Caller, Problems } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
-import { Caller } from '../../access/operator-or-user.guard';
 import { IdentityAccess } from '../../access/identity-access';
 import { PartnerView } from '../dto/partner.dto';
 import { Partner } from '../partner.schema';

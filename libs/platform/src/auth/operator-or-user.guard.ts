@@ -1,4 +1,3 @@
-import { CHALLENGES, CONFIG, hasOperatorKey, JwtVerifier, PlatformConfig, Principal, Public, unauthorized, verifyBearer } from '@lib/platform';
 import {
   applyDecorators,
   CanActivate,
@@ -10,6 +9,11 @@ import {
 } from '@nestjs/common';
 import { ApiBearerAuth, ApiSecurity } from '@nestjs/swagger';
 import type { Request } from 'express';
+import { CONFIG } from '../config/config';
+import type { PlatformConfig } from '../platform.module';
+import { CHALLENGES, hasOperatorKey, unauthorized, verifyBearer } from './auth.guard';
+import { JwtVerifier } from './jwt-verifier';
+import { Principal, Public } from './principal';
 
 /** Who called an endpoint open to both platform operators and signed-in users. */
 export type Caller = { operator: true } | { operator: false; principal: Principal };
@@ -18,7 +22,8 @@ type CallerRequest = Request & { principal?: Principal; operator?: boolean };
 
 /**
  * Accepts the operator credential (X-Operator-Key) or a user's bearer token, checked exactly as the platform's
- * guard does. Used only where both may act (adding a location: operator or the partner's Global admin).
+ * guard does. Used only where both may act (identity: adding a location, operator or the partner's Global admin;
+ * enrollment: reading the program catalog, which only operators change).
  */
 @Injectable()
 export class OperatorOrUserGuard implements CanActivate {
