@@ -240,6 +240,11 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
     await consumer.run({
       partitionsConsumedConcurrently: this.options.partitionsConsumedConcurrently,
       eachBatchAutoResolve: false,
+      // A fetch holding nothing to hand over (an aborted transaction, a transaction marker fetched alone): KafkaJS
+      // resolves past it and commits only "if necessary". Without a threshold it never was, and the group stayed behind
+      // there (lag, the rollover's catch-up wait) until another message came. Offsets are resolved only once handled,
+      // so committing every resolved one is safe.
+      autoCommitThreshold: 1,
       eachBatch: (payload) => this.handleBatch(payload),
     });
   }
@@ -365,9 +370,9 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
         const chunk = batch.messages.slice(i, i + CHUNK_SIZE);
         const { lastDone, error } = await this.handleChunk(batch.topic, batch.partition, chunk, handlerBeat, stopping);
         if (lastDone !== undefined) resolveOffset(lastDone);
-        // Committed now, chunk by chunk, as offsets given: without them KafkaJS commits only once autoCommitInterval or
-        // autoCommitThreshold is reached, which this consumer leaves unset, so only when the whole batch has returned (a
-        // crash then redelivers every chunk of it, and dead-letters again what the ledger does not hold).
+        // Committed now, chunk by chunk, as offsets given: KafkaJS commits what eachBatch resolved only once the whole
+        // batch has returned (a crash then redelivered every chunk of it, and dead-lettered again what the ledger does
+        // not hold).
         await commitOffsetsIfNecessary(uncommittedOffsets());
         if (error) throw error;
         // A batch done without a crash: the next crash restarts quickly again.

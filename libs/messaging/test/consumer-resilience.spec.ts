@@ -12,7 +12,7 @@ import { ConfigResourceTypes, Kafka, logLevel } from 'kafkajs';
 import { randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { MongoClient } from 'mongodb';
-import { WidgetAppModule } from './widget.app';
+import { ECHO_PREFIX, WidgetAppModule } from './widget.app';
 
 jest.setTimeout(120_000);
 
@@ -139,6 +139,51 @@ describe('batches compressed by the broker', () => {
       await eventually(async () => expect(await consumedCount(db, partnerId)).toBe(1), 30_000);
     } finally {
       await setTopicConfig(Topics.agreements, 'compression.type', 'producer');
+      await service.close();
+    }
+  });
+});
+
+// An outside system writing with transactions (Kafka Streams or Flink exactly-once, Spring Kafka transactions): each
+// transaction ends with a marker, which takes an offset and is no record to hand a consumer; an aborted transaction's
+// records are not handed over either. KafkaJS moves past a marker fetched with the record before it, not past a fetch
+// holding nothing else.
+describe('a topic written by a transactional producer', () => {
+  it("commits its group's offset past an aborted transaction at the partition's end: caught up, not behind", async () => {
+    const service = await boot();
+    const client = new Kafka({ brokers: process.env.KAFKA_BROKERS!.split(','), logLevel: logLevel.NOTHING });
+    const producer = client.producer({ transactionalId: `tx-${randomUUID()}`, idempotent: true, maxInFlightRequests: 1 });
+    const admin = client.admin();
+    await Promise.all([producer.connect(), admin.connect()]);
+    try {
+      // Echoes (the widget service's handler does nothing with one, and publishes nothing after it): no later message
+      // of the group's moves its offsets on.
+      const partnerId = `${ECHO_PREFIX}transactional-${randomUUID()}`;
+      const send = async (end: 'commit' | 'abort') => {
+        const transaction = await producer.transaction();
+        const [sent] = await transaction.send({
+          topic: Topics.agreements,
+          messages: [{ key: partnerId, value: JSON.stringify(createEnvelope({ source: 'test', type: 'AgreementStatusChanged', data: { partnerId, active: true } })) }],
+        });
+        await transaction[end]();
+        return sent;
+      };
+      const committed = async (partition: number) => {
+        const [{ partitions }] = await admin.fetchOffsets({ groupId: service.env.KAFKA_GROUP_ID, topics: [Topics.agreements] });
+        return Number(partitions.find((p) => p.partition === partition)?.offset);
+      };
+      // A committed transaction, handled: its record at k, its marker at k + 1.
+      const handled = await send('commit');
+      await eventually(async () => expect(await committed(handled.partition)).toBe(Number(handled.baseOffset) + 2), 30_000);
+
+      // Then one aborted: its record at k + 2, its marker at k + 3; nothing of it is handed over.
+      const aborted = await send('abort');
+      expect(aborted.partition).toBe(handled.partition);
+      const end = (await admin.fetchTopicOffsets(Topics.agreements)).find((p) => p.partition === handled.partition)!.high;
+      expect(Number(end)).toBe(Number(aborted.baseOffset) + 2);
+      await eventually(async () => expect(await committed(handled.partition)).toBe(Number(end)), 15_000);
+    } finally {
+      await Promise.all([producer.disconnect(), admin.disconnect()]);
       await service.close();
     }
   });
