@@ -30,6 +30,9 @@ const MAX_ROUNDS = 10_000;
  * stay in the selection), the views read by `_id` in lookups of IDS_PER_LOOKUP, the ends written IDS_PER_LOOKUP at a
  * time (their reads by `_id` share lookups of that size), each filtered on `_id` and `version`.
  *
+ * The program is read again before each chunk's writes: made open again (or discontinued) meanwhile, the sweep stops
+ * (the enrollments it ended before stay INELIGIBLE, as ended by a live decision).
+ *
  * Races, as elsewhere: the program is written before this reads the views and enrollments; a decision's handler
  * writes the view before it reads the program, an Enroll writes the enrollment before it reads the program and the
  * view again (RecheckStart): one of the two sides sees the other.
@@ -56,6 +59,12 @@ export class EndIneligibleProgramEnrollments {
       after = page[page.length - 1]._id;
       const unfinished = page.filter((e) => !wasCompleted(e));
       for (let i = 0; i < unfinished.length; i += IDS_PER_LOOKUP) {
+        // The program too, a chunk at a time: an operator who makes it open again (or discontinues it) while this runs
+        // stops it there, as the revision's handling would do nothing once that is recorded.
+        if (!endsIneligibleEnrollments(await this.programs.find(programId), revision)) {
+          this.logger.log(`program ${programId} changed since revision ${revision} made it require eligibility: stopped after ${found} enrollment(s) ended`);
+          return found;
+        }
         // The views are read right before the writes, a chunk at a time: an eligible decision handled meanwhile (on
         // another topic than this event) must not be overtaken by an ineligible one read long before.
         const ending = await this.notEligible(programId, unfinished.slice(i, i + IDS_PER_LOOKUP));

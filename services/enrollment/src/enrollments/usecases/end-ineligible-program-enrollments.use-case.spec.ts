@@ -1,0 +1,58 @@
+import { IDS_PER_LOOKUP } from '@lib/messaging';
+import { eligibilityId } from '../../common/ids';
+import type { Program } from '../../programs/program.schema';
+import type { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
+import type { ViewsRepository } from '../../views/views.repository';
+import type { Enrollment } from '../enrollment.schema';
+import type { EnrollmentsRepository } from '../enrollments.repository';
+import { EndIneligibleProgramEnrollments } from './end-ineligible-program-enrollments.use-case';
+import type { MarkIneligible } from './mark-ineligible.use-case';
+
+const REVISION = 4;
+const requiring = { _id: 'prog', requiresEligibility: true, state: 'OPEN', eligibilityRequiredSince: REVISION } as unknown as Program;
+const openAgain = { ...requiring, requiresEligibility: false } as unknown as Program;
+
+/** Unfinished enrollments of two chunks' worth, every location decided not eligible for FY27. */
+function sweep(programs: Array<Program | null>) {
+  const count = IDS_PER_LOOKUP + 10;
+  const enrollments = Array.from({ length: count }, (_, i) => {
+    const n = String(i).padStart(3, '0');
+    return { _id: `e${n}`, programId: 'prog', partnerId: 'p', locationId: `L${n}`, fiscalYear: 'FY27', status: 'ACTION_REQUIRED' } as unknown as Enrollment;
+  });
+  const views = enrollments.map((e) => ({ _id: eligibilityId('prog', e.locationId), years: { FY27: { eligible: false, reasons: ['Not eligible.'], partnerId: 'p' } } }));
+  let reads = 0;
+  const find = jest.fn(async (): Promise<Program | null> => programs[Math.min(reads++, programs.length - 1)]);
+  const ofProgramIn = jest.fn(async (_id: string, _statuses: unknown, _limit: number, after?: string) => (after === undefined ? enrollments : []));
+  const collection = { find: (query: { _id: { $in: string[] } }) => ({ toArray: async () => views.filter((v) => query._id.$in.includes(v._id)) }) };
+  const execute = jest.fn(async () => undefined);
+  const use = new EndIneligibleProgramEnrollments(
+    { find } as unknown as ReadPrograms,
+    { ofProgramIn } as unknown as EnrollmentsRepository,
+    { eligibilityModel: { collection } } as unknown as ViewsRepository,
+    { execute } as unknown as MarkIneligible,
+  );
+  return { use, ended: () => execute.mock.calls.map((call) => (call as unknown as [{ locationId: string }])[0].locationId), count };
+}
+
+describe('EndIneligibleProgramEnrollments', () => {
+  it('ends every unfinished enrollment of a location not eligible while the program still requires eligibility', async () => {
+    const { use, ended, count } = sweep([requiring]);
+    expect(await use.execute('prog', REVISION)).toBe(count);
+    expect(ended()).toHaveLength(count);
+  });
+
+  // An operator undoing the flip (requiresEligibility false again) while the sweep pages through a large program: the
+  // rest would have ended INELIGIBLE, emailed "ineligible", in a program open again.
+  it('stops at the next chunk once the program is open again', async () => {
+    const { use, ended } = sweep([requiring, requiring, openAgain]);
+    expect(await use.execute('prog', REVISION)).toBe(IDS_PER_LOOKUP);
+    expect(ended()).toHaveLength(IDS_PER_LOOKUP);
+    expect(ended()[0]).toBe('L000');
+  });
+
+  it('does nothing for another revision than the one that made the program require eligibility', async () => {
+    const { use, ended } = sweep([requiring]);
+    expect(await use.execute('prog', REVISION + 1)).toBe(0);
+    expect(ended()).toEqual([]);
+  });
+});
