@@ -205,6 +205,27 @@ describe('buildOverview', () => {
     expect(entries({ actor: user }).map((e) => e[2])).toEqual([[], []]);
   });
 
+  // An operator's early rollover run continues a completed FY27 enrollment sent back to Action required into FY28 while
+  // the program is still in FY27: Enroll answers the FY27 one as it is (it was rolled over), changing nothing.
+  it('offers no Enroll on an enrollment the rollover has continued into the next year already (an early run)', () => {
+    const enrollments = [
+      { programId: 'INV', locationId: 'L1', fiscalYear: 'FY27', status: 'ACTION_REQUIRED' as const, started: true },
+      { programId: 'INV', locationId: 'L1', fiscalYear: 'FY28', status: 'ACTION_REQUIRED' as const, started: true, continued: true },
+    ];
+    const entries = (list: OverviewInput['enrollments']) =>
+      buildOverview(input({ enrollments: list, invitations: [], decisions: [] }))[0].programs.filter((p) => p.programId === 'INV').map((p) => [p.fiscalYear, p.actions]);
+    expect(entries(enrollments)).toEqual([
+      ['FY27', []],
+      ['FY28', []],
+    ]);
+    // Without the continuation (or one Enroll started again since: not `continued`), FY27's goes on as before.
+    expect(entries([enrollments[0]])).toEqual([['FY27', ['ENROLL']]]);
+    expect(entries([enrollments[0], { ...enrollments[1], continued: false }])).toEqual([
+      ['FY27', ['ENROLL']],
+      ['FY28', []],
+    ]);
+  });
+
   it('offers Enroll again once the programs move to the next fiscal year (which may not have started yet)', () => {
     const programs = new Map([
       ['INV', { _id: 'INV', name: 'Invited program', fiscalYear: 'FY28', requiresEligibility: true, state: 'OPEN' as const }],

@@ -1,5 +1,5 @@
 import { Actor, holdsRole } from '@lib/access';
-import { EnrollmentStatus, EnrollmentStatusLabels, enrollmentStatusLabel, ProgramState } from '@lib/contracts';
+import { EnrollmentStatus, EnrollmentStatusLabels, enrollmentStatusLabel, previousFiscalYear, ProgramState } from '@lib/contracts';
 import { getStartedUrl } from '../invitations/invitation-ids';
 import { enrollableNow } from '../invitations/invitation-rules';
 import { InvitationState } from '../invitations/invitation.schema';
@@ -52,8 +52,11 @@ export interface OverviewInput {
   }>;
   /** Every program referenced by the invitations and enrollments, and every open program. */
   programs: Map<string, { _id: string; name: string; fiscalYear: string; requiresEligibility: boolean; state: ProgramState }>;
-  /** `started`: Enroll has started it (its label to viewers other than the admin: enrollmentStatusLabel). */
-  enrollments: Array<{ programId: string; locationId: string; fiscalYear: string; status: EnrollmentStatus; started?: boolean }>;
+  /**
+   * `started`: Enroll has started it (its label to viewers other than the admin: enrollmentStatusLabel); `continued`:
+   * the rollover made it, continuing the previous fiscal year's.
+   */
+  enrollments: Array<{ programId: string; locationId: string; fiscalYear: string; status: EnrollmentStatus; started?: boolean; continued?: boolean }>;
   /** The latest eligibility decisions of the locations (whether an INELIGIBLE enrollment can start again). */
   decisions: Array<{ programId: string; locationId: string; fiscalYear: string; eligible: boolean }>;
   portalBaseUrl: string;
@@ -81,6 +84,9 @@ export function buildOverview(input: OverviewInput): OverviewLocation[] {
   return input.locations.map((location) => {
     const isAdmin = holdsRole(input.actor, 'INCENTIVES_ADMIN', location._id);
     const enrollments = new Map(input.enrollments.filter((e) => e.locationId === location._id).map((e) => [entryKey(e.programId, e.fiscalYear), e] as const));
+    // Years the rollover has continued into the next one (also early, before the year ends): Enroll answers such a year's
+    // enrollment as it is, changing nothing (the next year's is where the admin acts).
+    const continuedFrom = new Set([...enrollments.values()].filter((e) => e.continued).map((e) => entryKey(e.programId, previousFiscalYear(e.fiscalYear))));
     const eligible = new Set(
       input.decisions
         .filter((d) => d.locationId === location._id && d.eligible)
@@ -107,7 +113,7 @@ export function buildOverview(input: OverviewInput): OverviewLocation[] {
       const goesOn =
         (enrollmentStatus === 'ACTION_REQUIRED' || enrollmentStatus === 'INVITED') && enrollableNow(program, fiscalYear, input.now, { started: !!enrollment?.started });
       const canEnroll =
-        isAdmin && (enrollable || goesOn) && !endedForNow && (!enrollmentStatus || !NO_ENROLL.includes(enrollmentStatus));
+        isAdmin && (enrollable || goesOn) && !endedForNow && !continuedFrom.has(key) && (!enrollmentStatus || !NO_ENROLL.includes(enrollmentStatus));
       entries.set(key, {
         programId,
         programName: program?.name ?? fallbackName ?? programId,
