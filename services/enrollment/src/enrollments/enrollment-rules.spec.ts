@@ -182,6 +182,8 @@ describe('what viewers see', () => {
     expect(ofDefault.map((l) => `${l.method} ${l.path}`)).toEqual(['PUT /v1/locations/L1/default-bank-profile', 'GET /v1/bank-profiles']);
     const ofChoice = completeAt(['CURRENCY_NOT_ALLOWED'], { locationId: 'L1', bankProfileId: 'b1', bankChosen: true, baseUrl: 'http://payout:3004' });
     expect(ofChoice.map((l) => `${l.method} ${l.path}`)).toEqual(['PATCH /v1/bank-profiles/b1', 'GET /v1/bank-profiles']);
+    // A chosen profile may be another location's default, whose currency payout-profiles will not change.
+    expect(ofChoice[0].description).toMatch(/refused while it is a location's default/);
     // Submitted with the location's default (kept whatever the default becomes), then the program dropped its currency:
     // another default would not reach it.
     const ofSubmitted = completeAt(['CURRENCY_NOT_ALLOWED'], { locationId: 'L1', bankProfileId: 'b1', bankChosen: false, bankSubmitted: true, baseUrl: 'http://payout:3004' });

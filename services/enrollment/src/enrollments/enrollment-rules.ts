@@ -252,7 +252,7 @@ export function completeAt(
           ];
         }
         return [
-          entry(item, 'PATCH', bank, 'Change the bank profile, or choose another bank profile with bankProfileId.'),
+          entry(item, 'PATCH', bank, "Change the bank profile's currency (refused while it is a location's default), or choose another bank profile with bankProfileId."),
           entry(item, 'GET', '/v1/bank-profiles', "Your partner's bank profiles."),
         ];
       case 'PAYMENT_METHOD_NOT_ALLOWED':
