@@ -30,7 +30,9 @@ import {
   World,
 } from './support';
 import { watchFromNow } from './kafka-group';
+import { EnrollmentsRepository } from '../src/enrollments/enrollments.repository';
 import { FollowExpiredTaxProfiles } from '../src/enrollments/usecases/follow-expired-tax-profiles.use-case';
+import { RecheckStart } from '../src/enrollments/usecases/recheck-start.use-case';
 import { randomUUID } from 'node:crypto';
 
 jest.setTimeout(120_000);
@@ -755,6 +757,24 @@ describe('Enroll, Continue, Submit and validation', () => {
     expect((await call(h, 'PATCH', `/v1/programs/${program.programId}`, { operator: true, body: { state: 'DISCONTINUED' }, headers: { 'if-match': '"2"' } })).status).toBe(200);
     const [discontinued] = await waitForEnrollmentEvent(h, id, 'EnrollmentDiscontinued');
     expect(discontinued.envelope!.data).toEqual(expect.objectContaining({ programName: name, reasons: [`The program ${name} was discontinued.`] }));
+  });
+
+  // Enroll read the program, the operator renamed it and the rename's sweep ran, then Enroll's write landed with the old
+  // name: its recheck, which reads the program after the write, renames it (not one a later rename gave a newer name).
+  it('renames an enrollment written with a name read before a rename (the recheck after a first write)', async () => {
+    const program = await createProgram(h, { requiresEligibility: false });
+    const id = (await enroll(program.programId, w.L1)).body.enrollmentId as string;
+    const model = h.service.app.get(EnrollmentsRepository).model;
+    const recheck = h.service.app.get(RecheckStart);
+    const written = { _id: id, programId: program.programId, locationId: w.L1, fiscalYear: program.fiscalYear, partnerId: w.partnerId, programName: 'Old name' };
+
+    await model.updateOne({ _id: id }, { $set: { programName: 'Old name' } });
+    expect(await recheck.execute(written)).toEqual({ ended: null, renamedTo: program.name });
+    expect((await get(id, 'companyAdmin')).body.programName).toBe(program.name);
+
+    await model.updateOne({ _id: id }, { $set: { programName: 'Newer name' } });
+    await recheck.execute(written);
+    expect((await get(id, 'companyAdmin')).body.programName).toBe('Newer name');
   });
 
   it('keeps enrolledAt when an enrollment ENROLLED once is submitted again (its bank profile rejected, another one chosen)', async () => {

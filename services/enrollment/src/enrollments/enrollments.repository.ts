@@ -166,6 +166,14 @@ export class EnrollmentsRepository {
     await this.model.collection.updateOne({ _id: id } as never, { $unset: { eligibilityCarried: '' } });
   }
 
+  /**
+   * One enrollment written with a program name read before a rename (RecheckStart): renamed where it still has that
+   * name (a later rename's sweep may have given it a newer one). No new version, as renameProgram.
+   */
+  async renameFrom(id: string, written: string, name: string): Promise<void> {
+    await this.model.updateOne({ _id: id, programName: written }, { $set: { programName: name } });
+  }
+
   async renameProgram(programId: string, name: string): Promise<number> {
     const { modifiedCount } = await this.model.updateMany({ programId, programName: { $ne: name } }, { $set: { programName: name } });
     return modifiedCount;

@@ -169,7 +169,7 @@ export class EnrollLocation {
   /** After a starting write (see RecheckStart): ended since the checks, the caller gets the refusal they give. */
   private async recheckStart(answer: EnrollAnswer, program?: Program): Promise<EnrollAnswer> {
     const check = await this.recheck.execute(answer.enrollment, program);
-    if (check.ended === null) return answer;
+    if (check.ended === null) return check.renamedTo ? { ...answer, enrollment: { ...answer.enrollment, programName: check.renamedTo } } : answer;
     if (check.enrollment?.status === check.ended) {
       const { programId, locationId, fiscalYear } = answer.enrollment;
       throw check.ended === 'DISCONTINUED' ? programNotOpen(check.program) : locationNotEligible(programId, fiscalYear, locationId, check.reasons);
@@ -259,7 +259,8 @@ export class EnrollLocation {
     const status: EnrollmentStatus = missing.length ? 'ACTION_REQUIRED' : 'INVITED';
     const fields: EnrollmentChanges = {
       // The catalog's name when it is written first; a rename reaches it from the program's event (renameProgram), not
-      // from a request that read the program before the rename and writes after it.
+      // from a request that read the program before the rename and writes after it (a first write's recheck, which
+      // reads the program after it, renames what this wrote: RecheckStart).
       ...((!existing || existing.programName === undefined) && { programName: program.name }),
       status,
       missing,

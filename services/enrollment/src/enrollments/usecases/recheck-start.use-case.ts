@@ -10,7 +10,8 @@ import { DiscontinueProgramEnrollments } from './discontinue-program-enrollments
 import { MarkIneligible } from './mark-ineligible.use-case';
 
 export type RecheckOutcome =
-  | { ended: null }
+  /** `renamedTo`: the program's name now, written in place of the one the writer read before a rename. */
+  | { ended: null; renamedTo?: string }
   | { ended: 'DISCONTINUED'; program: Program; enrollment: Enrollment | null }
   | { ended: 'INELIGIBLE'; reasons: string[]; enrollment: Enrollment | null };
 
@@ -19,7 +20,9 @@ export type RecheckOutcome =
  * read again. The writer read them before its write, while a discontinuation (its sweep, once per ProgramUpdated)
  * and an ineligible decision (its handler) write theirs and then read the enrollments: each could miss the other.
  * Reading after the write, one of the two sees the other. Discontinued now, or the newest decision for the year
- * not eligible: the enrollment is ended as the sweep or the decision ends it (same state, same event).
+ * not eligible: the enrollment is ended as the sweep or the decision ends it (same state, same event). A rename the
+ * same way: renamed since the writer read the program, the rename's sweep (once per ProgramUpdated) may have run before
+ * the write, so the name read now replaces the one written (where it is still that one: a later rename's sweep wins).
  */
 @Injectable()
 export class RecheckStart {
@@ -35,15 +38,21 @@ export class RecheckStart {
    * `read`: the program as the caller read it, where reading it again after the write is not the point (an enrollment
    * started earlier, checked for what a dead request left behind); read here otherwise.
    */
-  async execute(started: Pick<Enrollment, '_id' | 'programId' | 'locationId' | 'fiscalYear' | 'partnerId'>, read?: Program): Promise<RecheckOutcome> {
+  async execute(
+    started: Pick<Enrollment, '_id' | 'programId' | 'locationId' | 'fiscalYear' | 'partnerId' | 'programName'>,
+    read?: Program,
+  ): Promise<RecheckOutcome> {
     const { _id: id, programId, locationId, fiscalYear, partnerId } = started;
     const program = read ?? (await this.programs.find(programId));
     if (program?.state === 'DISCONTINUED') {
       return { ended: 'DISCONTINUED', program, enrollment: await this.discontinue.endOne(id, program.name) };
     }
-    if (program && !program.requiresEligibility) return { ended: null };
+    const renamed = !read && program && started.programName !== undefined && started.programName !== program.name;
+    if (renamed) await this.enrollments.renameFrom(id, started.programName!, program.name);
+    const carriesOn: RecheckOutcome = renamed ? { ended: null, renamedTo: program.name } : { ended: null };
+    if (program && !program.requiresEligibility) return carriesOn;
     const decision = partnersDecision((await this.views.eligibility(programId, locationId))?.years, fiscalYear, partnerId);
-    if (!decision || decision.eligible) return { ended: null };
+    if (!decision || decision.eligible) return carriesOn;
     await this.markIneligible.execute({ programId, locationId, fiscalYear, partnerId, eligible: false, reasons: decision.reasons }, new Date(decision.decidedAt));
     return { ended: 'INELIGIBLE', reasons: decision.reasons, enrollment: await this.enrollments.findById(id) };
   }
