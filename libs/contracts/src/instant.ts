@@ -7,7 +7,9 @@ import { isISO8601, ValidateBy, ValidationArguments } from 'class-validator';
  * read, are refused too, and an instant outside years 0000-9999 in UTC. The one rule of events' `occurredAt` and of the
  * HTTP APIs' dates (DateTime of @lib/platform).
  */
-export function isIsoInstant(value: string): boolean {
+export function isIsoInstant(given: string): boolean {
+  // RFC 3339 (5.6) lets the separator be a lowercase `t` (and `Z` a `z`): read as the capital, which Date reads too.
+  const value = /^\d{4}-\d{2}-\d{2}t/.test(given) ? `${given.slice(0, 10)}T${given.slice(11)}` : given;
   if (value.includes('T') && !TIME_OFFSET.test(value)) return false;
   if (!isISO8601(value, { strict: true, strictSeparator: true })) return false;
   const at = Date.parse(value);

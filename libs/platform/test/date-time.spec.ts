@@ -27,4 +27,12 @@ describe('DateTime', () => {
   it.each([['2027-12-31T10:00:00-05:00'], ['2027-12-31T10:00:00+0530'], ['2027-12-31T10:00:00z']])('takes an offset written %s', (at) => {
     expect(errors(at)).toEqual([]);
   });
+
+  // RFC 3339 allows both letters in lowercase (an outside producer's occurredAt may use them); still with an offset.
+  it('takes a lowercase t separator, as the instant its capital names; not without an offset', () => {
+    expect(errors('2027-12-31t10:00:00z')).toEqual([]);
+    expect(Date.parse('2027-12-31t10:00:00z')).toBe(Date.parse('2027-12-31T10:00:00Z'));
+    expect(errors('2027-12-31t10:00:00')).toHaveLength(1);
+    expect(errors('2027-12-31t10:00:00.123')).toHaveLength(1);
+  });
 });
