@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { dyingWithParent } from './process';
+import { dyingWithParent, removeLeftovers } from './process';
 
 export interface GoProgram {
   /** The Go module's directory, relative to the project root (its .go files, go.mod, go.sum). */
@@ -45,6 +45,7 @@ export async function ensureGoBinary(root: string, program: GoProgram, log: (lin
 
   mkdirSync(dirname(binary), { recursive: true });
   // Build under a unique name and rename, so that concurrent starts never see a partial binary.
+  removeLeftovers(binary); // of a build killed before it could clean up (kill -9)
   const tmp = `${binary}.tmp-${process.pid}-${Date.now()}`;
   const go = process.env.GO ?? 'go';
   const started = Date.now();

@@ -14,7 +14,7 @@ import {
 } from 'node:fs';
 import { delimiter, dirname, join, relative } from 'node:path';
 import { withLock } from './lock';
-import { dyingWithParent } from './process';
+import { dyingWithParent, removeLeftovers } from './process';
 
 /** Jars from Maven Central for the local servers that run on the JDK (Kafka, mongo-java-server). */
 
@@ -122,6 +122,7 @@ export async function ensureMavenJars({
           );
         }
         findJava(); // Maven needs it too: fail with the clear message
+        removeLeftovers(libsDir); // of a fetch killed before it could clean up (kill -9)
         const tmp = `${libsDir}.tmp-${process.pid}-${Date.now()}`;
         const started = Date.now();
         log(`fetching the ${what} jars from Maven Central into ${relative(root, libsDir)}`);

@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { dyingWithParent, logSize, logTail, waitFor } from './process';
+import { appendFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dyingWithParent, logSize, logTail, removeLeftovers, waitFor } from './process';
 
 const alive = (pid: number) => {
   try {
@@ -91,6 +91,26 @@ describe('ensureGoBinary (go build of FerretDB, promcheck)', () => {
         setInterval(() => undefined, 1000);
       `;
       await diesWithItsStarter(starter, (_, starterPid) => childOf(starterPid));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('removeLeftovers', () => {
+  // A kill -9 during the first jar fetch or go build left `.local/kafka/libs.tmp-<pid>-<time>` for good.
+  it("removes what a killed process left under <path>.tmp-<pid>-<time>, not a running one's, nor another path's", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'leftovers-'));
+    try {
+      const gone = spawn(process.execPath, ['-e', '']);
+      await new Promise((resolve) => gone.on('exit', resolve));
+      const dead = gone.pid!;
+      for (const name of [`libs.tmp-${dead}-1`, `libs.tmp-${process.pid}-2`, `other.tmp-${dead}-3`, 'libs']) mkdirSync(join(dir, name));
+      writeFileSync(join(dir, `libs.tmp-${dead}-1`, 'a.jar'), 'x');
+
+      expect(removeLeftovers(join(dir, 'libs'))).toEqual([`libs.tmp-${dead}-1`]);
+      expect(readdirSync(dir).sort()).toEqual(['libs', `libs.tmp-${process.pid}-2`, `other.tmp-${dead}-3`].sort());
+      expect(removeLeftovers(join(dir, 'missing', 'libs'))).toEqual([]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
