@@ -5,9 +5,9 @@
  * database each), waits until every service is ready, and prints where everything is. Ctrl-C stops everything.
  */
 const { spawnSync } = require('node:child_process');
-const { chmodSync, existsSync, mkdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } = require('node:fs');
+const { chmodSync, existsSync, linkSync, mkdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } = require('node:fs');
 const { generateKeyPairSync, randomBytes } = require('node:crypto');
-const { join, resolve } = require('node:path');
+const { join, relative, resolve } = require('node:path');
 const { buildServices, resolveInfra, SERVICE_NODE_ARGS, spawnServer, tcpReachable, waitFor } = require('./platform');
 
 const root = join(__dirname, '..');
@@ -104,12 +104,7 @@ function processStartMs(pid) {
  */
 async function refuseIfRunning() {
   const running = runningPlatform();
-  if (running) {
-    throw new Refusal(
-      `The platform is already running (pid ${running.pid}, identity at ${running.urls?.identity ?? '?'}). ` +
-        `Stop it first (Ctrl-C in its terminal, or kill -INT ${running.pid}).`,
-    );
-  }
+  if (running) throw alreadyRunning(running);
   const wanted = [...SERVICES.map((s) => [s, port(s)]), ['mail SMTP', MAIL.smtp], ['mail web view', MAIL.web]];
   const taken = (await Promise.all(wanted.map(async ([what, p]) => ((await tcpReachable(host, p, 500)) ? `${p} (${what})` : undefined)))).filter(Boolean);
   if (taken.length) {
@@ -121,6 +116,39 @@ async function refuseIfRunning() {
 }
 
 class Refusal extends Error {}
+
+function alreadyRunning(running) {
+  return new Refusal(
+    `The platform is already running (pid ${running.pid}, identity at ${running.urls?.identity ?? '?'}). ` +
+      `Stop it first (Ctrl-C in its terminal, or kill -INT ${running.pid}).`,
+  );
+}
+
+/**
+ * Writes platform.json only where no running start has one: created whole and at once (a link of a file written
+ * first, which fails where the file exists), so that of two `npm start` run together, which both passed
+ * refuseIfRunning, one is refused here. A file a killed run left (its pid gone) is replaced.
+ */
+function claimPlatformFile(text) {
+  const tmp = `${platformFile}.${process.pid}`;
+  writePrivate(tmp, text);
+  try {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      try {
+        linkSync(tmp, platformFile);
+        return;
+      } catch (error) {
+        if (error.code !== 'EEXIST') throw error;
+      }
+      const running = runningPlatform();
+      if (running) throw alreadyRunning(running);
+      rmSync(platformFile, { force: true }); // a killed run's (or unreadable)
+    }
+    throw new Refusal(`Another npm start of this checkout keeps writing ${relative(root, platformFile)}: stop it first.`);
+  } finally {
+    rmSync(tmp, { force: true });
+  }
+}
 
 /** Local secrets are made once and kept in .local/, so a restart can still decrypt what it stored. */
 function localSecrets() {
@@ -178,7 +206,7 @@ async function main() {
   }
   const platform = { pid: process.pid, startedAt: new Date().toISOString(), urls: Object.fromEntries(SERVICES.map((s) => [s, url(s)])), mail: `http://${host}:${MAIL.web}`, operatorKey: secrets.OPERATOR_TOKEN };
   // Written at once (state "starting"), so a second `npm start` during the build or the startup is refused too.
-  writePrivate(platformFile, JSON.stringify({ ...platform, state: 'starting' }, null, 2));
+  claimPlatformFile(JSON.stringify({ ...platform, state: 'starting' }, null, 2));
   // However this run ends (Ctrl-C, a failure), the file goes with it; one left by a killed run names a dead pid.
   process.on('exit', () => {
     try {
