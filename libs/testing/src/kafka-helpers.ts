@@ -32,6 +32,29 @@ export class TestKafka {
     this.kafka = new Kafka({ clientId: `test-${randomUUID().slice(0, 8)}`, brokers, logLevel: logLevel.NOTHING });
   }
 
+  /**
+   * One key of `keys` per partition of `topic` they land on (KafkaJS's default partitioner, murmur2 as the Java
+   * client's and the services'): a sentinel on each reaches every partition they do, with one message each.
+   */
+  async keyPerPartition(topic: string, keys: string[]): Promise<string[]> {
+    const admin = this.kafka.admin();
+    await admin.connect();
+    let partitions: number;
+    try {
+      partitions = (await admin.fetchTopicOffsets(topic)).length;
+    } finally {
+      await admin.disconnect();
+    }
+    const partitioner = Partitioners.DefaultPartitioner();
+    const partitionMetadata = Array.from({ length: partitions }, (_, partitionId) => ({ partitionId, leader: 0, replicas: [0], isr: [0], partitionErrorCode: 0 }));
+    const byPartition = new Map<number, string>();
+    for (const key of keys) {
+      const partition = partitioner({ topic, partitionMetadata, message: { key, value: null } });
+      if (!byPartition.has(partition)) byPartition.set(partition, key);
+    }
+    return [...byPartition.values()];
+  }
+
   async publish(topic: string, key: string, value: unknown, headers?: Record<string, string>): Promise<void> {
     // One connection, also when the first publishes run at the same time.
     this.producerReady ??= (async () => {
@@ -261,7 +284,7 @@ export async function outboxSettled(options: {
     const unpublished = await collection.countDocuments({ ...filter, ...PENDING_OUTBOX });
     if (unpublished) throw new Error(`${unpublished} document(s) still hold unpublished events`);
   }, 30_000);
-  const sentinels = await Promise.all([...new Set(keys)].map((key) => kafka.publishEvent(topic, key, { type: 'TestSentinel', source: 'test', data: { key } })));
+  const sentinels = await Promise.all((await kafka.keyPerPartition(topic, [...new Set(keys)])).map((key) => kafka.publishEvent(topic, key, { type: 'TestSentinel', source: 'test', data: { key } })));
   const ids = new Set(sentinels.map((s) => s.eventId));
   await watch.waitFor((m) => m.topic === topic && ids.has(m.envelope?.eventId ?? ''), { count: ids.size, timeoutMs: 30_000 });
 }
