@@ -195,7 +195,9 @@ async function main() {
       const answer = await fetch(`${base}/v1/operator/rollover`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', 'x-operator-key': OPERATOR_KEY },
-        body: JSON.stringify({ fromFiscalYear }),
+        // The year-end rollover, as the schedule runs it once the year is over (these years are not over yet: without
+        // endYearNow the service would take an operator's early run, which continues the completed ones only).
+        body: JSON.stringify({ fromFiscalYear, endYearNow: true }),
       });
       const summary = (await answer.json()) as { examined: number; renewed: number; durationMs: number; batches: number };
       const wallMs = performance.now() - started;
