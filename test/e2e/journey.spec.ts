@@ -102,6 +102,23 @@ function mailCounts(recipients: string[]): Record<string, number> {
  */
 const resentAfterKill = new Set<string>();
 
+/** The one look inside a killed service: the types of the events still in a document's outbox (never published). */
+async function outboxTypes(service: ServiceName, collection: string, id: string): Promise<string[]> {
+  const mongo = new MongoClient(process.env.MONGO_URL!);
+  try {
+    const stored = await mongo.db(platform.database(service)).collection<{ _id: string; outbox?: Array<{ value: string }> }>(collection).findOne({ _id: id });
+    return (stored?.outbox ?? []).map((e) => JSON.parse(e.value).type);
+  } finally {
+    await mongo.close();
+  }
+}
+
+/** The broker back where the services expect it, and a fresh watch (from the beginning): the old one's consumer lived through the stop. */
+async function restartBroker(): Promise<void> {
+  broker = await startKafka({ root: PROJECT_ROOT, dataDir: brokerDir, ...brokerPorts });
+  watch = await kafka.watch(WATCHED);
+}
+
 beforeAll(async () => {
   // Its own broker, so the fault suite can restart it where the services expect it.
   brokerDir = runDir('e2e-kafka');
@@ -438,17 +455,9 @@ describe('surviving faults in the middle of the journey', () => {
     await platform.kill('identity');
 
     // The one look inside: both events are still in the user's outbox after the kill (never published).
-    const mongo = new MongoClient(process.env.MONGO_URL!);
-    try {
-      const stored = await mongo.db(platform.database('identity')).collection<{ _id: string; outbox?: Array<{ value: string }> }>('users').findOne({ _id: user.userId });
-      expect((stored?.outbox ?? []).map((e) => JSON.parse(e.value).type)).toEqual(['UserCreated', 'RoleAssigned']);
-    } finally {
-      await mongo.close();
-    }
+    expect(await outboxTypes('identity', 'users', user.userId)).toEqual(['UserCreated', 'RoleAssigned']);
 
-    broker = await startKafka({ root: PROJECT_ROOT, dataDir: brokerDir, ...brokerPorts });
-    // A fresh watch (from the beginning): the first one's consumer lived through the broker's stop.
-    watch = await kafka.watch(WATCHED);
+    await restartBroker();
     await platform.startService('identity');
 
     // Published by the restarted identity, the user and the role reach every service: each answers its role-guarded
@@ -502,10 +511,15 @@ describe('surviving faults in the middle of the journey', () => {
     }
   });
 
-  it('kill -9 of payout-profiles right after a profile is created, and of enrollment right after Submit: no event lost', async () => {
+  it('kill -9 of payout-profiles right after a profile is created, and of enrollment right after Submit, before their relays could publish: no event lost', async () => {
+    // The crash window, made real as for identity: with the broker down, the relay cannot publish what the write put
+    // in the outbox, so the kill -9 surely comes before the event left the process.
+    await broker.stop();
     const bank = await client.expect(201, 'payout-profiles', 'POST', '/v1/bank-profiles', { token: f.admin, body: usBankProfile(`USD ${run}`) });
     f.bankProfileId = bank.profileId ?? bank.id;
     await platform.kill('payout-profiles');
+    expect(await outboxTypes('payout-profiles', 'bank_profiles', f.bankProfileId)).toContain('ProfileCreated');
+    await restartBroker();
     await platform.startService('payout-profiles');
     await client.expect(200, 'payout-profiles', 'PUT', `/v1/locations/${F}/default-bank-profile`, { token: f.admin, body: { bankProfileId: f.bankProfileId, currency: 'USD' } });
     const tax = await client.expect(201, 'payout-profiles', 'POST', `/v1/locations/${F}/tax-profile`, { token: f.admin, body: usTaxProfile('Northwind Inc') });
@@ -519,11 +533,16 @@ describe('surviving faults in the middle of the journey', () => {
     const enrollment = await client.expect(201, 'enrollment', 'POST', '/v1/enrollments', { token: f.admin, body: { programId: P, locationId: F } });
     expect(enrollment).toMatchObject({ status: 'INVITED', nextAction: 'SUBMIT', missing: [] });
     f.enrollmentId = enrollment.enrollmentId;
+    await published('EnrollmentStarted', { enrollmentId: f.enrollmentId });
+
+    await broker.stop();
     const submitted = await client.expect(200, 'enrollment', 'POST', `/v1/enrollments/${f.enrollmentId}/submit`, { token: f.admin });
     expect(submitted.status).toBe('VALIDATING');
     await platform.kill('enrollment');
+    expect(await outboxTypes('enrollment', 'enrollments', f.enrollmentId)).toContain('EnrollmentValidating');
+    await restartBroker();
     await platform.startService('enrollment');
-    await watch.waitFor((m) => m.envelope?.type === 'EnrollmentValidating' && (m.envelope.data as { enrollmentId?: string }).enrollmentId === f.enrollmentId, { timeoutMs: 60_000 });
+    await published('EnrollmentValidating', { enrollmentId: f.enrollmentId });
   });
 
   it('a restart of the Kafka broker, and malformed messages on every external topic: they are dead-lettered and the journey goes on', async () => {
