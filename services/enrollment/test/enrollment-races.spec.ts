@@ -598,3 +598,26 @@ describe('Enroll racing a decision or a discontinuation', () => {
     });
   });
 });
+
+describe('the agreement view and changes of the same instant', () => {
+  // An outside system stamping to the second: "inactive" then "active" at the same occurredAt. A consumer that lost
+  // its partitions during a rebalance may still write the earlier one after the later one was recorded.
+  it('keeps the one read later on the topic, also when the earlier one is written again after it', async () => {
+    const views = service(ViewsModule, ViewsRepository);
+    const partnerId = `agreement-${randomUUID()}`;
+    const at = new Date('2027-03-01T10:00:00Z');
+    const stored = async () => (await h.db.collection<{ _id: string; active: boolean }>('agreement_view').findOne({ _id: partnerId }))?.active;
+
+    expect(await views.recordAgreement({ partnerId, active: false }, at, { partition: 2, offset: '5' })).toBe(true);
+    expect(await views.recordAgreement({ partnerId, active: true }, at, { partition: 2, offset: '6' })).toBe(true);
+    expect(await stored()).toBe(true);
+    // The earlier change again (a redelivery): kept out.
+    expect(await views.recordAgreement({ partnerId, active: false }, at, { partition: 2, offset: '5' })).toBe(false);
+    expect(await stored()).toBe(true);
+    // A later instant wins whatever its position.
+    expect(await views.recordAgreement({ partnerId, active: false }, new Date(+at + 1000), { partition: 2, offset: '7' })).toBe(true);
+    expect(await stored()).toBe(false);
+    expect(await views.recordAgreement({ partnerId, active: true }, at, { partition: 2, offset: '8' })).toBe(false);
+    expect(await stored()).toBe(false);
+  });
+});

@@ -1,4 +1,4 @@
-import { AgreementStatusChanged, decisionFor, decisionReasons, DefaultBankProfileChange, EligibilityDetermined, keepDecision, KeptDecisions, LogPosition, ProfileEvent } from '@lib/contracts';
+import { AgreementStatusChanged, decisionFor, decisionReasons, DefaultBankProfileChange, EligibilityDetermined, keepDecision, KeptDecisions, laterDecision, LogPosition, ProfileEvent } from '@lib/contracts';
 import { BatchLoader, findByIds, modelLoader, upsertIfChanged, upsertIfNewer } from '@lib/messaging';
 import { Keyset } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
@@ -70,10 +70,15 @@ export class ViewsRepository {
     return (await this.eligibilityLoader.load(eligibilityId(programId, locationId))) ?? null;
   }
 
-  async recordAgreement({ partnerId, active }: AgreementStatusChanged, changedAt: Date): Promise<boolean> {
+  /**
+   * The partner's newest agreement status: by `changedAt` (the event's occurredAt), then, at the same instant (an
+   * outside system stamping to the second), by where it was read (`position`), as the eligibility decisions: a
+   * redelivered earlier change (a consumer that lost its partitions) does not undo a later one of the same instant.
+   */
+  async recordAgreement({ partnerId, active }: AgreementStatusChanged, changedAt: Date, position?: LogPosition): Promise<boolean> {
     return upsertIfNewer<AgreementView>(this.agreementModel.collection, partnerId, {
-      replaces: (stored) => +stored.changedAt <= +changedAt,
-      set: { active, changedAt },
+      replaces: (stored) => laterDecision({ decidedAt: changedAt, position }, { decidedAt: stored.changedAt, position: stored.position }),
+      set: { active, changedAt, ...(position && { position }) },
     });
   }
 

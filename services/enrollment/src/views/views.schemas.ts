@@ -42,6 +42,8 @@ export class AgreementView {
   @Prop({ type: String }) _id!: string;
   @Prop({ required: true }) active!: boolean;
   @Prop({ required: true }) changedAt!: Date;
+  /** Where it was read on agreements.status.v1: at the same `changedAt`, the one read later wins (absent on older rows). */
+  @Prop({ type: Object }) position?: { partition: number; offset: string };
 }
 export const AgreementViewSchema = SchemaFactory.createForClass(AgreementView);
 AgreementViewSchema.index(...REVISION_GUARD_INDEX);

@@ -48,7 +48,8 @@ export class ExternalEventsHandler {
   @EventPattern(Topics.agreements)
   async onAgreement(@Payload() event: ConsumedEvent<AgreementStatusChanged>): Promise<void> {
     if (event.envelope.type !== 'AgreementStatusChanged') return;
-    await this.views.recordAgreement(event.envelope.data, new Date(event.envelope.occurredAt));
+    const { partition, offset } = event;
+    await this.views.recordAgreement(event.envelope.data, new Date(event.envelope.occurredAt), { partition, offset });
   }
 
   @EventPattern(Topics.payoutProfiles)
