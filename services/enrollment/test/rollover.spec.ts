@@ -145,7 +145,10 @@ describe('fiscal-year rollover', () => {
     expect(reminders.body).toEqual(expect.objectContaining({ examined: 4, reminded: 3, onTrack: 1, fiscalYearEndsAt: yearEnd.toISOString() }));
     for (const id of [actionRequired, ineligible, inactive]) await waitForEnrollmentEvent(h, id, 'EnrollmentRenewalAtRisk');
     const [atRisk] = await waitForEnrollmentEvent(h, inactive, 'EnrollmentRenewalAtRisk');
-    expect(atRisk.envelope!.data).toEqual(expect.objectContaining({ status: 'ENROLLED', reasons: ["The partner's agreement is not active."] }));
+    expect(atRisk.envelope!.data).toEqual(expect.objectContaining({ status: 'ENROLLED', reasons: ["The partner's agreement is not active."], outcome: 'EXPIRED', submitted: true }));
+    // The tax profile expired: continued as Action required at year end, not dropped (its email says so).
+    const [continuesWithAction] = await waitForEnrollmentEvent(h, actionRequired, 'EnrollmentRenewalAtRisk');
+    expect(continuesWithAction.envelope!.data).toEqual(expect.objectContaining({ kind: 'WILL_NOT_CONTINUE', outcome: 'ACTION_REQUIRED', missing: ['TAX_PROFILE_EXPIRED'] }));
     expect((await operator('/v1/operator/renewal-reminders', { fiscalYear: CURRENT_FY })).body).toEqual(expect.objectContaining({ examined: 1, reminded: 0 }));
 
     // An operator's early run (CURRENT_FY is not over): the ones that continue are continued now; the ones that will

@@ -704,10 +704,16 @@ describe('enrollment and profile events', () => {
     // Back in validation after ENROLLED (a profile edited), and continued by the rollover: not "was submitted".
     ['EnrollmentValidating', { status: 'VALIDATING', previousStatus: 'ENROLLED' }, /is being validated again: a bank or tax profile it uses was edited/],
     // After ACTION_REQUIRED: a Submit, or a rejected profile corrected (validated without a Submit): neither is claimed.
-    ['EnrollmentValidating', { status: 'VALIDATING', previousStatus: 'ACTION_REQUIRED' }, /is now Validating enrollment: Microsoft is validating the bank and tax profiles it uses/],
+    ['EnrollmentValidating', { status: 'VALIDATING', previousStatus: 'ACTION_REQUIRED', taxProfileId: 'tax-1' }, /is now Validating enrollment: Microsoft is validating the bank and tax profiles it uses/],
+    // No tax profile (its program requires none, the location has none): the bank profile alone.
+    ['EnrollmentValidating', { status: 'VALIDATING', previousStatus: 'ACTION_REQUIRED' }, /is now Validating enrollment: Microsoft is validating the bank profile it uses\./],
+    ['EnrollmentValidating', { status: 'VALIDATING', bankProfileId: 'bank-1' }, /Microsoft is validating the bank profile chosen for it\./],
     ['EnrollmentValidating', { status: 'VALIDATING', fiscalYear: 'FY28', fromFiscalYear: 'FY27' }, /continued from fiscal year FY27 into fiscal year FY28[\s\S]*No action is needed/],
     ['EnrollmentRejected', { status: 'ACTION_REQUIRED', fiscalYear: 'FY28', fromFiscalYear: 'FY27', reasons: ['W-9 unsigned'] }, /continued from fiscal year FY27[\s\S]*without being submitted again/],
-    ['EnrollmentEnrolled', { status: 'ENROLLED' }, /is now Enrolled in Azure Growth/],
+    ['EnrollmentEnrolled', { status: 'ENROLLED', taxProfileId: 'tax-1' }, /is now Enrolled in Azure Growth[\s\S]*The bank and tax profiles of the enrollment were validated/],
+    ['EnrollmentEnrolled', { status: 'ENROLLED' }, /is now Enrolled in Azure Growth[\s\S]*The bank profile of the enrollment was validated/],
+    // Submitted, then a new reason while ACTION_REQUIRED (no previousStatus): its validation goes on once corrected.
+    ['EnrollmentActionRequired', { status: 'ACTION_REQUIRED', submitted: true, missing: ['PAYMENT_METHOD_NOT_ALLOWED'] }, /needs your action before its validation can go on/],
     // Out of ENROLLED (its required tax profile expired): submitted already, not "before it can be submitted".
     ['EnrollmentActionRequired', { status: 'ACTION_REQUIRED', previousStatus: 'ENROLLED', missing: ['TAX_PROFILE_EXPIRED'] }, /is no longer Enrolled: it needs your action to be enrolled again/],
     ['EnrollmentRejected', { status: 'ACTION_REQUIRED', reasons: ['Bank account holder name does not match'] }, /Bank account holder name does not match/],
@@ -719,6 +725,13 @@ describe('enrollment and profile events', () => {
     ['EnrollmentActionRequired', { status: 'ACTION_REQUIRED', completed: true, missing: ['BANK_PROFILE_MISSING'] }, /is no longer Enrolled: it needs your action to be enrolled again/],
     // fiscalYearEndsAt as the enrollment service sends it: the exclusive end; the year's last day is June 30.
     ['EnrollmentRenewalAtRisk', { status: 'ENROLLED', fiscalYearEndsAt: '2027-07-01T00:00:00.000Z', missing: ['TAX_PROFILE_EXPIRED'] }, /ends on June 30, 2027[\s\S]*A tax profile whose tax forms have not expired/],
+    // Completed, its tax profile expiring: the rollover continues it, as Action required (not "will not continue").
+    [
+      'EnrollmentRenewalAtRisk',
+      { status: 'ENROLLED', fiscalYearEndsAt: '2027-07-01T00:00:00.000Z', kind: 'WILL_NOT_CONTINUE', outcome: 'ACTION_REQUIRED', missing: ['TAX_PROFILE_EXPIRED'] },
+      /will continue into the next fiscal year as Action required, not Enrolled[\s\S]*A tax profile whose tax forms have not expired/,
+    ],
+    ['EnrollmentRenewalAtRisk', { status: 'ENROLLED', fiscalYearEndsAt: '2027-07-01T00:00:00.000Z', outcome: 'EXPIRED', reasons: ["The partner's agreement is not active."] }, /will not continue into the next fiscal year/],
     [
       'EnrollmentRenewalAtRisk',
       { status: 'ACTION_REQUIRED', fiscalYearEndsAt: '2027-07-01T00:00:00.000Z', kind: 'NOT_COMPLETED', missing: ['BANK_PROFILE_MISSING'] },

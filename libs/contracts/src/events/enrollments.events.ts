@@ -40,6 +40,12 @@ export class EnrollmentEvent {
    */
   @IsOptional() @IsBoolean() started?: boolean;
   /**
+   * Whether it was submitted (Submit was selected, or the rollover continued it into this year) and follows its
+   * profiles' validation: correcting a profile is then enough, without another Submit. Every event carries it; an event
+   * without it comes from a producer that predates it (take `previousStatus` VALIDATING or ENROLLED as submitted then).
+   */
+  @IsOptional() @IsBoolean() submitted?: boolean;
+  /**
    * Set on the event that announces an enrollment the fiscal-year rollover continued from that year: always on
    * EnrollmentRenewed; on EnrollmentValidating (continued while a profile revision waits for validation),
    * EnrollmentRejected (continued while one was rejected: correcting the profile is enough) and
@@ -94,6 +100,8 @@ export class EnrollmentDiscontinued extends EnrollmentEvent {}
  */
 export class EnrollmentInvited extends EnrollmentEvent {}
 export const RenewalRiskKinds = ['WILL_NOT_CONTINUE', 'NOT_COMPLETED'] as const;
+/** What the year-end rollover would do with it as things stand (EnrollmentRenewalAtRisk.outcome). */
+export const RenewalRiskOutcomes = ['EXPIRED', 'ACTION_REQUIRED'] as const;
 
 /**
  * Not a status change: sent 30 days before fiscal-year end for an enrollment that would not continue. Its `reasons` and
@@ -108,6 +116,12 @@ export class EnrollmentRenewalAtRisk extends EnrollmentEvent {
    * NOT_COMPLETED: started but never completed, it expires with its year unless completed before.
    */
   @IsOptional() @IsIn(RenewalRiskKinds) kind?: (typeof RenewalRiskKinds)[number];
+  /**
+   * What the year-end rollover would do, as things stand: EXPIRED (it ends with its year), or ACTION_REQUIRED (a
+   * completed one whose payout or tax information alone falls short: continued into the next year as Action
+   * required, with `missing` to complete). Absent from a producer that predates it: take EXPIRED.
+   */
+  @IsOptional() @IsIn(RenewalRiskOutcomes) outcome?: (typeof RenewalRiskOutcomes)[number];
 }
 
 export const EnrollmentEventTypes = {

@@ -24,6 +24,7 @@ export function enrollmentEventData(e: Enrollment, previousStatus?: EnrollmentSt
     revision: e.version,
     completed: e.status === 'ENROLLED' || !!e.enrolledAt,
     started: !!e.evaluatedAt || e.status === 'ENROLLED' || !!e.enrolledAt,
+    submitted: !!e.submittedAt,
   };
 }
 

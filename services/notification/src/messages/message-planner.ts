@@ -195,6 +195,8 @@ export class MessagePlanner {
     if (data.fromFiscalYear) context.fromFiscalYear = data.fromFiscalYear;
     // Back in validation after ENROLLED: a profile it uses was edited (SPEC 1, Enrollment 5), not a Submit. After
     // ACTION_REQUIRED: a Submit, or a rejected profile corrected (validated again without a Submit): said neither.
+    // Validated, or being validated: its tax profile too where it has one (a program requiring none may have none).
+    if (template === 'enrollment-enrolled' || template === 'enrollment-validating') context.withTaxProfile = !!data.taxProfileId;
     if (template === 'enrollment-validating') {
       context.backToValidation = data.previousStatus === 'ENROLLED';
       context.afterActionRequired = data.previousStatus === 'ACTION_REQUIRED';
@@ -204,7 +206,8 @@ export class MessagePlanner {
     if (template === 'enrollment-action-required') {
       // Completed in its year (ENROLLED once): also a new reason while ACTION_REQUIRED (no previousStatus then).
       context.wasEnrolled = data.previousStatus === 'ENROLLED' || (data.status === 'ACTION_REQUIRED' && data.completed === true);
-      context.wasSubmitted = data.previousStatus === 'VALIDATING';
+      // Submitted (`submitted`; older producers: out of VALIDATING): its validation goes on once corrected.
+      context.wasSubmitted = data.previousStatus === 'VALIDATING' || data.submitted === true;
     }
     if (template === 'enrollment-renewal-at-risk') {
       const risk = data as EnrollmentRenewalAtRisk;
@@ -212,6 +215,8 @@ export class MessagePlanner {
       const end = Date.parse(risk.fiscalYearEndsAt);
       context.fiscalYearEnds = longDate(Number.isNaN(end) ? risk.fiscalYearEndsAt : new Date(end - 1).toISOString());
       context.notCompleted = risk.kind === 'NOT_COMPLETED';
+      // Completed, its payout or tax information alone falling short: the rollover continues it as Action required.
+      context.continuesWithAction = risk.kind !== 'NOT_COMPLETED' && risk.outcome === 'ACTION_REQUIRED';
     }
     return {
       template,

@@ -90,6 +90,17 @@ describe('TemplateRenderer', () => {
   it('tells that a tax profile expiring takes enrollments requiring one out of Enrolled, not only their renewal', () => {
     for (const expired of [true, false]) expect(renderer.render('tax-profile-expiring', { ...sample, expired }).text).toContain('no longer Enrolled (Action required)');
   });
+
+  // The rollover continues such an enrollment as Action required (it is not dropped), and only programs requiring a
+  // tax profile are concerned.
+  it('tells that at fiscal-year end those enrollments continue as Action required, not that none continues', () => {
+    for (const expired of [true, false]) {
+      const { text, html } = renderer.render('tax-profile-expiring', { ...sample, expired });
+      expect(text).toContain('at fiscal-year end those enrollments continue into the next fiscal year as Action required, not Enrolled');
+      expect(text).not.toContain('no enrollment of this location continues');
+      expect(html).toContain('continue into the next fiscal year as Action required');
+    }
+  });
 });
 
 describe("a team's own templates (NOTIFY_TEMPLATES_DIR)", () => {

@@ -121,7 +121,13 @@ export class SendRenewalReminders {
         }
         const next: Enrollment = { ...enrollment, version: enrollment.version + 1 };
         const event = this.events.event('EnrollmentRenewalAtRisk', next, {
-          extra: { reasons: decision.reasons, missing: decision.missing, fiscalYearEndsAt: endsAt, kind: completed ? 'WILL_NOT_CONTINUE' : 'NOT_COMPLETED' },
+          extra: {
+            reasons: decision.reasons,
+            missing: decision.missing,
+            fiscalYearEndsAt: endsAt,
+            kind: completed ? 'WILL_NOT_CONTINUE' : 'NOT_COMPLETED',
+            outcome: decision.outcome === 'ACTION_REQUIRED' ? 'ACTION_REQUIRED' : 'EXPIRED',
+          },
           eventId: deterministicId('renewal-at-risk', enrollment._id, fiscalYear),
         });
         operations.push({
