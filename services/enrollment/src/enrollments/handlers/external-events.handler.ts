@@ -84,14 +84,27 @@ export class ExternalEventsHandler {
     const { program } = event.envelope.data;
     // Renamed: its enrollments take the catalog's name as it is now (not the event's: a replay of older events
     // would name them by a name the program no longer has).
-    if (event.envelope.type === 'ProgramUpdated') {
-      const current = await this.programs.find(program.programId);
-      if (current) await this.enrollments.renameProgram(current._id, current.name);
-    }
+    if (event.envelope.type === 'ProgramUpdated') await this.renameEnrollments(program.programId);
     if (program.state === 'DISCONTINUED') {
       await this.discontinue.execute(program.programId, program.name, event.heartbeat);
     } else if (event.envelope.type === 'ProgramUpdated' && program.requiresEligibility) {
       await this.endIneligible.execute(program.programId, program.revision, event.heartbeat);
+    }
+  }
+
+  /**
+   * The catalog's name on every enrollment of the program, read again after the write until it is the one written: a
+   * handling of an earlier rename that read its name before a later rename and wrote after that one's handling (a
+   * consumer that lost its partitions, still running) would otherwise leave the earlier name. Whoever writes last
+   * reads the catalog after its write.
+   */
+  private async renameEnrollments(programId: string): Promise<void> {
+    let name = (await this.programs.find(programId))?.name;
+    for (let round = 0; name !== undefined && round < 5; round++) {
+      await this.enrollments.renameProgram(programId, name);
+      const now = (await this.programs.find(programId))?.name;
+      if (now === name) return;
+      name = now;
     }
   }
 }
