@@ -1095,6 +1095,18 @@ describe('a location whose enrollment is continued into the new fiscal year (SPE
     expect(announced(programId, l1)).toEqual([`InvitationIssued ${FY}`]);
   });
 
+  // An operator's early run (the program still in FY): Enroll answers the FY enrollment as it is, changing nothing.
+  it(`offers no Enroll on the ${FY} enrollment an early rollover run continued into ${NEXT_FY}, also once that continuation ended and was started again`, async () => {
+    const { partner, l1, admin, programId } = await enrolledLocation();
+    await world.enrollment(partner, l1, programId, 'EnrollmentActionRequired', 'ACTION_REQUIRED', 5, { previousStatus: 'ENROLLED', completed: true });
+    await eventually(async () => expect(await overviewEntries(admin, l1, programId)).toEqual([`${FY} Action required ENROLLED [ENROLL]`]));
+    await world.enrollment(partner, l1, programId, 'EnrollmentActionRequired', 'ACTION_REQUIRED', 1, { fiscalYear: NEXT_FY, fromFiscalYear: FY });
+    await eventually(async () => expect((await overviewEntries(admin, l1, programId))[0]).toBe(`${FY} Action required ENROLLED []`));
+    await world.enrollment(partner, l1, programId, 'EnrollmentIneligible', 'INELIGIBLE', 2, { fiscalYear: NEXT_FY, previousStatus: 'ACTION_REQUIRED' });
+    await world.enrollment(partner, l1, programId, 'EnrollmentStarted', 'INVITED', 3, { fiscalYear: NEXT_FY, previousStatus: 'INELIGIBLE' });
+    await eventually(async () => expect(await overviewEntries(admin, l1, programId)).toEqual([`${FY} Action required ENROLLED []`, `${NEXT_FY} Invited - []`]));
+  });
+
   it(`invites for ${NEXT_FY} once when the ${FY} enrollment (ENROLLED, then back in validation) expires at the rollover instead`, async () => {
     const { partner, l1, global, admin, programId } = await enrolledLocation();
     // A profile edit sends it back to validation: still completed, still continued by the rollover.

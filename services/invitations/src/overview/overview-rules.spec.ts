@@ -210,7 +210,7 @@ describe('buildOverview', () => {
   it('offers no Enroll on an enrollment the rollover has continued into the next year already (an early run)', () => {
     const enrollments = [
       { programId: 'INV', locationId: 'L1', fiscalYear: 'FY27', status: 'ACTION_REQUIRED' as const, started: true },
-      { programId: 'INV', locationId: 'L1', fiscalYear: 'FY28', status: 'ACTION_REQUIRED' as const, started: true, continued: true },
+      { programId: 'INV', locationId: 'L1', fiscalYear: 'FY28', status: 'ACTION_REQUIRED' as const, started: true, madeByRollover: true },
     ];
     const entries = (list: OverviewInput['enrollments']) =>
       buildOverview(input({ enrollments: list, invitations: [], decisions: [] }))[0].programs.filter((p) => p.programId === 'INV').map((p) => [p.fiscalYear, p.actions]);
@@ -218,9 +218,15 @@ describe('buildOverview', () => {
       ['FY27', []],
       ['FY28', []],
     ]);
-    // Without the continuation (or one Enroll started again since: not `continued`), FY27's goes on as before.
+    // Without the continuation, FY27's goes on as before.
     expect(entries([enrollments[0]])).toEqual([['FY27', ['ENROLL']]]);
-    expect(entries([enrollments[0], { ...enrollments[1], continued: false }])).toEqual([
+    // The continuation ended, then started again by Enroll: FY27 was rolled over all the same (Enroll answers it as it is).
+    expect(entries([enrollments[0], { ...enrollments[1], status: 'INVITED' as const }])).toEqual([
+      ['FY27', []],
+      ['FY28', []],
+    ]);
+    // An FY28 enrollment the rollover did not make (started by Enroll on its own): FY27's goes on.
+    expect(entries([enrollments[0], { ...enrollments[1], madeByRollover: false }])).toEqual([
       ['FY27', ['ENROLL']],
       ['FY28', []],
     ]);

@@ -53,10 +53,10 @@ export interface OverviewInput {
   /** Every program referenced by the invitations and enrollments, and every open program. */
   programs: Map<string, { _id: string; name: string; fiscalYear: string; requiresEligibility: boolean; state: ProgramState }>;
   /**
-   * `started`: Enroll has started it (its label to viewers other than the admin: enrollmentStatusLabel); `continued`:
-   * the rollover made it, continuing the previous fiscal year's.
+   * `started`: Enroll has started it (its label to viewers other than the admin: enrollmentStatusLabel);
+   * `madeByRollover`: the rollover made it, continuing the previous fiscal year's (whatever became of it since).
    */
-  enrollments: Array<{ programId: string; locationId: string; fiscalYear: string; status: EnrollmentStatus; started?: boolean; continued?: boolean }>;
+  enrollments: Array<{ programId: string; locationId: string; fiscalYear: string; status: EnrollmentStatus; started?: boolean; madeByRollover?: boolean }>;
   /** The latest eligibility decisions of the locations (whether an INELIGIBLE enrollment can start again). */
   decisions: Array<{ programId: string; locationId: string; fiscalYear: string; eligible: boolean }>;
   portalBaseUrl: string;
@@ -85,8 +85,9 @@ export function buildOverview(input: OverviewInput): OverviewLocation[] {
     const isAdmin = holdsRole(input.actor, 'INCENTIVES_ADMIN', location._id);
     const enrollments = new Map(input.enrollments.filter((e) => e.locationId === location._id).map((e) => [entryKey(e.programId, e.fiscalYear), e] as const));
     // Years the rollover has continued into the next one (also early, before the year ends): Enroll answers such a year's
-    // enrollment as it is, changing nothing (the next year's is where the admin acts).
-    const continuedFrom = new Set([...enrollments.values()].filter((e) => e.continued).map((e) => entryKey(e.programId, previousFiscalYear(e.fiscalYear))));
+    // enrollment as it is, changing nothing (the next year's is where the admin acts), also once the continuation
+    // ended or was started again.
+    const continuedFrom = new Set([...enrollments.values()].filter((e) => e.madeByRollover).map((e) => entryKey(e.programId, previousFiscalYear(e.fiscalYear))));
     const eligible = new Set(
       input.decisions
         .filter((d) => d.locationId === location._id && d.eligible)

@@ -29,6 +29,11 @@ export class EnrollmentStatusView {
   @Prop() continued?: boolean;
   @Prop() notContinuedFrom?: number;
   /**
+   * Made by the rollover (an event carried `fromFiscalYear`), whatever became of it since (ended, started again by
+   * Enroll): the enrollment of the year before was rolled over, and Enroll answers that one as it is.
+   */
+  @Prop() madeByRollover?: boolean;
+  /**
    * Enroll has started it (the enrollment service's `evaluatedAt`, never unset there): an EnrollmentStarted, or any
    * event of a status only a started enrollment reaches, or a continuation; from any event, whatever its revision.
    * Its label to viewers other than the admin reads it (enrollmentStatusLabel: "Enrolling" while INVITED, started).

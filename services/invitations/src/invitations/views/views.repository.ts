@@ -163,6 +163,7 @@ export class ViewsRepository {
    *  - `continued` (made by the rollover) from any event with `fromFiscalYear`, until an event of a later revision
    *    tells that Enroll started it again after INELIGIBLE (`previousStatus` INELIGIBLE, no `fromFiscalYear`): then it
    *    is no longer the rollover's continuation (`notContinuedFrom`: that revision; older events do not mark it again).
+   *  - `madeByRollover`: from any event with `fromFiscalYear`, never unset (the year it continued stays rolled over).
    *  - `endedBy`: the eligibility decision the enrollment's latest INELIGIBLE event names as the one that ended it
    *    (null: none named), kept when Enroll starts it again. An eligible decision not later than that one does not
    *    invite again (nextTransition): the enrollment service had seen it replaced, the newer one may still be on its
@@ -199,6 +200,8 @@ export class ViewsRepository {
       }
       if (!stated && enrolledOnce && !stored?.completed && (newest || !stored?.completedStated)) set.completed = true;
       if (enrollment.fromFiscalYear && !stored?.continued && enrollment.revision > (stored?.notContinuedFrom ?? 0)) set.continued = true;
+      // Made by the rollover once, whatever became of it since: the year it came from was rolled over (overview).
+      if (enrollment.fromFiscalYear && !stored?.madeByRollover) set.madeByRollover = true;
       if (started && !stored?.started) set.started = true;
       completed = !!stored?.completed || set.completed === true;
       return Object.keys(set).length ? set : null;
