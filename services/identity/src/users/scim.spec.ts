@@ -37,6 +37,22 @@ describe('mapScimUser', () => {
     });
   });
 
+  // A primary email the directory holds wrongly does not hide a deliverable userName or second email.
+  it('takes the userName, then another email, when the primary email is no deliverable address', () => {
+    expect(mapScimUser({ externalId: 'e-3', userName: 'grace@contoso.example', emails: [{ value: 'grace@contoso', primary: true }] }, 0)).toMatchObject({
+      ok: true,
+      user: { email: 'grace@contoso.example' },
+    });
+    expect(mapScimUser({ externalId: 'e-4', userName: 'grace', emails: [{ value: 'grace@contoso', primary: true }, { value: 'g.hopper@contoso.example' }] }, 0)).toMatchObject({
+      ok: true,
+      user: { email: 'g.hopper@contoso.example' },
+    });
+    // A deliverable primary one is kept over the userName.
+    expect(mapScimUser({ externalId: 'e-5', userName: 'upn@contoso.example', emails: [{ value: 'grace@contoso.example', primary: true }] }, 0)).toMatchObject({
+      user: { email: 'grace@contoso.example' },
+    });
+  });
+
   it('names a user it creates by the email when the entry carries no name, without taking the email as the directory\'s name', () => {
     const mapped = mapScimUser({ externalId: 'e-2', userName: 'upn@contoso.example' }, 0);
     expect(mapped.ok && mapped.user.displayName).toBeUndefined();

@@ -29,11 +29,17 @@ export type MappedResource =
 const text = (value: unknown): string | undefined =>
   typeof value === 'string' && value.trim() !== '' ? value.trim() : undefined;
 
+/**
+ * The user's email: the primary one (else the first), else the userName, else another of the emails; the first of
+ * those that is a deliverable address (a primary one the directory holds wrongly, `grace@contoso`, does not hide a
+ * userName that is one). None: the chosen one as it is, refused by the caller.
+ */
 function primaryEmail(resource: Record<string, unknown>): string | undefined {
   const emails = Array.isArray(resource.emails) ? (resource.emails as unknown[]) : [];
   const entries = emails.filter((e): e is Record<string, unknown> => typeof e === 'object' && e !== null && text((e as Record<string, unknown>).value) !== undefined);
   const chosen = entries.find((e) => e.primary === true || e.primary === 'true') ?? entries[0];
-  return text(chosen?.value) ?? (isDeliverableEmail(text(resource.userName)) ? text(resource.userName) : undefined);
+  const candidates = [text(chosen?.value), text(resource.userName), ...entries.filter((e) => e !== chosen).map((e) => text(e.value))];
+  return candidates.find((candidate) => isDeliverableEmail(candidate)) ?? text(chosen?.value);
 }
 
 /** A name part: its text, null when sent empty (`""`, blanks or null), undefined when not sent (or not a string). */
