@@ -7,5 +7,6 @@ require('@swc-node/register');
 const { resolveInfra } = require('../libs/testing/src/infra/resolve');
 const { spawnServer, waitFor, freePort, tcpReachable, SERVICE_NODE_ARGS } = require('../libs/testing/src/infra/process');
 const { buildServices } = require('../libs/testing/src/infra/build');
+const { withLock } = require('../libs/testing/src/infra/lock');
 
-module.exports = { resolveInfra, spawnServer, waitFor, freePort, tcpReachable, SERVICE_NODE_ARGS, buildServices };
+module.exports = { resolveInfra, spawnServer, waitFor, freePort, tcpReachable, SERVICE_NODE_ARGS, buildServices, withLock };

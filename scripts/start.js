@@ -5,10 +5,10 @@
  * database each), waits until every service is ready, and prints where everything is. Ctrl-C stops everything.
  */
 const { spawnSync } = require('node:child_process');
-const { chmodSync, existsSync, linkSync, mkdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } = require('node:fs');
+const { chmodSync, existsSync, mkdirSync, readFileSync, readlinkSync, renameSync, rmSync, writeFileSync } = require('node:fs');
 const { generateKeyPairSync, randomBytes } = require('node:crypto');
-const { join, relative, resolve } = require('node:path');
-const { buildServices, resolveInfra, SERVICE_NODE_ARGS, spawnServer, tcpReachable, waitFor } = require('./platform');
+const { join, resolve } = require('node:path');
+const { buildServices, resolveInfra, SERVICE_NODE_ARGS, spawnServer, tcpReachable, waitFor, withLock } = require('./platform');
 
 const root = join(__dirname, '..');
 const logs = join(root, '.local', 'logs');
@@ -29,10 +29,15 @@ const say = (line) => process.stdout.write(`${line}\n`);
 /** Where a running platform says who it is (its pid) and where it answers; removed when it stops. */
 const platformFile = join(root, '.local', 'platform.json');
 
-/** Writes a file only its owner reads (the operator key is in it), also one left by an earlier start with other modes. */
+/**
+ * Writes a file only its owner reads (the operator key is in it), whole: written aside, then renamed over the file, so
+ * that another start never reads it cut short (and takes a running platform's file for a stale one).
+ */
 function writePrivate(file, text) {
-  writeFileSync(file, text, { mode: 0o600 });
-  chmodSync(file, 0o600);
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, text, { mode: 0o600 });
+  chmodSync(tmp, 0o600);
+  renameSync(tmp, file);
 }
 
 /** The platform an `npm start` of this checkout runs now, from .local/platform.json; none when its pid is gone. */
@@ -125,29 +130,21 @@ function alreadyRunning(running) {
 }
 
 /**
- * Writes platform.json only where no running start has one: created whole and at once (a link of a file written
- * first, which fails where the file exists), so that of two `npm start` run together, which both passed
- * refuseIfRunning, one is refused here. A file a killed run left (its pid gone) is replaced.
+ * Writes platform.json only where no running start has one, under `.local/start.lock` (the provisioning's directory
+ * lock: one holder at a time, broken when its holder is gone): of two `npm start` run together, which both passed
+ * refuseIfRunning, the second finds the first's file here and is refused. A file a killed run left (its pid gone) is
+ * written over.
  */
-function claimPlatformFile(text) {
-  const tmp = `${platformFile}.${process.pid}`;
-  writePrivate(tmp, text);
-  try {
-    for (let attempt = 0; attempt < 5; attempt++) {
-      try {
-        linkSync(tmp, platformFile);
-        return;
-      } catch (error) {
-        if (error.code !== 'EEXIST') throw error;
-      }
+async function claimPlatformFile(text) {
+  await withLock(
+    join(root, '.local', 'start.lock'),
+    async () => {
       const running = runningPlatform();
       if (running) throw alreadyRunning(running);
-      rmSync(platformFile, { force: true }); // a killed run's (or unreadable)
-    }
-    throw new Refusal(`Another npm start of this checkout keeps writing ${relative(root, platformFile)}: stop it first.`);
-  } finally {
-    rmSync(tmp, { force: true });
-  }
+      writePrivate(platformFile, text);
+    },
+    say,
+  );
 }
 
 /** Local secrets are made once and kept in .local/, so a restart can still decrypt what it stored. */
@@ -206,7 +203,7 @@ async function main() {
   }
   const platform = { pid: process.pid, startedAt: new Date().toISOString(), urls: Object.fromEntries(SERVICES.map((s) => [s, url(s)])), mail: `http://${host}:${MAIL.web}`, operatorKey: secrets.OPERATOR_TOKEN };
   // Written at once (state "starting"), so a second `npm start` during the build or the startup is refused too.
-  claimPlatformFile(JSON.stringify({ ...platform, state: 'starting' }, null, 2));
+  await claimPlatformFile(JSON.stringify({ ...platform, state: 'starting' }, null, 2));
   // However this run ends (Ctrl-C, a failure), the file goes with it; one left by a killed run names a dead pid.
   process.on('exit', () => {
     try {
