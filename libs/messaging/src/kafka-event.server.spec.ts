@@ -61,10 +61,11 @@ function recordingServer(options: Record<string, unknown> = {}) {
 }
 
 /**
- * The batch payload as KafkaJS gives it to a consumer run without autoCommitInterval or autoCommitThreshold: resolved
- * offsets are uncommitted until committed; `commitOffsetsIfNecessary()` without offsets commits nothing (neither
- * threshold is set), with offsets it commits them. `committed`: the offsets committed, as Kafka stores them (the next
- * one to read).
+ * The batch payload as KafkaJS gives it: resolved offsets are uncommitted until committed; `commitOffsetsIfNecessary`
+ * commits the offsets it is given, and nothing without them, so that what a chunk commits is only what the handler
+ * passes (the consumer runs with autoCommitThreshold 1, under which KafkaJS would commit every resolved offset anyway:
+ * the chunk commits must not lean on that). `committed`: the offsets committed, as Kafka stores them (the next one to
+ * read).
  */
 function payload(batch: KafkaMessage[], heartbeat: () => Promise<void>) {
   const resolved: string[] = [];
