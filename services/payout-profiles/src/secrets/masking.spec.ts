@@ -60,6 +60,15 @@ describe('maskSecretsIn (validation reasons)', () => {
     expect(maskSecretsIn('Sort code 601613 is valid', ['GB29NWBK60161331926819'])).toBe('Sort code 601613 is valid');
   });
 
+  // Where the account number stands inside the IBAN (national check digits after it: BE, NO), a part of it quoted with
+  // the BIC (in clear) and the last four the API shows gives the IBAN away; the bank code before it is public.
+  it("masks a part of an IBAN's account number inside it, keeping its bank and branch codes", () => {
+    expect(maskSecretsIn('Account 0075470 is closed, bank 539', ['BE68539007547034'])).toBe('Account ******** is closed, bank 539');
+    expect(maskSecretsIn('Account 111794 at 8601', ['NO9386011117947'])).toBe('Account ******** at 8601');
+    expect(maskSecretsIn('ABI 05428 CAB 11101 refused', ['IT60X0542811101000000123456'])).toBe('ABI 05428 CAB 11101 refused');
+    expect(maskSecretsIn('Entity 2100 office 0418, account 4502 unknown', ['ES9121000418450200051332'])).toBe('Entity 2100 office 0418, account ******** unknown');
+  });
+
   it("masks a secret of the profile whatever stands between its characters (colons, pipes, apostrophes, plus signs...)", () => {
     for (const quoted of ['123:45:6789', '123|456|789', '123+456+789', "123'456'789", '123;456;789', '12\u00b73456789']) {
       expect(maskSecretsIn(`TIN ${quoted} bad`, ['123456789'])).toBe('TIN ****6789 bad');

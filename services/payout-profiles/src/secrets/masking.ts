@@ -1,3 +1,4 @@
+import { extractIBAN } from 'ibantools';
 import { IBAN_LENGTHS, ibanChecksumValid } from '../reference/iban';
 
 /**
@@ -106,8 +107,8 @@ const MOST_BETWEEN = 3;
  *    `********`;
  *  - any other part of SHORTEST_PIECE or more quoted on its own, of a secret that is no IBAN (`EIN beginning 12-34567`,
  *    an SSN's area and group `123-45`): masked whole (`********`), since with the last four the API shows it would
- *    give the rest away. An IBAN's other parts stay: its bank and branch codes (`sort code 60-16-13`) are public and
- *    what a validator names.
+ *    give the rest away. Of an IBAN, a part within its bank and branch codes stays (`sort code 60-16-13`: public, and
+ *    what a validator names); any other part is masked whole (the account number inside a Belgian IBAN).
  * "On its own": beginning and ending where a word does (not the `12345` inside `ref 9123456`).
  */
 function maskKnown(text: string, known: string[]): string {
@@ -118,7 +119,7 @@ function maskKnown(text: string, known: string[]): string {
     if (LETTER_OR_DIGIT.test(ch)) chars.push({ ch: ch.toUpperCase(), at, end: at + ch.length });
     at += ch.length;
   }
-  const ibans = new Set(known.filter((secret) => isIban(secret)));
+  const publicEnds = new Map(known.filter((secret) => isIban(secret)).map((iban) => [iban, publicEnd(iban)]));
   const wordStart = (i: number) => i === 0 || chars[i - 1].end !== chars[i].at;
   const wordEnd = (i: number) => i === chars.length - 1 || chars[i].end !== chars[i + 1].at;
   const spans: Array<{ start: number; end: number; mask: string }> = [];
@@ -132,7 +133,7 @@ function maskKnown(text: string, known: string[]): string {
       const whole = known.find((secret) => secret === value);
       if (whole) found = { length: j - i + 1, mask: maskSecret(whole) };
       else if (value.length >= SHORTEST_PIECE && wordStart(i) && wordEnd(j)) {
-        const inner = known.some((secret) => !ibans.has(secret) && secret.includes(value) && !secret.endsWith(value));
+        const inner = known.some((secret) => secret.includes(value) && !secret.endsWith(value) && !withinPublicPart(secret, value, publicEnds.get(secret)));
         const ends = known.filter((secret) => secret.endsWith(value));
         if (inner) found = { length: j - i + 1, mask: WHOLE_MASK };
         else if (ends.length && value.length >= SHORTEST_PART) found = { length: j - i + 1, mask: maskSecret(value) };
@@ -148,6 +149,35 @@ function maskKnown(text: string, known: string[]): string {
   let masked = text;
   for (const span of spans.reverse()) masked = masked.slice(0, span.start) + span.mask + masked.slice(span.end);
   return masked;
+}
+
+/**
+ * Where an IBAN's public part ends: its country, check digits and the bank and branch codes at the head of its BBAN
+ * (the SWIFT registry's structure, from ibantools: `GB29 NWBK 601613 ...` ends after the sort code, `BE68 539 ...` after
+ * the three-digit bank code, whose account number follows inside the IBAN). Where the registry gives none, the country
+ * and check digits only.
+ */
+function publicEnd(iban: string): number {
+  const { bban = '', bankIdentifier, branchIdentifier } = extractIBAN(iban);
+  let end = 0;
+  for (const code of [bankIdentifier, branchIdentifier]) {
+    const at = code ? bban.indexOf(code, end) : -1;
+    if (at >= 0 && at <= end + 1) end = at + code!.length; // at the head (IT's national check character before)
+  }
+  return 4 + end;
+}
+
+/**
+ * Whether `value` stands in `secret` only within its public part (an IBAN's: publicEnd), everywhere it stands there:
+ * a part of the account number inside the IBAN (BE, NO, FI: the account number is followed by national check digits)
+ * is masked, the bank and branch codes (`sort code 60-16-13`) are not.
+ */
+function withinPublicPart(secret: string, value: string, end: number | undefined): boolean {
+  if (end === undefined) return false;
+  for (let at = secret.indexOf(value); at >= 0; at = secret.indexOf(value, at + 1)) {
+    if (at + value.length > end) return false;
+  }
+  return true;
 }
 
 /** Quoted values are looked for as runs of up to this many letter-or-digit groups (`DE89 3704 0044 0532 0130 00`: 6). */
