@@ -321,6 +321,22 @@ describe('a back-office result contradicting a decided revision', () => {
   });
 });
 
+describe('results told apart by their reasons', () => {
+  // The duplicate check keyed a result by its reasons joined with "|": one reason "A|B" was the two reasons "A" and "B".
+  it('a result whose one reason holds a "|" is not the result with those two reasons: each is recorded', async () => {
+    const id = (await call(h, 'POST', '/v1/bank-profiles', { token: admin, body: usProfile() })).body.profileId;
+    const first = await call(h, 'POST', `/v1/operator/profiles/${id}/validation`, { headers: operator, body: { revision: 1, outcome: 'ACTION_REQUIRED', reasons: ['Name differs|Statement missing'] } });
+    expect(first.body).toMatchObject({ effect: 'APPLIED' });
+    await decide(id, 'BANK', 1, 'ACTION_REQUIRED', ['Statement missing', 'Name differs']);
+    await eventually(async () =>
+      expect((await profile(`/v1/bank-profiles/${id}`)).validationHistory.map((r: { effect: string; reasons: string[] }) => [r.effect, r.reasons])).toEqual([
+        ['APPLIED', ['Name differs|Statement missing']],
+        ['ALREADY_DECIDED', ['Statement missing', 'Name differs']],
+      ]),
+    );
+  });
+});
+
 describe('results that do not apply, repeated without end', () => {
   it(`are stored up to ${MAX_UNAPPLIED_RESULTS} per profile, then logged only; decisions that apply are still stored`, async () => {
     const warn = jest.spyOn(Logger.prototype, 'warn');

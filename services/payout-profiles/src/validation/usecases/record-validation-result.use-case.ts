@@ -5,7 +5,7 @@ import { Model } from 'mongoose';
 import { BankProfile } from '../../bank-profiles/bank-profile.schema';
 import { BankProfilesRepository } from '../../bank-profiles/bank-profiles.repository';
 import { ProfileEvents } from '../../profiles/profile-events';
-import { decisionKey, ProfileState, ValidationEffect, ValidationRecord } from '../../profiles/profile.parts';
+import { decisionKey, decisionKeysOf, ProfileState, ValidationEffect, ValidationRecord } from '../../profiles/profile.parts';
 import { maskSecretsIn } from '../../secrets/masking';
 import { SecretBox, SecretUnavailable } from '../../secrets/secret-box';
 import { TaxProfile } from '../../tax-profiles/tax-profile.schema';
@@ -72,7 +72,7 @@ export class RecordValidationResult {
       const reasons = this.masked(command, profile);
       const key = decisionKey(command.revision, command.outcome, reasons);
       // Results recorded before reasons were masked have their key from the reasons as sent.
-      const keys = [key, decisionKey(command.revision, command.outcome, command.reasons)];
+      const keys = [...decisionKeysOf(command.revision, command.outcome, reasons), ...decisionKeysOf(command.revision, command.outcome, command.reasons)];
       // The same event again (redelivered after a crash before its ledger entry) is one whatever its reasons mask to
       // now: masked with the profile's secrets as they are, a part of an account replaced since is no longer one.
       const sameEvent = command.eventId ? profile.validationHistory.find((r) => r.eventId === command.eventId) : undefined;
