@@ -18,6 +18,8 @@ describe('payout-profiles settings: the back office credential', () => {
     expect(load({ VALIDATOR_TOKEN: 'back-office-validator' }).VALIDATOR_TOKEN).toBe('back-office-validator');
     expect(configRefusal(load, { VALIDATOR_TOKEN: 'short-key' })).toMatch(/VALIDATOR_TOKEN.*must be empty or at least 16 characters/);
     expect(configRefusal(load, { VALIDATOR_TOKEN: 'back-office-validator\n' })).toContain('VALIDATOR_TOKEN (must not begin or end with spaces or a line break');
+    // The operator's own: the back office would hold the platform-wide credential.
+    expect(configRefusal(load, { VALIDATOR_TOKEN: PLATFORM_REQUIRED_ENV.OPERATOR_TOKEN })).toContain('VALIDATOR_TOKEN (must differ from OPERATOR_TOKEN');
   });
 });
 

@@ -77,6 +77,11 @@ describe('common settings', () => {
   });
 
   // A header carries visible ASCII as written: a space ends a bearer token, an accent arrives as other bytes (401 for all).
+  it('refuses a METRICS_TOKEN equal to OPERATOR_TOKEN (the scraper would hold the operator credential)', () => {
+    expect(refusal({ METRICS_TOKEN: required.OPERATOR_TOKEN })).toContain('METRICS_TOKEN (must differ from OPERATOR_TOKEN');
+    expect(load({ METRICS_TOKEN: 'a-scraper-token-of-16+' }).METRICS_TOKEN).toBe('a-scraper-token-of-16+');
+  });
+
   it('refuses an OPERATOR_TOKEN or METRICS_TOKEN with a space or a character outside ASCII', () => {
     for (const value of ['an operator key of 16+', 'an-opérateur-key-of-16+', 'an-operator-key-of-16+\u00a0x']) {
       expect(refusal({ OPERATOR_TOKEN: value })).toContain('OPERATOR_TOKEN (must be visible ASCII characters only');
