@@ -36,8 +36,11 @@ let admin: string;
 let watch: TopicWatch;
 const ids: Record<string, string> = {};
 
+/** The back office's own credential (X-Validator-Key). */
+const VALIDATOR_TOKEN = 'back-office-validator-for-secrets';
+
 beforeAll(async () => {
-  h = await startHarness('secrets');
+  h = await startHarness('secrets', { VALIDATOR_TOKEN });
   watch = await h.kafka.watch([Topics.payoutProfiles, Topics.validationRequests]);
   w = await createWorld(h);
   admin = await w.token('adminOfLocation');
@@ -150,6 +153,13 @@ describe('key rotation: POST /v1/operator/secrets/reseal', () => {
       secret: `${unknownKey}:account`,
       detail: expect.stringMatching(/sealed with key k9, which PAYOUT_ENCRYPTION_KEYS does not list/),
     });
+    // The back office's credential reads details too, but the deployment's key ids and settings are not its business.
+    const asValidator = await call(h, 'GET', `/v1/operator/profiles/${unknownKey}`, { headers: { 'x-validator-key': VALIDATOR_TOKEN } });
+    expect(asValidator.status).toBe(500);
+    expect(asValidator.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(asValidator.body).not.toHaveProperty('keyId');
+    expect(asValidator.body).not.toHaveProperty('secret');
+    expect(JSON.stringify(asValidator.body)).not.toMatch(/k9|PAYOUT_ENCRYPTION_KEYS/);
     // The user's edit that replaces the account is what cures it: the unreadable stored account counts as different
     // from the one sent (another profile, so that this one stays unreadable for the re-seal below).
     const cured = (await call(h, 'POST', '/v1/bank-profiles', { token: admin, body: usProfile() })).body.profileId;

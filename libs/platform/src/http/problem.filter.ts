@@ -36,8 +36,9 @@ export class ProblemFilter implements ExceptionFilter {
     const wrongMethod = methodNotAllowed(exception, request);
     if (wrongMethod) response.setHeader('Allow', wrongMethod.allow);
     const thrown = wrongMethod?.problem ?? exception;
-    // Details meant for operators (logged below all the same) are not shown to anyone else.
-    const shown = thrown instanceof ProblemException && thrown.operatorsOnly && !request.operator ? new Error(thrown.message) : thrown;
+    // Details meant for operators (logged below all the same) are not shown to anyone else: not to a user, nor to the
+    // holder of a narrower credential (`request.operator` then names it: the payments back office's).
+    const shown = thrown instanceof ProblemException && thrown.operatorsOnly && request.operator !== true ? new Error(thrown.message) : thrown;
     const problem = this.toProblemAt(shown, request);
     // A 503 thrown on purpose (not ready yet, busy) is an answer, not a failure: readiness probes poll it at start.
     if (problem.status >= 500 && !(problem.status === 503 && exception instanceof HttpException)) {
