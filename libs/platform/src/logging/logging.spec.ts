@@ -2,7 +2,8 @@ import express from 'express';
 import pinoHttp, { Options } from 'pino-http';
 import { Writable } from 'node:stream';
 import request from 'supertest';
-import { correlationMiddleware, loggedUrl, pinoParams } from './logging';
+import { Trace } from '@lib/messaging';
+import { auditLog, correlationMiddleware, loggedUrl, pinoParams } from './logging';
 
 /** The request log of an express app wired as the services wire it: correlation first, then pino-http. */
 function appLogging(serviceName = 'widgets'): { app: express.Express; lines: string[] } {
@@ -86,5 +87,37 @@ describe('loggedUrl', () => {
     ['/v1/users?cursors=abc&limit=%zz', '/v1/users?cursors=abc&limit=%zz'],
   ])('%s -> %s', (url, logged) => {
     expect(loggedUrl(url)).toBe(logged);
+  });
+});
+
+describe('auditLog', () => {
+  // The read of decrypted secrets was an info line: gone with LOG_LEVEL=warn or error, a common production setting.
+  it('writes its line whatever LOG_LEVEL the service runs with, marked audit, with its fields and the trace ids', () => {
+    const lines: string[] = [];
+    const destination = new Writable({
+      write(chunk, _encoding, done) {
+        lines.push(String(chunk));
+        done();
+      },
+    });
+    process.env.LOG_LEVEL = 'error';
+    try {
+      Trace.run({ correlationId: 'c-1', causationId: 'r-1' }, () =>
+        auditLog('payout-profiles', 'decrypted details of profile p1 read by the operator credential', { event: 'profile-details-read', profileId: 'p1' }, { write: (line: string) => destination.write(line) }),
+      );
+    } finally {
+      delete process.env.LOG_LEVEL;
+    }
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(lines[0])).toMatchObject({
+      level: 30,
+      service: 'payout-profiles',
+      audit: true,
+      event: 'profile-details-read',
+      profileId: 'p1',
+      correlationId: 'c-1',
+      causationId: 'r-1',
+      msg: 'decrypted details of profile p1 read by the operator credential',
+    });
   });
 });

@@ -2,6 +2,7 @@ import { Trace, Tracing } from '@lib/messaging';
 import { randomUUID } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
 import type { Params } from 'nestjs-pino';
+import pino, { DestinationStream, Logger as PinoLogger } from 'pino';
 import { loggedUrl } from './redaction';
 
 export { loggedUrl, REDACTED_QUERY_PARAMS } from './redaction';
@@ -60,4 +61,17 @@ export function correlationMiddleware(request: Request, response: Response, next
   response.setHeader(CORRELATION_HEADER, correlationId);
   response.setHeader(REQUEST_ID_HEADER, requestId);
   Trace.run({ correlationId, causationId: requestId }, next);
+}
+
+let auditLogger: PinoLogger | undefined;
+
+/**
+ * An audit line: written whatever LOG_LEVEL says (`LOG_LEVEL=error` keeps it too), in the same JSON form as the
+ * service's other lines (`service`, the trace ids) and marked `audit: true`, so that a log pipeline can keep it apart.
+ * For what must be traceable afterwards: who read decrypted secrets. `destination`: where it goes (stdout; a test's).
+ */
+export function auditLog(service: string, message: string, fields: Record<string, unknown> = {}, destination?: DestinationStream): void {
+  const logger = destination ? pino({ base: { service }, level: 'info' }, destination) : (auditLogger ??= pino({ base: { service }, level: 'info' }));
+  const trace = Trace.current();
+  logger.info({ audit: true, ...(trace && { correlationId: trace.correlationId, causationId: trace.causationId }), ...fields }, message);
 }

@@ -1,6 +1,6 @@
-import { EmptyBody, NoBody, OperatorOnly } from '@lib/platform';
+import { auditLog, EmptyBody, NoBody, OperatorOnly } from '@lib/platform';
 import type { Request } from 'express';
-import { Body, Controller, Get, HttpCode, Logger, Param, Post, Req } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Param, Post, Req } from '@nestjs/common';
 import { ApiExtraModels, ApiHeader, ApiOkResponse, ApiOperation, ApiSecurity, ApiTags, getSchemaPath } from '@nestjs/swagger';
 import { VALIDATOR_KEY } from '../config';
 import { ResealSecrets } from '../secrets/reseal-secrets.use-case';
@@ -21,8 +21,6 @@ import { ReadProfileDetails } from './read-profile-details.use-case';
 @OperatorOnly()
 @Controller('v1/operator')
 export class OperatorController {
-  private readonly logger = new Logger('ProfileDetails');
-
   constructor(
     private readonly details: ReadProfileDetails,
     private readonly record: RecordValidationResult,
@@ -50,7 +48,15 @@ export class OperatorController {
   })
   async get(@Param('profileId') profileId: string, @Req() request: Request & { operator?: true | string }): Promise<BankProfileDetailsDto | TaxProfileDetailsDto> {
     const details = await this.details.execute(profileId);
-    this.logger.log(`decrypted details of profile ${profileId} read by the ${request.operator === true ? 'operator' : request.operator} credential`);
+    // An audit line, kept whatever LOG_LEVEL says: who read which profile's secrets in clear.
+    const by = request.operator === true ? 'operator' : String(request.operator);
+    auditLog('payout-profiles', `decrypted details of profile ${profileId} read by the ${by} credential`, {
+      event: 'profile-details-read',
+      profileId,
+      profileKind: details.profileKind,
+      partnerId: details.partnerId,
+      credential: by,
+    });
     return details;
   }
 
