@@ -204,9 +204,15 @@ describe('key rotation: POST /v1/operator/secrets/reseal', () => {
     };
     const eventsBefore = watch.messages.length;
 
-    const run = await call(h, 'POST', '/v1/operator/secrets/reseal', { headers: operator });
+    // Asked to seal with a key this instance does not seal with (a rollout of k2 not finished here): 409, nothing done.
+    const early = await call(h, 'POST', '/v1/operator/secrets/reseal?activeKeyId=k2', { headers: operator });
+    expect(early.status).toBe(409);
+    expect(early.body).toMatchObject({ activeKeyId: 'k1', detail: expect.stringMatching(/seals with key k1, not k2/) });
+    expect(await raw('bank_profiles', ids.de)).toEqual(before.de);
+
+    const run = await call(h, 'POST', '/v1/operator/secrets/reseal?activeKeyId=k1', { headers: operator });
     expect(run.status).toBe(200);
-    expect(run.body).toEqual({ examined: 4, resealed: 3, conflicts: 0, unreadable: 1, missingKeyIds: ['k9'], remaining: 1 });
+    expect(run.body).toEqual({ examined: 4, resealed: 3, conflicts: 0, unreadable: 1, missingKeyIds: ['k9'], remaining: 1, activeKeyId: 'k1' });
 
     const after = {
       de: await raw('bank_profiles', ids.de),
@@ -247,10 +253,10 @@ describe('key rotation: POST /v1/operator/secrets/reseal', () => {
     );
     await h.db.collection('bank_profiles').updateOne({ _id: unknownKey as never }, { $set: { sealedAccount: k0.seal(clear, `${unknownKey}:account`) } });
     const again = await call(h, 'POST', '/v1/operator/secrets/reseal', { headers: operator });
-    expect(again.body).toEqual({ examined: 1, resealed: 1, conflicts: 0, unreadable: 0, missingKeyIds: [], remaining: 0 });
+    expect(again.body).toEqual({ examined: 1, resealed: 1, conflicts: 0, unreadable: 0, missingKeyIds: [], remaining: 0, activeKeyId: 'k1' });
     expect((await raw('bank_profiles', unknownKey))!.sealedAccount.keyId).toBe('k1');
     const idle = await call(h, 'POST', '/v1/operator/secrets/reseal', { headers: operator });
-    expect(idle.body).toEqual({ examined: 0, resealed: 0, conflicts: 0, unreadable: 0, missingKeyIds: [], remaining: 0 });
+    expect(idle.body).toEqual({ examined: 0, resealed: 0, conflicts: 0, unreadable: 0, missingKeyIds: [], remaining: 0, activeKeyId: 'k1' });
   });
 
   it('walks in pages: more profiles than a page, all re-sealed', async () => {
@@ -263,7 +269,7 @@ describe('key rotation: POST /v1/operator/secrets/reseal', () => {
     });
     await h.db.collection('bank_profiles').insertMany(copies as never[]);
     const run = await call(h, 'POST', '/v1/operator/secrets/reseal', { headers: operator });
-    expect(run.body).toEqual({ examined: 120, resealed: 120, conflicts: 0, unreadable: 0, missingKeyIds: [], remaining: 0 });
+    expect(run.body).toEqual({ examined: 120, resealed: 120, conflicts: 0, unreadable: 0, missingKeyIds: [], remaining: 0, activeKeyId: 'k1' });
     expect(await h.db.collection('bank_profiles').countDocuments({ 'sealedAccount.keyId': 'k0' })).toBe(0);
     await h.db.collection('bank_profiles').deleteMany({ partnerId: `copies-${w.partnerId}` });
   });
@@ -289,7 +295,7 @@ describe('key rotation: POST /v1/operator/secrets/reseal', () => {
     }) as never);
     try {
       const run = await call(h, 'POST', '/v1/operator/secrets/reseal', { headers: operator });
-      expect(run.body).toEqual({ examined: 1, resealed: 0, conflicts: 1, unreadable: 0, missingKeyIds: [], remaining: 0 });
+      expect(run.body).toEqual({ examined: 1, resealed: 0, conflicts: 1, unreadable: 0, missingKeyIds: [], remaining: 0, activeKeyId: 'k1' });
     } finally {
       spy.mockRestore();
     }

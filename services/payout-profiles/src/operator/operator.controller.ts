@@ -1,14 +1,14 @@
 import { auditLog, EmptyBody, NoBody, OperatorOnly } from '@lib/platform';
 import type { Request } from 'express';
-import { Body, Controller, Get, HttpCode, Param, Post, Req } from '@nestjs/common';
-import { ApiExtraModels, ApiHeader, ApiOkResponse, ApiOperation, ApiSecurity, ApiTags, getSchemaPath } from '@nestjs/swagger';
+import { Body, Controller, Get, HttpCode, Param, Post, Query, Req } from '@nestjs/common';
+import { ApiConflictResponse, ApiExtraModels, ApiHeader, ApiOkResponse, ApiOperation, ApiSecurity, ApiTags, getSchemaPath } from '@nestjs/swagger';
 import { VALIDATOR_KEY } from '../config';
 import { ResealSecrets } from '../secrets/reseal-secrets.use-case';
 import { ScanExpiringTaxProfiles } from '../tax-profiles/usecases/scan-expiring-tax-profiles.use-case';
 import { RecordValidationDto } from '../validation/dto/record-validation.dto';
 import { RecordValidationResult } from '../validation/usecases/record-validation-result.use-case';
 import { ValidationResultCommand } from '../validation/usecases/validation-result.command';
-import { BankProfileDetailsDto, ExpiryScanDto, RecordedValidationDto, ResealDto, TaxProfileDetailsDto } from './dto/operator.dto';
+import { BankProfileDetailsDto, ExpiryScanDto, RecordedValidationDto, ResealDto, ResealQueryDto, TaxProfileDetailsDto } from './dto/operator.dto';
 import { ReadProfileDetails } from './read-profile-details.use-case';
 
 /**
@@ -93,7 +93,8 @@ export class OperatorController {
     summary: 'Re-seal with the active key every stored secret sealed with another one (key rotation; run until remaining is 0)',
   })
   @ApiOkResponse({ type: ResealDto })
-  async reseal(@NoBody() _body: EmptyBody): Promise<ResealDto> {
-    return this.resealSecrets.execute();
+  @ApiConflictResponse({ description: 'activeKeyId is not the key this instance seals with; or another instance runs it' })
+  async reseal(@NoBody() _body: EmptyBody, @Query() query: ResealQueryDto): Promise<ResealDto> {
+    return this.resealSecrets.execute(query.activeKeyId);
   }
 }

@@ -1,4 +1,4 @@
-import { BackgroundWork } from '@lib/platform';
+import { BackgroundWork, Problems } from '@lib/platform';
 import { Injectable, Logger } from '@nestjs/common';
 import { FilterQuery, Model } from 'mongoose';
 import { BankProfilesRepository } from '../bank-profiles/bank-profiles.repository';
@@ -17,6 +17,8 @@ export interface ResealResult {
   unreadable: number;
   /** The key ids of the unreadable secrets that PAYOUT_ENCRYPTION_KEYS does not list: put them back, run again. */
   missingKeyIds: string[];
+  /** The key this instance seals with: `remaining` counts secrets sealed with any other. */
+  activeKeyId: string;
   /** Profiles that still have a secret sealed with another key once the run ended (0: the old keys may go). */
   remaining: number;
 }
@@ -57,12 +59,23 @@ export class ResealSecrets {
     private readonly work: BackgroundWork,
   ) {}
 
-  execute(): Promise<ResealResult> {
+  /**
+   * `expectedKeyId`: the key the operator means to seal with; another active here (a rollout of the new
+   * PAYOUT_ENCRYPTION_ACTIVE_KEY_ID not finished on this instance, or rolled back) is refused (409) before anything is
+   * done: the run would re-seal the new key's secrets with the old one and answer `remaining: 0`.
+   */
+  execute(expectedKeyId?: string): Promise<ResealResult> {
+    if (expectedKeyId !== undefined && expectedKeyId !== this.secrets.activeKey) {
+      throw Problems.conflict(
+        `This instance seals with key ${this.secrets.activeKey}, not ${expectedKeyId} (its PAYOUT_ENCRYPTION_ACTIVE_KEY_ID): nothing was re-sealed. Run it again once every instance runs with ${expectedKeyId}.`,
+        { activeKeyId: this.secrets.activeKey },
+      );
+    }
     return this.work.run('secrets-reseal', () => this.reseal(), { complete: (result) => result.remaining === 0 });
   }
 
   private async reseal(): Promise<ResealResult> {
-    const result: ResealResult = { examined: 0, resealed: 0, conflicts: 0, unreadable: 0, missingKeyIds: [], remaining: 0 };
+    const result: ResealResult = { examined: 0, resealed: 0, conflicts: 0, unreadable: 0, missingKeyIds: [], remaining: 0, activeKeyId: this.secrets.activeKey };
     const missing = new Set<string>();
     const walks: Walk[] = [
       { model: this.bank.model as unknown as Model<Stored>, fields: [{ path: 'sealedAccount', context: 'account' }] },

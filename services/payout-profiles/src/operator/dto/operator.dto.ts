@@ -1,5 +1,6 @@
 import { ProfileKind, ProfileKinds, ProfileStatus, ProfileStatuses } from '@lib/contracts';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { IsOptional, Matches } from 'class-validator';
 import { BankProfileDto, MaskedBankAccountDto } from '../../bank-profiles/dto/bank-profile.dto';
 import type { ValidationEffect } from '../../profiles/profile.parts';
 import { TaxProfileDto } from '../../tax-profiles/dto/tax-profile.dto';
@@ -50,4 +51,17 @@ export class ResealDto {
   unreadable!: number;
   @ApiProperty({ type: [String], description: 'Key ids of unreadable secrets that PAYOUT_ENCRYPTION_KEYS does not list' }) missingKeyIds!: string[];
   @ApiProperty({ description: 'Profiles that still have a secret sealed with another key (0: the old keys may be removed)' }) remaining!: number;
+  @ApiProperty({ description: 'The key this instance seals with (its PAYOUT_ENCRYPTION_ACTIVE_KEY_ID): "remaining" counts secrets sealed with any other' })
+  activeKeyId!: string;
+}
+
+export class ResealQueryDto {
+  @ApiPropertyOptional({
+    description:
+      'The key the run must seal with: 409, nothing done, when this instance seals with another (a rollout of the new ' +
+      'PAYOUT_ENCRYPTION_ACTIVE_KEY_ID not finished, or rolled back), which would re-seal the secrets with the old key',
+  })
+  @IsOptional()
+  @Matches(/^[A-Za-z0-9_-]{1,32}$/, { message: 'activeKeyId must be a key id (1 to 32 letters, digits, _ or -)' })
+  activeKeyId?: string;
 }
