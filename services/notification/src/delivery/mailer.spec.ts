@@ -192,6 +192,18 @@ describe('isPermanentSmtpFailure, by code', () => {
     expect(isPermanentSmtpFailure(refused('EMESSAGE', 'DATA', '552 5.3.4 Message size exceeds fixed limit'))).toBe(true);
   });
 
+  // The account's daily quota used up, or its sending paused: every queued email failed for good within seconds.
+  it("retries the account's sending limited for a while (a quota used up, sending paused), whatever the stage", () => {
+    const refused = (code: string, command: string, response: string) =>
+      Object.assign(new Error(response), { code, command, response, responseCode: Number(response.slice(0, 3)) });
+    expect(isPermanentSmtpFailure(refused('EMESSAGE', 'DATA', '550 5.4.5 Daily user sending quota exceeded. https://support.google.com/a/answer/166852'))).toBe(false);
+    expect(isPermanentSmtpFailure(refused('EENVELOPE', 'RCPT TO', '550 5.1.90 Your message can\'t be sent because you\'ve reached your daily limit for message recipients'))).toBe(false);
+    expect(isPermanentSmtpFailure(refused('EMESSAGE', 'DATA', '554 Message rejected: Sending paused for this account.'))).toBe(false);
+    expect(isPermanentSmtpFailure(refused('EENVELOPE', 'RCPT TO', '552 Relay quota exceeded'))).toBe(false);
+    // A refusal of this recipient or message stays permanent.
+    expect(isPermanentSmtpFailure(refused('EENVELOPE', 'RCPT TO', '550 5.1.1 User unknown'))).toBe(true);
+  });
+
   it('retries session failures whatever their reply code', () => {
     expect(isPermanentSmtpFailure(failure('EAUTH', 535))).toBe(false);
     expect(isPermanentSmtpFailure(failure('EAUTH', 534))).toBe(false);

@@ -102,6 +102,18 @@ function isSenderOrPolicyRefusal(status: string | undefined): boolean {
 const SENDER_REFUSED = /sender address rejected|sender verify failed|verification failed for|email address is not verified|identities failed the check/i;
 
 /**
+ * A refusal of the account's sending as a whole, for a while (a daily quota used up, sending paused), not of this
+ * message: Gmail's "550 5.4.5 Daily user sending quota exceeded", Exchange Online's "550 5.1.90 ... reached its daily
+ * limit for message recipients", Amazon SES's "554 Message rejected: Sending paused for this account", a relay's
+ * "552 ... relay quota". Taken as permanent, every queued email failed within seconds until the quota reset.
+ */
+const ACCOUNT_LIMITED = /quota|sending paused|sending limit|daily limit|limit exceeded|too many (?:messages|recipients)|rate limit/i;
+
+function isAccountLimit(status: string | undefined, response: unknown): boolean {
+  return status === '5.4.5' || status === '5.1.90' || (typeof response === 'string' && ACCOUNT_LIMITED.test(response));
+}
+
+/**
  * Permanent only when the server refused this message or its recipient (a 5xx answer to RCPT TO or to the data: no
  * such mailbox, message refused): retrying cannot help. Every email goes out with the same sender over the same
  * account, so what concerns the sender or the session concerns every email alike, and ends once the configuration is
@@ -114,7 +126,8 @@ const SENDER_REFUSED = /sender address rejected|sender verify failed|verificatio
  *    5.2.0 (554 5.2.0 SendAsDenied);
  *  - 503 and 530 at the message stage, and the session failures nodemailer also puts a reply code on (EAUTH 535
  *    after a password rotation, a greeting or EHLO refused);
- *  - a reply naming `sender` (MAIL_FROM_ADDRESS), whatever its wording, or worded as a sender refusal (SENDER_REFUSED).
+ *  - a reply naming `sender` (MAIL_FROM_ADDRESS), whatever its wording, or worded as a sender refusal (SENDER_REFUSED);
+ *  - the account's sending limited for a while (ACCOUNT_LIMITED: a quota used up, sending paused; 5.4.5, 5.1.90).
  */
 export function isPermanentSmtpFailure(error: unknown, sender?: string): boolean {
   const e = error as { code?: unknown; responseCode?: unknown; command?: unknown; response?: unknown } | null | undefined;
@@ -131,6 +144,7 @@ export function isPermanentSmtpFailure(error: unknown, sender?: string): boolean
     e.command !== 'MAIL FROM' &&
     !isSenderOrPolicyRefusal(enhancedStatus(e.response)) &&
     !(typeof e.response === 'string' && SENDER_REFUSED.test(e.response)) &&
+    !isAccountLimit(enhancedStatus(e.response), e.response) &&
     !namesSender
   );
 }
