@@ -343,14 +343,19 @@ export class DeliverEmailUseCase {
    * can never land after (and, on a server whose updates are read-modify-write, undo) the outcome write.
    */
   private keepLease(message: ClaimedEmail): { stop(): Promise<void> } {
-    let running: Promise<unknown> = Promise.resolve();
+    // One renewal at a time: a tick while the last one still waits on the database (stalled) starts none, so that stop()
+    // awaits every renewal, none landing after the outcome write (on a server whose updates read, then write, a late
+    // renewal could undo the outcome).
+    let running: Promise<unknown> | undefined;
     const timer = setInterval(() => {
+      if (running) return;
       const leaseUntil = new Date(Date.now() + this.config.NOTIFY_LEASE_MS);
       running = this.messages.collection
         .updateOne({ _id: message._id as never, leaseToken: message.leaseToken }, { $set: { leaseUntil } })
         // The lease as written: how long recording the outcome may keep trying (record).
         .then(({ matchedCount }) => matchedCount === 1 && (message.leaseUntil = leaseUntil))
-        .catch(() => undefined);
+        .catch(() => undefined)
+        .finally(() => (running = undefined));
     }, Math.max(1_000, Math.floor(this.config.NOTIFY_LEASE_MS / 3)));
     timer.unref();
     return {

@@ -1,0 +1,52 @@
+import type { NotificationConfig } from '../../config';
+import { DeliverEmailUseCase } from './deliver-email.use-case';
+
+type Lease = { stop(): Promise<void> };
+
+/** The use case with a database whose lease renewals answer only when the test lets them. */
+function withStalledDatabase() {
+  const pending: Array<() => void> = [];
+  const updateOne = jest.fn(() => new Promise<{ matchedCount: number }>((resolve) => pending.push(() => resolve({ matchedCount: 1 }))));
+  const messages = { collection: { updateOne, find: jest.fn() } };
+  const none = {} as never;
+  const use = new DeliverEmailUseCase(messages as never, none, none, none, none, none, { NOTIFY_LEASE_MS: 3_000 } as NotificationConfig);
+  const keepLease = (use as unknown as { keepLease(message: unknown): Lease }).keepLease.bind(use);
+  return { keepLease, updateOne, release: () => pending.splice(0).forEach((resolve) => resolve()) };
+}
+
+describe('DeliverEmailUseCase keeping its lease while it sends', () => {
+  beforeEach(() => jest.useFakeTimers());
+  afterEach(() => jest.useRealTimers());
+
+  // A renewal stalled on the database: the next tick started another, and stop() awaited only the last one, so the
+  // first could land after the outcome write.
+  it('renews one at a time, and stop() waits for the renewal still running', async () => {
+    const { keepLease, updateOne, release } = withStalledDatabase();
+    const lease = keepLease({ _id: 'm1', leaseToken: 't1', leaseUntil: new Date() });
+    await jest.advanceTimersByTimeAsync(1_000);
+    expect(updateOne).toHaveBeenCalledTimes(1);
+    await jest.advanceTimersByTimeAsync(3_000); // still stalled: no second renewal
+    expect(updateOne).toHaveBeenCalledTimes(1);
+
+    let stopped = false;
+    const stopping = lease.stop().then(() => (stopped = true));
+    await jest.advanceTimersByTimeAsync(0);
+    expect(stopped).toBe(false);
+    release();
+    await stopping;
+    expect(stopped).toBe(true);
+    await jest.advanceTimersByTimeAsync(5_000);
+    expect(updateOne).toHaveBeenCalledTimes(1);
+  });
+
+  it('renews again once the last renewal has answered', async () => {
+    const { keepLease, updateOne, release } = withStalledDatabase();
+    const lease = keepLease({ _id: 'm1', leaseToken: 't1', leaseUntil: new Date() });
+    await jest.advanceTimersByTimeAsync(1_000);
+    release();
+    await jest.advanceTimersByTimeAsync(1_000);
+    expect(updateOne).toHaveBeenCalledTimes(2);
+    release();
+    await lease.stop();
+  });
+});
