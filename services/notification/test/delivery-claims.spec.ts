@@ -143,3 +143,31 @@ describe('recording an outcome while the database fails', () => {
     expect(Date.now() - startedAt).toBeLessThan(5_000);
   }, 20_000);
 });
+
+describe('an email claimed more times than it may be attempted', () => {
+  // Its claims kept ending before the SMTP exchange (an error reading its recipient, bad data): each was taken again
+  // once its lease ran out, every minute, for ever, with no NotificationFailed and no dead letter.
+  it('is failed at once (the outcome event and the dead letter), not sent', async () => {
+    const send = jest.fn();
+    const outbox = { event: jest.fn((topic: string, event: { type: string }) => ({ eventId: randomUUID(), topic, key: 'p-claims', value: JSON.stringify({ type: event.type }) })), committed: jest.fn() };
+    const metrics = { attempts: { inc: jest.fn() }, sendSeconds: { startTimer: () => () => undefined } };
+    const limited = new DeliverEmailUseCase(
+      messages,
+      { send } as unknown as Mailer,
+      outbox as unknown as EventOutbox,
+      { currentAddress: jest.fn() } as unknown as RecipientDirectory,
+      { withdrawal: jest.fn() } as unknown as InvitationProgressRepository,
+      metrics as unknown as DeliveryMetrics,
+      { NOTIFY_LEASE_MS: 60_000, NOTIFY_MAX_ATTEMPTS: 3, MAIL_FROM_ADDRESS: 'noreply@contoso.example' } as NotificationConfig,
+    );
+    const id = await insert({ status: 'RETRY', attempts: 3, lastError: 'ECONNRESET' });
+    const [claimed] = await limited.claimManyById([id], 3);
+    expect(claimed.attempts).toBe(4);
+    expect(await limited.execute(claimed)).toEqual({ status: 'FAILED' });
+    expect(send).not.toHaveBeenCalled();
+    const after = await stored(id);
+    expect(after).toMatchObject({ status: 'FAILED', lastError: expect.stringMatching(/its 3 attempts were used up without an outcome \(last error: ECONNRESET\)/) });
+    // In the same write: NotificationFailed and the email's dead letter.
+    expect((after.outbox as Array<{ value: string }>).map((e) => JSON.parse(e.value).type)).toEqual(['NotificationFailed', 'EmailDeadLettered']);
+  });
+});

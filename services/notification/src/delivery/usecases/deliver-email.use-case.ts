@@ -214,6 +214,13 @@ export class DeliverEmailUseCase {
   }
 
   private async attempt(claimed: ClaimedEmail): Promise<DeliveryOutcome> {
+    // Claimed more times than it may be attempted: its last claims ended without an outcome (an error before the SMTP
+    // exchange, bad data rather than an outage, or their worker stopped), each taken again once its lease ran out.
+    // Failed now, as after its last SMTP attempt (NotificationFailed, the dead letter), not claimed every minute for ever.
+    if (claimed.attempts > this.config.NOTIFY_MAX_ATTEMPTS) {
+      const reason = `its ${this.config.NOTIFY_MAX_ATTEMPTS} attempts were used up without an outcome${claimed.lastError ? ` (last error: ${claimed.lastError})` : ''}`;
+      return this.failed(claimed, new Error(reason), {});
+    }
     const [recipient, withdrawn] = await Promise.all([this.directory.currentAddress(claimed.userId, claimed), this.invitations.withdrawal(claimed)]);
     // What it says stopped being true while it waited (a retry, a backlog): an invitation revoked meanwhile, a request
     // to assign an Incentives admin to a location that has one now.
