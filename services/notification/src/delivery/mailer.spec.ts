@@ -14,6 +14,10 @@ const email = {
 };
 
 /** A real SMTP server configured for one case, and what nodemailer (through the Mailer) reports for it. */
+/** An SMTP refusal as nodemailer reports it: its code, the command refused, the server's reply and its reply code. */
+const refused = (code: string, command: string, response: string) =>
+  Object.assign(new Error(response), { code, command, response, responseCode: Number(response.slice(0, 3)) });
+
 async function failureFrom(options: SMTPServerOptions, credentials = ''): Promise<unknown> {
   const server = new SMTPServer({ disabledCommands: ['STARTTLS'], logger: false, ...options });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
@@ -178,8 +182,6 @@ describe('isPermanentSmtpFailure, by code', () => {
   });
 
   it('retries a 5xx at MAIL FROM and a 5.7.x or 5.2.0 refusal whatever the stage; keeps RCPT TO mailbox refusals permanent', () => {
-    const refused = (code: string, command: string, response: string) =>
-      Object.assign(new Error(response), { code, command, response, responseCode: Number(response.slice(0, 3)) });
     expect(isPermanentSmtpFailure(refused('EENVELOPE', 'MAIL FROM', '553 5.7.1 Sender address rejected: not owned by user'))).toBe(false);
     expect(isPermanentSmtpFailure(refused('EENVELOPE', 'MAIL FROM', '550 Sender not allowed'))).toBe(false);
     expect(isPermanentSmtpFailure(refused('EENVELOPE', 'RCPT TO', '550 5.7.1 Relaying denied'))).toBe(false);
@@ -194,8 +196,6 @@ describe('isPermanentSmtpFailure, by code', () => {
 
   // The account's daily quota used up, or its sending paused: every queued email failed for good within seconds.
   it("retries the account's sending limited for a while (a quota used up, sending paused), whatever the stage", () => {
-    const refused = (code: string, command: string, response: string) =>
-      Object.assign(new Error(response), { code, command, response, responseCode: Number(response.slice(0, 3)) });
     expect(isPermanentSmtpFailure(refused('EMESSAGE', 'DATA', '550 5.4.5 Daily user sending quota exceeded. https://support.google.com/a/answer/166852'))).toBe(false);
     expect(isPermanentSmtpFailure(refused('EENVELOPE', 'RCPT TO', '550 5.1.90 Your message can\'t be sent because you\'ve reached your daily limit for message recipients'))).toBe(false);
     expect(isPermanentSmtpFailure(refused('EMESSAGE', 'DATA', '554 Message rejected: Sending paused for this account.'))).toBe(false);
