@@ -225,6 +225,11 @@ describe('buildOverview', () => {
       ['FY27', []],
       ['FY28', []],
     ]);
+    // A row stored before madeByRollover was recorded: its `continued` tells the same.
+    expect(entries([enrollments[0], { ...enrollments[1], madeByRollover: undefined, continued: true }])).toEqual([
+      ['FY27', []],
+      ['FY28', []],
+    ]);
     // An FY28 enrollment the rollover did not make (started by Enroll on its own): FY27's goes on.
     expect(entries([enrollments[0], { ...enrollments[1], madeByRollover: false }])).toEqual([
       ['FY27', ['ENROLL']],

@@ -56,7 +56,7 @@ export interface OverviewInput {
    * `started`: Enroll has started it (its label to viewers other than the admin: enrollmentStatusLabel);
    * `madeByRollover`: the rollover made it, continuing the previous fiscal year's (whatever became of it since).
    */
-  enrollments: Array<{ programId: string; locationId: string; fiscalYear: string; status: EnrollmentStatus; started?: boolean; madeByRollover?: boolean }>;
+  enrollments: Array<{ programId: string; locationId: string; fiscalYear: string; status: EnrollmentStatus; started?: boolean; madeByRollover?: boolean; continued?: boolean }>;
   /** The latest eligibility decisions of the locations (whether an INELIGIBLE enrollment can start again). */
   decisions: Array<{ programId: string; locationId: string; fiscalYear: string; eligible: boolean }>;
   portalBaseUrl: string;
@@ -87,7 +87,10 @@ export function buildOverview(input: OverviewInput): OverviewLocation[] {
     // Years the rollover has continued into the next one (also early, before the year ends): Enroll answers such a year's
     // enrollment as it is, changing nothing (the next year's is where the admin acts), also once the continuation
     // ended or was started again.
-    const continuedFrom = new Set([...enrollments.values()].filter((e) => e.madeByRollover).map((e) => entryKey(e.programId, previousFiscalYear(e.fiscalYear))));
+    // (`continued` too: a row the rollover made before `madeByRollover` was recorded.)
+    const continuedFrom = new Set(
+      [...enrollments.values()].filter((e) => e.madeByRollover || e.continued).map((e) => entryKey(e.programId, previousFiscalYear(e.fiscalYear))),
+    );
     const eligible = new Set(
       input.decisions
         .filter((d) => d.locationId === location._id && d.eligible)
