@@ -200,8 +200,11 @@ describe('isPermanentSmtpFailure, by code', () => {
     expect(isPermanentSmtpFailure(refused('EENVELOPE', 'RCPT TO', '550 5.1.90 Your message can\'t be sent because you\'ve reached your daily limit for message recipients'))).toBe(false);
     expect(isPermanentSmtpFailure(refused('EMESSAGE', 'DATA', '554 Message rejected: Sending paused for this account.'))).toBe(false);
     expect(isPermanentSmtpFailure(refused('EENVELOPE', 'RCPT TO', '552 Relay quota exceeded'))).toBe(false);
-    // A refusal of this recipient or message stays permanent.
+    // A refusal of this recipient or message stays permanent: its mailbox over its own quota, the message too large.
     expect(isPermanentSmtpFailure(refused('EENVELOPE', 'RCPT TO', '550 5.1.1 User unknown'))).toBe(true);
+    expect(isPermanentSmtpFailure(refused('EENVELOPE', 'RCPT TO', '552 5.2.2 <ann@contoso.example.com>: Mailbox quota exceeded'))).toBe(true);
+    expect(isPermanentSmtpFailure(refused('EMESSAGE', 'DATA', '550 5.2.2 The email account that you tried to reach is over quota'))).toBe(true);
+    expect(isPermanentSmtpFailure(refused('EMESSAGE', 'DATA', '552 5.3.4 Message size limit exceeded'))).toBe(true);
   });
 
   it('retries session failures whatever their reply code', () => {

@@ -107,9 +107,14 @@ const SENDER_REFUSED = /sender address rejected|sender verify failed|verificatio
  * limit for message recipients", Amazon SES's "554 Message rejected: Sending paused for this account", a relay's
  * "552 ... relay quota". Taken as permanent, every queued email failed within seconds until the quota reset.
  */
-const ACCOUNT_LIMITED = /quota|sending paused|sending limit|daily limit|limit exceeded|too many (?:messages|recipients)|rate limit/i;
+const ACCOUNT_LIMITED = /sending quota|relay quota|sending paused|sending limit|daily limit for (?:message )?recipients|too many (?:messages|recipients)|rate limit/i;
 
+/**
+ * The account's sending limited (ACCOUNT_LIMITED, 5.4.5, 5.1.90), not this recipient's mailbox over its quota (5.2.2)
+ * nor this message too large (5.3.4): those stay this email's own, permanent.
+ */
 function isAccountLimit(status: string | undefined, response: unknown): boolean {
+  if (status === '5.2.2' || status === '5.3.4') return false;
   return status === '5.4.5' || status === '5.1.90' || (typeof response === 'string' && ACCOUNT_LIMITED.test(response));
 }
 
