@@ -155,8 +155,8 @@ describe('an email claimed more times than it may be attempted', () => {
       messages,
       { send } as unknown as Mailer,
       outbox as unknown as EventOutbox,
-      { currentAddress: jest.fn() } as unknown as RecipientDirectory,
-      { withdrawal: jest.fn() } as unknown as InvitationProgressRepository,
+      { currentAddress: jest.fn(async () => ({ to: { email: 'ann@contoso.example.com' } })) } as unknown as RecipientDirectory,
+      { withdrawal: jest.fn(async () => null) } as unknown as InvitationProgressRepository,
       metrics as unknown as DeliveryMetrics,
       { NOTIFY_LEASE_MS: 60_000, NOTIFY_MAX_ATTEMPTS: 3, MAIL_FROM_ADDRESS: 'noreply@contoso.example' } as NotificationConfig,
     );

@@ -25,18 +25,34 @@ describe('DeliverEmailUseCase keeping its lease while it sends', () => {
     const lease = keepLease({ _id: 'm1', leaseToken: 't1', leaseUntil: new Date() });
     await jest.advanceTimersByTimeAsync(1_000);
     expect(updateOne).toHaveBeenCalledTimes(1);
-    await jest.advanceTimersByTimeAsync(3_000); // still stalled: no second renewal
+    await jest.advanceTimersByTimeAsync(1_000); // still waiting: no second renewal on top of it
     expect(updateOne).toHaveBeenCalledTimes(1);
 
     let stopped = false;
     const stopping = lease.stop().then(() => (stopped = true));
-    await jest.advanceTimersByTimeAsync(0);
+    await jest.advanceTimersByTimeAsync(100);
     expect(stopped).toBe(false);
     release();
     await stopping;
     expect(stopped).toBe(true);
     await jest.advanceTimersByTimeAsync(5_000);
     expect(updateOne).toHaveBeenCalledTimes(1);
+  });
+
+  // A stuck connection: the lease must not lapse behind it (another instance would send the email again), and the
+  // send's end (and shutdown) must not wait on it for ever.
+  it('leaves a renewal hung for a tick behind, renewing again, and stop() waits for it a sixth of a lease only', async () => {
+    const { keepLease, updateOne } = withStalledDatabase();
+    const lease = keepLease({ _id: 'm1', leaseToken: 't1', leaseUntil: new Date() });
+    await jest.advanceTimersByTimeAsync(3_000);
+    expect(updateOne).toHaveBeenCalledTimes(2);
+    let stopped = false;
+    const stopping = lease.stop().then(() => (stopped = true));
+    await jest.advanceTimersByTimeAsync(400);
+    expect(stopped).toBe(false);
+    await jest.advanceTimersByTimeAsync(100); // 3,000 ms / 6
+    await stopping;
+    expect(stopped).toBe(true);
   });
 
   it('renews again once the last renewal has answered', async () => {

@@ -37,7 +37,8 @@ export type DeliveryOutcome =
  * its NotificationSent / NotificationFailed event (and the dead-letter record), through the outbox.
  *
  * A crash after SMTP accepted the message and before the SENT write leaves the message SENDING; once the lease
- * expires it is sent again with the same Message-ID. That window is the only way an email can go out twice.
+ * expires it is sent again with the same Message-ID (unless that was its last attempt: then it is FAILED, see
+ * attempt()). That window is the only way an email can go out twice.
  */
 @Injectable()
 export class DeliverEmailUseCase {
@@ -214,19 +215,20 @@ export class DeliverEmailUseCase {
   }
 
   private async attempt(claimed: ClaimedEmail): Promise<DeliveryOutcome> {
-    // Claimed more times than it may be attempted: its last claims ended without an outcome (an error before the SMTP
-    // exchange, bad data rather than an outage, or their worker stopped), each taken again once its lease ran out.
-    // Failed now, as after its last SMTP attempt (NotificationFailed, the dead letter), not claimed every minute for ever.
-    if (claimed.attempts > this.config.NOTIFY_MAX_ATTEMPTS) {
-      const reason = `its ${this.config.NOTIFY_MAX_ATTEMPTS} attempts were used up without an outcome${claimed.lastError ? ` (last error: ${claimed.lastError})` : ''}`;
-      return this.failed(claimed, new Error(reason), {});
-    }
     const [recipient, withdrawn] = await Promise.all([this.directory.currentAddress(claimed.userId, claimed), this.invitations.withdrawal(claimed)]);
     // What it says stopped being true while it waited (a retry, a backlog): an invitation revoked meanwhile, a request
     // to assign an Incentives admin to a location that has one now.
     if (withdrawn) return this.cancel(claimed, withdrawn);
     // Deactivated, or no longer in the role it was addressed for, while the email waited: they get nothing.
     if ('cancel' in recipient) return this.cancel(claimed, recipient.cancel);
+    // Claimed more times than it may be attempted: its last claims ended without an outcome (an error before the SMTP
+    // exchange, bad data rather than an outage, or their worker stopped, maybe after the SMTP server took it), each
+    // taken again once its lease ran out. Failed now, as after its last SMTP attempt (NotificationFailed, the dead
+    // letter), not claimed every minute for ever.
+    if (claimed.attempts > this.config.NOTIFY_MAX_ATTEMPTS) {
+      const reason = `its ${this.config.NOTIFY_MAX_ATTEMPTS} attempts were used up without an outcome${claimed.lastError ? ` (last error: ${claimed.lastError})` : ''}`;
+      return this.failed(claimed, new Error(reason), {});
+    }
     // The address changed while the email waited (a backlog, a retry): it goes to the current one, and the
     // outcome records where it went.
     const address = recipient.to;
@@ -350,25 +352,34 @@ export class DeliverEmailUseCase {
    * can never land after (and, on a server whose updates are read-modify-write, undo) the outcome write.
    */
   private keepLease(message: ClaimedEmail): { stop(): Promise<void> } {
-    // One renewal at a time: a tick while the last one still waits on the database (stalled) starts none, so that stop()
-    // awaits every renewal, none landing after the outcome write (on a server whose updates read, then write, a late
-    // renewal could undo the outcome).
-    let running: Promise<unknown> | undefined;
+    // One renewal at a time: a tick while the last one still waits on the database skips, so that renewals do not pile
+    // up on a stalled server, and stop() awaits them before the outcome write (on a server whose updates read, then
+    // write, a late renewal could undo the outcome). One still waiting a tick later is left behind (a stuck
+    // connection): another starts, or the lease would lapse and another instance send the email again. stop() waits
+    // for those running up to a sixth of a lease, no longer (a hung one must not hold the send's end and shutdown).
+    const every = Math.max(1_000, Math.floor(this.config.NOTIFY_LEASE_MS / 3));
+    const running = new Set<Promise<unknown>>();
+    let lastStart = 0;
     const timer = setInterval(() => {
-      if (running) return;
+      if (running.size && Date.now() - lastStart < every * 1.5) return;
+      lastStart = Date.now();
       const leaseUntil = new Date(Date.now() + this.config.NOTIFY_LEASE_MS);
-      running = this.messages.collection
+      const renewal: Promise<unknown> = this.messages.collection
         .updateOne({ _id: message._id as never, leaseToken: message.leaseToken }, { $set: { leaseUntil } })
         // The lease as written: how long recording the outcome may keep trying (record).
         .then(({ matchedCount }) => matchedCount === 1 && (message.leaseUntil = leaseUntil))
         .catch(() => undefined)
-        .finally(() => (running = undefined));
-    }, Math.max(1_000, Math.floor(this.config.NOTIFY_LEASE_MS / 3)));
+        .finally(() => running.delete(renewal));
+      running.add(renewal);
+    }, every);
     timer.unref();
     return {
       stop: async () => {
         clearInterval(timer);
-        await running;
+        if (!running.size) return;
+        let bound: NodeJS.Timeout | undefined;
+        await Promise.race([Promise.all(running), new Promise((resolve) => (bound = setTimeout(resolve, this.config.NOTIFY_LEASE_MS / 6)))]);
+        clearTimeout(bound);
       },
     };
   }
