@@ -20,6 +20,8 @@ describe('payout-profiles settings: the back office credential', () => {
     expect(configRefusal(load, { VALIDATOR_TOKEN: 'back-office-validator\n' })).toContain('VALIDATOR_TOKEN (must not begin or end with spaces or a line break');
     // The operator's own: the back office would hold the platform-wide credential.
     expect(configRefusal(load, { VALIDATOR_TOKEN: PLATFORM_REQUIRED_ENV.OPERATOR_TOKEN })).toContain('VALIDATOR_TOKEN (must differ from OPERATOR_TOKEN');
+    // The scraper's: it would read decrypted details with it.
+    expect(configRefusal(load, { VALIDATOR_TOKEN: 'back-office-validator', METRICS_TOKEN: 'back-office-validator' })).toMatch(/(VALIDATOR|METRICS)_TOKEN \(must differ from (METRICS|VALIDATOR)_TOKEN/);
   });
 });
 

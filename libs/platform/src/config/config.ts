@@ -307,12 +307,12 @@ export function loadConfig<S extends Record<string, ValidatorSpec<unknown>>>(
 
 /** Settings valid one by one that cannot work together. */
 function refuseIncoherent(config: Record<string, unknown>): void {
-  // A narrower credential (METRICS_TOKEN, a service's VALIDATOR_TOKEN) set to the operator's: its holder (a scraper, an
-  // outside back office) would hold the platform-wide operator credential.
-  for (const [name, value] of Object.entries(config)) {
-    if (name !== 'OPERATOR_TOKEN' && name.endsWith('_TOKEN') && typeof value === 'string' && value !== '' && value === config.OPERATOR_TOKEN) {
-      throw new ConfigError(`Invalid configuration: ${name} (must differ from OPERATOR_TOKEN: whoever holds it would hold the operator credential)`);
-    }
+  // Two credentials set to the same value (METRICS_TOKEN, a service's VALIDATOR_TOKEN, OPERATOR_TOKEN): the holder of
+  // the narrower one (a scraper, an outside back office) would hold the other too.
+  const credentials = Object.entries(config).filter(([name, value]) => name.endsWith('_TOKEN') && typeof value === 'string' && value !== '');
+  for (const [i, [name, value]] of credentials.entries()) {
+    const same = credentials.slice(0, i).find(([, other]) => other === value);
+    if (same) throw new ConfigError(`Invalid configuration: ${name} (must differ from ${same[0]}: whoever holds one would hold the other)`);
   }
   const retention = config.IDEMPOTENCY_RETENTION_MS;
   const lease = config.IDEMPOTENCY_LEASE_MS;
