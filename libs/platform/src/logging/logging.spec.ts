@@ -2,6 +2,7 @@ import express from 'express';
 import pinoHttp, { Options } from 'pino-http';
 import { Writable } from 'node:stream';
 import request from 'supertest';
+import pino from 'pino';
 import { Trace } from '@lib/messaging';
 import { auditLog, correlationMiddleware, loggedUrl, pinoParams } from './logging';
 
@@ -100,14 +101,12 @@ describe('auditLog', () => {
         done();
       },
     });
-    process.env.LOG_LEVEL = 'error';
-    try {
-      Trace.run({ correlationId: 'c-1', causationId: 'r-1' }, () =>
-        auditLog('payout-profiles', 'decrypted details of profile p1 read by the operator credential', { event: 'profile-details-read', profileId: 'p1' }, { write: (line: string) => destination.write(line) }),
-      );
-    } finally {
-      delete process.env.LOG_LEVEL;
-    }
+    // Beside the service's own logger at LOG_LEVEL error, which writes no info line.
+    const service = pino(pinoParams({ SERVICE_NAME: 'payout-profiles', LOG_LEVEL: 'error' }).pinoHttp as Options, { write: (line: string) => destination.write(line) });
+    service.info('an info line of the service');
+    Trace.run({ correlationId: 'c-1', causationId: 'r-1' }, () =>
+      auditLog('payout-profiles', 'decrypted details of profile p1 read by the operator credential', { event: 'profile-details-read', profileId: 'p1' }, { write: (line: string) => destination.write(line) }),
+    );
     expect(lines).toHaveLength(1);
     expect(JSON.parse(lines[0])).toMatchObject({
       level: 30,

@@ -63,15 +63,18 @@ export function correlationMiddleware(request: Request, response: Response, next
   Trace.run({ correlationId, causationId: requestId }, next);
 }
 
-let auditLogger: PinoLogger | undefined;
+const auditLoggers = new Map<string, PinoLogger>();
 
 /**
  * An audit line: written whatever LOG_LEVEL says (`LOG_LEVEL=error` keeps it too), in the same JSON form as the
- * service's other lines (`service`, the trace ids) and marked `audit: true`, so that a log pipeline can keep it apart.
- * For what must be traceable afterwards: who read decrypted secrets. `destination`: where it goes (stdout; a test's).
+ * service's other lines (`service`: its SERVICE_NAME, the trace ids) and marked `audit: true`, so that a log pipeline
+ * can keep it apart. For what must be traceable afterwards: who read decrypted secrets. `destination`: where it goes
+ * (stdout, written synchronously as the service's other lines; a test's).
  */
 export function auditLog(service: string, message: string, fields: Record<string, unknown> = {}, destination?: DestinationStream): void {
-  const logger = destination ? pino({ base: { service }, level: 'info' }, destination) : (auditLogger ??= pino({ base: { service }, level: 'info' }));
+  let logger = destination ? pino({ base: { service }, level: 'info' }, destination) : auditLoggers.get(service);
+  if (!logger) auditLoggers.set(service, (logger = pino({ base: { service }, level: 'info' }, pino.destination({ dest: 1, sync: true }))));
   const trace = Trace.current();
-  logger.info({ audit: true, ...(trace && { correlationId: trace.correlationId, causationId: trace.causationId }), ...fields }, message);
+  const ids = trace ? { correlationId: trace.correlationId, causationId: trace.causationId } : {};
+  logger.info({ audit: true, ...ids, ...(Tracing.enabled ? Tracing.activeIds() : {}), ...fields }, message);
 }

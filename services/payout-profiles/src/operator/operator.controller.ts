@@ -1,8 +1,8 @@
-import { auditLog, EmptyBody, NoBody, OperatorOnly } from '@lib/platform';
+import { auditLog, CONFIG, EmptyBody, NoBody, OperatorOnly } from '@lib/platform';
 import type { Request } from 'express';
-import { Body, Controller, Get, HttpCode, Param, Post, Query, Req } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Inject, Param, Post, Query, Req } from '@nestjs/common';
 import { ApiConflictResponse, ApiExtraModels, ApiHeader, ApiOkResponse, ApiOperation, ApiSecurity, ApiTags, getSchemaPath } from '@nestjs/swagger';
-import { VALIDATOR_KEY } from '../config';
+import { PayoutConfig, VALIDATOR_KEY } from '../config';
 import { ResealSecrets } from '../secrets/reseal-secrets.use-case';
 import { ScanExpiringTaxProfiles } from '../tax-profiles/usecases/scan-expiring-tax-profiles.use-case';
 import { RecordValidationDto } from '../validation/dto/record-validation.dto';
@@ -22,6 +22,7 @@ import { ReadProfileDetails } from './read-profile-details.use-case';
 @Controller('v1/operator')
 export class OperatorController {
   constructor(
+    @Inject(CONFIG) private readonly config: PayoutConfig,
     private readonly details: ReadProfileDetails,
     private readonly record: RecordValidationResult,
     private readonly expiryScan: ScanExpiringTaxProfiles,
@@ -50,7 +51,7 @@ export class OperatorController {
     const details = await this.details.execute(profileId);
     // An audit line, kept whatever LOG_LEVEL says: who read which profile's secrets in clear.
     const by = request.operator === true ? 'operator' : String(request.operator);
-    auditLog('payout-profiles', `decrypted details of profile ${profileId} read by the ${by} credential`, {
+    auditLog(this.config.SERVICE_NAME, `decrypted details of profile ${profileId} read by the ${by} credential`, {
       event: 'profile-details-read',
       profileId,
       profileKind: details.profileKind,
