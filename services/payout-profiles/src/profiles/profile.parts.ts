@@ -61,14 +61,6 @@ export function decisionKey(revision: number, outcome: ValidationOutcome, reason
   return `${revision}:${outcome}:${JSON.stringify([...reasons].sort())}`;
 }
 
-/**
- * The keys a recorded result may have been stored under: decisionKey, and the `|`-joined form of the keys recorded
- * before it, where that one is not ambiguous (no reason holding a `|`).
- */
-export function decisionKeysOf(revision: number, outcome: ValidationOutcome, reasons: string[]): string[] {
-  const legacy = reasons.some((reason) => reason.includes('|')) ? [] : [`${revision}:${outcome}:${[...reasons].sort().join('|')}`];
-  return [decisionKey(revision, outcome, reasons), ...legacy];
-}
 
 export function statusView(profile: Pick<ProfileState, 'status' | 'reasons' | 'revision' | 'version'>) {
   return {

@@ -5,7 +5,7 @@ import { Model } from 'mongoose';
 import { BankProfile } from '../../bank-profiles/bank-profile.schema';
 import { BankProfilesRepository } from '../../bank-profiles/bank-profiles.repository';
 import { ProfileEvents } from '../../profiles/profile-events';
-import { decisionKey, decisionKeysOf, ProfileState, ValidationEffect, ValidationRecord } from '../../profiles/profile.parts';
+import { decisionKey, ProfileState, ValidationEffect, ValidationRecord } from '../../profiles/profile.parts';
 import { maskSecretsIn } from '../../secrets/masking';
 import { SecretBox, SecretUnavailable } from '../../secrets/secret-box';
 import { TaxProfile } from '../../tax-profiles/tax-profile.schema';
@@ -72,12 +72,15 @@ export class RecordValidationResult {
       const reasons = this.masked(command, profile);
       const key = decisionKey(command.revision, command.outcome, reasons);
       // Results recorded before reasons were masked have their key from the reasons as sent.
-      const keys = [...decisionKeysOf(command.revision, command.outcome, reasons), ...decisionKeysOf(command.revision, command.outcome, command.reasons)];
+      const keys = [key, decisionKey(command.revision, command.outcome, command.reasons)];
       // The same event again (redelivered after a crash before its ledger entry) is one whatever its reasons mask to
       // now: masked with the profile's secrets as they are, a part of an account replaced since is no longer one.
       const sameEvent = command.eventId ? profile.validationHistory.find((r) => r.eventId === command.eventId) : undefined;
-      if (sameEvent || keys.some((k) => profile.decisionKeys.includes(k))) {
-        const first = sameEvent ?? profile.validationHistory.find((r) => keys.includes(decisionKey(r.revision, r.outcome, r.reasons)));
+      // A result recorded before: its key, or its record in the history (the reasons as stored, also of one whose key
+      // was written in an older form, its reasons joined with "|").
+      const recorded = profile.validationHistory.find((r) => keys.includes(decisionKey(r.revision, r.outcome, r.reasons)));
+      if (sameEvent || recorded || keys.some((k) => profile.decisionKeys.includes(k))) {
+        const first = sameEvent ?? recorded;
         return this.answer(command, { effect: 'DUPLICATE', duplicateOf: first?.effect, profile });
       }
 
