@@ -12,7 +12,7 @@ import { answerClientErrors } from './http/client-error';
 import { PROBLEM_CONTENT_TYPE, ProblemException } from './http/problem';
 import { ProblemFilter } from './http/problem.filter';
 import { BackgroundWork } from './lifecycle/background-work';
-import { correlationMiddleware } from './logging/logging';
+import { correlationMiddleware, turnAuditLogsOff } from './logging/logging';
 import { collectProcessMetrics, HttpMetricsMiddleware } from './metrics/metrics';
 import type { PlatformConfig } from './platform.module';
 
@@ -32,6 +32,7 @@ export async function createServiceApp(module: Type<unknown>, options: CreateOpt
     logger: options.logs === false ? false : undefined,
   });
   if (options.logs !== false) app.useLogger(app.get(PinoLogger));
+  else turnAuditLogsOff();
   const config = app.get<PlatformConfig>(CONFIG);
   collectProcessMetrics(config.SERVICE_NAME);
   app.use(correlationMiddleware);

@@ -64,6 +64,12 @@ export function correlationMiddleware(request: Request, response: Response, next
 }
 
 const auditLoggers = new Map<string, PinoLogger>();
+/** Off in a process whose services were made with their logs off (tests: CreateOptions.logs false). */
+let auditLogs = true;
+
+export function turnAuditLogsOff(): void {
+  auditLogs = false;
+}
 
 /**
  * An audit line: written whatever LOG_LEVEL says (`LOG_LEVEL=error` keeps it too), in the same JSON form as the
@@ -72,6 +78,7 @@ const auditLoggers = new Map<string, PinoLogger>();
  * (stdout, written synchronously as the service's other lines; a test's).
  */
 export function auditLog(service: string, message: string, fields: Record<string, unknown> = {}, destination?: DestinationStream): void {
+  if (!destination && !auditLogs) return;
   let logger = destination ? pino({ base: { service }, level: 'info' }, destination) : auditLoggers.get(service);
   if (!logger) auditLoggers.set(service, (logger = pino({ base: { service }, level: 'info' }, pino.destination({ dest: 1, sync: true }))));
   const trace = Trace.current();
