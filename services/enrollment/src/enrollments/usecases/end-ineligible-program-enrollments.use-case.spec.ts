@@ -1,4 +1,5 @@
 import { IDS_PER_LOOKUP } from '@lib/messaging';
+import { Logger } from '@nestjs/common';
 import { eligibilityId } from '../../common/ids';
 import type { Program } from '../../programs/program.schema';
 import type { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
@@ -35,6 +36,10 @@ function sweep(programs: Array<Program | null>) {
 }
 
 describe('EndIneligibleProgramEnrollments', () => {
+  // Its log lines (what it ended, where it stopped) are not what these say.
+  beforeEach(() => jest.spyOn(Logger.prototype, 'log').mockImplementation(() => undefined));
+  afterEach(() => jest.restoreAllMocks());
+
   it('ends every unfinished enrollment of a location not eligible while the program still requires eligibility', async () => {
     const { use, ended, count } = sweep([requiring]);
     expect(await use.execute('prog', REVISION)).toBe(count);
