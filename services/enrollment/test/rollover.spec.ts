@@ -167,6 +167,15 @@ describe('fiscal-year rollover', () => {
     }
     const again = await operator('/v1/operator/rollover', { fromFiscalYear: CURRENT_FY });
     expect(again.body).toEqual(expect.objectContaining({ examined: 2, renewed: 0, expired: 0, leftForYearEnd: 2 }));
+    // In slices (`limit`): a rerun without `after` would look at the first one left again, for ever; with the
+    // `resumeAfter` of the slice before, it goes on from there.
+    const [first, second] = [inactive, ineligible].sort();
+    const slice = await operator('/v1/operator/rollover', { fromFiscalYear: CURRENT_FY, programId, limit: 1 });
+    expect(slice.body).toEqual(expect.objectContaining({ examined: 1, leftForYearEnd: 1, complete: false, resumeAfter: first }));
+    const nextSlice = await operator('/v1/operator/rollover', { fromFiscalYear: CURRENT_FY, programId, limit: 1, after: slice.body.resumeAfter });
+    expect(nextSlice.body).toEqual(expect.objectContaining({ examined: 1, leftForYearEnd: 1, complete: true }));
+    expect(nextSlice.body).not.toHaveProperty('resumeAfter');
+    expect((await operator('/v1/operator/rollover', { fromFiscalYear: CURRENT_FY, programId, after: second })).body).toEqual(expect.objectContaining({ examined: 0, complete: true }));
 
     // The run once CURRENT_FY is over expires them.
     const clock = jest.spyOn(h.service.app.get(Clock), 'now').mockReturnValue(new Date(yearEnd.getTime() + 60_000));

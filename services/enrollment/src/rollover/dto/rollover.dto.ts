@@ -1,7 +1,7 @@
 import { FISCAL_YEAR_PATTERN, ID_MESSAGE, ID_PATTERN } from '@lib/contracts';
 import { OptionalNotNull } from '@lib/platform';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsBoolean, IsInt, Matches, Max, Min } from 'class-validator';
+import { IsBoolean, IsInt, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
 
 export class RolloverRequestDto {
   @ApiProperty({
@@ -22,6 +22,16 @@ export class RolloverRequestDto {
   @Min(1)
   @Max(10_000_000)
   limit?: number;
+
+  @ApiPropertyOptional({
+    example: '0e0d5b1f-9579-57ed-b9b6-7beec48a9942',
+    description:
+      "Look only at enrollments after this one (`resumeAfter` of the previous run stopped at `limit`): an early run leaves the ones that will not continue unmarked, so without it a rerun looks at them again before any other",
+  })
+  @OptionalNotNull()
+  @IsString()
+  @MaxLength(200)
+  after?: string;
 
   @ApiPropertyOptional({
     default: false,
@@ -104,6 +114,8 @@ export class RolloverSummaryDto {
   @ApiProperty({ description: 'Whether every event published before the run had been consumed (false only in a run with `force`: otherwise it answers 503)' })
   caughtUp!: boolean;
   @ApiProperty({ description: 'False when it stopped early, at `limit` or at shutdown (a rerun continues)' }) complete!: boolean;
+  @ApiPropertyOptional({ description: 'Stopped at `limit`: the last enrollment it looked at; send it as `after` to go on from there' })
+  resumeAfter?: string;
 }
 
 export class ReminderSummaryDto {

@@ -23,8 +23,10 @@ import { bankNoLongerServes, BEFORE_ENROLLED, keptBankProfileId } from '../../en
 
 export interface RolloverRequest {
   fromFiscalYear: string;
-  /** Stop after this many enrollments (`complete: false`). */
+  /** Stop after this many enrollments (`complete: false`, `resumeAfter`). */
   limit?: number;
+  /** Only enrollments after this `_id` (the `resumeAfter` of a run stopped at its limit). */
+  after?: string;
   /** Only this program's enrollments. */
   programId?: string;
   /** Decide even when the consumer has not caught up (otherwise 503, nothing decided). */
@@ -96,6 +98,8 @@ export interface RolloverSummary {
   caughtUp: boolean;
   /** False when the run stopped with enrollments left: at `limit`, or at shutdown (between two batches). */
   complete: boolean;
+  /** Stopped at `limit`: the last enrollment looked at (send it as `after` to go on from there). */
+  resumeAfter?: string;
 }
 
 
@@ -170,7 +174,7 @@ export class RollOverFiscalYear {
     });
   }
 
-  private async run(lease: HeldLease, { fromFiscalYear, limit, programId, force = false, endYearNow = false }: RolloverRequest): Promise<RolloverSummary> {
+  private async run(lease: HeldLease, { fromFiscalYear, limit, after, programId, force = false, endYearNow = false }: RolloverRequest): Promise<RolloverSummary> {
     const started = Date.now();
     const toFiscalYear = nextFiscalYear(fromFiscalYear);
     if (programId !== undefined && !(await this.programs.find(programId))) throw Problems.notFound(`Program ${programId}`);
@@ -210,12 +214,19 @@ export class RollOverFiscalYear {
     if (yearOver) await this.review.run(summary, lease);
     if (!summary.complete) return this.finish(summary, started);
     const batchSize = this.config.ROLLOVER_BATCH_SIZE;
-    const scope = { fiscalYear: fromFiscalYear, ...(programId !== undefined && { programId }), rollover: { $exists: false } };
+    const scope = {
+      fiscalYear: fromFiscalYear,
+      ...(programId !== undefined && { programId }),
+      rollover: { $exists: false },
+      ...(after !== undefined && { _id: { $gt: after } }),
+    };
     // Once the year is over, every enrollment not ended (prepare tells completed ones from unfinished ones); before
     // (an operator's early run), the completed ones only.
     const cursor = this.enrollments.model.collection.find(
       (yearOver ? { ...scope, status: { $in: ['ENROLLED', ...BEFORE_ENROLLED] } } : completedFilter(scope)) as never,
-      { projection: { outbox: 0 }, batchSize, hint: YEAR_SCAN },
+      // In `_id` order when the run is a slice (`limit`, `after`): where it stopped is where the next one goes on. (The
+      // index scan gives that order anyway; said for servers that do not take the hint.)
+      { projection: { outbox: 0 }, batchSize, hint: YEAR_SCAN, ...((limit !== undefined || after !== undefined) && { sort: { _id: 1 } }) },
     );
     // Batches are read and decided while earlier ones are written, with up to ROLLOVER_WRITES_IN_FLIGHT writes at
     // once: a batch's writes are a chain of round trips, and one chain at a time left the server waiting for the
@@ -232,6 +243,7 @@ export class RollOverFiscalYear {
     try {
       let batch: Enrollment[] = [];
       let stopped = false;
+      let lastId: string | undefined;
       for await (const doc of cursor) {
         // Shutdown, or the lease lost to another instance (this one stalled past it): stop before the next
         // enrollment; what this run has not written, the next run does.
@@ -242,9 +254,11 @@ export class RollOverFiscalYear {
         }
         if (limit !== undefined && summary.examined + batch.length >= limit) {
           summary.complete = false;
+          summary.resumeAfter = lastId;
           break;
         }
         batch.push(doc as unknown as Enrollment);
+        lastId = (doc as unknown as Enrollment)._id;
         if (batch.length >= batchSize) {
           await flush(batch);
           batch = [];
