@@ -41,6 +41,7 @@ export async function createServiceApp(module: Type<unknown>, options: CreateOpt
   app.use(httpMetrics.use.bind(httpMetrics));
   app.disable('x-powered-by');
   app.set('etag', false);
+  app.use(noConditionalGet);
   app.use(requireJsonBody);
   // application/json and its +json kinds (SCIM clients send application/scim+json).
   app.useBodyParser('json', { limit: '1mb', type: ['application/json', 'application/*+json'] });
@@ -250,4 +251,16 @@ export async function runService(module: Type<unknown>): Promise<void> {
   }
   await startServiceApp(app);
   logger.log(`${config.SERVICE_NAME} listening on ${config.PORT}`);
+}
+
+/**
+ * Our ETags are the resources' versions, for If-Match (SPEC 4), not cache validators: an answer can change while its
+ * version does not (an enrollment's program renamed, its next action as the program or the clock moves on, another
+ * viewer's wording). Express answers 304 to an If-None-Match naming the ETag a handler set, and a browser revalidating
+ * its copy kept the stale one: conditional GETs are not served, every read answers in full.
+ */
+function noConditionalGet(request: Request, _response: Response, next: NextFunction): void {
+  delete request.headers['if-none-match'];
+  delete request.headers['if-modified-since'];
+  next();
 }

@@ -34,6 +34,7 @@ import { EnrollmentsRepository } from '../src/enrollments/enrollments.repository
 import { FollowExpiredTaxProfiles } from '../src/enrollments/usecases/follow-expired-tax-profiles.use-case';
 import { RecheckStart } from '../src/enrollments/usecases/recheck-start.use-case';
 import { randomUUID } from 'node:crypto';
+import { get as httpGet } from 'node:http';
 
 jest.setTimeout(120_000);
 
@@ -43,6 +44,19 @@ withHarness((harness, world) => ((h = harness), (w = world)));
 
 const enroll = async (programId: string, locationId: string, extra: Record<string, unknown> = {}, caller: 'admin' | 'adminOfOther' = 'admin') =>
   call(h, 'POST', '/v1/enrollments', { token: await w.token(caller), body: { programId, locationId, ...extra } });
+/** A GET with If-None-Match, as a browser revalidates a cached copy. */
+function revalidate(url: string, token: string, etag: string): Promise<{ status: number; etag?: string; body: string }> {
+  return new Promise((resolve, reject) => {
+    const request = httpGet(url, { headers: { authorization: `Bearer ${token}`, 'if-none-match': etag } }, (response) => {
+      let body = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk) => (body += chunk));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, etag: response.headers.etag, body }));
+    });
+    request.on('error', reject);
+  });
+}
+
 const get = async (enrollmentId: string, caller: 'admin' | 'incentivesUser' | 'companyAdmin' = 'admin') =>
   call(h, 'GET', `/v1/enrollments/${enrollmentId}`, { token: await w.token(caller) });
 const submit = async (enrollmentId: string, headers: Record<string, string> = {}) =>
@@ -744,9 +758,16 @@ describe('Enroll, Continue, Submit and validation', () => {
   it("renames a program's enrollments with it: read, and their later events, by its new name; its discontinuation names one", async () => {
     const program = await createProgram(h, { requiresEligibility: false });
     const id = (await enroll(program.programId, w.L1)).body.enrollmentId as string;
+    const before = await get(id, 'companyAdmin');
     const name = `Azure Growth ${randomUUID().slice(0, 6)}`;
     expect((await call(h, 'PATCH', `/v1/programs/${program.programId}`, { operator: true, body: { name }, headers: { 'if-match': '"1"' } })).status).toBe(200);
     await eventually(async () => expect((await get(id, 'companyAdmin')).body.programName).toBe(name));
+    // The rename is no new version (the ETag stays): a browser revalidating its copy gets the new name, not a 304. (As
+    // a browser sends it from its cache: node:http, since fetch adds `Cache-Control: no-cache` to such a request.)
+    const revalidated = await revalidate(`${h.service.url}/v1/enrollments/${id}`, await w.token('companyAdmin'), before.headers.get('etag')!);
+    expect(revalidated.etag).toBe(before.headers.get('etag'));
+    expect(revalidated.status).toBe(200);
+    expect(JSON.parse(revalidated.body).programName).toBe(name);
     // An invitation the invitations service issued with the old name (its copy behind the rename): the catalog's name.
     await issueInvitation(h, w, { ...program, name: program.name }, w.L3);
     await eventually(async () => {
