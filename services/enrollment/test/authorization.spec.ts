@@ -175,7 +175,8 @@ const ENDPOINTS: Endpoint[] = [
   {
     name: 'POST /v1/operator/renewal-reminders',
     request: () => ({ method: 'POST', path: '/v1/operator/renewal-reminders', body: { fiscalYear: 'FY61' } }),
-    expect: { ...OPERATOR, operator: 200 },
+    // Authorized, then refused: FY61 has not begun (409 fiscal-year-not-started; everyone else 401).
+    expect: { ...OPERATOR, operator: 409 },
   },
 ];
 

@@ -525,6 +525,7 @@ async function seededCompleted(
 const usdRules = { allowedCurrencies: ['USD'], allowedPaymentMethods: ['ELECTRONIC_BANK_TRANSFER' as const], taxProfileRequired: false };
 
 describe('enrollments ENROLLED once and back in validation (a profile edited, or its new revision rejected)', () => {
+  afterEach(() => jest.restoreAllMocks()); // a clock mocked by a test that failed midway
 
   it('are decided at year end like completed ones: continued (action required while the profile is not approved), renewed, or expired with the real reason', async () => {
     // The year before the current one, continued into the current one: the continuation follows validation in its year
@@ -699,6 +700,8 @@ describe('enrollments ENROLLED once and back in validation (a profile edited, or
     delete (onlyInvited as Record<string, unknown>).evaluatedAt;
     await col().insertMany([validating, rejected, approvedSince, notEnrolled, onlyInvited] as never[]);
 
+    // In FY45 (a year of this test's own), its last month: reminders are sent for a year that has begun.
+    jest.spyOn(h.service.app.get(Clock), 'now').mockReturnValue(new Date('2045-06-01T00:00:00Z'));
     const reminders = await operator('/v1/operator/renewal-reminders', { fiscalYear: 'FY45' });
     expect(reminders.body).toEqual(expect.objectContaining({ examined: 4, reminded: 2, onTrack: 2, conflicts: 0 }));
     // Rejected: at risk until the profile is fixed. Pending validation: continues with no action (on track).
@@ -736,6 +739,12 @@ describe('enrollments ENROLLED once and back in validation (a profile edited, or
     expect(await col().findOne({ _id: notEnrolled._id })).toEqual(expect.objectContaining({ status: 'ACTION_REQUIRED', version: 6, renewalReminders: ['FY45'] }));
     expect(await col().findOne({ _id: notEnrolled._id })).not.toHaveProperty('rollover');
     expect(await col().countDocuments({ _id: next(notEnrolled) })).toBe(0);
+  });
+
+  it('are not sent for a fiscal year that has not begun (409): each enrollment is reminded once a year', async () => {
+    const early = await operator('/v1/operator/renewal-reminders', { fiscalYear: 'FY47' });
+    expect(early.status).toBe(409);
+    expect(early.body).toMatchObject({ type: expect.stringMatching(/fiscal-year-not-started$/), fiscalYear: 'FY47' });
   });
 });
 

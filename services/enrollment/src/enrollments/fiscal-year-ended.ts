@@ -40,6 +40,17 @@ export function remindersYearEnded(fiscalYear: string): ProblemException {
   );
 }
 
+/** Reminders of a fiscal year that has not begun (an operator naming the next year): 409, nothing sent. */
+export function remindersYearNotStarted(fiscalYear: string, starts: Date): ProblemException {
+  return new ProblemException(
+    HttpStatus.CONFLICT,
+    'fiscal-year-not-started',
+    'Fiscal year not started',
+    `${fiscalYear} begins on ${starts.toISOString().slice(0, 10)}: its renewal reminders are sent before it ends, not before it begins (each enrollment is reminded once a year: one sent now would stand for the real one).`,
+    { fiscalYear },
+  );
+}
+
 function problem(detail: string, fiscalYear: string, extensions: Record<string, unknown> = {}): ProblemException {
   return new ProblemException(HttpStatus.CONFLICT, 'fiscal-year-ended', 'Fiscal year ended', detail, {
     ...extensions,

@@ -13,7 +13,7 @@ import { ConsumerCatchUp } from '../consumer-catch-up';
 import { RenewalContext } from '../renewal-context';
 import { continuesIt } from './review-early-renewals.use-case';
 import { BEFORE_ENROLLED } from '../../enrollments/enrollment-rules';
-import { remindersYearEnded } from '../../enrollments/fiscal-year-ended';
+import { remindersYearEnded, remindersYearNotStarted } from '../../enrollments/fiscal-year-ended';
 import { RenewalDecision, takenOverByContinuation, unfinishedReminder, wasCompleted } from '../renewal-rules';
 
 export interface ReminderSummary {
@@ -72,6 +72,10 @@ export class SendRenewalReminders {
     // (the rollover decides). 409 `fiscal-year-ended`, nothing sent: an operator naming a past year, or a scheduled run
     // retried past midnight on June 30.
     if (fiscalYearOver(fiscalYear, this.clock.now())) throw remindersYearEnded(fiscalYear);
+    // Nor one that has not begun: its enrollments (an early run's continuations) would be reminded now, once for the
+    // year, and not when it ends.
+    const starts = fiscalYearRange(fiscalYear).start;
+    if (this.clock.now() < starts) throw remindersYearNotStarted(fiscalYear, starts);
     const toFiscalYear = nextFiscalYear(fiscalYear);
     const endsAt = fiscalYearRange(fiscalYear).end.toISOString();
     const caughtUp = await this.catchUp.waitOrRefuse({
