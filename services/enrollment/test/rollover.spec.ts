@@ -180,6 +180,10 @@ describe('fiscal-year rollover', () => {
     // The run once CURRENT_FY is over expires them.
     const clock = jest.spyOn(h.service.app.get(Clock), 'now').mockReturnValue(new Date(yearEnd.getTime() + 60_000));
     try {
+      // Slices are an early run's: the year over, `after` is refused (nothing decided).
+      const sliced = await operator('/v1/operator/rollover', { fromFiscalYear: CURRENT_FY, programId, after: first });
+      expect(sliced.status).toBe(400);
+      expect(JSON.stringify(sliced.body)).toContain('after');
       const atYearEnd = await operator('/v1/operator/rollover', { fromFiscalYear: CURRENT_FY });
       expect(atYearEnd.body).toEqual(expect.objectContaining({ examined: 2, renewed: 0, actionRequired: 0, expired: 2, leftForYearEnd: 0, unfinished: 0, conflicts: 0, complete: true }));
     } finally {

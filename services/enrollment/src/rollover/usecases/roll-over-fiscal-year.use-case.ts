@@ -170,7 +170,8 @@ export class RollOverFiscalYear {
     // An operator's run for one program is a job of its own on /metrics: it does not tell that the year's rollover ran.
     const job = request.programId === undefined ? 'fiscal-year-rollover' : 'fiscal-year-rollover-program';
     return this.work.run(job, () => this.lease.hold(request.fromFiscalYear, (lease) => this.run(lease, request)), {
-      complete: (summary) => summary.complete && !summary.conflicts,
+      // A slice (`after`) tells nothing of the enrollments before it.
+      complete: (summary) => summary.complete && !summary.conflicts && request.after === undefined,
     });
   }
 
@@ -209,6 +210,11 @@ export class RollOverFiscalYear {
     };
     // An operator may end the year early on purpose (endYearNow): decided as at its end.
     const yearOver = endYearNow || this.clock.now() >= fiscalYearRange(fromFiscalYear).end;
+    // Slices (`after`) are an early run's: once the year is over every run decides what is left and marks it (a rerun
+    // goes on by itself), and its review unmarks enrollments of any `_id` for the cursor to decide again.
+    if (after !== undefined && yearOver) {
+      throw Problems.field('after', `applies to a run before ${fromFiscalYear} is over; once it is, run again without it (every run marks what it decides)`);
+    }
     // What an early run continued, decided again now that the year is over; first, so that one it unmarks (reopened)
     // is decided by the cursor below.
     if (yearOver) await this.review.run(summary, lease);
@@ -224,8 +230,8 @@ export class RollOverFiscalYear {
     // (an operator's early run), the completed ones only.
     const cursor = this.enrollments.model.collection.find(
       (yearOver ? { ...scope, status: { $in: ['ENROLLED', ...BEFORE_ENROLLED] } } : completedFilter(scope)) as never,
-      // In `_id` order when the run is a slice (`limit`, `after`): where it stopped is where the next one goes on. (The
-      // index scan gives that order anyway; said for servers that do not take the hint.)
+      // In `_id` order when the run is a slice (`limit`, `after`): where it stopped is where the next one goes on (an
+      // early run's filter is an $or, whose branches need not come back in that order).
       { projection: { outbox: 0 }, batchSize, hint: YEAR_SCAN, ...((limit !== undefined || after !== undefined) && { sort: { _id: 1 } }) },
     );
     // Batches are read and decided while earlier ones are written, with up to ROLLOVER_WRITES_IN_FLIGHT writes at
