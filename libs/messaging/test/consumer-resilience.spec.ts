@@ -172,16 +172,16 @@ describe('a topic written by a transactional producer', () => {
         const [{ partitions }] = await admin.fetchOffsets({ groupId: service.env.KAFKA_GROUP_ID, topics: [Topics.agreements] });
         return Number(partitions.find((p) => p.partition === partition)?.offset);
       };
-      // A committed transaction, handled: its record at k, its marker at k + 1.
+      // A committed transaction, handled: its record at k, its marker at k + 1. (Other suites of the run may write the
+      // topic too: offsets are compared as "at least".)
       const handled = await send('commit');
-      await eventually(async () => expect(await committed(handled.partition)).toBe(Number(handled.baseOffset) + 2), 30_000);
+      await eventually(async () => expect(await committed(handled.partition)).toBeGreaterThanOrEqual(Number(handled.baseOffset) + 2), 30_000);
 
-      // Then one aborted: its record at k + 2, its marker at k + 3; nothing of it is handed over.
+      // Then one aborted: its record at m, its marker at m + 1; nothing of it is handed over. The group must get past
+      // the marker (m + 2), with nothing else to hand over after it.
       const aborted = await send('abort');
       expect(aborted.partition).toBe(handled.partition);
-      const end = (await admin.fetchTopicOffsets(Topics.agreements)).find((p) => p.partition === handled.partition)!.high;
-      expect(Number(end)).toBe(Number(aborted.baseOffset) + 2);
-      await eventually(async () => expect(await committed(handled.partition)).toBe(Number(end)), 15_000);
+      await eventually(async () => expect(await committed(handled.partition)).toBeGreaterThanOrEqual(Number(aborted.baseOffset) + 2), 15_000);
     } finally {
       await Promise.all([producer.disconnect(), admin.disconnect()]);
       await service.close();
