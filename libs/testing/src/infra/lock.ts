@@ -1,5 +1,6 @@
 import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { processAlive } from './process';
 
 /** A lock whose directory is older than this was left by a process that died holding it. */
 const LOCK_STALE_MS = 15 * 60_000;
@@ -42,11 +43,7 @@ function holderGone(lockDir: string): boolean {
     pid = NaN; // just taken, its pid not written yet; or never written
   }
   if (!Number.isSafeInteger(pid) || pid <= 0) return Date.now() - statSync(lockDir).mtimeMs > PID_WRITE_MS;
-  try {
-    process.kill(pid, 0);
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'ESRCH';
-  }
+  if (!processAlive(pid)) return true;
   const now = identity && processIdentity(pid);
   return !!now && now !== identity;
 }

@@ -2,16 +2,9 @@ import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { appendFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { dyingWithParent, logSize, logTail, removeLeftovers, waitFor } from './process';
+import { dyingWithParent, logSize, logTail, processAlive, removeLeftovers, waitFor } from './process';
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
+const alive = processAlive;
 
 /** The first child process of `pid` (Linux), if it has one yet. */
 function childOf(pid: number): number | undefined {

@@ -19,14 +19,15 @@ export function removeLeftovers(path: string): string[] {
   const removed: string[] = [];
   for (const name of names) {
     const pid = Number(name.slice(prefix.length).split('-')[0]);
-    if (!Number.isInteger(pid) || pid <= 0 || alive(pid)) continue;
+    if (!Number.isInteger(pid) || pid <= 0 || processAlive(pid)) continue;
     rmSync(join(dir, name), { recursive: true, force: true });
     removed.push(name);
   }
   return removed;
 }
 
-function alive(pid: number): boolean {
+/** Whether a process has this pid (one of another user's too: EPERM). */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

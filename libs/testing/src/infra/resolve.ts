@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { startFerretDb } from './ferretdb';
 import { ensureKafkaJars, KafkaServer, startKafka } from './kafka';
 import { startMongoJavaServer } from './mongo-java-server';
+import { processAlive } from './process';
 import { dockerAvailable, startKafkaContainer, startMongoContainer } from './testcontainers';
 
 export interface Infra {
@@ -130,11 +131,3 @@ function removeStaleRunFolders(runs: string): void {
   }
 }
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM'; // alive, another user's
-  }
-}
