@@ -23,7 +23,8 @@ module.exports = {
   globalSetup: '<rootDir>/libs/testing/src/jest.global-setup.ts',
   globalTeardown: '<rootDir>/libs/testing/src/jest.global-teardown.ts',
   testTimeout: 60_000,
-  maxWorkers: 2,
+  // A Kafka cluster per worker (README, Tests); one given by KAFKA_BROKERS is everyone's, so suites take turns on it.
+  maxWorkers: process.env.KAFKA_BROKERS ? 1 : 2,
   // Kafka clients keep sockets for a moment after disconnect; do not let that hold the run open.
   forceExit: true,
 };

@@ -111,6 +111,12 @@ describe('Kubernetes manifests', () => {
     // Evictions (a node drain) leave at least one replica running.
     expect(byKind.PodDisruptionBudget.spec.selector.matchLabels).toEqual(byKind.Deployment.spec.selector.matchLabels);
     expect(byKind.PodDisruptionBudget.spec.maxUnavailable).toBeLessThan(byKind.Deployment.spec.replicas);
+    // ...but does not hold a drain while no replica is ready (a database or broker outage takes them all out).
+    expect(byKind.PodDisruptionBudget.spec.unhealthyPodEvictionPolicy).toBe('AlwaysAllow');
+    // The replicas spread over nodes where the cluster has several.
+    expect(byKind.Deployment.spec.template.spec.topologySpreadConstraints).toEqual([
+      expect.objectContaining({ topologyKey: 'kubernetes.io/hostname', labelSelector: { matchLabels: byKind.Deployment.spec.selector.matchLabels } }),
+    ]);
     const container = byKind.Deployment.spec.template.spec.containers[0];
     expect(container.readinessProbe.httpGet.path).toBe('/health/ready');
     expect(container.livenessProbe.httpGet.path).toBe('/health/live');

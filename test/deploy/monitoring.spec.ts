@@ -65,6 +65,23 @@ function exposedSeries(): Map<string, Series> {
 }
 const SERIES = exposedSeries();
 
+/**
+ * The labels a scrape gives every series of a target (`job`, `instance`, and the target labels prometheus.yml's
+ * relabelling sets), and `up`, the series a scrape writes with those labels alone, also when the target does not
+ * answer. What the rules read: the services' series with these labels, and `up`.
+ */
+const SCRAPE_LABELS = [
+  'job',
+  'instance',
+  ...(load(readFileSync(join(ROOT, 'deploy', 'prometheus', 'prometheus.yml'), 'utf8')) as { scrape_configs: Array<{ relabel_configs: Array<{ target_label?: string }> }> }).scrape_configs
+    .flatMap((job) => job.relabel_configs.map((relabel) => relabel.target_label))
+    .filter((label): label is string => label !== undefined && !label.startsWith('__')),
+];
+const SCRAPED = new Map<string, Series>([
+  ...[...SERIES].map(([name, series]) => [name, { ...series, labels: new Set([...series.labels, ...SCRAPE_LABELS]) }] as const),
+  ['up', { labels: new Set(SCRAPE_LABELS), counter: false }],
+]);
+
 const RATE_LIKE = new Set(['rate', 'irate', 'increase', 'resets']);
 const GAUGE_LIKE = new Set(['delta', 'idelta', 'deriv', 'predict_linear', 'holt_winters', 'double_exponential_smoothing']);
 
@@ -126,7 +143,7 @@ function resultLabels(expr: string, node: SyntaxNode): Set<string> | undefined {
       return name === 'histogram_quantile' && inner ? new Set([...inner].filter((label) => label !== 'le')) : inner;
     }
     case 'VectorSelector':
-      return SERIES.get(selector(expr, node).metric)?.labels ?? new Set();
+      return SCRAPED.get(selector(expr, node).metric)?.labels ?? new Set();
     default:
       return undefined;
   }
@@ -143,7 +160,7 @@ function problemsOf(rule: Rule): string[] {
   if (selectors.length === 0) problems.push('selects no series');
   for (const node of selectors) {
     const { metric, matched } = selector(expr, node);
-    const series = SERIES.get(metric);
+    const series = SCRAPED.get(metric);
     if (!series) problems.push(`no series ${metric}`);
     else for (const label of matched.filter((name) => !series.labels.has(name))) problems.push(`${metric} has no label ${label}`);
   }
@@ -163,7 +180,7 @@ function problemsOf(rule: Rule): string[] {
     const name = text(expr, call.getChild('FunctionIdentifier')!);
     if (!RATE_LIKE.has(name) && !GAUGE_LIKE.has(name)) continue;
     for (const node of descendants(call, 'VectorSelector')) {
-      const series = SERIES.get(selector(expr, node).metric);
+      const series = SCRAPED.get(selector(expr, node).metric);
       if (series && series.counter !== RATE_LIKE.has(name)) problems.push(`${name}() of ${series.counter ? 'a counter' : 'a gauge'}: ${text(expr, node)}`);
     }
   }
@@ -191,11 +208,14 @@ describe('deploy/prometheus/alerts.yml', () => {
     }
   });
 
-  // Prometheus gives every scraped series the target's `job` and `instance`: a series' own label of that name is renamed
-  // `exported_job` (honor_labels off), so a rule selecting it never matches (an `absent` rule fires for good).
-  it('no series the services expose has a label Prometheus sets at scrape time (job, instance)', () => {
-    const clashing = [...SERIES].filter(([, { labels }]) => labels.has('job') || labels.has('instance')).map(([name]) => name);
+  // Prometheus gives every scraped series the target's `job`, `instance` and relabelled target labels: a series' own
+  // label of that name is renamed `exported_job` (honor_labels off), so a rule selecting it never matches (an `absent`
+  // rule fires for good).
+  it('no series the services expose has a label Prometheus sets at scrape time (job, instance, pod, app)', () => {
+    expect(SCRAPE_LABELS).toEqual(expect.arrayContaining(['job', 'instance', 'pod', 'app']));
+    const clashing = [...SERIES].filter(([, { labels }]) => SCRAPE_LABELS.some((label) => labels.has(label))).map(([name]) => name);
     expect(clashing).toEqual([]);
+    expect(SERIES.get('service_dependency_up')?.labels).toEqual(new Set(['service', 'dependency']));
   });
 
   it.each(rules.map((rule) => [rule.alert, rule] as const))('%s parses, and reads only series, labels and functions that fit what the services expose', (_, rule) => {
@@ -217,6 +237,8 @@ describe('deploy/prometheus/alerts.yml', () => {
     expect(problems('outbox_events_parked_total > 0 unless outbox_events_parked_total offset 1h')).toEqual([expect.stringMatching(/^offset of/)]);
     expect(problems('outbox_events_parked_total > 0 unless (outbox_events_parked_total offset 1h)')).toEqual([]);
     expect(SERIES.get('kafka_consumer_group_lag')?.labels).toEqual(new Set(['service', 'group', 'topic', 'partition']));
+    expect(problems('up{service="identity"} == 0')).toEqual(['up has no label service']);
+    expect(problems('absent(up{app="identity"})', '{{ $labels.pod }}')).toEqual(['annotation uses pod, which the result does not keep']);
   });
 
   it("loads in Prometheus' own rule loader and PromQL parser (the version deploy/prometheus/check pins), which refuses a broken rule", async () => {

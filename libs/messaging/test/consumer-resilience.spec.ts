@@ -336,6 +336,14 @@ describe('parked outbox entries, for an operator', () => {
 @Module({ imports: [PlatformModule.forService({ name: 'producer-only' })] })
 class ProducerOnlyModule {}
 
+/** `service_dependency_up` per dependency, as a scrape of /metrics reads it. */
+async function dependencyUp(url: string): Promise<Record<string, number>> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  return Object.fromEntries(
+    [...text.matchAll(/^service_dependency_up\{([^}]*)\} (\S+)$/gm)].map(([, labels, value]) => [/dependency="(\w+)"/.exec(labels)?.[1], Number(value)]),
+  );
+}
+
 describe('readiness', () => {
   it('goes not ready within seconds when the broker goes away after start, and stays live', async () => {
     const dataDir = runDir('lost-broker');
@@ -348,12 +356,15 @@ describe('readiness', () => {
       });
       const url = service.url;
       await eventually(async () => expect((await fetch(`${url}/health/ready`)).status).toBe(200), 30_000);
+      // What a scrape tells an alert (DependencyUnreachable): the same checks, per dependency.
+      expect(await dependencyUp(url)).toEqual({ kafka: 1, mongodb: 1 });
       await broker.stop();
       // Not ready within 10 s of losing the broker (the eventually fails the test otherwise).
       await eventually(async () => expect((await fetch(`${url}/health/ready`)).status).toBe(503), 10_000);
       const response = await fetch(`${url}/health/ready`);
       expect(JSON.stringify(await response.json())).toMatch(/"broker":false/);
       expect((await fetch(`${url}/health/live`)).status).toBe(200);
+      expect(await dependencyUp(url)).toEqual({ kafka: 0, mongodb: 1 });
     } finally {
       await service?.close().catch(() => undefined);
       await broker.stop();

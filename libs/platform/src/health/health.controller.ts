@@ -1,5 +1,5 @@
-import { EventProducer, KafkaEventServer, TopicAdmin } from '@lib/messaging';
-import { Controller, Get } from '@nestjs/common';
+import { EventProducer, gaugeMetric, KafkaEventServer, TopicAdmin } from '@lib/messaging';
+import { Controller, Get, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import {
   HealthCheck,
@@ -10,11 +10,27 @@ import {
 } from '@nestjs/terminus';
 import { Public } from '../auth/principal';
 
+/**
+ * Whether this process reaches each of its dependencies (`mongodb`, `kafka`): 1 or 0, checked at each scrape as
+ * readiness checks them. A pod that cannot reach one answers its scrape but not its readiness probe, so no request
+ * reaches it: only this series tells an alert (deploy/prometheus/alerts.yml, DependencyUnreachable).
+ */
+const dependencyUp = gaugeMetric({
+  name: 'service_dependency_up',
+  help: 'Whether the service reaches the dependency (1) or not (0), as its readiness checks it',
+  labelNames: ['dependency'],
+  async collect() {
+    await checkForScrape?.();
+  },
+});
+/** The running service's check (one per process; an in-process test booting several services uses its last). */
+let checkForScrape: (() => Promise<unknown>) | undefined;
+
 /** Liveness: the process answers. Readiness: the database and the broker connections are up, and the broker answers. */
 @ApiExcludeController()
 @Public()
 @Controller('health')
-export class HealthController {
+export class HealthController implements OnModuleInit, OnModuleDestroy {
   constructor(
     private readonly health: HealthCheckService,
     private readonly mongo: MongooseHealthIndicator,
@@ -22,6 +38,18 @@ export class HealthController {
     private readonly consumer: KafkaEventServer,
     private readonly admin: TopicAdmin,
   ) {}
+
+  private readonly scrapeCheck = () => this.dependencies();
+
+  onModuleInit(): void {
+    checkForScrape = this.scrapeCheck;
+  }
+
+  onModuleDestroy(): void {
+    if (checkForScrape !== this.scrapeCheck) return;
+    checkForScrape = undefined;
+    dependencyUp.reset();
+  }
 
   @Get('live')
   @HealthCheck()
@@ -32,25 +60,41 @@ export class HealthController {
   @Get('ready')
   @HealthCheck()
   ready() {
-    return this.health.check([
-      () => this.mongo.pingCheck('mongodb', { timeout: 1_500 }),
-      async (): Promise<HealthIndicatorResult> => {
-        const connected = this.producer.isConnected && this.consumer.isRunning;
-        // The clients' states miss a broker that went away (KafkaJS reports only a disconnect it was asked for).
-        const broker = connected && (await this.admin.reachable());
-        const up = connected && broker;
-        const result = {
-          kafka: {
-            status: up ? ('up' as const) : ('down' as const),
-            producer: this.producer.isConnected,
-            consumer: this.consumer.isRunning,
-            broker,
-            topics: this.consumer.topics,
-          },
-        };
-        if (!up) throw new HealthCheckError('kafka is not connected', result);
-        return result;
+    return this.health.check([() => this.mongoCheck(), () => this.kafkaCheck()]);
+  }
+
+  /** Both checks, their outcomes on the gauge. */
+  private dependencies(): Promise<unknown> {
+    return Promise.all([this.mongoCheck().catch(() => undefined), this.kafkaCheck().catch(() => undefined)]);
+  }
+
+  private async mongoCheck(): Promise<HealthIndicatorResult> {
+    try {
+      const result = await this.mongo.pingCheck('mongodb', { timeout: 1_500 });
+      dependencyUp.set({ dependency: 'mongodb' }, 1);
+      return result;
+    } catch (error) {
+      dependencyUp.set({ dependency: 'mongodb' }, 0);
+      throw error;
+    }
+  }
+
+  private async kafkaCheck(): Promise<HealthIndicatorResult> {
+    const connected = this.producer.isConnected && this.consumer.isRunning;
+    // The clients' states miss a broker that went away (KafkaJS reports only a disconnect it was asked for).
+    const broker = connected && (await this.admin.reachable());
+    const up = connected && broker;
+    dependencyUp.set({ dependency: 'kafka' }, up ? 1 : 0);
+    const result = {
+      kafka: {
+        status: up ? ('up' as const) : ('down' as const),
+        producer: this.producer.isConnected,
+        consumer: this.consumer.isRunning,
+        broker,
+        topics: this.consumer.topics,
       },
-    ]);
+    };
+    if (!up) throw new HealthCheckError('kafka is not connected', result);
+    return result;
   }
 }
