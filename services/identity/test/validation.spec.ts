@@ -101,7 +101,7 @@ const cases: BadInput[] = [
   { name: 'import: a body over 1 MB', method: 'POST', path: () => '/v1/users/import', token: () => ga, raw: JSON.stringify({ schemas: [LIST_RESPONSE], Resources: [{ userName: 'x'.repeat(1_100_000) }] }), status: 413 },
   { name: 'import: not a ListResponse', method: 'POST', path: () => '/v1/users/import', token: () => ga, body: () => ({ schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'], Resources: [{ externalId: 'x', userName: 'x@example.com' }] }), status: 400, field: 'schemas' },
   { name: 'import: unknown top-level field', method: 'POST', path: () => '/v1/users/import', token: () => ga, body: () => ({ ...scim([{ externalId: 'x', userName: 'x@example.com' }]), Operations: [] }), status: 400, field: 'Operations' },
-  { name: 'import: Resources not a list of objects', method: 'POST', path: () => '/v1/users/import', token: () => ga, body: () => scim(['x@example.com']), status: 400, field: 'Resources' },
+  { name: 'import: Resources not a list', method: 'POST', path: () => '/v1/users/import', token: () => ga, body: () => ({ schemas: [LIST_RESPONSE], Resources: { externalId: 'x' } }), status: 400, field: 'Resources' },
   // partners and locations (operator)
   { name: 'register: bad country', method: 'POST', path: () => '/v1/partners', operator: true, body: () => register({ locations: [{ ...location('C-1'), country: 'XX' }] }), status: 400, field: 'locations.0.country' },
   { name: 'register: a list where a location belongs', method: 'POST', path: () => '/v1/partners', operator: true, body: () => register({ locations: [[]] }), status: 400, field: 'locations' },
@@ -268,16 +268,27 @@ describe('bad input', () => {
         { userName: 'noid@example.com' },
         { externalId: `y-${randomUUID()}`, userName: 'not an email' },
         { externalId: `z-${randomUUID()}`, userName: existing.email.toUpperCase() },
+        // Entries that are no User object: each rejected, as the others are.
+        null,
+        'someone@example.com',
       ]),
     });
     expect(answer.status).toBe(200);
-    expect(answer.body.summary).toEqual({ created: 1, updated: 1, deactivated: 0, unchanged: 0, rejected: 2 });
+    expect(answer.body.summary).toEqual({ created: 1, updated: 1, deactivated: 0, unchanged: 0, rejected: 4 });
     expect(answer.body.results.map((r: any) => [r.index, r.outcome, r.reason])).toEqual([
       [0, 'created', undefined],
       [1, 'rejected', 'externalId is required'],
       [2, 'rejected', 'no valid email address (emails[].value or userName)'],
       // The user created by hand with that email is linked to the directory entry.
       [3, 'updated', expect.stringContaining('linked to the directory by email')],
+      [4, 'rejected', 'resource is not a SCIM User object'],
+      [5, 'rejected', 'resource is not a SCIM User object'],
     ]);
+  });
+
+  it('answers an export with no users (an empty ListResponse, as SCIM sends for an empty group or past the last page) with nothing done', async () => {
+    const answer = await client.call('POST', '/v1/users/import', { token: ga, body: { schemas: [LIST_RESPONSE], totalResults: 0, Resources: [] } });
+    expect(answer.status).toBe(200);
+    expect(answer.body).toEqual({ summary: { created: 0, updated: 0, deactivated: 0, unchanged: 0, rejected: 0 }, results: [] });
   });
 });

@@ -1,5 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { ArrayNotEmpty, IsArray, IsInt, IsObject, IsOptional, IsString, Min } from 'class-validator';
+import { IsArray, IsInt, IsOptional, IsString, Min } from 'class-validator';
 
 export const SCIM_LIST_RESPONSE = 'urn:ietf:params:scim:api:messages:2.0:ListResponse';
 
@@ -67,10 +67,10 @@ export class ScimListResponseInput {
       },
     ],
   })
+  // Each entry is the import's to check (one that is no object is `rejected`, the others imported), and none at all
+  // is an export with no users (SCIM's empty ListResponse): nothing to do.
   @IsArray()
-  @ArrayNotEmpty()
-  @IsObject({ each: true })
-  Resources!: Array<Record<string, unknown>>;
+  Resources!: unknown[];
 }
 
 export const ImportOutcomes = ['created', 'updated', 'deactivated', 'unchanged', 'rejected'] as const;
