@@ -121,6 +121,35 @@ describe('giving claims back after a failed write', () => {
     expect(await claims().findOne({ _id: location })).toMatchObject({ partnerId, listed: true });
   });
 
+  it('answers a request whose identical twin wrote the partner first (its first admin still pending) with that registration, finished, not 409', async () => {
+    const partnerId = id('P');
+    const location = id('T');
+    const partners = booted.service.app.get(PartnersRepository);
+    const email = `ga-${randomUUID().slice(0, 8)}@example.com`;
+    const body = { partnerId, name: 'Fabrikam', locations: [{ locationId: location, country: 'DE', legalName: 'Fabrikam GmbH' }], globalAdmin: { email, displayName: 'GA' } };
+    // Between this request's read (no partner yet) and its write, the twin writes the partner and has not written
+    // its first admin yet.
+    const twinAdmin = randomUUID();
+    const original = partners.register.bind(partners);
+    const spy = jest.spyOn(partners, 'register').mockImplementationOnce(async (partner) => {
+      await original({ ...partner, pendingAdmin: { ...partner.pendingAdmin, userId: twinAdmin } });
+      return original(partner);
+    });
+    let answer;
+    try {
+      answer = await client.call('POST', '/v1/partners', { operator: true, body });
+    } finally {
+      spy.mockRestore();
+    }
+    expect(answer.status).toBe(201);
+    expect(answer.body).toMatchObject({ partnerId, globalAdminUserId: twinAdmin });
+    // The twin's admin, written: the registration is finished, once.
+    const admin = await db.collection('users').findOne({ _id: twinAdmin as never });
+    expect(admin).toMatchObject({ partnerId, email });
+    expect(await db.collection('users').countDocuments({ partnerId })).toBe(1);
+    expect((await partners.find(partnerId))?.pendingAdmin).toBeUndefined();
+  });
+
   it('answers 409 busy (try again) when a location\'s claim keeps changing under the registration, and stores nothing', async () => {
     const model = booted.service.app.get<Model<LocationClaim>>(getModelToken(LocationClaim.name), { strict: false });
     const location = id('C');

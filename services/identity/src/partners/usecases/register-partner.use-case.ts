@@ -60,23 +60,7 @@ export class RegisterPartner {
     if (repeated.length) throw new ValidationProblem(repeated);
 
     const existing = await this.partners.find(partnerId);
-    if (existing) {
-      const pending = existing.pendingAdmin;
-      // The key's own partner (its id derives from the key): ownCreation (422 for another request's). With a partnerId
-      // named, only the same request's fingerprint tells a retry.
-      const sameRequest = input.partnerId
-        ? idempotency !== undefined && existing.createdByRequest === idempotency.fingerprint
-        : ownCreation(existing, idempotency) !== null;
-      // A retry after a crash between the two writes (the same request, or the same registration: partner, locations
-      // and admin as stored) finishes the registration; anything else is a conflict.
-      if (sameRequest || (input.partnerId && pending && sameRegistration(existing, pending, { name: input.name, locations, admin: input.globalAdmin }))) {
-        if (pending) await this.completeBootstrap.execute(existing);
-        const globalAdminUserId = pending?.userId ?? existing.firstAdminUserId;
-        return { ...toPartnerView(existing), ...(globalAdminUserId !== undefined && { globalAdminUserId }) };
-      }
-      if (!input.partnerId) throw idempotencyKeyReused();
-      throw Problems.conflict(`Partner ${partnerId} is already registered.`, { errors: [{ field: 'partnerId', message: 'is already registered' }] });
-    }
+    if (existing) return this.registered(existing, input, locations, idempotency);
 
     let claimed: Claims;
     try {
@@ -100,12 +84,34 @@ export class RegisterPartner {
       // could ever use or retry into them). Those an identical request took over stay with it; anything left
       // behind (a crash right here, a failing database) is removed by the sweep after its grace period.
       await this.partners.release(claimed).catch(() => undefined);
-      if (error instanceof PartnerExistsError) {
-        throw Problems.conflict(error.message, { errors: [{ field: 'partnerId', message: 'is already registered' }] });
-      }
-      throw error;
+      // Written meanwhile: by an identical request running at the same time (answered as its retry would be, above),
+      // or by another one (409).
+      if (!(error instanceof PartnerExistsError)) throw error;
+      const written = await this.partners.find(partnerId);
+      if (written) return this.registered(written, input, locations, idempotency);
+      throw Problems.conflict(error.message, { errors: [{ field: 'partnerId', message: 'is already registered' }] });
     }
     await this.completeBootstrap.execute(partner);
     return { ...toPartnerView(partner), globalAdminUserId: pendingAdmin.userId };
+  }
+
+  /** The answer to a request for a partner already written: its registration, if the request is its retry; else 409. */
+  private async registered(existing: Partner, input: RegisterPartnerInput, locations: Location[], idempotency?: IdempotentRequest): Promise<PartnerView> {
+    const partnerId = existing._id;
+    const pending = existing.pendingAdmin;
+    // The key's own partner (its id derives from the key): ownCreation (422 for another request's). With a partnerId
+    // named, only the same request's fingerprint tells a retry.
+    const sameRequest = input.partnerId
+      ? idempotency !== undefined && existing.createdByRequest === idempotency.fingerprint
+      : ownCreation(existing, idempotency) !== null;
+    // A retry after a crash between the two writes (the same request, or the same registration: partner, locations
+    // and admin as stored) finishes the registration; anything else is a conflict.
+    if (sameRequest || (input.partnerId && pending && sameRegistration(existing, pending, { name: input.name, locations, admin: input.globalAdmin }))) {
+      if (pending) await this.completeBootstrap.execute(existing);
+      const globalAdminUserId = pending?.userId ?? existing.firstAdminUserId;
+      return { ...toPartnerView(existing), ...(globalAdminUserId !== undefined && { globalAdminUserId }) };
+    }
+    if (!input.partnerId) throw idempotencyKeyReused();
+    throw Problems.conflict(`Partner ${partnerId} is already registered.`, { errors: [{ field: 'partnerId', message: 'is already registered' }] });
   }
 }
