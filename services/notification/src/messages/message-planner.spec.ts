@@ -27,7 +27,8 @@ function planner(users: AccessUser[]): MessagePlanner {
     companyAdmins: async (partnerId: string) => active(partnerId).filter((u) => u.roles.some((r) => r.role === 'GLOBAL_ADMIN' || r.role === 'ACCOUNT_ADMIN')),
     holders: async (partnerId: string, locationId: string, role: Role) =>
       active(partnerId).filter((u) => u.grants.includes(`${role}:${locationId}`) || u.grants.includes(`${role}:*`)),
-    locationById: async () => ({ _id: 'L-1', legalName: 'Northwind Traders' }),
+    // L-1 is the partner's; L-9 another partner's.
+    locationById: async (id: string) => (id === 'L-9' ? { _id: 'L-9', partnerId: 'P-2', legalName: 'Fabrikam GmbH' } : { _id: id, partnerId: PARTNER, legalName: 'Northwind Traders' }),
   } as unknown as AccessPolicy;
   // allIncentivesAdmins: find({ partnerId, active: true, 'roles.role': 'INCENTIVES_ADMIN' }).sort({ _id: 1 }).lean()
   const model = {
@@ -185,6 +186,19 @@ describe('MessagePlanner, an enrollment ending INELIGIBLE', () => {
   it('tells the location admins of one Enroll started (INVITED, Submit next) that ends', async () => {
     const plan = await planner([admin]).plan(Topics.enrollments, ineligible('INVITED', { started: true }));
     expect(plan).toMatchObject({ template: 'enrollment-ineligible', recipients: [expect.objectContaining({ userId: 'admin-1' })] });
+  });
+
+  it("names the location by its legal name when the view knows it as the partner's, and by its id alone when it is another partner's", async () => {
+    expect((await planner([admin]).plan(Topics.enrollments, ineligible('ENROLLED')))?.context.locationLabel).toBe('Northwind Traders (L-1)');
+    // A producer's mistake: another partner's location named as this partner's. Its legal name stays that partner's.
+    const foreign = createEnvelope({
+      type: 'EnrollmentIneligible',
+      source: 'enrollment',
+      partnerId: PARTNER,
+      locationId: 'L-9',
+      data: { enrollmentId: 'e-9', programId: 'prog-1', partnerId: PARTNER, locationId: 'L-9', fiscalYear: 'FY28', status: 'INELIGIBLE', previousStatus: 'ENROLLED', reasons: [], missing: [], revision: 3, completed: false },
+    });
+    expect((await planner([admin]).plan(Topics.enrollments, foreign))?.context.locationLabel).toBe('L-9');
   });
 });
 

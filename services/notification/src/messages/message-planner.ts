@@ -137,7 +137,7 @@ export class MessagePlanner {
       audience: incentivesAdminsOf([data.locationId]),
       context: {
         programLabel: data.programName ?? data.programId,
-        locationLabel: await this.directory.locationLabel(data.locationId),
+        locationLabel: await this.directory.locationLabel(data.locationId, data.partnerId),
         fiscalYear: data.fiscalYear,
       },
       link: data.getStartedUrl,
@@ -167,7 +167,7 @@ export class MessagePlanner {
       audience: { roles: [...COMPANY_ROLES] },
       context: {
         programLabel: data.programName ?? data.programId,
-        locationLabel: await this.directory.locationLabel(data.locationId),
+        locationLabel: await this.directory.locationLabel(data.locationId, data.partnerId),
         fiscalYear: data.fiscalYear,
       },
       link: this.link(`/account/users?locationId=${encodeURIComponent(data.locationId)}&role=INCENTIVES_ADMIN`),
@@ -181,7 +181,7 @@ export class MessagePlanner {
   private async enrollment(template: TemplateName, data: EnrollmentEvent): Promise<MessagePlan> {
     const context: Record<string, unknown> = {
       programLabel: data.programName ?? data.programId,
-      locationLabel: await this.directory.locationLabel(data.locationId),
+      locationLabel: await this.directory.locationLabel(data.locationId, data.partnerId),
       fiscalYear: data.fiscalYear,
       statusLabel: statusLabel(data.status),
       // The reasons that only say what `missing` lists (in the enrollment's words) are left out: the email lists the
@@ -255,7 +255,7 @@ export class MessagePlanner {
       context: {
         profileKindLabel: kind,
         profileLabel: data.name ?? (data.maskedAccount ? `${data.maskedAccount}` : data.profileId),
-        locationLabel: data.locationId ? await this.directory.locationLabel(data.locationId) : undefined,
+        locationLabel: data.locationId ? await this.directory.locationLabel(data.locationId, data.partnerId) : undefined,
         reasons: data.reasons ?? [],
       },
       link: this.link(`/incentives/payout-and-tax/${kind}/${encodeURIComponent(data.profileId)}`),
@@ -272,7 +272,7 @@ export class MessagePlanner {
       recipients: await this.directory.incentivesAdmins(data.partnerId, data.locationId),
       audience: incentivesAdminsOf([data.locationId]),
       context: {
-        locationLabel: await this.directory.locationLabel(data.locationId),
+        locationLabel: await this.directory.locationLabel(data.locationId, data.partnerId),
         expiresOn: longDate(data.expiresAt),
         ...expiryNow(data, new Date()),
       },

@@ -113,10 +113,13 @@ export class RecipientDirectory {
     return { to: { email: user.email, displayName: user.displayName } };
   }
 
-  /** "Contoso Ltd (L123)" when the view knows the location, else its id. */
-  async locationLabel(locationId: string): Promise<string> {
+  /**
+   * "Contoso Ltd (L123)" when the view knows the location as the partner's, else its id: an event naming another
+   * partner's location (a producer's mistake) tells the partner's people nothing of it (SPEC 1, Roles 4).
+   */
+  async locationLabel(locationId: string, partnerId: string): Promise<string> {
     const location = await this.policy.locationById(locationId);
-    return location ? `${location.legalName} (${locationId})` : locationId;
+    return location?.partnerId === partnerId ? `${location.legalName} (${locationId})` : locationId;
   }
 }
 
