@@ -184,8 +184,12 @@ describe('fiscal-year rollover', () => {
       const sliced = await operator('/v1/operator/rollover', { fromFiscalYear: CURRENT_FY, programId, after: first });
       expect(sliced.status).toBe(400);
       expect(JSON.stringify(sliced.body)).toContain('after');
+      // A run stopped at `limit` answers no `resumeAfter` then (it would be refused): the next run goes on by itself.
+      const limited = await operator('/v1/operator/rollover', { fromFiscalYear: CURRENT_FY, programId, limit: 1 });
+      expect(limited.body).toEqual(expect.objectContaining({ examined: 1, expired: 1, complete: false }));
+      expect(limited.body).not.toHaveProperty('resumeAfter');
       const atYearEnd = await operator('/v1/operator/rollover', { fromFiscalYear: CURRENT_FY });
-      expect(atYearEnd.body).toEqual(expect.objectContaining({ examined: 2, renewed: 0, actionRequired: 0, expired: 2, leftForYearEnd: 0, unfinished: 0, conflicts: 0, complete: true }));
+      expect(atYearEnd.body).toEqual(expect.objectContaining({ examined: 1, renewed: 0, actionRequired: 0, expired: 1, leftForYearEnd: 0, unfinished: 0, conflicts: 0, complete: true }));
     } finally {
       clock.mockRestore();
     }

@@ -114,7 +114,10 @@ export class RolloverSummaryDto {
   @ApiProperty({ description: 'Whether every event published before the run had been consumed (false only in a run with `force`: otherwise it answers 503)' })
   caughtUp!: boolean;
   @ApiProperty({ description: 'False when it stopped early, at `limit` or at shutdown (a rerun continues)' }) complete!: boolean;
-  @ApiPropertyOptional({ description: 'Stopped at `limit`: the last enrollment it looked at; send it as `after` to go on from there' })
+  @ApiPropertyOptional({
+    description:
+      'An early run (before the year is over) stopped at `limit`: the last enrollment it looked at; send it as `after` to go on from there. Once the year is over, none: run again without `after` (every run marks what it decides)',
+  })
   resumeAfter?: string;
 }
 

@@ -179,6 +179,14 @@ export class RollOverFiscalYear {
     const started = Date.now();
     const toFiscalYear = nextFiscalYear(fromFiscalYear);
     if (programId !== undefined && !(await this.programs.find(programId))) throw Problems.notFound(`Program ${programId}`);
+    // An operator may end the year early on purpose (endYearNow): decided as at its end.
+    const yearOver = endYearNow || this.clock.now() >= fiscalYearRange(fromFiscalYear).end;
+    // Slices (`after`) are an early run's: once the year is over every run decides what is left and marks it (a rerun
+    // goes on by itself), and its review unmarks enrollments of any `_id` for the cursor to decide again. Refused
+    // before the catch-up wait: a request that cannot run is told so at once, not after waiting or a 503.
+    if (after !== undefined && yearOver) {
+      throw Problems.field('after', `applies to a run before ${fromFiscalYear} is over; once it is, run again without it (every run marks what it decides)`);
+    }
     const caughtUp = await this.catchUp.waitOrRefuse({
       force,
       what: `The rollover of ${fromFiscalYear} decided nothing`,
@@ -208,13 +216,6 @@ export class RollOverFiscalYear {
       caughtUp,
       complete: true,
     };
-    // An operator may end the year early on purpose (endYearNow): decided as at its end.
-    const yearOver = endYearNow || this.clock.now() >= fiscalYearRange(fromFiscalYear).end;
-    // Slices (`after`) are an early run's: once the year is over every run decides what is left and marks it (a rerun
-    // goes on by itself), and its review unmarks enrollments of any `_id` for the cursor to decide again.
-    if (after !== undefined && yearOver) {
-      throw Problems.field('after', `applies to a run before ${fromFiscalYear} is over; once it is, run again without it (every run marks what it decides)`);
-    }
     // What an early run continued, decided again now that the year is over; first, so that one it unmarks (reopened)
     // is decided by the cursor below.
     if (yearOver) await this.review.run(summary, lease);
@@ -260,7 +261,8 @@ export class RollOverFiscalYear {
         }
         if (limit !== undefined && summary.examined + batch.length >= limit) {
           summary.complete = false;
-          summary.resumeAfter = lastId;
+          // Where an early run's next slice goes on (`after`); once the year is over a rerun goes on by itself.
+          if (!yearOver) summary.resumeAfter = lastId;
           break;
         }
         batch.push(doc as unknown as Enrollment);
