@@ -257,6 +257,30 @@ describe('the tax ids of a non-US profile: blank is refused, null removes', () =
     expect(renewed.status).toBe(200);
     expect(renewed.body).toMatchObject({ revision: before!.revision + 1, status: 'PENDING_VALIDATION' });
   });
+
+  it("a PATCH to another incorporation country keeps no tax id it does not send (they were the other country's); the same country keeps them", async () => {
+    const before = await raw();
+    const withIds = await call(h, 'PATCH', path(), { token: other, body: { taxId: 'FTIN55512345', vatId: 'DE999999999' }, headers: ifMatch(before!.version) });
+    expect(withIds.body).toMatchObject({ incorporationCountry: 'DE', maskedTaxId: '****2345', maskedVatId: '****9999' });
+    const same = await call(h, 'PATCH', path(), { token: other, body: { incorporationCountry: 'DE', expiresAt: inDays(300) }, headers: ifMatch((await raw())!.version) });
+    expect(same.body).toMatchObject({ incorporationCountry: 'DE', maskedTaxId: '****2345', maskedVatId: '****9999' });
+    const moved = await call(h, 'PATCH', path(), { token: other, body: { incorporationCountry: 'FR' }, headers: ifMatch((await raw())!.version) });
+    expect(moved.status).toBe(200);
+    expect(moved.body).toMatchObject({ incorporationCountry: 'FR', maskedTaxId: null, maskedVatId: null, revision: same.body.revision + 1 });
+    const after = await raw();
+    expect(after).not.toHaveProperty('sealedTaxId');
+    expect(after).not.toHaveProperty('sealedVatId');
+    const given = await call(h, 'PATCH', path(), { token: other, body: { incorporationCountry: 'AT', vatId: 'ATU12345678' }, headers: ifMatch(after!.version) });
+    expect(given.body).toMatchObject({ incorporationCountry: 'AT', maskedTaxId: null, maskedVatId: '****5678' });
+  });
+
+  it('reads a foreign TIN of 30 letters or digits pasted in groups of two (44 characters with the dashes) as those 30', async () => {
+    const grouped = 'AB-12-34-56-78-90-CD-12-34-56-78-90-EF-12-34';
+    expect(grouped.length).toBe(44);
+    const answer = await call(h, 'PATCH', path(), { token: other, body: { taxId: grouped }, headers: ifMatch((await raw())!.version) });
+    expect(answer.status).toBe(200);
+    expect(answer.body).toMatchObject({ maskedTaxId: '****1234' });
+  });
 });
 
 describe('concurrency and retries', () => {

@@ -56,10 +56,11 @@ export class CreateTaxProfileDto {
 
   // Blank ("   ") is refused, not taken for "no tax id" (on a change that would silently remove the stored one).
   @ApiPropertyOptional({ type: String, example: '12-3456789', description: 'US TIN (required for US) or foreign TIN. Secret. Not blank.' })
-  @IsOptional() @IsString() @Matches(/\S/, { message: 'taxId must not be blank' }) @Length(1, 40) taxId?: string | null;
+  // At most 80 characters as typed or pasted (grouped with spaces, dots or dashes): the rules check the id without them.
+  @IsOptional() @IsString() @Matches(/\S/, { message: 'taxId must not be blank' }) @Length(1, 80) taxId?: string | null;
 
   @ApiPropertyOptional({ type: String, example: 'DE123456789', description: 'Non-US only. Secret. Not blank.' })
-  @IsOptional() @IsString() @Matches(/\S/, { message: 'vatId must not be blank' }) @Length(1, 40) vatId?: string | null;
+  @IsOptional() @IsString() @Matches(/\S/, { message: 'vatId must not be blank' }) @Length(1, 80) vatId?: string | null;
 
   @ApiProperty({ type: [TaxDocumentDto] })
   @IsArray() @ArrayMinSize(1) @ArrayMaxSize(20) @IsObject({ each: true }) @ValidateNested({ each: true }) @Type(() => TaxDocumentDto)

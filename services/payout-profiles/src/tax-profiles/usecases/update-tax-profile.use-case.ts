@@ -15,7 +15,7 @@ import { checkTaxDetails, expiryProblems, sealTaxIds, toDocuments } from '../tax
 /**
  * Changes the tax profile of a location (If-Match). A real change is a new revision, pending validation, with a
  * validation request; the same details sent again change nothing, unless the profile is `ACTION_REQUIRED` (they submit
- * it again: a new revision). Tax ids left out are kept while the incorporation stays the same; `taxId: null` / `vatId: null`
+ * it again: a new revision). Tax ids left out are kept while the incorporation and its country stay the same; `taxId: null` / `vatId: null`
  * remove them (a US TIN is required, so it can only be replaced).
  */
 @Injectable()
@@ -39,7 +39,8 @@ export class UpdateTaxProfile {
     const id = current._id;
     const open = (sealed: TaxProfile['sealedTaxId'], field: string) => (sealed ? this.secrets.open(sealed, `${id}:${field}`) : undefined);
     const incorporation = input.incorporation ?? current.incorporation;
-    const sameIncorporation = incorporation === current.incorporation;
+    // Tax ids are a country's: another incorporation, or another country of incorporation, keeps none it does not send.
+    const sameIncorporation = incorporation === current.incorporation && (input.incorporationCountry ?? current.incorporationCountry) === current.incorporationCountry;
     // Omitted (undefined): the stored one, while the incorporation stays; null: none (removed). A blank one is refused
     // (DTO and checkTaxDetails), so it cannot remove a stored tax id unnoticed.
     const given = (value: string | null | undefined, stored: TaxProfile['sealedTaxId'], field: string) =>
