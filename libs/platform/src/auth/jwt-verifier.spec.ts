@@ -28,7 +28,7 @@ beforeAll(async () => {
       .setIssuer(ISSUER)
       .setAudience('incentives-platform')
       .setSubject('u1')
-      .setIssuedAt()
+      .setIssuedAt(typeof claims.iat === 'number' ? claims.iat : undefined) // the claims' own `iat` when they have one
       .setExpirationTime(Math.floor(Date.now() / 1000) + expiresInSeconds)
       .sign(privateKey);
 });
@@ -74,6 +74,8 @@ it("allows the clock skew between the issuer and this replica: a token from an i
   // Beyond the tolerance: not yet valid, or expired.
   const farAhead = Math.floor(Date.now() / 1000) + CLOCK_TOLERANCE_SECONDS + 60;
   await expect(v.verify(await sign({ partnerId: 'p1', nbf: farAhead }, 600))).rejects.toThrow(new InvalidTokenError('The access token is not valid.'));
+  // Issued (`iat`) beyond it, with no `nbf` (identity's tokens carry none): not valid yet either.
+  await expect(v.verify(await sign({ partnerId: 'p1', iat: farAhead }, 600))).rejects.toThrow(new InvalidTokenError('The access token is not valid.'));
   later(CLOCK_TOLERANCE_SECONDS * 1000);
   await expect(verifier().verify(shortLived)).rejects.toThrow(new InvalidTokenError('The access token has expired.'));
 });

@@ -73,6 +73,11 @@ export class JwtVerifier {
       if (error instanceof errors.JOSEError) throw new InvalidTokenError('The access token is not valid.');
       throw error;
     }
+    // jose compares `iat` with the clock only given a maximum token age: a token issued in the future (an issuer whose
+    // clock runs ahead) would be good for longer than it says. Refused as one not valid yet (`nbf`) is.
+    if (typeof payload.iat === 'number' && payload.iat > Date.now() / 1000 + CLOCK_TOLERANCE_SECONDS) {
+      throw new InvalidTokenError('The access token is not valid.');
+    }
     const userId = payload[this.config.JWT_USER_CLAIM];
     const partnerId = payload[this.config.JWT_PARTNER_CLAIM];
     if (typeof userId !== 'string' || !userId || typeof partnerId !== 'string' || !partnerId) {

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { fingerprintKey, FingerprintKeySettings, legacyRequestHash, requestFingerprint } from './idempotency-fingerprint';
+import { idempotencyCaller } from './idempotency';
 
 const request = { params: { partnerId: 'P1' }, body: { kind: 'TAX', tin: '123456789' } };
 const id = 'U1|POST /v1/tax-profiles|key-1';
@@ -88,5 +89,17 @@ describe('Idempotency-Key request fingerprints', () => {
     const key = fingerprintKey(settings());
     expect(requestFingerprint(key, id, { ...request, ifMatch: '"3"' }, 1)).toBe(requestFingerprint(key, id, request, 1));
     expect(requestFingerprint(key, id, request, 1)).not.toBe(requestFingerprint(key, id, request));
+  });
+});
+
+describe('idempotencyCaller: whose keys a request uses, as the auth guard verified it', () => {
+  it.each([
+    ['a user', { principal: { userId: 'u-1', partnerId: 'p-1', claims: {} } }, 'u-1'],
+    ['the operator', { operator: true as const }, 'operator'],
+    // Not the operator's keys, also when a wrong X-Operator-Key came with it (the header alone proves nothing).
+    ['a scoped credential', { operator: 'payments back office' }, 'credential:payments back office'],
+    ['nobody verified', {}, 'anonymous'],
+  ])('%s', (_, request, caller) => {
+    expect(idempotencyCaller(request)).toBe(caller);
   });
 });

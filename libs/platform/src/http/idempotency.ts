@@ -209,13 +209,13 @@ export class IdempotencyInterceptor implements NestInterceptor, OnModuleInit {
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
     // Bound by @Idempotent() to the endpoints that honour the header: nothing to look up here.
     if (context.getType() !== 'http') return next.handle();
-    const request = context.switchToHttp().getRequest<Request & { principal?: Principal }>();
+    const request = context.switchToHttp().getRequest<CallerRequest>();
     const response = context.switchToHttp().getResponse<Response>();
     const key = request.headers['idempotency-key'];
     if (key === undefined) return next.handle();
     // A validation failure like any other (a bad If-Match names its header the same way): a field list.
     if (typeof key !== 'string' || !KEY_PATTERN.test(key)) throw Problems.field('Idempotency-Key', 'must be 1 to 200 visible ASCII characters');
-    const caller = request.principal?.userId ?? (request.headers['x-operator-key'] ? 'operator' : 'anonymous');
+    const caller = idempotencyCaller(request);
     const id = `${caller}|${request.method} ${request.route?.path ?? request.path}|${key}`;
     const ifMatch = request.headers['if-match'];
     const fingerprinted = { params: request.params, body: request.body ?? null, ...(ifMatch !== undefined && { ifMatch: ifMatchTag(ifMatch) }) };
@@ -364,4 +364,18 @@ export class IdempotencyInterceptor implements NestInterceptor, OnModuleInit {
       this.logger.warn(`${id}: the claim could not be released (${error}); a retry gets 409 until the lease ends`);
     }
   }
+}
+
+type CallerRequest = Request & { principal?: Principal; operator?: true | string };
+
+/**
+ * Whose keys a request's are: the user's, the operator's, or a scoped credential's (by its name), as the auth guard
+ * verified them (`request.operator`), never from a header merely sent: a scoped credential sent with a wrong
+ * X-Operator-Key beside it is that credential's caller, not the operator's.
+ */
+export function idempotencyCaller(request: Pick<CallerRequest, 'principal' | 'operator'>): string {
+  if (request.principal?.userId) return request.principal.userId;
+  if (request.operator === true) return 'operator';
+  if (typeof request.operator === 'string') return `credential:${request.operator}`;
+  return 'anonymous';
 }
