@@ -13,6 +13,9 @@ import { Enrollment } from '../src/enrollments/enrollment.schema';
 import { EnrollmentsModule } from '../src/enrollments/enrollments.module';
 import { EndIneligibleProgramEnrollments } from '../src/enrollments/usecases/end-ineligible-program-enrollments.use-case';
 import { MarkIneligible } from '../src/enrollments/usecases/mark-ineligible.use-case';
+import { RecordEligibilityDecision } from '../src/enrollments/usecases/record-eligibility-decision.use-case';
+import { enrollmentId } from '../src/common/ids';
+import { randomUUID } from 'node:crypto';
 import {
   approvedProfiles,
   bankProfile,
@@ -21,6 +24,7 @@ import {
   eligibility,
   eligibilityKnown,
   enrollmentEvents,
+  issueInvitation,
   enrollmentEventsSettled,
   Harness,
   defaultBankProfile,
@@ -182,6 +186,41 @@ describe('an open program changed to require eligibility', () => {
     expect(await stored(l1)).toMatchObject({ status: 'INELIGIBLE', reasons: ['Volume below the threshold.'] });
     expect(await stored(l3)).toMatchObject({ status: 'INELIGIBLE', reasons: ['Not in the program region.'] });
     for (const id of [l1, l3]) expect(eventsOf(id).filter((e) => e.type === 'EnrollmentIneligible')).toHaveLength(1);
+  });
+
+  it('an eligible decision handled while the sweep ends an enrollment only invited (after its read of the view) leaves it INVITED', async () => {
+    const program = await createProgram(h, { requiresEligibility: false });
+    await issueInvitation(h, w, program, w.L1);
+    const id = enrollmentId({ programId: program.programId, locationId: w.L1, fiscalYear: program.fiscalYear });
+    await eventually(async () => expect((await stored(id))?.status).toBe('INVITED'));
+    await notEligible(program, w.L1, ['Volume below the threshold.']);
+    await settle(program, [w.L1]);
+
+    const markIneligible = service(EnrollmentsModule, MarkIneligible);
+    const decide = service(EnrollmentsModule, RecordEligibilityDecision);
+    const original = markIneligible.execute.bind(markIneligible);
+    let raced = false;
+    // The sweep read the view (not eligible) and is about to end the enrollment: the newer eligible decision is handled
+    // right then (the view written; the enrollment, still INVITED, has nothing to reopen).
+    const spy = jest.spyOn(markIneligible, 'execute').mockImplementation(async (decision) => {
+      if (!raced && decision.programId === program.programId && decision.locationId === w.L1) {
+        raced = true;
+        await decide.execute({ ...decision, eligible: true, reasons: [] }, new Date(), randomUUID());
+        expect((await stored(id))?.status).toBe('INVITED');
+      }
+      return original(decision);
+    });
+    try {
+      expect((await requireEligibility(program, program.revision)).status).toBe(200);
+      await waitForEnrollmentEvent(h, id, 'EnrollmentIneligible');
+      await settle(program, [w.L1]);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(raced).toBe(true);
+    // Ended on the decision read before, then invited again on the newest one.
+    expect(await stored(id)).toMatchObject({ status: 'INVITED', reasons: [] });
+    expect(eventsOf(id).map((e) => e.type).slice(-2)).toEqual(['EnrollmentIneligible', 'EnrollmentInvited']);
   });
 
   it("does not end an enrollment on a kept decision naming another partner (kept while the location was not known), even when the view's latest decision is the owner's", async () => {

@@ -8,6 +8,7 @@ import type { Enrollment } from '../enrollment.schema';
 import type { EnrollmentsRepository } from '../enrollments.repository';
 import { EndIneligibleProgramEnrollments } from './end-ineligible-program-enrollments.use-case';
 import type { MarkIneligible } from './mark-ineligible.use-case';
+import type { ReopenInvitation } from './reopen-invitation.use-case';
 
 const REVISION = 4;
 const requiring = { _id: 'prog', requiresEligibility: true, state: 'OPEN', eligibilityRequiredSince: REVISION } as unknown as Program;
@@ -26,13 +27,20 @@ function sweep(programs: Array<Program | null>) {
   const ofProgramIn = jest.fn(async (_id: string, _statuses: unknown, _limit: number, after?: string) => (after === undefined ? enrollments : []));
   const collection = { find: (query: { _id: { $in: string[] } }) => ({ toArray: async () => views.filter((v) => query._id.$in.includes(v._id)) }) };
   const execute = jest.fn(async () => undefined);
+  const reopen = jest.fn(async () => null);
   const use = new EndIneligibleProgramEnrollments(
     { find } as unknown as ReadPrograms,
     { ofProgramIn } as unknown as EnrollmentsRepository,
     { eligibilityModel: { collection } } as unknown as ViewsRepository,
     { execute } as unknown as MarkIneligible,
+    { execute: reopen } as unknown as ReopenInvitation,
   );
-  return { use, ended: () => execute.mock.calls.map((call) => (call as unknown as [{ locationId: string }])[0].locationId), count };
+  return {
+    use,
+    ended: () => execute.mock.calls.map((call) => (call as unknown as [{ locationId: string }])[0].locationId),
+    reopened: () => reopen.mock.calls.map((call) => (call as unknown as [{ locationId: string }])[0].locationId),
+    count,
+  };
 }
 
 describe('EndIneligibleProgramEnrollments', () => {
@@ -41,9 +49,11 @@ describe('EndIneligibleProgramEnrollments', () => {
   afterEach(() => jest.restoreAllMocks());
 
   it('ends every unfinished enrollment of a location not eligible while the program still requires eligibility', async () => {
-    const { use, ended, count } = sweep([requiring]);
+    const { use, ended, reopened, count } = sweep([requiring]);
     expect(await use.execute('prog', REVISION)).toBe(count);
     expect(ended()).toHaveLength(count);
+    // Each looked at again after its end: an eligible decision handled meanwhile reopens one only invited.
+    expect(reopened()).toEqual(ended());
   });
 
   // An operator undoing the flip (requiresEligibility false again) while the sweep pages through a large program: the

@@ -10,6 +10,7 @@ import { Enrollment } from '../enrollment.schema';
 import { BEFORE_ENROLLED, partnersDecision } from '../enrollment-rules';
 import { EnrollmentsRepository } from '../enrollments.repository';
 import { MarkIneligible } from './mark-ineligible.use-case';
+import { ReopenInvitation } from './reopen-invitation.use-case';
 
 const PAGE = 500;
 const MAX_ROUNDS = 10_000;
@@ -35,7 +36,9 @@ const MAX_ROUNDS = 10_000;
  *
  * Races, as elsewhere: the program is written before this reads the views and enrollments; a decision's handler
  * writes the view before it reads the program, an Enroll writes the enrollment before it reads the program and the
- * view again (RecheckStart): one of the two sides sees the other.
+ * view again (RecheckStart): one of the two sides sees the other. An eligible decision handled between this read of
+ * the view and its write finds the enrollment not ended yet: after the write, the view is read again (ReopenInvitation),
+ * and one only invited is INVITED again (EnrollmentIneligible then EnrollmentInvited); one started stays INELIGIBLE.
  */
 @Injectable()
 export class EndIneligibleProgramEnrollments {
@@ -46,6 +49,7 @@ export class EndIneligibleProgramEnrollments {
     private readonly enrollments: EnrollmentsRepository,
     private readonly views: ViewsRepository,
     private readonly markIneligible: MarkIneligible,
+    private readonly reopen: ReopenInvitation,
   ) {}
 
   /** For the ProgramUpdated of `revision`; returns how many enrollments it found to end (0 for any other revision). */
@@ -70,16 +74,14 @@ export class EndIneligibleProgramEnrollments {
         const ending = await this.notEligible(programId, unfinished.slice(i, i + IDS_PER_LOOKUP));
         found += ending.length;
         await Promise.all(
-          ending.map(({ enrollment, reasons }) =>
-            this.markIneligible.execute({
-              programId,
-              locationId: enrollment.locationId,
-              partnerId: enrollment.partnerId,
-              fiscalYear: enrollment.fiscalYear,
-              eligible: false,
-              reasons,
-            }),
-          ),
+          ending.map(async ({ enrollment, reasons }) => {
+            const key = { programId, locationId: enrollment.locationId, partnerId: enrollment.partnerId, fiscalYear: enrollment.fiscalYear };
+            await this.markIneligible.execute({ ...key, eligible: false, reasons });
+            // An eligible decision handled between the view's read and this write found the enrollment still INVITED
+            // (nothing for it to reopen): read the view again, as a recorded invitation does, so that an enrollment only
+            // invited is INVITED again when the newest decision is eligible.
+            await this.reopen.execute(key);
+          }),
         );
       }
       await heartbeat?.();
