@@ -719,12 +719,16 @@ describe('revocation', () => {
 
     await world.enrollment(partner, l1, programId, 'EnrollmentEnrolled', 'ENROLLED', 3, { previousStatus: 'VALIDATING' });
     await eventually(async () => expect((await world.invitations(global, `?locationId=${l1}`))[0]).toMatchObject({ invitationId, state: 'ENROLLED' }));
+    // Enrolled, it tells no revocation any more (no revokedAt, no reasons).
+    const enrolled = (await world.invitations(global, `?locationId=${l1}`))[0];
+    expect(enrolled.reasons).toEqual([]);
+    expect(enrolled).not.toHaveProperty('revokedAt');
     await world.enrollment(partner, l1, programId, 'EnrollmentIneligible', 'INELIGIBLE', 4, { previousStatus: 'ENROLLED', completed: false });
 
     const revocations = await world.waitEvent('InvitationRevoked', forInvitation(programId, l1), 2);
     expect(revocations.map((m) => m.envelope!.eventId)).toEqual([first.envelope!.eventId, expect.not.stringMatching(first.envelope!.eventId)]);
     expect(revocations[1].envelope!.data.invitationVersion).toBeGreaterThan(first.envelope!.data.invitationVersion!);
-    await eventually(async () => expect((await world.invitations(global, `?locationId=${l1}`))[0]).toMatchObject({ invitationId, state: 'REVOKED' }));
+    await eventually(async () => expect((await world.invitations(global, `?locationId=${l1}`))[0]).toMatchObject({ invitationId, state: 'REVOKED', revokedAt: expect.any(String) }));
     // Eligible again: issued again, a new cycle.
     await world.decide(partner, l1, programId, true);
     await world.waitEvent('InvitationIssued', forInvitation(programId, l1), 2);

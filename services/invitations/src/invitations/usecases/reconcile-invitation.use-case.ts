@@ -118,15 +118,18 @@ export class ReconcileInvitation {
         case 'revoke':
           written = await this.revoke.execute(current!, transition.reasons);
           break;
-        case 'mark-enrolled':
-          // No event: the enrollment service announced the enrollment itself.
+        case 'mark-enrolled': {
+          // No event: the enrollment service announced the enrollment itself. Enrolled after a revocation (the
+          // enrollment's events came after the decision): the revocation's time and reasons are no longer its story.
+          const stale = (['adminRequestPending', 'revokedAt'] as const).filter((field) => current![field] !== undefined);
           written = await this.invitations.update(
             current!._id,
             current!.version,
-            { set: { state: 'ENROLLED', enrolledAt: this.clock.now() }, ...(current!.adminRequestPending !== undefined && { unset: ['adminRequestPending'] }) },
+            { set: { state: 'ENROLLED', enrolledAt: this.clock.now(), reasons: [] }, ...(stale.length && { unset: [...stale] }) },
             [],
           );
           break;
+        }
       }
       if (written) {
         this.outbox.committed();
