@@ -233,6 +233,39 @@ describe('continuations made by an early run, once the year is over', () => {
     expect((await col().findOne({ _id: lapsed }))!.rollover).not.toHaveProperty('early');
   });
 
+  it('one expired by a review killed before its continuation ended, in a program discontinued since: the discontinuation ends the continuation, and the flag goes', async () => {
+    const program = await createProgram(h);
+    const token = await w.token('admin');
+    await eligibility(h, w, program.programId, w.L1, true);
+    await eligibilityKnown(h, program.programId, w.L1);
+    await approvedProfiles(h, w.partnerId, w.L1);
+    const lapsed = (await call(h, 'POST', '/v1/enrollments', { token, body: { programId: program.programId, locationId: w.L1 } })).body.enrollmentId;
+    expect((await call(h, 'POST', `/v1/enrollments/${lapsed}/submit`, { token })).body.status).toBe('ENROLLED');
+    const next = enrollmentId({ programId: program.programId, locationId: w.L1, fiscalYear: NEXT_FY });
+    const byProgram = { fromFiscalYear: CURRENT_FY, programId: program.programId };
+    expect((await operator(byProgram)).body).toEqual(expect.objectContaining({ renewed: 1 }));
+    await eligibility(h, w, program.programId, w.L1, false, NEXT_FY, ['Competency lapsed']);
+    await eligibilityKnown(h, program.programId, w.L1, NEXT_FY, false);
+    const review = serviceOf(h, RolloverModule, ReviewEarlyRenewals);
+    const killed = jest.spyOn(review as unknown as { end: () => Promise<boolean> }, 'end').mockRejectedValueOnce(new Error('killed'));
+    try {
+      expect((await operator({ ...byProgram, endYearNow: true })).status).toBe(500);
+    } finally {
+      killed.mockRestore();
+    }
+    expect(await col().findOne({ _id: lapsed })).toEqual(expect.objectContaining({ status: 'EXPIRED', rollover: expect.objectContaining({ early: true }) }));
+
+    // Discontinued before any rerun: the discontinuation ends the continuation (the EXPIRED one is no longer its).
+    const discontinued = await call(h, 'PATCH', `/v1/programs/${program.programId}`, { operator: true, body: { state: 'DISCONTINUED' }, headers: { 'if-match': `"${program.revision}"` } });
+    expect(discontinued.status).toBe(200);
+    await waitForEnrollmentEvent(h, next, 'EnrollmentDiscontinued');
+    expect((await operator({ ...byProgram, endYearNow: true })).body).toEqual(expect.objectContaining({ earlyReviewed: 0, conflicts: 0, complete: true }));
+    expect((await col().findOne({ _id: lapsed }))!.rollover).not.toHaveProperty('early');
+    expect(await col().findOne({ _id: lapsed })).toEqual(expect.objectContaining({ status: 'EXPIRED' }));
+    // Nothing left flagged: a run after it reviews nothing.
+    expect((await col().countDocuments({ programId: program.programId, 'rollover.early': true } as never))).toBe(0);
+  });
+
   it("one confirmed on the ended year's eligibility (none for the next yet) is ended by the next year's first decision, as a continuation made at year end", async () => {
     const program = await createProgram(h);
     const token = await w.token('admin');

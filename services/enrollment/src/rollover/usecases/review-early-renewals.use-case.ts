@@ -105,7 +105,14 @@ export class ReviewEarlyRenewals {
         done.push(enrollment._id); // ended otherwise (the discontinuation): nothing to decide
         continue;
       }
-      if (programs.get(enrollment.programId)?.state === 'DISCONTINUED') continue; // its discontinuation ends both
+      if (programs.get(enrollment.programId)?.state === 'DISCONTINUED') {
+        // Its discontinuation ends both, and the flag goes once it has: the old one DISCONTINUED (above), or one EXPIRED
+        // by an interrupted review (which the discontinuation leaves as it is) once its continuation has ended.
+        const continuation = next.get(ctx.nextId(enrollment));
+        const live = continuation !== undefined && continuation.renewedFrom === enrollment._id && !TERMINAL.includes(continuation.status);
+        if (enrollment.status === 'EXPIRED' && !live) done.push(enrollment._id);
+        continue;
+      }
       summary.earlyReviewed++;
       if (enrollment.status === 'EXPIRED') {
         // Expired by an interrupted review: its continuation's end is what is left (naming the decision, as then).
