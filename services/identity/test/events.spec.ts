@@ -102,7 +102,7 @@ describe('identity events', () => {
     expect(registered.partition).toBe(created.partition);
 
     const added = await client.call('POST', `/v1/partners/${partner.partnerId}/locations`, {
-      token: partner.globalAdmin.token,
+      operator: true,
       body: { locationId: `${locationId}-2`, country: 'us', legalName: 'Contoso Inc.' },
     });
     expect(added.status).toBe(201);

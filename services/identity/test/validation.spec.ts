@@ -118,8 +118,8 @@ const cases: BadInput[] = [
   { name: 'register: a form body, not JSON', method: 'POST', path: () => '/v1/partners', operator: true, raw: 'name=x', headers: { 'content-type': 'application/x-www-form-urlencoded' }, status: 415, type: 'unsupported-media-type' },
   { name: 'create user: JSON sent as text/plain', method: 'POST', path: () => '/v1/users', token: () => ga, raw: '{"email": "t@example.com", "displayName": "T"}', headers: { 'content-type': 'text/plain' }, status: 415, type: 'unsupported-media-type' },
   { name: "add location: another partner's id", method: 'POST', path: () => `/v1/partners/${A.partnerId}/locations`, operator: true, body: () => location(B.locationIds[0]), status: 409, field: 'locationId' },
-  { name: 'add location: bad country', method: 'POST', path: () => `/v1/partners/${A.partnerId}/locations`, token: () => ga, body: () => ({ ...location('G-1'), country: 'Germany' }), status: 400, field: 'country' },
-  { name: 'add location: blank legal name', method: 'POST', path: () => `/v1/partners/${A.partnerId}/locations`, token: () => ga, body: () => ({ ...location('G-2'), legalName: '   ' }), status: 400, field: 'legalName' },
+  { name: 'add location: bad country', method: 'POST', path: () => `/v1/partners/${A.partnerId}/locations`, operator: true, body: () => ({ ...location('G-1'), country: 'Germany' }), status: 400, field: 'country' },
+  { name: 'add location: blank legal name', method: 'POST', path: () => `/v1/partners/${A.partnerId}/locations`, operator: true, body: () => ({ ...location('G-2'), legalName: '   ' }), status: 400, field: 'legalName' },
   { name: 'add location: existing id with other details', method: 'POST', path: () => `/v1/partners/${A.partnerId}/locations`, operator: true, body: () => ({ ...location(A.locationIds[0]), legalName: 'Renamed' }), status: 409, field: 'locationId' },
   // sign-in
   { name: 'sign-in: bad email', method: 'POST', path: () => '/v1/dev/sign-in', body: () => ({ email: 'nope' }), status: 400, field: 'email' },

@@ -17,7 +17,6 @@ export const PERMISSIONS = {
   'roles.manage-incentive': ['GLOBAL_ADMIN', 'ACCOUNT_ADMIN'],
   'roles.manage-company': ['GLOBAL_ADMIN'],
   'roles.list-holders': ['GLOBAL_ADMIN', 'ACCOUNT_ADMIN'],
-  'locations.add': ['GLOBAL_ADMIN'],
 } as const satisfies Record<string, readonly Role[]>;
 
 export type Permission = keyof typeof PERMISSIONS;

@@ -40,19 +40,18 @@ export class PartnersController {
     return this.getPartner.execute(caller, partnerId);
   }
 
-  @OperatorOrUser()
+  // The platform operator's alone: location ids are assigned outside the platform (the MPN location), so a partner's
+  // own admin adding one could take the id of another partner's location not registered yet (and learn which ids are).
+  @OperatorOnly()
   @Idempotent()
   @Post(':partnerId/locations')
   @HttpCode(201)
-  @ApiOperation({ summary: "Add a location (operator, or the partner's Global admin); locations are never removed" })
-  @ApiCreatedResponse({ type: LocationView, description: 'Added; 200 when the same location was already there.' })
-  async add(
-    @CurrentCaller() caller: Caller,
-    @Param('partnerId') partnerId: string,
-    @Body() input: LocationInput,
-    @Res({ passthrough: true }) res: Response,
-  ): Promise<LocationView> {
-    const { location, created } = await this.addLocation.execute(caller, partnerId, input);
+  @ApiSecurity('operator')
+  @ApiOperation({ summary: 'Add a location to a partner (platform operator); locations are never removed' })
+  @ApiCreatedResponse({ type: LocationView, description: 'Added.' })
+  @ApiOkResponse({ type: LocationView, description: 'The same location was already there (also a retry): nothing changed.' })
+  async add(@Param('partnerId') partnerId: string, @Body() input: LocationInput, @Res({ passthrough: true }) res: Response): Promise<LocationView> {
+    const { location, created } = await this.addLocation.execute(partnerId, input);
     res.status(created ? 201 : 200);
     return location;
   }

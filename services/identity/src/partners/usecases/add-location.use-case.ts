@@ -1,6 +1,5 @@
-import { Caller, Problems } from '@lib/platform';
+import { Problems } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
-import { IdentityAccess } from '../../access/identity-access';
 import { LocationInput, LocationView } from '../dto/partner.dto';
 import { Claims, LocationTakenError, PartnersRepository } from '../partners.repository';
 
@@ -11,24 +10,16 @@ import { Claims, LocationTakenError, PartnersRepository } from '../partners.repo
 export const MAX_PARTNER_LOCATIONS = 5_000;
 
 /**
- * Adds a location to a partner (operator, or the partner's Global admin). The location id is claimed
+ * Adds a location to a partner (the platform operator: PartnersController). The location id is claimed
  * platform-wide first; the partner document then gains the location and its LocationAdded event in one write.
  * Adding the same location again answers it unchanged (no event). `legalName` is trimmed by the DTO (`@Text`).
  * If the write fails, the claim is given back unless an identical request took it over (see PartnersRepository).
  */
 @Injectable()
 export class AddLocation {
-  constructor(
-    private readonly partners: PartnersRepository,
-    private readonly access: IdentityAccess,
-  ) {}
+  constructor(private readonly partners: PartnersRepository) {}
 
-  async execute(caller: Caller, partnerId: string, input: LocationInput): Promise<{ location: LocationView; created: boolean }> {
-    if (!caller.operator) {
-      const actor = await this.access.actor(caller.principal);
-      if (actor.partnerId !== partnerId) throw Problems.notFound(`Partner ${partnerId}`);
-      this.access.require(actor, 'locations.add', 'add locations');
-    }
+  async execute(partnerId: string, input: LocationInput): Promise<{ location: LocationView; created: boolean }> {
     const partner = await this.partners.find(partnerId);
     if (!partner) throw Problems.notFound(`Partner ${partnerId}`);
     const location = { locationId: input.locationId, country: input.country.toUpperCase(), legalName: input.legalName };
