@@ -18,7 +18,7 @@ import { ModulesContainer, NestFactory } from '@nestjs/core';
 import { IS_OPERATOR, IS_PUBLIC } from '../../libs/platform/src/auth/principal';
 import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import { getMetadataStorage } from 'class-validator';
-import { documentProblems } from '../../libs/platform/src/bootstrap';
+import { documentConventions, documentProblems } from '../../libs/platform/src/bootstrap';
 import { AppModule as Enrollment } from '../../services/enrollment/src/app.module';
 import { AppModule as Identity } from '../../services/identity/src/app.module';
 import { AppModule as Invitations } from '../../services/invitations/src/app.module';
@@ -275,5 +275,70 @@ describe('OpenAPI documents: request schemas', () => {
     expect(Object.keys((document.components!.schemas!.ScimUserInput as Schema).properties!)).toEqual(
       expect.arrayContaining(['externalId', 'userName', 'name', 'displayName', 'emails', 'active']),
     );
+  });
+});
+
+/** Every schema node of the document (components and parameters), with where it is. */
+function schemaNodes(document: OpenAPIObject): Array<[string, Schema & { enum?: unknown[]; nullable?: boolean }]> {
+  const found: Array<[string, Schema & { enum?: unknown[]; nullable?: boolean }]> = [];
+  const walk = (where: string, node: (Schema & { enum?: unknown[]; nullable?: boolean }) | undefined) => {
+    if (!node || typeof node !== 'object') return;
+    found.push([where, node]);
+    for (const [name, property] of Object.entries(node.properties ?? {})) walk(`${where}.${name}`, property);
+    walk(`${where}[]`, node.items);
+    (node.allOf ?? []).forEach((part, i) => walk(`${where}.allOf${i}`, part));
+  };
+  for (const [name, schema] of Object.entries(document.components?.schemas ?? {})) walk(name, schema as Schema);
+  for (const [path, item] of Object.entries(document.paths)) {
+    for (const method of ['get', 'put', 'post', 'delete', 'patch'] as const) {
+      for (const parameter of item[method]?.parameters ?? []) if ('schema' in parameter) walk(`${method} ${path} ${parameter.name}`, parameter.schema as Schema);
+    }
+  }
+  return found;
+}
+
+describe('OpenAPI documents: the conventions every service shares (documentConventions)', () => {
+  it.each(services)('%s: numbers are integers, nullable enums list null, 201 has Location, 409 and 503 Retry-After, an idempotent operation its 409 and 422', async (_name, module) => {
+    const document = await openApiDocument(module);
+    documentProblems(document);
+    documentConventions(document);
+    const nodes = schemaNodes(document);
+    expect(nodes.filter(([, node]) => node.type === 'number').map(([where]) => where)).toEqual([]);
+    expect(nodes.filter(([, node]) => node.nullable && node.enum && !node.enum.includes(null)).map(([where]) => where)).toEqual([]);
+    const gaps: string[] = [];
+    for (const [path, item] of Object.entries(document.paths)) {
+      for (const method of ['get', 'put', 'post', 'delete', 'patch'] as const) {
+        const operation = item[method];
+        if (!operation) continue;
+        const responses = operation.responses as Record<string, { headers?: Record<string, unknown> }>;
+        for (const [code, response] of Object.entries(responses)) {
+          if (code === '201' && !response.headers?.Location) gaps.push(`${method} ${path} 201 Location`);
+          if ((code === '409' || code === '503') && !response.headers?.['Retry-After']) gaps.push(`${method} ${path} ${code} Retry-After`);
+        }
+        if ((operation.parameters ?? []).some((p) => 'name' in p && p.name === 'Idempotency-Key')) {
+          for (const code of ['409', '422']) if (!responses[code]) gaps.push(`${method} ${path} idempotent ${code}`);
+        }
+      }
+    }
+    expect(gaps).toEqual([]);
+  });
+
+  it('declares ETag on the answers carrying a resource a client sends back in If-Match, and only those', async () => {
+    const etag = (document: OpenAPIObject, path: string, method: 'get' | 'post' | 'patch', code = '200') =>
+      ((document.paths[path]?.[method]?.responses as Record<string, { headers?: Record<string, unknown> }>)?.[code]?.headers ?? {}).ETag !== undefined;
+    const enrollment = await openApiDocument(Enrollment);
+    documentConventions(enrollment);
+    expect(etag(enrollment, '/v1/enrollments/{enrollmentId}', 'get')).toBe(true);
+    expect(etag(enrollment, '/v1/enrollments', 'post', '201')).toBe(true);
+    expect(etag(enrollment, '/v1/programs/{programId}', 'patch')).toBe(true);
+    // A page of them is no one resource.
+    expect(etag(enrollment, '/v1/enrollments', 'get')).toBe(false);
+    const invitations = await openApiDocument(Invitations);
+    documentConventions(invitations);
+    // An invitation has a version but no route taking If-Match: no ETag is sent.
+    expect(etag(invitations, '/v1/invitations/{invitationId}', 'get')).toBe(false);
+    // POST /v1/partners/{partnerId}/locations answers 201 (added) or 200 (already there): both declared.
+    const identity = await openApiDocument(Identity);
+    expect(Object.keys(identity.paths['/v1/partners/{partnerId}/locations'].post!.responses)).toEqual(expect.arrayContaining(['200', '201']));
   });
 });

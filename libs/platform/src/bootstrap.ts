@@ -59,6 +59,7 @@ export async function createServiceApp(module: Type<unknown>, options: CreateOpt
         .build(),
     );
     documentProblems(document);
+    documentConventions(document);
     SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json' });
   }
 
@@ -115,6 +116,78 @@ export function documentProblems(document: OpenAPIObject): void {
         if (/^[45]\d\d$/.test(code) && response && 'description' in response && !response.content) response.content = body;
       }
       operation.responses = { ...operation.responses, default: { description: 'An error, as application/problem+json', content: body } };
+    }
+  }
+}
+
+type SchemaNode = { type?: string; enum?: unknown[]; nullable?: boolean; properties?: Record<string, SchemaNode>; items?: SchemaNode; $ref?: string; allOf?: SchemaNode[] };
+
+const header = (description: string, type = 'string') => ({ description, schema: { type } });
+
+/**
+ * What the platform's conventions add to every service's document, which the decorators do not say:
+ *  - every number these APIs send or take is whole (versions, revisions, counts, sizes, limits): `integer`, so that a
+ *    generated client does not format a version it sends back in If-Match as `3.0`;
+ *  - an enum that may be null lists null (OpenAPI 3.0: `nullable` alone does not let an enum take it);
+ *  - the headers answers carry: `Location` on a 201; `ETag` (the version, or the revision) on a 2xx whose body is one
+ *    resource with it; `Retry-After` on a 409 and a 503 (a busy resource, a key in use, a service behind);
+ *  - on an operation taking Idempotency-Key, the 409 of a retry while the first is still running and the 422 of a key
+ *    sent with another request.
+ */
+export function documentConventions(document: OpenAPIObject): void {
+  const schemas = (document.components?.schemas ?? {}) as Record<string, SchemaNode>;
+  const visit = (node: SchemaNode | undefined): void => {
+    if (!node || typeof node !== 'object') return;
+    if (node.type === 'number') node.type = 'integer';
+    if (node.nullable && Array.isArray(node.enum) && !node.enum.includes(null)) node.enum = [...node.enum, null];
+    Object.values(node.properties ?? {}).forEach(visit);
+    visit(node.items);
+    (node.allOf ?? []).forEach(visit);
+  };
+  Object.values(schemas).forEach(visit);
+  const refOf = (node: SchemaNode | undefined) => (node?.$ref ?? (node?.allOf?.length === 1 ? node.allOf[0].$ref : undefined))?.split('/').pop();
+  type Responses = Record<string, { description: string; headers?: Record<string, unknown>; content?: Record<string, { schema?: SchemaNode }> }>;
+  const operations = Object.values(document.paths).flatMap((item) => [item.get, item.post, item.put, item.patch, item.delete].filter((o) => o !== undefined));
+  const bodyOf = (response: Responses[string] | undefined) => refOf(response?.content?.['application/json']?.schema);
+  // The resources with a version a client sends back: what the operations taking If-Match answer. Their answers carry
+  // the version as ETag (setETag); other bodies with a version (an invitation, a back-office view) do not.
+  const versioned = new Set(
+    operations
+      .filter((o) => (o.parameters ?? []).some((p) => 'name' in p && p.name === 'If-Match'))
+      .flatMap((o) => Object.entries(o.responses as Responses).filter(([code]) => /^2\d\d$/.test(code)).map(([, response]) => bodyOf(response)))
+      .filter((name): name is string => name !== undefined),
+  );
+  for (const item of Object.values(document.paths)) {
+    for (const operation of [item.get, item.post, item.put, item.patch, item.delete]) {
+      if (!operation) continue;
+      for (const parameter of operation.parameters ?? []) if ('schema' in parameter) visit(parameter.schema as SchemaNode);
+      const idempotent = (operation.parameters ?? []).some((p) => 'name' in p && p.name === 'Idempotency-Key');
+      const responses = operation.responses as Responses;
+      if (idempotent) {
+        const problem = responses.default?.content;
+        const add = (code: string, text: string) => {
+          responses[code] = responses[code]
+            ? { ...responses[code], description: `${responses[code].description}; or ${text}` }
+            : { description: text, ...(problem && { content: problem }) };
+        };
+        add('409', '`request-in-progress`: a request with this Idempotency-Key is still running (retry after Retry-After)');
+        add('422', '`idempotency-key-reused`: this Idempotency-Key was sent with another request');
+      }
+      for (const [code, response] of Object.entries(responses)) {
+        if (!response || typeof response !== 'object') continue;
+        const headers: Record<string, unknown> = { ...response.headers };
+        if (code === '201') headers.Location = header('The created resource');
+        if (code === '409' || code === '503') headers['Retry-After'] = header('Seconds to wait before retrying, where a retry can succeed', 'integer');
+        if (/^2\d\d$/.test(code)) {
+          const body = bodyOf(response);
+          if (body !== undefined && versioned.has(body)) {
+            const field = schemas[body]?.properties?.version ? 'version' : 'revision';
+            headers.ETag = header(`The resource's ${field}, quoted ("3"): send it back in If-Match`);
+          }
+          if (idempotent) headers['Idempotent-Replayed'] = header('`true` on the first answer sent again to a retry with the same Idempotency-Key');
+        }
+        if (Object.keys(headers).length) response.headers = headers;
+      }
     }
   }
 }
