@@ -337,6 +337,15 @@ describe('OpenAPI documents: the conventions every service shares (documentConve
     documentConventions(invitations);
     // An invitation has a version but no route taking If-Match: no ETag is sent.
     expect(etag(invitations, '/v1/invitations/{invitationId}', 'get')).toBe(false);
+    // The back office's two routes take its own credential instead of the operator's: two alternative requirements,
+    // each a scheme of the document.
+    const payout = await openApiDocument(PayoutProfiles);
+    documentConventions(payout);
+    for (const [path, method] of [['/v1/operator/profiles/{profileId}', 'get'], ['/v1/operator/profiles/{profileId}/validation', 'post']] as const) {
+      expect(payout.paths[path][method]!.security).toEqual([{ operator: [] }, { validator: [] }]);
+    }
+    expect(payout.paths['/v1/operator/tax-expiry-scan']?.post?.security ?? [{ operator: [] }]).toEqual([{ operator: [] }]);
+    expect(payout.components!.securitySchemes!.validator).toMatchObject({ type: 'apiKey', in: 'header', name: 'X-Validator-Key' });
     // POST /v1/partners/{partnerId}/locations answers 201 (added) or 200 (already there): both declared.
     const identity = await openApiDocument(Identity);
     expect(Object.keys(identity.paths['/v1/partners/{partnerId}/locations'].post!.responses)).toEqual(expect.arrayContaining(['200', '201']));

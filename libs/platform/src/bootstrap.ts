@@ -15,6 +15,7 @@ import { BackgroundWork } from './lifecycle/background-work';
 import { correlationMiddleware, turnAuditLogsOff } from './logging/logging';
 import { collectProcessMetrics, HttpMetricsMiddleware } from './metrics/metrics';
 import type { PlatformConfig } from './platform.module';
+import { scopedKeys } from './auth/principal';
 
 export interface CreateOptions {
   /** Tests pass false to keep the output quiet. */
@@ -135,6 +136,16 @@ const header = (description: string, type = 'string') => ({ description, schema:
  *    sent with another request.
  */
 export function documentConventions(document: OpenAPIObject): void {
+  // The scoped credentials operator routes also take (OperatorOnly({ alsoKey })), each a scheme of its own.
+  for (const key of scopedKeys()) {
+    document.components = {
+      ...document.components,
+      securitySchemes: {
+        ...document.components?.securitySchemes,
+        [key.name]: { type: 'apiKey', in: 'header', name: key.header, description: `The ${key.name} credential (${key.setting}), accepted instead of X-Operator-Key where declared` },
+      },
+    };
+  }
   const schemas = (document.components?.schemas ?? {}) as Record<string, SchemaNode>;
   const visit = (node: SchemaNode | undefined): void => {
     if (!node || typeof node !== 'object') return;

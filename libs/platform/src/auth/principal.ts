@@ -1,4 +1,5 @@
-import { createParamDecorator, ExecutionContext, SetMetadata } from '@nestjs/common';
+import { applyDecorators, createParamDecorator, ExecutionContext, SetMetadata } from '@nestjs/common';
+import { ApiSecurity } from '@nestjs/swagger';
 
 /** The signed-in user, as proved by a verified access token. What they may do is decided from role views. */
 export interface Principal {
@@ -29,8 +30,11 @@ export interface ScopedKey {
  * With `alsoKey`, that scoped credential is accepted too (on a handler, it overrides the controller's plain one).
  */
 export const OperatorOnly = (options: { alsoKey?: ScopedKey } = {}) => {
-  if (options.alsoKey) SCOPED_KEYS.set(options.alsoKey.name, options.alsoKey);
-  return SetMetadata(IS_OPERATOR, options.alsoKey ? options : true);
+  if (!options.alsoKey) return SetMetadata(IS_OPERATOR, true);
+  SCOPED_KEYS.set(options.alsoKey.name, options.alsoKey);
+  // In the OpenAPI document, the scoped credential as the alternative to the operator's (the controller's or the
+  // route's @ApiSecurity('operator')): its scheme, named after it, is added by documentConventions.
+  return applyDecorators(SetMetadata(IS_OPERATOR, options), ApiSecurity(options.alsoKey.name));
 };
 
 /**

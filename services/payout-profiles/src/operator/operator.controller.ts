@@ -1,7 +1,7 @@
 import { auditLog, CONFIG, EmptyBody, NoBody, OperatorOnly } from '@lib/platform';
 import type { Request } from 'express';
 import { Body, Controller, Get, HttpCode, Inject, Param, Post, Query, Req } from '@nestjs/common';
-import { ApiConflictResponse, ApiExtraModels, ApiHeader, ApiOkResponse, ApiOperation, ApiSecurity, ApiTags, getSchemaPath } from '@nestjs/swagger';
+import { ApiConflictResponse, ApiExtraModels, ApiOkResponse, ApiOperation, ApiSecurity, ApiTags, getSchemaPath } from '@nestjs/swagger';
 import { PayoutConfig, VALIDATOR_KEY } from '../config';
 import { ResealSecrets } from '../secrets/reseal-secrets.use-case';
 import { ScanExpiringTaxProfiles } from '../tax-profiles/usecases/scan-expiring-tax-profiles.use-case';
@@ -31,7 +31,6 @@ export class OperatorController {
 
   @Get('profiles/:profileId')
   @OperatorOnly({ alsoKey: VALIDATOR_KEY })
-  @ApiHeader({ name: 'X-Validator-Key', required: false, description: 'The back office credential (VALIDATOR_TOKEN), instead of X-Operator-Key' })
   @ApiOperation({
     summary: 'Full details of a profile, secrets decrypted, for validation (the detailsPath of requests)',
     description: 'A secret sealed with a key that is not configured answers 500 problem+json (type secret-key-unavailable) naming the key id.',
@@ -63,7 +62,6 @@ export class OperatorController {
 
   @Post('profiles/:profileId/validation')
   @OperatorOnly({ alsoKey: VALIDATOR_KEY })
-  @ApiHeader({ name: 'X-Validator-Key', required: false, description: 'The back office credential (VALIDATOR_TOKEN), instead of X-Operator-Key' })
   @HttpCode(200)
   @ApiOperation({ summary: 'Record a validation decision for a revision (same rules as the back-office results)' })
   @ApiOkResponse({ type: RecordedValidationDto })
