@@ -1,4 +1,7 @@
 import { fiscalYearRange } from '@lib/contracts';
+import { getConnectionToken } from '@nestjs/mongoose';
+import type { Connection } from 'mongoose';
+import { InvitationRepository } from '../src/invitations/invitation.repository';
 import { eventually } from '@lib/testing';
 import { forInvitation, FY, PORTAL, World } from './fixtures';
 
@@ -63,6 +66,46 @@ describe('home-page notices', () => {
     const events = await world.waitEvent('NoticeSelected', forInvitation(programId, l1), 2);
     expect(events.map((m) => m.envelope!.data.userId)).toEqual([ann.userId, bob.userId]);
     expect(await world.notices(bob)).toEqual([]);
+  });
+});
+
+describe('notices of programs no longer taking enrollments', () => {
+  // They stay pending for good (never listed, never selected): a listing must not read through them on every call.
+  it('are not read at all: one read lists the current notice past hundreds of stale ones', async () => {
+    const partner = await world.partner(1);
+    const [l1] = partner.locationIds;
+    const dee = await world.user(partner, [['INCENTIVES_ADMIN', [l1]]], 'dee');
+    const programId = await world.program({ name: `Current ${partner.partnerId}` });
+    await world.known(dee, [l1]);
+    await world.decide(partner, l1, programId, true);
+    const [issued] = await world.waitEvent('InvitationIssued', forInvitation(programId, l1));
+    const invitationId = issued.envelope!.data.invitationId;
+    await eventually(async () => expect((await world.notices(dee)).map((n) => n.invitationId)).toEqual([invitationId]));
+
+    // 300 newer notices of hers, of a program closed since and of a year past: what years of history leave pending.
+    const collection = world.service.app.get<Connection>(getConnectionToken()).collection('invitations');
+    const current = (await collection.findOne({ _id: invitationId as never }))!;
+    const closed = await world.program({ name: `Closed ${partner.partnerId}`, state: 'CLOSED' });
+    const later = new Date(Date.now() + 60_000);
+    await collection.insertMany(
+      Array.from({ length: 300 }, (_, i) => ({
+        ...current,
+        _id: `stale-${partner.partnerId}-${i}` as never,
+        ...(i % 2 ? { programId: closed } : { fiscalYear: 'FY20' }),
+        issuedAt: new Date(later.getTime() + i),
+        outbox: [],
+      })),
+    );
+    const reads = jest.spyOn(world.service.app.get(InvitationRepository), 'withPendingNotice');
+    try {
+      const page = await world.get(dee.token, '/v1/notices?limit=1');
+      expect(page.status).toBe(200);
+      expect(page.body.items.map((n: { invitationId: string }) => n.invitationId)).toEqual([invitationId]);
+      expect(page.body).not.toHaveProperty('nextCursor');
+      expect(reads).toHaveBeenCalledTimes(1);
+    } finally {
+      reads.mockRestore();
+    }
   });
 });
 

@@ -138,16 +138,21 @@ export class InvitationRepository {
 
   /**
    * Invitations on which the user still has a notice they have not selected, in NOTICE_ORDER: `count` of them after the
-   * filter `after` (NOTICE_ORDER.after).
+   * filter `after` (NOTICE_ORDER.after), of the given programs and fiscal years when given.
    */
   async withPendingNotice(
     partnerId: string,
     userId: string,
     states: InvitationState[],
     page: { after: Record<string, unknown>; count: number },
+    programYears?: Array<{ programId: string; fiscalYear: string }>,
   ): Promise<InvitationRecord[]> {
+    if (programYears?.length === 0) return [];
+    // Of these (program, fiscal year) pairs only, when given: a notice of a program closed or of a year past stays
+    // pending for good, and would otherwise be read (and dropped) on every listing.
+    const of = programYears && { $or: programYears.map(({ programId, fiscalYear }) => ({ programId, fiscalYear })) };
     return this.invitations
-      .find({ partnerId, pendingNotices: userId, state: { $in: states }, ...page.after })
+      .find({ partnerId, pendingNotices: userId, state: { $in: states }, ...(of ? { $and: [of, page.after] } : page.after) })
       .sort(NOTICE_ORDER.sort)
       .limit(page.count)
       .lean<InvitationRecord[]>();

@@ -150,6 +150,11 @@ export class ViewsRepository {
     return new Map(rows.map((row) => [row._id, row]));
   }
 
+  /** The programs in state OPEN (any eligibility rule), each with its current fiscal year: where a notice may be listed. */
+  async programsTakingEnrollments(): Promise<Array<Pick<ProgramView, '_id' | 'fiscalYear'>>> {
+    return this.programs.find({ state: 'OPEN' }, { _id: 1, fiscalYear: 1 }).lean<Array<Pick<ProgramView, '_id' | 'fiscalYear'>>>();
+  }
+
   /** Open programs (no eligibility needed) that accept enrollments now. */
   async openPrograms(): Promise<ProgramView[]> {
     return this.programs.find({ requiresEligibility: false, state: 'OPEN' }).sort({ name: 1 }).lean<ProgramView[]>();

@@ -1,4 +1,5 @@
 import { AccessPolicy } from '@lib/access';
+import { fiscalYearOver } from '@lib/contracts';
 import { Clock, DEFAULT_PAGE_SIZE, Page, PageQuery, Principal } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { InvitationRecord, InvitationRepository, NOTICE_ORDER } from '../../invitations/invitation.repository';
@@ -43,11 +44,17 @@ export class ListNotices {
     // Whether a notice is listed depends on its program now: the programs of each read's rows are read with them, and
     // readPage keeps the pending notices (reading on past the others, so a page is short only when it is the last).
     const programs = new Map<string, NoticeProgram>();
+    // Read only the notices of programs taking enrollments, each in its current year not over: the others (a program
+    // closed, a year past) stay pending for good and are never listed, and reading past them on every listing made one
+    // request's reads grow with the user's history. The programs' state is checked again per row (noticeStatus).
+    const programYears = (await this.views.programsTakingEnrollments())
+      .filter((program) => !fiscalYearOver(program.fiscalYear, now))
+      .map((program) => ({ programId: program._id, fiscalYear: program.fiscalYear }));
     const page = await NOTICE_ORDER.readPage(
       cursor,
       limit,
       async (after, count) => {
-        const rows = await this.invitations.withPendingNotice(actor.partnerId, actor.userId, NOTICE_STATES, { after, count });
+        const rows = await this.invitations.withPendingNotice(actor.partnerId, actor.userId, NOTICE_STATES, { after, count }, programYears);
         const unread = [...new Set(rows.map((invitation) => invitation.programId))].filter((id) => !programs.has(id));
         if (unread.length) for (const [id, program] of await this.views.programsById(unread)) programs.set(id, program);
         return rows;
