@@ -343,8 +343,12 @@ export async function runService(module: Type<unknown>): Promise<void> {
  * viewer's wording). Express answers 304 to an If-None-Match naming the ETag a handler set, and a browser revalidating
  * its copy kept the stale one: conditional GETs are not served, every read answers in full.
  */
-function noConditionalGet(request: Request, _response: Response, next: NextFunction): void {
+function noConditionalGet(request: Request, response: Response, next: NextFunction): void {
   delete request.headers['if-none-match'];
   delete request.headers['if-modified-since'];
+  // Nor are answers kept by caches on the way: they are a partner's data (a back office's decrypted details behind
+  // X-Operator-Key, which is no Authorization header a shared cache would know to leave alone). A route whose answer is
+  // public says so itself (the JWKS: @Header('Cache-Control', ...)).
+  response.setHeader('Cache-Control', 'no-store');
   next();
 }

@@ -75,6 +75,12 @@ describe('issuer', () => {
     const answer = await client.call('GET', '/.well-known/jwks.json');
     expect(answer.status).toBe(200);
     expect(answer.body.keys).toEqual([{ kty: 'RSA', n: expect.any(String), e: 'AQAB', kid: 'k-test', alg: 'RS256', use: 'sig' }]);
+    // Public, and kept a while by caches; a partner's data is kept by none (its errors neither).
+    expect(answer.headers.get('cache-control')).toBe('public, max-age=300');
+    const p = await partner();
+    for (const read of [await client.call('GET', `/v1/partners/${p.partnerId}`, { operator: true }), await client.call('GET', '/v1/users', { token: p.ga.token }), await client.call('GET', '/v1/users')]) {
+      expect(read.headers.get('cache-control')).toBe('no-store');
+    }
     // A token signed with the configured private key verifies against the published set, as other services do it.
     const jwt = await token('u', 'p');
     await expect(jwtVerify(jwt, createRemoteJWKSet(new URL(`${client.url}/.well-known/jwks.json`)), { issuer: ISSUER, audience: AUDIENCE })).resolves.toBeDefined();
