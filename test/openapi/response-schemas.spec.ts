@@ -346,6 +346,12 @@ describe('OpenAPI documents: the conventions every service shares (documentConve
     }
     expect(payout.paths['/v1/operator/tax-expiry-scan']?.post?.security ?? [{ operator: [] }]).toEqual([{ operator: [] }]);
     expect(payout.components!.securitySchemes!.validator).toMatchObject({ type: 'apiKey', in: 'header', name: 'X-Validator-Key' });
+    // Instants in answers are date-times; what a request sends is left as its DTO says (an expiry may be a date alone).
+    const property = (document: OpenAPIObject, schema: string, name: string) => (document.components!.schemas![schema] as { properties: Record<string, { format?: string }> }).properties[name];
+    expect(property(enrollment, 'EnrollmentDto', 'submittedAt').format).toBe('date-time');
+    expect(property(invitations, 'InvitationDto', 'revokedAt').format).toBe('date-time');
+    const before = await openApiDocument(PayoutProfiles);
+    expect(property(payout, 'CreateTaxProfileDto', 'expiresAt')).toEqual(property(before, 'CreateTaxProfileDto', 'expiresAt'));
     // POST /v1/partners/{partnerId}/locations answers 201 (added) or 200 (already there): both declared.
     const identity = await openApiDocument(Identity);
     expect(Object.keys(identity.paths['/v1/partners/{partnerId}/locations'].post!.responses)).toEqual(expect.arrayContaining(['200', '201']));

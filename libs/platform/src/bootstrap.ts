@@ -130,6 +130,7 @@ const header = (description: string, type = 'string') => ({ description, schema:
  *  - every number these APIs send or take is whole (versions, revisions, counts, sizes, limits): `integer`, so that a
  *    generated client does not format a version it sends back in If-Match as `3.0`;
  *  - an enum that may be null lists null (OpenAPI 3.0: `nullable` alone does not let an enum take it);
+ *  - an instant in an answer (a string field named `...At`) is a `date-time`;
  *  - the headers answers carry: `Location` on a 201; `ETag` (the version, or the revision) on a 2xx whose body is one
  *    resource with it; `Retry-After` on a 409 and a 503 (a busy resource, a key in use, a service behind);
  *  - on an operation taking Idempotency-Key, the 409 of a retry while the first is still running and the 422 of a key
@@ -168,6 +169,31 @@ export function documentConventions(document: OpenAPIObject): void {
       .flatMap((o) => Object.entries(o.responses as Responses).filter(([code]) => /^2\d\d$/.test(code)).map(([, response]) => bodyOf(response)))
       .filter((name): name is string => name !== undefined),
   );
+  // Instants in answers (`submittedAt`, `fiscalYearEndsAt`...: ISO 8601 from Date) are date-times. Not in what requests
+  // send (an expiry may be sent as a date alone): only schemas no request body reaches.
+  const inRequests = new Set<string>();
+  const reach = (node: SchemaNode | undefined): void => {
+    if (!node || typeof node !== 'object') return;
+    const name = refOf(node);
+    if (name !== undefined && !inRequests.has(name)) {
+      inRequests.add(name);
+      reach(schemas[name]);
+    }
+    Object.values(node.properties ?? {}).forEach(reach);
+    reach(node.items);
+    (node.allOf ?? []).forEach(reach);
+  };
+  for (const operation of operations) {
+    const body = operation.requestBody && 'content' in operation.requestBody ? operation.requestBody.content : {};
+    for (const media of Object.values(body)) reach(media.schema as SchemaNode);
+  }
+  for (const [name, schema] of Object.entries(schemas)) {
+    if (inRequests.has(name)) continue;
+    for (const [field, property] of Object.entries(schema.properties ?? {})) {
+      const instant = property as SchemaNode & { format?: string };
+      if (/At$/.test(field) && instant.type === 'string' && instant.format === undefined) instant.format = 'date-time';
+    }
+  }
   for (const item of Object.values(document.paths)) {
     for (const operation of [item.get, item.post, item.put, item.patch, item.delete]) {
       if (!operation) continue;
