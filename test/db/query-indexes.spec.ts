@@ -73,7 +73,7 @@ const queries: Array<[string, Schema, QueryShape]> = [
   ['the registration sweep: partners whose first Global admin is pending (PENDING_ADMIN)', PartnerSchema, { equal: Object.keys(PENDING_ADMIN) }],
   // invitations
   ['GET /v1/invitations and the overview: a partner\'s locations in LIST_ORDER', InvitationSchema, { equal: ['partnerId', 'locationId'], sort: INVITATION_ORDER.sort }],
-  ['GET /v1/notices: a user\'s pending notices (their user id is theirs alone) in NOTICE_ORDER, newest first', InvitationSchema, { equal: ['pendingNotices'], sort: NOTICE_ORDER.sort }],
+  ['GET /v1/notices: a user\'s pending notices (their user id is theirs alone) of a program in its current year (one $or branch each), in NOTICE_ORDER, newest first', InvitationSchema, { equal: ['pendingNotices', 'programId', 'fiscalYear'], sort: NOTICE_ORDER.sort }],
   ['a program change: its decisions of one fiscal year in _id order', EligibilityDecisionViewSchema, { equal: ['programId', 'fiscalYear'], sort: { _id: 1 } }],
   ['a `*` admin gone: the partner\'s ISSUED invitations in _id order', InvitationSchema, { equal: ['partnerId', 'state'], sort: { _id: 1 } }],
   ['a `*` admin\'s event: the partner\'s eligible decisions in _id order', EligibilityDecisionViewSchema, { equal: ['partnerId', 'eligible'], sort: { _id: 1 } }],

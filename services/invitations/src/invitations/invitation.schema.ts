@@ -74,8 +74,13 @@ export const InvitationSchema = SchemaFactory.createForClass(Invitation);
 InvitationSchema.plugin(outboxPlugin);
 /** GET /v1/invitations and the overview: a partner's locations, in LIST_ORDER (a page read without a sort in memory). */
 InvitationSchema.index({ partnerId: 1, locationId: 1, programId: 1, fiscalYear: 1, _id: 1 });
-/** GET /v1/notices: a user's pending notices (multikey on pendingNotices), in NOTICE_ORDER. */
-InvitationSchema.index({ pendingNotices: 1, issuedAt: -1, _id: 1 });
+/**
+ * GET /v1/notices: a user's pending notices (multikey on pendingNotices) of each program taking enrollments in its
+ * current year (one `$or` branch each: MongoDB merges the branches' index order), in NOTICE_ORDER. The stale ones of
+ * programs closed or years past are not examined. (It replaced `{ pendingNotices, issuedAt, _id }`, which a deployment
+ * may drop.)
+ */
+InvitationSchema.index({ pendingNotices: 1, programId: 1, fiscalYear: 1, issuedAt: -1, _id: 1 });
 /** The waiting invitations of a partner whose company admins were not asked yet (a company admin becomes known). */
 InvitationSchema.index({ partnerId: 1, adminRequestPending: 1 });
 // A partner's ISSUED invitations in _id order (issuedIn for all its locations: a `*` admin gone).
