@@ -24,7 +24,16 @@ function sweep(programs: Array<Program | null>) {
   const views = enrollments.map((e) => ({ _id: eligibilityId('prog', e.locationId), years: { FY27: { eligible: false, reasons: ['Not eligible.'], partnerId: 'p' } } }));
   let reads = 0;
   const find = jest.fn(async (): Promise<Program | null> => programs[Math.min(reads++, programs.length - 1)]);
-  const ofProgramIn = jest.fn(async (_id: string, _statuses: unknown, _limit: number, after?: string) => (after === undefined ? enrollments : []));
+  // Ended before (INELIGIBLE): two only invited, one started (evaluatedAt), one of a rollover.
+  const ended = [
+    { _id: 'x1', programId: 'prog', partnerId: 'p', locationId: 'X1', fiscalYear: 'FY27', status: 'INELIGIBLE' },
+    { _id: 'x2', programId: 'prog', partnerId: 'p', locationId: 'X2', fiscalYear: 'FY27', status: 'INELIGIBLE', evaluatedAt: new Date() },
+    { _id: 'x3', programId: 'prog', partnerId: 'p', locationId: 'X3', fiscalYear: 'FY27', status: 'INELIGIBLE' },
+    { _id: 'x4', programId: 'prog', partnerId: 'p', locationId: 'X4', fiscalYear: 'FY27', status: 'INELIGIBLE', rollover: { outcome: 'RENEWED' } },
+  ] as unknown as Enrollment[];
+  const ofProgramIn = jest.fn(async (_id: string, statuses: string[], _limit: number, after?: string) =>
+    after !== undefined ? [] : statuses.includes('INELIGIBLE') ? ended : enrollments,
+  );
   const collection = { find: (query: { _id: { $in: string[] } }) => ({ toArray: async () => views.filter((v) => query._id.$in.includes(v._id)) }) };
   const execute = jest.fn(async () => undefined);
   const reopen = jest.fn(async () => null);
@@ -52,8 +61,9 @@ describe('EndIneligibleProgramEnrollments', () => {
     const { use, ended, reopened, count } = sweep([requiring]);
     expect(await use.execute('prog', REVISION)).toBe(count);
     expect(ended()).toHaveLength(count);
-    // Each looked at again after its end: an eligible decision handled meanwhile reopens one only invited.
-    expect(reopened()).toEqual(ended());
+    // Once the ends are written, those ended while only invited are read again against the views (an eligible decision
+    // handled meanwhile, or before a crash, reopens them); not one started, nor one of a rollover.
+    expect(reopened()).toEqual(['X1', 'X3']);
   });
 
   // An operator undoing the flip (requiresEligibility false again) while the sweep pages through a large program: the

@@ -10,7 +10,7 @@ import { Enrollment } from '../enrollment.schema';
 import { BEFORE_ENROLLED, partnersDecision } from '../enrollment-rules';
 import { EnrollmentsRepository } from '../enrollments.repository';
 import { MarkIneligible } from './mark-ineligible.use-case';
-import { ReopenInvitation } from './reopen-invitation.use-case';
+import { reopenable, ReopenInvitation } from './reopen-invitation.use-case';
 
 const PAGE = 500;
 const MAX_ROUNDS = 10_000;
@@ -37,8 +37,9 @@ const MAX_ROUNDS = 10_000;
  * Races, as elsewhere: the program is written before this reads the views and enrollments; a decision's handler
  * writes the view before it reads the program, an Enroll writes the enrollment before it reads the program and the
  * view again (RecheckStart): one of the two sides sees the other. An eligible decision handled between this read of
- * the view and its write finds the enrollment not ended yet: after the write, the view is read again (ReopenInvitation),
- * and one only invited is INVITED again (EnrollmentIneligible then EnrollmentInvited); one started stays INELIGIBLE.
+ * the view and its write finds the enrollment not ended yet: once the ends are written, those ended while only invited
+ * are read again against the views (reopenOvertaken), and one whose newest decision is eligible is INVITED again
+ * (EnrollmentIneligible then EnrollmentInvited); one started stays INELIGIBLE.
  */
 @Injectable()
 export class EndIneligibleProgramEnrollments {
@@ -74,20 +75,46 @@ export class EndIneligibleProgramEnrollments {
         const ending = await this.notEligible(programId, unfinished.slice(i, i + IDS_PER_LOOKUP));
         found += ending.length;
         await Promise.all(
-          ending.map(async ({ enrollment, reasons }) => {
-            const key = { programId, locationId: enrollment.locationId, partnerId: enrollment.partnerId, fiscalYear: enrollment.fiscalYear };
-            await this.markIneligible.execute({ ...key, eligible: false, reasons });
-            // An eligible decision handled between the view's read and this write found the enrollment still INVITED
-            // (nothing for it to reopen): read the view again, as a recorded invitation does, so that an enrollment only
-            // invited is INVITED again when the newest decision is eligible.
-            await this.reopen.execute(key);
-          }),
+          ending.map(({ enrollment, reasons }) =>
+            this.markIneligible.execute({
+              programId,
+              locationId: enrollment.locationId,
+              partnerId: enrollment.partnerId,
+              fiscalYear: enrollment.fiscalYear,
+              eligible: false,
+              reasons,
+            }),
+          ),
         );
       }
       await heartbeat?.();
     }
+    await this.reopenOvertaken(programId, heartbeat);
     if (found) this.logger.log(`program ${programId} requires eligibility (revision ${revision}): ${found} unfinished enrollment(s) of locations not eligible ended`);
     return found;
+  }
+
+  /**
+   * An eligible decision handled between the sweep's read of a view and its write found the enrollment still INVITED
+   * (nothing for it to reopen), and the sweep then ended it on the older decision. So once the ends are written, the
+   * program's enrollments ended INELIGIBLE while only invited are read again against the views (ReopenInvitation: the
+   * newest decision eligible makes one INVITED again, as a recorded invitation does), also by a redelivery after a
+   * crash between the two. The others are left as they are (ReopenInvitation finds nothing to do).
+   */
+  private async reopenOvertaken(programId: string, heartbeat?: () => Promise<void>): Promise<void> {
+    let after: string | undefined;
+    for (let round = 0; round < MAX_ROUNDS; round++) {
+      const page = await this.enrollments.ofProgramIn(programId, ['INELIGIBLE'], PAGE, after);
+      if (page.length === 0) return;
+      after = page[page.length - 1]._id;
+      const candidates = page.filter(reopenable);
+      for (let i = 0; i < candidates.length; i += IDS_PER_LOOKUP) {
+        await Promise.all(
+          candidates.slice(i, i + IDS_PER_LOOKUP).map((e) => this.reopen.execute({ programId, locationId: e.locationId, partnerId: e.partnerId, fiscalYear: e.fiscalYear })),
+        );
+      }
+      await heartbeat?.();
+    }
   }
 
   /** The enrollments among `unfinished` whose location's decision for their fiscal year is not eligible. */

@@ -68,6 +68,6 @@ export class ReopenInvitation {
 }
 
 /** Ended INELIGIBLE while it was only invited: never started, never completed, not rolled over. */
-function reopenable(e: Enrollment): boolean {
+export function reopenable(e: Enrollment): boolean {
   return e.status === 'INELIGIBLE' && !e.evaluatedAt && !e.enrolledAt && !e.rollover;
 }
