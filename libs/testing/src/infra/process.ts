@@ -100,9 +100,12 @@ export interface ManagedProcess {
  *  - a young generation of 32 MB semi-spaces (V8's default is 16 MB on 64-bit): a service allocates a lot of short-lived
  *    objects per request and per event (BSON, envelopes, validation), and with the default a scavenge ran so often that
  *    more of them survived into the old generation. Measured in the pipeline benchmark (bench/README.md, session 13):
- *    8% less CPU per decision and per Enroll call across the services, for about 30 MB more peak memory each.
+ *    8% less CPU per decision and per Enroll call across the services, for about 30 MB more peak memory each;
+ *  - no TimeoutNegativeWarning: KafkaJS 2.2 arms a timer with a negative delay on every broker response (its request
+ *    queue's `throttledUntil` starts at -1: KafkaJS issue 1751), which Node 23 and later report on stderr each time, a
+ *    line per heartbeat, fetch and produce among the JSON logs (the images run Node 24). Node 20 accepts the flag too.
  */
-export const SERVICE_NODE_ARGS = ['--enable-source-maps', '--max-semi-space-size=32'];
+export const SERVICE_NODE_ARGS = ['--enable-source-maps', '--max-semi-space-size=32', '--disable-warning=TimeoutNegativeWarning'];
 
 let parentDeathSignal: boolean | undefined;
 
