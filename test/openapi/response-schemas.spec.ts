@@ -333,6 +333,10 @@ describe('OpenAPI documents: the conventions every service shares (documentConve
     expect(etag(enrollment, '/v1/programs/{programId}', 'patch')).toBe(true);
     // A page of them is no one resource.
     expect(etag(enrollment, '/v1/enrollments', 'get')).toBe(false);
+    // Read as one schema, answered after an If-Match change as another: the read carries the ETag too.
+    const defaults = await openApiDocument(PayoutProfiles);
+    documentConventions(defaults);
+    expect(etag(defaults, '/v1/locations/{locationId}/default-bank-profile', 'get')).toBe(true);
     const invitations = await openApiDocument(Invitations);
     documentConventions(invitations);
     // An invitation has a version but no route taking If-Match: no ETag is sent.

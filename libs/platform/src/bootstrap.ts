@@ -194,6 +194,8 @@ export function documentConventions(document: OpenAPIObject): void {
       if (/At$/.test(field) && instant.type === 'string' && instant.format === undefined) instant.format = 'date-time';
     }
   }
+  const takesIfMatch = (o: (typeof operations)[number] | undefined) => (o?.parameters ?? []).some((p) => 'name' in p && p.name === 'If-Match');
+  const ifMatchPaths = new Set(Object.values(document.paths).filter((item) => [item.put, item.patch, item.delete, item.post].some(takesIfMatch)));
   for (const item of Object.values(document.paths)) {
     for (const operation of [item.get, item.post, item.put, item.patch, item.delete]) {
       if (!operation) continue;
@@ -217,7 +219,10 @@ export function documentConventions(document: OpenAPIObject): void {
         if (code === '409' || code === '503') headers['Retry-After'] = header('Seconds to wait before retrying, where a retry can succeed', 'integer');
         if (/^2\d\d$/.test(code)) {
           const body = bodyOf(response);
-          if (body !== undefined && versioned.has(body)) {
+          // Also the read of a resource changed under If-Match at the same path (a location's default bank profile:
+          // read as one schema, answered after a change as another).
+          const single = body !== undefined && (schemas[body]?.properties?.version !== undefined || schemas[body]?.properties?.revision !== undefined);
+          if (body !== undefined && (versioned.has(body) || (single && operation === item.get && ifMatchPaths.has(item)))) {
             const field = schemas[body]?.properties?.version ? 'version' : 'revision';
             headers.ETag = header(`The resource's ${field}, quoted ("3"): send it back in If-Match`);
           }

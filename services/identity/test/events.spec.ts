@@ -106,6 +106,7 @@ describe('identity events', () => {
       body: { locationId: `${locationId}-2`, country: 'us', legalName: 'Contoso Inc.' },
     });
     expect(added.status).toBe(201);
+    expect(added.headers.get('location')).toBe(`/v1/partners/${partner.partnerId}`);
     await client.settled('partners', partner.partnerId);
     const event = await one((m) => ofPartner(partner.partnerId)(m) && m.envelope?.type === 'LocationAdded');
     expect(event.envelope!.data).toEqual({ partnerId: partner.partnerId, locationId: `${locationId}-2`, country: 'US', legalName: 'Contoso Inc.' });

@@ -22,8 +22,8 @@ type CallerRequest = Request & { principal?: Principal; operator?: boolean };
 
 /**
  * Accepts the operator credential (X-Operator-Key) or a user's bearer token, checked exactly as the platform's
- * guard does. Used only where both may act (identity: adding a location, operator or the partner's Global admin;
- * enrollment: reading the program catalog, which only operators change).
+ * guard does. Used only where both may act (identity: reading a partner, operator or its users; enrollment: reading
+ * the program catalog, which only operators change).
  */
 @Injectable()
 export class OperatorOrUserGuard implements CanActivate {

@@ -48,11 +48,13 @@ export class PartnersController {
   @HttpCode(201)
   @ApiSecurity('operator')
   @ApiOperation({ summary: 'Add a location to a partner (platform operator); locations are never removed' })
-  @ApiCreatedResponse({ type: LocationView, description: 'Added.' })
+  @ApiCreatedResponse({ type: LocationView, description: 'Added (Location: the partner, where it is read).' })
   @ApiOkResponse({ type: LocationView, description: 'The same location was already there (also a retry): nothing changed.' })
   async add(@Param('partnerId') partnerId: string, @Body() input: LocationInput, @Res({ passthrough: true }) res: Response): Promise<LocationView> {
     const { location, created } = await this.addLocation.execute(partnerId, input);
     res.status(created ? 201 : 200);
+    // A location has no URL of its own: it is read with its partner.
+    if (created) res.setHeader('Location', `/v1/partners/${encodeURIComponent(partnerId)}`);
     return location;
   }
 }
