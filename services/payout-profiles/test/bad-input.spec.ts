@@ -258,13 +258,18 @@ describe('the tax ids of a non-US profile: blank is refused, null removes', () =
     expect(renewed.body).toMatchObject({ revision: before!.revision + 1, status: 'PENDING_VALIDATION' });
   });
 
-  it("a PATCH to another incorporation country keeps no tax id it does not send (they were the other country's); the same country keeps them", async () => {
+  it("a PATCH to another incorporation country must send its stored tax ids again or null (they were the other country's): 400 otherwise, nothing changed; the same country keeps them", async () => {
     const before = await raw();
     const withIds = await call(h, 'PATCH', path(), { token: other, body: { taxId: 'FTIN55512345', vatId: 'DE999999999' }, headers: ifMatch(before!.version) });
     expect(withIds.body).toMatchObject({ incorporationCountry: 'DE', maskedTaxId: '****2345', maskedVatId: '****9999' });
     const same = await call(h, 'PATCH', path(), { token: other, body: { incorporationCountry: 'DE', expiresAt: inDays(300) }, headers: ifMatch((await raw())!.version) });
     expect(same.body).toMatchObject({ incorporationCountry: 'DE', maskedTaxId: '****2345', maskedVatId: '****9999' });
-    const moved = await call(h, 'PATCH', path(), { token: other, body: { incorporationCountry: 'FR' }, headers: ifMatch((await raw())!.version) });
+    const unchanged = await raw();
+    const silent = await call(h, 'PATCH', path(), { token: other, body: { incorporationCountry: 'FR' }, headers: ifMatch(unchanged!.version) });
+    expect(silent.status).toBe(400);
+    expect(silent.body.errors.map((e: { field: string }) => e.field)).toEqual(['taxId', 'vatId']);
+    expect(await raw()).toEqual(unchanged);
+    const moved = await call(h, 'PATCH', path(), { token: other, body: { incorporationCountry: 'FR', taxId: null, vatId: null }, headers: ifMatch(unchanged!.version) });
     expect(moved.status).toBe(200);
     expect(moved.body).toMatchObject({ incorporationCountry: 'FR', maskedTaxId: null, maskedVatId: null, revision: same.body.revision + 1 });
     const after = await raw();

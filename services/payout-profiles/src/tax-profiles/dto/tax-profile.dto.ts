@@ -72,7 +72,8 @@ export class CreateTaxProfileDto {
 }
 
 /**
- * Any subset. `taxId`/`vatId` omitted keep the stored ones (unless the incorporation changes); `null` removes them
+ * Any subset. `taxId`/`vatId` omitted keep the stored ones (a change of incorporation or its country must send a
+ * stored one again, or null: 400 otherwise); `null` removes them
  * (a US incorporation cannot drop its TIN: 400 "is required"). Any other field sent as `null` is refused (400 naming
  * it), not taken for "keep".
  */
@@ -81,12 +82,12 @@ export class UpdateTaxProfileDto extends PartialType(CreateTaxProfileDto, { skip
     type: String,
     nullable: true,
     example: '12-3456789',
-    description: 'US TIN or foreign TIN. Secret. Omitted: kept; null: removed (non-US only, a US TIN is required). Not blank.',
+    description: 'US TIN or foreign TIN. Secret. Omitted: kept (with another incorporation or country: 400, send it or null); null: removed (non-US only, a US TIN is required). Not blank.',
   })
   @IsOptional() // null passes: it removes the stored one
   override taxId?: string | null;
 
-  @ApiPropertyOptional({ type: String, nullable: true, example: 'DE123456789', description: 'Non-US only. Secret. Omitted: kept; null: removed. Not blank.' })
+  @ApiPropertyOptional({ type: String, nullable: true, example: 'DE123456789', description: 'Non-US only. Secret. Omitted: kept (with another incorporation country: 400, send it or null); null: removed. Not blank.' })
   @IsOptional() // null passes: it removes the stored one
   override vatId?: string | null;
 }

@@ -15,7 +15,8 @@ import { checkTaxDetails, expiryProblems, sealTaxIds, toDocuments } from '../tax
 /**
  * Changes the tax profile of a location (If-Match). A real change is a new revision, pending validation, with a
  * validation request; the same details sent again change nothing, unless the profile is `ACTION_REQUIRED` (they submit
- * it again: a new revision). Tax ids left out are kept while the incorporation and its country stay the same; `taxId: null` / `vatId: null`
+ * it again: a new revision). Tax ids left out are kept while the incorporation and its country stay the same (another
+ * one with a stored id left out: 400, the id is sent again or null); `taxId: null` / `vatId: null`
  * remove them (a US TIN is required, so it can only be replaced).
  */
 @Injectable()
@@ -39,8 +40,22 @@ export class UpdateTaxProfile {
     const id = current._id;
     const open = (sealed: TaxProfile['sealedTaxId'], field: string) => (sealed ? this.secrets.open(sealed, `${id}:${field}`) : undefined);
     const incorporation = input.incorporation ?? current.incorporation;
-    // Tax ids are a country's: another incorporation, or another country of incorporation, keeps none it does not send.
+    // Tax ids are a country's: another incorporation, or another country of incorporation, keeps none. A stored one
+    // the request does not send is not dropped without a word (a country corrected would lose them): 400, send it for
+    // the new one, or null to remove it.
     const sameIncorporation = incorporation === current.incorporation && (input.incorporationCountry ?? current.incorporationCountry) === current.incorporationCountry;
+    if (!sameIncorporation) {
+      throwIfProblems(
+        (
+          [
+            ['taxId', current.sealedTaxId, 'tax id (TIN)'],
+            ['vatId', current.sealedVatId, 'VAT id'],
+          ] as const
+        )
+          .filter(([field, stored]) => stored && input[field] === undefined)
+          .map(([field, , what]) => ({ field, message: `the stored ${what} was for the incorporation before: send the one for the new incorporation or country, or null to remove it` })),
+      );
+    }
     // Omitted (undefined): the stored one, while the incorporation stays; null: none (removed). A blank one is refused
     // (DTO and checkTaxDetails), so it cannot remove a stored tax id unnoticed.
     const given = (value: string | null | undefined, stored: TaxProfile['sealedTaxId'], field: string) =>
