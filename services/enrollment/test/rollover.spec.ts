@@ -14,6 +14,7 @@ import { enrollmentId } from '../src/common/ids';
 import type { EnrollmentConfig } from '../src/config';
 import { EnrollmentsRepository } from '../src/enrollments/enrollments.repository';
 import { DiscontinueProgramEnrollments } from '../src/enrollments/usecases/discontinue-program-enrollments.use-case';
+import { ConsumerCatchUp } from '../src/rollover/consumer-catch-up';
 import { RenewalContext } from '../src/rollover/renewal-context';
 import { RolloverScheduler } from '../src/rollover/rollover.scheduler';
 import {
@@ -176,6 +177,25 @@ describe('fiscal-year rollover', () => {
     expect(nextSlice.body).toEqual(expect.objectContaining({ examined: 1, leftForYearEnd: 1, complete: true }));
     expect(nextSlice.body).not.toHaveProperty('resumeAfter');
     expect((await operator('/v1/operator/rollover', { fromFiscalYear: CURRENT_FY, programId, after: second })).body).toEqual(expect.objectContaining({ examined: 0, complete: true }));
+
+    // A slice asked for just before the year ends, which ends while the run waits for its consumer to catch up: refused
+    // then (it would decide as an early run, on a year over).
+    const catchUp = h.service.app.get(ConsumerCatchUp);
+    const waitOrRefuse = catchUp.waitOrRefuse.bind(catchUp);
+    const crossing = jest.spyOn(h.service.app.get(Clock), 'now').mockReturnValue(new Date(yearEnd.getTime() - 1_000));
+    const catchingUp = jest.spyOn(catchUp, 'waitOrRefuse').mockImplementation(async (options) => {
+      crossing.mockReturnValue(new Date(yearEnd.getTime() + 1_000));
+      return waitOrRefuse(options);
+    });
+    try {
+      const crossed = await operator('/v1/operator/rollover', { fromFiscalYear: CURRENT_FY, programId, limit: 1, after: first });
+      expect(crossed.status).toBe(400);
+      expect(JSON.stringify(crossed.body)).toContain('after');
+    } finally {
+      catchingUp.mockRestore();
+      crossing.mockRestore();
+    }
+    expect((await h.db.collection('enrollments').findOne({ _id: second } as never))).not.toHaveProperty('rollover');
 
     // The run once CURRENT_FY is over expires them.
     const clock = jest.spyOn(h.service.app.get(Clock), 'now').mockReturnValue(new Date(yearEnd.getTime() + 60_000));

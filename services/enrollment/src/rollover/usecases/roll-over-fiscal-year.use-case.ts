@@ -180,18 +180,24 @@ export class RollOverFiscalYear {
     const toFiscalYear = nextFiscalYear(fromFiscalYear);
     if (programId !== undefined && !(await this.programs.find(programId))) throw Problems.notFound(`Program ${programId}`);
     // An operator may end the year early on purpose (endYearNow): decided as at its end.
-    const yearOver = endYearNow || this.clock.now() >= fiscalYearRange(fromFiscalYear).end;
+    const over = () => endYearNow || this.clock.now() >= fiscalYearRange(fromFiscalYear).end;
     // Slices (`after`) are an early run's: once the year is over every run decides what is left and marks it (a rerun
     // goes on by itself), and its review unmarks enrollments of any `_id` for the cursor to decide again. Refused
-    // before the catch-up wait: a request that cannot run is told so at once, not after waiting or a 503.
-    if (after !== undefined && yearOver) {
-      throw Problems.field('after', `applies to a run before ${fromFiscalYear} is over; once it is, run again without it (every run marks what it decides)`);
-    }
+    // before the catch-up wait (a request that cannot run is told so without waiting or a 503 first), and again after
+    // it: the year may have ended during the wait, and the run decides on the clock as it is then.
+    const refuseSlice = () => {
+      if (after !== undefined) {
+        throw Problems.field('after', `applies to a run before ${fromFiscalYear} is over; once it is, run again without it (every run marks what it decides)`);
+      }
+    };
+    if (over()) refuseSlice();
     const caughtUp = await this.catchUp.waitOrRefuse({
       force,
       what: `The rollover of ${fromFiscalYear} decided nothing`,
       why: 'renewals and expiries decided on stale views cannot be taken back',
     });
+    const yearOver = over();
+    if (yearOver) refuseSlice();
     const summary: RolloverSummary = {
       fromFiscalYear,
       ...(programId !== undefined && { programId }),
