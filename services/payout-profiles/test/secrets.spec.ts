@@ -190,6 +190,21 @@ describe('key rotation: POST /v1/operator/secrets/reseal', () => {
     });
     expect(decided.status).toBe(200);
     expect(decided.body).toMatchObject({ effect: 'APPLIED', status: 'ACTION_REQUIRED', reasons: ['Account ****6789 at routing ****0021 is closed'] });
+
+    // A tax profile one of whose ids does not open (its VAT id) still has the other masked as itself: a short foreign
+    // TIN, which the safety net (account numbers, long digit runs) would not catch.
+    const short = await call(h, 'PATCH', `/v1/locations/${w.L2}/tax-profile`, { token: other, body: { taxId: 'ABC1234' }, headers: ifMatch((await raw('tax_profiles', tax.profileId))!.version) });
+    expect(short.status).toBe(200);
+    await h.db.collection('tax_profiles').updateOne({ _id: tax.profileId as never }, { $set: { 'sealedVatId.keyId': 'k9' } });
+    const rejected = await call(h, 'POST', `/v1/operator/profiles/${tax.profileId}/validation`, {
+      headers: operator,
+      body: { revision: short.body.revision, outcome: 'ACTION_REQUIRED', reasons: ['TIN ABC1234 does not match the business name'] },
+    });
+    expect(rejected.status).toBe(200);
+    expect(JSON.stringify(rejected.body)).not.toContain('ABC1234');
+    expect(rejected.body.reasons).toEqual(['TIN ******** does not match the business name']);
+    // Its VAT id readable again, for the re-sealing below (which counts the unreadable ones).
+    await h.db.collection('tax_profiles').updateOne({ _id: tax.profileId as never }, { $set: { 'sealedVatId.keyId': 'k1' } });
   });
 
   it('re-seals every secret sealed with another key, without a new version or an event; unreadable ones are reported', async () => {

@@ -149,20 +149,21 @@ export class RecordValidationResult {
    */
   private masked(command: ValidationResultCommand, profile: BankProfile | TaxProfile): string[] {
     if (command.reasons.length === 0) return [];
-    let secrets: Array<string | undefined>;
-    try {
-      secrets =
-        command.profileKind === 'BANK'
-          ? [this.secrets.open((profile as BankProfile).sealedAccount, `${profile._id}:account`)]
-          : [
-              (profile as TaxProfile).sealedTaxId && this.secrets.open((profile as TaxProfile).sealedTaxId!, `${profile._id}:taxId`),
-              (profile as TaxProfile).sealedVatId && this.secrets.open((profile as TaxProfile).sealedVatId!, `${profile._id}:vatId`),
-            ];
-    } catch (error) {
-      if (!(error instanceof SecretUnavailable)) throw error;
-      this.logger.warn(`${error.message} The validation result's reasons are masked by the safety net alone.`);
-      secrets = [];
-    }
+    // Each secret opened on its own: one that does not open (its key removed) leaves the others masked as themselves.
+    const open = (sealed: BankProfile['sealedAccount'] | undefined, field: string): string | undefined => {
+      if (!sealed) return undefined;
+      try {
+        return this.secrets.open(sealed, `${profile._id}:${field}`);
+      } catch (error) {
+        if (!(error instanceof SecretUnavailable)) throw error;
+        this.logger.warn(`${error.message} The validation result's reasons are masked without it (the safety net catches account numbers and long digit runs).`);
+        return undefined;
+      }
+    };
+    const secrets =
+      command.profileKind === 'BANK'
+        ? [open((profile as BankProfile).sealedAccount, 'account')]
+        : [open((profile as TaxProfile).sealedTaxId, 'taxId'), open((profile as TaxProfile).sealedVatId, 'vatId')];
     const digests = profile.supersededSecrets ?? [];
     const supersededSecret = digests.length ? this.secrets.digestMatcher(digests) : undefined;
     return [...new Set(command.reasons.map((reason) => maskSecretsIn(reason, secrets, supersededSecret)))];
