@@ -118,6 +118,19 @@ describe('an operator ending the year early on purpose (endYearNow)', () => {
  * An ENROLLED enrollment of L1 whose bank details were edited (pending), continued by an operator's early run submitted
  * (VALIDATING); its continuation then ended INELIGIBLE by a decision for the next year, and L1 eligible again since.
  */
+/** A new program with L1 eligible, its profiles approved, and enrolled (ENROLLED) through Enroll and Submit. */
+async function enrolledAtL1() {
+  const program = await createProgram(h);
+  const token = await w.token('admin');
+  await eligibility(h, w, program.programId, w.L1, true);
+  await eligibilityKnown(h, program.programId, w.L1);
+  await approvedProfiles(h, w.partnerId, w.L1);
+  const id: string = (await call(h, 'POST', '/v1/enrollments', { token, body: { programId: program.programId, locationId: w.L1 } })).body.enrollmentId;
+  expect((await call(h, 'POST', `/v1/enrollments/${id}/submit`, { token })).body.status).toBe('ENROLLED');
+  const nextId = enrollmentId({ programId: program.programId, locationId: w.L1, fiscalYear: NEXT_FY });
+  return { program, token, id, nextId, byProgram: { fromFiscalYear: CURRENT_FY, programId: program.programId } };
+}
+
 async function continuedEarlyThenEndedIneligible() {
     const program = await createProgram(h);
     const token = await w.token('admin');
@@ -234,15 +247,7 @@ describe('continuations made by an early run, once the year is over', () => {
   });
 
   it('one expired by a review killed before its continuation ended, in a program discontinued since: the discontinuation ends the continuation, and the flag goes', async () => {
-    const program = await createProgram(h);
-    const token = await w.token('admin');
-    await eligibility(h, w, program.programId, w.L1, true);
-    await eligibilityKnown(h, program.programId, w.L1);
-    await approvedProfiles(h, w.partnerId, w.L1);
-    const lapsed = (await call(h, 'POST', '/v1/enrollments', { token, body: { programId: program.programId, locationId: w.L1 } })).body.enrollmentId;
-    expect((await call(h, 'POST', `/v1/enrollments/${lapsed}/submit`, { token })).body.status).toBe('ENROLLED');
-    const next = enrollmentId({ programId: program.programId, locationId: w.L1, fiscalYear: NEXT_FY });
-    const byProgram = { fromFiscalYear: CURRENT_FY, programId: program.programId };
+    const { program, id: lapsed, nextId: next, byProgram } = await enrolledAtL1();
     expect((await operator(byProgram)).body).toEqual(expect.objectContaining({ renewed: 1 }));
     await eligibility(h, w, program.programId, w.L1, false, NEXT_FY, ['Competency lapsed']);
     await eligibilityKnown(h, program.programId, w.L1, NEXT_FY, false);
@@ -267,15 +272,7 @@ describe('continuations made by an early run, once the year is over', () => {
   });
 
   it("one confirmed on the ended year's eligibility (none for the next yet) is ended by the next year's first decision, as a continuation made at year end", async () => {
-    const program = await createProgram(h);
-    const token = await w.token('admin');
-    await eligibility(h, w, program.programId, w.L1, true);
-    await eligibilityKnown(h, program.programId, w.L1);
-    await approvedProfiles(h, w.partnerId, w.L1);
-    const id = (await call(h, 'POST', '/v1/enrollments', { token, body: { programId: program.programId, locationId: w.L1 } })).body.enrollmentId;
-    expect((await call(h, 'POST', `/v1/enrollments/${id}/submit`, { token })).body.status).toBe('ENROLLED');
-    const byProgram = { fromFiscalYear: CURRENT_FY, programId: program.programId };
-    const nextId = enrollmentId({ programId: program.programId, locationId: w.L1, fiscalYear: NEXT_FY });
+    const { program, token, id, nextId, byProgram } = await enrolledAtL1();
     expect((await operator(byProgram)).body).toEqual(expect.objectContaining({ renewed: 1 }));
     expect(await col().findOne({ _id: nextId })).not.toHaveProperty('eligibilityCarried'); // an early run's: decided again at year end
 
