@@ -5,7 +5,7 @@
 import { baseConfigSpec, loadConfig } from '@lib/platform';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { SERVICE_NODE_ARGS } from '../../libs/testing/src/infra/process';
+import { IMAGE_NODE_ARGS } from '../../libs/testing/src/infra/process';
 import { loadAll, load } from 'js-yaml';
 import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import { Namespace } from 'kubernetes-models/v1/Namespace';
@@ -241,8 +241,8 @@ describe('Dockerfiles', () => {
     for (const other of SERVICES.filter((s) => s !== service)) expect(dockerfile).not.toContain(`services/${other}`);
     const entry = /CMD \[.*"dist\/services\/([a-z-]+)\/src\/main\.js"\]/.exec(dockerfile);
     expect(entry?.[1]).toBe(service);
-    // The image runs the service with the node options every process this project starts has (SERVICE_NODE_ARGS).
-    expect(dockerfile).toContain(`CMD ${JSON.stringify(['node', ...SERVICE_NODE_ARGS, `dist/services/${service}/src/main.js`]).replace(/","/g, '", "')}`);
+    // The image runs the service with the node options every process this project starts has (IMAGE_NODE_ARGS).
+    expect(dockerfile).toContain(`CMD ${JSON.stringify(['node', ...IMAGE_NODE_ARGS, `dist/services/${service}/src/main.js`]).replace(/","/g, '", "')}`);
     expect(existsSync(join(ROOT, 'services', service, 'src', 'main.ts'))).toBe(true);
     expect(existsSync(join(ROOT, 'services', service, 'tsconfig.app.json'))).toBe(true);
   });

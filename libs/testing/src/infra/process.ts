@@ -95,7 +95,7 @@ export interface ManagedProcess {
 
 /**
  * The node options a service process runs with, wherever this project starts one (`npm start`, the end-to-end
- * platform, the benchmarks; the Dockerfiles say the same in their CMD):
+ * platform, the benchmarks: SERVICE_NODE_ARGS; the Dockerfiles say the same in their CMD):
  *  - source maps, for stack traces that name the TypeScript lines;
  *  - a young generation of 32 MB semi-spaces (V8's default is 16 MB on 64-bit): a service allocates a lot of short-lived
  *    objects per request and per event (BSON, envelopes, validation), and with the default a scavenge ran so often that
@@ -103,9 +103,12 @@ export interface ManagedProcess {
  *    8% less CPU per decision and per Enroll call across the services, for about 30 MB more peak memory each;
  *  - no TimeoutNegativeWarning: KafkaJS 2.2 arms a timer with a negative delay on every broker response (its request
  *    queue's `throttledUntil` starts at -1: KafkaJS issue 1751), which Node 23 and later report on stderr each time, a
- *    line per heartbeat, fetch and produce among the JSON logs (the images run Node 24). Node 20 accepts the flag too.
+ *    line per heartbeat, fetch and produce among the JSON logs (the images run Node 24). Node 20 knows the flag from
+ *    20.11 (older: left out, see SERVICE_NODE_ARGS).
  */
-export const SERVICE_NODE_ARGS = ['--enable-source-maps', '--max-semi-space-size=32', '--disable-warning=TimeoutNegativeWarning'];
+export const IMAGE_NODE_ARGS = ['--enable-source-maps', '--max-semi-space-size=32', '--disable-warning=TimeoutNegativeWarning'];
+/** IMAGE_NODE_ARGS less what this Node does not know (`--disable-warning` came in 20.11: an older 20 would refuse it). */
+export const SERVICE_NODE_ARGS = IMAGE_NODE_ARGS.filter((arg) => process.allowedNodeEnvironmentFlags.has(arg.split('=')[0]));
 
 let parentDeathSignal: boolean | undefined;
 
