@@ -160,12 +160,14 @@ export function documentConventions(document: OpenAPIObject): void {
   const refOf = (node: SchemaNode | undefined) => (node?.$ref ?? (node?.allOf?.length === 1 ? node.allOf[0].$ref : undefined))?.split('/').pop();
   type Responses = Record<string, { description: string; headers?: Record<string, unknown>; content?: Record<string, { schema?: SchemaNode }> }>;
   const operations = Object.values(document.paths).flatMap((item) => [item.get, item.post, item.put, item.patch, item.delete].filter((o) => o !== undefined));
+  type Operation = (typeof operations)[number];
+  const takes = (o: Operation | undefined, name: string) => (o?.parameters ?? []).some((p) => 'name' in p && p.name === name);
   const bodyOf = (response: Responses[string] | undefined) => refOf(response?.content?.['application/json']?.schema);
   // The resources with a version a client sends back: what the operations taking If-Match answer. Their answers carry
   // the version as ETag (setETag); other bodies with a version (an invitation, a back-office view) do not.
   const versioned = new Set(
     operations
-      .filter((o) => (o.parameters ?? []).some((p) => 'name' in p && p.name === 'If-Match'))
+      .filter((o) => takes(o, 'If-Match'))
       .flatMap((o) => Object.entries(o.responses as Responses).filter(([code]) => /^2\d\d$/.test(code)).map(([, response]) => bodyOf(response)))
       .filter((name): name is string => name !== undefined),
   );
@@ -194,13 +196,12 @@ export function documentConventions(document: OpenAPIObject): void {
       if (/At$/.test(field) && instant.type === 'string' && instant.format === undefined) instant.format = 'date-time';
     }
   }
-  const takesIfMatch = (o: (typeof operations)[number] | undefined) => (o?.parameters ?? []).some((p) => 'name' in p && p.name === 'If-Match');
-  const ifMatchPaths = new Set(Object.values(document.paths).filter((item) => [item.put, item.patch, item.delete, item.post].some(takesIfMatch)));
+  const ifMatchPaths = new Set(Object.values(document.paths).filter((item) => [item.put, item.patch, item.delete, item.post].some((o) => takes(o, 'If-Match'))));
   for (const item of Object.values(document.paths)) {
     for (const operation of [item.get, item.post, item.put, item.patch, item.delete]) {
       if (!operation) continue;
       for (const parameter of operation.parameters ?? []) if ('schema' in parameter) visit(parameter.schema as SchemaNode);
-      const idempotent = (operation.parameters ?? []).some((p) => 'name' in p && p.name === 'Idempotency-Key');
+      const idempotent = takes(operation, 'Idempotency-Key');
       const responses = operation.responses as Responses;
       if (idempotent) {
         const problem = responses.default?.content;
