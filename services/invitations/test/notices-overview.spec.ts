@@ -289,7 +289,9 @@ describe('the overview, a page of locations at a time', () => {
     expect(await walk(global, 2)).toEqual([sorted.slice(0, 2), sorted.slice(2, 4), sorted.slice(4)]);
     expect(await walk(few, 2)).toEqual([[sorted[1], sorted[3]], [sorted[4]]]);
     expect(await walk(few, 3)).toEqual([[sorted[1], sorted[3], sorted[4]]]);
-    for (const [query, field] of [['limit=0', 'limit'], ['limit=1001', 'limit'], ['cursor=nope', 'cursor']]) {
+    // At most 200 locations a page (each brings its whole history): 201 is refused, 200 taken.
+    expect((await world.get(global.token, '/v1/overview?limit=200')).status).toBe(200);
+    for (const [query, field] of [['limit=0', 'limit'], ['limit=201', 'limit'], ['limit=1001', 'limit'], ['cursor=nope', 'cursor']]) {
       const answer = await world.get(global.token, `/v1/overview?${query}`);
       expect(answer.status).toBe(400);
       expect(answer.contentType).toMatch(/application\/problem\+json/);

@@ -1,6 +1,8 @@
 import { EnrollmentStatuses } from '@lib/contracts';
-import { PageQuery } from '@lib/platform';
+import { DEFAULT_PAGE_SIZE, PageQuery } from '@lib/platform';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import { IsInt, IsOptional, Max, Min } from 'class-validator';
 import { InvitationStates } from '../../invitations/invitation.schema';
 import { OverviewActions } from '../overview-rules';
 
@@ -30,5 +32,19 @@ export class OverviewDto {
   @ApiPropertyOptional({ description: 'Cursor of the next page of locations: pass it as `cursor`; absent on the last page' }) nextCursor?: string;
 }
 
-/** A page of locations (`limit` of them, default 100). */
-export class OverviewQuery extends PageQuery {}
+/** The most locations one overview page holds: each comes with every program and fiscal year it has history in. */
+export const MAX_OVERVIEW_PAGE = 200;
+
+/**
+ * A page of locations (`limit` of them, default 100, at most MAX_OVERVIEW_PAGE: not the lists' 1,000, as each location
+ * brings its invitations, enrollment statuses and decisions of every year, which one request would read for all).
+ */
+export class OverviewQuery extends PageQuery {
+  @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: MAX_OVERVIEW_PAGE, default: DEFAULT_PAGE_SIZE, description: 'Locations per page' })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(MAX_OVERVIEW_PAGE)
+  declare limit?: number;
+}
