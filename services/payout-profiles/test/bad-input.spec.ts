@@ -277,6 +277,20 @@ describe('the tax ids of a non-US profile: blank is refused, null removes', () =
     expect(after).not.toHaveProperty('sealedVatId');
     const given = await call(h, 'PATCH', path(), { token: other, body: { incorporationCountry: 'AT', vatId: 'ATU12345678' }, headers: ifMatch(after!.version) });
     expect(given.body).toMatchObject({ incorporationCountry: 'AT', maskedTaxId: null, maskedVatId: '****5678' });
+    // To a US incorporation: its TIN is required (sent), and it holds no VAT id: the stored one goes without being named.
+    const us = await call(h, 'PATCH', path(), {
+      token: other,
+      body: { incorporation: 'US', incorporationCountry: 'US', taxId: '12-3456789' },
+      headers: ifMatch((await raw())!.version),
+    });
+    expect(us.status).toBe(200);
+    expect(us.body).toMatchObject({ incorporation: 'US', maskedTaxId: '****6789', maskedVatId: null });
+    // Back to non-US, the US TIN left out: named (with the other problems of the request at once).
+    const back = await call(h, 'PATCH', path(), { token: other, body: { incorporation: 'NON_US', incorporationCountry: 'DE', taxForm: 'W-9' }, headers: ifMatch((await raw())!.version) });
+    expect(back.status).toBe(400);
+    expect(back.body.errors.map((e: { field: string }) => e.field).sort()).toEqual(['taxForm', 'taxId']);
+    const nonUs = await call(h, 'PATCH', path(), { token: other, body: { incorporation: 'NON_US', incorporationCountry: 'DE', taxId: null }, headers: ifMatch((await raw())!.version) });
+    expect(nonUs.body).toMatchObject({ incorporation: 'NON_US', maskedTaxId: null, maskedVatId: null });
   });
 
   it('reads a foreign TIN of 30 letters or digits pasted in groups of two (44 characters with the dashes) as those 30', async () => {

@@ -41,21 +41,21 @@ export class UpdateTaxProfile {
     const open = (sealed: TaxProfile['sealedTaxId'], field: string) => (sealed ? this.secrets.open(sealed, `${id}:${field}`) : undefined);
     const incorporation = input.incorporation ?? current.incorporation;
     // Tax ids are a country's: another incorporation, or another country of incorporation, keeps none. A stored one
-    // the request does not send is not dropped without a word (a country corrected would lose them): 400, send it for
-    // the new one, or null to remove it.
+    // the request does not send, of a kind a non-US incorporation holds (a foreign TIN, a VAT id: both optional), is not
+    // dropped without a word (a country corrected would lose them): 400, send it for the new one, or null to remove it.
+    // A US incorporation requires its TIN (checkTaxDetails says so) and holds no VAT id (dropped).
     const sameIncorporation = incorporation === current.incorporation && (input.incorporationCountry ?? current.incorporationCountry) === current.incorporationCountry;
-    if (!sameIncorporation) {
-      throwIfProblems(
-        (
-          [
-            ['taxId', current.sealedTaxId, 'tax id (TIN)'],
-            ['vatId', current.sealedVatId, 'VAT id'],
-          ] as const
-        )
-          .filter(([field, stored]) => stored && input[field] === undefined)
-          .map(([field, , what]) => ({ field, message: `the stored ${what} was for the incorporation before: send the one for the new incorporation or country, or null to remove it` })),
-      );
-    }
+    const leftOut =
+      sameIncorporation || incorporation === 'US'
+        ? []
+        : (
+            [
+              ['taxId', current.sealedTaxId, 'tax id (TIN)'],
+              ['vatId', current.sealedVatId, 'VAT id'],
+            ] as const
+          )
+            .filter(([field, stored]) => stored && input[field] === undefined)
+            .map(([field, , what]) => ({ field, message: `the stored ${what} was for the incorporation before: send the one for the new incorporation or country, or null to remove it` }));
     // Omitted (undefined): the stored one, while the incorporation stays; null: none (removed). A blank one is refused
     // (DTO and checkTaxDetails), so it cannot remove a stored tax id unnoticed.
     const given = (value: string | null | undefined, stored: TaxProfile['sealedTaxId'], field: string) =>
@@ -68,7 +68,7 @@ export class UpdateTaxProfile {
       vatId: given(input.vatId, current.sealedVatId, 'vatId'),
     };
     const { problems, details } = checkTaxDetails(candidate);
-    throwIfProblems([...problems, ...(input.expiresAt ? expiryProblems(input.expiresAt, new Date()) : [])]);
+    throwIfProblems([...leftOut, ...problems.filter((p) => !leftOut.some((l) => l.field === p.field)), ...(input.expiresAt ? expiryProblems(input.expiresAt, new Date()) : [])]);
 
     const next = {
       businessProfile: input.businessProfile ? JSON.parse(JSON.stringify(input.businessProfile)) : current.businessProfile,
