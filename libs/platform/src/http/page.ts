@@ -1,3 +1,4 @@
+import { applyDecorators } from '@nestjs/common';
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { IsInt, IsOptional, IsString, Length, Max, Min } from 'class-validator';
@@ -13,17 +14,26 @@ export const MAX_PAGE_SIZE = 1_000;
 export const MAX_CURSOR_LENGTH = 8_000;
 
 /**
+ * A list's `limit` query parameter: a whole number from 1 to `max` (sent as text, read as a number), documented as the
+ * server checks it. PageQuery's; a list with pages of another size declares its own with it.
+ */
+export const PageLimit = ({ max, defaultSize, description }: { max: number; defaultSize: number; description: string }) =>
+  applyDecorators(
+    ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: max, default: defaultSize, description }),
+    IsOptional(),
+    Type(() => Number),
+    IsInt(),
+    Min(1),
+    Max(max),
+  );
+
+/**
  * The paging parameters of a list endpoint (a query DTO extends it): `limit` items at most, after the position
  * `cursor` (the `nextCursor` of the page before). Keyset paging, not page numbers: a page starts after the last item the
  * client saw, so items written or removed meanwhile neither repeat nor push others out of the walk.
  */
 export class PageQuery {
-  @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: MAX_PAGE_SIZE, default: DEFAULT_PAGE_SIZE, description: 'Items per page' })
-  @IsOptional()
-  @Type(() => Number)
-  @IsInt()
-  @Min(1)
-  @Max(MAX_PAGE_SIZE)
+  @PageLimit({ max: MAX_PAGE_SIZE, defaultSize: DEFAULT_PAGE_SIZE, description: 'Items per page' })
   limit?: number;
 
   @ApiPropertyOptional({ description: 'The `nextCursor` of the previous page (opaque); absent for the first page', maxLength: MAX_CURSOR_LENGTH })

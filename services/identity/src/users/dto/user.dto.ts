@@ -1,8 +1,8 @@
 import { COMPANY_ROLES, Role, Roles } from '@lib/contracts';
-import { IsDeliverableEmail, setETag, Text } from '@lib/platform';
+import { IsDeliverableEmail, PageLimit, setETag, Text } from '@lib/platform';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Transform, Type } from 'class-transformer';
-import { IsBoolean, IsIn, IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
+import { Transform } from 'class-transformer';
+import { IsBoolean, IsIn, IsOptional, IsString, MaxLength } from 'class-validator';
 import type { Response } from 'express';
 import type { User } from '../user.schema';
 
@@ -26,12 +26,7 @@ export class CreateUserInput {
 }
 
 export class ListUsersQuery {
-  @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: 200, default: 50 })
-  @IsOptional()
-  @Type(() => Number)
-  @IsInt()
-  @Min(1)
-  @Max(200)
+  @PageLimit({ max: 200, defaultSize: 50, description: 'Users per page' })
   limit?: number;
 
   // USER_ORDER's cursor: base64url JSON of the list's name and the last user's emailKey, 254 characters that

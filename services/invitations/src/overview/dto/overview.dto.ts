@@ -1,8 +1,6 @@
 import { EnrollmentStatuses } from '@lib/contracts';
-import { DEFAULT_PAGE_SIZE, PageQuery } from '@lib/platform';
+import { DEFAULT_PAGE_SIZE, PageLimit, PageQuery } from '@lib/platform';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
-import { IsInt, IsOptional, Max, Min } from 'class-validator';
 import { InvitationStates } from '../../invitations/invitation.schema';
 import { OverviewActions } from '../overview-rules';
 
@@ -40,11 +38,6 @@ export const MAX_OVERVIEW_PAGE = 200;
  * brings its invitations, enrollment statuses and decisions of every year, which one request would read for all).
  */
 export class OverviewQuery extends PageQuery {
-  @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: MAX_OVERVIEW_PAGE, default: DEFAULT_PAGE_SIZE, description: 'Locations per page' })
-  @IsOptional()
-  @Type(() => Number)
-  @IsInt()
-  @Min(1)
-  @Max(MAX_OVERVIEW_PAGE)
+  @PageLimit({ max: MAX_OVERVIEW_PAGE, defaultSize: DEFAULT_PAGE_SIZE, description: 'Locations per page' })
   declare limit?: number;
 }

@@ -1,7 +1,6 @@
-import { MAX_CURSOR_LENGTH } from '@lib/platform';
+import { MAX_CURSOR_LENGTH, PageLimit } from '@lib/platform';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
-import { IsInt, IsOptional, IsString, Length, Max, Min } from 'class-validator';
+import { IsOptional, IsString, Length } from 'class-validator';
 import { InboxEntry } from '../inbox.repository';
 
 export const INBOX_PAGE_SIZE = 20;
@@ -9,8 +8,7 @@ export const MAX_INBOX_PAGE_SIZE = 100;
 
 /** A page of the inbox: `limit` entries after `cursor` (the `nextCursor` of the page before), as the other lists. */
 export class InboxQuery {
-  @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: MAX_INBOX_PAGE_SIZE, default: INBOX_PAGE_SIZE, description: 'Entries per page' })
-  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(MAX_INBOX_PAGE_SIZE)
+  @PageLimit({ max: MAX_INBOX_PAGE_SIZE, defaultSize: INBOX_PAGE_SIZE, description: 'Entries per page' })
   limit?: number;
 
   @ApiPropertyOptional({ description: 'The `nextCursor` of the previous page (opaque); absent for the first page', maxLength: MAX_CURSOR_LENGTH })
