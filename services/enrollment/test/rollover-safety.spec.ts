@@ -312,6 +312,29 @@ describe('continuations made by an early run, once the year is over', () => {
     expect((await col().findOne({ _id: id }))!.rollover).toEqual({ toFiscalYear: NEXT_FY, outcome: 'VALIDATING', at: expect.any(Date) });
   });
 
+  it('one whose continuation the admin started again and submitted on their own is not reminded as at risk: the year end marks it SUPERSEDED', async () => {
+    const { token, id, nextId, byProgram } = await continuedEarlyThenEndedIneligible();
+    // Its own bank revision sent back (it will not continue as it is)...
+    const bank = (await col().findOne({ _id: id }))!.bankProfileId!;
+    await profileEvent(h, 'ProfileActionRequired', { ...bankProfile(w.partnerId, { profileId: bank }), revision: 2, status: 'ACTION_REQUIRED', reasons: ['Account closed'] } as never);
+    await eventually(async () => expect(await col().findOne({ _id: id })).toEqual(expect.objectContaining({ status: 'ACTION_REQUIRED' })));
+    // ...while the admin enrolled the next year on their own, with another bank profile, submitted.
+    const other = bankProfile(w.partnerId, { status: 'APPROVED' });
+    await profileEvent(h, 'ProfileApproved', other);
+    await profileKnown(h, other);
+    expect((await call(h, 'POST', `/v1/enrollments/${nextId}/refresh`, { token, body: { bankProfileId: other.profileId } })).status).toBe(200);
+    expect((await call(h, 'POST', `/v1/enrollments/${nextId}/submit`, { token })).body.status).toBe('ENROLLED');
+
+    // (The run covers every program of the year: other tests' enrollments are counted too.)
+    expect((await call(h, 'POST', '/v1/operator/renewal-reminders', { operator: true, body: { fiscalYear: CURRENT_FY } })).status).toBe(200);
+    expect(await col().findOne({ _id: id })).not.toHaveProperty('renewalReminders');
+    await enrollmentEventsSettled(h, { programId: byProgram.programId }, [w.L1]);
+    expect(enrollmentEvents(h, id).filter((e) => e.envelope!.type === 'EnrollmentRenewalAtRisk')).toEqual([]);
+    // The year end agrees: the old one SUPERSEDED by the admin's own.
+    await operator({ ...byProgram, endYearNow: true });
+    expect((await col().findOne({ _id: id }))!.rollover).toEqual(expect.objectContaining({ outcome: 'SUPERSEDED' }));
+  });
+
   it('a run resuming an interrupted one does not take a continuation ended INELIGIBLE since for done: it expires the old one, or takes the continuation over', async () => {
     const program = await createProgram(h);
     const token = await w.token('admin');

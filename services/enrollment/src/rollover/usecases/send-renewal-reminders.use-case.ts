@@ -117,8 +117,11 @@ export class SendRenewalReminders {
         const nextYear = continuations.get(ctx.nextId(enrollment));
         const live = !!enrollment.rollover && continuesIt(enrollment, nextYear);
         // The admin enrolled the next year on their own (submitted, or ENROLLED once): the rollover only marks this one
-        // SUPERSEDED (an early run has already), nothing of it is at risk (an EXPIRED decision still expires it: reminded).
-        const superseded = (!enrollment.rollover || enrollment.rollover.outcome === 'SUPERSEDED') && decision.outcome === 'ACTION_REQUIRED' && !!nextYear && nextYear.renewedFrom !== enrollment._id && !takenOverByContinuation(nextYear);
+        // SUPERSEDED (an early run has already; or, continued early, its continuation started again by the admin since,
+        // the year-end review reopens it and the run marks it so), nothing of it is at risk (an EXPIRED decision still
+        // expires it: reminded).
+        const decidedAgain = !enrollment.rollover || enrollment.rollover.outcome === 'SUPERSEDED' || (enrollment.rollover.early === true && !live);
+        const superseded = decidedAgain && decision.outcome === 'ACTION_REQUIRED' && !!nextYear && nextYear.renewedFrom !== enrollment._id && !takenOverByContinuation(nextYear);
         if (decision.outcome === 'RENEWED' || decision.outcome === 'VALIDATING' || (live && decision.outcome !== 'EXPIRED') || superseded) {
           summary.onTrack++;
           continue;
