@@ -7,7 +7,7 @@ import { ProblemException } from '../http/problem';
 import type { PlatformConfig } from '../platform.module';
 import { ISSUER_KEYS_RETRY_MS, IssuerKeysUnavailableError } from './issuer-keys';
 import { InvalidTokenError, JwtVerifier } from './jwt-verifier';
-import { IS_OPERATOR, IS_PUBLIC, Principal, ScopedKey, scopedKeys } from './principal';
+import { AuthenticatedRequest, IS_OPERATOR, IS_PUBLIC, Principal, ScopedKey, scopedKeys } from './principal';
 
 /** The protection space named in the platform's authentication challenges. */
 const REALM = 'incentives-platform';
@@ -96,7 +96,7 @@ export class AuthGuard implements CanActivate {
     if (context.getType() !== 'http') return true;
     const targets = [context.getHandler(), context.getClass()];
     if (this.reflector.getAllAndOverride<boolean>(IS_PUBLIC, targets)) return true;
-    const request = context.switchToHttp().getRequest<Request & { principal?: unknown; operator?: true | string }>();
+    const request = context.switchToHttp().getRequest<AuthenticatedRequest>();
 
     const operatorOnly = this.reflector.getAllAndOverride<true | { alsoKey: ScopedKey } | undefined>(IS_OPERATOR, targets);
     if (operatorOnly) {

@@ -8,17 +8,15 @@ import {
   UseGuards,
 } from '@nestjs/common';
 import { ApiBearerAuth, ApiSecurity } from '@nestjs/swagger';
-import type { Request } from 'express';
 import { CONFIG } from '../config/config';
 import type { PlatformConfig } from '../platform.module';
 import { CHALLENGES, hasOperatorKey, unauthorized, verifyBearer } from './auth.guard';
 import { JwtVerifier } from './jwt-verifier';
-import { Principal, Public } from './principal';
+import { AuthenticatedRequest, Principal, Public } from './principal';
 
 /** Who called an endpoint open to both platform operators and signed-in users. */
 export type Caller = { operator: true } | { operator: false; principal: Principal };
 
-type CallerRequest = Request & { principal?: Principal; operator?: boolean };
 
 /**
  * Accepts the operator credential (X-Operator-Key) or a user's bearer token, checked exactly as the platform's
@@ -33,7 +31,7 @@ export class OperatorOrUserGuard implements CanActivate {
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
-    const request = context.switchToHttp().getRequest<CallerRequest>();
+    const request = context.switchToHttp().getRequest<AuthenticatedRequest>();
     if (request.headers['x-operator-key'] !== undefined) {
       if (!hasOperatorKey(request, this.config.OPERATOR_TOKEN)) throw unauthorized('The X-Operator-Key credential is not valid.', CHALLENGES.operator);
       request.operator = true;
@@ -53,6 +51,6 @@ export const OperatorOrUser = () =>
   applyDecorators(Public(), UseGuards(OperatorOrUserGuard), ApiSecurity('operator'), ApiBearerAuth());
 
 export const CurrentCaller = createParamDecorator((_: unknown, ctx: ExecutionContext): Caller => {
-  const request = ctx.switchToHttp().getRequest<CallerRequest>();
+  const request = ctx.switchToHttp().getRequest<AuthenticatedRequest>();
   return request.operator ? { operator: true } : { operator: false, principal: request.principal! };
 });

@@ -1,5 +1,6 @@
 import { applyDecorators, createParamDecorator, ExecutionContext, SetMetadata } from '@nestjs/common';
 import { ApiSecurity } from '@nestjs/swagger';
+import type { Request } from 'express';
 
 /** The signed-in user, as proved by a verified access token. What they may do is decided from role views. */
 export interface Principal {
@@ -7,6 +8,16 @@ export interface Principal {
   partnerId: string;
   claims: Record<string, unknown>;
 }
+
+/**
+ * A request as the guards leave it: `principal` for a user's verified token; `operator` true for the operator
+ * credential, or the name of the scoped credential presented (OperatorOnly's `alsoKey`: the payments back office's).
+ */
+export interface RequestCredentials {
+  principal?: Principal;
+  operator?: true | string;
+}
+export type AuthenticatedRequest = Request & RequestCredentials;
 
 export const IS_PUBLIC = 'auth:public';
 export const IS_OPERATOR = 'auth:operator';

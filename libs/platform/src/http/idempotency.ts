@@ -19,7 +19,7 @@ import { randomUUID } from 'node:crypto';
 import type { Request, Response } from 'express';
 import { Collection, Connection } from 'mongoose';
 import { catchError, concatMap, finalize, from, Observable, switchMap, throwError } from 'rxjs';
-import type { Principal } from '../auth/principal';
+import type { AuthenticatedRequest, Principal, RequestCredentials } from '../auth/principal';
 import { CONFIG } from '../config/config';
 import type { PlatformConfig } from '../platform.module';
 import { fingerprintKey, FingerprintedRequest, legacyRequestHash, requestFingerprint } from './idempotency-fingerprint';
@@ -209,7 +209,7 @@ export class IdempotencyInterceptor implements NestInterceptor, OnModuleInit {
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
     // Bound by @Idempotent() to the endpoints that honour the header: nothing to look up here.
     if (context.getType() !== 'http') return next.handle();
-    const request = context.switchToHttp().getRequest<CallerRequest>();
+    const request = context.switchToHttp().getRequest<AuthenticatedRequest>();
     const response = context.switchToHttp().getResponse<Response>();
     const key = request.headers['idempotency-key'];
     if (key === undefined) return next.handle();
@@ -366,14 +366,12 @@ export class IdempotencyInterceptor implements NestInterceptor, OnModuleInit {
   }
 }
 
-type CallerRequest = Request & { principal?: Principal; operator?: true | string };
-
 /**
  * Whose keys a request's are: the user's, the operator's, or a scoped credential's (by its name), as the auth guard
  * verified them (`request.operator`), never from a header merely sent: a scoped credential sent with a wrong
  * X-Operator-Key beside it is that credential's caller, not the operator's.
  */
-export function idempotencyCaller(request: Pick<CallerRequest, 'principal' | 'operator'>): string {
+export function idempotencyCaller(request: RequestCredentials): string {
   if (request.principal?.userId) return request.principal.userId;
   if (request.operator === true) return 'operator';
   if (typeof request.operator === 'string') return `credential:${request.operator}`;

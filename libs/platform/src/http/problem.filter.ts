@@ -6,6 +6,7 @@ import { loggedUrl } from '../logging/redaction';
 import { withoutDuplicateKeyValues } from '../tracing/tracing';
 import { methodNotAllowed } from './method-not-allowed';
 import { PROBLEM_CONTENT_TYPE, ProblemDetails, ProblemException } from './problem';
+import type { AuthenticatedRequest } from '../auth/principal';
 
 const TYPE_BASE = 'https://incentives.partner.example/problems/';
 
@@ -30,7 +31,7 @@ export class ProblemFilter implements ExceptionFilter {
 
   catch(exception: unknown, host: ArgumentsHost) {
     if (host.getType() !== 'http') return throwError(() => exception);
-    const request = host.switchToHttp().getRequest<Request & { operator?: unknown }>();
+    const request = host.switchToHttp().getRequest<AuthenticatedRequest>();
     const response = host.switchToHttp().getResponse<Response>();
     // A path that exists under other methods: 405 with Allow, not Nest's 404.
     const wrongMethod = methodNotAllowed(exception, request);

@@ -1,4 +1,4 @@
-import { auditLog, CONFIG, EmptyBody, NoBody, OperatorOnly } from '@lib/platform';
+import { auditLog, AuthenticatedRequest, CONFIG, EmptyBody, NoBody, OperatorOnly } from '@lib/platform';
 import type { Request } from 'express';
 import { Body, Controller, Get, HttpCode, Inject, Param, Post, Query, Req } from '@nestjs/common';
 import { ApiConflictResponse, ApiExtraModels, ApiOkResponse, ApiOperation, ApiSecurity, ApiTags, getSchemaPath } from '@nestjs/swagger';
@@ -46,7 +46,7 @@ export class OperatorController {
       },
     },
   })
-  async get(@Param('profileId') profileId: string, @Req() request: Request & { operator?: true | string }): Promise<BankProfileDetailsDto | TaxProfileDetailsDto> {
+  async get(@Param('profileId') profileId: string, @Req() request: AuthenticatedRequest): Promise<BankProfileDetailsDto | TaxProfileDetailsDto> {
     const details = await this.details.execute(profileId);
     // An audit line, kept whatever LOG_LEVEL says: who read which profile's secrets in clear.
     const by = request.operator === true ? 'operator' : String(request.operator);
@@ -68,7 +68,7 @@ export class OperatorController {
   async decide(
     @Param('profileId') profileId: string,
     @Body() body: RecordValidationDto,
-    @Req() request: Request & { operator?: true | string },
+    @Req() request: AuthenticatedRequest,
   ): Promise<RecordedValidationDto> {
     const profileKind = await this.details.kindOf(profileId);
     // With the back office's own credential, it is the back office's decision (history, conflict handling), as on Kafka.
