@@ -10,8 +10,21 @@ describe('nameKey', () => {
     expect(nameKey('Caf\u00e9')).toBe(nameKey('Cafe\u0301'));
   });
 
+  it('folds case the Unicode way, beyond lower case', () => {
+    expect(nameKey('Straße')).toBe('strasse');
+    expect(nameKey('STRASSE')).toBe(nameKey('Straße'));
+    expect(nameKey('STRA\u1e9eE')).toBe(nameKey('Straße')); // capital sharp s
+    expect(nameKey('ΟΔΟΣ')).toBe(nameKey('οδοσ'));
+    expect(nameKey('οδος')).toBe(nameKey('οδοσ'));
+    expect(nameKey('Ca\u017fe')).toBe(nameKey('Case')); // long s
+    expect(nameKey('CAFÉ')).toBe(nameKey('café'));
+  });
+
   it('keeps names that differ apart', () => {
     expect(nameKey('EUR main')).not.toBe(nameKey('EUR mains'));
     expect(nameKey('EUR main')).not.toBe(nameKey('EURmain'));
+    // Dotless and dotted i are two letters in Turkish.
+    expect(nameKey('I\u015f\u0131k')).not.toBe(nameKey('I\u015fik'));
+    expect(nameKey('Caf\u00e9')).not.toBe(nameKey('Cafe'));
   });
 });

@@ -99,5 +99,13 @@ BankProfileSchema.plugin(outboxPlugin);
  * Keys stored before spaces and composition were folded stay as they were until the profile is next written.
  */
 export function nameKey(name: string): string {
-  return name.normalize('NFKC').trim().replace(/\s+/g, ' ').toLowerCase();
+  const lower = name.normalize('NFKC').trim().replace(/\s+/g, ' ').toLowerCase();
+  return lower.replace(FOLDED_APART, (ch) => ch.toUpperCase().toLowerCase()).normalize('NFKC');
 }
+
+/**
+ * Letters whose lower case is not yet their case folding, each folded through its upper case (the Unicode full case
+ * folding for these): "ß" and "ẞ" are "ss" ("Straße", "STRASSE"), a final "ς" is "σ", a long "ſ" is "s", "ǰ" is "ǰ".
+ * ASCII folds by lower case, and the dotless "ı" stays itself: through "I" it would be "i", another letter in Turkish.
+ */
+const FOLDED_APART = /[^\u0000-\u007f\u0131]/gu;
