@@ -18,15 +18,16 @@ describe('DeliverEmailUseCase keeping its lease while it sends', () => {
   beforeEach(() => jest.useFakeTimers());
   afterEach(() => jest.useRealTimers());
 
-  // A renewal stalled on the database: the next tick started another, and stop() awaited only the last one, so the
-  // first could land after the outcome write.
-  it('renews one at a time, and stop() waits for the renewal still running', async () => {
+  // A renewal stalled on the database: stop() awaited only the last one started, so the first could land after the
+  // outcome write. And the next renewal waited for it past a tick: started only a whole lease after the send began,
+  // when a lease with five sixths left at the send could have lapsed, and another instance sent the email again.
+  it('renews every third of a lease, also while the last renewal still waits, and stop() waits for every one running', async () => {
     const { keepLease, updateOne, release } = withStalledDatabase();
-    const lease = keepLease({ _id: 'm1', leaseToken: 't1', leaseUntil: new Date() });
+    const lease = keepLease({ _id: 'm1', leaseToken: 't1', leaseUntil: new Date(Date.now() + 2_500) });
     await jest.advanceTimersByTimeAsync(1_000);
     expect(updateOne).toHaveBeenCalledTimes(1);
-    await jest.advanceTimersByTimeAsync(1_000); // still waiting: no second renewal on top of it
-    expect(updateOne).toHaveBeenCalledTimes(1);
+    await jest.advanceTimersByTimeAsync(1_000); // the first still waiting: another before the lease ends at 2,500 ms
+    expect(updateOne).toHaveBeenCalledTimes(2);
 
     let stopped = false;
     const stopping = lease.stop().then(() => (stopped = true));
@@ -36,7 +37,7 @@ describe('DeliverEmailUseCase keeping its lease while it sends', () => {
     await stopping;
     expect(stopped).toBe(true);
     await jest.advanceTimersByTimeAsync(5_000);
-    expect(updateOne).toHaveBeenCalledTimes(1);
+    expect(updateOne).toHaveBeenCalledTimes(2);
   });
 
   // A stuck connection: the lease must not lapse behind it (another instance would send the email again), and the
@@ -45,7 +46,7 @@ describe('DeliverEmailUseCase keeping its lease while it sends', () => {
     const { keepLease, updateOne } = withStalledDatabase();
     const lease = keepLease({ _id: 'm1', leaseToken: 't1', leaseUntil: new Date() });
     await jest.advanceTimersByTimeAsync(3_000);
-    expect(updateOne).toHaveBeenCalledTimes(2);
+    expect(updateOne).toHaveBeenCalledTimes(3);
     let stopped = false;
     const stopping = lease.stop().then(() => (stopped = true));
     await jest.advanceTimersByTimeAsync(400);

@@ -352,17 +352,15 @@ export class DeliverEmailUseCase {
    * can never land after (and, on a server whose updates are read-modify-write, undo) the outcome write.
    */
   private keepLease(message: ClaimedEmail): { stop(): Promise<void> } {
-    // One renewal at a time: a tick while the last one still waits on the database skips, so that renewals do not pile
-    // up on a stalled server, and stop() awaits them before the outcome write (on a server whose updates read, then
-    // write, a late renewal could undo the outcome). One still waiting a tick later is left behind (a stuck
-    // connection): another starts, or the lease would lapse and another instance send the email again. stop() waits
-    // for those running up to a sixth of a lease, no longer (a hung one must not hold the send's end and shutdown).
+    // A renewal every third of a lease, whether the last one answered or not: the send began with five sixths of the
+    // lease left (holdLease), so the second renewal, two thirds in, is the last that lands before it can lapse; one
+    // still waiting on the database then (a stuck connection) must not hold it back, or another instance could take
+    // the email over and send it again. The renewals running pile up no faster than one a tick; stop() awaits them
+    // before the outcome write (on a server whose updates read, then write, a late renewal could undo the outcome),
+    // up to a sixth of a lease, no longer (a hung one must not hold the send's end and shutdown).
     const every = Math.max(1_000, Math.floor(this.config.NOTIFY_LEASE_MS / 3));
     const running = new Set<Promise<unknown>>();
-    let lastStart = 0;
     const timer = setInterval(() => {
-      if (running.size && Date.now() - lastStart < every * 1.5) return;
-      lastStart = Date.now();
       const leaseUntil = new Date(Date.now() + this.config.NOTIFY_LEASE_MS);
       const renewal: Promise<unknown> = this.messages.collection
         .updateOne({ _id: message._id as never, leaseToken: message.leaseToken }, { $set: { leaseUntil } })
