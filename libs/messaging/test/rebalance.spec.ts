@@ -4,7 +4,7 @@
  * once (none lost with the partitions handed over, none applied twice by the replica that takes them).
  */
 import { Topics } from '@lib/contracts';
-import { freePort, startGroupAtEnd, TestIssuer, TestKafka, uniqueName, waitFor } from '@lib/testing';
+import { freePort, groupCaughtUp, startGroupAtEnd, TestIssuer, TestKafka, uniqueName, waitFor } from '@lib/testing';
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import { MongoClient } from 'mongodb';
 import { rmSync, writeFileSync } from 'node:fs';
@@ -38,6 +38,18 @@ const EVENTS_EACH = 60;
  * Partner ids that the producer's default partitioner spreads evenly, `perPartition` on each partition of the topic:
  * whichever partitions the second replica is given, they hold work.
  */
+/** The consumer group's state as the broker tells it (Stable, PreparingRebalance, ...). */
+async function groupState(groupId: string): Promise<string> {
+  const admin = new Kafka({ brokers: process.env.KAFKA_BROKERS!.split(','), logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  try {
+    const { groups } = await admin.describeGroups([groupId]);
+    return groups[0]?.state ?? 'Unknown';
+  } finally {
+    await admin.disconnect();
+  }
+}
+
 async function evenlySpreadPartners(prefix: string, perPartition: number): Promise<string[]> {
   const admin = new Kafka({ brokers: process.env.KAFKA_BROKERS!.split(','), logLevel: logLevel.NOTHING }).admin();
   await admin.connect();
@@ -101,16 +113,17 @@ describe('a replica joining the group while another works through a backlog', ()
       }
       // The second replica starts; its consumer joins the group (the rebalance waits for the first one's handlers).
       second = await replica('b', 'live');
-      await new Promise((r) => setTimeout(r, 2_000));
+      // Its join is pending (the group rebalancing) while the first one's handlers are held at the gate.
+      await waitFor('the group rebalancing with handlers held', async () => (await groupState(groupId)) === 'PreparingRebalance', { timeoutMs: 60_000 });
       rmSync(gate);
       await second.ready();
       const whenSecondJoined = await handled();
 
       // At least: a duplicate shows below, in the per-partner counts, rather than as a timeout here.
       await waitFor('every event handled', async () => (await handled()) >= EVENTS, { timeoutMs: 120_000 });
-      // Whatever was redelivered after the handover is in the ledger by now (a marker would be no surer: the
-      // replicas commit offsets after their effects): a short pause lets a late duplicate show.
-      await new Promise((r) => setTimeout(r, 2_000));
+      // The group's offsets at the end: the replicas commit after their effects, so whatever was redelivered after
+      // the handover has been applied (and counted below) by then.
+      await groupCaughtUp(groupId, [Topics.agreements], { timeoutMs: 60_000 });
       const final = await docs();
       expect(final).toHaveLength(partners.length);
       // Each event counted once: nothing lost in the handover, nothing applied again by the replica taking over.

@@ -160,6 +160,15 @@ const answers = () => db.collection<Record<string, unknown> & { _id: string }>('
 const replayed = (answer: Answer) => answer.headers.get('idempotent-replayed') === 'true';
 
 /** The stored record of a request: its id and fingerprint, as the interceptor computes them. */
+/** Once the request under `key` has claimed it (its handler is running): polled, for at most 10 s. */
+async function claimOf(key: string): Promise<void> {
+  const since = Date.now();
+  while (!(await answers().findOne({ _id: `operator|POST /v1/orders|${key}` }))) {
+    expect(Date.now() - since).toBeLessThan(10_000);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 function record(key: string, body: unknown) {
   const _id = `operator|POST /v1/orders|${key}`;
   const secret = fingerprintKey(service.app.get<PlatformConfig>(CONFIG));
@@ -556,13 +565,16 @@ describe('a request running longer than the lease', () => {
   afterAll(() => slow?.close());
 
   it('keeps its key: a retry meanwhile answers 409, one after it gets its answer; it runs once', async () => {
-    const sku = await stock({ delayMs: 3_000 });
+    const sku = await stock({ delayMs: 4_000 });
     const key = randomUUID();
     const post = (): Promise<Answer> =>
       fetch(`${slow.url}/v1/orders`, { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': key, 'x-operator-key': OPERATOR_KEY }, body: JSON.stringify({ sku, quantity: 1 }) }).then(
         async (response) => ({ status: response.status, body: await response.json(), headers: response.headers }),
       );
     const first = post();
+    // The first request has claimed its key (and runs for 4 s): the retry comes when that claim's first lease
+    // (1 s) has long ended, so only a renewed lease keeps the key.
+    await claimOf(key);
     await new Promise((resolve) => setTimeout(resolve, 2_000)); // twice the lease
     const meanwhile = await post();
     expect(meanwhile.status).toBe(409);
@@ -677,16 +689,17 @@ describe('idle keep-alive connections (any service: startServiceApp)', () => {
     const closing = await bootService(OrdersAppModule, { name: 'idempotency', env: { ...issuer.env(), MONGO_DB: service.env.MONGO_DB } });
     const sku = await stock({ delayMs: 1_500 });
     const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const key = randomUUID();
     try {
       const answered = new Promise<{ status: number; connection?: string }>((resolve, reject) => {
-        const req = request(`${closing.url}/v1/orders`, { agent, method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': randomUUID(), 'x-operator-key': OPERATOR_KEY } }, (res) => {
+        const req = request(`${closing.url}/v1/orders`, { agent, method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': key, 'x-operator-key': OPERATOR_KEY } }, (res) => {
           res.resume();
           res.on('end', () => resolve({ status: res.statusCode!, connection: res.headers.connection }));
         });
         req.on('error', reject);
         req.end(JSON.stringify({ sku, quantity: 1 }));
       });
-      await new Promise((resolve) => setTimeout(resolve, 500)); // the request is being handled
+      await claimOf(key); // the request is being handled (for 1.5 s)
       const startedAt = Date.now();
       const closed = closing.close();
       expect(await answered).toEqual({ status: 201, connection: 'close' });

@@ -944,6 +944,11 @@ describe('a continuation renewed on an earlier year\'s eligibility', () => {
   // The year just over, into the one running now: the new year's decisions come within it.
   const RUNNING_FY = fiscalYearOf(new Date());
   const ENDED_FY = previousFiscalYear(RUNNING_FY);
+  // The service's clock held within RUNNING_FY, should the run reach midnight of July 1: that year's decisions are
+  // then still of a year that is not over.
+  const runningYearEnd = fiscalYearRange(RUNNING_FY).end.getTime();
+  beforeEach(() => jest.spyOn(h.service.app.get(Clock), 'now').mockImplementation(() => new Date(Math.min(Date.now(), runningYearEnd - 1))));
+  afterEach(() => jest.restoreAllMocks());
 
   /** An enrollment completed in the year just over, eligible that year, none decided for the next yet; and its next id. */
   async function completedInEndedYear(tag: string) {

@@ -7,6 +7,7 @@ import { createServer, Server } from 'node:http';
 import { AddressInfo } from 'node:net';
 import { DeliverEmailUseCase } from '../src/delivery/usecases/deliver-email.use-case';
 import { CreateMessagesUseCase } from '../src/messages/usecases/create-messages.use-case';
+import { IdentityCatchUp } from '../src/recipients/identity-catch-up';
 import { bootNotification } from './support/boot';
 import { addresses, SmtpTestServer } from '@lib/testing';
 import { waitingEmail } from './support/emails';
@@ -495,13 +496,25 @@ describe('exactly one email per (event, recipient, channel)', () => {
     const [location] = await world.register('Relecloud');
     const lagging = await world.user('Lagging', []);
     // The grant is published before the invitation (the invitations service saw it), but this view applies it late.
+    // The grant is held until the invitation's handler waits for the view to catch up (at most 15 s: a handler that
+    // does not wait sends at once, and the waits asserted below name none for the invitation).
     const updater = service.app.get(AccessViewUpdater);
     const apply = updater.apply.bind(updater);
+    const catchUp = service.app.get(IdentityCatchUp);
+    const waitFor = catchUp.waitFor.bind(catchUp);
+    const waitedFor: string[] = [];
+    let waitBegun!: () => void;
+    const begun = new Promise<void>((resolve) => (waitBegun = resolve));
+    const waits = jest.spyOn(catchUp, 'waitFor').mockImplementation((occurredAt, stopping) => {
+      waitedFor.push(occurredAt);
+      waitBegun();
+      return waitFor(occurredAt, stopping);
+    });
     let held = false;
     const spy = jest.spyOn(updater, 'apply').mockImplementation(async (type, data) => {
       if ((data as { user?: { userId: string } }).user?.userId === lagging.userId && type === 'UserUpdated') {
         held = true;
-        await new Promise((resolve) => setTimeout(resolve, 1_500));
+        await Promise.race([begun, new Promise((resolve) => setTimeout(resolve, 15_000))]);
       }
       return apply(type, data);
     });
@@ -513,9 +526,11 @@ describe('exactly one email per (event, recipient, channel)', () => {
       const id = `${event.eventId}:${lagging.userId}:EMAIL`;
       expect(await sent(id)).toMatchObject({ email: lagging.email });
       expect(held).toBe(true);
+      expect(waitedFor).toContain(event.occurredAt);
       expect(await messages().findOne({ _id: id })).toMatchObject({ audience: { roles: ['INCENTIVES_ADMIN'], locationIds: [location] } });
     } finally {
       spy.mockRestore();
+      waits.mockRestore();
     }
   });
 
