@@ -30,10 +30,6 @@ class RecordingDelivery {
     return ids.map((id) => claimed(id, attempts + 1));
   }
 
-  async claimById(id: string): Promise<ClaimedEmail | null> {
-    return (await this.claimManyById([id], 0))[0];
-  }
-
   async claim(): Promise<ClaimedEmail | null> {
     this.scans++;
     await this.hold;
@@ -235,8 +231,8 @@ describe('DeliveryWorker', () => {
 
   it('starts what a group of claims won although another claim of the group failed', async () => {
     const { worker: w, delivery } = worker(8);
-    w.enqueue(['a', 'b'], 0); // attempts known: one claim for both
-    w.enqueue(['x']); // attempts unknown: a claim of its own, which fails
+    w.enqueue(['a', 'b'], 0); // one claim for both
+    w.enqueue(['x'], 2); // a retry: a claim of its own, which fails
     delivery.failing.add('x');
     w.onApplicationBootstrap();
     await settle();

@@ -42,7 +42,7 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnModuleDestroy {
    * Emails known to be due (created here, or whose retry time came), claimed by id, with the `attempts` they have
    * when nothing happened to them since (0 when just created): then the claim need not read them.
    */
-  private readonly due = new Map<string, number | undefined>();
+  private readonly due = new Map<string, number>();
   /**
    * Look for due emails with the claim scan too (set at start and on every poll tick, until a scan finds nothing):
    * other instances' emails and expired leases. The next fill scans first, so that it runs at least once a tick
@@ -116,9 +116,9 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnModuleDestroy {
 
   /**
    * These emails were just created (or fell due): claim them by id, without scanning. `attempts`: what they have
-   * unless someone claimed them since (0 for new emails); unknown, the claim reads them first.
+   * unless someone claimed them since (0 for new emails).
    */
-  enqueue(ids: string[], attempts?: number): void {
+  enqueue(ids: string[], attempts: number): void {
     for (const id of ids) this.due.set(id, attempts);
     this.kick();
   }
@@ -193,28 +193,19 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnModuleDestroy {
   }
 
   /**
-   * Up to `room` of the emails known to be due: those whose attempts are known claimed in groups, the others one by
-   * one. A claim that fails does not cost the others what they won; its emails are left to the scan (they are due,
+   * Up to `room` of the emails known to be due, claimed in groups of the same attempts. A claim that fails does not cost the others what they won; its emails are left to the scan (they are due,
    * or SENDING under a lease nobody holds if the failure hid a write, taken again once it expires).
    */
   private async claimDue(room: number): Promise<{ won: ClaimedEmail[]; failed?: unknown }> {
-    const known = new Map<number, string[]>();
-    const unknown: string[] = [];
+    const byAttempts = new Map<number, string[]>();
     let taken = 0;
     for (const [id, attempts] of this.due) {
       if (taken++ >= room) break;
       this.due.delete(id);
-      if (attempts === undefined) unknown.push(id);
-      else if (known.has(attempts)) known.get(attempts)!.push(id);
-      else known.set(attempts, [id]);
+      if (byAttempts.has(attempts)) byAttempts.get(attempts)!.push(id);
+      else byAttempts.set(attempts, [id]);
     }
-    const claims = await Promise.allSettled([
-      ...[...known].map(([attempts, ids]) => this.deliver.claimManyById(ids, attempts)),
-      ...unknown.map(async (id) => {
-        const claimed = await this.deliver.claimById(id);
-        return claimed ? [claimed] : [];
-      }),
-    ]);
+    const claims = await Promise.allSettled([...byAttempts].map(([attempts, ids]) => this.deliver.claimManyById(ids, attempts)));
     const won = claims.flatMap((claim) => (claim.status === 'fulfilled' ? claim.value : []));
     const failed = claims.find((claim): claim is PromiseRejectedResult => claim.status === 'rejected')?.reason;
     return { won, failed };

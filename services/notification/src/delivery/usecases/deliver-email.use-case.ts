@@ -76,39 +76,28 @@ export class DeliverEmailUseCase {
   }
 
   /**
-   * Claims one known email by id, if it is still due (not claimed by another worker, not cancelled): reads it by
-   * `_id`, decides in code, then claims it guarded by what it read, so that nothing that happened in between is
-   * overwritten: `attempts` for a waiting email (every claim bumps it), the lease token for an abandoned one (its
-   * owner's outcome write removes it, a takeover replaces it). Both guards are exactly the keys of an index
-   * (`{ _id, attempts }`, `{ _id, leaseToken }`), so that a server without a query planner (mongo-java-server)
-   * looks the email up instead of scanning every message, as the `$or` filter of `claim()` makes it do.
-   *
-   * `attempts`, when the caller knows the email is due with that many attempts (it just created it, or recorded a
-   * retry whose time has come): the guard alone decides, without the read. Only a claim changes `attempts` (a
-   * release undoes its own claim's), and every other change of a waiting email follows a claim. The claim must also
-   * find the email due (`nextAttemptAt <= now`): a timer that fires early, or a caller that is wrong, must not send
-   * an email before its time. That condition is not in the filter, which would then no longer be the keys of an index
-   * (mongo-java-server would scan every message for each new email); a claim never changes `nextAttemptAt`, so the
-   * email it returns tells, and one that was not due is given back at once, as it was (see `undoEarlyClaims`).
+   * Claims one email by id, known to be due with `attempts` attempts (the caller just created it, or recorded a retry
+   * whose time has come), guarded by `{ _id, attempts }`, exactly the keys of an index, so that a server without a
+   * query planner (mongo-java-server) looks the email up instead of scanning every message, as the `$or` filter of
+   * `claim()` makes it do. Only a claim changes `attempts` (a release undoes its own claim's), and every other change
+   * of a waiting email follows a claim, so the guard alone decides, without a read. An email abandoned by a worker
+   * whose lease ran out is `claim()`'s (its filter asks for the lease's end: a guard by its lease token alone would
+   * take over a lease its holder had renewed since it was read). The claim must also find the email due
+   * (`nextAttemptAt <= now`): a timer that fires early, or a caller that is wrong, must not send an email before its
+   * time. That condition is not in the filter, which would then no longer be the keys of an index; a claim never
+   * changes `nextAttemptAt`, so the email it returns tells, and one that was not due is given back at once, as it was
+   * (see `undoEarlyClaims`).
    */
-  async claimById(id: string, attempts?: number, now = new Date()): Promise<ClaimedEmail | null> {
-    let guard: { attempts: number } | { leaseToken: string } = { attempts: attempts ?? 0 };
-    if (attempts === undefined) {
-      const stored = await this.byId.load(id);
-      if (!stored || !isDue(stored, now)) return null;
-      guard = stored.status === 'SENDING' && stored.leaseToken ? { leaseToken: stored.leaseToken } : { attempts: stored.attempts };
-    }
+  async claimById(id: string, attempts: number, now = new Date()): Promise<ClaimedEmail | null> {
     const leaseToken = randomUUID();
     const claimed = await this.messages.collection.findOneAndUpdate(
       // Exactly the keys of an index (no `channel`): only email ids are enqueued, and they were read as emails.
-      { _id: id as never, ...guard } as never,
+      { _id: id as never, attempts } as never,
       this.claimUpdate(leaseToken, now),
       { returnDocument: 'after' },
     );
     if (!claimed) return null;
-    const email = claimedEmail(claimed as unknown as Message, leaseToken);
-    if (attempts === undefined) return email;
-    const [due] = await this.undoEarlyClaims([email], now);
+    const [due] = await this.undoEarlyClaims([claimedEmail(claimed as unknown as Message, leaseToken)], now);
     return due ?? null;
   }
 
