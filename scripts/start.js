@@ -222,7 +222,8 @@ async function main() {
 
   say('Starting Kafka and MongoDB...');
   serversStarting = true;
-  infra = await resolveInfra({ name: 'platform', persistent: true, detached: true });
+  // Its progress shown (the first run fetches the jars; another checkout's run may hold the lock on them).
+  infra = await resolveInfra({ name: 'platform', persistent: true, detached: true, log: say });
   if (signalled) await stop(0);
   // Containers go when the platform stops (testcontainers.ts), and their data with them: say so, since the local
   // servers keep it.
@@ -250,8 +251,11 @@ async function main() {
         logFile: join(logs, 'maildev.log'),
       }),
     );
+    // Each service its own database and consumer group (their defaults, from SERVICE_NAME): one service's MONGO_DB or
+    // KAFKA_GROUP_ID left in the shell (to run it alone) would give all five one database and split their partitions.
+    const { MONGO_DB: _db, KAFKA_GROUP_ID: _group, ...environment } = process.env;
     const common = {
-      ...process.env,
+      ...environment,
       NODE_ENV: 'development',
       MONGO_URL: infra.mongoUrl,
       KAFKA_BROKERS: infra.kafkaBrokers.join(','),

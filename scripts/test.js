@@ -109,7 +109,9 @@ async function main() {
   if ((status !== 0 || stoppedBy) && failed === 0) failed = 1;
   if (stoppedBy) process.stdout.write(`\nStopped (${stoppedBy}): the run is incomplete.`);
   summary(passed, failed, skipped);
-  return status !== 0 ? status : stoppedBy ? 1 : 0;
+  // The line and the status agree: a Jest that exited 0 without results (`--listTests`, `--showConfig`: no run) is a
+  // failed run here too, as its line says.
+  return status !== 0 ? status : stoppedBy || failed > 0 ? 1 : 0;
 }
 
 main().then((status) => process.exit(status));

@@ -65,3 +65,22 @@ describe('npm test (scripts/test.js) stopped by a signal', () => {
     }
   }, 90_000);
 });
+
+// Jest exiting 0 without a run (`--listTests` prints the files and writes no results): the line says a failure, and so
+// does the exit status (it said 0).
+describe('npm test (scripts/test.js) with no results from Jest', () => {
+  it('prints the line of a failed run and exits with a failure', async () => {
+    const child = spawn(process.execPath, ['scripts/test.js', '--listTests', '--testMatch', '<rootDir>/test/scripts/fixtures/waits-too.fixture.ts'], {
+      cwd: root,
+      env: { ...process.env, TYPECHECK: 'false' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    child.stdout.on('data', (chunk) => (stdout += chunk));
+    child.stderr.resume();
+    const code = await new Promise<number | null>((resolve) => child.on('exit', (status) => resolve(status)));
+    expect(stdout).toContain('waits-too.fixture.ts');
+    expect(stdout.trimEnd().split('\n').at(-1)).toBe('0 passed, 1 failed, 0 skipped');
+    expect(code).toBe(1);
+  }, 60_000);
+});
