@@ -131,15 +131,16 @@ describe('an ended enrollment does not follow its profiles any more', () => {
     const repository = service(EnrollmentsModule, EnrollmentsRepository);
     const write = repository.update.bind(repository);
     let raced = false;
+    let afterDecision: unknown;
     // The profile handler read the enrollment VALIDATING and is about to write ENROLLED: the ineligible decision is
     // handled right then (view, then MarkIneligible: INELIGIBLE), so the handler's guarded write misses and it
-    // reads the enrollment again.
+    // reads the enrollment again. What the decision left is asserted below (an expect here fails the handler only).
     const spy = jest.spyOn(repository, 'update').mockImplementation(async (current, changes, events, unset) => {
       if (!raced && current._id === id && changes.status === 'ENROLLED') {
         raced = true;
         const decision = { programId: program.programId, locationId: w.L1, partnerId: w.partnerId, fiscalYear: program.fiscalYear, eligible: false, reasons: ['Volume below the threshold.'] };
         await decide.execute(decision, new Date(), randomUUID());
-        expect(await stored(id)).toMatchObject({ status: 'INELIGIBLE', version: version + 1 });
+        afterDecision = await stored(id);
       }
       return write(current, changes, events, unset);
     });
@@ -152,6 +153,7 @@ describe('an ended enrollment does not follow its profiles any more', () => {
       spy.mockRestore();
     }
     expect(raced).toBe(true);
+    expect(afterDecision).toMatchObject({ status: 'INELIGIBLE', version: version + 1 });
     expect(await stored(id)).toMatchObject({ status: 'INELIGIBLE', version: version + 1, reasons: ['Volume below the threshold.'] });
     const [ineligible] = await waitForEnrollmentEvent(h, id, 'EnrollmentIneligible');
     expect(ineligible.envelope!.data).toMatchObject({ previousStatus: 'VALIDATING' });
@@ -412,6 +414,135 @@ describe('Submit racing an ineligible decision', () => {
     for (const field of ['enrolledAt', 'submittedAt', 'validated']) expect(ended).not.toHaveProperty(field);
     const [event] = await waitForEnrollmentEvent(h, id, 'EnrollmentIneligible');
     expect(event.envelope!.data).toMatchObject({ previousStatus: 'ENROLLED', completed: false, decision: { eventId: expect.any(String) } });
+  });
+});
+
+describe('Submit racing an ineligible decision, then a profile edit', () => {
+  // As above, the handler left the enrollment ENROLLED by Submit; then, before Submit's own check after its write, a
+  // profile it uses is edited (VALIDATING again, still completed by this Submit): the check gave up on a version it
+  // no longer found, and the location stayed completed in a year it was decided ineligible for before Submit's write.
+  it('ends INELIGIBLE all the same, no longer completed; the answer is 422', async () => {
+    const program = await eligibleProgram(w.L1);
+    const { bank } = await approvedProfiles(h, w.partnerId, w.L1);
+    const started = await enroll(program.programId, w.L1);
+    expect(started.body).toMatchObject({ status: 'INVITED' });
+    const id = started.body.enrollmentId as string;
+    const mark = service(EnrollmentsModule, MarkIneligible);
+    const original = mark.execute.bind(mark);
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const held = jest.spyOn(mark, 'execute').mockImplementationOnce(async (...args) => {
+      await gate;
+      return original(...args);
+    });
+    const facts = service(EnrollmentsModule, PayoutFacts);
+    const read = facts.proposal.bind(facts);
+    const raced = jest.spyOn(facts, 'proposal').mockImplementationOnce(async (...args) => {
+      const proposal = await read(...args);
+      await eligibility(h, w, program.programId, w.L1, false, program.fiscalYear, ['Volume below the threshold.']);
+      await eligibilityKnown(h, program.programId, w.L1, program.fiscalYear, false);
+      return proposal;
+    });
+    // Submit has written ENROLLED: the held handler finds it completed and leaves it; then the bank profile is edited.
+    const recheck = service(EnrollmentsModule, RecheckStart);
+    const check = recheck.afterSubmit.bind(recheck);
+    let editedFirst: unknown;
+    const after = jest.spyOn(recheck, 'afterSubmit').mockImplementationOnce(async (written, read) => {
+      release();
+      await eventually(async () => expect(held).toHaveBeenCalled());
+      await (held.mock.results[0]?.value as Promise<unknown>);
+      await profileEvent(h, 'ProfileUpdated', { ...bank, revision: bank.revision + 1, status: 'PENDING_VALIDATION' });
+      await eventually(async () => expect(await stored(id)).toMatchObject({ status: 'VALIDATING', enrolledAt: expect.any(Date) }));
+      editedFirst = await stored(id);
+      return check(written, read);
+    });
+    let submitted;
+    try {
+      submitted = await submit(id);
+    } finally {
+      raced.mockRestore();
+      release();
+      held.mockRestore();
+      after.mockRestore();
+    }
+    expect(editedFirst).toMatchObject({ status: 'VALIDATING' });
+    expect(submitted.status).toBe(422);
+    expect(submitted.body.type).toMatch(/location-not-eligible$/);
+    const ended = await stored(id);
+    expect(ended).toMatchObject({ status: 'INELIGIBLE', reasons: ['Volume below the threshold.'] });
+    for (const field of ['enrolledAt', 'submittedAt', 'validated']) expect(ended).not.toHaveProperty(field);
+    const [event] = await waitForEnrollmentEvent(h, id, 'EnrollmentIneligible');
+    expect(event.envelope!.data).toMatchObject({ previousStatus: 'VALIDATING', completed: false });
+  });
+});
+
+// A profile's event writes the view, then reads the enrollments proposing the profile; Enroll and Continue read the
+// views, then write. An event handled in between found no enrollment proposing the profile and left it.
+describe('Enroll or Continue racing a profile sent back for action', () => {
+  /** The next proposal read answers as it found the views; then the profile's rejection is handled completely. */
+  function rejectionAfterProposalRead(profile: ProfileEvent) {
+    const facts = service(EnrollmentsModule, PayoutFacts);
+    const read = facts.proposal.bind(facts);
+    const handled = track(service(EnrollmentsModule, RecordProfileChange), 'execute');
+    let raced = false;
+    const rejected = { ...profile, revision: profile.revision + 1, status: 'ACTION_REQUIRED' as const, reasons: ['The TIN does not match the legal name'] };
+    const spy = jest.spyOn(facts, 'proposal').mockImplementationOnce(async (...args) => {
+      raced = true;
+      const proposal = await read(...args);
+      await profileEvent(h, 'ProfileActionRequired', rejected);
+      await handled.finished((event) => event.profileId === profile.profileId && event.status === 'ACTION_REQUIRED');
+      return proposal;
+    });
+    return {
+      raced: () => raced,
+      restore: () => {
+        spy.mockRestore();
+        handled.restore();
+      },
+    };
+  }
+
+  it('the tax profile rejected between the views Enroll read and its insert: ACTION_REQUIRED with what is missing, and its event', async () => {
+    const program = await createProgram(h, { requiresEligibility: false });
+    const { tax } = await approvedProfiles(h, w.partnerId, w.L3);
+    const race = rejectionAfterProposalRead(tax);
+    let answer;
+    try {
+      answer = await enroll(program.programId, w.L3);
+    } finally {
+      race.restore();
+    }
+    expect(race.raced()).toBe(true);
+    expect(answer.status).toBe(201);
+    expect(answer.body).toMatchObject({ status: 'ACTION_REQUIRED', nextAction: 'CONTINUE', missing: ['TAX_PROFILE_NOT_APPROVED'] });
+    const id = answer.body.enrollmentId;
+    expect(await stored(id)).toMatchObject({ status: 'ACTION_REQUIRED', missing: ['TAX_PROFILE_NOT_APPROVED'], taxProfileId: tax.profileId });
+    await waitForEnrollmentEvent(h, id, 'EnrollmentActionRequired');
+    expect(eventTypes(id)).toEqual(['EnrollmentStarted', 'EnrollmentActionRequired']);
+  });
+
+  it('the bank profile a Continue chooses rejected between the views it read and its write: ACTION_REQUIRED, not SUBMIT', async () => {
+    const program = await createProgram(h, { requiresEligibility: false });
+    await approvedProfiles(h, w.partnerId, w.L3);
+    const started = await enroll(program.programId, w.L3);
+    expect(started.body).toMatchObject({ status: 'INVITED', nextAction: 'SUBMIT' });
+    const id = started.body.enrollmentId;
+    const other = bankProfile(w.partnerId, { status: 'APPROVED', locationIds: [w.L3] });
+    await profileEvent(h, 'ProfileApproved', other);
+    await profileKnown(h, other);
+
+    const race = rejectionAfterProposalRead(other);
+    let answer;
+    try {
+      answer = await call(h, 'POST', `/v1/enrollments/${id}/refresh`, { token: await w.token('admin'), body: { bankProfileId: other.profileId } });
+    } finally {
+      race.restore();
+    }
+    expect(race.raced()).toBe(true);
+    expect(answer.status).toBe(200);
+    expect(answer.body).toMatchObject({ status: 'ACTION_REQUIRED', nextAction: 'CONTINUE', missing: ['BANK_PROFILE_NOT_APPROVED'] });
+    expect(await stored(id)).toMatchObject({ status: 'ACTION_REQUIRED', bankProfileId: other.profileId, bankChosen: true });
+    await waitForEnrollmentEvent(h, id, 'EnrollmentActionRequired');
   });
 });
 

@@ -109,7 +109,8 @@ export class EnrollLocation {
       // write and its recheck, and the discontinuation's sweep or the decision's handler, which run once, missed it.
       const unsettled = !answer.enrollment.enrolledAt && !answer.enrollment.rollover;
       const checked = answer.started ? await this.recheckStart(answer) : unsettled ? await this.recheckStart(answer, program) : answer;
-      return bankProfileId ? this.recheckChoice(checked) : checked;
+      const chosen = bankProfileId ? await this.recheckChoice(checked) : checked;
+      return chosen.enrollment.version !== existing?.version ? this.recheckProposal(chosen) : chosen;
     }
     throw Problems.busy('The enrollment kept changing while it was updated; try again.');
   }
@@ -195,6 +196,19 @@ export class EnrollLocation {
       current = fresh;
     }
     return { ...answer, enrollment: current };
+  }
+
+  /**
+   * The proposal was evaluated from the profile views before its write, while a profile's event writes the view and
+   * then reads the enrollments proposing the profile (RecordProfileChange): one handled in between found this
+   * enrollment not proposing it yet (its first write, a new choice, a new default) and left it, SUBMIT proposed with a
+   * profile rejected since. So after a write the views are read again, as that handler would have read them
+   * (reevaluate: a profile rejected or expired since makes it ACTION_REQUIRED, with its event); the answer is where
+   * it ends up.
+   */
+  private async recheckProposal(answer: EnrollAnswer): Promise<EnrollAnswer> {
+    const current = (await this.reevaluate(answer.enrollment)) ?? (await this.enrollments.findById(answer.enrollment._id));
+    return current ? { ...answer, enrollment: current } : answer;
   }
 
   /**

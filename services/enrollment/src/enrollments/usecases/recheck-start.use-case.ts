@@ -1,4 +1,4 @@
-import { ineligibleReasons } from '@lib/contracts';
+import { EnrollmentStatus, ineligibleReasons } from '@lib/contracts';
 import { Injectable } from '@nestjs/common';
 import { Program } from '../../programs/program.schema';
 import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
@@ -8,6 +8,9 @@ import { COMPLETION_FIELDS, partnersDecision } from '../enrollment-rules';
 import { EnrollmentsRepository } from '../enrollments.repository';
 import { DiscontinueProgramEnrollments } from './discontinue-program-enrollments.use-case';
 import { MarkIneligible } from './mark-ineligible.use-case';
+
+/** Where a submitted enrollment is until it is ended or continued: validated, edited, or sent back for action. */
+const SUBMITTED: EnrollmentStatus[] = ['VALIDATING', 'ENROLLED', 'ACTION_REQUIRED'];
 
 export type RecheckOutcome =
   /** `renamedTo`: the program's name now, written in place of the one the writer read before a rename. */
@@ -63,7 +66,10 @@ export class RecheckStart {
    * guarded write then lost to Submit's, and, reading it again ENROLLED, it left it (ENROLLED keeps its year). Read
    * after the write, one of the two sees the other: the newest decision for the year not eligible, the enrollment as
    * this Submit wrote it ends INELIGIBLE with its reasons, no longer completed (COMPLETION_FIELDS cleared: Enroll starts
-   * it again once eligible). The reasons when it did; null otherwise (eligible, or it changed since: its own business).
+   * it again once eligible). Also when it changed since within this submission (`submittedAt` as written): a profile
+   * edited (VALIDATING again, `enrolledAt` kept), validated (ENROLLED) or rejected (ACTION_REQUIRED) meanwhile is still
+   * this Submit's completion, which nothing else checks again. Not once it was submitted again, ended or continued.
+   * The reasons when it ended; null otherwise.
    */
   async afterSubmit(written: Enrollment, program: Program): Promise<string[] | null> {
     if (!program.requiresEligibility) return null;
@@ -71,14 +77,16 @@ export class RecheckStart {
     const decision = partnersDecision((await this.views.eligibility(programId, locationId))?.years, fiscalYear, partnerId);
     if (!decision || decision.eligible) return null;
     const reasons = ineligibleReasons(decision.reasons, fiscalYear);
+    const submitted = written.submittedAt?.getTime();
     await this.markIneligible.end(
       written,
       partnerId,
       reasons,
-      (current) => current.version === written.version,
+      (current) => SUBMITTED.includes(current.status) && !current.rollover && current.submittedAt?.getTime() === submitted,
       new Date(decision.decidedAt),
-      // Completed by this Submit (ENROLLED at once): no longer; submitted only (VALIDATING): ended as any such one.
-      (current) => (written.enrolledAt ? COMPLETION_FIELDS.filter((field) => current[field] !== undefined) : []),
+      // Completed since this Submit (it was not before: ENROLLED at once, or validated since): no longer; submitted only
+      // (VALIDATING): ended as any such one.
+      (current) => (current.enrolledAt ? COMPLETION_FIELDS.filter((field) => current[field] !== undefined) : []),
       { eventId: decision.eventId, decidedAt: new Date(decision.decidedAt).toISOString() },
     );
     const now = await this.enrollments.findById(written._id);
