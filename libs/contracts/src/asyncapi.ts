@@ -3,6 +3,7 @@ import { validationMetadatasToSchemas } from 'class-validator-jsonschema';
 import { dump } from 'js-yaml';
 import { CATALOG, TopicContract } from './catalog';
 import { REASONS_FOR_ACTION_REQUIRED } from './events/external.events';
+import { IS_ISO_INSTANT } from './instant';
 import { DeadLetterHeaders, deadLetterTopic } from './topics';
 
 /**
@@ -12,6 +13,9 @@ import { DeadLetterHeaders, deadLetterTopic } from './topics';
  */
 const { defaultMetadataStorage } = require('class-transformer/cjs/storage') as typeof import('class-transformer/types/storage');
 
+/** An instant as isIsoInstant reads it: an RFC 3339 date-time (with its offset), or a date (midnight UTC). */
+const ISO_INSTANT = { oneOf: [{ format: 'date', type: 'string' as const }, { format: 'date-time', type: 'string' as const }] };
+
 const ENVELOPE_SCHEMA = {
   type: 'object',
   required: ['eventId', 'type', 'version', 'occurredAt', 'source', 'correlationId', 'data'],
@@ -19,7 +23,7 @@ const ENVELOPE_SCHEMA = {
     eventId: { type: 'string', format: 'uuid', description: 'Unique per event; consumers deduplicate on it (in either case). The nil and max UUIDs are refused (dead-lettered).' },
     type: { type: 'string' },
     version: { type: 'integer', minimum: 1 },
-    occurredAt: { type: 'string', format: 'date-time' },
+    occurredAt: { ...ISO_INSTANT, description: 'When it happened: a date and time with its offset (Z or ±hh:mm), or a date (its midnight UTC).' },
     source: { type: 'string', description: 'The service or outside system that wrote it.' },
     partnerId: { type: 'string' },
     locationId: { type: 'string' },
@@ -63,8 +67,8 @@ export function buildAsyncApi(): Record<string, unknown> {
     // @IsDefined (on required nested objects and arrays) is what `required` already says, and the @IsObject /
     // @IsArray beside it gives the type, which excludes null: the default `not: { type: 'null' }` adds nothing.
     // A rule across fields (reasons when the outcome is ACTION_REQUIRED) has no schema of its own: its @JSONSchema
-    // description says it.
-    additionalConverters: { [ValidationTypes.IS_DEFINED]: {}, [REASONS_FOR_ACTION_REQUIRED]: {} },
+    // description says it. An instant (@IsIsoInstant) is what isIsoInstant accepts.
+    additionalConverters: { [ValidationTypes.IS_DEFINED]: {}, [REASONS_FOR_ACTION_REQUIRED]: {}, [IS_ISO_INSTANT]: ISO_INSTANT },
   });
   const channels: Record<string, unknown> = {};
   const messages: Record<string, unknown> = {};

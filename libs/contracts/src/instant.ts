@@ -22,13 +22,16 @@ export function isIsoInstant(given: string): boolean {
 
 const TIME_OFFSET = /(?:Z|[+-]\d{2}:?\d{2})$/i;
 
+/** The validator's name: the AsyncAPI document describes the fields it checks (asyncapi.ts). */
+export const IS_ISO_INSTANT = 'isIsoInstant';
+
 /**
  * An event field holding an instant (isIsoInstant), checked as events are read: a malformed one is dead-lettered with
  * its reason rather than read by consumers as an Invalid Date (a tax profile's expiry that never comes).
  */
 export function IsIsoInstant(): PropertyDecorator {
   return ValidateBy({
-    name: 'isIsoInstant',
+    name: IS_ISO_INSTANT,
     validator: {
       validate: (value) => typeof value === 'string' && isIsoInstant(value),
       defaultMessage: (args?: ValidationArguments) => `${args?.property ?? 'the value'} must be an ISO-8601 date, or date and time with its offset`,

@@ -76,7 +76,12 @@ describe('parseEvent: eventId', () => {
     expect(() => parseEvent(Topics.eligibility, decision('2026-07-01T10:00:00Z', eventId))).toThrow('eventId: must be a UUID');
   });
 
-  it.each(['7f0c6a52-3b7e-4c38-9a51-2f4d5b1e8c90', '7F0C6A52-3B7E-5C38-9A51-2F4D5B1E8C90'])('accepts a UUID (%s)', (eventId) => {
+  it.each([
+    '7f0c6a52-3b7e-4c38-9a51-2f4d5b1e8c90',
+    '7F0C6A52-3B7E-5C38-9A51-2F4D5B1E8C90',
+    'C1A4C5E4-5B4C-E311-BE7B-0026B9B5C0D0', // SQL Server NEWSEQUENTIALID(): no RFC 9562 version digit
+    '7f0c6a52-3b7e-4c38-ca51-2f4d5b1e8c90', // Microsoft's variant
+  ])('accepts a UUID (%s), as JSON Schema\'s uuid format does', (eventId) => {
     expect(parseEvent(Topics.eligibility, decision('2026-07-01T10:00:00Z', eventId)).envelope.eventId).toBe(eventId);
   });
 });
