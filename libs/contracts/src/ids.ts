@@ -12,3 +12,14 @@ export function deterministicId(...parts: string[]): string {
   const hex = hash.subarray(0, 16).toString('hex');
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
 }
+
+/**
+ * A UUID as JSON Schema's `uuid` format has it: 32 hex digits as 8-4-4-4-12, whatever its version and variant digits
+ * (SQL Server's NEWSEQUENTIALID() and Microsoft-variant GUIDs are UUIDs an outside system may well send). Events' ids
+ * and correlation ids (on events and in X-Correlation-Id) are checked by it.
+ */
+export function isUuid(value: unknown): value is string {
+  return typeof value === 'string' && UUID_SHAPE.test(value);
+}
+
+const UUID_SHAPE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

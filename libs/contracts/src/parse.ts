@@ -2,6 +2,7 @@ import { plainToInstance } from 'class-transformer';
 import { validateSync, ValidationError } from 'class-validator';
 import { payloadClass } from './catalog';
 import { EXTERNAL_TOPICS } from './topics';
+import { isUuid } from './ids';
 import { isIsoInstant } from './instant';
 import { createEnvelope, Envelope, NewEnvelope } from './envelope';
 
@@ -46,12 +47,6 @@ export interface ParsedEvent<T = unknown> {
 }
 
 /** RFC 9562's nil and max UUIDs. */
-/**
- * A UUID as JSON Schema's `uuid` format (the AsyncAPI document's) has it: 32 hex digits in 8-4-4-4-12, whatever its
- * version and variant digits. SQL Server's NEWSEQUENTIALID() and Microsoft-variant GUIDs are UUIDs an eligibility
- * system may well send; what dedup needs is an id of its own per event, not an RFC 9562 layout.
- */
-const UUID_SHAPE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const PLACEHOLDER_UUID = /^(0{8}-0{4}-0{4}-0{4}-0{12}|f{8}-f{4}-f{4}-f{4}-f{12})$/i;
 
 /**
@@ -87,7 +82,7 @@ export function parseEvent<T = unknown>(topic: string, value: Buffer | string | 
   // Consumers skip an event whose id they have applied (the processed-event ledger): an empty or made-up id (a
   // publisher's own counter) would have a later, different event skipped as a duplicate, silently. Dead-lettered.
   // The nil and max UUIDs too: a publisher's placeholder (.NET's Guid.Empty), the same on every event it sends.
-  if (typeof envelope.eventId === 'string' && (!UUID_SHAPE.test(envelope.eventId) || PLACEHOLDER_UUID.test(envelope.eventId))) {
+  if (typeof envelope.eventId === 'string' && (!isUuid(envelope.eventId) || PLACEHOLDER_UUID.test(envelope.eventId))) {
     problems.push('eventId: must be a UUID of its own (not the nil or max UUID)');
   }
   if (problems.length) throw new MalformedMessageError(`invalid envelope: ${problems.join('; ')}`);

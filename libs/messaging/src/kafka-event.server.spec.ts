@@ -169,12 +169,14 @@ describe('KafkaEventServer and the correlation id of a consumed event', () => {
     const seen: string[] = [];
     const subject = server(async (event) => void seen.push(event.envelope.correlationId));
     const kept = '0b8f3c52-6a1e-4d7f-9c3b-2e5a7d9f1c04';
-    const batch = messages(3).map((message, i) => {
+    const sequential = 'C1A4C5E4-5B4C-E311-BE7B-0026B9B5C0D0'; // SQL Server NEWSEQUENTIALID(): a UUID all the same
+    const batch = messages(4).map((message, i) => {
       const envelope = JSON.parse(message.value!.toString());
-      return { ...message, value: Buffer.from(JSON.stringify({ ...envelope, correlationId: ['', 'corr-42', kept][i] })) };
+      return { ...message, value: Buffer.from(JSON.stringify({ ...envelope, correlationId: ['', 'corr-42', kept, sequential][i] })) };
     });
     await (subject as unknown as WithBatch).handleBatch(payload(batch, async () => undefined).value);
-    expect(seen).toHaveLength(3);
+    expect(seen).toHaveLength(4);
+    expect(seen[3]).toBe(sequential);
     expect(seen[0]).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     expect(seen[1]).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     expect(seen[0]).not.toBe(seen[1]);

@@ -1,6 +1,5 @@
-import { deadLetterTopic, DeadLetterHeaders, Envelope, MalformedMessageError, parseEvent } from '@lib/contracts';
+import { deadLetterTopic, DeadLetterHeaders, Envelope, isUuid, MalformedMessageError, parseEvent } from '@lib/contracts';
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { isUUID } from 'class-validator';
 import { randomUUID } from 'node:crypto';
 import { BaseRpcContext, CustomTransportStrategy, MessageHandler, Server } from '@nestjs/microservices';
 import { Admin, Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage } from 'kafkajs';
@@ -408,7 +407,7 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
         // What this event causes carries its correlation id, when it is one: an outside system's empty or made-up value
         // (the envelope asks for a UUID; an HTTP request's gets the same treatment) is replaced by a fresh one for the
         // handlers, rather than spread into every event and message that follows.
-        const envelope = isUUID(parsed.envelope.correlationId) ? parsed.envelope : { ...parsed.envelope, correlationId: randomUUID() };
+        const envelope = isUuid(parsed.envelope.correlationId) ? parsed.envelope : { ...parsed.envelope, correlationId: randomUUID() };
         return { message, envelope, done: false };
       } catch (error) {
         return { message, malformed: error, done: false };

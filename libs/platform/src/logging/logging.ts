@@ -1,4 +1,5 @@
 import { Trace, Tracing } from '@lib/messaging';
+import { isUuid } from '@lib/contracts';
 import { randomUUID } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
 import type { Params } from 'nestjs-pino';
@@ -24,7 +25,6 @@ export const REDACTED_PATHS = [
 
 const CORRELATION_HEADER = 'x-correlation-id';
 const REQUEST_ID_HEADER = 'x-request-id';
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** The JSON logs of a service: every line names it by SERVICE_NAME (as its process metrics do), from LOG_LEVEL up. */
 export function pinoParams({ SERVICE_NAME, LOG_LEVEL }: { SERVICE_NAME: string; LOG_LEVEL: string }): Params {
@@ -56,7 +56,7 @@ export function pinoParams({ SERVICE_NAME, LOG_LEVEL }: { SERVICE_NAME: string; 
  */
 export function correlationMiddleware(request: Request, response: Response, next: NextFunction): void {
   const header = request.headers[CORRELATION_HEADER];
-  const correlationId = typeof header === 'string' && UUID.test(header) ? header.toLowerCase() : randomUUID();
+  const correlationId = isUuid(header) ? header.toLowerCase() : randomUUID();
   const requestId = randomUUID();
   response.setHeader(CORRELATION_HEADER, correlationId);
   response.setHeader(REQUEST_ID_HEADER, requestId);
