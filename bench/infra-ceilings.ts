@@ -20,7 +20,9 @@ export interface Ceilings {
   driverBulkUpdatesPerSec: number;
 }
 
+/** The median; NaN when a value is (a run that measured nothing must not vanish into a median of the others). */
 export const median = (values: number[]): number => {
+  if (values.some((v) => Number.isNaN(v))) return NaN;
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
