@@ -14,6 +14,7 @@
 import { ALL_TOPICS } from '@lib/contracts';
 import { PENDING_OUTBOX } from '@lib/messaging';
 import { freePort, OPERATOR_KEY, PROJECT_ROOT, resolveInfra, SERVICE_NODE_ARGS, spawnServer, uniqueName, waitFor } from '@lib/testing';
+import { buildServices } from '@lib/testing/infra/build';
 import { loadAll } from 'js-yaml';
 import { AnyBulkWriteOperation, MongoClient } from 'mongodb';
 import { readFileSync } from 'node:fs';
@@ -165,7 +166,10 @@ async function main() {
     const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
     const deployed = deployedNodeOptions();
     log(`service node options as deployed (deploy/k8s/enrollment.yaml NODE_OPTIONS): ${deployed.join(' ') || '(none)'}`);
-    child = spawnServer(process.execPath, [...SERVICE_NODE_ARGS, ...deployed, ...nodeArgs, '-r', '@swc-node/register', join(PROJECT_ROOT, 'services/enrollment/src/main.ts')], {
+    // The service as its image runs it: the compiled build (from source through a compiler in the process, its memory
+    // was the compiler's too).
+    await buildServices(log);
+    child = spawnServer(process.execPath, [...SERVICE_NODE_ARGS, ...deployed, ...nodeArgs, join(PROJECT_ROOT, 'dist/services/enrollment/src/main.js')], {
       cwd: PROJECT_ROOT,
       env: {
         ...process.env,
@@ -220,7 +224,9 @@ async function main() {
       const wallMs = performance.now() - started;
       clearInterval(sampler);
       if (answer.status !== 200 || summary.renewed !== size) throw new Error(`rollover answered ${answer.status}: ${JSON.stringify(summary)}`);
-      const peakRssKb = Math.max(...samples.map((s) => s.rssKb));
+      // The kernel's high-water mark at the run's end (VmHWM: every moment, where the 200 ms samples may miss a spike;
+      // since the service started, so a larger run's is its own).
+      const peakRssKb = Math.max(procStatus(pid).hwmKb, ...samples.map((s) => s.rssKb));
       const rssAt = (fraction: number) => mb(samples[Math.min(samples.length - 1, Math.floor(samples.length * fraction))]?.rssKb ?? 0);
       const perSec = rate(size, summary.durationMs);
       log(`rollover: ${size} in ${(summary.durationMs / 1000).toFixed(1)} s (HTTP ${(wallMs / 1000).toFixed(1)} s), ${perSec} enrollments/s, ${summary.batches} batches`);
