@@ -372,6 +372,24 @@ describe('enrollments never completed in their fiscal year', () => {
     expect(await col().findOne({ _id: intime._id })).not.toEqual(expect.objectContaining({ status: 'EXPIRED', reasons: ['The fiscal year FY21 ended before the enrollment was completed.'] }));
   });
 
+  // The approval recorded by payout-profiles after midnight (its consumer of the back office's results lagging), decided
+  // by the back office before it: the event's decidedAt, not its occurredAt, dates the approval.
+  it('a submitted one whose profile the back office approved within its year, recorded after it ended, is ENROLLED as of the decision', async () => {
+    const program = await createProgram(h, { fiscalYear: 'FY21', requiresEligibility: false });
+    const decidedAt = new Date('2021-06-30T23:50:00Z');
+    const { enrollment, bank, tax } = await validatingInFY21(program, `decidedat-${w.run}`, { version: 1 });
+    for (const profile of [bank, tax]) {
+      const approved = { ...profile, status: 'APPROVED' as const, decidedAt: decidedAt.toISOString() };
+      await profileEvent(h, 'ProfileApproved', approved, new Date('2021-07-01T00:20:00Z'));
+      await profileKnown(h, approved);
+    }
+    await waitForEnrollmentEvent(h, enrollment._id, 'EnrollmentEnrolled');
+    expect(await col().findOne({ _id: enrollment._id })).toEqual(expect.objectContaining({ status: 'ENROLLED', enrolledAt: decidedAt }));
+    // Its year-end run, which takes it as completed (the FY21 runs of the tests below find it done).
+    const summary = await operator('/v1/operator/rollover', { fromFiscalYear: 'FY21', programId: program.programId });
+    expect(summary.body).toEqual(expect.objectContaining({ examined: 1, unfinished: 0, complete: true }));
+  });
+
   // Events count by when they happened, not when this service consumed them (a lagging consumer, a late publisher).
   it('an ineligible decision made after their year leaves them to the rollover (EXPIRED); one made within it ends them INELIGIBLE, also consumed late', async () => {
     const program = await createProgram(h, { fiscalYear: 'FY21', requiresEligibility: true });

@@ -33,9 +33,9 @@ const of = (profileId: string, type: string, revision?: number) => (m: ReceivedM
   m.envelope?.type === type && m.envelope.data.profileId === profileId && (revision === undefined || m.envelope.data.revision === revision);
 
 /** Publishes a back-office decision, as the payments back office does (key partnerId). */
-async function decide(profileId: string, profileKind: 'BANK' | 'TAX', revision: number, outcome: 'APPROVED' | 'ACTION_REQUIRED', reasons: string[] = []) {
+async function decide(profileId: string, profileKind: 'BANK' | 'TAX', revision: number, outcome: 'APPROVED' | 'ACTION_REQUIRED', reasons: string[] = [], occurredAt?: Date) {
   const data: ProfileValidationCompleted = { profileId, profileKind, revision, outcome, reasons };
-  return h.kafka.publishEvent(Topics.validationResults, w.partnerId, { type: 'ProfileValidationCompleted', data, source: 'payments-back-office' });
+  return h.kafka.publishEvent(Topics.validationResults, w.partnerId, { type: 'ProfileValidationCompleted', data, source: 'payments-back-office', occurredAt });
 }
 
 /**
@@ -98,13 +98,17 @@ describe('bank profile', () => {
     expect(details.body).toMatchObject({ profileId: id, revision: 1, account: { iban: VALID.iban, bic: 'COBADEFFXXX', maskedAccount: '****3000' } });
   });
 
-  it('an APPROVED result for the current revision approves it, with ProfileApproved', async () => {
-    const sent = await decide(id, 'BANK', 1, 'APPROVED');
+  it('an APPROVED result for the current revision approves it, with ProfileApproved dated by the decision', async () => {
+    // Decided ten minutes ago (the service read it late): the event says when it was decided.
+    const decidedAt = new Date(Date.now() - 10 * 60_000);
+    const sent = await decide(id, 'BANK', 1, 'APPROVED', [], decidedAt);
     await eventually(async () => expect(await profile(path())).toMatchObject({ status: 'APPROVED', statusLabel: 'Approved', revision: 1 }));
     const [approved] = await watch.waitFor<ProfileEvent>(of(id, 'ProfileApproved', 1));
     expect(approved.key).toBe(w.partnerId);
     expect(approved.envelope!.data).toMatchObject({ status: 'APPROVED', revision: 1, currency: 'EUR', paymentMethod: 'ELECTRONIC_BANK_TRANSFER' });
     expect(approved.envelope!.causationId).toBe(sent.eventId);
+    expect(approved.envelope!.data.decidedAt).toBe(decidedAt.toISOString());
+    expect(+new Date(approved.envelope!.occurredAt)).toBeGreaterThan(+decidedAt);
   });
 
   it('a change is revision 2, pending again, with a new validation request', async () => {
@@ -228,7 +232,9 @@ describe('bank profile', () => {
     const decided = await call(h, 'POST', `/v1/operator/profiles/${id}/validation`, { headers: operator, body: { revision: 4, outcome: 'APPROVED' } });
     expect(decided.status).toBe(200);
     expect(decided.body).toMatchObject({ profileKind: 'BANK', effect: 'APPLIED', revision: 4, status: 'APPROVED' });
-    await watch.waitFor(of(id, 'ProfileApproved', 4));
+    const [approved] = await watch.waitFor<ProfileEvent>(of(id, 'ProfileApproved', 4));
+    // An operator decides as it is recorded: no later than the event.
+    expect(+new Date(approved.envelope!.data.decidedAt!)).toBeLessThanOrEqual(+new Date(approved.envelope!.occurredAt));
   });
 });
 

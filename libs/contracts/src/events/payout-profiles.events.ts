@@ -40,6 +40,12 @@ export class ProfileEvent extends ProfileDetails {
    * a change of `locationIds` alone is not a new revision (nothing to validate again). Absent in older events.
    */
   @IsOptional() @IsInt() @Min(1) version?: number;
+  /**
+   * ProfileApproved / ProfileActionRequired: when the revision was decided (the back office's result as it dated it,
+   * or the operator's request), never after the event; the event itself may be written later (a lagging consumer of
+   * the results). What "approved within the fiscal year" is judged by. Absent in older events: their occurredAt.
+   */
+  @IsOptional() @IsIsoInstant() decidedAt?: string;
 }
 
 export class ProfileCreated extends ProfileEvent {}

@@ -83,8 +83,9 @@ export class ViewsRepository {
   }
 
   /**
-   * Keeps the newest state of a profile (see ProfileView.rank, version), and when its revision was decided (`decidedAt`,
-   * from the event's `occurredAt`). Returns whether this event changed the view.
+   * Keeps the newest state of a profile (see ProfileView.rank, version), and when its revision was decided (`decidedAt`:
+   * the event's own, when the back office decided, which may come before the event; else its `occurredAt`). Returns
+   * whether this event changed the view.
    */
   async recordProfile(event: ProfileEvent, occurredAt: Date): Promise<boolean> {
     const decided = event.status !== 'PENDING_VALIDATION';
@@ -104,7 +105,7 @@ export class ViewsRepository {
     const written = await upsertIfChanged<ProfileView>(this.profileModel.collection, event.profileId, (stored) => {
       if (stored && !replaces(stored)) return null;
       // A later version of the same rank leaves the revision's decision as it was, and when it was made.
-      const decidedAt = stored?.rank === rank ? (stored.decidedAt ?? null) : decided ? occurredAt : null;
+      const decidedAt = stored?.rank === rank ? (stored.decidedAt ?? null) : decided ? (event.decidedAt ? new Date(event.decidedAt) : occurredAt) : null;
       return {
         kind: event.profileKind,
         partnerId: event.partnerId,

@@ -62,9 +62,9 @@ export class ProfileEvents {
   }
 
   /** One lifecycle event on payout-profiles.events.v1. */
-  lifecycle(kind: 'BANK' | 'TAX', type: ProfileEventType, profile: BankProfile | TaxProfile): OutboxEntry {
+  lifecycle(kind: 'BANK' | 'TAX', type: ProfileEventType, profile: BankProfile | TaxProfile, extra: Pick<ProfileEvent, 'decidedAt'> = {}): OutboxEntry {
     const { data, key } = this.describe(kind, profile);
-    return this.outbox.event(Topics.payoutProfiles, { type, data, key });
+    return this.outbox.event(Topics.payoutProfiles, { type, data: { ...data, ...extra }, key });
   }
 
   /**

@@ -18,7 +18,7 @@ export class ValidationResultsConsumer {
     if (event.envelope.type !== 'ProfileValidationCompleted') return;
     const { profileId, profileKind, revision, outcome, reasons } = event.envelope.data;
     try {
-      const command = ValidationResultCommand.create({ profileId, profileKind, revision, outcome, reasons, source: 'BACK_OFFICE', eventId: event.envelope.eventId });
+      const command = ValidationResultCommand.create({ profileId, profileKind, revision, outcome, reasons, source: 'BACK_OFFICE', eventId: event.envelope.eventId, decidedAt: new Date(event.envelope.occurredAt) });
       const { effect } = await this.record.execute(command);
       // ALREADY_DECIDED: RecordValidationResult warns (a conflict someone should look at).
       if (effect === 'OUTDATED' || effect === 'DUPLICATE' || effect === 'CONFIRMED') this.logger.log(`validation result ${event.envelope.eventId} for ${profileId} r${revision}: ${effect}`);

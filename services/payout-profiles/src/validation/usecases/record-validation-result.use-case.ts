@@ -126,7 +126,9 @@ export class RecordValidationResult {
       const push: Record<string, unknown> = { validationHistory: record, decisionKeys: key };
       if (effect === 'APPLIED') {
         const type = command.outcome === 'APPROVED' ? 'ProfileApproved' : 'ProfileActionRequired';
-        Object.assign(push, pushOutbox([this.events.lifecycle(command.profileKind, type, next)]));
+        // Dated by the decision, never after its recording (a back office's clock ahead of ours).
+        const decidedAt = new Date(Math.min(command.decidedAt?.getTime() ?? Infinity, record.receivedAt.getTime()));
+        Object.assign(push, pushOutbox([this.events.lifecycle(command.profileKind, type, next, { decidedAt: decidedAt.toISOString() })]));
       }
       const { matchedCount } = await model.updateOne(
         { _id: profile._id, version: profile.version, decisionKeys: { $ne: key } },

@@ -21,6 +21,8 @@ export class ValidationResultCommand {
     readonly source: ValidationSource,
     /** The event that carried the result (back office), for the record. */
     readonly eventId?: string,
+    /** When the back office decided (its event's occurredAt); an operator's decision is made when it is recorded. */
+    readonly decidedAt?: Date,
   ) {}
 
   static create(input: {
@@ -31,6 +33,7 @@ export class ValidationResultCommand {
     reasons?: string[];
     source: ValidationSource;
     eventId?: string;
+    decidedAt?: Date;
   }): ValidationResultCommand {
     const reasons = [...new Set((input.reasons ?? []).map((r) => r.trim()).filter(Boolean))];
     if (input.outcome === 'ACTION_REQUIRED' && reasons.length === 0) {
@@ -40,6 +43,6 @@ export class ValidationResultCommand {
     if (reasons.length > MAX_REASONS) throw Problems.field('reasons', `must be at most ${MAX_REASONS} reasons`);
     // Counted as the contract counts (class-validator's MaxLength: an emoji is one character, not two UTF-16 units).
     if (reasons.some((r) => !maxLength(r, MAX_REASON_LENGTH))) throw Problems.field('reasons', `each reason must be at most ${MAX_REASON_LENGTH} characters`);
-    return new ValidationResultCommand(input.profileId, input.profileKind, input.revision, input.outcome, reasons, input.source, input.eventId);
+    return new ValidationResultCommand(input.profileId, input.profileKind, input.revision, input.outcome, reasons, input.source, input.eventId, input.decidedAt);
   }
 }
