@@ -141,9 +141,13 @@ export class AccessPolicy {
     return location;
   }
 
-  /** The locations of the caller's partner that they may see. */
+  /**
+   * The locations of the caller's partner that they may see: read among those their roles name unless a role covers
+   * every location (see visibleLocationsPage), so that a user with a role on one location of a partner with thousands
+   * does not read them all.
+   */
   async visibleLocations(actor: Actor): Promise<AccessLocation[]> {
-    const all = await this.locations.find({ partnerId: actor.partnerId }).sort({ _id: 1 }).lean();
+    const all = await this.locations.find({ partnerId: actor.partnerId, ...namedLocations(actor) }).sort({ _id: 1 }).lean();
     return all.filter((location) => canView(actor, location._id));
   }
 
@@ -153,8 +157,7 @@ export class AccessPolicy {
    * a role on a few locations of a large partner does not page through all of them.
    */
   async visibleLocationsPage(actor: Actor, cursor: string | undefined, limit: number): Promise<Page<AccessLocation>> {
-    const wide = isCompanyAdmin(actor) || actor.roles.some((r) => r.locationIds.includes(ALL_LOCATIONS));
-    const named = wide ? {} : { _id: { $in: [...new Set(actor.roles.flatMap((r) => r.locationIds))] } };
+    const named = namedLocations(actor);
     return LOCATION_ORDER.readPage(
       cursor,
       limit,
@@ -180,4 +183,10 @@ export class AccessPolicy {
   async user(userId: string): Promise<AccessUser | null> {
     return this.users.findById(userId).lean();
   }
+}
+
+/** The filter on the locations the actor's roles name; none when a role covers every location (company admins, `*`). */
+function namedLocations(actor: Actor): { _id?: { $in: string[] } } {
+  const wide = isCompanyAdmin(actor) || actor.roles.some((r) => r.locationIds.includes(ALL_LOCATIONS));
+  return wide ? {} : { _id: { $in: [...new Set(actor.roles.flatMap((r) => r.locationIds))] } };
 }

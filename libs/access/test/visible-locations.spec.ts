@@ -1,0 +1,44 @@
+import { uniqueName } from '@lib/testing';
+import mongoose, { Connection, Model } from 'mongoose';
+import { Actor, AccessPolicy } from '../src/access.policy';
+import { AccessGrant, AccessGrantSchema, AccessLocation, AccessLocationSchema, AccessUser, AccessUserSchema } from '../src/access.schemas';
+
+// Against the test database server (real connections): the locations a caller may see, for the lists.
+let connection: Connection;
+let locations: Model<AccessLocation>;
+let policy: AccessPolicy;
+
+beforeAll(async () => {
+  connection = await mongoose.createConnection(process.env.MONGO_URL!, { dbName: uniqueName('visible_locations'), directConnection: true }).asPromise();
+  locations = connection.model(AccessLocation.name, AccessLocationSchema);
+  policy = new AccessPolicy(connection.model(AccessUser.name, AccessUserSchema), locations, connection.model(AccessGrant.name, AccessGrantSchema));
+  const location = (id: string, partnerId: string) => ({ _id: id, partnerId, country: 'US', legalName: `Contoso ${id}` });
+  await locations.insertMany([...['L1', 'L2', 'L3', 'L4'].map((id) => location(id, 'P1')), location('X1', 'P2')]);
+});
+
+afterAll(async () => {
+  await connection.dropDatabase();
+  await connection.close();
+});
+
+const actor = (roles: Actor['roles']): Actor => ({ userId: 'u1', partnerId: 'P1', email: 'u1@contoso.example', displayName: 'u1', roles });
+
+describe('visibleLocations', () => {
+  it("reads only the locations a user's roles name (not all of the partner's), and returns those of the partner", async () => {
+    const find = jest.spyOn(locations, 'find');
+    try {
+      // X1 named by mistake (another partner's): not returned.
+      const seen = await policy.visibleLocations(actor([{ role: 'INCENTIVES_ADMIN', locationIds: ['L2', 'X1'] }, { role: 'INCENTIVES_USER', locationIds: ['L4'] }]));
+      expect(seen.map((l) => l._id)).toEqual(['L2', 'L4']);
+      expect((find.mock.calls[0] as unknown[])[0]).toEqual({ partnerId: 'P1', _id: { $in: ['L2', 'X1', 'L4'] } });
+    } finally {
+      find.mockRestore();
+    }
+  });
+
+  it('returns every location of the partner to a company admin and to a role on every location (*)', async () => {
+    for (const roles of [[{ role: 'GLOBAL_ADMIN' as const, locationIds: [] }], [{ role: 'INCENTIVES_USER' as const, locationIds: ['*'] }]]) {
+      expect((await policy.visibleLocations(actor(roles))).map((l) => l._id)).toEqual(['L1', 'L2', 'L3', 'L4']);
+    }
+  });
+});
