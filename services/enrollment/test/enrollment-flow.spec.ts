@@ -30,6 +30,7 @@ import {
   World,
 } from './support';
 import { watchFromNow } from './kafka-group';
+import { enrollmentId } from '../src/common/ids';
 import { EnrollmentsRepository } from '../src/enrollments/enrollments.repository';
 import { FollowExpiredTaxProfiles } from '../src/enrollments/usecases/follow-expired-tax-profiles.use-case';
 import { RecheckStart } from '../src/enrollments/usecases/recheck-start.use-case';
@@ -562,6 +563,20 @@ describe('Enroll, Continue, Submit and validation', () => {
     expect(restarted.status).toBe(200);
     expect(restarted.body).toEqual(expect.objectContaining({ fiscalYear: NEXT_FY, version: 3 }));
     expect(restarted.body.status).not.toBe('INELIGIBLE');
+  });
+
+  // The invitations service issues only for a location its own identity view knows as the partner's; this service's
+  // view may be behind (identity's events on another topic, a large import ahead of the location's).
+  it("records an invitation for a location this service's identity view does not know yet: INVITED, with its invitation", async () => {
+    const program = await createProgram(h);
+    const locationId = `L-unknown-${w.run}`;
+    await issueInvitation(h, w, program, locationId, `inv-unknown-${w.run}`, 1);
+    const id = enrollmentId({ programId: program.programId, locationId, fiscalYear: program.fiscalYear });
+    await eventually(async () =>
+      expect(await h.db.collection('enrollments').findOne({ _id: id } as never)).toEqual(
+        expect.objectContaining({ status: 'INVITED', partnerId: w.partnerId, locationId, invitationId: `inv-unknown-${w.run}` }),
+      ),
+    );
   });
 
   it('shows an invitation as Invited, and an ineligible decision before ENROLLED makes the enrollment INELIGIBLE', async () => {

@@ -55,13 +55,11 @@ export class RecordInvitation {
       );
       return;
     }
-    if (!(await this.access.assertLocationOf(invitation.partnerId, invitation.locationId, `Invitation ${invitation.invitationId}`))) {
-      this.logger.warn(
-        `invitation ${invitation.invitationId}: location ${invitation.locationId} is not known here yet (identity's events ` +
-          `come on another topic): no INVITED enrollment recorded; the first Enroll creates the enrollment`,
-      );
-      return;
-    }
+    // A location known here as another partner's: dead-lettered. One not known here yet (identity's events come on
+    // another topic, a large import ahead of the location's) is taken as the invitation names it: the invitations
+    // service issues only for a location its own view of the same events knows as the partner's, and a location never
+    // changes partner.
+    await this.access.assertLocationOf(invitation.partnerId, invitation.locationId, `Invitation ${invitation.invitationId}`);
     // This service's catalog names it (the invitations service's copy may be behind a rename).
     const programName = (await this.programs.find(invitation.programId))?.name ?? invitation.programName;
     const record: Enrollment = {
