@@ -23,7 +23,11 @@ describe('enrollment settings', () => {
 
   it('refuses a PAYOUT_PROFILES_API_URL that is not a URL without repeating it', () => {
     const message = refusal({ PAYOUT_PROFILES_API_URL: 'http://svc:t0ken#x@payout' });
-    expect(message).toContain('PAYOUT_PROFILES_API_URL (must be a URL');
+    expect(message).toContain('PAYOUT_PROFILES_API_URL (must be an http(s) URL');
     expect(message).not.toContain('t0ken');
+  });
+
+  it('refuses a PAYOUT_PROFILES_API_URL without its scheme (its completeAt links would be dead)', () => {
+    expect(refusal({ PAYOUT_PROFILES_API_URL: 'payout-profiles:3004' })).toContain('PAYOUT_PROFILES_API_URL (must be an http(s) URL');
   });
 });

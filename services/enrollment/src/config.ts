@@ -1,4 +1,4 @@
-import { delayMs, PlatformConfig, urlSetting, wholeNumber } from '@lib/platform';
+import { delayMs, httpUrl, PlatformConfig, wholeNumber } from '@lib/platform';
 import { makeValidator } from 'envalid';
 import { CronTime } from 'cron';
 
@@ -47,7 +47,8 @@ export const enrollmentConfigSpec = {
     desc: 'How often the follow-up runs (also once at start): VALIDATING enrollments follow their profiles once more (a Submit that died before its follow-up), and the enrollments of tax profiles that expired since follow them; 0 turns it off',
   }),
   RENEWAL_REMINDER_DAYS: wholeNumber(1)({ default: 30, desc: 'Days before fiscal-year end when renewal reminders are sent' }),
-  PAYOUT_PROFILES_API_URL: urlSetting({
+  // An http(s) URL: `payout-profiles:3004` (no scheme) parses as a URL, and every completeAt link would be dead.
+  PAYOUT_PROFILES_API_URL: httpUrl({
     default: 'http://localhost:3004',
     desc: 'Base URL of the payout-profiles API, where an answer points to complete missing payout items',
   }),

@@ -29,6 +29,10 @@ describe('token issuer settings', () => {
     expect(refusal({ TOKEN_ISSUER: 'external' })).toContain('JWKS_URL');
   });
 
+  it('refuses an empty JWT_KEY_ID (tokens would name their key as "")', () => {
+    expect(refusal({ JWT_KEY_ID: '' })).toContain('JWT_KEY_ID (must not be empty)');
+  });
+
   it('refuses any other TOKEN_ISSUER', () => {
     expect(refusal({ TOKEN_ISSUER: 'company' })).toContain('TOKEN_ISSUER');
   });

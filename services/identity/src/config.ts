@@ -1,4 +1,4 @@
-import { baseConfigSpec, flag, httpUrl, loadConfig, wholeNumber } from '@lib/platform';
+import { baseConfigSpec, flag, httpUrl, loadConfig, nonEmpty, wholeNumber } from '@lib/platform';
 import { str } from 'envalid';
 
 /** Who issues the access tokens identity accepts: identity itself, or an outside OIDC issuer (see README, "Token issuer"). */
@@ -19,7 +19,7 @@ export const identityConfigSpec = {
     desc: "The external issuer's JWKS endpoint: required with TOKEN_ISSUER=external, not used with TOKEN_ISSUER=self",
   }),
   JWT_SIGNING_KEY: str({ default: '', desc: 'RSA private key, PKCS8 PEM (\\n escapes allowed); generated at start when empty (TOKEN_ISSUER=self only)' }),
-  JWT_KEY_ID: str({ default: 'identity-1', desc: '`kid` of the signing key in the JWKS and token headers (TOKEN_ISSUER=self only; a key generated at start gets this followed by its thumbprint)' }),
+  JWT_KEY_ID: nonEmpty({ default: 'identity-1', desc: '`kid` of the signing key in the JWKS and token headers (TOKEN_ISSUER=self only; a key generated at start gets this followed by its thumbprint)' }),
   JWT_TTL_SECONDS: wholeNumber(1)({ default: 900, desc: 'Lifetime of issued access tokens' }),
   JWT_PREVIOUS_KEYS: str({
     default: '',

@@ -50,6 +50,11 @@ describe('notification settings', () => {
     expect(load({ SMTP_URL: 'smtps://mailer:S3cr%23t%2Fpw@smtp.example.com:465' }).SMTP_URL).toBe('smtps://mailer:S3cr%23t%2Fpw@smtp.example.com:465');
   });
 
+  it('refuses a PORTAL_BASE_URL without its scheme (every link in the emails would be dead)', () => {
+    expect(refusal({ PORTAL_BASE_URL: 'localhost:8080' })).toContain('PORTAL_BASE_URL (must be an http(s) URL');
+    expect(load({ PORTAL_BASE_URL: 'https://partner.example.com/portal' }).PORTAL_BASE_URL).toBe('https://partner.example.com/portal');
+  });
+
   it('never repeats a refused value, whatever the setting', () => {
     const env = Object.fromEntries(Object.keys(notificationConfigSpec).map((name) => [name, 'S3cr#t/pw']));
     const message = refusal(env);

@@ -1,4 +1,4 @@
-import { baseConfigSpec, delayMs, emailAddress, loadConfig, urlSetting, wholeNumber } from '@lib/platform';
+import { baseConfigSpec, delayMs, emailAddress, httpUrl, loadConfig, urlSetting, wholeNumber } from '@lib/platform';
 import { str } from 'envalid';
 
 /**
@@ -15,7 +15,8 @@ export const notificationConfigSpec = {
   SMTP_URL: urlSetting({ default: 'smtp://127.0.0.1:1025', desc: 'SMTP server, e.g. smtp://user:pass@host:587 or smtps://host:465' }),
   MAIL_FROM_NAME: str({ default: 'Partner Center', desc: 'Display name of the sender' }),
   MAIL_FROM_ADDRESS: emailAddress({ default: 'no-reply@partnercenter.local', desc: 'Address of the sender' }),
-  PORTAL_BASE_URL: urlSetting({ default: 'http://localhost:8080', desc: 'Partner Center web app, for links in emails and inbox entries' }),
+  // An http(s) URL: `localhost:8080` (no scheme) parses as a URL of scheme `localhost:`, and every link would be dead.
+  PORTAL_BASE_URL: httpUrl({ default: 'http://localhost:8080', desc: 'Partner Center web app, for links in emails and inbox entries' }),
   NOTIFY_MAX_ATTEMPTS: wholeNumber(1)({
     default: 20,
     desc: 'SMTP attempts per email before it is recorded as failed (20 with the default backoff: retried for about an hour)',

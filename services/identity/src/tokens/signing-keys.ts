@@ -35,6 +35,9 @@ export class SigningKeys {
       if (config.JWT_SIGNING_KEY.trim()) this.logger.warn('JWT_SIGNING_KEY is ignored: TOKEN_ISSUER=external, identity issues no tokens.');
       return;
     }
+    if (config.DEV_SIGN_IN_ENABLED) {
+      this.logger.warn('DEV_SIGN_IN_ENABLED=true: anyone who reaches this service gets any user\'s token for an email (POST /v1/dev/sign-in); development only.');
+    }
     const pem = config.JWT_SIGNING_KEY.replace(/\\n/g, '\n').trim();
     if (pem) {
       try {
