@@ -17,7 +17,7 @@ import { freePort, OPERATOR_KEY, PROJECT_ROOT, resolveInfra, SERVICE_NODE_ARGS, 
 import { buildServices } from '@lib/testing/infra/build';
 import { loadAll } from 'js-yaml';
 import { AnyBulkWriteOperation, MongoClient } from 'mongodb';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { enrollmentId } from '../src/common/ids';
 import { groupAtEnd } from '../test/kafka-group';
@@ -35,6 +35,19 @@ function procStatus(pid: number): { rssKb: number; hwmKb: number } {
   const text = readFileSync(`/proc/${pid}/status`, 'utf8');
   const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(text)?.[1] ?? 0);
   return { rssKb: field('VmRSS'), hwmKb: field('VmHWM') };
+}
+
+/**
+ * Resets the process's VmHWM to its RSS now (Linux: `5` to /proc/<pid>/clear_refs), so that a run's high-water mark
+ * is its own, not an earlier run's; false where the kernel refuses it (the peak then counts from the process's start).
+ */
+function resetPeak(pid: number): boolean {
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, '5');
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function enrollmentDoc(i: number, fiscalYear: string, run: string, now: Date) {
@@ -211,6 +224,7 @@ async function main() {
       log(`\n${size} ENROLLED enrollments of ${fromFiscalYear} seeded in ${((performance.now() - seedStarted) / 1000).toFixed(1)} s; rss ${mb(procStatus(pid).rssKb)} MB`);
 
       const samples: Array<{ at: number; rssKb: number }> = [];
+      const ownPeak = resetPeak(pid);
       const started = performance.now();
       const sampler = setInterval(() => samples.push({ at: performance.now() - started, rssKb: procStatus(pid).rssKb }), 200);
       const answer = await fetch(`${base}/v1/operator/rollover`, {
@@ -224,8 +238,9 @@ async function main() {
       const wallMs = performance.now() - started;
       clearInterval(sampler);
       if (answer.status !== 200 || summary.renewed !== size) throw new Error(`rollover answered ${answer.status}: ${JSON.stringify(summary)}`);
-      // The kernel's high-water mark at the run's end (VmHWM: every moment, where the 200 ms samples may miss a spike;
-      // since the service started, so a larger run's is its own).
+      // The kernel's high-water mark at the run's end (VmHWM: every moment, where the 200 ms samples may miss a spike),
+      // reset as the run began (where the kernel lets it: otherwise since the service started).
+      if (!ownPeak) log('peak RSS: /proc/<pid>/clear_refs refused, so VmHWM counts from the service\'s start');
       const peakRssKb = Math.max(procStatus(pid).hwmKb, ...samples.map((s) => s.rssKb));
       const rssAt = (fraction: number) => mb(samples[Math.min(samples.length - 1, Math.floor(samples.length * fraction))]?.rssKb ?? 0);
       const perSec = rate(size, summary.durationMs);
