@@ -14,11 +14,10 @@ import { ReopenInvitation } from './reopen-invitation.use-case';
  * An invitation issued (or delivered to a late admin) makes the enrollment exist as INVITED ("Invited"), so the
  * location's enrollments list shows it before anyone enrolls. Only when there is no enrollment yet; no event (the
  * invitation is the event). Its first Enroll starts it (eligibility and program state are checked then).
- * Only for a location this service knows to be the partner's (identity events): nothing is recorded under a
- * partner it cannot vouch for. One naming a known location as another partner's is bad input: dead-lettered with the
- * reason (as an eligibility decision saying so is). One that arrives before its location (identity's events are on
- * another topic; the invitations service issues only once its own view knows the location, but this service's may
- * lag) is logged and not shown as "Invited" until the first Enroll, which creates the enrollment anyway.
+ * One naming a location this service knows as another partner's is bad input: dead-lettered with the reason (as an
+ * eligibility decision saying so is). One that arrives before its location (identity's events are on another topic,
+ * and this service's view may lag) is recorded as it names it: the invitations service issues only once its own view
+ * of the same events knows the location as the partner's, and a location never changes partner.
  *
  * Invitations, eligibility decisions and program changes come on different topics, in no order: after the write,
  * RecheckStart ends the enrollment when the newest decision for the year is not eligible (INELIGIBLE,

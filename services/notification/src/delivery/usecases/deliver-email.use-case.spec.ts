@@ -11,7 +11,13 @@ function withStalledDatabase() {
   const none = {} as never;
   const use = new DeliverEmailUseCase(messages as never, none, none, none, none, none, { NOTIFY_LEASE_MS: 3_000 } as NotificationConfig);
   const keepLease = (use as unknown as { keepLease(message: unknown): Lease }).keepLease.bind(use);
-  return { keepLease, updateOne, release: () => pending.splice(0).forEach((resolve) => resolve()) };
+  return {
+    keepLease,
+    updateOne,
+    release: () => pending.splice(0).forEach((resolve) => resolve()),
+    /** The renewals answer newest first: the oldest lands last. */
+    releaseNewestFirst: () => pending.splice(0).reverse().forEach((resolve) => resolve()),
+  };
 }
 
 describe('DeliverEmailUseCase keeping its lease while it sends', () => {
@@ -54,6 +60,19 @@ describe('DeliverEmailUseCase keeping its lease while it sends', () => {
     await jest.advanceTimersByTimeAsync(100); // 3,000 ms / 6
     await stopping;
     expect(stopped).toBe(true);
+  });
+
+  // Renewals overlap when one is held up: the one that lands last may be the oldest, and must not pull the lease back.
+  it('only ever moves the lease later: each renewal a $max, and the lease it knows only raised', async () => {
+    const { keepLease, updateOne, releaseNewestFirst } = withStalledDatabase();
+    const message = { _id: 'm1', leaseToken: 't1', leaseUntil: new Date(Date.now() + 2_500) };
+    const lease = keepLease(message);
+    await jest.advanceTimersByTimeAsync(2_000); // two renewals waiting: to 4,000 and to 5,000 ms
+    const updates = (updateOne.mock.calls as unknown as Array<[unknown, { $max?: { leaseUntil: Date } }]>).map(([, update]) => update);
+    expect(updates.map((u) => u.$max?.leaseUntil)).toEqual([expect.any(Date), expect.any(Date)]);
+    releaseNewestFirst();
+    await lease.stop();
+    expect(+message.leaseUntil).toBe(Math.max(...updates.map((u) => +u.$max!.leaseUntil)));
   });
 
   it('renews again once the last renewal has answered', async () => {

@@ -346,15 +346,17 @@ export class DeliverEmailUseCase {
     // still waiting on the database then (a stuck connection) must not hold it back, or another instance could take
     // the email over and send it again. The renewals running pile up no faster than one a tick; stop() awaits them
     // before the outcome write (on a server whose updates read, then write, a late renewal could undo the outcome),
-    // up to a sixth of a lease, no longer (a hung one must not hold the send's end and shutdown).
+    // up to a sixth of a lease, no longer (a hung one must not hold the send's end and shutdown). A renewal only ever
+    // moves the lease's end later ($max): one held up on a stuck connection that lands after newer ones must not pull
+    // it back to a time already past.
     const every = Math.max(1_000, Math.floor(this.config.NOTIFY_LEASE_MS / 3));
     const running = new Set<Promise<unknown>>();
     const timer = setInterval(() => {
       const leaseUntil = new Date(Date.now() + this.config.NOTIFY_LEASE_MS);
       const renewal: Promise<unknown> = this.messages.collection
-        .updateOne({ _id: message._id as never, leaseToken: message.leaseToken }, { $set: { leaseUntil } })
+        .updateOne({ _id: message._id as never, leaseToken: message.leaseToken }, { $max: { leaseUntil } })
         // The lease as written: how long recording the outcome may keep trying (record).
-        .then(({ matchedCount }) => matchedCount === 1 && (message.leaseUntil = leaseUntil))
+        .then(({ matchedCount }) => matchedCount === 1 && +leaseUntil > +(message.leaseUntil ?? 0) && (message.leaseUntil = leaseUntil))
         .catch(() => undefined)
         .finally(() => running.delete(renewal));
       running.add(renewal);
