@@ -371,6 +371,38 @@ describe('an invitation consumed after its program was discontinued and swept', 
   });
 });
 
+/**
+ * The next Submit reads its proposal; meanwhile the ineligible decision is consumed: its view written, its handler's
+ * MarkIneligible held until `release()`, so that it reads the enrollment only once Submit has written.
+ */
+function decisionHeldAcrossSubmit(program: Program, locationId: string) {
+  const mark = service(EnrollmentsModule, MarkIneligible);
+  const original = mark.execute.bind(mark);
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  const held = jest.spyOn(mark, 'execute').mockImplementationOnce(async (...args) => {
+    await gate;
+    return original(...args);
+  });
+  const facts = service(EnrollmentsModule, PayoutFacts);
+  const read = facts.proposal.bind(facts);
+  const raced = jest.spyOn(facts, 'proposal').mockImplementationOnce(async (...args) => {
+    const proposal = await read(...args);
+    await eligibility(h, w, program.programId, locationId, false, program.fiscalYear, ['Volume below the threshold.']);
+    await eligibilityKnown(h, program.programId, locationId, program.fiscalYear, false);
+    return proposal;
+  });
+  return {
+    held,
+    release,
+    restore: () => {
+      raced.mockRestore();
+      release();
+      held.mockRestore();
+    },
+  };
+}
+
 describe('Submit racing an ineligible decision', () => {
   // The decision's handler writes the view and reads the enrollment (INVITED); Submit, having read the view before,
   // writes ENROLLED (both profiles approved) first; the handler's guarded write loses, and reading it again ENROLLED
@@ -381,31 +413,12 @@ describe('Submit racing an ineligible decision', () => {
     const started = await enroll(program.programId, w.L1);
     expect(started.body).toMatchObject({ status: 'INVITED' });
     const id = started.body.enrollmentId as string;
-    // The handler's MarkIneligible reads the enrollment only once Submit has written.
-    const mark = service(EnrollmentsModule, MarkIneligible);
-    const original = mark.execute.bind(mark);
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => (release = resolve));
-    const held = jest.spyOn(mark, 'execute').mockImplementationOnce(async (...args) => {
-      await gate;
-      return original(...args);
-    });
-    // Submit reads its proposal; meanwhile the decision is consumed (its view written, its handler held above).
-    const facts = service(EnrollmentsModule, PayoutFacts);
-    const read = facts.proposal.bind(facts);
-    const raced = jest.spyOn(facts, 'proposal').mockImplementationOnce(async (...args) => {
-      const proposal = await read(...args);
-      await eligibility(h, w, program.programId, w.L1, false, program.fiscalYear, ['Volume below the threshold.']);
-      await eligibilityKnown(h, program.programId, w.L1, program.fiscalYear, false);
-      return proposal;
-    });
+    const race = decisionHeldAcrossSubmit(program, w.L1);
     let submitted;
     try {
       submitted = await submit(id);
     } finally {
-      raced.mockRestore();
-      release();
-      held.mockRestore();
+      race.restore();
     }
     expect(submitted.status).toBe(422);
     expect(submitted.body.type).toMatch(/location-not-eligible$/);
@@ -427,30 +440,15 @@ describe('Submit racing an ineligible decision, then a profile edit', () => {
     const started = await enroll(program.programId, w.L1);
     expect(started.body).toMatchObject({ status: 'INVITED' });
     const id = started.body.enrollmentId as string;
-    const mark = service(EnrollmentsModule, MarkIneligible);
-    const original = mark.execute.bind(mark);
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => (release = resolve));
-    const held = jest.spyOn(mark, 'execute').mockImplementationOnce(async (...args) => {
-      await gate;
-      return original(...args);
-    });
-    const facts = service(EnrollmentsModule, PayoutFacts);
-    const read = facts.proposal.bind(facts);
-    const raced = jest.spyOn(facts, 'proposal').mockImplementationOnce(async (...args) => {
-      const proposal = await read(...args);
-      await eligibility(h, w, program.programId, w.L1, false, program.fiscalYear, ['Volume below the threshold.']);
-      await eligibilityKnown(h, program.programId, w.L1, program.fiscalYear, false);
-      return proposal;
-    });
+    const race = decisionHeldAcrossSubmit(program, w.L1);
     // Submit has written ENROLLED: the held handler finds it completed and leaves it; then the bank profile is edited.
     const recheck = service(EnrollmentsModule, RecheckStart);
     const check = recheck.afterSubmit.bind(recheck);
     let editedFirst: unknown;
     const after = jest.spyOn(recheck, 'afterSubmit').mockImplementationOnce(async (written, read) => {
-      release();
-      await eventually(async () => expect(held).toHaveBeenCalled());
-      await (held.mock.results[0]?.value as Promise<unknown>);
+      race.release();
+      await eventually(async () => expect(race.held).toHaveBeenCalled());
+      await (race.held.mock.results[0]?.value as Promise<unknown>);
       await profileEvent(h, 'ProfileUpdated', { ...bank, revision: bank.revision + 1, status: 'PENDING_VALIDATION' });
       await eventually(async () => expect(await stored(id)).toMatchObject({ status: 'VALIDATING', enrolledAt: expect.any(Date) }));
       editedFirst = await stored(id);
@@ -460,9 +458,7 @@ describe('Submit racing an ineligible decision, then a profile edit', () => {
     try {
       submitted = await submit(id);
     } finally {
-      raced.mockRestore();
-      release();
-      held.mockRestore();
+      race.restore();
       after.mockRestore();
     }
     expect(editedFirst).toMatchObject({ status: 'VALIDATING' });
