@@ -57,6 +57,52 @@ type Program = Awaited<ReturnType<typeof createProgram>>;
 /** The instance the service's own code uses: looked up in the module that provides it (another module may hold a second one). */
 const service = <T>(module: Type<unknown>, type: Type<T>): T => serviceOf(h, module, type);
 
+/** The request, run while `race` is set up; the race undone after it, whatever the request did. */
+async function whileRacing<T>(race: { restore(): void }, request: () => Promise<T>): Promise<T> {
+  try {
+    return await request();
+  } finally {
+    race.restore();
+  }
+}
+
+/**
+ * The next proposal read (Enroll, Continue, Submit) answers as it found the views; then `profile`'s event `type` is
+ * published and handled completely before the request goes on to its write. `then`: what to check at that moment (an
+ * expect failing there fails the request, which the test sees). `raced()`: it happened.
+ */
+function profileEventAfterProposalRead(type: 'ProfileApproved' | 'ProfileActionRequired', profile: ProfileEvent, then: () => Promise<unknown> = async () => undefined) {
+  const handled = track(service(EnrollmentsModule, RecordProfileChange), 'execute');
+  return afterRead(service(EnrollmentsModule, PayoutFacts), 'proposal', handled, async () => {
+    await profileEvent(h, type, profile);
+    await handled.finished((event) => event.profileId === profile.profileId && event.status === profile.status);
+    await then();
+  });
+}
+
+/**
+ * The next call of `target[method]` (a read) answers as it read; then `competing` runs to its end before the caller
+ * goes on to its write. `tracked`: undone with the race. `raced()`: it happened.
+ */
+function afterRead<T extends object>(target: T, method: keyof T & string, tracked: { restore(): void }, competing: () => Promise<unknown>) {
+  const original = (target[method] as unknown as (...args: unknown[]) => Promise<unknown>).bind(target);
+  let raced = false;
+  const spy = jest.spyOn(target as never, method as never).mockImplementationOnce((async (...args: unknown[]) => {
+    raced = true;
+    const read = await original(...args);
+    await competing();
+    return read;
+  }) as never);
+  return {
+    raced: () => raced,
+    restore: () => {
+      spy.mockRestore();
+      tracked.restore();
+    },
+  };
+}
+
+
 const enroll = async (programId: string, locationId: string) =>
   call(h, 'POST', '/v1/enrollments', { token: await w.token('admin'), body: { programId, locationId } });
 const submit = async (enrollmentId: string) => call(h, 'POST', `/v1/enrollments/${enrollmentId}/submit`, { token: await w.token('admin') });
@@ -187,25 +233,9 @@ describe('Submit racing a validation result', () => {
    * Submit writes (the handler finds the enrollment not yet submitted: nothing to follow).
    */
   function approvalRacingSubmit(id: string, tax: ProfileEvent) {
-    const facts = service(EnrollmentsModule, PayoutFacts);
-    const read = facts.proposal.bind(facts);
-    const handled = track(service(EnrollmentsModule, RecordProfileChange), 'execute');
-    let raced = false;
-    const spy = jest.spyOn(facts, 'proposal').mockImplementationOnce(async (...args) => {
-      raced = true;
-      const proposal = await read(...args);
-      await profileEvent(h, 'ProfileApproved', { ...tax, status: 'APPROVED' });
-      await handled.finished((event) => event.profileId === tax.profileId && event.status === 'APPROVED');
-      expect(await stored(id)).toMatchObject({ status: 'INVITED' });
-      return proposal;
-    });
-    return {
-      raced: () => raced,
-      restore: () => {
-        spy.mockRestore();
-        handled.restore();
-      },
-    };
+    return profileEventAfterProposalRead('ProfileApproved', { ...tax, status: 'APPROVED' }, async () =>
+      expect(await stored(id)).toMatchObject({ status: 'INVITED' }),
+    );
   }
 
   it('a profile approved between the views Submit read and its write: Submit ends ENROLLED, not stuck VALIDATING', async () => {
@@ -216,12 +246,7 @@ describe('Submit racing a validation result', () => {
     const id = started.body.enrollmentId;
 
     const race = approvalRacingSubmit(id, tax);
-    let submitted;
-    try {
-      submitted = await submit(id);
-    } finally {
-      race.restore();
-    }
+    const submitted = await whileRacing(race, () => submit(id));
     expect(race.raced()).toBe(true);
     expect(submitted.status).toBe(200);
     expect(submitted.body).toMatchObject({ status: 'ENROLLED' });
@@ -403,6 +428,17 @@ function decisionHeldAcrossSubmit(program: Program, locationId: string) {
   };
 }
 
+/** Submit answered 422 and ended the enrollment INELIGIBLE after its write (from `previousStatus`), no longer completed. */
+async function expectEndedBySubmit(id: string, submitted: { status: number; body: { type?: string } }, previousStatus: string): Promise<void> {
+  expect(submitted.status).toBe(422);
+  expect(submitted.body.type).toMatch(/location-not-eligible$/);
+  const ended = await stored(id);
+  expect(ended).toMatchObject({ status: 'INELIGIBLE', reasons: ['Volume below the threshold.'] });
+  for (const field of ['enrolledAt', 'submittedAt', 'validated']) expect(ended).not.toHaveProperty(field);
+  const [event] = await waitForEnrollmentEvent(h, id, 'EnrollmentIneligible');
+  expect(event.envelope!.data).toMatchObject({ previousStatus, completed: false, decision: { eventId: expect.any(String) } });
+}
+
 describe('Submit racing an ineligible decision', () => {
   // The decision's handler writes the view and reads the enrollment (INVITED); Submit, having read the view before,
   // writes ENROLLED (both profiles approved) first; the handler's guarded write loses, and reading it again ENROLLED
@@ -414,19 +450,8 @@ describe('Submit racing an ineligible decision', () => {
     expect(started.body).toMatchObject({ status: 'INVITED' });
     const id = started.body.enrollmentId as string;
     const race = decisionHeldAcrossSubmit(program, w.L1);
-    let submitted;
-    try {
-      submitted = await submit(id);
-    } finally {
-      race.restore();
-    }
-    expect(submitted.status).toBe(422);
-    expect(submitted.body.type).toMatch(/location-not-eligible$/);
-    const ended = await stored(id);
-    expect(ended).toMatchObject({ status: 'INELIGIBLE', reasons: ['Volume below the threshold.'] });
-    for (const field of ['enrolledAt', 'submittedAt', 'validated']) expect(ended).not.toHaveProperty(field);
-    const [event] = await waitForEnrollmentEvent(h, id, 'EnrollmentIneligible');
-    expect(event.envelope!.data).toMatchObject({ previousStatus: 'ENROLLED', completed: false, decision: { eventId: expect.any(String) } });
+    const submitted = await whileRacing(race, () => submit(id));
+    await expectEndedBySubmit(id, submitted, 'ENROLLED');
   });
 });
 
@@ -462,13 +487,7 @@ describe('Submit racing an ineligible decision, then a profile edit', () => {
       after.mockRestore();
     }
     expect(editedFirst).toMatchObject({ status: 'VALIDATING' });
-    expect(submitted.status).toBe(422);
-    expect(submitted.body.type).toMatch(/location-not-eligible$/);
-    const ended = await stored(id);
-    expect(ended).toMatchObject({ status: 'INELIGIBLE', reasons: ['Volume below the threshold.'] });
-    for (const field of ['enrolledAt', 'submittedAt', 'validated']) expect(ended).not.toHaveProperty(field);
-    const [event] = await waitForEnrollmentEvent(h, id, 'EnrollmentIneligible');
-    expect(event.envelope!.data).toMatchObject({ previousStatus: 'VALIDATING', completed: false });
+    await expectEndedBySubmit(id, submitted, 'VALIDATING');
   });
 });
 
@@ -477,37 +496,15 @@ describe('Submit racing an ineligible decision, then a profile edit', () => {
 describe('Enroll or Continue racing a profile sent back for action', () => {
   /** The next proposal read answers as it found the views; then the profile's rejection is handled completely. */
   function rejectionAfterProposalRead(profile: ProfileEvent) {
-    const facts = service(EnrollmentsModule, PayoutFacts);
-    const read = facts.proposal.bind(facts);
-    const handled = track(service(EnrollmentsModule, RecordProfileChange), 'execute');
-    let raced = false;
-    const rejected = { ...profile, revision: profile.revision + 1, status: 'ACTION_REQUIRED' as const, reasons: ['The TIN does not match the legal name'] };
-    const spy = jest.spyOn(facts, 'proposal').mockImplementationOnce(async (...args) => {
-      raced = true;
-      const proposal = await read(...args);
-      await profileEvent(h, 'ProfileActionRequired', rejected);
-      await handled.finished((event) => event.profileId === profile.profileId && event.status === 'ACTION_REQUIRED');
-      return proposal;
-    });
-    return {
-      raced: () => raced,
-      restore: () => {
-        spy.mockRestore();
-        handled.restore();
-      },
-    };
+    const reasons = ['The TIN does not match the legal name'];
+    return profileEventAfterProposalRead('ProfileActionRequired', { ...profile, revision: profile.revision + 1, status: 'ACTION_REQUIRED', reasons });
   }
 
   it('the tax profile rejected between the views Enroll read and its insert: ACTION_REQUIRED with what is missing, and its event', async () => {
     const program = await createProgram(h, { requiresEligibility: false });
     const { tax } = await approvedProfiles(h, w.partnerId, w.L3);
     const race = rejectionAfterProposalRead(tax);
-    let answer;
-    try {
-      answer = await enroll(program.programId, w.L3);
-    } finally {
-      race.restore();
-    }
+    const answer = await whileRacing(race, () => enroll(program.programId, w.L3));
     expect(race.raced()).toBe(true);
     expect(answer.status).toBe(201);
     expect(answer.body).toMatchObject({ status: 'ACTION_REQUIRED', nextAction: 'CONTINUE', missing: ['TAX_PROFILE_NOT_APPROVED'] });
@@ -528,12 +525,7 @@ describe('Enroll or Continue racing a profile sent back for action', () => {
     await profileKnown(h, other);
 
     const race = rejectionAfterProposalRead(other);
-    let answer;
-    try {
-      answer = await call(h, 'POST', `/v1/enrollments/${id}/refresh`, { token: await w.token('admin'), body: { bankProfileId: other.profileId } });
-    } finally {
-      race.restore();
-    }
+    const answer = await whileRacing(race, async () => call(h, 'POST', `/v1/enrollments/${id}/refresh`, { token: await w.token('admin'), body: { bankProfileId: other.profileId } }));
     expect(race.raced()).toBe(true);
     expect(answer.status).toBe(200);
     expect(answer.body).toMatchObject({ status: 'ACTION_REQUIRED', nextAction: 'CONTINUE', missing: ['BANK_PROFILE_NOT_APPROVED'] });
@@ -548,24 +540,11 @@ describe('Enroll racing a decision or a discontinuation', () => {
    * handled completely (view written; no enrollment to end yet) before Enroll inserts. `raced()`: it happened.
    */
   const ineligibleAfterEnrollRead = (program: { programId: string; fiscalYear: string }, locationId: string) => {
-    const views = service(ViewsModule, ViewsRepository);
-    const read = views.eligibility.bind(views);
     const decided = track(service(EnrollmentsModule, RecordEligibilityDecision), 'execute');
-    let raced = false;
-    const spy = jest.spyOn(views, 'eligibility').mockImplementationOnce(async (...args) => {
-      raced = true;
-      const view = await read(...args);
+    return afterRead(service(ViewsModule, ViewsRepository), 'eligibility', decided, async () => {
       await eligibility(h, w, program.programId, locationId, false, program.fiscalYear, ['Volume below the threshold.']);
       await decided.finished((decision) => decision.programId === program.programId && decision.eligible === false);
-      return view;
     });
-    return {
-      raced: () => raced,
-      restore: () => {
-        spy.mockRestore();
-        decided.restore();
-      },
-    };
   };
 
   it('an ineligible decision handled between the eligibility Enroll read and its insert: the enrollment ends INELIGIBLE, the answer is 422', async () => {
@@ -573,12 +552,7 @@ describe('Enroll racing a decision or a discontinuation', () => {
     // Approved profiles: the Enroll that loses the race inserts INVITED (whatever the tests before left at L3).
     await approvedProfiles(h, w.partnerId, w.L3);
     const race = ineligibleAfterEnrollRead(program, w.L3);
-    let answer;
-    try {
-      answer = await enroll(program.programId, w.L3);
-    } finally {
-      race.restore();
-    }
+    const answer = await whileRacing(race, () => enroll(program.programId, w.L3));
     expect(race.raced()).toBe(true);
     expect(answer.status).toBe(422);
     expect(answer.body).toMatchObject({ reasons: ['Volume below the threshold.'] });
