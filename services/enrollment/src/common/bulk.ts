@@ -63,3 +63,12 @@ export async function insertIdempotent<T extends Document>(collection: Collectio
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
+
+/**
+ * Waits `ms`, or less once `stopping()` says so (asked every quarter of a second): a pause between batches
+ * (ROLLOVER_BATCH_PAUSE_MS, up to days) must not hold up a shutdown past its timeout.
+ */
+export async function pause(ms: number, stopping: () => boolean): Promise<void> {
+  const until = Date.now() + ms;
+  while (!stopping() && Date.now() < until) await sleep(Math.min(250, until - Date.now()));
+}

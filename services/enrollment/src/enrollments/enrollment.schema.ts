@@ -111,6 +111,14 @@ EnrollmentSchema.index({ partnerId: 1, locationId: 1, programId: 1, fiscalYear: 
  */
 export const YEAR_SCAN = { fiscalYear: 1, _id: 1 } as const;
 EnrollmentSchema.index(YEAR_SCAN);
+/**
+ * The year-end review of what an early run continued (ReviewEarlyRenewals): the year's enrollments flagged
+ * `rollover.early`, a few among the year's, read from this index instead of a scan of the whole year (which the
+ * rollover's own scan then reads again). The review only unsets the flag: an entry leaves the range, none enters it
+ * behind the scan.
+ */
+export const EARLY_SCAN = { fiscalYear: 1, 'rollover.early': 1, _id: 1 } as const;
+EnrollmentSchema.index(EARLY_SCAN);
 /** A program's sweeps (closed, discontinued, eligibility lost): its enrollments of some statuses, a page at a time in `_id` order. */
 EnrollmentSchema.index({ programId: 1, status: 1, _id: 1 });
 EnrollmentSchema.index({ bankProfileId: 1 });

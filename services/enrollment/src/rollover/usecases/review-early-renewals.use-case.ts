@@ -1,10 +1,10 @@
 import { findByIds, UPDATES_PER_COMMAND } from '@lib/messaging';
 import { BackgroundWork, CONFIG } from '@lib/platform';
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { sleep } from '../../common/bulk';
+import { pause } from '../../common/bulk';
 import { deterministicId, enrollmentId } from '../../common/ids';
 import type { EnrollmentConfig } from '../../config';
-import { Enrollment, YEAR_SCAN } from '../../enrollments/enrollment.schema';
+import { EARLY_SCAN, Enrollment } from '../../enrollments/enrollment.schema';
 import { EnrollmentEvents } from '../../enrollments/enrollment-events';
 import { COMPLETION_FIELDS, TERMINAL } from '../../enrollments/enrollment-rules';
 import { changedEnrollment, EnrollmentsRepository } from '../../enrollments/enrollments.repository';
@@ -68,7 +68,7 @@ export class ReviewEarlyRenewals {
     const batchSize = this.config.ROLLOVER_BATCH_SIZE;
     const cursor = this.enrollments.model.collection.find(
       { fiscalYear: fromFiscalYear, ...(programId !== undefined && { programId }), 'rollover.early': true } as never,
-      { projection: { outbox: 0 }, batchSize, hint: YEAR_SCAN },
+      { projection: { outbox: 0 }, batchSize, hint: EARLY_SCAN },
     );
     try {
       let batch: Enrollment[] = [];
@@ -81,7 +81,7 @@ export class ReviewEarlyRenewals {
         if (batch.length >= batchSize) {
           await this.review(batch, summary, lease);
           batch = [];
-          if (this.config.ROLLOVER_BATCH_PAUSE_MS) await sleep(this.config.ROLLOVER_BATCH_PAUSE_MS);
+          if (this.config.ROLLOVER_BATCH_PAUSE_MS) await pause(this.config.ROLLOVER_BATCH_PAUSE_MS, () => this.work.stopRequested);
         }
       }
       if (batch.length) await this.review(batch, summary, lease);

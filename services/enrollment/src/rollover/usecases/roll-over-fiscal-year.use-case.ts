@@ -2,7 +2,7 @@ import { fiscalYearRange, ineligibleReasons, MissingPayoutItem, nextFiscalYear }
 import { findByIds, OutboxEntry, pushOutbox, UPDATES_PER_COMMAND } from '@lib/messaging';
 import { BackgroundWork, Clock, CONFIG, Problems } from '@lib/platform';
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { bulkWriteChunked, insertIdempotent, sleep } from '../../common/bulk';
+import { bulkWriteChunked, insertIdempotent, pause } from '../../common/bulk';
 import { deterministicId, enrollmentId } from '../../common/ids';
 import type { EnrollmentConfig } from '../../config';
 import { Enrollment, RolloverOutcome, YEAR_SCAN } from '../../enrollments/enrollment.schema';
@@ -276,7 +276,7 @@ export class RollOverFiscalYear {
         if (batch.length >= batchSize) {
           await flush(batch);
           batch = [];
-          if (this.config.ROLLOVER_BATCH_PAUSE_MS) await sleep(this.config.ROLLOVER_BATCH_PAUSE_MS);
+          if (this.config.ROLLOVER_BATCH_PAUSE_MS) await pause(this.config.ROLLOVER_BATCH_PAUSE_MS, () => this.work.stopRequested);
         }
       }
       if (batch.length && !stopped) await flush(batch);
