@@ -23,6 +23,7 @@ import {
   profileEvent,
   profileKnown,
   RULES,
+  serviceOf,
   storedEnrollment,
   taxProfile,
   waitForEnrollmentEvent,
@@ -33,6 +34,8 @@ import { watchFromNow } from './kafka-group';
 import { enrollmentId } from '../src/common/ids';
 import { EnrollmentsRepository } from '../src/enrollments/enrollments.repository';
 import { FollowExpiredTaxProfiles } from '../src/enrollments/usecases/follow-expired-tax-profiles.use-case';
+import { EnrollmentsModule } from '../src/enrollments/enrollments.module';
+import { ConsumerCatchUp } from '../src/rollover/consumer-catch-up';
 import { RecheckStart } from '../src/enrollments/usecases/recheck-start.use-case';
 import { randomUUID } from 'node:crypto';
 import { get as httpGet } from 'node:http';
@@ -1069,5 +1072,33 @@ describe('the end of the fiscal year', () => {
     expect(await readStored(id)).toMatchObject({ status: 'ACTION_REQUIRED', version: 3 });
     await enrollmentEventsSettled(h, { programId: program.programId }, [w.L3]);
     expect(enrollmentEvents(h, id).filter((m) => m.envelope!.type === 'EnrollmentActionRequired')).toHaveLength(1);
+  });
+
+  // A tax profile renewed just before its old date, its event not consumed yet (a start after a redeploy, a consumer
+  // behind): the follow-up must not take the view's old date as expired (an email nobody can take back).
+  it('does nothing while this service has not consumed the profile events already published; the next run does it', async () => {
+    const { start } = fiscalYearRange(CURRENT_FY);
+    const day = 86_400_000;
+    clockAt(new Date(start.getTime() + 30 * day));
+    const program = await createProgram(h, { requiresEligibility: false });
+    await approvedProfiles(h, w.partnerId, w.L3, { expiresAt: new Date(start.getTime() + 60 * day).toISOString() });
+    const id = (await enroll(program.programId, w.L3)).body.enrollmentId;
+    expect((await submit(id)).body).toEqual(expect.objectContaining({ status: 'ENROLLED', version: 2 }));
+    const readStored = (enrollmentId: string) => h.db.collection('enrollments').findOne({ _id: enrollmentId } as never);
+    const followUp = h.service.app.get(FollowExpiredTaxProfiles);
+    await h.db.collection('job_marks').deleteMany({});
+
+    clockAt(new Date(start.getTime() + 61 * day));
+    const behind = jest.spyOn(serviceOf(h, EnrollmentsModule, ConsumerCatchUp), 'wait').mockResolvedValueOnce(false);
+    try {
+      expect(await followUp.execute()).toMatchObject({ changed: 0, complete: false });
+    } finally {
+      behind.mockRestore();
+    }
+    expect(await readStored(id)).toMatchObject({ status: 'ENROLLED', version: 2 });
+    expect(await h.db.collection('job_marks').countDocuments({})).toBe(0);
+    const run = await followUp.execute();
+    expect(run).toMatchObject({ complete: true });
+    expect(await readStored(id)).toMatchObject({ status: 'ACTION_REQUIRED', missing: ['TAX_PROFILE_EXPIRED'], version: 3 });
   });
 });

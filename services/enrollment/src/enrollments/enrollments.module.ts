@@ -9,6 +9,7 @@ import { EnrollmentEvents } from './enrollment-events';
 import { EnrollmentsController } from './enrollments.controller';
 import { EnrollmentsRepository } from './enrollments.repository';
 import { ExternalEventsHandler } from './handlers/external-events.handler';
+import { ConsumerCatchUp } from '../rollover/consumer-catch-up';
 import { FollowUpScheduler } from './follow-up.scheduler';
 import { JobMark, JobMarkSchema } from './job-mark.schema';
 import { PayoutFacts } from './payout-facts';
@@ -63,7 +64,8 @@ import { WithdrawBankChoice } from './usecases/withdraw-bank-choice.use-case';
     FollowSubmitted,
     FollowExpiredTaxProfiles,
     FollowUpScheduler,
+    ConsumerCatchUp,
   ],
-  exports: [EnrollmentsRepository, EnrollmentEvents, DiscontinueProgramEnrollments, FollowValidation, MarkIneligible, WithdrawBankChoice],
+  exports: [EnrollmentsRepository, EnrollmentEvents, DiscontinueProgramEnrollments, FollowValidation, MarkIneligible, WithdrawBankChoice, ConsumerCatchUp],
 })
 export class EnrollmentsModule {}

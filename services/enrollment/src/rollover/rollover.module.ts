@@ -4,7 +4,6 @@ import { MongooseModule } from '@nestjs/mongoose';
 import { EnrollmentsModule } from '../enrollments/enrollments.module';
 import { ProgramsModule } from '../programs/programs.module';
 import { ViewsModule } from '../views/views.module';
-import { ConsumerCatchUp } from './consumer-catch-up';
 import { RenewalContext } from './renewal-context';
 import { RolloverLease, RolloverLeaseRecord, RolloverLeaseSchema } from './rollover-lease';
 import { RolloverController } from './rollover.controller';
@@ -17,6 +16,7 @@ import { SendRenewalReminders } from './usecases/send-renewal-reminders.use-case
 @Module({
   imports: [ClockModule, EnrollmentsModule, ProgramsModule, ViewsModule, MongooseModule.forFeature([{ name: RolloverLeaseRecord.name, schema: RolloverLeaseSchema }])],
   controllers: [RolloverController],
-  providers: [ConsumerCatchUp, RenewalContext, RolloverLease, RollOverFiscalYear, ReviewEarlyRenewals, SendRenewalReminders, RolloverScheduler],
+  // ConsumerCatchUp: EnrollmentsModule's (the tax-expiry follow-up waits too).
+  providers: [RenewalContext, RolloverLease, RollOverFiscalYear, ReviewEarlyRenewals, SendRenewalReminders, RolloverScheduler],
 })
 export class RolloverModule {}

@@ -1,8 +1,10 @@
+import { Topics } from '@lib/contracts';
 import { BackgroundWork, Clock } from '@lib/platform';
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { Model } from 'mongoose';
 import { TAX_EXPIRY_ORDER, ViewsRepository } from '../../views/views.repository';
+import { ConsumerCatchUp } from '../../rollover/consumer-catch-up';
 import { JobMark } from '../job-mark.schema';
 import { RecordProfileChange } from './record-profile-change.use-case';
 
@@ -26,6 +28,10 @@ export interface ExpiryFollowUpRun {
  * TAX_PROFILE_EXPIRED and its EnrollmentActionRequired, within the enrollment's fiscal year: judgedAt), then records how
  * far it got (`job_marks`), so a run after a restart, however late, starts where the last one ended. Idempotent: an
  * enrollment already ACTION_REQUIRED for it is not written again. Run with the submit follow-up (FollowUpScheduler).
+ * Only on a profile view as fresh as the events already published (ConsumerCatchUp, as the rollover): a tax profile
+ * renewed just before its old date, its event not consumed yet (a service started after a redeploy, a consumer
+ * behind), is not taken as expired, with an email nobody can take back. Not caught up in time: nothing is done and the
+ * mark stays, for the next run.
  */
 @Injectable()
 export class FollowExpiredTaxProfiles {
@@ -37,6 +43,7 @@ export class FollowExpiredTaxProfiles {
     private readonly clock: Clock,
     private readonly work: BackgroundWork,
     @InjectModel(JobMark.name) private readonly marks: Model<JobMark>,
+    private readonly catchUp: ConsumerCatchUp,
   ) {}
 
   execute(): Promise<ExpiryFollowUpRun> {
@@ -47,6 +54,10 @@ export class FollowExpiredTaxProfiles {
     const to = this.clock.now();
     const from = (await this.marks.findById(JOB).lean<JobMark>())?.upTo ?? new Date(0);
     const run: ExpiryFollowUpRun = { expired: 0, changed: 0, complete: true };
+    if (!(await this.catchUp.wait([Topics.payoutProfiles]))) {
+      this.logger.warn(`not caught up with ${Topics.payoutProfiles}: the tax profiles expired since ${from.toISOString()} wait for the next run`);
+      return { ...run, complete: false };
+    }
     let cursor: string | undefined;
     for (;;) {
       if (this.work.stopRequested) return { ...run, complete: false };
