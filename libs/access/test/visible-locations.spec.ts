@@ -42,3 +42,23 @@ describe('visibleLocations', () => {
     }
   });
 });
+
+describe('visibleLocationIds, for the lists', () => {
+  it("is null (every location of the partner: the list filters by partner alone) for a company admin and a role on *, without reading the partner's locations", async () => {
+    const find = jest.spyOn(locations, 'find');
+    try {
+      for (const roles of [[{ role: 'ACCOUNT_ADMIN' as const, locationIds: [] }], [{ role: 'INCENTIVES_ADMIN' as const, locationIds: ['*'] }]]) {
+        expect(await policy.visibleLocationIds(actor(roles))).toBeNull();
+      }
+      expect(find).not.toHaveBeenCalled();
+    } finally {
+      find.mockRestore();
+    }
+  });
+
+  it("is the ids of the partner's locations a user's roles name", async () => {
+    expect(await policy.visibleLocationIds(actor([{ role: 'INCENTIVES_USER', locationIds: ['L3', 'X1'] }]))).toEqual(['L3']);
+    expect(await policy.visibleLocationIds(actor([{ role: 'INCENTIVES_USER', locationIds: ['X1'] }]))).toEqual([]);
+  });
+});
+

@@ -119,14 +119,15 @@ export class EnrollmentsRepository {
   }
 
   /** `count` rows in LIST_ORDER after the filter `after` (LIST_ORDER.after). */
+  /** `locationIds`: null for every location of the partner. */
   async list(
     partnerId: string,
-    locationIds: string[],
+    locationIds: string[] | null,
     filter: { programId?: string; fiscalYear?: string; status?: EnrollmentStatus },
     after: Record<string, unknown>,
     count: number,
   ): Promise<Enrollment[]> {
-    const query: FilterQuery<Enrollment> = { partnerId, locationId: { $in: locationIds }, ...after };
+    const query: FilterQuery<Enrollment> = { partnerId, ...(locationIds && { locationId: { $in: locationIds } }), ...after };
     if (filter.programId) query.programId = filter.programId;
     if (filter.fiscalYear) query.fiscalYear = filter.fiscalYear;
     if (filter.status) query.status = filter.status;

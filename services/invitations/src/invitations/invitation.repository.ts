@@ -120,13 +120,14 @@ export class InvitationRepository {
    */
   async listForPartner(
     partnerId: string,
-    filter: { locationIds: string[]; states?: InvitationState[] },
+    /** `locationIds`: null for every location of the partner. */
+    filter: { locationIds: string[] | null; states?: InvitationState[] },
     page?: { after: Record<string, unknown>; count: number },
   ): Promise<InvitationRecord[]> {
     const query = this.invitations
       .find({
         partnerId,
-        locationId: { $in: filter.locationIds },
+        ...(filter.locationIds && { locationId: { $in: filter.locationIds } }),
         ...(filter.states && { state: { $in: filter.states } }),
         // after's $or is the only $or here (a second one would have to go under $and).
         ...page?.after,

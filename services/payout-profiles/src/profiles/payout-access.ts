@@ -128,10 +128,10 @@ export class PayoutAccess {
   }
 
   /** The locations whose payout data the caller may read; 403 for a caller without any payout-related role. */
-  async visibleLocations(principal: Principal): Promise<{ actor: Actor; locationIds: string[] }> {
+  /** `locationIds`: null when the caller may read every location of their partner (AccessPolicy.visibleLocationIds). */
+  async visibleLocations(principal: Principal): Promise<{ actor: Actor; locationIds: string[] | null }> {
     const actor = await this.policy.reader(principal);
-    const locations = await this.policy.visibleLocations(actor);
-    return { actor, locationIds: locations.map((l) => l._id) };
+    return { actor, locationIds: await this.policy.visibleLocationIds(actor) };
   }
 }
 

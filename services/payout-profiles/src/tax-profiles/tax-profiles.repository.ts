@@ -17,9 +17,9 @@ export class TaxProfilesRepository {
   }
 
   /** `count` profiles of the locations in TAX_PROFILE_ORDER, after a position (`after`: TAX_PROFILE_ORDER.after). */
-  listForLocations(partnerId: string, locationIds: string[], after: Record<string, unknown>, count: number): Promise<TaxProfile[]> {
+  listForLocations(partnerId: string, locationIds: string[] | null, after: Record<string, unknown>, count: number): Promise<TaxProfile[]> {
     return this.model
-      .find({ partnerId, locationId: { $in: locationIds }, ...after })
+      .find({ partnerId, ...(locationIds && { locationId: { $in: locationIds } }), ...after })
       .sort(TAX_PROFILE_ORDER.sort)
       .limit(count)
       .lean<TaxProfile[]>()

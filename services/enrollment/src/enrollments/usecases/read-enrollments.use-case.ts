@@ -38,15 +38,15 @@ export class ReadEnrollments {
   /** A page, in location, program and year order (`limit`, `cursor`: PageQuery). */
   async list(principal: Principal, query: ListEnrollmentsQuery): Promise<Page<EnrollmentDto>> {
     const actor = await this.policy.reader(principal);
-    let locationIds: string[];
+    let locationIds: string[] | null; // null: every location of the partner
     if (query.locationId) {
       await this.policy.requireView(actor, query.locationId);
       locationIds = [query.locationId];
     } else {
-      locationIds = (await this.policy.visibleLocations(actor)).map((l) => l._id);
+      locationIds = await this.policy.visibleLocationIds(actor);
     }
     const after = LIST_ORDER.after(query.cursor); // a bad cursor is a 400 whoever asks
-    if (locationIds.length === 0) return { items: [] };
+    if (locationIds?.length === 0) return { items: [] };
     const limit = query.limit ?? DEFAULT_PAGE_SIZE;
     const page = LIST_ORDER.page(await this.enrollments.list(actor.partnerId, locationIds, query, after, limit + 1), limit);
     return { ...page, items: await Promise.all(page.items.map((e) => this.dto(actor, e))) };

@@ -59,14 +59,14 @@ export class ListInvitations {
   async list(principal: Principal, query: ListInvitationsQuery): Promise<Page<InvitationDto>> {
     const after = LIST_ORDER.after(query.cursor); // a bad cursor is a 400 whoever asks
     const actor = await this.policy.reader(principal);
-    let locationIds: string[];
+    let locationIds: string[] | null; // null: every location of the partner
     if (query.locationId !== undefined) {
       await this.policy.requireView(actor, query.locationId);
       locationIds = [query.locationId];
     } else {
-      locationIds = (await this.policy.visibleLocations(actor)).map((location) => location._id);
+      locationIds = await this.policy.visibleLocationIds(actor);
     }
-    if (!locationIds.length) return { items: [] };
+    if (locationIds?.length === 0) return { items: [] };
     const limit = query.limit ?? DEFAULT_PAGE_SIZE;
     const rows = await this.invitations.listForPartner(
       actor.partnerId,

@@ -30,7 +30,7 @@ export class ReadDefaultBankProfiles {
     const { actor, locationIds } = await this.access.visibleLocations(principal);
     const position = DEFAULT_BANK_PROFILE_ORDER.after(cursor);
     const rows = await this.defaults
-      .find({ partnerId: actor.partnerId, _id: { $in: locationIds }, bankProfileId: { $ne: null }, ...position })
+      .find({ partnerId: actor.partnerId, ...(locationIds && { _id: { $in: locationIds } }), bankProfileId: { $ne: null }, ...position })
       .sort(DEFAULT_BANK_PROFILE_ORDER.sort)
       .limit(limit + 1)
       .lean<DefaultBankProfile[]>();
