@@ -10,7 +10,7 @@ import { Prop, Schema, SchemaFactory } from '@nestjs/mongoose';
 export class DefaultBankProfile {
   @Prop({ type: String }) _id!: string;
   @Prop({ required: true, unique: true }) locationId!: string;
-  @Prop({ required: true, index: true }) partnerId!: string;
+  @Prop({ required: true }) partnerId!: string;
   @Prop({ type: String, default: null, index: true }) bankProfileId!: string | null;
   @Prop({ type: String, default: null }) currency!: string | null;
   @Prop({ required: true }) version!: number;
@@ -20,6 +20,8 @@ export class DefaultBankProfile {
 
 export const DefaultBankProfileSchema = SchemaFactory.createForClass(DefaultBankProfile);
 DefaultBankProfileSchema.plugin(outboxPlugin);
+/** The list of a partner's defaults (GET /v1/default-bank-profiles), a page at a time in `_id` order; its prefix finds a partner's. */
+DefaultBankProfileSchema.index({ partnerId: 1, _id: 1 });
 
 /**
  * Whether `If-Match: expected` holds for the location's default as stored: its version, or 0 while it has none (never
