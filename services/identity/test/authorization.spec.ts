@@ -84,13 +84,13 @@ interface Action {
   accepted?: (caller: CallerName, answer: Answer) => Promise<void>;
 }
 
-function roleAction(verb: 'assign' | 'revoke', role: 'INCENTIVES_ADMIN' | 'INCENTIVES_USER' | 'ACCOUNT_ADMIN'): Action {
+function roleAction(verb: 'assign' | 'revoke', role: 'INCENTIVES_ADMIN' | 'INCENTIVES_USER' | 'ACCOUNT_ADMIN' | 'GLOBAL_ADMIN'): Action {
   let target = '';
   let before: unknown;
   return {
     name: `${verb} ${role}`,
     async run(_, token) {
-      const locationIds = role === 'ACCOUNT_ADMIN' ? ['*'] : [A.locationIds[1]];
+      const locationIds = role === 'ACCOUNT_ADMIN' || role === 'GLOBAL_ADMIN' ? ['*'] : [A.locationIds[1]];
       target = await freshUserOfA(verb === 'revoke' ? [[role, locationIds]] : []);
       before = await rolesOf(target);
       return client.call(verb === 'assign' ? 'POST' : 'DELETE', `/v1/users/${target}/roles`, { token, body: { role, locationIds } });
@@ -141,14 +141,15 @@ for (const [verb, role] of [
 ] as const) {
   row(roleAction(verb, role), { 'global admin': 200, 'account admin': 200, 'incentives admin': 403, 'incentives user': 403, 'plain user': 403, 'other partner': 404 });
 }
-row(roleAction('assign', 'ACCOUNT_ADMIN'), {
-  'global admin': 200,
-  'account admin': 403,
-  'incentives admin': 403,
-  'incentives user': 403,
-  'plain user': 403,
-  'other partner': 404,
-});
+// The company roles: a Global admin's alone to give and take (an Account admin must not make itself, or anyone, one).
+for (const [verb, role] of [
+  ['assign', 'ACCOUNT_ADMIN'],
+  ['revoke', 'ACCOUNT_ADMIN'],
+  ['assign', 'GLOBAL_ADMIN'],
+  ['revoke', 'GLOBAL_ADMIN'],
+] as const) {
+  row(roleAction(verb, role), { 'global admin': 200, 'account admin': 403, 'incentives admin': 403, 'incentives user': 403, 'plain user': 403, 'other partner': 404 });
+}
 row(
   { name: 'list INCENTIVES_ADMIN holders of a location', run: (_, token) => client.call('GET', `/v1/locations/${A.locationIds[0]}/incentives-admins`, { token }) },
   // Incentives admin of that very location may see its fellow admins.
