@@ -209,6 +209,24 @@ describe('docker-compose.yml', () => {
     for (const dependency of Object.keys(definition.depends_on ?? {})) expect(compose.services[dependency]).toBeDefined();
   });
 
+  // A URL or broker list naming a host that is no service, or a port it does not listen on, fails only at run time.
+  it.each(SERVICES)('%s: every host:port its settings name is a compose service listening there', (service) => {
+    // What the images listen on by default (mongo, Jaeger's OTLP and UI, Mailpit's SMTP and UI); Kafka from its
+    // listeners; the platform's services on their PORT.
+    const listeners = (host: string): number[] => {
+      const definition = compose.services[host];
+      if (!definition) return [];
+      if (host === 'kafka') return [...(definition.environment?.KAFKA_LISTENERS ?? '').matchAll(/:(\d+)/g)].map((m) => Number(m[1]));
+      const defaults: Record<string, number[]> = { mongo: [27017], jaeger: [4317, 4318, 16686], mail: [1025, 8025] };
+      return defaults[host] ?? (definition.environment?.PORT ? [Number(definition.environment.PORT)] : []);
+    };
+    const named = Object.entries(compose.services[service].environment ?? {}).flatMap(([name, value]) =>
+      [...String(value).matchAll(/(?:^|[/,@])([a-z][a-z0-9-]*):(\d+)(?=[/?,]|$)/g)].map((m) => ({ name, host: m[1], port: Number(m[2]) })),
+    );
+    expect(named.map(({ name }) => name)).toEqual(expect.arrayContaining(['MONGO_URL', 'KAFKA_BROKERS', 'JWKS_URL']));
+    expect(named.filter(({ host, port }) => !listeners(host).includes(port))).toEqual([]);
+  });
+
   it('keeps Kafka`s data on its volume (the image takes none of its own settings once KAFKA_* variables are set)', () => {
     const kafka = compose.services.kafka;
     const mounts = (kafka.volumes ?? []).map((v) => v.split(':')[1]);
