@@ -1043,7 +1043,11 @@ describe('the end of the fiscal year', () => {
   });
 
   // No event comes when a tax profile's date passes: the follow-up (at start and every FOLLOW_UP_INTERVAL_MS) does it.
-  it("makes an ENROLLED enrollment ACTION_REQUIRED once its required tax profile's expiry date has come, within its year, once", async () => {
+  /**
+   * On day 30 of the running year, an ENROLLED enrollment at L3 whose required tax profile expires on day 60; the
+   * follow-up's mark cleared (the run at start recorded the real time as done: from the start of time, as on a first run).
+   */
+  async function enrolledWithTaxExpiringOnDay60() {
     const { start } = fiscalYearRange(CURRENT_FY);
     const day = 86_400_000;
     clockAt(new Date(start.getTime() + 30 * day));
@@ -1051,15 +1055,18 @@ describe('the end of the fiscal year', () => {
     await approvedProfiles(h, w.partnerId, w.L3, { expiresAt: new Date(start.getTime() + 60 * day).toISOString() });
     const id = (await enroll(program.programId, w.L3)).body.enrollmentId;
     expect((await submit(id)).body).toEqual(expect.objectContaining({ status: 'ENROLLED', version: 2 }));
-
-    const readStored = (enrollmentId: string) => h.db.collection('enrollments').findOne({ _id: enrollmentId } as never);
-    const followUp = h.service.app.get(FollowExpiredTaxProfiles);
-    // The run at start recorded the real time as done: from the start of time, as on a first run.
     await h.db.collection('job_marks').deleteMany({});
+    return { program, id, day61: new Date(start.getTime() + 61 * day) };
+  }
+  const readStored = (enrollmentId: string) => h.db.collection('enrollments').findOne({ _id: enrollmentId } as never);
+
+  it("makes an ENROLLED enrollment ACTION_REQUIRED once its required tax profile's expiry date has come, within its year, once", async () => {
+    const { program, id, day61 } = await enrolledWithTaxExpiringOnDay60();
+    const followUp = h.service.app.get(FollowExpiredTaxProfiles);
     expect(await followUp.execute()).toMatchObject({ changed: 0, complete: true }); // not expired yet on day 30
     expect(await readStored(id)).toMatchObject({ status: 'ENROLLED', version: 2 });
 
-    clockAt(new Date(start.getTime() + 61 * day));
+    clockAt(day61);
     const run = await followUp.execute();
     expect(run).toMatchObject({ complete: true });
     expect(run.changed).toBeGreaterThanOrEqual(1);
@@ -1077,18 +1084,9 @@ describe('the end of the fiscal year', () => {
   // A tax profile renewed just before its old date, its event not consumed yet (a start after a redeploy, a consumer
   // behind): the follow-up must not take the view's old date as expired (an email nobody can take back).
   it('does nothing while this service has not consumed the profile events already published; the next run does it', async () => {
-    const { start } = fiscalYearRange(CURRENT_FY);
-    const day = 86_400_000;
-    clockAt(new Date(start.getTime() + 30 * day));
-    const program = await createProgram(h, { requiresEligibility: false });
-    await approvedProfiles(h, w.partnerId, w.L3, { expiresAt: new Date(start.getTime() + 60 * day).toISOString() });
-    const id = (await enroll(program.programId, w.L3)).body.enrollmentId;
-    expect((await submit(id)).body).toEqual(expect.objectContaining({ status: 'ENROLLED', version: 2 }));
-    const readStored = (enrollmentId: string) => h.db.collection('enrollments').findOne({ _id: enrollmentId } as never);
+    const { id, day61 } = await enrolledWithTaxExpiringOnDay60();
     const followUp = h.service.app.get(FollowExpiredTaxProfiles);
-    await h.db.collection('job_marks').deleteMany({});
-
-    clockAt(new Date(start.getTime() + 61 * day));
+    clockAt(day61);
     const behind = jest.spyOn(serviceOf(h, EnrollmentsModule, ConsumerCatchUp), 'wait').mockResolvedValueOnce(false);
     try {
       expect(await followUp.execute()).toMatchObject({ changed: 0, complete: false });
