@@ -14,13 +14,6 @@ import { RecipientDirectory } from '../../recipients/recipient-directory';
 import { DeliveryMetrics } from '../delivery-metrics';
 import { describeSmtpFailure, isPermanentSmtpFailure, Mailer, withoutAddresses } from '../mailer';
 
-/** Whether an email may be claimed now: waiting and its time has come, or abandoned by a worker whose lease ran out. */
-function isDue(message: Message, now: Date): boolean {
-  if (message.channel !== 'EMAIL') return false;
-  if (message.status === 'PENDING' || message.status === 'RETRY') return !!message.nextAttemptAt && +message.nextAttemptAt <= +now;
-  return message.status === 'SENDING' && !!message.leaseUntil && +message.leaseUntil <= +now;
-}
-
 /** A message this worker holds: nobody else sends it until `leaseUntil`, and only this token records its outcome. */
 export type ClaimedEmail = Message & { leaseToken: string };
 
