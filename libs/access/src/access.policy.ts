@@ -157,7 +157,7 @@ export class AccessPolicy {
    * locations (thousands, read for every page).
    */
   async visibleLocationIds(actor: Actor): Promise<string[] | null> {
-    if (Object.keys(namedLocations(actor)).length === 0) return null;
+    if (seesEveryLocation(actor)) return null;
     return (await this.visibleLocations(actor)).map((location) => location._id);
   }
 
@@ -195,8 +195,12 @@ export class AccessPolicy {
   }
 }
 
-/** The filter on the locations the actor's roles name; none when a role covers every location (company admins, `*`). */
+/** Whether a role of the actor covers every location of their partner (company admins, a role on `*`). */
+function seesEveryLocation(actor: Actor): boolean {
+  return isCompanyAdmin(actor) || actor.roles.some((r) => r.locationIds.includes(ALL_LOCATIONS));
+}
+
+/** The filter on the locations the actor's roles name; none when they see every location. */
 function namedLocations(actor: Actor): { _id?: { $in: string[] } } {
-  const wide = isCompanyAdmin(actor) || actor.roles.some((r) => r.locationIds.includes(ALL_LOCATIONS));
-  return wide ? {} : { _id: { $in: [...new Set(actor.roles.flatMap((r) => r.locationIds))] } };
+  return seesEveryLocation(actor) ? {} : { _id: { $in: [...new Set(actor.roles.flatMap((r) => r.locationIds))] } };
 }

@@ -105,7 +105,7 @@ export function nameKey(name: string): string {
 
 /**
  * Letters whose lower case is not yet their case folding, each folded through its upper case (the Unicode full case
- * folding for these): "ß" and "ẞ" are "ss" ("Straße", "STRASSE"), a final "ς" is "σ", a long "ſ" is "s", "ǰ" is "ǰ".
+ * folding for these): "ß" and "ẞ" are "ss" ("Straße", "STRASSE"), a final "ς" is "σ", a long "ſ" is "s".
  * ASCII folds by lower case, and the dotless "ı" stays itself: through "I" it would be "i", another letter in Turkish.
  */
 const FOLDED_APART = /[^\u0000-\u007f\u0131]/gu;
