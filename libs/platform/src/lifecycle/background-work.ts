@@ -30,11 +30,17 @@ const lastCompleted = gaugeMetric({
 @Injectable()
 export class BackgroundWork implements BeforeApplicationShutdown {
   private stopping = false;
+  private stoppingSince?: number;
   private readonly running = new Set<Promise<unknown>>();
 
   /** True once shutdown began: a job checks it between batches and stops there. */
   get stopRequested(): boolean {
     return this.stopping;
+  }
+
+  /** When shutdown began (Date.now()), for waits bounded by the platform's SHUTDOWN_TIMEOUT_MS; undefined before. */
+  get stopRequestedAt(): number | undefined {
+    return this.stoppingSince;
   }
 
   /**
@@ -63,6 +69,7 @@ export class BackgroundWork implements BeforeApplicationShutdown {
 
   /** Shutdown begins: running jobs stop at their next batch boundary, and nothing new starts (closeService, first). */
   requestStop(): void {
+    if (!this.stopping) this.stoppingSince = Date.now();
     this.stopping = true;
   }
 

@@ -218,6 +218,23 @@ describe('DeliveryWorker', () => {
     expect(waited).toBeLessThan(5_000);
   });
 
+  // Stopping the consumers comes first and may take seconds: the wait is counted from when shutdown began, so that the
+  // rest of the shutdown keeps its share of SHUTDOWN_TIMEOUT_MS.
+  it('counts its wait from when shutdown began, not from when the worker is told', async () => {
+    const { worker: w, delivery, work } = worker(4, { SHUTDOWN_TIMEOUT_MS: 2_000, NOTIFY_SMTP_TIMEOUT_MS: 1_000 }); // a 1.5 s wait
+    w.onApplicationBootstrap();
+    w.enqueue(['stuck'], 0);
+    await settle();
+    expect(delivery.sending.has('stuck')).toBe(true);
+    work.requestStop();
+    await new Promise((resolve) => setTimeout(resolve, 1_000)); // the consumers take a second to stop
+    const started = Date.now();
+    await w.onModuleDestroy();
+    const waited = Date.now() - started;
+    expect(waited).toBeLessThan(1_000); // what is left of the 1.5 s, not all of it again
+    expect(waited).toBeGreaterThanOrEqual(300);
+  });
+
   it('never arms a retry timer above 2^31-1 ms (Node would fire it after 1 ms)', async () => {
     const { worker: w, delivery } = worker(4);
     delivery.outcome = { status: 'RETRY', retryInMs: 2 ** 31 - 1 };

@@ -94,8 +94,12 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnModuleDestroy {
     clearInterval(this.poller);
     this.retryTimers.forEach(clearTimeout);
     this.retryTimers.clear();
+    // Counted from when shutdown began (closeService asks first, then stops the consumers, which may take seconds),
+    // so that the rest of the shutdown keeps its share of SHUTDOWN_TIMEOUT_MS.
+    const since = this.work.stopRequestedAt ?? Date.now();
+    const waitMs = Math.max(0, since + deliveryShutdownWaitMs(this.config) - Date.now());
     let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<void>((resolve) => (timer = setTimeout(resolve, deliveryShutdownWaitMs(this.config))));
+    const deadline = new Promise<void>((resolve) => (timer = setTimeout(resolve, waitMs)));
     await Promise.race([this.drained(), deadline]);
     clearTimeout(timer);
     if (this.filling || this.inFlight.size > 0) {
