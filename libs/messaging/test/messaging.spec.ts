@@ -154,6 +154,9 @@ describe('idempotent consumer', () => {
     expect(sentinelSeen.partition).toBe(echo.partition);
     expect(watch.find((m) => m.envelope?.causationId === event.eventId)).toHaveLength(1);
     await service.close();
+    // The whole state before the replay (every document the service wrote in its database).
+    const snapshot = async () => (await widgets(db).find({ _id: { $ne: `m2-${key}` } } as never).sort({ _id: 1 }).toArray()).map(({ outbox: _outbox, ...doc }) => doc);
+    const before = await snapshot();
 
     // Rewind the group to the start of the topic and consume everything again.
     const admin = new Kafka({ brokers: process.env.KAFKA_BROKERS!.split(','), logLevel: logLevel.NOTHING }).admin();
@@ -166,6 +169,12 @@ describe('idempotent consumer', () => {
     await eventually(async () => expect(await consumedCount(db, marker2)).toBe(1), 60_000);
     expect(await consumedCount(db, partnerId)).toBe(1);
     expect(await consumedCount(db, marker)).toBe(1);
+    // Nothing else changed either, and the replay published no second echo (a sentinel behind it on its partition).
+    expect(await snapshot()).toEqual(before);
+    await eventually(async () => expect((await widgets(db).findOne({ _id: partnerId }))?.outbox ?? []).toEqual([]));
+    const sentinel2 = await kafka.publishEvent(Topics.agreements, echoKey, { type: 'AgreementStatusChanged', data: { partnerId: `${ECHO_PREFIX}sentinel2-${key}`, active: true } });
+    await watch.waitFor((m) => m.envelope?.eventId === sentinel2.eventId);
+    expect(watch.find((m) => m.envelope?.causationId === event.eventId)).toHaveLength(1);
     await replay.close();
   });
 });
