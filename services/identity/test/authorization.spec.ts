@@ -105,11 +105,18 @@ function row(action: Action, expected: Omit<Record<CallerName, number>, keyof ty
   actions.push([action, { ...expected, ...unauthenticated }]);
 }
 
+// A refused creation created nobody: the partner's Global admin then creates that email (201, not 409 as taken).
+let sentEmail = '';
 row(
   {
     name: 'create user',
-    run: (_, token) => client.call('POST', '/v1/users', { token, body: { email: `n-${randomUUID().slice(0, 8)}@example.com`, displayName: 'New' } }),
+    run: (_, token) => {
+      sentEmail = `n-${randomUUID().slice(0, 8)}@example.com`;
+      return client.call('POST', '/v1/users', { token, body: { email: sentEmail, displayName: 'New' } });
+    },
     accepted: async (caller, answer) => expect(answer.body.partnerId).toBe(caller === 'other partner' ? B.partnerId : A.partnerId),
+    unchanged: async () =>
+      expect((await client.call('POST', '/v1/users', { token: A.globalAdmin.token, body: { email: sentEmail, displayName: 'New' } })).status).toBe(201),
   },
   // The other partner's Global admin creates the user in its own partner B (the body cannot name a partner).
   { 'global admin': 201, 'account admin': 201, 'incentives admin': 403, 'incentives user': 403, 'plain user': 403, 'other partner': 201 },
@@ -117,14 +124,15 @@ row(
 row(
   {
     name: 'import users (SCIM)',
-    run: (_, token) =>
-      client.call('POST', '/v1/users/import', {
+    run: (_, token) => {
+      sentEmail = `s-${randomUUID().slice(0, 8)}@example.com`;
+      return client.call('POST', '/v1/users/import', {
         token,
-        body: {
-          schemas: ['urn:ietf:params:scim:api:messages:2.0:ListResponse'],
-          Resources: [{ externalId: randomUUID(), userName: `s-${randomUUID().slice(0, 8)}@example.com`, active: true }],
-        },
-      }),
+        body: { schemas: ['urn:ietf:params:scim:api:messages:2.0:ListResponse'], Resources: [{ externalId: randomUUID(), userName: sentEmail, active: true }] },
+      });
+    },
+    unchanged: async () =>
+      expect((await client.call('POST', '/v1/users', { token: A.globalAdmin.token, body: { email: sentEmail, displayName: 'New' } })).status).toBe(201),
     accepted: async (caller, answer) => {
       expect(answer.body.summary).toMatchObject({ created: 1 });
       const imported = await client.call('GET', `/v1/users/${answer.body.results[0].userId}`, { token: A.globalAdmin.token });
