@@ -35,7 +35,7 @@ import { enrollmentId } from '../src/common/ids';
 import { EnrollmentsRepository } from '../src/enrollments/enrollments.repository';
 import { FollowExpiredTaxProfiles } from '../src/enrollments/usecases/follow-expired-tax-profiles.use-case';
 import { EnrollmentsModule } from '../src/enrollments/enrollments.module';
-import { ConsumerCatchUp } from '../src/rollover/consumer-catch-up';
+import { ConsumerCatchUp } from '../src/common/consumer-catch-up';
 import { RecheckStart } from '../src/enrollments/usecases/recheck-start.use-case';
 import { randomUUID } from 'node:crypto';
 import { get as httpGet } from 'node:http';

@@ -14,7 +14,7 @@ import { enrollmentId } from '../src/common/ids';
 import type { EnrollmentConfig } from '../src/config';
 import { EnrollmentsRepository } from '../src/enrollments/enrollments.repository';
 import { DiscontinueProgramEnrollments } from '../src/enrollments/usecases/discontinue-program-enrollments.use-case';
-import { ConsumerCatchUp } from '../src/rollover/consumer-catch-up';
+import { ConsumerCatchUp } from '../src/common/consumer-catch-up';
 import { RenewalContext } from '../src/rollover/renewal-context';
 import { RolloverScheduler } from '../src/rollover/rollover.scheduler';
 import {

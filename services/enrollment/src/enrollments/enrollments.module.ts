@@ -9,7 +9,7 @@ import { EnrollmentEvents } from './enrollment-events';
 import { EnrollmentsController } from './enrollments.controller';
 import { EnrollmentsRepository } from './enrollments.repository';
 import { ExternalEventsHandler } from './handlers/external-events.handler';
-import { ConsumerCatchUp } from '../rollover/consumer-catch-up';
+import { ConsumerCatchUp } from '../common/consumer-catch-up';
 import { FollowUpScheduler } from './follow-up.scheduler';
 import { JobMark, JobMarkSchema } from './job-mark.schema';
 import { PayoutFacts } from './payout-facts';

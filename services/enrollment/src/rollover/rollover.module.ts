@@ -16,7 +16,6 @@ import { SendRenewalReminders } from './usecases/send-renewal-reminders.use-case
 @Module({
   imports: [ClockModule, EnrollmentsModule, ProgramsModule, ViewsModule, MongooseModule.forFeature([{ name: RolloverLeaseRecord.name, schema: RolloverLeaseSchema }])],
   controllers: [RolloverController],
-  // ConsumerCatchUp: EnrollmentsModule's (the tax-expiry follow-up waits too).
   providers: [RenewalContext, RolloverLease, RollOverFiscalYear, ReviewEarlyRenewals, SendRenewalReminders, RolloverScheduler],
 })
 export class RolloverModule {}

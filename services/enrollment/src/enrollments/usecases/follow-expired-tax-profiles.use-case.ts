@@ -4,7 +4,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { Model } from 'mongoose';
 import { TAX_EXPIRY_ORDER, ViewsRepository } from '../../views/views.repository';
-import { ConsumerCatchUp } from '../../rollover/consumer-catch-up';
+import { ConsumerCatchUp } from '../../common/consumer-catch-up';
 import { JobMark } from '../job-mark.schema';
 import { RecordProfileChange } from './record-profile-change.use-case';
 

@@ -81,7 +81,7 @@ export class ReviewEarlyRenewals {
         if (batch.length >= batchSize) {
           await this.review(batch, summary, lease);
           batch = [];
-          if (this.config.ROLLOVER_BATCH_PAUSE_MS) await pause(this.config.ROLLOVER_BATCH_PAUSE_MS, () => this.work.stopRequested);
+          await pause(this.config.ROLLOVER_BATCH_PAUSE_MS, () => this.work.stopRequested);
         }
       }
       if (batch.length) await this.review(batch, summary, lease);

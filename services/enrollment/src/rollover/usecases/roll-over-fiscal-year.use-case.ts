@@ -14,7 +14,7 @@ import { MarkIneligible } from '../../enrollments/usecases/mark-ineligible.use-c
 import { WithdrawBankChoice } from '../../enrollments/usecases/withdraw-bank-choice.use-case';
 import { Program } from '../../programs/program.schema';
 import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
-import { ConsumerCatchUp } from '../consumer-catch-up';
+import { ConsumerCatchUp } from '../../common/consumer-catch-up';
 import { HeldLease, RolloverLease } from '../rollover-lease';
 import { ReviewEarlyRenewals } from './review-early-renewals.use-case';
 import { BatchContext, NEXT_YEAR_FIELDS, NextYearEnrollment, RenewalContext } from '../renewal-context';
@@ -276,7 +276,7 @@ export class RollOverFiscalYear {
         if (batch.length >= batchSize) {
           await flush(batch);
           batch = [];
-          if (this.config.ROLLOVER_BATCH_PAUSE_MS) await pause(this.config.ROLLOVER_BATCH_PAUSE_MS, () => this.work.stopRequested);
+          await pause(this.config.ROLLOVER_BATCH_PAUSE_MS, () => this.work.stopRequested);
         }
       }
       if (batch.length && !stopped) await flush(batch);

@@ -9,7 +9,7 @@ import { Enrollment, YEAR_SCAN } from '../../enrollments/enrollment.schema';
 import { EnrollmentEvents } from '../../enrollments/enrollment-events';
 import { EnrollmentsRepository } from '../../enrollments/enrollments.repository';
 import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
-import { ConsumerCatchUp } from '../consumer-catch-up';
+import { ConsumerCatchUp } from '../../common/consumer-catch-up';
 import { RenewalContext } from '../renewal-context';
 import { continuesIt } from './review-early-renewals.use-case';
 import { BEFORE_ENROLLED } from '../../enrollments/enrollment-rules';

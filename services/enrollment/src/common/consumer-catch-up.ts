@@ -3,7 +3,7 @@ import { consumerGroupFor, endOffsets, KAFKA, MESSAGING_OPTIONS, MessagingOption
 import { BackgroundWork, CONFIG, ProblemException } from '@lib/platform';
 import { HttpStatus, Inject, Injectable, Logger } from '@nestjs/common';
 import type { Kafka } from 'kafkajs';
-import { sleep } from '../common/bulk';
+import { sleep } from './bulk';
 import type { EnrollmentConfig } from '../config';
 
 /** The topics whose facts decide a renewal. */
@@ -14,7 +14,9 @@ export const RENEWAL_INPUTS = [Topics.eligibility, Topics.agreements, Topics.pay
  * group has processed every message already on the topics the decisions read, so an agreement or eligibility change
  * published just before the run is taken into account. It compares the group's committed offsets (committed only
  * after each message's effect) with the partitions' end offsets taken when the wait starts. False when it could not
- * tell in time: the rollover and the renewal reminders then decide nothing unless forced (waitOrRefuse).
+ * tell in time: the rollover and the renewal reminders then decide nothing unless forced (waitOrRefuse), and the
+ * tax-expiry follow-up (FollowExpiredTaxProfiles, on the profile events) waits for its next run. Provided by
+ * EnrollmentsModule, which both use.
  */
 @Injectable()
 export class ConsumerCatchUp {
