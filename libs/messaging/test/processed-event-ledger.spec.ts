@@ -1,5 +1,7 @@
+import { randomUUID } from 'node:crypto';
 import { uniqueName } from '@lib/testing';
 import mongoose, { Connection } from 'mongoose';
+import { LedgerRetention } from '../src/ledger-retention';
 import { ProcessedEventLedger } from '../src/processed-event-ledger';
 
 // Against the test database server (real connections): which events a group has applied, by eventId.
@@ -34,5 +36,21 @@ describe('ProcessedEventLedger', () => {
     const legacy = 'A1B2C3D4-E5F6-4A7B-8C9D-0E1F2A3B4C5D';
     await connection.collection('processed_events').insertOne({ _id: `enrollment:${legacy}` as never, ...origin, processedAt: new Date() });
     expect(await ledger.processed(['enrollment'], [legacy, legacy.toLowerCase()])).toEqual(new Set([legacy, legacy.toLowerCase()]));
+  });
+
+  it('keeps entries for PROCESSED_EVENTS_RETENTION_MS (then the event is no longer known as applied), and forever with 0', async () => {
+    const old = randomUUID();
+    const recent = randomUUID();
+    await ledger.recordMany('retention', [{ eventId: old, ...origin }, { eventId: recent, ...origin }]);
+    const day = 86_400_000;
+    await connection.collection('processed_events').updateOne({ _id: `retention:${old}` as never }, { $set: { processedAt: new Date(Date.now() - 8 * day) } });
+    const options = { serviceName: 'retention', brokers: [] };
+
+    expect(await new LedgerRetention(connection, { ...options, ledgerRetentionMs: 0 }).removeExpired()).toBe(0);
+    expect(await new LedgerRetention(connection, options).removeExpired()).toBe(0);
+    expect(await ledger.processed(['retention'], [old, recent])).toEqual(new Set([old, recent]));
+
+    expect(await new LedgerRetention(connection, { ...options, ledgerRetentionMs: 7 * day }).removeExpired()).toBe(1);
+    expect(await ledger.processed(['retention'], [old, recent])).toEqual(new Set([recent]));
   });
 });

@@ -110,6 +110,7 @@ export class PlatformModule {
             relayIntervalMs: c.OUTBOX_RELAY_INTERVAL_MS,
             relaySweepIntervalMs: c.OUTBOX_SWEEP_INTERVAL_MS,
             relayMaxRecordBytes: c.OUTBOX_MAX_RECORD_BYTES,
+            ledgerRetentionMs: c.PROCESSED_EVENTS_RETENTION_MS,
             ...(definition.ownConsumers && { ownConsumers: definition.ownConsumers }),
           }),
         }),

@@ -27,6 +27,7 @@ describe('common settings', () => {
 
   it.each([
     ['IDEMPOTENCY_LEASE_MS', '0'], // a retry would take over a request still running
+    ['PROCESSED_EVENTS_RETENTION_MS', '-1'], // the hourly delete would remove every entry
     ['IDEMPOTENCY_RETENTION_MS', '-1'], // the hourly delete would remove every stored answer
     ['KAFKA_PARTITIONS_CONCURRENCY', '0'], // nothing would ever be consumed
     ['KAFKA_MAX_ATTEMPTS', '0'],

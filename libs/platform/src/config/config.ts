@@ -226,6 +226,10 @@ export function baseConfigSpec(serviceName: string) {
       default: 1_000_000,
       desc: "The largest event (key and value) the relay sends, and the most bytes one send carries: at most the brokers' `message.max.bytes` and every topic's `max.message.bytes` (1 MB by default). A larger event is set aside in its document's `outboxParked`",
     }),
+    PROCESSED_EVENTS_RETENTION_MS: wholeNumber(0)({
+      default: 0,
+      desc: "How long the consumed-event ledger (`processed_events`) keeps an entry (0: forever). An event delivered again after that is applied again rather than skipped, which changes nothing (idempotent handlers) but costs the work",
+    }),
     JWT_ISSUER: nonEmpty({ desc: 'Expected `iss` of access tokens' }),
     JWT_AUDIENCE: nonEmpty({ default: 'incentives-platform', desc: 'Expected `aud` of access tokens' }),
     JWKS_URL: httpUrl({ desc: "The issuer's JWKS endpoint (http or https)" }),
