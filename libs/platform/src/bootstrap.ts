@@ -92,17 +92,19 @@ const PROBLEM_SCHEMAS = {
 
 /**
  * Every error answer is application/problem+json: the `default` response of each operation says so, and the error
- * responses an endpoint declares (409, 412, ...) get the same body. 400 and (behind a bearer token or the operator
- * credential) 401 are declared for every operation; If-Match adds 412 and, when required, 428 (IfMatch, OptionalIfMatch).
+ * responses an endpoint declares (409, 412, ...) get the same body. 400, (behind a bearer token or the operator
+ * credential) 401 and (a path naming a resource) 404 are declared for every operation unless it declares its own; If-Match
+ * adds 412 and, when required, 428 (IfMatch, OptionalIfMatch).
  */
 export function documentProblems(document: OpenAPIObject): void {
   document.components = { ...document.components, schemas: { ...document.components?.schemas, ...PROBLEM_SCHEMAS } };
   const body = { [PROBLEM_CONTENT_TYPE]: { schema: { $ref: '#/components/schemas/ProblemDetails' } } };
-  for (const item of Object.values(document.paths)) {
+  for (const [path, item] of Object.entries(document.paths)) {
     for (const operation of [item.get, item.post, item.put, item.patch, item.delete]) {
       if (!operation) continue;
       // What every operation may answer, each declared unless the endpoint says more: 400 (a bad field, in the query
-      // string too, which is checked everywhere) and, behind a bearer token or the operator credential, 401.
+      // string too, which is checked everywhere), behind a bearer token or the operator credential 401, and 404 where
+      // the path names a resource (none by that id, or another partner's, which reads as none).
       const bearer = (operation.security ?? []).some((requirement) => 'bearer' in requirement);
       const operator = (operation.security ?? []).some((requirement) => 'operator' in requirement);
       const unauthorized = bearer
@@ -111,6 +113,7 @@ export function documentProblems(document: OpenAPIObject): void {
       operation.responses = {
         '400': { description: 'Invalid input: problem+json with the invalid fields in `errors`' },
         ...((bearer || operator) && { '401': { description: unauthorized } }),
+        ...(path.includes('{') && { '404': { description: 'Nothing the caller may see by that id: none, or another partner\'s' } }),
         ...operation.responses,
       };
       for (const [code, response] of Object.entries(operation.responses ?? {})) {

@@ -47,7 +47,7 @@ export class InboxEntryDto {
 export class InboxPageDto {
   @ApiProperty({ type: [InboxEntryDto], description: 'Newest first' }) items!: InboxEntryDto[];
   @ApiPropertyOptional({ description: 'Cursor of the next page: pass it as `cursor`; absent on the last page' }) nextCursor?: string;
-  @ApiProperty({ description: 'Entries in the inbox' }) total!: number;
+  @ApiProperty({ description: 'Entries in the inbox the caller may see now (an entry about a location they no longer hold the role on is left out)' }) total!: number;
 }
 
 export class UnreadCountDto {
