@@ -23,10 +23,17 @@ const ENVELOPE_SCHEMA = {
     eventId: { type: 'string', format: 'uuid', description: 'Unique per event; consumers deduplicate on it (in either case). The nil and max UUIDs are refused (dead-lettered).' },
     type: { type: 'string' },
     version: { type: 'integer', minimum: 1 },
-    occurredAt: { ...ISO_INSTANT, description: 'When it happened: a date and time with its offset (Z or ±hh:mm), or a date (its midnight UTC).' },
+    occurredAt: {
+      ...ISO_INSTANT,
+      description:
+        'When it happened: a date and time with its offset (Z or ±hh:mm), or a date (its midnight UTC). An outside ' +
+        "system's event dated more than an hour ahead of when it was written to Kafka is refused (dead-lettered): a " +
+        'decision is published when it is taken, not ahead of the date it takes effect. A date alone may be the ' +
+        "publisher's own today in any time zone.",
+    },
     source: { type: 'string', description: 'The service or outside system that wrote it.' },
-    partnerId: { type: 'string' },
-    locationId: { type: 'string' },
+    partnerId: { type: 'string', description: "When present, the data's partnerId (where it names one): an envelope contradicting its data is refused (dead-lettered)." },
+    locationId: { type: 'string', description: "When present, the data's locationId (where it names one), exactly: a contradiction is refused (dead-lettered)." },
     correlationId: { type: 'string' },
     causationId: { type: 'string', description: 'The event or request that caused this one.' },
     data: { type: 'object' },
@@ -122,7 +129,9 @@ export function buildAsyncApi(): Record<string, unknown> {
       description:
         'Every message value is the JSON envelope; the key is the locationId (or partnerId / programId) so that ' +
         'events of one location stay in order. Consumers accept unknown fields and unknown types. A breaking ' +
-        'change is a new topic version.',
+        "change is a new topic version. An outside system must key its messages so: consumers do not check the key, and " +
+        'two events of one location with the same occurredAt on different partitions are applied in the order they ' +
+        'arrive, which may not be the order they were sent. One event per message (data is an object, never an array).',
     },
     defaultContentType: 'application/json',
     channels,

@@ -41,6 +41,13 @@ describe('parseEvent: occurredAt', () => {
       'occurredAt: must not be more than 60 minutes ahead of when the message was written (2026-12-03T10:00:00.000Z)',
     );
     expect(parseEvent(Topics.eligibility, decision('2026-12-03T10:59:59Z'), now).known).toBe(true);
+    // A date alone is the publisher's own day: 22:00 UTC on the 2nd is already the 3rd in Sydney (UTC+10), and the 4th
+    // nowhere yet (UTC+14 reaches it at 10:00 UTC on the 3rd: within the hour at 10:59).
+    const sydneyMorning = Date.parse('2026-12-02T22:00:00Z');
+    expect(parseEvent(Topics.eligibility, decision('2026-12-03'), sydneyMorning).known).toBe(true);
+    expect(() => parseEvent(Topics.eligibility, decision('2026-12-04'), sydneyMorning)).toThrow('occurredAt: must not be more than 60 minutes ahead');
+    expect(parseEvent(Topics.eligibility, decision('2026-12-04'), Date.parse('2026-12-03T09:00:00Z')).known).toBe(true);
+    expect(() => parseEvent(Topics.eligibility, decision('2026-12-04'), Date.parse('2026-12-03T08:59:59Z'))).toThrow('ahead');
     // The platform's own services: their clocks are theirs to keep (no view of another system is shadowed by them).
     const ownProgram = JSON.stringify({
       ...JSON.parse(decision('2099-01-01T00:00:00Z')),
@@ -53,6 +60,11 @@ describe('parseEvent: occurredAt', () => {
   it.each([0, -1, 2.5])('rejects envelope version %j (a whole number from 1)', (version) => {
     const message = JSON.stringify({ ...JSON.parse(decision('2026-07-01T10:00:00Z')), version });
     expect(() => parseEvent(Topics.eligibility, message)).toThrow('version: must be a whole number from 1');
+  });
+
+  it('rejects a data array (a batch of events in one message) naming the field, not a validation error without one', () => {
+    const batch = JSON.stringify({ ...JSON.parse(decision('2026-07-01T10:00:00Z')), data: [JSON.parse(decision('2026-07-01T10:00:00Z')).data] });
+    expect(() => parseEvent(Topics.eligibility, batch)).toThrow('invalid envelope: data: must be a JSON object (one event per message), not an array');
   });
 
   it('still names a missing occurredAt by its type', () => {
