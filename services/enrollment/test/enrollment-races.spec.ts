@@ -227,6 +227,43 @@ describe('an ended enrollment does not follow its profiles any more', () => {
   });
 });
 
+describe('two profile events of one enrollment handled at the same time (bank events keyed by partner, tax by location)', () => {
+  it('a tax approval deciding on the bank profile as it read it, while the bank profile is edited: VALIDATING in the end, not ENROLLED on the old revision', async () => {
+    const program = await eligibleProgram(w.L1);
+    const { id, bank, tax } = await validating(program, w.L1);
+    const facts = service(EnrollmentsModule, PayoutFacts);
+    const follow = service(EnrollmentsModule, RecordProfileChange);
+    const original = facts.inUse.bind(facts);
+    const edited = { ...bank, revision: 2, status: 'PENDING_VALIDATION' as const };
+    let raced = false;
+    // The tax approval's handler reads the profiles in use (bank revision 1 approved); right then the bank profile's
+    // edit is handled to its end (its view, then the enrollment: still VALIDATING as that handler sees it, nothing to
+    // write). The approval's handler then writes what it decided from the bank revision it read.
+    const spy = jest.spyOn(facts, 'inUse').mockImplementation(async (...args) => {
+      const read = await original(...args);
+      if (!raced && args[1] === bank.profileId && read.tax?.status === 'APPROVED') {
+        raced = true;
+        await follow.execute({ ...edited }, new Date());
+        expect(await stored(id)).toMatchObject({ status: 'VALIDATING' });
+      }
+      return read;
+    });
+    const handled = track(follow, 'execute');
+    try {
+      await profileEvent(h, 'ProfileApproved', { ...tax, status: 'APPROVED' });
+      await handled.finished((event) => event.profileId === tax.profileId && event.status === 'APPROVED');
+    } finally {
+      handled.restore();
+      spy.mockRestore();
+    }
+    expect(raced).toBe(true);
+    // Its bank profile's revision 2 waits for validation: the enrollment with it.
+    expect(await stored(id)).toMatchObject({ status: 'VALIDATING' });
+    await waitForEnrollmentEvent(h, id, 'EnrollmentEnrolled');
+    await eventually(async () => expect(eventTypes(id).slice(-2)).toEqual(['EnrollmentEnrolled', 'EnrollmentValidating']));
+  });
+});
+
 describe('Submit racing a validation result', () => {
   /**
    * The next Submit reads the profiles (tax pending); then the approval is recorded and handled completely before

@@ -10,6 +10,9 @@ import { EnrollmentsRepository, rolledOver } from '../enrollments.repository';
 import { PayoutFacts } from '../payout-facts';
 import { WithdrawBankChoice } from './withdraw-bank-choice.use-case';
 
+/** How many times a follower decides again after its own write (each decision that writes reads the views again). */
+const FOLLOW_AGAIN = 2;
+
 const same = (a: string[] = [], b: string[] = []) => a.length === b.length && a.every((v, i) => v === b[i]);
 
 /** When the last of the profiles in use was approved (all of them are), or undefined (one is not, or not known when). */
@@ -58,7 +61,7 @@ export class FollowValidation {
     return !!decision && !decision.eligible && +new Date(decision.decidedAt) <= +at;
   }
 
-  async apply(current: Enrollment, rules: PayoutRules): Promise<Enrollment | null> {
+  async apply(current: Enrollment, rules: PayoutRules, again = FOLLOW_AGAIN): Promise<Enrollment | null> {
     // Marked by an operator's early rollover run: still valid, so still following, until its year ends (rolledOver).
     if (!current.submittedAt || rolledOver(current, this.clock.now()) || !FOLLOWING_VALIDATION.includes(current.status)) return current;
     // Never completed in its year, and the year is over: the rollover's, which expires it (Submit and Continue leave it
@@ -98,7 +101,13 @@ export class FollowValidation {
     const next = { ...current, ...changes, version: current.version + 1 };
     const events = type ? [this.events.event(type, next, { previousStatus: current.status })] : [];
     const written = await this.enrollments.update(current, changes, events);
-    if (written && events.length) this.events.committed();
-    return written;
+    if (!written) return null;
+    if (events.length) this.events.committed();
+    // Decided from the views as read above: another profile's event handled meanwhile (bank events are keyed by
+    // partner, tax events by location: handled at the same time) may have found the enrollment as it was and, the
+    // same as far as it could tell, written nothing. Followed once more on the views read again, as Submit does: an
+    // edit recorded meanwhile sends it back to VALIDATING (the order of the two events then, approval before edit).
+    // A write missed now is another follower's, which read the views after this write.
+    return again > 0 ? ((await this.apply(written, rules, again - 1)) ?? written) : written;
   }
 }
