@@ -28,19 +28,21 @@ export class AccessViewUpdater implements OnApplicationBootstrap {
 
   /**
    * A view stored before the grant index existed: index its users once (adding is idempotent), then mark it done
-   * (INDEX_BUILT). Until the mark is written every start indexes them again: a first start stopped halfway, or whose
-   * build failed while user events indexed a few users, is finished by the next (any grant there is no sign of it).
+   * (INDEX_BUILT). Until the mark is written every start indexes them again: a first start stopped halfway is finished
+   * by the next (any grant there is no sign of it). A build that fails stops the start (its orchestrator starts it
+   * again): consumers and requests running on a partial index would find no Incentives admin where there is one (an
+   * invitation parked AWAITING_ADMIN, a location's admins listed empty), which a later build would not undo.
    */
   async onApplicationBootstrap(): Promise<void> {
+    if (await this.grants.exists({ _id: INDEX_BUILT })) return;
+    const users = await this.users.find({}, { _id: 1, partnerId: 1, roles: 1 }).lean();
     try {
-      if (await this.grants.exists({ _id: INDEX_BUILT })) return;
-      const users = await this.users.find({}, { _id: 1, partnerId: 1, roles: 1 }).lean();
       await this.index(users.map((u) => ({ userId: u._id, partnerId: u.partnerId, roles: u.roles })));
       await this.grants.updateOne({ _id: INDEX_BUILT }, { $setOnInsert: { userIds: [] } }, { upsert: true });
-      if (users.length) this.logger.log(`indexed the grants of ${users.length} users`);
     } catch (error) {
-      this.logger.warn(`grant index not built at start (the next start builds it): ${(error as Error).message}`);
+      throw new Error(`grant index of ${users.length} users not built at start (the next start builds it): ${(error as Error).message}`, { cause: error });
     }
+    if (users.length) this.logger.log(`indexed the grants of ${users.length} users`);
   }
 
   private async index(users: Array<{ userId: string; partnerId: string; roles: Array<{ role: string; locationIds: string[] }> }>): Promise<void> {

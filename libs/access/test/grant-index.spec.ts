@@ -51,4 +51,16 @@ describe('the grant index at start', () => {
     await updater.onApplicationBootstrap();
     expect(await holders('INCENTIVES_ADMIN:L3')).toEqual([]);
   });
+
+  it('stops the start when the build fails (consumers would run on a partial index), unmarked so the next start builds it', async () => {
+    await users.collection.insertMany([user('u4', 'L4'), user('u5', 'L5')] as never);
+    const write = grants.bulkWrite.bind(grants);
+    const failing = jest.spyOn(grants, 'bulkWrite').mockRejectedValueOnce(new Error('not primary'));
+    await expect(updater.onApplicationBootstrap()).rejects.toThrow('grant index of 2 users not built at start (the next start builds it): not primary');
+    expect(await grants.exists({ _id: INDEX_BUILT })).toBeNull();
+    failing.mockImplementation(write as never);
+    await updater.onApplicationBootstrap();
+    expect(await holders('INCENTIVES_ADMIN:L5')).toEqual(['u5']);
+    expect(await grants.exists({ _id: INDEX_BUILT })).toBeTruthy();
+  });
 });
