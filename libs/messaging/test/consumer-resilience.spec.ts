@@ -4,7 +4,7 @@
  */
 import { createEnvelope, deadLetterTopic, DeadLetterHeaders, Topics } from '@lib/contracts';
 import { KafkaEventServer, OutboxRelay } from '@lib/messaging';
-import { PlatformModule } from '@lib/platform';
+import { BackgroundWork, PlatformModule } from '@lib/platform';
 import { bootService, eventually, PROJECT_ROOT, runDir, RunningService, TestIssuer, TestKafka, TopicWatch } from '@lib/testing';
 import { startKafka } from '@lib/testing/infra/kafka';
 import { Module } from '@nestjs/common';
@@ -369,6 +369,22 @@ describe('readiness', () => {
       await service?.close().catch(() => undefined);
       await broker.stop();
       rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('goes not ready as soon as shutdown begins, while its consumer still runs (a load balancer stops sending then), and stays live', async () => {
+    const service = await boot();
+    try {
+      await eventually(async () => expect((await fetch(`${service.url}/health/ready`)).status).toBe(200), 30_000);
+      // What closeService does first (SIGTERM): the consumers are stopped after it, and wait for what is in flight.
+      service.app.get(BackgroundWork, { strict: false }).requestStop();
+      const response = await fetch(`${service.url}/health/ready`);
+      expect(response.status).toBe(503);
+      const body = (await response.json()) as { details: Record<string, { status: string }> };
+      expect(body.details).toMatchObject({ shutdown: { status: 'down' }, kafka: { status: 'up' }, mongodb: { status: 'up' } });
+      expect((await fetch(`${service.url}/health/live`)).status).toBe(200);
+    } finally {
+      await service.close();
     }
   });
 });

@@ -344,8 +344,12 @@ export async function runService(module: Type<unknown>): Promise<void> {
   }
   const config = app.get<PlatformConfig>(CONFIG);
   let stopping = false;
+  // Shutdown waits for a start still running (its hooks would otherwise run beside the close's: a relay started after
+  // it was stopped, on a connection being closed); a start that failed has nothing to close.
+  let started: Promise<unknown> = Promise.resolve();
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    process.once(signal, () => {
+    // `on`, not `once`: a second signal during the drain (a repeated Ctrl-C) is ignored, not the default (exit at once).
+    process.on(signal, () => {
       if (stopping) return;
       stopping = true;
       logger.log(`${signal}: stopping consumers, draining, flushing the outbox`);
@@ -354,7 +358,7 @@ export async function runService(module: Type<unknown>): Promise<void> {
         logger.error('graceful shutdown timed out');
         process.exit(1);
       }, config.SHUTDOWN_TIMEOUT_MS).unref();
-      closeService(app).then(
+      started.then(() => closeService(app)).then(
         // Last, the spans still buffered, for what is left of the time (a collector that does not answer costs no exit code).
         () => {
           const sent = Tracing.shutdown().catch(() => undefined);
@@ -368,7 +372,9 @@ export async function runService(module: Type<unknown>): Promise<void> {
       );
     });
   }
-  await startServiceApp(app);
+  const starting = startServiceApp(app);
+  started = starting.catch(() => undefined);
+  await starting;
   logger.log(`${config.SERVICE_NAME} listening on ${config.PORT}`);
 }
 

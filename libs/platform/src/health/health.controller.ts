@@ -9,6 +9,7 @@ import {
   MongooseHealthIndicator,
 } from '@nestjs/terminus';
 import { Public } from '../auth/principal';
+import { BackgroundWork } from '../lifecycle/background-work';
 
 /**
  * Whether this process reaches each of its dependencies (`mongodb`, `kafka`): 1 or 0, checked at each scrape as
@@ -26,7 +27,7 @@ const dependencyUp = gaugeMetric({
 /** The running service's check (one per process; an in-process test booting several services uses its last). */
 let checkForScrape: (() => Promise<unknown>) | undefined;
 
-/** Liveness: the process answers. Readiness: the database and the broker connections are up, and the broker answers. */
+/** Liveness: the process answers. Readiness: not shutting down, the database and the broker connections are up, and the broker answers. */
 @ApiExcludeController()
 @Public()
 @Controller('health')
@@ -37,6 +38,7 @@ export class HealthController implements OnModuleInit, OnModuleDestroy {
     private readonly producer: EventProducer,
     private readonly consumer: KafkaEventServer,
     private readonly admin: TopicAdmin,
+    private readonly work: BackgroundWork,
   ) {}
 
   private readonly scrapeCheck = () => this.dependencies();
@@ -60,7 +62,16 @@ export class HealthController implements OnModuleInit, OnModuleDestroy {
   @Get('ready')
   @HealthCheck()
   ready() {
-    return this.health.check([() => this.mongoCheck(), () => this.kafkaCheck()]);
+    return this.health.check([() => this.shutdownCheck(), () => this.mongoCheck(), () => this.kafkaCheck()]);
+  }
+
+  /**
+   * Not ready from the moment shutdown begins (closeService): a load balancer polling readiness stops sending requests
+   * then, not only once the consumers have left their groups (which waits for the messages in flight).
+   */
+  private async shutdownCheck(): Promise<HealthIndicatorResult> {
+    if (this.work.stopRequested) throw new HealthCheckError('shutting down', { shutdown: { status: 'down' } });
+    return { shutdown: { status: 'up' } };
   }
 
   /** Both checks, their outcomes on the gauge. */
