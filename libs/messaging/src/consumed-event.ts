@@ -7,7 +7,12 @@ export interface ConsumedEvent<T = unknown> {
   partition: number;
   offset: string;
   key?: string;
-  /** Call during long work to keep the consumer in its group (also done automatically every few seconds). */
+  /**
+   * Call between the pages of long work to keep the consumer in its group (also done automatically every few seconds).
+   * Once the consumer is stopping (stopping()) it throws ShuttingDownError instead: the work ends at that page, its
+   * message uncommitted, to be handled again after the restart or by whoever owns the partition next. So long work
+   * calling it must be resumable (each page committed with its events; done items not selected again).
+   */
   heartbeat(): Promise<void>;
   /**
    * True once the consumer is stopping or its group rebalancing: a handler waiting for something gives up then

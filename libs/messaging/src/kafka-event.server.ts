@@ -6,7 +6,7 @@ import { Admin, Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage } from
 import { defaultIfEmpty, isObservable, lastValueFrom } from 'rxjs';
 import { ConsumedEvent } from './consumed-event';
 import { Trace } from './context';
-import { classifyFailure, describeError, isNonRetriable } from './errors';
+import { classifyFailure, describeError, isNonRetriable, ShuttingDownError } from './errors';
 import { EventProducer } from './event-producer';
 import { GroupLagReader } from './consumer-lag';
 import { lagReaders, MessagingMetrics } from './metrics';
@@ -482,7 +482,14 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
           this.metrics.consumed.inc({ topic, outcome: 'duplicate' });
           return;
         }
-        const event: ConsumedEvent = { envelope, topic, partition, offset: message.offset, key, heartbeat, stopping };
+        // Long work calls it between its pages: once the consumer stops (shutdown, a rebalance) it ends there, its
+        // message uncommitted and handled again after the restart (ConsumedEvent.heartbeat), instead of holding the
+        // shutdown past its timeout.
+        const beat = async () => {
+          if (stopping()) throw new ShuttingDownError(`stopping: ${envelope.type} handled again after the restart or rebalance`);
+          await heartbeat();
+        };
+        const event: ConsumedEvent = { envelope, topic, partition, offset: message.offset, key, heartbeat: beat, stopping };
         const outcome = await this.runHandler(topic, event, stopping);
         if (outcome.ok) {
           // A second copy of the event later in this chunk is a duplicate too.

@@ -7,7 +7,7 @@ import { Agent, get as httpGet } from 'node:http';
 import { rmSync } from 'node:fs';
 import { Kafka, logLevel } from 'kafkajs';
 import { MongoClient } from 'mongodb';
-import { ECHO_PREFIX, ShutdownProbe, SLOW_PREFIX, WidgetAppModule, WidgetOwnConsumerAppModule } from './widget.app';
+import { ECHO_PREFIX, LONG_PAGES, LONG_PREFIX, ShutdownProbe, SLOW_PREFIX, WidgetAppModule, WidgetOwnConsumerAppModule } from './widget.app';
 import { spawnWidget } from './widget.process';
 
 jest.setTimeout(120_000);
@@ -30,7 +30,7 @@ afterAll(async () => {
 });
 
 function widgets(db: string) {
-  return mongo.db(db).collection<{ _id: string; count?: number; consumed?: number; outbox?: unknown[]; slowStartedAt?: Date }>('widgets');
+  return mongo.db(db).collection<{ _id: string; count?: number; consumed?: number; outbox?: unknown[]; slowStartedAt?: Date; pages?: number; runs?: number }>('widgets');
 }
 
 async function consumedCount(db: string, partnerId: string): Promise<number> {
@@ -353,5 +353,29 @@ describe('service lifecycle', () => {
     await eventually(async () => expect(await consumedCount(db, marker)).toBe(1), 30_000);
     expect(await consumedCount(db, slow)).toBe(1);
     await again.close();
+  });
+
+  it('ends long work at its next page when shutdown begins (its heartbeat throws), leaves the message uncommitted, and the restart finishes it', async () => {
+    const service = await boot({ WIDGET_LONG_WORK: 'true' });
+    const { MONGO_DB: db, KAFKA_GROUP_ID: groupId } = service.env;
+    await ready(service);
+    const key = randomUUID();
+    const long = `${LONG_PREFIX}${key}`;
+    await kafka.publishEvent(Topics.agreements, key, { type: 'AgreementStatusChanged', data: { partnerId: long, active: true } });
+    await eventually(async () => expect((await widgets(db).findOne({ _id: long }))?.pages).toBeGreaterThanOrEqual(2), 30_000);
+    await service.close();
+    // Stopped at a page boundary (4 s of pages; it would otherwise hold the shutdown to their end), not handled.
+    const stopped = (await widgets(db).findOne({ _id: long }))!;
+    expect(stopped.pages).toBeLessThan(LONG_PAGES);
+    expect(stopped.consumed ?? 0).toBe(0);
+
+    // Redelivered in the same group: the work goes on from where it stopped, and the event is handled once.
+    const again = await boot({ MONGO_DB: db, KAFKA_GROUP_ID: groupId, WIDGET_LONG_WORK: 'true' });
+    try {
+      await eventually(async () => expect(await consumedCount(db, long)).toBe(1), 60_000);
+      expect(await widgets(db).findOne({ _id: long })).toMatchObject({ pages: LONG_PAGES, runs: 2 });
+    } finally {
+      await again.close();
+    }
   });
 });

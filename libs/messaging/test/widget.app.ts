@@ -19,6 +19,9 @@ export class Widget {
   @Prop({ default: 0 }) consumed!: number;
   /** The instance (WIDGET_INSTANCE) that handled the last event, for tests with two replicas in one group. */
   @Prop() handledBy?: string;
+  /** Pages of long work (LONG_PREFIX) done, and how many times that work was begun. */
+  @Prop() pages?: number;
+  @Prop() runs?: number;
   /** When a slow handler (SLOW_PREFIX) began: it is in flight from then for 1.5 s. */
   @Prop() slowStartedAt?: Date;
 }
@@ -32,9 +35,18 @@ class WidgetInput {
 /** Partners whose events take a while to handle, to test shutdown with work in flight. */
 export const SLOW_PREFIX = 'slow-';
 export const ECHO_PREFIX = 'echo-';
+/**
+ * Partners whose events start long, resumable work: LONG_PAGES pages of 100 ms, each recorded, a heartbeat between.
+ * Only with WIDGET_LONG_WORK=true: another test's service reading the topic from its start handles them as any other.
+ */
+export const LONG_PREFIX = 'long-';
+export const LONG_PAGES = 40;
 
 @Controller('v1/widgets')
 export class WidgetController {
+  /** Read as the service is built (bootService sets its environment for that time only). */
+  private readonly longWork = process.env.WIDGET_LONG_WORK === 'true';
+
   constructor(
     @InjectModel(Widget.name) private readonly widgets: Model<Widget>,
     private readonly outbox: EventOutbox,
@@ -65,6 +77,15 @@ export class WidgetController {
   async onAgreement(@Payload() event: ConsumedEvent<AgreementStatusChanged>) {
     const { partnerId } = event.envelope.data;
     if (partnerId.startsWith(ECHO_PREFIX)) return;
+    if (partnerId.startsWith(LONG_PREFIX) && this.longWork) {
+      // Resumable, as a sweep is: each page recorded as it is done, the work begun again where it stopped.
+      const begun = await this.widgets.findOneAndUpdate({ _id: partnerId }, { $inc: { runs: 1 } }, { upsert: true, new: true }).lean();
+      for (let page = begun?.pages ?? 0; page < LONG_PAGES; page++) {
+        await new Promise((r) => setTimeout(r, 100));
+        await this.widgets.updateOne({ _id: partnerId }, { $set: { pages: page + 1 } });
+        await event.heartbeat();
+      }
+    }
     if (partnerId.startsWith(SLOW_PREFIX)) {
       // Marked first, so that a test can tell the handler is in flight (and not merely that the message was sent).
       await this.widgets.updateOne({ _id: partnerId }, { $set: { slowStartedAt: new Date() } }, { upsert: true });
