@@ -36,6 +36,9 @@ describe('programs', () => {
     ['an unknown field in the payout rules', { payoutRules: { ...RULES, bonus: true } }, 'payoutRules.bonus'],
     ['a bad state', { state: 'PAUSED' }, 'state'],
     ['a bad id', { programId: 'no spaces please' }, 'programId'],
+    // Not "absent": a retry under the same Idempotency-Key would get a new random id, a second program.
+    ['a null id', { programId: null }, 'programId'],
+    ['a null state', { state: null }, 'state'],
     ['a string for a boolean', { requiresEligibility: 'yes' }, 'requiresEligibility'],
     ['a list for the payout rules', { payoutRules: [] }, 'payoutRules'],
   ])('refuses %s, and creates nothing', async (_, change, field) => {

@@ -38,8 +38,8 @@ export class PayoutRulesDto {
 }
 
 export class CreateProgramDto {
-  @ApiPropertyOptional({ description: 'Chosen by the operator; generated when absent', example: 'azure-growth-fy27' })
-  @IsOptional()
+  @ApiPropertyOptional({ description: 'Chosen by the operator; generated when absent (from the Idempotency-Key when one is sent)', example: 'azure-growth-fy27' })
+  @OptionalNotNull()
   @IsString()
   @Matches(ID_PATTERN, { message: `programId ${ID_MESSAGE}` })
   programId?: string;
@@ -63,7 +63,7 @@ export class CreateProgramDto {
   payoutRules!: PayoutRulesDto;
 
   @ApiPropertyOptional({ enum: ProgramStates, default: 'OPEN' })
-  @IsOptional()
+  @OptionalNotNull()
   @IsIn(ProgramStates)
   state?: ProgramState;
 }
