@@ -12,6 +12,9 @@ import { Type } from '@nestjs/common';
 import { Enrollment } from '../src/enrollments/enrollment.schema';
 import { EnrollmentsModule } from '../src/enrollments/enrollments.module';
 import { EndIneligibleProgramEnrollments } from '../src/enrollments/usecases/end-ineligible-program-enrollments.use-case';
+import { FollowSubmitted } from '../src/enrollments/usecases/follow-submitted.use-case';
+import { ProgramsModule } from '../src/programs/programs.module';
+import { ReadPrograms } from '../src/programs/usecases/read-programs.use-case';
 import { MarkIneligible } from '../src/enrollments/usecases/mark-ineligible.use-case';
 import { RecordEligibilityDecision } from '../src/enrollments/usecases/record-eligibility-decision.use-case';
 import { enrollmentId } from '../src/common/ids';
@@ -300,5 +303,38 @@ describe('a program changed to require a tax profile', () => {
     await waitForEnrollmentEvent(h, l3, 'EnrollmentEnrolled', 2);
     expect(await stored(l3)).toMatchObject({ status: 'ENROLLED', taxProfileId: l3Tax.profileId, validated: { bank: 1, tax: 1 }, enrolledAt: enrolledAt.l3 });
     expect((await submit(l3)).body).toMatchObject({ status: 'ENROLLED', proposal: { taxProfileId: l3Tax.profileId } });
+  });
+});
+
+describe('a program whose payout rules are relaxed', () => {
+  it('a submitted enrollment left ACTION_REQUIRED by the stricter rules is taken on by the follow-up pass (FollowSubmitted), with its event', async () => {
+    const rules = { ...RULES, taxProfileRequired: false };
+    const program = await createProgram(h, { requiresEligibility: false, payoutRules: rules });
+    const bank = bankProfile(w.partnerId, { status: 'APPROVED' });
+    await profileEvent(h, 'ProfileApproved', bank);
+    await profileKnown(h, bank);
+    await defaultBankProfile(h, w.partnerId, w.L1, bank.profileId);
+    await eventually(async () => expect((await h.db.collection<{ _id: string; bankProfileId: string }>('default_bank_profile_view').findOne({ _id: w.L1 }))?.bankProfileId).toBe(bank.profileId));
+    const token = await w.token('admin');
+    const id = await enroll(program, w.L1);
+    const submit = () => call(h, 'POST', `/v1/enrollments/${id}/submit`, { token });
+    expect((await submit()).body).toMatchObject({ status: 'ENROLLED' });
+    const patch = async (revision: number, allowedCurrencies: string[]) => {
+      const answer = await call(h, 'PATCH', `/v1/programs/${program.programId}`, { operator: true, body: { payoutRules: { ...rules, allowedCurrencies } }, headers: { 'if-match': `"${revision}"` } });
+      expect(answer.status).toBe(200);
+      return answer.body.revision as number;
+    };
+    // The bank profile's USD no longer allowed: Submit again (a re-check) leaves it ACTION_REQUIRED.
+    const stricter = await patch(program.revision, ['EUR']);
+    expect((await submit()).body).toMatchObject({ status: 'ACTION_REQUIRED', missing: ['CURRENCY_NOT_ALLOWED'] });
+    await waitForEnrollmentEvent(h, id, 'EnrollmentActionRequired');
+
+    // USD allowed again: no profile event, no request of the admin; the follow-up pass decides with the rules as they are.
+    await patch(stricter, ['USD', 'EUR']);
+    await eventually(async () => expect((await service(ProgramsModule, ReadPrograms).find(program.programId))?.payoutRules.allowedCurrencies).toContain('USD'));
+    const run = await service(EnrollmentsModule, FollowSubmitted).execute();
+    expect(run.complete).toBe(true);
+    expect(await stored(id)).toMatchObject({ status: 'ENROLLED', missing: [] });
+    await waitForEnrollmentEvent(h, id, 'EnrollmentEnrolled', 2);
   });
 });

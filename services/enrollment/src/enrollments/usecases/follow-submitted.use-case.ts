@@ -1,4 +1,4 @@
-import { PayoutRules } from '@lib/contracts';
+import { EnrollmentStatus, PayoutRules } from '@lib/contracts';
 import { BackgroundWork } from '@lib/platform';
 import { Injectable, Logger } from '@nestjs/common';
 import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
@@ -10,8 +10,15 @@ const PAGE = 500;
 /** Enrollments of a page followed at the same time (each reads its profile views, and writes only if it changes). */
 const IN_FLIGHT = 8;
 
+/**
+ * Followed again by each run: VALIDATING ones (a validation result a dead Submit left unapplied), and ACTION_REQUIRED
+ * ones submitted under payout rules relaxed since (a currency allowed again, a tax profile no longer required: no
+ * profile event comes to take them on). Not submitted ones (proposals) are left as they are (FollowValidation).
+ */
+const FOLLOWED: EnrollmentStatus[] = ['VALIDATING', 'ACTION_REQUIRED'];
+
 export interface FollowUpRun {
-  /** VALIDATING enrollments read. */
+  /** VALIDATING and ACTION_REQUIRED enrollments read. */
   examined: number;
   /** Those that moved on (ENROLLED, ACTION_REQUIRED, a bank choice withdrawn), each with its event. */
   changed: number;
@@ -26,8 +33,10 @@ export interface FollowUpRun {
  * database gone a moment: the caller gets no answer or a 5xx) leaves the enrollment VALIDATING with a result that no
  * event brings again, until its profiles change or the admin submits again.
  *
- * This pass follows every VALIDATING enrollment once more, as the profile events' handlers do (FollowValidation: one
- * guarded write with its event, and none when nothing changes), so a result recorded meanwhile is applied. It reads
+ * This pass follows every submitted VALIDATING or ACTION_REQUIRED enrollment once more (FOLLOWED), as the profile
+ * events' handlers do (FollowValidation: one guarded write with its event, and none when nothing changes), with its
+ * program's payout rules as they are now, so a result recorded meanwhile is applied, and so are rules an operator
+ * changed (a PATCH itself changes no enrollment). It reads
  * them per program, a page at a time in `_id` order (the `{ programId, status, _id }` index of the program sweeps),
  * and runs at start and on a schedule (FollowUpScheduler). Stopped by shutdown between two pages; once shutdown
  * has begun a run does not start (503).
@@ -50,21 +59,25 @@ export class FollowSubmitted {
 
   private async followAll(): Promise<FollowUpRun> {
     const run: FollowUpRun = { examined: 0, changed: 0, complete: true };
-    for (const program of (await this.programs.all()).values()) {
+    for (const programId of (await this.programs.all()).keys()) {
       let after: string | undefined;
       for (;;) {
         if (this.work.stopRequested) return { ...run, complete: false };
-        const page = await this.enrollments.ofProgramIn(program._id, ['VALIDATING'], PAGE, after);
-        if (page.length === 0) break;
+        const read = await this.enrollments.ofProgramIn(programId, FOLLOWED, PAGE, after);
+        if (read.length === 0) break;
+        // The program's rules as they are now, each page (a run is long: an operator may change them meanwhile).
+        const program = await this.programs.find(programId);
+        if (!program) break;
+        const page = read.filter((e) => e.submittedAt);
         for (let i = 0; i < page.length; i += IN_FLIGHT) {
           const outcomes = await Promise.all(page.slice(i, i + IN_FLIGHT).map((e) => this.followOne(e, program.payoutRules)));
           run.changed += outcomes.filter(Boolean).length;
         }
         run.examined += page.length;
-        after = page[page.length - 1]._id;
+        after = read[read.length - 1]._id;
       }
     }
-    if (run.changed) this.logger.warn(`${run.changed} VALIDATING enrollment(s) had a validation result not applied yet (a Submit that died before its follow-up): applied`);
+    if (run.changed) this.logger.warn(`${run.changed} submitted enrollment(s) moved on (a validation result a Submit that died left unapplied, or payout rules changed since): applied`);
     return run;
   }
 
