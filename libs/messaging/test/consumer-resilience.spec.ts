@@ -292,6 +292,7 @@ describe('parked outbox entries, for an operator', () => {
   it('lists them, leaves them while they are still too large, and puts them back once the limit is raised: published then, once', async () => {
     const run = randomUUID();
     const huge = entry(`huge-${run}`, `k-${run}`, 1_200_000);
+    const second = entry(`huge2-${run}`, `k-${run}`, 1_200_000);
     let service = await boot();
     const db = service.env.MONGO_DB;
     const widgets = mongo.db(db).collection<{ _id: string; outbox?: unknown[]; outboxParked?: unknown[] }>('widgets');
@@ -301,30 +302,37 @@ describe('parked outbox entries, for an operator', () => {
     };
     let raised = false;
     try {
-      await widgets.insertOne({ _id: `p-${run}`, outbox: [huge] });
+      await widgets.insertOne({ _id: `p-${run}`, outbox: [huge, second] });
       await service.app.get(OutboxRelay).flush();
-      const listed = await operator('GET', '/v1/operator/outbox/parked');
+      const listed = await operator('GET', '/v1/operator/outbox/parked?limit=1');
       expect(listed.status).toBe(200);
-      expect(listed.body.items).toEqual([
-        expect.objectContaining({ collection: 'widgets', documentId: `p-${run}`, eventId: huge.eventId, topic: Topics.agreements, key: huge.key, reason: expect.stringMatching(/exceeds OUTBOX_MAX_RECORD_BYTES/) }),
-      ]);
+      expect(listed.body).toEqual({
+        items: [
+          expect.objectContaining({ collection: 'widgets', documentId: `p-${run}`, eventId: huge.eventId, topic: Topics.agreements, key: huge.key, reason: expect.stringMatching(/exceeds OUTBOX_MAX_RECORD_BYTES/) }),
+        ],
+        more: true,
+      });
+      const all = await operator('GET', '/v1/operator/outbox/parked');
+      expect(all.body.items.map((item: { eventId: string }) => item.eventId)).toEqual([huge.eventId, second.eventId]);
+      expect(all.body.more).toBe(false);
       expect(listed.body.items[0].bytes).toBeGreaterThan(1_200_000);
       expect((await operator('GET', '/v1/operator/outbox/parked', '')).status).toBe(401);
       expect((await operator('POST', '/v1/operator/outbox/parked/requeue', 'wrong')).status).toBe(401);
       // The limit as it is: nothing fits, nothing moves.
-      expect(await operator('POST', '/v1/operator/outbox/parked/requeue')).toEqual({ status: 200, body: { requeued: 0, tooLarge: 1, refusedByBroker: 0 } });
-      expect((await widgets.findOne({ _id: `p-${run}` }))?.outboxParked).toHaveLength(1);
+      expect(await operator('POST', '/v1/operator/outbox/parked/requeue')).toEqual({ status: 200, body: { requeued: 0, tooLarge: 2, refusedByBroker: 0 } });
+      expect((await widgets.findOne({ _id: `p-${run}` }))?.outboxParked).toHaveLength(2);
 
       // The operator raises the topic's limit and the service's, and restarts it.
       await service.close();
       await setDlqMaxMessageBytes('2000000', Topics.agreements);
       raised = true;
       service = await boot({ MONGO_DB: db, OUTBOX_MAX_RECORD_BYTES: '1500000' });
-      expect(await operator('POST', '/v1/operator/outbox/parked/requeue')).toEqual({ status: 200, body: { requeued: 1, tooLarge: 0, refusedByBroker: 0 } });
+      expect(await operator('POST', '/v1/operator/outbox/parked/requeue')).toEqual({ status: 200, body: { requeued: 2, tooLarge: 0, refusedByBroker: 0 } });
       await eventually(async () => expect(await consumedCount(db, `huge-${run}`)).toBe(1), 30_000);
+      await eventually(async () => expect(await consumedCount(db, `huge2-${run}`)).toBe(1), 30_000);
       await eventually(async () => expect(await widgets.findOne({ _id: `p-${run}` })).toMatchObject({ outbox: [], outboxParked: [] }), 30_000);
       expect(await operator('POST', '/v1/operator/outbox/parked/requeue')).toEqual({ status: 200, body: { requeued: 0, tooLarge: 0, refusedByBroker: 0 } });
-      expect((await operator('GET', '/v1/operator/outbox/parked')).body.items).toEqual([]);
+      expect((await operator('GET', '/v1/operator/outbox/parked')).body).toEqual({ items: [], more: false });
     } finally {
       await service.close();
       if (raised) await setDlqMaxMessageBytes(DEFAULT_MAX_MESSAGE_BYTES, Topics.agreements);

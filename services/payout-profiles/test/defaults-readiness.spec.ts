@@ -199,13 +199,13 @@ describe('tax profiles expiring within 30 days', () => {
     expect(event.envelope!.data).toEqual({ profileId: id, partnerId: w.partnerId, locationId: w.L1, expiresAt: created.body.expiresAt, daysLeft: 10 });
 
     // Scanning again reports nothing new for it.
-    expect((await call(h, 'POST', '/v1/operator/tax-expiry-scan', { headers: operator })).body).toEqual({ candidates: 0, reported: 0 });
+    expect((await call(h, 'POST', '/v1/operator/tax-expiry-scan', { headers: operator })).body).toEqual({ candidates: 0, reported: 0, complete: true });
 
     // A new expiry date, still within the window: reported once more, with a new event.
     const current = await call(h, 'GET', `/v1/locations/${w.L1}/tax-profile`, { token: admin });
     const moved = await call(h, 'PATCH', `/v1/locations/${w.L1}/tax-profile`, { token: admin, body: { expiresAt: inDays(20) }, headers: ifMatch(current.body.version) });
     expect(moved.status).toBe(200);
-    expect((await call(h, 'POST', '/v1/operator/tax-expiry-scan', { headers: operator })).body).toEqual({ candidates: 1, reported: 1 });
+    expect((await call(h, 'POST', '/v1/operator/tax-expiry-scan', { headers: operator })).body).toEqual({ candidates: 1, reported: 1, complete: true });
     const events = await watch.waitFor<TaxProfileExpiring>(expiring, { count: 2 });
     expect(events.map((e) => e.envelope!.data.daysLeft)).toEqual([10, 20]);
     expect(new Set(events.map((e) => e.envelope!.eventId)).size).toBe(2);
@@ -215,7 +215,7 @@ describe('tax profiles expiring within 30 days', () => {
     const again = await call(h, 'GET', `/v1/locations/${w.L1}/tax-profile`, { token: admin });
     const back = await call(h, 'PATCH', `/v1/locations/${w.L1}/tax-profile`, { token: admin, body: { expiresAt: created.body.expiresAt }, headers: ifMatch(again.body.version) });
     expect(back.status).toBe(200);
-    expect((await call(h, 'POST', '/v1/operator/tax-expiry-scan', { headers: operator })).body).toEqual({ candidates: 1, reported: 1 });
+    expect((await call(h, 'POST', '/v1/operator/tax-expiry-scan', { headers: operator })).body).toEqual({ candidates: 1, reported: 1, complete: true });
     const all = await watch.waitFor<TaxProfileExpiring>(expiring, { count: 3 });
     expect(all.map((e) => e.envelope!.data.expiresAt)).toEqual([created.body.expiresAt, moved.body.expiresAt, created.body.expiresAt]);
     expect(new Set(all.map((e) => e.envelope!.eventId)).size).toBe(3);
@@ -224,7 +224,7 @@ describe('tax profiles expiring within 30 days', () => {
   it('leave profiles expiring later alone', async () => {
     const current = await call(h, 'GET', `/v1/locations/${w.L1}/tax-profile`, { token: admin });
     await call(h, 'PATCH', `/v1/locations/${w.L1}/tax-profile`, { token: admin, body: { expiresAt: inDays(90) }, headers: ifMatch(current.body.version) });
-    expect((await call(h, 'POST', '/v1/operator/tax-expiry-scan', { headers: operator })).body).toEqual({ candidates: 0, reported: 0 });
+    expect((await call(h, 'POST', '/v1/operator/tax-expiry-scan', { headers: operator })).body).toEqual({ candidates: 0, reported: 0, complete: true });
   });
 });
 

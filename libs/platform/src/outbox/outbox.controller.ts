@@ -42,6 +42,8 @@ export class ParkedEntryDto {
 
 export class ParkedListDto {
   @ApiProperty({ type: [ParkedEntryDto] }) items!: ParkedEntryDto[];
+  @ApiProperty({ description: 'More are parked than `limit` listed (requeue acts on them all; a larger limit lists more, up to 1,000)' })
+  more!: boolean;
 }
 
 export class RequeueResultDto {
@@ -66,8 +68,10 @@ export class OutboxController {
   @ApiOperation({ summary: 'Events the outbox relay set aside as too large to publish (a scan of the outbox collections)' })
   @ApiOkResponse({ type: ParkedListDto })
   async parked(@Query() query: ParkedQuery): Promise<ParkedListDto> {
-    const items = await this.relay.parked(query.limit ?? 100);
-    return { items: items.map((item) => ({ ...item, parkedAt: item.parkedAt.toISOString() })) };
+    const limit = query.limit ?? 100;
+    // One more than asked: whether the list stops short of what is parked.
+    const items = await this.relay.parked(limit + 1);
+    return { items: items.slice(0, limit).map((item) => ({ ...item, parkedAt: item.parkedAt.toISOString() })), more: items.length > limit };
   }
 
   @Post('parked/requeue')

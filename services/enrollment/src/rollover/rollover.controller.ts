@@ -1,7 +1,7 @@
 import { fiscalYearOf } from '@lib/contracts';
 import { Clock, OperatorOnly } from '@lib/platform';
 import { Body, Controller, HttpCode, Post } from '@nestjs/common';
-import { ApiConflictResponse, ApiOkResponse, ApiOperation, ApiSecurity, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
+import { ApiConflictResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiSecurity, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
 import { ReminderSummaryDto, RenewalRemindersRequestDto, RolloverRequestDto, RolloverSummaryDto } from './dto/rollover.dto';
 import { RollOverFiscalYear } from './usecases/roll-over-fiscal-year.use-case';
 import { SendRenewalReminders } from './usecases/send-renewal-reminders.use-case';
@@ -24,7 +24,8 @@ export class RolloverController {
   @HttpCode(200)
   @ApiOperation({ summary: 'Run the fiscal-year rollover of an ending year now (idempotent, resumable); answers when done' })
   @ApiOkResponse({ type: RolloverSummaryDto })
-  @ApiConflictResponse({ description: 'A rollover of that year is running, in this instance or another (busy; Retry-After: when its lease runs out)' })
+  @ApiConflictResponse({ description: 'A rollover of that year is running, in this instance or another (busy; Retry-After: when its lease runs out); fiscal-year-not-started: endYearNow for a year that has not begun' })
+  @ApiNotFoundResponse({ description: 'No program with that programId' })
   @ApiServiceUnavailableResponse({ description: BEHIND })
   async rollover(@Body() body: RolloverRequestDto): Promise<RolloverSummaryDto> {
     return this.rollOver.execute(body);
@@ -34,7 +35,7 @@ export class RolloverController {
   @HttpCode(200)
   @ApiOperation({ summary: 'Send the renewal reminders of a fiscal year now (each enrollment at most once per year)' })
   @ApiOkResponse({ type: ReminderSummaryDto })
-  @ApiConflictResponse({ description: 'fiscal-year-ended: the year is over; fiscal-year-not-started: it has not begun; or another instance sends them (busy)' })
+  @ApiConflictResponse({ description: 'fiscal-year-ended: the year is over; fiscal-year-not-started: it has not begun' })
   @ApiServiceUnavailableResponse({ description: BEHIND })
   async renewalReminders(@Body() body: RenewalRemindersRequestDto): Promise<ReminderSummaryDto> {
     return this.reminders.execute({ fiscalYear: body.fiscalYear ?? fiscalYearOf(this.clock.now()), force: body.force });

@@ -65,6 +65,7 @@ export class OperatorController {
   @HttpCode(200)
   @ApiOperation({ summary: 'Record a validation decision for a revision (same rules as the back-office results)' })
   @ApiOkResponse({ type: RecordedValidationDto })
+  @ApiConflictResponse({ description: 'The revision was decided otherwise already (the first decision stands), or the profile kept changing meanwhile (busy: try again)' })
   async decide(
     @Param('profileId') profileId: string,
     @Body() body: RecordValidationDto,
@@ -92,7 +93,7 @@ export class OperatorController {
     summary: 'Re-seal with the active key every stored secret sealed with another one (key rotation; run until remaining is 0)',
   })
   @ApiOkResponse({ type: ResealDto })
-  @ApiConflictResponse({ description: 'activeKeyId is not the key this instance seals with; or another instance runs it' })
+  @ApiConflictResponse({ description: 'activeKeyId is not the key this instance seals with' })
   async reseal(@NoBody() _body: EmptyBody, @Query() query: ResealQueryDto): Promise<ResealDto> {
     return this.resealSecrets.execute(query.activeKeyId);
   }

@@ -41,6 +41,8 @@ export class ExpiryScanDto {
   @ApiProperty({ description: 'Profiles expiring within the window that had not been reported for their current expiresAt' })
   candidates!: number;
   @ApiProperty({ description: 'TaxProfileExpiring events written by this scan' }) reported!: number;
+  @ApiProperty({ description: 'False when shutdown stopped the scan before its last candidate: run it again (the next scheduled one reports the rest)' })
+  complete!: boolean;
 }
 
 export class ResealDto {

@@ -12,6 +12,8 @@ export interface ExpiryScanResult {
   /** Profiles expiring within the window that had not been reported for their current expiresAt. */
   candidates: number;
   reported: number;
+  /** False when shutdown stopped it before the last candidate (the next scan reports the rest). */
+  complete: boolean;
 }
 
 /**
@@ -31,7 +33,7 @@ export class ScanExpiringTaxProfiles {
 
   /** At shutdown the scan stops after the profile it is writing; the next scan reports the rest. */
   execute(now = new Date()): Promise<ExpiryScanResult> {
-    return this.work.run('tax-expiry-scan', () => this.scan(now), { complete: () => !this.work.stopRequested });
+    return this.work.run('tax-expiry-scan', () => this.scan(now), { complete: (result) => result.complete });
   }
 
   private async scan(now: Date): Promise<ExpiryScanResult> {
@@ -43,8 +45,12 @@ export class ScanExpiringTaxProfiles {
       .cursor({ batchSize: 500 });
     let candidates = 0;
     let reported = 0;
+    let complete = true;
     for await (const profile of cursor as AsyncIterable<TaxProfile>) {
-      if (this.work.stopRequested) break;
+      if (this.work.stopRequested) {
+        complete = false;
+        break;
+      }
       candidates += 1;
       const expiresAt = new Date(profile.expiresAt);
       const data: TaxProfileExpiring = {
@@ -70,6 +76,6 @@ export class ScanExpiringTaxProfiles {
       if (result.modifiedCount === 1) reported += 1;
     }
     if (reported) this.outbox.committed();
-    return { candidates, reported };
+    return { candidates, reported, complete };
   }
 }
