@@ -3,10 +3,19 @@ import { EventOutbox, OutboxEntry } from '@lib/messaging';
 import { Injectable } from '@nestjs/common';
 import type { BankProfile } from '../bank-profiles/bank-profile.schema';
 import type { TaxProfile } from '../tax-profiles/tax-profile.schema';
+import { maskSecretsIn } from '../secrets/masking';
 import { servedLocations } from './permissions';
 import { detailsPath } from './profile.parts';
 
 export type ProfileEventType = 'ProfileCreated' | 'ProfileUpdated' | 'ProfileApproved' | 'ProfileActionRequired';
+
+/**
+ * The reasons as an event carries them: masked again (every valid IBAN, anything written like one, every run of eight
+ * or more digits keeps its last four), for reasons stored before they were masked as they are recorded (README), which
+ * any later event of the profile (a change of its locations alone) would otherwise publish as stored. Reasons masked
+ * already come out the same.
+ */
+const publicReasons = (reasons: string[]) => reasons.map((reason) => maskSecretsIn(reason, []));
 
 /**
  * The public face of a bank profile in events: what enrollment and notification need, and no secret. `locationIds`
@@ -20,7 +29,7 @@ export function bankProfileEvent(p: BankProfile): ProfileEvent {
     partnerId: p.partnerId,
     revision: p.revision,
     status: p.status,
-    reasons: p.reasons,
+    reasons: publicReasons(p.reasons),
     name: p.name,
     country: p.country,
     currency: p.currency,
@@ -40,7 +49,7 @@ export function taxProfileEvent(p: TaxProfile): ProfileEvent {
     locationId: p.locationId,
     revision: p.revision,
     status: p.status,
-    reasons: p.reasons,
+    reasons: publicReasons(p.reasons),
     name: p.businessProfile.legalName,
     country: p.incorporationCountry,
     expiresAt: new Date(p.expiresAt).toISOString(),
