@@ -98,9 +98,14 @@ describe('bank profile', () => {
     expect(details.body).toMatchObject({ profileId: id, revision: 1, account: { iban: VALID.iban, bic: 'COBADEFFXXX', maskedAccount: '****3000' } });
   });
 
+  /** When the profile's current revision was made (stored). */
+  const revisedAt = async () => (await h.db.collection<{ revisedAt: Date }>('bank_profiles').findOne({ _id: id as never }))!.revisedAt;
+
   it('an APPROVED result for the current revision approves it, with ProfileApproved dated by the decision', async () => {
-    // Decided ten minutes ago (the service read it late): the event says when it was decided.
-    const decidedAt = new Date(Date.now() - 10 * 60_000);
+    // Decided a while ago, after the revision was made (the service read it late): the event says when it was decided.
+    const made = await revisedAt();
+    expect(made).toBeInstanceOf(Date);
+    const decidedAt = new Date(+made + 1);
     const sent = await decide(id, 'BANK', 1, 'APPROVED', [], decidedAt);
     await eventually(async () => expect(await profile(path())).toMatchObject({ status: 'APPROVED', statusLabel: 'Approved', revision: 1 }));
     const [approved] = await watch.waitFor<ProfileEvent>(of(id, 'ProfileApproved', 1));
@@ -139,12 +144,15 @@ describe('bank profile', () => {
   });
 
   it('ACTION_REQUIRED for revision 2 applies with its reasons; duplicates (same event, or same result again) change nothing', async () => {
-    const first = await decide(id, 'BANK', 2, 'ACTION_REQUIRED', ['Bank statement missing']);
+    // Dated ten minutes ago, before revision 2 was made (a back office's clock behind, or a result re-sent with an old
+    // date): the event is dated when the revision was made, never before it.
+    const made = await revisedAt();
+    const first = await decide(id, 'BANK', 2, 'ACTION_REQUIRED', ['Bank statement missing'], new Date(+made - 10 * 60_000));
     await eventually(async () =>
       expect(await profile(path())).toMatchObject({ status: 'ACTION_REQUIRED', statusLabel: 'Action required', reasons: ['Bank statement missing'] }),
     );
     const [event] = await watch.waitFor<ProfileEvent>(of(id, 'ProfileActionRequired', 2));
-    expect(event.envelope!.data).toMatchObject({ status: 'ACTION_REQUIRED', reasons: ['Bank statement missing'], revision: 2 });
+    expect(event.envelope!.data).toMatchObject({ status: 'ACTION_REQUIRED', reasons: ['Bank statement missing'], revision: 2, decidedAt: made.toISOString() });
     const before = await profile(path());
 
     // The same message delivered again, the same decision under a new event id, and a different decision for

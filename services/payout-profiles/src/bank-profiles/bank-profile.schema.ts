@@ -80,6 +80,12 @@ export class BankProfile implements ProfileState {
   /** The fingerprint of the request that created it under an Idempotency-Key (its id derives from the key). */
   @Prop() createdByRequest?: string;
   @Prop({ required: true }) updatedBy!: string;
+  /**
+   * When the current revision was made (created, or its details changed): a validation decision for it is dated no
+   * earlier (a back office's clock behind ours, a result re-sent with its first date). Absent on profiles stored
+   * before it existed: their createdAt bounds it instead.
+   */
+  @Prop() revisedAt?: Date;
   createdAt?: Date;
   updatedAt?: Date;
 }

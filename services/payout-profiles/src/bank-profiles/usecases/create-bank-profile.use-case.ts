@@ -54,6 +54,7 @@ export class CreateBankProfile {
       status: 'PENDING_VALIDATION',
       reasons: [],
       revision: 1,
+      revisedAt: now,
       version: 1,
       validationHistory: [],
       decisionKeys: [],

@@ -151,6 +151,7 @@ export class UpdateBankProfile {
     const newRevision = !sameDetails || (current.status === 'ACTION_REQUIRED' && sendsDetails(input));
     if (!newRevision && !locationsChanged) return null;
 
+    const now = new Date();
     const changes = {
       ...(newRevision && {
         ...details,
@@ -167,11 +168,12 @@ export class UpdateBankProfile {
         status: 'PENDING_VALIDATION' as const,
         reasons: [],
         revision: current.revision + 1,
+        revisedAt: now,
       }),
       ...(locationsChanged && { locationIds: locations }),
       version: current.version + 1,
       updatedBy: userId,
-      updatedAt: new Date(),
+      updatedAt: now,
     };
     return { changes, updated: { ...current, ...changes } as BankProfile, newRevision };
   }

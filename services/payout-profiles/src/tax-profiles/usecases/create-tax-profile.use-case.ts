@@ -43,6 +43,7 @@ export class CreateTaxProfile {
       status: 'PENDING_VALIDATION',
       reasons: [],
       revision: 1,
+      revisedAt: now,
       version: 1,
       validationHistory: [],
       decisionKeys: [],

@@ -98,6 +98,7 @@ export class UpdateTaxProfile {
     // this request sent it or left the stored one.
     if (!input.expiresAt) throwIfProblems(expiryProblems(next.expiresAt.toISOString(), new Date()));
 
+    const now = new Date();
     const sealed = sealTaxIds(this.secrets, id, details!);
     // The ids this revision replaces or removes, recognisable (not readable) when a late result for an older revision
     // quotes one.
@@ -112,9 +113,10 @@ export class UpdateTaxProfile {
       status: 'PENDING_VALIDATION' as const,
       reasons: [],
       revision: current.revision + 1,
+      revisedAt: now,
       version: current.version + 1,
       updatedBy: actor.userId,
-      updatedAt: new Date(),
+      updatedAt: now,
     };
     const unset: Record<string, 1> = {};
     if (!details!.taxId) Object.assign(unset, { sealedTaxId: 1, maskedTaxId: 1 });

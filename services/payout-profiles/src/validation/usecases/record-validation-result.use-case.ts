@@ -126,8 +126,11 @@ export class RecordValidationResult {
       const push: Record<string, unknown> = { validationHistory: record, decisionKeys: key };
       if (effect === 'APPLIED') {
         const type = command.outcome === 'APPROVED' ? 'ProfileApproved' : 'ProfileActionRequired';
-        // Dated by the decision, never after its recording (a back office's clock ahead of ours).
-        const decidedAt = new Date(Math.min(command.decidedAt?.getTime() ?? Infinity, record.receivedAt.getTime()));
+        // Dated by the decision, never after its recording (a back office's clock ahead of ours) nor before the revision
+        // it decides was made (a clock behind, a result re-sent with an old date): enrollment completes a fiscal year
+        // by this date, which must not fall before the details it approves existed.
+        const revisedAt = (profile.revisedAt ?? profile.createdAt)?.getTime() ?? -Infinity;
+        const decidedAt = new Date(Math.max(revisedAt, Math.min(command.decidedAt?.getTime() ?? Infinity, record.receivedAt.getTime())));
         Object.assign(push, pushOutbox([this.events.lifecycle(command.profileKind, type, next, { decidedAt: decidedAt.toISOString() })]));
       }
       const { matchedCount } = await model.updateOne(
