@@ -488,14 +488,6 @@ describe('enrollments never completed in their fiscal year', () => {
     expect(await h.db.collection('enrollments').findOne({ _id: waiting._id } as never)).toEqual(expect.objectContaining({ status: 'ACTION_REQUIRED', version: 2 }));
   });
 
-  it('are not ended by endYearNow for a year that has not begun (409 fiscal-year-not-started, a typo for the running year): nothing decided', async () => {
-    const program = await createProgram(h, { fiscalYear: 'FY47', requiresEligibility: false });
-    const [waiting] = await seedUnfinished(program.programId, program.name, 'FY47', ['INVITED']);
-    const refused = await operator('/v1/operator/rollover', { fromFiscalYear: 'FY47', endYearNow: true, force: true });
-    expect(refused.status).toBe(409);
-    expect(refused.body).toMatchObject({ type: expect.stringMatching(/fiscal-year-not-started$/), fiscalYear: 'FY47' });
-    expect(await h.db.collection('enrollments').findOne({ _id: waiting._id } as never)).toEqual(expect.objectContaining({ status: 'INVITED', version: 2 }));
-  });
 
   // A reminder says the enrollment expires when its year ends unless completed: sent after that end, it is untrue.
   it('are not sent once their year is over: 409 fiscal-year-ended, nothing written', async () => {

@@ -63,14 +63,3 @@ function problem(detail: string, fiscalYear: string, extensions: Record<string, 
 function lastDay(fiscalYear: string): string {
   return new Date(fiscalYearRange(fiscalYear).end.getTime() - 1).toISOString().slice(0, 10);
 }
-
-/** 409 for a rollover ending early (endYearNow) a year that has not begun (RollOverFiscalYear). */
-export function rolloverYearNotStarted(fiscalYear: string, starts: Date): ProblemException {
-  return new ProblemException(
-    HttpStatus.CONFLICT,
-    'fiscal-year-not-started',
-    'Fiscal year not started',
-    `${fiscalYear} begins on ${starts.toISOString().slice(0, 10)}: endYearNow ends a year early once it has begun, not before.`,
-    { fiscalYear },
-  );
-}

@@ -24,7 +24,7 @@ export class RolloverController {
   @HttpCode(200)
   @ApiOperation({ summary: 'Run the fiscal-year rollover of an ending year now (idempotent, resumable); answers when done' })
   @ApiOkResponse({ type: RolloverSummaryDto })
-  @ApiConflictResponse({ description: 'A rollover of that year is running, in this instance or another (busy; Retry-After: when its lease runs out); fiscal-year-not-started: endYearNow for a year that has not begun' })
+  @ApiConflictResponse({ description: 'A rollover of that year is running, in this instance or another (busy; Retry-After: when its lease runs out)' })
   @ApiNotFoundResponse({ description: 'No program with that programId' })
   @ApiServiceUnavailableResponse({ description: BEHIND })
   async rollover(@Body() body: RolloverRequestDto): Promise<RolloverSummaryDto> {

@@ -17,7 +17,6 @@ import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
 import { ConsumerCatchUp } from '../../common/consumer-catch-up';
 import { HeldLease, RolloverLease } from '../rollover-lease';
 import { ReviewEarlyRenewals } from './review-early-renewals.use-case';
-import { rolloverYearNotStarted } from '../../enrollments/fiscal-year-ended';
 import { BatchContext, NEXT_YEAR_FIELDS, NextYearEnrollment, RenewalContext } from '../renewal-context';
 import { completedFilter, decideUnfinished, endedUnfinished, RenewalDecision, takenOverByContinuation, wasCompleted } from '../renewal-rules';
 import { bankNoLongerServes, BEFORE_ENROLLED, keptBankProfileId } from '../../enrollments/enrollment-rules';
@@ -168,11 +167,6 @@ export class RollOverFiscalYear {
    * cannot be taken back, so nothing is decided on views that may be stale, unless `force` (an operator who knows).
    */
   async execute(request: RolloverRequest): Promise<RolloverSummary> {
-    // A year that has not begun is nobody's to end early (a typo: FY29 for FY27): its enrollments (programs moved on
-    // early) would be expired or continued now, for good. An early run without endYearNow decides nothing for good
-    // (its continuations are reviewed once the year is over) and stays allowed.
-    const starts = fiscalYearRange(request.fromFiscalYear).start;
-    if (request.endYearNow && this.clock.now() < starts) throw rolloverYearNotStarted(request.fromFiscalYear, starts);
     // An operator's run for one program is a job of its own on /metrics: it does not tell that the year's rollover ran.
     const job = request.programId === undefined ? 'fiscal-year-rollover' : 'fiscal-year-rollover-program';
     return this.work.run(job, () => this.lease.hold(request.fromFiscalYear, (lease) => this.run(lease, request)), {
