@@ -43,9 +43,9 @@ export function findJava(): string {
   const java = onPath('java');
   if (!java) {
     throw new Error(
-      'The local servers need a Java runtime (17 or newer): no `java` on PATH' +
+      'The local servers need a JDK (17 or newer; a runtime alone cannot run the local MongoDB server, a Java source file): no `java` on PATH' +
         (process.env.JAVA_HOME ? ` and none in JAVA_HOME=${process.env.JAVA_HOME}` : '') +
-        '. Install one, e.g. `apt-get install openjdk-17-jre-headless`.',
+        '. Install one, e.g. `apt-get install openjdk-17-jdk-headless`.',
     );
   }
   return java;
