@@ -142,7 +142,7 @@ describe('OpenAPI documents', () => {
 
 /**
  * The error answers a client generator needs to know of: every operation declares 400 (and 401 behind a bearer token or
- * the operator credential, 404 where its path names a resource),
+ * the operator credential, 403 behind a bearer token, 404 where its path names a resource),
  * and one taking If-Match declares the header, 412, and 428 when it is required (IfMatch and OptionalIfMatch add the
  * answers; the route declares the header). Declared ones are problem+json.
  */
@@ -158,7 +158,7 @@ function undeclaredErrors(document: OpenAPIObject): string[] {
       const operator = declares(operation, 'operator');
       // A route naming a resource in its path answers 404 when there is none (or none the caller may see).
       const named = path.includes('{');
-      const expected = ['400', ...(bearer || operator ? ['401'] : []), ...(named ? ['404'] : []), ...(ifMatch ? ['412'] : []), ...(ifMatch?.required ? ['428'] : [])];
+      const expected = ['400', ...(bearer || operator ? ['401'] : []), ...(bearer ? ['403'] : []), ...(named ? ['404'] : []), ...(ifMatch ? ['412'] : []), ...(ifMatch?.required ? ['428'] : [])];
       // 412 comes with IfMatch / OptionalIfMatch (428 with IfMatch): the route must declare the header it reads.
       if (codes.includes('412') && !ifMatch) gaps.push(`${method.toUpperCase()} ${path} If-Match header`);
       if (codes.includes('428') && !ifMatch?.required) gaps.push(`${method.toUpperCase()} ${path} If-Match header required`);
@@ -173,7 +173,7 @@ function undeclaredErrors(document: OpenAPIObject): string[] {
 }
 
 describe('OpenAPI documents: error answers', () => {
-  it.each(services)('%s: 400 everywhere, 401 behind a token or the operator key, 404 with a resource in the path, If-Match with its 412 (and 428 when required), as problem+json', async (_name, module) => {
+  it.each(services)('%s: 400 everywhere, 401 behind a token or the operator key, 403 behind a token, 404 with a resource in the path, If-Match with its 412 (and 428 when required), as problem+json', async (_name, module) => {
     const { document, access } = await openApi(module);
     // Which routes are behind a token comes from the guard's metadata: documentProblems reads the declaration.
     expect(misdeclaredTokens(document, access)).toEqual([]);

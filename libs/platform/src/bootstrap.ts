@@ -93,7 +93,8 @@ const PROBLEM_SCHEMAS = {
 /**
  * Every error answer is application/problem+json: the `default` response of each operation says so, and the error
  * responses an endpoint declares (409, 412, ...) get the same body. 400, (behind a bearer token or the operator
- * credential) 401 and (a path naming a resource) 404 are declared for every operation unless it declares its own; If-Match
+ * credential) 401, (behind a bearer token) 403 and (a path naming a resource) 404 are declared for every operation unless
+ * it declares its own; If-Match
  * adds 412 and, when required, 428 (IfMatch, OptionalIfMatch).
  */
 export function documentProblems(document: OpenAPIObject): void {
@@ -113,6 +114,9 @@ export function documentProblems(document: OpenAPIObject): void {
       operation.responses = {
         '400': { description: 'Invalid input: problem+json with the invalid fields in `errors`' },
         ...((bearer || operator) && { '401': { description: unauthorized } }),
+        // Behind a token: the caller's user unknown to the service (identity's events not read yet) or deactivated, or
+        // holding no role that allows this.
+        ...(bearer && { '403': { description: 'Not allowed: the signed-in user is unknown here or deactivated, or holds no role that allows this' } }),
         ...(path.includes('{') && { '404': { description: 'Nothing the caller may see by that id: none, or another partner\'s' } }),
         ...operation.responses,
       };
