@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import {
   applyDecorators,
   CallHandler,
@@ -334,9 +335,9 @@ export class IdempotencyInterceptor implements NestInterceptor, OnModuleInit {
         { _id: id, leaseToken: token },
         { $set: { state: 'done', ...answer }, $unset: { leaseToken: '', leaseUntil: '' } },
       );
-      if (written.matchedCount === 0) this.logger.warn(`${id}: answered after its claim was taken over; the retry's answer is the one stored`);
+      if (written.matchedCount === 0) this.logger.warn(`${loggedId(id)}: answered after its claim was taken over; the retry's answer is the one stored`);
     } catch (error) {
-      this.logger.warn(`${id}: the answer could not be stored (${error}); a retry gets 409 until the lease ends, then runs again`);
+      this.logger.warn(`${loggedId(id)}: the answer could not be stored (${error}); a retry gets 409 until the lease ends, then runs again`);
     }
   }
 
@@ -350,7 +351,7 @@ export class IdempotencyInterceptor implements NestInterceptor, OnModuleInit {
       this.answers
         .updateOne({ _id: id, leaseToken: token }, { $set: { leaseUntil: new Date(Date.now() + this.leaseMs) } })
         .then(({ matchedCount }) => matchedCount === 0 && clearInterval(timer)) // settled, released or taken over
-        .catch((error) => this.logger.warn(`${id}: the claim's lease could not be renewed (${error}); tried again in ${Math.round(this.leaseMs / 3)} ms`));
+        .catch((error) => this.logger.warn(`${loggedId(id)}: the claim's lease could not be renewed (${error}); tried again in ${Math.round(this.leaseMs / 3)} ms`));
     }, Math.max(1, Math.floor(this.leaseMs / 3)));
     timer.unref();
     return { stop: () => clearInterval(timer) };
@@ -361,7 +362,7 @@ export class IdempotencyInterceptor implements NestInterceptor, OnModuleInit {
     try {
       await this.answers.deleteOne({ _id: id, leaseToken: token });
     } catch (error) {
-      this.logger.warn(`${id}: the claim could not be released (${error}); a retry gets 409 until the lease ends`);
+      this.logger.warn(`${loggedId(id)}: the claim could not be released (${error}); a retry gets 409 until the lease ends`);
     }
   }
 }
@@ -376,4 +377,14 @@ export function idempotencyCaller(request: RequestCredentials): string {
   if (request.operator === true) return 'operator';
   if (typeof request.operator === 'string') return `credential:${request.operator}`;
   return 'anonymous';
+}
+
+/**
+ * A stored answer's id as logs show it: the caller and the route, and the key as a digest (a client may build its keys
+ * from business data, an email address: not for the logs).
+ */
+export function loggedId(id: string): string {
+  const [caller, route] = id.split('|', 2);
+  const key = id.slice(caller.length + route.length + 2);
+  return `${caller}|${route}|key:${createHash('sha256').update(key).digest('hex').slice(0, 12)}`;
 }
