@@ -4,7 +4,7 @@ import { completeAt, nextAction, statusLabel } from './enrollment-rules';
 import type { EnrollmentDto } from './dto/enrollment.dto';
 
 /**
- * The enrollment as a viewer sees it: its admin gets the next action and where to complete what is missing. `now`: the
+ * The enrollment as a viewer sees it: its admin gets the next action and, while there is one, where to complete what is missing. `now`: the
  * service's clock; `programOpen`: whether its program takes new enrollments; `restartable`: whether Enroll would start an
  * INELIGIBLE one again (see nextAction).
  */
@@ -31,7 +31,9 @@ export function toEnrollmentDto(
     nextAction: action,
     proposal: { bankProfileId: e.bankProfileId ?? null, taxProfileId: e.taxProfileId ?? null },
     missing: [...(e.missing ?? [])],
-    completeAt: viewerIsAdmin ? completeAt(e.missing ?? [], { locationId: e.locationId, bankProfileId: e.bankProfileId, bankChosen: e.bankChosen, bankSubmitted: !!e.submittedAt, baseUrl: payoutApiUrl }) : [],
+    // Where to complete what is missing, while there is something to do (no links for an enrollment whose year is over
+    // and that the rollover will expire, or one expired or continued: nothing there can use them).
+    completeAt: action !== null ? completeAt(e.missing ?? [], { locationId: e.locationId, bankProfileId: e.bankProfileId, bankChosen: e.bankChosen, bankSubmitted: !!e.submittedAt, baseUrl: payoutApiUrl }) : [],
     reasons: [...(e.reasons ?? [])],
     ...(e.submittedAt && { submittedAt: new Date(e.submittedAt).toISOString() }),
     ...(e.enrolledAt && { enrolledAt: new Date(e.enrolledAt).toISOString() }),
