@@ -128,7 +128,7 @@ describe('outbox relay figures', () => {
 });
 
 describe('http_request_duration_seconds', () => {
-  it('counts answers given before routing (a malformed JSON body, a body too large, another content type) as well as routed ones', async () => {
+  it('counts answers given before routing (a malformed JSON body, a body too large, another content type) and to no route (404) as unmatched, and routed ones by their route', async () => {
     const service = await bootService(WidgetAppModule, { name: 'widgets', env: issuer.env(), startAtEndOf: [Topics.agreements] });
     try {
       await ready(service);
@@ -137,14 +137,16 @@ describe('http_request_duration_seconds', () => {
       const post = (body: string, contentType = 'application/json') =>
         fetch(`${service.url}/v1/widgets/w-${randomUUID()}`, { method: 'POST', headers: { 'content-type': contentType, 'x-operator-key': OPERATOR_KEY }, body });
       // The registry is the process's: other specs of this file may have counted requests already.
-      const series: Array<[string, string]> = [['400', 'unmatched'], ['413', 'unmatched'], ['415', 'unmatched'], ['200', '/v1/widgets/:id']];
+      const series: Array<[string, string]> = [['400', 'unmatched'], ['413', 'unmatched'], ['415', 'unmatched'], ['200', '/v1/widgets/:id'], ['404', 'unmatched']];
       const before = await Promise.all(series.map(([status, route]) => count(status, route)));
       expect((await post('{"active": tru')).status).toBe(400);
       expect((await post(JSON.stringify({ active: true, padding: 'x'.repeat(1_100_000) }))).status).toBe(413);
       expect((await post('active=true', 'application/x-www-form-urlencoded')).status).toBe(415);
       expect((await post(JSON.stringify({ active: true }))).status).toBe(200);
+      // No route: not the catch-all the logging middleware is mounted on (`/*`).
+      expect((await fetch(`${service.url}/v1/no-such-thing/${randomUUID()}`, { method: 'POST', headers: { 'x-operator-key': OPERATOR_KEY } })).status).toBe(404);
       const after = await Promise.all(series.map(([status, route]) => count(status, route)));
-      expect(after.map((value, i) => value - before[i])).toEqual([1, 1, 1, 1]);
+      expect(after.map((value, i) => value - before[i])).toEqual([1, 1, 1, 1, 1]);
     } finally {
       await service.close();
     }

@@ -28,7 +28,9 @@ export class HttpMetricsMiddleware implements NestMiddleware {
   use(request: Request, response: Response, next: NextFunction): void {
     const end = httpDuration.startTimer({ method: request.method });
     response.on('finish', () => {
-      const route = (request.route?.path as string | undefined) ?? 'unmatched';
+      // A path no route matched has no route, or the catch-all the logging middleware is mounted on (`/*`).
+      const path = request.route?.path as string | undefined;
+      const route = path === undefined || path === '/*' ? 'unmatched' : path;
       end({ route: request.baseUrl + route, status: String(response.statusCode) });
     });
     next();
