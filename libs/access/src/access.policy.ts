@@ -142,6 +142,18 @@ export class AccessPolicy {
   }
 
   /**
+   * For a resource found already under the caller's partner (an enrollment, an invitation, read by its id): 403 when the
+   * caller holds no role that sees its location. Its location may not be in this service's view yet (the resource was
+   * recorded from an event that came before identity's LocationAdded): the resource's own partner vouches for it, as
+   * the lists (filtered by partner) show it. A location the view knows as another partner's is 404 all the same.
+   */
+  async requireViewOfOwn(actor: Actor, locationId: string): Promise<void> {
+    const location = await this.locationById(locationId);
+    if (location && location.partnerId !== actor.partnerId) throw Problems.notFound(`Location ${locationId}`);
+    if (!canView(actor, locationId)) throw Problems.forbidden(`You hold no incentives role on location ${locationId}.`);
+  }
+
+  /**
    * The locations of the caller's partner that they may see: read among those their roles name unless a role covers
    * every location (see visibleLocationsPage), so that a user with a role on one location of a partner with thousands
    * does not read them all.
@@ -158,7 +170,10 @@ export class AccessPolicy {
    */
   async visibleLocationIds(actor: Actor): Promise<string[] | null> {
     if (seesEveryLocation(actor)) return null;
-    return (await this.visibleLocations(actor)).map((location) => location._id);
+    // The ids the caller's roles name, not only those the view knows: every list filters by partner too, and a
+    // resource recorded before its location reached the view (see requireViewOfOwn) is listed to them as to a company
+    // admin.
+    return [...new Set(actor.roles.flatMap((grant) => grant.locationIds))].filter((locationId) => canView(actor, locationId)).sort();
   }
 
   /**

@@ -580,6 +580,16 @@ describe('Enroll, Continue, Submit and validation', () => {
         expect.objectContaining({ status: 'INVITED', partnerId: w.partnerId, locationId, invitationId: `inv-unknown-${w.run}` }),
       ),
     );
+    // Its partner's company admin lists it (by partner) and reads it by its id alike, until the location reaches the view.
+    const token = await w.token('companyAdmin');
+    const listed = await call(h, 'GET', `/v1/enrollments?programId=${program.programId}`, { token });
+    expect(listed.body.items.map((e: { enrollmentId: string }) => e.enrollmentId)).toEqual([id]);
+    const read = await call(h, 'GET', `/v1/enrollments/${id}`, { token });
+    expect(read.status).toBe(200);
+    expect(read.body).toMatchObject({ enrollmentId: id, locationId, status: 'INVITED' });
+    // An Incentives admin of another location of the partner: no role there, 403; another partner: 404.
+    expect((await call(h, 'GET', `/v1/enrollments/${id}`, { token: await w.token('admin') })).status).toBe(403);
+    expect((await call(h, 'GET', `/v1/enrollments/${id}`, { token: await w.token('otherPartnerAdmin') })).status).toBe(404);
   });
 
   it('shows an invitation as Invited, and an ineligible decision before ENROLLED makes the enrollment INELIGIBLE', async () => {

@@ -488,7 +488,6 @@ describe('enrollments never completed in their fiscal year', () => {
     expect(await h.db.collection('enrollments').findOne({ _id: waiting._id } as never)).toEqual(expect.objectContaining({ status: 'ACTION_REQUIRED', version: 2 }));
   });
 
-
   // A reminder says the enrollment expires when its year ends unless completed: sent after that end, it is untrue.
   it('are not sent once their year is over: 409 fiscal-year-ended, nothing written', async () => {
     const program = await createProgram(h, { fiscalYear: 'FY13', requiresEligibility: false });
@@ -793,8 +792,6 @@ describe('enrollments ENROLLED once and back in validation (a profile edited, or
     expect(early.status).toBe(409);
     expect(early.body).toMatchObject({ type: expect.stringMatching(/fiscal-year-not-started$/), fiscalYear: 'FY47' });
   });
-
-
 });
 
 describe('a program discontinued during a rollover', () => {

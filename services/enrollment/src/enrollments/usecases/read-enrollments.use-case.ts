@@ -31,7 +31,7 @@ export class ReadEnrollments {
     const actor = await this.policy.actor(principal);
     const enrollment = await this.enrollments.findForPartner(actor.partnerId, id);
     if (!enrollment) throw Problems.notFound(`Enrollment ${id}`);
-    await this.policy.requireView(actor, enrollment.locationId);
+    await this.policy.requireViewOfOwn(actor, enrollment.locationId);
     return this.dto(actor, enrollment);
   }
 

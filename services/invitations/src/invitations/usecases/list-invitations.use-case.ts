@@ -81,7 +81,7 @@ export class ListInvitations {
     const actor = await this.policy.actor(principal);
     const invitation = await this.invitations.findForPartner(actor.partnerId, invitationId);
     if (!invitation) throw Problems.notFound(`Invitation ${invitationId}`);
-    await this.policy.requireView(actor, invitation.locationId);
+    await this.policy.requireViewOfOwn(actor, invitation.locationId);
     return toInvitationDto(invitation, this.shown(actor, invitation));
   }
 
