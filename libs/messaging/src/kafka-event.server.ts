@@ -497,7 +497,10 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
           recorded.push({ eventId: envelope.eventId, ...origin });
         } else {
           Tracing.failed(span, outcome.error);
-          await this.deadLetter(origin, message.key, message.value, message.headers, outcome.error, outcome.attempts);
+          // In the event's trace, as its handler's lines: the dead-letter line carries its correlation id too.
+          await Trace.run({ correlationId: envelope.correlationId, causationId: envelope.eventId }, () =>
+            this.deadLetter(origin, message.key, message.value, message.headers, outcome.error, outcome.attempts),
+          );
         }
       });
     } finally {
@@ -532,9 +535,12 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
         if (kind === 'permanent') return { ok: false, error, attempts };
         if (stopping()) throw error; // leave the offset uncommitted: redelivered after restart or rebalance
         if (kind === 'transient' && ++transientFailures >= this.options.maxAttempts) return { ok: false, error, attempts };
-        this.logger.warn(
-          `${topic}[${event.partition}]@${event.offset} ${event.envelope.type} attempt ${attempts} failed ` +
-            `(${kind}): ${describeError(error)}`,
+        // In the event's trace (its correlation id on the line), as the handler's own lines.
+        Trace.run(trace, () =>
+          this.logger.warn(
+            `${topic}[${event.partition}]@${event.offset} ${event.envelope.type} ${event.envelope.eventId} attempt ${attempts} failed ` +
+              `(${kind}): ${describeError(error)}`,
+          ),
         );
         await sleep(delay);
         delay = Math.min(delay * 2, MAX_INFRA_BACKOFF_MS);
@@ -572,8 +578,10 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
     attempts: number,
   ): Promise<void> {
     const reason = describeError(error);
+    // Where it failed, for the logs only (the header keeps the reason): a handler's bug is found by it.
+    const at = error instanceof Error && !(error instanceof MalformedMessageError) ? stackFrames(error) : '';
     this.logger.warn(
-      `dead-lettering ${origin.topic}[${origin.partition}]@${origin.offset} after ${attempts} attempt(s): ${reason}`,
+      `dead-lettering ${origin.topic}[${origin.partition}]@${origin.offset} after ${attempts} attempt(s): ${reason}${at && ` (${at})`}`,
     );
     const topic = deadLetterTopic(origin.topic);
     const own: IHeaders = {
@@ -663,4 +671,14 @@ export function recordTime(message: Pick<KafkaMessage, 'timestamp'> & { batchCon
   if (message.batchContext?.timestampType !== LOG_APPEND_TIME) return now;
   const at = Number(message.timestamp);
   return Number.isFinite(at) && at > 0 ? Math.min(at, now) : now;
+}
+
+/** The first frames of an error's stack, on one line (`at f (file:line) | at g (...)`); empty without one. */
+function stackFrames(error: Error, frames = 5): string {
+  return (error.stack ?? '')
+    .split('\n')
+    .filter((line) => /^\s+at /.test(line))
+    .slice(0, frames)
+    .map((line) => line.trim())
+    .join(' | ');
 }
