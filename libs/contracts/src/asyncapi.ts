@@ -28,8 +28,8 @@ const ENVELOPE_SCHEMA = {
       description:
         'When it happened: a date and time with its offset (Z or ±hh:mm), or a date (its midnight UTC). An outside ' +
         "system's event dated more than an hour ahead of when it was written to Kafka is refused (dead-lettered): a " +
-        'decision is published when it is taken, not ahead of the date it takes effect. A date alone may be the ' +
-        "publisher's own today in any time zone.",
+        'decision is published when it is taken, not ahead of the date it takes effect. A date alone is its midnight ' +
+        'UTC: a publisher east of UTC sends its own today as a date and time with its offset.',
     },
     source: { type: 'string', description: 'The service or outside system that wrote it.' },
     partnerId: { type: 'string', description: "When present, the data's partnerId (where it names one): an envelope contradicting its data is refused (dead-lettered)." },

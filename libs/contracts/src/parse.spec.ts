@@ -41,13 +41,14 @@ describe('parseEvent: occurredAt', () => {
       'occurredAt: must not be more than 60 minutes ahead of when the message was written (2026-12-03T10:00:00.000Z)',
     );
     expect(parseEvent(Topics.eligibility, decision('2026-12-03T10:59:59Z'), now).known).toBe(true);
-    // A date alone is the publisher's own day: 22:00 UTC on the 2nd is already the 3rd in Sydney (UTC+10), and the 4th
-    // nowhere yet (UTC+14 reaches it at 10:00 UTC on the 3rd: within the hour at 10:59).
+    // A date alone is its midnight UTC, as consumers order it: a Sydney system's "today" (the 3rd) at 22:00 UTC on the
+    // 2nd would be stored two hours ahead and shadow its later events stamped with a time. Refused, saying what to send.
     const sydneyMorning = Date.parse('2026-12-02T22:00:00Z');
-    expect(parseEvent(Topics.eligibility, decision('2026-12-03'), sydneyMorning).known).toBe(true);
-    expect(() => parseEvent(Topics.eligibility, decision('2026-12-04'), sydneyMorning)).toThrow('occurredAt: must not be more than 60 minutes ahead');
-    expect(parseEvent(Topics.eligibility, decision('2026-12-04'), Date.parse('2026-12-03T09:00:00Z')).known).toBe(true);
-    expect(() => parseEvent(Topics.eligibility, decision('2026-12-04'), Date.parse('2026-12-03T08:59:59Z'))).toThrow('ahead');
+    expect(() => parseEvent(Topics.eligibility, decision('2026-12-03'), sydneyMorning)).toThrow(
+      'occurredAt: must not be more than 60 minutes ahead of when the message was written (2026-12-02T22:00:00.000Z); a date alone is read as its midnight UTC: send the date and time with its offset',
+    );
+    expect(parseEvent(Topics.eligibility, decision('2026-12-03'), Date.parse('2026-12-02T23:00:00Z')).known).toBe(true);
+    expect(parseEvent(Topics.eligibility, decision('2026-12-03T08:00:00+10:00'), sydneyMorning).known).toBe(true);
     // The platform's own services: their clocks are theirs to keep (no view of another system is shadowed by them).
     const ownProgram = JSON.stringify({
       ...JSON.parse(decision('2099-01-01T00:00:00Z')),

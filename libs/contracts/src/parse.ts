@@ -40,19 +40,6 @@ const REQUIRED_ENVELOPE_FIELDS: Array<[keyof Envelope, string]> = [
 export const EXTERNAL_CLOCK_SKEW_MS = 3_600_000;
 
 
-/** The zone furthest ahead of UTC (Kiribati, UTC+14): a calendar day there begins 14 hours before it does in UTC. */
-const EARLIEST_ZONE_MS = 14 * 3_600_000;
-
-/**
- * The earliest instant `occurredAt` can mean, for the ahead-of-writing check: a date and time is that instant; a date
- * alone (read as its midnight UTC) is the publisher's own calendar day, which in a zone ahead of UTC (Sydney, Auckland)
- * begins before UTC's: a decision dated its own today must not be refused as ahead.
- */
-function earliestReading(occurredAt: string): number {
-  const at = Date.parse(occurredAt);
-  return /[Tt]/.test(occurredAt) ? at : at - EARLIEST_ZONE_MS;
-}
-
 export interface ParsedEvent<T = unknown> {
   envelope: Envelope<T>;
   /** False for an event type this version of the contracts does not know: consumers skip it. */
@@ -89,8 +76,15 @@ export function parseEvent<T = unknown>(topic: string, value: Buffer | string | 
   // Consumers order facts by it (newer wins): an unreadable time would be stored as 1970 or compare as NaN.
   if (typeof envelope.version === 'number' && !(Number.isInteger(envelope.version) && envelope.version >= 1)) problems.push('version: must be a whole number from 1');
   if (typeof envelope.occurredAt === 'string' && !isIsoInstant(envelope.occurredAt)) problems.push('occurredAt: must be an ISO-8601 date and time with its offset (Z or ±hh:mm)');
-  else if (typeof envelope.occurredAt === 'string' && EXTERNAL_TOPICS.includes(topic as never) && earliestReading(envelope.occurredAt) > writtenAt + EXTERNAL_CLOCK_SKEW_MS) {
-    problems.push(`occurredAt: must not be more than ${EXTERNAL_CLOCK_SKEW_MS / 60_000} minutes ahead of when the message was written (${new Date(writtenAt).toISOString()})`);
+  else if (typeof envelope.occurredAt === 'string' && EXTERNAL_TOPICS.includes(topic as never) && Date.parse(envelope.occurredAt) > writtenAt + EXTERNAL_CLOCK_SKEW_MS) {
+    // A date alone is its midnight UTC, as every consumer orders it: a publisher east of UTC stamping its own today is
+    // ahead of that until UTC's day begins. Read as its publisher's day, it would be stored hours ahead of when it
+    // happened, and shadow that publisher's later events stamped with a time: refused, saying what to send instead.
+    const dateOnly = !/[Tt]/.test(envelope.occurredAt);
+    problems.push(
+      `occurredAt: must not be more than ${EXTERNAL_CLOCK_SKEW_MS / 60_000} minutes ahead of when the message was written (${new Date(writtenAt).toISOString()})` +
+        (dateOnly ? '; a date alone is read as its midnight UTC: send the date and time with its offset' : ''),
+    );
   }
   // Consumers skip an event whose id they have applied (the processed-event ledger): an empty or made-up id (a
   // publisher's own counter) would have a later, different event skipped as a duplicate, silently. Dead-lettered.
