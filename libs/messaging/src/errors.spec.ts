@@ -1,7 +1,7 @@
 import { KafkaJSProtocolError } from 'kafkajs';
 import { ProblemException, Problems, RetryableProblem } from '@lib/platform';
 import { HttpStatus } from '@nestjs/common';
-import { classifyFailure, describeError } from './errors';
+import { classifyFailure, describeError, stackFrames } from './errors';
 import { MongoNetworkError } from 'mongodb';
 
 describe('a consumed event failing with an HTTP problem', () => {
@@ -41,5 +41,24 @@ describe('a failure the client says will pass', () => {
     const refused = new KafkaJSProtocolError(Object.assign(new Error('Not authorized'), { type: 'TOPIC_AUTHORIZATION_FAILED', code: 29, retriable: false }));
     expect(classifyFailure(refused)).toBe('transient');
     expect(classifyFailure(Object.assign(new Error('duplicate'), { name: 'MongoServerError', code: 11000, errorLabels: [] }))).toBe('transient');
+  });
+});
+
+describe('stackFrames', () => {
+  it('gives the first frames of an error on one line, and nothing for what is not an Error', () => {
+    function failingHandler(): never {
+      throw new TypeError("Cannot read properties of undefined (reading 'x')");
+    }
+    let caught: unknown;
+    try {
+      failingHandler();
+    } catch (error) {
+      caught = error;
+    }
+    const frames = stackFrames(caught, 2);
+    expect(frames).toMatch(/^at failingHandler \(.*errors\.spec\.ts:\d+:\d+\) \| at /);
+    expect(frames.split(' | ')).toHaveLength(2);
+    expect(stackFrames(['a validation error'])).toBe('');
+    expect(stackFrames(Object.assign(new Error('no stack'), { stack: undefined }))).toBe('');
   });
 });

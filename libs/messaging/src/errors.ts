@@ -103,3 +103,17 @@ export function isNonRetriable(error: unknown): boolean {
   }
   return e?.retriable === false && e.name !== 'KafkaJSNumberOfRetriesExceeded';
 }
+
+/**
+ * The first frames of an error's stack, on one line (`at f (file:line) | at g (...)`), for a log line that would
+ * otherwise name only the message (a handler's or a job's bug is found by where it failed); empty without one.
+ */
+export function stackFrames(error: unknown, frames = 5): string {
+  if (!(error instanceof Error)) return '';
+  return (error.stack ?? '')
+    .split('\n')
+    .filter((line) => /^\s+at /.test(line))
+    .slice(0, frames)
+    .map((line) => line.trim())
+    .join(' | ');
+}

@@ -6,7 +6,7 @@ import { Admin, Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage } from
 import { defaultIfEmpty, isObservable, lastValueFrom } from 'rxjs';
 import { ConsumedEvent } from './consumed-event';
 import { Trace } from './context';
-import { classifyFailure, describeError, isNonRetriable, ShuttingDownError } from './errors';
+import { classifyFailure, describeError, isNonRetriable, ShuttingDownError, stackFrames } from './errors';
 import { EventProducer } from './event-producer';
 import { GroupLagReader } from './consumer-lag';
 import { lagReaders, MessagingMetrics } from './metrics';
@@ -579,7 +579,7 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
   ): Promise<void> {
     const reason = describeError(error);
     // Where it failed, for the logs only (the header keeps the reason): a handler's bug is found by it.
-    const at = error instanceof Error && !(error instanceof MalformedMessageError) ? stackFrames(error) : '';
+    const at = error instanceof MalformedMessageError ? '' : stackFrames(error);
     this.logger.warn(
       `dead-lettering ${origin.topic}[${origin.partition}]@${origin.offset} after ${attempts} attempt(s): ${reason}${at && ` (${at})`}`,
     );
@@ -671,14 +671,4 @@ export function recordTime(message: Pick<KafkaMessage, 'timestamp'> & { batchCon
   if (message.batchContext?.timestampType !== LOG_APPEND_TIME) return now;
   const at = Number(message.timestamp);
   return Number.isFinite(at) && at > 0 ? Math.min(at, now) : now;
-}
-
-/** The first frames of an error's stack, on one line (`at f (file:line) | at g (...)`); empty without one. */
-function stackFrames(error: Error, frames = 5): string {
-  return (error.stack ?? '')
-    .split('\n')
-    .filter((line) => /^\s+at /.test(line))
-    .slice(0, frames)
-    .map((line) => line.trim())
-    .join(' | ');
 }

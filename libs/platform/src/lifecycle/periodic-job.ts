@@ -1,4 +1,4 @@
-import { Trace } from '@lib/messaging';
+import { stackFrames, Trace } from '@lib/messaging';
 import { Logger } from '@nestjs/common';
 
 /**
@@ -37,7 +37,10 @@ export class PeriodicJob {
   tick(): Promise<unknown> {
     if (this.stopped) return Promise.resolve();
     this.running ??= Trace.job(this.name, this.run)
-      .catch((error) => this.logger.warn(`${this.name} failed, the next run retries: ${(error as Error).message}`))
+      .catch((error) => {
+        const at = stackFrames(error);
+        this.logger.warn(`${this.name} failed, the next run retries: ${(error as Error).message}${at && ` (${at})`}`);
+      })
       .finally(() => (this.running = undefined));
     return this.running;
   }
