@@ -207,16 +207,16 @@ describe('buildOverview', () => {
 
   // An operator's early rollover run continues a completed FY27 enrollment sent back to Action required into FY28 while
   // the program is still in FY27: Enroll answers the FY27 one as it is (it was rolled over), changing nothing.
-  it('offers no Enroll on an enrollment the rollover has continued into the next year already (an early run)', () => {
+  it('offers no Enroll on an enrollment the rollover has continued into the next year already (an early run); Continue on the continuation', () => {
     const enrollments = [
-      { programId: 'INV', locationId: 'L1', fiscalYear: 'FY27', status: 'ACTION_REQUIRED' as const, started: true },
-      { programId: 'INV', locationId: 'L1', fiscalYear: 'FY28', status: 'ACTION_REQUIRED' as const, started: true, madeByRollover: true },
+      { enrollmentId: 'e27', programId: 'INV', locationId: 'L1', fiscalYear: 'FY27', status: 'ACTION_REQUIRED' as const, started: true },
+      { enrollmentId: 'e28', programId: 'INV', locationId: 'L1', fiscalYear: 'FY28', status: 'ACTION_REQUIRED' as const, started: true, madeByRollover: true },
     ];
     const entries = (list: OverviewInput['enrollments']) =>
       buildOverview(input({ enrollments: list, invitations: [], decisions: [] }))[0].programs.filter((p) => p.programId === 'INV').map((p) => [p.fiscalYear, p.actions]);
     expect(entries(enrollments)).toEqual([
       ['FY27', []],
-      ['FY28', []],
+      ['FY28', ['CONTINUE']],
     ]);
     // Without the continuation, FY27's goes on as before.
     expect(entries([enrollments[0]])).toEqual([['FY27', ['ENROLL']]]);
@@ -228,12 +228,12 @@ describe('buildOverview', () => {
     // A row stored before madeByRollover was recorded: its `continued` tells the same.
     expect(entries([enrollments[0], { ...enrollments[1], madeByRollover: undefined, continued: true }])).toEqual([
       ['FY27', []],
-      ['FY28', []],
+      ['FY28', ['CONTINUE']],
     ]);
     // An FY28 enrollment the rollover did not make (started by Enroll on its own): FY27's goes on.
     expect(entries([enrollments[0], { ...enrollments[1], madeByRollover: false }])).toEqual([
       ['FY27', ['ENROLL']],
-      ['FY28', []],
+      ['FY28', ['CONTINUE']],
     ]);
   });
 
@@ -250,5 +250,28 @@ describe('buildOverview', () => {
         ['OPN', 'FY28', ['ENROLL']],
       ]);
     }
+  });
+
+  // The rollover renewed FY27 into FY28 as Action required (a tax profile expired) while the program is still in FY27:
+  // Enroll acts on FY27 (ENROLLED, rolled over), the FY28 enrollment's own page continues it, as its admin was told.
+  it('offers Continue, on its own page, on a renewal the rollover made Action required while the program is still in the year before', () => {
+    const programs = new Map([['INV', { _id: 'INV', name: 'Invited program', fiscalYear: 'FY27', requiresEligibility: true, state: 'OPEN' as const }]]);
+    const renewal = { enrollmentId: 'enr-INV-L1-FY28', programId: 'INV', locationId: 'L1', fiscalYear: 'FY28', status: 'ACTION_REQUIRED' as const, started: true, madeByRollover: true };
+    const enrollments = [{ programId: 'INV', locationId: 'L1', fiscalYear: 'FY27', status: 'ENROLLED' as const }, renewal];
+    const entries = (overrides: Partial<OverviewInput>) =>
+      buildOverview(input({ programs, enrollments, invitations: [], decisions: [], now: FY27_OVER, ...overrides }))[0].programs.map((p) => [p.fiscalYear, p.actions, p.continueUrl, p.getStartedUrl]);
+    expect(entries({})).toEqual([
+      ['FY27', [], undefined, undefined],
+      ['FY28', ['CONTINUE'], `${base}/incentives/enrollments/enr-INV-L1-FY28`, undefined],
+    ]);
+    // Only its admin; not once it goes on to VALIDATING; not of a year that is over; not of a discontinued program.
+    expect(entries({ actor: user }).map((e) => e[1])).toEqual([[], []]);
+    expect(entries({ enrollments: [enrollments[0], { ...renewal, status: 'VALIDATING' as const }] }).map((e) => e[1])).toEqual([[], []]);
+    expect(entries({ now: new Date('2028-07-02T00:00:00Z') }).map((e) => e[1])).toEqual([[], []]);
+    const discontinued = new Map([['INV', { ...programs.get('INV')!, state: 'DISCONTINUED' as const }]]);
+    expect(entries({ programs: discontinued }).map((e) => e[1])).toEqual([[], []]);
+    // Once the program moves to FY28, Enroll (Get Started) is the way, as before.
+    const moved = new Map([['INV', { ...programs.get('INV')!, fiscalYear: 'FY28' }]]);
+    expect(entries({ programs: moved }).map((e) => e[1])).toEqual([[], ['ENROLL']]);
   });
 });

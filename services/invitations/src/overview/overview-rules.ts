@@ -1,10 +1,15 @@
 import { Actor, holdsRole } from '@lib/access';
-import { EnrollmentStatus, EnrollmentStatusLabels, enrollmentStatusLabel, previousFiscalYear, ProgramState } from '@lib/contracts';
-import { getStartedUrl } from '../invitations/invitation-ids';
+import { EnrollmentStatus, EnrollmentStatusLabels, enrollmentStatusLabel, fiscalYearOver, previousFiscalYear, ProgramState } from '@lib/contracts';
+import { continueUrl, getStartedUrl } from '../invitations/invitation-ids';
 import { enrollableNow } from '../invitations/invitation-rules';
 import { InvitationState } from '../invitations/invitation.schema';
 
-export const OverviewActions = ['ENROLL'] as const;
+/**
+ * ENROLL: the Get Started link (Enroll, which goes on with one started: Continue). CONTINUE: an Action required
+ * enrollment of a fiscal year the program is not in (a renewal the rollover made while the program is still in the year
+ * before, or an early run's), which Enroll would not reach: its own page, where Continue acts on it.
+ */
+export const OverviewActions = ['ENROLL', 'CONTINUE'] as const;
 export type OverviewAction = (typeof OverviewActions)[number];
 
 export const NOT_ENROLLED_LABEL = 'Not enrolled';
@@ -29,6 +34,8 @@ export interface OverviewProgramEntry {
   actions: OverviewAction[];
   /** Where Enroll leads, when the action is offered. */
   getStartedUrl?: string;
+  /** Where Continue leads (the enrollment's page), when that action is offered. */
+  continueUrl?: string;
 }
 
 export interface OverviewLocation {
@@ -56,7 +63,7 @@ export interface OverviewInput {
    * `started`: Enroll has started it (its label to viewers other than the admin: enrollmentStatusLabel);
    * `madeByRollover`: the rollover made it, continuing the previous fiscal year's (whatever became of it since).
    */
-  enrollments: Array<{ programId: string; locationId: string; fiscalYear: string; status: EnrollmentStatus; started?: boolean; madeByRollover?: boolean; continued?: boolean }>;
+  enrollments: Array<{ enrollmentId?: string; programId: string; locationId: string; fiscalYear: string; status: EnrollmentStatus; started?: boolean; madeByRollover?: boolean; continued?: boolean }>;
   /** The latest eligibility decisions of the locations (whether an INELIGIBLE enrollment can start again). */
   decisions: Array<{ programId: string; locationId: string; fiscalYear: string; eligible: boolean }>;
   portalBaseUrl: string;
@@ -118,6 +125,19 @@ export function buildOverview(input: OverviewInput): OverviewLocation[] {
         (enrollmentStatus === 'ACTION_REQUIRED' || enrollmentStatus === 'INVITED') && enrollableNow(program, fiscalYear, input.now, { started: !!enrollment?.started });
       const canEnroll =
         isAdmin && (enrollable || goesOn) && !endedForNow && !continuedFrom.has(key) && (!enrollmentStatus || !NO_ENROLL.includes(enrollmentStatus));
+      // Action required in a year Enroll does not reach (the program in another year): Continue on the enrollment itself,
+      // as the enrollment service offers it (started, its year not over, not continued into the next one, the program
+      // not discontinued).
+      const continues =
+        isAdmin &&
+        !canEnroll &&
+        enrollmentStatus === 'ACTION_REQUIRED' &&
+        !!enrollment?.started &&
+        !!enrollment.enrollmentId &&
+        program?.fiscalYear !== fiscalYear &&
+        program?.state !== 'DISCONTINUED' &&
+        !fiscalYearOver(fiscalYear, input.now) &&
+        !continuedFrom.has(key);
       entries.set(key, {
         programId,
         programName: program?.name ?? fallbackName ?? programId,
@@ -130,8 +150,9 @@ export function buildOverview(input: OverviewInput): OverviewLocation[] {
           : invitation
             ? EnrollmentStatusLabels.INVITED
             : NOT_ENROLLED_LABEL,
-        actions: canEnroll ? ['ENROLL'] : [],
+        actions: canEnroll ? ['ENROLL'] : continues ? ['CONTINUE'] : [],
         ...(canEnroll && link && { getStartedUrl: link }),
+        ...(continues && { continueUrl: continueUrl(input.portalBaseUrl, enrollment!.enrollmentId!) }),
       });
     };
 

@@ -13,9 +13,15 @@ export class OverviewProgramDto {
   @ApiPropertyOptional({ enum: InvitationStates }) invitationState?: string;
   @ApiProperty({ enum: EnrollmentStatuses, nullable: true }) enrollmentStatus!: string | null;
   @ApiProperty({ description: 'Partner Center wording', example: 'Invited' }) status!: string;
-  @ApiProperty({ enum: OverviewActions, isArray: true, description: 'ENROLL where the user is Incentives admin of the location' })
+  @ApiProperty({
+    enum: OverviewActions,
+    isArray: true,
+    description: "Where the user is Incentives admin of the location: ENROLL (Get Started: Enroll, which goes on with one started), or CONTINUE for an Action required enrollment of a fiscal year the program is not in (a renewal made while the program is still in the year before), on the enrollment's own page",
+  })
   actions!: string[];
   @ApiPropertyOptional({ description: 'Where Enroll leads, when offered' }) getStartedUrl?: string;
+  @ApiPropertyOptional({ description: "Where Continue leads, when offered: the portal's page of the enrollment (`${PORTAL_BASE_URL}/incentives/enrollments/{enrollmentId}`)" })
+  continueUrl?: string;
 }
 
 export class OverviewLocationDto {
