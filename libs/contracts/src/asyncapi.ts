@@ -129,9 +129,10 @@ export function buildAsyncApi(): Record<string, unknown> {
       description:
         'Every message value is the JSON envelope; the key is the locationId (or partnerId / programId) so that ' +
         'events of one location stay in order. Consumers accept unknown fields and unknown types. A breaking ' +
-        "change is a new topic version. An outside system must key its messages so: consumers do not check the key, and " +
-        'two events of one location with the same occurredAt on different partitions are applied in the order they ' +
-        'arrive, which may not be the order they were sent. One event per message (data is an object, never an array).',
+        "change is a new topic version. An outside system must key its messages so: a message keyed otherwise is applied " +
+        '(and counted, kafka_messages_keyed_otherwise_total), but two events of one location with the same occurredAt on ' +
+        'different partitions are applied in the order they arrive, which may not be the order they were sent. One ' +
+        'event per message (data is an object, never an array).',
     },
     defaultContentType: 'application/json',
     channels,

@@ -1,4 +1,4 @@
-import { deadLetterTopic, DeadLetterHeaders, Envelope, isUuid, MalformedMessageError, parseEvent } from '@lib/contracts';
+import { CATALOG, deadLetterTopic, DeadLetterHeaders, Envelope, EXTERNAL_TOPICS, isUuid, MalformedMessageError, parseEvent } from '@lib/contracts';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { BaseRpcContext, CustomTransportStrategy, MessageHandler, Server } from '@nestjs/microservices';
@@ -54,6 +54,9 @@ interface Item {
   done: boolean;
 }
 
+/** The key an outside system's topic is keyed by (CATALOG), checked on each message (KafkaEventServer.checkKey). */
+const EXTERNAL_KEYS: Record<string, string> = Object.fromEntries(EXTERNAL_TOPICS.map((topic) => [topic, CATALOG[topic].key]));
+
 /**
  * The Kafka consumers of a service, as a Nest transport (one, and one more per entry of `ownConsumers`): handlers are
  * `@EventPattern('<topic>')` methods that receive a ConsumedEvent. Messages come in batches per partition, taken in
@@ -87,6 +90,8 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
   private readonly handlers = new Map<string, MessageHandler | null>();
   /** kafka_consumer_group_lag of this service's groups. */
   private readonly lag: GroupLagReader;
+  /** When a message keyed otherwise than its topic's contract was last said, per topic (checkKey). */
+  private readonly keyWarnedAt = new Map<string, number>();
 
   constructor(
     @Inject(KAFKA) private readonly kafka: Kafka,
@@ -408,6 +413,7 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
         // (the envelope asks for a UUID; an HTTP request's gets the same treatment) is replaced by a fresh one for the
         // handlers, rather than spread into every event and message that follows.
         const envelope = isUuid(parsed.envelope.correlationId) ? parsed.envelope : { ...parsed.envelope, correlationId: randomUUID() };
+        this.checkKey(topic, message, envelope);
         return { message, envelope, done: false };
       } catch (error) {
         return { message, malformed: error, done: false };
@@ -567,6 +573,29 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
         delay = Math.min(delay * 2, MAX_INFRA_BACKOFF_MS);
       }
     }
+  }
+
+  /**
+   * An outside system's message keyed otherwise than its topic's contract says (the locationId of an eligibility
+   * decision, the partnerId of an agreement or a validation result): applied all the same, but two events of one
+   * location on two partitions are applied in the order they arrive, which may not be the order they were sent. Counted
+   * (kafka_messages_keyed_otherwise_total) and said once a minute per topic, for the platform team to take up with its
+   * publisher. The platform's own topics are keyed by their producers, which the contract tests.
+   */
+  private checkKey(topic: string, message: KafkaMessage, envelope: Envelope): void {
+    const field = EXTERNAL_KEYS[topic];
+    if (!field) return;
+    const expected = (envelope.data as Record<string, unknown> | undefined)?.[field] ?? envelope[field as keyof Envelope];
+    const key = message.key?.toString();
+    if (typeof expected !== 'string' || key === expected) return;
+    this.metrics.keyedOtherwise.inc({ topic });
+    const now = Date.now();
+    if (now - (this.keyWarnedAt.get(topic) ?? 0) < 60_000) return;
+    this.keyWarnedAt.set(topic, now);
+    this.logger.warn(
+      `${topic}: ${envelope.type} ${envelope.eventId} keyed ${key === undefined ? 'without a key' : 'otherwise'} than by its ${field} (the topic's contract): ` +
+        `events of one ${field} on two partitions are applied in the order they arrive (kafka_messages_keyed_otherwise_total counts them; said once a minute)`,
+    );
   }
 
   private async deadLetter(

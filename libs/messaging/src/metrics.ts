@@ -98,6 +98,11 @@ export class MessagingMetrics {
   readonly parked = counter('outbox_events_parked_total', 'Outbox events too large to send, set aside in outboxParked', ['topic']);
   readonly consumed = counter('kafka_messages_consumed_total', 'Messages handled', ['topic', 'outcome']);
   readonly deadLettered = counter('kafka_messages_dead_lettered_total', 'Messages sent to a DLQ', ['topic']);
+  readonly keyedOtherwise = counter(
+    'kafka_messages_keyed_otherwise_total',
+    "An outside system's messages keyed otherwise than their topic's contract says (applied, in arrival order across partitions)",
+    ['topic'],
+  );
   readonly handlerSeconds = histogramMetric({
     name: 'kafka_handler_seconds',
     help: 'Time spent handling one message',

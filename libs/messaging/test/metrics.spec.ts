@@ -7,6 +7,7 @@ import { Topics } from '@lib/contracts';
 import { bootService, eventually, freePort, OPERATOR_KEY, PROJECT_ROOT, runDir, RunningService, TestIssuer, TestKafka } from '@lib/testing';
 import { startKafka } from '@lib/testing/infra/kafka';
 import { randomUUID } from 'node:crypto';
+import { MongoClient } from 'mongodb';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { WidgetAppModule } from './widget.app';
@@ -123,6 +124,32 @@ describe('outbox relay figures', () => {
       await service?.close().catch(() => undefined);
       await broker.stop();
       rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('kafka_messages_keyed_otherwise_total', () => {
+  it("counts an outside system's message keyed otherwise than its topic's contract (an agreement not keyed by its partnerId), and applies it all the same", async () => {
+    const service = await bootService(WidgetAppModule, { name: 'widgets', env: issuer.env(), startAtEndOf: [Topics.agreements] });
+    const db = service.env.MONGO_DB;
+    const mongo = new MongoClient(process.env.MONGO_URL!, { directConnection: true });
+    const keyedOtherwise = async () =>
+      (await samples(service, 'kafka_messages_keyed_otherwise_total')).find(({ labels }) => labels.topic === Topics.agreements)?.value ?? 0;
+    const consumed = async (partnerId: string) => (await mongo.db(db).collection<{ _id: string; consumed?: number }>('widgets').findOne({ _id: partnerId }))?.consumed ?? 0;
+    try {
+      await ready(service);
+      const before = await keyedOtherwise();
+      const keyed = `keyed-${randomUUID()}`;
+      await kafka.publishEvent(Topics.agreements, keyed, { type: 'AgreementStatusChanged', data: { partnerId: keyed, active: true } });
+      await eventually(async () => expect(await consumed(keyed)).toBe(1), 30_000);
+      expect(await keyedOtherwise()).toBe(before);
+      const otherwise = `otherwise-${randomUUID()}`;
+      await kafka.publishEvent(Topics.agreements, randomUUID(), { type: 'AgreementStatusChanged', data: { partnerId: otherwise, active: true } });
+      await eventually(async () => expect(await consumed(otherwise)).toBe(1), 30_000);
+      expect(await keyedOtherwise()).toBe(before + 1);
+    } finally {
+      await mongo.close();
+      await service.close();
     }
   });
 });
