@@ -437,6 +437,24 @@ describe('exactly one email per (event, recipient, channel)', () => {
     expect(watch.find((m) => m.raw.includes(id))).toHaveLength(0);
   });
 
+  // Approved, then a profile edited a second later: ENROLLED then VALIDATING. The first email waiting (a retry, or sent
+  // at the same time) must not arrive last, dated newest, and leave the admin believing it.
+  it('withdraws a waiting email about an enrollment status once a later change of that enrollment has its email; a later one still goes', async () => {
+    const world = new World(kafka, issuer, service);
+    const [location] = await world.register('Wingtip');
+    const admin = await world.user('Quinn', [{ role: 'INCENTIVES_ADMIN', locationIds: [location] }]);
+    const data = enrollment(world, location, { status: 'VALIDATING', previousStatus: 'ENROLLED', revision: 6 });
+    const validating = await kafka.publishEvent(Topics.enrollments, location, { type: 'EnrollmentValidating', data });
+    await sent(`${validating.eventId}:${admin.userId}:EMAIL`);
+    // The ENROLLED email of revision 5, still waiting: withdrawn, never sent.
+    const { _id: older } = await storeWaiting(world, admin, { enrollmentStatus: { enrollmentId: data.enrollmentId, revision: 5 } });
+    await eventually(async () => expect(await messages().findOne({ _id: older })).toMatchObject({ status: 'CANCELLED', lastError: expect.stringMatching(/changed again since/) }));
+    // One of a later revision (or another enrollment's) is not held back by it.
+    const { _id: newer } = await storeWaiting(world, admin, { enrollmentStatus: { enrollmentId: data.enrollmentId, revision: 7 } });
+    await eventually(async () => expect((await messages().findOne({ _id: newer }))?.status).toBe('SENT'));
+    expect(smtp.to(admin.email).map((m) => m.parsed.subject)).toEqual([expect.stringMatching(/validat/i), 'Enrolled']);
+  });
+
   it('sends nothing to a recipient who lost the role the email was addressed for while it waited; another role elsewhere does not count', async () => {
     const world = new World(kafka, issuer, service);
     const [location, other] = await world.register('Relecloud', 'Northwind');

@@ -38,6 +38,11 @@ export interface MessagePlan {
   /** That invitation's version the event tells of (`invitationVersion`; absent in older events). */
   invitationVersion?: number;
   /**
+   * The enrollment status change the message tells of (its id and revision): a waiting email is withdrawn once a
+   * later status change of the same enrollment has its own email (StatusSupersession). Not on renewal reminders.
+   */
+  enrollmentStatus?: { enrollmentId: string; revision: number };
+  /**
    * Recipients chosen (at least partly) by role from the recipient view, which may be a view behind the event: the
    * event is planned again once the identity events published before it are handled (CreateMessagesUseCase). Absent
    * when the event names them (invitations: trusted as named).
@@ -227,6 +232,7 @@ export class MessagePlanner {
       audience: incentivesAdminsOf([data.locationId]),
       context,
       link: this.link(`/incentives/enrollments/${encodeURIComponent(data.enrollmentId)}`),
+      ...(template !== 'enrollment-renewal-at-risk' && { enrollmentStatus: { enrollmentId: data.enrollmentId, revision: data.revision } }),
       fromView: true,
     };
   }

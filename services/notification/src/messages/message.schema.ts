@@ -60,6 +60,13 @@ export class Message {
    * re-checked).
    */
   @Prop({ type: Object }) invitation?: { invitationId: string; occurredAt: Date; version?: number };
+  /**
+   * Messages about an enrollment's status change: which enrollment, at which revision. A waiting email is withdrawn
+   * when a later change of that enrollment has an email for the same recipient (StatusSupersession): two changes in
+   * quick succession (approved, then a profile edited) must not reach the admin in the wrong order, the older one
+   * dated newest. Absent on other messages, and on messages written before it existed.
+   */
+  @Prop({ type: Object }) enrollmentStatus?: { enrollmentId: string; revision: number };
 
   @Prop({ required: true }) template!: string;
   @Prop({ required: true }) subject!: string;
@@ -118,3 +125,5 @@ MessageSchema.index({ userId: 1, partnerId: 1, channel: 1, createdAt: -1, _id: -
 MessageSchema.index({ userId: 1, partnerId: 1, channel: 1, read: 1 });
 /** The inbox's bank-profile actions that record no audience (InboxRepository.hiddenBankProfileActions), on every read. */
 MessageSchema.index({ userId: 1, partnerId: 1, channel: 1, template: 1 });
+/** StatusSupersession: an enrollment's status emails, by revision (a filter naming exactly these fields, as mongo-java-server needs). */
+MessageSchema.index({ 'enrollmentStatus.enrollmentId': 1, 'enrollmentStatus.revision': 1 }, { sparse: true });

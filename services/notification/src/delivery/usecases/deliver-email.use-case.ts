@@ -51,6 +51,23 @@ export class DeliverEmailUseCase {
     );
   }
 
+  /**
+   * Why an email about an enrollment's status change must not go out any more: a later change of the same enrollment
+   * has an email for the same recipient (sent or waiting), which tells where it stands now. Two changes in quick
+   * succession (approved, then a profile edited: ENROLLED, then VALIDATING) are sent at the same time or retried
+   * apart, so the older could arrive last, dated newest, and leave the admin believing it. Null otherwise.
+   */
+  private async supersession(email: Pick<Message, 'userId' | 'enrollmentStatus'>): Promise<string | null> {
+    const status = email.enrollmentStatus;
+    if (!status) return null;
+    // The index's two fields exactly (mongo-java-server uses an index only so); the recipient and channel are checked here.
+    const later = await this.messages.collection
+      .find({ 'enrollmentStatus.enrollmentId': status.enrollmentId, 'enrollmentStatus.revision': { $gt: status.revision } } as never, { projection: { userId: 1, channel: 1 } })
+      .toArray();
+    const newer = later.some((m) => (m as unknown as Message).userId === email.userId && (m as unknown as Message).channel === 'EMAIL');
+    return newer ? 'the enrollment changed again since: a later email tells where it stands' : null;
+  }
+
   /** Concurrent claims by id read their emails with one query. */
   private readonly byId: BatchLoader<string, Message>;
 
@@ -197,10 +214,15 @@ export class DeliverEmailUseCase {
   }
 
   private async attempt(claimed: ClaimedEmail): Promise<DeliveryOutcome> {
-    const [recipient, withdrawn] = await Promise.all([this.directory.currentAddress(claimed.userId, claimed), this.invitations.withdrawal(claimed)]);
+    const [recipient, withdrawn, superseded] = await Promise.all([
+      this.directory.currentAddress(claimed.userId, claimed),
+      this.invitations.withdrawal(claimed),
+      this.supersession(claimed),
+    ]);
     // What it says stopped being true while it waited (a retry, a backlog): an invitation revoked meanwhile, a request
-    // to assign an Incentives admin to a location that has one now.
+    // to assign an Incentives admin to a location that has one now, an enrollment status changed again since.
     if (withdrawn) return this.cancel(claimed, withdrawn);
+    if (superseded) return this.cancel(claimed, superseded);
     // Deactivated, or no longer in the role it was addressed for, while the email waited: they get nothing.
     if ('cancel' in recipient) return this.cancel(claimed, recipient.cancel);
     // Claimed more times than it may be attempted: its last claims ended without an outcome (an error before the SMTP

@@ -113,6 +113,7 @@ export class CreateMessagesUseCase {
           causationEventType: envelope.type,
           correlationId: envelope.correlationId,
           ...(invitation && { invitation }),
+          ...(plan.enrollmentStatus && { enrollmentStatus: plan.enrollmentStatus }),
           template: plan.template,
           subject: rendered.subject,
           text: rendered.text,
