@@ -439,6 +439,26 @@ describe('exactly one email per (event, recipient, channel)', () => {
 
   // Approved, then a profile edited a second later: ENROLLED then VALIDATING. The first email waiting (a retry, or sent
   // at the same time) must not arrive last, dated newest, and leave the admin believing it.
+  // A reminder asks for something before its fiscal year ends: read after that (a consumer behind), or retried past it,
+  // it would ask for what can no longer be done (the rollover has decided the enrollment).
+  it('sends no renewal reminder once its fiscal year has ended: none planned for an event read after, a waiting one withdrawn', async () => {
+    const world = new World(kafka, issuer, service);
+    const [location] = await world.register('Fourth Coffee');
+    const admin = await world.user('Rowan', [{ role: 'INCENTIVES_ADMIN', locationIds: [location] }]);
+    const late = await kafka.publishEvent(Topics.enrollments, location, {
+      type: 'EnrollmentRenewalAtRisk',
+      data: enrollment(world, location, { status: 'ACTION_REQUIRED', fiscalYear: 'FY26', fiscalYearEndsAt: '2026-07-01T00:00:00.000Z', kind: 'NOT_COMPLETED', missing: ['BANK_PROFILE_MISSING'] }),
+    });
+    // Same key, same partition: consumed after the late one.
+    const marker = await kafka.publishEvent(Topics.enrollments, location, { type: 'EnrollmentActionRequired', data: enrollment(world, location, { missing: ['BANK_PROFILE_MISSING'] }) });
+    await sent(`${marker.eventId}:${admin.userId}:EMAIL`);
+    expect(await messages().countDocuments({ causationEventId: late.eventId })).toBe(0);
+
+    const { _id: waiting } = await storeWaiting(world, admin, { template: 'enrollment-renewal-at-risk', causationEventType: 'EnrollmentRenewalAtRisk', sendBefore: new Date(Date.now() - 1_000) });
+    await eventually(async () => expect(await messages().findOne({ _id: waiting })).toMatchObject({ status: 'CANCELLED', lastError: expect.stringMatching(/moment passed/) }));
+    expect(smtp.to(admin.email)).toHaveLength(1);
+  });
+
   it('withdraws a waiting email about an enrollment status once a later change of that enrollment has its email; a later one still goes', async () => {
     const world = new World(kafka, issuer, service);
     const [location] = await world.register('Wingtip');

@@ -42,6 +42,8 @@ export interface MessagePlan {
    * later status change of the same enrollment has its own email (StatusSupersession). Not on renewal reminders.
    */
   enrollmentStatus?: { enrollmentId: string; revision: number };
+  /** Not sent from this instant on (a renewal reminder: its fiscal year's end, after which what it asks is too late). */
+  sendBefore?: Date;
   /**
    * Recipients chosen (at least partly) by role from the recipient view, which may be a view behind the event: the
    * event is planned again once the identity events published before it are handled (CreateMessagesUseCase). Absent
@@ -183,7 +185,7 @@ export class MessagePlanner {
   }
 
   /** To the Incentives admins of the enrollment's location. */
-  private async enrollment(template: TemplateName, data: EnrollmentEvent): Promise<MessagePlan> {
+  private async enrollment(template: TemplateName, data: EnrollmentEvent): Promise<MessagePlan | null> {
     const context: Record<string, unknown> = {
       programLabel: data.programName ?? data.programId,
       locationLabel: await this.directory.locationLabel(data.locationId, data.partnerId),
@@ -214,8 +216,12 @@ export class MessagePlanner {
       // Submitted (`submitted`; older producers: out of VALIDATING): its validation goes on once corrected.
       context.wasSubmitted = data.previousStatus === 'VALIDATING' || data.submitted === true;
     }
+    let sendBefore: Date | undefined;
     if (template === 'enrollment-renewal-at-risk') {
       const risk = data as EnrollmentRenewalAtRisk;
+      // Asks for something before the year ends: read once it has (a consumer behind), it tells nobody.
+      if (!Number.isNaN(Date.parse(risk.fiscalYearEndsAt))) sendBefore = new Date(risk.fiscalYearEndsAt);
+      if (sendBefore && Date.now() >= +sendBefore) return null;
       // fiscalYearEndsAt is the exclusive end (FY27: 2027-07-01T00:00:00Z): the year's last day is the day before.
       const end = Date.parse(risk.fiscalYearEndsAt);
       context.fiscalYearEnds = longDate(Number.isNaN(end) ? risk.fiscalYearEndsAt : new Date(end - 1).toISOString());
@@ -233,6 +239,7 @@ export class MessagePlanner {
       context,
       link: this.link(`/incentives/enrollments/${encodeURIComponent(data.enrollmentId)}`),
       ...(template !== 'enrollment-renewal-at-risk' && { enrollmentStatus: { enrollmentId: data.enrollmentId, revision: data.revision } }),
+      ...(sendBefore && { sendBefore }),
       fromView: true,
     };
   }

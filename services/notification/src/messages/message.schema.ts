@@ -67,6 +67,8 @@ export class Message {
    * dated newest. Absent on other messages, and on messages written before it existed.
    */
   @Prop({ type: Object }) enrollmentStatus?: { enrollmentId: string; revision: number };
+  /** An email not sent from this instant on (a renewal reminder after its fiscal year's end): withdrawn instead. */
+  @Prop() sendBefore?: Date;
 
   @Prop({ required: true }) template!: string;
   @Prop({ required: true }) subject!: string;

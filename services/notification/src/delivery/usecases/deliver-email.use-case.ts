@@ -223,6 +223,8 @@ export class DeliverEmailUseCase {
     // to assign an Incentives admin to a location that has one now, an enrollment status changed again since.
     if (withdrawn) return this.cancel(claimed, withdrawn);
     if (superseded) return this.cancel(claimed, superseded);
+    // What it asks had to be done before a moment that has passed (a renewal reminder retried past its year's end).
+    if (claimed.sendBefore && Date.now() >= +new Date(claimed.sendBefore)) return this.cancel(claimed, 'its moment passed: what it asks was due before its fiscal year ended');
     // Deactivated, or no longer in the role it was addressed for, while the email waited: they get nothing.
     if ('cancel' in recipient) return this.cancel(claimed, recipient.cancel);
     // Claimed more times than it may be attempted: its last claims ended without an outcome (an error before the SMTP

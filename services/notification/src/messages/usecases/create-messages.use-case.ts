@@ -114,6 +114,7 @@ export class CreateMessagesUseCase {
           correlationId: envelope.correlationId,
           ...(invitation && { invitation }),
           ...(plan.enrollmentStatus && { enrollmentStatus: plan.enrollmentStatus }),
+          ...(plan.sendBefore && channel === 'EMAIL' && { sendBefore: plan.sendBefore }),
           template: plan.template,
           subject: rendered.subject,
           text: rendered.text,
