@@ -126,15 +126,18 @@ export class EnrollLocation {
     if (existing && (existing.status === 'DISCONTINUED' || existing.status === 'EXPIRED')) {
       throw Problems.conflict(`This enrollment is ${existing.status.toLowerCase()}; it cannot be continued.`, { enrollmentStatus: existing.status });
     }
+    // One "now" for the year-end checks and the decision below: read twice, an Enroll checked at 23:59:59.995 on June 30
+    // could start (and date) the year's enrollment in the next one.
+    const now = this.clock.now();
     // Continued into the next fiscal year: this one is history (the next one is where the admin acts). Continue answers
     // it as it is; another bank profile is refused, as Submit is.
     if (existing?.rollover) {
-      if (bankProfileId && bankProfileId !== existing.bankProfileId) throw continuedAlready(existing.rollover, existing.fiscalYear, this.clock.now(), 'given another bank profile');
+      if (bankProfileId && bankProfileId !== existing.bankProfileId) throw continuedAlready(existing.rollover, existing.fiscalYear, now, 'given another bank profile');
       return { enrollment: existing, started: false };
     }
     const starting = !existing || !existing.evaluatedAt || existing.status === 'INELIGIBLE';
     const fiscalYear = existing?.fiscalYear ?? program.fiscalYear;
-    if (fiscalYearOver(fiscalYear, this.clock.now())) {
+    if (fiscalYearOver(fiscalYear, now)) {
       if (!existing || (starting && fiscalYear === program.fiscalYear)) throw programYearEnded(program);
       if (starting || existing.status !== 'ENROLLED') throw enrollmentYearEnded(existing, starting ? 'started' : 'continued');
     }
@@ -153,7 +156,7 @@ export class EnrollLocation {
         throw Problems.conflict('The enrollment is submitted: its bank profile can change only while it is Action required.', { enrollmentStatus: existing.status });
       }
     }
-    return this.propose(actor, program, id, locationId, existing, starting, bankProfileId);
+    return this.propose(actor, program, id, locationId, existing, starting, bankProfileId, { now });
   }
 
   /**
@@ -251,7 +254,8 @@ export class EnrollLocation {
     existing: Enrollment | null,
     starting: boolean,
     bankProfileId?: string,
-    { sameProfiles = false }: { sameProfiles?: boolean } = {},
+    // `now`: the caller's, which its year-end check read (Enroll, Continue); the Clock's otherwise.
+    { sameProfiles = false, now = this.clock.now() }: { sameProfiles?: boolean; now?: Date } = {},
   ): Promise<EnrollAnswer | null> {
     const keepChoice = !starting && existing?.bankChosen && !bankProfileId ? existing.bankProfileId : undefined;
     const chosen = bankProfileId ?? keepChoice;
@@ -266,7 +270,6 @@ export class EnrollLocation {
       const withdrawn = await this.withdraw.apply(existing!, proposal.bank);
       return withdrawn && { enrollment: withdrawn, started: false };
     }
-    const now = this.clock.now(); // the same "now" as the year-end check
     // A tax profile's expiry is judged within the enrollment's year (judgedAt).
     const at = judgedAt(existing?.fiscalYear ?? program.fiscalYear, now);
     const missing = payoutGaps(program.payoutRules, proposal.bank, proposal.tax, { at, strict: false });

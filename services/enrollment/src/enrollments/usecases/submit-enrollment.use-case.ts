@@ -58,8 +58,11 @@ export class SubmitEnrollment {
       if (TERMINAL.includes(current.status)) {
         throw Problems.conflict(`This enrollment is ${current.status.toLowerCase()}; it cannot be submitted.`, { enrollmentStatus: current.status });
       }
-      if (current.rollover) throw continuedAlready(current.rollover, current.fiscalYear, this.clock.now(), 'submitted again');
-      if (current.status !== 'ENROLLED' && fiscalYearOver(current.fiscalYear, this.clock.now())) throw enrollmentYearEnded(current, 'submitted');
+      // One "now" for the year-end check and the decision below: read twice, a Submit checked at 23:59:59.995 on June 30
+      // could decide (and date) it in the next year.
+      const now = this.clock.now();
+      if (current.rollover) throw continuedAlready(current.rollover, current.fiscalYear, now, 'submitted again');
+      if (current.status !== 'ENROLLED' && fiscalYearOver(current.fiscalYear, now)) throw enrollmentYearEnded(current, 'submitted');
       if (!current.evaluatedAt) throw Problems.conflict('Enroll first: the enrollment has no proposal yet.');
       const program = await this.programs.find(current.programId);
       if (!program) throw Problems.notFound(`Program ${current.programId}`);
@@ -80,7 +83,6 @@ export class SubmitEnrollment {
       if (proposal.defaultSettling) throw defaultSettling();
       const notServing = bankNoLongerServes(current, proposal.bank);
       if (notServing) throw bankProfileNotServing(current, notServing);
-      const now = this.clock.now(); // the same "now" as the year-end check
       // A tax profile's expiry is judged within the enrollment's year (judgedAt).
       const at = judgedAt(current.fiscalYear, now);
       const missing = payoutGaps(program.payoutRules, proposal.bank, proposal.tax, { at, strict: false });
