@@ -1,4 +1,4 @@
-import { createEnvelope, EmailDeadLettered, MissingPayoutItemReasons, NotificationFailed, NotificationSent, parseEvent, Topics } from '@lib/contracts';
+import { createEnvelope, EmailDeadLettered, fiscalYearOf, fiscalYearRange, MissingPayoutItemReasons, nextFiscalYear, NotificationFailed, NotificationSent, parseEvent, Topics } from '@lib/contracts';
 import { AccessViewUpdater } from '@lib/access';
 import { eventually, outboxSettled, RunningService, TestIssuer, TestKafka, TopicWatch } from '@lib/testing';
 import { MongoClient } from 'mongodb';
@@ -110,6 +110,10 @@ async function invite(world: World, locationId: string, recipients: TestUser[], 
     data: invitation(world, locationId, recipients, overrides),
   });
 }
+
+/** A fiscal year that ends after any run of this file (a reminder read after its year's end tells nobody), and its last day. */
+const REMINDED_END = fiscalYearRange(nextFiscalYear(fiscalYearOf(new Date()))).end.toISOString();
+const REMINDED_LAST_DAY = `June 30, ${new Date(REMINDED_END).getUTCFullYear()}`;
 
 function enrollment(world: World, locationId: string, extra: Record<string, unknown> = {}) {
   return {
@@ -777,18 +781,18 @@ describe('enrollment and profile events', () => {
     // A new reason while ACTION_REQUIRED of one completed in its year (no previousStatus): still "no longer Enrolled".
     ['EnrollmentActionRequired', { status: 'ACTION_REQUIRED', completed: true, missing: ['BANK_PROFILE_MISSING'] }, /is no longer Enrolled: it needs your action to be enrolled again/],
     // fiscalYearEndsAt as the enrollment service sends it: the exclusive end; the year's last day is June 30.
-    ['EnrollmentRenewalAtRisk', { status: 'ENROLLED', fiscalYearEndsAt: '2027-07-01T00:00:00.000Z', missing: ['TAX_PROFILE_EXPIRED'] }, /ends on June 30, 2027[\s\S]*A tax profile whose tax forms have not expired/],
+    ['EnrollmentRenewalAtRisk', { status: 'ENROLLED', fiscalYearEndsAt: REMINDED_END, missing: ['TAX_PROFILE_EXPIRED'] }, new RegExp(`ends on ${REMINDED_LAST_DAY}[\\s\\S]*A tax profile whose tax forms have not expired`)],
     // Completed, its tax profile expiring: the rollover continues it, as Action required (not "will not continue").
     [
       'EnrollmentRenewalAtRisk',
-      { status: 'ENROLLED', fiscalYearEndsAt: '2027-07-01T00:00:00.000Z', kind: 'WILL_NOT_CONTINUE', outcome: 'ACTION_REQUIRED', missing: ['TAX_PROFILE_EXPIRED'] },
+      { status: 'ENROLLED', fiscalYearEndsAt: REMINDED_END, kind: 'WILL_NOT_CONTINUE', outcome: 'ACTION_REQUIRED', missing: ['TAX_PROFILE_EXPIRED'] },
       /will continue into the next fiscal year as Action required, not Enrolled[\s\S]*A tax profile whose tax forms have not expired/,
     ],
-    ['EnrollmentRenewalAtRisk', { status: 'ENROLLED', fiscalYearEndsAt: '2027-07-01T00:00:00.000Z', outcome: 'EXPIRED', reasons: ["The partner's agreement is not active."] }, /will not continue into the next fiscal year/],
+    ['EnrollmentRenewalAtRisk', { status: 'ENROLLED', fiscalYearEndsAt: REMINDED_END, outcome: 'EXPIRED', reasons: ["The partner's agreement is not active."] }, /will not continue into the next fiscal year/],
     [
       'EnrollmentRenewalAtRisk',
-      { status: 'ACTION_REQUIRED', fiscalYearEndsAt: '2027-07-01T00:00:00.000Z', kind: 'NOT_COMPLETED', missing: ['BANK_PROFILE_MISSING'] },
-      /June 30, 2027[\s\S]*is not completed: it expires with the fiscal year/,
+      { status: 'ACTION_REQUIRED', fiscalYearEndsAt: REMINDED_END, kind: 'NOT_COMPLETED', missing: ['BANK_PROFILE_MISSING'] },
+      new RegExp(`${REMINDED_LAST_DAY}[\\s\\S]*is not completed: it expires with the fiscal year`),
     ],
   ])('%s reaches the location admins', async (type, extra, body) => {
     const event = await kafka.publishEvent(Topics.enrollments, l2, { type, data: enrollment(world, l2, extra) });
