@@ -134,6 +134,18 @@ function track<T extends object>(instance: T, method: keyof T & string) {
   };
 }
 
+/** The tax profile's approval published and handled to its end by the service's consumer; `race` undone after it. */
+async function taxApprovalHandled(tax: ProfileEvent, race: { mockRestore(): void }): Promise<void> {
+  const handled = track(service(EnrollmentsModule, RecordProfileChange), 'execute');
+  try {
+    await profileEvent(h, 'ProfileApproved', { ...tax, status: 'APPROVED' });
+    await handled.finished((event) => event.profileId === tax.profileId && event.status === 'APPROVED');
+  } finally {
+    handled.restore();
+    race.mockRestore();
+  }
+}
+
 /** A new program the location is eligible for, known to the service. */
 async function eligibleProgram(locationId: string, overrides: Parameters<typeof createProgram>[1] = {}): Promise<Program> {
   const program = await createProgram(h, overrides);
@@ -190,14 +202,7 @@ describe('an ended enrollment does not follow its profiles any more', () => {
       }
       return write(current, changes, events, unset);
     });
-    const handled = track(service(EnrollmentsModule, RecordProfileChange), 'execute');
-    try {
-      await profileEvent(h, 'ProfileApproved', { ...tax, status: 'APPROVED' });
-      await handled.finished((event) => event.profileId === tax.profileId && event.status === 'APPROVED');
-    } finally {
-      handled.restore();
-      spy.mockRestore();
-    }
+    await taxApprovalHandled(tax, spy);
     expect(raced).toBe(true);
     expect(afterDecision).toMatchObject({ status: 'INELIGIBLE', version: version + 1 });
     expect(await stored(id)).toMatchObject({ status: 'INELIGIBLE', version: version + 1, reasons: ['Volume below the threshold.'] });
@@ -248,14 +253,7 @@ describe('two profile events of one enrollment handled at the same time (bank ev
       }
       return read;
     });
-    const handled = track(follow, 'execute');
-    try {
-      await profileEvent(h, 'ProfileApproved', { ...tax, status: 'APPROVED' });
-      await handled.finished((event) => event.profileId === tax.profileId && event.status === 'APPROVED');
-    } finally {
-      handled.restore();
-      spy.mockRestore();
-    }
+    await taxApprovalHandled(tax, spy);
     expect(raced).toBe(true);
     // Its bank profile's revision 2 waits for validation: the enrollment with it.
     expect(await stored(id)).toMatchObject({ status: 'VALIDATING' });
