@@ -154,16 +154,6 @@ export class AccessPolicy {
   }
 
   /**
-   * The locations of the caller's partner that they may see: read among those their roles name unless a role covers
-   * every location (see visibleLocationsPage), so that a user with a role on one location of a partner with thousands
-   * does not read them all.
-   */
-  async visibleLocations(actor: Actor): Promise<AccessLocation[]> {
-    const all = await this.locations.find({ partnerId: actor.partnerId, ...namedLocations(actor) }).sort({ _id: 1 }).lean();
-    return all.filter((location) => canView(actor, location._id));
-  }
-
-  /**
    * The ids of the locations the caller may see, for a list's filter; null when they may see every location of their
    * partner (company admins, a role on `*`): the list then filters by partner alone, rather than by an `$in` of all its
    * locations (thousands, read for every page).

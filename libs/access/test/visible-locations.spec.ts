@@ -23,26 +23,6 @@ afterAll(async () => {
 
 const actor = (roles: Actor['roles']): Actor => ({ userId: 'u1', partnerId: 'P1', email: 'u1@contoso.example', displayName: 'u1', roles });
 
-describe('visibleLocations', () => {
-  it("reads only the locations a user's roles name (not all of the partner's), and returns those of the partner", async () => {
-    const find = jest.spyOn(locations, 'find');
-    try {
-      // X1 named by mistake (another partner's): not returned.
-      const seen = await policy.visibleLocations(actor([{ role: 'INCENTIVES_ADMIN', locationIds: ['L2', 'X1'] }, { role: 'INCENTIVES_USER', locationIds: ['L4'] }]));
-      expect(seen.map((l) => l._id)).toEqual(['L2', 'L4']);
-      expect((find.mock.calls[0] as unknown[])[0]).toEqual({ partnerId: 'P1', _id: { $in: ['L2', 'X1', 'L4'] } });
-    } finally {
-      find.mockRestore();
-    }
-  });
-
-  it('returns every location of the partner to a company admin and to a role on every location (*)', async () => {
-    for (const roles of [[{ role: 'GLOBAL_ADMIN' as const, locationIds: [] }], [{ role: 'INCENTIVES_USER' as const, locationIds: ['*'] }]]) {
-      expect((await policy.visibleLocations(actor(roles))).map((l) => l._id)).toEqual(['L1', 'L2', 'L3', 'L4']);
-    }
-  });
-});
-
 describe('visibleLocationIds, for the lists', () => {
   it("is null (every location of the partner: the list filters by partner alone) for a company admin and a role on *, without reading the partner's locations", async () => {
     const find = jest.spyOn(locations, 'find');
