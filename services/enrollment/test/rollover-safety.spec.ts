@@ -34,6 +34,7 @@ import {
   waitForEnrollmentEvent,
   withHarness,
   World,
+  remindCurrentYear,
 } from './support';
 
 jest.setTimeout(150_000);
@@ -182,7 +183,7 @@ describe('continuations made by an early run, once the year is over', () => {
     expect(await col().findOne({ _id: nextOf(w.L1) })).toEqual(expect.objectContaining({ status: 'ENROLLED' }));
 
     // The renewal reminders tell its admins it will not continue; not the other one's.
-    expect((await call(h, 'POST', '/v1/operator/renewal-reminders', { operator: true, body: { fiscalYear: CURRENT_FY } })).status).toBe(200);
+    expect((await remindCurrentYear(h)).status).toBe(200);
     const [atRisk] = await waitForEnrollmentEvent(h, lapsed, 'EnrollmentRenewalAtRisk');
     expect(atRisk.envelope!.data).toEqual(expect.objectContaining({ kind: 'WILL_NOT_CONTINUE', fiscalYear: CURRENT_FY }));
     expect(JSON.stringify(atRisk.envelope!.data.reasons)).toContain('Competency lapsed');
@@ -326,7 +327,7 @@ describe('continuations made by an early run, once the year is over', () => {
     expect((await call(h, 'POST', `/v1/enrollments/${nextId}/submit`, { token })).body.status).toBe('ENROLLED');
 
     // (The run covers every program of the year: other tests' enrollments are counted too.)
-    expect((await call(h, 'POST', '/v1/operator/renewal-reminders', { operator: true, body: { fiscalYear: CURRENT_FY } })).status).toBe(200);
+    expect((await remindCurrentYear(h)).status).toBe(200);
     expect(await col().findOne({ _id: id })).not.toHaveProperty('renewalReminders');
     await enrollmentEventsSettled(h, { programId: byProgram.programId }, [w.L1]);
     expect(enrollmentEvents(h, id).filter((e) => e.envelope!.type === 'EnrollmentRenewalAtRisk')).toEqual([]);

@@ -39,6 +39,7 @@ import {
   waitForEnrollmentEvent,
   withHarness,
   World,
+  remindCurrentYear,
 } from './support';
 
 jest.setTimeout(150_000);
@@ -142,7 +143,7 @@ describe('fiscal-year rollover', () => {
 
     // 30 days before the end of CURRENT_FY: one reminder per enrollment that would not continue (the catch-up makes the
     // decisions and the agreement published just above count).
-    const reminders = await operator('/v1/operator/renewal-reminders', { fiscalYear: CURRENT_FY });
+    const reminders = await remindCurrentYear(h);
     expect(reminders.body).toEqual(expect.objectContaining({ examined: 4, reminded: 3, onTrack: 1, fiscalYearEndsAt: yearEnd.toISOString() }));
     for (const id of [actionRequired, ineligible, inactive]) await waitForEnrollmentEvent(h, id, 'EnrollmentRenewalAtRisk');
     const [atRisk] = await waitForEnrollmentEvent(h, inactive, 'EnrollmentRenewalAtRisk');

@@ -6,6 +6,7 @@
  */
 import { ALL_TOPICS, fiscalYearOf, fiscalYearRange, nextFiscalYear, PayoutRules, ProfileEvent, Role, Topics, UserSnapshot } from '@lib/contracts';
 import { bootService, eventually, OPERATOR_KEY, outboxSettled, RunningService, TestIssuer, TestKafka, TopicWatch, uniqueName } from '@lib/testing';
+import { Clock } from '@lib/platform';
 import type { Type } from '@nestjs/common';
 import { MongoClient } from 'mongodb';
 import { randomUUID } from 'node:crypto';
@@ -156,6 +157,20 @@ export interface Answer<T = any> {
   status: number;
   body: T;
   headers: Headers;
+}
+
+/**
+ * The operator's renewal reminders of CURRENT_FY, with the service's clock pinned within that year's last month:
+ * CURRENT_FY is tomorrow's year, which on June 30 has not begun (reminders for it would be refused, 409
+ * fiscal-year-not-started), whatever day the suite runs.
+ */
+export async function remindCurrentYear(h: Harness) {
+  const clock = jest.spyOn(h.service.app.get(Clock), 'now').mockReturnValue(new Date(+fiscalYearRange(CURRENT_FY).end - 10 * 86_400_000));
+  try {
+    return await call(h, 'POST', '/v1/operator/renewal-reminders', { operator: true, body: { fiscalYear: CURRENT_FY } });
+  } finally {
+    clock.mockRestore();
+  }
 }
 
 export async function call<T = any>(
