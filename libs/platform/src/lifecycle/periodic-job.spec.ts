@@ -58,7 +58,8 @@ describe('PeriodicJob', () => {
     finish();
     await jest.advanceTimersByTimeAsync(500);
     expect(run).toHaveBeenCalledTimes(2);
-    expect(warnings).toEqual(['a-job failed, the next run retries: connection reset']);
+    // The error's message, then where it was thrown (its first stack frames).
+    expect(warnings).toEqual([expect.stringMatching(/^a-job failed, the next run retries: connection reset \(at .*periodic-job\.spec\.ts:\d+:\d+\)/)]);
     await jest.advanceTimersByTimeAsync(1_000);
     expect(run).toHaveBeenCalledTimes(3);
   });
