@@ -16,3 +16,4 @@ export * from './events/invitations.events';
 export * from './events/notifications.events';
 export * from './events/payout-profiles.events';
 export * from './events/programs.events';
+export * from './portal-links';

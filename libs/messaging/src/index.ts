@@ -8,7 +8,6 @@ export * from './event-outbox';
 export * from './event-producer';
 export * from './kafka-event.server';
 export * from './kafka.provider';
-export * from './ledger-retention';
 export * from './messaging.module';
 export * from './metrics';
 export * from './options';

@@ -4,7 +4,6 @@ import { EventOutbox } from './event-outbox';
 import { EventProducer } from './event-producer';
 import { createKafka } from './kafka.provider';
 import { KafkaEventServer } from './kafka-event.server';
-import { LedgerRetention } from './ledger-retention';
 import { MessagingMetrics } from './metrics';
 import { MESSAGING_OPTIONS, MessagingOptions } from './options';
 import { OutboxRelay } from './outbox-relay';
@@ -23,7 +22,6 @@ const SERVICES = [
   EventOutbox,
   OutboxRelay,
   ProcessedEventLedger,
-  LedgerRetention,
   KafkaEventServer,
   TopicAdmin,
   MessagingMetrics,

@@ -38,11 +38,6 @@ export interface MessagingOptions {
    * no partition's batch exceeds what the broker accepts). A larger entry is set aside (`outboxParked`), never sent.
    */
   relayMaxRecordBytes?: number;
-  /**
-   * How long the processed-event ledger keeps an entry (LedgerRetention); 0: forever. An event delivered again after
-   * that is applied again (idempotent handlers), not skipped.
-   */
-  ledgerRetentionMs?: number;
   /** Start a new consumer group at the earliest offset, so that views are built from the whole history. */
   fromBeginning?: boolean;
   /**
@@ -72,7 +67,6 @@ export function resolveOptions(options: MessagingOptions): Required<MessagingOpt
     relayIntervalMs: 1_000,
     relaySweepIntervalMs: 10_000,
     relayMaxRecordBytes: 1_000_000,
-    ledgerRetentionMs: 0,
     fromBeginning: true,
     connection: {},
     ownConsumers: {},

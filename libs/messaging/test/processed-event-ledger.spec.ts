@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { LedgerRetention } from '@lib/platform';
 import { uniqueName } from '@lib/testing';
 import mongoose, { Connection } from 'mongoose';
-import { LedgerRetention } from '../src/ledger-retention';
 import { ProcessedEventLedger } from '../src/processed-event-ledger';
 
 // Against the test database server (real connections): which events a group has applied, by eventId.
@@ -44,13 +44,12 @@ describe('ProcessedEventLedger', () => {
     await ledger.recordMany('retention', [{ eventId: old, ...origin }, { eventId: recent, ...origin }]);
     const day = 86_400_000;
     await connection.collection('processed_events').updateOne({ _id: `retention:${old}` as never }, { $set: { processedAt: new Date(Date.now() - 8 * day) } });
-    const options = { serviceName: 'retention', brokers: [] };
+    const retention = (ms: number) => new LedgerRetention(connection, { PROCESSED_EVENTS_RETENTION_MS: ms });
 
-    expect(await new LedgerRetention(connection, { ...options, ledgerRetentionMs: 0 }).removeExpired()).toBe(0);
-    expect(await new LedgerRetention(connection, options).removeExpired()).toBe(0);
+    expect(await retention(0).removeExpired()).toBe(0);
     expect(await ledger.processed(['retention'], [old, recent])).toEqual(new Set([old, recent]));
 
-    expect(await new LedgerRetention(connection, { ...options, ledgerRetentionMs: 7 * day }).removeExpired()).toBe(1);
+    expect(await retention(7 * day).removeExpired()).toBe(1);
     expect(await ledger.processed(['retention'], [old, recent])).toEqual(new Set([recent]));
   });
 });

@@ -20,6 +20,7 @@ export * from './http/text';
 export * from './http/validation';
 export * from './lifecycle/background-work';
 export * from './lifecycle/periodic-job';
+export * from './lifecycle/ledger-retention';
 export * from './logging/logging';
 export * from './metrics/metrics';
 export * from './platform.module';

@@ -16,6 +16,7 @@ import { HealthController } from './health/health.controller';
 import { OutboxController } from './outbox/outbox.controller';
 import { ProblemFilter } from './http/problem.filter';
 import { IdempotencyRetention } from './http/idempotency-retention';
+import { LedgerRetention } from './lifecycle/ledger-retention';
 import { createValidationPipe } from './http/validation';
 import { NoUnknownQueryInterceptor } from './http/no-unknown-query';
 import { BackgroundWork } from './lifecycle/background-work';
@@ -110,7 +111,6 @@ export class PlatformModule {
             relayIntervalMs: c.OUTBOX_RELAY_INTERVAL_MS,
             relaySweepIntervalMs: c.OUTBOX_SWEEP_INTERVAL_MS,
             relayMaxRecordBytes: c.OUTBOX_MAX_RECORD_BYTES,
-            ledgerRetentionMs: c.PROCESSED_EVENTS_RETENTION_MS,
             ...(definition.ownConsumers && { ownConsumers: definition.ownConsumers }),
           }),
         }),
@@ -122,6 +122,7 @@ export class PlatformModule {
         JwtVerifier,
         BackgroundWork,
         IdempotencyRetention,
+        LedgerRetention,
         ModelsReady,
         { provide: APP_GUARD, useClass: AuthGuard },
         { provide: APP_INTERCEPTOR, useClass: NoUnknownQueryInterceptor },

@@ -2,6 +2,7 @@ import { Inject, Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nest
 import { InjectConnection } from '@nestjs/mongoose';
 import { Connection } from 'mongoose';
 import { CONFIG } from '../config/config';
+import { PeriodicJob } from '../lifecycle/periodic-job';
 import type { PlatformConfig } from '../platform.module';
 
 /** How often expired answers are removed; the first pass runs at start. */
@@ -9,13 +10,13 @@ const EVERY_MS = 3_600_000;
 
 /**
  * Removes stored Idempotency-Key answers older than IDEMPOTENCY_RETENTION_MS (24 h by default, as payment APIs keep
- * theirs), so that `idempotency_keys` does not grow forever. A periodic delete rather than a TTL index: FerretDB, the
- * alternative local server, has none. A claim still pending that old goes too once its lease has ended.
+ * theirs), so that `idempotency_keys` does not grow forever. A periodic delete (PeriodicJob) rather than a TTL index:
+ * FerretDB, the alternative local server, has none. A claim still pending that old goes too once its lease has ended.
  */
 @Injectable()
 export class IdempotencyRetention implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger('Idempotency');
-  private timer?: NodeJS.Timeout;
+  private readonly job = new PeriodicJob('idempotency-retention', () => this.removeExpired(), this.logger);
 
   constructor(
     @InjectConnection() private readonly connection: Connection,
@@ -23,19 +24,15 @@ export class IdempotencyRetention implements OnModuleInit, OnModuleDestroy {
   ) {}
 
   onModuleInit(): void {
-    if (!this.config.IDEMPOTENCY_RETENTION_MS) return;
-    const run = () => void this.removeExpired().catch((error: Error) => this.logger.warn(`could not remove expired answers: ${error.message}`));
-    // The delete's range on MongoDB, not a scan of every stored answer each hour.
-    void this.collection.createIndex({ createdAt: 1 }).then(run, run);
-    this.timer = setInterval(run, EVERY_MS).unref();
+    if (this.config.IDEMPOTENCY_RETENTION_MS) this.job.start(EVERY_MS);
+  }
+
+  onModuleDestroy(): void {
+    this.job.stop();
   }
 
   private get collection() {
     return this.connection.collection('idempotency_keys');
-  }
-
-  onModuleDestroy(): void {
-    clearInterval(this.timer);
   }
 
   /**
@@ -43,6 +40,8 @@ export class IdempotencyRetention implements OnModuleInit, OnModuleDestroy {
    * died); a claim whose request still holds it stays. Returns how many.
    */
   async removeExpired(now = new Date()): Promise<number> {
+    // The delete's range on MongoDB, not a scan of every stored answer each hour (a no-op once it exists).
+    await this.collection.createIndex({ createdAt: 1 });
     const before = new Date(now.getTime() - this.config.IDEMPOTENCY_RETENTION_MS);
     const { deletedCount } = await this.collection.deleteMany({
       createdAt: { $lt: before },

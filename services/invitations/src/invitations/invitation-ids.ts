@@ -19,8 +19,3 @@ export function getStartedUrl(portalBaseUrl: string, { programId, locationId, fi
   const query = new URLSearchParams({ programId, locationId, fiscalYear });
   return `${portalBaseUrl.replace(/\/+$/, '')}/incentives/enroll?${query.toString()}`;
 }
-
-/** The portal's page of one enrollment, where its admin continues it (the enrollment service's Continue). */
-export function continueUrl(portalBaseUrl: string, enrollmentId: string): string {
-  return `${portalBaseUrl.replace(/\/+$/, '')}/incentives/enrollments/${encodeURIComponent(enrollmentId)}`;
-}

@@ -1,6 +1,6 @@
 import { Actor, holdsRole } from '@lib/access';
-import { EnrollmentStatus, EnrollmentStatusLabels, enrollmentStatusLabel, fiscalYearOver, previousFiscalYear, ProgramState } from '@lib/contracts';
-import { continueUrl, getStartedUrl } from '../invitations/invitation-ids';
+import { enrollmentPageUrl, EnrollmentStatus, EnrollmentStatusLabels, enrollmentStatusLabel, fiscalYearOver, previousFiscalYear, ProgramState } from '@lib/contracts';
+import { getStartedUrl } from '../invitations/invitation-ids';
 import { enrollableNow } from '../invitations/invitation-rules';
 import { InvitationState } from '../invitations/invitation.schema';
 
@@ -152,7 +152,7 @@ export function buildOverview(input: OverviewInput): OverviewLocation[] {
             : NOT_ENROLLED_LABEL,
         actions: canEnroll ? ['ENROLL'] : continues ? ['CONTINUE'] : [],
         ...(canEnroll && link && { getStartedUrl: link }),
-        ...(continues && { continueUrl: continueUrl(input.portalBaseUrl, enrollment!.enrollmentId!) }),
+        ...(continues && { continueUrl: enrollmentPageUrl(input.portalBaseUrl, enrollment!.enrollmentId!) }),
       });
     };
 
