@@ -39,6 +39,8 @@ describe('programs', () => {
     // Not "absent": a retry under the same Idempotency-Key would get a new random id, a second program.
     ['a null id', { programId: null }, 'programId'],
     ['a null state', { state: null }, 'state'],
+    // DISCONTINUED is final and ends every enrollment: a program starts OPEN or CLOSED.
+    ['a discontinued state', { state: 'DISCONTINUED' }, 'state'],
     ['a string for a boolean', { requiresEligibility: 'yes' }, 'requiresEligibility'],
     ['a list for the payout rules', { payoutRules: [] }, 'payoutRules'],
   ])('refuses %s, and creates nothing', async (_, change, field) => {
@@ -111,6 +113,17 @@ describe('programs', () => {
     // The same values again: no new revision.
     const same = await call(h, 'PATCH', path, { operator: true, body: { name: program.name, state: 'OPEN' }, headers: { 'if-match': '"1"' } });
     expect(same.body.revision).toBe(1);
+  });
+
+  it('refuses to move a program back to an earlier fiscal year (409, nothing changed or published); forward it moves', async () => {
+    const program = await createProgram(h, { fiscalYear: 'FY30' });
+    const path = `/v1/programs/${program.programId}`;
+    const back = await call(h, 'PATCH', path, { operator: true, body: { fiscalYear: 'FY29', name: 'Moved back' }, headers: { 'if-match': '"1"' } });
+    expectProblem(back, 409);
+    expect(back.body).toMatchObject({ fiscalYear: 'FY30', requestedFiscalYear: 'FY29' });
+    expect(await h.db.collection('programs').findOne({ _id: program.programId } as never)).toMatchObject({ fiscalYear: 'FY30', name: program.name, revision: 1 });
+    const forward = await call(h, 'PATCH', path, { operator: true, body: { fiscalYear: 'FY31' }, headers: { 'if-match': '"1"' } });
+    expect(forward.body).toMatchObject({ fiscalYear: 'FY31', revision: 2 });
   });
 });
 

@@ -1,4 +1,15 @@
-import { becomesEligibilityRequired, endsIneligibleEnrollments } from './program-rules';
+import { becomesEligibilityRequired, endsIneligibleEnrollments, fiscalYearMovedBack } from './program-rules';
+
+describe("a program's fiscal year", () => {
+  it('moves forward only: an earlier year is refused with both years named; the same, a later one, or no move pass', () => {
+    expect(fiscalYearMovedBack({ fiscalYear: 'FY27' }, { fiscalYear: 'FY26' })).toBe("A program's fiscal year only moves forward: FY27 cannot become FY26.");
+    // By the years' dates, not the names' order alone: FY09 ends in 2009, FY10 in 2010.
+    expect(fiscalYearMovedBack({ fiscalYear: 'FY10' }, { fiscalYear: 'FY09' })).not.toBeNull();
+    expect(fiscalYearMovedBack({ fiscalYear: 'FY27' }, { fiscalYear: 'FY28' })).toBeNull();
+    expect(fiscalYearMovedBack({ fiscalYear: 'FY27' }, { name: 'Renamed' })).toBeNull();
+  });
+});
+
 
 describe('an open program coming to require eligibility', () => {
   it('is only the change from open (false) to requiring (true)', () => {

@@ -1,4 +1,4 @@
-import { ProgramSnapshot, ProgramState } from '@lib/contracts';
+import { fiscalYearBefore, ProgramSnapshot, ProgramState } from '@lib/contracts';
 import type { Program } from './program.schema';
 import type { ProgramDto, UpdateProgramDto } from './dto/program.dto';
 
@@ -7,6 +7,16 @@ export function stateChangeProblem(from: ProgramState, to: ProgramState | undefi
   if (to === undefined || to === from) return null;
   if (from === 'DISCONTINUED') return 'A discontinued program cannot change any more.';
   return null;
+}
+
+/**
+ * Why `changes` may not move the program's fiscal year, or null. It moves forward only: enrollments of the year it
+ * leaves are continued by that year's rollover into the next, and an earlier year's Enroll would start enrollments
+ * of a year already rolled over (or over), beside the continuations of the year after it.
+ */
+export function fiscalYearMovedBack(current: Pick<Program, 'fiscalYear'>, changes: Partial<Program>): string | null {
+  if (changes.fiscalYear === undefined || !fiscalYearBefore(changes.fiscalYear, current.fiscalYear)) return null;
+  return `A program's fiscal year only moves forward: ${current.fiscalYear} cannot become ${changes.fiscalYear}.`;
 }
 
 /** The fields an update really changes (an update that changes nothing is not a new revision). */

@@ -37,6 +37,9 @@ export class PayoutRulesDto {
   taxProfileRequired!: boolean;
 }
 
+/** The states a program may be created in. */
+const STARTING_STATES: readonly ProgramState[] = ProgramStates.filter((state) => state !== 'DISCONTINUED');
+
 export class CreateProgramDto {
   @ApiPropertyOptional({ description: 'Chosen by the operator; generated when absent (from the Idempotency-Key when one is sent)', example: 'azure-growth-fy27' })
   @OptionalNotNull()
@@ -62,16 +65,16 @@ export class CreateProgramDto {
   @Type(() => PayoutRulesDto)
   payoutRules!: PayoutRulesDto;
 
-  @ApiPropertyOptional({ enum: ProgramStates, default: 'OPEN' })
+  @ApiPropertyOptional({ enum: STARTING_STATES, default: 'OPEN', description: 'DISCONTINUED is final and ends every enrollment: a program starts OPEN or CLOSED' })
   @OptionalNotNull()
-  @IsIn(ProgramStates)
+  @IsIn(STARTING_STATES, { message: `state must be one of ${STARTING_STATES.join(', ')}: a program is discontinued by a PATCH` })
   state?: ProgramState;
 }
 
 export class UpdateProgramDto {
   @ApiPropertyOptional() @OptionalNotNull() @Text(200) name?: string;
 
-  @ApiPropertyOptional({ example: 'FY28', description: 'Moves the program to another fiscal year: new enrollments are for that year' })
+  @ApiPropertyOptional({ example: 'FY28', description: 'Moves the program to a later fiscal year: new enrollments are for that year (an earlier one: 409)' })
   @OptionalNotNull()
   @Matches(FISCAL_YEAR_PATTERN, { message: 'fiscalYear must look like FY27' })
   fiscalYear?: string;

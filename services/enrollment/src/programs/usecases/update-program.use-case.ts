@@ -7,11 +7,11 @@ import { Model } from 'mongoose';
 import { deterministicId } from '../../common/ids';
 import { UpdateProgramDto } from '../dto/program.dto';
 import { Program } from '../program.schema';
-import { becomesEligibilityRequired, programChanges, programSnapshot } from '../program-rules';
+import { becomesEligibilityRequired, fiscalYearMovedBack, programChanges, programSnapshot } from '../program-rules';
 
 /**
  * Changes a program (If-Match on its revision). A real change is a new revision, published as ProgramUpdated with
- * the whole snapshot, in the same write. DISCONTINUED is final; what it does to enrollments happens when this
+ * the whole snapshot, in the same write. DISCONTINUED is final, and the fiscal year only moves forward; what it does to enrollments happens when this
  * service consumes its own ProgramUpdated (so it is retried until done, even across a crash). So does what an open
  * program now requiring eligibility does to them (the unfinished ones of locations decided not eligible end
  * INELIGIBLE): the same write notes that revision as `eligibilityRequiredSince`, which names the event that does it.
@@ -33,6 +33,8 @@ export class UpdateProgram {
     const changes = programChanges(current, input);
     if (Object.keys(changes).length === 0) return current;
     if (current.state === 'DISCONTINUED') throw Problems.conflict(`Program ${programId} is discontinued: it cannot change any more.`);
+    const movedBack = fiscalYearMovedBack(current, changes);
+    if (movedBack) throw Problems.conflict(movedBack, { fiscalYear: current.fiscalYear, requestedFiscalYear: changes.fiscalYear });
 
     const revision = current.revision + 1;
     const marks: Partial<Program> = becomesEligibilityRequired(current, changes) ? { eligibilityRequiredSince: revision } : {};
