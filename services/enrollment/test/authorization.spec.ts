@@ -3,7 +3,7 @@
  * status. Roles reach the service only as identity events on the broker; tokens come from a real JWKS issuer.
  */
 import { OPERATOR_KEY } from '@lib/testing';
-import { approvedProfiles, call, CallerName, createProgram, eligibility, eligibilityKnown, Harness, withHarness, World } from './support';
+import { approvedProfiles, call, CallerName, createProgram, DISTANT_FY, eligibility, eligibilityKnown, Harness, withHarness, World } from './support';
 
 jest.setTimeout(120_000);
 
@@ -169,13 +169,13 @@ const ENDPOINTS: Endpoint[] = [
   },
   {
     name: 'POST /v1/operator/rollover',
-    request: () => ({ method: 'POST', path: '/v1/operator/rollover', body: { fromFiscalYear: 'FY61' } }),
+    request: () => ({ method: 'POST', path: '/v1/operator/rollover', body: { fromFiscalYear: DISTANT_FY } }),
     expect: { ...OPERATOR, operator: 200 },
   },
   {
     name: 'POST /v1/operator/renewal-reminders',
-    request: () => ({ method: 'POST', path: '/v1/operator/renewal-reminders', body: { fiscalYear: 'FY61' } }),
-    // Authorized, then refused: FY61 has not begun (409 fiscal-year-not-started; everyone else 401).
+    request: () => ({ method: 'POST', path: '/v1/operator/renewal-reminders', body: { fiscalYear: DISTANT_FY } }),
+    // Authorized, then refused: DISTANT_FY has not begun (409 fiscal-year-not-started; everyone else 401).
     expect: { ...OPERATOR, operator: 409 },
   },
 ];

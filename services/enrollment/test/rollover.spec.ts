@@ -40,6 +40,7 @@ import {
   withHarness,
   World,
   remindCurrentYear,
+  DISTANT_FY,
 } from './support';
 
 jest.setTimeout(150_000);
@@ -483,9 +484,9 @@ describe('enrollments never completed in their fiscal year', () => {
   });
 
   it('are left alone by a run before their year ends (an operator continuing the ENROLLED ones early)', async () => {
-    const program = await createProgram(h, { fiscalYear: 'FY44', requiresEligibility: false });
-    const [waiting] = await seedUnfinished(program.programId, program.name, 'FY44', ['ACTION_REQUIRED']);
-    expect((await operator('/v1/operator/rollover', { fromFiscalYear: 'FY44' })).body).toEqual(expect.objectContaining({ examined: 0, expired: 0, unfinished: 0 }));
+    const program = await createProgram(h, { fiscalYear: DISTANT_FY, requiresEligibility: false });
+    const [waiting] = await seedUnfinished(program.programId, program.name, DISTANT_FY, ['ACTION_REQUIRED']);
+    expect((await operator('/v1/operator/rollover', { fromFiscalYear: DISTANT_FY })).body).toEqual(expect.objectContaining({ examined: 0, expired: 0, unfinished: 0 }));
     expect(await h.db.collection('enrollments').findOne({ _id: waiting._id } as never)).toEqual(expect.objectContaining({ status: 'ACTION_REQUIRED', version: 2 }));
   });
 
@@ -789,9 +790,9 @@ describe('enrollments ENROLLED once and back in validation (a profile edited, or
   });
 
   it('are not sent for a fiscal year that has not begun (409): each enrollment is reminded once a year', async () => {
-    const early = await operator('/v1/operator/renewal-reminders', { fiscalYear: 'FY47' });
+    const early = await operator('/v1/operator/renewal-reminders', { fiscalYear: DISTANT_FY });
     expect(early.status).toBe(409);
-    expect(early.body).toMatchObject({ type: expect.stringMatching(/fiscal-year-not-started$/), fiscalYear: 'FY47' });
+    expect(early.body).toMatchObject({ type: expect.stringMatching(/fiscal-year-not-started$/), fiscalYear: DISTANT_FY });
   });
 });
 

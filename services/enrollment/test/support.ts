@@ -24,6 +24,8 @@ export { groupAtEnd };
  */
 export const CURRENT_FY = fiscalYearOf(new Date(Date.now() + 86_400_000));
 export const NEXT_FY = nextFiscalYear(CURRENT_FY);
+/** A fiscal year decades ahead that no spec seeds on its own: not begun, no enrollment of it but a spec's own. */
+export const DISTANT_FY = fiscalYearOf(new Date(Date.now() + 30 * 365 * 86_400_000));
 /** A tax profile expiry 18 months after NEXT_FY ends (a 1 January): valid through every rollover the specs run. */
 export const TAX_VALID_UNTIL = new Date(Date.UTC(fiscalYearRange(NEXT_FY).end.getUTCFullYear() + 2, 0, 1)).toISOString();
 
