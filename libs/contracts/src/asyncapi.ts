@@ -132,7 +132,9 @@ export function buildAsyncApi(): Record<string, unknown> {
         "change is a new topic version. An outside system must key its messages so: a message keyed otherwise is applied " +
         '(and counted, kafka_messages_keyed_otherwise_total), but two events of one location with the same occurredAt on ' +
         'different partitions are applied in the order they arrive, which may not be the order they were sent. One ' +
-        'event per message (data is an object, never an array).',
+        'event per message (data is an object, never an array). Roles, delivery channels and payment methods may gain ' +
+        'values: a consumer reads one it does not know as no role, no channel asked of it, a method no program allows; ' +
+        "a new state (an enrollment's, a program's, a profile's) or outcome is a breaking change.",
     },
     defaultContentType: 'application/json',
     channels,

@@ -1,7 +1,8 @@
 import { Type } from 'class-transformer';
-import { IsArray, IsDefined, IsIn, IsObject, IsOptional, IsString, Length, ValidateNested } from 'class-validator';
+import { JSONSchema } from 'class-validator-jsonschema';
+import { IsArray, IsDefined, IsIn, IsObject, IsOptional, IsString, Length, Matches, ValidateNested } from 'class-validator';
 import { Role, Roles } from '../domain';
-import { UserSnapshot } from './common';
+import { ADDED_VALUE_PATTERN, UserSnapshot } from './common';
 
 export class LocationInfo {
   @IsString() locationId!: string;
@@ -34,7 +35,10 @@ export class UserUpdated extends UserEvent {}
 export class UserDeactivated extends UserEvent {}
 
 export class RoleChange extends UserEvent {
-  @IsIn(Roles) role!: Role;
+  /** One of Roles, or a role a later identity added (its user's snapshot carries what is applied: see UserSnapshot). */
+  @JSONSchema({ description: `One of ${Roles.join(', ')}, or a role a later version adds (its consumers read it as no role of theirs).` })
+  @Matches(ADDED_VALUE_PATTERN)
+  role!: Role | (string & {});
   /** The locations this change granted or revoked (`['*']` for all). */
   @IsArray() @IsString({ each: true }) locationIds!: string[];
   @IsOptional() @IsString() changedBy?: string;

@@ -60,6 +60,10 @@ describe('payout gaps (what Enroll and Submit check)', () => {
     ]);
   });
 
+  it('reads a payment method a later payout-profiles added as one the program does not allow', () => {
+    expect(payoutGaps(rules, bank({ paymentMethod: 'INSTANT_PAYMENT' }), tax(), { at: now, strict: false })).toEqual(['PAYMENT_METHOD_NOT_ALLOWED']);
+  });
+
   it('does not ask for a tax profile when the program does not', () => {
     expect(payoutGaps({ ...rules, taxProfileRequired: false }, bank(), undefined, { at: now, strict: true })).toEqual([]);
   });

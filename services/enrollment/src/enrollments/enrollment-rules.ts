@@ -32,7 +32,8 @@ export interface ProfileFacts {
   revision: number;
   reasons: string[];
   currency?: string;
-  paymentMethod?: PaymentMethod;
+  /** A method a later payout-profiles added is kept as named: no program's rules here allow it. */
+  paymentMethod?: PaymentMethod | (string & {});
   expiresAt?: Date;
   /** When its revision was decided (approved or sent back), as payout-profiles dated the event; absent while pending. */
   decidedAt?: Date;
@@ -86,7 +87,7 @@ export function payoutGaps(
   } else {
     if (notApproved(bank.status)) missing.add('BANK_PROFILE_NOT_APPROVED');
     if (!bank.currency || !rules.allowedCurrencies.includes(bank.currency)) missing.add('CURRENCY_NOT_ALLOWED');
-    if (!bank.paymentMethod || !rules.allowedPaymentMethods.includes(bank.paymentMethod)) missing.add('PAYMENT_METHOD_NOT_ALLOWED');
+    if (!bank.paymentMethod || !(rules.allowedPaymentMethods as readonly string[]).includes(bank.paymentMethod)) missing.add('PAYMENT_METHOD_NOT_ALLOWED');
   }
   if (!tax) {
     if (rules.taxProfileRequired) missing.add('TAX_PROFILE_MISSING');

@@ -75,7 +75,7 @@ export class ProfileView {
   @Prop({ type: [String], default: [] }) reasons!: string[];
   @Prop() name?: string;
   @Prop() currency?: string;
-  @Prop({ type: String }) paymentMethod?: PaymentMethod;
+  @Prop({ type: String }) paymentMethod?: PaymentMethod | (string & {});
   @Prop() expiresAt?: Date;
   /**
    * When the revision held was decided (approved or sent back): the deciding event's occurredAt, kept through later
