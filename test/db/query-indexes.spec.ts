@@ -13,10 +13,13 @@ import { AccessLocationSchema, AccessUserSchema } from '../../libs/access/src/ac
 import { PENDING_OUTBOX } from '../../libs/messaging/src/outbox';
 import { EnrollmentSchema, YEAR_SCAN } from '../../services/enrollment/src/enrollments/enrollment.schema';
 import { LIST_ORDER as ENROLLMENT_ORDER } from '../../services/enrollment/src/enrollments/enrollments.repository';
+import { ProgramSchema } from '../../services/enrollment/src/programs/program.schema';
+import { CATALOG_ORDER } from '../../services/enrollment/src/programs/usecases/read-programs.use-case';
 import { LocationClaimSchema, PartnerSchema, PENDING_ADMIN } from '../../services/identity/src/partners/partner.schema';
 import { LIST_ORDER as INVITATION_ORDER, NOTICE_ORDER } from '../../services/invitations/src/invitations/invitation.repository';
 import { InvitationSchema } from '../../services/invitations/src/invitations/invitation.schema';
 import { EligibilityDecisionViewSchema } from '../../services/invitations/src/invitations/views/eligibility-decision.schema';
+import { OPEN_PROGRAMS_ORDER, ProgramViewSchema } from '../../services/invitations/src/invitations/views/program-view.schema';
 import { INBOX_ORDER } from '../../services/notification/src/inbox/inbox.repository';
 import { MessageSchema } from '../../services/notification/src/messages/message.schema';
 import { TAX_PROFILE_ORDER } from '../../services/payout-profiles/src/tax-profiles/tax-profiles.repository';
@@ -55,6 +58,10 @@ const queries: Array<[string, Schema, QueryShape]> = [
   ['the rollover\'s and the renewal reminders\' scan of a year (hint)', EnrollmentSchema, { equal: ['fiscalYear'], sort: { _id: 1 } }],
   ['a profile\'s event: the enrollments naming a bank profile', EnrollmentSchema, { equal: ['bankProfileId'] }],
   ['a profile\'s event: the enrollments naming a tax profile', EnrollmentSchema, { equal: ['taxProfileId'] }],
+  // A catalog is small, but a page of it is still read from an index in its order (page.ts), not sorted in memory;
+  // `fiscalYear`, a rarer filter, is matched along the name order.
+  ['GET /v1/programs: the catalog in CATALOG_ORDER', ProgramSchema, { equal: [], sort: CATALOG_ORDER.sort }],
+  ['GET /v1/programs?state=: one state in CATALOG_ORDER', ProgramSchema, { equal: ['state'], sort: CATALOG_ORDER.sort }],
   // every outbox collection
   ['the outbox relay\'s scan for pending entries (PENDING_OUTBOX)', EnrollmentSchema, { equal: Object.keys(PENDING_OUTBOX) }],
   // access views (every service)
@@ -74,6 +81,8 @@ const queries: Array<[string, Schema, QueryShape]> = [
   // invitations
   ['GET /v1/invitations and the overview: a partner\'s locations in LIST_ORDER', InvitationSchema, { equal: ['partnerId', 'locationId'], sort: INVITATION_ORDER.sort }],
   ['GET /v1/notices: a user\'s pending notices (their user id is theirs alone) of a program in its current year (one $or branch each), in NOTICE_ORDER, newest first', InvitationSchema, { equal: ['pendingNotices', 'programId', 'fiscalYear'], sort: NOTICE_ORDER.sort }],
+  ['GET /v1/notices: the programs taking enrollments (OPEN)', ProgramViewSchema, { equal: ['state'] }],
+  ['the overview: open programs taking enrollments, by name', ProgramViewSchema, { equal: ['requiresEligibility', 'state'], sort: OPEN_PROGRAMS_ORDER }],
   ['a program change: its decisions of one fiscal year in _id order', EligibilityDecisionViewSchema, { equal: ['programId', 'fiscalYear'], sort: { _id: 1 } }],
   ['a `*` admin gone: the partner\'s ISSUED invitations in _id order', InvitationSchema, { equal: ['partnerId', 'state'], sort: { _id: 1 } }],
   ['a `*` admin\'s event: the partner\'s eligible decisions in _id order', EligibilityDecisionViewSchema, { equal: ['partnerId', 'eligible'], sort: { _id: 1 } }],

@@ -41,4 +41,6 @@ export class Program {
 
 export const ProgramSchema = SchemaFactory.createForClass(Program);
 ProgramSchema.plugin(outboxPlugin);
-ProgramSchema.index({ state: 1, name: 1 });
+// GET /v1/programs in its order (read-programs.use-case.ts: CATALOG_ORDER), all or of one state.
+ProgramSchema.index({ name: 1, _id: 1 });
+ProgramSchema.index({ state: 1, name: 1, _id: 1 });

@@ -41,6 +41,13 @@ describe('buildOverview', () => {
     ]);
   });
 
+  it('orders programs of the same name and year by id, whatever order they were read in', () => {
+    const twin = (id: string) => [id, { _id: id, name: 'Same name', fiscalYear: 'FY27', requiresEligibility: false, state: 'OPEN' as const }] as const;
+    const order = (ids: string[]) => buildOverview(input({ invitations: [], programs: new Map(ids.map(twin)) }))[0].programs.map((p) => p.programId);
+    expect(order(['B2', 'A1', 'C3'])).toEqual(['A1', 'B2', 'C3']);
+    expect(order(['C3', 'B2', 'A1'])).toEqual(['A1', 'B2', 'C3']);
+  });
+
   it('offers no action to an Incentives user', () => {
     const [location] = buildOverview(input({ actor: user }));
     expect(location.programs.map((p) => p.actions)).toEqual([[], []]);

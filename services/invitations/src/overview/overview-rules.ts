@@ -180,7 +180,8 @@ export function buildOverview(input: OverviewInput): OverviewLocation[] {
     }
 
     const programs = [...entries.values()].sort(
-      (a, b) => a.programName.localeCompare(b.programName) || a.fiscalYear.localeCompare(b.fiscalYear),
+      // Names are not unique: the id last, or two programs of one name swap between reads.
+      (a, b) => a.programName.localeCompare(b.programName) || a.fiscalYear.localeCompare(b.fiscalYear) || a.programId.localeCompare(b.programId),
     );
     return { locationId: location._id, legalName: location.legalName, country: location.country, programs };
   });

@@ -6,8 +6,8 @@ import { FilterQuery, Model } from 'mongoose';
 import { ListProgramsQuery } from '../dto/program.dto';
 import { Program } from '../program.schema';
 
-/** The order of GET /v1/programs: by name (programs may share one), then id. */
-const CATALOG_ORDER = new Keyset<Program>('programs', ['name', '_id']);
+/** The order of GET /v1/programs: by name (programs may share one), then id (indexes: program.schema.ts). */
+export const CATALOG_ORDER = new Keyset<Program>('programs', ['name', '_id']);
 
 /** The catalog, read by anyone holding a role in their partner (the controller checks it; no partner data in it). */
 @Injectable()

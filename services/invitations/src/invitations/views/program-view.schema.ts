@@ -16,4 +16,7 @@ export class ProgramView {
 
 export const ProgramViewSchema = SchemaFactory.createForClass(ProgramView);
 ProgramViewSchema.index(...REVISION_GUARD_INDEX);
-ProgramViewSchema.index({ requiresEligibility: 1, state: 1 });
+/** The overview's open programs, by name; programs may share one (views.repository.ts: openPrograms). */
+export const OPEN_PROGRAMS_ORDER = { name: 1, _id: 1 } as const;
+// Also the notices' programs taking enrollments (state alone, its leading key).
+ProgramViewSchema.index({ state: 1, requiresEligibility: 1, ...OPEN_PROGRAMS_ORDER });

@@ -17,7 +17,7 @@ import { Model } from 'mongoose';
 import { invitationId } from '../invitation-ids';
 import { EligibilityDecisionView, SetAsideDecision } from './eligibility-decision.schema';
 import { EnrollmentStatusView } from './enrollment-status.schema';
-import { ProgramView } from './program-view.schema';
+import { OPEN_PROGRAMS_ORDER, ProgramView } from './program-view.schema';
 
 /** Statuses only an enrollment Enroll has started reaches (the enrollment service's `evaluatedAt` is set there). */
 const STARTED_STATUSES: readonly EnrollmentStatus[] = [...ENROLLING_STATUSES, 'ENROLLED'];
@@ -157,7 +157,7 @@ export class ViewsRepository {
 
   /** Open programs (no eligibility needed) that accept enrollments now. */
   async openPrograms(): Promise<ProgramView[]> {
-    return this.programs.find({ requiresEligibility: false, state: 'OPEN' }).sort({ name: 1 }).lean<ProgramView[]>();
+    return this.programs.find({ requiresEligibility: false, state: 'OPEN' }).sort(OPEN_PROGRAMS_ORDER).lean<ProgramView[]>();
   }
 
   /**
