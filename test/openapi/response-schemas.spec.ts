@@ -194,7 +194,7 @@ describe('OpenAPI documents: error answers', () => {
 });
 
 /** A property's schema in the document: `$ref`s and `allOf: [$ref]` followed to the schema they name. */
-type Schema = { type?: string; items?: Schema; $ref?: string; allOf?: Schema[]; minimum?: number; maximum?: number; properties?: Record<string, Schema> };
+type Schema = { type?: string; items?: Schema; $ref?: string; allOf?: Schema[]; minimum?: number; maximum?: number; minLength?: number; maxLength?: number; pattern?: string; properties?: Record<string, Schema> };
 
 /** One class-validator check of a property (`isInt`, `min`, `nested`...), on the value or on each entry. */
 type Check = { name: string; each: boolean; constraints: unknown[] };
@@ -234,6 +234,10 @@ function schemaMismatches(document: OpenAPIObject, property: string, schema: Sch
     if ((check.name === 'isObject' || check.name === 'nested') && !objectLike) gaps.push(`${where}: validated as an object, documented as ${target?.type}`);
     if (check.name === 'min' && !check.each && schema.minimum !== check.constraints[0]) gaps.push(`${where}: minimum ${check.constraints[0]}, documented ${schema.minimum}`);
     if (check.name === 'max' && !check.each && schema.maximum !== check.constraints[0]) gaps.push(`${where}: maximum ${check.constraints[0]}, documented ${schema.maximum}`);
+    if (check.name === 'isLength' && !check.each && (schema.minLength !== check.constraints[0] || schema.maxLength !== check.constraints[1])) {
+      gaps.push(`${where}: length ${check.constraints[0]} to ${check.constraints[1]}, documented ${schema.minLength} to ${schema.maxLength}`);
+    }
+    if (check.name === 'matches' && !check.each && schema.pattern !== (check.constraints[0] as RegExp).source) gaps.push(`${where}: pattern ${(check.constraints[0] as RegExp).source}, documented ${schema.pattern}`);
   }
   return gaps;
 }

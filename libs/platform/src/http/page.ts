@@ -36,11 +36,18 @@ export class PageQuery {
   @PageLimit({ max: MAX_PAGE_SIZE, defaultSize: DEFAULT_PAGE_SIZE, description: 'Items per page' })
   limit?: number;
 
-  @ApiPropertyOptional({ description: 'The `nextCursor` of the previous page (opaque); absent for the first page', maxLength: MAX_CURSOR_LENGTH })
-  @IsOptional()
-  @IsString()
-  @Length(1, MAX_CURSOR_LENGTH)
+  @PageCursor()
   cursor?: string;
+}
+
+/** The `cursor` of a list's query: the `nextCursor` of the page before, validated as documented. */
+export function PageCursor(): PropertyDecorator {
+  return applyDecorators(
+    ApiPropertyOptional({ description: 'The `nextCursor` of the previous page (opaque); absent for the first page', minLength: 1, maxLength: MAX_CURSOR_LENGTH }),
+    IsOptional(),
+    IsString(),
+    Length(1, MAX_CURSOR_LENGTH),
+  );
 }
 
 /** A page of a list: `nextCursor` is absent on the last page. */

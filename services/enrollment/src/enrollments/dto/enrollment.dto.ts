@@ -5,17 +5,17 @@ import { IsIn, IsOptional, IsString, Length, Matches } from 'class-validator';
 import { RolloverOutcomes } from '../enrollment.schema';
 
 export class EnrollDto {
-  @ApiProperty({ example: 'azure-growth-fy27' })
+  @ApiProperty({ pattern: ID_PATTERN.source, example: 'azure-growth-fy27' })
   @IsString()
   @Matches(ID_PATTERN, { message: `programId ${ID_MESSAGE}` })
   programId!: string;
 
-  @ApiProperty({ description: 'The location (PartnerID) to enroll', example: '1234567' })
+  @ApiProperty({ pattern: ID_PATTERN.source, description: 'The location (PartnerID) to enroll', example: '1234567' })
   @IsString()
   @Matches(ID_PATTERN, { message: `locationId ${ID_MESSAGE}` })
   locationId!: string;
 
-  @ApiPropertyOptional({ description: "Another bank profile of the partner instead of the location's default" })
+  @ApiPropertyOptional({ minLength: 1, maxLength: 100, description: "Another bank profile of the partner instead of the location's default" })
   @IsOptional()
   @IsString()
   @Length(1, 100)
@@ -23,7 +23,7 @@ export class EnrollDto {
 }
 
 export class RefreshDto {
-  @ApiPropertyOptional({ description: "Another bank profile of the partner instead of the location's default" })
+  @ApiPropertyOptional({ minLength: 1, maxLength: 100, description: "Another bank profile of the partner instead of the location's default" })
   @IsOptional()
   @IsString()
   @Length(1, 100)
@@ -31,9 +31,9 @@ export class RefreshDto {
 }
 
 export class ListEnrollmentsQuery extends PageQuery {
-  @ApiPropertyOptional() @IsOptional() @IsString() @Length(1, 64) locationId?: string;
-  @ApiPropertyOptional() @IsOptional() @IsString() @Length(1, 64) programId?: string;
-  @ApiPropertyOptional({ example: 'FY27' })
+  @ApiPropertyOptional({ minLength: 1, maxLength: 64 }) @IsOptional() @IsString() @Length(1, 64) locationId?: string;
+  @ApiPropertyOptional({ minLength: 1, maxLength: 64 }) @IsOptional() @IsString() @Length(1, 64) programId?: string;
+  @ApiPropertyOptional({ pattern: FISCAL_YEAR_PATTERN.source, example: 'FY27' })
   @IsOptional()
   @Matches(FISCAL_YEAR_PATTERN, { message: 'fiscalYear must look like FY27' })
   fiscalYear?: string;

@@ -41,7 +41,7 @@ export class PayoutRulesDto {
 const STARTING_STATES: readonly ProgramState[] = ProgramStates.filter((state) => state !== 'DISCONTINUED');
 
 export class CreateProgramDto {
-  @ApiPropertyOptional({ description: 'Chosen by the operator; generated when absent (from the Idempotency-Key when one is sent)', example: 'azure-growth-fy27' })
+  @ApiPropertyOptional({ pattern: ID_PATTERN.source, description: 'Chosen by the operator; generated when absent (from the Idempotency-Key when one is sent)', example: 'azure-growth-fy27' })
   @OptionalNotNull()
   @IsString()
   @Matches(ID_PATTERN, { message: `programId ${ID_MESSAGE}` })
@@ -51,7 +51,7 @@ export class CreateProgramDto {
   @Text(200)
   name!: string;
 
-  @ApiProperty({ example: 'FY27', description: 'The fiscal year new enrollments are for (FY27 = 2026-07-01 .. 2027-06-30)' })
+  @ApiProperty({ pattern: FISCAL_YEAR_PATTERN.source, example: 'FY27', description: 'The fiscal year new enrollments are for (FY27 = 2026-07-01 .. 2027-06-30)' })
   @Matches(FISCAL_YEAR_PATTERN, { message: 'fiscalYear must look like FY27' })
   fiscalYear!: string;
 
@@ -74,7 +74,7 @@ export class CreateProgramDto {
 export class UpdateProgramDto {
   @ApiPropertyOptional() @OptionalNotNull() @Text(200) name?: string;
 
-  @ApiPropertyOptional({ example: 'FY28', description: 'Moves the program to a later fiscal year: new enrollments are for that year (an earlier one: 409)' })
+  @ApiPropertyOptional({ pattern: FISCAL_YEAR_PATTERN.source, example: 'FY28', description: 'Moves the program to a later fiscal year: new enrollments are for that year (an earlier one: 409)' })
   @OptionalNotNull()
   @Matches(FISCAL_YEAR_PATTERN, { message: 'fiscalYear must look like FY27' })
   fiscalYear?: string;
@@ -96,7 +96,7 @@ export class UpdateProgramDto {
 
 export class ListProgramsQuery extends PageQuery {
   @ApiPropertyOptional({ enum: ProgramStates }) @IsOptional() @IsIn(ProgramStates) state?: ProgramState;
-  @ApiPropertyOptional({ example: 'FY27' })
+  @ApiPropertyOptional({ pattern: FISCAL_YEAR_PATTERN.source, example: 'FY27' })
   @IsOptional()
   @Matches(FISCAL_YEAR_PATTERN, { message: 'fiscalYear must look like FY27' })
   fiscalYear?: string;

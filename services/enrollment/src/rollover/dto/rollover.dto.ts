@@ -5,13 +5,13 @@ import { IsBoolean, IsInt, IsString, Matches, Max, MaxLength, Min } from 'class-
 
 export class RolloverRequestDto {
   @ApiProperty({
-    example: 'FY27',
+    pattern: FISCAL_YEAR_PATTERN.source, example: 'FY27',
     description: 'The fiscal year that ends: its ENROLLED enrollments continue into the next one, or not; once it is over, those never completed expire',
   })
   @Matches(FISCAL_YEAR_PATTERN, { message: 'fromFiscalYear must look like FY27' })
   fromFiscalYear!: string;
 
-  @ApiPropertyOptional({ example: 'azure-growth', description: "Only this program's enrollments (default: every program's)" })
+  @ApiPropertyOptional({ pattern: ID_PATTERN.source, example: 'azure-growth', description: "Only this program's enrollments (default: every program's)" })
   @OptionalNotNull()
   @Matches(ID_PATTERN, { message: `programId ${ID_MESSAGE}` })
   programId?: string;
@@ -53,7 +53,7 @@ export class RolloverRequestDto {
 }
 
 export class RenewalRemindersRequestDto {
-  @ApiPropertyOptional({ example: 'FY27', description: 'The fiscal year about to end; default: the current one' })
+  @ApiPropertyOptional({ pattern: FISCAL_YEAR_PATTERN.source, example: 'FY27', description: 'The fiscal year about to end; default: the current one' })
   @OptionalNotNull()
   @Matches(FISCAL_YEAR_PATTERN, { message: 'fiscalYear must look like FY27' })
   fiscalYear?: string;

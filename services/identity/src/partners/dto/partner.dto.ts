@@ -15,7 +15,7 @@ import {
 } from 'class-validator';
 
 export class LocationInput {
-  @ApiProperty({ example: '5000123', description: 'The location PartnerID (MPN location id), unique platform-wide.' })
+  @ApiProperty({ pattern: ID_PATTERN.source, example: '5000123', description: 'The location PartnerID (MPN location id), unique platform-wide.' })
   @Matches(ID_PATTERN, { message: `locationId ${ID_MESSAGE}` })
   locationId!: string;
 
@@ -40,7 +40,7 @@ export class GlobalAdminInput {
 }
 
 export class RegisterPartnerInput {
-  @ApiPropertyOptional({ example: 'contoso', description: 'The global account id; generated (UUID) when absent.' })
+  @ApiPropertyOptional({ pattern: ID_PATTERN.source, example: 'contoso', description: 'The global account id; generated (UUID) when absent.' })
   @IsOptional()
   @Matches(ID_PATTERN, { message: `partnerId ${ID_MESSAGE}` })
   partnerId?: string;

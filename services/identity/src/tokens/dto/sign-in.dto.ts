@@ -9,7 +9,7 @@ export class DevSignInInput {
   @MaxLength(254)
   email!: string;
 
-  @ApiPropertyOptional({ description: 'Needed only when the email exists in several partners.' })
+  @ApiPropertyOptional({ pattern: ID_PATTERN.source, description: 'Needed only when the email exists in several partners.' })
   @IsOptional()
   @Matches(ID_PATTERN, { message: `partnerId ${ID_MESSAGE}` })
   partnerId?: string;

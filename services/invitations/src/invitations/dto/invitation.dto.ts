@@ -5,7 +5,7 @@ import { InvitationState, InvitationStates } from '../invitation.schema';
 
 /** Filters, and the page (`limit`, `cursor`) of the list, in location, program and fiscal year order. */
 export class ListInvitationsQuery extends PageQuery {
-  @ApiPropertyOptional({ description: 'Only this location (PartnerID)' })
+  @ApiPropertyOptional({ minLength: 1, maxLength: 64, description: 'Only this location (PartnerID)' })
   @IsOptional()
   @IsString()
   @Length(1, 64) // `?locationId=` is a 400, not the whole list

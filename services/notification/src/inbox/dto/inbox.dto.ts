@@ -1,6 +1,5 @@
-import { MAX_CURSOR_LENGTH, PageLimit } from '@lib/platform';
+import { PageCursor, PageLimit } from '@lib/platform';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsOptional, IsString, Length } from 'class-validator';
 import { InboxEntry } from '../inbox.repository';
 
 export const INBOX_PAGE_SIZE = 20;
@@ -11,8 +10,7 @@ export class InboxQuery {
   @PageLimit({ max: MAX_INBOX_PAGE_SIZE, defaultSize: INBOX_PAGE_SIZE, description: 'Entries per page' })
   limit?: number;
 
-  @ApiPropertyOptional({ description: 'The `nextCursor` of the previous page (opaque); absent for the first page', maxLength: MAX_CURSOR_LENGTH })
-  @IsOptional() @IsString() @Length(1, MAX_CURSOR_LENGTH)
+  @PageCursor()
   cursor?: string;
 }
 

@@ -7,7 +7,7 @@ import type { AssignOutcome } from '../usecases/assign-default-bank-profile.use-
 const AssignOutcomes: AssignOutcome[] = ['ASSIGNED', 'UNCHANGED'];
 
 export class AssignDefaultBankProfileDto {
-  @ApiProperty({ description: 'A bank profile of your partner' }) @IsString() @Length(1, 100) bankProfileId!: string;
+  @ApiProperty({ minLength: 1, maxLength: 100, description: 'A bank profile of your partner' }) @IsString() @Length(1, 100) bankProfileId!: string;
   @ApiProperty({ example: 'EUR', description: "ISO 4217; must be the bank profile's currency" })
   @IsIn(CURRENCIES, { message: 'currency must be a supported ISO 4217 currency code' })
   currency!: string;

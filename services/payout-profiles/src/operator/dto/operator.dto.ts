@@ -57,13 +57,17 @@ export class ResealDto {
   activeKeyId!: string;
 }
 
+/** A key id of PAYOUT_ENCRYPTION_KEYS. */
+const KEY_ID_PATTERN = /^[A-Za-z0-9_-]{1,32}$/;
+
 export class ResealQueryDto {
   @ApiPropertyOptional({
+    pattern: KEY_ID_PATTERN.source,
     description:
       'The key the run must seal with: 409, nothing done, when this instance seals with another (a rollout of the new ' +
       'PAYOUT_ENCRYPTION_ACTIVE_KEY_ID not finished, or rolled back), which would re-seal the secrets with the old key',
   })
   @IsOptional()
-  @Matches(/^[A-Za-z0-9_-]{1,32}$/, { message: 'activeKeyId must be a key id (1 to 32 letters, digits, _ or -)' })
+  @Matches(KEY_ID_PATTERN, { message: 'activeKeyId must be a key id (1 to 32 letters, digits, _ or -)' })
   activeKeyId?: string;
 }

@@ -21,6 +21,9 @@ import { AddressDto } from '../../common/address.dto';
 import { COUNTRIES } from '../../reference/countries';
 import { Incorporation, Incorporations, TaxForm, TaxForms } from '../tax.rules';
 
+/** Some character that is not white space. */
+const NOT_BLANK = /\S/;
+
 export const DOCUMENT_TYPES = ['application/pdf', 'image/png', 'image/jpeg', 'image/tiff'];
 
 export class BusinessProfileDto {
@@ -55,12 +58,12 @@ export class CreateTaxProfileDto {
   @OptionalNotNull() @IsIn(TaxForms) taxForm?: TaxForm;
 
   // Blank ("   ") is refused, not taken for "no tax id" (on a change that would silently remove the stored one).
-  @ApiPropertyOptional({ type: String, example: '12-3456789', description: 'US TIN (required for US) or foreign TIN. Secret. Not blank.' })
+  @ApiPropertyOptional({ type: String, minLength: 1, maxLength: 80, pattern: NOT_BLANK.source, example: '12-3456789', description: 'US TIN (required for US) or foreign TIN. Secret. Not blank.' })
   // At most 80 characters as typed or pasted (grouped with spaces, dots or dashes): the rules check the id without them.
-  @IsOptional() @IsString() @Matches(/\S/, { message: 'taxId must not be blank' }) @Length(1, 80) taxId?: string | null;
+  @IsOptional() @IsString() @Matches(NOT_BLANK, { message: 'taxId must not be blank' }) @Length(1, 80) taxId?: string | null;
 
-  @ApiPropertyOptional({ type: String, example: 'DE123456789', description: 'Non-US only. Secret. Not blank.' })
-  @IsOptional() @IsString() @Matches(/\S/, { message: 'vatId must not be blank' }) @Length(1, 80) vatId?: string | null;
+  @ApiPropertyOptional({ type: String, minLength: 1, maxLength: 80, pattern: NOT_BLANK.source, example: 'DE123456789', description: 'Non-US only. Secret. Not blank.' })
+  @IsOptional() @IsString() @Matches(NOT_BLANK, { message: 'vatId must not be blank' }) @Length(1, 80) vatId?: string | null;
 
   @ApiProperty({ type: [TaxDocumentDto] })
   @IsArray() @ArrayMinSize(1) @ArrayMaxSize(20) @IsObject({ each: true }) @ValidateNested({ each: true }) @Type(() => TaxDocumentDto)
