@@ -72,3 +72,51 @@ export async function pause(ms: number, stopping: () => boolean): Promise<void> 
   const until = Date.now() + ms;
   while (!stopping() && Date.now() < until) await sleep(Math.min(250, until - Date.now()));
 }
+
+export interface ScanOptions {
+  /** Documents per batch: the batch the caller decides and writes before it reads on. */
+  batchSize: number;
+  /** The index the scan reads (its keys end in `_id`, so an `_id` order costs no sort). */
+  hint: Record<string, 1>;
+  projection: Record<string, 0 | 1>;
+  /** In `_id` order even without a pause (a slice that must go on where it stopped). */
+  inIdOrder: boolean;
+  /** The pause after each batch (ROLLOVER_BATCH_PAUSE_MS), ended early once `stopping()` says so. */
+  pauseMs: number;
+  stopping: () => boolean;
+}
+
+/**
+ * The documents of `filter`, a batch at a time, with a pause after each batch. Without a pause, one cursor streams
+ * them. With one, each batch is a query of its own, in `_id` order after the last document read: MongoDB kills a
+ * cursor left idle for 10 minutes (its cursorTimeoutMillis; mongo-java-server keeps every cursor), and a pause may be
+ * longer, which left every run with one batch done and then CursorNotFound. Documents the caller's writes take out
+ * of `filter` are behind the scan, so none is read twice or skipped.
+ */
+export async function* scanInBatches<T extends { _id: unknown }>(
+  collection: Collection<Document>,
+  filter: Record<string, unknown>,
+  { batchSize, hint, projection, inIdOrder, pauseMs, stopping }: ScanOptions,
+): AsyncGenerator<T> {
+  if (pauseMs <= 0) {
+    const cursor = collection.find(filter, { projection, batchSize, hint, ...(inIdOrder && { sort: { _id: 1 } }) });
+    try {
+      for await (const doc of cursor) yield doc as unknown as T;
+    } finally {
+      await cursor.close().catch(() => undefined);
+    }
+    return;
+  }
+  let after: unknown;
+  for (let first = true; ; first = false) {
+    // Cut short by `stopping`, the scan still reads on: the caller sees the stop at its next document, and says the
+    // run is not complete (an end of the scan here would read as done).
+    if (!first) await pause(pauseMs, stopping);
+    const page = await collection
+      .find(after === undefined ? filter : { $and: [filter, { _id: { $gt: after } }] }, { projection, hint, sort: { _id: 1 }, limit: batchSize })
+      .toArray();
+    for (const doc of page) yield doc as unknown as T;
+    if (page.length < batchSize) return;
+    after = page[page.length - 1]._id;
+  }
+}

@@ -1,7 +1,7 @@
 import { findByIds, UPDATES_PER_COMMAND } from '@lib/messaging';
 import { BackgroundWork, CONFIG } from '@lib/platform';
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { pause } from '../../common/bulk';
+import { scanInBatches } from '../../common/bulk';
 import { deterministicId, enrollmentId } from '../../common/ids';
 import type { EnrollmentConfig } from '../../config';
 import { EARLY_SCAN, Enrollment } from '../../enrollments/enrollment.schema';
@@ -66,27 +66,28 @@ export class ReviewEarlyRenewals {
   async run(summary: RolloverSummary, lease: HeldLease): Promise<void> {
     const { fromFiscalYear, programId } = summary;
     const batchSize = this.config.ROLLOVER_BATCH_SIZE;
-    const cursor = this.enrollments.model.collection.find(
-      { fiscalYear: fromFiscalYear, ...(programId !== undefined && { programId }), 'rollover.early': true } as never,
-      { projection: { outbox: 0 }, batchSize, hint: EARLY_SCAN },
+    const scan = scanInBatches<Enrollment>(
+      this.enrollments.model.collection,
+      { fiscalYear: fromFiscalYear, ...(programId !== undefined && { programId }), 'rollover.early': true },
+      { batchSize, hint: EARLY_SCAN, projection: { outbox: 0 }, inIdOrder: false, pauseMs: this.config.ROLLOVER_BATCH_PAUSE_MS, stopping: () => this.work.stopRequested },
     );
     try {
       let batch: Enrollment[] = [];
-      for await (const doc of cursor) {
+      for await (const doc of scan) {
         if (this.work.stopRequested || !lease.held) {
           summary.complete = false;
           return;
         }
-        batch.push(doc as unknown as Enrollment);
+        batch.push(doc);
+        // The scan pauses after each batch it reads (ROLLOVER_BATCH_PAUSE_MS): the same size as these.
         if (batch.length >= batchSize) {
           await this.review(batch, summary, lease);
           batch = [];
-          await pause(this.config.ROLLOVER_BATCH_PAUSE_MS, () => this.work.stopRequested);
         }
       }
       if (batch.length) await this.review(batch, summary, lease);
     } finally {
-      await cursor.close().catch(() => undefined);
+      await scan.return(undefined);
     }
   }
 

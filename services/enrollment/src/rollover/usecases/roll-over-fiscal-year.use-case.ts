@@ -2,7 +2,7 @@ import { fiscalYearRange, ineligibleReasons, MissingPayoutItem, nextFiscalYear }
 import { findByIds, OutboxEntry, pushOutbox, UPDATES_PER_COMMAND } from '@lib/messaging';
 import { BackgroundWork, Clock, CONFIG, Problems } from '@lib/platform';
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { bulkWriteChunked, insertIdempotent, pause } from '../../common/bulk';
+import { bulkWriteChunked, insertIdempotent, scanInBatches } from '../../common/bulk';
 import { deterministicId, enrollmentId } from '../../common/ids';
 import type { EnrollmentConfig } from '../../config';
 import { Enrollment, RolloverOutcome, YEAR_SCAN } from '../../enrollments/enrollment.schema';
@@ -235,11 +235,19 @@ export class RollOverFiscalYear {
     };
     // Once the year is over, every enrollment not ended (prepare tells completed ones from unfinished ones); before
     // (an operator's early run), the completed ones only.
-    const cursor = this.enrollments.model.collection.find(
-      (yearOver ? { ...scope, status: { $in: ['ENROLLED', ...BEFORE_ENROLLED] } } : completedFilter(scope)) as never,
-      // In `_id` order when the run is a slice (`limit`, `after`): where it stopped is where the next one goes on (an
-      // early run's filter is an $or, whose branches need not come back in that order).
-      { projection: { outbox: 0 }, batchSize, hint: YEAR_SCAN, ...((limit !== undefined || after !== undefined) && { sort: { _id: 1 } }) },
+    const scan = scanInBatches<Enrollment>(
+      this.enrollments.model.collection,
+      yearOver ? { ...scope, status: { $in: ['ENROLLED', ...BEFORE_ENROLLED] } } : completedFilter(scope),
+      {
+        batchSize,
+        hint: YEAR_SCAN,
+        projection: { outbox: 0 },
+        // In `_id` order when the run is a slice (`limit`, `after`): where it stopped is where the next one goes on
+        // (an early run's filter is an $or, whose branches need not come back in that order).
+        inIdOrder: limit !== undefined || after !== undefined,
+        pauseMs: this.config.ROLLOVER_BATCH_PAUSE_MS,
+        stopping: () => this.work.stopRequested,
+      },
     );
     // Batches are read and decided while earlier ones are written, with up to ROLLOVER_WRITES_IN_FLIGHT writes at
     // once: a batch's writes are a chain of round trips, and one chain at a time left the server waiting for the
@@ -257,7 +265,7 @@ export class RollOverFiscalYear {
       let batch: Enrollment[] = [];
       let stopped = false;
       let lastId: string | undefined;
-      for await (const doc of cursor) {
+      for await (const doc of scan) {
         // Shutdown, or the lease lost to another instance (this one stalled past it): stop before the next
         // enrollment; what this run has not written, the next run does.
         if (this.work.stopRequested || !lease.held) {
@@ -271,19 +279,19 @@ export class RollOverFiscalYear {
           if (!yearOver) summary.resumeAfter = lastId;
           break;
         }
-        batch.push(doc as unknown as Enrollment);
-        lastId = (doc as unknown as Enrollment)._id;
+        batch.push(doc);
+        lastId = doc._id;
+        // The scan pauses after each batch it reads (ROLLOVER_BATCH_PAUSE_MS): the same size as these.
         if (batch.length >= batchSize) {
           await flush(batch);
           batch = [];
-          await pause(this.config.ROLLOVER_BATCH_PAUSE_MS, () => this.work.stopRequested);
         }
       }
       if (batch.length && !stopped) await flush(batch);
       await Promise.all(writing);
     } finally {
       await Promise.allSettled(writing);
-      await cursor.close().catch(() => undefined);
+      await scan.return(undefined);
     }
     return this.finish(summary, started);
   }
