@@ -10,7 +10,7 @@ import { getModelToken } from '@nestjs/mongoose';
 import { Model } from 'mongoose';
 import { randomUUID } from 'node:crypto';
 import { BankProfile } from '../src/bank-profiles/bank-profile.schema';
-import { MAX_UNAPPLIED_RESULTS } from '../src/validation/usecases/record-validation-result.use-case';
+import { MAX_UNAPPLIED_REASON_BYTES, MAX_UNAPPLIED_RESULTS } from '../src/validation/usecases/record-validation-result.use-case';
 import { call, createWorld, Harness, ibanProfile, ifMatch, inDays, nonUsTaxProfile, operator, startHarness, usProfile, usTaxProfile, VALID, World } from './support';
 
 jest.setTimeout(120_000);
@@ -352,6 +352,30 @@ describe('results told apart by their reasons', () => {
 });
 
 describe('results that do not apply, repeated without end', () => {
+  // 50 reasons of 1,000 characters, in Japanese: 150 KB a result; 100 of them would pass MongoDB's 16 MB.
+  it(`are stored up to ${MAX_UNAPPLIED_REASON_BYTES} bytes of reasons per profile, then logged only; each key a digest, not the reasons again`, async () => {
+    const warn = jest.spyOn(Logger.prototype, 'warn');
+    try {
+      const id = (await call(h, 'POST', '/v1/bank-profiles', { token: admin, body: usProfile() })).body.profileId;
+      expect((await call(h, 'POST', `/v1/operator/profiles/${id}/validation`, { headers: operator, body: { revision: 1, outcome: 'APPROVED' } })).body).toMatchObject({ effect: 'APPLIED' });
+      const long = (n: number) => Array.from({ length: 50 }, (_, i) => `${n}-${i} ${'口座名義が一致しません'.repeat(90)}`);
+      const stored = async () => (await h.db.collection('bank_profiles').findOne({ _id: id as never }))!;
+      // Seven such results fit in 1 MiB (149 KB each); the eighth does not.
+      for (let n = 1; n <= 8; n++) await decide(id, 'BANK', 1, 'APPROVED', long(n));
+      await eventually(async () => expect(warn.mock.calls.map(([m]) => String(m)).filter((m) => m.includes(`profile ${id}`) && m.includes('bytes of reasons'))).toHaveLength(1));
+      const doc = await stored();
+      const unapplied = (doc.validationHistory as Array<{ effect: string; reasons: string[] }>).filter((r) => r.effect !== 'APPLIED');
+      expect(unapplied.map((r) => r.reasons[0].split(' ')[0])).toEqual(['1-0', '2-0', '3-0', '4-0', '5-0', '6-0', '7-0']);
+      expect(Buffer.byteLength(JSON.stringify(doc))).toBeLessThan(MAX_UNAPPLIED_REASON_BYTES + 64 * 1024);
+      expect(Math.max(...(doc.decisionKeys as string[]).map((key) => key.length))).toBeLessThan(100);
+      // A short one still fits beside them.
+      await decide(id, 'BANK', 1, 'APPROVED', ['Verified by phone']);
+      await eventually(async () => expect(((await stored()).validationHistory as Array<{ reasons: string[] }>).map((r) => r.reasons[0])).toContain('Verified by phone'));
+    } finally {
+      warn.mockRestore();
+    }
+  });
+
   it(`are stored up to ${MAX_UNAPPLIED_RESULTS} per profile, then logged only; decisions that apply are still stored`, async () => {
     const warn = jest.spyOn(Logger.prototype, 'warn');
     try {

@@ -56,9 +56,13 @@ export interface ProfileState {
   updatedAt?: Date;
 }
 
-/** The result's key: its reasons in any order, each apart (one reason `A|B` is not the two reasons `A` and `B`). */
+/**
+ * The result's key: its reasons in any order, each apart (one reason `A|B` is not the two reasons `A` and `B`), as a
+ * digest: 50 reasons of 1,000 characters would make every key 100 KB or more, stored beside the history's own copy.
+ * Keys stored before were the reasons' JSON; a result recorded then is also found by its history record.
+ */
 export function decisionKey(revision: number, outcome: ValidationOutcome, reasons: string[]): string {
-  return `${revision}:${outcome}:${JSON.stringify([...reasons].sort())}`;
+  return `${revision}:${outcome}:${createHash('sha256').update(JSON.stringify([...reasons].sort())).digest('base64url')}`;
 }
 
 

@@ -30,6 +30,16 @@ const ATTEMPTS = 5;
  * result is logged, not stored. Applied decisions (one per revision) are always stored.
  */
 export const MAX_UNAPPLIED_RESULTS = 100;
+/**
+ * And the most bytes of reasons those results may hold together: a result may hold 50 reasons of 1,000 characters,
+ * 150 KB of UTF-8 in Japanese, so 100 of them would pass 16 MB long before the count does.
+ */
+export const MAX_UNAPPLIED_REASON_BYTES = 1024 * 1024;
+
+/** The bytes the reasons of `records` take as stored (UTF-8). */
+function reasonBytes(records: ReadonlyArray<{ reasons: string[] }>): number {
+  return records.reduce((sum, record) => sum + record.reasons.reduce((bytes, reason) => bytes + Buffer.byteLength(reason), 0), 0);
+}
 
 /**
  * Records a validation decision, from the back office (Kafka) or an operator (HTTP), in one conditional write:
@@ -40,7 +50,8 @@ export const MAX_UNAPPLIED_RESULTS = 100;
  *    conflict is made visible: a warning in the log and payout_validation_conflicts_total (ValidationMetrics);
  *  - the same result again (same revision, outcome and reasons, whatever its event id), or the same event again: nothing
  *    changes;
- *  - past MAX_UNAPPLIED_RESULTS results that did not apply, another one is logged, not stored.
+ *  - past MAX_UNAPPLIED_RESULTS results that did not apply, or MAX_UNAPPLIED_REASON_BYTES of their reasons, another one
+ *    is logged, not stored.
  * An operator's decision is a request, refused with 409 when its revision was decided differently, before anything is
  * written (nothing stored changes, the version stays); the back office's result is a fact already sent, only recorded.
  *
@@ -97,10 +108,17 @@ export class RecordValidationResult {
       if (command.source === 'OPERATOR' && effect === 'OUTDATED' && decision) {
         return this.answer(command, { effect: confirms ? 'CONFIRMED' : 'ALREADY_DECIDED', profile }); // 409
       }
-      if (effect !== 'APPLIED' && profile.validationHistory.filter((r) => r.effect !== 'APPLIED').length >= MAX_UNAPPLIED_RESULTS) {
+      const unapplied = profile.validationHistory.filter((r) => r.effect !== 'APPLIED');
+      const full =
+        unapplied.length >= MAX_UNAPPLIED_RESULTS
+          ? `${MAX_UNAPPLIED_RESULTS} results that did not apply`
+          : reasonBytes(unapplied) + reasonBytes([{ reasons }]) > MAX_UNAPPLIED_REASON_BYTES
+            ? `${reasonBytes(unapplied)} bytes of reasons in results that did not apply (at most ${MAX_UNAPPLIED_REASON_BYTES} with this one)`
+            : undefined;
+      if (effect !== 'APPLIED' && full) {
         this.logger.warn(
           `${command.profileKind} profile ${profile._id} r${command.revision}: ${effect} result${command.eventId ? ` (event ${command.eventId})` : ''} ` +
-            `not recorded: the profile already holds ${MAX_UNAPPLIED_RESULTS} results that did not apply`,
+            `not recorded: the profile already holds ${full}`,
         );
         // Not stored, still a conflict to see (its warning and payout_validation_conflicts_total).
         if (effect === 'ALREADY_DECIDED') this.conflict(command, decision!);
