@@ -11,7 +11,7 @@ import { IdentityCatchUp } from '../src/recipients/identity-catch-up';
 import { bootNotification } from './support/boot';
 import { addresses, SmtpTestServer } from '@lib/testing';
 import { waitingEmail } from './support/emails';
-import { decodeHtml, recipient, TestUser, World } from './support/world';
+import { CURRENT_FY, decodeHtml, recipient, TestUser, World } from './support/world';
 
 jest.setTimeout(90_000);
 
@@ -95,10 +95,10 @@ function invitation(world: World, locationId: string, recipients: TestUser[], ov
     programName: 'Azure Partner Incentives',
     partnerId: world.partnerId,
     locationId,
-    fiscalYear: 'FY27',
+    fiscalYear: CURRENT_FY,
     recipients: recipients.map(recipient),
     channels: ['EMAIL', 'NOTICE'],
-    getStartedUrl: `${portalUrl}/incentives/enroll?programId=${programId}&locationId=${locationId}&fy=FY27`,
+    getStartedUrl: `${portalUrl}/incentives/enroll?programId=${programId}&locationId=${locationId}&fy=${CURRENT_FY}`,
     requiresEligibility: true,
     ...overrides,
   };
@@ -265,7 +265,7 @@ describe('admin needed', () => {
 
     const event = await kafka.publishEvent(Topics.invitations, location, {
       type: 'AdminAssignmentRequested',
-      data: { invitationId: `inv-${randomUUID()}`, programId: 'prog-1', partnerId: world.partnerId, locationId: location, fiscalYear: 'FY27', recipients: [] },
+      data: { invitationId: `inv-${randomUUID()}`, programId: 'prog-1', partnerId: world.partnerId, locationId: location, fiscalYear: CURRENT_FY, recipients: [] },
     });
     await smtp.waitFor(global.email);
     await smtp.waitFor(account.email);
@@ -282,7 +282,7 @@ describe('admin needed', () => {
 
     const event = await kafka.publishEvent(Topics.invitations, location, {
       type: 'AdminAssignmentRequested',
-      data: { invitationId: `inv-${randomUUID()}`, programId: 'prog-1', partnerId: world.partnerId, locationId: location, fiscalYear: 'FY27', recipients: [recipient(kept), recipient(demoted)] },
+      data: { invitationId: `inv-${randomUUID()}`, programId: 'prog-1', partnerId: world.partnerId, locationId: location, fiscalYear: CURRENT_FY, recipients: [recipient(kept), recipient(demoted)] },
     });
     await smtp.waitFor(kept.email);
     await sent(`${event.eventId}:${kept.userId}:EMAIL`);

@@ -10,6 +10,7 @@ import { Db, MongoClient } from 'mongodb';
 import { randomUUID } from 'node:crypto';
 import { AppModule } from '../src/app.module';
 import { IdentityCatchUp } from '../src/recipients/identity-catch-up';
+import { CURRENT_FY } from './support/world';
 
 jest.setTimeout(120_000);
 
@@ -83,7 +84,7 @@ const invitationIssued = (partnerId: string, locationId: string, admins: UserSna
       programName: 'Azure Growth',
       partnerId,
       locationId,
-      fiscalYear: 'FY27',
+      fiscalYear: CURRENT_FY,
       invitationVersion: 1,
       recipients: admins.map(({ userId, email, displayName }) => ({ userId, email, displayName })),
       channels: ['EMAIL', 'NOTICE'],

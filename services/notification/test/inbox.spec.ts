@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { Message } from '../src/messages/message.schema';
 import { bootNotification } from './support/boot';
 import { SmtpTestServer } from '@lib/testing';
-import { recipient, TestUser, World } from './support/world';
+import { CURRENT_FY, recipient, TestUser, World } from './support/world';
 
 jest.setTimeout(60_000);
 
@@ -100,7 +100,7 @@ describe('inbox', () => {
         programName: 'Azure Growth',
         partnerId: world.partnerId,
         locationId: location,
-        fiscalYear: 'FY27',
+        fiscalYear: CURRENT_FY,
         recipients: [recipient(avery)],
         channels: ['EMAIL', 'NOTICE'],
         getStartedUrl: `https://partner.example/incentives/enroll?programId=prog-growth&locationId=${location}`,
@@ -115,7 +115,7 @@ describe('inbox', () => {
     await eventually(async () => expect(await unread(avery)).toBe(3));
     await kafka.publishEvent(Topics.invitations, location, {
       type: 'AdminAssignmentRequested',
-      data: { invitationId: `inv-${randomUUID()}`, programId: 'prog-x', partnerId: world.partnerId, locationId: location, fiscalYear: 'FY27', recipients: [recipient(blake)] },
+      data: { invitationId: `inv-${randomUUID()}`, programId: 'prog-x', partnerId: world.partnerId, locationId: location, fiscalYear: CURRENT_FY, recipients: [recipient(blake)] },
     });
     await eventually(async () => expect(await unread(blake)).toBe(1));
   });
@@ -314,7 +314,7 @@ describe('inbox after a role is taken away', () => {
               programName: 'Azure Growth',
               partnerId: world.partnerId,
               locationId: l1,
-              fiscalYear: 'FY27',
+              fiscalYear: CURRENT_FY,
               recipients: [recipient(dana)],
               channels: ['NOTICE'],
               getStartedUrl: `https://partner.example/incentives/enroll?programId=prog-growth&locationId=${l1}`,
@@ -330,7 +330,7 @@ describe('inbox after a role is taken away', () => {
     }
     const request = await kafka.publishEvent(Topics.invitations, l1, {
       type: 'AdminAssignmentRequested',
-      data: { invitationId: `inv-${randomUUID()}`, programId: 'prog-x', partnerId: world.partnerId, locationId: l1, fiscalYear: 'FY27', recipients: [recipient(erin)] },
+      data: { invitationId: `inv-${randomUUID()}`, programId: 'prog-x', partnerId: world.partnerId, locationId: l1, fiscalYear: CURRENT_FY, recipients: [recipient(erin)] },
     });
     adminNeeded = entry(request.eventId, erin);
     await eventually(async () => expect((await call(erin.token, '/v1/inbox')).body.items.map((i: Entry) => i.id)).toContain(adminNeeded));

@@ -3,7 +3,7 @@ import { eventually, outboxSettled, RunningService, SmtpTestServer, TestIssuer, 
 import { MongoClient } from 'mongodb';
 import { randomUUID } from 'node:crypto';
 import { bootNotification } from './support/boot';
-import { recipient, TestUser, World } from './support/world';
+import { CURRENT_FY, recipient, TestUser, World } from './support/world';
 
 jest.setTimeout(120_000);
 
@@ -56,7 +56,7 @@ function anInvitation(world: World, locationId: string) {
     programName: 'Azure Partner Incentives',
     partnerId: world.partnerId,
     locationId,
-    fiscalYear: 'FY27',
+    fiscalYear: CURRENT_FY,
   };
 }
 
@@ -79,7 +79,7 @@ const issued = (invitation: Invitation, people: TestUser[]) => ({
   ...invitation,
   recipients: people.map(recipient),
   channels: ['EMAIL', 'NOTICE'],
-  getStartedUrl: `http://portal.test/incentives/enroll?programId=${invitation.programId}&locationId=${invitation.locationId}&fiscalYear=FY27`,
+  getStartedUrl: `http://portal.test/incentives/enroll?programId=${invitation.programId}&locationId=${invitation.locationId}&fiscalYear=${CURRENT_FY}`,
   requiresEligibility: true,
 });
 

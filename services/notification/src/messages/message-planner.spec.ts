@@ -1,10 +1,12 @@
 import { AccessPolicy, AccessUser } from '@lib/access';
-import { createEnvelope, Recipient, Role, Topics } from '@lib/contracts';
+import { createEnvelope, fiscalYearOf, fiscalYearRange, Recipient, Role, Topics } from '@lib/contracts';
 import type { Model } from 'mongoose';
 import { RecipientDirectory } from '../recipients/recipient-directory';
 import { MessagePlanner } from './message-planner';
 
 const PARTNER = 'P-1';
+/** Invitations of a year that is not over (one read after its year tells nobody). */
+const CURRENT_FY = fiscalYearOf(new Date(Date.now() + 86_400_000));
 
 function user(id: string, role: Role, active = true, locationIds = ['*']): AccessUser {
   return {
@@ -48,7 +50,7 @@ function adminNeeded(recipients: Recipient[]) {
     source: 'invitations',
     partnerId: PARTNER,
     locationId: 'L-1',
-    data: { invitationId: 'inv-1', programId: 'prog-1', partnerId: PARTNER, locationId: 'L-1', fiscalYear: 'FY27', recipients },
+    data: { invitationId: 'inv-1', programId: 'prog-1', partnerId: PARTNER, locationId: 'L-1', fiscalYear: CURRENT_FY, recipients },
   });
 }
 
@@ -139,7 +141,7 @@ describe('MessagePlanner, recipients chosen from the view', () => {
   const view = [admin, user('global', 'GLOBAL_ADMIN')];
   const event = (type: string, source: string, data: Record<string, unknown>) =>
     createEnvelope({ type, source, partnerId: PARTNER, locationId: 'L-1', data: { partnerId: PARTNER, locationId: 'L-1', ...data } });
-  const invitation = { invitationId: 'inv-1', programId: 'prog-1', fiscalYear: 'FY27', recipients: [named(admin)] };
+  const invitation = { invitationId: 'inv-1', programId: 'prog-1', fiscalYear: CURRENT_FY, recipients: [named(admin)] };
 
   it.each([
     ['EnrollmentEnrolled', Topics.enrollments, event('EnrollmentEnrolled', 'enrollment', { enrollmentId: 'e-1', programId: 'prog-1', fiscalYear: 'FY27', status: 'ENROLLED', revision: 3 })],
@@ -157,6 +159,38 @@ describe('MessagePlanner, recipients chosen from the view', () => {
     const plan = await planner(view).plan(Topics.invitations, issued);
     expect(plan?.recipients.map((r) => r.userId)).toEqual(['admin-l1']);
     expect(plan?.fromView).toBeUndefined();
+  });
+});
+
+// An invitation asks to enroll for its fiscal year, an admin-needed message to name an admin for it: Enroll refuses a
+// year that is over, so either read after its year (a consumer behind across June 30) tells nobody, and one planned
+// before is sent only until then (sendBefore: the delivery cancels one still waiting).
+describe('MessagePlanner, an invitation of a fiscal year', () => {
+  const admin = user('admin-l1', 'INCENTIVES_ADMIN', true, ['L-1']);
+  const company = user('global', 'GLOBAL_ADMIN');
+  const issued = (fiscalYear: string) =>
+    createEnvelope({
+      type: 'InvitationIssued',
+      source: 'invitations',
+      partnerId: PARTNER,
+      locationId: 'L-1',
+      data: { invitationId: 'inv-1', programId: 'prog-1', partnerId: PARTNER, locationId: 'L-1', fiscalYear, recipients: [named(admin)], channels: ['EMAIL', 'NOTICE'], getStartedUrl: 'https://portal.test/go', requiresEligibility: true },
+    });
+  const needed = (fiscalYear: string) => {
+    const envelope = adminNeeded([named(company)]);
+    return { ...envelope, data: { ...envelope.data, fiscalYear } };
+  };
+  const PAST_FY = fiscalYearOf(new Date(Date.now() - 400 * 86_400_000));
+
+  it('is planned to be sent before its year ends', async () => {
+    const end = fiscalYearRange(CURRENT_FY).end;
+    expect(await planner([admin]).plan(Topics.invitations, issued(CURRENT_FY))).toMatchObject({ template: 'invitation', sendBefore: end });
+    expect(await planner([company]).plan(Topics.invitations, needed(CURRENT_FY))).toMatchObject({ template: 'admin-assignment-requested', sendBefore: end });
+  });
+
+  it('tells nobody once its year is over', async () => {
+    expect(await planner([admin]).plan(Topics.invitations, issued(PAST_FY))).toBeNull();
+    expect(await planner([company]).plan(Topics.invitations, needed(PAST_FY))).toBeNull();
   });
 });
 

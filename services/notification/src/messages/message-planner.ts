@@ -6,6 +6,7 @@ import {
   EnrollmentRenewalAtRisk,
   enrollmentPageUrl,
   Envelope,
+  fiscalYearRange,
   InvitationIssued,
   NotificationChannel,
   ProfileEvent,
@@ -43,7 +44,10 @@ export interface MessagePlan {
    * later status change of the same enrollment has its own email (StatusSupersession). Not on renewal reminders.
    */
   enrollmentStatus?: { enrollmentId: string; revision: number };
-  /** Not sent from this instant on (a renewal reminder: its fiscal year's end, after which what it asks is too late). */
+  /**
+   * Not sent from this instant on: its fiscal year's end, after which what it asks is too late (a renewal reminder;
+   * an invitation or an admin-needed message: Enroll refuses a year that is over).
+   */
   sendBefore?: Date;
   /**
    * Recipients chosen (at least partly) by role from the recipient view, which may be a view behind the event: the
@@ -130,11 +134,16 @@ export class MessagePlanner {
     }
   }
 
-  /** Email only for programs that require eligibility (and when the invitation asks for it); always the inbox. */
-  private async invitation(data: InvitationIssued): Promise<MessagePlan> {
+  /**
+   * Email only for programs that require eligibility (and when the invitation asks for it); always the inbox. Until
+   * its fiscal year ends: read after (a consumer behind across June 30), it tells nobody.
+   */
+  private async invitation(data: InvitationIssued): Promise<MessagePlan | null> {
     if (!/^https?:\/\//i.test(data.getStartedUrl)) {
       throw new PermanentError(`getStartedUrl must be an http(s) URL: ${data.getStartedUrl}`);
     }
+    const sendBefore = yearEnd(data.fiscalYear);
+    if (Date.now() >= +sendBefore) return null;
     const email = data.requiresEligibility && data.channels.includes('EMAIL');
     return {
       template: 'invitation',
@@ -151,15 +160,18 @@ export class MessagePlanner {
       link: data.getStartedUrl,
       invitationId: data.invitationId,
       invitationVersion: data.invitationVersion,
+      sendBefore,
     };
   }
 
   /**
    * To the Global and Account admins the event names that are still active, and to those of the recipient view
    * (once each): when every admin the event names has been deactivated since, or it names none, someone is still
-   * told that the location needs an Incentives admin.
+   * told that the location needs an Incentives admin. Until the invitation's fiscal year ends, as the invitation.
    */
-  private async adminNeeded(data: AdminAssignmentRequested): Promise<MessagePlan> {
+  private async adminNeeded(data: AdminAssignmentRequested): Promise<MessagePlan | null> {
+    const sendBefore = yearEnd(data.fiscalYear);
+    if (Date.now() >= +sendBefore) return null;
     const [listed, current] = await Promise.all([
       this.directory.listed(data.partnerId, data.recipients),
       this.directory.companyAdmins(data.partnerId),
@@ -181,6 +193,7 @@ export class MessagePlanner {
       link: this.link(`/account/users?locationId=${encodeURIComponent(data.locationId)}&role=INCENTIVES_ADMIN`),
       invitationId: data.invitationId,
       invitationVersion: data.invitationVersion,
+      sendBefore,
       fromView: true,
     };
   }
@@ -310,4 +323,9 @@ function expiryNow(data: Pick<TaxProfileExpiring, 'expiresAt' | 'daysLeft'>, now
   const left = Date.parse(data.expiresAt) - now.getTime();
   const expired = data.daysLeft <= 0 || left <= 0;
   return expired ? { expired } : { expired, daysLeftLabel: daysLeftLabel(Math.min(data.daysLeft, Math.ceil(left / 86_400_000))) };
+}
+
+/** The exclusive end of an invitation's fiscal year (FY27: 2027-07-01T00:00:00Z). */
+function yearEnd(fiscalYear: string): Date {
+  return fiscalYearRange(fiscalYear).end;
 }
