@@ -29,10 +29,17 @@ export const EXTERNAL_TOPICS: Topic[] = [Topics.eligibility, Topics.agreements, 
  * invitations, profile statuses, eligibility, agreements, validation results): a service deployed anew, or whose
  * database is restored, reads them from their start (an enrollment completed a year ago still holds back the location's
  * next invitation; a profile approved then is still what its enrollment stands on). A service that creates one keeps
- * it forever (`retention.ms=-1`); every other topic it creates (outcomes of emails, validation requests, dead letters)
- * gets the broker's default retention.
+ * it forever (`retention.ms=-1`); so too the validation requests (KEPT_TOPICS); every other topic it creates (outcomes
+ * of emails, dead letters) gets the broker's default retention.
  */
 export const HISTORY_TOPICS: Topic[] = [Topics.identity, Topics.programs, Topics.enrollments, Topics.invitations, Topics.payoutProfiles, ...EXTERNAL_TOPICS];
+
+/**
+ * Topics kept forever: the history topics, and the validation requests. A revision's request is published once, and
+ * nothing asks again while it waits: deleted by retention before the back office read it (an outage of a week, a new
+ * consumer group), the profile would stay pending, and its enrollments VALIDATING, for good.
+ */
+export const KEPT_TOPICS: Topic[] = [...HISTORY_TOPICS, Topics.validationRequests];
 
 /**
  * The topic settings a service creates `topic` with (beside its partitions). An outside system's topic stamps each
@@ -42,7 +49,7 @@ export const HISTORY_TOPICS: Topic[] = [Topics.identity, Topics.programs, Topics
  */
 export function topicConfig(topic: string): Record<string, string> {
   return {
-    ...(HISTORY_TOPICS.includes(topic as Topic) && { 'retention.ms': '-1' }),
+    ...(KEPT_TOPICS.includes(topic as Topic) && { 'retention.ms': '-1' }),
     ...(EXTERNAL_TOPICS.includes(topic as Topic) && { 'message.timestamp.type': 'LogAppendTime' }),
   };
 }

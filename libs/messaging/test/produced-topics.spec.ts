@@ -100,17 +100,20 @@ describe('topics a service writes, on a broker that does not create topics on fi
     }
   });
 
-  it('keep their whole history when their events build views (identity, programs, enrollments, invitations, profiles, outside systems), the rest as the broker does', async () => {
+  it('keep their whole history when their events build views (identity, programs, enrollments, invitations, profiles, outside systems) or wait to be read once (validation requests), the rest as the broker does', async () => {
     const services = [await boot(uniqueName('parcels'), IdentityLikeModule), await boot(uniqueName('parcels'))];
     try {
       await eventually(() => topicFigures([Topics.identity, Topics.payoutProfiles, Topics.validationRequests]), 30_000);
       expect(await retentionOf(Topics.identity)).toBe('-1');
       expect(await retentionOf(Topics.payoutProfiles)).toBe('-1');
-      expect(await retentionOf(Topics.validationRequests)).toBe(String(24 * 3_600_000)); // the broker's log.retention.hours
+      expect(await retentionOf(Topics.validationRequests)).toBe('-1');
       // An outside system's topic, as a consumer of it creates it: its records stamped by the broker's clock.
       await new TopicAdmin(new Kafka({ brokers: broker.brokers, logLevel: logLevel.NOTHING }), { serviceName: 'enrollment' } as never).ensureTopics([Topics.agreements]);
       expect([await retentionOf(Topics.agreements), await retentionOf(Topics.agreements, 'message.timestamp.type')]).toEqual(['-1', 'LogAppendTime']);
       expect(await retentionOf(Topics.identity, 'message.timestamp.type')).toBe('CreateTime');
+      // The outcomes of emails: the broker's retention (its log.retention.hours here).
+      await new TopicAdmin(new Kafka({ brokers: broker.brokers, logLevel: logLevel.NOTHING }), { serviceName: 'notification' } as never).ensureTopics([Topics.notifications]);
+      expect(await retentionOf(Topics.notifications)).toBe(String(24 * 3_600_000));
     } finally {
       await Promise.all(services.map((service) => service.close()));
     }
