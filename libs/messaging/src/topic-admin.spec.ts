@@ -1,5 +1,5 @@
 import { Kafka } from 'kafkajs';
-import { createMissingTopics, TopicAdmin } from './topic-admin';
+import { TopicAdmin } from './topic-admin';
 
 /**
  * A broker stand-in for the admin client: counts connections, creates topics with leaders after `delayMs`;
@@ -91,35 +91,5 @@ describe('TopicAdmin.ensureTopics', () => {
     await admin.ensureTopics(['t']);
     expect(stats.creates).toEqual([['t']]);
     expect(stats.connects).toBe(2);
-  });
-});
-
-describe('createMissingTopics', () => {
-  /** An admin client whose topics exist already, with these partitions' leaders (-1: none). */
-  const existingAdmin = (leaders: Record<string, number[]>) =>
-    ({
-      listTopics: async () => Object.keys(leaders),
-      createTopics: async () => {
-        throw new Error('not expected: every topic exists');
-      },
-      fetchTopicMetadata: async ({ topics }: { topics: string[] }) => ({
-        topics: topics.map((name) => ({ name, partitions: leaders[name].map((leader, partitionId) => ({ partitionId, leader })) })),
-      }),
-    }) as never;
-
-  // One broker of three down: its partitions have no leader until another takes them. The others are served: a
-  // consumer of the topic, or the relay publishing to it, must not wait 30 s and fail for that one.
-  it('does not wait for a leader of every partition of a topic that existed: one leader is enough', async () => {
-    const started = Date.now();
-    await createMissingTopics(existingAdmin({ orders: [1, -1, 2], 'orders.dlq': [3] }), ['orders', 'orders.dlq'], 3);
-    expect(Date.now() - started).toBeLessThan(1_000);
-  });
-
-  it('waits for a topic that existed with no partition led yet (another client created it a moment ago)', async () => {
-    const leaders: Record<string, number[]> = { fresh: [-1, -1] };
-    setTimeout(() => (leaders.fresh = [1, 2]), 300);
-    const started = Date.now();
-    await createMissingTopics(existingAdmin(leaders), ['fresh'], 2);
-    expect(Date.now() - started).toBeGreaterThanOrEqual(250);
   });
 });

@@ -107,11 +107,9 @@ const LEADER_WAIT_MS = 30_000;
 /**
  * Creates those of `topics` that do not exist (each with `partitions` and the settings `configOf` gives it, or with the
  * cluster's defaults where it refuses them, told to `onSettingsRefused`; a topic that exists is left as it is), and
- * returns once every partition of those it created has a leader, and a partition of each that existed. A topic another
- * client created a moment ago (listed already, or "already exists" when creating it) may have none yet: a consumer
- * subscribing then fails with "This server does not host this topic-partition". One that existed with a partition
- * led and another not is a broker down: waiting for it would stop a consumer of the topic from starting, and the
- * relay from publishing to any topic, for that one partition (its consumer and the producer wait for it themselves).
+ * returns once every partition of every one of them has a leader. A topic another client created a moment ago (listed
+ * already, or "already exists" when creating it) may have none yet: a consumer subscribing then fails with "This
+ * server does not host this topic-partition".
  */
 export async function createMissingTopics(
   admin: Admin,
@@ -149,11 +147,7 @@ export async function createMissingTopics(
   for (;;) {
     const leaderless = await admin
       .fetchTopicMetadata({ topics })
-      .then(({ topics: found }) =>
-        found
-          .filter(({ name, partitions: parts }) => (missing.includes(name) ? parts.length === 0 || parts.some((p) => p.leader < 0) : !parts.some((p) => p.leader >= 0)))
-          .map((t) => t.name),
-      )
+      .then(({ topics: found }) => found.filter((t) => t.partitions.length === 0 || t.partitions.some((p) => p.leader < 0)).map((t) => t.name))
       .catch((error: Error) => [error.message]);
     if (leaderless.length === 0) return;
     if (Date.now() > deadline) throw new Error(`topics without a leader after ${LEADER_WAIT_MS} ms: ${leaderless.join(', ')}`);
