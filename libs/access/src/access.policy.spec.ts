@@ -1,4 +1,4 @@
-import { canView, holdsRole, isCompanyAdmin } from './access.policy';
+import { canView, holdsAnyRole, holdsRole, isCompanyAdmin, knownGrants } from './access.policy';
 
 const actor = (roles: Array<{ role: 'GLOBAL_ADMIN' | 'ACCOUNT_ADMIN' | 'INCENTIVES_ADMIN' | 'INCENTIVES_USER'; locationIds: string[] }>) => ({
   userId: 'u',
@@ -26,5 +26,14 @@ describe('access rules', () => {
     expect(canView(actor([]), 'A')).toBe(false);
     expect(isCompanyAdmin(actor([{ role: 'GLOBAL_ADMIN', locationIds: ['*'] }]))).toBe(true);
     expect(isCompanyAdmin(actor([{ role: 'INCENTIVES_ADMIN', locationIds: ['*'] }]))).toBe(false);
+  });
+
+  // A later identity may grant roles this version does not know: the view keeps them as they came; they give nothing.
+  it('gives a role this version does not know nothing: no view, no "holds a role", left out of the actor', () => {
+    const referrals = actor([{ role: 'REFERRALS_ADMIN' as never, locationIds: ['A'] }]);
+    expect(holdsAnyRole(referrals)).toBe(false);
+    expect(canView(referrals, 'A')).toBe(false);
+    expect(knownGrants([{ role: 'REFERRALS_ADMIN', locationIds: ['A'] }, { role: 'INCENTIVES_USER', locationIds: ['A'] }])).toEqual([{ role: 'INCENTIVES_USER', locationIds: ['A'] }]);
+    expect(holdsAnyRole(actor([{ role: 'INCENTIVES_USER', locationIds: ['A'] }]))).toBe(true);
   });
 });

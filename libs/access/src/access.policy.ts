@@ -1,4 +1,4 @@
-import { ALL_LOCATIONS, COMPANY_ROLES, grantsRole, Role } from '@lib/contracts';
+import { ALL_LOCATIONS, COMPANY_ROLES, grantsRole, INCENTIVE_ROLES, Role, Roles } from '@lib/contracts';
 import { Keyset, Page, Principal, Problems } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
@@ -22,7 +22,15 @@ export const NO_ROLE = 'You hold no incentives role and no company admin role in
 
 /** A company role, or an incentives role on at least one location. */
 export function holdsAnyRole(actor: Pick<Actor, 'roles'>): boolean {
-  return actor.roles.some((r) => COMPANY_ROLES.includes(r.role) || r.locationIds.length > 0);
+  return actor.roles.some((r) => COMPANY_ROLES.includes(r.role) || (INCENTIVE_ROLES.includes(r.role) && r.locationIds.length > 0));
+}
+
+/**
+ * The grants of roles this version knows. A later identity may grant others (the events carry them, the view stores
+ * them as they came, so an upgraded service knows them with no replay); here they give nothing.
+ */
+export function knownGrants<T extends { role: string }>(roles: readonly T[]): T[] {
+  return roles.filter((grant) => (Roles as readonly string[]).includes(grant.role));
 }
 
 export function isCompanyAdmin(actor: Pick<Actor, 'roles'>): boolean {
@@ -78,7 +86,7 @@ export class AccessPolicy {
       throw Problems.forbidden('Your account has no roles in this partner yet. Ask your Global admin to add you.');
     }
     if (!user.active) throw Problems.forbidden('Your account is deactivated.');
-    return { userId: user._id, partnerId: user.partnerId, email: user.email, displayName: user.displayName, roles: user.roles };
+    return { userId: user._id, partnerId: user.partnerId, email: user.email, displayName: user.displayName, roles: knownGrants(user.roles) };
   }
 
   /**

@@ -1,7 +1,8 @@
-import { getMetadataStorage, ValidationTypes } from 'class-validator';
+import { getMetadataStorage, IS_IN, ValidationTypes } from 'class-validator';
 import { validationMetadatasToSchemas } from 'class-validator-jsonschema';
 import { dump } from 'js-yaml';
 import { CATALOG, TopicContract } from './catalog';
+import { PRODUCING } from './events/common';
 import { REASONS_FOR_ACTION_REQUIRED } from './events/external.events';
 import { IS_ISO_INSTANT } from './instant';
 import { DeadLetterHeaders, deadLetterTopic } from './topics';
@@ -75,7 +76,14 @@ export function buildAsyncApi(): Record<string, unknown> {
     // @IsArray beside it gives the type, which excludes null: the default `not: { type: 'null' }` adds nothing.
     // A rule across fields (reasons when the outcome is ACTION_REQUIRED) has no schema of its own: its @JSONSchema
     // description says it. An instant (@IsIsoInstant) is what isIsoInstant accepts.
-    additionalConverters: { [ValidationTypes.IS_DEFINED]: {}, [REASONS_FOR_ACTION_REQUIRED]: {}, [IS_ISO_INSTANT]: ISO_INSTANT },
+    // The values a producer checks alone (PRODUCING: a list a later producer may add to) are this version's, not all a
+    // consumer must take: listed as `x-known-values`, not as an `enum` a generated validator would hold readers to.
+    additionalConverters: {
+      [ValidationTypes.IS_DEFINED]: {},
+      [REASONS_FOR_ACTION_REQUIRED]: {},
+      [IS_ISO_INSTANT]: ISO_INSTANT,
+      [IS_IN]: (meta) => (meta.groups?.includes(PRODUCING) ? { 'x-known-values': meta.constraints[0] } : { type: 'string', enum: meta.constraints[0] }),
+    },
   });
   const channels: Record<string, unknown> = {};
   const messages: Record<string, unknown> = {};

@@ -449,49 +449,53 @@ describe('buildEvent', () => {
 });
 
 // SPEC 3: consumers accept what a later producer may add. Roles, delivery channels and payment methods are lists that
-// grow (Partner Center has more roles than these): a value this version does not know is read as granting, asking or
-// offering nothing it knows, not as a malformed message; dead-lettered, a user's deactivation would be lost with it.
+// grow (Partner Center has more roles than these): a value this version does not know is taken as named (stored as it
+// came: once upgraded, the consumer's views hold it with no replay) and its rules give it no meaning, not refused as a
+// malformed message; dead-lettered, a user's deactivation would be lost with it. A producer may not send one.
 describe('parseEvent: values a later version of the producer may add', () => {
-  const parse = (topic: string, type: string, data: unknown) =>
-    parseEvent(
-      topic,
-      Buffer.from(JSON.stringify({ eventId: '7f0c6a52-3b7e-4c38-9a51-2f4d5b1e8c90', type, version: 1, occurredAt: '2026-07-01T10:00:00Z', source: 'test', correlationId: 'c1', partnerId: 'P1', data })),
-    ).envelope.data as Record<string, any>;
+  const envelope = (type: string, data: unknown) =>
+    Buffer.from(JSON.stringify({ eventId: '7f0c6a52-3b7e-4c38-9a51-2f4d5b1e8c90', type, version: 1, occurredAt: '2026-07-01T10:00:00Z', source: 'test', correlationId: 'c1', partnerId: 'P1', data }));
+  const parse = (topic: string, type: string, data: unknown) => parseEvent(topic, envelope(type, data)).envelope.data as Record<string, any>;
+  const build = (topic: string, type: string, data: object) => buildEvent(topic, { type, source: 'test', partnerId: 'P1', data });
   const user = (roles: unknown[]) => ({ userId: 'U1', partnerId: 'P1', email: 'a@example.com', displayName: 'A', active: false, revision: 4, roles });
+  const invitation = {
+    invitationId: 'I1', programId: 'PR1', partnerId: 'P1', locationId: 'L1', fiscalYear: 'FY27',
+    recipients: [{ userId: 'U1', email: 'a@example.com' }], channels: ['SMS', 'EMAIL'], getStartedUrl: 'http://localhost/start', requiresEligibility: true,
+  };
+  const program = {
+    programId: 'PR1', name: 'Program', fiscalYear: 'FY27', requiresEligibility: true, state: 'OPEN', revision: 2,
+    payoutRules: { allowedCurrencies: ['USD'], allowedPaymentMethods: ['CRYPTO', 'CHECK'], taxProfileRequired: false },
+  };
+  const profile = { profileId: 'B1', profileKind: 'BANK', partnerId: 'P1', revision: 1, status: 'PENDING_VALIDATION', reasons: [], currency: 'USD', paymentMethod: 'CRYPTO', locationIds: ['*'] };
 
-  it("reads a user's role this version does not know as no role: the user's other roles and deactivation are applied", () => {
-    const data = parse(Topics.identity, 'UserDeactivated', { user: user([{ role: 'REFERRALS_ADMIN', locationIds: ['*'] }, { role: 'INCENTIVES_ADMIN', locationIds: ['L1'] }]) });
-    expect(data.user).toMatchObject({ active: false, revision: 4, roles: [{ role: 'INCENTIVES_ADMIN', locationIds: ['L1'] }] });
+  it("takes a user's role this version does not know as named: the user's deactivation and other roles are applied", () => {
+    const roles = [{ role: 'REFERRALS_ADMIN', locationIds: ['*'] }, { role: 'INCENTIVES_ADMIN', locationIds: ['L1'] }];
+    expect(parse(Topics.identity, 'UserDeactivated', { user: user(roles) }).user).toMatchObject({ active: false, revision: 4, roles });
+    expect(parse(Topics.identity, 'RoleAssigned', { user: user(roles), role: 'REFERRALS_ADMIN', locationIds: ['*'] })).toMatchObject({ role: 'REFERRALS_ADMIN' });
   });
 
-  it('takes a role change of a role it does not know (the user snapshot it carries is what is applied)', () => {
-    const data = parse(Topics.identity, 'RoleAssigned', { user: user([{ role: 'REFERRALS_ADMIN', locationIds: ['L1'] }]), role: 'REFERRALS_ADMIN', locationIds: ['L1'] });
-    expect(data).toMatchObject({ role: 'REFERRALS_ADMIN', user: { roles: [] } });
+  it('takes a delivery channel and payment methods it does not know as named', () => {
+    expect(parse(Topics.invitations, 'InvitationIssued', invitation).channels).toEqual(['SMS', 'EMAIL']);
+    expect(parse(Topics.programs, 'ProgramUpdated', { program }).program.payoutRules.allowedPaymentMethods).toEqual(['CRYPTO', 'CHECK']);
+    expect(parse(Topics.payoutProfiles, 'ProfileCreated', profile).paymentMethod).toBe('CRYPTO');
   });
 
-  it('still refuses a role that is not a name, or a grant without its locations', () => {
-    for (const roles of [[{ role: 7, locationIds: ['L1'] }], [{ role: 'REFERRALS_ADMIN' }], [{ role: '', locationIds: ['L1'] }]]) {
+  it('still refuses what is not such a name, or a grant without its locations', () => {
+    for (const roles of [[{ role: 7, locationIds: ['L1'] }], [{ role: 'REFERRALS_ADMIN' }], [{ role: '', locationIds: ['L1'] }], [{ role: 'incentives admin', locationIds: ['L1'] }]]) {
       expect(() => parse(Topics.identity, 'UserUpdated', { user: user(roles) })).toThrow(MalformedMessageError);
     }
     expect(() => parse(Topics.identity, 'RoleRevoked', { user: user([]), role: 7, locationIds: ['L1'] })).toThrow(MalformedMessageError);
-  });
-
-  it("reads an invitation's delivery channel it does not know as not asked for", () => {
-    const invitation = {
-      invitationId: 'I1', programId: 'PR1', partnerId: 'P1', locationId: 'L1', fiscalYear: 'FY27',
-      recipients: [{ userId: 'U1', email: 'a@example.com' }], channels: ['SMS', 'EMAIL'], getStartedUrl: 'http://localhost/start', requiresEligibility: true,
-    };
-    expect(parse(Topics.invitations, 'InvitationIssued', invitation).channels).toEqual(['EMAIL']);
     expect(() => parse(Topics.invitations, 'InvitationIssued', { ...invitation, channels: [1] })).toThrow(MalformedMessageError);
+    expect(() => parse(Topics.payoutProfiles, 'ProfileCreated', { ...profile, paymentMethod: 'not a method' })).toThrow(MalformedMessageError);
   });
 
-  it("reads a program's payment method it does not know as none this version can offer, and keeps a profile's as named", () => {
-    const payoutRules = { allowedCurrencies: ['USD'], allowedPaymentMethods: ['CRYPTO', 'CHECK'], taxProfileRequired: false };
-    const program = { programId: 'PR1', name: 'Program', fiscalYear: 'FY27', requiresEligibility: true, payoutRules, state: 'OPEN', revision: 2 };
-    expect(parse(Topics.programs, 'ProgramUpdated', { program }).program.payoutRules.allowedPaymentMethods).toEqual(['CHECK']);
-    // The profile's own method is kept as named: no program this version knows allows it (PAYMENT_METHOD_NOT_ALLOWED).
-    const profile = { profileId: 'B1', profileKind: 'BANK', partnerId: 'P1', revision: 1, status: 'PENDING_VALIDATION', reasons: [], currency: 'USD', paymentMethod: 'CRYPTO', locationIds: ['*'] };
-    expect(parse(Topics.payoutProfiles, 'ProfileCreated', profile).paymentMethod).toBe('CRYPTO');
-    expect(() => parse(Topics.payoutProfiles, 'ProfileCreated', { ...profile, paymentMethod: 'not a method' })).toThrow(MalformedMessageError);
+  it('refuses to publish a value this version does not know: a misspelt role never reaches a consumer', () => {
+    expect(() => build(Topics.identity, 'UserUpdated', { user: user([{ role: 'INCENTIVE_ADMIN', locationIds: ['L1'] }]) })).toThrow(/role/);
+    expect(() => build(Topics.identity, 'RoleAssigned', { user: user([]), role: 'INCENTIVE_ADMIN', locationIds: ['L1'] })).toThrow(/role/);
+    expect(() => build(Topics.invitations, 'InvitationIssued', invitation)).toThrow(/channels/);
+    expect(() => build(Topics.programs, 'ProgramUpdated', { program })).toThrow(/allowedPaymentMethods/);
+    expect(() => build(Topics.payoutProfiles, 'ProfileCreated', profile)).toThrow(/paymentMethod/);
+    // This version's values are published.
+    expect(build(Topics.identity, 'UserUpdated', { user: user([{ role: 'INCENTIVES_ADMIN', locationIds: ['L1'] }]) }).data).toMatchObject({ user: { revision: 4 } });
   });
 });

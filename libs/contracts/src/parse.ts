@@ -47,6 +47,9 @@ export interface ParsedEvent<T = unknown> {
 }
 
 /** RFC 9562's nil and max UUIDs. */
+/** The validation group of a consumer's checks; none is in it, so reading runs every check of no group (not PRODUCING's). */
+const CONSUMING = 'consuming';
+
 const PLACEHOLDER_UUID = /^(0{8}-0{4}-0{4}-0{4}-0{12}|f{8}-f{4}-f{4}-f{4}-f{12})$/i;
 
 /**
@@ -99,7 +102,9 @@ export function parseEvent<T = unknown>(topic: string, value: Buffer | string | 
   const cls = payloadClass(topic, envelope.type as string);
   if (!cls) return { envelope: envelope as unknown as Envelope<T>, known: false };
   const data = plainToInstance(cls, envelope.data, { exposeDefaultValues: true });
-  const errors = validateSync(data, { forbidUnknownValues: true, whitelist: false });
+  // Every check but a producer's own (PRODUCING: a value a later producer may add is taken as named). A group given,
+  // class-validator runs only that group's checks, and, with `always`, every check of no group.
+  const errors = validateSync(data, { forbidUnknownValues: true, whitelist: false, groups: [CONSUMING], always: true });
   if (errors.length) {
     throw new MalformedMessageError(
       `invalid ${envelope.type} payload: ${describeValidationErrors(errors).join('; ')}`,
@@ -127,7 +132,8 @@ function contradictedIds(envelope: Record<string, unknown>, data: object): strin
 }
 
 /**
- * Builds an envelope and checks its payload against the catalog, so a service can never publish a bad event: nor one
+ * Builds an envelope and checks its payload against the catalog, with every check (also PRODUCING's: a value this
+ * version does not know is refused here), so a service can never publish a bad event: nor one
  * carrying a field its contract does not declare (a secret a producer's object happened to hold would go out with it).
  */
 export function buildEvent<T extends object>(topic: string, input: NewEnvelope<T>): Envelope<T> {

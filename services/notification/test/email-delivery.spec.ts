@@ -243,7 +243,7 @@ describe('admin needed', () => {
         programName: 'Azure Growth',
         partnerId: world.partnerId,
         locationId: location,
-        fiscalYear: 'FY27',
+        fiscalYear: CURRENT_FY,
         recipients: [recipient(global)],
       },
     });

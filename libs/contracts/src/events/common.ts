@@ -1,43 +1,41 @@
-import { Transform, Type } from 'class-transformer';
-import { ArrayNotEmpty, IsArray, IsBoolean, IsDefined, IsEmail, IsIn, IsInt, IsObject, IsOptional, IsString, Min, ValidateNested } from 'class-validator';
+import { Type } from 'class-transformer';
+import { ArrayNotEmpty, IsArray, IsBoolean, IsDefined, IsEmail, IsIn, IsInt, IsObject, IsOptional, IsString, Matches, Min, ValidateNested } from 'class-validator';
+import { JSONSchema } from 'class-validator-jsonschema';
 import { Role, Roles } from '../domain';
 
 /**
  * The shape of a value in a list a later version of its producer may add to (a role, a delivery channel, a payment
  * method): an upper-case name. SPEC 3: consumers accept what a later producer may add; a breaking change is a new
- * topic. States (an enrollment's, a program's, a profile's) are not such lists: a new state would be read by rules
- * that do not know it, so it stays malformed here, and a new state is a new topic version.
+ * topic. A consumer takes such a value as named (stored as it came, so that once it is upgraded to know the value
+ * its views hold it, with no replay), and its rules give it no meaning: no role of theirs, no channel asked of them,
+ * a method no program of theirs allows. States (an enrollment's, a program's, a profile's) are not such lists: a new
+ * state would be read by rules that do not know it, so it stays malformed, and a new state is a new topic version.
  */
 export const ADDED_VALUE_PATTERN = /^[A-Z][A-Z0-9_]{0,63}$/;
 
 /**
- * Leaves out of an array the items naming a value this version does not know (by `name`, the item itself by
- * default): read as granting, asking or offering nothing it knows. Only names of the shape a producer would add
- * (ADDED_VALUE_PATTERN) are left out; anything else stays, for validation to refuse it.
+ * The validation group of checks only a producer makes (buildEvent validates with every check; parseEvent leaves
+ * these out): a value this version does not know, which a later producer may send, is refused when publishing.
  */
-export function WithoutUnknown(known: readonly string[], name: (item: unknown) => unknown = (item) => item): PropertyDecorator {
-  return Transform(({ value }) =>
-    Array.isArray(value)
-      ? value.filter((item) => {
-          const named = name(item);
-          return !(typeof named === 'string' && ADDED_VALUE_PATTERN.test(named) && !known.includes(named));
-        })
-      : value,
-  );
+export const PRODUCING = 'producing';
+
+/** Validated as an upper-case name when read, and as one of `known` (this version's) when published. */
+export function KnownWhenPublished(known: readonly string[], { each = false }: { each?: boolean } = {}): PropertyDecorator {
+  const name = Matches(ADDED_VALUE_PATTERN, { each });
+  const ofThisVersion = IsIn([...known], { each, groups: [PRODUCING] });
+  return (target, key) => {
+    name(target, key as string);
+    ofThisVersion(target, key as string);
+  };
 }
 
 /** One role of a user: company-wide roles always carry `['*']`. */
 export class RoleGrant {
-  @IsIn(Roles) role!: Role;
+  /** One of Roles, or a role a later identity added (AccessPolicy gives it no meaning). */
+  @JSONSchema({ description: `One of ${Roles.join(', ')}, or a role a later version adds (its consumers read it as no role of theirs).` })
+  @KnownWhenPublished(Roles)
+  role!: Role;
   @IsArray() @ArrayNotEmpty() @IsString({ each: true }) locationIds!: string[];
-}
-
-/** The role a grant names, where the grant is otherwise well formed (else it stays, for validation to refuse it). */
-function grantedRole(grant: unknown): unknown {
-  if (grant === null || typeof grant !== 'object') return undefined;
-  const { role, locationIds } = grant as { role?: unknown; locationIds?: unknown };
-  const located = Array.isArray(locationIds) && locationIds.length > 0 && locationIds.every((id) => typeof id === 'string');
-  return located ? role : undefined;
 }
 
 /**
@@ -50,14 +48,7 @@ export class UserSnapshot {
   @IsEmail() email!: string;
   @IsString() displayName!: string;
   @IsBoolean() active!: boolean;
-  /** A role this version does not know (a later identity's) grants nothing here: left out, the rest applied. */
-  @IsDefined()
-  @IsArray()
-  @IsObject({ each: true })
-  @ValidateNested({ each: true })
-  @Type(() => RoleGrant)
-  @WithoutUnknown(Roles, grantedRole)
-  roles!: RoleGrant[];
+  @IsDefined() @IsArray() @IsObject({ each: true }) @ValidateNested({ each: true }) @Type(() => RoleGrant) roles!: RoleGrant[];
   @IsInt() @Min(1) revision!: number;
 }
 

@@ -2,7 +2,7 @@ import { Type } from 'class-transformer';
 import { JSONSchema } from 'class-validator-jsonschema';
 import { IsArray, IsDefined, IsIn, IsObject, IsOptional, IsString, Length, Matches, ValidateNested } from 'class-validator';
 import { Role, Roles } from '../domain';
-import { ADDED_VALUE_PATTERN, UserSnapshot } from './common';
+import { KnownWhenPublished, UserSnapshot } from './common';
 
 export class LocationInfo {
   @IsString() locationId!: string;
@@ -35,10 +35,10 @@ export class UserUpdated extends UserEvent {}
 export class UserDeactivated extends UserEvent {}
 
 export class RoleChange extends UserEvent {
-  /** One of Roles, or a role a later identity added (its user's snapshot carries what is applied: see UserSnapshot). */
+  /** One of Roles, or a role a later identity added (its user's snapshot carries what is applied). */
   @JSONSchema({ description: `One of ${Roles.join(', ')}, or a role a later version adds (its consumers read it as no role of theirs).` })
-  @Matches(ADDED_VALUE_PATTERN)
-  role!: Role | (string & {});
+  @KnownWhenPublished(Roles)
+  role!: Role;
   /** The locations this change granted or revoked (`['*']` for all). */
   @IsArray() @IsString({ each: true }) locationIds!: string[];
   @IsOptional() @IsString() changedBy?: string;

@@ -1,7 +1,7 @@
 import { Type } from 'class-transformer';
 import { IsArray, IsBoolean, IsDefined, IsIn, IsInt, IsObject, IsOptional, IsString, IsUrl, Matches, Min, ValidateNested, isURL } from 'class-validator';
 import { FISCAL_YEAR_PATTERN } from '../domain';
-import { Recipient, WithoutUnknown } from './common';
+import { KnownWhenPublished, Recipient } from './common';
 
 /**
  * What a link in an event must be: an http(s) URL with a host (no top-level domain needed: `localhost`, a cluster
@@ -33,8 +33,8 @@ export class InvitationEvent {
 
 export class InvitationIssued extends InvitationEvent {
   @IsDefined() @IsArray() @IsObject({ each: true }) @ValidateNested({ each: true }) @Type(() => Recipient) recipients!: Recipient[];
-  /** A channel this version does not know (a later invitations') is not asked of it: left out. */
-  @IsArray() @IsIn(DeliveryChannels, { each: true }) @WithoutUnknown(DeliveryChannels) channels!: DeliveryChannel[];
+  /** Channels of DeliveryChannels; one a later invitations added is taken as named, and asked of nobody here. */
+  @IsArray() @KnownWhenPublished(DeliveryChannels, { each: true }) channels!: DeliveryChannel[];
   @IsUrl(LINK_URL_OPTIONS) getStartedUrl!: string;
   /** Open programs are shown on the overview only: no email. */
   @IsBoolean() requiresEligibility!: boolean;

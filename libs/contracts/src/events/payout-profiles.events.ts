@@ -2,7 +2,7 @@ import { JSONSchema } from 'class-validator-jsonschema';
 import { ArrayNotEmpty, IsArray, IsIn, IsInt, IsOptional, IsString, Matches, Min } from 'class-validator';
 import { PaymentMethod, PaymentMethods, ProfileKind, ProfileKinds, ProfileStatus, ProfileStatuses } from '../domain';
 import { IsIsoInstant } from '../instant';
-import { ADDED_VALUE_PATTERN } from './common';
+import { KnownWhenPublished } from './common';
 
 /**
  * payout-profiles.events.v1, key locationId (tax profiles, their expiry, default bank profiles), except the events
@@ -28,8 +28,8 @@ export class ProfileDetails {
   /** One of PaymentMethods, or one a later payout-profiles added: kept as named (no program this version knows allows it). */
   @JSONSchema({ description: `One of ${PaymentMethods.join(', ')}, or a method a later version adds (no program its consumers know allows it).` })
   @IsOptional()
-  @Matches(ADDED_VALUE_PATTERN)
-  paymentMethod?: PaymentMethod | (string & {});
+  @KnownWhenPublished(PaymentMethods)
+  paymentMethod?: PaymentMethod;
   /** Tax profiles: ISO date after which the tax forms are no longer valid. */
   @IsOptional() @IsIsoInstant() expiresAt?: string;
   @IsOptional() @IsString() maskedAccount?: string;

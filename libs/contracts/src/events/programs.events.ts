@@ -1,12 +1,12 @@
 import { Type } from 'class-transformer';
 import { IsArray, IsBoolean, IsDefined, IsIn, IsInt, IsObject, IsString, Matches, Min, ValidateNested } from 'class-validator';
 import { FISCAL_YEAR_PATTERN, PaymentMethod, PaymentMethods, ProgramState, ProgramStates } from '../domain';
-import { WithoutUnknown } from './common';
+import { KnownWhenPublished } from './common';
 
 export class PayoutRules {
   @IsArray() @Matches(/^[A-Z]{3}$/, { each: true }) allowedCurrencies!: string[];
-  /** A method this version does not know is one no profile of it can have: left out (none left: none is met). */
-  @IsArray() @IsIn(PaymentMethods, { each: true }) @WithoutUnknown(PaymentMethods) allowedPaymentMethods!: PaymentMethod[];
+  /** Methods of PaymentMethods; one a later enrollment added is taken as named: no profile here has it. */
+  @IsArray() @KnownWhenPublished(PaymentMethods, { each: true }) allowedPaymentMethods!: PaymentMethod[];
   @IsBoolean() taxProfileRequired!: boolean;
 }
 
