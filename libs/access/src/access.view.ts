@@ -73,12 +73,24 @@ export class AccessViewUpdater implements OnApplicationBootstrap {
     );
   }
 
+  /**
+   * The grant index holds an active user under the keys of the roles they hold. Additions first: a reader that finds
+   * the user there and reads an older snapshot filters it out. Then the keys the stored snapshot does not hold (a role
+   * revoked, the user deactivated; what an older snapshot read again added) let the user go: every invitation reads a
+   * location's holders, and an index that only grew would load every user who ever held the role there (a large
+   * partner's churn). A crash between the view's write and this leaves the user under the keys it dropped (filtered
+   * out by readers) until their next event.
+   */
   private async upsertUser({ user }: UserEvent): Promise<void> {
     const { userId } = user;
-    // The grant index first: a reader that finds the user there and reads an older snapshot filters it out.
-    await this.index([{ userId, partnerId: user.partnerId, roles: user.roles }]);
-    await upsertIfNewer<AccessUser>(this.users.collection, userId, {
-      replaces: (stored) => stored.revision < user.revision,
+    const keys = user.active ? grantIndexKeys(user.partnerId, user.roles) : [];
+    if (user.active) await this.index([{ userId, partnerId: user.partnerId, roles: user.roles }]);
+    let before: AccessUser | undefined;
+    const replaced = await upsertIfNewer<AccessUser>(this.users.collection, userId, {
+      replaces: (stored) => {
+        before = stored;
+        return stored.revision < user.revision;
+      },
       set: {
         partnerId: user.partnerId,
         email: user.email,
@@ -89,6 +101,13 @@ export class AccessViewUpdater implements OnApplicationBootstrap {
         grants: grantKeys(user.roles),
       },
     });
+    // What the view holds now: this snapshot, or the newer one it found (an older snapshot read again, a replay, takes
+    // back at once what it added).
+    const current = replaced ? user : before;
+    const held = current?.active ? grantIndexKeys(current.partnerId, current.roles) : [];
+    const touched = new Set([...keys, ...(before ? grantIndexKeys(before.partnerId, before.roles) : [])]);
+    const stale = [...touched].filter((key) => !held.includes(key));
+    if (stale.length) await this.grants.updateMany({ _id: { $in: stale } }, { $pull: { userIds: userId } });
   }
 }
 

@@ -64,3 +64,28 @@ describe('the grant index at start', () => {
     expect(await grants.exists({ _id: INDEX_BUILT })).toBeTruthy();
   });
 });
+
+describe('the grant index as user events arrive', () => {
+  const snapshot = (revision: number, active: boolean, locationIds: string[]) => ({
+    user: { userId: 'u7', partnerId: 'P1', email: 'u7@contoso.example', displayName: 'u7', active, revision, roles: locationIds.length ? [{ role: 'INCENTIVES_ADMIN', locationIds }] : [] },
+  });
+
+  // Every invitation reads a location's holders: an index that only grew would load every user who ever held the role.
+  it('lets a user go from the keys of a role revoked, and from every key once deactivated; takes them back when granted again', async () => {
+    await updater.apply('UserCreated', snapshot(1, true, ['L1', 'L2']));
+    expect([await holders('INCENTIVES_ADMIN:L1'), await holders('INCENTIVES_ADMIN:L2')]).toEqual([['u7'], ['u7']]);
+    await updater.apply('RoleRevoked', snapshot(2, true, ['L2']));
+    expect([await holders('INCENTIVES_ADMIN:L1'), await holders('INCENTIVES_ADMIN:L2')]).toEqual([[], ['u7']]);
+    // An older snapshot read again (a replay) changes nothing: what it adds goes again at once.
+    await updater.apply('RoleAssigned', snapshot(1, true, ['L1', 'L2']));
+    expect([await holders('INCENTIVES_ADMIN:L1'), await holders('INCENTIVES_ADMIN:L2')]).toEqual([[], ['u7']]);
+    await updater.apply('UserDeactivated', snapshot(3, false, ['L2']));
+    expect([await holders('INCENTIVES_ADMIN:L1'), await holders('INCENTIVES_ADMIN:L2')]).toEqual([[], []]);
+    await updater.apply('RoleAssigned', snapshot(4, true, ['L1']));
+    expect([await holders('INCENTIVES_ADMIN:L1'), await holders('INCENTIVES_ADMIN:L2')]).toEqual([['u7'], []]);
+    // A deactivated user's replayed older snapshot does not put them back.
+    await updater.apply('UserDeactivated', snapshot(5, false, ['L1']));
+    await updater.apply('RoleAssigned', snapshot(4, true, ['L1']));
+    expect(await holders('INCENTIVES_ADMIN:L1')).toEqual([]);
+  });
+});
