@@ -33,6 +33,23 @@ describe('Text', () => {
     expect(check({ name: 42 }).errors).toContain('name must be a string');
   });
 
+  // Text nobody sees: a zero-width space, a soft hyphen, a byte-order mark. Kept inside text (a zero-width non-joiner
+  // is how Persian is written), not as all of it.
+  it.each([['\u200b'], [' \u00ad '], ['\ufeff\u200b']])('refuses a name of invisible characters only (%j) as blank', (name) => {
+    expect(check({ name }).errors).toEqual(['name must not be blank']);
+  });
+
+  // A NUL, an escape, a C1 control; and the bidirectional overrides that make text read other than it is stored
+  // ("Trojan Source"), in a name shown in emails and on every list.
+  it.each([['Cont\u0000oso'], ['\u001b[31mAB'], ['Cont\u0085oso'], ['AB \u202egnp'], ['\u2066Contoso\u2069']])('refuses a control or bidirectional override character (%j)', (name) => {
+    expect(check({ name }).errors).toEqual(['name must not contain control characters or bidirectional overrides']);
+  });
+
+  it('takes line breaks and tabs, and invisible characters inside text', () => {
+    expect(check({ name: 'a\tb\nc' }).errors).toEqual([]);
+    expect(check({ name: 'می\u200cخواهم' }).errors).toEqual([]);
+  });
+
   it('leaves an optional field out, but refuses it blank', () => {
     expect(check({ name: 'a' }).errors).toEqual([]);
     expect(check({ name: 'a', note: ' ' }).errors).toEqual(['note must not be blank']);

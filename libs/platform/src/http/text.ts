@@ -1,19 +1,41 @@
 import { applyDecorators } from '@nestjs/common';
 import { Transform } from 'class-transformer';
-import { IsDefined, IsString, MaxLength, MinLength, ValidateIf } from 'class-validator';
+import { IsDefined, IsString, Matches, MaxLength, ValidateBy, ValidateIf } from 'class-validator';
+
+/** Something visible: not white space, nor a format character nobody sees (zero-width space, soft hyphen, BOM). */
+const VISIBLE = /[^\s\p{Cf}]/u;
 
 /**
- * A field people type (a name, a reason): trimmed, then a non-blank string of at most `max` characters. `"   "` is
- * refused with "<field> must not be blank" instead of reaching the database (where a required field turns it into
- * a 500). Combine with `@IsOptional()` for an optional one.
+ * Control characters (C0 but tab and line breaks, DEL, C1) and the bidirectional embeddings, overrides and isolates,
+ * which make text read other than it is stored ("Trojan Source"): a name is shown in emails, lists and the portal.
+ */
+const CONTROL = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]/;
+
+/**
+ * A field people type (a name, a reason): trimmed, then a string of at most `max` characters with something visible
+ * in it and no control character. `"   "` (or a zero-width space alone) is refused with "<field> must not be blank"
+ * instead of reaching the database (where a required field turns it into a 500). Combine with `@IsOptional()` for an
+ * optional one.
  */
 export function Text(max: number): PropertyDecorator {
   return applyDecorators(
     Transform(({ value }) => (typeof value === 'string' ? value.trim() : value)),
     IsString(),
-    MinLength(1, { message: ({ property }) => `${property} must not be blank` }),
+    Matches(VISIBLE, { message: ({ property }) => `${property} must not be blank` }),
+    NotMatching(CONTROL, 'must not contain control characters or bidirectional overrides'),
     MaxLength(max),
   );
+}
+
+/** Refuses a string in which `pattern` is found, with "<field> <message>". */
+function NotMatching(pattern: RegExp, message: string): PropertyDecorator {
+  return ValidateBy({
+    name: 'notMatching',
+    validator: {
+      validate: (value) => typeof value !== 'string' || !pattern.test(value),
+      defaultMessage: (args) => `${args?.property} ${message}`,
+    },
+  });
 }
 
 /**

@@ -8,6 +8,10 @@ describe('nameKey', () => {
     expect(nameKey('EUR\tmain')).toBe('eur main');
     // "Café" precomposed (U+00E9) and decomposed (e + U+0301).
     expect(nameKey('Caf\u00e9')).toBe(nameKey('Cafe\u0301'));
+    // Characters nobody sees: a zero-width space, a soft hyphen, a zero-width joiner.
+    expect(nameKey('EUR main\u200b')).toBe('eur main');
+    expect(nameKey('EUR ma\u00adin')).toBe('eur main');
+    expect(nameKey('EUR\u200d main')).toBe('eur main');
   });
 
   it('folds case the Unicode way, beyond lower case', () => {

@@ -101,11 +101,13 @@ BankProfileSchema.plugin(outboxPlugin);
 
 /**
  * A profile name as compared (unique per partner, and the list's order): names a partner cannot tell apart are the
- * same, whatever case, spaces (runs of them, a non-breaking one) or Unicode composition ("Café" typed either way).
+ * same, whatever case, spaces (runs of them, a non-breaking one), invisible format characters (a zero-width space, a
+ * soft hyphen) or Unicode composition ("Café" typed either way).
  * Keys stored before spaces and composition were folded stay as they were until the profile is next written.
  */
 export function nameKey(name: string): string {
-  const lower = name.normalize('NFKC').trim().replace(/\s+/g, ' ').toLowerCase();
+  // Format characters nobody sees (zero-width space and joiners, soft hyphen) do not tell two names apart.
+  const lower = name.normalize('NFKC').replace(/\p{Cf}/gu, '').trim().replace(/\s+/g, ' ').toLowerCase();
   return lower.replace(FOLDED_APART, (ch) => ch.toUpperCase().toLowerCase()).normalize('NFKC');
 }
 
