@@ -248,6 +248,16 @@ export function documentConventions(document: OpenAPIObject): void {
  */
 function requireJsonBody(request: Request, _response: Response, next: NextFunction): void {
   const hasBody = Number(request.headers['content-length'] ?? 0) > 0 || request.headers['transfer-encoding'] !== undefined;
+  // A merge patch (RFC 7396) merges nested objects and removes what is null; a JSON patch is a list of operations.
+  // Read as application/json, a PATCH's nested object (an address, a beneficiary) would replace the stored one whole,
+  // the fields the client meant to keep lost: refused, saying how a PATCH here is read.
+  const patch = hasBody && request.is(['application/merge-patch+json', 'application/json-patch+json']);
+  if (patch) {
+    const detail =
+      `${patch} is not applied as its RFC says: send application/json, whose fields replace the stored ones ` +
+      '(a nested object whole, with every field it keeps), and whose fields left out are kept.';
+    return next(new ProblemException(HttpStatus.UNSUPPORTED_MEDIA_TYPE, 'unsupported-media-type', 'Unsupported Media Type', detail));
+  }
   if (!hasBody || request.is(['application/json', 'application/*+json'])) return next();
   const detail = `Send the body as JSON (Content-Type: application/json), not ${request.headers['content-type'] ?? 'without a Content-Type'}.`;
   // Answered by bodyErrorHandler, as the body parser's own errors are.

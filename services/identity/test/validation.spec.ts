@@ -116,6 +116,8 @@ const cases: BadInput[] = [
   { name: 'register: partner id taken', method: 'POST', path: () => '/v1/partners', operator: true, body: () => register({ partnerId: A.partnerId }), status: 409, field: 'partnerId' },
   { name: 'register: malformed JSON', method: 'POST', path: () => '/v1/partners', operator: true, raw: 'name=x', headers: {}, status: 400, field: undefined, type: 'malformed-body' },
   { name: 'register: a form body, not JSON', method: 'POST', path: () => '/v1/partners', operator: true, raw: 'name=x', headers: { 'content-type': 'application/x-www-form-urlencoded' }, status: 415, type: 'unsupported-media-type' },
+  // Nested objects would be replaced whole, not merged as RFC 7396 says: refused rather than half applied.
+  { name: 'create user: a merge patch', method: 'POST', path: () => '/v1/users', token: () => ga, raw: '{"email": "m@example.com", "displayName": "M"}', headers: { 'content-type': 'application/merge-patch+json' }, status: 415, type: 'unsupported-media-type' },
   { name: 'create user: JSON sent as text/plain', method: 'POST', path: () => '/v1/users', token: () => ga, raw: '{"email": "t@example.com", "displayName": "T"}', headers: { 'content-type': 'text/plain' }, status: 415, type: 'unsupported-media-type' },
   { name: "add location: another partner's id", method: 'POST', path: () => `/v1/partners/${A.partnerId}/locations`, operator: true, body: () => location(B.locationIds[0]), status: 409, field: 'locationId' },
   { name: 'add location: bad country', method: 'POST', path: () => `/v1/partners/${A.partnerId}/locations`, operator: true, body: () => ({ ...location('G-1'), country: 'Germany' }), status: 400, field: 'country' },
