@@ -145,6 +145,8 @@ describe('Keyset paging', () => {
     expect(errors({ limit: '0' })).toEqual(['limit']);
     expect(errors({ limit: '1001' })).toEqual(['limit']);
     expect(errors({ limit: 'ten' })).toEqual(['limit']);
+    // What Number() reads but the documented integer is not.
+    for (const limit of ['0x10', '1e2', '0b11', ' 5', '5 ', '+5', '5.0', '']) expect(errors({ limit })).toEqual(['limit']);
     expect(errors({ cursor: '' })).toEqual(['cursor']);
   });
 });

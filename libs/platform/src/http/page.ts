@@ -1,6 +1,6 @@
 import { applyDecorators } from '@nestjs/common';
 import { ApiPropertyOptional } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
+import { Transform } from 'class-transformer';
 import { IsInt, IsOptional, IsString, Length, Max, Min } from 'class-validator';
 import { Problems } from './problem';
 
@@ -21,7 +21,9 @@ export const PageLimit = ({ max, defaultSize, description }: { max: number; defa
   applyDecorators(
     ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: max, default: defaultSize, description }),
     IsOptional(),
-    Type(() => Number),
+    // Decimal digits only: Number() also reads "0x10", "1e2", "0b11" and " 5" (16, 100, 3, 5), which the document's
+    // integer does not allow. Anything else stays text, which IsInt refuses (400 naming the field).
+    Transform(({ value }) => (typeof value === 'string' && /^\d{1,10}$/.test(value) ? Number(value) : value)),
     IsInt(),
     Min(1),
     Max(max),

@@ -1,6 +1,6 @@
 import { applyDecorators } from '@nestjs/common';
 import { Transform } from 'class-transformer';
-import { IsDefined, IsString, Matches, MaxLength, ValidateBy, ValidateIf } from 'class-validator';
+import { IsDefined, IsString, MaxLength, ValidateBy, ValidateIf } from 'class-validator';
 
 /** Something visible: not white space, nor a format character nobody sees (zero-width space, soft hyphen, BOM). */
 const VISIBLE = /[^\s\p{Cf}]/u;
@@ -21,18 +21,22 @@ export function Text(max: number): PropertyDecorator {
   return applyDecorators(
     Transform(({ value }) => (typeof value === 'string' ? value.trim() : value)),
     IsString(),
-    Matches(VISIBLE, { message: ({ property }) => `${property} must not be blank` }),
-    NotMatching(CONTROL, 'must not contain control characters or bidirectional overrides'),
+    Holding(VISIBLE, true, 'must not be blank'),
+    Holding(CONTROL, false, 'must not contain control characters or bidirectional overrides'),
     MaxLength(max),
   );
 }
 
-/** Refuses a string in which `pattern` is found, with "<field> <message>". */
-function NotMatching(pattern: RegExp, message: string): PropertyDecorator {
+/**
+ * Refuses a string in which `pattern` is found (`wanted` false) or is not (true), with "<field> <message>". Not
+ * @Matches: these are rules on what text holds, not a format to document as the field's pattern (a Unicode property
+ * class, which OpenAPI's regular expressions do not share).
+ */
+function Holding(pattern: RegExp, wanted: boolean, message: string): PropertyDecorator {
   return ValidateBy({
-    name: 'notMatching',
+    name: wanted ? 'holdingVisible' : 'holdingNoControl',
     validator: {
-      validate: (value) => typeof value !== 'string' || !pattern.test(value),
+      validate: (value) => typeof value !== 'string' || pattern.test(value) === wanted,
       defaultMessage: (args) => `${args?.property} ${message}`,
     },
   });

@@ -1,18 +1,14 @@
 import { OutboxRelay } from '@lib/messaging';
 import { Controller, Get, HttpCode, Post, Query } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiProperty, ApiPropertyOptional, ApiSecurity, ApiTags } from '@nestjs/swagger';
-import { Transform, Type } from 'class-transformer';
-import { IsBoolean, IsInt, IsOptional, Max, Min } from 'class-validator';
+import { Transform } from 'class-transformer';
+import { IsBoolean, IsOptional } from 'class-validator';
 import { OperatorOnly } from '../auth/principal';
 import { EmptyBody, NoBody } from '../http/empty-body';
+import { PageLimit } from '../http/page';
 
 export class ParkedQuery {
-  @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: 1_000, default: 100 })
-  @IsOptional()
-  @Type(() => Number)
-  @IsInt()
-  @Min(1)
-  @Max(1_000)
+  @PageLimit({ max: 1_000, defaultSize: 100, description: 'Parked events listed at most' })
   limit?: number;
 }
 
