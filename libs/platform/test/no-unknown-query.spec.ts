@@ -103,4 +103,11 @@ describe('NoUnknownQueryInterceptor, over HTTP', () => {
       { field: 'valueOf', message: 'property valueOf should not exist' },
     ]);
   });
+
+  // The query parser drops these before anything reads the query: they are found in the URL itself.
+  it.each([['things?state=OPEN&__proto__=1'], ['things?__proto__[x]=1'], ['things/one?__proto__=1']])('refuses __proto__, which the query parser drops (%s)', async (path) => {
+    const response = await fetch(`${base}/${path}`);
+    expect(response.status).toBe(400);
+    expect(((await response.json()) as { errors: unknown }).errors).toEqual([{ field: '__proto__', message: 'property __proto__ should not exist' }]);
+  });
 });

@@ -32,12 +32,22 @@ export class NoUnknownQueryInterceptor implements NestInterceptor {
       takes = declaresQuery(context.getClass(), handler.name);
       this.takesQuery.set(handler, takes);
     }
-    const query = (context.switchToHttp().getRequest<{ query?: Record<string, unknown> }>().query ?? {}) as object;
+    const request = context.switchToHttp().getRequest<{ query?: Record<string, unknown>; originalUrl?: string }>();
+    const query = (request.query ?? {}) as object;
     // A handler with a query DTO: the pipe refuses unknown parameters, except those named as Object's own properties
     // (`toString`, `constructor`...), which class-transformer skips without a word (as in a body: FORBIDDEN_KEYS).
-    const names = Object.keys(query).filter((name) => !takes || FORBIDDEN_KEYS.has(name));
+    // `__proto__` (also as `__proto__[x]`) the query parser drops before anyone reads the query: found in the URL.
+    const names = [...Object.keys(query).filter((name) => !takes || FORBIDDEN_KEYS.has(name)), ...droppedNames(request.originalUrl)];
     if (names.length) throw new ValidationProblem(names.map((name) => ({ field: name, message: `property ${name} should not exist` })));
   }
+}
+
+/** The parameters of the URL's query string that the query parser drops (`__proto__`, `__proto__[x]`), once. */
+function droppedNames(url: string | undefined): string[] {
+  const at = url?.indexOf('?') ?? -1;
+  if (at < 0) return [];
+  const names = [...new URLSearchParams(url!.slice(at + 1)).keys()].map((name) => name.split('[')[0]);
+  return names.includes('__proto__') ? ['__proto__'] : [];
 }
 
 /** Whether the handler has a `@Query()` parameter (whole query or one of its fields). */
