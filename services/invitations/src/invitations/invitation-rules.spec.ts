@@ -75,6 +75,14 @@ describe('nextTransition', () => {
     expect(transition(facts({ invitation: waiting, admins: [] })).kind).toBe('none');
   });
 
+  // Submitted and being validated: an invitation to enroll would ask a late admin for what is done. Sent back for
+  // action (ACTION_REQUIRED), it is theirs to complete: delivered then.
+  it('delivers nothing to a late admin while the enrollment is submitted and being validated; delivers once it needs action', () => {
+    const invitation = { state: 'ISSUED' as const, recipients: [{ userId: 'ann' }] };
+    expect(transition(facts({ invitation, admins: [ann, bob], enrollmentStatus: 'VALIDATING' }))).toMatchObject({ kind: 'none', why: expect.stringContaining('being validated') });
+    expect(transition(facts({ invitation, admins: [ann, bob], enrollmentStatus: 'ACTION_REQUIRED' }))).toEqual({ kind: 'deliver', recipients: [bob] });
+  });
+
   it('waits again when every Incentives admin of an issued invitation left, and delivers to whoever is its admin then', () => {
     const issued = { state: 'ISSUED' as const, recipients: [{ userId: 'ann' }] };
     expect(transition(facts({ invitation: issued, admins: [] }))).toEqual({ kind: 'admins-left' });
@@ -356,7 +364,7 @@ describe('invitationsMovedBy', () => {
     expect(skipped).toBeGreaterThan(previousYears.length * 3);
   });
 
-  it('reconciles the own invitation into and out of ENROLLED and into INELIGIBLE; the next year\'s when a completed enrollment ends', () => {
+  it('reconciles the own invitation into and out of ENROLLED, into INELIGIBLE and out of VALIDATING; the next year\'s when a completed enrollment ends', () => {
     const moves = (status: EnrollmentStatus, previousStatus?: EnrollmentStatus, completed = false) =>
       invitationsMovedBy({ status, previousStatus }, { completed });
     expect(moves('ENROLLED', 'VALIDATING')).toEqual({ own: true, nextYear: false });
@@ -365,11 +373,13 @@ describe('invitationsMovedBy', () => {
     expect(moves('INELIGIBLE', 'ACTION_REQUIRED')).toEqual({ own: true, nextYear: false });
     expect(moves('ACTION_REQUIRED')).toEqual({ own: false, nextYear: false });
     expect(moves('VALIDATING', 'ACTION_REQUIRED')).toEqual({ own: false, nextYear: false });
+    // Sent back for action: a late admin's delivery, held while it was being validated, is due.
+    expect(moves('ACTION_REQUIRED', 'VALIDATING')).toEqual({ own: true, nextYear: false });
     // The rollover: a completed enrollment that is not continued expires; an unfinished one held nothing.
     expect(moves('EXPIRED', 'ENROLLED', true)).toEqual({ own: true, nextYear: true });
-    expect(moves('EXPIRED', 'VALIDATING', true)).toEqual({ own: false, nextYear: true });
+    expect(moves('EXPIRED', 'VALIDATING', true)).toEqual({ own: true, nextYear: true });
     expect(moves('EXPIRED', 'ACTION_REQUIRED', false)).toEqual({ own: false, nextYear: false });
-    expect(moves('DISCONTINUED', 'VALIDATING', true)).toEqual({ own: false, nextYear: true });
+    expect(moves('DISCONTINUED', 'VALIDATING', true)).toEqual({ own: true, nextYear: true });
   });
 
   it('entering ENROLLED does move an invitation', () => {

@@ -86,9 +86,11 @@ export const ENDED_STATUSES: readonly EnrollmentStatus[] = ['EXPIRED', 'INELIGIB
  * Which invitations an enrollment status change can move (so reconciles), given whether the enrollment was completed
  * before the change or is after it (`completed`: an early renewal undone at year end ends no longer completed, yet it
  * held the next year's invitation until then). `nextTransition` reads of an enrollment only whether it is
- * ENROLLED, whether it is INELIGIBLE (Enroll starts it again: an invitation leads there, continued or not), and, for
- * the next fiscal year's invitation, whether it was completed and has not ended (the rollover continues it). So:
- *  - its own year's invitation, on entering or leaving ENROLLED and on entering INELIGIBLE;
+ * ENROLLED, whether it is INELIGIBLE (Enroll starts it again: an invitation leads there, continued or not), whether
+ * it is VALIDATING (a late admin is delivered nothing then), and, for the next fiscal year's invitation, whether it
+ * was completed and has not ended (the rollover continues it). So:
+ *  - its own year's invitation, on entering or leaving ENROLLED, on entering INELIGIBLE, and on leaving VALIDATING
+ *    (a late admin's delivery held while it was being validated is due once it needs action);
  *  - the next year's invitation, when a completed enrollment ends (EnrollmentExpired at the rollover, ...): the
  *    next year's decision it held may invite now. Unfinished enrollments expiring at the rollover held nothing.
  * Every other change (Started, Action required, Validating...: two of them for every first Enroll; a continuation
@@ -101,7 +103,7 @@ export function invitationsMovedBy(
   view: { completed: boolean },
 ): { own: boolean; nextYear: boolean } {
   return {
-    own: change.status === 'ENROLLED' || change.previousStatus === 'ENROLLED' || change.status === 'INELIGIBLE',
+    own: change.status === 'ENROLLED' || change.previousStatus === 'ENROLLED' || change.status === 'INELIGIBLE' || change.previousStatus === 'VALIDATING',
     nextYear: ENDED_STATUSES.includes(change.status) && view.completed,
   };
 }
@@ -225,6 +227,11 @@ export function nextTransition(facts: InvitationFacts, now: Date): Transition {
   // they left (their role given back, or reactivated): nobody holds it while it waits.
   const known = new Set(invitation.state === 'AWAITING_ADMIN' ? [] : invitation.recipients.map((r) => r.userId));
   const late = admins.filter((admin) => !known.has(admin.userId));
+  // Submitted and being validated: an invitation to enroll would ask a late admin for what is done (the overview
+  // shows them the enrollment). Sent back for action, it is delivered then (ACTION_REQUIRED: theirs to complete).
+  if (late.length && invitation.state === 'ISSUED' && enrollmentStatus === 'VALIDATING') {
+    return { kind: 'none', why: 'submitted and being validated: nothing to invite a late admin to' };
+  }
   if (late.length) return { kind: 'deliver', recipients: late };
   if (invitation.state === 'AWAITING_ADMIN' && invitation.adminRequestPending) {
     return facts.companyAdminsKnown ? { kind: 'ask-admins' } : { kind: 'none', why: 'no Global or Account admin known yet to ask for an Incentives admin' };
