@@ -81,6 +81,9 @@ describe('nextTransition', () => {
     const invitation = { state: 'ISSUED' as const, recipients: [{ userId: 'ann' }] };
     expect(transition(facts({ invitation, admins: [ann, bob], enrollmentStatus: 'VALIDATING' }))).toMatchObject({ kind: 'none', why: expect.stringContaining('being validated') });
     expect(transition(facts({ invitation, admins: [ann, bob], enrollmentStatus: 'ACTION_REQUIRED' }))).toEqual({ kind: 'deliver', recipients: [bob] });
+    // Ended for good: Enroll refuses it, nothing to invite to.
+    expect(transition(facts({ invitation, admins: [ann, bob], enrollmentStatus: 'EXPIRED' })).kind).toBe('none');
+    expect(transition(facts({ invitation, admins: [ann, bob], enrollmentStatus: 'DISCONTINUED' })).kind).toBe('none');
   });
 
   it('waits again when every Incentives admin of an issued invitation left, and delivers to whoever is its admin then', () => {
@@ -364,7 +367,7 @@ describe('invitationsMovedBy', () => {
     expect(skipped).toBeGreaterThan(previousYears.length * 3);
   });
 
-  it('reconciles the own invitation into and out of ENROLLED, into INELIGIBLE and out of VALIDATING; the next year\'s when a completed enrollment ends', () => {
+  it('reconciles the own invitation into and out of ENROLLED, into INELIGIBLE and from VALIDATING to ACTION_REQUIRED; the next year\'s when a completed enrollment ends', () => {
     const moves = (status: EnrollmentStatus, previousStatus?: EnrollmentStatus, completed = false) =>
       invitationsMovedBy({ status, previousStatus }, { completed });
     expect(moves('ENROLLED', 'VALIDATING')).toEqual({ own: true, nextYear: false });
@@ -377,9 +380,9 @@ describe('invitationsMovedBy', () => {
     expect(moves('ACTION_REQUIRED', 'VALIDATING')).toEqual({ own: true, nextYear: false });
     // The rollover: a completed enrollment that is not continued expires; an unfinished one held nothing.
     expect(moves('EXPIRED', 'ENROLLED', true)).toEqual({ own: true, nextYear: true });
-    expect(moves('EXPIRED', 'VALIDATING', true)).toEqual({ own: true, nextYear: true });
+    expect(moves('EXPIRED', 'VALIDATING', true)).toEqual({ own: false, nextYear: true });
     expect(moves('EXPIRED', 'ACTION_REQUIRED', false)).toEqual({ own: false, nextYear: false });
-    expect(moves('DISCONTINUED', 'VALIDATING', true)).toEqual({ own: true, nextYear: true });
+    expect(moves('DISCONTINUED', 'VALIDATING', true)).toEqual({ own: false, nextYear: true });
   });
 
   it('entering ENROLLED does move an invitation', () => {

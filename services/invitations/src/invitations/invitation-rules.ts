@@ -89,8 +89,9 @@ export const ENDED_STATUSES: readonly EnrollmentStatus[] = ['EXPIRED', 'INELIGIB
  * ENROLLED, whether it is INELIGIBLE (Enroll starts it again: an invitation leads there, continued or not), whether
  * it is VALIDATING (a late admin is delivered nothing then), and, for the next fiscal year's invitation, whether it
  * was completed and has not ended (the rollover continues it). So:
- *  - its own year's invitation, on entering or leaving ENROLLED, on entering INELIGIBLE, and on leaving VALIDATING
- *    (a late admin's delivery held while it was being validated is due once it needs action);
+ *  - its own year's invitation, on entering or leaving ENROLLED, on entering INELIGIBLE, and from VALIDATING back to
+ *    ACTION_REQUIRED or INVITED (a late admin's delivery held while it was being validated is due once it needs
+ *    action; ended from VALIDATING, EXPIRED or DISCONTINUED, a late admin is delivered nothing either);
  *  - the next year's invitation, when a completed enrollment ends (EnrollmentExpired at the rollover, ...): the
  *    next year's decision it held may invite now. Unfinished enrollments expiring at the rollover held nothing.
  * Every other change (Started, Action required, Validating...: two of them for every first Enroll; a continuation
@@ -103,7 +104,14 @@ export function invitationsMovedBy(
   view: { completed: boolean },
 ): { own: boolean; nextYear: boolean } {
   return {
-    own: change.status === 'ENROLLED' || change.previousStatus === 'ENROLLED' || change.status === 'INELIGIBLE' || change.previousStatus === 'VALIDATING',
+    own:
+      change.status === 'ENROLLED' ||
+      change.previousStatus === 'ENROLLED' ||
+      change.status === 'INELIGIBLE' ||
+      (change.previousStatus === 'VALIDATING' && (change.status === 'ACTION_REQUIRED' || change.status === 'INVITED')) ||
+      // Final: never left (were it, what held a late admin's delivery would be gone).
+      change.previousStatus === 'EXPIRED' ||
+      change.previousStatus === 'DISCONTINUED',
     nextYear: ENDED_STATUSES.includes(change.status) && view.completed,
   };
 }
@@ -231,6 +239,10 @@ export function nextTransition(facts: InvitationFacts, now: Date): Transition {
   // shows them the enrollment). Sent back for action, it is delivered then (ACTION_REQUIRED: theirs to complete).
   if (late.length && invitation.state === 'ISSUED' && enrollmentStatus === 'VALIDATING') {
     return { kind: 'none', why: 'submitted and being validated: nothing to invite a late admin to' };
+  }
+  // Ended for good (Enroll refuses both): nothing to invite anyone to.
+  if (late.length && (enrollmentStatus === 'EXPIRED' || enrollmentStatus === 'DISCONTINUED')) {
+    return { kind: 'none', why: `the enrollment is ${enrollmentStatus}: nothing to invite a late admin to` };
   }
   if (late.length) return { kind: 'deliver', recipients: late };
   if (invitation.state === 'AWAITING_ADMIN' && invitation.adminRequestPending) {
