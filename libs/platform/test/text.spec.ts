@@ -1,6 +1,6 @@
 import { plainToInstance } from 'class-transformer';
 import { IsOptional, validateSync } from 'class-validator';
-import { Text } from '../src/http/text';
+import { Text, TextRules } from '../src/http/text';
 
 class Input {
   @Text(10)
@@ -53,6 +53,20 @@ describe('Text', () => {
   it('leaves an optional field out, but refuses it blank', () => {
     expect(check({ name: 'a' }).errors).toEqual([]);
     expect(check({ name: 'a', note: ' ' }).errors).toEqual(['note must not be blank']);
+  });
+});
+
+describe('TextRules on each entry of a list', () => {
+  class Reasons {
+    @TextRules({ each: true })
+    reasons!: string[];
+  }
+  const errors = (reasons: string[]) => validateSync(plainToInstance(Reasons, { reasons })).flatMap((e) => Object.values(e.constraints ?? {}));
+
+  it('refuses an entry with nothing visible, or with a control character or an override, naming the list', () => {
+    expect(errors(['Name differs', 'Statement missing'])).toEqual([]);
+    expect(errors(['Name differs', '\u200b'])).toEqual(['reasons must not be blank']);
+    expect(errors(['\u202eName differs'])).toEqual(['reasons must not contain control characters or bidirectional overrides']);
   });
 });
 

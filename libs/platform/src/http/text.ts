@@ -12,6 +12,25 @@ const VISIBLE = /[^\s\p{Cf}]/u;
 const CONTROL = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]/;
 
 /**
+ * What is wrong with text people type, trimmed, as Text() says it ("must not be blank": nothing visible in it; a
+ * control character or a bidirectional override), or null. For text that does not come through a DTO (a directory
+ * import's names, a back office's reasons).
+ */
+export function textProblem(value: string): string | null {
+  if (!VISIBLE.test(value)) return 'must not be blank';
+  if (CONTROL.test(value)) return 'must not contain control characters or bidirectional overrides';
+  return null;
+}
+
+/**
+ * `value` without its control characters and bidirectional overrides (tabs and line breaks kept): for text an outside
+ * system sent, which is taken rather than refused (a back office's reasons: a dead letter would lose the decision).
+ */
+export function withoutControls(value: string): string {
+  return value.replace(new RegExp(CONTROL.source, 'g'), '');
+}
+
+/**
  * A field people type (a name, a reason): trimmed, then a string of at most `max` characters with something visible
  * in it and no control character. `"   "` (or a zero-width space alone) is refused with "<field> must not be blank"
  * instead of reaching the database (where a required field turns it into a 500). Combine with `@IsOptional()` for an
@@ -21,9 +40,16 @@ export function Text(max: number): PropertyDecorator {
   return applyDecorators(
     Transform(({ value }) => (typeof value === 'string' ? value.trim() : value)),
     IsString(),
-    Holding(VISIBLE, true, 'must not be blank'),
-    Holding(CONTROL, false, 'must not contain control characters or bidirectional overrides'),
+    TextRules(),
     MaxLength(max),
+  );
+}
+
+/** Text()'s rules on what text holds (something visible, no control character), on the value or on each entry. */
+export function TextRules({ each = false }: { each?: boolean } = {}): PropertyDecorator {
+  return applyDecorators(
+    Holding(VISIBLE, true, 'must not be blank', each),
+    Holding(CONTROL, false, 'must not contain control characters or bidirectional overrides', each),
   );
 }
 
@@ -32,14 +58,17 @@ export function Text(max: number): PropertyDecorator {
  * @Matches: these are rules on what text holds, not a format to document as the field's pattern (a Unicode property
  * class, which OpenAPI's regular expressions do not share).
  */
-function Holding(pattern: RegExp, wanted: boolean, message: string): PropertyDecorator {
-  return ValidateBy({
-    name: wanted ? 'holdingVisible' : 'holdingNoControl',
-    validator: {
-      validate: (value) => typeof value !== 'string' || pattern.test(value) === wanted,
-      defaultMessage: (args) => `${args?.property} ${message}`,
+function Holding(pattern: RegExp, wanted: boolean, message: string, each: boolean): PropertyDecorator {
+  return ValidateBy(
+    {
+      name: wanted ? 'holdingVisible' : 'holdingNoControl',
+      validator: {
+        validate: (value) => typeof value !== 'string' || pattern.test(value) === wanted,
+        defaultMessage: (args) => `${args?.property} ${message}`,
+      },
     },
-  });
+    { each },
+  );
 }
 
 /**

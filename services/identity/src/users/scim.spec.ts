@@ -80,6 +80,14 @@ describe('mapScimUser', () => {
     expect(mapScimUser({ ...entra, displayName: 'd'.repeat(201) }, 0)).toMatchObject({ ok: false, reason: 'displayName is longer than 200 characters' });
   });
 
+  // As POST /v1/users's names (Text): shown in emails and lists, where U+202E would make a name read reversed.
+  it('refuses a name holding a control character or a bidirectional override, or nothing visible, naming it', () => {
+    expect(mapScimUser({ ...entra, displayName: 'Eve\u202egnp.exe' }, 0)).toMatchObject({ ok: false, externalId: 'e-1', reason: 'displayName must not contain control characters or bidirectional overrides' });
+    expect(mapScimUser({ ...entra, displayName: '\u200b' }, 0)).toMatchObject({ ok: false, reason: 'displayName must not be blank' });
+    expect(mapScimUser({ ...entra, name: { givenName: 'Gr\u0000ace', familyName: 'Hopper' } }, 0)).toMatchObject({ ok: false, reason: 'name.givenName must not contain control characters or bidirectional overrides' });
+    expect(mapScimUser({ ...entra, displayName: 'Grace\u200dHopper' }, 0)).toMatchObject({ ok: true });
+  });
+
   it('maps a name part sent empty (or null) to null, and one not sent to nothing', () => {
     expect(mapScimUser({ ...entra, name: { givenName: '', familyName: null } }, 0)).toMatchObject({ ok: true, user: { givenName: null, familyName: null } });
     expect(mapScimUser({ ...entra, name: { givenName: '  ', familyName: 'Hopper' } }, 0)).toMatchObject({ ok: true, user: { givenName: null, familyName: 'Hopper' } });

@@ -1,4 +1,4 @@
-import { isDeliverableEmail, wellFormed } from '@lib/platform';
+import { isDeliverableEmail, textProblem, wellFormed } from '@lib/platform';
 import type { UserChange } from './users.repository';
 
 /** `deactivatedBy` of a user a directory import deactivated (an admin's deactivation records the admin's user id). */
@@ -101,6 +101,12 @@ function mapResource(resource: unknown, index: number): MappedResource {
     return { index, ok: false, ...(wellFormed(externalId) && { externalId }), reason: 'externalId and the names must be well-formed Unicode text (a lone surrogate)' };
   }
   if ((displayName?.length ?? 0) > 200) return { index, ok: false, externalId, reason: 'displayName is longer than 200 characters' };
+  // The names are shown in emails and lists, as POST /v1/users's (Text): something visible, no control character or
+  // bidirectional override (U+202E would make a name read other than it is stored).
+  for (const [field, value] of [['displayName', displayName], ['name.givenName', givenName], ['name.familyName', familyName]] as const) {
+    const problem = typeof value === 'string' ? textProblem(value) : null;
+    if (problem) return { index, ok: false, externalId, reason: `${field} ${problem}` };
+  }
   const active = activeFlag(r.active);
   if (active === undefined) return { index, ok: false, externalId, reason: 'active must be true or false' };
   return {

@@ -1,11 +1,12 @@
 import { MAX_REASON_LENGTH, MAX_REASONS, ProfileKind, ValidationOutcome } from '@lib/contracts';
-import { Problems } from '@lib/platform';
+import { Problems, textProblem, withoutControls } from '@lib/platform';
 import { maxLength } from 'class-validator';
 import { ValidationSource } from '../../profiles/profile.parts';
 
 /**
  * A validation decision, from the back office (Kafka) or an operator (HTTP), checked when it is made so that both
- * paths get the same rules: reasons trimmed, blank and repeated ones dropped; ACTION_REQUIRED names at least one
+ * paths get the same rules: reasons trimmed (control characters and bidirectional overrides taken out), blank (nothing
+ * visible) and repeated ones dropped; ACTION_REQUIRED names at least one
  * (the partner is told what to fix). A refused command is a 400 on HTTP and a dead letter on Kafka.
  * The reasons here are as sent: RecordValidationResult masks the profile's secrets (and long digit runs) in them before
  * they are compared, stored or published, since only it reads the profile. The bounds are the contract's
@@ -35,7 +36,9 @@ export class ValidationResultCommand {
     eventId?: string;
     decidedAt?: Date;
   }): ValidationResultCommand {
-    const reasons = [...new Set((input.reasons ?? []).map((r) => r.trim()).filter(Boolean))];
+    // A back office's reasons are taken (a dead letter would lose its decision): without control characters and
+    // bidirectional overrides, which would make them read other than stored, and blank once nothing visible is left.
+    const reasons = [...new Set((input.reasons ?? []).map((r) => withoutControls(r).trim()).filter((r) => textProblem(r) === null))];
     if (input.outcome === 'ACTION_REQUIRED' && reasons.length === 0) {
       throw Problems.field('reasons', 'must name at least one reason when the outcome is ACTION_REQUIRED');
     }
