@@ -30,8 +30,9 @@ AccessUserSchema.index(...REVISION_GUARD_INDEX);
 
 /**
  * Who holds a grant: `_id` = `ROLE:locationId` (location ids are unique platform-wide) or `ROLE:*:partnerId`,
- * with the ids of every user that ever held it. Users are added before their snapshot is stored and never
- * removed here: readers fetch the users and keep those whose current grants match. A lookup by `_id`, where a
+ * with the ids of the active users holding it. Users are added before their snapshot is stored and removed once the
+ * stored snapshot no longer holds it (AccessViewUpdater; entries of a view from before that go on a user's next
+ * event), so an entry may name a few more: readers fetch the users and keep those whose current grants match. A lookup by `_id`, where a
  * query on `access_users.grants` reads the whole collection on servers without secondary indexes
  * (mongo-java-server ignores them).
  */

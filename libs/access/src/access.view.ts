@@ -35,7 +35,8 @@ export class AccessViewUpdater implements OnApplicationBootstrap {
    */
   async onApplicationBootstrap(): Promise<void> {
     if (await this.grants.exists({ _id: INDEX_BUILT })) return;
-    const users = await this.users.find({}, { _id: 1, partnerId: 1, roles: 1 }).lean();
+    // Active users only: the index holds those (upsertUser), and every reader keeps only them anyway.
+    const users = await this.users.find({ active: true }, { _id: 1, partnerId: 1, roles: 1 }).lean();
     try {
       await this.index(users.map((u) => ({ userId: u._id, partnerId: u.partnerId, roles: u.roles })));
       await this.grants.updateOne({ _id: INDEX_BUILT }, { $setOnInsert: { userIds: [] } }, { upsert: true });

@@ -45,6 +45,12 @@ describe('the grant index at start', () => {
     expect(await grants.exists({ _id: INDEX_BUILT })).toBeTruthy();
   });
 
+  it('holds active users only (every reader keeps only them)', async () => {
+    await users.collection.insertMany([user('u8', 'L8'), { ...user('u9', 'L8'), active: false }] as never);
+    await updater.onApplicationBootstrap();
+    expect(await holders('INCENTIVES_ADMIN:L8')).toEqual(['u8']);
+  });
+
   it('is not built again once marked: later users are indexed by their own events', async () => {
     await grants.collection.insertOne({ _id: INDEX_BUILT, userIds: [] } as never);
     await users.collection.insertOne(user('u3', 'L3') as never);
