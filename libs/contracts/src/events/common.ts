@@ -34,7 +34,7 @@ export class RoleGrant {
   /** One of Roles, or a role a later identity added (AccessPolicy gives it no meaning). */
   @JSONSchema({ description: `One of ${Roles.join(', ')}, or a role a later version adds (its consumers read it as no role of theirs).` })
   @KnownWhenPublished(Roles)
-  role!: Role;
+  role!: Role | (string & {});
   @IsArray() @ArrayNotEmpty() @IsString({ each: true }) locationIds!: string[];
 }
 

@@ -38,7 +38,7 @@ export class RoleChange extends UserEvent {
   /** One of Roles, or a role a later identity added (its user's snapshot carries what is applied). */
   @JSONSchema({ description: `One of ${Roles.join(', ')}, or a role a later version adds (its consumers read it as no role of theirs).` })
   @KnownWhenPublished(Roles)
-  role!: Role;
+  role!: Role | (string & {});
   /** The locations this change granted or revoked (`['*']` for all). */
   @IsArray() @IsString({ each: true }) locationIds!: string[];
   @IsOptional() @IsString() changedBy?: string;

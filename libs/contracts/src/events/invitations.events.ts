@@ -34,7 +34,7 @@ export class InvitationEvent {
 export class InvitationIssued extends InvitationEvent {
   @IsDefined() @IsArray() @IsObject({ each: true }) @ValidateNested({ each: true }) @Type(() => Recipient) recipients!: Recipient[];
   /** Channels of DeliveryChannels; one a later invitations added is taken as named, and asked of nobody here. */
-  @IsArray() @KnownWhenPublished(DeliveryChannels, { each: true }) channels!: DeliveryChannel[];
+  @IsArray() @KnownWhenPublished(DeliveryChannels, { each: true }) channels!: Array<DeliveryChannel | (string & {})>;
   @IsUrl(LINK_URL_OPTIONS) getStartedUrl!: string;
   /** Open programs are shown on the overview only: no email. */
   @IsBoolean() requiresEligibility!: boolean;

@@ -29,7 +29,7 @@ export class ProfileDetails {
   @JSONSchema({ description: `One of ${PaymentMethods.join(', ')}, or a method a later version adds (no program its consumers know allows it).` })
   @IsOptional()
   @KnownWhenPublished(PaymentMethods)
-  paymentMethod?: PaymentMethod;
+  paymentMethod?: PaymentMethod | (string & {});
   /** Tax profiles: ISO date after which the tax forms are no longer valid. */
   @IsOptional() @IsIsoInstant() expiresAt?: string;
   @IsOptional() @IsString() maskedAccount?: string;

@@ -6,7 +6,7 @@ import { KnownWhenPublished } from './common';
 export class PayoutRules {
   @IsArray() @Matches(/^[A-Z]{3}$/, { each: true }) allowedCurrencies!: string[];
   /** Methods of PaymentMethods; one a later enrollment added is taken as named: no profile here has it. */
-  @IsArray() @KnownWhenPublished(PaymentMethods, { each: true }) allowedPaymentMethods!: PaymentMethod[];
+  @IsArray() @KnownWhenPublished(PaymentMethods, { each: true }) allowedPaymentMethods!: Array<PaymentMethod | (string & {})>;
   @IsBoolean() taxProfileRequired!: boolean;
 }
 

@@ -80,5 +80,7 @@ export function programSnapshot(p: Program): ProgramSnapshot {
 
 export function toProgramDto(p: Program): ProgramDto {
   const { programId, ...snapshot } = programSnapshot(p);
-  return { programId, ...snapshot, createdAt: new Date(p.createdAt).toISOString(), updatedAt: new Date(p.updatedAt).toISOString() };
+  // The catalog's own methods (the snapshot's type also takes those a later version of this service may publish).
+  const payoutRules = { ...snapshot.payoutRules, allowedPaymentMethods: [...p.payoutRules.allowedPaymentMethods] };
+  return { programId, ...snapshot, payoutRules, createdAt: new Date(p.createdAt).toISOString(), updatedAt: new Date(p.updatedAt).toISOString() };
 }

@@ -30,7 +30,7 @@ export class DeliverToLateAdmins {
     if (type === 'PartnerRegistered' || type === 'LocationAdded') return this.locationsKnown(type, data, heartbeat);
     if (!USER_EVENTS.has(type)) return;
     const snapshot = (data as UserEvent).user;
-    if (snapshot.active && snapshot.roles.some((grant) => COMPANY_ROLES.includes(grant.role))) await this.companyAdminKnown(type, data, heartbeat);
+    if (snapshot.active && snapshot.roles.some((grant) => (COMPANY_ROLES as readonly string[]).includes(grant.role))) await this.companyAdminKnown(type, data, heartbeat);
     // A snapshot that makes nobody an Incentives admin delivers nothing (a newer one, if any, is handled when its
     // own event is): leave the role view to the AccessModule and keep a replay of the topic cheap.
     if (!snapshot.active || !snapshot.roles.some((grant) => grant.role === 'INCENTIVES_ADMIN')) return;
