@@ -1,6 +1,6 @@
 import { Type } from 'class-transformer';
 import { JSONSchema } from 'class-validator-jsonschema';
-import { IsArray, IsDefined, IsIn, IsObject, IsOptional, IsString, Length, Matches, ValidateNested } from 'class-validator';
+import { IsArray, IsDefined, IsObject, IsOptional, IsString, Length, ValidateNested } from 'class-validator';
 import { Role, Roles } from '../domain';
 import { KnownWhenPublished, UserSnapshot } from './common';
 

@@ -1,5 +1,5 @@
 import { Type } from 'class-transformer';
-import { IsArray, IsBoolean, IsDefined, IsIn, IsInt, IsObject, IsOptional, IsString, IsUrl, Matches, Min, ValidateNested, isURL } from 'class-validator';
+import { IsArray, IsBoolean, IsDefined, IsInt, IsObject, IsOptional, IsString, IsUrl, Matches, Min, ValidateNested, isURL } from 'class-validator';
 import { FISCAL_YEAR_PATTERN } from '../domain';
 import { KnownWhenPublished, Recipient } from './common';
 

@@ -11,8 +11,9 @@ import { becomesEligibilityRequired, fiscalYearMovedBack, programChanges, progra
 
 /**
  * Changes a program (If-Match on its revision). A real change is a new revision, published as ProgramUpdated with
- * the whole snapshot, in the same write. DISCONTINUED is final, and the fiscal year only moves forward; what it does to enrollments happens when this
- * service consumes its own ProgramUpdated (so it is retried until done, even across a crash). So does what an open
+ * the whole snapshot, in the same write. DISCONTINUED is final, and the fiscal year only moves forward
+ * (fiscalYearMovedBack). What a discontinuation does to enrollments happens when this service consumes its own
+ * ProgramUpdated (so it is retried until done, even across a crash). So does what an open
  * program now requiring eligibility does to them (the unfinished ones of locations decided not eligible end
  * INELIGIBLE): the same write notes that revision as `eligibilityRequiredSince`, which names the event that does it.
  */
