@@ -272,6 +272,11 @@ describe('the overview, a page of locations at a time', () => {
     const open = await world.program({ requiresEligibility: false, name: `Paged ${partner.partnerId}` });
     await world.known(global, sorted);
     await world.known(few, [sorted[1], sorted[3], sorted[4]]);
+    // The program comes on its own topic: known once the overview shows it (published, not yet consumed, it is not).
+    await eventually(async () => {
+      const locations = (await world.overview(global)).filter((l: { locationId: string }) => sorted.includes(l.locationId));
+      expect(locations.map((l: { programs: Array<{ programId: string }> }) => l.programs.some((p) => p.programId === open))).toEqual(sorted.map(() => true));
+    });
     const walk = async (user: typeof global, limit: number) => {
       const pages: string[][] = [];
       let after: string | undefined;
