@@ -9,6 +9,9 @@ import { AccessGrant, AccessLocation, AccessUser, grantIndexKeys } from './acces
 /** The grant index's own mark that every user of the view is in it (no grant key starts with `#`). */
 export const INDEX_BUILT = '#built';
 
+/** Users indexed a batch at a time when the index is built at start. */
+const INDEX_BATCH = 1_000;
+
 const USER_EVENTS = new Set(['UserCreated', 'UserUpdated', 'UserDeactivated', 'RoleAssigned', 'RoleRevoked']);
 
 /**
@@ -35,15 +38,25 @@ export class AccessViewUpdater implements OnApplicationBootstrap {
    */
   async onApplicationBootstrap(): Promise<void> {
     if (await this.grants.exists({ _id: INDEX_BUILT })) return;
-    // Active users only: the index holds those (upsertUser), and every reader keeps only them anyway.
-    const users = await this.users.find({ active: true }, { _id: 1, partnerId: 1, roles: 1 }).lean();
+    // Active users only: the index holds those (upsertUser), and every reader keeps only them anyway. Read a batch at a
+    // time: a large view is not held in memory at once.
+    let read = 0;
     try {
-      await this.index(users.map((u) => ({ userId: u._id, partnerId: u.partnerId, roles: u.roles })));
+      let batch: Array<{ userId: string; partnerId: string; roles: Array<{ role: string; locationIds: string[] }> }> = [];
+      for await (const u of this.users.find({ active: true }, { _id: 1, partnerId: 1, roles: 1 }).lean().cursor({ batchSize: INDEX_BATCH })) {
+        batch.push({ userId: u._id, partnerId: u.partnerId, roles: u.roles });
+        read += 1;
+        if (batch.length >= INDEX_BATCH) {
+          await this.index(batch);
+          batch = [];
+        }
+      }
+      await this.index(batch);
       await this.grants.updateOne({ _id: INDEX_BUILT }, { $setOnInsert: { userIds: [] } }, { upsert: true });
     } catch (error) {
-      throw new Error(`grant index of ${users.length} users not built at start (the next start builds it): ${(error as Error).message}`, { cause: error });
+      throw new Error(`grant index of ${read} users not built at start (the next start builds it): ${(error as Error).message}`, { cause: error });
     }
-    if (users.length) this.logger.log(`indexed the grants of ${users.length} users`);
+    if (read) this.logger.log(`indexed the grants of ${read} users`);
   }
 
   private async index(users: Array<{ userId: string; partnerId: string; roles: Array<{ role: string; locationIds: string[] }> }>): Promise<void> {

@@ -51,6 +51,14 @@ describe('the grant index at start', () => {
     expect(await holders('INCENTIVES_ADMIN:L8')).toEqual(['u8']);
   });
 
+  it('indexes every user of a view larger than its batch (read a batch at a time)', async () => {
+    await users.collection.insertMany(Array.from({ length: 2_345 }, (_, i) => user(`b${String(i).padStart(4, '0')}`, `LB${i % 7}`)) as never);
+    await updater.onApplicationBootstrap();
+    expect((await holders('INCENTIVES_ADMIN:LB0')).length).toBe(335);
+    expect((await holders('INCENTIVES_ADMIN:LB6')).length).toBe(335);
+    expect(await grants.exists({ _id: INDEX_BUILT })).toBeTruthy();
+  });
+
   it('is not built again once marked: later users are indexed by their own events', async () => {
     await grants.collection.insertOne({ _id: INDEX_BUILT, userIds: [] } as never);
     await users.collection.insertOne(user('u3', 'L3') as never);
