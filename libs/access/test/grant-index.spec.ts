@@ -14,6 +14,9 @@ beforeEach(async () => {
   users = connection.model(AccessUser.name, AccessUserSchema);
   grants = connection.model(AccessGrant.name, AccessGrantSchema);
   updater = new AccessViewUpdater(users, connection.model(AccessLocation.name, AccessLocationSchema), grants);
+  // Collections and indexes made before the first write (ModelsReady's reason: mongo-java-server can lose or refuse a
+  // write racing their creation).
+  await Promise.all([users.init(), grants.init()]);
   jest.spyOn((updater as unknown as { logger: { log(): void } }).logger, 'log').mockImplementation(() => undefined);
 });
 
