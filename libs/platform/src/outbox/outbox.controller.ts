@@ -4,6 +4,7 @@ import { ApiOkResponse, ApiOperation, ApiProperty, ApiPropertyOptional, ApiSecur
 import { Transform } from 'class-transformer';
 import { IsBoolean, IsOptional } from 'class-validator';
 import { OperatorOnly } from '../auth/principal';
+import { BackgroundWork } from '../lifecycle/background-work';
 import { EmptyBody, NoBody } from '../http/empty-body';
 import { PageLimit } from '../http/page';
 
@@ -58,7 +59,10 @@ export class RequeueResultDto {
 @OperatorOnly()
 @Controller('v1/operator/outbox')
 export class OutboxController {
-  constructor(private readonly relay: OutboxRelay) {}
+  constructor(
+    private readonly relay: OutboxRelay,
+    private readonly work: BackgroundWork,
+  ) {}
 
   @Get('parked')
   @ApiOperation({ summary: 'Events the outbox relay set aside as too large to publish (a scan of the outbox collections)' })
@@ -75,6 +79,7 @@ export class OutboxController {
   @ApiOperation({ summary: 'Put the parked events that fit OUTBOX_MAX_RECORD_BYTES now back in their outboxes, to be published' })
   @ApiOkResponse({ type: RequeueResultDto })
   requeue(@Query() query: RequeueQuery, @NoBody() _body: EmptyBody): Promise<RequeueResultDto> {
-    return this.relay.requeueParked({ brokerRefused: query.brokerRefused === true });
+    // Tracked: a shutdown waits for it (bounded by SHUTDOWN_TIMEOUT_MS) and, once begun, starts none (503).
+    return this.work.run('outbox-requeue', () => this.relay.requeueParked({ brokerRefused: query.brokerRefused === true }));
   }
 }
