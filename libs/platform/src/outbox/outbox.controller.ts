@@ -1,6 +1,6 @@
 import { OutboxRelay } from '@lib/messaging';
 import { Controller, Get, HttpCode, Post, Query } from '@nestjs/common';
-import { ApiOkResponse, ApiOperation, ApiProperty, ApiPropertyOptional, ApiSecurity, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiProperty, ApiPropertyOptional, ApiSecurity, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { IsBoolean, IsOptional } from 'class-validator';
 import { OperatorOnly } from '../auth/principal';
@@ -78,6 +78,7 @@ export class OutboxController {
   @HttpCode(200)
   @ApiOperation({ summary: 'Put the parked events that fit OUTBOX_MAX_RECORD_BYTES now back in their outboxes, to be published' })
   @ApiOkResponse({ type: RequeueResultDto })
+  @ApiServiceUnavailableResponse({ description: 'The service is shutting down (shutting-down): ask again, another instance takes it' })
   requeue(@Query() query: RequeueQuery, @NoBody() _body: EmptyBody): Promise<RequeueResultDto> {
     // Tracked: a shutdown waits for it (bounded by SHUTDOWN_TIMEOUT_MS) and, once begun, starts none (503).
     return this.work.run('outbox-requeue', () => this.relay.requeueParked({ brokerRefused: query.brokerRefused === true }));
