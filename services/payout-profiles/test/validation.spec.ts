@@ -351,6 +351,20 @@ describe('results told apart by their reasons', () => {
   });
 });
 
+describe('a result recorded with control characters in its reasons (before they were taken out)', () => {
+  it('is the same result when sent again without them: DUPLICATE, nothing recorded, no conflict', async () => {
+    const id = (await call(h, 'POST', '/v1/bank-profiles', { token: admin, body: usProfile() })).body.profileId;
+    const applied = await call(h, 'POST', `/v1/operator/profiles/${id}/validation`, { headers: operator, body: { revision: 1, outcome: 'ACTION_REQUIRED', reasons: ['Name differs'] } });
+    expect(applied.body).toMatchObject({ effect: 'APPLIED' });
+    // As a back office's reason was stored before: with its override, and its key from it.
+    await h.db.collection('bank_profiles').updateOne({ _id: id as never }, { $set: { 'validationHistory.0.reasons': ['\u202eName differs'], decisionKeys: [] } } as never);
+    const again = await call(h, 'POST', `/v1/operator/profiles/${id}/validation`, { headers: operator, body: { revision: 1, outcome: 'ACTION_REQUIRED', reasons: ['Name differs'] } });
+    expect(again.status).toBe(200);
+    expect(again.body).toMatchObject({ effect: 'DUPLICATE' });
+    expect((await profile(`/v1/bank-profiles/${id}`)).validationHistory).toHaveLength(1);
+  });
+});
+
 describe('results that do not apply, repeated without end', () => {
   // 50 reasons of 1,000 characters, in Japanese: 150 KB a result; 100 of them would pass MongoDB's 16 MB.
   it(`are stored up to ${MAX_UNAPPLIED_REASON_BYTES} bytes of reasons per profile, then logged only; each key a digest, not the reasons again`, async () => {

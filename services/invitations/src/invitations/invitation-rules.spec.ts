@@ -81,9 +81,11 @@ describe('nextTransition', () => {
     const invitation = { state: 'ISSUED' as const, recipients: [{ userId: 'ann' }] };
     expect(transition(facts({ invitation, admins: [ann, bob], enrollmentStatus: 'VALIDATING' }))).toMatchObject({ kind: 'none', why: expect.stringContaining('being validated') });
     expect(transition(facts({ invitation, admins: [ann, bob], enrollmentStatus: 'ACTION_REQUIRED' }))).toEqual({ kind: 'deliver', recipients: [bob] });
-    // Ended for good: Enroll refuses it, nothing to invite to.
+    // Ended for good: Enroll refuses it, nothing to invite to, nor to issue again, nor an admin to ask for.
     expect(transition(facts({ invitation, admins: [ann, bob], enrollmentStatus: 'EXPIRED' })).kind).toBe('none');
     expect(transition(facts({ invitation, admins: [ann, bob], enrollmentStatus: 'DISCONTINUED' })).kind).toBe('none');
+    expect(transition(facts({ invitation: { state: 'REVOKED' as const, recipients: [{ userId: 'ann' }] }, admins: [ann], enrollmentStatus: 'EXPIRED' })).kind).toBe('none');
+    expect(transition(facts({ invitation, admins: [], enrollmentStatus: 'EXPIRED' })).kind).toBe('none');
   });
 
   it('waits again when every Incentives admin of an issued invitation left, and delivers to whoever is its admin then', () => {

@@ -212,6 +212,11 @@ export function nextTransition(facts: InvitationFacts, now: Date): Transition {
       : { kind: 'none', why: 'not eligible, nothing to revoke' };
   }
 
+  // Ended for good (Enroll refuses both: an operator's rollover may expire it while its program is still in that
+  // year): nothing to issue, deliver, or ask an admin for.
+  if (enrollmentStatus === 'EXPIRED' || enrollmentStatus === 'DISCONTINUED') {
+    return { kind: 'none', why: `the enrollment is ${enrollmentStatus}: nothing to invite anyone to` };
+  }
   // Revoking (above) is right for any year, date and program state; inviting is not.
   const notNow = whyNotInviting(decision, program, now);
   if (notNow) return { kind: 'none', why: notNow };
@@ -239,10 +244,6 @@ export function nextTransition(facts: InvitationFacts, now: Date): Transition {
   // shows them the enrollment). Sent back for action, it is delivered then (ACTION_REQUIRED: theirs to complete).
   if (late.length && invitation.state === 'ISSUED' && enrollmentStatus === 'VALIDATING') {
     return { kind: 'none', why: 'submitted and being validated: nothing to invite a late admin to' };
-  }
-  // Ended for good (Enroll refuses both): nothing to invite anyone to.
-  if (late.length && (enrollmentStatus === 'EXPIRED' || enrollmentStatus === 'DISCONTINUED')) {
-    return { kind: 'none', why: `the enrollment is ${enrollmentStatus}: nothing to invite a late admin to` };
   }
   if (late.length) return { kind: 'deliver', recipients: late };
   if (invitation.state === 'AWAITING_ADMIN' && invitation.adminRequestPending) {

@@ -1,5 +1,5 @@
 import { pushOutbox } from '@lib/messaging';
-import { Problems } from '@lib/platform';
+import { Problems, withoutControls } from '@lib/platform';
 import { Injectable, Logger } from '@nestjs/common';
 import { Model } from 'mongoose';
 import { BankProfile } from '../../bank-profiles/bank-profile.schema';
@@ -35,6 +35,11 @@ export const MAX_UNAPPLIED_RESULTS = 100;
  * 150 KB of UTF-8 in Japanese, so 100 of them would pass 16 MB long before the count does.
  */
 export const MAX_UNAPPLIED_REASON_BYTES = 1024 * 1024;
+
+/** Stored reasons as a command takes reasons now (ValidationResultCommand: without control characters, trimmed). */
+function asTaken(reasons: string[]): string[] {
+  return reasons.map((reason) => withoutControls(reason).trim());
+}
 
 /** The bytes the reasons of `records` take as stored (UTF-8). */
 function reasonBytes(records: ReadonlyArray<{ reasons: string[] }>): number {
@@ -89,7 +94,9 @@ export class RecordValidationResult {
       const sameEvent = command.eventId ? profile.validationHistory.find((r) => r.eventId === command.eventId) : undefined;
       // A result recorded before: its key, or its record in the history (the reasons as stored, also of one whose key
       // was written in an older form, its reasons joined with "|").
-      const recorded = profile.validationHistory.find((r) => keys.includes(decisionKey(r.revision, r.outcome, r.reasons)));
+      // Stored reasons are compared as a command takes them now (control characters out: ValidationResultCommand), so a
+      // result recorded before that, sent again, is still the same one.
+      const recorded = profile.validationHistory.find((r) => keys.includes(decisionKey(r.revision, r.outcome, asTaken(r.reasons))));
       if (sameEvent || recorded || keys.some((k) => profile.decisionKeys.includes(k))) {
         const first = sameEvent ?? recorded;
         return this.answer(command, { effect: 'DUPLICATE', duplicateOf: first?.effect, profile });
@@ -98,7 +105,7 @@ export class RecordValidationResult {
       const decision = profile.validationHistory.find((r) => r.revision === command.revision && r.effect === 'APPLIED');
       // The same outcome again is no conflict when it says nothing new: an approval (whatever its note), or an
       // ACTION_REQUIRED whose reasons the decision gave already. New reasons the partner would not see are one.
-      const confirms = decision?.outcome === command.outcome && (command.outcome === 'APPROVED' || reasons.every((r) => decision.reasons.includes(r)));
+      const confirms = decision?.outcome === command.outcome && (command.outcome === 'APPROVED' || reasons.every((r) => asTaken(decision.reasons).includes(r)));
       const effect: ValidationEffect =
         command.revision < profile.revision ? 'OUTDATED' : !decision ? 'APPLIED' : confirms ? 'CONFIRMED' : 'ALREADY_DECIDED';
       // A refused request changes nothing: checked before the write (which would record it and bump the version).
