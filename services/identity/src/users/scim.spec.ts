@@ -81,9 +81,14 @@ describe('mapScimUser', () => {
   });
 
   // As POST /v1/users's names (Text): shown in emails and lists, where U+202E would make a name read reversed.
-  it('refuses a name holding a control character or a bidirectional override, or nothing visible, naming it', () => {
+  it('refuses a name holding a control character or a bidirectional override, naming the attribute; takes one with nothing visible as not sent', () => {
     expect(mapScimUser({ ...entra, displayName: 'Eve\u202egnp.exe' }, 0)).toMatchObject({ ok: false, externalId: 'e-1', reason: 'displayName must not contain control characters or bidirectional overrides' });
-    expect(mapScimUser({ ...entra, displayName: '\u200b' }, 0)).toMatchObject({ ok: false, reason: 'displayName must not be blank' });
+    // Nothing visible is not sent, as blanks: the display name comes from the name then, and a name part is null.
+    expect(mapScimUser({ ...entra, displayName: '\u200b' }, 0)).toMatchObject({ ok: true, user: { displayName: 'Grace Hopper' } });
+    expect(mapScimUser({ ...entra, name: { givenName: '\u200b', familyName: 'Hopper' } }, 0)).toMatchObject({ ok: true, user: { givenName: null } });
+    // Reported by the attribute the display name came from.
+    const { displayName: _sent, ...withoutDisplayName } = entra;
+    expect(mapScimUser({ ...withoutDisplayName, name: { formatted: 'Eve\u202egnp.exe' } }, 0)).toMatchObject({ ok: false, reason: 'name.formatted must not contain control characters or bidirectional overrides' });
     expect(mapScimUser({ ...entra, name: { givenName: 'Gr\u0000ace', familyName: 'Hopper' } }, 0)).toMatchObject({ ok: false, reason: 'name.givenName must not contain control characters or bidirectional overrides' });
     expect(mapScimUser({ ...entra, displayName: 'Grace\u200dHopper' }, 0)).toMatchObject({ ok: true });
   });

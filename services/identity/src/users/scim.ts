@@ -26,8 +26,11 @@ export type MappedResource =
   | { index: number; ok: true; user: DirectoryUser }
   | { index: number; ok: false; externalId?: string; reason: string; inactive?: true };
 
+/** Nothing visible (blanks, a zero-width space alone): what Text() calls blank. */
+const blank = (value: string): boolean => textProblem(value.trim()) === 'must not be blank';
+
 const text = (value: unknown): string | undefined =>
-  typeof value === 'string' && value.trim() !== '' ? value.trim() : undefined;
+  typeof value === 'string' && !blank(value) ? value.trim() : undefined;
 
 /**
  * The user's email: the primary one (else the first), else the userName, else another of the emails; the first of
@@ -46,7 +49,7 @@ function primaryEmail(resource: Record<string, unknown>): string | undefined {
 function namePart(name: Record<string, unknown>, field: 'givenName' | 'familyName'): string | null | undefined {
   if (!(field in name)) return undefined;
   const value = name[field];
-  if (value === null || (typeof value === 'string' && value.trim() === '')) return null;
+  if (value === null || (typeof value === 'string' && blank(value))) return null;
   return text(value);
 }
 
@@ -103,7 +106,9 @@ function mapResource(resource: unknown, index: number): MappedResource {
   if ((displayName?.length ?? 0) > 200) return { index, ok: false, externalId, reason: 'displayName is longer than 200 characters' };
   // The names are shown in emails and lists, as POST /v1/users's (Text): something visible, no control character or
   // bidirectional override (U+202E would make a name read other than it is stored).
-  for (const [field, value] of [['displayName', displayName], ['name.givenName', givenName], ['name.familyName', familyName]] as const) {
+  // The display name is reported by the attribute it came from.
+  const displayNameFrom = text(r.displayName) !== undefined ? 'displayName' : text(name.formatted) !== undefined ? 'name.formatted' : 'name';
+  for (const [field, value] of [[displayNameFrom, displayName], ['name.givenName', givenName], ['name.familyName', familyName]] as const) {
     const problem = typeof value === 'string' ? textProblem(value) : null;
     if (problem) return { index, ok: false, externalId, reason: `${field} ${problem}` };
   }
