@@ -2,52 +2,43 @@ import { Inject, Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nest
 import { InjectConnection } from '@nestjs/mongoose';
 import { Connection } from 'mongoose';
 import { CONFIG } from '../config/config';
-import { PeriodicJob } from '../lifecycle/periodic-job';
+import { RetentionSweep } from '../lifecycle/retention-sweep';
 import type { PlatformConfig } from '../platform.module';
-
-/** How often expired answers are removed; the first pass runs at start. */
-const EVERY_MS = 3_600_000;
 
 /**
  * Removes stored Idempotency-Key answers older than IDEMPOTENCY_RETENTION_MS (24 h by default, as payment APIs keep
- * theirs), so that `idempotency_keys` does not grow forever. A periodic delete (PeriodicJob) rather than a TTL index:
- * FerretDB, the alternative local server, has none. A claim still pending that old goes too once its lease has ended.
+ * theirs), so that `idempotency_keys` does not grow forever. A claim still pending that old goes too once its lease
+ * has ended (its request died); a claim whose request still holds it stays.
  */
 @Injectable()
 export class IdempotencyRetention implements OnModuleInit, OnModuleDestroy {
-  private readonly logger = new Logger('Idempotency');
-  private readonly job = new PeriodicJob('idempotency-retention', () => this.removeExpired(), this.logger);
+  private readonly sweep: RetentionSweep;
 
   constructor(
-    @InjectConnection() private readonly connection: Connection,
-    @Inject(CONFIG) private readonly config: Pick<PlatformConfig, 'IDEMPOTENCY_RETENTION_MS'>,
-  ) {}
+    @InjectConnection() connection: Connection,
+    @Inject(CONFIG) config: Pick<PlatformConfig, 'IDEMPOTENCY_RETENTION_MS'>,
+  ) {
+    this.sweep = new RetentionSweep({
+      job: 'idempotency-retention',
+      logger: new Logger('Idempotency'),
+      collection: () => connection.collection('idempotency_keys'),
+      field: 'createdAt',
+      retentionMs: config.IDEMPOTENCY_RETENTION_MS,
+      removable: (now) => ({ $or: [{ state: 'done' }, { leaseUntil: { $lte: now } }, { leaseUntil: { $exists: false } }] }),
+      what: 'stored answer(s)',
+    });
+  }
 
   onModuleInit(): void {
-    if (this.config.IDEMPOTENCY_RETENTION_MS) this.job.start(EVERY_MS);
+    this.sweep.start();
   }
 
   onModuleDestroy(): void {
-    this.job.stop();
+    this.sweep.stop();
   }
 
-  private get collection() {
-    return this.connection.collection('idempotency_keys');
-  }
-
-  /**
-   * Removes the answers stored before the retention period, and claims that old whose lease has ended (their request
-   * died); a claim whose request still holds it stays. Returns how many.
-   */
-  async removeExpired(now = new Date()): Promise<number> {
-    // The delete's range on MongoDB, not a scan of every stored answer each hour (a no-op once it exists).
-    await this.collection.createIndex({ createdAt: 1 });
-    const before = new Date(now.getTime() - this.config.IDEMPOTENCY_RETENTION_MS);
-    const { deletedCount } = await this.collection.deleteMany({
-      createdAt: { $lt: before },
-      $or: [{ state: 'done' }, { leaseUntil: { $lte: now } }, { leaseUntil: { $exists: false } }],
-    });
-    if (deletedCount) this.logger.log(`removed ${deletedCount} stored answer(s) older than ${before.toISOString()}`);
-    return deletedCount;
+  /** Removes the answers stored before the retention period, and claims that old whose lease has ended; how many. */
+  removeExpired(now = new Date()): Promise<number> {
+    return this.sweep.removeExpired(now);
   }
 }

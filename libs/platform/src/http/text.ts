@@ -11,13 +11,18 @@ const VISIBLE = /[^\s\p{Cf}]/u;
  */
 const CONTROL = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]/;
 
+/** Nothing visible in it: white space, or format characters nobody sees (a zero-width space alone), or nothing. */
+export function isBlankText(value: string): boolean {
+  return !VISIBLE.test(value);
+}
+
 /**
  * What is wrong with text people type, trimmed, as Text() says it ("must not be blank": nothing visible in it; a
  * control character or a bidirectional override), or null. For text that does not come through a DTO (a directory
  * import's names, a back office's reasons).
  */
 export function textProblem(value: string): string | null {
-  if (!VISIBLE.test(value)) return 'must not be blank';
+  if (isBlankText(value)) return 'must not be blank';
   if (CONTROL.test(value)) return 'must not contain control characters or bidirectional overrides';
   return null;
 }

@@ -1,4 +1,4 @@
-import { isDeliverableEmail, textProblem, wellFormed } from '@lib/platform';
+import { isBlankText, isDeliverableEmail, textProblem, wellFormed } from '@lib/platform';
 import type { UserChange } from './users.repository';
 
 /** `deactivatedBy` of a user a directory import deactivated (an admin's deactivation records the admin's user id). */
@@ -26,11 +26,8 @@ export type MappedResource =
   | { index: number; ok: true; user: DirectoryUser }
   | { index: number; ok: false; externalId?: string; reason: string; inactive?: true };
 
-/** Nothing visible (blanks, a zero-width space alone): what Text() calls blank. */
-const blank = (value: string): boolean => textProblem(value.trim()) === 'must not be blank';
-
 const text = (value: unknown): string | undefined =>
-  typeof value === 'string' && !blank(value) ? value.trim() : undefined;
+  typeof value === 'string' && !isBlankText(value) ? value.trim() : undefined;
 
 /**
  * The user's email: the primary one (else the first), else the userName, else another of the emails; the first of
@@ -49,7 +46,7 @@ function primaryEmail(resource: Record<string, unknown>): string | undefined {
 function namePart(name: Record<string, unknown>, field: 'givenName' | 'familyName'): string | null | undefined {
   if (!(field in name)) return undefined;
   const value = name[field];
-  if (value === null || (typeof value === 'string' && blank(value))) return null;
+  if (value === null || (typeof value === 'string' && isBlankText(value))) return null;
   return text(value);
 }
 

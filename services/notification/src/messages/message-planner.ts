@@ -109,7 +109,16 @@ export class MessagePlanner {
     this.portal = config.PORTAL_BASE_URL.replace(/\/+$/, '');
   }
 
+  /**
+   * What to send for the event, to whom, or null for nobody. A plan whose moment has passed (`sendBefore`: what it asks
+   * was due before its fiscal year ended; the event read after, by a consumer behind across June 30) tells nobody.
+   */
   async plan(topic: string, envelope: Envelope): Promise<MessagePlan | null> {
+    const plan = await this.planFor(topic, envelope);
+    return plan?.sendBefore && Date.now() >= +plan.sendBefore ? null : plan;
+  }
+
+  private async planFor(topic: string, envelope: Envelope): Promise<MessagePlan | null> {
     if (!NOTIFYING_EVENTS[topic]?.includes(envelope.type)) return null;
     switch (envelope.type) {
       case 'InvitationIssued':
@@ -136,14 +145,12 @@ export class MessagePlanner {
 
   /**
    * Email only for programs that require eligibility (and when the invitation asks for it); always the inbox. Until
-   * its fiscal year ends: read after (a consumer behind across June 30), it tells nobody.
+   * its fiscal year ends (Enroll refuses a year that is over).
    */
-  private async invitation(data: InvitationIssued): Promise<MessagePlan | null> {
+  private async invitation(data: InvitationIssued): Promise<MessagePlan> {
     if (!/^https?:\/\//i.test(data.getStartedUrl)) {
       throw new PermanentError(`getStartedUrl must be an http(s) URL: ${data.getStartedUrl}`);
     }
-    const sendBefore = yearEnd(data.fiscalYear);
-    if (Date.now() >= +sendBefore) return null;
     const email = data.requiresEligibility && data.channels.includes('EMAIL');
     return {
       template: 'invitation',
@@ -160,7 +167,7 @@ export class MessagePlanner {
       link: data.getStartedUrl,
       invitationId: data.invitationId,
       invitationVersion: data.invitationVersion,
-      sendBefore,
+      sendBefore: yearEnd(data.fiscalYear),
     };
   }
 
@@ -169,9 +176,7 @@ export class MessagePlanner {
    * (once each): when every admin the event names has been deactivated since, or it names none, someone is still
    * told that the location needs an Incentives admin. Until the invitation's fiscal year ends, as the invitation.
    */
-  private async adminNeeded(data: AdminAssignmentRequested): Promise<MessagePlan | null> {
-    const sendBefore = yearEnd(data.fiscalYear);
-    if (Date.now() >= +sendBefore) return null;
+  private async adminNeeded(data: AdminAssignmentRequested): Promise<MessagePlan> {
     const [listed, current] = await Promise.all([
       this.directory.listed(data.partnerId, data.recipients),
       this.directory.companyAdmins(data.partnerId),
@@ -193,13 +198,13 @@ export class MessagePlanner {
       link: this.link(`/account/users?locationId=${encodeURIComponent(data.locationId)}&role=INCENTIVES_ADMIN`),
       invitationId: data.invitationId,
       invitationVersion: data.invitationVersion,
-      sendBefore,
+      sendBefore: yearEnd(data.fiscalYear),
       fromView: true,
     };
   }
 
   /** To the Incentives admins of the enrollment's location. */
-  private async enrollment(template: TemplateName, data: EnrollmentEvent): Promise<MessagePlan | null> {
+  private async enrollment(template: TemplateName, data: EnrollmentEvent): Promise<MessagePlan> {
     const context: Record<string, unknown> = {
       programLabel: data.programName ?? data.programId,
       locationLabel: await this.directory.locationLabel(data.locationId, data.partnerId),
@@ -233,9 +238,8 @@ export class MessagePlanner {
     let sendBefore: Date | undefined;
     if (template === 'enrollment-renewal-at-risk') {
       const risk = data as EnrollmentRenewalAtRisk;
-      // Asks for something before the year ends: read once it has (a consumer behind), it tells nobody.
+      // Asks for something before the year ends (plan: read once it has, it tells nobody).
       if (!Number.isNaN(Date.parse(risk.fiscalYearEndsAt))) sendBefore = new Date(risk.fiscalYearEndsAt);
-      if (sendBefore && Date.now() >= +sendBefore) return null;
       // fiscalYearEndsAt is the exclusive end (FY27: 2027-07-01T00:00:00Z): the year's last day is the day before.
       const end = Date.parse(risk.fiscalYearEndsAt);
       context.fiscalYearEnds = longDate(Number.isNaN(end) ? risk.fiscalYearEndsAt : new Date(end - 1).toISOString());

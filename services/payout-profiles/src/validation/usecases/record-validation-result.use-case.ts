@@ -41,6 +41,18 @@ function asTaken(reasons: string[]): string[] {
   return reasons.map((reason) => withoutControls(reason).trim());
 }
 
+/**
+ * Why a result that does not apply is not stored beside the profile's others (MAX_UNAPPLIED_RESULTS of them, or
+ * MAX_UNAPPLIED_REASON_BYTES of reasons with this one's), or undefined when it is.
+ */
+function unappliedFull(history: ReadonlyArray<{ effect: string; reasons: string[] }>, reasons: string[]): string | undefined {
+  const unapplied = history.filter((r) => r.effect !== 'APPLIED');
+  if (unapplied.length >= MAX_UNAPPLIED_RESULTS) return `${MAX_UNAPPLIED_RESULTS} results that did not apply`;
+  const held = reasonBytes(unapplied);
+  if (held + reasonBytes([{ reasons }]) <= MAX_UNAPPLIED_REASON_BYTES) return undefined;
+  return `${held} bytes of reasons in results that did not apply (at most ${MAX_UNAPPLIED_REASON_BYTES} with this one)`;
+}
+
 /** The bytes the reasons of `records` take as stored (UTF-8). */
 function reasonBytes(records: ReadonlyArray<{ reasons: string[] }>): number {
   return records.reduce((sum, record) => sum + record.reasons.reduce((bytes, reason) => bytes + Buffer.byteLength(reason), 0), 0);
@@ -115,14 +127,8 @@ export class RecordValidationResult {
       if (command.source === 'OPERATOR' && effect === 'OUTDATED' && decision) {
         return this.answer(command, { effect: confirms ? 'CONFIRMED' : 'ALREADY_DECIDED', profile }); // 409
       }
-      const unapplied = profile.validationHistory.filter((r) => r.effect !== 'APPLIED');
-      const full =
-        unapplied.length >= MAX_UNAPPLIED_RESULTS
-          ? `${MAX_UNAPPLIED_RESULTS} results that did not apply`
-          : reasonBytes(unapplied) + reasonBytes([{ reasons }]) > MAX_UNAPPLIED_REASON_BYTES
-            ? `${reasonBytes(unapplied)} bytes of reasons in results that did not apply (at most ${MAX_UNAPPLIED_REASON_BYTES} with this one)`
-            : undefined;
-      if (effect !== 'APPLIED' && full) {
+      const full = effect === 'APPLIED' ? undefined : unappliedFull(profile.validationHistory, reasons);
+      if (full) {
         this.logger.warn(
           `${command.profileKind} profile ${profile._id} r${command.revision}: ${effect} result${command.eventId ? ` (event ${command.eventId})` : ''} ` +
             `not recorded: the profile already holds ${full}`,

@@ -1,5 +1,5 @@
 import { MAX_REASON_LENGTH, MAX_REASONS, ProfileKind, ValidationOutcome } from '@lib/contracts';
-import { Problems, textProblem, withoutControls } from '@lib/platform';
+import { isBlankText, Problems, withoutControls } from '@lib/platform';
 import { maxLength } from 'class-validator';
 import { ValidationSource } from '../../profiles/profile.parts';
 
@@ -38,7 +38,7 @@ export class ValidationResultCommand {
   }): ValidationResultCommand {
     // A back office's reasons are taken (a dead letter would lose its decision): without control characters and
     // bidirectional overrides, which would make them read other than stored, and blank once nothing visible is left.
-    const reasons = [...new Set((input.reasons ?? []).map((r) => withoutControls(r).trim()).filter((r) => textProblem(r) === null))];
+    const reasons = [...new Set((input.reasons ?? []).map((r) => withoutControls(r).trim()).filter((r) => !isBlankText(r)))];
     if (input.outcome === 'ACTION_REQUIRED' && reasons.length === 0) {
       throw Problems.field('reasons', 'must name at least one reason when the outcome is ACTION_REQUIRED');
     }
