@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectConnection } from '@nestjs/mongoose';
 import { Connection } from 'mongoose';
 import { CONFIG } from '../config/config';
@@ -11,14 +11,12 @@ import type { PlatformConfig } from '../platform.module';
  * has ended (its request died); a claim whose request still holds it stays.
  */
 @Injectable()
-export class IdempotencyRetention implements OnModuleInit, OnModuleDestroy {
-  private readonly sweep: RetentionSweep;
-
+export class IdempotencyRetention extends RetentionSweep {
   constructor(
     @InjectConnection() connection: Connection,
     @Inject(CONFIG) config: Pick<PlatformConfig, 'IDEMPOTENCY_RETENTION_MS'>,
   ) {
-    this.sweep = new RetentionSweep({
+    super({
       job: 'idempotency-retention',
       logger: new Logger('Idempotency'),
       collection: () => connection.collection('idempotency_keys'),
@@ -27,18 +25,5 @@ export class IdempotencyRetention implements OnModuleInit, OnModuleDestroy {
       removable: (now) => ({ $or: [{ state: 'done' }, { leaseUntil: { $lte: now } }, { leaseUntil: { $exists: false } }] }),
       what: 'stored answer(s)',
     });
-  }
-
-  onModuleInit(): void {
-    this.sweep.start();
-  }
-
-  onModuleDestroy(): void {
-    this.sweep.stop();
-  }
-
-  /** Removes the answers stored before the retention period, and claims that old whose lease has ended; how many. */
-  removeExpired(now = new Date()): Promise<number> {
-    return this.sweep.removeExpired(now);
   }
 }

@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectConnection } from '@nestjs/mongoose';
 import { Connection } from 'mongoose';
 import { CONFIG } from '../config/config';
@@ -13,14 +13,12 @@ import { RetentionSweep } from './retention-sweep';
  * for the crash between an effect and its entry. The ledger then only saves that work.
  */
 @Injectable()
-export class LedgerRetention implements OnModuleInit, OnModuleDestroy {
-  private readonly sweep: RetentionSweep;
-
+export class LedgerRetention extends RetentionSweep {
   constructor(
     @InjectConnection() connection: Connection,
     @Inject(CONFIG) config: Pick<PlatformConfig, 'PROCESSED_EVENTS_RETENTION_MS'>,
   ) {
-    this.sweep = new RetentionSweep({
+    super({
       job: 'processed-events-retention',
       logger: new Logger('ProcessedEvents'),
       collection: () => connection.collection('processed_events'),
@@ -28,18 +26,5 @@ export class LedgerRetention implements OnModuleInit, OnModuleDestroy {
       retentionMs: config.PROCESSED_EVENTS_RETENTION_MS,
       what: 'processed-event entries',
     });
-  }
-
-  onModuleInit(): void {
-    this.sweep.start();
-  }
-
-  onModuleDestroy(): void {
-    this.sweep.stop();
-  }
-
-  /** Removes the entries recorded before the retention period (none while it is 0); how many. */
-  removeExpired(now = new Date()): Promise<number> {
-    return this.sweep.removeExpired(now);
   }
 }

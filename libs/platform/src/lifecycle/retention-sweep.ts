@@ -1,4 +1,4 @@
-import { Logger } from '@nestjs/common';
+import { Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import type { Collection, Document, Filter } from 'mongodb';
 import { PeriodicJob } from './periodic-job';
 
@@ -24,20 +24,20 @@ export interface RetentionOptions {
  * Removes a collection's documents older than a retention period, at start and every hour (PeriodicJob), rather than
  * with a TTL index (FerretDB, the alternative local server, has none). Every replica runs it: a delete removes nothing
  * twice. The platform's stored Idempotency-Key answers (IdempotencyRetention) and consumed-event ledger
- * (LedgerRetention) are kept so.
+ * (LedgerRetention) are kept so: each a provider passing its settings.
  */
-export class RetentionSweep {
+export abstract class RetentionSweep implements OnModuleInit, OnModuleDestroy {
   private readonly job: PeriodicJob;
 
-  constructor(private readonly options: RetentionOptions) {
+  protected constructor(private readonly options: RetentionOptions) {
     this.job = new PeriodicJob(options.job, () => this.removeExpired(), options.logger);
   }
 
-  start(): void {
+  onModuleInit(): void {
     if (this.options.retentionMs) this.job.start(EVERY_MS);
   }
 
-  stop(): void {
+  onModuleDestroy(): void {
     this.job.stop();
   }
 
