@@ -45,4 +45,12 @@ describe('why a location lost eligibility', () => {
       expect(ineligibleReasons(reasons, 'FY27')).toEqual(['The location is no longer eligible for this program in FY27.']);
     }
   });
+
+  it("keeps an eligibility system's reasons without control characters or bidirectional overrides (a partner reads them in emails and the portal)", () => {
+    expect(decisionReasons([' Revenue\u0000 below\u202E threshold\u0007 ', '\u200B', '\u0000\u0001', 'Line one\nline two'])).toEqual([
+      'Revenue below threshold',
+      'Line one\nline two',
+    ]);
+    expect(ineligibleReasons(['\u2066\u2069', '\uFEFF '], 'FY27')).toEqual(['The location is no longer eligible for this program in FY27.']);
+  });
 });

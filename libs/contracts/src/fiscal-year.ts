@@ -1,3 +1,5 @@
+import { isBlankText, withoutControls } from './text';
+
 /**
  * Microsoft's fiscal year runs July 1 to June 30; FY27 = 2026-07-01 .. 2027-06-30 (UTC). A name's two digits are the
  * year it ends in this century (FY00 = 2000, FY99 = 2099): the names of 1999 and 2100 are those of 2099 and 2000.
@@ -49,9 +51,13 @@ export function ineligibleReasons(reasons: string[] | undefined, fiscalYear: str
   return named.length ? named : [`The location is no longer eligible for this program in ${fiscalYear}.`];
 }
 
-/** A decision's reasons as views keep them: the blank ones (`""`, `"  "`) say nothing, and are dropped. */
+/**
+ * A decision's reasons as views keep them: trimmed, without control characters or bidirectional overrides (an
+ * eligibility system's text, which partners read in emails and the portal); the blank ones (`""`, `"  "`, a zero-width
+ * space) say nothing, and are dropped.
+ */
 export function decisionReasons(reasons: string[] | undefined): string[] {
-  return (reasons ?? []).filter((reason) => reason.trim() !== '');
+  return (reasons ?? []).map((reason) => withoutControls(reason).trim()).filter((reason) => !isBlankText(reason));
 }
 
 /** Whether fiscal year `a` comes before `b` (FY27 before FY28). */

@@ -7,6 +7,7 @@ export * from './fiscal-year';
 export * from './ids';
 export * from './instant';
 export * from './parse';
+export * from './text';
 export * from './topics';
 export * from './events/common';
 export * from './events/enrollments.events';

@@ -36,7 +36,7 @@ export class EligibilityDetermined {
   @IsString() @Id() partnerId!: string;
   @Matches(FISCAL_YEAR_PATTERN, { message: 'fiscalYear must look like FY27' }) fiscalYear!: string;
   @IsBoolean() eligible!: boolean;
-  @JSONSchema({ description: 'Why (a partner reads them). Blank ones are dropped; none at all gives a general reason.' })
+  @JSONSchema({ description: 'Why (a partner reads them). Control characters and bidirectional overrides are removed, then blank ones dropped; none at all gives a general reason.' })
   @Reasons()
   reasons: string[] = [];
 }

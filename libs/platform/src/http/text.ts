@@ -1,20 +1,7 @@
 import { applyDecorators } from '@nestjs/common';
 import { Transform } from 'class-transformer';
 import { IsDefined, IsString, MaxLength, ValidateBy, ValidateIf } from 'class-validator';
-
-/** Something visible: not white space, nor a format character nobody sees (zero-width space, soft hyphen, BOM). */
-const VISIBLE = /[^\s\p{Cf}]/u;
-
-/**
- * Control characters (C0 but tab and line breaks, DEL, C1) and the bidirectional embeddings, overrides and isolates,
- * which make text read other than it is stored ("Trojan Source"): a name is shown in emails, lists and the portal.
- */
-const CONTROL = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]/;
-
-/** Nothing visible in it: white space, or format characters nobody sees (a zero-width space alone), or nothing. */
-export function isBlankText(value: string): boolean {
-  return !VISIBLE.test(value);
-}
+import { CONTROL, isBlankText, VISIBLE } from '@lib/contracts';
 
 /**
  * What is wrong with text people type, trimmed, as Text() says it ("must not be blank": nothing visible in it; a
@@ -25,14 +12,6 @@ export function textProblem(value: string): string | null {
   if (isBlankText(value)) return 'must not be blank';
   if (CONTROL.test(value)) return 'must not contain control characters or bidirectional overrides';
   return null;
-}
-
-/**
- * `value` without its control characters and bidirectional overrides (tabs and line breaks kept): for text an outside
- * system sent, which is taken rather than refused (a back office's reasons: a dead letter would lose the decision).
- */
-export function withoutControls(value: string): string {
-  return value.replace(new RegExp(CONTROL.source, 'g'), '');
 }
 
 /**

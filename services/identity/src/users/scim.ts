@@ -1,4 +1,5 @@
-import { isBlankText, isDeliverableEmail, textProblem, wellFormed } from '@lib/platform';
+import { isBlankText } from '@lib/contracts';
+import { isDeliverableEmail, textProblem, wellFormed } from '@lib/platform';
 import type { UserChange } from './users.repository';
 
 /** `deactivatedBy` of a user a directory import deactivated (an admin's deactivation records the admin's user id). */

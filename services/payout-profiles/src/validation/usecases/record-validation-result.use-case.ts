@@ -1,5 +1,6 @@
+import { withoutControls } from '@lib/contracts';
 import { pushOutbox } from '@lib/messaging';
-import { Problems, withoutControls } from '@lib/platform';
+import { Problems } from '@lib/platform';
 import { Injectable, Logger } from '@nestjs/common';
 import { Model } from 'mongoose';
 import { BankProfile } from '../../bank-profiles/bank-profile.schema';

@@ -1,5 +1,5 @@
-import { MAX_REASON_LENGTH, MAX_REASONS, ProfileKind, ValidationOutcome } from '@lib/contracts';
-import { isBlankText, Problems, withoutControls } from '@lib/platform';
+import { isBlankText, MAX_REASON_LENGTH, MAX_REASONS, ProfileKind, ValidationOutcome, withoutControls } from '@lib/contracts';
+import { Problems } from '@lib/platform';
 import { maxLength } from 'class-validator';
 import { ValidationSource } from '../../profiles/profile.parts';
 
