@@ -246,7 +246,7 @@ export function documentConventions(document: OpenAPIObject): void {
  * A body that is not JSON answers 415: the JSON parser would leave it unread, and the request would then fail
  * validation field by field as if it had sent nothing.
  */
-function requireJsonBody(request: Request, _response: Response, next: NextFunction): void {
+export function requireJsonBody(request: Request, _response: Response, next: NextFunction): void {
   const hasBody = Number(request.headers['content-length'] ?? 0) > 0 || request.headers['transfer-encoding'] !== undefined;
   // A merge patch (RFC 7396) merges nested objects and removes what is null; a JSON patch is a list of operations.
   // Read as application/json, a PATCH's nested object (an address, a beneficiary) would replace the stored one whole,
@@ -261,7 +261,22 @@ function requireJsonBody(request: Request, _response: Response, next: NextFuncti
   if (!hasBody || request.is(['application/json', 'application/*+json'])) return next();
   const detail = `Send the body as JSON (Content-Type: application/json), not ${request.headers['content-type'] ?? 'without a Content-Type'}.`;
   // Answered by bodyErrorHandler, as the body parser's own errors are.
-  next(new ProblemException(HttpStatus.UNSUPPORTED_MEDIA_TYPE, 'unsupported-media-type', 'Unsupported Media Type', detail));
+  const refuse = () => next(new ProblemException(HttpStatus.UNSUPPORTED_MEDIA_TYPE, 'unsupported-media-type', 'Unsupported Media Type', detail));
+  // Sent chunked without a Content-Type: a client streaming a body it may leave empty (a Submit's), which only its end
+  // tells. Nothing: no body. A first byte: refused at once, the rest read and dropped (the connection stays usable).
+  if (request.headers['content-type'] === undefined && request.headers['content-length'] === undefined) {
+    let decided = false;
+    const decide = (answer: () => void) => {
+      if (decided) return;
+      decided = true;
+      answer();
+    };
+    request.on('data', (chunk: Buffer) => chunk.length > 0 && decide(refuse));
+    request.once('end', () => decide(next));
+    request.once('error', (error) => decide(() => next(error)));
+    return;
+  }
+  refuse();
 }
 
 /**
