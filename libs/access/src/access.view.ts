@@ -1,4 +1,4 @@
-import { grantKeys, LocationAdded, PartnerRegistered, Topics, UserEvent } from '@lib/contracts';
+import { grantKeys, isUserEvent, LocationAdded, PartnerRegistered, Topics, UserEvent } from '@lib/contracts';
 import { ConsumedEvent, upsertIfNewer } from '@lib/messaging';
 import { Controller, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { EventPattern, Payload } from '@nestjs/microservices';
@@ -11,8 +11,6 @@ export const INDEX_BUILT = '#built';
 
 /** Users indexed a batch at a time when the index is built at start. */
 const INDEX_BATCH = 1_000;
-
-const USER_EVENTS = new Set(['UserCreated', 'UserUpdated', 'UserDeactivated', 'RoleAssigned', 'RoleRevoked']);
 
 /**
  * Keeps this service's copy of partners' locations and users' roles, from identity.events.v1 alone.
@@ -74,7 +72,7 @@ export class AccessViewUpdater implements OnApplicationBootstrap {
       await Promise.all(locations.map((location) => this.upsertLocation({ ...location, partnerId })));
     } else if (type === 'LocationAdded') {
       await this.upsertLocation(data as LocationAdded);
-    } else if (USER_EVENTS.has(type)) {
+    } else if (isUserEvent(type)) {
       await this.upsertUser(data as UserEvent);
     }
   }

@@ -3,7 +3,7 @@ import { AgreementStatusChanged, EligibilityDetermined, ProfileValidationComplet
 import { IdentityEventTypes } from './events/identity.events';
 import { InvitationEventTypes } from './events/invitations.events';
 import { DeliveryDeadLetterTypes, NotificationEventTypes } from './events/notifications.events';
-import { PayoutProfileEventTypes, ProfileValidationRequested } from './events/payout-profiles.events';
+import { PayoutProfileEventTypes, ProfileEventTypes, ProfileValidationRequested } from './events/payout-profiles.events';
 import { ProgramEventTypes } from './events/programs.events';
 import { Topic, Topics } from './topics';
 
@@ -74,13 +74,7 @@ export const CATALOG: Record<Topic, TopicContract> = {
     topic: Topics.payoutProfiles,
     description: 'Bank and tax profile lifecycle and default bank profiles. Never carries secrets.',
     key: 'locationId',
-    keyExceptions: {
-      ProfileCreated: PROFILE_KEY,
-      ProfileUpdated: PROFILE_KEY,
-      ProfileSubmittedForValidation: PROFILE_KEY,
-      ProfileApproved: PROFILE_KEY,
-      ProfileActionRequired: PROFILE_KEY,
-    },
+    keyExceptions: Object.fromEntries(ProfileEventTypes.map((type) => [type, PROFILE_KEY])),
     producer: 'payout-profiles',
     types: PayoutProfileEventTypes,
   },

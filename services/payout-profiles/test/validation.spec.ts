@@ -611,7 +611,7 @@ describe('results that can never apply', () => {
     }
     // The problem's own words, not the exception's class title ("Problem Exception", "Validation Problem").
     expect(reasons[0]).toContain(`Bank profile ${unknownId} was not found`);
-    expect(reasons[1]).toContain(`revision profile ${created.body.profileId} has no revision 5 (current: 1)`);
+    expect(reasons[1]).toContain(`revision: profile ${created.body.profileId} has no revision 5 (current: 1)`);
     expect(reasons[2]).toMatch(/outcome/);
     for (const reason of reasons) expect(reason).not.toMatch(/Problem Exception|Validation Problem/);
     expect((await profile(`/v1/bank-profiles/${created.body.profileId}`))).toMatchObject({ status: 'PENDING_VALIDATION', validationHistory: [] });

@@ -56,3 +56,12 @@ export const IdentityEventTypes = {
   RoleAssigned,
   RoleRevoked,
 } as const;
+
+/** The events that carry a whole user (UserSnapshot): each replaces what a view holds of that user. */
+export const UserEventTypes = ['UserCreated', 'UserUpdated', 'UserDeactivated', 'RoleAssigned', 'RoleRevoked'] as const satisfies ReadonlyArray<keyof typeof IdentityEventTypes>;
+export type UserEventType = (typeof UserEventTypes)[number];
+
+/** Whether an identity event's type is one of UserEventTypes. */
+export function isUserEvent(type: string): type is UserEventType {
+  return (UserEventTypes as readonly string[]).includes(type);
+}

@@ -95,6 +95,15 @@ export const PayoutProfileEventTypes = {
   TaxProfileExpiring,
 } as const;
 
+/** The events of one bank or tax profile revision (ProfileEvent), keyed by the profile (see the catalog). */
+export const ProfileEventTypes = ['ProfileCreated', 'ProfileUpdated', 'ProfileSubmittedForValidation', 'ProfileApproved', 'ProfileActionRequired'] as const satisfies ReadonlyArray<keyof typeof PayoutProfileEventTypes>;
+export type ProfileEventType = (typeof ProfileEventTypes)[number];
+
+/** Whether a payout-profiles event's type is one of ProfileEventTypes. */
+export function isProfileEvent(type: string): type is ProfileEventType {
+  return (ProfileEventTypes as readonly string[]).includes(type);
+}
+
 /**
  * payout-profiles.validation-requests.v1, key partnerId: what the payments back office must validate (the account
  * details: ProfileDetails, without ProfileEvent's `locationIds` and `version`).

@@ -124,4 +124,3 @@ EnrollmentSchema.index({ programId: 1, status: 1, _id: 1 });
 EnrollmentSchema.index({ bankProfileId: 1 });
 EnrollmentSchema.index({ taxProfileId: 1 });
 
-export type EnrollmentDoc = Enrollment;

@@ -1,13 +1,6 @@
-import { fiscalYearBefore, ProgramSnapshot, ProgramState } from '@lib/contracts';
+import { fiscalYearBefore, ProgramSnapshot } from '@lib/contracts';
 import type { Program } from './program.schema';
 import type { ProgramDto, UpdateProgramDto } from './dto/program.dto';
-
-/** DISCONTINUED is final; OPEN and CLOSED go both ways. */
-export function stateChangeProblem(from: ProgramState, to: ProgramState | undefined): string | null {
-  if (to === undefined || to === from) return null;
-  if (from === 'DISCONTINUED') return 'A discontinued program cannot change any more.';
-  return null;
-}
 
 /**
  * Why `changes` may not move the program's fiscal year, or null. It moves forward only: enrollments of the year it

@@ -1,4 +1,4 @@
-import { Role, Topics, UserSnapshot } from '@lib/contracts';
+import { Role, Topics, UserEventType, UserSnapshot } from '@lib/contracts';
 import { EventOutbox, pushOutbox } from '@lib/messaging';
 import { Keyset } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
@@ -8,8 +8,6 @@ import { grantKeys } from '@lib/contracts';
 import { Grant } from '../roles/role-grants';
 import { BY_DIRECTORY } from './scim';
 import { User } from './user.schema';
-
-export type UserEventType = 'UserCreated' | 'UserUpdated' | 'UserDeactivated' | 'RoleAssigned' | 'RoleRevoked';
 
 /** What a change may set on a user. */
 export interface UserChange {

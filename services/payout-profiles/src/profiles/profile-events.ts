@@ -1,4 +1,4 @@
-import { ProfileEvent, ProfileValidationRequested, Topics } from '@lib/contracts';
+import { ProfileEvent, ProfileEventType, ProfileValidationRequested, Topics } from '@lib/contracts';
 import { EventOutbox, OutboxEntry } from '@lib/messaging';
 import { Injectable } from '@nestjs/common';
 import type { BankProfile } from '../bank-profiles/bank-profile.schema';
@@ -7,7 +7,8 @@ import { maskSecretsIn } from '../secrets/masking';
 import { servedLocations } from './permissions';
 import { detailsPath } from './profile.parts';
 
-export type ProfileEventType = 'ProfileCreated' | 'ProfileUpdated' | 'ProfileApproved' | 'ProfileActionRequired';
+/** A revision's lifecycle events but its submission (written with its validation request: submitted()). */
+type LifecycleEventType = Exclude<ProfileEventType, 'ProfileSubmittedForValidation'>;
 
 /**
  * The reasons as an event carries them: masked again (every valid IBAN, anything written like one, every run of eight
@@ -71,7 +72,7 @@ export class ProfileEvents {
   }
 
   /** One lifecycle event on payout-profiles.events.v1. */
-  lifecycle(kind: 'BANK' | 'TAX', type: ProfileEventType, profile: BankProfile | TaxProfile, extra: Pick<ProfileEvent, 'decidedAt'> = {}): OutboxEntry {
+  lifecycle(kind: 'BANK' | 'TAX', type: LifecycleEventType, profile: BankProfile | TaxProfile, extra: Pick<ProfileEvent, 'decidedAt'> = {}): OutboxEntry {
     const { data, key } = this.describe(kind, profile);
     return this.outbox.event(Topics.payoutProfiles, { type, data: { ...data, ...extra }, key });
   }

@@ -10,9 +10,3 @@ TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS XK YE YT ZA ZM
 `
   .split(/\s+/)
   .filter(Boolean);
-
-const SET = new Set(COUNTRIES);
-
-export function isCountry(code: string): boolean {
-  return SET.has(code);
-}

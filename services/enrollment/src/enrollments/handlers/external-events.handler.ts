@@ -4,6 +4,7 @@ import {
   EligibilityDetermined,
   InvitationIssued,
   InvitationRevoked,
+  isProfileEvent,
   ProfileEvent,
   ProgramEvent,
   Topics,
@@ -20,8 +21,6 @@ import { RecordEligibilityDecision } from '../usecases/record-eligibility-decisi
 import { RecordInvitation } from '../usecases/record-invitation.use-case';
 import { RecordInvitationRevocation } from '../usecases/record-invitation-revocation.use-case';
 import { RecordProfileChange } from '../usecases/record-profile-change.use-case';
-
-const PROFILE_EVENTS = new Set(['ProfileCreated', 'ProfileUpdated', 'ProfileSubmittedForValidation', 'ProfileApproved', 'ProfileActionRequired']);
 
 /** What this service learns from other services and outside systems; each handler is idempotent. */
 @Controller()
@@ -55,7 +54,7 @@ export class ExternalEventsHandler {
   @EventPattern(Topics.payoutProfiles)
   async onPayoutProfile(@Payload() event: ConsumedEvent<unknown>): Promise<void> {
     const { type, data, occurredAt } = event.envelope;
-    if (PROFILE_EVENTS.has(type)) {
+    if (isProfileEvent(type)) {
       await this.recordProfileChange.execute(data as ProfileEvent, new Date(occurredAt));
     } else if (type === 'DefaultBankProfileAssigned') {
       await this.views.recordDefaultAssigned(data as DefaultBankProfileChange, new Date(occurredAt));

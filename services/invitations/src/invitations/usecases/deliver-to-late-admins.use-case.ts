@@ -1,11 +1,9 @@
 import { AccessPolicy, AccessViewUpdater } from '@lib/access';
-import { ALL_LOCATIONS, COMPANY_ROLES, LocationAdded, PartnerRegistered, UserEvent } from '@lib/contracts';
+import { ALL_LOCATIONS, COMPANY_ROLES, isUserEvent, LocationAdded, PartnerRegistered, UserEvent } from '@lib/contracts';
 import { Injectable } from '@nestjs/common';
 import { InvitationRepository } from '../invitation.repository';
 import { ViewsRepository } from '../views/views.repository';
 import { ReconcileInvitation } from './reconcile-invitation.use-case';
-
-const USER_EVENTS = new Set(['UserCreated', 'UserUpdated', 'UserDeactivated', 'RoleAssigned', 'RoleRevoked']);
 
 /**
  * A user event that may make someone an Incentives admin of a location (RoleAssigned, or a snapshot carrying the
@@ -28,7 +26,7 @@ export class DeliverToLateAdmins {
 
   async execute(type: string, data: unknown, heartbeat: () => Promise<void> = async () => undefined): Promise<void> {
     if (type === 'PartnerRegistered' || type === 'LocationAdded') return this.locationsKnown(type, data, heartbeat);
-    if (!USER_EVENTS.has(type)) return;
+    if (!isUserEvent(type)) return;
     const snapshot = (data as UserEvent).user;
     if (snapshot.active && snapshot.roles.some((grant) => (COMPANY_ROLES as readonly string[]).includes(grant.role))) await this.companyAdminKnown(type, data, heartbeat);
     // A snapshot that makes nobody an Incentives admin delivers nothing (a newer one, if any, is handled when its
