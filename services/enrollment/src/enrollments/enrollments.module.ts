@@ -9,6 +9,7 @@ import { EnrollmentEvents } from './enrollment-events';
 import { EnrollmentsController } from './enrollments.controller';
 import { EnrollmentsRepository } from './enrollments.repository';
 import { ExternalEventsHandler } from './handlers/external-events.handler';
+import { RenameProgramEnrollments } from './usecases/rename-program-enrollments.use-case';
 import { ConsumerCatchUp } from '../common/consumer-catch-up';
 import { FollowUpScheduler } from './follow-up.scheduler';
 import { JobMark, JobMarkSchema } from './job-mark.schema';
@@ -57,6 +58,7 @@ import { WithdrawBankChoice } from './usecases/withdraw-bank-choice.use-case';
     RecordInvitation,
     RecordInvitationRevocation,
     DiscontinueProgramEnrollments,
+    RenameProgramEnrollments,
     EndIneligibleProgramEnrollments,
     RecheckStart,
     ReopenInvitation,
@@ -66,6 +68,6 @@ import { WithdrawBankChoice } from './usecases/withdraw-bank-choice.use-case';
     FollowUpScheduler,
     ConsumerCatchUp,
   ],
-  exports: [EnrollmentsRepository, EnrollmentEvents, DiscontinueProgramEnrollments, FollowValidation, MarkIneligible, WithdrawBankChoice, ConsumerCatchUp],
+  exports: [EnrollmentsRepository, EnrollmentEvents, DiscontinueProgramEnrollments, RenameProgramEnrollments, FollowValidation, MarkIneligible, WithdrawBankChoice, ConsumerCatchUp],
 })
 export class EnrollmentsModule {}

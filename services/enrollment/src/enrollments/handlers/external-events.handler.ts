@@ -12,15 +12,14 @@ import {
 import { ConsumedEvent } from '@lib/messaging';
 import { Controller } from '@nestjs/common';
 import { EventPattern, Payload } from '@nestjs/microservices';
-import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
 import { ViewsRepository } from '../../views/views.repository';
-import { EnrollmentsRepository } from '../enrollments.repository';
 import { DiscontinueProgramEnrollments } from '../usecases/discontinue-program-enrollments.use-case';
 import { EndIneligibleProgramEnrollments } from '../usecases/end-ineligible-program-enrollments.use-case';
 import { RecordEligibilityDecision } from '../usecases/record-eligibility-decision.use-case';
 import { RecordInvitation } from '../usecases/record-invitation.use-case';
 import { RecordInvitationRevocation } from '../usecases/record-invitation-revocation.use-case';
 import { RecordProfileChange } from '../usecases/record-profile-change.use-case';
+import { RenameProgramEnrollments } from '../usecases/rename-program-enrollments.use-case';
 
 /** What this service learns from other services and outside systems; each handler is idempotent. */
 @Controller()
@@ -33,8 +32,7 @@ export class ExternalEventsHandler {
     private readonly recordRevocation: RecordInvitationRevocation,
     private readonly discontinue: DiscontinueProgramEnrollments,
     private readonly endIneligible: EndIneligibleProgramEnrollments,
-    private readonly programs: ReadPrograms,
-    private readonly enrollments: EnrollmentsRepository,
+    private readonly rename: RenameProgramEnrollments,
   ) {}
 
   @EventPattern(Topics.eligibility)
@@ -75,35 +73,18 @@ export class ExternalEventsHandler {
   }
 
   /**
-   * Our own catalog events (retried until done): a discontinued program ends its enrollments; the update that made an
-   * open program require eligibility ends its unfinished ones of locations decided not eligible.
+   * Our own catalog events (retried until done): a renamed program's enrollments take its name; a discontinued program
+   * ends its enrollments; the update that made an open program require eligibility ends its unfinished ones of
+   * locations decided not eligible.
    */
   @EventPattern(Topics.programs)
   async onProgram(@Payload() event: ConsumedEvent<ProgramEvent>): Promise<void> {
     const { program } = event.envelope.data;
-    // Renamed: its enrollments take the catalog's name as it is now (not the event's: a replay of older events
-    // would name them by a name the program no longer has).
-    if (event.envelope.type === 'ProgramUpdated') await this.renameEnrollments(program.programId);
+    if (event.envelope.type === 'ProgramUpdated') await this.rename.execute(program.programId);
     if (program.state === 'DISCONTINUED') {
       await this.discontinue.execute(program.programId, program.name, event.heartbeat);
     } else if (event.envelope.type === 'ProgramUpdated' && program.requiresEligibility) {
       await this.endIneligible.execute(program.programId, program.revision, event.heartbeat);
-    }
-  }
-
-  /**
-   * The catalog's name on every enrollment of the program, read again after the write until it is the one written: a
-   * handling of an earlier rename that read its name before a later rename and wrote after that one's handling (a
-   * consumer that lost its partitions, still running) would otherwise leave the earlier name. Whoever writes last
-   * reads the catalog after its write.
-   */
-  private async renameEnrollments(programId: string): Promise<void> {
-    let name = (await this.programs.find(programId))?.name;
-    for (let round = 0; name !== undefined && round < 5; round++) {
-      await this.enrollments.renameProgram(programId, name);
-      const now = (await this.programs.find(programId))?.name;
-      if (now === name) return;
-      name = now;
     }
   }
 }

@@ -9,6 +9,7 @@ import { Enrollment, RolloverOutcome, YEAR_SCAN } from '../../enrollments/enroll
 import { EnrollmentEvents } from '../../enrollments/enrollment-events';
 import { EnrollmentsRepository } from '../../enrollments/enrollments.repository';
 import { DiscontinueProgramEnrollments } from '../../enrollments/usecases/discontinue-program-enrollments.use-case';
+import { RenameProgramEnrollments } from '../../enrollments/usecases/rename-program-enrollments.use-case';
 import { FollowValidation } from '../../enrollments/usecases/follow-validation.use-case';
 import { MarkIneligible } from '../../enrollments/usecases/mark-ineligible.use-case';
 import { WithdrawBankChoice } from '../../enrollments/usecases/withdraw-bank-choice.use-case';
@@ -153,6 +154,7 @@ export class RollOverFiscalYear {
     private readonly work: BackgroundWork,
     private readonly clock: Clock,
     private readonly discontinue: DiscontinueProgramEnrollments,
+    private readonly rename: RenameProgramEnrollments,
     private readonly follow: FollowValidation,
     private readonly markIneligible: MarkIneligible,
     private readonly withdraw: WithdrawBankChoice,
@@ -612,7 +614,7 @@ export class RollOverFiscalYear {
         const ended = await this.discontinue.execute(program._id, program.name);
         this.logger.warn(`program ${programId} was discontinued during the rollover: ${ended} enrollment(s) it had just continued or marked ended`);
       } else if ([...written].some((name) => name !== program.name)) {
-        await this.enrollments.renameProgram(programId, program.name);
+        await this.rename.execute(programId);
       }
     }
   }
