@@ -12,6 +12,12 @@ describe('a consumed event failing with an HTTP problem', () => {
     expect(classifyFailure(error)).toBe('permanent');
   });
 
+  it("names the fields a validation problem gives (the field and its message), as the HTTP answer does", () => {
+    const error = Problems.field('revision', 'profile bp-1 has no revision 5 (current: 1)');
+    expect(describeError(error)).toContain('revision: profile bp-1 has no revision 5 (current: 1)');
+    expect(describeError(error)).toMatch(/^\w+ 400: /);
+  });
+
   it('is retried, not dead-lettered, when the problem says to try again', () => {
     const busy = new RetryableProblem(HttpStatus.CONFLICT, 'busy', 'Busy', 'Another request holds the lease; try again.');
     expect(classifyFailure(busy)).toBe('transient');

@@ -66,10 +66,11 @@ export function isDuplicateKey(error: unknown): boolean {
 export function describeError(error: unknown): string {
   if (Array.isArray(error)) return error.map(String).join('; ');
   if (error instanceof Error) {
-    const http = error as unknown as { getResponse?: () => unknown; getStatus?: () => number };
+    const http = error as unknown as { getResponse?: () => unknown; getStatus?: () => number; extensions?: { errors?: unknown } };
     const problem = http.getResponse?.();
     if (problem && typeof problem === 'object') {
-      const { title, detail, errors } = problem as { title?: string; detail?: string; errors?: Array<{ field?: string; message?: string }> };
+      // A platform problem keeps its fields among its extensions (what the HTTP answer adds to title and detail).
+      const { title, detail, errors = http.extensions?.errors } = problem as { title?: string; detail?: string; errors?: Array<{ field?: string; message?: string }> };
       const fields = Array.isArray(errors) ? errors.map((e) => `${e.field}: ${e.message}`).join('; ') : '';
       const parts = [title, detail, fields].filter(Boolean);
       if (parts.length) return `${error.name} ${http.getStatus?.() ?? ''}: ${parts.join(' - ')}`;
