@@ -8,19 +8,19 @@ import { DeliveryMetrics } from './delivery/delivery-metrics';
 import { EmailBacklog } from './delivery/email-backlog';
 import { DeliveryWorker } from './delivery/delivery-worker';
 import { Mailer } from './delivery/mailer';
-import { DeliverEmailUseCase } from './delivery/usecases/deliver-email.use-case';
+import { DeliverEmail } from './delivery/usecases/deliver-email.use-case';
 import { InvitationProgressRepository } from './invitations/invitation-progress.repository';
 import { InvitationProgress, InvitationProgressSchema } from './invitations/invitation-progress.schema';
-import { RecordInvitationProgressUseCase } from './invitations/usecases/record-invitation-progress.use-case';
+import { RecordInvitationProgress } from './invitations/usecases/record-invitation-progress.use-case';
 import { InboxController } from './inbox/inbox.controller';
 import { InboxRepository } from './inbox/inbox.repository';
-import { CountUnreadUseCase } from './inbox/usecases/count-unread.use-case';
-import { ListInboxUseCase } from './inbox/usecases/list-inbox.use-case';
-import { MarkReadUseCase } from './inbox/usecases/mark-read.use-case';
-import { DomainEventsController } from './messages/domain-events.controller';
+import { CountUnread } from './inbox/usecases/count-unread.use-case';
+import { ListInbox } from './inbox/usecases/list-inbox.use-case';
+import { MarkRead } from './inbox/usecases/mark-read.use-case';
+import { DomainEventsHandler } from './messages/handlers/domain-events.handler';
 import { Message, MessageSchema } from './messages/message.schema';
 import { MessagePlanner } from './messages/message-planner';
-import { CreateMessagesUseCase } from './messages/usecases/create-messages.use-case';
+import { CreateMessages } from './messages/usecases/create-messages.use-case';
 import { IdentityCatchUp } from './recipients/identity-catch-up';
 import { RecipientDirectory } from './recipients/recipient-directory';
 import { TemplateRenderer } from './rendering/template-renderer';
@@ -34,24 +34,24 @@ import { TemplateRenderer } from './rendering/template-renderer';
       { name: InvitationProgress.name, schema: InvitationProgressSchema },
     ]),
   ],
-  controllers: [DomainEventsController, InboxController],
+  controllers: [DomainEventsHandler, InboxController],
   providers: [
     TemplateRenderer,
     RecipientDirectory,
     IdentityCatchUp,
     MessagePlanner,
-    CreateMessagesUseCase,
+    CreateMessages,
     InvitationProgressRepository,
-    RecordInvitationProgressUseCase,
+    RecordInvitationProgress,
     Mailer,
     DeliveryMetrics,
     EmailBacklog,
-    DeliverEmailUseCase,
+    DeliverEmail,
     DeliveryWorker,
     InboxRepository,
-    ListInboxUseCase,
-    CountUnreadUseCase,
-    MarkReadUseCase,
+    ListInbox,
+    CountUnread,
+    MarkRead,
   ],
 })
 export class AppModule {}

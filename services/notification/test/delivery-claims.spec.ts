@@ -4,20 +4,20 @@ import mongoose, { Connection, Model } from 'mongoose';
 import type { NotificationConfig } from '../src/config';
 import type { DeliveryMetrics } from '../src/delivery/delivery-metrics';
 import type { Mailer } from '../src/delivery/mailer';
-import { DeliverEmailUseCase } from '../src/delivery/usecases/deliver-email.use-case';
+import { DeliverEmail } from '../src/delivery/usecases/deliver-email.use-case';
 import type { InvitationProgressRepository } from '../src/invitations/invitation-progress.repository';
 import { Message, MessageSchema } from '../src/messages/message.schema';
 import type { RecipientDirectory } from '../src/recipients/recipient-directory';
 import { waitingEmail } from './support/emails';
 
 /**
- * The claims of DeliverEmailUseCase against the real database server of the run (no broker, no SMTP): what a claim
+ * The claims of DeliverEmail against the real database server of the run (no broker, no SMTP): what a claim
  * takes, what a release gives back, what a group claim returns when its write fails, and how long recording an
  * outcome keeps trying.
  */
 let connection: Connection;
 let messages: Model<Message>;
-let deliver: DeliverEmailUseCase;
+let deliver: DeliverEmail;
 
 beforeAll(async () => {
   connection = await mongoose
@@ -26,7 +26,7 @@ beforeAll(async () => {
   messages = connection.model(Message.name, MessageSchema);
   await messages.init();
   const config = { NOTIFY_LEASE_MS: 60_000 } as NotificationConfig;
-  deliver = new DeliverEmailUseCase(messages, {} as Mailer, {} as EventOutbox, {} as RecipientDirectory, {} as InvitationProgressRepository, {} as DeliveryMetrics, config);
+  deliver = new DeliverEmail(messages, {} as Mailer, {} as EventOutbox, {} as RecipientDirectory, {} as InvitationProgressRepository, {} as DeliveryMetrics, config);
 });
 
 afterAll(async () => {
@@ -156,7 +156,7 @@ describe('an email claimed more times than it may be attempted', () => {
     const send = jest.fn();
     const outbox = { event: jest.fn((topic: string, event: { type: string }) => ({ eventId: randomUUID(), topic, key: 'p-claims', value: JSON.stringify({ type: event.type }) })), committed: jest.fn() };
     const metrics = { attempts: { inc: jest.fn() }, sendSeconds: { startTimer: () => () => undefined } };
-    const limited = new DeliverEmailUseCase(
+    const limited = new DeliverEmail(
       messages,
       { send } as unknown as Mailer,
       outbox as unknown as EventOutbox,

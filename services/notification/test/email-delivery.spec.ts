@@ -5,8 +5,8 @@ import { MongoClient } from 'mongodb';
 import { randomUUID } from 'node:crypto';
 import { createServer, Server } from 'node:http';
 import { AddressInfo } from 'node:net';
-import { DeliverEmailUseCase } from '../src/delivery/usecases/deliver-email.use-case';
-import { CreateMessagesUseCase } from '../src/messages/usecases/create-messages.use-case';
+import { DeliverEmail } from '../src/delivery/usecases/deliver-email.use-case';
+import { CreateMessages } from '../src/messages/usecases/create-messages.use-case';
 import { IdentityCatchUp } from '../src/recipients/identity-catch-up';
 import { bootNotification } from './support/boot';
 import { addresses, SmtpTestServer } from '@lib/testing';
@@ -324,7 +324,7 @@ describe('exactly one email per (event, recipient, channel)', () => {
     await sent(id);
 
     // As if a crash had fallen between the effect and the consumer's ledger: the event is handled once more.
-    await service.app.get(CreateMessagesUseCase).execute(Topics.invitations, event);
+    await service.app.get(CreateMessages).execute(Topics.invitations, event);
 
     const marker = await invite(world, location, [admin]);
     await smtp.waitFor(admin.email, { count: 2 });
@@ -387,9 +387,9 @@ describe('exactly one email per (event, recipient, channel)', () => {
     const ids = ['u-a', 'u-b', 'u-c'].map((u) => `${eventId}:${u}:EMAIL`);
 
     // Not due now: a claim by id takes nothing before its time. Two hours on, it takes them.
-    expect(await service.app.get(DeliverEmailUseCase).claimManyById(ids, 0)).toEqual([]);
+    expect(await service.app.get(DeliverEmail).claimManyById(ids, 0)).toEqual([]);
     const later = new Date(now + 2 * 3_600_000);
-    const claimed = await service.app.get(DeliverEmailUseCase).claimManyById(ids, 0, later);
+    const claimed = await service.app.get(DeliverEmail).claimManyById(ids, 0, later);
 
     expect(claimed.map((m) => m._id).sort()).toEqual(ids.slice(0, 2));
     expect(new Set(claimed.map((m) => m.leaseToken)).size).toBe(1);
@@ -400,7 +400,7 @@ describe('exactly one email per (event, recipient, channel)', () => {
       ['SENDING', 1, false],
     ]);
     expect(stored[2].leaseToken).toBe('another-worker');
-    expect(await service.app.get(DeliverEmailUseCase).claimManyById(ids, 0, later)).toEqual([]);
+    expect(await service.app.get(DeliverEmail).claimManyById(ids, 0, later)).toEqual([]);
     await messages().deleteMany({ _id: { $in: ids } });
   });
 
@@ -421,7 +421,7 @@ describe('exactly one email per (event, recipient, channel)', () => {
     });
     await messages().insertOne(email as never);
     const mine = { ...email, leaseToken: 'this-worker', leaseUntil: new Date(Date.now() - 1_000) };
-    const outcome = await service.app.get(DeliverEmailUseCase).execute(mine as never);
+    const outcome = await service.app.get(DeliverEmail).execute(mine as never);
     expect(outcome).toEqual({ status: 'LEASE_LOST' });
     expect(smtp.attempts.get(admin.email)).toBeUndefined();
     expect(await messages().findOne({ _id: email._id })).toMatchObject({ status: 'SENDING', leaseToken: 'another-worker', attempts: 2 });
@@ -527,7 +527,7 @@ describe('exactly one email per (event, recipient, channel)', () => {
         reasons: [],
       },
     });
-    await service.app.get(CreateMessagesUseCase).execute(Topics.enrollments, envelope);
+    await service.app.get(CreateMessages).execute(Topics.enrollments, envelope);
     const stored = await messages().findOne({ _id: `${envelope.eventId}:${admin.userId}:EMAIL` });
     expect(stored).toMatchObject({ audience: { roles: ['INCENTIVES_ADMIN'], locationIds: [location] } });
     expect(await sent(`${envelope.eventId}:${admin.userId}:EMAIL`)).toMatchObject({ email: admin.email });

@@ -17,15 +17,15 @@ import { AssignDefaultBankProfile } from './default-bank-profiles/usecases/assig
 import { ReadDefaultBankProfiles } from './default-bank-profiles/usecases/read-default-bank-profiles.use-case';
 import { RemoveDefaultBankProfile } from './default-bank-profiles/usecases/remove-default-bank-profile.use-case';
 import { OperatorController } from './operator/operator.controller';
-import { ReadProfileDetails } from './operator/read-profile-details.use-case';
+import { ReadProfileDetails } from './operator/usecases/read-profile-details.use-case';
 import { PayoutAccess } from './profiles/payout-access';
 import { ProfileEvents } from './profiles/profile-events';
 import { Program, ProgramSchema } from './programs/program.schema';
-import { ProgramsConsumer } from './programs/programs.consumer';
+import { ProgramsHandler } from './programs/handlers/programs.handler';
 import { ApplyProgramSnapshot } from './programs/usecases/apply-program-snapshot.use-case';
 import { ReadinessController } from './readiness/readiness.controller';
 import { CheckReadiness } from './readiness/usecases/check-readiness.use-case';
-import { ResealSecrets } from './secrets/reseal-secrets.use-case';
+import { ResealSecrets } from './secrets/usecases/reseal-secrets.use-case';
 import { SecretBox } from './secrets/secret-box';
 import { TaxExpiryScheduler } from './tax-profiles/tax-expiry.scheduler';
 import { TaxProfile, TaxProfileSchema } from './tax-profiles/tax-profile.schema';
@@ -35,7 +35,7 @@ import { CreateTaxProfile } from './tax-profiles/usecases/create-tax-profile.use
 import { ReadTaxProfiles } from './tax-profiles/usecases/read-tax-profiles.use-case';
 import { ScanExpiringTaxProfiles } from './tax-profiles/usecases/scan-expiring-tax-profiles.use-case';
 import { UpdateTaxProfile } from './tax-profiles/usecases/update-tax-profile.use-case';
-import { ValidationResultsConsumer } from './validation/validation-results.consumer';
+import { ValidationResultsHandler } from './validation/handlers/validation-results.handler';
 import { RecordValidationResult } from './validation/usecases/record-validation-result.use-case';
 import { ValidationMetrics } from './validation/validation-metrics';
 
@@ -57,8 +57,8 @@ import { ValidationMetrics } from './validation/validation-metrics';
     DefaultBankProfilesController,
     ReadinessController,
     OperatorController,
-    ValidationResultsConsumer,
-    ProgramsConsumer,
+    ValidationResultsHandler,
+    ProgramsHandler,
   ],
   providers: [
     SecretBox,

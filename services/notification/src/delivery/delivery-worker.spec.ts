@@ -1,7 +1,7 @@
 import { BackgroundWork } from '@lib/platform';
 import type { NotificationConfig } from '../config';
 import { DeliveryWorker, deliveryShutdownWaitMs } from './delivery-worker';
-import type { ClaimedEmail, DeliverEmailUseCase, DeliveryOutcome } from './usecases/deliver-email.use-case';
+import type { ClaimedEmail, DeliverEmail, DeliveryOutcome } from './usecases/deliver-email.use-case';
 
 /** A unit test of the worker's scheduling, with the use case replaced by a recorder (no database, no SMTP). */
 class RecordingDelivery {
@@ -80,7 +80,7 @@ function worker(concurrency: number, settings: Partial<NotificationConfig> = {})
     SHUTDOWN_TIMEOUT_MS: 20_000,
     ...settings,
   } as NotificationConfig;
-  return { worker: new DeliveryWorker(delivery as unknown as DeliverEmailUseCase, config, work), delivery, work };
+  return { worker: new DeliveryWorker(delivery as unknown as DeliverEmail, config, work), delivery, work };
 }
 
 describe('DeliveryWorker', () => {

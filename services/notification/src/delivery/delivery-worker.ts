@@ -2,7 +2,7 @@ import { Trace } from '@lib/messaging';
 import { BackgroundWork, CONFIG, MAX_TIMER_MS } from '@lib/platform';
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import type { NotificationConfig } from '../config';
-import { ClaimedEmail, DeliverEmailUseCase } from './usecases/deliver-email.use-case';
+import { ClaimedEmail, DeliverEmail } from './usecases/deliver-email.use-case';
 import { withoutAddresses } from './mailer';
 
 /** Under load, free slots are filled once a quarter of them are free (see fill). */
@@ -52,7 +52,7 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnModuleDestroy {
   private stopped = true;
 
   constructor(
-    private readonly deliver: DeliverEmailUseCase,
+    private readonly deliver: DeliverEmail,
     @Inject(CONFIG) private readonly config: NotificationConfig,
     private readonly work: BackgroundWork,
   ) {}

@@ -20,7 +20,7 @@ const BACKLOG_TIMEOUT_MS = 2_000;
 
 /**
  * Reads the emails waiting to be sent from the messages collection when /metrics is scraped, with the worker's own
- * notion of due (`dueEmailBranches`, what `DeliverEmailUseCase.claim` takes): a figure that stays up, or an oldest
+ * notion of due (`dueEmailBranches`, what `DeliverEmail.claim` takes): a figure that stays up, or an oldest
  * that keeps growing, means the workers are not keeping up or not claiming at all. The queries follow the claim index
  * (`channel, status, nextAttemptAt`); SENDING emails are at most NOTIFY_CONCURRENCY per instance. One reading serves
  * every scrape for BACKLOG_CACHE_MS; a database that does not answer within BACKLOG_TIMEOUT_MS gives no figures (the

@@ -2,9 +2,9 @@ import { CurrentPrincipal, EmptyBody, NoBody, Principal } from '@lib/platform';
 import { Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { InboxEntryDto, InboxPageDto, InboxQuery, UnreadCountDto } from './dto/inbox.dto';
-import { CountUnreadUseCase } from './usecases/count-unread.use-case';
-import { ListInboxUseCase } from './usecases/list-inbox.use-case';
-import { MarkReadUseCase } from './usecases/mark-read.use-case';
+import { CountUnread } from './usecases/count-unread.use-case';
+import { ListInbox } from './usecases/list-inbox.use-case';
+import { MarkRead } from './usecases/mark-read.use-case';
 
 /** The signed-in user's in-app inbox, in the partner of their token. */
 @ApiTags('inbox')
@@ -12,9 +12,9 @@ import { MarkReadUseCase } from './usecases/mark-read.use-case';
 @Controller('v1/inbox')
 export class InboxController {
   constructor(
-    private readonly list: ListInboxUseCase,
-    private readonly count: CountUnreadUseCase,
-    private readonly markRead: MarkReadUseCase,
+    private readonly list: ListInbox,
+    private readonly count: CountUnread,
+    private readonly markRead: MarkRead,
   ) {}
 
   @Get()

@@ -59,7 +59,7 @@ describe('MessagePlanner, admin needed', () => {
     const gone = user('gone', 'GLOBAL_ADMIN', false);
     const account = user('account', 'ACCOUNT_ADMIN');
     const plan = await planner([gone, account]).plan(Topics.invitations, adminNeeded([named(gone)]));
-    // The deactivated one is marked (CreateMessagesUseCase looks again once the view caught up, then drops them).
+    // The deactivated one is marked (CreateMessages looks again once the view caught up, then drops them).
     expect(plan?.recipients.map((r) => `${r.userId}${r.active === false ? ' (deactivated)' : ''}`)).toEqual(['gone (deactivated)', 'account']);
   });
 

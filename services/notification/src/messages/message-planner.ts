@@ -51,7 +51,7 @@ export interface MessagePlan {
   sendBefore?: Date;
   /**
    * Recipients chosen (at least partly) by role from the recipient view, which may be a view behind the event: the
-   * event is planned again once the identity events published before it are handled (CreateMessagesUseCase). Absent
+   * event is planned again once the identity events published before it are handled (CreateMessages). Absent
    * when the event names them (invitations: trusted as named).
    */
   fromView?: true;

@@ -101,7 +101,7 @@ export class Message {
 
 /**
  * The emails a worker may claim at `now`, as the two branches of one `$or` under `channel: 'EMAIL'`: waiting and their
- * time has come, or SENDING under a lease that ran out (a worker that crashed). DeliverEmailUseCase claims them;
+ * time has come, or SENDING under a lease that ran out (a worker that crashed). DeliverEmail claims them;
  * EmailBacklog counts them for /metrics.
  */
 export function dueEmailBranches(now: Date) {

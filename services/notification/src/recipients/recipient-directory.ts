@@ -34,7 +34,7 @@ export class RecipientDirectory {
 
   /**
    * Recipients named by the event (invitations decides who is invited). The view refines them: a user it knows as a
-   * user of another partner is dropped; one it knows as deactivated is marked (`active: false`: CreateMessagesUseCase
+   * user of another partner is dropped; one it knows as deactivated is marked (`active: false`: CreateMessages
    * looks again once the view has caught up to the event, and drops them if still so); a known user gets their current
    * email and name. A user the view has not heard of yet (identity events may lag) is trusted as the event names them.
    */
@@ -94,7 +94,7 @@ export class RecipientDirectory {
    *  - the view knows the user as deactivated: nobody (`cancel`);
    *  - the view knows they no longer hold the role the email was addressed for (`audience`: an Incentives admin of
    *    the location, a company admin): nobody; the email may name the location's enrollment or a profile's reasons.
-   *    An email records its audience only when the view showed the recipient in it (CreateMessagesUseCase), and the
+   *    An email records its audience only when the view showed the recipient in it (CreateMessages), and the
    *    view only moves to newer snapshots: out of it now means a newer snapshot took the role away, never a view
    *    lagging behind the event that named them;
    *  - else their current address and name, or the ones the email was created with when the view does not know the

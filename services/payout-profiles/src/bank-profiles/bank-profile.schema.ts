@@ -2,7 +2,7 @@ import { PaymentMethod, ProfileStatus } from '@lib/contracts';
 import { outboxPlugin } from '@lib/messaging';
 import { Prop, Schema, SchemaFactory } from '@nestjs/mongoose';
 import { ProfileState, SealedSecretDoc, SealedSecretSchema, ValidationRecord, ValidationRecordSchema } from '../profiles/profile.parts';
-import type { AccountScheme, BankIdentifiers } from './bank-account.rules';
+import type { AccountScheme, BankIdentifiers } from './bank-account-rules';
 import type { SecretDigest } from '../secrets/secret-box';
 
 export interface Address {

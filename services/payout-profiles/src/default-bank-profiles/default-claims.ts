@@ -4,7 +4,7 @@ import { InjectModel } from '@nestjs/mongoose';
 import { Model } from 'mongoose';
 import { BankProfile, DefaultClaim } from '../bank-profiles/bank-profile.schema';
 import { DefaultBankProfile } from './default-bank-profile.schema';
-import { sortClaims } from './default-claims.rules';
+import { sortClaims } from './default-claims-rules';
 
 /**
  * The defaults a bank profile serves, on the profile itself (`defaultFor`), so that the rules that join a profile and

@@ -3,13 +3,13 @@ import type { Request } from 'express';
 import { Body, Controller, Get, HttpCode, Inject, Param, Post, Query, Req } from '@nestjs/common';
 import { ApiConflictResponse, ApiExtraModels, ApiOkResponse, ApiOperation, ApiSecurity, ApiTags, getSchemaPath } from '@nestjs/swagger';
 import { PayoutConfig, VALIDATOR_KEY } from '../config';
-import { ResealSecrets } from '../secrets/reseal-secrets.use-case';
+import { ResealSecrets } from '../secrets/usecases/reseal-secrets.use-case';
 import { ScanExpiringTaxProfiles } from '../tax-profiles/usecases/scan-expiring-tax-profiles.use-case';
 import { RecordValidationDto } from '../validation/dto/record-validation.dto';
 import { RecordValidationResult } from '../validation/usecases/record-validation-result.use-case';
 import { ValidationResultCommand } from '../validation/usecases/validation-result.command';
 import { BankProfileDetailsDto, ExpiryScanDto, RecordedValidationDto, ResealDto, ResealQueryDto, TaxProfileDetailsDto } from './dto/operator.dto';
-import { ReadProfileDetails } from './read-profile-details.use-case';
+import { ReadProfileDetails } from './usecases/read-profile-details.use-case';
 
 /**
  * Platform operators (X-Operator-Key) and the payments back office: the two endpoints it needs (a profile's decrypted

@@ -3,7 +3,7 @@ import { outboxPlugin } from '@lib/messaging';
 import { Prop, Schema, SchemaFactory } from '@nestjs/mongoose';
 import type { Address } from '../bank-profiles/bank-profile.schema';
 import { ProfileState, SealedSecretDoc, SealedSecretSchema, ValidationRecord, ValidationRecordSchema } from '../profiles/profile.parts';
-import type { Incorporation, TaxForm } from './tax.rules';
+import type { Incorporation, TaxForm } from './tax-rules';
 import type { SecretDigest } from '../secrets/secret-box';
 
 export interface BusinessProfile {

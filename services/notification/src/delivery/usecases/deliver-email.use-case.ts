@@ -34,8 +34,8 @@ export type DeliveryOutcome =
  * attempt()). That window is the only way an email can go out twice.
  */
 @Injectable()
-export class DeliverEmailUseCase {
-  private readonly logger = new Logger(DeliverEmailUseCase.name);
+export class DeliverEmail {
+  private readonly logger = new Logger(DeliverEmail.name);
 
   constructor(
     @InjectModel(Message.name) private readonly messages: Model<Message>,

@@ -5,7 +5,7 @@ import { UnreadCountDto } from '../dto/inbox.dto';
 import { InboxRepository } from '../inbox.repository';
 
 @Injectable()
-export class CountUnreadUseCase {
+export class CountUnread {
   constructor(private readonly policy: AccessPolicy, private readonly inbox: InboxRepository) {}
 
   async execute(principal: Principal): Promise<UnreadCountDto> {

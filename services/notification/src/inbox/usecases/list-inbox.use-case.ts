@@ -5,7 +5,7 @@ import { INBOX_PAGE_SIZE, InboxEntryDto, InboxPageDto, InboxQuery } from '../dto
 import { INBOX_ORDER, InboxRepository } from '../inbox.repository';
 
 @Injectable()
-export class ListInboxUseCase {
+export class ListInbox {
   constructor(private readonly policy: AccessPolicy, private readonly inbox: InboxRepository) {}
 
   /** A page, newest first (`limit`, `cursor`), and how many entries the inbox holds. */

@@ -9,7 +9,7 @@ import { InboxRepository } from '../inbox.repository';
  * one of theirs they may no longer see (the role it was addressed for was taken away, InboxRepository).
  */
 @Injectable()
-export class MarkReadUseCase {
+export class MarkRead {
   constructor(private readonly policy: AccessPolicy, private readonly inbox: InboxRepository) {}
 
   async execute(principal: Principal, messageId: string): Promise<InboxEntryDto> {

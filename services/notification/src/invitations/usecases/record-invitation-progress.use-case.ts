@@ -6,11 +6,11 @@ import { InvitationProgressRepository } from '../invitation-progress.repository'
 /**
  * Keeps, per invitation, when it was last revoked and when it last reached an Incentives admin
  * (InvitationRevoked; InvitationIssued / InvitationDelivered naming someone), so that an email about it still waiting
- * to be sent can be withdrawn (DeliverEmailUseCase). Every such event is recorded, also one too old to notify anyone:
+ * to be sent can be withdrawn (DeliverEmail). Every such event is recorded, also one too old to notify anyone:
  * it still tells what happened to the invitation. Other types change nothing.
  */
 @Injectable()
-export class RecordInvitationProgressUseCase {
+export class RecordInvitationProgress {
   constructor(private readonly progress: InvitationProgressRepository) {}
 
   async execute(envelope: Envelope): Promise<void> {

@@ -26,8 +26,8 @@ export interface CreatedMessages {
  * entries are delivered by being written, and their NotificationSent travels in the same insert (outbox).
  */
 @Injectable()
-export class CreateMessagesUseCase {
-  private readonly logger = new Logger(CreateMessagesUseCase.name);
+export class CreateMessages {
+  private readonly logger = new Logger(CreateMessages.name);
 
   constructor(
     @InjectModel(Message.name) private readonly messages: Model<Message>,

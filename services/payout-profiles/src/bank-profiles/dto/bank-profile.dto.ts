@@ -6,7 +6,7 @@ import { ArrayMaxSize, ArrayMinSize, ArrayUnique, IsArray, IsIn, IsObject, IsStr
 import { ProfileStateDto } from '../../profiles/dto/profile-state.dto';
 import { AddressDto } from '../../common/address.dto';
 import { COUNTRIES } from '../../reference/countries';
-import { AccountScheme, SCHEMES } from '../bank-account.rules';
+import { AccountScheme, SCHEMES } from '../bank-account-rules';
 
 /**
  * Account details; which fields are required depends on the bank account country (see the README):

@@ -8,9 +8,9 @@ import { createdProfileId } from '../../profiles/profile.parts';
 import { duplicateName, throwIfProblems } from '../../profiles/problems';
 import { maskSecret } from '../../secrets/masking';
 import { SecretBox } from '../../secrets/secret-box';
-import { checkBankAccount } from '../bank-account.rules';
+import { checkBankAccount } from '../bank-account-rules';
 import { BankProfile, nameKey } from '../bank-profile.schema';
-import { beneficiaryProblems } from '../bank-profile.rules';
+import { beneficiaryProblems } from '../bank-profile-rules';
 import { BankProfilesRepository } from '../bank-profiles.repository';
 import { CreateBankProfileDto } from '../dto/bank-profile.dto';
 

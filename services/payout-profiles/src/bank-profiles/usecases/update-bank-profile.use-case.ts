@@ -10,9 +10,9 @@ import { ProfileEvents } from '../../profiles/profile-events';
 import { duplicateName, throwIfProblems } from '../../profiles/problems';
 import { maskSecret } from '../../secrets/masking';
 import { SecretBox, superseded } from '../../secrets/secret-box';
-import { checkBankAccount, CheckedAccount } from '../bank-account.rules';
+import { checkBankAccount, CheckedAccount } from '../bank-account-rules';
 import { BankProfile, nameKey } from '../bank-profile.schema';
-import { beneficiaryProblems } from '../bank-profile.rules';
+import { beneficiaryProblems } from '../bank-profile-rules';
 import { BankProfilesRepository } from '../bank-profiles.repository';
 import { UpdateBankProfileDto } from '../dto/bank-profile.dto';
 

@@ -10,7 +10,7 @@ import { PayoutAccess } from '../../profiles/payout-access';
 import { servedLocations, serves } from '../../profiles/permissions';
 import { Program } from '../../programs/program.schema';
 import { TaxProfilesRepository } from '../../tax-profiles/tax-profiles.repository';
-import { missingPayoutItems } from '../readiness.rules';
+import { missingPayoutItems } from '../readiness-rules';
 import { ReadinessQueryDto } from '../dto/readiness-query.dto';
 
 export interface Readiness {

@@ -19,7 +19,7 @@ import {
 import { ProfileStateDto } from '../../profiles/dto/profile-state.dto';
 import { AddressDto } from '../../common/address.dto';
 import { COUNTRIES } from '../../reference/countries';
-import { Incorporation, Incorporations, TaxForm, TaxForms } from '../tax.rules';
+import { Incorporation, Incorporations, TaxForm, TaxForms } from '../tax-rules';
 
 /** Some character that is not white space. */
 const NOT_BLANK = /\S/;

@@ -9,7 +9,7 @@ import { SecretBox } from '../../secrets/secret-box';
 import { CreateTaxProfileDto } from '../dto/tax-profile.dto';
 import { TaxProfile } from '../tax-profile.schema';
 import { TaxProfilesRepository } from '../tax-profiles.repository';
-import { checkTaxDetails, expiryProblems, sealTaxIds, toDocuments } from '../tax.rules';
+import { checkTaxDetails, expiryProblems, sealTaxIds, toDocuments } from '../tax-rules';
 
 /** The tax profile of a location (one per location), at revision 1, pending validation. */
 @Injectable()

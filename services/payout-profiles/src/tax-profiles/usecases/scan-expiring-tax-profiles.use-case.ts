@@ -6,7 +6,7 @@ import type { PayoutConfig } from '../../config';
 import { deterministicId } from '../../profiles/profile.parts';
 import { TaxProfile } from '../tax-profile.schema';
 import { TaxProfilesRepository } from '../tax-profiles.repository';
-import { daysLeft } from '../tax.rules';
+import { daysLeft } from '../tax-rules';
 
 export interface ExpiryScanResult {
   /** Profiles expiring within the window that had not been reported for their current expiresAt. */

@@ -10,7 +10,7 @@ import { SecretBox, superseded } from '../../secrets/secret-box';
 import { UpdateTaxProfileDto } from '../dto/tax-profile.dto';
 import { TaxProfile } from '../tax-profile.schema';
 import { TaxProfilesRepository } from '../tax-profiles.repository';
-import { checkTaxDetails, expiryProblems, sealTaxIds, toDocuments } from '../tax.rules';
+import { checkTaxDetails, expiryProblems, sealTaxIds, toDocuments } from '../tax-rules';
 
 /**
  * Changes the tax profile of a location (If-Match). A real change is a new revision, pending validation, with a

@@ -2,11 +2,11 @@ import { ProgramEvent, Topics } from '@lib/contracts';
 import { ConsumedEvent } from '@lib/messaging';
 import { Controller } from '@nestjs/common';
 import { EventPattern, Payload } from '@nestjs/microservices';
-import { ApplyProgramSnapshot } from './usecases/apply-program-snapshot.use-case';
+import { ApplyProgramSnapshot } from '../usecases/apply-program-snapshot.use-case';
 
 /** The program catalog view (payout rules) from programs.events.v1. */
 @Controller()
-export class ProgramsConsumer {
+export class ProgramsHandler {
   constructor(private readonly apply: ApplyProgramSnapshot) {}
 
   @EventPattern(Topics.programs)

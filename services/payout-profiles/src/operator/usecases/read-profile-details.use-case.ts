@@ -1,11 +1,11 @@
 import { ProfileKind } from '@lib/contracts';
 import { Problems } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
-import { bankProfileView } from '../bank-profiles/bank-profile.view';
-import { BankProfilesRepository } from '../bank-profiles/bank-profiles.repository';
-import { SecretBox } from '../secrets/secret-box';
-import { taxProfileView } from '../tax-profiles/tax-profile.view';
-import { TaxProfilesRepository } from '../tax-profiles/tax-profiles.repository';
+import { bankProfileView } from '../../bank-profiles/bank-profile.view';
+import { BankProfilesRepository } from '../../bank-profiles/bank-profiles.repository';
+import { SecretBox } from '../../secrets/secret-box';
+import { taxProfileView } from '../../tax-profiles/tax-profile.view';
+import { TaxProfilesRepository } from '../../tax-profiles/tax-profiles.repository';
 
 /** The back office's view: everything, secrets decrypted. Only reachable with the operator credential. */
 @Injectable()

@@ -1,4 +1,4 @@
-import { checkTaxDetails, daysLeft, isExpired } from './tax.rules';
+import { checkTaxDetails, daysLeft, isExpired } from './tax-rules';
 
 describe('tax rules', () => {
   it('US: TIN of 9 digits with a W-9', () => {

@@ -1,5 +1,5 @@
 import { MissingPayoutItems } from '@lib/contracts';
-import { missingPayoutItems, ReadinessInput } from './readiness.rules';
+import { missingPayoutItems, ReadinessInput } from './readiness-rules';
 
 const now = new Date('2026-06-01T00:00:00Z');
 const rules = { allowedCurrencies: ['USD', 'EUR'], allowedPaymentMethods: ['ELECTRONIC_BANK_TRANSFER' as const], taxProfileRequired: true };

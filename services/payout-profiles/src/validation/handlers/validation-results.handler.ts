@@ -2,13 +2,13 @@ import { ProfileValidationCompleted, Topics } from '@lib/contracts';
 import { ConsumedEvent } from '@lib/messaging';
 import { Controller, Logger } from '@nestjs/common';
 import { EventPattern, Payload } from '@nestjs/microservices';
-import { RecordValidationResult } from './usecases/record-validation-result.use-case';
-import { ValidationResultCommand } from './usecases/validation-result.command';
+import { RecordValidationResult } from '../usecases/record-validation-result.use-case';
+import { ValidationResultCommand } from '../usecases/validation-result.command';
 
 /** Decisions of the payments back office, from payout-profiles.validation-results.v1. */
 @Controller()
-export class ValidationResultsConsumer {
-  private readonly logger = new Logger(ValidationResultsConsumer.name);
+export class ValidationResultsHandler {
+  private readonly logger = new Logger(ValidationResultsHandler.name);
 
   constructor(private readonly record: RecordValidationResult) {}
 

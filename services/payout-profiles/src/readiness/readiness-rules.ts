@@ -1,5 +1,5 @@
 import { MissingPayoutItem, MissingPayoutItems, PaymentMethod, PayoutRules, ProfileStatus } from '@lib/contracts';
-import { isExpired } from '../tax-profiles/tax.rules';
+import { isExpired } from '../tax-profiles/tax-rules';
 
 export { MissingPayoutItems };
 export type { MissingPayoutItem };

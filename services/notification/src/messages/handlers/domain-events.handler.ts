@@ -2,18 +2,18 @@ import { Topics } from '@lib/contracts';
 import { ConsumedEvent } from '@lib/messaging';
 import { Controller } from '@nestjs/common';
 import { EventPattern, Payload } from '@nestjs/microservices';
-import { RecordInvitationProgressUseCase } from '../invitations/usecases/record-invitation-progress.use-case';
-import { CreateMessagesUseCase } from './usecases/create-messages.use-case';
+import { RecordInvitationProgress } from '../../invitations/usecases/record-invitation-progress.use-case';
+import { CreateMessages } from '../usecases/create-messages.use-case';
 
 /**
  * The domain events that tell someone something. Each handler only creates messages (idempotently); sending
  * is the delivery worker's job, so a slow SMTP server never holds up a partition.
  */
 @Controller()
-export class DomainEventsController {
+export class DomainEventsHandler {
   constructor(
-    private readonly createMessages: CreateMessagesUseCase,
-    private readonly recordInvitationProgress: RecordInvitationProgressUseCase,
+    private readonly createMessages: CreateMessages,
+    private readonly recordInvitationProgress: RecordInvitationProgress,
   ) {}
 
   /** Also what became of each invitation (revoked, delivered): emails about it still waiting are checked against it. */

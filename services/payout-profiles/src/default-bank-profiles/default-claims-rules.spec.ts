@@ -1,4 +1,4 @@
-import { sortClaims } from './default-claims.rules';
+import { sortClaims } from './default-claims-rules';
 
 describe('default claims on a bank profile', () => {
   const claim = (locationId: string, version: number) => ({ locationId, version });

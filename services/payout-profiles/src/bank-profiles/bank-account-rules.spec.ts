@@ -1,5 +1,5 @@
 import { abaChecksumValid, abaPrefixValid, ibanChecksumValid } from '../reference/iban';
-import { checkBankAccount, schemeFor } from './bank-account.rules';
+import { checkBankAccount, schemeFor } from './bank-account-rules';
 
 describe('IBAN and ABA checksums', () => {
   it.each(['DE89370400440532013000', 'GB82WEST12345698765432', 'FR1420041010050500013M02606', 'NL91ABNA0417164300', 'NO9386011117947'])(

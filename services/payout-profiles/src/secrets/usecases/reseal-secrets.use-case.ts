@@ -1,10 +1,10 @@
 import { BackgroundWork, Problems } from '@lib/platform';
 import { Injectable, Logger } from '@nestjs/common';
 import { FilterQuery, Model } from 'mongoose';
-import { BankProfilesRepository } from '../bank-profiles/bank-profiles.repository';
-import { SealedSecretDoc } from '../profiles/profile.parts';
-import { TaxProfilesRepository } from '../tax-profiles/tax-profiles.repository';
-import { SecretBox, SecretUnavailable } from './secret-box';
+import { BankProfilesRepository } from '../../bank-profiles/bank-profiles.repository';
+import { SealedSecretDoc } from '../../profiles/profile.parts';
+import { TaxProfilesRepository } from '../../tax-profiles/tax-profiles.repository';
+import { SecretBox, SecretUnavailable } from '../secret-box';
 
 export interface ResealResult {
   /** Profiles read that had a secret sealed with a key other than the active one. */
