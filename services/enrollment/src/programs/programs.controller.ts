@@ -1,4 +1,3 @@
-import { AccessPolicy } from '@lib/access';
 import { Caller, CurrentCaller, Idempotent, IdempotencyOf, IdempotentRequest, IfMatch, OperatorOnly, OperatorOrUser, setETag } from '@lib/platform';
 import { Body, Controller, Get, HttpCode, Param, Patch, Post, Query, Res } from '@nestjs/common';
 import {
@@ -27,7 +26,6 @@ export class ProgramsController {
     private readonly createProgram: CreateProgram,
     private readonly updateProgram: UpdateProgram,
     private readonly readPrograms: ReadPrograms,
-    private readonly policy: AccessPolicy,
   ) {}
 
   @Post()
@@ -75,8 +73,7 @@ export class ProgramsController {
   @ApiOkResponse({ type: ProgramListDto })
   @ApiForbiddenResponse({ description: 'The caller holds no role in their partner' })
   async list(@CurrentCaller() caller: Caller, @Query() query: ListProgramsQuery): Promise<ProgramListDto> {
-    if (!caller.operator) await this.policy.reader(caller.principal);
-    const page = await this.readPrograms.list(query);
+    const page = await this.readPrograms.list(caller, query);
     return { ...page, items: page.items.map(toProgramDto) };
   }
 
@@ -87,8 +84,7 @@ export class ProgramsController {
   @ApiForbiddenResponse({ description: 'The caller holds no role in their partner' })
   @ApiNotFoundResponse()
   async get(@CurrentCaller() caller: Caller, @Param('programId') programId: string, @Res({ passthrough: true }) res: Response): Promise<ProgramDto> {
-    if (!caller.operator) await this.policy.reader(caller.principal);
-    const program = await this.readPrograms.get(programId);
+    const program = await this.readPrograms.get(caller, programId);
     setETag(res, program.revision);
     return toProgramDto(program);
   }
