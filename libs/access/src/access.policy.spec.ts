@@ -1,4 +1,6 @@
-import { canView, holdsAnyRole, holdsRole, isCompanyAdmin, knownGrants } from './access.policy';
+import type { Model } from 'mongoose';
+import { AccessPolicy, canView, holdsAnyRole, holdsRole, isCompanyAdmin, knownGrants } from './access.policy';
+import type { AccessLocation } from './access.schemas';
 
 const actor = (roles: Array<{ role: 'GLOBAL_ADMIN' | 'ACCOUNT_ADMIN' | 'INCENTIVES_ADMIN' | 'INCENTIVES_USER'; locationIds: string[] }>) => ({
   userId: 'u',
@@ -35,5 +37,22 @@ describe('access rules', () => {
     expect(canView(referrals, 'A')).toBe(false);
     expect(knownGrants([{ role: 'REFERRALS_ADMIN', locationIds: ['A'] }, { role: 'INCENTIVES_USER', locationIds: ['A'] }])).toEqual([{ role: 'INCENTIVES_USER', locationIds: ['A'] }]);
     expect(holdsAnyRole(actor([{ role: 'INCENTIVES_USER', locationIds: ['A'] }]))).toBe(true);
+  });
+});
+
+describe("a partner's location, as a request on its behalf reads it", () => {
+  const stored: AccessLocation[] = [
+    { _id: 'L-A', partnerId: 'A', country: 'US', legalName: 'Contoso US' },
+    { _id: 'L-B', partnerId: 'B', country: 'DE', legalName: 'Fabrikam GmbH' },
+  ];
+  const model = (docs: AccessLocation[]) =>
+    ({ find: ({ _id }: { _id: { $in: string[] } }) => ({ lean: () => ({ exec: async () => docs.filter((d) => _id.$in.includes(d._id)) }) }) }) as unknown as Model<AccessLocation>;
+  const policy = new AccessPolicy({} as never, model(stored), {} as never);
+
+  it("is the partner's own, or nothing: another partner's reads as unknown (its name is not shown)", async () => {
+    expect(await policy.locationOf('A', 'L-A')).toMatchObject({ legalName: 'Contoso US' });
+    expect(await policy.locationOf('A', 'L-B')).toBeUndefined();
+    expect(await policy.locationOf('A', 'L-unknown')).toBeUndefined();
+    expect(await policy.locationById('L-B')).toMatchObject({ partnerId: 'B' });
   });
 });

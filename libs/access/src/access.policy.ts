@@ -110,6 +110,12 @@ export class AccessPolicy {
     return this.locationLoader.load(locationId);
   }
 
+  /** The location when it is the partner's (a request on its behalf); another partner's reads as unknown. */
+  async locationOf(partnerId: string, locationId: string): Promise<AccessLocation | undefined> {
+    const location = await this.locationLoader.load(locationId);
+    return location?.partnerId === partnerId ? location : undefined;
+  }
+
   /**
    * For an event from outside the platform that names a location and its partner (an eligibility decision): refused
    * with a PermanentError (dead-lettered with the reason, nothing stored) when the location is known to belong to

@@ -114,8 +114,8 @@ export class PayoutAccess {
    */
   private async ownLocations(actor: Actor, locationIds: string[], detail: string): Promise<void> {
     const named = locationIds.filter((locationId) => locationId !== ALL_LOCATIONS);
-    const found = await Promise.all(named.map((locationId) => this.policy.locationById(locationId)));
-    const unknown = named.filter((_, i) => found[i]?.partnerId !== actor.partnerId);
+    const found = await Promise.all(named.map((locationId) => this.policy.locationOf(actor.partnerId, locationId)));
+    const unknown = named.filter((_, i) => !found[i]);
     if (unknown.length) {
       throw new ValidationProblem([{ field: 'locationIds', message: `unknown location(s) for your partner: ${unknown.join(', ')}` }], detail);
     }

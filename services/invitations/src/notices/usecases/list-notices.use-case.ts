@@ -61,8 +61,9 @@ export class ListNotices {
       },
       (invitation) => noticeStatus(invitation, programs.get(invitation.programId), actor, now) === 'pending',
     );
-    // One batched read for the locations' names (the loader groups these lookups).
-    const locations = await Promise.all(page.items.map((invitation) => this.policy.locationById(invitation.locationId)));
+    // One batched read for the locations' names (the loader groups these lookups); one known as another partner's (the
+    // decision that invited named the wrong partner) shows no name.
+    const locations = await Promise.all(page.items.map((invitation) => this.policy.locationOf(actor.partnerId, invitation.locationId)));
     return { ...page, items: page.items.map((invitation, i) => toNotice(invitation, actor.userId, locations[i]?.legalName)) };
   }
 }
