@@ -58,10 +58,10 @@ export class DefaultClaims {
     return matchedCount === 1;
   }
 
-  /** The location's default was written at `version`: the profile's claims for it up to `upTo` are obsolete. */
-  async release(profileId: string, locationId: string, upTo: number): Promise<void> {
+  /** The location's default was written at `version`: the partner's profile's claims for it up to `upTo` are obsolete. */
+  async release(partnerId: string, profileId: string, locationId: string, upTo: number): Promise<void> {
     await this.profiles.updateOne(
-      { _id: profileId },
+      { _id: profileId, partnerId },
       { $pull: { defaultFor: { locationId, version: { $lte: upTo } } } },
       { timestamps: false },
     );
@@ -71,9 +71,9 @@ export class DefaultClaims {
    * `release` once the default's write is committed: the change happened, so a failure here must not turn it into an
    * error for the caller. The claims left behind are obsolete, and `holders` drops those on the profile's next change.
    */
-  async releaseAfterWrite(profileId: string, locationId: string, upTo: number): Promise<void> {
+  async releaseAfterWrite(partnerId: string, profileId: string, locationId: string, upTo: number): Promise<void> {
     try {
-      await this.release(profileId, locationId, upTo);
+      await this.release(partnerId, profileId, locationId, upTo);
     } catch (error) {
       this.logger.warn(`could not release the claims of ${locationId} on bank profile ${profileId} up to ${upTo} (dropped on its next change): ${(error as Error).message}`);
     }
@@ -98,7 +98,7 @@ export class DefaultClaims {
         const current = stored.find((d) => d._id === locationId);
         const written = current?.bankProfileId === profileId ? { version: { $ne: current.version } } : {};
         await this.profiles.updateOne(
-          { _id: profileId },
+          { _id: profileId, partnerId },
           { $pull: { defaultFor: { locationId, token, ...written } } },
           { timestamps: false },
         );
@@ -125,7 +125,7 @@ export class DefaultClaims {
       claims,
       stored.map((d) => ({ locationId: d._id, version: d.version, bankProfileId: d.bankProfileId })),
     );
-    for (const [locationId, upTo] of obsoleteUpTo) await this.release(current._id, locationId, upTo);
+    for (const [locationId, upTo] of obsoleteUpTo) await this.release(current.partnerId, current._id, locationId, upTo);
     return { profile: current, locationIds: live, claims: current.defaultClaims ?? 0 };
   }
 

@@ -67,7 +67,7 @@ export class CreateBankProfile {
       updatedAt: now,
     };
     try {
-      await this.profiles.model.create({ ...profile, outbox: this.events.newRevision('BANK', 'ProfileCreated', profile) });
+      await this.profiles.create(profile, this.events.newRevision('BANK', 'ProfileCreated', profile));
     } catch (error) {
       if (!isDuplicateKey(error)) throw error;
       // Made by this request already (a retry under its key whose first answer was lost): that profile is the answer.

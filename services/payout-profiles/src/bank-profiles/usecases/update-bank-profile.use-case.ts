@@ -64,12 +64,13 @@ export class UpdateBankProfile {
         ? this.events.newRevision('BANK', 'ProfileUpdated', updated)
         : [this.events.lifecycle('BANK', 'ProfileUpdated', updated)];
       try {
-        const result = await this.profiles.model.updateOne(
-          { _id: profileId, partnerId: actor.partnerId, version: expectedVersion, defaultClaims: claims },
+        const written = await this.profiles.updateForPartner(
+          actor.partnerId,
+          profileId,
+          { version: expectedVersion, defaultClaims: claims },
           { $set: changes, $push: pushOutbox(events) },
-          { timestamps: false },
         );
-        if (result.matchedCount === 1) {
+        if (written) {
           this.events.committed();
           return updated;
         }

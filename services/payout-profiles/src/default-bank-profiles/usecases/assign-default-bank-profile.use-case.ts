@@ -161,8 +161,8 @@ export class AssignDefaultBankProfile {
         // Only now that the default moved on: the previous profile is no longer this location's default, and this
         // profile's claims of lost attempts are obsolete.
         // Best effort: the change is committed, and obsolete claims are dropped later anyway (DefaultClaims.holders).
-        if (existing?.bankProfileId && existing.bankProfileId !== bankProfileId) await this.claims.releaseAfterWrite(existing.bankProfileId, locationId, version);
-        if (attempt > 1) await this.claims.releaseAfterWrite(bankProfileId, locationId, version - 1);
+        if (existing?.bankProfileId && existing.bankProfileId !== bankProfileId) await this.claims.releaseAfterWrite(partnerId, existing.bankProfileId, locationId, version);
+        if (attempt > 1) await this.claims.releaseAfterWrite(partnerId, bankProfileId, locationId, version - 1);
         return { outcome: 'ASSIGNED', current: next };
       }
       // Someone else changed this location's default meanwhile: read it again.

@@ -17,8 +17,8 @@ export class ReadProfileDetails {
   ) {}
 
   async kindOf(profileId: string): Promise<ProfileKind> {
-    if (await this.bank.model.exists({ _id: profileId })) return 'BANK';
-    if (await this.tax.model.exists({ _id: profileId })) return 'TAX';
+    if (await this.bank.unscoped.exists({ _id: profileId })) return 'BANK';
+    if (await this.tax.unscoped.exists({ _id: profileId })) return 'TAX';
     throw Problems.notFound(`Profile ${profileId}`);
   }
 

@@ -78,9 +78,9 @@ export class ResealSecrets {
     const result: ResealResult = { examined: 0, resealed: 0, conflicts: 0, unreadable: 0, missingKeyIds: [], remaining: 0, activeKeyId: this.secrets.activeKey };
     const missing = new Set<string>();
     const walks: Walk[] = [
-      { model: this.bank.model as unknown as Model<Stored>, fields: [{ path: 'sealedAccount', context: 'account' }] },
+      { model: this.bank.unscoped as unknown as Model<Stored>, fields: [{ path: 'sealedAccount', context: 'account' }] },
       {
-        model: this.tax.model as unknown as Model<Stored>,
+        model: this.tax.unscoped as unknown as Model<Stored>,
         fields: [
           { path: 'sealedTaxId', context: 'taxId' },
           { path: 'sealedVatId', context: 'vatId' },

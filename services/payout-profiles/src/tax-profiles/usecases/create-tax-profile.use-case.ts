@@ -54,7 +54,7 @@ export class CreateTaxProfile {
       updatedAt: now,
     };
     try {
-      await this.profiles.model.create({ ...profile, outbox: this.events.newRevision('TAX', 'ProfileCreated', profile) });
+      await this.profiles.create(profile, this.events.newRevision('TAX', 'ProfileCreated', profile));
     } catch (error) {
       if (!isDuplicateKey(error)) throw error;
       // Made by this request already (a retry under its key whose first answer was lost): that profile is the answer.

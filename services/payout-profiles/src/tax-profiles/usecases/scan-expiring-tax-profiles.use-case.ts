@@ -38,7 +38,7 @@ export class ScanExpiringTaxProfiles {
 
   private async scan(now: Date): Promise<ExpiryScanResult> {
     const horizon = new Date(now.getTime() + this.config.TAX_EXPIRY_WINDOW_DAYS * 86_400_000);
-    const cursor = this.profiles.model
+    const cursor = this.profiles.unscoped
       .find({ expiresAt: { $lte: horizon }, expiryReportedFor: { $exists: false } })
       .sort({ expiresAt: 1 })
       .lean<TaxProfile[]>()
@@ -68,7 +68,7 @@ export class ScanExpiringTaxProfiles {
         // (notification sends once per event id and recipient).
         eventId: deterministicId(`TaxProfileExpiring:${profile._id}:${profile.revision}:${data.expiresAt}`),
       });
-      const result = await this.profiles.model.updateOne(
+      const result = await this.profiles.unscoped.updateOne(
         { _id: profile._id, expiresAt, expiryReportedFor: { $exists: false } },
         { $set: { expiryReportedFor: expiresAt }, $push: pushOutbox([event]) },
         { timestamps: false },

@@ -126,16 +126,17 @@ export class UpdateTaxProfile {
 
     const updated: TaxProfile = { ...current, ...changes };
     for (const field of Object.keys(unset)) delete (updated as unknown as Record<string, unknown>)[field];
-    const result = await this.profiles.model.updateOne(
-      { _id: id, partnerId: actor.partnerId, version: expectedVersion },
+    const written = await this.profiles.updateForPartner(
+      actor.partnerId,
+      id,
+      { version: expectedVersion },
       {
         $set: changes,
         ...(Object.keys(unset).length && { $unset: unset }),
         $push: pushOutbox(this.events.newRevision('TAX', 'ProfileUpdated', updated)),
       },
-      { timestamps: false },
     );
-    if (result.matchedCount === 0) {
+    if (!written) {
       const latest = await this.profiles.findForLocation(actor.partnerId, locationId);
       throw Problems.preconditionFailed(latest?.version ?? current.version);
     }

@@ -90,7 +90,7 @@ export class RecordValidationResult {
   ) {}
 
   async execute(command: ValidationResultCommand): Promise<ValidationResultAnswer> {
-    const model = (command.profileKind === 'BANK' ? this.bank.model : this.tax.model) as unknown as Model<BankProfile | TaxProfile>;
+    const model = (command.profileKind === 'BANK' ? this.bank.unscoped : this.tax.unscoped) as unknown as Model<BankProfile | TaxProfile>;
 
     for (let attempt = 1; ; attempt++) {
       const profile = await model.findById(command.profileId).lean<BankProfile | TaxProfile>();
