@@ -576,7 +576,7 @@ describe('Enroll racing a decision or a discontinuation', () => {
    */
   const ineligibleAfterEnrollRead = (program: { programId: string; fiscalYear: string }, locationId: string) => {
     const decided = track(service(EnrollmentsModule, RecordEligibilityDecision), 'execute');
-    return afterRead(service(ViewsModule, ViewsRepository), 'eligibility', decided, async () => {
+    return afterRead(service(ViewsModule, ViewsRepository), 'partnersEligibility', decided, async () => {
       await eligibility(h, w, program.programId, locationId, false, program.fiscalYear, ['Volume below the threshold.']);
       await decided.finished((decision) => decision.programId === program.programId && decision.eligible === false);
     });
@@ -703,9 +703,9 @@ describe('Enroll racing a decision or a discontinuation', () => {
       const program = await eligibleProgram(w.L3);
       await approvedProfiles(h, w.partnerId, w.L3);
       const views = service(ViewsModule, ViewsRepository);
-      const read = views.eligibility.bind(views);
+      const read = views.partnersEligibility.bind(views);
       const decided = track(service(EnrollmentsModule, RecordEligibilityDecision), 'execute');
-      const spy = jest.spyOn(views, 'eligibility').mockImplementationOnce(async (...args) => {
+      const spy = jest.spyOn(views, 'partnersEligibility').mockImplementationOnce(async (...args) => {
         const view = await read(...args);
         await eligibility(h, w, program.programId, w.L3, false, program.fiscalYear, ['Volume below the threshold.']);
         await decided.finished((decision) => decision.programId === program.programId && decision.eligible === false);

@@ -80,7 +80,12 @@ export class EnrollmentsRepository {
     return found && found.partnerId === partnerId ? found : null;
   }
 
-  /** Only for event handlers, which act for the platform rather than a caller. */
+  /** The enrollment as it is now, one of its partner's (a use case acting for a caller reads it again after a write). */
+  reload(enrollment: Pick<Enrollment, '_id' | 'partnerId'>): Promise<Enrollment | null> {
+    return this.findForPartner(enrollment.partnerId, enrollment._id);
+  }
+
+  /** For work on no caller's behalf (event handlers, sweeps, the rollover): any partner's. */
   async findById(enrollmentId: string): Promise<Enrollment | null> {
     return (await this.loader.load(enrollmentId)) ?? null;
   }

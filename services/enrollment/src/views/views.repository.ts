@@ -5,6 +5,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { Model } from 'mongoose';
 import { eligibilityId } from '../common/ids';
+import { partnersDecision } from '../enrollments/enrollment-rules';
 import { AgreementView, DefaultBankProfileView, EligibilityView, LocationTaxProfileView, ProfileView, YearDecision } from './views.schemas';
 
 /** This service's views of facts owned elsewhere: eligibility, agreements, payout profiles, default bank profiles. */
@@ -66,8 +67,13 @@ export class ViewsRepository {
     return { current: decisionFor(year, year?.others, decision.partnerId)?.eventId === eventId, followsAnother };
   }
 
-  async eligibility(programId: string, locationId: string): Promise<EligibilityView | null> {
-    return (await this.eligibilityLoader.load(eligibilityId(programId, locationId))) ?? null;
+  /**
+   * The decision that counts for the partner's enrollment of the location in that year (partnersDecision): one naming
+   * another partner never does.
+   */
+  async partnersEligibility(partnerId: string, programId: string, locationId: string, fiscalYear: string): Promise<YearDecision | undefined> {
+    const view = await this.eligibilityLoader.load(eligibilityId(programId, locationId));
+    return partnersDecision(view?.years, fiscalYear, partnerId);
   }
 
   /**

@@ -11,7 +11,7 @@ import { servesLocation } from '../../views/views.schemas';
 import { Enrollment } from '../enrollment.schema';
 import { locationNotEligible, programMovedOn, programNotOpen } from '../start-refusals';
 import { EnrollmentEvents, EnrollmentEventType, newReasonType, transitionType } from '../enrollment-events';
-import { bankNoLongerServes, describeMissing, partnersDecision, payoutGaps } from '../enrollment-rules';
+import { bankNoLongerServes, describeMissing, payoutGaps } from '../enrollment-rules';
 import { changedEnrollment, continuedAlready, EnrollmentChanges, EnrollmentsRepository } from '../enrollments.repository';
 import { enrollmentYearEnded, programYearEnded } from '../fiscal-year-ended';
 import { defaultSettling, PayoutFacts, profileFacts } from '../payout-facts';
@@ -166,7 +166,7 @@ export class EnrollLocation {
   private async checkCanStart(program: Program, fiscalYear: string, locationId: string, partnerId: string): Promise<void> {
     if (program.state !== 'OPEN') throw programNotOpen(program);
     if (!program.requiresEligibility) return;
-    const ours = partnersDecision((await this.views.eligibility(program._id, locationId))?.years, fiscalYear, partnerId);
+    const ours = await this.views.partnersEligibility(partnerId, program._id, locationId, fiscalYear);
     if (!ours?.eligible) throw locationNotEligible(program._id, fiscalYear, locationId, ours?.reasons);
   }
 
@@ -194,7 +194,7 @@ export class EnrollLocation {
       const bank = profileFacts(await this.facts.bankProfile(current.partnerId, current.bankProfileId));
       const written = await this.withdraw.apply(current, bank);
       if (written) return { ...answer, enrollment: written };
-      const fresh = await this.enrollments.findById(current._id);
+      const fresh = await this.enrollments.reload(current);
       if (!fresh) break;
       current = fresh;
     }
@@ -210,7 +210,7 @@ export class EnrollLocation {
    * it ends up.
    */
   private async recheckProposal(answer: EnrollAnswer): Promise<EnrollAnswer> {
-    const current = (await this.reevaluate(answer.enrollment)) ?? (await this.enrollments.findById(answer.enrollment._id));
+    const current = (await this.reevaluate(answer.enrollment)) ?? (await this.enrollments.reload(answer.enrollment));
     return current ? { ...answer, enrollment: current } : answer;
   }
 

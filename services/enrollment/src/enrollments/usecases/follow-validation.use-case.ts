@@ -5,7 +5,7 @@ import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
 import { ViewsRepository } from '../../views/views.repository';
 import { Enrollment } from '../enrollment.schema';
 import { EnrollmentEvents, newReasonType, transitionType } from '../enrollment-events';
-import { bankNoLongerServes, FOLLOWING_VALIDATION, partnersDecision, ProfileFacts, validationState } from '../enrollment-rules';
+import { bankNoLongerServes, FOLLOWING_VALIDATION, ProfileFacts, validationState } from '../enrollment-rules';
 import { EnrollmentsRepository, rolledOver } from '../enrollments.repository';
 import { PayoutFacts } from '../payout-facts';
 import { WithdrawBankChoice } from './withdraw-bank-choice.use-case';
@@ -57,7 +57,7 @@ export class FollowValidation {
   private async ineligibleBy(e: Enrollment, at: Date): Promise<boolean> {
     const program = await this.programs.find(e.programId);
     if (!program?.requiresEligibility) return false;
-    const decision = partnersDecision((await this.views.eligibility(e.programId, e.locationId))?.years, e.fiscalYear, e.partnerId);
+    const decision = await this.views.partnersEligibility(e.partnerId, e.programId, e.locationId, e.fiscalYear);
     return !!decision && !decision.eligible && +new Date(decision.decidedAt) <= +at;
   }
 

@@ -8,7 +8,6 @@ import { Program } from '../../programs/program.schema';
 import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
 import { ViewsRepository } from '../../views/views.repository';
 import { Enrollment } from '../enrollment.schema';
-import { partnersDecision } from '../enrollment-rules';
 import { toEnrollmentDto } from '../enrollment.view';
 import { EnrollmentsRepository, LIST_ORDER } from '../enrollments.repository';
 
@@ -71,6 +70,6 @@ export class ReadEnrollments {
   /** Whether Enroll's check would let the enrollment's location start in its program and year (EnrollLocation). */
   private async eligibleFor(program: Program, e: Enrollment): Promise<boolean> {
     if (!program.requiresEligibility) return true;
-    return partnersDecision((await this.views.eligibility(e.programId, e.locationId))?.years, e.fiscalYear, e.partnerId)?.eligible === true;
+    return (await this.views.partnersEligibility(e.partnerId, e.programId, e.locationId, e.fiscalYear))?.eligible === true;
   }
 }

@@ -4,7 +4,7 @@ import { Program } from '../../programs/program.schema';
 import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
 import { ViewsRepository } from '../../views/views.repository';
 import { Enrollment } from '../enrollment.schema';
-import { COMPLETION_FIELDS, partnersDecision } from '../enrollment-rules';
+import { COMPLETION_FIELDS } from '../enrollment-rules';
 import { EnrollmentsRepository } from '../enrollments.repository';
 import { DiscontinueProgramEnrollments } from './discontinue-program-enrollments.use-case';
 import { MarkIneligible } from './mark-ineligible.use-case';
@@ -54,7 +54,7 @@ export class RecheckStart {
     if (renamed) await this.enrollments.renameFrom(id, started.programName!, program.name);
     const carriesOn: RecheckOutcome = renamed ? { ended: null, renamedTo: program.name } : { ended: null };
     if (program && !program.requiresEligibility) return carriesOn;
-    const decision = partnersDecision((await this.views.eligibility(programId, locationId))?.years, fiscalYear, partnerId);
+    const decision = await this.views.partnersEligibility(partnerId, programId, locationId, fiscalYear);
     if (!decision || decision.eligible) return carriesOn;
     await this.markIneligible.execute({ programId, locationId, fiscalYear, partnerId, eligible: false, reasons: decision.reasons }, new Date(decision.decidedAt));
     return { ended: 'INELIGIBLE', reasons: decision.reasons, enrollment: await this.enrollments.findById(id) };
@@ -74,7 +74,7 @@ export class RecheckStart {
   async afterSubmit(written: Enrollment, program: Program): Promise<string[] | null> {
     if (!program.requiresEligibility) return null;
     const { programId, locationId, fiscalYear, partnerId } = written;
-    const decision = partnersDecision((await this.views.eligibility(programId, locationId))?.years, fiscalYear, partnerId);
+    const decision = await this.views.partnersEligibility(partnerId, programId, locationId, fiscalYear);
     if (!decision || decision.eligible) return null;
     const reasons = ineligibleReasons(decision.reasons, fiscalYear);
     const submitted = written.submittedAt?.getTime();

@@ -2,7 +2,6 @@ import { ineligibleReasons, InvitationRevoked } from '@lib/contracts';
 import { Injectable } from '@nestjs/common';
 import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
 import { ViewsRepository } from '../../views/views.repository';
-import { partnersDecision } from '../enrollment-rules';
 import { MarkIneligible } from './mark-ineligible.use-case';
 
 /**
@@ -38,7 +37,7 @@ export class RecordInvitationRevocation {
     // the invitations service made before it learnt the program became open.
     const program = await this.programs.find(revocation.programId);
     if (program && !program.requiresEligibility) return;
-    const decision = partnersDecision((await this.views.eligibility(revocation.programId, revocation.locationId))?.years, revocation.fiscalYear, revocation.partnerId);
+    const decision = await this.views.partnersEligibility(revocation.partnerId, revocation.programId, revocation.locationId, revocation.fiscalYear);
     if (decision?.eligible && +new Date(decision.decidedAt) > +revokedAt) return;
     const reasons = ineligibleReasons(revocation.reasons, revocation.fiscalYear);
     await this.markIneligible.end(

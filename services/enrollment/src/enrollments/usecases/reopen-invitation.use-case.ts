@@ -5,7 +5,6 @@ import { EnrollmentKey, enrollmentId } from '../../common/ids';
 import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
 import { ViewsRepository } from '../../views/views.repository';
 import { Enrollment } from '../enrollment.schema';
-import { partnersDecision } from '../enrollment-rules';
 import { EnrollmentEvents } from '../enrollment-events';
 import { EnrollmentsRepository } from '../enrollments.repository';
 import { RecheckStart } from './recheck-start.use-case';
@@ -51,7 +50,7 @@ export class ReopenInvitation {
       if (!invitation || fiscalYearOver(current.fiscalYear, this.clock.now())) return null;
       const program = await this.programs.find(current.programId);
       if (!program || program.state !== 'OPEN' || !program.requiresEligibility || program.fiscalYear !== current.fiscalYear) return null;
-      const decision = partnersDecision((await this.views.eligibility(current.programId, current.locationId))?.years, current.fiscalYear, current.partnerId);
+      const decision = await this.views.partnersEligibility(current.partnerId, current.programId, current.locationId, current.fiscalYear);
       // The partner's newest decision for the year (the view orders them): a stale trigger finds it ineligible.
       if (!decision?.eligible) return null;
       const changes = { status: 'INVITED' as const, reasons: [], missing: [], invitationId: invitation };

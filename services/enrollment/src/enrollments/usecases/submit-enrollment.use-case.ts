@@ -153,7 +153,7 @@ export class SubmitEnrollment {
       const followed = await this.follow.apply(current, rules);
       if (followed) return followed;
       // Changed meanwhile (a handler followed it, or ended it): decide again from what it is now.
-      const fresh = await this.enrollments.findById(current._id);
+      const fresh = await this.enrollments.reload(current);
       if (!fresh) return current;
       current = fresh;
     }
