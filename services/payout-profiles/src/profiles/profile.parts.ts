@@ -1,4 +1,4 @@
-import { ProfileKind, ProfileStatus, ProfileStatusLabels, ValidationOutcome } from '@lib/contracts';
+import { deterministicId, ProfileKind, ProfileStatus, ProfileStatusLabels, ValidationOutcome } from '@lib/contracts';
 import { IdempotentRequest } from '@lib/platform';
 import { Prop, Schema, SchemaFactory } from '@nestjs/mongoose';
 import { createHash, randomUUID } from 'node:crypto';
@@ -94,13 +94,7 @@ export function historyView(history: ValidationRecord[] = []): ValidationRecordD
  * location's tax profile there already). Random without a key.
  */
 export function createdProfileId(kind: ProfileKind, caller: { partnerId: string; userId: string }, target: string, idempotency?: IdempotentRequest): string {
-  return idempotency ? deterministicId(['create', kind, caller.partnerId, caller.userId, target, idempotency.key].join('\u0000')) : randomUUID();
-}
-
-/** A UUID-shaped id derived from a name, for facts that may be derived twice (the same fact, the same event). */
-export function deterministicId(name: string): string {
-  const hex = createHash('sha256').update(name).digest('hex');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-5${hex.slice(13, 16)}-${((parseInt(hex[16], 16) & 3) | 8).toString(16)}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+  return idempotency ? deterministicId('create', kind, caller.partnerId, caller.userId, target, idempotency.key) : randomUUID();
 }
 
 export function detailsPath(profileId: string): string {

@@ -1,9 +1,8 @@
-import { TaxProfileExpiring, Topics } from '@lib/contracts';
+import { deterministicId, TaxProfileExpiring, Topics } from '@lib/contracts';
 import { EventOutbox, pushOutbox } from '@lib/messaging';
 import { BackgroundWork, CONFIG } from '@lib/platform';
 import { Inject, Injectable } from '@nestjs/common';
 import type { PayoutConfig } from '../../config';
-import { deterministicId } from '../../profiles/profile.parts';
 import { TaxProfile } from '../tax-profile.schema';
 import { TaxProfilesRepository } from '../tax-profiles.repository';
 import { daysLeft } from '../tax-rules';
@@ -66,7 +65,7 @@ export class ScanExpiringTaxProfiles {
         key: profile.locationId,
         // The revision too: a date reported, changed, then set back (three revisions) is reported again, under another id
         // (notification sends once per event id and recipient).
-        eventId: deterministicId(`TaxProfileExpiring:${profile._id}:${profile.revision}:${data.expiresAt}`),
+        eventId: deterministicId('TaxProfileExpiring', profile._id, String(profile.revision), data.expiresAt),
       });
       const result = await this.profiles.unscoped.updateOne(
         { _id: profile._id, expiresAt, expiryReportedFor: { $exists: false } },
