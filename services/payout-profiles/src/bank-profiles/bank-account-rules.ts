@@ -5,20 +5,6 @@ import { typedIdentifier } from '../common/typed-identifier';
 /** How accounts are identified in a country; decides which fields are required. */
 export type AccountScheme = 'IBAN' | 'US_ABA' | 'CA_TRANSIT' | 'AU_BSB' | 'IN_IFSC' | 'SWIFT';
 
-/** Account details as a client sends them. `iban` and `accountNumber` are secrets. */
-export interface BankAccountInput {
-  iban?: string;
-  bic?: string;
-  accountNumber?: string;
-  routingNumber?: string;
-  accountType?: string;
-  institutionNumber?: string;
-  transitNumber?: string;
-  bsb?: string;
-  ifsc?: string;
-  bankName?: string;
-}
-
 /** Bank identifiers: they name a bank or branch, not an account, and are stored in clear. */
 export interface BankIdentifiers {
   bic?: string;
@@ -29,6 +15,12 @@ export interface BankIdentifiers {
   bsb?: string;
   ifsc?: string;
   bankName?: string;
+}
+
+/** Account details as a client sends them: the bank's identifiers, and `iban` or `accountNumber`, which are secrets. */
+export interface BankAccountInput extends BankIdentifiers {
+  iban?: string;
+  accountNumber?: string;
 }
 
 export interface CheckedAccount {
