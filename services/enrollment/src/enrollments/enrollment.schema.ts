@@ -119,7 +119,7 @@ EnrollmentSchema.index(YEAR_SCAN);
  */
 export const EARLY_SCAN = { fiscalYear: 1, 'rollover.early': 1, _id: 1 } as const;
 EnrollmentSchema.index(EARLY_SCAN);
-/** A program's sweeps (closed, discontinued, eligibility lost): its enrollments of some statuses, a page at a time in `_id` order. */
+/** A program's sweeps (discontinued, eligibility required, the submit follow-up): its enrollments of some statuses, a page at a time in `_id` order. */
 EnrollmentSchema.index({ programId: 1, status: 1, _id: 1 });
 EnrollmentSchema.index({ bankProfileId: 1 });
 EnrollmentSchema.index({ taxProfileId: 1 });

@@ -65,7 +65,10 @@ export const LIST_ORDER = new Keyset<Enrollment>('enrollments', ['locationId', '
 
 export type EnrollmentChanges = Partial<Omit<Enrollment, '_id' | 'version' | 'createdAt'>>;
 
-/** Enrollments, always read within one partner (another partner's enrollment is simply not found). */
+/**
+ * Enrollments. Read on a caller's behalf within their partner (findForPartner, reload: another partner's enrollment is
+ * simply not found); findById and the program's sweeps are for work on no caller's behalf.
+ */
 @Injectable()
 export class EnrollmentsRepository {
   /** Concurrent reads by id (requests, handlers) share one query; nothing is cached. */
@@ -160,10 +163,6 @@ export class EnrollmentsRepository {
   }
 
   /**
-   * The program's name on its enrollments (what they are read and their events published with): one write, no new
-   * version and no event (the name is the catalog's, not a change of the enrollment). Returns how many it renamed.
-   */
-  /**
    * A continuation the rollover made on an earlier year's decision, confirmed by its own year's (`eligibilityCarried`
    * goes): a field of the rollover's, in neither the API nor the events, so no new version. By `_id` alone (a lookup on
    * every server; with the flag in the filter mongo-java-server would scan), changing nothing where it is not set.
@@ -180,6 +179,10 @@ export class EnrollmentsRepository {
     await this.model.updateOne({ _id: id, programName: written }, { $set: { programName: name } });
   }
 
+  /**
+   * The program's name on its enrollments (what they are read and their events published with): one write, no new
+   * version and no event (the name is the catalog's, not a change of the enrollment). Returns how many it renamed.
+   */
   async renameProgram(programId: string, name: string): Promise<number> {
     const { modifiedCount } = await this.model.updateMany({ programId, programName: { $ne: name } }, { $set: { programName: name } });
     return modifiedCount;

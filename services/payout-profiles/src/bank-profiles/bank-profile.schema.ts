@@ -41,7 +41,7 @@ export class BankProfile implements ProfileState {
   @Prop({ type: String }) _id!: string;
   @Prop({ required: true, index: true }) partnerId!: string;
   @Prop({ required: true }) name!: string;
-  /** The name as compared for uniqueness within the partner (trimmed, lower case). */
+  /** The name as compared for uniqueness within the partner (nameKey: NFKC-normalized, invisible characters out, spaces collapsed, case-folded). */
   @Prop({ required: true }) nameKey!: string;
   @Prop({ required: true }) country!: string;
   @Prop({ required: true }) currency!: string;

@@ -25,7 +25,7 @@ export abstract class PartnerProfilesRepository<T extends { _id: string; partner
     return matchedCount === 1;
   }
 
-  /** For the operator API and the validation results, which are not bound to a partner. */
+  /** Any partner's: for the operator API, and a create's replay under its Idempotency-Key (which compares the partner). */
   findAnyPartner(profileId: string): Promise<T | null> {
     return this.model.findById(profileId).lean<T>().exec();
   }

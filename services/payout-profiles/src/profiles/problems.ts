@@ -12,7 +12,7 @@ export function duplicateName(): ProblemException {
 }
 
 /**
- * A location's default (or a location's readiness) names a bank profile that does not serve it: 409, the profile's
+ * A location's default names a bank profile that does not serve it: 409, the profile's
  * `locationIds` must first include the location (a change an Incentives admin of every location it serves can make).
  */
 export function locationNotServed(profileId: string, served: string[], notServed: string[]): ProblemException {

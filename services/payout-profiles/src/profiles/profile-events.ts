@@ -7,7 +7,7 @@ import { maskSecretsIn } from '../secrets/masking';
 import { servedLocations } from './permissions';
 import { detailsPath } from './profile.parts';
 
-/** A revision's lifecycle events but its submission (written with its validation request: submitted()). */
+/** A revision's lifecycle events but its submission (written with its validation request: newRevision). */
 type LifecycleEventType = Exclude<ProfileEventType, 'ProfileSubmittedForValidation'>;
 
 /**

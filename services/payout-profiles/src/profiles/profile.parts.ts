@@ -50,7 +50,7 @@ export interface ProfileState {
   /** Bumped by every write (details or validation state): the ETag for If-Match. */
   version: number;
   validationHistory: ValidationRecord[];
-  /** `revision:outcome:reasons` of every result recorded, so a duplicated result changes nothing. */
+  /** `revision:outcome:<digest of the sorted reasons>` (decisionKey) of every result recorded, so a duplicated result changes nothing. */
   decisionKeys: string[];
   createdAt?: Date;
   updatedAt?: Date;

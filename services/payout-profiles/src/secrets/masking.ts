@@ -70,7 +70,8 @@ export const plain = (quoted: string) => quoted.normalize('NFKC').replace(SEPARA
 /**
  * Text that others may read (validation reasons: stored, answered, put in events and notifications) with secrets
  * masked as the API shows them (NFKC-normalized): every occurrence of one of `secrets` (the profile's own, in clear),
- * also quoted with separators (SEPARATOR_CHAR) between its characters and in any letter case, becomes `maskSecret(secret)`
+ * also quoted with up to MOST_BETWEEN characters that are no letter or digit between its characters (maskKnown) and in any
+ * letter case, becomes `maskSecret(secret)`
  * (`****3000`), and so does its end of five characters or more quoted on its own (`ending 1234567`). Then every
  * quoted value `superseded` recognizes (an older revision's secret, known by its digest: maskRecognized). Then, as a safety net for secrets this code does not know (another account, a profile whose
  * secrets cannot be opened, a superseded one whose digest's key is gone), every valid IBAN (in any case, grouped by up to

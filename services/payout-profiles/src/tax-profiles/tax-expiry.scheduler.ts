@@ -6,7 +6,7 @@ import { ScanExpiringTaxProfiles } from './usecases/scan-expiring-tax-profiles.u
 /**
  * Runs the expiry scan at start and then every TAX_EXPIRY_SCAN_INTERVAL_MS (0: never), never two at once in one
  * process (PeriodicJob). At start too: every restart would otherwise put the reminders off by up to an interval. A
- * scan repeats nothing (one TaxProfileExpiring per profile, revision and expiration date); one running at shutdown stops
+ * scan repeats nothing (one TaxProfileExpiring per expiration date set on a profile); one running at shutdown stops
  * between profiles and is waited for (BackgroundWork).
  */
 @Injectable()

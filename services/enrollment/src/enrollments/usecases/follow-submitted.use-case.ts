@@ -18,7 +18,7 @@ const IN_FLIGHT = 8;
 const FOLLOWED: EnrollmentStatus[] = ['VALIDATING', 'ACTION_REQUIRED'];
 
 export interface FollowUpRun {
-  /** VALIDATING and ACTION_REQUIRED enrollments read. */
+  /** Submitted VALIDATING and ACTION_REQUIRED enrollments followed. */
   examined: number;
   /** Those that moved on (ENROLLED, ACTION_REQUIRED, a bank choice withdrawn), each with its event. */
   changed: number;

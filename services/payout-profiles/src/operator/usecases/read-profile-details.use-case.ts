@@ -7,7 +7,7 @@ import { SecretBox } from '../../secrets/secret-box';
 import { taxProfileView } from '../../tax-profiles/tax-profile.view';
 import { TaxProfilesRepository } from '../../tax-profiles/tax-profiles.repository';
 
-/** The back office's view: everything, secrets decrypted. Only reachable with the operator credential. */
+/** The back office's view: everything, secrets decrypted. Reachable with the operator credential or the back office's (X-Validator-Key). */
 @Injectable()
 export class ReadProfileDetails {
   constructor(

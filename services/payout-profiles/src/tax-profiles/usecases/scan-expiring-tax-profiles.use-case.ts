@@ -16,10 +16,11 @@ export interface ExpiryScanResult {
 }
 
 /**
- * Reports tax profiles whose forms expire within the window (TaxProfileExpiring, keyed by location), once per
- * (profile, revision, expiresAt): the event id is derived from the three, and `expiryReportedFor` is set in the same
- * write, so overlapping scans (schedule, operator, several instances) report each date once; a date changed and set back
- * (a later revision) is reported again.
+ * Reports tax profiles whose forms expire within the window (TaxProfileExpiring, keyed by location), once per expiry
+ * date set: `expiryReportedFor` is set in the same write (and cleared only by an edit that changes the date), and the
+ * event id is derived from the profile, revision and date, so overlapping scans (schedule, operator, several instances)
+ * report each date once; a new revision with the same date is not reported again, a date changed and set back (a later
+ * revision) is.
  */
 @Injectable()
 export class ScanExpiringTaxProfiles {

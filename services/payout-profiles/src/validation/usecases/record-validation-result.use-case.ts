@@ -26,7 +26,7 @@ const ATTEMPTS = 5;
 
 /**
  * The most results a profile keeps that did not apply (OUTDATED, CONFIRMED, ALREADY_DECIDED). Each may hold 50 reasons
- * of 1,000 characters, twice (the record and its key): unbounded, a back office repeating itself would grow the profile
+ * of 1,000 characters (its key is a digest): unbounded, a back office repeating itself would grow the profile
  * past MongoDB's 16 MB, and then no write to it (a partner's edit, the next decision) would succeed. Past this, such a
  * result is logged, not stored. Applied decisions (one per revision) are always stored.
  */
@@ -60,7 +60,8 @@ function reasonBytes(records: ReadonlyArray<{ reasons: string[] }>): number {
 }
 
 /**
- * Records a validation decision, from the back office (Kafka) or an operator (HTTP), in one conditional write:
+ * Records a validation decision, from the back office (Kafka, or HTTP with X-Validator-Key) or an operator (HTTP), in
+ * one conditional write:
  *  - for the current, undecided revision: the profile becomes APPROVED or ACTION_REQUIRED, with
  *    ProfileApproved / ProfileActionRequired;
  *  - for an older revision: recorded in the history, current status untouched (OUTDATED);

@@ -4,8 +4,8 @@ import { maxLength } from 'class-validator';
 import { ValidationSource } from '../../profiles/profile.parts';
 
 /**
- * A validation decision, from the back office (Kafka) or an operator (HTTP), checked when it is made so that both
- * paths get the same rules: reasons trimmed (control characters and bidirectional overrides taken out), blank (nothing
+ * A validation decision, from the back office (Kafka, or HTTP with X-Validator-Key) or an operator (HTTP), checked when
+ * it is made so that every path gets the same rules: reasons trimmed (control characters and bidirectional overrides taken out), blank (nothing
  * visible) and repeated ones dropped; ACTION_REQUIRED names at least one
  * (the partner is told what to fix). A refused command is a 400 on HTTP and a dead letter on Kafka.
  * The reasons here are as sent: RecordValidationResult masks the profile's secrets (and long digit runs) in them before
