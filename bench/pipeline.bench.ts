@@ -49,8 +49,8 @@ const SEED = process.env.BENCH_SEED ?? 'http';
 const BURST_TIMEOUT_MS = Number(process.env.BENCH_BURST_TIMEOUT_MS ?? Math.max(120_000, BURST * 60));
 /** Locations per partner (identity accepts at most 500 in one registration). */
 const LOCATIONS_PER_PARTNER = 500;
-/** Today's: Enroll refuses a program whose fiscal year is over. */
-const FISCAL_YEAR = fiscalYearOf(new Date(Date.now() + 86_400_000)); // tomorrow's: a run across June 30 still enrolls
+/** Tomorrow's fiscal year: Enroll refuses a year that is over, and a run across June 30 still enrolls. */
+const FISCAL_YEAR = fiscalYearOf(new Date(Date.now() + 86_400_000));
 
 /**
  * Writes one decision costs in the whole pipeline, counting each document a write touches (a bulkWrite of k

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * `npm test`: type-checks, then runs every test tier with Jest against real servers (provisioned by the Jest
+ * `npm test`: type-checks (with no arguments, or TYPECHECK=true), then runs every test tier with Jest against real servers (provisioned by the Jest
  * global setup), and ends with one line: `N passed, N failed, N skipped`. Extra arguments go to Jest.
  *
  * A signal this process gets (Ctrl-C reaches the whole group; `kill <pid>`, a CI runner's or container's stop reach it

@@ -1,5 +1,5 @@
 import { grantKeys, isUserEvent, LocationAdded, PartnerRegistered, Topics, UserEvent } from '@lib/contracts';
-import { ConsumedEvent, upsertIfNewer } from '@lib/messaging';
+import { ConsumedEvent, UPDATES_PER_COMMAND, upsertIfNewer } from '@lib/messaging';
 import { Controller, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { EventPattern, Payload } from '@nestjs/microservices';
 import { InjectModel } from '@nestjs/mongoose';
@@ -63,7 +63,7 @@ export class AccessViewUpdater implements OnApplicationBootstrap {
         updateOne: { filter: { _id: key }, update: { $addToSet: { userIds: u.userId } }, upsert: true },
       })),
     );
-    for (let i = 0; i < ops.length; i += 500) await this.grants.bulkWrite(ops.slice(i, i + 500) as never, { ordered: false });
+    for (let i = 0; i < ops.length; i += UPDATES_PER_COMMAND) await this.grants.bulkWrite(ops.slice(i, i + UPDATES_PER_COMMAND) as never, { ordered: false });
   }
 
   async apply(type: string, data: unknown): Promise<void> {

@@ -398,7 +398,8 @@ describe('parseEvent: a validation result of the back office', () => {
     });
 
   it('refuses ACTION_REQUIRED without a reason that is not blank, as the contract says (dead-lettered, the partner would be told nothing)', () => {
-    for (const reasons of [undefined, null, [], ['  ']]) {
+    // Blank as every reader takes it: nothing visible once control characters are out (a zero-width space, a NUL).
+    for (const reasons of [undefined, null, [], ['  '], ['\u200B'], ['\u0000 ', '\u202E']]) {
       expect(() => parseEvent(Topics.validationResults, result({ outcome: 'ACTION_REQUIRED', reasons }))).toThrow('reasons must name at least one reason when the outcome is ACTION_REQUIRED');
     }
     expect(parseEvent(Topics.validationResults, result({ outcome: 'ACTION_REQUIRED', reasons: ['Bank statement missing'] })).known).toBe(true);

@@ -46,10 +46,10 @@ export interface ParsedEvent<T = unknown> {
   known: boolean;
 }
 
-/** RFC 9562's nil and max UUIDs. */
 /** The validation group of a consumer's checks; none is in it, so reading runs every check of no group (not PRODUCING's). */
 const CONSUMING = 'consuming';
 
+/** RFC 9562's nil and max UUIDs. */
 const PLACEHOLDER_UUID = /^(0{8}-0{4}-0{4}-0{4}-0{12}|f{8}-f{4}-f{4}-f{4}-f{12})$/i;
 
 /**

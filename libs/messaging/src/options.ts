@@ -34,7 +34,7 @@ export interface MessagingOptions {
    */
   relaySweepIntervalMs?: number;
   /**
-   * The largest outbox entry (key + value bytes) the relay sends, and the most bytes one of its sends carries (so that
+   * The largest outbox entry (key, value, trace headers and a record's overhead: recordBytes) the relay sends, and the most bytes one of its sends carries (so that
    * no partition's batch exceeds what the broker accepts). A larger entry is set aside (`outboxParked`), never sent.
    */
   relayMaxRecordBytes?: number;

@@ -4,7 +4,7 @@
  * the enrollments that such a decision would have ended (never completed, the location's decision for their fiscal
  * year not eligible) end INELIGIBLE, once, with the decision's reasons and one EnrollmentIneligible. Completed ones
  * and those of locations without a decision stay. This happens when the service consumes its own ProgramUpdated, so
- * it is retried until done (a failure halfway through is finished by the retry). The real broker and database.
+ * it is retried (a failure halfway through is finished by the retry). The real broker and database.
  */
 import { Topics } from '@lib/contracts';
 import { eventually, groupCaughtUp, outboxSettled } from '@lib/testing';

@@ -1,5 +1,6 @@
 import { JSONSchema } from 'class-validator-jsonschema';
 import { ArrayMaxSize, IsArray, IsBoolean, IsIn, IsInt, IsString, Matches, MaxLength, Min, ValidateBy, ValidateIf } from 'class-validator';
+import { isBlankText, withoutControls } from '../text';
 import { FISCAL_YEAR_PATTERN, ID_MESSAGE, ID_PATTERN, ProfileKind, ProfileKinds, ValidationOutcome, ValidationOutcomes } from '../domain';
 
 /**
@@ -55,7 +56,7 @@ const ReasonsForActionRequired = () =>
     validator: {
       validate: (reasons: unknown, args) =>
         (args?.object as { outcome?: unknown }).outcome !== 'ACTION_REQUIRED' ||
-        (Array.isArray(reasons) && reasons.some((r) => typeof r === 'string' && r.trim() !== '')),
+        (Array.isArray(reasons) && reasons.some((r) => typeof r === 'string' && !isBlankText(withoutControls(r)))),
       defaultMessage: () => 'reasons must name at least one reason when the outcome is ACTION_REQUIRED',
     },
   });

@@ -224,7 +224,7 @@ export function baseConfigSpec(serviceName: string) {
     OUTBOX_SWEEP_INTERVAL_MS: delayMs(100)({ default: 10_000, desc: 'How often the relay scans every outbox for events nobody noted (a crash)' }),
     OUTBOX_MAX_RECORD_BYTES: wholeNumber(1_024)({
       default: 1_000_000,
-      desc: "The largest event (key and value) the relay sends, and the most bytes one send carries: at most the brokers' `message.max.bytes` and every topic's `max.message.bytes` (1 MB by default). A larger event is set aside in its document's `outboxParked`",
+      desc: "The largest event (key, value, trace headers and a record's overhead of about 128 bytes) the relay sends, and the most bytes one send carries: at most the brokers' `message.max.bytes` and every topic's `max.message.bytes` (1 MB by default). A larger event is set aside in its document's `outboxParked`",
     }),
     PROCESSED_EVENTS_RETENTION_MS: wholeNumber(0)({
       default: 0,

@@ -5,8 +5,8 @@ import { ProblemException, ValidationProblem } from './problem';
 /** Deeper than any request body of the platform (the deepest, a tax profile's address in its business profile, is 3). */
 export const MAX_BODY_DEPTH = 32;
 /**
- * Longer than any list a request may send: a partner's locations in a role (at most 5,000), a SCIM import (1,000 users by
- * default). class-validator checks every item of a nested list before its size, and a megabyte of `[{},{},...]` (333,000
+ * Longer than any list a request may send: a role change's locations (at most 500; a partner has at most 5,000), a SCIM import
+ * (IMPORT_MAX_USERS, 1,000 users by default). class-validator checks every item of a nested list before its size, and a megabyte of `[{},{},...]` (333,000
  * items) took the validation pipe seconds and the heap to its limit, before any role was checked.
  */
 export const MAX_BODY_ARRAY_ITEMS = 5_000;

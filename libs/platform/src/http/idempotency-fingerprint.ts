@@ -2,7 +2,8 @@ import { createHash, createHmac, scryptSync } from 'node:crypto';
 
 /**
  * What a stored Idempotency-Key answer remembers of its request, to tell a retry from another request under the same
- * key: an HMAC-SHA256 of the path parameters and body with a secret key, never a plain hash. A plain SHA-256 sits in
+ * key: an HMAC-SHA256 of the caller, route, key, path parameters, body and
+ * If-Match with a secret key, never a plain hash. A plain SHA-256 sits in
  * the database beside the (masked) answer, and a body whose only unknown is a small secret (a US TIN is 9 digits) can
  * be found from it offline by trying every value; without the key there is nothing to try against.
  *

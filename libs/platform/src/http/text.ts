@@ -6,7 +6,7 @@ import { CONTROL, isBlankText, VISIBLE } from '@lib/contracts';
 /**
  * What is wrong with text people type, trimmed, as Text() says it ("must not be blank": nothing visible in it; a
  * control character or a bidirectional override), or null. For text that does not come through a DTO (a directory
- * import's names, a back office's reasons).
+ * import's names).
  */
 export function textProblem(value: string): string | null {
   if (isBlankText(value)) return 'must not be blank';

@@ -37,11 +37,6 @@ export class HttpMetricsMiddleware implements NestMiddleware {
   }
 }
 
-/**
- * Prometheus' scrape. Open unless METRICS_TOKEN is set; then only a scraper sending it as a bearer token reads it
- * (Prometheus: `authorization: { credentials_file: ... }` in the scrape job), others get 401. The series name no
- * partner or user, but they tell whoever reads them how busy and how far behind each service is.
- */
 /** The METRICS_TOKEN check, a guard: it answers before the query's check (a 401 tells nothing of the route). */
 @Injectable()
 class MetricsTokenGuard implements CanActivate {
@@ -56,6 +51,11 @@ class MetricsTokenGuard implements CanActivate {
   }
 }
 
+/**
+ * Prometheus' scrape. Open unless METRICS_TOKEN is set; then only a scraper sending it as a bearer token reads it
+ * (Prometheus: `authorization: { credentials_file: ... }` in the scrape job), others get 401. The series name no
+ * partner or user, but they tell whoever reads them how busy and how far behind each service is.
+ */
 @ApiExcludeController()
 @Public()
 @UseGuards(MetricsTokenGuard)

@@ -8,10 +8,10 @@ import { eligibilityId } from '../common/ids';
 import { partnersDecision } from '../enrollments/enrollment-rules';
 import { AgreementView, DefaultBankProfileView, EligibilityView, LocationTaxProfileView, ProfileView, YearDecision } from './views.schemas';
 
-/** This service's views of facts owned elsewhere: eligibility, agreements, payout profiles, default bank profiles. */
 /** The order the tax profiles that expired are followed in (FollowExpiredTaxProfiles): by date, then id. */
 export const TAX_EXPIRY_ORDER = new Keyset<ProfileView>('tax-expiry', ['expiresAt', '_id'], { dates: ['expiresAt'] });
 
+/** This service's views of facts owned elsewhere: eligibility, agreements, payout profiles, default bank profiles. */
 @Injectable()
 export class ViewsRepository {
   constructor(

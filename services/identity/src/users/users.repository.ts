@@ -74,7 +74,8 @@ function duplicateField(error: unknown): 'email' | 'externalId' | undefined {
 }
 
 /**
- * Users of one partner. Every method takes the partnerId, so another partner's users cannot leak. Every write
+ * Users of one partner. Every method but findEverywhereByEmail (dev sign-in) takes the partnerId, so another partner's
+ * users cannot leak. Every write
  * stores the new state, the next `revision` and its event (full snapshot) in one single-document update.
  */
 @Injectable()

@@ -15,7 +15,8 @@ export const LIST_ORDER = new Keyset<InvitationRecord>('invitations', ['location
 
 /**
  * The order of GET /v1/notices: the newest invitation first (`issuedAt`, which every invitation with a notice has),
- * then `_id`; the fields of the { pendingNotices, issuedAt, _id } index.
+ * then `_id`; served by the { pendingNotices, programId, fiscalYear, issuedAt: -1, _id } index, one `$or` branch per
+ * program and year.
  */
 export const NOTICE_ORDER = new Keyset<InvitationRecord>('notices', ['issuedAt', '_id'], { descending: ['issuedAt'], dates: ['issuedAt'] });
 

@@ -13,8 +13,9 @@ const OUTCOME_WRITE_MS = 2_000;
 const SHUTDOWN_RESERVE_MS = 3_000;
 
 /**
- * How long the worker waits at shutdown for the emails in flight: as long as an SMTP attempt can take
- * (NOTIFY_SMTP_TIMEOUT_MS) and its outcome write, but no longer than the platform's SHUTDOWN_TIMEOUT_MS (after which
+ * How long the worker waits at shutdown for the emails in flight: one silence of the SMTP server (NOTIFY_SMTP_TIMEOUT_MS
+ * bounds each wait for it, not the whole attempt) and the outcome write (an attempt slower than that is sent again
+ * after its lease), but no longer than the platform's SHUTDOWN_TIMEOUT_MS (after which
  * the process exits with 1) allows, keeping 3 s of it (a quarter of a shorter one) for the rest of the shutdown.
  */
 export function deliveryShutdownWaitMs(config: Pick<NotificationConfig, 'SHUTDOWN_TIMEOUT_MS' | 'NOTIFY_SMTP_TIMEOUT_MS'>): number {
@@ -44,7 +45,7 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnModuleDestroy {
    */
   private readonly due = new Map<string, number>();
   /**
-   * Look for due emails with the claim scan too (set at start and on every poll tick, until a scan finds nothing):
+   * Look for due emails with the claim scan too (set at start and on every poll tick, until a scan finds nothing, or only an email due just now):
    * other instances' emails and expired leases. The next fill scans first, so that it runs at least once a tick
    * even while the emails known to be due fill every free slot.
    */
@@ -70,8 +71,8 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnModuleDestroy {
     const wait = deliveryShutdownWaitMs(this.config);
     if (wait < this.config.NOTIFY_SMTP_TIMEOUT_MS + OUTCOME_WRITE_MS) {
       this.logger.warn(
-        `SHUTDOWN_TIMEOUT_MS (${this.config.SHUTDOWN_TIMEOUT_MS}) leaves ${wait} ms at shutdown for the emails in flight, less than an SMTP ` +
-          `attempt may take (NOTIFY_SMTP_TIMEOUT_MS ${this.config.NOTIFY_SMTP_TIMEOUT_MS} + ${OUTCOME_WRITE_MS}): one cut short is sent again after its lease`,
+        `SHUTDOWN_TIMEOUT_MS (${this.config.SHUTDOWN_TIMEOUT_MS}) leaves ${wait} ms at shutdown for the emails in flight, less than one SMTP ` +
+          `server silence and its outcome write (NOTIFY_SMTP_TIMEOUT_MS ${this.config.NOTIFY_SMTP_TIMEOUT_MS} + ${OUTCOME_WRITE_MS}): one cut short is sent again after its lease`,
       );
     }
     this.poller = setInterval(() => {

@@ -41,7 +41,7 @@ export interface MessagePlan {
   invitationVersion?: number;
   /**
    * The enrollment status change the message tells of (its id and revision): a waiting email is withdrawn once a
-   * later status change of the same enrollment has its own email (StatusSupersession). Not on renewal reminders.
+   * later status change of the same enrollment has its own email (DeliverEmail's supersession check). Not on renewal reminders.
    */
   enrollmentStatus?: { enrollmentId: string; revision: number };
   /**

@@ -23,8 +23,9 @@ export interface Audience {
  * One message to one recipient on one channel, caused by one domain event. Rendered when the event is consumed,
  * so what is sent (and what the inbox shows) never changes afterwards.
  *  - EMAIL: PENDING -> SENDING (leased by a worker) -> SENT, or RETRY -> ... -> FAILED after the last attempt;
- *    CANCELLED when the recipient was deactivated, or no longer held the role it was addressed for (`audience`),
- *    before it could be sent, or when what it says about an invitation stopped being true (`invitation`).
+ *    CANCELLED when it must not go out any more, before it could be sent: the recipient deactivated, of another
+ *    partner, or no longer holding the role it was addressed for (`audience`); what it says about an invitation no
+ *    longer true (`invitation`); a later status email of the enrollment for the recipient; `sendBefore` passed.
  *  - INBOX: written SENT (it is in the inbox the moment it exists); `read` flips once.
  * NotificationSent / NotificationFailed travel in the outbox of the same write that records the outcome.
  */
@@ -62,7 +63,7 @@ export class Message {
   @Prop({ type: Object }) invitation?: { invitationId: string; occurredAt: Date; version?: number };
   /**
    * Messages about an enrollment's status change: which enrollment, at which revision. A waiting email is withdrawn
-   * when a later change of that enrollment has an email for the same recipient (StatusSupersession): two changes in
+   * when a later change of that enrollment has an email for the same recipient (DeliverEmail's supersession check): two changes in
    * quick succession (approved, then a profile edited) must not reach the admin in the wrong order, the older one
    * dated newest. Absent on other messages, and on messages written before it existed.
    */
@@ -127,5 +128,5 @@ MessageSchema.index({ userId: 1, partnerId: 1, channel: 1, createdAt: -1, _id: -
 MessageSchema.index({ userId: 1, partnerId: 1, channel: 1, read: 1 });
 /** The inbox's bank-profile actions that record no audience (InboxRepository.hiddenBankProfileActions), on every read. */
 MessageSchema.index({ userId: 1, partnerId: 1, channel: 1, template: 1 });
-/** StatusSupersession: an enrollment's status emails, by revision (a filter naming exactly these fields, as mongo-java-server needs). */
+/** DeliverEmail's supersession check: an enrollment's status emails, by revision (a filter naming exactly these fields, as mongo-java-server needs). */
 MessageSchema.index({ 'enrollmentStatus.enrollmentId': 1, 'enrollmentStatus.revision': 1 }, { sparse: true });

@@ -73,7 +73,7 @@ export class ExternalEventsHandler {
   }
 
   /**
-   * Our own catalog events (retried until done): a renamed program's enrollments take its name; a discontinued program
+   * Our own catalog events (retried as any consumed event is: without limit through an outage, else up to KAFKA_MAX_ATTEMPTS, then dead-lettered for an operator to publish again): a renamed program's enrollments take its name; a discontinued program
    * ends its enrollments; the update that made an open program require eligibility ends its unfinished ones of
    * locations decided not eligible.
    */

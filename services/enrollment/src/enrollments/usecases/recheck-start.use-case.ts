@@ -57,7 +57,7 @@ export class RecheckStart {
     const decision = await this.views.partnersEligibility(partnerId, programId, locationId, fiscalYear);
     if (!decision || decision.eligible) return carriesOn;
     await this.markIneligible.execute({ programId, locationId, fiscalYear, partnerId, eligible: false, reasons: decision.reasons }, new Date(decision.decidedAt));
-    return { ended: 'INELIGIBLE', reasons: decision.reasons, enrollment: await this.enrollments.findById(id) };
+    return { ended: 'INELIGIBLE', reasons: decision.reasons, enrollment: await this.enrollments.reload({ _id: id, partnerId }) };
   }
 
   /**
@@ -89,7 +89,7 @@ export class RecheckStart {
       (current) => (current.enrolledAt ? COMPLETION_FIELDS.filter((field) => current[field] !== undefined) : []),
       { eventId: decision.eventId, decidedAt: new Date(decision.decidedAt).toISOString() },
     );
-    const now = await this.enrollments.findById(written._id);
+    const now = await this.enrollments.reload(written);
     return now?.status === 'INELIGIBLE' ? reasons : null;
   }
 }

@@ -13,7 +13,7 @@ import { becomesEligibilityRequired, fiscalYearMovedBack, programChanges, progra
  * Changes a program (If-Match on its revision). A real change is a new revision, published as ProgramUpdated with
  * the whole snapshot, in the same write. DISCONTINUED is final, and the fiscal year only moves forward
  * (fiscalYearMovedBack). What a discontinuation does to enrollments happens when this service consumes its own
- * ProgramUpdated (so it is retried until done, even across a crash). So does what an open
+ * ProgramUpdated (so it is done after a crash too, retried as any consumed event is: without limit through an outage, else up to KAFKA_MAX_ATTEMPTS, then dead-lettered for an operator to publish again). So does what an open
  * program now requiring eligibility does to them (the unfinished ones of locations decided not eligible end
  * INELIGIBLE): the same write notes that revision as `eligibilityRequiredSince`, which names the event that does it.
  */

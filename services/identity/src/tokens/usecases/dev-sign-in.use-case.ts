@@ -6,8 +6,8 @@ import { DevSignInInput } from '../dto/sign-in.dto';
 import { IssuedToken, SigningKeys } from '../signing-keys';
 
 /**
- * Development sign-in by email alone: issues the same access token a real OIDC issuer would. Exists only when
- * DEV_SIGN_IN_ENABLED=true; otherwise the route answers 404 like any unknown route.
+ * Development sign-in by email alone: issues the same access token a real OIDC issuer would. Refused with 404
+ * unless DEV_SIGN_IN_ENABLED=true (the path stays routed: another method gets 405).
  */
 @Injectable()
 export class DevSignIn {

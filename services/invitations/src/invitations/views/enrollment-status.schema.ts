@@ -17,7 +17,8 @@ export class EnrollmentStatusView {
    * Completed in its fiscal year (the enrollment service's `enrolledAt`: ENROLLED once, also when a profile edit or a
    * rejection sent it back since), which the rollover continues into the next fiscal year: as the event of the highest
    * revision says it (`completedStated`). Events of a producer that predates that field: ENROLLED in `status` or
-   * `previousStatus`, from any of them, also one older than the kept status, and never unset.
+   * `previousStatus` marks it, also from one older than the kept status, unless an event stated it (a newer stated
+   * value replaces it).
    */
   @Prop() completed?: boolean;
   /** `completed` was said by an event (EnrollmentEvent.completed), not inferred: older events no longer set it. */
