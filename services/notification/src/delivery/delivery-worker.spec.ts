@@ -1,6 +1,6 @@
 import { BackgroundWork } from '@lib/platform';
 import type { NotificationConfig } from '../config';
-import { DeliveryWorker, deliveryShutdownWaitMs } from './delivery-worker';
+import { DeliveryWorker, deliveryShutdownWaitMs, MAX_TRACKED_EMAILS } from './delivery-worker';
 import type { ClaimedEmail, DeliverEmail, DeliveryOutcome } from './usecases/deliver-email.use-case';
 
 /** A unit test of the worker's scheduling, with the use case replaced by a recorder (no database, no SMTP). */
@@ -244,6 +244,30 @@ describe('DeliveryWorker', () => {
     expect(delivery.executed).toEqual(['later']);
     expect(delivery.claims).toEqual([['later']]);
     await w.onModuleDestroy();
+  });
+
+  // An SMTP outage under load: every email created, and every one failing, would otherwise be an entry (and a timer) here.
+  it('tracks at most MAX_TRACKED_EMAILS emails in memory (queued or waiting for a retry); the others are left to the scan', async () => {
+    const queued = worker(1);
+    queued.worker.onApplicationBootstrap();
+    queued.worker.enqueue(Array.from({ length: MAX_TRACKED_EMAILS + 5_000 }, (_, i) => `q${i}`), 0);
+    await settle();
+    expect(queued.worker.tracked).toBeLessThanOrEqual(MAX_TRACKED_EMAILS);
+    expect(queued.worker.tracked).toBeGreaterThan(MAX_TRACKED_EMAILS - 10);
+    queued.delivery.outcome = { status: 'SENT' };
+    queued.delivery.finish(1);
+    await queued.worker.onModuleDestroy();
+
+    // Every tracked email failing (a retry timer each), then more found by the scan failing too: no timer for those.
+    const retrying = worker(2 * MAX_TRACKED_EMAILS);
+    retrying.delivery.outcome = { status: 'RETRY', retryInMs: 60_000 };
+    retrying.delivery.scanFinds.push({ id: 'found-1', dueAgoMs: 600_000 }, { id: 'found-2', dueAgoMs: 600_000 });
+    retrying.worker.onApplicationBootstrap();
+    retrying.worker.enqueue(Array.from({ length: MAX_TRACKED_EMAILS }, (_, i) => `r${i}`), 0);
+    await settle(200);
+    expect(retrying.delivery.executed).toEqual(expect.arrayContaining(['found-1', 'found-2', 'r0', `r${MAX_TRACKED_EMAILS - 1}`]));
+    expect(retrying.worker.tracked).toBe(MAX_TRACKED_EMAILS);
+    await retrying.worker.onModuleDestroy();
   });
 
   it('starts what a group of claims won although another claim of the group failed', async () => {

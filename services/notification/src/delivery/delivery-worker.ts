@@ -5,6 +5,13 @@ import type { NotificationConfig } from '../config';
 import { ClaimedEmail, DeliverEmail } from './usecases/deliver-email.use-case';
 import { withoutAddresses } from './mailer';
 
+/**
+ * The most emails the worker keeps track of in memory, queued (due) or waiting for a retry (a timer each). Past it, an
+ * email is left in the database, where the claim scan finds it once due (it is then nobody's: orphaned): an SMTP
+ * outage under load made every new and every failing email an entry here, without bound.
+ */
+export const MAX_TRACKED_EMAILS = 10_000;
+
 /** Under load, free slots are filled once a quarter of them are free (see fill). */
 const CLAIM_GROUP_DIVISOR = 4;
 /** At shutdown, what an email in flight may take beyond its SMTP attempt: recording its outcome. */
@@ -124,8 +131,16 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnModuleDestroy {
    * unless someone claimed them since (0 for new emails).
    */
   enqueue(ids: string[], attempts: number): void {
-    for (const id of ids) this.due.set(id, attempts);
+    for (const id of ids) {
+      if (this.tracked >= MAX_TRACKED_EMAILS && !this.due.has(id)) break; // left to the scan (MAX_TRACKED_EMAILS)
+      this.due.set(id, attempts);
+    }
     this.kick();
+  }
+
+  /** Emails tracked in memory: queued, or waiting for their retry (at most MAX_TRACKED_EMAILS). */
+  get tracked(): number {
+    return this.due.size + this.retryTimers.size;
   }
 
   /** Look for due emails now. Concurrent kicks coalesce. */
@@ -231,7 +246,8 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnModuleDestroy {
   }
 
   private kickIn(ms: number, id: string, attempts: number): void {
-    if (this.closing) return;
+    // Too many tracked already: the scan finds it once it is due (MAX_TRACKED_EMAILS).
+    if (this.closing || this.tracked >= MAX_TRACKED_EMAILS) return;
     // Never above what a timer holds: Node fires a longer one after 1 ms (the claim would then find it not due).
     const timer = setTimeout(
       () => {
