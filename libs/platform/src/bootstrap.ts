@@ -5,6 +5,7 @@ import { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import type { NextFunction, Request, Response } from 'express';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { AsyncResource } from 'node:async_hooks';
 import { Logger as PinoLogger } from 'nestjs-pino';
 import { CONFIG, ConfigError } from './config/config';
 import { checkBodyShape } from './http/body-shape';
@@ -264,16 +265,22 @@ export function requireJsonBody(request: Request, _response: Response, next: Nex
   const refuse = () => next(new ProblemException(HttpStatus.UNSUPPORTED_MEDIA_TYPE, 'unsupported-media-type', 'Unsupported Media Type', detail));
   // Sent chunked without a Content-Type: a client streaming a body it may leave empty (a Submit's), which only its end
   // tells. Nothing: no body. A first byte: refused at once, the rest read and dropped (the connection stays usable).
+  // The stream's events come from the connection's context: the request's (its trace, its correlation id) is bound to
+  // what they decide, as the body parser does.
   if (request.headers['content-type'] === undefined && request.headers['content-length'] === undefined) {
     let decided = false;
-    const decide = (answer: () => void) => {
+    const decide = AsyncResource.bind((answer: () => void) => {
       if (decided) return;
       decided = true;
       answer();
-    };
+    });
     request.on('data', (chunk: Buffer) => chunk.length > 0 && decide(refuse));
     request.once('end', () => decide(next));
-    request.once('error', (error) => decide(() => next(error)));
+    // The client went away before the body's end (or Node's requestTimeout ended it): a 400 as the body parser gives,
+    // not a 500.
+    request.once('error', () =>
+      decide(() => next(new ProblemException(HttpStatus.BAD_REQUEST, 'request-aborted', 'Request aborted', 'The request ended before its body did.'))),
+    );
     return;
   }
   refuse();

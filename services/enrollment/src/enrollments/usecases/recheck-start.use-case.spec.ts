@@ -13,7 +13,7 @@ function recheck(now: Program) {
   const renameFrom = jest.fn(async () => undefined);
   const use = new RecheckStart(
     { find: async () => now } as unknown as ReadPrograms,
-    { eligibility: async () => null } as unknown as ViewsRepository,
+    { partnersEligibility: async () => undefined } as unknown as ViewsRepository,
     { renameFrom } as unknown as EnrollmentsRepository,
     {} as unknown as MarkIneligible,
     {} as unknown as DiscontinueProgramEnrollments,
