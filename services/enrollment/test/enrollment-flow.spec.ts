@@ -240,6 +240,49 @@ describe('Enroll, Continue, Submit and validation', () => {
     expect(validating[1].envelope!.data.previousStatus).toBe('ENROLLED');
   });
 
+  // The answer under an Idempotency-Key is stored after the write: a crash (or a failed store) in between left the retry
+  // of an Enroll with If-Match to meet its own write, and answer 412 (stored, for every later retry too).
+  it("gives the retry of an Enroll with If-Match whose answer is gone what its own write made, not 412; another request's If-Match is still checked", async () => {
+    const program = await createProgram(h, { requiresEligibility: false });
+    // L2's default bank profile, no tax profile (a later test needs L2 without one).
+    const defaultBank = bankProfile(w.partnerId, { status: 'APPROVED' });
+    await profileEvent(h, 'ProfileApproved', defaultBank);
+    await profileKnown(h, defaultBank);
+    await defaultBankProfile(h, w.partnerId, w.L2, defaultBank.profileId);
+    await eventually(async () => expect((await h.db.collection<{ _id: string; bankProfileId: string }>('default_bank_profile_view').findOne({ _id: w.L2 }))?.bankProfileId).toBe(defaultBank.profileId));
+    const other = bankProfile(w.partnerId, { status: 'APPROVED', name: 'Second account' });
+    await profileEvent(h, 'ProfileApproved', other);
+    await profileKnown(h, other);
+    const token = await w.token('adminOfOther'); // the Incentives admin of L2
+    const started = await call(h, 'POST', '/v1/enrollments', { token, body: { programId: program.programId, locationId: w.L2 } });
+    expect(started.status).toBe(201);
+    const read = started.body.version;
+    const since = new Date();
+    const forgetAnswers = async () => expect((await h.db.collection('idempotency_keys').deleteMany({ createdAt: { $gte: since } })).deletedCount).toBeGreaterThan(0);
+    const choose = (key: string | undefined, ifMatch: number, bankProfileId = other.profileId) =>
+      call(h, 'POST', '/v1/enrollments', {
+        token,
+        body: { programId: program.programId, locationId: w.L2, bankProfileId },
+        headers: { 'if-match': `"${ifMatch}"`, ...(key && { 'idempotency-key': key }) },
+      });
+
+    const first = await choose(`choice-${w.run}-1`, read);
+    expect(first).toMatchObject({ status: 200, body: { version: read + 1, proposal: { bankProfileId: other.profileId } } });
+    await forgetAnswers();
+    const retry = await choose(`choice-${w.run}-1`, read);
+    expect(retry).toMatchObject({ status: 200, body: { enrollmentId: first.body.enrollmentId, version: read + 1, proposal: { bankProfileId: other.profileId } } });
+    // Another request naming the version it read before that write: 412, as always.
+    const stale = (answer: { status: number; body: any }) => expect(answer).toMatchObject({ status: 412, body: { currentVersion: read + 1 } });
+    stale(await choose(`choice-${w.run}-2`, read));
+    stale(await choose(undefined, read));
+    // A write by another request since (Continue choosing the default, without a key): the first one's retry no longer
+    // meets its own write, and its If-Match is checked again.
+    const back = await call(h, 'POST', `/v1/enrollments/${first.body.enrollmentId}/refresh`, { token, body: { bankProfileId: defaultBank.profileId }, headers: { 'if-match': `"${read + 1}"` } });
+    expect(back).toMatchObject({ status: 200, body: { version: read + 2, proposal: { bankProfileId: defaultBank.profileId } } });
+    await forgetAnswers();
+    expect(await choose(`choice-${w.run}-1`, read)).toMatchObject({ status: 412, body: { currentVersion: read + 2 } });
+  });
+
   it('lets the admin choose another bank profile of the partner, which sticks; approved profiles enroll at Submit', async () => {
     const program = await createProgram(h);
     await eligibility(h, w, program.programId, w.L3, true);

@@ -59,6 +59,13 @@ export class Enrollment {
    * proposes the location's default (or another choice), clears it.
    */
   @Prop() bankWithdrawn?: boolean;
+  /**
+   * The fingerprint (IdempotentRequest) of the Enroll under an Idempotency-Key whose write is the last a request made;
+   * every other request's write (Continue, Submit, an Enroll without a key) removes it. Its retry whose stored answer is
+   * gone (a crash between the write and the answer's store) meets its own write: If-Match's version is then the one
+   * it read before it, not a change by someone else (see EnrollLocation).
+   */
+  @Prop() lastRequest?: string;
   /** Set by the first Enroll (or Continue); absent while the record only reflects an invitation. */
   @Prop() evaluatedAt?: Date;
   @Prop() startedAt?: Date;

@@ -1,4 +1,4 @@
-import { Clock, CONFIG, CurrentPrincipal, EmptyBody, Idempotent, NoBody, OptionalIfMatch, Principal, setETag } from '@lib/platform';
+import { Clock, CONFIG, CurrentPrincipal, EmptyBody, Idempotent, IdempotencyOf, IdempotentRequest, NoBody, OptionalIfMatch, Principal, setETag } from '@lib/platform';
 import { Body, Controller, Get, HttpCode, Inject, Param, Post, Query, Res } from '@nestjs/common';
 import {
   ApiBearerAuth,
@@ -57,9 +57,10 @@ export class EnrollmentsController {
     @CurrentPrincipal() principal: Principal,
     @Body() body: EnrollDto,
     @OptionalIfMatch() version: number | undefined,
+    @IdempotencyOf() idempotency: IdempotentRequest | undefined,
     @Res({ passthrough: true }) res: Response,
   ): Promise<EnrollmentDto> {
-    const { enrollment, started } = await this.enrollLocation.enroll(principal, body, version);
+    const { enrollment, started } = await this.enrollLocation.enroll(principal, body, version, idempotency);
     res.status(started ? 201 : 200);
     res.setHeader('Location', `/v1/enrollments/${enrollment._id}`);
     return this.answer(enrollment, res);

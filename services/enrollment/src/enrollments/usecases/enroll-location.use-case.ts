@@ -1,7 +1,7 @@
 import { AccessPolicy, Actor } from '@lib/access';
 import { EnrollmentStatus, fiscalYearBefore, fiscalYearOver, judgedAt } from '@lib/contracts';
 import { isDuplicateKey, OutboxEntry } from '@lib/messaging';
-import { Clock, Principal, ProblemException, Problems } from '@lib/platform';
+import { Clock, IdempotentRequest, Principal, ProblemException, Problems } from '@lib/platform';
 import { HttpStatus, Injectable } from '@nestjs/common';
 import { enrollmentId } from '../../common/ids';
 import { Program } from '../../programs/program.schema';
@@ -67,13 +67,19 @@ export class EnrollLocation {
     private readonly clock: Clock,
   ) {}
 
-  async enroll(principal: Principal, input: { programId: string; locationId: string; bankProfileId?: string }, expectedVersion?: number): Promise<EnrollAnswer> {
+  /** `idempotency`: the request's Idempotency-Key and fingerprint, when it sent a key (Enrollment.lastRequest). */
+  async enroll(
+    principal: Principal,
+    input: { programId: string; locationId: string; bankProfileId?: string },
+    expectedVersion?: number,
+    idempotency?: IdempotentRequest,
+  ): Promise<EnrollAnswer> {
     const actor = await this.policy.actor(principal);
     await this.policy.requireRole(actor, input.locationId, 'INCENTIVES_ADMIN', 'enroll it');
     const program = await this.programs.find(input.programId);
     if (!program) throw Problems.notFound(`Program ${input.programId}`);
     const id = enrollmentId({ programId: program._id, locationId: input.locationId, fiscalYear: program.fiscalYear });
-    return this.withRetries(actor, program, id, input.locationId, input.bankProfileId, expectedVersion);
+    return this.withRetries(actor, program, id, input.locationId, input.bankProfileId, expectedVersion, idempotency);
   }
 
   async refresh(principal: Principal, id: string, input: { bankProfileId?: string }, expectedVersion?: number): Promise<EnrollAnswer> {
@@ -86,8 +92,19 @@ export class EnrollLocation {
     return this.withRetries(actor, program, id, existing.locationId, input.bankProfileId, expectedVersion);
   }
 
-  /** `expectedVersion`: the If-Match the client sent (optional); a stale one is 412, whichever attempt reads it. */
-  private async withRetries(actor: Actor, program: Program, id: string, locationId: string, bankProfileId?: string, expectedVersion?: number): Promise<EnrollAnswer> {
+  /**
+   * `expectedVersion`: the If-Match the client sent (optional); a stale one is 412, whichever attempt reads it, unless
+   * the last request to write the enrollment is this one (`idempotency`: its retry, whose answer was lost).
+   */
+  private async withRetries(
+    actor: Actor,
+    program: Program,
+    id: string,
+    locationId: string,
+    bankProfileId?: string,
+    expectedVersion?: number,
+    idempotency?: IdempotentRequest,
+  ): Promise<EnrollAnswer> {
     if (bankProfileId) {
       const chosen = await this.facts.bankProfile(actor.partnerId, bankProfileId);
       if (!chosen) throw Problems.field('bankProfileId', 'must be a bank profile of your partner (known once payout-profiles has published it)');
@@ -102,8 +119,8 @@ export class EnrollLocation {
     }
     for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
       const existing = await this.enrollments.findForPartner(actor.partnerId, id);
-      if (expectedVersion !== undefined) checkVersion(existing, expectedVersion);
-      const answer = await this.apply(actor, program, id, locationId, existing, bankProfileId);
+      if (expectedVersion !== undefined) checkVersion(existing, expectedVersion, idempotency);
+      const answer = await this.apply(actor, program, id, locationId, existing, bankProfileId, idempotency);
       if (!answer) continue;
       // Also an enrollment started before but never completed: the request that started it may have died between its
       // write and its recheck, and the discontinuation's sweep or the decision's handler, which run once, missed it.
@@ -122,6 +139,7 @@ export class EnrollLocation {
     locationId: string,
     existing: Enrollment | null,
     bankProfileId?: string,
+    idempotency?: IdempotentRequest,
   ): Promise<EnrollAnswer | null> {
     if (existing && (existing.status === 'DISCONTINUED' || existing.status === 'EXPIRED')) {
       throw Problems.conflict(`This enrollment is ${existing.status.toLowerCase()}; it cannot be continued.`, { enrollmentStatus: existing.status });
@@ -156,7 +174,7 @@ export class EnrollLocation {
         throw Problems.conflict('The enrollment is submitted: its bank profile can change only while it is Action required.', { enrollmentStatus: existing.status });
       }
     }
-    return this.propose(actor, program, id, locationId, existing, starting, bankProfileId, { now });
+    return this.propose(actor, program, id, locationId, existing, starting, bankProfileId, { now, request: { idempotency } });
   }
 
   /**
@@ -254,8 +272,10 @@ export class EnrollLocation {
     existing: Enrollment | null,
     starting: boolean,
     bankProfileId?: string,
-    // `now`: the caller's, which its year-end check read (Enroll, Continue); the Clock's otherwise.
-    { sameProfiles = false, now = this.clock.now() }: { sameProfiles?: boolean; now?: Date } = {},
+    // `now`: the caller's, which its year-end check read (Enroll, Continue); the Clock's otherwise. `request`: the write
+    // is a request's (Enroll, Continue; not the re-check after one), with its Idempotency-Key if it sent one
+    // (Enrollment.lastRequest).
+    { sameProfiles = false, now = this.clock.now(), request }: { sameProfiles?: boolean; now?: Date; request?: { idempotency?: IdempotentRequest } } = {},
   ): Promise<EnrollAnswer | null> {
     const keepChoice = !starting && existing?.bankChosen && !bankProfileId ? existing.bankProfileId : undefined;
     const chosen = bankProfileId ?? keepChoice;
@@ -287,6 +307,7 @@ export class EnrollLocation {
       bankChosen: chosen !== undefined,
       evaluatedAt: now,
       ...(starting && { startedAt: now, startedBy: actor.userId }),
+      ...(request?.idempotency && { lastRequest: request.idempotency.fingerprint }),
     };
 
     if (!existing) {
@@ -333,6 +354,8 @@ export class EnrollLocation {
       existing.bankChosen === (chosen !== undefined) &&
       JSON.stringify(existing.missing) === JSON.stringify(missing);
     if (unchanged) return { enrollment: existing, started: false };
+    // Written by a request without a key: another request's key is no longer the last to write it.
+    if (request && !request.idempotency && existing.lastRequest) unset.push('lastRequest');
 
     const next = changedEnrollment(existing, fields, unset);
     let events: OutboxEntry[];
@@ -357,8 +380,11 @@ export class EnrollLocation {
   }
 }
 
-/** If-Match on Enroll or Continue: the enrollment must exist at that version (412 otherwise). */
-function checkVersion(existing: Enrollment | null, expected: number): void {
+/**
+ * If-Match on Enroll or Continue: the enrollment must exist at that version (412 otherwise), or have been written last by
+ * this very request (`idempotency`: its retry, whose answer was lost after its write; Enrollment.lastRequest).
+ */
+function checkVersion(existing: Enrollment | null, expected: number, idempotency?: IdempotentRequest): void {
   if (!existing) {
     throw new ProblemException(
       HttpStatus.PRECONDITION_FAILED,
@@ -367,5 +393,6 @@ function checkVersion(existing: Enrollment | null, expected: number): void {
       'If-Match names a version, but there is no enrollment yet; enroll without If-Match to start one.',
     );
   }
-  if (existing.version !== expected) throw Problems.preconditionFailed(existing.version);
+  if (existing.version === expected || (idempotency !== undefined && existing.lastRequest === idempotency.fingerprint)) return;
+  throw Problems.preconditionFailed(existing.version);
 }
