@@ -5,7 +5,7 @@ import { TopicAdmin } from './topic-admin';
  * A broker stand-in for the admin client: counts connections, creates topics with leaders after `delayMs`;
  * `refuseSettings`: a policy refusing any topic setting (as a managed cluster capping retention).
  */
-function fakeKafka({ delayMs = 20, failFirst = false, refuseSettings = false } = {}) {
+function fakeKafka({ delayMs = 20, failFirst = false, refuseSettings = false, failAfterCreate = false } = {}) {
   const topics = new Set<string>();
   const stats = { connects: 0, creates: [] as string[][], settings: {} as Record<string, unknown> };
   let fail = failFirst;
@@ -20,10 +20,15 @@ function fakeKafka({ delayMs = 20, failFirst = false, refuseSettings = false } =
           fail = false;
           throw new Error('broker unavailable');
         }
-        if (refuseSettings && wanted.some((t) => t.configEntries?.length)) throw new Error('Topic creation policy violation');
+        // The broker's answer to CreateTopics, refusing the settings: an error per topic (KafkaJS's aggregate).
+        if (refuseSettings && wanted.some((t) => t.configEntries?.length)) {
+          throw Object.assign(new Error('Topic creation policy violation'), { name: 'KafkaJSAggregateError', errors: [{ type: 'POLICY_VIOLATION' }] });
+        }
         wanted.forEach((t) => (stats.settings[t.topic] = Object.fromEntries((t.configEntries ?? []).map((e) => [e.name, e.value]))));
         stats.creates.push(wanted.map((t) => t.topic));
         wanted.forEach((t) => topics.add(t.topic));
+        // Created, then its wait for the leaders failed (a broker that does not host the new partition yet).
+        if (failAfterCreate) throw Object.assign(new Error('This server does not host this topic-partition'), { type: 'UNKNOWN_TOPIC_OR_PARTITION' });
         return true;
       },
       fetchTopicMetadata: async ({ topics: names }: { topics: string[] }) => ({
@@ -68,6 +73,16 @@ describe('TopicAdmin.ensureTopics', () => {
     await admin.ensureTopics(['identity.events.v1', 'notifications.events.v1']);
     expect(refusing.stats.settings).toEqual({ 'identity.events.v1': {}, 'notifications.events.v1': {} });
     expect(warn).toHaveBeenCalledWith(expect.stringMatching(/^Created identity\.events\.v1 with the cluster's default settings: it refused \{"retention\.ms":"-1"\} \(Topic creation policy violation\)/));
+  });
+
+  it("takes a topic created with its settings whose creation call then failed (waiting for its leaders) as created: no second creation without them, no warning", async () => {
+    const { kafka, stats } = fakeKafka({ failAfterCreate: true });
+    const admin = new TopicAdmin(kafka, { serviceName: 'test' } as never);
+    const warn = jest.spyOn((admin as unknown as { logger: { warn: (m: string) => void } }).logger, 'warn').mockImplementation(() => undefined);
+    await admin.ensureTopics(['identity.events.v1', 'notifications.events.v1']);
+    expect(stats.creates).toEqual([['identity.events.v1', 'notifications.events.v1']]);
+    expect(stats.settings).toEqual({ 'identity.events.v1': { 'retention.ms': '-1' }, 'notifications.events.v1': {} });
+    expect(warn).not.toHaveBeenCalled();
   });
 
   it('looks again for a topic it was told to forget (a send there failed: deleted since), and creates it', async () => {

@@ -104,6 +104,14 @@ export function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
 
 const LEADER_WAIT_MS = 30_000;
 
+/** The broker's answer to CreateTopics refusing what was asked (KafkaJS's aggregate of per-topic errors) for a setting. */
+const SETTING_REFUSALS = new Set(['POLICY_VIOLATION', 'INVALID_CONFIG']);
+
+function refusesSettings(error: Error): boolean {
+  const errors = (error as { errors?: Array<{ type?: string }> }).errors;
+  return Array.isArray(errors) && errors.some((e) => SETTING_REFUSALS.has(e?.type ?? ''));
+}
+
 /**
  * Creates those of `topics` that do not exist (each with `partitions` and the settings `configOf` gives it, or with the
  * cluster's defaults where it refuses them, told to `onSettingsRefused`; a topic that exists is left as it is), and
@@ -138,9 +146,16 @@ export async function createMissingTopics(
     const withSettings = missing.filter((topic) => Object.keys(configOf(topic)).length > 0);
     await create(true).catch(async (error: Error) => {
       // A cluster whose policy refuses a setting (a managed one capping retention): created with its defaults, said.
-      if (!withSettings.length) throw error;
-      await create(false);
-      onSettingsRefused(withSettings, error);
+      if (withSettings.length && refusesSettings(error)) {
+        await create(false);
+        onSettingsRefused(withSettings, error);
+        return;
+      }
+      // Any other failure may come after the creation (KafkaJS then waits for the leaders, and a broker that does not
+      // host a new partition yet fails that): created with the settings, the wait below. Created without them on such
+      // an error, a topic kept forever would have had the cluster's retention for good (an existing topic is left as is).
+      const now = new Set(await admin.listTopics());
+      if (!missing.every((topic) => now.has(topic))) throw error;
     });
   }
   const deadline = Date.now() + LEADER_WAIT_MS;
