@@ -276,11 +276,9 @@ export function requireJsonBody(request: Request, _response: Response, next: Nex
     });
     request.on('data', (chunk: Buffer) => chunk.length > 0 && decide(refuse));
     request.once('end', () => decide(next));
-    // The client went away before the body's end (or Node's requestTimeout ended it): a 400 as the body parser gives,
-    // not a 500.
-    request.once('error', () =>
-      decide(() => next(new ProblemException(HttpStatus.BAD_REQUEST, 'request-aborted', 'Request aborted', 'The request ended before its body did.'))),
-    );
+    // The client went away before the body's end (or Node's requestTimeout ended it): the body parser's own error for
+    // it (400 request-aborted), not a 500.
+    request.once('error', () => decide(() => next(Object.assign(new Error('request aborted'), { status: 400, type: 'request.aborted' }))));
     return;
   }
   refuse();

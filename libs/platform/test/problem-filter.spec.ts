@@ -37,6 +37,24 @@ describe('ProblemFilter, a malformed JSON body', () => {
   });
 });
 
+// The body parser's other refusals (http-errors with a `type`), typed like every other problem of the platform.
+describe('ProblemFilter, a body the parser refuses', () => {
+  const filter = new ProblemFilter();
+  const refused = (status: number, type: string, extra: object = {}) => Object.assign(new Error('request entity too large'), { status, type, ...extra });
+
+  it('answers 413 body-too-large naming the limit, and 400 request-aborted, 415 for a charset or encoding it does not read', () => {
+    expect(filter.toProblem(refused(413, 'entity.too.large', { limit: 1_048_576, length: 2_000_000 }))).toEqual({
+      type: expect.stringMatching(/\/body-too-large$/),
+      title: 'Request body too large',
+      status: 413,
+      detail: 'The request body is larger than the 1048576 bytes a request may send.',
+    });
+    expect(filter.toProblem(refused(400, 'request.aborted'))).toMatchObject({ status: 400, type: expect.stringMatching(/\/request-aborted$/) });
+    expect(filter.toProblem(refused(415, 'charset.unsupported', { charset: 'latin1' }))).toMatchObject({ status: 415, type: expect.stringMatching(/\/unsupported-media-type$/), detail: 'Send the body as JSON in UTF-8, not latin1.' });
+    expect(filter.toProblem(refused(415, 'encoding.unsupported', { encoding: 'br' }))).toMatchObject({ status: 415, type: expect.stringMatching(/\/unsupported-media-type$/), detail: 'Send the body without Content-Encoding br (gzip and deflate are read).' });
+  });
+});
+
 describe('ProblemFilter, an error no use case mapped', () => {
   // A duplicate key error quotes the key's values (a user's email address): the 500 is logged without them.
   it('is logged with its stack, without the values a duplicate key error quotes', () => {

@@ -94,6 +94,8 @@ export class ProblemFilter implements ExceptionFilter {
         : `The request body is not valid JSON${position === undefined ? '' : ` (at position ${position})`}.`;
       return { type: TYPE_BASE + 'malformed-body', title: 'Malformed JSON body', status: 400, detail };
     }
+    const parsing = bodyParserProblem(exception);
+    if (parsing) return parsing;
     const status = (exception as { status?: number })?.status;
     if (typeof status === 'number' && status >= 400 && status < 500) {
       return { type: 'about:blank', title: STATUS_CODES[status] ?? 'Error', status, detail: (exception as Error).message };
@@ -104,5 +106,23 @@ export class ProblemFilter implements ExceptionFilter {
       status: HttpStatus.INTERNAL_SERVER_ERROR,
       detail: 'An unexpected error occurred.',
     };
+  }
+}
+
+/** The body parser's refusals (http-errors with a `type`), typed as the platform's problems are; null for another error. */
+function bodyParserProblem(exception: unknown): ProblemDetails | null {
+  const { type, status, limit, charset, encoding } = (exception ?? {}) as { type?: unknown; status?: unknown; limit?: unknown; charset?: unknown; encoding?: unknown };
+  if (typeof type !== 'string' || typeof status !== 'number') return null;
+  switch (type) {
+    case 'entity.too.large':
+      return { type: TYPE_BASE + 'body-too-large', title: 'Request body too large', status: 413, detail: `The request body is larger than the ${limit} bytes a request may send.` };
+    case 'request.aborted':
+      return { type: TYPE_BASE + 'request-aborted', title: 'Request aborted', status: 400, detail: 'The request ended before its body did.' };
+    case 'charset.unsupported':
+      return { type: TYPE_BASE + 'unsupported-media-type', title: 'Unsupported Media Type', status: 415, detail: `Send the body as JSON in UTF-8, not ${charset}.` };
+    case 'encoding.unsupported':
+      return { type: TYPE_BASE + 'unsupported-media-type', title: 'Unsupported Media Type', status: 415, detail: `Send the body without Content-Encoding ${encoding} (gzip and deflate are read).` };
+    default:
+      return null;
   }
 }
