@@ -1,0 +1,75 @@
+/**
+ * `npm run event -- <kind> '<json>'`: publishes one event of a system outside the platform, as it would, on the
+ * platform `npm start` runs (or the brokers in KAFKA_BROKERS): an eligibility decision or an agreement status. The
+ * JSON is the event's data as the contract has it (libs/contracts/asyncapi.yaml), checked before it is sent:
+ *
+ *   npm run event -- eligibility '{"programId":"P","locationId":"L","partnerId":"C","fiscalYear":"FY27","eligible":true}'
+ *   npm run event -- agreement '{"partnerId":"C","active":false}'
+ *
+ * (The payments back office's validation results have an HTTP way in: payout-profiles' operator API.)
+ */
+import { buildEvent, Envelope, Topics } from '@lib/contracts';
+import { TestKafka } from '@lib/testing';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** What each kind is: its topic, event type, the field its key is, and the system it stands for. */
+export const OUTSIDE_EVENTS = {
+  eligibility: { topic: Topics.eligibility, type: 'EligibilityDetermined', key: 'locationId', source: 'eligibility-system' },
+  agreement: { topic: Topics.agreements, type: 'AgreementStatusChanged', key: 'partnerId', source: 'agreements-system' },
+} as const;
+
+export type OutsideEventKind = keyof typeof OUTSIDE_EVENTS;
+
+/** The event to publish, its topic and key, from the command line's two arguments; an Error saying what is wrong otherwise. */
+export function outsideEvent(kind: string | undefined, json: string | undefined): { topic: string; key: string; envelope: Envelope<object> } {
+  const kinds = Object.keys(OUTSIDE_EVENTS).join(' or ');
+  if (!kind || !(kind in OUTSIDE_EVENTS)) throw new Error(`Say which event: ${kinds} (got ${kind ?? 'nothing'}).`);
+  const { topic, type, key, source } = OUTSIDE_EVENTS[kind as OutsideEventKind];
+  let data: unknown;
+  try {
+    data = JSON.parse(json ?? '');
+  } catch {
+    throw new Error(`The ${kind} event's data must be one JSON object in quotes, e.g. '{"partnerId":"C","active":true}' (got ${json ?? 'nothing'}).`);
+  }
+  if (!data || typeof data !== 'object' || Array.isArray(data)) throw new Error(`The ${kind} event's data must be a JSON object.`);
+  const fields = data as Record<string, unknown>;
+  // buildEvent checks the data against the contract, as the platform's own producers are checked.
+  const envelope = buildEvent(topic, {
+    type,
+    source,
+    data: fields,
+    ...(typeof fields.partnerId === 'string' && { partnerId: fields.partnerId }),
+    ...(typeof fields.locationId === 'string' && { locationId: fields.locationId }),
+  });
+  return { topic, key: String(fields[key]), envelope };
+}
+
+/** The brokers: KAFKA_BROKERS, or those of the platform `npm start` runs here. */
+function brokers(): string[] {
+  if (process.env.KAFKA_BROKERS) return process.env.KAFKA_BROKERS.split(',');
+  try {
+    return (JSON.parse(readFileSync(join(__dirname, '..', '.local', 'platform.json'), 'utf8')) as { kafkaBrokers: string[] }).kafkaBrokers;
+  } catch {
+    throw new Error('The platform is not running here (no .local/platform.json): start it with `npm start`, or set KAFKA_BROKERS.');
+  }
+}
+
+async function main(): Promise<void> {
+  const [kind, json] = process.argv.slice(2);
+  const { topic, key, envelope } = outsideEvent(kind, json);
+  const kafka = new TestKafka(brokers());
+  try {
+    await kafka.publish(topic, key, envelope);
+  } finally {
+    await kafka.close();
+  }
+  process.stdout.write(`published ${envelope.type} ${envelope.eventId} on ${topic} (key ${key})\n`);
+}
+
+if (require.main === module) {
+  main().catch((error: Error) => {
+    process.stderr.write(`${error.message}\n`);
+    process.exit(1);
+  });
+}
