@@ -84,7 +84,9 @@ describe('programs', () => {
 
   it('refuses a duplicate id, malformed JSON, and PATCHes without a good If-Match or with nothing to change', async () => {
     const program = await createProgram(h);
-    expectProblem(await call(h, 'POST', '/v1/programs', { operator: true, body: validProgram(program.programId) }), 409);
+    const duplicate = await call(h, 'POST', '/v1/programs', { operator: true, body: validProgram(program.programId) });
+    expectProblem(duplicate, 409);
+    expect(duplicate.body.errors).toEqual([expect.objectContaining({ field: 'programId' })]);
     expectProblem(await call(h, 'POST', '/v1/programs', { operator: true, body: '{"name": ', headers: { 'content-type': 'application/json' } }), 400);
     const path = `/v1/programs/${program.programId}`;
     expectProblem(await call(h, 'PATCH', path, { operator: true, body: { name: 'x' } }), 428);

@@ -799,7 +799,7 @@ describe('Enroll, Continue, Submit and validation', () => {
     expect(closed.body).toEqual(expect.objectContaining({ state: 'CLOSED', revision: 2 }));
     const refused = await enroll(program.programId, w.L3);
     expect(refused.status).toBe(409);
-    expect(refused.body.programState).toBe('CLOSED');
+    expect(refused.body).toMatchObject({ programState: 'CLOSED', type: expect.stringMatching(/\/program-not-open$/) });
     // An enrollment already started may still go on.
     expect((await enroll(program.programId, w.L1)).status).toBe(200);
 

@@ -342,7 +342,9 @@ describe('concurrency and retries', () => {
       expect(retry.body).toEqual(first.body);
       expect(await created(retry)).toBe(1);
       // Another request (another key) for the same name or location is still refused.
-      expect((await call(h, 'POST', path, { token: admin, body, headers: { 'idempotency-key': randomUUID() } })).status).toBe(409);
+      const again = await call(h, 'POST', path, { token: admin, body, headers: { 'idempotency-key': randomUUID() } });
+      // Naming what is taken: the bank profile's name, the tax profile's location.
+      expect(again).toMatchObject({ status: 409, body: { errors: [expect.objectContaining({ field: path.endsWith('/tax-profile') ? 'locationId' : 'name' })] } });
       // Another request under the same key, its answer gone: 422, not the first profile.
       await h.db.collection('idempotency_keys').deleteMany({ createdAt: { $gte: startedAt } });
       const other = await call(h, 'POST', path, { token: admin, body: changed, headers });

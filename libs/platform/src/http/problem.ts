@@ -94,7 +94,7 @@ export class ValidationProblem extends ProblemException {
 }
 
 export const Problems = {
-  notFound: (what: string) => new ProblemException(HttpStatus.NOT_FOUND, 'not-found', 'Not found', `${what} was not found.`),
+  notFound: (what: string) => new ProblemException(HttpStatus.NOT_FOUND, 'not-found', 'Not Found', `${what} was not found.`),
   forbidden: (detail: string) => new ProblemException(HttpStatus.FORBIDDEN, 'forbidden', 'Forbidden', detail),
   conflict: (detail: string, extensions?: Record<string, unknown>) =>
     new ProblemException(HttpStatus.CONFLICT, 'conflict', 'Conflict', detail, extensions),

@@ -32,7 +32,7 @@ describe('BackgroundWork: how each run of a job ended, on /metrics', () => {
     const busy = new ProblemException(HttpStatus.CONFLICT, 'rollover-running', 'Conflict', 'Another instance runs it.');
     const behind = new ProblemException(HttpStatus.SERVICE_UNAVAILABLE, 'consumer-behind', 'Unavailable', 'Not caught up.');
     const broken = new ProblemException(HttpStatus.INTERNAL_SERVER_ERROR, 'internal', 'Internal', 'Broken.');
-    const notFound = new ProblemException(HttpStatus.NOT_FOUND, 'not-found', 'Not found', 'No such program.');
+    const notFound = new ProblemException(HttpStatus.NOT_FOUND, 'not-found', 'Not Found', 'No such program.');
     for (const error of [busy, behind, notFound, broken, new Error('database gone')]) await expect(work.run('job-c', () => Promise.reject(error))).rejects.toBe(error);
     expect(await runsOf('job-c')).toEqual({ busy: 1, deferred: 1, refused: 1, failed: 2 });
     expect(await lastCompleted('job-c')).toBeUndefined();

@@ -60,12 +60,12 @@ export class Enrollment {
    */
   @Prop() bankWithdrawn?: boolean;
   /**
-   * The fingerprint (IdempotentRequest) of the Enroll under an Idempotency-Key whose write is the last a request made;
-   * every other request's write (Continue, Submit, an Enroll without a key) removes it. Its retry whose stored answer is
-   * gone (a crash between the write and the answer's store) meets its own write: If-Match's version is then the one
-   * it read before it, not a change by someone else (see EnrollLocation).
+   * The Enroll under an Idempotency-Key that wrote it (its IdempotentRequest fingerprint) and the version that write
+   * made. While the enrollment is still at that version (nothing written since, by anyone), that request's retry whose
+   * stored answer is gone (a crash between the write and the answer's store) meets its own write: If-Match's version is
+   * then the one it read before it, not a change by someone else (see EnrollLocation).
    */
-  @Prop() lastRequest?: string;
+  @Prop({ type: Object }) lastRequest?: { fingerprint: string; version: number };
   /** Set by the first Enroll (or Continue); absent while the record only reflects an invitation. */
   @Prop() evaluatedAt?: Date;
   @Prop() startedAt?: Date;

@@ -3,9 +3,12 @@ import { HttpStatus } from '@nestjs/common';
 import { Program } from '../programs/program.schema';
 import { Enrollment } from './enrollment.schema';
 
-/** 409 for an enrollment the program's state does not allow to start (Enroll) or to go on (Submit). */
+/** 409 `program-not-open` (with `programState`) for an enrollment the program's state does not allow to start (Enroll) or to go on (Submit). */
 export function programNotOpen(program: Pick<Program, '_id' | 'state'>): ProblemException {
-  return Problems.conflict(
+  return new ProblemException(
+    HttpStatus.CONFLICT,
+    'program-not-open',
+    'Program not open',
     program.state === 'CLOSED' ? `Program ${program._id} is closed to new enrollments.` : `Program ${program._id} is discontinued.`,
     { programState: program.state },
   );

@@ -58,7 +58,7 @@ export class CompleteAtDto {
 export class RolloverDto {
   @ApiProperty({ example: 'FY28' }) toFiscalYear!: string;
   @ApiProperty({ enum: RolloverOutcomes }) outcome!: string;
-  @ApiProperty() at!: string;
+  @ApiProperty({ type: String, format: 'date-time', description: 'When the rollover decided it' }) at!: string;
   @ApiPropertyOptional({
     description:
       "Decided by an operator's run before the year was over: the run once it is over decides it again (still eligible and the agreement active: the flag goes; otherwise this enrollment EXPIRED and its continuation INELIGIBLE)",

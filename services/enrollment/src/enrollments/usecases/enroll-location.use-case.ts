@@ -307,7 +307,7 @@ export class EnrollLocation {
       bankChosen: chosen !== undefined,
       evaluatedAt: now,
       ...(starting && { startedAt: now, startedBy: actor.userId }),
-      ...(request?.idempotency && { lastRequest: request.idempotency.fingerprint }),
+      ...(request?.idempotency && { lastRequest: { fingerprint: request.idempotency.fingerprint, version: (existing?.version ?? 0) + 1 } }),
     };
 
     if (!existing) {
@@ -354,8 +354,6 @@ export class EnrollLocation {
       existing.bankChosen === (chosen !== undefined) &&
       JSON.stringify(existing.missing) === JSON.stringify(missing);
     if (unchanged) return { enrollment: existing, started: false };
-    // Written by a request without a key: another request's key is no longer the last to write it.
-    if (request && !request.idempotency && existing.lastRequest) unset.push('lastRequest');
 
     const next = changedEnrollment(existing, fields, unset);
     let events: OutboxEntry[];
@@ -381,8 +379,9 @@ export class EnrollLocation {
 }
 
 /**
- * If-Match on Enroll or Continue: the enrollment must exist at that version (412 otherwise), or have been written last by
- * this very request (`idempotency`: its retry, whose answer was lost after its write; Enrollment.lastRequest).
+ * If-Match on Enroll or Continue: the enrollment must exist at that version (412 otherwise), or be as this very request
+ * wrote it, nothing written since (`idempotency`: its retry, whose answer was lost after its write; Enrollment.lastRequest):
+ * Enroll then finds nothing to change and answers it.
  */
 function checkVersion(existing: Enrollment | null, expected: number, idempotency?: IdempotentRequest): void {
   if (!existing) {
@@ -393,6 +392,8 @@ function checkVersion(existing: Enrollment | null, expected: number, idempotency
       'If-Match names a version, but there is no enrollment yet; enroll without If-Match to start one.',
     );
   }
-  if (existing.version === expected || (idempotency !== undefined && existing.lastRequest === idempotency.fingerprint)) return;
+  if (existing.version === expected) return;
+  const own = existing.lastRequest;
+  if (idempotency !== undefined && own?.fingerprint === idempotency.fingerprint && own.version === existing.version) return;
   throw Problems.preconditionFailed(existing.version);
 }

@@ -121,8 +121,7 @@ export class SubmitEnrollment {
       };
       const next: Enrollment = { ...current, ...changes, version: current.version + 1 };
       const event = this.events.event(enrolled ? 'EnrollmentEnrolled' : 'EnrollmentValidating', next, { previousStatus: current.status });
-      // A request's write: an Enroll's retry no longer meets its own write (Enrollment.lastRequest).
-      const written = await this.enrollments.update(current, changes, [event], current.lastRequest ? ['lastRequest'] : []);
+      const written = await this.enrollments.update(current, changes, [event]);
       if (written) {
         this.events.committed();
         if (!current.enrolledAt) {

@@ -55,7 +55,7 @@ export class CreateProgram {
       const found = idempotency ? await this.programs.findById(program._id, { outbox: 0 }).lean<Program>() : null;
       if (found && found.createdByRequest === idempotency!.fingerprint) return found;
       if (derivedId) throw idempotencyKeyReused();
-      throw Problems.conflict(`Program ${program._id} exists already.`);
+      throw Problems.conflict(`Program ${program._id} exists already.`, { errors: [{ field: 'programId', message: 'must not be the id of an existing program' }] });
     }
     this.outbox.committed();
     return program;

@@ -61,7 +61,9 @@ export class CreateTaxProfile {
       const found = idempotency ? await this.profiles.findAnyPartner(profileId) : null;
       const made = ownCreation(found?.partnerId === actor.partnerId ? found : null, idempotency);
       if (made) return made;
-      throw Problems.conflict(`Location ${locationId} already has a tax profile; change it with PATCH.`);
+      throw Problems.conflict(`Location ${locationId} already has a tax profile; change it with PATCH.`, {
+        errors: [{ field: 'locationId', message: 'must be a location without a tax profile (one per location)' }],
+      });
     }
     this.events.committed();
     return profile;
