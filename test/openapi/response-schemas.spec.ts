@@ -354,7 +354,7 @@ describe('OpenAPI documents: the conventions every service shares (documentConve
     for (const [path, method] of [['/v1/operator/profiles/{profileId}', 'get'], ['/v1/operator/profiles/{profileId}/validation', 'post']] as const) {
       expect(payout.paths[path][method]!.security).toEqual([{ operator: [] }, { validator: [] }]);
     }
-    expect(payout.paths['/v1/operator/tax-expiry-scan']?.post?.security ?? [{ operator: [] }]).toEqual([{ operator: [] }]);
+    expect(payout.paths['/v1/operator/tax-expiry-scan']?.post?.security).toEqual([{ operator: [] }]);
     expect(payout.components!.securitySchemes!.validator).toMatchObject({ type: 'apiKey', in: 'header', name: 'X-Validator-Key' });
     // Instants in answers are date-times; what a request sends is left as its DTO says (an expiry may be a date alone).
     const property = (document: OpenAPIObject, schema: string, name: string) => (document.components!.schemas![schema] as { properties: Record<string, { format?: string }> }).properties[name];

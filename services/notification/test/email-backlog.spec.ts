@@ -83,11 +83,17 @@ describe('the email backlog', () => {
     backlog.onModuleDestroy();
     expect(await scraped('notification_emails_due')).toEqual([]);
 
-    const hanging = new EmailBacklog({ collection: { countDocuments: () => new Promise(() => undefined), findOne: () => new Promise(() => undefined) } } as never);
+    const countDocuments = jest.fn(() => new Promise(() => undefined));
+    const findOne = jest.fn(() => new Promise(() => undefined));
+    const hanging = new EmailBacklog({ collection: { countDocuments, findOne } } as never);
     hanging.onModuleInit();
     try {
       const started = Date.now();
       expect(await scraped('notification_emails_due')).toEqual([]);
+      // Asked, and given up on after its timeout: not a stub that failed at once.
+      expect(countDocuments).toHaveBeenCalled();
+      expect(findOne).toHaveBeenCalled();
+      expect(Date.now() - started).toBeGreaterThanOrEqual(1_500);
       expect(Date.now() - started).toBeLessThan(4_000);
     } finally {
       hanging.onModuleDestroy();

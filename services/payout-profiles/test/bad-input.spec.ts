@@ -336,7 +336,7 @@ describe('concurrency and retries', () => {
       const startedAt = new Date();
       const first = await call(h, 'POST', path, { token: admin, body, headers });
       expect(first.status).toBe(201);
-      await h.db.collection('idempotency_keys').deleteMany({ createdAt: { $gte: startedAt } });
+      expect((await h.db.collection('idempotency_keys').deleteMany({ createdAt: { $gte: startedAt } })).deletedCount).toBeGreaterThan(0);
       const retry = await call(h, 'POST', path, { token: admin, body, headers });
       expect(retry.status).toBe(201);
       expect(retry.body).toEqual(first.body);
@@ -346,7 +346,7 @@ describe('concurrency and retries', () => {
       // Naming what is taken: the bank profile's name, the tax profile's location.
       expect(again).toMatchObject({ status: 409, body: { errors: [expect.objectContaining({ field: path.endsWith('/tax-profile') ? 'locationId' : 'name' })] } });
       // Another request under the same key, its answer gone: 422, not the first profile.
-      await h.db.collection('idempotency_keys').deleteMany({ createdAt: { $gte: startedAt } });
+      expect((await h.db.collection('idempotency_keys').deleteMany({ createdAt: { $gte: startedAt } })).deletedCount).toBeGreaterThan(0);
       const other = await call(h, 'POST', path, { token: admin, body: changed, headers });
       expect(other).toMatchObject({ status: 422, body: expect.objectContaining({ type: expect.stringMatching(/idempotency-key-reused$/) }) });
       expect(await created(retry)).toBe(1);
@@ -368,7 +368,7 @@ describe('concurrency and retries', () => {
     const first = await call(h, 'POST', '/v1/bank-profiles', { token: admin, body, headers });
     expect(first.status).toBe(201);
     await h.db.collection('bank_profiles').updateOne({ _id: first.body.profileId }, { $set: { locationIds } });
-    await h.db.collection('idempotency_keys').deleteMany({ createdAt: { $gte: startedAt } });
+    expect((await h.db.collection('idempotency_keys').deleteMany({ createdAt: { $gte: startedAt } })).deletedCount).toBeGreaterThan(0);
     return { first, retry: await call(h, 'POST', '/v1/bank-profiles', { token: admin, body, headers }), body };
   }
 
