@@ -4,48 +4,17 @@
  */
 import { Topics } from '@lib/contracts';
 import { TestKafka } from '@lib/testing';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { assignRole, Client, CURRENT_FY, eligibility, eventually, importUsers, NEXT_FY, registerPartner, usBankProfile, usTaxProfile } from '../test/e2e/client';
-import type { ServiceName } from '../test/e2e/platform';
-
-interface Running {
-  pid: number;
-  state: 'starting' | 'ready';
-  urls: Record<ServiceName, string>;
-  mail: string;
-  operatorKey: string;
-  kafkaBrokers: string[];
-}
+import { RunningPlatform, runningPlatform } from './running-platform';
 
 /** What `npm start` wrote of the platform it runs: refused, with what to do, unless it is there and ready. */
-function platformRunning(): Running {
-  const refuse = (why: string): never => {
-    process.stderr.write(`${why}\n`);
-    process.exit(1);
-  };
-  const notRunning = 'The platform is not running here: start it with `npm start` (in another terminal), then run the demo again.';
-  let running: Running | undefined;
+function platformRunning(): RunningPlatform {
   try {
-    running = JSON.parse(readFileSync(join(__dirname, '..', '.local', 'platform.json'), 'utf8')) as Running;
-  } catch {
-    refuse(notRunning);
-  }
-  // A file whose `npm start` is gone (killed before its cleanup) says nothing about a platform: "starting" would be a lie.
-  if (!alive(running!.pid)) refuse(notRunning);
-  if (running!.state !== 'ready') refuse('The platform is still starting: run the demo again once `npm start` says it is ready.');
-  return running!;
-}
-
-/** Whether a process with this pid exists (as start.js judges a platform.json left by a dead run). */
-function alive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
+    return runningPlatform('run the demo');
   } catch (error) {
-    return (error as NodeJS.ErrnoException).code !== 'ESRCH';
+    process.stderr.write(`${(error as Error).message}\n`);
+    process.exit(1);
   }
 }
 

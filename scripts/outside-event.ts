@@ -10,8 +10,7 @@
  */
 import { buildEvent, Envelope, Topics } from '@lib/contracts';
 import { TestKafka } from '@lib/testing';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { runningPlatform } from './running-platform';
 
 /** What each kind is: its topic, event type, the field its key is, and the system it stands for. */
 export const OUTSIDE_EVENTS = {
@@ -48,11 +47,7 @@ export function outsideEvent(kind: string | undefined, json: string | undefined)
 /** The brokers: KAFKA_BROKERS, or those of the platform `npm start` runs here. */
 function brokers(): string[] {
   if (process.env.KAFKA_BROKERS) return process.env.KAFKA_BROKERS.split(',');
-  try {
-    return (JSON.parse(readFileSync(join(__dirname, '..', '.local', 'platform.json'), 'utf8')) as { kafkaBrokers: string[] }).kafkaBrokers;
-  } catch {
-    throw new Error('The platform is not running here (no .local/platform.json): start it with `npm start`, or set KAFKA_BROKERS.');
-  }
+  return runningPlatform('publish the event (or set KAFKA_BROKERS)').kafkaBrokers;
 }
 
 async function main(): Promise<void> {
