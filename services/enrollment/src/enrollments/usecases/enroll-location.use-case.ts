@@ -94,7 +94,7 @@ export class EnrollLocation {
 
   /**
    * `expectedVersion`: the If-Match the client sent (optional); a stale one is 412, whichever attempt reads it, unless
-   * the last request to write the enrollment is this one (`idempotency`: its retry, whose answer was lost).
+   * the enrollment is as this very request's write left it (`idempotency`: its retry, whose answer was lost).
    */
   private async withRetries(
     actor: Actor,
@@ -174,7 +174,7 @@ export class EnrollLocation {
         throw Problems.conflict('The enrollment is submitted: its bank profile can change only while it is Action required.', { enrollmentStatus: existing.status });
       }
     }
-    return this.propose(actor, program, id, locationId, existing, starting, bankProfileId, { now, request: { idempotency } });
+    return this.propose(actor, program, id, locationId, existing, starting, bankProfileId, { now, idempotency });
   }
 
   /**
@@ -272,10 +272,9 @@ export class EnrollLocation {
     existing: Enrollment | null,
     starting: boolean,
     bankProfileId?: string,
-    // `now`: the caller's, which its year-end check read (Enroll, Continue); the Clock's otherwise. `request`: the write
-    // is a request's (Enroll, Continue; not the re-check after one), with its Idempotency-Key if it sent one
-    // (Enrollment.lastRequest).
-    { sameProfiles = false, now = this.clock.now(), request }: { sameProfiles?: boolean; now?: Date; request?: { idempotency?: IdempotentRequest } } = {},
+    // `now`: the caller's, which its year-end check read (Enroll, Continue); the Clock's otherwise. `idempotency`: an
+    // Enroll's Idempotency-Key, kept with what it writes (Enrollment.lastRequest).
+    { sameProfiles = false, now = this.clock.now(), idempotency }: { sameProfiles?: boolean; now?: Date; idempotency?: IdempotentRequest } = {},
   ): Promise<EnrollAnswer | null> {
     const keepChoice = !starting && existing?.bankChosen && !bankProfileId ? existing.bankProfileId : undefined;
     const chosen = bankProfileId ?? keepChoice;
@@ -307,7 +306,7 @@ export class EnrollLocation {
       bankChosen: chosen !== undefined,
       evaluatedAt: now,
       ...(starting && { startedAt: now, startedBy: actor.userId }),
-      ...(request?.idempotency && { lastRequest: { fingerprint: request.idempotency.fingerprint, version: (existing?.version ?? 0) + 1 } }),
+      ...(idempotency && { lastRequest: { fingerprint: idempotency.fingerprint, version: (existing?.version ?? 0) + 1 } }),
     };
 
     if (!existing) {
