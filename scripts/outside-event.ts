@@ -8,14 +8,14 @@
  *
  * (The payments back office's validation results have an HTTP way in: payout-profiles' operator API.)
  */
-import { buildEvent, Envelope, Topics } from '@lib/contracts';
+import { buildEvent, CATALOG, Envelope, Topics } from '@lib/contracts';
 import { TestKafka } from '@lib/testing';
 import { runningPlatform } from './running-platform';
 
-/** What each kind is: its topic, event type, the field its key is, and the system it stands for. */
+/** What each kind is: its topic, event type and the system it stands for (its key is the topic's, from the catalog). */
 export const OUTSIDE_EVENTS = {
-  eligibility: { topic: Topics.eligibility, type: 'EligibilityDetermined', key: 'locationId', source: 'eligibility-system' },
-  agreement: { topic: Topics.agreements, type: 'AgreementStatusChanged', key: 'partnerId', source: 'agreements-system' },
+  eligibility: { topic: Topics.eligibility, type: 'EligibilityDetermined', source: 'eligibility-system' },
+  agreement: { topic: Topics.agreements, type: 'AgreementStatusChanged', source: 'agreements-system' },
 } as const;
 
 export type OutsideEventKind = keyof typeof OUTSIDE_EVENTS;
@@ -24,7 +24,8 @@ export type OutsideEventKind = keyof typeof OUTSIDE_EVENTS;
 export function outsideEvent(kind: string | undefined, json: string | undefined): { topic: string; key: string; envelope: Envelope<object> } {
   const kinds = Object.keys(OUTSIDE_EVENTS).join(' or ');
   if (!kind || !(kind in OUTSIDE_EVENTS)) throw new Error(`Say which event: ${kinds} (got ${kind ?? 'nothing'}).`);
-  const { topic, type, key, source } = OUTSIDE_EVENTS[kind as OutsideEventKind];
+  const { topic, type, source } = OUTSIDE_EVENTS[kind as OutsideEventKind];
+  const { key } = CATALOG[topic];
   let data: unknown;
   try {
     data = JSON.parse(json ?? '');

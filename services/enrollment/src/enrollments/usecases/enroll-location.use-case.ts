@@ -306,7 +306,8 @@ export class EnrollLocation {
       bankChosen: chosen !== undefined,
       evaluatedAt: now,
       ...(starting && { startedAt: now, startedBy: actor.userId }),
-      ...(idempotency && { lastRequest: { fingerprint: idempotency.fingerprint, version: (existing?.version ?? 0) + 1 } }),
+      // Only on a change of an existing enrollment: If-Match cannot name one that does not exist yet (412 before this).
+      ...(idempotency && existing && { lastRequest: { fingerprint: idempotency.fingerprint, version: existing.version + 1 } }),
     };
 
     if (!existing) {
