@@ -481,6 +481,21 @@ describe('parseEvent: values a later version of the producer may add', () => {
     expect(parse(Topics.payoutProfiles, 'ProfileCreated', profile).paymentMethod).toBe('CRYPTO');
   });
 
+  it('takes fields it does not know, in the envelope, the payload and its nested objects (SPEC 3: forward compatibility)', () => {
+    const later = Buffer.from(
+      JSON.stringify({
+        eventId: '7f0c6a52-3b7e-4c38-9a51-2f4d5b1e8c90', type: 'ProgramUpdated', version: 1, occurredAt: '2026-07-01T10:00:00Z',
+        source: 'test', correlationId: 'c1', tenant: 'eu', schemaHints: { compact: true },
+        data: { program: { ...program, region: 'EMEA', payoutRules: { ...program.payoutRules, minimumAmount: 50 } }, changedBy: 'U9' },
+      }),
+    );
+    const { envelope, known } = parseEvent(Topics.programs, later);
+    expect(known).toBe(true);
+    expect((envelope.data as any).program).toMatchObject({ programId: 'PR1', revision: 2, payoutRules: { allowedCurrencies: ['USD'] } });
+    expect(parse(Topics.identity, 'UserUpdated', { user: { ...user([]), locale: 'de-DE' }, reason: 'sync' }).user).toMatchObject({ userId: 'U1', revision: 4 });
+    expect(parse(Topics.agreements, 'AgreementStatusChanged', { partnerId: 'P1', active: true, agreementType: 'MPA' })).toMatchObject({ active: true });
+  });
+
   it('still refuses what is not such a name, or a grant without its locations', () => {
     for (const roles of [[{ role: 7, locationIds: ['L1'] }], [{ role: 'REFERRALS_ADMIN' }], [{ role: '', locationIds: ['L1'] }], [{ role: 'incentives admin', locationIds: ['L1'] }]]) {
       expect(() => parse(Topics.identity, 'UserUpdated', { user: user(roles) })).toThrow(MalformedMessageError);

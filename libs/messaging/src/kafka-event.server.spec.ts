@@ -221,6 +221,35 @@ describe('KafkaEventServer retrying a handler', () => {
   }, 60_000);
 });
 
+describe('KafkaEventServer when a handler keeps failing', () => {
+  // SPEC 3: bounded retries for transient failures, then `<topic>.dlq` with the error, and the partition goes on.
+  it('dead-letters the message after maxAttempts transient failures, with the error and the attempts, then goes on with the next', async () => {
+    const { subject, sent } = recordingServer({ maxAttempts: 3, retryBackoffMs: 1 });
+    const calls: string[] = [];
+    subject.addHandler(
+      Topics.agreements,
+      async (event: ConsumedEvent) => {
+        calls.push(event.offset);
+        if (event.offset === '0') throw new Error('a write conflict that never clears');
+      },
+      true,
+    );
+    const batch = messages(2);
+    const { value, resolved } = payload(batch, async () => undefined);
+    await (subject as unknown as WithBatch).handleBatch(value);
+
+    expect(calls).toEqual(['0', '0', '0', '1']); // three attempts, then the next message
+    expect(sent).toHaveLength(1);
+    expect(sent[0].topic).toBe(`${Topics.agreements}.dlq`);
+    const [record] = sent[0].messages;
+    expect(String(record.value)).toBe(String(batch[0].value)); // the message as it came
+    expect(record.headers['x-dlq-attempts']).toBe('3');
+    expect(String(record.headers['x-dlq-error'])).toMatch(/write conflict that never clears/);
+    expect(record.headers['x-dlq-original-offset']).toBe('0');
+    expect(resolved.at(-1)).toBe('1'); // both done: the partition goes on past the dead letter
+  }, 30_000);
+});
+
 describe('KafkaEventServer dead-lettering a record too large for the dead-letter topic', () => {
   it('sends it without its value, and without original headers that are themselves too large', async () => {
     const { subject: dead, sent } = recordingServer();

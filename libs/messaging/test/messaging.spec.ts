@@ -187,10 +187,14 @@ describe('dead letters', () => {
     await kafka.publish(Topics.agreements, key, 'not json at all');
     await kafka.publish(Topics.agreements, key, createEnvelope({ type: 'AgreementStatusChanged', source: 'test', data: { partnerId: `bad-${key}`, active: 'yes' } }));
     await kafka.publish(Topics.agreements, key, createEnvelope({ type: 'SomethingNew', source: 'test', data: { partnerId: `new-${key}` } }));
+    // A later producer's event, with fields this version does not know in its envelope and payload: applied.
+    const later = `later-${key}`;
+    await kafka.publish(Topics.agreements, key, { ...createEnvelope({ type: 'AgreementStatusChanged', source: 'test', data: { partnerId: later, active: true, agreementType: 'MPA' } }), tenant: 'eu' });
     const good = `good-${key}`;
     await kafka.publishEvent(Topics.agreements, key, { type: 'AgreementStatusChanged', data: { partnerId: good, active: true } });
 
     await eventually(async () => expect(await consumedCount(db, good)).toBe(1), 30_000);
+    expect(await consumedCount(db, later)).toBe(1);
     const deadLetter = (m: ReceivedMessage) =>
       m.topic === deadLetterTopic(Topics.agreements) && m.key === key && m.headers[DeadLetterHeaders.consumerGroup] === service.env.KAFKA_GROUP_ID;
     await watch.waitFor(deadLetter, { count: 2 });
@@ -205,8 +209,12 @@ describe('dead letters', () => {
     expect(notJson.raw).toBe('not json at all');
     expect(notJson.headers[DeadLetterHeaders.error]).toMatch(/not JSON/);
     expect(notJson.headers[DeadLetterHeaders.originalTopic]).toBe(Topics.agreements);
-    expect(Number(notJson.headers[DeadLetterHeaders.originalPartition])).toBeGreaterThanOrEqual(0);
-    expect(notJson.headers[DeadLetterHeaders.originalOffset]).toMatch(/^\d+$/);
+    // Its origin as the broker placed it: that message's own partition and offset (not the offset to commit after it).
+    const [original] = watch.find((m) => m.topic === Topics.agreements && m.raw === 'not json at all' && m.key === key);
+    expect(notJson.headers[DeadLetterHeaders.originalPartition]).toBe(String(original.partition));
+    expect(notJson.headers[DeadLetterHeaders.originalOffset]).toBe(original.offset);
+    const [originalBad] = watch.find((m) => m.topic === Topics.agreements && m.key === key && m.envelope?.data !== undefined && (m.envelope.data as { partnerId?: string }).partnerId === `bad-${key}`);
+    expect(badPayload.headers[DeadLetterHeaders.originalOffset]).toBe(originalBad.offset);
     expect(badPayload.headers[DeadLetterHeaders.error]).toMatch(/active/);
     // An unknown event type is not an error: it is skipped (forward compatibility), not dead-lettered.
     expect(dead.find((m) => m.raw.includes('SomethingNew'))).toBeUndefined();

@@ -316,6 +316,42 @@ describe('concurrency and retries', () => {
     expect(answer.status).toBe(428);
   });
 
+  it("a tax profile's PATCH with a stale If-Match answers 412 with the current version, without one 428; nothing changes", async () => {
+    const path = `/v1/locations/${w.L1}/tax-profile`;
+    const current = (await call(h, 'GET', path, { token: admin })).body;
+    const before = await stored();
+    const stale = await call(h, 'PATCH', path, { token: admin, body: { expiresAt: inDays(500) }, headers: ifMatch(current.version + 3) });
+    expect(stale.status).toBe(412);
+    expect(stale.body).toMatchObject({ currentVersion: current.version });
+    const without = await call(h, 'PATCH', path, { token: admin, body: { expiresAt: inDays(500) } });
+    expect(without.status).toBe(428);
+    expect(await stored()).toEqual(before);
+  });
+
+  it("another partner may name a bank profile as this partner's is named (unique per partner, SPEC 1)", async () => {
+    const other = await w.token('otherPartnerAdmin');
+    const answer = await call(h, 'POST', '/v1/bank-profiles', { token: other, body: ibanProfile({ name: euProfile.name }) });
+    expect(answer.status).toBe(201);
+    expect(await h.db.collection('bank_profiles').countDocuments({ name: euProfile.name })).toBe(2);
+  });
+
+  it('a default assignment retried with the same Idempotency-Key gets the first answer (its outcome and versions), assigned once', async () => {
+    const fresh = await call(h, 'POST', '/v1/bank-profiles', { token: admin, body: usProfile() });
+    expect(fresh.status).toBe(201);
+    const headers = { 'idempotency-key': randomUUID() };
+    const body = { bankProfileId: fresh.body.profileId, currency: 'USD', locationIds: [w.L3] };
+    const first = await call(h, 'POST', '/v1/default-bank-profiles', { token: admin, body, headers });
+    expect(first.status).toBe(200);
+    const second = await call(h, 'POST', '/v1/default-bank-profiles', { token: admin, body, headers });
+    expect(second.status).toBe(200);
+    expect(second.body).toEqual(first.body);
+    expect(second.headers.get('idempotent-replayed')).toBe('true');
+    // Sent again without the key it is a new request: the location already has that default.
+    const unkeyed = await call(h, 'POST', '/v1/default-bank-profiles', { token: admin, body });
+    expect(unkeyed.body.locations[0].outcome).not.toBe(first.body.locations[0].outcome);
+    expect(await h.db.collection('default_bank_profiles').countDocuments({ locationId: w.L3 })).toBe(1);
+  });
+
   it('a retried create with the same Idempotency-Key gets the first answer and creates one profile', async () => {
     const key = randomUUID();
     const body = usProfile();
