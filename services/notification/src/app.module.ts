@@ -20,6 +20,7 @@ import { MarkRead } from './inbox/usecases/mark-read.use-case';
 import { DomainEventsHandler } from './messages/handlers/domain-events.handler';
 import { Message, MessageSchema } from './messages/message.schema';
 import { MessagePlanner } from './messages/message-planner';
+import { PlannedEvent, PlannedEventSchema } from './messages/planned-event.schema';
 import { CreateMessages } from './messages/usecases/create-messages.use-case';
 import { IdentityCatchUp } from './recipients/identity-catch-up';
 import { RecipientDirectory } from './recipients/recipient-directory';
@@ -32,6 +33,7 @@ import { TemplateRenderer } from './rendering/template-renderer';
     MongooseModule.forFeature([
       { name: Message.name, schema: MessageSchema },
       { name: InvitationProgress.name, schema: InvitationProgressSchema },
+      { name: PlannedEvent.name, schema: PlannedEventSchema },
     ]),
   ],
   controllers: [DomainEventsHandler, InboxController],

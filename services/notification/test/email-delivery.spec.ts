@@ -509,6 +509,47 @@ describe('exactly one email per (event, recipient, channel)', () => {
     expect(smtp.attempts.get(foreign.email)).toBeUndefined();
   });
 
+  // The ledger no longer holding the event (past PROCESSED_EVENTS_RETENTION_MS, a consumer group started anew on the same
+  // database): handled again, it must not reach whoever holds the role now with news that was not theirs.
+  it('handled again after the ledger lost it, tells nobody it did not tell the first time: not an admin appointed since', async () => {
+    const world = new World(kafka, issuer, service);
+    const [location] = await world.register('Proseware');
+    const first = await world.user('First', [{ role: 'INCENTIVES_ADMIN', locationIds: [location] }]);
+    const rejected = await kafka.publishEvent(Topics.enrollments, location, {
+      type: 'EnrollmentActionRequired',
+      partnerId: world.partnerId,
+      locationId: location,
+      data: enrollment(world, location, { reasons: ['The bank account holder does not match the legal name'] }),
+    });
+    await sent(`${rejected.eventId}:${first.userId}:EMAIL`);
+    // Nobody to tell yet: a request for an Incentives admin at a partner without Global or Account admins.
+    const [bare] = await world.register('Proseware East');
+    const request = createEnvelope({
+      type: 'AdminAssignmentRequested',
+      source: 'invitations',
+      partnerId: world.partnerId,
+      locationId: bare,
+      data: { invitationId: `inv-${randomUUID()}`, programId: 'prog-1', programName: 'Azure Growth', partnerId: world.partnerId, locationId: bare, fiscalYear: CURRENT_FY, recipients: [] },
+    });
+    await service.app.get(CreateMessages).execute(Topics.invitations, request);
+    expect(await messages().countDocuments({ causationEventId: request.eventId })).toBe(0);
+
+    const appointed = await world.user('Appointed', [{ role: 'INCENTIVES_ADMIN', locationIds: [location] }]);
+    const global = await world.user('Global', [{ role: 'GLOBAL_ADMIN', locationIds: ['*'] }]);
+    await service.app.get(CreateMessages).execute(Topics.enrollments, rejected);
+    await service.app.get(CreateMessages).execute(Topics.invitations, request);
+
+    expect(await recipientsOf(rejected.eventId, 'EMAIL')).toEqual([first.userId]);
+    expect(await recipientsOf(rejected.eventId, 'INBOX')).toEqual([first.userId]);
+    expect(await messages().countDocuments({ causationEventId: request.eventId })).toBe(0);
+    // A message of its recipient lost (the handler died between its writes): written again for them only.
+    expect((await messages().deleteOne({ _id: `${rejected.eventId}:${first.userId}:INBOX` })).deletedCount).toBe(1);
+    await service.app.get(CreateMessages).execute(Topics.enrollments, rejected);
+    expect(await recipientsOf(rejected.eventId, 'INBOX')).toEqual([first.userId]);
+    expect(smtp.to(appointed.email)).toHaveLength(0);
+    expect(smtp.to(global.email)).toHaveLength(0);
+  });
+
   it('records the audience of the emails it creates: an enrollment event addresses the Incentives admins of its location', async () => {
     const world = new World(kafka, issuer, service);
     const [location] = await world.register('Relecloud');

@@ -13,16 +13,13 @@ import { TemplateRenderer } from '../../rendering/template-renderer';
 import { Audience, Message, messageId } from '../message.schema';
 import { MessagePlanner } from '../message-planner';
 import { outcomeEvent } from '../notification-events';
-
-export interface CreatedMessages {
-  /** Every message id the event maps to (already existing ones included). */
-  ids: string[];
-}
+import { PlannedEvent } from '../planned-event.schema';
 
 /**
  * Turns one consumed domain event into its messages: one document per (event, recipient, channel) with the id
- * `${eventId}:${userId}:${channel}`, inserted only if absent. A redelivered event therefore creates nothing new
- * and publishes nothing new. Nothing is sent here: emails are left PENDING for the delivery worker; inbox
+ * `${eventId}:${userId}:${channel}`, inserted only if absent, and records whom it told (PlannedEvent). A redelivered
+ * event therefore creates nothing new and publishes nothing new, and one handled again after the ledger lost it tells
+ * nobody it did not tell the first time. Nothing is sent here: emails are left PENDING for the delivery worker; inbox
  * entries are delivered by being written, and their NotificationSent travels in the same insert (outbox).
  */
 @Injectable()
@@ -31,6 +28,7 @@ export class CreateMessages {
 
   constructor(
     @InjectModel(Message.name) private readonly messages: Model<Message>,
+    @InjectModel(PlannedEvent.name) private readonly plannedEvents: Model<PlannedEvent>,
     private readonly planner: MessagePlanner,
     private readonly renderer: TemplateRenderer,
     private readonly outbox: EventOutbox,
@@ -40,17 +38,22 @@ export class CreateMessages {
     @Inject(CONFIG) private readonly config: Pick<NotificationConfig, 'MAIL_FROM_NAME' | 'NOTIFY_MAX_EVENT_AGE_MS'>,
   ) {
     this.existing = byIdLoader((ids) => this.messages.find({ _id: { $in: ids } }).select('_id').lean<Array<{ _id: string }>>());
+    this.planned = byIdLoader((ids) => this.plannedEvents.find({ _id: { $in: ids } }).lean<PlannedEvent[]>());
   }
 
-  /** Events handled at the same time look their message ids up with one query. */
+  /** Events handled at the same time look their message ids, and whether they were planned before, up with one query each. */
   private readonly existing: BatchLoader<string, { _id: string }>;
+  private readonly planned: BatchLoader<string, PlannedEvent>;
 
   /** `stopping`: the consumer's (ConsumedEvent.stopping), which ends a wait for the identity events early. */
-  async execute(topic: string, envelope: Envelope, stopping?: () => boolean): Promise<CreatedMessages> {
+  async execute(topic: string, envelope: Envelope, stopping?: () => boolean): Promise<void> {
     if (this.isStale(envelope, new Date())) {
       this.logger.debug(`${envelope.type} ${envelope.eventId} occurred ${envelope.occurredAt}: too old to notify anyone`);
-      return { ids: [] };
+      return;
     }
+    // Planned before (handled again after the ledger lost it): told to whom it was told then, where still due.
+    const before = await this.planned.load(envelope.eventId);
+    if (before?.recipients.length === 0) return;
     // Noted before planning: a wait by another event may show the view caught up after this plan was made from it.
     const covered = this.identity.covers(envelope.occurredAt);
     let current = this.identity.handled(envelope.occurredAt);
@@ -75,9 +78,19 @@ export class CreateMessages {
     }
     // Deactivated users never receive anything: one still deactivated in the view (caught up, or after the longest wait).
     if (plan) plan = { ...plan, recipients: plan.recipients.filter((recipient) => recipient.active !== false) };
-    if (!plan || plan.recipients.length === 0) {
-      if (plan) this.logger.log(`${envelope.type} ${envelope.eventId}: nobody to notify (${plan.template})`);
-      return { ids: [] };
+    if (plan && before) {
+      const told = new Set(before.recipients);
+      plan = { ...plan, recipients: plan.recipients.filter((recipient) => told.has(recipient.userId)) };
+    }
+    if (!plan) return;
+    // Whom it was told, written with the messages (below): either may land without the other, and a redelivery then
+    // writes what is missing (recorded recipients only, once this is written).
+    const recipients = plan.recipients.map((r) => r.userId);
+    const record = () => (before ? Promise.resolve() : this.record(envelope.eventId, recipients));
+    if (plan.recipients.length === 0) {
+      if (!before) this.logger.log(`${envelope.type} ${envelope.eventId}: nobody to notify (${plan.template})`);
+      await record();
+      return;
     }
     // Dated when written, after any wait: an entry dated before the wait would sort below newer ones in the inbox, and
     // its email would count the wait as time spent waiting to be sent (notification_email_oldest_due_seconds).
@@ -139,7 +152,11 @@ export class CreateMessages {
     // relay or the worker on the same document); the upsert below still guards inserts racing each other.
     const existing = new Set((await Promise.all(ids.map((id) => this.existing.load(id)))).flatMap((m) => (m ? [m._id] : [])));
     const missing = planned.filter((m) => !existing.has(m.id));
-    if (missing.length === 0) return { ids };
+    if (missing.length === 0) {
+      // Messages written, their record not (a handler that died between the two): recorded now.
+      await record();
+      return;
+    }
     // The plain driver: the documents are built here, whole, and mongoose's casting of every operation (the
     // outbox subdocuments above all) cost more CPU than the rest of the handler. The relay is told directly.
     // Events handled at the same time write their messages with one command.
@@ -147,16 +164,22 @@ export class CreateMessages {
     const writes = await PendingOutboxes.writing(
       this.messages,
       missing.filter((m) => m.channel === 'INBOX').map((m) => m.id),
-      () => Promise.allSettled(missing.map((m) => batcher.write(m.operation as never))),
+      () =>
+        Promise.allSettled([...missing.map((m) => batcher.write(m.operation as never)), record()]),
     );
-    // A duplicate: two deliveries of one event racing, the other insert won, which is the same message.
+    // A duplicate: two deliveries of one event racing, the other insert won, which is the same message (or record).
     const failed = writes.find((w): w is PromiseRejectedResult => w.status === 'rejected' && !isDuplicateKey(w.reason));
     if (failed) throw failed.reason;
     this.outbox.committed();
     for (const m of missing) this.metrics.created.inc({ channel: m.channel, template: plan.template });
     const emails = missing.filter((m) => m.channel === 'EMAIL').map((m) => m.id);
     if (emails.length) this.worker.enqueue(emails, 0);
-    return { ids };
+  }
+
+  /** Records whom the event was told (PlannedEvent); events handled at the same time write theirs with one command. */
+  private async record(eventId: string, recipients: string[]): Promise<void> {
+    const update = { $setOnInsert: { recipients, plannedAt: new Date() } };
+    await bulkWriteBatcher(this.plannedEvents.collection as never).write({ updateOne: { filter: { _id: eventId }, update, upsert: true } } as never);
   }
 
   private isStale(envelope: Envelope, now: Date): boolean {
