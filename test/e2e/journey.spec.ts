@@ -7,11 +7,11 @@ import { deadLetterTopic, DeadLetterHeaders } from '@lib/contracts';
 import { addresses, freePort, groupCaughtUp, PROJECT_ROOT, runDir, TestKafka, TopicWatch } from '@lib/testing';
 import { startKafka } from '@lib/testing/infra/kafka';
 import { MongoClient } from 'mongodb';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { assignRole, Client, CURRENT_FY, eligibility, eventually, importUsers, NEXT_FY, registerPartner, usBankProfile, usTaxProfile } from './client';
 import { mailMessageId } from '../../services/notification/src/messages/notification-events';
-import { Platform, ServiceName } from './platform';
+import { Platform, ServiceName, SERVICES } from './platform';
 
 jest.setTimeout(180_000);
 
@@ -606,5 +606,21 @@ describe('surviving faults in the middle of the journey', () => {
     const everyMail = mailCounts(platform.smtp.received.flatMap((m) => m.to));
     expect(Object.entries(everyMail).filter(([, count]) => count !== 1)).toEqual([]);
     expect(Object.keys(everyMail)).toHaveLength(13);
+  });
+});
+
+describe('what the services logged through all of it', () => {
+  // SPEC 1, Payout and tax profiles 5: account numbers and tax ids are never logged. The journey sent them in bodies,
+  // the services validated, stored, encrypted and published around them, and some were killed and restarted.
+  it('no log line of any service holds an account number or a tax id the journey sent', () => {
+    const bank = usBankProfile('x').account.accountNumber;
+    const tin = usTaxProfile('x').taxId;
+    const secrets = [bank, tin, tin.replace('-', '')];
+    for (const service of SERVICES) {
+      const lines = readFileSync(platform.logFile(service), 'utf8').split('\n').filter(Boolean);
+      expect(lines.length).toBeGreaterThan(10); // it logged: the check below looks at something
+      const leaking = lines.filter((line) => secrets.some((secret) => line.includes(secret)));
+      expect({ service, leaking }).toEqual({ service, leaking: [] });
+    }
   });
 });
