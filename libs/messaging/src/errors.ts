@@ -29,9 +29,9 @@ const INFRASTRUCTURE =
 
 /**
  * Whether the failure is a dependency being down, also when the driver wraps it: a bulk write during an outage fails
- * as MongoBulkWriteError with the network error inside (`errorResponse`, or `cause`).
+ * as MongoBulkWriteError with the network error inside (`errorResponse`, or `cause`). HTTP answers it with a 503.
  */
-function isInfrastructure(error: unknown, depth = 0): boolean {
+export function isInfrastructure(error: unknown, depth = 0): boolean {
   if (!error || typeof error !== 'object' || depth > 3) return false;
   const { name, errorResponse, cause, retriable, errorLabels } = error as { name?: unknown; errorResponse?: unknown; cause?: unknown; retriable?: unknown; errorLabels?: unknown };
   if (typeof name === 'string' && INFRASTRUCTURE.test(name)) return true;

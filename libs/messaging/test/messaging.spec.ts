@@ -278,7 +278,7 @@ describe('service lifecycle', () => {
     }
   });
 
-  it('is ready with both connections up, and not ready once the database goes away', async () => {
+  it('is ready with both connections up, and not ready once the database goes away; a write then answers 503 with Retry-After', async () => {
     const dataDir = runDir('ready');
     const ownMongo = await startMongoJavaServer({ root: PROJECT_ROOT, dataDir });
     const service = await boot({ MONGO_URL: ownMongo.url });
@@ -287,6 +287,16 @@ describe('service lifecycle', () => {
       await ownMongo.stop();
       await eventually(async () => expect((await fetch(`${service.url}/health/ready`)).status).toBe(503), 20_000);
       expect((await fetch(`${service.url}/health/live`)).status).toBe(200);
+      // Not a 500: nothing is wrong with the request, and the same request may succeed once the database is back.
+      const write = await fetch(`${service.url}/v1/widgets/${randomUUID()}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-operator-key': OPERATOR_KEY },
+        body: JSON.stringify({ active: true }),
+      });
+      expect(write.status).toBe(503);
+      expect(write.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      expect(write.headers.get('retry-after')).toBe('5');
+      expect(await write.json()).toMatchObject({ type: expect.stringMatching(/\/dependency-unavailable$/) });
     } finally {
       await service.close().catch(() => undefined);
       await ownMongo.stop();

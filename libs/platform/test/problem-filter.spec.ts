@@ -72,3 +72,48 @@ describe('ProblemFilter, an error no use case mapped', () => {
     expect(logged[0]).toMatch(/\n\s+at /); // the stack stays
   });
 });
+
+describe('ProblemFilter, a database or broker that did not answer', () => {
+  const answer = (filter: ProblemFilter, error: unknown) => {
+    const response = {
+      statusCode: 0,
+      headers: {} as Record<string, string>,
+      body: '',
+      status(code: number) { this.statusCode = code; return this; },
+      type() { return this; },
+      send(body: string) { this.body = body; return this; },
+      setHeader(name: string, value: string) { this.headers[name] = value; },
+    };
+    const host = { getType: () => 'http', switchToHttp: () => ({ getRequest: () => ({ method: 'POST', originalUrl: '/v1/things', path: '/v1/things' }), getResponse: () => response }) };
+    filter.catch(error, host as never);
+    return response;
+  };
+
+  it('answers 503 dependency-unavailable with Retry-After, also when the driver wraps the network error; one warning without a stack, not an error per request', () => {
+    const filter = new ProblemFilter();
+    const logged = { error: [] as string[], warn: [] as string[] };
+    const logger = (filter as unknown as { logger: Record<'error' | 'warn', (m: string) => void> }).logger;
+    jest.spyOn(logger, 'error').mockImplementation((message) => void logged.error.push(message));
+    jest.spyOn(logger, 'warn').mockImplementation((message) => void logged.warn.push(message));
+    const selection = Object.assign(new Error('Server selection timed out after 5000 ms'), { name: 'MongoServerSelectionError' });
+    const wrapped = Object.assign(new Error('bulk write failed'), { name: 'MongoBulkWriteError', errorResponse: Object.assign(new Error('connection reset'), { name: 'MongoNetworkError' }) });
+    for (const error of [selection, wrapped, selection]) {
+      const response = answer(filter, error);
+      expect(response.statusCode).toBe(503);
+      expect(response.headers['Retry-After']).toBe('5');
+      expect(JSON.parse(response.body)).toMatchObject({ status: 503, type: expect.stringMatching(/\/dependency-unavailable$/), instance: '/v1/things' });
+    }
+    expect(logged.error).toEqual([]);
+    expect(logged.warn).toHaveLength(1);
+    expect(logged.warn[0]).toMatch(/MongoServerSelectionError: Server selection timed out/);
+    expect(logged.warn[0]).not.toMatch(/\n\s+at /);
+  });
+
+  it('still answers another error a plain 500', () => {
+    const filter = new ProblemFilter();
+    jest.spyOn((filter as unknown as { logger: { error: (m: string) => void } }).logger, 'error').mockImplementation(() => undefined);
+    const response = answer(filter, new TypeError("Cannot read properties of undefined (reading 'x')"));
+    expect(response.statusCode).toBe(500);
+    expect(response.headers['Retry-After']).toBeUndefined();
+  });
+});

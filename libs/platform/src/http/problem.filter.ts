@@ -1,3 +1,4 @@
+import { isInfrastructure } from '@lib/messaging';
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
 import { STATUS_CODES } from 'node:http';
 import { throwError } from 'rxjs';
@@ -5,10 +6,11 @@ import type { Request, Response } from 'express';
 import { loggedUrl } from '../logging/redaction';
 import { withoutDuplicateKeyValues } from '../tracing/tracing';
 import { methodNotAllowed } from './method-not-allowed';
-import { PROBLEM_CONTENT_TYPE, ProblemDetails, ProblemException } from './problem';
+import { PROBLEM_CONTENT_TYPE, ProblemDetails, ProblemException, Problems } from './problem';
 import type { AuthenticatedRequest } from '../auth/principal';
 
 const TYPE_BASE = 'https://incentives.partner.example/problems/';
+const DEPENDENCY_LOG_EVERY_MS = 10_000;
 
 /**
  * What a body the JSON parser refused in strict mode (objects and arrays only) is, when it is valid JSON all the same:
@@ -28,6 +30,8 @@ function jsonScalar(raw: unknown): string | undefined {
 @Catch()
 export class ProblemFilter implements ExceptionFilter {
   private readonly logger = new Logger('HTTP');
+  /** Requests answered 503 for a dependency since the last line said so (one line per DEPENDENCY_LOG_EVERY_MS). */
+  private unavailable = { since: 0, count: 0 };
 
   catch(exception: unknown, host: ArgumentsHost) {
     if (host.getType() !== 'http') return throwError(() => exception);
@@ -36,20 +40,36 @@ export class ProblemFilter implements ExceptionFilter {
     // A path that exists under other methods: 405 with Allow, not Nest's 404.
     const wrongMethod = methodNotAllowed(exception, request);
     if (wrongMethod) response.setHeader('Allow', wrongMethod.allow);
-    const thrown = wrongMethod?.problem ?? exception;
+    // The database or broker not answering: 503 with Retry-After (the client may retry the same request), not a 500.
+    const down = !wrongMethod && isInfrastructure(exception);
+    if (down) this.dependencyDown(exception);
+    const thrown = wrongMethod?.problem ?? (down ? Problems.dependencyUnavailable() : exception);
     // Details meant for operators (logged below all the same) are not shown to anyone else: not to a user, nor to the
     // holder of a narrower credential (`request.operator` then names it: the payments back office's).
     const shown = thrown instanceof ProblemException && thrown.operatorsOnly && request.operator !== true ? new Error(thrown.message) : thrown;
     const problem = this.toProblemAt(shown, request);
     // A 503 thrown on purpose (not ready yet, busy) is an answer, not a failure: readiness probes poll it at start.
-    if (problem.status >= 500 && !(problem.status === 503 && exception instanceof HttpException)) {
+    if (problem.status >= 500 && !(problem.status === 503 && thrown instanceof HttpException)) {
       // An error no use case mapped: a duplicate key quotes its values (an email address), which no log keeps.
       this.logger.error(`${request.method} ${loggedUrl(request.originalUrl)}: ${withoutDuplicateKeyValues(String((exception as Error)?.stack ?? exception))}`);
     }
-    if (exception instanceof ProblemException && exception.retryAfterSeconds) response.setHeader('Retry-After', String(exception.retryAfterSeconds));
-    if (exception instanceof ProblemException && exception.challenges) response.setHeader('WWW-Authenticate', exception.challenges);
+    if (thrown instanceof ProblemException && thrown.retryAfterSeconds) response.setHeader('Retry-After', String(thrown.retryAfterSeconds));
+    if (thrown instanceof ProblemException && thrown.challenges) response.setHeader('WWW-Authenticate', thrown.challenges);
     response.status(problem.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(problem));
     return undefined;
+  }
+
+  /**
+   * One warning line (no stack: the driver's error says what it is) per DEPENDENCY_LOG_EVERY_MS while a dependency does
+   * not answer, with how many requests were answered 503 since the last: an outage under load is not a line per request.
+   */
+  private dependencyDown(error: unknown): void {
+    this.unavailable.count += 1;
+    const now = Date.now();
+    if (now - this.unavailable.since < DEPENDENCY_LOG_EVERY_MS) return;
+    const { name, message } = error as { name?: unknown; message?: unknown };
+    this.logger.warn(`${this.unavailable.count} request(s) answered 503, a dependency not answering: ${String(name)}: ${withoutDuplicateKeyValues(String(message))}`);
+    this.unavailable = { since: now, count: 0 };
   }
 
   /** The problem document of an error answering `request` (its `instance`). */

@@ -117,4 +117,15 @@ export const Problems = {
   unprocessable: (detail: string, extensions?: Record<string, unknown>) =>
     new ProblemException(HttpStatus.UNPROCESSABLE_ENTITY, 'unprocessable', 'Request cannot be carried out', detail, extensions),
   field: (field: string, message: string) => new ValidationProblem([{ field, message }]),
+  /** The database or the broker did not answer (an outage, a failover): nothing to fix in the request, only to wait. */
+  dependencyUnavailable: () =>
+    new ProblemException(
+      HttpStatus.SERVICE_UNAVAILABLE,
+      'dependency-unavailable',
+      'Service Unavailable',
+      'A database or message broker this service needs did not answer; nothing was changed that would not be again. Try again shortly.',
+    ).retryAfter(DEPENDENCY_RETRY_AFTER_SECONDS),
 };
+
+/** What a 503 for a dependency that did not answer asks a client to wait: about a failover or a driver's reconnect. */
+export const DEPENDENCY_RETRY_AFTER_SECONDS = 5;
