@@ -2,7 +2,7 @@ import { Topics } from '@lib/contracts';
 import { consumerGroupFor, endOffsets, KAFKA, MESSAGING_OPTIONS, MessagingOptions, partitionsBehind } from '@lib/messaging';
 import { BackgroundWork, CONFIG, ProblemException } from '@lib/platform';
 import { HttpStatus, Inject, Injectable, Logger } from '@nestjs/common';
-import type { Kafka } from 'kafkajs';
+import type { Admin, Kafka } from 'kafkajs';
 import { sleep } from './bulk';
 import type { EnrollmentConfig } from '../config';
 
@@ -33,9 +33,29 @@ export class ConsumerCatchUp {
     const timeoutMs = this.config.ROLLOVER_CATCH_UP_TIMEOUT_MS;
     if (timeoutMs <= 0) return true;
     const deadline = Date.now() + timeoutMs;
+    const admin = this.kafka.admin();
+    // Bounded as a whole: the client retries a request 10 times up to 5 s apart, so a broker that does not answer held
+    // a rollover about 30 s before its 503, past this timeout and many a proxy's. Given up, the check goes on alone
+    // until its call fails (the admin is disconnected), and its answer is not waited for. A second past the deadline: a
+    // broker that answers lets the check say itself that the group is behind.
+    let timer: NodeJS.Timeout | undefined;
+    const gaveUp = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => {
+        this.logger.warn(`could not tell within ${timeoutMs} ms whether the consumer has caught up (the broker did not answer in time)`);
+        resolve(false);
+      }, timeoutMs + 1_000);
+    });
+    try {
+      return await Promise.race([this.check(admin, topics, deadline, timeoutMs), gaveUp]);
+    } finally {
+      clearTimeout(timer);
+      await admin.disconnect().catch(() => undefined);
+    }
+  }
+
+  private async check(admin: Admin, topics: string[], deadline: number, timeoutMs: number): Promise<boolean> {
     // The group that reads each topic: the service's, or a consumer of its own (ownConsumers).
     const groupId = (topic: string) => consumerGroupFor(this.options, topic);
-    const admin = this.kafka.admin();
     try {
       await admin.connect();
       const known = new Set(await admin.listTopics());
@@ -54,8 +74,6 @@ export class ConsumerCatchUp {
     } catch (error) {
       this.logger.warn(`could not check consumer lag (${(error as Error).message})`);
       return false;
-    } finally {
-      await admin.disconnect().catch(() => undefined);
     }
   }
 
