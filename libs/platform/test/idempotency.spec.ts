@@ -242,7 +242,7 @@ describe('a claim left pending', () => {
     expect(await orders(sku)).toBe(1);
   });
 
-  it('still answers 409 while its lease runs', async () => {
+  it('still answers 409 while its lease runs, with Retry-After and when a retry would take it over', async () => {
     const sku = await stock();
     const key = randomUUID();
     const body = { sku, quantity: 1 };
@@ -252,6 +252,8 @@ describe('a claim left pending', () => {
     const retry = await order(body, key);
     expect(retry.status).toBe(409);
     expect(retry.body.type).toMatch(/request-in-progress$/);
+    expect(retry.headers.get('retry-after')).toBe('1');
+    expect(retry.body.detail).toContain(pending.leaseUntil.toISOString());
     expect(await answers().findOne({ _id: pending._id })).toEqual(pending);
     expect(await orders(sku)).toBe(0);
   });

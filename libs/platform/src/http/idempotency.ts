@@ -170,8 +170,19 @@ type Claim = { token: string } | { stored: StoredAnswer };
 
 const CLAIM_ATTEMPTS = 3;
 
-const inProgress = () =>
-  new ProblemException(HttpStatus.CONFLICT, 'request-in-progress', 'Request in progress', 'A request with this Idempotency-Key is still being processed; retry shortly.');
+/**
+ * 409 for a key whose first request has not answered yet. Retry-After: a second, as a request runs for less; one that
+ * died holding the key (its answer never stored, the database gone under it) is taken over by the first retry once its
+ * claim runs out, which the detail says when known.
+ */
+const inProgress = (leaseUntil?: Date) =>
+  new ProblemException(
+    HttpStatus.CONFLICT,
+    'request-in-progress',
+    'Request in progress',
+    'A request with this Idempotency-Key is still being processed; retry shortly.' +
+      (leaseUntil ? ` Should it have died without answering, a retry from ${leaseUntil.toISOString()} runs it again.` : ''),
+  ).retryAfter(1);
 
 @Injectable()
 export class IdempotencyInterceptor implements NestInterceptor, OnModuleInit {
@@ -266,7 +277,7 @@ export class IdempotencyInterceptor implements NestInterceptor, OnModuleInit {
     if (!sameRequest(stored, request)) {
       throw idempotencyKeyReused();
     }
-    if (stored.state === 'pending') throw inProgress();
+    if (stored.state === 'pending') throw inProgress(stored.leaseUntil);
     response.status(stored.status ?? 200);
     for (const [name, value] of Object.entries(stored.headers ?? {})) response.setHeader(name, value);
     response.setHeader('Idempotent-Replayed', 'true');
