@@ -1,3 +1,5 @@
+import { eventually } from '@lib/testing';
+import { Logger } from '@nestjs/common';
 import { EventProducer } from './event-producer';
 
 /** A KafkaJS producer as EventProducer uses it (a pure unit test): events, connect, sendBatch, disconnect. */
@@ -19,7 +21,13 @@ class FakeProducer {
   private emit(event: string) {
     for (const listener of this.listeners.get(event) ?? []) listener();
   }
+  /** Connections refused (the broker away), shared by every producer made: each connect takes one. */
+  static refusals = 0;
   async connect() {
+    if (FakeProducer.refusals > 0) {
+      FakeProducer.refusals--;
+      throw new Error('Connection refused');
+    }
     this.emit(this.events.CONNECT);
   }
   releaseSend() {
@@ -109,6 +117,37 @@ describe('EventProducer: a failed send replaces the producer', () => {
     await producer.send('t', [{ value: 'b' }]);
     expect(made[1].sent).toBe(1);
   });
+
+  it('connects again by itself once the broker is back, without a send to make it (readiness reads it)', async () => {
+    jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    const { producer, made } = producerOver();
+    await producer.connect();
+    made[0].failNextSend = true;
+    FakeProducer.refusals = 2; // the broker away for the reconnect at once and the one a second later
+    await expect(producer.send('t', [{ value: 'a' }])).rejects.toThrow('send failed');
+    made[0].finishDisconnect();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(producer.isConnected).toBe(false);
+    await eventually(async () => expect(producer.isConnected).toBe(true), 10_000, 50);
+    expect(FakeProducer.refusals).toBe(0);
+    expect(made).toHaveLength(4); // the failed one, two refused, the one connected
+  }, 20_000);
+
+  it('stops trying to connect again once disconnected at shutdown', async () => {
+    jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    const { producer, made } = producerOver();
+    await producer.connect();
+    made[0].failNextSend = true;
+    FakeProducer.refusals = 1;
+    await expect(producer.send('t', [{ value: 'a' }])).rejects.toThrow('send failed');
+    await new Promise((resolve) => setImmediate(resolve));
+    const stopping = producer.disconnect();
+    made[0].finishDisconnect();
+    await stopping;
+    await new Promise((resolve) => setTimeout(resolve, 1_500)); // past the retry's delay
+    expect(made).toHaveLength(2);
+    expect(producer.isConnected).toBe(false);
+  }, 20_000);
 
   it('its own disconnect at shutdown reads as disconnected', async () => {
     const { producer, made } = producerOver();

@@ -9,6 +9,9 @@ import { TopicAdmin } from './topic-admin';
  * count): it never relies on the broker creating topics on first use, which managed clusters turn off and which
  * would give the topic the broker's partition count.
  */
+const RECONNECT_FIRST_DELAY_MS = 1_000;
+const RECONNECT_MAX_DELAY_MS = 30_000;
+
 @Injectable()
 export class EventProducer {
   private readonly logger = new Logger(EventProducer.name);
@@ -19,6 +22,9 @@ export class EventProducer {
   private readonly running = new Map<Producer, number>();
   /** Replaced producers whose sends are still running. */
   private readonly retired = new Set<Producer>();
+  /** Disconnected at shutdown: nothing connects again. */
+  private closed = false;
+  private reconnecting = false;
 
   constructor(
     @Inject(KAFKA) private readonly kafka: Kafka,
@@ -44,6 +50,11 @@ export class EventProducer {
       producer.on(producer.events.CONNECT, () => this.producer === producer && (this.connected = true));
       producer.on(producer.events.DISCONNECT, () => this.producer === producer && (this.connected = false));
       await producer.connect();
+      if (this.closed) {
+        // Connected while the service shut down (a reconnect in flight): not kept.
+        await producer.disconnect().catch(() => undefined);
+        throw new Error('the producer was disconnected at shutdown');
+      }
       this.producer = producer;
       this.connected = true;
       return producer;
@@ -89,8 +100,28 @@ export class EventProducer {
     this.connected = false;
     this.logger.warn('a send failed: replacing the producer (new producer id and sequence numbers)');
     this.retired.add(failed); // disconnected when its last running send ends (this one's included)
-    // Connected again at once (readiness), or by the next send if the broker is away.
-    void this.connect().catch(() => undefined);
+    this.reconnect();
+  }
+
+  /**
+   * Connected again in the background until it is, or the service stops: readiness reads isConnected, and a replica
+   * with nothing to send (another replica's relay drained the shared outbox) would otherwise stay not ready, and get
+   * no traffic to send anything, long after the broker came back. Tries again at once, then 1 s, 2 s... up to 30 s apart.
+   */
+  private reconnect(): void {
+    if (this.reconnecting) return;
+    this.reconnecting = true;
+    void (async () => {
+      for (let delay = RECONNECT_FIRST_DELAY_MS; !this.closed && !this.connected; delay = Math.min(delay * 2, RECONNECT_MAX_DELAY_MS)) {
+        try {
+          await this.connect();
+        } catch (error) {
+          if (this.closed) break;
+          this.logger.warn(`reconnecting the producer: ${(error as Error).message}; again in ${delay} ms`);
+          await new Promise((resolve) => setTimeout(resolve, delay).unref());
+        }
+      }
+    })().finally(() => (this.reconnecting = false));
   }
 
   /** One send on `producer` ended: a replaced producer with none left running is disconnected. */
@@ -105,6 +136,7 @@ export class EventProducer {
   }
 
   async disconnect(): Promise<void> {
+    this.closed = true;
     const producers = [this.producer, ...this.retired].filter((p): p is Producer => !!p);
     this.producer = undefined;
     this.retired.clear();
