@@ -1,6 +1,6 @@
 import { createEnvelope, deadLetterTopic, DeadLetterHeaders, Topics } from '@lib/contracts';
 import { KafkaEventServer } from '@lib/messaging';
-import { bootService, eventually, freePort, OPERATOR_KEY, PROJECT_ROOT, ReceivedMessage, runDir, RunningService, startGroupAtEnd, TestIssuer, TestKafka, TopicWatch, uniqueName, waitFor } from '@lib/testing';
+import { bootService, eventually, freePort, OPERATOR_KEY, PROJECT_ROOT, ReceivedMessage, runDir, RunningService, StallingProxy, startGroupAtEnd, TestIssuer, TestKafka, TopicWatch, uniqueName, waitFor } from '@lib/testing';
 import { startMongoJavaServer } from '@lib/testing/infra/mongo-java-server';
 import { randomUUID } from 'node:crypto';
 import { Agent, get as httpGet } from 'node:http';
@@ -304,6 +304,37 @@ describe('service lifecycle', () => {
       await service.close().catch(() => undefined);
       await ownMongo.stop();
       rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('goes not ready within seconds when the database stops answering without closing its connections, and ready again once it answers', async () => {
+    const target = new URL(process.env.MONGO_URL!);
+    const proxy = new StallingProxy(target.host);
+    const through = new URL(process.env.MONGO_URL!);
+    through.host = await proxy.start();
+    const service = await boot({ MONGO_URL: through.toString() });
+    try {
+      await ready(service);
+      proxy.stall();
+      // Its connections still open: a check of the connection's state would say ready until the driver gives up on it.
+      await eventually(async () => expect((await fetch(`${service.url}/health/ready`)).status).toBe(503), 8_000, 250);
+      const answer = (await (await fetch(`${service.url}/health/ready`)).json()) as { details?: { mongodb?: { status: string } } };
+      expect(answer.details?.mongodb?.status).toBe('down');
+      // A request meanwhile fails once the driver gives up on the server (its heartbeat unanswered for connectTimeoutMS):
+      // 503, not an answer held until the network comes back.
+      const write = await fetch(`${service.url}/v1/widgets/${randomUUID()}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-operator-key': OPERATOR_KEY },
+        body: JSON.stringify({ active: true }),
+        signal: AbortSignal.timeout(23_000), // the next heartbeat within 10 s, unanswered for connectTimeoutMS' 10 s (the driver's default 30 s: about 27 s here)
+      });
+      expect(write.status).toBe(503);
+      proxy.resume();
+      await eventually(async () => expect((await fetch(`${service.url}/health/ready`)).status).toBe(200), 30_000, 250);
+    } finally {
+      proxy.resume();
+      await service.close().catch(() => undefined);
+      await proxy.stop();
     }
   });
 

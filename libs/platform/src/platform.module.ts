@@ -87,6 +87,10 @@ export class PlatformModule {
             dbName: c.MONGO_DB,
             autoIndex: true,
             serverSelectionTimeoutMS: 5_000,
+            // Also how long the driver's monitor waits for a server's answer to its heartbeat (every 10 s): one that stops
+            // answering without closing its connections (a network partition) is given up on after this, and the
+            // operations waiting on its connections fail then (503) instead of waiting for the network to come back.
+            connectTimeoutMS: 10_000,
             ...(c.MONGO_SLOW_MS > 0 && {
               monitorCommands: true,
               connectionFactory: (connection: Connection) => {

@@ -5,3 +5,4 @@ export * from './infra/resolve';
 export * from './infra/process';
 export * from './smtp-test-server';
 export * from './config-refusal';
+export * from './stalling-proxy';
