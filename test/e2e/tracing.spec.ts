@@ -262,5 +262,9 @@ describe('tracing (OpenTelemetry, OTLP)', () => {
       { timeoutMs: 30_000 },
     );
     expect(sent.headers.traceparent).toBe(`00-${decisionTrace}-${spans.delivery.spanId}-01`);
+    // SPEC 3's envelope: the decision's correlation id goes along the whole chain (decision, the invitation's request
+    // for an admin, its email), as the trace does.
+    expect(decision.correlationId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(sent.envelope!.correlationId).toBe(decision.correlationId);
   });
 });

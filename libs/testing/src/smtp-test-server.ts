@@ -30,6 +30,8 @@ export class SmtpTestServer {
   readonly arrivals: Array<(arrival: Arrival) => void> = [];
   /** RCPT TO attempts per address, refused ones included. */
   readonly attempts = new Map<string, number>();
+  /** When each of those attempts came (ms since the epoch), per address. */
+  readonly attemptTimes = new Map<string, number[]>();
   private readonly refusals = new Map<string, number>();
   private server?: SMTPServer;
   private waiters: Array<() => void> = [];
@@ -50,6 +52,7 @@ export class SmtpTestServer {
       onRcptTo: (address, _session, callback) => {
         const email = address.address.toLowerCase();
         this.attempts.set(email, (this.attempts.get(email) ?? 0) + 1);
+        this.attemptTimes.set(email, [...(this.attemptTimes.get(email) ?? []), Date.now()]);
         const left = this.refusals.get(email) ?? 0;
         if (left > 0) {
           this.refusals.set(email, left - 1);

@@ -353,6 +353,21 @@ describe('users', () => {
     expect(await booted.db.collection('users').countDocuments({ partnerId: p.partnerId })).toBe(2);
   });
 
+  it("answers a location's addition retried with the same Idempotency-Key with the first answer (201), added once", async () => {
+    const p = await partner();
+    const locationId = `L-${suffix()}`;
+    const headers = { 'idempotency-key': randomUUID() };
+    const body = { locationId, country: 'FR', legalName: 'Contoso SARL' };
+    const first = await client.call('POST', `/v1/partners/${p.partnerId}/locations`, { operator: true, body, headers });
+    expect(first.status).toBe(201);
+    const second = await client.call('POST', `/v1/partners/${p.partnerId}/locations`, { operator: true, body, headers });
+    // The first answer, not the 200 "already there" the same body gets without the key.
+    expect(second).toMatchObject({ status: 201, body: first.body });
+    expect(second.headers.get('idempotent-replayed')).toBe('true');
+    const stored = await booted.db.collection('partners').findOne({ _id: p.partnerId as never });
+    expect(stored!.locations.filter((l: { locationId: string }) => l.locationId === locationId)).toHaveLength(1);
+  });
+
   it('answers a creation retried after its answer was lost (its key taken over) with the user it made, not 409 on its email', async () => {
     const p = await partner();
     const body = { email: `lost-${suffix()}@example.com`, displayName: 'Once' };

@@ -357,6 +357,33 @@ describe('an issued invitation whose Incentives admins all leave (SPEC Invitatio
     expect(world.events('InvitationIssued', forInvitation(programId, l1))).toHaveLength(1);
   });
 
+  // SPEC Invitations 2: a notice selected once is never shown to its recipient again, also once the invitation reached
+  // them again (their role given back while it waited).
+  it('delivered again to an admin who had selected its notice, left and came back: named again, the notice still not shown', async () => {
+    const partner = await world.partner(1);
+    const [l1] = partner.locationIds;
+    const global = await world.user(partner, [['GLOBAL_ADMIN', ['*']]], 'global');
+    const ann = await world.user(partner, [['INCENTIVES_ADMIN', [l1]]], 'ann');
+    const programId = await world.program();
+    await world.known(global, [l1]);
+    await world.known(ann, [l1]);
+
+    await world.decide(partner, l1, programId, true);
+    const [issued] = await world.waitEvent('InvitationIssued', forInvitation(programId, l1));
+    const invitationId = issued.envelope!.data.invitationId;
+    await eventually(async () => expect((await world.notices(ann)).map((n) => n.invitationId)).toEqual([invitationId]));
+    expect((await world.post(ann.token, `/v1/notices/${invitationId}/select`)).status).toBe(200);
+    expect(await world.notices(ann)).toEqual([]);
+
+    await world.revokeRole(ann, 'INCENTIVES_ADMIN', [l1]);
+    await world.waitEvent('AdminAssignmentRequested', forInvitation(programId, l1));
+    await world.assignRole(ann, 'INCENTIVES_ADMIN', [l1]);
+    const [delivered] = await world.waitEvent('InvitationDelivered', forInvitation(programId, l1));
+    expect(ids(delivered)).toEqual([ann.userId]);
+    await eventually(async () => expect((await world.invitations(global, `?locationId=${l1}`))[0]).toMatchObject({ invitationId, state: 'ISSUED' }));
+    expect(await world.notices(ann)).toEqual([]);
+  });
+
   it('waits again when its admin is deactivated, with a request of its own after the first wait of the cycle', async () => {
     const partner = await world.partner(1);
     const [l1] = partner.locationIds;
