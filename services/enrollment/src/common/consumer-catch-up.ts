@@ -35,25 +35,27 @@ export class ConsumerCatchUp {
     const deadline = Date.now() + timeoutMs;
     const admin = this.kafka.admin();
     // Bounded as a whole: the client retries a request 10 times up to 5 s apart, so a broker that does not answer held
-    // a rollover about 30 s before its 503, past this timeout and many a proxy's. Given up, the check goes on alone
-    // until its call fails (the admin is disconnected), and its answer is not waited for. A second past the deadline: a
-    // broker that answers lets the check say itself that the group is behind.
+    // a rollover about 30 s before its 503, past this timeout and many a proxy's. Given up, the check's answer is not
+    // waited for: it stops at its next step and disconnects its admin itself (a call it was in may have connected it
+    // again). A second past the deadline: a broker that answers lets the check say itself that the group is behind.
+    const gaveUp = { now: false };
     let timer: NodeJS.Timeout | undefined;
-    const gaveUp = new Promise<boolean>((resolve) => {
+    const late = new Promise<boolean>((resolve) => {
       timer = setTimeout(() => {
+        gaveUp.now = true;
         this.logger.warn(`could not tell within ${timeoutMs} ms whether the consumer has caught up (the broker did not answer in time)`);
         resolve(false);
       }, timeoutMs + 1_000);
     });
     try {
-      return await Promise.race([this.check(admin, topics, deadline, timeoutMs), gaveUp]);
+      return await Promise.race([this.check(admin, topics, deadline, timeoutMs, gaveUp).finally(() => admin.disconnect().catch(() => undefined)), late]);
     } finally {
       clearTimeout(timer);
-      await admin.disconnect().catch(() => undefined);
+      if (gaveUp.now) await admin.disconnect().catch(() => undefined);
     }
   }
 
-  private async check(admin: Admin, topics: string[], deadline: number, timeoutMs: number): Promise<boolean> {
+  private async check(admin: Admin, topics: string[], deadline: number, timeoutMs: number, gaveUp: { now: boolean }): Promise<boolean> {
     // The group that reads each topic: the service's, or a consumer of its own (ownConsumers).
     const groupId = (topic: string) => consumerGroupFor(this.options, topic);
     try {
@@ -62,6 +64,7 @@ export class ConsumerCatchUp {
       const wanted = topics.filter((topic) => known.has(topic));
       const ends = await endOffsets(admin, wanted);
       for (;;) {
+        if (gaveUp.now) return false;
         const behind = await partitionsBehind(admin, groupId, ends);
         if (behind.length === 0) return true;
         if (this.work.stopRequested) return false; // shutting down: the run stops before its first batch anyway
@@ -72,7 +75,7 @@ export class ConsumerCatchUp {
         await sleep(100);
       }
     } catch (error) {
-      this.logger.warn(`could not check consumer lag (${(error as Error).message})`);
+      if (!gaveUp.now) this.logger.warn(`could not check consumer lag (${(error as Error).message})`);
       return false;
     }
   }
