@@ -4,11 +4,12 @@ import { Prop, Schema, SchemaFactory } from '@nestjs/mongoose';
  * That a domain event was turned into messages, and for whom (CreateMessages). Message ids (`eventId:userId:channel`)
  * keep an event from reaching its recipients twice, but recipients chosen by role are chosen from the view as it is
  * when the event is handled: an event handled again after the consumed-event ledger lost it (an entry past
- * PROCESSED_EVENTS_RETENTION_MS, a consumer group started anew on the same database) would reach whoever holds the
- * role now, with news that was not theirs (an admin appointed since told of last week's rejection, with the profile's
- * details). Handled again, it is told to these recipients only, and only where their messages are missing (a handler
- * that died between the two writes). Kept as long as the messages (no retention); written with them, an event that
- * found nobody to tell included.
+ * PROCESSED_EVENTS_RETENTION_MS, a consumer group started anew on the same database, its offsets reset) would reach
+ * whoever holds the role now, with news that was not theirs (an admin appointed since told of last week's rejection,
+ * with the profile's details). Handled again, it is told to these recipients only, and only where their messages are
+ * missing (a handler that failed between the two writes). Written with the messages, and for an event that found
+ * nobody to tell on a view as of the event. Needed only while the event may still notify anyone
+ * (NOTIFY_MAX_EVENT_AGE_MS): a deployment removing old messages may remove these older than that too.
  */
 @Schema({ collection: 'planned_events', versionKey: false })
 export class PlannedEvent {

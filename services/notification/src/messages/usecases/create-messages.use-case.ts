@@ -51,13 +51,15 @@ export class CreateMessages {
       this.logger.debug(`${envelope.type} ${envelope.eventId} occurred ${envelope.occurredAt}: too old to notify anyone`);
       return;
     }
-    // Planned before (handled again after the ledger lost it): told to whom it was told then, where still due.
-    const before = await this.planned.load(envelope.eventId);
-    if (before?.recipients.length === 0) return;
     // Noted before planning: a wait by another event may show the view caught up after this plan was made from it.
     const covered = this.identity.covers(envelope.occurredAt);
     let current = this.identity.handled(envelope.occurredAt);
     let plan = await this.planner.plan(topic, envelope);
+    // Most events tell nobody (no template): nothing more to read for them.
+    if (!plan) return;
+    // Planned before (handled again after the ledger lost it): told to whom it was told then, where still due.
+    const before = await this.planned.load(envelope.eventId);
+    if (before?.recipients.length === 0) return;
     // The view may be a view behind the event (a role granted just before it): nobody found, or recipients chosen by
     // role (an admin made admin just before the event, next to those already known), or a recipient the event names
     // whom the view knows without the role or deactivated (granted or reactivated just before the event, or taken
@@ -83,10 +85,13 @@ export class CreateMessages {
       plan = { ...plan, recipients: plan.recipients.filter((recipient) => told.has(recipient.userId)) };
     }
     if (!plan) return;
-    // Whom it was told, written with the messages (below): either may land without the other, and a redelivery then
-    // writes what is missing (recorded recipients only, once this is written).
+    // Whom it was told, written with the messages (below), not after them (a round trip more for every such event).
+    // Either may land without the other: the record alone, a redelivery writes the messages missing for its
+    // recipients; the messages alone, a redelivery plans again as the first time did (from the view as it is then) and
+    // writes the record. Nobody told on a view not known to be as of the event (the wait for the identity events gave
+    // up) is not recorded: a later reading may find whom it should have told.
     const recipients = plan.recipients.map((r) => r.userId);
-    const record = () => (before ? Promise.resolve() : this.record(envelope.eventId, recipients));
+    const record = () => (before || (recipients.length === 0 && !current) ? Promise.resolve() : this.record(envelope.eventId, recipients));
     if (plan.recipients.length === 0) {
       if (!before) this.logger.log(`${envelope.type} ${envelope.eventId}: nobody to notify (${plan.template})`);
       await record();
@@ -153,8 +158,15 @@ export class CreateMessages {
     const existing = new Set((await Promise.all(ids.map((id) => this.existing.load(id)))).flatMap((m) => (m ? [m._id] : [])));
     const missing = planned.filter((m) => !existing.has(m.id));
     if (missing.length === 0) {
-      // Messages written, their record not (a handler that died between the two): recorded now.
-      await record();
+      if (!before) {
+        // Messages written, their record not (a handler that failed between the two, or an event handled before records
+        // existed): recorded now. Its emails may not have been queued, nor its inbox entries' events relayed, when the
+        // handler failed: both are harmless for what was done already (a claim is guarded, an empty outbox is nothing).
+        await record();
+        this.outbox.committed();
+        const emails = planned.filter((m) => m.channel === 'EMAIL').map((m) => m.id);
+        if (emails.length) this.worker.enqueue(emails, 0);
+      }
       return;
     }
     // The plain driver: the documents are built here, whole, and mongoose's casting of every operation (the
