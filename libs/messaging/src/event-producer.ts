@@ -3,15 +3,16 @@ import { Kafka, Message, Partitioners, Producer, TopicMessages } from 'kafkajs';
 import { KAFKA } from './tokens';
 import { TopicAdmin } from './topic-admin';
 
+/** After a failed send: connected again at once, then 1 s, 2 s... up to 30 s apart (EventProducer.reconnect). */
+const RECONNECT_FIRST_DELAY_MS = 1_000;
+const RECONNECT_MAX_DELAY_MS = 30_000;
+
 /**
  * An idempotent producer that waits for every in-sync replica (acks=all) before it answers. It creates a topic it
  * has not written to yet, when missing, before its first send there (TopicAdmin, with the service's partition
  * count): it never relies on the broker creating topics on first use, which managed clusters turn off and which
  * would give the topic the broker's partition count.
  */
-const RECONNECT_FIRST_DELAY_MS = 1_000;
-const RECONNECT_MAX_DELAY_MS = 30_000;
-
 @Injectable()
 export class EventProducer {
   private readonly logger = new Logger(EventProducer.name);
@@ -49,7 +50,13 @@ export class EventProducer {
       // this one's it would show the service not ready, and have the next send connect (and leak) yet another.
       producer.on(producer.events.CONNECT, () => this.producer === producer && (this.connected = true));
       producer.on(producer.events.DISCONNECT, () => this.producer === producer && (this.connected = false));
-      await producer.connect();
+      try {
+        await producer.connect();
+      } catch (error) {
+        // Its client's own connections and retries go with it, not left behind each attempt (not waited for).
+        void producer.disconnect().catch(() => undefined);
+        throw error;
+      }
       if (this.closed) {
         // Connected while the service shut down (a reconnect in flight): not kept.
         await producer.disconnect().catch(() => undefined);

@@ -117,13 +117,18 @@ export const Problems = {
   unprocessable: (detail: string, extensions?: Record<string, unknown>) =>
     new ProblemException(HttpStatus.UNPROCESSABLE_ENTITY, 'unprocessable', 'Request cannot be carried out', detail, extensions),
   field: (field: string, message: string) => new ValidationProblem([{ field, message }]),
-  /** The database or the broker did not answer (an outage, a failover): nothing to fix in the request, only to wait. */
+  /**
+   * The database or the broker did not answer (an outage, a failover): nothing to fix in the request, only to wait. A
+   * write the connection broke under may have been applied all the same: a change is sent again with its If-Match
+   * (412 if it was) and a creation with its Idempotency-Key.
+   */
   dependencyUnavailable: () =>
     new ProblemException(
       HttpStatus.SERVICE_UNAVAILABLE,
       'dependency-unavailable',
       'Service Unavailable',
-      'A database or message broker this service needs did not answer; nothing was changed that would not be again. Try again shortly.',
+      'A database or message broker this service needs did not answer, so the request may or may not have taken effect. ' +
+        'Send it again shortly: a change with the same If-Match, a creation with the same Idempotency-Key.',
     ).retryAfter(DEPENDENCY_RETRY_AFTER_SECONDS),
 };
 
