@@ -88,8 +88,9 @@ export class PlatformModule {
             autoIndex: true,
             serverSelectionTimeoutMS: 5_000,
             // Also how long the driver's monitor waits for a server's answer to its heartbeat (every 10 s): one that stops
-            // answering without closing its connections (a network partition) is given up on after this, and the
-            // operations waiting on its connections fail then (503) instead of waiting for the network to come back.
+            // answering without closing its connections (a network partition) is given up on 10 to 20 s after it stopped
+            // (the driver's default, 30 s, took up to 40 s), readiness says so, and the operations waiting on its
+            // connections fail then (503) instead of waiting for the network to come back.
             connectTimeoutMS: 10_000,
             ...(c.MONGO_SLOW_MS > 0 && {
               monitorCommands: true,

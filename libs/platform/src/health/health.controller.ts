@@ -1,9 +1,13 @@
 import { EventProducer, gaugeMetric, KafkaEventServer, TopicAdmin } from '@lib/messaging';
 import { Controller, Get, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
-import { InjectConnection } from '@nestjs/mongoose';
-import { HealthCheck, HealthCheckError, HealthCheckService, HealthIndicatorResult } from '@nestjs/terminus';
-import type { Connection } from 'mongoose';
+import {
+  HealthCheck,
+  HealthCheckError,
+  HealthCheckService,
+  HealthIndicatorResult,
+  MongooseHealthIndicator,
+} from '@nestjs/terminus';
 import { Public } from '../auth/principal';
 import { BackgroundWork } from '../lifecycle/background-work';
 
@@ -20,8 +24,6 @@ const dependencyUp = gaugeMetric({
     await checkForScrape?.();
   },
 });
-const MONGO_PING_TIMEOUT_MS = 1_500;
-
 /** The running service's check (one per process; an in-process test booting several services uses its last). */
 let checkForScrape: (() => Promise<unknown>) | undefined;
 
@@ -32,7 +34,7 @@ let checkForScrape: (() => Promise<unknown>) | undefined;
 export class HealthController implements OnModuleInit, OnModuleDestroy {
   constructor(
     private readonly health: HealthCheckService,
-    @InjectConnection() private readonly connection: Connection,
+    private readonly mongo: MongooseHealthIndicator,
     private readonly producer: EventProducer,
     private readonly consumer: KafkaEventServer,
     private readonly admin: TopicAdmin,
@@ -77,29 +79,14 @@ export class HealthController implements OnModuleInit, OnModuleDestroy {
     return Promise.all([this.mongoCheck().catch(() => undefined), this.kafkaCheck().catch(() => undefined)]);
   }
 
-  /**
-   * A ping the database answers within MONGO_PING_TIMEOUT_MS. Not the connection's state (what Terminus' mongoose check
-   * reads): a database that stops answering without closing its connections (a network partition, a hung host) leaves
-   * it "connected" until the driver's monitor gives up on it, while every request waits.
-   */
   private async mongoCheck(): Promise<HealthIndicatorResult> {
-    let timer: NodeJS.Timeout | undefined;
     try {
-      const db = this.connection.db;
-      if (!db) throw new Error('not connected');
-      const ping = db.command({ ping: 1 });
-      ping.catch(() => undefined); // answered after the timeout, or failed then: nobody waits for it any more
-      const late = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer to a ping within ${MONGO_PING_TIMEOUT_MS} ms`)), MONGO_PING_TIMEOUT_MS);
-      });
-      await Promise.race([ping, late]);
+      const result = await this.mongo.pingCheck('mongodb', { timeout: 1_500 });
       dependencyUp.set({ dependency: 'mongodb' }, 1);
-      return { mongodb: { status: 'up' } };
+      return result;
     } catch (error) {
       dependencyUp.set({ dependency: 'mongodb' }, 0);
-      throw new HealthCheckError('mongodb did not answer', { mongodb: { status: 'down', message: (error as Error).message } });
-    } finally {
-      clearTimeout(timer);
+      throw error;
     }
   }
 
