@@ -1,4 +1,5 @@
 import type { Collection, Document, WithId } from 'mongodb';
+import { isDeepStrictEqual } from 'node:util';
 import { BatchLoader, byIdLoader } from './batch-loader';
 import { bulkWriteBatcher } from './bulk-write-batcher';
 import { isDuplicateKey } from './errors';
@@ -61,6 +62,10 @@ export async function upsertIfChanged<T>(
     const stored = await loaderOf(collection).load(id);
     const set = change((stored as T | undefined) ?? null);
     if (!set) return null;
+    // The same fact again (an event handled again, a replay from the start): nothing to write, the document as it is.
+    // Answered as written all the same: what the caller does after a write (a sweep, a reconcile) may be what a crash
+    // cut short the first time.
+    if (stored && holds(stored, set)) return set;
     const revision = stored?.[WRITE_REVISION] as number | undefined;
     // A document written before the revision existed is guarded by its absence (rare; a scan where unindexed).
     const guard = stored && revision === undefined ? { $exists: false } : (revision ?? 0);
@@ -79,4 +84,20 @@ export async function upsertIfChanged<T>(
     }
   }
   throw new Error(`upsertIfNewer: ${collection.collectionName} ${id} kept changing under ${MAX_ATTEMPTS} attempts`);
+}
+
+/** Whether `stored` already holds every value of `set` (its paths may be dotted). */
+function holds(stored: Document, set: Record<string, unknown>): boolean {
+  return Object.entries(set).every(([path, value]) => {
+    const current = path.split('.').reduce<unknown>((node, key) => (node && typeof node === 'object' ? (node as Record<string, unknown>)[key] : undefined), stored);
+    // The driver writes an undefined value as null: a field set undefined is held by a null (or absent) one.
+    return value === undefined ? current === undefined || current === null : isDeepStrictEqual(plain(current), plain(value));
+  });
+}
+
+/** A value as the database gives it back: plain objects and arrays, Dates as Dates. */
+function plain(value: unknown): unknown {
+  if (value instanceof Date || value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) return value.map(plain);
+  return Object.fromEntries(Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined).map(([k, v]) => [k, plain(v)]));
 }

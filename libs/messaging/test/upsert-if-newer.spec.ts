@@ -70,3 +70,13 @@ it('sets dotted paths, keeping the rest of the document', async () => {
   });
   expect(await facts.findOne({ _id: 'c' })).toMatchObject({ years: { FY26: { at: 1 }, FY27: { at: 2 } }, [WRITE_REVISION]: 2 });
 });
+
+it('writes nothing for the same fact again (a replay): the revision stays, and it still answers written', async () => {
+  const same = (at: number) => upsertIfNewer<Fact>(facts as never, 'same', { replaces: (stored) => stored.at <= at, set: { at, value: 'v', 'nested.when': new Date(at), 'nested.list': [{ a: 1 }] } });
+  expect(await same(5)).toBe(true);
+  expect(await facts.findOne({ _id: 'same' })).toMatchObject({ at: 5, [WRITE_REVISION]: 1 });
+  expect(await same(5)).toBe(true);
+  expect(await facts.findOne({ _id: 'same' })).toMatchObject({ at: 5, [WRITE_REVISION]: 1 });
+  expect(await same(6)).toBe(true);
+  expect(await facts.findOne({ _id: 'same' })).toMatchObject({ at: 6, nested: { when: new Date(6) }, [WRITE_REVISION]: 2 });
+});
