@@ -6,6 +6,7 @@ import { Topics } from '@lib/contracts';
 import { deadLetterTopic, DeadLetterHeaders } from '@lib/contracts';
 import { addresses, freePort, groupCaughtUp, PROJECT_ROOT, runDir, TestKafka, TopicWatch } from '@lib/testing';
 import { startKafka } from '@lib/testing/infra/kafka';
+import { Kafka, logLevel } from 'kafkajs';
 import { MongoClient } from 'mongodb';
 import { readFileSync, rmSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
@@ -390,33 +391,40 @@ describe('the incentives enrollment journey', () => {
   });
 });
 
-describe("what /metrics tells a platform team after the journey", () => {
-  /** The samples of `name` on a service's /metrics. */
-  async function samples(service: ServiceName, name: string): Promise<Array<{ labels: string; value: number }>> {
-    const text = await (await fetch(`${platform.url(service)}/metrics`)).text();
-    return [...text.matchAll(new RegExp(`^${name}(?:\\{([^}]*)\\})? (\\S+)$`, 'gm'))].map((match) => ({ labels: match[1] ?? '', value: Number(match[2]) }));
-  }
+/** The samples of `name` on a service's /metrics. */
+async function samples(service: ServiceName, name: string): Promise<Array<{ labels: string; value: number }>> {
+  const text = await (await fetch(`${platform.url(service)}/metrics`)).text();
+  return [...text.matchAll(new RegExp(`^${name}(?:\\{([^}]*)\\})? (\\S+)$`, 'gm'))].map((match) => ({ labels: match[1] ?? '', value: Number(match[2]) }));
+}
 
+/**
+ * As /metrics tells it: every consumer group has caught up (lag 0 on every partition it reads), every outbox relay
+ * drains with nothing left unpublished, and no email waits (none due, none waiting for a retry).
+ */
+async function settledEverywhere(timeoutMs = 30_000): Promise<void> {
+  await eventually(async () => {
+    for (const service of ['invitations', 'enrollment', 'payout-profiles', 'notification'] as const) {
+      const lag = await samples(service, 'kafka_consumer_group_lag');
+      expect({ service, partitions: lag.length > 0 }).toEqual({ service, partitions: true });
+      expect({ service, behind: lag.filter(({ value }) => value > 0) }).toEqual({ service, behind: [] });
+    }
+    for (const service of SERVICES) {
+      const [lastSuccess] = await samples(service, 'outbox_relay_last_success_timestamp_seconds');
+      expect({ service, recent: Date.now() / 1_000 - lastSuccess.value < 30 }).toEqual({ service, recent: true });
+      expect({ service, oldest: (await samples(service, 'outbox_oldest_unpublished_seconds'))[0].value }).toEqual({ service, oldest: 0 });
+    }
+  }, timeoutMs, 1_000);
+  await eventually(async () => {
+    const [due, oldest, retrying] = await Promise.all(
+      ['notification_emails_due', 'notification_email_oldest_due_seconds', 'notification_emails_retry_scheduled'].map(async (name) => (await samples('notification', name)).map(({ value }) => value)),
+    );
+    expect({ due, oldest, retrying }).toEqual({ due: [0], oldest: [0], retrying: [0] });
+  }, timeoutMs, 1_000);
+}
+
+describe("what /metrics tells a platform team after the journey", () => {
   it('every consumer group has caught up (lag 0 on every partition it reads), every outbox relay drains with nothing left unpublished, and no email waits', async () => {
-    await eventually(async () => {
-      for (const service of ['invitations', 'enrollment', 'payout-profiles', 'notification'] as const) {
-        const lag = await samples(service, 'kafka_consumer_group_lag');
-        expect({ service, partitions: lag.length > 0 }).toEqual({ service, partitions: true });
-        expect({ service, behind: lag.filter(({ value }) => value > 0) }).toEqual({ service, behind: [] });
-      }
-      for (const service of ['identity', 'invitations', 'enrollment', 'payout-profiles', 'notification'] as const) {
-        const [lastSuccess] = await samples(service, 'outbox_relay_last_success_timestamp_seconds');
-        expect({ service, recent: Date.now() / 1_000 - lastSuccess.value < 30 }).toEqual({ service, recent: true });
-        expect({ service, oldest: (await samples(service, 'outbox_oldest_unpublished_seconds'))[0].value }).toEqual({ service, oldest: 0 });
-      }
-    }, 30_000, 1_000);
-    // Every email of the journey went out: none due and waiting, none waiting for a retry.
-    await eventually(async () => {
-      const [due, oldest, retrying] = await Promise.all(
-        ['notification_emails_due', 'notification_email_oldest_due_seconds', 'notification_emails_retry_scheduled'].map(async (name) => (await samples('notification', name)).map(({ value }) => value)),
-      );
-      expect({ due, oldest, retrying }).toEqual({ due: [0], oldest: [0], retrying: [0] });
-    }, 30_000, 1_000);
+    await settledEverywhere();
     // Notification reads identity events in a group of its own: both of its groups are there.
     const groups = new Set((await samples('notification', 'kafka_consumer_group_lag')).map(({ labels }) => /group="([^"]+)"/.exec(labels)?.[1]));
     expect([...groups].some((group) => group?.endsWith('-identity'))).toBe(true);
@@ -623,4 +631,84 @@ describe('what the services logged through all of it', () => {
       expect({ service, leaking }).toEqual({ service, leaking: [] });
     }
   });
+});
+
+describe('replaying every topic from the start (SPEC 5)', () => {
+  const CONSUMING = ['invitations', 'enrollment', 'payout-profiles', 'notification'] as const;
+  /** What says when something ran, not what the events made: the ledger (emptied here), scheduled jobs' marks. */
+  const WHEN_IT_RAN = ['processed_events', 'job_marks'];
+
+  /** Every document of the service's database, as stored; what only says when or by whom something ran left out. */
+  async function stateOf(service: ServiceName): Promise<Record<string, unknown[]>> {
+    const mongo = await MongoClient.connect(process.env.MONGO_URL!);
+    try {
+      const db = mongo.db(platform.database(service));
+      const state: Record<string, unknown[]> = {};
+      for (const { name } of await db.listCollections({}, { nameOnly: true }).toArray()) {
+        if (WHEN_IT_RAN.includes(name)) continue;
+        state[name] = await db.collection(name).find({}, { projection: { outbox: 0 } }).sort({ _id: 1 }).toArray();
+      }
+      return state;
+    } finally {
+      await mongo.close();
+    }
+  }
+
+  /** The ids of the events the service's ledger holds, sorted. */
+  async function ledgerOf(service: ServiceName): Promise<string[]> {
+    const mongo = await MongoClient.connect(process.env.MONGO_URL!);
+    try {
+      const entries = await mongo.db(platform.database(service)).collection('processed_events').find({}, { projection: { _id: 1 } }).toArray();
+      return entries.map((e) => String(e._id)).sort();
+    } finally {
+      await mongo.close();
+    }
+  }
+
+  it('with every processed-event ledger emptied, changes no state of any service and sends no email again', async () => {
+    const admin = new Kafka({ brokers: process.env.KAFKA_BROKERS!.split(','), logLevel: logLevel.NOTHING }).admin();
+    await admin.connect();
+    /** The topics the group has committed offsets on (the admin lists every topic, -1 where it has none). */
+    const committedTopics = async (groupId: string) =>
+      (await admin.fetchOffsets({ groupId })).filter((t) => t.partitions.some((p) => p.offset !== '-1')).map((t) => t.topic);
+    try {
+      const settled = () => settledEverywhere(120_000);
+      await settled();
+      const mails = platform.smtp.received.length;
+      const before = Object.fromEntries(await Promise.all(CONSUMING.map(async (s) => [s, await stateOf(s)] as const)));
+      const ledgerBefore = await Promise.all(CONSUMING.map(ledgerOf));
+
+      await Promise.all(CONSUMING.map((service) => platform.kill(service, 'SIGTERM')));
+      const mongo = await MongoClient.connect(process.env.MONGO_URL!);
+      try {
+        for (const service of CONSUMING) {
+          await mongo.db(platform.database(service)).collection('processed_events').deleteMany({});
+          const groups = (await admin.listGroups()).groups.map((g) => g.groupId).filter((g) => g.startsWith(platform.groupId(service)));
+          for (const groupId of groups) {
+            for (const topic of await committedTopics(groupId)) await admin.resetOffsets({ groupId, topic, earliest: true });
+          }
+        }
+      } finally {
+        await mongo.close();
+      }
+      await Promise.all(CONSUMING.map((service) => platform.startService(service)));
+      await settled();
+
+      const after = Object.fromEntries(await Promise.all(CONSUMING.map(async (s) => [s, await stateOf(s)] as const)));
+      const changed: string[] = [];
+      for (const service of CONSUMING) {
+        for (const name of new Set([...Object.keys(before[service]), ...Object.keys(after[service])])) {
+          const [was, is] = [JSON.stringify(before[service][name] ?? []), JSON.stringify(after[service][name] ?? [])];
+          if (was !== is) changed.push(`${service}.${name}: ${was.slice(0, 3000)}\n  NOW ${is.slice(0, 3000)}`);
+        }
+      }
+      expect(changed).toEqual([]);
+      expect(platform.smtp.received.length).toBe(mails);
+      // Not vacuous: every event was handled again (each ledger holds again what it held).
+      expect(await Promise.all(CONSUMING.map(ledgerOf))).toEqual(ledgerBefore);
+      expect(ledgerBefore.every((ids) => ids.length > 10)).toBe(true);
+    } finally {
+      await admin.disconnect();
+    }
+  }, 600_000);
 });
