@@ -93,6 +93,9 @@ export class ValidationProblem extends ProblemException {
   }
 }
 
+/** What a 503 for a dependency that did not answer asks a client to wait: about a failover or a driver's reconnect. */
+const DEPENDENCY_RETRY_AFTER_SECONDS = 5;
+
 export const Problems = {
   notFound: (what: string) => new ProblemException(HttpStatus.NOT_FOUND, 'not-found', 'Not Found', `${what} was not found.`),
   forbidden: (detail: string) => new ProblemException(HttpStatus.FORBIDDEN, 'forbidden', 'Forbidden', detail),
@@ -131,6 +134,3 @@ export const Problems = {
         'Send it again shortly: a change with the same If-Match, a creation with the same Idempotency-Key.',
     ).retryAfter(DEPENDENCY_RETRY_AFTER_SECONDS),
 };
-
-/** What a 503 for a dependency that did not answer asks a client to wait: about a failover or a driver's reconnect. */
-export const DEPENDENCY_RETRY_AFTER_SECONDS = 5;

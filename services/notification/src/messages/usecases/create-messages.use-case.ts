@@ -91,10 +91,10 @@ export class CreateMessages {
     // writes the record. Nobody told on a view not known to be as of the event (the wait for the identity events gave
     // up) is not recorded: a later reading may find whom it should have told.
     const recipients = plan.recipients.map((r) => r.userId);
-    const record = () => (before || (recipients.length === 0 && !current) ? Promise.resolve() : this.record(envelope.eventId, recipients));
+    const recordPlan = () => (before || (recipients.length === 0 && !current) ? Promise.resolve() : this.record(envelope.eventId, recipients));
     if (plan.recipients.length === 0) {
       if (!before) this.logger.log(`${envelope.type} ${envelope.eventId}: nobody to notify (${plan.template})`);
-      await record();
+      await recordPlan();
       return;
     }
     // Dated when written, after any wait: an entry dated before the wait would sort below newer ones in the inbox, and
@@ -162,7 +162,7 @@ export class CreateMessages {
         // Messages written, their record not (a handler that failed between the two, or an event handled before records
         // existed): recorded now. Its emails may not have been queued, nor its inbox entries' events relayed, when the
         // handler failed: both are harmless for what was done already (a claim is guarded, an empty outbox is nothing).
-        await record();
+        await recordPlan();
         this.outbox.committed();
         const emails = planned.filter((m) => m.channel === 'EMAIL').map((m) => m.id);
         if (emails.length) this.worker.enqueue(emails, 0);
@@ -177,7 +177,7 @@ export class CreateMessages {
       this.messages,
       missing.filter((m) => m.channel === 'INBOX').map((m) => m.id),
       () =>
-        Promise.allSettled([...missing.map((m) => batcher.write(m.operation as never)), record()]),
+        Promise.allSettled([...missing.map((m) => batcher.write(m.operation as never)), recordPlan()]),
     );
     // A duplicate: two deliveries of one event racing, the other insert won, which is the same message (or record).
     const failed = writes.find((w): w is PromiseRejectedResult => w.status === 'rejected' && !isDuplicateKey(w.reason));
