@@ -360,13 +360,7 @@ describe('an issued invitation whose Incentives admins all leave (SPEC Invitatio
   // SPEC Invitations 2: a notice selected once is never shown to its recipient again, also once the invitation reached
   // them again (their role given back while it waited).
   it('delivered again to an admin who had selected its notice, left and came back: named again, the notice still not shown', async () => {
-    const partner = await world.partner(1);
-    const [l1] = partner.locationIds;
-    const global = await world.user(partner, [['GLOBAL_ADMIN', ['*']]], 'global');
-    const ann = await world.user(partner, [['INCENTIVES_ADMIN', [l1]]], 'ann');
-    const programId = await world.program();
-    await world.known(global, [l1]);
-    await world.known(ann, [l1]);
+    const { partner, l1, global, admin: ann, programId } = await oneLocationWithAdmins();
 
     await world.decide(partner, l1, programId, true);
     const [issued] = await world.waitEvent('InvitationIssued', forInvitation(programId, l1));
