@@ -391,6 +391,9 @@ describe('the incentives enrollment journey', () => {
   });
 });
 
+/** The services that consume events (identity only publishes). */
+const CONSUMING = ['invitations', 'enrollment', 'payout-profiles', 'notification'] as const;
+
 /** The samples of `name` on a service's /metrics. */
 async function samples(service: ServiceName, name: string): Promise<Array<{ labels: string; value: number }>> {
   const text = await (await fetch(`${platform.url(service)}/metrics`)).text();
@@ -403,7 +406,7 @@ async function samples(service: ServiceName, name: string): Promise<Array<{ labe
  */
 async function settledEverywhere(timeoutMs = 30_000): Promise<void> {
   await eventually(async () => {
-    for (const service of ['invitations', 'enrollment', 'payout-profiles', 'notification'] as const) {
+    for (const service of CONSUMING) {
       const lag = await samples(service, 'kafka_consumer_group_lag');
       expect({ service, partitions: lag.length > 0 }).toEqual({ service, partitions: true });
       expect({ service, behind: lag.filter(({ value }) => value > 0) }).toEqual({ service, behind: [] });
@@ -634,7 +637,6 @@ describe('what the services logged through all of it', () => {
 });
 
 describe('replaying every topic from the start (SPEC 5)', () => {
-  const CONSUMING = ['invitations', 'enrollment', 'payout-profiles', 'notification'] as const;
   /** What says when something ran, not what the events made: the ledger (emptied here), scheduled jobs' marks. */
   const WHEN_IT_RAN = ['processed_events', 'job_marks'];
 
