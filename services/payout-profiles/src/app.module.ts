@@ -1,5 +1,5 @@
 import { AccessModule } from '@lib/access';
-import { PlatformModule } from '@lib/platform';
+import { ClockModule, PlatformModule } from '@lib/platform';
 import { Module } from '@nestjs/common';
 import { MongooseModule } from '@nestjs/mongoose';
 import { ScheduleModule } from '@nestjs/schedule';
@@ -43,6 +43,7 @@ import { ValidationMetrics } from './validation/validation-metrics';
   imports: [
     PlatformModule.forService({ name: 'payout-profiles', configSpec: payoutConfigSpec }),
     ScheduleModule.forRoot(),
+    ClockModule,
     AccessModule,
     MongooseModule.forFeature([
       { name: BankProfile.name, schema: BankProfileSchema },

@@ -2,6 +2,7 @@
  * Bad input per country: each answer is problem+json naming the field, and nothing stored changes (the raw
  * documents of the partner are the same before and after).
  */
+import { Clock } from '@lib/platform';
 import { randomUUID } from 'node:crypto';
 import { Answer, call, createWorld, RawJson, Harness, ibanProfile, ifMatch, inDays, nonUsTaxProfile, startHarness, usProfile, usTaxProfile, World } from './support';
 
@@ -245,6 +246,18 @@ describe('the tax ids of a non-US profile: blank is refused, null removes', () =
     expect(after!.sealedVatId).toBeDefined();
     const vat = await call(h, 'PATCH', path(), { token: other, body: { vatId: null }, headers: ifMatch(after!.version) });
     expect(vat.body).toMatchObject({ maskedTaxId: null, maskedVatId: null, revision: before!.revision + 2 });
+  });
+
+  it("judges a new expiry date by the service's Clock: a year away is refused as expired when the clock reads two years on", async () => {
+    const clock = jest.spyOn(h.service.app.get(Clock), 'now').mockImplementation(() => new Date(Date.now() + 730 * 86_400_000));
+    try {
+      const before = await raw();
+      const answer = await call(h, 'PATCH', path(), { token: other, body: { expiresAt: inDays(365) }, headers: ifMatch(before!.version) });
+      expectProblem(answer, 400, 'expiresAt', /expired/);
+      expect(await raw()).toEqual(before);
+    } finally {
+      clock.mockRestore();
+    }
   });
 
   it('a PATCH leaving a stored expiry date that has passed is refused (400 on expiresAt), unless it sends a new one', async () => {

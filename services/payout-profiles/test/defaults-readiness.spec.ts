@@ -4,6 +4,7 @@
  */
 import { DefaultBankProfileChange, fiscalYearOf, fiscalYearRange, nextFiscalYear, previousFiscalYear, ProgramSnapshot, TaxProfileExpiring, Topics } from '@lib/contracts';
 import { EventOutbox } from '@lib/messaging';
+import { Clock } from '@lib/platform';
 import { eventually, ReceivedMessage, TopicWatch } from '@lib/testing';
 import { getModelToken } from '@nestjs/mongoose';
 import { Model } from 'mongoose';
@@ -225,6 +226,31 @@ describe('tax profiles expiring within 30 days', () => {
     const current = await call(h, 'GET', `/v1/locations/${w.L1}/tax-profile`, { token: admin });
     await call(h, 'PATCH', `/v1/locations/${w.L1}/tax-profile`, { token: admin, body: { expiresAt: inDays(90) }, headers: ifMatch(current.body.version) });
     expect((await call(h, 'POST', '/v1/operator/tax-expiry-scan', { headers: operator })).body).toEqual({ candidates: 0, reported: 0, complete: true });
+  });
+
+  it("reads the service's Clock (as every date rule here does): 70 days on, the profile expiring in 90 is reported with 20 days left", async () => {
+    const current = await call(h, 'GET', `/v1/locations/${w.L1}/tax-profile`, { token: admin });
+    const id = current.body.profileId;
+    const later = new Date(Date.now() + 70 * 86_400_000);
+    const clock = jest.spyOn(h.service.app.get(Clock), 'now').mockImplementation(() => new Date(later));
+    try {
+      expect((await call(h, 'POST', '/v1/operator/tax-expiry-scan', { headers: operator })).body).toEqual({ candidates: 1, reported: 1, complete: true });
+      const [event] = await watch.waitFor<TaxProfileExpiring>((m) => m.envelope?.type === 'TaxProfileExpiring' && m.envelope.data.expiresAt === current.body.expiresAt);
+      expect(event.envelope!.data).toMatchObject({ profileId: id, daysLeft: 20 });
+      // And so does readiness, judged at the clock's date within the program's year: valid 5 days before its expiry, expired 5 days after.
+      const rules = { allowedCurrencies: ['USD'], allowedPaymentMethods: ['ELECTRONIC_BANK_TRANSFER' as const], taxProfileRequired: true };
+      const program = await publishProgram(h, rules, { fiscalYear: fiscalYearOf(new Date()) });
+      const expiry = fiscalYearRange(program.fiscalYear).start.getTime() + 15 * 86_400_000;
+      await h.db.collection('tax_profiles').updateOne({ _id: id }, { $set: { expiresAt: new Date(expiry) } });
+      clock.mockImplementation(() => new Date(expiry - 5 * 86_400_000));
+      await eventually(async () => expect((await readiness(program.programId, w.L1)).missing).not.toContain('PROGRAM_UNKNOWN'));
+      expect((await readiness(program.programId, w.L1)).missing).not.toContain('TAX_PROFILE_EXPIRED');
+      clock.mockImplementation(() => new Date(expiry + 5 * 86_400_000));
+      expect((await readiness(program.programId, w.L1)).missing).toContain('TAX_PROFILE_EXPIRED');
+      await h.db.collection('tax_profiles').updateOne({ _id: id }, { $set: { expiresAt: new Date(current.body.expiresAt) } });
+    } finally {
+      clock.mockRestore();
+    }
   });
 });
 

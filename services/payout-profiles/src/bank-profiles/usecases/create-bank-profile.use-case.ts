@@ -1,5 +1,5 @@
 import { isDuplicateKey } from '@lib/messaging';
-import { IdempotentRequest, ownCreation, Principal } from '@lib/platform';
+import { Clock, IdempotentRequest, ownCreation, Principal } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { PayoutAccess } from '../../profiles/payout-access';
 import { adminLocations, servedLocations, shownTo } from '../../profiles/permissions';
@@ -25,6 +25,7 @@ export class CreateBankProfile {
     private readonly profiles: BankProfilesRepository,
     private readonly secrets: SecretBox,
     private readonly events: ProfileEvents,
+    private readonly clock: Clock,
   ) {}
 
   /** `idempotency`: the request's key, which its profile's id derives from (createdProfileId), and fingerprint. */
@@ -35,7 +36,7 @@ export class CreateBankProfile {
     const locationIds = input.locationIds ? await this.access.servableLocations(actor, input.locationIds) : adminLocations(actor);
 
     const profileId = createdProfileId('BANK', actor, 'bank-profiles', idempotency);
-    const now = new Date();
+    const now = this.clock.now();
     const profile: BankProfile = {
       _id: profileId,
       partnerId: actor.partnerId,

@@ -1,5 +1,5 @@
 import { isDuplicateKey, pushOutbox } from '@lib/messaging';
-import { FieldProblem, Principal, Problems } from '@lib/platform';
+import { Clock, FieldProblem, Principal, Problems } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { isDeepStrictEqual } from 'node:util';
 import { withoutNulls } from '../../common/without-nulls';
@@ -39,6 +39,7 @@ export class UpdateBankProfile {
     private readonly claims: DefaultClaims,
     private readonly secrets: SecretBox,
     private readonly events: ProfileEvents,
+    private readonly clock: Clock,
   ) {}
 
   async execute(principal: Principal, profileId: string, expectedVersion: number, input: UpdateBankProfileDto): Promise<BankProfile> {
@@ -152,7 +153,7 @@ export class UpdateBankProfile {
     const newRevision = !sameDetails || (current.status === 'ACTION_REQUIRED' && sendsDetails(input));
     if (!newRevision && !locationsChanged) return null;
 
-    const now = new Date();
+    const now = this.clock.now();
     const changes = {
       ...(newRevision && {
         ...details,

@@ -1,7 +1,7 @@
 import { Actor } from '@lib/access';
 import { DefaultBankProfileChange, Topics } from '@lib/contracts';
 import { EventOutbox, isDuplicateKey, pushOutbox } from '@lib/messaging';
-import { Principal, Problems } from '@lib/platform';
+import { Clock, Principal, Problems } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { Model } from 'mongoose';
@@ -36,6 +36,7 @@ export class AssignDefaultBankProfile {
     @InjectModel(DefaultBankProfile.name) private readonly defaults: Model<DefaultBankProfile>,
     private readonly outbox: EventOutbox,
     private readonly claims: DefaultClaims,
+    private readonly clock: Clock,
   ) {}
 
   async execute(
@@ -140,7 +141,7 @@ export class AssignDefaultBankProfile {
       if (attempt > 1) await this.claim(target, [{ locationId, version }]);
       const data: DefaultBankProfileChange = { partnerId, locationId, bankProfileId, currency, version };
       const event = this.outbox.event(Topics.payoutProfiles, { type: 'DefaultBankProfileAssigned', data, key: locationId });
-      const changedAt = new Date();
+      const changedAt = this.clock.now();
       const next: DefaultBankProfile = { _id: locationId, locationId, partnerId, bankProfileId, currency, version, changedBy: userId, changedAt };
       let written = false;
       try {

@@ -1,6 +1,6 @@
 import { DefaultBankProfileChange, Topics } from '@lib/contracts';
 import { EventOutbox, pushOutbox } from '@lib/messaging';
-import { Principal, Problems } from '@lib/platform';
+import { Clock, Principal, Problems } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { Model } from 'mongoose';
@@ -24,6 +24,7 @@ export class RemoveDefaultBankProfile {
     @InjectModel(DefaultBankProfile.name) private readonly defaults: Model<DefaultBankProfile>,
     private readonly outbox: EventOutbox,
     private readonly claims: DefaultClaims,
+    private readonly clock: Clock,
   ) {}
 
   async execute(principal: Principal, locationId: string, expectedVersion?: number): Promise<{ removed: boolean }> {
@@ -46,7 +47,7 @@ export class RemoveDefaultBankProfile {
       const { matchedCount } = await this.defaults.updateOne(
         { _id: locationId, partnerId: actor.partnerId, version: existing.version },
         {
-          $set: { bankProfileId: null, currency: null, version, changedBy: actor.userId, changedAt: new Date() },
+          $set: { bankProfileId: null, currency: null, version, changedBy: actor.userId, changedAt: this.clock.now() },
           $push: pushOutbox([event]),
         },
       );

@@ -1,5 +1,5 @@
 import { judgedAt, MissingPayoutItem } from '@lib/contracts';
-import { Principal, Problems } from '@lib/platform';
+import { Clock, Principal, Problems } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { Model } from 'mongoose';
@@ -35,6 +35,7 @@ export class CheckReadiness {
     private readonly taxProfiles: TaxProfilesRepository,
     @InjectModel(DefaultBankProfile.name) private readonly defaults: Model<DefaultBankProfile>,
     @InjectModel(Program.name) private readonly programs: Model<Program>,
+    private readonly clock: Clock,
   ) {}
 
   async execute(principal: Principal, query: ReadinessQueryDto): Promise<Readiness> {
@@ -60,7 +61,7 @@ export class CheckReadiness {
       bank: bank ?? undefined,
       tax: tax ? { status: tax.status, expiresAt: new Date(tax.expiresAt) } : undefined,
       // Within the program's year, as Enroll judges it: a profile lapsing before the year starts does not cover it.
-      now: program ? judgedAt(program.fiscalYear, new Date()) : new Date(),
+      now: program ? judgedAt(program.fiscalYear, this.clock.now()) : this.clock.now(),
     });
     return {
       programId: query.programId,

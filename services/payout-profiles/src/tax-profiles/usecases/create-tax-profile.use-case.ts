@@ -1,5 +1,5 @@
 import { isDuplicateKey } from '@lib/messaging';
-import { IdempotentRequest, ownCreation, Principal, Problems } from '@lib/platform';
+import { Clock, IdempotentRequest, ownCreation, Principal, Problems } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { PayoutAccess } from '../../profiles/payout-access';
 import { ProfileEvents } from '../../profiles/profile-events';
@@ -19,12 +19,13 @@ export class CreateTaxProfile {
     private readonly profiles: TaxProfilesRepository,
     private readonly secrets: SecretBox,
     private readonly events: ProfileEvents,
+    private readonly clock: Clock,
   ) {}
 
   /** `idempotency`: the request's key, which its profile's id derives from (createdProfileId), and fingerprint. */
   async execute(principal: Principal, locationId: string, input: CreateTaxProfileDto, idempotency?: IdempotentRequest): Promise<TaxProfile> {
     const { actor } = await this.access.locationAdmin(principal, locationId, 'create or edit its tax profile');
-    const now = new Date();
+    const now = this.clock.now();
     const { problems, details } = checkTaxDetails(input);
     throwIfProblems([...problems, ...expiryProblems(input.expiresAt, now)]);
 

@@ -1,6 +1,6 @@
 import { deterministicId, TaxProfileExpiring, Topics } from '@lib/contracts';
 import { EventOutbox, pushOutbox } from '@lib/messaging';
-import { BackgroundWork, CONFIG } from '@lib/platform';
+import { BackgroundWork, Clock, CONFIG } from '@lib/platform';
 import { Inject, Injectable } from '@nestjs/common';
 import type { PayoutConfig } from '../../config';
 import { TaxProfile } from '../tax-profile.schema';
@@ -29,10 +29,11 @@ export class ScanExpiringTaxProfiles {
     private readonly outbox: EventOutbox,
     private readonly work: BackgroundWork,
     @Inject(CONFIG) private readonly config: PayoutConfig,
+    private readonly clock: Clock,
   ) {}
 
   /** At shutdown the scan stops after the profile it is writing; the next scan reports the rest. */
-  execute(now = new Date()): Promise<ExpiryScanResult> {
+  execute(now = this.clock.now()): Promise<ExpiryScanResult> {
     return this.work.run('tax-expiry-scan', () => this.scan(now), { complete: (result) => result.complete });
   }
 

@@ -1,5 +1,5 @@
 import { pushOutbox } from '@lib/messaging';
-import { Principal, Problems } from '@lib/platform';
+import { Clock, Principal, Problems } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { isDeepStrictEqual } from 'node:util';
 import { withoutNulls } from '../../common/without-nulls';
@@ -26,6 +26,7 @@ export class UpdateTaxProfile {
     private readonly profiles: TaxProfilesRepository,
     private readonly secrets: SecretBox,
     private readonly events: ProfileEvents,
+    private readonly clock: Clock,
   ) {}
 
   async execute(principal: Principal, locationId: string, expectedVersion: number, input: UpdateTaxProfileDto): Promise<TaxProfile> {
@@ -68,7 +69,7 @@ export class UpdateTaxProfile {
       vatId: given(input.vatId, current.sealedVatId, 'vatId'),
     };
     const { problems, details } = checkTaxDetails(candidate);
-    throwIfProblems([...leftOut, ...problems.filter((p) => !leftOut.some((l) => l.field === p.field)), ...(input.expiresAt ? expiryProblems(input.expiresAt, new Date()) : [])]);
+    throwIfProblems([...leftOut, ...problems.filter((p) => !leftOut.some((l) => l.field === p.field)), ...(input.expiresAt ? expiryProblems(input.expiresAt, this.clock.now()) : [])]);
 
     const next = {
       businessProfile: input.businessProfile ? JSON.parse(JSON.stringify(input.businessProfile)) : current.businessProfile,
@@ -96,9 +97,9 @@ export class UpdateTaxProfile {
     if (same && current.status !== 'ACTION_REQUIRED') return current;
     // A new revision goes to validation with the expiry date it ends up with: one that has passed is refused whether
     // this request sent it or left the stored one.
-    if (!input.expiresAt) throwIfProblems(expiryProblems(next.expiresAt.toISOString(), new Date()));
+    if (!input.expiresAt) throwIfProblems(expiryProblems(next.expiresAt.toISOString(), this.clock.now()));
 
-    const now = new Date();
+    const now = this.clock.now();
     const sealed = sealTaxIds(this.secrets, id, details!);
     // The ids this revision replaces or removes, recognisable (not readable) when a late result for an older revision
     // quotes one.

@@ -1,6 +1,6 @@
 import { withoutControls } from '@lib/contracts';
 import { pushOutbox } from '@lib/messaging';
-import { Problems } from '@lib/platform';
+import { Clock, Problems } from '@lib/platform';
 import { Injectable, Logger } from '@nestjs/common';
 import { Model } from 'mongoose';
 import { BankProfile } from '../../bank-profiles/bank-profile.schema';
@@ -88,6 +88,7 @@ export class RecordValidationResult {
     private readonly events: ProfileEvents,
     private readonly secrets: SecretBox,
     private readonly metrics: ValidationMetrics,
+    private readonly clock: Clock,
   ) {}
 
   async execute(command: ValidationResultCommand): Promise<ValidationResultAnswer> {
@@ -146,7 +147,7 @@ export class RecordValidationResult {
         source: command.source,
         ...(command.eventId && { eventId: command.eventId }),
         effect,
-        receivedAt: new Date(),
+        receivedAt: this.clock.now(),
       };
       const next = {
         ...profile,
