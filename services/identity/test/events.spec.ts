@@ -166,6 +166,27 @@ describe('identity events', () => {
     ]);
   });
 
+  it("narrows a role held on * in one change: revoking some locations leaves it on the partner's others, one RoleRevoked naming them", async () => {
+    const [L1, L2, L3] = [`L-${randomUUID().slice(0, 8)}`, `L-${randomUUID().slice(0, 8)}`, `L-${randomUUID().slice(0, 8)}`];
+    const partner = await client.registerPartner([L1, L2, L3]);
+    const ga = partner.globalAdmin.token;
+    const { userId } = await client.createUser(ga, {});
+    await client.assign(ga, userId, 'INCENTIVES_ADMIN', ['*']);
+    const narrowed = await client.call('DELETE', `/v1/users/${userId}/roles`, { token: ga, body: { role: 'INCENTIVES_ADMIN', locationIds: [L2] } });
+    expect(narrowed).toMatchObject({ status: 200, body: { revision: 3, roles: [{ role: 'INCENTIVES_ADMIN', locationIds: [L1, L3].sort() }] } });
+    // The rest, later: the role goes, reported as the locations it held.
+    const rest = await client.call('DELETE', `/v1/users/${userId}/roles`, { token: ga, body: { role: 'INCENTIVES_ADMIN', locationIds: [L1, L3] } });
+    expect(rest).toMatchObject({ status: 200, body: { revision: 4, roles: [] } });
+
+    const events = await distinct(ofUser(userId), 4);
+    expect(events.map((m) => [m.envelope!.type, m.envelope!.data.locationIds, m.envelope!.data.user.roles])).toEqual([
+      ['UserCreated', undefined, []],
+      ['RoleAssigned', ['*'], [{ role: 'INCENTIVES_ADMIN', locationIds: ['*'] }]],
+      ['RoleRevoked', [L2], [{ role: 'INCENTIVES_ADMIN', locationIds: [L1, L3].sort() }]],
+      ['RoleRevoked', [L1, L3].sort(), []],
+    ]);
+  });
+
   it('reactivates a user an admin deactivated: UserUpdated with active: true, the roles it kept, revision + 1; signs in again', async () => {
     const L1 = `L-${randomUUID().slice(0, 8)}`;
     const partner = await client.registerPartner([L1]);

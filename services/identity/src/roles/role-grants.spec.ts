@@ -1,5 +1,5 @@
 import { grantKeys, grantsRole } from '@lib/contracts';
-import { assignRole, HeldOnAllLocationsError, normalizeLocations, revokeRole, Grant } from './role-grants';
+import { assignRole, normalizeLocations, revokeRole, Grant } from './role-grants';
 
 const admin = (...locationIds: string[]): Grant => ({ role: 'INCENTIVES_ADMIN', locationIds });
 const user = (...locationIds: string[]): Grant => ({ role: 'INCENTIVES_USER', locationIds });
@@ -47,8 +47,12 @@ describe('revokeRole', () => {
     expect(revokeRole(roles, 'INCENTIVES_ADMIN', locationIds)).toEqual({ roles: expected, changed });
   });
 
-  it('refuses to revoke one location from a role held on *', () => {
-    expect(() => revokeRole([admin('*')], 'INCENTIVES_ADMIN', ['L1'])).toThrow(HeldOnAllLocationsError);
+  it("leaves a role held on * on the partner's other locations when some are revoked, in one change", () => {
+    expect(revokeRole([admin('*'), user('L1')], 'INCENTIVES_ADMIN', ['L1'], ['L3', 'L1', 'L2'])).toEqual({ roles: [admin('L2', 'L3'), user('L1')], changed: ['L1'] });
+    // A location not of the partner (none here: checked before) was never held through *.
+    expect(revokeRole([admin('*')], 'INCENTIVES_ADMIN', ['L9'], ['L1'])).toEqual({ roles: [admin('*')], changed: [] });
+    // All of them: the role goes, reported as * (every location it covered, those added since the list was read too).
+    expect(revokeRole([admin('*')], 'INCENTIVES_ADMIN', ['L2', 'L1'], ['L1', 'L2'])).toEqual({ roles: [], changed: ['*'] });
   });
 });
 

@@ -12,14 +12,6 @@ export interface RoleChangeResult {
   changed: string[];
 }
 
-/** Revoking one location from a role held on `*` cannot be expressed without listing the rest. */
-export class HeldOnAllLocationsError extends Error {
-  override readonly name = 'HeldOnAllLocationsError';
-  constructor(readonly role: Role) {
-    super(`${role} is held on all locations (*): revoke '*' and assign the locations to keep.`);
-  }
-}
-
 export function isCompanyRole(role: Role): boolean {
   return COMPANY_ROLES.includes(role);
 }
@@ -51,8 +43,13 @@ export function assignRole(roles: Grant[], role: Role, locationIds: readonly str
   return { roles: canonical([...others, { role, locationIds: merged }]), changed: granted };
 }
 
-/** Removes locations from a role; `*` removes the role. Locations not held change nothing. */
-export function revokeRole(roles: Grant[], role: Role, locationIds: readonly string[]): RoleChangeResult {
+/**
+ * Removes locations from a role; `*` removes the role. Locations not held change nothing. From a role held on `*`,
+ * some locations leave it on the rest of `partnerLocations` (the partner's locations now): one change, so narrowing
+ * `*` to a list never passes through holding nothing (which every service would take for the admin leaving). None
+ * left removes the role, reported as `*` (all that was held).
+ */
+export function revokeRole(roles: Grant[], role: Role, locationIds: readonly string[], partnerLocations: readonly string[] = []): RoleChangeResult {
   const requested = isCompanyRole(role) ? [ALL_LOCATIONS] : normalizeLocations(locationIds);
   const current = roles.find((grant) => grant.role === role);
   if (!current) return { roles: canonical(roles), changed: [] };
@@ -60,10 +57,10 @@ export function revokeRole(roles: Grant[], role: Role, locationIds: readonly str
   if (requested.includes(ALL_LOCATIONS)) {
     return { roles: canonical(others), changed: normalizeLocations(current.locationIds) };
   }
-  if (current.locationIds.includes(ALL_LOCATIONS)) throw new HeldOnAllLocationsError(role);
-  const revoked = requested.filter((id) => current.locationIds.includes(id));
+  const held = current.locationIds.includes(ALL_LOCATIONS) ? normalizeLocations(partnerLocations) : current.locationIds;
+  const revoked = requested.filter((id) => held.includes(id));
   if (revoked.length === 0) return { roles: canonical(roles), changed: [] };
-  const remaining = current.locationIds.filter((id) => !revoked.includes(id));
+  const remaining = held.filter((id) => !revoked.includes(id));
+  if (current.locationIds.includes(ALL_LOCATIONS) && remaining.length === 0) return { roles: canonical(others), changed: [ALL_LOCATIONS] };
   return { roles: canonical([...others, { role, locationIds: remaining }]), changed: revoked };
 }
-

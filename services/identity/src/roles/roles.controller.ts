@@ -41,7 +41,7 @@ export class RolesController {
   }
 
   @Delete('users/:userId/roles')
-  @RoleChange('Revoke a role from locations (["*"] removes the role)')
+  @RoleChange('Revoke a role from locations (["*"] removes the role; some locations of a role held on "*" leave it on the others)')
   async revoke(
     @CurrentPrincipal() principal: Principal,
     @Param('userId') userId: string,

@@ -39,8 +39,7 @@ export class RoleChangeChecks {
   }
 
   async requireOwnLocations(partnerId: string, locationIds: string[]): Promise<void> {
-    const partner = await this.partners.find(partnerId);
-    const own = new Set(partner?.locations.map((l) => l.locationId) ?? []);
+    const own = new Set(await this.ownLocations(partnerId));
     const unknown = locationIds.filter((id) => id !== ALL_LOCATIONS && !own.has(id));
     if (unknown.length) {
       throw new ValidationProblem(
@@ -48,5 +47,11 @@ export class RoleChangeChecks {
         'Roles can only be granted on locations of your own partner.',
       );
     }
+  }
+
+  /** The ids of the partner's locations. */
+  async ownLocations(partnerId: string): Promise<string[]> {
+    const partner = await this.partners.find(partnerId);
+    return partner?.locations.map((l) => l.locationId) ?? [];
   }
 }
