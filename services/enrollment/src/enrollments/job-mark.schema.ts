@@ -1,9 +1,13 @@
 import { Prop, Schema, SchemaFactory } from '@nestjs/mongoose';
 
-/** How far a periodic job has got, kept across restarts (one document per job): FollowExpiredTaxProfiles' `upTo`. */
+/**
+ * How far a periodic job has got, kept across restarts: FollowExpiredTaxProfiles' `upTo` (one document); the payout
+ * rules FollowSubmitted last followed a program's ENROLLED enrollments under (one document per program).
+ */
 @Schema({ collection: 'job_marks', versionKey: false })
 export class JobMark {
   @Prop({ type: String }) _id!: string;
-  @Prop({ required: true }) upTo!: Date;
+  @Prop() upTo?: Date;
+  @Prop({ type: Object }) payoutRules?: Record<string, unknown>;
 }
 export const JobMarkSchema = SchemaFactory.createForClass(JobMark);

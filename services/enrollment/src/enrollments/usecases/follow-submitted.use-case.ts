@@ -1,9 +1,13 @@
 import { EnrollmentStatus, PayoutRules } from '@lib/contracts';
 import { BackgroundWork } from '@lib/platform';
 import { Injectable, Logger } from '@nestjs/common';
+import { InjectModel } from '@nestjs/mongoose';
+import { Model } from 'mongoose';
+import { isDeepStrictEqual } from 'node:util';
 import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
 import { Enrollment } from '../enrollment.schema';
 import { EnrollmentsRepository } from '../enrollments.repository';
+import { JobMark } from '../job-mark.schema';
 import { FollowValidation } from './follow-validation.use-case';
 
 const PAGE = 500;
@@ -16,9 +20,15 @@ const IN_FLIGHT = 8;
  * profile event comes to take them on). Not submitted ones (proposals) are left as they are (FollowValidation).
  */
 const FOLLOWED: EnrollmentStatus[] = ['VALIDATING', 'ACTION_REQUIRED'];
+/**
+ * And ENROLLED ones, in a program whose payout rules differ from those its ENROLLED enrollments were last followed
+ * under (`job_marks`, one per program; none yet counts as changed): rules made stricter (a currency no longer
+ * allowed, a tax profile now required) reach every one of them, not only those some profile event happens to follow.
+ */
+const FOLLOWED_AFTER_RULES_CHANGED: EnrollmentStatus[] = [...FOLLOWED, 'ENROLLED'];
 
 export interface FollowUpRun {
-  /** Submitted VALIDATING and ACTION_REQUIRED enrollments followed. */
+  /** Submitted enrollments followed (VALIDATING, ACTION_REQUIRED; ENROLLED in programs whose rules changed). */
   examined: number;
   /** Those that moved on (ENROLLED, ACTION_REQUIRED, a bank choice withdrawn), each with its event. */
   changed: number;
@@ -33,7 +43,8 @@ export interface FollowUpRun {
  * database gone a moment: the caller gets no answer or a 5xx) leaves the enrollment VALIDATING with a result that no
  * event brings again, until its profiles change or the admin submits again.
  *
- * This pass follows every submitted VALIDATING or ACTION_REQUIRED enrollment once more (FOLLOWED), as the profile
+ * This pass follows every submitted VALIDATING or ACTION_REQUIRED enrollment once more (FOLLOWED; ENROLLED ones too
+ * where the program's payout rules changed since, FOLLOWED_AFTER_RULES_CHANGED), as the profile
  * events' handlers do (FollowValidation: one guarded write with its event, and none when nothing changes), with its
  * program's payout rules as they are now, so a result recorded meanwhile is applied, and so are rules an operator
  * changed (a PATCH itself changes no enrollment). It reads
@@ -50,6 +61,7 @@ export class FollowSubmitted {
     private readonly programs: ReadPrograms,
     private readonly follow: FollowValidation,
     private readonly work: BackgroundWork,
+    @InjectModel(JobMark.name) private readonly marks: Model<JobMark>,
   ) {}
 
   /** A run, tracked as job `submit-follow-up` (BackgroundWork: waited for at shutdown, counted on /metrics). */
@@ -60,10 +72,16 @@ export class FollowSubmitted {
   private async followAll(): Promise<FollowUpRun> {
     const run: FollowUpRun = { examined: 0, changed: 0, complete: true };
     for (const programId of (await this.programs.all()).keys()) {
+      const first = await this.programs.find(programId);
+      if (!first) continue;
+      const markId = `payout-rules-followed:${programId}`;
+      const followed = (await this.marks.findById(markId).lean<JobMark>())?.payoutRules;
+      const rules = JSON.parse(JSON.stringify(first.payoutRules)) as Record<string, unknown>;
+      const statuses = isDeepStrictEqual(followed, rules) ? FOLLOWED : FOLLOWED_AFTER_RULES_CHANGED;
       let after: string | undefined;
       for (;;) {
         if (this.work.stopRequested) return { ...run, complete: false };
-        const read = await this.enrollments.ofProgramIn(programId, FOLLOWED, PAGE, after);
+        const read = await this.enrollments.ofProgramIn(programId, statuses, PAGE, after);
         if (read.length === 0) break;
         // The program's rules as they are now, each page (a run is long: an operator may change them meanwhile).
         const program = await this.programs.find(programId);
@@ -76,6 +94,9 @@ export class FollowSubmitted {
         run.examined += page.length;
         after = read[read.length - 1]._id;
       }
+      // Every ENROLLED one followed under these rules (or rules newer still, read by a later page: the next run, seeing
+      // the mark differ, follows them again).
+      if (statuses === FOLLOWED_AFTER_RULES_CHANGED) await this.marks.updateOne({ _id: markId }, { $set: { payoutRules: rules } }, { upsert: true });
     }
     if (run.changed) this.logger.warn(`${run.changed} submitted enrollment(s) moved on (a validation result a Submit that died left unapplied, or payout rules changed since): applied`);
     return run;
