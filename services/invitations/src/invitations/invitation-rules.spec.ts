@@ -81,6 +81,10 @@ describe('nextTransition', () => {
     const invitation = { state: 'ISSUED' as const, recipients: [{ userId: 'ann' }] };
     expect(transition(facts({ invitation, admins: [ann, bob], enrollmentStatus: 'VALIDATING' }))).toMatchObject({ kind: 'none', why: expect.stringContaining('being validated') });
     expect(transition(facts({ invitation, admins: [ann, bob], enrollmentStatus: 'ACTION_REQUIRED' }))).toEqual({ kind: 'deliver', recipients: [bob] });
+    // Waiting again, its admins gone after the Submit: the admin appointed then is not invited to enroll either.
+    const waiting = { state: 'AWAITING_ADMIN' as const, recipients: [{ userId: 'ann' }] };
+    expect(transition(facts({ invitation: waiting, admins: [bob], enrollmentStatus: 'VALIDATING' }))).toMatchObject({ kind: 'none', why: expect.stringContaining('being validated') });
+    expect(transition(facts({ invitation: waiting, admins: [bob], enrollmentStatus: 'ACTION_REQUIRED' }))).toEqual({ kind: 'deliver', recipients: [bob] });
     // Ended for good: Enroll refuses it, nothing to invite to, nor to issue again, nor an admin to ask for.
     expect(transition(facts({ invitation, admins: [ann, bob], enrollmentStatus: 'EXPIRED' })).kind).toBe('none');
     expect(transition(facts({ invitation, admins: [ann, bob], enrollmentStatus: 'DISCONTINUED' })).kind).toBe('none');

@@ -241,8 +241,9 @@ export function nextTransition(facts: InvitationFacts, now: Date): Transition {
   const known = new Set(invitation.state === 'AWAITING_ADMIN' ? [] : invitation.recipients.map((r) => r.userId));
   const late = admins.filter((admin) => !known.has(admin.userId));
   // Submitted and being validated: an invitation to enroll would ask a late admin for what is done (the overview
-  // shows them the enrollment). Sent back for action, it is delivered then (ACTION_REQUIRED: theirs to complete).
-  if (late.length && invitation.state === 'ISSUED' && enrollmentStatus === 'VALIDATING') {
+  // shows them the enrollment). Sent back for action, it is delivered then (ACTION_REQUIRED: theirs to complete). So
+  // also for one waiting again because its admins left after the Submit: it waits on until then.
+  if (late.length && enrollmentStatus === 'VALIDATING') {
     return { kind: 'none', why: 'submitted and being validated: nothing to invite a late admin to' };
   }
   if (late.length) return { kind: 'deliver', recipients: late };
