@@ -26,7 +26,7 @@ beforeAll(async () => {
   A = await client.registerPartner([`A1-${suffix}`]);
   B = await client.registerPartner([`B1-${suffix}`]);
   ga = A.globalAdmin.token;
-  existing = await client.createUser(ga, { email: `Existing-${suffix}@Example.com` });
+  existing = await client.createUser(ga, { email: `Existing-Jos\u00e9-${suffix}@Example.com` });
 });
 
 afterAll(async () => {
@@ -78,6 +78,8 @@ const cases: BadInput[] = [
   { name: 'create user: blank displayName', method: 'POST', path: () => '/v1/users', token: () => ga, body: () => ({ email: 'n@example.com', displayName: '   ' }), status: 400, field: 'displayName' },
   { name: 'create user: unknown company role', method: 'POST', path: () => '/v1/users', token: () => ga, body: () => ({ email: 'n@example.com', displayName: 'N', companyRole: 'INCENTIVES_ADMIN' }), status: 400, field: 'companyRole' },
   { name: 'create user: duplicate email (other case)', method: 'POST', path: () => '/v1/users', token: () => ga, body: () => ({ email: existing.email.toUpperCase(), displayName: 'Twin' }), status: 409, field: 'email' },
+  { name: 'create user: duplicate email (decomposed: e and a combining accent)', method: 'POST', path: () => '/v1/users', token: () => ga, body: () => ({ email: existing.email.normalize('NFD'), displayName: 'Twin' }), status: 409, field: 'email' },
+  { name: 'create user: email with a zero-width space', method: 'POST', path: () => '/v1/users', token: () => ga, body: () => ({ email: `\u200b${existing.email}`, displayName: 'Twin' }), status: 400, field: 'email' },
   { name: 'list users: bad limit', method: 'GET', path: () => '/v1/users?limit=0', token: () => ga, status: 400, field: 'limit' },
   { name: 'list users: forged cursor', method: 'GET', path: () => '/v1/users?cursor=%25%25', token: () => ga, status: 400, field: 'cursor' },
   // Valid base64url of a would-be email key ("m"): not a cursor this list gave.

@@ -12,15 +12,17 @@ export function wellFormed(text: string): boolean {
 }
 
 /**
- * Characters of no address mail can be sent to: `isEmail` takes quoted local parts holding line breaks or angle
- * brackets (`"a\r\nb"@example.com`), which an SMTP client refuses in an envelope (nodemailer's EENVELOPE, with no reply
- * code: retried until the attempts run out, never delivered). Other quoted local parts (`"j doe"@example.com`) are sent.
+ * Characters of no address mail can be sent to, or that no one can see: `isEmail` takes quoted local parts holding
+ * line breaks or angle brackets (`"a\r\nb"@example.com`), which an SMTP client refuses in an envelope (nodemailer's
+ * EENVELOPE, with no reply code: retried until the attempts run out, never delivered), and other control characters
+ * there; and invisible format characters anywhere (a zero-width space, a right-to-left override: `gr\u200Bace@` would
+ * be a second user who looks like `grace@` in every list). Other quoted local parts (`"j doe"@example.com`) are sent.
  */
-const UNDELIVERABLE = /[\r\n<>]/;
+const UNDELIVERABLE = /[\r\n<>\p{Cc}\p{Cf}]/u;
 
 /**
- * An address mail can be sent to: what `isEmail` takes, except a line break or an angle bracket (in a quoted local
- * part); at most MAX_EMAIL_LENGTH characters; well-formed Unicode (`isEmail` throws a URIError on a lone
+ * An address mail can be sent to: what `isEmail` takes, except a control character, an angle bracket (in a quoted
+ * local part) or an invisible format character (UNDELIVERABLE); at most MAX_EMAIL_LENGTH characters; well-formed Unicode (`isEmail` throws a URIError on a lone
  * surrogate: a 500, not a 400).
  */
 export function isDeliverableEmail(value: unknown): value is string {

@@ -113,6 +113,9 @@ describe('mapScimUser', () => {
     ['an email with angle brackets', { externalId: 'e', userName: '"<a>"@contoso.example' }, 'no valid email address (emails[].value or userName)'],
     // isEmail throws on it (a URIError): one entry would have failed the whole import.
     ['an email that is no well-formed Unicode', { externalId: 'e', emails: [{ value: 'a@b\ud800c.example' }] }, 'no valid email address (emails[].value or userName)'],
+    ['an email with an invisible character (a zero-width space)', { externalId: 'e', emails: [{ value: 'gr\u200bace@contoso.example' }] }, 'no valid email address (emails[].value or userName)'],
+    ['an email with a right-to-left override', { externalId: 'e', emails: [{ value: '\u202egrace@contoso.example' }] }, 'no valid email address (emails[].value or userName)'],
+    ['an email with a control character in a quoted local part', { externalId: 'e', emails: [{ value: '"a\u0001b"@contoso.example' }] }, 'no valid email address (emails[].value or userName)'],
     // The request's body check leaves a directory export's resources to the import: the database would store U+FFFD.
     ['a display name that is no well-formed Unicode', { ...entra, displayName: 'Grace \ud83d' }, 'externalId and the names must be well-formed Unicode text (a lone surrogate)'],
     ['a family name that is no well-formed Unicode', { ...entra, name: { givenName: 'Grace', familyName: '\udc00Hopper' } }, 'externalId and the names must be well-formed Unicode text (a lone surrogate)'],
@@ -128,15 +131,19 @@ describe('mapScimUser', () => {
 });
 
 describe('mapScimResources', () => {
-  it('rejects a second entry with the same externalId or the same email (case-insensitive)', () => {
+  it('rejects a second entry with the same externalId or the same email (case-insensitive, composed or not)', () => {
     const results = mapScimResources([
       entra,
       { ...entra, emails: [{ value: 'x@contoso.example' }] },
       { ...entra, externalId: 'e-9', emails: [{ value: 'GRACE@contoso.example', primary: true }] },
+      { ...entra, externalId: 'e-10', emails: [{ value: 'jos\u00e9@contoso.example', primary: true }] },
+      { ...entra, externalId: 'e-11', emails: [{ value: 'jose\u0301@contoso.example', primary: true }] },
     ]);
     expect(results.map((r) => (r.ok ? 'ok' : r.reason))).toEqual([
       'ok',
       'externalId appears more than once in this import',
+      'email appears more than once in this import',
+      'ok',
       'email appears more than once in this import',
     ]);
   });

@@ -1,5 +1,6 @@
 import { isBlankText } from '@lib/contracts';
 import { isDeliverableEmail, textProblem, wellFormed } from '@lib/platform';
+import { emailKey } from './email-key';
 import type { UserChange } from './users.repository';
 
 /** `deactivatedBy` of a user a directory import deactivated (an admin's deactivation records the admin's user id). */
@@ -140,9 +141,9 @@ export function mapScimResources(resources: unknown[]): MappedResource[] {
     if (!mapped.ok) return mapped;
     const { externalId, email } = mapped.user;
     if (externalIds.has(externalId)) return { index, ok: false, externalId, reason: 'externalId appears more than once in this import' };
-    if (emails.has(email.toLowerCase())) return { index, ok: false, externalId, reason: 'email appears more than once in this import' };
+    if (emails.has(emailKey(email))) return { index, ok: false, externalId, reason: 'email appears more than once in this import' };
     externalIds.add(externalId);
-    emails.add(email.toLowerCase());
+    emails.add(emailKey(email));
     return mapped;
   });
 }

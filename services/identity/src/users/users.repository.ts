@@ -6,8 +6,11 @@ import { InjectModel } from '@nestjs/mongoose';
 import { FilterQuery, Model } from 'mongoose';
 import { grantKeys } from '@lib/contracts';
 import { Grant } from '../roles/role-grants';
+import { emailKey } from './email-key';
 import { BY_DIRECTORY } from './scim';
 import { User } from './user.schema';
+
+export { emailKey };
 
 /** What a change may set on a user. */
 export interface UserChange {
@@ -46,7 +49,6 @@ export class DuplicateUserError extends Error {
   }
 }
 
-export const emailKey = (email: string) => email.trim().toLowerCase();
 
 /**
  * The order of the list of a partner's users: by email as compared (emailKey), unique per partner (its unique index,
