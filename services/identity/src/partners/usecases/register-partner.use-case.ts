@@ -2,6 +2,7 @@ import { deterministicId } from '@lib/contracts';
 import { idempotencyKeyReused, IdempotentRequest, ownCreation, Problems, ValidationProblem } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
+import { emailKey } from '../../users/email-key';
 import { RegisterPartnerInput, PartnerView } from '../dto/partner.dto';
 import { Location, Partner, PendingAdmin } from '../partner.schema';
 import { Claims, LocationTakenError, PartnerExistsError, PartnersRepository } from '../partners.repository';
@@ -25,7 +26,7 @@ function sameRegistration(
       const known = storedLocations.get(l.locationId);
       return known !== undefined && known.country === l.country && known.legalName === l.legalName;
     }) &&
-    pendingAdmin.email.toLowerCase() === wanted.admin.email.toLowerCase() &&
+    emailKey(pendingAdmin.email) === emailKey(wanted.admin.email) &&
     pendingAdmin.displayName === wanted.admin.displayName
   );
 }
