@@ -658,6 +658,17 @@ describe('results that can never apply', () => {
     expect(decided.status).toBe(200);
     expect(decided.body).toMatchObject({ effect: 'APPLIED', reasons });
   });
+
+  it('a reason that masking makes longer (read NFKC-normalized: one U+FDFA is 18 characters) is kept to 1,000 characters, cut with an ellipsis', async () => {
+    const id = (await call(h, 'POST', '/v1/bank-profiles', { token: admin, body: usProfile() })).body.profileId;
+    const decided = await call(h, 'POST', `/v1/operator/profiles/${id}/validation`, { headers: operator, body: { revision: 1, outcome: 'ACTION_REQUIRED', reasons: ['\uFDFA'.repeat(1_000)] } });
+    expect(decided.status).toBe(200);
+    const [reason] = decided.body.reasons as string[];
+    expect(Array.from(reason)).toHaveLength(1_000);
+    expect(reason).toBe(`${Array.from('\uFDFA'.repeat(1_000).normalize('NFKC')).slice(0, 999).join('')}\u2026`);
+    const stored = await h.db.collection('bank_profiles').findOne({ _id: id as never });
+    expect(stored!.reasons).toEqual([reason]);
+  });
 });
 
 describe('a validation decision on a profile that keeps changing under it', () => {

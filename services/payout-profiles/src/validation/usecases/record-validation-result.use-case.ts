@@ -1,4 +1,4 @@
-import { withoutControls } from '@lib/contracts';
+import { MAX_REASON_LENGTH, withoutControls } from '@lib/contracts';
 import { pushOutbox } from '@lib/messaging';
 import { Clock, Problems } from '@lib/platform';
 import { Injectable, Logger } from '@nestjs/common';
@@ -182,7 +182,7 @@ export class RecordValidationResult {
 
   /**
    * The command's reasons with the profile's secrets (and anything that looks like an account number, IBAN or tax id)
-   * masked; repeats that masking made dropped. A profile whose secrets do not open (a key removed too early) still gets
+   * masked; repeats that masking made dropped; each at most MAX_REASON_LENGTH characters again (clipped). A profile whose secrets do not open (a key removed too early) still gets
    * its result recorded, masked by the safety net alone: refusing it would dead-letter every rejection of that
    * profile, and it would stay pending.
    */
@@ -205,7 +205,7 @@ export class RecordValidationResult {
         : [open((profile as TaxProfile).sealedTaxId, 'taxId'), open((profile as TaxProfile).sealedVatId, 'vatId')];
     const digests = profile.supersededSecrets ?? [];
     const supersededSecret = digests.length ? this.secrets.digestMatcher(digests) : undefined;
-    return [...new Set(command.reasons.map((reason) => maskSecretsIn(reason, secrets, supersededSecret)))];
+    return [...new Set(command.reasons.map((reason) => clipped(maskSecretsIn(reason, secrets, supersededSecret))))];
   }
 
   /**
@@ -233,4 +233,14 @@ export class RecordValidationResult {
     }
     return answer;
   }
+}
+
+/**
+ * A masked reason at most MAX_REASON_LENGTH characters (code points, as the contract counts), as the reason was: masking
+ * reads the text NFKC-normalized, which can make it many times longer (one U+FDFA is 18 characters), and a mask can be
+ * longer than what it hides. Cut with an ellipsis: dropping characters reveals nothing a mask hid.
+ */
+export function clipped(reason: string): string {
+  const chars = Array.from(reason);
+  return chars.length <= MAX_REASON_LENGTH ? reason : `${chars.slice(0, MAX_REASON_LENGTH - 1).join('')}\u2026`;
 }
