@@ -81,6 +81,9 @@ describe('nextTransition', () => {
     const invitation = { state: 'ISSUED' as const, recipients: [{ userId: 'ann' }] };
     expect(transition(facts({ invitation, admins: [ann, bob], enrollmentStatus: 'VALIDATING' }))).toMatchObject({ kind: 'none', why: expect.stringContaining('being validated') });
     expect(transition(facts({ invitation, admins: [ann, bob], enrollmentStatus: 'ACTION_REQUIRED' }))).toEqual({ kind: 'deliver', recipients: [bob] });
+    // No invitation yet (an open program came to require eligibility after the Submit): none issued while validated.
+    expect(transition(facts({ invitation: null, admins: [ann], enrollmentStatus: 'VALIDATING' }))).toMatchObject({ kind: 'none', why: expect.stringContaining('being validated') });
+    expect(transition(facts({ invitation: null, admins: [ann], enrollmentStatus: 'ACTION_REQUIRED' }))).toEqual({ kind: 'issue', recipients: [ann] });
     // Waiting again, its admins gone after the Submit: the admin appointed then is not invited to enroll either.
     const waiting = { state: 'AWAITING_ADMIN' as const, recipients: [{ userId: 'ann' }] };
     expect(transition(facts({ invitation: waiting, admins: [bob], enrollmentStatus: 'VALIDATING' }))).toMatchObject({ kind: 'none', why: expect.stringContaining('being validated') });
@@ -155,8 +158,9 @@ describe('nextTransition', () => {
     const issued = { state: 'ISSUED' as const, recipients: [{ userId: 'ann' }] };
     expect(transition(facts({ ...sentBack, invitation: issued }))).toEqual({ kind: 'mark-enrolled' });
     expect(transition(facts({ ...sentBack, invitation: issued, decision: { eligible: false, reasons: [], fiscalYear: FY } }))).toEqual({ kind: 'mark-enrolled' });
-    // Never completed: as before.
-    expect(transition(facts({ enrollmentStatus: 'VALIDATING' })).kind).toBe('issue');
+    // Never completed: as any enrollment not completed (being validated, nothing issued: it would ask for what is done).
+    expect(transition(facts({ enrollmentStatus: 'VALIDATING' })).kind).toBe('none');
+    expect(transition(facts({ enrollmentStatus: 'ACTION_REQUIRED' })).kind).toBe('issue');
   });
 
   it("issues and delivers only in the program's current fiscal year", () => {

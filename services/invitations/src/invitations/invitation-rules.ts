@@ -229,6 +229,9 @@ export function nextTransition(facts: InvitationFacts, now: Date): Transition {
     if (facts.enrollmentEndedBy && !laterThan(decision, facts.enrollmentEndedBy)) {
       return { kind: 'none', why: 'the enrollment ended INELIGIBLE on a decision later than this one: a later decision invites again' };
     }
+    // Already submitted (an open program that came to require eligibility while it was being validated): as for a late
+    // admin below, an invitation to enroll would ask for what is done. Sent back for action, it is issued then.
+    if (enrollmentStatus === 'VALIDATING') return { kind: 'none', why: 'submitted and being validated: nothing to invite to' };
     return admins.length ? { kind: 'issue', recipients: admins } : { kind: 'await-admin' };
   }
 
