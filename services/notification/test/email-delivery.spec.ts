@@ -771,6 +771,27 @@ describe('enrollment and profile events', () => {
     for (const other of [admin2, reader, former]) expect(smtp.to(other.email)).toHaveLength(0);
   });
 
+  it("with no Incentives admin on the location, tells the partner's Global and Account admins what needs action, saying why and where to appoint one; news needing nobody tells nobody", async () => {
+    const other = new World(kafka, issuer, service);
+    const [lone] = await other.register('Fabrikam North');
+    const global = await other.user('Gwen', [{ role: 'GLOBAL_ADMIN', locationIds: ['*'] }]);
+    const account = await other.user('Andy', [{ role: 'ACCOUNT_ADMIN', locationIds: ['*'] }]);
+    const user = await other.user('Uma', [{ role: 'INCENTIVES_USER', locationIds: [lone] }]);
+    const enrolled = await kafka.publishEvent(Topics.enrollments, lone, { type: 'EnrollmentEnrolled', data: enrollment(other, lone, { status: 'ENROLLED', previousStatus: 'VALIDATING' }) });
+    const action = await kafka.publishEvent(Topics.enrollments, lone, { type: 'EnrollmentActionRequired', data: enrollment(other, lone, { missing: ['TAX_PROFILE_MISSING'], previousStatus: 'ENROLLED' }) });
+    const [mail] = await smtp.waitFor(global.email);
+    await smtp.waitFor(account.email);
+    expect(mail.parsed.text).toContain(`Nobody holds the Incentives admin role on Fabrikam North (${lone}), so this message goes to your company's Global and Account admins`);
+    expect(mail.parsed.text).toContain(`Assign an Incentives admin: ${portalUrl}/account/users?locationId=${lone}&role=INCENTIVES_ADMIN`);
+    expect(decodeHtml(mail.parsed.html as string)).toContain(`href="${portalUrl}/account/users?locationId=${lone}&role=INCENTIVES_ADMIN"`);
+    expect(await recipientsOf(action.eventId, 'EMAIL')).toEqual([global.userId, account.userId].sort());
+    expect(await recipientsOf(action.eventId, 'INBOX')).toEqual([global.userId, account.userId].sort());
+    expect(await messages().findOne({ causationEventId: action.eventId, userId: global.userId, channel: 'EMAIL' })).toMatchObject({ audience: { roles: ['GLOBAL_ADMIN', 'ACCOUNT_ADMIN'] } });
+    // Handled before it (same key): the news that it is Enrolled asks nothing of anyone.
+    expect(await recipientsOf(enrolled.eventId, 'INBOX')).toEqual([]);
+    expect(smtp.to(user.email)).toHaveLength(0);
+  });
+
   // The enrollment service gives a reason for each missing item too (MissingPayoutItemReasons): the email lists each
   // item once, and keeps under "Details" only the reasons that tell more.
   it('lists each missing item once: the reasons that only repeat a missing item are left out of the details', async () => {

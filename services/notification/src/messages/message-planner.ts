@@ -86,6 +86,17 @@ const ENROLLMENT_TEMPLATES: Record<string, TemplateName> = {
   EnrollmentRenewalAtRisk: 'enrollment-renewal-at-risk',
 };
 
+/** Messages that ask for action: told to the company admins when no Incentives admin holds the location (toCompanyAdmins). */
+const NEEDS_SOMEONE: TemplateName[] = [
+  'enrollment-action-required',
+  'enrollment-rejected',
+  'enrollment-expired',
+  'enrollment-ineligible',
+  'enrollment-renewal-at-risk',
+  'profile-action-required',
+  'tax-profile-expiring',
+];
+
 /** The event types this service turns into messages, per topic (every other type is ignored). */
 export const NOTIFYING_EVENTS: Record<string, string[]> = {
   [Topics.invitations]: ['InvitationIssued', 'InvitationDelivered', 'AdminAssignmentRequested'],
@@ -114,8 +125,30 @@ export class MessagePlanner {
    * was due before its fiscal year ended; the event read after, by a consumer behind across June 30) tells nobody.
    */
   async plan(topic: string, envelope: Envelope): Promise<MessagePlan | null> {
-    const plan = await this.planFor(topic, envelope);
+    let plan = await this.planFor(topic, envelope);
+    if (plan && plan.recipients.length === 0 && NEEDS_SOMEONE.includes(plan.template)) plan = await this.toCompanyAdmins(plan);
     return plan?.sendBefore && Date.now() >= +plan.sendBefore ? null : plan;
+  }
+
+  /**
+   * A message asking for action about a location (or the locations a bank profile serves) that no Incentives admin
+   * holds (the last one left after it enrolled, deactivated): to the partner's Global and Account admins instead, who
+   * may read every location and appoint one, saying why they get it. Otherwise a rejected profile or an expiring tax
+   * profile would reach nobody, and the enrollment would expire at year end without anyone told.
+   */
+  private async toCompanyAdmins(plan: MessagePlan): Promise<MessagePlan> {
+    const where = typeof plan.context.locationLabel === 'string' ? plan.context.locationLabel : 'the locations concerned';
+    const query = plan.locationId ? `locationId=${encodeURIComponent(plan.locationId)}&role=INCENTIVES_ADMIN` : 'role=INCENTIVES_ADMIN';
+    return {
+      ...plan,
+      recipients: await this.directory.companyAdmins(plan.partnerId),
+      audience: { roles: [...COMPANY_ROLES] },
+      context: {
+        ...plan.context,
+        companyAdminNote: `Nobody holds the Incentives admin role on ${where}, so this message goes to your company's Global and Account admins: assign an Incentives admin to act on it.`,
+        assignLink: this.link(`/account/users?${query}`),
+      },
+    };
   }
 
   private async planFor(topic: string, envelope: Envelope): Promise<MessagePlan | null> {
