@@ -340,20 +340,23 @@ describe('a program whose payout rules are relaxed', () => {
 });
 
 describe('a program whose payout rules are made stricter', () => {
-  it('every ENROLLED enrollment that no longer meets them is sent to ACTION_REQUIRED by the follow-up pass, with its event; the rules they were followed under are marked per program', async () => {
+  it('every ENROLLED enrollment and proposal that no longer meets them is sent to ACTION_REQUIRED by the follow-up pass, with its event; the rules they were followed under are marked per program', async () => {
     const rules = { ...RULES, taxProfileRequired: false };
     const program = await createProgram(h, { requiresEligibility: false, payoutRules: rules });
     const bank = bankProfile(w.partnerId, { status: 'APPROVED' });
     await profileEvent(h, 'ProfileApproved', bank);
     await profileKnown(h, bank);
-    for (const locationId of [w.L1, w.L3]) await defaultBankProfile(h, w.partnerId, locationId, bank.profileId);
+    for (const locationId of [w.L1, w.L2, w.L3]) await defaultBankProfile(h, w.partnerId, locationId, bank.profileId);
     await eventually(async () => {
-      const views = await h.db.collection<{ _id: string; bankProfileId: string }>('default_bank_profile_view').find({ _id: { $in: [w.L1, w.L3] } }).toArray();
-      expect(views.map((v) => v.bankProfileId)).toEqual([bank.profileId, bank.profileId]);
+      const views = await h.db.collection<{ _id: string; bankProfileId: string }>('default_bank_profile_view').find({ _id: { $in: [w.L1, w.L2, w.L3] } }).toArray();
+      expect(views.map((v) => v.bankProfileId)).toEqual([bank.profileId, bank.profileId, bank.profileId]);
     });
     const token = await w.token('admin');
     const ids = [await enroll(program, w.L1), await enroll(program, w.L3)];
     for (const id of ids) expect((await call(h, 'POST', `/v1/enrollments/${id}/submit`, { token })).body).toMatchObject({ status: 'ENROLLED' });
+    // L2's admin has seen the proposal (Submit next) and not submitted yet.
+    const proposal = await enroll(program, w.L2);
+    expect(await stored(proposal)).toMatchObject({ status: 'INVITED', missing: [] });
     const follow = () => service(EnrollmentsModule, FollowSubmitted).execute();
     expect((await follow()).complete).toBe(true);
     expect(await h.db.collection('job_marks').findOne({ _id: `payout-rules-followed:${program.programId}` as never })).toMatchObject({ payoutRules: rules });
@@ -363,10 +366,11 @@ describe('a program whose payout rules are made stricter', () => {
     expect(patched.status).toBe(200);
     await eventually(async () => expect((await service(ProgramsModule, ReadPrograms).find(program.programId))?.payoutRules.allowedCurrencies).toEqual(['EUR']));
     expect((await follow()).complete).toBe(true);
-    for (const id of ids) {
+    for (const id of [...ids, proposal]) {
       expect(await stored(id)).toMatchObject({ status: 'ACTION_REQUIRED', missing: ['CURRENCY_NOT_ALLOWED'] });
       await waitForEnrollmentEvent(h, id, 'EnrollmentActionRequired');
     }
+    expect((await call(h, 'GET', `/v1/enrollments/${proposal}`, { token: await w.token('adminOfOther') })).body).toMatchObject({ nextAction: 'CONTINUE', missing: ['CURRENCY_NOT_ALLOWED'] });
     expect(await h.db.collection('job_marks').findOne({ _id: `payout-rules-followed:${program.programId}` as never })).toMatchObject({ payoutRules: { allowedCurrencies: ['EUR'] } });
   });
 });

@@ -8,6 +8,7 @@ import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
 import { Enrollment } from '../enrollment.schema';
 import { EnrollmentsRepository } from '../enrollments.repository';
 import { JobMark } from '../job-mark.schema';
+import { EnrollLocation } from './enroll-location.use-case';
 import { FollowValidation } from './follow-validation.use-case';
 
 const PAGE = 500;
@@ -21,14 +22,16 @@ const IN_FLIGHT = 8;
  */
 const FOLLOWED: EnrollmentStatus[] = ['VALIDATING', 'ACTION_REQUIRED'];
 /**
- * And ENROLLED ones, in a program whose payout rules differ from those its ENROLLED enrollments were last followed
- * under (`job_marks`, one per program; none yet counts as changed): rules made stricter (a currency no longer
- * allowed, a tax profile now required) reach every one of them, not only those some profile event happens to follow.
+ * And ENROLLED ones, in a program whose payout rules differ from those its enrollments were last followed under
+ * (`job_marks`, one per program; none yet counts as changed): rules made stricter (a currency no longer allowed, a tax
+ * profile now required) reach every one of them, not only those some profile event happens to follow. So do its
+ * proposals (started, not submitted: INVITED or ACTION_REQUIRED), evaluated again as Continue would
+ * (EnrollLocation.reevaluate): their next action and what they list as missing follow the rules as they are.
  */
-const FOLLOWED_AFTER_RULES_CHANGED: EnrollmentStatus[] = [...FOLLOWED, 'ENROLLED'];
+const FOLLOWED_AFTER_RULES_CHANGED: EnrollmentStatus[] = [...FOLLOWED, 'ENROLLED', 'INVITED'];
 
 export interface FollowUpRun {
-  /** Submitted enrollments followed (VALIDATING, ACTION_REQUIRED; ENROLLED in programs whose rules changed). */
+  /** Submitted enrollments followed (VALIDATING, ACTION_REQUIRED; ENROLLED and proposals in programs whose rules changed). */
   examined: number;
   /** Those that moved on (ENROLLED, ACTION_REQUIRED, a bank choice withdrawn), each with its event. */
   changed: number;
@@ -62,6 +65,7 @@ export class FollowSubmitted {
     private readonly follow: FollowValidation,
     private readonly work: BackgroundWork,
     @InjectModel(JobMark.name) private readonly marks: Model<JobMark>,
+    private readonly proposals: EnrollLocation,
   ) {}
 
   /** A run, tracked as job `submit-follow-up` (BackgroundWork: waited for at shutdown, counted on /metrics). */
@@ -86,7 +90,8 @@ export class FollowSubmitted {
         // The program's rules as they are now, each page (a run is long: an operator may change them meanwhile).
         const program = await this.programs.find(programId);
         if (!program) break;
-        const page = read.filter((e) => e.submittedAt);
+        const rulesChanged = statuses === FOLLOWED_AFTER_RULES_CHANGED;
+        const page = read.filter((e) => e.submittedAt || (rulesChanged && e.evaluatedAt));
         for (let i = 0; i < page.length; i += IN_FLIGHT) {
           const outcomes = await Promise.all(page.slice(i, i + IN_FLIGHT).map((e) => this.followOne(e, program.payoutRules)));
           run.changed += outcomes.filter(Boolean).length;
@@ -107,7 +112,7 @@ export class FollowSubmitted {
    * write, so whoever changed it followed its profiles (a handler, Submit) or ended it: nothing left to do here.
    */
   private async followOne(enrollment: Enrollment, rules: PayoutRules): Promise<boolean> {
-    const followed = await this.follow.apply(enrollment, rules);
+    const followed = enrollment.submittedAt ? await this.follow.apply(enrollment, rules) : await this.proposals.reevaluate(enrollment);
     return !!followed && followed.version !== enrollment.version;
   }
 }
