@@ -826,6 +826,33 @@ describe('Enroll, Continue, Submit and validation', () => {
     ]);
   });
 
+  it('a CLOSED program takes back an enrollment started before, ended INELIGIBLE by a decision, once the location is eligible again; never one nobody started', async () => {
+    const program = await createProgram(h);
+    for (const locationId of [w.L1, w.L3]) {
+      await eligibility(h, w, program.programId, locationId, true);
+      await eligibilityKnown(h, program.programId, locationId);
+    }
+    const started = (await enroll(program.programId, w.L1)).body.enrollmentId as string;
+    const read = await call(h, 'GET', `/v1/programs/${program.programId}`, { token: await w.token('incentivesUser') });
+    expect((await call(h, 'PATCH', `/v1/programs/${program.programId}`, { operator: true, body: { state: 'CLOSED' }, headers: { 'if-match': read.headers.get('etag')! } })).status).toBe(200);
+    // A decision the eligibility system corrects minutes later: ended, then eligible again.
+    await eligibility(h, w, program.programId, w.L1, false, CURRENT_FY, ['Recomputing']);
+    await waitForEnrollmentEvent(h, started, 'EnrollmentIneligible');
+    expect((await get(started, 'admin')).body).toMatchObject({ status: 'INELIGIBLE', nextAction: null });
+    await eligibility(h, w, program.programId, w.L1, true);
+    await eligibilityKnown(h, program.programId, w.L1);
+    expect((await get(started, 'admin')).body).toMatchObject({ status: 'INELIGIBLE', nextAction: 'ENROLL' });
+    const again = await enroll(program.programId, w.L1);
+    // Started again by this call: 201.
+    expect(again.status).toBe(201);
+    expect(again.body.enrollmentId).toBe(started);
+    // A proposal again (what it proposes depends on the profiles L1 has in this file: Submit or Continue next).
+    expect(['INVITED', 'ACTION_REQUIRED']).toContain(again.body.status);
+    expect(['SUBMIT', 'CONTINUE']).toContain(again.body.nextAction);
+    // L3 was eligible but nobody enrolled it before the program closed: that would be a new enrollment.
+    expect((await enroll(program.programId, w.L3)).body).toMatchObject({ status: 409, type: expect.stringMatching(/\/program-not-open$/) });
+  });
+
   it("renames a program's enrollments with it: read, and their later events, by its new name; its discontinuation names one", async () => {
     const program = await createProgram(h, { requiresEligibility: false });
     const id = (await enroll(program.programId, w.L1)).body.enrollmentId as string;

@@ -108,6 +108,12 @@ describe('buildOverview', () => {
     expect(actions('INVITED', false)).toEqual([[]]);
     expect(actions('VALIDATING', true)).toEqual([[]]);
     expect(actions('ACTION_REQUIRED', true, FY27_OVER)).toEqual([[]]);
+    // Ended INELIGIBLE after it was started, the location eligible again (input's decision): Enroll starts it again.
+    const ineligible = (started: boolean, decisions = input().decisions) =>
+      buildOverview(input({ programs, decisions, enrollments: [{ programId: 'INV', locationId: 'L1', fiscalYear: 'FY27', status: 'INELIGIBLE', started }] }))[0].programs.map((p) => p.actions);
+    expect(ineligible(true)).toEqual([['ENROLL']]);
+    expect(ineligible(false)).toEqual([[]]);
+    expect(ineligible(true, [{ programId: 'INV', locationId: 'L1', fiscalYear: 'FY27', eligible: false }])).toEqual([[]]);
     const discontinued = new Map([['INV', { ...programs.get('INV')!, state: 'DISCONTINUED' as const }]]);
     expect(buildOverview(input({ programs: discontinued, enrollments: [{ programId: 'INV', locationId: 'L1', fiscalYear: 'FY27', status: 'ACTION_REQUIRED', started: true }] }))[0].programs.map((p) => p.actions)).toEqual([[]]);
     // Not the admin's: a reader gets no action.

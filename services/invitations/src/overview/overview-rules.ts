@@ -121,8 +121,10 @@ export function buildOverview(input: OverviewInput): OverviewLocation[] {
       // Enroll starts an INELIGIBLE enrollment again only once the location is eligible (open programs: always).
       const endedForNow = enrollmentStatus === 'INELIGIBLE' && requiresEligibility && !eligible.has(key);
       // One Enroll started goes on (Continue) in a program closed since, as Enroll answers it (only starting needs OPEN).
+      // So does one Enroll started that ended INELIGIBLE, once the location is eligible again (endedForNow otherwise).
       const goesOn =
-        (enrollmentStatus === 'ACTION_REQUIRED' || enrollmentStatus === 'INVITED') && enrollableNow(program, fiscalYear, input.now, { started: !!enrollment?.started });
+        (enrollmentStatus === 'ACTION_REQUIRED' || enrollmentStatus === 'INVITED' || enrollmentStatus === 'INELIGIBLE') &&
+        enrollableNow(program, fiscalYear, input.now, { started: !!enrollment?.started });
       const canEnroll =
         isAdmin && (enrollable || goesOn) && !endedForNow && !continuedFrom.has(key) && (!enrollmentStatus || !NO_ENROLL.includes(enrollmentStatus));
       // Action required in a year Enroll does not reach (the program in another year): Continue on the enrollment itself,

@@ -163,7 +163,9 @@ export class EnrollLocation {
     // such a year (an invitation only, or ended INELIGIBLE) stays where it is. A later year's (the rollover's
     // continuation, the program not moved to it yet) starts again as before.
     if (starting && existing && fiscalYearBefore(existing.fiscalYear, program.fiscalYear)) throw programMovedOn(existing, program);
-    if (starting) await this.checkCanStart(program, fiscalYear, locationId, actor.partnerId);
+    // Started before (evaluated, or completed) and ended INELIGIBLE: starting it again is no new enrollment, so a program
+    // CLOSED since takes it back once the location is eligible again (as it takes Continue on one still going on).
+    if (starting) await this.checkCanStart(program, fiscalYear, locationId, actor.partnerId, !!(existing?.evaluatedAt || existing?.enrolledAt));
 
     if (existing && !starting && existing.submittedAt) {
       if (!bankProfileId || bankProfileId === existing.bankProfileId) {
@@ -181,8 +183,8 @@ export class EnrollLocation {
    * A decision naming another partner than the location's (kept while identity had not told of the location yet,
    * until its own partner's replaces it) does not make the location eligible.
    */
-  private async checkCanStart(program: Program, fiscalYear: string, locationId: string, partnerId: string): Promise<void> {
-    if (program.state !== 'OPEN') throw programNotOpen(program);
+  private async checkCanStart(program: Program, fiscalYear: string, locationId: string, partnerId: string, startedBefore: boolean): Promise<void> {
+    if (program.state !== 'OPEN' && !(startedBefore && program.state === 'CLOSED')) throw programNotOpen(program);
     if (!program.requiresEligibility) return;
     const ours = await this.views.partnersEligibility(partnerId, program._id, locationId, fiscalYear);
     if (!ours?.eligible) throw locationNotEligible(program._id, fiscalYear, locationId, ours?.reasons);

@@ -63,7 +63,10 @@ export class ReadEnrollments {
     // Not one of a year its program has moved past (Enroll, /refresh start none there).
     const startsHere = program?.state === 'OPEN' && !fiscalYearBefore(e.fiscalYear, program.fiscalYear);
     const programOpen = reads ? startsHere : undefined;
-    const restartable = e.status === 'INELIGIBLE' && !!program && startsHere && (await this.eligibleFor(program, e));
+    // Started before and ended INELIGIBLE: a program CLOSED since starts it again too (EnrollLocation).
+    const startedBefore = !!(e.evaluatedAt || e.enrolledAt);
+    const restartsHere = startsHere || (startedBefore && program?.state === 'CLOSED' && !fiscalYearBefore(e.fiscalYear, program.fiscalYear));
+    const restartable = e.status === 'INELIGIBLE' && !!program && restartsHere && (await this.eligibleFor(program, e));
     return toEnrollmentDto(e, { viewerIsAdmin, payoutApiUrl: this.config.PAYOUT_PROFILES_API_URL, now: this.clock.now(), programOpen, restartable });
   }
 
