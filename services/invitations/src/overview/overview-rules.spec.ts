@@ -233,10 +233,11 @@ describe('buildOverview', () => {
     ]);
     // Without the continuation, FY27's goes on as before.
     expect(entries([enrollments[0]])).toEqual([['FY27', ['ENROLL']]]);
-    // The continuation ended, then started again by Enroll: FY27 was rolled over all the same (Enroll answers it as it is).
+    // The continuation ended, then started again by Enroll: FY27 was rolled over all the same (Enroll answers it as it is);
+    // FY28's, started (Submit next, as the enrollment service answers it), is continued on its page.
     expect(entries([enrollments[0], { ...enrollments[1], status: 'INVITED' as const }])).toEqual([
       ['FY27', []],
-      ['FY28', []],
+      ['FY28', ['CONTINUE']],
     ]);
     // A row stored before madeByRollover was recorded: its `continued` tells the same.
     expect(entries([enrollments[0], { ...enrollments[1], madeByRollover: undefined, continued: true }])).toEqual([
@@ -277,6 +278,8 @@ describe('buildOverview', () => {
       ['FY27', [], undefined, undefined],
       ['FY28', ['CONTINUE'], `${base}/incentives/enrollments/enr-INV-L1-FY28`, undefined],
     ]);
+    // Continued by its admin until nothing is missing (INVITED, Submit next): still Continue, on its page (where Submit is).
+    expect(entries({ enrollments: [enrollments[0], { ...renewal, status: 'INVITED' as const }] }).map((e) => e[1])).toEqual([[], ['CONTINUE']]);
     // Only its admin; not once it goes on to VALIDATING; not of a year that is over; not of a discontinued program.
     expect(entries({ actor: user }).map((e) => e[1])).toEqual([[], []]);
     expect(entries({ enrollments: [enrollments[0], { ...renewal, status: 'VALIDATING' as const }] }).map((e) => e[1])).toEqual([[], []]);

@@ -127,13 +127,14 @@ export function buildOverview(input: OverviewInput): OverviewLocation[] {
         enrollableNow(program, fiscalYear, input.now, { started: !!enrollment?.started });
       const canEnroll =
         isAdmin && (enrollable || goesOn) && !endedForNow && !continuedFrom.has(key) && (!enrollmentStatus || !NO_ENROLL.includes(enrollmentStatus));
-      // Action required in a year Enroll does not reach (the program in another year): Continue on the enrollment itself,
+      // Action required (or Submit next) in a year Enroll does not reach (the program in another year): Continue on the enrollment itself,
       // as the enrollment service offers it (started, its year not over, not continued into the next one, the program
       // not discontinued).
+      // Also once Continue made it complete (INVITED, started: Submit next, on the same page).
       const continues =
         isAdmin &&
         !canEnroll &&
-        enrollmentStatus === 'ACTION_REQUIRED' &&
+        (enrollmentStatus === 'ACTION_REQUIRED' || enrollmentStatus === 'INVITED') &&
         !!enrollment?.started &&
         !!enrollment.enrollmentId &&
         program?.fiscalYear !== fiscalYear &&
