@@ -98,6 +98,12 @@ describe('nextTransition', () => {
   it('waits again when every Incentives admin of an issued invitation left, and delivers to whoever is its admin then', () => {
     const issued = { state: 'ISSUED' as const, recipients: [{ userId: 'ann' }] };
     expect(transition(facts({ invitation: issued, admins: [] }))).toEqual({ kind: 'admins-left' });
+    // Not while the enrollment is being validated (nothing to invite an appointed admin to): once sent back for action.
+    expect(transition(facts({ invitation: issued, admins: [], enrollmentStatus: 'VALIDATING' })).kind).toBe('none');
+    expect(transition(facts({ invitation: issued, admins: [], enrollmentStatus: 'ACTION_REQUIRED' }))).toEqual({ kind: 'admins-left' });
+    const asking = { state: 'AWAITING_ADMIN' as const, recipients: [], adminRequestPending: true };
+    expect(transition(facts({ invitation: asking, admins: [], companyAdminsKnown: true, enrollmentStatus: 'VALIDATING' })).kind).toBe('none');
+    expect(transition(facts({ invitation: asking, admins: [], companyAdminsKnown: true, enrollmentStatus: 'ACTION_REQUIRED' }))).toEqual({ kind: 'ask-admins' });
     // Only while it still invites: not for a closed program, another year, a year that is over, an enrollment.
     expect(transition(facts({ invitation: issued, admins: [], program: { requiresEligibility: true, state: 'CLOSED', fiscalYear: FY } })).kind).toBe('none');
     expect(transition(facts({ invitation: issued, admins: [], program: { requiresEligibility: true, state: 'OPEN', fiscalYear: 'FY28' } })).kind).toBe('none');

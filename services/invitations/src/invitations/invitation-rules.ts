@@ -235,6 +235,13 @@ export function nextTransition(facts: InvitationFacts, now: Date): Transition {
     return admins.length ? { kind: 'issue', recipients: admins } : { kind: 'await-admin' };
   }
 
+  // Submitted and being validated: nothing to invite anyone to (below), so nothing to ask the company admins for
+  // either (their request says the invitation reaches the admin they assign). Sent back for action, that change
+  // reconciles it: waiting again then, and asked for then (the action message itself reaches the company admins while
+  // the location has no Incentives admin).
+  if (enrollmentStatus === 'VALIDATING' && (!admins.length || invitation.state === 'AWAITING_ADMIN')) {
+    return { kind: 'none', why: 'submitted and being validated: nothing to invite an admin to, nor to ask for one' };
+  }
   // Every Incentives admin it reached has left (role revoked, user deactivated): the location has none, so the
   // invitation waits again and the company admins are asked to assign one.
   if (invitation.state === 'ISSUED' && !admins.length) return { kind: 'admins-left' };
