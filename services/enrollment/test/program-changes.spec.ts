@@ -11,6 +11,7 @@ import { eventually, groupCaughtUp, outboxSettled } from '@lib/testing';
 import { Type } from '@nestjs/common';
 import { Enrollment } from '../src/enrollments/enrollment.schema';
 import { EnrollmentsModule } from '../src/enrollments/enrollments.module';
+import { EnrollmentsRepository } from '../src/enrollments/enrollments.repository';
 import { EndIneligibleProgramEnrollments } from '../src/enrollments/usecases/end-ineligible-program-enrollments.use-case';
 import { FollowSubmitted } from '../src/enrollments/usecases/follow-submitted.use-case';
 import { ProgramsModule } from '../src/programs/programs.module';
@@ -372,5 +373,31 @@ describe('a program whose payout rules are made stricter', () => {
     }
     expect((await call(h, 'GET', `/v1/enrollments/${proposal}`, { token: await w.token('adminOfOther') })).body).toMatchObject({ nextAction: 'CONTINUE', missing: ['CURRENCY_NOT_ALLOWED'] });
     expect(await h.db.collection('job_marks').findOne({ _id: `payout-rules-followed:${program.programId}` as never })).toMatchObject({ payoutRules: { allowedCurrencies: ['EUR'] } });
+
+    // Rules changed again, and once more while the pass runs (its first page reads a newer revision than it started
+    // with): not marked, so the next run follows them all again under the newest.
+    const relaxed = await call(h, 'PATCH', `/v1/programs/${program.programId}`, { operator: true, body: { payoutRules: rules }, headers: { 'if-match': `"${patched.body.revision}"` } });
+    expect(relaxed.status).toBe(200);
+    await eventually(async () => expect((await service(ProgramsModule, ReadPrograms).find(program.programId))?.payoutRules.allowedCurrencies).toEqual(rules.allowedCurrencies));
+    const repository = service(EnrollmentsModule, EnrollmentsRepository);
+    const read = repository.ofProgramIn.bind(repository);
+    let changedMidPass = false;
+    const spy = jest.spyOn(repository, 'ofProgramIn').mockImplementation(async (programId, ...rest) => {
+      if (programId === program.programId && !changedMidPass) {
+        changedMidPass = true;
+        const again = await call(h, 'PATCH', `/v1/programs/${program.programId}`, { operator: true, body: { payoutRules: { ...rules, allowedCurrencies: ['USD'] } }, headers: { 'if-match': `"${relaxed.body.revision}"` } });
+        expect(again.status).toBe(200);
+      }
+      return read(programId, ...rest);
+    });
+    try {
+      expect((await follow()).complete).toBe(true);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(changedMidPass).toBe(true);
+    expect(await h.db.collection('job_marks').findOne({ _id: `payout-rules-followed:${program.programId}` as never })).toMatchObject({ payoutRules: { allowedCurrencies: ['EUR'] } });
+    expect((await follow()).complete).toBe(true);
+    expect(await h.db.collection('job_marks').findOne({ _id: `payout-rules-followed:${program.programId}` as never })).toMatchObject({ payoutRules: { allowedCurrencies: ['USD'] } });
   });
 });

@@ -189,8 +189,8 @@ export class EnrollmentsRepository {
   }
 
   /** A page in `_id` order; `after`: the last `_id` of the previous page (for sweeps that leave some where they are). */
-  async ofProgramIn(programId: string, statuses: EnrollmentStatus[], limit: number, after?: string): Promise<Enrollment[]> {
-    const query: FilterQuery<Enrollment> = { programId, status: { $in: statuses } };
+  async ofProgramIn(programId: string, statuses: EnrollmentStatus[], limit: number, after?: string, also: FilterQuery<Enrollment> = {}): Promise<Enrollment[]> {
+    const query: FilterQuery<Enrollment> = { ...also, programId, status: { $in: statuses } };
     if (after !== undefined) query._id = { $gt: after };
     return this.model.find(query).sort({ _id: 1 }).limit(limit).lean<Enrollment[]>();
   }

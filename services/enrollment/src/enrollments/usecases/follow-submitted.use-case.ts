@@ -81,38 +81,46 @@ export class FollowSubmitted {
       const markId = `payout-rules-followed:${programId}`;
       const followed = (await this.marks.findById(markId).lean<JobMark>())?.payoutRules;
       const rules = JSON.parse(JSON.stringify(first.payoutRules)) as Record<string, unknown>;
-      const statuses = isDeepStrictEqual(followed, rules) ? FOLLOWED : FOLLOWED_AFTER_RULES_CHANGED;
+      const rulesChanged = !isDeepStrictEqual(followed, rules);
+      const statuses = rulesChanged ? FOLLOWED_AFTER_RULES_CHANGED : FOLLOWED;
+      // Submitted ones; after a rules change, proposals too (started: evaluated). Never-started invitations are not read.
+      const which = rulesChanged ? { $or: [{ submittedAt: { $exists: true } }, { evaluatedAt: { $exists: true } }] } : { submittedAt: { $exists: true } };
+      // Whether every enrollment of the program was followed under the rules read first: then the mark says so.
+      let followedUnderRules = rulesChanged;
       let after: string | undefined;
       for (;;) {
         if (this.work.stopRequested) return { ...run, complete: false };
-        const read = await this.enrollments.ofProgramIn(programId, statuses, PAGE, after);
+        const read = await this.enrollments.ofProgramIn(programId, statuses, PAGE, after, which);
         if (read.length === 0) break;
         // The program's rules as they are now, each page (a run is long: an operator may change them meanwhile).
         const program = await this.programs.find(programId);
         if (!program) break;
-        const rulesChanged = statuses === FOLLOWED_AFTER_RULES_CHANGED;
+        if (program.revision !== first.revision) followedUnderRules = false;
         const page = read.filter((e) => e.submittedAt || (rulesChanged && e.evaluatedAt));
         for (let i = 0; i < page.length; i += IN_FLIGHT) {
           const outcomes = await Promise.all(page.slice(i, i + IN_FLIGHT).map((e) => this.followOne(e, program.payoutRules)));
-          run.changed += outcomes.filter(Boolean).length;
+          run.changed += outcomes.filter((o) => o === 'changed').length;
+          // Changed by someone else between the read and the write: a handler or a request that may have read the
+          // program before its rules changed. The next run follows it again.
+          if (outcomes.includes('raced')) followedUnderRules = false;
         }
         run.examined += page.length;
         after = read[read.length - 1]._id;
       }
-      // Every ENROLLED one followed under these rules (or rules newer still, read by a later page: the next run, seeing
-      // the mark differ, follows them again).
-      if (statuses === FOLLOWED_AFTER_RULES_CHANGED) await this.marks.updateOne({ _id: markId }, { $set: { payoutRules: rules } }, { upsert: true });
+      if (followedUnderRules) await this.marks.updateOne({ _id: markId }, { $set: { payoutRules: rules } }, { upsert: true });
     }
     if (run.changed) this.logger.warn(`${run.changed} submitted enrollment(s) moved on (a validation result a Submit that died left unapplied, or payout rules changed since): applied`);
     return run;
   }
 
   /**
-   * Whether this call moved the enrollment on. Null from FollowValidation: it changed between the page's read and the
-   * write, so whoever changed it followed its profiles (a handler, Submit) or ended it: nothing left to do here.
+   * What this call did: moved the enrollment on (`changed`), found it as it should be (`same`), or found it changed
+   * between the page's read and the write (`raced`: null from FollowValidation or reevaluate), so whoever changed it
+   * followed its profiles (a handler, Submit) or ended it.
    */
-  private async followOne(enrollment: Enrollment, rules: PayoutRules): Promise<boolean> {
+  private async followOne(enrollment: Enrollment, rules: PayoutRules): Promise<'changed' | 'same' | 'raced'> {
     const followed = enrollment.submittedAt ? await this.follow.apply(enrollment, rules) : await this.proposals.reevaluate(enrollment);
-    return !!followed && followed.version !== enrollment.version;
+    if (!followed) return 'raced';
+    return followed.version !== enrollment.version ? 'changed' : 'same';
   }
 }
