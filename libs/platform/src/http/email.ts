@@ -16,9 +16,10 @@ export function wellFormed(text: string): boolean {
  * line breaks or angle brackets (`"a\r\nb"@example.com`), which an SMTP client refuses in an envelope (nodemailer's
  * EENVELOPE, with no reply code: retried until the attempts run out, never delivered), and other control characters
  * there; and invisible format characters anywhere (a zero-width space, a right-to-left override: `gr\u200Bace@` would
- * be a second user who looks like `grace@` in every list). Other quoted local parts (`"j doe"@example.com`) are sent.
+ * be a second user who looks like `grace@` in every list), but the zero-width non-joiner and joiner (U+200C, U+200D),
+ * which Persian and Indic addresses need (IDNA's CONTEXTJ). Other quoted local parts (`"j doe"@example.com`) are sent.
  */
-const UNDELIVERABLE = /[\r\n<>\p{Cc}\p{Cf}]/u;
+const UNDELIVERABLE = /[\r\n<>\p{Cc}]|(?![\u200C\u200D])\p{Cf}/u;
 
 /**
  * An address mail can be sent to: what `isEmail` takes, except a control character, an angle bracket (in a quoted

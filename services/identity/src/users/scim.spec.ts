@@ -53,6 +53,11 @@ describe('mapScimUser', () => {
     });
   });
 
+  it('takes an address holding a zero-width non-joiner, as Persian and Indic addresses need (IDNA CONTEXTJ)', () => {
+    const email = 'm\u06cc\u200cr@contoso.example';
+    expect(mapScimUser({ externalId: 'e-zwnj', emails: [{ value: email }] }, 0)).toMatchObject({ ok: true, user: { email } });
+  });
+
   it('names a user it creates by the email when the entry carries no name, without taking the email as the directory\'s name', () => {
     const mapped = mapScimUser({ externalId: 'e-2', userName: 'upn@contoso.example' }, 0);
     expect(mapped.ok && mapped.user.displayName).toBeUndefined();

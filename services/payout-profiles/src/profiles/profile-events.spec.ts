@@ -19,3 +19,12 @@ describe('profile events', () => {
     expect(taxProfileEvent(profile).reasons).toEqual(masked);
   });
 });
+
+describe('bankProfileEvent (reasons stored before masking was applied)', () => {
+  it('publishes each reason masked and clipped: an old stored reason NFKC makes longer does not make the event grow', () => {
+    const reason = `\uFDFA`.repeat(1_000);
+    const event = bankProfileEvent({ _id: 'BANK-1', partnerId: 'P', revision: 1, status: 'ACTION_REQUIRED', reasons: [reason], name: 'n', country: 'US', currency: 'USD', paymentMethod: 'ELECTRONIC_BANK_TRANSFER', maskedAccount: '****1234', version: 1, locationIds: ['L1'] } as never);
+    expect(Array.from(event.reasons[0])).toHaveLength(1_000);
+    expect(event.reasons[0].endsWith('\u2026')).toBe(true);
+  });
+});

@@ -3,7 +3,7 @@ import { EventOutbox, OutboxEntry } from '@lib/messaging';
 import { Injectable } from '@nestjs/common';
 import type { BankProfile } from '../bank-profiles/bank-profile.schema';
 import type { TaxProfile } from '../tax-profiles/tax-profile.schema';
-import { maskSecretsIn } from '../secrets/masking';
+import { clipped, maskSecretsIn } from '../secrets/masking';
 import { servedLocations } from './permissions';
 import { detailsPath } from './profile.parts';
 
@@ -14,9 +14,9 @@ type LifecycleEventType = Exclude<ProfileEventType, 'ProfileSubmittedForValidati
  * The reasons as an event carries them: masked again (every valid IBAN, anything written like one, every run of eight
  * or more digits keeps its last four), for reasons stored before they were masked as they are recorded (README), which
  * any later event of the profile (a change of its locations alone) would otherwise publish as stored. Reasons masked
- * already come out the same.
+ * already come out the same. Each at most MAX_REASON_LENGTH characters (clipped: NFKC may have made it longer).
  */
-const publicReasons = (reasons: string[]) => reasons.map((reason) => maskSecretsIn(reason, []));
+const publicReasons = (reasons: string[]) => reasons.map((reason) => clipped(maskSecretsIn(reason, [])));
 
 /**
  * The public face of a bank profile in events: what enrollment and notification need, and no secret. `locationIds`

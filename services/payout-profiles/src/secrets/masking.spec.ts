@@ -1,4 +1,4 @@
-import { maskRecognized, maskSecret, maskSecretsIn } from './masking';
+import { clipped, maskRecognized, maskSecret, maskSecretsIn } from './masking';
 import { SecretBox } from './secret-box';
 
 describe('maskSecret', () => {
@@ -161,5 +161,19 @@ describe('maskRecognized (superseded secrets, known by their digests)', () => {
 
   it('runs before the safety net in maskSecretsIn', () => {
     expect(maskSecretsIn('Account 7654321 and 000987654321', [], recognized)).toBe('Account ******** and ****4321');
+  });
+});
+
+describe('clipped (a masked reason kept to the contract length)', () => {
+  it('leaves a reason of 1,000 characters or fewer as it is, counted in code points', () => {
+    expect(clipped('x'.repeat(1_000))).toBe('x'.repeat(1_000));
+    expect(clipped('\u{1F600}'.repeat(1_000))).toBe('\u{1F600}'.repeat(1_000));
+  });
+
+  it('cuts a longer one to 1,000 characters ending in an ellipsis, never in the middle of a surrogate pair', () => {
+    expect(clipped('y'.repeat(1_001))).toBe(`${'y'.repeat(999)}\u2026`);
+    const emoji = clipped('\u{1F600}'.repeat(1_200));
+    expect(Array.from(emoji)).toHaveLength(1_000);
+    expect(emoji).toBe(`${'\u{1F600}'.repeat(999)}\u2026`);
   });
 });

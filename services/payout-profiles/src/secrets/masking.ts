@@ -1,3 +1,4 @@
+import { MAX_REASON_LENGTH } from '@lib/contracts';
 import { extractIBAN } from 'ibantools';
 import { IBAN_LENGTHS, ibanChecksumValid } from '../reference/iban';
 
@@ -213,4 +214,14 @@ export function maskRecognized(text: string, recognized: (normalized: string) =>
   let masked = text;
   for (const span of spans.reverse()) masked = masked.slice(0, span.start) + maskSecret(span.value) + masked.slice(span.end);
   return masked;
+}
+
+/**
+ * A masked reason at most MAX_REASON_LENGTH characters (code points, as the contract counts), as the reason was: masking
+ * reads the text NFKC-normalized, which can make it many times longer (one U+FDFA is 18 characters), and a mask can be
+ * longer than what it hides. Cut with an ellipsis: dropping characters reveals nothing a mask hid.
+ */
+export function clipped(reason: string): string {
+  const chars = Array.from(reason);
+  return chars.length <= MAX_REASON_LENGTH ? reason : `${chars.slice(0, MAX_REASON_LENGTH - 1).join('')}\u2026`;
 }

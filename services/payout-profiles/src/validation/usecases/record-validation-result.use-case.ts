@@ -1,4 +1,4 @@
-import { MAX_REASON_LENGTH, withoutControls } from '@lib/contracts';
+import { withoutControls } from '@lib/contracts';
 import { pushOutbox } from '@lib/messaging';
 import { Clock, Problems } from '@lib/platform';
 import { Injectable, Logger } from '@nestjs/common';
@@ -7,7 +7,7 @@ import { BankProfile } from '../../bank-profiles/bank-profile.schema';
 import { BankProfilesRepository } from '../../bank-profiles/bank-profiles.repository';
 import { ProfileEvents } from '../../profiles/profile-events';
 import { decisionKey, ProfileState, ValidationEffect, ValidationRecord } from '../../profiles/profile.parts';
-import { maskSecretsIn } from '../../secrets/masking';
+import { clipped, maskSecretsIn } from '../../secrets/masking';
 import { SecretBox, SecretUnavailable } from '../../secrets/secret-box';
 import { TaxProfile } from '../../tax-profiles/tax-profile.schema';
 import { TaxProfilesRepository } from '../../tax-profiles/tax-profiles.repository';
@@ -235,12 +235,3 @@ export class RecordValidationResult {
   }
 }
 
-/**
- * A masked reason at most MAX_REASON_LENGTH characters (code points, as the contract counts), as the reason was: masking
- * reads the text NFKC-normalized, which can make it many times longer (one U+FDFA is 18 characters), and a mask can be
- * longer than what it hides. Cut with an ellipsis: dropping characters reveals nothing a mask hid.
- */
-export function clipped(reason: string): string {
-  const chars = Array.from(reason);
-  return chars.length <= MAX_REASON_LENGTH ? reason : `${chars.slice(0, MAX_REASON_LENGTH - 1).join('')}\u2026`;
-}
