@@ -479,6 +479,28 @@ describe('exactly one email per (event, recipient, channel)', () => {
     expect(smtp.to(admin.email).map((m) => m.parsed.subject)).toEqual([expect.stringMatching(/validat/i), 'Enrolled']);
   });
 
+  it("withdraws a company admin's waiting action email (told while the location had no Incentives admin) once a later change of the enrollment has a message for anyone", async () => {
+    const world = new World(kafka, issuer, service);
+    const [location] = await world.register('Wingtip North');
+    const global = await world.user('Gale', [{ role: 'GLOBAL_ADMIN', locationIds: ['*'] }]);
+    const admin = await world.user('Quill', [{ role: 'INCENTIVES_ADMIN', locationIds: [location] }]);
+    const data = enrollment(world, location, { status: 'VALIDATING', previousStatus: 'ACTION_REQUIRED', revision: 6 });
+    // The admin appointed since acted on it: its next change is told to them, not to the Global admin.
+    const validating = await kafka.publishEvent(Topics.enrollments, location, { type: 'EnrollmentValidating', data });
+    await sent(`${validating.eventId}:${admin.userId}:EMAIL`);
+    const companyAudience = { roles: ['GLOBAL_ADMIN', 'ACCOUNT_ADMIN'] };
+    const { _id: older } = await storeWaiting(world, global, {
+      template: 'enrollment-action-required',
+      causationEventType: 'EnrollmentActionRequired',
+      audience: companyAudience,
+      enrollmentStatus: { enrollmentId: data.enrollmentId, revision: 5 },
+    });
+    await eventually(async () => expect(await messages().findOne({ _id: older })).toMatchObject({ status: 'CANCELLED', lastError: expect.stringMatching(/changed again since/) }));
+    const { _id: newer } = await storeWaiting(world, global, { audience: companyAudience, enrollmentStatus: { enrollmentId: data.enrollmentId, revision: 7 } });
+    await eventually(async () => expect((await messages().findOne({ _id: newer }))?.status).toBe('SENT'));
+    expect(smtp.to(global.email)).toHaveLength(1);
+  });
+
   it('sends nothing to a recipient who lost the role the email was addressed for while it waited; another role elsewhere does not count', async () => {
     const world = new World(kafka, issuer, service);
     const [location, other] = await world.register('Relecloud', 'Northwind');

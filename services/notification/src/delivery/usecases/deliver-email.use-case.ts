@@ -53,18 +53,23 @@ export class DeliverEmail {
 
   /**
    * Why an email about an enrollment's status change must not go out any more: a later change of the same enrollment
-   * has an email for the same recipient (sent or waiting), which tells where it stands now. Two changes in quick
+   * has an email for the same recipient (sent or waiting; for a company admin told in place of the location's missing
+   * Incentives admin, any message of it), which tells where it stands now. Two changes in quick
    * succession (approved, then a profile edited: ENROLLED, then VALIDATING) are sent at the same time or retried
    * apart, so the older could arrive last, dated newest, and leave the admin believing it. Null otherwise.
    */
-  private async supersession(email: Pick<Message, 'userId' | 'enrollmentStatus'>): Promise<string | null> {
+  private async supersession(email: Pick<Message, 'userId' | 'enrollmentStatus' | 'audience'>): Promise<string | null> {
     const status = email.enrollmentStatus;
     if (!status) return null;
     // The index's two fields exactly (mongo-java-server uses an index only so); the recipient and channel are checked here.
     const later = await this.messages.collection
       .find({ 'enrollmentStatus.enrollmentId': status.enrollmentId, 'enrollmentStatus.revision': { $gt: status.revision } } as never, { projection: { userId: 1, channel: 1 } })
       .toArray();
-    const newer = later.some((m) => (m as unknown as Message).userId === email.userId && (m as unknown as Message).channel === 'EMAIL');
+    // Told to the company admins because the location had no Incentives admin (the planner's toCompanyAdmins): the later
+    // change's messages went to whoever holds the role now (one appointed since, who acted on it), not to them: any
+    // later message of the enrollment tells the same.
+    const forCompanyAdmins = email.audience !== undefined && !email.audience.roles.includes('INCENTIVES_ADMIN');
+    const newer = later.some((m) => forCompanyAdmins || ((m as unknown as Message).userId === email.userId && (m as unknown as Message).channel === 'EMAIL'));
     return newer ? 'the enrollment changed again since: a later email tells where it stands' : null;
   }
 
