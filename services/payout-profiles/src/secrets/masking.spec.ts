@@ -69,6 +69,14 @@ describe('maskSecretsIn (validation reasons)', () => {
     expect(maskSecretsIn('Entity 2100 office 0418, account 4502 unknown', ['ES9121000418450200051332'])).toBe('Entity 2100 office 0418, account ******** unknown');
   });
 
+  // With the bank code and the last four the API shows, the check digits and the IBAN's checksums leave a short IBAN
+  // (Norway's: 15 characters) a handful of candidates: a piece holding them is masked whole.
+  it("masks a quoted head of an IBAN that holds its check digits, not only its account number", () => {
+    expect(maskSecretsIn('IBAN NO93 8601 1xxx rejected', ['NO9386011117947'])).toBe('IBAN ******** 1xxx rejected');
+    expect(maskSecretsIn('check digits 9386 wrong', ['NO9386011117947'])).toBe('check digits ******** wrong');
+    expect(maskSecretsIn('bank 8601 fine', ['NO9386011117947'])).toBe('bank 8601 fine');
+  });
+
   it("masks a secret of the profile whatever stands between its characters (colons, pipes, apostrophes, plus signs...)", () => {
     for (const quoted of ['123:45:6789', '123|456|789', '123+456+789', "123'456'789", '123;456;789', '12\u00b73456789']) {
       expect(maskSecretsIn(`TIN ${quoted} bad`, ['123456789'])).toBe('TIN ****6789 bad');

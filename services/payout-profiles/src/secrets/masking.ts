@@ -170,14 +170,16 @@ function publicEnd(iban: string): number {
 }
 
 /**
- * Whether `value` stands in `secret` only within its public part (an IBAN's: publicEnd), everywhere it stands there:
- * a part of the account number inside the IBAN (BE, NO, FI: the account number is followed by national check digits)
- * is masked, the bank and branch codes (`sort code 60-16-13`) are not.
+ * Whether `value` stands in `secret` only within its public part (an IBAN's bank and branch codes: from its fifth
+ * character to publicEnd), everywhere it stands there: a part of the account number inside the IBAN (BE, NO, FI: the
+ * account number is followed by national check digits) is masked, the bank and branch codes (`sort code 60-16-13`) are
+ * not, and neither are the check digits: with the bank code and the last four the API shows, the IBAN's two checksums
+ * would leave a short IBAN (Norway's, Belgium's) a handful of candidates.
  */
 function withinPublicPart(secret: string, value: string, end: number | undefined): boolean {
   if (end === undefined) return false;
   for (let at = secret.indexOf(value); at >= 0; at = secret.indexOf(value, at + 1)) {
-    if (at + value.length > end) return false;
+    if (at < 4 || at + value.length > end) return false;
   }
   return true;
 }
