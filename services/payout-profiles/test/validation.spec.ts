@@ -448,6 +448,20 @@ describe('secrets quoted in reasons', () => {
     }
   });
 
+  it('a reason stored in clear before reasons were masked is answered masked (status and history), as its events carry it', async () => {
+    const created = await call(h, 'POST', '/v1/bank-profiles', { token: admin, body: ibanProfile() });
+    const id = created.body.profileId;
+    await decide(id, 'BANK', 1, 'ACTION_REQUIRED', ['Account closed']);
+    await watch.waitFor<ProfileEvent>(of(id, 'ProfileActionRequired', 1));
+    const old = 'IBAN DE89 3704 0044 0532 0130 00 does not match';
+    await h.db.collection('bank_profiles').updateOne({ _id: id as never }, { $set: { reasons: [old], 'validationHistory.0.reasons': [old] } });
+    const answer = await profile(`/v1/bank-profiles/${id}`);
+    expect(answer.reasons).toEqual(['IBAN ****3000 does not match']);
+    expect(answer.validationHistory).toEqual([expect.objectContaining({ reasons: ['IBAN ****3000 does not match'] })]);
+    const listed = await call(h, 'GET', '/v1/bank-profiles?limit=200', { token: admin });
+    expect(JSON.stringify(listed.body)).not.toContain('3704 0044');
+  });
+
   // A result is masked with the profile's secrets as they are when it is handled: redelivered after the account was
   // replaced, the same text masks differently, and its reasons no longer told it from a new result.
   it('the same event delivered again after the account it quotes was replaced is a duplicate: nothing recorded, nothing in clear', async () => {

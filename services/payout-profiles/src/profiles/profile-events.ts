@@ -3,20 +3,13 @@ import { EventOutbox, OutboxEntry } from '@lib/messaging';
 import { Injectable } from '@nestjs/common';
 import type { BankProfile } from '../bank-profiles/bank-profile.schema';
 import type { TaxProfile } from '../tax-profiles/tax-profile.schema';
-import { clipped, maskSecretsIn } from '../secrets/masking';
+import { publicReasons } from '../secrets/masking';
 import { servedLocations } from './permissions';
 import { detailsPath } from './profile.parts';
 
 /** A revision's lifecycle events but its submission (written with its validation request: newRevision). */
 type LifecycleEventType = Exclude<ProfileEventType, 'ProfileSubmittedForValidation'>;
 
-/**
- * The reasons as an event carries them: masked again (every valid IBAN, anything written like one, every run of eight
- * or more digits keeps its last four), for reasons stored before they were masked as they are recorded (README), which
- * any later event of the profile (a change of its locations alone) would otherwise publish as stored. Reasons masked
- * already come out the same. Each at most MAX_REASON_LENGTH characters (clipped: NFKC may have made it longer).
- */
-const publicReasons = (reasons: string[]) => reasons.map((reason) => clipped(maskSecretsIn(reason, [])));
 
 /**
  * The public face of a bank profile in events: what enrollment and notification need, and no secret. `locationIds`

@@ -3,6 +3,7 @@ import { IdempotentRequest } from '@lib/platform';
 import { Prop, Schema, SchemaFactory } from '@nestjs/mongoose';
 import { createHash, randomUUID } from 'node:crypto';
 import type { ValidationRecordDto } from './dto/validation-record.dto';
+import { publicReasons } from '../secrets/masking';
 
 /** A sealed secret as stored (see SecretBox): never the clear value. */
 @Schema({ _id: false })
@@ -70,7 +71,7 @@ export function statusView(profile: Pick<ProfileState, 'status' | 'reasons' | 'r
   return {
     status: profile.status,
     statusLabel: ProfileStatusLabels[profile.status],
-    reasons: profile.reasons,
+    reasons: publicReasons(profile.reasons),
     revision: profile.revision,
     version: profile.version,
   };
@@ -80,7 +81,7 @@ export function historyView(history: ValidationRecord[] = []): ValidationRecordD
   return history.map(({ revision, outcome, reasons, source, effect, receivedAt }) => ({
     revision,
     outcome,
-    reasons,
+    reasons: publicReasons(reasons),
     source,
     effect,
     receivedAt,

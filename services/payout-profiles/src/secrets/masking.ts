@@ -227,3 +227,11 @@ export function clipped(reason: string): string {
   const chars = Array.from(reason);
   return chars.length <= MAX_REASON_LENGTH ? reason : `${chars.slice(0, MAX_REASON_LENGTH - 1).join('')}\u2026`;
 }
+
+/**
+ * The reasons as events and the API show them: masked again (every valid IBAN, anything written like one, every run of eight
+ * or more digits keeps its last four), for reasons stored before they were masked as they are recorded (README), which
+ * any later event of the profile (a change of its locations alone) and every read would otherwise show as stored. Reasons masked
+ * already come out the same. Each at most MAX_REASON_LENGTH characters (clipped: NFKC may have made it longer).
+ */
+export const publicReasons = (reasons: string[]) => reasons.map((reason) => clipped(maskSecretsIn(reason, [])));
