@@ -6,3 +6,20 @@ export function beneficiaryProblems(paymentMethod: string, beneficiary: { addres
     ? [{ field: 'beneficiary.address', message: 'is required when the payment method is CHECK (where the check is mailed)' }]
     : [];
 }
+
+/** Shorter account numbers would be found in ordinary text (a street number, a year). */
+const SHORTEST_FOUND_IN_TEXT = 6;
+
+/**
+ * Text stored and shown in clear (the profile's name, the beneficiary's name: in lists, events, emails to every admin
+ * of the locations it serves) must not hold the account number or IBAN (`secret`, as stored: letters and digits),
+ * whatever stands between its characters: 400 naming the field. Undefined `secret`: nothing to compare with.
+ */
+export function secretInTextProblems(secret: string | undefined, texts: Array<[field: string, text: string | undefined]>): FieldProblem[] {
+  const plain = (text: string) => text.normalize('NFKC').replace(/[^\p{L}\p{N}]/gu, '').toUpperCase();
+  const wanted = secret ? plain(secret) : '';
+  if (wanted.length < SHORTEST_FOUND_IN_TEXT) return [];
+  return texts
+    .filter(([, text]) => text !== undefined && plain(text).includes(wanted))
+    .map(([field]) => ({ field, message: 'must not contain the account number or IBAN (it is shown and sent in clear)' }));
+}

@@ -10,7 +10,7 @@ import { maskSecret } from '../../secrets/masking';
 import { SecretBox } from '../../secrets/secret-box';
 import { checkBankAccount } from '../bank-account-rules';
 import { BankProfile, nameKey } from '../bank-profile.schema';
-import { beneficiaryProblems } from '../bank-profile-rules';
+import { beneficiaryProblems, secretInTextProblems } from '../bank-profile-rules';
 import { BankProfilesRepository } from '../bank-profiles.repository';
 import { CreateBankProfileDto } from '../dto/bank-profile.dto';
 
@@ -32,7 +32,11 @@ export class CreateBankProfile {
   async execute(principal: Principal, input: CreateBankProfileDto, idempotency?: IdempotentRequest): Promise<BankProfile> {
     const actor = await this.access.bankManager(principal);
     const { problems, account } = checkBankAccount(input.country, { ...input.account });
-    throwIfProblems([...problems, ...beneficiaryProblems(input.paymentMethod, input.beneficiary)]);
+    throwIfProblems([
+      ...problems,
+      ...beneficiaryProblems(input.paymentMethod, input.beneficiary),
+      ...secretInTextProblems(account?.secret, [['name', input.name], ['beneficiary.name', input.beneficiary?.name]]),
+    ]);
     const locationIds = input.locationIds ? await this.access.servableLocations(actor, input.locationIds) : adminLocations(actor);
 
     const profileId = createdProfileId('BANK', actor, 'bank-profiles', idempotency);

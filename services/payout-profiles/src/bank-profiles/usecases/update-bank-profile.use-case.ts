@@ -12,7 +12,7 @@ import { maskSecret } from '../../secrets/masking';
 import { SecretBox, superseded } from '../../secrets/secret-box';
 import { checkBankAccount, CheckedAccount } from '../bank-account-rules';
 import { BankProfile, nameKey } from '../bank-profile.schema';
-import { beneficiaryProblems } from '../bank-profile-rules';
+import { beneficiaryProblems, secretInTextProblems } from '../bank-profile-rules';
 import { BankProfilesRepository } from '../bank-profiles.repository';
 import { UpdateBankProfileDto } from '../dto/bank-profile.dto';
 
@@ -110,6 +110,11 @@ export class UpdateBankProfile {
       problems.push({ field: 'account', message: `is required when the bank account country changes (to ${country})` });
     }
     problems.push(...beneficiaryProblems(paymentMethod, beneficiary));
+    // Names sent, or an account sent: the names in force checked against the account in force.
+    if (input.name !== undefined || input.beneficiary || account) {
+      const secret = account?.secret ?? this.secrets.openIfAvailable(current.sealedAccount, `${profileId}:account`);
+      problems.push(...secretInTextProblems(secret, [['name', input.name ?? current.name], ['beneficiary.name', beneficiary?.name]]));
+    }
     throwIfProblems(problems);
 
     const currency = input.currency ?? current.currency;
