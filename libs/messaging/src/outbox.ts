@@ -70,6 +70,13 @@ export const PENDING_OUTBOX_INDEX = { 'outbox.eventId': 1 } as const;
  * write (mongoose hooks); the relay keeps an id that shows no entries yet for a short while, and its periodic
  * scan still finds anything this misses (events of a crashed process, writes made outside mongoose).
  */
+/**
+ * At most this many noted ids per collection: past it, a scan is asked for instead (it finds them all, by the index).
+ * Ids are taken only by a drain that got past the broker: during a Kafka outage every write would add one for as long
+ * as it lasts (about 200 bytes each: 10 writes a second, some 170 MB a day).
+ */
+export const MAX_NOTED_IDS = 10_000;
+
 export class PendingOutboxes {
   /** Per namespace: the noted ids (keyed by idKey) with when each was first noted, and whether a scan is needed. */
   private static readonly byCollection = new Map<string, { ids: Map<unknown, NotedId>; scan: boolean }>();
@@ -77,7 +84,9 @@ export class PendingOutboxes {
   static note(namespace: string, id: unknown): void {
     const entry = this.entry(namespace);
     if (id === undefined || id === null || typeof id === 'object' && !isObjectId(id)) entry.scan = true;
-    else if (!entry.ids.has(idKey(id))) entry.ids.set(idKey(id), { id, at: Date.now() });
+    else if (entry.ids.has(idKey(id))) return;
+    else if (entry.ids.size >= MAX_NOTED_IDS) entry.scan = true;
+    else entry.ids.set(idKey(id), { id, at: Date.now() });
   }
 
   /** Takes what was noted for a collection: the ids (with when they were noted) and whether a scan is needed. */
