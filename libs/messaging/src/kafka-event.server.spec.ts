@@ -130,6 +130,35 @@ describe('KafkaEventServer during a rebalance', () => {
   });
 });
 
+describe('KafkaEventServer with its ledger unreachable during a rebalance', () => {
+  jest.setTimeout(20_000);
+  it('stops retrying the ledger once a heartbeat says the group is rebalancing: nothing handled, nothing committed, the batch returns', async () => {
+    const handled: string[] = [];
+    let reads = 0;
+    const ledger = { processed: async () => { reads += 1; throw new Error('connection refused'); }, recordMany: jest.fn(async () => undefined) };
+    const subject = new KafkaEventServer(
+      {} as Kafka,
+      { serviceName: 'unit', brokers: [], keysConsumedConcurrently: 1, retryBackoffMs: 50 },
+      {} as EventProducer,
+      ledger as unknown as ProcessedEventLedger,
+      {} as OutboxRelay,
+      {} as TopicAdmin,
+      new MessagingMetrics(),
+    );
+    subject.addHandler(Topics.agreements, async (event) => void handled.push(event.offset), true);
+    const { value, commits } = payload(messages(5), async () => Promise.reject(rebalancing()));
+
+    const started = Date.now();
+    await (subject as unknown as WithBatch).handleBatch(value);
+
+    // The pacemaker's first beat (3 s) finds the rebalance; the retries stop there instead of going on with the outage.
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(reads).toBeGreaterThan(1);
+    expect(handled).toEqual([]);
+    expect(commits).not.toHaveBeenCalled();
+  });
+});
+
 describe('KafkaEventServer and a heartbeat failing otherwise (a broker restarting)', () => {
   // The coordinator moving answers GROUP_COORDINATOR_NOT_AVAILABLE: no fault of the event. Thrown into the handler, it
   // was retried as the handler's failure and, the heartbeat failing each time, dead-lettered: the event lost.

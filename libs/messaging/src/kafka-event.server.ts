@@ -372,7 +372,16 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
       for (let i = 0; i < batch.messages.length; i += CHUNK_SIZE) {
         if (stopping() || !isRunning() || isStale()) return;
         const chunk = batch.messages.slice(i, i + CHUNK_SIZE);
-        const { lastDone, error } = await this.handleChunk(batch.topic, batch.partition, chunk, handlerBeat, stopping);
+        let handled: Awaited<ReturnType<KafkaEventServer['handleChunk']>>;
+        try {
+          handled = await this.handleChunk(batch.topic, batch.partition, chunk, handlerBeat, stopping);
+        } catch (error) {
+          // The ledger unreachable while the group rebalanced (withInfraRetry gave up): nothing of the chunk committed, the
+          // partition's next owner reads it again.
+          if (stopping()) return;
+          throw error;
+        }
+        const { lastDone, error } = handled;
         if (lastDone !== undefined) resolveOffset(lastDone);
         // Committed now, chunk by chunk, as offsets given: KafkaJS commits what eachBatch resolved only once the whole
         // batch has returned (a crash then redelivered every chunk of it, and dead-lettered again what the ledger does
@@ -420,7 +429,7 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
       }
     });
     const eventIds = [...new Set(items.flatMap((item) => (item.envelope ? [item.envelope.eventId] : [])))];
-    const applied = await this.withInfraRetry(() => this.ledger.processed(this.ledgerGroupsOf(topic), eventIds));
+    const applied = await this.withInfraRetry(() => this.ledger.processed(this.ledgerGroupsOf(topic), eventIds), stopping);
     const byKey = new Map<string, Item[]>();
     for (const item of items) {
       if (item.done) continue;
@@ -451,7 +460,7 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
     };
     await Promise.all(Array.from({ length: Math.min(this.options.keysConsumedConcurrently, groups.length) }, worker));
     if (recorded.length) {
-      await this.withInfraRetry(() => this.ledger.recordMany(this.options.groupId, recorded));
+      await this.withInfraRetry(() => this.ledger.recordMany(this.options.groupId, recorded), stopping);
       for (const _ of recorded) this.metrics.consumed.inc({ topic, outcome: 'processed' });
     }
     let lastDone: string | undefined;
@@ -560,14 +569,18 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
     return handler;
   }
 
-  /** Infrastructure calls of the consumer itself (ledger) are retried until they succeed or we shut down. */
-  private async withInfraRetry<T>(fn: () => Promise<T>): Promise<T> {
+  /**
+   * Infrastructure calls of the consumer itself (ledger) are retried until they succeed, we shut down, or (`stop`) the
+   * group rebalances: the partition may be another member's already, and this member must rejoin, not hold its batch
+   * for as long as the database is down.
+   */
+  private async withInfraRetry<T>(fn: () => Promise<T>, stop: () => boolean = () => this.closing): Promise<T> {
     let delay = this.options.retryBackoffMs;
     for (;;) {
       try {
         return await fn();
       } catch (error) {
-        if (this.closing) throw error;
+        if (this.closing || stop()) throw error;
         this.logger.warn(`retrying after ${describeError(error)}`);
         await sleep(delay);
         delay = Math.min(delay * 2, MAX_INFRA_BACKOFF_MS);
