@@ -156,6 +156,9 @@ describe('what viewers see', () => {
     const ineligible = { status: 'INELIGIBLE' as const, fiscalYear: 'FY27', evaluatedAt: at, missing: ['TAX_PROFILE_MISSING'] };
     expect(nextAction(ineligible, inYear)).toBeNull();
     expect(nextAction(ineligible, { ...inYear, restartable: true })).toBe('ENROLL');
+    // A continuation of the next year (the program still in this one): Continue on it, as Enroll acts on the program's year.
+    expect(nextAction(ineligible, { ...inYear, restartable: true, programFiscalYear: ineligible.fiscalYear })).toBe('ENROLL');
+    expect(nextAction(ineligible, { ...inYear, restartable: true, programFiscalYear: 'FY20' })).toBe('CONTINUE');
     expect(nextAction(ineligible, { now: new Date('2027-07-01T00:00:00Z'), restartable: true })).toBeNull();
     expect(nextAction({ ...ineligible, rollover: { toFiscalYear: 'FY28', outcome: 'EXPIRED', at } }, { ...inYear, restartable: true })).toBeNull();
     expect(nextAction({ ...ineligible, status: 'DISCONTINUED' }, { ...inYear, restartable: true })).toBeNull();

@@ -283,15 +283,17 @@ export function statusLabel(e: { status: EnrollmentStatus; evaluatedAt?: Date | 
  * one whose fiscal year is over and not ENROLLED (the rollover's: Continue and Submit answer 409 `fiscal-year-ended`),
  * and one never enrolled in a program not open (`programOpen: false`: Enroll answers 409). An INELIGIBLE one is Enroll
  * again where Enroll would start it again (`restartable`: its program OPEN and the location eligible for its year, or
- * the program open to every location).
+ * the program open to every location); Continue on it (`POST /v1/enrollments/{id}/refresh`) where its year is not its
+ * program's (`programFiscalYear`: a continuation the rollover made before the program moved on), since Enroll acts on
+ * the program's year.
  */
 export function nextAction(
   e: { status: EnrollmentStatus; fiscalYear: string; evaluatedAt?: Date; submittedAt?: Date; missing: string[]; rollover?: unknown },
-  { now, programOpen = true, restartable = false }: { now: Date; programOpen?: boolean; restartable?: boolean },
+  { now, programOpen = true, restartable = false, programFiscalYear }: { now: Date; programOpen?: boolean; restartable?: boolean; programFiscalYear?: string },
 ): NextAction | null {
   if (e.rollover) return null;
   if (e.status !== 'ENROLLED' && fiscalYearOver(e.fiscalYear, now)) return null;
-  if (e.status === 'INELIGIBLE') return restartable ? 'ENROLL' : null;
+  if (e.status === 'INELIGIBLE') return restartable ? (programFiscalYear !== undefined && programFiscalYear !== e.fiscalYear ? 'CONTINUE' : 'ENROLL') : null;
   if (TERMINAL.includes(e.status)) return null;
   if (!e.submittedAt) {
     if (!e.evaluatedAt) return programOpen ? 'ENROLL' : null;

@@ -6,7 +6,7 @@ import type { EnrollmentDto } from './dto/enrollment.dto';
 /**
  * The enrollment as a viewer sees it: its admin gets the next action and, while there is one, where to complete what is missing. `now`: the
  * service's clock; `programOpen`: whether its program takes new enrollments; `restartable`: whether Enroll would start an
- * INELIGIBLE one again (see nextAction).
+ * INELIGIBLE one again, `programFiscalYear` the year Enroll would act on (see nextAction).
  */
 export function toEnrollmentDto(
   e: Enrollment,
@@ -16,9 +16,10 @@ export function toEnrollmentDto(
     now,
     programOpen,
     restartable,
-  }: { viewerIsAdmin: boolean; payoutApiUrl: string; now: Date; programOpen?: boolean; restartable?: boolean },
+    programFiscalYear,
+  }: { viewerIsAdmin: boolean; payoutApiUrl: string; now: Date; programOpen?: boolean; restartable?: boolean; programFiscalYear?: string },
 ): EnrollmentDto {
-  const action = viewerIsAdmin ? nextAction(e, { now, programOpen, restartable }) : null;
+  const action = viewerIsAdmin ? nextAction(e, { now, programOpen, restartable, programFiscalYear }) : null;
   return {
     enrollmentId: e._id,
     programId: e.programId,

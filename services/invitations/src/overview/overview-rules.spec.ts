@@ -278,6 +278,10 @@ describe('buildOverview', () => {
       ['FY27', [], undefined, undefined],
       ['FY28', ['CONTINUE'], `${base}/incentives/enrollments/enr-INV-L1-FY28`, undefined],
     ]);
+    // Ended INELIGIBLE, the location eligible for FY28 again: Continue on its page starts it again; not while ineligible.
+    const fy28 = (eligible: boolean) => [{ programId: 'INV', locationId: 'L1', fiscalYear: 'FY28', eligible }];
+    expect(entries({ enrollments: [enrollments[0], { ...renewal, status: 'INELIGIBLE' as const }], decisions: fy28(true) }).map((e) => e[1])).toEqual([[], ['CONTINUE']]);
+    expect(entries({ enrollments: [enrollments[0], { ...renewal, status: 'INELIGIBLE' as const }], decisions: fy28(false) }).map((e) => e[1])).toEqual([[], []]);
     // Continued by its admin until nothing is missing (INVITED, Submit next): still Continue, on its page (where Submit is).
     expect(entries({ enrollments: [enrollments[0], { ...renewal, status: 'INVITED' as const }] }).map((e) => e[1])).toEqual([[], ['CONTINUE']]);
     // Only its admin; not once it goes on to VALIDATING; not of a year that is over; not of a discontinued program.

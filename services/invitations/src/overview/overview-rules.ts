@@ -130,11 +130,12 @@ export function buildOverview(input: OverviewInput): OverviewLocation[] {
       // Action required (or Submit next) in a year Enroll does not reach (the program in another year): Continue on the enrollment itself,
       // as the enrollment service offers it (started, its year not over, not continued into the next one, the program
       // not discontinued).
-      // Also once Continue made it complete (INVITED, started: Submit next, on the same page).
+      // Also once Continue made it complete (INVITED, started: Submit next, on the same page), and once one ended
+      // INELIGIBLE is eligible again (Continue on it starts it again: Enroll would act on the program's year).
       const continues =
         isAdmin &&
         !canEnroll &&
-        (enrollmentStatus === 'ACTION_REQUIRED' || enrollmentStatus === 'INVITED') &&
+        (enrollmentStatus === 'ACTION_REQUIRED' || enrollmentStatus === 'INVITED' || (enrollmentStatus === 'INELIGIBLE' && !endedForNow)) &&
         !!enrollment?.started &&
         !!enrollment.enrollmentId &&
         program?.fiscalYear !== fiscalYear &&

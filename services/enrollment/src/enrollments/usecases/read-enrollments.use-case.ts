@@ -67,7 +67,7 @@ export class ReadEnrollments {
     const startedBefore = !!(e.evaluatedAt || e.enrolledAt);
     const restartsHere = startsHere || (startedBefore && program?.state === 'CLOSED' && !fiscalYearBefore(e.fiscalYear, program.fiscalYear));
     const restartable = e.status === 'INELIGIBLE' && !!program && restartsHere && (await this.eligibleFor(program, e));
-    return toEnrollmentDto(e, { viewerIsAdmin, payoutApiUrl: this.config.PAYOUT_PROFILES_API_URL, now: this.clock.now(), programOpen, restartable });
+    return toEnrollmentDto(e, { viewerIsAdmin, payoutApiUrl: this.config.PAYOUT_PROFILES_API_URL, now: this.clock.now(), programOpen, restartable, programFiscalYear: program?.fiscalYear });
   }
 
   /** Whether Enroll's check would let the enrollment's location start in its program and year (EnrollLocation). */
