@@ -341,7 +341,7 @@ describe('a program whose payout rules are relaxed', () => {
 });
 
 describe('a program whose payout rules are made stricter', () => {
-  it('every ENROLLED enrollment and proposal that no longer meets them is sent to ACTION_REQUIRED by the follow-up pass, with its event; the rules they were followed under are marked per program', async () => {
+  it('every ENROLLED enrollment and proposal that no longer meets them is sent to ACTION_REQUIRED by the follow-up pass, with its event; the program revision they were followed at is marked', async () => {
     const rules = { ...RULES, taxProfileRequired: false };
     const program = await createProgram(h, { requiresEligibility: false, payoutRules: rules });
     const bank = bankProfile(w.partnerId, { status: 'APPROVED' });
@@ -359,8 +359,9 @@ describe('a program whose payout rules are made stricter', () => {
     const proposal = await enroll(program, w.L2);
     expect(await stored(proposal)).toMatchObject({ status: 'INVITED', missing: [] });
     const follow = () => service(EnrollmentsModule, FollowSubmitted).execute();
+    // Rules never changed since the program was created: its ENROLLED enrollments are not followed, nothing is marked.
     expect((await follow()).complete).toBe(true);
-    expect(await h.db.collection('job_marks').findOne({ _id: `payout-rules-followed:${program.programId}` as never })).toMatchObject({ payoutRules: rules });
+    expect(await h.db.collection('job_marks').findOne({ _id: `payout-rules-followed:${program.programId}` as never })).toBeNull();
 
     // The bank profile's USD no longer allowed: no profile event, no request of the admins.
     const patched = await call(h, 'PATCH', `/v1/programs/${program.programId}`, { operator: true, body: { payoutRules: { ...rules, allowedCurrencies: ['EUR'] } }, headers: { 'if-match': `"${program.revision}"` } });
@@ -372,7 +373,7 @@ describe('a program whose payout rules are made stricter', () => {
       await waitForEnrollmentEvent(h, id, 'EnrollmentActionRequired');
     }
     expect((await call(h, 'GET', `/v1/enrollments/${proposal}`, { token: await w.token('adminOfOther') })).body).toMatchObject({ nextAction: 'CONTINUE', missing: ['CURRENCY_NOT_ALLOWED'] });
-    expect(await h.db.collection('job_marks').findOne({ _id: `payout-rules-followed:${program.programId}` as never })).toMatchObject({ payoutRules: { allowedCurrencies: ['EUR'] } });
+    expect(await h.db.collection('job_marks').findOne({ _id: `payout-rules-followed:${program.programId}` as never })).toMatchObject({ revision: patched.body.revision });
 
     // Rules changed again, and once more while the pass runs (its first page reads a newer revision than it started
     // with): not marked, so the next run follows them all again under the newest.
@@ -396,8 +397,8 @@ describe('a program whose payout rules are made stricter', () => {
       spy.mockRestore();
     }
     expect(changedMidPass).toBe(true);
-    expect(await h.db.collection('job_marks').findOne({ _id: `payout-rules-followed:${program.programId}` as never })).toMatchObject({ payoutRules: { allowedCurrencies: ['EUR'] } });
+    expect(await h.db.collection('job_marks').findOne({ _id: `payout-rules-followed:${program.programId}` as never })).toMatchObject({ revision: patched.body.revision });
     expect((await follow()).complete).toBe(true);
-    expect(await h.db.collection('job_marks').findOne({ _id: `payout-rules-followed:${program.programId}` as never })).toMatchObject({ payoutRules: { allowedCurrencies: ['USD'] } });
+    expect(await h.db.collection('job_marks').findOne({ _id: `payout-rules-followed:${program.programId}` as never })).toMatchObject({ revision: relaxed.body.revision + 1 });
   });
 });

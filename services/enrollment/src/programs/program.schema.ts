@@ -31,6 +31,12 @@ export class Program {
    */
   @Prop() eligibilityRequiredSince?: number;
   /**
+   * The revision that last changed `payoutRules` (absent if none did since it was created): the follow-up pass then
+   * follows the program's ENROLLED enrollments and proposals once under the rules as they are (FollowSubmitted, its
+   * `job_marks` say up to which revision it did). Not part of the snapshot.
+   */
+  @Prop() payoutRulesChangedAt?: number;
+  /**
    * The fingerprint of the request that created it under an Idempotency-Key: a retry of that request whose stored
    * answer is gone gets this program (201), another one 409 (its programId) or 422 (the key's derived id).
    */

@@ -3,7 +3,6 @@ import { BackgroundWork } from '@lib/platform';
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { Model } from 'mongoose';
-import { isDeepStrictEqual } from 'node:util';
 import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
 import { Enrollment } from '../enrollment.schema';
 import { EnrollmentsRepository } from '../enrollments.repository';
@@ -22,9 +21,9 @@ const IN_FLIGHT = 8;
  */
 const FOLLOWED: EnrollmentStatus[] = ['VALIDATING', 'ACTION_REQUIRED'];
 /**
- * And ENROLLED ones, in a program whose payout rules differ from those its enrollments were last followed under
- * (`job_marks`, one per program; none yet counts as changed): rules made stricter (a currency no longer allowed, a tax
- * profile now required) reach every one of them, not only those some profile event happens to follow. So do its
+ * And ENROLLED ones, in a program whose payout rules changed (`payoutRulesChangedAt`, a revision) after the revision its
+ * enrollments were last followed at (`job_marks`, one per program): rules made stricter (a currency no longer allowed,
+ * a tax profile now required) reach every one of them, not only those some profile event happens to follow. So do its
  * proposals (started, not submitted: INVITED or ACTION_REQUIRED), evaluated again as Continue would
  * (EnrollLocation.reevaluate): their next action and what they list as missing follow the rules as they are.
  */
@@ -79,9 +78,8 @@ export class FollowSubmitted {
       const first = await this.programs.find(programId);
       if (!first) continue;
       const markId = `payout-rules-followed:${programId}`;
-      const followed = (await this.marks.findById(markId).lean<JobMark>())?.payoutRules;
-      const rules = JSON.parse(JSON.stringify(first.payoutRules)) as Record<string, unknown>;
-      const rulesChanged = !isDeepStrictEqual(followed, rules);
+      const followed = (await this.marks.findById(markId).lean<JobMark>())?.revision ?? 0;
+      const rulesChanged = (first.payoutRulesChangedAt ?? 0) > followed;
       const statuses = rulesChanged ? FOLLOWED_AFTER_RULES_CHANGED : FOLLOWED;
       // Submitted ones; after a rules change, proposals too (started: evaluated). Never-started invitations are not read.
       const which = rulesChanged ? { $or: [{ submittedAt: { $exists: true } }, { evaluatedAt: { $exists: true } }] } : { submittedAt: { $exists: true } };
@@ -107,7 +105,7 @@ export class FollowSubmitted {
         run.examined += page.length;
         after = read[read.length - 1]._id;
       }
-      if (followedUnderRules) await this.marks.updateOne({ _id: markId }, { $set: { payoutRules: rules } }, { upsert: true });
+      if (followedUnderRules) await this.marks.updateOne({ _id: markId }, { $max: { revision: first.revision } }, { upsert: true });
     }
     if (run.changed) this.logger.warn(`${run.changed} submitted enrollment(s) moved on (a validation result a Submit that died left unapplied, or payout rules changed since): applied`);
     return run;

@@ -38,7 +38,10 @@ export class UpdateProgram {
     if (movedBack) throw Problems.conflict(movedBack, { fiscalYear: current.fiscalYear, requestedFiscalYear: changes.fiscalYear });
 
     const revision = current.revision + 1;
-    const marks: Partial<Program> = becomesEligibilityRequired(current, changes) ? { eligibilityRequiredSince: revision } : {};
+    const marks: Partial<Program> = {
+      ...(becomesEligibilityRequired(current, changes) && { eligibilityRequiredSince: revision }),
+      ...(changes.payoutRules && { payoutRulesChangedAt: revision }),
+    };
     const next: Program = { ...current, ...changes, ...marks, revision, updatedAt: new Date() };
     const event = this.outbox.event(Topics.programs, {
       type: 'ProgramUpdated',
