@@ -574,7 +574,7 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
    * group rebalances: the partition may be another member's already, and this member must rejoin, not hold its batch
    * for as long as the database is down.
    */
-  private async withInfraRetry<T>(fn: () => Promise<T>, stop: () => boolean = () => this.closing): Promise<T> {
+  private async withInfraRetry<T>(fn: () => Promise<T>, stop: () => boolean = () => false): Promise<T> {
     let delay = this.options.retryBackoffMs;
     for (;;) {
       try {

@@ -64,19 +64,19 @@ export const PENDING_OUTBOX = { 'outbox.eventId': { $gt: '' } } as const;
 export const PENDING_OUTBOX_INDEX = { 'outbox.eventId': 1 } as const;
 
 /**
- * Documents that were just given outbox entries in this process, per `<database>.<collection>`, so the relay
- * publishes them by `_id` (an indexed lookup) instead of scanning the collection for non-empty outboxes. A write
- * whose document id is not known here (a filter without `_id`) asks for a scan instead. Ids are noted before the
- * write (mongoose hooks); the relay keeps an id that shows no entries yet for a short while, and its periodic
- * scan still finds anything this misses (events of a crashed process, writes made outside mongoose).
- */
-/**
  * At most this many noted ids per collection: past it, a scan is asked for instead (it finds them all, by the index).
  * Ids are taken only by a drain that got past the broker: during a Kafka outage every write would add one for as long
  * as it lasts (about 200 bytes each: 10 writes a second, some 170 MB a day).
  */
 export const MAX_NOTED_IDS = 10_000;
 
+/**
+ * Documents that were just given outbox entries in this process, per `<database>.<collection>`, so the relay
+ * publishes them by `_id` (an indexed lookup) instead of scanning the collection for non-empty outboxes. A write
+ * whose document id is not known here (a filter without `_id`) asks for a scan instead. Ids are noted before the
+ * write (mongoose hooks); the relay keeps an id that shows no entries yet for a short while, and its periodic
+ * scan still finds anything this misses (events of a crashed process, writes made outside mongoose).
+ */
 export class PendingOutboxes {
   /** Per namespace: the noted ids (keyed by idKey) with when each was first noted, and whether a scan is needed. */
   private static readonly byCollection = new Map<string, { ids: Map<unknown, NotedId>; scan: boolean }>();

@@ -23,8 +23,8 @@ const UNDELIVERABLE = /[\r\n<>\p{Cc}]|(?![\u200C\u200D])\p{Cf}/u;
 
 /**
  * An address mail can be sent to: what `isEmail` takes, except a control character, an angle bracket (in a quoted
- * local part) or an invisible format character (UNDELIVERABLE); at most MAX_EMAIL_LENGTH characters; well-formed Unicode (`isEmail` throws a URIError on a lone
- * surrogate: a 500, not a 400).
+ * local part) or an invisible format character (UNDELIVERABLE); at most MAX_EMAIL_LENGTH characters; well-formed
+ * Unicode (`isEmail` throws a URIError on a lone surrogate: a 500, not a 400).
  */
 export function isDeliverableEmail(value: unknown): value is string {
   return typeof value === 'string' && value.length <= MAX_EMAIL_LENGTH && wellFormed(value) && !UNDELIVERABLE.test(value) && isEmail(value);

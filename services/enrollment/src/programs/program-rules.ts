@@ -37,6 +37,15 @@ export function programChanges(current: Program, input: UpdateProgramDto): Parti
   return changes;
 }
 
+/**
+ * Whether the program lets an enrollment start (Enroll, or /refresh on one only invited or ended INELIGIBLE): OPEN; or
+ * CLOSED for one started before (`startedBefore`: evaluated or completed once), which starting again makes no new
+ * enrollment of, so an eligibility system's passing mistake that ended it does not lock it out.
+ */
+export function takesStart(program: Pick<Program, 'state'>, startedBefore: boolean): boolean {
+  return program.state === 'OPEN' || (startedBefore && program.state === 'CLOSED');
+}
+
 /** Whether `changes` make an open program require eligibility (see Program.eligibilityRequiredSince). */
 export function becomesEligibilityRequired(current: Pick<Program, 'requiresEligibility'>, changes: Partial<Program>): boolean {
   return changes.requiresEligibility === true && !current.requiresEligibility;

@@ -49,7 +49,6 @@ export class DuplicateUserError extends Error {
   }
 }
 
-
 /**
  * The order of the list of a partner's users: by email as compared (emailKey), unique per partner (its unique index,
  * which also serves this sort), so no `_id` is needed to make it total.

@@ -224,24 +224,19 @@ export function nextTransition(facts: InvitationFacts, now: Date): Transition {
   if (continued) return { kind: 'none', why: continued };
 
   if (!facts.locationKnown) return { kind: 'none', why: "location not known as the decision's partner's yet: waits for identity" };
+  // Submitted and being validated (never completed: see above): an invitation to enroll would ask for what is done (the
+  // overview shows the enrollment), so none is issued (an open program that came to require eligibility, a decision
+  // read after the Submit) or delivered to an admin appointed since, and no company admin is asked to appoint one
+  // (their request says the invitation reaches whoever they assign). Sent back for action, that change reconciles it.
+  if (enrollmentStatus === 'VALIDATING') return { kind: 'none', why: 'submitted and being validated: nothing to invite anyone to, nor an admin to ask for' };
 
   if (!invitation || invitation.state === 'REVOKED' || invitation.state === 'ENROLLED') {
     if (facts.enrollmentEndedBy && !laterThan(decision, facts.enrollmentEndedBy)) {
       return { kind: 'none', why: 'the enrollment ended INELIGIBLE on a decision later than this one: a later decision invites again' };
     }
-    // Already submitted (an open program that came to require eligibility while it was being validated): as for a late
-    // admin below, an invitation to enroll would ask for what is done. Sent back for action, it is issued then.
-    if (enrollmentStatus === 'VALIDATING') return { kind: 'none', why: 'submitted and being validated: nothing to invite to' };
     return admins.length ? { kind: 'issue', recipients: admins } : { kind: 'await-admin' };
   }
 
-  // Submitted and being validated: nothing to invite anyone to (below), so nothing to ask the company admins for
-  // either (their request says the invitation reaches the admin they assign). Sent back for action, that change
-  // reconciles it: waiting again then, and asked for then (the action message itself reaches the company admins while
-  // the location has no Incentives admin).
-  if (enrollmentStatus === 'VALIDATING' && (!admins.length || invitation.state === 'AWAITING_ADMIN')) {
-    return { kind: 'none', why: 'submitted and being validated: nothing to invite an admin to, nor to ask for one' };
-  }
   // Every Incentives admin it reached has left (role revoked, user deactivated): the location has none, so the
   // invitation waits again and the company admins are asked to assign one.
   if (invitation.state === 'ISSUED' && !admins.length) return { kind: 'admins-left' };
@@ -250,12 +245,6 @@ export function nextTransition(facts: InvitationFacts, now: Date): Transition {
   // they left (their role given back, or reactivated): nobody holds it while it waits.
   const known = new Set(invitation.state === 'AWAITING_ADMIN' ? [] : invitation.recipients.map((r) => r.userId));
   const late = admins.filter((admin) => !known.has(admin.userId));
-  // Submitted and being validated: an invitation to enroll would ask a late admin for what is done (the overview
-  // shows them the enrollment). Sent back for action, it is delivered then (ACTION_REQUIRED: theirs to complete). So
-  // also for one waiting again because its admins left after the Submit: it waits on until then.
-  if (late.length && enrollmentStatus === 'VALIDATING') {
-    return { kind: 'none', why: 'submitted and being validated: nothing to invite a late admin to' };
-  }
   if (late.length) return { kind: 'deliver', recipients: late };
   if (invitation.state === 'AWAITING_ADMIN' && invitation.adminRequestPending) {
     return facts.companyAdminsKnown ? { kind: 'ask-admins' } : { kind: 'none', why: 'no Global or Account admin known yet to ask for an Incentives admin' };

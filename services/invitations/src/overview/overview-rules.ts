@@ -127,11 +127,10 @@ export function buildOverview(input: OverviewInput): OverviewLocation[] {
         enrollableNow(program, fiscalYear, input.now, { started: !!enrollment?.started });
       const canEnroll =
         isAdmin && (enrollable || goesOn) && !endedForNow && !continuedFrom.has(key) && (!enrollmentStatus || !NO_ENROLL.includes(enrollmentStatus));
-      // Action required (or Submit next) in a year Enroll does not reach (the program in another year): Continue on the enrollment itself,
-      // as the enrollment service offers it (started, its year not over, not continued into the next one, the program
-      // not discontinued).
-      // Also once Continue made it complete (INVITED, started: Submit next, on the same page), and once one ended
-      // INELIGIBLE is eligible again (Continue on it starts it again: Enroll would act on the program's year).
+      // Started, in a year Enroll does not reach (the program in another year): Continue on the enrollment itself, as the
+      // enrollment service offers it (its year not over, not continued into the next one, the program not discontinued):
+      // Action required; Submit next (INVITED once Continue made it complete: Submit is on the same page); or ended
+      // INELIGIBLE and eligible again (Continue on it starts it again, where Enroll would act on the program's year).
       const continues =
         isAdmin &&
         !canEnroll &&

@@ -4,6 +4,7 @@ import { isDuplicateKey, OutboxEntry } from '@lib/messaging';
 import { Clock, IdempotentRequest, Principal, ProblemException, Problems } from '@lib/platform';
 import { HttpStatus, Injectable } from '@nestjs/common';
 import { enrollmentId } from '../../common/ids';
+import { takesStart } from '../../programs/program-rules';
 import { Program } from '../../programs/program.schema';
 import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
 import { ViewsRepository } from '../../views/views.repository';
@@ -163,8 +164,7 @@ export class EnrollLocation {
     // such a year (an invitation only, or ended INELIGIBLE) stays where it is. A later year's (the rollover's
     // continuation, the program not moved to it yet) starts again as before.
     if (starting && existing && fiscalYearBefore(existing.fiscalYear, program.fiscalYear)) throw programMovedOn(existing, program);
-    // Started before (evaluated, or completed) and ended INELIGIBLE: starting it again is no new enrollment, so a program
-    // CLOSED since takes it back once the location is eligible again (as it takes Continue on one still going on).
+    // Started before (evaluated, or completed) and ended INELIGIBLE: a program CLOSED since starts it again (takesStart).
     if (starting) await this.checkCanStart(program, fiscalYear, locationId, actor.partnerId, !!(existing?.evaluatedAt || existing?.enrolledAt));
 
     if (existing && !starting && existing.submittedAt) {
@@ -184,7 +184,7 @@ export class EnrollLocation {
    * until its own partner's replaces it) does not make the location eligible.
    */
   private async checkCanStart(program: Program, fiscalYear: string, locationId: string, partnerId: string, startedBefore: boolean): Promise<void> {
-    if (program.state !== 'OPEN' && !(startedBefore && program.state === 'CLOSED')) throw programNotOpen(program);
+    if (!takesStart(program, startedBefore)) throw programNotOpen(program);
     if (!program.requiresEligibility) return;
     const ours = await this.views.partnersEligibility(partnerId, program._id, locationId, fiscalYear);
     if (!ours?.eligible) throw locationNotEligible(program._id, fiscalYear, locationId, ours?.reasons);

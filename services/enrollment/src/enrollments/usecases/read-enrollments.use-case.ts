@@ -4,6 +4,7 @@ import { Clock, CONFIG, DEFAULT_PAGE_SIZE, Page, Principal, Problems } from '@li
 import { Inject, Injectable } from '@nestjs/common';
 import type { EnrollmentConfig } from '../../config';
 import { EnrollmentDto, ListEnrollmentsQuery } from '../dto/enrollment.dto';
+import { takesStart } from '../../programs/program-rules';
 import { Program } from '../../programs/program.schema';
 import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
 import { ViewsRepository } from '../../views/views.repository';
@@ -61,12 +62,10 @@ export class ReadEnrollments {
     const reads = viewerIsAdmin && (!e.evaluatedAt || e.status === 'INELIGIBLE');
     const program = reads ? await this.programs.find(e.programId) : null;
     // Not one of a year its program has moved past (Enroll, /refresh start none there).
-    const startsHere = program?.state === 'OPEN' && !fiscalYearBefore(e.fiscalYear, program.fiscalYear);
-    const programOpen = reads ? startsHere : undefined;
-    // Started before and ended INELIGIBLE: a program CLOSED since starts it again too (EnrollLocation).
-    const startedBefore = !!(e.evaluatedAt || e.enrolledAt);
-    const restartsHere = startsHere || (startedBefore && program?.state === 'CLOSED' && !fiscalYearBefore(e.fiscalYear, program.fiscalYear));
-    const restartable = e.status === 'INELIGIBLE' && !!program && restartsHere && (await this.eligibleFor(program, e));
+    const yearTaken = !!program && !fiscalYearBefore(e.fiscalYear, program.fiscalYear);
+    const programOpen = reads ? yearTaken && takesStart(program!, false) : undefined;
+    // Started before and ended INELIGIBLE: a program CLOSED since starts it again too (takesStart).
+    const restartable = e.status === 'INELIGIBLE' && yearTaken && takesStart(program!, !!(e.evaluatedAt || e.enrolledAt)) && (await this.eligibleFor(program!, e));
     return toEnrollmentDto(e, { viewerIsAdmin, payoutApiUrl: this.config.PAYOUT_PROFILES_API_URL, now: this.clock.now(), programOpen, restartable, programFiscalYear: program?.fiscalYear });
   }
 

@@ -1,18 +1,18 @@
+import { ALL_LOCATIONS } from '@lib/contracts';
 import { Principal, Problems } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { IdentityAccess } from '../../access/identity-access';
 import { GlobalAdminKeeper } from '../../users/global-admin-keeper';
 import { User } from '../../users/user.schema';
 import { RoleChangeInput } from '../dto/role.dto';
-import { ALL_LOCATIONS } from '@lib/contracts';
 import { isCompanyRole, revokeRole } from '../role-grants';
 import { RoleChangeWriter } from './role-change-writer';
 import { RoleChangeChecks } from './role-targets';
 
 /**
  * Removes a role from locations (or entirely with `*`). Revoking what is not held changes nothing; some locations of a
- * role held on `*` leave it on the partner's other locations. GLOBAL_ADMIN
- * is never revoked from yourself, nor from the partner's last active Global admin (GlobalAdminKeeper).
+ * role held on `*` leave it on the partner's other locations. GLOBAL_ADMIN is never revoked from yourself, nor from
+ * the partner's last active Global admin (GlobalAdminKeeper).
  */
 @Injectable()
 export class RevokeRole {

@@ -69,7 +69,9 @@ export class DeliverEmail {
     // change's messages went to whoever holds the role now (one appointed since, who acted on it), not to them: any
     // later message of the enrollment tells the same.
     const forCompanyAdmins = email.audience !== undefined && !email.audience.roles.includes('INCENTIVES_ADMIN');
-    const newer = later.some((m) => forCompanyAdmins || ((m as unknown as Message).userId === email.userId && (m as unknown as Message).channel === 'EMAIL'));
+    const newer = forCompanyAdmins
+      ? later.length > 0
+      : later.some((m) => (m as unknown as Message).userId === email.userId && (m as unknown as Message).channel === 'EMAIL');
     return newer ? 'the enrollment changed again since: a later email tells where it stands' : null;
   }
 
