@@ -604,7 +604,8 @@ describe('Enroll, Continue, Submit and validation', () => {
     const id = seeded._id;
     await eligibility(h, w, program.programId, w.L1, true, NEXT_FY);
     await eligibilityKnown(h, program.programId, w.L1, NEXT_FY);
-    expect((await get(id)).body).toEqual(expect.objectContaining({ status: 'INELIGIBLE', nextAction: 'ENROLL' }));
+    // Continue on it (/refresh), not Enroll: POST /v1/enrollments acts on the program's year, not this one.
+    expect((await get(id)).body).toEqual(expect.objectContaining({ status: 'INELIGIBLE', nextAction: 'CONTINUE' }));
     const restarted = await call(h, 'POST', `/v1/enrollments/${id}/refresh`, { token: await w.token('admin'), body: {} });
     expect(restarted.status).toBe(200);
     expect(restarted.body).toEqual(expect.objectContaining({ fiscalYear: NEXT_FY, version: 3 }));
