@@ -312,6 +312,27 @@ describe('OutboxRelay: events of one key go out in the order they were written, 
     expect(sent).toEqual(['b0', 'c1', 'b2']);
   });
 
+  it('an event written after the drain began, by a write not noted (a scan asked for instead: past the cap of noted ids), waits for the next drain', async () => {
+    const docs: Doc[] = [];
+    write(docs, 'B', 'b0', 1);
+    const collection = fakeCollection(docs, {
+      beforeLookup: () => {
+        // C's write is not noted (a scan is asked for); then B's, caused by it: B is in this drain's plan already.
+        clock = 11;
+        docs.push({ _id: 'C', outbox: [{ ...event('c1', 11), key: 'L' }] });
+        PendingOutboxes.note(NAMESPACE, undefined);
+        clock = 12;
+        docs.find((d) => d._id === 'B')!.outbox.push({ ...event('b2', 12), key: 'L' });
+      },
+    });
+    const { sent, drain } = relayOver(collection);
+    clock = 10;
+    await drain(false);
+    expect(sent).toEqual(['b0']);
+    await drain(false);
+    expect(sent).toEqual(['b0', 'c1', 'b2']);
+  });
+
   it('a flush at shutdown sends everything it read, also what was written while it ran', async () => {
     const docs: Doc[] = [];
     write(docs, 'B', 'b0', 1);

@@ -65,8 +65,9 @@ export const PENDING_OUTBOX_INDEX = { 'outbox.eventId': 1 } as const;
 
 /**
  * At most this many noted ids per collection: past it, a scan is asked for instead (it finds them all, by the index).
- * Ids are taken only by a drain that got past the broker: during a Kafka outage every write would add one for as long
- * as it lasts (about 200 bytes each: 10 writes a second, some 170 MB a day).
+ * A drain held up by an unreachable broker (in a send, or creating a topic before its first send) takes none while it
+ * waits: every write would add one for as long as that lasts (about 200 bytes each: 10 writes a second, some 170 MB a
+ * day).
  */
 export const MAX_NOTED_IDS = 10_000;
 
@@ -162,6 +163,14 @@ export class PendingOutboxes {
     } finally {
       end();
     }
+  }
+
+  /**
+   * Whether a scan was asked for since the last take: writes not noted (past MAX_NOTED_IDS, a filter without `_id`) may
+   * have given any document entries since, so the relay leaves entries written after its drain began to the next drain.
+   */
+  static scanPending(namespace: string): boolean {
+    return this.byCollection.get(namespace)?.scan ?? false;
   }
 
   static has(namespace: string): boolean {
