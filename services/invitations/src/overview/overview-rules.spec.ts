@@ -282,6 +282,11 @@ describe('buildOverview', () => {
     const fy28 = (eligible: boolean) => [{ programId: 'INV', locationId: 'L1', fiscalYear: 'FY28', eligible }];
     expect(entries({ enrollments: [enrollments[0], { ...renewal, status: 'INELIGIBLE' as const }], decisions: fy28(true) }).map((e) => e[1])).toEqual([[], ['CONTINUE']]);
     expect(entries({ enrollments: [enrollments[0], { ...renewal, status: 'INELIGIBLE' as const }], decisions: fy28(false) }).map((e) => e[1])).toEqual([[], []]);
+    // Of a year the program has moved past (FY27's, the program in FY28): starting it again is refused (409), nothing offered.
+    const movedOn = new Map([['INV', { ...programs.get('INV')!, fiscalYear: 'FY28' }]]);
+    const fy27 = [{ programId: 'INV', locationId: 'L1', fiscalYear: 'FY27', eligible: true }];
+    const ended27 = { ...renewal, enrollmentId: 'enr-INV-L1-FY27', fiscalYear: 'FY27', status: 'INELIGIBLE' as const, madeByRollover: false };
+    expect(entries({ programs: movedOn, enrollments: [ended27], decisions: fy27, now: new Date('2027-03-01T00:00:00Z') }).map((e) => e[1])).toEqual([[]]);
     // Continued by its admin until nothing is missing (INVITED, Submit next): still Continue, on its page (where Submit is).
     expect(entries({ enrollments: [enrollments[0], { ...renewal, status: 'INVITED' as const }] }).map((e) => e[1])).toEqual([[], ['CONTINUE']]);
     // Only its admin; not once it goes on to VALIDATING; not of a year that is over; not of a discontinued program.

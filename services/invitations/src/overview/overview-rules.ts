@@ -1,13 +1,14 @@
 import { Actor, holdsRole } from '@lib/access';
-import { enrollmentPageUrl, EnrollmentStatus, EnrollmentStatusLabels, enrollmentStatusLabel, fiscalYearOver, previousFiscalYear, ProgramState } from '@lib/contracts';
+import { enrollmentPageUrl, EnrollmentStatus, EnrollmentStatusLabels, enrollmentStatusLabel, fiscalYearBefore, fiscalYearOver, previousFiscalYear, ProgramState } from '@lib/contracts';
 import { getStartedUrl } from '../invitations/invitation-ids';
 import { enrollableNow } from '../invitations/invitation-rules';
 import { InvitationState } from '../invitations/invitation.schema';
 
 /**
- * ENROLL: the Get Started link (Enroll, which goes on with one started: Continue). CONTINUE: an Action required
- * enrollment of a fiscal year the program is not in (a renewal the rollover made while the program is still in the year
- * before, or an early run's), which Enroll would not reach: its own page, where Continue acts on it.
+ * ENROLL: the Get Started link (Enroll, which goes on with one started: Continue). CONTINUE: a started enrollment of a
+ * fiscal year the program is not in (a renewal the rollover made while the program is still in the year before, or an
+ * early run's), which Enroll would not reach: its own page, where Continue acts on it (Action required; Submit next;
+ * ended INELIGIBLE and eligible again, of a year after the program's).
  */
 export const OverviewActions = ['ENROLL', 'CONTINUE'] as const;
 export type OverviewAction = (typeof OverviewActions)[number];
@@ -134,7 +135,10 @@ export function buildOverview(input: OverviewInput): OverviewLocation[] {
       const continues =
         isAdmin &&
         !canEnroll &&
-        (enrollmentStatus === 'ACTION_REQUIRED' || enrollmentStatus === 'INVITED' || (enrollmentStatus === 'INELIGIBLE' && !endedForNow)) &&
+        (enrollmentStatus === 'ACTION_REQUIRED' ||
+          enrollmentStatus === 'INVITED' ||
+          // Starting again: only of a year after the program's (one it has moved past starts no more, 409).
+          (enrollmentStatus === 'INELIGIBLE' && !endedForNow && !!program && fiscalYearBefore(program.fiscalYear, fiscalYear))) &&
         !!enrollment?.started &&
         !!enrollment.enrollmentId &&
         program?.fiscalYear !== fiscalYear &&
