@@ -4,7 +4,7 @@
  */
 import { Clock } from '@lib/platform';
 import { randomUUID } from 'node:crypto';
-import { Answer, call, createWorld, RawJson, Harness, ibanProfile, ifMatch, inDays, nonUsTaxProfile, startHarness, usProfile, usTaxProfile, World } from './support';
+import { Answer, call, createWorld, RawJson, Harness, ibanProfile, ifMatch, inDays, nonUsTaxProfile, startHarness, usProfile, usTaxProfile, VALID, World } from './support';
 
 jest.setTimeout(120_000);
 
@@ -100,6 +100,7 @@ const CASES: Case[] = [
   // Changes of an existing profile
   ['bank: name holding the account number', async () => ({ method: 'POST', path: '/v1/bank-profiles', body: usProfile({ name: 'Chase 000-123-456-789' }) }), 400, 'name', /account number or IBAN/],
   ['bank: beneficiary name holding the IBAN', async () => ({ method: 'POST', path: '/v1/bank-profiles', body: ibanProfile({ beneficiary: { name: 'Contoso DE89 3704 0044 0532 0130 00', email: 'payments@contoso.example' } }) }), 400, 'beneficiary.name', /account number or IBAN/],
+  ["bank: name holding the IBAN's BBAN (the account number inside it)", async () => ({ method: 'POST', path: '/v1/bank-profiles', body: ibanProfile({ name: 'Acct 3704 0044 0532 0130 00' }) }), 400, 'name', /account number or IBAN/],
   ['PATCH: a name holding the stored IBAN', async () => ({ method: 'PATCH', path: `/v1/bank-profiles/${euProfile.profileId}`, body: { name: 'EUR de89370400440532013000' }, headers: ifMatch(euProfile.version) }), 400, 'name', /account number or IBAN/],
   ['PATCH: bad IBAN checksum', async () => ({ method: 'PATCH', path: `/v1/bank-profiles/${euProfile.profileId}`, body: { account: { iban: 'DE89370400440532013001', bic: 'COBADEFF' } }, headers: ifMatch(euProfile.version) }), 400, 'account.iban', /checksum/],
   ['PATCH: country changed without account details', async () => ({ method: 'PATCH', path: `/v1/bank-profiles/${euProfile.profileId}`, body: { country: 'FR' }, headers: ifMatch(euProfile.version) }), 400, 'account'],
@@ -497,5 +498,22 @@ describe('concurrency and retries', () => {
     });
     expect(again.status).toBe(200);
     expect(again.body).toMatchObject({ revision: current.body.revision, status: current.body.status });
+  });
+
+  it('a name stored holding the account (before names were checked) is left alone by a PATCH that does not send it', async () => {
+    const created = await call(h, 'POST', '/v1/bank-profiles', { token: admin, body: ibanProfile() });
+    expect(created.status).toBe(201);
+    await h.db.collection('bank_profiles').updateOne({ _id: created.body.profileId } as never, { $set: { name: `EUR ${VALID.iban}` } });
+    const current = await call(h, 'GET', `/v1/bank-profiles/${created.body.profileId}`, { token: admin });
+    const beneficiary = await call(h, 'PATCH', `/v1/bank-profiles/${created.body.profileId}`, {
+      token: admin,
+      body: { beneficiary: { name: 'Contoso GmbH', email: 'finance@contoso.example' } },
+      headers: ifMatch(current.body.version),
+    });
+    expect(beneficiary.status).toBe(200);
+    // Sent again, or with a new account, it is checked: 400 on name.
+    const renamed = await call(h, 'PATCH', `/v1/bank-profiles/${created.body.profileId}`, { token: admin, body: { name: `EUR ${VALID.iban}` }, headers: ifMatch(beneficiary.body.version) });
+    expect(renamed.status).toBe(400);
+    expect(renamed.body.errors).toEqual([expect.objectContaining({ field: 'name' })]);
   });
 });

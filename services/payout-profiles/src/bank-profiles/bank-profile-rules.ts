@@ -12,14 +12,16 @@ const SHORTEST_FOUND_IN_TEXT = 6;
 
 /**
  * Text stored and shown in clear (the profile's name, the beneficiary's name: in lists, events, emails to every admin
- * of the locations it serves) must not hold the account number or IBAN (`secret`, as stored: letters and digits),
- * whatever stands between its characters: 400 naming the field. Undefined `secret`: nothing to compare with.
+ * of the locations it serves) must not hold the account number or IBAN (`secret`, as stored: letters and digits), nor
+ * an IBAN's BBAN (the IBAN less its country and check digits, which holds the account number), whatever stands
+ * between its characters: 400 naming the field. Undefined `secret`: nothing to compare with.
  */
 export function secretInTextProblems(secret: string | undefined, texts: Array<[field: string, text: string | undefined]>): FieldProblem[] {
   const plain = (text: string) => text.normalize('NFKC').replace(/[^\p{L}\p{N}]/gu, '').toUpperCase();
-  const wanted = secret ? plain(secret) : '';
-  if (wanted.length < SHORTEST_FOUND_IN_TEXT) return [];
+  const whole = secret ? plain(secret) : '';
+  const wanted = [whole, ...(/^[A-Z]{2}\d{2}/.test(whole) ? [whole.slice(4)] : [])].filter((s) => s.length >= SHORTEST_FOUND_IN_TEXT);
+  if (wanted.length === 0) return [];
   return texts
-    .filter(([, text]) => text !== undefined && plain(text).includes(wanted))
+    .filter(([, text]) => text !== undefined && wanted.some((w) => plain(text).includes(w)))
     .map(([field]) => ({ field, message: 'must not contain the account number or IBAN (it is shown and sent in clear)' }));
 }

@@ -110,10 +110,14 @@ export class UpdateBankProfile {
       problems.push({ field: 'account', message: `is required when the bank account country changes (to ${country})` });
     }
     problems.push(...beneficiaryProblems(paymentMethod, beneficiary));
-    // Names sent, or an account sent: the names in force checked against the account in force.
+    // Names sent are checked against the account in force; an account sent, the names in force against it (a name
+    // stored before this check, not sent, is left alone otherwise).
     if (input.name !== undefined || input.beneficiary || account) {
       const secret = account?.secret ?? this.secrets.openIfAvailable(current.sealedAccount, `${profileId}:account`);
-      problems.push(...secretInTextProblems(secret, [['name', input.name ?? current.name], ['beneficiary.name', beneficiary?.name]]));
+      const names: Array<[string, string | undefined]> = account
+        ? [['name', input.name ?? current.name], ['beneficiary.name', beneficiary?.name]]
+        : [['name', input.name], ['beneficiary.name', input.beneficiary?.name]];
+      problems.push(...secretInTextProblems(secret, names));
     }
     throwIfProblems(problems);
 
