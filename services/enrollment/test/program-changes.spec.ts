@@ -257,18 +257,24 @@ describe('an open program changed to require eligibility', () => {
   });
 });
 
+/** An open program with `rules`, and an approved bank profile the default of each of `locations` (their views settled). */
+async function programWithApprovedDefault(rules: typeof RULES, locations: string[]) {
+  const program = await createProgram(h, { requiresEligibility: false, payoutRules: rules });
+  const bank = bankProfile(w.partnerId, { status: 'APPROVED' });
+  await profileEvent(h, 'ProfileApproved', bank);
+  await profileKnown(h, bank);
+  for (const locationId of locations) await defaultBankProfile(h, w.partnerId, locationId, bank.profileId);
+  await eventually(async () => {
+    const views = await h.db.collection<{ _id: string; bankProfileId: string }>('default_bank_profile_view').find({ _id: { $in: locations } }).toArray();
+    expect(views.map((v) => v.bankProfileId)).toEqual(locations.map(() => bank.profileId));
+  });
+  return { program, bank };
+}
+
 describe('a program changed to require a tax profile', () => {
   it('an enrollment submitted without one takes up the location\'s tax profile: at once on Submit when there is one, on the profile\'s events once it is created', async () => {
     // L1 and L3 have no tax profile in this file (this test comes last): an approved bank profile, their default.
-    const program = await createProgram(h, { requiresEligibility: false, payoutRules: { ...RULES, taxProfileRequired: false } });
-    const bank = bankProfile(w.partnerId, { status: 'APPROVED' });
-    await profileEvent(h, 'ProfileApproved', bank);
-    await profileKnown(h, bank);
-    for (const locationId of [w.L1, w.L3]) await defaultBankProfile(h, w.partnerId, locationId, bank.profileId);
-    await eventually(async () => {
-      const views = await h.db.collection<{ _id: string; bankProfileId: string }>('default_bank_profile_view').find({ _id: { $in: [w.L1, w.L3] } }).toArray();
-      expect(views.map((v) => v.bankProfileId)).toEqual([bank.profileId, bank.profileId]);
-    });
+    const { program } = await programWithApprovedDefault({ ...RULES, taxProfileRequired: false }, [w.L1, w.L3]);
     const token = await w.token('admin');
     const submit = (id: string) => call(h, 'POST', `/v1/enrollments/${id}/submit`, { token });
     const [l1, l3] = [await enroll(program, w.L1), await enroll(program, w.L3)];
@@ -310,12 +316,7 @@ describe('a program changed to require a tax profile', () => {
 describe('a program whose payout rules are relaxed', () => {
   it('a submitted enrollment left ACTION_REQUIRED by the stricter rules is taken on by the follow-up pass (FollowSubmitted), with its event', async () => {
     const rules = { ...RULES, taxProfileRequired: false };
-    const program = await createProgram(h, { requiresEligibility: false, payoutRules: rules });
-    const bank = bankProfile(w.partnerId, { status: 'APPROVED' });
-    await profileEvent(h, 'ProfileApproved', bank);
-    await profileKnown(h, bank);
-    await defaultBankProfile(h, w.partnerId, w.L1, bank.profileId);
-    await eventually(async () => expect((await h.db.collection<{ _id: string; bankProfileId: string }>('default_bank_profile_view').findOne({ _id: w.L1 }))?.bankProfileId).toBe(bank.profileId));
+    const { program } = await programWithApprovedDefault(rules, [w.L1]);
     const token = await w.token('admin');
     const id = await enroll(program, w.L1);
     const submit = () => call(h, 'POST', `/v1/enrollments/${id}/submit`, { token });
@@ -343,15 +344,7 @@ describe('a program whose payout rules are relaxed', () => {
 describe('a program whose payout rules are made stricter', () => {
   it('every ENROLLED enrollment and proposal that no longer meets them is sent to ACTION_REQUIRED by the follow-up pass, with its event; the program revision they were followed at is marked', async () => {
     const rules = { ...RULES, taxProfileRequired: false };
-    const program = await createProgram(h, { requiresEligibility: false, payoutRules: rules });
-    const bank = bankProfile(w.partnerId, { status: 'APPROVED' });
-    await profileEvent(h, 'ProfileApproved', bank);
-    await profileKnown(h, bank);
-    for (const locationId of [w.L1, w.L2, w.L3]) await defaultBankProfile(h, w.partnerId, locationId, bank.profileId);
-    await eventually(async () => {
-      const views = await h.db.collection<{ _id: string; bankProfileId: string }>('default_bank_profile_view').find({ _id: { $in: [w.L1, w.L2, w.L3] } }).toArray();
-      expect(views.map((v) => v.bankProfileId)).toEqual([bank.profileId, bank.profileId, bank.profileId]);
-    });
+    const { program } = await programWithApprovedDefault(rules, [w.L1, w.L2, w.L3]);
     const token = await w.token('admin');
     const ids = [await enroll(program, w.L1), await enroll(program, w.L3)];
     for (const id of ids) expect((await call(h, 'POST', `/v1/enrollments/${id}/submit`, { token })).body).toMatchObject({ status: 'ENROLLED' });
