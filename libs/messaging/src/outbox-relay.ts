@@ -299,8 +299,7 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
             if (item.noted) empty.push(item.noted);
             continue;
           }
-          // Noted again since (or writes not noted, a scan asked for): what was written after this drain began is the next's.
-          const later = !final && (PendingOutboxes.isNoted(source.namespace, doc._id) || PendingOutboxes.scanPending(source.namespace));
+          const later = !final && PendingOutboxes.mayHaveWritesSince(source.namespace, doc._id);
           for (const timed of timedEntries(source, doc as { _id: unknown; outbox: OutboxEntry[] })) {
             if (later && timed.at >= startedAt) continue;
             held.push(timed);

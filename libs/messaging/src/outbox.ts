@@ -166,11 +166,13 @@ export class PendingOutboxes {
   }
 
   /**
-   * Whether a scan was asked for since the last take: writes not noted (past MAX_NOTED_IDS, a filter without `_id`) may
-   * have given any document entries since, so the relay leaves entries written after its drain began to the next drain.
+   * Whether a write since the last take may have given this document entries: it was noted again, or a scan was asked
+   * for (writes not noted: past MAX_NOTED_IDS, a filter without `_id`). The relay leaves what such a document holds
+   * that was written after its drain began to the next drain.
    */
-  static scanPending(namespace: string): boolean {
-    return this.byCollection.get(namespace)?.scan ?? false;
+  static mayHaveWritesSince(namespace: string, id: unknown): boolean {
+    const entry = this.byCollection.get(namespace);
+    return !!entry && (entry.scan || entry.ids.has(idKey(id)));
   }
 
   static has(namespace: string): boolean {

@@ -1,3 +1,4 @@
+import { extractIBAN } from 'ibantools';
 import type { FieldProblem } from '@lib/platform';
 
 /** A check is mailed: the beneficiary needs a mailing address when the payment method is CHECK. */
@@ -19,9 +20,11 @@ const SHORTEST_FOUND_IN_TEXT = 6;
 export function secretInTextProblems(secret: string | undefined, texts: Array<[field: string, text: string | undefined]>): FieldProblem[] {
   const plain = (text: string) => text.normalize('NFKC').replace(/[^\p{L}\p{N}]/gu, '').toUpperCase();
   const whole = secret ? plain(secret) : '';
-  const wanted = [whole, ...(/^[A-Z]{2}\d{2}/.test(whole) ? [whole.slice(4)] : [])].filter((s) => s.length >= SHORTEST_FOUND_IN_TEXT);
+  const { valid, bban } = extractIBAN(whole);
+  const wanted = [whole, ...(valid && bban ? [bban] : [])].filter((s) => s.length >= SHORTEST_FOUND_IN_TEXT);
   if (wanted.length === 0) return [];
   return texts
-    .filter(([, text]) => text !== undefined && wanted.some((w) => plain(text).includes(w)))
+    .map(([field, text]): [string, string | undefined] => [field, text === undefined ? undefined : plain(text)])
+    .filter(([, text]) => text !== undefined && wanted.some((w) => text.includes(w)))
     .map(([field]) => ({ field, message: 'must not contain the account number or IBAN (it is shown and sent in clear)' }));
 }
