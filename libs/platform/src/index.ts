@@ -21,6 +21,7 @@ export * from './http/validation';
 export * from './lifecycle/background-work';
 export * from './lifecycle/periodic-job';
 export * from './lifecycle/ledger-retention';
+export * from './lifecycle/retention-sweep';
 export * from './logging/logging';
 export * from './metrics/metrics';
 export * from './platform.module';

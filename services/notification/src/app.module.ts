@@ -20,6 +20,7 @@ import { MarkRead } from './inbox/usecases/mark-read.use-case';
 import { DomainEventsHandler } from './messages/handlers/domain-events.handler';
 import { Message, MessageSchema } from './messages/message.schema';
 import { MessagePlanner } from './messages/message-planner';
+import { PlannedEventRetention } from './messages/planned-event-retention';
 import { PlannedEvent, PlannedEventSchema } from './messages/planned-event.schema';
 import { CreateMessages } from './messages/usecases/create-messages.use-case';
 import { IdentityCatchUp } from './recipients/identity-catch-up';
@@ -43,6 +44,7 @@ import { TemplateRenderer } from './rendering/template-renderer';
     IdentityCatchUp,
     MessagePlanner,
     CreateMessages,
+    PlannedEventRetention,
     InvitationProgressRepository,
     RecordInvitationProgress,
     Mailer,

@@ -9,7 +9,7 @@ import { Prop, Schema, SchemaFactory } from '@nestjs/mongoose';
  * with the profile's details). Handled again, it is told to these recipients only, and only where their messages are
  * missing (a handler that failed between the two writes). Written with the messages, and for an event that found
  * nobody to tell on a view as of the event. Needed only while the event may still notify anyone
- * (NOTIFY_MAX_EVENT_AGE_MS): a deployment removing old messages may remove these older than that too.
+ * (NOTIFY_MAX_EVENT_AGE_MS): PlannedEventRetention removes them after that.
  */
 @Schema({ collection: 'planned_events', versionKey: false })
 export class PlannedEvent {
