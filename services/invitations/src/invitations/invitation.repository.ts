@@ -77,6 +77,28 @@ export class InvitationRepository {
   }
 
   /**
+   * The partner's invitations of these locations (all of its locations for `null`) that a new Incentives admin there
+   * may be delivered: waiting ones (AWAITING_ADMIN: delivered to every admin the location has, also one who had it
+   * before), and ISSUED ones that did not reach `userId` yet; each with its program and fiscal year. No other
+   * invitation waits on an admin (issued or not, revoked or enrolled: nextTransition), so the rest of the partner's are
+   * left alone: a user event of an admin holding `*` (a name changed, another role) costs this read, not a reconcile of
+   * every invitation of the partner.
+   */
+  async deliverableTo(userId: string, partnerId: string, locationIds: string[] | null): Promise<Array<Pick<Invitation, '_id' | 'programId' | 'fiscalYear'>>> {
+    return this.invitations
+      .find(
+        {
+          partnerId,
+          ...(locationIds && { locationId: { $in: locationIds } }),
+          $or: [{ state: 'AWAITING_ADMIN' }, { state: 'ISSUED', 'recipients.userId': { $ne: userId } }],
+        },
+        { _id: 1, programId: 1, fiscalYear: 1 },
+      )
+      .sort({ _id: 1 })
+      .lean<Array<Pick<Invitation, '_id' | 'programId' | 'fiscalYear'>>>();
+  }
+
+  /**
    * Ids of the partner's ISSUED invitations of these locations (all of its locations for `null`): those whose
    * Incentives admins may all have left there.
    */

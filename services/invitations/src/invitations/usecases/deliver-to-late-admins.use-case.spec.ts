@@ -12,7 +12,7 @@ describe('DeliverToLateAdmins: a Global or Account admin becoming known', () => 
     const deliver = new DeliverToLateAdmins(
       { apply: async () => void calls.push('apply the user to the view') } as never,
       { user: async () => null } as never,
-      { currentEligibleDecisionIds: async () => [] } as never,
+      { programsById: async () => new Map() } as never,
       { executeAll: async (ids: Iterable<string>) => void reconciled.push(...ids) } as never,
       { pendingAdminRequests: async () => (calls.push('look up pending invitations'), ['inv-1', 'inv-2']) } as never,
     );
@@ -34,5 +34,42 @@ describe('DeliverToLateAdmins: a Global or Account admin becoming known', () => 
       expect(calls).not.toContain('look up pending invitations');
       expect(reconciled).toEqual([]);
     }
+  });
+});
+
+describe('DeliverToLateAdmins: a user holding the Incentives admin role', () => {
+  function handler(open: Array<{ _id: string; programId: string; fiscalYear: string }>) {
+    const asked: Array<{ userId: string; partnerId: string; locations: string[] | null }> = [];
+    const reconciled: string[] = [];
+    const admin = { _id: 'u1', partnerId: 'p1', active: true, roles: [{ role: 'INCENTIVES_ADMIN', locationIds: ['*'] }] };
+    const deliver = new DeliverToLateAdmins(
+      { apply: async () => undefined } as never,
+      { user: async () => admin } as never,
+      { programsById: async () => new Map([['prog-1', { _id: 'prog-1', fiscalYear: 'FY27' }]]) } as never,
+      { executeAll: async (ids: Iterable<string>) => void reconciled.push(...ids) } as never,
+      {
+        deliverableTo: async (userId: string, partnerId: string, locations: string[] | null) => (asked.push({ userId, partnerId, locations }), open),
+        pendingAdminRequests: async () => [],
+      } as never,
+    );
+    const event = { user: { userId: 'u1', partnerId: 'p1', active: true, roles: admin.roles } };
+    return { deliver, asked, reconciled, event };
+  }
+
+  it("reconciles only the invitations it may deliver to the user (their locations, `*`: all), of their program's current year", async () => {
+    const { deliver, asked, reconciled, event } = handler([
+      { _id: 'current', programId: 'prog-1', fiscalYear: 'FY27' },
+      { _id: 'past-year', programId: 'prog-1', fiscalYear: 'FY26' },
+      { _id: 'unknown-program', programId: 'prog-2', fiscalYear: 'FY27' },
+    ]);
+    await deliver.execute('UserUpdated', event);
+    expect(asked).toEqual([{ userId: 'u1', partnerId: 'p1', locations: null }]);
+    expect(reconciled).toEqual(['current']);
+  });
+
+  it('reconciles nothing when every invitation of their locations reached them already', async () => {
+    const { deliver, reconciled, event } = handler([]);
+    await deliver.execute('UserUpdated', event);
+    expect(reconciled).toEqual([]);
   });
 });

@@ -7,8 +7,9 @@ import { ReconcileInvitation } from './reconcile-invitation.use-case';
 
 /**
  * A user event that may make someone an Incentives admin of a location (RoleAssigned, or a snapshot carrying the
- * role): every open invitation of those locations for its program's current fiscal year is delivered to them (and
- * an AWAITING_ADMIN one stops waiting), unless that year is over (ReconcileInvitation's rules, at the Clock's now).
+ * role): every open invitation of those locations for its program's current fiscal year that did not reach them yet
+ * is delivered to them (and an AWAITING_ADMIN one stops waiting), unless that year is over (ReconcileInvitation's
+ * rules, at the Clock's now).
  *
  * The AccessModule's own handler also applies identity events to the role view, and Nest gives no order between
  * the two handlers. So this use case applies the event's user snapshot to the role view itself first (idempotent:
@@ -37,12 +38,12 @@ export class DeliverToLateAdmins {
     if (!user?.active) return;
     const locations = user.roles.filter((grant) => grant.role === 'INCENTIVES_ADMIN').flatMap((grant) => grant.locationIds);
     if (!locations.length) return;
+    const open = await this.invitations.deliverableTo(user._id, user.partnerId, locations.includes(ALL_LOCATIONS) ? null : locations);
+    if (!open.length) return;
     // Only the programs' current fiscal year: an invitation of another year is never delivered.
-    const invitationIds = await this.views.currentEligibleDecisionIds(
-      user.partnerId,
-      locations.includes(ALL_LOCATIONS) ? null : locations,
-    );
-    await this.reconcile.executeAll(invitationIds, heartbeat);
+    const programs = await this.views.programsById([...new Set(open.map((invitation) => invitation.programId))]);
+    const current = open.filter((invitation) => programs.get(invitation.programId)?.fiscalYear === invitation.fiscalYear);
+    await this.reconcile.executeAll(current.map((invitation) => invitation._id), heartbeat);
   }
 
   /**

@@ -43,6 +43,4 @@ EligibilityDecisionViewSchema.index(...REVISION_GUARD_INDEX);
 /** A program's decisions of one fiscal year, in `_id` order (a program change). */
 EligibilityDecisionViewSchema.index({ programId: 1, fiscalYear: 1, _id: 1 });
 EligibilityDecisionViewSchema.index({ partnerId: 1, locationId: 1 });
-// A partner's eligible decisions in _id order (currentEligibleDecisionIds for all its locations: a `*` admin's event).
-EligibilityDecisionViewSchema.index({ partnerId: 1, eligible: 1, _id: 1 });
 EligibilityDecisionViewSchema.index({ 'otherPartners.partnerId': 1 });

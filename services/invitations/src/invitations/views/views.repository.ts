@@ -104,14 +104,14 @@ export class ViewsRepository {
   }
 
   /**
-   * Ids of the eligible decisions of a partner's locations (all of them for `null`) for the current fiscal year of
-   * their program: the invitations a new Incentives admin may receive. Decisions of other years, and of programs
-   * not known yet, are left out.
+   * Ids of the eligible decisions of these locations of a partner for the current fiscal year of their program: the
+   * invitations the locations, once known, may issue. Decisions of other years, and of programs not known yet, are
+   * left out.
    */
-  async currentEligibleDecisionIds(partnerId: string, locationIds: string[] | null): Promise<string[]> {
+  async currentEligibleDecisionIds(partnerId: string, locationIds: string[]): Promise<string[]> {
     const rows = await this.decisions
       .find(
-        { partnerId, eligible: true, ...(locationIds && { locationId: { $in: locationIds } }) },
+        { partnerId, eligible: true, locationId: { $in: locationIds } },
         { _id: 1, programId: 1, fiscalYear: 1 },
       )
       .sort({ _id: 1 })
