@@ -180,3 +180,54 @@ describe('giving claims back after a failed write', () => {
     expect(await claims().findOne({ _id: free })).toBeNull();
   });
 });
+
+describe('a request held up past the grace period between its claims and its write', () => {
+  /** After the real claim: the claims age past their grace period, the sweep removes them, and another partner registers the location. */
+  function holdUpAndLose(location: string) {
+    const partners = booted.service.app.get(PartnersRepository);
+    const original = partners.claim.bind(partners);
+    let other: { partnerId: string } | undefined;
+    const spy = jest.spyOn(partners, 'claim').mockImplementationOnce(async (partnerId, locationIds) => {
+      const claimed = await original(partnerId, locationIds);
+      await claims().updateMany({ _id: { $in: locationIds } }, { $set: { claimedAt: longAgo() } });
+      expect(await sweep()).toEqual(expect.arrayContaining(locationIds));
+      const answer = await register([location]);
+      expect(answer.status).toBe(201);
+      other = answer.body as { partnerId: string };
+      return claimed;
+    });
+    return { spy, other: () => other!, partners };
+  }
+
+  it('registers nothing (409 busy, try again) when a location went to another partner meanwhile: one partner lists it', async () => {
+    const location = id('H');
+    const partnerId = id('P');
+    const { spy, other, partners } = holdUpAndLose(location);
+    let answer;
+    try {
+      answer = await register([location], partnerId);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(answer.status).toBe(409);
+    expect(answer.body).toMatchObject({ type: expect.stringMatching(/\/busy$/), detail: expect.stringContaining('try again') });
+    expect(await partners.find(partnerId)).toBeNull();
+    expect(await db.collection('partners').find({ 'locations.locationId': location }).map((p) => p._id).toArray()).toEqual([other().partnerId]);
+    expect(await claims().findOne({ _id: location })).toMatchObject({ partnerId: other().partnerId });
+  });
+
+  it('adds no location (409 busy) that went to another partner meanwhile', async () => {
+    const partner = await client.registerPartner([id('A')]);
+    const location = id('H');
+    const { spy, other, partners } = holdUpAndLose(location);
+    let answer;
+    try {
+      answer = await client.call('POST', `/v1/partners/${partner.partnerId}/locations`, { operator: true, body: { locationId: location, country: 'DE', legalName: 'Held GmbH' } });
+    } finally {
+      spy.mockRestore();
+    }
+    expect(answer.status).toBe(409);
+    expect((await partners.find(partner.partnerId))?.locations.map((l) => l.locationId)).toEqual(partner.locationIds);
+    expect(await db.collection('partners').find({ 'locations.locationId': location }).map((p) => p._id).toArray()).toEqual([other().partnerId]);
+  });
+});

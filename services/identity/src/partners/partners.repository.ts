@@ -25,6 +25,8 @@ export const CLAIM_GRACE_MS = 10 * 60_000;
 export interface Claims {
   partnerId: string;
   token: string;
+  /** Every location id claimed (made or held). */
+  locationIds: string[];
   made: string[];
 }
 
@@ -56,7 +58,7 @@ export class PartnersRepository {
    * If any id is taken, or claiming fails, the claims made by this call are given back (see release).
    */
   async claim(partnerId: string, locationIds: string[]): Promise<Claims> {
-    const claims: Claims = { partnerId, token: randomUUID(), made: [] };
+    const claims: Claims = { partnerId, token: randomUUID(), locationIds, made: [] };
     const taken: string[] = [];
     try {
       for (const locationId of locationIds) {
@@ -92,6 +94,19 @@ export class PartnersRepository {
       // Gone meanwhile (given back or swept), or just claimed again for this partner: try again.
     }
     throw Problems.busy(`The claim of location ${locationId} kept changing; try again.`);
+  }
+
+  /**
+   * Right before the partner write that lists the claimed locations: their claims' grace period starts again, and every
+   * one must still be the partner's (this request's, or an identical one's that took it over). One the sweep removed
+   * meanwhile, its grace period over (a registration held up for that long), may be another partner's by now: the write
+   * would list a location that partner lists too, and each service's view would give it to whichever event came last.
+   * 409 busy then (the caller gives back what it holds; a retry claims again).
+   */
+  async hold(claims: Claims): Promise<void> {
+    const { matchedCount } = await this.claims.updateMany({ _id: { $in: claims.locationIds }, partnerId: claims.partnerId }, { $set: { claimedAt: new Date() } });
+    if (matchedCount === claims.locationIds.length) return;
+    throw Problems.busy('The claims of the locations expired while the request was held up; try again.');
   }
 
   /**

@@ -42,6 +42,7 @@ export class AddLocation {
     }
     let added: boolean;
     try {
+      await this.partners.hold(claimed);
       added = await this.partners.addLocation(partnerId, location);
     } catch (error) {
       await this.partners.release(claimed).catch(() => undefined);

@@ -79,6 +79,7 @@ export class RegisterPartner {
     const pendingAdmin = { userId: randomUUID(), email: input.globalAdmin.email, displayName: input.globalAdmin.displayName };
     let partner;
     try {
+      await this.partners.hold(claimed);
       partner = await this.partners.register({ partnerId, name: input.name, locations, pendingAdmin, ...(idempotency && { createdByRequest: idempotency.fingerprint }) });
     } catch (error) {
       // Whatever failed, give back the claims this call made and still holds (under a generated partnerId nobody
