@@ -145,16 +145,20 @@ export class EnrollmentsRepository {
   /**
    * The enrollments a profile's event may concern, for the caller to decide which do (watchesProfile): those naming
    * the profile; for a tax profile of a known location, that location's enrollments (a tax profile belongs to one
-   * location: those using it, and those with none, whose program may require one since they were submitted). One query
-   * either way; a location has few enrollments (programs x years).
+   * location: those using it, and those with none, whose program may require one since they were submitted). Ended
+   * ones (TERMINAL) are left out by the query, as watchesProfile would. Streamed, `batchSize` at a time: a bank profile
+   * serving every location of a large partner is named by a document per location, program and year.
    */
-  async ofProfile(event: Pick<ProfileEvent, 'partnerId' | 'profileKind' | 'profileId' | 'locationId'>): Promise<Enrollment[]> {
+  ofProfile(event: Pick<ProfileEvent, 'partnerId' | 'profileKind' | 'profileId' | 'locationId'>, batchSize = 500): AsyncIterable<Enrollment> {
     const { partnerId, profileKind, profileId, locationId } = event;
     const filter =
       profileKind === 'TAX' && locationId !== undefined
         ? { partnerId, locationId }
         : { [profileKind === 'BANK' ? 'bankProfileId' : 'taxProfileId']: profileId, partnerId };
-    return this.model.find(filter).lean<Enrollment[]>();
+    return this.model
+      .find({ ...filter, status: { $nin: TERMINAL } })
+      .lean<Enrollment>()
+      .cursor({ batchSize });
   }
 
   /** Records that the invitation was issued at this version (the highest one kept); not a change of the enrollment. */

@@ -53,7 +53,7 @@ export class ExternalEventsHandler {
   async onPayoutProfile(@Payload() event: ConsumedEvent<unknown>): Promise<void> {
     const { type, data, occurredAt } = event.envelope;
     if (isProfileEvent(type)) {
-      await this.recordProfileChange.execute(data as ProfileEvent, new Date(occurredAt));
+      await this.recordProfileChange.execute(data as ProfileEvent, new Date(occurredAt), event.heartbeat);
     } else if (type === 'DefaultBankProfileAssigned') {
       await this.views.recordDefaultAssigned(data as DefaultBankProfileChange, new Date(occurredAt));
     } else if (type === 'DefaultBankProfileRemoved') {

@@ -36,21 +36,23 @@ export class RecordProfileChange {
     private readonly clock: Clock,
   ) {}
 
-  async execute(event: ProfileEvent, occurredAt: Date): Promise<number> {
+  async execute(event: ProfileEvent, occurredAt: Date, heartbeat?: () => Promise<void>): Promise<number> {
     await this.views.recordProfile(event, occurredAt);
     // Even when the view was already up to date: a crash may have fallen between the view and the enrollments.
-    return this.followEnrollmentsOf(event);
+    return this.followEnrollmentsOf(event, heartbeat);
   }
 
   /**
    * The enrollments the profile concerns follow it as the view has it now (also a tax profile that expired, with no
-   * event: FollowExpiredTaxProfiles). How many changed.
+   * event: FollowExpiredTaxProfiles), read as a stream; `heartbeat` (the consumer's) before each one, so that a profile
+   * many enrollments use keeps the consumer in its group while they follow it. How many changed.
    */
-  async followEnrollmentsOf(event: ProfileRef): Promise<number> {
+  async followEnrollmentsOf(event: ProfileRef, heartbeat?: () => Promise<void>): Promise<number> {
     const concerned = (e: Enrollment) => watchesProfile(e, event.profileKind, this.clock.now()) && usesProfile(e, event);
-    const watching = (await this.enrollments.ofProfile(event)).filter(concerned);
     let changed = 0;
-    for (const candidate of watching) {
+    for await (const candidate of this.enrollments.ofProfile(event)) {
+      if (!concerned(candidate)) continue;
+      await heartbeat?.();
       for (let attempt = 1, current = candidate; attempt <= ATTEMPTS; attempt++) {
         const written = await this.settle(current);
         if (written) {

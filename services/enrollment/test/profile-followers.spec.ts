@@ -1,0 +1,62 @@
+import { Clock } from '@lib/platform';
+import { uniqueName } from '@lib/testing';
+import mongoose, { Connection, Model } from 'mongoose';
+import { Enrollment, EnrollmentSchema } from '../src/enrollments/enrollment.schema';
+import { EnrollmentsRepository } from '../src/enrollments/enrollments.repository';
+import { RecordProfileChange } from '../src/enrollments/usecases/record-profile-change.use-case';
+
+// Against the test database server (real connections): the enrollments a bank profile's event makes follow it are
+// read as a stream, ended ones left out, and the consumer's heartbeat goes on while they follow it.
+let connection: Connection;
+let model: Model<Enrollment>;
+let repository: EnrollmentsRepository;
+
+beforeAll(async () => {
+  connection = await mongoose.createConnection(process.env.MONGO_URL!, { dbName: uniqueName('profile_followers'), directConnection: true }).asPromise();
+  model = connection.model(Enrollment.name, EnrollmentSchema);
+  await model.init();
+  repository = new EnrollmentsRepository(model);
+});
+
+afterAll(async () => {
+  await connection.dropDatabase();
+  await connection.close();
+});
+
+const FY = 'FY27';
+const submitted = new Date('2026-08-01T00:00:00Z');
+
+function enrollment(id: string, status: Enrollment['status'], bankProfileId: string, partnerId = 'p1'): Partial<Enrollment> {
+  return { _id: id, programId: 'prog', partnerId, locationId: `L-${id}`, fiscalYear: FY, status, bankProfileId, bankChosen: true, submittedAt: submitted, evaluatedAt: submitted, version: 1, reasons: [], missing: [] };
+}
+
+it("streams the partner's enrollments using the profile, ended ones left out, with a heartbeat before each one followed", async () => {
+  // More than one batch of the stream (500), so that it reads on past the first.
+  const using = Array.from({ length: 1_203 }, (_, i) => enrollment(`v${String(i).padStart(4, '0')}`, i % 2 ? 'VALIDATING' : 'ENROLLED', 'bank-1'));
+  await model.collection.insertMany([
+    ...using,
+    enrollment('expired', 'EXPIRED', 'bank-1'),
+    enrollment('discontinued', 'DISCONTINUED', 'bank-1'),
+    enrollment('other-profile', 'VALIDATING', 'bank-2'),
+    enrollment('other-partner', 'VALIDATING', 'bank-1', 'p2'),
+  ] as never[]);
+  const followed: string[] = [];
+  const steps: string[] = [];
+  const profiles = new RecordProfileChange(
+    { recordProfile: async () => undefined } as never,
+    repository,
+    { find: async () => ({ payoutRules: { allowedCurrencies: ['USD'], allowedPaymentMethods: ['ACH'], taxProfileRequired: false } }) } as never,
+    { apply: async (current: Enrollment) => (followed.push(current._id), steps.push('follow'), current) } as never,
+    {} as never,
+    {} as never,
+    {} as never,
+    { now: () => new Date('2026-09-01T00:00:00Z') } as Clock,
+  );
+
+  const changed = await profiles.execute({ partnerId: 'p1', profileKind: 'BANK', profileId: 'bank-1' } as never, new Date(), async () => void steps.push('heartbeat'));
+
+  expect(changed).toBe(0); // the stub's follow changes nothing
+  expect(followed.sort()).toEqual(using.map((e) => e._id));
+  expect(steps).toHaveLength(2 * using.length);
+  expect(steps.filter((step, i) => step !== (i % 2 ? 'follow' : 'heartbeat'))).toEqual([]);
+});
