@@ -116,9 +116,9 @@ export class AccessViewUpdater implements OnApplicationBootstrap {
     // What the view holds now: this snapshot, or the newer one it found (an older snapshot read again, a replay, takes
     // back at once what it added).
     const current = replaced ? user : before;
-    const held = current?.active ? grantIndexKeys(current.partnerId, current.roles) : [];
+    const held = new Set(current?.active ? grantIndexKeys(current.partnerId, current.roles) : []);
     const touched = new Set([...keys, ...(before ? grantIndexKeys(before.partnerId, before.roles) : [])]);
-    const stale = [...touched].filter((key) => !held.includes(key));
+    const stale = [...touched].filter((key) => !held.has(key));
     if (stale.length) await this.grants.updateMany({ _id: { $in: stale } }, { $pull: { userIds: userId } });
   }
 }
