@@ -216,6 +216,20 @@ describe('a request held up past the grace period between its claims and its wri
     expect(await claims().findOne({ _id: location })).toMatchObject({ partnerId: other().partnerId });
   });
 
+  it('keeps a claim its request held for its write after the sweep had read it stale', async () => {
+    const partners = booted.service.app.get(PartnersRepository);
+    const location = id('R');
+    const partnerId = id('P');
+    const claimed = await partners.claim(partnerId, [location]);
+    await claims().updateOne({ _id: location }, { $set: { claimedAt: longAgo() } });
+    // What a sweep read of it, before the request held its claims for its partner write.
+    const read = await claims().findOne({ _id: location });
+    await partners.hold(claimed);
+    const sweepOne = (partners as unknown as { sweepOne(claim: unknown, now: Date, graceMs: number, listed: boolean): Promise<boolean> }).sweepOne.bind(partners);
+    expect(await sweepOne(read, new Date(), CLAIM_GRACE_MS, false)).toBe(false);
+    expect(await claims().findOne({ _id: location })).toMatchObject({ partnerId, claimedBy: claimed.token });
+  });
+
   it('adds no location (409 busy) that went to another partner meanwhile', async () => {
     const partner = await client.registerPartner([id('A')]);
     const location = id('H');

@@ -154,8 +154,15 @@ export class PartnersRepository {
       return false;
     }
     if (now.getTime() - new Date(claim.claimedAt).getTime() < graceMs) return false;
-    // Only if nobody took it over since it was read (a retry of the same partner refreshes claimedBy).
-    const { deletedCount } = await this.claims.deleteOne({ _id: claim._id, partnerId: claim.partnerId, claimedBy: claim.claimedBy, listed: { $ne: true } });
+    // Only if nobody took it over since it was read (a retry of the same partner refreshes claimedBy), nor held it for
+    // its write (hold refreshes claimedAt): the sweep reads the claims before it gets to this one.
+    const { deletedCount } = await this.claims.deleteOne({
+      _id: claim._id,
+      partnerId: claim.partnerId,
+      claimedBy: claim.claimedBy,
+      claimedAt: claim.claimedAt,
+      listed: { $ne: true },
+    });
     if (deletedCount !== 1) return false;
     // A registration slower than the grace period may have written its partner document in between: put it back.
     const lister = await this.partners.findOne({ 'locations.locationId': claim._id }, { _id: 1 }).lean<{ _id: string }>();
