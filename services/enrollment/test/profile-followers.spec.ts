@@ -12,7 +12,7 @@ let model: Model<Enrollment>;
 let repository: EnrollmentsRepository;
 
 beforeAll(async () => {
-  connection = await mongoose.createConnection(process.env.MONGO_URL!, { dbName: uniqueName('profile_followers'), directConnection: true }).asPromise();
+  connection = await mongoose.createConnection(process.env.MONGO_URL!, { dbName: uniqueName('profile_followers'), directConnection: true, monitorCommands: true }).asPromise();
   model = connection.model(Enrollment.name, EnrollmentSchema);
   await model.init();
   repository = new EnrollmentsRepository(model);
@@ -30,6 +30,20 @@ function enrollment(id: string, status: Enrollment['status'], bankProfileId: str
   return { _id: id, programId: 'prog', partnerId, locationId: `L-${id}`, fiscalYear: FY, status, bankProfileId, bankChosen: true, submittedAt: submitted, evaluatedAt: submitted, version: 1, reasons: [], missing: [] };
 }
 
+/** RecordProfileChange with the profile view and everything but the enrollments stubbed: `follow` is FollowValidation's apply. */
+function following(follow: (current: Enrollment) => Promise<Enrollment>): RecordProfileChange {
+  return new RecordProfileChange(
+    { recordProfile: async () => undefined } as never,
+    repository,
+    { find: async () => ({ payoutRules: { allowedCurrencies: ['USD'], allowedPaymentMethods: ['ACH'], taxProfileRequired: false } }) } as never,
+    { apply: follow } as never,
+    {} as never,
+    {} as never,
+    {} as never,
+    { now: () => new Date('2026-09-01T00:00:00Z') } as Clock,
+  );
+}
+
 it("streams the partner's enrollments using the profile, ended ones left out, with a heartbeat before each one followed", async () => {
   // More than one batch of the stream (500), so that it reads on past the first.
   const using = Array.from({ length: 1_203 }, (_, i) => enrollment(`v${String(i).padStart(4, '0')}`, i % 2 ? 'VALIDATING' : 'ENROLLED', 'bank-1'));
@@ -42,16 +56,7 @@ it("streams the partner's enrollments using the profile, ended ones left out, wi
   ] as never[]);
   const followed: string[] = [];
   const steps: string[] = [];
-  const profiles = new RecordProfileChange(
-    { recordProfile: async () => undefined } as never,
-    repository,
-    { find: async () => ({ payoutRules: { allowedCurrencies: ['USD'], allowedPaymentMethods: ['ACH'], taxProfileRequired: false } }) } as never,
-    { apply: async (current: Enrollment) => (followed.push(current._id), steps.push('follow'), current) } as never,
-    {} as never,
-    {} as never,
-    {} as never,
-    { now: () => new Date('2026-09-01T00:00:00Z') } as Clock,
-  );
+  const profiles = following(async (current) => (followed.push(current._id), steps.push('follow'), current));
 
   const changed = await profiles.execute({ partnerId: 'p1', profileKind: 'BANK', profileId: 'bank-1' } as never, new Date(), async () => void steps.push('heartbeat'));
 
@@ -59,4 +64,25 @@ it("streams the partner's enrollments using the profile, ended ones left out, wi
   expect(followed.sort()).toEqual(using.map((e) => e._id));
   expect(steps).toHaveLength(2 * using.length);
   expect(steps.filter((step, i) => step !== (i % 2 ? 'follow' : 'heartbeat'))).toEqual([]);
+});
+
+it('closes the stream on the server when following fails half-way (the consumer retries the event)', async () => {
+  // More than a batch: the server holds a cursor for the rest.
+  await model.collection.insertMany(Array.from({ length: 600 }, (_, i) => enrollment(`w${String(i).padStart(4, '0')}`, 'VALIDATING', 'bank-3')) as never[]);
+  const killed: string[] = [];
+  const client = connection.getClient();
+  const onCommand = (event: { commandName: string }) => void killed.push(event.commandName);
+  client.on('commandStarted', onCommand);
+  let calls = 0;
+  const profiles = following(async (current) => {
+    if (++calls === 3) throw new Error('the database went away');
+    return current;
+  });
+  try {
+    await expect(profiles.execute({ partnerId: 'p1', profileKind: 'BANK', profileId: 'bank-3' } as never, new Date())).rejects.toThrow('the database went away');
+  } finally {
+    client.off('commandStarted', onCommand);
+  }
+  expect(calls).toBe(3);
+  expect(killed).toContain('killCursors');
 });

@@ -149,7 +149,7 @@ export class EnrollmentsRepository {
    * ones (TERMINAL) are left out by the query, as watchesProfile would. Streamed, `batchSize` at a time: a bank profile
    * serving every location of a large partner is named by a document per location, program and year.
    */
-  ofProfile(event: Pick<ProfileEvent, 'partnerId' | 'profileKind' | 'profileId' | 'locationId'>, batchSize = 500): AsyncIterable<Enrollment> {
+  ofProfile(event: Pick<ProfileEvent, 'partnerId' | 'profileKind' | 'profileId' | 'locationId'>, batchSize = 500): AsyncIterable<Enrollment> & { close(): Promise<unknown> } {
     const { partnerId, profileKind, profileId, locationId } = event;
     const filter =
       profileKind === 'TAX' && locationId !== undefined

@@ -50,22 +50,28 @@ export class RecordProfileChange {
   async followEnrollmentsOf(event: ProfileRef, heartbeat?: () => Promise<void>): Promise<number> {
     const concerned = (e: Enrollment) => watchesProfile(e, event.profileKind, this.clock.now()) && usesProfile(e, event);
     let changed = 0;
-    for await (const candidate of this.enrollments.ofProfile(event)) {
-      if (!concerned(candidate)) continue;
-      await heartbeat?.();
-      for (let attempt = 1, current = candidate; attempt <= ATTEMPTS; attempt++) {
-        const written = await this.settle(current);
-        if (written) {
-          if (written !== current) changed++;
-          break;
+    const stream = this.enrollments.ofProfile(event);
+    try {
+      for await (const candidate of stream) {
+        if (!concerned(candidate)) continue;
+        await heartbeat?.();
+        for (let attempt = 1, current = candidate; attempt <= ATTEMPTS; attempt++) {
+          const written = await this.settle(current);
+          if (written) {
+            if (written !== current) changed++;
+            break;
+          }
+          // Changed meanwhile: decide again only if the profile still concerns it (an ineligible decision or the
+          // discontinue sweep may have ended it, which keep submittedAt; Continue may have chosen another profile).
+          const fresh = await this.enrollments.findById(current._id);
+          if (!fresh || !concerned(fresh)) break;
+          current = fresh;
+          if (attempt === ATTEMPTS) throw new Error(`enrollment ${current._id} kept changing while it followed profile ${event.profileId}`);
         }
-        // Changed meanwhile: decide again only if the profile still concerns it (an ineligible decision or the
-        // discontinue sweep may have ended it, which keep submittedAt; Continue may have chosen another profile).
-        const fresh = await this.enrollments.findById(current._id);
-        if (!fresh || !concerned(fresh)) break;
-        current = fresh;
-        if (attempt === ATTEMPTS) throw new Error(`enrollment ${current._id} kept changing while it followed profile ${event.profileId}`);
       }
+    } finally {
+      // Left early (a failure, a shutdown): the server's cursor goes now, not after its idle timeout.
+      await stream.close().catch(() => undefined);
     }
     return changed;
   }
