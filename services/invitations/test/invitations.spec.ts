@@ -239,12 +239,26 @@ describe('issuing invitations from eligibility decisions', () => {
     const [requested] = await world.waitEvent('AdminAssignmentRequested', forInvitation(programId, l1));
     expect(requested.envelope!.data.recipients!.map((r) => r.userId)).toEqual([global.userId]);
     await eventually(async () => expect(await invitations.findOne({ programId, locationId: l1 } as never)).toMatchObject({ state: 'AWAITING_ADMIN', adminRequestPending: false }));
-    // Another company admin later is not asked again for the same wait; an Incentives admin assigned gets it.
-    await world.user(partner, [['ACCOUNT_ADMIN', ['*']]], 'account');
+    // Another company admin appointed while it waits is asked too, by a request naming them alone (every Global and
+    // Account admin is told: SPEC Invitations 3); a later event of one asked already asks nobody again.
+    const account = await world.user(partner, [['ACCOUNT_ADMIN', ['*']]], 'account');
+    const requests = await world.waitEvent('AdminAssignmentRequested', forInvitation(programId, l1), 2);
+    expect(requests[1].envelope!.data.recipients!.map((r) => r.userId)).toEqual([account.userId]);
+    expect(requests[1].envelope!.eventId).not.toBe(requested.envelope!.eventId);
+    await eventually(async () => expect(await invitations.findOne({ programId, locationId: l1 } as never)).toMatchObject({ askedAdmins: [global.userId, account.userId] }));
+    await world.assignRole(global, 'INCENTIVES_USER', [l1]);
+    await world.identityHandled(partner);
+    // An Incentives admin assigned gets it, and the wait is over.
     await world.assignRole(carol, 'INCENTIVES_ADMIN', [l1]);
     await world.waitEvent('InvitationDelivered', forInvitation(programId, l1));
-    expect(world.events('AdminAssignmentRequested', forInvitation(programId, l1))).toHaveLength(1);
-    expect(await invitations.findOne({ programId, locationId: l1 } as never)).not.toHaveProperty('adminRequestPending');
+    expect(world.events('AdminAssignmentRequested', forInvitation(programId, l1))).toHaveLength(2);
+    const delivered = await invitations.findOne({ programId, locationId: l1 } as never);
+    expect(delivered).not.toHaveProperty('adminRequestPending');
+    expect(delivered).not.toHaveProperty('askedAdmins');
+    // A company admin appointed once it is delivered is asked nothing.
+    await world.user(partner, [['GLOBAL_ADMIN', ['*']]], 'late-global');
+    await world.identityHandled(partner);
+    expect(world.events('AdminAssignmentRequested', forInvitation(programId, l1))).toHaveLength(2);
   });
 
   it('asks at once when the company admins read empty while the waiting invitation was written, and one is known right after', async () => {
@@ -273,6 +287,39 @@ describe('issuing invitations from eligibility decisions', () => {
     } finally {
       spy.mockRestore();
     }
+  });
+
+  it('delivers at once to an Incentives admin its first read missed (their role assigned between that read and its write)', async () => {
+    const partner = await world.partner(1);
+    const [l1] = partner.locationIds;
+    const programId = await world.program();
+    const global = await world.user(partner, [['GLOBAL_ADMIN', ['*']]], 'global');
+    const carol = await world.user(partner, [['INCENTIVES_ADMIN', [l1]]], 'carol');
+    await world.known(global, [l1]);
+    await world.known(carol, [l1]);
+    // The first read of the location's Incentives admins finds none, as if Carol's assignment were handled between that
+    // read and the invitation's write: its handler found no invitation to deliver then.
+    const policy = world.service.app.get(AccessPolicy);
+    const read = policy.holders.bind(policy);
+    let raced = false;
+    const spy = jest.spyOn(policy, 'holders').mockImplementation(async (partnerId, locationId, role) => {
+      if (!raced && locationId === l1 && role === 'INCENTIVES_ADMIN') {
+        raced = true;
+        return [];
+      }
+      return read(partnerId, locationId, role);
+    });
+    try {
+      await world.decide(partner, l1, programId, true);
+      const [delivered] = await world.waitEvent('InvitationDelivered', forInvitation(programId, l1));
+      expect(raced).toBe(true);
+      expect(delivered.envelope!.data.recipients!.map((r) => r.userId)).toEqual([carol.userId]);
+    } finally {
+      spy.mockRestore();
+    }
+    // Written waiting first (the company admins asked then), delivered right after.
+    expect(world.events('AdminAssignmentRequested', forInvitation(programId, l1))).toHaveLength(1);
+    await eventually(async () => expect((await world.invitations(global, `?locationId=${l1}`))[0]).toMatchObject({ state: 'ISSUED', recipients: [expect.objectContaining({ userId: carol.userId })] }));
   });
 
   it('issues directly to an admin whose role was assigned before the decision', async () => {

@@ -43,7 +43,10 @@ export class InvitationIssued extends InvitationEvent {
 /** A late Incentives admin receives an invitation issued before they held the role. */
 export class InvitationDelivered extends InvitationIssued {}
 
-/** No Incentives admin on the location: Global and Account admins are asked to assign one. */
+/**
+ * No Incentives admin on the location: Global and Account admins are asked to assign one (`recipients`); one appointed
+ * while the invitation waits is asked by a request naming them alone.
+ */
 export class AdminAssignmentRequested extends InvitationEvent {
   @IsDefined() @IsArray() @IsObject({ each: true }) @ValidateNested({ each: true }) @Type(() => Recipient) recipients!: Recipient[];
 }

@@ -69,6 +69,9 @@ const wait = (i: InvitationCore): string[] => (i.adminsLeft ? [`admins-left:${i.
 export const InvitationEventIds = {
   issued: (i: InvitationCore) => deterministicId('InvitationIssued', i._id, String(i.cycle)),
   adminRequested: (i: InvitationCore) => deterministicId('AdminAssignmentRequested', i._id, String(i.cycle), ...wait(i)),
+  /** A request of the same wait to company admins appointed since it went out: one per set of people asked. */
+  adminRequestedLate: (i: InvitationCore, people: Person[]) =>
+    deterministicId('AdminAssignmentRequested', i._id, String(i.cycle), ...wait(i), 'late', ...people.map((p) => p.userId).sort()),
   delivered: (i: InvitationCore, people: Person[]) =>
     deterministicId('InvitationDelivered', i._id, String(i.cycle), ...wait(i), ...people.map((p) => p.userId).sort()),
   /** The cycle's first revocation keeps the id it always had; a later one of the same cycle has its own. */

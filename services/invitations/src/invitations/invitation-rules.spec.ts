@@ -10,6 +10,9 @@ const FY27_OVER = new Date('2027-07-01T00:00:00.000Z');
 const FY28_OVER = new Date('2028-07-01T00:00:00.000Z');
 const ann: Person = { userId: 'ann', email: 'ann@example.com', displayName: 'Ann' };
 const bob: Person = { userId: 'bob', email: 'bob@example.com', displayName: 'Bob' };
+/** A Global admin of the partner. */
+const gail: Person = { userId: 'gail', email: 'gail@example.com', displayName: 'Gail' };
+const hugo: Person = { userId: 'hugo', email: 'hugo@example.com', displayName: 'Hugo' };
 
 /** The transition at `now`, by default a date during FY27 (the facts' year). */
 const transition = (known: InvitationFacts, now: Date = DURING) => nextTransition(known, now);
@@ -59,11 +62,26 @@ describe('nextTransition', () => {
   it('asks the company admins of a waiting invitation once one is known, when nobody could be asked when it started waiting', () => {
     const waiting = { state: 'AWAITING_ADMIN' as const, recipients: [], adminRequestPending: true };
     expect(transition(facts({ invitation: waiting, admins: [] }))).toEqual({ kind: 'none', why: 'no Global or Account admin known yet to ask for an Incentives admin' });
-    expect(transition(facts({ invitation: waiting, admins: [], companyAdminsKnown: true }))).toEqual({ kind: 'ask-admins' });
+    expect(transition(facts({ invitation: waiting, admins: [], companyAdmins: [gail] }))).toEqual({ kind: 'ask-admins' });
     // An Incentives admin meanwhile: delivered (nobody needs asking any more).
-    expect(transition(facts({ invitation: waiting, admins: [ann], companyAdminsKnown: true }))).toEqual({ kind: 'deliver', recipients: [ann] });
+    expect(transition(facts({ invitation: waiting, admins: [ann], companyAdmins: [gail] }))).toEqual({ kind: 'deliver', recipients: [ann] });
     // Asked already: nothing.
-    expect(transition(facts({ invitation: { ...waiting, adminRequestPending: false }, admins: [], companyAdminsKnown: true })).kind).toBe('none');
+    expect(transition(facts({ invitation: { ...waiting, adminRequestPending: false }, admins: [], companyAdmins: [gail] })).kind).toBe('none');
+  });
+
+  it('asks a Global or Account admin appointed while it waits, alone; nobody asked before, nobody for a wait that recorded no one', () => {
+    const waiting = { state: 'AWAITING_ADMIN' as const, recipients: [], adminRequestPending: false, askedAdmins: ['gail'] };
+    expect(transition(facts({ invitation: waiting, admins: [], companyAdmins: [gail, hugo] }))).toEqual({ kind: 'ask-late-admins', recipients: [hugo] });
+    expect(transition(facts({ invitation: waiting, admins: [], companyAdmins: [gail] })).kind).toBe('none');
+    // Gail left the role: nobody new to ask.
+    expect(transition(facts({ invitation: waiting, admins: [], companyAdmins: [] })).kind).toBe('none');
+    // A wait begun before whom it asked was recorded: nobody is asked late.
+    const { askedAdmins: _, ...unrecorded } = waiting;
+    expect(transition(facts({ invitation: unrecorded, admins: [], companyAdmins: [gail, hugo] })).kind).toBe('none');
+    // An Incentives admin comes first: delivered; not while being validated, nor once the year is over.
+    expect(transition(facts({ invitation: waiting, admins: [ann], companyAdmins: [gail, hugo] }))).toEqual({ kind: 'deliver', recipients: [ann] });
+    expect(transition(facts({ invitation: waiting, admins: [], companyAdmins: [gail, hugo], enrollmentStatus: 'VALIDATING' })).kind).toBe('none');
+    expect(transition(facts({ invitation: waiting, admins: [], companyAdmins: [gail, hugo] }), FY27_OVER).kind).toBe('none');
   });
 
   it('delivers an open invitation to admins who do not have it, and only to them', () => {
@@ -102,8 +120,8 @@ describe('nextTransition', () => {
     expect(transition(facts({ invitation: issued, admins: [], enrollmentStatus: 'VALIDATING' })).kind).toBe('none');
     expect(transition(facts({ invitation: issued, admins: [], enrollmentStatus: 'ACTION_REQUIRED' }))).toEqual({ kind: 'admins-left' });
     const asking = { state: 'AWAITING_ADMIN' as const, recipients: [], adminRequestPending: true };
-    expect(transition(facts({ invitation: asking, admins: [], companyAdminsKnown: true, enrollmentStatus: 'VALIDATING' })).kind).toBe('none');
-    expect(transition(facts({ invitation: asking, admins: [], companyAdminsKnown: true, enrollmentStatus: 'ACTION_REQUIRED' }))).toEqual({ kind: 'ask-admins' });
+    expect(transition(facts({ invitation: asking, admins: [], companyAdmins: [gail], enrollmentStatus: 'VALIDATING' })).kind).toBe('none');
+    expect(transition(facts({ invitation: asking, admins: [], companyAdmins: [gail], enrollmentStatus: 'ACTION_REQUIRED' }))).toEqual({ kind: 'ask-admins' });
     // Only while it still invites: not for a closed program, another year, a year that is over, an enrollment.
     expect(transition(facts({ invitation: issued, admins: [], program: { requiresEligibility: true, state: 'CLOSED', fiscalYear: FY } })).kind).toBe('none');
     expect(transition(facts({ invitation: issued, admins: [], program: { requiresEligibility: true, state: 'OPEN', fiscalYear: 'FY28' } })).kind).toBe('none');

@@ -15,7 +15,7 @@ export function personOf(user: { _id: string; email: string; displayName: string
 
 /** Everything the service knows about one (program, location, fiscal year). */
 export interface InvitationFacts {
-  invitation: { state: InvitationState; recipients: Array<{ userId: string }>; adminRequestPending?: boolean } | null;
+  invitation: { state: InvitationState; recipients: Array<{ userId: string }>; adminRequestPending?: boolean; askedAdmins?: string[] } | null;
   /** The latest eligibility decision of the invitation's fiscal year (`eventId`: the event that told it); null until one arrived. */
   decision: { eligible: boolean; reasons: string[]; fiscalYear: string; eventId?: string; decidedAt?: Date } | null;
   /** The program as last described (`fiscalYear`: the year Enroll enrolls in now); null until ProgramCreated arrived. */
@@ -47,10 +47,10 @@ export interface InvitationFacts {
   /** Active Incentives admins of the location now (directly or through `*`). */
   admins: Person[];
   /**
-   * Whether an active Global or Account admin of the partner is known now (read only for a waiting invitation whose
-   * request to assign an admin is pending: nobody could be asked when it started waiting).
+   * The active Global and Account admins of the partner now (read only for a waiting invitation whose request to
+   * assign an admin is pending, nobody could be asked when it started waiting, or that records whom it asked).
    */
-  companyAdminsKnown?: boolean;
+  companyAdmins?: Person[];
   /**
    * Whether identity's events have made the location known as the decision's partner's. Until then nobody is invited
    * nor asked to assign an admin: a decision naming a location that is not known yet may name the wrong partner,
@@ -67,6 +67,8 @@ export type Transition =
   | { kind: 'await-admin' }
   /** A waiting invitation whose company admins could not be asked when it started waiting (none known): ask them now. */
   | { kind: 'ask-admins' }
+  /** A waiting invitation whose request went out: ask the company admins appointed since (none of `askedAdmins`). */
+  | { kind: 'ask-late-admins'; recipients: Person[] }
   /**
    * An issued invitation whose Incentives admins all left (role revoked, deactivated): it waits again and the company
    * admins are asked to assign one, as for `await-admin` (SPEC Invitations 3).
@@ -247,7 +249,13 @@ export function nextTransition(facts: InvitationFacts, now: Date): Transition {
   const late = admins.filter((admin) => !known.has(admin.userId));
   if (late.length) return { kind: 'deliver', recipients: late };
   if (invitation.state === 'AWAITING_ADMIN' && invitation.adminRequestPending) {
-    return facts.companyAdminsKnown ? { kind: 'ask-admins' } : { kind: 'none', why: 'no Global or Account admin known yet to ask for an Incentives admin' };
+    return facts.companyAdmins?.length ? { kind: 'ask-admins' } : { kind: 'none', why: 'no Global or Account admin known yet to ask for an Incentives admin' };
+  }
+  // Every Global and Account admin is told (SPEC Invitations 3), also one appointed while it waits.
+  if (invitation.state === 'AWAITING_ADMIN' && invitation.askedAdmins) {
+    const asked = new Set(invitation.askedAdmins);
+    const unasked = (facts.companyAdmins ?? []).filter((admin) => !asked.has(admin.userId));
+    if (unasked.length) return { kind: 'ask-late-admins', recipients: unasked };
   }
   return { kind: 'none', why: 'every admin has it' };
 }

@@ -70,10 +70,19 @@ export class InvitationRepository {
     }
   }
 
-  /** Ids of the partner's waiting invitations whose request to assign an Incentives admin has not gone out yet. */
-  async pendingAdminRequests(partnerId: string): Promise<string[]> {
-    const rows = await this.invitations.find({ partnerId, adminRequestPending: true }, { _id: 1 }).sort({ _id: 1 }).lean();
-    return rows.map((row) => row._id);
+  /**
+   * The partner's waiting invitations that did not ask `userId`, a Global or Account admin, to assign an Incentives
+   * admin: those whose request has not gone out yet (`adminRequestPending`), and those whose request went out to
+   * others (`askedAdmins` without them); each with its program and fiscal year.
+   */
+  async notAsking(partnerId: string, userId: string): Promise<Array<Pick<Invitation, '_id' | 'programId' | 'fiscalYear'>>> {
+    return this.invitations
+      .find(
+        { partnerId, $or: [{ adminRequestPending: true }, { state: 'AWAITING_ADMIN', askedAdmins: { $exists: true, $ne: userId } }] },
+        { _id: 1, programId: 1, fiscalYear: 1 },
+      )
+      .sort({ _id: 1 })
+      .lean<Array<Pick<Invitation, '_id' | 'programId' | 'fiscalYear'>>>();
   }
 
   /**

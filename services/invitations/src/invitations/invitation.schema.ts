@@ -52,6 +52,13 @@ export class Invitation {
    */
   @Prop() adminRequestPending?: boolean;
   /**
+   * AWAITING_ADMIN: the Global and Account admins asked to assign an Incentives admin in this wait (userIds). One who
+   * becomes a company admin of the partner while it waits is asked too, by a request naming them alone (SPEC
+   * Invitations 3: every Global and Account admin is told). Absent on a wait that began before it was recorded:
+   * nobody is asked late then. Gone once the wait ends.
+   */
+  @Prop({ type: [String], default: undefined }) askedAdmins?: string[];
+  /**
    * How many times in this cycle every Incentives admin of the ISSUED invitation left (role revoked, user
    * deactivated), so that it waited again: part of the ids of the AdminAssignmentRequested and InvitationDelivered
    * events that follow, distinct from the cycle's first request. Absent until it happens; reset by a new cycle.

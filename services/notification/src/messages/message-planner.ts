@@ -17,7 +17,7 @@ import { PermanentError } from '@lib/messaging';
 import { CONFIG } from '@lib/platform';
 import { Inject, Injectable } from '@nestjs/common';
 import type { NotificationConfig } from '../config';
-import { Addressee, RecipientDirectory } from '../recipients/recipient-directory';
+import { Addressee, inAudience, RecipientDirectory } from '../recipients/recipient-directory';
 import { Audience } from './message.schema';
 import { TemplateName } from '../rendering/template-renderer';
 import { daysLeftLabel, describeMissing, longDate, reasonsBeyondMissing, statusLabel } from './wording';
@@ -205,17 +205,19 @@ export class MessagePlanner {
   }
 
   /**
-   * To the Global and Account admins the event names that are still active, and to those of the recipient view
-   * (once each): when every admin the event names has been deactivated since, or it names none, someone is still
-   * told that the location needs an Incentives admin. Until the invitation's fiscal year ends, as the invitation.
+   * To the Global and Account admins the event names; when none of them can be told (every one deactivated or
+   * without the role since, as far as the view knows, or it names none), to those of the recipient view instead, so
+   * that someone is still told that the location needs an Incentives admin. Not to both: a request the invitations
+   * service sends to a company admin appointed while the invitation waits names them alone, and is not news to the
+   * others. Until the invitation's fiscal year ends, as the invitation.
    */
   private async adminNeeded(data: AdminAssignmentRequested): Promise<MessagePlan> {
-    const [listed, current] = await Promise.all([
-      this.directory.listed(data.partnerId, data.recipients),
-      this.directory.companyAdmins(data.partnerId),
-    ]);
+    const listed = await this.directory.listed(data.partnerId, data.recipients);
+    const reachable = listed.some((named) => named.active !== false && (named.roles === undefined || inAudience({ roles: named.roles }, { roles: [...COMPANY_ROLES] })));
     const seen = new Set<string>();
-    const recipients = [...listed, ...current].filter(({ userId }) => !seen.has(userId) && Boolean(seen.add(userId)));
+    const recipients = [...listed, ...(reachable ? [] : await this.directory.companyAdmins(data.partnerId))].filter(
+      ({ userId }) => !seen.has(userId) && Boolean(seen.add(userId)),
+    );
     return {
       template: 'admin-assignment-requested',
       partnerId: data.partnerId,

@@ -35,6 +35,7 @@ export class DeliverInvitation {
     });
     const known = new Set(current.recipients.map((r) => r.userId));
     const added = recipients.filter((person) => !known.has(person.userId));
+    const waitEnded = (['adminRequestPending', 'askedAdmins'] as const).filter((field) => current[field] !== undefined);
     return this.invitations.update(
       current._id,
       current.version,
@@ -47,7 +48,7 @@ export class DeliverInvitation {
           issuedAt: current.issuedAt ?? now,
         },
         // Delivered: nobody needs asking for an Incentives admin any more.
-        ...(current.adminRequestPending !== undefined && { unset: ['adminRequestPending'] }),
+        ...(waitEnded.length > 0 && { unset: [...waitEnded] }),
       },
       [event],
     );

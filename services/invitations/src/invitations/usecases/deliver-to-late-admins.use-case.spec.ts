@@ -12,18 +12,27 @@ describe('DeliverToLateAdmins: a Global or Account admin becoming known', () => 
     const deliver = new DeliverToLateAdmins(
       { apply: async () => void calls.push('apply the user to the view') } as never,
       { user: async () => null } as never,
-      { programsById: async () => new Map() } as never,
+      { programsById: async () => new Map([['prog-1', { _id: 'prog-1', fiscalYear: 'FY27' }]]) } as never,
       { executeAll: async (ids: Iterable<string>) => void reconciled.push(...ids) } as never,
-      { pendingAdminRequests: async () => (calls.push('look up pending invitations'), ['inv-1', 'inv-2']) } as never,
+      {
+        notAsking: async (partnerId: string, userId: string) => (
+          calls.push(`look up the invitations of ${partnerId} not asking ${userId}`),
+          [
+            { _id: 'inv-1', programId: 'prog-1', fiscalYear: 'FY27' },
+            { _id: 'inv-2', programId: 'prog-1', fiscalYear: 'FY27' },
+            { _id: 'inv-past', programId: 'prog-1', fiscalYear: 'FY26' },
+          ]
+        ),
+      } as never,
     );
     return { deliver, calls, reconciled };
   }
   const user = (roles: Array<{ role: string; locationIds: string[] }>, active = true) => ({ user: { userId: 'u1', partnerId: 'p1', active, roles } });
 
-  it('applies the user to the view first, then reconciles every pending invitation of the partner', async () => {
+  it("applies the user to the view first, then reconciles the partner's waiting invitations that did not ask them, of their program's current year", async () => {
     const { deliver, calls, reconciled } = handler();
     await deliver.execute('UserCreated', user([{ role: 'GLOBAL_ADMIN', locationIds: ['*'] }]));
-    expect(calls).toEqual(['apply the user to the view', 'look up pending invitations']);
+    expect(calls).toEqual(['apply the user to the view', 'look up the invitations of p1 not asking u1']);
     expect(reconciled).toEqual(['inv-1', 'inv-2']);
   });
 
@@ -31,7 +40,7 @@ describe('DeliverToLateAdmins: a Global or Account admin becoming known', () => 
     for (const event of [user([{ role: 'INCENTIVES_USER', locationIds: ['L1'] }]), user([{ role: 'ACCOUNT_ADMIN', locationIds: ['*'] }], false)]) {
       const { deliver, calls, reconciled } = handler();
       await deliver.execute('UserUpdated', event);
-      expect(calls).not.toContain('look up pending invitations');
+      expect(calls).toEqual([]);
       expect(reconciled).toEqual([]);
     }
   });
@@ -49,7 +58,7 @@ describe('DeliverToLateAdmins: a user holding the Incentives admin role', () => 
       { executeAll: async (ids: Iterable<string>) => void reconciled.push(...ids) } as never,
       {
         deliverableTo: async (userId: string, partnerId: string, locations: string[] | null) => (asked.push({ userId, partnerId, locations }), open),
-        pendingAdminRequests: async () => [],
+        notAsking: async () => [],
       } as never,
     );
     const event = { user: { userId: 'u1', partnerId: 'p1', active: true, roles: admin.roles } };

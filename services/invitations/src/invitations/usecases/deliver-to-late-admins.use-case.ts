@@ -39,25 +39,28 @@ export class DeliverToLateAdmins {
     const locations = user.roles.filter((grant) => grant.role === 'INCENTIVES_ADMIN').flatMap((grant) => grant.locationIds);
     if (!locations.length) return;
     const open = await this.invitations.deliverableTo(user._id, user.partnerId, locations.includes(ALL_LOCATIONS) ? null : locations);
-    if (!open.length) return;
-    // Only the programs' current fiscal year: an invitation of another year is never delivered.
-    const programs = await this.views.programsById([...new Set(open.map((invitation) => invitation.programId))]);
-    const current = open.filter((invitation) => programs.get(invitation.programId)?.fiscalYear === invitation.fiscalYear);
-    await this.reconcile.executeAll(current.map((invitation) => invitation._id), heartbeat);
+    await this.reconcile.executeAll(await this.ofCurrentYear(open), heartbeat);
+  }
+
+  /** Ids of those invitations of their program's current fiscal year: an invitation of another year delivers and asks nothing. */
+  private async ofCurrentYear(invitations: Array<{ _id: string; programId: string; fiscalYear: string }>): Promise<string[]> {
+    if (!invitations.length) return [];
+    const programs = await this.views.programsById([...new Set(invitations.map((invitation) => invitation.programId))]);
+    return invitations.filter((invitation) => programs.get(invitation.programId)?.fiscalYear === invitation.fiscalYear).map((invitation) => invitation._id);
   }
 
   /**
-   * A Global or Account admin of the partner (a snapshot carrying the role): the waiting invitations whose request to
-   * assign an Incentives admin could not go out (nobody to ask then, `adminRequestPending`) are reconciled, and ask
-   * them now. The user goes into the role view first, as above.
+   * A Global or Account admin of the partner (a snapshot carrying the role): the waiting invitations that did not ask
+   * them to assign an Incentives admin are reconciled: those whose request could not go out (nobody to ask then,
+   * `adminRequestPending`) ask them now, those whose request went out to others ask them too (`askedAdmins`). The
+   * user goes into the role view first, as above.
    */
   private async companyAdminKnown(type: string, data: unknown, heartbeat: () => Promise<void>): Promise<void> {
-    const { partnerId } = (data as UserEvent).user;
-    // The user into the view first, then the pending invitations: an invitation written pending meanwhile reads the
-    // view again after its write (ReconcileInvitation.askIfAdminsAppeared), so one of the two sees the other.
+    const { partnerId, userId } = (data as UserEvent).user;
+    // The user into the view first, then the waiting invitations: one written meanwhile reads the view again after its
+    // write (ReconcileInvitation.askIfAdminsAppeared), so one of the two sees the other.
     await this.accessView.apply(type, data);
-    const pending = await this.invitations.pendingAdminRequests(partnerId);
-    await this.reconcile.executeAll(pending, heartbeat);
+    await this.reconcile.executeAll(await this.ofCurrentYear(await this.invitations.notAsking(partnerId, userId)), heartbeat);
   }
 
   /**

@@ -70,7 +70,15 @@ export class IssueInvitation {
       // Nobody to ask yet (the decision came before identity's events told of the partner's admins): the request
       // waits for the first one (askCompanyAdmins), instead of going out to nobody, once and for all.
       const pending = companyAdmins.length === 0;
-      state = { state: 'AWAITING_ADMIN', recipients: [], pendingNotices: [], awaitingAdminSince: now, reasons: [], adminRequestPending: pending };
+      state = {
+        state: 'AWAITING_ADMIN',
+        recipients: [],
+        pendingNotices: [],
+        awaitingAdminSince: now,
+        reasons: [],
+        adminRequestPending: pending,
+        askedAdmins: companyAdmins.map((person) => person.userId),
+      };
       event = pending ? undefined : this.adminRequest(written, companyAdmins);
     }
 
@@ -78,7 +86,7 @@ export class IssueInvitation {
     if (!current) return this.invitations.create({ ...core, ...state } as Omit<Invitation, 'version'>, events);
     // A new cycle: its waits and revocations count from none again (adminsLeft, revokedInCycle).
     const stale: Array<keyof Invitation> = recipients.length
-      ? ['revokedAt', 'enrolledAt', 'awaitingAdminSince', 'adminRequestPending', 'adminsLeft', 'revokedInCycle']
+      ? ['revokedAt', 'enrolledAt', 'awaitingAdminSince', 'adminRequestPending', 'askedAdmins', 'adminsLeft', 'revokedInCycle']
       : ['revokedAt', 'enrolledAt', 'issuedAt', 'adminsLeft', 'revokedInCycle'];
     return this.invitations.update(invitationId, current.version, { set: { ...core, ...state }, unset: stale }, events);
   }
@@ -99,7 +107,7 @@ export class IssueInvitation {
     return this.invitations.update(
       current._id,
       current.version,
-      { set: { state: 'AWAITING_ADMIN', awaitingAdminSince: this.clock.now(), adminRequestPending: pending, adminsLeft } },
+      { set: { state: 'AWAITING_ADMIN', awaitingAdminSince: this.clock.now(), adminRequestPending: pending, askedAdmins: companyAdmins.map((person) => person.userId), adminsLeft } },
       events,
     );
   }
@@ -110,14 +118,33 @@ export class IssueInvitation {
    * cycle (and wait: `adminsLeft`) always has. Answers false when the invitation changed since it was read.
    */
   async askCompanyAdmins(current: InvitationRecord, companyAdmins: Person[]): Promise<boolean> {
-    return this.invitations.update(current._id, current.version, { set: { adminRequestPending: false } }, [this.adminRequest(current, companyAdmins)]);
+    return this.invitations.update(
+      current._id,
+      current.version,
+      { set: { adminRequestPending: false, askedAdmins: companyAdmins.map((person) => person.userId) } },
+      [this.adminRequest(current, companyAdmins)],
+    );
   }
 
-  private adminRequest(core: InvitationCore, companyAdmins: Person[]): OutboxEntry {
+  /**
+   * A waiting invitation whose request went out: `people`, Global or Account admins of the partner since (none of
+   * `askedAdmins`), are asked too, by a request naming them alone (its own id), and join `askedAdmins`. Answers false
+   * when the invitation changed since it was read.
+   */
+  async askLateCompanyAdmins(current: InvitationRecord, people: Person[]): Promise<boolean> {
+    return this.invitations.update(
+      current._id,
+      current.version,
+      { set: { askedAdmins: [...(current.askedAdmins ?? []), ...people.map((person) => person.userId)] } },
+      [this.adminRequest(current, people, InvitationEventIds.adminRequestedLate(current, people))],
+    );
+  }
+
+  private adminRequest(core: InvitationCore, companyAdmins: Person[], eventId = InvitationEventIds.adminRequested(core)): OutboxEntry {
     return this.outbox.event(Topics.invitations, {
       type: 'AdminAssignmentRequested',
       data: adminAssignmentRequested(core, companyAdmins),
-      eventId: InvitationEventIds.adminRequested(core),
+      eventId,
     });
   }
 

@@ -4,7 +4,7 @@ import { AccessPolicy } from '@lib/access';
 import { EventOutbox } from '@lib/messaging';
 import { Injectable, Logger } from '@nestjs/common';
 import { InvitationLock } from '../invitation-lock';
-import { InvitationRepository } from '../invitation.repository';
+import { InvitationRecord, InvitationRepository } from '../invitation.repository';
 import { invitationId as idOf } from '../invitation-ids';
 import { nextTransition, Person, personOf, Transition, whyNotInviting } from '../invitation-rules';
 import { ViewsRepository } from '../views/views.repository';
@@ -71,12 +71,12 @@ export class ReconcileInvitation {
       const inviting = !!decision?.eligible && !!program?.requiresEligibility && !whyNotInviting(decision, program, now);
       const location = inviting ? await this.policy.locationById(key.locationId) : undefined;
       const locationKnown = location?.partnerId === key.partnerId;
-      const pendingRequest = inviting && locationKnown && current?.state === 'AWAITING_ADMIN' && !!current.adminRequestPending;
+      const asking = inviting && locationKnown && current?.state === 'AWAITING_ADMIN' && (!!current.adminRequestPending || !!current.askedAdmins);
       const [admins, previousYear, companyAdmins] = await Promise.all([
         inviting && locationKnown ? this.admins(key.partnerId, key.locationId) : [],
         // Whether the previous year's enrollment is continued into this one (then nobody is invited).
         inviting ? this.views.enrollmentStatus(idOf({ ...key, fiscalYear: previousFiscalYear(key.fiscalYear) })) : null,
-        pendingRequest ? this.companyAdmins(key.partnerId) : [],
+        asking ? this.companyAdmins(key.partnerId) : [],
       ]);
 
       const transition = nextTransition({
@@ -89,7 +89,7 @@ export class ReconcileInvitation {
         ...(enrollment?.endedBy && { enrollmentEndedBy: enrollment.endedBy }),
         previousYear: previousYear && { status: previousYear.status, completed: previousYear.status === 'ENROLLED' || !!previousYear.completed },
         admins,
-        companyAdminsKnown: companyAdmins.length > 0,
+        companyAdmins,
         locationKnown,
       }, now);
       if (transition.kind === 'none') return transition;
@@ -115,13 +115,16 @@ export class ReconcileInvitation {
         case 'ask-admins':
           written = await this.issue.askCompanyAdmins(current!, companyAdmins);
           break;
+        case 'ask-late-admins':
+          written = await this.issue.askLateCompanyAdmins(current!, transition.recipients);
+          break;
         case 'revoke':
           written = await this.revoke.execute(current!, transition.reasons);
           break;
         case 'mark-enrolled': {
           // No event: the enrollment service announced the enrollment itself. Enrolled after a revocation (the
           // enrollment's events came after the decision): the revocation's time and reasons are no longer its story.
-          const stale = (['adminRequestPending', 'revokedAt'] as const).filter((field) => current![field] !== undefined);
+          const stale = (['adminRequestPending', 'askedAdmins', 'revokedAt'] as const).filter((field) => current![field] !== undefined);
           written = await this.invitations.update(
             current!._id,
             current!.version,
@@ -133,8 +136,9 @@ export class ReconcileInvitation {
       }
       if (written) {
         this.outbox.committed();
+        const reached = reachedBy(transition, current);
+        if (reached) await this.followAdmins(invitationId, key, reached);
         if (transition.kind === 'await-admin' || transition.kind === 'admins-left') await this.askIfAdminsAppeared(invitationId);
-        if (transition.kind === 'issue' || transition.kind === 'deliver') await this.waitIfAdminsLeft(invitationId, key);
         return transition;
       }
       this.logger.debug(`invitation ${invitationId} changed while applying ${transition.kind}; reading it again`);
@@ -144,32 +148,38 @@ export class ReconcileInvitation {
   }
 
   /**
-   * A waiting invitation written with its request pending (no company admin known when IssueInvitation read them),
-   * while a company admin's user event may have been handled in between: that handler applies the user to the view
-   * and then looks for pending invitations, this one writes the invitation and then reads the view again, so one of
-   * the two sees the other, and the request is not left pending with an admin to ask.
+   * A waiting invitation written with the company admins IssueInvitation read (none: its request pending), while a
+   * company admin's user event may have been handled in between: that handler applies the user to the view and then
+   * looks for the waiting invitations that did not ask them, this one writes the invitation and then reads the view
+   * again, so one of the two sees the other, and nobody appointed meanwhile is left unasked.
    */
   private async askIfAdminsAppeared(invitationId: string): Promise<void> {
     const written = await this.invitations.load(invitationId);
-    if (written?.state !== 'AWAITING_ADMIN' || !written.adminRequestPending) return;
+    if (written?.state !== 'AWAITING_ADMIN' || (!written.adminRequestPending && !written.askedAdmins)) return;
     const companyAdmins = await this.companyAdmins(written.partnerId);
-    if (companyAdmins.length === 0) return;
+    const asked = new Set(written.askedAdmins ?? []);
+    const unasked = companyAdmins.filter((admin) => !asked.has(admin.userId));
+    if (unasked.length === 0) return;
     // Changed meanwhile (false): whoever changed it reconciles it.
-    if (await this.issue.askCompanyAdmins(written, companyAdmins)) this.outbox.committed();
+    const ask = written.adminRequestPending ? this.issue.askCompanyAdmins(written, companyAdmins) : this.issue.askLateCompanyAdmins(written, unasked);
+    if (await ask) this.outbox.committed();
   }
 
   /**
-   * An invitation just issued or delivered to the Incentives admins read before the write, while a user event may have
-   * taken the role away from all of them in between (RoleRevoked, a deactivation): that handler applies the user to
-   * the view and then looks for the ISSUED invitations (WaitWhenAdminsLeave), this one writes the invitation ISSUED
-   * and then reads the admins again, so one of the two sees the other, and the invitation is not left ISSUED to
-   * nobody who holds the role. With none left it goes round once more (under the same lock): the rule then moves it to
-   * AWAITING_ADMIN and asks the company admins, once (a concurrent WaitWhenAdminsLeave doing the same misses the
-   * version, and reads it waiting).
+   * An invitation just written for the Incentives admins read before the write (issued or delivered to them, or
+   * waiting for none), while a user event may have changed who they are in between: that handler applies the user to
+   * the view and then looks for the invitations it changes (WaitWhenAdminsLeave: the ISSUED ones; DeliverToLateAdmins:
+   * the waiting ones and those that did not reach the user), this one writes the invitation and then reads the admins
+   * again, so one of the two sees the other. When they are no longer those it reached (`reached`: the userIds it has
+   * now; none for a waiting one): all gone, or someone new, it goes round once more (under the same lock): the rule
+   * then moves it to AWAITING_ADMIN and asks the company admins, or delivers it to the new admin (a concurrent handler
+   * doing the same misses the version, and reads it as written).
    */
-  private async waitIfAdminsLeft(invitationId: string, key: { partnerId: string; locationId: string }): Promise<void> {
-    if ((await this.admins(key.partnerId, key.locationId)).length) return;
-    await this.reconcile(invitationId);
+  private async followAdmins(invitationId: string, key: { partnerId: string; locationId: string }, reached: Set<string>): Promise<void> {
+    const admins = await this.admins(key.partnerId, key.locationId);
+    const waiting = reached.size === 0;
+    const changed = waiting ? admins.length > 0 : admins.length === 0 || admins.some((admin) => !reached.has(admin.userId));
+    if (changed) await this.reconcile(invitationId);
   }
 
   private async admins(partnerId: string, locationId: string): Promise<Person[]> {
@@ -179,5 +189,23 @@ export class ReconcileInvitation {
 
   private async companyAdmins(partnerId: string): Promise<Person[]> {
     return (await this.policy.companyAdmins(partnerId)).map(personOf);
+  }
+}
+
+/**
+ * Whom an invitation this transition wrote has reached (userIds; empty for one left waiting for an Incentives admin),
+ * for followAdmins; null for a transition that does not depend on the admins (revoked, enrolled, asked).
+ */
+function reachedBy(transition: Transition, current: InvitationRecord | null): Set<string> | null {
+  switch (transition.kind) {
+    case 'issue':
+      return new Set(transition.recipients.map((person) => person.userId));
+    case 'deliver':
+      return new Set([...(current?.recipients ?? []), ...transition.recipients].map((person) => person.userId));
+    case 'await-admin':
+    case 'admins-left':
+      return new Set();
+    default:
+      return null;
   }
 }

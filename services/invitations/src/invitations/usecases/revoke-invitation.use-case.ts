@@ -25,7 +25,7 @@ export class RevokeInvitation {
     });
     // Nobody needs asking for an Incentives admin any more (issued again later, it asks anew if it must); one marked
     // ENROLLED whose enrollment's completion was taken back (nextTransition) is not enrolled any more.
-    const unset = (['adminRequestPending', 'enrolledAt'] as const).filter((field) => current[field] !== undefined);
+    const unset = (['adminRequestPending', 'askedAdmins', 'enrolledAt'] as const).filter((field) => current[field] !== undefined);
     return this.invitations.update(
       current._id,
       current.version,

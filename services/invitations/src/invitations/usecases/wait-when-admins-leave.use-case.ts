@@ -19,7 +19,7 @@ import { ReconcileInvitation } from './reconcile-invitation.use-case';
  *
  * An invitation not ISSUED yet when it looks (a decision or an assignment writing it to the admins it read before
  * this event) is not missed: ReconcileInvitation reads the admins again after an issue or a delivery
- * (waitIfAdminsLeft). This writes the role view then reads the invitations, that writes the invitation then reads the
+ * (followAdmins). This writes the role view then reads the invitations, that writes the invitation then reads the
  * role view, so one of the two sees the other.
  */
 @Injectable()
