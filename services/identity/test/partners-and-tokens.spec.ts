@@ -463,6 +463,21 @@ describe('users', () => {
     expect(asked.body.items.find((i: any) => i.userId === all.userId)?.locationIds).toEqual(['*']);
     const byAdmin = await client.call('GET', `/v1/locations/${L1}/incentives-admins`, { token: p.ga.token });
     expect([...byAdmin.body.items.find((i: any) => i.userId === elsewhere.userId).locationIds].sort()).toEqual([L1, L2].sort());
+    expect(byAdmin.body).not.toHaveProperty('nextCursor');
+
+    // A page at a time, by email: a-, b-, c- (the deactivated d- left out).
+    const first = await client.call('GET', `/v1/locations/${L1}/incentives-admins?limit=2`, { token: p.ga.token });
+    expect(first.status).toBe(200);
+    expect(first.body.items.map((i: any) => i.userId)).toEqual([direct.userId, all.userId]);
+    expect(typeof first.body.nextCursor).toBe('string');
+    const second = await client.call('GET', `/v1/locations/${L1}/incentives-admins?limit=2&cursor=${encodeURIComponent(first.body.nextCursor)}`, { token: p.ga.token });
+    expect(second.body.items.map((i: any) => i.userId)).toEqual([elsewhere.userId]);
+    expect(second.body).not.toHaveProperty('nextCursor');
+    // Another list's cursor, or a limit out of range: 400 naming it.
+    const users = await client.call('GET', '/v1/users?limit=1', { token: p.ga.token });
+    const foreign = await client.call('GET', `/v1/locations/${L1}/incentives-admins?cursor=${encodeURIComponent(users.body.nextCursor)}`, { token: p.ga.token });
+    expect(foreign).toMatchObject({ status: 400, body: { errors: [expect.objectContaining({ field: 'cursor' })] } });
+    expect((await client.call('GET', `/v1/locations/${L1}/incentives-admins?limit=0`, { token: p.ga.token })).status).toBe(400);
   });
 
   it('reactivates a user the directory lists as active again, and refuses roles for deactivated users', async () => {

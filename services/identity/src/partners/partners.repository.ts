@@ -45,6 +45,11 @@ export class PartnersRepository {
     return this.partners.findById(partnerId).lean<Partner>();
   }
 
+  /** Whether the partner lists this location, without reading its whole list. */
+  async hasLocation(partnerId: string, locationId: string): Promise<boolean> {
+    return (await this.partners.exists({ _id: partnerId, 'locations.locationId': locationId })) !== null;
+  }
+
   /** The partners whose first Global admin is not written yet (PENDING_ADMIN: served by its index). */
   withPendingAdmin(): Promise<Partner[]> {
     return this.partners.find(PENDING_ADMIN).lean<Partner[]>();

@@ -1,9 +1,9 @@
 import { CurrentPrincipal, OptionalIfMatch, Principal } from '@lib/platform';
-import { applyDecorators, Body, Controller, Delete, Get, HttpCode, Param, Post, Res } from '@nestjs/common';
+import { applyDecorators, Body, Controller, Delete, Get, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiHeader, ApiOkResponse, ApiOperation, ApiPreconditionFailedResponse, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { answerUser, UserView } from '../users/dto/user.dto';
-import { RoleChangeInput, RoleHoldersView } from './dto/role.dto';
+import { RoleChangeInput, RoleHoldersQuery, RoleHoldersView } from './dto/role.dto';
 import { AssignRole } from './usecases/assign-role.use-case';
 import { ListIncentivesAdmins } from './usecases/list-incentives-admins.use-case';
 import { RevokeRole } from './usecases/revoke-role.use-case';
@@ -65,9 +65,9 @@ export class RolesController {
   }
 
   @Get('locations/:locationId/incentives-admins')
-  @ApiOperation({ summary: 'Who holds INCENTIVES_ADMIN on a location (company admins, or Incentives admins of it)' })
+  @ApiOperation({ summary: 'Who holds INCENTIVES_ADMIN on a location (company admins, or Incentives admins of it), by email, a page at a time' })
   @ApiOkResponse({ type: RoleHoldersView })
-  incentivesAdmins(@CurrentPrincipal() principal: Principal, @Param('locationId') locationId: string): Promise<RoleHoldersView> {
-    return this.listAdmins.execute(principal, locationId);
+  incentivesAdmins(@CurrentPrincipal() principal: Principal, @Param('locationId') locationId: string, @Query() query: RoleHoldersQuery): Promise<RoleHoldersView> {
+    return this.listAdmins.execute(principal, locationId, query);
   }
 }

@@ -54,6 +54,8 @@ export class DuplicateUserError extends Error {
  * which also serves this sort), so no `_id` is needed to make it total.
  */
 export const USER_ORDER = new Keyset<User>('users', ['emailKey']);
+/** The order of a location's role holders (GET /v1/locations/{id}/incentives-admins): by email, as the users list. */
+export const HOLDER_ORDER = new Keyset<User>('incentives-admins', ['emailKey']);
 
 export function snapshot(user: Pick<User, '_id' | 'partnerId' | 'email' | 'displayName' | 'active' | 'roles' | 'revision'>): UserSnapshot {
   return {
@@ -114,11 +116,12 @@ export class UsersRepository {
     return this.users.find(filter).sort(USER_ORDER.sort).limit(count).lean<User[]>();
   }
 
-  /** Active users holding `role` on the location, directly or through `*`. */
-  holders(partnerId: string, role: Role, locationId: string): Promise<User[]> {
+  /** `count` active users holding `role` on the location, directly or through `*`, in HOLDER_ORDER after `after`. */
+  holders(partnerId: string, role: Role, locationId: string, { after, count }: { after: Record<string, unknown>; count: number }): Promise<User[]> {
     return this.users
-      .find({ partnerId, active: true, grants: { $in: [`${role}:${locationId}`, `${role}:*`] } })
-      .sort({ emailKey: 1 })
+      .find({ partnerId, active: true, grants: { $in: [`${role}:${locationId}`, `${role}:*`] }, ...after })
+      .sort(HOLDER_ORDER.sort)
+      .limit(count)
       .lean<User[]>();
   }
 

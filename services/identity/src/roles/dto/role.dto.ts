@@ -1,6 +1,7 @@
 import { ALL_LOCATIONS, ID_PATTERN, Role, Roles } from '@lib/contracts';
-import { ApiProperty } from '@nestjs/swagger';
-import { ArrayMaxSize, ArrayNotEmpty, IsArray, IsIn, Matches } from 'class-validator';
+import { PageLimit } from '@lib/platform';
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { ArrayMaxSize, ArrayNotEmpty, IsArray, IsIn, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
 
 const LOCATION_OR_ALL = new RegExp(`${ID_PATTERN.source}|^\\${ALL_LOCATIONS}$`);
 
@@ -32,4 +33,18 @@ export class RoleHoldersView {
   @ApiProperty() locationId!: string;
   @ApiProperty({ enum: Roles }) role!: Role;
   @ApiProperty({ type: [RoleHolderView] }) items!: RoleHolderView[];
+  @ApiPropertyOptional({ description: 'Pass as cursor to read the next page; absent on the last page.' })
+  nextCursor?: string;
+}
+
+export class RoleHoldersQuery {
+  @PageLimit({ max: 1_000, defaultSize: 100, description: 'Holders per page' })
+  limit?: number;
+
+  // HOLDER_ORDER's cursor: as the users list's (an emailKey), under 2,100 characters.
+  @ApiPropertyOptional({ description: 'The nextCursor of the previous page.', maxLength: 2_200 })
+  @IsOptional()
+  @IsString()
+  @MaxLength(2_200)
+  cursor?: string;
 }

@@ -4,13 +4,13 @@ import { Injectable } from '@nestjs/common';
 import { IdentityAccess } from '../../access/identity-access';
 import { can } from '../../access/permissions';
 import { PartnersRepository } from '../../partners/partners.repository';
-import { UsersRepository } from '../../users/users.repository';
-import { RoleHoldersView } from '../dto/role.dto';
+import { HOLDER_ORDER, UsersRepository } from '../../users/users.repository';
+import { RoleHoldersQuery, RoleHoldersView } from '../dto/role.dto';
 
 /**
- * Who holds INCENTIVES_ADMIN on a location (directly or through `*`), active users only. For the partner's
- * admins: Global and Account admins, and the Incentives admins of that location. Another partner's location
- * (or an unknown one) is 404.
+ * Who holds INCENTIVES_ADMIN on a location (directly or through `*`), active users only, by email, a page at a time
+ * (a large partner's `*` holders are many). For the partner's admins: Global and Account admins, and the Incentives
+ * admins of that location. Another partner's location (or an unknown one) is 404.
  */
 @Injectable()
 export class ListIncentivesAdmins {
@@ -20,19 +20,21 @@ export class ListIncentivesAdmins {
     private readonly users: UsersRepository,
   ) {}
 
-  async execute(principal: Principal, locationId: string): Promise<RoleHoldersView> {
+  async execute(principal: Principal, locationId: string, query: RoleHoldersQuery = {}): Promise<RoleHoldersView> {
     const actor = await this.access.actor(principal);
-    const partner = await this.partners.find(actor.partnerId);
-    if (!partner?.locations.some((l) => l.locationId === locationId)) throw Problems.notFound(`Location ${locationId}`);
+    if (!(await this.partners.hasLocation(actor.partnerId, locationId))) throw Problems.notFound(`Location ${locationId}`);
     const companyAdmin = can(actor.roles, 'roles.list-holders');
     if (!companyAdmin && !grantsRole(actor.roles, 'INCENTIVES_ADMIN', locationId)) {
       throw Problems.forbidden(`Only a Global admin, an Account admin or an Incentives admin of location ${locationId} can list its Incentives admins.`);
     }
-    const holders = await this.users.holders(actor.partnerId, 'INCENTIVES_ADMIN', locationId);
+    const limit = query.limit ?? 100;
+    const rows = await this.users.holders(actor.partnerId, 'INCENTIVES_ADMIN', locationId, { after: HOLDER_ORDER.after(query.cursor), count: limit + 1 });
+    const page = HOLDER_ORDER.page(rows, limit);
     return {
       locationId,
       role: 'INCENTIVES_ADMIN',
-      items: holders.map((user) => ({
+      ...(page.nextCursor !== undefined && { nextCursor: page.nextCursor }),
+      items: page.items.map((user) => ({
         userId: user._id,
         email: user.email,
         displayName: user.displayName,
