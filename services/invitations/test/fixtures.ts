@@ -46,6 +46,7 @@ export interface InvitationEventData {
   requiresEligibility?: boolean;
   userId?: string;
   reasons?: string[];
+  late?: boolean;
 }
 
 /**

@@ -244,6 +244,8 @@ describe('issuing invitations from eligibility decisions', () => {
     const account = await world.user(partner, [['ACCOUNT_ADMIN', ['*']]], 'account');
     const requests = await world.waitEvent('AdminAssignmentRequested', forInvitation(programId, l1), 2);
     expect(requests[1].envelope!.data.recipients!.map((r) => r.userId)).toEqual([account.userId]);
+    expect(requests[1].envelope!.data.late).toBe(true);
+    expect(requested.envelope!.data).not.toHaveProperty('late');
     expect(requests[1].envelope!.eventId).not.toBe(requested.envelope!.eventId);
     await eventually(async () => expect(await invitations.findOne({ programId, locationId: l1 } as never)).toMatchObject({ askedAdmins: [global.userId, account.userId] }));
     await world.assignRole(global, 'INCENTIVES_USER', [l1]);

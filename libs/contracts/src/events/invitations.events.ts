@@ -45,10 +45,15 @@ export class InvitationDelivered extends InvitationIssued {}
 
 /**
  * No Incentives admin on the location: Global and Account admins are asked to assign one (`recipients`); one appointed
- * while the invitation waits is asked by a request naming them alone.
+ * while the invitation waits is asked by a request naming them alone (`late`).
  */
 export class AdminAssignmentRequested extends InvitationEvent {
   @IsDefined() @IsArray() @IsObject({ each: true }) @ValidateNested({ each: true }) @Type(() => Recipient) recipients!: Recipient[];
+  /**
+   * True for a request to company admins appointed while the invitation waits, the others having been asked before:
+   * tell the named ones only (nobody else, even when they cannot be told). Absent on the wait's first request.
+   */
+  @IsOptional() @IsBoolean() late?: boolean;
 }
 
 export class NoticeSelected extends InvitationEvent {

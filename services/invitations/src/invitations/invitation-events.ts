@@ -47,8 +47,8 @@ export function invitationIssued(invitation: InvitationCore, people: Person[]): 
   };
 }
 
-export function adminAssignmentRequested(invitation: InvitationCore, companyAdmins: Person[]): AdminAssignmentRequested {
-  return { ...base(invitation), recipients: recipients(companyAdmins) };
+export function adminAssignmentRequested(invitation: InvitationCore, companyAdmins: Person[], { late = false } = {}): AdminAssignmentRequested {
+  return { ...base(invitation), recipients: recipients(companyAdmins), ...(late && { late: true }) };
 }
 
 export function invitationRevoked(invitation: InvitationCore, reasons: string[]): InvitationRevoked {

@@ -83,6 +83,18 @@ describe('MessagePlanner, admin needed', () => {
     expect(plan?.recipients.map((r) => r.userId)).toEqual(['demoted', 'account']);
   });
 
+  it('tells the named admins only of a late request (to company admins appointed while the invitation waits), even when they cannot be told', async () => {
+    const late = (recipients: Recipient[]) => {
+      const envelope = adminNeeded(recipients);
+      return { ...envelope, data: { ...envelope.data, late: true } };
+    };
+    const asked = user('asked-before', 'GLOBAL_ADMIN');
+    const appointed = user('appointed', 'ACCOUNT_ADMIN');
+    const reverted = user('reverted', 'INCENTIVES_USER');
+    expect((await planner([asked, appointed]).plan(Topics.invitations, late([named(appointed)])))?.recipients.map((r) => r.userId)).toEqual(['appointed']);
+    expect((await planner([asked, reverted]).plan(Topics.invitations, late([named(reverted)])))?.recipients.map((r) => r.userId)).toEqual(['reverted']);
+  });
+
   it('tells the current company admins when the event names nobody', async () => {
     const plan = await planner([user('global', 'GLOBAL_ADMIN'), user('account', 'ACCOUNT_ADMIN')]).plan(
       Topics.invitations,

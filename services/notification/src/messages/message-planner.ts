@@ -207,13 +207,15 @@ export class MessagePlanner {
   /**
    * To the Global and Account admins the event names; when none of them can be told (every one deactivated or
    * without the role since, as far as the view knows, or it names none), to those of the recipient view instead, so
-   * that someone is still told that the location needs an Incentives admin. Not to both: a request the invitations
-   * service sends to a company admin appointed while the invitation waits names them alone, and is not news to the
-   * others. Until the invitation's fiscal year ends, as the invitation.
+   * that someone is still told that the location needs an Incentives admin. Not to both, and never for a `late`
+   * request (to company admins appointed while the invitation waits, naming them alone): the others were asked
+   * before. Until the invitation's fiscal year ends, as the invitation.
    */
   private async adminNeeded(data: AdminAssignmentRequested): Promise<MessagePlan> {
     const listed = await this.directory.listed(data.partnerId, data.recipients);
-    const reachable = listed.some((named) => named.active !== false && (named.roles === undefined || inAudience({ roles: named.roles }, { roles: [...COMPANY_ROLES] })));
+    const reachable =
+      data.late === true ||
+      listed.some((named) => named.active !== false && (named.roles === undefined || inAudience({ roles: named.roles }, { roles: [...COMPANY_ROLES] })));
     const seen = new Set<string>();
     const recipients = [...listed, ...(reachable ? [] : await this.directory.companyAdmins(data.partnerId))].filter(
       ({ userId }) => !seen.has(userId) && Boolean(seen.add(userId)),

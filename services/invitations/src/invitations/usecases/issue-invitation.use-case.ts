@@ -136,15 +136,21 @@ export class IssueInvitation {
       current._id,
       current.version,
       { set: { askedAdmins: [...(current.askedAdmins ?? []), ...people.map((person) => person.userId)] } },
-      [this.adminRequest(current, people, InvitationEventIds.adminRequestedLate(current, people))],
+      [
+        this.outbox.event(Topics.invitations, {
+          type: 'AdminAssignmentRequested',
+          data: adminAssignmentRequested(current, people, { late: true }),
+          eventId: InvitationEventIds.adminRequestedLate(current, people),
+        }),
+      ],
     );
   }
 
-  private adminRequest(core: InvitationCore, companyAdmins: Person[], eventId = InvitationEventIds.adminRequested(core)): OutboxEntry {
+  private adminRequest(core: InvitationCore, companyAdmins: Person[]): OutboxEntry {
     return this.outbox.event(Topics.invitations, {
       type: 'AdminAssignmentRequested',
       data: adminAssignmentRequested(core, companyAdmins),
-      eventId,
+      eventId: InvitationEventIds.adminRequested(core),
     });
   }
 

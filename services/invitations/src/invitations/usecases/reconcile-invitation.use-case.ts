@@ -156,13 +156,9 @@ export class ReconcileInvitation {
   private async askIfAdminsAppeared(invitationId: string): Promise<void> {
     const written = await this.invitations.load(invitationId);
     if (written?.state !== 'AWAITING_ADMIN' || (!written.adminRequestPending && !written.askedAdmins)) return;
-    const companyAdmins = await this.companyAdmins(written.partnerId);
     const asked = new Set(written.askedAdmins ?? []);
-    const unasked = companyAdmins.filter((admin) => !asked.has(admin.userId));
-    if (unasked.length === 0) return;
-    // Changed meanwhile (false): whoever changed it reconciles it.
-    const ask = written.adminRequestPending ? this.issue.askCompanyAdmins(written, companyAdmins) : this.issue.askLateCompanyAdmins(written, unasked);
-    if (await ask) this.outbox.committed();
+    // Someone to ask: the rules decide whether to (the enrollment may be validated meanwhile, the year over...).
+    if ((await this.companyAdmins(written.partnerId)).some((admin) => !asked.has(admin.userId))) await this.reconcile(invitationId);
   }
 
   /**
