@@ -122,6 +122,26 @@ export const MissingPayoutItemReasons: Record<MissingPayoutItem, string> = {
   TAX_PROFILE_NOT_APPROVED: 'The tax profile is not approved.',
 };
 
+/**
+ * The fiscal-year rollover's reason for a tax profile that is expired on the first day of the new year (`firstDay`,
+ * `fiscalYear`): what TAX_PROFILE_EXPIRED means there, with its date.
+ */
+export function taxProfileExpiredBy(firstDay: Date, fiscalYear: string): string {
+  const date = new Intl.DateTimeFormat('en-US', { year: 'numeric', month: 'long', day: 'numeric', timeZone: 'UTC' }).format(firstDay);
+  return `The tax profile expires before ${date}, the first day of ${fiscalYear}.`;
+}
+
+/** taxProfileExpiredBy's reasons, and those it gave before (`is expired on 2027-07-01`). */
+const TAX_EXPIRED_BY = /^The tax profile (expires before|is expired on) .+, the first day of FY\d{2}\.$/;
+
+/**
+ * Whether `reason` says no more than that `code` is missing (MissingPayoutItemReasons, or the rollover's dated
+ * TAX_PROFILE_EXPIRED): a consumer listing the missing items once can leave it out.
+ */
+export function describesMissing(reason: string, code: MissingPayoutItem): boolean {
+  return reason === MissingPayoutItemReasons[code] || (code === 'TAX_PROFILE_EXPIRED' && TAX_EXPIRED_BY.test(reason));
+}
+
 /** Where a consumed event was read: its partition and offset (Kafka's order of one key's events). */
 export interface LogPosition {
   partition: number;

@@ -1,4 +1,4 @@
-import { EnrollmentStatus, fiscalYearOf, fiscalYearRange, MissingPayoutItem, PayoutRules, previousFiscalYear, ProgramState } from '@lib/contracts';
+import { EnrollmentStatus, fiscalYearOf, fiscalYearRange, MissingPayoutItem, taxProfileExpiredBy, PayoutRules, previousFiscalYear, ProgramState } from '@lib/contracts';
 import { BEFORE_ENROLLED, describeMissing, notServingReason, partnersDecision, payoutGaps, ProfileFacts, validationState } from '../enrollments/enrollment-rules';
 import { servesLocation, YearDecision } from '../views/views.schemas';
 
@@ -146,7 +146,7 @@ export function decideRenewal(input: RenewalInput): RenewalDecision {
   const missing = payoutGaps(program.payoutRules, bank, input.tax, { at: start, strict: true });
   if (reasons.length) return { outcome: 'EXPIRED', reasons, missing, ...(ineligibleBy && { ineligibleBy }) };
   const describe = (code: MissingPayoutItem) =>
-    code === 'TAX_PROFILE_EXPIRED' ? `The tax profile is expired on ${start.toISOString().slice(0, 10)}, the first day of ${toFiscalYear}.` : describeMissing(code);
+    code === 'TAX_PROFILE_EXPIRED' ? taxProfileExpiredBy(start, toFiscalYear) : describeMissing(code);
   if (input.bankWithdrawn || (bank && !servesLocation(bank, input.locationId))) {
     // The bank profile's own gaps are moot (another one takes its place); the tax profile's still count.
     const tax = missing.filter((code) => code.startsWith('TAX_'));

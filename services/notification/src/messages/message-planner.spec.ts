@@ -214,6 +214,35 @@ describe('MessagePlanner, an invitation of a fiscal year', () => {
   });
 });
 
+describe('MessagePlanner, an enrollment needing action', () => {
+  const admin = user('admin-1', 'INCENTIVES_ADMIN');
+  const event = (type: string, extra: Record<string, unknown>) =>
+    createEnvelope({
+      type,
+      source: 'enrollment',
+      partnerId: PARTNER,
+      locationId: 'L-1',
+      data: { enrollmentId: 'e-1', programId: 'prog-1', partnerId: PARTNER, locationId: 'L-1', fiscalYear: 'FY27', status: 'ACTION_REQUIRED', reasons: [], missing: [], revision: 3, ...extra },
+    });
+
+  it("lists the rollover's expired tax profile once, as a missing item (its dated reason, old wording or new, left out)", async () => {
+    for (const reason of ['The tax profile expires before July 1, 2027, the first day of FY28.', 'The tax profile is expired on 2027-07-01, the first day of FY28.']) {
+      const plan = await planner([admin]).plan(Topics.enrollments, event('EnrollmentActionRequired', { reasons: [reason, 'Bank name differs'], missing: ['TAX_PROFILE_EXPIRED'] }));
+      expect(plan?.context).toMatchObject({ reasons: ['Bank name differs'], missing: ['A tax profile whose tax forms have not expired'] });
+    }
+  });
+
+  it('tells a submitted one it follows its profiles, and one sent back to its proposal to Continue', async () => {
+    const submitted = await planner([admin]).plan(Topics.enrollments, event('EnrollmentActionRequired', { previousStatus: 'ENROLLED', submitted: true }));
+    expect(submitted?.context).toMatchObject({ followsProfiles: true });
+    const withdrawn = await planner([admin]).plan(Topics.enrollments, event('EnrollmentActionRequired', { previousStatus: 'ENROLLED', submitted: false }));
+    expect(withdrawn?.context).toMatchObject({ followsProfiles: false });
+    // An older producer's event, without `submitted`: out of validation or ENROLLED counts as submitted.
+    const older = await planner([admin]).plan(Topics.enrollments, event('EnrollmentActionRequired', { previousStatus: 'VALIDATING' }));
+    expect(older?.context).toMatchObject({ followsProfiles: true });
+  });
+});
+
 describe('MessagePlanner, an enrollment ending INELIGIBLE', () => {
   const ineligible = (previousStatus: string, extra: Record<string, unknown> = {}) =>
     createEnvelope({
@@ -301,6 +330,15 @@ describe('MessagePlanner, a tax profile expiring', () => {
   it('tells fewer, as counted now, when the event is handled days after the scan', async () => {
     const plan = await planner([admin]).plan(Topics.payoutProfiles, expiring(inDays(27), 30));
     expect(plan?.context).toMatchObject({ expired: false, daysLeftLabel: 'in 27 days' });
+  });
+
+  it('tells one expiring later today as today, and one expiring on the next date as tomorrow, whatever the hours left', async () => {
+    // Dates as the email shows them (UTC): the end of today, and tomorrow evening (more than a day away, counted up: 2).
+    const startOfToday = Date.now() - (Date.now() % 86_400_000);
+    const endOfToday = new Date(startOfToday + 86_400_000 - 1);
+    const tomorrowEvening = new Date(startOfToday + 2 * 86_400_000 - 60_000);
+    expect((await planner([admin]).plan(Topics.payoutProfiles, expiring(endOfToday, 1)))?.context).toMatchObject({ daysLeftLabel: 'today' });
+    expect((await planner([admin]).plan(Topics.payoutProfiles, expiring(tomorrowEvening, 2)))?.context).toMatchObject({ daysLeftLabel: 'tomorrow' });
   });
 
   it('tells it expired once its date has passed', async () => {

@@ -271,6 +271,8 @@ export class MessagePlanner {
       context.wasEnrolled = data.previousStatus === 'ENROLLED' || (data.status === 'ACTION_REQUIRED' && data.completed === true);
       // Submitted (`submitted`; older producers: out of VALIDATING): its validation goes on once corrected.
       context.wasSubmitted = data.previousStatus === 'VALIDATING' || data.submitted === true;
+      // It follows its profiles (submitted, not sent back to the proposal): corrected, it goes on without Continue.
+      context.followsProfiles = data.submitted ?? (data.previousStatus === 'VALIDATING' || data.previousStatus === 'ENROLLED');
     }
     let sendBefore: Date | undefined;
     if (template === 'enrollment-renewal-at-risk') {
@@ -283,6 +285,8 @@ export class MessagePlanner {
       context.notCompleted = risk.kind === 'NOT_COMPLETED';
       // Completed, its payout or tax information alone falling short: the rollover continues it as Action required.
       context.continuesWithAction = risk.kind !== 'NOT_COMPLETED' && risk.outcome === 'ACTION_REQUIRED';
+      // Completing the payout information saves it (not for one that will expire for its eligibility or agreement).
+      context.completable = context.notCompleted || context.continuesWithAction;
     }
     return {
       template,
@@ -361,9 +365,12 @@ export class MessagePlanner {
  * for identity's events).
  */
 function expiryNow(data: Pick<TaxProfileExpiring, 'expiresAt' | 'daysLeft'>, now: Date): { expired: boolean; daysLeftLabel?: string } {
-  const left = Date.parse(data.expiresAt) - now.getTime();
+  const expiresAt = Date.parse(data.expiresAt);
+  const left = expiresAt - now.getTime();
   const expired = data.daysLeft <= 0 || left <= 0;
-  return expired ? { expired } : { expired, daysLeftLabel: daysLeftLabel(Math.min(data.daysLeft, Math.ceil(left / 86_400_000))) };
+  if (expired) return { expired };
+  const calendarDays = Math.floor(expiresAt / 86_400_000) - Math.floor(now.getTime() / 86_400_000);
+  return { expired, daysLeftLabel: daysLeftLabel(Math.min(data.daysLeft, Math.ceil(left / 86_400_000)), calendarDays) };
 }
 
 /** The exclusive end of an invitation's fiscal year (FY27: 2027-07-01T00:00:00Z). */

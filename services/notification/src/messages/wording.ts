@@ -1,4 +1,4 @@
-import { EnrollmentStatus, EnrollmentStatusLabels, MissingPayoutItem, MissingPayoutItemReasons } from '@lib/contracts';
+import { describesMissing, EnrollmentStatus, EnrollmentStatusLabels, MissingPayoutItem } from '@lib/contracts';
 
 /** How each missing-item code of the payout rules reads in a message. Unknown codes are shown as they are. */
 export const MissingItemWording: Record<MissingPayoutItem, string> = {
@@ -16,10 +16,9 @@ export function describeMissing(codes: string[]): string[] {
   return codes.map((code) => MissingItemWording[code as MissingPayoutItem] ?? code);
 }
 
-/** An enrollment's reasons without those that give a listed missing item's own reason (MissingPayoutItemReasons). */
+/** An enrollment's reasons without those that say no more than a listed missing item (describesMissing). */
 export function reasonsBeyondMissing(reasons: string[], missing: string[]): string[] {
-  const said = new Set(missing.map((code) => MissingPayoutItemReasons[code as MissingPayoutItem]).filter(Boolean));
-  return reasons.filter((reason) => !said.has(reason));
+  return reasons.filter((reason) => !missing.some((code) => describesMissing(reason, code as MissingPayoutItem)));
 }
 
 export function statusLabel(status: string): string {
@@ -33,8 +32,12 @@ export function longDate(value: string): string {
   return new Intl.DateTimeFormat('en-US', { year: 'numeric', month: 'long', day: 'numeric', timeZone: 'UTC' }).format(date);
 }
 
-/** "tomorrow", "in 12 days": days left before an expiry still to come (1 or more). */
-export function daysLeftLabel(days: number): string {
-  if (days <= 1) return 'tomorrow';
+/**
+ * "today", "tomorrow", "in 12 days": when an expiry still to come falls, told by its date (as the email shows it, in
+ * UTC: `calendarDays` from today's date to its date), else by the days left (`days`, counted up).
+ */
+export function daysLeftLabel(days: number, calendarDays: number): string {
+  if (calendarDays <= 0) return 'today';
+  if (calendarDays === 1 || days <= 1) return 'tomorrow';
   return `in ${days} days`;
 }

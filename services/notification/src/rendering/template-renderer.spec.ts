@@ -69,6 +69,28 @@ describe('TemplateRenderer', () => {
     expect(out.html).toContain('<li>A bank profile</li>');
   });
 
+  it('asks a submitted enrollment for the profile only (it takes it up by itself), and a proposal to Continue', () => {
+    const follows = renderer.render('enrollment-action-required', { ...sample, followsProfiles: true });
+    expect(follows.text).toContain('the enrollment takes it up by itself, without being submitted again.');
+    expect(follows.text).not.toContain('Continue');
+    expect(follows.html).toContain('View enrollment');
+    expect(follows.html).not.toContain('Continue');
+    const proposal = renderer.render('enrollment-action-required', { ...sample, followsProfiles: false });
+    expect(proposal.text).toContain('then select Continue on the enrollment.\n\nContinue enrollment: ');
+    expect(proposal.html).toContain('Continue enrollment');
+  });
+
+  it('asks to complete the payout information before the year ends only where that saves the enrollment', () => {
+    for (const [context, asked] of [[{ continuesWithAction: true, completable: true }, true], [{ notCompleted: true, completable: true }, true], [{}, false]] as const) {
+      const out = renderer.render('enrollment-renewal-at-risk', { ...sample, ...context });
+      expect(out.text.includes('Complete the information on the Payment and Tax profile page')).toBe(asked);
+      expect(out.html.includes('Complete the information on the')).toBe(asked);
+      expect(out.text).toContain('What is missing:');
+    }
+    const subject = renderer.render('enrollment-renewal-at-risk', { ...sample, continuesWithAction: true }).subject;
+    expect(subject).toContain('needs action by June 30, 2027 to continue as Enrolled');
+  });
+
   // Out of ENROLLED (its tax profile expired) or out of validation, it was submitted already.
   it.each([
     [{ wasEnrolled: true }, 'is no longer Enrolled: it needs your action to be enrolled again.'],
@@ -82,7 +104,8 @@ describe('TemplateRenderer', () => {
 
   // The article's (and SPEC's) name for it.
   it.each(['enrollment-action-required', 'enrollment-rejected', 'enrollment-renewal-at-risk'] as const)('%s points to the Payment and Tax profile page', (name) => {
-    const out = renderer.render(name, sample);
+    // Where completing the profiles saves the enrollment (renewal at risk: continued as Action required, or unfinished).
+    const out = renderer.render(name, { ...sample, completable: true });
     expect(out.text).toContain(`Payment and Tax profile page (${sample.profilesLink})`);
     expect(out.html).toContain(`<a href="${sample.profilesLink}">Payment and Tax profile</a> page`);
   });
