@@ -435,6 +435,41 @@ describe('directory import and deactivation by an admin', () => {
     expect(await stored(directoryUserId)).not.toHaveProperty('deactivatedBy');
   });
 
+  it("deactivates a leaver whose address the directory gave to a new hire listed before them, and one whose `Active` is spelled in another case", async () => {
+    const p = await client.registerPartner();
+    const [leaver, other, newHire] = [`l-${randomUUID()}`, `o-${randomUUID()}`, `n-${randomUUID()}`];
+    const address = `jo-${randomUUID().slice(0, 8)}@example.com`;
+    const first = await client.call('POST', '/v1/users/import', {
+      token: p.globalAdmin.token,
+      body: { schemas: [LIST_RESPONSE], Resources: [{ externalId: leaver, userName: address, active: true }, { externalId: other, userName: `${other}@example.com`, active: true }] },
+    });
+    const [leaverId, otherId] = first.body.results.map((r: any) => r.userId);
+    await client.settled('users', leaverId);
+    await client.settled('users', otherId);
+
+    const next = await client.call('POST', '/v1/users/import', {
+      token: p.globalAdmin.token,
+      body: {
+        schemas: [LIST_RESPONSE],
+        Resources: [
+          { externalId: newHire, userName: address, active: true },
+          { externalId: leaver, userName: address, active: false },
+          { ExternalId: other, UserName: `${other}@example.com`, Active: 'False' },
+        ],
+      },
+    });
+    expect(next.status).toBe(200);
+    // The new hire waits for the address (the deactivated leaver still holds it); the leaver and the other are deactivated.
+    expect(next.body.results.map((r: any) => [r.externalId, r.outcome])).toEqual([
+      [newHire, 'rejected'],
+      [leaver, 'deactivated'],
+      [other, 'deactivated'],
+    ]);
+    const read = async (userId: string) => (await client.call('GET', `/v1/users/${userId}`, { token: p.globalAdmin.token })).body;
+    expect(await read(leaverId)).toMatchObject({ active: false, email: address });
+    expect(await read(otherId)).toMatchObject({ active: false });
+  });
+
   it('an admin deactivating a user the directory deactivated first makes it theirs: the directory listing it active again does not reactivate it', async () => {
     const p = await client.registerPartner();
     const externalId = `x-${randomUUID()}`;

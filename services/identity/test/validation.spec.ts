@@ -291,8 +291,14 @@ describe('bad input', () => {
   });
 
   it('answers an export with no users (an empty ListResponse, as SCIM sends for an empty group or past the last page) with nothing done', async () => {
-    const answer = await client.call('POST', '/v1/users/import', { token: ga, body: { schemas: [LIST_RESPONSE], totalResults: 0, Resources: [] } });
-    expect(answer.status).toBe(200);
-    expect(answer.body).toEqual({ summary: { created: 0, updated: 0, deactivated: 0, unchanged: 0, rejected: 0 }, results: [] });
+    // With Resources empty, or left out (RFC 7644 3.4.2 requires it only when totalResults is not zero).
+    for (const body of [{ schemas: [LIST_RESPONSE], totalResults: 0, Resources: [] }, { schemas: [LIST_RESPONSE], totalResults: 0 }]) {
+      const answer = await client.call('POST', '/v1/users/import', { token: ga, body });
+      expect(answer.status).toBe(200);
+      expect(answer.body).toEqual({ summary: { created: 0, updated: 0, deactivated: 0, unchanged: 0, rejected: 0 }, results: [] });
+    }
+    // Resources that is no list is still refused.
+    const bad = await client.call('POST', '/v1/users/import', { token: ga, body: { schemas: [LIST_RESPONSE], Resources: {} } });
+    expect(bad).toMatchObject({ status: 400, body: { errors: [expect.objectContaining({ field: 'Resources' })] } });
   });
 });

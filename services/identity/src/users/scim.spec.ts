@@ -133,6 +133,23 @@ describe('mapScimUser', () => {
   it('accepts active as a "False" string, as some directories send it', () => {
     expect(mapScimUser({ ...entra, active: 'False' }, 0)).toMatchObject({ ok: true, user: { active: false } });
   });
+
+  it('reads attribute names in any case (RFC 7643 2.1), as a converted export may send them', () => {
+    const shouting = {
+      ExternalId: 'e-7',
+      UserName: 'ignored@contoso.example',
+      Emails: [{ Value: 'other@contoso.example' }, { Value: 'grace@contoso.example', Primary: 'True' }],
+      Name: { GivenName: 'Grace', FamilyName: 'Hopper' },
+      Active: false,
+    };
+    expect(mapScimUser(shouting, 0)).toEqual({
+      index: 0,
+      ok: true,
+      user: { externalId: 'e-7', email: 'grace@contoso.example', displayName: 'Grace Hopper', givenName: 'Grace', familyName: 'Hopper', active: false },
+    });
+    // The attribute as named wins over another spelling of it.
+    expect(mapScimUser({ ...entra, displayName: 'As named', DisplayName: 'Other' }, 0)).toMatchObject({ ok: true, user: { displayName: 'As named' } });
+  });
 });
 
 describe('mapScimResources', () => {
@@ -151,6 +168,20 @@ describe('mapScimResources', () => {
       'ok',
       'email appears more than once in this import',
     ]);
+  });
+
+  it("lets an inactive entry share an active one's email: it claims none, and deactivates its user all the same", () => {
+    const newHire = { ...entra, externalId: 'new-hire', emails: [{ value: 'jo@contoso.example', primary: true }], active: true };
+    const leaver = { ...entra, externalId: 'leaver', emails: [{ value: 'jo@contoso.example', primary: true }], active: false };
+    const otherHire = { ...entra, externalId: 'other-hire', emails: [{ value: 'jo@contoso.example', primary: true }], active: true };
+    expect(mapScimResources([newHire, leaver])).toEqual([
+      expect.objectContaining({ ok: true, user: expect.objectContaining({ externalId: 'new-hire' }) }),
+      { index: 1, ok: false, externalId: 'leaver', reason: 'email appears more than once in this import', inactive: true },
+    ]);
+    // The other way round: the leaver first, the new hire's entry still takes the email.
+    expect(mapScimResources([leaver, newHire]).map((r) => r.ok)).toEqual([true, true]);
+    // Two active entries still may not share one.
+    expect(mapScimResources([leaver, newHire, otherHire]).map((r) => (r.ok ? 'ok' : r.reason))).toEqual(['ok', 'ok', 'email appears more than once in this import']);
   });
 });
 

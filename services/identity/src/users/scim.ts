@@ -32,22 +32,40 @@ const text = (value: unknown): string | undefined =>
   typeof value === 'string' && !isBlankText(value) ? value.trim() : undefined;
 
 /**
+ * A SCIM attribute of `object` by its name, in any case (RFC 7643 2.1: attribute names are case-insensitive; a
+ * converted export may send `Active` or `ExternalId`): the one spelled as named when both are there.
+ */
+function attribute(object: Record<string, unknown>, name: string): unknown {
+  if (name in object) return object[name];
+  const lower = name.toLowerCase();
+  const key = Object.keys(object).find((candidate) => candidate.toLowerCase() === lower);
+  return key === undefined ? undefined : object[key];
+}
+
+const hasAttribute = (object: Record<string, unknown>, name: string): boolean =>
+  name in object || Object.keys(object).some((candidate) => candidate.toLowerCase() === name.toLowerCase());
+
+const isTrue = (value: unknown): boolean => value === true || (typeof value === 'string' && value.toLowerCase() === 'true');
+
+/**
  * The user's email: the primary one (else the first), else the userName, else another of the emails; the first of
  * those that is a deliverable address (a primary one the directory holds wrongly, `grace@contoso`, does not hide a
  * userName that is one). None: the chosen one as it is, refused by the caller.
  */
 function primaryEmail(resource: Record<string, unknown>): string | undefined {
-  const emails = Array.isArray(resource.emails) ? (resource.emails as unknown[]) : [];
-  const entries = emails.filter((e): e is Record<string, unknown> => typeof e === 'object' && e !== null && text((e as Record<string, unknown>).value) !== undefined);
-  const chosen = entries.find((e) => e.primary === true || e.primary === 'true') ?? entries[0];
-  const candidates = [text(chosen?.value), text(resource.userName), ...entries.filter((e) => e !== chosen).map((e) => text(e.value))];
-  return candidates.find((candidate) => isDeliverableEmail(candidate)) ?? text(chosen?.value);
+  const listed = attribute(resource, 'emails');
+  const emails = Array.isArray(listed) ? (listed as unknown[]) : [];
+  const value = (e: Record<string, unknown>) => text(attribute(e, 'value'));
+  const entries = emails.filter((e): e is Record<string, unknown> => typeof e === 'object' && e !== null && value(e as Record<string, unknown>) !== undefined);
+  const chosen = entries.find((e) => isTrue(attribute(e, 'primary'))) ?? entries[0];
+  const candidates = [chosen && value(chosen), text(attribute(resource, 'userName')), ...entries.filter((e) => e !== chosen).map(value)];
+  return candidates.find((candidate) => isDeliverableEmail(candidate)) ?? (chosen && value(chosen));
 }
 
 /** A name part: its text, null when sent empty (`""`, blanks or null), undefined when not sent (or not a string). */
 function namePart(name: Record<string, unknown>, field: 'givenName' | 'familyName'): string | null | undefined {
-  if (!(field in name)) return undefined;
-  const value = name[field];
+  if (!hasAttribute(name, field)) return undefined;
+  const value = attribute(name, field);
   if (value === null || (typeof value === 'string' && isBlankText(value))) return null;
   return text(value);
 }
@@ -73,7 +91,7 @@ function atMost(max: number, value: string | undefined): string | undefined {
 export function mapScimUser(resource: unknown, index: number): MappedResource {
   const mapped = mapResource(resource, index);
   if (mapped.ok || mapped.externalId === undefined) return mapped;
-  return activeFlag((resource as Record<string, unknown>).active) === false ? { ...mapped, inactive: true } : mapped;
+  return activeFlag(attribute(resource as Record<string, unknown>, 'active')) === false ? { ...mapped, inactive: true } : mapped;
 }
 
 function mapResource(resource: unknown, index: number): MappedResource {
@@ -81,14 +99,17 @@ function mapResource(resource: unknown, index: number): MappedResource {
     return { index, ok: false, reason: 'resource is not a SCIM User object' };
   }
   const r = resource as Record<string, unknown>;
-  const externalId = text(r.externalId);
+  const externalId = text(attribute(r, 'externalId'));
   if (!externalId) return { index, ok: false, reason: 'externalId is required' };
   if (externalId.length > 256) return { index, ok: false, externalId, reason: 'externalId is longer than 256 characters' };
   const email = primaryEmail(r);
   if (!isDeliverableEmail(email)) {
     return { index, ok: false, externalId, reason: 'no valid email address (emails[].value or userName)' };
   }
-  const name = typeof r.name === 'object' && r.name !== null ? (r.name as Record<string, unknown>) : {};
+  const sentName = attribute(r, 'name');
+  const name = typeof sentName === 'object' && sentName !== null ? (sentName as Record<string, unknown>) : {};
+  const sentDisplayName = text(attribute(r, 'displayName'));
+  const formatted = text(attribute(name, 'formatted'));
   const givenName = namePart(name, 'givenName');
   const familyName = namePart(name, 'familyName');
   if ((givenName?.length ?? 0) > 200 || (familyName?.length ?? 0) > 200) {
@@ -96,7 +117,7 @@ function mapResource(resource: unknown, index: number): MappedResource {
   }
   // Only what the directory sent: the email is a new user's name (createdName), never a stored name's replacement.
   // One the directory did not send as such (name.formatted, the name parts joined) is cut to fit, not refused.
-  const displayName = text(r.displayName) ?? atMost(200, text(name.formatted) ?? ([givenName, familyName].filter(Boolean).join(' ') || undefined));
+  const displayName = sentDisplayName ?? atMost(200, formatted ?? ([givenName, familyName].filter(Boolean).join(' ') || undefined));
   // The request's own check leaves a directory export's resources to this one (an attribute the import ignores may
   // hold anything): what it keeps must be text the database stores as sent.
   if (![externalId, givenName, familyName, displayName].every((value) => typeof value !== 'string' || wellFormed(value))) {
@@ -106,12 +127,12 @@ function mapResource(resource: unknown, index: number): MappedResource {
   // The names are shown in emails and lists, as POST /v1/users's (Text): something visible, no control character or
   // bidirectional override (U+202E would make a name read other than it is stored).
   // The display name is reported by the attribute it came from.
-  const displayNameFrom = text(r.displayName) !== undefined ? 'displayName' : text(name.formatted) !== undefined ? 'name.formatted' : 'name';
+  const displayNameFrom = sentDisplayName !== undefined ? 'displayName' : formatted !== undefined ? 'name.formatted' : 'name';
   for (const [field, value] of [[displayNameFrom, displayName], ['name.givenName', givenName], ['name.familyName', familyName]] as const) {
     const problem = typeof value === 'string' ? textProblem(value) : null;
     if (problem) return { index, ok: false, externalId, reason: `${field} ${problem}` };
   }
-  const active = activeFlag(r.active);
+  const active = activeFlag(attribute(r, 'active'));
   if (active === undefined) return { index, ok: false, externalId, reason: 'active must be true or false' };
   return {
     index,
@@ -127,7 +148,11 @@ function mapResource(resource: unknown, index: number): MappedResource {
   };
 }
 
-/** Maps every resource; a second entry with the same externalId or email is rejected, the first one wins. */
+/**
+ * Maps every resource; a second entry with the same externalId or email is rejected, the first one wins. An inactive
+ * entry claims no email (a directory may give a leaver's address to a new hire): one whose email an earlier entry
+ * holds still deactivates its user, its email left as it is.
+ */
 export function mapScimResources(resources: unknown[]): MappedResource[] {
   const externalIds = new Set<string>();
   const emails = new Set<string>();
@@ -139,8 +164,12 @@ export function mapScimResources(resources: unknown[]): MappedResource[] {
       externalIds.add(mapped.externalId!);
     }
     if (!mapped.ok) return mapped;
-    const { externalId, email } = mapped.user;
+    const { externalId, email, active } = mapped.user;
     if (externalIds.has(externalId)) return { index, ok: false, externalId, reason: 'externalId appears more than once in this import' };
+    if (!active) {
+      externalIds.add(externalId);
+      return emails.has(emailKey(email)) ? { index, ok: false, externalId, reason: 'email appears more than once in this import', inactive: true } : mapped;
+    }
     if (emails.has(emailKey(email))) return { index, ok: false, externalId, reason: 'email appears more than once in this import' };
     externalIds.add(externalId);
     emails.add(emailKey(email));

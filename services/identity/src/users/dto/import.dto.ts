@@ -55,7 +55,8 @@ export class ScimListResponseInput {
 
   @ApiProperty({
     type: [ScimUserInput],
-    description: 'SCIM users. Other attributes (id, meta, phoneNumbers, extensions...) are ignored.',
+    required: false,
+    description: 'SCIM users (none: left out, as an empty ListResponse may). Other attributes (id, meta, phoneNumbers, extensions...) are ignored.',
     example: [
       {
         externalId: 'entra-0001',
@@ -68,9 +69,10 @@ export class ScimListResponseInput {
     ],
   })
   // Each entry is the import's to check (one that is no object is `rejected`, the others imported), and none at all
-  // is an export with no users (SCIM's empty ListResponse): nothing to do.
+  // is an export with no users (SCIM's empty ListResponse, which may leave Resources out: RFC 7644 3.4.2): nothing to do.
+  @IsOptional()
   @IsArray()
-  Resources!: unknown[];
+  Resources?: unknown[];
 }
 
 export const ImportOutcomes = ['created', 'updated', 'deactivated', 'unchanged', 'rejected'] as const;

@@ -29,11 +29,12 @@ export class ImportUsers {
     let actor = await this.access.actor(principal);
     this.access.require(actor, 'users.import', 'import users');
     if (!input.schemas.includes(SCIM_LIST_RESPONSE)) throw Problems.field('schemas', `must contain "${SCIM_LIST_RESPONSE}"`);
-    if (input.Resources.length > this.config.IMPORT_MAX_USERS) {
+    const resources = input.Resources ?? [];
+    if (resources.length > this.config.IMPORT_MAX_USERS) {
       throw Problems.field('Resources', `must contain at most ${this.config.IMPORT_MAX_USERS} users per request; split the export`);
     }
 
-    const mapped = mapScimResources(input.Resources);
+    const mapped = mapScimResources(resources);
     const valid = mapped.flatMap((m) => (m.ok ? [m.user] : []));
     const inactive = mapped.flatMap((m) => (!m.ok && m.inactive ? [m.externalId!] : []));
     const byExternalId = new Map((await this.users.findManyByExternalId(actor.partnerId, [...valid.map((u) => u.externalId), ...inactive])).map((u) => [u.externalId!, u]));
