@@ -1,7 +1,8 @@
 import { ALL_LOCATIONS, ID_PATTERN, Role, Roles } from '@lib/contracts';
 import { PageLimit } from '@lib/platform';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { ArrayMaxSize, ArrayNotEmpty, IsArray, IsIn, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
+import { ArrayMaxSize, ArrayNotEmpty, IsArray, IsIn, Matches } from 'class-validator';
+import { EmailKeyCursor } from '../../users/dto/user.dto';
 
 const LOCATION_OR_ALL = new RegExp(`${ID_PATTERN.source}|^\\${ALL_LOCATIONS}$`);
 
@@ -41,10 +42,6 @@ export class RoleHoldersQuery {
   @PageLimit({ max: 1_000, defaultSize: 100, description: 'Holders per page' })
   limit?: number;
 
-  // HOLDER_ORDER's cursor: as the users list's (an emailKey), under 2,100 characters.
-  @ApiPropertyOptional({ description: 'The nextCursor of the previous page.', maxLength: 2_200 })
-  @IsOptional()
-  @IsString()
-  @MaxLength(2_200)
+  @EmailKeyCursor()
   cursor?: string;
 }

@@ -1,10 +1,24 @@
 import { COMPANY_ROLES, Role, Roles } from '@lib/contracts';
 import { IsDeliverableEmail, PageLimit, setETag, Text } from '@lib/platform';
+import { applyDecorators } from '@nestjs/common';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { IsBoolean, IsIn, IsOptional, IsString, MaxLength } from 'class-validator';
 import type { Response } from 'express';
 import type { User } from '../user.schema';
+
+/**
+ * The cursor of a list of users by email (USER_ORDER, HOLDER_ORDER): base64url JSON of the list's name and the last
+ * user's emailKey, 254 characters that lower-casing may double, 3 bytes each in UTF-8 (JSON escapes take 2 bytes at
+ * most for an email): under 2,100.
+ */
+export const EmailKeyCursor = () =>
+  applyDecorators(
+    ApiPropertyOptional({ description: 'The nextCursor of the previous page.', maxLength: 2_200 }),
+    IsOptional(),
+    IsString(),
+    MaxLength(2_200),
+  );
 
 export class CreateUserInput {
   @ApiProperty({ example: 'grace@contoso.example', description: 'Unique per partner, case-insensitive.' })
@@ -29,12 +43,7 @@ export class ListUsersQuery {
   @PageLimit({ max: 200, defaultSize: 50, description: 'Users per page' })
   limit?: number;
 
-  // USER_ORDER's cursor: base64url JSON of the list's name and the last user's emailKey, 254 characters that
-  // lower-casing may double, 3 bytes each in UTF-8 (JSON escapes take 2 bytes at most for an email): under 2,100.
-  @ApiPropertyOptional({ description: 'The nextCursor of the previous page.', maxLength: 2_200 })
-  @IsOptional()
-  @IsString()
-  @MaxLength(2_200)
+  @EmailKeyCursor()
   cursor?: string;
 
   @ApiPropertyOptional({ description: 'Only active (true) or deactivated (false) users.' })
