@@ -37,6 +37,23 @@ describe('TemplateRenderer', () => {
     expect(out.text).not.toMatch(/{{|}}|&amp;|&#x3D;/);
   });
 
+  it.each(TemplateNames.map((name) => [name]))('gives the inbox %s without what belongs to an email (greeting, signature), the same body', (name) => {
+    const out = renderer.render(name, sample);
+    expect(out.text).toContain('It is also in your Partner Center inbox.');
+    expect(out.inboxText).not.toMatch(/Hello Avery Admin|It is also in your Partner Center inbox|You receive this message|^--$/m);
+    expect(out.inboxText).toContain(sample.link);
+    // The body is the email's, line for line.
+    const body = out.text.slice(out.text.indexOf('\n\n') + 2, out.text.lastIndexOf('\n\n--\n'));
+    expect(out.inboxText).toBe(`${body.trim()}\n`);
+    expect(out.inboxText).not.toMatch(/^\s|\n{3,}/);
+  });
+
+  it('keeps the note to company admins in the inbox, after a blank line', () => {
+    const out = renderer.render('enrollment-rejected', { ...sample, companyAdminNote: 'The location has no Incentives admin.', assignLink: 'https://portal.test/assign' });
+    expect(out.inboxText).toMatch(/\S\n\nThe location has no Incentives admin\.\nAssign an Incentives admin: https:\/\/portal\.test\/assign\n$/);
+    expect(out.text).toContain('--\nThe location has no Incentives admin.\nAssign an Incentives admin: https://portal.test/assign\n\nYou receive this message');
+  });
+
   it('gives the invitation its exact subject and a Get Started button to the link', () => {
     const out = renderer.render('invitation', sample);
     expect(out.subject).toBe('Partner Incentive Enrollment Invitation');

@@ -26,6 +26,11 @@ export interface RenderedMessage {
   subject: string;
   html: string;
   text: string;
+  /**
+   * The text as the inbox shows it: the text part rendered with `inbox` true, which the templates read to leave out
+   * what belongs to an email (the greeting, the signature lines saying why it was sent and that it is in the inbox).
+   */
+  inboxText: string;
 }
 
 type Compiled = (context: object) => string;
@@ -77,10 +82,12 @@ export class TemplateRenderer {
     const template = this.templates.get(name);
     if (!template) throw new Error(`No template ${name}`);
     const plain = oneLine(context) as object;
+    const text = (inbox: boolean) => template.text({ ...plain, inbox }).replace(/\n{3,}/g, '\n\n').trim() + '\n';
     return {
       subject: template.subject(plain).replace(/\s+/g, ' ').trim(),
       html: template.html(context),
-      text: template.text(plain).replace(/\n{3,}/g, '\n\n').trim() + '\n',
+      text: text(false),
+      inboxText: text(true),
     };
   }
 }

@@ -135,7 +135,7 @@ export class CreateMessages {
           ...(plan.sendBefore && channel === 'EMAIL' && { sendBefore: plan.sendBefore }),
           template: plan.template,
           subject: rendered.subject,
-          text: rendered.text,
+          text: channel === 'INBOX' ? rendered.inboxText : rendered.text,
           link: plan.link,
           ...(audienceOf(recipient, plan.audience) && { audience: plan.audience }),
           ...(channel === 'EMAIL' ? { html: rendered.html, status: 'PENDING', nextAttemptAt: createdAt, ...Tracing.currentContext() } : { status: 'SENT', sentAt: createdAt }),
