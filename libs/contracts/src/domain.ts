@@ -128,11 +128,11 @@ export const MissingPayoutItemReasons: Record<MissingPayoutItem, string> = {
  */
 export function taxProfileExpiredBy(firstDay: Date, fiscalYear: string): string {
   const date = new Intl.DateTimeFormat('en-US', { year: 'numeric', month: 'long', day: 'numeric', timeZone: 'UTC' }).format(firstDay);
-  return `The tax profile expires before ${date}, the first day of ${fiscalYear}.`;
+  return `The tax profile expires on or before ${date}, the first day of ${fiscalYear}.`;
 }
 
-/** taxProfileExpiredBy's reasons, and those it gave before (`is expired on 2027-07-01`). */
-const TAX_EXPIRED_BY = /^The tax profile (expires before|is expired on) .+, the first day of FY\d{2}\.$/;
+/** taxProfileExpiredBy's reasons, and those it gave before (`is expired on 2027-07-01`, `expires before`). */
+const TAX_EXPIRED_BY = /^The tax profile (expires (on or )?before|is expired on) .+, the first day of FY\d{2}\.$/;
 
 /**
  * Whether `reason` says no more than that `code` is missing (MissingPayoutItemReasons, or the rollover's dated

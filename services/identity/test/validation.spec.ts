@@ -297,8 +297,10 @@ describe('bad input', () => {
       expect(answer.status).toBe(200);
       expect(answer.body).toEqual({ summary: { created: 0, updated: 0, deactivated: 0, unchanged: 0, rejected: 0 }, results: [] });
     }
-    // Resources that is no list is still refused.
-    const bad = await client.call('POST', '/v1/users/import', { token: ga, body: { schemas: [LIST_RESPONSE], Resources: {} } });
-    expect(bad).toMatchObject({ status: 400, body: { errors: [expect.objectContaining({ field: 'Resources' })] } });
+    // Resources that is no list, null, or left out of a list saying it has users (a truncated export) is refused.
+    for (const body of [{ schemas: [LIST_RESPONSE], Resources: {} }, { schemas: [LIST_RESPONSE], Resources: null }, { schemas: [LIST_RESPONSE], totalResults: 500 }]) {
+      const bad = await client.call('POST', '/v1/users/import', { token: ga, body });
+      expect(bad).toMatchObject({ status: 400, body: { errors: [expect.objectContaining({ field: 'Resources' })] } });
+    }
   });
 });

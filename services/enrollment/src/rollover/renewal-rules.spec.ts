@@ -99,7 +99,7 @@ describe('renewal decision', () => {
     const decision = decideRenewal(input({ tax: approved({ expiresAt: new Date('2027-06-30T00:00:00Z') }) }));
     expect(decision.outcome).toBe('ACTION_REQUIRED');
     expect(decision.missing).toEqual(['TAX_PROFILE_EXPIRED']);
-    expect(decision.reasons).toEqual(['The tax profile expires before July 1, 2027, the first day of FY28.']);
+    expect(decision.reasons).toEqual(['The tax profile expires on or before July 1, 2027, the first day of FY28.']);
   });
 
   it('ignores eligibility for open programs and a bank profile of another partner', () => {

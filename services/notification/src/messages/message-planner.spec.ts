@@ -226,7 +226,7 @@ describe('MessagePlanner, an enrollment needing action', () => {
     });
 
   it("lists the rollover's expired tax profile once, as a missing item (its dated reason, old wording or new, left out)", async () => {
-    for (const reason of ['The tax profile expires before July 1, 2027, the first day of FY28.', 'The tax profile is expired on 2027-07-01, the first day of FY28.']) {
+    for (const reason of ['The tax profile expires on or before July 1, 2027, the first day of FY28.', 'The tax profile is expired on 2027-07-01, the first day of FY28.']) {
       const plan = await planner([admin]).plan(Topics.enrollments, event('EnrollmentActionRequired', { reasons: [reason, 'Bank name differs'], missing: ['TAX_PROFILE_EXPIRED'] }));
       expect(plan?.context).toMatchObject({ reasons: ['Bank name differs'], missing: ['A tax profile whose tax forms have not expired'] });
     }
@@ -239,7 +239,10 @@ describe('MessagePlanner, an enrollment needing action', () => {
     expect(withdrawn?.context).toMatchObject({ followsProfiles: false });
     // An older producer's event, without `submitted`: out of validation or ENROLLED counts as submitted.
     const older = await planner([admin]).plan(Topics.enrollments, event('EnrollmentActionRequired', { previousStatus: 'VALIDATING' }));
-    expect(older?.context).toMatchObject({ followsProfiles: true });
+    expect(older?.context).toMatchObject({ followsProfiles: true, wasSubmitted: true });
+    // Its bank choice withdrawn out of validation: back to its proposal, to be submitted again (not "its validation goes on").
+    const withdrawnInValidation = await planner([admin]).plan(Topics.enrollments, event('EnrollmentActionRequired', { previousStatus: 'VALIDATING', submitted: false }));
+    expect(withdrawnInValidation?.context).toMatchObject({ followsProfiles: false, wasSubmitted: false });
   });
 });
 
@@ -320,21 +323,25 @@ describe('MessagePlanner, a tax profile expiring', () => {
       locationId: 'L-1',
       data: { profileId: 'tax-1', partnerId: PARTNER, locationId: 'L-1', expiresAt: expiresAt.toISOString(), daysLeft },
     });
+  const startOfToday = Date.now() - (Date.now() % 86_400_000);
+  /** That many dates after today's (UTC), at `hour`. */
+  const onDate = (days: number, hour = 12) => new Date(startOfToday + days * 86_400_000 + hour * 3_600_000);
   const inDays = (days: number) => new Date(Date.now() + days * 86_400_000 - 60_000);
 
-  it('tells the days left as the scan counted them', async () => {
-    const plan = await planner([admin]).plan(Topics.payoutProfiles, expiring(inDays(30), 30));
-    expect(plan?.context).toMatchObject({ expired: false, daysLeftLabel: 'in 30 days' });
+  it('tells the days left by date, as the email shows it (not by hours)', async () => {
+    for (const hour of [0, 23]) {
+      const plan = await planner([admin]).plan(Topics.payoutProfiles, expiring(onDate(30, hour), 30));
+      expect(plan?.context).toMatchObject({ expired: false, daysLeftLabel: 'in 30 days' });
+    }
   });
 
   it('tells fewer, as counted now, when the event is handled days after the scan', async () => {
-    const plan = await planner([admin]).plan(Topics.payoutProfiles, expiring(inDays(27), 30));
+    const plan = await planner([admin]).plan(Topics.payoutProfiles, expiring(onDate(27), 30));
     expect(plan?.context).toMatchObject({ expired: false, daysLeftLabel: 'in 27 days' });
   });
 
   it('tells one expiring later today as today, and one expiring on the next date as tomorrow, whatever the hours left', async () => {
     // Dates as the email shows them (UTC): the end of today, and tomorrow evening (more than a day away, counted up: 2).
-    const startOfToday = Date.now() - (Date.now() % 86_400_000);
     const endOfToday = new Date(startOfToday + 86_400_000 - 1);
     const tomorrowEvening = new Date(startOfToday + 2 * 86_400_000 - 60_000);
     expect((await planner([admin]).plan(Topics.payoutProfiles, expiring(endOfToday, 1)))?.context).toMatchObject({ daysLeftLabel: 'today' });

@@ -269,8 +269,9 @@ export class MessagePlanner {
     if (template === 'enrollment-action-required') {
       // Completed in its year (ENROLLED once): also a new reason while ACTION_REQUIRED (no previousStatus then).
       context.wasEnrolled = data.previousStatus === 'ENROLLED' || (data.status === 'ACTION_REQUIRED' && data.completed === true);
-      // Submitted (`submitted`; older producers: out of VALIDATING): its validation goes on once corrected.
-      context.wasSubmitted = data.previousStatus === 'VALIDATING' || data.submitted === true;
+      // Submitted (`submitted`; older producers: out of VALIDATING): its validation goes on once corrected. Not one
+      // whose bank choice was withdrawn out of VALIDATING (`submitted` false): it is submitted again.
+      context.wasSubmitted = data.submitted ?? data.previousStatus === 'VALIDATING';
       // It follows its profiles (submitted, not sent back to the proposal): corrected, it goes on without Continue.
       context.followsProfiles = data.submitted ?? (data.previousStatus === 'VALIDATING' || data.previousStatus === 'ENROLLED');
     }
@@ -360,17 +361,18 @@ export class MessagePlanner {
 
 /**
  * A tax profile's expiry as the message tells it: `expired` when the scan found it expired already (`daysLeft` 0 or
- * less: it reports profiles that expired before it ran too) or it has by `now` (the event handled late), else the days
- * left: as the scan counted them, or fewer as counted now (the event handled days after the scan: a backlog, a wait
- * for identity's events).
+ * less: it reports profiles that expired before it ran too) or it has by `now` (the event handled late), else when it
+ * falls, by date (the email shows the date, not the hours): as the scan counted, or fewer as counted now (the event
+ * handled days after the scan: a backlog, a wait for identity's events).
  */
 function expiryNow(data: Pick<TaxProfileExpiring, 'expiresAt' | 'daysLeft'>, now: Date): { expired: boolean; daysLeftLabel?: string } {
   const expiresAt = Date.parse(data.expiresAt);
   const left = expiresAt - now.getTime();
   const expired = data.daysLeft <= 0 || left <= 0;
   if (expired) return { expired };
+  // From today's date to the expiry's, as the email shows them (UTC).
   const calendarDays = Math.floor(expiresAt / 86_400_000) - Math.floor(now.getTime() / 86_400_000);
-  return { expired, daysLeftLabel: daysLeftLabel(Math.min(data.daysLeft, Math.ceil(left / 86_400_000)), calendarDays) };
+  return { expired, daysLeftLabel: daysLeftLabel(Math.min(data.daysLeft, calendarDays)) };
 }
 
 /** The exclusive end of an invitation's fiscal year (FY27: 2027-07-01T00:00:00Z). */

@@ -32,12 +32,9 @@ export function longDate(value: string): string {
   return new Intl.DateTimeFormat('en-US', { year: 'numeric', month: 'long', day: 'numeric', timeZone: 'UTC' }).format(date);
 }
 
-/**
- * "today", "tomorrow", "in 12 days": when an expiry still to come falls, told by its date (as the email shows it, in
- * UTC: `calendarDays` from today's date to its date), else by the days left (`days`, counted up).
- */
-export function daysLeftLabel(days: number, calendarDays: number): string {
+/** "today", "tomorrow", "in 12 days": when an expiry still to come falls, by date (`calendarDays` from today's date to its date). */
+export function daysLeftLabel(calendarDays: number): string {
   if (calendarDays <= 0) return 'today';
-  if (calendarDays === 1 || days <= 1) return 'tomorrow';
-  return `in ${days} days`;
+  if (calendarDays === 1) return 'tomorrow';
+  return `in ${calendarDays} days`;
 }

@@ -121,7 +121,8 @@ describe('TemplateRenderer', () => {
 
   // The article's (and SPEC's) name for it.
   it.each(['enrollment-action-required', 'enrollment-rejected', 'enrollment-renewal-at-risk'] as const)('%s points to the Payment and Tax profile page', (name) => {
-    // Where completing the profiles saves the enrollment (renewal at risk: continued as Action required, or unfinished).
+    // Where completing the profiles saves the enrollment (renewal at risk: continued as Action required, or unfinished;
+    // one that will expire for its eligibility or agreement is asked nothing: the test after).
     const out = renderer.render(name, { ...sample, completable: true });
     expect(out.text).toContain(`Payment and Tax profile page (${sample.profilesLink})`);
     expect(out.html).toContain(`<a href="${sample.profilesLink}">Payment and Tax profile</a> page`);

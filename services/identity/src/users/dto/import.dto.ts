@@ -1,5 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsArray, IsInt, IsOptional, IsString, Min } from 'class-validator';
+import { IsArray, IsInt, IsOptional, IsString, Min, ValidateIf } from 'class-validator';
 
 export const SCIM_LIST_RESPONSE = 'urn:ietf:params:scim:api:messages:2.0:ListResponse';
 
@@ -70,8 +70,9 @@ export class ScimListResponseInput {
   })
   // Each entry is the import's to check (one that is no object is `rejected`, the others imported), and none at all
   // is an export with no users (SCIM's empty ListResponse, which may leave Resources out: RFC 7644 3.4.2): nothing to do.
-  @IsOptional()
-  @IsArray()
+  // Left out of a list that says it has users (totalResults), or sent null, it is refused: a truncated export is not empty.
+  @ValidateIf((list: ScimListResponseInput) => list.Resources !== undefined || (list.totalResults ?? 0) > 0)
+  @IsArray({ message: 'Resources must be an array (it may be left out only when totalResults is 0)' })
   Resources?: unknown[];
 }
 
