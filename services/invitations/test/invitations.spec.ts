@@ -22,6 +22,24 @@ const getStarted = (programId: string, locationId: string) =>
   `${PORTAL}/incentives/enroll?${new URLSearchParams({ programId, locationId, fiscalYear: FY })}`;
 
 /** A partner with one location, its Global admin and the location's Incentives admin (known to the service), and a program. */
+/**
+ * The first read of `method` of the service's AccessPolicy that `matches` finds nobody, as if a user event were handled
+ * between that read and the write after it; every other read as the view is. `raced`: whether that read happened.
+ */
+function firstReadFindsNone<M extends 'holders' | 'companyAdmins'>(method: M, matches: (...args: Parameters<AccessPolicy[M]>) => boolean) {
+  const policy = world.service.app.get(AccessPolicy);
+  const read = (policy[method] as (...args: unknown[]) => Promise<unknown>).bind(policy);
+  let raced = false;
+  const spy = jest.spyOn(policy, method as 'holders').mockImplementation((async (...args: unknown[]) => {
+    if (!raced && matches(...(args as Parameters<AccessPolicy[M]>))) {
+      raced = true;
+      return [];
+    }
+    return read(...args);
+  }) as never);
+  return { spy, raced: () => raced };
+}
+
 async function oneLocationWithAdmins() {
   const partner = await world.partner(1);
   const [l1] = partner.locationIds;
@@ -271,20 +289,11 @@ describe('issuing invitations from eligibility decisions', () => {
     await world.known(global, [l1]);
     // The first read of the partner's company admins (IssueInvitation's) finds none, as if the admin's user event were
     // handled between that read and the invitation's write: its handler found no pending invitation then.
-    const policy = world.service.app.get(AccessPolicy);
-    const read = policy.companyAdmins.bind(policy);
-    let raced = false;
-    const spy = jest.spyOn(policy, 'companyAdmins').mockImplementation(async (partnerId) => {
-      if (!raced && partnerId === partner.partnerId) {
-        raced = true;
-        return [];
-      }
-      return read(partnerId);
-    });
+    const { spy, raced } = firstReadFindsNone('companyAdmins', (partnerId) => partnerId === partner.partnerId);
     try {
       await world.decide(partner, l1, programId, true);
       const [requested] = await world.waitEvent('AdminAssignmentRequested', forInvitation(programId, l1));
-      expect(raced).toBe(true);
+      expect(raced()).toBe(true);
       expect(requested.envelope!.data.recipients!.map((r) => r.userId)).toEqual([global.userId]);
     } finally {
       spy.mockRestore();
@@ -301,20 +310,11 @@ describe('issuing invitations from eligibility decisions', () => {
     await world.known(carol, [l1]);
     // The first read of the location's Incentives admins finds none, as if Carol's assignment were handled between that
     // read and the invitation's write: its handler found no invitation to deliver then.
-    const policy = world.service.app.get(AccessPolicy);
-    const read = policy.holders.bind(policy);
-    let raced = false;
-    const spy = jest.spyOn(policy, 'holders').mockImplementation(async (partnerId, locationId, role) => {
-      if (!raced && locationId === l1 && role === 'INCENTIVES_ADMIN') {
-        raced = true;
-        return [];
-      }
-      return read(partnerId, locationId, role);
-    });
+    const { spy, raced } = firstReadFindsNone('holders', (_partnerId, locationId, role) => locationId === l1 && role === 'INCENTIVES_ADMIN');
     try {
       await world.decide(partner, l1, programId, true);
       const [delivered] = await world.waitEvent('InvitationDelivered', forInvitation(programId, l1));
-      expect(raced).toBe(true);
+      expect(raced()).toBe(true);
       expect(delivered.envelope!.data.recipients!.map((r) => r.userId)).toEqual([carol.userId]);
     } finally {
       spy.mockRestore();
