@@ -1,4 +1,4 @@
-import { EnrollmentStatus, fiscalYearOf, fiscalYearRange, MissingPayoutItem, taxProfileExpiredBy, PayoutRules, previousFiscalYear, ProgramState } from '@lib/contracts';
+import { EnrollmentStatus, fiscalYearOf, fiscalYearRange, MissingPayoutItem, PayoutRules, previousFiscalYear, ProgramState, taxProfileExpiredBy } from '@lib/contracts';
 import { BEFORE_ENROLLED, describeMissing, notServingReason, partnersDecision, payoutGaps, ProfileFacts, validationState } from '../enrollments/enrollment-rules';
 import { servesLocation, YearDecision } from '../views/views.schemas';
 

@@ -36,14 +36,18 @@ const text = (value: unknown): string | undefined =>
  * converted export may send `Active` or `ExternalId`): the one spelled as named when both are there.
  */
 function attribute(object: Record<string, unknown>, name: string): unknown {
-  if (name in object) return object[name];
-  const lower = name.toLowerCase();
-  const key = Object.keys(object).find((candidate) => candidate.toLowerCase() === lower);
+  const key = attributeKey(object, name);
   return key === undefined ? undefined : object[key];
 }
 
-const hasAttribute = (object: Record<string, unknown>, name: string): boolean =>
-  name in object || Object.keys(object).some((candidate) => candidate.toLowerCase() === name.toLowerCase());
+const hasAttribute = (object: Record<string, unknown>, name: string): boolean => attributeKey(object, name) !== undefined;
+
+/** The key `object` holds attribute `name` under (attribute), undefined when it has none. */
+function attributeKey(object: Record<string, unknown>, name: string): string | undefined {
+  if (name in object) return name;
+  const lower = name.toLowerCase();
+  return Object.keys(object).find((candidate) => candidate.toLowerCase() === lower);
+}
 
 const isTrue = (value: unknown): boolean => value === true || (typeof value === 'string' && value.toLowerCase() === 'true');
 

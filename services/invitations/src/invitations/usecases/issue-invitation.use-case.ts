@@ -136,21 +136,16 @@ export class IssueInvitation {
       current._id,
       current.version,
       { set: { askedAdmins: [...(current.askedAdmins ?? []), ...people.map((person) => person.userId)] } },
-      [
-        this.outbox.event(Topics.invitations, {
-          type: 'AdminAssignmentRequested',
-          data: adminAssignmentRequested(current, people, { late: true }),
-          eventId: InvitationEventIds.adminRequestedLate(current, people),
-        }),
-      ],
+      [this.adminRequest(current, people, { late: true })],
     );
   }
 
-  private adminRequest(core: InvitationCore, companyAdmins: Person[]): OutboxEntry {
+  /** The wait's request to `companyAdmins`; `late`: to those appointed since it went out (an id per set of them). */
+  private adminRequest(core: InvitationCore, companyAdmins: Person[], { late = false } = {}): OutboxEntry {
     return this.outbox.event(Topics.invitations, {
       type: 'AdminAssignmentRequested',
-      data: adminAssignmentRequested(core, companyAdmins),
-      eventId: InvitationEventIds.adminRequested(core),
+      data: adminAssignmentRequested(core, companyAdmins, { late }),
+      eventId: late ? InvitationEventIds.adminRequestedLate(core, companyAdmins) : InvitationEventIds.adminRequested(core),
     });
   }
 
