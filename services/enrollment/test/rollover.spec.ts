@@ -243,7 +243,7 @@ describe('fiscal-year rollover', () => {
     const otherAdmin = await w.token('adminOfOther');
     const waiting = await call(h, 'GET', `/v1/enrollments/${next(w.L2)}`, { token: otherAdmin });
     expect(waiting.body).toEqual(expect.objectContaining({ status: 'ACTION_REQUIRED', nextAction: 'CONTINUE', renewedFrom: actionRequired }));
-    expect(waiting.body.reasons[0]).toContain(yearEnd.toISOString().slice(0, 10));
+    expect(waiting.body.reasons[0]).toContain(yearEnd.toLocaleDateString('en-US', { timeZone: 'UTC', year: 'numeric', month: 'long', day: 'numeric' }));
     // The admin renews the tax forms (a new revision, valid longer): Continue, Submit, validation: ENROLLED in NEXT_FY.
     const taxProfileId = waiting.body.proposal.taxProfileId;
     const renewedTax = { profileId: taxProfileId, profileKind: 'TAX' as const, partnerId: w.partnerId, locationId: w.L2, revision: 2, reasons: [], expiresAt: TAX_VALID_UNTIL };
