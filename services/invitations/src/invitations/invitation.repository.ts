@@ -108,15 +108,14 @@ export class InvitationRepository {
   }
 
   /**
-   * Ids of the partner's ISSUED invitations of these locations (all of its locations for `null`): those whose
-   * Incentives admins may all have left there.
+   * The partner's ISSUED invitations of these locations (all of its locations for `null`): those whose Incentives admins
+   * may all have left there; each with its program and fiscal year.
    */
-  async issuedIn(partnerId: string, locationIds: string[] | null): Promise<string[]> {
-    const rows = await this.invitations
-      .find({ partnerId, ...(locationIds && { locationId: { $in: locationIds } }), state: 'ISSUED' }, { _id: 1 })
+  async issuedIn(partnerId: string, locationIds: string[] | null): Promise<Array<Pick<Invitation, '_id' | 'programId' | 'fiscalYear'>>> {
+    return this.invitations
+      .find({ partnerId, ...(locationIds && { locationId: { $in: locationIds } }), state: 'ISSUED' }, { _id: 1, programId: 1, fiscalYear: 1 })
       .sort({ _id: 1 })
-      .lean();
-    return rows.map((row) => row._id);
+      .lean<Array<Pick<Invitation, '_id' | 'programId' | 'fiscalYear'>>>();
   }
 
   async update(

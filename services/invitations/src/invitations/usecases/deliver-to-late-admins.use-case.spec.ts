@@ -1,3 +1,4 @@
+import { ViewsRepository } from '../views/views.repository';
 import { DeliverToLateAdmins } from './deliver-to-late-admins.use-case';
 
 /** A date in FY27; prog-1 takes enrollments in FY27, prog-2 is closed. */
@@ -6,6 +7,11 @@ const programs = new Map([
   ['prog-1', { _id: 'prog-1', state: 'OPEN', fiscalYear: 'FY27' }],
   ['prog-2', { _id: 'prog-2', state: 'CLOSED', fiscalYear: 'FY27' }],
 ]);
+/** The views repository's own filter (enrollableAt), on these programs. */
+const views = {
+  enrollableAt: (rows: Array<{ _id: string; programId: string; fiscalYear: string }>, now: Date) =>
+    ViewsRepository.prototype.enrollableAt.call({ programsById: async () => programs } as never, rows, now),
+} as never;
 
 /**
  * The handler half of the wake-up for waiting invitations whose request to assign an admin is pending: the company
@@ -19,7 +25,7 @@ describe('DeliverToLateAdmins: a Global or Account admin becoming known', () => 
     const deliver = new DeliverToLateAdmins(
       { apply: async () => void calls.push('apply the user to the view') } as never,
       { user: async () => null } as never,
-      { programsById: async () => programs } as never,
+      views,
       { executeAll: async (ids: Iterable<string>) => void reconciled.push(...ids) } as never,
       {
         notAsking: async (partnerId: string, userId: string) => (
@@ -63,7 +69,7 @@ describe('DeliverToLateAdmins: a user holding the Incentives admin role', () => 
     const deliver = new DeliverToLateAdmins(
       { apply: async () => undefined } as never,
       { user: async () => admin } as never,
-      { programsById: async () => programs } as never,
+      views,
       { executeAll: async (ids: Iterable<string>) => void reconciled.push(...ids) } as never,
       {
         deliverableTo: async (userId: string, partnerId: string, locations: string[] | null) => (asked.push({ userId, partnerId, locations }), open),

@@ -2,7 +2,6 @@ import { AccessPolicy, AccessViewUpdater } from '@lib/access';
 import { ALL_LOCATIONS, COMPANY_ROLES, isUserEvent, LocationAdded, PartnerRegistered, UserEvent } from '@lib/contracts';
 import { Clock } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
-import { enrollableNow } from '../invitation-rules';
 import { InvitationRepository } from '../invitation.repository';
 import { ViewsRepository } from '../views/views.repository';
 import { ReconcileInvitation } from './reconcile-invitation.use-case';
@@ -42,19 +41,7 @@ export class DeliverToLateAdmins {
     const locations = user.roles.filter((grant) => grant.role === 'INCENTIVES_ADMIN').flatMap((grant) => grant.locationIds);
     if (!locations.length) return;
     const open = await this.invitations.deliverableTo(user._id, user.partnerId, locations.includes(ALL_LOCATIONS) ? null : locations);
-    await this.reconcile.executeAll(await this.enrollable(open), heartbeat);
-  }
-
-  /**
-   * Ids of those invitations that lead to an Enroll that accepts now (enrollableNow: the program OPEN in that fiscal
-   * year, the year not over): no other is delivered, nor asks anyone, so a user event does not reconcile the waiting
-   * invitations of a closed program or a year past, which stay waiting.
-   */
-  private async enrollable(invitations: Array<{ _id: string; programId: string; fiscalYear: string }>): Promise<string[]> {
-    if (!invitations.length) return [];
-    const programs = await this.views.programsById([...new Set(invitations.map((invitation) => invitation.programId))]);
-    const now = this.clock.now();
-    return invitations.filter((invitation) => enrollableNow(programs.get(invitation.programId), invitation.fiscalYear, now)).map((invitation) => invitation._id);
+    await this.reconcile.executeAll(await this.views.enrollableAt(open, this.clock.now()), heartbeat);
   }
 
   /**
@@ -68,7 +55,7 @@ export class DeliverToLateAdmins {
     // The user into the view first, then the waiting invitations: one written meanwhile reads the view again after its
     // write (ReconcileInvitation.askIfAdminsAppeared), so one of the two sees the other.
     await this.accessView.apply(type, data);
-    await this.reconcile.executeAll(await this.enrollable(await this.invitations.notAsking(partnerId, userId)), heartbeat);
+    await this.reconcile.executeAll(await this.views.enrollableAt(await this.invitations.notAsking(partnerId, userId), this.clock.now()), heartbeat);
   }
 
   /**

@@ -1,7 +1,9 @@
 import { AccessViewUpdater } from '@lib/access';
 import { ALL_LOCATIONS, RoleRevoked, UserEvent } from '@lib/contracts';
+import { Clock } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { InvitationRepository } from '../invitation.repository';
+import { ViewsRepository } from '../views/views.repository';
 import { ReconcileInvitation } from './reconcile-invitation.use-case';
 
 /**
@@ -28,6 +30,8 @@ export class WaitWhenAdminsLeave {
     private readonly accessView: AccessViewUpdater,
     private readonly invitations: InvitationRepository,
     private readonly reconcile: ReconcileInvitation,
+    private readonly views: ViewsRepository,
+    private readonly clock: Clock,
   ) {}
 
   async execute(type: string, data: unknown, heartbeat: () => Promise<void> = async () => undefined): Promise<void> {
@@ -35,8 +39,9 @@ export class WaitWhenAdminsLeave {
     if (!locations.length) return;
     const { partnerId } = (data as UserEvent).user;
     await this.accessView.apply(type, data);
-    const invitationIds = await this.invitations.issuedIn(partnerId, locations.includes(ALL_LOCATIONS) ? null : locations);
-    await this.reconcile.executeAll(invitationIds, heartbeat);
+    const issued = await this.invitations.issuedIn(partnerId, locations.includes(ALL_LOCATIONS) ? null : locations);
+    // Only those that would wait again (an ISSUED invitation of a closed program or a year past stays as it is).
+    await this.reconcile.executeAll(await this.views.enrollableAt(issued, this.clock.now()), heartbeat);
   }
 }
 

@@ -15,6 +15,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { Model } from 'mongoose';
 import { invitationId } from '../invitation-ids';
+import { enrollableNow } from '../invitation-rules';
 import { EligibilityDecisionView, SetAsideDecision } from './eligibility-decision.schema';
 import { EnrollmentStatusView } from './enrollment-status.schema';
 import { OPEN_PROGRAMS_ORDER, ProgramView } from './program-view.schema';
@@ -143,6 +144,17 @@ export class ViewsRepository {
 
   async program(programId: string): Promise<ProgramView | null> {
     return (await this.programLoader.load(programId)) ?? null;
+  }
+
+  /**
+   * Ids of those invitations that lead to an Enroll that accepts at `now` (enrollableNow: their program OPEN in that
+   * fiscal year, the year not over): no other is delivered, asks anyone or waits again when its admins come or go, so
+   * a user event need not reconcile the invitations of a closed program or a year past (they stay as they are).
+   */
+  async enrollableAt(invitations: Array<{ _id: string; programId: string; fiscalYear: string }>, now: Date): Promise<string[]> {
+    if (!invitations.length) return [];
+    const programs = await this.programsById([...new Set(invitations.map((invitation) => invitation.programId))]);
+    return invitations.filter((invitation) => enrollableNow(programs.get(invitation.programId), invitation.fiscalYear, now)).map((invitation) => invitation._id);
   }
 
   async programsById(programIds: string[]): Promise<Map<string, ProgramView>> {
