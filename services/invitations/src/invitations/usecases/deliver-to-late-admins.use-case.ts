@@ -71,6 +71,6 @@ export class DeliverToLateAdmins {
     const locationIds = type === 'PartnerRegistered' ? (data as PartnerRegistered).locations.map((l) => l.locationId) : [(data as LocationAdded).locationId];
     // The partner's own decisions set aside for a later one naming another partner (while unknown) count now.
     await this.views.confirmOwner(partnerId, locationIds);
-    await this.reconcile.executeAll(await this.views.currentEligibleDecisionIds(partnerId, locationIds), heartbeat);
+    await this.reconcile.executeAll(await this.views.enrollableDecisionIds(partnerId, locationIds, this.clock.now()), heartbeat);
   }
 }

@@ -105,21 +105,19 @@ export class ViewsRepository {
   }
 
   /**
-   * Ids of the eligible decisions of these locations of a partner for the current fiscal year of their program: the
-   * invitations the locations, once known, may issue. Decisions of other years, and of programs not known yet, are
-   * left out.
+   * Ids of the eligible decisions of these locations of a partner that lead to an Enroll accepting at `now`
+   * (enrollableAt: their program OPEN in that fiscal year, the year not over): the invitations the locations, once
+   * known, may issue. Decisions of other years, of closed programs, and of programs not known yet, are left out.
    */
-  async currentEligibleDecisionIds(partnerId: string, locationIds: string[]): Promise<string[]> {
+  async enrollableDecisionIds(partnerId: string, locationIds: string[], now: Date): Promise<string[]> {
     const rows = await this.decisions
       .find(
         { partnerId, eligible: true, locationId: { $in: locationIds } },
         { _id: 1, programId: 1, fiscalYear: 1 },
       )
       .sort({ _id: 1 })
-      .lean();
-    if (!rows.length) return [];
-    const programs = await this.programsById([...new Set(rows.map((row) => row.programId))]);
-    return rows.filter((row) => programs.get(row.programId)?.fiscalYear === row.fiscalYear).map((row) => row._id);
+      .lean<Array<{ _id: string; programId: string; fiscalYear: string }>>();
+    return this.enrollableAt(rows, now);
   }
 
   /** The latest decisions of a partner's locations (the overview: whether an ineligible location is eligible again). */
