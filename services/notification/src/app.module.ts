@@ -8,6 +8,7 @@ import { DeliveryMetrics } from './delivery/delivery-metrics';
 import { EmailBacklog } from './delivery/email-backlog';
 import { DeliveryWorker } from './delivery/delivery-worker';
 import { Mailer } from './delivery/mailer';
+import { InvitationDigests } from './delivery/invitation-digests';
 import { DeliverEmail } from './delivery/usecases/deliver-email.use-case';
 import { InvitationProgressRepository } from './invitations/invitation-progress.repository';
 import { InvitationProgress, InvitationProgressSchema } from './invitations/invitation-progress.schema';
@@ -51,6 +52,7 @@ import { TemplateRenderer } from './rendering/template-renderer';
     DeliveryMetrics,
     EmailBacklog,
     DeliverEmail,
+    InvitationDigests,
     DeliveryWorker,
     InboxRepository,
     ListInbox,

@@ -43,6 +43,14 @@ export const notificationConfigSpec = {
     default: 5_000,
     desc: 'For an event that finds nobody to notify, its recipients by role, or named recipients the view does not know, knows deactivated or without the role: how long to wait for the identity events published before it (a role just granted) to be handled, then look again (0: no wait)',
   }),
+  NOTIFY_DIGEST_AFTER: wholeNumber(0)({
+    default: 3,
+    desc: 'Invitation emails one recipient is sent one by one before further ones are gathered into one email listing them (a user given the Incentives admin role on every location of a large partner); 0: never gathered',
+  }),
+  NOTIFY_DIGEST_WINDOW_MS: delayMs(1_000)({
+    default: 15 * 60_000,
+    desc: 'How long invitations are gathered before their email is sent, and the quiet time after which a recipient is sent invitation emails one by one again',
+  }),
   NOTIFY_TEMPLATES_DIR: str({ default: '', desc: 'Folder of the *.hbs templates; found next to the code when empty' }),
 };
 

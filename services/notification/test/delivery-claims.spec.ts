@@ -4,6 +4,7 @@ import mongoose, { Connection, Model } from 'mongoose';
 import type { NotificationConfig } from '../src/config';
 import type { DeliveryMetrics } from '../src/delivery/delivery-metrics';
 import type { Mailer } from '../src/delivery/mailer';
+import { InvitationDigests } from '../src/delivery/invitation-digests';
 import { DeliverEmail } from '../src/delivery/usecases/deliver-email.use-case';
 import type { InvitationProgressRepository } from '../src/invitations/invitation-progress.repository';
 import { Message, MessageSchema } from '../src/messages/message.schema';
@@ -26,7 +27,7 @@ beforeAll(async () => {
   messages = connection.model(Message.name, MessageSchema);
   await messages.init();
   const config = { NOTIFY_LEASE_MS: 60_000 } as NotificationConfig;
-  deliver = new DeliverEmail(messages, {} as Mailer, {} as EventOutbox, {} as RecipientDirectory, {} as InvitationProgressRepository, {} as DeliveryMetrics, config);
+  deliver = new DeliverEmail(messages, {} as Mailer, {} as EventOutbox, {} as RecipientDirectory, {} as InvitationProgressRepository, {} as DeliveryMetrics, {} as InvitationDigests, config);
 });
 
 afterAll(async () => {
@@ -163,6 +164,7 @@ describe('an email claimed more times than it may be attempted', () => {
       { currentAddress: jest.fn(async () => ({ to: { email: 'ann@contoso.example.com' } })) } as unknown as RecipientDirectory,
       { withdrawal: jest.fn(async () => null) } as unknown as InvitationProgressRepository,
       metrics as unknown as DeliveryMetrics,
+      {} as InvitationDigests,
       { NOTIFY_LEASE_MS: 60_000, NOTIFY_MAX_ATTEMPTS: 3, MAIL_FROM_ADDRESS: 'noreply@contoso.example' } as NotificationConfig,
     );
     const id = await insert({ status: 'RETRY', attempts: 3, lastError: 'ECONNRESET' });

@@ -15,7 +15,11 @@ export class NotificationOutcome {
   @IsInt() @Min(1) attempts!: number;
   /** The type of the domain event that caused this message (InvitationIssued, EnrollmentEnrolled...). */
   @IsOptional() @IsString() causationEventType?: string;
-  /** EMAIL only: the Message-ID header sent, the same on every attempt, so receivers can drop duplicates. */
+  /**
+   * EMAIL only: the Message-ID header sent, the same on every attempt, so receivers can drop duplicates. An invitation
+   * email sent within a digest (many invitations to one recipient in one email) carries the digest's: several
+   * NotificationSent then name one email.
+   */
   @IsOptional() @IsString() mailMessageId?: string;
 }
 export class NotificationSent extends NotificationOutcome {}

@@ -2,7 +2,7 @@ import { NotificationChannel, NotificationChannels, Role } from '@lib/contracts'
 import { outboxPlugin } from '@lib/messaging';
 import { Prop, Schema, SchemaFactory } from '@nestjs/mongoose';
 
-export const MessageStatuses = ['PENDING', 'SENDING', 'RETRY', 'SENT', 'FAILED', 'CANCELLED'] as const;
+export const MessageStatuses = ['PENDING', 'SENDING', 'RETRY', 'SENT', 'FAILED', 'CANCELLED', 'HELD', 'DIGESTING'] as const;
 export type MessageStatus = (typeof MessageStatuses)[number];
 
 /** The one id of a message: the same event, recipient and channel always give the same document. */
@@ -19,6 +19,19 @@ export interface Audience {
   locationIds?: string[];
 }
 
+/** The template of an email gathering a recipient's invitation emails (InvitationDigest), rendered when it is sent. */
+export const DIGEST_TEMPLATE = 'invitation-digest';
+
+/**
+ * What an invitation email gathered into a digest (`digest.id`, the digest email's id) shows there: one line each.
+ */
+export interface DigestEntry {
+  id: string;
+  programLabel: string;
+  locationLabel: string;
+  fiscalYear: string;
+}
+
 /**
  * One message to one recipient on one channel, caused by one domain event. Rendered when the event is consumed,
  * so what is sent (and what the inbox shows) never changes afterwards.
@@ -26,6 +39,10 @@ export interface Audience {
  *    CANCELLED when it must not go out any more, before it could be sent: the recipient deactivated, of another
  *    partner, or no longer holding the role it was addressed for (`audience`); what it says about an invitation no
  *    longer true (`invitation`); a later status email of the enrollment for the recipient; `sendBefore` passed.
+ *    An invitation email gathered into a digest (InvitationDigest: a recipient's many invitations in a short while)
+ *    is HELD instead of PENDING, never claimed itself; the digest email takes it (DIGESTING) when it is sent, and it
+ *    ends as the digest does (SENT, FAILED), with its own outcome event, or CANCELLED on its own (revoked meanwhile).
+ *    One still HELD when its digest was already sent is sent by itself (PENDING again).
  *  - INBOX: written SENT (it is in the inbox the moment it exists); `read` flips once.
  * NotificationSent / NotificationFailed travel in the outbox of the same write that records the outcome.
  */
@@ -68,6 +85,10 @@ export class Message {
    * dated newest. Absent on other messages, and on messages written before it existed.
    */
   @Prop({ type: Object }) enrollmentStatus?: { enrollmentId: string; revision: number };
+  /** An invitation email gathered into a digest (HELD, DIGESTING, then as the digest ends): which, and its line there. */
+  @Prop({ type: Object }) digest?: DigestEntry;
+  /** An invitation email sent within a digest: the digest email's id (its Message-ID). */
+  @Prop() sentIn?: string;
   /** An email not sent from this instant on (a renewal reminder after its fiscal year's end): withdrawn instead. */
   @Prop() sendBefore?: Date;
 
@@ -128,5 +149,7 @@ MessageSchema.index({ userId: 1, partnerId: 1, channel: 1, createdAt: -1, _id: -
 MessageSchema.index({ userId: 1, partnerId: 1, channel: 1, read: 1 });
 /** The inbox's bank-profile actions that record no audience (InboxRepository.hiddenBankProfileActions), on every read. */
 MessageSchema.index({ userId: 1, partnerId: 1, channel: 1, template: 1 });
+/** The invitation emails a digest gathered (InvitationDigest), by status (exactly these fields, as mongo-java-server needs). */
+MessageSchema.index({ 'digest.id': 1, status: 1 }, { sparse: true });
 /** DeliverEmail's supersession check: an enrollment's status emails, by revision (a filter naming exactly these fields, as mongo-java-server needs). */
 MessageSchema.index({ 'enrollmentStatus.enrollmentId': 1, 'enrollmentStatus.revision': 1 }, { sparse: true });

@@ -23,8 +23,11 @@ type Outcome = Pick<
   '_id' | 'userId' | 'email' | 'channel' | 'template' | 'causationEventId' | 'causationEventType' | 'correlationId' | 'partnerId' | 'locationId'
 >;
 
-/** What NotificationSent / NotificationFailed say of one message (EmailDeadLettered says it too, and more). */
-export function outcomeData(message: Outcome, outcome: { attempts: number; error?: string }): NotificationSent | NotificationFailed {
+/**
+ * What NotificationSent / NotificationFailed say of one message (EmailDeadLettered says it too, and more). `sentAs`: the
+ * id of the email that carried it, when not its own (an invitation email gathered into a digest): its Message-ID.
+ */
+export function outcomeData(message: Outcome, outcome: { attempts: number; error?: string; sentAs?: string }): NotificationSent | NotificationFailed {
   return {
     notificationId: message._id,
     userId: message.userId,
@@ -34,7 +37,7 @@ export function outcomeData(message: Outcome, outcome: { attempts: number; error
     causationEventId: message.causationEventId,
     causationEventType: message.causationEventType,
     attempts: outcome.attempts,
-    ...(message.channel === 'EMAIL' && { mailMessageId: mailMessageId(message._id) }),
+    ...(message.channel === 'EMAIL' && { mailMessageId: mailMessageId(outcome.sentAs ?? message._id) }),
     ...(outcome.error !== undefined && { error: outcome.error }),
   };
 }
@@ -57,7 +60,7 @@ export function messageEvent(outbox: EventOutbox, topic: Topic, type: string, me
 }
 
 /** NotificationSent / NotificationFailed for one message, on notifications.events.v1. */
-export function outcomeEvent(outbox: EventOutbox, message: Outcome, outcome: { attempts: number; error?: string }): OutboxEntry {
+export function outcomeEvent(outbox: EventOutbox, message: Outcome, outcome: { attempts: number; error?: string; sentAs?: string }): OutboxEntry {
   const type = outcome.error === undefined ? 'NotificationSent' : 'NotificationFailed';
   return messageEvent(outbox, Topics.notifications, type, message, outcomeData(message, outcome));
 }

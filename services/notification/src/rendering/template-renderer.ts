@@ -8,6 +8,8 @@ import type { NotificationConfig } from '../config';
 /** Every message the service sends; each has `<name>.subject.hbs`, `<name>.html.hbs` and `<name>.text.hbs`. */
 export const TemplateNames = [
   'invitation',
+  // Many invitation emails to one recipient in one (InvitationDigests), rendered when it is sent.
+  'invitation-digest',
   'admin-assignment-requested',
   'enrollment-action-required',
   'enrollment-validating',

@@ -5,13 +5,14 @@ import { InjectModel } from '@nestjs/mongoose';
 import { Model } from 'mongoose';
 import { randomUUID } from 'node:crypto';
 import type { NotificationConfig } from '../../config';
-import { dueEmailBranches, Message } from '../../messages/message.schema';
+import { DIGEST_TEMPLATE, dueEmailBranches, Message } from '../../messages/message.schema';
 import { outcomeEvent } from '../../messages/notification-events';
 import { retryDelay } from '../backoff';
 import { deadLetterEntry } from '../dead-letter';
 import { InvitationProgressRepository } from '../../invitations/invitation-progress.repository';
 import { RecipientDirectory } from '../../recipients/recipient-directory';
 import { DeliveryMetrics } from '../delivery-metrics';
+import { GatheredEmail, InvitationDigests } from '../invitation-digests';
 import { describeSmtpFailure, isPermanentSmtpFailure, Mailer, withoutAddresses } from '../mailer';
 
 /** A message this worker holds: nobody else sends it until `leaseUntil`, and only this token records its outcome. */
@@ -44,6 +45,7 @@ export class DeliverEmail {
     private readonly directory: RecipientDirectory,
     private readonly invitations: InvitationProgressRepository,
     private readonly metrics: DeliveryMetrics,
+    private readonly digests: InvitationDigests,
     @Inject(CONFIG) private readonly config: NotificationConfig,
   ) {
     this.byId = byIdLoader(
@@ -234,13 +236,21 @@ export class DeliverEmail {
     if (claimed.sendBefore && Date.now() >= +new Date(claimed.sendBefore)) return this.cancel(claimed, 'its moment passed: what it asks was due before its fiscal year ended');
     // Deactivated, or no longer in the role it was addressed for, while the email waited: they get nothing.
     if ('cancel' in recipient) return this.cancel(claimed, recipient.cancel);
+    // A digest (InvitationDigests): what it says is made of the invitation emails it gathered that still hold.
+    let gathered: GatheredEmail[] | undefined;
+    if (claimed.template === DIGEST_TEMPLATE) {
+      const digest = await this.digests.compose(claimed);
+      if (!digest) return this.cancel(claimed, 'none of the invitation emails it gathered is to be sent any more');
+      gathered = digest.emails;
+      claimed = { ...claimed, ...digest.content };
+    }
     // Claimed more times than it may be attempted: its last claims ended without an outcome (an error before the SMTP
     // exchange, bad data rather than an outage, or their worker stopped, maybe after the SMTP server took it), each
     // taken again once its lease ran out. Failed now, as after its last SMTP attempt (NotificationFailed, the dead
     // letter), not claimed every minute for ever.
     if (claimed.attempts > this.config.NOTIFY_MAX_ATTEMPTS) {
       const reason = `its ${this.config.NOTIFY_MAX_ATTEMPTS} attempts were used up without an outcome${claimed.lastError ? ` (last error: ${claimed.lastError})` : ''}`;
-      return this.failed(claimed, new Error(reason), {});
+      return this.failed(claimed, new Error(reason), {}, gathered);
     }
     // The address changed while the email waited (a backlog, a retry): it goes to the current one, and the
     // outcome records where it went.
@@ -261,17 +271,21 @@ export class DeliverEmail {
       timer();
       await renew.stop();
     }
-    if (!sent.ok) return this.failed(message, sent.error, readdressed);
+    if (!sent.ok) return this.failed(message, sent.error, readdressed, gathered);
+    const smtpResponse = sent.response.slice(0, 500);
+    // A digest's emails first, each with its NotificationSent (the digest has none of its own: it caused nothing).
+    if (gathered) await this.digests.settle(message, gathered, { attempts: message.attempts, smtpResponse });
     const recorded = await this.record(message, {
-      $set: { status: 'SENT', sentAt: new Date(), smtpResponse: sent.response.slice(0, 500), ...readdressed },
+      $set: { status: 'SENT', sentAt: new Date(), smtpResponse, ...readdressed },
       $unset: { leaseUntil: 1, leaseToken: 1, nextAttemptAt: 1 },
-      $push: pushOutbox([outcomeEvent(this.outbox, message, { attempts: message.attempts })]),
+      ...(!gathered && { $push: pushOutbox([outcomeEvent(this.outbox, message, { attempts: message.attempts })]) }),
     });
     return recorded ? { status: 'SENT' } : { status: 'LEASE_LOST' };
   }
 
-  /** Not sent, and never will be: CANCELLED with the reason. Not a failure: no event. */
+  /** Not sent, and never will be: CANCELLED with the reason (a digest: with the emails it gathered). Not a failure: no event. */
   private async cancel(claimed: ClaimedEmail, reason: string): Promise<DeliveryOutcome> {
+    if (claimed.template === DIGEST_TEMPLATE) await this.digests.cancelAll(claimed._id, reason);
     const recorded = await this.record(claimed, {
       $set: { status: 'CANCELLED', lastError: reason },
       $unset: { leaseUntil: 1, leaseToken: 1, nextAttemptAt: 1 },
@@ -279,7 +293,8 @@ export class DeliverEmail {
     return recorded ? { status: 'CANCELLED' } : { status: 'LEASE_LOST' };
   }
 
-  private async failed(message: ClaimedEmail, error: unknown, readdressed: Record<string, unknown>): Promise<DeliveryOutcome> {
+  /** `gathered`: a digest's emails (InvitationDigests), which fail with it, each with its NotificationFailed. */
+  private async failed(message: ClaimedEmail, error: unknown, readdressed: Record<string, unknown>, gathered?: GatheredEmail[]): Promise<DeliveryOutcome> {
     const reason = describeSmtpFailure(error);
     const permanent = isPermanentSmtpFailure(error, this.config.MAIL_FROM_ADDRESS);
     if (!permanent && message.attempts < this.config.NOTIFY_MAX_ATTEMPTS) {
@@ -293,11 +308,12 @@ export class DeliverEmail {
     }
     const failedAt = new Date();
     this.logger.error(`${message._id} failed after ${message.attempts} attempt(s)${permanent ? ' (permanent)' : ''}: ${withoutAddresses(reason)}`);
+    if (gathered) await this.digests.settle(message, gathered, { attempts: message.attempts, error: reason });
     const recorded = await this.record(message, {
       $set: { status: 'FAILED', failedAt, lastError: reason, ...readdressed },
       $unset: { leaseUntil: 1, leaseToken: 1, nextAttemptAt: 1 },
       $push: pushOutbox([
-        outcomeEvent(this.outbox, message, { attempts: message.attempts, error: reason }),
+        ...(gathered ? [] : [outcomeEvent(this.outbox, message, { attempts: message.attempts, error: reason })]),
         deadLetterEntry(this.outbox, message, message.attempts, reason, failedAt),
       ]),
     });

@@ -7,6 +7,7 @@ import { AnyBulkWriteOperation, Model } from 'mongoose';
 import type { NotificationConfig } from '../../config';
 import { DeliveryMetrics } from '../../delivery/delivery-metrics';
 import { DeliveryWorker } from '../../delivery/delivery-worker';
+import { InvitationDigests, OpenDigest } from '../../delivery/invitation-digests';
 import { IdentityCatchUp } from '../../recipients/identity-catch-up';
 import { Addressee, inAudience } from '../../recipients/recipient-directory';
 import { TemplateRenderer } from '../../rendering/template-renderer';
@@ -35,14 +36,15 @@ export class CreateMessages {
     private readonly worker: DeliveryWorker,
     private readonly metrics: DeliveryMetrics,
     private readonly identity: IdentityCatchUp,
+    private readonly digests: InvitationDigests,
     @Inject(CONFIG) private readonly config: Pick<NotificationConfig, 'MAIL_FROM_NAME' | 'NOTIFY_MAX_EVENT_AGE_MS'>,
   ) {
-    this.existing = byIdLoader((ids) => this.messages.find({ _id: { $in: ids } }).select('_id').lean<Array<{ _id: string }>>());
+    this.existing = byIdLoader((ids) => this.messages.find({ _id: { $in: ids } }).select('_id status digest.id').lean<Existing[]>());
     this.planned = byIdLoader((ids) => this.plannedEvents.find({ _id: { $in: ids } }).lean<PlannedEvent[]>());
   }
 
   /** Events handled at the same time look their message ids, and whether they were planned before, up with one query each. */
-  private readonly existing: BatchLoader<string, { _id: string }>;
+  private readonly existing: BatchLoader<string, Existing>;
   private readonly planned: BatchLoader<string, PlannedEvent>;
 
   /** `stopping`: the consumer's (ConsumedEvent.stopping), which ends a wait for the identity events early. */
@@ -109,8 +111,10 @@ export class CreateMessages {
           ...(plan.invitationVersion !== undefined && { version: plan.invitationVersion }),
         }
       : undefined;
-    // Each message with its id and channel, as built: what follows needs them, not a parse of the operation.
-    const planned: Array<{ id: string; channel: Message['channel']; operation: AnyBulkWriteOperation<Message> }> = [];
+    // Each message with its id and channel, as built: what follows needs them, not a parse of the operation. An
+    // invitation email gathered into a digest (InvitationDigests) names it; the digests are written first.
+    const planned: Array<{ id: string; channel: Message['channel']; digest?: { id: string }; operation: AnyBulkWriteOperation<Message> }> = [];
+    const digests = new Map<string, { digest: OpenDigest; first: Omit<Message, '_id'> }>();
     for (const recipient of plan.recipients) {
       const rendered = this.renderer.render(plan.template, {
         ...plan.context,
@@ -119,6 +123,7 @@ export class CreateMessages {
         recipientName: recipient.displayName || recipient.email,
       });
       for (const channel of channels) {
+        const gathered = channel === 'EMAIL' && plan.template === 'invitation' ? this.digests.gather(recipient.userId, plan.partnerId, createdAt) : null;
         const message: Message = {
           _id: messageId(envelope.eventId, recipient.userId, channel),
           channel,
@@ -138,16 +143,27 @@ export class CreateMessages {
           text: channel === 'INBOX' ? rendered.inboxText : rendered.text,
           link: plan.link,
           ...(audienceOf(recipient, plan.audience) && { audience: plan.audience }),
-          ...(channel === 'EMAIL' ? { html: rendered.html, status: 'PENDING', nextAttemptAt: createdAt, ...Tracing.currentContext() } : { status: 'SENT', sentAt: createdAt }),
+          // Gathered: never due itself (no `nextAttemptAt`); its digest takes it.
+          ...(channel === 'INBOX'
+            ? { status: 'SENT' as const, sentAt: createdAt }
+            : {
+                html: rendered.html,
+                ...Tracing.currentContext(),
+                ...(gathered
+                  ? { status: 'HELD' as const, digest: { id: gathered.id, ...digestLine(plan.context) } }
+                  : { status: 'PENDING' as const, nextAttemptAt: createdAt }),
+              }),
           attempts: channel === 'EMAIL' ? 0 : 1,
           read: false,
           createdAt,
         };
         const outbox: OutboxEntry[] = channel === 'INBOX' ? [outcomeEvent(this.outbox, message, { attempts: 1 })] : [];
         const { _id, ...fields } = message;
+        if (gathered && !digests.has(gathered.id)) digests.set(gathered.id, { digest: gathered, first: fields });
         planned.push({
           id: _id,
           channel,
+          ...(gathered && { digest: { id: gathered.id } }),
           operation: { updateOne: { filter: { _id }, update: { $setOnInsert: { ...fields, ...(outbox.length && { outbox }) } }, upsert: true } },
         });
       }
@@ -155,20 +171,28 @@ export class CreateMessages {
     const ids = planned.map((m) => m.id);
     // Messages of a redelivered event exist already: leave them untouched (no write at all, so none can race the
     // relay or the worker on the same document); the upsert below still guards inserts racing each other.
-    const existing = new Set((await Promise.all(ids.map((id) => this.existing.load(id)))).flatMap((m) => (m ? [m._id] : [])));
+    const found = (await Promise.all(ids.map((id) => this.existing.load(id)))).flatMap((m) => (m ? [m] : []));
+    const existing = new Set(found.map((m) => m._id));
     const missing = planned.filter((m) => !existing.has(m.id));
     if (missing.length === 0) {
+      // Gathered into a digest sent since (a handler that failed before it could tell): sent by themselves.
+      const late = await this.digests.releaseLate(found.filter((m) => m.status === 'HELD'));
+      if (late.length) this.worker.enqueue(late, 0);
       if (!before) {
         // Messages written, their record not (a handler that failed between the two, or an event handled before records
         // existed): recorded now. Its emails may not have been queued, nor its inbox entries' events relayed, when the
         // handler failed: both are harmless for what was done already (a claim is guarded, an empty outbox is nothing).
         await recordPlan();
         this.outbox.committed();
-        const emails = planned.filter((m) => m.channel === 'EMAIL').map((m) => m.id);
+        // Never one HELD in a digest: a claim by id would take it.
+        const held = new Set(found.filter((m) => m.status === 'HELD' || m.status === 'DIGESTING').map((m) => m._id));
+        const emails = planned.filter((m) => m.channel === 'EMAIL' && !held.has(m.id)).map((m) => m.id);
         if (emails.length) this.worker.enqueue(emails, 0);
       }
       return;
     }
+    // The digests before the emails they gather: one of those never waits for a digest that is not written.
+    await Promise.all([...digests.values()].map(({ digest, first }) => this.digests.open(digest, first)));
     // The plain driver: the documents are built here, whole, and mongoose's casting of every operation (the
     // outbox subdocuments above all) cost more CPU than the rest of the handler. The relay is told directly.
     // Events handled at the same time write their messages with one command.
@@ -184,7 +208,9 @@ export class CreateMessages {
     if (failed) throw failed.reason;
     this.outbox.committed();
     for (const m of missing) this.metrics.created.inc({ channel: m.channel, template: plan.template });
-    const emails = missing.filter((m) => m.channel === 'EMAIL').map((m) => m.id);
+    const emails = missing.filter((m) => m.channel === 'EMAIL' && !m.digest).map((m) => m.id);
+    // Gathered, but their digest went out before they were written (a handler held up past its time): by themselves.
+    emails.push(...(await this.digests.releaseLate(missing.filter((m) => m.digest).map((m) => ({ _id: m.id, digest: m.digest })))));
     if (emails.length) this.worker.enqueue(emails, 0);
   }
 
@@ -199,6 +225,14 @@ export class CreateMessages {
     const occurredAt = Date.parse(envelope.occurredAt);
     return maxAge > 0 && Number.isFinite(occurredAt) && now.getTime() - occurredAt > maxAge;
   }
+}
+
+/** A message as the existence check reads it. */
+type Existing = Pick<Message, '_id' | 'status'> & { digest?: { id: string } };
+
+/** An invitation email's line in a digest, from the plan's context (MessagePlanner.invitation). */
+function digestLine(context: Record<string, unknown>): { programLabel: string; locationLabel: string; fiscalYear: string } {
+  return { programLabel: String(context.programLabel), locationLabel: String(context.locationLabel), fiscalYear: String(context.fiscalYear) };
 }
 
 /**

@@ -1,0 +1,189 @@
+import { Envelope, NotificationSent, Topics } from '@lib/contracts';
+import { eventually, outboxSettled, RunningService, SmtpTestServer, TestIssuer, TestKafka, TopicWatch } from '@lib/testing';
+import { MongoClient } from 'mongodb';
+import { randomUUID } from 'node:crypto';
+import { InvitationDigests } from '../src/delivery/invitation-digests';
+import { bootNotification } from './support/boot';
+import { CURRENT_FY, recipient, TestUser, World } from './support/world';
+
+jest.setTimeout(120_000);
+
+/**
+ * A user given the Incentives admin role on every location (`*`) of a partner is delivered each open invitation of the
+ * partner (one InvitationDelivered each, as DeliverToLateAdmins publishes them): their first invitation emails go one
+ * by one, the ones that follow within the window are sent as one email listing them (InvitationDigests).
+ */
+const issuer = new TestIssuer();
+const kafka = new TestKafka();
+const smtp = new SmtpTestServer();
+const mongo = new MongoClient(process.env.MONGO_URL!, { directConnection: true });
+const WINDOW_MS = 8_000;
+let service: RunningService;
+let watch: TopicWatch;
+
+beforeAll(async () => {
+  await Promise.all([issuer.start(), smtp.start(), mongo.connect()]);
+  watch = await kafka.watch([Topics.notifications]);
+  service = await bootNotification(issuer, {
+    SMTP_URL: smtp.url,
+    PORTAL_BASE_URL: 'http://portal.test',
+    NOTIFY_POLL_INTERVAL_MS: '250',
+    NOTIFY_DIGEST_AFTER: '2',
+    NOTIFY_DIGEST_WINDOW_MS: String(WINDOW_MS),
+  });
+});
+
+afterAll(async () => {
+  await service?.close();
+  await kafka.close();
+  await smtp.stop();
+  await mongo.close();
+  await issuer.stop();
+});
+
+type Stored = Record<string, unknown> & { _id: string; status: string; digest?: { id: string } };
+
+function messages() {
+  return mongo.db(service.env.MONGO_DB).collection<Stored>('messages');
+}
+
+function anInvitation(world: World, locationId: string, programName: string) {
+  return {
+    invitationId: `inv-${randomUUID()}`,
+    programId: `prog-${randomUUID().slice(0, 8)}`,
+    programName,
+    partnerId: world.partnerId,
+    locationId,
+    fiscalYear: CURRENT_FY,
+  };
+}
+
+type Invitation = ReturnType<typeof anInvitation>;
+
+function publish<T extends { partnerId: string; locationId: string }>(type: string, data: T): Promise<Envelope<T>> {
+  return kafka.publishEvent(Topics.invitations, data.locationId, { type, source: 'invitations', partnerId: data.partnerId, locationId: data.locationId, data });
+}
+
+const delivered = (invitation: Invitation, people: TestUser[]) => ({
+  ...invitation,
+  recipients: people.map(recipient),
+  channels: ['EMAIL', 'NOTICE'],
+  getStartedUrl: `http://portal.test/incentives/enroll?programId=${invitation.programId}&locationId=${invitation.locationId}`,
+  requiresEligibility: true,
+});
+
+const emailId = (event: Envelope, user: TestUser) => `${event.eventId}:${user.userId}:EMAIL`;
+
+/** The invitation emails of these events, once every one is written. */
+async function written(events: Envelope[], user: TestUser): Promise<Stored[]> {
+  return eventually(async () => {
+    const found = await messages().find({ _id: { $in: events.map((e) => emailId(e, user)) } }).toArray();
+    expect(found).toHaveLength(events.length);
+    return found;
+  }, 60_000);
+}
+
+function outcomeOf(id: string): Promise<NotificationSent> {
+  return watch
+    .waitFor<NotificationSent>((m) => (m.envelope?.data as { notificationId?: string } | undefined)?.notificationId === id)
+    .then(([m]) => m.envelope!.data);
+}
+
+describe('invitation emails to one recipient in a short while', () => {
+  it('go one by one up to NOTIFY_DIGEST_AFTER, then in one email listing the others; a revoked one is left out', async () => {
+    const world = new World(kafka, issuer, service);
+    const locations = await world.register('Contoso One', 'Contoso Two', 'Contoso Three', 'Contoso Four', 'Contoso Five');
+    const admin = await world.user('Everywhere', [{ role: 'INCENTIVES_ADMIN', locationIds: ['*'] }]);
+
+    const invitations = [...locations.map((l, i) => anInvitation(world, l, `Program ${i + 1}`)), anInvitation(world, locations[0], 'Program 6')];
+    const events = [];
+    for (const invitation of invitations) events.push(await publish('InvitationDelivered', delivered(invitation, [admin])));
+    const stored = await written(events, admin);
+    const alone = stored.filter((m) => !m.digest);
+    const gathered = stored.filter((m) => m.digest);
+    expect(alone).toHaveLength(2);
+    expect(gathered).toHaveLength(4);
+    expect(new Set(gathered.map((m) => m.digest!.id)).size).toBe(1);
+    expect(gathered.every((m) => m.status === 'HELD')).toBe(true);
+    const digestId = gathered[0].digest!.id;
+
+    // One of the gathered invitations is revoked before the digest goes out (its location no longer eligible).
+    const revokedEmail = gathered[0];
+    const revoked = invitations[events.findIndex((e) => emailId(e, admin) === revokedEmail._id)];
+    await publish('InvitationRevoked', { ...revoked, reasons: ['Location no longer eligible'] });
+
+    const mails = await smtp.waitFor(admin.email, { count: 3, timeoutMs: 60_000 });
+    const digestMail = mails.find((m) => m.parsed.subject === '3 Partner Incentive Enrollment Invitations');
+    expect(digestMail).toBeDefined();
+    expect(mails.filter((m) => m.parsed.subject === 'Partner Incentive Enrollment Invitation')).toHaveLength(2);
+    expect(digestMail!.parsed.messageId).toBe(`<${digestId.replace(/:/g, '.')}@incentives.local>`);
+    const text = digestMail!.parsed.text!;
+    const listed = gathered.filter((m) => m._id !== revokedEmail._id);
+    for (const email of listed) {
+      const invitation = invitations[events.findIndex((e) => emailId(e, admin) === email._id)];
+      expect(text).toContain(`${invitation.programName}, fiscal year ${CURRENT_FY}`);
+      expect(text).toContain(`Get Started: http://portal.test/incentives/enroll?programId=${invitation.programId}&locationId=${invitation.locationId}`);
+    }
+    expect(text).not.toContain(revoked.programName);
+    expect(text).toContain('Hello Everywhere');
+    expect(digestMail!.parsed.html).toContain('Incentives overview');
+
+    // Each gathered email ends as the digest did, with its own NotificationSent carrying the digest's Message-ID.
+    await eventually(async () => {
+      const now = await messages().find({ _id: { $in: gathered.map((m) => m._id) } }).toArray();
+      expect(now.find((m) => m._id === revokedEmail._id)).toMatchObject({ status: 'CANCELLED', lastError: 'invitation revoked before delivery' });
+      for (const email of listed) expect(now.find((m) => m._id === email._id)).toMatchObject({ status: 'SENT', sentIn: digestId });
+    }, 30_000);
+    for (const email of listed) {
+      expect(await outcomeOf(email._id)).toMatchObject({ template: 'invitation', mailMessageId: digestMail!.parsed.messageId, causationEventType: 'InvitationDelivered' });
+    }
+    for (const email of alone) expect(await outcomeOf(email._id)).toMatchObject({ mailMessageId: `<${email._id.replace(/:/g, '.')}@incentives.local>` });
+    // The digest itself caused nothing: no outcome of its own.
+    await outboxSettled({ collection: messages(), filter: { _id: { $in: [digestId, revokedEmail._id] } }, kafka, watch, topic: Topics.notifications, keys: [world.partnerId] });
+    expect(watch.find((m) => [digestId, revokedEmail._id].includes((m.envelope?.data as { notificationId?: string })?.notificationId ?? ''))).toHaveLength(0);
+    expect(await messages().findOne({ _id: digestId })).toMatchObject({ status: 'SENT', template: 'invitation-digest' });
+    // Every invitation is in the inbox, one entry each, as always.
+    const inbox = await messages().countDocuments({ _id: { $in: events.map((e) => `${e.eventId}:${admin.userId}:INBOX`) } });
+    expect(inbox).toBe(6);
+    expect(smtp.to(admin.email)).toHaveLength(3);
+  });
+
+  it('sends a digest left with one invitation as that invitation email, under the digest Message-ID', async () => {
+    const world = new World(kafka, issuer, service);
+    const locations = await world.register('Fabrikam One', 'Fabrikam Two', 'Fabrikam Three');
+    const admin = await world.user('Third', [{ role: 'INCENTIVES_ADMIN', locationIds: ['*'] }]);
+    const invitations = locations.map((l, i) => anInvitation(world, l, `Fabrikam Program ${i + 1}`));
+    const events = [];
+    for (const invitation of invitations) events.push(await publish('InvitationDelivered', delivered(invitation, [admin])));
+    const [held] = (await written(events, admin)).filter((m) => m.digest);
+
+    const mails = await smtp.waitFor(admin.email, { count: 3, timeoutMs: 60_000 });
+    const inDigest = mails.find((m) => m.parsed.messageId === `<${held.digest!.id.replace(/:/g, '.')}@incentives.local>`);
+    expect(inDigest?.parsed.subject).toBe('Partner Incentive Enrollment Invitation');
+    const invitation = invitations[events.findIndex((e) => emailId(e, admin) === held._id)];
+    expect(inDigest?.parsed.text).toContain(`eligible to enroll in ${invitation.programName}`);
+    expect(await outcomeOf(held._id)).toMatchObject({ mailMessageId: inDigest!.parsed.messageId });
+  });
+
+  it('sends one written after its digest went out by itself', async () => {
+    const world = new World(kafka, issuer, service);
+    const [location] = await world.register('Late Location');
+    const admin = await world.user('Late', [{ role: 'INCENTIVES_ADMIN', locationIds: [location] }]);
+    const digestId = `invitation-digest-${randomUUID()}:${admin.userId}:EMAIL`;
+    const lateId = `${randomUUID()}:${admin.userId}:EMAIL`;
+    const now = new Date();
+    const base = { channel: 'EMAIL', partnerId: world.partnerId, userId: admin.userId, email: admin.email, causationEventId: randomUUID(), causationEventType: 'InvitationDelivered', correlationId: randomUUID(), attempts: 0, read: false, createdAt: now };
+    await messages().insertOne({ ...base, _id: digestId, template: 'invitation-digest', subject: 's', text: 't', status: 'SENT' });
+    const digest = { id: digestId, programLabel: 'Late Program', locationLabel: location, fiscalYear: CURRENT_FY };
+    await messages().insertOne({ ...base, _id: lateId, template: 'invitation', subject: 'Partner Incentive Enrollment Invitation', text: 'Late Program', html: '<p>Late Program</p>', status: 'HELD', digest });
+
+    const released = await service.app.get(InvitationDigests).releaseLate([{ _id: lateId, digest }]);
+    expect(released).toEqual([lateId]);
+    expect(await messages().findOne({ _id: lateId })).toMatchObject({ status: 'PENDING' });
+    expect((await messages().findOne({ _id: lateId }))?.digest).toBeUndefined();
+    // The scan finds it due; a second release finds nothing HELD.
+    const [mail] = await smtp.waitFor(admin.email, { timeoutMs: 30_000 });
+    expect(mail.parsed.messageId).toBe(`<${lateId.replace(/:/g, '.')}@incentives.local>`);
+    expect(await service.app.get(InvitationDigests).releaseLate([{ _id: lateId, digest }])).toEqual([]);
+  });
+});
