@@ -1,0 +1,116 @@
+import { deadLetterTopic, DeadLetterHeaders } from '@lib/contracts';
+import { TestKafka } from '@lib/testing';
+import { Kafka, logLevel } from 'kafkajs';
+import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { command, DeadLetters } from '../../scripts/dead-letters';
+
+jest.setTimeout(120_000);
+
+const root = join(__dirname, '..', '..');
+const brokers = () => process.env.KAFKA_BROKERS!.split(',');
+
+/** A dead letter as the consumer transport writes one (libs/messaging, kafka-event.server.ts `deadLetter`). */
+function deadLetterHeaders(origin: { topic: string; partition: number; offset: string }, group: string, error: string, extra: Record<string, string> = {}) {
+  return {
+    [DeadLetterHeaders.error]: error,
+    [DeadLetterHeaders.originalTopic]: origin.topic,
+    [DeadLetterHeaders.originalPartition]: String(origin.partition),
+    [DeadLetterHeaders.originalOffset]: origin.offset,
+    [DeadLetterHeaders.consumerGroup]: group,
+    [DeadLetterHeaders.attempts]: '5',
+    [DeadLetterHeaders.failedAt]: '2026-12-06T05:00:00.000Z',
+    ...extra,
+  };
+}
+
+describe('npm run dlq (scripts/dead-letters.ts): an operator lists and replays dead letters', () => {
+  const kafka = new Kafka({ clientId: 'dlq-spec', brokers: brokers(), logLevel: logLevel.NOTHING });
+  const producer = kafka.producer();
+  const test = new TestKafka(brokers());
+  const topic = `dlq-spec-${randomUUID().slice(0, 8)}.events.v1`;
+
+  beforeAll(async () => {
+    await test.ensureTopics([topic, deadLetterTopic(topic)]);
+    await producer.connect();
+  });
+
+  afterAll(async () => {
+    await producer.disconnect();
+    await test.close();
+  });
+
+  it('lists each dead letter (where, when, which group, why, what), replays the chosen ones as they were, and reads a dropped value at its origin', async () => {
+    const eventId = randomUUID();
+    const value = JSON.stringify({ type: 'EligibilityDetermined', eventId, data: { partnerId: 'C1' } });
+    const traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+    // The originals, on the topic (the second one's dead letter went without its value: too large).
+    const [first] = await producer.send({ topic, messages: [{ key: 'L1', value, partition: 2, headers: { traceparent } }] });
+    const bigValue = JSON.stringify({ type: 'EligibilityDetermined', eventId: randomUUID(), data: { note: 'x'.repeat(1000) } });
+    const [second] = await producer.send({ topic, messages: [{ key: 'L2', value: bigValue, partition: 3 }] });
+    await producer.send({
+      topic: deadLetterTopic(topic),
+      messages: [
+        { key: 'L1', value, partition: 0, headers: { traceparent, ...deadLetterHeaders({ topic, partition: 2, offset: first.baseOffset! }, 'enrollment', 'the enrollment kept changing') } },
+        {
+          key: 'L2',
+          value: null,
+          partition: 0,
+          headers: deadLetterHeaders({ topic, partition: 3, offset: second.baseOffset! }, 'invitations', 'handler failed', { [DeadLetterHeaders.valueDropped]: 'record of 2000000 bytes exceeds 1048576' }),
+        },
+      ],
+    });
+
+    const letters = new DeadLetters(brokers());
+    const listed = await letters.list(topic);
+    expect(listed).toHaveLength(2);
+    expect(listed[0]).toMatchObject({
+      at: '0:0',
+      key: 'L1',
+      error: 'the enrollment kept changing',
+      originalTopic: topic,
+      originalPartition: 2,
+      originalOffset: first.baseOffset,
+      consumerGroup: 'enrollment',
+      attempts: 5,
+      failedAt: '2026-12-06T05:00:00.000Z',
+      headers: { traceparent },
+    });
+    expect(listed[1]).toMatchObject({ at: '0:1', valueDropped: 'record of 2000000 bytes exceeds 1048576', value: null });
+    expect((await letters.list(topic, { group: 'invitations' })).map((l) => l.at)).toEqual(['0:1']);
+
+    // The command line prints one line each, then the count.
+    const { stdout } = await promisify(execFile)(process.execPath, ['-r', '@swc-node/register', 'scripts/dead-letters.ts', 'list', topic], { cwd: root, env: process.env });
+    const lines = stdout.trim().split('\n');
+    expect(lines[0]).toContain(`0:0  2026-12-06T05:00:00.000Z  group enrollment  ${topic}[2]@${first.baseOffset}  5 attempt(s)  key L1  EligibilityDetermined ${eventId}  error: the enrollment kept changing`);
+    expect(lines[1]).toContain('(value dropped: record of 2000000 bytes exceeds 1048576)');
+    expect(lines[2]).toBe(`2 dead letter(s) of ${topic}`);
+
+    const watch = await test.watch([topic]);
+    await watch.waitFor((m) => m.offset === second.baseOffset && m.partition === 3);
+    const replayed = await letters.replay(topic, ['0:0', '0:1']);
+    expect(replayed.map((l) => l.at)).toEqual(['0:0', '0:1']);
+    const again = await watch.waitFor((m) => m.key === 'L1' && m.offset !== first.baseOffset);
+    expect(again[0].raw).toBe(value);
+    expect(again[0].headers).toEqual({ traceparent });
+    const big = await watch.waitFor((m) => m.key === 'L2' && !(m.partition === 3 && m.offset === second.baseOffset));
+    expect(big[0].raw).toBe(bigValue);
+    expect(Object.keys(big[0].headers).filter((h) => h.startsWith('x-dlq-'))).toEqual([]);
+
+    await expect(letters.replay(topic, ['0:7'])).rejects.toThrow(`No dead letter of ${topic} at 0:7`);
+  });
+
+  it('says what is wrong with a command line', () => {
+    expect(command(['list', 'eligibility.decisions.v1', '--group', 'enrollment'])).toEqual({ command: 'list', topic: 'eligibility.decisions.v1', group: 'enrollment', at: [] });
+    expect(command(['replay', 'eligibility.decisions.v1', '0:12', '1:3'])).toMatchObject({ command: 'replay', at: ['0:12', '1:3'] });
+    expect(command(['replay', 'eligibility.decisions.v1', '--all'])).toMatchObject({ at: 'all' });
+    expect(() => command(['show'])).toThrow(/^Usage: npm run dlq/);
+    expect(() => command(['list'])).toThrow(/Say which topic/);
+    expect(() => command(['list', 'eligibility.decisions.v1.dlq'])).toThrow('Name the topic, not its dead-letter topic: eligibility.decisions.v1.');
+    expect(() => command(['replay', 'eligibility.decisions.v1'])).toThrow(/Say which dead letters to replay/);
+    expect(() => command(['replay', 'eligibility.decisions.v1', '--all', '0:1'])).toThrow(/Say which dead letters to replay/);
+    expect(() => command(['replay', 'eligibility.decisions.v1', '12'])).toThrow('Not understood: 12.');
+  });
+});
