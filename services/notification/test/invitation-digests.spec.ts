@@ -3,6 +3,7 @@ import { eventually, outboxSettled, RunningService, SmtpTestServer, TestIssuer, 
 import { MongoClient } from 'mongodb';
 import { randomUUID } from 'node:crypto';
 import { InvitationDigests } from '../src/delivery/invitation-digests';
+import { DeliverEmail } from '../src/delivery/usecases/deliver-email.use-case';
 import { bootNotification } from './support/boot';
 import { CURRENT_FY, recipient, TestUser, World } from './support/world';
 
@@ -41,7 +42,7 @@ afterAll(async () => {
   await issuer.stop();
 });
 
-type Stored = Record<string, unknown> & { _id: string; status: string; digest?: { id: string } };
+type Stored = Record<string, unknown> & { _id: string; status: string; digest?: { id: string } & Record<string, unknown> };
 
 function messages() {
   return mongo.db(service.env.MONGO_DB).collection<Stored>('messages');
@@ -104,8 +105,10 @@ describe('invitation emails to one recipient in a short while', () => {
     expect(alone).toHaveLength(2);
     expect(gathered).toHaveLength(4);
     expect(new Set(gathered.map((m) => m.digest!.id)).size).toBe(1);
-    expect(gathered.every((m) => m.status === 'HELD')).toBe(true);
+    expect(gathered.every((m) => m.status === 'HELD' && m.attempts === undefined)).toBe(true);
     const digestId = gathered[0].digest!.id;
+    // Enqueued by id (another instance's plan said it goes alone): no claim by id takes one gathered.
+    expect(await service.app.get(DeliverEmail).claimById(gathered[1]._id, 0)).toBeNull();
 
     // One of the gathered invitations is revoked before the digest goes out (its location no longer eligible).
     const revokedEmail = gathered[0];
@@ -185,5 +188,32 @@ describe('invitation emails to one recipient in a short while', () => {
     const [mail] = await smtp.waitFor(admin.email, { timeoutMs: 30_000 });
     expect(mail.parsed.messageId).toBe(`<${lateId.replace(/:/g, '.')}@incentives.local>`);
     expect(await service.app.get(InvitationDigests).releaseLate([{ _id: lateId, digest }])).toEqual([]);
+  });
+
+  it('sends by itself an email a digest that is over left behind, once a window and a lease have passed (the sweep)', async () => {
+    const world = new World(kafka, issuer, service);
+    const [location] = await world.register('Left Behind');
+    const admin = await world.user('Behind', [{ role: 'INCENTIVES_ADMIN', locationIds: [location] }]);
+    const digestId = `invitation-digest-${randomUUID()}:${admin.userId}:EMAIL`;
+    const leftId = `${randomUUID()}:${admin.userId}:EMAIL`;
+    const waitingId = `${randomUUID()}:${admin.userId}:EMAIL`;
+    const longAgo = new Date(Date.now() - WINDOW_MS - 3_600_000);
+    const base = { channel: 'EMAIL', partnerId: world.partnerId, userId: admin.userId, email: admin.email, causationEventId: randomUUID(), causationEventType: 'InvitationDelivered', correlationId: randomUUID(), read: false, createdAt: longAgo };
+    const item = { template: 'invitation', subject: 'Partner Incentive Enrollment Invitation', text: 'Left Program', html: '<p>Left Program</p>' };
+    // Cancelled by a claim that stopped before it could cancel its emails (one it had taken, under its token).
+    await messages().insertOne({ ...base, _id: digestId, template: 'invitation-digest', subject: 's', text: 't', status: 'CANCELLED', attempts: 1 });
+    await messages().insertOne({ ...base, ...item, _id: leftId, status: 'DIGESTING', leaseToken: randomUUID(), digest: { id: digestId, programLabel: 'Left Program', locationLabel: location, fiscalYear: CURRENT_FY } });
+    // A digest still to be sent keeps its own, however old.
+    const openId = `invitation-digest-${randomUUID()}:${admin.userId}:EMAIL`;
+    await messages().insertOne({ ...base, _id: openId, template: 'invitation-digest', subject: 's', text: 't', status: 'RETRY', attempts: 1, nextAttemptAt: new Date(Date.now() + 3_600_000) });
+    await messages().insertOne({ ...base, ...item, _id: waitingId, status: 'HELD', digest: { id: openId, programLabel: 'Waiting Program', locationLabel: location, fiscalYear: CURRENT_FY } });
+
+    const released = await service.app.get(InvitationDigests).sweep();
+    expect(released).toContain(leftId);
+    expect(released).not.toContain(waitingId);
+    expect(await messages().findOne({ _id: waitingId })).toMatchObject({ status: 'HELD' });
+    const [mail] = await smtp.waitFor(admin.email, { timeoutMs: 30_000 });
+    expect(mail.parsed.messageId).toBe(`<${leftId.replace(/:/g, '.')}@incentives.local>`);
+    expect(await outcomeOf(leftId)).toMatchObject({ template: 'invitation', attempts: 1 });
   });
 });

@@ -1,6 +1,6 @@
 import { bulkWriteBatcher, EventOutbox, PendingOutboxes, pushOutbox } from '@lib/messaging';
-import { CONFIG } from '@lib/platform';
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { CONFIG, PeriodicJob } from '@lib/platform';
+import { Inject, Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { Model } from 'mongoose';
 import { randomUUID } from 'node:crypto';
@@ -13,6 +13,9 @@ import { RenderedMessage, TemplateRenderer } from '../rendering/template-rendere
 
 /** The most invitations a digest email lists one by one; it counts the others, each in the inbox. */
 export const DIGEST_LISTED = 50;
+
+/** The sweep for gathered emails a digest left behind runs every NOTIFY_DIGEST_WINDOW_MS, at most this long apart. */
+const SWEEP_EVERY_MS = 5 * 60_000;
 
 /** A digest is not joined this close to its sending (a quarter of the window, at most 5 s): a later one is opened. */
 const JOIN_MARGIN_MS = 5_000;
@@ -59,8 +62,9 @@ export type GatheredEmail = Pick<
  * before theirs gather. A restart starts counting again.
  */
 @Injectable()
-export class InvitationDigests {
+export class InvitationDigests implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger(InvitationDigests.name);
+  private readonly job = new PeriodicJob('invitation-digest-sweep', () => this.sweep(), this.logger);
   /** Per recipient (partner and user): when their last invitation email came, how many went one by one, the open digest. */
   private readonly recipients = new Map<string, { last: number; alone: number; digest?: { id: string; sendAt: number } }>();
   private lastSweep = 0;
@@ -72,8 +76,16 @@ export class InvitationDigests {
     private readonly invitations: InvitationProgressRepository,
     private readonly renderer: TemplateRenderer,
     @Inject(CONFIG)
-    private readonly config: Pick<NotificationConfig, 'NOTIFY_DIGEST_AFTER' | 'NOTIFY_DIGEST_WINDOW_MS' | 'MAIL_FROM_NAME' | 'PORTAL_BASE_URL'>,
+    private readonly config: Pick<NotificationConfig, 'NOTIFY_DIGEST_AFTER' | 'NOTIFY_DIGEST_WINDOW_MS' | 'NOTIFY_LEASE_MS' | 'MAIL_FROM_NAME' | 'PORTAL_BASE_URL'>,
   ) {}
+
+  onModuleInit(): void {
+    this.job.start(Math.min(this.config.NOTIFY_DIGEST_WINDOW_MS, SWEEP_EVERY_MS), { atStart: false });
+  }
+
+  onModuleDestroy(): void {
+    this.job.stop();
+  }
 
   /**
    * The digest an invitation email to this recipient at `at` joins, or null when it is sent by itself: one of their
@@ -83,7 +95,7 @@ export class InvitationDigests {
     if (this.config.NOTIFY_DIGEST_AFTER === 0) return null;
     const window = this.config.NOTIFY_DIGEST_WINDOW_MS;
     const now = at.getTime();
-    this.sweep(now);
+    this.forgetQuiet(now);
     const key = `${partnerId}\u0000${userId}`;
     let recipient = this.recipients.get(key);
     if (!recipient || now - recipient.last >= window) {
@@ -102,7 +114,7 @@ export class InvitationDigests {
   }
 
   /** Forgets recipients quiet for a window (at most once a window): the map holds those of the last window only. */
-  private sweep(now: number): void {
+  private forgetQuiet(now: number): void {
     const window = this.config.NOTIFY_DIGEST_WINDOW_MS;
     if (now - this.lastSweep < window) return;
     this.lastSweep = now;
@@ -141,67 +153,106 @@ export class InvitationDigests {
 
   /**
    * Gathered emails whose digest went out (or ended) before they were written (an event handled late, a handler held
-   * up past the digest's time), or never was written, sent by themselves instead: PENDING, due now. Guarded by HELD:
-   * one the digest took meanwhile stays its. Returns the ids released.
+   * up past the digest's time), or never was written, sent by themselves instead (`release`). Returns the ids released.
    */
   async releaseLate(emails: Array<{ _id: string; digest?: { id: string } }>, now = new Date()): Promise<string[]> {
     const gathered = emails.filter((e) => e.digest);
     if (gathered.length === 0) return [];
-    const digestIds = [...new Set(gathered.map((e) => e.digest!.id))];
-    const open = new Set(
-      (await this.messages.collection.find({ _id: { $in: digestIds } } as never, { projection: { status: 1 } }).toArray())
-        .filter((d) => d.status === 'PENDING' || d.status === 'RETRY')
-        .map((d) => d._id as unknown as string),
-    );
-    const late = gathered.filter((e) => !open.has(e.digest!.id));
-    if (late.length === 0) return [];
-    const released: string[] = [];
-    for (const email of late) {
-      const { modifiedCount } = await this.messages.collection.updateOne(
-        { _id: email._id as never, status: 'HELD' },
-        { $set: { status: 'PENDING', nextAttemptAt: now }, $unset: { digest: 1 } },
-      );
-      if (modifiedCount === 1) released.push(email._id);
-    }
+    const open = await this.openDigests(gathered.map((e) => e.digest!.id));
+    const released = await this.release(gathered.filter((e) => !open.has(e.digest!.id)).map((e) => e._id), now);
     if (released.length) this.logger.log(`${released.length} invitation email(s) came after their digest was sent: sent by themselves`);
     return released;
   }
 
   /**
-   * What the claimed digest `digest` sends: the emails it gathered that still hold (taken: DIGESTING, so that none is
-   * released to go by itself as well), each checked as a waiting email is (its invitation revoked since, its year over,
-   * the recipient without the role on its location: CANCELLED with the reason). Null when none holds: nothing to send.
-   * One alone is sent as its own email; more as the digest template lists them.
+   * The sweep (every NOTIFY_DIGEST_WINDOW_MS, at most every 5 minutes): gathered emails written more than a window and
+   * a lease ago whose digest is over (sent, failed, cancelled) or missing, released to go by themselves. What a crash
+   * leaves behind: an email written after its digest's claim whose handler stopped before `releaseLate`, the emails of
+   * a digest cancelled whose own cancellation was not written, the take of an instance whose lease had run out. Each
+   * is then checked as any waiting email is (its invitation revoked, the recipient gone: CANCELLED). Up to 1,000 a run.
+   */
+  async sweep(now = new Date()): Promise<string[]> {
+    const before = new Date(now.getTime() - this.config.NOTIFY_DIGEST_WINDOW_MS - this.config.NOTIFY_LEASE_MS);
+    const stranded = (await this.messages.collection
+      .find({ channel: 'EMAIL', status: { $in: ['HELD', 'DIGESTING'] }, createdAt: { $lt: before } } as never, { projection: { _id: 1, digest: 1 } })
+      .limit(1_000)
+      .toArray()) as unknown as Array<{ _id: string; digest?: { id: string } }>;
+    if (stranded.length === 0) return [];
+    const open = await this.openDigests(stranded.flatMap((e) => (e.digest ? [e.digest.id] : [])));
+    const released = await this.release(stranded.filter((e) => !e.digest || !open.has(e.digest.id)).map((e) => e._id), now);
+    if (released.length) this.logger.warn(`${released.length} invitation email(s) left behind by a digest that is over: sent by themselves`);
+    return released;
+  }
+
+  /** Of these digests, the ones still to be sent or being sent (PENDING, RETRY, SENDING). */
+  private async openDigests(ids: string[]): Promise<Set<string>> {
+    const digests = await this.messages.collection.find({ _id: { $in: [...new Set(ids)] } } as never, { projection: { status: 1 } }).toArray();
+    return new Set(digests.filter((d) => ['PENDING', 'RETRY', 'SENDING'].includes(d.status)).map((d) => d._id as unknown as string));
+  }
+
+  /**
+   * Gathered emails sent by themselves after all: PENDING, due at `now`, with their own attempts from 0, out of any
+   * digest. Guarded by HELD or DIGESTING: one that ended meanwhile stays as it is.
+   */
+  private async release(ids: string[], now: Date): Promise<string[]> {
+    const released: string[] = [];
+    for (const id of ids) {
+      const { modifiedCount } = await this.messages.collection.updateOne(
+        { _id: id as never, status: { $in: ['HELD', 'DIGESTING'] } },
+        { $set: { status: 'PENDING', nextAttemptAt: now, attempts: 0 }, $unset: { digest: 1, leaseToken: 1 } },
+      );
+      if (modifiedCount === 1) released.push(id);
+    }
+    return released;
+  }
+
+  /**
+   * What the claimed digest sends, under its lease: the emails it gathered that still hold, taken with the claim's lease
+   * token (DIGESTING: no release sends one by itself as well; a later claim of the digest takes them over, so an
+   * instance whose lease ran out can no longer settle them), each checked as a waiting email is (its invitation revoked
+   * since, its year over, the recipient without the role on its location: CANCELLED with the reason). One alone is sent
+   * as its own email; more as the digest template lists them. What it renders is written on the digest (guarded by the
+   * lease), so that the digest keeps what it sent. With none left: `settled` when an earlier claim already settled them
+   * (it sent or failed, and stopped before it could record the digest's outcome), else null (nothing to send).
    */
   async compose(
-    digest: Pick<Message, '_id' | 'userId' | 'partnerId' | 'email' | 'displayName'>,
+    digest: Pick<Message, '_id' | 'userId' | 'partnerId' | 'email' | 'displayName'> & { leaseToken: string },
     now = new Date(),
-  ): Promise<{ content: Pick<RenderedMessage, 'subject' | 'text' | 'html'> & { link?: string }; emails: GatheredEmail[] } | null> {
-    const filter = { 'digest.id': digest._id, status: { $in: ['HELD', 'DIGESTING'] } };
-    await this.messages.collection.updateMany(filter as never, { $set: { status: 'DIGESTING' } });
+  ): Promise<{ content: Pick<RenderedMessage, 'subject' | 'text' | 'html'> & { link?: string }; emails: GatheredEmail[] } | { settled: 'SENT' | 'FAILED' } | null> {
+    const { leaseToken } = digest;
+    await this.messages.collection.updateMany({ 'digest.id': digest._id, status: { $in: ['HELD', 'DIGESTING'] } } as never, {
+      $set: { status: 'DIGESTING', leaseToken },
+    });
     const taken = (await this.messages.collection
       .find({ 'digest.id': digest._id, status: 'DIGESTING' } as never, { projection: { html: 0, text: 0, subject: 0, outbox: 0 } })
-      .sort({ createdAt: 1, _id: 1 })
-      .toArray()) as unknown as GatheredEmail[];
-    const verdicts = await Promise.all(taken.map((email) => this.whyNot(email, now)));
-    const dropped = taken.flatMap((email, i) => (verdicts[i] ? [{ email, reason: verdicts[i]! }] : []));
-    if (dropped.length) await this.cancelEach(dropped);
-    const emails = taken.filter((_, i) => !verdicts[i]);
-    if (emails.length === 0) return null;
+      .toArray()) as unknown as Array<GatheredEmail & { leaseToken?: string; createdAt: Date }>;
+    const mine = taken.filter((email) => email.leaseToken === leaseToken).sort((a, b) => +a.createdAt - +b.createdAt || (a._id < b._id ? -1 : 1));
+    const verdicts = await Promise.all(mine.map((email) => this.whyNot(email, now)));
+    const dropped = mine.flatMap((email, i) => (verdicts[i] ? [{ email, reason: verdicts[i]! }] : []));
+    if (dropped.length) await this.cancelEach(dropped, leaseToken);
+    const emails = mine.filter((_, i) => !verdicts[i]);
+    if (emails.length === 0) {
+      const ended = await this.messages.collection.findOne({ 'digest.id': digest._id, status: { $in: ['SENT', 'FAILED'] } } as never, { projection: { status: 1 } });
+      return ended ? { settled: ended.status as 'SENT' | 'FAILED' } : null;
+    }
+    let content: Pick<RenderedMessage, 'subject' | 'text' | 'html'> & { link?: string };
     if (emails.length === 1) {
       const whole = await this.messages.collection.findOne({ _id: emails[0]._id as never }, { projection: { subject: 1, text: 1, html: 1, link: 1 } });
       if (!whole) return null;
-      return { content: { subject: whole.subject, text: whole.text, html: whole.html, link: whole.link }, emails };
+      content = { subject: whole.subject, text: whole.text, html: whole.html, ...(whole.link && { link: whole.link }) };
+    } else {
+      const rendered = this.renderer.render(DIGEST_TEMPLATE, {
+        count: emails.length,
+        invitations: emails.slice(0, DIGEST_LISTED).map((email) => ({ ...email.digest, link: email.link })),
+        more: Math.max(0, emails.length - DIGEST_LISTED),
+        link: `${this.config.PORTAL_BASE_URL.replace(/\/+$/, '')}/incentives`,
+        senderName: this.config.MAIL_FROM_NAME,
+        recipientName: digest.displayName || digest.email,
+      });
+      content = { subject: rendered.subject, text: rendered.text, html: rendered.html };
     }
-    const rendered = this.renderer.render(DIGEST_TEMPLATE, {
-      count: emails.length,
-      invitations: emails.slice(0, DIGEST_LISTED).map((email) => ({ ...email.digest, link: email.link })),
-      more: Math.max(0, emails.length - DIGEST_LISTED),
-      link: `${this.config.PORTAL_BASE_URL.replace(/\/+$/, '')}/incentives`,
-      senderName: this.config.MAIL_FROM_NAME,
-      recipientName: digest.displayName || digest.email,
-    });
-    return { content: { subject: rendered.subject, text: rendered.text, html: rendered.html }, emails };
+    await this.messages.collection.updateOne({ _id: digest._id as never, leaseToken }, { $set: content });
+    return { content, emails };
   }
 
   /** Why a gathered email is no longer sent, or null: as a waiting email is checked (DeliverEmail). */
@@ -213,30 +264,38 @@ export class InvitationDigests {
     return 'cancel' in recipient ? recipient.cancel : null;
   }
 
-  /** Gathered emails that are not sent: CANCELLED, each with its reason (no event, as for any cancelled email). */
-  private async cancelEach(dropped: Array<{ email: GatheredEmail; reason: string }>): Promise<void> {
+  /**
+   * Gathered emails that are not sent: CANCELLED, each with its reason (no event, as for any cancelled email). Guarded
+   * by the claim's lease token (`{ _id, leaseToken }`, the keys of a unique index: a lookup on every server).
+   */
+  private async cancelEach(dropped: Array<{ email: GatheredEmail; reason: string }>, leaseToken: string): Promise<void> {
     await this.messages.collection.bulkWrite(
       dropped.map(({ email, reason }) => ({
-        updateOne: { filter: { _id: email._id as never, status: 'DIGESTING' }, update: { $set: { status: 'CANCELLED', lastError: reason } } },
+        updateOne: { filter: { _id: email._id as never, leaseToken }, update: { $set: { status: 'CANCELLED', lastError: reason }, $unset: { leaseToken: 1 } } },
       })),
       { ordered: false },
     );
   }
 
-  /** The digest will not be sent: the emails it gathered neither (CANCELLED with its reason). */
+  /**
+   * The digest was cancelled (its cancellation written): the emails it gathered are not sent either (CANCELLED with its
+   * reason). A crash before this leaves them to the sweep, which sends each by itself if it still holds.
+   */
   async cancelAll(digestId: string, reason: string): Promise<void> {
     await this.messages.collection.updateMany({ 'digest.id': digestId, status: { $in: ['HELD', 'DIGESTING'] } } as never, {
       $set: { status: 'CANCELLED', lastError: `its digest email was cancelled: ${reason}` },
+      $unset: { leaseToken: 1 },
     });
   }
 
   /**
    * The digest's outcome, on each email it took: SENT within it (`sentIn`), or FAILED with its error, each with its
    * NotificationSent / NotificationFailed carrying the digest's Message-ID. Written before the digest's own outcome:
-   * a crash in between leaves the digest to be claimed again, and it then finds nothing left to send.
+   * a crash in between leaves the digest to be claimed again, and it then finds them settled (`compose`). Guarded by the
+   * claim's lease token (a lookup on every server): written again after a partial failure, it skips those it wrote.
    */
   async settle(
-    digest: Pick<Message, '_id' | 'email' | 'displayName'>,
+    digest: Pick<Message, '_id' | 'email' | 'displayName'> & { leaseToken: string },
     emails: GatheredEmail[],
     outcome: { attempts: number; error?: string; smtpResponse?: string },
   ): Promise<void> {
@@ -253,9 +312,10 @@ export class InvitationDigests {
               : { status: 'FAILED', failedAt: at, lastError: outcome.error, ...address };
           return {
             updateOne: {
-              filter: { _id: email._id as never, status: 'DIGESTING' },
+              filter: { _id: email._id as never, leaseToken: digest.leaseToken },
               update: {
                 $set: { ...set, attempts: outcome.attempts },
+                $unset: { leaseToken: 1 },
                 $push: pushOutbox([outcomeEvent(this.outbox, told, { attempts: outcome.attempts, error: outcome.error, sentAs: digest._id })]),
               },
             },

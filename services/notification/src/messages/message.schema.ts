@@ -19,7 +19,7 @@ export interface Audience {
   locationIds?: string[];
 }
 
-/** The template of an email gathering a recipient's invitation emails (InvitationDigest), rendered when it is sent. */
+/** The template of an email gathering a recipient's invitation emails (InvitationDigests), rendered when it is sent. */
 export const DIGEST_TEMPLATE = 'invitation-digest';
 
 /**
@@ -39,10 +39,11 @@ export interface DigestEntry {
  *    CANCELLED when it must not go out any more, before it could be sent: the recipient deactivated, of another
  *    partner, or no longer holding the role it was addressed for (`audience`); what it says about an invitation no
  *    longer true (`invitation`); a later status email of the enrollment for the recipient; `sendBefore` passed.
- *    An invitation email gathered into a digest (InvitationDigest: a recipient's many invitations in a short while)
- *    is HELD instead of PENDING, never claimed itself; the digest email takes it (DIGESTING) when it is sent, and it
- *    ends as the digest does (SENT, FAILED), with its own outcome event, or CANCELLED on its own (revoked meanwhile).
- *    One still HELD when its digest was already sent is sent by itself (PENDING again).
+ *    An invitation email gathered into a digest (InvitationDigests: a recipient's many invitations in a short while)
+ *    is HELD instead of PENDING, without attempts of its own (no claim by id takes it); the digest email takes it
+ *    (DIGESTING, under the claim's lease token) when it is sent, and it ends as the digest does (SENT, FAILED), with its
+ *    own outcome event, or CANCELLED on its own (revoked meanwhile). One still HELD when its digest was already sent is
+ *    sent by itself (PENDING again, attempts from 0), and so is one a digest that is over left behind (the sweep).
  *  - INBOX: written SENT (it is in the inbox the moment it exists); `read` flips once.
  * NotificationSent / NotificationFailed travel in the outbox of the same write that records the outcome.
  */
@@ -149,7 +150,10 @@ MessageSchema.index({ userId: 1, partnerId: 1, channel: 1, createdAt: -1, _id: -
 MessageSchema.index({ userId: 1, partnerId: 1, channel: 1, read: 1 });
 /** The inbox's bank-profile actions that record no audience (InboxRepository.hiddenBankProfileActions), on every read. */
 MessageSchema.index({ userId: 1, partnerId: 1, channel: 1, template: 1 });
-/** The invitation emails a digest gathered (InvitationDigest), by status (exactly these fields, as mongo-java-server needs). */
+/**
+ * The invitation emails a digest gathered (InvitationDigests), by status: once per digest sent (mongo-java-server, which
+ * uses unique indexes only, scans; each email is then written by `{ _id, leaseToken }`).
+ */
 MessageSchema.index({ 'digest.id': 1, status: 1 }, { sparse: true });
 /** DeliverEmail's supersession check: an enrollment's status emails, by revision (a filter naming exactly these fields, as mongo-java-server needs). */
 MessageSchema.index({ 'enrollmentStatus.enrollmentId': 1, 'enrollmentStatus.revision': 1 }, { sparse: true });

@@ -222,7 +222,8 @@ export class DeliverEmail {
     return outcome;
   }
 
-  private async attempt(claimed: ClaimedEmail): Promise<DeliveryOutcome> {
+  private async attempt(claim: ClaimedEmail): Promise<DeliveryOutcome> {
+    let claimed = claim;
     const [recipient, withdrawn, superseded] = await Promise.all([
       this.directory.currentAddress(claimed.userId, claimed),
       this.invitations.withdrawal(claimed),
@@ -236,12 +237,15 @@ export class DeliverEmail {
     if (claimed.sendBefore && Date.now() >= +new Date(claimed.sendBefore)) return this.cancel(claimed, 'its moment passed: what it asks was due before its fiscal year ended');
     // Deactivated, or no longer in the role it was addressed for, while the email waited: they get nothing.
     if ('cancel' in recipient) return this.cancel(claimed, recipient.cancel);
-    // A digest (InvitationDigests): what it says is made of the invitation emails it gathered that still hold.
-    let gathered: GatheredEmail[] | undefined;
+    // A digest (InvitationDigests): what it says is made of the invitation emails it gathered that still hold, taken
+    // with this claim's lease token (the one its emails are settled with, also once holdLease renews it under another).
+    let gathered: Gathered | undefined;
     if (claimed.template === DIGEST_TEMPLATE) {
       const digest = await this.digests.compose(claimed);
       if (!digest) return this.cancel(claimed, 'none of the invitation emails it gathered is to be sent any more');
-      gathered = digest.emails;
+      // Its emails were settled by an earlier claim that stopped before it recorded the digest's own outcome.
+      if ('settled' in digest) return this.settledBefore(claimed, digest.settled);
+      gathered = { emails: digest.emails, leaseToken: claimed.leaseToken };
       claimed = { ...claimed, ...digest.content };
     }
     // Claimed more times than it may be attempted: its last claims ended without an outcome (an error before the SMTP
@@ -274,7 +278,7 @@ export class DeliverEmail {
     if (!sent.ok) return this.failed(message, sent.error, readdressed, gathered);
     const smtpResponse = sent.response.slice(0, 500);
     // A digest's emails first, each with its NotificationSent (the digest has none of its own: it caused nothing).
-    if (gathered) await this.digests.settle(message, gathered, { attempts: message.attempts, smtpResponse });
+    if (gathered) await this.settle(message, gathered, { attempts: message.attempts, smtpResponse });
     const recorded = await this.record(message, {
       $set: { status: 'SENT', sentAt: new Date(), smtpResponse, ...readdressed },
       $unset: { leaseUntil: 1, leaseToken: 1, nextAttemptAt: 1 },
@@ -283,18 +287,46 @@ export class DeliverEmail {
     return recorded ? { status: 'SENT' } : { status: 'LEASE_LOST' };
   }
 
-  /** Not sent, and never will be: CANCELLED with the reason (a digest: with the emails it gathered). Not a failure: no event. */
+  /**
+   * Not sent, and never will be: CANCELLED with the reason. Not a failure: no event. A digest's emails are cancelled
+   * with it once its cancellation is written (by the lease holder only).
+   */
   private async cancel(claimed: ClaimedEmail, reason: string): Promise<DeliveryOutcome> {
-    if (claimed.template === DIGEST_TEMPLATE) await this.digests.cancelAll(claimed._id, reason);
     const recorded = await this.record(claimed, {
       $set: { status: 'CANCELLED', lastError: reason },
       $unset: { leaseUntil: 1, leaseToken: 1, nextAttemptAt: 1 },
     });
+    if (recorded && claimed.template === DIGEST_TEMPLATE) await this.digests.cancelAll(claimed._id, reason);
     return recorded ? { status: 'CANCELLED' } : { status: 'LEASE_LOST' };
   }
 
+  /**
+   * A digest whose emails an earlier claim settled (SENT, or FAILED) before it stopped: the digest's own outcome, as
+   * that claim would have written it (the dead letter of a failed one from what it rendered, kept on the digest).
+   */
+  private async settledBefore(claimed: ClaimedEmail, settled: 'SENT' | 'FAILED'): Promise<DeliveryOutcome> {
+    const failedAt = new Date();
+    const error = claimed.lastError ?? 'failed';
+    const recorded = await this.record(
+      claimed,
+      settled === 'SENT'
+        ? { $set: { status: 'SENT', sentAt: failedAt }, $unset: { leaseUntil: 1, leaseToken: 1, nextAttemptAt: 1 } }
+        : {
+            $set: { status: 'FAILED', failedAt, lastError: error },
+            $unset: { leaseUntil: 1, leaseToken: 1, nextAttemptAt: 1 },
+            $push: pushOutbox([deadLetterEntry(this.outbox, claimed, claimed.attempts - 1, error, failedAt)]),
+          },
+    );
+    return recorded ? { status: settled } : { status: 'LEASE_LOST' };
+  }
+
+  /** A digest's emails get its outcome (InvitationDigests.settle), the write retried as an outcome's (`whileLeased`). */
+  private async settle(message: ClaimedEmail, gathered: Gathered, outcome: { attempts: number; error?: string; smtpResponse?: string }): Promise<void> {
+    await this.whileLeased(message, 'recording its emails\' outcome', () => this.digests.settle({ ...message, leaseToken: gathered.leaseToken }, gathered.emails, outcome));
+  }
+
   /** `gathered`: a digest's emails (InvitationDigests), which fail with it, each with its NotificationFailed. */
-  private async failed(message: ClaimedEmail, error: unknown, readdressed: Record<string, unknown>, gathered?: GatheredEmail[]): Promise<DeliveryOutcome> {
+  private async failed(message: ClaimedEmail, error: unknown, readdressed: Record<string, unknown>, gathered?: Gathered): Promise<DeliveryOutcome> {
     const reason = describeSmtpFailure(error);
     const permanent = isPermanentSmtpFailure(error, this.config.MAIL_FROM_ADDRESS);
     if (!permanent && message.attempts < this.config.NOTIFY_MAX_ATTEMPTS) {
@@ -308,7 +340,7 @@ export class DeliverEmail {
     }
     const failedAt = new Date();
     this.logger.error(`${message._id} failed after ${message.attempts} attempt(s)${permanent ? ' (permanent)' : ''}: ${withoutAddresses(reason)}`);
-    if (gathered) await this.digests.settle(message, gathered, { attempts: message.attempts, error: reason });
+    if (gathered) await this.settle(message, gathered, { attempts: message.attempts, error: reason });
     const recorded = await this.record(message, {
       $set: { status: 'FAILED', failedAt, lastError: reason, ...readdressed },
       $unset: { leaseUntil: 1, leaseToken: 1, nextAttemptAt: 1 },
@@ -326,25 +358,32 @@ export class DeliverEmail {
    * another worker send the message again, and so would trying on past the lease (another may have taken it over).
    */
   private async record(message: ClaimedEmail, update: Record<string, unknown>): Promise<boolean> {
+    return this.whileLeased(message, 'recording the outcome', async () => {
+      // Guarded by the lease token: the keys of the index `{ _id, leaseToken }`. The plain driver (no casting: the
+      // update is built here); the relay is told about the outbox directly. An update, not a findOneAndUpdate:
+      // whether it matched is all this needs, and the document (the whole rendered email) need not come back.
+      const write = () => this.messages.collection.updateOne({ _id: message._id as never, leaseToken: message.leaseToken }, update);
+      const { matchedCount } = '$push' in update ? await PendingOutboxes.writing(this.messages, [message._id], write) : await write();
+      if (matchedCount === 0) {
+        this.logger.warn(`${message._id}: lease lost before the outcome was recorded; another attempt owns it`);
+        return false;
+      }
+      if ('$push' in update) this.outbox.committed();
+      return true;
+    });
+  }
+
+  /** `write`, tried again on a database error while the lease lasts (its end as last written, less a sixth of a lease). */
+  private async whileLeased<T>(message: ClaimedEmail, what: string, write: () => Promise<T>): Promise<T> {
     const leaseEnd = message.leaseUntil ? +message.leaseUntil : Date.now() + this.config.NOTIFY_LEASE_MS;
     const deadline = leaseEnd - this.config.NOTIFY_LEASE_MS / 6;
     let delay = 100;
     for (;;) {
       try {
-        // Guarded by the lease token: the keys of the index `{ _id, leaseToken }`. The plain driver (no casting: the
-        // update is built here); the relay is told about the outbox directly. An update, not a findOneAndUpdate:
-        // whether it matched is all this needs, and the document (the whole rendered email) need not come back.
-        const write = () => this.messages.collection.updateOne({ _id: message._id as never, leaseToken: message.leaseToken }, update);
-        const { matchedCount } = '$push' in update ? await PendingOutboxes.writing(this.messages, [message._id], write) : await write();
-        if (matchedCount === 0) {
-          this.logger.warn(`${message._id}: lease lost before the outcome was recorded; another attempt owns it`);
-          return false;
-        }
-        if ('$push' in update) this.outbox.committed();
-        return true;
+        return await write();
       } catch (error) {
         if (Date.now() + delay > deadline) throw error;
-        this.logger.warn(`${message._id}: recording the outcome failed (${(error as Error).message}); retrying`);
+        this.logger.warn(`${message._id}: ${what} failed (${(error as Error).message}); retrying`);
         await new Promise((r) => setTimeout(r, delay));
         delay = Math.min(delay * 2, 2_000);
       }
@@ -412,6 +451,12 @@ export class DeliverEmail {
       },
     };
   }
+}
+
+/** A digest's emails as its claim took them, with that claim's lease token (InvitationDigests.compose). */
+interface Gathered {
+  emails: GatheredEmail[];
+  leaseToken: string;
 }
 
 /** A claimed email as the worker holds it: without its outbox, with the lease token this claim wrote. */

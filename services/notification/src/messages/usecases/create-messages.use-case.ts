@@ -158,8 +158,11 @@ export class CreateMessages {
           createdAt,
         };
         const outbox: OutboxEntry[] = channel === 'INBOX' ? [outcomeEvent(this.outbox, message, { attempts: 1 })] : [];
-        const { _id, ...fields } = message;
-        if (gathered && !digests.has(gathered.id)) digests.set(gathered.id, { digest: gathered, first: fields });
+        const { _id, ...written } = message;
+        if (gathered && !digests.has(gathered.id)) digests.set(gathered.id, { digest: gathered, first: written });
+        // Gathered: no attempts of its own, so that no claim by id (`{ _id, attempts }`) ever takes it by itself.
+        const { attempts: _attempts, ...heldFields } = written;
+        const fields = gathered ? heldFields : written;
         planned.push({
           id: _id,
           channel,
