@@ -7,12 +7,12 @@ import { TopicAdmin } from './topic-admin';
  */
 function fakeKafka({ delayMs = 20, failFirst = false, refuseSettings = false, failAfterCreate = false } = {}) {
   const topics = new Set<string>();
-  const stats = { connects: 0, creates: [] as string[][], settings: {} as Record<string, unknown> };
+  const stats = { connects: 0, disconnects: 0, pings: 0, pingFails: 0, creates: [] as string[][], settings: {} as Record<string, unknown> };
   let fail = failFirst;
   const kafka = {
     admin: () => ({
       connect: async () => void stats.connects++,
-      disconnect: async () => undefined,
+      disconnect: async () => void stats.disconnects++,
       listTopics: async () => [...topics],
       createTopics: async ({ topics: wanted }: { topics: Array<{ topic: string; configEntries?: Array<{ name: string; value: string }> }> }) => {
         await new Promise((resolve) => setTimeout(resolve, delayMs));
@@ -30,6 +30,14 @@ function fakeKafka({ delayMs = 20, failFirst = false, refuseSettings = false, fa
         // Created, then its wait for the leaders failed (a broker that does not host the new partition yet).
         if (failAfterCreate) throw Object.assign(new Error('This server does not host this topic-partition'), { type: 'UNKNOWN_TOPIC_OR_PARTITION' });
         return true;
+      },
+      describeCluster: async () => {
+        stats.pings++;
+        if (stats.pingFails > 0) {
+          stats.pingFails--;
+          throw new Error('connection closed');
+        }
+        return { brokers: [] };
       },
       fetchTopicMetadata: async ({ topics: names }: { topics: string[] }) => ({
         topics: names.map((name) => ({ name, partitions: topics.has(name) ? [{ partitionId: 0, leader: 1 }] : [] })),
@@ -106,5 +114,25 @@ describe('TopicAdmin.ensureTopics', () => {
     await admin.ensureTopics(['t']);
     expect(stats.creates).toEqual([['t']]);
     expect(stats.connects).toBe(2);
+  });
+});
+
+describe('TopicAdmin.ping', () => {
+  it('pings over one kept connection; one that fails is dropped and the next ping connects again; closed at shutdown', async () => {
+    const { kafka, stats } = fakeKafka();
+    const admin = new TopicAdmin(kafka, { serviceName: 'test' } as never);
+    await admin.ping();
+    await admin.ping();
+    await admin.ping();
+    expect(stats).toMatchObject({ connects: 1, pings: 3, disconnects: 0 });
+    stats.pingFails = 1;
+    await expect(admin.ping()).rejects.toThrow('connection closed');
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(stats.disconnects).toBe(1);
+    await admin.ping();
+    expect(stats).toMatchObject({ connects: 2, pings: 5 });
+    admin.onModuleDestroy();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(stats.disconnects).toBe(2);
   });
 });

@@ -1,12 +1,12 @@
 import { topicConfig } from '@lib/contracts';
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
 import { Admin, Kafka } from 'kafkajs';
 import { MESSAGING_OPTIONS, MessagingOptions, resolveOptions } from './options';
 import { KAFKA } from './tokens';
 
 /** Creates the topics a service reads or writes if they are missing (a no-op where a platform team made them). */
 @Injectable()
-export class TopicAdmin {
+export class TopicAdmin implements OnModuleDestroy {
   private readonly logger = new Logger(TopicAdmin.name);
   private readonly partitions: number;
   private readonly known = new Set<string>();
@@ -57,15 +57,43 @@ export class TopicAdmin {
     }
   }
 
-  /** A cheap broker round trip, without retries (a readiness probe asks again soon). */
+  /**
+   * A cheap broker round trip, without retries (a readiness probe asks again soon), over one admin connection kept for
+   * pings (a connection, and its authentication, per probe and scrape was a few a second on the broker for an idle
+   * platform of a few replicas). A ping that fails drops it: the next one connects again.
+   */
   async ping(): Promise<void> {
+    const connection = (this.pingConnection ??= this.connectForPings());
+    try {
+      await (await connection).describeCluster();
+    } catch (error) {
+      this.dropPingConnection(connection);
+      throw error;
+    }
+  }
+
+  private pingConnection?: Promise<Admin>;
+
+  private async connectForPings(): Promise<Admin> {
     const admin = this.kafka.admin({ retry: { retries: 0 } });
     try {
       await admin.connect();
-      await admin.describeCluster();
-    } finally {
+    } catch (error) {
       await admin.disconnect().catch(() => undefined);
+      throw error;
     }
+    return admin;
+  }
+
+  /** Forgets the ping connection (if it is still the one kept) and closes it once it has connected. */
+  private dropPingConnection(connection: Promise<Admin> | undefined = this.pingConnection): void {
+    if (!connection) return;
+    if (this.pingConnection === connection) this.pingConnection = undefined;
+    connection.then((admin) => admin.disconnect()).catch(() => undefined);
+  }
+
+  onModuleDestroy(): void {
+    this.dropPingConnection();
   }
 
   /**
@@ -81,7 +109,11 @@ export class TopicAdmin {
       at,
       result: withTimeout(this.ping(), PING_TIMEOUT_MS).then(
         () => true,
-        () => false,
+        () => {
+          // Also when it timed out: a connection to a broker that went away may hang rather than fail.
+          this.dropPingConnection();
+          return false;
+        },
       ),
     };
     return this.lastPing.result;
