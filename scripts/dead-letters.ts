@@ -7,65 +7,18 @@
  *       group it failed, after how many attempts, why, and the event it holds (type, eventId, key)
  *   npm run dlq -- replay <topic> <partition:offset>... | --all [--group <consumer group>]
  *       publishes each one's original message again on <topic>, as it was (same key, value and headers, so the same
- *       eventId: consumers that processed it already skip it, their ledgers know it), for the failed consumer to take
- *       it up after its cause was fixed. A dead letter sent without its value (too large) is replayed from the original
+ *       eventId: consumers that processed it already skip it, their ledgers know it; to the partition it came from),
+ *       for the failed consumer to take it up after its cause was fixed. A dead letter sent without its value (too large) is replayed from the original
  *       record, read at its topic, partition and offset (while the topic keeps it)
  *
  * The listing reads the DLQ with a consumer group of its own that commits nothing and is deleted afterwards; replaying
  * does not remove the dead letter (a DLQ is a log: the listing shows it still, with the replay's outcome to be seen on
  * the consumer's metrics and, should it fail again, as a new dead letter).
  */
-import { deadLetterTopic, DeadLetterHeaders } from '@lib/contracts';
-import { IHeaders, Kafka, KafkaMessage, logLevel } from 'kafkajs';
+import { DeadLetter, readDeadLetters, readRecord } from '@lib/messaging';
+import { IHeaders, Kafka, logLevel } from 'kafkajs';
 import { randomUUID } from 'node:crypto';
 import { runningPlatform } from './running-platform';
-
-/** One dead letter as the DLQ holds it. */
-export interface DeadLetter {
-  /** Where it is in the DLQ: `partition:offset`, what `replay` names it by. */
-  at: string;
-  key: string | null;
-  value: Buffer | null;
-  /** The original message's headers, without the dead letter's own (`x-dlq-*`). */
-  headers: Record<string, string>;
-  error: string;
-  originalTopic: string;
-  originalPartition: number;
-  originalOffset: string;
-  consumerGroup: string;
-  attempts: number;
-  failedAt: string;
-  valueDropped?: string;
-}
-
-const DLQ_HEADERS = new Set<string>(Object.values(DeadLetterHeaders));
-
-function text(value: IHeaders[string]): string {
-  const one = Array.isArray(value) ? value[0] : value;
-  return one === undefined || one === null ? '' : String(one);
-}
-
-/** A DLQ record as a DeadLetter (its `x-dlq-*` headers read, the others kept as the original's). */
-export function deadLetterOf(partition: number, message: Pick<KafkaMessage, 'offset' | 'key' | 'value' | 'headers'>, topic: string): DeadLetter {
-  const all = message.headers ?? {};
-  const headers: Record<string, string> = {};
-  for (const [name, value] of Object.entries(all)) if (!DLQ_HEADERS.has(name)) headers[name] = text(value);
-  const valueDropped = text(all[DeadLetterHeaders.valueDropped]);
-  return {
-    at: `${partition}:${message.offset}`,
-    key: message.key ? message.key.toString() : null,
-    value: message.value,
-    headers,
-    error: text(all[DeadLetterHeaders.error]),
-    originalTopic: text(all[DeadLetterHeaders.originalTopic]) || topic,
-    originalPartition: Number(text(all[DeadLetterHeaders.originalPartition]) || -1),
-    originalOffset: text(all[DeadLetterHeaders.originalOffset]),
-    consumerGroup: text(all[DeadLetterHeaders.consumerGroup]),
-    attempts: Number(text(all[DeadLetterHeaders.attempts]) || 0),
-    failedAt: text(all[DeadLetterHeaders.failedAt]),
-    ...(valueDropped && { valueDropped }),
-  };
-}
 
 /** One line per dead letter: where, when, which group, why, and what it holds. */
 export function describe(letter: DeadLetter): string {
@@ -97,11 +50,9 @@ export class DeadLetters {
     this.kafka = new Kafka({ clientId: `dead-letters-${randomUUID().slice(0, 8)}`, brokers, logLevel: logLevel.NOTHING });
   }
 
-  /** Every dead letter of `topic` (optionally of one consumer group), oldest first by partition and offset. */
+  /** Every dead letter of `topic` (optionally of one consumer group), by partition and offset. */
   async list(topic: string, { group }: { group?: string } = {}): Promise<DeadLetter[]> {
-    const dlq = deadLetterTopic(topic);
-    const records = await this.readAll(dlq);
-    const letters = records.map(({ partition, message }) => deadLetterOf(partition, message, topic));
+    const letters = await readDeadLetters(this.kafka, [topic]);
     return group ? letters.filter((letter) => letter.consumerGroup === group) : letters;
   }
 
@@ -121,8 +72,11 @@ export class DeadLetters {
     await producer.connect();
     try {
       for (const letter of replayed) {
-        const value = letter.value ?? (await this.original(letter));
-        await producer.send({ topic: letter.originalTopic, messages: [{ key: letter.key, value, headers: letter.headers }] });
+        // Its value dropped: the original record as it is (key, value and headers).
+        const record = letter.value ? { key: letter.rawKey, value: letter.value, headers: letter.rawHeaders } : await this.original(letter);
+        // To the partition it came from: after its key's earlier events, whatever partitioner its producer used.
+        const partition = letter.originalPartition >= 0 ? { partition: letter.originalPartition } : {};
+        await producer.send({ topic: letter.originalTopic, messages: [{ ...record, ...partition }] });
       }
     } finally {
       await producer.disconnect();
@@ -130,60 +84,15 @@ export class DeadLetters {
     return replayed;
   }
 
-  /** The original value of a dead letter sent without it, read where the original still is. */
-  private async original(letter: DeadLetter): Promise<Buffer> {
-    const partition = letter.originalPartition;
-    const records = await this.readAll(letter.originalTopic, { partition, from: letter.originalOffset, count: 1 });
-    const found = records.find((r) => r.partition === partition && r.message.offset === letter.originalOffset);
-    if (!found?.message.value) {
-      throw new Error(`${letter.at}: its value was dropped (${letter.valueDropped}) and ${letter.originalTopic}[${partition}]@${letter.originalOffset} is no longer kept`);
-    }
-    return found.message.value;
-  }
-
-  /**
-   * The records of `topic` from the start (or from `from` on one `partition`) up to its end as it is now (or `count`
-   * records), with a consumer group of its own that commits nothing, deleted afterwards.
-   */
-  private async readAll(
-    topic: string,
-    only?: { partition: number; from: string; count: number },
-  ): Promise<Array<{ partition: number; message: KafkaMessage }>> {
-    const admin = this.kafka.admin();
-    await admin.connect();
-    const groupId = `dead-letters-${randomUUID()}`;
-    const consumer = this.kafka.consumer({ groupId });
-    try {
-      const ends = new Map(
-        (await admin.fetchTopicOffsets(topic))
-          .filter((p) => !only || p.partition === only.partition)
-          .map((p) => [p.partition, { low: BigInt(p.low), high: BigInt(p.high) }] as const),
+  /** The original record of a dead letter sent without its value, read where it still is. */
+  private async original(letter: DeadLetter): Promise<{ key: Buffer | null; value: Buffer; headers: IHeaders }> {
+    const found = await readRecord(this.kafka, letter.originalTopic, letter.originalPartition, letter.originalOffset);
+    if (!found?.value) {
+      throw new Error(
+        `${letter.at}: its value was dropped (${letter.valueDropped}) and ${letter.originalTopic}[${letter.originalPartition}]@${letter.originalOffset} is no longer kept`,
       );
-      const open = new Set([...ends].filter(([, { low, high }]) => (only ? BigInt(only.from) < high && BigInt(only.from) >= low : high > low)).map(([p]) => p));
-      const records: Array<{ partition: number; message: KafkaMessage }> = [];
-      if (open.size === 0) return records;
-      await consumer.connect();
-      await consumer.subscribe({ topics: [topic], fromBeginning: true });
-      let done!: () => void;
-      const finished = new Promise<void>((resolve) => (done = resolve));
-      await consumer.run({
-        autoCommit: false,
-        eachMessage: async ({ partition, message }) => {
-          if (!open.has(partition)) return;
-          records.push({ partition, message });
-          const last = BigInt(message.offset) + 1n >= ends.get(partition)!.high;
-          if (last || (only && records.length >= only.count)) open.delete(partition);
-          if (open.size === 0) done();
-        },
-      });
-      if (only) consumer.seek({ topic, partition: only.partition, offset: only.from });
-      await finished;
-      return records.sort((a, b) => a.partition - b.partition || (BigInt(a.message.offset) < BigInt(b.message.offset) ? -1 : 1));
-    } finally {
-      await consumer.disconnect().catch(() => undefined);
-      await admin.deleteGroups([groupId]).catch(() => undefined);
-      await admin.disconnect();
     }
+    return { key: found.key, value: found.value, headers: found.headers ?? {} };
   }
 }
 

@@ -95,8 +95,10 @@ describe('npm run dlq (scripts/dead-letters.ts): an operator lists and replays d
     const again = await watch.waitFor((m) => m.key === 'L1' && m.offset !== first.baseOffset);
     expect(again[0].raw).toBe(value);
     expect(again[0].headers).toEqual({ traceparent });
+    expect(again[0].partition).toBe(2); // where it came from
     const big = await watch.waitFor((m) => m.key === 'L2' && !(m.partition === 3 && m.offset === second.baseOffset));
     expect(big[0].raw).toBe(bigValue);
+    expect(big[0].partition).toBe(3);
     expect(Object.keys(big[0].headers).filter((h) => h.startsWith('x-dlq-'))).toEqual([]);
 
     await expect(letters.replay(topic, ['0:7'])).rejects.toThrow(`No dead letter of ${topic} at 0:7`);

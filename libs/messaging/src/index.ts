@@ -19,3 +19,4 @@ export * from './topic-admin';
 export * from './tracing';
 export * from './consumer-lag';
 export * from './upsert-if-newer';
+export * from './dead-letter-reader';

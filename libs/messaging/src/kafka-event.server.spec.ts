@@ -26,7 +26,7 @@ function messages(count: number): KafkaMessage[] {
 
 /** The server with its collaborators faked: only handleBatch is exercised. */
 function server(handle: (event: ConsumedEvent) => Promise<void>) {
-  const ledger = { processed: async () => new Set<string>(), recordMany: jest.fn(async () => undefined) };
+  const ledger = { processed: async () => new Set<string>(), recordMany: jest.fn(async () => undefined), recordDeadLetter: jest.fn(async () => undefined) };
   const server = new KafkaEventServer(
     {} as Kafka,
     { serviceName: 'unit', brokers: [], keysConsumedConcurrently: 1 },
@@ -47,7 +47,7 @@ function server(handle: (event: ConsumedEvent) => Promise<void>) {
 function recordingServer(options: Record<string, unknown> = {}) {
   const sent: Array<{ topic: string; messages: Array<{ value: unknown; headers: Record<string, unknown> }> }> = [];
   const producer = { send: jest.fn(async (topic: string, messages: never[]) => void sent.push({ topic, messages })) };
-  const ledger = { processed: async () => new Set<string>(), recordMany: jest.fn(async () => undefined) };
+  const ledger = { processed: async () => new Set<string>(), recordMany: jest.fn(async () => undefined), recordDeadLetter: jest.fn(async () => undefined) };
   const subject = new KafkaEventServer(
     {} as Kafka,
     { serviceName: 'unit', brokers: [], keysConsumedConcurrently: 1, ...options },
@@ -57,7 +57,7 @@ function recordingServer(options: Record<string, unknown> = {}) {
     { ensureTopics: async () => undefined } as unknown as TopicAdmin,
     new MessagingMetrics(),
   );
-  return { subject, sent };
+  return { subject, sent, ledger };
 }
 
 /**
@@ -135,7 +135,7 @@ describe('KafkaEventServer with its ledger unreachable during a rebalance', () =
   it('stops retrying the ledger once a heartbeat says the group is rebalancing: nothing handled, nothing committed, the batch returns', async () => {
     const handled: string[] = [];
     let reads = 0;
-    const ledger = { processed: async () => { reads += 1; throw new Error('connection refused'); }, recordMany: jest.fn(async () => undefined) };
+    const ledger = { processed: async () => { reads += 1; throw new Error('connection refused'); }, recordMany: jest.fn(async () => undefined), recordDeadLetter: jest.fn(async () => undefined) };
     const subject = new KafkaEventServer(
       {} as Kafka,
       { serviceName: 'unit', brokers: [], keysConsumedConcurrently: 1, retryBackoffMs: 50 },
@@ -218,7 +218,7 @@ describe('KafkaEventServer retrying a handler', () => {
   it('gives a message failing once after a database outage its transient retries, not the dead-letter topic', async () => {
     const sent: unknown[] = [];
     const producer = { send: jest.fn(async (...args: unknown[]) => void sent.push(args)) };
-    const ledger = { processed: async () => new Set<string>(), recordMany: jest.fn(async () => undefined) };
+    const ledger = { processed: async () => new Set<string>(), recordMany: jest.fn(async () => undefined), recordDeadLetter: jest.fn(async () => undefined) };
     const subject = new KafkaEventServer(
       {} as Kafka,
       { serviceName: 'unit', brokers: [], keysConsumedConcurrently: 1, maxAttempts: 3, retryBackoffMs: 1 },
@@ -253,7 +253,7 @@ describe('KafkaEventServer retrying a handler', () => {
 describe('KafkaEventServer when a handler keeps failing', () => {
   // SPEC 3: bounded retries for transient failures, then `<topic>.dlq` with the error, and the partition goes on.
   it('dead-letters the message after maxAttempts transient failures, with the error and the attempts, then goes on with the next', async () => {
-    const { subject, sent } = recordingServer({ maxAttempts: 3, retryBackoffMs: 1 });
+    const { subject, sent, ledger } = recordingServer({ maxAttempts: 3, retryBackoffMs: 1 });
     const calls: string[] = [];
     subject.addHandler(
       Topics.agreements,
@@ -276,6 +276,9 @@ describe('KafkaEventServer when a handler keeps failing', () => {
     expect(String(record.headers['x-dlq-error'])).toMatch(/write conflict that never clears/);
     expect(record.headers['x-dlq-original-offset']).toBe('0');
     expect(resolved.at(-1)).toBe('1'); // both done: the partition goes on past the dead letter
+    // Recorded in the service's database as a failure that might clear (what the rollover checks before it decides).
+    expect(ledger.recordDeadLetter).toHaveBeenCalledTimes(1);
+    expect(ledger.recordDeadLetter).toHaveBeenCalledWith('unit', expect.objectContaining({ topic: Topics.agreements, partition: 0, offset: '0', permanent: false, error: expect.stringMatching(/write conflict that never clears/) }));
   }, 30_000);
 });
 

@@ -516,6 +516,20 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
           await Trace.run({ correlationId: envelope.correlationId, causationId: envelope.eventId }, () =>
             this.deadLetter(origin, message.key, message.value, message.headers, outcome.error, outcome.attempts),
           );
+          // Recorded in the service's database too, after the dead letter is out (what a fiscal-year rollover checks
+          // before it decides: ProcessedEventLedger.unapplied). A failure to record it fails the chunk: redelivered,
+          // the message is dead-lettered and recorded again (a duplicate dead letter, not a lost record).
+          await this.withInfraRetry(
+            () =>
+              this.ledger.recordDeadLetter(this.options.groupId, {
+                eventId: envelope.eventId,
+                type: envelope.type,
+                ...origin,
+                error: describeError(outcome.error).slice(0, 1_000),
+                permanent: classifyFailure(outcome.error) === 'permanent',
+              }),
+            stopping,
+          );
         }
       });
     } finally {

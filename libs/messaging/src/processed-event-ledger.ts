@@ -2,6 +2,25 @@ import { Injectable } from '@nestjs/common';
 import { InjectConnection } from '@nestjs/mongoose';
 import { Collection, Connection } from 'mongoose';
 
+/**
+ * An event this service dead-lettered after its handler failed (`processed_events`' sibling `dead_lettered_events`):
+ * the latest failure of it under the group, and whether it was refused for good (`permanent`: bad input, a 4xx) or
+ * gave up retrying a failure that might clear (a replay may apply it). Kept until removed by hand: a dead letter's
+ * topic keeps it only as long as its retention, the record for as long as the question matters (see `unapplied`).
+ */
+export interface DeadLetteredEvent {
+  _id: string;
+  groupId: string;
+  eventId: string;
+  type: string;
+  topic: string;
+  partition: number;
+  offset: string;
+  error: string;
+  permanent: boolean;
+  failedAt: Date;
+}
+
 interface LedgerEntry {
   _id: string;
   topic: string;
@@ -22,6 +41,10 @@ export class ProcessedEventLedger {
 
   private get collection(): Collection<LedgerEntry> {
     return this.connection.collection<LedgerEntry>('processed_events') as unknown as Collection<LedgerEntry>;
+  }
+
+  private get deadLettered(): Collection<DeadLetteredEvent> {
+    return this.connection.collection<DeadLetteredEvent>('dead_lettered_events') as unknown as Collection<DeadLetteredEvent>;
   }
 
   /** Recorded lower-cased: a UUID reads the same in either case (an event re-sent upper-cased is still a duplicate). */
@@ -45,6 +68,35 @@ export class ProcessedEventLedger {
     }
     // The ids as the messages name them.
     return new Set(eventIds.filter((eventId) => found.has(eventId.toLowerCase())));
+  }
+
+  /**
+   * Records that the handler of this event failed and it was dead-lettered (the latest failure wins: a replay refused
+   * for good after one that gave up retrying turns it `permanent`). Malformed messages, which name no event one could
+   * trust, are not recorded.
+   */
+  async recordDeadLetter(groupId: string, entry: Omit<DeadLetteredEvent, '_id' | 'groupId' | 'failedAt'>): Promise<void> {
+    const { eventId, ...rest } = entry;
+    await this.deadLettered.updateOne(
+      { _id: this.id(groupId, eventId) },
+      { $set: { groupId, eventId: eventId.toLowerCase(), ...rest, failedAt: new Date() } },
+      { upsert: true },
+    );
+  }
+
+  /**
+   * The events of `topics` dead-lettered under any of `groupIds` after a failure that might clear (not `permanent`)
+   * and not applied since (a replay, `npm run dlq`, recorded in this ledger), oldest first: facts the service's views
+   * miss. One read of the records (few: dead letters are rare) and one of the ledger.
+   */
+  async unapplied(groupIds: readonly string[], topics: readonly string[]): Promise<DeadLetteredEvent[]> {
+    const failed = await this.deadLettered
+      .find({ groupId: { $in: [...groupIds] }, topic: { $in: [...topics] }, permanent: false })
+      .sort({ failedAt: 1, _id: 1 })
+      .toArray();
+    if (failed.length === 0) return [];
+    const applied = await this.processed(groupIds, failed.map((f) => f.eventId));
+    return failed.filter((f) => !applied.has(f.eventId));
   }
 
   /** Records several applied events in one round trip (unordered upserts: an entry already there stays). */

@@ -4,16 +4,20 @@
  * decisions read decides nothing (503; the scheduled run retries) unless the operator forces it. Against the real
  * broker and database; the catch-up wait is short here (ROLLOVER_CATCH_UP_TIMEOUT_MS).
  */
-import { fiscalYearRange, nextFiscalYear } from '@lib/contracts';
+import { deadLetterTopic, fiscalYearRange, nextFiscalYear, Topics } from '@lib/contracts';
+import { PermanentError } from '@lib/messaging';
 import { Clock } from '@lib/platform';
 import { eventually } from '@lib/testing';
 import { enrollmentId } from '../src/common/ids';
 import { EnrollmentsModule } from '../src/enrollments/enrollments.module';
 import { RecordEligibilityDecision } from '../src/enrollments/usecases/record-eligibility-decision.use-case';
+import { ViewsModule } from '../src/views/views.module';
+import { ViewsRepository } from '../src/views/views.repository';
 import { RolloverModule } from '../src/rollover/rollover.module';
 import { RolloverScheduler } from '../src/rollover/rollover.scheduler';
 import { ReviewEarlyRenewals } from '../src/rollover/usecases/review-early-renewals.use-case';
 import {
+  agreement,
   approvedProfiles,
   bankProfile,
   defaultBankProfile,
@@ -518,5 +522,67 @@ describe('a rollover whose consumer has not caught up', () => {
     const reminders = await call(h, 'POST', '/v1/operator/renewal-reminders', { operator: true, body: { fiscalYear: 'FY24', force: 1 } });
     expect(reminders.status).toBe(400);
     expect(reminders.body.errors).toEqual([expect.objectContaining({ field: 'force' })]);
+  });
+});
+
+describe('a rollover one of whose inputs was dead-lettered by this service', () => {
+  it("decides nothing (503 inputs-dead-lettered, naming it) until a replay applies it, or when forced; one refused for good does not count", async () => {
+    const program = await createProgram(h, { requiresEligibility: false });
+    const partnerId = w.partnerId;
+    // The agreement view's write fails while the test says so: the consumer retries, then dead-letters the event.
+    const views = serviceOf(h, ViewsModule, ViewsRepository);
+    const recordAgreement = views.recordAgreement.bind(views);
+    let failing: 'transient' | 'permanent' | null = 'transient';
+    const spy = jest.spyOn(views, 'recordAgreement').mockImplementation(async (change, ...rest) => {
+      if (change.partnerId === partnerId && failing === 'transient') throw new Error('the agreements view write kept failing');
+      if (change.partnerId === partnerId && failing === 'permanent') throw new PermanentError('refused for good');
+      return recordAgreement(change, ...rest);
+    });
+    try {
+      const change = await agreement(h, partnerId, true);
+      const dlq = await h.kafka.watch([deadLetterTopic(Topics.agreements)]);
+      await dlq.waitFor((m) => m.envelope?.eventId === change.eventId, { timeoutMs: 30_000 });
+
+      const refused = await eventually(async () => {
+        const answer = await operator({ fromFiscalYear: CURRENT_FY, programId: program.programId });
+        expect(answer.status).toBe(503);
+        return answer;
+      }, 30_000, 200);
+      expect(refused.headers.get('retry-after')).toBe('60');
+      expect(refused.body).toEqual(
+        expect.objectContaining({
+          type: expect.stringMatching(/\/inputs-dead-lettered$/),
+          deadLetters: [expect.objectContaining({ topic: Topics.agreements, type: 'AgreementStatusChanged', eventId: change.eventId, error: expect.stringContaining('kept failing') })],
+        }),
+      );
+      expect(refused.body.detail).toContain('npm run dlq -- list agreements.status.v1');
+      expect(refused.body.detail).toContain('"force": true');
+
+      const forced = await operator({ fromFiscalYear: CURRENT_FY, programId: program.programId, force: true });
+      expect(forced.status).toBe(200);
+      expect(forced.body).toEqual(expect.objectContaining({ caughtUp: false, complete: true }));
+
+      // A replay refused for good (bad input: it can never apply) no longer counts either.
+      failing = 'permanent';
+      await h.kafka.publish(Topics.agreements, partnerId, change);
+      await dlq.waitFor((m) => m.envelope?.eventId === change.eventId && m.headers['x-dlq-error']?.includes('refused for good'), { timeoutMs: 30_000 });
+      await eventually(async () => expect((await operator({ fromFiscalYear: CURRENT_FY, programId: program.programId })).status).toBe(200), 30_000, 200);
+
+      // Another that failed the same way, then replayed (as `npm run dlq -- replay` publishes it: the same envelope)
+      // once the cause is gone: applied, nothing missing.
+      failing = 'transient';
+      const second = await agreement(h, partnerId, false);
+      await dlq.waitFor((m) => m.envelope?.eventId === second.eventId, { timeoutMs: 30_000 });
+      await eventually(async () => expect((await operator({ fromFiscalYear: CURRENT_FY, programId: program.programId })).status).toBe(503), 30_000, 200);
+      failing = null;
+      await h.kafka.publish(Topics.agreements, partnerId, second);
+      await eventually(async () => {
+        const after = await operator({ fromFiscalYear: CURRENT_FY, programId: program.programId });
+        expect(after.status).toBe(200);
+        expect(after.body).toEqual(expect.objectContaining({ caughtUp: true, complete: true }));
+      }, 30_000, 200);
+    } finally {
+      spy.mockRestore();
+    }
   });
 });

@@ -1,6 +1,7 @@
 import { BackgroundWork } from '@lib/platform';
 import { freePort } from '@lib/testing';
 import { Logger } from '@nestjs/common';
+import { ProcessedEventLedger } from '@lib/messaging';
 import { Kafka, logLevel } from 'kafkajs';
 import type { EnrollmentConfig } from '../config';
 import { ConsumerCatchUp } from './consumer-catch-up';
@@ -16,6 +17,7 @@ describe('ConsumerCatchUp with the broker unreachable', () => {
       kafka,
       { serviceName: 'unit', brokers: [], groupId: 'unit' } as never,
       { stopRequested: false } as BackgroundWork,
+      {} as ProcessedEventLedger,
       { ROLLOVER_CATCH_UP_TIMEOUT_MS: 3_000 } as EnrollmentConfig,
     );
     const started = Date.now();

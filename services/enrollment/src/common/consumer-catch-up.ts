@@ -1,5 +1,14 @@
 import { Topics } from '@lib/contracts';
-import { consumerGroupFor, endOffsets, KAFKA, MESSAGING_OPTIONS, MessagingOptions, partitionsBehind } from '@lib/messaging';
+import {
+  consumerGroupFor,
+  DeadLetteredEvent,
+  endOffsets,
+  KAFKA,
+  MESSAGING_OPTIONS,
+  MessagingOptions,
+  partitionsBehind,
+  ProcessedEventLedger,
+} from '@lib/messaging';
 import { BackgroundWork, CONFIG, ProblemException } from '@lib/platform';
 import { HttpStatus, Inject, Injectable, Logger } from '@nestjs/common';
 import type { Admin, Kafka } from 'kafkajs';
@@ -26,6 +35,7 @@ export class ConsumerCatchUp {
     @Inject(KAFKA) private readonly kafka: Kafka,
     @Inject(MESSAGING_OPTIONS) private readonly options: MessagingOptions,
     private readonly work: BackgroundWork,
+    private readonly ledger: ProcessedEventLedger,
     @Inject(CONFIG) private readonly config: EnrollmentConfig,
   ) {}
 
@@ -82,13 +92,51 @@ export class ConsumerCatchUp {
 
   /**
    * wait(), and for a run not caught up and not forced, 503 `consumer-behind` before it decides anything: the same
-   * request may succeed once the consumer has caught up (Retry-After), or with `force`. `what`: the run and what it did
-   * not do; `why`: why it may not on stale views. Whether it was caught up (false only when forced).
+   * request may succeed once the consumer has caught up (Retry-After), or with `force`. Caught up, a run is refused the
+   * same way (503 `inputs-dead-lettered`) while one of the messages its decisions read was dead-lettered by this service
+   * after a failure that might clear and not applied since (ProcessedEventLedger.unapplied): its offset is committed, yet
+   * the views miss that fact. `what`: the run and what it did not do; `why`: why it may not on stale views. Whether it
+   * was caught up with no such dead letter (false only when forced).
    */
   async waitOrRefuse({ force, what, why }: { force: boolean; what: string; why: string }): Promise<boolean> {
     const caughtUp = await this.wait();
     if (!caughtUp && !force) throw this.behind(what, why);
-    return caughtUp;
+    if (!caughtUp) return false;
+    const missing = await this.unappliedDeadLetters();
+    if (missing.length === 0) return true;
+    const listed = missing.slice(0, 5).map((letter) => `${letter.type} ${letter.eventId} of ${letter.topic}[${letter.partition}]@${letter.offset} (${letter.error.slice(0, 200)})`);
+    this.logger.warn(`${missing.length} dead-lettered input(s) not applied since: ${listed.join('; ')}`);
+    if (!force) throw this.deadLettered(what, why, missing, listed);
+    return false;
+  }
+
+  /** The messages of `topics` this service dead-lettered after a failure that might clear, and has not applied since. */
+  async unappliedDeadLetters(topics: string[] = RENEWAL_INPUTS): Promise<DeadLetteredEvent[]> {
+    const groups = new Set([this.options.groupId ?? this.options.serviceName, ...topics.map((topic) => consumerGroupFor(this.options, topic))]);
+    return this.ledger.unapplied([...groups], topics);
+  }
+
+  private deadLettered(what: string, why: string, missing: DeadLetteredEvent[], listed: string[]): ProblemException {
+    const topics = [...new Set(missing.map((letter) => letter.topic))];
+    return new ProblemException(
+      HttpStatus.SERVICE_UNAVAILABLE,
+      'inputs-dead-lettered',
+      'Inputs dead-lettered and not applied',
+      `${what}: ${missing.length} message(s) of ${topics.join(', ')} were dead-lettered by this service after their retries ` +
+        `and not applied since (${listed.join('; ')}${missing.length > listed.length ? '; ...' : ''}), and ${why}. ` +
+        `Fix their cause and replay them (\`npm run dlq -- list ${topics[0]}\`, then \`replay\`), or run it with "force": true to decide on the views as they are.`,
+      {
+        deadLetters: missing.map((letter) => ({
+          topic: letter.topic,
+          partition: letter.partition,
+          offset: letter.offset,
+          type: letter.type,
+          eventId: letter.eventId,
+          error: letter.error,
+          failedAt: letter.failedAt.toISOString(),
+        })),
+      },
+    ).retryAfter(this.config.ROLLOVER_RETRY_MS / 1000);
   }
 
   private behind(what: string, why: string): ProblemException {

@@ -7,7 +7,7 @@ import { RollOverFiscalYear } from './usecases/roll-over-fiscal-year.use-case';
 import { SendRenewalReminders } from './usecases/send-renewal-reminders.use-case';
 
 const BEHIND =
-  'Nothing decided: this service has not consumed every event the decisions read (consumer-behind; Retry-After: ROLLOVER_RETRY_MS), or it is shutting down. Send `force: true` to decide on the views as they are';
+  'Nothing decided: this service has not consumed every event the decisions read (consumer-behind; Retry-After: ROLLOVER_RETRY_MS), or dead-lettered one of them and has not applied it since (inputs-dead-lettered, with `deadLetters`: replay them with `npm run dlq`), or it is shutting down. Send `force: true` to decide on the views as they are';
 
 @ApiTags('operator')
 @ApiSecurity('operator')

@@ -1,0 +1,153 @@
+import { deadLetterTopic, DeadLetterHeaders } from '@lib/contracts';
+import { IHeaders, Kafka, KafkaMessage } from 'kafkajs';
+import { randomUUID } from 'node:crypto';
+
+/** One dead letter as `<topic>.dlq` holds it (headers written by the consumer transport's `deadLetter`). */
+export interface DeadLetter {
+  /** The topic it was consumed from (its DLQ is `<topic>.dlq`). */
+  topic: string;
+  /** Where it is in the DLQ: `partition:offset`. */
+  at: string;
+  /** The key as text (what a listing shows); `rawKey` as it is. */
+  key: string | null;
+  rawKey: Buffer | null;
+  value: Buffer | null;
+  /** The original message's headers, without the dead letter's own (`x-dlq-*`), as text; `rawHeaders` as they are. */
+  headers: Record<string, string>;
+  rawHeaders: IHeaders;
+  error: string;
+  originalTopic: string;
+  originalPartition: number;
+  originalOffset: string;
+  consumerGroup: string;
+  attempts: number;
+  failedAt: string;
+  /** The eventId of the envelope it holds, when its value is one. */
+  eventId?: string;
+  valueDropped?: string;
+}
+
+const DLQ_HEADERS = new Set<string>(Object.values(DeadLetterHeaders));
+
+function text(value: IHeaders[string]): string {
+  const one = Array.isArray(value) ? value[0] : value;
+  return one === undefined || one === null ? '' : String(one);
+}
+
+function eventIdOf(value: Buffer | null): string | undefined {
+  if (!value) return undefined;
+  try {
+    const parsed = JSON.parse(value.toString('utf8')) as { eventId?: unknown };
+    return typeof parsed?.eventId === 'string' ? parsed.eventId : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A DLQ record of `topic` as a DeadLetter (its `x-dlq-*` headers read, the others kept as the original's). */
+export function deadLetterOf(topic: string, partition: number, message: Pick<KafkaMessage, 'offset' | 'key' | 'value' | 'headers'>): DeadLetter {
+  const all = message.headers ?? {};
+  const headers: Record<string, string> = {};
+  const rawHeaders: IHeaders = {};
+  for (const [name, value] of Object.entries(all)) {
+    if (DLQ_HEADERS.has(name) || value === undefined || value === null) continue;
+    headers[name] = text(value);
+    rawHeaders[name] = value;
+  }
+  const valueDropped = text(all[DeadLetterHeaders.valueDropped]);
+  const eventId = eventIdOf(message.value);
+  return {
+    topic,
+    at: `${partition}:${message.offset}`,
+    key: message.key ? message.key.toString() : null,
+    rawKey: message.key ?? null,
+    value: message.value,
+    headers,
+    rawHeaders,
+    error: text(all[DeadLetterHeaders.error]),
+    originalTopic: text(all[DeadLetterHeaders.originalTopic]) || topic,
+    originalPartition: Number(text(all[DeadLetterHeaders.originalPartition]) || -1),
+    originalOffset: text(all[DeadLetterHeaders.originalOffset]),
+    consumerGroup: text(all[DeadLetterHeaders.consumerGroup]),
+    attempts: Number(text(all[DeadLetterHeaders.attempts]) || 0),
+    failedAt: text(all[DeadLetterHeaders.failedAt]),
+    ...(eventId && { eventId }),
+    ...(valueDropped && { valueDropped }),
+  };
+}
+
+/**
+ * Every dead letter of these topics (their `<topic>.dlq` as they are now, from the start: what the topics' retention
+ * keeps), by topic, partition and offset. A topic without a DLQ has none.
+ */
+export async function readDeadLetters(kafka: Kafka, topics: string[]): Promise<DeadLetter[]> {
+  const byDlq = new Map(topics.map((topic) => [deadLetterTopic(topic), topic]));
+  const records = await readRecords(kafka, [...byDlq.keys()]);
+  return records.map(({ topic, partition, message }) => deadLetterOf(byDlq.get(topic)!, partition, message));
+}
+
+/** The record of `topic` at `partition` and `offset`, or null when the topic no longer keeps it. */
+export async function readRecord(kafka: Kafka, topic: string, partition: number, offset: string): Promise<KafkaMessage | null> {
+  const [found] = await readRecords(kafka, [topic], { partition, from: offset });
+  return found && found.partition === partition && found.message.offset === offset ? found.message : null;
+}
+
+/** How long a read may take to reach the end it set out for (a record it waits for that never comes: an error). */
+const READ_TIMEOUT_MS = 30_000;
+
+/**
+ * The records of `topics` from the start up to their end as it is now (or, `only`, the one record at `from` of one
+ * partition of the one topic), read with a consumer group of its own that commits nothing, deleted afterwards (KafkaJS
+ * has no group-less reads). Fails after READ_TIMEOUT_MS without reaching it.
+ */
+async function readRecords(
+  kafka: Kafka,
+  topics: string[],
+  only?: { partition: number; from: string },
+): Promise<Array<{ topic: string; partition: number; message: KafkaMessage }>> {
+  const admin = kafka.admin();
+  await admin.connect();
+  const groupId = `dead-letter-reader-${randomUUID()}`;
+  const consumer = kafka.consumer({ groupId });
+  const records: Array<{ topic: string; partition: number; message: KafkaMessage }> = [];
+  try {
+    const existing = new Set(await admin.listTopics());
+    const wanted = topics.filter((topic) => existing.has(topic));
+    /** `topic:partition` -> the offset past its last record now. */
+    const ends = new Map<string, bigint>();
+    for (const topic of wanted) {
+      for (const p of await admin.fetchTopicOffsets(topic)) {
+        if (only && p.partition !== only.partition) continue;
+        const start = only ? BigInt(only.from) : BigInt(p.low);
+        if (start >= BigInt(p.low) && start < BigInt(p.high)) ends.set(`${topic}:${p.partition}`, only ? start + 1n : BigInt(p.high));
+      }
+    }
+    if (ends.size === 0) return records;
+    await consumer.connect();
+    await consumer.subscribe({ topics: wanted, fromBeginning: true });
+    let done!: () => void;
+    const finished = new Promise<void>((resolve) => (done = resolve));
+    await consumer.run({
+      autoCommit: false,
+      eachMessage: async ({ topic, partition, message }) => {
+        const place = `${topic}:${partition}`;
+        const end = ends.get(place);
+        if (end === undefined || BigInt(message.offset) >= end) return;
+        records.push({ topic, partition, message });
+        if (BigInt(message.offset) + 1n >= end) ends.delete(place);
+        if (ends.size === 0) done();
+      },
+    });
+    if (only) consumer.seek({ topic: wanted[0], partition: only.partition, offset: only.from });
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`reading ${wanted.join(', ')} did not reach its end within ${READ_TIMEOUT_MS} ms`)), READ_TIMEOUT_MS);
+    });
+    await Promise.race([finished, timeout]).finally(() => clearTimeout(timer));
+    return records.sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : a.partition - b.partition || (BigInt(a.message.offset) < BigInt(b.message.offset) ? -1 : 1)));
+  } finally {
+    await consumer.disconnect().catch(() => undefined);
+    await admin.deleteGroups([groupId]).catch(() => undefined);
+    await admin.disconnect().catch(() => undefined);
+  }
+}
