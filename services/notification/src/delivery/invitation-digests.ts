@@ -67,7 +67,7 @@ export class InvitationDigests implements OnModuleInit, OnModuleDestroy {
   private readonly job = new PeriodicJob('invitation-digest-sweep', () => this.sweep(), this.logger);
   /** Per recipient (partner and user): when their last invitation email came, how many went one by one, the open digest. */
   private readonly recipients = new Map<string, { last: number; alone: number; digest?: { id: string; sendAt: number } }>();
-  private lastSweep = 0;
+  private lastForgotten = 0;
 
   constructor(
     @InjectModel(Message.name) private readonly messages: Model<Message>,
@@ -116,8 +116,8 @@ export class InvitationDigests implements OnModuleInit, OnModuleDestroy {
   /** Forgets recipients quiet for a window (at most once a window): the map holds those of the last window only. */
   private forgetQuiet(now: number): void {
     const window = this.config.NOTIFY_DIGEST_WINDOW_MS;
-    if (now - this.lastSweep < window) return;
-    this.lastSweep = now;
+    if (now - this.lastForgotten < window) return;
+    this.lastForgotten = now;
     for (const [key, recipient] of this.recipients) if (now - recipient.last >= window) this.recipients.delete(key);
   }
 

@@ -305,16 +305,16 @@ export class DeliverEmail {
    * that claim would have written it (the dead letter of a failed one from what it rendered, kept on the digest).
    */
   private async settledBefore(claimed: ClaimedEmail, settled: 'SENT' | 'FAILED'): Promise<DeliveryOutcome> {
-    const failedAt = new Date();
+    const at = new Date();
     const error = claimed.lastError ?? 'failed';
     const recorded = await this.record(
       claimed,
       settled === 'SENT'
-        ? { $set: { status: 'SENT', sentAt: failedAt }, $unset: { leaseUntil: 1, leaseToken: 1, nextAttemptAt: 1 } }
+        ? { $set: { status: 'SENT', sentAt: at }, $unset: { leaseUntil: 1, leaseToken: 1, nextAttemptAt: 1 } }
         : {
-            $set: { status: 'FAILED', failedAt, lastError: error },
+            $set: { status: 'FAILED', failedAt: at, lastError: error },
             $unset: { leaseUntil: 1, leaseToken: 1, nextAttemptAt: 1 },
-            $push: pushOutbox([deadLetterEntry(this.outbox, claimed, claimed.attempts - 1, error, failedAt)]),
+            $push: pushOutbox([deadLetterEntry(this.outbox, claimed, claimed.attempts - 1, error, at)]),
           },
     );
     return recorded ? { status: settled } : { status: 'LEASE_LOST' };
