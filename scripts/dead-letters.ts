@@ -10,6 +10,10 @@
  *       eventId: consumers that processed it already skip it, their ledgers know it; to the partition it came from),
  *       for the failed consumer to take it up after its cause was fixed. A dead letter sent without its value (too large) is replayed from the original
  *       record, read at its topic, partition and offset (while the topic keeps it)
+ *   npm run dlq -- republish <topic> <partition:offset>...
+ *       publishes the record of <topic> at each partition:offset again, as it is, to the same partition: the original
+ *       of a dead letter the DLQ no longer keeps (its retention is the broker's default, about a week), named by the
+ *       enrollment service's 503 inputs-dead-lettered (`deadLetters`: topic, partition, offset), while <topic> keeps it
  *
  * The listing reads the DLQ with a consumer group of its own that commits nothing and is deleted afterwards; replaying
  * does not remove the dead letter (a DLQ is a log: the listing shows it still, with the replay's outcome to be seen on
@@ -84,6 +88,25 @@ export class DeadLetters {
     return replayed;
   }
 
+  /** Publishes the records of `topic` at these places (`partition:offset`) again, as they are, to their partitions. */
+  async republish(topic: string, at: string[]): Promise<string[]> {
+    const records = [];
+    for (const place of at) {
+      const [partition, offset] = place.split(':');
+      const found = await readRecord(this.kafka, topic, Number(partition), offset);
+      if (!found?.value) throw new Error(`${topic} keeps no record at ${place} (nothing published)`);
+      records.push({ key: found.key, value: found.value, headers: found.headers ?? {}, partition: Number(partition) });
+    }
+    const producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    await producer.connect();
+    try {
+      for (const record of records) await producer.send({ topic, messages: [record] });
+    } finally {
+      await producer.disconnect();
+    }
+    return at;
+  }
+
   /** The original record of a dead letter sent without its value, read where it still is. */
   private async original(letter: DeadLetter): Promise<{ key: Buffer | null; value: Buffer; headers: IHeaders }> {
     const found = await readRecord(this.kafka, letter.originalTopic, letter.originalPartition, letter.originalOffset);
@@ -102,12 +125,13 @@ function brokers(): string[] {
   return runningPlatform('read the dead letters (or set KAFKA_BROKERS)').kafkaBrokers;
 }
 
-const USAGE = 'Usage: npm run dlq -- list <topic> [--group <group>] | replay <topic> <partition:offset>... | replay <topic> --all [--group <group>]';
+const USAGE =
+  'Usage: npm run dlq -- list <topic> [--group <group>] | replay <topic> <partition:offset>... | replay <topic> --all [--group <group>] | republish <topic> <partition:offset>...';
 
 /** The command line's words as a command; an Error saying what is wrong otherwise. */
-export function command(args: string[]): { command: 'list' | 'replay'; topic: string; group?: string; at: string[] | 'all' } {
+export function command(args: string[]): { command: 'list' | 'replay' | 'republish'; topic: string; group?: string; at: string[] | 'all' } {
   const [name, topic, ...rest] = args;
-  if (name !== 'list' && name !== 'replay') throw new Error(`${USAGE} (got ${name ?? 'nothing'}).`);
+  if (name !== 'list' && name !== 'replay' && name !== 'republish') throw new Error(`${USAGE} (got ${name ?? 'nothing'}).`);
   if (!topic || topic.startsWith('--')) throw new Error(`Say which topic's dead letters (e.g. eligibility.decisions.v1). ${USAGE}`);
   if (topic.endsWith('.dlq')) throw new Error(`Name the topic, not its dead-letter topic: ${topic.slice(0, -'.dlq'.length)}.`);
   let group: string | undefined;
@@ -116,10 +140,11 @@ export function command(args: string[]): { command: 'list' | 'replay'; topic: st
   for (let i = 0; i < rest.length; i++) {
     if (rest[i] === '--group' && rest[i + 1]) group = rest[++i];
     else if (rest[i] === '--all' && name === 'replay') all = true;
-    else if (name === 'replay' && /^\d+:\d+$/.test(rest[i])) at.push(rest[i]);
+    else if (name !== 'list' && /^\d+:\d+$/.test(rest[i])) at.push(rest[i]);
     else throw new Error(`Not understood: ${rest[i]}. ${USAGE}`);
   }
   if (name === 'replay' && all === (at.length > 0)) throw new Error(`Say which dead letters to replay: partition:offset as \`list\` shows them, or --all. ${USAGE}`);
+  if (name === 'republish' && at.length === 0) throw new Error(`Say which records of ${topic} to publish again: partition:offset. ${USAGE}`);
   return { command: name, topic, ...(group && { group }), at: all ? 'all' : at };
 }
 
@@ -130,6 +155,11 @@ async function main(): Promise<void> {
     const found = await letters.list(topic, { group });
     for (const letter of found) process.stdout.write(`${describe(letter)}\n`);
     process.stdout.write(`${found.length} dead letter(s) of ${topic}${group ? ` (group ${group})` : ''}\n`);
+    return;
+  }
+  if (name === 'republish') {
+    const published = await letters.republish(topic, at as string[]);
+    process.stdout.write(`${published.length} record(s) of ${topic} published again (${published.join(', ')})\n`);
     return;
   }
   const replayed = await letters.replay(topic, at, { group });

@@ -1,5 +1,5 @@
 import { deadLetterTopic, DeadLetterHeaders } from '@lib/contracts';
-import { TestKafka } from '@lib/testing';
+import { eventually, TestKafka } from '@lib/testing';
 import { Kafka, logLevel } from 'kafkajs';
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -102,6 +102,14 @@ describe('npm run dlq (scripts/dead-letters.ts): an operator lists and replays d
     expect(Object.keys(big[0].headers).filter((h) => h.startsWith('x-dlq-'))).toEqual([]);
 
     await expect(letters.replay(topic, ['0:7'])).rejects.toThrow(`No dead letter of ${topic} at 0:7`);
+
+    // The original itself, read at its topic (its dead letter gone with the DLQ's retention), published again as it is.
+    const before = watch.find((m) => m.key === 'L1').length;
+    expect(await letters.republish(topic, [`2:${first.baseOffset}`])).toEqual([`2:${first.baseOffset}`]);
+    await eventually(async () => expect(watch.find((m) => m.key === 'L1')).toHaveLength(before + 1));
+    const republished = watch.find((m) => m.key === 'L1').at(-1)!;
+    expect(republished).toMatchObject({ partition: 2, raw: value, headers: { traceparent } });
+    await expect(letters.republish(topic, ['2:999999'])).rejects.toThrow(`${topic} keeps no record at 2:999999`);
   });
 
   it('says what is wrong with a command line', () => {
@@ -114,5 +122,8 @@ describe('npm run dlq (scripts/dead-letters.ts): an operator lists and replays d
     expect(() => command(['replay', 'eligibility.decisions.v1'])).toThrow(/Say which dead letters to replay/);
     expect(() => command(['replay', 'eligibility.decisions.v1', '--all', '0:1'])).toThrow(/Say which dead letters to replay/);
     expect(() => command(['replay', 'eligibility.decisions.v1', '12'])).toThrow('Not understood: 12.');
+    expect(command(['republish', 'agreements.status.v1', '3:41'])).toMatchObject({ command: 'republish', at: ['3:41'] });
+    expect(() => command(['republish', 'agreements.status.v1'])).toThrow(/Say which records of agreements.status.v1 to publish again/);
+    expect(() => command(['republish', 'agreements.status.v1', '--all'])).toThrow('Not understood: --all.');
   });
 });

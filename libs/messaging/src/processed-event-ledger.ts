@@ -19,6 +19,8 @@ export interface DeadLetteredEvent {
   error: string;
   permanent: boolean;
   failedAt: Date;
+  /** When it was found applied since (a replay): it no longer counts, also once the ledger's entry is removed. */
+  appliedAt?: Date;
 }
 
 interface LedgerEntry {
@@ -85,17 +87,29 @@ export class ProcessedEventLedger {
   }
 
   /**
-   * The events of `topics` dead-lettered under any of `groupIds` after a failure that might clear (not `permanent`)
-   * and not applied since (a replay, `npm run dlq`, recorded in this ledger), oldest first: facts the service's views
-   * miss. One read of the records (few: dead letters are rare) and one of the ledger.
+   * The events of `topics` (all topics when absent) dead-lettered under any of `groupIds` (any group when absent) after
+   * a failure that might clear (not `permanent`) and not applied since (a replay, `npm run dlq`, recorded in this
+   * ledger), oldest first: facts the service's views miss. Those found applied are marked so (`appliedAt`), before
+   * the ledger's retention (PROCESSED_EVENTS_RETENTION_MS) removes their entries: LedgerRetention settles them first.
+   * One read of the records still open (few: dead letters are rare), one of the ledger.
    */
-  async unapplied(groupIds: readonly string[], topics: readonly string[]): Promise<DeadLetteredEvent[]> {
+  async unapplied(groupIds?: readonly string[], topics?: readonly string[]): Promise<DeadLetteredEvent[]> {
     const failed = await this.deadLettered
-      .find({ groupId: { $in: [...groupIds] }, topic: { $in: [...topics] }, permanent: false })
+      .find({
+        permanent: false,
+        appliedAt: { $exists: false },
+        ...(groupIds && { groupId: { $in: [...groupIds] } }),
+        ...(topics && { topic: { $in: [...topics] } }),
+      })
       .sort({ failedAt: 1, _id: 1 })
       .toArray();
     if (failed.length === 0) return [];
-    const applied = await this.processed(groupIds, failed.map((f) => f.eventId));
+    const groups = [...new Set(failed.map((f) => f.groupId))];
+    const applied = await this.processed(groups, failed.map((f) => f.eventId));
+    const settled = failed.filter((f) => applied.has(f.eventId));
+    if (settled.length) {
+      await this.deadLettered.updateMany({ _id: { $in: settled.map((f) => f._id) } }, { $set: { appliedAt: new Date() } });
+    }
     return failed.filter((f) => !applied.has(f.eventId));
   }
 

@@ -44,12 +44,35 @@ describe('ProcessedEventLedger', () => {
     await ledger.recordMany('retention', [{ eventId: old, ...origin }, { eventId: recent, ...origin }]);
     const day = 86_400_000;
     await connection.collection('processed_events').updateOne({ _id: `retention:${old}` as never }, { $set: { processedAt: new Date(Date.now() - 8 * day) } });
-    const retention = (ms: number) => new LedgerRetention(connection, { PROCESSED_EVENTS_RETENTION_MS: ms });
+    const retention = (ms: number) => new LedgerRetention(connection, { PROCESSED_EVENTS_RETENTION_MS: ms }, ledger);
 
     expect(await retention(0).removeExpired()).toBe(0);
     expect(await ledger.processed(['retention'], [old, recent])).toEqual(new Set([old, recent]));
 
     expect(await retention(7 * day).removeExpired()).toBe(1);
     expect(await ledger.processed(['retention'], [old, recent])).toEqual(new Set([recent]));
+  });
+
+  it('tells the dead-lettered events not applied since, once each; refused for good they never count; applied ones stay settled once the ledger forgets them', async () => {
+    const group = `dead-${randomUUID().slice(0, 8)}`;
+    const [open, replayed, refused, otherTopic] = [randomUUID(), randomUUID(), randomUUID(), randomUUID()];
+    const letter = (eventId: string, permanent = false, topic = 'agreements.status.v1') =>
+      ledger.recordDeadLetter(group, { eventId, type: 'AgreementStatusChanged', topic, partition: 0, offset: '1', error: 'kept failing', permanent });
+    await letter(open);
+    await letter(replayed);
+    await letter(refused);
+    await letter(otherTopic, false, 'another.topic.v1');
+    // Its replay refused for good: the latest failure wins.
+    await letter(refused, true);
+    const unapplied = async () => (await ledger.unapplied([group], ['agreements.status.v1'])).map((f) => f.eventId).sort();
+    expect(await unapplied()).toEqual([open, replayed].sort());
+
+    // Replayed and applied: recorded in the ledger, then its entry removed by the retention (the sweep settles first).
+    await ledger.recordMany(group, [{ eventId: replayed, ...origin }]);
+    await connection.collection('processed_events').updateOne({ _id: `${group}:${replayed}` as never }, { $set: { processedAt: new Date(Date.now() - 8 * 86_400_000) } });
+    expect(await new LedgerRetention(connection, { PROCESSED_EVENTS_RETENTION_MS: 7 * 86_400_000 }, ledger).removeExpired()).toBeGreaterThanOrEqual(1);
+    expect(await ledger.processed([group], [replayed])).toEqual(new Set());
+    expect(await unapplied()).toEqual([open]);
+    expect((await ledger.unapplied([group])).map((f) => f.eventId).sort()).toEqual([open, otherTopic].sort());
   });
 });

@@ -1,3 +1,4 @@
+import { ProcessedEventLedger } from '@lib/messaging';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectConnection } from '@nestjs/mongoose';
 import { Connection } from 'mongoose';
@@ -17,6 +18,7 @@ export class LedgerRetention extends RetentionSweep {
   constructor(
     @InjectConnection() connection: Connection,
     @Inject(CONFIG) config: Pick<PlatformConfig, 'PROCESSED_EVENTS_RETENTION_MS'>,
+    private readonly ledger: ProcessedEventLedger,
   ) {
     super({
       job: 'processed-events-retention',
@@ -26,5 +28,14 @@ export class LedgerRetention extends RetentionSweep {
       retentionMs: config.PROCESSED_EVENTS_RETENTION_MS,
       what: 'processed-event entries',
     });
+  }
+
+  /**
+   * Dead-lettered events applied since (a replay) are marked so first (ProcessedEventLedger.unapplied): once their
+   * entries are gone, they would read as not applied again, and hold a rollover that checks them.
+   */
+  override async removeExpired(now = new Date()): Promise<number> {
+    await this.ledger.unapplied();
+    return super.removeExpired(now);
   }
 }

@@ -124,9 +124,11 @@ export class ConsumerCatchUp {
       'Inputs dead-lettered and not applied',
       `${what}: ${missing.length} message(s) of ${topics.join(', ')} were dead-lettered by this service after their retries ` +
         `and not applied since (${listed.join('; ')}${missing.length > listed.length ? '; ...' : ''}), and ${why}. ` +
-        `Fix their cause and replay them (\`npm run dlq -- list ${topics[0]}\`, then \`replay\`), or run it with "force": true to decide on the views as they are.`,
+        `Fix their cause and replay them (\`npm run dlq -- list ${topics[0]}\`, then \`replay\`; one its dead-letter topic no longer keeps: ` +
+        `\`npm run dlq -- republish <topic> <partition:offset>\` from \`deadLetters\`), or run it with "force": true to decide on the views as they are.`,
       {
-        deadLetters: missing.map((letter) => ({
+        // The oldest 20 (the count is in the detail): a bulk incident must not make the answer grow without bound.
+        deadLetters: missing.slice(0, 20).map((letter) => ({
           topic: letter.topic,
           partition: letter.partition,
           offset: letter.offset,
