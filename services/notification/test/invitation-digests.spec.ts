@@ -5,7 +5,8 @@ import { randomUUID } from 'node:crypto';
 import { InvitationDigests } from '../src/delivery/invitation-digests';
 import { DeliverEmail } from '../src/delivery/usecases/deliver-email.use-case';
 import { bootNotification } from './support/boot';
-import { CURRENT_FY, recipient, TestUser, World } from './support/world';
+import { emailId, issuedTo, publishInvitationEvent } from './support/invitation-events';
+import { CURRENT_FY, TestUser, World } from './support/world';
 
 jest.setTimeout(120_000);
 
@@ -59,21 +60,9 @@ function anInvitation(world: World, locationId: string, programName: string) {
   };
 }
 
-type Invitation = ReturnType<typeof anInvitation>;
 
-function publish<T extends { partnerId: string; locationId: string }>(type: string, data: T): Promise<Envelope<T>> {
-  return kafka.publishEvent(Topics.invitations, data.locationId, { type, source: 'invitations', partnerId: data.partnerId, locationId: data.locationId, data });
-}
 
-const delivered = (invitation: Invitation, people: TestUser[]) => ({
-  ...invitation,
-  recipients: people.map(recipient),
-  channels: ['EMAIL', 'NOTICE'],
-  getStartedUrl: `http://portal.test/incentives/enroll?programId=${invitation.programId}&locationId=${invitation.locationId}`,
-  requiresEligibility: true,
-});
 
-const emailId = (event: Envelope, user: TestUser) => `${event.eventId}:${user.userId}:EMAIL`;
 
 /** The invitation emails of these events, once every one is written. */
 async function written(events: Envelope[], user: TestUser): Promise<Stored[]> {
@@ -98,7 +87,7 @@ describe('invitation emails to one recipient in a short while', () => {
 
     const invitations = [...locations.map((l, i) => anInvitation(world, l, `Program ${i + 1}`)), anInvitation(world, locations[0], 'Program 6')];
     const events = [];
-    for (const invitation of invitations) events.push(await publish('InvitationDelivered', delivered(invitation, [admin])));
+    for (const invitation of invitations) events.push(await publishInvitationEvent(kafka, 'InvitationDelivered', issuedTo(invitation, [admin])));
     const stored = await written(events, admin);
     const alone = stored.filter((m) => !m.digest);
     const gathered = stored.filter((m) => m.digest);
@@ -113,7 +102,7 @@ describe('invitation emails to one recipient in a short while', () => {
     // One of the gathered invitations is revoked before the digest goes out (its location no longer eligible).
     const revokedEmail = gathered[0];
     const revoked = invitations[events.findIndex((e) => emailId(e, admin) === revokedEmail._id)];
-    await publish('InvitationRevoked', { ...revoked, reasons: ['Location no longer eligible'] });
+    await publishInvitationEvent(kafka, 'InvitationRevoked', { ...revoked, reasons: ['Location no longer eligible'] });
 
     const mails = await smtp.waitFor(admin.email, { count: 3, timeoutMs: 60_000 });
     const digestMail = mails.find((m) => m.parsed.subject === '3 Partner Incentive Enrollment Invitations');
@@ -157,7 +146,7 @@ describe('invitation emails to one recipient in a short while', () => {
     const admin = await world.user('Third', [{ role: 'INCENTIVES_ADMIN', locationIds: ['*'] }]);
     const invitations = locations.map((l, i) => anInvitation(world, l, `Fabrikam Program ${i + 1}`));
     const events = [];
-    for (const invitation of invitations) events.push(await publish('InvitationDelivered', delivered(invitation, [admin])));
+    for (const invitation of invitations) events.push(await publishInvitationEvent(kafka, 'InvitationDelivered', issuedTo(invitation, [admin])));
     const [held] = (await written(events, admin)).filter((m) => m.digest);
 
     const mails = await smtp.waitFor(admin.email, { count: 3, timeoutMs: 60_000 });

@@ -1,8 +1,9 @@
-import { Envelope, NotificationSent, Topics } from '@lib/contracts';
+import { NotificationSent, Topics } from '@lib/contracts';
 import { eventually, outboxSettled, RunningService, SmtpTestServer, TestIssuer, TestKafka, TopicWatch } from '@lib/testing';
 import { MongoClient } from 'mongodb';
 import { randomUUID } from 'node:crypto';
 import { bootNotification } from './support/boot';
+import { emailId, issuedTo, publishInvitationEvent } from './support/invitation-events';
 import { CURRENT_FY, recipient, TestUser, World } from './support/world';
 
 jest.setTimeout(120_000);
@@ -60,30 +61,9 @@ function anInvitation(world: World, locationId: string) {
   };
 }
 
-type Invitation = ReturnType<typeof anInvitation>;
 
-/** invitations.events.v1, key locationId, source invitations (`occurredAt`: what the writer's clock said). */
-function publish<T extends { partnerId: string; locationId: string }>(type: string, data: T, occurredAt?: Date): Promise<Envelope<T>> {
-  return kafka.publishEvent(Topics.invitations, data.locationId, {
-    type,
-    source: 'invitations',
-    partnerId: data.partnerId,
-    locationId: data.locationId,
-    data,
-    ...(occurredAt && { occurredAt }),
-  });
-}
 
-/** InvitationIssued / InvitationDelivered: invitationIssued() of the invitations service. */
-const issued = (invitation: Invitation, people: TestUser[]) => ({
-  ...invitation,
-  recipients: people.map(recipient),
-  channels: ['EMAIL', 'NOTICE'],
-  getStartedUrl: `http://portal.test/incentives/enroll?programId=${invitation.programId}&locationId=${invitation.locationId}&fiscalYear=${CURRENT_FY}`,
-  requiresEligibility: true,
-});
 
-const emailId = (event: Envelope, user: TestUser) => `${event.eventId}:${user.userId}:EMAIL`;
 
 /** The email exists and the server refused it at least once: it waits for its next attempt. */
 async function waitingAfterRefusal(id: string, user: TestUser): Promise<void> {
@@ -125,16 +105,16 @@ describe('an invitation email still waiting', () => {
     smtp.refuse(admin.email, Infinity);
 
     const invitation = anInvitation(world, location);
-    const issue = await publish('InvitationIssued', issued(invitation, [admin]));
+    const issue = await publishInvitationEvent(kafka, 'InvitationIssued', issuedTo(invitation, [admin]));
     const id = emailId(issue, admin);
     await waitingAfterRefusal(id, admin);
 
-    const revoked = await publish('InvitationRevoked', { ...invitation, reasons: ['Location no longer eligible'] });
+    const revoked = await publishInvitationEvent(kafka, 'InvitationRevoked', { ...invitation, reasons: ['Location no longer eligible'] });
     // Delivered again (the ledger drops it) and sent again under another event id (the $max keeps one time): nothing more.
     await kafka.publish(Topics.invitations, location, revoked);
     await kafka.publish(Topics.invitations, location, { ...revoked, eventId: randomUUID() });
     // Same key, same partition: once this one's email arrives, the revocation has been consumed.
-    const marker = await publish('InvitationIssued', issued(anInvitation(world, location), [other]));
+    const marker = await publishInvitationEvent(kafka, 'InvitationIssued', issuedTo(anInvitation(world, location), [other]));
     await smtp.waitFor(other.email);
     smtp.refuse(admin.email, 0);
 
@@ -155,11 +135,11 @@ describe('an invitation email still waiting', () => {
     smtp.refuse(admin.email, Infinity);
 
     const invitation = anInvitation(world, location);
-    const first = await publish('InvitationIssued', issued(invitation, [admin]));
+    const first = await publishInvitationEvent(kafka, 'InvitationIssued', issuedTo(invitation, [admin]));
     await waitingAfterRefusal(emailId(first, admin), admin);
-    await publish('InvitationRevoked', { ...invitation, reasons: ['Location no longer eligible'] });
+    await publishInvitationEvent(kafka, 'InvitationRevoked', { ...invitation, reasons: ['Location no longer eligible'] });
     // Eligible again: the invitations service issues the same invitation (same id) as a new cycle.
-    const again = await publish('InvitationIssued', issued(invitation, [admin]));
+    const again = await publishInvitationEvent(kafka, 'InvitationIssued', issuedTo(invitation, [admin]));
     // Consumed after the revocation (same partition): both emails wait for the server now.
     await eventually(async () => expect((await messages().findOne({ _id: emailId(again, admin) }))?.attempts).toBeGreaterThanOrEqual(1), 60_000);
     smtp.refuse(admin.email, 0);
@@ -181,11 +161,11 @@ describe('an invitation email still waiting', () => {
 
     const invitation = anInvitation(world, location);
     const now = Date.now();
-    const first = await publish('InvitationIssued', { ...issued(invitation, [admin]), invitationVersion: 1 }, new Date(now - 60_000));
+    const first = await publishInvitationEvent(kafka, 'InvitationIssued', { ...issuedTo(invitation, [admin]), invitationVersion: 1 }, new Date(now - 60_000));
     await waitingAfterRefusal(emailId(first, admin), admin);
     // Revoked (version 2) by an instance whose clock runs a minute ahead of the one that issues it again (version 3).
-    await publish('InvitationRevoked', { ...invitation, invitationVersion: 2, reasons: ['Location no longer eligible'] }, new Date(now + 60_000));
-    const again = await publish('InvitationIssued', { ...issued(invitation, [admin]), invitationVersion: 3 }, new Date(now));
+    await publishInvitationEvent(kafka, 'InvitationRevoked', { ...invitation, invitationVersion: 2, reasons: ['Location no longer eligible'] }, new Date(now + 60_000));
+    const again = await publishInvitationEvent(kafka, 'InvitationIssued', { ...issuedTo(invitation, [admin]), invitationVersion: 3 }, new Date(now));
     await eventually(async () => expect((await messages().findOne({ _id: emailId(again, admin) }))?.attempts).toBeGreaterThanOrEqual(1), 60_000);
     smtp.refuse(admin.email, 0);
 
@@ -203,13 +183,13 @@ describe('an admin-needed email still waiting', () => {
     smtp.refuse(global.email, Infinity);
 
     const invitation = anInvitation(world, location);
-    const request = await publish('AdminAssignmentRequested', { ...invitation, recipients: [recipient(global)] });
+    const request = await publishInvitationEvent(kafka, 'AdminAssignmentRequested', { ...invitation, recipients: [recipient(global)] });
     const id = emailId(request, global);
     await waitingAfterRefusal(id, global);
 
     // The Global admin assigns an Incentives admin; the waiting invitation is delivered to them.
     const late = await world.user('Assigned', [{ role: 'INCENTIVES_ADMIN', locationIds: [location] }]);
-    const delivered = await publish('InvitationDelivered', issued(invitation, [late]));
+    const delivered = await publishInvitationEvent(kafka, 'InvitationDelivered', issuedTo(invitation, [late]));
     // The invitation itself reaches the new admin (and tells that the delivery has been consumed).
     const [mail] = await smtp.waitFor(late.email);
     expect(mail.parsed.messageId).toBe(`<${delivered.eventId}.${late.userId}.EMAIL@incentives.local>`);
