@@ -11,7 +11,7 @@
 import type { Schema } from 'mongoose';
 import { AccessLocationSchema, AccessUserSchema } from '../../libs/access/src/access.schemas';
 import { PENDING_OUTBOX } from '../../libs/messaging/src/outbox';
-import { EnrollmentSchema, YEAR_SCAN } from '../../services/enrollment/src/enrollments/enrollment.schema';
+import { EnrollmentSchema, PENDING_SCAN, YEAR_SCAN } from '../../services/enrollment/src/enrollments/enrollment.schema';
 import { LIST_ORDER as ENROLLMENT_ORDER } from '../../services/enrollment/src/enrollments/enrollments.repository';
 import { ProgramSchema } from '../../services/enrollment/src/programs/program.schema';
 import { CATALOG_ORDER } from '../../services/enrollment/src/programs/usecases/read-programs.use-case';
@@ -99,6 +99,8 @@ describe('indexes of the queries that read many documents', () => {
   });
 
   it('the rollover\'s scan reads the index it is pinned to', () => {
+    expect(indexServing(EnrollmentSchema, { equal: ['fiscalYear', 'rollover.outcome'], sort: { _id: 1 } })).toEqual(PENDING_SCAN);
+    // The renewal reminders' scan of a year.
     expect(indexServing(EnrollmentSchema, { equal: ['fiscalYear'], sort: { _id: 1 } })).toEqual(YEAR_SCAN);
   });
 });

@@ -506,8 +506,11 @@ describe('enrollments never completed in their fiscal year', () => {
 
   // On MongoDB, a scan of the (fiscalYear, status) index meets an enrollment at its status: one whose status changes
   // while the run reads (a profile approved: VALIDATING -> ENROLLED) can move behind the scan and be skipped, or
-  // ahead of it and be read twice. The scan is pinned to an index of keys that never change.
-  it('are read, with the completed ones, in one scan of the (fiscalYear, _id) index, by the rollover and the reminders alike', async () => {
+  // ahead of it and be read twice. The scans are pinned to indexes of keys no write moves an entry back into: the
+  // reminders' to (fiscalYear, _id), the rollover's to the year's enrollments not decided yet (fiscalYear,
+  // rollover.outcome, _id), which its own marks take out of the range (a daily run after the year's is done reads
+  // what is left, not the whole year).
+  it('are read, with the completed ones, in one scan of the year, by the rollover (of those not decided yet) and the reminders alike', async () => {
     const program = await createProgram(h, { fiscalYear: 'FY12', requiresEligibility: false });
     const seeded = await seedUnfinished(program.programId, program.name, 'FY12', ['ACTION_REQUIRED', 'VALIDATING']);
     const client = h.service.app.get<Connection>(getConnectionToken()).getClient();
@@ -529,9 +532,12 @@ describe('enrollments never completed in their fiscal year', () => {
     // The reminders' scan, then the rollover's review of what an early run continued (the year being over; the flagged
     // ones only, first, on an index of its own: not a second scan of the whole year), and its own scan.
     expect(scans.map((scan) => (scan.filter as Record<string, unknown>)['rollover.early'] === true)).toEqual([false, true, false]);
-    expect(scans.map((scan) => scan.hint)).toEqual([{ fiscalYear: 1, _id: 1 }, { fiscalYear: 1, 'rollover.early': 1, _id: 1 }, { fiscalYear: 1, _id: 1 }]);
+    expect(scans.map((scan) => scan.hint)).toEqual([{ fiscalYear: 1, _id: 1 }, { fiscalYear: 1, 'rollover.early': 1, _id: 1 }, { fiscalYear: 1, 'rollover.outcome': 1, _id: 1 }]);
+    expect((scans[2].filter as Record<string, unknown>)['rollover.outcome']).toBeNull();
     const indexes = await h.db.collection('enrollments').indexes();
-    expect(indexes.map((index) => index.key)).toEqual(expect.arrayContaining([{ fiscalYear: 1, _id: 1 }, { fiscalYear: 1, 'rollover.early': 1, _id: 1 }]));
+    expect(indexes.map((index) => index.key)).toEqual(
+      expect.arrayContaining([{ fiscalYear: 1, _id: 1 }, { fiscalYear: 1, 'rollover.early': 1, _id: 1 }, { fiscalYear: 1, 'rollover.outcome': 1, _id: 1 }]),
+    );
     const col = h.db.collection<{ _id: string; status: string }>('enrollments');
     for (const e of seeded) expect((await col.findOne({ _id: e._id } as never))?.status).toBe('EXPIRED');
   });

@@ -111,13 +111,23 @@ EnrollmentSchema.index({ _id: 1, version: 1 }, { unique: true });
 /** GET /v1/enrollments: a partner's locations in LIST_ORDER (a page read in order, no sort in memory); its prefix finds one. */
 EnrollmentSchema.index({ partnerId: 1, locationId: 1, programId: 1, fiscalYear: 1, _id: 1 });
 /**
- * The rollover's and the renewal reminders' scan of a year, pinned to this index (`hint`): keys no write changes. On
+ * The renewal reminders' scan of a year (and the rollover's before PENDING_SCAN), pinned to this index (`hint`): keys no
+ * write changes. On
  * MongoDB, a scan of { fiscalYear, status } (the index it replaced; nothing else read it) meets an enrollment at its
  * status, so one whose status changed while the scan ran (a profile approved: VALIDATING -> ENROLLED) could move behind
  * it and be skipped, or ahead and be read again.
  */
 export const YEAR_SCAN = { fiscalYear: 1, _id: 1 } as const;
 EnrollmentSchema.index(YEAR_SCAN);
+/**
+ * The rollover's scan of a year's enrollments not decided yet (no `rollover` record: `'rollover.outcome': null`), pinned
+ * to this index: what it decides leaves the range as it is marked, none enters it behind the scan (a reopened one is
+ * unmarked by the year-end review, before the scan starts, under the year's lease), and a status change moves nothing.
+ * The daily run after a year's rollover is done reads only what is left (the enrollments it ended since, which stay
+ * unmarked), not the whole year as a scan of YEAR_SCAN filtered by the marker did, on every replica, every day.
+ */
+export const PENDING_SCAN = { fiscalYear: 1, 'rollover.outcome': 1, _id: 1 } as const;
+EnrollmentSchema.index(PENDING_SCAN);
 /**
  * The year-end review of what an early run continued (ReviewEarlyRenewals): the year's enrollments flagged
  * `rollover.early`, a few among the year's, read from this index instead of a scan of the whole year (which the

@@ -5,7 +5,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { bulkWriteChunked, insertIdempotent, scanInBatches } from '../../common/bulk';
 import { deterministicId, enrollmentId } from '../../common/ids';
 import type { EnrollmentConfig } from '../../config';
-import { Enrollment, RolloverOutcome, YEAR_SCAN } from '../../enrollments/enrollment.schema';
+import { Enrollment, PENDING_SCAN, RolloverOutcome } from '../../enrollments/enrollment.schema';
 import { EnrollmentEvents } from '../../enrollments/enrollment-events';
 import { EnrollmentsRepository } from '../../enrollments/enrollments.repository';
 import { DiscontinueProgramEnrollments } from '../../enrollments/usecases/discontinue-program-enrollments.use-case';
@@ -232,7 +232,8 @@ export class RollOverFiscalYear {
     const scope = {
       fiscalYear: fromFiscalYear,
       ...(programId !== undefined && { programId }),
-      rollover: { $exists: false },
+      // Not decided yet: no `rollover` record (every record has an outcome), as PENDING_SCAN keeps them.
+      'rollover.outcome': null,
       ...(after !== undefined && { _id: { $gt: after } }),
     };
     // Once the year is over, every enrollment not ended (prepare tells completed ones from unfinished ones); before
@@ -242,7 +243,7 @@ export class RollOverFiscalYear {
       yearOver ? { ...scope, status: { $in: ['ENROLLED', ...BEFORE_ENROLLED] } } : completedFilter(scope),
       {
         batchSize,
-        hint: YEAR_SCAN,
+        hint: PENDING_SCAN,
         projection: { outbox: 0 },
         // In `_id` order when the run is a slice (`limit`, `after`): where it stopped is where the next one goes on
         // (an early run's filter is an $or, whose branches need not come back in that order).
