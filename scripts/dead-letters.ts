@@ -19,7 +19,7 @@
  * does not remove the dead letter (a DLQ is a log: the listing shows it still, with the replay's outcome to be seen on
  * the consumer's metrics and, should it fail again, as a new dead letter).
  */
-import { DeadLetter, readDeadLetters, readRecord } from '@lib/messaging';
+import { DeadLetter, readDeadLetters, readRecord, writableHeaders } from '@lib/messaging';
 import { IHeaders, Kafka, logLevel } from 'kafkajs';
 import { randomUUID } from 'node:crypto';
 import { runningPlatform } from './running-platform';
@@ -95,7 +95,8 @@ export class DeadLetters {
       const [partition, offset] = place.split(':');
       const found = await readRecord(this.kafka, topic, Number(partition), offset);
       if (!found?.value) throw new Error(`${topic} keeps no record at ${place} (nothing published)`);
-      records.push({ key: found.key, value: found.value, headers: found.headers ?? {}, partition: Number(partition) });
+      // A header without a value (a Java producer may write one) is read as null, which KafkaJS cannot send.
+      records.push({ key: found.key, value: found.value, headers: writableHeaders(found.headers), partition: Number(partition) });
     }
     const producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
     await producer.connect();
@@ -115,7 +116,7 @@ export class DeadLetters {
         `${letter.at}: its value was dropped (${letter.valueDropped}) and ${letter.originalTopic}[${letter.originalPartition}]@${letter.originalOffset} is no longer kept`,
       );
     }
-    return { key: found.key, value: found.value, headers: found.headers ?? {} };
+    return { key: found.key, value: found.value, headers: writableHeaders(found.headers) };
   }
 }
 

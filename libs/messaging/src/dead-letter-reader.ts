@@ -1,6 +1,7 @@
 import { deadLetterTopic, DeadLetterHeaders } from '@lib/contracts';
 import { IHeaders, Kafka, KafkaMessage } from 'kafkajs';
 import { randomUUID } from 'node:crypto';
+import { writableHeaders } from './kafka-event.server';
 
 /** One dead letter as `<topic>.dlq` holds it (headers written by the consumer transport's `deadLetter`). */
 export interface DeadLetter {
@@ -48,12 +49,9 @@ function eventIdOf(value: Buffer | null): string | undefined {
 export function deadLetterOf(topic: string, partition: number, message: Pick<KafkaMessage, 'offset' | 'key' | 'value' | 'headers'>): DeadLetter {
   const all = message.headers ?? {};
   const headers: Record<string, string> = {};
-  const rawHeaders: IHeaders = {};
-  for (const [name, value] of Object.entries(all)) {
-    if (DLQ_HEADERS.has(name) || value === undefined || value === null) continue;
-    headers[name] = text(value);
-    rawHeaders[name] = value;
-  }
+  // As KafkaJS can send them again: without values it read as null (writableHeaders).
+  const rawHeaders = writableHeaders(Object.fromEntries(Object.entries(all).filter(([name]) => !DLQ_HEADERS.has(name))));
+  for (const [name, value] of Object.entries(rawHeaders)) headers[name] = text(value);
   const valueDropped = text(all[DeadLetterHeaders.valueDropped]);
   const eventId = eventIdOf(message.value);
   return {

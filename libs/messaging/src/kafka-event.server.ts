@@ -687,7 +687,7 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
  * The headers without null values: Kafka allows a header with no value (a Java producer's `RecordHeader(name, null)`),
  * KafkaJS reads it as null but cannot write one (it would throw, and the record would stop its partition).
  */
-function writableHeaders(headers: IHeaders | undefined): IHeaders {
+export function writableHeaders(headers: IHeaders | undefined): IHeaders {
   const kept: IHeaders = {};
   for (const [name, value] of Object.entries(headers ?? {})) {
     const parts = (Array.isArray(value) ? value : [value]).filter((part) => part !== undefined && part !== null);

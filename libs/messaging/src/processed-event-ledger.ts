@@ -23,6 +23,9 @@ export interface DeadLetteredEvent {
   appliedAt?: Date;
 }
 
+/** Dead-lettered events checked against the ledger at a time (ProcessedEventLedger.unapplied). */
+const DEAD_LETTER_PAGE = 500;
+
 interface LedgerEntry {
   _id: string;
   topic: string;
@@ -81,7 +84,8 @@ export class ProcessedEventLedger {
     const { eventId, ...rest } = entry;
     await this.deadLettered.updateOne(
       { _id: this.id(groupId, eventId) },
-      { $set: { groupId, eventId: eventId.toLowerCase(), ...rest, failedAt: new Date() } },
+      // A failure after it was applied once (a replay of it failing again) opens it again.
+      { $set: { groupId, eventId: eventId.toLowerCase(), ...rest, failedAt: new Date() }, $unset: { appliedAt: '' } },
       { upsert: true },
     );
   }
@@ -91,10 +95,12 @@ export class ProcessedEventLedger {
    * a failure that might clear (not `permanent`) and not applied since (a replay, `npm run dlq`, recorded in this
    * ledger), oldest first: facts the service's views miss. Those found applied are marked so (`appliedAt`), before
    * the ledger's retention (PROCESSED_EVENTS_RETENTION_MS) removes their entries: LedgerRetention settles them first.
-   * One read of the records still open (few: dead letters are rare), one of the ledger.
+   * The records still open are read a page of 500 at a time, each page checked against the ledger with one read (a bulk
+   * incident's thousands of dead letters never make one query too large); the unapplied ones returned are the oldest
+   * `limit`.
    */
-  async unapplied(groupIds?: readonly string[], topics?: readonly string[]): Promise<DeadLetteredEvent[]> {
-    const failed = await this.deadLettered
+  async unapplied(groupIds?: readonly string[], topics?: readonly string[], limit = 1_000): Promise<DeadLetteredEvent[]> {
+    const open = this.deadLettered
       .find({
         permanent: false,
         appliedAt: { $exists: false },
@@ -102,15 +108,27 @@ export class ProcessedEventLedger {
         ...(topics && { topic: { $in: [...topics] } }),
       })
       .sort({ failedAt: 1, _id: 1 })
-      .toArray();
-    if (failed.length === 0) return [];
-    const groups = [...new Set(failed.map((f) => f.groupId))];
-    const applied = await this.processed(groups, failed.map((f) => f.eventId));
-    const settled = failed.filter((f) => applied.has(f.eventId));
-    if (settled.length) {
-      await this.deadLettered.updateMany({ _id: { $in: settled.map((f) => f._id) } }, { $set: { appliedAt: new Date() } });
+      .batchSize(DEAD_LETTER_PAGE);
+    const unapplied: DeadLetteredEvent[] = [];
+    try {
+      let page: DeadLetteredEvent[] = [];
+      const check = async () => {
+        const groups = [...new Set(page.map((f) => f.groupId))];
+        const applied = await this.processed(groups, page.map((f) => f.eventId));
+        const settled = page.filter((f) => applied.has(f.eventId));
+        if (settled.length) await this.deadLettered.updateMany({ _id: { $in: settled.map((f) => f._id) } }, { $set: { appliedAt: new Date() } });
+        unapplied.push(...page.filter((f) => !applied.has(f.eventId)).slice(0, Math.max(0, limit - unapplied.length)));
+        page = [];
+      };
+      for await (const record of open) {
+        page.push(record);
+        if (page.length === DEAD_LETTER_PAGE) await check();
+      }
+      if (page.length) await check();
+    } finally {
+      await open.close();
     }
-    return failed.filter((f) => !applied.has(f.eventId));
+    return unapplied;
   }
 
   /** Records several applied events in one round trip (unordered upserts: an entry already there stays). */

@@ -74,5 +74,23 @@ describe('ProcessedEventLedger', () => {
     expect(await ledger.processed([group], [replayed])).toEqual(new Set());
     expect(await unapplied()).toEqual([open]);
     expect((await ledger.unapplied([group])).map((f) => f.eventId).sort()).toEqual([open, otherTopic].sort());
+    // Applied once, then failing again (a replay of it): open again.
+    await letter(replayed);
+    expect(await unapplied()).toEqual([open, replayed].sort());
+  });
+
+  it('checks the open records a page at a time against the ledger, and returns the oldest `limit`', async () => {
+    const group = `bulk-${randomUUID().slice(0, 8)}`;
+    const failedAt = Date.now() - 3_600_000;
+    const ids = Array.from({ length: 1_100 }, () => randomUUID());
+    await connection.collection('dead_lettered_events').insertMany(
+      ids.map((eventId, i) => ({ _id: `${group}:${eventId}` as never, groupId: group, eventId, type: 'T', topic: 't.v1', partition: 0, offset: String(i), error: 'e', permanent: false, failedAt: new Date(failedAt + i) })),
+    );
+    // Every third applied since.
+    await ledger.recordMany(group, ids.filter((_, i) => i % 3 === 0).map((eventId) => ({ eventId, ...origin })));
+    const open = ids.filter((_, i) => i % 3 !== 0);
+    expect((await ledger.unapplied([group], ['t.v1'], 10)).map((f) => f.eventId)).toEqual(open.slice(0, 10));
+    expect((await ledger.unapplied([group], ['t.v1'], 5_000)).map((f) => f.eventId)).toEqual(open);
+    expect(await connection.collection('dead_lettered_events').countDocuments({ groupId: group, appliedAt: { $exists: true } })).toBe(ids.length - open.length);
   });
 });
