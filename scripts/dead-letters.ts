@@ -26,15 +26,11 @@ import { runningPlatform } from './running-platform';
 
 /** One line per dead letter: where, when, which group, why, and what it holds. */
 export function describe(letter: DeadLetter): string {
-  let event = '(value dropped: ' + (letter.valueDropped ?? '') + ')';
-  if (letter.value) {
-    try {
-      const parsed = JSON.parse(letter.value.toString('utf8')) as { type?: unknown; eventId?: unknown };
-      event = `${typeof parsed.type === 'string' ? parsed.type : '(no type)'} ${typeof parsed.eventId === 'string' ? parsed.eventId : '(no eventId)'}`;
-    } catch {
-      event = `(not JSON, ${letter.value.length} bytes)`;
-    }
-  }
+  const event = !letter.value
+    ? `(value dropped: ${letter.valueDropped ?? ''})`
+    : letter.notJson
+      ? `(not JSON, ${letter.value.length} bytes)`
+      : `${letter.type ?? '(no type)'} ${letter.eventId ?? '(no eventId)'}`;
   return [
     letter.at,
     letter.failedAt || '(no time)',

@@ -23,8 +23,11 @@ export interface DeadLetter {
   consumerGroup: string;
   attempts: number;
   failedAt: string;
-  /** The eventId of the envelope it holds, when its value is one. */
+  /** The type and eventId of the envelope it holds, when its value is one. */
+  type?: string;
   eventId?: string;
+  /** Its value is not JSON. */
+  notJson?: true;
   valueDropped?: string;
 }
 
@@ -35,13 +38,17 @@ function text(value: IHeaders[string]): string {
   return one === undefined || one === null ? '' : String(one);
 }
 
-function eventIdOf(value: Buffer | null): string | undefined {
-  if (!value) return undefined;
+/** What the value says of its event (read once): its type and eventId when it is an envelope, `notJson` when it is not JSON. */
+function envelopeOf(value: Buffer | null): Pick<DeadLetter, 'type' | 'eventId' | 'notJson'> {
+  if (!value) return {};
   try {
-    const parsed = JSON.parse(value.toString('utf8')) as { eventId?: unknown };
-    return typeof parsed?.eventId === 'string' ? parsed.eventId : undefined;
+    const parsed = JSON.parse(value.toString('utf8')) as { type?: unknown; eventId?: unknown } | null;
+    return {
+      ...(typeof parsed?.type === 'string' && { type: parsed.type }),
+      ...(typeof parsed?.eventId === 'string' && { eventId: parsed.eventId }),
+    };
   } catch {
-    return undefined;
+    return { notJson: true };
   }
 }
 
@@ -53,7 +60,6 @@ export function deadLetterOf(topic: string, partition: number, message: Pick<Kaf
   const rawHeaders = writableHeaders(Object.fromEntries(Object.entries(all).filter(([name]) => !DLQ_HEADERS.has(name))));
   for (const [name, value] of Object.entries(rawHeaders)) headers[name] = text(value);
   const valueDropped = text(all[DeadLetterHeaders.valueDropped]);
-  const eventId = eventIdOf(message.value);
   return {
     topic,
     at: `${partition}:${message.offset}`,
@@ -69,7 +75,7 @@ export function deadLetterOf(topic: string, partition: number, message: Pick<Kaf
     consumerGroup: text(all[DeadLetterHeaders.consumerGroup]),
     attempts: Number(text(all[DeadLetterHeaders.attempts]) || 0),
     failedAt: text(all[DeadLetterHeaders.failedAt]),
-    ...(eventId && { eventId }),
+    ...envelopeOf(message.value),
     ...(valueDropped && { valueDropped }),
   };
 }

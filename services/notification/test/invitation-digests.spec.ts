@@ -73,6 +73,11 @@ async function written(events: Envelope[], user: TestUser): Promise<Stored[]> {
   }, 60_000);
 }
 
+/** The fields of an email of `admin` caused by an InvitationDelivered, as the tests that store one by hand write it. */
+function storedEmail(world: World, admin: TestUser, createdAt: Date) {
+  return { channel: 'EMAIL', partnerId: world.partnerId, userId: admin.userId, email: admin.email, causationEventId: randomUUID(), causationEventType: 'InvitationDelivered', correlationId: randomUUID(), read: false, createdAt };
+}
+
 function outcomeOf(id: string): Promise<NotificationSent> {
   return watch
     .waitFor<NotificationSent>((m) => (m.envelope?.data as { notificationId?: string } | undefined)?.notificationId === id)
@@ -163,8 +168,7 @@ describe('invitation emails to one recipient in a short while', () => {
     const admin = await world.user('Late', [{ role: 'INCENTIVES_ADMIN', locationIds: [location] }]);
     const digestId = `invitation-digest-${randomUUID()}:${admin.userId}:EMAIL`;
     const lateId = `${randomUUID()}:${admin.userId}:EMAIL`;
-    const now = new Date();
-    const base = { channel: 'EMAIL', partnerId: world.partnerId, userId: admin.userId, email: admin.email, causationEventId: randomUUID(), causationEventType: 'InvitationDelivered', correlationId: randomUUID(), attempts: 0, read: false, createdAt: now };
+    const base = { ...storedEmail(world, admin, new Date()), attempts: 0 };
     await messages().insertOne({ ...base, _id: digestId, template: 'invitation-digest', subject: 's', text: 't', status: 'SENT' });
     const digest = { id: digestId, programLabel: 'Late Program', locationLabel: location, fiscalYear: CURRENT_FY };
     await messages().insertOne({ ...base, _id: lateId, template: 'invitation', subject: 'Partner Incentive Enrollment Invitation', text: 'Late Program', html: '<p>Late Program</p>', status: 'HELD', digest });
@@ -188,8 +192,7 @@ describe('invitation emails to one recipient in a short while', () => {
     const digestId = `invitation-digest-${randomUUID()}:${admin.userId}:EMAIL`;
     const leftId = `${randomUUID()}:${admin.userId}:EMAIL`;
     const waitingId = `${randomUUID()}:${admin.userId}:EMAIL`;
-    const longAgo = new Date(Date.now() - WINDOW_MS - 3_600_000);
-    const base = { channel: 'EMAIL', partnerId: world.partnerId, userId: admin.userId, email: admin.email, causationEventId: randomUUID(), causationEventType: 'InvitationDelivered', correlationId: randomUUID(), read: false, createdAt: longAgo };
+    const base = storedEmail(world, admin, new Date(Date.now() - WINDOW_MS - 3_600_000));
     const item = { template: 'invitation', subject: 'Partner Incentive Enrollment Invitation', text: 'Left Program', html: '<p>Left Program</p>' };
     // Cancelled by a claim that stopped before it could cancel its emails (one it had taken, under its token).
     await messages().insertOne({ ...base, _id: digestId, template: 'invitation-digest', subject: 's', text: 't', status: 'CANCELLED', attempts: 1 });

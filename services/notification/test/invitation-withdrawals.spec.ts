@@ -61,10 +61,6 @@ function anInvitation(world: World, locationId: string) {
   };
 }
 
-
-
-
-
 /** The email exists and the server refused it at least once: it waits for its next attempt. */
 async function waitingAfterRefusal(id: string, user: TestUser): Promise<void> {
   await eventually(async () => {

@@ -110,10 +110,12 @@ export class ConsumerCatchUp {
     return false;
   }
 
-  /** The messages of `topics` this service dead-lettered after a failure that might clear, and has not applied since. */
+  /**
+   * The messages of `topics` this service dead-lettered after a failure that might clear, and has not applied since:
+   * recorded under the service's group id, as the ledger records applied events (also a consumer of its own's).
+   */
   async unappliedDeadLetters(topics: string[] = RENEWAL_INPUTS): Promise<DeadLetteredEvent[]> {
-    const groups = new Set([this.options.groupId ?? this.options.serviceName, ...topics.map((topic) => consumerGroupFor(this.options, topic))]);
-    return this.ledger.unapplied([...groups], topics);
+    return this.ledger.unapplied([this.options.groupId ?? this.options.serviceName], topics);
   }
 
   private deadLettered(what: string, why: string, missing: DeadLetteredEvent[], listed: string[]): ProblemException {
