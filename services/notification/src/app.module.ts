@@ -12,6 +12,8 @@ import { InvitationDigests } from './delivery/invitation-digests';
 import { DeliverEmail } from './delivery/usecases/deliver-email.use-case';
 import { InvitationProgressRepository } from './invitations/invitation-progress.repository';
 import { InvitationProgress, InvitationProgressSchema } from './invitations/invitation-progress.schema';
+import { ProgramView, ProgramViewSchema } from './invitations/program-view.schema';
+import { ProgramsHandler } from './invitations/programs.handler';
 import { RecordInvitationProgress } from './invitations/usecases/record-invitation-progress.use-case';
 import { InboxController } from './inbox/inbox.controller';
 import { InboxRepository } from './inbox/inbox.repository';
@@ -35,10 +37,11 @@ import { TemplateRenderer } from './rendering/template-renderer';
     MongooseModule.forFeature([
       { name: Message.name, schema: MessageSchema },
       { name: InvitationProgress.name, schema: InvitationProgressSchema },
+      { name: ProgramView.name, schema: ProgramViewSchema },
       { name: PlannedEvent.name, schema: PlannedEventSchema },
     ]),
   ],
-  controllers: [DomainEventsHandler, InboxController],
+  controllers: [DomainEventsHandler, ProgramsHandler, InboxController],
   providers: [
     TemplateRenderer,
     RecipientDirectory,

@@ -14,7 +14,7 @@ import { CURRENT_FY } from './support/world';
 
 jest.setTimeout(120_000);
 
-const TOPICS = [Topics.identity, Topics.invitations, Topics.enrollments, Topics.payoutProfiles];
+const TOPICS = [Topics.identity, Topics.invitations, Topics.enrollments, Topics.payoutProfiles, Topics.programs];
 /** Identity events ahead of the role on the partner's partition: they keep the view busy while the enrollment's event is handled. */
 const BACKLOG = 800;
 /** A backlog larger than one fetch of the partition (KafkaJS: 1 MiB; about 630 bytes each, 1.9 MB), as after a restart or a bulk import. */

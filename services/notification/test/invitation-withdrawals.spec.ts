@@ -1,4 +1,4 @@
-import { NotificationSent, Topics } from '@lib/contracts';
+import { nextFiscalYear, NotificationSent, ProgramSnapshot, ProgramState, Topics } from '@lib/contracts';
 import { eventually, outboxSettled, RunningService, SmtpTestServer, TestIssuer, TestKafka, TopicWatch } from '@lib/testing';
 import { MongoClient } from 'mongodb';
 import { randomUUID } from 'node:crypto';
@@ -168,6 +168,95 @@ describe('an invitation email still waiting', () => {
     expect(await settled(emailId(again, admin))).toMatchObject({ status: 'SENT' });
     expect(await settled(emailId(first, admin))).toMatchObject({ status: 'CANCELLED', lastError: 'invitation revoked before delivery' });
     expect(smtp.to(admin.email).map((m) => m.parsed.messageId)).toEqual([`<${again.eventId}.${admin.userId}.EMAIL@incentives.local>`]);
+  });
+});
+
+/** The program as the enrollment service publishes it (programs.events.v1, key programId), once this service holds it. */
+async function publishProgram(programId: string, revision: number, state: ProgramState, fiscalYear = CURRENT_FY): Promise<void> {
+  const program: ProgramSnapshot = {
+    programId,
+    name: 'Azure Partner Incentives',
+    fiscalYear,
+    requiresEligibility: true,
+    payoutRules: { allowedCurrencies: ['USD'], allowedPaymentMethods: ['ELECTRONIC_BANK_TRANSFER'], taxProfileRequired: true },
+    state,
+    revision,
+  };
+  await kafka.publishEvent(Topics.programs, programId, { type: revision === 1 ? 'ProgramCreated' : 'ProgramUpdated', source: 'enrollment', data: { program } });
+  // Another topic than the invitation's: its own partition, so no marker event; the view tells when it was applied.
+  await eventually(async () => expect(await mongo.db(service.env.MONGO_DB).collection('programs').findOne({ _id: programId as never })).toMatchObject({ revision, state }), 60_000);
+}
+
+describe('an email about an invitation still waiting when its program changes', () => {
+  it('is cancelled, never sent, once the program closed, was discontinued or moved to the next fiscal year; sent when it reopened before', async () => {
+    const world = new World(kafka, issuer, service);
+    const [closed, discontinued, moved, reopened] = await world.register('Fabrikam Closed', 'Fabrikam Discontinued', 'Fabrikam Moved', 'Fabrikam Reopened');
+    const global = await world.user('Global', [{ role: 'GLOBAL_ADMIN', locationIds: ['*'] }]);
+    // Three invitation emails each at most: a fourth within the digest window would be gathered into a digest.
+    const admin = await world.user('Admin', [{ role: 'INCENTIVES_ADMIN', locationIds: [closed, discontinued, moved] }]);
+    const other = await world.user('Other', [{ role: 'INCENTIVES_ADMIN', locationIds: [reopened] }]);
+    for (const user of [admin, other, global]) smtp.refuse(user.email, Infinity);
+
+    const invitations = [closed, discontinued, moved, reopened].map((location) => anInvitation(world, location));
+    for (const invitation of invitations) await publishProgram(invitation.programId, 1, 'OPEN');
+    const issued = await Promise.all(
+      invitations.map((invitation, i) => publishInvitationEvent(kafka, 'InvitationIssued', issuedTo(invitation, [i < 3 ? admin : other]))),
+    );
+    // The request to assign an Incentives admin to the closed program's location: withdrawn as well.
+    const request = await publishInvitationEvent(kafka, 'AdminAssignmentRequested', { ...invitations[0], recipients: [recipient(global)] });
+    const ids = issued.map((event, i) => emailId(event, i < 3 ? admin : other));
+    await Promise.all([
+      ...ids.map((id, i) => waitingAfterRefusal(id, i < 3 ? admin : other)),
+      waitingAfterRefusal(emailId(request, global), global),
+    ]);
+
+    await publishProgram(invitations[0].programId, 2, 'CLOSED');
+    await publishProgram(invitations[1].programId, 2, 'DISCONTINUED');
+    await publishProgram(invitations[2].programId, 2, 'OPEN', nextFiscalYear(CURRENT_FY));
+    await publishProgram(invitations[3].programId, 2, 'CLOSED');
+    await publishProgram(invitations[3].programId, 3, 'OPEN');
+    for (const user of [admin, other, global]) smtp.refuse(user.email, 0);
+
+    expect(await settled(ids[0])).toMatchObject({ status: 'CANCELLED', lastError: 'program CLOSED before delivery' });
+    expect(await settled(ids[1])).toMatchObject({ status: 'CANCELLED', lastError: 'program DISCONTINUED before delivery' });
+    expect(await settled(ids[2])).toMatchObject({ status: 'CANCELLED', lastError: `program moved to ${nextFiscalYear(CURRENT_FY)} before delivery` });
+    expect(await settled(emailId(request, global))).toMatchObject({ status: 'CANCELLED', lastError: 'program CLOSED before delivery' });
+    expect(await settled(ids[3])).toMatchObject({ status: 'SENT' });
+    expect(smtp.to(other.email).map((m) => m.parsed.messageId)).toEqual([`<${issued[3].eventId}.${other.userId}.EMAIL@incentives.local>`]);
+    expect(smtp.to(admin.email)).toHaveLength(0);
+    expect(smtp.to(global.email)).toHaveLength(0);
+    await outcomesSettled(world, ...ids, emailId(request, global));
+    expect([...ids.slice(0, 3), emailId(request, global)].flatMap((id) => outcomesOf(id))).toHaveLength(0);
+  });
+
+  it('applies a program`s events by revision: an older one arriving late changes nothing', async () => {
+    const world = new World(kafka, issuer, service);
+    const [location] = await world.register('Fabrikam Late Revision');
+    const admin = await world.user('Late', [{ role: 'INCENTIVES_ADMIN', locationIds: [location] }]);
+    smtp.refuse(admin.email, Infinity);
+    const invitation = anInvitation(world, location);
+    await publishProgram(invitation.programId, 2, 'OPEN');
+    const issue = await publishInvitationEvent(kafka, 'InvitationIssued', issuedTo(invitation, [admin]));
+    await waitingAfterRefusal(emailId(issue, admin), admin);
+
+    // Revision 1 (closed) after revision 2 (reopened): the view keeps revision 2.
+    const late: ProgramSnapshot = {
+      programId: invitation.programId,
+      name: 'Azure Partner Incentives',
+      fiscalYear: CURRENT_FY,
+      requiresEligibility: true,
+      payoutRules: { allowedCurrencies: ['USD'], allowedPaymentMethods: ['ELECTRONIC_BANK_TRANSFER'], taxProfileRequired: true },
+      state: 'CLOSED',
+      revision: 1,
+    };
+    const stale = await kafka.publishEvent(Topics.programs, invitation.programId, { type: 'ProgramUpdated', source: 'enrollment', data: { program: late } });
+    // Handled: in the consumer's ledger.
+    const db = mongo.db(service.env.MONGO_DB);
+    await eventually(async () => expect(await db.collection('processed_events').findOne({ _id: `${service.env.KAFKA_GROUP_ID}:${stale.eventId}` as never })).not.toBeNull(), 60_000);
+    expect(await db.collection('programs').findOne({ _id: invitation.programId as never })).toMatchObject({ revision: 2, state: 'OPEN' });
+    smtp.refuse(admin.email, 0);
+
+    expect(await settled(emailId(issue, admin))).toMatchObject({ status: 'SENT' });
   });
 });
 

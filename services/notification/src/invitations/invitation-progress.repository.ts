@@ -1,18 +1,35 @@
-import { BatchLoader, bulkWriteBatcher, byIdLoader, isDuplicateKey } from '@lib/messaging';
+import { ProgramSnapshot } from '@lib/contracts';
+import { BatchLoader, bulkWriteBatcher, byIdLoader, isDuplicateKey, upsertIfNewer } from '@lib/messaging';
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { Model } from 'mongoose';
 import { Message } from '../messages/message.schema';
 import { InvitationMilestone, InvitationProgress } from './invitation-progress.schema';
+import { ProgramView } from './program-view.schema';
+
+type InvitationEmail = Pick<Message, 'partnerId' | 'causationEventType' | 'invitation'>;
 
 @Injectable()
 export class InvitationProgressRepository {
-  constructor(@InjectModel(InvitationProgress.name) private readonly progress: Model<InvitationProgress>) {
+  constructor(
+    @InjectModel(InvitationProgress.name) private readonly progress: Model<InvitationProgress>,
+    @InjectModel(ProgramView.name) private readonly programs: Model<ProgramView>,
+  ) {
     this.byId = byIdLoader((ids) => this.progress.find({ _id: { $in: ids } }).lean<InvitationProgress[]>().exec());
+    this.programById = byIdLoader((ids) => this.programs.find({ _id: { $in: ids } }).lean<ProgramView[]>().exec());
   }
 
-  /** Emails checked at the same time read their invitations with one query. */
+  /** Emails checked at the same time read their invitations (and programs) with one query. */
   private readonly byId: BatchLoader<string, InvitationProgress>;
+  private readonly programById: BatchLoader<string, ProgramView>;
+
+  /** Keeps the program's state and current fiscal year (the highest revision wins, whatever order events come in). */
+  async recordProgram(program: ProgramSnapshot): Promise<void> {
+    await upsertIfNewer<ProgramView>(this.programs.collection, program.programId, {
+      replaces: (stored) => stored.revision < program.revision,
+      set: { state: program.state, fiscalYear: program.fiscalYear, revision: program.revision },
+    });
+  }
 
   /**
    * Moves the milestone to `at` and `version` (when the event had one) unless it is later already (`$max`): idempotent
@@ -35,14 +52,21 @@ export class InvitationProgressRepository {
   }
 
   /** Why a waiting email about an invitation must not go out any more, or null (see `withdrawalOf`). */
-  async withdrawal(email: Pick<Message, 'partnerId' | 'causationEventType' | 'invitation'>): Promise<string | null> {
+  async withdrawal(email: InvitationEmail): Promise<string | null> {
     if (!email.invitation) return null;
-    return withdrawalOf(email, (await this.byId.load(email.invitation.invitationId)) ?? null);
+    const { invitationId, programId } = email.invitation;
+    const [progress, program] = await Promise.all([this.byId.load(invitationId), programId ? this.programById.load(programId) : undefined]);
+    return withdrawalOf(email, progress ?? null, program ?? null);
   }
 }
 
 /**
  * Why an email about an invitation is withdrawn before it is sent, or null:
+ *  - either, when its program is no longer `OPEN` (closed or discontinued), or has moved on to another fiscal year than
+ *    the invitation's: Enroll refuses to start an enrollment then, and an Incentives admin assigned then receives
+ *    nothing (the invitations service's `enrollableNow`). Checked against the program as it is at the attempt: one
+ *    reopened before it is sent again. A program this service has no snapshot of, and an email written before
+ *    `invitation` named its program, are not checked so;
  *  - the invitation (InvitationIssued / InvitationDelivered) when the invitation was revoked after the event that
  *    caused the email: its Get Started would lead to an Enroll that refuses (SPEC 1, Invitations 5). A revocation
  *    before it belongs to an earlier cycle (the invitation was issued again since);
@@ -54,10 +78,15 @@ export class InvitationProgressRepository {
  * misorder a revocation and a re-issue close to it).
  */
 export function withdrawalOf(
-  email: Pick<Message, 'partnerId' | 'causationEventType' | 'invitation'>,
+  email: InvitationEmail,
   progress: Pick<InvitationProgress, 'partnerId' | 'revokedAt' | 'revokedVersion' | 'deliveredAt' | 'deliveredVersion'> | null,
+  program: Pick<ProgramView, 'state' | 'fiscalYear'> | null = null,
 ): string | null {
-  if (!email.invitation || !progress || progress.partnerId !== email.partnerId) return null;
+  if (!email.invitation) return null;
+  const { fiscalYear } = email.invitation;
+  if (program && program.state !== 'OPEN') return `program ${program.state} before delivery`;
+  if (program && fiscalYear && program.fiscalYear !== fiscalYear) return `program moved to ${program.fiscalYear} before delivery`;
+  if (!progress || progress.partnerId !== email.partnerId) return null;
   const { version } = email.invitation;
   const caused = +new Date(email.invitation.occurredAt);
   const after = (at?: Date, atVersion?: number) =>

@@ -50,6 +50,25 @@ describe('withdrawalOf', () => {
     );
   });
 
+  it('withdraws an invitation or admin-needed email once its program is not OPEN or has moved on from the invitation`s year', () => {
+    const email = (causationEventType: string) => ({
+      partnerId: 'p-1',
+      causationEventType,
+      invitation: { invitationId: 'inv-1', occurredAt: at('2026-07-02T09:00:00.000Z'), programId: 'prog-1', fiscalYear: 'FY27' },
+    });
+    for (const type of ['InvitationIssued', 'InvitationDelivered', 'AdminAssignmentRequested']) {
+      expect(withdrawalOf(email(type), null, { state: 'CLOSED', fiscalYear: 'FY27' })).toBe('program CLOSED before delivery');
+      expect(withdrawalOf(email(type), null, { state: 'DISCONTINUED', fiscalYear: 'FY27' })).toBe('program DISCONTINUED before delivery');
+      expect(withdrawalOf(email(type), null, { state: 'OPEN', fiscalYear: 'FY28' })).toBe('program moved to FY28 before delivery');
+      expect(withdrawalOf(email(type), { partnerId: 'p-1' }, { state: 'OPEN', fiscalYear: 'FY27' })).toBeNull();
+      // No snapshot of the program here: not checked so.
+      expect(withdrawalOf(email(type), null, null)).toBeNull();
+    }
+    // Written before `invitation` named its year: only the state is checked.
+    const older = { partnerId: 'p-1', causationEventType: 'InvitationIssued', invitation: { invitationId: 'inv-1', occurredAt: at('2026-07-02T09:00:00.000Z') } };
+    expect(withdrawalOf(older, null, { state: 'OPEN', fiscalYear: 'FY28' })).toBeNull();
+  });
+
   it('leaves alone emails without an invitation, invitations it knows nothing of, and another partner`s record', () => {
     expect(withdrawalOf({ partnerId: 'p-1', causationEventType: 'EnrollmentEnrolled' }, { partnerId: 'p-1', revokedAt: at('2030-01-01T00:00:00Z') })).toBeNull();
     expect(withdrawalOf(invitationEmail('2026-07-02T09:00:00.000Z'), null)).toBeNull();

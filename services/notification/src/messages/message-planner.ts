@@ -39,6 +39,8 @@ export interface MessagePlan {
   invitationId?: string;
   /** That invitation's version the event tells of (`invitationVersion`; absent in older events). */
   invitationVersion?: number;
+  /** That invitation's program and fiscal year: a waiting email is withdrawn once the program closed or moved on. */
+  invitationOf?: { programId: string; fiscalYear: string };
   /**
    * The enrollment status change the message tells of (its id and revision): a waiting email is withdrawn once a
    * later status change of the same enrollment has its own email (DeliverEmail's supersession check). Not on renewal reminders.
@@ -200,6 +202,7 @@ export class MessagePlanner {
       link: data.getStartedUrl,
       invitationId: data.invitationId,
       invitationVersion: data.invitationVersion,
+      invitationOf: { programId: data.programId, fiscalYear: data.fiscalYear },
       sendBefore: yearEnd(data.fiscalYear),
     };
   }
@@ -235,6 +238,7 @@ export class MessagePlanner {
       link: this.link(`/account/users?locationId=${encodeURIComponent(data.locationId)}&role=INCENTIVES_ADMIN`),
       invitationId: data.invitationId,
       invitationVersion: data.invitationVersion,
+      invitationOf: { programId: data.programId, fiscalYear: data.fiscalYear },
       sendBefore: yearEnd(data.fiscalYear),
       fromView: true,
     };

@@ -75,10 +75,11 @@ export class Message {
    * Messages about an invitation (its own events: the invitation, the request to assign an Incentives admin): which
    * one, and when the causing event occurred, with the invitation's version it told of (absent in older events). A
    * waiting email is withdrawn when the invitation was revoked, or (the request) reached an admin, after that
-   * (InvitationProgressRepository). Absent on other messages, and on messages written before it existed (not
-   * re-checked).
+   * (InvitationProgressRepository), and when its program (`programId`, absent on messages written before it was
+   * recorded) closed or moved on from the invitation's `fiscalYear`. Absent on other messages, and on messages written
+   * before it existed (not re-checked).
    */
-  @Prop({ type: Object }) invitation?: { invitationId: string; occurredAt: Date; version?: number };
+  @Prop({ type: Object }) invitation?: { invitationId: string; occurredAt: Date; version?: number; programId?: string; fiscalYear?: string };
   /**
    * Messages about an enrollment's status change: which enrollment, at which revision. A waiting email is withdrawn
    * when a later change of that enrollment has an email for the same recipient (DeliverEmail's supersession check): two changes in

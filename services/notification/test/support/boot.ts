@@ -7,6 +7,6 @@ export async function bootNotification(issuer: TestIssuer, env: Record<string, s
   return bootService(AppModule, {
     name: 'notification',
     env: { ...issuer.env(), KAFKA_PARTITIONS_CONCURRENCY: '6', ...env },
-    startAtEndOf: [Topics.identity, Topics.invitations, Topics.enrollments, Topics.payoutProfiles],
+    startAtEndOf: [Topics.identity, Topics.invitations, Topics.enrollments, Topics.payoutProfiles, Topics.programs],
   });
 }

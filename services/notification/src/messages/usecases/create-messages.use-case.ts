@@ -109,6 +109,7 @@ export class CreateMessages {
           invitationId: plan.invitationId,
           occurredAt: new Date(envelope.occurredAt),
           ...(plan.invitationVersion !== undefined && { version: plan.invitationVersion }),
+          ...plan.invitationOf,
         }
       : undefined;
     // Each message with its id and channel, as built: what follows needs them, not a parse of the operation. An
