@@ -13,7 +13,7 @@ const SHORTEST_FOUND_IN_TEXT = 6;
 
 /**
  * Text stored and shown in clear (the profile's name, the beneficiary's name: in lists, events, emails to every admin
- * of the locations it serves) must not hold the account number or IBAN (`secret`, as stored: letters and digits), nor
+ * of the locations it serves; the bank's name, shown to every reader of the profile) must not hold the account number or IBAN (`secret`, as stored: letters and digits), nor
  * an IBAN's BBAN (the IBAN less its country and check digits, which holds the account number), whatever stands
  * between its characters: 400 naming the field. Undefined `secret`: nothing to compare with.
  */

@@ -35,7 +35,11 @@ export class CreateBankProfile {
     throwIfProblems([
       ...problems,
       ...beneficiaryProblems(input.paymentMethod, input.beneficiary),
-      ...secretInTextProblems(account?.secret, [['name', input.name], ['beneficiary.name', input.beneficiary?.name]]),
+      ...secretInTextProblems(account?.secret, [
+        ['name', input.name],
+        ['beneficiary.name', input.beneficiary?.name],
+        ['account.bankName', account?.identifiers.bankName],
+      ]),
     ]);
     const locationIds = input.locationIds ? await this.access.servableLocations(actor, input.locationIds) : adminLocations(actor);
 

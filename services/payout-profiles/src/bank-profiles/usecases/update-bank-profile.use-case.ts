@@ -115,7 +115,7 @@ export class UpdateBankProfile {
     if (input.name !== undefined || input.beneficiary || account) {
       const secret = account?.secret ?? this.secrets.openIfAvailable(current.sealedAccount, `${profileId}:account`);
       const names: Array<[string, string | undefined]> = account
-        ? [['name', input.name ?? current.name], ['beneficiary.name', beneficiary?.name]]
+        ? [['name', input.name ?? current.name], ['beneficiary.name', beneficiary?.name], ['account.bankName', account.identifiers.bankName]]
         : [['name', input.name], ['beneficiary.name', input.beneficiary?.name]];
       problems.push(...secretInTextProblems(secret, names));
     }
