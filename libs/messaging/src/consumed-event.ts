@@ -20,4 +20,10 @@ export interface ConsumedEvent<T = unknown> {
    * partition next, rather than holding up the group. Absent where no consumer runs the handler.
    */
   stopping?(): boolean;
+  /**
+   * For an outside system's topic keyed by a field its messages need not carry (a validation result by its profile's
+   * partnerId): the handler, once it knows that field's value, tells it; a message keyed otherwise is counted and said
+   * as the consumer does for the others (kafka_messages_keyed_otherwise_total). Absent where no consumer runs the handler.
+   */
+  keyedBy?(expected: string): void;
 }

@@ -504,7 +504,8 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
           if (stopping()) throw new ShuttingDownError(`stopping: ${envelope.type} handled again after the restart or rebalance`);
           await heartbeat();
         };
-        const event: ConsumedEvent = { envelope, topic, partition, offset: message.offset, key, heartbeat: beat, stopping };
+        const keyedBy = (expected: string) => this.reportKey(topic, key, expected, envelope);
+        const event: ConsumedEvent = { envelope, topic, partition, offset: message.offset, key, heartbeat: beat, stopping, keyedBy };
         const outcome = await this.runHandler(topic, event, stopping);
         if (outcome.ok) {
           // A second copy of the event later in this chunk is a duplicate too.
@@ -613,8 +614,14 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
     const field = EXTERNAL_KEYS[topic];
     if (!field) return;
     const expected = (envelope.data as Record<string, unknown> | undefined)?.[field] ?? envelope[field as keyof Envelope];
-    const key = message.key?.toString();
-    if (typeof expected !== 'string' || key === expected) return;
+    // Not in the message (a validation result without the envelope's partnerId): the handler tells it (keyedBy).
+    if (typeof expected === 'string') this.reportKey(topic, message.key?.toString(), expected, envelope);
+  }
+
+  /** Counts and says (once a minute per topic) a message of an outside system's topic not keyed by `expected`. */
+  private reportKey(topic: string, key: string | undefined, expected: string, envelope: Envelope): void {
+    const field = EXTERNAL_KEYS[topic];
+    if (!field || key === expected) return;
     this.metrics.keyedOtherwise.inc({ topic });
     const now = Date.now();
     if (now - (this.keyWarnedAt.get(topic) ?? 0) < 60_000) return;

@@ -4,7 +4,7 @@
  * published (while the broker is away, and back to 0 once it returns).
  */
 import { Topics } from '@lib/contracts';
-import { bootService, eventually, freePort, OPERATOR_KEY, PROJECT_ROOT, runDir, RunningService, TestIssuer, TestKafka } from '@lib/testing';
+import { bootService, eventually, freePort, metricSamples, OPERATOR_KEY, PROJECT_ROOT, runDir, RunningService, TestIssuer, TestKafka } from '@lib/testing';
 import { startKafka } from '@lib/testing/infra/kafka';
 import { randomUUID } from 'node:crypto';
 import { MongoClient } from 'mongodb';
@@ -23,18 +23,7 @@ afterAll(async () => {
   await issuer.stop();
 });
 
-/** The samples of `name` on the service's /metrics, each with its labels. */
-async function samples(service: RunningService, name: string): Promise<Array<{ labels: Record<string, string>; value: number }>> {
-  const text = await (await fetch(`${service.url}/metrics`)).text();
-  const found: Array<{ labels: Record<string, string>; value: number }> = [];
-  for (const line of text.split('\n')) {
-    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (!match || match[1] !== name) continue;
-    const labels = Object.fromEntries([...(match[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map(([, key, value]) => [key, value]));
-    found.push({ labels, value: Number(match[3]) });
-  }
-  return found;
-}
+const samples = metricSamples;
 
 async function value(service: RunningService, name: string): Promise<number | undefined> {
   return (await samples(service, name))[0]?.value;

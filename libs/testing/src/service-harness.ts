@@ -75,3 +75,16 @@ export async function bootService(
     close: () => closeService(app),
   };
 }
+
+/** The samples of `name` on a service's /metrics (Prometheus text), each with its labels. */
+export async function metricSamples(service: Pick<RunningService, 'url'>, name: string): Promise<Array<{ labels: Record<string, string>; value: number }>> {
+  const text = await (await fetch(`${service.url}/metrics`)).text();
+  const found: Array<{ labels: Record<string, string>; value: number }> = [];
+  for (const line of text.split('\n')) {
+    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (!match || match[1] !== name) continue;
+    const labels = Object.fromEntries([...(match[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map(([, key, value]) => [key, value]));
+    found.push({ labels, value: Number(match[3]) });
+  }
+  return found;
+}

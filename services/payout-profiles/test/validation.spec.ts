@@ -4,7 +4,7 @@
  * changing the current one; a duplicated result changes nothing; the operator API records decisions the same way.
  */
 import { createEnvelope, deadLetterTopic, DeadLetterHeaders, Envelope, ProfileEvent, ProfileValidationCompleted, ProfileValidationRequested, Topics } from '@lib/contracts';
-import { eventually, outboxSettled, ReceivedMessage, TopicWatch } from '@lib/testing';
+import { eventually, metricSamples, outboxSettled, ReceivedMessage, TopicWatch } from '@lib/testing';
 import { Logger } from '@nestjs/common';
 import { getModelToken } from '@nestjs/mongoose';
 import { Model } from 'mongoose';
@@ -631,6 +631,20 @@ describe('results that can never apply', () => {
     expect((await profile(`/v1/bank-profiles/${created.body.profileId}`))).toMatchObject({ status: 'PENDING_VALIDATION', validationHistory: [] });
   });
 
+  it('one whose envelope names another partner than the profile`s is dead-lettered saying so; nothing is recorded', async () => {
+    const id = (await call(h, 'POST', '/v1/bank-profiles', { token: admin, body: usProfile() })).body.profileId;
+    const other = `partner-${randomUUID().slice(0, 8)}`;
+    const data: ProfileValidationCompleted = { profileId: id, profileKind: 'BANK', revision: 1, outcome: 'APPROVED', reasons: [] };
+    const sent = await h.kafka.publishEvent(Topics.validationResults, other, { type: 'ProfileValidationCompleted', data, source: 'payments-back-office', partnerId: other });
+    const group = h.service.env.KAFKA_GROUP_ID;
+    const [dead] = await watch.waitFor((m) => m.envelope?.eventId === sent.eventId && m.headers[DeadLetterHeaders.consumerGroup] === group);
+    expect(dead.headers[DeadLetterHeaders.error]).toContain(`partnerId: names another partner than profile ${id}'s: the result is not applied`);
+    expect(await profile(`/v1/bank-profiles/${id}`)).toMatchObject({ status: 'PENDING_VALIDATION', validationHistory: [] });
+    // Naming the profile's own partner, it applies.
+    await h.kafka.publishEvent(Topics.validationResults, w.partnerId, { type: 'ProfileValidationCompleted', data, source: 'payments-back-office', partnerId: w.partnerId });
+    await eventually(async () => expect(await profile(`/v1/bank-profiles/${id}`)).toMatchObject({ status: 'APPROVED' }), 30_000);
+  });
+
   it('ACTION_REQUIRED without a reason (or only blank ones) is dead-lettered: the partner would be told nothing to fix', async () => {
     const created = await call(h, 'POST', '/v1/bank-profiles', { token: admin, body: usProfile() });
     const id = created.body.profileId;
@@ -728,5 +742,23 @@ describe('a validation decision on a profile that keeps changing under it', () =
       spy.mockRestore();
     }
     expect(await profile(`/v1/bank-profiles/${id}`)).toMatchObject({ status: 'APPROVED', validationHistory: [expect.objectContaining({ revision: 1, outcome: 'APPROVED' })] });
+  });
+});
+
+describe('a result keyed otherwise than by its profile`s partner (the topic`s contract)', () => {
+  it('is applied all the same, and counted in kafka_messages_keyed_otherwise_total once its profile tells the partner', async () => {
+    const keyedOtherwise = async () =>
+      (await metricSamples(h.service, 'kafka_messages_keyed_otherwise_total')).find(({ labels }) => labels.topic === Topics.validationResults)?.value ?? 0;
+    const [keyed, otherwise] = await Promise.all([0, 1].map(async () => (await call(h, 'POST', '/v1/bank-profiles', { token: admin, body: usProfile() })).body.profileId));
+    const before = await keyedOtherwise();
+    // Keyed by the partner: not counted.
+    await decide(keyed, 'BANK', 1, 'APPROVED');
+    await eventually(async () => expect(await profile(`/v1/bank-profiles/${keyed}`)).toMatchObject({ status: 'APPROVED' }), 30_000);
+    expect(await keyedOtherwise()).toBe(before);
+    // Keyed by the profile id: applied, and counted.
+    const data: ProfileValidationCompleted = { profileId: otherwise, profileKind: 'BANK', revision: 1, outcome: 'APPROVED', reasons: [] };
+    await h.kafka.publishEvent(Topics.validationResults, otherwise, { type: 'ProfileValidationCompleted', data, source: 'payments-back-office' });
+    await eventually(async () => expect(await profile(`/v1/bank-profiles/${otherwise}`)).toMatchObject({ status: 'APPROVED' }), 30_000);
+    expect(await keyedOtherwise()).toBe(before + 1);
   });
 });

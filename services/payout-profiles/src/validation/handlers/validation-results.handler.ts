@@ -19,8 +19,12 @@ export class ValidationResultsHandler {
     // One that can never apply (an unknown profile, a revision that never existed, ACTION_REQUIRED without a reason)
     // throws a 4xx problem, which the consumer library dead-letters with the problem's words; a problem that says "try
     // again" (busy: the profile kept changing under the write) is retried with backoff, as every consumer's is.
-    const command = ValidationResultCommand.create({ profileId, profileKind, revision, outcome, reasons, source: 'BACK_OFFICE', eventId: event.envelope.eventId, decidedAt: new Date(event.envelope.occurredAt) });
-    const { effect } = await this.record.execute(command);
+    const { eventId, occurredAt, partnerId } = event.envelope;
+    const command = ValidationResultCommand.create({ profileId, profileKind, revision, outcome, reasons, source: 'BACK_OFFICE', eventId, decidedAt: new Date(occurredAt), partnerId });
+    const { effect, profile } = await this.record.execute(command);
+    // The topic is keyed by the profile's partner, which the result does not carry: known only now. (One whose envelope
+    // names the partner was checked by the consumer against that, which the profile's is.)
+    if (partnerId === undefined) event.keyedBy?.(profile.partnerId);
     // ALREADY_DECIDED: RecordValidationResult warns (a conflict someone should look at).
     if (effect === 'OUTDATED' || effect === 'DUPLICATE' || effect === 'CONFIRMED') this.logger.log(`validation result ${event.envelope.eventId} for ${profileId} r${revision}: ${effect}`);
   }

@@ -97,6 +97,11 @@ export class RecordValidationResult {
     for (let attempt = 1; ; attempt++) {
       const profile = await model.findById(command.profileId).lean<BankProfile | TaxProfile>();
       if (!profile) throw Problems.notFound(`${command.profileKind === 'BANK' ? 'Bank' : 'Tax'} profile ${command.profileId}`);
+      // An event naming a partner names the profile's (the contract refuses an envelope contradicting what it is about):
+      // one naming another is a mistake of its publisher (the wrong profile id, or the wrong partner), never applied.
+      if (command.partnerId !== undefined && command.partnerId !== profile.partnerId) {
+        throw Problems.field('partnerId', `names another partner than profile ${profile._id}'s: the result is not applied`);
+      }
       if (command.revision > profile.revision) {
         throw Problems.field('revision', `profile ${profile._id} has no revision ${command.revision} (current: ${profile.revision})`);
       }

@@ -24,6 +24,8 @@ export class ValidationResultCommand {
     readonly eventId?: string,
     /** When the back office decided (its event's occurredAt); an operator's decision is made when it is recorded. */
     readonly decidedAt?: Date,
+    /** The partner the back office's event names (its envelope's `partnerId`, optional): it must be the profile's. */
+    readonly partnerId?: string,
   ) {}
 
   static create(input: {
@@ -35,6 +37,7 @@ export class ValidationResultCommand {
     source: ValidationSource;
     eventId?: string;
     decidedAt?: Date;
+    partnerId?: string;
   }): ValidationResultCommand {
     // A back office's reasons are taken (a dead letter would lose its decision): without control characters and
     // bidirectional overrides, which would make them read other than stored, and blank once nothing visible is left.
@@ -46,6 +49,6 @@ export class ValidationResultCommand {
     if (reasons.length > MAX_REASONS) throw Problems.field('reasons', `must be at most ${MAX_REASONS} reasons`);
     // Counted as the contract counts (class-validator's MaxLength: an emoji is one character, not two UTF-16 units).
     if (reasons.some((r) => !maxLength(r, MAX_REASON_LENGTH))) throw Problems.field('reasons', `each reason must be at most ${MAX_REASON_LENGTH} characters`);
-    return new ValidationResultCommand(input.profileId, input.profileKind, input.revision, input.outcome, reasons, input.source, input.eventId, input.decidedAt);
+    return new ValidationResultCommand(input.profileId, input.profileKind, input.revision, input.outcome, reasons, input.source, input.eventId, input.decidedAt, input.partnerId);
   }
 }
