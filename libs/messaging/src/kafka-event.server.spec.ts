@@ -192,6 +192,28 @@ describe('KafkaEventServer offset commits', () => {
   });
 });
 
+describe('KafkaEventServer and a type the contract does not know', () => {
+  // SPEC 3: skipped, not dead-lettered; but a publisher's misspelt type would lose every event with only a counter to tell.
+  it('skips it, counts it, and says so naming the type once a minute per topic', async () => {
+    const handled: string[] = [];
+    const subject = server(async (event) => void handled.push(event.envelope.type));
+    const warn = jest.spyOn((subject as unknown as { logger: { warn(message: string): void } }).logger, 'warn').mockImplementation(() => undefined);
+    const batch = messages(3).map((message, i) => {
+      const envelope = JSON.parse(message.value!.toString());
+      return { ...message, value: Buffer.from(JSON.stringify({ ...envelope, type: i === 1 ? 'AgreementStatusChanged' : 'AgreementStatusChange' })) };
+    });
+    await (subject as unknown as WithBatch).handleBatch(payload(batch, async () => undefined).value);
+    expect(handled).toEqual(['AgreementStatusChanged']);
+    const said = warn.mock.calls.map(([message]) => message).filter((message) => message.includes('does not know'));
+    expect(said).toHaveLength(1);
+    expect(said[0]).toContain(`${Topics.agreements}: `);
+    expect(said[0]).toContain('of type "AgreementStatusChange"');
+    const metrics = (subject as unknown as { metrics: MessagingMetrics }).metrics;
+    const skipped = (await metrics.consumed.get()).values.find((v) => v.labels.outcome === 'skipped_unknown_type' && v.labels.topic === Topics.agreements);
+    expect(skipped?.value).toBe(2);
+  });
+});
+
 describe('KafkaEventServer and the correlation id of a consumed event', () => {
   // What an event causes carries its correlation id (Trace): an outside system's made-up one would spread everywhere.
   it('hands the handler a fresh UUID in place of one that is not a UUID, and keeps a UUID', async () => {

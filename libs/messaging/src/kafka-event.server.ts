@@ -92,6 +92,7 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
   private readonly lag: GroupLagReader;
   /** When a message keyed otherwise than its topic's contract was last said, per topic (checkKey). */
   private readonly keyWarnedAt = new Map<string, number>();
+  private readonly unknownTypeSaidAt = new Map<string, number>();
 
   constructor(
     @Inject(KAFKA) private readonly kafka: Kafka,
@@ -416,6 +417,7 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
         const parsed = parseEvent(topic, message.value, recordTime(message));
         if (!parsed.known) {
           this.metrics.consumed.inc({ topic, outcome: 'skipped_unknown_type' });
+          this.sayUnknownType(topic, parsed.envelope);
           return { message, done: true };
         }
         // What this event causes carries its correlation id, when it is one: an outside system's empty or made-up value
@@ -616,6 +618,19 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
     const expected = (envelope.data as Record<string, unknown> | undefined)?.[field] ?? envelope[field as keyof Envelope];
     // Not in the message (a validation result without the envelope's partnerId): the handler tells it (keyedBy).
     if (typeof expected === 'string') this.reportKey(topic, message.key?.toString(), expected, envelope);
+  }
+
+  /**
+   * Says (once a minute per topic) that a message of a type the contract does not know was skipped: forward
+   * compatibility (SPEC 3), but also how a publisher's misspelt type would lose every event it sends, with only a
+   * counter to tell (kafka_messages_consumed_total, outcome skipped_unknown_type; alerted on for outside systems).
+   */
+  private sayUnknownType(topic: string, envelope: Envelope): void {
+    const now = Date.now();
+    if (now - (this.unknownTypeSaidAt.get(topic) ?? 0) < 60_000) return;
+    this.unknownTypeSaidAt.set(topic, now);
+    const type = JSON.stringify(String(envelope.type).slice(0, 100));
+    this.logger.warn(`${topic}: ${envelope.eventId} of type ${type}, which this release does not know, skipped (counted as skipped_unknown_type; said once a minute)`);
   }
 
   /** Counts and says (once a minute per topic) a message of an outside system's topic not keyed by `expected`. */
