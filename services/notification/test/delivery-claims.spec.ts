@@ -176,5 +176,10 @@ describe('an email claimed more times than it may be attempted', () => {
     expect(after).toMatchObject({ status: 'FAILED', lastError: expect.stringMatching(/its 3 attempts were used up without an outcome \(last error: ECONNRESET\)/) });
     // In the same write: NotificationFailed and the email's dead letter.
     expect((after.outbox as Array<{ value: string }>).map((e) => JSON.parse(e.value).type)).toEqual(['NotificationFailed', 'EmailDeadLettered']);
+    // Each tells of the 3 attempts made (the claims before this one), not of this claim, which made none.
+    expect(outbox.event.mock.calls.map(([, event]) => [event.type, (event as unknown as { data: { attempts: number } }).data.attempts])).toEqual([
+      ['NotificationFailed', 3],
+      ['EmailDeadLettered', 3],
+    ]);
   });
 });

@@ -254,7 +254,8 @@ export class DeliverEmail {
     // letter), not claimed every minute for ever.
     if (claimed.attempts > this.config.NOTIFY_MAX_ATTEMPTS) {
       const reason = `its ${this.config.NOTIFY_MAX_ATTEMPTS} attempts were used up without an outcome${claimed.lastError ? ` (last error: ${claimed.lastError})` : ''}`;
-      return this.failed(claimed, new Error(reason), {}, gathered);
+      // The attempts the outcome tells of are the claims before this one (this one makes none), as settledBefore's.
+      return this.failed({ ...claimed, attempts: claimed.attempts - 1 }, new Error(reason), {}, gathered);
     }
     // The address changed while the email waited (a backlog, a retry): it goes to the current one, and the
     // outcome records where it went.
