@@ -19,6 +19,7 @@
  * does not remove the dead letter (a DLQ is a log: the listing shows it still, with the replay's outcome to be seen on
  * the consumer's metrics and, should it fail again, as a new dead letter).
  */
+import { Topics } from '@lib/contracts';
 import { DeadLetter, readDeadLetters, readRecord, writableHeaders } from '@lib/messaging';
 import { IHeaders, Kafka, logLevel } from 'kafkajs';
 import { randomUUID } from 'node:crypto';
@@ -130,6 +131,11 @@ export function command(args: string[]): { command: 'list' | 'replay' | 'republi
   const [name, topic, ...rest] = args;
   if (name !== 'list' && name !== 'replay' && name !== 'republish') throw new Error(`${USAGE} (got ${name ?? 'nothing'}).`);
   if (!topic || topic.startsWith('--')) throw new Error(`Say which topic's dead letters (e.g. eligibility.decisions.v1). ${USAGE}`);
+  if (topic === Topics.deliveryDeadLetters || `${topic}.dlq` === Topics.deliveryDeadLetters) {
+    throw new Error(
+      `${Topics.deliveryDeadLetters} is not a consumer's dead letters: it holds the emails the notification service finally failed to send (EmailDeadLettered events, see services/notification/README.md).`,
+    );
+  }
   if (topic.endsWith('.dlq')) throw new Error(`Name the topic, not its dead-letter topic: ${topic.slice(0, -'.dlq'.length)}.`);
   let group: string | undefined;
   let all = false;

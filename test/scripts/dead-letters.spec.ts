@@ -119,6 +119,9 @@ describe('npm run dlq (scripts/dead-letters.ts): an operator lists and replays d
     expect(() => command(['show'])).toThrow(/^Usage: npm run dlq/);
     expect(() => command(['list'])).toThrow(/Say which topic/);
     expect(() => command(['list', 'eligibility.decisions.v1.dlq'])).toThrow('Name the topic, not its dead-letter topic: eligibility.decisions.v1.');
+    for (const topic of ['notification.deliveries', 'notification.deliveries.dlq']) {
+      expect(() => command(['list', topic])).toThrow(/^notification.deliveries.dlq is not a consumer's dead letters: it holds the emails/);
+    }
     expect(() => command(['replay', 'eligibility.decisions.v1'])).toThrow(/Say which dead letters to replay/);
     expect(() => command(['replay', 'eligibility.decisions.v1', '--all', '0:1'])).toThrow(/Say which dead letters to replay/);
     expect(() => command(['replay', 'eligibility.decisions.v1', '12'])).toThrow('Not understood: 12.');
