@@ -23,7 +23,12 @@ const ENVELOPE_SCHEMA = {
   properties: {
     eventId: { type: 'string', format: 'uuid', description: 'Unique per event; consumers deduplicate on it (in either case). The nil and max UUIDs are refused (dead-lettered).' },
     type: { type: 'string' },
-    version: { type: 'integer', minimum: 1 },
+    version: {
+      type: 'integer',
+      minimum: 1,
+      description:
+        "The event's version (1). Any whole number from 1 is accepted and read as this contract: a change an older reader would misread is a new topic version, not a new value here.",
+    },
     occurredAt: {
       ...ISO_INSTANT,
       description:
@@ -122,8 +127,11 @@ export function buildAsyncApi(): Record<string, unknown> {
     if (contract.deadLetters === false) continue;
     channels[deadLetterTopic(contract.topic)] = {
       description:
-        `Messages of ${contract.topic} a consumer could not process, as they were, with headers ` +
-        Object.values(DeadLetterHeaders).join(', ') + '.',
+        `Messages of ${contract.topic} a consumer could not process, as they were (each consumer group dead-letters its ` +
+        `own copy, named in ${DeadLetterHeaders.consumerGroup}), with headers ` +
+        Object.values(DeadLetterHeaders).filter((h) => h !== DeadLetterHeaders.valueDropped).join(', ') +
+        ` (${DeadLetterHeaders.error}: at most 4,000 characters), and ${DeadLetterHeaders.valueDropped} (why) on one sent ` +
+        `without its value (too large for this topic; ${DeadLetterHeaders.error} then at most 1,000 characters).`,
       subscribe: { message: { name: 'DeadLetter', payload: { description: `The original message value, unchanged (none when it was too large for this topic: ${DeadLetterHeaders.valueDropped} says so).` } } },
     };
   }
