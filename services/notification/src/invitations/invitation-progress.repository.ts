@@ -1,4 +1,4 @@
-import { ProgramSnapshot } from '@lib/contracts';
+import { fiscalYearBefore, ProgramSnapshot } from '@lib/contracts';
 import { BatchLoader, bulkWriteBatcher, byIdLoader, isDuplicateKey, upsertIfNewer } from '@lib/messaging';
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
@@ -23,11 +23,14 @@ export class InvitationProgressRepository {
   private readonly byId: BatchLoader<string, InvitationProgress>;
   private readonly programById: BatchLoader<string, ProgramView>;
 
-  /** Keeps the program's state and current fiscal year (the highest revision wins, whatever order events come in). */
-  async recordProgram(program: ProgramSnapshot): Promise<void> {
+  /**
+   * Keeps the program's state and current fiscal year (the highest revision wins, whatever order events come in), and
+   * when its event says it changed so (`changedAt`, its `occurredAt`).
+   */
+  async recordProgram(program: ProgramSnapshot, changedAt: Date): Promise<void> {
     await upsertIfNewer<ProgramView>(this.programs.collection, program.programId, {
       replaces: (stored) => stored.revision < program.revision,
-      set: { state: program.state, fiscalYear: program.fiscalYear, revision: program.revision },
+      set: { state: program.state, fiscalYear: program.fiscalYear, revision: program.revision, changedAt },
     });
   }
 
@@ -62,11 +65,14 @@ export class InvitationProgressRepository {
 
 /**
  * Why an email about an invitation is withdrawn before it is sent, or null:
- *  - either, when its program is no longer `OPEN` (closed or discontinued), or has moved on to another fiscal year than
- *    the invitation's: Enroll refuses to start an enrollment then, and an Incentives admin assigned then receives
- *    nothing (the invitations service's `enrollableNow`). Checked against the program as it is at the attempt: one
- *    reopened before it is sent again. A program this service has no snapshot of, and an email written before
- *    `invitation` named its program, are not checked so;
+ *  - either, when its program was closed or discontinued after the email's event (the program's `changedAt` later than
+ *    the event's `occurredAt`), or has moved on past the invitation's fiscal year: Enroll refuses to start an enrollment
+ *    then, and an Incentives admin assigned then receives nothing (the invitations service's `enrollableNow`). This
+ *    service reads programs.events.v1 beside invitations.events.v1, with no order between them, so its view may be
+ *    behind the one the invitations service decided by: a program it still holds as closed since before the event (the
+ *    invitations service saw it reopen, and issued), or in a year before the invitation's (moved on; a program's year
+ *    only moves forward), withdraws nothing. Checked at each attempt: one reopened before it is sent. A program this
+ *    service has no snapshot of, and an email written before `invitation` named its program, are not checked so;
  *  - the invitation (InvitationIssued / InvitationDelivered) when the invitation was revoked after the event that
  *    caused the email: its Get Started would lead to an Enroll that refuses (SPEC 1, Invitations 5). A revocation
  *    before it belongs to an earlier cycle (the invitation was issued again since);
@@ -80,12 +86,13 @@ export class InvitationProgressRepository {
 export function withdrawalOf(
   email: InvitationEmail,
   progress: Pick<InvitationProgress, 'partnerId' | 'revokedAt' | 'revokedVersion' | 'deliveredAt' | 'deliveredVersion'> | null,
-  program: Pick<ProgramView, 'state' | 'fiscalYear'> | null = null,
+  program: Pick<ProgramView, 'state' | 'fiscalYear' | 'changedAt'> | null = null,
 ): string | null {
   if (!email.invitation) return null;
   const { fiscalYear } = email.invitation;
-  if (program && program.state !== 'OPEN') return `program ${program.state} before delivery`;
-  if (program && fiscalYear && program.fiscalYear !== fiscalYear) return `program moved to ${program.fiscalYear} before delivery`;
+  const changedAfter = program?.changedAt !== undefined && +new Date(program.changedAt) > +new Date(email.invitation.occurredAt);
+  if (program && program.state !== 'OPEN' && changedAfter) return `program ${program.state} before delivery`;
+  if (program && fiscalYear && fiscalYearBefore(fiscalYear, program.fiscalYear)) return `program moved to ${program.fiscalYear} before delivery`;
   if (!progress || progress.partnerId !== email.partnerId) return null;
   const { version } = email.invitation;
   const caused = +new Date(email.invitation.occurredAt);

@@ -50,23 +50,32 @@ describe('withdrawalOf', () => {
     );
   });
 
-  it('withdraws an invitation or admin-needed email once its program is not OPEN or has moved on from the invitation`s year', () => {
+  it('withdraws an invitation or admin-needed email once its program closed after its event, or moved past its year', () => {
     const email = (causationEventType: string) => ({
       partnerId: 'p-1',
       causationEventType,
       invitation: { invitationId: 'inv-1', occurredAt: at('2026-07-02T09:00:00.000Z'), programId: 'prog-1', fiscalYear: 'FY27' },
     });
+    const later = at('2026-07-02T10:00:00.000Z');
+    const earlier = at('2026-07-02T08:00:00.000Z');
     for (const type of ['InvitationIssued', 'InvitationDelivered', 'AdminAssignmentRequested']) {
-      expect(withdrawalOf(email(type), null, { state: 'CLOSED', fiscalYear: 'FY27' })).toBe('program CLOSED before delivery');
-      expect(withdrawalOf(email(type), null, { state: 'DISCONTINUED', fiscalYear: 'FY27' })).toBe('program DISCONTINUED before delivery');
-      expect(withdrawalOf(email(type), null, { state: 'OPEN', fiscalYear: 'FY28' })).toBe('program moved to FY28 before delivery');
-      expect(withdrawalOf(email(type), { partnerId: 'p-1' }, { state: 'OPEN', fiscalYear: 'FY27' })).toBeNull();
+      expect(withdrawalOf(email(type), null, { state: 'CLOSED', fiscalYear: 'FY27', changedAt: later })).toBe('program CLOSED before delivery');
+      expect(withdrawalOf(email(type), null, { state: 'DISCONTINUED', fiscalYear: 'FY27', changedAt: later })).toBe('program DISCONTINUED before delivery');
+      expect(withdrawalOf(email(type), null, { state: 'OPEN', fiscalYear: 'FY28', changedAt: later })).toBe('program moved to FY28 before delivery');
+      // Moved on is moved on, whenever this service learnt it (a program's year only moves forward).
+      expect(withdrawalOf(email(type), null, { state: 'OPEN', fiscalYear: 'FY28', changedAt: earlier })).toBe('program moved to FY28 before delivery');
+      expect(withdrawalOf(email(type), { partnerId: 'p-1' }, { state: 'OPEN', fiscalYear: 'FY27', changedAt: later })).toBeNull();
+      // A view behind the invitations service's: closed before the event (it reopened since, unseen here), or still in
+      // the year before the invitation's (moved since, unseen here).
+      expect(withdrawalOf(email(type), null, { state: 'CLOSED', fiscalYear: 'FY27', changedAt: earlier })).toBeNull();
+      expect(withdrawalOf(email(type), null, { state: 'OPEN', fiscalYear: 'FY26', changedAt: later })).toBeNull();
       // No snapshot of the program here: not checked so.
       expect(withdrawalOf(email(type), null, null)).toBeNull();
     }
     // Written before `invitation` named its year: only the state is checked.
     const older = { partnerId: 'p-1', causationEventType: 'InvitationIssued', invitation: { invitationId: 'inv-1', occurredAt: at('2026-07-02T09:00:00.000Z') } };
-    expect(withdrawalOf(older, null, { state: 'OPEN', fiscalYear: 'FY28' })).toBeNull();
+    expect(withdrawalOf(older, null, { state: 'OPEN', fiscalYear: 'FY28', changedAt: later })).toBeNull();
+    expect(withdrawalOf(older, null, { state: 'CLOSED', fiscalYear: 'FY27', changedAt: later })).toBe('program CLOSED before delivery');
   });
 
   it('leaves alone emails without an invitation, invitations it knows nothing of, and another partner`s record', () => {

@@ -14,6 +14,8 @@ export class ProgramView {
   /** Its current fiscal year: Enroll enrolls in this one only. */
   @Prop({ required: true }) fiscalYear!: string;
   @Prop({ required: true }) revision!: number;
+  /** `occurredAt` of the event of that revision: when the program became as it is (by the enrollment service's clock). */
+  @Prop() changedAt?: Date;
 }
 
 export const ProgramViewSchema = SchemaFactory.createForClass(ProgramView);

@@ -15,7 +15,7 @@ export class ProgramsHandler {
   @EventPattern(Topics.programs)
   async onProgramEvent(@Payload() event: ConsumedEvent<ProgramEvent>): Promise<void> {
     if (event.envelope.type === 'ProgramCreated' || event.envelope.type === 'ProgramUpdated') {
-      await this.invitations.recordProgram(event.envelope.data.program);
+      await this.invitations.recordProgram(event.envelope.data.program, new Date(event.envelope.occurredAt));
     }
   }
 }
