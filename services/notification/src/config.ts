@@ -51,6 +51,10 @@ export const notificationConfigSpec = {
     default: 15 * 60_000,
     desc: 'How long invitations are gathered before their email is sent, and the quiet time after which a recipient is sent invitation emails one by one again',
   }),
+  NOTIFY_INBOX_COUNT_LIMIT: wholeNumber(1)({
+    default: 1_000,
+    desc: 'How far the inbox counts its entries (GET /v1/inbox total, the unread count): past it, the count answers this number and says it is at least that, so that a large inbox costs every read no more than this many entries',
+  }),
   NOTIFY_TEMPLATES_DIR: str({ default: '', desc: 'Folder of the *.hbs templates; found next to the code when empty' }),
 };
 

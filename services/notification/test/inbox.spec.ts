@@ -18,7 +18,8 @@ let service: RunningService;
 
 beforeAll(async () => {
   await Promise.all([issuer.start(), smtp.start()]);
-  service = await bootNotification(issuer, { SMTP_URL: smtp.url, PORTAL_BASE_URL: 'https://partner.example' });
+  // Counts stop at 7 (NOTIFY_INBOX_COUNT_LIMIT): above every inbox here but the one that checks the limit.
+  service = await bootNotification(issuer, { SMTP_URL: smtp.url, PORTAL_BASE_URL: 'https://partner.example', NOTIFY_INBOX_COUNT_LIMIT: '7' });
 });
 
 afterAll(async () => {
@@ -447,5 +448,26 @@ describe('inbox pages while entries arrive', () => {
     expect(second.body.items.map((i: Entry) => i.id)).toEqual([ids[0]]);
     expect(second.body).not.toHaveProperty('nextCursor');
     expect((await call(casey.token, '/v1/inbox?limit=1')).body.items.map((i: Entry) => i.id)).toEqual([newest]);
+  });
+});
+
+describe('inbox counts of a large inbox', () => {
+  it('stop at NOTIFY_INBOX_COUNT_LIMIT and say the inbox holds at least that many; every entry is still listed', async () => {
+    const world = new World(kafka, issuer, service);
+    const [location] = await world.register('Contoso Large Inbox');
+    const drew = await world.user('Drew', [{ role: 'INCENTIVES_ADMIN', locationIds: [location] }]);
+    const ids: string[] = [];
+    for (let i = 0; i < 9; i++) ids.push(`${(await enrollmentEvent(world, location, 'EnrollmentActionRequired', 'ACTION_REQUIRED')).eventId}:${drew.userId}:INBOX`);
+    // All nine written: the newest page of nine holds them.
+    await eventually(async () => expect((await call(drew.token, '/v1/inbox?limit=20')).body.items).toHaveLength(9));
+    const page = await call(drew.token, '/v1/inbox?limit=20');
+    expect(page.body).toMatchObject({ total: 7, totalAtLeast: true });
+    expect(new Set(page.body.items.map((i: Entry) => i.id))).toEqual(new Set(ids));
+    expect((await call(drew.token, '/v1/inbox/unread-count')).body).toEqual({ unread: 7, unreadAtLeast: true });
+
+    // Three read: six unread, counted exactly; the inbox still holds more than seven.
+    for (const id of ids.slice(0, 3)) expect((await call(drew.token, `/v1/inbox/${encodeURIComponent(id)}/read`, 'POST')).status).toBe(200);
+    expect((await call(drew.token, '/v1/inbox/unread-count')).body).toEqual({ unread: 6 });
+    expect((await call(drew.token, '/v1/inbox?limit=1')).body).toMatchObject({ total: 7, totalAtLeast: true });
   });
 });

@@ -1,8 +1,9 @@
 import { findByIds } from '@lib/messaging';
-import { Keyset } from '@lib/platform';
-import { Injectable } from '@nestjs/common';
+import { CONFIG, Keyset } from '@lib/platform';
+import { Inject, Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { FilterQuery, Model } from 'mongoose';
+import type { NotificationConfig } from '../config';
 import { Audience, Message, messageId } from '../messages/message.schema';
 import { inAudience } from '../recipients/recipient-directory';
 import { bankProfileAudience, InboxViewer, PROFILE_ACTION_TEMPLATE, visibleTo } from './inbox-visibility';
@@ -30,9 +31,29 @@ const FIELDS = '_id template subject text link locationId causationEventType rea
  */
 export const INBOX_ORDER = new Keyset<InboxEntry>('inbox', ['createdAt', '_id'], { descending: ['createdAt', '_id'], dates: ['createdAt'] });
 
+/** A count of entries up to the configured limit: `atLeast` when there are more (the count then is the limit). */
+export interface BoundedCount {
+  count: number;
+  atLeast: boolean;
+}
+
 @Injectable()
 export class InboxRepository {
-  constructor(@InjectModel(Message.name) private readonly messages: Model<Message>) {}
+  constructor(
+    @InjectModel(Message.name) private readonly messages: Model<Message>,
+    @Inject(CONFIG) private readonly config: NotificationConfig,
+  ) {}
+
+  /**
+   * The owner's entries matching `filter`, counted up to NOTIFY_INBOX_COUNT_LIMIT: the scope's audience conditions are
+   * no index's, so every entry counted is read; a user given a role on every location of a large partner gathers tens
+   * of thousands a year, and each page and unread badge would read them all.
+   */
+  private async countUpToLimit(filter: FilterQuery<Message>): Promise<BoundedCount> {
+    const limit = this.config.NOTIFY_INBOX_COUNT_LIMIT;
+    const count = await this.messages.countDocuments(filter, { limit: limit + 1 });
+    return count > limit ? { count: limit, atLeast: true } : { count, atLeast: false };
+  }
 
   private own(owner: InboxOwner) {
     return { userId: owner.userId, partnerId: owner.partnerId, channel: 'INBOX' as const };
@@ -62,18 +83,18 @@ export class InboxRepository {
   }
 
   /** `count` entries in INBOX_ORDER after the filter `after` (INBOX_ORDER.after), and how many the owner may see. */
-  async page(owner: InboxOwner, after: Record<string, unknown>, count: number): Promise<{ rows: InboxEntry[]; total: number }> {
+  async page(owner: InboxOwner, after: Record<string, unknown>, count: number): Promise<{ rows: InboxEntry[]; total: BoundedCount }> {
     const scope = await this.scope(owner);
     // `after` brings an $or; the scope's own conditions may too, so the two are put side by side under $and.
     const [rows, total] = await Promise.all([
       this.messages.find({ $and: [scope, after] }).select(FIELDS).sort(INBOX_ORDER.sort).limit(count).lean(),
-      this.messages.countDocuments(scope),
+      this.countUpToLimit(scope),
     ]);
     return { rows: rows as InboxEntry[], total };
   }
 
-  async unread(owner: InboxOwner): Promise<number> {
-    return this.messages.countDocuments({ ...(await this.scope(owner)), read: false });
+  async unread(owner: InboxOwner): Promise<BoundedCount> {
+    return this.countUpToLimit({ ...(await this.scope(owner)), read: false });
   }
 
   /**

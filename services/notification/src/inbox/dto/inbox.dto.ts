@@ -45,9 +45,16 @@ export class InboxEntryDto {
 export class InboxPageDto {
   @ApiProperty({ type: [InboxEntryDto], description: 'Newest first' }) items!: InboxEntryDto[];
   @ApiPropertyOptional({ description: 'Cursor of the next page: pass it as `cursor`; absent on the last page' }) nextCursor?: string;
-  @ApiProperty({ description: 'Entries in the inbox the caller may see now (an entry about a location they no longer hold the role on is left out)' }) total!: number;
+  @ApiProperty({
+    description:
+      'Entries in the inbox the caller may see now (an entry about a location they no longer hold the role on is left out), counted up to NOTIFY_INBOX_COUNT_LIMIT (1,000): past it, that number, with `totalAtLeast`',
+  })
+  total!: number;
+  @ApiPropertyOptional({ description: 'Present (true) when the inbox holds more than `total` entries: show it as "1,000+"' }) totalAtLeast?: true;
 }
 
 export class UnreadCountDto {
-  @ApiProperty({ example: 3 }) unread!: number;
+  @ApiProperty({ example: 3, description: 'Unread entries the caller may see now, counted up to NOTIFY_INBOX_COUNT_LIMIT (1,000): past it, that number, with `unreadAtLeast`' })
+  unread!: number;
+  @ApiPropertyOptional({ description: 'Present (true) when more entries are unread than `unread`: show it as "1,000+"' }) unreadAtLeast?: true;
 }

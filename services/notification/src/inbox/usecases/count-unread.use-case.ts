@@ -10,6 +10,7 @@ export class CountUnread {
 
   async execute(principal: Principal): Promise<UnreadCountDto> {
     const actor = await this.policy.actor(principal);
-    return { unread: await this.inbox.unread(actor) };
+    const unread = await this.inbox.unread(actor);
+    return { unread: unread.count, ...(unread.atLeast && { unreadAtLeast: true }) };
   }
 }

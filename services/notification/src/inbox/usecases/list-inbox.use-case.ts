@@ -15,6 +15,6 @@ export class ListInbox {
     const limit = query.limit ?? INBOX_PAGE_SIZE;
     const { rows, total } = await this.inbox.page(actor, after, limit + 1);
     const page = INBOX_ORDER.page(rows, limit);
-    return { ...page, items: page.items.map(InboxEntryDto.from), total };
+    return { ...page, items: page.items.map(InboxEntryDto.from), total: total.count, ...(total.atLeast && { totalAtLeast: true }) };
   }
 }
