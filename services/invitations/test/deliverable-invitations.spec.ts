@@ -23,13 +23,13 @@ afterAll(async () => {
 
 const recipient = (userId: string) => ({ userId, email: `${userId}@contoso.test`, displayName: userId, deliveredAt: new Date() });
 
-function invitation(id: string, state: InvitationState, recipients: string[], { partnerId = 'p1', locationId = 'L1' } = {}) {
+function invitation(id: string, state: InvitationState, recipients: string[], { partnerId = 'p1', locationId = 'L1', fiscalYear = 'FY27' } = {}) {
   return {
     _id: id,
     programId: 'prog-1',
     partnerId,
     locationId,
-    fiscalYear: 'FY27',
+    fiscalYear,
     state,
     cycle: 1,
     recipients: recipients.map(recipient),
@@ -48,10 +48,19 @@ it('finds the waiting invitations and the issued ones the user did not get, of t
     invitation('enrolled', 'ENROLLED', ['u2']),
     invitation('other-location', 'ISSUED', ['u2'], { locationId: 'L2' }),
     invitation('other-partner', 'AWAITING_ADMIN', [], { partnerId: 'p2' }),
+    // A past year's, left ISSUED or waiting for good: not read.
+    invitation('past-issued', 'ISSUED', ['u2'], { fiscalYear: 'FY26' }),
+    invitation('past-waiting', 'AWAITING_ADMIN', [], { fiscalYear: 'FY26' }),
   ]);
-  const ids = async (locations: string[] | null) => (await repository.deliverableTo('u1', 'p1', locations)).map((row) => row._id);
+  const ids = async (locations: string[] | null, years = ['FY27']) => (await repository.deliverableTo('u1', 'p1', locations, years)).map((row) => row._id);
 
   expect(await ids(['L1'])).toEqual(['issued-to-others', 'waiting', 'waiting-again']);
   expect(await ids(null)).toEqual(['issued-to-others', 'other-location', 'waiting', 'waiting-again']);
-  expect(await repository.deliverableTo('u1', 'p1', ['L1'])).toContainEqual({ _id: 'waiting', programId: 'prog-1', fiscalYear: 'FY27' });
+  expect(await ids(null, ['FY26', 'FY27'])).toEqual(['issued-to-others', 'other-location', 'past-issued', 'past-waiting', 'waiting', 'waiting-again']);
+  expect(await ids(null, [])).toEqual([]);
+  expect(await repository.deliverableTo('u1', 'p1', ['L1'], ['FY27'])).toContainEqual({ _id: 'waiting', programId: 'prog-1', fiscalYear: 'FY27' });
+  // The issued ones (their admins may all have left), of the years asked for.
+  const issued = async (locations: string[] | null, years: string[]) => (await repository.issuedIn('p1', locations, years)).map((row) => row._id).sort();
+  expect(await issued(null, ['FY27'])).toEqual(['issued-to-others', 'issued-to-user', 'other-location']);
+  expect(await issued(['L1'], ['FY26'])).toEqual(['past-issued']);
 });

@@ -91,14 +91,22 @@ export class InvitationRepository {
    * before), and ISSUED ones that did not reach `userId` yet; each with its program and fiscal year. No other
    * invitation waits on an admin (issued or not, revoked or enrolled: nextTransition), so the rest of the partner's are
    * left alone: a user event of an admin holding `*` (a name changed, another role) costs this read, not a reconcile of
-   * every invitation of the partner.
+   * every invitation of the partner. Only those of `fiscalYears` (the current years of the programs taking enrollments:
+   * no other is delivered): the past years' stay ISSUED or waiting for good, and are not read again on every event.
    */
-  async deliverableTo(userId: string, partnerId: string, locationIds: string[] | null): Promise<Array<Pick<Invitation, '_id' | 'programId' | 'fiscalYear'>>> {
+  async deliverableTo(
+    userId: string,
+    partnerId: string,
+    locationIds: string[] | null,
+    fiscalYears: string[],
+  ): Promise<Array<Pick<Invitation, '_id' | 'programId' | 'fiscalYear'>>> {
+    if (fiscalYears.length === 0) return [];
     return this.invitations
       .find(
         {
           partnerId,
           ...(locationIds && { locationId: { $in: locationIds } }),
+          fiscalYear: { $in: fiscalYears },
           $or: [{ state: 'AWAITING_ADMIN' }, { state: 'ISSUED', 'recipients.userId': { $ne: userId } }],
         },
         { _id: 1, programId: 1, fiscalYear: 1 },
@@ -109,11 +117,15 @@ export class InvitationRepository {
 
   /**
    * The partner's ISSUED invitations of these locations (all of its locations for `null`): those whose Incentives admins
-   * may all have left there; each with its program and fiscal year.
+   * may all have left there; each with its program and fiscal year. Only those of `fiscalYears`, as `deliverableTo`.
    */
-  async issuedIn(partnerId: string, locationIds: string[] | null): Promise<Array<Pick<Invitation, '_id' | 'programId' | 'fiscalYear'>>> {
+  async issuedIn(partnerId: string, locationIds: string[] | null, fiscalYears: string[]): Promise<Array<Pick<Invitation, '_id' | 'programId' | 'fiscalYear'>>> {
+    if (fiscalYears.length === 0) return [];
     return this.invitations
-      .find({ partnerId, ...(locationIds && { locationId: { $in: locationIds } }), state: 'ISSUED' }, { _id: 1, programId: 1, fiscalYear: 1 })
+      .find(
+        { partnerId, ...(locationIds && { locationId: { $in: locationIds } }), state: 'ISSUED', fiscalYear: { $in: fiscalYears } },
+        { _id: 1, programId: 1, fiscalYear: 1 },
+      )
       .sort({ _id: 1 })
       .lean<Array<Pick<Invitation, '_id' | 'programId' | 'fiscalYear'>>>();
   }

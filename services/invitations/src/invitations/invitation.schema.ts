@@ -90,5 +90,9 @@ InvitationSchema.index({ partnerId: 1, locationId: 1, programId: 1, fiscalYear: 
 InvitationSchema.index({ pendingNotices: 1, programId: 1, fiscalYear: 1, issuedAt: -1, _id: 1 });
 /** The waiting invitations of a partner whose company admins were not asked yet (a company admin becomes known). */
 InvitationSchema.index({ partnerId: 1, adminRequestPending: 1 });
-// A partner's ISSUED invitations in _id order (issuedIn for all its locations: a `*` admin gone).
-InvitationSchema.index({ partnerId: 1, state: 1, _id: 1 });
+/**
+ * A partner's ISSUED (or waiting) invitations of the current fiscal years, in _id order (issuedIn, deliverableTo for all
+ * its locations: a `*` admin gone or given the role). Past years' are not examined. (It replaced `{ partnerId, state,
+ * _id }`, which a deployment may drop.)
+ */
+InvitationSchema.index({ partnerId: 1, state: 1, fiscalYear: 1, _id: 1 });

@@ -11,6 +11,7 @@ const programs = new Map([
 const views = {
   enrollableAt: (rows: Array<{ _id: string; programId: string; fiscalYear: string }>, now: Date) =>
     ViewsRepository.prototype.enrollableAt.call({ programsById: async () => programs } as never, rows, now),
+  currentFiscalYears: async () => ['FY27'],
 } as never;
 
 /**
@@ -63,7 +64,7 @@ describe('DeliverToLateAdmins: a Global or Account admin becoming known', () => 
 
 describe('DeliverToLateAdmins: a user holding the Incentives admin role', () => {
   function handler(open: Array<{ _id: string; programId: string; fiscalYear: string }>) {
-    const asked: Array<{ userId: string; partnerId: string; locations: string[] | null }> = [];
+    const asked: Array<{ userId: string; partnerId: string; locations: string[] | null; years: string[] }> = [];
     const reconciled: string[] = [];
     const admin = { _id: 'u1', partnerId: 'p1', active: true, roles: [{ role: 'INCENTIVES_ADMIN', locationIds: ['*'] }] };
     const deliver = new DeliverToLateAdmins(
@@ -72,7 +73,7 @@ describe('DeliverToLateAdmins: a user holding the Incentives admin role', () => 
       views,
       { executeAll: async (ids: Iterable<string>) => void reconciled.push(...ids) } as never,
       {
-        deliverableTo: async (userId: string, partnerId: string, locations: string[] | null) => (asked.push({ userId, partnerId, locations }), open),
+        deliverableTo: async (userId: string, partnerId: string, locations: string[] | null, years: string[]) => (asked.push({ userId, partnerId, locations, years }), open),
         notAsking: async () => [],
       } as never,
       clock,
@@ -89,7 +90,8 @@ describe('DeliverToLateAdmins: a user holding the Incentives admin role', () => 
       { _id: 'closed-program', programId: 'prog-2', fiscalYear: 'FY27' },
     ]);
     await deliver.execute('UserUpdated', event);
-    expect(asked).toEqual([{ userId: 'u1', partnerId: 'p1', locations: null }]);
+    // Asked for the current years of the programs taking enrollments only (past years' are not read).
+    expect(asked).toEqual([{ userId: 'u1', partnerId: 'p1', locations: null, years: ['FY27'] }]);
     expect(reconciled).toEqual(['current']);
   });
 

@@ -40,7 +40,8 @@ export class DeliverToLateAdmins {
     if (!user?.active) return;
     const locations = user.roles.filter((grant) => grant.role === 'INCENTIVES_ADMIN').flatMap((grant) => grant.locationIds);
     if (!locations.length) return;
-    const open = await this.invitations.deliverableTo(user._id, user.partnerId, locations.includes(ALL_LOCATIONS) ? null : locations);
+    const years = await this.views.currentFiscalYears();
+    const open = await this.invitations.deliverableTo(user._id, user.partnerId, locations.includes(ALL_LOCATIONS) ? null : locations, years);
     await this.reconcile.executeAll(await this.views.enrollableAt(open, this.clock.now()), heartbeat);
   }
 

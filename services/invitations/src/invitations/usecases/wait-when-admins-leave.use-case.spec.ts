@@ -11,12 +11,12 @@ const programs = new Map([
 describe('WaitWhenAdminsLeave', () => {
   it("reconciles the ISSUED invitations of the locations the role was lost on that could wait again: an open program's current year", async () => {
     const reconciled: string[] = [];
-    const asked: Array<string[] | null> = [];
+    const asked: Array<[string[] | null, string[]]> = [];
     const wait = new WaitWhenAdminsLeave(
       { apply: async () => undefined } as never,
       {
-        issuedIn: async (_partnerId: string, locations: string[] | null) => (
-          asked.push(locations),
+        issuedIn: async (_partnerId: string, locations: string[] | null, years: string[]) => (
+          asked.push([locations, years]),
           [
             { _id: 'current', programId: 'prog-1', fiscalYear: 'FY27' },
             { _id: 'past-year', programId: 'prog-1', fiscalYear: 'FY26' },
@@ -25,12 +25,16 @@ describe('WaitWhenAdminsLeave', () => {
         ),
       } as never,
       { executeAll: async (ids: Iterable<string>) => void reconciled.push(...ids) } as never,
-      { enrollableAt: (rows: never, at: Date) => ViewsRepository.prototype.enrollableAt.call({ programsById: async () => programs } as never, rows, at) } as never,
+      {
+        enrollableAt: (rows: never, at: Date) => ViewsRepository.prototype.enrollableAt.call({ programsById: async () => programs } as never, rows, at),
+        currentFiscalYears: async () => ['FY27'],
+      } as never,
       { now: () => now } as never,
     );
     const user = { userId: 'u1', partnerId: 'p1', active: true, roles: [] };
     await wait.execute('RoleRevoked', { user, role: 'INCENTIVES_ADMIN', locationIds: ['*'], changedBy: 'admin' });
-    expect(asked).toEqual([null]);
+    // The current years of the programs taking enrollments only (past years' ISSUED ones are not read).
+    expect(asked).toEqual([[null, ['FY27']]]);
     expect(reconciled).toEqual(['current']);
   });
 });

@@ -39,7 +39,7 @@ export class WaitWhenAdminsLeave {
     if (!locations.length) return;
     const { partnerId } = (data as UserEvent).user;
     await this.accessView.apply(type, data);
-    const issued = await this.invitations.issuedIn(partnerId, locations.includes(ALL_LOCATIONS) ? null : locations);
+    const issued = await this.invitations.issuedIn(partnerId, locations.includes(ALL_LOCATIONS) ? null : locations, await this.views.currentFiscalYears());
     // Only those that would wait again (an ISSUED invitation of a closed program or a year past stays as it is).
     await this.reconcile.executeAll(await this.views.enrollableAt(issued, this.clock.now()), heartbeat);
   }

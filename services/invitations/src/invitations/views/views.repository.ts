@@ -165,6 +165,11 @@ export class ViewsRepository {
     return this.programs.find({ state: 'OPEN' }, { _id: 1, fiscalYear: 1 }).lean<Array<Pick<ProgramView, '_id' | 'fiscalYear'>>>();
   }
 
+  /** The current fiscal years of the programs taking enrollments (OPEN): the only years an invitation is delivered in. */
+  async currentFiscalYears(): Promise<string[]> {
+    return [...new Set((await this.programsTakingEnrollments()).map((program) => program.fiscalYear))];
+  }
+
   /** Open programs (no eligibility needed) that accept enrollments now. */
   async openPrograms(): Promise<ProgramView[]> {
     return this.programs.find({ requiresEligibility: false, state: 'OPEN' }).sort(OPEN_PROGRAMS_ORDER).lean<ProgramView[]>();
