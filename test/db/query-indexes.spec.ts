@@ -88,7 +88,7 @@ const queries: Array<[string, Schema, QueryShape]> = [
   ['a program change: its decisions of one fiscal year in _id order', EligibilityDecisionViewSchema, { equal: ['programId', 'fiscalYear'], sort: { _id: 1 } }],
   ['a `*` admin gone: the partner\'s ISSUED invitations of the current fiscal years in _id order', InvitationSchema, { equal: ['partnerId', 'state', 'fiscalYear'], sort: { _id: 1 } }],
   ['a `*` Incentives admin\'s event: the partner\'s waiting, or issued, invitations of the current fiscal years in _id order (one $or branch each)', InvitationSchema, { equal: ['partnerId', 'state', 'fiscalYear'], sort: { _id: 1 } }],
-  ['a company admin\'s event: the partner\'s invitations whose request is pending (a $or branch; the other as above)', InvitationSchema, { equal: ['partnerId', 'adminRequestPending'] }],
+  ['a company admin\'s event: the partner\'s invitations of the current fiscal years whose request is pending (a $or branch; the other, AWAITING_ADMIN, as above)', InvitationSchema, { equal: ['partnerId', 'adminRequestPending'] }],
   // notification
   ['a bank profile serving every location: the partner\'s active Incentives admins in _id order', AccessUserSchema, { equal: ['partnerId', 'active', 'roles.role'], sort: { _id: 1 } }],
 ];

@@ -64,3 +64,17 @@ it('finds the waiting invitations and the issued ones the user did not get, of t
   expect(await issued(null, ['FY27'])).toEqual(['issued-to-others', 'issued-to-user', 'other-location']);
   expect(await issued(['L1'], ['FY26'])).toEqual(['past-issued']);
 });
+
+it('finds the waiting invitations that did not ask a company admin, of the years asked for', async () => {
+  await model.insertMany([
+    { ...invitation('pending', 'AWAITING_ADMIN', [], { partnerId: 'p3' }), adminRequestPending: true },
+    { ...invitation('asked-others', 'AWAITING_ADMIN', [], { partnerId: 'p3' }), askedAdmins: ['g2'] },
+    { ...invitation('asked-them', 'AWAITING_ADMIN', [], { partnerId: 'p3' }), askedAdmins: ['g1'] },
+    { ...invitation('past-pending', 'AWAITING_ADMIN', [], { partnerId: 'p3', fiscalYear: 'FY26' }), adminRequestPending: true },
+    { ...invitation('past-asked-others', 'AWAITING_ADMIN', [], { partnerId: 'p3', fiscalYear: 'FY26' }), askedAdmins: ['g2'] },
+  ]);
+  const ids = async (years: string[]) => (await repository.notAsking('p3', 'g1', years)).map((row) => row._id);
+  expect(await ids(['FY27'])).toEqual(['asked-others', 'pending']);
+  expect(await ids(['FY26', 'FY27'])).toEqual(['asked-others', 'past-asked-others', 'past-pending', 'pending']);
+  expect(await ids([])).toEqual([]);
+});

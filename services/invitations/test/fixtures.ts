@@ -40,6 +40,7 @@ export interface InvitationEventData {
   locationId: string;
   fiscalYear: string;
   invitationVersion?: number;
+  programRevision?: number;
   recipients?: Array<{ userId: string; email: string; displayName?: string }>;
   channels?: string[];
   getStartedUrl?: string;

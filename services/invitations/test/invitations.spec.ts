@@ -751,6 +751,8 @@ describe('revocation', () => {
     expect(new Set(reissued.map((m) => m.envelope!.eventId)).size).toBe(2);
     expect(reissued.every((m) => m.envelope!.data.invitationId === invitationId)).toBe(true);
     // Each event tells the invitation's version after its write: consumers order them by it, not by the writers' clocks.
+    // The program's revision it was decided by (the program's first).
+    expect(issued.envelope!.data.programRevision).toBe(1);
     const versions = [issued, revoked, reissued[1]].map((m) => m.envelope!.data.invitationVersion ?? 0);
     expect(versions[0]).toBe(1);
     expect(versions[1]).toBeGreaterThan(versions[0]);
@@ -945,6 +947,9 @@ describe('fiscal years and program states', () => {
     await world.program({ programId, state: 'OPEN', revision: 3 });
     const [delivered] = await world.waitEvent('InvitationDelivered', forInvitation(programId, l1));
     expect(delivered.envelope!.data.recipients!.map((r) => r.userId).sort()).toEqual([bob.userId, carl.userId].sort());
+    // Decided by the program's revision 3 (reopened): a reader of the program's events still at revision 2 (closed) knows
+    // its view is behind (notification withdraws nothing then).
+    expect(delivered.envelope!.data.programRevision).toBe(3);
     for (const admin of [ann, bob, carl]) {
       await eventually(async () => expect(await listed(admin)).toEqual([programId, other].sort()));
     }

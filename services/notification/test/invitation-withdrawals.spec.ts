@@ -219,23 +219,38 @@ describe('an email about an invitation still waiting when its program changes', 
     expect([...ids, emailId(request, global)].flatMap((id) => outcomesOf(id))).toHaveLength(0);
   });
 
-  it('is sent while this service`s view of the program is behind the invitations service`s (another topic, no order between them)', async () => {
+  it('is sent while this service`s view of the program is behind the invitations service`s, withdrawn when that service`s was behind a closing (the revision it decided by tells)', async () => {
     const world = new World(kafka, issuer, service);
-    const [reopened, moved] = await world.register('Fabrikam Reopened', 'Fabrikam Moved Meanwhile');
-    const admin = await world.user('Behind', [{ role: 'INCENTIVES_ADMIN', locationIds: [reopened, moved] }]);
-    const invitations = [reopened, moved].map((location) => anInvitation(world, location));
-    // Closed a minute ago, as far as this service knows: the invitations service saw it reopen since, and issued.
-    await publishProgram(invitations[0].programId, 1, 'OPEN', CURRENT_FY, new Date(Date.now() - 120_000));
-    await publishProgram(invitations[0].programId, 2, 'CLOSED', CURRENT_FY, new Date(Date.now() - 60_000));
-    // Still in the year before the invitation's, as far as this service knows: the program moved since.
-    await publishProgram(invitations[1].programId, 1, 'OPEN', CURRENT_FY);
-    const next = { ...invitations[1], fiscalYear: nextFiscalYear(CURRENT_FY) };
-    const issued = [
-      await publishInvitationEvent(kafka, 'InvitationIssued', issuedTo(invitations[0], [admin])),
-      await publishInvitationEvent(kafka, 'InvitationIssued', issuedTo(next, [admin])),
-    ];
-    for (const event of issued) expect(await settled(emailId(event, admin))).toMatchObject({ status: 'SENT' });
-    expect(smtp.to(admin.email)).toHaveLength(2);
+    const [reopened, moved, lagging] = await world.register('Fabrikam Reopened', 'Fabrikam Moved Meanwhile', 'Fabrikam Lagging');
+    const admin = await world.user('Behind', [{ role: 'INCENTIVES_ADMIN', locationIds: [reopened, moved, lagging] }]);
+    const invitations = [reopened, moved, lagging].map((location) => anInvitation(world, location));
+    // Closed at revision 2 as far as this service knows; the invitations service saw it reopen (revision 3), and issued.
+    await publishProgram(invitations[0].programId, 1, 'OPEN');
+    await publishProgram(invitations[0].programId, 2, 'CLOSED');
+    // Still in the year before the invitation's as far as this service knows; the program moved since (revision 2).
+    await publishProgram(invitations[1].programId, 1, 'OPEN');
+    // Closed at revision 2; the invitations service, behind, issued under revision 1 after the close.
+    await publishProgram(invitations[2].programId, 1, 'OPEN');
+    await publishProgram(invitations[2].programId, 2, 'CLOSED');
+    const issue = (invitation: (typeof invitations)[number], programRevision: number) =>
+      publishInvitationEvent(kafka, 'InvitationIssued', { ...issuedTo(invitation, [admin]), programRevision });
+    const sent = [await issue(invitations[0], 3), await issue({ ...invitations[1], fiscalYear: nextFiscalYear(CURRENT_FY) }, 2)];
+    const late = await issue(invitations[2], 1);
+    for (const event of sent) expect(await settled(emailId(event, admin))).toMatchObject({ status: 'SENT' });
+    expect(await settled(emailId(late, admin))).toMatchObject({ status: 'CANCELLED', lastError: 'program CLOSED before delivery' });
+    expect(smtp.to(admin.email).map((m) => m.parsed.messageId).sort()).toEqual(sent.map((event) => `<${event.eventId}.${admin.userId}.EMAIL@incentives.local>`).sort());
+  });
+
+  it('of an event without the revision it was decided by (written before it did) is compared by time', async () => {
+    const world = new World(kafka, issuer, service);
+    const [location] = await world.register('Fabrikam Older Event');
+    const admin = await world.user('Older', [{ role: 'INCENTIVES_ADMIN', locationIds: [location] }]);
+    const invitation = anInvitation(world, location);
+    // Closed a minute before the event: the invitations service saw it reopen since (unseen here).
+    await publishProgram(invitation.programId, 1, 'OPEN', CURRENT_FY, new Date(Date.now() - 120_000));
+    await publishProgram(invitation.programId, 2, 'CLOSED', CURRENT_FY, new Date(Date.now() - 60_000));
+    const event = await publishInvitationEvent(kafka, 'InvitationIssued', issuedTo(invitation, [admin]));
+    expect(await settled(emailId(event, admin))).toMatchObject({ status: 'SENT' });
   });
 
   it('applies a program`s events by revision: an older one arriving late changes nothing', async () => {

@@ -645,12 +645,14 @@ describe('results that can never apply', () => {
     await eventually(async () => expect(await profile(`/v1/bank-profiles/${id}`)).toMatchObject({ status: 'APPROVED' }), 30_000);
   });
 
-  it('one whose envelope has partnerId null (a serializer writing an unset field) names no partner, and applies', async () => {
-    const id = (await call(h, 'POST', '/v1/bank-profiles', { token: admin, body: usProfile() })).body.profileId;
-    const data: ProfileValidationCompleted = { profileId: id, profileKind: 'BANK', revision: 1, outcome: 'APPROVED', reasons: [] };
-    const envelope = { ...createEnvelope({ type: 'ProfileValidationCompleted', source: 'payments-back-office', data }), partnerId: null };
-    await h.kafka.publish(Topics.validationResults, w.partnerId, envelope);
-    await eventually(async () => expect(await profile(`/v1/bank-profiles/${id}`)).toMatchObject({ status: 'APPROVED' }), 30_000);
+  it('one whose envelope has partnerId null or empty (a serializer writing an unset field) names no partner, and applies', async () => {
+    for (const partnerId of [null, '']) {
+      const id = (await call(h, 'POST', '/v1/bank-profiles', { token: admin, body: usProfile() })).body.profileId;
+      const data: ProfileValidationCompleted = { profileId: id, profileKind: 'BANK', revision: 1, outcome: 'APPROVED', reasons: [] };
+      const envelope = { ...createEnvelope({ type: 'ProfileValidationCompleted', source: 'payments-back-office', data }), partnerId };
+      await h.kafka.publish(Topics.validationResults, w.partnerId, envelope);
+      await eventually(async () => expect(await profile(`/v1/bank-profiles/${id}`)).toMatchObject({ status: 'APPROVED' }), 30_000);
+    }
   });
 
   it('ACTION_REQUIRED without a reason (or only blank ones) is dead-lettered: the partner would be told nothing to fix', async () => {

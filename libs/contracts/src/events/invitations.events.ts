@@ -29,6 +29,13 @@ export class InvitationEvent {
    * clock said. Absent from events written before it existed: order those by `occurredAt`.
    */
   @IsOptional() @IsInt() @Min(1) invitationVersion?: number;
+  /**
+   * The revision of the program (programs.events.v1) the invitations service decided by, on the events that deliver
+   * or ask (issued, delivered, admin requested): a reader holding a later revision that closed the program knows the
+   * program closed after the decision; one holding an earlier revision is behind. Absent from other events and from
+   * events written before it existed.
+   */
+  @IsOptional() @IsInt() @Min(1) programRevision?: number;
 }
 
 export class InvitationIssued extends InvitationEvent {

@@ -18,7 +18,11 @@ import { Person } from './invitation-rules';
 export type InvitationCore = Pick<
   Invitation,
   '_id' | 'programId' | 'programName' | 'partnerId' | 'locationId' | 'fiscalYear' | 'getStartedUrl' | 'cycle' | 'adminsLeft' | 'revokedInCycle'
-> & { version?: number };
+> & {
+  version?: number;
+  /** The program view's revision the change was decided by (events only, never stored): `programRevision`. */
+  programRevision?: number;
+};
 
 function base(invitation: InvitationCore): InvitationEvent {
   return {
@@ -29,6 +33,7 @@ function base(invitation: InvitationCore): InvitationEvent {
     locationId: invitation.locationId,
     fiscalYear: invitation.fiscalYear,
     invitationVersion: (invitation.version ?? 0) + 1,
+    ...(invitation.programRevision !== undefined && { programRevision: invitation.programRevision }),
   };
 }
 

@@ -73,12 +73,18 @@ export class InvitationRepository {
   /**
    * The partner's waiting invitations that did not ask `userId`, a Global or Account admin, to assign an Incentives
    * admin: those whose request has not gone out yet (`adminRequestPending`), and those whose request went out to
-   * others (`askedAdmins` without them); each with its program and fiscal year.
+   * others (`askedAdmins` without them); each with its program and fiscal year. Only those of `fiscalYears`, as
+   * `deliverableTo`: a past year's waiting invitation stays as it is.
    */
-  async notAsking(partnerId: string, userId: string): Promise<Array<Pick<Invitation, '_id' | 'programId' | 'fiscalYear'>>> {
+  async notAsking(partnerId: string, userId: string, fiscalYears: string[]): Promise<Array<Pick<Invitation, '_id' | 'programId' | 'fiscalYear'>>> {
+    if (fiscalYears.length === 0) return [];
     return this.invitations
       .find(
-        { partnerId, $or: [{ adminRequestPending: true }, { state: 'AWAITING_ADMIN', askedAdmins: { $exists: true, $ne: userId } }] },
+        {
+          partnerId,
+          fiscalYear: { $in: fiscalYears },
+          $or: [{ adminRequestPending: true }, { state: 'AWAITING_ADMIN', askedAdmins: { $exists: true, $ne: userId } }],
+        },
         { _id: 1, programId: 1, fiscalYear: 1 },
       )
       .sort({ _id: 1 })

@@ -65,14 +65,15 @@ export class InvitationProgressRepository {
 
 /**
  * Why an email about an invitation is withdrawn before it is sent, or null:
- *  - either, when its program was closed or discontinued after the email's event (the program's `changedAt` later than
- *    the event's `occurredAt`), or has moved on past the invitation's fiscal year: Enroll refuses to start an enrollment
- *    then, and an Incentives admin assigned then receives nothing (the invitations service's `enrollableNow`). This
- *    service reads programs.events.v1 beside invitations.events.v1, with no order between them, so its view may be
- *    behind the one the invitations service decided by: a program it still holds as closed since before the event (the
- *    invitations service saw it reopen, and issued), or in a year before the invitation's (moved on; a program's year
- *    only moves forward), withdraws nothing. Checked at each attempt: one reopened before it is sent. A program this
- *    service has no snapshot of, and an email written before `invitation` named its program, are not checked so;
+ *  - either, when its program is no longer taking enrollments for it: discontinued (for good), moved on past the
+ *    invitation's fiscal year (a program's year only moves forward), or closed after the invitations service decided
+ *    the event: Enroll refuses to start an enrollment then, and an Incentives admin assigned then receives nothing (the
+ *    invitations service's `enrollableNow`). This service reads programs.events.v1 beside invitations.events.v1, with
+ *    no order between them, so its view of the program may be behind the one that service decided by, or ahead: the
+ *    event's `programRevision` (the revision decided by) tells which, a view of a later revision being ahead. Events
+ *    without it (older) are compared by time: the program's change (`changedAt`, its event's `occurredAt`) later than
+ *    the email's event. Checked at each attempt: one reopened before it is sent. A program this service has no
+ *    snapshot of, and an email written before `invitation` named its program, are not checked so;
  *  - the invitation (InvitationIssued / InvitationDelivered) when the invitation was revoked after the event that
  *    caused the email: its Get Started would lead to an Enroll that refuses (SPEC 1, Invitations 5). A revocation
  *    before it belongs to an earlier cycle (the invitation was issued again since);
@@ -86,13 +87,17 @@ export class InvitationProgressRepository {
 export function withdrawalOf(
   email: InvitationEmail,
   progress: Pick<InvitationProgress, 'partnerId' | 'revokedAt' | 'revokedVersion' | 'deliveredAt' | 'deliveredVersion'> | null,
-  program: Pick<ProgramView, 'state' | 'fiscalYear' | 'changedAt'> | null = null,
+  program: Pick<ProgramView, 'state' | 'fiscalYear' | 'revision' | 'changedAt'> | null = null,
 ): string | null {
   if (!email.invitation) return null;
-  const { fiscalYear } = email.invitation;
-  const changedAfter = program?.changedAt !== undefined && +new Date(program.changedAt) > +new Date(email.invitation.occurredAt);
-  if (program && program.state !== 'OPEN' && changedAfter) return `program ${program.state} before delivery`;
+  const { fiscalYear, programRevision, occurredAt } = email.invitation;
+  if (program?.state === 'DISCONTINUED') return 'program DISCONTINUED before delivery';
   if (program && fiscalYear && fiscalYearBefore(fiscalYear, program.fiscalYear)) return `program moved to ${program.fiscalYear} before delivery`;
+  if (program && program.state !== 'OPEN') {
+    const closedAfter =
+      programRevision !== undefined ? program.revision > programRevision : program.changedAt === undefined || +new Date(program.changedAt) > +new Date(occurredAt);
+    if (closedAfter) return `program ${program.state} before delivery`;
+  }
   if (!progress || progress.partnerId !== email.partnerId) return null;
   const { version } = email.invitation;
   const caused = +new Date(email.invitation.occurredAt);

@@ -50,32 +50,40 @@ describe('withdrawalOf', () => {
     );
   });
 
-  it('withdraws an invitation or admin-needed email once its program closed after its event, or moved past its year', () => {
+  it('withdraws an invitation or admin-needed email once its program closed after the decision, was discontinued, or moved past its year', () => {
+    // Decided under the program's revision 2.
     const email = (causationEventType: string) => ({
       partnerId: 'p-1',
       causationEventType,
-      invitation: { invitationId: 'inv-1', occurredAt: at('2026-07-02T09:00:00.000Z'), programId: 'prog-1', fiscalYear: 'FY27' },
+      invitation: { invitationId: 'inv-1', occurredAt: at('2026-07-02T09:00:00.000Z'), programId: 'prog-1', fiscalYear: 'FY27', programRevision: 2 },
     });
-    const later = at('2026-07-02T10:00:00.000Z');
-    const earlier = at('2026-07-02T08:00:00.000Z');
+    const view = (state: 'OPEN' | 'CLOSED' | 'DISCONTINUED', revision: number, fiscalYear = 'FY27') => ({ state, fiscalYear, revision, changedAt: at('2026-07-02T08:00:00.000Z') });
     for (const type of ['InvitationIssued', 'InvitationDelivered', 'AdminAssignmentRequested']) {
-      expect(withdrawalOf(email(type), null, { state: 'CLOSED', fiscalYear: 'FY27', changedAt: later })).toBe('program CLOSED before delivery');
-      expect(withdrawalOf(email(type), null, { state: 'DISCONTINUED', fiscalYear: 'FY27', changedAt: later })).toBe('program DISCONTINUED before delivery');
-      expect(withdrawalOf(email(type), null, { state: 'OPEN', fiscalYear: 'FY28', changedAt: later })).toBe('program moved to FY28 before delivery');
-      // Moved on is moved on, whenever this service learnt it (a program's year only moves forward).
-      expect(withdrawalOf(email(type), null, { state: 'OPEN', fiscalYear: 'FY28', changedAt: earlier })).toBe('program moved to FY28 before delivery');
-      expect(withdrawalOf(email(type), { partnerId: 'p-1' }, { state: 'OPEN', fiscalYear: 'FY27', changedAt: later })).toBeNull();
-      // A view behind the invitations service's: closed before the event (it reopened since, unseen here), or still in
-      // the year before the invitation's (moved since, unseen here).
-      expect(withdrawalOf(email(type), null, { state: 'CLOSED', fiscalYear: 'FY27', changedAt: earlier })).toBeNull();
-      expect(withdrawalOf(email(type), null, { state: 'OPEN', fiscalYear: 'FY26', changedAt: later })).toBeNull();
+      // Closed by a later revision than the one decided by: whatever the clocks said.
+      expect(withdrawalOf(email(type), null, view('CLOSED', 3))).toBe('program CLOSED before delivery');
+      // Discontinued and moved on are for good, whichever revision this service holds.
+      expect(withdrawalOf(email(type), null, view('DISCONTINUED', 1))).toBe('program DISCONTINUED before delivery');
+      expect(withdrawalOf(email(type), null, view('OPEN', 1, 'FY28'))).toBe('program moved to FY28 before delivery');
+      expect(withdrawalOf(email(type), { partnerId: 'p-1' }, view('OPEN', 5))).toBeNull();
+      // This service's view behind the invitations service's (closed at revision 1, reopened at 2, unseen here), or
+      // still in the year before the invitation's (moved since, unseen here): nothing withdrawn.
+      expect(withdrawalOf(email(type), null, view('CLOSED', 1))).toBeNull();
+      expect(withdrawalOf(email(type), null, view('CLOSED', 2))).toBeNull();
+      expect(withdrawalOf(email(type), null, view('OPEN', 1, 'FY26'))).toBeNull();
       // No snapshot of the program here: not checked so.
       expect(withdrawalOf(email(type), null, null)).toBeNull();
     }
-    // Written before `invitation` named its year: only the state is checked.
-    const older = { partnerId: 'p-1', causationEventType: 'InvitationIssued', invitation: { invitationId: 'inv-1', occurredAt: at('2026-07-02T09:00:00.000Z') } };
-    expect(withdrawalOf(older, null, { state: 'OPEN', fiscalYear: 'FY28', changedAt: later })).toBeNull();
-    expect(withdrawalOf(older, null, { state: 'CLOSED', fiscalYear: 'FY27', changedAt: later })).toBe('program CLOSED before delivery');
+  });
+
+  it('compares by time when the event does not say which revision it was decided by (written before it did)', () => {
+    const email = { partnerId: 'p-1', causationEventType: 'InvitationIssued', invitation: { invitationId: 'inv-1', occurredAt: at('2026-07-02T09:00:00.000Z'), programId: 'prog-1', fiscalYear: 'FY27' } };
+    const closed = (changedAt?: Date) => ({ state: 'CLOSED' as const, fiscalYear: 'FY27', revision: 2, ...(changedAt && { changedAt }) });
+    expect(withdrawalOf(email, null, closed(at('2026-07-02T10:00:00.000Z')))).toBe('program CLOSED before delivery');
+    expect(withdrawalOf(email, null, closed(at('2026-07-02T08:00:00.000Z')))).toBeNull();
+    expect(withdrawalOf(email, null, closed())).toBe('program CLOSED before delivery');
+    // Written before `invitation` named its year: the year is not checked.
+    const older = { ...email, invitation: { invitationId: 'inv-1', occurredAt: at('2026-07-02T09:00:00.000Z') } };
+    expect(withdrawalOf(older, null, { state: 'OPEN', fiscalYear: 'FY28', revision: 2 })).toBeNull();
   });
 
   it('leaves alone emails without an invitation, invitations it knows nothing of, and another partner`s record', () => {

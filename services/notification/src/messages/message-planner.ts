@@ -39,8 +39,11 @@ export interface MessagePlan {
   invitationId?: string;
   /** That invitation's version the event tells of (`invitationVersion`; absent in older events). */
   invitationVersion?: number;
-  /** That invitation's program and fiscal year: a waiting email is withdrawn once the program closed or moved on. */
-  invitationOf?: { programId: string; fiscalYear: string };
+  /**
+   * That invitation's program and fiscal year, and the program's revision the invitations service decided by (absent in
+   * older events): a waiting email is withdrawn once the program closed after that, or moved on.
+   */
+  invitationOf?: { programId: string; fiscalYear: string; programRevision?: number };
   /**
    * The enrollment status change the message tells of (its id and revision): a waiting email is withdrawn once a
    * later status change of the same enrollment has its own email (DeliverEmail's supersession check). Not on renewal reminders.
@@ -202,7 +205,7 @@ export class MessagePlanner {
       link: data.getStartedUrl,
       invitationId: data.invitationId,
       invitationVersion: data.invitationVersion,
-      invitationOf: { programId: data.programId, fiscalYear: data.fiscalYear },
+      invitationOf: { programId: data.programId, fiscalYear: data.fiscalYear, ...(data.programRevision !== undefined && { programRevision: data.programRevision }) },
       sendBefore: yearEnd(data.fiscalYear),
     };
   }
@@ -238,7 +241,7 @@ export class MessagePlanner {
       link: this.link(`/account/users?locationId=${encodeURIComponent(data.locationId)}&role=INCENTIVES_ADMIN`),
       invitationId: data.invitationId,
       invitationVersion: data.invitationVersion,
-      invitationOf: { programId: data.programId, fiscalYear: data.fiscalYear },
+      invitationOf: { programId: data.programId, fiscalYear: data.fiscalYear, ...(data.programRevision !== undefined && { programRevision: data.programRevision }) },
       sendBefore: yearEnd(data.fiscalYear),
       fromView: true,
     };

@@ -76,10 +76,18 @@ export class Message {
    * one, and when the causing event occurred, with the invitation's version it told of (absent in older events). A
    * waiting email is withdrawn when the invitation was revoked, or (the request) reached an admin, after that
    * (InvitationProgressRepository), and when its program (`programId`, absent on messages written before it was
-   * recorded) closed or moved on from the invitation's `fiscalYear`. Absent on other messages, and on messages written
+   * recorded) closed after the decision (`programRevision`) or moved on from the invitation's `fiscalYear`. Absent on other messages, and on messages written
    * before it existed (not re-checked).
    */
-  @Prop({ type: Object }) invitation?: { invitationId: string; occurredAt: Date; version?: number; programId?: string; fiscalYear?: string };
+  @Prop({ type: Object }) invitation?: {
+    invitationId: string;
+    occurredAt: Date;
+    version?: number;
+    programId?: string;
+    fiscalYear?: string;
+    /** The program's revision the invitations service decided by (its event's `programRevision`). */
+    programRevision?: number;
+  };
   /**
    * Messages about an enrollment's status change: which enrollment, at which revision. A waiting email is withdrawn
    * when a later change of that enrollment has an email for the same recipient (DeliverEmail's supersession check): two changes in

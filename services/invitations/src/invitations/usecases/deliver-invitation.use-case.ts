@@ -7,6 +7,7 @@ import { getStartedUrl } from '../invitation-ids';
 import { InvitationEventIds, invitationIssued } from '../invitation-events';
 import { InvitationRecord, InvitationRepository } from '../invitation.repository';
 import { Person } from '../invitation-rules';
+import type { DecidedBy } from './issue-invitation.use-case';
 
 /**
  * Delivers an open invitation (AWAITING_ADMIN, or ISSUED to others) to Incentives admins who did not receive it:
@@ -24,7 +25,8 @@ export class DeliverInvitation {
     @Inject(CONFIG) private readonly config: Pick<InvitationsConfig, 'PORTAL_BASE_URL'>,
   ) {}
 
-  async execute(current: InvitationRecord, recipients: Person[]): Promise<boolean> {
+  /** `current.programRevision`: the program view's revision the delivery was decided by (its event tells it). */
+  async execute(current: InvitationRecord & DecidedBy, recipients: Person[]): Promise<boolean> {
     const now = this.clock.now();
     // The link as the portal's address is now (PORTAL_BASE_URL may have changed since the invitation was issued).
     const link = getStartedUrl(this.config.PORTAL_BASE_URL, current);

@@ -29,8 +29,8 @@ describe('DeliverToLateAdmins: a Global or Account admin becoming known', () => 
       views,
       { executeAll: async (ids: Iterable<string>) => void reconciled.push(...ids) } as never,
       {
-        notAsking: async (partnerId: string, userId: string) => (
-          calls.push(`look up the invitations of ${partnerId} not asking ${userId}`),
+        notAsking: async (partnerId: string, userId: string, years: string[]) => (
+          calls.push(`look up the invitations of ${partnerId} not asking ${userId} in ${years.join(', ')}`),
           [
             { _id: 'inv-1', programId: 'prog-1', fiscalYear: 'FY27' },
             { _id: 'inv-2', programId: 'prog-1', fiscalYear: 'FY27' },
@@ -48,7 +48,7 @@ describe('DeliverToLateAdmins: a Global or Account admin becoming known', () => 
   it("applies the user to the view first, then reconciles the partner's waiting invitations that did not ask them, of an open program's current year", async () => {
     const { deliver, calls, reconciled } = handler();
     await deliver.execute('UserCreated', user([{ role: 'GLOBAL_ADMIN', locationIds: ['*'] }]));
-    expect(calls).toEqual(['apply the user to the view', 'look up the invitations of p1 not asking u1']);
+    expect(calls).toEqual(['apply the user to the view', 'look up the invitations of p1 not asking u1 in FY27']);
     expect(reconciled).toEqual(['inv-1', 'inv-2']);
   });
 

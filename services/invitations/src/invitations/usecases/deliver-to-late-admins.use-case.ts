@@ -56,7 +56,8 @@ export class DeliverToLateAdmins {
     // The user into the view first, then the waiting invitations: one written meanwhile reads the view again after its
     // write (ReconcileInvitation.askIfAdminsAppeared), so one of the two sees the other.
     await this.accessView.apply(type, data);
-    await this.reconcile.executeAll(await this.views.enrollableAt(await this.invitations.notAsking(partnerId, userId), this.clock.now()), heartbeat);
+    const waiting = await this.invitations.notAsking(partnerId, userId, await this.views.currentFiscalYears());
+    await this.reconcile.executeAll(await this.views.enrollableAt(waiting, this.clock.now()), heartbeat);
   }
 
   /**

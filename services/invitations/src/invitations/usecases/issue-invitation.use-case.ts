@@ -18,7 +18,12 @@ export interface IssueInvitationCommand {
   current: InvitationRecord | null;
   /** The location's Incentives admins; none means the invitation waits for one. */
   recipients: Person[];
+  /** The program view's revision the issue was decided by (its events tell it: `programRevision`). */
+  programRevision?: number;
 }
+
+/** The program view's revision a change was decided by, for its events (`programRevision`); never stored. */
+export type DecidedBy = Pick<InvitationCore, 'programRevision'>;
 
 /**
  * Issues the invitation of an eligible location: to its Incentives admins (InvitationIssued: email + notice), or,
@@ -35,7 +40,7 @@ export class IssueInvitation {
     @Inject(CONFIG) private readonly config: InvitationsConfig,
   ) {}
 
-  async execute({ invitationId, key, programName, current, recipients }: IssueInvitationCommand): Promise<boolean> {
+  async execute({ invitationId, key, programName, current, recipients, programRevision }: IssueInvitationCommand): Promise<boolean> {
     const now = this.clock.now();
     const core = {
       _id: invitationId,
@@ -48,7 +53,7 @@ export class IssueInvitation {
       getStartedUrl: getStartedUrl(this.config.PORTAL_BASE_URL, key),
     };
     // What the events tell of: the invitation after this write, guarded by the version read (none: it creates it).
-    const written: InvitationCore = { ...core, version: current?.version };
+    const written: InvitationCore = { ...core, version: current?.version, programRevision };
 
     let state: Partial<Invitation>;
     let event: OutboxEntry | undefined;
@@ -99,7 +104,7 @@ export class IssueInvitation {
    * selected once is never listed again), and receive the invitation again if they become its admins again. Answers
    * false when the invitation changed since it was read.
    */
-  async awaitAdminAgain(current: InvitationRecord): Promise<boolean> {
+  async awaitAdminAgain(current: InvitationRecord & DecidedBy): Promise<boolean> {
     const companyAdmins = await this.companyAdmins(current.partnerId);
     const adminsLeft = (current.adminsLeft ?? 0) + 1;
     const pending = companyAdmins.length === 0;
@@ -117,7 +122,7 @@ export class IssueInvitation {
    * known then): it goes out now to `companyAdmins` (the caller read them), with the event id the request of this
    * cycle (and wait: `adminsLeft`) always has. Answers false when the invitation changed since it was read.
    */
-  async askCompanyAdmins(current: InvitationRecord, companyAdmins: Person[]): Promise<boolean> {
+  async askCompanyAdmins(current: InvitationRecord & DecidedBy, companyAdmins: Person[]): Promise<boolean> {
     return this.invitations.update(
       current._id,
       current.version,
@@ -131,7 +136,7 @@ export class IssueInvitation {
    * `askedAdmins`), are asked too, by a request naming them alone (its own id), and join `askedAdmins`. Answers false
    * when the invitation changed since it was read.
    */
-  async askLateCompanyAdmins(current: InvitationRecord, people: Person[]): Promise<boolean> {
+  async askLateCompanyAdmins(current: InvitationRecord & DecidedBy, people: Person[]): Promise<boolean> {
     return this.invitations.update(
       current._id,
       current.version,

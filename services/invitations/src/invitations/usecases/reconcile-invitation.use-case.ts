@@ -95,6 +95,8 @@ export class ReconcileInvitation {
       if (transition.kind === 'none') return transition;
 
       let written: boolean;
+      // What the events tell a reader of the program's events (notification): the revision this was decided by.
+      const decided = { ...current!, ...(program && { programRevision: program.revision }) };
       switch (transition.kind) {
         case 'issue':
         case 'await-admin':
@@ -104,19 +106,20 @@ export class ReconcileInvitation {
             programName: program!.name,
             current,
             recipients: transition.kind === 'issue' ? transition.recipients : [],
+            ...(program && { programRevision: program.revision }),
           });
           break;
         case 'deliver':
-          written = await this.deliver.execute(current!, transition.recipients);
+          written = await this.deliver.execute(decided, transition.recipients);
           break;
         case 'admins-left':
-          written = await this.issue.awaitAdminAgain(current!);
+          written = await this.issue.awaitAdminAgain(decided);
           break;
         case 'ask-admins':
-          written = await this.issue.askCompanyAdmins(current!, companyAdmins);
+          written = await this.issue.askCompanyAdmins(decided, companyAdmins);
           break;
         case 'ask-late-admins':
-          written = await this.issue.askLateCompanyAdmins(current!, transition.recipients);
+          written = await this.issue.askLateCompanyAdmins(decided, transition.recipients);
           break;
         case 'revoke':
           written = await this.revoke.execute(current!, transition.reasons);

@@ -20,8 +20,9 @@ export class ValidationResultsHandler {
     // throws a 4xx problem, which the consumer library dead-letters with the problem's words; a problem that says "try
     // again" (busy: the profile kept changing under the write) is retried with backoff, as every consumer's is.
     const { eventId, occurredAt } = event.envelope;
-    // Absent, or null as some serializers write an unset field: no partner named.
-    const partnerId = typeof event.envelope.partnerId === 'string' ? event.envelope.partnerId : undefined;
+    // Absent, or null or empty as some serializers write an unset field: no partner named.
+    const named = event.envelope.partnerId;
+    const partnerId = typeof named === 'string' && named !== '' ? named : undefined;
     const command = ValidationResultCommand.create({ profileId, profileKind, revision, outcome, reasons, source: 'BACK_OFFICE', eventId, decidedAt: new Date(occurredAt), partnerId });
     const { effect, profile } = await this.record.execute(command);
     // The topic is keyed by the profile's partner, which the result does not carry: known only now. (One whose envelope
