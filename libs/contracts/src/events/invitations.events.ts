@@ -29,17 +29,17 @@ export class InvitationEvent {
    * clock said. Absent from events written before it existed: order those by `occurredAt`.
    */
   @IsOptional() @IsInt() @Min(1) invitationVersion?: number;
-  /**
-   * The revision of the program (programs.events.v1) the invitations service decided by, on the events that deliver
-   * or ask (issued, delivered, admin requested): a reader holding a later revision that closed the program knows the
-   * program closed after the decision; one holding an earlier revision is behind. Absent from other events and from
-   * events written before it existed.
-   */
-  @IsOptional() @IsInt() @Min(1) programRevision?: number;
 }
 
 export class InvitationIssued extends InvitationEvent {
   @IsDefined() @IsArray() @IsObject({ each: true }) @ValidateNested({ each: true }) @Type(() => Recipient) recipients!: Recipient[];
+  /**
+   * The revision of the program (programs.events.v1) the invitations service decided by (also on InvitationDelivered
+   * and AdminAssignmentRequested, the events that deliver or ask): a reader holding a later revision that closed the
+   * program knows it closed after the decision; one holding that revision or an earlier one is behind. Absent from
+   * events written before it existed.
+   */
+  @IsOptional() @IsInt() @Min(1) programRevision?: number;
   /** Channels of DeliveryChannels; one a later invitations added is taken as named, and asked of nobody here. */
   @IsArray() @KnownWhenPublished(DeliveryChannels, { each: true }) channels!: Array<DeliveryChannel | (string & {})>;
   @IsUrl(LINK_URL_OPTIONS) getStartedUrl!: string;
@@ -56,6 +56,8 @@ export class InvitationDelivered extends InvitationIssued {}
  */
 export class AdminAssignmentRequested extends InvitationEvent {
   @IsDefined() @IsArray() @IsObject({ each: true }) @ValidateNested({ each: true }) @Type(() => Recipient) recipients!: Recipient[];
+  /** The program's revision the invitations service decided by (see InvitationIssued). */
+  @IsOptional() @IsInt() @Min(1) programRevision?: number;
   /**
    * True for a request to company admins appointed while the invitation waits, the others having been asked before:
    * tell the named ones only (nobody else, even when they cannot be told). Absent on the wait's first request.

@@ -24,7 +24,7 @@ export type InvitationCore = Pick<
   programRevision?: number;
 };
 
-function base(invitation: InvitationCore): InvitationEvent {
+function base(invitation: InvitationCore): InvitationEvent & { programRevision?: number } {
   return {
     invitationId: invitation._id,
     programId: invitation.programId,
