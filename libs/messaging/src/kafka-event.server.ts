@@ -92,6 +92,7 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
   private readonly lag: GroupLagReader;
   /** When a message keyed otherwise than its topic's contract was last said, per topic (checkKey). */
   private readonly keyWarnedAt = new Map<string, number>();
+  /** When a message of a type the contract does not know was last said, per topic (sayUnknownType). */
   private readonly unknownTypeSaidAt = new Map<string, number>();
 
   constructor(
@@ -626,9 +627,7 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
    * counter to tell (kafka_messages_consumed_total, outcome skipped_unknown_type; alerted on for outside systems).
    */
   private sayUnknownType(topic: string, envelope: Envelope): void {
-    const now = Date.now();
-    if (now - (this.unknownTypeSaidAt.get(topic) ?? 0) < 60_000) return;
-    this.unknownTypeSaidAt.set(topic, now);
+    if (!onceAMinute(this.unknownTypeSaidAt, topic)) return;
     const type = JSON.stringify(String(envelope.type).slice(0, 100));
     this.logger.warn(`${topic}: ${envelope.eventId} of type ${type}, which this release does not know, skipped (counted as skipped_unknown_type; said once a minute)`);
   }
@@ -638,9 +637,7 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
     const field = EXTERNAL_KEYS[topic];
     if (!field || key === expected) return;
     this.metrics.keyedOtherwise.inc({ topic });
-    const now = Date.now();
-    if (now - (this.keyWarnedAt.get(topic) ?? 0) < 60_000) return;
-    this.keyWarnedAt.set(topic, now);
+    if (!onceAMinute(this.keyWarnedAt, topic)) return;
     this.logger.warn(
       `${topic}: ${envelope.type} ${envelope.eventId} keyed ${key === undefined ? 'without a key' : 'otherwise'} than by its ${field} (the topic's contract): ` +
         `events of one ${field} on two partitions are applied in the order they arrive (kafka_messages_keyed_otherwise_total counts them; said once a minute)`,
@@ -749,4 +746,12 @@ export function recordTime(message: Pick<KafkaMessage, 'timestamp'> & { batchCon
   if (message.batchContext?.timestampType !== LOG_APPEND_TIME) return now;
   const at = Number(message.timestamp);
   return Number.isFinite(at) && at > 0 ? Math.min(at, now) : now;
+}
+
+/** Whether a warning about `topic` is due (none said in the last minute); if so, now is when it was said. */
+function onceAMinute(saidAt: Map<string, number>, topic: string): boolean {
+  const now = Date.now();
+  if (now - (saidAt.get(topic) ?? 0) < 60_000) return false;
+  saidAt.set(topic, now);
+  return true;
 }

@@ -277,7 +277,7 @@ describe('continuations made by an early run, once the year is over', () => {
   });
 
   it("one confirmed on the ended year's eligibility (none for the next yet) is ended by the next year's first decision, as a continuation made at year end", async () => {
-    const { program, token, id, nextId, byProgram } = await enrolledAtL1();
+    const { program, nextId, byProgram } = await enrolledAtL1();
     expect((await operator(byProgram)).body).toEqual(expect.objectContaining({ renewed: 1 }));
     expect(await col().findOne({ _id: nextId })).not.toHaveProperty('eligibilityCarried'); // an early run's: decided again at year end
 
@@ -290,7 +290,7 @@ describe('continuations made by an early run, once the year is over', () => {
   });
 
   it('one whose continuation ended INELIGIBLE meanwhile (a decision overruled since) is decided again as at year end: the continuation is taken over', async () => {
-    const { token, id, nextId, byProgram } = await continuedEarlyThenEndedIneligible();
+    const { id, nextId, byProgram } = await continuedEarlyThenEndedIneligible();
 
     // The year ends: the review unmarks it, and the same run continues it again (VALIDATING, its event).
     const ended = await operator({ ...byProgram, endYearNow: true });

@@ -205,7 +205,7 @@ export class MessagePlanner {
       link: data.getStartedUrl,
       invitationId: data.invitationId,
       invitationVersion: data.invitationVersion,
-      invitationOf: { programId: data.programId, fiscalYear: data.fiscalYear, ...(data.programRevision !== undefined && { programRevision: data.programRevision }) },
+      invitationOf: invitationOf(data),
       sendBefore: yearEnd(data.fiscalYear),
     };
   }
@@ -241,7 +241,7 @@ export class MessagePlanner {
       link: this.link(`/account/users?locationId=${encodeURIComponent(data.locationId)}&role=INCENTIVES_ADMIN`),
       invitationId: data.invitationId,
       invitationVersion: data.invitationVersion,
-      invitationOf: { programId: data.programId, fiscalYear: data.fiscalYear, ...(data.programRevision !== undefined && { programRevision: data.programRevision }) },
+      invitationOf: invitationOf(data),
       sendBefore: yearEnd(data.fiscalYear),
       fromView: true,
     };
@@ -380,6 +380,11 @@ function expiryNow(data: Pick<TaxProfileExpiring, 'expiresAt' | 'daysLeft'>, now
   // From today's date to the expiry's, as the email shows them (UTC).
   const calendarDays = Math.floor(expiresAt / 86_400_000) - Math.floor(now.getTime() / 86_400_000);
   return { expired, daysLeftLabel: daysLeftLabel(Math.min(data.daysLeft, calendarDays)) };
+}
+
+/** What a waiting email about an invitation is checked against its program by (MessagePlan.invitationOf). */
+function invitationOf(data: { programId: string; fiscalYear: string; programRevision?: number }): MessagePlan['invitationOf'] {
+  return { programId: data.programId, fiscalYear: data.fiscalYear, ...(data.programRevision !== undefined && { programRevision: data.programRevision }) };
 }
 
 /** The exclusive end of an invitation's fiscal year (FY27: 2027-07-01T00:00:00Z). */

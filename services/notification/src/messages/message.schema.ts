@@ -76,8 +76,8 @@ export class Message {
    * one, and when the causing event occurred, with the invitation's version it told of (absent in older events). A
    * waiting email is withdrawn when the invitation was revoked, or (the request) reached an admin, after that
    * (InvitationProgressRepository), and when its program (`programId`, absent on messages written before it was
-   * recorded) closed after the decision (`programRevision`) or moved on from the invitation's `fiscalYear`. Absent on other messages, and on messages written
-   * before it existed (not re-checked).
+   * recorded) closed after the decision (`programRevision`) or moved on from the invitation's `fiscalYear`. Absent on
+   * other messages, and on messages written before it existed (not re-checked).
    */
   @Prop({ type: Object }) invitation?: {
     invitationId: string;

@@ -1,5 +1,4 @@
 import { auditLog, AuthenticatedRequest, CONFIG, EmptyBody, NoBody, OperatorOnly } from '@lib/platform';
-import type { Request } from 'express';
 import { Body, Controller, Get, HttpCode, Inject, Param, Post, Query, Req } from '@nestjs/common';
 import { ApiConflictResponse, ApiExtraModels, ApiOkResponse, ApiOperation, ApiSecurity, ApiTags, getSchemaPath } from '@nestjs/swagger';
 import { PayoutConfig, VALIDATOR_KEY } from '../config';

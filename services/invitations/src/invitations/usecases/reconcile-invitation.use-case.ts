@@ -96,7 +96,8 @@ export class ReconcileInvitation {
 
       let written: boolean;
       // What the events tell a reader of the program's events (notification): the revision this was decided by.
-      const decided = { ...current!, ...(program && { programRevision: program.revision }) };
+      const decidedBy = program ? { programRevision: program.revision } : {};
+      const decided = { ...current!, ...decidedBy };
       switch (transition.kind) {
         case 'issue':
         case 'await-admin':
@@ -106,7 +107,7 @@ export class ReconcileInvitation {
             programName: program!.name,
             current,
             recipients: transition.kind === 'issue' ? transition.recipients : [],
-            ...(program && { programRevision: program.revision }),
+            ...decidedBy,
           });
           break;
         case 'deliver':
