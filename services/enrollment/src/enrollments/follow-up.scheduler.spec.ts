@@ -7,7 +7,16 @@ import type { FollowSubmitted } from './usecases/follow-submitted.use-case';
 describe('FollowUpScheduler', () => {
   let scheduler: FollowUpScheduler | undefined;
 
-  function start(every: number, failing = false) {
+  /** The job marks' collection: every run claimed, unless `claimed` says another instance took the interval. */
+  function marks(claimed: (filter: Record<string, unknown>) => boolean = () => true) {
+    const updateOne = jest.fn(async (filter: Record<string, unknown>) => {
+      if (!claimed(filter)) throw Object.assign(new Error('E11000 duplicate key error'), { code: 11000 });
+      return { matchedCount: 1 };
+    });
+    return { collection: { updateOne } };
+  }
+
+  function start(every: number, failing = false, jobMarks = marks()) {
     const runs: string[] = [];
     const submitted = {
       execute: jest.fn(async () => {
@@ -17,7 +26,12 @@ describe('FollowUpScheduler', () => {
       }),
     };
     const expired = { execute: jest.fn(async () => (runs.push('expired'), { expired: 0, changed: 0, complete: true })) };
-    scheduler = new FollowUpScheduler(submitted as unknown as FollowSubmitted, expired as unknown as FollowExpiredTaxProfiles, { FOLLOW_UP_INTERVAL_MS: every } as EnrollmentConfig);
+    scheduler = new FollowUpScheduler(
+      submitted as unknown as FollowSubmitted,
+      expired as unknown as FollowExpiredTaxProfiles,
+      { FOLLOW_UP_INTERVAL_MS: every } as EnrollmentConfig,
+      jobMarks as never,
+    );
     scheduler.onApplicationBootstrap();
     return runs;
   }
@@ -34,6 +48,17 @@ describe('FollowUpScheduler', () => {
     expect(runs).toEqual(['submitted', 'expired']);
     await jest.advanceTimersByTimeAsync(3_600_000);
     expect(runs).toEqual(['submitted', 'expired', 'submitted', 'expired']);
+  });
+
+  it('skips a scheduled run whose interval another instance took (claimRun), never the run at start', async () => {
+    // Another instance started one within the interval: every claim not forced finds it (a duplicate key).
+    const jobMarks = marks((filter) => !('upTo' in filter));
+    const runs = start(3_600_000, false, jobMarks);
+    await jest.advanceTimersByTimeAsync(0);
+    expect(runs).toEqual(['submitted', 'expired']);
+    await jest.advanceTimersByTimeAsync(3 * 3_600_000);
+    expect(runs).toEqual(['submitted', 'expired']);
+    expect(jobMarks.collection.updateOne).toHaveBeenCalledTimes(4);
   });
 
   it('follows expired tax profiles up also when the submitted ones failed, and reports the failure', async () => {

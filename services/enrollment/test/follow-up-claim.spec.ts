@@ -1,0 +1,45 @@
+import { uniqueName } from '@lib/testing';
+import type { Collection } from 'mongodb';
+import mongoose, { Connection } from 'mongoose';
+import { claimRun } from '../src/enrollments/follow-up.scheduler';
+import { JobMark, JobMarkSchema } from '../src/enrollments/job-mark.schema';
+
+// Against the test database server (real connections): the scheduled follow-up runs once an interval in the whole
+// deployment, whichever instance's timer fires first.
+let connection: Connection;
+let marks: Collection<JobMark>;
+
+beforeAll(async () => {
+  connection = await mongoose.createConnection(process.env.MONGO_URL!, { dbName: uniqueName('follow-up-claim'), directConnection: true }).asPromise();
+  const model = connection.model(JobMark.name, JobMarkSchema);
+  await model.init();
+  marks = model.collection as unknown as Collection<JobMark>;
+});
+
+afterAll(async () => {
+  await connection.dropDatabase();
+  await connection.close();
+});
+
+const HOUR = 3_600_000;
+const at = (ms: number) => new Date(Date.UTC(2026, 11, 1) + ms);
+
+it('takes an interval once: the first claim runs, others within nine tenths of it skip, the next interval runs again', async () => {
+  const id = 'claim:intervals';
+  expect(await claimRun(marks, id, HOUR, {}, at(0))).toBe(true);
+  expect(await claimRun(marks, id, HOUR, {}, at(60_000))).toBe(false);
+  expect(await claimRun(marks, id, HOUR, {}, at(0.89 * HOUR))).toBe(false);
+  expect(await claimRun(marks, id, HOUR, {}, at(0.9 * HOUR))).toBe(true);
+  expect(await marks.findOne({ _id: id })).toMatchObject({ upTo: at(0.9 * HOUR) });
+  // Forced (a run at start): runs, and counts as the interval's start.
+  expect(await claimRun(marks, id, HOUR, { force: true }, at(HOUR))).toBe(true);
+  expect(await claimRun(marks, id, HOUR, {}, at(1.5 * HOUR))).toBe(false);
+});
+
+it('gives an interval to one of several instances claiming it at once', async () => {
+  const id = 'claim:race';
+  const claims = await Promise.all(Array.from({ length: 5 }, () => claimRun(marks, id, HOUR, {}, at(0))));
+  expect(claims.filter(Boolean)).toHaveLength(1);
+  const later = await Promise.all(Array.from({ length: 5 }, () => claimRun(marks, id, HOUR, {}, at(HOUR))));
+  expect(later.filter(Boolean)).toHaveLength(1);
+});
