@@ -617,8 +617,9 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
     const field = EXTERNAL_KEYS[topic];
     if (!field) return;
     const expected = (envelope.data as Record<string, unknown> | undefined)?.[field] ?? envelope[field as keyof Envelope];
-    // Not in the message (a validation result without the envelope's partnerId): the handler tells it (keyedBy).
-    if (typeof expected === 'string') this.reportKey(topic, message.key?.toString(), expected, envelope);
+    // Not in the message (a validation result without the envelope's partnerId, or an empty one): the handler tells it
+    // (keyedBy).
+    if (typeof expected === 'string' && expected !== '') this.reportKey(topic, message.key?.toString(), expected, envelope);
   }
 
   /**

@@ -646,6 +646,9 @@ describe('results that can never apply', () => {
   });
 
   it('one whose envelope has partnerId null or empty (a serializer writing an unset field) names no partner, and applies', async () => {
+    const keyedOtherwise = async () =>
+      (await metricSamples(h.service, 'kafka_messages_keyed_otherwise_total')).find(({ labels }) => labels.topic === Topics.validationResults)?.value ?? 0;
+    const before = await keyedOtherwise();
     for (const partnerId of [null, '']) {
       const id = (await call(h, 'POST', '/v1/bank-profiles', { token: admin, body: usProfile() })).body.profileId;
       const data: ProfileValidationCompleted = { profileId: id, profileKind: 'BANK', revision: 1, outcome: 'APPROVED', reasons: [] };
@@ -653,6 +656,8 @@ describe('results that can never apply', () => {
       await h.kafka.publish(Topics.validationResults, w.partnerId, envelope);
       await eventually(async () => expect(await profile(`/v1/bank-profiles/${id}`)).toMatchObject({ status: 'APPROVED' }), 30_000);
     }
+    // Keyed by the profile's partner, as the contract says: not counted as keyed otherwise.
+    expect(await keyedOtherwise()).toBe(before);
   });
 
   it('ACTION_REQUIRED without a reason (or only blank ones) is dead-lettered: the partner would be told nothing to fix', async () => {

@@ -61,6 +61,21 @@ describe('FollowUpScheduler', () => {
     expect(jobMarks.collection.updateOne).toHaveBeenCalledTimes(4);
   });
 
+  it('gives the interval back when a run fails, so that the next instance whose timer fires runs it', async () => {
+    const jobMarks = marks();
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    try {
+      start(3_600_000, true, jobMarks);
+      await jest.advanceTimersByTimeAsync(0);
+    } finally {
+      warn.mockRestore();
+    }
+    const [claimed, released] = jobMarks.collection.updateOne.mock.calls as unknown as Array<[Record<string, unknown>, Record<string, unknown>]>;
+    expect(claimed[0]).toEqual({ _id: 'follow-up:last-run' });
+    const startedAt = (claimed[1] as { $max: { upTo: Date } }).$max.upTo;
+    expect(released).toEqual([{ _id: 'follow-up:last-run', upTo: startedAt }, { $set: { upTo: new Date(0) } }]);
+  });
+
   it('follows expired tax profiles up also when the submitted ones failed, and reports the failure', async () => {
     const warnings: string[] = [];
     const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation((message: unknown) => void warnings.push(String(message)));

@@ -31,18 +31,25 @@ export class FollowUpScheduler implements OnApplicationBootstrap, OnModuleDestro
     @Inject(CONFIG) private readonly config: EnrollmentConfig,
     @InjectModel(JobMark.name) marks: Model<JobMark>,
   ) {
+    const runs = marks.collection as unknown as Collection<JobMark>;
+    const logger = new Logger(FollowUpScheduler.name);
     this.job = new PeriodicJob(
       'follow-up',
       // One after the other, each whatever the other did (a failure of the first is reported once both ran).
       async () => {
         const first = this.atStart;
         this.atStart = false;
-        if (!(await claimRun(marks.collection as unknown as Collection<JobMark>, FOLLOW_UP_RUN, this.config.FOLLOW_UP_INTERVAL_MS, { force: first }))) return;
-        const [submittedFailed, expiredFailed] = [await settled(submitted.execute()), await settled(expired.execute())];
-        if (submittedFailed) throw submittedFailed;
-        if (expiredFailed) throw expiredFailed;
+        const claim = await claimRun(runs, FOLLOW_UP_RUN, this.config.FOLLOW_UP_INTERVAL_MS, { force: first, logger });
+        if (!claim) return;
+        const [submittedRun, expiredRun] = [await outcome(submitted.execute()), await outcome(expired.execute())];
+        // Failed or stopped short: the interval is given back, so that the next instance whose timer fires runs it.
+        if (!submittedRun.complete || !expiredRun.complete) {
+          await releaseRun(runs, FOLLOW_UP_RUN, claim).catch((error) => logger.warn(`giving the follow-up's interval back failed: ${(error as Error).message}`));
+        }
+        if (submittedRun.error) throw submittedRun.error;
+        if (expiredRun.error) throw expiredRun.error;
       },
-      new Logger(FollowUpScheduler.name),
+      logger,
     );
   }
 
@@ -58,27 +65,52 @@ export class FollowUpScheduler implements OnApplicationBootstrap, OnModuleDestro
 /** The job mark recording when the follow-up last started (`upTo`), in any instance. */
 export const FOLLOW_UP_RUN = 'follow-up:last-run';
 
+/** An interval a periodic job's run took (claimRun): when it started, as recorded. */
+export interface RunClaim {
+  startedAt: Date;
+}
+
 /**
- * Takes the run of an interval of a periodic job for this instance: true when no instance started one within the last
- * nine tenths of `everyMs` (the timers of instances drift apart by less than that), recording now as the last start;
- * false when one did. One upsert guarded by the last start (it cannot insert a second `_id`: a lost race is a duplicate
- * key). `force`: take it whatever the last start (recorded all the same).
+ * Takes the run of an interval of a periodic job for this instance: a claim when no instance started one within the
+ * last nine tenths of `everyMs` (the timers of instances drift apart by less than that), recording now as the last
+ * start; null when one did. One upsert guarded by the last start (it cannot insert a second `_id`: a lost race is a
+ * duplicate key). `force` (the run at an instance's start): taken whatever the last start, recorded with `$max` (a
+ * clock behind does not move it back), and taken also when that write fails (logged): it runs all the same.
  */
-export async function claimRun(marks: Collection<JobMark>, id: string, everyMs: number, { force = false } = {}, now = new Date()): Promise<boolean> {
+export async function claimRun(
+  marks: Collection<JobMark>,
+  id: string,
+  everyMs: number,
+  { force = false, logger }: { force?: boolean; logger?: Logger } = {},
+  now = new Date(),
+): Promise<RunClaim | null> {
+  if (force) {
+    await marks.updateOne({ _id: id }, { $max: { upTo: now } }, { upsert: true }).catch((error) => {
+      // Two instances starting together both insert it (one collides), or the database is not there yet: it runs.
+      if (!isDuplicateKey(error)) logger?.warn(`recording the run's start failed (${(error as Error).message}); it runs all the same`);
+    });
+    return { startedAt: now };
+  }
   const due = new Date(now.getTime() - Math.floor(everyMs * 0.9));
   try {
-    await marks.updateOne({ _id: id, ...(!force && { upTo: { $lte: due } }) }, { $set: { upTo: now } }, { upsert: true });
-    return true;
+    await marks.updateOne({ _id: id, upTo: { $lte: due } }, { $set: { upTo: now } }, { upsert: true });
+    return { startedAt: now };
   } catch (error) {
-    if (isDuplicateKey(error)) return false;
+    if (isDuplicateKey(error)) return null;
     throw error;
   }
 }
 
-/** The error a run ended with, or undefined when it succeeded. */
-function settled(run: Promise<unknown>): Promise<unknown> {
-  return run.then(
-    () => undefined,
-    (error: unknown) => error ?? new Error('failed'),
-  );
+/** Gives a claimed interval back (its run failed or stopped short), unless another run was recorded since. */
+export async function releaseRun(marks: Collection<JobMark>, id: string, claim: RunClaim): Promise<void> {
+  await marks.updateOne({ _id: id, upTo: claim.startedAt }, { $set: { upTo: new Date(0) } });
+}
+
+/** How a run ended: complete or not (stopped by shutdown between pages), and the error it failed with. */
+async function outcome(run: Promise<{ complete: boolean }>): Promise<{ complete: boolean; error?: unknown }> {
+  try {
+    return { complete: (await run).complete };
+  } catch (error) {
+    return { complete: false, error: error ?? new Error('failed') };
+  }
 }
