@@ -171,8 +171,8 @@ describe('an invitation email still waiting', () => {
   });
 });
 
-/** The program as the enrollment service publishes it (programs.events.v1, key programId), once this service holds it. */
-async function publishProgram(programId: string, revision: number, state: ProgramState, fiscalYear = CURRENT_FY, occurredAt?: Date): Promise<void> {
+/** The program as the enrollment service publishes it on programs.events.v1 (key programId): its event, sent. */
+function sendProgram(programId: string, revision: number, state: ProgramState, fiscalYear = CURRENT_FY, occurredAt?: Date) {
   const program: ProgramSnapshot = {
     programId,
     name: 'Azure Partner Incentives',
@@ -182,7 +182,12 @@ async function publishProgram(programId: string, revision: number, state: Progra
     state,
     revision,
   };
-  await kafka.publishEvent(Topics.programs, programId, { type: revision === 1 ? 'ProgramCreated' : 'ProgramUpdated', source: 'enrollment', data: { program }, occurredAt });
+  return kafka.publishEvent(Topics.programs, programId, { type: revision === 1 ? 'ProgramCreated' : 'ProgramUpdated', source: 'enrollment', data: { program }, occurredAt });
+}
+
+/** The program's event sent (sendProgram), once this service holds that revision. */
+async function publishProgram(programId: string, revision: number, state: ProgramState, fiscalYear = CURRENT_FY, occurredAt?: Date): Promise<void> {
+  await sendProgram(programId, revision, state, fiscalYear, occurredAt);
   // Another topic than the invitation's: its own partition, so no marker event; the view tells when it was applied.
   await eventually(async () => expect(await mongo.db(service.env.MONGO_DB).collection('programs').findOne({ _id: programId as never })).toMatchObject({ revision, state }), 60_000);
 }
@@ -264,16 +269,7 @@ describe('an email about an invitation still waiting when its program changes', 
     await waitingAfterRefusal(emailId(issue, admin), admin);
 
     // Revision 1 (closed) after revision 2 (reopened): the view keeps revision 2.
-    const late: ProgramSnapshot = {
-      programId: invitation.programId,
-      name: 'Azure Partner Incentives',
-      fiscalYear: CURRENT_FY,
-      requiresEligibility: true,
-      payoutRules: { allowedCurrencies: ['USD'], allowedPaymentMethods: ['ELECTRONIC_BANK_TRANSFER'], taxProfileRequired: true },
-      state: 'CLOSED',
-      revision: 1,
-    };
-    const stale = await kafka.publishEvent(Topics.programs, invitation.programId, { type: 'ProgramUpdated', source: 'enrollment', data: { program: late } });
+    const stale = await sendProgram(invitation.programId, 1, 'CLOSED');
     // Handled: in the consumer's ledger.
     const db = mongo.db(service.env.MONGO_DB);
     await eventually(async () => expect(await db.collection('processed_events').findOne({ _id: `${service.env.KAFKA_GROUP_ID}:${stale.eventId}` as never })).not.toBeNull(), 60_000);

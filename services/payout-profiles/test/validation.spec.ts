@@ -54,6 +54,11 @@ function bankEventsSettled(...profileIds: string[]): Promise<void> {
   });
 }
 
+/** Validation results counted as keyed otherwise than by their profile's partner (kafka_messages_keyed_otherwise_total). */
+async function keyedOtherwise(): Promise<number> {
+  return (await metricSamples(h.service, 'kafka_messages_keyed_otherwise_total')).find(({ labels }) => labels.topic === Topics.validationResults)?.value ?? 0;
+}
+
 async function profile(path: string) {
   const answer = await call(h, 'GET', path, { token: admin });
   expect(answer.status).toBe(200);
@@ -646,8 +651,6 @@ describe('results that can never apply', () => {
   });
 
   it('one whose envelope has partnerId null or empty (a serializer writing an unset field) names no partner, and applies', async () => {
-    const keyedOtherwise = async () =>
-      (await metricSamples(h.service, 'kafka_messages_keyed_otherwise_total')).find(({ labels }) => labels.topic === Topics.validationResults)?.value ?? 0;
     const before = await keyedOtherwise();
     for (const partnerId of [null, '']) {
       const id = (await call(h, 'POST', '/v1/bank-profiles', { token: admin, body: usProfile() })).body.profileId;
@@ -762,8 +765,6 @@ describe('a validation decision on a profile that keeps changing under it', () =
 
 describe('a result keyed otherwise than by its profile`s partner (the topic`s contract)', () => {
   it('is applied all the same, and counted in kafka_messages_keyed_otherwise_total once its profile tells the partner', async () => {
-    const keyedOtherwise = async () =>
-      (await metricSamples(h.service, 'kafka_messages_keyed_otherwise_total')).find(({ labels }) => labels.topic === Topics.validationResults)?.value ?? 0;
     const [keyed, otherwise] = await Promise.all([0, 1].map(async () => (await call(h, 'POST', '/v1/bank-profiles', { token: admin, body: usProfile() })).body.profileId));
     const before = await keyedOtherwise();
     // Keyed by the partner: not counted.
