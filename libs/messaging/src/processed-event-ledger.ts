@@ -26,6 +26,13 @@ export interface DeadLetteredEvent {
 /** Dead-lettered events checked against the ledger at a time (ProcessedEventLedger.unapplied). */
 const DEAD_LETTER_PAGE = 500;
 
+/**
+ * The index `unapplied` reads the open records by (`permanent: false`, no `appliedAt`: the point bounds [null, null]),
+ * in `failedAt` order: the records refused for good and those applied since stay for as long as nobody removes them,
+ * and without it every check read all of them and sorted in memory.
+ */
+export const OPEN_DEAD_LETTERS = { permanent: 1, appliedAt: 1, failedAt: 1, _id: 1 } as const;
+
 interface LedgerEntry {
   _id: string;
   topic: string;
@@ -42,6 +49,9 @@ interface LedgerEntry {
  */
 @Injectable()
 export class ProcessedEventLedger {
+  /** OPEN_DEAD_LETTERS, created before this instance first writes or reads a dead letter (again after a failure). */
+  private deadLetterIndex?: Promise<unknown>;
+
   constructor(@InjectConnection() private readonly connection: Connection) {}
 
   private get collection(): Collection<LedgerEntry> {
@@ -50,6 +60,16 @@ export class ProcessedEventLedger {
 
   private get deadLettered(): Collection<DeadLetteredEvent> {
     return this.connection.collection<DeadLetteredEvent>('dead_lettered_events') as unknown as Collection<DeadLetteredEvent>;
+  }
+
+  /** The dead letters' collection, its index built (a no-op once it exists; one round trip per instance). */
+  private async deadLetters(): Promise<Collection<DeadLetteredEvent>> {
+    this.deadLetterIndex ??= this.deadLettered.createIndex(OPEN_DEAD_LETTERS).catch((error: unknown) => {
+      this.deadLetterIndex = undefined;
+      throw error;
+    });
+    await this.deadLetterIndex;
+    return this.deadLettered;
   }
 
   /** Recorded lower-cased: a UUID reads the same in either case (an event re-sent upper-cased is still a duplicate). */
@@ -82,7 +102,7 @@ export class ProcessedEventLedger {
    */
   async recordDeadLetter(groupId: string, entry: Omit<DeadLetteredEvent, '_id' | 'groupId' | 'failedAt'>): Promise<void> {
     const { eventId, ...rest } = entry;
-    await this.deadLettered.updateOne(
+    await (await this.deadLetters()).updateOne(
       { _id: this.id(groupId, eventId) },
       // A failure after it was applied once (a replay of it failing again) opens it again.
       { $set: { groupId, eventId: eventId.toLowerCase(), ...rest, failedAt: new Date() }, $unset: { appliedAt: '' } },
@@ -100,7 +120,8 @@ export class ProcessedEventLedger {
    * `limit`.
    */
   async unapplied(groupIds?: readonly string[], topics?: readonly string[], limit = 1_000): Promise<DeadLetteredEvent[]> {
-    const open = this.deadLettered
+    const deadLetters = await this.deadLetters();
+    const open = deadLetters
       .find({
         permanent: false,
         appliedAt: { $exists: false },
@@ -116,7 +137,7 @@ export class ProcessedEventLedger {
         const groups = [...new Set(page.map((f) => f.groupId))];
         const applied = await this.processed(groups, page.map((f) => f.eventId));
         const settled = page.filter((f) => applied.has(f.eventId));
-        if (settled.length) await this.deadLettered.updateMany({ _id: { $in: settled.map((f) => f._id) } }, { $set: { appliedAt: new Date() } });
+        if (settled.length) await deadLetters.updateMany({ _id: { $in: settled.map((f) => f._id) } }, { $set: { appliedAt: new Date() } });
         unapplied.push(...page.filter((f) => !applied.has(f.eventId)).slice(0, Math.max(0, limit - unapplied.length)));
         page = [];
       };

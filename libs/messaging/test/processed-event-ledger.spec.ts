@@ -79,6 +79,21 @@ describe('ProcessedEventLedger', () => {
     expect(await unapplied()).toEqual([open, replayed].sort());
   });
 
+  it('reads the open dead letters by an index (the refused and the applied ones stay until removed by hand), built by the first one recorded', async () => {
+    const fresh = await mongoose.createConnection(process.env.MONGO_URL!, { dbName: uniqueName('ledger-index'), directConnection: true }).asPromise();
+    try {
+      await new ProcessedEventLedger(fresh).recordDeadLetter('enrollment', {
+        eventId: randomUUID(), type: 'AgreementStatusChanged', topic: 'agreements.status.v1', partition: 0, offset: '1', error: 'kept failing', permanent: false,
+      });
+      const keys = (await fresh.collection('dead_lettered_events').indexes()).map((index) => index.key);
+      // The query's equality fields (`permanent`, `appliedAt` missing: null), then its sort.
+      expect(keys).toContainEqual({ permanent: 1, appliedAt: 1, failedAt: 1, _id: 1 });
+    } finally {
+      await fresh.dropDatabase();
+      await fresh.close();
+    }
+  });
+
   it('checks the open records a page at a time against the ledger, and returns the oldest `limit`', async () => {
     const group = `bulk-${randomUUID().slice(0, 8)}`;
     const failedAt = Date.now() - 3_600_000;
