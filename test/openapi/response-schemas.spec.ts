@@ -19,6 +19,8 @@ import { IS_OPERATOR, IS_PUBLIC } from '../../libs/platform/src/auth/principal';
 import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import { getMetadataStorage } from 'class-validator';
 import { documentConventions, documentProblems } from '../../libs/platform/src/bootstrap';
+import { isDocumentationOnly } from '../../libs/platform/src/http/documentation-only';
+import { ScimEmailInput, ScimNameInput, ScimUserInput } from '../../services/identity/src/users/dto/import.dto';
 import { AppModule as Enrollment } from '../../services/enrollment/src/app.module';
 import { AppModule as Identity } from '../../services/identity/src/app.module';
 import { AppModule as Invitations } from '../../services/invitations/src/app.module';
@@ -158,7 +160,8 @@ function undeclaredErrors(document: OpenAPIObject): string[] {
       const operator = declares(operation, 'operator');
       // A route naming a resource in its path answers 404 when there is none (or none the caller may see).
       const named = path.includes('{');
-      const expected = ['400', ...(bearer || operator ? ['401'] : []), ...(bearer ? ['403'] : []), ...(named ? ['404'] : []), ...(ifMatch ? ['412'] : []), ...(ifMatch?.required ? ['428'] : [])];
+      // 503 everywhere: any route may meet its database or broker not answering.
+      const expected = ['400', ...(bearer || operator ? ['401'] : []), ...(bearer ? ['403'] : []), ...(named ? ['404'] : []), ...(ifMatch ? ['412'] : []), ...(ifMatch?.required ? ['428'] : []), '503'];
       // 412 comes with IfMatch / OptionalIfMatch (428 with IfMatch): the route must declare the header it reads.
       if (codes.includes('412') && !ifMatch) gaps.push(`${method.toUpperCase()} ${path} If-Match header`);
       if (codes.includes('428') && !ifMatch?.required) gaps.push(`${method.toUpperCase()} ${path} If-Match header required`);
@@ -173,7 +176,7 @@ function undeclaredErrors(document: OpenAPIObject): string[] {
 }
 
 describe('OpenAPI documents: error answers', () => {
-  it.each(services)('%s: 400 everywhere, 401 behind a token or the operator key, 403 behind a token, 404 with a resource in the path, If-Match with its 412 (and 428 when required), as problem+json', async (_name, module) => {
+  it.each(services)('%s: 400 everywhere, 401 behind a token or the operator key, 403 behind a token, 404 with a resource in the path, If-Match with its 412 (and 428 when required), 503 everywhere, as problem+json', async (_name, module) => {
     const { document, access } = await openApi(module);
     // Which routes are behind a token comes from the guard's metadata: documentProblems reads the declaration.
     expect(misdeclaredTokens(document, access)).toEqual([]);
@@ -273,6 +276,41 @@ describe('OpenAPI documents: request schemas', () => {
     expect(inputMismatches(document, inputs)).toEqual([]);
   });
 
+  it.each(services)('%s: what only requests send is closed to other fields (the server refuses them), what answers show is open', async (_name, module) => {
+    const document = await openApiDocument(module);
+    documentProblems(document);
+    documentConventions(document);
+    const schemas = document.components!.schemas as Record<string, Schema & { additionalProperties?: unknown }>;
+    const operations = Object.values(document.paths).flatMap((item) => [item.get, item.post, item.put, item.patch, item.delete].filter((o) => o !== undefined));
+    const contents = (content: Record<string, { schema?: unknown }> | undefined) => Object.values(content ?? {}).map((media) => media.schema as Schema);
+    const sent = reachedSchemas(schemas, operations.flatMap((o) => (o.requestBody && 'content' in o.requestBody ? contents(o.requestBody.content) : [])));
+    const shown = reachedSchemas(schemas, operations.flatMap((o) => Object.values(o.responses).flatMap((r) => (r && 'content' in r ? contents(r.content) : []))));
+    // No schema both: a request's class and an answer's are two (the answer's extends it), so each can say what it takes.
+    expect([...sent].filter((name) => shown.has(name))).toEqual([]);
+    const open = [...sent].filter((name) => schemas[name].properties && schemas[name].additionalProperties !== false);
+    expect(open).toEqual(open.filter((name) => isDocumentationOnly(name)));
+    expect([...shown].filter((name) => schemas[name].additionalProperties === false)).toEqual([]);
+  });
+
+  it('leaves open only the classes the validation pipe does not check (a SCIM user: the import checks each itself)', async () => {
+    for (const documented of [ScimUserInput, ScimNameInput, ScimEmailInput]) {
+      expect(isDocumentationOnly(documented.name)).toBe(true);
+      expect(getMetadataStorage().getTargetValidationMetadatas(documented, '', true, false)).toEqual([]);
+    }
+    const document = await openApiDocument(Identity);
+    documentConventions(document);
+    const schema = (name: string) => document.components!.schemas![name] as { additionalProperties?: unknown };
+    expect(schema('ScimUserInput').additionalProperties).toBeUndefined();
+    expect(schema('ScimListResponseInput').additionalProperties).toBe(false);
+    const payout = await openApiDocument(PayoutProfiles);
+    documentConventions(payout);
+    // A beneficiary as requests send it, and as answers show it: the same fields.
+    const properties = (name: string) => Object.keys((payout.components!.schemas![name] as Schema).properties!);
+    expect(properties('BeneficiaryView')).toEqual(properties('BeneficiaryDto'));
+    expect(properties('BusinessProfileView')).toEqual(properties('BusinessProfileDto'));
+    expect(properties('AddressView')).toEqual(properties('AddressDto'));
+  });
+
   it('documents a directory import as SCIM user objects with integer counts', async () => {
     const { document } = await openApi(Identity);
     const list = document.components!.schemas!.ScimListResponseInput as Schema;
@@ -283,6 +321,24 @@ describe('OpenAPI documents: request schemas', () => {
     );
   });
 });
+
+/** The component schemas these schemas name, directly or through the schemas they name. */
+function reachedSchemas(schemas: Record<string, Schema>, roots: Array<Schema | undefined>): Set<string> {
+  const reached = new Set<string>();
+  const walk = (node: (Schema & { oneOf?: Schema[] }) | undefined): void => {
+    if (!node || typeof node !== 'object') return;
+    const name = node.$ref?.split('/').pop();
+    if (name !== undefined && !reached.has(name)) {
+      reached.add(name);
+      walk(schemas[name]);
+    }
+    Object.values(node.properties ?? {}).forEach(walk);
+    walk(node.items);
+    [...(node.allOf ?? []), ...(node.oneOf ?? [])].forEach(walk);
+  };
+  roots.forEach(walk);
+  return reached;
+}
 
 /** Every schema node of the document (components and parameters), with where it is. */
 function schemaNodes(document: OpenAPIObject): Array<[string, Schema & { enum?: unknown[]; nullable?: boolean }]> {

@@ -9,6 +9,7 @@ import { AsyncResource } from 'node:async_hooks';
 import { Logger as PinoLogger } from 'nestjs-pino';
 import { CONFIG, ConfigError } from './config/config';
 import { checkBodyShape } from './http/body-shape';
+import { isDocumentationOnly } from './http/documentation-only';
 import { answerClientErrors } from './http/client-error';
 import { PROBLEM_CONTENT_TYPE, ProblemException } from './http/problem';
 import { ProblemFilter } from './http/problem.filter';
@@ -95,7 +96,7 @@ const PROBLEM_SCHEMAS = {
  * Every error answer is application/problem+json: the `default` response of each operation says so, and the error
  * responses an endpoint declares (409, 412, ...) get the same body. 400, (behind a bearer token or the operator
  * credential) 401, (behind a bearer token) 403 and (a path naming a resource) 404 are declared for every operation unless
- * it declares its own; If-Match
+ * it declares its own, and 503 (a dependency not answering) for every one, after what it declares of its own; If-Match
  * adds 412 and, when required, 428 (IfMatch, OptionalIfMatch).
  */
 export function documentProblems(document: OpenAPIObject): void {
@@ -112,6 +113,16 @@ export function documentProblems(document: OpenAPIObject): void {
       const unauthorized = bearer
         ? 'No bearer token, or one that is not valid (expired, another issuer or audience)'
         : 'No operator credential (X-Operator-Key), or not the right one (WWW-Authenticate names what to send)';
+      // Any route may meet its database or broker not answering (ProblemFilter), and one behind a token the issuer's
+      // keys unreadable (AuthGuard): said with what the route declares of its own.
+      const unavailable =
+        '`dependency-unavailable`: the database or the broker is not answering' +
+        (bearer ? "; `issuer-keys-unavailable`: the keys that verify the token cannot be read now" : '') +
+        ' (retry after Retry-After)';
+      const declared503 = operation.responses?.['503'];
+      const serviceUnavailable = {
+        '503': declared503 && 'description' in declared503 ? { ...declared503, description: `${declared503.description}; or ${unavailable}` } : { description: unavailable },
+      };
       operation.responses = {
         '400': { description: 'Invalid input: problem+json with the invalid fields in `errors`' },
         ...((bearer || operator) && { '401': { description: unauthorized } }),
@@ -120,6 +131,7 @@ export function documentProblems(document: OpenAPIObject): void {
         ...(bearer && { '403': { description: 'Not allowed: the signed-in user is unknown here or deactivated, or holds no role that allows this' } }),
         ...(path.includes('{') && { '404': { description: 'Nothing the caller may see by that id: none, or another partner\'s' } }),
         ...operation.responses,
+        ...serviceUnavailable,
       };
       for (const [code, response] of Object.entries(operation.responses ?? {})) {
         if (/^[45]\d\d$/.test(code) && response && 'description' in response && !response.content) response.content = body;
@@ -129,7 +141,36 @@ export function documentProblems(document: OpenAPIObject): void {
   }
 }
 
-type SchemaNode = { type?: string; enum?: unknown[]; nullable?: boolean; properties?: Record<string, SchemaNode>; items?: SchemaNode; $ref?: string; allOf?: SchemaNode[] };
+type SchemaNode = {
+  type?: string;
+  enum?: unknown[];
+  nullable?: boolean;
+  properties?: Record<string, SchemaNode>;
+  items?: SchemaNode;
+  $ref?: string;
+  allOf?: SchemaNode[];
+  oneOf?: SchemaNode[];
+  additionalProperties?: boolean | SchemaNode;
+};
+
+/** The names of the component schemas these schemas name, directly or through the schemas they name. */
+function schemasReached(schemas: Record<string, SchemaNode>, from: Array<SchemaNode | undefined>): Set<string> {
+  const reached = new Set<string>();
+  const reach = (node: SchemaNode | undefined): void => {
+    if (!node || typeof node !== 'object') return;
+    const name = node.$ref?.split('/').pop();
+    if (name !== undefined && !reached.has(name)) {
+      reached.add(name);
+      reach(schemas[name]);
+    }
+    Object.values(node.properties ?? {}).forEach(reach);
+    reach(node.items);
+    [...(node.allOf ?? []), ...(node.oneOf ?? [])].forEach(reach);
+    if (typeof node.additionalProperties === 'object') reach(node.additionalProperties);
+  };
+  from.forEach(reach);
+  return reached;
+}
 
 const header = (description: string, type = 'string') => ({ description, schema: { type } });
 
@@ -181,24 +222,22 @@ export function documentConventions(document: OpenAPIObject): void {
   );
   // Instants in answers (`submittedAt`, `fiscalYearEndsAt`...: ISO 8601 from Date) are date-times. Not in what requests
   // send (an expiry may be sent as a date alone): only schemas no request body reaches.
-  const inRequests = new Set<string>();
-  const reach = (node: SchemaNode | undefined): void => {
-    if (!node || typeof node !== 'object') return;
-    const name = refOf(node);
-    if (name !== undefined && !inRequests.has(name)) {
-      inRequests.add(name);
-      reach(schemas[name]);
-    }
-    Object.values(node.properties ?? {}).forEach(reach);
-    reach(node.items);
-    (node.allOf ?? []).forEach(reach);
-  };
-  for (const operation of operations) {
-    const body = operation.requestBody && 'content' in operation.requestBody ? operation.requestBody.content : {};
-    for (const media of Object.values(body)) reach(media.schema as SchemaNode);
-  }
+  const inRequests = schemasReached(
+    schemas,
+    operations.flatMap((operation) => Object.values(operation.requestBody && 'content' in operation.requestBody ? operation.requestBody.content : {}).map((media) => media.schema as SchemaNode)),
+  );
+  const inAnswers = schemasReached(
+    schemas,
+    operations.flatMap((operation) => Object.values(operation.responses as Responses).flatMap((response) => Object.values(response?.content ?? {}).map((media) => media.schema))),
+  );
   for (const [name, schema] of Object.entries(schemas)) {
-    if (inRequests.has(name)) continue;
+    if (inRequests.has(name)) {
+      // What only requests send is closed, as the server refuses a field it does not know (SPEC 4): a client or a
+      // validator generated from the document then refuses it too. Not a schema answers use as well (a client must
+      // take the fields a later release adds), nor one that documents what the server does not check field by field.
+      if (!inAnswers.has(name) && !isDocumentationOnly(name) && schema.properties && schema.additionalProperties === undefined) schema.additionalProperties = false;
+      continue;
+    }
     for (const [field, property] of Object.entries(schema.properties ?? {})) {
       const instant = property as SchemaNode & { format?: string };
       if (/At$/.test(field) && instant.type === 'string' && instant.format === undefined) instant.format = 'date-time';

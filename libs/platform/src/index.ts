@@ -16,6 +16,7 @@ export * from './http/page';
 export * from './http/problem';
 export * from './http/problem.filter';
 export * from './http/date-time';
+export * from './http/documentation-only';
 export * from './http/text';
 export * from './http/validation';
 export * from './lifecycle/background-work';

@@ -49,7 +49,8 @@ export class EnrollmentsController {
   @ApiConflictResponse({
     description:
       'Program closed or discontinued; enrollment ended; `fiscal-year-ended`: the fiscal year is over (the program still in it, ' +
-      'or the enrollment not ENROLLED: the rollover continues or expires it)',
+      'or the enrollment not ENROLLED: the rollover continues or expires it); busy: the enrollment kept changing, or the ' +
+      "location's default bank profile is changing, retry (Retry-After)",
   })
   @ApiUnprocessableEntityResponse({ description: 'The location is not eligible for the program' })
   @ApiHeader({ name: 'If-Match', required: false, description: 'Optional, for an existing enrollment: the version (ETag) read; stale answers 412' })
@@ -74,8 +75,10 @@ export class EnrollmentsController {
   @ApiConflictResponse({
     description:
       'Enrollment ended; another bank profile outside Action required after Submit; `fiscal-year-ended`: its fiscal year is over ' +
-      'and it is not ENROLLED (the rollover continues or expires it)',
+      'and it is not ENROLLED (the rollover continues or expires it); busy: the enrollment kept changing, or the location\'s ' +
+      'default bank profile is changing, retry (Retry-After)',
   })
+  @ApiUnprocessableEntityResponse({ description: '`location-not-eligible`: an enrollment not started yet (invited, or ineligible) whose location is not eligible for the program' })
   async refresh(
     @CurrentPrincipal() principal: Principal,
     @Param('enrollmentId') enrollmentId: string,
@@ -92,12 +95,15 @@ export class EnrollmentsController {
   @ApiHeader({ name: 'If-Match', required: false, description: 'Optional: the version (ETag) read; stale answers 412' })
   @ApiOperation({ summary: 'Submit the proposal for validation: VALIDATING, or ENROLLED when the profiles are already approved' })
   @ApiOkResponse({ type: EnrollmentDto })
-  @ApiUnprocessableEntityResponse({ description: "The program's payout rules are not met: `missing` and `completeAt` say what and where" })
+  @ApiUnprocessableEntityResponse({
+    description: "The program's payout rules are not met: `missing` and `completeAt` say what and where; `location-not-eligible`: the location is no longer eligible",
+  })
   @ApiConflictResponse({
     description:
       'Not submittable (ended, continued into the next year, never enrolled); `fiscal-year-ended`: its fiscal year is over and it is ' +
       'not ENROLLED (the rollover continues or expires it); `bank-profile-not-serving`: the bank profile chosen no longer serves the ' +
-      "location; `proposal-changed`: the location's default bank profile or tax profile was replaced since it was proposed (Continue first)",
+      "location; `proposal-changed`: the location's default bank profile or tax profile was replaced since it was proposed (Continue first); " +
+      'busy: the enrollment kept changing, retry (Retry-After)',
   })
   async submit(
     @CurrentPrincipal() principal: Principal,

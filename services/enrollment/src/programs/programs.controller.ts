@@ -54,7 +54,7 @@ export class ProgramsController {
   @ApiOperation({ summary: 'Change a program (operators): name, fiscal year, eligibility, payout rules, state; published as ProgramUpdated' })
   @ApiOkResponse({ type: ProgramDto })
   @ApiPreconditionFailedResponse({ description: 'Stale If-Match' })
-  @ApiConflictResponse({ description: 'The program is discontinued' })
+  @ApiConflictResponse({ description: 'The program is discontinued, or the change moves its fiscal year back' })
   async update(
     @Param('programId') programId: string,
     @IfMatch() revision: number,

@@ -1,6 +1,6 @@
 import { Caller, CurrentCaller, Idempotent, IdempotencyOf, IdempotentRequest, OperatorOnly, OperatorOrUser } from '@lib/platform';
 import { Body, Controller, Get, HttpCode, Param, Post, Res } from '@nestjs/common';
-import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiSecurity, ApiTags } from '@nestjs/swagger';
+import { ApiConflictResponse, ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiSecurity, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { LocationInput, LocationView, PartnerView, RegisterPartnerInput } from './dto/partner.dto';
 import { AddLocation } from './usecases/add-location.use-case';
@@ -22,6 +22,7 @@ export class PartnersController {
   @ApiSecurity('operator')
   @ApiOperation({ summary: 'Register a partner with its locations and first Global admin (platform operator)' })
   @ApiCreatedResponse({ type: PartnerView })
+  @ApiConflictResponse({ description: "The partnerId is registered already (not by a retry of this registration), or a location is another partner's; or busy: the locations' claims kept changing, retry (Retry-After)" })
   async create(
     @Body() input: RegisterPartnerInput,
     @IdempotencyOf() idempotency: IdempotentRequest | undefined,
@@ -50,6 +51,7 @@ export class PartnersController {
   @ApiOperation({ summary: 'Add a location to a partner (platform operator); locations are never removed' })
   @ApiCreatedResponse({ type: LocationView, description: 'Added (Location: the partner, where it is read).' })
   @ApiOkResponse({ type: LocationView, description: 'The same location was already there (also a retry): nothing changed.' })
+  @ApiConflictResponse({ description: "The location is another partner's, or this partner's with another country or legal name; the partner has 5,000 locations; or busy: its claim kept changing, retry (Retry-After)" })
   async add(@Param('partnerId') partnerId: string, @Body() input: LocationInput, @Res({ passthrough: true }) res: Response): Promise<LocationView> {
     const { location, created } = await this.addLocation.execute(partnerId, input);
     res.status(created ? 201 : 200);

@@ -1,6 +1,6 @@
 import { CONFIG, Public } from '@lib/platform';
 import { Body, CanActivate, Controller, HttpCode, Inject, Injectable, NotFoundException, Post, UseGuards } from '@nestjs/common';
-import { ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiForbiddenResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags, ApiUnauthorizedResponse } from '@nestjs/swagger';
 import { DevSignInInput, TokenView } from './dto/sign-in.dto';
 import type { IdentityConfig } from '../config';
 import { DevSignIn } from './usecases/dev-sign-in.use-case';
@@ -32,6 +32,8 @@ export class DevSignInController {
   @ApiOperation({ summary: 'Development sign-in by email (only when DEV_SIGN_IN_ENABLED=true)' })
   @ApiOkResponse({ type: TokenView })
   @ApiNotFoundResponse({ description: 'Development sign-in is disabled.' })
+  @ApiUnauthorizedResponse({ description: 'No user has this email (of that partner, when partnerId is sent).' })
+  @ApiForbiddenResponse({ description: 'The account is deactivated.' })
   execute(@Body() input: DevSignInInput): Promise<TokenView> {
     return this.signIn.execute(input);
   }

@@ -1,6 +1,6 @@
 import { CurrentPrincipal, EmptyBody, Idempotent, IdempotencyOf, IdempotentRequest, IfMatch, NoBody, Principal } from '@lib/platform';
 import { Body, Controller, Get, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
-import { ApiBearerAuth, ApiCreatedResponse, ApiHeader, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiConflictResponse, ApiCreatedResponse, ApiHeader, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { ImportReportView, ScimListResponseInput } from './dto/import.dto';
 import { answerUser, CreateUserInput, ListUsersQuery, UserPage, UserView } from './dto/user.dto';
@@ -28,6 +28,7 @@ export class UsersController {
   @Post('users')
   @ApiOperation({ summary: 'Create a user of your partner (Global or Account admin)' })
   @ApiCreatedResponse({ type: UserView })
+  @ApiConflictResponse({ description: 'A user of your partner already has this email' })
   async create(
     @CurrentPrincipal() principal: Principal,
     @Body() input: CreateUserInput,
@@ -51,6 +52,7 @@ export class UsersController {
   @HttpCode(200)
   @ApiOperation({ summary: 'Import users from a SCIM 2.0 ListResponse (Global admin); idempotent by externalId' })
   @ApiOkResponse({ type: ImportReportView })
+  @ApiConflictResponse({ description: "Busy: another change of the partner's Global admins was in progress as an entry deactivated one; the entries before it were applied, import again (Retry-After)" })
   import(@CurrentPrincipal() principal: Principal, @Body() input: ScimListResponseInput): Promise<ImportReportView> {
     return this.importUsers.execute(principal, input);
   }
@@ -74,6 +76,7 @@ export class UsersController {
   @ApiHeader({ name: 'If-Match', required: true, description: 'The ETag (revision) of the user you read, e.g. "3".' })
   @ApiOperation({ summary: 'Deactivate a user (Global or Account admin; company admins only by a Global admin)' })
   @ApiOkResponse({ type: UserView })
+  @ApiConflictResponse({ description: "You cannot deactivate yourself, nor the partner's last active Global admin; or busy: another change of its Global admins is in progress, retry (Retry-After)" })
   async deactivate(
     @CurrentPrincipal() principal: Principal,
     @Param('userId') userId: string,

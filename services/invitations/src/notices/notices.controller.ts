@@ -1,6 +1,6 @@
 import { CurrentPrincipal, EmptyBody, NoBody, PageQuery, Principal } from '@lib/platform';
 import { Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
-import { ApiBearerAuth, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiConflictResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { NoticeListDto, SelectedNoticeDto } from './dto/notice.dto';
 import { ListNotices } from './usecases/list-notices.use-case';
 import { SelectNotice } from './usecases/select-notice.use-case';
@@ -28,6 +28,7 @@ export class NoticesController {
   })
   @ApiOkResponse({ type: SelectedNoticeDto })
   @ApiNotFoundResponse({ description: 'Not a notice of the signed-in user (including any other partner\'s invitation)' })
+  @ApiConflictResponse({ description: 'Busy: the invitation is changing right now, retry (Retry-After)' })
   async select(
     @CurrentPrincipal() principal: Principal,
     @Param('invitationId') invitationId: string,

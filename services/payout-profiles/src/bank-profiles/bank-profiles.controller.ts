@@ -1,6 +1,6 @@
 import { CurrentPrincipal, Idempotent, IdempotencyOf, IdempotentRequest, IfMatch, Principal, setETag } from '@lib/platform';
 import { Body, Controller, Get, HttpCode, Param, Patch, Post, Query, Res } from '@nestjs/common';
-import { ApiBearerAuth, ApiCreatedResponse, ApiHeader, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiConflictResponse, ApiCreatedResponse, ApiHeader, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { bankProfileView } from './bank-profile.view';
 import { BankProfileDto, BankProfileListDto, BankProfileListQueryDto, CreateBankProfileDto, UpdateBankProfileDto } from './dto/bank-profile.dto';
@@ -23,6 +23,7 @@ export class BankProfilesController {
   @HttpCode(201)
   @ApiOperation({ summary: 'Create a bank profile of your partner, serving locations you are Incentives admin of (locationIds; default: all of yours)' })
   @ApiCreatedResponse({ type: BankProfileDto })
+  @ApiConflictResponse({ description: 'Another bank profile of your partner already has this name' })
   async createProfile(
     @CurrentPrincipal() principal: Principal,
     @Body() body: CreateBankProfileDto,
@@ -60,6 +61,10 @@ export class BankProfilesController {
   })
   @ApiHeader({ name: 'If-Match', required: true, description: 'The ETag (version) you read' })
   @ApiOkResponse({ type: BankProfileDto })
+  @ApiConflictResponse({
+    description:
+      "Another bank profile of your partner already has this name; the currency changes, or locationIds leave out a location, while the profile is that location's default bank profile; or busy: its defaults kept changing, retry (Retry-After)",
+  })
   async change(
     @CurrentPrincipal() principal: Principal,
     @Param('profileId') profileId: string,

@@ -13,3 +13,6 @@ export class AddressDto {
   @IsIn(COUNTRIES, { message: 'country must be an ISO 3166-1 alpha-2 country code' })
   country!: string;
 }
+
+/** An address as answers show it: the same fields, a schema of its own (AddressDto's, which requests send, is closed). */
+export class AddressView extends AddressDto {}

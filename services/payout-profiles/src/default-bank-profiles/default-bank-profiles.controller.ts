@@ -1,6 +1,6 @@
 import { CurrentPrincipal, EmptyBody, Idempotent, NoBody, OptionalIfMatch, Principal, setETag } from '@lib/platform';
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Put, Query, Res } from '@nestjs/common';
-import { ApiBearerAuth, ApiHeader, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiConflictResponse, ApiHeader, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { defaultBankProfileView } from './default-bank-profile.view';
 import {
@@ -16,6 +16,10 @@ import { AssignDefaultBankProfile } from './usecases/assign-default-bank-profile
 import { ReadDefaultBankProfiles } from './usecases/read-default-bank-profiles.use-case';
 import { RemoveDefaultBankProfile } from './usecases/remove-default-bank-profile.use-case';
 
+/** Why assigning a default may answer 409. */
+const ASSIGN_CONFLICT =
+  "`location-not-served`: the bank profile does not serve the location; the profile's currency changed meanwhile; or busy: the location's default kept changing, retry (Retry-After)";
+
 @ApiTags('default bank profiles')
 @ApiBearerAuth()
 @Controller('v1')
@@ -30,6 +34,7 @@ export class DefaultBankProfilesController {
   @ApiOperation({ summary: "Set the location's default (bank profile, currency) (Incentives admin of the location)" })
   @ApiHeader({ name: 'If-Match', required: false, description: 'Optional; the version read (0 when none: never one, or removed)' })
   @ApiOkResponse({ type: AssignedDefaultBankProfileDto })
+  @ApiConflictResponse({ description: ASSIGN_CONFLICT })
   async put(
     @CurrentPrincipal() principal: Principal,
     @Param('locationId') locationId: string,
@@ -47,6 +52,7 @@ export class DefaultBankProfilesController {
   @ApiOperation({ summary: "Remove the location's default bank profile (Incentives admin of the location)" })
   @ApiHeader({ name: 'If-Match', required: false, description: 'Optional; the version read (0 when none: never one, or removed)' })
   @ApiNoContentResponse({ description: 'Removed (or there was none)' })
+  @ApiConflictResponse({ description: "Busy: the location's default kept changing, retry (Retry-After)" })
   async delete(
     @CurrentPrincipal() principal: Principal,
     @Param('locationId') locationId: string,
@@ -70,6 +76,7 @@ export class DefaultBankProfilesController {
   @HttpCode(200)
   @ApiOperation({ summary: 'Make (bank profile, currency) the default of a list of locations (Incentives admin of each)' })
   @ApiOkResponse({ type: DefaultAssignmentDto })
+  @ApiConflictResponse({ description: ASSIGN_CONFLICT })
   async assignMany(@CurrentPrincipal() principal: Principal, @Body() body: AssignDefaultToLocationsDto): Promise<DefaultAssignmentDto> {
     const results = await this.assign.execute(principal, body, 'body');
     return {

@@ -1,6 +1,6 @@
 import { auditLog, AuthenticatedRequest, CONFIG, EmptyBody, NoBody, OperatorOnly } from '@lib/platform';
 import { Body, Controller, Get, HttpCode, Inject, Param, Post, Query, Req } from '@nestjs/common';
-import { ApiConflictResponse, ApiExtraModels, ApiOkResponse, ApiOperation, ApiSecurity, ApiTags, getSchemaPath } from '@nestjs/swagger';
+import { ApiConflictResponse, ApiExtraModels, ApiOkResponse, ApiOperation, ApiSecurity, ApiServiceUnavailableResponse, ApiTags, getSchemaPath } from '@nestjs/swagger';
 import { PayoutConfig, VALIDATOR_KEY } from '../config';
 import { ResealSecrets } from '../secrets/usecases/reseal-secrets.use-case';
 import { ScanExpiringTaxProfiles } from '../tax-profiles/usecases/scan-expiring-tax-profiles.use-case';
@@ -9,6 +9,9 @@ import { RecordValidationResult } from '../validation/usecases/record-validation
 import { ValidationResultCommand } from '../validation/usecases/validation-result.command';
 import { BankProfileDetailsDto, ExpiryScanDto, RecordedValidationDto, ResealDto, ResealQueryDto, TaxProfileDetailsDto } from './dto/operator.dto';
 import { ReadProfileDetails } from './usecases/read-profile-details.use-case';
+
+/** A run asked for as this instance stops (BackgroundWork). */
+const SHUTTING_DOWN = '`shutting-down`: this instance is stopping; ask again (another instance takes it)';
 
 /**
  * Platform operators (X-Operator-Key) and the payments back office: the two endpoints it needs (a profile's decrypted
@@ -82,6 +85,7 @@ export class OperatorController {
   @HttpCode(200)
   @ApiOperation({ summary: 'Report tax profiles expiring within the window now (also runs on a schedule)' })
   @ApiOkResponse({ type: ExpiryScanDto })
+  @ApiServiceUnavailableResponse({ description: SHUTTING_DOWN })
   async scan(@NoBody() _body: EmptyBody): Promise<ExpiryScanDto> {
     return this.expiryScan.execute();
   }
@@ -93,6 +97,7 @@ export class OperatorController {
   })
   @ApiOkResponse({ type: ResealDto })
   @ApiConflictResponse({ description: 'activeKeyId is not the key this instance seals with' })
+  @ApiServiceUnavailableResponse({ description: SHUTTING_DOWN })
   async reseal(@NoBody() _body: EmptyBody, @Query() query: ResealQueryDto): Promise<ResealDto> {
     return this.resealSecrets.execute(query.activeKeyId);
   }

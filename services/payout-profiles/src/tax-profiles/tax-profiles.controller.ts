@@ -1,6 +1,6 @@
 import { CurrentPrincipal, Idempotent, IdempotencyOf, IdempotentRequest, IfMatch, Principal, setETag } from '@lib/platform';
 import { Body, Controller, Get, HttpCode, Param, Patch, Post, Query, Res } from '@nestjs/common';
-import { ApiBearerAuth, ApiCreatedResponse, ApiHeader, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiConflictResponse, ApiCreatedResponse, ApiHeader, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { CreateTaxProfileDto, TaxProfileDto, TaxProfileListDto, TaxProfileListQueryDto, UpdateTaxProfileDto } from './dto/tax-profile.dto';
 import { taxProfileView } from './tax-profile.view';
@@ -23,6 +23,7 @@ export class TaxProfilesController {
   @HttpCode(201)
   @ApiOperation({ summary: "Create the location's tax profile (Incentives admin of the location)" })
   @ApiCreatedResponse({ type: TaxProfileDto })
+  @ApiConflictResponse({ description: 'The location already has a tax profile: change it with PATCH' })
   async createProfile(
     @CurrentPrincipal() principal: Principal,
     @Param('locationId') locationId: string,

@@ -37,6 +37,9 @@ export class PayoutRulesDto {
   taxProfileRequired!: boolean;
 }
 
+/** Payout rules as answers show them: the same fields, a schema of its own (PayoutRulesDto's, which requests send, is closed). */
+export class PayoutRulesView extends PayoutRulesDto {}
+
 /** The states a program may be created in. */
 const STARTING_STATES: readonly ProgramState[] = ProgramStates.filter((state) => state !== 'DISCONTINUED');
 
@@ -107,7 +110,7 @@ export class ProgramDto {
   @ApiProperty() name!: string;
   @ApiProperty({ example: 'FY27' }) fiscalYear!: string;
   @ApiProperty() requiresEligibility!: boolean;
-  @ApiProperty({ type: PayoutRulesDto }) payoutRules!: PayoutRulesDto;
+  @ApiProperty({ type: PayoutRulesView }) payoutRules!: PayoutRulesView;
   @ApiProperty({ enum: ProgramStates }) state!: ProgramState;
   @ApiProperty({ description: 'Counts changes; also the ETag' }) revision!: number;
   @ApiProperty() createdAt!: string;

@@ -1,9 +1,11 @@
+import { DocumentationOnly } from '@lib/platform';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsArray, IsInt, IsOptional, IsString, Min, ValidateIf } from 'class-validator';
 
 export const SCIM_LIST_RESPONSE = 'urn:ietf:params:scim:api:messages:2.0:ListResponse';
 
 /** SCIM `name` (RFC 7643): the parts the platform keeps. */
+@DocumentationOnly()
 export class ScimNameInput {
   @ApiPropertyOptional({ maxLength: 200, example: 'Grace', description: 'Sent empty ("" or null), clears the stored one.' }) givenName?: string;
   @ApiPropertyOptional({ maxLength: 200, example: 'Hopper', description: 'Sent empty ("" or null), clears the stored one.' }) familyName?: string;
@@ -11,6 +13,7 @@ export class ScimNameInput {
 }
 
 /** SCIM `emails` entry. */
+@DocumentationOnly()
 export class ScimEmailInput {
   @ApiProperty({ example: 'grace@contoso.example' }) value!: string;
   @ApiPropertyOptional({ description: 'The primary one is imported (else the first).' }) primary?: boolean;
@@ -20,6 +23,7 @@ export class ScimEmailInput {
  * One SCIM 2.0 User resource (RFC 7643 core schema, as Entra ID exports it): the attributes the import reads
  * (`mapScimUser`). Documentation only: the import checks each resource itself and reports a bad one as rejected.
  */
+@DocumentationOnly()
 export class ScimUserInput {
   @ApiProperty({ maxLength: 256, description: 'The directory\'s id of the user; the import is idempotent by it.', example: 'entra-0001' })
   externalId!: string;

@@ -4,7 +4,7 @@ import { IsDeliverableEmail, OptionalNotNull, PageQuery, Text } from '@lib/platf
 import { Type } from 'class-transformer';
 import { ArrayMaxSize, ArrayMinSize, ArrayUnique, IsArray, IsIn, IsObject, IsString, Length, Matches, ValidateNested } from 'class-validator';
 import { ProfileStateDto } from '../../profiles/dto/profile-state.dto';
-import { AddressDto } from '../../common/address.dto';
+import { AddressDto, AddressView } from '../../common/address.dto';
 import { COUNTRIES } from '../../reference/countries';
 import { AccountScheme, SCHEMES } from '../bank-account-rules';
 
@@ -43,6 +43,14 @@ export class BeneficiaryDto {
   @ApiPropertyOptional({ type: AddressDto, description: 'Required when the payment method is CHECK' })
   @OptionalNotNull() @IsObject() @ValidateNested() @Type(() => AddressDto)
   address?: AddressDto;
+}
+
+/**
+ * A beneficiary as answers show it: the same fields, a schema of its own (BeneficiaryDto's, which requests send, is
+ * closed to other fields; an answer's is open to what a later release adds).
+ */
+export class BeneficiaryView extends BeneficiaryDto {
+  @ApiPropertyOptional({ type: AddressView, description: 'Required when the payment method is CHECK' }) declare address?: AddressView;
 }
 
 export class CreateBankProfileDto {
@@ -113,7 +121,7 @@ export class BankProfileDto extends ProfileStateDto {
   @ApiProperty({ example: 'DE', description: 'Bank account country, ISO 3166-1 alpha-2' }) country!: string;
   @ApiProperty({ example: 'EUR', description: 'ISO 4217' }) currency!: string;
   @ApiProperty({ enum: PaymentMethods }) paymentMethod!: PaymentMethod;
-  @ApiProperty({ type: BeneficiaryDto }) beneficiary!: BeneficiaryDto;
+  @ApiProperty({ type: BeneficiaryView }) beneficiary!: BeneficiaryView;
   @ApiProperty({ type: MaskedBankAccountDto }) account!: MaskedBankAccountDto;
   @ApiProperty({ type: [String], example: ['L1', 'L3'], description: 'The locations it serves that you hold a role on (all of them for company admins and admins of every location), or ["*"] for every location of the partner' })
   locationIds!: string[];

@@ -17,7 +17,7 @@ import {
   ValidateNested,
 } from 'class-validator';
 import { ProfileStateDto } from '../../profiles/dto/profile-state.dto';
-import { AddressDto } from '../../common/address.dto';
+import { AddressDto, AddressView } from '../../common/address.dto';
 import { COUNTRIES } from '../../reference/countries';
 import { Incorporation, Incorporations, TaxForm, TaxForms } from '../tax-rules';
 
@@ -31,6 +31,11 @@ export class BusinessProfileDto {
   @ApiPropertyOptional() @OptionalNotNull() @Text(200) doingBusinessAs?: string;
   @ApiProperty({ type: AddressDto }) @IsObject() @ValidateNested() @Type(() => AddressDto) address!: AddressDto;
   @ApiPropertyOptional() @OptionalNotNull() @IsDeliverableEmail() contactEmail?: string;
+}
+
+/** A business profile as answers show it: the same fields, a schema of its own (BusinessProfileDto's is closed). */
+export class BusinessProfileView extends BusinessProfileDto {
+  @ApiProperty({ type: AddressView }) declare address: AddressView;
 }
 
 /** Metadata of an uploaded file (the file itself lives in the document store). */
@@ -109,7 +114,7 @@ export class TaxProfileDto extends ProfileStateDto {
   @ApiProperty({ enum: ['TAX'] }) profileKind!: 'TAX';
   @ApiProperty() partnerId!: string;
   @ApiProperty() locationId!: string;
-  @ApiProperty({ type: BusinessProfileDto }) businessProfile!: BusinessProfileDto;
+  @ApiProperty({ type: BusinessProfileView }) businessProfile!: BusinessProfileView;
   @ApiProperty({ enum: Incorporations }) incorporation!: Incorporation;
   @ApiProperty({ example: 'US', description: 'Country of incorporation, ISO 3166-1 alpha-2' }) incorporationCountry!: string;
   @ApiProperty({ enum: TaxForms }) taxForm!: TaxForm;
