@@ -145,6 +145,30 @@ describe('invitation emails to one recipient in a short while', () => {
     expect(smtp.to(admin.email)).toHaveLength(3);
   });
 
+  it('counts an invitation email handled again (its ledger entry gone) once toward the digest: the next one still goes by itself', async () => {
+    const world = new World(kafka, issuer, service);
+    const [first, second] = await world.register('Tailspin One', 'Tailspin Two');
+    const admin = await world.user('Twice', [{ role: 'INCENTIVES_ADMIN', locationIds: ['*'] }]);
+    const delivered = await publishInvitationEvent(kafka, 'InvitationDelivered', issuedTo(anInvitation(world, first, 'Program A'), [admin]));
+    await written([delivered], admin);
+    // Handled again twice, as after the ledger's retention removed its entry (a replay of the topic): nothing new.
+    const ledger = mongo.db(service.env.MONGO_DB).collection('processed_events');
+    const entry = { _id: `${service.env.KAFKA_GROUP_ID}:${delivered.eventId}` as never };
+    for (let again = 0; again < 2; again++) {
+      await eventually(async () => expect(await ledger.findOne(entry)).not.toBeNull(), 60_000);
+      await ledger.deleteOne(entry);
+      await kafka.publish(Topics.invitations, first, delivered);
+    }
+    await eventually(async () => expect(await ledger.findOne(entry)).not.toBeNull(), 60_000);
+
+    // The second invitation is this recipient's second email of the window (NOTIFY_DIGEST_AFTER 2): sent by itself.
+    const next = await publishInvitationEvent(kafka, 'InvitationDelivered', issuedTo(anInvitation(world, second, 'Program B'), [admin]));
+    const [email] = await written([next], admin);
+    expect(email.digest).toBeUndefined();
+    expect(email.status).not.toBe('HELD');
+    expect(await smtp.waitFor(admin.email, { count: 2, timeoutMs: 60_000 })).toHaveLength(2);
+  });
+
   it('sends a digest left with one invitation as that invitation email, under the digest Message-ID', async () => {
     const world = new World(kafka, issuer, service);
     const locations = await world.register('Fabrikam One', 'Fabrikam Two', 'Fabrikam Three');

@@ -116,6 +116,12 @@ export class CreateMessages {
     // invitation email gathered into a digest (InvitationDigests) names it; the digests are written first.
     const planned: Array<{ id: string; channel: Message['channel']; digest?: { id: string }; operation: AnyBulkWriteOperation<Message> }> = [];
     const digests = new Map<string, { digest: OpenDigest; first: Omit<Message, '_id'> }>();
+    // Messages of a redelivered event exist already: leave them untouched (no write at all, so none can race the
+    // relay or the worker on the same document); the upsert below still guards inserts racing each other. Read before
+    // the messages are built: an email written already is not counted again toward its recipient's digest.
+    const ids = plan.recipients.flatMap((recipient) => channels.map((channel) => messageId(envelope.eventId, recipient.userId, channel)));
+    const found = (await Promise.all(ids.map((id) => this.existing.load(id)))).flatMap((m) => (m ? [m] : []));
+    const existing = new Set(found.map((m) => m._id));
     for (const recipient of plan.recipients) {
       const rendered = this.renderer.render(plan.template, {
         ...plan.context,
@@ -124,9 +130,11 @@ export class CreateMessages {
         recipientName: recipient.displayName || recipient.email,
       });
       for (const channel of channels) {
-        const gathered = channel === 'EMAIL' && plan.template === 'invitation' ? this.digests.gather(recipient.userId, plan.partnerId, createdAt) : null;
+        const id = messageId(envelope.eventId, recipient.userId, channel);
+        const gathered =
+          channel === 'EMAIL' && plan.template === 'invitation' && !existing.has(id) ? this.digests.gather(recipient.userId, plan.partnerId, createdAt) : null;
         const message: Message = {
-          _id: messageId(envelope.eventId, recipient.userId, channel),
+          _id: id,
           channel,
           partnerId: plan.partnerId,
           ...(plan.locationId !== undefined && { locationId: plan.locationId }),
@@ -172,11 +180,6 @@ export class CreateMessages {
         });
       }
     }
-    const ids = planned.map((m) => m.id);
-    // Messages of a redelivered event exist already: leave them untouched (no write at all, so none can race the
-    // relay or the worker on the same document); the upsert below still guards inserts racing each other.
-    const found = (await Promise.all(ids.map((id) => this.existing.load(id)))).flatMap((m) => (m ? [m] : []));
-    const existing = new Set(found.map((m) => m._id));
     const missing = planned.filter((m) => !existing.has(m.id));
     if (missing.length === 0) {
       // Gathered into a digest sent since (a handler that failed before it could tell): sent by themselves.
