@@ -6,7 +6,7 @@
  * and those of locations without a decision stay. This happens when the service consumes its own ProgramUpdated, so
  * it is retried (a failure halfway through is finished by the retry). The real broker and database.
  */
-import { Topics } from '@lib/contracts';
+import { nextFiscalYear, Topics } from '@lib/contracts';
 import { eventually, groupCaughtUp, outboxSettled } from '@lib/testing';
 import { Type } from '@nestjs/common';
 import { Enrollment } from '../src/enrollments/enrollment.schema';
@@ -393,5 +393,27 @@ describe('a program whose payout rules are made stricter', () => {
     expect(await h.db.collection('job_marks').findOne({ _id: `payout-rules-followed:${program.programId}` as never })).toMatchObject({ revision: patched.body.revision });
     expect((await follow()).complete).toBe(true);
     expect(await h.db.collection('job_marks').findOne({ _id: `payout-rules-followed:${program.programId}` as never })).toMatchObject({ revision: relaxed.body.revision + 1 });
+  });
+
+  it("moved on to the next fiscal year with them: the year's ENROLLED enrollments stay enrolled under their own year's rules", async () => {
+    const rules = { ...RULES, taxProfileRequired: false };
+    const { program } = await programWithApprovedDefault(rules, [w.L1]);
+    const id = await enroll(program, w.L1);
+    expect((await call(h, 'POST', `/v1/enrollments/${id}/submit`, { token: await w.token('admin') })).body).toMatchObject({ status: 'ENROLLED' });
+    const before = await state(id);
+
+    // The next year's rules (no more USD) set with the move: they judge its continuation at the rollover, not this year.
+    const next = nextFiscalYear(program.fiscalYear);
+    const moved = await call(h, 'PATCH', `/v1/programs/${program.programId}`, {
+      operator: true,
+      body: { fiscalYear: next, payoutRules: { ...rules, allowedCurrencies: ['EUR'] } },
+      headers: { 'if-match': `"${program.revision}"` },
+    });
+    expect(moved.status).toBe(200);
+    await eventually(async () => expect((await service(ProgramsModule, ReadPrograms).find(program.programId))?.fiscalYear).toBe(next));
+    expect((await service(EnrollmentsModule, FollowSubmitted).execute()).complete).toBe(true);
+    await settle(program, [w.L1]);
+    expect(await state(id)).toEqual(before);
+    expect(await stored(id)).toMatchObject({ status: 'ENROLLED', fiscalYear: program.fiscalYear, missing: [] });
   });
 });

@@ -1,4 +1,4 @@
-import { EnrollmentStatus, PayoutRules } from '@lib/contracts';
+import { EnrollmentStatus, fiscalYearBefore, PayoutRules } from '@lib/contracts';
 import { BackgroundWork } from '@lib/platform';
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
@@ -25,7 +25,8 @@ const FOLLOWED: EnrollmentStatus[] = ['VALIDATING', 'ACTION_REQUIRED'];
  * enrollments were last followed at (`job_marks`, one per program): rules made stricter (a currency no longer allowed,
  * a tax profile now required) reach every one of them, not only those some profile event happens to follow. So do its
  * proposals (started, not submitted: INVITED or ACTION_REQUIRED), evaluated again as Continue would
- * (EnrollLocation.reevaluate): their next action and what they list as missing follow the rules as they are.
+ * (EnrollLocation.reevaluate): their next action and what they list as missing follow the rules as they are. Those
+ * of the program's fiscal year and later (`inRun`).
  */
 const FOLLOWED_AFTER_RULES_CHANGED: EnrollmentStatus[] = [...FOLLOWED, 'ENROLLED', 'INVITED'];
 
@@ -94,7 +95,7 @@ export class FollowSubmitted {
         const program = await this.programs.find(programId);
         if (!program) break;
         if (program.revision !== first.revision) followedUnderRules = false;
-        const page = read.filter((e) => e.submittedAt || (rulesChanged && e.evaluatedAt));
+        const page = read.filter((e) => inRun(e, rulesChanged, program.fiscalYear));
         for (let i = 0; i < page.length; i += IN_FLIGHT) {
           const outcomes = await Promise.all(page.slice(i, i + IN_FLIGHT).map((e) => this.followOne(e, program.payoutRules)));
           run.changed += outcomes.filter((o) => o === 'changed').length;
@@ -121,4 +122,17 @@ export class FollowSubmitted {
     if (!followed) return 'raced';
     return followed.version !== enrollment.version ? 'changed' : 'same';
   }
+}
+
+/**
+ * Whether a run follows this enrollment: a submitted one not ENROLLED (FOLLOWED) always; after a rules change, an
+ * ENROLLED one or a proposal (started: evaluated) only of the program's fiscal year or a later one (an early renewal).
+ * The catalog's rules are those of the program's year: an enrollment of a year before (the program moved on to the
+ * next one, with new rules, before the year's end) stays enrolled under the rules of its own year, as SPEC 1.6 has it
+ * (the rollover judges its continuation by the new year's); nor is it read again after every change of the next year's.
+ */
+function inRun(enrollment: Enrollment, rulesChanged: boolean, programYear: string): boolean {
+  if (enrollment.submittedAt && enrollment.status !== 'ENROLLED') return true;
+  if (!rulesChanged || !(enrollment.submittedAt || enrollment.evaluatedAt)) return false;
+  return !fiscalYearBefore(enrollment.fiscalYear, programYear);
 }
