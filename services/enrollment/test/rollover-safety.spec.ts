@@ -39,6 +39,7 @@ import {
   withHarness,
   World,
   remindCurrentYear,
+  TAX_VALID_UNTIL,
 } from './support';
 
 jest.setTimeout(150_000);
@@ -90,6 +91,40 @@ describe('an enrollment continued by an early run (before its year is over)', ()
     await eventually(async () => expect(await col().findOne({ _id: id })).toEqual(expect.objectContaining({ status: 'ENROLLED', validated: expect.objectContaining({ bank: 2 }) })));
     // Still marked: a later run does not continue it again.
     expect((await operator({ fromFiscalYear: CURRENT_FY, programId: program.programId })).body).toEqual(expect.objectContaining({ examined: 0 }));
+  });
+});
+
+describe('a rerun resuming the continuations of a run killed before its marks', () => {
+  it('follows each on the views as they are now: a bank edit recorded before the renewal existed makes it VALIDATING, a tax profile renewed before the ACTION_REQUIRED one existed lets it be submitted', async () => {
+    const program = await createProgram(h, { requiresEligibility: false });
+    const token = await w.token('admin');
+    const { bank } = await approvedProfiles(h, w.partnerId, w.L1);
+    // L3's tax profile expires with the year: continued ACTION_REQUIRED (TAX_PROFILE_EXPIRED), waiting for its admin.
+    const { tax } = await approvedProfiles(h, w.partnerId, w.L3, { expiresAt: fiscalYearRange(CURRENT_FY).end.toISOString() });
+    const ids: Record<string, string> = {};
+    for (const locationId of [w.L1, w.L3]) {
+      ids[locationId] = (await call(h, 'POST', '/v1/enrollments', { token, body: { programId: program.programId, locationId } })).body.enrollmentId;
+      expect((await call(h, 'POST', `/v1/enrollments/${ids[locationId]}/submit`, { token })).body.status).toBe('ENROLLED');
+    }
+    const run = { fromFiscalYear: CURRENT_FY, programId: program.programId, endYearNow: true };
+    expect((await operator(run)).body).toEqual(expect.objectContaining({ examined: 2, renewed: 1, actionRequired: 1, complete: true }));
+    const next = (locationId: string) => enrollmentId({ programId: program.programId, locationId, fiscalYear: NEXT_FY });
+    expect(await col().findOne({ _id: next(w.L1) })).toEqual(expect.objectContaining({ status: 'ENROLLED', validated: expect.objectContaining({ bank: 1 }) }));
+    expect(await col().findOne({ _id: next(w.L3) })).toEqual(expect.objectContaining({ status: 'ACTION_REQUIRED', missing: ['TAX_PROFILE_EXPIRED'] }));
+
+    // As if the run had been killed between its inserts and its marks, and the profiles' events had been recorded
+    // after its read of the views and before its inserts (their handlers found no continuation to follow): the views
+    // hold them, the continuations do not.
+    await col().updateMany({ _id: { $in: [ids[w.L1], ids[w.L3]] } }, { $unset: { rollover: '' } });
+    const views = serviceOf(h, ViewsModule, ViewsRepository);
+    await views.recordProfile({ ...bank, revision: 2, status: 'PENDING_VALIDATION' }, new Date());
+    await views.recordProfile({ ...tax, revision: 2, status: 'APPROVED', expiresAt: TAX_VALID_UNTIL }, new Date());
+
+    expect((await operator(run)).body).toEqual(expect.objectContaining({ resumed: 2, complete: true }));
+    expect(await col().findOne({ _id: next(w.L1) })).toEqual(expect.objectContaining({ status: 'VALIDATING' }));
+    await waitForEnrollmentEvent(h, next(w.L1), 'EnrollmentValidating');
+    expect(await col().findOne({ _id: next(w.L3) })).toEqual(expect.objectContaining({ status: 'INVITED', missing: [] }));
+    expect((await call(h, 'GET', `/v1/enrollments/${next(w.L3)}`, { token })).body).toEqual(expect.objectContaining({ nextAction: 'SUBMIT' }));
   });
 });
 

@@ -68,6 +68,6 @@ import { WithdrawBankChoice } from './usecases/withdraw-bank-choice.use-case';
     FollowUpScheduler,
     ConsumerCatchUp,
   ],
-  exports: [EnrollmentsRepository, EnrollmentEvents, DiscontinueProgramEnrollments, RenameProgramEnrollments, FollowValidation, MarkIneligible, WithdrawBankChoice, ConsumerCatchUp],
+  exports: [EnrollmentsRepository, EnrollmentEvents, DiscontinueProgramEnrollments, RenameProgramEnrollments, FollowValidation, EnrollLocation, MarkIneligible, WithdrawBankChoice, ConsumerCatchUp],
 })
 export class EnrollmentsModule {}

@@ -10,6 +10,7 @@ import { EnrollmentEvents } from '../../enrollments/enrollment-events';
 import { EnrollmentsRepository } from '../../enrollments/enrollments.repository';
 import { DiscontinueProgramEnrollments } from '../../enrollments/usecases/discontinue-program-enrollments.use-case';
 import { RenameProgramEnrollments } from '../../enrollments/usecases/rename-program-enrollments.use-case';
+import { EnrollLocation } from '../../enrollments/usecases/enroll-location.use-case';
 import { FollowValidation } from '../../enrollments/usecases/follow-validation.use-case';
 import { MarkIneligible } from '../../enrollments/usecases/mark-ineligible.use-case';
 import { WithdrawBankChoice } from '../../enrollments/usecases/withdraw-bank-choice.use-case';
@@ -156,6 +157,7 @@ export class RollOverFiscalYear {
     private readonly discontinue: DiscontinueProgramEnrollments,
     private readonly rename: RenameProgramEnrollments,
     private readonly follow: FollowValidation,
+    private readonly proposals: EnrollLocation,
     private readonly markIneligible: MarkIneligible,
     private readonly withdraw: WithdrawBankChoice,
     private readonly lease: RolloverLease,
@@ -399,11 +401,14 @@ export class RollOverFiscalYear {
     const continued: Continued[] = [];
     // Continuations submitted by the rollover, followed once before the marks (see followNow).
     const following: string[] = [];
+    // Resumed ones are followed whatever they are: decided by the interrupted run on the views it read, a profile event
+    // recorded after that read and before their insert never reached them, and this run's own read (changedProfiles)
+    // already holds it.
     for (const { from, outcome, next } of resumed) {
       continued.push({ from: from._id, next: next._id, outcome });
       resumedIds.push(next._id);
       summary.resumed++;
-      if (followsValidation(next)) following.push(next._id);
+      following.push(next._id);
     }
     const collection = this.enrollments.model.collection;
     const { duplicates } = await this.enrollments.withOutbox(
@@ -427,7 +432,7 @@ export class RollOverFiscalYear {
           continued.push({ from: from._id, next: next._id, outcome: continuedAs(next) });
           resumedIds.push(next._id);
           summary.resumed++;
-          if (followsValidation(next)) following.push(next._id);
+          following.push(next._id);
         } else if (next && takenOverByContinuation(next)) {
           // An unfinished Enroll of the next year (never ENROLLED: one that was, back to a proposal since, is the
           // admin's own enrollment, only marked below) is taken over by the continuation.
@@ -523,8 +528,10 @@ export class RollOverFiscalYear {
    * The next-year enrollments continued following validation were decided on the profile view as read before their
    * insert: a validation result recorded since (its event consumed before they existed) would never reach them. Follow
    * them once now, as Submit does after its write (FollowValidation: a guarded write, a no-op when nothing changed),
-   * read again (a resumed one may have changed since). Before the marks, so a run killed here leaves them to a rerun,
-   * which resumes them and follows them again.
+   * read again (a resumed one may have changed since). Those waiting for the admin (not submitted: what is missing)
+   * are evaluated again as a profile event would (EnrollLocation.reevaluate, Continue's evaluation): a tax profile
+   * renewed between the read and the insert no longer shows as expired. Before the marks, so a run killed here leaves
+   * them to a rerun, which resumes them and follows them again.
    */
   private async followNow(ids: string[], programs: Map<string, Program>): Promise<void> {
     if (!ids.length) return;
@@ -533,7 +540,9 @@ export class RollOverFiscalYear {
     const next = async (): Promise<void> => {
       for (let enrollment = docs.pop(); enrollment; enrollment = docs.pop()) {
         const program = programs.get(enrollment.programId);
-        if (program) await this.follow.apply(enrollment, program.payoutRules);
+        if (!program) continue;
+        if (enrollment.submittedAt) await this.follow.apply(enrollment, program.payoutRules);
+        else await this.proposals.reevaluate(enrollment);
       }
     };
     await Promise.all(Array.from({ length: FOLLOWS_AT_ONCE }, next));
@@ -721,11 +730,6 @@ function continuedAs(next: NextYearEnrollment): Marked {
   if (next.bankWithdrawn) return 'ACTION_REQUIRED';
   if (next.renewedAs && next.renewedAs !== 'EXPIRED') return next.renewedAs;
   return next.status === 'ENROLLED' ? 'RENEWED' : 'ACTION_REQUIRED';
-}
-
-/** A continuation the rollover submitted, still following the validation of its profiles. */
-function followsValidation(next: NextYearEnrollment): boolean {
-  return next.submittedBy === 'rollover' && (next.status === 'VALIDATING' || next.status === 'ACTION_REQUIRED');
 }
 
 /** Guarded withdrawals of one continuation before leaving it to the profile's next event (withdrawNotServing). */
