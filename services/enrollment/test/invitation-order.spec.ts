@@ -311,6 +311,34 @@ describe('a revocation of an earlier version of the invitation than the enrollme
     expect(await list(program.programId)).toEqual([expect.objectContaining({ status: 'INVITED', version: reopened.version })]);
     expect(eventsOf(reopened.enrollmentId).map((e) => e.type)).toEqual(['EnrollmentIneligible', 'EnrollmentInvited']);
   });
+
+  it('issued again to wait for an Incentives admin (AdminAssignmentRequested): INVITED again, and the old revocation consumed again changes nothing', async () => {
+    const program = await createProgram(h);
+    const id = invitationData(program, w.L3).invitationId;
+    await eligibility(h, w, program.programId, w.L3, true);
+    await eligibilityKnown(h, program.programId, w.L3);
+    await issueInvitation(h, w, program, w.L3, id, 1);
+    await enrollmentWith(program.programId, 'INVITED');
+    const revoked = createEnvelope({ type: 'InvitationRevoked', source: 'invitations', partnerId: w.partnerId, data: { ...invitationData(program, w.L3), invitationVersion: 2, reasons: ['Partner designation lost'] } });
+    await publish(revoked);
+    await enrollmentWith(program.programId, 'INELIGIBLE');
+    // Eligible again, and the location's admins gone meanwhile: the invitation waits (version 3), the company admins asked.
+    const waiting = createEnvelope({
+      type: 'AdminAssignmentRequested',
+      source: 'invitations',
+      partnerId: w.partnerId,
+      data: { ...invitationData(program, w.L3), invitationVersion: 3, recipients: [] },
+    });
+    await publish(waiting);
+    const reopened = await enrollmentWith(program.programId, 'INVITED');
+    expect(reopened).toMatchObject({ nextAction: 'ENROLL', reasons: [] });
+
+    await publish({ ...revoked, eventId: randomUUID() }); // as a replay reads it
+    await publish({ ...waiting, eventId: randomUUID() });
+    await settle(w.L3);
+    expect(await list(program.programId)).toEqual([expect.objectContaining({ status: 'INVITED', version: reopened.version })]);
+    expect(eventsOf(reopened.enrollmentId).map((e) => e.type)).toEqual(['EnrollmentIneligible', 'EnrollmentInvited']);
+  });
 });
 
 describe('an invitation naming a location as another partner\'s', () => {

@@ -1,4 +1,5 @@
 import {
+  AdminAssignmentRequested,
   AgreementStatusChanged,
   DefaultBankProfileChange,
   EligibilityDetermined,
@@ -67,6 +68,8 @@ export class ExternalEventsHandler {
     const { type, data, occurredAt } = event.envelope;
     if (type === 'InvitationIssued' || type === 'InvitationDelivered') {
       await this.recordInvitation.execute(data as InvitationIssued);
+    } else if (type === 'AdminAssignmentRequested') {
+      await this.recordInvitation.waiting(data as AdminAssignmentRequested);
     } else if (type === 'InvitationRevoked') {
       await this.recordRevocation.execute(data as InvitationRevoked, new Date(occurredAt));
     }

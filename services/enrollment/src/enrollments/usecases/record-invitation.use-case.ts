@@ -1,6 +1,6 @@
 import { Clock } from '@lib/platform';
 import { AccessPolicy } from '@lib/access';
-import { fiscalYearOver, InvitationIssued } from '@lib/contracts';
+import { AdminAssignmentRequested, fiscalYearOver, InvitationIssued } from '@lib/contracts';
 import { isDuplicateKey } from '@lib/messaging';
 import { Injectable, Logger } from '@nestjs/common';
 import { enrollmentId } from '../../common/ids';
@@ -44,6 +44,21 @@ export class RecordInvitation {
     private readonly clock: Clock,
     private readonly programs: ReadPrograms,
   ) {}
+
+  /**
+   * The invitation waiting for an Incentives admin (AdminAssignmentRequested: the location has none). It makes no
+   * enrollment (nobody could enroll yet: its delivery to the first admin does), but it is the invitation issued again
+   * as much as an InvitationIssued is: its version is recorded on the enrollment it made before (a revocation of an
+   * earlier version, consumed again, is then not applied), and that enrollment, ended INELIGIBLE before anyone
+   * enrolled, is INVITED again (ReopenInvitation, on the same conditions). Without it, the enrollment stayed
+   * INELIGIBLE for an eligible location until an admin came, and a replay of the topics reopened it or ended it
+   * again, depending on which old event it met first.
+   */
+  async waiting(request: AdminAssignmentRequested): Promise<void> {
+    if (fiscalYearOver(request.fiscalYear, this.clock.now())) return;
+    if (request.invitationVersion !== undefined) await this.enrollments.recordInvitationVersion(enrollmentId(request), request.invitationVersion);
+    await this.reopen.execute(request, request.invitationId);
+  }
 
   async execute(invitation: InvitationIssued): Promise<void> {
     const now = this.clock.now();
