@@ -114,7 +114,7 @@ async function main() {
   say('Alice creates a bank profile, makes it the default of A, and adds the tax profile of A.');
   const bank = await client.expect(201, 'payout-profiles', 'POST', '/v1/bank-profiles', { token: aliceToken, body: usBankProfile(`USD main ${run}`) });
   const bankProfileId = bank.profileId;
-  await client.expect(200, 'payout-profiles', 'PUT', `/v1/locations/${A}/default-bank-profile`, { token: aliceToken, body: { bankProfileId, currency: 'USD' } });
+  await client.expect(201, 'payout-profiles', 'PUT', `/v1/locations/${A}/default-bank-profile`, { token: aliceToken, body: { bankProfileId, currency: 'USD' } });
   const tax = await client.expect(201, 'payout-profiles', 'POST', `/v1/locations/${A}/tax-profile`, { token: aliceToken, body: usTaxProfile('Contoso Inc') });
   detail(`bank profile ${bankProfileId} (account shown as ${bank.account.maskedAccount}), tax profile ${tax.profileId}: Pending Microsoft validation`);
 

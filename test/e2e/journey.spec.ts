@@ -232,7 +232,7 @@ describe('the incentives enrollment journey', () => {
 
     const bank = await client.expect(201, 'payout-profiles', 'POST', '/v1/bank-profiles', { token: state.alice, body: usBankProfile(`USD main ${run}`) });
     state.bankProfileId = bank.profileId ?? bank.id;
-    await client.expect(200, 'payout-profiles', 'PUT', `/v1/locations/${A}/default-bank-profile`, {
+    await client.expect(201, 'payout-profiles', 'PUT', `/v1/locations/${A}/default-bank-profile`, {
       token: state.alice,
       body: { bankProfileId: state.bankProfileId, currency: 'USD' },
     });
@@ -532,7 +532,7 @@ describe('surviving faults in the middle of the journey', () => {
     expect(await outboxTypes('payout-profiles', 'bank_profiles', f.bankProfileId)).toContain('ProfileCreated');
     await restartBroker();
     await platform.startService('payout-profiles');
-    await client.expect(200, 'payout-profiles', 'PUT', `/v1/locations/${F}/default-bank-profile`, { token: f.admin, body: { bankProfileId: f.bankProfileId, currency: 'USD' } });
+    await client.expect(201, 'payout-profiles', 'PUT', `/v1/locations/${F}/default-bank-profile`, { token: f.admin, body: { bankProfileId: f.bankProfileId, currency: 'USD' } });
     const tax = await client.expect(201, 'payout-profiles', 'POST', `/v1/locations/${F}/tax-profile`, { token: f.admin, body: usTaxProfile('Northwind Inc') });
     f.taxProfileId = tax.profileId ?? tax.id;
     // Enroll reads the eligible decision and the three profile facts from the enrollment service's views: wait until

@@ -42,7 +42,7 @@ beforeAll(async () => {
   bankProfileId = created.body.profileId;
   spareProfileId = (await call(h, 'POST', '/v1/bank-profiles', { token: admin, body: ibanProfile() })).body.profileId;
   expect((await call(h, 'POST', `/v1/locations/${w.L1}/tax-profile`, { token: admin, body: usTaxProfile() })).status).toBe(201);
-  expect((await call(h, 'PUT', `/v1/locations/${w.L1}/default-bank-profile`, { token: admin, body: { bankProfileId, currency: 'USD' } })).status).toBe(200);
+  expect((await call(h, 'PUT', `/v1/locations/${w.L1}/default-bank-profile`, { token: admin, body: { bankProfileId, currency: 'USD' } })).status).toBe(201);
   programId = (await publishProgram(h, { allowedCurrencies: ['USD'], allowedPaymentMethods: ['ELECTRONIC_BANK_TRANSFER'], taxProfileRequired: true })).programId;
 }, 180_000);
 
@@ -333,7 +333,7 @@ describe('a bank profile that is a default belongs to its locations too', () => 
   it("an Incentives admin of another location cannot change L1's default (its account, say): 403, naming L1 only to one who may read the profile; nothing changes", async () => {
     // The matrix above freed L1 last: make the profile its default again.
     const put = await call(h, 'PUT', `/v1/locations/${w.L1}/default-bank-profile`, { token: await w.token('adminOfLocation'), body: { bankProfileId, currency: 'USD' } });
-    expect(put.status).toBe(200);
+    expect(put.status).toBe(201);
     const before = await h.db.collection('bank_profiles').findOne({ _id: bankProfileId as never }, { projection: { outbox: 0 } });
     const answer = await call(h, 'PATCH', `/v1/bank-profiles/${bankProfileId}`, {
       token: await w.token('adminOfOtherLocation'),

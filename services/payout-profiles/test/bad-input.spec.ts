@@ -24,7 +24,7 @@ beforeAll(async () => {
   const us = await call(h, 'POST', '/v1/bank-profiles', { token: admin, body: usProfile() });
   usBankId = us.body.profileId;
   expect((await call(h, 'POST', `/v1/locations/${w.L1}/tax-profile`, { token: admin, body: usTaxProfile() })).status).toBe(201);
-  expect((await call(h, 'PUT', `/v1/locations/${w.L1}/default-bank-profile`, { token: admin, body: { bankProfileId: usBankId, currency: 'USD' } })).status).toBe(200);
+  expect((await call(h, 'PUT', `/v1/locations/${w.L1}/default-bank-profile`, { token: admin, body: { bankProfileId: usBankId, currency: 'USD' } })).status).toBe(201);
 }, 180_000);
 
 afterAll(async () => {

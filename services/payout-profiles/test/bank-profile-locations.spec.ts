@@ -245,7 +245,7 @@ describe('a default bank profile serves its location', () => {
     expect((await defaults().findOne({ _id: w.L1 as never }))?.bankProfileId ?? null).not.toBe(p.profileId);
 
     // L2's own admin can: it serves L2. L2's admin can still edit it (the admin of L1 took nothing over).
-    expect((await putDefault('adminOfOtherLocation', w.L2, ofL2.profileId)).status).toBe(200);
+    expect((await putDefault('adminOfOtherLocation', w.L2, ofL2.profileId)).status).toBe(201);
     expect((await patch('adminOfOtherLocation', ofL2.profileId, { name: `renamed ${randomUUID()}` })).status).toBe(200);
     expect((await call(h, 'DELETE', `/v1/locations/${w.L2}/default-bank-profile`, { token: await w.token('adminOfOtherLocation') })).status).toBe(204);
   });
@@ -254,7 +254,7 @@ describe('a default bank profile serves its location', () => {
     const p = await created('adminOfLocation', [w.L1]);
     expect((await putDefault('adminOfLocation', w.L3, p.profileId)).status).toBe(409);
     expect((await patch('adminOfLocation', p.profileId, { locationIds: [w.L1, w.L3] })).status).toBe(200);
-    expect((await putDefault('adminOfLocation', w.L3, p.profileId)).status).toBe(200);
+    expect((await putDefault('adminOfLocation', w.L3, p.profileId)).status).toBe(201);
 
     const narrowing = await patch('adminOfLocation', p.profileId, { locationIds: [w.L1] });
     expect(narrowing.status).toBe(409);
@@ -328,7 +328,7 @@ describe('a default bank profile serves its location', () => {
   it('a profile stored before locationIds existed serves every location: it may be any location\'s default', async () => {
     const p = await created('adminOfLocation', [w.L1]);
     await profiles().updateOne({ _id: p.profileId as never }, { $unset: { locationIds: 1 } });
-    expect((await putDefault('adminOfLocation', w.L3, p.profileId)).status).toBe(200);
+    expect((await putDefault('adminOfLocation', w.L3, p.profileId)).status).toBe(201);
     expect((await call(h, 'DELETE', `/v1/locations/${w.L3}/default-bank-profile`, { token: await w.token('adminOfLocation') })).status).toBe(204);
   });
 

@@ -46,13 +46,15 @@ async function readiness(programId: string, locationId: string, bankProfileId?: 
 describe('default bank profiles', () => {
   it('PUT assigns a default to a location, with DefaultBankProfileAssigned keyed by location and the default\'s version; the same again changes nothing', async () => {
     const put = await call(h, 'PUT', `/v1/locations/${w.L1}/default-bank-profile`, { token: admin, body: { bankProfileId: usd, currency: 'USD' } });
-    expect(put.status).toBe(200);
+    expect(put.status).toBe(201); // the location had none: made (RFC 9110), where it is read
+    expect(put.headers.get('location')).toBe(`/v1/locations/${encodeURIComponent(w.L1)}/default-bank-profile`);
     expect(put.body).toMatchObject({ locationId: w.L1, bankProfileId: usd, currency: 'USD', outcome: 'ASSIGNED', version: 1 });
     const [event] = await watch.waitFor<DefaultBankProfileChange>((m) => m.envelope?.type === 'DefaultBankProfileAssigned' && m.envelope.data.locationId === w.L1);
     expect(event.key).toBe(w.L1);
     expect(event.envelope!.data).toEqual({ partnerId: w.partnerId, locationId: w.L1, bankProfileId: usd, currency: 'USD', version: 1 });
 
     const again = await call(h, 'PUT', `/v1/locations/${w.L1}/default-bank-profile`, { token: admin, body: { bankProfileId: usd, currency: 'USD' } });
+    expect(again.status).toBe(200);
     expect(again.body).toMatchObject({ outcome: 'UNCHANGED', version: 1 });
     const stale = await call(h, 'PUT', `/v1/locations/${w.L1}/default-bank-profile`, { token: admin, body: { bankProfileId: eur, currency: 'EUR' }, headers: ifMatch(0) });
     expect(stale.status).toBe(412);
@@ -319,7 +321,7 @@ describe('a bank profile and the defaults it serves', () => {
       await patchAtWrite.wait();
       const [patched, put] = await Promise.all([patch, putDefault(w.L3, p.profileId)]);
       expect(spies.map((spy) => spy.mock.calls.length > 0)).toEqual([true, true]);
-      expect([patched.status, put.status]).toEqual([409, 200]);
+      expect([patched.status, put.status]).toEqual([409, 201]);
       expect(patched.body.detail).toContain(w.L3);
     } finally {
       spies.forEach((spy) => spy.mockRestore());
@@ -358,7 +360,7 @@ describe('a bank profile and the defaults it serves', () => {
     expect(refused.status).toBe(409);
     expect(refused.body.detail).toContain(w.L3);
     // L3's default moves on (to another profile): the claim is obsolete, dropped, and the currency may change.
-    expect((await putDefault(w.L3, eur)).status).toBe(200);
+    expect((await putDefault(w.L3, eur)).status).toBe(201);
     const changed = await changeCurrency(p);
     expect(changed.status).toBe(200);
     expect(changed.body.currency).toBe('USD');
@@ -368,7 +370,7 @@ describe('a bank profile and the defaults it serves', () => {
 
   it('replacing or removing a default releases the profile it pointed at', async () => {
     const [p1, p2] = [await newProfile(), await newProfile()];
-    expect((await putDefault(w.L3, p1.profileId)).status).toBe(200);
+    expect((await putDefault(w.L3, p1.profileId)).status).toBe(201);
     expect(await claimsOf(p1.profileId)).toEqual([w.L3]);
     expect((await putDefault(w.L3, p2.profileId)).status).toBe(200);
     expect([await claimsOf(p1.profileId), await claimsOf(p2.profileId)]).toEqual([[], [w.L3]]);
@@ -380,7 +382,7 @@ describe('a bank profile and the defaults it serves', () => {
 
   it('a profile stored before it kept its defaults gets them from the defaults that point at it', async () => {
     const p = await newProfile();
-    expect((await putDefault(w.L3, p.profileId)).status).toBe(200);
+    expect((await putDefault(w.L3, p.profileId)).status).toBe(201);
     await profiles().updateOne({ _id: p.profileId as never }, { $unset: { defaultFor: 1, defaultClaims: 1 } });
     // Another location's admin, who may read it (it serves L2 too): the profile is L3's default, so no.
     const served = (await profiles().findOne({ _id: p.profileId as never }))!.locationIds;
@@ -398,12 +400,12 @@ describe('a bank profile and the defaults it serves', () => {
 
   it('removed, a default has none to read (404): If-Match "0" ("none", as documented) is taken by PUT and DELETE; a stale version still 412', async () => {
     const p = await newProfile();
-    expect((await putDefault(w.L3, p.profileId)).status).toBe(200);
+    expect((await putDefault(w.L3, p.profileId)).status).toBe(201);
     expect((await call(h, 'DELETE', `/v1/locations/${w.L3}/default-bank-profile`, { token: admin })).status).toBe(204);
     expect((await call(h, 'GET', `/v1/locations/${w.L3}/default-bank-profile`, { token: admin })).status).toBe(404);
     expect((await call(h, 'DELETE', `/v1/locations/${w.L3}/default-bank-profile`, { token: admin, headers: ifMatch(0) })).status).toBe(204);
     const put = await call(h, 'PUT', `/v1/locations/${w.L3}/default-bank-profile`, { token: admin, body: { bankProfileId: p.profileId, currency: 'EUR' }, headers: ifMatch(0) });
-    expect(put.status).toBe(200);
+    expect(put.status).toBe(201); // none since the removal: made again
     // Now there is one: "0" is stale.
     const stale = await call(h, 'PUT', `/v1/locations/${w.L3}/default-bank-profile`, { token: admin, body: { bankProfileId: p.profileId, currency: 'EUR' }, headers: ifMatch(0) });
     expect(stale.status).toBe(412);
@@ -414,12 +416,12 @@ describe('a bank profile and the defaults it serves', () => {
   it('identical DELETEs at the same time, without If-Match, all answer 204, and the removal is published once', async () => {
     for (let round = 0; round < 3; round++) {
       const p = await newProfile();
-      expect((await putDefault(w.L3, p.profileId)).status).toBe(200);
+      expect((await putDefault(w.L3, p.profileId)).status).toBe(201);
       const answers = await Promise.all(Array.from({ length: 6 }, () => call(h, 'DELETE', `/v1/locations/${w.L3}/default-bank-profile`, { token: admin })));
       expect(answers.map((a) => a.status)).toEqual([204, 204, 204, 204, 204, 204]);
       // A marker on the same key (same partition, published after): once it is seen, every removal was too.
       const marker = await newProfile();
-      expect((await putDefault(w.L3, marker.profileId)).status).toBe(200);
+      expect((await putDefault(w.L3, marker.profileId)).status).toBe(201);
       await watch.waitFor((m) => m.envelope?.type === 'DefaultBankProfileAssigned' && (m.envelope.data as DefaultBankProfileChange).bankProfileId === marker.profileId);
       expect(defaultEvents('DefaultBankProfileRemoved', w.L3).filter((m) => m.envelope!.data.bankProfileId === p.profileId)).toHaveLength(1);
       expect((await call(h, 'DELETE', `/v1/locations/${w.L3}/default-bank-profile`, { token: admin })).status).toBe(204);
@@ -500,7 +502,7 @@ describe('a bank profile and the defaults it serves', () => {
       const requests = [putDefault(w.L3, p.profileId), putDefault(w.L3, p.profileId)];
       await Promise.race(requests);
       firstAnswered.open();
-      expect((await Promise.all(requests)).map((a) => a.status).sort()).toEqual([200, 500]);
+      expect((await Promise.all(requests)).map((a) => a.status).sort()).toEqual([201, 500]);
     } finally {
       spy.restore();
     }
@@ -513,7 +515,7 @@ describe('a bank profile and the defaults it serves', () => {
 
   it('a release that fails after the default was written does not fail the request; the claim left is dropped later', async () => {
     const [p1, p2] = [await newProfile(), await newProfile()];
-    expect((await putDefault(w.L3, p1.profileId)).status).toBe(200);
+    expect((await putDefault(w.L3, p1.profileId)).status).toBe(201);
     const claims = defaultClaims();
     const release = jest.spyOn(claims, 'release').mockRejectedValue(new Error('simulated database error'));
     try {

@@ -117,7 +117,7 @@ describe('GET /v1/tax-profiles and GET /v1/default-bank-profiles, a page at a ti
       await call(h, 'PUT', `/v1/locations/${w.L2}/default-bank-profile`, { token: other, body: { bankProfileId: ofL2.body.profileId, currency: 'EUR' } }),
       await call(h, 'PUT', `/v1/locations/${w.L1}/default-bank-profile`, { token: admin, body: { bankProfileId: ofL1L3.body.profileId, currency: 'EUR' } }),
     ];
-    for (const answer of defaults) expect(`${answer.status} ${JSON.stringify(answer.body)}`).toMatch(/^200 /);
+    for (const answer of defaults) expect(`${answer.status} ${JSON.stringify(answer.body)}`).toMatch(/^201 /);
   }, 120_000);
 
   it('tax profiles: every one of the locations once, by location, over two pages', async () => {

@@ -1,6 +1,6 @@
 import { CurrentPrincipal, EmptyBody, Idempotent, NoBody, OptionalIfMatch, Principal, setETag } from '@lib/platform';
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Put, Query, Res } from '@nestjs/common';
-import { ApiBearerAuth, ApiConflictResponse, ApiHeader, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiConflictResponse, ApiCreatedResponse, ApiHeader, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { defaultBankProfileView } from './default-bank-profile.view';
 import {
@@ -33,7 +33,8 @@ export class DefaultBankProfilesController {
   @Put('locations/:locationId/default-bank-profile')
   @ApiOperation({ summary: "Set the location's default (bank profile, currency) (Incentives admin of the location)" })
   @ApiHeader({ name: 'If-Match', required: false, description: 'Optional; the version read (0 when none: never one, or removed)' })
-  @ApiOkResponse({ type: AssignedDefaultBankProfileDto })
+  @ApiCreatedResponse({ type: AssignedDefaultBankProfileDto, description: 'The location had no default (never one, or removed): it has this one now' })
+  @ApiOkResponse({ type: AssignedDefaultBankProfileDto, description: 'The location\'s default replaced, or already this one (`UNCHANGED`)' })
   @ApiConflictResponse({ description: ASSIGN_CONFLICT })
   async put(
     @CurrentPrincipal() principal: Principal,
@@ -43,6 +44,8 @@ export class DefaultBankProfilesController {
     @Res({ passthrough: true }) res: Response,
   ): Promise<AssignedDefaultBankProfileDto> {
     const [result] = await this.assign.execute(principal, { ...body, locationIds: [locationId], expectedVersion }, 'path');
+    // A PUT that made the resource answers 201 (RFC 9110 9.3.4), where it is read.
+    if (result.created) res.status(201).setHeader('Location', `/v1/locations/${encodeURIComponent(locationId)}/default-bank-profile`);
     setETag(res, result.current.version);
     return { ...defaultBankProfileView(result.current), outcome: result.outcome };
   }

@@ -15,6 +15,13 @@ import { DefaultClaims } from '../default-claims';
 
 export type AssignOutcome = 'ASSIGNED' | 'UNCHANGED';
 
+/** What assigning did for one location: `created` when it had no default (never one, or removed) and has one now. */
+export interface Assigned {
+  outcome: AssignOutcome;
+  current: DefaultBankProfile;
+  created?: boolean;
+}
+
 const ATTEMPTS = 5;
 
 /**
@@ -44,7 +51,7 @@ export class AssignDefaultBankProfile {
     input: { bankProfileId: string; currency: string; locationIds: string[]; expectedVersion?: number },
     /** Where the request named the locations: the path (one, PUT) or the body (POST's `locationIds`). */
     namedIn: 'path' | 'body',
-  ): Promise<Array<{ outcome: AssignOutcome; current: DefaultBankProfile }>> {
+  ): Promise<Assigned[]> {
     const actor = await this.access.locationsAdmin(principal, input.locationIds, 'set its default bank profile', namedIn);
     const profile = await this.bankProfiles.findForPartner(actor.partnerId, input.bankProfileId);
     if (!profile) throw Problems.field('bankProfileId', 'must be a bank profile of your partner');
@@ -81,7 +88,7 @@ export class AssignDefaultBankProfile {
     });
     const toClaim = plans.filter((p) => !isTarget(p.current, target)).map((p) => ({ locationId: p.locationId, version: (p.current?.version ?? 0) + 1 }));
 
-    const results: Array<{ outcome: AssignOutcome; current: DefaultBankProfile }> = [];
+    const results: Assigned[] = [];
     try {
       if (toClaim.length) await this.claim(target, toClaim);
       for (const plan of plans) {
@@ -125,7 +132,7 @@ export class AssignDefaultBankProfile {
     locationId: string,
     read: DefaultBankProfile | null,
     expectedVersion?: number,
-  ): Promise<{ outcome: AssignOutcome; current: DefaultBankProfile }> {
+  ): Promise<Assigned> {
     const { partnerId, userId, bankProfileId, currency } = target;
     let existing = read;
     for (let attempt = 1; ; attempt++) {
@@ -164,7 +171,7 @@ export class AssignDefaultBankProfile {
         // Best effort: the change is committed, and obsolete claims are dropped later anyway (DefaultClaims.holders).
         if (existing?.bankProfileId && existing.bankProfileId !== bankProfileId) await this.claims.releaseAfterWrite(partnerId, existing.bankProfileId, locationId, version);
         if (attempt > 1) await this.claims.releaseAfterWrite(partnerId, bankProfileId, locationId, version - 1);
-        return { outcome: 'ASSIGNED', current: next };
+        return { outcome: 'ASSIGNED', current: next, created: !existing?.bankProfileId };
       }
       // Someone else changed this location's default meanwhile: read it again.
       if (attempt >= ATTEMPTS) throw Problems.busy(`The default bank profile of ${locationId} is changing; retry.`);
