@@ -62,6 +62,16 @@ describe('bank account rules per country', () => {
     expect(checkBankAccount('FR', { iban: 'FR1420041010050500013M02606', bic: 'NTSBDEB1' }).problems).toEqual([]);
   });
 
+  it("refuses an IBAN of the right length and checksum whose account part does not fit its country's layout", () => {
+    // DE: 18 digits after the check digits. This one ends in letters; its check digits are right (mod 97).
+    expect(ibanChecksumValid('DE583704004405320130AB')).toBe(true);
+    expect(checkBankAccount('DE', { iban: 'DE58 3704 0044 0532 0130 AB', bic: 'COBADEFFXXX' }).problems).toEqual([
+      { field: 'account.iban', message: 'does not have the letters and digits of an IBAN of DE where they belong' },
+    ]);
+    // Letters where a French one has them are right.
+    expect(checkBankAccount('FR', { iban: 'FR1420041010050500013M02606', bic: 'BNPAFRPP' }).problems).toEqual([]);
+  });
+
   it('normalizes a spaced IBAN and keeps the BIC in clear, the IBAN as the secret', () => {
     const { problems, account } = checkBankAccount('DE', { iban: 'de89 3704 0044 0532 0130 00', bic: 'cobadeffxxx' });
     expect(problems).toEqual([]);

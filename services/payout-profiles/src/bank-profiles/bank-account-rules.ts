@@ -1,5 +1,6 @@
 import type { FieldProblem } from '@lib/platform';
 import { abaChecksumValid, abaPrefixValid, BIC_PATTERN, bicCountriesFor, bicCountry, IBAN_LENGTHS, ibanChecksumValid, ibanCountryOf, usesIban } from '../reference/iban';
+import { validateIBAN, ValidationErrorsIBAN } from 'ibantools';
 import { typedIdentifier } from '../common/typed-identifier';
 
 /** How accounts are identified in a country; decides which fields are required. */
@@ -138,6 +139,10 @@ export function checkBankAccount(
         problems.push({ field: field('iban'), message: `must have ${expected} characters for ${of}` });
       } else if (!ibanChecksumValid(secret)) {
         problems.push({ field: field('iban'), message: 'has an invalid checksum (check digits do not match)' });
+      } else if (validateIBAN(secret).errorCodes.includes(ValidationErrorsIBAN.WrongBBANFormat)) {
+        // The account part's layout (the IBAN registry's, as ibantools holds it): a German one is 18 digits, a British
+        // one 4 letters then 14 digits. A country ibantools does not know is taken on length and checksum alone.
+        problems.push({ field: field('iban'), message: `does not have the letters and digits of an IBAN of ${of} where they belong` });
       }
       bic(false);
       break;
