@@ -3,8 +3,15 @@
  * system's reasons, a back office's): one definition of "blank" and of the characters nobody should be shown.
  */
 
-/** Something visible: not white space, nor a format character nobody sees (zero-width space, soft hyphen, BOM). */
-export const VISIBLE = /[^\s\p{Cf}]/u;
+/**
+ * Characters nobody sees: format characters (zero-width space and joiners, soft hyphen, BOM), the other default
+ * ignorable ones (a combining grapheme joiner, variation selectors, Mongolian selectors, Hangul fillers) and the
+ * blank braille pattern, which fonts draw empty. Global: for `replace`.
+ */
+export const UNSEEN = /[\p{Cf}\p{Default_Ignorable_Code_Point}\u2800]/gu;
+
+/** Something visible: not white space, nor a character nobody sees (UNSEEN). */
+export const VISIBLE = /[^\s\p{Cf}\p{Default_Ignorable_Code_Point}\u2800]/u;
 
 /**
  * Control characters (C0 but tab and line breaks, DEL, C1) and the bidirectional embeddings, overrides and isolates,
@@ -12,7 +19,7 @@ export const VISIBLE = /[^\s\p{Cf}]/u;
  */
 export const CONTROL = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]/;
 
-/** Nothing visible in it: white space, or format characters nobody sees (a zero-width space alone), or nothing. */
+/** Nothing visible in it: white space, or characters nobody sees (a zero-width space alone), or nothing. */
 export function isBlankText(value: string): boolean {
   return !VISIBLE.test(value);
 }

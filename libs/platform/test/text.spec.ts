@@ -35,7 +35,9 @@ describe('Text', () => {
 
   // Text nobody sees: a zero-width space, a soft hyphen, a byte-order mark. Kept inside text (a zero-width non-joiner
   // is how Persian is written), not as all of it.
-  it.each([['\u200b'], [' \u00ad '], ['\ufeff\u200b']])('refuses a name of invisible characters only (%j) as blank', (name) => {
+  // Also the other default ignorable characters (a Hangul filler, a variation selector, a combining grapheme joiner)
+  // and the blank braille pattern.
+  it.each([['\u200b'], [' \u00ad '], ['\ufeff\u200b'], ['\u3164'], ['\ufe0f\u034f'], ['\u2800']])('refuses a name of invisible characters only (%j) as blank', (name) => {
     expect(check({ name }).errors).toEqual(['name must not be blank']);
   });
 

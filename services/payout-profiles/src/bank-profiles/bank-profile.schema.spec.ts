@@ -12,6 +12,10 @@ describe('nameKey', () => {
     expect(nameKey('EUR main\u200b')).toBe('eur main');
     expect(nameKey('EUR ma\u00adin')).toBe('eur main');
     expect(nameKey('EUR\u200d main')).toBe('eur main');
+    // Other characters nobody sees: a combining grapheme joiner, a variation selector, a Mongolian one, a Hangul filler
+    // (between words, it is a space nobody sees), the blank braille pattern.
+    for (const unseen of ['\u034f', '\ufe0f', '\u180b', '\u2800']) expect(nameKey(`EUR main${unseen}`)).toBe('eur main');
+    expect(nameKey('EUR\u3164 main')).toBe('eur main');
   });
 
   it('folds case the Unicode way, beyond lower case', () => {

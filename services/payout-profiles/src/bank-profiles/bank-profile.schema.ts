@@ -1,4 +1,4 @@
-import { PaymentMethod, ProfileStatus } from '@lib/contracts';
+import { PaymentMethod, ProfileStatus, UNSEEN } from '@lib/contracts';
 import { outboxPlugin } from '@lib/messaging';
 import { Prop, Schema, SchemaFactory } from '@nestjs/mongoose';
 import { ProfileState, SealedSecretDoc, SealedSecretSchema, ValidationRecord, ValidationRecordSchema } from '../profiles/profile.parts';
@@ -101,13 +101,14 @@ BankProfileSchema.plugin(outboxPlugin);
 
 /**
  * A profile name as compared (unique per partner, and the list's order): names a partner cannot tell apart are the
- * same, whatever case, spaces (runs of them, a non-breaking one), invisible format characters (a zero-width space, a
- * soft hyphen) or Unicode composition ("Café" typed either way).
+ * same, whatever case, spaces (runs of them, a non-breaking one), characters nobody sees (UNSEEN: a zero-width space,
+ * a soft hyphen, a variation selector, a Hangul filler) or Unicode composition ("Café" typed either way).
  * Keys stored before spaces and composition were folded stay as they were until the profile is next written.
  */
 export function nameKey(name: string): string {
-  // Format characters nobody sees (zero-width space and joiners, soft hyphen) do not tell two names apart.
-  const lower = name.normalize('NFKC').replace(/\p{Cf}/gu, '').trim().replace(/\s+/g, ' ').toLowerCase();
+  // Characters nobody sees (zero-width space and joiners, soft hyphen, variation selectors, fillers) do not tell two
+  // names apart.
+  const lower = name.normalize('NFKC').replace(UNSEEN, '').trim().replace(/\s+/g, ' ').toLowerCase();
   return lower.replace(FOLDED_APART, (ch) => ch.toUpperCase().toLowerCase()).normalize('NFKC');
 }
 
