@@ -32,8 +32,15 @@ describe('bank account rules per country', () => {
     expect(schemeFor('AU')).toBe('AU_BSB');
     expect(schemeFor('IN')).toBe('IN_IFSC');
     expect(schemeFor('JP')).toBe('SWIFT');
+    // The US territories bank in the US system: an ABA routing number where the account names one, else a BIC.
+    expect(['PR', 'GU', 'VI', 'AS', 'MP', 'UM'].map((c) => schemeFor(c, { routingNumber: '021502011' }))).toEqual(Array(6).fill('US_ABA'));
+    expect(schemeFor('PR', { bic: 'BOFAUS3N' })).toBe('SWIFT');
+    expect(checkBankAccount('PR', { accountNumber: '000123456789', routingNumber: '021502011' })).toMatchObject({ problems: [], account: { scheme: 'US_ABA' } });
+    expect(checkBankAccount('PR', { accountNumber: '000123456789', routingNumber: '021502012' }).problems).toEqual([
+      { field: 'account.routingNumber', message: 'has an invalid ABA checksum' },
+    ]);
     // Territories whose accounts carry their country's IBAN (the IBAN registry lists them under it).
-    expect(['JE', 'GG', 'IM', 'AX', 'GF', 'RE', 'NC'].map(schemeFor)).toEqual(Array(7).fill('IBAN'));
+    expect(['JE', 'GG', 'IM', 'AX', 'GF', 'RE', 'NC'].map((c) => schemeFor(c))).toEqual(Array(7).fill('IBAN'));
   });
 
   it("takes a territory's account with its country's IBAN, and a BIC of the territory or its country", () => {

@@ -61,7 +61,16 @@ export const SCHEMES: Record<AccountScheme, SchemeRule> = {
 
 const SPECIAL: Record<string, AccountScheme> = { US: 'US_ABA', CA: 'CA_TRANSIT', AU: 'AU_BSB', IN: 'IN_IFSC' };
 
-export function schemeFor(country: string): AccountScheme {
+/**
+ * The US territories (Puerto Rico, Guam, the US Virgin Islands, American Samoa, the Northern Mariana Islands, the
+ * minor outlying islands) bank in the US system, their banks with ABA routing numbers, and are reached by BIC too:
+ * an account there is identified either way, as its details say (a routing number: `US_ABA`; else `SWIFT`).
+ */
+const US_TERRITORIES = ['PR', 'GU', 'VI', 'AS', 'MP', 'UM'];
+
+/** How accounts of `country` are identified (for a US territory, as `input` names its bank: US_TERRITORIES). */
+export function schemeFor(country: string, input?: BankAccountInput): AccountScheme {
+  if (US_TERRITORIES.includes(country) && input?.routingNumber !== undefined) return 'US_ABA';
   return SPECIAL[country] ?? (usesIban(country) ? 'IBAN' : 'SWIFT');
 }
 
@@ -77,7 +86,7 @@ export function checkBankAccount(
   input: BankAccountInput,
   prefix = 'account',
 ): { problems: FieldProblem[]; account?: CheckedAccount } {
-  const scheme = schemeFor(country);
+  const scheme = schemeFor(country, input);
   const rule = SCHEMES[scheme];
   const problems: FieldProblem[] = [];
   const field = (name: string) => `${prefix}.${name}`;
