@@ -9,7 +9,7 @@ import { SecretBox } from '../../secrets/secret-box';
 import { CreateTaxProfileDto } from '../dto/tax-profile.dto';
 import { TaxProfile } from '../tax-profile.schema';
 import { TaxProfilesRepository } from '../tax-profiles.repository';
-import { checkTaxDetails, expiryProblems, sealTaxIds, toDocuments } from '../tax-rules';
+import { checkTaxDetails, expiryProblems, sealTaxIds, taxIdInTextProblems, toDocuments } from '../tax-rules';
 
 /** The tax profile of a location (one per location), at revision 1, pending validation. */
 @Injectable()
@@ -27,7 +27,11 @@ export class CreateTaxProfile {
     const { actor } = await this.access.locationAdmin(principal, locationId, 'create or edit its tax profile');
     const now = this.clock.now();
     const { problems, details } = checkTaxDetails(input);
-    throwIfProblems([...problems, ...expiryProblems(input.expiresAt, now)]);
+    throwIfProblems([
+      ...problems,
+      ...expiryProblems(input.expiresAt, now),
+      ...(details ? taxIdInTextProblems(details, input.businessProfile, input.documents ?? []) : []),
+    ]);
 
     const profileId = createdProfileId('TAX', actor, locationId, idempotency);
     const profile: TaxProfile = {

@@ -10,7 +10,7 @@ import { SecretBox, superseded } from '../../secrets/secret-box';
 import { UpdateTaxProfileDto } from '../dto/tax-profile.dto';
 import { TaxProfile } from '../tax-profile.schema';
 import { TaxProfilesRepository } from '../tax-profiles.repository';
-import { checkTaxDetails, expiryProblems, sealTaxIds, toDocuments } from '../tax-rules';
+import { checkTaxDetails, expiryProblems, sealTaxIds, taxIdInTextProblems, toDocuments } from '../tax-rules';
 
 /**
  * Changes the tax profile of a location (If-Match). A real change is a new revision, pending validation, with a
@@ -79,6 +79,11 @@ export class UpdateTaxProfile {
       documents: input.documents ? toDocuments(input.documents) : current.documents,
       expiresAt: input.expiresAt ? new Date(input.expiresAt) : new Date(current.expiresAt),
     };
+    // Texts sent are checked against the ids in force; ids sent, the texts in force against them (a text stored before
+    // this check, not sent, is left alone otherwise), as a bank profile's names are.
+    const idsSent = (input.taxId ?? input.vatId) != null;
+    if (idsSent) throwIfProblems(taxIdInTextProblems(details!, next.businessProfile, next.documents));
+    else if (input.businessProfile || input.documents) throwIfProblems(taxIdInTextProblems(details!, input.businessProfile, input.documents ?? []));
     const before = {
       businessProfile: current.businessProfile,
       incorporation: current.incorporation,
