@@ -101,6 +101,15 @@ describe('isPermanentSmtpFailure, on the errors nodemailer really gives', () => 
     const named = await failureFrom({ authOptional: true, onRcptTo: (_address, _session, callback) => callback(refusal(`Not allowed to send as ${sender.toUpperCase()}`, 550)) });
     expect(isPermanentSmtpFailure(named)).toBe(true);
     expect(isPermanentSmtpFailure(named, sender)).toBe(false);
+    // A recipient whose address holds the sender's (channel-mailer@ for mailer@) refused as unknown: about the
+    // recipient, permanent.
+    const recipient = `channel-${sender}`;
+    const unknown = await failureFrom({
+      authOptional: true,
+      onRcptTo: (_address, _session, callback) => callback(refusal(`5.1.1 <${recipient}>: Recipient address rejected: User unknown in virtual mailbox table`, 550)),
+    });
+    expect(unknown).toMatchObject({ code: 'EENVELOPE', responseCode: 550 });
+    expect(isPermanentSmtpFailure(unknown, sender)).toBe(true);
   });
 
   it('retries a sender refused at MAIL FROM (553/550 sender not owned: the configured sender, the same for every email)', async () => {

@@ -137,8 +137,10 @@ function isAccountLimit(status: string | undefined, response: unknown): boolean 
 export function isPermanentSmtpFailure(error: unknown, sender?: string): boolean {
   const e = error as { code?: unknown; responseCode?: unknown; command?: unknown; response?: unknown } | null | undefined;
   const code = e?.responseCode;
-  // A reply that names the sender (MAIL_FROM_ADDRESS) is about the sender, whatever its wording.
-  const namesSender = !!sender && typeof e?.response === 'string' && e.response.toLowerCase().includes(sender.toLowerCase());
+  // A reply that names the sender (MAIL_FROM_ADDRESS) is about the sender, whatever its wording: the sender as a whole
+  // address, not inside another (a recipient channelpartners@ refused, the sender partners@).
+  const namesSender =
+    !!sender && typeof e?.response === 'string' && (e.response.match(ADDRESS) ?? []).some((address) => address.toLowerCase() === sender.toLowerCase());
   return (
     typeof e?.code === 'string' &&
     MESSAGE_STAGE_CODES.has(e.code) &&
