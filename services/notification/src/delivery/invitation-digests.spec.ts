@@ -21,6 +21,14 @@ describe('InvitationDigests.gather', () => {
     expect(digests.gather('u1', 'p1', at(30_000))).toEqual(first);
   });
 
+  it('counts an email asked about again (its handler retried before its write) once: the next one still goes alone', () => {
+    const digests = gate(2);
+    expect(digests.gather('u1', 'p1', at(0), 'e1:u1:EMAIL')).toBeNull();
+    expect(digests.gather('u1', 'p1', at(500), 'e1:u1:EMAIL')).toBeNull();
+    expect(digests.gather('u1', 'p1', at(1_000), 'e2:u1:EMAIL')).toBeNull();
+    expect(digests.gather('u1', 'p1', at(2_000), 'e3:u1:EMAIL')).not.toBeNull();
+  });
+
   it('counts each recipient of each partner apart', () => {
     const digests = gate(1);
     expect(digests.gather('u1', 'p1', at(0))).toBeNull();

@@ -65,8 +65,11 @@ export type GatheredEmail = Pick<
 export class InvitationDigests implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger(InvitationDigests.name);
   private readonly job = new PeriodicJob('invitation-digest-sweep', () => this.sweep(), this.logger);
-  /** Per recipient (partner and user): when their last invitation email came, how many went one by one, the open digest. */
-  private readonly recipients = new Map<string, { last: number; alone: number; digest?: { id: string; sendAt: number } }>();
+  /**
+   * Per recipient (partner and user): when their last invitation email came, how many went one by one (and which: an
+   * email asked about again, its handler retried after a failure before its write, is counted once), the open digest.
+   */
+  private readonly recipients = new Map<string, { last: number; alone: number; aloneIds: Set<string>; digest?: { id: string; sendAt: number } }>();
   private lastForgotten = 0;
 
   constructor(
@@ -90,8 +93,9 @@ export class InvitationDigests implements OnModuleInit, OnModuleDestroy {
   /**
    * The digest an invitation email to this recipient at `at` joins, or null when it is sent by itself: one of their
    * first NOTIFY_DIGEST_AFTER since they were last sent none for a window. A digest about to be sent is not joined.
+   * `emailId`: the email's message id, so that the same email asked about again is counted once.
    */
-  gather(userId: string, partnerId: string, at: Date): OpenDigest | null {
+  gather(userId: string, partnerId: string, at: Date, emailId?: string): OpenDigest | null {
     if (this.config.NOTIFY_DIGEST_AFTER === 0) return null;
     const window = this.config.NOTIFY_DIGEST_WINDOW_MS;
     const now = at.getTime();
@@ -99,12 +103,15 @@ export class InvitationDigests implements OnModuleInit, OnModuleDestroy {
     const key = `${partnerId}\u0000${userId}`;
     let recipient = this.recipients.get(key);
     if (!recipient || now - recipient.last >= window) {
-      recipient = { last: now, alone: 0 };
+      recipient = { last: now, alone: 0, aloneIds: new Set() };
       this.recipients.set(key, recipient);
     }
     recipient.last = now;
+    // Asked again about an email it let go by itself: the same answer, not counted again.
+    if (emailId !== undefined && recipient.aloneIds.has(emailId)) return null;
     if (recipient.alone < this.config.NOTIFY_DIGEST_AFTER) {
       recipient.alone += 1;
+      if (emailId !== undefined) recipient.aloneIds.add(emailId);
       return null;
     }
     if (!recipient.digest || now >= recipient.digest.sendAt - Math.min(JOIN_MARGIN_MS, window / 4)) {

@@ -132,7 +132,7 @@ export class CreateMessages {
       for (const channel of channels) {
         const id = messageId(envelope.eventId, recipient.userId, channel);
         const gathered =
-          channel === 'EMAIL' && plan.template === 'invitation' && !existing.has(id) ? this.digests.gather(recipient.userId, plan.partnerId, createdAt) : null;
+          channel === 'EMAIL' && plan.template === 'invitation' && !existing.has(id) ? this.digests.gather(recipient.userId, plan.partnerId, createdAt, id) : null;
         const message: Message = {
           _id: id,
           channel,
