@@ -479,6 +479,31 @@ describe('exactly one email per (event, recipient, channel)', () => {
     expect(smtp.to(admin.email).map((m) => m.parsed.subject)).toEqual([expect.stringMatching(/validat/i), 'Enrolled']);
   });
 
+  it('withdraws a waiting renewal reminder once a later change of the enrollment has its email; a reminder withdraws no status email itself', async () => {
+    const world = new World(kafka, issuer, service);
+    const [location] = await world.register('Wingtip Two');
+    const admin = await world.user('Reese', [{ role: 'INCENTIVES_ADMIN', locationIds: [location] }]);
+    const data = enrollment(world, location, { status: 'VALIDATING', previousStatus: 'ACTION_REQUIRED', revision: 6 });
+    const validating = await kafka.publishEvent(Topics.enrollments, location, { type: 'EnrollmentValidating', data });
+    await sent(`${validating.eventId}:${admin.userId}:EMAIL`);
+    const reminder = (revision: number) => ({
+      template: 'enrollment-renewal-at-risk',
+      causationEventType: 'EnrollmentRenewalAtRisk',
+      subject: 'Reminder: not completed',
+      enrollmentStatus: { enrollmentId: data.enrollmentId, revision, reminder: true },
+    });
+    // "Not completed", sent at revision 5 and retried: the admin has submitted since (revision 6, its email sent).
+    const { _id: stale } = await storeWaiting(world, admin, reminder(5));
+    await eventually(async () => expect(await messages().findOne({ _id: stale })).toMatchObject({ status: 'CANCELLED', lastError: expect.stringMatching(/changed again since/) }));
+    // A reminder of a later revision holds back no status email of an earlier one: both go.
+    const { _id: later } = await storeWaiting(world, admin, reminder(8));
+    const { _id: status } = await storeWaiting(world, admin, { enrollmentStatus: { enrollmentId: data.enrollmentId, revision: 7 } });
+    await eventually(async () => {
+      expect((await messages().findOne({ _id: status }))?.status).toBe('SENT');
+      expect((await messages().findOne({ _id: later }))?.status).toBe('SENT');
+    });
+  });
+
   it("withdraws a company admin's waiting action email (told while the location had no Incentives admin) once a later change of the enrollment has a message for anyone", async () => {
     const world = new World(kafka, issuer, service);
     const [location] = await world.register('Wingtip North');

@@ -232,6 +232,16 @@ describe('MessagePlanner, an enrollment needing action', () => {
     }
   });
 
+  it("marks a status email with its enrollment's revision, and a renewal reminder as a reminder (withdrawn by a later change's email, withdrawing none)", async () => {
+    const action = await planner([admin]).plan(Topics.enrollments, event('EnrollmentActionRequired', { missing: ['BANK_PROFILE_MISSING'] }));
+    expect(action?.enrollmentStatus).toEqual({ enrollmentId: 'e-1', revision: 3 });
+    const atRisk = await planner([admin]).plan(
+      Topics.enrollments,
+      event('EnrollmentRenewalAtRisk', { status: 'ENROLLED', fiscalYearEndsAt: fiscalYearRange(CURRENT_FY).end.toISOString(), missing: ['TAX_PROFILE_EXPIRED'] }),
+    );
+    expect(atRisk).toMatchObject({ template: 'enrollment-renewal-at-risk', enrollmentStatus: { enrollmentId: 'e-1', revision: 3, reminder: true } });
+  });
+
   it('tells a submitted one it follows its profiles, and one sent back to its proposal to Continue', async () => {
     const submitted = await planner([admin]).plan(Topics.enrollments, event('EnrollmentActionRequired', { previousStatus: 'ENROLLED', submitted: true }));
     expect(submitted?.context).toMatchObject({ followsProfiles: true });

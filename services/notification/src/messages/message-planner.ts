@@ -46,9 +46,11 @@ export interface MessagePlan {
   invitationOf?: { programId: string; fiscalYear: string; programRevision?: number };
   /**
    * The enrollment status change the message tells of (its id and revision): a waiting email is withdrawn once a
-   * later status change of the same enrollment has its own email (DeliverEmail's supersession check). Not on renewal reminders.
+   * later status change of the same enrollment has its own email (DeliverEmail's supersession check). A renewal
+   * reminder carries the revision it was sent at, as `reminder`: withdrawn the same way (a reminder that the enrollment
+   * is not completed, arriving after "Enrolled"), it withdraws nothing itself (it tells no change).
    */
-  enrollmentStatus?: { enrollmentId: string; revision: number };
+  enrollmentStatus?: { enrollmentId: string; revision: number; reminder?: true };
   /**
    * Not sent from this instant on: its fiscal year's end, after which what it asks is too late (a renewal reminder;
    * an invitation or an admin-needed message: Enroll refuses a year that is over).
@@ -305,7 +307,7 @@ export class MessagePlanner {
       audience: incentivesAdminsOf([data.locationId]),
       context,
       link: enrollmentPageUrl(this.portal, data.enrollmentId),
-      ...(template !== 'enrollment-renewal-at-risk' && { enrollmentStatus: { enrollmentId: data.enrollmentId, revision: data.revision } }),
+      enrollmentStatus: { enrollmentId: data.enrollmentId, revision: data.revision, ...(template === 'enrollment-renewal-at-risk' && { reminder: true as const }) },
       ...(sendBefore && { sendBefore }),
       fromView: true,
     };

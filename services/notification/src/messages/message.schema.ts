@@ -94,7 +94,7 @@ export class Message {
    * quick succession (approved, then a profile edited) must not reach the admin in the wrong order, the older one
    * dated newest. Absent on other messages, and on messages written before it existed.
    */
-  @Prop({ type: Object }) enrollmentStatus?: { enrollmentId: string; revision: number };
+  @Prop({ type: Object }) enrollmentStatus?: { enrollmentId: string; revision: number; reminder?: true };
   /** An invitation email gathered into a digest (HELD, DIGESTING, then as the digest ends): which, and its line there. */
   @Prop({ type: Object }) digest?: DigestEntry;
   /** An invitation email sent within a digest: the digest email's id (its Message-ID). */
