@@ -218,6 +218,27 @@ describe('buildOverview', () => {
     expect(entries({ actor: user }).map((e) => e[2])).toEqual([[], []]);
   });
 
+  // An open program moved on to FY28 before the rollover has continued the location's completed FY27 enrollment: FY28
+  // is the rollover's to continue with no action, as a program needing eligibility holds its invitation then.
+  it("lists no Enroll for an open program's next year while the completed enrollment of the year before waits for the rollover", () => {
+    const programs = new Map([['OPN', { _id: 'OPN', name: 'Open program', fiscalYear: 'FY28', requiresEligibility: false, state: 'OPEN' as const }]]);
+    const fy27 = { enrollmentId: 'e27', programId: 'OPN', locationId: 'L1', fiscalYear: 'FY27', started: true };
+    const entries = (enrollments: OverviewInput['enrollments']) =>
+      buildOverview(input({ programs, enrollments, invitations: [], decisions: [] }))[0].programs.map((p) => [p.fiscalYear, p.status, p.actions]);
+    expect(entries([{ ...fy27, status: 'ENROLLED', completed: true }])).toEqual([['FY27', 'Enrolled', []]]);
+    // Back in validation after an edit, still completed: the same.
+    expect(entries([{ ...fy27, status: 'VALIDATING', completed: true }])).toEqual([['FY27', 'Validating enrollment', []]]);
+    // Ended (expired at the year's end, or never completed): FY28 is Enroll's.
+    expect(entries([{ ...fy27, status: 'EXPIRED', completed: true }])).toEqual([
+      ['FY27', 'Expired', []],
+      ['FY28', 'Not enrolled', ['ENROLL']],
+    ]);
+    expect(entries([{ ...fy27, status: 'ACTION_REQUIRED' }])).toEqual([
+      ['FY27', 'Action required', ['CONTINUE']],
+      ['FY28', 'Not enrolled', ['ENROLL']],
+    ]);
+  });
+
   // An operator's early rollover run continues a completed FY27 enrollment sent back to Action required into FY28 while
   // the program is still in FY27: Enroll answers the FY27 one as it is (it was rolled over), changing nothing.
   it('offers no Enroll on an enrollment the rollover has continued into the next year already (an early run); Continue on the continuation', () => {

@@ -1,7 +1,7 @@
 import { Actor, holdsRole } from '@lib/access';
-import { enrollmentPageUrl, EnrollmentStatus, EnrollmentStatusLabels, enrollmentStatusLabel, fiscalYearBefore, fiscalYearOver, previousFiscalYear, ProgramState } from '@lib/contracts';
+import { enrollmentPageUrl, EnrollmentStatus, EnrollmentStatusLabels, enrollmentStatusLabel, fiscalYearBefore, fiscalYearOver, nextFiscalYear, previousFiscalYear, ProgramState } from '@lib/contracts';
 import { getStartedUrl } from '../invitations/invitation-ids';
-import { enrollableNow } from '../invitations/invitation-rules';
+import { enrollableNow, ENDED_STATUSES } from '../invitations/invitation-rules';
 import { InvitationState } from '../invitations/invitation.schema';
 
 /**
@@ -64,7 +64,18 @@ export interface OverviewInput {
    * `started`: Enroll has started it (its label to viewers other than the admin: enrollmentStatusLabel);
    * `madeByRollover`: the rollover made it, continuing the previous fiscal year's (whatever became of it since).
    */
-  enrollments: Array<{ enrollmentId?: string; programId: string; locationId: string; fiscalYear: string; status: EnrollmentStatus; started?: boolean; madeByRollover?: boolean; continued?: boolean }>;
+  enrollments: Array<{
+    enrollmentId?: string;
+    programId: string;
+    locationId: string;
+    fiscalYear: string;
+    status: EnrollmentStatus;
+    started?: boolean;
+    madeByRollover?: boolean;
+    continued?: boolean;
+    /** Completed (ENROLLED once) in its year: the rollover continues it into the next one unless it ended. */
+    completed?: boolean;
+  }>;
   /** The latest eligibility decisions of the locations (whether an INELIGIBLE enrollment can start again). */
   decisions: Array<{ programId: string; locationId: string; fiscalYear: string; eligible: boolean }>;
   portalBaseUrl: string;
@@ -104,6 +115,16 @@ export function buildOverview(input: OverviewInput): OverviewLocation[] {
         .filter((d) => d.locationId === location._id && d.eligible)
         .map((d) => entryKey(d.programId, d.fiscalYear)),
     );
+    // Next years a completed enrollment not ended is continued into by the rollover, with no action (SPEC Enrollment 6),
+    // before the rollover has made the continuation: no Enroll there (it would start a second enrollment of that year
+    // beside the continuation), and an open program moved on to it is not listed for it, as the invitation of a program
+    // that needs eligibility is held then (whyContinued).
+    const continuing = new Set(
+      [...enrollments.values()]
+        .filter((e) => (e.status === 'ENROLLED' || e.completed) && !ENDED_STATUSES.includes(e.status))
+        .map((e) => entryKey(e.programId, nextFiscalYear(e.fiscalYear)))
+        .filter((key) => !enrollments.has(key)),
+    );
     const entries = new Map<string, OverviewProgramEntry>();
     const add = (
       programId: string,
@@ -127,7 +148,12 @@ export function buildOverview(input: OverviewInput): OverviewLocation[] {
         (enrollmentStatus === 'ACTION_REQUIRED' || enrollmentStatus === 'INVITED' || enrollmentStatus === 'INELIGIBLE') &&
         enrollableNow(program, fiscalYear, input.now, { started: !!enrollment?.started });
       const canEnroll =
-        isAdmin && (enrollable || goesOn) && !endedForNow && !continuedFrom.has(key) && (!enrollmentStatus || !NO_ENROLL.includes(enrollmentStatus));
+        isAdmin &&
+        (enrollable || goesOn) &&
+        !endedForNow &&
+        !continuedFrom.has(key) &&
+        !continuing.has(key) &&
+        (!enrollmentStatus || !NO_ENROLL.includes(enrollmentStatus));
       // Started, in a year Enroll does not reach (the program in another year): Continue on the enrollment itself, as the
       // enrollment service offers it (its year not over, not continued into the next one, the program not discontinued):
       // Action required; Submit next (INVITED once Continue made it complete: Submit is on the same page); or ended
@@ -174,6 +200,7 @@ export function buildOverview(input: OverviewInput): OverviewLocation[] {
       add(invitation.programId, invitation.fiscalYear, invitation.programName, enrollable, getStartedUrl(input.portalBaseUrl, invitation), invitation);
     }
     for (const program of openPrograms) {
+      if (continuing.has(entryKey(program._id, program.fiscalYear))) continue;
       const link = getStartedUrl(input.portalBaseUrl, { programId: program._id, locationId: location._id, fiscalYear: program.fiscalYear });
       add(program._id, program.fiscalYear, program.name, true, link);
     }
