@@ -400,6 +400,8 @@ describe('a program whose payout rules are made stricter', () => {
     const { program } = await programWithApprovedDefault(rules, [w.L1]);
     const id = await enroll(program, w.L1);
     expect((await call(h, 'POST', `/v1/enrollments/${id}/submit`, { token: await w.token('admin') })).body).toMatchObject({ status: 'ENROLLED' });
+    // Every event of the enrollment so far on the watch, before it is read as the state that must not change.
+    await settle(program, [w.L1]);
     const before = await state(id);
 
     // The next year's rules (no more USD) set with the move: they judge its continuation at the rollover, not this year.

@@ -524,4 +524,31 @@ describe('concurrency and retries', () => {
     expect(renamed.status).toBe(400);
     expect(renamed.body.errors).toEqual([expect.objectContaining({ field: 'name' })]);
   });
+
+  it("a tax profile's texts stored holding its tax id (before texts were checked) are left alone by a PATCH sending them again as stored; a changed one, or a new id, checks them", async () => {
+    const token = await w.token('adminOfOtherLocation');
+    // L2's tax profile (another test may have made it already).
+    const read = await call(h, 'GET', `/v1/locations/${w.L2}/tax-profile`, { token });
+    const created = read.status === 200 ? read : await call(h, 'POST', `/v1/locations/${w.L2}/tax-profile`, { token, body: usTaxProfile() });
+    expect(created.status).toBeLessThan(300);
+    // Its tax id made the US one of usTaxProfile (12-3456789), and texts holding it written as an earlier release could.
+    const withId = await call(h, 'PATCH', `/v1/locations/${w.L2}/tax-profile`, { token, body: { incorporation: 'US', incorporationCountry: 'US', taxId: VALID.tin }, headers: ifMatch(created.body.version) });
+    expect(withId.status).toBe(200);
+    const stored = { ...usTaxProfile().businessProfile, doingBusinessAs: 'Contoso EIN 12-3456789' };
+    const documents = [{ fileName: 'W-9 EIN 12-3456789.pdf', contentType: 'application/pdf', sizeBytes: 1_000, uploadedAt: new Date().toISOString() }];
+    await h.db.collection('tax_profiles').updateOne({ _id: created.body.profileId } as never, { $set: { businessProfile: stored, documents: documents.map((d) => ({ ...d, uploadedAt: new Date(d.uploadedAt) })) } });
+    const patch = (body: Record<string, unknown>, version: number) => call(h, 'PATCH', `/v1/locations/${w.L2}/tax-profile`, { token, body, headers: ifMatch(version) });
+    // The business profile sent whole, only its contact email new; the documents sent again with one added.
+    const contact = await patch({ businessProfile: { ...stored, contactEmail: 'tax@contoso.example' } }, (await call(h, 'GET', `/v1/locations/${w.L2}/tax-profile`, { token })).body.version);
+    expect(contact.status).toBe(200);
+    const added = await patch({ documents: [...documents, { fileName: 'w-9 2027.pdf', contentType: 'application/pdf', sizeBytes: 1_000, uploadedAt: new Date().toISOString() }] }, contact.body.version);
+    expect(added.status).toBe(200);
+    // A text changed to hold it, and a new tax id against every text: checked.
+    const renamed = await patch({ businessProfile: { ...stored, legalName: 'Contoso Inc 123456789' } }, added.body.version);
+    expect(renamed.status).toBe(400);
+    expect(renamed.body.errors).toEqual([expect.objectContaining({ field: 'businessProfile.legalName' })]);
+    const newId = await patch({ taxId: '98-7654321', documents: [{ ...documents[0], fileName: 'W-9 EIN 98-7654321.pdf' }] }, added.body.version);
+    expect(newId.status).toBe(400);
+    expect(newId.body.errors).toEqual([expect.objectContaining({ field: 'documents.0.fileName' })]);
+  });
 });

@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { SMTPServer, SMTPServerOptions } from 'smtp-server';
 import type { NotificationConfig } from '../config';
-import { describeSmtpFailure, isPermanentSmtpFailure, Mailer, withoutAddresses } from './mailer';
+import { describeSmtpFailure, isPermanentSmtpFailure, Mailer, namesAddress, withoutAddresses } from './mailer';
 
 const email = {
   _id: 'e-1:u-1:EMAIL',
@@ -110,6 +110,16 @@ describe('isPermanentSmtpFailure, on the errors nodemailer really gives', () => 
     });
     expect(unknown).toMatchObject({ code: 'EENVELOPE', responseCode: 550 });
     expect(isPermanentSmtpFailure(unknown, sender)).toBe(true);
+  });
+
+  it('tells the sender named as an address of its own, however quoted, from one inside a longer address', () => {
+    const sender = 'partners@contoso.com';
+    for (const reply of [`<${sender}>: Sender address rejected`, `Not allowed to send as ${sender}.`, `from=${sender} refused`, `identities failed: ${sender.toUpperCase()}`, sender]) {
+      expect(namesAddress(reply, sender)).toBe(true);
+    }
+    for (const reply of ['<channelpartners@contoso.com>: Recipient address rejected', 'partners@contoso.com.au unknown', 'a.partners@contoso.com unknown', 'partners@contoso.community']) {
+      expect(namesAddress(reply, sender)).toBe(false);
+    }
   });
 
   it('retries a sender refused at MAIL FROM (553/550 sender not owned: the configured sender, the same for every email)', async () => {

@@ -139,8 +139,7 @@ export function isPermanentSmtpFailure(error: unknown, sender?: string): boolean
   const code = e?.responseCode;
   // A reply that names the sender (MAIL_FROM_ADDRESS) is about the sender, whatever its wording: the sender as a whole
   // address, not inside another (a recipient channelpartners@ refused, the sender partners@).
-  const namesSender =
-    !!sender && typeof e?.response === 'string' && (e.response.match(ADDRESS) ?? []).some((address) => address.toLowerCase() === sender.toLowerCase());
+  const namesSender = !!sender && typeof e?.response === 'string' && namesAddress(e.response, sender);
   return (
     typeof e?.code === 'string' &&
     MESSAGE_STAGE_CODES.has(e.code) &&
@@ -154,6 +153,16 @@ export function isPermanentSmtpFailure(error: unknown, sender?: string): boolean
     !isAccountLimit(enhancedStatus(e.response), e.response) &&
     !namesSender
   );
+}
+
+/**
+ * Whether `text` names `address` as an address of its own: not inside a longer one (`channelpartners@contoso.com` does
+ * not name `partners@contoso.com`, nor does `partners@contoso.com.au`), whatever quotes it (`<...>`, `from=...`, a
+ * sentence's full stop after it).
+ */
+export function namesAddress(text: string, address: string): boolean {
+  const escaped = address.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return new RegExp(`(?:^|[^A-Za-z0-9._%+'-])${escaped}(?![A-Za-z0-9-]|\\.[A-Za-z0-9])`, 'i').test(text);
 }
 
 /** An email address as an SMTP reply quotes it (`<jane@contoso.com>`, `jane@contoso.com:`). */

@@ -237,9 +237,17 @@ describe('MessagePlanner, an enrollment needing action', () => {
     expect(action?.enrollmentStatus).toEqual({ enrollmentId: 'e-1', revision: 3 });
     const atRisk = await planner([admin]).plan(
       Topics.enrollments,
-      event('EnrollmentRenewalAtRisk', { status: 'ENROLLED', fiscalYearEndsAt: fiscalYearRange(CURRENT_FY).end.toISOString(), missing: ['TAX_PROFILE_EXPIRED'] }),
+      event('EnrollmentRenewalAtRisk', { status: 'ACTION_REQUIRED', fiscalYearEndsAt: fiscalYearRange(CURRENT_FY).end.toISOString(), kind: 'NOT_COMPLETED', missing: ['TAX_PROFILE_MISSING'] }),
     );
     expect(atRisk).toMatchObject({ template: 'enrollment-renewal-at-risk', enrollmentStatus: { enrollmentId: 'e-1', revision: 3, reminder: true } });
+    // Not completed is answered by the admin's next change; one that will not continue (the agreement inactive) by none:
+    // not withdrawn.
+    const willNotContinue = await planner([admin]).plan(
+      Topics.enrollments,
+      event('EnrollmentRenewalAtRisk', { status: 'ENROLLED', fiscalYearEndsAt: fiscalYearRange(CURRENT_FY).end.toISOString(), kind: 'WILL_NOT_CONTINUE', outcome: 'EXPIRED', reasons: ['The partner agreement is not active.'] }),
+    );
+    expect(willNotContinue?.template).toBe('enrollment-renewal-at-risk');
+    expect(willNotContinue?.enrollmentStatus).toBeUndefined();
   });
 
   it('tells a submitted one it follows its profiles, and one sent back to its proposal to Continue', async () => {

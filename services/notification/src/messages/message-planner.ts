@@ -47,8 +47,9 @@ export interface MessagePlan {
   /**
    * The enrollment status change the message tells of (its id and revision): a waiting email is withdrawn once a
    * later status change of the same enrollment has its own email (DeliverEmail's supersession check). A renewal
-   * reminder carries the revision it was sent at, as `reminder`: withdrawn the same way (a reminder that the enrollment
-   * is not completed, arriving after "Enrolled"), it withdraws nothing itself (it tells no change).
+   * reminder that the enrollment is not completed carries the revision it was sent at, as `reminder`: withdrawn the
+   * same way (it must not arrive after the admin's Submit and "being validated"), it withdraws nothing itself (it tells
+   * no change). A reminder that it will not continue carries none: no status change answers it.
    */
   enrollmentStatus?: { enrollmentId: string; revision: number; reminder?: true };
   /**
@@ -307,7 +308,11 @@ export class MessagePlanner {
       audience: incentivesAdminsOf([data.locationId]),
       context,
       link: enrollmentPageUrl(this.portal, data.enrollmentId),
-      enrollmentStatus: { enrollmentId: data.enrollmentId, revision: data.revision, ...(template === 'enrollment-renewal-at-risk' && { reminder: true as const }) },
+      // A reminder that it is not completed is withdrawn by a later change's email (the admin acted: Continue, Submit);
+      // one that it will not continue (eligibility, agreement, payout information) is not: no status change says so.
+      ...(template !== 'enrollment-renewal-at-risk'
+        ? { enrollmentStatus: { enrollmentId: data.enrollmentId, revision: data.revision } }
+        : (data as EnrollmentRenewalAtRisk).kind === 'NOT_COMPLETED' && { enrollmentStatus: { enrollmentId: data.enrollmentId, revision: data.revision, reminder: true as const } }),
       ...(sendBefore && { sendBefore }),
       fromView: true,
     };

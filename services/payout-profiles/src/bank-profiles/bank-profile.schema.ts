@@ -103,7 +103,8 @@ BankProfileSchema.plugin(outboxPlugin);
  * A profile name as compared (unique per partner, and the list's order): names a partner cannot tell apart are the
  * same, whatever case, spaces (runs of them, a non-breaking one), characters nobody sees (UNSEEN: a zero-width space,
  * a soft hyphen, a variation selector, a Hangul filler) or Unicode composition ("Café" typed either way).
- * Keys stored before spaces and composition were folded stay as they were until the profile is next written.
+ * Keys stored before a rule here existed (spaces and composition folded, the default-ignorable characters dropped) stay
+ * as they were until the profile is next written: a new name that only such a rule makes equal to it is not refused.
  */
 export function nameKey(name: string): string {
   // Characters nobody sees (zero-width space and joiners, soft hyphen, variation selectors, fillers) do not tell two

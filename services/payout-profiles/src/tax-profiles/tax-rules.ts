@@ -3,7 +3,7 @@ import { typedIdentifier } from '../common/typed-identifier';
 import { maskSecret } from '../secrets/masking';
 import type { SecretBox } from '../secrets/secret-box';
 import type { TaxDocumentDto } from './dto/tax-profile.dto';
-import type { BusinessProfile, TaxDocument } from './tax-profile.schema';
+import type { TaxDocument } from './tax-profile.schema';
 import { secretsInTextProblems } from '../profiles/secrets-in-text';
 
 export const Incorporations = ['US', 'NON_US'] as const;
@@ -84,31 +84,35 @@ export function checkTaxDetails(input: TaxDetailsInput): { problems: FieldProble
   return { problems, details: { incorporation, incorporationCountry: country, taxForm: form, taxId, vatId } };
 }
 
-/** A tax form is valid through the day before `expiresAt`; at `expiresAt` it has expired. */
+/** The texts of a tax profile checked for its ids (those left out are not). */
+export interface TaxTexts {
+  legalName?: string;
+  doingBusinessAs?: string;
+  contactEmail?: string;
+  address?: { line1?: string; line2?: string };
+}
+
 /**
  * The texts of a tax profile shown in clear to every reader of the location (Incentives users included) and sent in
  * its events (the legal name): none may hold its tax id or VAT id (a W-9 named after the EIN, the EIN in the
  * trade name), which are shown masked only and never in events (SPEC 1 Payout 5). 400 naming each field.
  */
-export function taxIdInTextProblems(
-  details: Pick<CheckedTaxDetails, 'taxId' | 'vatId'>,
-  businessProfile: BusinessProfile | undefined,
-  documents: Array<Pick<TaxDocument, 'fileName'>>,
-): FieldProblem[] {
+export function taxIdInTextProblems(details: Pick<CheckedTaxDetails, 'taxId' | 'vatId'>, businessProfile: TaxTexts, documents: Array<Pick<TaxDocument, 'fileName'>>): FieldProblem[] {
   return secretsInTextProblems(
     [details.taxId, details.vatId],
     [
-      ['businessProfile.legalName', businessProfile?.legalName],
-      ['businessProfile.doingBusinessAs', businessProfile?.doingBusinessAs],
-      ['businessProfile.contactEmail', businessProfile?.contactEmail],
-      ['businessProfile.address.line1', businessProfile?.address?.line1],
-      ['businessProfile.address.line2', businessProfile?.address?.line2],
+      ['businessProfile.legalName', businessProfile.legalName],
+      ['businessProfile.doingBusinessAs', businessProfile.doingBusinessAs],
+      ['businessProfile.contactEmail', businessProfile.contactEmail],
+      ['businessProfile.address.line1', businessProfile.address?.line1],
+      ['businessProfile.address.line2', businessProfile.address?.line2],
       ...documents.map((document, i): [string, string] => [`documents.${i}.fileName`, document.fileName]),
     ],
     'must not contain the tax id or VAT id (it is shown and sent in clear)',
   );
 }
 
+/** A tax form is valid through the day before `expiresAt`; at `expiresAt` it has expired. */
 export function isExpired(expiresAt: Date, now: Date): boolean {
   return expiresAt.getTime() <= now.getTime();
 }

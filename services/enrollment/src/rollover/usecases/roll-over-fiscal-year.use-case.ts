@@ -399,7 +399,8 @@ export class RollOverFiscalYear {
     const continuations: Enrollment[] = [];
     const resumedIds: string[] = [];
     const continued: Continued[] = [];
-    // Continuations submitted by the rollover, followed once before the marks (see followNow).
+    // Continuations followed once before the marks (see followNow): those the rollover submitted, those whose profiles
+    // changed since the batch read them, and every one a rerun resumes.
     const following: string[] = [];
     // Resumed ones are followed whatever they are: decided by the interrupted run on the views it read, a profile event
     // recorded after that read and before their insert never reached them, and this run's own read (changedProfiles)
@@ -525,10 +526,12 @@ export class RollOverFiscalYear {
   }
 
   /**
-   * The next-year enrollments continued following validation were decided on the profile view as read before their
-   * insert: a validation result recorded since (its event consumed before they existed) would never reach them. Follow
-   * them once now, as Submit does after its write (FollowValidation: a guarded write, a no-op when nothing changed),
-   * read again (a resumed one may have changed since). Those waiting for the admin (not submitted: what is missing)
+   * The next-year enrollments were decided on the profile view as read before their insert: a validation result or an
+   * edit recorded since (its event consumed before they existed) would never reach them. Those the rollover submitted,
+   * those whose profiles changed since the read, and those a rerun resumes (decided by an earlier run's read) are
+   * followed once now, as Submit does after its write (FollowValidation: a guarded write, a no-op when nothing
+   * changed), read again (a resumed one may have changed since). Their marks keep the outcome decided (as for any
+   * continuation following validation later). Those waiting for the admin (not submitted: what is missing)
    * are evaluated again as a profile event would (EnrollLocation.reevaluate, Continue's evaluation): a tax profile
    * renewed between the read and the insert no longer shows as expired. Before the marks, so a run killed here leaves
    * them to a rerun, which resumes them and follows them again.

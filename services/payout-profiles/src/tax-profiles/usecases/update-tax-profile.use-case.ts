@@ -8,9 +8,9 @@ import { ProfileEvents } from '../../profiles/profile-events';
 import { throwIfProblems } from '../../profiles/problems';
 import { SecretBox, superseded } from '../../secrets/secret-box';
 import { UpdateTaxProfileDto } from '../dto/tax-profile.dto';
-import { TaxProfile } from '../tax-profile.schema';
+import { BusinessProfile, TaxDocument, TaxProfile } from '../tax-profile.schema';
 import { TaxProfilesRepository } from '../tax-profiles.repository';
-import { checkTaxDetails, expiryProblems, sealTaxIds, taxIdInTextProblems, toDocuments } from '../tax-rules';
+import { checkTaxDetails, expiryProblems, sealTaxIds, taxIdInTextProblems, TaxTexts, toDocuments } from '../tax-rules';
 
 /**
  * Changes the tax profile of a location (If-Match). A real change is a new revision, pending validation, with a
@@ -79,11 +79,6 @@ export class UpdateTaxProfile {
       documents: input.documents ? toDocuments(input.documents) : current.documents,
       expiresAt: input.expiresAt ? new Date(input.expiresAt) : new Date(current.expiresAt),
     };
-    // Texts sent are checked against the ids in force; ids sent, the texts in force against them (a text stored before
-    // this check, not sent, is left alone otherwise), as a bank profile's names are.
-    const idsSent = (input.taxId ?? input.vatId) != null;
-    if (idsSent) throwIfProblems(taxIdInTextProblems(details!, next.businessProfile, next.documents));
-    else if (input.businessProfile || input.documents) throwIfProblems(taxIdInTextProblems(details!, input.businessProfile, input.documents ?? []));
     const before = {
       businessProfile: current.businessProfile,
       incorporation: current.incorporation,
@@ -95,6 +90,15 @@ export class UpdateTaxProfile {
       taxId: current.sealedTaxId && (this.secrets.openIfAvailable(current.sealedTaxId, `${id}:taxId`) ?? UNREADABLE),
       vatId: current.sealedVatId && (this.secrets.openIfAvailable(current.sealedVatId, `${id}:vatId`) ?? UNREADABLE),
     };
+    // The texts as they end up against the ids as they end up: every text when an id changes, else the texts this request
+    // changes (a PATCH sends the business profile and the documents whole: what it sends again as stored, stored before
+    // this check, is left alone), as a bank profile's names are.
+    const idsChanged = details!.taxId !== before.taxId || details!.vatId !== before.vatId;
+    throwIfProblems(
+      idsChanged
+        ? taxIdInTextProblems(details!, next.businessProfile, next.documents)
+        : taxIdInTextProblems(details!, changedTexts(next.businessProfile, current.businessProfile), newDocuments(next.documents, current.documents)),
+    );
     // The same details sent again change nothing, except on a profile the back office sent back (Action required):
     // they submit it again, a new revision validated anew.
     // A null stored before nulls were refused (`doingBusinessAs: null`) is the field left out: the same details.
@@ -153,3 +157,20 @@ export class UpdateTaxProfile {
 
 /** Stands for a stored tax id that does not open: equal to no id sent (ids are printable characters). */
 const UNREADABLE = '\u0000unreadable';
+
+/** The texts of `next` that differ from `stored` (the others left out). */
+function changedTexts(next: BusinessProfile, stored: BusinessProfile): TaxTexts {
+  const differs = <T>(a: T, b: T) => (a !== b ? a : undefined);
+  return {
+    legalName: differs(next.legalName, stored.legalName),
+    doingBusinessAs: differs(next.doingBusinessAs, stored.doingBusinessAs),
+    contactEmail: differs(next.contactEmail, stored.contactEmail),
+    address: { line1: differs(next.address?.line1, stored.address?.line1), line2: differs(next.address?.line2, stored.address?.line2) },
+  };
+}
+
+/** The documents of `next` whose file name no stored document has (a document sent again as stored is left out). */
+function newDocuments(next: TaxDocument[], stored: TaxDocument[]): TaxDocument[] {
+  const names = new Set(stored.map((document) => document.fileName));
+  return next.filter((document) => !names.has(document.fileName));
+}
