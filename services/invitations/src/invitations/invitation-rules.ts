@@ -177,7 +177,7 @@ export function whyContinued(facts: Pick<InvitationFacts, 'enrollmentStatus' | '
 }
 
 /** Whether `decision` is another decision than `ending`, made after it (one made at the same instant counts as later). */
-function laterThan(decision: { eventId?: string; decidedAt?: Date }, ending: { eventId: string; decidedAt: Date }): boolean {
+export function laterThan(decision: { eventId?: string; decidedAt?: Date }, ending: { eventId: string; decidedAt: Date }): boolean {
   if (decision.eventId === ending.eventId) return false;
   return decision.decidedAt === undefined || decision.decidedAt.getTime() >= ending.decidedAt.getTime();
 }

@@ -114,6 +114,19 @@ describe('buildOverview', () => {
     expect(ineligible(true)).toEqual([['ENROLL']]);
     expect(ineligible(false)).toEqual([[]]);
     expect(ineligible(true, [{ programId: 'INV', locationId: 'L1', fiscalYear: 'FY27', eligible: false }])).toEqual([[]]);
+    // Ended by a decision the view does not hold yet (D2), the view's eligible one (D1) made before it: not again until a
+    // later one comes, as Enroll answers (422); one made after it starts it again.
+    const endedBy = { eventId: 'D2', decidedAt: new Date('2026-11-30T10:00:00Z') };
+    const endedByD2 = (decision: { eventId: string; decidedAt: Date }) =>
+      buildOverview(
+        input({
+          programs,
+          decisions: [{ programId: 'INV', locationId: 'L1', fiscalYear: 'FY27', eligible: true, ...decision }],
+          enrollments: [{ programId: 'INV', locationId: 'L1', fiscalYear: 'FY27', status: 'INELIGIBLE', started: true, endedBy }],
+        }),
+      )[0].programs.map((p) => p.actions);
+    expect(endedByD2({ eventId: 'D1', decidedAt: new Date('2026-11-30T09:00:00Z') })).toEqual([[]]);
+    expect(endedByD2({ eventId: 'D3', decidedAt: new Date('2026-11-30T11:00:00Z') })).toEqual([['ENROLL']]);
     const discontinued = new Map([['INV', { ...programs.get('INV')!, state: 'DISCONTINUED' as const }]]);
     expect(buildOverview(input({ programs: discontinued, enrollments: [{ programId: 'INV', locationId: 'L1', fiscalYear: 'FY27', status: 'ACTION_REQUIRED', started: true }] }))[0].programs.map((p) => p.actions)).toEqual([[]]);
     // Not the admin's: a reader gets no action.

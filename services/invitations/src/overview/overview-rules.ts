@@ -1,7 +1,7 @@
 import { Actor, holdsRole } from '@lib/access';
 import { enrollmentPageUrl, EnrollmentStatus, EnrollmentStatusLabels, enrollmentStatusLabel, fiscalYearBefore, fiscalYearOver, nextFiscalYear, previousFiscalYear, ProgramState } from '@lib/contracts';
 import { getStartedUrl } from '../invitations/invitation-ids';
-import { enrollableNow, ENDED_STATUSES } from '../invitations/invitation-rules';
+import { enrollableNow, ENDED_STATUSES, laterThan } from '../invitations/invitation-rules';
 import { InvitationState } from '../invitations/invitation.schema';
 
 /**
@@ -75,9 +75,11 @@ export interface OverviewInput {
     continued?: boolean;
     /** Completed (ENROLLED once) in its year: the rollover continues it into the next one unless it ended. */
     completed?: boolean;
+    /** The decision its latest INELIGIBLE event named as the one that ended it. */
+    endedBy?: { eventId: string; decidedAt: Date } | null;
   }>;
   /** The latest eligibility decisions of the locations (whether an INELIGIBLE enrollment can start again). */
-  decisions: Array<{ programId: string; locationId: string; fiscalYear: string; eligible: boolean }>;
+  decisions: Array<{ programId: string; locationId: string; fiscalYear: string; eligible: boolean; eventId?: string; decidedAt?: Date }>;
   portalBaseUrl: string;
   /** The Clock's now: nothing of a fiscal year that is over is offered (Enroll refuses it). */
   now: Date;
@@ -110,9 +112,15 @@ export function buildOverview(input: OverviewInput): OverviewLocation[] {
     const continuedFrom = new Set(
       [...enrollments.values()].filter((e) => e.madeByRollover || e.continued).map((e) => entryKey(e.programId, previousFiscalYear(e.fiscalYear))),
     );
+    // An eligible decision the enrollment's end names no later decision than (laterThan: the one that ended it still on
+    // its way here) does not start it again: Enroll answers 422 until a later one comes, as no invitation is issued.
     const eligible = new Set(
       input.decisions
         .filter((d) => d.locationId === location._id && d.eligible)
+        .filter((d) => {
+          const endedBy = enrollments.get(entryKey(d.programId, d.fiscalYear))?.endedBy;
+          return !endedBy || laterThan(d, endedBy);
+        })
         .map((d) => entryKey(d.programId, d.fiscalYear)),
     );
     // Next years a completed enrollment not ended is continued into by the rollover, with no action (SPEC Enrollment 6),

@@ -123,7 +123,7 @@ export class ViewsRepository {
   /** The latest decisions of a partner's locations (the overview: whether an ineligible location is eligible again). */
   async decisionsFor(partnerId: string, locationIds: string[]): Promise<EligibilityDecisionView[]> {
     return this.decisions
-      .find({ partnerId, locationId: { $in: locationIds } }, { programId: 1, locationId: 1, fiscalYear: 1, eligible: 1 })
+      .find({ partnerId, locationId: { $in: locationIds } }, { programId: 1, locationId: 1, fiscalYear: 1, eligible: 1, eventId: 1, decidedAt: 1 })
       .lean<EligibilityDecisionView[]>();
   }
 
