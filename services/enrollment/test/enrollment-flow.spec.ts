@@ -5,7 +5,7 @@
  */
 import { Clock } from '@lib/platform';
 import { DeadLetterHeaders, deadLetterTopic, fiscalYearRange, Topics } from '@lib/contracts';
-import { eventually } from '@lib/testing';
+import { eventually, groupCaughtUp } from '@lib/testing';
 import {
   approvedProfiles,
   bankProfile,
@@ -877,6 +877,25 @@ describe('Enroll, Continue, Submit and validation', () => {
     expect((await call(h, 'PATCH', `/v1/programs/${program.programId}`, { operator: true, body: { state: 'DISCONTINUED' }, headers: { 'if-match': '"2"' } })).status).toBe(200);
     const [discontinued] = await waitForEnrollmentEvent(h, id, 'EnrollmentDiscontinued');
     expect(discontinued.envelope!.data).toEqual(expect.objectContaining({ programName: name, reasons: [`The program ${name} was discontinued.`] }));
+  });
+
+  it('reads none of its enrollments for a ProgramUpdated that does not rename the program (its payout rules changed)', async () => {
+    const program = await createProgram(h, { requiresEligibility: false });
+    expect((await enroll(program.programId, w.L1)).status).toBe(201);
+    const renames = jest.spyOn(serviceOf(h, EnrollmentsModule, EnrollmentsRepository), 'renameProgram');
+    const ofProgram = () => renames.mock.calls.filter(([programId]) => programId === program.programId);
+    try {
+      const rules = await call(h, 'PATCH', `/v1/programs/${program.programId}`, { operator: true, body: { payoutRules: { ...RULES, allowedCurrencies: ['USD'] } }, headers: { 'if-match': '"1"' } });
+      expect(rules.status).toBe(200);
+      await groupCaughtUp(h.service.env.KAFKA_GROUP_ID, [Topics.programs]);
+      expect(ofProgram()).toEqual([]);
+      // Renamed: its enrollments are.
+      const name = `Renamed ${randomUUID().slice(0, 6)}`;
+      expect((await call(h, 'PATCH', `/v1/programs/${program.programId}`, { operator: true, body: { name }, headers: { 'if-match': '"2"' } })).status).toBe(200);
+      await eventually(async () => expect(ofProgram()).toEqual([[program.programId, name]]));
+    } finally {
+      renames.mockRestore();
+    }
   });
 
   // Enroll read the program, the operator renamed it and the rename's sweep ran, then Enroll's write landed with the old

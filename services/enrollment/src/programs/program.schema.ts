@@ -37,6 +37,11 @@ export class Program {
    */
   @Prop() payoutRulesChangedAt?: number;
   /**
+   * The revision that last changed `name` (absent if none did since this was recorded): the ProgramUpdated of that
+   * revision (or a later one) renames the program's enrollments; the others need not read them. Not part of the snapshot.
+   */
+  @Prop() nameChangedAt?: number;
+  /**
    * The fingerprint of the request that created it under an Idempotency-Key: a retry of that request whose stored
    * answer is gone gets this program (201), another one 409 (its programId) or 422 (the key's derived id).
    */

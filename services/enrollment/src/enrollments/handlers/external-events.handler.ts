@@ -83,7 +83,7 @@ export class ExternalEventsHandler {
   @EventPattern(Topics.programs)
   async onProgram(@Payload() event: ConsumedEvent<ProgramEvent>): Promise<void> {
     const { program } = event.envelope.data;
-    if (event.envelope.type === 'ProgramUpdated') await this.rename.execute(program.programId);
+    if (event.envelope.type === 'ProgramUpdated') await this.rename.execute(program.programId, program.revision);
     if (program.state === 'DISCONTINUED') {
       await this.discontinue.execute(program.programId, program.name, event.heartbeat);
     } else if (event.envelope.type === 'ProgramUpdated' && program.requiresEligibility) {

@@ -19,8 +19,16 @@ export class RenameProgramEnrollments {
     private readonly enrollments: EnrollmentsRepository,
   ) {}
 
-  async execute(programId: string): Promise<void> {
-    let name = (await this.programs.find(programId))?.name;
+  /**
+   * `revision`: the ProgramUpdated's. One of a revision after the program's last rename (`nameChangedAt`) reads no
+   * enrollment: that rename's own event, before it on the program's partition, renamed them (a payout-rules or state
+   * change, a redelivery, a replay of the topic, would otherwise read every enrollment of the program, of every year).
+   * A program with no `nameChangedAt` (renamed before it was recorded, or never) is renamed as before: a no-op write.
+   */
+  async execute(programId: string, revision?: number): Promise<void> {
+    const program = await this.programs.find(programId);
+    if (revision !== undefined && program?.nameChangedAt !== undefined && program.nameChangedAt < revision) return;
+    let name = program?.name;
     for (let round = 0; name !== undefined && round < ROUNDS; round++) {
       await this.enrollments.renameProgram(programId, name);
       const now = (await this.programs.find(programId))?.name;

@@ -38,6 +38,8 @@ export class CreateProgram {
       },
       state: input.state ?? 'OPEN',
       revision: 1,
+      // Named by this revision: a later ProgramUpdated that does not rename it reads none of its enrollments.
+      nameChangedAt: 1,
       ...(idempotency && { createdByRequest: idempotency.fingerprint }),
       createdAt: now,
       updatedAt: now,
