@@ -1,6 +1,6 @@
 import { AccessPolicy, AccessViewUpdater } from '@lib/access';
 import { DeadLetterHeaders, deadLetterTopic, Envelope, fiscalYearRange, nextFiscalYear, Topics } from '@lib/contracts';
-import { eventually } from '@lib/testing';
+import { eventually, groupCaughtUp } from '@lib/testing';
 import { getConnectionToken } from '@nestjs/mongoose';
 import type { Connection } from 'mongoose';
 import { randomUUID } from 'node:crypto';
@@ -10,6 +10,7 @@ import { DeliverToLateAdmins } from '../src/invitations/usecases/deliver-to-late
 import { IssueInvitation } from '../src/invitations/usecases/issue-invitation.use-case';
 import { RecordEligibilityDecision } from '../src/invitations/usecases/record-eligibility-decision.use-case';
 import { WaitWhenAdminsLeave } from '../src/invitations/usecases/wait-when-admins-leave.use-case';
+import { ViewsRepository } from '../src/invitations/views/views.repository';
 import { forInvitation, forYear, FY, InvitationEventData, NEXT_FY, PORTAL, TestUser, World } from './fixtures';
 
 jest.setTimeout(90_000);
@@ -218,6 +219,24 @@ describe('issuing invitations from eligibility decisions', () => {
     const [delivered] = await world.waitEvent('InvitationDelivered', forInvitation(programId, l1));
     expect(delivered.envelope!.data).toMatchObject({ programName: 'Azure Growth Incentive' });
     await eventually(async () => expect(await world.notices(erin)).toEqual([expect.objectContaining({ programName: 'Azure Growth Incentive' })]));
+  });
+
+  it('reads its decisions again on a program change that may change what they lead to (its state), not on a rename nor an older snapshot', async () => {
+    const { l1, global, programId } = await waitingForAdmin('gus', { name: 'Azure Growth' });
+    const decisionsRead = jest.spyOn(world.service.app.get(ViewsRepository), 'decisionIdsOfProgram');
+    const ofProgram = () => decisionsRead.mock.calls.filter(([id]) => id === programId);
+    try {
+      await world.program({ programId, name: 'Azure Growth Incentive', revision: 2 });
+      await eventually(async () => expect((await world.invitations(global, `?locationId=${l1}`))[0]).toMatchObject({ programName: 'Azure Growth Incentive' }));
+      // An older snapshot (a redelivery, a replay), then one closing it: only the last reads them.
+      await world.program({ programId, name: 'Azure Growth', revision: 1 });
+      await world.program({ programId, name: 'Azure Growth Incentive', revision: 3, state: 'CLOSED' });
+      // Every program event handled (the group commits after the handler's work).
+      await groupCaughtUp(world.service.env.KAFKA_GROUP_ID, [Topics.programs]);
+      expect(ofProgram()).toHaveLength(1);
+    } finally {
+      decisionsRead.mockRestore();
+    }
   });
 
   it("gives a waiting invitation's Get Started link as the portal's address is now (PORTAL_BASE_URL changed since it was issued)", async () => {
