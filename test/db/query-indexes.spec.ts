@@ -54,6 +54,7 @@ function indexServing(schema: Schema, shape: QueryShape): Record<string, unknown
 const queries: Array<[string, Schema, QueryShape]> = [
   // enrollment
   ['GET /v1/enrollments: a partner\'s locations ($in) in LIST_ORDER', EnrollmentSchema, { equal: ['partnerId', 'locationId'], sort: ENROLLMENT_ORDER.sort }],
+  ['GET /v1/enrollments?status=: a partner\'s enrollments of one status (every location, or some: $in) in LIST_ORDER', EnrollmentSchema, { equal: ['partnerId', 'status'], sort: ENROLLMENT_ORDER.sort }],
   ['a program\'s sweeps (ofProgramIn): its enrollments of some statuses in _id order', EnrollmentSchema, { equal: ['programId', 'status'], sort: { _id: 1 } }],
   ['the rollover\'s and the renewal reminders\' scan of a year (hint)', EnrollmentSchema, { equal: ['fiscalYear'], sort: { _id: 1 } }],
   ['a profile\'s event: the enrollments naming a bank profile', EnrollmentSchema, { equal: ['bankProfileId'] }],

@@ -111,6 +111,11 @@ EnrollmentSchema.index({ _id: 1, version: 1 }, { unique: true });
 /** GET /v1/enrollments: a partner's locations in LIST_ORDER (a page read in order, no sort in memory); its prefix finds one. */
 EnrollmentSchema.index({ partnerId: 1, locationId: 1, programId: 1, fiscalYear: 1, _id: 1 });
 /**
+ * The list filtered by status (`GET /v1/enrollments?status=`), in its order: for a company or `*` admin (every location
+ * of the partner) the index above would fetch every enrollment of the partner to find those of one status.
+ */
+EnrollmentSchema.index({ partnerId: 1, status: 1, locationId: 1, programId: 1, fiscalYear: 1, _id: 1 });
+/**
  * The renewal reminders' scan of a year (and the rollover's before PENDING_SCAN), pinned to this index (`hint`): keys no
  * write changes. On
  * MongoDB, a scan of { fiscalYear, status } (the index it replaced; nothing else read it) meets an enrollment at its
