@@ -183,6 +183,22 @@ describe('bad input', () => {
     expect((await client.call('POST', '/v1/partners', { operator: true, body: body() })).status).toBe(201);
   });
 
+  it("checks a role's locations are the partner's without reading its list of locations (only to name the unknown ones)", async () => {
+    const partners = booted.service.app.get(PartnersRepository);
+    const reads = jest.spyOn(partners, 'find');
+    try {
+      const known = await client.call('POST', `/v1/users/${existing.userId}/roles`, { token: ga, body: { role: 'INCENTIVES_USER', locationIds: [A.locationIds[0]] } });
+      expect(known.status).toBe(200);
+      expect(reads.mock.calls.filter(([partnerId]) => partnerId === A.partnerId)).toEqual([]);
+      const unknown = await client.call('POST', `/v1/users/${existing.userId}/roles`, { token: ga, body: { role: 'INCENTIVES_USER', locationIds: [A.locationIds[0], 'NOPE-4'] } });
+      expect(unknown.status).toBe(400);
+      expect(unknown.body.errors).toEqual([expect.objectContaining({ field: 'locationIds', message: expect.stringContaining('NOPE-4') })]);
+      expect(unknown.body.errors[0].message).not.toContain(A.locationIds[0]);
+    } finally {
+      reads.mockRestore();
+    }
+  });
+
   it("answers another partner's location exactly like an unknown one", async () => {
     const ask = (locationIds: string[]) =>
       client.call('POST', `/v1/users/${existing.userId}/roles`, { token: ga, body: { role: 'INCENTIVES_ADMIN', locationIds } });

@@ -50,6 +50,11 @@ export class PartnersRepository {
     return (await this.partners.exists({ _id: partnerId, 'locations.locationId': locationId })) !== null;
   }
 
+  /** Whether the partner lists every one of these locations, without reading its list (up to 5,000 locations). */
+  async hasLocations(partnerId: string, locationIds: string[]): Promise<boolean> {
+    return (await this.partners.exists({ _id: partnerId, 'locations.locationId': { $all: locationIds } })) !== null;
+  }
+
   /** The partners whose first Global admin is not written yet (PENDING_ADMIN: served by its index). */
   withPendingAdmin(): Promise<Partner[]> {
     return this.partners.find(PENDING_ADMIN).lean<Partner[]>();

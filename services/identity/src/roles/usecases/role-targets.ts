@@ -39,6 +39,9 @@ export class RoleChangeChecks {
   }
 
   async requireOwnLocations(partnerId: string, locationIds: string[]): Promise<void> {
+    const named = [...new Set(locationIds.filter((id) => id !== ALL_LOCATIONS))];
+    // All the partner's: one indexed check, not a read of its list of locations (half a megabyte at 5,000).
+    if (named.length === 0 || (await this.partners.hasLocations(partnerId, named))) return;
     const own = new Set(await this.ownLocations(partnerId));
     const unknown = locationIds.filter((id) => id !== ALL_LOCATIONS && !own.has(id));
     if (unknown.length) {
