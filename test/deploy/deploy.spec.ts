@@ -85,6 +85,8 @@ describe('Kubernetes manifests', () => {
   it('creates the namespace it deploys into, and the example secrets go in it', () => {
     const { namespace } = load(readFileSync(join(ROOT, 'deploy', 'k8s', 'kustomization.yaml'), 'utf8')) as { namespace: string };
     expect(readObjects('namespace.yaml').map((o) => `${o.kind}/${o.metadata.name}`)).toEqual([`Namespace/${namespace}`]);
+    // Enforcing the restricted Pod Security Standard: a pod that does not meet it is refused there, not deployed.
+    expect(readObjects('namespace.yaml')[0].metadata.labels).toMatchObject({ 'pod-security.kubernetes.io/enforce': 'restricted' });
     expect(secrets.length).toBeGreaterThan(0);
     expect(secrets.filter((s) => s.metadata.namespace !== namespace).map((s) => s.metadata.name)).toEqual([]);
   });
@@ -128,7 +130,9 @@ describe('Kubernetes manifests', () => {
     expect(byKind.Deployment.spec.template.spec.terminationGracePeriodSeconds).toBeGreaterThan(preStopSeconds + shutdownSeconds);
     expect(container.resources.requests.cpu).toBeDefined();
     expect(container.resources.requests.memory).toBeDefined();
-    expect(byKind.Deployment.spec.template.spec.securityContext.runAsNonRoot).toBe(true);
+    // What the "restricted" Pod Security Standard asks, so that a namespace enforcing it admits the pods.
+    expect(byKind.Deployment.spec.template.spec.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
+    expect(container.securityContext).toMatchObject({ allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
     expect(container.image).toContain(`/${service}:`);
     expect(byKind.Service.spec.selector).toEqual(byKind.Deployment.spec.selector.matchLabels);
     expect(container.envFrom[0].configMapRef.name).toBe(byKind.ConfigMap.metadata.name);
