@@ -378,7 +378,9 @@ export async function startServiceApp(app: INestApplication, port?: number): Pro
   (app as NestExpressApplication).use(bodyErrorHandler);
   await app.init();
   await app.startAllMicroservices();
-  await app.listen(port ?? config.PORT, config.HOST);
+  // No HOST: Node's own choice, every address of both families where the machine has IPv6.
+  if (config.HOST) await app.listen(port ?? config.PORT, config.HOST);
+  else await app.listen(port ?? config.PORT);
   const server = app.getHttpServer() as Server;
   server.keepAliveTimeout = HTTP_KEEP_ALIVE_TIMEOUT_MS;
   // Above it, or a connection reused as the keep-alive time ends could be cut while its headers are read.

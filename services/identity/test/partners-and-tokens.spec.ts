@@ -62,7 +62,10 @@ describe('issuer', () => {
   });
 
   it('listens on every address by default, and on this machine only with HOST=127.0.0.1 (as npm start runs it)', async () => {
-    expect((booted.service.app.getHttpServer().address() as AddressInfo).address).toBe('0.0.0.0');
+    // Node's own choice without HOST: `::` (IPv6 and IPv4) where the machine has IPv6, else 0.0.0.0; the client reaches
+    // it on 127.0.0.1 either way.
+    expect(['::', '0.0.0.0']).toContain((booted.service.app.getHttpServer().address() as AddressInfo).address);
+    expect((await fetch(`http://127.0.0.1:${(booted.service.app.getHttpServer().address() as AddressInfo).port}/health/live`)).status).toBe(200);
     const local = await bootIdentity({ HOST: '127.0.0.1' });
     try {
       expect((local.service.app.getHttpServer().address() as AddressInfo).address).toBe('127.0.0.1');
