@@ -183,8 +183,8 @@ export function baseConfigSpec(serviceName: string) {
     SERVICE_NAME: nonEmpty({ default: serviceName, desc: 'Name in logs and process metrics' }),
     PORT: wholeNumber(1, 65_535)({ default: 3000, desc: 'HTTP port (API, /docs, /health, /metrics)' }),
     HOST: str({
-      default: '',
-      desc: "Address the HTTP server listens on; empty: every address, IPv6 and IPv4 (Node's own choice: `::` where the machine has IPv6, else 0.0.0.0; an IPv6-only cluster probes the pod on IPv6). npm start: 127.0.0.1, this machine only",
+      default: undefined,
+      desc: "Address the HTTP server listens on; none: every address, IPv6 and IPv4 (Node's own choice: `::` where the machine has IPv6, else 0.0.0.0; an IPv6-only cluster probes the pod on IPv6). npm start: 127.0.0.1, this machine only",
     }),
     LOG_LEVEL: str({ choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info', desc: 'JSON logs on stdout from this level up' }),
     MONGO_URL: mongoUrl({ desc: 'MongoDB connection string' }),
