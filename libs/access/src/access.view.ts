@@ -58,11 +58,13 @@ export class AccessViewUpdater implements OnApplicationBootstrap {
   }
 
   private async index(users: Array<{ userId: string; partnerId: string; roles: Array<{ role: string; locationIds: string[] }> }>): Promise<void> {
-    const ops = users.flatMap((u) =>
-      grantIndexKeys(u.partnerId, u.roles).map((key) => ({
-        updateOne: { filter: { _id: key }, update: { $addToSet: { userIds: u.userId } }, upsert: true },
-      })),
-    );
+    await this.addKeys(users.flatMap((u) => grantIndexKeys(u.partnerId, u.roles).map((key) => ({ userId: u.userId, key }))));
+  }
+
+  private async addKeys(entries: Array<{ userId: string; key: string }>): Promise<void> {
+    const ops = entries.map(({ userId, key }) => ({
+      updateOne: { filter: { _id: key }, update: { $addToSet: { userIds: userId } }, upsert: true },
+    }));
     for (let i = 0; i < ops.length; i += UPDATES_PER_COMMAND) await this.grants.bulkWrite(ops.slice(i, i + UPDATES_PER_COMMAND) as never, { ordered: false });
   }
 
@@ -96,7 +98,12 @@ export class AccessViewUpdater implements OnApplicationBootstrap {
   private async upsertUser({ user }: UserEvent): Promise<void> {
     const { userId } = user;
     const keys = user.active ? grantIndexKeys(user.partnerId, user.roles) : [];
-    if (user.active) await this.index([{ userId, partnerId: user.partnerId, roles: user.roles }]);
+    // Only the keys the stored snapshot does not hold: it is in the index under its own (added before it was written, or
+    // by the build at start). A user holding a list of thousands of locations (`*` narrowed by one) is not written
+    // under every one of them again at each of their events, and an event applied again adds nothing.
+    const stored = await this.users.findById(userId, { partnerId: 1, active: 1, roles: 1 }).lean<Pick<AccessUser, 'partnerId' | 'active' | 'roles'>>();
+    const indexed = new Set(stored?.active ? grantIndexKeys(stored.partnerId, stored.roles) : []);
+    await this.addKeys(keys.filter((key) => !indexed.has(key)).map((key) => ({ userId, key })));
     let before: AccessUser | undefined;
     const replaced = await upsertIfNewer<AccessUser>(this.users.collection, userId, {
       replaces: (stored) => {

@@ -105,4 +105,23 @@ describe('the grant index as user events arrive', () => {
     await updater.apply('RoleAssigned', snapshot(4, true, ['L1']));
     expect(await holders('INCENTIVES_ADMIN:L1')).toEqual([]);
   });
+
+  it('writes only the keys the stored snapshot does not hold: a user of a thousand locations renamed, or an event applied again, writes none', async () => {
+    const many = Array.from({ length: 1_000 }, (_, i) => `L${i}`);
+    await updater.apply('UserCreated', snapshot(1, true, many));
+    expect(await holders('INCENTIVES_ADMIN:L999')).toEqual(['u7']);
+    const writes = jest.spyOn(grants, 'bulkWrite');
+    try {
+      await updater.apply('UserUpdated', snapshot(2, true, many));
+      await updater.apply('UserUpdated', snapshot(2, true, many));
+      expect(writes).not.toHaveBeenCalled();
+      // One location more: one key written.
+      await updater.apply('RoleAssigned', snapshot(3, true, [...many, 'L1000']));
+      expect(writes.mock.calls.flatMap(([ops]) => ops)).toHaveLength(1);
+      expect(await holders('INCENTIVES_ADMIN:L1000')).toEqual(['u7']);
+      expect(await holders('INCENTIVES_ADMIN:L0')).toEqual(['u7']);
+    } finally {
+      writes.mockRestore();
+    }
+  });
 });
