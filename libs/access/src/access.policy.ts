@@ -177,7 +177,10 @@ export class AccessPolicy {
     // The ids the caller's roles name, not only those the view knows: every list filters by partner too, and a
     // resource recorded before its location reached the view (see requireViewOfOwn) is listed to them as to a company
     // admin.
-    return [...new Set(actor.roles.flatMap((grant) => grant.locationIds))].filter((locationId) => canView(actor, locationId)).sort();
+    // The locations of the incentive roles, each of which sees its own (canView), as a set: checking each against every
+    // grant's list was quadratic in a list of thousands (`*` narrowed by one location), on every list request.
+    const viewing = actor.roles.filter((grant) => grant.role === 'INCENTIVES_ADMIN' || grant.role === 'INCENTIVES_USER');
+    return [...new Set(viewing.flatMap((grant) => grant.locationIds))].sort();
   }
 
   /**
