@@ -184,13 +184,15 @@ describe('bad input', () => {
   });
 
   it("checks a role's locations are the partner's without reading its list of locations (only to name the unknown ones)", async () => {
+    // A user of its own: the other tests expect `existing` unchanged.
+    const target = await client.createUser(ga, { email: `roles-${randomUUID().slice(0, 8)}@example.com` });
     const partners = booted.service.app.get(PartnersRepository);
     const reads = jest.spyOn(partners, 'find');
     try {
-      const known = await client.call('POST', `/v1/users/${existing.userId}/roles`, { token: ga, body: { role: 'INCENTIVES_USER', locationIds: [A.locationIds[0]] } });
+      const known = await client.call('POST', `/v1/users/${target.userId}/roles`, { token: ga, body: { role: 'INCENTIVES_USER', locationIds: [A.locationIds[0]] } });
       expect(known.status).toBe(200);
       expect(reads.mock.calls.filter(([partnerId]) => partnerId === A.partnerId)).toEqual([]);
-      const unknown = await client.call('POST', `/v1/users/${existing.userId}/roles`, { token: ga, body: { role: 'INCENTIVES_USER', locationIds: [A.locationIds[0], 'NOPE-4'] } });
+      const unknown = await client.call('POST', `/v1/users/${target.userId}/roles`, { token: ga, body: { role: 'INCENTIVES_USER', locationIds: [A.locationIds[0], 'NOPE-4'] } });
       expect(unknown.status).toBe(400);
       expect(unknown.body.errors).toEqual([expect.objectContaining({ field: 'locationIds', message: expect.stringContaining('NOPE-4') })]);
       expect(unknown.body.errors[0].message).not.toContain(A.locationIds[0]);

@@ -1,5 +1,6 @@
 import { AccessPolicy, AccessViewUpdater } from '@lib/access';
 import { DeadLetterHeaders, deadLetterTopic, Envelope, fiscalYearRange, nextFiscalYear, Topics } from '@lib/contracts';
+import { PermanentError } from '@lib/messaging';
 import { eventually, groupCaughtUp } from '@lib/testing';
 import { getConnectionToken } from '@nestjs/mongoose';
 import type { Connection } from 'mongoose';
@@ -10,6 +11,7 @@ import { DeliverToLateAdmins } from '../src/invitations/usecases/deliver-to-late
 import { IssueInvitation } from '../src/invitations/usecases/issue-invitation.use-case';
 import { RecordEligibilityDecision } from '../src/invitations/usecases/record-eligibility-decision.use-case';
 import { WaitWhenAdminsLeave } from '../src/invitations/usecases/wait-when-admins-leave.use-case';
+import { ReconcileInvitation } from '../src/invitations/usecases/reconcile-invitation.use-case';
 import { ViewsRepository } from '../src/invitations/views/views.repository';
 import { forInvitation, forYear, FY, InvitationEventData, NEXT_FY, PORTAL, TestUser, World } from './fixtures';
 
@@ -221,7 +223,7 @@ describe('issuing invitations from eligibility decisions', () => {
     await eventually(async () => expect(await world.notices(erin)).toEqual([expect.objectContaining({ programName: 'Azure Growth Incentive' })]));
   });
 
-  it('reads its decisions again on a program change that may change what they lead to (its state), not on a rename nor an older snapshot', async () => {
+  it('reads its decisions again on a program change that may change what they lead to (its state), not on a rename, an older snapshot or one sent again; one whose reading failed, the next does', async () => {
     const { l1, global, programId } = await waitingForAdmin('gus', { name: 'Azure Growth' });
     const decisionsRead = jest.spyOn(world.service.app.get(ViewsRepository), 'decisionIdsOfProgram');
     const ofProgram = () => decisionsRead.mock.calls.filter(([id]) => id === programId);
@@ -234,6 +236,22 @@ describe('issuing invitations from eligibility decisions', () => {
       // Every program event handled (the group commits after the handler's work).
       await groupCaughtUp(world.service.env.KAFKA_GROUP_ID, [Topics.programs]);
       expect(ofProgram()).toHaveLength(1);
+      // Sent again once its reading is done: nothing more.
+      await world.program({ programId, name: 'Azure Growth Incentive', revision: 3, state: 'CLOSED' });
+      await groupCaughtUp(world.service.env.KAFKA_GROUP_ID, [Topics.programs]);
+      expect(ofProgram()).toHaveLength(1);
+      // Reopened, its reading failing for good (dead-lettered, the view holding the snapshot), then only renamed: the
+      // rename's snapshot reads them, as the reopening's should have.
+      const reconcile = jest.spyOn(world.service.app.get(ReconcileInvitation), 'executeAll').mockRejectedValue(new PermanentError('simulated lasting failure'));
+      try {
+        await world.program({ programId, name: 'Azure Growth Incentive', revision: 4, state: 'OPEN' });
+        await groupCaughtUp(world.service.env.KAFKA_GROUP_ID, [Topics.programs]);
+      } finally {
+        reconcile.mockRestore();
+      }
+      await world.program({ programId, name: 'Azure Growth 2', revision: 5, state: 'OPEN' });
+      await groupCaughtUp(world.service.env.KAFKA_GROUP_ID, [Topics.programs]);
+      expect(ofProgram()).toHaveLength(3);
     } finally {
       decisionsRead.mockRestore();
     }

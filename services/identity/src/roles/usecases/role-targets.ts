@@ -8,6 +8,9 @@ import { User } from '../../users/user.schema';
 import { RoleChangeInput } from '../dto/role.dto';
 import { isCompanyRole } from '../role-grants';
 
+/** Location ids a role change checks with one query (PartnersRepository.hasLocations); more are read with the partner. */
+const FEW_LOCATIONS = 16;
+
 /**
  * The checks shared by assigning and revoking: the caller, the target user (404 outside the caller's
  * partner), who may change which role (403), and the location list (400 naming `locationIds`; a location
@@ -40,8 +43,11 @@ export class RoleChangeChecks {
 
   async requireOwnLocations(partnerId: string, locationIds: string[]): Promise<void> {
     const named = [...new Set(locationIds.filter((id) => id !== ALL_LOCATIONS))];
-    // All the partner's: one indexed check, not a read of its list of locations (half a megabyte at 5,000).
-    if (named.length === 0 || (await this.partners.hasLocations(partnerId, named))) return;
+    if (named.length === 0) return;
+    // A few, all the partner's: one indexed check, not a read of its list of locations (half a megabyte at 5,000). Not
+    // for many: `$all` compares each id with the whole list (thousands by thousands, in the database), where one read
+    // and a set do it at once. (FerretDB matches no `$all` of two or more ids on a list of documents: the read then.)
+    if (named.length <= FEW_LOCATIONS && (await this.partners.hasLocations(partnerId, named))) return;
     const own = new Set(await this.ownLocations(partnerId));
     const unknown = locationIds.filter((id) => id !== ALL_LOCATIONS && !own.has(id));
     if (unknown.length) {

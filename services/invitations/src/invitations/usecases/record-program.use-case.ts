@@ -1,7 +1,6 @@
 import { ProgramSnapshot } from '@lib/contracts';
 import { Injectable } from '@nestjs/common';
 import { InvitationRepository } from '../invitation.repository';
-import { ProgramView } from '../views/program-view.schema';
 import { ViewsRepository } from '../views/views.repository';
 import { ReconcileInvitation } from './reconcile-invitation.use-case';
 
@@ -34,20 +33,13 @@ export class RecordProgram {
     // Once more with the name stored now: an invitation issued meanwhile on the view's older name, or a newer snapshot
     // stored meanwhile (a redelivery after a rebalance), is given it.
     if (renaming || (before && before.name !== current.name)) await this.invitations.renameProgram(program.programId, current.name);
-    if (!invitesOtherwise(before, program)) return;
+    // Its decisions are read again (one by one) only while a snapshot that may change what they lead to (the program
+    // first known, its state, fiscal year or requiresEligibility changed) has not been followed through: a rename, a
+    // payout-rules change, an older snapshot or one sent again after that is done, reads none. Left undone (a failure,
+    // a dead letter), the next snapshot, or the one sent again, does it.
+    const changedAt = current.decisionsChangedAt ?? current.revision;
+    if ((current.decisionsReadAt ?? 0) >= changedAt) return;
     await this.reconcile.executeAll(await this.views.decisionIdsOfProgram(program.programId, current.fiscalYear), heartbeat);
+    await this.views.programDecisionsRead(program.programId, changedAt);
   }
-}
-
-/**
- * Whether this snapshot may change what the program's decisions lead to: the program first known here (decisions that
- * came before it), or a newer snapshot changing what the rules read (its state, fiscal year, whether it needs
- * eligibility), or the very snapshot stored (this message handled again after a failure before its reconciling was
- * done). Not an older one (a redelivery, a replay of the topic), nor a newer one that renames it or changes its payout
- * rules: those reconciled every decision of its year, one by one, for nothing.
- */
-function invitesOtherwise(before: ProgramView | null, program: ProgramSnapshot): boolean {
-  if (!before || before.revision === program.revision) return true;
-  if (before.revision > program.revision) return false;
-  return before.state !== program.state || before.fiscalYear !== program.fiscalYear || before.requiresEligibility !== program.requiresEligibility;
 }

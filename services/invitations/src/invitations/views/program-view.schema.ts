@@ -12,6 +12,13 @@ export class ProgramView {
   @Prop({ required: true }) requiresEligibility!: boolean;
   @Prop({ required: true, type: String, enum: ProgramStates }) state!: ProgramState;
   @Prop({ required: true }) revision!: number;
+  /**
+   * The revision of the last snapshot that may change what the program's decisions lead to (the program first known,
+   * or its state, fiscal year or `requiresEligibility` changed), and the revision up to which they were read again
+   * since (RecordProgram): while the second is behind the first, every snapshot, or one sent again, reads them.
+   */
+  @Prop() decisionsChangedAt?: number;
+  @Prop() decisionsReadAt?: number;
 }
 
 export const ProgramViewSchema = SchemaFactory.createForClass(ProgramView);

@@ -10,7 +10,7 @@ import {
   LogPosition,
   ProgramSnapshot,
 } from '@lib/contracts';
-import { BatchLoader, modelLoader, upsertIfChanged, upsertIfNewer } from '@lib/messaging';
+import { BatchLoader, modelLoader, upsertIfChanged } from '@lib/messaging';
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { Model } from 'mongoose';
@@ -128,16 +128,29 @@ export class ViewsRepository {
   }
 
   async recordProgram(program: ProgramSnapshot): Promise<void> {
-    await upsertIfNewer<ProgramView>(this.programs.collection, program.programId, {
-      replaces: (stored) => stored.revision < program.revision,
-      set: {
+    await upsertIfChanged<ProgramView>(this.programs.collection, program.programId, (stored) => {
+      if (stored && stored.revision >= program.revision) return null;
+      // What the rules read of a program changed (or not known before, or stored before this was recorded).
+      const affects =
+        !stored ||
+        stored.decisionsChangedAt === undefined ||
+        stored.state !== program.state ||
+        stored.fiscalYear !== program.fiscalYear ||
+        stored.requiresEligibility !== program.requiresEligibility;
+      return {
         name: program.name,
         fiscalYear: program.fiscalYear,
         requiresEligibility: program.requiresEligibility,
         state: program.state,
         revision: program.revision,
-      },
+        ...(affects && { decisionsChangedAt: program.revision }),
+      };
     });
+  }
+
+  /** The program's decisions were read again for the snapshot of `revision` (RecordProgram). */
+  async programDecisionsRead(programId: string, revision: number): Promise<void> {
+    await this.programs.updateOne({ _id: programId }, { $max: { decisionsReadAt: revision } });
   }
 
   async program(programId: string): Promise<ProgramView | null> {
