@@ -18,7 +18,7 @@ import { ModulesContainer, NestFactory } from '@nestjs/core';
 import { IS_OPERATOR, IS_PUBLIC } from '../../libs/platform/src/auth/principal';
 import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import { getMetadataStorage } from 'class-validator';
-import { documentConventions, documentProblems } from '../../libs/platform/src/bootstrap';
+import { documentConventions, documentProblems, schemasReached } from '../../libs/platform/src/bootstrap';
 import { isDocumentationOnly } from '../../libs/platform/src/http/documentation-only';
 import { ScimEmailInput, ScimNameInput, ScimUserInput } from '../../services/identity/src/users/dto/import.dto';
 import { AppModule as Enrollment } from '../../services/enrollment/src/app.module';
@@ -283,8 +283,8 @@ describe('OpenAPI documents: request schemas', () => {
     const schemas = document.components!.schemas as Record<string, Schema & { additionalProperties?: unknown }>;
     const operations = Object.values(document.paths).flatMap((item) => [item.get, item.post, item.put, item.patch, item.delete].filter((o) => o !== undefined));
     const contents = (content: Record<string, { schema?: unknown }> | undefined) => Object.values(content ?? {}).map((media) => media.schema as Schema);
-    const sent = reachedSchemas(schemas, operations.flatMap((o) => (o.requestBody && 'content' in o.requestBody ? contents(o.requestBody.content) : [])));
-    const shown = reachedSchemas(schemas, operations.flatMap((o) => Object.values(o.responses).flatMap((r) => (r && 'content' in r ? contents(r.content) : []))));
+    const sent = schemasReached(schemas as never, operations.flatMap((o) => (o.requestBody && 'content' in o.requestBody ? contents(o.requestBody.content) : [])));
+    const shown = schemasReached(schemas as never, operations.flatMap((o) => Object.values(o.responses).flatMap((r) => (r && 'content' in r ? contents(r.content) : []))));
     // No schema both: a request's class and an answer's are two (the answer's extends it), so each can say what it takes.
     expect([...sent].filter((name) => shown.has(name))).toEqual([]);
     const open = [...sent].filter((name) => schemas[name].properties && schemas[name].additionalProperties !== false);
@@ -321,24 +321,6 @@ describe('OpenAPI documents: request schemas', () => {
     );
   });
 });
-
-/** The component schemas these schemas name, directly or through the schemas they name. */
-function reachedSchemas(schemas: Record<string, Schema>, roots: Array<Schema | undefined>): Set<string> {
-  const reached = new Set<string>();
-  const walk = (node: (Schema & { oneOf?: Schema[] }) | undefined): void => {
-    if (!node || typeof node !== 'object') return;
-    const name = node.$ref?.split('/').pop();
-    if (name !== undefined && !reached.has(name)) {
-      reached.add(name);
-      walk(schemas[name]);
-    }
-    Object.values(node.properties ?? {}).forEach(walk);
-    walk(node.items);
-    [...(node.allOf ?? []), ...(node.oneOf ?? [])].forEach(walk);
-  };
-  roots.forEach(walk);
-  return reached;
-}
 
 /** Every schema node of the document (components and parameters), with where it is. */
 function schemaNodes(document: OpenAPIObject): Array<[string, Schema & { enum?: unknown[]; nullable?: boolean }]> {

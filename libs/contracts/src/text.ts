@@ -8,10 +8,11 @@
  * ignorable ones (a combining grapheme joiner, variation selectors, Mongolian selectors, Hangul fillers) and the
  * blank braille pattern, which fonts draw empty. Global: for `replace`.
  */
-export const UNSEEN = /[\p{Cf}\p{Default_Ignorable_Code_Point}\u2800]/gu;
+const UNSEEN_CHARACTERS = '\\p{Cf}\\p{Default_Ignorable_Code_Point}\\u2800';
+export const UNSEEN = new RegExp(`[${UNSEEN_CHARACTERS}]`, 'gu');
 
 /** Something visible: not white space, nor a character nobody sees (UNSEEN). */
-export const VISIBLE = /[^\s\p{Cf}\p{Default_Ignorable_Code_Point}\u2800]/u;
+export const VISIBLE = new RegExp(`[^\\s${UNSEEN_CHARACTERS}]`, 'u');
 
 /**
  * Control characters (C0 but tab and line breaks, DEL, C1) and the bidirectional embeddings, overrides and isolates,

@@ -154,7 +154,7 @@ type SchemaNode = {
 };
 
 /** The names of the component schemas these schemas name, directly or through the schemas they name. */
-function schemasReached(schemas: Record<string, SchemaNode>, from: Array<SchemaNode | undefined>): Set<string> {
+export function schemasReached(schemas: Record<string, SchemaNode>, from: Array<SchemaNode | undefined>): Set<string> {
   const reached = new Set<string>();
   const reach = (node: SchemaNode | undefined): void => {
     if (!node || typeof node !== 'object') return;

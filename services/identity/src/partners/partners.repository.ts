@@ -47,12 +47,13 @@ export class PartnersRepository {
 
   /** Whether the partner lists this location, without reading its whole list. */
   async hasLocation(partnerId: string, locationId: string): Promise<boolean> {
-    return (await this.partners.exists({ _id: partnerId, 'locations.locationId': locationId })) !== null;
+    return this.hasLocations(partnerId, [locationId]);
   }
 
   /** Whether the partner lists every one of these locations, without reading its list (up to 5,000 locations). */
   async hasLocations(partnerId: string, locationIds: string[]): Promise<boolean> {
-    return (await this.partners.exists({ _id: partnerId, 'locations.locationId': { $all: locationIds } })) !== null;
+    const listed = locationIds.length === 1 ? locationIds[0] : { $all: locationIds };
+    return (await this.partners.exists({ _id: partnerId, 'locations.locationId': listed })) !== null;
   }
 
   /** The partners whose first Global admin is not written yet (PENDING_ADMIN: served by its index). */
