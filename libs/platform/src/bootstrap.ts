@@ -153,20 +153,21 @@ type SchemaNode = {
   additionalProperties?: boolean | SchemaNode;
 };
 
-/** The names of the component schemas these schemas name, directly or through the schemas they name. */
+/**
+ * The names of the component schemas these schemas name, directly or through the schemas they name: every `$ref` in
+ * them, wherever it sits (properties, items, allOf/oneOf/anyOf, not, additionalProperties...).
+ */
 export function schemasReached(schemas: Record<string, SchemaNode>, from: Array<SchemaNode | undefined>): Set<string> {
   const reached = new Set<string>();
-  const reach = (node: SchemaNode | undefined): void => {
+  const reach = (node: unknown): void => {
     if (!node || typeof node !== 'object') return;
-    const name = node.$ref?.split('/').pop();
+    const ref = (node as SchemaNode).$ref;
+    const name = typeof ref === 'string' ? ref.split('/').pop() : undefined;
     if (name !== undefined && !reached.has(name)) {
       reached.add(name);
       reach(schemas[name]);
     }
-    Object.values(node.properties ?? {}).forEach(reach);
-    reach(node.items);
-    [...(node.allOf ?? []), ...(node.oneOf ?? [])].forEach(reach);
-    if (typeof node.additionalProperties === 'object') reach(node.additionalProperties);
+    Object.values(node).forEach(reach);
   };
   from.forEach(reach);
   return reached;
