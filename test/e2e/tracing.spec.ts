@@ -192,9 +192,15 @@ describe('tracing (OpenTelemetry, OTLP)', () => {
     expect(job).toBeDefined();
     expect(job!.parentSpanId).toBeUndefined();
     expect(job!.kind).toBe(KIND.INTERNAL);
-    // The harness polled /health/ready of every service until it answered.
-    const probes = receiver.spans.filter((s) => s.kind === KIND.SERVER && /\/(health|metrics)/.test(String(s.attributes['url.path'] ?? s.attributes['http.target'] ?? s.name)));
-    expect(probes).toEqual([]);
+    // The harness polled /health/ready of every service until it answered; a scrape and a probe more, then a request
+    // traced after them: once its span is in, theirs would be too.
+    const path = (s: ReceivedSpan) => String(s.attributes['url.path'] ?? s.attributes['http.target'] ?? s.name);
+    expect((await fetch(`${platform.url('identity')}/metrics`)).status).toBe(200);
+    expect((await fetch(`${platform.url('identity')}/health/live`)).status).toBe(200);
+    const after = `/v1/after-the-scrape-${randomBytes(4).toString('hex')}`;
+    expect((await fetch(`${platform.url('identity')}${after}`)).status).toBe(404);
+    await eventually(async () => expect(receiver.spans.some((s) => s.kind === KIND.SERVER && path(s) === after)).toBe(true));
+    expect(receiver.spans.filter((s) => s.kind === KIND.SERVER && /\/(health|metrics)/.test(path(s)))).toEqual([]);
     expect(new Set(receiver.spans.filter((s) => s.kind === KIND.SERVER).map((s) => s.service)).size).toBeGreaterThan(0);
   });
 

@@ -114,17 +114,20 @@ describe('a service on a broker that requires TLS and authentication', () => {
   // Each differs from a case above by one setting.
   it('with a wrong password, without the CA file (the system CAs do not know the broker), or without a client certificate where one is required: not ready', async () => {
     const sasl = { KAFKA_BROKERS: saslSsl, KAFKA_SASL_MECHANISM: 'plain', KAFKA_SASL_USERNAME: USER };
-    const services = await Promise.all([
+    const started = Date.now();
+    const [rightly, ...services] = await Promise.all([
+      boot({ ...sasl, KAFKA_TLS_CA_FILE: tls.caCert, KAFKA_SASL_PASSWORD: PASSWORD }),
       boot({ ...sasl, KAFKA_TLS_CA_FILE: tls.caCert, KAFKA_SASL_PASSWORD: 'not-it' }),
       boot({ ...sasl, KAFKA_TLS: 'true', KAFKA_SASL_PASSWORD: PASSWORD }),
       boot({ KAFKA_BROKERS: mutualTls, KAFKA_TLS_CA_FILE: tls.caCert }),
     ]);
     try {
-      // Longer than the services above took to be ready.
-      await new Promise((r) => setTimeout(r, 8_000));
+      // Started with them, the one set up rightly is ready; they are given twice as long, and are not.
+      await eventually(async () => expect(await readiness(rightly)).toBe(200), 60_000);
+      await new Promise((r) => setTimeout(r, Date.now() - started));
       expect(await Promise.all(services.map(readiness))).toEqual([503, 503, 503]);
     } finally {
-      await Promise.all(services.map((service) => service.close()));
+      await Promise.all([rightly, ...services].map((service) => service.close()));
     }
   });
 });

@@ -384,6 +384,8 @@ describe('which failures are stored', () => {
     expect(invalid.status).toBe(400);
     expect(invalid.body.errors).toEqual([expect.objectContaining({ field: 'quantity' })]);
     expect((await order({ sku, quantity: 1 }, key, { operator: false })).status).toBe(401);
+    // Under no caller's keys (the 401 would be stored as `anonymous`, which the operator's retry below never reads).
+    expect(await answers().find({ _id: { $in: ['anonymous', 'operator'].map((caller) => `${caller}|POST /v1/orders|${key}`) } }).toArray()).toEqual([]);
     const corrected = await order({ sku, quantity: 1 }, key);
     expect(corrected.status).toBe(201);
     expect(replayed(corrected)).toBe(false);

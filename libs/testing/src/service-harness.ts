@@ -30,6 +30,9 @@ export function runDir(prefix: string): string {
   return join(process.env.TEST_RUN_DIR ?? join(PROJECT_ROOT, '.local', 'run'), uniqueName(prefix));
 }
 
+/** The boot under way (bootService): the next one waits for it. */
+let booting: Promise<unknown> = Promise.resolve();
+
 /**
  * Boots a service in this process against the real broker and database of the run (from the global setup),
  * listening on a free port, exactly as main.ts does. Settings are given as environment variables, as in production.
@@ -58,15 +61,21 @@ export async function bootService(
     ...env,
   };
   if (startAtEndOf?.length) await startGroupAtEnd(settings.KAFKA_GROUP_ID, startAtEndOf);
-  const saved = { ...process.env };
-  Object.assign(process.env, settings);
-  let app: NestExpressApplication;
-  try {
-    app = await createServiceApp(module, { logs: process.env.TEST_LOGS === 'true' });
-    await startServiceApp(app, 0);
-  } finally {
-    process.env = saved;
-  }
+  // One boot at a time: its settings are process.env while it reads them, which a boot started alongside (Promise.all)
+  // would change under it, and restore out of order.
+  const boot = booting.then(async () => {
+    const saved = { ...process.env };
+    Object.assign(process.env, settings);
+    try {
+      const started = await createServiceApp(module, { logs: process.env.TEST_LOGS === 'true' });
+      await startServiceApp(started, 0);
+      return started;
+    } finally {
+      process.env = saved;
+    }
+  });
+  booting = boot.catch(() => undefined);
+  const app: NestExpressApplication = await boot;
   const { port } = app.getHttpServer().address() as AddressInfo;
   return {
     app,

@@ -94,10 +94,4 @@ describe('DeliverToLateAdmins: a user holding the Incentives admin role', () => 
     expect(asked).toEqual([{ userId: 'u1', partnerId: 'p1', locations: null, years: ['FY27'] }]);
     expect(reconciled).toEqual(['current']);
   });
-
-  it('reconciles nothing when every invitation of their locations reached them already', async () => {
-    const { deliver, reconciled, event } = handler([]);
-    await deliver.execute('UserUpdated', event);
-    expect(reconciled).toEqual([]);
-  });
 });
