@@ -24,6 +24,16 @@ function expectedLevel(level: logLevel, message: string): logLevel {
   return level;
 }
 
+/**
+ * One KafkaJS log entry as the line this service logs, at the level it deserves. Its message is a string, or the Error
+ * itself where KafkaJS logs one (a broker connection that failed for good: a SASL mechanism the broker refuses).
+ */
+export function kafkaLogLine(level: logLevel, log: LogEntry['log']): { level: 'error' | 'warn' | 'log' | 'debug'; line: string } {
+  const { message, ...extra } = log as Omit<LogEntry['log'], 'message'> & { message: unknown };
+  const text = message instanceof Error ? `${message.name}: ${message.message}` : String(message);
+  return { level: levels[expectedLevel(level, text)] ?? 'log', line: `${text} ${JSON.stringify(extra)}` };
+}
+
 /** The only place that knows the client library: swap it here (a KafkaJS-compatible client exists). */
 export function createKafka(options: Pick<MessagingOptions, 'serviceName' | 'brokers' | 'connection'>): Kafka {
   registerCompressionCodecs();
@@ -37,8 +47,8 @@ export function createKafka(options: Pick<MessagingOptions, 'serviceName' | 'bro
     logCreator:
       () =>
       ({ level, log }: LogEntry) => {
-        const { message, ...extra } = log;
-        logger[levels[expectedLevel(level, message)] ?? 'log'](`${message} ${JSON.stringify(extra)}`);
+        const entry = kafkaLogLine(level, log);
+        logger[entry.level](entry.line);
       },
   });
 }
