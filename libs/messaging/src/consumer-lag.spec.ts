@@ -1,3 +1,4 @@
+import { Logger } from '@nestjs/common';
 import { endOffsets, GroupLagReader, partitionsBehind } from './consumer-lag';
 
 /** Committed offsets per group and topic, as the broker would answer fetchOffsets. */
@@ -98,6 +99,27 @@ describe('GroupLagReader: kafka_consumer_group_lag from the broker', () => {
     await rows.catch(() => undefined);
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(kafka.admins.map((admin) => admin.connected)).toEqual([false]);
+  });
+
+  it('gives no figures when the broker refuses to tell (a group ACL), and logs why', async () => {
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    try {
+      const kafka = {
+        admin: () =>
+          ({
+            connect: async () => undefined,
+            disconnect: async () => undefined,
+            fetchTopicOffsets: async () => [{ partition: 0, low: '0', high: '1', offset: '1' }],
+            fetchOffsets: async () => Promise.reject(new Error('Not authorized to access group: g')),
+          }) as never,
+      };
+      const reader = new GroupLagReader(kafka, groups);
+      expect(await reader.read()).toEqual([]);
+      expect(warn).toHaveBeenCalledWith(expect.stringContaining('Not authorized to access group: g'));
+      await reader.close();
+    } finally {
+      warn.mockRestore();
+    }
   });
 
   it('gives no figures when the broker is slower than 2 s, and disconnects that connection once it is made', async () => {

@@ -1,3 +1,4 @@
+import { Logger } from '@nestjs/common';
 import type { Admin } from 'kafkajs';
 import { withTimeout } from './topic-admin';
 
@@ -94,6 +95,7 @@ export class GroupLagReader {
   /** The admin connection, as it is being made: closing it disconnects one still connecting once it has connected. */
   private admin?: Promise<Admin>;
   private last?: { at: number; rows: Promise<PartitionLag[]> };
+  private readonly logger = new Logger('ConsumerLag');
 
   constructor(
     private readonly kafka: { admin(config?: { retry?: { retries: number } }): Admin },
@@ -102,7 +104,9 @@ export class GroupLagReader {
 
   read(): Promise<PartitionLag[]> {
     if (this.last && Date.now() - this.last.at < LAG_CACHE_MS) return this.last.rows;
-    const rows = withTimeout(this.readNow(), LAG_TIMEOUT_MS).catch(() => {
+    const rows = withTimeout(this.readNow(), LAG_TIMEOUT_MS).catch((error: unknown) => {
+      // The series are absent from this scrape: said why (a group ACL the broker refuses, a broker not answering).
+      this.logger.warn(`kafka_consumer_group_lag left out of this scrape: ${error instanceof Error ? error.message : String(error)}`);
       // Not awaited: a connection still being made is disconnected once it is, without holding this scrape.
       void this.close();
       return [];
