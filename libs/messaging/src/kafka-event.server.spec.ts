@@ -2,7 +2,8 @@ import { createEnvelope, Topics } from '@lib/contracts';
 import { EachBatchPayload, Kafka, KafkaJSProtocolError, KafkaMessage } from 'kafkajs';
 import { ConsumedEvent } from './consumed-event';
 import { EventProducer } from './event-producer';
-import { KafkaEventServer } from './kafka-event.server';
+import { claimedTrace, KafkaEventServer } from './kafka-event.server';
+import { Trace } from './context';
 import { MessagingMetrics } from './metrics';
 import { OutboxRelay } from './outbox-relay';
 import { ProcessedEventLedger } from './processed-event-ledger';
@@ -524,5 +525,26 @@ describe("KafkaEventServer: an outside system's event dated ahead, judged agains
     await (subject as unknown as WithBatch).handleBatch(value);
     expect([done, sent.length]).toEqual([handled, deadLettered]);
     if (deadLettered) expect(String(sent[0].messages[0].headers['x-dlq-error'])).toContain('ahead of when the message was written');
+  });
+});
+
+describe('KafkaEventServer dead-lettering a message that breaks the contract', () => {
+  it('does so in the trace the message names (its producer finds the line by its correlation id), and in none it does not', async () => {
+    const { subject: dead, sent } = recordingServer();
+    const traces: Array<string | undefined> = [];
+    const send = (dead as unknown as { producer: { send: (...args: unknown[]) => Promise<void> } }).producer.send;
+    (dead as unknown as { producer: { send: (...args: unknown[]) => Promise<void> } }).producer.send = async (...args) => {
+      traces.push(Trace.current()?.correlationId);
+      return send(...args);
+    };
+    dead.addHandler(Topics.agreements, async () => undefined, true);
+    const breaking = { ...createEnvelope({ type: 'AgreementStatusChanged', source: 'test', data: { partnerId: 'p1', active: true } }), data: { partnerId: 'p1', active: 'yes' } };
+    const batch = [breaking, { ...breaking, correlationId: 'not-a-uuid' }].map(
+      (envelope, i) => ({ offset: String(i), key: Buffer.from('p1'), value: Buffer.from(JSON.stringify(envelope)), timestamp: String(Date.now()), attributes: 0, headers: {} }) as KafkaMessage,
+    );
+    await (dead as unknown as WithBatch).handleBatch(payload(batch, async () => undefined).value);
+    expect(sent).toHaveLength(2);
+    expect(claimedTrace(batch[0].value)).toEqual({ correlationId: breaking.correlationId, causationId: breaking.eventId });
+    expect(traces).toEqual([breaking.correlationId, undefined]);
   });
 });

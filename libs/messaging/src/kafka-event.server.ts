@@ -5,7 +5,7 @@ import { BaseRpcContext, CustomTransportStrategy, MessageHandler, Server } from 
 import { Admin, Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage } from 'kafkajs';
 import { defaultIfEmpty, isObservable, lastValueFrom } from 'rxjs';
 import { ConsumedEvent } from './consumed-event';
-import { Trace } from './context';
+import { Trace, TraceContext } from './context';
 import { classifyFailure, describeError, isNonRetriable, ShuttingDownError, stackFrames } from './errors';
 import { EventProducer } from './event-producer';
 import { GroupLagReader } from './consumer-lag';
@@ -52,6 +52,18 @@ interface Item {
   envelope?: Envelope;
   malformed?: unknown;
   done: boolean;
+}
+
+/** The correlation (and event) id a message that breaks the contract names, where they are UUIDs. */
+export function claimedTrace(value: Buffer | null): TraceContext | undefined {
+  let named: { correlationId?: unknown; eventId?: unknown } | undefined;
+  try {
+    named = JSON.parse(value?.toString('utf8') ?? 'null');
+  } catch {
+    return undefined;
+  }
+  if (!named || typeof named !== 'object' || !isUuid(named.correlationId)) return undefined;
+  return { correlationId: named.correlationId, ...(isUuid(named.eventId) && { causationId: named.eventId }) };
 }
 
 /** The key an outside system's topic is keyed by (CATALOG), checked on each message (KafkaEventServer.checkKey). */
@@ -492,7 +504,10 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
       await Tracing.consume(topic, partition, message, item.envelope, async (span) => {
         if (!item.envelope) {
           Tracing.failed(span, item.malformed);
-          await this.deadLetter(origin, message.key, message.value, message.headers, item.malformed, 1);
+          // In the trace the message claims, where it names one: its producer finds the dead-letter line by it.
+          const claimed = claimedTrace(message.value);
+          const deadLetter = () => this.deadLetter(origin, message.key, message.value, message.headers, item.malformed, 1);
+          await (claimed ? Trace.run(claimed, deadLetter) : deadLetter());
           return;
         }
         const { envelope } = item;
