@@ -152,7 +152,8 @@ describe('fiscal-year rollover', () => {
     // The tax profile expired: continued as Action required at year end, not dropped (its email says so).
     const [continuesWithAction] = await waitForEnrollmentEvent(h, actionRequired, 'EnrollmentRenewalAtRisk');
     expect(continuesWithAction.envelope!.data).toEqual(expect.objectContaining({ kind: 'WILL_NOT_CONTINUE', outcome: 'ACTION_REQUIRED', missing: ['TAX_PROFILE_EXPIRED'] }));
-    expect((await operator('/v1/operator/renewal-reminders', { fiscalYear: CURRENT_FY })).body).toEqual(expect.objectContaining({ examined: 1, reminded: 0 }));
+    // Run again: each told already of what is still the case.
+    expect((await operator('/v1/operator/renewal-reminders', { fiscalYear: CURRENT_FY })).body).toEqual(expect.objectContaining({ examined: 4, reminded: 0, remindedBefore: 3, onTrack: 1 }));
 
     // An operator's early run (CURRENT_FY is not over): the ones that continue are continued now; the ones that will
     // not are valid until the year ends (SPEC 1, Enrollment 6): left ENROLLED, unmarked, nothing announced.
@@ -779,7 +780,7 @@ describe('enrollments ENROLLED once and back in validation (a profile edited, or
     await enrollmentEventsSettled(h, { programId: program.programId }, [onlyInvited.locationId, validating.locationId]);
     expect(enrollmentEvents(h, onlyInvited._id)).toEqual([]);
     expect(enrollmentEvents(h, validating._id)).toEqual([]);
-    expect((await operator('/v1/operator/renewal-reminders', { fiscalYear: 'FY45' })).body).toEqual(expect.objectContaining({ examined: 2, reminded: 0 }));
+    expect((await operator('/v1/operator/renewal-reminders', { fiscalYear: 'FY45' })).body).toEqual(expect.objectContaining({ examined: 4, reminded: 0, remindedBefore: 2, onTrack: 2 }));
 
     // FY45 is not over: an operator's early run continues the completed ones only.
     const early = await operator('/v1/operator/rollover', { fromFiscalYear: 'FY45', programId: program.programId });
@@ -791,9 +792,37 @@ describe('enrollments ENROLLED once and back in validation (a profile edited, or
       `${rejected.locationId} FY46 ACTION_REQUIRED`,
       `${approvedSince.locationId} FY46 ENROLLED`,
     ]);
-    expect(await col().findOne({ _id: notEnrolled._id })).toEqual(expect.objectContaining({ status: 'ACTION_REQUIRED', version: 6, renewalReminders: ['FY45'] }));
+    expect(await col().findOne({ _id: notEnrolled._id })).toEqual(expect.objectContaining({ status: 'ACTION_REQUIRED', version: 6, renewalReminders: ['FY45:NOT_COMPLETED'] }));
     expect(await col().findOne({ _id: notEnrolled._id })).not.toHaveProperty('rollover');
     expect(await col().countDocuments({ _id: next(notEnrolled) })).toBe(0);
+  });
+
+  it('are sent again when what they would tell changed: completed after a reminder it was not, then its agreement ended', async () => {
+    const program = await createProgram(h, { fiscalYear: 'FY47', requiresEligibility: false, payoutRules: usdRules });
+    const partner = `rr-${w.run}`;
+    const bank = `rrbank-approved-${w.run}`;
+    await bankInView(bank, partner, 2, 'APPROVED');
+    const started = completedOnce(program, 'FY47', partner, `rr1-${w.run}`, 'ACTION_REQUIRED', bank, false);
+    await col().insertOne(started as never);
+    jest.spyOn(h.service.app.get(Clock), 'now').mockReturnValue(new Date('2047-06-01T00:00:00Z'));
+    const remind = async () => (await operator('/v1/operator/renewal-reminders', { fiscalYear: 'FY47' })).body;
+    const atRisk = async (count: number) => (await waitForEnrollmentEvent(h, started._id, 'EnrollmentRenewalAtRisk', count)).map((e) => e.envelope!.data);
+
+    expect(await remind()).toEqual(expect.objectContaining({ reminded: 1, remindedBefore: 0 }));
+    expect((await atRisk(1))[0]).toEqual(expect.objectContaining({ kind: 'NOT_COMPLETED' }));
+    expect(await remind()).toEqual(expect.objectContaining({ reminded: 0, remindedBefore: 1 }));
+
+    // The admin completed it (ENROLLED): on track, nothing to tell.
+    await col().updateOne({ _id: started._id } as never, { $set: { status: 'ENROLLED', enrolledAt: new Date('2047-06-02T00:00:00Z'), validated: { bank: 2 }, missing: [] } });
+    expect(await remind()).toEqual(expect.objectContaining({ reminded: 0, remindedBefore: 0, onTrack: 1 }));
+    // Then the partner's agreement ended: it will not continue, which no reminder told.
+    await agreement(h, partner, false);
+    expect(await remind()).toEqual(expect.objectContaining({ reminded: 1, remindedBefore: 0 }));
+    const told = await atRisk(2);
+    expect(told[1]).toEqual(expect.objectContaining({ kind: 'WILL_NOT_CONTINUE', outcome: 'EXPIRED', reasons: ["The partner's agreement is not active."] }));
+    expect(await remind()).toEqual(expect.objectContaining({ reminded: 0, remindedBefore: 1 }));
+    const stored = await col().findOne({ _id: started._id } as never);
+    expect(stored!.renewalReminders).toEqual(['FY47:NOT_COMPLETED', expect.stringMatching(/^FY47:WILL_NOT_CONTINUE:[0-9a-f]{16}$/)]);
   });
 
   it('are not sent for a fiscal year that has not begun (409): each enrollment is reminded once a year', async () => {
@@ -1065,7 +1094,7 @@ describe('renewal reminders of an enrollment whose next year is enrolled on its 
     expect(reminders.body).toEqual(expect.objectContaining({ complete: true, conflicts: 0 }));
     expect(reminders.body.onTrack).toBeGreaterThanOrEqual(1);
     expect(await col().findOne({ _id: seeded[0]._id })).not.toHaveProperty('renewalReminders');
-    expect(await col().findOne({ _id: seeded[1]._id })).toMatchObject({ renewalReminders: [year] });
+    expect(await col().findOne({ _id: seeded[1]._id })).toMatchObject({ renewalReminders: [expect.stringMatching(new RegExp(`^${year}:WILL_NOT_CONTINUE:`))] });
   });
 
   it('count it on track also once an early run marked it SUPERSEDED', async () => {

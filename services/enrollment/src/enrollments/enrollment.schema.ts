@@ -96,7 +96,7 @@ export class Enrollment {
    * year (RENEWED, ACTION_REQUIRED there), already enrolled there (SUPERSEDED), or EXPIRED.
    */
   @Prop({ type: RolloverRecordSchema }) rollover?: RolloverRecord;
-  /** Fiscal years for which the 30-day renewal reminder was sent. */
+  /** The renewal reminders sent, by what they told (reminderMark: `FY27:NOT_COMPLETED`...; a year alone: before marks). */
   @Prop({ type: [String], default: undefined }) renewalReminders?: string[];
   @Prop({ required: true }) version!: number;
   @Prop({ required: true }) createdAt!: Date;

@@ -2,6 +2,7 @@ import { FISCAL_YEAR_PATTERN, ID_MESSAGE, ID_PATTERN } from '@lib/contracts';
 import { OptionalNotNull } from '@lib/platform';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsBoolean, IsInt, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
+import { REMINDERS_PER_YEAR } from '../usecases/send-renewal-reminders.use-case';
 
 export class RolloverRequestDto {
   @ApiProperty({
@@ -126,6 +127,8 @@ export class ReminderSummaryDto {
   @ApiProperty() fiscalYearEndsAt!: string;
   @ApiProperty() examined!: number;
   @ApiProperty() reminded!: number;
+  @ApiProperty({ description: `At risk as they were when a reminder told them (or reminded ${REMINDERS_PER_YEAR} times this year): not reminded again` })
+  remindedBefore!: number;
   @ApiProperty() onTrack!: number;
   @ApiProperty() conflicts!: number;
   @ApiProperty() durationMs!: number;

@@ -2,6 +2,7 @@ import { fiscalYearOver, fiscalYearRange, MissingPayoutItem, nextFiscalYear } fr
 import { pushOutbox } from '@lib/messaging';
 import { BackgroundWork, CONFIG, Clock } from '@lib/platform';
 import { Inject, Injectable, Logger } from '@nestjs/common';
+import { createHash } from 'node:crypto';
 import { bulkWriteChunked } from '../../common/bulk';
 import { deterministicId } from '../../common/ids';
 import type { EnrollmentConfig } from '../../config';
@@ -21,6 +22,8 @@ export interface ReminderSummary {
   fiscalYearEndsAt: string;
   examined: number;
   reminded: number;
+  /** At risk as they were when reminded (or reminded REMINDERS_PER_YEAR times): no reminder again. */
+  remindedBefore: number;
   /** Would continue as things are: no reminder. */
   onTrack: number;
   conflicts: number;
@@ -29,6 +32,21 @@ export interface ReminderSummary {
   caughtUp: boolean;
   /** False when shutdown stopped it between two batches (a rerun continues). */
   complete: boolean;
+}
+
+/** The most reminders one enrollment gets in a year (each for a new reason it will not continue). */
+export const REMINDERS_PER_YEAR = 4;
+
+/**
+ * The mark a reminder leaves in `renewalReminders` (and the part of its event id) for what it told: that the
+ * enrollment is not completed, once a year; that it will not continue, once per outcome, reasons and missing items (a
+ * reminder answered, by a completion or a fix, and a new reason after: the admins are told again). The year alone
+ * is the mark of a reminder sent before these: any reminder of that year.
+ */
+export function reminderMark(fiscalYear: string, kind: 'WILL_NOT_CONTINUE' | 'NOT_COMPLETED', decision: Pick<RenewalDecision, 'outcome' | 'reasons' | 'missing'>): string {
+  if (kind === 'NOT_COMPLETED') return `${fiscalYear}:${kind}`;
+  const told = JSON.stringify([decision.outcome, [...decision.reasons].sort(), [...decision.missing].sort()]);
+  return `${fiscalYear}:${kind}:${createHash('sha256').update(told).digest('hex').slice(0, 16)}`;
 }
 
 /**
@@ -40,8 +58,9 @@ export interface ReminderSummary {
  *  - one started but never completed (Enroll was called: ACTION_REQUIRED, INVITED with the proposal, VALIDATING): it
  *    expires with its year unless it is completed before (unfinishedReminder). One only invited (never started by
  *    Enroll) gets none: the invitation and its notice are the reminder.
- * Once per enrollment and year: `renewalReminders` gets the year in the same guarded write as the event
- * (deterministic event id), and enrollments already reminded are not selected again.
+ * Once per enrollment, year and what it tells (reminderMark, at most REMINDERS_PER_YEAR): `renewalReminders` gets the
+ * mark in the same guarded write as the event (its id derived from the mark); an enrollment reminded of what is still
+ * the case is not reminded again (`remindedBefore`).
  * Decided on the views only once this service has consumed what was published before the run (ConsumerCatchUp), as
  * the rollover is: a reminder sent on a stale view (an agreement reactivated, an eligibility granted, a profile
  * approved, not consumed yet) tells an admin of a problem that is gone, and is not taken back. Not caught up: 503,
@@ -83,7 +102,7 @@ export class SendRenewalReminders {
       what: `The renewal reminders of ${fiscalYear} were not sent`,
       why: 'a reminder sent on stale views cannot be taken back',
     });
-    const summary: ReminderSummary = { fiscalYear, fiscalYearEndsAt: endsAt, examined: 0, reminded: 0, onTrack: 0, conflicts: 0, durationMs: 0, caughtUp, complete: true };
+    const summary: ReminderSummary = { fiscalYear, fiscalYearEndsAt: endsAt, examined: 0, reminded: 0, remindedBefore: 0, onTrack: 0, conflicts: 0, durationMs: 0, caughtUp, complete: true };
     const programs = await this.programs.all();
     const batchSize = this.config.ROLLOVER_BATCH_SIZE;
     const cursor = this.enrollments.model.collection.find(
@@ -92,6 +111,7 @@ export class SendRenewalReminders {
         status: { $in: ['ENROLLED', ...BEFORE_ENROLLED] },
         // Continued by an operator's early run too: the run at year end decides those again (ReviewEarlyRenewals).
         $or: [{ rollover: { $exists: false } }, { 'rollover.early': true }],
+        // Not one reminded before reminders were marked by what they told: the year alone, reminded once that year.
         renewalReminders: { $ne: fiscalYear },
       } as never,
       { projection: { outbox: 0 }, batchSize, hint: YEAR_SCAN },
@@ -126,21 +146,28 @@ export class SendRenewalReminders {
           summary.onTrack++;
           continue;
         }
+        const kind = completed ? 'WILL_NOT_CONTINUE' : 'NOT_COMPLETED';
+        const mark = reminderMark(fiscalYear, kind, decision);
+        const marks = enrollment.renewalReminders ?? [];
+        if (marks.includes(mark) || marks.filter((m) => m.startsWith(`${fiscalYear}:`)).length >= REMINDERS_PER_YEAR) {
+          summary.remindedBefore++;
+          continue;
+        }
         const next: Enrollment = { ...enrollment, version: enrollment.version + 1 };
         const event = this.events.event('EnrollmentRenewalAtRisk', next, {
           extra: {
             reasons: decision.reasons,
             missing: decision.missing,
             fiscalYearEndsAt: endsAt,
-            kind: completed ? 'WILL_NOT_CONTINUE' : 'NOT_COMPLETED',
+            kind,
             outcome: decision.outcome === 'ACTION_REQUIRED' ? 'ACTION_REQUIRED' : 'EXPIRED',
           },
-          eventId: deterministicId('renewal-at-risk', enrollment._id, fiscalYear),
+          eventId: deterministicId('renewal-at-risk', enrollment._id, mark),
         });
         operations.push({
           updateOne: {
             filter: { _id: enrollment._id, version: enrollment.version },
-            update: { $set: { version: next.version, updatedAt: now }, $push: { renewalReminders: fiscalYear, ...pushOutbox([event]) } },
+            update: { $set: { version: next.version, updatedAt: now }, $push: { renewalReminders: mark, ...pushOutbox([event]) } },
           },
         });
       }
