@@ -16,6 +16,8 @@ import { LIST_ORDER as ENROLLMENT_ORDER } from '../../services/enrollment/src/en
 import { ProgramSchema } from '../../services/enrollment/src/programs/program.schema';
 import { CATALOG_ORDER } from '../../services/enrollment/src/programs/usecases/read-programs.use-case';
 import { LocationClaimSchema, PartnerSchema, PENDING_ADMIN } from '../../services/identity/src/partners/partner.schema';
+import { UserSchema } from '../../services/identity/src/users/user.schema';
+import { HOLDER_ORDER, USER_ORDER } from '../../services/identity/src/users/users.repository';
 import { LIST_ORDER as INVITATION_ORDER, NOTICE_ORDER } from '../../services/invitations/src/invitations/invitation.repository';
 import { InvitationSchema } from '../../services/invitations/src/invitations/invitation.schema';
 import { EligibilityDecisionViewSchema } from '../../services/invitations/src/invitations/views/eligibility-decision.schema';
@@ -81,8 +83,11 @@ const queries: Array<[string, Schema, QueryShape]> = [
   ['the claim sweep: claims not marked listed', LocationClaimSchema, { equal: ['listed'] }],
   ['the claim sweep: which partner lists a location', PartnerSchema, { equal: ['locations.locationId'] }],
   ['the registration sweep: partners whose first Global admin is pending (PENDING_ADMIN)', PartnerSchema, { equal: Object.keys(PENDING_ADMIN) }],
+  ['GET /v1/users: a partner\'s users in USER_ORDER (`active`, a filter along the order)', UserSchema, { equal: ['partnerId'], sort: USER_ORDER.sort }],
+  ['GET /v1/locations/:id/incentives-admins: the partner\'s holders of the role on the location or `*` ($in) in HOLDER_ORDER', UserSchema, { equal: ['partnerId', 'grants'], sort: HOLDER_ORDER.sort }],
   // invitations
   ['GET /v1/invitations and the overview: a partner\'s locations in LIST_ORDER', InvitationSchema, { equal: ['partnerId', 'locationId'], sort: INVITATION_ORDER.sort }],
+  ['GET /v1/invitations?state=: a partner\'s invitations of some states ($in), of every location or some, in LIST_ORDER', InvitationSchema, { equal: ['partnerId', 'state', 'locationId'], sort: INVITATION_ORDER.sort }],
   ['GET /v1/notices: a user\'s pending notices (their user id is theirs alone) of a program in its current year (one $or branch each), in NOTICE_ORDER, newest first', InvitationSchema, { equal: ['pendingNotices', 'programId', 'fiscalYear'], sort: NOTICE_ORDER.sort }],
   ['GET /v1/notices: the programs taking enrollments (OPEN)', ProgramViewSchema, { equal: ['state'] }],
   ['the overview: open programs taking enrollments, by name', ProgramViewSchema, { equal: ['requiresEligibility', 'state'], sort: OPEN_PROGRAMS_ORDER }],

@@ -47,4 +47,9 @@ UserSchema.plugin(outboxPlugin);
 UserSchema.index({ partnerId: 1, emailKey: 1 }, { unique: true });
 UserSchema.index({ externalKey: 1 }, { unique: true, sparse: true });
 UserSchema.index({ emailKey: 1 });
-UserSchema.index({ partnerId: 1, grants: 1 });
+/**
+ * The holders of a role on a location or `*` (GET /v1/locations/:id/incentives-admins: two grants, $in, merged in
+ * HOLDER_ORDER) and the count of a company-wide role's. (It replaced `{ partnerId, grants }`, which a deployment may
+ * drop.)
+ */
+UserSchema.index({ partnerId: 1, grants: 1, emailKey: 1 });

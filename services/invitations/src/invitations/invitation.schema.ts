@@ -81,6 +81,8 @@ export const InvitationSchema = SchemaFactory.createForClass(Invitation);
 InvitationSchema.plugin(outboxPlugin);
 /** GET /v1/invitations and the overview: a partner's locations, in LIST_ORDER (a page read without a sort in memory). */
 InvitationSchema.index({ partnerId: 1, locationId: 1, programId: 1, fiscalYear: 1, _id: 1 });
+/** GET /v1/invitations?state=: a partner's invitations of some states in LIST_ORDER, not all of its invitations read. */
+InvitationSchema.index({ partnerId: 1, state: 1, locationId: 1, programId: 1, fiscalYear: 1, _id: 1 });
 /**
  * GET /v1/notices: a user's pending notices (multikey on pendingNotices) of each program taking enrollments in its
  * current year (one `$or` branch each: MongoDB merges the branches' index order), in NOTICE_ORDER. The stale ones of
