@@ -173,6 +173,22 @@ describe('key rotation: POST /v1/operator/secrets/reseal', () => {
     expect(patched.status).toBe(200);
     expect(patched.body).toMatchObject({ revision: curedBefore!.revision + 1, status: 'PENDING_VALIDATION' });
     expect(await raw('bank_profiles', cured)).toMatchObject({ sealedAccount: { keyId: 'k1' } });
+    // A new name cannot be checked against an account that does not open (it would go out in events in clear, account
+    // number and all): 409 asking for the account with it; nothing changed. With the account, it is checked and taken.
+    const renamed = (await call(h, 'POST', '/v1/bank-profiles', { token: admin, body: usProfile() })).body.profileId;
+    const renamedBefore = await raw('bank_profiles', renamed);
+    await h.db.collection('bank_profiles').updateOne({ _id: renamed as never }, { $set: { 'sealedAccount.keyId': 'k9' } });
+    const unchecked = await call(h, 'PATCH', `/v1/bank-profiles/${renamed}`, { token: admin, body: { name: `Payroll ${renamedBefore!.name}` }, headers: ifMatch(renamedBefore!.version) });
+    expect(unchecked.status).toBe(409);
+    expect(unchecked.body.errors).toEqual([expect.objectContaining({ field: 'account' })]);
+    expect(await raw('bank_profiles', renamed)).toMatchObject({ name: renamedBefore!.name, version: renamedBefore!.version });
+    const withAccount = await call(h, 'PATCH', `/v1/bank-profiles/${renamed}`, {
+      token: admin,
+      body: { name: `Payroll ${renamedBefore!.name}`, account: { accountNumber: '000555666888', routingNumber: '021000021' } },
+      headers: ifMatch(renamedBefore!.version),
+    });
+    expect(withAccount.status).toBe(200);
+    expect(withAccount.body.name).toBe(`Payroll ${renamedBefore!.name}`);
     // The same for a tax profile whose TIN does not open: a new TIN is a new revision (L2's, a location with no other).
     const other = await w.token('adminOfOtherLocation');
     const tax = (await call(h, 'POST', `/v1/locations/${w.L2}/tax-profile`, { token: other, body: nonUsTaxProfile({ taxId: 'FT-1234-5678' }) })).body;

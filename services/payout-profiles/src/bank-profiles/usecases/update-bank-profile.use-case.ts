@@ -1,6 +1,6 @@
 import { isDuplicateKey, pushOutbox } from '@lib/messaging';
 import { Clock, FieldProblem, Principal, Problems } from '@lib/platform';
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { isDeepStrictEqual } from 'node:util';
 import { withoutNulls } from '../../common/without-nulls';
 import { DefaultClaims } from '../../default-bank-profiles/default-claims';
@@ -33,6 +33,8 @@ const ATTEMPTS = 5;
  */
 @Injectable()
 export class UpdateBankProfile {
+  private readonly logger = new Logger(UpdateBankProfile.name);
+
   constructor(
     private readonly access: PayoutAccess,
     private readonly profiles: BankProfilesRepository,
@@ -114,6 +116,17 @@ export class UpdateBankProfile {
     // stored before this check, not sent, is left alone otherwise).
     if (input.name !== undefined || input.beneficiary || account) {
       const secret = account?.secret ?? this.secrets.openIfAvailable(current.sealedAccount, `${profileId}:account`);
+      // A stored account that does not open (its key removed from PAYOUT_ENCRYPTION_KEYS) cannot be looked for in a new
+      // name, which events and emails carry in clear: the change comes with the account (which replaces it), or waits
+      // for the key to be put back.
+      const renamed = (input.name !== undefined && input.name !== current.name) || (input.beneficiary !== undefined && input.beneficiary.name !== current.beneficiary?.name);
+      if (secret === undefined && renamed) {
+        this.logger.warn(`bank profile ${profileId}: its stored account does not open; a change of its names was refused unless the account is sent with it`);
+        throw Problems.conflict(
+          `The stored account of bank profile ${profileId} cannot be read to check the new names against it; send the account with this change.`,
+          { errors: [{ field: 'account', message: 'is required with a new name while the stored account cannot be read' }] },
+        );
+      }
       const names: Array<[string, string | undefined]> = account
         ? [['name', input.name ?? current.name], ['beneficiary.name', beneficiary?.name], ['account.bankName', account.identifiers.bankName]]
         : [['name', input.name], ['beneficiary.name', input.beneficiary?.name]];
