@@ -36,8 +36,8 @@ afterAll(() => h?.close());
 const defaultEvents = (type: string, locationId: string) =>
   watch.find<DefaultBankProfileChange>((m) => m.envelope?.type === type && m.envelope.data.locationId === locationId);
 
-async function readiness(programId: string, locationId: string, bankProfileId?: string) {
-  const query = `programId=${programId}&locationId=${locationId}${bankProfileId ? `&bankProfileId=${bankProfileId}` : ''}`;
+async function readiness(programId: string, locationId: string, bankProfileId?: string, fiscalYear?: string) {
+  const query = `programId=${programId}&locationId=${locationId}${bankProfileId ? `&bankProfileId=${bankProfileId}` : ''}${fiscalYear ? `&fiscalYear=${fiscalYear}` : ''}`;
   const answer = await call(h, 'GET', `/v1/readiness?${query}`, { token: await w.token('incentivesUser') });
   expect(answer.status).toBe(200);
   return answer.body;
@@ -169,7 +169,7 @@ describe('readiness', () => {
   });
 
   // As Enroll judges it (the enrollment service's judgedAt): within the program's year, so that both name the same gaps.
-  it("judges a tax profile's expiry within the program's fiscal year: a profile lapsing before next year's program starts is expired for it; one that covered last year is not", async () => {
+  it("judges a tax profile's expiry within the enrollment's fiscal year: the program's, the current one once the program's is over, or the one asked for", async () => {
     const current = fiscalYearOf(new Date());
     const rules = { allowedCurrencies: ['USD'], allowedPaymentMethods: ['ELECTRONIC_BANK_TRANSFER' as const], taxProfileRequired: true };
     const [last, next] = [await publishProgram(h, rules, { fiscalYear: previousFiscalYear(current) }), await publishProgram(h, rules, { fiscalYear: nextFiscalYear(current) })];
@@ -178,12 +178,20 @@ describe('readiness', () => {
     });
     // L3 (no default since the test above): its approved tax profile expired a second ago, this year.
     await h.db.collection('tax_profiles').updateOne({ locationId: w.L3 }, { $set: { expiresAt: new Date(Date.now() - 1000) } });
-    expect((await readiness(last.programId, w.L3)).missing).toEqual(['BANK_PROFILE_MISSING']);
+    // A program whose year is over, not moved on yet: its enrollments were continued into this year, and judged in it.
+    expect((await readiness(last.programId, w.L3)).missing).toEqual(['BANK_PROFILE_MISSING', 'TAX_PROFILE_EXPIRED']);
+    // Its enrollment of last year, asked for: the profile covered that year.
+    expect((await readiness(last.programId, w.L3, undefined, previousFiscalYear(current))).missing).toEqual(['BANK_PROFILE_MISSING']);
     // Valid now (whatever the day, June 30 too), lapsing just before next year starts.
     const lapses = new Date(fiscalYearRange(nextFiscalYear(current)).start.getTime() - 1);
     await h.db.collection('tax_profiles').updateOne({ locationId: w.L3 }, { $set: { expiresAt: lapses } });
     expect((await readiness(program.programId, w.L3)).missing).toEqual(['BANK_PROFILE_MISSING']);
     expect((await readiness(next.programId, w.L3)).missing).toEqual(['BANK_PROFILE_MISSING', 'TAX_PROFILE_EXPIRED']);
+    // This year's program, asked of next year's enrollment (an early run's continuation): not covered.
+    expect((await readiness(program.programId, w.L3, undefined, nextFiscalYear(current))).missing).toEqual(['BANK_PROFILE_MISSING', 'TAX_PROFILE_EXPIRED']);
+    const malformed = await call(h, 'GET', `/v1/readiness?programId=${program.programId}&locationId=${w.L3}&fiscalYear=2027`, { token: await w.token('incentivesUser') });
+    expect(malformed.status).toBe(400);
+    expect(malformed.body.errors).toEqual([expect.objectContaining({ field: 'fiscalYear' })]);
   });
 });
 

@@ -1,4 +1,4 @@
-import { judgedAt, MissingPayoutItem } from '@lib/contracts';
+import { fiscalYearOf, fiscalYearOver, judgedAt, MissingPayoutItem } from '@lib/contracts';
 import { Clock, Principal, Problems } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
@@ -56,12 +56,16 @@ export class CheckReadiness {
       this.programs.findById(query.programId).lean<Program>(),
       this.taxProfiles.findForLocation(partnerId, query.locationId),
     ]);
+    const now = this.clock.now();
+    // The enrollment's year: as asked, or the program's; once that is over, the current one (the rollover continued the
+    // enrollments into it before the program moved on, and they are judged in it, not at the program's year end).
+    const fiscalYear = query.fiscalYear ?? (program && (fiscalYearOver(program.fiscalYear, now) ? fiscalYearOf(now) : program.fiscalYear));
     const missing = missingPayoutItems({
       rules: program?.payoutRules,
       bank: bank ?? undefined,
       tax: tax ? { status: tax.status, expiresAt: new Date(tax.expiresAt) } : undefined,
-      // Within the program's year, as Enroll judges it: a profile lapsing before the year starts does not cover it.
-      now: program ? judgedAt(program.fiscalYear, this.clock.now()) : this.clock.now(),
+      // Within that year, as Enroll judges it: a profile lapsing before the year starts does not cover it.
+      now: fiscalYear ? judgedAt(fiscalYear, now) : now,
     });
     return {
       programId: query.programId,
