@@ -4,6 +4,7 @@ import { bootService, eventually, freePort, groupCaughtUp, OPERATOR_KEY, PROJECT
 import { startMongoJavaServer } from '@lib/testing/infra/mongo-java-server';
 import { randomUUID } from 'node:crypto';
 import { Agent, get as httpGet } from 'node:http';
+import { connect } from 'node:net';
 import { rmSync } from 'node:fs';
 import { Kafka, logLevel } from 'kafkajs';
 import { MongoClient } from 'mongodb';
@@ -385,6 +386,23 @@ describe('service lifecycle', () => {
     await closed;
     agent.destroy();
     expect(tookMs).toBeLessThan(15_000);
+  });
+
+  // A request that never completes (a client stalled mid-body; Node's requestTimeout is 300 s): the server's close
+  // would wait for it, past SHUTDOWN_TIMEOUT_MS, and the outbox flush and the database close after it would not run.
+  it('finishes while a client stalls mid-request: its connection is cut after half the shutdown time', async () => {
+    const service = await boot({ SHUTDOWN_TIMEOUT_MS: '4000' });
+    await ready(service);
+    const socket = connect(Number(new URL(service.url).port), '127.0.0.1');
+    await new Promise((resolve) => socket.once('connect', resolve));
+    const cut = new Promise((resolve) => socket.once('close', resolve));
+    socket.write(`POST /v1/widgets/${randomUUID()} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"active":`);
+    const startedAt = Date.now();
+    const tookMs = await Promise.race([service.close().then(() => Date.now() - startedAt), new Promise<number>((resolve) => setTimeout(() => resolve(Infinity), 10_000))]);
+    await cut;
+    // Given its 2 s first; then done (the consumer's disconnect alone may take up to 5 s: its fetch in flight).
+    expect(tookMs).toBeGreaterThanOrEqual(1_900);
+    expect(tookMs).toBeLessThan(9_000);
   });
 
   it('finishes the message in flight, publishes its events and commits it when shut down', async () => {

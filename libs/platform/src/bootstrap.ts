@@ -345,8 +345,8 @@ const BODY_ERRORS = new Logger('HttpBody');
  */
 export const HTTP_KEEP_ALIVE_TIMEOUT_MS = 65_000;
 
-/** Per server, what closeService calls as shutdown begins (connectionsDrained). */
-const drains = new WeakMap<Server, () => void>();
+/** Per server, what closeService calls as shutdown begins (connectionsDrained), with when to cut what is left. */
+const drains = new WeakMap<Server, (cutAfterMs: number) => void>();
 
 /**
  * From shutdown on, every answer closes its connection (`Connection: close`: the client's next request goes to another
@@ -366,10 +366,16 @@ function connectionsDrained(server: Server): void {
       if (closing) setImmediate(() => server.closeIdleConnections());
     });
   });
-  drains.set(server, () => {
+  drains.set(server, (cutAfterMs) => {
     closing = true;
     for (const response of open) if (!response.headersSent) response.shouldKeepAlive = false;
     server.closeIdleConnections();
+    // A request still unanswered by then (a client stalled mid-body, a long import) is cut: the server's close waits for
+    // every connection, and the outbox flush and the database close come after it, within SHUTDOWN_TIMEOUT_MS.
+    setTimeout(() => {
+      if (open.size) new Logger('Bootstrap').warn(`shutdown: ${open.size} request(s) still unanswered after ${cutAfterMs} ms; their connections are closed`);
+      server.closeAllConnections();
+    }, cutAfterMs).unref();
   });
 }
 
@@ -399,7 +405,8 @@ export async function startServiceApp(app: INestApplication, port?: number): Pro
 export async function closeService(app: INestApplication): Promise<void> {
   // Batch jobs are told at once (they stop at their next batch boundary, and are waited for in app.close()).
   app.get(BackgroundWork, { strict: false }).requestStop();
-  drains.get(app.getHttpServer() as Server)?.();
+  // Half the shutdown's time for the requests in flight; the rest for the flush and the close after the server's.
+  drains.get(app.getHttpServer() as Server)?.(Math.floor(app.get<PlatformConfig>(CONFIG).SHUTDOWN_TIMEOUT_MS / 2));
   await app.get(KafkaEventServer).stopConsuming();
   await app.close();
 }
