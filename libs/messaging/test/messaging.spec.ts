@@ -4,8 +4,8 @@ import { bootService, eventually, freePort, groupCaughtUp, OPERATOR_KEY, PROJECT
 import { startMongoJavaServer } from '@lib/testing/infra/mongo-java-server';
 import { randomUUID } from 'node:crypto';
 import { Agent, get as httpGet } from 'node:http';
-import { connect } from 'node:net';
-import { rmSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
+import { readFileSync, rmSync } from 'node:fs';
 import { Kafka, logLevel } from 'kafkajs';
 import { MongoClient } from 'mongodb';
 import { ECHO_PREFIX, LONG_PAGES, LONG_PREFIX, ShutdownProbe, SLOW_PREFIX, WidgetAppModule, WidgetOwnConsumerAppModule } from './widget.app';
@@ -386,6 +386,26 @@ describe('service lifecycle', () => {
     await closed;
     agent.destroy();
     expect(tookMs).toBeLessThan(15_000);
+  });
+
+  // The port taken: the start fails after its consumers and relay started. Closed as a shutdown is (the consumers leave
+  // their groups at once, not after their session timeout on every restart of a crash loop), said in one line, exit 1.
+  it('closes what it started and exits 1, saying why, when its start fails part way (the port taken)', async () => {
+    const taken = createServer();
+    const port = await freePort();
+    await new Promise<void>((resolve) => taken.listen(port, resolve));
+    try {
+      const db = uniqueName('widgets');
+      const widget = spawnWidget({ issuer, port, db, groupId: uniqueName('widgets'), logName: db, env: { LOG_LEVEL: 'info' } });
+      const exit = await Promise.race([widget.exited, new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 40_000))]);
+      if (exit === 'hung') await widget.stop(1_000);
+      expect(exit).toEqual({ code: 1, signal: null });
+      const log = readFileSync(widget.logFile, 'utf8');
+      expect(log).toMatch(/widgets could not start: Error: listen EADDRINUSE/);
+      expect(log).not.toMatch(/UnhandledPromiseRejection|triggerUncaughtException/);
+    } finally {
+      taken.close();
+    }
   });
 
   // A request that never completes (a client stalled mid-body; Node's requestTimeout is 300 s): the server's close

@@ -457,7 +457,19 @@ export async function runService(module: Type<unknown>): Promise<void> {
   }
   const starting = startServiceApp(app);
   started = starting.catch(() => undefined);
-  await starting;
+  try {
+    await starting;
+  } catch (error) {
+    // A start that failed part way (the port taken, after the consumers joined their groups and the relay started) is
+    // closed as a shutdown is, within its time: the consumers leave their groups at once (not after their session
+    // timeout, on every restart of a crash loop) and what the relay holds is flushed. Then exit 1.
+    logger.error(`${config.SERVICE_NAME} could not start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    if (stopping) return; // a signal's shutdown closes it
+    stopping = true;
+    const timeout = new Promise((resolve) => setTimeout(resolve, config.SHUTDOWN_TIMEOUT_MS).unref());
+    await Promise.race([closeService(app).catch((closing) => logger.error(`closing after the failed start failed: ${closing}`)), timeout]);
+    process.exit(1);
+  }
   logger.log(`${config.SERVICE_NAME} listening on ${config.PORT}`);
 }
 
