@@ -1,10 +1,13 @@
+import { Trace } from '@lib/messaging';
 import { Logger } from '@nestjs/common';
 import { PeriodicJob } from './periodic-job';
 
 describe('PeriodicJob', () => {
   let job: PeriodicJob | undefined;
   const warnings: string[] = [];
-  const logger = { warn: (message: string) => warnings.push(message) } as unknown as Logger;
+  /** The correlation id each warning was logged under (the log lines carry it). */
+  const warnedIn: Array<string | undefined> = [];
+  const logger = { warn: (message: string) => (warnings.push(message), warnedIn.push(Trace.current()?.correlationId)) } as unknown as Logger;
 
   function start(every: number, run = jest.fn<Promise<unknown>, []>().mockResolvedValue(undefined)) {
     job = new PeriodicJob('a-job', run, logger);
@@ -15,6 +18,7 @@ describe('PeriodicJob', () => {
   beforeEach(() => {
     jest.useFakeTimers();
     warnings.length = 0;
+    warnedIn.length = 0;
   });
   afterEach(() => {
     job?.stop();
@@ -71,5 +75,18 @@ describe('PeriodicJob', () => {
     await jest.advanceTimersByTimeAsync(5_000);
     await job!.tick();
     expect(run).toHaveBeenCalledTimes(1);
+  });
+
+  it("says a run failed in that run's trace: the correlation id of the lines the run logged itself", async () => {
+    let runIn: string | undefined;
+    const run = jest.fn<Promise<unknown>, []>().mockImplementation(async () => {
+      runIn = Trace.current()?.correlationId;
+      throw new Error('database gone');
+    });
+    start(1_000, run);
+    await jest.advanceTimersByTimeAsync(0);
+    expect(warnings).toEqual([expect.stringMatching(/^a-job failed, the next run retries: database gone/)]);
+    expect(runIn).toEqual(expect.any(String));
+    expect(warnedIn).toEqual([runIn]);
   });
 });

@@ -36,11 +36,15 @@ export class PeriodicJob {
   /** One run, unless one is going on (then that one) or the job is stopped; resolves when it is over, failed or not. */
   tick(): Promise<unknown> {
     if (this.stopped) return Promise.resolve();
-    this.running ??= Trace.job(this.name, this.run)
-      .catch((error) => {
+    // Said in the run's trace (its correlation id, as its own lines), then given to the job's span as its failure.
+    const run = () =>
+      this.run().catch((error: unknown) => {
         const at = stackFrames(error);
         this.logger.warn(`${this.name} failed, the next run retries: ${(error as Error).message}${at && ` (${at})`}`);
-      })
+        throw error;
+      });
+    this.running ??= Trace.job(this.name, run)
+      .catch(() => undefined)
       .finally(() => (this.running = undefined));
     return this.running;
   }

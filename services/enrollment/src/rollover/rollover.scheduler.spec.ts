@@ -1,3 +1,4 @@
+import { Trace } from '@lib/messaging';
 import { ProblemException, Problems } from '@lib/platform';
 import { HttpStatus, Logger } from '@nestjs/common';
 import { RolloverScheduler, STARTUP_RUN_DELAY_MS } from './rollover.scheduler';
@@ -94,6 +95,26 @@ describe('RolloverScheduler.runScheduled', () => {
     expect(runs).toBe(4);
     await after(10 * 60_000);
     expect(runs).toBe(4);
+  });
+
+  it("says a failure in the run's trace (its correlation id, as the run's own lines), with where a bug happened", async () => {
+    let runIn: string | undefined;
+    outcomes = [
+      async () => {
+        runIn = Trace.current()?.correlationId;
+        throw new TypeError("Cannot read properties of undefined (reading 'fiscalYear')");
+      },
+    ];
+    const said: Array<{ message: string; in?: string }> = [];
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation((message: unknown) => void said.push({ message: String(message), in: Trace.current()?.correlationId }));
+    try {
+      scheduler.runScheduled();
+      await after(0);
+      expect(runIn).toEqual(expect.any(String));
+      expect(said).toEqual([{ message: expect.stringMatching(/^scheduled rollover: it failed: Cannot read properties .* \(.*rollover\.scheduler\.spec\.ts:\d+/), in: runIn }]);
+    } finally {
+      warn.mockRestore();
+    }
   });
 
   it('does not run again once shutdown has begun', async () => {

@@ -1,5 +1,5 @@
 import { fiscalYearOver } from '@lib/contracts';
-import { Trace } from '@lib/messaging';
+import { stackFrames, Trace } from '@lib/messaging';
 import { BackgroundWork, Clock, CONFIG, ProblemException } from '@lib/platform';
 import { HttpStatus, Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
@@ -65,15 +65,17 @@ export class RolloverScheduler implements OnApplicationBootstrap, OnModuleDestro
    * causes share its run id as correlation and causation id (Trace.job). True when all of it is done.
    */
   runOnce(): Promise<boolean> {
-    return Trace.job('fiscal-year-rollover', async () => {
-      const work = scheduledWork(this.clock.now(), this.config.RENEWAL_REMINDER_DAYS);
-      const rollover = await this.rollOver.execute({ fromFiscalYear: work.rolloverFrom });
-      // Shutting down: the reminders wait for the next run (as the rest of a rollover stopped halfway does).
-      if (!done(rollover) || this.work.stopRequested) return false;
-      // The rollover may have run past midnight on June 30 (a retry at 23:59): no reminder of a year that is over.
-      const remindFor = work.remindFor && !fiscalYearOver(work.remindFor, this.clock.now()) ? work.remindFor : undefined;
-      return remindFor ? done(await this.reminders.execute({ fiscalYear: remindFor })) : true;
-    });
+    return Trace.job('fiscal-year-rollover', () => this.daily());
+  }
+
+  private async daily(): Promise<boolean> {
+    const work = scheduledWork(this.clock.now(), this.config.RENEWAL_REMINDER_DAYS);
+    const rollover = await this.rollOver.execute({ fromFiscalYear: work.rolloverFrom });
+    // Shutting down: the reminders wait for the next run (as the rest of a rollover stopped halfway does).
+    if (!done(rollover) || this.work.stopRequested) return false;
+    // The rollover may have run past midnight on June 30 (a retry at 23:59): no reminder of a year that is over.
+    const remindFor = work.remindFor && !fiscalYearOver(work.remindFor, this.clock.now()) ? work.remindFor : undefined;
+    return remindFor ? done(await this.reminders.execute({ fiscalYear: remindFor })) : true;
   }
 
   /**
@@ -85,17 +87,29 @@ export class RolloverScheduler implements OnApplicationBootstrap, OnModuleDestro
    */
   runScheduled(): void {
     if (this.running || this.work.stopRequested) return;
-    this.running = this.runOnce()
-      .then((done) => {
-        if (!done) this.retryLater('it stopped before the end');
-      })
-      .catch((error) => {
-        // 409: another instance holds the year's lease and does the day's work (RolloverLease).
-        // 503: the consumer is behind; the run decided nothing (RollOverFiscalYear), or sent no reminder (SendRenewalReminders).
-        const busy = error instanceof ProblemException && error.getStatus() === HttpStatus.CONFLICT;
-        const why = error instanceof ProblemException ? (error.getResponse() as { detail?: string }).detail : (error as Error).message;
-        this.retryLater(busy ? `${why}` : `it failed: ${why}`, busy);
-      })
+    // What it says of the run (failed, retried) is said in the run's trace, as the run's own lines.
+    this.running = Trace.job('fiscal-year-rollover', () =>
+      this.daily().then(
+        (done) => {
+          if (!done) this.retryLater('it stopped before the end');
+        },
+        (error: unknown) => {
+          // 409: another instance holds the year's lease and does the day's work (RolloverLease).
+          // 503: the consumer is behind; the run decided nothing (RollOverFiscalYear), or sent no reminder (SendRenewalReminders).
+          const busy = error instanceof ProblemException && error.getStatus() === HttpStatus.CONFLICT;
+          if (error instanceof ProblemException) {
+            const why = (error.getResponse() as { detail?: string }).detail ?? error.message;
+            this.retryLater(busy ? why : `it failed: ${why}`, busy);
+          } else {
+            // A bug, not a refusal: where it happened too.
+            const at = stackFrames(error);
+            this.retryLater(`it failed: ${(error as Error).message}${at && ` (${at})`}`);
+          }
+          throw error; // the run's span fails with it
+        },
+      ),
+    )
+      .catch(() => undefined)
       .finally(() => (this.running = undefined));
   }
 

@@ -1,4 +1,6 @@
+import { Trace } from '@lib/messaging';
 import { BackgroundWork } from '@lib/platform';
+import { Logger } from '@nestjs/common';
 import type { NotificationConfig } from '../config';
 import { DeliveryWorker, deliveryShutdownWaitMs, MAX_TRACKED_EMAILS } from './delivery-worker';
 import type { ClaimedEmail, DeliverEmail, DeliveryOutcome } from './usecases/deliver-email.use-case';
@@ -121,6 +123,23 @@ describe('DeliveryWorker', () => {
     await settle();
     expect(delivery.sent).toEqual(['only']);
     await w.onModuleDestroy();
+  });
+
+  it("says a delivery that failed in the email's trace: the correlation id of the event that caused it", async () => {
+    const { worker: w, delivery } = worker(16);
+    delivery.execute = async () => Promise.reject(new Error('outcome write failed'));
+    delivery.claimManyById = async (ids: string[]) => ids.map((id) => ({ ...claimed(id, 1), correlationId: 'c0ffee00-0000-4000-8000-000000000001', causationEventId: 'e' }) as ClaimedEmail);
+    const said: Array<{ message: string; in?: string }> = [];
+    const error = jest.spyOn(Logger.prototype, 'error').mockImplementation((message: unknown) => void said.push({ message: String(message), in: Trace.current()?.correlationId }));
+    try {
+      w.onApplicationBootstrap();
+      w.enqueue(['failing'], 0);
+      await settle();
+      expect(said).toEqual([{ message: 'delivering failing failed: outcome write failed', in: 'c0ffee00-0000-4000-8000-000000000001' }]);
+    } finally {
+      error.mockRestore();
+      await w.onModuleDestroy();
+    }
   });
 
   it('claims nothing once shutdown is requested (SIGTERM, before the consumers stop), while the emails in flight finish', async () => {

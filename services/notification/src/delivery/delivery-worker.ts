@@ -237,7 +237,12 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnModuleDestroy {
       .then((outcome) => {
         if (outcome.status === 'RETRY') this.kickIn(outcome.retryInMs, claimed._id, claimed.attempts);
       })
-      .catch((error) => this.logger.error(`delivering ${claimed._id} failed: ${withoutAddresses((error as Error).message)}`))
+      // In the email's trace (the correlation id of the event that caused it), as DeliverEmail's own lines.
+      .catch((error) =>
+        Trace.run({ correlationId: claimed.correlationId, causationId: claimed.causationEventId }, () =>
+          this.logger.error(`delivering ${claimed._id} failed: ${withoutAddresses((error as Error).message)}`),
+        ),
+      )
       .finally(() => {
         this.inFlight.delete(work);
         this.kick();
