@@ -223,7 +223,7 @@ describe('issuing invitations from eligibility decisions', () => {
     await eventually(async () => expect(await world.notices(erin)).toEqual([expect.objectContaining({ programName: 'Azure Growth Incentive' })]));
   });
 
-  it('reads its decisions again on a program change that may change what they lead to (its state), not on a rename, an older snapshot or one sent again; one whose reading failed, the next does', async () => {
+  it('reads its decisions again on a program change that may change what they lead to (its state), not on a rename, an older snapshot or one sent again; one whose reading failed, or another release stored, the next does', async () => {
     const { l1, global, programId } = await waitingForAdmin('gus', { name: 'Azure Growth' });
     const decisionsRead = jest.spyOn(world.service.app.get(ViewsRepository), 'decisionIdsOfProgram');
     const ofProgram = () => decisionsRead.mock.calls.filter(([id]) => id === programId);
@@ -252,6 +252,13 @@ describe('issuing invitations from eligibility decisions', () => {
       await world.program({ programId, name: 'Azure Growth 2', revision: 5, state: 'OPEN' });
       await groupCaughtUp(world.service.env.KAFKA_GROUP_ID, [Topics.programs]);
       expect(ofProgram()).toHaveLength(3);
+      // Closed by a snapshot another release stored (during a rolling update: the view written, nothing more), its
+      // handling cut short; sent again: read, as the view does not say they were read with it closed.
+      const programs = world.service.app.get<Connection>(getConnectionToken()).collection<{ _id: string }>('programs');
+      await programs.updateOne({ _id: programId }, { $set: { state: 'CLOSED', revision: 6 } });
+      await world.program({ programId, name: 'Azure Growth 2', revision: 6, state: 'CLOSED' });
+      await groupCaughtUp(world.service.env.KAFKA_GROUP_ID, [Topics.programs]);
+      expect(ofProgram()).toHaveLength(4);
     } finally {
       decisionsRead.mockRestore();
     }

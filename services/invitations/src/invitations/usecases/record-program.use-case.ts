@@ -1,6 +1,7 @@
 import { ProgramSnapshot } from '@lib/contracts';
 import { Injectable } from '@nestjs/common';
 import { InvitationRepository } from '../invitation.repository';
+import { decisionsReadAsIs } from '../views/program-view.schema';
 import { ViewsRepository } from '../views/views.repository';
 import { ReconcileInvitation } from './reconcile-invitation.use-case';
 
@@ -33,13 +34,12 @@ export class RecordProgram {
     // Once more with the name stored now: an invitation issued meanwhile on the view's older name, or a newer snapshot
     // stored meanwhile (a redelivery after a rebalance), is given it.
     if (renaming || (before && before.name !== current.name)) await this.invitations.renameProgram(program.programId, current.name);
-    // Its decisions are read again (one by one) only while a snapshot that may change what they lead to (the program
-    // first known, its state, fiscal year or requiresEligibility changed) has not been followed through: a rename, a
-    // payout-rules change, an older snapshot or one sent again after that is done, reads none. Left undone (a failure,
-    // a dead letter), the next snapshot, or the one sent again, does it.
-    const changedAt = current.decisionsChangedAt ?? current.revision;
-    if ((current.decisionsReadAt ?? 0) >= changedAt) return;
+    // Its decisions are read again (one by one) only while they were not read through with the program as it is now
+    // (first known, or its state, fiscal year or requiresEligibility changed since): a rename, a payout-rules change, an
+    // older snapshot or one sent again after that is done, reads none. Left undone (a failure, a dead letter), the next
+    // snapshot, or the one sent again, does it; so does one after a snapshot another release stored.
+    if (decisionsReadAsIs(current)) return;
     await this.reconcile.executeAll(await this.views.decisionIdsOfProgram(program.programId, current.fiscalYear), heartbeat);
-    await this.views.programDecisionsRead(program.programId, changedAt);
+    await this.views.programDecisionsRead(program.programId, { state: current.state, fiscalYear: current.fiscalYear, requiresEligibility: current.requiresEligibility });
   }
 }

@@ -2,6 +2,15 @@ import { REVISION_GUARD_INDEX } from '@lib/messaging';
 import { ProgramState, ProgramStates } from '@lib/contracts';
 import { Prop, Schema, SchemaFactory } from '@nestjs/mongoose';
 
+/** What a program's decisions lead to depends on these (the rules read nothing else of it). */
+export type DecisionsReadFor = Pick<ProgramView, 'state' | 'fiscalYear' | 'requiresEligibility'>;
+
+/** Whether the program is still as it was when its decisions were last read through. */
+export function decisionsReadAsIs(program: ProgramView): boolean {
+  const read = program.decisionsReadFor;
+  return !!read && read.state === program.state && read.fiscalYear === program.fiscalYear && read.requiresEligibility === program.requiresEligibility;
+}
+
 /** The program catalog as the enrollment service last described it (highest revision wins). */
 @Schema({ collection: 'programs', versionKey: false })
 export class ProgramView {
@@ -13,12 +22,11 @@ export class ProgramView {
   @Prop({ required: true, type: String, enum: ProgramStates }) state!: ProgramState;
   @Prop({ required: true }) revision!: number;
   /**
-   * The revision of the last snapshot that may change what the program's decisions lead to (the program first known,
-   * or its state, fiscal year or `requiresEligibility` changed), and the revision up to which they were read again
-   * since (RecordProgram): while the second is behind the first, every snapshot, or one sent again, reads them.
+   * What the program was (state, fiscal year, `requiresEligibility`: what the rules read of it) when its decisions were
+   * last read through (RecordProgram): a snapshot finding it otherwise reads them again. Not a revision, so that a
+   * snapshot stored by a release before it, or by one that does not write it, is still followed through.
    */
-  @Prop() decisionsChangedAt?: number;
-  @Prop() decisionsReadAt?: number;
+  @Prop({ type: Object }) decisionsReadFor?: DecisionsReadFor;
 }
 
 export const ProgramViewSchema = SchemaFactory.createForClass(ProgramView);

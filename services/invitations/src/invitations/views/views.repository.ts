@@ -18,7 +18,7 @@ import { invitationId } from '../invitation-ids';
 import { enrollableNow } from '../invitation-rules';
 import { EligibilityDecisionView, SetAsideDecision } from './eligibility-decision.schema';
 import { EnrollmentStatusView } from './enrollment-status.schema';
-import { OPEN_PROGRAMS_ORDER, ProgramView } from './program-view.schema';
+import { DecisionsReadFor, OPEN_PROGRAMS_ORDER, ProgramView } from './program-view.schema';
 
 /** Statuses only an enrollment Enroll has started reaches (the enrollment service's `evaluatedAt` is set there). */
 const STARTED_STATUSES: readonly EnrollmentStatus[] = [...ENROLLING_STATUSES, 'ENROLLED'];
@@ -130,27 +130,13 @@ export class ViewsRepository {
   async recordProgram(program: ProgramSnapshot): Promise<void> {
     await upsertIfChanged<ProgramView>(this.programs.collection, program.programId, (stored) => {
       if (stored && stored.revision >= program.revision) return null;
-      // What the rules read of a program changed (or not known before, or stored before this was recorded).
-      const affects =
-        !stored ||
-        stored.decisionsChangedAt === undefined ||
-        stored.state !== program.state ||
-        stored.fiscalYear !== program.fiscalYear ||
-        stored.requiresEligibility !== program.requiresEligibility;
-      return {
-        name: program.name,
-        fiscalYear: program.fiscalYear,
-        requiresEligibility: program.requiresEligibility,
-        state: program.state,
-        revision: program.revision,
-        ...(affects && { decisionsChangedAt: program.revision }),
-      };
+      return { name: program.name, fiscalYear: program.fiscalYear, requiresEligibility: program.requiresEligibility, state: program.state, revision: program.revision };
     });
   }
 
-  /** The program's decisions were read again for the snapshot of `revision` (RecordProgram). */
-  async programDecisionsRead(programId: string, revision: number): Promise<void> {
-    await this.programs.updateOne({ _id: programId }, { $max: { decisionsReadAt: revision } });
+  /** Its decisions were read through with the program as `read`: kept only while the view still says so. */
+  async programDecisionsRead(programId: string, read: DecisionsReadFor): Promise<void> {
+    await this.programs.updateOne({ _id: programId, ...read }, { $set: { decisionsReadFor: read } });
   }
 
   async program(programId: string): Promise<ProgramView | null> {
