@@ -33,6 +33,7 @@ import {
 import { watchFromNow } from './kafka-group';
 import { enrollmentId } from '../src/common/ids';
 import { EnrollmentsRepository } from '../src/enrollments/enrollments.repository';
+import { RenameProgramEnrollments } from '../src/enrollments/usecases/rename-program-enrollments.use-case';
 import { FollowExpiredTaxProfiles } from '../src/enrollments/usecases/follow-expired-tax-profiles.use-case';
 import { EnrollmentsModule } from '../src/enrollments/enrollments.module';
 import { ConsumerCatchUp } from '../src/common/consumer-catch-up';
@@ -893,6 +894,12 @@ describe('Enroll, Continue, Submit and validation', () => {
       const name = `Renamed ${randomUUID().slice(0, 6)}`;
       expect((await call(h, 'PATCH', `/v1/programs/${program.programId}`, { operator: true, body: { name }, headers: { 'if-match': '"2"' } })).status).toBe(200);
       await eventually(async () => expect(ofProgram()).toEqual([[program.programId, name]]));
+      // Renamed by a release that does not record the rename (a rolling update, a rollback): its ProgramUpdated renames
+      // them still, the name not being the one the recorded rename gave.
+      const programs = h.db.collection<{ _id: string }>('programs');
+      await programs.updateOne({ _id: program.programId }, { $set: { name: `${name} (old release)`, revision: 4 } });
+      await serviceOf(h, EnrollmentsModule, RenameProgramEnrollments).execute(program.programId, 4);
+      expect(ofProgram()).toEqual([[program.programId, name], [program.programId, `${name} (old release)`]]);
     } finally {
       renames.mockRestore();
     }

@@ -42,6 +42,11 @@ export class Program {
    */
   @Prop() nameChangedAt?: number;
   /**
+   * The name that revision gave it: `nameChangedAt` holds only while the program still has it (a release before these
+   * renames it without moving them: during a rolling update, or after a rollback).
+   */
+  @Prop() nameChangedTo?: string;
+  /**
    * The fingerprint of the request that created it under an Idempotency-Key: a retry of that request whose stored
    * answer is gone gets this program (201), another one 409 (its programId) or 422 (the key's derived id).
    */

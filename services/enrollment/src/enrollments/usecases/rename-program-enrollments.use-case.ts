@@ -23,11 +23,13 @@ export class RenameProgramEnrollments {
    * `revision`: the ProgramUpdated's. One of a revision after the program's last rename (`nameChangedAt`) reads no
    * enrollment: that rename's own event, before it on the program's partition, renamed them (a payout-rules or state
    * change, a redelivery, a replay of the topic, would otherwise read every enrollment of the program, of every year).
-   * A program with no `nameChangedAt` (renamed before it was recorded, or never) is renamed as before: a no-op write.
+   * A program with no `nameChangedAt` (renamed before it was recorded, or never), or whose name is not the one that
+   * revision gave it (renamed since by a release that does not record it), is renamed as before: a no-op write at most.
    */
   async execute(programId: string, revision?: number): Promise<void> {
     const program = await this.programs.find(programId);
-    if (revision !== undefined && program?.nameChangedAt !== undefined && program.nameChangedAt < revision) return;
+    const namedAt = program?.nameChangedTo === program?.name ? program?.nameChangedAt : undefined;
+    if (revision !== undefined && namedAt !== undefined && namedAt < revision) return;
     let name = program?.name;
     for (let round = 0; name !== undefined && round < ROUNDS; round++) {
       await this.enrollments.renameProgram(programId, name);

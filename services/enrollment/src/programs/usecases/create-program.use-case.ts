@@ -40,6 +40,7 @@ export class CreateProgram {
       revision: 1,
       // Named by this revision: a later ProgramUpdated that does not rename it reads none of its enrollments.
       nameChangedAt: 1,
+      nameChangedTo: input.name,
       ...(idempotency && { createdByRequest: idempotency.fingerprint }),
       createdAt: now,
       updatedAt: now,

@@ -41,7 +41,7 @@ export class UpdateProgram {
     const marks: Partial<Program> = {
       ...(becomesEligibilityRequired(current, changes) && { eligibilityRequiredSince: revision }),
       ...(changes.payoutRules && { payoutRulesChangedAt: revision }),
-      ...(changes.name !== undefined && { nameChangedAt: revision }),
+      ...(changes.name !== undefined && { nameChangedAt: revision, nameChangedTo: changes.name }),
     };
     const next: Program = { ...current, ...changes, ...marks, revision, updatedAt: new Date() };
     const event = this.outbox.event(Topics.programs, {
