@@ -792,7 +792,7 @@ describe('enrollments ENROLLED once and back in validation (a profile edited, or
       `${rejected.locationId} FY46 ACTION_REQUIRED`,
       `${approvedSince.locationId} FY46 ENROLLED`,
     ]);
-    expect(await col().findOne({ _id: notEnrolled._id })).toEqual(expect.objectContaining({ status: 'ACTION_REQUIRED', version: 6, renewalReminders: ['FY45:NOT_COMPLETED'] }));
+    expect(await col().findOne({ _id: notEnrolled._id })).toEqual(expect.objectContaining({ status: 'ACTION_REQUIRED', version: 6, renewalReminders: ['FY45', 'FY45:NOT_COMPLETED'] }));
     expect(await col().findOne({ _id: notEnrolled._id })).not.toHaveProperty('rollover');
     expect(await col().countDocuments({ _id: next(notEnrolled) })).toBe(0);
   });
@@ -803,26 +803,30 @@ describe('enrollments ENROLLED once and back in validation (a profile edited, or
     const bank = `rrbank-approved-${w.run}`;
     await bankInView(bank, partner, 2, 'APPROVED');
     const started = completedOnce(program, 'FY47', partner, `rr1-${w.run}`, 'ACTION_REQUIRED', bank, false);
-    await col().insertOne(started as never);
+    // Reminded by a release that marked the year alone: not again.
+    const remindedBefore = { ...completedOnce(program, 'FY47', partner, `rr2-${w.run}`, 'ACTION_REQUIRED', bank, false), renewalReminders: ['FY47'] };
+    await col().insertMany([started, remindedBefore] as never[]);
     jest.spyOn(h.service.app.get(Clock), 'now').mockReturnValue(new Date('2047-06-01T00:00:00Z'));
     const remind = async () => (await operator('/v1/operator/renewal-reminders', { fiscalYear: 'FY47' })).body;
     const atRisk = async (count: number) => (await waitForEnrollmentEvent(h, started._id, 'EnrollmentRenewalAtRisk', count)).map((e) => e.envelope!.data);
 
-    expect(await remind()).toEqual(expect.objectContaining({ reminded: 1, remindedBefore: 0 }));
+    expect(await remind()).toEqual(expect.objectContaining({ reminded: 1, remindedBefore: 1 }));
     expect((await atRisk(1))[0]).toEqual(expect.objectContaining({ kind: 'NOT_COMPLETED' }));
-    expect(await remind()).toEqual(expect.objectContaining({ reminded: 0, remindedBefore: 1 }));
+    expect(await remind()).toEqual(expect.objectContaining({ reminded: 0, remindedBefore: 2 }));
 
     // The admin completed it (ENROLLED): on track, nothing to tell.
     await col().updateOne({ _id: started._id } as never, { $set: { status: 'ENROLLED', enrolledAt: new Date('2047-06-02T00:00:00Z'), validated: { bank: 2 }, missing: [] } });
-    expect(await remind()).toEqual(expect.objectContaining({ reminded: 0, remindedBefore: 0, onTrack: 1 }));
+    expect(await remind()).toEqual(expect.objectContaining({ reminded: 0, remindedBefore: 1, onTrack: 1 }));
     // Then the partner's agreement ended: it will not continue, which no reminder told.
     await agreement(h, partner, false);
-    expect(await remind()).toEqual(expect.objectContaining({ reminded: 1, remindedBefore: 0 }));
+    expect(await remind()).toEqual(expect.objectContaining({ reminded: 1, remindedBefore: 1 }));
     const told = await atRisk(2);
     expect(told[1]).toEqual(expect.objectContaining({ kind: 'WILL_NOT_CONTINUE', outcome: 'EXPIRED', reasons: ["The partner's agreement is not active."] }));
-    expect(await remind()).toEqual(expect.objectContaining({ reminded: 0, remindedBefore: 1 }));
+    expect(await remind()).toEqual(expect.objectContaining({ reminded: 0, remindedBefore: 2 }));
+    // Each mark beside the year alone, which a release before these reads as reminded (it reminds none again).
     const stored = await col().findOne({ _id: started._id } as never);
-    expect(stored!.renewalReminders).toEqual(['FY47:NOT_COMPLETED', expect.stringMatching(/^FY47:WILL_NOT_CONTINUE:[0-9a-f]{16}$/)]);
+    expect(stored!.renewalReminders).toEqual(['FY47', 'FY47:NOT_COMPLETED', expect.stringMatching(/^FY47:WILL_NOT_CONTINUE:[0-9a-f]{16}$/)]);
+    expect((await col().findOne({ _id: remindedBefore._id } as never))!.renewalReminders).toEqual(['FY47']);
   });
 
   it('are not sent for a fiscal year that has not begun (409): each enrollment is reminded once a year', async () => {
@@ -1094,7 +1098,7 @@ describe('renewal reminders of an enrollment whose next year is enrolled on its 
     expect(reminders.body).toEqual(expect.objectContaining({ complete: true, conflicts: 0 }));
     expect(reminders.body.onTrack).toBeGreaterThanOrEqual(1);
     expect(await col().findOne({ _id: seeded[0]._id })).not.toHaveProperty('renewalReminders');
-    expect(await col().findOne({ _id: seeded[1]._id })).toMatchObject({ renewalReminders: [expect.stringMatching(new RegExp(`^${year}:WILL_NOT_CONTINUE:`))] });
+    expect(await col().findOne({ _id: seeded[1]._id })).toMatchObject({ renewalReminders: [year, expect.stringMatching(new RegExp(`^${year}:WILL_NOT_CONTINUE:`))] });
   });
 
   it('count it on track also once an early run marked it SUPERSEDED', async () => {

@@ -96,7 +96,10 @@ export class Enrollment {
    * year (RENEWED, ACTION_REQUIRED there), already enrolled there (SUPERSEDED), or EXPIRED.
    */
   @Prop({ type: RolloverRecordSchema }) rollover?: RolloverRecord;
-  /** The renewal reminders sent, by what they told (reminderMark: `FY27:NOT_COMPLETED`...; a year alone: before marks). */
+  /**
+   * The renewal reminders sent, by what they told (reminderMark: `FY27:NOT_COMPLETED`...), with their year alone (all a
+   * release before these marked: alone, such a release's reminder).
+   */
   @Prop({ type: [String], default: undefined }) renewalReminders?: string[];
   @Prop({ required: true }) version!: number;
   @Prop({ required: true }) createdAt!: Date;

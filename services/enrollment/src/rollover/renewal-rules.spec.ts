@@ -1,6 +1,7 @@
 import { PayoutRules, previousFiscalYear } from '@lib/contracts';
 import { ProfileFacts } from '../enrollments/enrollment-rules';
 import { decideRenewal, eligibilityFor, RenewalInput, scheduledWork, wasCompleted } from './renewal-rules';
+import { reminderMark } from './usecases/send-renewal-reminders.use-case';
 
 const rules: PayoutRules = { allowedCurrencies: ['USD'], allowedPaymentMethods: ['ELECTRONIC_BANK_TRANSFER'], taxProfileRequired: true };
 const decided = (eligible: boolean, reasons: string[] = []) => ({ eligible, reasons, decidedAt: new Date(), eventId: 'e' });
@@ -92,7 +93,7 @@ describe('renewal decision', () => {
 
   it('expires when the agreement is not active, saying so', () => {
     const decision = decideRenewal(input({ agreementActive: false }));
-    expect(decision).toEqual({ outcome: 'EXPIRED', reasons: ["The partner's agreement is not active."], missing: [] });
+    expect(decision).toEqual({ outcome: 'EXPIRED', reasons: ["The partner's agreement is not active."], missing: [], causes: ['AGREEMENT_INACTIVE'] });
   });
 
   it('asks for action when only the profiles fall short: tax profile expired on the first day of the new year', () => {
@@ -113,6 +114,7 @@ describe('renewal decision', () => {
       outcome: 'ACTION_REQUIRED',
       reasons: ['The bank profile "EUR account" no longer serves this location: choose another bank profile.'],
       missing: [],
+      causes: ['BANK_PROFILE_NOT_SERVING'],
       bankWithdrawn: true,
     });
     // Its own gaps are moot (pending, currency); the tax profile's still count; not followed.
@@ -136,6 +138,7 @@ describe('renewal decision', () => {
       outcome: 'ACTION_REQUIRED',
       reasons: ['The bank profile "EUR account" no longer serves this location: choose another bank profile.'],
       missing: [],
+      causes: ['BANK_PROFILE_NOT_SERVING'],
       bankWithdrawn: true,
     });
     // The profile unknown (or another partner's): the same, without its name.
@@ -180,5 +183,21 @@ describe('the daily job', () => {
     expect(scheduledWork(new Date('2027-05-01T00:00:00Z'), 30).remindFor).toBeUndefined();
     expect(scheduledWork(new Date('2027-07-01T00:30:00Z'), 30)).toEqual(expect.objectContaining({ rolloverFrom: 'FY27' }));
     expect(scheduledWork(new Date('2027-07-01T00:30:00Z'), 30).remindFor).toBeUndefined();
+  });
+});
+
+describe('reminderMark: what a renewal reminder told, told once', () => {
+  it('is the same however the reasons are worded (a program renamed, a release rewording them), and not for another cause', () => {
+    const discontinued = decideRenewal(input({ program: { name: 'Growth', state: 'DISCONTINUED', requiresEligibility: true, payoutRules: rules } }));
+    const renamed = decideRenewal(input({ program: { name: 'Growth Plus', state: 'DISCONTINUED', requiresEligibility: true, payoutRules: rules } }));
+    expect(renamed.reasons).not.toEqual(discontinued.reasons);
+    expect(reminderMark('FY27', 'WILL_NOT_CONTINUE', renamed)).toBe(reminderMark('FY27', 'WILL_NOT_CONTINUE', discontinued));
+    const inactive = decideRenewal(input({ agreementActive: false }));
+    expect(reminderMark('FY27', 'WILL_NOT_CONTINUE', inactive)).not.toBe(reminderMark('FY27', 'WILL_NOT_CONTINUE', discontinued));
+    // Another eligibility system's wording of the same loss: the same mark.
+    const ineligible = (reasons: string[]) => reminderMark('FY27', 'WILL_NOT_CONTINUE', decideRenewal(input({ eligibility: { FY27: decided(true), FY28: decided(false, reasons) } })));
+    expect(ineligible(['Competency lapsed'])).toBe(ineligible(['Competency expired on 2027-05-01']));
+    expect(reminderMark('FY27', 'WILL_NOT_CONTINUE', inactive)).toMatch(/^FY27:WILL_NOT_CONTINUE:[0-9a-f]{16}$/);
+    expect(reminderMark('FY27', 'NOT_COMPLETED', inactive)).toBe('FY27:NOT_COMPLETED');
   });
 });

@@ -28,6 +28,11 @@ export interface RenewalDecision {
   outcome: RenewalOutcome;
   reasons: string[];
   missing: MissingPayoutItem[];
+  /**
+   * Why it would not continue, as codes beside `missing` (`reasons` words them, with names that may change): what a
+   * renewal reminder tells once (reminderMark).
+   */
+  causes?: RenewalCause[];
   /** RENEWED: the profile revisions found APPROVED, which the next-year enrollment is validated with. */
   validated?: { bank: number; tax?: number };
   /**
@@ -104,6 +109,8 @@ export function eligibilityFor(
   return earlier.length ? partnersDecision(years, earlier[0], partnerId) : undefined;
 }
 
+export type RenewalCause = 'PROGRAM_UNKNOWN' | 'PROGRAM_DISCONTINUED' | 'NOT_ELIGIBLE' | 'AGREEMENT_INACTIVE' | 'BANK_PROFILE_NOT_SERVING';
+
 /**
  * Whether a completed enrollment (wasCompleted) continues into the next fiscal year:
  *  - EXPIRED when the location is no longer eligible (programs that require eligibility) or the partner's agreement
@@ -126,8 +133,12 @@ export function eligibilityFor(
 export function decideRenewal(input: RenewalInput): RenewalDecision {
   const { program, toFiscalYear, fromFiscalYear } = input;
   const reasons: string[] = [];
-  if (!program) return { outcome: 'EXPIRED', reasons: ['The program no longer exists.'], missing: [] };
-  if (program.state === 'DISCONTINUED') reasons.push(`The program ${program.name} was discontinued.`);
+  const causes: RenewalCause[] = [];
+  if (!program) return { outcome: 'EXPIRED', reasons: ['The program no longer exists.'], missing: [], causes: ['PROGRAM_UNKNOWN'] };
+  if (program.state === 'DISCONTINUED') {
+    reasons.push(`The program ${program.name} was discontinued.`);
+    causes.push('PROGRAM_DISCONTINUED');
+  }
   let ineligibleBy: RenewalDecision['ineligibleBy'];
   let eligibilityCarried = false;
   if (program.requiresEligibility) {
@@ -136,21 +147,32 @@ export function decideRenewal(input: RenewalInput): RenewalDecision {
     const own = partnersDecision(input.eligibility, toFiscalYear, input.partnerId);
     if (!decision?.eligible) {
       reasons.push(`The location is no longer eligible for ${program.name} in ${toFiscalYear}.`, ...(decision?.reasons ?? []));
+      causes.push('NOT_ELIGIBLE');
       if (decision && decision === own) ineligibleBy = { eventId: decision.eventId, decidedAt: new Date(decision.decidedAt) };
     } else eligibilityCarried = decision !== own;
   }
-  if (input.agreementActive === false) reasons.push("The partner's agreement is not active.");
+  if (input.agreementActive === false) {
+    reasons.push("The partner's agreement is not active.");
+    causes.push('AGREEMENT_INACTIVE');
+  }
 
   const start = fiscalYearRange(toFiscalYear).start;
   const bank = input.bank && input.bank.partnerId === input.partnerId ? input.bank : undefined;
   const missing = payoutGaps(program.payoutRules, bank, input.tax, { at: start, strict: true });
-  if (reasons.length) return { outcome: 'EXPIRED', reasons, missing, ...(ineligibleBy && { ineligibleBy }) };
+  if (reasons.length) return { outcome: 'EXPIRED', reasons, missing, causes, ...(ineligibleBy && { ineligibleBy }) };
   const describe = (code: MissingPayoutItem) =>
     code === 'TAX_PROFILE_EXPIRED' ? taxProfileExpiredBy(start, toFiscalYear) : describeMissing(code);
   if (input.bankWithdrawn || (bank && !servesLocation(bank, input.locationId))) {
     // The bank profile's own gaps are moot (another one takes its place); the tax profile's still count.
     const tax = missing.filter((code) => code.startsWith('TAX_'));
-    return { outcome: 'ACTION_REQUIRED', reasons: [notServingReason(bank), ...tax.map(describe)], missing: tax, bankWithdrawn: true, ...(eligibilityCarried && { eligibilityCarried }) };
+    return {
+      outcome: 'ACTION_REQUIRED',
+      reasons: [notServingReason(bank), ...tax.map(describe)],
+      missing: tax,
+      causes: ['BANK_PROFILE_NOT_SERVING'],
+      bankWithdrawn: true,
+      ...(eligibilityCarried && { eligibilityCarried }),
+    };
   }
   // Everything there and fitting the rules, only not validated (yet): continued with no action, following validation.
   const lenient = payoutGaps(program.payoutRules, bank, input.tax, { at: start, strict: false });

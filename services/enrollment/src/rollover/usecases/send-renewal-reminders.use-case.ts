@@ -39,15 +39,19 @@ export const REMINDERS_PER_YEAR = 4;
 
 /**
  * The mark a reminder leaves in `renewalReminders` (and the part of its event id) for what it told: that the
- * enrollment is not completed, once a year; that it will not continue, once per outcome, reasons and missing items (a
- * reminder answered, by a completion or a fix, and a new reason after: the admins are told again). The year alone
- * is the mark of a reminder sent before these: any reminder of that year.
+ * enrollment is not completed, once a year; that it will not continue, once per outcome, causes and missing items, as
+ * codes (a reminder answered, by a completion or a fix, and a new cause after: the admins are told again; not the
+ * wording, which a rename or a release may change). Every reminder also leaves the year alone, the mark of releases
+ * before these (which then remind none again); a year alone without a mark of its own is such a release's reminder.
  */
-export function reminderMark(fiscalYear: string, kind: 'WILL_NOT_CONTINUE' | 'NOT_COMPLETED', decision: Pick<RenewalDecision, 'outcome' | 'reasons' | 'missing'>): string {
+export function reminderMark(fiscalYear: string, kind: 'WILL_NOT_CONTINUE' | 'NOT_COMPLETED', decision: Pick<RenewalDecision, 'outcome' | 'causes' | 'missing'>): string {
   if (kind === 'NOT_COMPLETED') return `${fiscalYear}:${kind}`;
-  const told = JSON.stringify([decision.outcome, [...decision.reasons].sort(), [...decision.missing].sort()]);
+  const told = JSON.stringify([decision.outcome, [...(decision.causes ?? [])].sort(), [...decision.missing].sort()]);
   return `${fiscalYear}:${kind}:${createHash('sha256').update(told).digest('hex').slice(0, 16)}`;
 }
+
+/** Reminded by a release that marked only the year: as before, reminded once that year. */
+const remindedByEarlierRelease = (marks: string[], fiscalYear: string) => marks.includes(fiscalYear) && !marks.some((m) => m.startsWith(`${fiscalYear}:`));
 
 /**
  * Before fiscal-year end, one EnrollmentRenewalAtRisk with the reasons and what is missing for each enrollment of the
@@ -111,8 +115,6 @@ export class SendRenewalReminders {
         status: { $in: ['ENROLLED', ...BEFORE_ENROLLED] },
         // Continued by an operator's early run too: the run at year end decides those again (ReviewEarlyRenewals).
         $or: [{ rollover: { $exists: false } }, { 'rollover.early': true }],
-        // Not one reminded before reminders were marked by what they told: the year alone, reminded once that year.
-        renewalReminders: { $ne: fiscalYear },
       } as never,
       { projection: { outbox: 0 }, batchSize, hint: YEAR_SCAN },
     );
@@ -149,7 +151,7 @@ export class SendRenewalReminders {
         const kind = completed ? 'WILL_NOT_CONTINUE' : 'NOT_COMPLETED';
         const mark = reminderMark(fiscalYear, kind, decision);
         const marks = enrollment.renewalReminders ?? [];
-        if (marks.includes(mark) || marks.filter((m) => m.startsWith(`${fiscalYear}:`)).length >= REMINDERS_PER_YEAR) {
+        if (marks.includes(mark) || remindedByEarlierRelease(marks, fiscalYear) || marks.filter((m) => m.startsWith(`${fiscalYear}:`)).length >= REMINDERS_PER_YEAR) {
           summary.remindedBefore++;
           continue;
         }
@@ -167,7 +169,7 @@ export class SendRenewalReminders {
         operations.push({
           updateOne: {
             filter: { _id: enrollment._id, version: enrollment.version },
-            update: { $set: { version: next.version, updatedAt: now }, $push: { renewalReminders: mark, ...pushOutbox([event]) } },
+            update: { $set: { version: next.version, updatedAt: now }, $addToSet: { renewalReminders: { $each: [fiscalYear, mark] } }, $push: pushOutbox([event]) },
           },
         });
       }
