@@ -144,6 +144,8 @@ describe('invitation email', () => {
     expect(addresses(mail.parsed.from)).toEqual([{ name: 'Partner Center', address: 'no-reply@partnercenter.local' }]);
     expect(addresses(mail.parsed.to)).toEqual([{ name: admin.displayName, address: admin.email }]);
     expect(mail.parsed.messageId).toBe(`<${event.eventId}.${admin.userId}.EMAIL@incentives.local>`);
+    // Sent by a program (RFC 3834): no out-of-office reply to it.
+    expect(mail.parsed.headers.get('auto-submitted')).toBe('auto-generated');
     expect(mail.parsed.text).toContain(`Hello ${admin.displayName},`);
     expect(mail.parsed.text).toContain('Contoso Ltd');
 

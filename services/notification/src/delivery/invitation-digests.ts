@@ -6,7 +6,7 @@ import { Model } from 'mongoose';
 import { randomUUID } from 'node:crypto';
 import type { NotificationConfig } from '../config';
 import { InvitationProgressRepository } from '../invitations/invitation-progress.repository';
-import { DIGEST_TEMPLATE, Message, messageId } from '../messages/message.schema';
+import { DIGEST_TEMPLATE, Message, messageId, momentPassed } from '../messages/message.schema';
 import { outcomeEvent } from '../messages/notification-events';
 import { RecipientDirectory } from '../recipients/recipient-directory';
 import { RenderedMessage, TemplateRenderer } from '../rendering/template-renderer';
@@ -145,7 +145,7 @@ export class InvitationDigests implements OnModuleInit, OnModuleDestroy {
       causationEventType: first.causationEventType,
       correlationId: first.correlationId,
       template: DIGEST_TEMPLATE,
-      subject: 'Partner Incentive Enrollment Invitations',
+      subject: 'Partner Incentive Enrollment Invitation',
       text: '(rendered when it is sent)',
       status: 'PENDING',
       nextAttemptAt: digest.sendAt,
@@ -266,7 +266,7 @@ export class InvitationDigests implements OnModuleInit, OnModuleDestroy {
   private async whyNot(email: GatheredEmail, now: Date): Promise<string | null> {
     const withdrawn = await this.invitations.withdrawal(email);
     if (withdrawn) return withdrawn;
-    if (email.sendBefore && now.getTime() >= +new Date(email.sendBefore)) return 'its moment passed: what it asks was due before its fiscal year ended';
+    if (email.sendBefore && now.getTime() >= +new Date(email.sendBefore)) return momentPassed(email.sendBefore);
     const recipient = await this.directory.currentAddress(email.userId, email);
     return 'cancel' in recipient ? recipient.cancel : null;
   }

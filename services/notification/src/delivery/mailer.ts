@@ -54,7 +54,8 @@ export class Mailer implements OnApplicationShutdown {
       html: message.html,
       // The same on every attempt: a resend after a crash is recognisable as the same message.
       messageId: mailMessageId(message._id),
-      headers: { 'X-Notification-Id': message._id, 'X-Causation-Event-Id': message.causationEventId },
+      // Sent by a program, not a person (RFC 3834): out-of-office and vacation responders do not answer it.
+      headers: { 'Auto-Submitted': 'auto-generated', 'X-Notification-Id': message._id, 'X-Causation-Event-Id': message.causationEventId },
     })
       .compile()
       .build();

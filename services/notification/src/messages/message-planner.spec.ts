@@ -370,5 +370,13 @@ describe('MessagePlanner, a tax profile expiring', () => {
     const plan = await planner([admin]).plan(Topics.payoutProfiles, expiring(inDays(-1), 30));
     expect(plan?.context).toMatchObject({ expired: true });
     expect(plan?.context).not.toHaveProperty('daysLeftLabel');
+    // Whenever it goes out, it is true.
+    expect(plan).not.toHaveProperty('sendBefore');
+  });
+
+  it('sends "it expires on" only before it has (an email held up past the expiry is withdrawn; the inbox keeps it)', async () => {
+    const expiresAt = onDate(10);
+    const plan = await planner([admin]).plan(Topics.payoutProfiles, expiring(expiresAt, 10));
+    expect(plan?.sendBefore).toEqual(expiresAt);
   });
 });

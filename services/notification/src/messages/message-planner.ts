@@ -54,7 +54,8 @@ export interface MessagePlan {
   enrollmentStatus?: { enrollmentId: string; revision: number; reminder?: true };
   /**
    * Not sent from this instant on: its fiscal year's end, after which what it asks is too late (a renewal reminder;
-   * an invitation or an admin-needed message: Enroll refuses a year that is over).
+   * an invitation or an admin-needed message: Enroll refuses a year that is over); a tax profile's expiry, after which
+   * "it expires on" is not true.
    */
   sendBefore?: Date;
   /**
@@ -351,6 +352,7 @@ export class MessagePlanner {
   }
 
   private async taxProfileExpiring(data: TaxProfileExpiring): Promise<MessagePlan> {
+    const expiry = expiryNow(data, new Date());
     return {
       template: 'tax-profile-expiring',
       partnerId: data.partnerId,
@@ -361,9 +363,11 @@ export class MessagePlanner {
       context: {
         locationLabel: await this.directory.locationLabel(data.locationId, data.partnerId),
         expiresOn: longDate(data.expiresAt),
-        ...expiryNow(data, new Date()),
+        ...expiry,
       },
       link: this.link(`/incentives/payout-and-tax/tax/${encodeURIComponent(data.profileId)}`),
+      // "Expires on" is not sent once it has (an email held up past the expiry); "has expired" is sent whenever.
+      ...(!expiry.expired && { sendBefore: new Date(data.expiresAt) }),
       fromView: true,
     };
   }

@@ -22,6 +22,11 @@ export interface Audience {
 /** The template of an email gathering a recipient's invitation emails (InvitationDigests), rendered when it is sent. */
 export const DIGEST_TEMPLATE = 'invitation-digest';
 
+/** Why an email past its `sendBefore` is withdrawn (its lastError). */
+export function momentPassed(sendBefore: Date | string): string {
+  return `its moment passed: it was to be sent before ${new Date(sendBefore).toISOString()}`;
+}
+
 /**
  * What an invitation email gathered into a digest (`digest.id`, the digest email's id) shows there: one line each.
  */
@@ -99,7 +104,10 @@ export class Message {
   @Prop({ type: Object }) digest?: DigestEntry;
   /** An invitation email sent within a digest: the digest email's id (its Message-ID). */
   @Prop() sentIn?: string;
-  /** An email not sent from this instant on (a renewal reminder after its fiscal year's end): withdrawn instead. */
+  /**
+   * An email not sent from this instant on: withdrawn instead (momentPassed). What it asks is too late then (a renewal
+   * reminder, an invitation: its fiscal year's end), or what it tells is past (a tax profile "expires on": its expiry).
+   */
   @Prop() sendBefore?: Date;
 
   @Prop({ required: true }) template!: string;

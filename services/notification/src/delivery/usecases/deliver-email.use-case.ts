@@ -5,7 +5,7 @@ import { InjectModel } from '@nestjs/mongoose';
 import { Model } from 'mongoose';
 import { randomUUID } from 'node:crypto';
 import type { NotificationConfig } from '../../config';
-import { DIGEST_TEMPLATE, dueEmailBranches, Message } from '../../messages/message.schema';
+import { DIGEST_TEMPLATE, dueEmailBranches, Message, momentPassed } from '../../messages/message.schema';
 import { outcomeEvent } from '../../messages/notification-events';
 import { retryDelay } from '../backoff';
 import { deadLetterEntry } from '../dead-letter';
@@ -238,7 +238,7 @@ export class DeliverEmail {
     if (withdrawn) return this.cancel(claimed, withdrawn);
     if (superseded) return this.cancel(claimed, superseded);
     // What it asks had to be done before a moment that has passed (a renewal reminder retried past its year's end).
-    if (claimed.sendBefore && Date.now() >= +new Date(claimed.sendBefore)) return this.cancel(claimed, 'its moment passed: what it asks was due before its fiscal year ended');
+    if (claimed.sendBefore && Date.now() >= +new Date(claimed.sendBefore)) return this.cancel(claimed, momentPassed(claimed.sendBefore));
     // Deactivated, or no longer in the role it was addressed for, while the email waited: they get nothing.
     if ('cancel' in recipient) return this.cancel(claimed, recipient.cancel);
     // A digest (InvitationDigests): what it says is made of the invitation emails it gathered that still hold, taken
