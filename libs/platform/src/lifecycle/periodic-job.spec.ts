@@ -1,6 +1,6 @@
 import { Trace } from '@lib/messaging';
 import { Logger } from '@nestjs/common';
-import { PeriodicJob } from './periodic-job';
+import { PeriodicJob, STOP_WAIT_MS } from './periodic-job';
 
 describe('PeriodicJob', () => {
   let job: PeriodicJob | undefined;
@@ -88,5 +88,26 @@ describe('PeriodicJob', () => {
     expect(warnings).toEqual([expect.stringMatching(/^a-job failed, the next run retries: database gone/)]);
     expect(runIn).toEqual(expect.any(String));
     expect(warnedIn).toEqual([runIn]);
+  });
+
+  it('stop waits for the run going on (what it still writes lands before the database closes), at most STOP_WAIT_MS', async () => {
+    let finish!: () => void;
+    start(1_000, jest.fn<Promise<unknown>, []>().mockImplementationOnce(() => new Promise<void>((resolve) => (finish = resolve))));
+    let stopped = false;
+    const stopping = job!.stop().then(() => (stopped = true));
+    await jest.advanceTimersByTimeAsync(5_000);
+    expect(stopped).toBe(false);
+    finish();
+    await stopping;
+    expect(stopped).toBe(true);
+    // A run that never ends holds it no longer than STOP_WAIT_MS.
+    start(1_000, jest.fn<Promise<unknown>, []>().mockImplementationOnce(() => new Promise<void>(() => undefined)));
+    let given = false;
+    const giving = job!.stop().then(() => (given = true));
+    await jest.advanceTimersByTimeAsync(STOP_WAIT_MS - 1);
+    expect(given).toBe(false);
+    await jest.advanceTimersByTimeAsync(1);
+    await giving;
+    expect(given).toBe(true);
   });
 });

@@ -1,13 +1,15 @@
 import { stackFrames, Trace } from '@lib/messaging';
 import { Logger } from '@nestjs/common';
 
+/** How long stop() waits for the run going on (a run through BackgroundWork stops at its next batch by itself). */
+export const STOP_WAIT_MS = 10_000;
+
 /**
  * Work a service runs at start and then every interval (the tax expiry scan, the submit follow-up): at start too, since
  * an instance restarted (deployed, rescheduled, killed) more often than the interval would otherwise never run it. Runs
  * never overlap in one process (a tick while one goes on starts nothing); each runs in a trace of its own
  * (Trace.job: the events of one run share its run id as correlation and causation id). A run that fails is logged
- * and the next tick runs it again. `stop` (at shutdown) starts nothing more; the run going on, when it goes through
- * BackgroundWork.run, is waited for there.
+ * and the next tick runs it again. `stop` (at shutdown) starts nothing more and waits for the run going on.
  */
 export class PeriodicJob {
   private timer?: NodeJS.Timeout;
@@ -28,9 +30,17 @@ export class PeriodicJob {
     if (atStart) void this.tick();
   }
 
-  stop(): void {
+  /**
+   * Starts nothing more, and resolves once the run going on is over (for at most STOP_WAIT_MS): what it still writes
+   * (a lease given back, a sweep's last delete) lands before the database closes, and not after, failing.
+   */
+  async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.timer);
+    if (!this.running) return;
+    let timer: NodeJS.Timeout | undefined;
+    const waited = new Promise<void>((resolve) => (timer = setTimeout(resolve, STOP_WAIT_MS)));
+    await Promise.race([this.running, waited]).finally(() => clearTimeout(timer));
   }
 
   /** One run, unless one is going on (then that one) or the job is stopped; resolves when it is over, failed or not. */

@@ -37,8 +37,8 @@ export abstract class RetentionSweep implements OnModuleInit, OnModuleDestroy {
     if (this.options.retentionMs) this.job.start(EVERY_MS);
   }
 
-  onModuleDestroy(): void {
-    this.job.stop();
+  onModuleDestroy(): Promise<void> {
+    return this.job.stop();
   }
 
   /** Removes the documents older than the retention period (that `removable` allows); how many. */

@@ -57,8 +57,8 @@ export class FollowUpScheduler implements OnApplicationBootstrap, OnModuleDestro
     this.job.start(this.config.FOLLOW_UP_INTERVAL_MS);
   }
 
-  onModuleDestroy(): void {
-    this.job.stop();
+  onModuleDestroy(): Promise<void> {
+    return this.job.stop();
   }
 }
 

@@ -86,8 +86,8 @@ export class InvitationDigests implements OnModuleInit, OnModuleDestroy {
     this.job.start(Math.min(this.config.NOTIFY_DIGEST_WINDOW_MS, SWEEP_EVERY_MS), { atStart: false });
   }
 
-  onModuleDestroy(): void {
-    this.job.stop();
+  onModuleDestroy(): Promise<void> {
+    return this.job.stop();
   }
 
   /**

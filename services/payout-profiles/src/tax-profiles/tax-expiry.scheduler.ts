@@ -32,7 +32,7 @@ export class TaxExpiryScheduler implements OnApplicationBootstrap, OnModuleDestr
     this.job.start(this.config.TAX_EXPIRY_SCAN_INTERVAL_MS);
   }
 
-  onModuleDestroy(): void {
-    this.job.stop();
+  onModuleDestroy(): Promise<void> {
+    return this.job.stop();
   }
 }

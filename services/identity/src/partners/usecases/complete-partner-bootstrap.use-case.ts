@@ -92,8 +92,8 @@ export class CompletePartnerBootstrap implements OnApplicationBootstrap, OnModul
     this.job.start(CLAIM_GRACE_MS, { atStart: false });
   }
 
-  onModuleDestroy(): void {
-    this.job.stop();
+  onModuleDestroy(): Promise<void> {
+    return this.job.stop();
   }
 }
 
