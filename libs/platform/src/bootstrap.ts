@@ -427,6 +427,8 @@ export async function runService(module: Type<unknown>): Promise<void> {
   }
   const config = app.get<PlatformConfig>(CONFIG);
   let stopping = false;
+  /** A start that failed while a signal's shutdown ran: that shutdown exits 1. */
+  let startFailed = false;
   // Shutdown waits for a start still running (its hooks would otherwise run beside the close's: a relay started after
   // it was stopped, on a connection being closed); a start that failed has nothing to close.
   let started: Promise<unknown> = Promise.resolve();
@@ -446,7 +448,7 @@ export async function runService(module: Type<unknown>): Promise<void> {
         () => {
           const sent = Tracing.shutdown().catch(() => undefined);
           const timeLeft = new Promise((resolve) => setTimeout(resolve, Math.max(0, deadline - Date.now() - 500)).unref());
-          void Promise.race([sent, timeLeft]).then(() => process.exit(0));
+          void Promise.race([sent, timeLeft]).then(() => process.exit(startFailed ? 1 : 0));
         },
         (error) => {
           logger.error(`shutdown failed: ${error}`);
@@ -464,7 +466,8 @@ export async function runService(module: Type<unknown>): Promise<void> {
     // closed as a shutdown is, within its time: the consumers leave their groups at once (not after their session
     // timeout, on every restart of a crash loop) and what the relay holds is flushed. Then exit 1.
     logger.error(`${config.SERVICE_NAME} could not start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-    if (stopping) return; // a signal's shutdown closes it
+    startFailed = true;
+    if (stopping) return; // a signal's shutdown closes it, and exits 1
     stopping = true;
     const timeout = new Promise((resolve) => setTimeout(resolve, config.SHUTDOWN_TIMEOUT_MS).unref());
     await Promise.race([closeService(app).catch((closing) => logger.error(`closing after the failed start failed: ${closing}`)), timeout]);

@@ -900,6 +900,10 @@ describe('Enroll, Continue, Submit and validation', () => {
       await programs.updateOne({ _id: program.programId }, { $set: { name: `${name} (old release)`, revision: 4 } });
       await serviceOf(h, EnrollmentsModule, RenameProgramEnrollments).execute(program.programId, 4);
       expect(ofProgram()).toEqual([[program.programId, name], [program.programId, `${name} (old release)`]]);
+      // Recorded before `nameChangedTo` was (its `nameChangedAt` alone): taken at it, a later revision reads none.
+      await programs.updateOne({ _id: program.programId }, { $set: { nameChangedAt: 4 }, $unset: { nameChangedTo: '' } });
+      await serviceOf(h, EnrollmentsModule, RenameProgramEnrollments).execute(program.programId, 5);
+      expect(ofProgram()).toHaveLength(2);
     } finally {
       renames.mockRestore();
     }

@@ -259,6 +259,18 @@ describe('issuing invitations from eligibility decisions', () => {
       await world.program({ programId, name: 'Azure Growth 2', revision: 6, state: 'CLOSED' });
       await groupCaughtUp(world.service.env.KAFKA_GROUP_ID, [Topics.programs]);
       expect(ofProgram()).toHaveLength(4);
+      // Reopened, its reading failing, then closed again: as when they were last read (closed), but changed in
+      // between (a decision recorded while it was open was not invited then): read.
+      const failing = jest.spyOn(world.service.app.get(ReconcileInvitation), 'executeAll').mockRejectedValue(new PermanentError('simulated lasting failure'));
+      try {
+        await world.program({ programId, name: 'Azure Growth 2', revision: 7, state: 'OPEN' });
+        await groupCaughtUp(world.service.env.KAFKA_GROUP_ID, [Topics.programs]);
+      } finally {
+        failing.mockRestore();
+      }
+      await world.program({ programId, name: 'Azure Growth 2', revision: 8, state: 'CLOSED' });
+      await groupCaughtUp(world.service.env.KAFKA_GROUP_ID, [Topics.programs]);
+      expect(ofProgram()).toHaveLength(6);
     } finally {
       decisionsRead.mockRestore();
     }

@@ -182,6 +182,14 @@ describe('key rotation: POST /v1/operator/secrets/reseal', () => {
     expect(unchecked.status).toBe(409);
     expect(unchecked.body.errors).toEqual([expect.objectContaining({ field: 'account' })]);
     expect(await raw('bank_profiles', renamed)).toMatchObject({ name: renamedBefore!.name, version: renamedBefore!.version });
+    // Sent with an account that is wrong: that is the answer (400 naming it), not "send the account".
+    const wrongAccount = await call(h, 'PATCH', `/v1/bank-profiles/${renamed}`, {
+      token: admin,
+      body: { name: `Payroll ${renamedBefore!.name}`, account: { accountNumber: '000555666888', routingNumber: '123' } },
+      headers: ifMatch(renamedBefore!.version),
+    });
+    expect(wrongAccount.status).toBe(400);
+    expect(wrongAccount.body.errors).toEqual([expect.objectContaining({ field: expect.stringMatching(/^account\./) })]);
     const withAccount = await call(h, 'PATCH', `/v1/bank-profiles/${renamed}`, {
       token: admin,
       body: { name: `Payroll ${renamedBefore!.name}`, account: { accountNumber: '000555666888', routingNumber: '021000021' } },

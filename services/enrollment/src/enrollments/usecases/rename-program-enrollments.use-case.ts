@@ -24,11 +24,12 @@ export class RenameProgramEnrollments {
    * enrollment: that rename's own event, before it on the program's partition, renamed them (a payout-rules or state
    * change, a redelivery, a replay of the topic, would otherwise read every enrollment of the program, of every year).
    * A program with no `nameChangedAt` (renamed before it was recorded, or never), or whose name is not the one that
-   * revision gave it (renamed since by a release that does not record it), is renamed as before: a no-op write at most.
+   * revision gave it (`nameChangedTo`: renamed since by a release that does not record it), is renamed as before: a
+   * no-op write at most. One recorded before `nameChangedTo` was is taken at its `nameChangedAt`.
    */
   async execute(programId: string, revision?: number): Promise<void> {
     const program = await this.programs.find(programId);
-    const namedAt = program?.nameChangedTo === program?.name ? program?.nameChangedAt : undefined;
+    const namedAt = program?.nameChangedTo === undefined || program.nameChangedTo === program.name ? program?.nameChangedAt : undefined;
     if (revision !== undefined && namedAt !== undefined && namedAt < revision) return;
     let name = program?.name;
     for (let round = 0; name !== undefined && round < ROUNDS; round++) {

@@ -35,11 +35,13 @@ export class RecordProgram {
     // stored meanwhile (a redelivery after a rebalance), is given it.
     if (renaming || (before && before.name !== current.name)) await this.invitations.renameProgram(program.programId, current.name);
     // Its decisions are read again (one by one) only while they were not read through with the program as it is now
-    // (first known, or its state, fiscal year or requiresEligibility changed since): a rename, a payout-rules change, an
-    // older snapshot or one sent again after that is done, reads none. Left undone (a failure, a dead letter), the next
-    // snapshot, or the one sent again, does it; so does one after a snapshot another release stored.
+    // (first known, or its state, fiscal year or requiresEligibility changed since, or changed and back): a rename, a
+    // payout-rules change, an older snapshot or one sent again after that is done, reads none. Left undone (a failure,
+    // a dead letter), the next snapshot, or the one sent again, does it; so does one after a snapshot an earlier release
+    // stored.
     if (decisionsReadAsIs(current)) return;
+    const read = { state: current.state, fiscalYear: current.fiscalYear, requiresEligibility: current.requiresEligibility, revision: current.revision };
     await this.reconcile.executeAll(await this.views.decisionIdsOfProgram(program.programId, current.fiscalYear), heartbeat);
-    await this.views.programDecisionsRead(program.programId, { state: current.state, fiscalYear: current.fiscalYear, requiresEligibility: current.requiresEligibility });
+    await this.views.programDecisionsRead(program.programId, read);
   }
 }

@@ -130,13 +130,24 @@ export class ViewsRepository {
   async recordProgram(program: ProgramSnapshot): Promise<void> {
     await upsertIfChanged<ProgramView>(this.programs.collection, program.programId, (stored) => {
       if (stored && stored.revision >= program.revision) return null;
-      return { name: program.name, fiscalYear: program.fiscalYear, requiresEligibility: program.requiresEligibility, state: program.state, revision: program.revision };
+      // What the rules read of a program changed (or not known before).
+      const changes =
+        !stored || stored.state !== program.state || stored.fiscalYear !== program.fiscalYear || stored.requiresEligibility !== program.requiresEligibility;
+      return {
+        name: program.name,
+        fiscalYear: program.fiscalYear,
+        requiresEligibility: program.requiresEligibility,
+        state: program.state,
+        revision: program.revision,
+        ...(changes && { decisionsChangedAt: program.revision }),
+      };
     });
   }
 
   /** Its decisions were read through with the program as `read`: kept only while the view still says so. */
   async programDecisionsRead(programId: string, read: DecisionsReadFor): Promise<void> {
-    await this.programs.updateOne({ _id: programId, ...read }, { $set: { decisionsReadFor: read } });
+    const { state, fiscalYear, requiresEligibility } = read;
+    await this.programs.updateOne({ _id: programId, state, fiscalYear, requiresEligibility }, { $set: { decisionsReadFor: read } });
   }
 
   async program(programId: string): Promise<ProgramView | null> {
