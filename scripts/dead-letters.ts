@@ -21,7 +21,8 @@
  */
 import { Topics } from '@lib/contracts';
 import { DeadLetter, readDeadLetters, readRecord, writableHeaders } from '@lib/messaging';
-import { IHeaders, Kafka, logLevel } from 'kafkajs';
+import { kafkaConnectionFromEnv } from '@lib/platform';
+import { IHeaders, Kafka, KafkaConfig, logLevel } from 'kafkajs';
 import { randomUUID } from 'node:crypto';
 import { runningPlatform } from './running-platform';
 
@@ -47,8 +48,9 @@ export function describe(letter: DeadLetter): string {
 export class DeadLetters {
   private readonly kafka: Kafka;
 
-  constructor(brokers: string[]) {
-    this.kafka = new Kafka({ clientId: `dead-letters-${randomUUID().slice(0, 8)}`, brokers, logLevel: logLevel.NOTHING });
+  /** `connection`: TLS and SASL, as the services connect (KAFKA_TLS*, KAFKA_SASL_*: kafkaConnectionFromEnv). */
+  constructor(brokers: string[], connection: Omit<KafkaConfig, 'brokers'> = {}) {
+    this.kafka = new Kafka({ clientId: `dead-letters-${randomUUID().slice(0, 8)}`, brokers, logLevel: logLevel.NOTHING, ...connection });
   }
 
   /** Every dead letter of `topic` (optionally of one consumer group), by partition and offset. */
@@ -153,7 +155,7 @@ export function command(args: string[]): { command: 'list' | 'replay' | 'republi
 
 async function main(): Promise<void> {
   const { command: name, topic, group, at } = command(process.argv.slice(2));
-  const letters = new DeadLetters(brokers());
+  const letters = new DeadLetters(brokers(), kafkaConnectionFromEnv());
   if (name === 'list') {
     const found = await letters.list(topic, { group });
     for (const letter of found) process.stdout.write(`${describe(letter)}\n`);

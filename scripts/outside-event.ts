@@ -9,6 +9,7 @@
  * (The payments back office's validation results have an HTTP way in: payout-profiles' operator API.)
  */
 import { buildEvent, CATALOG, Envelope, Topics } from '@lib/contracts';
+import { kafkaConnectionFromEnv } from '@lib/platform';
 import { TestKafka } from '@lib/testing';
 import { runningPlatform } from './running-platform';
 
@@ -54,7 +55,7 @@ function brokers(): string[] {
 async function main(): Promise<void> {
   const [kind, json] = process.argv.slice(2);
   const { topic, key, envelope } = outsideEvent(kind, json);
-  const kafka = new TestKafka(brokers());
+  const kafka = new TestKafka(brokers(), kafkaConnectionFromEnv());
   try {
     await kafka.publish(topic, key, envelope);
   } finally {

@@ -10,6 +10,8 @@ import { KafkaServer, startKafka } from '@lib/testing/infra/kafka';
 import { makeTlsFiles, TlsFiles } from '@lib/testing/infra/tls-files';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { kafkaConnectionFromEnv } from '@lib/platform';
+import { DeadLetters } from '../../../scripts/dead-letters';
 import { ECHO_PREFIX, WidgetAppModule } from './widget.app';
 
 jest.setTimeout(120_000);
@@ -109,6 +111,27 @@ describe('a service on a broker that requires TLS and authentication', () => {
     } finally {
       await service.close();
     }
+  });
+
+  // The operators' tools connect as the services do, from the same settings: `npm run dlq`, `npm run event`.
+  it("lets the operators' tools reach it with the services' settings (npm run dlq, npm run event)", async () => {
+    const connection = kafkaConnectionFromEnv({
+      KAFKA_TLS_CA_FILE: tls.caCert,
+      KAFKA_SASL_MECHANISM: 'plain',
+      KAFKA_SASL_USERNAME: USER,
+      KAFKA_SASL_PASSWORD: PASSWORD,
+    });
+    const partnerId = uniqueName('partner');
+    const outside = new TestKafka([saslSsl], connection);
+    try {
+      await outside.publishEvent(Topics.agreements, partnerId, { type: 'AgreementStatusChanged', data: { partnerId, active: true } });
+    } finally {
+      await outside.close();
+    }
+    await watch.waitFor((m) => (m.envelope?.data as { partnerId?: string })?.partnerId === partnerId, { timeoutMs: 30_000 });
+    expect(await new DeadLetters([saslSsl], connection).list(Topics.agreements)).toEqual(expect.any(Array));
+    // Without them, refused (not read in plaintext with no login).
+    await expect(new DeadLetters([saslSsl]).list(Topics.agreements)).rejects.toThrow();
   });
 
   // Each differs from a case above by one setting.

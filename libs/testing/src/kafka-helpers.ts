@@ -1,7 +1,7 @@
 import { createEnvelope, Envelope } from '@lib/contracts';
 import { createMissingTopics, endOffsets, partitionsBehind, PENDING_OUTBOX, registerCompressionCodecs } from '@lib/messaging';
 import { randomUUID } from 'node:crypto';
-import { Consumer, IHeaders, Kafka, logLevel, Partitioners, Producer } from 'kafkajs';
+import { Consumer, IHeaders, Kafka, KafkaConfig, logLevel, Partitioners, Producer } from 'kafkajs';
 
 // The tests' clients read what the services read: a topic a test had the broker compress (snappy, lz4, zstd) stays so.
 registerCompressionCodecs();
@@ -28,8 +28,9 @@ export class TestKafka {
   private producerReady?: Promise<void>;
   private readonly consumers: Consumer[] = [];
 
-  constructor(brokers = (process.env.KAFKA_BROKERS ?? '').split(',')) {
-    this.kafka = new Kafka({ clientId: `test-${randomUUID().slice(0, 8)}`, brokers, logLevel: logLevel.NOTHING });
+  /** `connection`: TLS and SASL (an operator's tool on a secured cluster: kafkaConnectionFromEnv of @lib/platform). */
+  constructor(brokers = (process.env.KAFKA_BROKERS ?? '').split(','), connection: Omit<KafkaConfig, 'brokers'> = {}) {
+    this.kafka = new Kafka({ clientId: `test-${randomUUID().slice(0, 8)}`, brokers, logLevel: logLevel.NOTHING, ...connection });
   }
 
   /**

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { configRefusal } from '@lib/testing';
 import { baseConfigSpec, loadConfig, MAX_TIMER_MS } from './config';
-import { kafkaConnection } from './kafka-connection';
+import { kafkaConnection, kafkaConnectionFromEnv } from './kafka-connection';
 
 const required = {
   MONGO_URL: 'mongodb://127.0.0.1:27017/',
@@ -227,5 +227,16 @@ describe('Kafka connection settings', () => {
     const message = refusal({ KAFKA_TLS_CA_FILE: notPem });
     expect(message).toContain('KAFKA_TLS_CA_FILE (must be a PEM file (no -----BEGIN line in it))');
     expect(message + missing).not.toContain('S3cret');
+  });
+});
+
+describe('kafkaConnectionFromEnv: the operators\' tools connect as the services do', () => {
+  it('reads TLS and SASL from the same settings, checked the same way', () => {
+    expect(kafkaConnectionFromEnv({})).toEqual({});
+    expect(kafkaConnectionFromEnv({ KAFKA_TLS: 'true', KAFKA_SASL_MECHANISM: 'scram-sha-512', KAFKA_SASL_USERNAME: 'ops', KAFKA_SASL_PASSWORD: 'pw' })).toEqual({
+      ssl: true,
+      sasl: { mechanism: 'scram-sha-512', username: 'ops', password: 'pw' },
+    });
+    expect(() => kafkaConnectionFromEnv({ KAFKA_SASL_MECHANISM: 'plain', KAFKA_SASL_USERNAME: 'ops' })).toThrow(/KAFKA_SASL_PASSWORD/);
   });
 });

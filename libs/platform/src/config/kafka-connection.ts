@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
 import type { KafkaConnection } from '@lib/messaging';
-import type { KafkaSaslMechanism } from './config';
+import { baseConfigSpec, KafkaSaslMechanism, loadConfig } from './config';
 
 /** The Kafka settings of baseConfigSpec that say how to reach the brokers. */
 export interface KafkaConnectionSettings {
@@ -32,4 +32,18 @@ export function kafkaConnection(c: KafkaConnectionSettings): KafkaConnection {
       ? undefined
       : { mechanism: c.KAFKA_SASL_MECHANISM, username: c.KAFKA_SASL_USERNAME!, password: c.KAFKA_SASL_PASSWORD! };
   return { ...(ssl && { ssl }), ...(sasl && { sasl }) };
+}
+
+/** The settings kafkaConnection reads. */
+const CONNECTION_SETTINGS = ['KAFKA_TLS', 'KAFKA_TLS_CA_FILE', 'KAFKA_TLS_CERT_FILE', 'KAFKA_TLS_KEY_FILE', 'KAFKA_SASL_MECHANISM', 'KAFKA_SASL_USERNAME', 'KAFKA_SASL_PASSWORD'] as const;
+
+/**
+ * TLS and SASL as a service would connect with these environment variables (KAFKA_TLS*, KAFKA_SASL_*), checked as a
+ * service checks them (ConfigError naming what is wrong): for the operators' tools (`npm run dlq`, `npm run event`),
+ * which reach the same brokers.
+ */
+export function kafkaConnectionFromEnv(env: NodeJS.ProcessEnv = process.env): KafkaConnection {
+  const spec = baseConfigSpec('tool');
+  const settings = loadConfig(Object.fromEntries(CONNECTION_SETTINGS.map((name) => [name, spec[name]])) as Pick<typeof spec, (typeof CONNECTION_SETTINGS)[number]>, env);
+  return kafkaConnection(settings as unknown as KafkaConnectionSettings);
 }
