@@ -1,3 +1,4 @@
+import { register } from 'prom-client';
 /**
  * Secrets at rest and in transit: the raw database holds no account number, IBAN or tax id in clear (every
  * collection, every document), the API shows them masked, events never carry them, and a secret sealed with an
@@ -243,11 +244,15 @@ describe('key rotation: POST /v1/operator/secrets/reseal', () => {
     };
     const eventsBefore = watch.messages.length;
 
-    // Asked to seal with a key this instance does not seal with (a rollout of k2 not finished here): 409, nothing done.
+    // Asked to seal with a key this instance does not seal with (a rollout of k2 not finished here): 409, nothing done,
+    // counted as a refused run.
+    const refusedRuns = async () => (await register.getSingleMetric('background_job_runs_total')!.get()).values.find((v) => v.labels.job_name === 'secrets-reseal' && v.labels.outcome === 'refused')?.value ?? 0;
+    const refusedBefore = await refusedRuns();
     const early = await call(h, 'POST', '/v1/operator/secrets/reseal?activeKeyId=k2', { headers: operator });
     expect(early.status).toBe(409);
     expect(early.body).toMatchObject({ activeKeyId: 'k1', detail: expect.stringMatching(/seals with key k1, not k2/) });
     expect(await raw('bank_profiles', ids.de)).toEqual(before.de);
+    expect(await refusedRuns()).toBe(refusedBefore + 1);
 
     const run = await call(h, 'POST', '/v1/operator/secrets/reseal?activeKeyId=k1', { headers: operator });
     expect(run.status).toBe(200);

@@ -1,6 +1,6 @@
 import { HttpStatus } from '@nestjs/common';
 import { Counter, Gauge, register } from 'prom-client';
-import { ProblemException } from '../http/problem';
+import { ProblemException, Problems } from '../http/problem';
 import { BackgroundWork } from './background-work';
 
 async function runsOf(job: string): Promise<Record<string, number>> {
@@ -29,12 +29,14 @@ describe('BackgroundWork: how each run of a job ended, on /metrics', () => {
   });
 
   it('counts a run that did not run (409 busy elsewhere, 503 deferred while behind, another 4xx refused) apart from one that failed, and rethrows each', async () => {
-    const busy = new ProblemException(HttpStatus.CONFLICT, 'rollover-running', 'Conflict', 'Another instance runs it.');
+    const busy = Problems.busy('Another instance runs it.');
+    // Another 409 is a refusal of the request (the year is over), not another run holding it.
+    const yearOver = new ProblemException(HttpStatus.CONFLICT, 'fiscal-year-ended', 'Fiscal year ended', 'FY25 is over.');
     const behind = new ProblemException(HttpStatus.SERVICE_UNAVAILABLE, 'consumer-behind', 'Unavailable', 'Not caught up.');
     const broken = new ProblemException(HttpStatus.INTERNAL_SERVER_ERROR, 'internal', 'Internal', 'Broken.');
     const notFound = new ProblemException(HttpStatus.NOT_FOUND, 'not-found', 'Not Found', 'No such program.');
-    for (const error of [busy, behind, notFound, broken, new Error('database gone')]) await expect(work.run('job-c', () => Promise.reject(error))).rejects.toBe(error);
-    expect(await runsOf('job-c')).toEqual({ busy: 1, deferred: 1, refused: 1, failed: 2 });
+    for (const error of [busy, behind, notFound, yearOver, broken, new Error('database gone')]) await expect(work.run('job-c', () => Promise.reject(error))).rejects.toBe(error);
+    expect(await runsOf('job-c')).toEqual({ busy: 1, deferred: 1, refused: 2, failed: 2 });
     expect(await lastCompleted('job-c')).toBeUndefined();
   });
 

@@ -83,7 +83,8 @@ export class BackgroundWork implements BeforeApplicationShutdown {
 function outcomeOf(error: unknown): JobOutcome {
   if (!(error instanceof ProblemException)) return 'failed';
   const status = error.getStatus();
-  if (status === HttpStatus.CONFLICT) return 'busy';
+  // Another run holds it (a lease, Problems.busy); another 409 refuses the request (a year over, a key mismatch).
+  if (status === HttpStatus.CONFLICT && error.problemType === 'busy') return 'busy';
   if (status === HttpStatus.SERVICE_UNAVAILABLE) return 'deferred';
   return status < 500 ? 'refused' : 'failed';
 }

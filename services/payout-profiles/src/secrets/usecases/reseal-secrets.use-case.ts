@@ -65,13 +65,20 @@ export class ResealSecrets {
    * done: the run would re-seal the new key's secrets with the old one and answer `remaining: 0`.
    */
   execute(expectedKeyId?: string): Promise<ResealResult> {
-    if (expectedKeyId !== undefined && expectedKeyId !== this.secrets.activeKey) {
-      throw Problems.conflict(
-        `This instance seals with key ${this.secrets.activeKey}, not ${expectedKeyId} (its PAYOUT_ENCRYPTION_ACTIVE_KEY_ID): nothing was re-sealed. Run it again once every instance runs with ${expectedKeyId}.`,
-        { activeKeyId: this.secrets.activeKey },
-      );
-    }
-    return this.work.run('secrets-reseal', () => this.reseal(), { complete: (result) => result.remaining === 0 });
+    // Refused inside the run, so that background_job_runs_total counts it (refused).
+    return this.work.run(
+      'secrets-reseal',
+      async () => {
+        if (expectedKeyId !== undefined && expectedKeyId !== this.secrets.activeKey) {
+          throw Problems.conflict(
+            `This instance seals with key ${this.secrets.activeKey}, not ${expectedKeyId} (its PAYOUT_ENCRYPTION_ACTIVE_KEY_ID): nothing was re-sealed. Run it again once every instance runs with ${expectedKeyId}.`,
+            { activeKeyId: this.secrets.activeKey },
+          );
+        }
+        return this.reseal();
+      },
+      { complete: (result) => result.remaining === 0 },
+    );
   }
 
   private async reseal(): Promise<ResealResult> {
