@@ -71,16 +71,19 @@ export class DeadLetters {
       throw new Error(`No dead letter of ${topic}${group ? ` (group ${group})` : ''} at ${unknown.join(', ')}: \`npm run dlq -- list ${topic}\` shows them.`);
     }
     const replayed = chosen as DeadLetter[];
+    // Every record read first (an original no longer kept fails the whole replay, with nothing published), as republish.
+    const records = [];
+    for (const letter of replayed) {
+      // Its value dropped: the original record as it is (key, value and headers).
+      const record = letter.value ? { key: letter.rawKey, value: letter.value, headers: letter.rawHeaders } : await this.original(letter);
+      // To the partition it came from: after its key's earlier events, whatever partitioner its producer used.
+      const partition = letter.originalPartition >= 0 ? { partition: letter.originalPartition } : {};
+      records.push({ topic: letter.originalTopic, message: { ...record, ...partition } });
+    }
     const producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
     await producer.connect();
     try {
-      for (const letter of replayed) {
-        // Its value dropped: the original record as it is (key, value and headers).
-        const record = letter.value ? { key: letter.rawKey, value: letter.value, headers: letter.rawHeaders } : await this.original(letter);
-        // To the partition it came from: after its key's earlier events, whatever partitioner its producer used.
-        const partition = letter.originalPartition >= 0 ? { partition: letter.originalPartition } : {};
-        await producer.send({ topic: letter.originalTopic, messages: [{ ...record, ...partition }] });
-      }
+      for (const { topic: to, message } of records) await producer.send({ topic: to, messages: [message] });
     } finally {
       await producer.disconnect();
     }
@@ -112,7 +115,7 @@ export class DeadLetters {
     const found = await readRecord(this.kafka, letter.originalTopic, letter.originalPartition, letter.originalOffset);
     if (!found?.value) {
       throw new Error(
-        `${letter.at}: its value was dropped (${letter.valueDropped}) and ${letter.originalTopic}[${letter.originalPartition}]@${letter.originalOffset} is no longer kept`,
+        `${letter.at}: its value was dropped (${letter.valueDropped}) and ${letter.originalTopic}[${letter.originalPartition}]@${letter.originalOffset} is no longer kept (nothing published)`,
       );
     }
     return { key: found.key, value: found.value, headers: writableHeaders(found.headers) };

@@ -103,6 +103,16 @@ describe('npm run dlq (scripts/dead-letters.ts): an operator lists and replays d
 
     await expect(letters.replay(topic, ['0:7'])).rejects.toThrow(`No dead letter of ${topic} at 0:7`);
 
+    // One whose original is no longer kept, named after one that is: nothing published (not the first, then a failure).
+    await producer.send({
+      topic: deadLetterTopic(topic),
+      messages: [{ key: 'L3', value: null, partition: 0, headers: deadLetterHeaders({ topic, partition: 3, offset: '999999' }, 'invitations', 'handler failed', { [DeadLetterHeaders.valueDropped]: 'too large' }) }],
+    });
+    const l1Before = watch.find((m) => m.key === 'L1').length;
+    await expect(letters.replay(topic, ['0:0', '0:2'])).rejects.toThrow(/0:2: its value was dropped .* is no longer kept \(nothing published\)/);
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    expect(watch.find((m) => m.key === 'L1')).toHaveLength(l1Before);
+
     // The original itself, read at its topic (its dead letter gone with the DLQ's retention), published again as it is.
     const before = watch.find((m) => m.key === 'L1').length;
     expect(await letters.republish(topic, [`2:${first.baseOffset}`])).toEqual([`2:${first.baseOffset}`]);
