@@ -871,6 +871,29 @@ describe('a program discontinued during a rollover', () => {
     return { discontinueNow, sweeps, restore: () => spy.mockRestore() };
   }
 
+  // Its discontinuation not through (its sweep dead-lettered): never marked by a run, they were read first by every run
+  // in `_id` order, and a run with `limit` once the year is over (no `after` then) never got past them.
+  it('left to a discontinuation not through yet, are counted and not read: a run with `limit` gets past them', async () => {
+    const [gone, open] = [
+      await createProgram(h, { fiscalYear: 'FY15', requiresEligibility: false, payoutRules: usdRules }),
+      await createProgram(h, { fiscalYear: 'FY15', requiresEligibility: false, payoutRules: usdRules }),
+    ];
+    await h.db.collection('programs').updateOne({ _id: gone.programId } as never, { $set: { state: 'DISCONTINUED' } });
+    // The discontinued program's enrollments first in `_id` order, more than the run's limit.
+    const bankProfileId = `dpbank-first-${w.run}`;
+    await bankInView(bankProfileId, `dp-first-${w.run}`, 1, 'APPROVED');
+    const firstInOrder = [0, 1, 2].map((i) => ({
+      ...completedOnce(gone, 'FY15', `dp-first-${w.run}`, `dploc${i}-first-${w.run}`, 'ENROLLED', bankProfileId),
+      _id: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
+    }));
+    await col().insertMany(firstInOrder as never[]);
+    const [later] = await seedEnrolled(open, 'FY15', 1, 'then');
+    const summary = await operator('/v1/operator/rollover', { fromFiscalYear: 'FY15', limit: 2 });
+    expect(summary.status).toBe(200);
+    expect(summary.body).toEqual(expect.objectContaining({ discontinued: 3, examined: 1, renewed: 1, complete: true }));
+    expect(await col().findOne({ _id: later._id } as never)).toHaveProperty('rollover.outcome', 'RENEWED');
+  });
+
   it('later batches continue nothing of it: their enrollments are left to the discontinuation, and a rerun finds nothing', async () => {
     const batchSize = service<EnrollmentConfig>(CONFIG).ROLLOVER_BATCH_SIZE;
     const program = await createProgram(h, { fiscalYear: 'FY37', requiresEligibility: false, payoutRules: usdRules });

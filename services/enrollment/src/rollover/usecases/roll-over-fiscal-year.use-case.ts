@@ -238,11 +238,18 @@ export class RollOverFiscalYear {
       'rollover.outcome': null,
       ...(after !== undefined && { _id: { $gt: after } }),
     };
+    // Those of a discontinued program are left to its discontinuation (it ends them), counted and not read: never marked
+    // here, they would be read first by every run in `_id` order (`limit`), which would never get past them.
+    const discontinuedIds = [...(await this.programs.all()).values()].filter((p) => p.state === 'DISCONTINUED').map((p) => p._id);
+    const pending = yearOver ? { ...scope, status: { $in: ['ENROLLED', ...BEFORE_ENROLLED] } } : completedFilter(scope);
+    if (discontinuedIds.length) {
+      summary.discontinued += await this.enrollments.model.collection.countDocuments({ $and: [pending, { programId: { $in: discontinuedIds } }] } as never);
+    }
     // Once the year is over, every enrollment not ended (prepare tells completed ones from unfinished ones); before
     // (an operator's early run), the completed ones only.
     const scan = scanInBatches<Enrollment>(
       this.enrollments.model.collection,
-      yearOver ? { ...scope, status: { $in: ['ENROLLED', ...BEFORE_ENROLLED] } } : completedFilter(scope),
+      discontinuedIds.length ? { $and: [pending, { programId: { $nin: discontinuedIds } }] } : pending,
       {
         batchSize,
         hint: PENDING_SCAN,
