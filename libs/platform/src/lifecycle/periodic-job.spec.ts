@@ -95,7 +95,7 @@ describe('PeriodicJob', () => {
     start(1_000, jest.fn<Promise<unknown>, []>().mockImplementationOnce(() => new Promise<void>((resolve) => (finish = resolve))));
     let stopped = false;
     const stopping = job!.stop().then(() => (stopped = true));
-    await jest.advanceTimersByTimeAsync(5_000);
+    await jest.advanceTimersByTimeAsync(STOP_WAIT_MS - 1_000);
     expect(stopped).toBe(false);
     finish();
     await stopping;

@@ -1,8 +1,12 @@
 import { stackFrames, Trace } from '@lib/messaging';
 import { Logger } from '@nestjs/common';
 
-/** How long stop() waits for the run going on (a run through BackgroundWork stops at its next batch by itself). */
-export const STOP_WAIT_MS = 10_000;
+/**
+ * How long stop() waits for the run going on: its last short writes (a lease given back, a delete). Short, as the hooks
+ * of several modules wait one after the other within SHUTDOWN_TIMEOUT_MS; a run through BackgroundWork stops at its next
+ * batch by itself and is waited for there.
+ */
+export const STOP_WAIT_MS = 3_000;
 
 /**
  * Work a service runs at start and then every interval (the tax expiry scan, the submit follow-up): at start too, since
