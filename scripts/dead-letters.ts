@@ -22,7 +22,7 @@
 import { Topics } from '@lib/contracts';
 import { DeadLetter, readDeadLetters, readRecord, writableHeaders } from '@lib/messaging';
 import { kafkaConnectionFromEnv } from '@lib/platform';
-import { IHeaders, Kafka, KafkaConfig, logLevel } from 'kafkajs';
+import { IHeaders, Kafka, KafkaConfig, logLevel, Message } from 'kafkajs';
 import { randomUUID } from 'node:crypto';
 import { runningPlatform } from './running-platform';
 
@@ -80,13 +80,7 @@ export class DeadLetters {
       const partition = letter.originalPartition >= 0 ? { partition: letter.originalPartition } : {};
       records.push({ topic: letter.originalTopic, message: { ...record, ...partition } });
     }
-    const producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-    await producer.connect();
-    try {
-      for (const { topic: to, message } of records) await producer.send({ topic: to, messages: [message] });
-    } finally {
-      await producer.disconnect();
-    }
+    await this.publish(records);
     return replayed;
   }
 
@@ -100,14 +94,19 @@ export class DeadLetters {
       // A header without a value (a Java producer may write one) is read as null, which KafkaJS cannot send.
       records.push({ key: found.key, value: found.value, headers: writableHeaders(found.headers), partition: Number(partition) });
     }
+    await this.publish(records.map((message) => ({ topic, message })));
+    return at;
+  }
+
+  /** Publishes these records one after the other, in order, each acknowledged before the next. */
+  private async publish(records: Array<{ topic: string; message: Message }>): Promise<void> {
     const producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
     await producer.connect();
     try {
-      for (const record of records) await producer.send({ topic, messages: [record] });
+      for (const { topic, message } of records) await producer.send({ topic, messages: [message] });
     } finally {
       await producer.disconnect();
     }
-    return at;
   }
 
   /** The original record of a dead letter sent without its value, read where it still is. */
