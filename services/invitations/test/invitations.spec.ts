@@ -223,6 +223,17 @@ describe('issuing invitations from eligibility decisions', () => {
     await eventually(async () => expect(await world.notices(erin)).toEqual([expect.objectContaining({ programName: 'Azure Growth Incentive' })]));
   });
 
+  /** A program snapshot handled while reconciling its decisions fails for good (dead-lettered, the view holding it). */
+  async function handledWithReadingFailing(snapshot: Parameters<World['program']>[0]): Promise<void> {
+    const failing = jest.spyOn(world.service.app.get(ReconcileInvitation), 'executeAll').mockRejectedValue(new PermanentError('simulated lasting failure'));
+    try {
+      await world.program(snapshot);
+      await groupCaughtUp(world.service.env.KAFKA_GROUP_ID, [Topics.programs]);
+    } finally {
+      failing.mockRestore();
+    }
+  }
+
   it('reads its decisions again on a program change that may change what they lead to (its state), not on a rename, an older snapshot or one sent again; one whose reading failed, or another release stored, the next does', async () => {
     const { l1, global, programId } = await waitingForAdmin('gus', { name: 'Azure Growth' });
     const decisionsRead = jest.spyOn(world.service.app.get(ViewsRepository), 'decisionIdsOfProgram');
@@ -242,13 +253,7 @@ describe('issuing invitations from eligibility decisions', () => {
       expect(ofProgram()).toHaveLength(1);
       // Reopened, its reading failing for good (dead-lettered, the view holding the snapshot), then only renamed: the
       // rename's snapshot reads them, as the reopening's should have.
-      const reconcile = jest.spyOn(world.service.app.get(ReconcileInvitation), 'executeAll').mockRejectedValue(new PermanentError('simulated lasting failure'));
-      try {
-        await world.program({ programId, name: 'Azure Growth Incentive', revision: 4, state: 'OPEN' });
-        await groupCaughtUp(world.service.env.KAFKA_GROUP_ID, [Topics.programs]);
-      } finally {
-        reconcile.mockRestore();
-      }
+      await handledWithReadingFailing({ programId, name: 'Azure Growth Incentive', revision: 4, state: 'OPEN' });
       await world.program({ programId, name: 'Azure Growth 2', revision: 5, state: 'OPEN' });
       await groupCaughtUp(world.service.env.KAFKA_GROUP_ID, [Topics.programs]);
       expect(ofProgram()).toHaveLength(3);
@@ -261,13 +266,7 @@ describe('issuing invitations from eligibility decisions', () => {
       expect(ofProgram()).toHaveLength(4);
       // Reopened, its reading failing, then closed again: as when they were last read (closed), but changed in
       // between (a decision recorded while it was open was not invited then): read.
-      const failing = jest.spyOn(world.service.app.get(ReconcileInvitation), 'executeAll').mockRejectedValue(new PermanentError('simulated lasting failure'));
-      try {
-        await world.program({ programId, name: 'Azure Growth 2', revision: 7, state: 'OPEN' });
-        await groupCaughtUp(world.service.env.KAFKA_GROUP_ID, [Topics.programs]);
-      } finally {
-        failing.mockRestore();
-      }
+      await handledWithReadingFailing({ programId, name: 'Azure Growth 2', revision: 7, state: 'OPEN' });
       await world.program({ programId, name: 'Azure Growth 2', revision: 8, state: 'CLOSED' });
       await groupCaughtUp(world.service.env.KAFKA_GROUP_ID, [Topics.programs]);
       expect(ofProgram()).toHaveLength(6);

@@ -13,7 +13,6 @@ export class ReadinessQueryDto {
     description: "The enrollment's fiscal year, whose payout information is judged; by default the program's, or the current one once the program's is over (a continuation made before the program moved on)",
   })
   @IsOptional()
-  @IsString()
   @Matches(FISCAL_YEAR_PATTERN, { message: 'fiscalYear must look like FY27' })
   fiscalYear?: string;
 }
