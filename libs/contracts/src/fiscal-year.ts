@@ -1,4 +1,11 @@
+import { Matches } from 'class-validator';
+import { FISCAL_YEAR_PATTERN } from './domain';
 import { isBlankText, withoutControls } from './text';
+
+/** A field naming a fiscal year (FY27): refused otherwise with `<field> must look like FY27`, in HTTP bodies, queries and events. */
+export function IsFiscalYear(): PropertyDecorator {
+  return Matches(FISCAL_YEAR_PATTERN, { message: '$property must look like FY27' });
+}
 
 /**
  * Microsoft's fiscal year runs July 1 to June 30; FY27 = 2026-07-01 .. 2027-06-30 (UTC). A name's two digits are the

@@ -1,6 +1,7 @@
 import { Type } from 'class-transformer';
-import { IsArray, IsBoolean, IsIn, IsInt, IsObject, IsOptional, IsString, Matches, Min, ValidateNested } from 'class-validator';
-import { EnrollmentStatus, EnrollmentStatuses, FISCAL_YEAR_PATTERN } from '../domain';
+import { IsArray, IsBoolean, IsIn, IsInt, IsObject, IsOptional, IsString, Min, ValidateNested } from 'class-validator';
+import { EnrollmentStatus, EnrollmentStatuses } from '../domain';
+import { IsFiscalYear } from '../fiscal-year';
 import { IsIsoInstant } from '../instant';
 
 /**
@@ -13,7 +14,7 @@ export class EnrollmentEvent {
   @IsOptional() @IsString() programName?: string;
   @IsString() partnerId!: string;
   @IsString() locationId!: string;
-  @Matches(FISCAL_YEAR_PATTERN) fiscalYear!: string;
+  @IsFiscalYear() fiscalYear!: string;
   @IsIn(EnrollmentStatuses) status!: EnrollmentStatus;
   @IsOptional() @IsIn(EnrollmentStatuses) previousStatus?: EnrollmentStatus;
   /** Why the status is what it is (rejection reasons, expiry reasons...). */
@@ -59,7 +60,7 @@ export class EnrollmentEvent {
 /** The year a continuation came from, where the event may announce one. */
 const ContinuedFrom = () => (target: object, key: string) => {
   IsOptional()(target, key);
-  Matches(FISCAL_YEAR_PATTERN)(target, key);
+  IsFiscalYear()(target, key);
 };
 
 export class EnrollmentStarted extends EnrollmentEvent {}
@@ -75,7 +76,7 @@ export class EnrollmentRejected extends EnrollmentEvent {
 }
 export class EnrollmentRenewed extends EnrollmentEvent {
   /** The year the rollover continued the enrollment from: always present. */
-  @Matches(FISCAL_YEAR_PATTERN) override fromFiscalYear!: string;
+  @IsFiscalYear() override fromFiscalYear!: string;
 }
 export class EnrollmentExpired extends EnrollmentEvent {}
 /** An eligibility decision as the enrollment service read it (its event on eligibility.decisions.v1). */

@@ -1,7 +1,8 @@
 import { JSONSchema } from 'class-validator-jsonschema';
 import { ArrayMaxSize, IsArray, IsBoolean, IsIn, IsInt, IsString, Matches, MaxLength, Min, ValidateBy, ValidateIf } from 'class-validator';
 import { isBlankText, withoutControls } from '../text';
-import { FISCAL_YEAR_PATTERN, ID_MESSAGE, ID_PATTERN, ProfileKind, ProfileKinds, ValidationOutcome, ValidationOutcomes } from '../domain';
+import { ID_MESSAGE, ID_PATTERN, ProfileKind, ProfileKinds, ValidationOutcome, ValidationOutcomes } from '../domain';
+import { IsFiscalYear } from '../fiscal-year';
 
 /**
  * An id the platform can hold (ID_PATTERN): an event naming another (blank, `*`, spaces) names nothing, and is
@@ -35,7 +36,7 @@ export class EligibilityDetermined {
   @IsString() @Id() programId!: string;
   @IsString() @Id() locationId!: string;
   @IsString() @Id() partnerId!: string;
-  @Matches(FISCAL_YEAR_PATTERN, { message: 'fiscalYear must look like FY27' }) fiscalYear!: string;
+  @IsFiscalYear() fiscalYear!: string;
   @IsBoolean() eligible!: boolean;
   @JSONSchema({ description: 'Why (a partner reads them). Control characters and bidirectional overrides are removed, then blank ones dropped; none at all gives a general reason.' })
   @Reasons()

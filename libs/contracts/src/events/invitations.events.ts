@@ -1,6 +1,6 @@
 import { Type } from 'class-transformer';
-import { IsArray, IsBoolean, IsDefined, IsInt, IsObject, IsOptional, IsString, IsUrl, Matches, Min, ValidateNested, isURL } from 'class-validator';
-import { FISCAL_YEAR_PATTERN } from '../domain';
+import { IsArray, IsBoolean, IsDefined, IsInt, IsObject, IsOptional, IsString, IsUrl, Min, ValidateNested, isURL } from 'class-validator';
+import { IsFiscalYear } from '../fiscal-year';
 import { KnownWhenPublished, Recipient } from './common';
 
 /**
@@ -22,7 +22,7 @@ export class InvitationEvent {
   @IsOptional() @IsString() programName?: string;
   @IsString() partnerId!: string;
   @IsString() locationId!: string;
-  @Matches(FISCAL_YEAR_PATTERN) fiscalYear!: string;
+  @IsFiscalYear() fiscalYear!: string;
   /**
    * The invitation's version after the change this event tells (every change of an invitation is one write that
    * raises it by one): the events of one invitation are ordered by it, whichever instance wrote them and whatever its

@@ -1,6 +1,7 @@
 import { Type } from 'class-transformer';
 import { IsArray, IsBoolean, IsDefined, IsIn, IsInt, IsObject, IsString, Matches, Min, ValidateNested } from 'class-validator';
-import { FISCAL_YEAR_PATTERN, PaymentMethod, PaymentMethods, ProgramState, ProgramStates } from '../domain';
+import { PaymentMethod, PaymentMethods, ProgramState, ProgramStates } from '../domain';
+import { IsFiscalYear } from '../fiscal-year';
 import { KnownWhenPublished } from './common';
 
 export class PayoutRules {
@@ -14,7 +15,7 @@ export class PayoutRules {
 export class ProgramSnapshot {
   @IsString() programId!: string;
   @IsString() name!: string;
-  @Matches(FISCAL_YEAR_PATTERN) fiscalYear!: string;
+  @IsFiscalYear() fiscalYear!: string;
   @IsBoolean() requiresEligibility!: boolean;
   @IsDefined() @IsObject() @ValidateNested() @Type(() => PayoutRules) payoutRules!: PayoutRules;
   @IsIn(ProgramStates) state!: ProgramState;

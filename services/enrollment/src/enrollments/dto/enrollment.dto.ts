@@ -1,4 +1,4 @@
-import { EnrollmentStatus, EnrollmentStatuses, FISCAL_YEAR_PATTERN, ID_MESSAGE, ID_PATTERN, MissingPayoutItems } from '@lib/contracts';
+import { EnrollmentStatus, EnrollmentStatuses, FISCAL_YEAR_PATTERN, ID_MESSAGE, IsFiscalYear, ID_PATTERN, MissingPayoutItems } from '@lib/contracts';
 import { PageQuery } from '@lib/platform';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsIn, IsOptional, IsString, Length, Matches } from 'class-validator';
@@ -35,7 +35,7 @@ export class ListEnrollmentsQuery extends PageQuery {
   @ApiPropertyOptional({ minLength: 1, maxLength: 64 }) @IsOptional() @IsString() @Length(1, 64) programId?: string;
   @ApiPropertyOptional({ pattern: FISCAL_YEAR_PATTERN.source, example: 'FY27' })
   @IsOptional()
-  @Matches(FISCAL_YEAR_PATTERN, { message: 'fiscalYear must look like FY27' })
+  @IsFiscalYear()
   fiscalYear?: string;
   @ApiPropertyOptional({ enum: EnrollmentStatuses }) @IsOptional() @IsIn(EnrollmentStatuses) status?: EnrollmentStatus;
 }

@@ -1,4 +1,4 @@
-import { CURRENCIES, FISCAL_YEAR_PATTERN, ID_MESSAGE, ID_PATTERN, PaymentMethod, PaymentMethods, ProgramState, ProgramStates } from '@lib/contracts';
+import { CURRENCIES, FISCAL_YEAR_PATTERN, ID_MESSAGE, IsFiscalYear, ID_PATTERN, PaymentMethod, PaymentMethods, ProgramState, ProgramStates } from '@lib/contracts';
 import { OptionalNotNull, PageQuery, Text } from '@lib/platform';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
@@ -55,7 +55,7 @@ export class CreateProgramDto {
   name!: string;
 
   @ApiProperty({ pattern: FISCAL_YEAR_PATTERN.source, example: 'FY27', description: 'The fiscal year new enrollments are for (FY27 = 2026-07-01 .. 2027-06-30)' })
-  @Matches(FISCAL_YEAR_PATTERN, { message: 'fiscalYear must look like FY27' })
+  @IsFiscalYear()
   fiscalYear!: string;
 
   @ApiProperty({ description: 'false: an open program, any location may enroll' })
@@ -79,7 +79,7 @@ export class UpdateProgramDto {
 
   @ApiPropertyOptional({ pattern: FISCAL_YEAR_PATTERN.source, example: 'FY28', description: 'Moves the program to a later fiscal year: new enrollments are for that year (an earlier one: 409)' })
   @OptionalNotNull()
-  @Matches(FISCAL_YEAR_PATTERN, { message: 'fiscalYear must look like FY27' })
+  @IsFiscalYear()
   fiscalYear?: string;
 
   @ApiPropertyOptional() @OptionalNotNull() @IsBoolean() requiresEligibility?: boolean;
@@ -101,7 +101,7 @@ export class ListProgramsQuery extends PageQuery {
   @ApiPropertyOptional({ enum: ProgramStates }) @IsOptional() @IsIn(ProgramStates) state?: ProgramState;
   @ApiPropertyOptional({ pattern: FISCAL_YEAR_PATTERN.source, example: 'FY27' })
   @IsOptional()
-  @Matches(FISCAL_YEAR_PATTERN, { message: 'fiscalYear must look like FY27' })
+  @IsFiscalYear()
   fiscalYear?: string;
 }
 

@@ -1,4 +1,4 @@
-import { FISCAL_YEAR_PATTERN, ID_MESSAGE, ID_PATTERN } from '@lib/contracts';
+import { FISCAL_YEAR_PATTERN, ID_MESSAGE, IsFiscalYear, ID_PATTERN } from '@lib/contracts';
 import { OptionalNotNull } from '@lib/platform';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsBoolean, IsInt, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
@@ -9,7 +9,7 @@ export class RolloverRequestDto {
     pattern: FISCAL_YEAR_PATTERN.source, example: 'FY27',
     description: 'The fiscal year that ends: its ENROLLED enrollments continue into the next one, or not; once it is over, those never completed expire',
   })
-  @Matches(FISCAL_YEAR_PATTERN, { message: 'fromFiscalYear must look like FY27' })
+  @IsFiscalYear()
   fromFiscalYear!: string;
 
   @ApiPropertyOptional({ pattern: ID_PATTERN.source, example: 'azure-growth', description: "Only this program's enrollments (default: every program's)" })
@@ -56,7 +56,7 @@ export class RolloverRequestDto {
 export class RenewalRemindersRequestDto {
   @ApiPropertyOptional({ pattern: FISCAL_YEAR_PATTERN.source, example: 'FY27', description: 'The fiscal year about to end; default: the current one' })
   @OptionalNotNull()
-  @Matches(FISCAL_YEAR_PATTERN, { message: 'fiscalYear must look like FY27' })
+  @IsFiscalYear()
   fiscalYear?: string;
 
   @ApiPropertyOptional({

@@ -1,6 +1,6 @@
-import { FISCAL_YEAR_PATTERN } from '@lib/contracts';
+import { FISCAL_YEAR_PATTERN, IsFiscalYear } from '@lib/contracts';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsOptional, IsString, Length, Matches } from 'class-validator';
+import { IsOptional, IsString, Length } from 'class-validator';
 
 export class ReadinessQueryDto {
   @ApiProperty({ minLength: 1, maxLength: 100 }) @IsString() @Length(1, 100) programId!: string;
@@ -13,6 +13,6 @@ export class ReadinessQueryDto {
     description: "The enrollment's fiscal year, whose payout information is judged; by default the program's, or the current one once the program's is over (a continuation made before the program moved on)",
   })
   @IsOptional()
-  @Matches(FISCAL_YEAR_PATTERN, { message: 'fiscalYear must look like FY27' })
+  @IsFiscalYear()
   fiscalYear?: string;
 }
