@@ -154,6 +154,27 @@ describe('MessagePlanner, bank profile action required', () => {
     expect(plan?.recipients.map((r) => r.userId).sort()).toEqual(['admin-all', 'admin-l1', 'admin-l1-l2', 'admin-l2', 'admin-l3']);
     expect(plan?.audience).toEqual({ roles: ['INCENTIVES_ADMIN'] }); // an Incentives admin of any location
   });
+
+  it('tells each recipient whether they may change it: only an Incentives admin of every location it serves may', async () => {
+    const shared = await planner(view).plan(Topics.payoutProfiles, bankActionRequired(['L-1', 'L-2']));
+    const cannotChange = (plan: typeof shared) => Object.fromEntries(plan!.recipients.map((r) => [r.userId, plan!.recipientContext?.(r).cannotChange]));
+    expect(cannotChange(shared)).toEqual({ 'admin-all': false, 'admin-l1': true, 'admin-l1-l2': false, 'admin-l2': true });
+    const everywhere = await planner(view).plan(Topics.payoutProfiles, bankActionRequired(['*']));
+    expect(cannotChange(everywhere)).toEqual({ 'admin-all': false, 'admin-l1': true, 'admin-l1-l2': true, 'admin-l2': true, 'admin-l3': true });
+    // A tax profile belongs to its location: every recipient, an Incentives admin of it, may change it.
+    const tax = await planner(view).plan(
+      Topics.payoutProfiles,
+      createEnvelope({
+        type: 'ProfileActionRequired',
+        source: 'payout-profiles',
+        partnerId: PARTNER,
+        locationId: 'L-1',
+        data: { profileId: 'tax-1', profileKind: 'TAX', partnerId: PARTNER, locationId: 'L-1', revision: 2, status: 'ACTION_REQUIRED', reasons: ['TIN mismatch'] },
+      }),
+    );
+    expect(tax?.recipients.length).toBeGreaterThan(0);
+    expect(tax?.recipientContext).toBeUndefined();
+  });
 });
 
 describe('MessagePlanner, recipients chosen from the view', () => {

@@ -7,6 +7,7 @@ import {
   enrollmentPageUrl,
   Envelope,
   fiscalYearRange,
+  grantsRole,
   InvitationIssued,
   NotificationChannel,
   ProfileEvent,
@@ -64,6 +65,8 @@ export interface MessagePlan {
    * when the event names them (invitations: trusted as named).
    */
   fromView?: true;
+  /** Template data that depends on the recipient (added to `context` for each, like `recipientName`). */
+  recipientContext?: (recipient: Addressee) => Record<string, unknown>;
 }
 
 const BOTH: NotificationChannel[] = ['EMAIL', 'INBOX'];
@@ -348,6 +351,14 @@ export class MessagePlanner {
       },
       link: this.link(`/incentives/payout-and-tax/${kind}/${encodeURIComponent(data.profileId)}`),
       fromView: true,
+      // Only an Incentives admin of every location a bank profile serves may change it (payout-profiles answers 403
+      // otherwise): one shared with locations a recipient does not look after is not theirs to update. A recipient
+      // whose roles the view does not know is told as before (it may change it).
+      ...(kind === 'bank' && {
+        recipientContext: (recipient: Addressee) => ({
+          cannotChange: !!recipient.roles && !served.every((locationId) => grantsRole(recipient.roles!, 'INCENTIVES_ADMIN', locationId)),
+        }),
+      }),
     };
   }
 

@@ -26,6 +26,17 @@ const sample = {
 };
 
 describe('TemplateRenderer', () => {
+  it('tells the recipient of a rejected bank profile they may not change to ask an admin of its locations, or choose another', () => {
+    const shared = renderer.render('profile-action-required', { ...sample, cannotChange: true });
+    expect(shared.text).toMatch(/only an Incentives admin of every location it serves can change it\. Ask one of them to correct it, or choose another bank profile/);
+    expect(shared.text).toContain(`View the profile: ${sample.link}`);
+    expect(shared.html).toContain('>View the profile</a>');
+    expect(shared.text + shared.html).not.toContain('Update the profile');
+    const theirs = renderer.render('profile-action-required', { ...sample, cannotChange: false });
+    expect(theirs.text).toContain(`Update the profile: ${sample.link}`);
+    expect(theirs.text + theirs.html).not.toMatch(/View the profile|only an Incentives admin/);
+  });
+
   it.each(TemplateNames.map((name) => [name]))('renders %s with a subject, an HTML part and a text part', (name) => {
     const out = renderer.render(name, sample);
     expect(out.subject).toMatch(/\S/);

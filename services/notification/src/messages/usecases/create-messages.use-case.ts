@@ -128,6 +128,7 @@ export class CreateMessages {
         link: plan.link,
         senderName: this.config.MAIL_FROM_NAME,
         recipientName: recipient.displayName || recipient.email,
+        ...plan.recipientContext?.(recipient),
       });
       for (const channel of channels) {
         const id = messageId(envelope.eventId, recipient.userId, channel);
