@@ -282,6 +282,11 @@ describe('MessagePlanner, an enrollment needing action', () => {
     // Its bank choice withdrawn out of validation: back to its proposal, to be submitted again (not "its validation goes on").
     const withdrawnInValidation = await planner([admin]).plan(Topics.enrollments, event('EnrollmentActionRequired', { previousStatus: 'VALIDATING', submitted: false }));
     expect(withdrawnInValidation?.context).toMatchObject({ followsProfiles: false, wasSubmitted: false });
+    // Its bank profile's currency no longer allowed: another bank profile is named (a default's currency cannot change).
+    const currency = await planner([admin]).plan(Topics.enrollments, event('EnrollmentActionRequired', { previousStatus: 'ENROLLED', submitted: true, missing: ['CURRENCY_NOT_ALLOWED'] }));
+    expect(currency?.context).toMatchObject({ followsProfiles: true, anotherBankProfile: true });
+    const tax = await planner([admin]).plan(Topics.enrollments, event('EnrollmentActionRequired', { previousStatus: 'ENROLLED', submitted: true, missing: ['TAX_PROFILE_EXPIRED'] }));
+    expect(tax?.context).toMatchObject({ followsProfiles: true, anotherBankProfile: false });
   });
 });
 

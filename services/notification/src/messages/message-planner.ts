@@ -71,6 +71,9 @@ export interface MessagePlan {
 
 const BOTH: NotificationChannel[] = ['EMAIL', 'INBOX'];
 
+/** Missing items a submitted enrollment may have to answer by choosing another bank profile. */
+const BANK_CHOICE_ITEMS: string[] = ['CURRENCY_NOT_ALLOWED', 'PAYMENT_METHOD_NOT_ALLOWED'];
+
 /** Statuses only an enrollment its admins acted on (or were told continues) reaches. */
 const PAST_INVITED: string[] = ['ENROLLED', 'VALIDATING', 'ACTION_REQUIRED'];
 
@@ -288,6 +291,10 @@ export class MessagePlanner {
       context.wasSubmitted = data.submitted ?? data.previousStatus === 'VALIDATING';
       // It follows its profiles (submitted, not sent back to the proposal): corrected, it goes on without Continue.
       context.followsProfiles = data.submitted ?? (data.previousStatus === 'VALIDATING' || data.previousStatus === 'ENROLLED');
+      // Its bank profile's currency or payment method the program does not allow (it narrowed them): a location's default
+      // cannot change its currency, and another default does not reach a submitted enrollment. Choosing another bank
+      // profile on the enrollment (Continue, then Submit) is the way the enrollment API names first (completeAt).
+      context.anotherBankProfile = context.followsProfiles && (data.missing ?? []).some((code) => BANK_CHOICE_ITEMS.includes(code));
     }
     let sendBefore: Date | undefined;
     if (template === 'enrollment-renewal-at-risk') {
