@@ -109,6 +109,26 @@ describe('notices of programs no longer taking enrollments', () => {
   });
 });
 
+describe('a notice not selected when the location is enrolled', () => {
+  it('is still listed until selected, and says the location is now enrolled, not invited to enroll', async () => {
+    const partner = await world.partner(1);
+    const [l1] = partner.locationIds;
+    const ann = await world.user(partner, [['INCENTIVES_ADMIN', [l1]]], 'ann');
+    const programId = await world.program({ name: `Enrolled by another admin ${partner.partnerId}` });
+    await world.known(ann, [l1]);
+    await world.decide(partner, l1, programId, true);
+    const [issued] = await world.waitEvent('InvitationIssued', forInvitation(programId, l1));
+    const invitationId = issued.envelope!.data.invitationId;
+    await eventually(async () => expect((await world.notices(ann)).map((n) => n.message)).toEqual([expect.stringContaining('is invited to enroll')]));
+    await world.enrollment(partner, l1, programId, 'EnrollmentEnrolled', 'ENROLLED', 3, { previousStatus: 'VALIDATING' });
+    await eventually(async () =>
+      expect((await world.notices(ann)).map((n) => [n.invitationId, n.message])).toEqual([
+        [invitationId, `Contoso 1 (${l1}) was invited to enroll in Enrolled by another admin ${partner.partnerId} (${FY}) and is now enrolled.`],
+      ]),
+    );
+  });
+});
+
 describe('a notice removed by a revocation', () => {
   // The enrollment's event comes on another topic, so it may arrive after the revocation: the invitation then reads
   // ENROLLED, but the notice the revocation removed stays removed.

@@ -4,7 +4,11 @@ export class NoticeDto {
   @ApiProperty({ description: 'The invitation this notice is about; select it with POST /v1/notices/{invitationId}/select' })
   invitationId!: string;
   @ApiProperty({ example: 'Partner Incentive Enrollment Invitation' }) title!: string;
-  @ApiProperty({ example: 'Contoso Inc (1234567) is invited to enroll in Azure Partner Incentives (FY27). Select Get Started to enroll.' }) message!: string;
+  @ApiProperty({
+    example: 'Contoso Inc (1234567) is invited to enroll in Azure Partner Incentives (FY27). Select Get Started to enroll.',
+    description: 'Once the location is enrolled (another admin enrolled it): "... was invited to enroll in ... (FY27) and is now enrolled."',
+  })
+  message!: string;
   @ApiProperty() programId!: string;
   @ApiPropertyOptional() programName?: string;
   @ApiProperty({ description: 'The location PartnerID' }) locationId!: string;

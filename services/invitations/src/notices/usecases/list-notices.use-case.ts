@@ -7,7 +7,10 @@ import { ViewsRepository } from '../../invitations/views/views.repository';
 import { NoticeDto } from '../dto/notice.dto';
 import { NOTICE_STATES, NOTICE_TITLE, NoticeProgram, noticeStatus } from '../notice-rules';
 
-/** A notice; the location is named as in the emails ("Contoso Inc (1234567)") once its name is known. */
+/**
+ * A notice; the location is named as in the emails ("Contoso Inc (1234567)") once its name is known. One still to be
+ * selected once the location is enrolled (another admin enrolled it) says so, not "invited to enroll".
+ */
 export function toNotice(invitation: InvitationRecord, userId: string, legalName?: string): NoticeDto {
   const recipient = invitation.recipients.find((r) => r.userId === userId)!;
   const program = invitation.programName ?? invitation.programId;
@@ -15,7 +18,10 @@ export function toNotice(invitation: InvitationRecord, userId: string, legalName
   return {
     invitationId: invitation._id,
     title: NOTICE_TITLE,
-    message: `${location} is invited to enroll in ${program} (${invitation.fiscalYear}). Select Get Started to enroll.`,
+    message:
+      invitation.state === 'ENROLLED'
+        ? `${location} was invited to enroll in ${program} (${invitation.fiscalYear}) and is now enrolled.`
+        : `${location} is invited to enroll in ${program} (${invitation.fiscalYear}). Select Get Started to enroll.`,
     programId: invitation.programId,
     ...(invitation.programName && { programName: invitation.programName }),
     locationId: invitation.locationId,
