@@ -246,11 +246,17 @@ describe('MessagePlanner, an enrollment needing action', () => {
       data: { enrollmentId: 'e-1', programId: 'prog-1', partnerId: PARTNER, locationId: 'L-1', fiscalYear: 'FY27', status: 'ACTION_REQUIRED', reasons: [], missing: [], revision: 3, ...extra },
     });
 
-  it("lists the rollover's expired tax profile once, as a missing item (its dated reason, old wording or new, left out)", async () => {
-    for (const reason of ['The tax profile expires on or before July 1, 2027, the first day of FY28.', 'The tax profile is expired on 2027-07-01, the first day of FY28.']) {
+  it("lists the rollover's expired tax profile once, as a missing item with its date (its dated reason, old wording or new, not repeated)", async () => {
+    for (const [reason, date] of [
+      ['The tax profile expires on or before July 1, 2027, the first day of FY28.', 'the tax profile expires on or before July 1, 2027, the first day of FY28.'],
+      ['The tax profile is expired on 2027-07-01, the first day of FY28.', 'the tax profile is expired on 2027-07-01, the first day of FY28.'],
+    ]) {
       const plan = await planner([admin]).plan(Topics.enrollments, event('EnrollmentActionRequired', { reasons: [reason, 'Bank name differs'], missing: ['TAX_PROFILE_EXPIRED'] }));
-      expect(plan?.context).toMatchObject({ reasons: ['Bank name differs'], missing: ['A tax profile whose tax forms have not expired'] });
+      expect(plan?.context).toMatchObject({ reasons: ['Bank name differs'], missing: [`A tax profile whose tax forms have not expired: ${date}`] });
     }
+    // Not dated (expired while the year runs): the item alone.
+    const undated = await planner([admin]).plan(Topics.enrollments, event('EnrollmentActionRequired', { reasons: ['The tax profile has expired.'], missing: ['TAX_PROFILE_EXPIRED'] }));
+    expect(undated?.context).toMatchObject({ reasons: [], missing: ['A tax profile whose tax forms have not expired'] });
   });
 
   it("marks a status email with its enrollment's revision, and a renewal reminder as a reminder (withdrawn by a later change's email, withdrawing none)", async () => {

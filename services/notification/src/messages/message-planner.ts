@@ -267,7 +267,7 @@ export class MessagePlanner {
       // The reasons that only say what `missing` lists (in the enrollment's words) are left out: the email lists the
       // missing items once, and keeps the reasons that tell more (the validator's, a profile that stopped serving).
       reasons: reasonsBeyondMissing(data.reasons ?? [], data.missing ?? []),
-      missing: describeMissing(data.missing ?? []),
+      missing: describeMissing(data.missing ?? [], data.reasons ?? []),
       profilesLink: this.link('/incentives/payout-and-tax'),
     };
     // Continued by the fiscal-year rollover from that year (EnrollmentRenewed always; Validating, Rejected and

@@ -1,4 +1,4 @@
-import { describesMissing, EnrollmentStatus, EnrollmentStatusLabels, MissingPayoutItem } from '@lib/contracts';
+import { describesMissing, EnrollmentStatus, EnrollmentStatusLabels, MissingPayoutItem, MissingPayoutItemReasons } from '@lib/contracts';
 
 /** How each missing-item code of the payout rules reads in a message. Unknown codes are shown as they are. */
 export const MissingItemWording: Record<MissingPayoutItem, string> = {
@@ -12,8 +12,17 @@ export const MissingItemWording: Record<MissingPayoutItem, string> = {
   TAX_PROFILE_NOT_APPROVED: 'An approved tax profile (it is not validated yet or needs action)',
 };
 
-export function describeMissing(codes: string[]): string[] {
-  return codes.map((code) => MissingItemWording[code as MissingPayoutItem] ?? code);
+/**
+ * The missing items in a message's words. The rollover's expired tax profile is dated in the enrollment's reasons ("The
+ * tax profile expires on or before July 1, 2027, the first day of FY28."): the item keeps that date, which tells what
+ * the new forms must cover (the reason itself is left out of the details: reasonsBeyondMissing).
+ */
+export function describeMissing(codes: string[], reasons: string[] = []): string[] {
+  const dated = reasons.find((reason) => reason !== MissingPayoutItemReasons.TAX_PROFILE_EXPIRED && describesMissing(reason, 'TAX_PROFILE_EXPIRED'));
+  return codes.map((code) => {
+    const wording = MissingItemWording[code as MissingPayoutItem] ?? code;
+    return code === 'TAX_PROFILE_EXPIRED' && dated ? `${wording}: ${dated.charAt(0).toLowerCase()}${dated.slice(1)}` : wording;
+  });
 }
 
 /** An enrollment's reasons without those that say no more than a listed missing item (describesMissing). */
