@@ -23,6 +23,12 @@ describe('Text', () => {
     expect(input.name).toBe('Contoso');
   });
 
+  it('stores a name in its composed form (NFC), as it looks', () => {
+    const { input, errors } = check({ name: ' Cafe\u0301 ' });
+    expect(errors).toEqual([]);
+    expect(input.name).toBe('Caf\u00e9');
+  });
+
   it.each([[''], ['   '], ['\t\n']])('refuses a blank name (%j)', (name) => {
     expect(check({ name }).errors).toEqual(['name must not be blank']);
   });
