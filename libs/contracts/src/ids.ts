@@ -22,4 +22,12 @@ export function isUuid(value: unknown): value is string {
   return typeof value === 'string' && UUID_SHAPE.test(value);
 }
 
+/**
+ * Whether two ids name the same thing: the same string, or the same UUID in either case (a back office on SQL Server
+ * writes its uniqueidentifiers upper-cased; the platform makes its UUIDs lower-case).
+ */
+export function sameId(a: string, b: string): boolean {
+  return a === b || (isUuid(a) && isUuid(b) && a.toLowerCase() === b.toLowerCase());
+}
+
 const UUID_SHAPE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

@@ -663,6 +663,14 @@ describe('results that can never apply', () => {
     expect(await keyedOtherwise()).toBe(before);
   });
 
+  it("one naming the profile upper-cased (a back office's uniqueidentifier) applies to that profile", async () => {
+    const id = (await call(h, 'POST', '/v1/bank-profiles', { token: admin, body: usProfile() })).body.profileId;
+    const data: ProfileValidationCompleted = { profileId: id.toUpperCase(), profileKind: 'BANK', revision: 1, outcome: 'APPROVED', reasons: [] };
+    const envelope = { ...createEnvelope({ type: 'ProfileValidationCompleted', source: 'payments-back-office', data }), partnerId: w.partnerId };
+    await h.kafka.publish(Topics.validationResults, w.partnerId, envelope);
+    await eventually(async () => expect(await profile(`/v1/bank-profiles/${id}`)).toMatchObject({ status: 'APPROVED' }), 30_000);
+  });
+
   it('ACTION_REQUIRED without a reason (or only blank ones) is dead-lettered: the partner would be told nothing to fix', async () => {
     const created = await call(h, 'POST', '/v1/bank-profiles', { token: admin, body: usProfile() });
     const id = created.body.profileId;

@@ -1,4 +1,4 @@
-import { withoutControls } from '@lib/contracts';
+import { sameId, withoutControls } from '@lib/contracts';
 import { pushOutbox } from '@lib/messaging';
 import { Clock, Problems } from '@lib/platform';
 import { Injectable, Logger } from '@nestjs/common';
@@ -99,7 +99,7 @@ export class RecordValidationResult {
       if (!profile) throw Problems.notFound(`${command.profileKind === 'BANK' ? 'Bank' : 'Tax'} profile ${command.profileId}`);
       // An event naming a partner names the profile's (the contract refuses an envelope contradicting what it is about):
       // one naming another is a mistake of its publisher (the wrong profile id, or the wrong partner), never applied.
-      if (command.partnerId !== undefined && command.partnerId !== profile.partnerId) {
+      if (command.partnerId !== undefined && !sameId(command.partnerId, profile.partnerId)) {
         throw Problems.field('partnerId', `names another partner than profile ${profile._id}'s: the result is not applied`);
       }
       if (command.revision > profile.revision) {
