@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 export * from './catalog';
+export * from './countries';
 export * from './currencies';
 export * from './domain';
 export * from './envelope';

@@ -1,7 +1,7 @@
+import { COUNTRIES } from '@lib/contracts';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { OptionalNotNull, Text } from '@lib/platform';
 import { IsIn } from 'class-validator';
-import { COUNTRIES } from '../reference/countries';
 
 export class AddressDto {
   @ApiProperty({ example: '1 Main Street' }) @Text(200) line1!: string;

@@ -1,12 +1,12 @@
-import { ID_MESSAGE, ID_PATTERN } from '@lib/contracts';
+import { COUNTRIES, ID_MESSAGE, ID_PATTERN } from '@lib/contracts';
 import { IsDeliverableEmail, Text } from '@lib/platform';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
+import { Transform, Type } from 'class-transformer';
 import {
   ArrayMaxSize,
   ArrayMinSize,
   IsArray,
-  IsISO31661Alpha2,
+  IsIn,
   IsOptional,
   Matches,
   MaxLength,
@@ -19,8 +19,10 @@ export class LocationInput {
   @Matches(ID_PATTERN, { message: `locationId ${ID_MESSAGE}` })
   locationId!: string;
 
-  @ApiProperty({ example: 'DE', description: 'ISO 3166-1 alpha-2 country code.' })
-  @IsISO31661Alpha2({ message: 'country must be an ISO 3166-1 alpha-2 code such as "DE"' })
+  @ApiProperty({ example: 'DE', description: 'ISO 3166-1 alpha-2 country code (or XK, Kosovo, as banks use it): the countries bank and tax profiles take.' })
+  // Any case (stored upper-case), as before; the list is the one payout-profiles checks bank and tax profiles by.
+  @Transform(({ value }) => (typeof value === 'string' ? value.toUpperCase() : value))
+  @IsIn(COUNTRIES, { message: 'country must be an ISO 3166-1 alpha-2 code such as "DE"' })
   country!: string;
 
   @ApiProperty({ example: 'Contoso Deutschland GmbH' })

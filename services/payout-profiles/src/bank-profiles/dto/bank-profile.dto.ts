@@ -1,11 +1,10 @@
-import { CURRENCIES, PaymentMethod, PaymentMethods } from '@lib/contracts';
+import { COUNTRIES, CURRENCIES, PaymentMethod, PaymentMethods } from '@lib/contracts';
 import { ApiProperty, ApiPropertyOptional, PartialType } from '@nestjs/swagger';
 import { IsDeliverableEmail, OptionalNotNull, PageQuery, Text } from '@lib/platform';
 import { Type } from 'class-transformer';
 import { ArrayMaxSize, ArrayMinSize, ArrayUnique, IsArray, IsIn, IsObject, IsString, Length, Matches, ValidateNested } from 'class-validator';
 import { ProfileStateDto } from '../../profiles/dto/profile-state.dto';
 import { AddressDto, AddressView } from '../../common/address.dto';
-import { COUNTRIES } from '../../reference/countries';
 import { AccountScheme, SCHEMES } from '../bank-account-rules';
 
 /**

@@ -1,3 +1,4 @@
+import { COUNTRIES } from '@lib/contracts';
 import { ApiProperty, ApiPropertyOptional, PartialType } from '@nestjs/swagger';
 import { DateTime, IsDeliverableEmail, OptionalNotNull, PageQuery, Text } from '@lib/platform';
 import { Type } from 'class-transformer';
@@ -18,7 +19,6 @@ import {
 } from 'class-validator';
 import { ProfileStateDto } from '../../profiles/dto/profile-state.dto';
 import { AddressDto, AddressView } from '../../common/address.dto';
-import { COUNTRIES } from '../../reference/countries';
 import { Incorporation, Incorporations, TaxForm, TaxForms } from '../tax-rules';
 
 /** Some character that is not white space. */
