@@ -234,6 +234,21 @@ describe('docker-compose.yml', () => {
     expect(named.filter(({ host, port }) => !listeners(host).includes(port))).toEqual([]);
   });
 
+  it('lets this machine`s shell reach Kafka (npm run event, npm run dlq) on a listener advertised as 127.0.0.1, published there only', () => {
+    const kafka = compose.services.kafka;
+    const advertised = Object.fromEntries(
+      (kafka.environment?.KAFKA_ADVERTISED_LISTENERS ?? '').split(',').map((listener) => listener.split('://') as [string, string]),
+    );
+    const host = Object.entries(advertised).find(([, address]) => address.startsWith('127.0.0.1:'));
+    expect(host).toBeDefined();
+    const port = host![1].split(':')[1];
+    expect(kafka.environment?.KAFKA_LISTENERS).toContain(`${host![0]}://:${port}`);
+    expect(kafka.environment?.KAFKA_LISTENER_SECURITY_PROTOCOL_MAP).toContain(`${host![0]}:`);
+    expect(kafka.ports).toEqual([`127.0.0.1:${port}:${port}`]);
+    // The services keep the listener they reach as kafka:9092.
+    expect(advertised.PLAINTEXT).toBe('kafka:9092');
+  });
+
   it('keeps Kafka`s data on its volume (the image takes none of its own settings once KAFKA_* variables are set)', () => {
     const kafka = compose.services.kafka;
     const mounts = (kafka.volumes ?? []).map((v) => v.split(':')[1]);
