@@ -230,7 +230,7 @@ describe('incentives overview', () => {
           fiscalYear: FY,
           requiresEligibility: false,
           enrollmentStatus: null,
-          status: 'Not enrolled',
+          status: 'Invited',
           actions: ['ENROLL'],
           getStartedUrl: getStarted(open, l1),
         },
@@ -392,7 +392,7 @@ describe('after the end of a fiscal year (the service\'s Clock moved)', () => {
     await eventually(async () =>
       expect(await entries()).toEqual([
         [invited, FY, 'Invited', ['ENROLL'], true],
-        [open, FY, 'Not enrolled', ['ENROLL'], true],
+        [open, FY, 'Invited', ['ENROLL'], true],
         [started, FY, 'Action required', ['ENROLL'], true],
       ]),
     );

@@ -33,7 +33,7 @@ describe('buildOverview', () => {
       expect.objectContaining({ programId: 'INV', status: 'Invited', enrollmentStatus: null, actions: ['ENROLL'], getStartedUrl: `${base}/incentives/enroll?programId=INV&locationId=L1&fiscalYear=FY27`, invitationId: 'i1' }),
       expect.objectContaining({
         programId: 'OPN',
-        status: 'Not enrolled',
+        status: 'Invited',
         requiresEligibility: false,
         actions: ['ENROLL'],
         getStartedUrl: `${base}/incentives/enroll?programId=OPN&locationId=L1&fiscalYear=FY27`,
@@ -244,11 +244,11 @@ describe('buildOverview', () => {
     // Ended (expired at the year's end, or never completed): FY28 is Enroll's.
     expect(entries([{ ...fy27, status: 'EXPIRED', completed: true }])).toEqual([
       ['FY27', 'Expired', []],
-      ['FY28', 'Not enrolled', ['ENROLL']],
+      ['FY28', 'Invited', ['ENROLL']],
     ]);
     expect(entries([{ ...fy27, status: 'ACTION_REQUIRED' }])).toEqual([
       ['FY27', 'Action required', ['CONTINUE']],
-      ['FY28', 'Not enrolled', ['ENROLL']],
+      ['FY28', 'Invited', ['ENROLL']],
     ]);
   });
 

@@ -13,8 +13,6 @@ import { InvitationState } from '../invitations/invitation.schema';
 export const OverviewActions = ['ENROLL', 'CONTINUE'] as const;
 export type OverviewAction = (typeof OverviewActions)[number];
 
-export const NOT_ENROLLED_LABEL = 'Not enrolled';
-
 /**
  * Statuses where Enroll is not offered: done, waiting for validation, or ended for good (Enroll answers 409 for an
  * expired or discontinued enrollment). INELIGIBLE is decided apart: Enroll starts it again once the location is
@@ -30,7 +28,11 @@ export interface OverviewProgramEntry {
   invitationId?: string;
   invitationState?: InvitationState;
   enrollmentStatus: EnrollmentStatus | null;
-  /** Partner Center wording: the enrollment status label, else "Invited" or "Not enrolled". */
+  /**
+   * Partner Center wording: the enrollment status label, else "Invited": for an invitation, and for an open program,
+   * whose invitation the overview is ("The Incentive administrator will see invitations for these programs on the
+   * incentive overview page").
+   */
   status: string;
   actions: OverviewAction[];
   /** Where Enroll leads, when the action is offered. */
@@ -186,11 +188,7 @@ export function buildOverview(input: OverviewInput): OverviewLocation[] {
         requiresEligibility,
         ...(invitation && { invitationId: invitation._id, invitationState: invitation.state }),
         enrollmentStatus,
-        status: enrollmentStatus
-          ? enrollmentStatusLabel(enrollmentStatus, { started: !!enrollment?.started, viewerIsAdmin: isAdmin })
-          : invitation
-            ? EnrollmentStatusLabels.INVITED
-            : NOT_ENROLLED_LABEL,
+        status: enrollmentStatus ? enrollmentStatusLabel(enrollmentStatus, { started: !!enrollment?.started, viewerIsAdmin: isAdmin }) : EnrollmentStatusLabels.INVITED,
         actions: canEnroll ? ['ENROLL'] : continues ? ['CONTINUE'] : [],
         ...(canEnroll && link && { getStartedUrl: link }),
         ...(continues && { continueUrl: enrollmentPageUrl(input.portalBaseUrl, enrollment!.enrollmentId!) }),
