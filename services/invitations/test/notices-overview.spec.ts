@@ -126,6 +126,9 @@ describe('a notice not selected when the location is enrolled', () => {
         [invitationId, `Contoso 1 (${l1}) was invited to enroll in Enrolled by another admin ${partner.partnerId} (${FY}) and is now enrolled.`],
       ]),
     );
+    // No longer ENROLLED (a tax profile expired): the invitation stays ENROLLED, the notice does not say enrolled.
+    await world.enrollment(partner, l1, programId, 'EnrollmentActionRequired', 'ACTION_REQUIRED', 4, { previousStatus: 'ENROLLED' });
+    await eventually(async () => expect((await world.notices(ann)).map((n) => n.message)).toEqual([expect.stringContaining('is invited to enroll')]));
   });
 });
 

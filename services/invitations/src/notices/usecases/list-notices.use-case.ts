@@ -9,9 +9,10 @@ import { NOTICE_STATES, NOTICE_TITLE, NoticeProgram, noticeStatus } from '../not
 
 /**
  * A notice; the location is named as in the emails ("Contoso Inc (1234567)") once its name is known. One still to be
- * selected once the location is enrolled (another admin enrolled it) says so, not "invited to enroll".
+ * selected once the location is enrolled (another admin enrolled it: the invitation ENROLLED, and its enrollment so
+ * now) says so, not "invited to enroll".
  */
-export function toNotice(invitation: InvitationRecord, userId: string, legalName?: string): NoticeDto {
+export function toNotice(invitation: InvitationRecord, userId: string, legalName?: string, enrolled = false): NoticeDto {
   const recipient = invitation.recipients.find((r) => r.userId === userId)!;
   const program = invitation.programName ?? invitation.programId;
   const location = legalName ? `${legalName} (${invitation.locationId})` : `Location ${invitation.locationId}`;
@@ -19,7 +20,7 @@ export function toNotice(invitation: InvitationRecord, userId: string, legalName
     invitationId: invitation._id,
     title: NOTICE_TITLE,
     message:
-      invitation.state === 'ENROLLED'
+      enrolled
         ? `${location} was invited to enroll in ${program} (${invitation.fiscalYear}) and is now enrolled.`
         : `${location} is invited to enroll in ${program} (${invitation.fiscalYear}). Select Get Started to enroll.`,
     programId: invitation.programId,
@@ -70,6 +71,12 @@ export class ListNotices {
     // One batched read for the locations' names (the loader groups these lookups); one known as another partner's (the
     // decision that invited named the wrong partner) shows no name.
     const locations = await Promise.all(page.items.map((invitation) => this.policy.locationOf(actor.partnerId, invitation.locationId)));
-    return { ...page, items: page.items.map((invitation, i) => toNotice(invitation, actor.userId, locations[i]?.legalName)) };
+    // An invitation stays ENROLLED once its enrollment ends (ineligible, its completion taken back): enrolled is what
+    // the enrollment's status says now (the view's, under the invitation's id; batched by its loader).
+    const enrollments = await Promise.all(page.items.map((invitation) => (invitation.state === 'ENROLLED' ? this.views.enrollmentStatus(invitation._id) : null)));
+    return {
+      ...page,
+      items: page.items.map((invitation, i) => toNotice(invitation, actor.userId, locations[i]?.legalName, enrollments[i]?.status === 'ENROLLED')),
+    };
   }
 }
