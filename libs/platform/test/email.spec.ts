@@ -8,6 +8,11 @@ describe('isDeliverableEmail', () => {
     ['jose\u0301@contoso.example'], // decomposed: the same address once composed (identity's emailKey)
     ['\u0645\u06CC\u200C\u0631\u0648@contoso.example'], // Persian: a non-joiner after an Arabic-script letter
     ['\u0915\u094D\u200D\u0937@contoso.example'], // Devanagari: a joiner after a virama
+    ['\u0915\u094D\u200C\u0937@contoso.example'], // Devanagari: a non-joiner after a virama
+    ['\u0E04\u0E33@example.co.th'], // Thai: an ordinary vowel with a compatibility decomposition
+    ['\u0E99\u0EB3@example.la'], // Lao: the same
+    ['grace@b\u00FCcher.example'], // an internationalized domain
+    ['\u7528\u6237@\u4F8B\u5B50.\u516C\u53F8'], // Chinese
   ])('takes %j', (email) => {
     expect(isDeliverableEmail(email)).toBe(true);
   });
@@ -15,6 +20,10 @@ describe('isDeliverableEmail', () => {
   it.each([
     ['a zero-width space', 'gr\u200Bace@contoso.example'],
     ['a joiner between Latin letters', 'gra\u200Dce@contoso.example'],
+    ['a joiner after a combining accent', 'jose\u0301\u200D@contoso.example'],
+    ['a non-joiner after an Arabic letter, before the @', '\u0639\u0644\u06CC\u200C@contoso.example'],
+    ['a superscript digit', 'grace\u00B2@contoso.example'],
+    ['mathematical bold letters', '\u{1D420}\u{1D42B}\u{1D41A}\u{1D41C}\u{1D41E}@contoso.example'],
     ['a non-joiner in the domain between Latin letters', 'grace@con\u200Ctoso.example'],
     ['a Hangul filler', 'grace\u3164@contoso.example'],
     ['a blank braille pattern', 'grace\u2800@contoso.example'],

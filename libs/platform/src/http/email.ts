@@ -18,19 +18,36 @@ export function wellFormed(text: string): boolean {
  * there; and, anywhere, characters nobody sees (`gr\u200Bace@` would be a second user who looks like `grace@` in every
  * list): format characters (a zero-width space, a right-to-left override), the other default-ignorable ones (a Hangul
  * filler, a variation selector, a combining grapheme joiner), the blank braille pattern, and spaces other than the ASCII
- * one (an em space, an ideographic space: `isEmail` takes them in a local part). The zero-width non-joiner and joiner
- * (U+200C, U+200D), which Persian and Indic addresses need, only where IDNA's CONTEXTJ needs them: after a combining
- * mark (a virama) or an Arabic-script letter (`gra\u200Dce@` is refused). Other quoted local parts (`"j doe"@example.com`)
- * are sent.
+ * one (an em space, an ideographic space: `isEmail` takes them in a local part). The zero-width joiner and non-joiner
+ * (JOINERS) only where Indic and Persian addresses need them.
  */
-const UNDELIVERABLE =
-  /[\r\n<>\p{Cc}\u2800]|(?![ \u200C\u200D])[\p{Cf}\p{Default_Ignorable_Code_Point}\p{White_Space}]|(?<![\p{M}\p{Script=Arabic}])[\u200C\u200D]/u;
+const UNDELIVERABLE = /[\r\n<>\p{Cc}\u2800]|(?![ \u200C\u200D])[\p{Cf}\p{Default_Ignorable_Code_Point}\p{White_Space}]/u;
+
+/** The viramas (Unicode's canonical combining class 9) of the scripts of Indic and South-East Asian addresses. */
+const VIRAMAS = '\u094D\u09CD\u0A4D\u0ACD\u0B4D\u0BCD\u0C4D\u0CCD\u0D3B\u0D3C\u0D4D\u0DCA\u0E3A\u0EBA\u0F84\u1039\u103A\u1714\u1734\u17D2\u1A60\u1B44\u1BAA\u1BAB\u1BF2\u1BF3\uA806\uA8C4\uA953\uA9C0\uAAF6\uABED';
+
+/**
+ * A zero-width joiner or non-joiner where IDNA's CONTEXTJ rules do not call for it: a joiner only right after a virama;
+ * a non-joiner after a virama, or between two Arabic-script letters (Persian's `می‌رود`; marks on them aside). Elsewhere
+ * it changes nothing on screen (`gra\u200Dce@`, `jose\u0301\u200D@`, `علی\u200C@`): a second user who looks like another.
+ */
+const JOINERS = new RegExp(
+  `(?<![${VIRAMAS}])\u200D|(?<![${VIRAMAS}])(?<!\\p{Script=Arabic}\\p{M}*)\u200C|(?<![${VIRAMAS}])\u200C(?!\\p{M}*(?=\\p{L})\\p{Script=Arabic})`,
+  'u',
+);
+
+/**
+ * Compatibility forms that read as other letters or digits, which `isEmail` takes: ª º ¹ ² ³, superscripts and
+ * subscripts, letterlike symbols (ℌ, №), enclosed alphanumerics (①, Ⓐ), CJK compatibility squares, ligatures and
+ * presentation forms (ﬁ), full-width and half-width forms (ｇｒａｃｅ), mathematical alphanumerics (𝐠𝐫𝐚𝐜𝐞). Not every
+ * character with a compatibility decomposition: Thai's and Lao's ordinary vowels (ำ, ຳ) have one.
+ */
+const COMPATIBILITY = /[\u00AA\u00B2\u00B3\u00B9\u00BA\u2070-\u209F\u2100-\u214F\u2460-\u24FF\u3200-\u33FF\uFB00-\uFB4F\uFF00-\uFFEF\u{1D400}-\u{1D7FF}]/u;
 
 /**
  * An address mail can be sent to: what `isEmail` takes, except a control character, an angle bracket (in a quoted
- * local part) or a character nobody sees (UNDELIVERABLE), and except compatibility forms, which read as other letters
- * (full-width `ｇｒａｃｅ@`, a ligature `ﬁ`: NFKC changes them); at most MAX_EMAIL_LENGTH characters; well-formed Unicode
- * (`isEmail` throws a URIError on a lone surrogate: a 500, not a 400).
+ * local part), a character nobody sees (UNDELIVERABLE, JOINERS) or a compatibility form (COMPATIBILITY); at most
+ * MAX_EMAIL_LENGTH characters; well-formed Unicode (`isEmail` throws a URIError on a lone surrogate: a 500, not a 400).
  */
 export function isDeliverableEmail(value: unknown): value is string {
   return (
@@ -38,7 +55,8 @@ export function isDeliverableEmail(value: unknown): value is string {
     value.length <= MAX_EMAIL_LENGTH &&
     wellFormed(value) &&
     !UNDELIVERABLE.test(value) &&
-    value.normalize('NFKC') === value.normalize('NFC') &&
+    !JOINERS.test(value) &&
+    !COMPATIBILITY.test(value) &&
     isEmail(value)
   );
 }
