@@ -175,6 +175,13 @@ describe('MessagePlanner, bank profile action required', () => {
     expect(tax?.recipients.length).toBeGreaterThan(0);
     expect(tax?.recipientContext).toBeUndefined();
   });
+
+  it('gives the company admins, told when no Incentives admin holds its locations, the note to assign one, not "ask one of them"', async () => {
+    const plan = await planner([global, reader]).plan(Topics.payoutProfiles, bankActionRequired(['L-1', 'L-2']));
+    expect(plan?.recipients.map((r) => r.userId)).toEqual(['global']);
+    expect(plan?.context.companyAdminNote).toMatch(/assign an Incentives admin/);
+    expect(plan?.recipientContext).toBeUndefined();
+  });
 });
 
 describe('MessagePlanner, recipients chosen from the view', () => {
@@ -290,7 +297,9 @@ describe('MessagePlanner, an enrollment needing action', () => {
     expect(withdrawnInValidation?.context).toMatchObject({ followsProfiles: false, wasSubmitted: false });
     // Its bank profile's currency no longer allowed: another bank profile is named (a default's currency cannot change).
     const currency = await planner([admin]).plan(Topics.enrollments, event('EnrollmentActionRequired', { previousStatus: 'ENROLLED', submitted: true, missing: ['CURRENCY_NOT_ALLOWED'] }));
-    expect(currency?.context).toMatchObject({ followsProfiles: true, anotherBankProfile: true });
+    expect(currency?.context).toMatchObject({ followsProfiles: true, anotherBankProfile: true, currencyNotAllowed: true });
+    const method = await planner([admin]).plan(Topics.enrollments, event('EnrollmentActionRequired', { previousStatus: 'ENROLLED', submitted: true, missing: ['PAYMENT_METHOD_NOT_ALLOWED'] }));
+    expect(method?.context).toMatchObject({ anotherBankProfile: true, currencyNotAllowed: false });
     const tax = await planner([admin]).plan(Topics.enrollments, event('EnrollmentActionRequired', { previousStatus: 'ENROLLED', submitted: true, missing: ['TAX_PROFILE_EXPIRED'] }));
     expect(tax?.context).toMatchObject({ followsProfiles: true, anotherBankProfile: false });
   });

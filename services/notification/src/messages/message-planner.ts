@@ -154,8 +154,11 @@ export class MessagePlanner {
   private async toCompanyAdmins(plan: MessagePlan): Promise<MessagePlan> {
     const where = typeof plan.context.locationLabel === 'string' ? plan.context.locationLabel : 'the locations concerned';
     const query = plan.locationId ? `locationId=${encodeURIComponent(plan.locationId)}&role=INCENTIVES_ADMIN` : 'role=INCENTIVES_ADMIN';
+    // Without the Incentives admins' per-recipient wording (a bank profile "ask an admin of its locations to correct
+    // it"): there is none, which the note says.
+    const { recipientContext: _incentivesAdmins, ...rest } = plan;
     return {
-      ...plan,
+      ...rest,
       recipients: await this.directory.companyAdmins(plan.partnerId),
       audience: { roles: [...COMPANY_ROLES] },
       context: {
@@ -295,6 +298,7 @@ export class MessagePlanner {
       // cannot change its currency, and another default does not reach a submitted enrollment. Choosing another bank
       // profile on the enrollment (Continue, then Submit) is the way the enrollment API names first (completeAt).
       context.anotherBankProfile = context.followsProfiles && (data.missing ?? []).some((code) => BANK_CHOICE_ITEMS.includes(code));
+      context.currencyNotAllowed = (data.missing ?? []).includes('CURRENCY_NOT_ALLOWED');
     }
     let sendBefore: Date | undefined;
     if (template === 'enrollment-renewal-at-risk') {

@@ -104,9 +104,15 @@ describe('TemplateRenderer', () => {
     expect(follows.html).toContain('View enrollment');
     expect(follows.html).not.toContain('Continue');
     // A currency or payment method the program does not allow: choosing another bank profile is named too.
-    const anotherBank = renderer.render('enrollment-action-required', { ...sample, followsProfiles: true, anotherBankProfile: true });
-    expect(anotherBank.text).toContain('without being submitted again.\nA location\'s default bank profile cannot change its currency: you can instead choose another bank profile on the enrollment, then select Continue and Submit.\n');
-    expect(anotherBank.html).toContain('choose another bank profile on the enrollment, then select <strong>Continue</strong> and <strong>Submit</strong>');
+    const anotherBank = renderer.render('enrollment-action-required', { ...sample, followsProfiles: true, anotherBankProfile: true, currencyNotAllowed: true });
+    expect(anotherBank.text).toContain(
+      "without being submitted again.\nYou can also choose another bank profile on the enrollment, then select Continue and Submit (a location's default bank profile cannot change its currency).\n",
+    );
+    expect(anotherBank.html).toContain('choose another bank profile on the enrollment, then select <strong>Continue</strong> and <strong>Submit</strong> (a location');
+    // A payment method alone: no word of currencies.
+    const method = renderer.render('enrollment-action-required', { ...sample, followsProfiles: true, anotherBankProfile: true });
+    expect(method.text).toContain('then select Continue and Submit.\n');
+    expect(method.text + method.html).not.toContain('currency');
     const proposal = renderer.render('enrollment-action-required', { ...sample, followsProfiles: false });
     expect(proposal.text).toContain('then select Continue on the enrollment.\n\nContinue enrollment: ');
     expect(proposal.html).toContain('Continue enrollment');
