@@ -20,6 +20,14 @@ export const VISIBLE = new RegExp(`[^\\s${UNSEEN_CHARACTERS}]`, 'u');
  */
 export const CONTROL = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]/;
 
+/**
+ * Whether two texts people typed are the same text: equal once both are in composed form (NFC). Text is taken so
+ * (Text() in the platform lib); one stored decomposed before then ("Cafe\u0301") is the same as sent again.
+ */
+export function sameText(a: string, b: string): boolean {
+  return a === b || a.normalize('NFC') === b.normalize('NFC');
+}
+
 /** Nothing visible in it: white space, or characters nobody sees (a zero-width space alone), or nothing. */
 export function isBlankText(value: string): boolean {
   return !VISIBLE.test(value);

@@ -1,4 +1,6 @@
-import { becomesEligibilityRequired, endsIneligibleEnrollments, fiscalYearMovedBack } from './program-rules';
+import { becomesEligibilityRequired, endsIneligibleEnrollments, fiscalYearMovedBack, programChanges } from './program-rules';
+import type { Program } from './program.schema';
+import type { UpdateProgramDto } from './dto/program.dto';
 
 describe("a program's fiscal year", () => {
   it('moves forward only: an earlier year is refused with both years named; the same, a later one, or no move pass', () => {
@@ -10,6 +12,14 @@ describe("a program's fiscal year", () => {
   });
 });
 
+
+describe("a program's name", () => {
+  it('is changed by another name, not by the same name sent in another Unicode form (stored decomposed before names were taken composed)', () => {
+    const stored = { name: 'Cafe\u0301 Incentives' } as Program;
+    expect(programChanges(stored, { name: 'Caf\u00e9 Incentives' } as UpdateProgramDto)).toEqual({});
+    expect(programChanges(stored, { name: 'Caf\u00e9 Incentives FY27' } as UpdateProgramDto)).toEqual({ name: 'Caf\u00e9 Incentives FY27' });
+  });
+});
 
 describe('an open program coming to require eligibility', () => {
   it('is only the change from open (false) to requiring (true)', () => {

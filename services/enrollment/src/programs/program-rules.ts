@@ -1,4 +1,4 @@
-import { fiscalYearBefore, ProgramSnapshot } from '@lib/contracts';
+import { fiscalYearBefore, ProgramSnapshot, sameText } from '@lib/contracts';
 import type { Program } from './program.schema';
 import type { ProgramDto, UpdateProgramDto } from './dto/program.dto';
 
@@ -15,7 +15,7 @@ export function fiscalYearMovedBack(current: Pick<Program, 'fiscalYear'>, change
 /** The fields an update really changes (an update that changes nothing is not a new revision). */
 export function programChanges(current: Program, input: UpdateProgramDto): Partial<Program> {
   const changes: Partial<Program> = {};
-  if (input.name !== undefined && input.name.trim() !== current.name) changes.name = input.name.trim();
+  if (input.name !== undefined && !sameText(input.name.trim(), current.name)) changes.name = input.name.trim();
   if (input.fiscalYear !== undefined && input.fiscalYear !== current.fiscalYear) changes.fiscalYear = input.fiscalYear;
   if (input.requiresEligibility !== undefined && input.requiresEligibility !== current.requiresEligibility) {
     changes.requiresEligibility = input.requiresEligibility;

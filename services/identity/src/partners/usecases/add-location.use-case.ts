@@ -1,3 +1,4 @@
+import { sameText } from '@lib/contracts';
 import { Problems } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { LocationInput, LocationView } from '../dto/partner.dto';
@@ -55,7 +56,7 @@ export class AddLocation {
   }
 
   private same(known: LocationView, wanted: LocationView) {
-    if (known.country !== wanted.country || known.legalName !== wanted.legalName) {
+    if (known.country !== wanted.country || !sameText(known.legalName, wanted.legalName)) {
       throw Problems.conflict(`Location ${wanted.locationId} is already registered with other details; locations are never changed.`, {
         errors: [{ field: 'locationId', message: 'is already registered with another country or legal name' }],
       });

@@ -1,4 +1,4 @@
-import { deterministicId } from '@lib/contracts';
+import { deterministicId, sameText } from '@lib/contracts';
 import { idempotencyKeyReused, IdempotentRequest, ownCreation, Problems, ValidationProblem } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
@@ -20,14 +20,14 @@ function sameRegistration(
 ): boolean {
   const storedLocations = new Map(stored.locations.map((l) => [l.locationId, l]));
   return (
-    stored.name === wanted.name &&
+    sameText(stored.name, wanted.name) &&
     stored.locations.length === wanted.locations.length &&
     wanted.locations.every((l) => {
       const known = storedLocations.get(l.locationId);
-      return known !== undefined && known.country === l.country && known.legalName === l.legalName;
+      return known !== undefined && known.country === l.country && sameText(known.legalName, l.legalName);
     }) &&
     emailKey(pendingAdmin.email) === emailKey(wanted.admin.email) &&
-    pendingAdmin.displayName === wanted.admin.displayName
+    sameText(pendingAdmin.displayName, wanted.admin.displayName)
   );
 }
 

@@ -1,8 +1,9 @@
+import { sameText } from '@lib/contracts';
 import { isDuplicateKey, pushOutbox } from '@lib/messaging';
 import { Clock, FieldProblem, Principal, Problems } from '@lib/platform';
 import { Injectable, Logger } from '@nestjs/common';
 import { isDeepStrictEqual } from 'node:util';
-import { withoutNulls } from '../../common/without-nulls';
+import { comparable } from '../../common/comparable';
 import { DefaultClaims } from '../../default-bank-profiles/default-claims';
 import { describeLocations, PayoutAccess } from '../../profiles/payout-access';
 import { servedLocations, serves } from '../../profiles/permissions';
@@ -119,7 +120,9 @@ export class UpdateBankProfile {
       // A stored account that does not open (its key removed from PAYOUT_ENCRYPTION_KEYS) cannot be looked for in a new
       // name, which events and emails carry in clear: the change comes with the account (which replaces it), or waits
       // for the key to be put back.
-      const renamed = (input.name !== undefined && input.name !== current.name) || (input.beneficiary !== undefined && input.beneficiary.name !== current.beneficiary?.name);
+      const renamed =
+        (input.name !== undefined && !sameText(input.name, current.name)) ||
+        (input.beneficiary !== undefined && !sameText(input.beneficiary.name ?? '', current.beneficiary?.name ?? ''));
       // (Sent with an account that has problems: those are the answer, a 400 naming its fields.)
       if (secret === undefined && renamed && !input.account) {
         this.logger.warn(`bank profile ${profileId}: its stored account does not open; a change of its names was refused unless the account is sent with it`);
@@ -170,7 +173,7 @@ export class UpdateBankProfile {
     const sameSecret = !account || stored === account.secret;
     const before = pick(current, Object.keys(details) as Array<keyof typeof details>);
     // A null stored before nulls were refused (`phone: null`) is the field left out: the same details.
-    const sameDetails = sameSecret && isDeepStrictEqual(withoutNulls(details), withoutNulls(before));
+    const sameDetails = sameSecret && isDeepStrictEqual(comparable(details), comparable(before));
     // Details sent again for a profile the back office sent back (Action required) submit it again: a new revision,
     // validated anew (the reason may have been on the validator's side, e.g. a document it could not read).
     const newRevision = !sameDetails || (current.status === 'ACTION_REQUIRED' && sendsDetails(input));

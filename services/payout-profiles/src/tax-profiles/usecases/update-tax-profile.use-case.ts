@@ -2,7 +2,7 @@ import { pushOutbox } from '@lib/messaging';
 import { Clock, Principal, Problems } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { isDeepStrictEqual } from 'node:util';
-import { withoutNulls } from '../../common/without-nulls';
+import { comparable } from '../../common/comparable';
 import { PayoutAccess } from '../../profiles/payout-access';
 import { ProfileEvents } from '../../profiles/profile-events';
 import { throwIfProblems } from '../../profiles/problems';
@@ -102,7 +102,7 @@ export class UpdateTaxProfile {
     // The same details sent again change nothing, except on a profile the back office sent back (Action required):
     // they submit it again, a new revision validated anew.
     // A null stored before nulls were refused (`doingBusinessAs: null`) is the field left out: the same details.
-    const same = isDeepStrictEqual(withoutNulls({ ...next, taxId: details!.taxId, vatId: details!.vatId }), withoutNulls(before));
+    const same = isDeepStrictEqual(comparable({ ...next, taxId: details!.taxId, vatId: details!.vatId }), comparable(before));
     if (same && current.status !== 'ACTION_REQUIRED') return current;
     // A new revision goes to validation with the expiry date it ends up with: one that has passed is refused whether
     // this request sent it or left the stored one.
