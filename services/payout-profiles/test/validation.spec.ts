@@ -669,6 +669,11 @@ describe('results that can never apply', () => {
     const envelope = { ...createEnvelope({ type: 'ProfileValidationCompleted', source: 'payments-back-office', data }), partnerId: w.partnerId };
     await h.kafka.publish(Topics.validationResults, w.partnerId, envelope);
     await eventually(async () => expect(await profile(`/v1/bank-profiles/${id}`)).toMatchObject({ status: 'APPROVED' }), 30_000);
+    // The same over HTTP (the back office's other way in): the profile, answered by its id as stored.
+    const other = (await call(h, 'POST', '/v1/bank-profiles', { token: admin, body: usProfile() })).body.profileId;
+    const answer = await call(h, 'POST', `/v1/operator/profiles/${other.toUpperCase()}/validation`, { headers: operator, body: { revision: 1, outcome: 'APPROVED' } });
+    expect(answer.status).toBe(200);
+    expect(answer.body).toMatchObject({ profileId: other, profileKind: 'BANK', status: 'APPROVED' });
   });
 
   it('ACTION_REQUIRED without a reason (or only blank ones) is dead-lettered: the partner would be told nothing to fix', async () => {

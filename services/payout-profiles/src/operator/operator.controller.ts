@@ -2,6 +2,7 @@ import { auditLog, AuthenticatedRequest, CONFIG, EmptyBody, NoBody, OperatorOnly
 import { Body, Controller, Get, HttpCode, Inject, Param, Post, Query, Req } from '@nestjs/common';
 import { ApiConflictResponse, ApiExtraModels, ApiOkResponse, ApiOperation, ApiSecurity, ApiServiceUnavailableResponse, ApiTags, getSchemaPath } from '@nestjs/swagger';
 import { PayoutConfig, VALIDATOR_KEY } from '../config';
+import { storedProfileId } from '../profiles/profile.parts';
 import { ResealSecrets } from '../secrets/usecases/reseal-secrets.use-case';
 import { ScanExpiringTaxProfiles } from '../tax-profiles/usecases/scan-expiring-tax-profiles.use-case';
 import { RecordValidationDto } from '../validation/dto/record-validation.dto';
@@ -73,12 +74,12 @@ export class OperatorController {
     @Body() body: RecordValidationDto,
     @Req() request: AuthenticatedRequest,
   ): Promise<RecordedValidationDto> {
-    const profileKind = await this.details.kindOf(profileId);
+    const profileKind = await this.details.kindOf(storedProfileId(profileId));
     // With the back office's own credential, it is the back office's decision (history, conflict handling), as on Kafka.
     const source = request.operator === VALIDATOR_KEY.name ? 'BACK_OFFICE' : 'OPERATOR';
     const command = ValidationResultCommand.create({ profileId, profileKind, ...body, source });
     const { effect, profile } = await this.record.execute(command);
-    return { profileId, profileKind, effect, revision: profile.revision, status: profile.status, reasons: profile.reasons, version: profile.version };
+    return { profileId: command.profileId, profileKind, effect, revision: profile.revision, status: profile.status, reasons: profile.reasons, version: profile.version };
   }
 
   @Post('tax-expiry-scan')

@@ -1,4 +1,4 @@
-import { deterministicId, ProfileKind, ProfileStatus, ProfileStatusLabels, ValidationOutcome } from '@lib/contracts';
+import { deterministicId, isUuid, ProfileKind, ProfileStatus, ProfileStatusLabels, ValidationOutcome } from '@lib/contracts';
 import { IdempotentRequest } from '@lib/platform';
 import { Prop, Schema, SchemaFactory } from '@nestjs/mongoose';
 import { createHash, randomUUID } from 'node:crypto';
@@ -96,6 +96,14 @@ export function historyView(history: ValidationRecord[] = []): ValidationRecordD
  */
 export function createdProfileId(kind: ProfileKind, caller: { partnerId: string; userId: string }, target: string, idempotency?: IdempotentRequest): string {
   return idempotency ? deterministicId('create', kind, caller.partnerId, caller.userId, target, idempotency.key) : randomUUID();
+}
+
+/**
+ * A profile id as stored, from one an outside system names: profile ids are UUIDs the platform made, lower-case, and a
+ * back office may echo them upper-cased (SQL Server's uniqueidentifier).
+ */
+export function storedProfileId(profileId: string): string {
+  return isUuid(profileId) ? profileId.toLowerCase() : profileId;
 }
 
 export function detailsPath(profileId: string): string {

@@ -1,7 +1,7 @@
-import { isBlankText, isUuid, MAX_REASON_LENGTH, MAX_REASONS, ProfileKind, ValidationOutcome, withoutControls } from '@lib/contracts';
+import { isBlankText, MAX_REASON_LENGTH, MAX_REASONS, ProfileKind, ValidationOutcome, withoutControls } from '@lib/contracts';
 import { Problems } from '@lib/platform';
 import { maxLength } from 'class-validator';
-import { ValidationSource } from '../../profiles/profile.parts';
+import { storedProfileId, ValidationSource } from '../../profiles/profile.parts';
 
 /**
  * A validation decision, from the back office (Kafka, or HTTP with X-Validator-Key) or an operator (HTTP), checked when
@@ -49,9 +49,6 @@ export class ValidationResultCommand {
     if (reasons.length > MAX_REASONS) throw Problems.field('reasons', `must be at most ${MAX_REASONS} reasons`);
     // Counted as the contract counts (class-validator's MaxLength: an emoji is one character, not two UTF-16 units).
     if (reasons.some((r) => !maxLength(r, MAX_REASON_LENGTH))) throw Problems.field('reasons', `each reason must be at most ${MAX_REASON_LENGTH} characters`);
-    // Profile ids are UUIDs the platform made, lower-case: one a back office echoes upper-cased (SQL Server's
-    // uniqueidentifier) is the same profile.
-    const profileId = isUuid(input.profileId) ? input.profileId.toLowerCase() : input.profileId;
-    return new ValidationResultCommand(profileId, input.profileKind, input.revision, input.outcome, reasons, input.source, input.eventId, input.decidedAt, input.partnerId);
+    return new ValidationResultCommand(storedProfileId(input.profileId), input.profileKind, input.revision, input.outcome, reasons, input.source, input.eventId, input.decidedAt, input.partnerId);
   }
 }
