@@ -72,6 +72,43 @@ async function waitingForAdmin(name: string, program: Parameters<World['program'
 }
 
 describe('issuing invitations from eligibility decisions', () => {
+  it("keeps the new name of a program renamed between the issue's read of the program and its write", async () => {
+    const partner = await world.partner(1);
+    const [l1] = partner.locationIds;
+    const ann = await world.user(partner, [['INCENTIVES_ADMIN', [l1]]], 'ann');
+    const programId = await world.program({ name: 'Old name' });
+    await world.known(ann, [l1]);
+    await world.program({ programId, name: 'New name', revision: 2 });
+    await groupCaughtUp(world.service.env.KAFKA_GROUP_ID, [Topics.programs]);
+    // Until the invitation is written, its reads of the program find it as before the rename (the rename handled
+    // between that read and the write, renaming no invitation yet); after, as it is.
+    const views = world.service.app.get(ViewsRepository);
+    const read = views.program.bind(views);
+    let written = false;
+    const issue = world.service.app.get(IssueInvitation);
+    const write = issue.execute.bind(issue);
+    const issued = jest.spyOn(issue, 'execute').mockImplementation(async (...args) => {
+      try {
+        return await write(...args);
+      } finally {
+        written = true;
+      }
+    });
+    const stale = jest.spyOn(views, 'program').mockImplementation(async (id) => {
+      const program = await read(id);
+      return id === programId && program && !written ? { ...program, name: 'Old name' } : program;
+    });
+    try {
+      await world.decide(partner, l1, programId, true);
+      const [event] = await world.waitEvent('InvitationIssued', forInvitation(programId, l1));
+      expect(event.envelope!.data.programName).toBe('Old name');
+      await eventually(async () => expect((await world.invitations(ann, `?locationId=${l1}`))[0]).toMatchObject({ programName: 'New name' }));
+    } finally {
+      issued.mockRestore();
+      stale.mockRestore();
+    }
+  });
+
   it('issues an eligible location its invitation: email + notice to every Incentives admin of the location', async () => {
     const partner = await world.partner(2);
     const [l1, l2] = partner.locationIds;

@@ -44,6 +44,14 @@ export class InvitationRepository {
     return modifiedCount;
   }
 
+  /**
+   * One invitation's program name, from `from` (the name it was just written with) to `to`: a write racing a rename,
+   * which sets no version, is given the name the rename set (ReconcileInvitation). Nothing if it holds another.
+   */
+  async renameIfStill(invitationId: string, from: string, to: string): Promise<void> {
+    await this.invitations.updateOne({ _id: invitationId, programName: from }, { $set: { programName: to } });
+  }
+
   /** For the event side (trusted input, no caller): the invitation as it is now. */
   async load(invitationId: string): Promise<InvitationRecord | null> {
     return (await this.loader.load(invitationId)) ?? null;

@@ -140,6 +140,7 @@ export class ReconcileInvitation {
       }
       if (written) {
         this.outbox.committed();
+        if (transition.kind === 'issue' || transition.kind === 'await-admin') await this.keepProgramName(invitationId, key.programId, program!.name);
         const reached = reachedBy(transition, current);
         if (reached) await this.followAdmins(invitationId, key, reached);
         if (transition.kind === 'await-admin' || transition.kind === 'admins-left') await this.askIfAdminsAppeared(invitationId);
@@ -149,6 +150,18 @@ export class ReconcileInvitation {
     }
     // A transient failure: the consumer retries the message with backoff.
     throw new Error(`invitation ${invitationId} kept changing during ${MAX_ATTEMPTS} attempts`);
+  }
+
+  /**
+   * An invitation just written with the program's name as read before the write, while a rename may have been handled
+   * in between: RecordProgram renames the invitations (no new version, so this write still matched), then writes the
+   * view, then renames them again; this one writes the invitation, then reads the view again. Either that second rename
+   * comes after this write, or this read after the view's: the invitation keeps the new name. (Its event, published
+   * with the name read, tells the old one.)
+   */
+  private async keepProgramName(invitationId: string, programId: string, written: string): Promise<void> {
+    const now = await this.views.program(programId);
+    if (now && now.name !== written) await this.invitations.renameIfStill(invitationId, written, now.name);
   }
 
   /**
