@@ -69,8 +69,11 @@ export class ScanExpiringTaxProfiles {
         // (notification sends once per event id and recipient).
         eventId: deterministicId('TaxProfileExpiring', profile._id, String(profile.revision), data.expiresAt),
       });
+      // Of the revision read (the event's id names it): a scan overlapping this one (another replica, an operator's) that
+      // read an older revision of the same date, changed and set back since, must not mark this one reported under that
+      // revision's id, which notification has sent already.
       const result = await this.profiles.unscoped.updateOne(
-        { _id: profile._id, expiresAt, expiryReportedFor: { $exists: false } },
+        { _id: profile._id, revision: profile.revision, expiresAt, expiryReportedFor: { $exists: false } },
         { $set: { expiryReportedFor: expiresAt }, $push: pushOutbox([event]) },
         { timestamps: false },
       );
