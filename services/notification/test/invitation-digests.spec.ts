@@ -210,6 +210,30 @@ describe('invitation emails to one recipient in a short while', () => {
     expect(await service.app.get(InvitationDigests).releaseLate([{ _id: lateId, digest }])).toEqual([]);
   });
 
+  it('cancelled, cancels the emails its claim took, and sends by itself one it did not take (gathered while it was composed)', async () => {
+    const world = new World(kafka, issuer, service);
+    const [location] = await world.register('Cancelled Digest');
+    const admin = await world.user('Cancelled', [{ role: 'INCENTIVES_ADMIN', locationIds: [location] }]);
+    const digestId = `invitation-digest-${randomUUID()}:${admin.userId}:EMAIL`;
+    const takenId = `${randomUUID()}:${admin.userId}:EMAIL`;
+    const lateId = `${randomUUID()}:${admin.userId}:EMAIL`;
+    const token = randomUUID();
+    const base = { ...storedEmail(world, admin, new Date()), attempts: 0 };
+    const item = { template: 'invitation', subject: 'Partner Incentive Enrollment Invitation', text: 'Joined Program', html: '<p>Joined Program</p>' };
+    const digest = { id: digestId, programLabel: 'Joined Program', locationLabel: location, fiscalYear: CURRENT_FY };
+    await messages().insertOne({ ...base, _id: digestId, template: 'invitation-digest', subject: 's', text: 't', status: 'CANCELLED', attempts: 1 });
+    await messages().insertOne({ ...base, ...item, _id: takenId, status: 'DIGESTING', leaseToken: token, digest });
+    await messages().insertOne({ ...base, ...item, _id: lateId, status: 'HELD', digest });
+
+    await service.app.get(InvitationDigests).cancelAll(digestId, 'none of the invitation emails it gathered is to be sent any more', token);
+    expect(await messages().findOne({ _id: takenId })).toMatchObject({ status: 'CANCELLED', lastError: expect.stringContaining('its digest email was cancelled') });
+    const late = await messages().findOne({ _id: lateId });
+    expect(['PENDING', 'SENDING', 'SENT']).toContain(late?.status);
+    expect(late?.digest).toBeUndefined();
+    const [mail] = await smtp.waitFor(admin.email, { timeoutMs: 30_000 });
+    expect(mail.parsed.messageId).toBe(`<${lateId.replace(/:/g, '.')}@incentives.local>`);
+  });
+
   it('sends by itself an email a digest that is over left behind, once a window and a lease have passed (the sweep)', async () => {
     const world = new World(kafka, issuer, service);
     const [location] = await world.register('Left Behind');

@@ -285,14 +285,22 @@ export class InvitationDigests implements OnModuleInit, OnModuleDestroy {
   }
 
   /**
-   * The digest was cancelled (its cancellation written): the emails it gathered are not sent either (CANCELLED with its
-   * reason). A crash before this leaves them to the sweep, which sends each by itself if it still holds.
+   * The digest was cancelled (its cancellation written) by the claim holding `leaseToken`: the emails that claim took
+   * are not sent either (CANCELLED with its reason). Those it did not take, never checked against the reason (one
+   * gathered while it was composed, its handler held up past the digest's join margin; or before it took any: a
+   * digest cancelled for its recipient), are sent by themselves, each checked as any waiting email is (`release`). A
+   * crash before this leaves them to the sweep, which does the same.
    */
-  async cancelAll(digestId: string, reason: string): Promise<void> {
-    await this.messages.collection.updateMany({ 'digest.id': digestId, status: { $in: ['HELD', 'DIGESTING'] } } as never, {
+  async cancelAll(digestId: string, reason: string, leaseToken: string): Promise<void> {
+    await this.messages.collection.updateMany({ 'digest.id': digestId, status: 'DIGESTING', leaseToken } as never, {
       $set: { status: 'CANCELLED', lastError: `its digest email was cancelled: ${reason}` },
       $unset: { leaseToken: 1 },
     });
+    const left = await this.messages.collection
+      .find({ 'digest.id': digestId, status: { $in: ['HELD', 'DIGESTING'] } } as never, { projection: { _id: 1 } })
+      .toArray();
+    const released = await this.release(left.map((email) => email._id as unknown as string), new Date());
+    if (released.length) this.logger.log(`${released.length} invitation email(s) not taken by their cancelled digest: sent by themselves`);
   }
 
   /**

@@ -301,7 +301,7 @@ export class DeliverEmail {
       $set: { status: 'CANCELLED', lastError: reason },
       $unset: { leaseUntil: 1, leaseToken: 1, nextAttemptAt: 1 },
     });
-    if (recorded && claimed.template === DIGEST_TEMPLATE) await this.digests.cancelAll(claimed._id, reason);
+    if (recorded && claimed.template === DIGEST_TEMPLATE) await this.digests.cancelAll(claimed._id, reason, claimed.leaseToken);
     return recorded ? { status: 'CANCELLED' } : { status: 'LEASE_LOST' };
   }
 
