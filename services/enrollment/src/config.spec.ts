@@ -21,6 +21,12 @@ describe('enrollment settings', () => {
     expect(load({ [name]: String(MAX_TIMER_MS) })[name as 'ROLLOVER_RETRY_MS']).toBe(MAX_TIMER_MS);
   });
 
+  // Waited with a timer a second longer: above 2^31-1 ms in all it fires after 1 ms, every rollover "not caught up".
+  it('refuses a ROLLOVER_CATCH_UP_TIMEOUT_MS its timer cannot hold', () => {
+    expect(refusal({ ROLLOVER_CATCH_UP_TIMEOUT_MS: String(MAX_TIMER_MS) })).toContain('ROLLOVER_CATCH_UP_TIMEOUT_MS (must be a whole number');
+    expect(load({ ROLLOVER_CATCH_UP_TIMEOUT_MS: String(MAX_TIMER_MS - 1_000) }).ROLLOVER_CATCH_UP_TIMEOUT_MS).toBe(MAX_TIMER_MS - 1_000);
+  });
+
   it('refuses a PAYOUT_PROFILES_API_URL that is not a URL without repeating it', () => {
     const message = refusal({ PAYOUT_PROFILES_API_URL: 'http://svc:t0ken#x@payout' });
     expect(message).toContain('PAYOUT_PROFILES_API_URL (must be an http(s) URL');

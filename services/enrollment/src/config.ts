@@ -1,4 +1,4 @@
-import { delayMs, httpUrl, PlatformConfig, wholeNumber } from '@lib/platform';
+import { delayMs, httpUrl, MAX_TIMER_MS, PlatformConfig, wholeNumber } from '@lib/platform';
 import { makeValidator } from 'envalid';
 import { CronTime } from 'cron';
 
@@ -38,7 +38,8 @@ export const enrollmentConfigSpec = {
     default: 15_000,
     desc: 'How long the lease on a running rollover lasts without renewal (renewed every quarter of it): a run killed with its lease holds a rerun off this long',
   }),
-  ROLLOVER_CATCH_UP_TIMEOUT_MS: wholeNumber(0)({
+  // Waited with a timer a second longer (consumer-catch-up): a Node timer holds at most MAX_TIMER_MS.
+  ROLLOVER_CATCH_UP_TIMEOUT_MS: wholeNumber(0, MAX_TIMER_MS - 1_000)({
     default: 15_000,
     desc: 'How long a rollover waits for this service to consume the events already published on the topics it reads (0: do not wait)',
   }),

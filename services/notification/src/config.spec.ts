@@ -45,9 +45,19 @@ describe('notification settings', () => {
   // The refusal goes to stderr and the logs: it names the setting and what is wrong, never the password in it.
   it('refuses an SMTP_URL with an unencoded reserved character in its password, without repeating it', () => {
     const message = refusal({ SMTP_URL: 'smtps://mailer:S3cr#t/pw@smtp.example.com:465' });
-    expect(message).toContain('SMTP_URL (must be a URL (percent-encode reserved characters in the user or password))');
+    expect(message).toContain('SMTP_URL (must be an smtp:// or smtps:// URL (percent-encode reserved characters in the user or password))');
     expect(message).not.toContain('S3cr');
     expect(load({ SMTP_URL: 'smtps://mailer:S3cr%23t%2Fpw@smtp.example.com:465' }).SMTP_URL).toBe('smtps://mailer:S3cr%23t%2Fpw@smtp.example.com:465');
+  });
+
+  it('refuses an SMTP_URL without its scheme (nodemailer would send to localhost), or of another scheme', () => {
+    expect(refusal({ SMTP_URL: 'mail.internal:587' })).toContain('SMTP_URL (must be an smtp:// or smtps:// URL)');
+    expect(refusal({ SMTP_URL: 'https://mail.internal' })).toContain('SMTP_URL (must be an smtp:// or smtps:// URL)');
+  });
+
+  it('refuses a retry delay bound below the first delay (every attempt would come at once)', () => {
+    expect(refusal({ NOTIFY_BACKOFF_MS: '1000', NOTIFY_BACKOFF_MAX_MS: '1' })).toContain('NOTIFY_BACKOFF_MAX_MS (must be at least NOTIFY_BACKOFF_MS, 1000)');
+    expect(load({ NOTIFY_BACKOFF_MS: '1000', NOTIFY_BACKOFF_MAX_MS: '1000' }).NOTIFY_BACKOFF_MAX_MS).toBe(1_000);
   });
 
   it('refuses a PORTAL_BASE_URL without its scheme (every link in the emails would be dead)', () => {

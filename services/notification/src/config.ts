@@ -1,5 +1,5 @@
-import { baseConfigSpec, delayMs, emailAddress, httpUrl, loadConfig, urlSetting, wholeNumber } from '@lib/platform';
-import { str } from 'envalid';
+import { baseConfigSpec, delayMs, emailAddress, httpUrl, loadConfig, wholeNumber } from '@lib/platform';
+import { makeValidator, str } from 'envalid';
 
 /**
  * The shortest NOTIFY_LEASE_MS. The lease of an email in an SMTP exchange is renewed every third of it, counted from
@@ -10,9 +10,25 @@ import { str } from 'envalid';
  */
 export const MIN_LEASE_MS = 15_000;
 
+/**
+ * An smtp:// or smtps:// URL. `mail.internal:587`, the scheme left out, parses as a URL of scheme `mail.internal:`,
+ * which nodemailer reads as no host at all: it would send to localhost, every email failing for an hour, the service
+ * ready. The refusal does not repeat the value (it may carry a password).
+ */
+const smtpUrl = makeValidator<string>((value) => {
+  let scheme: string;
+  try {
+    scheme = new URL(value).protocol;
+  } catch {
+    throw new Error('must be an smtp:// or smtps:// URL (percent-encode reserved characters in the user or password)');
+  }
+  if (scheme !== 'smtp:' && scheme !== 'smtps:') throw new Error('must be an smtp:// or smtps:// URL');
+  return value;
+});
+
 /** Settings of the notification service, validated with the common ones at start (see README). */
 export const notificationConfigSpec = {
-  SMTP_URL: urlSetting({ default: 'smtp://127.0.0.1:1025', desc: 'SMTP server, e.g. smtp://user:pass@host:587 or smtps://host:465' }),
+  SMTP_URL: smtpUrl({ default: 'smtp://127.0.0.1:1025', desc: 'SMTP server, e.g. smtp://user:pass@host:587 or smtps://host:465' }),
   MAIL_FROM_NAME: str({ default: 'Partner Center', desc: 'Display name of the sender' }),
   MAIL_FROM_ADDRESS: emailAddress({ default: 'no-reply@partnercenter.local', desc: 'Address of the sender' }),
   // An http(s) URL: `localhost:8080` (no scheme) parses as a URL of scheme `localhost:`, and every link would be dead.

@@ -43,10 +43,18 @@ describe('common settings', () => {
 
   // Above 2^31-1 ms a Node timer fires after 1 ms: the relay would scan every outbox without pause.
   // IDEMPOTENCY_LEASE_MS: the request holding a claim renews it every third of the lease.
-  const timers = ['KAFKA_RETRY_BACKOFF_MS', 'OUTBOX_RELAY_INTERVAL_MS', 'OUTBOX_SWEEP_INTERVAL_MS', 'SHUTDOWN_TIMEOUT_MS', 'IDEMPOTENCY_LEASE_MS'];
+  const timers = ['OUTBOX_RELAY_INTERVAL_MS', 'OUTBOX_SWEEP_INTERVAL_MS', 'SHUTDOWN_TIMEOUT_MS', 'IDEMPOTENCY_LEASE_MS'];
   it.each(timers)('refuses %s of 30 days, more than a Node timer holds, and takes the largest one it does', (name) => {
     expect(refusal({ [name]: String(30 * 86_400_000) })).toContain(`${name} (must be a whole number of milliseconds from`);
     expect(load({ [name]: String(MAX_TIMER_MS), IDEMPOTENCY_RETENTION_MS: '0' })[name as 'SHUTDOWN_TIMEOUT_MS']).toBe(MAX_TIMER_MS);
+  });
+
+  it('refuses a first Kafka retry wait above 5 s (a wait a shutdown does not cut short), and one token claim for both user and partner', () => {
+    expect(refusal({ KAFKA_RETRY_BACKOFF_MS: '5001' })).toContain('KAFKA_RETRY_BACKOFF_MS (must be a whole number');
+    expect(load({ KAFKA_RETRY_BACKOFF_MS: '5000' }).KAFKA_RETRY_BACKOFF_MS).toBe(5_000);
+    expect(refusal({ JWT_PARTNER_CLAIM: 'sub' })).toContain('JWT_PARTNER_CLAIM (must differ from JWT_USER_CLAIM, sub');
+    expect(refusal({ JWT_PARTNER_CLAIM: 'oid', JWT_USER_CLAIM: 'oid' })).toContain('JWT_PARTNER_CLAIM');
+    expect(load({ JWT_PARTNER_CLAIM: 'tid', JWT_USER_CLAIM: 'oid' }).JWT_PARTNER_CLAIM).toBe('tid');
   });
 
   it('takes flags as true or false, and names the choices of LOG_LEVEL', () => {

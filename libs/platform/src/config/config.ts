@@ -194,7 +194,9 @@ export function baseConfigSpec(serviceName: string) {
     KAFKA_GROUP_ID: nonEmpty({ default: serviceName, desc: "The service's consumer group (every replica of the service shares it)" }),
     KAFKA_PARTITIONS_CONCURRENCY: wholeNumber(1)({ default: 3, desc: 'Partitions a replica handles at the same time' }),
     KAFKA_MAX_ATTEMPTS: wholeNumber(1)({ default: 5, desc: 'Attempts of a consumed event failing transiently before it is dead-lettered to `<topic>.dlq`' }),
-    KAFKA_RETRY_BACKOFF_MS: delayMs(1)({ default: 200, desc: 'First wait between those attempts (doubles each time)' }),
+    // At most the longest wait between attempts (the consumer's MAX_INFRA_BACKOFF_MS): a wait is not cut short by a
+    // shutdown, which a first wait of a minute would outlast (SHUTDOWN_TIMEOUT_MS), with the outbox not flushed.
+    KAFKA_RETRY_BACKOFF_MS: wholeNumber(1, 5_000)({ default: 200, desc: 'First wait between those attempts (doubles each time, up to 5 s)' }),
     KAFKA_TOPIC_PARTITIONS: wholeNumber(1)({ default: 6, desc: 'Partitions of the topics the service creates when a platform team has not' }),
     KAFKA_TLS: flag({ default: false, desc: "Connect to the brokers over TLS, checking their certificates against the system's CAs (or KAFKA_TLS_CA_FILE's). On as well when a KAFKA_TLS_*_FILE is set" }),
     KAFKA_TLS_CA_FILE: pemFile({ default: undefined, desc: "PEM file of the CA certificates the brokers' certificates are checked against, instead of the system's" }),
@@ -320,6 +322,19 @@ function refuseIncoherent(config: Record<string, unknown>): void {
   for (const [i, [name, value]] of credentials.entries()) {
     const same = credentials.slice(0, i).find(([, other]) => other === value);
     if (same) throw new ConfigError(`Invalid configuration: ${name} (must differ from ${same[0]}: whoever holds one would hold the other)`);
+  }
+  // The claims naming the caller and their partner (a company issuer's own): one claim for both, the partner would be
+  // the user's id, and every signed-in call refused.
+  if (config.JWT_USER_CLAIM !== undefined && config.JWT_USER_CLAIM === config.JWT_PARTNER_CLAIM) {
+    throw new ConfigError(`Invalid configuration: JWT_PARTNER_CLAIM (must differ from JWT_USER_CLAIM, ${String(config.JWT_USER_CLAIM)}: the partner would be the user's id)`);
+  }
+  // An upper bound (`<NAME>_MAX_MS`) below the value it bounds (`<NAME>_MS`: NOTIFY_BACKOFF_MS): every delay would be
+  // the bound, the attempts used up at once.
+  for (const [name, value] of Object.entries(config)) {
+    const bounded = name.endsWith('_MAX_MS') ? config[`${name.slice(0, -'_MAX_MS'.length)}_MS`] : undefined;
+    if (typeof value === 'number' && typeof bounded === 'number' && value < bounded) {
+      throw new ConfigError(`Invalid configuration: ${name} (must be at least ${name.slice(0, -'_MAX_MS'.length)}_MS, ${bounded})`);
+    }
   }
   const retention = config.IDEMPOTENCY_RETENTION_MS;
   const lease = config.IDEMPOTENCY_LEASE_MS;
