@@ -145,8 +145,12 @@ describe('SigningKeys: a signing key rotated out (JWT_PREVIOUS_KEYS)', () => {
   it.each([
     ['not a PEM key', 'not-a-key', /^Invalid configuration: JWT_SIGNING_KEY \(must be an RSA private key in PEM; /],
     ['an EC key', 'ec', /^Invalid configuration: JWT_SIGNING_KEY \(must be an RSA key: tokens are signed RS256\)$/],
+    // jose refuses to sign RS256 with it: every sign-in would be a 500.
+    ['an RSA key of 1024 bits', 'rsa1024', /^Invalid configuration: JWT_SIGNING_KEY \(must be an RSA key of at least 2048 bits, not 1024\)$/],
   ])('refuses a JWT_SIGNING_KEY that is %s with a configuration error naming it', (_, value, message) => {
-    const key = value === 'ec' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() : value;
+    const generated = (type: 'ec' | 'rsa') =>
+      (type === 'ec' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : generateKeyPairSync('rsa', { modulusLength: 1024 })).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+    const key = value === 'ec' ? generated('ec') : value === 'rsa1024' ? generated('rsa') : value;
     let error: unknown;
     try {
       new SigningKeys(config({ JWT_SIGNING_KEY: key }));

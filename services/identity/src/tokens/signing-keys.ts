@@ -47,6 +47,9 @@ export class SigningKeys {
         throw new ConfigError(`Invalid configuration: JWT_SIGNING_KEY (must be an RSA private key in PEM; ${(error as { code?: string }).code ?? 'not readable'})`);
       }
       if (this.privateKey.asymmetricKeyType !== 'rsa') throw new ConfigError('Invalid configuration: JWT_SIGNING_KEY (must be an RSA key: tokens are signed RS256)');
+      // jose refuses to sign RS256 with a shorter one (every sign-in a 500, the service started and its JWKS served).
+      const bits = this.privateKey.asymmetricKeyDetails?.modulusLength ?? 0;
+      if (bits < 2048) throw new ConfigError(`Invalid configuration: JWT_SIGNING_KEY (must be an RSA key of at least 2048 bits, not ${bits})`);
     } else {
       this.logger.warn(
         'JWT_SIGNING_KEY is not set: generated a signing key for this process only. Tokens stop working at restart; set JWT_SIGNING_KEY outside local use.',
