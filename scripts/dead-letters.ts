@@ -24,7 +24,7 @@ import { DeadLetter, readDeadLetters, readRecord, writableHeaders } from '@lib/m
 import { kafkaConnectionFromEnv } from '@lib/platform';
 import { IHeaders, Kafka, KafkaConfig, logLevel, Message } from 'kafkajs';
 import { randomUUID } from 'node:crypto';
-import { runningPlatform } from './running-platform';
+import { brokersFor } from './running-platform';
 
 /** One line per dead letter: where, when, which group, why, and what it holds. */
 export function describe(letter: DeadLetter): string {
@@ -121,12 +121,6 @@ export class DeadLetters {
   }
 }
 
-/** The brokers: KAFKA_BROKERS, or those of the platform `npm start` runs here. */
-function brokers(): string[] {
-  if (process.env.KAFKA_BROKERS) return process.env.KAFKA_BROKERS.split(',');
-  return runningPlatform('read the dead letters (or set KAFKA_BROKERS)').kafkaBrokers;
-}
-
 const USAGE =
   'Usage: npm run dlq -- list <topic> [--group <group>] | replay <topic> <partition:offset>... | replay <topic> --all [--group <group>] | republish <topic> <partition:offset>...';
 
@@ -157,7 +151,7 @@ export function command(args: string[]): { command: 'list' | 'replay' | 'republi
 
 async function main(): Promise<void> {
   const { command: name, topic, group, at } = command(process.argv.slice(2));
-  const letters = new DeadLetters(brokers(), kafkaConnectionFromEnv());
+  const letters = new DeadLetters(brokersFor('read the dead letters'), kafkaConnectionFromEnv());
   if (name === 'list') {
     const found = await letters.list(topic, { group });
     for (const letter of found) process.stdout.write(`${describe(letter)}\n`);

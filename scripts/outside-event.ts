@@ -11,7 +11,7 @@
 import { buildEvent, CATALOG, Envelope, Topics } from '@lib/contracts';
 import { kafkaConnectionFromEnv } from '@lib/platform';
 import { TestKafka } from '@lib/testing';
-import { runningPlatform } from './running-platform';
+import { brokersFor } from './running-platform';
 
 /** What each kind is: its topic, event type and the system it stands for (its key is the topic's, from the catalog). */
 export const OUTSIDE_EVENTS = {
@@ -46,16 +46,10 @@ export function outsideEvent(kind: string | undefined, json: string | undefined)
   return { topic, key: String(fields[key]), envelope };
 }
 
-/** The brokers: KAFKA_BROKERS, or those of the platform `npm start` runs here. */
-function brokers(): string[] {
-  if (process.env.KAFKA_BROKERS) return process.env.KAFKA_BROKERS.split(',');
-  return runningPlatform('publish the event (or set KAFKA_BROKERS)').kafkaBrokers;
-}
-
 async function main(): Promise<void> {
   const [kind, json] = process.argv.slice(2);
   const { topic, key, envelope } = outsideEvent(kind, json);
-  const kafka = new TestKafka(brokers(), kafkaConnectionFromEnv());
+  const kafka = new TestKafka(brokersFor('publish the event'), kafkaConnectionFromEnv());
   try {
     await kafka.publish(topic, key, envelope);
   } finally {

@@ -2,6 +2,7 @@
  * The platform `npm start` runs from this checkout, as it wrote it in .local/platform.json, for the scripts that talk
  * to it (`npm run demo`, `npm run event`).
  */
+import { kafkaBrokersFromEnv } from '@lib/platform';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ServiceName } from '../test/e2e/platform';
@@ -39,4 +40,9 @@ function alive(pid: number): boolean {
   } catch (error) {
     return (error as NodeJS.ErrnoException).code !== 'ESRCH';
   }
+}
+
+/** The brokers an operator's tool reaches: KAFKA_BROKERS (checked as a service checks it), or the running platform's. */
+export function brokersFor(what: string): string[] {
+  return kafkaBrokersFromEnv() ?? runningPlatform(`${what} (or set KAFKA_BROKERS)`).kafkaBrokers;
 }

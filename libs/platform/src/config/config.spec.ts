@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { configRefusal } from '@lib/testing';
 import { baseConfigSpec, loadConfig, MAX_TIMER_MS } from './config';
-import { kafkaConnection, kafkaConnectionFromEnv } from './kafka-connection';
+import { kafkaBrokersFromEnv, kafkaConnection, kafkaConnectionFromEnv } from './kafka-connection';
 
 const required = {
   MONGO_URL: 'mongodb://127.0.0.1:27017/',
@@ -246,5 +246,11 @@ describe('kafkaConnectionFromEnv: the operators\' tools connect as the services 
       sasl: { mechanism: 'scram-sha-512', username: 'ops', password: 'pw' },
     });
     expect(() => kafkaConnectionFromEnv({ KAFKA_SASL_MECHANISM: 'plain', KAFKA_SASL_USERNAME: 'ops' })).toThrow(/KAFKA_SASL_PASSWORD/);
+  });
+
+  it('reads KAFKA_BROKERS as a service does: entries trimmed, each host:port; unset, none', () => {
+    expect(kafkaBrokersFromEnv({ KAFKA_BROKERS: 'kafka-0:9092, kafka-1:9092' })).toEqual(['kafka-0:9092', 'kafka-1:9092']);
+    expect(() => kafkaBrokersFromEnv({ KAFKA_BROKERS: 'kafka-0' })).toThrow(/KAFKA_BROKERS \(must be host:port/);
+    expect(kafkaBrokersFromEnv({})).toBeUndefined();
   });
 });

@@ -38,6 +38,15 @@ export function kafkaConnection(c: KafkaConnectionSettings): KafkaConnection {
 const CONNECTION_SETTINGS = ['KAFKA_TLS', 'KAFKA_TLS_CA_FILE', 'KAFKA_TLS_CERT_FILE', 'KAFKA_TLS_KEY_FILE', 'KAFKA_SASL_MECHANISM', 'KAFKA_SASL_USERNAME', 'KAFKA_SASL_PASSWORD'] as const;
 
 /**
+ * KAFKA_BROKERS as a service reads it (trimmed entries, each host:port: ConfigError naming it otherwise), or undefined
+ * when it is not set: for the operators' tools, which reach the same brokers.
+ */
+export function kafkaBrokersFromEnv(env: NodeJS.ProcessEnv = process.env): string[] | undefined {
+  if (!env.KAFKA_BROKERS) return undefined;
+  return loadConfig({ KAFKA_BROKERS: baseConfigSpec('tool').KAFKA_BROKERS }, env).KAFKA_BROKERS;
+}
+
+/**
  * TLS and SASL as a service would connect with these environment variables (KAFKA_TLS*, KAFKA_SASL_*), checked as a
  * service checks them (ConfigError naming what is wrong): for the operators' tools (`npm run dlq`, `npm run event`),
  * which reach the same brokers.
