@@ -25,8 +25,10 @@ describe('notification settings', () => {
     expect(retriedForMs / 60_000).toBeLessThan(65);
   });
 
-  it('takes 0 as no age limit for events', () => {
+  it('takes 0 as no age limit for events, and refuses a limit shorter than an hour (days or seconds meant)', () => {
     expect(load({ NOTIFY_MAX_EVENT_AGE_MS: '0' }).NOTIFY_MAX_EVENT_AGE_MS).toBe(0);
+    expect(load({ NOTIFY_MAX_EVENT_AGE_MS: '3600000' }).NOTIFY_MAX_EVENT_AGE_MS).toBe(3_600_000);
+    for (const meant of ['7', '3600', '3599999']) expect(refusal({ NOTIFY_MAX_EVENT_AGE_MS: meant })).toContain('NOTIFY_MAX_EVENT_AGE_MS (must be 0 (no limit) or a whole number of milliseconds of at least 3600000');
   });
 
   it('stops with one line naming every bad setting', () => {

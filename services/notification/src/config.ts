@@ -26,6 +26,21 @@ const smtpUrl = makeValidator<string>((value) => {
   return value;
 });
 
+/** The shortest NOTIFY_MAX_EVENT_AGE_MS but 0: an hour. */
+export const MIN_EVENT_AGE_MS = 3_600_000;
+
+/**
+ * 0 (no limit) or at least MIN_EVENT_AGE_MS: `7` or `3600` (meant as days or seconds) would make every event stale by
+ * the time it is consumed, and notify nobody without a word.
+ */
+const eventAgeLimitMs = makeValidator<number>((value) => {
+  const n = Number(value.trim());
+  if (value.trim() === '' || !Number.isInteger(n) || (n !== 0 && (n < MIN_EVENT_AGE_MS || n > Number.MAX_SAFE_INTEGER))) {
+    throw new Error(`must be 0 (no limit) or a whole number of milliseconds of at least ${MIN_EVENT_AGE_MS} (an hour)`);
+  }
+  return n;
+});
+
 /** Settings of the notification service, validated with the common ones at start (see README). */
 export const notificationConfigSpec = {
   SMTP_URL: smtpUrl({ default: 'smtp://127.0.0.1:1025', desc: 'SMTP server, e.g. smtp://user:pass@host:587 or smtps://host:465' }),
@@ -51,7 +66,7 @@ export const notificationConfigSpec = {
     desc: 'How long a claimed email is reserved (renewed every third of it while it is sent); after a crash it is retried once this passes',
   }),
   NOTIFY_SMTP_TIMEOUT_MS: delayMs(1)({ default: 15_000, desc: 'Connection, greeting and socket timeout of one SMTP attempt' }),
-  NOTIFY_MAX_EVENT_AGE_MS: wholeNumber(0)({
+  NOTIFY_MAX_EVENT_AGE_MS: eventAgeLimitMs({
     default: 7 * 24 * 3_600_000,
     desc: 'Events older than this notify nobody (a replay from the start must not mail everyone again); 0 = no limit',
   }),
