@@ -305,6 +305,35 @@ describe('MessagePlanner, an enrollment needing action', () => {
   });
 });
 
+describe('MessagePlanner, an enrollment its program discontinued', () => {
+  const discontinued = (previousStatus: string, extra: Record<string, unknown> = {}) =>
+    createEnvelope({
+      type: 'EnrollmentDiscontinued',
+      source: 'enrollment',
+      partnerId: PARTNER,
+      locationId: 'L-1',
+      data: { enrollmentId: 'e-1', programId: 'prog-1', partnerId: PARTNER, locationId: 'L-1', fiscalYear: 'FY27', status: 'DISCONTINUED', previousStatus, reasons: ['The program Azure Growth was discontinued.'], missing: [], revision: 4, ...extra },
+    });
+  const admin = user('admin-1', 'INCENTIVES_ADMIN');
+
+  it.each(['ENROLLED', 'VALIDATING', 'ACTION_REQUIRED'])('tells the location admins of one out of %s, with why', async (before) => {
+    const plan = await planner([admin]).plan(Topics.enrollments, discontinued(before));
+    expect(plan).toMatchObject({
+      template: 'enrollment-discontinued',
+      recipients: [expect.objectContaining({ userId: 'admin-1' })],
+      context: expect.objectContaining({ reasons: ['The program Azure Growth was discontinued.'] }),
+      enrollmentStatus: { enrollmentId: 'e-1', revision: 4 },
+    });
+  });
+
+  it('tells nobody of one only invited, and the company admins of one nobody looks after any more', async () => {
+    expect(await planner([admin]).plan(Topics.enrollments, discontinued('INVITED'))).toBeNull();
+    const global = user('global', 'GLOBAL_ADMIN');
+    const plan = await planner([global]).plan(Topics.enrollments, discontinued('ENROLLED'));
+    expect(plan?.recipients.map((r) => r.userId)).toEqual(['global']);
+  });
+});
+
 describe('MessagePlanner, an enrollment ending INELIGIBLE', () => {
   const ineligible = (previousStatus: string, extra: Record<string, unknown> = {}) =>
     createEnvelope({

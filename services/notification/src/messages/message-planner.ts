@@ -95,9 +95,10 @@ const ENROLLMENT_TEMPLATES: Record<string, TemplateName> = {
   EnrollmentEnrolled: 'enrollment-enrolled',
   EnrollmentRejected: 'enrollment-rejected',
   EnrollmentRenewed: 'enrollment-renewed',
-  // These two only of one its admins acted on or were told continues (actedOn): one only invited tells nobody.
+  // These three only of one its admins acted on or were told continues (actedOn): one only invited tells nobody.
   EnrollmentExpired: 'enrollment-expired',
   EnrollmentIneligible: 'enrollment-ineligible',
+  EnrollmentDiscontinued: 'enrollment-discontinued',
   EnrollmentRenewalAtRisk: 'enrollment-renewal-at-risk',
 };
 
@@ -107,6 +108,7 @@ const NEEDS_SOMEONE: TemplateName[] = [
   'enrollment-rejected',
   'enrollment-expired',
   'enrollment-ineligible',
+  'enrollment-discontinued',
   'enrollment-renewal-at-risk',
   'profile-action-required',
   'tax-profile-expiring',
@@ -183,6 +185,7 @@ export class MessagePlanner {
         return this.taxProfileExpiring(envelope.data as TaxProfileExpiring);
       case 'EnrollmentIneligible':
       case 'EnrollmentExpired':
+      case 'EnrollmentDiscontinued':
         // An enrollment its admins acted on, or were told of, ended: out of ENROLLED (a continuation the new year's
         // decision or the year-end review undid, whose admins were told it continues; an ineligible decision recorded
         // while Submit enrolled it), out of VALIDATING or ACTION_REQUIRED (being enrolled, or a continuation waiting

@@ -18,6 +18,7 @@ export const TemplateNames = [
   'enrollment-renewed',
   'enrollment-expired',
   'enrollment-ineligible',
+  'enrollment-discontinued',
   'enrollment-renewal-at-risk',
   'profile-action-required',
   'tax-profile-expiring',
