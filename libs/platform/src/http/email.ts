@@ -37,16 +37,21 @@ const JOINERS = new RegExp(
 );
 
 /**
- * Compatibility forms that read as other letters or digits, which `isEmail` takes: ª º ¹ ² ³, superscripts and
- * subscripts, letterlike symbols (ℌ, №), enclosed alphanumerics (①, Ⓐ), CJK compatibility squares, ligatures and
- * presentation forms (ﬁ), full-width and half-width forms (ｇｒａｃｅ), mathematical alphanumerics (𝐠𝐫𝐚𝐜𝐞). Not every
- * character with a compatibility decomposition: Thai's and Lao's ordinary vowels (ำ, ຳ) have one.
+ * Characters with a compatibility decomposition that are ordinary letters where they are used: Thai's and Lao's vowel
+ * AM (ำ, ຳ) and Lao's HO NO and HO MO ligatures. Every other one reads as other characters (full-width `ｇｒａｃｅ`,
+ * a ligature `ﬁ`, Arabic presentation forms, Roman numerals `ⅰ`, a long `ſ`, superscripts, a one dot leader `․`).
  */
-const COMPATIBILITY = /[\u00AA\u00B2\u00B3\u00B9\u00BA\u2070-\u209F\u2100-\u214F\u2460-\u24FF\u3200-\u33FF\uFB00-\uFB4F\uFF00-\uFFEF\u{1D400}-\u{1D7FF}]/u;
+const ORDINARY_COMPATIBILITY = /[\u0E33\u0EB3\u0EDC\u0EDD]/g;
+
+/** Whether the address holds a compatibility form (NFKC changes it, but ORDINARY_COMPATIBILITY). */
+function holdsCompatibilityForm(value: string): boolean {
+  const rest = value.replace(ORDINARY_COMPATIBILITY, '');
+  return rest.normalize('NFKC') !== rest.normalize('NFC');
+}
 
 /**
  * An address mail can be sent to: what `isEmail` takes, except a control character, an angle bracket (in a quoted
- * local part), a character nobody sees (UNDELIVERABLE, JOINERS) or a compatibility form (COMPATIBILITY); at most
+ * local part), a character nobody sees (UNDELIVERABLE, JOINERS) or a compatibility form (holdsCompatibilityForm); at most
  * MAX_EMAIL_LENGTH characters; well-formed Unicode (`isEmail` throws a URIError on a lone surrogate: a 500, not a 400).
  */
 export function isDeliverableEmail(value: unknown): value is string {
@@ -56,7 +61,7 @@ export function isDeliverableEmail(value: unknown): value is string {
     wellFormed(value) &&
     !UNDELIVERABLE.test(value) &&
     !JOINERS.test(value) &&
-    !COMPATIBILITY.test(value) &&
+    !holdsCompatibilityForm(value) &&
     isEmail(value)
   );
 }
