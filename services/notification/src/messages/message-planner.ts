@@ -6,6 +6,7 @@ import {
   EnrollmentRenewalAtRisk,
   enrollmentPageUrl,
   Envelope,
+  fiscalYearOver,
   fiscalYearRange,
   grantsRole,
   InvitationIssued,
@@ -108,7 +109,6 @@ const NEEDS_SOMEONE: TemplateName[] = [
   'enrollment-rejected',
   'enrollment-expired',
   'enrollment-ineligible',
-  'enrollment-discontinued',
   'enrollment-renewal-at-risk',
   'profile-action-required',
   'tax-profile-expiring',
@@ -183,9 +183,13 @@ export class MessagePlanner {
         return this.profileActionRequired(envelope.data as ProfileEvent);
       case 'TaxProfileExpiring':
         return this.taxProfileExpiring(envelope.data as TaxProfileExpiring);
+      case 'EnrollmentDiscontinued':
+        // A year that is over: its enrollment was continued into the next (the rollover leaves it ENROLLED), whose own
+        // discontinuation tells; the year's ends once, not once more for each year the enrollment went through.
+        if (fiscalYearOver((envelope.data as EnrollmentEvent).fiscalYear, new Date())) return null;
+        return actedOn(envelope.data as EnrollmentEvent) ? this.enrollment('enrollment-discontinued', envelope.data as EnrollmentEvent) : null;
       case 'EnrollmentIneligible':
       case 'EnrollmentExpired':
-      case 'EnrollmentDiscontinued':
         // An enrollment its admins acted on, or were told of, ended: out of ENROLLED (a continuation the new year's
         // decision or the year-end review undid, whose admins were told it continues; an ineligible decision recorded
         // while Submit enrolled it), out of VALIDATING or ACTION_REQUIRED (being enrolled, or a continuation waiting
