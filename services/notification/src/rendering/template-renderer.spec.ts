@@ -32,6 +32,11 @@ describe('TemplateRenderer', () => {
     expect(shared.text).toContain(`View the profile: ${sample.link}`);
     expect(shared.html).toContain('>View the profile</a>');
     expect(shared.text + shared.html).not.toContain('Update the profile');
+    // The company admins, told when no Incentives admin holds its locations: they may not change it either (only an
+    // Incentives admin may), and are asked to assign one (the note).
+    const company = renderer.render('profile-action-required', { ...sample, companyAdminNote: 'Nobody holds the Incentives admin role.', assignLink: 'https://portal.test/assign' });
+    expect(company.text).toContain(`View the profile: ${sample.link}`);
+    expect(company.text + company.html).not.toMatch(/Update the profile|Ask one of them/);
     const theirs = renderer.render('profile-action-required', { ...sample, cannotChange: false });
     expect(theirs.text).toContain(`Update the profile: ${sample.link}`);
     expect(theirs.text + theirs.html).not.toMatch(/View the profile|only an Incentives admin/);
