@@ -28,7 +28,7 @@ describe('notification settings', () => {
   it('takes 0 as no age limit for events, and refuses a limit shorter than an hour (days or seconds meant)', () => {
     expect(load({ NOTIFY_MAX_EVENT_AGE_MS: '0' }).NOTIFY_MAX_EVENT_AGE_MS).toBe(0);
     expect(load({ NOTIFY_MAX_EVENT_AGE_MS: '3600000' }).NOTIFY_MAX_EVENT_AGE_MS).toBe(3_600_000);
-    for (const meant of ['7', '3600', '3599999']) expect(refusal({ NOTIFY_MAX_EVENT_AGE_MS: meant })).toContain('NOTIFY_MAX_EVENT_AGE_MS (must be 0 (no limit) or a whole number of milliseconds of at least 3600000');
+    for (const meant of ['7', '3600', '3599999', '-0', '1e7', '0x36EE80']) expect(refusal({ NOTIFY_MAX_EVENT_AGE_MS: meant })).toContain('NOTIFY_MAX_EVENT_AGE_MS (must be 0 (no limit) or a whole number of milliseconds of at least 3600000');
   });
 
   it('stops with one line naming every bad setting', () => {

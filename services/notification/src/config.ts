@@ -35,7 +35,7 @@ export const MIN_EVENT_AGE_MS = 3_600_000;
  */
 const eventAgeLimitMs = makeValidator<number>((value) => {
   const n = Number(value.trim());
-  if (value.trim() === '' || !Number.isInteger(n) || (n !== 0 && (n < MIN_EVENT_AGE_MS || n > Number.MAX_SAFE_INTEGER))) {
+  if (!/^\d+$/.test(value.trim()) || (n !== 0 && (n < MIN_EVENT_AGE_MS || n > Number.MAX_SAFE_INTEGER))) {
     throw new Error(`must be 0 (no limit) or a whole number of milliseconds of at least ${MIN_EVENT_AGE_MS} (an hour)`);
   }
   return n;

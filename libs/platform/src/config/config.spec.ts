@@ -55,6 +55,11 @@ describe('common settings', () => {
     expect(refusal({ JWT_PARTNER_CLAIM: 'sub' })).toContain('JWT_PARTNER_CLAIM (must differ from JWT_USER_CLAIM, sub');
     expect(refusal({ JWT_PARTNER_CLAIM: 'oid', JWT_USER_CLAIM: 'oid' })).toContain('JWT_PARTNER_CLAIM');
     expect(load({ JWT_PARTNER_CLAIM: 'tid', JWT_USER_CLAIM: 'oid' }).JWT_PARTNER_CLAIM).toBe('tid');
+    // `sub` names the user (identity's tokens have the user as subject, whatever JWT_USER_CLAIM), a registered claim
+    // something else.
+    expect(refusal({ JWT_PARTNER_CLAIM: 'sub', JWT_USER_CLAIM: 'oid' })).toContain('JWT_PARTNER_CLAIM (must not be sub');
+    expect(refusal({ JWT_USER_CLAIM: 'iss' })).toContain('JWT_USER_CLAIM (must not be iss');
+    expect(refusal({ JWT_PARTNER_CLAIM: 'aud' })).toContain('JWT_PARTNER_CLAIM (must not be aud');
   });
 
   it('takes flags as true or false, and names the choices of LOG_LEVEL', () => {

@@ -314,6 +314,9 @@ export function loadConfig<S extends Record<string, ValidatorSpec<unknown>>>(
   return config;
 }
 
+/** Claims RFC 7519 registers that every token carries for its own purpose (not `sub`: it may name the user). */
+const REGISTERED_CLAIMS = ['iss', 'aud', 'exp', 'nbf', 'iat', 'jti'];
+
 /** Settings valid one by one that cannot work together. */
 function refuseIncoherent(config: Record<string, unknown>): void {
   // Two credentials set to the same value (METRICS_TOKEN, a service's VALIDATOR_TOKEN, OPERATOR_TOKEN): the holder of
@@ -324,9 +327,18 @@ function refuseIncoherent(config: Record<string, unknown>): void {
     if (same) throw new ConfigError(`Invalid configuration: ${name} (must differ from ${same[0]}: whoever holds one would hold the other)`);
   }
   // The claims naming the caller and their partner (a company issuer's own): one claim for both, the partner would be
-  // the user's id, and every signed-in call refused.
+  // the user's id, and every signed-in call refused. Neither is a claim every token has for another purpose (the
+  // issuer, the audience, the times, the token's id); nor is the partner `sub`, which names the user (identity signs
+  // its tokens with the user as subject).
   if (config.JWT_USER_CLAIM !== undefined && config.JWT_USER_CLAIM === config.JWT_PARTNER_CLAIM) {
     throw new ConfigError(`Invalid configuration: JWT_PARTNER_CLAIM (must differ from JWT_USER_CLAIM, ${String(config.JWT_USER_CLAIM)}: the partner would be the user's id)`);
+  }
+  for (const name of ['JWT_USER_CLAIM', 'JWT_PARTNER_CLAIM'] as const) {
+    const claim = config[name];
+    const taken = name === 'JWT_PARTNER_CLAIM' ? [...REGISTERED_CLAIMS, 'sub'] : REGISTERED_CLAIMS;
+    if (typeof claim === 'string' && taken.includes(claim)) {
+      throw new ConfigError(`Invalid configuration: ${name} (must not be ${claim}, a claim that says something else: ${taken.join(', ')} are taken)`);
+    }
   }
   // An upper bound (`<NAME>_MAX_MS`) below the value it bounds (`<NAME>_MS`: NOTIFY_BACKOFF_MS): every delay would be
   // the bound, the attempts used up at once.
