@@ -1,4 +1,4 @@
-import { ProblemFilter } from '../src';
+import { ProblemFilter, Problems } from '../src';
 
 /** The error body-parser passes on for a body that is not JSON: the parser's own SyntaxError, with status 400. */
 function parseError(body: string): SyntaxError {
@@ -107,6 +107,14 @@ describe('ProblemFilter, a database or broker that did not answer', () => {
     expect(logged.warn).toHaveLength(1);
     expect(logged.warn[0]).toMatch(/MongoServerSelectionError: Server selection timed out/);
     expect(logged.warn[0]).not.toMatch(/\n\s+at /);
+  });
+
+  it('answers a busy 409 with Retry-After, as every 409 is documented, and keeps a longer wait set over it', () => {
+    const filter = new ProblemFilter();
+    const busy = answer(filter, Problems.busy('The enrollment kept changing; try again.'));
+    expect(busy.statusCode).toBe(409);
+    expect(busy.headers['Retry-After']).toBe('1');
+    expect(answer(filter, Problems.busy('A rollover is running.').retryAfter(15)).headers['Retry-After']).toBe('15');
   });
 
   it('still answers another error a plain 500', () => {

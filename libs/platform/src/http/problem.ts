@@ -101,7 +101,9 @@ export const Problems = {
   forbidden: (detail: string) => new ProblemException(HttpStatus.FORBIDDEN, 'forbidden', 'Forbidden', detail),
   conflict: (detail: string, extensions?: Record<string, unknown>) =>
     new ProblemException(HttpStatus.CONFLICT, 'conflict', 'Conflict', detail, extensions),
-  busy: (detail: string) => new RetryableProblem(HttpStatus.CONFLICT, 'busy', 'Try again', detail),
+  // Retry-After as every 409 and 503 is documented with (OpenAPI): a second, the write that held it off being short;
+  // a longer wait where one is known (a rollover running) is set over it.
+  busy: (detail: string) => new RetryableProblem(HttpStatus.CONFLICT, 'busy', 'Try again', detail).retryAfter(1),
   preconditionFailed: (current: number) =>
     new ProblemException(
       HttpStatus.PRECONDITION_FAILED,

@@ -49,7 +49,8 @@ export class BackgroundWork implements BeforeApplicationShutdown {
    */
   async run<T>(name: string, job: () => Promise<T>, { complete }: { complete?: (result: T) => boolean } = {}): Promise<T> {
     if (this.stopping) {
-      throw new ProblemException(HttpStatus.SERVICE_UNAVAILABLE, 'shutting-down', 'Service unavailable', 'The service is shutting down; retry.');
+      // Retry-After, as documented: another replica takes the retry.
+      throw new ProblemException(HttpStatus.SERVICE_UNAVAILABLE, 'shutting-down', 'Service unavailable', 'The service is shutting down; retry.').retryAfter(1);
     }
     const work = job();
     this.running.add(work);
