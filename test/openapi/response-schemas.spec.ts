@@ -185,6 +185,16 @@ describe('OpenAPI documents: error answers', () => {
     expect(undeclaredErrors(document)).toEqual([]);
   });
 
+  // A location named in the query string is looked up as one in the path is (AccessPolicy.requireView): none the caller
+  // may see answers 404.
+  it('documents 404 on the lists and the readiness answer that name a location in their query string', async () => {
+    const documents = { enrollment: await openApiDocument(Enrollment), invitations: await openApiDocument(Invitations), payout: await openApiDocument(PayoutProfiles) };
+    const codes = (document: OpenAPIObject, path: string) => Object.keys(document.paths[path]?.get?.responses ?? {});
+    expect(codes(documents.enrollment, '/v1/enrollments')).toContain('404');
+    expect(codes(documents.invitations, '/v1/invitations')).toContain('404');
+    expect(codes(documents.payout, '/v1/readiness')).toContain('404');
+  });
+
   it('documents If-Match where it is required (a bank profile edit) and where it is optional (Submit)', async () => {
     const payout = await openApiDocument(PayoutProfiles);
     const enrollment = await openApiDocument(Enrollment);

@@ -119,6 +119,7 @@ export class EnrollmentsController {
   @Get()
   @ApiOperation({ summary: 'Enrollments of the locations the caller may see' })
   @ApiOkResponse({ type: EnrollmentListDto })
+  @ApiNotFoundResponse({ description: 'locationId names no location the caller may see: none, or another partner\'s' })
   async list(@CurrentPrincipal() principal: Principal, @Query() query: ListEnrollmentsQuery): Promise<EnrollmentListDto> {
     return this.readEnrollments.list(principal, query);
   }

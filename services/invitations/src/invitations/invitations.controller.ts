@@ -13,6 +13,7 @@ export class InvitationsController {
   @Get()
   @ApiOperation({ summary: 'Invitations of the locations the signed-in user may see (company admins: all), a page at a time' })
   @ApiOkResponse({ type: InvitationListDto })
+  @ApiNotFoundResponse({ description: 'locationId names no location the caller may see: none, or another partner\'s' })
   async list(@CurrentPrincipal() principal: Principal, @Query() query: ListInvitationsQuery): Promise<InvitationListDto> {
     return this.listInvitations.list(principal, query);
   }

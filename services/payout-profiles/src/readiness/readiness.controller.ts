@@ -1,6 +1,6 @@
 import { CurrentPrincipal, Principal } from '@lib/platform';
 import { Controller, Get, Query } from '@nestjs/common';
-import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ReadinessQueryDto } from './dto/readiness-query.dto';
 import { ReadinessDto } from './dto/readiness.dto';
 import { CheckReadiness } from './usecases/check-readiness.use-case';
@@ -14,6 +14,7 @@ export class ReadinessController {
   @Get()
   @ApiOperation({ summary: "Does the location meet the program's payout rules? Lists what is missing (MissingPayoutItems codes)" })
   @ApiOkResponse({ type: ReadinessDto })
+  @ApiNotFoundResponse({ description: 'locationId names no location the caller may see: none, or another partner\'s' })
   async get(@CurrentPrincipal() principal: Principal, @Query() query: ReadinessQueryDto): Promise<ReadinessDto> {
     return this.check.execute(principal, query);
   }
