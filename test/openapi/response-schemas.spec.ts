@@ -207,7 +207,7 @@ describe('OpenAPI documents: error answers', () => {
 });
 
 /** A property's schema in the document: `$ref`s and `allOf: [$ref]` followed to the schema they name. */
-type Schema = { type?: string; items?: Schema; $ref?: string; allOf?: Schema[]; minimum?: number; maximum?: number; minLength?: number; maxLength?: number; pattern?: string; properties?: Record<string, Schema> };
+type Schema = { type?: string; items?: Schema; $ref?: string; allOf?: Schema[]; minimum?: number; maximum?: number; minLength?: number; maxLength?: number; pattern?: string; minItems?: number; maxItems?: number; properties?: Record<string, Schema> };
 
 /** One class-validator check of a property (`isInt`, `min`, `nested`...), on the value or on each entry. */
 type Check = { name: string; each: boolean; constraints: unknown[] };
@@ -251,6 +251,10 @@ function schemaMismatches(document: OpenAPIObject, property: string, schema: Sch
       gaps.push(`${where}: length ${check.constraints[0]} to ${check.constraints[1]}, documented ${schema.minLength} to ${schema.maxLength}`);
     }
     if (check.name === 'matches' && !check.each && schema.pattern !== (check.constraints[0] as RegExp).source) gaps.push(`${where}: pattern ${(check.constraints[0] as RegExp).source}, documented ${schema.pattern}`);
+    if (check.name === 'matches' && check.each && target?.pattern !== (check.constraints[0] as RegExp).source) gaps.push(`${where}: pattern ${(check.constraints[0] as RegExp).source}, documented ${target?.pattern}`);
+    if (check.name === 'maxLength' && target?.maxLength !== check.constraints[0]) gaps.push(`${where}: at most ${check.constraints[0]} characters, documented ${target?.maxLength}`);
+    if (check.name === 'arrayMinSize' && schema.minItems !== check.constraints[0]) gaps.push(`${where}: at least ${check.constraints[0]} items, documented ${schema.minItems}`);
+    if (check.name === 'arrayMaxSize' && schema.maxItems !== check.constraints[0]) gaps.push(`${where}: at most ${check.constraints[0]} items, documented ${schema.maxItems}`);
   }
   return gaps;
 }
@@ -281,6 +285,8 @@ function inputMismatches(document: OpenAPIObject, inputs: Map<string, Inputs>): 
 describe('OpenAPI documents: request schemas', () => {
   it.each(services)('%s: bodies and query strings are documented as the server validates them', async (_name, module) => {
     const { document, inputs } = await openApi(module);
+    // As served: the conventions write what the DTOs' rules check into the schemas (documentValidation).
+    documentConventions(document, [...inputs.values()].flatMap(({ body, query }) => [body, query].filter((type) => type !== undefined)));
     // Some routes take a body and some a query string: the walk found them (so an empty answer below means something).
     expect([...inputs.values()].filter((i) => i.body || i.query).length).toBeGreaterThan(0);
     expect(inputMismatches(document, inputs)).toEqual([]);

@@ -3,6 +3,8 @@ import { HttpStatus, INestApplication, Logger, Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
+import { getMetadataStorage } from 'class-validator';
+import { targetConstructorToSchema, validationMetadatasToSchemas } from 'class-validator-jsonschema';
 import type { NextFunction, Request, Response } from 'express';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { AsyncResource } from 'node:async_hooks';
@@ -12,6 +14,7 @@ import { checkBodyShape } from './http/body-shape';
 import { answerClientErrors } from './http/client-error';
 import { isDocumentationOnly } from './http/documentation-only';
 import { PROBLEM_CONTENT_TYPE, ProblemException } from './http/problem';
+import { requestClasses } from './http/request-classes';
 import { ProblemFilter } from './http/problem.filter';
 import { BackgroundWork } from './lifecycle/background-work';
 import { correlationMiddleware, turnAuditLogsOff } from './logging/logging';
@@ -62,7 +65,7 @@ export async function createServiceApp(module: Type<unknown>, options: CreateOpt
         .build(),
     );
     documentProblems(document);
-    documentConventions(document);
+    documentConventions(document, requestClasses(app));
     SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json' });
   }
 
@@ -143,6 +146,13 @@ export function documentProblems(document: OpenAPIObject): void {
 
 type SchemaNode = {
   type?: string;
+  maxLength?: number;
+  minLength?: number;
+  pattern?: string;
+  minItems?: number;
+  maxItems?: number;
+  minimum?: number;
+  maximum?: number;
   enum?: unknown[];
   nullable?: boolean;
   properties?: Record<string, SchemaNode>;
@@ -152,6 +162,34 @@ type SchemaNode = {
   oneOf?: SchemaNode[];
   additionalProperties?: boolean | SchemaNode;
 };
+
+/** The JSON Schema keywords of what class-validator checks that a generated client's validator can check too. */
+const CHECKED_KEYWORDS = ['maxLength', 'minLength', 'pattern', 'minItems', 'maxItems', 'minimum', 'maximum'] as const;
+
+/**
+ * What the DTOs' class-validator rules check (MaxLength of Text(), ArrayMinSize / ArrayMaxSize, Matches on each entry,
+ * ...), written into the schemas of the classes that hold them where the declaration (ApiProperty) says nothing of it:
+ * a client generated from the document then refuses what the server would answer 400 to. The routes' own classes
+ * (`requestClasses`) with the rules they inherit (PartialType's copies); the classes they nest, by name: a schema whose
+ * name two classes share (the rules of both merged, with properties it does not have) is left as declared.
+ */
+function documentValidation(schemas: Record<string, SchemaNode>, requestClasses: Array<Type<unknown>>): void {
+  const options = { classValidatorMetadataStorage: getMetadataStorage() };
+  const checked = validationMetadatasToSchemas(options) as Record<string, SchemaNode>;
+  for (const type of requestClasses) checked[type.name] = targetConstructorToSchema(type, options) as SchemaNode;
+  for (const [name, schema] of Object.entries(schemas)) {
+    const rules = checked[name]?.properties;
+    if (!rules || !schema.properties || Object.keys(rules).some((property) => !(property in schema.properties!))) continue;
+    for (const [property, rule] of Object.entries(rules)) {
+      const declared = schema.properties[property];
+      if (!declared || declared.$ref || declared.allOf) continue;
+      for (const keyword of CHECKED_KEYWORDS) if (rule[keyword] !== undefined && declared[keyword] === undefined) (declared as Record<string, unknown>)[keyword] = rule[keyword];
+      if (rule.items && declared.items && !declared.items.$ref && !declared.items.allOf) {
+        for (const keyword of CHECKED_KEYWORDS) if (rule.items[keyword] !== undefined && declared.items[keyword] === undefined) (declared.items as Record<string, unknown>)[keyword] = rule.items[keyword];
+      }
+    }
+  }
+}
 
 /**
  * The names of the component schemas these schemas name, directly or through the schemas they name: every `$ref` in
@@ -186,7 +224,7 @@ const header = (description: string, type = 'string') => ({ description, schema:
  *  - on an operation taking Idempotency-Key, the 409 of a retry while the first is still running and the 422 of a key
  *    sent with another request.
  */
-export function documentConventions(document: OpenAPIObject): void {
+export function documentConventions(document: OpenAPIObject, requestClasses: Array<Type<unknown>> = []): void {
   // The scoped credentials operator routes also take (OperatorOnly({ alsoKey })), each a scheme of its own.
   for (const key of scopedKeys()) {
     document.components = {
@@ -198,6 +236,7 @@ export function documentConventions(document: OpenAPIObject): void {
     };
   }
   const schemas = (document.components?.schemas ?? {}) as Record<string, SchemaNode>;
+  documentValidation(schemas, requestClasses);
   const visit = (node: SchemaNode | undefined): void => {
     if (!node || typeof node !== 'object') return;
     if (node.type === 'number') node.type = 'integer';
