@@ -255,6 +255,9 @@ describe('Enroll, Continue, Submit and validation', () => {
     await profileEvent(h, 'ProfileApproved', other);
     await profileKnown(h, other);
     const token = await w.token('adminOfOther'); // the Incentives admin of L2
+    // If-Match before there is an enrollment: 412 saying there is none (currentVersion 0), as every 412 says its version.
+    const early = await call(h, 'POST', '/v1/enrollments', { token, body: { programId: program.programId, locationId: w.L2 }, headers: { 'if-match': '"1"' } });
+    expect(early).toMatchObject({ status: 412, body: { currentVersion: 0 } });
     const started = await call(h, 'POST', '/v1/enrollments', { token, body: { programId: program.programId, locationId: w.L2 } });
     expect(started.status).toBe(201);
     const read = started.body.version;

@@ -392,6 +392,8 @@ function checkVersion(existing: Enrollment | null, expected: number, idempotency
       'stale-version',
       'The resource has changed',
       'If-Match names a version, but there is no enrollment yet; enroll without If-Match to start one.',
+      // As every 412 (OpenAPI): the current version, none (0, as a removed default's).
+      { currentVersion: 0 },
     );
   }
   if (existing.version === expected) return;
