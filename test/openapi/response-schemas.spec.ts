@@ -195,6 +195,14 @@ describe('OpenAPI documents: error answers', () => {
     expect(codes(documents.payout, '/v1/readiness')).toContain('404');
   });
 
+  it("documents the 403 of an operator-only route to the service's scoped credential (X-Validator-Key), not on one that takes it", async () => {
+    const payout = await openApiDocument(PayoutProfiles);
+    documentProblems(payout);
+    const responses = (path: string) => payout.paths[path]?.post?.responses as Record<string, { description?: string }>;
+    expect(responses('/v1/operator/tax-expiry-scan')['403']?.description).toContain('X-Validator-Key');
+    expect(responses('/v1/operator/profiles/{profileId}/validation')['403']?.description ?? '').not.toContain('X-Validator-Key');
+  });
+
   it('documents If-Match where it is required (a bank profile edit) and where it is optional (Submit)', async () => {
     const payout = await openApiDocument(PayoutProfiles);
     const enrollment = await openApiDocument(Enrollment);

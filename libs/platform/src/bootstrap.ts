@@ -113,6 +113,9 @@ export function documentProblems(document: OpenAPIObject): void {
       // the path names a resource (none by that id, or another partner's, which reads as none).
       const bearer = (operation.security ?? []).some((requirement) => 'bearer' in requirement);
       const operator = (operation.security ?? []).some((requirement) => 'operator' in requirement);
+      const refusedKeys = scopedKeys()
+        .filter((key) => !(operation.security ?? []).some((requirement) => key.name in requirement))
+        .map((key) => `the ${key.name} credential (${key.header})`);
       const unauthorized = bearer
         ? 'No bearer token, or one that is not valid (expired, another issuer or audience)'
         : 'No operator credential (X-Operator-Key), or not the right one (WWW-Authenticate names what to send)';
@@ -132,6 +135,8 @@ export function documentProblems(document: OpenAPIObject): void {
         // Behind a token: the caller's user unknown to the service (identity's events not read yet) or deactivated, or
         // holding no role that allows this.
         ...(bearer && { '403': { description: 'Not allowed: the signed-in user is unknown here or deactivated, or holds no role that allows this' } }),
+        // Behind the operator credential: a scoped credential of the service (X-Validator-Key) this operation does not take.
+        ...(operator && !bearer && refusedKeys.length && { '403': { description: `Not allowed: ${refusedKeys.join(', ')}, which this operation does not take` } }),
         ...(path.includes('{') && { '404': { description: 'Nothing the caller may see by that id: none, or another partner\'s' } }),
         ...operation.responses,
         ...serviceUnavailable,
