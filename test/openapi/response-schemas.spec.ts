@@ -195,6 +195,16 @@ describe('OpenAPI documents: error answers', () => {
     expect(codes(documents.payout, '/v1/readiness')).toContain('404');
   });
 
+  it('documents Idempotent-Replayed on the refusals kept for a retry too, and the Location of an existing enrollment Enroll answers 200', async () => {
+    const enrollment = await openApiDocument(Enrollment);
+    documentProblems(enrollment);
+    documentConventions(enrollment);
+    const responses = enrollment.paths['/v1/enrollments'].post!.responses as Record<string, { headers?: Record<string, unknown> }>;
+    for (const code of ['200', '201', '409', '412', '422']) expect(Object.keys(responses[code]?.headers ?? {})).toContain('Idempotent-Replayed');
+    expect(Object.keys(responses['400']?.headers ?? {})).not.toContain('Idempotent-Replayed');
+    expect(Object.keys(responses['200'].headers ?? {})).toContain('Location');
+  });
+
   it("documents the 403 of an operator-only route to the service's scoped credential (X-Validator-Key), not on one that takes it", async () => {
     const payout = await openApiDocument(PayoutProfiles);
     documentProblems(payout);

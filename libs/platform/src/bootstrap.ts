@@ -319,8 +319,10 @@ export function documentConventions(document: OpenAPIObject, requestClasses: Arr
             const field = schemas[body]?.properties?.version ? 'version' : 'revision';
             headers.ETag = header(`The resource's ${field}, quoted ("3"): send it back in If-Match`);
           }
-          if (idempotent) headers['Idempotent-Replayed'] = header('`true` on the first answer sent again to a retry with the same Idempotency-Key');
         }
+        // The answers kept for a retry with the same key: successes and the refusals a retry cannot change (a conflict, a
+        // stale If-Match, a gone resource, an unprocessable request: STORED_FAILURES of the idempotency interceptor).
+        if (idempotent && /^(2\d\d|409|410|412|422)$/.test(code)) headers['Idempotent-Replayed'] = header('`true` on the first answer sent again to a retry with the same Idempotency-Key');
         if (Object.keys(headers).length) response.headers = headers;
       }
     }

@@ -43,7 +43,7 @@ export class EnrollmentsController {
       'completeAt). 201 when this call started the enrollment, 200 for an existing one.',
   })
   @ApiCreatedResponse({ type: EnrollmentDto })
-  @ApiOkResponse({ type: EnrollmentDto })
+  @ApiOkResponse({ type: EnrollmentDto, headers: { Location: { description: 'The enrollment', schema: { type: 'string' } } } })
   @ApiForbiddenResponse({ description: 'Not an Incentives admin of the location' })
   @ApiNotFoundResponse({ description: "Unknown program, or another partner's location" })
   @ApiConflictResponse({
