@@ -126,8 +126,15 @@ describe('a notice not selected when the location is enrolled', () => {
         [invitationId, `Contoso 1 (${l1}) was invited to enroll in Enrolled by another admin ${partner.partnerId} (${FY}) and is now enrolled.`],
       ]),
     );
+    // Validated again after an edit of its profiles: still enrolled.
+    await world.enrollment(partner, l1, programId, 'EnrollmentValidating', 'VALIDATING', 4, { previousStatus: 'ENROLLED', completed: true });
+    await eventually(async () => {
+      const [location] = await world.overview(ann);
+      expect(location.programs.find((p: { programId: string }) => p.programId === programId)).toMatchObject({ enrollmentStatus: 'VALIDATING' });
+    });
+    expect((await world.notices(ann)).map((n) => n.message)).toEqual([expect.stringContaining('is now enrolled')]);
     // No longer ENROLLED (a tax profile expired): the invitation stays ENROLLED, the notice does not say enrolled.
-    await world.enrollment(partner, l1, programId, 'EnrollmentActionRequired', 'ACTION_REQUIRED', 4, { previousStatus: 'ENROLLED' });
+    await world.enrollment(partner, l1, programId, 'EnrollmentActionRequired', 'ACTION_REQUIRED', 5, { previousStatus: 'VALIDATING', completed: true });
     await eventually(async () => expect((await world.notices(ann)).map((n) => n.message)).toEqual([expect.stringContaining('is invited to enroll')]));
   });
 });

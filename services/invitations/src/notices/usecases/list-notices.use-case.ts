@@ -72,11 +72,16 @@ export class ListNotices {
     // decision that invited named the wrong partner) shows no name.
     const locations = await Promise.all(page.items.map((invitation) => this.policy.locationOf(actor.partnerId, invitation.locationId)));
     // An invitation stays ENROLLED once its enrollment ends (ineligible, its completion taken back): enrolled is what
-    // the enrollment's status says now (the view's, under the invitation's id; batched by its loader).
+    // the enrollment's status says now (the view's, under the invitation's id; batched by its loader), ENROLLED or,
+    // completed, being validated again after an edit of its profiles.
     const enrollments = await Promise.all(page.items.map((invitation) => (invitation.state === 'ENROLLED' ? this.views.enrollmentStatus(invitation._id) : null)));
     return {
       ...page,
-      items: page.items.map((invitation, i) => toNotice(invitation, actor.userId, locations[i]?.legalName, enrollments[i]?.status === 'ENROLLED')),
+      items: page.items.map((invitation, i) => toNotice(invitation, actor.userId, locations[i]?.legalName, enrolledNow(enrollments[i]))),
     };
   }
+}
+
+function enrolledNow(enrollment: { status: string; completed?: boolean } | null | undefined): boolean {
+  return enrollment?.status === 'ENROLLED' || (enrollment?.status === 'VALIDATING' && !!enrollment.completed);
 }
