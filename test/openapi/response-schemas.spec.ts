@@ -205,6 +205,14 @@ describe('OpenAPI documents: error answers', () => {
     expect(Object.keys(responses['200'].headers ?? {})).toContain('Location');
   });
 
+  it('documents a body whose every field is optional as one that may be left out', async () => {
+    const enrollment = await openApiDocument(Enrollment);
+    documentConventions(enrollment);
+    const body = (path: string) => enrollment.paths[path]?.post?.requestBody as { required?: boolean } | undefined;
+    expect(body('/v1/enrollments/{enrollmentId}/refresh')?.required).toBe(false);
+    expect(body('/v1/enrollments')?.required).toBe(true);
+  });
+
   it("documents the 403 of an operator-only route to the service's scoped credential (X-Validator-Key), not on one that takes it", async () => {
     const payout = await openApiDocument(PayoutProfiles);
     documentProblems(payout);

@@ -294,6 +294,10 @@ export function documentConventions(document: OpenAPIObject, requestClasses: Arr
       if (!operation) continue;
       for (const parameter of operation.parameters ?? []) if ('schema' in parameter) visit(parameter.schema as SchemaNode);
       const idempotent = takes(operation, 'Idempotency-Key');
+      // A body whose every field is optional may be left out (the parser reads none as {}): not a required body.
+      const requestBody = operation.requestBody as { required?: boolean; content?: Record<string, { schema?: SchemaNode }> } | undefined;
+      const bodySchema = schemas[refOf(requestBody?.content?.['application/json']?.schema) ?? ''] as (SchemaNode & { required?: string[] }) | undefined;
+      if (requestBody?.required && bodySchema?.properties && Object.keys(bodySchema.properties).length > 0 && !bodySchema.required?.length) requestBody.required = false;
       const responses = operation.responses as Responses;
       if (idempotent) {
         const problem = responses.default?.content;
