@@ -54,8 +54,11 @@ describe('mapScimUser', () => {
   });
 
   it('takes an address holding a zero-width non-joiner, as Persian and Indic addresses need (IDNA CONTEXTJ)', () => {
-    const email = 'm\u06cc\u200cr@contoso.example';
+    // Between two Arabic-script letters (Persian's می‌ر), where it changes how they join.
+    const email = '\u0645\u06cc\u200c\u0631@contoso.example';
     expect(mapScimUser({ externalId: 'e-zwnj', emails: [{ value: email }] }, 0)).toMatchObject({ ok: true, user: { email } });
+    // Before a Latin letter it joins nothing: an address that looks like one without it.
+    expect(mapScimUser({ externalId: 'e-zwnj-latin', emails: [{ value: 'm\u06cc\u200cr@contoso.example' }] }, 0)).toMatchObject({ ok: false });
   });
 
   it('names a user it creates by the email when the entry carries no name, without taking the email as the directory\'s name', () => {
