@@ -8,6 +8,7 @@ import { DeadLetterHeaders, deadLetterTopic, fiscalYearRange, Topics } from '@li
 import { eventually, groupCaughtUp } from '@lib/testing';
 import {
   approvedProfiles,
+  agreement,
   bankProfile,
   call,
   createProgram,
@@ -493,6 +494,25 @@ describe('Enroll, Continue, Submit and validation', () => {
       expect(answer.status).toBe(200);
       expect(answer.body.proposal.bankProfileId).toBe(bankProfileId);
     }
+  });
+
+  it("starts and submits no enrollment while the partner's agreement is not active (422 agreement-inactive, unchanged), as the rollover continues none", async () => {
+    const open = await createProgram(h, { requiresEligibility: false });
+    const started = await enroll(open.programId, w.L3);
+    expect(started.status).toBe(201);
+    try {
+      await agreement(h, w.partnerId, false);
+      await eventually(async () => expect((await enroll(open.programId, w.L1)).body.type).toMatch(/\/agreement-inactive$/));
+      const refused = await submit(started.body.enrollmentId);
+      expect(refused.status).toBe(422);
+      expect(refused.body.type).toMatch(/\/agreement-inactive$/);
+      const stored = (id: string) => h.db.collection<{ _id: string; version: number }>('enrollments').findOne({ _id: id });
+      expect((await stored(started.body.enrollmentId))?.version).toBe(started.body.version);
+      expect(await stored(enrollmentId({ programId: open.programId, locationId: w.L1, fiscalYear: open.fiscalYear }))).toBeNull();
+    } finally {
+      await agreement(h, w.partnerId, true);
+    }
+    await eventually(async () => expect((await enroll(open.programId, w.L1)).status).toBe(201));
   });
 
   it('enrolls only an eligible location (or for an open program), and enrolling twice returns the same enrollment', async () => {

@@ -52,7 +52,7 @@ export class EnrollmentsController {
       'or the enrollment not ENROLLED: the rollover continues or expires it); busy: the enrollment kept changing, or the ' +
       "location's default bank profile is changing, retry (Retry-After)",
   })
-  @ApiUnprocessableEntityResponse({ description: 'The location is not eligible for the program' })
+  @ApiUnprocessableEntityResponse({ description: "`location-not-eligible`: the location is not eligible for the program; `agreement-inactive`: the partner's agreement is not active" })
   @ApiHeader({ name: 'If-Match', required: false, description: 'Optional, for an existing enrollment: the version (ETag) read; stale answers 412' })
   async enroll(
     @CurrentPrincipal() principal: Principal,
@@ -96,7 +96,8 @@ export class EnrollmentsController {
   @ApiOperation({ summary: 'Submit the proposal for validation: VALIDATING, or ENROLLED when the profiles are already approved' })
   @ApiOkResponse({ type: EnrollmentDto })
   @ApiUnprocessableEntityResponse({
-    description: "The program's payout rules are not met: `missing` and `completeAt` say what and where; `location-not-eligible`: the location is no longer eligible",
+    description:
+      "The program's payout rules are not met: `missing` and `completeAt` say what and where; `location-not-eligible`: the location is no longer eligible; `agreement-inactive`: the partner's agreement is not active",
   })
   @ApiConflictResponse({
     description:

@@ -14,6 +14,20 @@ export function programNotOpen(program: Pick<Program, '_id' | 'state'>): Problem
   );
 }
 
+/**
+ * 422 `agreement-inactive`: the partner's agreement is not active (agreements.status.v1), so no enrollment starts or is
+ * submitted: the fiscal-year rollover would not continue it either (SPEC 1, Enrollment 6), and one it expired for that
+ * would otherwise be enrolled again at once from the next year's invitation.
+ */
+export function agreementInactive(partnerId: string): ProblemException {
+  return new ProblemException(
+    HttpStatus.UNPROCESSABLE_ENTITY,
+    'agreement-inactive',
+    'Agreement not active',
+    `The agreement of partner ${partnerId} is not active: enrollments can start and be submitted again once it is.`,
+  );
+}
+
 /** 422 `location-not-eligible`, with the decision's reasons. */
 export function locationNotEligible(programId: string, fiscalYear: string, locationId: string, reasons: string[] = []): ProblemException {
   return new ProblemException(

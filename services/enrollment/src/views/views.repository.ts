@@ -185,6 +185,12 @@ export class ViewsRepository {
     return findByIds<EligibilityView>(this.eligibilityModel.collection as never, ids, { years: 1 });
   }
 
+  /** Whether the partner's agreement is active: as the rollover reads it, one never heard of is (renewal-rules). */
+  async agreementActive(partnerId: string): Promise<boolean> {
+    const agreement = await this.agreementModel.findById(partnerId, { active: 1 }).lean<Pick<AgreementView, 'active'>>();
+    return agreement?.active !== false;
+  }
+
   async agreementsByPartner(partnerIds: string[]): Promise<Map<string, AgreementView>> {
     return findByIds<AgreementView>(this.agreementModel.collection as never, partnerIds, { active: 1 });
   }

@@ -10,7 +10,7 @@ import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
 import { ViewsRepository } from '../../views/views.repository';
 import { servesLocation } from '../../views/views.schemas';
 import { Enrollment } from '../enrollment.schema';
-import { locationNotEligible, programMovedOn, programNotOpen } from '../start-refusals';
+import { agreementInactive, locationNotEligible, programMovedOn, programNotOpen } from '../start-refusals';
 import { EnrollmentEvents, EnrollmentEventType, newReasonType, transitionType } from '../enrollment-events';
 import { bankNoLongerServes, describeMissing, payoutGaps } from '../enrollment-rules';
 import { changedEnrollment, continuedAlready, EnrollmentChanges, EnrollmentsRepository } from '../enrollments.repository';
@@ -185,6 +185,7 @@ export class EnrollLocation {
    */
   private async checkCanStart(program: Program, fiscalYear: string, locationId: string, partnerId: string, startedBefore: boolean): Promise<void> {
     if (!takesStart(program, startedBefore)) throw programNotOpen(program);
+    if (!(await this.views.agreementActive(partnerId))) throw agreementInactive(partnerId);
     if (!program.requiresEligibility) return;
     const ours = await this.views.partnersEligibility(partnerId, program._id, locationId, fiscalYear);
     if (!ours?.eligible) throw locationNotEligible(program._id, fiscalYear, locationId, ours?.reasons);

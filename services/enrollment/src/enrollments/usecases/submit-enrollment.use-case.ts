@@ -13,7 +13,8 @@ import { enrollmentYearEnded } from '../fiscal-year-ended';
 import { defaultSettling, PayoutFacts } from '../payout-facts';
 import { FollowValidation } from './follow-validation.use-case';
 import { RecheckStart } from './recheck-start.use-case';
-import { locationNotEligible, programNotOpen } from '../start-refusals';
+import { agreementInactive, locationNotEligible, programNotOpen } from '../start-refusals';
+import { ViewsRepository } from '../../views/views.repository';
 
 const ATTEMPTS = 8;
 
@@ -45,6 +46,7 @@ export class SubmitEnrollment {
     private readonly follow: FollowValidation,
     private readonly recheck: RecheckStart,
     private readonly clock: Clock,
+    private readonly views: ViewsRepository,
     @Inject(CONFIG) private readonly config: EnrollmentConfig,
   ) {}
 
@@ -76,6 +78,7 @@ export class SubmitEnrollment {
       // Discontinued, or no longer eligible, and still not ended: the sweep or the decision's handler (each runs once)
       // missed it, when the Enroll that started it died between its write and its recheck. Ended now, as they would have.
       if (!current.enrolledAt) await this.refuseIfEnded(current, program);
+      if (!(await this.views.agreementActive(current.partnerId))) throw agreementInactive(current.partnerId);
       // Its kept bank profile was withdrawn (no longer serving the location): the proposal Submit would read now is the
       // location's default, which the admin has not seen. Continue first (it proposes the default, clearing this).
       if (current.bankWithdrawn) throw bankProfileNotServing(current, current.reasons[0] ?? notServingReason(undefined));
