@@ -78,7 +78,9 @@ export class EnrollmentsController {
       'and it is not ENROLLED (the rollover continues or expires it); busy: the enrollment kept changing, or the location\'s ' +
       'default bank profile is changing, retry (Retry-After)',
   })
-  @ApiUnprocessableEntityResponse({ description: '`location-not-eligible`: an enrollment not started yet (invited, or ineligible) whose location is not eligible for the program' })
+  @ApiUnprocessableEntityResponse({
+    description: "`location-not-eligible`: an enrollment not started yet (invited, or ineligible) whose location is not eligible for the program; `agreement-inactive`: one not started yet while the partner's agreement is not active",
+  })
   async refresh(
     @CurrentPrincipal() principal: Principal,
     @Param('enrollmentId') enrollmentId: string,
