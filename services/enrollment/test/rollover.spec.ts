@@ -829,6 +829,20 @@ describe('enrollments ENROLLED once and back in validation (a profile edited, or
     expect((await col().findOne({ _id: remindedBefore._id } as never))!.renewalReminders).toEqual(['FY47']);
   });
 
+  it('tell one not completed whose partner has no active agreement that it will not continue, and why, not to complete it (Submit refuses it)', async () => {
+    const program = await createProgram(h, { fiscalYear: 'FY48', requiresEligibility: false, payoutRules: usdRules });
+    const partner = `ra-${w.run}`;
+    const bank = `rabank-approved-${w.run}`;
+    await bankInView(bank, partner, 2, 'APPROVED');
+    const unfinished = completedOnce(program, 'FY48', partner, `ra1-${w.run}`, 'ACTION_REQUIRED', bank, false);
+    await col().insertMany([unfinished] as never[]);
+    await agreement(h, partner, false);
+    jest.spyOn(h.service.app.get(Clock), 'now').mockReturnValue(new Date('2048-06-01T00:00:00Z'));
+    expect((await operator('/v1/operator/renewal-reminders', { fiscalYear: 'FY48' })).body).toEqual(expect.objectContaining({ reminded: 1 }));
+    const [told] = (await waitForEnrollmentEvent(h, unfinished._id, 'EnrollmentRenewalAtRisk', 1)).map((e) => e.envelope!.data);
+    expect(told).toEqual(expect.objectContaining({ kind: 'WILL_NOT_CONTINUE', outcome: 'EXPIRED', reasons: ["The partner's agreement is not active."], missing: [] }));
+  });
+
   it('are not sent for a fiscal year that has not begun (409): each enrollment is reminded once a year', async () => {
     const early = await operator('/v1/operator/renewal-reminders', { fiscalYear: DISTANT_FY });
     expect(early.status).toBe(409);

@@ -21,6 +21,8 @@ export const NEXT_YEAR_FIELDS = { _id: 1, status: 1, version: 1, renewedFrom: 1,
 
 export interface BatchContext {
   decide(enrollment: Enrollment): RenewalDecision;
+  /** Whether the partner's agreement is active as the batch read it (one never heard of is). */
+  agreementActive(partnerId: string): boolean;
   nextId(enrollment: Enrollment): string;
   /** The next-year enrollments that exist already, by id. */
   nextYear(enrollments: Enrollment[]): Promise<Map<string, NextYearEnrollment>>;
@@ -68,6 +70,7 @@ export class RenewalContext {
     const state = (view: { revision: number; status: string; version?: number } | undefined) => (view ? `${view.revision}/${view.status}/${view.version ?? ''}` : '');
     return {
       nextId,
+      agreementActive: (partnerId) => agreements.get(partnerId)?.active !== false,
       nextYear: (enrollments) => this.nextYear(enrollments.map(nextId)),
       eligibilityNow: async (continuations) => {
         const views = await this.views.eligibilityByIds(unique(continuations.map((c) => eligibilityId(c.programId, c.locationId))));

@@ -4,6 +4,9 @@ import { servesLocation, YearDecision } from '../views/views.schemas';
 
 export type RenewalOutcome = 'RENEWED' | 'VALIDATING' | 'ACTION_REQUIRED' | 'EXPIRED';
 
+/** What a renewal decision says when the partner's agreement is not active. */
+export const AGREEMENT_INACTIVE_REASON = "The partner's agreement is not active.";
+
 export interface RenewalInput {
   program?: { name: string; state: ProgramState; requiresEligibility: boolean; payoutRules: PayoutRules };
   /** Every fiscal year's decision for the (program, location). */
@@ -152,7 +155,7 @@ export function decideRenewal(input: RenewalInput): RenewalDecision {
     } else eligibilityCarried = decision !== own;
   }
   if (input.agreementActive === false) {
-    reasons.push("The partner's agreement is not active.");
+    reasons.push(AGREEMENT_INACTIVE_REASON);
     causes.push('AGREEMENT_INACTIVE');
   }
 

@@ -15,7 +15,7 @@ import { RenewalContext } from '../renewal-context';
 import { continuesIt } from './review-early-renewals.use-case';
 import { BEFORE_ENROLLED } from '../../enrollments/enrollment-rules';
 import { remindersYearEnded, remindersYearNotStarted } from '../../enrollments/fiscal-year-ended';
-import { RenewalDecision, takenOverByContinuation, unfinishedReminder, wasCompleted } from '../renewal-rules';
+import { AGREEMENT_INACTIVE_REASON, RenewalDecision, takenOverByContinuation, unfinishedReminder, wasCompleted } from '../renewal-rules';
 
 export interface ReminderSummary {
   fiscalYear: string;
@@ -131,7 +131,14 @@ export class SendRenewalReminders {
         const completed = wasCompleted(enrollment);
         if (!completed && !enrollment.evaluatedAt) continue; // only invited: the invitation reminds
         summary.examined++;
-        const decision: RenewalDecision = completed ? decisions.get(enrollment._id)! : unfinishedReminder(fiscalYear, enrollment, enrollment.missing as MissingPayoutItem[]);
+        // Not completed while the partner's agreement is not active: Submit refuses it, and the rollover would expire it
+        // completed or not. Told that it will not continue and why, not asked to complete it.
+        const agreementInactive = !completed && !ctx.agreementActive(enrollment.partnerId);
+        const decision: RenewalDecision = completed
+          ? decisions.get(enrollment._id)!
+          : agreementInactive
+            ? { outcome: 'EXPIRED', reasons: [AGREEMENT_INACTIVE_REASON], missing: [], causes: ['AGREEMENT_INACTIVE'] }
+            : unfinishedReminder(fiscalYear, enrollment, enrollment.missing as MissingPayoutItem[]);
         // Continued with no action either way: renewed, or in validation of a profile revision (ENROLLED once approved).
         // Continued early, its continuation live: only losing eligibility or the agreement undoes it at year end (what
         // its payout information lacks is the continuation's to tell). One whose continuation ended since is decided
@@ -148,7 +155,7 @@ export class SendRenewalReminders {
           summary.onTrack++;
           continue;
         }
-        const kind = completed ? 'WILL_NOT_CONTINUE' : 'NOT_COMPLETED';
+        const kind = completed || agreementInactive ? 'WILL_NOT_CONTINUE' : 'NOT_COMPLETED';
         const mark = reminderMark(fiscalYear, kind, decision);
         const marks = enrollment.renewalReminders ?? [];
         if (marks.includes(mark) || remindedByEarlierRelease(marks, fiscalYear) || marks.filter((m) => m.startsWith(`${fiscalYear}:`)).length >= REMINDERS_PER_YEAR) {
