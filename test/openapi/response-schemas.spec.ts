@@ -203,6 +203,9 @@ describe('OpenAPI documents: error answers', () => {
     for (const code of ['200', '201', '409', '412', '422']) expect(Object.keys(responses[code]?.headers ?? {})).toContain('Idempotent-Replayed');
     expect(Object.keys(responses['400']?.headers ?? {})).not.toContain('Idempotent-Replayed');
     expect(Object.keys(responses['200'].headers ?? {})).toContain('Location');
+    // Every request's trace: the correlation id taken, both ids echoed, on every answer.
+    expect((enrollment.paths['/v1/enrollments'].post!.parameters ?? []).map((p) => ('name' in p ? p.name : ''))).toContain('X-Correlation-Id');
+    for (const code of ['200', '400', 'default']) expect(Object.keys(responses[code]?.headers ?? {})).toEqual(expect.arrayContaining(['X-Correlation-Id', 'X-Request-Id']));
   });
 
   it('documents a body whose every field is optional as one that may be left out', async () => {

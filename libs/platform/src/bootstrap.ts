@@ -293,6 +293,13 @@ export function documentConventions(document: OpenAPIObject, requestClasses: Arr
     for (const operation of [item.get, item.post, item.put, item.patch, item.delete]) {
       if (!operation) continue;
       for (const parameter of operation.parameters ?? []) if ('schema' in parameter) visit(parameter.schema as SchemaNode);
+      // Every request's trace (correlationMiddleware): the client's correlation id, kept when a UUID, and both ids echoed.
+      if (!takes(operation, 'X-Correlation-Id')) {
+        operation.parameters = [
+          ...(operation.parameters ?? []),
+          { name: 'X-Correlation-Id', in: 'header', required: false, description: 'A UUID the events and log lines of this request carry (a new one when absent or not a UUID)', schema: { type: 'string', format: 'uuid' } },
+        ];
+      }
       const idempotent = takes(operation, 'Idempotency-Key');
       // A body whose every field is optional may be left out (the parser reads none as {}): not a required body.
       const requestBody = operation.requestBody as { required?: boolean; content?: Record<string, { schema?: SchemaNode }> } | undefined;
@@ -311,7 +318,11 @@ export function documentConventions(document: OpenAPIObject, requestClasses: Arr
       }
       for (const [code, response] of Object.entries(responses)) {
         if (!response || typeof response !== 'object') continue;
-        const headers: Record<string, unknown> = { ...response.headers };
+        const headers: Record<string, unknown> = {
+          ...response.headers,
+          'X-Correlation-Id': header("The request's correlation id: the one sent when a UUID, else a new one"),
+          'X-Request-Id': header("This request's id: the causationId of the events it caused"),
+        };
         if (code === '201') headers.Location = header('The created resource');
         if (code === '409' || code === '503') headers['Retry-After'] = header('Seconds to wait before retrying, where a retry can succeed', 'integer');
         if (/^2\d\d$/.test(code)) {
