@@ -6,6 +6,11 @@ describe('IBAN and ABA checksums', () => {
     'accepts the valid IBAN %s',
     (iban) => expect(ibanChecksumValid(iban)).toBe(true),
   );
+  // DE01…, which the remainder alone takes as it takes DE98… (01 ≡ 98 mod 97): ISO 7064 computes 02 to 98 only.
+  it('accepts the check digits 98 and rejects the 01 that reads the same modulo 97', () => {
+    expect(ibanChecksumValid('DE98370400440532013032')).toBe(true);
+    expect(ibanChecksumValid('DE01370400440532013032')).toBe(false);
+  });
   it.each(['DE89370400440532013001', 'GB82WEST12345698765433', 'NL91ABNA0417164301'])('rejects %s', (iban) =>
     expect(ibanChecksumValid(iban)).toBe(false),
   );

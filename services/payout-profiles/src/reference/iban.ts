@@ -28,9 +28,14 @@ export function usesIban(country: string): boolean {
   return ibanCountryOf(country) !== undefined;
 }
 
-/** ISO 13616 check: move the first four characters to the end, letters to numbers (A=10), mod 97 must be 1. */
+/**
+ * ISO 13616 check: move the first four characters to the end, letters to numbers (A=10), mod 97 must be 1; and check
+ * digits from 02 to 98, the only ones ISO 7064 MOD 97-10 computes (00, 01 and 99 pass the remainder as 97, 98 and 02 do).
+ */
 export function ibanChecksumValid(iban: string): boolean {
   if (!/^[A-Z]{2}\d{2}[A-Z0-9]+$/.test(iban)) return false;
+  const checkDigits = Number(iban.slice(2, 4));
+  if (checkDigits < 2 || checkDigits > 98) return false;
   const rearranged = iban.slice(4) + iban.slice(0, 4);
   let remainder = 0;
   for (const char of rearranged) {
