@@ -1,4 +1,4 @@
-import { checkTaxDetails, daysLeft, isExpired } from './tax-rules';
+import { checkTaxDetails, daysLeft, expiryProblems, isExpired } from './tax-rules';
 
 describe('tax rules', () => {
   it('US: TIN of 9 digits with a W-9', () => {
@@ -67,5 +67,16 @@ describe('tax rules', () => {
     expect(isExpired(new Date('2026-06-02T00:00:00Z'), now)).toBe(false);
     expect(daysLeft(new Date('2026-06-30T12:00:00Z'), now)).toBe(30);
     expect(daysLeft(new Date('2026-05-30T00:00:00Z'), now)).toBe(-2);
+  });
+});
+
+describe('expiryProblems', () => {
+  const now = new Date('2026-12-06T12:00:00Z');
+  it('takes a W-8BEN-E up to December 31 of the third year after this one, a W-9 as far as given; refuses a date passed', () => {
+    expect(expiryProblems('2029-12-31', now, 'W-8BEN-E')).toEqual([]);
+    expect(expiryProblems('2029-12-31T23:00:00Z', now, 'W-8BEN-E')).toEqual([]);
+    expect(expiryProblems('2030-01-01', now, 'W-8BEN-E')).toEqual([{ field: 'expiresAt', message: expect.stringContaining('on or before 2029-12-31') }]);
+    expect(expiryProblems('2035-12-31', now, 'W-9')).toEqual([]);
+    expect(expiryProblems('2026-12-01', now, 'W-9')).toEqual([{ field: 'expiresAt', message: expect.stringContaining('has expired') }]);
   });
 });

@@ -122,10 +122,19 @@ export function daysLeft(expiresAt: Date, now: Date): number {
   return Math.ceil((expiresAt.getTime() - now.getTime()) / 86_400_000);
 }
 
-export function expiryProblems(expiresAt: string, now: Date): FieldProblem[] {
-  return isExpired(new Date(expiresAt), now)
-    ? [{ field: 'expiresAt', message: 'the tax form has expired: expiresAt must be a date in the future' }]
-    : [];
+/**
+ * What is wrong with a tax form's expiry given at `now`: passed already; or, for a W-8BEN-E, later than it can be valid:
+ * the end of the third calendar year after the year it is signed (at the latest, this one), December 31 of now's year
+ * plus 3 (a date far on would keep its expiry reminder, and the enrollments' TAX_PROFILE_EXPIRED, from ever coming).
+ */
+export function expiryProblems(expiresAt: string, now: Date, form?: TaxForm): FieldProblem[] {
+  const at = new Date(expiresAt);
+  if (isExpired(at, now)) return [{ field: 'expiresAt', message: 'the tax form has expired: expiresAt must be a date in the future' }];
+  const lastYear = now.getUTCFullYear() + 3;
+  if (form === 'W-8BEN-E' && at.getTime() >= Date.UTC(lastYear + 1, 0, 1)) {
+    return [{ field: 'expiresAt', message: `a W-8BEN-E is valid until the end of the third calendar year after it is signed: expiresAt must be on or before ${lastYear}-12-31` }];
+  }
+  return [];
 }
 
 export function toDocuments(documents: TaxDocumentDto[]): TaxDocument[] {

@@ -29,7 +29,7 @@ export class CreateTaxProfile {
     const { problems, details } = checkTaxDetails(input);
     throwIfProblems([
       ...problems,
-      ...expiryProblems(input.expiresAt, now),
+      ...expiryProblems(input.expiresAt, now, details?.taxForm),
       ...(details ? taxIdInTextProblems(details, input.businessProfile, input.documents ?? []) : []),
     ]);
 

@@ -69,7 +69,7 @@ export class UpdateTaxProfile {
       vatId: given(input.vatId, current.sealedVatId, 'vatId'),
     };
     const { problems, details } = checkTaxDetails(candidate);
-    throwIfProblems([...leftOut, ...problems.filter((p) => !leftOut.some((l) => l.field === p.field)), ...(input.expiresAt ? expiryProblems(input.expiresAt, this.clock.now()) : [])]);
+    throwIfProblems([...leftOut, ...problems.filter((p) => !leftOut.some((l) => l.field === p.field)), ...(input.expiresAt ? expiryProblems(input.expiresAt, this.clock.now(), details?.taxForm) : [])]);
 
     const next = {
       businessProfile: input.businessProfile ? JSON.parse(JSON.stringify(input.businessProfile)) : current.businessProfile,
