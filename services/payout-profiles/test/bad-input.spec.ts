@@ -303,11 +303,18 @@ describe('the tax ids of a non-US profile: blank is refused, null removes', () =
     expect(after).not.toHaveProperty('sealedVatId');
     const given = await call(h, 'PATCH', path(), { token: other, body: { incorporationCountry: 'AT', vatId: 'ATU12345678' }, headers: ifMatch(after!.version) });
     expect(given.body).toMatchObject({ incorporationCountry: 'AT', maskedTaxId: null, maskedVatId: '****5678' });
-    // To a US incorporation: its TIN is required (sent), and it holds no VAT id: the stored one goes without being named.
+    // To a US incorporation, another form: its documents and expiry are required (the stored ones are the W-8BEN-E's).
+    const beforeForm = await raw();
+    const formLeftOut = await call(h, 'PATCH', path(), { token: other, body: { incorporation: 'US', incorporationCountry: 'US', taxId: '12-3456789' }, headers: ifMatch(beforeForm!.version) });
+    expect(formLeftOut.status).toBe(400);
+    expect(formLeftOut.body.errors.map((e: { field: string }) => e.field).sort()).toEqual(['documents', 'expiresAt']);
+    expect(await raw()).toEqual(beforeForm);
+    const w9 = { documents: usTaxProfile().documents, expiresAt: inDays(365) };
+    // Its TIN is required (sent), and it holds no VAT id: the stored one goes without being named.
     const us = await call(h, 'PATCH', path(), {
       token: other,
-      body: { incorporation: 'US', incorporationCountry: 'US', taxId: '12-3456789' },
-      headers: ifMatch((await raw())!.version),
+      body: { incorporation: 'US', incorporationCountry: 'US', taxId: '12-3456789', ...w9 },
+      headers: ifMatch(beforeForm!.version),
     });
     expect(us.status).toBe(200);
     expect(us.body).toMatchObject({ incorporation: 'US', maskedTaxId: '****6789', maskedVatId: null });
@@ -315,7 +322,8 @@ describe('the tax ids of a non-US profile: blank is refused, null removes', () =
     const back = await call(h, 'PATCH', path(), { token: other, body: { incorporation: 'NON_US', incorporationCountry: 'DE', taxForm: 'W-9' }, headers: ifMatch((await raw())!.version) });
     expect(back.status).toBe(400);
     expect(back.body.errors.map((e: { field: string }) => e.field).sort()).toEqual(['taxForm', 'taxId']);
-    const nonUs = await call(h, 'PATCH', path(), { token: other, body: { incorporation: 'NON_US', incorporationCountry: 'DE', taxId: null }, headers: ifMatch((await raw())!.version) });
+    const w8 = { documents: nonUsTaxProfile().documents, expiresAt: inDays(365) };
+    const nonUs = await call(h, 'PATCH', path(), { token: other, body: { incorporation: 'NON_US', incorporationCountry: 'DE', taxId: null, ...w8 }, headers: ifMatch((await raw())!.version) });
     expect(nonUs.body).toMatchObject({ incorporation: 'NON_US', maskedTaxId: null, maskedVatId: null });
   });
 
@@ -533,7 +541,7 @@ describe('concurrency and retries', () => {
     const created = read.status === 200 ? read : await call(h, 'POST', `/v1/locations/${w.L2}/tax-profile`, { token, body: usTaxProfile() });
     expect(created.status).toBeLessThan(300);
     // Its tax id made the US one of usTaxProfile (12-3456789), and texts holding it written as an earlier release could.
-    const withId = await call(h, 'PATCH', `/v1/locations/${w.L2}/tax-profile`, { token, body: { incorporation: 'US', incorporationCountry: 'US', taxId: VALID.tin }, headers: ifMatch(created.body.version) });
+    const withId = await call(h, 'PATCH', `/v1/locations/${w.L2}/tax-profile`, { token, body: { incorporation: 'US', incorporationCountry: 'US', taxId: VALID.tin, documents: usTaxProfile().documents, expiresAt: inDays(365) }, headers: ifMatch(created.body.version) });
     expect(withId.status).toBe(200);
     const stored = { ...usTaxProfile().businessProfile, doingBusinessAs: 'Contoso EIN 12-3456789' };
     const documents = [{ fileName: 'W-9 EIN 12-3456789.pdf', contentType: 'application/pdf', sizeBytes: 1_000, uploadedAt: new Date().toISOString() }];

@@ -69,7 +69,20 @@ export class UpdateTaxProfile {
       vatId: given(input.vatId, current.sealedVatId, 'vatId'),
     };
     const { problems, details } = checkTaxDetails(candidate);
-    throwIfProblems([...leftOut, ...problems.filter((p) => !leftOut.some((l) => l.field === p.field)), ...(input.expiresAt ? expiryProblems(input.expiresAt, this.clock.now(), details?.taxForm) : [])]);
+    // Another form (a US incorporation corrected to a non-US one, or back): the documents are the signed form, and its
+    // expiry that form's; the stored ones are the other form's, which would be sent to validation as this one's.
+    const formChanged = !!details && details.taxForm !== current.taxForm;
+    const otherForm = formChanged
+      ? (['documents', 'expiresAt'] as const)
+          .filter((field) => input[field] === undefined)
+          .map((field) => ({ field, message: `is required when the tax form changes (${current.taxForm} to ${details!.taxForm}): the stored ${field === 'documents' ? 'documents are' : 'expiry is'} the ${current.taxForm}'s` }))
+      : [];
+    throwIfProblems([
+      ...leftOut,
+      ...problems.filter((p) => !leftOut.some((l) => l.field === p.field)),
+      ...otherForm,
+      ...(input.expiresAt ? expiryProblems(input.expiresAt, this.clock.now(), details?.taxForm) : []),
+    ]);
 
     const next = {
       businessProfile: input.businessProfile ? JSON.parse(JSON.stringify(input.businessProfile)) : current.businessProfile,
