@@ -331,9 +331,11 @@ describe('MessagePlanner, an enrollment its program discontinued', () => {
     expect((await planner([user('global', 'GLOBAL_ADMIN')]).plan(Topics.enrollments, discontinued('ENROLLED')))?.recipients).toEqual([]);
   });
 
-  it('tells nothing of a year that is over (its enrollment continued into the next, whose own end tells)', async () => {
+  it('tells nothing of a year over when it was discontinued (its enrollment continued into the next, whose own end tells), but of one discontinued within its year, read after', async () => {
     const past = fiscalYearOf(new Date(Date.now() - 400 * 86_400_000));
     expect(await planner([admin]).plan(Topics.enrollments, discontinued('ENROLLED', { fiscalYear: past }))).toBeNull();
+    const withinIt = { ...discontinued('ENROLLED', { fiscalYear: past }), occurredAt: new Date(+fiscalYearRange(past).end - 3_600_000).toISOString() };
+    expect((await planner([admin]).plan(Topics.enrollments, withinIt))?.template).toBe('enrollment-discontinued');
   });
 });
 

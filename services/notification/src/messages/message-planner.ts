@@ -184,9 +184,11 @@ export class MessagePlanner {
       case 'TaxProfileExpiring':
         return this.taxProfileExpiring(envelope.data as TaxProfileExpiring);
       case 'EnrollmentDiscontinued':
-        // A year that is over: its enrollment was continued into the next (the rollover leaves it ENROLLED), whose own
-        // discontinuation tells; the year's ends once, not once more for each year the enrollment went through.
-        if (fiscalYearOver((envelope.data as EnrollmentEvent).fiscalYear, new Date())) return null;
+        // Of a year already over when it was discontinued (the event's occurredAt, not when it is read): its enrollment was
+        // continued into the next (the rollover leaves it ENROLLED), whose own discontinuation tells; the enrollment ends
+        // once, not once more for each year it went through. (One the rollover had not reached yet, discontinued in the
+        // first hours of a new year, is not told either.)
+        if (fiscalYearOver((envelope.data as EnrollmentEvent).fiscalYear, new Date(envelope.occurredAt))) return null;
         return actedOn(envelope.data as EnrollmentEvent) ? this.enrollment('enrollment-discontinued', envelope.data as EnrollmentEvent) : null;
       case 'EnrollmentIneligible':
       case 'EnrollmentExpired':
