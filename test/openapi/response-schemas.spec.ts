@@ -214,6 +214,10 @@ describe('OpenAPI documents: error answers', () => {
     const body = (path: string) => enrollment.paths[path]?.post?.requestBody as { required?: boolean } | undefined;
     expect(body('/v1/enrollments/{enrollmentId}/refresh')?.required).toBe(false);
     expect(body('/v1/enrollments')?.required).toBe(true);
+    // A PATCH's fields are all optional, but one that changes nothing is refused: its body stays required.
+    const payout = await openApiDocument(PayoutProfiles);
+    documentConventions(payout);
+    expect((payout.paths['/v1/bank-profiles/{profileId}']?.patch?.requestBody as { required?: boolean } | undefined)?.required).toBe(true);
   });
 
   it("documents the 403 of an operator-only route to the service's scoped credential (X-Validator-Key), not on one that takes it", async () => {

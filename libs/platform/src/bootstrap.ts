@@ -301,10 +301,11 @@ export function documentConventions(document: OpenAPIObject, requestClasses: Arr
         ];
       }
       const idempotent = takes(operation, 'Idempotency-Key');
-      // A body whose every field is optional may be left out (the parser reads none as {}): not a required body.
+      // An action (a POST) whose body's every field is optional may leave it out (the parser reads none as {}): not a
+      // required body. Not a PATCH: a change that changes nothing is refused (400).
       const requestBody = operation.requestBody as { required?: boolean; content?: Record<string, { schema?: SchemaNode }> } | undefined;
       const bodySchema = schemas[refOf(requestBody?.content?.['application/json']?.schema) ?? ''] as (SchemaNode & { required?: string[] }) | undefined;
-      if (requestBody?.required && bodySchema?.properties && Object.keys(bodySchema.properties).length > 0 && !bodySchema.required?.length) requestBody.required = false;
+      if (operation === item.post && requestBody?.required && bodySchema?.properties && Object.keys(bodySchema.properties).length > 0 && !bodySchema.required?.length) requestBody.required = false;
       const responses = operation.responses as Responses;
       if (idempotent) {
         const problem = responses.default?.content;
