@@ -327,6 +327,18 @@ describe('the tax ids of a non-US profile: blank is refused, null removes', () =
     expect(nonUs.body).toMatchObject({ incorporation: 'NON_US', maskedTaxId: null, maskedVatId: null });
   });
 
+  it("takes back a W-8BEN-E's stored expiry beyond its limit (stored before the limit) sent again as it is, not a new one there", async () => {
+    const far = new Date(Date.UTC(new Date().getUTCFullYear() + 6, 0, 1));
+    await h.db.collection('tax_profiles').updateOne({ locationId: w.L2 }, { $set: { expiresAt: far } });
+    const businessProfile = { ...nonUsTaxProfile().businessProfile, doingBusinessAs: 'Contoso Europe' };
+    const again = await call(h, 'PATCH', path(), { token: other, body: { expiresAt: far.toISOString(), businessProfile }, headers: ifMatch((await raw())!.version) });
+    expect(again.status).toBe(200);
+    const later = await call(h, 'PATCH', path(), { token: other, body: { expiresAt: new Date(+far + 86_400_000).toISOString() }, headers: ifMatch((await raw())!.version) });
+    expect(later.status).toBe(400);
+    expect(later.body.errors).toEqual([expect.objectContaining({ field: 'expiresAt', message: expect.stringContaining('W-8BEN-E') })]);
+    await call(h, 'PATCH', path(), { token: other, body: { expiresAt: inDays(365) }, headers: ifMatch((await raw())!.version) });
+  });
+
   it('reads a foreign TIN of 30 letters or digits pasted in groups of two (44 characters with the dashes) as those 30', async () => {
     const grouped = 'AB-12-34-56-78-90-CD-12-34-56-78-90-EF-12-34';
     expect(grouped.length).toBe(44);

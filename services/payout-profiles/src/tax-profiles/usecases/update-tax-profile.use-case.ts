@@ -81,7 +81,9 @@ export class UpdateTaxProfile {
       ...leftOut,
       ...problems.filter((p) => !leftOut.some((l) => l.field === p.field)),
       ...otherForm,
-      ...(input.expiresAt ? expiryProblems(input.expiresAt, this.clock.now(), details?.taxForm) : []),
+      // The W-8BEN-E's limit on a date this request sets, or that its form is new to: the stored one sent back as it is
+      // (a client sending every field it read) is no new claim.
+      ...(input.expiresAt ? expiryProblems(input.expiresAt, this.clock.now(), sameInstant(input.expiresAt, current.expiresAt) && !formChanged ? undefined : details?.taxForm) : []),
     ]);
 
     const next = {
@@ -186,4 +188,8 @@ function changedTexts(next: BusinessProfile, stored: BusinessProfile): TaxTexts 
 function newDocuments(next: TaxDocument[], stored: TaxDocument[]): TaxDocument[] {
   const names = new Set(stored.map((document) => document.fileName));
   return next.filter((document) => !names.has(document.fileName));
+}
+
+function sameInstant(given: string, stored: Date | string): boolean {
+  return new Date(given).getTime() === new Date(stored).getTime();
 }
