@@ -259,7 +259,8 @@ describe('Enroll, Continue, Submit and validation', () => {
     // If-Match before there is an enrollment: 412 saying there is none (currentVersion 0), as every 412 says its version.
     const early = await call(h, 'POST', '/v1/enrollments', { token, body: { programId: program.programId, locationId: w.L2 }, headers: { 'if-match': '"1"' } });
     expect(early).toMatchObject({ status: 412, body: { currentVersion: 0 } });
-    const started = await call(h, 'POST', '/v1/enrollments', { token, body: { programId: program.programId, locationId: w.L2 } });
+    // The version it names, sent back: none, so it starts it.
+    const started = await call(h, 'POST', '/v1/enrollments', { token, body: { programId: program.programId, locationId: w.L2 }, headers: { 'if-match': '"0"' } });
     expect(started.status).toBe(201);
     const read = started.body.version;
     const since = new Date();
@@ -503,6 +504,9 @@ describe('Enroll, Continue, Submit and validation', () => {
     try {
       await agreement(h, w.partnerId, false);
       await eventually(async () => expect((await enroll(open.programId, w.L1)).body.type).toMatch(/\/agreement-inactive$/));
+      // Nothing offered that would be refused.
+      const shown = await call(h, 'GET', `/v1/enrollments/${started.body.enrollmentId}`, { token: await w.token('admin') });
+      expect(shown.body).toMatchObject({ nextAction: null });
       const refused = await submit(started.body.enrollmentId);
       expect(refused.status).toBe(422);
       expect(refused.body.type).toMatch(/\/agreement-inactive$/);

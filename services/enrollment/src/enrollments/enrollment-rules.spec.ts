@@ -136,6 +136,16 @@ describe('what viewers see', () => {
     expect(nextAction({ status: 'EXPIRED', fiscalYear: fy, evaluatedAt: at, missing: [] }, now)).toBeNull();
   });
 
+  it("offers nothing to start or submit while the partner's agreement is not active (422); Continue on one submitted and sent back", () => {
+    const at = new Date('2026-09-01T00:00:00Z');
+    const inactive = { now: at, agreementActive: false };
+    const fy = 'FY27';
+    expect(nextAction({ status: 'INVITED', fiscalYear: fy, missing: [] }, inactive)).toBeNull();
+    expect(nextAction({ status: 'INVITED', fiscalYear: fy, evaluatedAt: at, missing: [] }, inactive)).toBeNull();
+    expect(nextAction({ status: 'INELIGIBLE', fiscalYear: fy, evaluatedAt: at, missing: [] }, { ...inactive, restartable: true })).toBeNull();
+    expect(nextAction({ status: 'ACTION_REQUIRED', fiscalYear: fy, evaluatedAt: at, submittedAt: at, missing: ['BANK_PROFILE_NOT_APPROVED'] }, inactive)).toBe('CONTINUE');
+  });
+
   // Where the call would be refused, nothing is offered.
   it('offers nothing once the fiscal year is over (the rollover decides), after the rollover, or to Enroll in a program not open', () => {
     const afterYear = { now: new Date('2027-07-01T00:00:00Z') }; // FY27's exclusive end

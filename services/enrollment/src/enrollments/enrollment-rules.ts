@@ -281,7 +281,8 @@ export function statusLabel(e: { status: EnrollmentStatus; evaluatedAt?: Date | 
  * What the location's Incentives admin does next; null when nothing is theirs to do. Nothing either where that call
  * would be refused: an enrollment continued or ended by the rollover (`rollover`: the next year's is where they act),
  * one whose fiscal year is over and not ENROLLED (the rollover's: Continue and Submit answer 409 `fiscal-year-ended`),
- * and one never enrolled in a program not open (`programOpen: false`: Enroll answers 409). An INELIGIBLE one is Enroll
+ * one never enrolled in a program not open (`programOpen: false`: Enroll answers 409), and one not submitted while the
+ * partner's agreement is not active (`agreementActive: false`: 422). An INELIGIBLE one is Enroll
  * again where Enroll would start it again (`restartable`: its program OPEN and the location eligible for its year, or
  * the program open to every location); Continue on it (`POST /v1/enrollments/{id}/refresh`) where its year is not its
  * program's (`programFiscalYear`: a continuation the rollover made before the program moved on), since Enroll acts on
@@ -289,9 +290,18 @@ export function statusLabel(e: { status: EnrollmentStatus; evaluatedAt?: Date | 
  */
 export function nextAction(
   e: { status: EnrollmentStatus; fiscalYear: string; evaluatedAt?: Date; submittedAt?: Date; missing: string[]; rollover?: unknown },
-  { now, programOpen = true, restartable = false, programFiscalYear }: { now: Date; programOpen?: boolean; restartable?: boolean; programFiscalYear?: string },
+  {
+    now,
+    programOpen = true,
+    restartable = false,
+    programFiscalYear,
+    agreementActive = true,
+  }: { now: Date; programOpen?: boolean; restartable?: boolean; programFiscalYear?: string; agreementActive?: boolean },
 ): NextAction | null {
   if (e.rollover) return null;
+  // The partner's agreement not active: nothing starts or is submitted (422 agreement-inactive); one submitted follows
+  // its profiles (Continue on one sent back for action).
+  if (!agreementActive && !e.submittedAt) return null;
   if (e.status !== 'ENROLLED' && fiscalYearOver(e.fiscalYear, now)) return null;
   if (e.status === 'INELIGIBLE') return restartable ? (programFiscalYear !== undefined && programFiscalYear !== e.fiscalYear ? 'CONTINUE' : 'ENROLL') : null;
   if (TERMINAL.includes(e.status)) return null;

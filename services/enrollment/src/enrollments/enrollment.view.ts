@@ -17,9 +17,10 @@ export function toEnrollmentDto(
     programOpen,
     restartable,
     programFiscalYear,
-  }: { viewerIsAdmin: boolean; payoutApiUrl: string; now: Date; programOpen?: boolean; restartable?: boolean; programFiscalYear?: string },
+    agreementActive,
+  }: { viewerIsAdmin: boolean; payoutApiUrl: string; now: Date; programOpen?: boolean; restartable?: boolean; programFiscalYear?: string; agreementActive?: boolean },
 ): EnrollmentDto {
-  const action = viewerIsAdmin ? nextAction(e, { now, programOpen, restartable, programFiscalYear }) : null;
+  const action = viewerIsAdmin ? nextAction(e, { now, programOpen, restartable, programFiscalYear, agreementActive }) : null;
   return {
     enrollmentId: e._id,
     programId: e.programId,

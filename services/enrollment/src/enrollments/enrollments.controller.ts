@@ -16,6 +16,7 @@ import type { Response } from 'express';
 import type { EnrollmentConfig } from '../config';
 import { EnrollDto, EnrollmentDto, EnrollmentListDto, ListEnrollmentsQuery, RefreshDto } from './dto/enrollment.dto';
 import { Enrollment } from './enrollment.schema';
+import { ViewsRepository } from '../views/views.repository';
 import { toEnrollmentDto } from './enrollment.view';
 import { EnrollLocation } from './usecases/enroll-location.use-case';
 import { ReadEnrollments } from './usecases/read-enrollments.use-case';
@@ -30,6 +31,7 @@ export class EnrollmentsController {
     private readonly submitEnrollment: SubmitEnrollment,
     private readonly readEnrollments: ReadEnrollments,
     private readonly clock: Clock,
+    private readonly views: ViewsRepository,
     @Inject(CONFIG) private readonly config: EnrollmentConfig,
   ) {}
 
@@ -53,7 +55,7 @@ export class EnrollmentsController {
       "location's default bank profile is changing, retry (Retry-After)",
   })
   @ApiUnprocessableEntityResponse({ description: "`location-not-eligible`: the location is not eligible for the program; `agreement-inactive`: the partner's agreement is not active" })
-  @ApiHeader({ name: 'If-Match', required: false, description: 'Optional, for an existing enrollment: the version (ETag) read; stale answers 412' })
+  @ApiHeader({ name: 'If-Match', required: false, description: 'Optional, for an existing enrollment: the version (ETag) read; stale answers 412. "0": none yet (starts one; 412 if there is one)' })
   async enroll(
     @CurrentPrincipal() principal: Principal,
     @Body() body: EnrollDto,
@@ -64,7 +66,7 @@ export class EnrollmentsController {
     const { enrollment, started } = await this.enrollLocation.enroll(principal, body, version, idempotency);
     res.status(started ? 201 : 200);
     res.setHeader('Location', `/v1/enrollments/${enrollment._id}`);
-    return this.answer(enrollment, res);
+    return await this.answer(enrollment, res);
   }
 
   @Post(':enrollmentId/refresh')
@@ -89,7 +91,7 @@ export class EnrollmentsController {
     @Res({ passthrough: true }) res: Response,
   ): Promise<EnrollmentDto> {
     const { enrollment } = await this.enrollLocation.refresh(principal, enrollmentId, body, version);
-    return this.answer(enrollment, res);
+    return await this.answer(enrollment, res);
   }
 
   @Post(':enrollmentId/submit')
@@ -116,7 +118,7 @@ export class EnrollmentsController {
     @Res({ passthrough: true }) res: Response,
   ): Promise<EnrollmentDto> {
     const enrollment = await this.submitEnrollment.execute(principal, enrollmentId, version);
-    return this.answer(enrollment, res);
+    return await this.answer(enrollment, res);
   }
 
   @Get()
@@ -138,8 +140,9 @@ export class EnrollmentsController {
   }
 
   /** Enroll, Continue and Submit answer their caller, the location's Incentives admin. */
-  private answer(enrollment: Enrollment, res: Response): EnrollmentDto {
+  private async answer(enrollment: Enrollment, res: Response): Promise<EnrollmentDto> {
     setETag(res, enrollment.version);
-    return toEnrollmentDto(enrollment, { viewerIsAdmin: true, payoutApiUrl: this.config.PAYOUT_PROFILES_API_URL, now: this.clock.now() });
+    const agreementActive = await this.views.agreementActive(enrollment.partnerId);
+    return toEnrollmentDto(enrollment, { viewerIsAdmin: true, payoutApiUrl: this.config.PAYOUT_PROFILES_API_URL, now: this.clock.now(), agreementActive });
   }
 }

@@ -388,12 +388,15 @@ export class EnrollLocation {
  */
 function checkVersion(existing: Enrollment | null, expected: number, idempotency?: IdempotentRequest): void {
   if (!existing) {
+    // "0" is none, as for a location's default bank profile: what the 412 below names as the current version, so a
+    // client sending back the version it was told starts the enrollment.
+    if (expected === 0) return;
     throw new ProblemException(
       HttpStatus.PRECONDITION_FAILED,
       'stale-version',
       'The resource has changed',
-      'If-Match names a version, but there is no enrollment yet; enroll without If-Match to start one.',
-      // As every 412 (OpenAPI): the current version, none (0, as a removed default's).
+      'If-Match names a version, but there is no enrollment yet; enroll without If-Match (or with "0", none) to start one.',
+      // As every 412 (OpenAPI): the current version, none (0).
       { currentVersion: 0 },
     );
   }

@@ -32,7 +32,7 @@ export class ReadEnrollments {
     const enrollment = await this.enrollments.findForPartner(actor.partnerId, id);
     if (!enrollment) throw Problems.notFound(`Enrollment ${id}`);
     await this.policy.requireViewOfOwn(actor, enrollment.locationId);
-    return this.dto(actor, enrollment);
+    return this.dto(actor, enrollment, await this.views.agreementActive(actor.partnerId));
   }
 
   /** A page, in location, program and year order (`limit`, `cursor`: PageQuery). */
@@ -49,7 +49,8 @@ export class ReadEnrollments {
     if (locationIds?.length === 0) return { items: [] };
     const limit = query.limit ?? DEFAULT_PAGE_SIZE;
     const page = LIST_ORDER.page(await this.enrollments.list(actor.partnerId, locationIds, query, after, limit + 1), limit);
-    return { ...page, items: await Promise.all(page.items.map((e) => this.dto(actor, e))) };
+    const agreementActive = await this.views.agreementActive(actor.partnerId);
+    return { ...page, items: await Promise.all(page.items.map((e) => this.dto(actor, e, agreementActive))) };
   }
 
   /**
@@ -57,7 +58,7 @@ export class ReadEnrollments {
    * open or has moved past its fiscal year. Of an INELIGIBLE one, also the location's eligibility for its year: Enroll
    * starts it again once eligible.
    */
-  private async dto(actor: Actor, e: Enrollment): Promise<EnrollmentDto> {
+  private async dto(actor: Actor, e: Enrollment, agreementActive: boolean): Promise<EnrollmentDto> {
     const viewerIsAdmin = holdsRole(actor, 'INCENTIVES_ADMIN', e.locationId);
     const reads = viewerIsAdmin && (!e.evaluatedAt || e.status === 'INELIGIBLE');
     const program = reads ? await this.programs.find(e.programId) : null;
@@ -66,7 +67,7 @@ export class ReadEnrollments {
     const programOpen = reads ? yearTaken && takesStart(program!, false) : undefined;
     // Started before and ended INELIGIBLE: a program CLOSED since starts it again too (takesStart).
     const restartable = e.status === 'INELIGIBLE' && yearTaken && takesStart(program!, !!(e.evaluatedAt || e.enrolledAt)) && (await this.eligibleFor(program!, e));
-    return toEnrollmentDto(e, { viewerIsAdmin, payoutApiUrl: this.config.PAYOUT_PROFILES_API_URL, now: this.clock.now(), programOpen, restartable, programFiscalYear: program?.fiscalYear });
+    return toEnrollmentDto(e, { viewerIsAdmin, payoutApiUrl: this.config.PAYOUT_PROFILES_API_URL, now: this.clock.now(), programOpen, restartable, programFiscalYear: program?.fiscalYear, agreementActive });
   }
 
   /** Whether Enroll's check would let the enrollment's location start in its program and year (EnrollLocation). */
