@@ -187,13 +187,16 @@ function documentValidation(schemas: Record<string, SchemaNode>, requestClasses:
     if (!rules || !schema.properties || Object.keys(rules).some((property) => !(property in schema.properties!))) continue;
     for (const [property, rule] of Object.entries(rules)) {
       const declared = schema.properties[property];
-      if (!declared || declared.$ref || declared.allOf) continue;
-      for (const keyword of CHECKED_KEYWORDS) if (rule[keyword] !== undefined && declared[keyword] === undefined) (declared as Record<string, unknown>)[keyword] = rule[keyword];
-      if (rule.items && declared.items && !declared.items.$ref && !declared.items.allOf) {
-        for (const keyword of CHECKED_KEYWORDS) if (rule.items[keyword] !== undefined && declared.items[keyword] === undefined) (declared.items as Record<string, unknown>)[keyword] = rule.items[keyword];
-      }
+      copyChecks(rule, declared);
+      if (declared && !declared.$ref && !declared.allOf) copyChecks(rule.items, declared.items);
     }
   }
+}
+
+/** The CHECKED_KEYWORDS of `rule` onto `declared` where it says nothing of them (not onto a reference: another schema's). */
+function copyChecks(rule: SchemaNode | undefined, declared: SchemaNode | undefined): void {
+  if (!rule || !declared || declared.$ref || declared.allOf) return;
+  for (const keyword of CHECKED_KEYWORDS) if (rule[keyword] !== undefined && declared[keyword] === undefined) (declared as Record<string, unknown>)[keyword] = rule[keyword];
 }
 
 /**

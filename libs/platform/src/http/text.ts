@@ -17,9 +17,9 @@ export function textProblem(value: string): string | null {
 /**
  * A field people type (a name, a reason): in Unicode's composed form (NFC: "Café" typed with a combining accent, as
  * macOS sends it, is stored as the one typed with "é", so sending it again changes nothing) and trimmed, then a string
- * of at most `max` characters with something visible in it and no control character. `"   "` (or a zero-width space alone) is refused with "<field> must not be blank"
- * instead of reaching the database (where a required field turns it into a 500). Combine with `@IsOptional()` for an
- * optional one.
+ * of at most `max` characters with something visible in it and no control character. `"   "` (or a zero-width space
+ * alone) is refused with "<field> must not be blank" instead of reaching the database (where a required field turns it
+ * into a 500). Combine with `@IsOptional()` for an optional one.
  */
 export function Text(max: number): PropertyDecorator {
   return applyDecorators(
