@@ -189,7 +189,7 @@ export class MessagePlanner {
         // once, not once more for each year it went through. (One the rollover had not reached yet, discontinued in the
         // first hours of a new year, is not told either.)
         if (fiscalYearOver((envelope.data as EnrollmentEvent).fiscalYear, new Date(envelope.occurredAt))) return null;
-        return actedOn(envelope.data as EnrollmentEvent) ? this.enrollment('enrollment-discontinued', envelope.data as EnrollmentEvent) : null;
+        return actedOn(envelope.data as EnrollmentEvent) ? this.enrollment(ENROLLMENT_TEMPLATES[envelope.type], envelope.data as EnrollmentEvent) : null;
       case 'EnrollmentIneligible':
       case 'EnrollmentExpired':
         // An enrollment its admins acted on, or were told of, ended: out of ENROLLED (a continuation the new year's

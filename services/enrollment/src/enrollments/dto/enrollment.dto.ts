@@ -1,4 +1,4 @@
-import { EnrollmentStatus, EnrollmentStatuses, FISCAL_YEAR_PATTERN, ID_MESSAGE, IsFiscalYear, ID_PATTERN, MissingPayoutItems } from '@lib/contracts';
+import { EnrollmentStatus, EnrollmentStatuses, FISCAL_YEAR_PATTERN, ID_MESSAGE, ID_PATTERN, IsFiscalYear, MissingPayoutItems } from '@lib/contracts';
 import { PageQuery } from '@lib/platform';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsIn, IsOptional, IsString, Length, Matches } from 'class-validator';

@@ -1,4 +1,4 @@
-import { CURRENCIES, FISCAL_YEAR_PATTERN, ID_MESSAGE, IsFiscalYear, ID_PATTERN, PaymentMethod, PaymentMethods, ProgramState, ProgramStates } from '@lib/contracts';
+import { CURRENCIES, FISCAL_YEAR_PATTERN, ID_MESSAGE, ID_PATTERN, IsFiscalYear, PaymentMethod, PaymentMethods, ProgramState, ProgramStates } from '@lib/contracts';
 import { OptionalNotNull, PageQuery, Text } from '@lib/platform';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';

@@ -1,4 +1,4 @@
-import { FISCAL_YEAR_PATTERN, ID_MESSAGE, IsFiscalYear, ID_PATTERN } from '@lib/contracts';
+import { FISCAL_YEAR_PATTERN, ID_MESSAGE, ID_PATTERN, IsFiscalYear } from '@lib/contracts';
 import { OptionalNotNull } from '@lib/platform';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsBoolean, IsInt, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
