@@ -72,6 +72,14 @@ describe('bank account rules per country', () => {
     expect(checkBankAccount('NU', { bic: 'ANZBNZ22', accountNumber: '1234567' }).problems).toEqual([]);
     // An IBAN names its bank itself: within SEPA a bank issues IBANs of other countries under its home BIC.
     expect(checkBankAccount('FR', { iban: 'FR1420041010050500013M02606', bic: 'NTSBDEB1' }).problems).toEqual([]);
+    // But a bank outside SEPA does not: a SEPA IBAN with a US bank's BIC, or an IBAN of outside SEPA with another country's.
+    expect(checkBankAccount('FR', { iban: 'FR1420041010050500013M02606', bic: 'CHASUS33' }).problems).toEqual([
+      { field: 'account.bic', message: "must be the BIC of a bank in a SEPA country (its fifth and sixth characters name the bank's country, US here)" },
+    ]);
+    expect(checkBankAccount('SA', { iban: 'SA0380000000608010167519', bic: 'DEUTDEFF' }).problems).toEqual([
+      { field: 'account.bic', message: "must be the BIC of a bank in SA (its fifth and sixth characters name the bank's country, DE here)" },
+    ]);
+    expect(checkBankAccount('SA', { iban: 'SA0380000000608010167519', bic: 'RJHISARI' }).problems).toEqual([]);
   });
 
   it("refuses an IBAN of the right length and checksum whose account part does not fit its country's layout", () => {

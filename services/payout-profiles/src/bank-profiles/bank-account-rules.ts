@@ -1,5 +1,5 @@
 import type { FieldProblem } from '@lib/platform';
-import { abaChecksumValid, abaPrefixValid, BIC_PATTERN, bicCountriesFor, bicCountry, IBAN_LENGTHS, ibanChecksumValid, ibanCountryOf, usesIban } from '../reference/iban';
+import { abaChecksumValid, abaPrefixValid, BIC_PATTERN, bicCountriesFor, bicCountriesForIban, bicCountry, IBAN_LENGTHS, ibanChecksumValid, ibanCountryOf, usesIban } from '../reference/iban';
 import { validateIBAN, ValidationErrorsIBAN } from 'ibantools';
 import { typedIdentifier } from '../common/typed-identifier';
 
@@ -116,18 +116,17 @@ export function checkBankAccount(
     return value;
   };
   /**
-   * `ofTheCountry`: the BIC is the account's only bank identifier (SWIFT), so its bank must be of the account's country
-   * or banking area. Not for an IBAN, which names its bank itself: within SEPA a bank issues IBANs of other countries
-   * under its home BIC (a French IBAN of a German bank).
+   * The BIC, of a bank in one of `countries` (`where` names them): the account's country or banking area where the BIC
+   * is the account's only bank identifier (SWIFT); for an IBAN of SEPA, any SEPA country (a bank issues the area's IBANs
+   * under its home BIC: a French IBAN of a German bank); for another IBAN, its country's.
    */
-  const bic = (ofTheCountry: boolean) => {
+  const bic = (countries: readonly string[], where: string) => {
     const value = v('bic');
-    const countries = ofTheCountry ? bicCountriesFor(country) : [];
     if (!BIC_PATTERN.test(value)) problems.push({ field: field('bic'), message: 'must be a BIC of 8 or 11 characters (e.g. DEUTDEFF or DEUTDEFF500)' });
-    else if (ofTheCountry && !countries.includes(bicCountry(value))) {
+    else if (!countries.includes(bicCountry(value))) {
       problems.push({
         field: field('bic'),
-        message: `must be the BIC of a bank in ${countries.join(', ')} (its fifth and sixth characters name the bank's country, ${bicCountry(value)} here)`,
+        message: `must be the BIC of a bank in ${where} (its fifth and sixth characters name the bank's country, ${bicCountry(value)} here)`,
       });
     }
     identifiers.bic = value;
@@ -153,7 +152,10 @@ export function checkBankAccount(
         // one 4 letters then 14 digits. A country ibantools does not know is taken on length and checksum alone.
         problems.push({ field: field('iban'), message: `does not have the letters and digits of an IBAN of ${of} where they belong` });
       }
-      bic(false);
+      // Within SEPA a bank issues IBANs of the area's other countries under its home BIC: any SEPA country's BIC.
+      // Outside it, the IBAN's country's (or its banking area's), as for an account without an IBAN.
+      const countries = bicCountriesForIban(ibanCountry);
+      bic(countries, countries.length > 10 ? 'a SEPA country' : countries.join(', '));
       break;
     }
     case 'US_ABA': {
@@ -187,7 +189,7 @@ export function checkBankAccount(
       break;
     }
     case 'SWIFT':
-      bic(true);
+      bic(bicCountriesFor(country), bicCountriesFor(country).join(', '));
       secret = v('accountNumber');
       if (!/^[A-Z0-9]{5,34}$/.test(secret)) problems.push({ field: field('accountNumber'), message: 'must be 5 to 34 letters or digits' });
       break;

@@ -90,3 +90,21 @@ const BANKING_AREAS: ReadonlyArray<readonly string[]> = [
 export function bicCountriesFor(country: string): readonly string[] {
   return BANKING_AREAS.find((area) => area.includes(country)) ?? [country];
 }
+
+/**
+ * The Single Euro Payments Area (the EPC's list, with the members admitted in 2024 and 2025): its banks hold accounts,
+ * under their own BIC, with IBANs of the area's other countries.
+ */
+const SEPA: readonly string[] = [
+  'AT', 'BE', 'BG', 'HR', 'CY', 'CZ', 'DK', 'EE', 'FI', 'FR', 'DE', 'GR', 'HU', 'IE', 'IT', 'LV', 'LT', 'LU', 'MT', 'NL',
+  'PL', 'PT', 'RO', 'SK', 'SI', 'ES', 'SE', 'IS', 'LI', 'NO', 'CH', 'MC', 'SM', 'VA', 'AD', 'GB', 'GI', 'JE', 'GG', 'IM',
+  'AX', 'GF', 'GP', 'MQ', 'RE', 'YT', 'PM', 'BL', 'MF', 'AL', 'ME', 'MD', 'MK',
+];
+
+/**
+ * The countries whose banks' BICs can serve an account with an IBAN of `ibanCountry`: any SEPA country's for a SEPA
+ * IBAN (a bank issues the area's IBANs under its home BIC); else the IBAN's country and its banking area.
+ */
+export function bicCountriesForIban(ibanCountry: string): readonly string[] {
+  return SEPA.includes(ibanCountry) ? SEPA : bicCountriesFor(ibanCountry);
+}
