@@ -80,3 +80,15 @@ describe('expiryProblems', () => {
     expect(expiryProblems('2026-12-01', now, 'W-9')).toEqual([{ field: 'expiresAt', message: expect.stringContaining('has expired') }]);
   });
 });
+
+describe('a US TIN', () => {
+  const us = (taxId: string) => checkTaxDetails({ incorporation: 'US', incorporationCountry: 'US', taxId }).problems;
+  it('takes one an EIN, an SSN or an ITIN can be', () => {
+    for (const taxId of ['12-3456789', '123-45-6789', '98-7654321', '912-70-1234', '95-1234567']) expect(us(taxId)).toEqual([]);
+  });
+  it('refuses one none of them can be: no SSN (area 000, group 00, serial 0000), no ITIN, and an EIN prefix the IRS assigns none under', () => {
+    for (const taxId of ['000-12-3456', '000000000', '079-00-1234', '970-12-0000', '00-0000001']) {
+      expect(us(taxId)).toEqual([expect.objectContaining({ field: 'taxId', message: expect.stringContaining('can be issued') })]);
+    }
+  });
+});

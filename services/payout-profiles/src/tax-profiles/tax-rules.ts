@@ -65,8 +65,8 @@ export function checkTaxDetails(input: TaxDetailsInput): { problems: FieldProble
       problems.push({ field: 'taxId', message: 'is required for a US incorporation (TIN: EIN, SSN or ITIN, 9 digits)' });
     } else if (!blank(input.taxId)) {
       taxId = clean(input.taxId);
-      if (!/^\d{9}$/.test(taxId) || taxId === '000000000') {
-        problems.push({ field: 'taxId', message: 'must be a US TIN of 9 digits (e.g. 12-3456789)' });
+      if (!/^\d{9}$/.test(taxId) || !usTinIssuable(taxId)) {
+        problems.push({ field: 'taxId', message: 'must be a US TIN of 9 digits (e.g. 12-3456789) that can be issued: an EIN, SSN or ITIN' });
       }
     }
     if (input.vatId != null && !blank(input.vatId)) problems.push({ field: 'vatId', message: 'is only used for non-US incorporations' });
@@ -147,4 +147,22 @@ export function sealTaxIds(secrets: SecretBox, profileId: string, details: Check
     ...(details.taxId && { sealedTaxId: secrets.seal(details.taxId, `${profileId}:taxId`), maskedTaxId: maskSecret(details.taxId) }),
     ...(details.vatId && { sealedVatId: secrets.seal(details.vatId, `${profileId}:vatId`), maskedVatId: maskSecret(details.vatId) }),
   };
+}
+
+/** EIN prefixes the IRS assigns none under. */
+const UNASSIGNED_EIN_PREFIXES = new Set(['00', '07', '08', '09', '17', '18', '19', '28', '29', '49', '69', '70', '78', '79', '89', '96', '97']);
+
+/**
+ * Whether 9 digits can be a US TIN the IRS or the SSA issues: an EIN (a prefix the IRS assigns), an SSN (area not 000,
+ * 666 or 9xx, group not 00, serial not 0000), or an ITIN (9xx with a group from 50-65, 70-88, 90-92 or 94-99). The
+ * digits alone do not say which (a W-9 may carry either), so one of the three is enough.
+ */
+export function usTinIssuable(digits: string): boolean {
+  const area = Number(digits.slice(0, 3));
+  const group = Number(digits.slice(3, 5));
+  const serial = Number(digits.slice(5));
+  const ssn = area !== 0 && area !== 666 && area < 900 && group !== 0 && serial !== 0;
+  const itin = area >= 900 && ((group >= 50 && group <= 65) || (group >= 70 && group <= 88) || (group >= 90 && group <= 92) || group >= 94);
+  const ein = !UNASSIGNED_EIN_PREFIXES.has(digits.slice(0, 2));
+  return ssn || itin || ein;
 }
