@@ -135,6 +135,9 @@ describe('mapScimUser', () => {
 
   it('accepts active as a "False" string, as some directories send it', () => {
     expect(mapScimUser({ ...entra, active: 'False' }, 0)).toMatchObject({ ok: true, user: { active: false } });
+    // With blanks around it (an export's padding): the user it disables is disabled.
+    expect(mapScimUser({ ...entra, active: 'false ' }, 0)).toMatchObject({ ok: true, user: { active: false } });
+    expect(mapScimUser({ ...entra, active: ' TRUE' }, 0)).toMatchObject({ ok: true, user: { active: true } });
   });
 
   it('reads attribute names in any case (RFC 7643 2.1), as a converted export may send them', () => {

@@ -77,7 +77,8 @@ function namePart(name: Record<string, unknown>, field: 'givenName' | 'familyNam
 function activeFlag(value: unknown): boolean | undefined {
   if (value === undefined || value === null) return true;
   if (typeof value === 'boolean') return value;
-  if (typeof value === 'string' && /^(true|false)$/i.test(value)) return value.toLowerCase() === 'true';
+  // Blanks around it taken away (`"false "` from an export: refused, the user it disables stayed active).
+  if (typeof value === 'string' && /^(true|false)$/i.test(value.trim())) return value.trim().toLowerCase() === 'true';
   return undefined;
 }
 
