@@ -142,7 +142,8 @@ export class EnrollmentsController {
   /** Enroll, Continue and Submit answer their caller, the location's Incentives admin. */
   private async answer(enrollment: Enrollment, res: Response): Promise<EnrollmentDto> {
     setETag(res, enrollment.version);
-    const agreementActive = await this.views.agreementActive(enrollment.partnerId);
+    // Read only where nextAction reads it (one not submitted: Enroll, Submit are what it would refuse).
+    const agreementActive = enrollment.submittedAt ? true : await this.views.agreementActive(enrollment.partnerId);
     return toEnrollmentDto(enrollment, { viewerIsAdmin: true, payoutApiUrl: this.config.PAYOUT_PROFILES_API_URL, now: this.clock.now(), agreementActive });
   }
 }

@@ -120,7 +120,7 @@ export function checkBankAccount(
    * is the account's only bank identifier (SWIFT); for an IBAN of SEPA, any SEPA country (a bank issues the area's IBANs
    * under its home BIC: a French IBAN of a German bank); for another IBAN, its country's.
    */
-  const bic = (countries: readonly string[], where: string) => {
+  const bic = (countries: readonly string[], where = countries.join(', ')) => {
     const value = v('bic');
     if (!BIC_PATTERN.test(value)) problems.push({ field: field('bic'), message: 'must be a BIC of 8 or 11 characters (e.g. DEUTDEFF or DEUTDEFF500)' });
     else if (!countries.includes(bicCountry(value))) {
@@ -154,8 +154,8 @@ export function checkBankAccount(
       }
       // Within SEPA a bank issues IBANs of the area's other countries under its home BIC: any SEPA country's BIC.
       // Outside it, the IBAN's country's (or its banking area's), as for an account without an IBAN.
-      const countries = bicCountriesForIban(ibanCountry);
-      bic(countries, countries.length > 10 ? 'a SEPA country' : countries.join(', '));
+      const { countries, named } = bicCountriesForIban(ibanCountry);
+      bic(countries, named);
       break;
     }
     case 'US_ABA': {
@@ -189,7 +189,7 @@ export function checkBankAccount(
       break;
     }
     case 'SWIFT':
-      bic(bicCountriesFor(country), bicCountriesFor(country).join(', '));
+      bic(bicCountriesFor(country));
       secret = v('accountNumber');
       if (!/^[A-Z0-9]{5,34}$/.test(secret)) problems.push({ field: field('accountNumber'), message: 'must be 5 to 34 letters or digits' });
       break;

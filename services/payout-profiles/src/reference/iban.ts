@@ -102,9 +102,12 @@ const SEPA: readonly string[] = [
 ];
 
 /**
- * The countries whose banks' BICs can serve an account with an IBAN of `ibanCountry`: any SEPA country's for a SEPA
- * IBAN (a bank issues the area's IBANs under its home BIC); else the IBAN's country and its banking area.
+ * The countries whose banks' BICs can serve an account with an IBAN of `ibanCountry`, and how a refusal names them: any
+ * SEPA country's for a SEPA IBAN (a bank issues the area's IBANs under its home BIC); else the IBAN's country and its
+ * banking area.
  */
-export function bicCountriesForIban(ibanCountry: string): readonly string[] {
-  return SEPA.includes(ibanCountry) ? SEPA : bicCountriesFor(ibanCountry);
+export function bicCountriesForIban(ibanCountry: string): { countries: readonly string[]; named: string } {
+  if (SEPA.includes(ibanCountry)) return { countries: SEPA, named: 'a SEPA country' };
+  const countries = bicCountriesFor(ibanCountry);
+  return { countries, named: countries.join(', ') };
 }
