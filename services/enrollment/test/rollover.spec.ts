@@ -594,7 +594,8 @@ describe('enrollments ENROLLED once and back in validation (a profile edited, or
     await bankInView(bank('rejected'), partner, 2, 'ACTION_REQUIRED');
     await bankInView(bank('approved'), partner, 2, 'APPROVED');
     await bankInView(bank('inactive'), inactive, 2, 'PENDING_VALIDATION');
-    await h.db.collection('agreement_view').insertOne({ _id: inactive, active: false, changedAt: new Date() } as never);
+    // Inactive as TO began (the rollover reads the agreement as the new year began).
+    await h.db.collection('agreement_view').insertOne({ _id: inactive, active: false, changedAt: fiscalYearRange(FROM).start } as never);
     const seeded = {
       validating: completedOnce(program, FROM, partner, `rv1-${w.run}`, 'VALIDATING', bank('pending')),
       rejected: completedOnce(program, FROM, partner, `rv2-${w.run}`, 'ACTION_REQUIRED', bank('rejected')),
@@ -662,6 +663,33 @@ describe('enrollments ENROLLED once and back in validation (a profile edited, or
     expect(await col().countDocuments({ _id: next(seeded.neverEnrolled) })).toBe(0);
 
     expect((await operator('/v1/operator/rollover', { fromFiscalYear: FROM, programId: program.programId })).body).toEqual(expect.objectContaining({ examined: 0 }));
+  });
+
+  it("are judged on the partner's agreement as the new year began, whenever the run: lapsed then and reactivated since, expired; ended after, continued", async () => {
+    const [FROM, TO] = ['FY22', 'FY23'];
+    const program = await createProgram(h, { fiscalYear: FROM, requiresEligibility: false, payoutRules: usdRules });
+    const [lapsed, endedAfter] = [`ag-lapsed-${w.run}`, `ag-after-${w.run}`];
+    const bank = (partnerId: string) => `${partnerId}-bank`;
+    const seeded = [lapsed, endedAfter].map((partnerId) => completedOnce(program, FROM, partnerId, `${partnerId}-loc`, 'ENROLLED', bank(partnerId)));
+    for (const partnerId of [lapsed, endedAfter]) await bankInView(bank(partnerId), partnerId, 2, 'APPROVED');
+    await col().insertMany(seeded as never[]);
+    const { start } = fiscalYearRange(TO);
+    const day = 24 * 3600_000;
+    // Reactivated two days into TO, published first; its lapse two weeks before TO began arrives after it.
+    await agreement(h, lapsed, true, new Date(+start + 2 * day));
+    await agreement(h, lapsed, false, new Date(+start - 14 * day));
+    await agreement(h, endedAfter, false, new Date(+start + 3 * day));
+
+    const summary = await operator('/v1/operator/rollover', { fromFiscalYear: FROM, programId: program.programId });
+    expect(summary.body).toEqual(expect.objectContaining({ examined: 2, renewed: 1, expired: 1, complete: true }));
+    const [expired] = await waitForEnrollmentEvent(h, seeded[0]._id, 'EnrollmentExpired');
+    expect(expired.envelope!.data).toEqual(expect.objectContaining({ status: 'EXPIRED', reasons: ["The partner's agreement is not active."] }));
+    const continuation = enrollmentId({ programId: program.programId, locationId: seeded[1].locationId, fiscalYear: TO });
+    expect(await col().findOne({ _id: continuation })).toEqual(expect.objectContaining({ status: 'ENROLLED', renewedFrom: seeded[1]._id }));
+    // The view keeps both of the lapsed partner's statuses, the reactivation current.
+    expect(await h.db.collection('agreement_view').findOne({ _id: lapsed } as never)).toEqual(
+      expect.objectContaining({ active: true, earlier: [expect.objectContaining({ active: false, changedAt: new Date(+start - 14 * day) })] }),
+    );
   });
 
   it('continue into a next-year enrollment that had ended INELIGIBLE (as Enroll restarts one); one enrolled on its own is only marked', async () => {
@@ -1184,7 +1212,7 @@ describe('a rollover killed halfway', () => {
         updatedAt: now,
       })) as never[],
     );
-    await h.db.collection('agreement_view').insertOne({ _id: partner(9), active: false, changedAt: now } as never);
+    await h.db.collection('agreement_view').insertOne({ _id: partner(9), active: false, changedAt: fiscalYearRange(FROM).start } as never);
     const enrollments = Array.from({ length: N }, (_, i) =>
       storedEnrollment({
         programId,

@@ -264,8 +264,9 @@ export async function issueInvitation(
   });
 }
 
-export async function agreement(h: Harness, partnerId: string, active: boolean) {
-  return h.kafka.publishEvent(Topics.agreements, partnerId, { type: 'AgreementStatusChanged', source: 'agreements-system', partnerId, data: { partnerId, active } });
+/** The agreements system says the partner's agreement is (in)active, as of `occurredAt` (default: now). */
+export async function agreement(h: Harness, partnerId: string, active: boolean, occurredAt?: Date) {
+  return h.kafka.publishEvent(Topics.agreements, partnerId, { type: 'AgreementStatusChanged', source: 'agreements-system', partnerId, data: { partnerId, active }, occurredAt });
 }
 
 /** A profile event as payout-profiles publishes it (bank: key partnerId; tax: key locationId). */

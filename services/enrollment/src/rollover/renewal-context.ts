@@ -1,4 +1,6 @@
+import { fiscalYearRange } from '@lib/contracts';
 import { findByIds } from '@lib/messaging';
+import { Clock } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { eligibilityId, enrollmentId } from '../common/ids';
 import { Enrollment } from '../enrollments/enrollment.schema';
@@ -6,6 +8,7 @@ import { EnrollmentsRepository } from '../enrollments/enrollments.repository';
 import { partnersDecision, ProfileFacts } from '../enrollments/enrollment-rules';
 import { profileFacts } from '../enrollments/payout-facts';
 import { Program } from '../programs/program.schema';
+import { agreementActiveAt } from '../views/agreement-status';
 import { ViewsRepository } from '../views/views.repository';
 import { YearDecision } from '../views/views.schemas';
 import { decideRenewal, eligibilityFor, RenewalDecision } from './renewal-rules';
@@ -21,7 +24,10 @@ export const NEXT_YEAR_FIELDS = { _id: 1, status: 1, version: 1, renewedFrom: 1,
 
 export interface BatchContext {
   decide(enrollment: Enrollment): RenewalDecision;
-  /** Whether the partner's agreement is active as the batch read it (one never heard of is). */
+  /**
+   * Whether the partner's agreement was active as the new year began (agreementActiveAt), as the batch read it (one
+   * never heard of was); before that, now: a run after the year's end decides as the run at its end would have.
+   */
   agreementActive(partnerId: string): boolean;
   nextId(enrollment: Enrollment): string;
   /** The next-year enrollments that exist already, by id. */
@@ -48,6 +54,7 @@ export class RenewalContext {
   constructor(
     private readonly views: ViewsRepository,
     private readonly enrollments: EnrollmentsRepository,
+    private readonly clock: Clock,
   ) {}
 
   async load(batch: Enrollment[], programs: Map<string, Program>, fromFiscalYear: string, toFiscalYear: string): Promise<BatchContext> {
@@ -67,10 +74,14 @@ export class RenewalContext {
       this.views.agreementsByPartner(unique(batch.map((e) => e.partnerId))),
       this.views.profilesByIds(unique(batch.flatMap((e) => [e.bankProfileId, taxProfileIdOf(e)]))),
     ]);
+    // The instant the agreement is judged at: the new year's first, or now before it (reminders, an early run, one that
+    // ends the year early on purpose).
+    const agreementsAt = new Date(Math.min(this.clock.now().getTime(), fiscalYearRange(toFiscalYear).start.getTime()));
+    const agreementActive = (partnerId: string) => agreementActiveAt(agreements.get(partnerId), agreementsAt);
     const state = (view: { revision: number; status: string; version?: number } | undefined) => (view ? `${view.revision}/${view.status}/${view.version ?? ''}` : '');
     return {
       nextId,
-      agreementActive: (partnerId) => agreements.get(partnerId)?.active !== false,
+      agreementActive,
       nextYear: (enrollments) => this.nextYear(enrollments.map(nextId)),
       eligibilityNow: async (continuations) => {
         const views = await this.views.eligibilityByIds(unique(continuations.map((c) => eligibilityId(c.programId, c.locationId))));
@@ -94,7 +105,7 @@ export class RenewalContext {
         const decision = decideRenewal({
           program,
           eligibility: eligibility.get(eligibilityId(e.programId, e.locationId))?.years,
-          agreementActive: agreements.get(e.partnerId)?.active,
+          agreementActive: agreementActive(e.partnerId),
           partnerId: e.partnerId,
           locationId: e.locationId,
           bank: bank?.kind === 'BANK' ? profileFacts(bank) : undefined,

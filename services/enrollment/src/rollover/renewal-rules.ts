@@ -11,7 +11,7 @@ export interface RenewalInput {
   program?: { name: string; state: ProgramState; requiresEligibility: boolean; payoutRules: PayoutRules };
   /** Every fiscal year's decision for the (program, location). */
   eligibility?: Record<string, YearDecision>;
-  /** Undefined: never heard of the partner's agreement, which counts as active. */
+  /** Whether the partner's agreement was active as the new year began (agreementActiveAt); undefined counts as active. */
   agreementActive?: boolean;
   partnerId: string;
   /** The enrollment's location: its bank profile must still serve it. */

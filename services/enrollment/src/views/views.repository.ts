@@ -1,4 +1,4 @@
-import { AgreementStatusChanged, decisionFor, decisionReasons, DefaultBankProfileChange, EligibilityDetermined, keepDecision, KeptDecisions, laterDecision, LogPosition, ProfileEvent } from '@lib/contracts';
+import { AgreementStatusChanged, decisionFor, decisionReasons, DefaultBankProfileChange, EligibilityDetermined, keepDecision, KeptDecisions, LogPosition, ProfileEvent } from '@lib/contracts';
 import { BatchLoader, findByIds, modelLoader, upsertIfChanged, upsertIfNewer } from '@lib/messaging';
 import { Keyset } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
@@ -6,7 +6,8 @@ import { InjectModel } from '@nestjs/mongoose';
 import { Model } from 'mongoose';
 import { eligibilityId } from '../common/ids';
 import { partnersDecision } from '../enrollments/enrollment-rules';
-import { AgreementView, DefaultBankProfileView, EligibilityView, LocationTaxProfileView, ProfileView, YearDecision } from './views.schemas';
+import { agreementStatuses, withAgreementStatus } from './agreement-status';
+import { AgreementStatus, AgreementView, DefaultBankProfileView, EligibilityView, LocationTaxProfileView, ProfileView, YearDecision } from './views.schemas';
 
 /** The order the tax profiles that expired are followed in (FollowExpiredTaxProfiles): by date, then id. */
 export const TAX_EXPIRY_ORDER = new Keyset<ProfileView>('tax-expiry', ['expiresAt', '_id'], { dates: ['expiresAt'] });
@@ -77,15 +78,23 @@ export class ViewsRepository {
   }
 
   /**
-   * The partner's newest agreement status: by `changedAt` (the event's occurredAt), then, at the same instant (an
-   * outside system stamping to the second), by where it was read (`position`), as the eligibility decisions: a
-   * redelivered earlier change (a consumer that lost its partitions) does not undo a later one of the same instant.
+   * Records a status of the partner's agreement among those the view keeps (withAgreementStatus): by `changedAt` (the
+   * event's occurredAt), then, at the same instant (an outside system stamping to the second), by where it was read
+   * (`position`), as the eligibility decisions: a redelivered earlier change does not undo a later one of the same
+   * instant, and one that arrives after a later one takes its place among the earlier statuses (the rollover reads
+   * the status as a year began). Returns whether it is now the partner's current status.
    */
   async recordAgreement({ partnerId, active }: AgreementStatusChanged, changedAt: Date, position?: LogPosition): Promise<boolean> {
-    return upsertIfNewer<AgreementView>(this.agreementModel.collection, partnerId, {
-      replaces: (stored) => laterDecision({ decidedAt: changedAt, position }, { decidedAt: stored.changedAt, position: stored.position }),
-      set: { active, changedAt, ...(position && { position }) },
+    const status: AgreementStatus = { active, changedAt, ...(position && { position }) };
+    let current = false;
+    await upsertIfChanged<AgreementView>(this.agreementModel.collection, partnerId, (stored) => {
+      const statuses = withAgreementStatus(stored ? agreementStatuses(stored) : [], status);
+      current = statuses?.[0] === status;
+      if (!statuses) return null;
+      const [now, ...earlier] = statuses;
+      return { active: now.active, changedAt: now.changedAt, position: now.position ?? null, earlier };
     });
+    return current;
   }
 
   /**
@@ -192,7 +201,7 @@ export class ViewsRepository {
   }
 
   async agreementsByPartner(partnerIds: string[]): Promise<Map<string, AgreementView>> {
-    return findByIds<AgreementView>(this.agreementModel.collection as never, partnerIds, { active: 1 });
+    return findByIds<AgreementView>(this.agreementModel.collection as never, partnerIds, { active: 1, changedAt: 1, position: 1, earlier: 1 });
   }
 
   /** The tax profile of each location (its id and partner), by location id. */

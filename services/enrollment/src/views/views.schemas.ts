@@ -43,7 +43,19 @@ export class AgreementView {
   @Prop({ required: true }) active!: boolean;
   @Prop({ required: true }) changedAt!: Date;
   /** Where it was read on agreements.status.v1: at the same `changedAt`, the one read later wins (absent on older rows). */
-  @Prop({ type: Object }) position?: { partition: number; offset: string };
+  @Prop({ type: Object }) position?: { partition: number; offset: string } | null;
+  /**
+   * The statuses it had before, newest first (at most AGREEMENT_HISTORY): the rollover reads the status in force as
+   * the new year began (agreementActiveAt), whenever it runs. Absent on rows written before it was kept.
+   */
+  @Prop({ type: [Object], default: undefined }) earlier?: AgreementStatus[];
+}
+
+/** One status of a partner's agreement, as an `AgreementStatusChanged` said it. */
+export interface AgreementStatus {
+  active: boolean;
+  changedAt: Date;
+  position?: { partition: number; offset: string } | null;
 }
 export const AgreementViewSchema = SchemaFactory.createForClass(AgreementView);
 AgreementViewSchema.index(...REVISION_GUARD_INDEX);
