@@ -495,6 +495,17 @@ describe('Enroll, Continue, Submit and validation', () => {
       expect(answer.status).toBe(200);
       expect(answer.body.proposal.bankProfileId).toBe(bankProfileId);
     }
+
+    // Submitted: its bank profile can change only while it is Action required, which is said first, not that a
+    // profile the admin would widen for it does not serve the location (it could not be taken after that either).
+    const submitted = await submit(id);
+    expect(submitted.body.status).toMatch(/^(VALIDATING|ENROLLED)$/);
+    const onlyL1 = bankProfile(w.partnerId, { status: 'APPROVED', locationIds: [w.L1], version: 2 });
+    await profileEvent(h, 'ProfileApproved', onlyL1);
+    await profileKnown(h, onlyL1);
+    const fixed = await call(h, 'POST', `/v1/enrollments/${id}/refresh`, { token: await w.token('admin'), body: { bankProfileId: onlyL1.profileId } });
+    expect(fixed.status).toBe(409);
+    expect(fixed.body).toEqual(expect.objectContaining({ detail: expect.stringContaining('can change only while it is Action required'), enrollmentStatus: submitted.body.status }));
   });
 
   it("starts and submits no enrollment while the partner's agreement is not active (422 agreement-inactive, unchanged), as the rollover continues none", async () => {

@@ -106,18 +106,6 @@ export class EnrollLocation {
     expectedVersion?: number,
     idempotency?: IdempotentRequest,
   ): Promise<EnrollAnswer> {
-    if (bankProfileId) {
-      const chosen = await this.facts.bankProfile(actor.partnerId, bankProfileId);
-      if (!chosen) throw Problems.field('bankProfileId', 'must be a bank profile of your partner (known once payout-profiles has published it)');
-      if (!servesLocation(chosen, locationId)) {
-        throw Problems.field(
-          'bankProfileId',
-          // Not which locations it serves: the caller may not be one who may read the profile (payout-profiles decides).
-          `must be a bank profile that serves location ${locationId} (an Incentives admin of the locations it serves and ` +
-            `of ${locationId} can add ${locationId} to the profile's locationIds)`,
-        );
-      }
-    }
     for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
       const existing = await this.enrollments.findForPartner(actor.partnerId, id);
       if (expectedVersion !== undefined) checkVersion(existing, expectedVersion, idempotency);
@@ -131,6 +119,20 @@ export class EnrollLocation {
       return chosen.enrollment.version !== existing?.version ? this.recheckProposal(chosen) : chosen;
     }
     throw Problems.busy('The enrollment kept changing while it was updated; try again.');
+  }
+
+  /** A bank profile the admin chose: one of the partner's (as this service's view knows it) that serves the location. */
+  private async checkChoice(partnerId: string, locationId: string, bankProfileId: string): Promise<void> {
+    const chosen = await this.facts.bankProfile(partnerId, bankProfileId);
+    if (!chosen) throw Problems.field('bankProfileId', 'must be a bank profile of your partner (known once payout-profiles has published it)');
+    if (!servesLocation(chosen, locationId)) {
+      throw Problems.field(
+        'bankProfileId',
+        // Not which locations it serves: the caller may not be one who may read the profile (payout-profiles decides).
+        `must be a bank profile that serves location ${locationId} (an Incentives admin of the locations it serves and ` +
+          `of ${locationId} can add ${locationId} to the profile's locationIds)`,
+      );
+    }
   }
 
   private async apply(
@@ -167,14 +169,15 @@ export class EnrollLocation {
     // Started before (evaluated, or completed) and ended INELIGIBLE: a program CLOSED since starts it again (takesStart).
     if (starting) await this.checkCanStart(program, fiscalYear, locationId, actor.partnerId, !!(existing?.evaluatedAt || existing?.enrolledAt));
 
-    if (existing && !starting && existing.submittedAt) {
-      if (!bankProfileId || bankProfileId === existing.bankProfileId) {
-        const followed = await this.follow.apply(existing, program.payoutRules);
-        return followed && { enrollment: followed, started: false };
-      }
-      if (existing.status !== 'ACTION_REQUIRED') {
-        throw Problems.conflict('The enrollment is submitted: its bank profile can change only while it is Action required.', { enrollmentStatus: existing.status });
-      }
+    const submitted = existing && !starting && existing.submittedAt ? existing : undefined;
+    if (bankProfileId) {
+      // What the enrollment allows first: a bank profile fixed for serving the location would then be refused for that.
+      if (submitted && bankProfileId !== submitted.bankProfileId && submitted.status !== 'ACTION_REQUIRED') throw bankFixedWhileSubmitted(submitted);
+      await this.checkChoice(actor.partnerId, locationId, bankProfileId);
+    }
+    if (submitted && (!bankProfileId || bankProfileId === submitted.bankProfileId)) {
+      const followed = await this.follow.apply(submitted, program.payoutRules);
+      return followed && { enrollment: followed, started: false };
     }
     return this.propose(actor, program, id, locationId, existing, starting, bankProfileId, { now, idempotency });
   }
@@ -404,4 +407,8 @@ function checkVersion(existing: Enrollment | null, expected: number, idempotency
   const own = existing.lastRequest;
   if (idempotency !== undefined && own?.fingerprint === idempotency.fingerprint && own.version === existing.version) return;
   throw Problems.preconditionFailed(existing.version);
+}
+
+function bankFixedWhileSubmitted(enrollment: Enrollment): Error {
+  return Problems.conflict('The enrollment is submitted: its bank profile can change only while it is Action required.', { enrollmentStatus: enrollment.status });
 }
