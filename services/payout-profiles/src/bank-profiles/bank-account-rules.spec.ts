@@ -1,5 +1,5 @@
 import { abaChecksumValid, abaPrefixValid, ibanChecksumValid } from '../reference/iban';
-import { checkBankAccount, schemeFor } from './bank-account-rules';
+import { checkBankAccount, schemeFor, SCHEMES } from './bank-account-rules';
 
 describe('IBAN and ABA checksums', () => {
   it.each(['DE89370400440532013000', 'GB82WEST12345698765432', 'FR1420041010050500013M02606', 'NL91ABNA0417164300', 'NO9386011117947'])(
@@ -43,6 +43,20 @@ describe('bank account rules per country', () => {
     expect(checkBankAccount('PR', { accountNumber: '000123456789', routingNumber: '021502011' })).toMatchObject({ problems: [], account: { scheme: 'US_ABA' } });
     expect(checkBankAccount('PR', { accountNumber: '000123456789', routingNumber: '021502012' }).problems).toEqual([
       { field: 'account.routingNumber', message: 'has an invalid ABA checksum' },
+    ]);
+    // Refused, the answer names both ways, and the one the details were read as.
+    const both = `${SCHEMES.US_ABA.describe}; or ${SCHEMES.SWIFT.describe}`;
+    expect(checkBankAccount('PR', { accountNumber: '000123456789', accountType: 'CHECKING' }).problems).toEqual([
+      { field: 'account.bic', message: `is required for bank accounts in PR without a routingNumber (${both})` },
+      { field: 'account.accountType', message: `is not used for bank accounts in PR without a routingNumber (${both})` },
+    ]);
+    expect(checkBankAccount('GU', { accountNumber: '000123456789', routingNumber: '021502011', bic: 'BOFAUS3N' }).problems).toEqual([
+      { field: 'account.bic', message: `is not used for bank accounts in GU with a routingNumber (${both})` },
+    ]);
+    expect(both).toMatch(/routing number.*; or BIC/);
+    // Elsewhere, the country's one way.
+    expect(checkBankAccount('JP', { accountNumber: '1234567' }).problems).toEqual([
+      { field: 'account.bic', message: `is required for bank accounts in JP (${SCHEMES.SWIFT.describe})` },
     ]);
     // Territories whose accounts carry their country's IBAN (the IBAN registry lists them under it).
     expect(['JE', 'GG', 'IM', 'AX', 'GF', 'RE', 'NC'].map((c) => schemeFor(c))).toEqual(Array(7).fill('IBAN'));

@@ -92,12 +92,16 @@ export function checkBankAccount(
   const field = (name: string) => `${prefix}.${name}`;
   const given = (name: keyof BankAccountInput) => typeof input[name] === 'string' && input[name]!.trim() !== '';
 
+  // A US territory's account is given either way: the refusal names both, and which one the details were read as.
+  const territory = US_TERRITORIES.includes(country);
+  const ways = territory ? `${SCHEMES.US_ABA.describe}; or ${SCHEMES.SWIFT.describe}` : rule.describe;
+  const readAs = territory ? (scheme === 'US_ABA' ? ' with a routingNumber' : ' without a routingNumber') : '';
   for (const name of rule.required) {
-    if (!given(name)) problems.push({ field: field(name), message: `is required for bank accounts in ${country} (${rule.describe})` });
+    if (!given(name)) problems.push({ field: field(name), message: `is required for bank accounts in ${country}${readAs} (${ways})` });
   }
   for (const name of Object.keys(input) as Array<keyof BankAccountInput>) {
     if (input[name] !== undefined && !rule.required.includes(name) && !rule.optional.includes(name)) {
-      problems.push({ field: field(name), message: `is not used for bank accounts in ${country} (${rule.describe})` });
+      problems.push({ field: field(name), message: `is not used for bank accounts in ${country}${readAs} (${ways})` });
     }
   }
   if (problems.length) return { problems };
