@@ -228,6 +228,14 @@ describe('key rotation: POST /v1/operator/secrets/reseal', () => {
     expect(rejected.status).toBe(200);
     expect(JSON.stringify(rejected.body)).not.toContain('ABC1234');
     expect(rejected.body.reasons).toEqual(['TIN ******** does not match the business name']);
+    // A change that keeps the VAT id it cannot read (left out): 409 naming vatId (send it, or null), not a bare 500;
+    // nothing changed.
+    const keptBefore = await raw('tax_profiles', tax.profileId);
+    const kept = await call(h, 'PATCH', `/v1/locations/${w.L2}/tax-profile`, { token: other, body: { taxId: 'XYZ98765' }, headers: ifMatch(keptBefore!.version) });
+    expect(kept.status).toBe(409);
+    expect(kept.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(kept.body).toMatchObject({ detail: expect.stringContaining('cannot be read; send vatId (or null to remove it)'), errors: [expect.objectContaining({ field: 'vatId' })] });
+    expect(await raw('tax_profiles', tax.profileId)).toMatchObject({ version: keptBefore!.version, maskedTaxId: keptBefore!.maskedTaxId });
     // Its VAT id readable again, for the re-sealing below (which counts the unreadable ones).
     await h.db.collection('tax_profiles').updateOne({ _id: tax.profileId as never }, { $set: { 'sealedVatId.keyId': 'k1' } });
   });

@@ -1,6 +1,6 @@
 import { pushOutbox } from '@lib/messaging';
 import { Clock, Principal, Problems } from '@lib/platform';
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { isDeepStrictEqual } from 'node:util';
 import { comparable } from '../../common/comparable';
 import { PayoutAccess } from '../../profiles/payout-access';
@@ -21,6 +21,8 @@ import { checkTaxDetails, expiryProblems, sealTaxIds, taxIdInTextProblems, TaxTe
  */
 @Injectable()
 export class UpdateTaxProfile {
+  private readonly logger = new Logger(UpdateTaxProfile.name);
+
   constructor(
     private readonly access: PayoutAccess,
     private readonly profiles: TaxProfilesRepository,
@@ -39,7 +41,16 @@ export class UpdateTaxProfile {
     }
 
     const id = current._id;
-    const open = (sealed: TaxProfile['sealedTaxId'], field: string) => (sealed ? this.secrets.open(sealed, `${id}:${field}`) : undefined);
+    // A stored id this change keeps that does not open (its key removed from PAYOUT_ENCRYPTION_KEYS) cannot be checked or
+    // sent to validation with the new revision: 409 naming it, as a bank profile's unreadable account; the change comes
+    // with the id (or null), which replaces it, or waits for the key to be put back.
+    const unreadable: Array<'taxId' | 'vatId'> = [];
+    const open = (sealed: TaxProfile['sealedTaxId'], field: 'taxId' | 'vatId') => {
+      if (!sealed) return undefined;
+      const value = this.secrets.openIfAvailable(sealed, `${id}:${field}`);
+      if (value === undefined) unreadable.push(field);
+      return value;
+    };
     const incorporation = input.incorporation ?? current.incorporation;
     // Tax ids are a country's: another incorporation, or another country of incorporation, keeps none. A stored one
     // the request does not send, of a kind a non-US incorporation holds (a foreign TIN, a VAT id: both optional), is not
@@ -59,7 +70,7 @@ export class UpdateTaxProfile {
             .map(([field, , what]) => ({ field, message: `the stored ${what} was for the incorporation before: send the one for the new incorporation or country, or null to remove it` }));
     // Omitted (undefined): the stored one, while the incorporation stays; null: none (removed). A blank one is refused
     // (DTO and checkTaxDetails), so it cannot remove a stored tax id unnoticed.
-    const given = (value: string | null | undefined, stored: TaxProfile['sealedTaxId'], field: string) =>
+    const given = (value: string | null | undefined, stored: TaxProfile['sealedTaxId'], field: 'taxId' | 'vatId') =>
       value === null ? undefined : value ?? (sameIncorporation ? open(stored, field) : undefined);
     const candidate = {
       incorporation,
@@ -68,6 +79,13 @@ export class UpdateTaxProfile {
       taxId: given(input.taxId, current.sealedTaxId, 'taxId'),
       vatId: given(input.vatId, current.sealedVatId, 'vatId'),
     };
+    if (unreadable.length) {
+      this.logger.warn(`tax profile ${id}: its stored ${unreadable.join(' and ')} does not open; a change keeping it was refused`);
+      throw Problems.conflict(
+        `The stored ${unreadable.map((field) => (field === 'taxId' ? 'tax id' : 'VAT id')).join(' and ')} of tax profile ${id} cannot be read; send ${unreadable.join(' and ')} (or null to remove it) with this change.`,
+        { errors: unreadable.map((field) => ({ field, message: 'is required with this change while the stored one cannot be read' })) },
+      );
+    }
     const { problems, details } = checkTaxDetails(candidate);
     // Another form (a US incorporation corrected to a non-US one, or back): the documents are the signed form, and its
     // expiry that form's; the stored ones are the other form's, which would be sent to validation as this one's.
