@@ -212,6 +212,22 @@ describe('bad input: problem+json naming the field, nothing stored changes', () 
     expect(await stored()).toEqual(before);
   });
 
+  it("names a tax profile's problems at once: the form's limit on the expiry beside a bad VAT id, a form change's needs beside a wrong country", async () => {
+    const before = await stored();
+    const fields = (answer: { body: { errors?: Array<{ field: string }> } }) => (answer.body.errors ?? []).map((e) => e.field).sort();
+    const created = await call(h, 'POST', `/v1/locations/${w.L3}/tax-profile`, {
+      token: admin,
+      body: nonUsTaxProfile({ vatId: 'DE!', expiresAt: `${new Date().getUTCFullYear() + 4}-01-01` }),
+    });
+    expect(created.status).toBe(400);
+    expect(fields(created)).toEqual(['expiresAt', 'vatId']);
+    // US to non-US, the country left US: the country, the TIN left out, and the W-8BEN-E's documents and expiry.
+    const patched = await call(h, 'PATCH', `/v1/locations/${w.L1}/tax-profile`, { token: admin, body: { incorporation: 'NON_US' }, headers: ifMatch(1) });
+    expect(patched.status).toBe(400);
+    expect(fields(patched)).toEqual(['documents', 'expiresAt', 'incorporationCountry', 'taxId']);
+    expect(await stored()).toEqual(before);
+  });
+
   it('lists the first 100 field problems of a body with many, and says how many there were', async () => {
     const documents = Array.from({ length: 5_000 }, () => ({}));
     const answer = await call(h, 'POST', `/v1/locations/${w.L3}/tax-profile`, { token: admin, body: usTaxProfile({ documents }) });
@@ -318,10 +334,11 @@ describe('the tax ids of a non-US profile: blank is refused, null removes', () =
     });
     expect(us.status).toBe(200);
     expect(us.body).toMatchObject({ incorporation: 'US', maskedTaxId: '****6789', maskedVatId: null });
-    // Back to non-US, the US TIN left out: named (with the other problems of the request at once).
+    // Back to non-US, the US TIN left out: named with the other problems of the request at once (the W-8BEN-E's
+    // documents and expiry too, its form following from the incorporation whatever taxForm says).
     const back = await call(h, 'PATCH', path(), { token: other, body: { incorporation: 'NON_US', incorporationCountry: 'DE', taxForm: 'W-9' }, headers: ifMatch((await raw())!.version) });
     expect(back.status).toBe(400);
-    expect(back.body.errors.map((e: { field: string }) => e.field).sort()).toEqual(['taxForm', 'taxId']);
+    expect(back.body.errors.map((e: { field: string }) => e.field).sort()).toEqual(['documents', 'expiresAt', 'taxForm', 'taxId']);
     const w8 = { documents: nonUsTaxProfile().documents, expiresAt: inDays(365) };
     const nonUs = await call(h, 'PATCH', path(), { token: other, body: { incorporation: 'NON_US', incorporationCountry: 'DE', taxId: null, ...w8 }, headers: ifMatch((await raw())!.version) });
     expect(nonUs.body).toMatchObject({ incorporation: 'NON_US', maskedTaxId: null, maskedVatId: null });

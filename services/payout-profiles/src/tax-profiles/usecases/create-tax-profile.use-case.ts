@@ -9,7 +9,7 @@ import { SecretBox } from '../../secrets/secret-box';
 import { CreateTaxProfileDto } from '../dto/tax-profile.dto';
 import { TaxProfile } from '../tax-profile.schema';
 import { TaxProfilesRepository } from '../tax-profiles.repository';
-import { checkTaxDetails, expiryProblems, sealTaxIds, taxIdInTextProblems, toDocuments } from '../tax-rules';
+import { checkTaxDetails, FORM_FOR, expiryProblems, sealTaxIds, taxIdInTextProblems, toDocuments } from '../tax-rules';
 
 /** The tax profile of a location (one per location), at revision 1, pending validation. */
 @Injectable()
@@ -29,7 +29,8 @@ export class CreateTaxProfile {
     const { problems, details } = checkTaxDetails(input);
     throwIfProblems([
       ...problems,
-      ...expiryProblems(input.expiresAt, now, details?.taxForm),
+      // The form's limit on the expiry whatever else is wrong: the form follows from the incorporation alone.
+      ...expiryProblems(input.expiresAt, now, FORM_FOR[input.incorporation]),
       ...(details ? taxIdInTextProblems(details, input.businessProfile, input.documents ?? []) : []),
     ]);
 

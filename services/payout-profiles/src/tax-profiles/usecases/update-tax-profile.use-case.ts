@@ -10,7 +10,7 @@ import { SecretBox, superseded } from '../../secrets/secret-box';
 import { UpdateTaxProfileDto } from '../dto/tax-profile.dto';
 import { BusinessProfile, TaxDocument, TaxProfile } from '../tax-profile.schema';
 import { TaxProfilesRepository } from '../tax-profiles.repository';
-import { checkTaxDetails, expiryProblems, sealTaxIds, taxIdInTextProblems, TaxTexts, toDocuments } from '../tax-rules';
+import { checkTaxDetails, FORM_FOR, expiryProblems, sealTaxIds, taxIdInTextProblems, TaxTexts, toDocuments } from '../tax-rules';
 
 /**
  * Changes the tax profile of a location (If-Match). A real change is a new revision, pending validation, with a
@@ -89,11 +89,13 @@ export class UpdateTaxProfile {
     const { problems, details } = checkTaxDetails(candidate);
     // Another form (a US incorporation corrected to a non-US one, or back): the documents are the signed form, and its
     // expiry that form's; the stored ones are the other form's, which would be sent to validation as this one's.
-    const formChanged = !!details && details.taxForm !== current.taxForm;
+    // The form follows from the incorporation alone: said with any other problem of the request, not after it is fixed.
+    const form = FORM_FOR[incorporation];
+    const formChanged = form !== current.taxForm;
     const otherForm = formChanged
       ? (['documents', 'expiresAt'] as const)
           .filter((field) => input[field] === undefined)
-          .map((field) => ({ field, message: `is required when the tax form changes (${current.taxForm} to ${details!.taxForm}): the stored ${field === 'documents' ? 'documents are' : 'expiry is'} the ${current.taxForm}'s` }))
+          .map((field) => ({ field, message: `is required when the tax form changes (${current.taxForm} to ${form}): the stored ${field === 'documents' ? 'documents are' : 'expiry is'} the ${current.taxForm}'s` }))
       : [];
     throwIfProblems([
       ...leftOut,
@@ -101,7 +103,7 @@ export class UpdateTaxProfile {
       ...otherForm,
       // The W-8BEN-E's limit on a date this request sets, or that its form is new to: the stored one sent back as it is
       // (a client sending every field it read) is no new claim.
-      ...(input.expiresAt ? expiryProblems(input.expiresAt, this.clock.now(), sameInstant(input.expiresAt, current.expiresAt) && !formChanged ? undefined : details?.taxForm) : []),
+      ...(input.expiresAt ? expiryProblems(input.expiresAt, this.clock.now(), sameInstant(input.expiresAt, current.expiresAt) && !formChanged ? undefined : form) : []),
     ]);
 
     const next = {
