@@ -5,6 +5,7 @@
 import { Clock } from '@lib/platform';
 import { randomUUID } from 'node:crypto';
 import { Answer, call, createWorld, RawJson, Harness, ibanProfile, ifMatch, inDays, nonUsTaxProfile, startHarness, usProfile, usTaxProfile, VALID, World } from './support';
+import { SecretBox } from '../src/secrets/secret-box';
 
 jest.setTimeout(120_000);
 
@@ -132,6 +133,7 @@ const CASES: Case[] = [
   ['tax: US TIN of 8 digits', async () => ({ method: 'POST', path: `/v1/locations/${w.L3}/tax-profile`, body: usTaxProfile({ taxId: '12-345678' }) }), 400, 'taxId'],
   ['tax: US without TIN', async () => ({ method: 'POST', path: `/v1/locations/${w.L3}/tax-profile`, body: usTaxProfile({ taxId: undefined }) }), 400, 'taxId', /required/],
   ['tax: non-US with a W-9', async () => ({ method: 'POST', path: `/v1/locations/${w.L3}/tax-profile`, body: nonUsTaxProfile({ taxForm: 'W-9' }) }), 400, 'taxForm', /W-8BEN-E/],
+  ['tax: a German VAT id of 8 digits', async () => ({ method: 'POST', path: `/v1/locations/${w.L3}/tax-profile`, body: nonUsTaxProfile({ vatId: 'DE 1234 5678' }) }), 400, 'vatId', /^must be a VAT id of DE: DE then 9 digits$/],
   ['tax: VAT id for a US incorporation', async () => ({ method: 'POST', path: `/v1/locations/${w.L3}/tax-profile`, body: usTaxProfile({ vatId: 'DE123456789' }) }), 400, 'vatId'],
   ['tax: not a date', async () => ({ method: 'POST', path: `/v1/locations/${w.L3}/tax-profile`, body: usTaxProfile({ expiresAt: 'next year' }) }), 400, 'expiresAt'],
   // ISO 8601 forms a Date cannot read (a week date, an ordinal date, the basic format, an hour alone): 400, not a 500.
@@ -354,6 +356,25 @@ describe('the tax ids of a non-US profile: blank is refused, null removes', () =
     expect(later.status).toBe(400);
     expect(later.body.errors).toEqual([expect.objectContaining({ field: 'expiresAt', message: expect.stringContaining('W-8BEN-E') })]);
     await call(h, 'PATCH', path(), { token: other, body: { expiresAt: inDays(365) }, headers: ifMatch((await raw())!.version) });
+  });
+
+  it("takes a VAT id stored before its country's layout was checked, left out or sent again as it is; a new one is checked", async () => {
+    const before = await raw();
+    const id = String(before!._id);
+    const secrets = h.service.app.get(SecretBox);
+    await h.db.collection('tax_profiles').updateOne({ _id: id as never }, { $set: { sealedVatId: secrets.seal('DE12345678', `${id}:vatId`), maskedVatId: '****5678' } });
+    const businessProfile = { ...nonUsTaxProfile().businessProfile, doingBusinessAs: 'Contoso Deutschland' };
+    const leftOut = await call(h, 'PATCH', path(), { token: other, body: { businessProfile }, headers: ifMatch(before!.version) });
+    expect(leftOut.status).toBe(200);
+    expect(leftOut.body.maskedVatId).toBe('****5678');
+    const again = await call(h, 'PATCH', path(), { token: other, body: { vatId: 'de 1234 5678', expiresAt: inDays(200) }, headers: ifMatch(leftOut.body.version) });
+    expect(again.status).toBe(200);
+    const changed = await raw();
+    const typo = await call(h, 'PATCH', path(), { token: other, body: { vatId: 'DE 1234 567' }, headers: ifMatch(changed!.version) });
+    expectProblem(typo, 400, 'vatId', /^must be a VAT id of DE: DE then 9 digits$/);
+    expect(await raw()).toEqual(changed);
+    const fixed = await call(h, 'PATCH', path(), { token: other, body: { vatId: 'DE 123 456 789' }, headers: ifMatch(changed!.version) });
+    expect(fixed.body).toMatchObject({ maskedVatId: '****6789' });
   });
 
   it('reads a foreign TIN of 30 letters or digits pasted in groups of two (44 characters with the dashes) as those 30', async () => {

@@ -61,6 +61,25 @@ describe('tax rules', () => {
     expect(checkTaxDetails({ incorporation: 'NON_US', incorporationCountry: 'JP' }).problems).toEqual([]);
   });
 
+  it("non-US: a VAT id written with a European prefix has that country's layout after it (not one left as stored)", () => {
+    const vat = (vatId: string, incorporationCountry = 'DE', vatIdChecked?: boolean) =>
+      checkTaxDetails({ incorporation: 'NON_US', incorporationCountry, vatId, vatIdChecked }).problems;
+    expect(vat('DE 12345678')).toEqual([{ field: 'vatId', message: 'must be a VAT id of DE: DE then 9 digits' }]);
+    expect(vat('NL123456789B1')).toEqual([{ field: 'vatId', message: 'must be a VAT id of NL: NL then 9 digits, B and 2 digits' }]);
+    // Another member state's registration of a German company: that state's layout.
+    expect(vat('FR 40 303 265 045')).toEqual([]);
+    expect(vat('ATU1234567')).toEqual([{ field: 'vatId', message: 'must be a VAT id of AT: AT then U and 8 digits' }]);
+    // Greece's is EL in VIES, written GR too.
+    expect(vat('EL123456789', 'GR')).toEqual([]);
+    expect(vat('GR12345678', 'GR')).toEqual([{ field: 'vatId', message: 'must be a VAT id of GR: GR then 9 digits' }]);
+    expect(vat('CHE-123.456.789 MWST', 'CH')).toEqual([]);
+    // Without a prefix, or a company incorporated outside Europe (a Mexican RFC starts with its initials): the general rule.
+    expect(vat('123456789')).toEqual([]);
+    expect(vat('DEL990101AB1', 'MX')).toEqual([]);
+    // Stored before the layout was checked, and left as it is: taken.
+    expect(vat('DE12345678', 'DE', false)).toEqual([]);
+  });
+
   it('expiry', () => {
     const now = new Date('2026-06-01T00:00:00Z');
     expect(isExpired(new Date('2026-06-01T00:00:00Z'), now)).toBe(true);

@@ -1,5 +1,6 @@
 import type { FieldProblem } from '@lib/platform';
 import { typedIdentifier } from '../common/typed-identifier';
+import { vatLayoutProblem } from '../reference/vat';
 import { maskSecret } from '../secrets/masking';
 import type { SecretBox } from '../secrets/secret-box';
 import type { TaxDocumentDto } from './dto/tax-profile.dto';
@@ -21,6 +22,11 @@ export interface TaxDetailsInput {
   /** Absent or null: none. Blank is refused (it is not "none"). */
   taxId?: string | null;
   vatId?: string | null;
+  /**
+   * False for a VAT id stored before its country's layout was checked, which the request leaves as it is: taken on the
+   * general rule (a change of other fields is not refused for it).
+   */
+  vatIdChecked?: boolean;
 }
 
 export interface CheckedTaxDetails {
@@ -33,11 +39,14 @@ export interface CheckedTaxDetails {
 }
 
 /** As people write tax ids (`12-3456789`, `12–3456789` pasted from a PDF, `DE 123.456.789`, `12/345/67890`). */
-const clean = (value: string) => typedIdentifier(value, './');
+/** A tax or VAT id as stored: as typed, without blanks, dashes, dots or slashes, upper case. */
+export const typedTaxId = (value: string) => typedIdentifier(value, './');
+const clean = typedTaxId;
 
 /**
  * US: TIN of 9 digits (EIN 12-3456789 or SSN/ITIN 123-45-6789 accepted), form W-9, no VAT id.
- * Non-US: form W-8BEN-E, optional foreign TIN and optional VAT/GST id (4 to 20 letters or digits).
+ * Non-US: form W-8BEN-E, optional foreign TIN and optional VAT/GST id (4 to 20 letters or digits; one written with a
+ * European prefix, DE123456789, in that country's layout: vatLayoutProblem).
  * A tax id left out or null is none; a blank one is refused ("must not be blank"), never read as none.
  * Messages never repeat the value, which may be a secret.
  */
@@ -77,7 +86,9 @@ export function checkTaxDetails(input: TaxDetailsInput): { problems: FieldProble
     }
     if (input.vatId?.trim()) {
       vatId = clean(input.vatId);
+      const layout = vatLayoutProblem(vatId, country);
       if (!/^[A-Z0-9]{4,20}$/.test(vatId)) problems.push({ field: 'vatId', message: 'must be a VAT/GST id of 4 to 20 letters or digits' });
+      else if (layout && input.vatIdChecked !== false) problems.push({ field: 'vatId', message: layout });
     }
   }
   if (problems.length) return { problems };

@@ -10,7 +10,7 @@ import { SecretBox, superseded } from '../../secrets/secret-box';
 import { UpdateTaxProfileDto } from '../dto/tax-profile.dto';
 import { BusinessProfile, TaxDocument, TaxProfile } from '../tax-profile.schema';
 import { TaxProfilesRepository } from '../tax-profiles.repository';
-import { checkTaxDetails, FORM_FOR, expiryProblems, sealTaxIds, taxIdInTextProblems, TaxTexts, toDocuments } from '../tax-rules';
+import { checkTaxDetails, FORM_FOR, typedTaxId, expiryProblems, sealTaxIds, taxIdInTextProblems, TaxTexts, toDocuments } from '../tax-rules';
 
 /**
  * Changes the tax profile of a location (If-Match). A real change is a new revision, pending validation, with a
@@ -78,6 +78,8 @@ export class UpdateTaxProfile {
       taxForm: input.taxForm,
       taxId: given(input.taxId, current.sealedTaxId, 'taxId'),
       vatId: given(input.vatId, current.sealedVatId, 'vatId'),
+      // A VAT id stored before its layout was checked, left out or sent again as it is: no new claim to check.
+      vatIdChecked: typeof input.vatId === 'string' && !(sameIncorporation && current.sealedVatId && typedTaxId(input.vatId) === this.secrets.openIfAvailable(current.sealedVatId, `${id}:vatId`)),
     };
     if (unreadable.length) {
       this.logger.warn(`tax profile ${id}: its stored ${unreadable.join(' and ')} does not open; a change keeping it was refused`);
