@@ -3,24 +3,27 @@
  * would follow it. Outside systems (eligibility, the payments back office) are played by publishing on their topics.
  */
 import { Topics } from '@lib/contracts';
+import { kafkaConnectionFromEnv } from '@lib/platform';
 import { TestKafka } from '@lib/testing';
 import { randomUUID } from 'node:crypto';
 import { assignRole, Client, CURRENT_FY, eligibility, eventually, importUsers, NEXT_FY, registerPartner, usBankProfile, usTaxProfile } from '../test/e2e/client';
-import { RunningPlatform, runningPlatform } from './running-platform';
+import { demoFailure, enrollOnceCaughtUp } from './demo-answers';
+import { runningPlatform } from './running-platform';
 
-/** What `npm start` wrote of the platform it runs: refused, with what to do, unless it is there and ready. */
-function platformRunning(): RunningPlatform {
+/** What `make` gives; when it refuses (no platform ready, a bad KAFKA_TLS* or KAFKA_SASL_* setting), its one line, and exit. */
+function orStop<T>(make: () => T): T {
   try {
-    return runningPlatform('run the demo');
+    return make();
   } catch (error) {
     process.stderr.write(`${(error as Error).message}\n`);
     process.exit(1);
   }
 }
 
-const running = platformRunning();
+const running = orStop(() => runningPlatform('run the demo'));
 const client = new Client({ url: (service) => running.urls[service], operatorKey: running.operatorKey });
-const kafka = new TestKafka(running.kafkaBrokers);
+// Connected as the services and the operators' tools are (`npm run event`, `npm run dlq`): TLS and SASL from the environment.
+const kafka = orStop(() => new TestKafka(running.kafkaBrokers, kafkaConnectionFromEnv()));
 let step = 0;
 const say = (text: string) => process.stdout.write(`\n${++step}. ${text}\n`);
 const detail = (text: string) => process.stdout.write(`   ${text}\n`);
@@ -107,7 +110,8 @@ async function main() {
   detail(`Bob is assigned to ${B} and receives the invitation`);
 
   say('Alice selects Enroll. There is no bank or tax profile yet: the answer is Continue, with what is missing.');
-  const first = await client.expect(201, 'enrollment', 'POST', '/v1/enrollments', { token: aliceToken, body: { programId: P, locationId: A } });
+  // Alice's invitation came through invitations; enrollment reads A's decision (and her role) on its own, maybe later.
+  const first = await enrollOnceCaughtUp(client, aliceToken, { programId: P, locationId: A });
   if (first.nextAction !== 'CONTINUE') throw new Error(`expected Continue, got ${first.nextAction}`);
   detail(`${first.status} / next action ${first.nextAction}: missing ${first.missing?.join(', ')}`);
 
@@ -198,7 +202,7 @@ async function main() {
 }
 
 main().catch(async (error) => {
-  process.stderr.write(`\nThe demo stopped: ${error.message}\n(Is the platform running? Start it with: npm start)\n`);
+  process.stderr.write(`\nThe demo stopped: ${demoFailure(error)}\n`);
   await kafka.close();
   process.exit(1);
 });

@@ -40,8 +40,10 @@ const envFile = join(__dirname, '..', '.local', 'infra.env');
   let signalled = false;
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
     process.on(signal, () => {
-      signalled = true;
       if (infra) void stop();
+      // Until they are up nothing else is said, for minutes on a first run (jars, images): not a frozen terminal.
+      else if (!signalled) process.stdout.write('\nStopping once the servers being started are up...\n');
+      signalled = true;
     });
   }
   infra = await resolveInfra({ name: 'infra', detached: true, log: (line) => process.stdout.write(`${line}\n`) });
@@ -53,6 +55,12 @@ const envFile = join(__dirname, '..', '.local', 'infra.env');
   process.stdout.write(`${env}# kafka: ${infra.mode.kafka}, mongo: ${infra.mode.mongo}. Ctrl-C stops them.\n`);
   setInterval(() => undefined, 1 << 30);
 })().catch((error) => {
+  // Ctrl-C during a first run's jar fetch reaches `mvn` too (the terminal's process group) and ends it: interrupted, not
+  // failed (run() in maven.ts gives its error the signal); resolveInfra has stopped what it had started.
+  if (['SIGINT', 'SIGTERM', 'SIGHUP'].includes(error?.signal)) {
+    process.stdout.write('Stopped.\n');
+    process.exit(130);
+  }
   process.stderr.write(`${error.stack ?? error}\n`);
   process.exit(1);
 });

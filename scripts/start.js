@@ -196,9 +196,11 @@ async function main() {
   let serversStarting = false;
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
     process.on(signal, () => {
-      signalled = true;
       if (!serversStarting) process.exit(130);
       if (infra) void stop(0);
+      // Until they are up nothing else is said, for minutes on a first run (jars, images): not a frozen terminal.
+      else if (!signalled) say('\nStopping once the servers being started are up...');
+      signalled = true;
     });
   }
   const platform = { pid: process.pid, startedAt: new Date().toISOString(), urls: Object.fromEntries(SERVICES.map((s) => [s, url(s)])), mail: `http://${host}:${MAIL.web}`, operatorKey: secrets.OPERATOR_TOKEN };
@@ -220,11 +222,20 @@ async function main() {
   await new Promise((resolve) => setTimeout(resolve, 100));
   if (signalled) process.exit(130);
 
-  say('Starting Kafka and MongoDB...');
+  // Those set in the shell are used as they are (resolveInfra's order), and said so once it has them (fromEnvironment).
+  const toStart = [
+    ['Kafka', 'KAFKA_BROKERS'],
+    ['MongoDB', 'MONGO_URL'],
+  ]
+    .filter(([, variable]) => !process.env[variable])
+    .map(([name]) => name);
+  if (toStart.length) say(`Starting ${toStart.join(' and ')}...`);
   serversStarting = true;
   // Its progress shown (the first run fetches the jars; another checkout's run may hold the lock on them).
   infra = await resolveInfra({ name: 'platform', persistent: true, detached: true, log: say });
   if (signalled) await stop(0);
+  const fromShell = fromEnvironment(infra);
+  if (fromShell.length) say(`Using ${fromShell.map(({ name, at, variable }) => `${name} at ${at} (${variable} from your shell)`).join(' and ')}.`);
   // Containers go when the platform stops (testcontainers.ts), and their data with them: say so, since the local
   // servers keep it.
   const inContainers = [
@@ -313,8 +324,21 @@ async function main() {
   } catch (error) {
     if (stopping) return; // a signal stops the platform: the services it stops end the waits above, and it exits
     say(`\n${error.message}`);
+    // Left in the shell by a `source .local/infra.env` whose `npm run infra` is gone, they name dead servers.
+    const variables = fromShell.map(({ variable }) => variable);
+    if (variables.length) {
+      say(`${variables.join(' and ')} ${variables.length > 1 ? 'are' : 'is'} set in your shell, and used: check ${variables.length > 1 ? 'they answer' : 'it answers'}, or \`unset ${variables.join(' ')}\` to have npm start provision its own.`);
+    }
     await stop(1);
   }
+}
+
+/** The servers `infra` took from KAFKA_BROKERS / MONGO_URL (resolveInfra's mode "environment"), where, and from which variable. */
+function fromEnvironment(infra) {
+  return [
+    { name: 'Kafka', at: infra.kafkaBrokers.join(','), variable: 'KAFKA_BROKERS', mode: infra.mode.kafka },
+    { name: 'MongoDB', at: infra.mongoUrl, variable: 'MONGO_URL', mode: infra.mode.mongo },
+  ].filter(({ mode }) => mode === 'environment');
 }
 
 /**
@@ -364,7 +388,12 @@ main().catch((error) => {
   }
   // Ctrl-C during the build reaches tsc too (it runs in the terminal's process group) and ends it before this script's
   // own handler can run: the build was interrupted, not failed (platform.json goes with the exit, as for the handler).
-  if (['SIGINT', 'SIGTERM', 'SIGHUP'].includes(error?.signal)) process.exit(130);
+  // So does one during a first run's jar fetch reach `mvn` (run() in maven.ts gives its error the signal), once
+  // resolveInfra has stopped what it had started.
+  if (['SIGINT', 'SIGTERM', 'SIGHUP'].includes(error?.signal)) {
+    say('Stopped.');
+    process.exit(130);
+  }
   process.stderr.write(`${error.stack ?? error}\n`);
   process.exit(1);
 });

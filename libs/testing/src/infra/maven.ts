@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, ExecFileException } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   accessSync,
@@ -66,13 +66,24 @@ export function run(
       (error, stdout, stderr) => {
         if (error) {
           const output = `${stdout}${stderr}`.trim().split('\n').slice(-40).join('\n');
-          reject(new Error(`${options.label} failed (${error.code ?? error.signal ?? 'error'}): ${command}\n${output}`));
+          const failure = new Error(`${options.label} failed (${error.code ?? error.signal ?? 'error'}): ${command}\n${output}`);
+          reject(Object.assign(failure, { signal: interruptedBy(error) }));
         } else {
           resolve({ stdout, stderr });
         }
       },
     );
   });
+}
+
+/**
+ * The signal that interrupted a step, for the scripts to tell a Ctrl-C from a failure by it (as they do for the build's
+ * tsc): the step runs in the terminal's process group, so Ctrl-C ends it too. A JVM (`mvn` execs one) runs its shutdown
+ * hooks and exits with 130 (128 + SIGINT) rather than by the signal. None when this process killed it (the timeout).
+ */
+function interruptedBy(error: ExecFileException): NodeJS.Signals | undefined {
+  if (error.killed) return undefined;
+  return error.signal ?? (error.code === 130 ? 'SIGINT' : undefined);
 }
 
 export function listJars(libsDir: string): string[] {

@@ -67,7 +67,7 @@ export async function resolveInfra({
 
     const startOneKafka = (index: number): Promise<KafkaServer & { mode: Infra['mode']['kafka'] }> =>
       docker
-        ? startKafkaContainer().then((s) => ({ ...s, mode: 'testcontainers' as const }))
+        ? startKafkaContainer(log).then((s) => ({ ...s, mode: 'testcontainers' as const }))
         : startKafka({ root, dataDir: join(dataDir, index === 0 ? 'kafka' : `kafka-${index + 1}`), log, detached }).then((s) => ({ ...s, mode: 'local' as const }));
     const kafkaPromise = envKafka
       ? Promise.resolve([{ brokers: envKafka.split(','), stop: async () => undefined, mode: 'environment' as const }])
@@ -78,7 +78,7 @@ export async function resolveInfra({
     const mongoPromise = envMongo
       ? Promise.resolve({ url: envMongo, stop: async () => undefined, mode: 'environment' as const })
       : docker
-        ? startMongoContainer().then((s) => ({ ...s, mode: 'testcontainers' as const }))
+        ? startMongoContainer(log).then((s) => ({ ...s, mode: 'testcontainers' as const }))
         : startLocalMongo(root, join(dataDir, 'mongo'), persistent, detached, log).then((s) => ({ ...s, mode: 'local' as const }));
 
     const [kafka, mongo] = await Promise.allSettled([kafkaPromise, mongoPromise]);

@@ -19,8 +19,12 @@ export async function dockerAvailable(): Promise<boolean> {
   }
 }
 
-export async function startKafkaContainer(): Promise<KafkaServer> {
+/** Said before a container starts: pulling its image prints nothing, for minutes on a first run. */
+const starting = (image: string) => `starting ${image} in a container (the first run pulls the image, which can take minutes)`;
+
+export async function startKafkaContainer(log: (line: string) => void = () => undefined): Promise<KafkaServer> {
   const { KafkaContainer } = await import('@testcontainers/kafka');
+  log(starting(KAFKA_IMAGE));
   const container = await new KafkaContainer(KAFKA_IMAGE).withKraft().start();
   return {
     brokers: [`${container.getHost()}:${container.getMappedPort(9093)}`],
@@ -30,8 +34,9 @@ export async function startKafkaContainer(): Promise<KafkaServer> {
   };
 }
 
-export async function startMongoContainer(): Promise<MongoServer> {
+export async function startMongoContainer(log: (line: string) => void = () => undefined): Promise<MongoServer> {
   const { MongoDBContainer } = await import('@testcontainers/mongodb');
+  log(starting(MONGO_IMAGE));
   const container = await new MongoDBContainer(MONGO_IMAGE).start();
   return {
     url: `mongodb://${container.getHost()}:${container.getMappedPort(27017)}/?directConnection=true`,
