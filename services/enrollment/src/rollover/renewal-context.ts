@@ -26,7 +26,8 @@ export interface BatchContext {
   decide(enrollment: Enrollment): RenewalDecision;
   /**
    * Whether the partner's agreement was active as the new year began (agreementActiveAt), as the batch read it (one
-   * never heard of was); before that, now: a run after the year's end decides as the run at its end would have.
+   * never heard of was); before that, its current status: a run after the year's end decides as the run at its end
+   * would have.
    */
   agreementActive(partnerId: string): boolean;
   nextId(enrollment: Enrollment): string;
@@ -74,9 +75,11 @@ export class RenewalContext {
       this.views.agreementsByPartner(unique(batch.map((e) => e.partnerId))),
       this.views.profilesByIds(unique(batch.flatMap((e) => [e.bankProfileId, taxProfileIdOf(e)]))),
     ]);
-    // The instant the agreement is judged at: the new year's first, or now before it (reminders, an early run, one that
-    // ends the year early on purpose).
-    const agreementsAt = new Date(Math.min(this.clock.now().getTime(), fiscalYearRange(toFiscalYear).start.getTime()));
+    // The instant the agreement is judged at: the new year's first once it has begun; before it (reminders, an early
+    // run, one that ends the year early on purpose), the current status, as Enroll and Submit read it (one an outside
+    // clock stamped a little ahead of this one's included).
+    const { start } = fiscalYearRange(toFiscalYear);
+    const agreementsAt = this.clock.now() >= start ? start : undefined;
     const agreementActive = (partnerId: string) => agreementActiveAt(agreements.get(partnerId), agreementsAt);
     const state = (view: { revision: number; status: string; version?: number } | undefined) => (view ? `${view.revision}/${view.status}/${view.version ?? ''}` : '');
     return {

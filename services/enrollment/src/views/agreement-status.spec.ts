@@ -26,6 +26,13 @@ describe("a partner's agreement statuses", () => {
     expect(agreementActiveAt(view(record([], status(false, '2027-07-01T00:00:00Z', 3))), YEAR_START)).toBe(false);
   });
 
+  it('reads the current status when no instant is given, whenever an outside clock stamped it', () => {
+    const ahead = view([status(false, new Date(Date.now() + 60_000).toISOString(), 1)]);
+    expect(agreementActiveAt(ahead)).toBe(false);
+    expect(agreementActiveAt(ahead, new Date())).toBe(true);
+    expect(agreementActiveAt(undefined)).toBe(true);
+  });
+
   it('counts a partner never heard of, or not heard of yet at the instant, as active', () => {
     expect(agreementActiveAt(undefined, YEAR_START)).toBe(true);
     expect(agreementActiveAt(view([status(false, '2027-08-01T00:00:00Z')]), YEAR_START)).toBe(true);
@@ -50,7 +57,7 @@ describe("a partner's agreement statuses", () => {
     expect(statuses[0]).toBe(changes[changes.length - 1]);
     expect(statuses[AGREEMENT_HISTORY]).toBe(changes[4]);
     expect(withAgreementStatus(statuses, status(false, '2027-07-15T00:00:00Z', 99))).toBeNull();
-    // Before every status kept: the oldest kept (changes[4], active) stands, not "never heard of".
+    // Before every status kept, older ones let go: not known; the oldest kept (changes[4], active) stands for it.
     expect(agreementActiveAt(view(statuses), YEAR_START)).toBe(true);
     // One more than kept: the first let go, the oldest kept (changes[1]) inactive.
     const lapsed = record([], ...changes.slice(0, AGREEMENT_HISTORY + 2));

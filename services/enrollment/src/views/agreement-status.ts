@@ -29,12 +29,14 @@ export function agreementStatuses(view: AgreementView): AgreementStatus[] {
 }
 
 /**
- * Whether the partner's agreement was active at `at`: the newest status changed by then. A partner never heard of by
- * then counts as active (the agreements system publishes changes; README "agreement active"), unless the view let
- * older statuses go (AGREEMENT_HISTORY), when the oldest it kept stands for them.
+ * Whether the partner's agreement was active at `at` (undefined: now, its current status, whatever instant an outside
+ * clock stamped it with): the newest status changed by then. A partner never heard of by then counts as active (the
+ * agreements system publishes changes; README "agreement active"). When the view let older statuses go
+ * (AGREEMENT_HISTORY) and every one it kept came after `at`, the status then is not known: the oldest kept stands for it.
  */
-export function agreementActiveAt(view: AgreementView | undefined, at: Date): boolean {
+export function agreementActiveAt(view: AgreementView | undefined, at?: Date): boolean {
   if (!view) return true;
+  if (!at) return view.active;
   const statuses = agreementStatuses(view);
   const inForce = statuses.find((status) => +status.changedAt <= +at);
   if (inForce) return inForce.active;
