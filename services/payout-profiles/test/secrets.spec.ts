@@ -10,7 +10,7 @@ import { getModelToken } from '@nestjs/mongoose';
 import { Model } from 'mongoose';
 import { SecretBox } from '../src/secrets/secret-box';
 import { TaxProfile } from '../src/tax-profiles/tax-profile.schema';
-import { call, createWorld, ENCRYPTION_KEYS, Harness, ibanProfile, ifMatch, nonUsTaxProfile, operator, startHarness, usProfile, usTaxProfile, World } from './support';
+import { call, createWorld, ENCRYPTION_KEYS, Harness, ibanProfile, ifMatch, inDays, nonUsTaxProfile, operator, startHarness, usProfile, usTaxProfile, World } from './support';
 
 jest.setTimeout(120_000);
 
@@ -236,6 +236,13 @@ describe('key rotation: POST /v1/operator/secrets/reseal', () => {
     expect(kept.headers.get('content-type')).toMatch(/^application\/problem\+json/);
     expect(kept.body).toMatchObject({ detail: expect.stringContaining('cannot be read; send vatId (or null to remove it)'), errors: [expect.objectContaining({ field: 'vatId' })] });
     expect(await raw('tax_profiles', tax.profileId)).toMatchObject({ version: keptBefore!.version, maskedTaxId: keptBefore!.maskedTaxId });
+    // A US TIN cannot be removed: the 409 asks for it, not for null.
+    const us = await raw('tax_profiles', ids.usTax);
+    await h.db.collection('tax_profiles').updateOne({ _id: ids.usTax as never }, { $set: { 'sealedTaxId.keyId': 'k9' } });
+    const usKept = await call(h, 'PATCH', `/v1/locations/${w.L1}/tax-profile`, { token: admin, body: { expiresAt: inDays(200) }, headers: ifMatch(us!.version) });
+    await h.db.collection('tax_profiles').updateOne({ _id: ids.usTax as never }, { $set: { 'sealedTaxId.keyId': us!.sealedTaxId.keyId } });
+    expect(usKept.status).toBe(409);
+    expect(usKept.body.detail).toMatch(/cannot be read; send taxId with this change\.$/);
     // Its VAT id readable again, for the re-sealing below (which counts the unreadable ones).
     await h.db.collection('tax_profiles').updateOne({ _id: tax.profileId as never }, { $set: { 'sealedVatId.keyId': 'k1' } });
   });

@@ -37,6 +37,8 @@ describe('VAT id layouts in Europe', () => {
     ['NO123456789MVA', 'NO'],
     ['FR12345678901', 'MC'],
     ['GB123456789012', 'IM'],
+    ['FR12345678901', 'RE'],
+    ['FI12345678', 'AX'],
   ])('takes %s (incorporated in %s)', (vatId, country) => {
     expect(vatLayoutProblem(vatId, country)).toBeUndefined();
   });
@@ -50,6 +52,8 @@ describe('VAT id layouts in Europe', () => {
     ['SE123456789702', 'SE', '12 digits ending in 01'],
     ['RO0123456', 'RO', '2 to 10 digits, not starting with 0'],
     ['PL123456789', 'DE', '10 digits'],
+    ['FR1234567890', 'GP', '2 letters or digits (not I or O) and 9 digits'],
+    ['FI1234567', 'AX', '8 digits'],
   ])('refuses %s (incorporated in %s): %s', (vatId, country, layout) => {
     expect(vatLayoutProblem(vatId, country)).toBe(`must be a VAT id of ${vatId.slice(0, 2)}: ${vatId.slice(0, 2)} then ${layout}`);
   });

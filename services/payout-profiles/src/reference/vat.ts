@@ -42,10 +42,16 @@ const PREFIX_ALIASES: Record<string, string> = { GR: 'EL' };
 
 /**
  * The countries of incorporation whose companies write their VAT ids with these prefixes: the EU's, the EEA's and the
- * neighbours above, and the territories banking and taxed with them (Monaco with France, the Isle of Man with the UK).
+ * neighbours above, and the territories taxed with them (below).
  * Elsewhere two leading letters are no prefix (a Mexican RFC starts with the company's initials).
  */
-const VAT_AREA = new Set([...Object.keys(VAT_LAYOUTS).filter((code) => code !== 'EL' && code !== 'XI'), 'GR', 'MC', 'IM', 'LI', 'IS']);
+const VAT_AREA = new Set([
+  ...Object.keys(VAT_LAYOUTS).filter((code) => code !== 'EL' && code !== 'XI'),
+  'GR',
+  // The EEA's others, and territories whose companies hold their country's VAT ids: Monaco and the French overseas
+  // departments (FR), Åland (FI), the Isle of Man (GB), Liechtenstein (CH).
+  ...['IS', 'LI', 'MC', 'RE', 'GP', 'MQ', 'GF', 'YT', 'AX', 'IM'],
+]);
 
 /**
  * What is wrong with a VAT id (normalized: letters and digits, upper case) of a company incorporated in `country`, or

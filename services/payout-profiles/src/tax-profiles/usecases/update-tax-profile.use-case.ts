@@ -83,8 +83,10 @@ export class UpdateTaxProfile {
     };
     if (unreadable.length) {
       this.logger.warn(`tax profile ${id}: its stored ${unreadable.join(' and ')} does not open; a change keeping it was refused`);
+      // A US TIN is required: sent again, not removed.
+      const removable = incorporation !== 'US';
       throw Problems.conflict(
-        `The stored ${unreadable.map((field) => (field === 'taxId' ? 'tax id' : 'VAT id')).join(' and ')} of tax profile ${id} cannot be read; send ${unreadable.join(' and ')} (or null to remove it) with this change.`,
+        `The stored ${unreadable.map((field) => (field === 'taxId' ? 'tax id' : 'VAT id')).join(' and ')} of tax profile ${id} cannot be read; send ${unreadable.join(' and ')}${removable ? ' (or null to remove it)' : ''} with this change.`,
         { errors: unreadable.map((field) => ({ field, message: 'is required with this change while the stored one cannot be read' })) },
       );
     }
