@@ -28,18 +28,38 @@ const INFRASTRUCTURE =
   /^(MongoNetwork|MongoServerSelection|MongoNotConnected|MongoPoolClosed|MongoPoolCleared|MongoWaitQueueTimeout|MongoServerClosed|MongoTopologyClosed|KafkaJSConnection|KafkaJSNumberOfRetriesExceeded|KafkaJSRequestTimeout)/;
 
 /**
+ * MongoDB's answers while a replica set elects or a node stops or cannot reach another (the driver's own list for
+ * retryable errors): not always labelled for retry (a multi-document update is not a retryable write, and a bulk
+ * write's write-concern error keeps only its code), yet the same outage. HostUnreachable, HostNotFound,
+ * NetworkTimeout, ShutdownInProgress, PrimarySteppedDown, FailedToSatisfyReadPreference, NotWritablePrimary,
+ * InterruptedAtShutdown, InterruptedDueToReplStateChange, NotPrimaryNoSecondaryOk, NotPrimaryOrSecondary,
+ * SocketException.
+ */
+const MONGO_OUTAGE_CODES = new Set([6, 7, 89, 91, 189, 133, 10107, 11600, 11602, 13435, 13436, 9001]);
+
+/**
  * Whether the failure is a dependency being down, also when the driver wraps it: a bulk write during an outage fails
  * as MongoBulkWriteError with the network error inside (`errorResponse`, or `cause`). HTTP answers it with a 503.
  */
-export function isInfrastructure(error: unknown, depth = 0): boolean {
+export function isInfrastructure(error: unknown, depth = 0, ofMongo = false): boolean {
   if (!error || typeof error !== 'object' || depth > 3) return false;
-  const { name, errorResponse, cause, retriable, errorLabels } = error as { name?: unknown; errorResponse?: unknown; cause?: unknown; retriable?: unknown; errorLabels?: unknown };
+  const { name, errorResponse, cause, retriable, errorLabels, code } = error as {
+    name?: unknown;
+    errorResponse?: unknown;
+    cause?: unknown;
+    retriable?: unknown;
+    errorLabels?: unknown;
+    code?: unknown;
+  };
   if (typeof name === 'string' && INFRASTRUCTURE.test(name)) return true;
+  // A MongoDB error's code, or that of the server's answer it carries (`errorResponse`, a plain object).
+  const mongo = ofMongo || (typeof name === 'string' && name.startsWith('Mongo'));
+  if (mongo && typeof code === 'number' && MONGO_OUTAGE_CODES.has(code)) return true;
   // What the clients say will pass: a Kafka broker's retriable answer (a leader or coordinator moving), a MongoDB
   // error labelled for retry (a primary stepping down, a node shutting down) during an election.
   if (typeof name === 'string' && name.startsWith('KafkaJS') && retriable === true) return true;
   if (Array.isArray(errorLabels) && errorLabels.some((label) => label === 'RetryableWriteError' || label === 'ResetPool')) return true;
-  return isInfrastructure(errorResponse, depth + 1) || isInfrastructure(cause, depth + 1);
+  return isInfrastructure(errorResponse, depth + 1, mongo) || isInfrastructure(cause, depth + 1);
 }
 
 /**
