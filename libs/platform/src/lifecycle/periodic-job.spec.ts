@@ -1,6 +1,6 @@
 import { Trace } from '@lib/messaging';
 import { Logger } from '@nestjs/common';
-import { PeriodicJob, STOP_WAIT_MS } from './periodic-job';
+import { FIRST_RETRY_MS, PeriodicJob, STOP_WAIT_MS } from './periodic-job';
 
 describe('PeriodicJob', () => {
   let job: PeriodicJob | undefined;
@@ -63,9 +63,41 @@ describe('PeriodicJob', () => {
     await jest.advanceTimersByTimeAsync(500);
     expect(run).toHaveBeenCalledTimes(2);
     // The error's message, then where it was thrown (its first stack frames).
-    expect(warnings).toEqual([expect.stringMatching(/^a-job failed, the next run retries: connection reset \(at .*periodic-job\.spec\.ts:\d+:\d+\)/)]);
+    expect(warnings).toEqual([expect.stringMatching(/^a-job failed, retried in 1 s: connection reset \(at .*periodic-job\.spec\.ts:\d+:\d+\)/)]);
     await jest.advanceTimersByTimeAsync(1_000);
     expect(run).toHaveBeenCalledTimes(3);
+  });
+
+  it('runs a failed run again after 30 s, then twice as long after each failure, never later than the next tick; from 30 s again once one passes', async () => {
+    const failing = () => Promise.reject(new Error('not primary'));
+    const run = jest
+      .fn<Promise<unknown>, []>()
+      .mockImplementationOnce(failing)
+      .mockImplementationOnce(failing)
+      .mockImplementationOnce(failing)
+      .mockResolvedValueOnce(undefined)
+      .mockImplementationOnce(failing)
+      .mockResolvedValue(undefined);
+    start(3_600_000, run);
+    await jest.advanceTimersByTimeAsync(0);
+    const at = async (ms: number) => {
+      await jest.advanceTimersByTimeAsync(ms - 1);
+      const before = run.mock.calls.length;
+      await jest.advanceTimersByTimeAsync(1);
+      expect(run.mock.calls.length).toBe(before + 1);
+    };
+    await at(FIRST_RETRY_MS);
+    await at(2 * FIRST_RETRY_MS);
+    await at(4 * FIRST_RETRY_MS); // passes
+    expect(warnings.map((w) => w.match(/retried in (\d+) s/)?.[1])).toEqual(['30', '60', '120']);
+    // Nothing more until the hour's tick, which fails: 30 s again.
+    await jest.advanceTimersByTimeAsync(3_600_000 - 7 * FIRST_RETRY_MS - 1);
+    expect(run).toHaveBeenCalledTimes(4);
+    await jest.advanceTimersByTimeAsync(1);
+    expect(run).toHaveBeenCalledTimes(5);
+    await at(FIRST_RETRY_MS);
+    expect(run).toHaveBeenCalledTimes(6);
+    expect(warnings).toHaveLength(4);
   });
 
   it('starts nothing once stopped', async () => {
@@ -85,7 +117,7 @@ describe('PeriodicJob', () => {
     });
     start(1_000, run);
     await jest.advanceTimersByTimeAsync(0);
-    expect(warnings).toEqual([expect.stringMatching(/^a-job failed, the next run retries: database gone/)]);
+    expect(warnings).toEqual([expect.stringMatching(/^a-job failed, retried in 1 s: database gone/)]);
     expect(runIn).toEqual(expect.any(String));
     expect(warnedIn).toEqual([runIn]);
   });

@@ -13,12 +13,17 @@ export const STOP_WAIT_MS = 3_000;
  * an instance restarted (deployed, rescheduled, killed) more often than the interval would otherwise never run it. Runs
  * never overlap in one process (a tick while one goes on starts nothing); each runs in a trace of its own
  * (Trace.job: the events of one run share its run id as correlation and causation id). A run that fails is logged
- * and the next tick runs it again. `stop` (at shutdown) starts nothing more and waits for the run going on.
+ * and run again after FIRST_RETRY_MS, then twice as long after each failure, never later than the next tick: a
+ * database failing over for seconds does not put an hourly scan an hour late. `stop` (at shutdown) starts nothing more
+ * and waits for the run going on.
  */
 export class PeriodicJob {
   private timer?: NodeJS.Timeout;
+  private retryTimer?: NodeJS.Timeout;
   private running?: Promise<unknown>;
   private stopped = false;
+  private everyMs = 0;
+  private retryMs = FIRST_RETRY_MS;
 
   constructor(
     private readonly name: string,
@@ -29,6 +34,7 @@ export class PeriodicJob {
   /** At start (unless `atStart: false`: the caller ran it), then every `everyMs`; 0 turns it off (not even at start). */
   start(everyMs: number, { atStart = true }: { atStart?: boolean } = {}): void {
     if (everyMs <= 0) return;
+    this.everyMs = everyMs;
     this.timer = setInterval(() => void this.tick(), everyMs);
     this.timer.unref();
     if (atStart) void this.tick();
@@ -41,6 +47,7 @@ export class PeriodicJob {
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.timer);
+    clearTimeout(this.retryTimer);
     if (!this.running) return;
     let timer: NodeJS.Timeout | undefined;
     const waited = new Promise<void>((resolve) => (timer = setTimeout(resolve, STOP_WAIT_MS)));
@@ -52,14 +59,36 @@ export class PeriodicJob {
     if (this.stopped) return Promise.resolve();
     // Said in the run's trace (its correlation id, as its own lines), then given to the job's span as its failure.
     const run = () =>
-      this.run().catch((error: unknown) => {
-        const at = stackFrames(error);
-        this.logger.warn(`${this.name} failed, the next run retries: ${(error as Error).message}${at && ` (${at})`}`);
-        throw error;
-      });
+      this.run().then(
+        (result) => {
+          this.retryMs = FIRST_RETRY_MS;
+          return result;
+        },
+        (error: unknown) => {
+          const at = stackFrames(error);
+          const retryMs = this.retryAfterFailure();
+          this.logger.warn(`${this.name} failed, retried in ${Math.round(retryMs / 1000)} s: ${(error as Error).message}${at && ` (${at})`}`);
+          throw error;
+        },
+      );
+    // A retry waiting is this run (or the one going on).
+    clearTimeout(this.retryTimer);
     this.running ??= Trace.job(this.name, run)
       .catch(() => undefined)
       .finally(() => (this.running = undefined));
     return this.running;
   }
+
+  /** Schedules the run again after a failure, unless the next tick comes first; returns in how long it runs again. */
+  private retryAfterFailure(): number {
+    const retryMs = this.retryMs;
+    this.retryMs *= 2;
+    if (this.stopped || this.everyMs <= 0 || retryMs >= this.everyMs) return Math.min(retryMs, this.everyMs);
+    this.retryTimer = setTimeout(() => void this.tick(), retryMs);
+    this.retryTimer.unref();
+    return retryMs;
+  }
 }
+
+/** How long after a failed run it is run again first (then twice as long after each failure, at most the interval). */
+export const FIRST_RETRY_MS = 30_000;

@@ -84,7 +84,7 @@ describe('FollowUpScheduler', () => {
       await jest.advanceTimersByTimeAsync(0);
       expect(runs).toEqual(['submitted', 'expired']);
       // The error's message, then where it was thrown (its first stack frames).
-      expect(warnings).toEqual([expect.stringMatching(/^follow-up failed, the next run retries: connection reset \(at .*follow-up\.scheduler\.spec\.ts:\d+:\d+\)/)]);
+      expect(warnings).toEqual([expect.stringMatching(/^follow-up failed, retried in 30 s: connection reset \(at .*follow-up\.scheduler\.spec\.ts:\d+:\d+\)/)]);
     } finally {
       warn.mockRestore();
     }
