@@ -22,7 +22,7 @@ import { Body, Controller, HttpException, Module, Post, Res } from '@nestjs/comm
 import { getConnectionToken, InjectConnection } from '@nestjs/mongoose';
 import { IsInt, IsOptional, IsString, Max, Min } from 'class-validator';
 import type { Response } from 'express';
-import { Db, MongoClient } from 'mongodb';
+import { Collection, Db, MongoClient } from 'mongodb';
 import { Connection } from 'mongoose';
 import { createHash, randomUUID } from 'node:crypto';
 
@@ -374,6 +374,37 @@ describe('which failures are stored', () => {
     const retry = await order({ sku, quantity: 1 }, key);
     expect(retry.status).toBe(201);
     expect(replayed(retry)).toBe(false);
+    expect(await orders(sku)).toBe(1);
+  });
+
+  it('gives the key up in the background when the database refused its release: the retry runs within seconds, not after the lease', async () => {
+    const sku = await stock({ fail: 503 });
+    const key = randomUUID();
+    const { _id } = record(key, { sku, quantity: 1 });
+    // The release's delete fails twice (the database still down as the 503 leaves), then passes.
+    const original = Collection.prototype.deleteOne;
+    let refused = 0;
+    const spy = jest.spyOn(Collection.prototype, 'deleteOne').mockImplementation(function (this: Collection, filter: unknown, ...rest: unknown[]) {
+      if (this.collectionName === 'idempotency_keys' && (filter as { _id?: string })?._id === _id && refused < 2) {
+        refused++;
+        return Promise.reject(Object.assign(new Error('not primary'), { name: 'MongoServerError', code: 10107 }));
+      }
+      return (original as (...args: unknown[]) => unknown).call(this, filter, ...rest) as never;
+    });
+    try {
+      expect((await order({ sku, quantity: 1 }, key)).status).toBe(503);
+      await db.collection<Stock>('stock').updateOne({ _id: sku }, { $unset: { fail: '' } });
+      const since = Date.now();
+      while (await answers().findOne({ _id })) {
+        expect(Date.now() - since).toBeLessThan(10_000); // the lease is the default 60 s
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    } finally {
+      spy.mockRestore();
+    }
+    expect(refused).toBe(2);
+    const retry = await order({ sku, quantity: 1 }, key);
+    expect(retry.status).toBe(201);
     expect(await orders(sku)).toBe(1);
   });
 

@@ -368,13 +368,30 @@ export class IdempotencyInterceptor implements NestInterceptor, OnModuleInit {
     return { stop: () => clearInterval(timer) };
   }
 
-  /** Gives the key up after an answer that is not stored, so that a retry runs again. */
+  /**
+   * Gives the key up after an answer that is not stored, so that a retry runs again. Not given up (the database down,
+   * which is often why the request failed: its 503 says to send it again): given up in the background, every second
+   * or so while the lease lasts, so that the retry its answer asked for runs once the database is back rather than
+   * getting 409 until the lease ends.
+   */
   private async release(id: string, token: string): Promise<void> {
     try {
       await this.answers.deleteOne({ _id: id, leaseToken: token });
     } catch (error) {
-      this.logger.warn(`${loggedId(id)}: the claim could not be released (${error}); a retry gets 409 until the lease ends`);
+      this.logger.warn(`${loggedId(id)}: the claim could not be released (${error}); released in the background while its lease lasts`);
+      this.releaseLater(id, token, Date.now() + this.leaseMs);
     }
+  }
+
+  private releaseLater(id: string, token: string, until: number, delayMs = 500): void {
+    if (Date.now() >= until) return;
+    const timer = setTimeout(() => {
+      this.answers
+        .deleteOne({ _id: id, leaseToken: token })
+        .then(() => this.logger.log(`${loggedId(id)}: the claim was released`))
+        .catch(() => this.releaseLater(id, token, until, Math.min(delayMs * 2, 2_000)));
+    }, delayMs);
+    timer.unref();
   }
 }
 
