@@ -153,7 +153,8 @@ describe('fiscal-year rollover', () => {
     const [continuesWithAction] = await waitForEnrollmentEvent(h, actionRequired, 'EnrollmentRenewalAtRisk');
     expect(continuesWithAction.envelope!.data).toEqual(expect.objectContaining({ kind: 'WILL_NOT_CONTINUE', outcome: 'ACTION_REQUIRED', missing: ['TAX_PROFILE_EXPIRED'] }));
     // Run again: each told already of what is still the case.
-    expect((await operator('/v1/operator/renewal-reminders', { fiscalYear: CURRENT_FY })).body).toEqual(expect.objectContaining({ examined: 4, reminded: 0, remindedBefore: 3, onTrack: 1 }));
+    // (At the same date: on June 30, CURRENT_FY, tomorrow's, has not begun on the real clock.)
+    expect((await remindCurrentYear(h)).body).toEqual(expect.objectContaining({ examined: 4, reminded: 0, remindedBefore: 3, onTrack: 1 }));
 
     // An operator's early run (CURRENT_FY is not over): the ones that continue are continued now; the ones that will
     // not are valid until the year ends (SPEC 1, Enrollment 6): left ENROLLED, unmarked, nothing announced.

@@ -416,9 +416,10 @@ describe('MessagePlanner, a tax profile expiring', () => {
       locationId: 'L-1',
       data: { profileId: 'tax-1', partnerId: PARTNER, locationId: 'L-1', expiresAt: expiresAt.toISOString(), daysLeft },
     });
-  const startOfToday = Date.now() - (Date.now() % 86_400_000);
+  // Today as each test runs (not as the file loaded: a run across midnight would count from yesterday).
+  const startOfToday = () => Date.now() - (Date.now() % 86_400_000);
   /** That many dates after today's (UTC), at `hour`. */
-  const onDate = (days: number, hour = 12) => new Date(startOfToday + days * 86_400_000 + hour * 3_600_000);
+  const onDate = (days: number, hour = 12) => new Date(startOfToday() + days * 86_400_000 + hour * 3_600_000);
   const inDays = (days: number) => new Date(Date.now() + days * 86_400_000 - 60_000);
 
   it('tells the days left by date, as the email shows it (not by hours)', async () => {
@@ -435,8 +436,8 @@ describe('MessagePlanner, a tax profile expiring', () => {
 
   it('tells one expiring later today as today, and one expiring on the next date as tomorrow, whatever the hours left', async () => {
     // Dates as the email shows them (UTC): the end of today, and tomorrow evening (more than a day away, counted up: 2).
-    const endOfToday = new Date(startOfToday + 86_400_000 - 1);
-    const tomorrowEvening = new Date(startOfToday + 2 * 86_400_000 - 60_000);
+    const endOfToday = new Date(startOfToday() + 86_400_000 - 1);
+    const tomorrowEvening = new Date(startOfToday() + 2 * 86_400_000 - 60_000);
     expect((await planner([admin]).plan(Topics.payoutProfiles, expiring(endOfToday, 1)))?.context).toMatchObject({ daysLeftLabel: 'today' });
     expect((await planner([admin]).plan(Topics.payoutProfiles, expiring(tomorrowEvening, 2)))?.context).toMatchObject({ daysLeftLabel: 'tomorrow' });
   });
