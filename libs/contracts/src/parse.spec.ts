@@ -271,6 +271,19 @@ describe('parseEvent: the ids of outside systems', () => {
     expect(parseEvent(Topics.eligibility, eligibility({ eligible: false, reasons: Array.from({ length: 50 }, () => 'x'.repeat(1_000)) })).known).toBe(true);
   });
 
+  it('dead-letters data with an object of more than 200 fields, or nested more than 32 deep, before turning it into its payload (quadratic in its fields)', () => {
+    const many = Object.fromEntries(Array.from({ length: 90_000 }, (_, i) => [`f${i}`, i]));
+    const started = Date.now();
+    expect(() => parseEvent(Topics.eligibility, eligibility({ extra: many }))).toThrow(/data\.extra: must have at most 200 fields \(it has 90000\)/);
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(() => parseEvent(Topics.eligibility, eligibility({ ...Object.fromEntries(Array.from({ length: 200 }, (_, i) => [`f${i}`, i])) }))).toThrow(/^invalid envelope: data: must have at most 200 fields \(it has 205\)/);
+    let deep: Record<string, unknown> = {};
+    for (let i = 0; i < 40; i++) deep = { deeper: deep };
+    expect(() => parseEvent(Topics.eligibility, eligibility({ extra: deep }))).toThrow(/nested more than 32 levels deep/);
+    // Unknown fields of a reasonable size are kept, as before.
+    expect(parseEvent(Topics.eligibility, eligibility({ extra: { a: 1, b: [{ c: 2 }] } })).known).toBe(true);
+  });
+
   it('dead-letters an agreement status or a validation result naming a blank partner or profile', () => {
     expect(() => parseEvent(Topics.agreements, envelope('AgreementStatusChanged', { partnerId: '', active: true }))).toThrow(/partnerId: must be 1-64 letters/);
     const result = { profileId: '', profileKind: 'BANK', revision: 1, outcome: 'APPROVED' };

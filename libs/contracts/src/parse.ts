@@ -97,6 +97,10 @@ export function parseEvent<T = unknown>(topic: string, value: Buffer | string | 
   }
   // An array is an object to typeof; read as a payload, its validation errors name no field.
   if (Array.isArray(envelope.data)) problems.push('data: must be a JSON object (one event per message), not an array');
+  else {
+    const shape = dataShapeProblem(envelope.data);
+    if (shape) problems.push(shape);
+  }
   if (problems.length) throw new MalformedMessageError(`invalid envelope: ${problems.join('; ')}`);
 
   const cls = payloadClass(topic, envelope.type as string);
@@ -150,4 +154,31 @@ export function buildEvent<T extends object>(topic: string, input: NewEnvelope<T
   const contradictions = contradictedIds(input as unknown as Record<string, unknown>, input.data);
   if (contradictions.length) throw new Error(`Event ${input.type}'s envelope contradicts its data: ${contradictions.join('; ')}`);
   return createEnvelope(input);
+}
+
+/** More fields than any event's object has (a few dozen at most), and deeper than any is nested (3). */
+export const MAX_DATA_OBJECT_KEYS = 200;
+export const MAX_DATA_DEPTH = 32;
+
+/**
+ * What is wrong with the shape of an event's `data`, before anything walks it: turning an object into its payload class
+ * costs time quadratic in its keys (class-transformer), seconds for the 90,000 fields a megabyte holds, with the event
+ * loop, the consumer's heartbeat and every request of the service stopped meanwhile, on each redelivery; and a deep
+ * nesting overflows the stack of what recurses through it. Unknown fields are kept (an event may carry more than this
+ * release reads), so the bound is on any object's size, as for HTTP bodies. Walked with a stack of its own.
+ */
+function dataShapeProblem(data: unknown): string | undefined {
+  if (data === null || typeof data !== 'object') return undefined;
+  const stack: Array<{ value: object; depth: number; path: string }> = [{ value: data, depth: 1, path: 'data' }];
+  while (stack.length) {
+    const { value, depth, path } = stack.pop()!;
+    if (depth > MAX_DATA_DEPTH) return `${path}: nested more than ${MAX_DATA_DEPTH} levels deep`;
+    const keys = Object.keys(value);
+    if (!Array.isArray(value) && keys.length > MAX_DATA_OBJECT_KEYS) return `${path}: must have at most ${MAX_DATA_OBJECT_KEYS} fields (it has ${keys.length})`;
+    for (const key of keys) {
+      const child = (value as Record<string, unknown>)[key];
+      if (child !== null && typeof child === 'object') stack.push({ value: child, depth: depth + 1, path: `${path}.${key}` });
+    }
+  }
+  return undefined;
 }
