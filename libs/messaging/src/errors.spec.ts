@@ -63,6 +63,17 @@ describe('a replica set electing a primary, or a node stopping', () => {
   });
 });
 
+describe('a write refused for the size of the document it would make', () => {
+  it('is permanent (dead-lettered at once): the server\'s codes, in a bulk write\'s answer too, and the driver\'s own check', () => {
+    for (const code of [10334, 17419, 17420]) {
+      expect(classifyFailure(Object.assign(new Error('too large'), { name: 'MongoServerError', code }))).toBe('permanent');
+    }
+    expect(classifyFailure(Object.assign(new Error('x'), { name: 'MongoBulkWriteError', errorResponse: { code: 17419, errmsg: 'Resulting document after update is larger than 16777216' } }))).toBe('permanent');
+    expect(classifyFailure(Object.assign(new Error('Document is larger than the maximum size 16777216'), { name: 'MongoInvalidArgumentError' }))).toBe('permanent');
+    expect(classifyFailure(Object.assign(new Error('x'), { code: 17419 }))).toBe('transient');
+  });
+});
+
 describe('stackFrames', () => {
   it('gives the first frames of an error on one line, and nothing for what is not an Error', () => {
     function failingHandler(): never {

@@ -67,7 +67,7 @@ export function isInfrastructure(error: unknown, depth = 0, ofMongo = false): bo
  * good messages during an outage would lose them). transient: anything else, retried a bounded number of times.
  */
 export function classifyFailure(error: unknown): FailureKind {
-  if (error instanceof MalformedMessageError || error instanceof PermanentError) return 'permanent';
+  if (error instanceof MalformedMessageError || error instanceof PermanentError || isDocumentTooLarge(error)) return 'permanent';
   if (Array.isArray(error) && error[0] instanceof ValidationError) return 'permanent';
   const status = (error as { status?: number; getStatus?: () => number })?.getStatus?.();
   // A 4xx is the input's fault, except one that says "try again" (the platform's RetryableProblem: busy, a lease).
@@ -75,6 +75,20 @@ export function classifyFailure(error: unknown): FailureKind {
   if (typeof status === 'number' && status >= 400 && status < 500) return 'permanent';
   if (error instanceof ShuttingDownError || error instanceof UnavailableError || isInfrastructure(error)) return 'infrastructure';
   return 'transient';
+}
+
+/**
+ * A write the database refuses for the size of the document it would make (16 MB: BSONObjectTooLarge 10334, an update's
+ * result too large 17419 / 17420; the driver's own check before sending): the same again on every retry, so
+ * dead-lettered at once, saying so, rather than after the retries of a failure that might pass.
+ */
+export function isDocumentTooLarge(error: unknown, depth = 0): boolean {
+  if (!error || typeof error !== 'object' || depth > 3) return false;
+  const { code, name, message, errorResponse, cause } = error as { code?: unknown; name?: unknown; message?: unknown; errorResponse?: unknown; cause?: unknown };
+  const mongo = typeof name === 'string' && (name.startsWith('Mongo') || name === 'BSONError');
+  if (mongo && (code === 10334 || code === 17419 || code === 17420)) return true;
+  if (mongo && typeof message === 'string' && /larger than the maximum size/i.test(message)) return true;
+  return isDocumentTooLarge(errorResponse && typeof errorResponse === 'object' ? { name: 'MongoServerError', ...errorResponse } : undefined, depth + 1) || isDocumentTooLarge(cause, depth + 1);
 }
 
 /** The server refused a write because a unique index already holds its key (MongoDB error 11000). */
