@@ -10,7 +10,7 @@ import { getModelToken } from '@nestjs/mongoose';
 import { Model } from 'mongoose';
 import { randomUUID } from 'node:crypto';
 import { BankProfile } from '../src/bank-profiles/bank-profile.schema';
-import { MAX_UNAPPLIED_REASON_BYTES, MAX_UNAPPLIED_RESULTS } from '../src/validation/usecases/record-validation-result.use-case';
+import { KEPT_DECIDED_REVISIONS, MAX_UNAPPLIED_REASON_BYTES, MAX_UNAPPLIED_RESULTS } from '../src/validation/usecases/record-validation-result.use-case';
 import { call, createWorld, Harness, ibanProfile, ifMatch, inDays, nonUsTaxProfile, operator, startHarness, usProfile, usTaxProfile, VALID, World } from './support';
 
 jest.setTimeout(120_000);
@@ -426,6 +426,26 @@ describe('results that do not apply, repeated without end', () => {
     } finally {
       warn.mockRestore();
     }
+  });
+});
+
+describe('decisions of revisions long decided', () => {
+  it(`go from the history once a decision ${KEPT_DECIDED_REVISIONS} revisions on applies; the current revision's stay, and its decision still counts`, async () => {
+    const id = (await call(h, 'POST', '/v1/bank-profiles', { token: admin, body: usProfile() })).body.profileId;
+    // As if the partner had submitted it again 29 times, each sent back with long reasons.
+    const decided = Array.from({ length: 29 }, (_, i) => ({ revision: i + 1, outcome: 'ACTION_REQUIRED', reasons: [`r${i + 1} ${'x'.repeat(900)}`], source: 'BACK_OFFICE', effect: 'APPLIED', receivedAt: new Date() }));
+    await h.db.collection('bank_profiles').updateOne({ _id: id as never }, { $set: { revision: 30, validationHistory: decided } } as never);
+    const history = async () => (await profile(`/v1/bank-profiles/${id}`)).validationHistory as Array<{ revision: number; effect: string }>;
+
+    expect((await call(h, 'POST', `/v1/operator/profiles/${id}/validation`, { headers: operator, body: { revision: 30, outcome: 'APPROVED' } })).body).toMatchObject({ effect: 'APPLIED', status: 'APPROVED' });
+    const kept = Array.from({ length: KEPT_DECIDED_REVISIONS }, (_, i) => 30 - KEPT_DECIDED_REVISIONS + 1 + i);
+    expect((await history()).map((r) => r.revision)).toEqual(kept);
+    // Its decision is still what a later result is checked against: another outcome for revision 30 is refused.
+    expect((await call(h, 'POST', `/v1/operator/profiles/${id}/validation`, { headers: operator, body: { revision: 30, outcome: 'ACTION_REQUIRED', reasons: ['late'] } })).status).toBe(409);
+    // A result of a revision let go is recorded as out of date, as any older revision's.
+    await decide(id, 'BANK', 3, 'APPROVED', ['late for 3']);
+    await eventually(async () => expect((await history()).slice(-1)).toEqual([expect.objectContaining({ revision: 3, effect: 'OUTDATED' })]));
+    expect(await profile(`/v1/bank-profiles/${id}`)).toMatchObject({ status: 'APPROVED', revision: 30 });
   });
 });
 

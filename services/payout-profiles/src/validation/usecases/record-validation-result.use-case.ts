@@ -32,6 +32,13 @@ const ATTEMPTS = 5;
  */
 export const MAX_UNAPPLIED_RESULTS = 100;
 /**
+ * How many revisions back the history keeps results of, once a new decision applies: one decision a revision, each up to
+ * 150 KB of reasons, and a partner may submit again as often as the back office sends it back (a new revision each
+ * time), so kept for every revision they would grow the profile past 16 MB. The current revision's are always kept
+ * (its decision is what a later result is checked against).
+ */
+export const KEPT_DECIDED_REVISIONS = 20;
+/**
  * And the most bytes of reasons those results may hold together: a result may hold 50 reasons of 1,000 characters,
  * 150 KB of UTF-8 in Japanese, so 100 of them would pass 16 MB long before the count does.
  */
@@ -163,6 +170,13 @@ export class RecordValidationResult {
       const set: Record<string, unknown> = { version: next.version };
       if (effect === 'APPLIED') Object.assign(set, { status: next.status, reasons: next.reasons });
       const push: Record<string, unknown> = { validationHistory: record, decisionKeys: key };
+      // An applied decision lets the results of revisions long decided go (KEPT_DECIDED_REVISIONS): the history set
+      // whole then, guarded by the version as every write here.
+      const kept = effect === 'APPLIED' ? profile.validationHistory.filter((r) => r.revision > command.revision - KEPT_DECIDED_REVISIONS) : profile.validationHistory;
+      if (kept.length < profile.validationHistory.length) {
+        delete push.validationHistory;
+        set.validationHistory = [...kept, record];
+      }
       if (effect === 'APPLIED') {
         const type = command.outcome === 'APPROVED' ? 'ProfileApproved' : 'ProfileActionRequired';
         // Dated by the decision, never after its recording (a back office's clock ahead of ours) nor before the revision
