@@ -1,5 +1,6 @@
 import type { AnyBulkWriteOperation, Collection, Document } from 'mongodb';
 import { BulkWriteBatcher } from './bulk-write-batcher';
+import { classifyFailure } from './errors';
 
 /**
  * A collection whose bulkWrite behaves as the driver's unordered one: operations grouped by kind, and the command
@@ -33,6 +34,37 @@ describe('BulkWriteBatcher', () => {
     await expect(insert).rejects.toMatchObject({ code: 11000 });
     await expect(update).resolves.toBeUndefined();
     expect(applied).toContain(JSON.stringify({ updateOne: { filter: { _id: 'a' }, update: { $set: { x: 1 } } } }));
+  });
+
+  it("sends each write alone when the driver refuses the command for one document too large: only that one fails, as permanent", async () => {
+    const sent: number[] = [];
+    const collection = {
+      bulkWrite: async (ops: AnyBulkWriteOperation<Document>[]) => {
+        sent.push(ops.length);
+        if (ops.some((op) => (op as { insertOne?: { document: { _id: string } } }).insertOne?.document._id === 'huge')) {
+          throw Object.assign(new Error('Document is larger than the maximum size 16777216'), { name: 'MongoInvalidArgumentError' });
+        }
+        return {};
+      },
+    } as unknown as Collection<Document>;
+    const batcher = new BulkWriteBatcher(collection);
+    const huge = batcher.write({ insertOne: { document: { _id: 'huge' } } } as never);
+    const fine = batcher.write({ insertOne: { document: { _id: 'fine' } } } as never);
+    await expect(fine).resolves.toBeUndefined();
+    const refused = await huge.catch((error: unknown) => error);
+    expect(classifyFailure(refused)).toBe('permanent');
+    expect(sent).toEqual([2, 1, 1]);
+  });
+
+  it("rejects a write the server refused with its code, read as the server's error (a failover is an outage, not a bug)", async () => {
+    const collection = {
+      bulkWrite: async () => {
+        throw Object.assign(new Error('bulk write error'), { writeErrors: [{ index: 0, code: 11602, errmsg: 'operation was interrupted' }] });
+      },
+    } as unknown as Collection<Document>;
+    const refused = await new BulkWriteBatcher(collection).write({ updateOne: { filter: { _id: 'a' }, update: { $set: { x: 1 } } } } as never).catch((error: unknown) => error);
+    expect(classifyFailure(refused)).toBe('infrastructure');
+    expect(refused).toMatchObject({ code: 11602, message: 'operation was interrupted' });
   });
 
   it('rejects every write of a command whose write concern was not met', async () => {

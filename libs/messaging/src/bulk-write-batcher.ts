@@ -1,5 +1,6 @@
 import type { AnyBulkWriteOperation, Collection, Document } from 'mongodb';
 import { NextTurnBatch } from './next-turn-batch';
+import { isDocumentTooLarge } from './errors';
 
 /**
  * Updates per write command wherever they are grouped (the batcher, the relay's removals, batch jobs): FerretDB 1.24
@@ -67,6 +68,12 @@ export class BulkWriteBatcher {
       );
       batch.forEach((p) => p.resolve());
     } catch (error) {
+      // The driver refuses the whole command for one document too large to send: each write sent alone, so that only
+      // that one fails (as permanent), not the writes that shared its command.
+      if (batch.length > 1 && isDocumentTooLarge(error)) {
+        await Promise.all(batch.map((pending) => this.sendKind([pending])));
+        return;
+      }
       const writeErrors = (error as { writeErrors?: WriteErrorLike[] | WriteErrorLike }).writeErrors;
       const perOperation = writeErrors === undefined ? undefined : Array.isArray(writeErrors) ? writeErrors : [writeErrors];
       // A write concern not met concerns every write of the command: none is known to be durable.
@@ -79,7 +86,8 @@ export class BulkWriteBatcher {
       batch.forEach((p, index) => {
         const e = failed.get(index);
         if (!e) p.resolve();
-        else p.reject(Object.assign(new Error(e.errmsg ?? `write failed with code ${e.code}`), { code: e.code }));
+        // The server's error for that write, as classifyFailure reads one by its code (a failover, a document too large).
+        else p.reject(Object.assign(new Error(e.errmsg ?? `write failed with code ${e.code}`), { name: 'MongoServerError', code: e.code }));
       });
     }
   }
