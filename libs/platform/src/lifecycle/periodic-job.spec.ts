@@ -63,7 +63,7 @@ describe('PeriodicJob', () => {
     await jest.advanceTimersByTimeAsync(500);
     expect(run).toHaveBeenCalledTimes(2);
     // The error's message, then where it was thrown (its first stack frames).
-    expect(warnings).toEqual([expect.stringMatching(/^a-job failed, retried in 1 s: connection reset \(at .*periodic-job\.spec\.ts:\d+:\d+\)/)]);
+    expect(warnings).toEqual([expect.stringMatching(/^a-job failed, the next run retries: connection reset \(at .*periodic-job\.spec\.ts:\d+:\d+\)/)]);
     await jest.advanceTimersByTimeAsync(1_000);
     expect(run).toHaveBeenCalledTimes(3);
   });
@@ -100,6 +100,16 @@ describe('PeriodicJob', () => {
     expect(warnings).toHaveLength(4);
   });
 
+  it('says the next run retries a run of its caller before it started ticking (no retry of its own then)', async () => {
+    const run = jest.fn<Promise<unknown>, []>().mockRejectedValueOnce(new Error('not primary')).mockResolvedValue(undefined);
+    job = new PeriodicJob('a-job', run, logger);
+    await job.tick();
+    expect(warnings).toEqual([expect.stringMatching(/^a-job failed, the next run retries: not primary/)]);
+    job.start(3_600_000, { atStart: false });
+    await jest.advanceTimersByTimeAsync(FIRST_RETRY_MS * 4);
+    expect(run).toHaveBeenCalledTimes(1);
+  });
+
   it('starts nothing once stopped', async () => {
     const run = start(1_000);
     await jest.advanceTimersByTimeAsync(0);
@@ -117,7 +127,7 @@ describe('PeriodicJob', () => {
     });
     start(1_000, run);
     await jest.advanceTimersByTimeAsync(0);
-    expect(warnings).toEqual([expect.stringMatching(/^a-job failed, retried in 1 s: database gone/)]);
+    expect(warnings).toEqual([expect.stringMatching(/^a-job failed, the next run retries: database gone/)]);
     expect(runIn).toEqual(expect.any(String));
     expect(warnedIn).toEqual([runIn]);
   });

@@ -67,7 +67,8 @@ export class PeriodicJob {
         (error: unknown) => {
           const at = stackFrames(error);
           const retryMs = this.retryAfterFailure();
-          this.logger.warn(`${this.name} failed, retried in ${Math.round(retryMs / 1000)} s: ${(error as Error).message}${at && ` (${at})`}`);
+          const when = retryMs === undefined ? 'the next run retries' : `retried in ${Math.round(retryMs / 1000)} s`;
+          this.logger.warn(`${this.name} failed, ${when}: ${(error as Error).message}${at && ` (${at})`}`);
           throw error;
         },
       );
@@ -79,11 +80,14 @@ export class PeriodicJob {
     return this.running;
   }
 
-  /** Schedules the run again after a failure, unless the next tick comes first; returns in how long it runs again. */
-  private retryAfterFailure(): number {
+  /**
+   * Schedules the run again after a failure, unless the next tick comes first (or there are no ticks: not started yet,
+   * its caller's own run): returns in how long, or undefined when the next tick is the retry.
+   */
+  private retryAfterFailure(): number | undefined {
     const retryMs = this.retryMs;
+    if (this.stopped || this.everyMs <= 0 || retryMs >= this.everyMs) return undefined;
     this.retryMs *= 2;
-    if (this.stopped || this.everyMs <= 0 || retryMs >= this.everyMs) return Math.min(retryMs, this.everyMs);
     this.retryTimer = setTimeout(() => void this.tick(), retryMs);
     this.retryTimer.unref();
     return retryMs;

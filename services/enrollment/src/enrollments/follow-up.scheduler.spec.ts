@@ -76,6 +76,39 @@ describe('FollowUpScheduler', () => {
     expect(released).toEqual([{ _id: 'follow-up:last-run', upTo: startedAt }, { $set: { upTo: new Date(0) } }]);
   });
 
+  it('gives back, before its retry, the interval a failed run could not (the database down then): the retry claims it and runs', async () => {
+    // The marks as the database keeps them: the last run's start, claimed only once the interval is over or given back.
+    let upTo = new Date(0);
+    let releaseRefused = 1;
+    const updateOne = jest.fn(async (filter: { upTo?: Date | { $lte: Date } }, update: { $max?: { upTo: Date }; $set?: { upTo: Date } }) => {
+      if (filter.upTo instanceof Date) {
+        if (releaseRefused-- > 0) throw Object.assign(new Error('not primary'), { name: 'MongoServerError', code: 10107 });
+        if (+filter.upTo === +upTo) upTo = update.$set!.upTo;
+      } else if (filter.upTo) {
+        if (upTo > filter.upTo.$lte) throw Object.assign(new Error('E11000 duplicate key error'), { code: 11000 });
+        upTo = update.$set!.upTo;
+      } else {
+        upTo = update.$max!.upTo > upTo ? update.$max!.upTo : upTo;
+      }
+      return { matchedCount: 1 };
+    });
+    const runs: string[] = [];
+    let failures = 1;
+    const submitted = { execute: jest.fn(async () => (runs.push('submitted'), failures-- > 0 ? Promise.reject(new Error('not primary')) : { complete: true })) };
+    const expired = { execute: jest.fn(async () => (runs.push('expired'), { complete: true })) };
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    try {
+      scheduler = new FollowUpScheduler(submitted as never, expired as never, { FOLLOW_UP_INTERVAL_MS: 3_600_000 } as EnrollmentConfig, { collection: { updateOne } } as never);
+      scheduler.onApplicationBootstrap();
+      await jest.advanceTimersByTimeAsync(0);
+      expect(runs).toEqual(['submitted', 'expired']);
+      await jest.advanceTimersByTimeAsync(30_000);
+      expect(runs).toEqual(['submitted', 'expired', 'submitted', 'expired']);
+    } finally {
+      warn.mockRestore();
+    }
+  });
+
   it('follows expired tax profiles up also when the submitted ones failed, and reports the failure', async () => {
     const warnings: string[] = [];
     const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation((message: unknown) => void warnings.push(String(message)));

@@ -24,6 +24,8 @@ import { FollowSubmitted } from './usecases/follow-submitted.use-case';
 export class FollowUpScheduler implements OnApplicationBootstrap, OnModuleDestroy {
   readonly job: PeriodicJob;
   private atStart = true;
+  /** The interval of a run that failed and could not give it back (releaseRun), given back before the next run claims. */
+  private unreleased?: RunClaim;
 
   constructor(
     submitted: FollowSubmitted,
@@ -39,12 +41,21 @@ export class FollowUpScheduler implements OnApplicationBootstrap, OnModuleDestro
       async () => {
         const first = this.atStart;
         this.atStart = false;
+        // The interval a failed run could not give back (the database down then, often why it failed): given back now,
+        // so that this retry claims it again (a failure here is the run's, retried as any).
+        if (this.unreleased) {
+          await releaseRun(runs, FOLLOW_UP_RUN, this.unreleased);
+          this.unreleased = undefined;
+        }
         const claim = await claimRun(runs, FOLLOW_UP_RUN, this.config.FOLLOW_UP_INTERVAL_MS, { force: first, logger });
         if (!claim) return;
         const [submittedRun, expiredRun] = [await outcome(submitted.execute()), await outcome(expired.execute())];
         // Failed or stopped short: the interval is given back, so that the next instance whose timer fires runs it.
         if (!submittedRun.complete || !expiredRun.complete) {
-          await releaseRun(runs, FOLLOW_UP_RUN, claim).catch((error) => logger.warn(`giving the follow-up's interval back failed: ${(error as Error).message}`));
+          await releaseRun(runs, FOLLOW_UP_RUN, claim).catch((error) => {
+            this.unreleased = claim;
+            logger.warn(`giving the follow-up's interval back failed: ${(error as Error).message}; given back before the retry`);
+          });
         }
         if (submittedRun.error) throw submittedRun.error;
         if (expiredRun.error) throw expiredRun.error;
