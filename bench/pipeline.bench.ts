@@ -836,6 +836,8 @@ async function enrollPhase(
     // once all are taken the run stops, so that no Enroll of it is a repeat (200, the cheap path).
     let next = 0;
     let exhausted = false;
+    /** When the last location was taken: the clients go on until autocannon's next tick (up to 1 s), on repeats. */
+    let exhaustedAt = 0;
     const statuses: Record<string, number> = {};
     const startedAt = Date.now();
     const answers: Array<{ at: number; ms: number; status: number }> = [];
@@ -851,6 +853,7 @@ async function enrollPhase(
             const i = next++ % people.length;
             if (next >= people.length && !exhausted) {
               exhausted = true;
+              exhaustedAt = Date.now() - startedAt;
               setImmediate(() => instance.stop());
             }
             ctx.token = tokens[i];
@@ -888,14 +891,21 @@ async function enrollPhase(
       const infra = infraPids();
       cpuSamples.push(cpuSample(platform, infra));
       sampler = setInterval(() => cpuSamples.push(cpuSample(platform, infra)), 500);
-      instance.on('response', (_client: unknown, status: number, _bytes: number, ms: number) => {
-        answers.push({ at: Date.now() - startedAt, ms, status });
-      });
     }
+    instance.on('response', (_client: unknown, status: number, _bytes: number, ms: number) => {
+      answers.push({ at: Date.now() - startedAt, ms, status });
+    });
     const result = await instance;
     clearInterval(sampler);
     if (ENROLL_TIMELINE) logTimeline(programId, answers, cpuSamples);
-    return { result, statuses, repeats: Math.max(0, next - people.length), seconds: (Date.now() - startedAt) / 1000 };
+    const repeats = Math.max(0, next - people.length);
+    // Every location taken: the figures are of the answers before that (first Enrolls and their Submits), not of the
+    // repeats after it; otherwise autocannon's own, over the run's length.
+    const before = answers.filter((a) => a.at <= exhaustedAt).map((a) => a.ms);
+    const figures = exhausted
+      ? { requests: before.length, seconds: exhaustedAt / 1000, p50: percentile(before, 50), p99: percentile(before, 99) }
+      : { requests: result.requests.total as number, seconds: (Date.now() - startedAt) / 1000, p50: result.latency.p50 as number, p99: result.latency.p99 as number };
+    return { result, statuses, repeats, figures };
   };
   // Warm-up on a program of its own and other locations (the measured run enrolls its locations for the first time,
   // as without it): the services' first calls compile their code paths and fill their connection pools.
@@ -908,23 +918,23 @@ async function enrollPhase(
   if (ENROLL_WARMUP_SECONDS > 0) await settle();
   await eventLoopDelays(platform);
   cpu.begin();
-  const { result, statuses, repeats, seconds } = await load(programId, ENROLL_SECONDS, measured, measuredTokens);
+  const { result, statuses, repeats, figures } = await load(programId, ENROLL_SECONDS, measured, measuredTokens);
   // Answers other than the ones this load makes (Enroll 201 ACTION_REQUIRED, Submit 422), transport errors and timeouts
   // are not the work measured: said, not counted as if they were.
   const unexpected = Object.entries(statuses).filter(([kind]) => kind !== 'enroll 201' && kind !== 'submit 422' && !(repeats > 0 && kind === 'enroll 200'));
   if (unexpected.length || result.errors || result.timeouts) {
     incomplete(`enroll ${run}: ${JSON.stringify(Object.fromEntries(unexpected))}, ${result.errors} errors, ${result.timeouts} timeouts (figures include them)`);
   }
-  if (seconds < ENROLL_SECONDS - 0.5) log(`enroll ${run}: every one of the ${measured.length} locations enrolled in ${round1(seconds)} s (stopped there; ${repeats} repeats)`);
+  if (repeats > 0) log(`enroll ${run}: every one of the ${measured.length} locations enrolled in ${round1(figures.seconds)} s (figures up to there; ${repeats} repeats after, not counted)`);
   const cpuMsPerRequest = cpu.perDecision(result.requests.total || 1);
   const writesPerRequest = Math.round(((await enrollmentWrites(platform, programId)) / (result.requests.total || 1)) * 1000) / 1000;
   const loopDelays = await eventLoopDelays(platform);
   // Little's law: with every client always waiting, latency = clients / throughput, and throughput is at most the
   // cores over the CPU the whole machine spends per request (service, database, the load generator itself).
   const latencyFloorMs = Math.round((ENROLL_CONNECTIONS * cpuMsPerRequest.machine) / cores());
-  // Over the run's own length (it may stop early, when every location is enrolled): not the per-second mean, which a
+  // Over the run's own length (up to when every location was enrolled, if it was): not the per-second mean, which a
   // last partial second would lower.
-  const out = { requestsPerSecond: Math.round(result.requests.total / seconds), p99: result.latency.p99, p50: result.latency.p50, statuses, cpuMsPerRequest, latencyFloorMs, writesPerRequest };
+  const out = { requestsPerSecond: Math.round(figures.requests / figures.seconds), p99: figures.p99, p50: figures.p50, statuses, cpuMsPerRequest, latencyFloorMs, writesPerRequest };
   log(
     `enroll ${run}: ${ENROLL_CONNECTIONS} clients for ${ENROLL_SECONDS} s: ${out.requestsPerSecond} req/s, p50 ${out.p50} ms, p99 ${out.p99} ms, ${JSON.stringify(statuses)}` +
       `; CPU ms per request: ${JSON.stringify(cpuMsPerRequest)}; mean latency floor at this CPU ${latencyFloorMs} ms` +
