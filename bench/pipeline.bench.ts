@@ -113,6 +113,8 @@ const incomplete = (problem: string) => {
   log(`INCOMPLETE ${problem}`);
 };
 const round1 = (n: number) => Math.round(n * 10) / 10;
+/** RSS samples (every 2 s under the steady load) below which memory is not judged flat or growing. */
+const MIN_MEMORY_SAMPLES = 15;
 const percentile = (values: number[], p: number): number => {
   if (values.length === 0) return NaN;
   const sorted = [...values].sort((a, b) => a - b);
@@ -1053,7 +1055,8 @@ async function main(): Promise<void> {
         const half = Math.floor(xs.length / 2);
         const firstHalf = median(xs.slice(0, half));
         const secondHalf = median(xs.slice(half));
-        const flat = xs.length > 3 ? secondHalf - firstHalf < Math.max(0.15 * firstHalf, 40) : null;
+        // Judged over 30 s of load at least (15 samples): over a few seconds the sawtooth is all there is to see.
+        const flat = xs.length >= MIN_MEMORY_SAMPLES ? secondHalf - firstHalf < Math.max(0.15 * firstHalf, 40) : null;
         return [s, { firstMb: first, lastMb: last, maxMb: max, firstHalfMedianMb: firstHalf, secondHalfMedianMb: secondHalf, flat }];
       }),
     );
