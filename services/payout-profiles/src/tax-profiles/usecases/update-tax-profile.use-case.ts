@@ -44,12 +44,16 @@ export class UpdateTaxProfile {
     // A stored id this change keeps that does not open (its key removed from PAYOUT_ENCRYPTION_KEYS) cannot be checked or
     // sent to validation with the new revision: 409 naming it, as a bank profile's unreadable account; the change comes
     // with the id (or null), which replaces it, or waits for the key to be put back.
+    // The stored ids, opened once: a value, UNREADABLE, or undefined (none).
+    const stored = {
+      taxId: current.sealedTaxId && (this.secrets.openIfAvailable(current.sealedTaxId, `${id}:taxId`) ?? UNREADABLE),
+      vatId: current.sealedVatId && (this.secrets.openIfAvailable(current.sealedVatId, `${id}:vatId`) ?? UNREADABLE),
+    };
     const unreadable: Array<'taxId' | 'vatId'> = [];
-    const open = (sealed: TaxProfile['sealedTaxId'], field: 'taxId' | 'vatId') => {
-      if (!sealed) return undefined;
-      const value = this.secrets.openIfAvailable(sealed, `${id}:${field}`);
-      if (value === undefined) unreadable.push(field);
-      return value;
+    const open = (field: 'taxId' | 'vatId') => {
+      if (stored[field] !== UNREADABLE) return stored[field];
+      unreadable.push(field);
+      return undefined;
     };
     const incorporation = input.incorporation ?? current.incorporation;
     // Tax ids are a country's: another incorporation, or another country of incorporation, keeps none. A stored one
@@ -70,16 +74,15 @@ export class UpdateTaxProfile {
             .map(([field, , what]) => ({ field, message: `the stored ${what} was for the incorporation before: send the one for the new incorporation or country, or null to remove it` }));
     // Omitted (undefined): the stored one, while the incorporation stays; null: none (removed). A blank one is refused
     // (DTO and checkTaxDetails), so it cannot remove a stored tax id unnoticed.
-    const given = (value: string | null | undefined, stored: TaxProfile['sealedTaxId'], field: 'taxId' | 'vatId') =>
-      value === null ? undefined : value ?? (sameIncorporation ? open(stored, field) : undefined);
+    const given = (value: string | null | undefined, field: 'taxId' | 'vatId') => (value === null ? undefined : value ?? (sameIncorporation ? open(field) : undefined));
     const candidate = {
       incorporation,
       incorporationCountry: input.incorporationCountry ?? current.incorporationCountry,
       taxForm: input.taxForm,
-      taxId: given(input.taxId, current.sealedTaxId, 'taxId'),
-      vatId: given(input.vatId, current.sealedVatId, 'vatId'),
+      taxId: given(input.taxId, 'taxId'),
+      vatId: given(input.vatId, 'vatId'),
       // A VAT id stored before its layout was checked, left out or sent again as it is: no new claim to check.
-      vatIdChecked: typeof input.vatId === 'string' && !(sameIncorporation && current.sealedVatId && typedTaxId(input.vatId) === this.secrets.openIfAvailable(current.sealedVatId, `${id}:vatId`)),
+      vatIdChecked: typeof input.vatId === 'string' && !(sameIncorporation && typedTaxId(input.vatId) === stored.vatId),
     };
     if (unreadable.length) {
       this.logger.warn(`tax profile ${id}: its stored ${unreadable.join(' and ')} does not open; a change keeping it was refused`);
@@ -126,8 +129,8 @@ export class UpdateTaxProfile {
       documents: current.documents.map(({ fileName, contentType, sizeBytes, uploadedAt }) => ({ fileName, contentType, sizeBytes, uploadedAt })),
       expiresAt: new Date(current.expiresAt),
       // Stored ids that do not open (a key removed) count as different from any sent: this edit replaces them.
-      taxId: current.sealedTaxId && (this.secrets.openIfAvailable(current.sealedTaxId, `${id}:taxId`) ?? UNREADABLE),
-      vatId: current.sealedVatId && (this.secrets.openIfAvailable(current.sealedVatId, `${id}:vatId`) ?? UNREADABLE),
+      taxId: stored.taxId,
+      vatId: stored.vatId,
     };
     // The texts as they end up against the ids as they end up: every text when an id changes, else the texts this request
     // changes (a PATCH sends the business profile and the documents whole: what it sends again as stored, stored before
