@@ -41,7 +41,6 @@ export interface CheckedTaxDetails {
 /** As people write tax ids (`12-3456789`, `12–3456789` pasted from a PDF, `DE 123.456.789`, `12/345/67890`). */
 /** A tax or VAT id as stored: as typed, without blanks, dashes, dots or slashes, upper case. */
 export const typedTaxId = (value: string) => typedIdentifier(value, './');
-const clean = typedTaxId;
 
 /**
  * US: TIN of 9 digits (EIN 12-3456789 or SSN/ITIN 123-45-6789 accepted), form W-9, no VAT id.
@@ -73,7 +72,7 @@ export function checkTaxDetails(input: TaxDetailsInput): { problems: FieldProble
     if (input.taxId == null) {
       problems.push({ field: 'taxId', message: 'is required for a US incorporation (TIN: EIN, SSN or ITIN, 9 digits)' });
     } else if (!blank(input.taxId)) {
-      taxId = clean(input.taxId);
+      taxId = typedTaxId(input.taxId);
       if (!/^\d{9}$/.test(taxId) || !usTinIssuable(taxId)) {
         problems.push({ field: 'taxId', message: 'must be a US TIN of 9 digits (e.g. 12-3456789) that can be issued: an EIN, SSN or ITIN' });
       }
@@ -81,11 +80,11 @@ export function checkTaxDetails(input: TaxDetailsInput): { problems: FieldProble
     if (input.vatId != null && !blank(input.vatId)) problems.push({ field: 'vatId', message: 'is only used for non-US incorporations' });
   } else {
     if (input.taxId?.trim()) {
-      taxId = clean(input.taxId);
+      taxId = typedTaxId(input.taxId);
       if (!/^[A-Z0-9]{4,30}$/.test(taxId)) problems.push({ field: 'taxId', message: 'must be a foreign TIN of 4 to 30 letters or digits' });
     }
     if (input.vatId?.trim()) {
-      vatId = clean(input.vatId);
+      vatId = typedTaxId(input.vatId);
       const layout = vatLayoutProblem(vatId, country);
       if (!/^[A-Z0-9]{4,20}$/.test(vatId)) problems.push({ field: 'vatId', message: 'must be a VAT/GST id of 4 to 20 letters or digits' });
       else if (layout && input.vatIdChecked !== false) problems.push({ field: 'vatId', message: layout });

@@ -32,7 +32,8 @@ export class ReadEnrollments {
     const enrollment = await this.enrollments.findForPartner(actor.partnerId, id);
     if (!enrollment) throw Problems.notFound(`Enrollment ${id}`);
     await this.policy.requireViewOfOwn(actor, enrollment.locationId);
-    return this.dto(actor, enrollment, await this.views.agreementActive(actor.partnerId));
+    // Read only where nextAction reads it (one not submitted), as Enroll's and Submit's answers do.
+    return this.dto(actor, enrollment, enrollment.submittedAt ? true : await this.views.agreementActive(actor.partnerId));
   }
 
   /** A page, in location, program and year order (`limit`, `cursor`: PageQuery). */
