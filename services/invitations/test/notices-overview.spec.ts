@@ -110,7 +110,7 @@ describe('notices of programs no longer taking enrollments', () => {
 });
 
 describe('a notice not selected when the location is enrolled', () => {
-  it('is still listed until selected, and says the location is now enrolled, not invited to enroll', async () => {
+  it('is still listed until selected, and says where another admin took the enrollment, not invited to enroll', async () => {
     const partner = await world.partner(1);
     const [l1] = partner.locationIds;
     const ann = await world.user(partner, [['INCENTIVES_ADMIN', [l1]]], 'ann');
@@ -120,6 +120,19 @@ describe('a notice not selected when the location is enrolled', () => {
     const [issued] = await world.waitEvent('InvitationIssued', forInvitation(programId, l1));
     const invitationId = issued.envelope!.data.invitationId;
     await eventually(async () => expect((await world.notices(ann)).map((n) => n.message)).toEqual([expect.stringContaining('is invited to enroll')]));
+    // Another admin started it (a profile missing), then submitted it: the invitation is still ISSUED.
+    const location = `Contoso 1 (${l1})`;
+    const programYear = `Enrolled by another admin ${partner.partnerId} (${FY})`;
+    await world.enrollment(partner, l1, programId, 'EnrollmentActionRequired', 'ACTION_REQUIRED', 1, { previousStatus: 'INVITED' });
+    await eventually(async () =>
+      expect((await world.notices(ann)).map((n) => n.message)).toEqual([
+        `${location} was invited to enroll in ${programYear}. Its enrollment needs action: select Get Started to see what is missing.`,
+      ]),
+    );
+    await world.enrollment(partner, l1, programId, 'EnrollmentValidating', 'VALIDATING', 2, { previousStatus: 'ACTION_REQUIRED' });
+    await eventually(async () =>
+      expect((await world.notices(ann)).map((n) => n.message)).toEqual([`${location} was invited to enroll in ${programYear}. Its enrollment is submitted and being validated.`]),
+    );
     await world.enrollment(partner, l1, programId, 'EnrollmentEnrolled', 'ENROLLED', 3, { previousStatus: 'VALIDATING' });
     await eventually(async () =>
       expect((await world.notices(ann)).map((n) => [n.invitationId, n.message])).toEqual([
@@ -133,9 +146,9 @@ describe('a notice not selected when the location is enrolled', () => {
       expect(location.programs.find((p: { programId: string }) => p.programId === programId)).toMatchObject({ enrollmentStatus: 'VALIDATING' });
     });
     expect((await world.notices(ann)).map((n) => n.message)).toEqual([expect.stringContaining('is now enrolled')]);
-    // No longer ENROLLED (a tax profile expired): the invitation stays ENROLLED, the notice does not say enrolled.
+    // No longer ENROLLED (a tax profile expired): the invitation stays ENROLLED, the notice says the enrollment needs action.
     await world.enrollment(partner, l1, programId, 'EnrollmentActionRequired', 'ACTION_REQUIRED', 5, { previousStatus: 'VALIDATING', completed: true });
-    await eventually(async () => expect((await world.notices(ann)).map((n) => n.message)).toEqual([expect.stringContaining('is invited to enroll')]));
+    await eventually(async () => expect((await world.notices(ann)).map((n) => n.message)).toEqual([expect.stringContaining('Its enrollment needs action')]));
   });
 });
 

@@ -1,4 +1,4 @@
-import { noticeStatus } from './notice-rules';
+import { noticeMessage, noticeStatus } from './notice-rules';
 
 /** A date in FY27, and the first instant after it. */
 const DURING = new Date('2026-12-01T12:00:00.000Z');
@@ -64,5 +64,35 @@ describe('noticeStatus', () => {
     expect(noticeStatus(invitation, program, admin, FY27_OVER)).toBe('none');
     expect(noticeStatus(invitation, program, { ...admin, userId: 'bob' }, FY27_OVER)).toBe('none');
     expect(noticeStatus({ ...invitation, state: 'ENROLLED' }, program, admin, FY27_OVER)).toBe('none');
+  });
+});
+
+describe('noticeMessage', () => {
+  const location = 'Contoso Inc (1234567)';
+  const programYear = 'Azure Partner Incentives (FY27)';
+  const invited = `${location} is invited to enroll in ${programYear}. Select Get Started to enroll.`;
+  const enrolled = `${location} was invited to enroll in ${programYear} and is now enrolled.`;
+
+  it('invites to enroll while nothing is started (no enrollment known, invited, or ended and eligible again)', () => {
+    expect(noticeMessage(location, programYear)).toBe(invited);
+    expect(noticeMessage(location, programYear, { status: 'INVITED' })).toBe(invited);
+    expect(noticeMessage(location, programYear, { status: 'INELIGIBLE', completed: true })).toBe(invited);
+  });
+
+  it('says enrolled once enrolled, also while validated again after a profile edit', () => {
+    expect(noticeMessage(location, programYear, { status: 'ENROLLED' })).toBe(enrolled);
+    expect(noticeMessage(location, programYear, { status: 'VALIDATING', completed: true })).toBe(enrolled);
+  });
+
+  it('says submitted and being validated, not invited, when another admin submitted it', () => {
+    expect(noticeMessage(location, programYear, { status: 'VALIDATING' })).toBe(
+      `${location} was invited to enroll in ${programYear}. Its enrollment is submitted and being validated.`,
+    );
+  });
+
+  it('says the enrollment needs action, started or once enrolled', () => {
+    const needsAction = `${location} was invited to enroll in ${programYear}. Its enrollment needs action: select Get Started to see what is missing.`;
+    expect(noticeMessage(location, programYear, { status: 'ACTION_REQUIRED' })).toBe(needsAction);
+    expect(noticeMessage(location, programYear, { status: 'ACTION_REQUIRED', completed: true })).toBe(needsAction);
   });
 });

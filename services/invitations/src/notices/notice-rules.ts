@@ -1,5 +1,5 @@
 import { Actor, holdsRole } from '@lib/access';
-import { ProgramState } from '@lib/contracts';
+import { EnrollmentStatus, ProgramState } from '@lib/contracts';
 import { enrollableNow } from '../invitations/invitation-rules';
 import { InvitationState } from '../invitations/invitation.schema';
 
@@ -48,4 +48,32 @@ export function noticeStatus(
   // Removed by a revocation, also when the invitation was marked ENROLLED after it (an enrollment event from another
   // topic, arriving late): no list shows it, so it cannot be selected either.
   return invitation.pendingNotices.includes(actor.userId) ? 'pending' : 'none';
+}
+
+/** The location's enrollment of the invitation's program and year, as the enrollment events said it last. */
+export interface NoticeEnrollment {
+  status: EnrollmentStatus;
+  /** ENROLLED once in its year: being validated again after an edit of its profiles, it is still enrolled. */
+  completed?: boolean;
+}
+
+/**
+ * A notice's message, by where the enrollment is now (another admin may have gone on with it before this recipient
+ * selects the notice): enrolled (also while validated again after a profile edit), submitted and being validated,
+ * needing action (Get Started goes on with it: Enroll answers the started enrollment, whose next action is Continue),
+ * else invited to enroll.
+ */
+export function noticeMessage(location: string, programYear: string, enrollment?: NoticeEnrollment | null): string {
+  switch (enrollment?.status) {
+    case 'ENROLLED':
+      return `${location} was invited to enroll in ${programYear} and is now enrolled.`;
+    case 'VALIDATING':
+      return enrollment.completed
+        ? `${location} was invited to enroll in ${programYear} and is now enrolled.`
+        : `${location} was invited to enroll in ${programYear}. Its enrollment is submitted and being validated.`;
+    case 'ACTION_REQUIRED':
+      return `${location} was invited to enroll in ${programYear}. Its enrollment needs action: select Get Started to see what is missing.`;
+    default:
+      return `${location} is invited to enroll in ${programYear}. Select Get Started to enroll.`;
+  }
 }

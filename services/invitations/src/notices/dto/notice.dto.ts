@@ -6,7 +6,9 @@ export class NoticeDto {
   @ApiProperty({ example: 'Partner Incentive Enrollment Invitation' }) title!: string;
   @ApiProperty({
     example: 'Contoso Inc (1234567) is invited to enroll in Azure Partner Incentives (FY27). Select Get Started to enroll.',
-    description: 'Once the location is enrolled (another admin enrolled it): "... was invited to enroll in ... (FY27) and is now enrolled."',
+    description:
+      'Where the enrollment is now, as another admin may have gone on with it: "... was invited to enroll in ... (FY27) and is now enrolled.", ' +
+      '"... Its enrollment is submitted and being validated." or "... Its enrollment needs action: select Get Started to see what is missing."',
   })
   message!: string;
   @ApiProperty() programId!: string;

@@ -5,24 +5,20 @@ import { Injectable } from '@nestjs/common';
 import { InvitationRecord, InvitationRepository, NOTICE_ORDER } from '../../invitations/invitation.repository';
 import { ViewsRepository } from '../../invitations/views/views.repository';
 import { NoticeDto } from '../dto/notice.dto';
-import { NOTICE_STATES, NOTICE_TITLE, NoticeProgram, noticeStatus } from '../notice-rules';
+import { NOTICE_STATES, NOTICE_TITLE, NoticeEnrollment, noticeMessage, NoticeProgram, noticeStatus } from '../notice-rules';
 
 /**
- * A notice; the location is named as in the emails ("Contoso Inc (1234567)") once its name is known. One still to be
- * selected once the location is enrolled (another admin enrolled it: the invitation ENROLLED, and its enrollment so
- * now) says so, not "invited to enroll".
+ * A notice; the location is named as in the emails ("Contoso Inc (1234567)") once its name is known. Its message says
+ * where the location's enrollment of that year is now (noticeMessage), as another admin may have gone on with it.
  */
-export function toNotice(invitation: InvitationRecord, userId: string, legalName?: string, enrolled = false): NoticeDto {
+export function toNotice(invitation: InvitationRecord, userId: string, legalName?: string, enrollment?: NoticeEnrollment | null): NoticeDto {
   const recipient = invitation.recipients.find((r) => r.userId === userId)!;
   const program = invitation.programName ?? invitation.programId;
   const location = legalName ? `${legalName} (${invitation.locationId})` : `Location ${invitation.locationId}`;
   return {
     invitationId: invitation._id,
     title: NOTICE_TITLE,
-    message:
-      enrolled
-        ? `${location} was invited to enroll in ${program} (${invitation.fiscalYear}) and is now enrolled.`
-        : `${location} is invited to enroll in ${program} (${invitation.fiscalYear}). Select Get Started to enroll.`,
+    message: noticeMessage(location, `${program} (${invitation.fiscalYear})`, enrollment),
     programId: invitation.programId,
     ...(invitation.programName && { programName: invitation.programName }),
     locationId: invitation.locationId,
@@ -71,17 +67,13 @@ export class ListNotices {
     // One batched read for the locations' names (the loader groups these lookups); one known as another partner's (the
     // decision that invited named the wrong partner) shows no name.
     const locations = await Promise.all(page.items.map((invitation) => this.policy.locationOf(actor.partnerId, invitation.locationId)));
-    // An invitation stays ENROLLED once its enrollment ends (ineligible, its completion taken back): enrolled is what
-    // the enrollment's status says now (the view's, under the invitation's id; batched by its loader), ENROLLED or,
-    // completed, being validated again after an edit of its profiles.
-    const enrollments = await Promise.all(page.items.map((invitation) => (invitation.state === 'ENROLLED' ? this.views.enrollmentStatus(invitation._id) : null)));
+    // What the enrollment's status says now (the view's, under the invitation's id; batched by its loader), not the
+    // invitation's state: an ISSUED one's enrollment may be started or submitted by another admin, and an invitation
+    // stays ENROLLED once its enrollment needs action again or ends.
+    const enrollments = await Promise.all(page.items.map((invitation) => this.views.enrollmentStatus(invitation._id)));
     return {
       ...page,
-      items: page.items.map((invitation, i) => toNotice(invitation, actor.userId, locations[i]?.legalName, enrolledNow(enrollments[i]))),
+      items: page.items.map((invitation, i) => toNotice(invitation, actor.userId, locations[i]?.legalName, enrollments[i])),
     };
   }
-}
-
-function enrolledNow(enrollment: { status: string; completed?: boolean } | null | undefined): boolean {
-  return enrollment?.status === 'ENROLLED' || (enrollment?.status === 'VALIDATING' && !!enrollment.completed);
 }
