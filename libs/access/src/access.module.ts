@@ -3,7 +3,7 @@ import { Module, Provider } from '@nestjs/common';
 import { MongooseModule } from '@nestjs/mongoose';
 import { AccessPolicy } from './access.policy';
 import { AccessGrant, AccessGrantSchema, AccessLocation, AccessLocationSchema, AccessUser, AccessUserSchema } from './access.schemas';
-import { AccessEventsController, AccessViewUpdater } from './access.view';
+import { AccessEventsController, AccessViewUpdater, IdentityEventFollowers } from './access.view';
 
 /**
  * A stored Idempotency-Key answer is sent again only to a caller who is still an active user of their partner (the
@@ -27,7 +27,7 @@ const replayCheck: Provider = {
     ]),
   ],
   controllers: [AccessEventsController],
-  providers: [AccessPolicy, AccessViewUpdater, replayCheck],
-  exports: [AccessPolicy, AccessViewUpdater, MongooseModule, IDEMPOTENT_REPLAY_CHECK],
+  providers: [AccessPolicy, AccessViewUpdater, IdentityEventFollowers, replayCheck],
+  exports: [AccessPolicy, AccessViewUpdater, IdentityEventFollowers, MongooseModule, IDEMPOTENT_REPLAY_CHECK],
 })
 export class AccessModule {}

@@ -130,12 +130,38 @@ export class AccessViewUpdater implements OnApplicationBootstrap {
   }
 }
 
+/** What a service does with an identity event besides the role view: run after the view has the event. */
+export type IdentityEventFollower = (event: ConsumedEvent) => Promise<void>;
+
+/**
+ * The service's own work on identity.events.v1 (added at module init), run by this module's handler after the role
+ * view, one after the other. A second `@EventPattern` of the topic would not do: Nest runs two handlers of one pattern
+ * at once (forkJoin), so when one fails the consumer retries both while the other is still running, and may commit
+ * the offset, dead-letter the event or close the database before it ends.
+ */
+@Injectable()
+export class IdentityEventFollowers {
+  private readonly followers: IdentityEventFollower[] = [];
+
+  add(follower: IdentityEventFollower): void {
+    this.followers.push(follower);
+  }
+
+  async run(event: ConsumedEvent): Promise<void> {
+    for (const follow of this.followers) await follow(event);
+  }
+}
+
 @Controller()
 export class AccessEventsController {
-  constructor(private readonly updater: AccessViewUpdater) {}
+  constructor(
+    private readonly updater: AccessViewUpdater,
+    private readonly followers: IdentityEventFollowers,
+  ) {}
 
   @EventPattern(Topics.identity)
   async onIdentityEvent(@Payload() event: ConsumedEvent) {
     await this.updater.apply(event.envelope.type, event.envelope.data);
+    await this.followers.run(event);
   }
 }

@@ -388,6 +388,14 @@ describe('KafkaEventServer with topics of their own (ownConsumers)', () => {
     expect(String(failure)).toMatch(message);
   });
 
+  it('refuses a topic with two handlers at start (Nest would run them at once, and retry both when one fails)', () => {
+    const subject = make({});
+    subject.addHandler(Topics.identity, async () => undefined, true);
+    let failure: unknown;
+    subject.listen((error) => (failure = error));
+    expect(String(failure)).toMatch(new RegExp(`${Topics.identity.replace(/\./g, '\\.')}: more than one @EventPattern handler`));
+  });
+
   type Copying = { startWhereTheServiceWas(lane: { groupId: string; topics: string[]; name: string }): Promise<void> };
 
   /** The broker as the copy sees it: committed offsets per group and partition; setOffsets refused `busy` times first. */

@@ -157,6 +157,10 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
   /** The service's consumer (every topic not named in `ownConsumers`, maybe none), then one per own consumer with topics. */
   private planLanes(): Lane[] {
     const topics = this.topics;
+    // Nest runs two handlers of one topic at once (forkJoin): one failing, the retry runs both again while the other is
+    // still running, and the offset may be committed, or the event dead-lettered, before that one ends. One per topic.
+    const shared = topics.filter((topic) => this.messageHandlers.get(topic)?.next);
+    if (shared.length) throw new Error(`${shared.join(', ')}: more than one @EventPattern handler; give each topic one handler that calls the others in turn`);
     const named = Object.entries(this.options.ownConsumers);
     const seen = new Set<string>();
     for (const [name, list] of named) {

@@ -37,7 +37,7 @@ import { ViewsRepository } from './views/views.repository';
       { name: EnrollmentStatusView.name, schema: EnrollmentStatusViewSchema },
     ]),
   ],
-  controllers: [InvitationsController, EligibilityHandler, ProgramsHandler, EnrollmentsHandler, IdentityHandler],
+  controllers: [InvitationsController, EligibilityHandler, ProgramsHandler, EnrollmentsHandler],
   providers: [
     InvitationLock,
     InvitationRepository,
@@ -49,6 +49,7 @@ import { ViewsRepository } from './views/views.repository';
     RecordEligibilityDecision,
     RecordProgram,
     RecordEnrollmentStatus,
+    IdentityHandler,
     DeliverToLateAdmins,
     WaitWhenAdminsLeave,
     ListInvitations,

@@ -1,24 +1,28 @@
-import { Topics } from '@lib/contracts';
+import { IdentityEventFollowers } from '@lib/access';
 import { ConsumedEvent } from '@lib/messaging';
-import { Controller } from '@nestjs/common';
-import { EventPattern, Payload } from '@nestjs/microservices';
+import { Injectable, OnModuleInit } from '@nestjs/common';
 import { DeliverToLateAdmins } from '../usecases/deliver-to-late-admins.use-case';
 import { WaitWhenAdminsLeave } from '../usecases/wait-when-admins-leave.use-case';
 
 /**
- * identity.events.v1, next to the AccessModule's handler of the same topic (Nest runs both): someone who becomes an
- * Incentives admin receives the open invitations of their locations; an invitation whose Incentives admins all left
- * waits for a new one.
+ * identity.events.v1, after the AccessModule's handler has applied the event to the role view (it runs this as a
+ * follower, in the same handling, so a retry or a dead letter covers the whole): someone who becomes an Incentives
+ * admin receives the open invitations of their locations; an invitation whose Incentives admins all left waits for a
+ * new one.
  */
-@Controller()
-export class IdentityHandler {
+@Injectable()
+export class IdentityHandler implements OnModuleInit {
   constructor(
+    private readonly followers: IdentityEventFollowers,
     private readonly deliverToLateAdmins: DeliverToLateAdmins,
     private readonly waitWhenAdminsLeave: WaitWhenAdminsLeave,
   ) {}
 
-  @EventPattern(Topics.identity)
-  async onIdentityEvent(@Payload() event: ConsumedEvent): Promise<void> {
+  onModuleInit(): void {
+    this.followers.add((event) => this.onIdentityEvent(event));
+  }
+
+  async onIdentityEvent(event: ConsumedEvent): Promise<void> {
     await this.deliverToLateAdmins.execute(event.envelope.type, event.envelope.data, event.heartbeat);
     await this.waitWhenAdminsLeave.execute(event.envelope.type, event.envelope.data, event.heartbeat);
   }

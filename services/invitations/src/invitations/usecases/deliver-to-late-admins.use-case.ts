@@ -12,9 +12,9 @@ import { ReconcileInvitation } from './reconcile-invitation.use-case';
  * is delivered to them (and an AWAITING_ADMIN one stops waiting), unless that year is over (ReconcileInvitation's
  * rules, at the Clock's now).
  *
- * The AccessModule's own handler also applies identity events to the role view, and Nest gives no order between
- * the two handlers. So this use case applies the event's user snapshot to the role view itself first (idempotent:
- * highest revision wins), and decides from the user as stored after that: this event's snapshot or a newer one.
+ * The AccessModule's handler applies the event to the role view before it runs this (IdentityHandler). This use case
+ * applies the user snapshot again itself (idempotent: highest revision wins), so that it holds when run on its own,
+ * and decides from the user as stored after that: this event's snapshot or a newer one.
  */
 @Injectable()
 export class DeliverToLateAdmins {
@@ -63,7 +63,7 @@ export class DeliverToLateAdmins {
   /**
    * Locations now known (PartnerRegistered, LocationAdded): the decisions that named them before identity's events
    * arrived waited for this (ReconcileInvitation invites only for a location known as the decision's partner's). The
-   * location goes into the view first (the AccessModule's handler may not have run yet), then the partner's own
+   * location goes into the view first (again, as above), then the partner's own
    * decisions set aside for a later one naming another partner become the decisions (confirmOwner), then those
    * decisions of its partner are reconciled.
    */

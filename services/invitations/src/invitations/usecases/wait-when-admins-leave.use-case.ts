@@ -16,7 +16,8 @@ import { ReconcileInvitation } from './reconcile-invitation.use-case';
  * The locations come from the event, not from the role view (which may already hold this snapshot, or a newer one):
  * RoleRevoked names the locations it revoked (`*`: all of the partner's), and a deactivated user's snapshot keeps
  * their roles. The snapshot goes into the role view first (idempotent, highest revision wins; the AccessModule's
- * handler of the same topic runs in no given order), so the reconcile reads the admins as they are after it. A
+ * handler has applied it already when it runs this, but not when it runs alone), so the reconcile reads the admins as
+ * they are after it. A
  * duplicate of the event finds the invitation waiting already and changes nothing.
  *
  * An invitation not ISSUED yet when it looks (a decision or an assignment writing it to the admins it read before
