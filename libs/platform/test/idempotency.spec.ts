@@ -595,22 +595,23 @@ describe('a claim without a lease token, finished between a retry reading it and
 describe('a request running longer than the lease', () => {
   let slow: RunningService;
   beforeAll(async () => {
-    slow = await bootService(OrdersAppModule, { name: 'idempotency', env: { ...issuer.env(), IDEMPOTENCY_LEASE_MS: '1000', MONGO_DB: service.env.MONGO_DB } });
+    slow = await bootService(OrdersAppModule, { name: 'idempotency', env: { ...issuer.env(), IDEMPOTENCY_LEASE_MS: '1500', MONGO_DB: service.env.MONGO_DB } });
   }, 180_000);
   afterAll(() => slow?.close());
 
   it('keeps its key: a retry meanwhile answers 409, one after it gets its answer; it runs once', async () => {
-    const sku = await stock({ delayMs: 4_000 });
+    const sku = await stock({ delayMs: 5_000 });
     const key = randomUUID();
     const post = (): Promise<Answer> =>
       fetch(`${slow.url}/v1/orders`, { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': key, 'x-operator-key': OPERATOR_KEY }, body: JSON.stringify({ sku, quantity: 1 }) }).then(
         async (response) => ({ status: response.status, body: await response.json(), headers: response.headers }),
       );
     const first = post();
-    // The first request has claimed its key (and runs for 4 s): the retry comes when that claim's first lease
-    // (1 s) has long ended, so only a renewed lease keeps the key.
+    // The first request has claimed its key (and runs for 5 s): the retry comes when that claim's first lease
+    // (1.5 s, renewed every 0.5 s: a loaded machine's pause of a second does not lose it) has long ended, so only a
+    // renewed lease keeps the key.
     await claimOf(key);
-    await new Promise((resolve) => setTimeout(resolve, 2_000)); // twice the lease
+    await new Promise((resolve) => setTimeout(resolve, 3_000)); // twice the lease
     const meanwhile = await post();
     expect(meanwhile.status).toBe(409);
     expect(meanwhile.body.type).toMatch(/request-in-progress$/);

@@ -46,7 +46,7 @@ jest.setTimeout(150_000);
 
 let h: Harness;
 let w: World;
-withHarness((harness, world) => ((h = harness), (w = world)), { ROLLOVER_CATCH_UP_TIMEOUT_MS: '1500', ROLLOVER_RETRY_MS: '60000' });
+withHarness((harness, world) => ((h = harness), (w = world)), { ROLLOVER_CATCH_UP_TIMEOUT_MS: '3000', ROLLOVER_RETRY_MS: '60000' });
 
 const operator = (body: unknown) => call(h, 'POST', '/v1/operator/rollover', { operator: true, body });
 const col = () => h.db.collection<Record<string, any> & { _id: string }>('enrollments');

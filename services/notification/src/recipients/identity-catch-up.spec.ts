@@ -60,7 +60,7 @@ describe('IdentityCatchUp', () => {
     const connects = calls.connect;
     const again = Date.now();
     expect(await subject.waitFor(new Date().toISOString())).toBe('behind');
-    expect(Date.now() - again).toBeLessThan(50);
+    expect(Date.now() - again).toBeLessThan(250); // well under the stall above (300 ms): room for a pause of the machine
     expect(calls.connect).toBe(connects);
   });
 
