@@ -127,6 +127,21 @@ export function tooLargeForBroker(error: unknown): string | undefined {
 }
 
 /**
+ * The broker's refusal of a record itself, which sending it again cannot change (too large: tooLargeForBroker; an
+ * INVALID_RECORD), found along KafkaJS's causes: its type, or undefined. Not one of the idempotent producer's own
+ * non-retriable failures (OUT_OF_ORDER_SEQUENCE_NUMBER, UNKNOWN_PRODUCER_ID, INVALID_PRODUCER_EPOCH), which a new
+ * producer clears.
+ */
+export function recordRefused(error: unknown): string | undefined {
+  const tooLarge = tooLargeForBroker(error);
+  if (tooLarge) return tooLarge;
+  for (let e = error as { type?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
+    if (e.type === 'INVALID_RECORD') return e.type;
+  }
+  return undefined;
+}
+
+/**
  * A broker refusal KafkaJS does not retry (MESSAGE_TOO_LARGE, INVALID_RECORD, TOPIC_AUTHORIZATION_FAILED...): sending
  * the same record again fails the same way. Retries used up on a retriable error are not one (the broker is
  * unreachable, not refusing this record).

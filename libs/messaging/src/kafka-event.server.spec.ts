@@ -331,6 +331,38 @@ describe('KafkaEventServer dead-lettering a record too large for the dead-letter
   });
 });
 
+describe('KafkaEventServer dead-lettering a record the dead-letter topic refuses', () => {
+  const refusal = (type: string) => Object.assign(new Error(`broker: ${type}`), { name: 'KafkaJSProtocolError', type, retriable: false });
+  const poison: KafkaMessage = { offset: '5', key: Buffer.from('k'), value: Buffer.from('not json'), timestamp: '0', attributes: 0, headers: {} };
+
+  it.each(['MESSAGE_TOO_LARGE', 'INVALID_RECORD'])('sends it without its value when the broker refuses the record (%s)', async (type) => {
+    const { subject: dead, sent } = recordingServer();
+    dead.addHandler(Topics.agreements, async () => undefined, true);
+    const producer = (dead as unknown as { producer: { send: jest.Mock } }).producer;
+    producer.send.mockRejectedValueOnce(refusal(type));
+    const { value, resolved } = payload([poison], async () => undefined);
+    await (dead as unknown as WithBatch).handleBatch(value);
+    expect(resolved).toEqual(['5']);
+    expect(sent).toHaveLength(1);
+    expect(sent[0].messages[0].value).toBeNull();
+    expect(String(sent[0].messages[0].headers['x-dlq-value-dropped'])).toContain(type);
+  });
+
+  it.each(['OUT_OF_ORDER_SEQUENCE_NUMBER', 'UNKNOWN_PRODUCER_ID', 'INVALID_PRODUCER_EPOCH'])(
+    "keeps its value on the producer's own failure (%s): not done, the redelivery dead-letters it whole",
+    async (type) => {
+      const { subject: dead, sent } = recordingServer();
+      dead.addHandler(Topics.agreements, async () => undefined, true);
+      const producer = (dead as unknown as { producer: { send: jest.Mock } }).producer;
+      producer.send.mockRejectedValueOnce(refusal(type));
+      const { value, resolved } = payload([poison], async () => undefined);
+      await expect((dead as unknown as WithBatch).handleBatch(value)).rejects.toThrow(type);
+      expect(resolved).toEqual([]);
+      expect(sent).toEqual([]);
+    },
+  );
+});
+
 describe('KafkaEventServer dead-lettering a record with a null header value (Kafka allows one: a Java producer\'s RecordHeader(name, null))', () => {
   it('sends it with its other headers, the null one left out (KafkaJS cannot write it)', async () => {
     const { subject: dead, sent } = recordingServer();

@@ -6,7 +6,7 @@ import { Admin, Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage } from
 import { defaultIfEmpty, isObservable, lastValueFrom } from 'rxjs';
 import { ConsumedEvent } from './consumed-event';
 import { Trace, TraceContext } from './context';
-import { classifyFailure, describeError, isNonRetriable, ShuttingDownError, stackFrames } from './errors';
+import { classifyFailure, describeError, recordRefused, ShuttingDownError, stackFrames } from './errors';
 import { EventProducer } from './event-producer';
 import { GroupLagReader } from './consumer-lag';
 import { lagReaders, MessagingMetrics } from './metrics';
@@ -707,9 +707,11 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
       try {
         await this.producer.send(topic, [{ key, value, headers: deadHeaders }]);
       } catch (sendError) {
-        // A refusal that retrying cannot fix (too large for the DLQ topic, an invalid record) would fail the batch
-        // on every redelivery and stop the partition. What still fails without the value is rethrown.
-        if (!isNonRetriable(sendError)) throw sendError;
+        // A refusal of the record that retrying cannot fix (too large for the DLQ topic, an invalid record) would fail
+        // the batch on every redelivery and stop the partition. Any other failure is rethrown, the value kept for the
+        // redelivery: also the idempotent producer's own (an out-of-order sequence), which the next producer clears.
+        // What still fails without the value is rethrown.
+        if (!recordRefused(sendError)) throw sendError;
         this.logger.warn(`${topic} refused the dead letter (${describeError(sendError)}); sending it without its value`);
         await this.producer.send(topic, [withoutValue(describeError(sendError).slice(0, 500))]);
       }
