@@ -99,7 +99,8 @@ describe('KafkaEventServer during a rebalance', () => {
     const subject = server(async (event) => void handled.push(event.offset));
     const { value, resolved, commits, committed } = payload(messages(450), async () => Promise.reject(rebalancing()));
 
-    await (subject as unknown as WithBatch).handleBatch(value);
+    // Thrown to KafkaJS, which rejoins the group on it.
+    await expect((subject as unknown as WithBatch).handleBatch(value)).rejects.toMatchObject({ type: 'REBALANCE_IN_PROGRESS' });
 
     // The first chunk (200 messages) is done and committed; the rest is left to whoever owns the partition now.
     expect(handled).toHaveLength(200);
@@ -120,7 +121,7 @@ describe('KafkaEventServer during a rebalance', () => {
       throw rebalancing();
     });
 
-    await (subject as unknown as WithBatch).handleBatch(value);
+    await expect((subject as unknown as WithBatch).handleBatch(value)).rejects.toMatchObject({ type: 'REBALANCE_IN_PROGRESS' });
 
     expect(beats).toBe(1);
     // The message whose handler saw the rebalance finishes; nothing after it starts; what is done is committed.
@@ -129,11 +130,34 @@ describe('KafkaEventServer during a rebalance', () => {
     expect(commits).toHaveBeenCalledTimes(1);
     expect(committed).toEqual(['3']);
   });
+
+  // KafkaJS sends a heartbeat at most once per interval: a batch fetched before the rebalance, taken next, would have
+  // run a whole chunk (and committed it) before its own heartbeat could tell.
+  it("stops the lane's other batches at once, until the consumer has joined the group again", async () => {
+    const handled: string[] = [];
+    const subject = server(async (event) => void handled.push(event.offset));
+    const lane = { name: '', groupId: 'unit', topics: [Topics.agreements], running: true, restartDelay: 500 };
+    (subject as unknown as { laneOfTopic: Map<string, typeof lane> }).laneOfTopic.set(Topics.agreements, lane);
+    const first = payload(messages(250), async () => Promise.reject(rebalancing()));
+    await expect((subject as unknown as WithBatch).handleBatch(first.value)).rejects.toMatchObject({ type: 'REBALANCE_IN_PROGRESS' });
+    expect(handled).toHaveLength(200);
+
+    // The next batch: its heartbeats say nothing (within the interval), the lane's refusal stops it before any message.
+    const next = payload(messages(5), async () => undefined);
+    await expect((subject as unknown as WithBatch).handleBatch(next.value)).rejects.toMatchObject({ type: 'REBALANCE_IN_PROGRESS' });
+    expect(handled).toHaveLength(200);
+    expect(next.commits).not.toHaveBeenCalled();
+
+    // Joined again (GROUP_JOIN clears it): batches are handled.
+    delete (lane as { rebalance?: unknown }).rebalance;
+    await (subject as unknown as WithBatch).handleBatch(payload(messages(5), async () => undefined).value);
+    expect(handled).toHaveLength(205);
+  });
 });
 
 describe('KafkaEventServer with its ledger unreachable during a rebalance', () => {
   jest.setTimeout(20_000);
-  it('stops retrying the ledger once a heartbeat says the group is rebalancing: nothing handled, nothing committed, the batch returns', async () => {
+  it('stops retrying the ledger once a heartbeat says the group is rebalancing: nothing handled, nothing committed, the batch ends', async () => {
     const handled: string[] = [];
     let reads = 0;
     const ledger = { processed: async () => { reads += 1; throw new Error('connection refused'); }, recordMany: jest.fn(async () => undefined), recordDeadLetter: jest.fn(async () => undefined) };
@@ -150,7 +174,7 @@ describe('KafkaEventServer with its ledger unreachable during a rebalance', () =
     const { value, commits } = payload(messages(5), async () => Promise.reject(rebalancing()));
 
     const started = Date.now();
-    await (subject as unknown as WithBatch).handleBatch(value);
+    await expect((subject as unknown as WithBatch).handleBatch(value)).rejects.toMatchObject({ type: 'REBALANCE_IN_PROGRESS' });
 
     // The pacemaker's first beat (3 s) finds the rebalance; the retries stop there instead of going on with the outage.
     expect(Date.now() - started).toBeLessThan(10_000);

@@ -45,6 +45,12 @@ interface Lane {
   running: boolean;
   starting?: Promise<void>;
   restartDelay: number;
+  /**
+   * A heartbeat's refusal because the group rebalances, until the consumer has joined again: every batch of the lane
+   * stops at once and throws it (KafkaJS then rejoins), also those fetched before it that a worker takes next, whose
+   * own heartbeats KafkaJS would not send again within the heartbeat interval.
+   */
+  rebalance?: unknown;
 }
 
 interface Item {
@@ -236,7 +242,10 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
       heartbeatInterval: HEARTBEAT_EVERY_MS,
       allowAutoTopicCreation: false,
     });
-    consumer.on(consumer.events.GROUP_JOIN, () => (lane.running = true));
+    consumer.on(consumer.events.GROUP_JOIN, () => {
+      lane.running = true;
+      lane.rebalance = undefined;
+    });
     consumer.on(consumer.events.CRASH, ({ payload }) => {
       lane.running = false;
       this.logger.error(`consumer${lane.name && ` ${lane.groupId}`} crashed: ${payload.error}; restart=${payload.restart}`);
@@ -367,28 +376,35 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
 
   private async handleBatch({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, uncommittedOffsets, isRunning, isStale }: EachBatchPayload): Promise<void> {
     // A heartbeat refused because the group is rebalancing: this partition may be assigned elsewhere already, so
-    // the batch stops at the next message, as on shutdown; KafkaJS rejoins the group once it returns.
-    let rebalancing = false;
+    // the batch stops at the next message, as on shutdown, and throws that refusal, on which KafkaJS rejoins the group
+    // (returning, it went on with the batches fetched before, each a chunk long). Kept for the lane: the batches of its
+    // other partitions stop too.
+    const lane: { rebalance?: unknown } = this.laneOfTopic.get(batch.topic) ?? {};
     const beat = async (): Promise<void> => {
       try {
         await heartbeat();
       } catch (error) {
-        if (REBALANCING.has((error as { type?: string })?.type ?? '')) rebalancing = true;
+        if (REBALANCING.has((error as { type?: string })?.type ?? '')) lane.rebalance ??= error;
         throw error;
       }
     };
-    const stopping = () => this.closing || rebalancing;
+    const stopping = () => this.closing || lane.rebalance !== undefined;
+    // Leaving a batch stopped: on a rebalance (not a shutdown), with the heartbeat's refusal.
+    const stopped = () => {
+      if (!this.closing && lane.rebalance !== undefined) throw lane.rebalance;
+    };
     // What handlers call: a heartbeat that failed otherwise (the coordinator moving during a broker restart) is no fault
     // of the event: thrown, it was retried as the handler's failure and dead-lettered once the attempts ran out. The
     // pacemaker goes on beating; a rebalance still stops the handler (stopping()).
     const handlerBeat = () =>
       beat().catch((error) => {
-        if (rebalancing) throw error;
+        if (lane.rebalance !== undefined) throw error;
       });
     const pacemaker = setInterval(() => beat().catch(() => undefined), HEARTBEAT_EVERY_MS);
     try {
       for (let i = 0; i < batch.messages.length; i += CHUNK_SIZE) {
-        if (stopping() || !isRunning() || isStale()) return;
+        if (stopping()) return stopped();
+        if (!isRunning() || isStale()) return;
         const chunk = batch.messages.slice(i, i + CHUNK_SIZE);
         let handled: Awaited<ReturnType<KafkaEventServer['handleChunk']>>;
         try {
@@ -396,7 +412,7 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
         } catch (error) {
           // The ledger unreachable while the group rebalanced (withInfraRetry gave up): nothing of the chunk committed, the
           // partition's next owner reads it again.
-          if (stopping()) return;
+          if (stopping()) return stopped();
           throw error;
         }
         const { lastDone, error } = handled;
@@ -409,7 +425,7 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
         // A batch done without a crash: the next crash restarts quickly again.
         const lane = this.laneOfTopic.get(batch.topic);
         if (lane) lane.restartDelay = 500;
-        if (lastDone !== chunk[chunk.length - 1].offset) return; // stopped (shutdown, rebalance): the rest is redelivered
+        if (lastDone !== chunk[chunk.length - 1].offset) return stopped(); // stopped (shutdown, rebalance): the rest is redelivered
         await beat().catch(() => undefined);
       }
     } finally {
