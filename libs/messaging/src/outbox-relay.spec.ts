@@ -1,6 +1,6 @@
 import { Gauge, register } from 'prom-client';
 import { MessagingMetrics, RelayStatus, relayStatuses } from './metrics';
-import { byteChunks, OutboxRelay, recordBytes } from './outbox-relay';
+import { byteChunks, ORPHANED_AFTER_MS, OutboxRelay, recordBytes } from './outbox-relay';
 import { Types } from 'mongoose';
 import { OutboxEntry, PendingOutboxes } from './outbox';
 
@@ -244,7 +244,7 @@ describe('OutboxRelay: events of one key go out in the order they were written, 
     for (let i = 0; i < 200; i++) docs.push({ _id: `u${i}`, outbox: [event(`u${i}`, 10 + i)] }); // by a writer that did not note them
     write(docs, 'X', 'x1', 1); // noted, last in the collection's natural order
     const { sent, drain } = relayOver(fakeCollection(docs));
-    clock = 500;
+    clock = ORPHANED_AFTER_MS + 500; // the writer's crash long past
     await drain('poll');
     expect(sent[0]).toBe('x1');
     expect(sent).toHaveLength(201);
@@ -256,11 +256,27 @@ describe('OutboxRelay: events of one key go out in the order they were written, 
     const docs: Doc[] = Array.from({ length: 250 }, (_, i) => ({ _id: `d${i}`, outbox: [event(`e${249 - i}`, 1_000 - i)] }));
     const scanned: number[] = [];
     const { sent, drain } = relayOver(fakeCollection(docs, { scanned }));
-    clock = 5_000;
+    clock = ORPHANED_AFTER_MS + 1_000; // its oldest event as old as that, the crash long past
     await drain('poll');
     expect(scanned).toEqual([200, 250]);
     expect(sent).toEqual(Array.from({ length: 250 }, (_, i) => `e${i}`));
     expect(docs.every((d) => d.outbox.length === 0)).toBe(true);
+  });
+
+  it("a poll whose full page holds young documents nobody here noted leaves that page to their writer (another replica's burst), and reads it all once one is old", async () => {
+    const docs: Doc[] = Array.from({ length: 250 }, (_, i) => ({ _id: `r${i}`, outbox: [event(`r${i}`, 1_000 + i)] }));
+    write(docs, 'X', 'x1', 2_000); // this replica's own, noted
+    const scanned: number[] = [];
+    const { sent, drain } = relayOver(fakeCollection(docs, { scanned }));
+    clock = 1_000 + ORPHANED_AFTER_MS - 1; // the other replica's oldest entry not that old yet
+    await drain('poll');
+    expect(scanned).toEqual([200]);
+    expect(sent).toEqual(['x1']);
+
+    clock = 1_000 + ORPHANED_AFTER_MS; // still there: its writer is gone
+    await drain('poll');
+    expect(scanned).toEqual([200, 200, 250]);
+    expect(sent).toEqual(['x1', ...Array.from({ length: 250 }, (_, i) => `r${i}`)]);
   });
 
   it('a poll whose full page holds documents noted since the drain took its notes reads no more (the next drain sends them)', async () => {

@@ -19,6 +19,12 @@ const BATCH_SIZE = 200;
  * updates per command are bounded anyway (FerretDB).
  */
 const PULL_GROUP = UPDATES_PER_COMMAND;
+/**
+ * How old the oldest pending entry of a document nobody here noted must be before a poll reads the whole backlog for
+ * it: younger, it is another replica's, being published by that replica's relay (a burst, a rollover's), not a crashed
+ * writer's. A restarted writer sweeps its own at start; this is for one that does not come back.
+ */
+export const ORPHANED_AFTER_MS = 120_000;
 /** How long an id noted before its write stays pending when its document shows no entries yet. */
 const NOTED_GRACE_MS = 2_000;
 /**
@@ -225,10 +231,13 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
         // A poll's page comes in the index's order (event ids), not by age: a full page holding documents nobody noted
         // (a crashed writer's backlog) may have left out older events of their keys, which would go out after them.
         // Then it reads them all. A page of noted documents only (a busy writer's: in this drain's plan, or noted since
-        // for the next) adds none.
+        // for the next) adds none; nor does one whose documents noted by nobody here are all young (another replica's
+        // burst, which its relay is publishing: this one published it a second time), so the page is left out whole.
         const notedBySomeone = (id: unknown) => items.has(idKey(id)) || PendingOutboxes.isNoted(source.namespace, id);
-        if (limit !== undefined && scanned.length >= limit && scanned.some((found) => !notedBySomeone(found.id))) {
-          scanned = await this.pendingDocuments(source);
+        if (limit !== undefined && scanned.length >= limit) {
+          const others = scanned.filter((found) => !notedBySomeone(found.id));
+          if (others.some((found) => found.at <= startedAt - ORPHANED_AFTER_MS)) scanned = await this.pendingDocuments(source);
+          else if (others.length) scanned = [];
         }
         for (const found of scanned) {
           const known = items.get(idKey(found.id));
