@@ -122,6 +122,37 @@ describe('GroupLagReader: kafka_consumer_group_lag from the broker', () => {
     }
   });
 
+  it('disconnects a client whose connection failed (past its socket: a SASL refusal), and connects anew on the next read', async () => {
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    try {
+      const clients: Array<{ disconnected: boolean }> = [];
+      const kafka = {
+        admin: () => {
+          const client = { disconnected: false };
+          clients.push(client);
+          return {
+            connect: async () => (clients.length === 1 ? Promise.reject(new Error('SASL authentication failed')) : undefined),
+            disconnect: async () => void (client.disconnected = true),
+            fetchTopicOffsets: async () => [{ partition: 0, low: '0', high: '1', offset: '1' }],
+            fetchOffsets: async () => [{ topic: 't', partitions: [{ partition: 0, offset: '1' }] }],
+          } as never;
+        },
+      };
+      const reader = new GroupLagReader(kafka, groups);
+      expect(await reader.read()).toEqual([]);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(clients).toEqual([{ disconnected: true }]);
+      jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate'] });
+      await jest.advanceTimersByTimeAsync(5_100); // past the 5 s an answer is kept
+      await reader.read();
+      expect(clients).toHaveLength(2);
+      await reader.close();
+    } finally {
+      jest.useRealTimers();
+      warn.mockRestore();
+    }
+  });
+
   it('gives no figures when the broker is slower than 2 s, and disconnects that connection once it is made', async () => {
     jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate'] });
     try {

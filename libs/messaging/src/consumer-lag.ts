@@ -127,9 +127,10 @@ export class GroupLagReader {
       const admin = this.kafka.admin({ retry: { retries: 0 } });
       const connecting = admin.connect().then(() => admin);
       this.admin = connecting;
-      // A failed connection is not kept: the next read tries again.
+      // A failed connection is not kept (its client disconnected, what it opened closed): the next read tries again.
       connecting.catch(() => {
         if (this.admin === connecting) this.admin = undefined;
+        void admin.disconnect().catch(() => undefined);
       });
     }
     return this.admin;

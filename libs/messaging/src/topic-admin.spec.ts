@@ -5,13 +5,17 @@ import { TopicAdmin } from './topic-admin';
  * A broker stand-in for the admin client: counts connections, creates topics with leaders after `delayMs`;
  * `refuseSettings`: a policy refusing any topic setting (as a managed cluster capping retention).
  */
-function fakeKafka({ delayMs = 20, failFirst = false, refuseSettings = false, failAfterCreate = false } = {}) {
+function fakeKafka({ delayMs = 20, failFirst = false, refuseSettings = false, failAfterCreate = false, connectFails = 0 } = {}) {
   const topics = new Set<string>();
   const stats = { connects: 0, disconnects: 0, pings: 0, pingFails: 0, creates: [] as string[][], settings: {} as Record<string, unknown> };
   let fail = failFirst;
   const kafka = {
     admin: () => ({
-      connect: async () => void stats.connects++,
+      connect: async () => {
+        stats.connects++;
+        // Failed past the socket (a hung broker's ApiVersions, a SASL refusal): what it opened stays until disconnected.
+        if (connectFails-- > 0) throw new Error('Request ApiVersions timed out');
+      },
       disconnect: async () => void stats.disconnects++,
       listTopics: async () => [...topics],
       createTopics: async ({ topics: wanted }: { topics: Array<{ topic: string; configEntries?: Array<{ name: string; value: string }> }> }) => {
@@ -114,6 +118,15 @@ describe('TopicAdmin.ensureTopics', () => {
     await admin.ensureTopics(['t']);
     expect(stats.creates).toEqual([['t']]);
     expect(stats.connects).toBe(2);
+  });
+
+  it('disconnects a client whose connection failed, before trying again on the next call', async () => {
+    const { kafka, stats } = fakeKafka({ connectFails: 1 });
+    const admin = new TopicAdmin(kafka, { serviceName: 'test' } as never);
+    await expect(admin.ensureTopics(['t'])).rejects.toThrow('ApiVersions');
+    expect(stats).toMatchObject({ connects: 1, disconnects: 1 });
+    await admin.ensureTopics(['t']);
+    expect(stats).toMatchObject({ connects: 2, disconnects: 2, creates: [['t']] });
   });
 });
 

@@ -46,14 +46,15 @@ export class TopicAdmin implements OnModuleDestroy {
 
   private async create(topics: string[]): Promise<void> {
     const admin = this.kafka.admin();
-    await admin.connect();
     try {
+      // Inside: a connect that failed past its socket (a hung broker's ApiVersions, a SASL refusal) is disconnected too.
+      await admin.connect();
       await createMissingTopics(admin, topics, this.partitions, topicConfig, (refused, error) =>
         this.logger.warn(`Created ${refused.join(', ')} with the cluster's default settings: it refused ${refused.map((topic) => JSON.stringify(topicConfig(topic))).join(', ')} (${error.message}). Set their retention (and an outside system's topic's message.timestamp.type) as README "Deploying" says.`),
       );
       topics.forEach((topic) => this.known.add(topic));
     } finally {
-      await admin.disconnect();
+      await admin.disconnect().catch(() => undefined);
     }
   }
 

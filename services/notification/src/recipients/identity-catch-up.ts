@@ -150,7 +150,11 @@ export class IdentityCatchUp implements OnApplicationShutdown {
     if (!this.admin) {
       const admin = this.kafka.admin();
       this.admin = admin.connect().then(() => admin);
-      this.admin.catch(() => this.dropAdmin());
+      // Failed: its client disconnected too (dropAdmin disconnects only one that connected).
+      this.admin.catch(() => {
+        this.dropAdmin();
+        void admin.disconnect().catch(() => undefined);
+      });
     }
     return this.admin;
   }
