@@ -47,8 +47,8 @@ interface Lane {
   restartDelay: number;
   /**
    * A heartbeat's refusal because the group rebalances, until the consumer has joined again: every batch of the lane
-   * stops at once and throws it (KafkaJS then rejoins), also those fetched before it that a worker takes next, whose
-   * own heartbeats KafkaJS would not send again within the heartbeat interval.
+   * stops at once and throws it (KafkaJS then rejoins), also those fetched before it, which KafkaJS still hands to its
+   * workers before the rejoin: each would otherwise have handled and committed a chunk before its first heartbeat.
    */
   rebalance?: unknown;
 }
