@@ -120,34 +120,39 @@ describe('a notice not selected when the location is enrolled', () => {
     const [issued] = await world.waitEvent('InvitationIssued', forInvitation(programId, l1));
     const invitationId = issued.envelope!.data.invitationId;
     await eventually(async () => expect((await world.notices(ann)).map((n) => n.message)).toEqual([expect.stringContaining('is invited to enroll')]));
-    // Another admin started it (a profile missing), then submitted it: the invitation is still ISSUED.
+    // Another admin started it (its payout rules met), a profile went missing, then they submitted it: the invitation
+    // is still ISSUED.
     const location = `Contoso 1 (${l1})`;
     const programYear = `Enrolled by another admin ${partner.partnerId} (${FY})`;
-    await world.enrollment(partner, l1, programId, 'EnrollmentActionRequired', 'ACTION_REQUIRED', 1, { previousStatus: 'INVITED' });
+    await world.enrollment(partner, l1, programId, 'EnrollmentStarted', 'INVITED', 1);
+    await eventually(async () =>
+      expect((await world.notices(ann)).map((n) => n.message)).toEqual([`${location} was invited to enroll in ${programYear}. Its enrollment is started: select Get Started to submit it.`]),
+    );
+    await world.enrollment(partner, l1, programId, 'EnrollmentActionRequired', 'ACTION_REQUIRED', 2, { previousStatus: 'INVITED' });
     await eventually(async () =>
       expect((await world.notices(ann)).map((n) => n.message)).toEqual([
         `${location} was invited to enroll in ${programYear}. Its enrollment needs action: select Get Started to see what is missing.`,
       ]),
     );
-    await world.enrollment(partner, l1, programId, 'EnrollmentValidating', 'VALIDATING', 2, { previousStatus: 'ACTION_REQUIRED' });
+    await world.enrollment(partner, l1, programId, 'EnrollmentValidating', 'VALIDATING', 3, { previousStatus: 'ACTION_REQUIRED' });
     await eventually(async () =>
       expect((await world.notices(ann)).map((n) => n.message)).toEqual([`${location} was invited to enroll in ${programYear}. Its enrollment is submitted and being validated.`]),
     );
-    await world.enrollment(partner, l1, programId, 'EnrollmentEnrolled', 'ENROLLED', 3, { previousStatus: 'VALIDATING' });
+    await world.enrollment(partner, l1, programId, 'EnrollmentEnrolled', 'ENROLLED', 4, { previousStatus: 'VALIDATING' });
     await eventually(async () =>
       expect((await world.notices(ann)).map((n) => [n.invitationId, n.message])).toEqual([
         [invitationId, `Contoso 1 (${l1}) was invited to enroll in Enrolled by another admin ${partner.partnerId} (${FY}) and is now enrolled.`],
       ]),
     );
     // Validated again after an edit of its profiles: still enrolled.
-    await world.enrollment(partner, l1, programId, 'EnrollmentValidating', 'VALIDATING', 4, { previousStatus: 'ENROLLED', completed: true });
+    await world.enrollment(partner, l1, programId, 'EnrollmentValidating', 'VALIDATING', 5, { previousStatus: 'ENROLLED', completed: true });
     await eventually(async () => {
       const [location] = await world.overview(ann);
       expect(location.programs.find((p: { programId: string }) => p.programId === programId)).toMatchObject({ enrollmentStatus: 'VALIDATING' });
     });
     expect((await world.notices(ann)).map((n) => n.message)).toEqual([expect.stringContaining('is now enrolled')]);
     // No longer ENROLLED (a tax profile expired): the invitation stays ENROLLED, the notice says the enrollment needs action.
-    await world.enrollment(partner, l1, programId, 'EnrollmentActionRequired', 'ACTION_REQUIRED', 5, { previousStatus: 'VALIDATING', completed: true });
+    await world.enrollment(partner, l1, programId, 'EnrollmentActionRequired', 'ACTION_REQUIRED', 6, { previousStatus: 'VALIDATING', completed: true });
     await eventually(async () => expect((await world.notices(ann)).map((n) => n.message)).toEqual([expect.stringContaining('Its enrollment needs action')]));
   });
 });
@@ -166,7 +171,7 @@ describe('a notice removed by a revocation', () => {
     const invitationId = issued.envelope!.data.invitationId;
     await world.decide(partner, l1, programId, false, { reasons: ['Partner designation lost'] });
     await world.waitEvent('InvitationRevoked', forInvitation(programId, l1));
-    await world.enrollment(partner, l1, programId, 'EnrollmentEnrolled', 'ENROLLED', 3, { previousStatus: 'VALIDATING' });
+    await world.enrollment(partner, l1, programId, 'EnrollmentEnrolled', 'ENROLLED', 4, { previousStatus: 'VALIDATING' });
     await eventually(async () => {
       const [invitation] = (await world.invitations(ann, `?locationId=${encodeURIComponent(l1)}`)).filter((i) => i.invitationId === invitationId);
       expect(invitation?.state).toBe('ENROLLED');

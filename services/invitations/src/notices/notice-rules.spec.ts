@@ -90,6 +90,12 @@ describe('noticeMessage', () => {
     );
   });
 
+  it('says started and ready to submit when Enroll started it with its payout rules met (INVITED, Submit next)', () => {
+    expect(noticeMessage(location, programYear, { status: 'INVITED', started: true })).toBe(
+      `${location} was invited to enroll in ${programYear}. Its enrollment is started: select Get Started to submit it.`,
+    );
+  });
+
   it('says the enrollment needs action, started or once enrolled', () => {
     const needsAction = `${location} was invited to enroll in ${programYear}. Its enrollment needs action: select Get Started to see what is missing.`;
     expect(noticeMessage(location, programYear, { status: 'ACTION_REQUIRED' })).toBe(needsAction);

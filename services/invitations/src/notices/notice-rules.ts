@@ -55,13 +55,15 @@ export interface NoticeEnrollment {
   status: EnrollmentStatus;
   /** ENROLLED once in its year: being validated again after an edit of its profiles, it is still enrolled. */
   completed?: boolean;
+  /** Enroll has started it: INVITED then means its payout rules are met, Submit next. */
+  started?: boolean;
 }
 
 /**
  * A notice's message, by where the enrollment is now (another admin may have gone on with it before this recipient
  * selects the notice): enrolled (also while validated again after a profile edit), submitted and being validated,
- * needing action (Get Started goes on with it: Enroll answers the started enrollment, whose next action is Continue),
- * else invited to enroll.
+ * needing action or started and ready to submit (Get Started goes on with it: Enroll answers the started enrollment,
+ * whose next action is Continue or Submit), else invited to enroll.
  */
 export function noticeMessage(location: string, programYear: string, enrollment?: NoticeEnrollment | null): string {
   switch (enrollment?.status) {
@@ -73,6 +75,9 @@ export function noticeMessage(location: string, programYear: string, enrollment?
         : `${location} was invited to enroll in ${programYear}. Its enrollment is submitted and being validated.`;
     case 'ACTION_REQUIRED':
       return `${location} was invited to enroll in ${programYear}. Its enrollment needs action: select Get Started to see what is missing.`;
+    case 'INVITED':
+      if (enrollment.started) return `${location} was invited to enroll in ${programYear}. Its enrollment is started: select Get Started to submit it.`;
+      return `${location} is invited to enroll in ${programYear}. Select Get Started to enroll.`;
     default:
       return `${location} is invited to enroll in ${programYear}. Select Get Started to enroll.`;
   }

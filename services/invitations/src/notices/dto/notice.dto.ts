@@ -8,7 +8,7 @@ export class NoticeDto {
     example: 'Contoso Inc (1234567) is invited to enroll in Azure Partner Incentives (FY27). Select Get Started to enroll.',
     description:
       'Where the enrollment is now, as another admin may have gone on with it: "... was invited to enroll in ... (FY27) and is now enrolled.", ' +
-      '"... Its enrollment is submitted and being validated." or "... Its enrollment needs action: select Get Started to see what is missing."',
+      '"... Its enrollment is submitted and being validated.", "... Its enrollment needs action: select Get Started to see what is missing." or "... Its enrollment is started: select Get Started to submit it."',
   })
   message!: string;
   @ApiProperty() programId!: string;
