@@ -252,6 +252,9 @@ describe('issuing invitations from eligibility decisions', () => {
       // The failed first handling, then the retry's renaming before and after the view write (the list shows the first
       // of the two: the second may still be on its way).
       await eventually(async () => expect(failing).toHaveBeenCalledTimes(3));
+      // And no more, once every message on its topics is handled.
+      await groupCaughtUp(world.service.env.KAFKA_GROUP_ID, [Topics.programs]);
+      expect(failing).toHaveBeenCalledTimes(3);
     } finally {
       failing.mockRestore();
     }
