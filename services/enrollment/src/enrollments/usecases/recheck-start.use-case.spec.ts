@@ -39,3 +39,21 @@ describe('RecheckStart and a rename', () => {
     expect(given.renameFrom).not.toHaveBeenCalled();
   });
 });
+
+describe('RecheckStart after a Submit', () => {
+  // Submit read the program open (ineligible decisions ignored), the operator made it require eligibility, then Submit
+  // wrote ENROLLED: the program's sweep leaves completed enrollments, so this check is the one that ends it.
+  it('judges with the program as it is now, not as Submit read it', async () => {
+    const end = jest.fn(async () => undefined);
+    const written = { ...started, _id: 'e1', status: 'ENROLLED', submittedAt: new Date('2026-12-01T00:00:00Z') } as never;
+    const use = new RecheckStart(
+      { find: async () => program({ requiresEligibility: true }) } as unknown as ReadPrograms,
+      { partnersEligibility: async () => ({ eligible: false, reasons: ['Not a Solutions Partner'], decidedAt: new Date('2026-11-01T00:00:00Z'), eventId: 'd1' }) } as unknown as ViewsRepository,
+      { reload: async () => ({ status: 'INELIGIBLE' }) } as unknown as EnrollmentsRepository,
+      { end } as unknown as MarkIneligible,
+      {} as unknown as DiscontinueProgramEnrollments,
+    );
+    expect(await use.afterSubmit(written, program({ requiresEligibility: false }))).toEqual([expect.stringContaining('Not a Solutions Partner')]);
+    expect(end).toHaveBeenCalledTimes(1);
+  });
+});

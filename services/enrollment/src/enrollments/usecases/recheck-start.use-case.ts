@@ -71,7 +71,10 @@ export class RecheckStart {
    * this Submit's completion, which nothing else checks again. Not once it was submitted again, ended or continued.
    * The reasons when it ended; null otherwise.
    */
-  async afterSubmit(written: Enrollment, program: Program): Promise<string[] | null> {
+  async afterSubmit(written: Enrollment, read: Program): Promise<string[] | null> {
+    // The program as it is now, not as Submit read it: made to require eligibility in between, its sweep (which leaves
+    // completed enrollments) may have read this one before the write, or after it, ENROLLED already.
+    const program = (await this.programs.find(written.programId)) ?? read;
     if (!program.requiresEligibility) return null;
     const { programId, locationId, fiscalYear, partnerId } = written;
     const decision = await this.views.partnersEligibility(partnerId, programId, locationId, fiscalYear);
