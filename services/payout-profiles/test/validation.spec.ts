@@ -694,6 +694,10 @@ describe('results that can never apply', () => {
     const answer = await call(h, 'POST', `/v1/operator/profiles/${other.toUpperCase()}/validation`, { headers: operator, body: { revision: 1, outcome: 'APPROVED' } });
     expect(answer.status).toBe(200);
     expect(answer.body).toMatchObject({ profileId: other, profileKind: 'BANK', status: 'APPROVED' });
+    // Its details too, where the back office reads the account it checks.
+    const details = await call(h, 'GET', `/v1/operator/profiles/${other.toUpperCase()}`, { headers: operator });
+    expect(details.status).toBe(200);
+    expect(details.body).toMatchObject({ profileId: other, profileKind: 'BANK' });
   });
 
   it('ACTION_REQUIRED without a reason (or only blank ones) is dead-lettered: the partner would be told nothing to fix', async () => {

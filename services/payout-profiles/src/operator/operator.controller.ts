@@ -49,7 +49,9 @@ export class OperatorController {
       },
     },
   })
-  async get(@Param('profileId') profileId: string, @Req() request: AuthenticatedRequest): Promise<BankProfileDetailsDto | TaxProfileDetailsDto> {
+  async get(@Param('profileId') sent: string, @Req() request: AuthenticatedRequest): Promise<BankProfileDetailsDto | TaxProfileDetailsDto> {
+    // An id upper-cased by a back office (as its results may be): the profile it names, as the decision below finds it.
+    const profileId = storedProfileId(sent);
     const details = await this.details.execute(profileId);
     // An audit line, kept whatever LOG_LEVEL says: who read which profile's secrets in clear.
     const by = request.operator === true ? 'operator' : String(request.operator);
