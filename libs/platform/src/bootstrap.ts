@@ -13,7 +13,7 @@ import { CONFIG, ConfigError } from './config/config';
 import { checkBodyShape } from './http/body-shape';
 import { answerClientErrors } from './http/client-error';
 import { isDocumentationOnly } from './http/documentation-only';
-import { PROBLEM_CONTENT_TYPE, ProblemException } from './http/problem';
+import { PROBLEM_CONTENT_TYPE, ProblemException, Problems } from './http/problem';
 import { requestClasses } from './http/request-classes';
 import { ProblemFilter } from './http/problem.filter';
 import { BackgroundWork } from './lifecycle/background-work';
@@ -545,9 +545,14 @@ export async function runService(module: Type<unknown>): Promise<void> {
  * Our ETags are the resources' versions, for If-Match (SPEC 4), not cache validators: an answer can change while its
  * version does not (an enrollment's program renamed, its next action as the program or the clock moves on, another
  * viewer's wording). Express answers 304 to an If-None-Match naming the ETag a handler set, and a browser revalidating
- * its copy kept the stale one: conditional GETs are not served, every read answers in full.
+ * its copy kept the stale one: conditional GETs are not served, every read answers in full. On a write, If-None-Match
+ * is a condition the write must not run without (`*`: create only, never replace, RFC 9110 13.1.2), which no write
+ * here checks: refused (400 naming it), not dropped, so that a create-only PUT never replaces what is there.
  */
-function noConditionalGet(request: Request, response: Response, next: NextFunction): void {
+export function noConditionalGet(request: Request, response: Response, next: NextFunction): void {
+  if (request.headers['if-none-match'] !== undefined && request.method !== 'GET' && request.method !== 'HEAD') {
+    return next(Problems.field('If-None-Match', 'is not taken on a write: send If-Match with the ETag read (an update), or an Idempotency-Key (a creation)'));
+  }
   delete request.headers['if-none-match'];
   delete request.headers['if-modified-since'];
   // Nor are answers kept by caches on the way: they are a partner's data (a back office's decrypted details behind
