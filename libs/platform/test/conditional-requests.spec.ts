@@ -41,7 +41,7 @@ describe('conditional requests, over HTTP', () => {
   it.each(['*', '"3"'])('refuses a write with If-None-Match: %s (400 naming it), rather than write as if it were not sent', async (value) => {
     const response = await fetch(`${base}/things/1`, { method: 'PUT', headers: { 'if-none-match': value } });
     expect(response.status).toBe(400);
-    const body = await response.json();
+    const body = (await response.json()) as { problem: unknown };
     expect(JSON.stringify(body.problem)).toContain('If-None-Match');
   });
 
