@@ -27,6 +27,8 @@ import { PlannedEventRetention } from './messages/planned-event-retention';
 import { PlannedEvent, PlannedEventSchema } from './messages/planned-event.schema';
 import { CreateMessages } from './messages/usecases/create-messages.use-case';
 import { IdentityCatchUp } from './recipients/identity-catch-up';
+import { ProfileProgressRepository } from './profiles/profile-progress.repository';
+import { ProfileProgress, ProfileProgressSchema } from './profiles/profile-progress.schema';
 import { RecipientDirectory } from './recipients/recipient-directory';
 import { TemplateRenderer } from './rendering/template-renderer';
 
@@ -39,6 +41,7 @@ import { TemplateRenderer } from './rendering/template-renderer';
       { name: InvitationProgress.name, schema: InvitationProgressSchema },
       { name: ProgramView.name, schema: ProgramViewSchema },
       { name: PlannedEvent.name, schema: PlannedEventSchema },
+      { name: ProfileProgress.name, schema: ProfileProgressSchema },
     ]),
   ],
   controllers: [DomainEventsHandler, ProgramsHandler, InboxController],
@@ -50,6 +53,7 @@ import { TemplateRenderer } from './rendering/template-renderer';
     CreateMessages,
     PlannedEventRetention,
     InvitationProgressRepository,
+    ProfileProgressRepository,
     RecordInvitationProgress,
     Mailer,
     DeliveryMetrics,

@@ -7,6 +7,7 @@ import type { Mailer } from '../src/delivery/mailer';
 import { InvitationDigests } from '../src/delivery/invitation-digests';
 import { DeliverEmail } from '../src/delivery/usecases/deliver-email.use-case';
 import type { InvitationProgressRepository } from '../src/invitations/invitation-progress.repository';
+import type { ProfileProgressRepository } from '../src/profiles/profile-progress.repository';
 import { Message, MessageSchema } from '../src/messages/message.schema';
 import type { RecipientDirectory } from '../src/recipients/recipient-directory';
 import { waitingEmail } from './support/emails';
@@ -27,7 +28,7 @@ beforeAll(async () => {
   messages = connection.model(Message.name, MessageSchema);
   await messages.init();
   const config = { NOTIFY_LEASE_MS: 60_000 } as NotificationConfig;
-  deliver = new DeliverEmail(messages, {} as Mailer, {} as EventOutbox, {} as RecipientDirectory, {} as InvitationProgressRepository, {} as DeliveryMetrics, {} as InvitationDigests, config);
+  deliver = new DeliverEmail(messages, {} as Mailer, {} as EventOutbox, {} as RecipientDirectory, {} as InvitationProgressRepository, {} as ProfileProgressRepository, {} as DeliveryMetrics, {} as InvitationDigests, config);
 });
 
 afterAll(async () => {
@@ -163,6 +164,7 @@ describe('an email claimed more times than it may be attempted', () => {
       outbox as unknown as EventOutbox,
       { currentAddress: jest.fn(async () => ({ to: { email: 'ann@contoso.example.com' } })) } as unknown as RecipientDirectory,
       { withdrawal: jest.fn(async () => null) } as unknown as InvitationProgressRepository,
+      { withdrawal: jest.fn(async () => null) } as unknown as ProfileProgressRepository,
       metrics as unknown as DeliveryMetrics,
       {} as InvitationDigests,
       { NOTIFY_LEASE_MS: 60_000, NOTIFY_MAX_ATTEMPTS: 3, MAIL_FROM_ADDRESS: 'noreply@contoso.example' } as NotificationConfig,

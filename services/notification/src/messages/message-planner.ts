@@ -55,6 +55,11 @@ export interface MessagePlan {
    */
   enrollmentStatus?: { enrollmentId: string; revision: number; reminder?: true };
   /**
+   * The profile the message is about, at the revision it tells of (a rejection) or with the expiry it tells of: a
+   * waiting email is withdrawn once the profile has a later revision or another expiry (ProfileProgressRepository).
+   */
+  profile?: { profileId: string; revision?: number; expiresAt?: Date };
+  /**
    * Not sent from this instant on: its fiscal year's end, after which what it asks is too late (a renewal reminder;
    * an invitation or an admin-needed message: Enroll refuses a year that is over); a tax profile's expiry, after which
    * "it expires on" is not true.
@@ -370,6 +375,7 @@ export class MessagePlanner {
         reasons: data.reasons ?? [],
       },
       link: this.link(`/incentives/payout-and-tax/${kind}/${encodeURIComponent(data.profileId)}`),
+      profile: { profileId: data.profileId, revision: data.revision },
       fromView: true,
       // Only an Incentives admin of every location a bank profile serves may change it (payout-profiles answers 403
       // otherwise): one shared with locations a recipient does not look after is not theirs to update. A recipient
@@ -399,6 +405,7 @@ export class MessagePlanner {
       link: this.link(`/incentives/payout-and-tax/tax/${encodeURIComponent(data.profileId)}`),
       // "Expires on" is not sent once it has (an email held up past the expiry); "has expired" is sent whenever.
       ...(!expiry.expired && { sendBefore: new Date(data.expiresAt) }),
+      profile: { profileId: data.profileId, expiresAt: new Date(data.expiresAt) },
       fromView: true,
     };
   }

@@ -100,6 +100,12 @@ export class Message {
    * dated newest. Absent on other messages, and on messages written before it existed.
    */
   @Prop({ type: Object }) enrollmentStatus?: { enrollmentId: string; revision: number; reminder?: true };
+  /**
+   * Messages about a bank or tax profile: which, at which revision ("could not validate": ProfileActionRequired), or with
+   * which expiry (TaxProfileExpiring). A waiting email is withdrawn once the profile has a later revision, or its forms
+   * another expiry (ProfileProgressRepository). Absent on other messages, and on messages written before it existed.
+   */
+  @Prop({ type: Object }) profile?: { profileId: string; revision?: number; expiresAt?: Date };
   /** An invitation email gathered into a digest (HELD, DIGESTING, then as the digest ends): which, and its line there. */
   @Prop({ type: Object }) digest?: DigestEntry;
   /** An invitation email sent within a digest: the digest email's id (its Message-ID). */

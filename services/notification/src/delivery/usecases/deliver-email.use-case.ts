@@ -10,6 +10,7 @@ import { outcomeEvent } from '../../messages/notification-events';
 import { retryDelay } from '../backoff';
 import { deadLetterEntry } from '../dead-letter';
 import { InvitationProgressRepository } from '../../invitations/invitation-progress.repository';
+import { ProfileProgressRepository } from '../../profiles/profile-progress.repository';
 import { RecipientDirectory } from '../../recipients/recipient-directory';
 import { DeliveryMetrics } from '../delivery-metrics';
 import { GatheredEmail, InvitationDigests } from '../invitation-digests';
@@ -44,6 +45,7 @@ export class DeliverEmail {
     private readonly outbox: EventOutbox,
     private readonly directory: RecipientDirectory,
     private readonly invitations: InvitationProgressRepository,
+    private readonly profiles: ProfileProgressRepository,
     private readonly metrics: DeliveryMetrics,
     private readonly digests: InvitationDigests,
     @Inject(CONFIG) private readonly config: NotificationConfig,
@@ -228,14 +230,17 @@ export class DeliverEmail {
 
   private async attempt(claim: ClaimedEmail): Promise<DeliveryOutcome> {
     let claimed = claim;
-    const [recipient, withdrawn, superseded] = await Promise.all([
+    const [recipient, withdrawn, superseded, profileMovedOn] = await Promise.all([
       this.directory.currentAddress(claimed.userId, claimed),
       this.invitations.withdrawal(claimed),
       this.supersession(claimed),
+      this.profiles.withdrawal(claimed),
     ]);
     // What it says stopped being true while it waited (a retry, a backlog): an invitation revoked meanwhile, a request
-    // to assign an Incentives admin to a location that has one now, an enrollment status changed again since.
+    // to assign an Incentives admin to a location that has one now, an enrollment status changed again since, a profile
+    // changed and submitted again since its rejection, or its forms renewed since "they expire on".
     if (withdrawn) return this.cancel(claimed, withdrawn);
+    if (profileMovedOn) return this.cancel(claimed, profileMovedOn);
     if (superseded) return this.cancel(claimed, superseded);
     // What it asks had to be done before a moment that has passed (a renewal reminder retried past its year's end).
     if (claimed.sendBefore && Date.now() >= +new Date(claimed.sendBefore)) return this.cancel(claimed, momentPassed(claimed.sendBefore));

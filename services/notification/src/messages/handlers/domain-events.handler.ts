@@ -3,6 +3,7 @@ import { ConsumedEvent } from '@lib/messaging';
 import { Controller } from '@nestjs/common';
 import { EventPattern, Payload } from '@nestjs/microservices';
 import { RecordInvitationProgress } from '../../invitations/usecases/record-invitation-progress.use-case';
+import { ProfileProgressRepository } from '../../profiles/profile-progress.repository';
 import { CreateMessages } from '../usecases/create-messages.use-case';
 
 /**
@@ -14,6 +15,7 @@ export class DomainEventsHandler {
   constructor(
     private readonly createMessages: CreateMessages,
     private readonly recordInvitationProgress: RecordInvitationProgress,
+    private readonly profiles: ProfileProgressRepository,
   ) {}
 
   /** Also what became of each invitation (revoked, delivered): emails about it still waiting are checked against it. */
@@ -28,8 +30,10 @@ export class DomainEventsHandler {
     await this.createMessages.execute(event.topic, event.envelope, event.stopping);
   }
 
+  /** Also each profile's latest revision and expiry: emails about it still waiting are checked against them. */
   @EventPattern(Topics.payoutProfiles)
   async onPayoutProfileEvent(@Payload() event: ConsumedEvent) {
+    await this.profiles.record(event.envelope.type, event.envelope.data as never);
     await this.createMessages.execute(event.topic, event.envelope, event.stopping);
   }
 }

@@ -147,6 +147,7 @@ export class CreateMessages {
           correlationId: envelope.correlationId,
           ...(invitation && { invitation }),
           ...(plan.enrollmentStatus && { enrollmentStatus: plan.enrollmentStatus }),
+          ...(plan.profile && { profile: plan.profile }),
           ...(plan.sendBefore && channel === 'EMAIL' && { sendBefore: plan.sendBefore }),
           template: plan.template,
           subject: rendered.subject,

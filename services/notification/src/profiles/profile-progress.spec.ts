@@ -1,0 +1,24 @@
+import { profileWithdrawalOf } from './profile-progress.repository';
+
+describe('profileWithdrawalOf', () => {
+  const progress = { partnerId: 'P1', revision: 3, expiresAt: new Date('2027-06-30T00:00:00.000Z') };
+
+  it('withdraws "could not validate" of an earlier revision, not of the current one', () => {
+    expect(profileWithdrawalOf({ partnerId: 'P1', profile: { profileId: 'x', revision: 2 } }, progress)).toBe('the profile changed since (revision 3): it is validated again');
+    expect(profileWithdrawalOf({ partnerId: 'P1', profile: { profileId: 'x', revision: 3 } }, progress)).toBeNull();
+  });
+
+  it('withdraws "expires on" of another date, not of the same instant however it was written', () => {
+    expect(profileWithdrawalOf({ partnerId: 'P1', profile: { profileId: 'x', expiresAt: new Date('2027-01-31T00:00:00.000Z') } }, progress)).toBe(
+      "the profile's forms expire on 2027-06-30 since",
+    );
+    expect(profileWithdrawalOf({ partnerId: 'P1', profile: { profileId: 'x', expiresAt: '2027-06-30T00:00:00Z' as unknown as Date } }, progress)).toBeNull();
+  });
+
+  it('withdraws nothing without what to compare: no profile on the email, no event of it here, another partner', () => {
+    expect(profileWithdrawalOf({ partnerId: 'P1' }, progress)).toBeNull();
+    expect(profileWithdrawalOf({ partnerId: 'P1', profile: { profileId: 'x', revision: 1 } }, null)).toBeNull();
+    expect(profileWithdrawalOf({ partnerId: 'P2', profile: { profileId: 'x', revision: 1 } }, progress)).toBeNull();
+    expect(profileWithdrawalOf({ partnerId: 'P1', profile: { profileId: 'x', expiresAt: new Date('2027-01-31T00:00:00.000Z') } }, { partnerId: 'P1', revision: 3 })).toBeNull();
+  });
+});

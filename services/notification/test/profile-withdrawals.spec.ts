@@ -1,0 +1,119 @@
+import { Envelope, Topics } from '@lib/contracts';
+import { eventually, RunningService, SmtpTestServer, TestIssuer, TestKafka } from '@lib/testing';
+import { MongoClient } from 'mongodb';
+import { randomUUID } from 'node:crypto';
+import { bootNotification } from './support/boot';
+import { TestUser, World } from './support/world';
+
+jest.setTimeout(120_000);
+
+/**
+ * Emails about a bank or tax profile that are still waiting (an SMTP server answering 4xx: retries run for about an
+ * hour) when what they say stops being true: the rejected profile was changed and submitted again, or the forms of an
+ * expiring tax profile were renewed. The events are shaped as payout-profiles publishes them (profile-events.ts).
+ */
+const issuer = new TestIssuer();
+const kafka = new TestKafka();
+const smtp = new SmtpTestServer();
+const mongo = new MongoClient(process.env.MONGO_URL!, { directConnection: true });
+let service: RunningService;
+
+beforeAll(async () => {
+  await Promise.all([issuer.start(), smtp.start(), mongo.connect()]);
+  service = await bootNotification(issuer, {
+    SMTP_URL: smtp.url,
+    PORTAL_BASE_URL: 'http://portal.test',
+    NOTIFY_MAX_ATTEMPTS: '200',
+    NOTIFY_BACKOFF_MS: '100',
+    NOTIFY_BACKOFF_MAX_MS: '400',
+    NOTIFY_POLL_INTERVAL_MS: '250',
+    NOTIFY_SMTP_TIMEOUT_MS: '5000',
+  });
+});
+
+afterAll(async () => {
+  await service?.close();
+  await kafka.close();
+  await smtp.stop();
+  await mongo.close();
+  await issuer.stop();
+});
+
+const messages = () => mongo.db(service.env.MONGO_DB).collection<Record<string, unknown> & { _id: string }>('messages');
+const emailId = (event: Envelope, user: TestUser) => `${event.eventId}:${user.userId}:EMAIL`;
+
+/** A tax profile's event, keyed by its location as payout-profiles keys it. */
+function taxEvent(world: World, locationId: string, type: string, data: Record<string, unknown>): Promise<Envelope> {
+  return kafka.publishEvent(Topics.payoutProfiles, locationId, {
+    type,
+    data: { profileKind: 'TAX', partnerId: world.partnerId, locationId, reasons: [], ...data },
+  });
+}
+
+/** The email exists and the server refused it at least once: it waits for its next attempt. */
+async function waitingAfterRefusal(id: string, user: TestUser): Promise<void> {
+  await eventually(async () => {
+    expect((await messages().findOne({ _id: id }))?.attempts).toBeGreaterThanOrEqual(1);
+    expect(smtp.attempts.get(user.email)).toBeGreaterThanOrEqual(1);
+  }, 60_000);
+}
+
+async function settled(id: string): Promise<Record<string, unknown>> {
+  return eventually(async () => {
+    const stored = await messages().findOne({ _id: id });
+    expect(['SENT', 'FAILED', 'CANCELLED']).toContain(stored?.status);
+    return stored!;
+  }, 60_000);
+}
+
+/** Same key, same partition: once the marker's email reached `other`, every event published before it is consumed. */
+async function consumedUpTo(world: World, locationId: string, other: TestUser): Promise<void> {
+  const marker = await taxEvent(world, locationId, 'ProfileActionRequired', { profileId: `tax-${randomUUID()}`, revision: 1, status: 'ACTION_REQUIRED', reasons: ['Marker'] });
+  await eventually(async () => expect(smtp.to(other.email).some((m) => m.parsed.messageId?.startsWith(`<${marker.eventId}.`))).toBe(true), 60_000);
+}
+
+describe('an email about a profile still waiting', () => {
+  it('"could not validate" is cancelled once the profile is changed and submitted again (a later revision), not sent', async () => {
+    const world = new World(kafka, issuer, service);
+    const [location] = await world.register('Contoso Resubmitted');
+    const admin = await world.user('Waiting', [{ role: 'INCENTIVES_ADMIN', locationIds: [location] }]);
+    const other = await world.user('Marker', [{ role: 'INCENTIVES_ADMIN', locationIds: [location] }]);
+    smtp.refuse(admin.email, Infinity);
+    const profileId = `tax-${randomUUID()}`;
+    const rejected = await taxEvent(world, location, 'ProfileActionRequired', { profileId, revision: 2, status: 'ACTION_REQUIRED', reasons: ['The TIN does not match'] });
+    await waitingAfterRefusal(emailId(rejected, admin), admin);
+
+    await taxEvent(world, location, 'ProfileSubmittedForValidation', { profileId, revision: 3, status: 'PENDING_VALIDATION' });
+    await consumedUpTo(world, location, other);
+    smtp.refuse(admin.email, 0);
+
+    expect(await settled(emailId(rejected, admin))).toMatchObject({ status: 'CANCELLED', lastError: expect.stringContaining('the profile changed since (revision 3)') });
+    expect(smtp.to(admin.email).filter((m) => m.parsed.messageId?.startsWith(`<${rejected.eventId}.`))).toHaveLength(0);
+    // The inbox entry stays as it was written: it was delivered then.
+    expect(await messages().findOne({ _id: `${rejected.eventId}:${admin.userId}:INBOX` })).toMatchObject({ status: 'SENT' });
+  });
+
+  it('"expires on" is cancelled once the forms expire at another date, and still sent after an edit that keeps the date', async () => {
+    const world = new World(kafka, issuer, service);
+    const [location] = await world.register('Contoso Renewed');
+    const admin = await world.user('Expiring', [{ role: 'INCENTIVES_ADMIN', locationIds: [location] }]);
+    const other = await world.user('Marker', [{ role: 'INCENTIVES_ADMIN', locationIds: [location] }]);
+    smtp.refuse(admin.email, Infinity);
+    const soon = new Date(Date.now() + 20 * 86_400_000).toISOString();
+    const later = new Date(Date.now() + 400 * 86_400_000).toISOString();
+    const [renewed, edited] = [`tax-${randomUUID()}`, `tax-${randomUUID()}`];
+    for (const profileId of [renewed, edited]) {
+      await taxEvent(world, location, 'ProfileApproved', { profileId, revision: 1, status: 'APPROVED', expiresAt: soon });
+    }
+    const expiring = await Promise.all([renewed, edited].map((profileId) => taxEvent(world, location, 'TaxProfileExpiring', { profileId, expiresAt: soon, daysLeft: 20 })));
+    for (const event of expiring) await waitingAfterRefusal(emailId(event, admin), admin);
+
+    await taxEvent(world, location, 'ProfileSubmittedForValidation', { profileId: renewed, revision: 2, status: 'PENDING_VALIDATION', expiresAt: later });
+    await taxEvent(world, location, 'ProfileSubmittedForValidation', { profileId: edited, revision: 2, status: 'PENDING_VALIDATION', expiresAt: soon });
+    await consumedUpTo(world, location, other);
+    smtp.refuse(admin.email, 0);
+
+    expect(await settled(emailId(expiring[0], admin))).toMatchObject({ status: 'CANCELLED', lastError: `the profile's forms expire on ${later.slice(0, 10)} since` });
+    expect(await settled(emailId(expiring[1], admin))).toMatchObject({ status: 'SENT' });
+  });
+});
