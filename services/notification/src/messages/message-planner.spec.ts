@@ -161,6 +161,15 @@ describe('MessagePlanner, bank profile action required', () => {
     expect(cannotChange(shared)).toEqual({ 'admin-all': false, 'admin-l1': true, 'admin-l1-l2': false, 'admin-l2': true });
     const everywhere = await planner(view).plan(Topics.payoutProfiles, bankActionRequired(['*']));
     expect(cannotChange(everywhere)).toEqual({ 'admin-all': false, 'admin-l1': true, 'admin-l1-l2': true, 'admin-l2': true, 'admin-l3': true });
+    // Someone may (admin-all): "ask one of them" holds.
+    const nobodyCanChange = (plan: typeof shared) => new Set(plan!.recipients.map((r) => plan!.recipientContext?.(r).nobodyCanChange));
+    expect(nobodyCanChange(shared)).toEqual(new Set([false]));
+    expect(nobodyCanChange(everywhere)).toEqual(new Set([false]));
+    // Nobody holds the role on both L-1 and L-3 (no admin of every location): each is told so, not sent looking for an
+    // admin who does not exist.
+    const apart = await planner(view.filter((u) => u._id !== 'admin-all')).plan(Topics.payoutProfiles, bankActionRequired(['L-1', 'L-3']));
+    expect(cannotChange(apart)).toEqual({ 'admin-l1': true, 'admin-l1-l2': true, 'admin-l3': true });
+    expect(nobodyCanChange(apart)).toEqual(new Set([true]));
     // A tax profile belongs to its location: every recipient, an Incentives admin of it, may change it.
     const tax = await planner(view).plan(
       Topics.payoutProfiles,

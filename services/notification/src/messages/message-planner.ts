@@ -361,6 +361,10 @@ export class MessagePlanner {
         ? await this.directory.allIncentivesAdmins(data.partnerId)
         : await this.directory.incentivesAdminsOfAny(data.partnerId, served);
     const kind = data.profileKind === 'TAX' ? 'tax' : 'bank';
+    const canChange = (recipient: Addressee) => !recipient.roles || served.every((locationId) => grantsRole(recipient.roles!, 'INCENTIVES_ADMIN', locationId));
+    // None of them may change it (a profile serving `*` nobody holds, or locations with admins of their own): "ask one
+    // of them" would send them looking for someone who does not exist.
+    const nobodyCanChange = !recipients.some(canChange);
     return {
       template: 'profile-action-required',
       partnerId: data.partnerId,
@@ -381,9 +385,7 @@ export class MessagePlanner {
       // otherwise): one shared with locations a recipient does not look after is not theirs to update. A recipient
       // whose roles the view does not know is told as before (it may change it).
       ...(kind === 'bank' && {
-        recipientContext: (recipient: Addressee) => ({
-          cannotChange: !!recipient.roles && !served.every((locationId) => grantsRole(recipient.roles!, 'INCENTIVES_ADMIN', locationId)),
-        }),
+        recipientContext: (recipient: Addressee) => ({ cannotChange: !canChange(recipient), nobodyCanChange }),
       }),
     };
   }

@@ -37,6 +37,12 @@ describe('TemplateRenderer', () => {
     const company = renderer.render('profile-action-required', { ...sample, companyAdminNote: 'Nobody holds the Incentives admin role.', assignLink: 'https://portal.test/assign' });
     expect(company.text).toContain(`View the profile: ${sample.link}`);
     expect(company.text + company.html).not.toMatch(/Update the profile|Ask one of them/);
+    // Nobody may change it (no Incentives admin of every location it serves): not "ask one of them".
+    const nobody = renderer.render('profile-action-required', { ...sample, cannotChange: true, nobodyCanChange: true });
+    for (const part of [nobody.text, nobody.html]) {
+      expect(part).toMatch(/Nobody holds that role on every one of them yet: ask a Global or Account admin to give it to someone, who can then correct it, or choose another bank profile/);
+      expect(part).not.toContain('Ask one of them');
+    }
     const theirs = renderer.render('profile-action-required', { ...sample, cannotChange: false });
     expect(theirs.text).toContain(`Update the profile: ${sample.link}`);
     expect(theirs.text + theirs.html).not.toMatch(/View the profile|only an Incentives admin/);
