@@ -33,7 +33,10 @@ class FakeProducer {
   releaseSend() {
     this.held.shift()?.();
   }
-  async sendBatch() {
+  /** What each sendBatch was asked (its acks). */
+  readonly requests: Array<{ acks?: number }> = [];
+  async sendBatch(request: { acks?: number } = {}) {
+    this.requests.push({ acks: request.acks });
     if (this.holdSends) await new Promise<void>((resolve) => this.held.push(resolve));
     if (this.disconnectCalled) throw new Error('producer disconnected');
     if (this.failNextSend) {
@@ -55,12 +58,24 @@ class FakeProducer {
 
 function producerOver() {
   const made: FakeProducer[] = [];
-  const kafka = { producer: () => (made.push(new FakeProducer()), made[made.length - 1]) };
+  const configs: unknown[] = [];
+  const kafka = { producer: (config: unknown) => (configs.push(config), made.push(new FakeProducer()), made[made.length - 1]) };
   const ensured: string[][] = [];
   const forgotten: string[][] = [];
   const topics = { ensureTopics: async (names: string[]) => void ensured.push(names), forget: (names: string[]) => void forgotten.push(names) };
-  return { producer: new EventProducer(kafka as never, topics as never), made, ensured, forgotten };
+  return { producer: new EventProducer(kafka as never, topics as never), made, ensured, forgotten, configs };
 }
+
+// SPEC 5: published with acks=all, by an idempotent producer (no duplicate or reordered write on its own retries). On
+// one broker acks=1 behaves the same, so only this says it.
+describe('EventProducer: how it publishes', () => {
+  it('is an idempotent producer, one request in flight, and every send waits for all in-sync replicas (acks=all)', async () => {
+    const { producer, made, configs } = producerOver();
+    await producer.send('t', [{ value: 'a' }]);
+    expect(configs).toEqual([expect.objectContaining({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false })]);
+    expect(made[0].requests).toEqual([{ acks: -1 }]);
+  });
+});
 
 describe('EventProducer: a failed send replaces the producer', () => {
   it("the replaced producer's disconnect, ending after its replacement connected, leaves the replacement connected and in use", async () => {

@@ -11,7 +11,7 @@ import { CLOCK_TOLERANCE_SECONDS, InvalidTokenError, JwtVerifier } from './jwt-v
 const ISSUER = 'https://issuer.test';
 const config = { JWT_ISSUER: ISSUER, JWT_AUDIENCE: 'incentives-platform', JWT_PARTNER_CLAIM: 'partnerId', JWT_USER_CLAIM: 'sub', JWKS_URL: 'https://unused.test/jwks' };
 
-let sign: (claims: Record<string, unknown>, expiresInSeconds: number) => Promise<string>;
+let sign: (claims: Record<string, unknown>, expiresInSeconds: number, issuedFor?: { issuer?: string; audience?: string }) => Promise<string>;
 let keys: JWTVerifyGetKey;
 let keyLookups: number;
 
@@ -22,11 +22,11 @@ beforeAll(async () => {
     keyLookups++;
     return local(header, token);
   };
-  sign = (claims, expiresInSeconds) =>
+  sign = (claims, expiresInSeconds, issuedFor = {}) =>
     new SignJWT(claims)
       .setProtectedHeader({ alg: 'RS256', kid: 'k1' })
-      .setIssuer(ISSUER)
-      .setAudience('incentives-platform')
+      .setIssuer(issuedFor.issuer ?? ISSUER)
+      .setAudience(issuedFor.audience ?? 'incentives-platform')
       .setSubject('u1')
       .setIssuedAt(typeof claims.iat === 'number' ? claims.iat : undefined) // the claims' own `iat` when they have one
       .setExpirationTime(Math.floor(Date.now() / 1000) + expiresInSeconds)
@@ -49,6 +49,16 @@ function later(ms: number): void {
 function verifier(): JwtVerifier {
   return new JwtVerifier(config as never, keys);
 }
+
+// A company identity provider signs tokens for many applications with the same keys: one for another application, or
+// from another issuer trusted with the same key set, is refused although its signature holds.
+it.each([
+  ['another audience (a token issued for another application)', { audience: 'other-app' }],
+  ['another issuer', { issuer: 'https://other-issuer.test' }],
+])('refuses a token signed with the issuer\'s key but for %s', async (_, issuedFor) => {
+  const token = await sign({ partnerId: 'p1' }, 600, issuedFor);
+  await expect(verifier().verify(token)).rejects.toBeInstanceOf(InvalidTokenError);
+});
 
 it('checks a token once and answers the same token from memory until it expires', async () => {
   const v = verifier();
