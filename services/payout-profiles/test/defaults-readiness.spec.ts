@@ -236,9 +236,18 @@ describe('tax profiles expiring within 30 days', () => {
   });
 
   it('leave profiles expiring later alone', async () => {
-    const current = await call(h, 'GET', `/v1/locations/${w.L1}/tax-profile`, { token: admin });
-    await call(h, 'PATCH', `/v1/locations/${w.L1}/tax-profile`, { token: admin, body: { expiresAt: inDays(90) }, headers: ifMatch(current.body.version) });
-    expect((await call(h, 'POST', '/v1/operator/tax-expiry-scan', { headers: operator })).body).toEqual({ candidates: 0, reported: 0, complete: true });
+    const expiringAt = async (expiresAt: string) => {
+      const current = await call(h, 'GET', `/v1/locations/${w.L1}/tax-profile`, { token: admin });
+      expect((await call(h, 'PATCH', `/v1/locations/${w.L1}/tax-profile`, { token: admin, body: { expiresAt }, headers: ifMatch(current.body.version) })).status).toBe(200);
+    };
+    const scan = async () => (await call(h, 'POST', '/v1/operator/tax-expiry-scan', { headers: operator })).body;
+    // The window's edge: a day past 30 days is not reported, a minute inside them is.
+    await expiringAt(inDays(31));
+    expect(await scan()).toEqual({ candidates: 0, reported: 0, complete: true });
+    await expiringAt(new Date(Date.now() + 30 * 86_400_000 - 60_000).toISOString());
+    expect(await scan()).toEqual({ candidates: 1, reported: 1, complete: true });
+    await expiringAt(inDays(90));
+    expect(await scan()).toEqual({ candidates: 0, reported: 0, complete: true });
   });
 
   it("reads the service's Clock (as every date rule here does): 70 days on, the profile expiring in 90 is reported with 20 days left", async () => {

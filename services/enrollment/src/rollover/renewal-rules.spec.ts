@@ -181,6 +181,10 @@ describe('the daily job', () => {
     expect(previousFiscalYear('FY27')).toBe('FY26');
     expect(scheduledWork(new Date('2027-06-01T00:30:00Z'), 30)).toEqual(expect.objectContaining({ rolloverFrom: 'FY26', remindFor: 'FY27' }));
     expect(scheduledWork(new Date('2027-05-01T00:00:00Z'), 30).remindFor).toBeUndefined();
+    // The window's edge: 30 days before the year's end (July 1, 00:00 UTC) reminds, a second earlier does not.
+    expect(scheduledWork(new Date('2027-06-01T00:00:00Z'), 30).remindFor).toBe('FY27');
+    expect(scheduledWork(new Date('2027-05-31T23:59:59Z'), 30).remindFor).toBeUndefined();
+    expect(scheduledWork(new Date('2027-05-31T23:59:59Z'), 31).remindFor).toBe('FY27');
     expect(scheduledWork(new Date('2027-07-01T00:30:00Z'), 30)).toEqual(expect.objectContaining({ rolloverFrom: 'FY27' }));
     expect(scheduledWork(new Date('2027-07-01T00:30:00Z'), 30).remindFor).toBeUndefined();
   });
