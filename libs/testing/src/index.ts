@@ -6,3 +6,4 @@ export * from './infra/process';
 export * from './smtp-test-server';
 export * from './config-refusal';
 export * from './stalling-proxy';
+export * from './docs';

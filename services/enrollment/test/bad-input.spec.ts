@@ -3,6 +3,7 @@
  * no event.
  */
 import { Topics } from '@lib/contracts';
+import { servedDocs } from '@lib/testing';
 import { connect } from 'node:net';
 import { approvedProfiles, call, createProgram, Harness, RULES, waitForEnrollmentEvent, withHarness, World } from './support';
 
@@ -252,5 +253,11 @@ describe('requests the service does not route', () => {
     expect(answer).toMatch(/^HTTP\/1\.1 431 .*\r\n/);
     expect(answer).toMatch(/content-type: application\/problem\+json/i);
     expect(JSON.parse(answer.split('\r\n\r\n')[1])).toMatchObject({ status: 431 });
+  });
+});
+
+describe('documentation', () => {
+  it('serves the OpenAPI page at /docs and the document at /docs-json', async () => {
+    await expect(servedDocs(h.service.url, ['/v1/enrollments', '/v1/enrollments/{enrollmentId}/submit', '/v1/programs', '/v1/operator/rollover'])).resolves.toBeDefined();
   });
 });

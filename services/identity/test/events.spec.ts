@@ -127,6 +127,24 @@ describe('identity events', () => {
     ]);
   });
 
+  // SPEC 3: correlationId and causationId, "uuid of the event or request that caused it": the request's.
+  it("names the request that caused an event: the client's X-Correlation-Id, and the request's id (X-Request-Id) as its cause", async () => {
+    const locationId = `L-${randomUUID().slice(0, 8)}`;
+    const partner = await client.registerPartner([locationId]);
+    const correlationId = randomUUID();
+    const added = await client.call('POST', `/v1/partners/${partner.partnerId}/locations`, {
+      operator: true,
+      headers: { 'x-correlation-id': correlationId.toUpperCase() },
+      body: { locationId: `${locationId}-2`, country: 'US', legalName: 'Contoso Inc.' },
+    });
+    expect(added.status).toBe(201);
+    const requestId = added.headers.get('x-request-id');
+    expect(requestId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(added.headers.get('x-correlation-id')).toBe(correlationId);
+    const event = await one((m) => ofPartner(partner.partnerId)(m) && m.envelope?.type === 'LocationAdded');
+    expect(event.envelope).toMatchObject({ correlationId, causationId: requestId });
+  });
+
   it('publishes UserCreated, RoleAssigned, RoleRevoked and UserDeactivated with the full snapshot and revision + 1 each', async () => {
     const [L1, L2] = [`L-${randomUUID().slice(0, 8)}`, `L-${randomUUID().slice(0, 8)}`];
     const partner = await client.registerPartner([L1, L2]);

@@ -2,6 +2,7 @@
  * The service as deployed by default (development sign-in off): the issuer's JWKS and tokens, partner bootstrap
  * and locations, and the rules around company admins, deactivation, paging and idempotent creation.
  */
+import { servedDocs } from '@lib/testing';
 import { createRemoteJWKSet, jwtVerify, SignJWT } from 'jose';
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
@@ -101,6 +102,7 @@ describe('issuer', () => {
 
 describe('documentation', () => {
   it('serves OpenAPI with every endpoint and its schemas', async () => {
+    await expect(servedDocs(client.url, ['/v1/partners'])).resolves.toBeDefined(); // the page at /docs too
     const docs = await client.call('GET', '/docs-json');
     expect(docs.status).toBe(200);
     expect(Object.keys(docs.body.paths)).toEqual(

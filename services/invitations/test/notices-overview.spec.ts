@@ -2,7 +2,7 @@ import { fiscalYearRange } from '@lib/contracts';
 import { getConnectionToken } from '@nestjs/mongoose';
 import type { Connection } from 'mongoose';
 import { InvitationRepository } from '../src/invitations/invitation.repository';
-import { eventually } from '@lib/testing';
+import { eventually, servedDocs } from '@lib/testing';
 import { forInvitation, FY, PORTAL, World } from './fixtures';
 
 jest.setTimeout(90_000);
@@ -217,6 +217,7 @@ describe('select takes no body', () => {
   });
 
   it('does not document a required body for select', async () => {
+    await expect(servedDocs(world.service.url, ['/v1/notices'])).resolves.toBeDefined(); // the page at /docs too
     const docs = await world.get(undefined, '/docs-json');
     expect(docs.body.paths['/v1/notices/{invitationId}/select'].post.requestBody?.required ?? false).toBe(false);
   });

@@ -1,6 +1,6 @@
 import { AccessPolicy } from '@lib/access';
 import { Role, Topics } from '@lib/contracts';
-import { eventually, RunningService, TestIssuer, TestKafka } from '@lib/testing';
+import { eventually, RunningService, servedDocs, TestIssuer, TestKafka } from '@lib/testing';
 import { getModelToken } from '@nestjs/mongoose';
 import { Model } from 'mongoose';
 import { randomUUID } from 'node:crypto';
@@ -472,5 +472,11 @@ describe('inbox counts of a large inbox', () => {
     for (const id of ids.slice(0, 3)) expect((await call(drew.token, `/v1/inbox/${encodeURIComponent(id)}/read`, 'POST')).status).toBe(200);
     expect((await call(drew.token, '/v1/inbox/unread-count')).body).toEqual({ unread: 6 });
     expect((await call(drew.token, '/v1/inbox?limit=1')).body).toMatchObject({ total: 7, totalAtLeast: true });
+  });
+});
+
+describe('documentation', () => {
+  it('serves the OpenAPI page at /docs and the document at /docs-json', async () => {
+    await expect(servedDocs(service.url, ['/v1/inbox'])).resolves.toBeDefined();
   });
 });

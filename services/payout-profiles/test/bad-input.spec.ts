@@ -3,6 +3,7 @@
  * documents of the partner are the same before and after).
  */
 import { Clock } from '@lib/platform';
+import { servedDocs } from '@lib/testing';
 import { randomUUID } from 'node:crypto';
 import { Answer, call, createWorld, RawJson, Harness, ibanProfile, ifMatch, inDays, nonUsTaxProfile, startHarness, usProfile, usTaxProfile, VALID, World } from './support';
 import { SecretBox } from '../src/secrets/secret-box';
@@ -609,5 +610,11 @@ describe('concurrency and retries', () => {
     const newId = await patch({ taxId: '98-7654321', documents: [{ ...documents[0], fileName: 'W-9 EIN 98-7654321.pdf' }] }, added.body.version);
     expect(newId.status).toBe(400);
     expect(newId.body.errors).toEqual([expect.objectContaining({ field: 'documents.0.fileName' })]);
+  });
+});
+
+describe('documentation', () => {
+  it('serves the OpenAPI page at /docs and the document at /docs-json', async () => {
+    await expect(servedDocs(h.service.url, ['/v1/bank-profiles', '/v1/locations/{locationId}/tax-profile', '/v1/readiness', '/v1/operator/profiles/{profileId}'])).resolves.toBeDefined();
   });
 });
