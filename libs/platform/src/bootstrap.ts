@@ -546,12 +546,16 @@ export async function runService(module: Type<unknown>): Promise<void> {
  * version does not (an enrollment's program renamed, its next action as the program or the clock moves on, another
  * viewer's wording). Express answers 304 to an If-None-Match naming the ETag a handler set, and a browser revalidating
  * its copy kept the stale one: conditional GETs are not served, every read answers in full. On a write, If-None-Match
- * is a condition the write must not run without (`*`: create only, never replace, RFC 9110 13.1.2), which no write
- * here checks: refused (400 naming it), not dropped, so that a create-only PUT never replaces what is there.
+ * and If-Unmodified-Since are conditions the write must not run without (`If-None-Match: *`: create only, never
+ * replace, RFC 9110 13.1), which no write here checks: refused (400 naming the header), not dropped, so that a
+ * create-only PUT never replaces what is there. If-Match is the write's condition here.
  */
 export function noConditionalGet(request: Request, response: Response, next: NextFunction): void {
-  if (request.headers['if-none-match'] !== undefined && request.method !== 'GET' && request.method !== 'HEAD') {
-    return next(Problems.field('If-None-Match', 'is not taken on a write: send If-Match with the ETag read (an update), or an Idempotency-Key (a creation)'));
+  if (request.method !== 'GET' && request.method !== 'HEAD') {
+    const unchecked = (['If-None-Match', 'If-Unmodified-Since'] as const).find((name) => request.headers[name.toLowerCase()] !== undefined);
+    if (unchecked) {
+      return next(Problems.field(unchecked, 'is not taken on a write: send If-Match with the ETag read (an update), or an Idempotency-Key (a creation)'));
+    }
   }
   delete request.headers['if-none-match'];
   delete request.headers['if-modified-since'];

@@ -4,7 +4,8 @@ import type { Server } from 'node:http';
 import { ProblemException } from '../src';
 import { noConditionalGet } from '../src/bootstrap';
 
-/** The service apps' handling of conditional headers (createServiceApp): noConditionalGet before any route. */
+/** The service apps' handling of conditional headers (createServiceApp mounts noConditionalGet before any route; a
+ * service's own spec sends one to a real write: payout-profiles' bad-input spec). */
 describe('conditional requests, over HTTP', () => {
   let server: Server;
   let base: string;
@@ -38,11 +39,15 @@ describe('conditional requests, over HTTP', () => {
     expect(response.headers.get('cache-control')).toBe('no-store');
   });
 
-  it.each(['*', '"3"'])('refuses a write with If-None-Match: %s (400 naming it), rather than write as if it were not sent', async (value) => {
-    const response = await fetch(`${base}/things/1`, { method: 'PUT', headers: { 'if-none-match': value } });
+  it.each([
+    ['If-None-Match', '*'],
+    ['If-None-Match', '"3"'],
+    ['If-Unmodified-Since', 'Sun, 06 Dec 2026 10:00:00 GMT'],
+  ])('refuses a write with %s: %s (400 naming it), rather than write as if it were not sent', async (name, value) => {
+    const response = await fetch(`${base}/things/1`, { method: 'PUT', headers: { [name]: value } });
     expect(response.status).toBe(400);
     const body = (await response.json()) as { problem: unknown };
-    expect(JSON.stringify(body.problem)).toContain('If-None-Match');
+    expect(JSON.stringify(body.problem)).toContain(name);
   });
 
   it('takes a write without it', async () => {

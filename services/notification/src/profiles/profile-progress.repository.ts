@@ -21,7 +21,8 @@ export class ProfileProgressRepository {
     const revision = data.revision;
     await upsertIfNewer<ProfileProgress>(this.progress.collection, data.profileId, {
       replaces: (stored) => stored.revision < revision,
-      set: { partnerId: data.partnerId, revision, ...(data.expiresAt && { expiresAt: new Date(data.expiresAt) }) },
+      // An event without an expiry (a bank profile's; an older producer's) leaves none, not the previous revision's.
+      set: { partnerId: data.partnerId, revision, expiresAt: data.expiresAt ? new Date(data.expiresAt) : null },
     });
   }
 
@@ -38,7 +39,8 @@ export class ProfileProgressRepository {
  *  - "could not validate" (`revision`): the profile has a later revision since (the admin changed and submitted it
  *    again; it is being validated, or decided, again);
  *  - "expires on" (`expiresAt`): the profile's forms expire at another date since (renewed forms).
- * A profile this service has no event of, or another partner's, is not checked.
+ * A profile this service has no event of (none since this check was deployed), or another partner's, or without an
+ * expiry at its latest revision, is not checked so.
  */
 export function profileWithdrawalOf(
   email: Pick<Message, 'partnerId' | 'profile'>,
@@ -47,7 +49,7 @@ export function profileWithdrawalOf(
   const told = email.profile;
   if (!told || !progress || progress.partnerId !== email.partnerId) return null;
   if (told.revision !== undefined && progress.revision > told.revision) return `the profile changed since (revision ${progress.revision}): it is validated again`;
-  if (told.expiresAt !== undefined && progress.expiresAt !== undefined && +new Date(progress.expiresAt) !== +new Date(told.expiresAt)) {
+  if (told.expiresAt !== undefined && progress.expiresAt != null && +new Date(progress.expiresAt) !== +new Date(told.expiresAt)) {
     return `the profile's forms expire on ${new Date(progress.expiresAt).toISOString().slice(0, 10)} since`;
   }
   return null;

@@ -13,8 +13,8 @@ export class ProfileProgress {
   @Prop({ type: String }) _id!: string;
   @Prop({ required: true }) partnerId!: string;
   @Prop({ required: true }) revision!: number;
-  /** Tax profiles: when the forms of that revision expire. */
-  @Prop() expiresAt?: Date;
+  /** Tax profiles: when the forms of that revision expire (null: its event said none). */
+  @Prop({ type: Date }) expiresAt?: Date | null;
 }
 
 export const ProfileProgressSchema = SchemaFactory.createForClass(ProfileProgress);

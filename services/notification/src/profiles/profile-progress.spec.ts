@@ -20,5 +20,6 @@ describe('profileWithdrawalOf', () => {
     expect(profileWithdrawalOf({ partnerId: 'P1', profile: { profileId: 'x', revision: 1 } }, null)).toBeNull();
     expect(profileWithdrawalOf({ partnerId: 'P2', profile: { profileId: 'x', revision: 1 } }, progress)).toBeNull();
     expect(profileWithdrawalOf({ partnerId: 'P1', profile: { profileId: 'x', expiresAt: new Date('2027-01-31T00:00:00.000Z') } }, { partnerId: 'P1', revision: 3 })).toBeNull();
+    expect(profileWithdrawalOf({ partnerId: 'P1', profile: { profileId: 'x', expiresAt: new Date('2027-01-31T00:00:00.000Z') } }, { partnerId: 'P1', revision: 3, expiresAt: null })).toBeNull();
   });
 });

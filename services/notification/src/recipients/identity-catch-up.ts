@@ -149,10 +149,12 @@ export class IdentityCatchUp implements OnApplicationShutdown {
   private connected(): Promise<Admin> {
     if (!this.admin) {
       const admin = this.kafka.admin();
-      this.admin = admin.connect().then(() => admin);
-      // Failed: its client disconnected too (dropAdmin disconnects only one that connected).
-      this.admin.catch(() => {
-        this.dropAdmin();
+      const connecting = admin.connect().then(() => admin);
+      this.admin = connecting;
+      // Failed: its client disconnected too (dropAdmin disconnects only one that connected), and dropped unless another
+      // has taken its place since (dropped meanwhile, then connected again): that one is in use.
+      connecting.catch(() => {
+        if (this.admin === connecting) this.dropAdmin();
         void admin.disconnect().catch(() => undefined);
       });
     }
