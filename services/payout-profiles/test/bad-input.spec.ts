@@ -197,6 +197,8 @@ const CASES: Case[] = [
   ['operator: ACTION_REQUIRED with a blank reason', async () => ({ method: 'POST', path: `/v1/operator/profiles/${usBankId}/validation`, body: { revision: 1, outcome: 'ACTION_REQUIRED', reasons: ['  '] } }), 400, 'reasons', /must not be blank/],
   ['operator: a blank reason next to a real one', async () => ({ method: 'POST', path: `/v1/operator/profiles/${usBankId}/validation`, body: { revision: 1, outcome: 'ACTION_REQUIRED', reasons: ['Bank statement missing', ' \t '] } }), 400, 'reasons', /must not be blank/],
   ['operator: a revision that does not exist yet', async () => ({ method: 'POST', path: `/v1/operator/profiles/${usBankId}/validation`, body: { revision: 9, outcome: 'APPROVED' } }), 400, 'revision'],
+  // A write's condition no write here checks: refused, not dropped (L1 has a default: "create only" must not replace it).
+  ['default: create only (If-None-Match: *) where there is one', async () => ({ method: 'PUT', path: `/v1/locations/${w.L1}/default-bank-profile`, body: { bankProfileId: euProfile.profileId, currency: 'EUR' }, headers: { 'if-none-match': '*' } }), 400, 'If-None-Match'],
 ];
 
 describe('bad input: problem+json naming the field, nothing stored changes', () => {
