@@ -4,7 +4,8 @@ import { MongoClient } from 'mongodb';
 import { randomUUID } from 'node:crypto';
 import { bootNotification } from './support/boot';
 import { emailId, issuedTo, publishInvitationEvent } from './support/invitation-events';
-import { CURRENT_FY, recipient, TestUser, World } from './support/world';
+import { RETRIED_QUICKLY, waitingEmails } from './support/waiting-emails';
+import { CURRENT_FY, recipient, World } from './support/world';
 
 jest.setTimeout(120_000);
 
@@ -27,12 +28,7 @@ beforeAll(async () => {
   service = await bootNotification(issuer, {
     SMTP_URL: smtp.url,
     PORTAL_BASE_URL: 'http://portal.test',
-    // Refused emails keep being retried, quickly, for as long as a test needs.
-    NOTIFY_MAX_ATTEMPTS: '200',
-    NOTIFY_BACKOFF_MS: '100',
-    NOTIFY_BACKOFF_MAX_MS: '400',
-    NOTIFY_POLL_INTERVAL_MS: '250',
-    NOTIFY_SMTP_TIMEOUT_MS: '5000',
+    ...RETRIED_QUICKLY,
   });
 });
 
@@ -44,9 +40,7 @@ afterAll(async () => {
   await issuer.stop();
 });
 
-function messages() {
-  return mongo.db(service.env.MONGO_DB).collection<Record<string, unknown> & { _id: string }>('messages');
-}
+const { messages, waitingAfterRefusal, settled } = waitingEmails(mongo, smtp, () => service);
 
 /** One invitation of a location, as the invitations service names it in every event about it. */
 function anInvitation(world: World, locationId: string) {
@@ -61,23 +55,6 @@ function anInvitation(world: World, locationId: string) {
   };
 }
 
-/** The email exists and the server refused it at least once: it waits for its next attempt. */
-async function waitingAfterRefusal(id: string, user: TestUser): Promise<void> {
-  await eventually(async () => {
-    const stored = await messages().findOne({ _id: id });
-    expect(stored?.attempts).toBeGreaterThanOrEqual(1);
-    expect(smtp.attempts.get(user.email)).toBeGreaterThanOrEqual(1);
-  }, 60_000);
-}
-
-/** The email's final status, once it has one. */
-async function settled(id: string): Promise<Record<string, unknown>> {
-  return eventually(async () => {
-    const stored = await messages().findOne({ _id: id });
-    expect(['SENT', 'FAILED', 'CANCELLED']).toContain(stored?.status);
-    return stored!;
-  }, 60_000);
-}
 
 function outcomesOf(id: string) {
   return watch.find((m) => (m.envelope?.data as { notificationId?: string } | undefined)?.notificationId === id);

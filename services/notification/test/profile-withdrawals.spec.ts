@@ -3,6 +3,7 @@ import { eventually, RunningService, SmtpTestServer, TestIssuer, TestKafka } fro
 import { MongoClient } from 'mongodb';
 import { randomUUID } from 'node:crypto';
 import { bootNotification } from './support/boot';
+import { RETRIED_QUICKLY, waitingEmails } from './support/waiting-emails';
 import { TestUser, World } from './support/world';
 
 jest.setTimeout(120_000);
@@ -23,11 +24,7 @@ beforeAll(async () => {
   service = await bootNotification(issuer, {
     SMTP_URL: smtp.url,
     PORTAL_BASE_URL: 'http://portal.test',
-    NOTIFY_MAX_ATTEMPTS: '200',
-    NOTIFY_BACKOFF_MS: '100',
-    NOTIFY_BACKOFF_MAX_MS: '400',
-    NOTIFY_POLL_INTERVAL_MS: '250',
-    NOTIFY_SMTP_TIMEOUT_MS: '5000',
+    ...RETRIED_QUICKLY,
   });
 });
 
@@ -39,7 +36,7 @@ afterAll(async () => {
   await issuer.stop();
 });
 
-const messages = () => mongo.db(service.env.MONGO_DB).collection<Record<string, unknown> & { _id: string }>('messages');
+const { messages, waitingAfterRefusal, settled } = waitingEmails(mongo, smtp, () => service);
 const emailId = (event: Envelope, user: TestUser) => `${event.eventId}:${user.userId}:EMAIL`;
 
 /** A tax profile's event, keyed by its location as payout-profiles keys it. */
@@ -50,21 +47,6 @@ function taxEvent(world: World, locationId: string, type: string, data: Record<s
   });
 }
 
-/** The email exists and the server refused it at least once: it waits for its next attempt. */
-async function waitingAfterRefusal(id: string, user: TestUser): Promise<void> {
-  await eventually(async () => {
-    expect((await messages().findOne({ _id: id }))?.attempts).toBeGreaterThanOrEqual(1);
-    expect(smtp.attempts.get(user.email)).toBeGreaterThanOrEqual(1);
-  }, 60_000);
-}
-
-async function settled(id: string): Promise<Record<string, unknown>> {
-  return eventually(async () => {
-    const stored = await messages().findOne({ _id: id });
-    expect(['SENT', 'FAILED', 'CANCELLED']).toContain(stored?.status);
-    return stored!;
-  }, 60_000);
-}
 
 /** Same key, same partition: once the marker's email reached `other`, every event published before it is consumed. */
 async function consumedUpTo(world: World, locationId: string, other: TestUser): Promise<void> {
@@ -72,13 +54,19 @@ async function consumedUpTo(world: World, locationId: string, other: TestUser): 
   await eventually(async () => expect(smtp.to(other.email).some((m) => m.parsed.messageId?.startsWith(`<${marker.eventId}.`))).toBe(true), 60_000);
 }
 
+/** A location with two Incentives admins: one whose emails the server refuses (they wait), one for the markers. */
+async function locationWithAdmins(name: string) {
+  const world = new World(kafka, issuer, service);
+  const [location] = await world.register(name);
+  const admin = await world.user('Waiting', [{ role: 'INCENTIVES_ADMIN', locationIds: [location] }]);
+  const other = await world.user('Marker', [{ role: 'INCENTIVES_ADMIN', locationIds: [location] }]);
+  smtp.refuse(admin.email, Infinity);
+  return { world, location, admin, other };
+}
+
 describe('an email about a profile still waiting', () => {
   it('"could not validate" is cancelled once the profile is changed and submitted again (a later revision), not sent', async () => {
-    const world = new World(kafka, issuer, service);
-    const [location] = await world.register('Contoso Resubmitted');
-    const admin = await world.user('Waiting', [{ role: 'INCENTIVES_ADMIN', locationIds: [location] }]);
-    const other = await world.user('Marker', [{ role: 'INCENTIVES_ADMIN', locationIds: [location] }]);
-    smtp.refuse(admin.email, Infinity);
+    const { world, location, admin, other } = await locationWithAdmins('Contoso Resubmitted');
     const profileId = `tax-${randomUUID()}`;
     const rejected = await taxEvent(world, location, 'ProfileActionRequired', { profileId, revision: 2, status: 'ACTION_REQUIRED', reasons: ['The TIN does not match'] });
     await waitingAfterRefusal(emailId(rejected, admin), admin);
@@ -94,11 +82,7 @@ describe('an email about a profile still waiting', () => {
   });
 
   it('"expires on" is cancelled once the forms expire at another date, and still sent after an edit that keeps the date', async () => {
-    const world = new World(kafka, issuer, service);
-    const [location] = await world.register('Contoso Renewed');
-    const admin = await world.user('Expiring', [{ role: 'INCENTIVES_ADMIN', locationIds: [location] }]);
-    const other = await world.user('Marker', [{ role: 'INCENTIVES_ADMIN', locationIds: [location] }]);
-    smtp.refuse(admin.email, Infinity);
+    const { world, location, admin, other } = await locationWithAdmins('Contoso Renewed');
     const soon = new Date(Date.now() + 20 * 86_400_000).toISOString();
     const later = new Date(Date.now() + 400 * 86_400_000).toISOString();
     const [renewed, edited] = [`tax-${randomUUID()}`, `tax-${randomUUID()}`];
