@@ -379,26 +379,27 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
     // the batch stops at the next message, as on shutdown, and throws that refusal, on which KafkaJS rejoins the group
     // (returning, it went on with the batches fetched before, each a chunk long). Kept for the lane: the batches of its
     // other partitions stop too.
-    const lane: { rebalance?: unknown } = this.laneOfTopic.get(batch.topic) ?? {};
+    const lane = this.laneOfTopic.get(batch.topic);
+    const group: { rebalance?: unknown } = lane ?? {};
     const beat = async (): Promise<void> => {
       try {
         await heartbeat();
       } catch (error) {
-        if (REBALANCING.has((error as { type?: string })?.type ?? '')) lane.rebalance ??= error;
+        if (REBALANCING.has((error as { type?: string })?.type ?? '')) group.rebalance ??= error;
         throw error;
       }
     };
-    const stopping = () => this.closing || lane.rebalance !== undefined;
+    const stopping = () => this.closing || group.rebalance !== undefined;
     // Leaving a batch stopped: on a rebalance (not a shutdown), with the heartbeat's refusal.
     const stopped = () => {
-      if (!this.closing && lane.rebalance !== undefined) throw lane.rebalance;
+      if (!this.closing && group.rebalance !== undefined) throw group.rebalance;
     };
     // What handlers call: a heartbeat that failed otherwise (the coordinator moving during a broker restart) is no fault
     // of the event: thrown, it was retried as the handler's failure and dead-lettered once the attempts ran out. The
     // pacemaker goes on beating; a rebalance still stops the handler (stopping()).
     const handlerBeat = () =>
       beat().catch((error) => {
-        if (lane.rebalance !== undefined) throw error;
+        if (group.rebalance !== undefined) throw error;
       });
     const pacemaker = setInterval(() => beat().catch(() => undefined), HEARTBEAT_EVERY_MS);
     try {
@@ -423,7 +424,6 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
         await commitOffsetsIfNecessary(uncommittedOffsets());
         if (error) throw error;
         // A batch done without a crash: the next crash restarts quickly again.
-        const lane = this.laneOfTopic.get(batch.topic);
         if (lane) lane.restartDelay = 500;
         if (lastDone !== chunk[chunk.length - 1].offset) return stopped(); // stopped (shutdown, rebalance): the rest is redelivered
         await beat().catch(() => undefined);
