@@ -153,6 +153,43 @@ describe('an open program changed to require eligibility', () => {
     expect({ l1: await state(l1), l2: await state(l2), l3: await state(l3) }).toEqual(after);
   });
 
+  // The sweep reads a page of VALIDATING enrollments, the profiles of one are approved meanwhile: ENROLLED after the
+  // sweep's read, and the sweep leaves completed ones. The approval, reading the program after its write, ends it.
+  it('an enrollment being validated whose profiles are approved after the change, the sweep past it, ends INELIGIBLE all the same', async () => {
+    // L2 (L1 and L3 have no tax profile in this file until its last test): profiles pending validation, its default.
+    const program = await createProgram(h, { requiresEligibility: false });
+    const bank = bankProfile(w.partnerId);
+    const tax = taxProfile(w.partnerId, w.L2);
+    await profileEvent(h, 'ProfileCreated', bank);
+    await profileEvent(h, 'ProfileCreated', tax);
+    await defaultBankProfile(h, w.partnerId, w.L2, bank.profileId);
+    await profileKnown(h, bank);
+    await profileKnown(h, tax);
+    await eventually(async () => expect((await h.db.collection('default_bank_profile_view').findOne({ _id: w.L2 as never }))?.bankProfileId).toBe(bank.profileId));
+    const id = await enroll(program, w.L2);
+    const submitted = await call(h, 'POST', `/v1/enrollments/${id}/submit`, { token: await w.token('adminOfOther') });
+    expect(submitted.body.status).toBe('VALIDATING');
+    await notEligible(program, w.L2, ['Volume below the threshold.']);
+    await settle(program, [w.L2]);
+
+    // The sweep has already read its page (it ends nothing here): the approval comes after it.
+    const sweep = jest.spyOn(service(EnrollmentsModule, EndIneligibleProgramEnrollments), 'execute').mockResolvedValue(0);
+    try {
+      expect((await requireEligibility(program, program.revision)).status).toBe(200);
+      await settle(program, [w.L2]);
+      expect(await stored(id)).toMatchObject({ status: 'VALIDATING' });
+      await profileEvent(h, 'ProfileApproved', { ...bank, status: 'APPROVED' });
+      await profileEvent(h, 'ProfileApproved', { ...tax, status: 'APPROVED' });
+      await waitForEnrollmentEvent(h, id, 'EnrollmentIneligible');
+    } finally {
+      sweep.mockRestore();
+    }
+    const ended = await stored(id);
+    expect(ended).toMatchObject({ status: 'INELIGIBLE', reasons: ['Volume below the threshold.'] });
+    expect(ended?.enrolledAt).toBeUndefined(); // no longer completed: Enroll starts it again once eligible
+    expect(eventsOf(id).map((e) => e.type).slice(-2)).toEqual(['EnrollmentEnrolled', 'EnrollmentIneligible']);
+  });
+
   it('a sweep that fails halfway (one enrollment ended, the next not) is finished by the retry of its ProgramUpdated: each ends once, with one event', async () => {
     const program = await createProgram(h, { requiresEligibility: false });
     const l1 = await enroll(program, w.L1);

@@ -8,6 +8,7 @@ import { EnrollmentEvents, newReasonType, transitionType } from '../enrollment-e
 import { bankNoLongerServes, FOLLOWING_VALIDATION, ProfileFacts, validationState } from '../enrollment-rules';
 import { EnrollmentsRepository, rolledOver } from '../enrollments.repository';
 import { PayoutFacts } from '../payout-facts';
+import { RecheckStart } from './recheck-start.use-case';
 import { WithdrawBankChoice } from './withdraw-bank-choice.use-case';
 
 /** How many times a follower decides again after its own write (each decision that writes reads the views again). */
@@ -48,6 +49,7 @@ export class FollowValidation {
     private readonly clock: Clock,
     private readonly programs: ReadPrograms,
     private readonly views: ViewsRepository,
+    private readonly recheck: RecheckStart,
   ) {}
 
   /**
@@ -103,6 +105,12 @@ export class FollowValidation {
     const written = await this.enrollments.update(current, changes, events);
     if (!written) return null;
     if (events.length) this.events.committed();
+    // Completed now, for the first time, within its year: a location decided not eligible for a program made to require
+    // eligibility meanwhile is ended as Submit's own completion is (RecheckStart.afterSubmit), the program's sweep having
+    // read it still VALIDATING, or after this write, completed. (One approved late was checked above: ineligibleBy.)
+    if (state.status === 'ENROLLED' && !current.enrolledAt && !late && (await this.recheck.afterSubmit(written))) {
+      return (await this.enrollments.reload(written)) ?? written;
+    }
     // Decided from the views as read above: another profile's event handled meanwhile (bank events are keyed by
     // partner, tax events by location: handled at the same time) may have found the enrollment as it was and, the
     // same as far as it could tell, written nothing. Followed once more on the views read again, as Submit does: an

@@ -69,13 +69,15 @@ export class RecheckStart {
    * it again once eligible). Also when it changed since within this submission (`submittedAt` as written): a profile
    * edited (VALIDATING again, `enrolledAt` kept), validated (ENROLLED) or rejected (ACTION_REQUIRED) meanwhile is still
    * this Submit's completion, which nothing else checks again. Not once it was submitted again, ended or continued.
+   * Also after an approval completes a submitted enrollment within its year (FollowValidation): the program made to
+   * require eligibility before it, its sweep may have read the enrollment after, as completed.
    * The reasons when it ended; null otherwise.
    */
-  async afterSubmit(written: Enrollment, read: Program): Promise<string[] | null> {
+  async afterSubmit(written: Enrollment, read?: Program): Promise<string[] | null> {
     // The program as it is now, not as Submit read it: made to require eligibility in between, its sweep (which leaves
     // completed enrollments) may have read this one before the write, or after it, ENROLLED already.
     const program = (await this.programs.find(written.programId)) ?? read;
-    if (!program.requiresEligibility) return null;
+    if (!program?.requiresEligibility) return null;
     const { programId, locationId, fiscalYear, partnerId } = written;
     const decision = await this.views.partnersEligibility(partnerId, programId, locationId, fiscalYear);
     if (!decision || decision.eligible) return null;
