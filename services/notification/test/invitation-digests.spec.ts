@@ -1,10 +1,9 @@
 import { Envelope, NotificationSent, Topics } from '@lib/contracts';
-import { eventually, outboxSettled, RunningService, SmtpTestServer, TestIssuer, TestKafka, TopicWatch } from '@lib/testing';
-import { MongoClient } from 'mongodb';
+import { eventually, outboxSettled, RunningService, TopicWatch } from '@lib/testing';
 import { randomUUID } from 'node:crypto';
 import { InvitationDigests } from '../src/delivery/invitation-digests';
 import { DeliverEmail } from '../src/delivery/usecases/deliver-email.use-case';
-import { bootNotification } from './support/boot';
+import { notificationUnderTest } from './support/boot';
 import { emailId, issuedTo, publishInvitationEvent } from './support/invitation-events';
 import { CURRENT_FY, TestUser, World } from './support/world';
 
@@ -15,33 +14,13 @@ jest.setTimeout(120_000);
  * partner (one InvitationDelivered each, as DeliverToLateAdmins publishes them): their first invitation emails go one
  * by one, the ones that follow within the window are sent as one email listing them (InvitationDigests).
  */
-const issuer = new TestIssuer();
-const kafka = new TestKafka();
-const smtp = new SmtpTestServer();
-const mongo = new MongoClient(process.env.MONGO_URL!, { directConnection: true });
 const WINDOW_MS = 8_000;
 let service: RunningService;
 let watch: TopicWatch;
-
-beforeAll(async () => {
-  await Promise.all([issuer.start(), smtp.start(), mongo.connect()]);
-  watch = await kafka.watch([Topics.notifications]);
-  service = await bootNotification(issuer, {
-    SMTP_URL: smtp.url,
-    PORTAL_BASE_URL: 'http://portal.test',
-    NOTIFY_POLL_INTERVAL_MS: '250',
-    NOTIFY_DIGEST_AFTER: '2',
-    NOTIFY_DIGEST_WINDOW_MS: String(WINDOW_MS),
-  });
-});
-
-afterAll(async () => {
-  await service?.close();
-  await kafka.close();
-  await smtp.stop();
-  await mongo.close();
-  await issuer.stop();
-});
+const { issuer, kafka, smtp, mongo } = notificationUnderTest(
+  { NOTIFY_POLL_INTERVAL_MS: '250', NOTIFY_DIGEST_AFTER: '2', NOTIFY_DIGEST_WINDOW_MS: String(WINDOW_MS) },
+  { watch: [Topics.notifications], ready: (up) => ({ service, watch } = up) },
+);
 
 type Stored = Record<string, unknown> & { _id: string; status: string; digest?: { id: string } & Record<string, unknown> };
 

@@ -1,8 +1,7 @@
 import { nextFiscalYear, NotificationSent, ProgramSnapshot, ProgramState, Topics } from '@lib/contracts';
-import { eventually, outboxSettled, RunningService, SmtpTestServer, TestIssuer, TestKafka, TopicWatch } from '@lib/testing';
-import { MongoClient } from 'mongodb';
+import { eventually, outboxSettled, RunningService, TopicWatch } from '@lib/testing';
 import { randomUUID } from 'node:crypto';
-import { bootNotification } from './support/boot';
+import { notificationUnderTest } from './support/boot';
 import { emailId, issuedTo, publishInvitationEvent } from './support/invitation-events';
 import { RETRIED_QUICKLY, waitingEmails } from './support/waiting-emails';
 import { CURRENT_FY, recipient, World } from './support/world';
@@ -15,30 +14,9 @@ jest.setTimeout(120_000);
  * admin-needed email is about got an Incentives admin who received the invitation. The events are shaped as the
  * invitations service publishes them (services/invitations/src/invitations/invitation-events.ts).
  */
-const issuer = new TestIssuer();
-const kafka = new TestKafka();
-const smtp = new SmtpTestServer();
-const mongo = new MongoClient(process.env.MONGO_URL!, { directConnection: true });
 let service: RunningService;
 let watch: TopicWatch;
-
-beforeAll(async () => {
-  await Promise.all([issuer.start(), smtp.start(), mongo.connect()]);
-  watch = await kafka.watch([Topics.notifications]);
-  service = await bootNotification(issuer, {
-    SMTP_URL: smtp.url,
-    PORTAL_BASE_URL: 'http://portal.test',
-    ...RETRIED_QUICKLY,
-  });
-});
-
-afterAll(async () => {
-  await service?.close();
-  await kafka.close();
-  await smtp.stop();
-  await mongo.close();
-  await issuer.stop();
-});
+const { issuer, kafka, smtp, mongo } = notificationUnderTest(RETRIED_QUICKLY, { watch: [Topics.notifications], ready: (up) => ({ service, watch } = up) });
 
 const { messages, waitingAfterRefusal, settled } = waitingEmails(mongo, smtp, () => service);
 

@@ -1,8 +1,8 @@
 import { Envelope, Topics } from '@lib/contracts';
-import { eventually, RunningService, SmtpTestServer, TestIssuer, TestKafka } from '@lib/testing';
-import { MongoClient } from 'mongodb';
+import { eventually, RunningService } from '@lib/testing';
 import { randomUUID } from 'node:crypto';
-import { bootNotification } from './support/boot';
+import { notificationUnderTest } from './support/boot';
+import { emailId } from './support/invitation-events';
 import { RETRIED_QUICKLY, waitingEmails } from './support/waiting-emails';
 import { TestUser, World } from './support/world';
 
@@ -13,31 +13,10 @@ jest.setTimeout(120_000);
  * hour) when what they say stops being true: the rejected profile was changed and submitted again, or the forms of an
  * expiring tax profile were renewed. The events are shaped as payout-profiles publishes them (profile-events.ts).
  */
-const issuer = new TestIssuer();
-const kafka = new TestKafka();
-const smtp = new SmtpTestServer();
-const mongo = new MongoClient(process.env.MONGO_URL!, { directConnection: true });
 let service: RunningService;
-
-beforeAll(async () => {
-  await Promise.all([issuer.start(), smtp.start(), mongo.connect()]);
-  service = await bootNotification(issuer, {
-    SMTP_URL: smtp.url,
-    PORTAL_BASE_URL: 'http://portal.test',
-    ...RETRIED_QUICKLY,
-  });
-});
-
-afterAll(async () => {
-  await service?.close();
-  await kafka.close();
-  await smtp.stop();
-  await mongo.close();
-  await issuer.stop();
-});
+const { issuer, kafka, smtp, mongo } = notificationUnderTest(RETRIED_QUICKLY, { ready: (up) => ({ service } = up) });
 
 const { messages, waitingAfterRefusal, settled } = waitingEmails(mongo, smtp, () => service);
-const emailId = (event: Envelope, user: TestUser) => `${event.eventId}:${user.userId}:EMAIL`;
 
 /** A tax profile's event, keyed by its location as payout-profiles keys it. */
 function taxEvent(world: World, locationId: string, type: string, data: Record<string, unknown>): Promise<Envelope> {
@@ -46,7 +25,6 @@ function taxEvent(world: World, locationId: string, type: string, data: Record<s
     data: { profileKind: 'TAX', partnerId: world.partnerId, locationId, reasons: [], ...data },
   });
 }
-
 
 /** Same key, same partition: once the marker's email reached `other`, every event published before it is consumed. */
 async function consumedUpTo(world: World, locationId: string, other: TestUser): Promise<void> {
