@@ -259,12 +259,17 @@ describe('Enroll, Continue, Submit and validation', () => {
     // If-Match before there is an enrollment: 412 saying there is none (currentVersion 0), as every 412 says its version.
     const early = await call(h, 'POST', '/v1/enrollments', { token, body: { programId: program.programId, locationId: w.L2 }, headers: { 'if-match': '"1"' } });
     expect(early).toMatchObject({ status: 412, body: { currentVersion: 0 } });
-    // The version it names, sent back: none, so it starts it.
-    const started = await call(h, 'POST', '/v1/enrollments', { token, body: { programId: program.programId, locationId: w.L2 }, headers: { 'if-match': '"0"' } });
-    expect(started.status).toBe(201);
-    const read = started.body.version;
     const since = new Date();
     const forgetAnswers = async () => expect((await h.db.collection('idempotency_keys').deleteMany({ createdAt: { $gte: since } })).deletedCount).toBeGreaterThan(0);
+    // The version it names, sent back: none, so it starts it.
+    const start = () =>
+      call(h, 'POST', '/v1/enrollments', { token, body: { programId: program.programId, locationId: w.L2 }, headers: { 'if-match': '"0"', 'idempotency-key': `start-${w.run}` } });
+    const started = await start();
+    expect(started.status).toBe(201);
+    const read = started.body.version;
+    // Its retry, the answer gone: the enrollment it started (no longer "none", but this request's own write), not 412.
+    await forgetAnswers();
+    expect(await start()).toMatchObject({ status: 200, body: { enrollmentId: started.body.enrollmentId, version: read } });
     const choose = (key: string | undefined, ifMatch: number, bankProfileId = other.profileId) =>
       call(h, 'POST', '/v1/enrollments', {
         token,

@@ -312,8 +312,8 @@ export class EnrollLocation {
       bankChosen: chosen !== undefined,
       evaluatedAt: now,
       ...(starting && { startedAt: now, startedBy: actor.userId }),
-      // Only on a change of an existing enrollment: If-Match cannot name one that does not exist yet (412 before this).
-      ...(idempotency && existing && { lastRequest: { fingerprint: idempotency.fingerprint, version: existing.version + 1 } }),
+      // The version this write makes: a start under If-Match "0" (none) too, whose retry then meets its own write.
+      ...(idempotency && { lastRequest: { fingerprint: idempotency.fingerprint, version: existing ? existing.version + 1 : 1 } }),
     };
 
     if (!existing) {
