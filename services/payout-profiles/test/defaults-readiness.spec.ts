@@ -424,8 +424,19 @@ describe('a bank profile and the defaults it serves', () => {
     expect((await call(h, 'DELETE', `/v1/locations/${w.L3}/default-bank-profile`, { token: admin })).status).toBe(204);
     expect((await call(h, 'GET', `/v1/locations/${w.L3}/default-bank-profile`, { token: admin })).status).toBe(404);
     expect((await call(h, 'DELETE', `/v1/locations/${w.L3}/default-bank-profile`, { token: admin, headers: ifMatch(0) })).status).toBe(204);
-    const put = await call(h, 'PUT', `/v1/locations/${w.L3}/default-bank-profile`, { token: admin, body: { bankProfileId: p.profileId, currency: 'EUR' }, headers: ifMatch(0) });
+    const make = () =>
+      call(h, 'PUT', `/v1/locations/${w.L3}/default-bank-profile`, {
+        token: admin,
+        body: { bankProfileId: p.profileId, currency: 'EUR' },
+        headers: { ...ifMatch(0), 'idempotency-key': `default-${p.profileId}` },
+      });
+    const put = await make();
     expect(put.status).toBe(201); // none since the removal: made again
+    // Its retry under the same key (the answer lost on the way): the first answer, not 412 against its own write.
+    const retry = await make();
+    expect(retry).toMatchObject({ status: 201, body: put.body });
+    expect(retry.headers.get('idempotent-replayed')).toBe('true');
+    expect(retry.headers.get('location')).toBe(put.headers.get('location'));
     // Now there is one: "0" is stale.
     const stale = await call(h, 'PUT', `/v1/locations/${w.L3}/default-bank-profile`, { token: admin, body: { bankProfileId: p.profileId, currency: 'EUR' }, headers: ifMatch(0) });
     expect(stale.status).toBe(412);

@@ -31,6 +31,8 @@ export class DefaultBankProfilesController {
   ) {}
 
   @Put('locations/:locationId/default-bank-profile')
+  // It creates the default where there is none (201): its retry, under If-Match "0", would meet its own write (412).
+  @Idempotent()
   @ApiOperation({ summary: "Set the location's default (bank profile, currency) (Incentives admin of the location)" })
   @ApiHeader({ name: 'If-Match', required: false, description: 'Optional; the version read (0 when none: never one, or removed)' })
   @ApiCreatedResponse({ type: AssignedDefaultBankProfileDto, description: 'The location had no default (never one, or removed): it has this one now' })
