@@ -19,6 +19,7 @@ import { IdempotencyRetention } from './http/idempotency-retention';
 import { LedgerRetention } from './lifecycle/ledger-retention';
 import { createValidationPipe } from './http/validation';
 import { NoUnknownQueryInterceptor } from './http/no-unknown-query';
+import { IfMatchTakenInterceptor } from './http/if-match';
 import { BackgroundWork } from './lifecycle/background-work';
 import { pinoParams } from './logging/logging';
 import { MetricsController } from './metrics/metrics';
@@ -131,6 +132,7 @@ export class PlatformModule {
         ModelsReady,
         { provide: APP_GUARD, useClass: AuthGuard },
         { provide: APP_INTERCEPTOR, useClass: NoUnknownQueryInterceptor },
+        { provide: APP_INTERCEPTOR, useClass: IfMatchTakenInterceptor },
         { provide: APP_FILTER, useClass: ProblemFilter },
         { provide: APP_PIPE, useFactory: createValidationPipe },
       ],

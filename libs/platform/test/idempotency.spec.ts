@@ -10,6 +10,7 @@ import {
   IDEMPOTENT_REPLAY_CHECK,
   IdempotentReplayCheck,
   OperatorOnly,
+  OptionalIfMatch,
   PlatformConfig,
   PlatformModule,
   Principal,
@@ -53,7 +54,9 @@ class OrdersController {
   @OperatorOnly()
   @Post()
   @Idempotent()
-  async create(@Body() input: OrderInput, @Res({ passthrough: true }) res: Response) {
+  // If-Match taken as Enroll takes it (a version when there is one, as a condition of the request), unchecked here:
+  // what matters is that it is part of the request a retry must repeat.
+  async create(@Body() input: OrderInput, @OptionalIfMatch() _expected: number | undefined, @Res({ passthrough: true }) res: Response) {
     const stock = this.connection.collection<Stock>('stock');
     const item = await stock.findOne({ _id: input.sku });
     if (!item) throw Problems.notFound(`SKU ${input.sku}`);

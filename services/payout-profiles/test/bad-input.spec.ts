@@ -199,6 +199,10 @@ const CASES: Case[] = [
   ['operator: a revision that does not exist yet', async () => ({ method: 'POST', path: `/v1/operator/profiles/${usBankId}/validation`, body: { revision: 9, outcome: 'APPROVED' } }), 400, 'revision'],
   // A write's condition no write here checks: refused, not dropped (L1 has a default: "create only" must not replace it).
   ['default: create only (If-None-Match: *) where there is one', async () => ({ method: 'PUT', path: `/v1/locations/${w.L1}/default-bank-profile`, body: { bankProfileId: euProfile.profileId, currency: 'EUR' }, headers: { 'if-none-match': '*' } }), 400, 'If-None-Match'],
+  // If-Match on a write that checks no version: it would replace L1's default whatever its version is now.
+  ['defaults: If-Match on the list assignment, which checks no version', async () => ({ method: 'POST', path: '/v1/default-bank-profiles', body: { bankProfileId: euProfile.profileId, currency: 'EUR', locationIds: [w.L1] }, headers: { 'if-match': '"1"' } }), 400, 'If-Match', /checks no version/],
+  ['bank profile: If-Match on a creation', async () => ({ method: 'POST', path: '/v1/bank-profiles', body: usProfile({ name: 'With If-Match' }), headers: { 'if-match': '"1"' } }), 400, 'If-Match', /checks no version/],
+  ['operator: If-Match on a decision, which checks the revision in its body', async () => ({ method: 'POST', path: `/v1/operator/profiles/${usBankId}/validation`, body: { revision: 1, outcome: 'APPROVED' }, headers: { 'if-match': '"1"' } }), 400, 'If-Match', /checks no version/],
 ];
 
 describe('bad input: problem+json naming the field, nothing stored changes', () => {

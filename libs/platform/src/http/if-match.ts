@@ -1,6 +1,7 @@
-import { createParamDecorator, ExecutionContext, HttpStatus } from '@nestjs/common';
+import { CallHandler, createParamDecorator, ExecutionContext, HttpStatus, Injectable, NestInterceptor } from '@nestjs/common';
 import { ApiResponse } from '@nestjs/swagger';
-import type { Response } from 'express';
+import type { Request, Response } from 'express';
+import type { Observable } from 'rxjs';
 import { ProblemException, Problems } from './problem';
 
 /**
@@ -45,6 +46,13 @@ function documented(required: boolean) {
   };
 }
 
+/** The handlers that check If-Match (a parameter @IfMatch or @OptionalIfMatch): IfMatchTakenInterceptor. */
+const checksIfMatch = new WeakSet<object>();
+
+function checked(target: object, key: string | symbol | undefined): void {
+  checksIfMatch.add(Object.getOwnPropertyDescriptor(target, key!)!.value as object);
+}
+
 /** The resource version a client read, from `If-Match: "3"`; 428 when absent. */
 export const IfMatch = createParamDecorator(
   (_: unknown, ctx: ExecutionContext): number => {
@@ -52,7 +60,7 @@ export const IfMatch = createParamDecorator(
     if (typeof header !== 'string' || header.trim() === '') throw Problems.preconditionRequired();
     return ifMatchVersion(header);
   },
-  [documented(true)],
+  [documented(true), checked],
 );
 
 /**
@@ -65,8 +73,28 @@ export const OptionalIfMatch = createParamDecorator(
     const header = ctx.switchToHttp().getRequest().headers['if-match'];
     return header === undefined ? undefined : ifMatchVersion(header);
   },
-  [documented(false)],
+  [documented(false), checked],
 );
+
+/**
+ * If-Match on a write that checks no version (a creation, an action such as marking a notice read, an operator's run)
+ * is refused (400 naming the header), not dropped: the client asked that the write happen only on the version it read,
+ * and this write would happen whatever it is now (as If-None-Match on a write: noConditionalGet). Reads ignore it.
+ * An interceptor, after every guard, as NoUnknownQueryInterceptor: a request without a valid credential still gets 401.
+ */
+@Injectable()
+export class IfMatchTakenInterceptor implements NestInterceptor {
+  intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
+    if (context.getType() === 'http') {
+      const request = context.switchToHttp().getRequest<Request>();
+      const read = request.method === 'GET' || request.method === 'HEAD';
+      if (!read && request.headers['if-match'] !== undefined && !checksIfMatch.has(context.getHandler())) {
+        throw Problems.field('If-Match', 'is not taken by this write, which checks no version: send it without (a creation takes an Idempotency-Key)');
+      }
+    }
+    return next.handle();
+  }
+}
 
 export function setETag(response: Response, version: number): void {
   response.setHeader('ETag', `"${version}"`);
