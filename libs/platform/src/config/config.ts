@@ -79,19 +79,6 @@ function boundedInteger(value: string, min: number, max: number | undefined, ref
 export const delayMs = (min: number) =>
   makeValidator<number>((value) => boundedInteger(value, min, MAX_TIMER_MS, `must be a whole number of milliseconds from ${min} to ${MAX_TIMER_MS}`));
 
-/**
- * A URL, checked as the WHATWG parser (`new URL`) reads it. The refusal does not repeat it: a URL may carry a password
- * (SMTP_URL) or a token, and a reserved character in one (`#`, `/`, `@`) is the usual reason it fails.
- */
-export const urlSetting = makeValidator<string>((value) => {
-  try {
-    new URL(value);
-  } catch {
-    throw new Error('must be a URL (percent-encode reserved characters in the user or password)');
-  }
-  return value;
-});
-
 /** true or false (also t/f, yes/no, on/off, 1/0, as envalid's `bool` reads them), refused without repeating the value. */
 export const flag = makeValidator<boolean>((value) => {
   const parsed = flagValue(value);

@@ -1,5 +1,6 @@
-import { UPDATES_PER_COMMAND } from '@lib/messaging';
+import { isDuplicateKey, UPDATES_PER_COMMAND } from '@lib/messaging';
 import type { mongo } from 'mongoose';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 type Collection<T extends mongo.Document> = mongo.Collection<T>;
 type Document = mongo.Document;
@@ -33,7 +34,7 @@ export async function bulkWriteChunked<T extends Document>(
     } catch (error) {
       const bulk = error as MongoBulkWriteError;
       const writeErrors = ([] as Array<{ code?: number }>).concat((bulk.writeErrors as never) ?? []);
-      if (!bulk.result || writeErrors.length === 0 || writeErrors.some((e) => e.code !== 11000)) throw error;
+      if (!bulk.result || writeErrors.length === 0 || !writeErrors.every(isDuplicateKey)) throw error;
       outcome.matched += bulk.result.matchedCount;
       outcome.modified += bulk.result.modifiedCount;
       outcome.inserted += bulk.result.insertedCount;
@@ -55,13 +56,9 @@ export async function insertIdempotent<T extends Document>(collection: Collectio
   } catch (error) {
     const bulk = error as MongoBulkWriteError;
     const writeErrors = ([] as Array<{ code?: number; index: number }>).concat((bulk.writeErrors as never) ?? []);
-    if (writeErrors.length === 0 || writeErrors.some((e) => e.code !== 11000)) throw error;
+    if (writeErrors.length === 0 || !writeErrors.every(isDuplicateKey)) throw error;
     return { inserted: docs.length - writeErrors.length, duplicates: writeErrors.map((e) => e.index) };
   }
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /**

@@ -12,7 +12,7 @@ import {
 import { BackgroundWork, CONFIG, ProblemException } from '@lib/platform';
 import { HttpStatus, Inject, Injectable, Logger } from '@nestjs/common';
 import type { Admin, Kafka } from 'kafkajs';
-import { sleep } from './bulk';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { EnrollmentConfig } from '../config';
 
 /** The topics whose facts decide a renewal. */

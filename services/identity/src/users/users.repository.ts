@@ -1,10 +1,9 @@
-import { Role, Topics, UserEventType, UserSnapshot } from '@lib/contracts';
-import { EventOutbox, pushOutbox } from '@lib/messaging';
+import { grantKeys, Role, Topics, UserEventType, UserSnapshot } from '@lib/contracts';
+import { EventOutbox, isDuplicateKey, pushOutbox } from '@lib/messaging';
 import { Keyset } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { FilterQuery, Model } from 'mongoose';
-import { grantKeys } from '@lib/contracts';
 import { Grant } from '../roles/role-grants';
 import { emailKey } from './email-key';
 import { BY_DIRECTORY } from './scim';
@@ -70,8 +69,8 @@ export function snapshot(user: Pick<User, '_id' | 'partnerId' | 'email' | 'displ
 }
 
 function duplicateField(error: unknown): 'email' | 'externalId' | undefined {
-  const e = error as { code?: number; keyPattern?: Record<string, unknown>; message?: string };
-  if (e.code !== 11000) return undefined;
+  if (!isDuplicateKey(error)) return undefined;
+  const e = error as { keyPattern?: Record<string, unknown>; message?: string };
   const described = `${Object.keys(e.keyPattern ?? {}).join(',')} ${e.message ?? ''}`;
   return described.includes('externalKey') ? 'externalId' : 'email';
 }
