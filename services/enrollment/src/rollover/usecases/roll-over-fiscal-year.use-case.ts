@@ -490,11 +490,11 @@ export class RollOverFiscalYear {
     // Marked and counted as they are now: a continuation whose bank profile was just withdrawn is ACTION_REQUIRED
     // (the mark, and `actionRequired` for one this run wrote), not what it was decided as before.
     for (const { from, next, outcome, decision } of continued) {
-      const now = withdrawn.has(next) ? 'ACTION_REQUIRED' : outcome;
-      markers[now].push(from);
+      const markedAs = withdrawn.has(next) ? 'ACTION_REQUIRED' : outcome;
+      markers[markedAs].push(from);
       if (decision) count(summary, withdrawn.has(next) ? { ...decision, outcome: 'ACTION_REQUIRED', follows: false } : decision);
     }
-    for (const [planned, count] of [[expiries, 'expired'], [unfinished, 'unfinished']] as const) {
+    for (const [planned, counter] of [[expiries, 'expired'], [unfinished, 'unfinished']] as const) {
       if (!planned.length) continue;
       if (lost()) return;
       const writes = planned.map((e) => e.op);
@@ -503,17 +503,17 @@ export class RollOverFiscalYear {
         () => bulkWriteChunked(collection as never, writes as never, this.config.BULK_WRITE_CHUNK),
       );
       summary.expired += outcome.modified;
-      if (count === 'unfinished') summary.unfinished += outcome.modified;
+      if (counter === 'unfinished') summary.unfinished += outcome.modified;
       summary.conflicts += writes.length - outcome.matched;
     }
-    // The same change for every enrollment of an outcome: one updateMany by `_id $in` per chunk (an index lookup per
-    // id on every server), not one update statement per enrollment. Chunks of UPDATES_PER_COMMAND ids, not
-    // BULK_WRITE_CHUNK: mongo-java-server checks each matched document against the whole $in list, so a command's
-    // cost grows with the square of its ids (500 ids: 14,000 documents/s; 50: 32,000/s).
     // Before the marks: killed before they land, a rerun resumes these and follows them again.
     await this.endNoLongerEligible(plan, continuations, programs);
     await this.followNow(following, programs);
     if (lost()) return;
+    // The same change for every enrollment of an outcome: one updateMany by `_id $in` per chunk (an index lookup per
+    // id on every server), not one update statement per enrollment. Chunks of UPDATES_PER_COMMAND ids, not
+    // BULK_WRITE_CHUNK: mongo-java-server checks each matched document against the whole $in list, so a command's
+    // cost grows with the square of its ids (500 ids: 14,000 documents/s; 50: 32,000/s).
     for (const outcome of ['RENEWED', 'VALIDATING', 'ACTION_REQUIRED', 'SUPERSEDED'] as const) {
       const ids = markers[outcome];
       for (let i = 0; i < ids.length; i += UPDATES_PER_COMMAND) {
@@ -579,8 +579,10 @@ export class RollOverFiscalYear {
         // Its mark (and a rerun's) says what it is now: ACTION_REQUIRED.
         const written = await this.withdraw.apply(current, bank, { renewedAs: 'ACTION_REQUIRED' });
         if (written) {
-          if (written !== current) withdrawn.add(doc._id);
-          if (written !== current) this.logger.warn(`bank profile ${bank.profileId} stopped serving location ${doc.locationId} during the rollover: continuation ${doc._id} withdrawn`);
+          if (written !== current) {
+            withdrawn.add(doc._id);
+            this.logger.warn(`bank profile ${bank.profileId} stopped serving location ${doc.locationId} during the rollover: continuation ${doc._id} withdrawn`);
+          }
           break;
         }
         current = await this.enrollments.findById(current._id); // changed meanwhile: decide again on what it is now
@@ -642,9 +644,9 @@ export class RollOverFiscalYear {
   /**
    * The continuation's event, with the year it continues (fromFiscalYear): EnrollmentRenewed; EnrollmentValidating (a
    * revision pending); EnrollmentRejected (following, a revision rejected: correcting the profile is enough);
-   * EnrollmentActionRequired (information missing: Continue and Submit).
+   * EnrollmentActionRequired (information missing: Continue and Submit). `takenOver`: the next-year enrollment the
+   * continuation takes over, as it was (its status is the event's previous one).
    */
-  /** `takenOver`: the next-year enrollment the continuation takes over, as it was (its status is the event's previous one). */
   private nextYearEvent(from: Enrollment, doc: Enrollment, decision: RenewalDecision, summary: RolloverSummary, takenOver?: Pick<Enrollment, 'status'>): OutboxEntry {
     const type =
       decision.outcome === 'RENEWED'
