@@ -22,7 +22,7 @@ import type { NotificationConfig } from '../config';
 import { Addressee, inAudience, RecipientDirectory } from '../recipients/recipient-directory';
 import { Audience } from './message.schema';
 import { TemplateName } from '../rendering/template-renderer';
-import { daysLeftLabel, describeMissing, longDate, reasonsBeyondMissing, statusLabel } from './wording';
+import { daysLeftLabel, enrollmentStatusWording, longDate, missingItemsWording, reasonsBeyondMissing } from './wording';
 
 /** What one domain event turns into: one template, its data, and who gets it on which channels. */
 export interface MessagePlan {
@@ -280,11 +280,11 @@ export class MessagePlanner {
       programLabel: data.programName ?? data.programId,
       locationLabel: await this.directory.locationLabel(data.locationId, data.partnerId),
       fiscalYear: data.fiscalYear,
-      statusLabel: statusLabel(data.status),
+      statusLabel: enrollmentStatusWording(data.status),
       // The reasons that only say what `missing` lists (in the enrollment's words) are left out: the email lists the
       // missing items once, and keeps the reasons that tell more (the validator's, a profile that stopped serving).
       reasons: reasonsBeyondMissing(data.reasons ?? [], data.missing ?? []),
-      missing: describeMissing(data.missing ?? [], data.reasons ?? []),
+      missing: missingItemsWording(data.missing ?? [], data.reasons ?? []),
       profilesLink: this.link('/incentives/payout-and-tax'),
     };
     // Continued by the fiscal-year rollover from that year (EnrollmentRenewed always; Validating, Rejected and

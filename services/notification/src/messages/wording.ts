@@ -17,7 +17,7 @@ export const MissingItemWording: Record<MissingPayoutItem, string> = {
  * tax profile expires on or before July 1, 2027, the first day of FY28."): the item keeps that date, which tells what
  * the new forms must cover (the reason itself is left out of the details: reasonsBeyondMissing).
  */
-export function describeMissing(codes: string[], reasons: string[] = []): string[] {
+export function missingItemsWording(codes: string[], reasons: string[] = []): string[] {
   const dated = reasons.find((reason) => reason !== MissingPayoutItemReasons.TAX_PROFILE_EXPIRED && describesMissing(reason, 'TAX_PROFILE_EXPIRED'));
   return codes.map((code) => {
     const wording = MissingItemWording[code as MissingPayoutItem] ?? code;
@@ -30,7 +30,7 @@ export function reasonsBeyondMissing(reasons: string[], missing: string[]): stri
   return reasons.filter((reason) => !missing.some((code) => describesMissing(reason, code as MissingPayoutItem)));
 }
 
-export function statusLabel(status: string): string {
+export function enrollmentStatusWording(status: string): string {
   return EnrollmentStatusLabels[status as EnrollmentStatus] ?? status;
 }
 

@@ -68,8 +68,8 @@ export class CreateMessages {
     // away since: the view caught up to the event's time tells which), or does not know yet (created just before it:
     // trusted as named without the wait, their email recorded no audience and was never checked against the role
     // again). Once it has caught up, look again.
-    const knownOtherwise = (p: NonNullable<typeof plan>) => p.recipients.some((r) => r.active === false || !audienceOf(r, p.audience));
-    if (plan && !covered && (plan.recipients.length === 0 || plan.fromView || knownOtherwise(plan))) {
+    const knownOtherwise = (p: NonNullable<typeof plan>) => p.recipients.some((r) => r.active === false || !shownInAudience(r, p.audience));
+    if (!covered && (plan.recipients.length === 0 || plan.fromView || knownOtherwise(plan))) {
       const waited = await this.identity.waitFor(envelope.occurredAt, stopping);
       if (waited !== 'behind') plan = await this.planner.plan(topic, envelope);
       current = waited === 'caught-up' || this.identity.handled(envelope.occurredAt);
@@ -78,7 +78,7 @@ export class CreateMessages {
     // event named them (a Global admin demoted), and is told nothing. Before that, they are trusted as named.
     if (plan && current) {
       const { audience } = plan;
-      plan = { ...plan, recipients: plan.recipients.filter((recipient) => recipient.roles === undefined || audienceOf(recipient, audience)) };
+      plan = { ...plan, recipients: plan.recipients.filter((recipient) => recipient.roles === undefined || shownInAudience(recipient, audience)) };
     }
     // Deactivated users never receive anything: one still deactivated in the view (caught up, or after the longest wait).
     if (plan) plan = { ...plan, recipients: plan.recipients.filter((recipient) => recipient.active !== false) };
@@ -153,7 +153,7 @@ export class CreateMessages {
           subject: rendered.subject,
           text: channel === 'INBOX' ? rendered.inboxText : rendered.text,
           link: plan.link,
-          ...(audienceOf(recipient, plan.audience) && { audience: plan.audience }),
+          ...(shownInAudience(recipient, plan.audience) && { audience: plan.audience }),
           // Gathered: never due itself (no `nextAttemptAt`); its digest takes it.
           ...(channel === 'INBOX'
             ? { status: 'SENT' as const, sentAt: createdAt }
@@ -245,11 +245,11 @@ function digestLine(context: Record<string, unknown>): { programLabel: string; l
 }
 
 /**
- * The audience a message records, to be re-checked before an email is sent and whenever the inbox is read: only when
- * the recipient view shows the recipient in it now. A recipient named by the event whom the view does not know yet,
+ * Whether the recipient view shows the recipient in the audience now: only then does a message record its audience, to
+ * be re-checked before an email is sent and whenever the inbox is read. A recipient named by the event whom the view does not know yet,
  * or does not know in that role even once it has caught up to the event's time (execute waits for that; a wait that
  * gives up leaves it behind), is trusted as named.
  */
-function audienceOf(recipient: Addressee, audience: Audience): boolean {
+function shownInAudience(recipient: Addressee, audience: Audience): boolean {
   return recipient.roles !== undefined && inAudience({ roles: recipient.roles }, audience);
 }
