@@ -30,6 +30,7 @@ export function reasonsBeyondMissing(reasons: string[], missing: string[]): stri
   return reasons.filter((reason) => !missing.some((code) => describesMissing(reason, code as MissingPayoutItem)));
 }
 
+/** An enrollment status as Partner Center words it to its admins; an unknown one as it is. */
 export function enrollmentStatusWording(status: string): string {
   return EnrollmentStatusLabels[status as EnrollmentStatus] ?? status;
 }
