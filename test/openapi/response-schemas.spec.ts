@@ -3,8 +3,8 @@
  * schema. A controller that returns a plain object without @ApiOkResponse({ type }) (or @ApiCreatedResponse) shows
  * up as an empty response, which a client generator turns into `unknown`.
  *
- * The operations come from SwaggerModule.createDocument, as in bootstrap.ts (which then only adds the problem+json
- * error responses), over an app created in preview mode: the module graph is resolved but no provider is
+ * The operations come from SwaggerModule.createDocument, as in createServiceApp (which then adds the problem+json
+ * answers and the conventions: http/openapi-document.ts), over an app created in preview mode: the module graph is resolved but no provider is
  * instantiated, so neither Kafka nor MongoDB is needed and the five documents take well under a second.
  * /health and /metrics are left out of the documents (@ApiExcludeController); 204 has no body.
  *
@@ -18,7 +18,7 @@ import { ModulesContainer, NestFactory } from '@nestjs/core';
 import { IS_OPERATOR, IS_PUBLIC } from '../../libs/platform/src/auth/principal';
 import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import { getMetadataStorage } from 'class-validator';
-import { documentConventions, documentProblems } from '../../libs/platform/src/bootstrap';
+import { documentConventions, documentProblems } from '../../libs/platform/src/http/openapi-document';
 import { isDocumentationOnly } from '../../libs/platform/src/http/documentation-only';
 import { ScimEmailInput, ScimNameInput, ScimUserInput } from '../../services/identity/src/users/dto/import.dto';
 import { AppModule as Enrollment } from '../../services/enrollment/src/app.module';
@@ -373,7 +373,7 @@ describe('OpenAPI documents: request schemas', () => {
 
 /**
  * The component schemas these name, directly or through the schemas they name: every `#/components/schemas/` reference
- * in their JSON (read apart from bootstrap's schemasReached, which decides what is closed).
+ * in their JSON (read apart from openapi-document's schemasReached, which decides what is closed).
  */
 function namedFrom(schemas: Record<string, unknown>, roots: unknown[]): Set<string> {
   const named = new Set<string>();

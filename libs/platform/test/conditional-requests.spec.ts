@@ -2,7 +2,7 @@ import express, { NextFunction, Request, Response } from 'express';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { ProblemException } from '../src';
-import { noConditionalGet } from '../src/bootstrap';
+import { noConditionalGet } from '../src/http/conditional-requests';
 
 /** The service apps' handling of conditional headers (createServiceApp mounts noConditionalGet before any route; a
  * service's own spec sends one to a real write: payout-profiles' bad-input spec). */

@@ -3,7 +3,7 @@ import { AddressInfo, connect } from 'node:net';
 import type { Server } from 'node:http';
 import { Trace } from '@lib/messaging';
 import { ProblemException } from '../src';
-import { requireJsonBody } from '../src/bootstrap';
+import { requireJsonBody } from '../src/http/json-body';
 import { correlationMiddleware } from '../src/logging/logging';
 
 /** The service apps' body handling (createServiceApp): requireJsonBody, then the JSON parser. */

@@ -1,4 +1,4 @@
-import { schemasReached } from '../src/bootstrap';
+import { schemasReached } from '../src/http/openapi-document';
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 
