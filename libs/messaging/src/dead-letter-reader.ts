@@ -1,7 +1,7 @@
 import { deadLetterTopic, DeadLetterHeaders } from '@lib/contracts';
 import { IHeaders, Kafka, KafkaMessage } from 'kafkajs';
 import { randomUUID } from 'node:crypto';
-import { writableHeaders } from './kafka-event.server';
+import { writableHeaders } from './dead-letter-writer';
 
 /** One dead letter as `<topic>.dlq` holds it (headers written by the consumer transport's `deadLetter`). */
 export interface DeadLetter {

@@ -20,3 +20,4 @@ export * from './tracing';
 export * from './consumer-lag';
 export * from './upsert-if-newer';
 export * from './dead-letter-reader';
+export * from './dead-letter-writer';

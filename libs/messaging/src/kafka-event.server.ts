@@ -1,12 +1,14 @@
-import { CATALOG, deadLetterTopic, DeadLetterHeaders, Envelope, EXTERNAL_TOPICS, isUuid, MalformedMessageError, parseEvent } from '@lib/contracts';
+import { CATALOG, deadLetterTopic, Envelope, EXTERNAL_TOPICS, isUuid, parseEvent } from '@lib/contracts';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { BaseRpcContext, CustomTransportStrategy, MessageHandler, Server } from '@nestjs/microservices';
-import { Admin, Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage } from 'kafkajs';
+import { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import { defaultIfEmpty, isObservable, lastValueFrom } from 'rxjs';
 import { ConsumedEvent } from './consumed-event';
 import { Trace, TraceContext } from './context';
-import { classifyFailure, describeError, recordRefused, ShuttingDownError, stackFrames } from './errors';
+import { DeadLetterWriter } from './dead-letter-writer';
+import { classifyFailure, describeError, ShuttingDownError } from './errors';
 import { EventProducer } from './event-producer';
 import { GroupLagReader } from './consumer-lag';
 import { lagReaders, MessagingMetrics } from './metrics';
@@ -21,13 +23,6 @@ const HEARTBEAT_EVERY_MS = 3_000;
 const MAX_INFRA_BACKOFF_MS = 5_000;
 /** Longest wait before restarting a consumer that crashed for good (doubles from 500 ms while crashes repeat). */
 const MAX_RESTART_BACKOFF_MS = 30_000;
-/**
- * The largest dead-letter record tried with its value: the broker's default `max.message.bytes` (1 MiB). A smaller one
- * is sent whole (a message that fitted its own topic mostly fits the DLQ with the headers added), and only if the topic
- * refuses it is it sent without its value; a larger one could not fit a topic of the defaults (sent without it at once).
- * The value lost for nothing was every dead letter between 900,000 bytes and 1 MiB, once its topic's retention passed.
- */
-const MAX_DEAD_LETTER_BYTES = 1_048_576;
 /** Looks (a second apart) for a consumer of its own to find its offsets copied while another replica copies them. */
 const COPY_ATTEMPTS = 10;
 /** Heartbeat errors that mean the group is rebalancing: the partitions of this batch may be someone else's now. */
@@ -101,6 +96,7 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
   /** The service's consumer first, then its own consumers; set by listen(). */
   private lanes: Lane[] = [];
   private readonly laneOfTopic = new Map<string, Lane>();
+  private readonly deadLetters: DeadLetterWriter;
   /**
    * The handler of each topic, looked up once: Nest's lookup parses the pattern as JSON first, so a topic name
    * cost a thrown and caught SyntaxError on every message.
@@ -125,6 +121,7 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
     super();
     this.options = resolveOptions(options);
     this.lag = new GroupLagReader(kafka, () => this.lanes.map(({ groupId, topics }) => ({ groupId, topics })));
+    this.deadLetters = new DeadLetterWriter(producer, metrics, this.logger);
   }
 
   /** True once every consumer has joined its group (or when there is nothing to consume). */
@@ -526,7 +523,7 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
           Tracing.failed(span, item.malformed);
           // In the trace the message claims, where it names one: its producer finds the dead-letter line by it.
           const claimed = claimedTrace(message.value);
-          const deadLetter = () => this.deadLetter(origin, message.key, message.value, message.headers, item.malformed, 1);
+          const deadLetter = () => this.deadLetters.write(origin, this.groupOf(topic), message.key, message.value, message.headers, item.malformed, 1);
           await (claimed ? Trace.run(claimed, deadLetter) : deadLetter());
           return;
         }
@@ -553,7 +550,7 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
           Tracing.failed(span, outcome.error);
           // In the event's trace, as its handler's lines: the dead-letter line carries its correlation id too.
           await Trace.run({ correlationId: envelope.correlationId, causationId: envelope.eventId }, () =>
-            this.deadLetter(origin, message.key, message.value, message.headers, outcome.error, outcome.attempts),
+            this.deadLetters.write(origin, this.groupOf(topic), message.key, message.value, message.headers, outcome.error, outcome.attempts),
           );
           // Recorded in the service's database too, after the dead letter is out (what a fiscal-year rollover checks
           // before it decides: ProcessedEventLedger.unapplied). A failure to record it fails the chunk: redelivered,
@@ -680,94 +677,6 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
     );
   }
 
-  private async deadLetter(
-    origin: { topic: string; partition: number; offset: string },
-    key: Buffer | null,
-    value: Buffer | null,
-    headers: IHeaders | undefined,
-    error: unknown,
-    attempts: number,
-  ): Promise<void> {
-    const reason = describeError(error);
-    // Where it failed, for the logs only (the header keeps the reason): a handler's bug is found by it.
-    const at = error instanceof MalformedMessageError ? '' : stackFrames(error);
-    this.logger.warn(
-      `dead-lettering ${origin.topic}[${origin.partition}]@${origin.offset} after ${attempts} attempt(s): ${reason}${at && ` (${at})`}`,
-    );
-    const topic = deadLetterTopic(origin.topic);
-    const own: IHeaders = {
-      [DeadLetterHeaders.error]: reason.slice(0, 4_000),
-      [DeadLetterHeaders.originalTopic]: origin.topic,
-      [DeadLetterHeaders.originalPartition]: String(origin.partition),
-      [DeadLetterHeaders.originalOffset]: origin.offset,
-      [DeadLetterHeaders.consumerGroup]: this.groupOf(origin.topic),
-      [DeadLetterHeaders.attempts]: String(attempts),
-      [DeadLetterHeaders.failedAt]: new Date().toISOString(),
-    };
-    headers = writableHeaders(headers);
-    const deadHeaders: IHeaders = { ...headers, ...own };
-    const size = recordSize(key, value, deadHeaders);
-    // Without its value, a dead letter still says what failed and where the original is (topic, partition, offset).
-    const withoutValue = (why: string) => {
-      // The original headers too, unless they are what makes it large.
-      const original = headerSize(headers) > MAX_DEAD_LETTER_BYTES / 4 ? {} : headers;
-      return {
-        key,
-        value: null,
-        headers: { ...original, ...own, [DeadLetterHeaders.error]: reason.slice(0, 1_000), [DeadLetterHeaders.valueDropped]: why },
-      };
-    };
-    if (size > MAX_DEAD_LETTER_BYTES) {
-      await this.producer.send(topic, [withoutValue(`record of ${size} bytes exceeds ${MAX_DEAD_LETTER_BYTES}`)]);
-    } else {
-      try {
-        await this.producer.send(topic, [{ key, value, headers: deadHeaders }]);
-      } catch (sendError) {
-        // A refusal of the record that retrying cannot fix (too large for the DLQ topic, an invalid record) would fail
-        // the batch on every redelivery and stop the partition. Any other failure is rethrown, the value kept for the
-        // redelivery: also the idempotent producer's own (an out-of-order sequence), which the next producer clears.
-        // What still fails without the value is rethrown.
-        if (!recordRefused(sendError)) throw sendError;
-        this.logger.warn(`${topic} refused the dead letter (${describeError(sendError)}); sending it without its value`);
-        await this.producer.send(topic, [withoutValue(describeError(sendError).slice(0, 500))]);
-      }
-    }
-    this.metrics.deadLettered.inc({ topic: origin.topic });
-    this.metrics.consumed.inc({
-      topic: origin.topic,
-      outcome: error instanceof MalformedMessageError ? 'malformed' : 'dead_lettered',
-    });
-  }
-}
-
-/**
- * The headers without null values: Kafka allows a header with no value (a Java producer's `RecordHeader(name, null)`),
- * KafkaJS reads it as null but cannot write one (it would throw, and the record would stop its partition).
- */
-export function writableHeaders(headers: IHeaders | undefined): IHeaders {
-  const kept: IHeaders = {};
-  for (const [name, value] of Object.entries(headers ?? {})) {
-    const parts = (Array.isArray(value) ? value : [value]).filter((part) => part !== undefined && part !== null);
-    if (parts.length) kept[name] = Array.isArray(value) ? parts : parts[0];
-  }
-  return kept;
-}
-
-function headerSize(headers: IHeaders | undefined): number {
-  let size = 0;
-  for (const [name, value] of Object.entries(headers ?? {})) {
-    size += Buffer.byteLength(name);
-    for (const part of Array.isArray(value) ? value : [value]) size += part === undefined ? 0 : Buffer.byteLength(part);
-  }
-  return size;
-}
-
-function recordSize(key: Buffer | null, value: Buffer | null, headers: IHeaders): number {
-  return (key?.length ?? 0) + (value?.length ?? 0) + headerSize(headers);
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** KafkaJS's record batch timestamp type (its `protocol/timestampTypes`): the broker's clock stamped the batch. */
