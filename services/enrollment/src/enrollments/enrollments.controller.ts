@@ -1,5 +1,5 @@
-import { Clock, CONFIG, CurrentPrincipal, EmptyBody, Idempotent, IdempotencyOf, IdempotentRequest, NoBody, OptionalIfMatch, Principal, setETag } from '@lib/platform';
-import { Body, Controller, Get, HttpCode, Inject, Param, Post, Query, Res } from '@nestjs/common';
+import { CurrentPrincipal, EmptyBody, Idempotent, IdempotencyOf, IdempotentRequest, NoBody, OptionalIfMatch, Principal, setETag } from '@lib/platform';
+import { Body, Controller, Get, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
 import {
   ApiBearerAuth,
   ApiConflictResponse,
@@ -13,11 +13,8 @@ import {
   ApiUnprocessableEntityResponse,
 } from '@nestjs/swagger';
 import type { Response } from 'express';
-import type { EnrollmentConfig } from '../config';
 import { EnrollDto, EnrollmentDto, EnrollmentListDto, ListEnrollmentsQuery, RefreshDto } from './dto/enrollment.dto';
 import { Enrollment } from './enrollment.schema';
-import { ViewsRepository } from '../views/views.repository';
-import { toEnrollmentDto } from './enrollment.view';
 import { EnrollLocation } from './usecases/enroll-location.use-case';
 import { ReadEnrollments } from './usecases/read-enrollments.use-case';
 import { SubmitEnrollment } from './usecases/submit-enrollment.use-case';
@@ -30,9 +27,6 @@ export class EnrollmentsController {
     private readonly enrollLocation: EnrollLocation,
     private readonly submitEnrollment: SubmitEnrollment,
     private readonly readEnrollments: ReadEnrollments,
-    private readonly clock: Clock,
-    private readonly views: ViewsRepository,
-    @Inject(CONFIG) private readonly config: EnrollmentConfig,
   ) {}
 
   @Post()
@@ -139,11 +133,9 @@ export class EnrollmentsController {
     return dto;
   }
 
-  /** Enroll, Continue and Submit answer their caller, the location's Incentives admin. */
+  /** Enroll, Continue and Submit answer their caller, the location's Incentives admin, as GET would. */
   private async answer(enrollment: Enrollment, res: Response): Promise<EnrollmentDto> {
     setETag(res, enrollment.version);
-    // Read only where nextAction reads it (one not submitted: Enroll, Submit are what it would refuse).
-    const agreementActive = enrollment.submittedAt ? true : await this.views.agreementActive(enrollment.partnerId);
-    return toEnrollmentDto(enrollment, { viewerIsAdmin: true, payoutApiUrl: this.config.PAYOUT_PROFILES_API_URL, now: this.clock.now(), agreementActive });
+    return this.readEnrollments.forItsAdmin(enrollment);
   }
 }

@@ -1,4 +1,4 @@
-import { AccessPolicy, Actor, holdsRole } from '@lib/access';
+import { AccessPolicy, holdsRole } from '@lib/access';
 import { fiscalYearBefore } from '@lib/contracts';
 import { Clock, CONFIG, DEFAULT_PAGE_SIZE, Page, Principal, Problems } from '@lib/platform';
 import { Inject, Injectable } from '@nestjs/common';
@@ -33,7 +33,15 @@ export class ReadEnrollments {
     if (!enrollment) throw Problems.notFound(`Enrollment ${id}`);
     await this.policy.requireViewOfOwn(actor, enrollment.locationId);
     // Read only where nextAction reads it (one not submitted), as Enroll's and Submit's answers do.
-    return this.dto(actor, enrollment, enrollment.submittedAt ? true : await this.views.agreementActive(actor.partnerId));
+    return this.dto(holdsRole(actor, 'INCENTIVES_ADMIN', enrollment.locationId), enrollment);
+  }
+
+  /**
+   * Enroll's, Continue's and Submit's answer to their caller, the location's Incentives admin: the enrollment as GET
+   * shows it to them (one just evaluated, not INELIGIBLE: nothing more of its program to read).
+   */
+  async forItsAdmin(enrollment: Enrollment): Promise<EnrollmentDto> {
+    return this.dto(true, enrollment);
   }
 
   /** A page, in location, program and year order (`limit`, `cursor`: PageQuery). */
@@ -51,16 +59,17 @@ export class ReadEnrollments {
     const limit = query.limit ?? DEFAULT_PAGE_SIZE;
     const page = LIST_ORDER.page(await this.enrollments.list(actor.partnerId, locationIds, query, after, limit + 1), limit);
     const agreementActive = await this.views.agreementActive(actor.partnerId);
-    return { ...page, items: await Promise.all(page.items.map((e) => this.dto(actor, e, agreementActive))) };
+    return { ...page, items: await Promise.all(page.items.map((e) => this.dto(holdsRole(actor, 'INCENTIVES_ADMIN', e.locationId), e, agreementActive))) };
   }
 
   /**
    * An admin's view of one never enrolled (no proposal yet) reads its program: Enroll is no next action while it is not
    * open or has moved past its fiscal year. Of an INELIGIBLE one, also the location's eligibility for its year: Enroll
-   * starts it again once eligible.
+   * starts it again once eligible. `agreementActive`: read here when not given, only where nextAction reads it (one
+   * not submitted).
    */
-  private async dto(actor: Actor, e: Enrollment, agreementActive: boolean): Promise<EnrollmentDto> {
-    const viewerIsAdmin = holdsRole(actor, 'INCENTIVES_ADMIN', e.locationId);
+  private async dto(viewerIsAdmin: boolean, e: Enrollment, agreementActive?: boolean): Promise<EnrollmentDto> {
+    agreementActive ??= e.submittedAt ? true : await this.views.agreementActive(e.partnerId);
     const reads = viewerIsAdmin && (!e.evaluatedAt || e.status === 'INELIGIBLE');
     const program = reads ? await this.programs.find(e.programId) : null;
     // Not one of a year its program has moved past (Enroll, /refresh start none there).
