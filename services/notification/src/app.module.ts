@@ -26,6 +26,8 @@ import { MessagePlanner } from './messages/message-planner';
 import { PlannedEventRetention } from './messages/planned-event-retention';
 import { PlannedEvent, PlannedEventSchema } from './messages/planned-event.schema';
 import { CreateMessages } from './messages/usecases/create-messages.use-case';
+import { HandOverMessages } from './messages/usecases/hand-over-messages.use-case';
+import { MessageWriter } from './messages/message-writer';
 import { IdentityCatchUp } from './recipients/identity-catch-up';
 import { ProfileProgressRepository } from './profiles/profile-progress.repository';
 import { ProfileProgress, ProfileProgressSchema } from './profiles/profile-progress.schema';
@@ -51,6 +53,8 @@ import { TemplateRenderer } from './rendering/template-renderer';
     IdentityCatchUp,
     MessagePlanner,
     CreateMessages,
+    MessageWriter,
+    HandOverMessages,
     PlannedEventRetention,
     InvitationProgressRepository,
     ProfileProgressRepository,

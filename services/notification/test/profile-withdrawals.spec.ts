@@ -79,3 +79,64 @@ describe('an email about a profile still waiting', () => {
     expect(await settled(emailId(expiring[1], admin))).toMatchObject({ status: 'SENT' });
   });
 });
+
+/**
+ * An email asking someone to act, cancelled while it waits because its recipient left (the role revoked there, or
+ * deactivated): what it asks goes to whoever holds the role now, when nobody it told still does (HandOverMessages).
+ */
+describe('an email asking to act whose recipient left while it waited', () => {
+  const told = async (eventId: string, user: TestUser) =>
+    eventually(async () => expect(smtp.to(user.email).some((m) => m.parsed.messageId?.startsWith(`<${eventId}.`))).toBe(true), 60_000);
+  const plannedFor = async (eventId: string) =>
+    ((await mongo.db(service.env.MONGO_DB).collection<{ _id: string; recipients: string[] }>('planned_events').findOne({ _id: eventId }))?.recipients ?? []).sort();
+
+  it("goes to the partner's Global and Account admins once the location's only Incentives admin has left it: email and inbox", async () => {
+    const world = new World(kafka, issuer, service);
+    const [location, elsewhere] = await world.register('Contoso Handed Over', 'Contoso Elsewhere');
+    const admin = await world.user('Leaving', [{ role: 'INCENTIVES_ADMIN', locationIds: [location] }]);
+    const global = await world.user('Gail', [{ role: 'GLOBAL_ADMIN', locationIds: ['*'] }]);
+    const account = await world.user('Abe', [{ role: 'ACCOUNT_ADMIN', locationIds: ['*'] }]);
+    smtp.refuse(admin.email, Infinity);
+    const rejected = await taxEvent(world, location, 'ProfileActionRequired', { profileId: `tax-${randomUUID()}`, revision: 1, status: 'ACTION_REQUIRED', reasons: ['The TIN does not match'] });
+    await waitingAfterRefusal(emailId(rejected, admin), admin);
+
+    await world.changeRoles(admin, [{ role: 'INCENTIVES_ADMIN', locationIds: [elsewhere] }]);
+
+    expect(await settled(emailId(rejected, admin))).toMatchObject({ status: 'CANCELLED', lastError: 'recipient no longer holds the role the message was addressed for' });
+    for (const companyAdmin of [global, account]) await told(rejected.eventId, companyAdmin);
+    const [mail] = smtp.to(global.email).filter((m) => m.parsed.messageId?.startsWith(`<${rejected.eventId}.`));
+    expect(mail.parsed.text).toContain(`Nobody holds the Incentives admin role on Contoso Handed Over (${location}), so this message goes to your company's Global and Account admins`);
+    expect(mail.parsed.text).toContain('The TIN does not match');
+    for (const companyAdmin of [global, account]) {
+      expect(await messages().findOne({ _id: `${rejected.eventId}:${companyAdmin.userId}:INBOX` })).toMatchObject({ status: 'SENT', audience: { roles: ['GLOBAL_ADMIN', 'ACCOUNT_ADMIN'] } });
+    }
+    // Recorded as told: the event handled again tells them nothing twice, and a second leaver hands nothing over again.
+    expect(await plannedFor(rejected.eventId)).toEqual([admin.userId, global.userId, account.userId].sort());
+    expect(smtp.to(global.email).filter((m) => m.parsed.messageId?.startsWith(`<${rejected.eventId}.`))).toHaveLength(1);
+  });
+
+  it('goes to an Incentives admin appointed since; nobody more while someone it told still holds the role', async () => {
+    const world = new World(kafka, issuer, service);
+    const [appointed, shared, elsewhere] = await world.register('Contoso Appointed', 'Contoso Shared', 'Contoso Far');
+    const global = await world.user('Gus', [{ role: 'GLOBAL_ADMIN', locationIds: ['*'] }]);
+    const leaving = await world.user('Lee', [{ role: 'INCENTIVES_ADMIN', locationIds: [appointed, shared] }]);
+    const staying = await world.user('Sam', [{ role: 'INCENTIVES_ADMIN', locationIds: [shared] }]);
+    smtp.refuse(leaving.email, Infinity);
+    const event = (locationId: string) =>
+      taxEvent(world, locationId, 'ProfileActionRequired', { profileId: `tax-${randomUUID()}`, revision: 1, status: 'ACTION_REQUIRED', reasons: ['Forms unsigned'] });
+    const [alone, together] = [await event(appointed), await event(shared)];
+    for (const waiting of [alone, together]) await waitingAfterRefusal(emailId(waiting, leaving), leaving);
+    await told(together.eventId, staying);
+
+    const newcomer = await world.user('Nia', [{ role: 'INCENTIVES_ADMIN', locationIds: [appointed] }]);
+    await world.changeRoles(leaving, [{ role: 'INCENTIVES_ADMIN', locationIds: [elsewhere] }]);
+
+    for (const waiting of [alone, together]) expect(await settled(emailId(waiting, leaving))).toMatchObject({ status: 'CANCELLED' });
+    // The location has an Incentives admin again: they are told, not the company admins.
+    await told(alone.eventId, newcomer);
+    expect(await plannedFor(alone.eventId)).toEqual([leaving.userId, newcomer.userId].sort());
+    // Sam, told, still holds the role there: handed over to nobody (written before the cancellation, so none now).
+    expect(await plannedFor(together.eventId)).toEqual([leaving.userId, staying.userId].sort());
+    expect(await messages().countDocuments({ causationEventId: { $in: [alone.eventId, together.eventId] }, userId: global.userId })).toBe(0);
+  });
+});

@@ -119,6 +119,11 @@ const NEEDS_SOMEONE: TemplateName[] = [
   'tax-profile-expiring',
 ];
 
+/** Whether the template asks someone to act (NEEDS_SOMEONE): never left with nobody to tell. */
+export function needsSomeone(template: TemplateName): boolean {
+  return NEEDS_SOMEONE.includes(template);
+}
+
 /** The event types this service turns into messages, per topic (every other type is ignored). */
 export const NOTIFYING_EVENTS: Record<string, string[]> = {
   [Topics.invitations]: ['InvitationIssued', 'InvitationDelivered', 'AdminAssignmentRequested'],
@@ -148,7 +153,7 @@ export class MessagePlanner {
    */
   async plan(topic: string, envelope: Envelope): Promise<MessagePlan | null> {
     let plan = await this.planFor(topic, envelope);
-    if (plan && plan.recipients.length === 0 && NEEDS_SOMEONE.includes(plan.template)) plan = await this.toCompanyAdmins(plan);
+    if (plan && plan.recipients.length === 0 && needsSomeone(plan.template)) plan = await this.toCompanyAdmins(plan);
     return plan?.sendBefore && Date.now() >= +plan.sendBefore ? null : plan;
   }
 

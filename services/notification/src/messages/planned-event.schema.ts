@@ -1,3 +1,4 @@
+import { Envelope } from '@lib/contracts';
 import { Prop, Schema, SchemaFactory } from '@nestjs/mongoose';
 
 /**
@@ -18,5 +19,10 @@ export class PlannedEvent {
   /** The users it was told to (every channel), after every check of the plan. */
   @Prop({ type: [String], required: true }) recipients!: string[];
   @Prop({ required: true }) plannedAt!: Date;
+  /**
+   * A message asking someone to act (MessagePlanner's needsSomeone) told to someone: the event, planned again when its
+   * recipients leave the role while their emails wait, to tell whoever holds it now (HandOverMessages).
+   */
+  @Prop({ type: Object }) handOver?: { topic: string; envelope: Envelope };
 }
 export const PlannedEventSchema = SchemaFactory.createForClass(PlannedEvent);

@@ -96,20 +96,22 @@ export class RecipientDirectory {
    *    the location, a company admin): nobody; the email may name the location's enrollment or a profile's reasons.
    *    An email records its audience only when the view showed the recipient in it (CreateMessages), and the
    *    view only moves to newer snapshots: out of it now means a newer snapshot took the role away, never a view
-   *    lagging behind the event that named them;
+   *    lagging behind the event that named them. Both say `left`: a message asking them to act goes to whoever holds
+   *    the role now, if nobody it told still does (HandOverMessages);
    *  - else their current address and name, or the ones the email was created with when the view does not know the
    *    user (see `listed`).
    */
   async currentAddress(
     userId: string,
     created: { partnerId: string; email: string; displayName?: string; audience?: Audience },
-  ): Promise<{ to: { email: string; displayName?: string } } | { cancel: string }> {
+  ): Promise<{ to: { email: string; displayName?: string } } | { cancel: string; left?: true }> {
     const user = await this.policy.userById(userId);
     if (!user) return { to: { email: created.email, displayName: created.displayName } };
     // A user never moves between partners: one of another partner was named by mistake, unknown to the view then.
     if (user.partnerId !== created.partnerId) return { cancel: "recipient is not a user of the message's partner" };
-    if (!user.active) return { cancel: 'recipient deactivated before delivery' };
-    if (created.audience && !inAudience(user, created.audience)) return { cancel: 'recipient no longer holds the role the message was addressed for' };
+    // `left`: what it asks of them may fall to whoever holds the role now (HandOverMessages).
+    if (!user.active) return { cancel: 'recipient deactivated before delivery', left: true };
+    if (created.audience && !inAudience(user, created.audience)) return { cancel: 'recipient no longer holds the role the message was addressed for', left: true };
     return { to: { email: user.email, displayName: user.displayName } };
   }
 

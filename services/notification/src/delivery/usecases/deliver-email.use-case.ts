@@ -11,6 +11,7 @@ import { retryDelay } from '../backoff';
 import { deadLetterEntry } from '../dead-letter';
 import { InvitationProgressRepository } from '../../invitations/invitation-progress.repository';
 import { ProfileProgressRepository } from '../../profiles/profile-progress.repository';
+import { HandOverMessages } from '../../messages/usecases/hand-over-messages.use-case';
 import { RecipientDirectory } from '../../recipients/recipient-directory';
 import { DeliveryMetrics } from '../delivery-metrics';
 import { GatheredEmail, InvitationDigests } from '../invitation-digests';
@@ -23,7 +24,8 @@ export type DeliveryOutcome =
   | { status: 'SENT' }
   | { status: 'RETRY'; retryInMs: number }
   | { status: 'FAILED' }
-  | { status: 'CANCELLED' }
+  /** `handedOver`: the emails written for whoever holds the role its recipient left (HandOverMessages), to queue. */
+  | { status: 'CANCELLED'; handedOver?: string[] }
   | { status: 'LEASE_LOST' };
 
 /**
@@ -48,6 +50,7 @@ export class DeliverEmail {
     private readonly profiles: ProfileProgressRepository,
     private readonly metrics: DeliveryMetrics,
     private readonly digests: InvitationDigests,
+    private readonly handOver: HandOverMessages,
     @Inject(CONFIG) private readonly config: NotificationConfig,
   ) {
     this.byId = byIdLoader(
@@ -244,8 +247,14 @@ export class DeliverEmail {
     if (superseded) return this.cancel(claimed, superseded);
     // What it asks had to be done before a moment that has passed (a renewal reminder retried past its year's end).
     if (claimed.sendBefore && Date.now() >= +new Date(claimed.sendBefore)) return this.cancel(claimed, momentPassed(claimed.sendBefore));
-    // Deactivated, or no longer in the role it was addressed for, while the email waited: they get nothing.
-    if ('cancel' in recipient) return this.cancel(claimed, recipient.cancel);
+    // Deactivated, or no longer in the role it was addressed for, while the email waited: they get nothing. What it asks
+    // goes to whoever holds the role now, if nobody it told does; written before the cancellation, so that a stop in
+    // between hands it over on the next claim (the same messages: nothing twice).
+    if ('cancel' in recipient) {
+      const handedOver = recipient.left ? await this.handOver.execute(claimed.causationEventId) : [];
+      const outcome = await this.cancel(claimed, recipient.cancel);
+      return outcome.status === 'CANCELLED' && handedOver.length ? { ...outcome, handedOver } : outcome;
+    }
     // A digest (InvitationDigests): what it says is made of the invitation emails it gathered that still hold, taken
     // with this claim's lease token (the one its emails are settled with, also once holdLease renews it under another).
     let gathered: Gathered | undefined;
