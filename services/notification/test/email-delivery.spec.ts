@@ -1,4 +1,4 @@
-import { createEnvelope, EmailDeadLettered, fiscalYearOf, fiscalYearRange, MissingPayoutItemReasons, nextFiscalYear, NotificationFailed, NotificationSent, parseEvent, Topics } from '@lib/contracts';
+import { createEnvelope, EmailDeadLettered, Envelope, fiscalYearOf, fiscalYearRange, MissingPayoutItemReasons, nextFiscalYear, NotificationFailed, NotificationSent, parseEvent, Topics } from '@lib/contracts';
 import { AccessViewUpdater } from '@lib/access';
 import { eventually, outboxSettled, RunningService, TestIssuer, TestKafka, TopicWatch } from '@lib/testing';
 import { MongoClient } from 'mongodb';
@@ -547,6 +547,43 @@ describe('exactly one email per (event, recipient, channel)', () => {
     expect(watch.find((m) => m.raw.includes(id))).toHaveLength(0);
   });
 
+  // A waiting email whose recipient left is handed over to whoever holds the role now (HandOverMessages), but not once
+  // a later change of its enrollment has a message: told to the company admins, since the location had no Incentives
+  // admin left, that one says where it stands, and the older one handed to them would arrive after it.
+  it("hands over nothing of a status email whose recipient left once a later change of the enrollment has a message, whoever got it", async () => {
+    const world = new World(kafka, issuer, service);
+    const [location, elsewhere] = await world.register('Tailspin', 'Tailspin Far');
+    const global = await world.user('Gale', [{ role: 'GLOBAL_ADMIN', locationIds: ['*'] }]);
+    const gone = await world.changeRoles(await world.user('Gone', [{ role: 'INCENTIVES_ADMIN', locationIds: [location] }]), [
+      { role: 'INCENTIVES_ADMIN', locationIds: [elsewhere] },
+    ]);
+    const data = enrollment(world, location, { missing: ['TAX_PROFILE_MISSING'] });
+    const later = await kafka.publishEvent(Topics.enrollments, location, { type: 'EnrollmentActionRequired', data: { ...data, revision: 3, missing: ['BANK_PROFILE_MISSING'] } });
+    await sent(`${later.eventId}:${global.userId}:EMAIL`);
+    // The earlier change's email to Gone, planned while they held the role and still waiting (a retry).
+    const earlier = createEnvelope({ type: 'EnrollmentActionRequired', source: 'enrollment', partnerId: world.partnerId, locationId: location, data });
+    await cancelledFor(await waitingForHandOver(world, gone, earlier), gone);
+    expect(await recipientsOf(earlier.eventId, 'EMAIL')).toEqual([gone.userId]);
+    expect(await recipientsOf(earlier.eventId, 'INBOX')).toEqual([]);
+  });
+
+  it('hands over nothing of an event older than NOTIFY_MAX_EVENT_AGE_MS: it tells nobody any more', async () => {
+    const world = new World(kafka, issuer, service);
+    const [location, elsewhere] = await world.register('Tailspin Old', 'Tailspin Older');
+    const global = await world.user('Gray', [{ role: 'GLOBAL_ADMIN', locationIds: ['*'] }]);
+    const gone = await world.changeRoles(await world.user('Aged', [{ role: 'INCENTIVES_ADMIN', locationIds: [location] }]), [
+      { role: 'INCENTIVES_ADMIN', locationIds: [elsewhere] },
+    ]);
+    const data = enrollment(world, location, { missing: ['TAX_PROFILE_MISSING'] });
+    const old = createEnvelope({ type: 'EnrollmentActionRequired', source: 'enrollment', partnerId: world.partnerId, locationId: location, data, occurredAt: new Date(Date.now() - 8 * 24 * 3_600_000) });
+    await cancelledFor(await waitingForHandOver(world, gone, old), gone);
+    expect(await messages().countDocuments({ causationEventId: old.eventId, userId: global.userId })).toBe(0);
+    // A fresh one is handed over (the same path, to the same Global admin).
+    const fresh = createEnvelope({ type: 'EnrollmentActionRequired', source: 'enrollment', partnerId: world.partnerId, locationId: location, data: { ...data, enrollmentId: `enr-${randomUUID()}` } });
+    await cancelledFor(await waitingForHandOver(world, gone, fresh), gone);
+    expect(await sent(`${fresh.eventId}:${global.userId}:EMAIL`)).toMatchObject({ email: global.email });
+  });
+
   it("sends nothing to a recipient the view knows as another partner's user (named by mistake while it did not know them)", async () => {
     const world = new World(kafka, issuer, service);
     const other = new World(kafka, issuer, service);
@@ -681,6 +718,33 @@ describe('exactly one email per (event, recipient, channel)', () => {
 });
 
 /** An enrollment email for `user` stored as waiting (a retry due now), as if created before what the test changes. */
+/**
+ * An email of an enrollment event to `user` (addressed as an Incentives admin of the event's location), planned while
+ * they held the role and still waiting (a retry), the event kept for a hand-over as CreateMessages keeps it.
+ */
+async function waitingForHandOver(world: World, user: TestUser, envelope: Envelope<{ enrollmentId: string; revision: number; locationId: string }>): Promise<string> {
+  const { enrollmentId, revision, locationId } = envelope.data;
+  await mongo
+    .db(service.env.MONGO_DB)
+    .collection<{ _id: string }>('planned_events')
+    .insertOne({ _id: envelope.eventId, recipients: [user.userId], plannedAt: new Date(), handOver: { topic: Topics.enrollments, envelope } } as never);
+  const { _id } = await storeWaiting(world, user, {
+    _id: `${envelope.eventId}:${user.userId}:EMAIL`,
+    causationEventId: envelope.eventId,
+    causationEventType: envelope.type,
+    template: 'enrollment-action-required',
+    locationId,
+    audience: { roles: ['INCENTIVES_ADMIN'], locationIds: [locationId] },
+    enrollmentStatus: { enrollmentId, revision },
+  });
+  return _id;
+}
+
+/** The email is cancelled: its recipient no longer holds the role it was addressed for. */
+async function cancelledFor(id: string, user: TestUser): Promise<void> {
+  await eventually(async () => expect(await messages().findOne({ _id: id })).toMatchObject({ userId: user.userId, status: 'CANCELLED', lastError: 'recipient no longer holds the role the message was addressed for' }));
+}
+
 async function storeWaiting(world: World, user: TestUser, fields: Record<string, unknown> = {}) {
   const email = waitingEmail({
     partnerId: world.partnerId,

@@ -115,6 +115,24 @@ describe('an email asking to act whose recipient left while it waited', () => {
     expect(smtp.to(global.email).filter((m) => m.parsed.messageId?.startsWith(`<${rejected.eventId}.`))).toHaveLength(1);
   });
 
+  // Told as an Incentives admin, they are found again as a company admin: not someone still holding the role it was
+  // told for, so the other company admins are told.
+  it('goes to the company admins when its only Incentives admin is made an Account admin while it waits', async () => {
+    const world = new World(kafka, issuer, service);
+    const [location] = await world.register('Contoso Promoted');
+    const admin = await world.user('Promoted', [{ role: 'INCENTIVES_ADMIN', locationIds: [location] }]);
+    const global = await world.user('Gwyn', [{ role: 'GLOBAL_ADMIN', locationIds: ['*'] }]);
+    smtp.refuse(admin.email, Infinity);
+    const rejected = await taxEvent(world, location, 'ProfileActionRequired', { profileId: `tax-${randomUUID()}`, revision: 1, status: 'ACTION_REQUIRED', reasons: ['Forms unsigned'] });
+    await waitingAfterRefusal(emailId(rejected, admin), admin);
+
+    await world.changeRoles(admin, [{ role: 'ACCOUNT_ADMIN', locationIds: ['*'] }]);
+
+    expect(await settled(emailId(rejected, admin))).toMatchObject({ status: 'CANCELLED' });
+    await told(rejected.eventId, global);
+    expect(await plannedFor(rejected.eventId)).toEqual([admin.userId, global.userId].sort());
+  });
+
   it('goes to an Incentives admin appointed since; nobody more while someone it told still holds the role', async () => {
     const world = new World(kafka, issuer, service);
     const [appointed, shared, elsewhere] = await world.register('Contoso Appointed', 'Contoso Shared', 'Contoso Far');

@@ -119,6 +119,12 @@ const NEEDS_SOMEONE: TemplateName[] = [
   'tax-profile-expiring',
 ];
 
+/** Whether the event is older than NOTIFY_MAX_EVENT_AGE_MS (`maxAgeMs`, 0: no limit): it tells nobody any more. */
+export function tooOldToNotify(envelope: Pick<Envelope, 'occurredAt'>, maxAgeMs: number, now = new Date()): boolean {
+  const occurredAt = Date.parse(envelope.occurredAt);
+  return maxAgeMs > 0 && Number.isFinite(occurredAt) && now.getTime() - occurredAt > maxAgeMs;
+}
+
 /** Whether the template asks someone to act (NEEDS_SOMEONE): never left with nobody to tell. */
 export function needsSomeone(template: TemplateName): boolean {
   return NEEDS_SOMEONE.includes(template);

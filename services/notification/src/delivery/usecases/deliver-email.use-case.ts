@@ -65,7 +65,7 @@ export class DeliverEmail {
    * succession (approved, then a profile edited: ENROLLED, then VALIDATING) are sent at the same time or retried
    * apart, so the older could arrive last, dated newest, and leave the admin believing it. Null otherwise.
    */
-  private async supersession(email: Pick<Message, 'userId' | 'enrollmentStatus' | 'audience'>): Promise<string | null> {
+  private async supersession(email: Pick<Message, 'userId' | 'enrollmentStatus' | 'audience'>, { anyRecipient = false } = {}): Promise<string | null> {
     const status = email.enrollmentStatus;
     if (!status) return null;
     // The index's two fields exactly (mongo-java-server uses an index only so); the recipient and channel are checked here.
@@ -80,7 +80,7 @@ export class DeliverEmail {
     // change's messages went to whoever holds the role now (one appointed since, who acted on it), not to them: any
     // later message of the enrollment tells the same.
     const forCompanyAdmins = email.audience !== undefined && !email.audience.roles.includes('INCENTIVES_ADMIN');
-    const newer = forCompanyAdmins
+    const newer = forCompanyAdmins || anyRecipient
       ? later.length > 0
       : later.some((m) => (m as unknown as Message).userId === email.userId && (m as unknown as Message).channel === 'EMAIL');
     return newer ? 'the enrollment changed again since: a later email tells where it stands' : null;
@@ -88,6 +88,23 @@ export class DeliverEmail {
 
   /** Concurrent claims by id read their emails with one query. */
   private readonly byId: BatchLoader<string, Message>;
+
+  /**
+   * What the email of a recipient who left asks, handed over to whoever holds the role now (HandOverMessages): not when
+   * its enrollment changed again since (a later status change has a message, whoever got it: it told where it stands).
+   * A failure fails the attempt (the email is claimed again, and handed over then), until the email has used up its
+   * attempts: then it is cancelled without (a hand-over that cannot succeed must not keep it claimed for ever).
+   */
+  private async handOverFrom(claimed: ClaimedEmail): Promise<string[]> {
+    if (await this.supersession(claimed, { anyRecipient: true })) return [];
+    try {
+      return await this.handOver.execute(claimed.causationEventId, claimed.userId);
+    } catch (error) {
+      if (claimed.attempts <= this.config.NOTIFY_MAX_ATTEMPTS) throw error;
+      this.logger.warn(`${claimed._id}: not handed over after ${claimed.attempts - 1} attempts (${(error as Error).message}); cancelled without`);
+      return [];
+    }
+  }
 
   /** The next email that is due (new, retry time reached, or abandoned by a worker whose lease ran out). */
   async claim(now = new Date()): Promise<ClaimedEmail | null> {
@@ -251,7 +268,7 @@ export class DeliverEmail {
     // goes to whoever holds the role now, if nobody it told does; written before the cancellation, so that a stop in
     // between hands it over on the next claim (the same messages: nothing twice).
     if ('cancel' in recipient) {
-      const handedOver = recipient.left ? await this.handOver.execute(claimed.causationEventId) : [];
+      const handedOver = recipient.left ? await this.handOverFrom(claimed) : [];
       const outcome = await this.cancel(claimed, recipient.cancel);
       return outcome.status === 'CANCELLED' && handedOver.length ? { ...outcome, handedOver } : outcome;
     }

@@ -7,7 +7,7 @@ import { Model } from 'mongoose';
 import type { NotificationConfig } from '../../config';
 import { DeliveryWorker } from '../../delivery/delivery-worker';
 import { IdentityCatchUp } from '../../recipients/identity-catch-up';
-import { MessagePlan, MessagePlanner, needsSomeone } from '../message-planner';
+import { MessagePlan, MessagePlanner, needsSomeone, tooOldToNotify } from '../message-planner';
 import { MessageWriter, shownInAudience } from '../message-writer';
 import { PlannedEvent } from '../planned-event.schema';
 
@@ -37,7 +37,7 @@ export class CreateMessages {
 
   /** `stopping`: the consumer's (ConsumedEvent.stopping), which ends a wait for the identity events early. */
   async execute(topic: string, envelope: Envelope, stopping?: () => boolean): Promise<void> {
-    if (this.isStale(envelope, new Date())) {
+    if (tooOldToNotify(envelope, this.config.NOTIFY_MAX_EVENT_AGE_MS)) {
       this.logger.debug(`${envelope.type} ${envelope.eventId} occurred ${envelope.occurredAt}: too old to notify anyone`);
       return;
     }
@@ -100,11 +100,5 @@ export class CreateMessages {
     const handOver = recipients.length > 0 && needsSomeone(plan.template) ? { handOver: { topic, envelope } } : {};
     const update = { $setOnInsert: { recipients, plannedAt: new Date(), ...handOver } };
     await bulkWriteBatcher(this.plannedEvents.collection as never).write({ updateOne: { filter: { _id: envelope.eventId }, update, upsert: true } } as never);
-  }
-
-  private isStale(envelope: Envelope, now: Date): boolean {
-    const maxAge = this.config.NOTIFY_MAX_EVENT_AGE_MS;
-    const occurredAt = Date.parse(envelope.occurredAt);
-    return maxAge > 0 && Number.isFinite(occurredAt) && now.getTime() - occurredAt > maxAge;
   }
 }
