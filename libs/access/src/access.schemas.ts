@@ -12,7 +12,7 @@ export class AccessRole {
 @Schema({ collection: 'access_users', versionKey: false })
 export class AccessUser {
   @Prop({ type: String }) _id!: string;
-  @Prop({ required: true, index: true }) partnerId!: string;
+  @Prop({ required: true }) partnerId!: string;
   @Prop({ required: true }) email!: string;
   @Prop({ required: true }) displayName!: string;
   @Prop({ required: true }) active!: boolean;
@@ -23,7 +23,8 @@ export class AccessUser {
 }
 export const AccessUserSchema = SchemaFactory.createForClass(AccessUser);
 // Grants are looked up in access_grants; the users of a partner holding a role anywhere (notification's Incentives
-// admins of a bank profile serving every location), in _id order.
+// admins of a bank profile serving every location), in _id order. A partner's users by `partnerId` alone take its
+// prefix (a `partnerId` index of its own, as before, stays on deployments from before until an operator drops it).
 AccessUserSchema.index({ partnerId: 1, active: 1, 'roles.role': 1, _id: 1 });
 AccessUserSchema.index(...REVISION_GUARD_INDEX);
 

@@ -174,9 +174,12 @@ MessageSchema.index({ userId: 1, partnerId: 1, channel: 1, read: 1 });
 /** The inbox's bank-profile actions that record no audience (InboxRepository.hiddenBankProfileActions), on every read. */
 MessageSchema.index({ userId: 1, partnerId: 1, channel: 1, template: 1 });
 /**
- * The invitation emails a digest gathered (InvitationDigests), by status: once per digest sent (mongo-java-server, which
- * uses unique indexes only, scans; each email is then written by `{ _id, leaseToken }`).
+ * The invitation emails a digest gathered (InvitationDigests): once per digest sent (mongo-java-server, which uses
+ * unique indexes only, scans; each email is then written by `{ _id, leaseToken }`). `digest.id` alone: a digest
+ * gathers a handful, whose status is checked on the documents. With `status` beside it, the sparse index held an entry
+ * for every message (a compound sparse index leaves out only documents missing all its fields), each rewritten on every
+ * status change; a deployment from before keeps `digest.id_1_status_1` until an operator drops it.
  */
-MessageSchema.index({ 'digest.id': 1, status: 1 }, { sparse: true });
+MessageSchema.index({ 'digest.id': 1 }, { sparse: true });
 /** DeliverEmail's supersession check: an enrollment's status emails, by revision (a filter naming exactly these fields, as mongo-java-server needs). */
 MessageSchema.index({ 'enrollmentStatus.enrollmentId': 1, 'enrollmentStatus.revision': 1 }, { sparse: true });
