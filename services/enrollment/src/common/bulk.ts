@@ -1,6 +1,5 @@
 import { isDuplicateKey, UPDATES_PER_COMMAND } from '@lib/messaging';
 import type { mongo } from 'mongoose';
-import { setTimeout as sleep } from 'node:timers/promises';
 
 type Collection<T extends mongo.Document> = mongo.Collection<T>;
 type Document = mongo.Document;
@@ -67,7 +66,8 @@ export async function insertIdempotent<T extends Document>(collection: Collectio
  */
 export async function pause(ms: number, stopping: () => boolean): Promise<void> {
   const until = Date.now() + ms;
-  while (!stopping() && Date.now() < until) await sleep(Math.min(250, until - Date.now()));
+  // The global setTimeout (not timers/promises'): a test's fake timers drive it.
+  while (!stopping() && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, Math.min(250, until - Date.now())));
 }
 
 export interface ScanOptions {
