@@ -94,7 +94,7 @@ export const CATALOG: Record<Topic, TopicContract> = {
   },
   [Topics.notifications]: {
     topic: Topics.notifications,
-    description: 'Messages sent or finally failed, per recipient and channel.',
+    description: 'What became of each message, per recipient and channel: sent, finally failed, or cancelled (withdrawn before it was sent).',
     key: 'partnerId',
     producer: 'notification',
     types: NotificationEventTypes,

@@ -439,8 +439,11 @@ describe('exactly one email per (event, recipient, channel)', () => {
     await eventually(async () => expect((await messages().findOne({ _id: id }))?.status).toBe('CANCELLED'));
     expect(smtp.to(gone.email)).toHaveLength(0);
     expect(smtp.attempts.get(gone.email)).toBeUndefined();
+    // Its consumers learn how it ended: withdrawn, why, after the attempt made before (storeWaiting: 1).
     await outcomesSettled(world, id);
-    expect(watch.find((m) => m.raw.includes(id))).toHaveLength(0);
+    expect(watch.find((m) => m.raw.includes(id)).map((m) => [m.envelope?.type, m.envelope?.data])).toEqual([
+      ['NotificationCancelled', expect.objectContaining({ notificationId: id, userId: gone.userId, reason: 'recipient deactivated before delivery', attempts: 1 })],
+    ]);
   });
 
   // Approved, then a profile edited a second later: ENROLLED then VALIDATING. The first email waiting (a retry, or sent
@@ -544,7 +547,14 @@ describe('exactly one email per (event, recipient, channel)', () => {
     expect(smtp.to(revoked.email)).toHaveLength(0);
     expect(smtp.attempts.get(revoked.email)).toBeUndefined();
     await outcomesSettled(world, id);
-    expect(watch.find((m) => m.raw.includes(id))).toHaveLength(0);
+    const [cancelled, ...more] = watch.find((m) => m.raw.includes(id));
+    expect(more).toHaveLength(0);
+    expect(cancelled.envelope).toMatchObject({
+      type: 'NotificationCancelled',
+      locationId: location,
+      data: { notificationId: id, locationId: location, reason: 'recipient no longer holds the role the message was addressed for' },
+    });
+    expect(cancelled.key).toBe(world.partnerId);
   });
 
   // A waiting email whose recipient left is handed over to whoever holds the role now (HandOverMessages), but not once
@@ -576,12 +586,19 @@ describe('exactly one email per (event, recipient, channel)', () => {
     ]);
     const data = enrollment(world, location, { missing: ['TAX_PROFILE_MISSING'] });
     const old = createEnvelope({ type: 'EnrollmentActionRequired', source: 'enrollment', partnerId: world.partnerId, locationId: location, data, occurredAt: new Date(Date.now() - 8 * 24 * 3_600_000) });
-    await cancelledFor(await waitingForHandOver(world, gone, old), gone);
+    const oldId = await waitingForHandOver(world, gone, old);
+    await cancelledFor(oldId, gone);
     expect(await messages().countDocuments({ causationEventId: old.eventId, userId: global.userId })).toBe(0);
     // A fresh one is handed over (the same path, to the same Global admin).
     const fresh = createEnvelope({ type: 'EnrollmentActionRequired', source: 'enrollment', partnerId: world.partnerId, locationId: location, data: { ...data, enrollmentId: `enr-${randomUUID()}` } });
-    await cancelledFor(await waitingForHandOver(world, gone, fresh), gone);
-    expect(await sent(`${fresh.eventId}:${global.userId}:EMAIL`)).toMatchObject({ email: global.email });
+    const freshId = await waitingForHandOver(world, gone, fresh);
+    await cancelledFor(freshId, gone);
+    expect(await sent(`${fresh.eventId}:${global.userId}:EMAIL`)).toMatchObject({ email: global.email, enrollmentId: fresh.data.enrollmentId });
+    // Its consumers read which cancellation was handed over.
+    await outcomesSettled(world, oldId, freshId);
+    const cancelled = (id: string) => watch.find((m) => m.envelope?.type === 'NotificationCancelled' && m.raw.includes(id)).map((m) => m.envelope!.data);
+    expect(cancelled(oldId)).toEqual([expect.not.objectContaining({ handedOver: true })]);
+    expect(cancelled(freshId)).toEqual([expect.objectContaining({ handedOver: true, enrollmentId: fresh.data.enrollmentId })]);
   });
 
   it("sends nothing to a recipient the view knows as another partner's user (named by mistake while it did not know them)", async () => {

@@ -115,9 +115,13 @@ describe('invitation emails to one recipient in a short while', () => {
       expect(await outcomeOf(email._id)).toMatchObject({ template: 'invitation', mailMessageId: digestMail!.parsed.messageId, causationEventType: 'InvitationDelivered' });
     }
     for (const email of alone) expect(await outcomeOf(email._id)).toMatchObject({ mailMessageId: `<${email._id.replace(/:/g, '.')}@incentives.local>` });
-    // The digest itself caused nothing: no outcome of its own.
+    // The digest itself caused nothing: no outcome of its own. The revoked invitation's email it left out: withdrawn.
     await outboxSettled({ collection: messages(), filter: { _id: { $in: [digestId, revokedEmail._id] } }, kafka, watch, topic: Topics.notifications, keys: [world.partnerId] });
-    expect(watch.find((m) => [digestId, revokedEmail._id].includes((m.envelope?.data as { notificationId?: string })?.notificationId ?? ''))).toHaveLength(0);
+    const about = (id: string) => watch.find((m) => (m.envelope?.data as { notificationId?: string })?.notificationId === id);
+    expect(about(digestId)).toHaveLength(0);
+    expect(about(revokedEmail._id).map((m) => [m.envelope!.type, m.envelope!.data])).toEqual([
+      ['NotificationCancelled', expect.objectContaining({ reason: 'invitation revoked before delivery', attempts: 0, invitationId: expect.any(String) })],
+    ]);
     expect(await messages().findOne({ _id: digestId })).toMatchObject({ status: 'SENT', template: 'invitation-digest' });
     // Every invitation is in the inbox, one entry each, as always.
     const inbox = await messages().countDocuments({ _id: { $in: events.map((e) => `${e.eventId}:${admin.userId}:INBOX`) } });
@@ -206,6 +210,8 @@ describe('invitation emails to one recipient in a short while', () => {
 
     await service.app.get(InvitationDigests).cancelAll(digestId, 'none of the invitation emails it gathered is to be sent any more', token);
     expect(await messages().findOne({ _id: takenId })).toMatchObject({ status: 'CANCELLED', lastError: expect.stringContaining('its digest email was cancelled') });
+    const [cancelled] = await watch.waitFor((m) => m.envelope?.type === 'NotificationCancelled' && (m.envelope.data as { notificationId: string }).notificationId === takenId);
+    expect(cancelled.envelope!.data).toMatchObject({ reason: expect.stringContaining('its digest email was cancelled'), attempts: 0 });
     const late = await messages().findOne({ _id: lateId });
     expect(['PENDING', 'SENDING', 'SENT']).toContain(late?.status);
     expect(late?.digest).toBeUndefined();

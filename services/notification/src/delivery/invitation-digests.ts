@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { NotificationConfig } from '../config';
 import { InvitationProgressRepository } from '../invitations/invitation-progress.repository';
 import { DIGEST_TEMPLATE, Message, messageId, momentPassed } from '../messages/message.schema';
-import { outcomeEvent } from '../messages/notification-events';
+import { cancelledEvent, outcomeEvent } from '../messages/notification-events';
 import { RecipientDirectory } from '../recipients/recipient-directory';
 import { RenderedMessage, TemplateRenderer } from '../rendering/template-renderer';
 
@@ -272,16 +272,28 @@ export class InvitationDigests implements OnModuleInit, OnModuleDestroy {
   }
 
   /**
-   * Gathered emails that are not sent: CANCELLED, each with its reason (no event, as for any cancelled email). Guarded
-   * by the claim's lease token (`{ _id, leaseToken }`, the keys of a unique index: a lookup on every server).
+   * Gathered emails that are not sent: CANCELLED, each with its reason and its NotificationCancelled (no SMTP attempt
+   * of its own), as any cancelled email. Guarded by the claim's lease token (`{ _id, leaseToken }`, the keys of a unique
+   * index: a lookup on every server).
    */
   private async cancelEach(dropped: Array<{ email: GatheredEmail; reason: string }>, leaseToken: string): Promise<void> {
-    await this.messages.collection.bulkWrite(
-      dropped.map(({ email, reason }) => ({
-        updateOne: { filter: { _id: email._id as never, leaseToken }, update: { $set: { status: 'CANCELLED', lastError: reason }, $unset: { leaseToken: 1 } } },
-      })),
-      { ordered: false },
-    );
+    if (dropped.length === 0) return;
+    const write = () =>
+      this.messages.collection.bulkWrite(
+        dropped.map(({ email, reason }) => ({
+          updateOne: {
+            filter: { _id: email._id as never, leaseToken },
+            update: {
+              $set: { status: 'CANCELLED', lastError: reason },
+              $unset: { leaseToken: 1 },
+              $push: pushOutbox([cancelledEvent(this.outbox, email, { attempts: 0, reason })]),
+            },
+          },
+        })) as never,
+        { ordered: false },
+      );
+    await PendingOutboxes.writing(this.messages, dropped.map(({ email }) => email._id), write);
+    this.outbox.committed();
   }
 
   /**
@@ -292,10 +304,13 @@ export class InvitationDigests implements OnModuleInit, OnModuleDestroy {
    * crash before this leaves them to the sweep, which does the same.
    */
   async cancelAll(digestId: string, reason: string, leaseToken: string): Promise<void> {
-    await this.messages.collection.updateMany({ 'digest.id': digestId, status: 'DIGESTING', leaseToken } as never, {
-      $set: { status: 'CANCELLED', lastError: `its digest email was cancelled: ${reason}` },
-      $unset: { leaseToken: 1 },
-    });
+    const taken = (await this.messages.collection
+      .find({ 'digest.id': digestId, status: 'DIGESTING', leaseToken } as never, { projection: { html: 0, text: 0, subject: 0, outbox: 0 } })
+      .toArray()) as unknown as GatheredEmail[];
+    await this.cancelEach(
+      taken.map((email) => ({ email, reason: `its digest email was cancelled: ${reason}` })),
+      leaseToken,
+    );
     const left = await this.messages.collection
       .find({ 'digest.id': digestId, status: { $in: ['HELD', 'DIGESTING'] } } as never, { projection: { _id: 1 } })
       .toArray();

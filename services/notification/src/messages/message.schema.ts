@@ -50,7 +50,8 @@ export interface DigestEntry {
  *    own outcome event, or CANCELLED on its own (revoked meanwhile). One still HELD when its digest was already sent is
  *    sent by itself (PENDING again, attempts from 0), and so is one a digest that is over left behind (the sweep).
  *  - INBOX: written SENT (it is in the inbox the moment it exists); `read` flips once.
- * NotificationSent / NotificationFailed travel in the outbox of the same write that records the outcome.
+ * NotificationSent / NotificationFailed / NotificationCancelled travel in the outbox of the same write that records the
+ * outcome (a digest email has none of its own: its emails have theirs).
  */
 @Schema({ collection: 'messages', versionKey: false })
 export class Message {

@@ -1,4 +1,4 @@
-import { deterministicId, NotificationFailed, NotificationSent, Topic, Topics } from '@lib/contracts';
+import { deterministicId, NotificationCancelled, NotificationFailed, NotificationSent, NotificationSubject, Topic, Topics } from '@lib/contracts';
 import { EventOutbox, OutboxEntry, Trace } from '@lib/messaging';
 import { Message } from './message.schema';
 
@@ -21,13 +21,11 @@ export function nameUuid(name: string): string {
 type Outcome = Pick<
   Message,
   '_id' | 'userId' | 'email' | 'channel' | 'template' | 'causationEventId' | 'causationEventType' | 'correlationId' | 'partnerId' | 'locationId'
->;
+> &
+  Partial<Pick<Message, 'invitation' | 'enrollmentStatus' | 'profile'>>;
 
-/**
- * What NotificationSent / NotificationFailed say of one message (EmailDeadLettered says it too, and more). `sentAs`: the
- * id of the email that carried it, when not its own (an invitation email gathered into a digest): its Message-ID.
- */
-export function outcomeData(message: Outcome, outcome: { attempts: number; error?: string; sentAs?: string }): NotificationSent | NotificationFailed {
+/** Which message, to whom, about what: what every outcome event says of it. */
+function subjectOf(message: Outcome): NotificationSubject {
   return {
     notificationId: message._id,
     userId: message.userId,
@@ -36,6 +34,20 @@ export function outcomeData(message: Outcome, outcome: { attempts: number; error
     template: message.template,
     causationEventId: message.causationEventId,
     causationEventType: message.causationEventType,
+    ...(message.locationId !== undefined && { locationId: message.locationId }),
+    ...(message.invitation && { invitationId: message.invitation.invitationId }),
+    ...(message.enrollmentStatus && { enrollmentId: message.enrollmentStatus.enrollmentId }),
+    ...(message.profile && { profileId: message.profile.profileId }),
+  };
+}
+
+/**
+ * What NotificationSent / NotificationFailed say of one message (EmailDeadLettered says it too, and more). `sentAs`: the
+ * id of the email that carried it, when not its own (an invitation email gathered into a digest): its Message-ID.
+ */
+export function outcomeData(message: Outcome, outcome: { attempts: number; error?: string; sentAs?: string }): NotificationSent | NotificationFailed {
+  return {
+    ...subjectOf(message),
     attempts: outcome.attempts,
     ...(message.channel === 'EMAIL' && { mailMessageId: mailMessageId(outcome.sentAs ?? message._id) }),
     ...(outcome.error !== undefined && { error: outcome.error }),
@@ -63,4 +75,18 @@ export function messageEvent(outbox: EventOutbox, topic: Topic, type: string, me
 export function outcomeEvent(outbox: EventOutbox, message: Outcome, outcome: { attempts: number; error?: string; sentAs?: string }): OutboxEntry {
   const type = outcome.error === undefined ? 'NotificationSent' : 'NotificationFailed';
   return messageEvent(outbox, Topics.notifications, type, message, outcomeData(message, outcome));
+}
+
+/**
+ * NotificationCancelled for an email withdrawn before it was sent: `attempts`, the SMTP attempts made; `handedOver`, what
+ * it asked was told to whoever holds the role its recipient left (HandOverMessages).
+ */
+export function cancelledEvent(outbox: EventOutbox, message: Outcome, cancelled: { attempts: number; reason: string; handedOver?: boolean }): OutboxEntry {
+  const data: NotificationCancelled = {
+    ...subjectOf(message),
+    attempts: cancelled.attempts,
+    reason: cancelled.reason,
+    ...(cancelled.handedOver && { handedOver: true }),
+  };
+  return messageEvent(outbox, Topics.notifications, 'NotificationCancelled', message, data);
 }

@@ -6,7 +6,7 @@ import { Model } from 'mongoose';
 import { randomUUID } from 'node:crypto';
 import type { NotificationConfig } from '../../config';
 import { DIGEST_TEMPLATE, dueEmailBranches, Message, momentPassed } from '../../messages/message.schema';
-import { outcomeEvent } from '../../messages/notification-events';
+import { cancelledEvent, outcomeEvent } from '../../messages/notification-events';
 import { retryDelay } from '../backoff';
 import { deadLetterEntry } from '../dead-letter';
 import { InvitationProgressRepository } from '../../invitations/invitation-progress.repository';
@@ -269,7 +269,7 @@ export class DeliverEmail {
     // between hands it over on the next claim (the same messages: nothing twice).
     if ('cancel' in recipient) {
       const handedOver = recipient.left ? await this.handOverFrom(claimed) : [];
-      const outcome = await this.cancel(claimed, recipient.cancel);
+      const outcome = await this.cancel(claimed, recipient.cancel, handedOver.length > 0);
       return outcome.status === 'CANCELLED' && handedOver.length ? { ...outcome, handedOver } : outcome;
     }
     // A digest (InvitationDigests): what it says is made of the invitation emails it gathered that still hold, taken
@@ -324,15 +324,18 @@ export class DeliverEmail {
   }
 
   /**
-   * Not sent, and never will be: CANCELLED with the reason. Not a failure: no event. A digest's emails are cancelled
-   * with it once its cancellation is written (by the lease holder only).
+   * Not sent, and never will be: CANCELLED with the reason, and NotificationCancelled in the same write (the SMTP
+   * attempts made: the claims before this one, which makes none). A digest has no event of its own (it caused nothing):
+   * its emails are cancelled with it, each with its event, once its cancellation is written (by the lease holder only).
    */
-  private async cancel(claimed: ClaimedEmail, reason: string): Promise<DeliveryOutcome> {
+  private async cancel(claimed: ClaimedEmail, reason: string, handedOver = false): Promise<DeliveryOutcome> {
+    const digest = claimed.template === DIGEST_TEMPLATE;
     const recorded = await this.record(claimed, {
       $set: { status: 'CANCELLED', lastError: reason },
       $unset: { leaseUntil: 1, leaseToken: 1, nextAttemptAt: 1 },
+      ...(!digest && { $push: pushOutbox([cancelledEvent(this.outbox, claimed, { attempts: claimed.attempts - 1, reason, handedOver })]) }),
     });
-    if (recorded && claimed.template === DIGEST_TEMPLATE) await this.digests.cancelAll(claimed._id, reason, claimed.leaseToken);
+    if (recorded && digest) await this.digests.cancelAll(claimed._id, reason, claimed.leaseToken);
     return recorded ? { status: 'CANCELLED' } : { status: 'LEASE_LOST' };
   }
 
