@@ -22,15 +22,34 @@ describe('the operator credential', () => {
 
   it('matches only the exact key', () => {
     const token = 'the-operator-key-0001';
-    expect(hasOperatorKey(request(token), token)).toBe(true);
-    expect(hasOperatorKey(request(`${token}x`), token)).toBe(false);
-    expect(hasOperatorKey(request('the-operator-key-0002'), token)).toBe(false);
-    expect(hasOperatorKey(request(''), token)).toBe(false);
-    expect(hasOperatorKey(request(), token)).toBe(false);
+    const config = { OPERATOR_TOKEN: token, OPERATOR_PREVIOUS_TOKEN: '' };
+    expect(hasOperatorKey(request(token), config)).toBe(true);
+    expect(hasOperatorKey(request(`${token}x`), config)).toBe(false);
+    expect(hasOperatorKey(request('the-operator-key-0002'), config)).toBe(false);
+    expect(hasOperatorKey(request(''), config)).toBe(false);
+    expect(hasOperatorKey(request(), config)).toBe(false);
   });
 
   it('never matches an empty configured key, whatever is sent', () => {
-    expect(hasOperatorKey(request(''), '')).toBe(false);
-    expect(hasOperatorKey(request(), '')).toBe(false);
+    const config = { OPERATOR_TOKEN: '', OPERATOR_PREVIOUS_TOKEN: '' };
+    expect(hasOperatorKey(request(''), config)).toBe(false);
+    expect(hasOperatorKey(request(), config)).toBe(false);
+  });
+
+  // A rotation without downtime: replicas restarted with the new key accept the old one too, as the others still do.
+  it('accepts the key being replaced while OPERATOR_PREVIOUS_TOKEN names it, and only then', () => {
+    const config = load('the-new-operator-key-02');
+    expect(config.OPERATOR_PREVIOUS_TOKEN).toBe('');
+    expect(hasOperatorKey(request('the-old-operator-key-01'), config)).toBe(false);
+    const rotating = loadConfig(baseConfigSpec('svc'), { ...required, OPERATOR_TOKEN: 'the-new-operator-key-02', OPERATOR_PREVIOUS_TOKEN: 'the-old-operator-key-01' });
+    expect(hasOperatorKey(request('the-old-operator-key-01'), rotating)).toBe(true);
+    expect(hasOperatorKey(request('the-new-operator-key-02'), rotating)).toBe(true);
+    expect(hasOperatorKey(request('another-operator-key-03'), rotating)).toBe(false);
+  });
+
+  it('refuses a previous key that is too short, or the same as the current one', () => {
+    const rotate = (previous: string) => () => loadConfig(baseConfigSpec('svc'), { ...required, OPERATOR_TOKEN: 'the-new-operator-key-02', OPERATOR_PREVIOUS_TOKEN: previous });
+    expect(rotate('short')).toThrow(/OPERATOR_PREVIOUS_TOKEN \(must be empty or at least 16 characters/);
+    expect(rotate('the-new-operator-key-02')).toThrow(/OPERATOR_PREVIOUS_TOKEN \(must differ from OPERATOR_TOKEN/);
   });
 });

@@ -25,8 +25,13 @@ export const unauthorized = (detail: string, challenge: string = CHALLENGES.bear
   new ProblemException(HttpStatus.UNAUTHORIZED, 'unauthorized', 'Authentication required', detail).challenge(challenge);
 
 /** Whether the request carries the operator credential (X-Operator-Key), compared in constant time. */
-export function hasOperatorKey(request: Request, operatorToken: string): boolean {
-  return hasKey(request, 'x-operator-key', operatorToken);
+/**
+ * Whether the request's X-Operator-Key is the operators' credential: OPERATOR_TOKEN, or during its rotation the one it
+ * replaces (OPERATOR_PREVIOUS_TOKEN), so that replicas restarted with the new one and those still on the old one accept
+ * the same callers until every replica has the new one.
+ */
+export function hasOperatorKey(request: Request, config: Pick<PlatformConfig, 'OPERATOR_TOKEN' | 'OPERATOR_PREVIOUS_TOKEN'>): boolean {
+  return hasKey(request, 'x-operator-key', config.OPERATOR_TOKEN) || hasKey(request, 'x-operator-key', config.OPERATOR_PREVIOUS_TOKEN);
 }
 
 /** Whether `header` holds `expected` (never when either is empty), compared in constant time. */
@@ -100,7 +105,7 @@ export class AuthGuard implements CanActivate {
 
     const operatorOnly = this.reflector.getAllAndOverride<true | { alsoKey: ScopedKey } | undefined>(IS_OPERATOR, targets);
     if (operatorOnly) {
-      if (hasOperatorKey(request, this.config.OPERATOR_TOKEN)) {
+      if (hasOperatorKey(request, this.config)) {
         request.operator = true;
         return true;
       }

@@ -33,7 +33,7 @@ export class OperatorOrUserGuard implements CanActivate {
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const request = context.switchToHttp().getRequest<AuthenticatedRequest>();
     if (request.headers['x-operator-key'] !== undefined) {
-      if (!hasOperatorKey(request, this.config.OPERATOR_TOKEN)) throw unauthorized('The X-Operator-Key credential is not valid.', CHALLENGES.operator);
+      if (!hasOperatorKey(request, this.config)) throw unauthorized('The X-Operator-Key credential is not valid.', CHALLENGES.operator);
       request.operator = true;
       return true;
     }

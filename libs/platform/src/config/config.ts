@@ -228,6 +228,10 @@ export function baseConfigSpec(serviceName: string) {
     JWT_PARTNER_CLAIM: nonEmpty({ default: 'partnerId', desc: "The token claim that names the caller's partner" }),
     JWT_USER_CLAIM: nonEmpty({ default: 'sub', desc: "The token claim that holds the caller's identity user id (a company issuer may carry it in a claim of its own)" }),
     OPERATOR_TOKEN: operatorToken({ desc: 'Credential of platform operators (X-Operator-Key header), at least 16 visible ASCII characters' }),
+    OPERATOR_PREVIOUS_TOKEN: optionalCredential({
+      default: '',
+      desc: 'During a rotation of OPERATOR_TOKEN, the one it replaces: accepted too, until every replica has the new OPERATOR_TOKEN (then empty it); empty: none',
+    }),
     METRICS_TOKEN: optionalCredential({
       default: '',
       desc: 'Credential a scraper sends to read /metrics (Authorization: Bearer <token>), at least 16 characters; empty: /metrics is open to whoever reaches the port',
