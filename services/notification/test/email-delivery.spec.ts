@@ -601,6 +601,39 @@ describe('exactly one email per (event, recipient, channel)', () => {
     expect(cancelled(freshId)).toEqual([expect.objectContaining({ handedOver: true, enrollmentId: fresh.data.enrollmentId })]);
   });
 
+  it('says it was handed over on each cancellation of the event, the second leaver\'s too, and hands it over once', async () => {
+    const world = new World(kafka, issuer, service);
+    const [location, elsewhere] = await world.register('Tailspin Both', 'Tailspin Away');
+    const global = await world.user('Gil', [{ role: 'GLOBAL_ADMIN', locationIds: ['*'] }]);
+    const leave = async (name: string) =>
+      world.changeRoles(await world.user(name, [{ role: 'INCENTIVES_ADMIN', locationIds: [location] }]), [{ role: 'INCENTIVES_ADMIN', locationIds: [elsewhere] }]);
+    const [first, second] = [await leave('Ada'), await leave('Bo')];
+    const envelope = createEnvelope({ type: 'EnrollmentActionRequired', source: 'enrollment', partnerId: world.partnerId, locationId: location, data: enrollment(world, location, { missing: ['TAX_PROFILE_MISSING'] }) });
+    const ids = [await waitingForHandOver(world, first, envelope, [first, second]), await waitingForHandOver(world, second, envelope, [first, second])];
+    await cancelledFor(ids[0], first);
+    await cancelledFor(ids[1], second);
+    expect(await sent(`${envelope.eventId}:${global.userId}:EMAIL`)).toMatchObject({ email: global.email });
+    await outcomesSettled(world, ...ids);
+    for (const id of ids) {
+      expect(watch.find((m) => m.envelope?.type === 'NotificationCancelled' && m.raw.includes(id)).map((m) => m.envelope!.data)).toEqual([expect.objectContaining({ handedOver: true })]);
+    }
+    expect(smtp.to(global.email).filter((m) => m.parsed.messageId?.startsWith(`<${envelope.eventId}.`))).toHaveLength(1);
+  });
+
+  it("shows a leaver made the partner's only company admin their inbox entry again, under the role they hold now", async () => {
+    const world = new World(kafka, issuer, service);
+    const [location] = await world.register('Tailspin Alone');
+    const promoted = await world.changeRoles(await world.user('Pat', [{ role: 'INCENTIVES_ADMIN', locationIds: [location] }]), [{ role: 'ACCOUNT_ADMIN', locationIds: ['*'] }]);
+    const envelope = createEnvelope({ type: 'EnrollmentActionRequired', source: 'enrollment', partnerId: world.partnerId, locationId: location, data: enrollment(world, location, { missing: ['TAX_PROFILE_MISSING'] }) });
+    const id = await waitingForHandOver(world, promoted, envelope);
+    const inboxId = `${envelope.eventId}:${promoted.userId}:INBOX`;
+    await messages().insertOne({ ...(await messages().findOne({ _id: id }))!, _id: inboxId, channel: 'INBOX', status: 'SENT', attempts: 1 });
+    await cancelledFor(id, promoted);
+    expect(await messages().findOne({ _id: inboxId })).toMatchObject({ audience: { roles: ['GLOBAL_ADMIN', 'ACCOUNT_ADMIN'] } });
+    await outcomesSettled(world, id);
+    expect(watch.find((m) => m.envelope?.type === 'NotificationCancelled' && m.raw.includes(id)).map((m) => m.envelope!.data)).toEqual([expect.objectContaining({ handedOver: true })]);
+  });
+
   it("sends nothing to a recipient the view knows as another partner's user (named by mistake while it did not know them)", async () => {
     const world = new World(kafka, issuer, service);
     const other = new World(kafka, issuer, service);
@@ -739,12 +772,16 @@ describe('exactly one email per (event, recipient, channel)', () => {
  * An email of an enrollment event to `user` (addressed as an Incentives admin of the event's location), planned while
  * they held the role and still waiting (a retry), the event kept for a hand-over as CreateMessages keeps it.
  */
-async function waitingForHandOver(world: World, user: TestUser, envelope: Envelope<{ enrollmentId: string; revision: number; locationId: string }>): Promise<string> {
+async function waitingForHandOver(world: World, user: TestUser, envelope: Envelope<{ enrollmentId: string; revision: number; locationId: string }>, told = [user]): Promise<string> {
   const { enrollmentId, revision, locationId } = envelope.data;
   await mongo
     .db(service.env.MONGO_DB)
     .collection<{ _id: string }>('planned_events')
-    .insertOne({ _id: envelope.eventId, recipients: [user.userId], plannedAt: new Date(), handOver: { topic: Topics.enrollments, envelope } } as never);
+    .updateOne(
+      { _id: envelope.eventId },
+      { $setOnInsert: { recipients: told.map((u) => u.userId), plannedAt: new Date(), handOver: { topic: Topics.enrollments, envelope } } },
+      { upsert: true },
+    );
   const { _id } = await storeWaiting(world, user, {
     _id: `${envelope.eventId}:${user.userId}:EMAIL`,
     causationEventId: envelope.eventId,

@@ -53,7 +53,7 @@ export class NotificationFailed extends NotificationOutcome {
  * left: deactivated, or no longer in the role it was addressed for. Nothing was sent.
  */
 export class NotificationCancelled extends NotificationSubject {
-  @JSONSchema({ description: 'SMTP attempts made before it was withdrawn (0: none).' })
+  @JSONSchema({ description: 'Delivery attempts begun before it was withdrawn, each a worker taking the email (0: none; an invitation email gathered into a digest: 0).' })
   @IsInt() @Min(0) attempts!: number;
   @JSONSchema({ description: 'Why, in words.' })
   @IsString() reason!: string;

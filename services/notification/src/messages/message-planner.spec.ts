@@ -291,6 +291,8 @@ describe('MessagePlanner, an enrollment needing action', () => {
     );
     expect(willNotContinue?.template).toBe('enrollment-renewal-at-risk');
     expect(willNotContinue?.enrollmentStatus).toBeUndefined();
+    // Still about its enrollment, which its outcome events name.
+    expect(willNotContinue?.enrollmentId).toBe('e-1');
   });
 
   it('tells a submitted one it follows its profiles, and one sent back to its proposal to Continue', async () => {

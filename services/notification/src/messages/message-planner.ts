@@ -54,6 +54,8 @@ export interface MessagePlan {
    * no change). A reminder that it will not continue carries none: no status change answers it.
    */
   enrollmentStatus?: { enrollmentId: string; revision: number; reminder?: true };
+  /** The enrollment the message is about (every enrollment message, whether or not a later change withdraws it). */
+  enrollmentId?: string;
   /**
    * The profile the message is about, at the revision it tells of (a rejection) or with the expiry it tells of: a
    * waiting email is withdrawn once the profile has a later revision or another expiry (ProfileProgressRepository).
@@ -348,6 +350,7 @@ export class MessagePlanner {
       audience: incentivesAdminsOf([data.locationId]),
       context,
       link: enrollmentPageUrl(this.portal, data.enrollmentId),
+      enrollmentId: data.enrollmentId,
       // A reminder that it is not completed is withdrawn by a later change's email (the admin acted: Continue, Submit);
       // one that it will not continue (eligibility, agreement, payout information) is not: no status change says so.
       ...(template !== 'enrollment-renewal-at-risk'

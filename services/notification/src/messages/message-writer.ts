@@ -89,6 +89,7 @@ export class MessageWriter {
           correlationId: envelope.correlationId,
           ...(invitation && { invitation }),
           ...(plan.enrollmentStatus && { enrollmentStatus: plan.enrollmentStatus }),
+          ...(plan.enrollmentId && { enrollmentId: plan.enrollmentId }),
           ...(plan.profile && { profile: plan.profile }),
           ...(plan.sendBefore && channel === 'EMAIL' && { sendBefore: plan.sendBefore }),
           template: plan.template,

@@ -22,7 +22,7 @@ type Outcome = Pick<
   Message,
   '_id' | 'userId' | 'email' | 'channel' | 'template' | 'causationEventId' | 'causationEventType' | 'correlationId' | 'partnerId' | 'locationId'
 > &
-  Partial<Pick<Message, 'invitation' | 'enrollmentStatus' | 'profile'>>;
+  Partial<Pick<Message, 'invitation' | 'enrollmentStatus' | 'enrollmentId' | 'profile'>>;
 
 /** Which message, to whom, about what: what every outcome event says of it. */
 function subjectOf(message: Outcome): NotificationSubject {
@@ -36,7 +36,7 @@ function subjectOf(message: Outcome): NotificationSubject {
     causationEventType: message.causationEventType,
     ...(message.locationId !== undefined && { locationId: message.locationId }),
     ...(message.invitation && { invitationId: message.invitation.invitationId }),
-    ...(message.enrollmentStatus && { enrollmentId: message.enrollmentStatus.enrollmentId }),
+    ...((message.enrollmentId ?? message.enrollmentStatus) && { enrollmentId: message.enrollmentId ?? message.enrollmentStatus!.enrollmentId }),
     ...(message.profile && { profileId: message.profile.profileId }),
   };
 }

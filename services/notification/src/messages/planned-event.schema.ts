@@ -24,5 +24,7 @@ export class PlannedEvent {
    * recipients leave the role while their emails wait, to tell whoever holds it now (HandOverMessages).
    */
   @Prop({ type: Object }) handOver?: { topic: string; envelope: Envelope };
+  /** Those it was handed over to (also in `recipients`): a later cancellation says it was handed over. */
+  @Prop({ type: [String] }) handedOverTo?: string[];
 }
 export const PlannedEventSchema = SchemaFactory.createForClass(PlannedEvent);

@@ -95,14 +95,14 @@ export class DeliverEmail {
    * A failure fails the attempt (the email is claimed again, and handed over then), until the email has used up its
    * attempts: then it is cancelled without (a hand-over that cannot succeed must not keep it claimed for ever).
    */
-  private async handOverFrom(claimed: ClaimedEmail): Promise<string[]> {
-    if (await this.supersession(claimed, { anyRecipient: true })) return [];
+  private async handOverFrom(claimed: ClaimedEmail): Promise<{ due: string[]; handedOver: boolean }> {
+    if (await this.supersession(claimed, { anyRecipient: true })) return { due: [], handedOver: false };
     try {
       return await this.handOver.execute(claimed.causationEventId, claimed.userId);
     } catch (error) {
       if (claimed.attempts <= this.config.NOTIFY_MAX_ATTEMPTS) throw error;
       this.logger.warn(`${claimed._id}: not handed over after ${claimed.attempts - 1} attempts (${(error as Error).message}); cancelled without`);
-      return [];
+      return { due: [], handedOver: false };
     }
   }
 
@@ -268,9 +268,9 @@ export class DeliverEmail {
     // goes to whoever holds the role now, if nobody it told does; written before the cancellation, so that a stop in
     // between hands it over on the next claim (the same messages: nothing twice).
     if ('cancel' in recipient) {
-      const handedOver = recipient.left ? await this.handOverFrom(claimed) : [];
-      const outcome = await this.cancel(claimed, recipient.cancel, handedOver.length > 0);
-      return outcome.status === 'CANCELLED' && handedOver.length ? { ...outcome, handedOver } : outcome;
+      const { due, handedOver } = recipient.left ? await this.handOverFrom(claimed) : { due: [], handedOver: false };
+      const outcome = await this.cancel(claimed, recipient.cancel, handedOver);
+      return outcome.status === 'CANCELLED' && due.length ? { ...outcome, handedOver: due } : outcome;
     }
     // A digest (InvitationDigests): what it says is made of the invitation emails it gathered that still hold, taken
     // with this claim's lease token (the one its emails are settled with, also once holdLease renews it under another).

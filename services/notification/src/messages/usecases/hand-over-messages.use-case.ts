@@ -3,6 +3,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { Model } from 'mongoose';
 import type { NotificationConfig } from '../../config';
+import { Message, messageId } from '../message.schema';
 import { MessagePlanner, tooOldToNotify } from '../message-planner';
 import { MessageWriter, shownInAudience } from '../message-writer';
 import { PlannedEvent } from '../planned-event.schema';
@@ -24,27 +25,40 @@ export class HandOverMessages {
 
   constructor(
     @InjectModel(PlannedEvent.name) private readonly plannedEvents: Model<PlannedEvent>,
+    @InjectModel(Message.name) private readonly messages: Model<Message>,
     private readonly planner: MessagePlanner,
     private readonly writer: MessageWriter,
     @Inject(CONFIG) private readonly config: Pick<NotificationConfig, 'NOTIFY_MAX_EVENT_AGE_MS'>,
   ) {}
 
-  /** `leaver`: the recipient whose email was cancelled. The ids of the emails to queue now (none when nothing was handed over). */
-  async execute(eventId: string, leaver: string): Promise<string[]> {
+  /**
+   * `leaver`: the recipient whose email was cancelled. `due`: the ids of the emails to queue now; `handedOver`: whether
+   * what it asks went to someone holding the role now, by this call or an earlier one (another leaver's, or this one's
+   * before a stop: their messages and the record written, the cancellation not).
+   */
+  async execute(eventId: string, leaver: string): Promise<{ due: string[]; handedOver: boolean }> {
     const record = await this.plannedEvents.findById(eventId).lean<PlannedEvent>();
     // Recorded before events kept themselves for this, or a message that asks nothing of anyone.
-    if (!record?.handOver) return [];
+    if (!record?.handOver) return { due: [], handedOver: false };
+    const before = { due: [], handedOver: (record.handedOverTo?.length ?? 0) > 0 };
     const { topic, envelope } = record.handOver;
-    if (tooOldToNotify(envelope, this.config.NOTIFY_MAX_EVENT_AGE_MS)) return [];
+    if (tooOldToNotify(envelope, this.config.NOTIFY_MAX_EVENT_AGE_MS)) return before;
     const plan = await this.planner.plan(topic, envelope);
     // Nobody to tell any more (a moment passed: its year over, the forms expired).
-    if (!plan) return [];
+    if (!plan) return before;
     const recipients = plan.recipients.filter((r) => r.active !== false && shownInAudience(r, plan.audience));
     const told = new Set(record.recipients.filter((userId) => userId !== leaver));
-    if (recipients.length === 0 || recipients.some((r) => told.has(r.userId))) return [];
+    if (recipients.length === 0 || recipients.some((r) => told.has(r.userId))) return before;
     const due = await this.writer.write(envelope, { ...plan, recipients }, null);
-    await this.plannedEvents.updateOne({ _id: eventId }, { $addToSet: { recipients: { $each: recipients.map((r) => r.userId) } } });
+    // The leaver found again in another role (made a company admin, the location left without an Incentives admin):
+    // their messages of it exist, so none is written for them; their inbox entry, addressed for the role they left and
+    // hidden from them since, is shown to them again under the role they hold now (their email is not sent again).
+    if (recipients.some((r) => r.userId === leaver)) {
+      await this.messages.updateOne({ _id: messageId(eventId, leaver, 'INBOX') }, { $set: { audience: plan.audience } });
+    }
+    const ids = recipients.map((r) => r.userId);
+    await this.plannedEvents.updateOne({ _id: eventId }, { $addToSet: { recipients: { $each: ids }, handedOverTo: { $each: ids } } });
     this.logger.log(`${envelope.type} ${eventId}: its recipients left the role while their emails waited; told to ${recipients.length} who hold it now (${plan.template})`);
-    return due;
+    return { due, handedOver: true };
   }
 }
