@@ -14,7 +14,11 @@ export class InvalidTokenError extends Error {
 
 /** Tokens remembered as verified; the oldest is forgotten first. */
 const CACHE_ENTRIES = 5_000;
-/** A verified token is checked again after this long (a key removed from the JWKS stops it within this time). */
+/**
+ * A verified token is checked again after this long. A key removed from the JWKS (compromised) stops working within
+ * this plus the key set's cache age (resilientRemoteKeySet: 10 minutes), about 15 minutes, and not while the issuer's
+ * endpoint cannot be read (the keys held go on); to cut it off at once, restart the services after removing it.
+ */
 const CACHE_MAX_AGE_MS = 5 * 60_000;
 /** The clock skew allowed between the token's issuer and this replica (`exp`, `nbf`, `iat`). */
 export const CLOCK_TOLERANCE_SECONDS = 30;
