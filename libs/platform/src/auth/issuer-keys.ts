@@ -35,6 +35,24 @@ export function resilientRemoteKeySet(url: URL, { timeoutMs = 5_000 }: { timeout
   };
   return async (...args) => {
     if (failedAt !== undefined && Date.now() - failedAt < ISSUER_KEYS_RETRY_MS) return fromHeld(...args);
+    // A key set held but older than its cache time: fetched again in the background, the token checked with the keys
+    // held meanwhile, so that an endpoint that hangs (not refusing: answering nothing) holds up no request for its
+    // timeout. A key id they lack waits for that fetch (below), as a new key must.
+    if (remote.jwks() && !remote.fresh) {
+      if (!remote.reloading) {
+        remote.reload().then(
+          () => (failedAt = undefined),
+          (error: unknown) => {
+            if (unreadable(error)) failedAt = Date.now();
+          },
+        );
+      }
+      try {
+        return await fromHeld(...args);
+      } catch (error) {
+        if (!(error instanceof IssuerKeysUnavailableError)) throw error;
+      }
+    }
     try {
       const key = await remote(...args);
       failedAt = undefined;

@@ -1,7 +1,7 @@
 import * as jose from 'jose';
 import { createLocalJWKSet, exportJWK, generateKeyPair, JWK, JWTVerifyGetKey, KeyLike, SignJWT } from 'jose';
 import { randomUUID } from 'node:crypto';
-import { createServer, Server } from 'node:http';
+import { createServer, Server, ServerResponse } from 'node:http';
 import { AddressInfo } from 'node:net';
 import { ProblemException } from '../http/problem';
 import { verifyBearer } from './auth.guard';
@@ -42,7 +42,7 @@ afterEach(() => jest.useRealTimers());
 /** Moves the clock (Date and new Date(), which the token checks read) forward. */
 function later(ms: number): void {
   const now = Date.now();
-  jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask', 'setTimeout', 'setInterval'] });
+  jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask', 'setTimeout', 'setInterval', 'performance', 'hrtime'] });
   jest.setSystemTime(now + ms);
 }
 
@@ -145,7 +145,9 @@ describe('a token without an expiry', () => {
 describe("the issuer's JWKS endpoint failing", () => {
   let server: Server;
   let url: string;
-  let answer: 'keys' | 503 | 'not json' = 'keys';
+  let answer: 'keys' | 503 | 'not json' | 'hang' = 'keys';
+  /** The requests a hanging endpoint has not answered, answered (with the keys) at the end of the test. */
+  const hanging: ServerResponse[] = [];
   let jwks: { keys: JWK[] };
   let fetches = 0;
   const signers = new Map<string, KeyLike>();
@@ -171,7 +173,8 @@ describe("the issuer's JWKS endpoint failing", () => {
     await addKey('k1');
     server = createServer((_, response) => {
       fetches++;
-      if (answer === 503) response.writeHead(503).end('restarting');
+      if (answer === 'hang') hanging.push(response);
+      else if (answer === 503) response.writeHead(503).end('restarting');
       else response.writeHead(200, { 'content-type': 'application/json' }).end(answer === 'keys' ? JSON.stringify(jwks) : '<html>');
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -185,6 +188,16 @@ describe("the issuer's JWKS endpoint failing", () => {
     fetches = 0;
   });
 
+  afterEach(() => {
+    for (const response of hanging.splice(0)) response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(jwks));
+  });
+
+  /** Once the server has taken `count` requests (a fetch started in the background reaches it a moment later). */
+  const fetched = async (count: number) => {
+    for (let i = 0; i < 100 && fetches < count; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(fetches).toBe(count);
+  };
+
   it.each([[503 as const], ['not json' as const]])(
     'answering %s: tokens signed with a key read before keep verifying, the endpoint asked again only every few seconds',
     async (failure) => {
@@ -195,7 +208,7 @@ describe("the issuer's JWKS endpoint failing", () => {
       later(10 * 60_000 + 1); // past the 10 minutes the key set is kept: jose reads it again
       expect(await v.verify(await signWith('k1'))).toMatchObject({ partnerId: 'p1' });
       expect(await v.verify(await signWith('k1'))).toMatchObject({ partnerId: 'p1' });
-      expect(fetches).toBe(2); // the failed read; the second token was checked with the keys held
+      await fetched(2); // the failed read; the second token was checked with the keys held
       later(ISSUER_KEYS_RETRY_MS + 1);
       answer = 'keys';
       await addKey(`k-${randomUUID()}`);
@@ -203,6 +216,19 @@ describe("the issuer's JWKS endpoint failing", () => {
       expect(await v.verify(await signWith(rotated))).toMatchObject({ partnerId: 'p1' }); // back: the new key is read
     },
   );
+
+  // jose fetches a key set older than its 10 minutes before it answers: an endpoint that answers nothing held every
+  // request for the fetch's timeout (5 s), every few seconds.
+  it('an endpoint that hangs once the key set is old: tokens are checked with the keys held at once, the fetch in the background', async () => {
+    const v = remoteVerifier();
+    expect(await v.verify(await signWith('k1'))).toMatchObject({ partnerId: 'p1' });
+    answer = 'hang';
+    later(10 * 60_000 + 1);
+    const started = performance.now();
+    for (let i = 0; i < 3; i++) expect(await v.verify(await signWith('k1'))).toMatchObject({ partnerId: 'p1' });
+    expect(performance.now() - started).toBeLessThan(2_000);
+    await fetched(2); // one fetch for all of them
+  });
 
   it('while the endpoint fails, the keys held are imported once, not again for every token', async () => {
     const v = remoteVerifier();
