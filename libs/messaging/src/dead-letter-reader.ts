@@ -3,7 +3,7 @@ import { IHeaders, Kafka, KafkaMessage } from 'kafkajs';
 import { randomUUID } from 'node:crypto';
 import { writableHeaders } from './dead-letter-writer';
 
-/** One dead letter as `<topic>.dlq` holds it (headers written by the consumer transport's `deadLetter`). */
+/** One dead letter as `<topic>.dlq` holds it (headers written by DeadLetterWriter.write). */
 export interface DeadLetter {
   /** The topic it was consumed from (its DLQ is `<topic>.dlq`). */
   topic: string;

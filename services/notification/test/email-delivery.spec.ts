@@ -561,62 +561,45 @@ describe('exactly one email per (event, recipient, channel)', () => {
   // a later change of its enrollment has a message: told to the company admins, since the location had no Incentives
   // admin left, that one says where it stands, and the older one handed to them would arrive after it.
   it("hands over nothing of a status email whose recipient left once a later change of the enrollment has a message, whoever got it", async () => {
-    const world = new World(kafka, issuer, service);
-    const [location, elsewhere] = await world.register('Tailspin', 'Tailspin Far');
-    const global = await world.user('Gale', [{ role: 'GLOBAL_ADMIN', locationIds: ['*'] }]);
-    const gone = await world.changeRoles(await world.user('Gone', [{ role: 'INCENTIVES_ADMIN', locationIds: [location] }]), [
-      { role: 'INCENTIVES_ADMIN', locationIds: [elsewhere] },
-    ]);
-    const data = enrollment(world, location, { missing: ['TAX_PROFILE_MISSING'] });
-    const later = await kafka.publishEvent(Topics.enrollments, location, { type: 'EnrollmentActionRequired', data: { ...data, revision: 3, missing: ['BANK_PROFILE_MISSING'] } });
+    const { world, location, global, leavers: [gone] } = await leftLocation('Tailspin', 'Gone');
+    const earlier = actionRequired(world, location);
+    const later = await kafka.publishEvent(Topics.enrollments, location, { type: 'EnrollmentActionRequired', data: { ...earlier.data, revision: 3, missing: ['BANK_PROFILE_MISSING'] } });
     await sent(`${later.eventId}:${global.userId}:EMAIL`);
     // The earlier change's email to Gone, planned while they held the role and still waiting (a retry).
-    const earlier = createEnvelope({ type: 'EnrollmentActionRequired', source: 'enrollment', partnerId: world.partnerId, locationId: location, data });
-    await cancelledFor(await waitingForHandOver(world, gone, earlier), gone);
+    const id = await waitingForHandOver(world, gone, earlier);
+    await cancelledFor(id, gone);
     expect(await recipientsOf(earlier.eventId, 'EMAIL')).toEqual([gone.userId]);
     expect(await recipientsOf(earlier.eventId, 'INBOX')).toEqual([]);
+    await outcomesSettled(world, id);
+    expect(cancellations(id)).toEqual([expect.not.objectContaining({ handedOver: true })]);
   });
 
   it('hands over nothing of an event older than NOTIFY_MAX_EVENT_AGE_MS: it tells nobody any more', async () => {
-    const world = new World(kafka, issuer, service);
-    const [location, elsewhere] = await world.register('Tailspin Old', 'Tailspin Older');
-    const global = await world.user('Gray', [{ role: 'GLOBAL_ADMIN', locationIds: ['*'] }]);
-    const gone = await world.changeRoles(await world.user('Aged', [{ role: 'INCENTIVES_ADMIN', locationIds: [location] }]), [
-      { role: 'INCENTIVES_ADMIN', locationIds: [elsewhere] },
-    ]);
-    const data = enrollment(world, location, { missing: ['TAX_PROFILE_MISSING'] });
-    const old = createEnvelope({ type: 'EnrollmentActionRequired', source: 'enrollment', partnerId: world.partnerId, locationId: location, data, occurredAt: new Date(Date.now() - 8 * 24 * 3_600_000) });
+    const { world, location, global, leavers: [gone] } = await leftLocation('Tailspin Old', 'Aged');
+    const old = actionRequired(world, location, { occurredAt: new Date(Date.now() - 8 * 24 * 3_600_000) });
     const oldId = await waitingForHandOver(world, gone, old);
     await cancelledFor(oldId, gone);
     expect(await messages().countDocuments({ causationEventId: old.eventId, userId: global.userId })).toBe(0);
     // A fresh one is handed over (the same path, to the same Global admin).
-    const fresh = createEnvelope({ type: 'EnrollmentActionRequired', source: 'enrollment', partnerId: world.partnerId, locationId: location, data: { ...data, enrollmentId: `enr-${randomUUID()}` } });
+    const fresh = actionRequired(world, location);
     const freshId = await waitingForHandOver(world, gone, fresh);
     await cancelledFor(freshId, gone);
     expect(await sent(`${fresh.eventId}:${global.userId}:EMAIL`)).toMatchObject({ email: global.email, enrollmentId: fresh.data.enrollmentId });
     // Its consumers read which cancellation was handed over.
     await outcomesSettled(world, oldId, freshId);
-    const cancelled = (id: string) => watch.find((m) => m.envelope?.type === 'NotificationCancelled' && m.raw.includes(id)).map((m) => m.envelope!.data);
-    expect(cancelled(oldId)).toEqual([expect.not.objectContaining({ handedOver: true })]);
-    expect(cancelled(freshId)).toEqual([expect.objectContaining({ handedOver: true, enrollmentId: fresh.data.enrollmentId })]);
+    expect(cancellations(oldId)).toEqual([expect.not.objectContaining({ handedOver: true })]);
+    expect(cancellations(freshId)).toEqual([expect.objectContaining({ handedOver: true, enrollmentId: fresh.data.enrollmentId })]);
   });
 
   it('says it was handed over on each cancellation of the event, the second leaver\'s too, and hands it over once', async () => {
-    const world = new World(kafka, issuer, service);
-    const [location, elsewhere] = await world.register('Tailspin Both', 'Tailspin Away');
-    const global = await world.user('Gil', [{ role: 'GLOBAL_ADMIN', locationIds: ['*'] }]);
-    const leave = async (name: string) =>
-      world.changeRoles(await world.user(name, [{ role: 'INCENTIVES_ADMIN', locationIds: [location] }]), [{ role: 'INCENTIVES_ADMIN', locationIds: [elsewhere] }]);
-    const [first, second] = [await leave('Ada'), await leave('Bo')];
-    const envelope = createEnvelope({ type: 'EnrollmentActionRequired', source: 'enrollment', partnerId: world.partnerId, locationId: location, data: enrollment(world, location, { missing: ['TAX_PROFILE_MISSING'] }) });
-    const ids = [await waitingForHandOver(world, first, envelope, [first, second]), await waitingForHandOver(world, second, envelope, [first, second])];
-    await cancelledFor(ids[0], first);
-    await cancelledFor(ids[1], second);
+    const { world, location, global, leavers } = await leftLocation('Tailspin Both', 'Ada', 'Bo');
+    const envelope = actionRequired(world, location);
+    const ids: string[] = [];
+    for (const leaver of leavers) ids.push(await waitingForHandOver(world, leaver, envelope, leavers));
+    for (const [i, leaver] of leavers.entries()) await cancelledFor(ids[i], leaver);
     expect(await sent(`${envelope.eventId}:${global.userId}:EMAIL`)).toMatchObject({ email: global.email });
     await outcomesSettled(world, ...ids);
-    for (const id of ids) {
-      expect(watch.find((m) => m.envelope?.type === 'NotificationCancelled' && m.raw.includes(id)).map((m) => m.envelope!.data)).toEqual([expect.objectContaining({ handedOver: true })]);
-    }
+    for (const id of ids) expect(cancellations(id)).toEqual([expect.objectContaining({ handedOver: true })]);
     expect(smtp.to(global.email).filter((m) => m.parsed.messageId?.startsWith(`<${envelope.eventId}.`))).toHaveLength(1);
   });
 
@@ -624,14 +607,14 @@ describe('exactly one email per (event, recipient, channel)', () => {
     const world = new World(kafka, issuer, service);
     const [location] = await world.register('Tailspin Alone');
     const promoted = await world.changeRoles(await world.user('Pat', [{ role: 'INCENTIVES_ADMIN', locationIds: [location] }]), [{ role: 'ACCOUNT_ADMIN', locationIds: ['*'] }]);
-    const envelope = createEnvelope({ type: 'EnrollmentActionRequired', source: 'enrollment', partnerId: world.partnerId, locationId: location, data: enrollment(world, location, { missing: ['TAX_PROFILE_MISSING'] }) });
+    const envelope = actionRequired(world, location);
     const id = await waitingForHandOver(world, promoted, envelope);
     const inboxId = `${envelope.eventId}:${promoted.userId}:INBOX`;
     await messages().insertOne({ ...(await messages().findOne({ _id: id }))!, _id: inboxId, channel: 'INBOX', status: 'SENT', attempts: 1 });
     await cancelledFor(id, promoted);
     expect(await messages().findOne({ _id: inboxId })).toMatchObject({ audience: { roles: ['GLOBAL_ADMIN', 'ACCOUNT_ADMIN'] } });
     await outcomesSettled(world, id);
-    expect(watch.find((m) => m.envelope?.type === 'NotificationCancelled' && m.raw.includes(id)).map((m) => m.envelope!.data)).toEqual([expect.objectContaining({ handedOver: true })]);
+    expect(cancellations(id)).toEqual([expect.objectContaining({ handedOver: true })]);
   });
 
   it("sends nothing to a recipient the view knows as another partner's user (named by mistake while it did not know them)", async () => {
@@ -767,7 +750,6 @@ describe('exactly one email per (event, recipient, channel)', () => {
   });
 });
 
-/** An enrollment email for `user` stored as waiting (a retry due now), as if created before what the test changes. */
 /**
  * An email of an enrollment event to `user` (addressed as an Incentives admin of the event's location), planned while
  * they held the role and still waiting (a retry), the event kept for a hand-over as CreateMessages keeps it.
@@ -799,6 +781,34 @@ async function cancelledFor(id: string, user: TestUser): Promise<void> {
   await eventually(async () => expect(await messages().findOne({ _id: id })).toMatchObject({ userId: user.userId, status: 'CANCELLED', lastError: 'recipient no longer holds the role the message was addressed for' }));
 }
 
+/**
+ * A partner with a location whose Incentives admins (`names`) have all left it for another location, and a Global
+ * admin: what they are asked to act on falls to the Global admin (HandOverMessages).
+ */
+async function leftLocation(partner: string, ...names: string[]) {
+  const world = new World(kafka, issuer, service);
+  const [location, elsewhere] = await world.register(partner, `${partner} Elsewhere`);
+  const global = await world.user(`Global-${names[0]}`, [{ role: 'GLOBAL_ADMIN', locationIds: ['*'] }]);
+  const leavers: TestUser[] = [];
+  for (const name of names) {
+    const admin = await world.user(name, [{ role: 'INCENTIVES_ADMIN', locationIds: [location] }]);
+    leavers.push(await world.changeRoles(admin, [{ role: 'INCENTIVES_ADMIN', locationIds: [elsewhere] }]));
+  }
+  return { world, location, global, leavers };
+}
+
+/** An EnrollmentActionRequired of the location (tax profile missing), as the enrollment service publishes it. */
+function actionRequired(world: World, location: string, extra: { occurredAt?: Date; data?: Record<string, unknown> } = {}) {
+  const data = enrollment(world, location, { missing: ['TAX_PROFILE_MISSING'], ...extra.data });
+  return createEnvelope({ type: 'EnrollmentActionRequired', source: 'enrollment', partnerId: world.partnerId, locationId: location, data, occurredAt: extra.occurredAt });
+}
+
+/** The data of the NotificationCancelled events published for the message (once outcomesSettled). */
+function cancellations(id: string): Array<Record<string, unknown>> {
+  return watch.find((m) => m.envelope?.type === 'NotificationCancelled' && m.raw.includes(id)).map((m) => m.envelope!.data as Record<string, unknown>);
+}
+
+/** An enrollment email for `user` stored as waiting (a retry due now), as if created before what the test changes. */
 async function storeWaiting(world: World, user: TestUser, fields: Record<string, unknown> = {}) {
   const email = waitingEmail({
     partnerId: world.partnerId,

@@ -24,7 +24,6 @@ export const CHALLENGES = {
 export const unauthorized = (detail: string, challenge: string = CHALLENGES.bearer) =>
   new ProblemException(HttpStatus.UNAUTHORIZED, 'unauthorized', 'Authentication required', detail).challenge(challenge);
 
-/** Whether the request carries the operator credential (X-Operator-Key), compared in constant time. */
 /**
  * Whether the request's X-Operator-Key is the operators' credential: OPERATOR_TOKEN, or during its rotation the one it
  * replaces (OPERATOR_PREVIOUS_TOKEN), so that replicas restarted with the new one and those still on the old one accept

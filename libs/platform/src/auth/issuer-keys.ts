@@ -19,15 +19,21 @@ export const ISSUER_KEYS_RETRY_MS = 5_000;
 export function resilientRemoteKeySet(url: URL, { timeoutMs = 5_000 }: { timeoutMs?: number } = {}): JWTVerifyGetKey {
   const remote = createRemoteJWKSet(url, { cooldownDuration: 5_000, cacheMaxAge: 600_000, timeoutDuration: timeoutMs });
   let failedAt: number | undefined;
-  let held: { json: string; keys: JWTVerifyGetKey } | undefined;
+  // The keys of the last key set that loaded (a failed fetch leaves it), imported once, not for every token (jose's
+  // jwks() is a copy); dropped when a fetch succeeds, to be imported again from the new set when next needed.
+  let held: JWTVerifyGetKey | undefined;
+  const loaded = () => {
+    held = undefined;
+    failedAt = undefined;
+  };
   const fromHeld = async (...args: Parameters<JWTVerifyGetKey>) => {
-    const jwks: JSONWebKeySet | undefined = remote.jwks(); // the last key set that loaded (a failed fetch leaves it)
-    if (!jwks) throw new IssuerKeysUnavailableError(`The token issuer's keys (${url.origin}) cannot be read now.`);
-    // A copy on every call (jose): compared by content, so its keys are imported once, not for every token.
-    const json = JSON.stringify(jwks);
-    if (held?.json !== json) held = { json, keys: createLocalJWKSet(jwks) };
+    if (!held) {
+      const jwks: JSONWebKeySet | undefined = remote.jwks();
+      if (!jwks) throw new IssuerKeysUnavailableError(`The token issuer's keys (${url.origin}) cannot be read now.`);
+      held = createLocalJWKSet(jwks);
+    }
     try {
-      return await held.keys(...args);
+      return await held(...args);
     } catch (error) {
       if (error instanceof errors.JWKSNoMatchingKey) throw new IssuerKeysUnavailableError(`The token issuer's keys (${url.origin}) cannot be read now, and its key ${args[0].kid ?? ''} is not among those held.`);
       throw error;
@@ -38,14 +44,11 @@ export function resilientRemoteKeySet(url: URL, { timeoutMs = 5_000 }: { timeout
     // A key set held but older than its cache time: fetched again in the background, the token checked with the keys
     // held meanwhile, so that an endpoint that hangs (not refusing: answering nothing) holds up no request for its
     // timeout. A key id they lack waits for that fetch (below), as a new key must.
-    if (remote.jwks() && !remote.fresh) {
+    if (!remote.fresh && remote.jwks()) {
       if (!remote.reloading) {
-        remote.reload().then(
-          () => (failedAt = undefined),
-          (error: unknown) => {
-            if (unreadable(error)) failedAt = Date.now();
-          },
-        );
+        remote.reload().then(loaded, (error: unknown) => {
+          if (unreadable(error)) failedAt = Date.now();
+        });
       }
       try {
         return await fromHeld(...args);
@@ -55,7 +58,7 @@ export function resilientRemoteKeySet(url: URL, { timeoutMs = 5_000 }: { timeout
     }
     try {
       const key = await remote(...args);
-      failedAt = undefined;
+      loaded();
       return key;
     } catch (error) {
       if (!unreadable(error)) throw error;

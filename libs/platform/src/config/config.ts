@@ -310,7 +310,8 @@ const REGISTERED_CLAIMS = ['iss', 'aud', 'exp', 'nbf', 'iat', 'jti'];
 
 /** Settings valid one by one that cannot work together. */
 function refuseIncoherent(config: Record<string, unknown>): void {
-  // Two credentials set to the same value (METRICS_TOKEN, a service's VALIDATOR_TOKEN, OPERATOR_TOKEN): the holder of
+  // Two credentials set to the same value (METRICS_TOKEN, a service's VALIDATOR_TOKEN, OPERATOR_TOKEN and
+  // OPERATOR_PREVIOUS_TOKEN, every `*_TOKEN`): the holder of
   // the narrower one (a scraper, an outside back office) would hold the other too.
   const credentials = Object.entries(config).filter(([name, value]) => name.endsWith('_TOKEN') && typeof value === 'string' && value !== '');
   for (const [i, [name, value]] of credentials.entries()) {

@@ -2,6 +2,7 @@ import { CallHandler, createParamDecorator, ExecutionContext, HttpStatus, Inject
 import { ApiResponse } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import type { Observable } from 'rxjs';
+import { ROUTE_ARGS_METADATA } from '@nestjs/common/constants';
 import { ProblemException, Problems } from './problem';
 
 /**
@@ -46,35 +47,33 @@ function documented(required: boolean) {
   };
 }
 
-/** The handlers that check If-Match (a parameter @IfMatch or @OptionalIfMatch): IfMatchTakenInterceptor. */
-const checksIfMatch = new WeakSet<object>();
+/** The factories of IfMatch and OptionalIfMatch, by which IfMatchTakenInterceptor finds the handlers that take it. */
+function requiredIfMatch(_: unknown, ctx: ExecutionContext): number {
+  const header = ctx.switchToHttp().getRequest().headers['if-match'];
+  if (typeof header !== 'string' || header.trim() === '') throw Problems.preconditionRequired();
+  return ifMatchVersion(header);
+}
 
-function checked(target: object, key: string | symbol | undefined): void {
-  checksIfMatch.add(Object.getOwnPropertyDescriptor(target, key!)!.value as object);
+function optionalIfMatch(_: unknown, ctx: ExecutionContext): number | undefined {
+  const header = ctx.switchToHttp().getRequest().headers['if-match'];
+  return header === undefined ? undefined : ifMatchVersion(header);
 }
 
 /** The resource version a client read, from `If-Match: "3"`; 428 when absent. */
-export const IfMatch = createParamDecorator(
-  (_: unknown, ctx: ExecutionContext): number => {
-    const header = ctx.switchToHttp().getRequest().headers['if-match'];
-    if (typeof header !== 'string' || header.trim() === '') throw Problems.preconditionRequired();
-    return ifMatchVersion(header);
-  },
-  [documented(true), checked],
-);
+export const IfMatch = createParamDecorator(requiredIfMatch, [documented(true)]);
 
 /**
  * If-Match when the client sends one (a stale one answers 412), for changes that are safe to repeat without it:
  * merges and set-to-a-value operations (assigning a role, setting a default bank profile, Submit), where a client
  * that wants to act only on the version it read can still say so.
  */
-export const OptionalIfMatch = createParamDecorator(
-  (_: unknown, ctx: ExecutionContext): number | undefined => {
-    const header = ctx.switchToHttp().getRequest().headers['if-match'];
-    return header === undefined ? undefined : ifMatchVersion(header);
-  },
-  [documented(false), checked],
-);
+export const OptionalIfMatch = createParamDecorator(optionalIfMatch, [documented(false)]);
+
+/** Whether the handler has an @IfMatch or @OptionalIfMatch parameter (Nest's route-argument metadata, by factory). */
+function declaresIfMatch(controller: object, method: string): boolean {
+  const args = (Reflect.getMetadata(ROUTE_ARGS_METADATA, controller, method) ?? {}) as Record<string, { factory?: unknown }>;
+  return Object.values(args).some(({ factory }) => factory === requiredIfMatch || factory === optionalIfMatch);
+}
 
 /**
  * If-Match on a write that checks no version (a creation, an action such as marking a notice read, an operator's run)
@@ -84,15 +83,27 @@ export const OptionalIfMatch = createParamDecorator(
  */
 @Injectable()
 export class IfMatchTakenInterceptor implements NestInterceptor {
+  private readonly takesIfMatch = new WeakMap<object, boolean>();
+
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
     if (context.getType() === 'http') {
       const request = context.switchToHttp().getRequest<Request>();
       const read = request.method === 'GET' || request.method === 'HEAD';
-      if (!read && request.headers['if-match'] !== undefined && !checksIfMatch.has(context.getHandler())) {
+      if (!read && request.headers['if-match'] !== undefined && !this.takes(context)) {
         throw Problems.field('If-Match', 'is not taken by this write, which checks no version: send it without (a creation takes an Idempotency-Key)');
       }
     }
     return next.handle();
+  }
+
+  private takes(context: ExecutionContext): boolean {
+    const handler = context.getHandler();
+    let takes = this.takesIfMatch.get(handler);
+    if (takes === undefined) {
+      takes = declaresIfMatch(context.getClass(), handler.name);
+      this.takesIfMatch.set(handler, takes);
+    }
+    return takes;
   }
 }
 

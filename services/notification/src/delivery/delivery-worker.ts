@@ -236,7 +236,7 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnModuleDestroy {
       .execute(claimed)
       .then((outcome) => {
         if (outcome.status === 'RETRY') this.kickIn(outcome.retryInMs, claimed._id, claimed.attempts);
-        if (outcome.status === 'CANCELLED' && outcome.handedOver) this.enqueue(outcome.handedOver, 0);
+        if (outcome.status === 'CANCELLED' && outcome.due) this.enqueue(outcome.due, 0);
       })
       // In the email's trace (the correlation id of the event that caused it), as DeliverEmail's own lines.
       .catch((error) =>

@@ -304,17 +304,16 @@ export class InvitationDigests implements OnModuleInit, OnModuleDestroy {
    * crash before this leaves them to the sweep, which does the same.
    */
   async cancelAll(digestId: string, reason: string, leaseToken: string): Promise<void> {
-    const taken = (await this.messages.collection
-      .find({ 'digest.id': digestId, status: 'DIGESTING', leaseToken } as never, { projection: { html: 0, text: 0, subject: 0, outbox: 0 } })
-      .toArray()) as unknown as GatheredEmail[];
+    const gathered = (await this.messages.collection
+      .find({ 'digest.id': digestId, status: { $in: ['HELD', 'DIGESTING'] } } as never, { projection: { html: 0, text: 0, subject: 0, outbox: 0 } })
+      .toArray()) as unknown as Array<GatheredEmail & { status: string; leaseToken?: string }>;
+    const taken = (email: (typeof gathered)[number]) => email.status === 'DIGESTING' && email.leaseToken === leaseToken;
     await this.cancelEach(
-      taken.map((email) => ({ email, reason: `its digest email was cancelled: ${reason}` })),
+      gathered.filter(taken).map((email) => ({ email, reason: `its digest email was cancelled: ${reason}` })),
       leaseToken,
     );
-    const left = await this.messages.collection
-      .find({ 'digest.id': digestId, status: { $in: ['HELD', 'DIGESTING'] } } as never, { projection: { _id: 1 } })
-      .toArray();
-    const released = await this.release(left.map((email) => email._id as unknown as string), new Date());
+    const left = gathered.filter((email) => !taken(email));
+    const released = await this.release(left.map((email) => email._id), new Date());
     if (released.length) this.logger.log(`${released.length} invitation email(s) not taken by their cancelled digest: sent by themselves`);
   }
 

@@ -78,7 +78,7 @@ export function outcomeEvent(outbox: EventOutbox, message: Outcome, outcome: { a
 }
 
 /**
- * NotificationCancelled for an email withdrawn before it was sent: `attempts`, the SMTP attempts made; `handedOver`, what
+ * NotificationCancelled for an email withdrawn before it was sent: `attempts`, the delivery attempts begun; `handedOver`, what
  * it asked was told to whoever holds the role its recipient left (HandOverMessages).
  */
 export function cancelledEvent(outbox: EventOutbox, message: Outcome, cancelled: { attempts: number; reason: string; handedOver?: boolean }): OutboxEntry {

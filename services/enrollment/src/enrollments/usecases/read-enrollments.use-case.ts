@@ -32,7 +32,6 @@ export class ReadEnrollments {
     const enrollment = await this.enrollments.findForPartner(actor.partnerId, id);
     if (!enrollment) throw Problems.notFound(`Enrollment ${id}`);
     await this.policy.requireViewOfOwn(actor, enrollment.locationId);
-    // Read only where nextAction reads it (one not submitted), as Enroll's and Submit's answers do.
     return this.dto(holdsRole(actor, 'INCENTIVES_ADMIN', enrollment.locationId), enrollment);
   }
 

@@ -12,6 +12,8 @@ import { deadLetterEntry } from '../dead-letter';
 import { InvitationProgressRepository } from '../../invitations/invitation-progress.repository';
 import { ProfileProgressRepository } from '../../profiles/profile-progress.repository';
 import { HandOverMessages } from '../../messages/usecases/hand-over-messages.use-case';
+import { needsSomeone } from '../../messages/message-planner';
+import { TemplateName } from '../../rendering/template-renderer';
 import { RecipientDirectory } from '../../recipients/recipient-directory';
 import { DeliveryMetrics } from '../delivery-metrics';
 import { GatheredEmail, InvitationDigests } from '../invitation-digests';
@@ -24,9 +26,18 @@ export type DeliveryOutcome =
   | { status: 'SENT' }
   | { status: 'RETRY'; retryInMs: number }
   | { status: 'FAILED' }
-  /** `handedOver`: the emails written for whoever holds the role its recipient left (HandOverMessages), to queue. */
-  | { status: 'CANCELLED'; handedOver?: string[] }
+  /** `due`: the emails written for whoever holds the role its recipient left (HandOverMessages), to queue. */
+  | { status: 'CANCELLED'; due?: string[] }
   | { status: 'LEASE_LOST' };
+
+/**
+ * Whether a later status change of the email's enrollment overtook it: `reason`, for this recipient (then it is not
+ * sent); `forAnyone`, whoever that later change told (then what it asks is handed over to nobody).
+ */
+interface Supersession {
+  reason: string | null;
+  forAnyone: boolean;
+}
 
 /**
  * Sends one email. `claim()` takes the next due email with a lease (one findOneAndUpdate, so two workers never
@@ -65,9 +76,9 @@ export class DeliverEmail {
    * succession (approved, then a profile edited: ENROLLED, then VALIDATING) are sent at the same time or retried
    * apart, so the older could arrive last, dated newest, and leave the admin believing it. Null otherwise.
    */
-  private async supersession(email: Pick<Message, 'userId' | 'enrollmentStatus' | 'audience'>, { anyRecipient = false } = {}): Promise<string | null> {
+  private async supersession(email: Pick<Message, 'userId' | 'enrollmentStatus' | 'audience'>): Promise<Supersession> {
     const status = email.enrollmentStatus;
-    if (!status) return null;
+    if (!status) return { reason: null, forAnyone: false };
     // The index's two fields exactly (mongo-java-server uses an index only so); the recipient and channel are checked here.
     const later = await this.messages.collection
       .find({ 'enrollmentStatus.enrollmentId': status.enrollmentId, 'enrollmentStatus.revision': { $gt: status.revision } } as never, {
@@ -80,10 +91,10 @@ export class DeliverEmail {
     // change's messages went to whoever holds the role now (one appointed since, who acted on it), not to them: any
     // later message of the enrollment tells the same.
     const forCompanyAdmins = email.audience !== undefined && !email.audience.roles.includes('INCENTIVES_ADMIN');
-    const newer = forCompanyAdmins || anyRecipient
+    const newer = forCompanyAdmins
       ? later.length > 0
       : later.some((m) => (m as unknown as Message).userId === email.userId && (m as unknown as Message).channel === 'EMAIL');
-    return newer ? 'the enrollment changed again since: a later email tells where it stands' : null;
+    return { reason: newer ? 'the enrollment changed again since: a later email tells where it stands' : null, forAnyone: later.length > 0 };
   }
 
   /** Concurrent claims by id read their emails with one query. */
@@ -95,8 +106,9 @@ export class DeliverEmail {
    * A failure fails the attempt (the email is claimed again, and handed over then), until the email has used up its
    * attempts: then it is cancelled without (a hand-over that cannot succeed must not keep it claimed for ever).
    */
-  private async handOverFrom(claimed: ClaimedEmail): Promise<{ due: string[]; handedOver: boolean }> {
-    if (await this.supersession(claimed, { anyRecipient: true })) return { due: [], handedOver: false };
+  private async handOverFrom(claimed: ClaimedEmail, superseded: Supersession): Promise<{ due: string[]; handedOver: boolean }> {
+    // Only a message asking someone to act is handed over; nor one a later change of its enrollment overtook.
+    if (!needsSomeone(claimed.template as TemplateName) || superseded.forAnyone) return { due: [], handedOver: false };
     try {
       return await this.handOver.execute(claimed.causationEventId, claimed.userId);
     } catch (error) {
@@ -261,16 +273,16 @@ export class DeliverEmail {
     // changed and submitted again since its rejection, or its forms renewed since "they expire on".
     if (withdrawn) return this.cancel(claimed, withdrawn);
     if (profileMovedOn) return this.cancel(claimed, profileMovedOn);
-    if (superseded) return this.cancel(claimed, superseded);
+    if (superseded.reason) return this.cancel(claimed, superseded.reason);
     // What it asks had to be done before a moment that has passed (a renewal reminder retried past its year's end).
     if (claimed.sendBefore && Date.now() >= +new Date(claimed.sendBefore)) return this.cancel(claimed, momentPassed(claimed.sendBefore));
     // Deactivated, or no longer in the role it was addressed for, while the email waited: they get nothing. What it asks
     // goes to whoever holds the role now, if nobody it told does; written before the cancellation, so that a stop in
     // between hands it over on the next claim (the same messages: nothing twice).
     if ('cancel' in recipient) {
-      const { due, handedOver } = recipient.left ? await this.handOverFrom(claimed) : { due: [], handedOver: false };
+      const { due, handedOver } = recipient.left ? await this.handOverFrom(claimed, superseded) : { due: [], handedOver: false };
       const outcome = await this.cancel(claimed, recipient.cancel, handedOver);
-      return outcome.status === 'CANCELLED' && due.length ? { ...outcome, handedOver: due } : outcome;
+      return outcome.status === 'CANCELLED' && due.length ? { ...outcome, due } : outcome;
     }
     // A digest (InvitationDigests): what it says is made of the invitation emails it gathered that still hold, taken
     // with this claim's lease token (the one its emails are settled with, also once holdLease renews it under another).
@@ -324,8 +336,8 @@ export class DeliverEmail {
   }
 
   /**
-   * Not sent, and never will be: CANCELLED with the reason, and NotificationCancelled in the same write (the SMTP
-   * attempts made: the claims before this one, which makes none). A digest has no event of its own (it caused nothing):
+   * Not sent, and never will be: CANCELLED with the reason, and NotificationCancelled in the same write (the delivery
+   * attempts begun: the claims before this one, which makes none). A digest has no event of its own (it caused nothing):
    * its emails are cancelled with it, each with its event, once its cancellation is written (by the lease holder only).
    */
   private async cancel(claimed: ClaimedEmail, reason: string, handedOver = false): Promise<DeliveryOutcome> {
