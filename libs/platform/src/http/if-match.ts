@@ -2,8 +2,8 @@ import { CallHandler, createParamDecorator, ExecutionContext, HttpStatus, Inject
 import { ApiResponse } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import type { Observable } from 'rxjs';
-import { ROUTE_ARGS_METADATA } from '@nestjs/common/constants';
 import { ProblemException, Problems } from './problem';
+import { routeArgs } from './route-args';
 
 /**
  * The version an If-Match header names: `"3"` (the ETag as sent) or `3` -> 3. A weak ETag (`W/"3"`) never matches
@@ -71,8 +71,7 @@ export const OptionalIfMatch = createParamDecorator(optionalIfMatch, [documented
 
 /** Whether the handler has an @IfMatch or @OptionalIfMatch parameter (Nest's route-argument metadata, by factory). */
 function declaresIfMatch(controller: object, method: string): boolean {
-  const args = (Reflect.getMetadata(ROUTE_ARGS_METADATA, controller, method) ?? {}) as Record<string, { factory?: unknown }>;
-  return Object.values(args).some(({ factory }) => factory === requiredIfMatch || factory === optionalIfMatch);
+  return routeArgs(controller, method).some(([, { factory }]) => factory === requiredIfMatch || factory === optionalIfMatch);
 }
 
 /**

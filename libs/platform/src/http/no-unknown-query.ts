@@ -1,8 +1,8 @@
 import { CallHandler, ExecutionContext, Injectable, NestInterceptor } from '@nestjs/common';
 import type { Observable } from 'rxjs';
-import { ROUTE_ARGS_METADATA } from '@nestjs/common/constants';
 import { RouteParamtypes } from '@nestjs/common/enums/route-paramtypes.enum';
 import { FORBIDDEN_KEYS } from './body-shape';
+import { routeArgs } from './route-args';
 import { ValidationProblem } from './problem';
 
 /**
@@ -52,6 +52,5 @@ function droppedNames(url: string | undefined): string[] {
 
 /** Whether the handler has a `@Query()` parameter (whole query or one of its fields). */
 function declaresQuery(controller: object, method: string): boolean {
-  const args = (Reflect.getMetadata(ROUTE_ARGS_METADATA, controller, method) ?? {}) as Record<string, unknown>;
-  return Object.keys(args).some((key) => key.split(':')[0] === String(RouteParamtypes.QUERY));
+  return routeArgs(controller, method).some(([key]) => key.split(':')[0] === String(RouteParamtypes.QUERY));
 }

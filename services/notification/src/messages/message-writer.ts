@@ -89,7 +89,8 @@ export class MessageWriter {
           correlationId: envelope.correlationId,
           ...(invitation && { invitation }),
           ...(plan.enrollmentStatus && { enrollmentStatus: plan.enrollmentStatus }),
-          ...(plan.enrollmentId && { enrollmentId: plan.enrollmentId }),
+          // Where enrollmentStatus does not name it already (a reminder that it will not continue).
+          ...(plan.enrollmentId && !plan.enrollmentStatus && { enrollmentId: plan.enrollmentId }),
           ...(plan.profile && { profile: plan.profile }),
           ...(plan.sendBefore && channel === 'EMAIL' && { sendBefore: plan.sendBefore }),
           template: plan.template,

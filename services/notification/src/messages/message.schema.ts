@@ -101,7 +101,7 @@ export class Message {
    * dated newest. Absent on other messages, and on messages written before it existed.
    */
   @Prop({ type: Object }) enrollmentStatus?: { enrollmentId: string; revision: number; reminder?: true };
-  /** The enrollment it is about (enrollment messages), for its outcome events (a reminder that it will not continue has no `enrollmentStatus`). */
+  /** The enrollment it is about, for its outcome events, where `enrollmentStatus` does not name it (a reminder that it will not continue). */
   @Prop() enrollmentId?: string;
   /**
    * Messages about a bank or tax profile: which, at which revision ("could not validate": ProfileActionRequired), or with
