@@ -86,3 +86,18 @@ it('closes the stream on the server when following fails half-way (the consumer 
   expect(calls).toBe(3);
   expect(killed).toContain('killCursors');
 });
+
+it("reads no past year's enrollment the rollover is done with, and does read a past year's it has not decided yet, and an early run's still in its year", async () => {
+  const rollover = (toFiscalYear: string) => ({ toFiscalYear, outcome: 'RENEWED', at: new Date('2026-07-01T00:00:00Z') });
+  const year = (id: string, fiscalYear: string, marked?: string) => ({ ...enrollment(id, 'ENROLLED', 'bank-4'), fiscalYear, ...(marked && { rollover: rollover(marked) }) });
+  await model.collection.insertMany([
+    year('fy25-renewed', 'FY25', 'FY26'),
+    year('fy26-renewed', 'FY26', 'FY27'),
+    year('fy26-undecided', 'FY26'),
+    year('fy27-early', 'FY27', 'FY28'),
+    year('fy27', 'FY27'),
+  ] as never[]);
+  const read: string[] = [];
+  for await (const e of repository.ofProfile({ partnerId: 'p1', profileKind: 'BANK', profileId: 'bank-4' }, new Date('2026-09-01T00:00:00Z'))) read.push(e._id);
+  expect(read.sort()).toEqual(['fy26-undecided', 'fy27', 'fy27-early']);
+});

@@ -1,4 +1,4 @@
-import { EnrollmentStatus, fiscalYearOver, ProfileEvent } from '@lib/contracts';
+import { EnrollmentStatus, fiscalYearOf, fiscalYearOver, ProfileEvent } from '@lib/contracts';
 import { Keyset, ProblemException, Problems } from '@lib/platform';
 import { BatchLoader, bulkWriteBatcher, modelLoader, OutboxEntry, PendingOutboxes, pushOutbox } from '@lib/messaging';
 import { Injectable } from '@nestjs/common';
@@ -146,17 +146,25 @@ export class EnrollmentsRepository {
    * The enrollments a profile's event may concern, for the caller to decide which do (watchesProfile): those naming
    * the profile; for a tax profile of a known location, that location's enrollments (a tax profile belongs to one
    * location: those using it, and those with none, whose program may require one since they were submitted). Ended
-   * ones (TERMINAL) are left out by the query, as watchesProfile would. Streamed, `batchSize` at a time: a bank profile
-   * serving every location of a large partner is named by a document per location, program and year.
+   * ones (TERMINAL) are left out by the query, as watchesProfile would, and so are those the rollover is done with at
+   * `now` (rolledOver: marked, of a year before now's), which a profile in use for years names once a year each.
+   * Streamed, `batchSize` at a time: a bank profile serving every location of a large partner is named by a document
+   * per location, program and year.
    */
-  ofProfile(event: Pick<ProfileEvent, 'partnerId' | 'profileKind' | 'profileId' | 'locationId'>, batchSize = 500): AsyncIterable<Enrollment> & { close(): Promise<unknown> } {
+  ofProfile(
+    event: Pick<ProfileEvent, 'partnerId' | 'profileKind' | 'profileId' | 'locationId'>,
+    now: Date,
+    batchSize = 500,
+  ): AsyncIterable<Enrollment> & { close(): Promise<unknown> } {
     const { partnerId, profileKind, profileId, locationId } = event;
     const filter =
       profileKind === 'TAX' && locationId !== undefined
         ? { partnerId, locationId }
         : { [profileKind === 'BANK' ? 'bankProfileId' : 'taxProfileId']: profileId, partnerId };
+    // Not rolledOver: no marker, or a year not over (names as FY27 compare as their years do).
+    const notRolledOver = { $or: [{ rollover: null }, { fiscalYear: { $gte: fiscalYearOf(now) } }] };
     return this.model
-      .find({ ...filter, status: { $nin: TERMINAL } })
+      .find({ ...filter, status: { $nin: TERMINAL }, ...notRolledOver })
       .lean<Enrollment>()
       .cursor({ batchSize });
   }

@@ -2,7 +2,7 @@ import { EnrollmentStatus, fiscalYearBefore, PayoutRules } from '@lib/contracts'
 import { BackgroundWork } from '@lib/platform';
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
-import { Model } from 'mongoose';
+import { FilterQuery, Model } from 'mongoose';
 import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
 import { Enrollment } from '../enrollment.schema';
 import { EnrollmentsRepository } from '../enrollments.repository';
@@ -82,19 +82,17 @@ export class FollowSubmitted {
       const followed = (await this.marks.findById(markId).lean<JobMark>())?.revision ?? 0;
       const rulesChanged = (first.payoutRulesChangedAt ?? 0) > followed;
       const statuses = rulesChanged ? FOLLOWED_AFTER_RULES_CHANGED : FOLLOWED;
-      // Submitted ones; after a rules change, proposals too (started: evaluated). Never-started invitations are not read.
-      const which = rulesChanged ? { $or: [{ submittedAt: { $exists: true } }, { evaluatedAt: { $exists: true } }] } : { submittedAt: { $exists: true } };
       // Whether every enrollment of the program was followed under the rules read first: then the mark says so.
       let followedUnderRules = rulesChanged;
       let after: string | undefined;
       for (;;) {
         if (this.work.stopRequested) return { ...run, complete: false };
-        const read = await this.enrollments.ofProgramIn(programId, statuses, PAGE, after, which);
-        if (read.length === 0) break;
-        // The program's rules as they are now, each page (a run is long: an operator may change them meanwhile).
+        // The program's rules (and year) as they are now, each page (a run is long: an operator may change them meanwhile).
         const program = await this.programs.find(programId);
         if (!program) break;
         if (program.revision !== first.revision) followedUnderRules = false;
+        const read = await this.enrollments.ofProgramIn(programId, statuses, PAGE, after, inRunFilter(rulesChanged, program.fiscalYear));
+        if (read.length === 0) break;
         const page = read.filter((e) => inRun(e, rulesChanged, program.fiscalYear));
         for (let i = 0; i < page.length; i += IN_FLIGHT) {
           const outcomes = await Promise.all(page.slice(i, i + IN_FLIGHT).map((e) => this.followOne(e, program.payoutRules)));
@@ -131,8 +129,20 @@ export class FollowSubmitted {
  * next one, with new rules, before the year's end) stays enrolled under the rules of its own year, as SPEC 1.6 has it
  * (the rollover judges its continuation by the new year's); nor is it read again after every change of the next year's.
  */
-function inRun(enrollment: Enrollment, rulesChanged: boolean, programYear: string): boolean {
+export function inRun(enrollment: Enrollment, rulesChanged: boolean, programYear: string): boolean {
   if (enrollment.submittedAt && enrollment.status !== 'ENROLLED') return true;
   if (!rulesChanged || !(enrollment.submittedAt || enrollment.evaluatedAt)) return false;
   return !fiscalYearBefore(enrollment.fiscalYear, programYear);
+}
+
+/**
+ * inRun as the page's query: the server leaves out what the run would not follow (after a rules change, every earlier
+ * year's ENROLLED enrollment of the program, a document per location and year), and never-started invitations. Years
+ * named as FY27 compare as strings as they do in time (fiscalYearBefore).
+ */
+export function inRunFilter(rulesChanged: boolean, programYear: string): FilterQuery<Enrollment> {
+  const submitted = { submittedAt: { $exists: true } };
+  if (!rulesChanged) return submitted; // FOLLOWED: none ENROLLED
+  const ofTheYearOn = { fiscalYear: { $gte: programYear } };
+  return { $or: [{ ...submitted, status: { $ne: 'ENROLLED' } }, { ...submitted, ...ofTheYearOn }, { evaluatedAt: { $exists: true }, ...ofTheYearOn }] };
 }

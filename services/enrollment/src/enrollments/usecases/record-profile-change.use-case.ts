@@ -50,7 +50,7 @@ export class RecordProfileChange {
   async followEnrollmentsOf(event: ProfileRef, heartbeat?: () => Promise<void>): Promise<number> {
     const concerned = (e: Enrollment) => watchesProfile(e, event.profileKind, this.clock.now()) && usesProfile(e, event);
     let changed = 0;
-    const stream = this.enrollments.ofProfile(event);
+    const stream = this.enrollments.ofProfile(event, this.clock.now());
     try {
       for await (const candidate of stream) {
         if (!concerned(candidate)) continue;
