@@ -543,6 +543,29 @@ describe('enrollments never completed in their fiscal year', () => {
     const col = h.db.collection<{ _id: string; status: string }>('enrollments');
     for (const e of seeded) expect((await col.findOne({ _id: e._id } as never))?.status).toBe('EXPIRED');
   });
+
+  it("are not read by the reminders' scan when only invited (never started by Enroll): the invitation is their reminder", async () => {
+    const program = await createProgram(h, { fiscalYear: 'FY35', requiresEligibility: false });
+    const [started, invited] = await seedUnfinished(program.programId, program.name, 'FY35', ['ACTION_REQUIRED', 'INVITED']);
+    await h.db.collection('enrollments').updateOne({ _id: invited._id } as never, { $unset: { evaluatedAt: '' } });
+    const client = h.service.app.get<Connection>(getConnectionToken()).getClient();
+    const scans: Array<Record<string, unknown>> = [];
+    const record = (event: CommandStartedEvent) => {
+      if (event.commandName === 'find' && event.command.find === 'enrollments' && event.command.filter?.fiscalYear === 'FY35') scans.push(event.command.filter);
+    };
+    client.on('commandStarted', record);
+    const inYear = jest.spyOn(h.service.app.get(Clock), 'now').mockReturnValue(new Date('2035-06-01T00:00:00Z'));
+    try {
+      const reminded = await operator('/v1/operator/renewal-reminders', { fiscalYear: 'FY35' });
+      expect(reminded.body).toEqual(expect.objectContaining({ examined: 1, reminded: 1 }));
+    } finally {
+      inYear.mockRestore();
+      client.off('commandStarted', record);
+    }
+    expect(scans).toHaveLength(1);
+    const read = await h.db.collection('enrollments').find(scans[0]).toArray();
+    expect(read.map((e) => e._id)).toEqual([started._id]);
+  });
 });
 
 /** A bank profile in the service's profile view, its current revision in this status (as the consumer writes it). */

@@ -113,8 +113,12 @@ export class SendRenewalReminders {
       {
         fiscalYear,
         status: { $in: ['ENROLLED', ...BEFORE_ENROLLED] },
-        // Continued by an operator's early run too: the run at year end decides those again (ReviewEarlyRenewals).
-        $or: [{ rollover: { $exists: false } }, { 'rollover.early': true }],
+        $and: [
+          // Continued by an operator's early run too: the run at year end decides those again (ReviewEarlyRenewals).
+          { $or: [{ rollover: { $exists: false } }, { 'rollover.early': true }] },
+          // Started by Enroll, or completed once (wasCompleted): one only invited is not read (the invitation reminds).
+          { $or: [{ evaluatedAt: { $ne: null } }, { status: 'ENROLLED' }, { enrolledAt: { $ne: null } }] },
+        ],
       } as never,
       { projection: { outbox: 0 }, batchSize, hint: YEAR_SCAN },
     );
@@ -129,7 +133,7 @@ export class SendRenewalReminders {
       const operations: Array<{ updateOne: { filter: { _id: string; version: number }; update: Record<string, unknown> } }> = [];
       for (const enrollment of batch) {
         const completed = wasCompleted(enrollment);
-        if (!completed && !enrollment.evaluatedAt) continue; // only invited: the invitation reminds
+        if (!completed && !enrollment.evaluatedAt) continue; // only invited (the scan reads none now): the invitation reminds
         summary.examined++;
         // Not completed while the partner's agreement is not active: Submit refuses it, and the rollover would expire it
         // completed or not. Told that it will not continue and why, not asked to complete it.
