@@ -1140,6 +1140,15 @@ describe('a continuation renewed on an earlier year\'s eligibility', () => {
     expect(h.watch.messages.filter((m) => m.envelope?.type === 'EnrollmentIneligible' && (m.envelope?.data as { enrollmentId?: string }).enrollmentId === next)).toEqual([]);
   });
 
+  it("is not confirmed by an eligible decision naming another partner for its location (not known here yet): its own partner's later ineligible one ends it", async () => {
+    const { program, locationId, next } = await renewedOnCarried('foreign');
+    await eligibility(h, { partnerId: `other-${w.run}` }, program.programId, locationId, true, RUNNING_FY);
+    // On the same key, after it: read once the other partner's decision was.
+    await eligibility(h, w, program.programId, locationId, false, RUNNING_FY, ['Partner designation lost']);
+    await waitForEnrollmentEvent(h, next, 'EnrollmentIneligible');
+    expect(await col().findOne({ _id: next })).toMatchObject({ status: 'INELIGIBLE', partnerId: w.partnerId, reasons: ['Partner designation lost'] });
+  });
+
   it("ends INELIGIBLE on the new year's decision recorded while the run inserted it (the decision looked for it before it existed)", async () => {
     const { program, locationId, seeded, next } = await completedInEndedYear('race');
     const summary = await rolloverRacedBy(program.programId, ENDED_FY, async () => {

@@ -36,8 +36,10 @@ export class RecordEligibilityDecision {
     if (!current) return;
     if (decision.eligible) {
       // A continuation the rollover made on an earlier year's decision is confirmed by its own year's: a later
-      // ineligible decision of that year leaves it, as any completed enrollment (MarkIneligible).
-      await this.enrollments.confirmCarried(enrollmentId(decision));
+      // ineligible decision of that year leaves it, as any completed enrollment (MarkIneligible). Only by its own
+      // partner's: the location known as theirs, its enrollment is; not known yet, the decision may name another partner.
+      const id = enrollmentId(decision);
+      if (ownerConfirmed || (await this.enrollments.findById(id))?.partnerId === decision.partnerId) await this.enrollments.confirmCarried(id);
       // Eligible again: an enrollment only invited, ended INELIGIBLE, is INVITED again (its invitation is issued again).
       // Not on the year's first decision (a burst of new locations: one read of the enrollment saved each): what ended
       // it was an ineligible decision for the year (directly, or through the revocation it caused), which this view
