@@ -1,3 +1,4 @@
+import { storage as requestLogs } from 'nestjs-pino/storage';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import { Tracing } from './tracing';
@@ -35,10 +36,12 @@ export const Trace = {
   },
   /**
    * Runs background work that a request or an event handler only woke up (the outbox relay's drain, the email worker's
-   * claims) outside their trace: its log lines and spans belong to none of its callers.
+   * claims) outside their trace: its log lines and spans belong to none of its callers, nor do they carry an HTTP
+   * request's log binding (nestjs-pino's `req`). What `fn` chains on its work (`then`, `catch`) runs outside too; what
+   * the caller chains on the result runs in the caller's.
    */
   detached<T>(fn: () => T): T {
-    return storage.exit(() => Tracing.detached(fn));
+    return storage.exit(() => requestLogs.exit(() => Tracing.detached(fn)));
   },
   correlationId(): string {
     return storage.getStore()?.correlationId ?? randomUUID();

@@ -1,4 +1,7 @@
+import { storage as requestLogs, Store } from 'nestjs-pino/storage';
+import pino from 'pino';
 import { Gauge, register } from 'prom-client';
+import { Trace, TraceContext } from './context';
 import { MessagingMetrics, RelayStatus, relayStatuses } from './metrics';
 import { byteChunks, ORPHANED_AFTER_MS, OutboxRelay, recordBytes } from './outbox-relay';
 import { Types } from 'mongoose';
@@ -474,6 +477,20 @@ describe('OutboxRelay: events of one key go out in the order they were written, 
     await kickAt(4_001); // back to normal: no wait
     expect(scanned).toEqual([300, 300, 300]);
     internals.stopped = true;
+  });
+
+  it("logs a failed drain a request kicked outside that request's trace and log binding: the drain is every writer's", async () => {
+    const { relay, broker } = relayOver(fakeCollection([{ _id: 'd1', outbox: [event('e1', 1)] }]));
+    const internals = relay as unknown as { stopped: boolean; running?: Promise<void>; logger: { warn: (line: string) => void } };
+    internals.stopped = false;
+    broker.down = true;
+    const logged: Array<{ line: string; trace?: TraceContext; request?: unknown }> = [];
+    internals.logger = { warn: (line) => void logged.push({ line, trace: Trace.current(), request: requestLogs.getStore() }) };
+    clock = 10_000;
+    requestLogs.run(new Store(pino({ enabled: false })), () => Trace.run({ correlationId: 'c-1', causationId: 'request-1' }, () => relay.kick()));
+    await internals.running;
+    internals.stopped = true;
+    expect(logged).toEqual([{ line: expect.stringContaining('will retry'), trace: undefined, request: undefined }]);
   });
 
   it('tells /metrics the age of the oldest event it has not published (failed, or a send still waiting), the failures in a row and its last success', async () => {

@@ -120,17 +120,20 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
       this.again = true;
       return;
     }
+    // Its failure's line too outside the trace of whoever kicked it: the drain is for every writer's events.
     this.track(
-      Trace.detached(() => this.drain())
-        .then(() => {
-          this.retryAt = 0;
-        })
-        .catch((error) => {
-          this.sweep = 'full'; // what this drain was to publish is still there: look for all of it next time
-          const delay = Math.min(this.options.relayIntervalMs * 2 ** (this.status.consecutiveFailures - 1), this.options.relaySweepIntervalMs);
-          this.retryAt = Date.now() + delay;
-          this.logger.warn(`outbox relay: ${(error as Error).message}; will retry in ${delay} ms`);
-        }),
+      Trace.detached(() =>
+        this.drain()
+          .then(() => {
+            this.retryAt = 0;
+          })
+          .catch((error) => {
+            this.sweep = 'full'; // what this drain was to publish is still there: look for all of it next time
+            const delay = Math.min(this.options.relayIntervalMs * 2 ** (this.status.consecutiveFailures - 1), this.options.relaySweepIntervalMs);
+            this.retryAt = Date.now() + delay;
+            this.logger.warn(`outbox relay: ${(error as Error).message}; will retry in ${delay} ms`);
+          }),
+      ),
     );
   }
 

@@ -2,6 +2,8 @@ import { Envelope, Topics } from '@lib/contracts';
 import { context, propagation, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { InMemorySpanExporter, NodeTracerProvider, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-node';
 import type { KafkaMessage } from 'kafkajs';
+import { storage as requestLogs, Store } from 'nestjs-pino/storage';
+import pino from 'pino';
 import { Trace } from './context';
 import { outboxEvent } from './outbox';
 import { recordBytes } from './outbox-relay';
@@ -128,6 +130,15 @@ describe('Tracing, with a tracer provider (an in-memory exporter: a pure unit te
     );
     request.end();
     expect(seen).toEqual({ span: undefined, trace: undefined, traceparent: undefined });
+  });
+
+  it("runs what the work chains on itself outside the caller's trace and HTTP request log binding too", async () => {
+    const seen = await requestLogs.run(new Store(pino({ enabled: false })), () =>
+      Trace.run({ correlationId: 'c-2', causationId: 'r-2' }, () =>
+        Trace.detached(() => Promise.resolve().then(() => ({ trace: Trace.current(), requestLog: requestLogs.getStore() }))),
+      ),
+    );
+    expect(seen).toEqual({ trace: undefined, requestLog: undefined });
   });
 
   it('marks the span failed when the handler throws, or the message is dead-lettered', async () => {

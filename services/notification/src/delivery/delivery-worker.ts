@@ -150,15 +150,18 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnModuleDestroy {
       this.again = true;
       return;
     }
-    const filling = Trace.detached(() => this.fill())
-      .catch((error) => this.logger.warn(`claiming emails failed: ${(error as Error).message}; will retry`))
-      .finally(() => {
-        this.filling = undefined;
-        if (this.again) {
-          this.again = false;
-          this.kick();
-        }
-      });
+    // Its failure's line too outside the trace of whoever kicked it.
+    const filling = Trace.detached(() =>
+      this.fill()
+        .catch((error) => this.logger.warn(`claiming emails failed: ${(error as Error).message}; will retry`))
+        .finally(() => {
+          this.filling = undefined;
+          if (this.again) {
+            this.again = false;
+            this.kick();
+          }
+        }),
+    );
     this.filling = filling;
   }
 
