@@ -1,6 +1,5 @@
-import { CATALOG, deadLetterTopic, Envelope, EXTERNAL_TOPICS, isUuid, parseEvent } from '@lib/contracts';
+import { CATALOG, deadLetterTopic, deterministicId, Envelope, EXTERNAL_TOPICS, isUuid, parseEvent } from '@lib/contracts';
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BaseRpcContext, CustomTransportStrategy, MessageHandler, Server } from '@nestjs/microservices';
 import { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
@@ -108,6 +107,8 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
   private readonly keyWarnedAt = new Map<string, number>();
   /** When a message of a type the contract does not know was last said, per topic (sayUnknownType). */
   private readonly unknownTypeSaidAt = new Map<string, number>();
+  /** When a correlation id replaced for not being a UUID was last said, per topic (withDerivedCorrelation). */
+  private readonly derivedCorrelationSaidAt = new Map<string, number>();
 
   constructor(
     @Inject(KAFKA) private readonly kafka: Kafka,
@@ -451,9 +452,11 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
           return { message, done: true };
         }
         // What this event causes carries its correlation id, when it is one: an outside system's empty or made-up value
-        // (the envelope asks for a UUID; an HTTP request's gets the same treatment) is replaced by a fresh one for the
-        // handlers, rather than spread into every event and message that follows.
-        const envelope = isUuid(parsed.envelope.correlationId) ? parsed.envelope : { ...parsed.envelope, correlationId: randomUUID() };
+        // (the envelope asks for a UUID; an HTTP request's gets the same treatment) is replaced for the handlers, rather
+        // than spread into every event and message that follows, by a UUID derived from it (from the event's id when it
+        // has none): every consumer, and every redelivery, gives the event's effects the same one, and the outside
+        // system's events of one correlation stay together (nonUuidCorrelation).
+        const envelope = isUuid(parsed.envelope.correlationId) ? parsed.envelope : this.withDerivedCorrelation(topic, parsed.envelope);
         this.checkKey(topic, message, envelope);
         return { message, envelope, done: false };
       } catch (error) {
@@ -659,6 +662,15 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
    * compatibility (SPEC 3), but also how a publisher's misspelt type would lose every event it sends, with only a
    * counter to tell (kafka_messages_consumed_total, outcome skipped_unknown_type; alerted on for outside systems).
    */
+  private withDerivedCorrelation(topic: string, envelope: Envelope): Envelope {
+    const correlationId = nonUuidCorrelation(topic, envelope);
+    if (onceAMinute(this.derivedCorrelationSaidAt, topic)) {
+      const sent = JSON.stringify(String(envelope.correlationId ?? '').slice(0, 100));
+      this.logger.warn(`${topic}: ${envelope.eventId} has correlationId ${sent}, not a UUID: what it causes carries ${correlationId}, derived from it (said once a minute)`);
+    }
+    return { ...envelope, correlationId };
+  }
+
   private sayUnknownType(topic: string, envelope: Envelope): void {
     if (!onceAMinute(this.unknownTypeSaidAt, topic)) return;
     const type = JSON.stringify(String(envelope.type).slice(0, 100));
@@ -701,4 +713,13 @@ function onceAMinute(saidAt: Map<string, number>, topic: string): boolean {
   if (now - (saidAt.get(topic) ?? 0) < 60_000) return false;
   saidAt.set(topic, now);
   return true;
+}
+
+/**
+ * The correlation id the effects of an event carry when the one it came with is not a UUID: derived from that value and
+ * the topic (the same for each of the outside system's events that share it), or from the event's id when it is empty.
+ */
+export function nonUuidCorrelation(topic: string, envelope: Pick<Envelope, 'eventId' | 'correlationId'>): string {
+  const sent = typeof envelope.correlationId === 'string' ? envelope.correlationId : '';
+  return sent.trim() ? deterministicId('correlation', topic, sent) : deterministicId('correlation', topic, 'event', envelope.eventId);
 }
