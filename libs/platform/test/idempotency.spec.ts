@@ -200,6 +200,9 @@ describe('a retried request gets the first answer', () => {
     expect(second).toMatchObject({ status: 201, body: first.body });
     expect(second.headers.get('location')).toBe(first.headers.get('location'));
     expect([replayed(first), replayed(second)]).toEqual([false, true]);
+    // The ids of the request that made it (those its events and log lines carry), not the retry's, which made nothing.
+    for (const name of ['x-request-id', 'x-correlation-id']) expect(second.headers.get(name)).toBe(first.headers.get(name));
+    expect(first.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
     expect((await order({ sku, quantity: 2 }, key)).body.type).toMatch(/idempotency-key-reused$/);
     expect(await orders(sku)).toBe(1);
     // The guard of lease holders' writes is an index lookup on mongo-java-server too (exactly its keys).
@@ -345,6 +348,7 @@ describe('which failures are stored', () => {
     expect(again422).toMatchObject({ status: 422, body: short.body });
     expect(again422.headers.get('content-type')).toMatch(/^application\/problem\+json/);
     expect(replayed(again422)).toBe(true);
+    expect(again422.headers.get('x-request-id')).toBe(short.headers.get('x-request-id'));
     // Still the first request's key: a different request under it is refused.
     expect((await order({ sku, quantity: 6 }, key422)).body.type).toMatch(/idempotency-key-reused$/);
     expect(await orders(sku)).toBe(0);

@@ -247,7 +247,7 @@ export class IdempotencyInterceptor implements NestInterceptor, OnModuleInit {
         return next.handle().pipe(
           // Stored before the answer leaves: a retry sent once the client has it finds it.
           concatMap(async (body) => {
-            const headers: Record<string, string> = {};
+            const headers: Record<string, string> = traceHeaders(response);
             const etag = response.getHeader('ETag');
             const location = response.getHeader('Location');
             if (etag) headers.ETag = String(etag);
@@ -258,7 +258,7 @@ export class IdempotencyInterceptor implements NestInterceptor, OnModuleInit {
           catchError((error) => {
             const problem = new ProblemFilter().toProblemAt(error, request);
             const settled = isStoredFailure(error, problem.status)
-              ? this.settle(id, claim.token, { status: problem.status, body: problem, headers: { 'Content-Type': PROBLEM_CONTENT_TYPE } })
+              ? this.settle(id, claim.token, { status: problem.status, body: problem, headers: { ...traceHeaders(response), 'Content-Type': PROBLEM_CONTENT_TYPE } })
               : this.release(id, claim.token);
             return from(settled).pipe(switchMap(() => throwError(() => error)));
           }),
@@ -415,4 +415,17 @@ export function loggedId(id: string): string {
   const [caller, route] = id.split('|', 2);
   const key = id.slice(caller.length + route.length + 2);
   return `${caller}|${route}|key:${createHash('sha256').update(key).digest('hex').slice(0, 12)}`;
+}
+
+/**
+ * The ids of the request that made an answer (X-Request-Id, X-Correlation-Id), kept with it: a retry that gets it again
+ * gets them too, those its events and log lines carry (the retry's own, which caused nothing, would lead nowhere).
+ */
+function traceHeaders(response: Response): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const name of ['X-Request-Id', 'X-Correlation-Id']) {
+    const value = response.getHeader(name);
+    if (value !== undefined) headers[name] = String(value);
+  }
+  return headers;
 }

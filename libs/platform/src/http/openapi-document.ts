@@ -280,7 +280,7 @@ export function documentConventions(document: OpenAPIObject, requestClasses: Arr
         }
         // The answers kept for a retry with the same key: successes and the refusals a retry cannot change (a conflict, a
         // stale If-Match, a gone resource, an unprocessable request: STORED_FAILURES of the idempotency interceptor).
-        if (idempotent && /^(2\d\d|409|410|412|422)$/.test(code)) headers['Idempotent-Replayed'] = header('`true` on the first answer sent again to a retry with the same Idempotency-Key');
+        if (idempotent && /^(2\d\d|409|410|412|422)$/.test(code)) headers['Idempotent-Replayed'] = header('`true` on the first answer sent again to a retry with the same Idempotency-Key, with the first request\'s X-Request-Id and X-Correlation-Id (those of its events and log lines)');
         if (Object.keys(headers).length) response.headers = headers;
       }
     }
