@@ -241,7 +241,7 @@ describe('KafkaEventServer and a type the contract does not know', () => {
 
 describe('KafkaEventServer and the correlation id of a consumed event', () => {
   // What an event causes carries its correlation id (Trace): an outside system's made-up one would spread everywhere.
-  it('hands the handler a UUID derived from one that is not a UUID (the same on every delivery, and for every event sharing it), and keeps a UUID', async () => {
+  it("hands the handler a UUID derived from the event's id in place of one that is not a UUID (the same on every delivery; not shared by events sending the same placeholder), and keeps a UUID", async () => {
     const seen: string[] = [];
     const subject = server(async (event) => void seen.push(event.envelope.correlationId));
     const kept = '0b8f3c52-6a1e-4d7f-9c3b-2e5a7d9f1c04';
@@ -259,7 +259,8 @@ describe('KafkaEventServer and the correlation id of a consumed event', () => {
     expect(seen[0]).not.toBe(seen[1]);
     expect(seen[2]).toBe(kept);
     expect(seen[3]).toBe(sequential);
-    expect(seen[4]).toBe(seen[1]); // the outside system's correlation, kept together
+    expect(seen[4]).toMatch(uuid);
+    expect(seen[4]).not.toBe(seen[1]); // one placeholder sent with every event does not join them into one chain
     // Delivered again (a crash before the commit): the same ids, so its effects' and its retries' lines agree.
     const first = [...seen];
     seen.length = 0;

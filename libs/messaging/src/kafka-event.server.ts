@@ -452,10 +452,9 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
           return { message, done: true };
         }
         // What this event causes carries its correlation id, when it is one: an outside system's empty or made-up value
-        // (the envelope asks for a UUID; an HTTP request's gets the same treatment) is replaced for the handlers, rather
-        // than spread into every event and message that follows, by a UUID derived from it (from the event's id when it
-        // has none): every consumer, and every redelivery, gives the event's effects the same one, and the outside
-        // system's events of one correlation stay together (nonUuidCorrelation).
+        // (the envelope asks for a UUID) is replaced for the handlers, rather than spread into every event and message
+        // that follows, by a UUID derived from the event's id (nonUuidCorrelation): every consumer, and every redelivery,
+        // gives the event's effects the same one.
         const envelope = isUuid(parsed.envelope.correlationId) ? parsed.envelope : this.withDerivedCorrelation(topic, parsed.envelope);
         this.checkKey(topic, message, envelope);
         return { message, envelope, done: false };
@@ -657,20 +656,21 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
     if (typeof expected === 'string' && expected !== '') this.reportKey(topic, message.key?.toString(), expected, envelope);
   }
 
+  /** The envelope with the correlation id its effects carry in place of one that is not a UUID (said once a minute per topic). */
+  private withDerivedCorrelation(topic: string, envelope: Envelope): Envelope {
+    const correlationId = nonUuidCorrelation(envelope);
+    if (onceAMinute(this.derivedCorrelationSaidAt, topic)) {
+      const sent = JSON.stringify(String(envelope.correlationId ?? '').slice(0, 100));
+      this.logger.warn(`${topic}: ${envelope.eventId} has correlationId ${sent}, not a UUID: what it causes carries ${correlationId}, derived from its eventId (said once a minute)`);
+    }
+    return { ...envelope, correlationId };
+  }
+
   /**
    * Says (once a minute per topic) that a message of a type the contract does not know was skipped: forward
    * compatibility (SPEC 3), but also how a publisher's misspelt type would lose every event it sends, with only a
    * counter to tell (kafka_messages_consumed_total, outcome skipped_unknown_type; alerted on for outside systems).
    */
-  private withDerivedCorrelation(topic: string, envelope: Envelope): Envelope {
-    const correlationId = nonUuidCorrelation(topic, envelope);
-    if (onceAMinute(this.derivedCorrelationSaidAt, topic)) {
-      const sent = JSON.stringify(String(envelope.correlationId ?? '').slice(0, 100));
-      this.logger.warn(`${topic}: ${envelope.eventId} has correlationId ${sent}, not a UUID: what it causes carries ${correlationId}, derived from it (said once a minute)`);
-    }
-    return { ...envelope, correlationId };
-  }
-
   private sayUnknownType(topic: string, envelope: Envelope): void {
     if (!onceAMinute(this.unknownTypeSaidAt, topic)) return;
     const type = JSON.stringify(String(envelope.type).slice(0, 100));
@@ -716,10 +716,10 @@ function onceAMinute(saidAt: Map<string, number>, topic: string): boolean {
 }
 
 /**
- * The correlation id the effects of an event carry when the one it came with is not a UUID: derived from that value and
- * the topic (the same for each of the outside system's events that share it), or from the event's id when it is empty.
+ * The correlation id the effects of an event carry when the one it came with is not a UUID: derived from the event's id,
+ * so the same in every consumer and on every redelivery. Not from the value sent: an outside system that sends one
+ * placeholder ("N/A") with every event would join all its events into one chain.
  */
-export function nonUuidCorrelation(topic: string, envelope: Pick<Envelope, 'eventId' | 'correlationId'>): string {
-  const sent = typeof envelope.correlationId === 'string' ? envelope.correlationId : '';
-  return sent.trim() ? deterministicId('correlation', topic, sent) : deterministicId('correlation', topic, 'event', envelope.eventId);
+export function nonUuidCorrelation(envelope: Pick<Envelope, 'eventId'>): string {
+  return deterministicId('correlation', envelope.eventId);
 }

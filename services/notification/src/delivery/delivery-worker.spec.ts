@@ -142,6 +142,23 @@ describe('DeliveryWorker', () => {
     }
   });
 
+  it("says a failed claim outside the trace of the handler that woke the worker: the claim is for every email due", async () => {
+    const { worker: w, delivery } = worker(16);
+    delivery.failing.add('woken');
+    const said: Array<{ message: string; in?: string }> = [];
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation((message: unknown) => void said.push({ message: String(message), in: Trace.current()?.correlationId }));
+    try {
+      w.onApplicationBootstrap();
+      await settle(); // its scan at start done: the handler's enqueue kicks the claim itself
+      Trace.run({ correlationId: 'c0ffee00-0000-4000-8000-000000000002', causationId: 'handler' }, () => w.enqueue(['woken'], 0));
+      await settle();
+      expect(said).toEqual([{ message: expect.stringContaining('claiming emails failed: claim of woken failed'), in: undefined }]);
+    } finally {
+      warn.mockRestore();
+      await w.onModuleDestroy();
+    }
+  });
+
   it('claims nothing once shutdown is requested (SIGTERM, before the consumers stop), while the emails in flight finish', async () => {
     const { worker: w, delivery, work } = worker(4);
     w.onApplicationBootstrap();
