@@ -1,4 +1,4 @@
-import { createEnvelope, Topics } from '@lib/contracts';
+import { createEnvelope, deadLetterTopic, Topics } from '@lib/contracts';
 import { EachBatchPayload, Kafka, KafkaJSProtocolError, KafkaMessage } from 'kafkajs';
 import { ConsumedEvent } from './consumed-event';
 import { EventProducer } from './event-producer';
@@ -510,20 +510,20 @@ describe('KafkaEventServer closing while a consumer starts', () => {
       subscribe: jest.fn(async () => onSubscribe()),
       run: jest.fn(async () => undefined),
       disconnect: jest.fn(async () => undefined),
-      crash: (restart: boolean) => listeners.get('crash')!({ payload: { error: new Error('Connection closed'), restart } }),
+      crash: (restart: boolean, error: Error = new Error('Connection closed')) => listeners.get('crash')!({ payload: { error, restart } }),
     };
   }
   type Starting = { closing: boolean; start(lane: { name: string; groupId: string; topics: string[]; running: boolean; restartDelay: number }): Promise<void> };
   const lane = () => ({ name: '', groupId: 'unit', topics: [Topics.agreements], running: false, restartDelay: 500 });
 
-  function make(consumer: ReturnType<typeof fakeConsumer>): Starting {
+  function make(consumer: ReturnType<typeof fakeConsumer>, topics: Partial<TopicAdmin> = {}): Starting {
     return new KafkaEventServer(
       { consumer: () => consumer } as unknown as Kafka,
       { serviceName: 'unit', brokers: [] },
       { connect: async () => undefined } as unknown as EventProducer,
       {} as ProcessedEventLedger,
       {} as OutboxRelay,
-      { ensureTopics: async () => undefined } as unknown as TopicAdmin,
+      { ensureTopics: async () => undefined, ...topics } as unknown as TopicAdmin,
       new MessagingMetrics(),
     ) as unknown as Starting;
   }
@@ -547,6 +547,23 @@ describe('KafkaEventServer closing while a consumer starts', () => {
     subject.closing = true;
     consumer.crash(true);
     await new Promise((resolve) => setImmediate(resolve));
+    expect(consumer.disconnect).toHaveBeenCalledTimes(1);
+  });
+
+  // Deleted to purge it, or a broker back with an empty data dir: KafkaJS's own restarts would crash on it for good.
+  it('restarts a consumer whose topic is gone itself, through start (which creates it again), and clears the restart KafkaJS set', async () => {
+    const consumer = fakeConsumer();
+    const forgotten: string[][] = [];
+    const subject = make(consumer, { forget: (topics: string[]) => void forgotten.push(topics) });
+    const restart = jest.spyOn(subject as unknown as { restartAfterCrash(lane: unknown): void }, 'restartAfterCrash').mockImplementation(() => undefined);
+    const started = lane();
+    await subject.start(started);
+    const gone = Object.assign(new Error('This server does not host this topic-partition'), { type: 'UNKNOWN_TOPIC_OR_PARTITION' });
+    // As KafkaJS reports it first (seen against the real broker): its retries' error, with the protocol error as cause.
+    consumer.crash(true, Object.assign(new Error('This server does not host this topic-partition'), { name: 'KafkaJSNumberOfRetriesExceeded', cause: gone }));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(forgotten).toEqual([[Topics.agreements, deadLetterTopic(Topics.agreements)]]);
+    expect(restart).toHaveBeenCalledWith(started);
     expect(consumer.disconnect).toHaveBeenCalledTimes(1);
   });
 

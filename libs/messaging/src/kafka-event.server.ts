@@ -247,6 +247,15 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
     consumer.on(consumer.events.CRASH, ({ payload }) => {
       lane.running = false;
       this.logger.error(`consumer${lane.name && ` ${lane.groupId}`} crashed: ${payload.error}; restart=${payload.restart}`);
+      // A topic of the lane gone (deleted to purge it, a broker back with no data): KafkaJS's own restart would subscribe
+      // to it again and crash again, every few hundred ms, for good, the whole lane stopped (and not ready). Restarted
+      // here instead, through start(), which creates it again (forgotten as known); KafkaJS's restart is cleared.
+      if (payload.restart && !this.closing && lane.consumer === consumer && namesMissingTopic(payload.error)) {
+        this.admin.forget(topics.flatMap((topic) => [topic, deadLetterTopic(topic)]));
+        setImmediate(() => void consumer.disconnect().catch(() => undefined));
+        this.restartAfterCrash(lane);
+        return;
+      }
       // KafkaJS restarts by itself only after a retriable error; after any other it has disconnected for good.
       if (!payload.restart && !this.closing && lane.consumer === consumer) this.restartAfterCrash(lane);
       // Closing (close() stopped waiting for this start and disconnected it under its join): KafkaJS would restart it
@@ -722,4 +731,13 @@ function onceAMinute(saidAt: Map<string, number>, topic: string): boolean {
  */
 export function nonUuidCorrelation(envelope: Pick<Envelope, 'eventId'>): string {
   return deterministicId('correlation', envelope.eventId);
+}
+
+/** Whether a consumer's crash is a topic the broker does not have (UNKNOWN_TOPIC_OR_PARTITION, also as a retry's cause). */
+export function namesMissingTopic(error: unknown): boolean {
+  for (let e = error as { type?: string; originalError?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 5; depth++) {
+    if (e.type === 'UNKNOWN_TOPIC_OR_PARTITION') return true;
+    e = (e.originalError ?? e.cause) as typeof e;
+  }
+  return false;
 }
