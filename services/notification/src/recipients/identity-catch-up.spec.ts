@@ -106,6 +106,22 @@ describe('IdentityCatchUp', () => {
     expect(await waiting.catch((e: unknown) => e)).toBeInstanceOf(UnavailableError);
   });
 
+  it('throws UnavailableError (retried as an outage) when the broker cannot answer; says behind when it refuses for good', async () => {
+    // A coordinator moving during a broker restart: KafkaJS's retriable answer, as its admin client gives it.
+    const moving = Object.assign(new Error('This is not the correct coordinator for this group'), { name: 'KafkaJSProtocolError', retriable: true });
+    const refused = Object.assign(new Error('Not authorized to access group'), { name: 'KafkaJSProtocolError', retriable: false });
+    const failingWith = (error: Error) => {
+      const { kafka } = broker({ target: 10, committed: () => 10 });
+      const admin = kafka.admin() as unknown as { fetchOffsets: () => Promise<never>; fetchTopicOffsets: () => Promise<never> };
+      admin.fetchOffsets = admin.fetchTopicOffsets = async () => Promise.reject(error);
+      return catchUp(kafka).waitFor(ago(1_000)).catch((e: unknown) => e);
+    };
+    const unavailable = await failingWith(moving);
+    expect(unavailable).toBeInstanceOf(UnavailableError);
+    expect(classifyFailure(unavailable)).toBe('infrastructure');
+    expect(await failingWith(refused)).toBe('behind');
+  });
+
   it("gives a wait up with ShuttingDownError when the event's consumer stops or rebalances (stopping)", async () => {
     const { kafka } = broker({ target: 10, committed: () => 5 });
     let rebalancing = false;

@@ -3,6 +3,7 @@ import {
   committedOffsets,
   consumerGroupFor,
   countBehind,
+  isInfrastructure,
   KAFKA,
   KafkaEventServer,
   MESSAGING_OPTIONS,
@@ -43,10 +44,11 @@ export const QUIET_AFTER_TIMEOUT_MS = 30_000;
  * giving up after NOTIFY_IDENTITY_WAIT_MS without progress. `caught-up`: look again (also when nothing was pending by
  * the time the broker was asked: the view may have caught up since the first look); `current`: a time already shown
  * caught up, which stands only if `covers` said so before the first look (another event's wait may have shown it
- * since); `behind`: given up, within QUIET_AFTER_TIMEOUT_MS of a wait that gave up, or the lag could not be read.
- * Thrown instead, so that the event is handled again later rather than told to too few (its offset uncommitted):
- * UnavailableError while the identity consumer is not in its group (starting, restarting after a crash: it would
- * make no progress), retried like an outage; ShuttingDownError when the service stops or the event's consumer
+ * since); `behind`: given up, within QUIET_AFTER_TIMEOUT_MS of a wait that gave up, or the lag could not be read for
+ * a reason no retry mends (a broker refusing the admin calls). Thrown instead, so that the event is handled again later
+ * rather than told to too few (its offset uncommitted): UnavailableError while the identity consumer is not in its
+ * group (starting, restarting after a crash: it would make no progress), or while the broker cannot answer (away,
+ * a coordinator moving), retried like an outage; ShuttingDownError when the service stops or the event's consumer
  * rebalances (`stopping`) during a wait. Waits share one admin connection and one read of the committed offsets per
  * poll. The handler waits in line with its partition's others.
  */
@@ -130,8 +132,11 @@ export class IdentityCatchUp implements OnApplicationShutdown {
       }
     } catch (error) {
       if (error instanceof ShuttingDownError || error instanceof UnavailableError) throw error;
-      this.logger.warn(`could not read the identity consumer's lag (${(error as Error).message})`);
       this.dropAdmin();
+      // The broker away or moving (a restart, a coordinator changing): the event is handled again later, as in any
+      // outage, rather than planned on a view not known to be current (whom it tells is kept for good).
+      if (isInfrastructure(error)) throw new UnavailableError(`the identity consumer's lag could not be read (${(error as Error).message})`);
+      this.logger.warn(`could not read the identity consumer's lag (${(error as Error).message})`);
       return 'behind';
     }
   }
