@@ -13,9 +13,18 @@ export const plainText = (text: string): string => text.normalize('NFKC').replac
  * looked for.
  */
 export function secretsInTextProblems(secrets: Array<string | undefined>, texts: Array<[field: string, text: string | undefined]>, message: string): FieldProblem[] {
-  const wanted = secrets.flatMap((secret) => (secret ? [plainText(secret)] : [])).filter((s) => s.length >= SHORTEST_FOUND_IN_TEXT);
+  const wanted = [...new Set(secrets.flatMap((secret) => (secret ? writtenAs(plainText(secret)) : [])))].filter((s) => s.length >= SHORTEST_FOUND_IN_TEXT);
   if (wanted.length === 0) return [];
   return texts
     .filter(([, text]) => text !== undefined && wanted.some((w) => plainText(text).includes(w)))
     .map(([field]) => ({ field, message }));
+}
+
+/**
+ * A secret as people also write it: without its leading zeros (an account number `000123456789` written `123456789`),
+ * and, one that starts with a country's two letters (a VAT id `DE123456789`), without them.
+ */
+function writtenAs(secret: string): string[] {
+  const unprefixed = /^[A-Z]{2}\d/.test(secret) ? secret.slice(2) : secret;
+  return [secret, unprefixed, secret.replace(/^0+/, ''), unprefixed.replace(/^0+/, '')];
 }
