@@ -68,7 +68,10 @@ export class ProfileValidationCompleted {
   @IsIn(ProfileKinds) profileKind!: ProfileKind;
   @IsInt() @Min(1) revision!: number;
   @IsIn(ValidationOutcomes) outcome!: ValidationOutcome;
-  @JSONSchema({ description: 'Required, with at least one reason that is not blank, when outcome is ACTION_REQUIRED (what the partner must fix).' })
+  @JSONSchema({
+    description:
+      'Required, with at least one reason that is not blank, when outcome is ACTION_REQUIRED (what the partner must fix). Shown to the partner and kept on this topic for good: name the field, never quote an account number, IBAN or tax id (payout-profiles masks those it recognises in what it stores and sends on, but the topic keeps what was written).',
+  })
   @ReasonsForActionRequired()
   @Reasons((payload) => (payload as { outcome?: unknown }).outcome === 'ACTION_REQUIRED')
   reasons: string[] = [];
