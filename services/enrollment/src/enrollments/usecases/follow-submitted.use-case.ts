@@ -87,12 +87,13 @@ export class FollowSubmitted {
       let after: string | undefined;
       for (;;) {
         if (this.work.stopRequested) return { ...run, complete: false };
-        // The program's rules (and year) as they are now, each page (a run is long: an operator may change them meanwhile).
+        // The program's rules (and year) as they are now, each page (a run is long: an operator may change them meanwhile),
+        // and once more after the last one: a change while a page was read or followed is seen, and not marked followed.
         const program = await this.programs.find(programId);
         if (!program) break;
+        if (program.revision !== first.revision) followedUnderRules = false;
         const read = await this.enrollments.ofProgramIn(programId, statuses, PAGE, after, inRunFilter(rulesChanged, program.fiscalYear));
         if (read.length === 0) break;
-        if (program.revision !== first.revision) followedUnderRules = false;
         const page = read.filter((e) => inRun(e, rulesChanged, program.fiscalYear));
         for (let i = 0; i < page.length; i += IN_FLIGHT) {
           const outcomes = await Promise.all(page.slice(i, i + IN_FLIGHT).map((e) => this.followOne(e, program.payoutRules)));
