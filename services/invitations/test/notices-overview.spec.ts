@@ -157,6 +157,26 @@ describe('a notice not selected when the location is enrolled', () => {
   });
 });
 
+// An operator's rollover with endYearNow expires the year's unfinished enrollments before the year is over here: the
+// notice would invite to enroll, and Get Started would meet a final enrollment (409).
+describe('a notice whose enrollment expired while its year still runs', () => {
+  it('is no longer listed, and cannot be selected (404)', async () => {
+    const partner = await world.partner(1);
+    const [l1] = partner.locationIds;
+    const ann = await world.user(partner, [['INCENTIVES_ADMIN', [l1]]], 'ann');
+    const programId = await world.program({ name: `Expired early ${partner.partnerId}` });
+    await world.known(ann, [l1]);
+    await world.decide(partner, l1, programId, true);
+    const [issued] = await world.waitEvent('InvitationIssued', forInvitation(programId, l1));
+    const invitationId = issued.envelope!.data.invitationId;
+    await world.enrollment(partner, l1, programId, 'EnrollmentStarted', 'INVITED', 1);
+    await eventually(async () => expect((await world.notices(ann)).map((n) => n.message)).toEqual([expect.stringContaining('Its enrollment is started')]));
+    await world.enrollment(partner, l1, programId, 'EnrollmentExpired', 'EXPIRED', 2, { previousStatus: 'INVITED' });
+    await eventually(async () => expect(await world.notices(ann)).toEqual([]));
+    expect((await world.post(ann.token, `/v1/notices/${invitationId}/select`)).status).toBe(404);
+  });
+});
+
 describe('a notice removed by a revocation', () => {
   // The enrollment's event comes on another topic, so it may arrive after the revocation: the invitation then reads
   // ENROLLED, but the notice the revocation removed stays removed.

@@ -20,6 +20,12 @@ describe('noticeStatus', () => {
     expect(noticeStatus(invitation, program, { ...admin, userId: 'bob' }, DURING)).toBe('selected');
   });
 
+  it('is none once its enrollment expired while the year still runs (an operator ended it early); other statuses keep it', () => {
+    expect(noticeStatus(invitation, program, admin, DURING, { status: 'EXPIRED' })).toBe('none');
+    expect(noticeStatus(invitation, program, admin, DURING, { status: 'ACTION_REQUIRED' })).toBe('pending');
+    expect(noticeStatus(invitation, program, admin, DURING, null)).toBe('pending');
+  });
+
   it('is none for someone who is not a recipient', () => {
     expect(noticeStatus(invitation, program, { ...admin, userId: 'carl' }, DURING)).toBe('none');
   });

@@ -47,6 +47,10 @@ export class ListNotices {
     // Whether a notice is listed depends on its program now: the programs of each read's rows are read with them, and
     // readPage keeps the pending notices (reading on past the others, so a page is short only when it is the last).
     const programs = new Map<string, NoticeProgram>();
+    // What the enrollment's status says now (the view's, under the invitation's id; batched by its loader), not the
+    // invitation's state: an ISSUED one's enrollment may be started or submitted by another admin (its message), or have
+    // expired (no notice), and an invitation stays ENROLLED once its enrollment needs action again or ends.
+    const enrollments = new Map<string, NoticeEnrollment | null>();
     // Read only the notices of programs taking enrollments, each in its current year not over: the others (a program
     // closed, a year past) stay pending for good and are never listed, and reading past them on every listing made one
     // request's reads grow with the user's history. The programs' state is checked again per row (noticeStatus).
@@ -59,21 +63,22 @@ export class ListNotices {
       async (after, count) => {
         const rows = await this.invitations.withPendingNotice(actor.partnerId, actor.userId, NOTICE_STATES, { after, count }, programYears);
         const unread = [...new Set(rows.map((invitation) => invitation.programId))].filter((id) => !programs.has(id));
-        if (unread.length) for (const [id, program] of await this.views.programsById(unread)) programs.set(id, program);
+        const [found, statuses] = await Promise.all([
+          unread.length ? this.views.programsById(unread) : new Map<string, NoticeProgram>(),
+          Promise.all(rows.map((invitation) => this.views.enrollmentStatus(invitation._id))),
+        ]);
+        for (const [id, program] of found) programs.set(id, program);
+        rows.forEach((invitation, i) => enrollments.set(invitation._id, statuses[i]));
         return rows;
       },
-      (invitation) => noticeStatus(invitation, programs.get(invitation.programId), actor, now) === 'pending',
+      (invitation) => noticeStatus(invitation, programs.get(invitation.programId), actor, now, enrollments.get(invitation._id)) === 'pending',
     );
     // One batched read for the locations' names (the loader groups these lookups); one known as another partner's (the
     // decision that invited named the wrong partner) shows no name.
     const locations = await Promise.all(page.items.map((invitation) => this.policy.locationOf(actor.partnerId, invitation.locationId)));
-    // What the enrollment's status says now (the view's, under the invitation's id; batched by its loader), not the
-    // invitation's state: an ISSUED one's enrollment may be started or submitted by another admin, and an invitation
-    // stays ENROLLED once its enrollment needs action again or ends.
-    const enrollments = await Promise.all(page.items.map((invitation) => this.views.enrollmentStatus(invitation._id)));
     return {
       ...page,
-      items: page.items.map((invitation, i) => toNotice(invitation, actor.userId, locations[i]?.legalName, enrollments[i])),
+      items: page.items.map((invitation, i) => toNotice(invitation, actor.userId, locations[i]?.legalName, enrollments.get(invitation._id))),
     };
   }
 }

@@ -41,9 +41,9 @@ export class SelectNotice {
   private async select(actor: Actor, invitationId: string): Promise<SelectedNoticeDto> {
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
       const invitation = await this.invitations.findForPartner(actor.partnerId, invitationId);
-      const program = invitation && (await this.views.program(invitation.programId));
+      const [program, enrollment] = invitation ? await Promise.all([this.views.program(invitation.programId), this.views.enrollmentStatus(invitation._id)]) : [];
       const now = this.clock.now();
-      const status = invitation ? noticeStatus(invitation, program, actor, now) : 'none';
+      const status = invitation ? noticeStatus(invitation, program, actor, now, enrollment) : 'none';
       if (!invitation || status === 'none') throw Problems.notFound(`Notice ${invitationId}`);
       if (status === 'selected') return answer(invitation, actor.userId, this.config.PORTAL_BASE_URL);
 
