@@ -16,6 +16,11 @@ export class PendingAdmin {
   @Prop({ required: true }) userId!: string;
   @Prop({ required: true }) email!: string;
   @Prop({ required: true }) displayName!: string;
+  /**
+   * The registration's correlation and request ids: the sweep that finishes it after a crash writes its first admin's
+   * UserCreated under them, as the request would have, not under its own run's.
+   */
+  @Prop({ type: Object }) trace?: { correlationId: string; causationId?: string };
 }
 export const PendingAdminSchema = SchemaFactory.createForClass(PendingAdmin);
 

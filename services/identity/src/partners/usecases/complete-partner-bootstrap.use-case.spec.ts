@@ -1,3 +1,4 @@
+import { Trace } from '@lib/messaging';
 import { BackgroundWork } from '@lib/platform';
 import { CLAIM_GRACE_MS } from '../partners.repository';
 import { CompletePartnerBootstrap } from './complete-partner-bootstrap.use-case';
@@ -32,6 +33,26 @@ describe('CompletePartnerBootstrap: the sweep runs at start, then every CLAIM_GR
     bootstrap.onModuleDestroy();
     await jest.advanceTimersByTimeAsync(3 * CLAIM_GRACE_MS);
     expect(partners.withPendingAdmin).toHaveBeenCalledTimes(2);
+  });
+
+  it("writes a finished registration's first admin under the registration's ids; one recorded without them under the run's", async () => {
+    const trace = { correlationId: 'c0ffee00-0000-4000-8000-000000000003', causationId: 'c0ffee00-0000-4000-8000-000000000004' };
+    const partners = {
+      withPendingAdmin: jest.fn(async () => [
+        { _id: 'P1', pendingAdmin: { userId: 'u1', email: 'ga@example.com', displayName: 'Ada', trace } },
+        { _id: 'P2', pendingAdmin: { userId: 'u2', email: 'gb@example.com', displayName: 'Bea' } },
+      ]),
+      sweepClaims: jest.fn(async () => []),
+      clearPendingAdmin: jest.fn(async () => undefined),
+    };
+    const under = new Map<string, unknown>();
+    const users = { find: jest.fn(async () => null), create: jest.fn(async (user: { userId: string }) => void under.set(user.userId, Trace.current())) };
+    const bootstrap = new CompletePartnerBootstrap(partners as never, users as never, new BackgroundWork());
+    await bootstrap.onApplicationBootstrap();
+    bootstrap.onModuleDestroy();
+    expect(under.get('u1')).toEqual(trace);
+    expect(under.get('u2')).toEqual({ correlationId: expect.any(String), causationId: expect.any(String) });
+    expect((under.get('u2') as { correlationId: string }).correlationId).not.toBe(trace.correlationId);
   });
 
   it('a failing tick is logged and the next one runs', async () => {

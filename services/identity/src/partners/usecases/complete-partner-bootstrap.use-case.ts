@@ -1,3 +1,4 @@
+import { Trace } from '@lib/messaging';
 import { BackgroundWork, PeriodicJob } from '@lib/platform';
 import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { DuplicateUserError, UsersRepository } from '../../users/users.repository';
@@ -72,7 +73,9 @@ export class CompletePartnerBootstrap implements OnApplicationBootstrap, OnModul
       for (const partner of await this.partners.withPendingAdmin()) {
         if (this.work.stopRequested) return false;
         try {
-          await this.execute(partner);
+          // Under the registration's ids (its events' chain), where it recorded them.
+          const trace = partner.pendingAdmin?.trace;
+          await (trace ? Trace.run(trace, () => this.execute(partner)) : this.execute(partner));
         } catch (error) {
           failures.push(partner._id);
           this.logger.warn(`could not finish the registration of partner ${partner._id}: ${(error as Error).message}`);

@@ -1,4 +1,5 @@
 import { deterministicId, sameText } from '@lib/contracts';
+import { Trace } from '@lib/messaging';
 import { idempotencyKeyReused, IdempotentRequest, ownCreation, Problems, ValidationProblem } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
@@ -76,7 +77,13 @@ export class RegisterPartner {
       });
     }
 
-    const pendingAdmin = { userId: randomUUID(), email: input.globalAdmin.email, displayName: input.globalAdmin.displayName };
+    const trace = Trace.current();
+    const pendingAdmin = {
+      userId: randomUUID(),
+      email: input.globalAdmin.email,
+      displayName: input.globalAdmin.displayName,
+      ...(trace && { trace: { correlationId: trace.correlationId, ...(trace.causationId && { causationId: trace.causationId }) } }),
+    };
     let partner;
     try {
       await this.partners.hold(claimed);
