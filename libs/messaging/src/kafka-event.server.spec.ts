@@ -138,6 +138,11 @@ describe('KafkaEventServer during a rebalance', () => {
     const subject = server(async (event) => void handled.push(event.offset));
     const lane = { name: '', groupId: 'unit', topics: [Topics.agreements], running: true, restartDelay: 500 };
     (subject as unknown as { laneOfTopic: Map<string, typeof lane> }).laneOfTopic.set(Topics.agreements, lane);
+    // The lane's consumer started as start() starts it, so that its own GROUP_JOIN listener is what clears the refusal.
+    const listeners = new Map<string, () => void>();
+    const consumer = { events: { GROUP_JOIN: 'join', CRASH: 'crash', STOP: 'stop' }, on: (event: string, listener: () => void) => void listeners.set(event, listener), connect: async () => undefined, subscribe: async () => undefined, run: async () => undefined };
+    Object.assign(subject, { kafka: { consumer: () => consumer }, producer: { connect: async () => undefined }, admin: { ensureTopics: async () => undefined } });
+    await (subject as unknown as { start(l: typeof lane): Promise<void> }).start(lane);
     const first = payload(messages(250), async () => Promise.reject(rebalancing()));
     await expect((subject as unknown as WithBatch).handleBatch(first.value)).rejects.toMatchObject({ type: 'REBALANCE_IN_PROGRESS' });
     expect(handled).toHaveLength(200);
@@ -148,8 +153,8 @@ describe('KafkaEventServer during a rebalance', () => {
     expect(handled).toHaveLength(200);
     expect(next.commits).not.toHaveBeenCalled();
 
-    // Joined again (GROUP_JOIN clears it): batches are handled.
-    delete (lane as { rebalance?: unknown }).rebalance;
+    // Joined again (KafkaJS's GROUP_JOIN): batches are handled.
+    listeners.get('join')!();
     await (subject as unknown as WithBatch).handleBatch(payload(messages(5), async () => undefined).value);
     expect(handled).toHaveLength(205);
   });
@@ -552,19 +557,41 @@ describe('KafkaEventServer closing while a consumer starts', () => {
 
   // Deleted to purge it, or a broker back with an empty data dir: KafkaJS's own restarts would crash on it for good.
   it('restarts a consumer whose topic is gone itself, through start (which creates it again), and clears the restart KafkaJS set', async () => {
-    const consumer = fakeConsumer();
-    const forgotten: string[][] = [];
-    const subject = make(consumer, { forget: (topics: string[]) => void forgotten.push(topics) });
-    const restart = jest.spyOn(subject as unknown as { restartAfterCrash(lane: unknown): void }, 'restartAfterCrash').mockImplementation(() => undefined);
-    const started = lane();
+    const consumers = [fakeConsumer(), fakeConsumer()];
+    const made: Array<ReturnType<typeof fakeConsumer>> = [];
+    const ensured: string[][] = [];
+    const known = new Set<string>();
+    const subject = new KafkaEventServer(
+      { consumer: () => (made.push(consumers[made.length]), consumers[made.length - 1]) } as unknown as Kafka,
+      { serviceName: 'unit', brokers: [] },
+      { connect: async () => undefined } as unknown as EventProducer,
+      {} as ProcessedEventLedger,
+      {} as OutboxRelay,
+      {
+        // As TopicAdmin: topics known are not looked for again, until forgotten.
+        ensureTopics: async (topics: string[]) => {
+          ensured.push(topics.filter((t) => !known.has(t)));
+          for (const t of topics) known.add(t);
+        },
+        forget: (topics: string[]) => topics.forEach((t) => known.delete(t)),
+      } as unknown as TopicAdmin,
+      new MessagingMetrics(),
+    ) as unknown as Starting & { lanes: unknown[] };
+    const started = { ...lane(), restartDelay: 1 };
     await subject.start(started);
+    expect(ensured).toEqual([[Topics.agreements, deadLetterTopic(Topics.agreements)]]);
     const gone = Object.assign(new Error('This server does not host this topic-partition'), { type: 'UNKNOWN_TOPIC_OR_PARTITION' });
     // As KafkaJS reports it first (seen against the real broker): its retries' error, with the protocol error as cause.
-    consumer.crash(true, Object.assign(new Error('This server does not host this topic-partition'), { name: 'KafkaJSNumberOfRetriesExceeded', cause: gone }));
-    await new Promise((resolve) => setImmediate(resolve));
-    expect(forgotten).toEqual([[Topics.agreements, deadLetterTopic(Topics.agreements)]]);
-    expect(restart).toHaveBeenCalledWith(started);
-    expect(consumer.disconnect).toHaveBeenCalledTimes(1);
+    consumers[0].crash(true, Object.assign(new Error('This server does not host this topic-partition'), { name: 'KafkaJSNumberOfRetriesExceeded', cause: gone }));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(consumers[0].disconnect).toHaveBeenCalledTimes(1); // KafkaJS's own restart cleared
+    expect(made).toHaveLength(2); // a new consumer, through start()
+    expect(ensured).toEqual([
+      [Topics.agreements, deadLetterTopic(Topics.agreements)],
+      [Topics.agreements, deadLetterTopic(Topics.agreements)], // looked for (and created) again: forgotten as known
+    ]);
+    expect(consumers[1].run).toHaveBeenCalledTimes(1);
+    subject.closing = true;
   });
 
   it('leaves a consumer that crashes while running to the restart KafkaJS makes', async () => {

@@ -27,11 +27,17 @@ describe('RetentionSweep at shutdown', () => {
     sweep.onModuleInit(); // the first pass runs at start
     await new Promise((resolve) => setImmediate(resolve));
     let destroyed = false;
-    const destroying = sweep.onModuleDestroy().then(() => (destroyed = true));
+    const destroying = sweep.onModuleDestroy().then(() => {
+      destroyed = true;
+      sweep.deletes.push('destroyed');
+    });
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(destroyed).toBe(false);
+    const released = Date.now();
     sweep.release();
     await destroying;
-    expect(sweep.deletes).toEqual(['done']);
+    // Destroyed once the delete ended, and right after it (not after some wait of its own).
+    expect(sweep.deletes).toEqual(['done', 'destroyed']);
+    expect(Date.now() - released).toBeLessThan(1_000);
   });
 });
