@@ -47,7 +47,7 @@ const refresh = async (id: string, body: Record<string, unknown> = {}) => call(h
 const submit = async (id: string) => call(h, 'POST', `/v1/enrollments/${id}/submit`, { token: await token() });
 const get = async (id: string) => call(h, 'GET', `/v1/enrollments/${id}`, { token: await token() });
 const stored = (id: string) => h.db.collection<Enrollment>('enrollments').findOne({ _id: id });
-const viewOf = (profileId: string) => h.db.collection<{ _id: string; locationIds?: string[] | null; version?: number }>('profile_view').findOne({ _id: profileId });
+const viewOf = (profileId: string) => h.db.collection<{ _id: string; locationIds?: string[] | null; version?: number; currency?: string }>('profile_view').findOne({ _id: profileId });
 const types = (id: string) => enrollmentEvents(h, id).map((m) => m.envelope!.type);
 const reason = (name: string) => `The bank profile "${name}" no longer serves this location: choose another bank profile.`;
 
@@ -280,8 +280,9 @@ describe('every path going on with a kept choice re-checks it', () => {
   });
 
   it("a default whose profile stopped serving the location before the default's removal arrived: busy for a moment, then not proposed, never submitted", async () => {
-    // L3's default (approved), proposed by Enroll; then the profile is narrowed to L1. payout-profiles removes L3's
-    // default too, but that event (keyed by location) may arrive after the narrowing (keyed by profile): here it has not.
+    // L3's default (approved), proposed by Enroll; then the profile is narrowed to L1. payout-profiles refuses that
+    // while it is L3's default, so L3's default was removed first, but that event (keyed by location) may arrive after
+    // the narrowing (keyed by partner): here it has not.
     const { program, defaultBank } = await eligibleL3();
     const started = await enroll(program.programId, w.L3);
     expect(started.body).toMatchObject({ status: 'INVITED', nextAction: 'SUBMIT', proposal: { bankProfileId: defaultBank.profileId } });
@@ -349,6 +350,27 @@ describe('every path going on with a kept choice re-checks it', () => {
     expect(started.body.proposal).toMatchObject({ bankProfileId: widened.profileId });
     await enrollmentEventsSettled(h, { programId: program.programId }, [w.L3]);
     expect(types(started.body.enrollmentId)[0]).toBe('EnrollmentStarted');
+  });
+
+  it("a default assigned in a currency its profile's newest event has not brought yet: 409 busy, nothing written; then it is proposed in that currency", async () => {
+    const { program } = await eligibleL3();
+    // A EUR profile serving L3, changed to USD and then made L3's default in USD: the default's event arrives first.
+    const changed = bankProfile(w.partnerId, { status: 'APPROVED', name: 'EUR then USD', currency: 'EUR', locationIds: [w.L3], version: 2 });
+    await profileEvent(h, 'ProfileApproved', changed);
+    await profileKnown(h, changed);
+    await defaultBankProfile(h, w.partnerId, w.L3, changed.profileId, 'USD');
+    await eventually(async () => expect((await h.db.collection<{ _id: string; currency: string }>('default_bank_profile_view').findOne({ _id: w.L3 }))?.currency).toBe('USD'));
+
+    const busy = await enroll(program.programId, w.L3);
+    expect(busy.status).toBe(409);
+    expect(busy.body.type).toMatch(/busy$/);
+    expect(await stored(enrollmentId({ programId: program.programId, locationId: w.L3, fiscalYear: CURRENT_FY }))).toBeNull();
+
+    await profileEvent(h, 'ProfileUpdated', { ...changed, currency: 'USD', revision: 2, status: 'PENDING_VALIDATION', version: 3 });
+    await eventually(async () => expect((await viewOf(changed.profileId))?.currency).toBe('USD'));
+    const started = await enroll(program.programId, w.L3);
+    expect(started.status).toBe(201);
+    expect(started.body.proposal).toMatchObject({ bankProfileId: changed.profileId });
   });
 
   it('the rollover continues an enrollment whose chosen profile no longer serves into ACTION_REQUIRED with the reason (not renewed); Continue there proposes the default', async () => {

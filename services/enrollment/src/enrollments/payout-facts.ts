@@ -47,15 +47,18 @@ export class PayoutFacts {
 
   /**
    * The location's default is proposed only while its profile serves the location. payout-profiles makes a profile a
-   * location's default only if it serves the location, and removes the default when the profile stops serving it,
-   * but the default's events (keyed by location) and the profile's (keyed by profile) travel on different keys, so for
+   * location's default only if it serves the location (in the profile's currency), and refuses to narrow a profile
+   * away from a location it is the default of, or to change its currency, while it is (the default is removed first);
+   * but the default's events (keyed by location) and the profile's (keyed by partner) travel on different keys, so for
    * a moment the views may disagree either way: a narrowing arrived before the default's removal, or a default
-   * assigned before the widening that made it possible (or before the profile's first event). Within
-   * DEFAULT_SETTLE_MS of the newer of the two changes the answer is `defaultSettling` (the caller answers 409 busy
-   * with Retry-After, writing nothing: neither a proposal
-   * of a profile the location may not use, nor an ACTION_REQUIRED with its email for a default about to serve it).
-   * After that, the default is not proposed (BANK_PROFILE_MISSING), as once the removal arrives. A chosen profile is
-   * the caller's to check (bankNoLongerServes). `now` is the real time (events travelling), not the Clock's.
+   * assigned before the widening that made it possible (or before the profile's first event), or in a currency the
+   * profile's newest event has not brought yet. Within DEFAULT_SETTLE_MS of the newer of the two changes the answer is
+   * `defaultSettling` (the caller answers 409 busy with Retry-After, writing nothing: neither a proposal of a profile
+   * the location may not use, or judged in its former currency, nor an ACTION_REQUIRED with its email for a default
+   * about to serve it). After that, a default whose profile does not serve the location is not proposed
+   * (BANK_PROFILE_MISSING), as once the removal arrives; one in another currency than its profile's is proposed as the
+   * profile is. A chosen profile is the caller's to check (bankNoLongerServes). `now` is the real time (events
+   * travelling), not the Clock's.
    */
   async proposal(partnerId: string, locationId: string, chosenBankProfileId?: string, now = new Date()): Promise<Proposal> {
     const defaultView = chosenBankProfileId ? null : await this.views.defaultBankProfile(partnerId, locationId);
@@ -68,10 +71,12 @@ export class PayoutFacts {
     // A default whose profile the view does not know yet (its events, on another key, are behind), or that does not
     // serve the location: settling for a moment after the newer change this service recorded (its own clock on both
     // sides), then not proposed.
+    const changed = () => Math.max(+(defaultView!.receivedAt ?? defaultView!.changedAt), bank ? +bank.updatedAt : 0);
     if (defaultView && (!bank || !servesLocation(bank, locationId))) {
-      const changed = Math.max(+(defaultView.receivedAt ?? defaultView.changedAt), bank ? +bank.updatedAt : 0);
-      return { ...taxFacts, ...(+now - changed < DEFAULT_SETTLE_MS && { defaultSettling: true }) };
+      return { ...taxFacts, ...(+now - changed() < DEFAULT_SETTLE_MS && { defaultSettling: true }) };
     }
+    const currencyDiffers = typeof defaultView?.currency === 'string' && bank !== null && defaultView.currency !== bank.currency;
+    if (currencyDiffers && +now - changed() < DEFAULT_SETTLE_MS) return { ...taxFacts, defaultSettling: true };
     return { bankProfileId, bank: profileFacts(bank), ...taxFacts };
   }
 
