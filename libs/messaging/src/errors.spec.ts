@@ -92,3 +92,16 @@ describe('stackFrames', () => {
     expect(stackFrames(Object.assign(new Error('no stack'), { stack: undefined }))).toBe('');
   });
 });
+
+describe("KafkaJS's aggregate of per-topic refusals (topic creation)", () => {
+  it('is described with each topic and its refusal, not only "Topic creation errors"', () => {
+    const refused = (topic: string, type: string) => Object.assign(new Error(type), { topic, type, retriable: false });
+    const error = Object.assign(new Error('Topic creation errors'), {
+      name: 'KafkaJSAggregateError',
+      errors: [refused('payout-profiles.validation-requests.v1', 'TOPIC_AUTHORIZATION_FAILED'), refused('agreements.status.v1.dlq', 'POLICY_VIOLATION')],
+    });
+    expect(describeError(error)).toBe(
+      'KafkaJSAggregateError: Topic creation errors (payout-profiles.validation-requests.v1: TOPIC_AUTHORIZATION_FAILED; agreements.status.v1.dlq: POLICY_VIOLATION)',
+    );
+  });
+});

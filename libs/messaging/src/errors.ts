@@ -109,6 +109,12 @@ export function describeError(error: unknown): string {
       const parts = [title, detail, fields].filter(Boolean);
       if (parts.length) return `${error.name} ${http.getStatus?.() ?? ''}: ${parts.join(' - ')}`;
     }
+    // KafkaJS's aggregate (topic creation refused): each topic's refusal, not only "Topic creation errors".
+    const parts = (error as { errors?: unknown }).errors;
+    if (Array.isArray(parts) && parts.length) {
+      const each = parts.slice(0, 10).map((part: { topic?: string; type?: string; message?: string }) => [part?.topic, part?.type ?? part?.message].filter(Boolean).join(': '));
+      return `${error.name}: ${error.message} (${each.join('; ')}${parts.length > 10 ? '; ...' : ''})`;
+    }
     return `${error.name}: ${error.message}`;
   }
   return String(error);

@@ -479,6 +479,36 @@ describe('OutboxRelay: events of one key go out in the order they were written, 
     internals.stopped = true;
   });
 
+  // A topic nobody in the platform reads (so no consumer creates it) on a cluster where the service may not create it.
+  it("holds back only the events of a topic the broker refuses to create, publishes every other topic's, and asks again a minute later", async () => {
+    const refusal = () => Object.assign(new Error('Topic creation errors'), { name: 'KafkaJSAggregateError', errors: [Object.assign(new Error('Not authorized'), { topic: 'u', type: 'TOPIC_AUTHORIZATION_FAILED', retriable: false })] });
+    const docs: Doc[] = [{ _id: 'd1', outbox: [event('e1', 1), { ...event('e2', 2), topic: 'u' }, event('e3', 3)] }];
+    const { relay, sent, drain, topics } = relayOver(fakeCollection(docs));
+    const asked: string[][] = [];
+    let creatable = false;
+    (topics as unknown as { ensureTopics: (t: string[]) => Promise<void> }).ensureTopics = async (wanted: string[]) => {
+      asked.push(wanted);
+      if (wanted.includes('u') && !creatable) throw refusal();
+    };
+    (relay as unknown as { produced: string[] }).produced = ['t', 'u'];
+    clock = 10_000;
+    await expect(drain('full')).rejects.toThrow(/refused u .*TOPIC_AUTHORIZATION_FAILED/);
+    expect(sent).toEqual(['e1', 'e3']);
+    expect(docs[0].outbox.map((e) => e.eventId)).toEqual(['e2']);
+    expect(asked).toEqual([['t', 'u'], ['t'], ['u']]);
+    // Within the minute: not asked again; still held back.
+    asked.length = 0;
+    await expect(drain('full')).rejects.toThrow(/refused u/);
+    expect(asked).toEqual([['t']]);
+    // A minute on, created now (a permission granted): its events go out.
+    creatable = true;
+    asked.length = 0;
+    clock = 70_001;
+    await drain('full');
+    expect(asked).toEqual([['t', 'u']]);
+    expect(sent).toEqual(['e1', 'e3', 'e2']);
+  });
+
   it("logs a failed drain a request kicked outside that request's trace and log binding: the drain is every writer's", async () => {
     const { relay, broker } = relayOver(fakeCollection([{ _id: 'd1', outbox: [event('e1', 1)] }]));
     const internals = relay as unknown as { stopped: boolean; running?: Promise<void>; logger: { warn: (line: string) => void } };

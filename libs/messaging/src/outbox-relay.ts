@@ -131,7 +131,7 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
             this.sweep = 'full'; // what this drain was to publish is still there: look for all of it next time
             const delay = Math.min(this.options.relayIntervalMs * 2 ** (this.status.consecutiveFailures - 1), this.options.relaySweepIntervalMs);
             this.retryAt = Date.now() + delay;
-            this.logger.warn(`outbox relay: ${(error as Error).message}; will retry in ${delay} ms`);
+            this.logger.warn(`outbox relay: ${describeError(error)}; will retry in ${delay} ms`);
           }),
       ),
     );
@@ -211,13 +211,50 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
     }
   }
 
+  /**
+   * The topics this service writes that the broker refused to create for good (no permission to create them, a policy
+   * refusing them), with the refusal, as of this drain's start: their events wait (publishTimed), every other topic's go
+   * out. Before, one such topic (one nobody in the platform reads, so nobody else creates it) stopped every event of the
+   * service.
+   */
+  private uncreatable = new Map<string, unknown>();
+  /** The refusals, by topic, with when: asked again (and said again) once a minute, not on every drain. */
+  private readonly refusals = new Map<string, { at: number; error: unknown }>();
+
+  /** Creates the topics this service writes where missing; returns those refused for good (see uncreatable). */
+  private async ensureProduced(): Promise<Map<string, unknown>> {
+    const now = Date.now();
+    const recent = (topic: string) => now - (this.refusals.get(topic)?.at ?? -Infinity) < UNCREATABLE_RETRY_MS;
+    const refused = new Map(this.produced.filter(recent).map((topic) => [topic, this.refusals.get(topic)!.error] as const));
+    const wanted = this.produced.filter((topic) => !refused.has(topic));
+    try {
+      await this.topics.ensureTopics(wanted);
+      return refused;
+    } catch (error) {
+      // A broker away, a leader moving: the drain fails and is retried, as before.
+      if (!refusedForGood(error)) throw error;
+    }
+    for (const topic of wanted) {
+      try {
+        await this.topics.ensureTopics([topic]);
+        this.refusals.delete(topic);
+      } catch (error) {
+        if (!refusedForGood(error)) throw error;
+        refused.set(topic, error);
+        this.refusals.set(topic, { at: now, error });
+        this.logger.warn(`outbox relay: the broker refuses to create ${topic} (${describeError(error)}): its events wait until it exists; every other topic's are published (asked again in a minute)`);
+      }
+    }
+    return refused;
+  }
+
   /** drain's work; sets planRead and status.inFlightSince once it has read what it will publish. */
   private async drainOnce(final: boolean): Promise<void> {
     // The topics this service writes exist from its start, with its partition count, also those nobody in the
     // platform consumes (a consumer creates what it reads): a no-op once done. Other topics (dead letters, topics
     // the catalog does not list) are created by the producer before their first send. First, so that a broker down at
     // start does not cost a scan of every outbox collection per retry.
-    await this.topics.ensureTopics(this.produced);
+    this.uncreatable = await this.ensureProduced();
     const sweep = this.sweep;
     this.sweep = false;
     const startedAt = Date.now();
@@ -374,6 +411,8 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
     // topic's go on (blocked); before, its run failed the drain again and again, re-sending what the run had written
     // to other partitions, and nothing after it went out, on any topic.
     const blocked = new Map<string, unknown>();
+    // A topic that does not exist and cannot be created: its entries wait too (a failure only if it has some).
+    for (const entry of sendable) if (this.uncreatable.has(entry.topic)) blocked.set(entry.topic, this.uncreatable.get(entry.topic));
     for (const run of byteChunks(sendable, limit)) {
       const entries = run.filter((entry) => !blocked.has(entry.topic));
       if (entries.length === 0) continue;
@@ -739,4 +778,17 @@ export function byteChunks(entries: OutboxEntry[], limit: number): OutboxEntry[]
   }
   if (current.length) chunks.push(current);
   return chunks;
+}
+
+/** How long a topic the broker refused to create is left before it is asked again. */
+const UNCREATABLE_RETRY_MS = 60_000;
+
+/**
+ * A failure no retry mends: the broker's non-retriable answer (not authorized, a policy), also as every part of
+ * KafkaJS's aggregate of per-topic refusals (topic creation).
+ */
+function refusedForGood(error: unknown): boolean {
+  const parts = (error as { errors?: unknown })?.errors;
+  if (Array.isArray(parts) && parts.length) return parts.every((part) => isNonRetriable(part));
+  return isNonRetriable(error);
 }
