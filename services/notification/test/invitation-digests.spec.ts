@@ -219,6 +219,30 @@ describe('invitation emails to one recipient in a short while', () => {
     expect(mail.parsed.messageId).toBe(`<${lateId.replace(/:/g, '.')}@incentives.local>`);
   });
 
+  it('composed by a claim whose lease the next claim took (it stalled past it), leaves that claim its emails: lease lost, nothing taken back', async () => {
+    const world = new World(kafka, issuer, service);
+    const [location] = await world.register('Fenced Digest');
+    const admin = await world.user('Fenced', [{ role: 'INCENTIVES_ADMIN', locationIds: [location] }]);
+    const digestId = `invitation-digest-${randomUUID()}:${admin.userId}:EMAIL`;
+    const [stalled, current] = [randomUUID(), randomUUID()];
+    const base = { ...storedEmail(world, admin, new Date()), attempts: 0 };
+    const item = { template: 'invitation', subject: 'Partner Incentive Enrollment Invitation', text: 'Fenced Program', html: '<p>Fenced Program</p>' };
+    const digest = { id: digestId, programLabel: 'Fenced Program', locationLabel: location, fiscalYear: CURRENT_FY };
+    const sendingIds = [`${randomUUID()}:${admin.userId}:EMAIL`, `${randomUUID()}:${admin.userId}:EMAIL`];
+    // The next claim holds the digest and is sending the emails it took; far in the future, so that no worker claims it.
+    const later = new Date(Date.now() + 3_600_000);
+    await messages().insertOne({ ...base, _id: digestId, template: 'invitation-digest', subject: 's', text: 't', status: 'SENDING', attempts: 2, leaseToken: current, leaseUntil: later, nextAttemptAt: later });
+    for (const id of sendingIds) await messages().insertOne({ ...base, ...item, _id: id, status: 'DIGESTING', leaseToken: current, digest });
+
+    const composed = await service.app.get(InvitationDigests).compose({ _id: digestId, userId: admin.userId, partnerId: world.partnerId, email: admin.email, displayName: 'Fenced', leaseToken: stalled });
+    expect(composed).toEqual({ leaseLost: true });
+    for (const id of sendingIds) expect(await messages().findOne({ _id: id })).toMatchObject({ status: 'DIGESTING', leaseToken: current });
+    // The claim holding it composes them as before.
+    const own = await service.app.get(InvitationDigests).compose({ _id: digestId, userId: admin.userId, partnerId: world.partnerId, email: admin.email, displayName: 'Fenced', leaseToken: current });
+    expect(own && 'emails' in own ? own.emails.map((e) => e._id).sort() : own).toEqual([...sendingIds].sort());
+    await messages().deleteMany({ _id: { $in: [digestId, ...sendingIds] } });
+  });
+
   it('sends by itself an email a digest that is over left behind, once a window and a lease have passed (the sweep)', async () => {
     const world = new World(kafka, issuer, service);
     const [location] = await world.register('Left Behind');

@@ -220,13 +220,18 @@ export class InvitationDigests implements OnModuleInit, OnModuleDestroy {
    * since, its year over, the recipient without the role on its location: CANCELLED with the reason). One alone is sent
    * as its own email; more as the digest template lists them. What it renders is written on the digest (guarded by the
    * lease), so that the digest keeps what it sent. With none left: `settled` when an earlier claim already settled them
-   * (it sent or failed, and stopped before it could record the digest's outcome), else null (nothing to send).
+   * (it sent or failed, and stopped before it could record the digest's outcome), else null (nothing to send);
+   * `leaseLost` when the digest is no longer this claim's.
    */
   async compose(
     digest: Pick<Message, '_id' | 'userId' | 'partnerId' | 'email' | 'displayName'> & { leaseToken: string },
     now = new Date(),
-  ): Promise<{ content: Pick<RenderedMessage, 'subject' | 'text' | 'html'> & { link?: string }; emails: GatheredEmail[] } | { settled: 'SENT' | 'FAILED' } | null> {
+  ): Promise<{ content: Pick<RenderedMessage, 'subject' | 'text' | 'html'> & { link?: string }; emails: GatheredEmail[] } | { settled: 'SENT' | 'FAILED' } | { leaseLost: true } | null> {
     const { leaseToken } = digest;
+    // Fenced first: a claim that stalled past its lease (a pause, a partition) while the next claim took the digest
+    // must not take back the emails that claim is sending (its outcome would then match none of them, and they would go
+    // out again alone, or be told cancelled after they were sent).
+    if (!(await this.messages.collection.findOne({ _id: digest._id, leaseToken } as never, { projection: { _id: 1 } }))) return { leaseLost: true };
     await this.messages.collection.updateMany({ 'digest.id': digest._id, status: { $in: ['HELD', 'DIGESTING'] } } as never, {
       $set: { status: 'DIGESTING', leaseToken },
     });

@@ -290,6 +290,7 @@ export class DeliverEmail {
     if (claimed.template === DIGEST_TEMPLATE) {
       const digest = await this.digests.compose(claimed);
       if (!digest) return this.cancel(claimed, 'none of the invitation emails it gathered is to be sent any more');
+      if ('leaseLost' in digest) return { status: 'LEASE_LOST' };
       // Its emails were settled by an earlier claim that stopped before it recorded the digest's own outcome.
       if ('settled' in digest) return this.settledBefore(claimed, digest.settled);
       gathered = { emails: digest.emails, leaseToken: claimed.leaseToken };
