@@ -92,8 +92,11 @@ export class HealthController implements OnModuleInit, OnModuleDestroy {
 
   private async kafkaCheck(): Promise<HealthIndicatorResult> {
     const connected = this.producer.isConnected && this.consumer.isRunning;
-    // The clients' states miss a broker that went away (KafkaJS reports only a disconnect it was asked for).
-    const broker = connected && (await this.admin.reachable());
+    // The clients' states miss a broker that went away (KafkaJS reports only a disconnect it was asked for). Asked also
+    // while a consumer is not running (a topic it may not create or read, a group it may not join: retried, said in the
+    // log), so that the answer blames the broker only when it does not answer (a cached ping); not while the producer
+    // is disconnected (the broker gone: answered at once, not after the ping's timeout). The gauge is the readiness's.
+    const broker = this.producer.isConnected && (await this.admin.reachable());
     const up = connected && broker;
     dependencyUp.set({ dependency: 'kafka' }, up ? 1 : 0);
     const result = {
