@@ -126,8 +126,21 @@ export function describeError(error: unknown): string {
  * undefined for any other failure.
  */
 export function tooLargeForBroker(error: unknown): string | undefined {
-  for (let e = error as { type?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
-    if (e.type === 'MESSAGE_TOO_LARGE' || e.type === 'RECORD_LIST_TOO_LARGE') return e.type;
+  return kafkaErrorType(error, ['MESSAGE_TOO_LARGE', 'RECORD_LIST_TOO_LARGE']);
+}
+
+/**
+ * The broker's answer that a topic (or partition) is not there (UNKNOWN_TOPIC_OR_PARTITION), found along KafkaJS's
+ * causes: a consumer's crash once a topic it reads was deleted (first as its retries' error, with this as cause).
+ */
+export function namesMissingTopic(error: unknown): boolean {
+  return kafkaErrorType(error, ['UNKNOWN_TOPIC_OR_PARTITION']) !== undefined;
+}
+
+/** The first of `types` found along a KafkaJS error's causes (`cause`, `originalError`), or undefined. */
+function kafkaErrorType(error: unknown, types: string[]): string | undefined {
+  for (let e = error as { type?: unknown; cause?: unknown; originalError?: unknown } | undefined, depth = 0; e && depth < 5; e = (e.cause ?? e.originalError) as typeof e, depth++) {
+    if (typeof e.type === 'string' && types.includes(e.type)) return e.type;
   }
   return undefined;
 }
@@ -139,12 +152,7 @@ export function tooLargeForBroker(error: unknown): string | undefined {
  * producer clears.
  */
 export function recordRefused(error: unknown): string | undefined {
-  const tooLarge = tooLargeForBroker(error);
-  if (tooLarge) return tooLarge;
-  for (let e = error as { type?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
-    if (e.type === 'INVALID_RECORD') return e.type;
-  }
-  return undefined;
+  return tooLargeForBroker(error) ?? kafkaErrorType(error, ['INVALID_RECORD']);
 }
 
 /**

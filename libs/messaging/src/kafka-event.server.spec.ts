@@ -576,7 +576,7 @@ describe('KafkaEventServer closing while a consumer starts', () => {
         forget: (topics: string[]) => topics.forEach((t) => known.delete(t)),
       } as unknown as TopicAdmin,
       new MessagingMetrics(),
-    ) as unknown as Starting & { lanes: unknown[] };
+    ) as unknown as Starting;
     const started = { ...lane(), restartDelay: 1 };
     await subject.start(started);
     expect(ensured).toEqual([[Topics.agreements, deadLetterTopic(Topics.agreements)]]);

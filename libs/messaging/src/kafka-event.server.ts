@@ -7,7 +7,7 @@ import { defaultIfEmpty, isObservable, lastValueFrom } from 'rxjs';
 import { ConsumedEvent } from './consumed-event';
 import { Trace, TraceContext } from './context';
 import { DeadLetterWriter } from './dead-letter-writer';
-import { classifyFailure, describeError, ShuttingDownError } from './errors';
+import { classifyFailure, describeError, namesMissingTopic, ShuttingDownError } from './errors';
 import { EventProducer } from './event-producer';
 import { GroupLagReader } from './consumer-lag';
 import { lagReaders, MessagingMetrics } from './metrics';
@@ -249,10 +249,11 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
       this.logger.error(`consumer${lane.name && ` ${lane.groupId}`} crashed: ${payload.error}; restart=${payload.restart}`);
       // A topic of the lane gone (deleted to purge it, a broker back with no data): KafkaJS's own restart would subscribe
       // to it again and crash again, every few hundred ms, for good, the whole lane stopped (and not ready). Restarted
-      // here instead, through start(), which creates it again (forgotten as known); KafkaJS's restart is cleared.
-      if (payload.restart && !this.closing && lane.consumer === consumer && namesMissingTopic(payload.error)) {
+      // here instead, through start(), which creates it again (forgotten as known); KafkaJS's own restart, where it set
+      // one, is cleared.
+      if (!this.closing && lane.consumer === consumer && namesMissingTopic(payload.error)) {
         this.admin.forget(topics.flatMap((topic) => [topic, deadLetterTopic(topic)]));
-        setImmediate(() => void consumer.disconnect().catch(() => undefined));
+        if (payload.restart) setImmediate(() => void consumer.disconnect().catch(() => undefined));
         this.restartAfterCrash(lane);
         return;
       }
@@ -731,13 +732,4 @@ function onceAMinute(saidAt: Map<string, number>, topic: string): boolean {
  */
 export function nonUuidCorrelation(envelope: Pick<Envelope, 'eventId'>): string {
   return deterministicId('correlation', envelope.eventId);
-}
-
-/** Whether a consumer's crash is a topic the broker does not have (UNKNOWN_TOPIC_OR_PARTITION, also as a retry's cause). */
-export function namesMissingTopic(error: unknown): boolean {
-  for (let e = error as { type?: string; originalError?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 5; depth++) {
-    if (e.type === 'UNKNOWN_TOPIC_OR_PARTITION') return true;
-    e = (e.originalError ?? e.cause) as typeof e;
-  }
-  return false;
 }

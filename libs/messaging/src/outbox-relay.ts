@@ -128,6 +128,17 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
             this.retryAt = 0;
           })
           .catch((error) => {
+            // Only topics the broker refuses for good held back, everything else published: no wait before the next
+            // drain, nor a full sweep (the other topics' events go out as they are written), the line once a minute.
+            // Still a failed drain (OutboxRelayNotDraining, the age of the oldest unpublished event).
+            if ((error as { heldBack?: boolean }).heldBack) {
+              this.retryAt = 0;
+              if (Date.now() - this.heldBackSaidAt >= UNCREATABLE_RETRY_MS) {
+                this.heldBackSaidAt = Date.now();
+                this.logger.warn(`outbox relay: ${describeError(error)} (said once a minute)`);
+              }
+              return;
+            }
             this.sweep = 'full'; // what this drain was to publish is still there: look for all of it next time
             const delay = Math.min(this.options.relayIntervalMs * 2 ** (this.status.consecutiveFailures - 1), this.options.relaySweepIntervalMs);
             this.retryAt = Date.now() + delay;
@@ -136,6 +147,9 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
       ),
     );
   }
+
+  /** When a drain holding back topics the broker refuses was last said (kick). */
+  private heldBackSaidAt = -Infinity;
 
   /** `work` (a drain that does not reject) is the relay's one drain until it ends; the kicks meanwhile drain after it. */
   private track(work: Promise<void>): void {
@@ -213,23 +227,20 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
 
   /**
    * The topics this service writes that the broker refused to create for good (no permission to create them, a policy
-   * refusing them), with the refusal, as of this drain's start: their events wait (publishTimed), every other topic's go
-   * out. Before, one such topic (one nobody in the platform reads, so nobody else creates it) stopped every event of the
-   * service.
+   * refusing them), with the refusal and when: their events wait (publishTimed), every other topic's go out. Asked again
+   * (and said again) once a minute, not on every drain. Before, one such topic (one nobody in the platform reads, so
+   * nobody else creates it) stopped every event of the service.
    */
-  private uncreatable = new Map<string, unknown>();
-  /** The refusals, by topic, with when: asked again (and said again) once a minute, not on every drain. */
   private readonly refusals = new Map<string, { at: number; error: unknown }>();
 
-  /** Creates the topics this service writes where missing; returns those refused for good (see uncreatable). */
-  private async ensureProduced(): Promise<Map<string, unknown>> {
+  /** Creates the topics this service writes where missing, keeping `refusals` as the broker answers. */
+  private async ensureProduced(): Promise<void> {
     const now = Date.now();
-    const recent = (topic: string) => now - (this.refusals.get(topic)?.at ?? -Infinity) < UNCREATABLE_RETRY_MS;
-    const refused = new Map(this.produced.filter(recent).map((topic) => [topic, this.refusals.get(topic)!.error] as const));
-    const wanted = this.produced.filter((topic) => !refused.has(topic));
+    const wanted = this.produced.filter((topic) => !(now - (this.refusals.get(topic)?.at ?? -Infinity) < UNCREATABLE_RETRY_MS));
     try {
       await this.topics.ensureTopics(wanted);
-      return refused;
+      for (const topic of wanted) this.refusals.delete(topic);
+      return;
     } catch (error) {
       // A broker away, a leader moving: the drain fails and is retried, as before.
       if (!refusedForGood(error)) throw error;
@@ -240,12 +251,10 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
         this.refusals.delete(topic);
       } catch (error) {
         if (!refusedForGood(error)) throw error;
-        refused.set(topic, error);
         this.refusals.set(topic, { at: now, error });
         this.logger.warn(`outbox relay: the broker refuses to create ${topic} (${describeError(error)}): its events wait until it exists; every other topic's are published (asked again in a minute)`);
       }
     }
-    return refused;
   }
 
   /** drain's work; sets planRead and status.inFlightSince once it has read what it will publish. */
@@ -254,7 +263,7 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
     // platform consumes (a consumer creates what it reads): a no-op once done. Other topics (dead letters, topics
     // the catalog does not list) are created by the producer before their first send. First, so that a broker down at
     // start does not cost a scan of every outbox collection per retry.
-    this.uncreatable = await this.ensureProduced();
+    await this.ensureProduced();
     const sweep = this.sweep;
     this.sweep = false;
     const startedAt = Date.now();
@@ -411,8 +420,8 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
     // topic's go on (blocked); before, its run failed the drain again and again, re-sending what the run had written
     // to other partitions, and nothing after it went out, on any topic.
     const blocked = new Map<string, unknown>();
-    // A topic that does not exist and cannot be created: its entries wait too (a failure only if it has some).
-    for (const entry of sendable) if (this.uncreatable.has(entry.topic)) blocked.set(entry.topic, this.uncreatable.get(entry.topic));
+    // A topic that does not exist and cannot be created: its entries wait too (held back only if it has some).
+    for (const entry of sendable) if (this.refusals.has(entry.topic)) blocked.set(entry.topic, this.refusals.get(entry.topic)!.error);
     for (const run of byteChunks(sendable, limit)) {
       const entries = run.filter((entry) => !blocked.has(entry.topic));
       if (entries.length === 0) continue;
@@ -428,7 +437,7 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
     }
     if (blocked.size) {
       const [topic, error] = [...blocked][0];
-      throw Object.assign(new Error(`the broker refused ${[...blocked.keys()].join(', ')} (${describeError(error)}); their events wait, the other topics' went out`), { cause: error, topic });
+      throw Object.assign(new Error(`the broker refused ${[...blocked.keys()].join(', ')} (${describeError(error)}); their events wait, the other topics' went out`), { cause: error, topic, heldBack: true });
     }
   }
 

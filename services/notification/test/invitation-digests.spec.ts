@@ -232,13 +232,21 @@ describe('invitation emails to one recipient in a short while', () => {
     // The next claim holds the digest and is sending the emails it took; far in the future, so that no worker claims it.
     const later = new Date(Date.now() + 3_600_000);
     await messages().insertOne({ ...base, _id: digestId, template: 'invitation-digest', subject: 's', text: 't', status: 'SENDING', attempts: 2, leaseToken: current, leaseUntil: later, nextAttemptAt: later });
-    for (const id of sendingIds) await messages().insertOne({ ...base, ...item, _id: id, status: 'DIGESTING', leaseToken: current, digest });
+    for (const id of sendingIds) await messages().insertOne({ ...base, ...item, _id: id, status: 'DIGESTING', leaseToken: current, digest, digestClaim: 2 });
+    const digests = service.app.get(InvitationDigests);
+    const claimOf = (leaseToken: string, attempts: number) => ({ _id: digestId, userId: admin.userId, partnerId: world.partnerId, email: admin.email, displayName: 'Fenced', leaseToken, attempts });
 
-    const composed = await service.app.get(InvitationDigests).compose({ _id: digestId, userId: admin.userId, partnerId: world.partnerId, email: admin.email, displayName: 'Fenced', leaseToken: stalled });
-    expect(composed).toEqual({ leaseLost: true });
+    // The lease another's: not started.
+    expect(await digests.compose(claimOf(stalled, 1))).toEqual({ leaseLost: true });
     for (const id of sendingIds) expect(await messages().findOne({ _id: id })).toMatchObject({ status: 'DIGESTING', leaseToken: current });
+    // Stalled between its lease check and its takeover (the digest read as its own then): the emails a later claim took
+    // stay that claim's.
+    await messages().updateOne({ _id: digestId }, { $set: { leaseToken: stalled } });
+    expect(await digests.compose(claimOf(stalled, 1))).toBeNull();
+    for (const id of sendingIds) expect(await messages().findOne({ _id: id })).toMatchObject({ status: 'DIGESTING', leaseToken: current, digestClaim: 2 });
     // The claim holding it composes them as before.
-    const own = await service.app.get(InvitationDigests).compose({ _id: digestId, userId: admin.userId, partnerId: world.partnerId, email: admin.email, displayName: 'Fenced', leaseToken: current });
+    await messages().updateOne({ _id: digestId }, { $set: { leaseToken: current } });
+    const own = await digests.compose(claimOf(current, 2));
     expect(own && 'emails' in own ? own.emails.map((e) => e._id).sort() : own).toEqual([...sendingIds].sort());
     await messages().deleteMany({ _id: { $in: [digestId, ...sendingIds] } });
   });

@@ -22,6 +22,7 @@ import { Collection, Connection } from 'mongoose';
 import { catchError, concatMap, finalize, from, Observable, switchMap, throwError } from 'rxjs';
 import type { AuthenticatedRequest, Principal, RequestCredentials } from '../auth/principal';
 import { CONFIG } from '../config/config';
+import { CORRELATION_HEADER, REQUEST_ID_HEADER } from '../logging/logging';
 import type { PlatformConfig } from '../platform.module';
 import { fingerprintKey, FingerprintedRequest, legacyRequestHash, requestFingerprint } from './idempotency-fingerprint';
 import { ifMatchTag } from './if-match';
@@ -423,7 +424,7 @@ export function loggedId(id: string): string {
  */
 function traceHeaders(response: Response): Record<string, string> {
   const headers: Record<string, string> = {};
-  for (const name of ['X-Request-Id', 'X-Correlation-Id']) {
+  for (const name of [REQUEST_ID_HEADER, CORRELATION_HEADER]) {
     const value = response.getHeader(name);
     if (value !== undefined) headers[name] = String(value);
   }

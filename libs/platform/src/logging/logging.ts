@@ -23,8 +23,10 @@ export const REDACTED_PATHS = [
   '*.accessToken',
 ];
 
-const CORRELATION_HEADER = 'x-correlation-id';
-const REQUEST_ID_HEADER = 'x-request-id';
+/** The request's correlation id, echoed in every answer (correlationMiddleware). */
+export const CORRELATION_HEADER = 'x-correlation-id';
+/** The request's own id (the causationId of the events it causes), in every answer (correlationMiddleware). */
+export const REQUEST_ID_HEADER = 'x-request-id';
 
 /** The JSON logs of a service: every line names it by SERVICE_NAME (as its process metrics do), from LOG_LEVEL up. */
 export function pinoParams({ SERVICE_NAME, LOG_LEVEL }: { SERVICE_NAME: string; LOG_LEVEL: string }): Params {

@@ -71,12 +71,11 @@ export class PayoutFacts {
     // A default whose profile the view does not know yet (its events, on another key, are behind), or that does not
     // serve the location: settling for a moment after the newer change this service recorded (its own clock on both
     // sides), then not proposed.
-    const changed = () => Math.max(+(defaultView!.receivedAt ?? defaultView!.changedAt), bank ? +bank.updatedAt : 0);
-    if (defaultView && (!bank || !servesLocation(bank, locationId))) {
-      return { ...taxFacts, ...(+now - changed() < DEFAULT_SETTLE_MS && { defaultSettling: true }) };
-    }
-    const currencyDiffers = typeof defaultView?.currency === 'string' && bank !== null && defaultView.currency !== bank.currency;
-    if (currencyDiffers && +now - changed() < DEFAULT_SETTLE_MS) return { ...taxFacts, defaultSettling: true };
+    if (!defaultView) return { bankProfileId, bank: profileFacts(bank), ...taxFacts };
+    const changed = Math.max(+(defaultView.receivedAt ?? defaultView.changedAt), bank ? +bank.updatedAt : 0);
+    const settling = +now - changed < DEFAULT_SETTLE_MS;
+    if (!bank || !servesLocation(bank, locationId)) return { ...taxFacts, ...(settling && { defaultSettling: true }) };
+    if (settling && typeof defaultView.currency === 'string' && defaultView.currency !== bank.currency) return { ...taxFacts, defaultSettling: true };
     return { bankProfileId, bank: profileFacts(bank), ...taxFacts };
   }
 

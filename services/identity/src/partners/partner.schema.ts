@@ -1,4 +1,4 @@
-import { outboxPlugin } from '@lib/messaging';
+import { outboxPlugin, TraceContext } from '@lib/messaging';
 import { Prop, Schema, SchemaFactory } from '@nestjs/mongoose';
 
 @Schema({ _id: false, versionKey: false })
@@ -20,7 +20,7 @@ export class PendingAdmin {
    * The registration's correlation and request ids: the sweep that finishes it after a crash writes its first admin's
    * UserCreated under them, as the request would have, not under its own run's.
    */
-  @Prop({ type: Object }) trace?: { correlationId: string; causationId?: string };
+  @Prop({ type: Object }) trace?: TraceContext;
 }
 export const PendingAdminSchema = SchemaFactory.createForClass(PendingAdmin);
 

@@ -85,6 +85,12 @@ const OPEN_STATES: InvitationState[] = ['AWAITING_ADMIN', 'ISSUED'];
 export const ENDED_STATUSES: readonly EnrollmentStatus[] = ['EXPIRED', 'INELIGIBLE', 'DISCONTINUED'];
 
 /**
+ * Ended for good: Enroll refuses both (an operator's rollover may expire an enrollment while its program is still in
+ * that year; its DISCONTINUED event may come before the program's). Nothing to invite anyone to.
+ */
+export const FINAL_STATUSES: readonly EnrollmentStatus[] = ['EXPIRED', 'DISCONTINUED'];
+
+/**
  * Which invitations an enrollment status change can move (so reconciles), given whether the enrollment was completed
  * before the change or is after it (`completed`: an early renewal undone at year end ends no longer completed, yet it
  * held the next year's invitation until then). `nextTransition` reads of an enrollment only whether it is
@@ -214,9 +220,8 @@ export function nextTransition(facts: InvitationFacts, now: Date): Transition {
       : { kind: 'none', why: 'not eligible, nothing to revoke' };
   }
 
-  // Ended for good (Enroll refuses both: an operator's rollover may expire it while its program is still in that
-  // year): nothing to issue, deliver, or ask an admin for.
-  if (enrollmentStatus === 'EXPIRED' || enrollmentStatus === 'DISCONTINUED') {
+  // Ended for good (FINAL_STATUSES): nothing to issue, deliver, or ask an admin for.
+  if (enrollmentStatus && FINAL_STATUSES.includes(enrollmentStatus)) {
     return { kind: 'none', why: `the enrollment is ${enrollmentStatus}: nothing to invite anyone to` };
   }
   // Revoking (above) is right for any year, date and program state; inviting is not.

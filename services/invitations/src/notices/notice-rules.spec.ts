@@ -20,8 +20,9 @@ describe('noticeStatus', () => {
     expect(noticeStatus(invitation, program, { ...admin, userId: 'bob' }, DURING)).toBe('selected');
   });
 
-  it('is none once its enrollment expired while the year still runs (an operator ended it early); other statuses keep it', () => {
+  it('is none once its enrollment ended for good while the year still runs (expired early by an operator, discontinued); other statuses keep it', () => {
     expect(noticeStatus(invitation, program, admin, DURING, { status: 'EXPIRED' })).toBe('none');
+    expect(noticeStatus(invitation, program, admin, DURING, { status: 'DISCONTINUED' })).toBe('none'); // before the program's own event
     expect(noticeStatus(invitation, program, admin, DURING, { status: 'ACTION_REQUIRED' })).toBe('pending');
     expect(noticeStatus(invitation, program, admin, DURING, null)).toBe('pending');
   });

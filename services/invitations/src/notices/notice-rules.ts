@@ -1,6 +1,6 @@
 import { Actor, holdsRole } from '@lib/access';
 import { EnrollmentStatus, ProgramState } from '@lib/contracts';
-import { enrollableNow } from '../invitations/invitation-rules';
+import { enrollableNow, FINAL_STATUSES } from '../invitations/invitation-rules';
 import { InvitationState } from '../invitations/invitation.schema';
 
 /** Invitations whose notices can be shown: a revoked one loses them, a waiting one has no recipient yet. */
@@ -22,8 +22,9 @@ export interface NoticeProgram {
  * Neither does anyone while the program is not `OPEN` (Enroll would refuse; the notice comes back if it reopens),
  * nor once the invitation's fiscal year is no longer the program's current one (Get Started would enroll in another
  * year), nor once that year is over at `now` (Enroll refuses it until the program moves to the next year, whose
- * invitations are others), nor once its enrollment EXPIRED (an operator's rollover ended the year early: Enroll refuses a
- * final enrollment): the notice invites to enroll, so it is shown only while that is possible. A notice a revocation
+ * invitations are others), nor once its enrollment ended for good (FINAL_STATUSES: EXPIRED by an operator's rollover
+ * ending the year early, or DISCONTINUED before the program's own event arrived): the notice invites to enroll, so it
+ * is shown only while that is possible. A notice a revocation
  * removed (not in `pendingNotices`) is none, whatever state the invitation reached since. `enrollment`: the location's
  * enrollment of the invitation, as the enrollment events said it last.
  */
@@ -43,7 +44,7 @@ export function noticeStatus(
   enrollment?: Pick<NoticeEnrollment, 'status'> | null,
 ): NoticeStatus {
   if (invitation.partnerId !== actor.partnerId || !NOTICE_STATES.includes(invitation.state)) return 'none';
-  if (!enrollableNow(program, invitation.fiscalYear, now) || enrollment?.status === 'EXPIRED') return 'none';
+  if (!enrollableNow(program, invitation.fiscalYear, now) || (enrollment && FINAL_STATUSES.includes(enrollment.status))) return 'none';
   if (!holdsRole(actor, 'INCENTIVES_ADMIN', invitation.locationId)) return 'none';
   const recipient = invitation.recipients.find((r) => r.userId === actor.userId);
   if (!recipient) return 'none';

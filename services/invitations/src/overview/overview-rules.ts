@@ -1,7 +1,7 @@
 import { Actor, holdsRole } from '@lib/access';
 import { enrollmentPageUrl, EnrollmentStatus, EnrollmentStatusLabels, enrollmentStatusLabel, fiscalYearBefore, fiscalYearOver, nextFiscalYear, previousFiscalYear, ProgramState } from '@lib/contracts';
 import { getStartedUrl } from '../invitations/invitation-ids';
-import { enrollableNow, ENDED_STATUSES, laterThan } from '../invitations/invitation-rules';
+import { enrollableNow, ENDED_STATUSES, FINAL_STATUSES, laterThan } from '../invitations/invitation-rules';
 import { InvitationState } from '../invitations/invitation.schema';
 
 /**
@@ -18,7 +18,7 @@ export type OverviewAction = (typeof OverviewActions)[number];
  * expired or discontinued enrollment). INELIGIBLE is decided apart: Enroll starts it again once the location is
  * eligible again.
  */
-const NO_ENROLL: EnrollmentStatus[] = ['ENROLLED', 'VALIDATING', 'EXPIRED', 'DISCONTINUED'];
+const NO_ENROLL: EnrollmentStatus[] = ['ENROLLED', 'VALIDATING', ...FINAL_STATUSES];
 
 export interface OverviewProgramEntry {
   programId: string;

@@ -206,7 +206,7 @@ export class InvitationDigests implements OnModuleInit, OnModuleDestroy {
     for (const id of ids) {
       const { modifiedCount } = await this.messages.collection.updateOne(
         { _id: id as never, status: { $in: ['HELD', 'DIGESTING'] } },
-        { $set: { status: 'PENDING', nextAttemptAt: now, attempts: 0 }, $unset: { digest: 1, leaseToken: 1 } },
+        { $set: { status: 'PENDING', nextAttemptAt: now, attempts: 0 }, $unset: { digest: 1, leaseToken: 1, digestClaim: 1 } },
       );
       if (modifiedCount === 1) released.push(id);
     }
@@ -224,17 +224,24 @@ export class InvitationDigests implements OnModuleInit, OnModuleDestroy {
    * `leaseLost` when the digest is no longer this claim's.
    */
   async compose(
-    digest: Pick<Message, '_id' | 'userId' | 'partnerId' | 'email' | 'displayName'> & { leaseToken: string },
+    digest: Pick<Message, '_id' | 'userId' | 'partnerId' | 'email' | 'displayName' | 'attempts'> & { leaseToken: string },
     now = new Date(),
   ): Promise<{ content: Pick<RenderedMessage, 'subject' | 'text' | 'html'> & { link?: string }; emails: GatheredEmail[] } | { settled: 'SENT' | 'FAILED' } | { leaseLost: true } | null> {
     const { leaseToken } = digest;
-    // Fenced first: a claim that stalled past its lease (a pause, a partition) while the next claim took the digest
-    // must not take back the emails that claim is sending (its outcome would then match none of them, and they would go
-    // out again alone, or be told cancelled after they were sent).
+    // Fenced: a claim that stalled past its lease (a pause, a partition) while the next claim took the digest must not
+    // take back the emails that claim is sending (its outcome would then match none of them, and they would go out again
+    // alone, or be told cancelled after they were sent). Not started at all once the lease is another's; and the
+    // takeover itself leaves the emails a later claim took (`digestClaim`: the claims' attempts only grow), also when
+    // this claim stalls between the two.
     if (!(await this.messages.collection.findOne({ _id: digest._id, leaseToken } as never, { projection: { _id: 1 } }))) return { leaseLost: true };
-    await this.messages.collection.updateMany({ 'digest.id': digest._id, status: { $in: ['HELD', 'DIGESTING'] } } as never, {
-      $set: { status: 'DIGESTING', leaseToken },
-    });
+    const claim = digest.attempts;
+    await this.messages.collection.updateMany(
+      {
+        'digest.id': digest._id,
+        $or: [{ status: 'HELD' }, { status: 'DIGESTING', digestClaim: { $lte: claim } }, { status: 'DIGESTING', digestClaim: { $exists: false } }],
+      } as never,
+      { $set: { status: 'DIGESTING', leaseToken, digestClaim: claim } },
+    );
     const taken = (await this.messages.collection
       .find({ 'digest.id': digest._id, status: 'DIGESTING' } as never, { projection: { html: 0, text: 0, subject: 0, outbox: 0 } })
       .toArray()) as unknown as Array<GatheredEmail & { leaseToken?: string; createdAt: Date }>;

@@ -114,6 +114,11 @@ export class Message {
   /** An invitation email sent within a digest: the digest email's id (its Message-ID). */
   @Prop() sentIn?: string;
   /**
+   * An invitation email DIGESTING: the claim of its digest that took it, as the digest's `attempts` (each claim adds
+   * one). An earlier claim, stalled past its lease, takes it back no more (InvitationDigests.compose).
+   */
+  @Prop() digestClaim?: number;
+  /**
    * An email not sent from this instant on: withdrawn instead (momentPassed). What it asks is too late then (a renewal
    * reminder, an invitation: its fiscal year's end), or what it tells is past (a tax profile "expires on": its expiry).
    */

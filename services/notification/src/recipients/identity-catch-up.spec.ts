@@ -122,6 +122,27 @@ describe('IdentityCatchUp', () => {
     expect(await failingWith(refused)).toBe('behind');
   });
 
+  it('gives the retries of an unreadable lag up after a minute (the broker answers the consumers, not these reads): behind, then quiet', async () => {
+    const { kafka, calls } = broker({ target: 10, committed: () => 10 });
+    const admin = kafka.admin() as unknown as { fetchOffsets: () => Promise<never>; fetchTopicOffsets: () => Promise<never> };
+    admin.fetchOffsets = admin.fetchTopicOffsets = async () => Promise.reject(Object.assign(new Error('retries exceeded'), { name: 'KafkaJSNumberOfRetriesExceeded' }));
+    const subject = catchUp(kafka);
+    let now = Date.now();
+    const clock = jest.spyOn(Date, 'now').mockImplementation(() => now);
+    try {
+      expect(await subject.waitFor(new Date(now - 1_000).toISOString()).catch((e: unknown) => e)).toBeInstanceOf(UnavailableError);
+      now += 30_000;
+      expect(await subject.waitFor(new Date(now - 1_000).toISOString()).catch((e: unknown) => e)).toBeInstanceOf(UnavailableError);
+      now += 31_000;
+      expect(await subject.waitFor(new Date(now - 1_000).toISOString())).toBe('behind');
+      const connects = calls.connect;
+      expect(await subject.waitFor(new Date(now - 1_000).toISOString())).toBe('behind'); // quiet: the broker not asked
+      expect(calls.connect).toBe(connects);
+    } finally {
+      clock.mockRestore();
+    }
+  });
+
   it("gives a wait up with ShuttingDownError when the event's consumer stops or rebalances (stopping)", async () => {
     const { kafka } = broker({ target: 10, committed: () => 5 });
     let rebalancing = false;

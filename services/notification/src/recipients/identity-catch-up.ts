@@ -23,6 +23,8 @@ export type IdentityCatchUpOutcome = 'current' | 'caught-up' | 'behind';
 const POLL_MS = 100;
 /** After a wait that gave up, events do not wait again for this long (they keep the recipients found): one stall, not one per event. */
 export const QUIET_AFTER_TIMEOUT_MS = 30_000;
+/** How long at least an unreadable lag (the broker away, a coordinator moving) has events retried before they go on. */
+const MIN_UNREADABLE_RETRY_MS = 60_000;
 
 /**
  * The recipient view (users and roles, from identity.events.v1) may lag behind the event naming whom to notify:
@@ -45,10 +47,11 @@ export const QUIET_AFTER_TIMEOUT_MS = 30_000;
  * the time the broker was asked: the view may have caught up since the first look); `current`: a time already shown
  * caught up, which stands only if `covers` said so before the first look (another event's wait may have shown it
  * since); `behind`: given up, within QUIET_AFTER_TIMEOUT_MS of a wait that gave up, or the lag could not be read for
- * a reason no retry mends (a broker refusing the admin calls). Thrown instead, so that the event is handled again later
- * rather than told to too few (its offset uncommitted): UnavailableError while the identity consumer is not in its
- * group (starting, restarting after a crash: it would make no progress), or while the broker cannot answer (away,
- * a coordinator moving), retried like an outage; ShuttingDownError when the service stops or the event's consumer
+ * a reason no retry mends (a broker refusing the admin calls), or for an outage longer than NOTIFY_IDENTITY_WAIT_MS
+ * (at least a minute). Thrown instead, so that the event is handled again later rather than told to too few (its offset
+ * uncommitted): UnavailableError while the identity consumer is not in its group (starting, restarting after a crash:
+ * it would make no progress), or while the broker cannot answer (away, a coordinator moving) for a shorter while,
+ * retried like an outage; ShuttingDownError when the service stops or the event's consumer
  * rebalances (`stopping`) during a wait. Waits share one admin connection and one read of the committed offsets per
  * poll. The handler waits in line with its partition's others.
  */
@@ -60,6 +63,8 @@ export class IdentityCatchUp implements OnApplicationShutdown {
   private handledBefore = 0;
   /** No wait before this time (ms): the last one gave up. */
   private quietUntil = 0;
+  /** Since when the lag could not be read for an outage (its events retried meanwhile: waitFor), until a read succeeds. */
+  private lagUnreadableSince?: number;
   private admin?: Promise<Admin>;
   /** The identity group's committed offsets as last read, shared by the waits polling within POLL_MS of it. */
   private committed?: { at: number; offsets: Promise<Map<string, bigint>> };
@@ -106,7 +111,9 @@ export class IdentityCatchUp implements OnApplicationShutdown {
     try {
       const admin = await this.connected();
       // Usually nothing is pending: one reading of the end offsets, shared by the waits meanwhile, answers them all.
-      if (await this.handledToTheEnd(admin, at)) return 'caught-up';
+      const caughtUp = await this.handledToTheEnd(admin, at);
+      this.lagUnreadableSince = undefined; // read
+      if (caughtUp) return 'caught-up';
       const askedAt = Date.now();
       const targets = await offsetsAt(admin, Topics.identity, at);
       for (;;) {
@@ -134,8 +141,14 @@ export class IdentityCatchUp implements OnApplicationShutdown {
       if (error instanceof ShuttingDownError || error instanceof UnavailableError) throw error;
       this.dropAdmin();
       // The broker away or moving (a restart, a coordinator changing): the event is handled again later, as in any
-      // outage, rather than planned on a view not known to be current (whom it tells is kept for good).
-      if (isInfrastructure(error)) throw new UnavailableError(`the identity consumer's lag could not be read (${(error as Error).message})`);
+      // outage, rather than planned on a view not known to be current (whom it tells is kept for good). For a while:
+      // a lag that stays unreadable (the broker answers the consumers, not these reads) would hold every partition.
+      const now = Date.now();
+      this.lagUnreadableSince ??= now;
+      if (isInfrastructure(error) && now - this.lagUnreadableSince < Math.max(timeoutMs, MIN_UNREADABLE_RETRY_MS)) {
+        throw new UnavailableError(`the identity consumer's lag could not be read (${(error as Error).message})`);
+      }
+      this.quietUntil = now + QUIET_AFTER_TIMEOUT_MS;
       this.logger.warn(`could not read the identity consumer's lag (${(error as Error).message})`);
       return 'behind';
     }

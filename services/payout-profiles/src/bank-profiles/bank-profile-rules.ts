@@ -1,6 +1,7 @@
 import { extractIBAN } from 'ibantools';
 import type { FieldProblem } from '@lib/platform';
 import { plainText, secretsInTextProblems } from '../profiles/secrets-in-text';
+import { publicEnd } from '../secrets/masking';
 
 /** A check is mailed: the beneficiary needs a mailing address when the payment method is CHECK. */
 export function beneficiaryProblems(paymentMethod: string, beneficiary: { address?: unknown }): FieldProblem[] {
@@ -19,17 +20,8 @@ export function beneficiaryProblems(paymentMethod: string, beneficiary: { addres
  */
 export function secretInTextProblems(secret: string | undefined, texts: Array<[field: string, text: string | undefined]>): FieldProblem[] {
   const whole = secret ? plainText(secret) : '';
-  const iban = extractIBAN(whole);
-  const within = iban.valid && iban.bban ? [iban.bban, ibanAccountNumber(iban)] : [];
+  const { valid, bban } = extractIBAN(whole);
+  // The account number inside the IBAN: what follows its public part (publicEnd, as masking has it).
+  const within = valid && bban ? [bban, whole.slice(publicEnd(whole))] : [];
   return secretsInTextProblems([whole, ...within], texts, 'must not contain the account number or IBAN (it is shown and sent in clear)');
-}
-
-/**
- * The national account number an IBAN holds: as the IBAN registry names it where ibantools knows it; else the BBAN
- * after its bank and branch identifiers (a British IBAN's sort code, then the account number).
- */
-function ibanAccountNumber({ bban = '', accountNumber, bankIdentifier = '', branchIdentifier = '' }: ReturnType<typeof extractIBAN>): string | undefined {
-  if (accountNumber) return accountNumber;
-  const identifiers = bankIdentifier + branchIdentifier;
-  return identifiers && bban.startsWith(identifiers) ? bban.slice(identifiers.length) : undefined;
 }

@@ -159,7 +159,7 @@ function maskKnown(text: string, known: string[]): string {
  * the three-digit bank code, whose account number follows inside the IBAN). Where the registry gives none, the country
  * and check digits only.
  */
-function publicEnd(iban: string): number {
+export function publicEnd(iban: string): number {
   const { bban = '', bankIdentifier, branchIdentifier } = extractIBAN(iban);
   let end = 0;
   for (const code of [bankIdentifier, branchIdentifier]) {

@@ -15,7 +15,7 @@ import { RenewalContext } from '../renewal-context';
 import { continuesIt } from './review-early-renewals.use-case';
 import { BEFORE_ENROLLED } from '../../enrollments/enrollment-rules';
 import { remindersYearEnded, remindersYearNotStarted } from '../../enrollments/fiscal-year-ended';
-import { AGREEMENT_INACTIVE_REASON, RenewalDecision, takenOverByContinuation, unfinishedReminder, wasCompleted } from '../renewal-rules';
+import { AGREEMENT_INACTIVE_REASON, completedFilter, RenewalDecision, takenOverByContinuation, unfinishedReminder, wasCompleted } from '../renewal-rules';
 
 export interface ReminderSummary {
   fiscalYear: string;
@@ -117,7 +117,7 @@ export class SendRenewalReminders {
           // Continued by an operator's early run too: the run at year end decides those again (ReviewEarlyRenewals).
           { $or: [{ rollover: { $exists: false } }, { 'rollover.early': true }] },
           // Started by Enroll, or completed once (wasCompleted): one only invited is not read (the invitation reminds).
-          { $or: [{ evaluatedAt: { $ne: null } }, { status: 'ENROLLED' }, { enrolledAt: { $ne: null } }] },
+          { $or: [{ evaluatedAt: { $ne: null } }, ...(completedFilter({}).$or as object[])] },
         ],
       } as never,
       { projection: { outbox: 0 }, batchSize, hint: YEAR_SCAN },
@@ -133,7 +133,6 @@ export class SendRenewalReminders {
       const operations: Array<{ updateOne: { filter: { _id: string; version: number }; update: Record<string, unknown> } }> = [];
       for (const enrollment of batch) {
         const completed = wasCompleted(enrollment);
-        if (!completed && !enrollment.evaluatedAt) continue; // only invited (the scan reads none now): the invitation reminds
         summary.examined++;
         // Not completed while the partner's agreement is not active: Submit refuses it, and the rollover would expire it
         // completed or not. Told that it will not continue and why, not asked to complete it.

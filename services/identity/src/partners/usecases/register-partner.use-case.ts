@@ -82,7 +82,7 @@ export class RegisterPartner {
       userId: randomUUID(),
       email: input.globalAdmin.email,
       displayName: input.globalAdmin.displayName,
-      ...(trace && { trace: { correlationId: trace.correlationId, ...(trace.causationId && { causationId: trace.causationId }) } }),
+      ...(trace && { trace }),
     };
     let partner;
     try {

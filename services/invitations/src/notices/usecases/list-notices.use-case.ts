@@ -63,12 +63,11 @@ export class ListNotices {
       async (after, count) => {
         const rows = await this.invitations.withPendingNotice(actor.partnerId, actor.userId, NOTICE_STATES, { after, count }, programYears);
         const unread = [...new Set(rows.map((invitation) => invitation.programId))].filter((id) => !programs.has(id));
-        const [found, statuses] = await Promise.all([
-          unread.length ? this.views.programsById(unread) : new Map<string, NoticeProgram>(),
-          Promise.all(rows.map((invitation) => this.views.enrollmentStatus(invitation._id))),
-        ]);
-        for (const [id, program] of found) programs.set(id, program);
-        rows.forEach((invitation, i) => enrollments.set(invitation._id, statuses[i]));
+        if (unread.length) for (const [id, program] of await this.views.programsById(unread)) programs.set(id, program);
+        // The enrollments only of the rows listed but for them (batched by the view's loader).
+        const listed = rows.filter((invitation) => noticeStatus(invitation, programs.get(invitation.programId), actor, now) === 'pending');
+        const statuses = await Promise.all(listed.map((invitation) => this.views.enrollmentStatus(invitation._id)));
+        listed.forEach((invitation, i) => enrollments.set(invitation._id, statuses[i]));
         return rows;
       },
       (invitation) => noticeStatus(invitation, programs.get(invitation.programId), actor, now, enrollments.get(invitation._id)) === 'pending',
