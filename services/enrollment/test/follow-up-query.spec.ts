@@ -1,27 +1,11 @@
 import { EnrollmentStatus } from '@lib/contracts';
-import { uniqueName } from '@lib/testing';
-import mongoose, { Connection, Model } from 'mongoose';
-import { Enrollment, EnrollmentSchema } from '../src/enrollments/enrollment.schema';
-import { EnrollmentsRepository } from '../src/enrollments/enrollments.repository';
+import { Enrollment } from '../src/enrollments/enrollment.schema';
 import { inRun, inRunFilter } from '../src/enrollments/usecases/follow-submitted.use-case';
+import { enrollmentsOnTestServer } from './enrollments-on-test-server';
 
 // Against the test database server: the follow-up's page query (inRunFilter) reads exactly the enrollments the run
 // follows (inRun), so that the server leaves out, after a rules change, every earlier year's ENROLLED enrollment.
-let connection: Connection;
-let model: Model<Enrollment>;
-let repository: EnrollmentsRepository;
-
-beforeAll(async () => {
-  connection = await mongoose.createConnection(process.env.MONGO_URL!, { dbName: uniqueName('follow_up_query'), directConnection: true }).asPromise();
-  model = connection.model(Enrollment.name, EnrollmentSchema);
-  await model.init();
-  repository = new EnrollmentsRepository(model);
-});
-
-afterAll(async () => {
-  await connection.dropDatabase();
-  await connection.close();
-});
+const db = enrollmentsOnTestServer('follow_up_query');
 
 const at = new Date('2026-08-01T00:00:00Z');
 const STATUSES: EnrollmentStatus[] = ['VALIDATING', 'ACTION_REQUIRED', 'ENROLLED', 'INVITED'];
@@ -39,10 +23,10 @@ it.each([
     for (const status of STATUSES)
       for (const [phase, fields] of Object.entries(PHASES))
         all.push({ _id: `${programId}-${fiscalYear}-${status}-${phase}`, programId, partnerId: 'p1', locationId: 'L1', fiscalYear, status, ...fields, version: 1, reasons: [], missing: [] } as never);
-  await model.collection.insertMany(all as never[]);
+  await db.model.collection.insertMany(all as never[]);
   const statuses: EnrollmentStatus[] = rulesChanged ? STATUSES : ['VALIDATING', 'ACTION_REQUIRED'];
 
-  const read = await repository.ofProgramIn(programId, statuses, 1_000, undefined, inRunFilter(rulesChanged, 'FY27'));
+  const read = await db.repository.ofProgramIn(programId, statuses, 1_000, undefined, inRunFilter(rulesChanged, 'FY27'));
 
   const followed = all.filter((e) => statuses.includes(e.status) && inRun(e, rulesChanged, 'FY27')).map((e) => e._id);
   expect(read.map((e) => e._id).sort()).toEqual(followed.sort());

@@ -1,27 +1,11 @@
 import { Clock } from '@lib/platform';
-import { uniqueName } from '@lib/testing';
-import mongoose, { Connection, Model } from 'mongoose';
-import { Enrollment, EnrollmentSchema } from '../src/enrollments/enrollment.schema';
-import { EnrollmentsRepository } from '../src/enrollments/enrollments.repository';
+import { Enrollment } from '../src/enrollments/enrollment.schema';
 import { RecordProfileChange } from '../src/enrollments/usecases/record-profile-change.use-case';
+import { enrollmentsOnTestServer } from './enrollments-on-test-server';
 
 // Against the test database server (real connections): the enrollments a bank profile's event makes follow it are
 // read as a stream, ended ones left out, and the consumer's heartbeat goes on while they follow it.
-let connection: Connection;
-let model: Model<Enrollment>;
-let repository: EnrollmentsRepository;
-
-beforeAll(async () => {
-  connection = await mongoose.createConnection(process.env.MONGO_URL!, { dbName: uniqueName('profile_followers'), directConnection: true, monitorCommands: true }).asPromise();
-  model = connection.model(Enrollment.name, EnrollmentSchema);
-  await model.init();
-  repository = new EnrollmentsRepository(model);
-});
-
-afterAll(async () => {
-  await connection.dropDatabase();
-  await connection.close();
-});
+const db = enrollmentsOnTestServer('profile_followers', { monitorCommands: true });
 
 const FY = 'FY27';
 const submitted = new Date('2026-08-01T00:00:00Z');
@@ -34,7 +18,7 @@ function enrollment(id: string, status: Enrollment['status'], bankProfileId: str
 function following(follow: (current: Enrollment) => Promise<Enrollment>): RecordProfileChange {
   return new RecordProfileChange(
     { recordProfile: async () => undefined } as never,
-    repository,
+    db.repository,
     { find: async () => ({ payoutRules: { allowedCurrencies: ['USD'], allowedPaymentMethods: ['ACH'], taxProfileRequired: false } }) } as never,
     { apply: follow } as never,
     {} as never,
@@ -47,7 +31,7 @@ function following(follow: (current: Enrollment) => Promise<Enrollment>): Record
 it("streams the partner's enrollments using the profile, ended ones left out, with a heartbeat before each one followed", async () => {
   // More than one batch of the stream (500), so that it reads on past the first.
   const using = Array.from({ length: 1_203 }, (_, i) => enrollment(`v${String(i).padStart(4, '0')}`, i % 2 ? 'VALIDATING' : 'ENROLLED', 'bank-1'));
-  await model.collection.insertMany([
+  await db.model.collection.insertMany([
     ...using,
     enrollment('expired', 'EXPIRED', 'bank-1'),
     enrollment('discontinued', 'DISCONTINUED', 'bank-1'),
@@ -68,9 +52,9 @@ it("streams the partner's enrollments using the profile, ended ones left out, wi
 
 it('closes the stream on the server when following fails half-way (the consumer retries the event)', async () => {
   // More than a batch: the server holds a cursor for the rest.
-  await model.collection.insertMany(Array.from({ length: 600 }, (_, i) => enrollment(`w${String(i).padStart(4, '0')}`, 'VALIDATING', 'bank-3')) as never[]);
+  await db.model.collection.insertMany(Array.from({ length: 600 }, (_, i) => enrollment(`w${String(i).padStart(4, '0')}`, 'VALIDATING', 'bank-3')) as never[]);
   const killed: string[] = [];
-  const client = connection.getClient();
+  const client = db.connection.getClient();
   const onCommand = (event: { commandName: string }) => void killed.push(event.commandName);
   client.on('commandStarted', onCommand);
   let calls = 0;
@@ -90,7 +74,7 @@ it('closes the stream on the server when following fails half-way (the consumer 
 it("reads no past year's enrollment the rollover is done with, and does read a past year's it has not decided yet, and an early run's still in its year", async () => {
   const rollover = (toFiscalYear: string) => ({ toFiscalYear, outcome: 'RENEWED', at: new Date('2026-07-01T00:00:00Z') });
   const year = (id: string, fiscalYear: string, marked?: string) => ({ ...enrollment(id, 'ENROLLED', 'bank-4'), fiscalYear, ...(marked && { rollover: rollover(marked) }) });
-  await model.collection.insertMany([
+  await db.model.collection.insertMany([
     year('fy25-renewed', 'FY25', 'FY26'),
     year('fy26-renewed', 'FY26', 'FY27'),
     year('fy26-undecided', 'FY26'),
@@ -98,6 +82,6 @@ it("reads no past year's enrollment the rollover is done with, and does read a p
     year('fy27', 'FY27'),
   ] as never[]);
   const read: string[] = [];
-  for await (const e of repository.ofProfile({ partnerId: 'p1', profileKind: 'BANK', profileId: 'bank-4' }, new Date('2026-09-01T00:00:00Z'))) read.push(e._id);
+  for await (const e of db.repository.ofProfile({ partnerId: 'p1', profileKind: 'BANK', profileId: 'bank-4' }, new Date('2026-09-01T00:00:00Z'))) read.push(e._id);
   expect(read.sort()).toEqual(['fy26-undecided', 'fy27', 'fy27-early']);
 });

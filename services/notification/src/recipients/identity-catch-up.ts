@@ -144,9 +144,11 @@ export class IdentityCatchUp implements OnApplicationShutdown {
       // outage, rather than planned on a view not known to be current (whom it tells is kept for good). For a while:
       // a lag that stays unreadable (the broker answers the consumers, not these reads) would hold every partition.
       const now = Date.now();
-      this.lagUnreadableSince ??= now;
-      if (isInfrastructure(error) && now - this.lagUnreadableSince < Math.max(timeoutMs, MIN_UNREADABLE_RETRY_MS)) {
-        throw new UnavailableError(`the identity consumer's lag could not be read (${(error as Error).message})`);
+      if (isInfrastructure(error)) {
+        this.lagUnreadableSince ??= now;
+        if (now - this.lagUnreadableSince < Math.max(timeoutMs, MIN_UNREADABLE_RETRY_MS)) {
+          throw new UnavailableError(`the identity consumer's lag could not be read (${(error as Error).message})`);
+        }
       }
       this.quietUntil = now + QUIET_AFTER_TIMEOUT_MS;
       this.logger.warn(`could not read the identity consumer's lag (${(error as Error).message})`);
