@@ -10,6 +10,7 @@ import { DeliveryWorker } from './delivery/delivery-worker';
 import { Mailer } from './delivery/mailer';
 import { InvitationDigests } from './delivery/invitation-digests';
 import { DeliverEmail } from './delivery/usecases/deliver-email.use-case';
+import { ResendFailedEmails } from './delivery/usecases/resend-failed-emails.use-case';
 import { InvitationProgressRepository } from './invitations/invitation-progress.repository';
 import { InvitationProgress, InvitationProgressSchema } from './invitations/invitation-progress.schema';
 import { ProgramView, ProgramViewSchema } from './invitations/program-view.schema';
@@ -29,6 +30,7 @@ import { CreateMessages } from './messages/usecases/create-messages.use-case';
 import { HandOverMessages } from './messages/usecases/hand-over-messages.use-case';
 import { MessageWriter } from './messages/message-writer';
 import { IdentityCatchUp } from './recipients/identity-catch-up';
+import { OperatorController } from './operator/operator.controller';
 import { ProfileProgressRepository } from './profiles/profile-progress.repository';
 import { ProfileProgress, ProfileProgressSchema } from './profiles/profile-progress.schema';
 import { RecipientDirectory } from './recipients/recipient-directory';
@@ -46,7 +48,7 @@ import { TemplateRenderer } from './rendering/template-renderer';
       { name: ProfileProgress.name, schema: ProfileProgressSchema },
     ]),
   ],
-  controllers: [DomainEventsHandler, ProgramsHandler, InboxController],
+  controllers: [DomainEventsHandler, ProgramsHandler, InboxController, OperatorController],
   providers: [
     TemplateRenderer,
     RecipientDirectory,
@@ -65,6 +67,7 @@ import { TemplateRenderer } from './rendering/template-renderer';
     DeliverEmail,
     InvitationDigests,
     DeliveryWorker,
+    ResendFailedEmails,
     InboxRepository,
     ListInbox,
     CountUnread,

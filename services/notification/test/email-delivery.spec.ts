@@ -1,6 +1,6 @@
 import { createEnvelope, EmailDeadLettered, Envelope, fiscalYearOf, fiscalYearRange, MissingPayoutItemReasons, nextFiscalYear, NotificationFailed, NotificationSent, parseEvent, Topics } from '@lib/contracts';
 import { AccessViewUpdater } from '@lib/access';
-import { eventually, outboxSettled, RunningService, TestIssuer, TestKafka, TopicWatch } from '@lib/testing';
+import { eventually, OPERATOR_KEY, outboxSettled, RunningService, TestIssuer, TestKafka, TopicWatch } from '@lib/testing';
 import { MongoClient } from 'mongodb';
 import { randomUUID } from 'node:crypto';
 import { createServer, Server } from 'node:http';
@@ -908,6 +908,121 @@ describe('retries', () => {
     expect(smtp.to(admin.email)).toHaveLength(1);
     await outcomesSettled(world, `${first!.eventId}:${admin.userId}:EMAIL`);
     expect(watch.find(outcomes('NotificationSent', `${first!.eventId}:${admin.userId}:EMAIL`))).toHaveLength(0);
+  });
+});
+
+/** The operator's resend of failed emails (POST /v1/operator/emails/resend): its status and body. */
+async function resend(body: Record<string, unknown>): Promise<{ status: number; body: Record<string, unknown> }> {
+  const response = await fetch(`${service.url}/v1/operator/emails/resend`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-operator-key': OPERATOR_KEY },
+    body: JSON.stringify(body),
+  });
+  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+}
+
+describe('failed emails sent again by an operator', () => {
+  it('by id: one failing again is told as a new failure (its own event ids, `resend`, a second dead letter); the others named are said why not', async () => {
+    const world = new World(kafka, issuer, service);
+    const [location] = await world.register('Wide World Importers');
+    const admin = await world.user('Outage', [{ role: 'INCENTIVES_ADMIN', locationIds: [location] }]);
+    const other = await world.user('Fine', [{ role: 'INCENTIVES_ADMIN', locationIds: [location] }]);
+    smtp.refuse(admin.email, Infinity);
+    try {
+      const event = await invite(world, location, [admin, other]);
+      const id = `${event.eventId}:${admin.userId}:EMAIL`;
+      const sentId = `${event.eventId}:${other.userId}:EMAIL`;
+      const [failed] = await watch.waitFor<NotificationFailed>(outcomes('NotificationFailed', id), { timeoutMs: 30_000 });
+      expect(failed.envelope!.data.resend).toBeUndefined();
+      await sent(sentId);
+
+      // Still refused: the resend fails again, after its own attempts, with events of its own.
+      const first = await resend({ notificationIds: [id, sentId, `${id}-unknown`, `${event.eventId}:${admin.userId}:INBOX`] });
+      expect(first).toEqual({
+        status: 200,
+        body: {
+          resent: [id],
+          notResent: [
+            { notificationId: sentId, reason: 'it is SENT, not FAILED' },
+            { notificationId: `${id}-unknown`, reason: 'no such message' },
+            { notificationId: `${event.eventId}:${admin.userId}:INBOX`, reason: 'an inbox entry: it is never sent' },
+          ],
+          remaining: 0,
+        },
+      });
+      const again = await watch.waitFor<NotificationFailed>((m) => outcomes('NotificationFailed', id)(m) && m.envelope!.data.resend === 1, { timeoutMs: 30_000 });
+      expect(again[0].envelope!.data).toMatchObject({ attempts: MAX_ATTEMPTS, resend: 1 });
+      expect(again[0].envelope!.eventId).not.toBe(failed.envelope!.eventId);
+      const letters = await watch.waitFor((m) => m.topic === Topics.deliveryDeadLetters && m.raw.includes(id), { count: 2, timeoutMs: 30_000 });
+      expect(new Set(letters.map((m) => m.envelope!.eventId)).size).toBe(2);
+      expect(smtp.attempts.get(admin.email)).toBe(2 * MAX_ATTEMPTS);
+    } finally {
+      smtp.refuse(admin.email, 0);
+    }
+  });
+
+  it("by window and partner: sends the partner's emails that failed in it, once, and not another partner's", async () => {
+    const world = new World(kafka, issuer, service);
+    const elsewhere = new World(kafka, issuer, service);
+    const [location] = await world.register('Litware');
+    const [otherLocation] = await elsewhere.register('Fabrikam Residences');
+    const admin = await world.user('Window', [{ role: 'INCENTIVES_ADMIN', locationIds: [location] }]);
+    const stranger = await elsewhere.user('Stranger', [{ role: 'INCENTIVES_ADMIN', locationIds: [otherLocation] }]);
+    const since = new Date();
+    smtp.refuse(admin.email, Infinity);
+    smtp.refuse(stranger.email, Infinity);
+    let ids: string[];
+    let strangerId: string;
+    try {
+      const events = [await invite(world, location, [admin]), await invite(world, location, [admin])];
+      const theirs = await invite(elsewhere, otherLocation, [stranger]);
+      ids = events.map((e) => `${e.eventId}:${admin.userId}:EMAIL`);
+      strangerId = `${theirs.eventId}:${stranger.userId}:EMAIL`;
+      for (const id of [...ids, strangerId]) await watch.waitFor(outcomes('NotificationFailed', id), { timeoutMs: 30_000 });
+    } finally {
+      smtp.refuse(admin.email, 0);
+    }
+    try {
+      // Refused: a window must say where it starts; an end before its start; ids and a window at once.
+      expect(await resend({})).toMatchObject({ status: 400, body: { errors: [expect.objectContaining({ field: 'failedSince' })] } });
+      expect(await resend({ failedSince: since.toISOString(), failedBefore: since.toISOString() })).toMatchObject({ status: 400 });
+      expect(await resend({ notificationIds: ids, partnerId: world.partnerId })).toMatchObject({ status: 400 });
+      expect(await resend({ failedSince: 'yesterday' })).toMatchObject({ status: 400 });
+
+      const done = await resend({ failedSince: since.toISOString(), partnerId: world.partnerId });
+      expect(done.status).toBe(200);
+      expect((done.body.resent as string[]).sort()).toEqual([...ids!].sort());
+      expect(done.body).toMatchObject({ notResent: [], remaining: 0 });
+      for (const id of ids) expect(await sent(id)).toMatchObject({ attempts: 1, resend: 1, mailMessageId: `<${id.replace(/:/g, '.')}@incentives.local>` });
+      expect(smtp.to(admin.email)).toHaveLength(2);
+      // Asked again: nothing left in the window; the other partner's failure is still FAILED, untouched.
+      expect((await resend({ failedSince: since.toISOString(), partnerId: world.partnerId })).body).toMatchObject({ resent: [], remaining: 0 });
+      expect(await messages().findOne({ _id: strangerId })).toMatchObject({ status: 'FAILED' });
+      expect((await messages().findOne({ _id: strangerId }))?.resends).toBeUndefined();
+      expect(smtp.to(admin.email)).toHaveLength(2);
+    } finally {
+      smtp.refuse(stranger.email, 0);
+    }
+  });
+
+  it('withdraws a resent email whose recipient left since it failed, instead of sending it', async () => {
+    const world = new World(kafka, issuer, service);
+    const [location] = await world.register('Trey Research');
+    const admin = await world.user('Leaver', [{ role: 'INCENTIVES_ADMIN', locationIds: [location] }]);
+    smtp.refuse(admin.email, Infinity);
+    let id: string;
+    try {
+      const event = await invite(world, location, [admin]);
+      id = `${event.eventId}:${admin.userId}:EMAIL`;
+      await watch.waitFor(outcomes('NotificationFailed', id), { timeoutMs: 30_000 });
+    } finally {
+      smtp.refuse(admin.email, 0);
+    }
+    await world.deactivate(admin);
+    expect((await resend({ notificationIds: [id!] })).body).toMatchObject({ resent: [id!] });
+    const [cancelled] = await watch.waitFor((m) => m.envelope?.type === 'NotificationCancelled' && (m.envelope.data as { notificationId: string }).notificationId === id, { timeoutMs: 30_000 });
+    expect(cancelled.envelope!.data).toMatchObject({ resend: 1, attempts: 0 });
+    expect(smtp.to(admin.email)).toHaveLength(0);
   });
 });
 

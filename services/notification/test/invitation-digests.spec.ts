@@ -1,5 +1,5 @@
 import { Envelope, NotificationSent, Topics } from '@lib/contracts';
-import { eventually, outboxSettled, RunningService, TopicWatch } from '@lib/testing';
+import { eventually, OPERATOR_KEY, outboxSettled, RunningService, TopicWatch } from '@lib/testing';
 import { randomUUID } from 'node:crypto';
 import { InvitationDigests } from '../src/delivery/invitation-digests';
 import { DeliverEmail } from '../src/delivery/usecases/deliver-email.use-case';
@@ -275,5 +275,57 @@ describe('invitation emails to one recipient in a short while', () => {
     const [mail] = await smtp.waitFor(admin.email, { timeoutMs: 30_000 });
     expect(mail.parsed.messageId).toBe(`<${leftId.replace(/:/g, '.')}@incentives.local>`);
     expect(await outcomeOf(leftId)).toMatchObject({ template: 'invitation', attempts: 1 });
+  });
+  it("sent again by an operator after it failed, goes again as one email with the emails that failed with it; one of them named by its id goes by itself", async () => {
+    const world = new World(kafka, issuer, service);
+    const [location] = await world.register('Failed Digest');
+    const admin = await world.user('Again', [{ role: 'INCENTIVES_ADMIN', locationIds: ['*'] }]);
+    const failedAt = new Date(Date.now() - 60_000);
+    const base = { ...storedEmail(world, admin, new Date(Date.now() - 3_600_000)), attempts: 3, failedAt, lastError: '451 mailbox busy' };
+    const digestId = `invitation-digest-${randomUUID()}:${admin.userId}:EMAIL`;
+    await messages().insertOne({ ...base, _id: digestId, template: 'invitation-digest', subject: 's', text: 't', status: 'FAILED' });
+    const gathered = ['First', 'Second', 'Third', 'Cancelled'].map((name) => ({
+      ...base,
+      _id: `${randomUUID()}:${admin.userId}:EMAIL`,
+      template: 'invitation',
+      subject: 'Partner Incentive Enrollment Invitation',
+      text: `${name} Program`,
+      link: `http://portal.test/incentives/enroll?programId=${name}`,
+      status: name === 'Cancelled' ? 'CANCELLED' : 'FAILED',
+      digest: { id: digestId, programLabel: `${name} Program`, locationLabel: location, fiscalYear: CURRENT_FY },
+    }));
+    await messages().insertMany(gathered);
+    const [first, second, third, cancelled] = gathered;
+    const resend = async (body: object) => {
+      const response = await fetch(`${service.url}/v1/operator/emails/resend`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-operator-key': OPERATOR_KEY },
+        body: JSON.stringify(body),
+      });
+      expect(response.status).toBe(200);
+      return response.json();
+    };
+
+    // One of them named by its id: by itself, out of the digest.
+    expect(await resend({ notificationIds: [third._id] })).toMatchObject({ resent: [third._id] });
+    const [alone] = await smtp.waitFor(admin.email, { timeoutMs: 30_000 });
+    expect(alone.parsed.messageId).toBe(`<${third._id.replace(/:/g, '.')}@incentives.local>`);
+    expect(await outcomeOf(third._id)).toMatchObject({ resend: 1, attempts: 1 });
+
+    // The window finds the digest, not the emails it gathered: they go with it, held for it again.
+    expect(await resend({ failedSince: new Date(failedAt.getTime() - 1_000).toISOString(), partnerId: world.partnerId })).toEqual({ resent: [digestId], notResent: [], remaining: 0 });
+    const mails = await smtp.waitFor(admin.email, { count: 2, timeoutMs: 30_000 });
+    const digestMail = mails.find((m) => m.parsed.messageId === `<${digestId.replace(/:/g, '.')}@incentives.local>`);
+    expect(digestMail?.parsed.text).toContain('2 invitations');
+    expect(digestMail?.parsed.text).toContain('First Program');
+    expect(digestMail?.parsed.text).toContain('Second Program');
+    expect(digestMail?.parsed.text).not.toContain('Third Program');
+    for (const email of [first, second]) {
+      expect(await outcomeOf(email._id)).toMatchObject({ resend: 1, mailMessageId: digestMail!.parsed.messageId });
+      expect(await messages().findOne({ _id: email._id })).toMatchObject({ status: 'SENT', sentIn: digestId, resends: 1 });
+    }
+    expect(await messages().findOne({ _id: cancelled._id })).toMatchObject({ status: 'CANCELLED' });
+    expect(await messages().findOne({ _id: digestId })).toMatchObject({ status: 'SENT', resends: 1 });
+    expect(smtp.to(admin.email)).toHaveLength(2);
   });
 });

@@ -32,6 +32,11 @@ export class NotificationSubject {
   @IsOptional() @IsString() enrollmentId?: string;
   @JSONSchema({ description: 'The bank or tax profile it is about (profile messages).' })
   @IsOptional() @IsString() profileId?: string;
+  @JSONSchema({
+    description:
+      'EMAIL: the email FAILED before, and an operator sent it again (1: the first resend); absent otherwise. It follows a NotificationFailed of the same notificationId, and has an eventId of its own; its attempts count from the resend.',
+  })
+  @IsOptional() @IsInt() @Min(1) resend?: number;
 }
 
 /** A message delivered (NotificationSent) or finally failed (NotificationFailed). */

@@ -45,6 +45,7 @@ export type GatheredEmail = Pick<
   | 'causationEventId'
   | 'causationEventType'
   | 'correlationId'
+  | 'resends'
 >;
 
 /**

@@ -141,6 +141,11 @@ export class Message {
   /** EMAIL while SENDING: which claim holds it, so a worker whose lease was taken over cannot record an outcome. */
   @Prop() leaseToken?: string;
   @Prop() lastError?: string;
+  /**
+   * EMAIL: how many times an operator sent it again after it FAILED (ResendFailedEmails); absent before the first. Its
+   * outcome events after a resend are new events (their ids and `resend` say which resend they follow).
+   */
+  @Prop() resends?: number;
   @Prop() sentAt?: Date;
   @Prop() failedAt?: Date;
   /** The server's answer to the accepted message (EMAIL). */

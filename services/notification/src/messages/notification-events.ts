@@ -22,7 +22,7 @@ type Outcome = Pick<
   Message,
   '_id' | 'userId' | 'email' | 'channel' | 'template' | 'causationEventId' | 'causationEventType' | 'correlationId' | 'partnerId' | 'locationId'
 > &
-  Partial<Pick<Message, 'invitation' | 'enrollmentStatus' | 'enrollmentId' | 'profile'>>;
+  Partial<Pick<Message, 'invitation' | 'enrollmentStatus' | 'enrollmentId' | 'profile' | 'resends'>>;
 
 /** Which message, to whom, about what: what every outcome event says of it. */
 function subjectOf(message: Outcome): NotificationSubject {
@@ -38,6 +38,7 @@ function subjectOf(message: Outcome): NotificationSubject {
     ...(message.invitation && { invitationId: message.invitation.invitationId }),
     ...((message.enrollmentId ?? message.enrollmentStatus) && { enrollmentId: message.enrollmentId ?? message.enrollmentStatus!.enrollmentId }),
     ...(message.profile && { profileId: message.profile.profileId }),
+    ...(message.resends && { resend: message.resends }),
   };
 }
 
@@ -55,8 +56,9 @@ export function outcomeData(message: Outcome, outcome: { attempts: number; error
 }
 
 /**
- * An event about one message, traced to the event that caused it, keyed by partner, its id derived from the message's
- * and `name` (the same fact always gets the same eventId).
+ * An event about one message, traced to the event that caused it, keyed by partner, its id derived from the message's,
+ * `name`, and the operator's resend it follows, if any (the same fact always gets the same eventId; an outcome after a
+ * resend is another fact than the failure before it).
  */
 export function messageEvent(outbox: EventOutbox, topic: Topic, type: string, message: Outcome, data: object, name = type): OutboxEntry {
   return Trace.run({ correlationId: message.correlationId, causationId: message.causationEventId }, () =>
@@ -66,7 +68,7 @@ export function messageEvent(outbox: EventOutbox, topic: Topic, type: string, me
       partnerId: message.partnerId,
       locationId: message.locationId,
       key: message.partnerId,
-      eventId: nameUuid(`${message._id}:${name}`),
+      eventId: nameUuid(`${message._id}:${name}${message.resends ? `:resend:${message.resends}` : ''}`),
     }),
   );
 }
