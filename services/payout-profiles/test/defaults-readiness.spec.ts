@@ -515,6 +515,33 @@ describe('a bank profile and the defaults it serves', () => {
     expect(other.body.detail).not.toMatch(new RegExp(`${w.L1}|${w.L3}`));
   });
 
+  it('a list that meets a conflict after it wrote some locations says which stay assigned (409, assignedLocationIds), not that nothing was', async () => {
+    const p = await newProfile();
+    // L3's first write loses to another writer, and the profile's currency changes meanwhile: the retry's claim is refused.
+    let lost = false;
+    const spy = onDefaultWrite(w.L3, p.profileId, async (write) => {
+      if (lost) return write();
+      lost = true;
+      await profiles().updateOne({ _id: p.profileId as never }, { $set: { currency: 'USD' } });
+      throw Object.assign(new Error('E11000 duplicate key error (simulated: another writer came first)'), { code: 11000 });
+    });
+    let answer;
+    try {
+      answer = await call(h, 'POST', '/v1/default-bank-profiles', { token: admin, body: { bankProfileId: p.profileId, currency: 'EUR', locationIds: [w.L1, w.L3] } });
+    } finally {
+      spy.restore();
+      await profiles().updateOne({ _id: p.profileId as never }, { $set: { currency: 'EUR' } });
+    }
+    expect(answer.status).toBe(409);
+    expect(answer.body).toMatchObject({ assignedLocationIds: [w.L1] });
+    expect(answer.body.detail).toContain(`no longer has the currency EUR (it changed meanwhile); ${w.L3} not assigned.`);
+    expect(answer.body.detail).toContain(`The default of ${w.L1} was assigned before that, and stays.`);
+    expect(answer.body.detail).not.toContain('nothing was assigned');
+    expect((await defaults().findOne({ _id: w.L1 as never }))!.bankProfileId).toBe(p.profileId);
+    expect((await defaults().findOne({ _id: w.L3 as never }))?.bankProfileId ?? null).not.toBe(p.profileId);
+    expect(await claimsOf(p.profileId)).toEqual([w.L1]);
+  });
+
   it('identical assignments at the same time, one failing: the failure withdraws its own claim, not the other one\'s', async () => {
     const p = await newProfile();
     const [both, firstAnswered] = [gate(), gate()];

@@ -81,7 +81,9 @@ export class DefaultBankProfilesController {
   @HttpCode(200)
   @ApiOperation({ summary: 'Make (bank profile, currency) the default of a list of locations (Incentives admin of each)' })
   @ApiOkResponse({ type: DefaultAssignmentDto })
-  @ApiConflictResponse({ description: ASSIGN_CONFLICT })
+  @ApiConflictResponse({
+    description: `${ASSIGN_CONFLICT}. Met after some locations were written (a retry of one of them), it names those, which stay assigned: \`assignedLocationIds\``,
+  })
   async assignMany(@CurrentPrincipal() principal: Principal, @Body() body: AssignDefaultToLocationsDto): Promise<DefaultAssignmentDto> {
     const results = await this.assign.execute(principal, body, 'body');
     return {

@@ -1,7 +1,7 @@
 import { Actor } from '@lib/access';
 import { DefaultBankProfileChange, Topics } from '@lib/contracts';
 import { EventOutbox, isDuplicateKey, pushOutbox } from '@lib/messaging';
-import { Clock, Principal, Problems } from '@lib/platform';
+import { Clock, Principal, ProblemException, Problems } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { Model } from 'mongoose';
@@ -100,7 +100,7 @@ export class AssignDefaultBankProfile {
       // far stay written; this request's claims for the others would stay pending, so it withdraws them.
       const done = new Set(results.map((r) => r.current.locationId));
       await this.claims.withdraw(target.partnerId, target.bankProfileId, target.token, [...target.claimed].filter((l) => !done.has(l)));
-      throw error;
+      throw partlyAssigned(error, results);
     } finally {
       // The defaults written so far are committed, with their events, even when a later location failed.
       if (results.some((r) => r.outcome === 'ASSIGNED')) this.outbox.committed();
@@ -122,7 +122,7 @@ export class AssignDefaultBankProfile {
       if (notServed.length) throw locationNotServed(target.bankProfileId, shownLocations(target.actor, served), notServed);
     }
     throw Problems.conflict(
-      `Bank profile ${target.bankProfileId} no longer has the currency ${target.currency} (it changed meanwhile); nothing was assigned.`,
+      `Bank profile ${target.bankProfileId} no longer has the currency ${target.currency} (it changed meanwhile); ${claims.map((c) => c.locationId).join(', ')} not assigned.`,
       { errors: [{ field: 'currency', message: 'must be the current currency of the bank profile' }] },
     );
   }
@@ -189,6 +189,22 @@ interface Target {
   token: string;
   /** The locations this request claimed the profile for. */
   claimed: Set<string>;
+}
+
+/**
+ * The error of a list that failed after it wrote some of its locations, saying so: a problem's answer (stored for its
+ * Idempotency-Key, replayed to a retry) names them (`assignedLocationIds`, and its detail), so that the client does not
+ * read a 409 as "nothing changed". A retryable one (busy) is not stored: its retry answers with them all. A
+ * database error is a 500 that says nothing either way.
+ */
+function partlyAssigned(error: unknown, results: Assigned[]): unknown {
+  const assigned = results.filter((r) => r.outcome === 'ASSIGNED').map((r) => r.current.locationId);
+  if (!assigned.length || !(error instanceof ProblemException)) return error;
+  // The problem thrown for this request only (never a shared one): told in place, its class and headers kept.
+  const response = error.getResponse() as { detail?: string };
+  response.detail = `${response.detail ?? error.title} The default of ${assigned.join(', ')} was assigned before that, and stays.`;
+  error.extensions.assignedLocationIds = assigned;
+  return error;
 }
 
 function isTarget(current: DefaultBankProfile | null, target: Target): boolean {
