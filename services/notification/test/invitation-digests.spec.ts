@@ -276,6 +276,32 @@ describe('invitation emails to one recipient in a short while', () => {
     expect(mail.parsed.messageId).toBe(`<${leftId.replace(/:/g, '.')}@incentives.local>`);
     expect(await outcomeOf(leftId)).toMatchObject({ template: 'invitation', attempts: 1 });
   });
+  it('sweeps past the emails of a digest still open, however many, to those a digest that is over left behind', async () => {
+    const world = new World(kafka, issuer, service);
+    const [location] = await world.register('Past The Open');
+    const admin = await world.user('Past', [{ role: 'INCENTIVES_ADMIN', locationIds: [location] }]);
+    const base = storedEmail(world, admin, new Date(Date.now() - WINDOW_MS - 3_600_000));
+    const item = { template: 'invitation', subject: 'Partner Incentive Enrollment Invitation', text: 'Program', html: '<p>Program</p>' };
+    // A digest retried through an SMTP outage holds more emails than a page; their ids come first.
+    const openId = `invitation-digest-${randomUUID()}:${admin.userId}:EMAIL`;
+    await messages().insertOne({ ...base, _id: openId, template: 'invitation-digest', subject: 's', text: 't', status: 'RETRY', attempts: 3, nextAttemptAt: new Date(Date.now() + 3_600_000) });
+    const held = [0, 1, 2].map((i) => ({ ...base, ...item, _id: `0000000${i}-${randomUUID()}:${admin.userId}:EMAIL`, status: 'HELD', digest: { id: openId, programLabel: `Open ${i}`, locationLabel: location, fiscalYear: CURRENT_FY } }));
+    await messages().insertMany(held);
+    const overId = `invitation-digest-${randomUUID()}:${admin.userId}:EMAIL`;
+    await messages().insertOne({ ...base, _id: overId, template: 'invitation-digest', subject: 's', text: 't', status: 'SENT', attempts: 1 });
+    const leftId = `zzzz-${randomUUID()}:${admin.userId}:EMAIL`;
+    await messages().insertOne({ ...base, ...item, _id: leftId, status: 'HELD', digest: { id: overId, programLabel: 'Left', locationLabel: location, fiscalYear: CURRENT_FY } });
+
+    // Pages of two: the open digest's three fill the first and start the second.
+    const released = await service.app.get(InvitationDigests).sweep(new Date(), 2);
+    expect(released).toContain(leftId);
+    for (const email of held) expect(released).not.toContain(email._id);
+    expect(await messages().countDocuments({ _id: { $in: held.map((e) => e._id) }, status: 'HELD' })).toBe(3);
+    expect(await outcomeOf(leftId)).toMatchObject({ template: 'invitation', attempts: 1 });
+    await messages().updateOne({ _id: openId }, { $set: { status: 'CANCELLED' } });
+    await messages().deleteMany({ _id: { $in: held.map((e) => e._id) } });
+  });
+
   it("sent again by an operator after it failed, goes again as one email with the emails that failed with it; one of them named by its id goes by itself", async () => {
     const world = new World(kafka, issuer, service);
     const [location] = await world.register('Failed Digest');

@@ -17,6 +17,10 @@ export const DIGEST_LISTED = 50;
 /** The sweep for gathered emails a digest left behind runs every NOTIFY_DIGEST_WINDOW_MS, at most this long apart. */
 const SWEEP_EVERY_MS = 5 * 60_000;
 
+/** The sweep reads stranded gathered emails in pages of this many, at most SWEEP_PAGES pages a run. */
+const SWEEP_PAGE = 1_000;
+const SWEEP_PAGES = 20;
+
 /** A digest is not joined this close to its sending (a quarter of the window, at most 5 s): a later one is opened. */
 const JOIN_MARGIN_MS = 5_000;
 
@@ -177,17 +181,29 @@ export class InvitationDigests implements OnModuleInit, OnModuleDestroy {
    * a lease ago whose digest is over (sent, failed, cancelled) or missing, released to go by themselves. What a crash
    * leaves behind: an email written after its digest's claim whose handler stopped before `releaseLate`, the emails of
    * a digest cancelled whose own cancellation was not written, the take of an instance whose lease had run out. Each
-   * is then checked as any waiting email is (its invitation revoked, the recipient gone: CANCELLED). Up to 1,000 a run.
+   * is then checked as any waiting email is (its invitation revoked, the recipient gone: CANCELLED). Read in pages of
+   * SWEEP_PAGE by id, up to SWEEP_PAGES a run: the emails of a digest still open (one retried through an SMTP outage
+   * may hold thousands) are passed over, not read again and again in place of those behind them.
    */
-  async sweep(now = new Date()): Promise<string[]> {
+  async sweep(now = new Date(), pageSize = SWEEP_PAGE): Promise<string[]> {
     const before = new Date(now.getTime() - this.config.NOTIFY_DIGEST_WINDOW_MS - this.config.NOTIFY_LEASE_MS);
-    const stranded = (await this.messages.collection
-      .find({ channel: 'EMAIL', status: { $in: ['HELD', 'DIGESTING'] }, createdAt: { $lt: before } } as never, { projection: { _id: 1, digest: 1 } })
-      .limit(1_000)
-      .toArray()) as unknown as Array<{ _id: string; digest?: { id: string } }>;
-    if (stranded.length === 0) return [];
-    const open = await this.openDigests(stranded.flatMap((e) => (e.digest ? [e.digest.id] : [])));
-    const released = await this.release(stranded.filter((e) => !e.digest || !open.has(e.digest.id)).map((e) => e._id), now);
+    const released: string[] = [];
+    let after: string | undefined;
+    for (let page = 0; page < SWEEP_PAGES; page++) {
+      const stranded = (await this.messages.collection
+        .find(
+          { channel: 'EMAIL', status: { $in: ['HELD', 'DIGESTING'] }, createdAt: { $lt: before }, ...(after !== undefined && { _id: { $gt: after } }) } as never,
+          { projection: { _id: 1, digest: 1 } },
+        )
+        .sort({ _id: 1 })
+        .limit(pageSize)
+        .toArray()) as unknown as Array<{ _id: string; digest?: { id: string } }>;
+      if (stranded.length === 0) break;
+      after = stranded[stranded.length - 1]._id;
+      const open = await this.openDigests(stranded.flatMap((e) => (e.digest ? [e.digest.id] : [])));
+      released.push(...(await this.release(stranded.filter((e) => !e.digest || !open.has(e.digest.id)).map((e) => e._id), now)));
+      if (stranded.length < pageSize) break;
+    }
     if (released.length) this.logger.warn(`${released.length} invitation email(s) left behind by a digest that is over: sent by themselves`);
     return released;
   }
