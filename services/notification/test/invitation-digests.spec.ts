@@ -276,6 +276,30 @@ describe('invitation emails to one recipient in a short while', () => {
     expect(mail.parsed.messageId).toBe(`<${leftId.replace(/:/g, '.')}@incentives.local>`);
     expect(await outcomeOf(leftId)).toMatchObject({ template: 'invitation', attempts: 1 });
   });
+  it('claimed again after an earlier claim sent it and stopped before recording so, sends an email gathered since by itself, not under the Message-ID already used', async () => {
+    const world = new World(kafka, issuer, service);
+    const [location] = await world.register('Sent Before');
+    const admin = await world.user('Before', [{ role: 'INCENTIVES_ADMIN', locationIds: [location] }]);
+    const base = storedEmail(world, admin, new Date(Date.now() - 60_000));
+    const item = { template: 'invitation', subject: 'Partner Incentive Enrollment Invitation', text: 'Program', html: '<p>Program</p>' };
+    const digestId = `invitation-digest-${randomUUID()}:${admin.userId}:EMAIL`;
+    // Its earlier claim settled what it sent (SENT within it), then stopped: the digest is due again, its lease gone.
+    const sentId = `${randomUUID()}:${admin.userId}:EMAIL`;
+    const lateId = `${randomUUID()}:${admin.userId}:EMAIL`;
+    await messages().insertOne({ ...base, ...item, _id: sentId, status: 'SENT', sentIn: digestId, attempts: 1, digest: { id: digestId, programLabel: 'Sent', locationLabel: location, fiscalYear: CURRENT_FY } });
+    await messages().insertOne({ ...base, ...item, text: 'Late Program', _id: lateId, status: 'HELD', digest: { id: digestId, programLabel: 'Late', locationLabel: location, fiscalYear: CURRENT_FY } });
+    await messages().insertOne({ ...base, _id: digestId, template: 'invitation-digest', subject: 's', text: 't', status: 'SENDING', attempts: 1, leaseToken: randomUUID(), leaseUntil: new Date(Date.now() - 1_000), nextAttemptAt: new Date(Date.now() - 60_000) });
+
+    const [mail] = await smtp.waitFor(admin.email, { timeoutMs: 30_000 });
+    expect(mail.parsed.messageId).toBe(`<${lateId.replace(/:/g, '.')}@incentives.local>`);
+    expect(mail.parsed.text).toContain('Late Program');
+    expect(await outcomeOf(lateId)).toMatchObject({ template: 'invitation', mailMessageId: mail.parsed.messageId });
+    await eventually(async () => expect(await messages().findOne({ _id: digestId })).toMatchObject({ status: 'SENT' }), 30_000);
+    expect(await messages().findOne({ _id: lateId })).toMatchObject({ status: 'SENT' });
+    expect((await messages().findOne({ _id: lateId }))?.digest).toBeUndefined();
+    expect(smtp.to(admin.email)).toHaveLength(1);
+  });
+
   it('sweeps past the emails of a digest still open, however many, to those a digest that is over left behind', async () => {
     const world = new World(kafka, issuer, service);
     const [location] = await world.register('Past The Open');

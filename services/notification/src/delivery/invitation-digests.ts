@@ -252,10 +252,20 @@ export class InvitationDigests implements OnModuleInit, OnModuleDestroy {
     // this claim stalls between the two.
     if (!(await this.messages.collection.findOne({ _id: digest._id, leaseToken } as never, { projection: { _id: 1 } }))) return { leaseLost: true };
     const claim = digest.attempts;
+    // An earlier claim sent (or failed) this digest and stopped before it recorded so: an email gathered since (held)
+    // was in no email under the digest's Message-ID, and must not go out under it now (a receiver dropping duplicates
+    // by Message-ID would drop it): it goes by itself. Those the earlier claim took and did not settle go again here,
+    // under that Message-ID, as they went then.
+    const sentBefore = await this.messages.collection.findOne({ 'digest.id': digest._id, status: { $in: ['SENT', 'FAILED'] } } as never, { projection: { _id: 1 } });
+    if (sentBefore) await this.releaseHeld(digest._id, now);
     await this.messages.collection.updateMany(
       {
         'digest.id': digest._id,
-        $or: [{ status: 'HELD' }, { status: 'DIGESTING', digestClaim: { $lte: claim } }, { status: 'DIGESTING', digestClaim: { $exists: false } }],
+        $or: [
+          ...(sentBefore ? [] : [{ status: 'HELD' }]),
+          { status: 'DIGESTING', digestClaim: { $lte: claim } },
+          { status: 'DIGESTING', digestClaim: { $exists: false } },
+        ],
       } as never,
       { $set: { status: 'DIGESTING', leaseToken, digestClaim: claim } },
     );
@@ -289,6 +299,13 @@ export class InvitationDigests implements OnModuleInit, OnModuleDestroy {
     }
     await this.messages.collection.updateOne({ _id: digest._id as never, leaseToken }, { $set: content });
     return { content, emails };
+  }
+
+  /** The emails held for this digest, sent by themselves (`release`). */
+  private async releaseHeld(digestId: string, now: Date): Promise<void> {
+    const held = await this.messages.collection.find({ 'digest.id': digestId, status: 'HELD' } as never, { projection: { _id: 1 } }).toArray();
+    const released = await this.release(held.map((email) => email._id as unknown as string), now);
+    if (released.length) this.logger.log(`${released.length} invitation email(s) gathered after their digest was sent: sent by themselves`);
   }
 
   /** Why a gathered email is no longer sent, or null: as a waiting email is checked (DeliverEmail). */
