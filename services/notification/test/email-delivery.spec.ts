@@ -961,47 +961,54 @@ describe('failed emails sent again by an operator', () => {
     }
   });
 
-  it("by window and partner: sends the partner's emails that failed in it, once, and not another partner's", async () => {
+  it("by window and partner, a slice at a time: sends the partner's emails that failed in it, does not take back one that failed again since, nor another partner's", async () => {
     const world = new World(kafka, issuer, service);
     const elsewhere = new World(kafka, issuer, service);
     const [location] = await world.register('Litware');
     const [otherLocation] = await elsewhere.register('Fabrikam Residences');
     const admin = await world.user('Window', [{ role: 'INCENTIVES_ADMIN', locationIds: [location] }]);
+    const stuck = await world.user('Stubborn', [{ role: 'INCENTIVES_ADMIN', locationIds: [location] }]);
     const stranger = await elsewhere.user('Stranger', [{ role: 'INCENTIVES_ADMIN', locationIds: [otherLocation] }]);
     const since = new Date();
-    smtp.refuse(admin.email, Infinity);
-    smtp.refuse(stranger.email, Infinity);
-    let ids: string[];
-    let strangerId: string;
+    for (const user of [admin, stuck, stranger]) smtp.refuse(user.email, Infinity);
     try {
-      const events = [await invite(world, location, [admin]), await invite(world, location, [admin])];
-      const theirs = await invite(elsewhere, otherLocation, [stranger]);
-      ids = events.map((e) => `${e.eventId}:${admin.userId}:EMAIL`);
-      strangerId = `${theirs.eventId}:${stranger.userId}:EMAIL`;
-      for (const id of [...ids, strangerId]) await watch.waitFor(outcomes('NotificationFailed', id), { timeoutMs: 30_000 });
-    } finally {
+      const mine = await invite(world, location, [admin]);
+      const theirs = await invite(world, location, [stuck]);
+      const other = await invite(elsewhere, otherLocation, [stranger]);
+      const id = `${mine.eventId}:${admin.userId}:EMAIL`;
+      const stuckId = `${theirs.eventId}:${stuck.userId}:EMAIL`;
+      const strangerId = `${other.eventId}:${stranger.userId}:EMAIL`;
+      for (const failed of [id, stuckId, strangerId]) await watch.waitFor(outcomes('NotificationFailed', failed), { timeoutMs: 30_000 });
       smtp.refuse(admin.email, 0);
-    }
-    try {
-      // Refused: a window must say where it starts; an end before its start; ids and a window at once.
+
+      // Refused: a window must say where it starts; an end before its start; ids and a window at once; not an instant.
       expect(await resend({})).toMatchObject({ status: 400, body: { errors: [expect.objectContaining({ field: 'failedSince' })] } });
       expect(await resend({ failedSince: since.toISOString(), failedBefore: since.toISOString() })).toMatchObject({ status: 400 });
-      expect(await resend({ notificationIds: ids, partnerId: world.partnerId })).toMatchObject({ status: 400 });
+      expect(await resend({ notificationIds: [id], partnerId: world.partnerId })).toMatchObject({ status: 400 });
       expect(await resend({ failedSince: 'yesterday' })).toMatchObject({ status: 400 });
 
-      const done = await resend({ failedSince: since.toISOString(), partnerId: world.partnerId });
-      expect(done.status).toBe(200);
-      expect((done.body.resent as string[]).sort()).toEqual([...ids!].sort());
-      expect(done.body).toMatchObject({ notResent: [], remaining: 0 });
-      for (const id of ids) expect(await sent(id)).toMatchObject({ attempts: 1, resend: 1, mailMessageId: `<${id.replace(/:/g, '.')}@incentives.local>` });
-      expect(smtp.to(admin.email)).toHaveLength(2);
-      // Asked again: nothing left in the window; the other partner's failure is still FAILED, untouched.
+      // One at a time: the first slice leaves one.
+      const first = await resend({ failedSince: since.toISOString(), partnerId: world.partnerId, limit: 1 });
+      expect(first).toMatchObject({ status: 200, body: { notResent: [], remaining: 1 } });
+      const second = await resend({ failedSince: since.toISOString(), partnerId: world.partnerId });
+      expect(second).toMatchObject({ status: 200, body: { notResent: [], remaining: 0 } });
+      expect([...(first.body.resent as string[]), ...(second.body.resent as string[])].sort()).toEqual([id, stuckId].sort());
+      expect(await sent(id)).toMatchObject({ attempts: 1, resend: 1, mailMessageId: `<${id.replace(/:/g, '.')}@incentives.local>` });
+      await watch.waitFor((m) => outcomes('NotificationFailed', stuckId)(m) && (m.envelope!.data as NotificationFailed).resend === 1, { timeoutMs: 30_000 });
+
+      // Asked again over the same window: the one that failed again since it was sent again is not taken back.
       expect((await resend({ failedSince: since.toISOString(), partnerId: world.partnerId })).body).toMatchObject({ resent: [], remaining: 0 });
+      expect(await messages().findOne({ _id: stuckId })).toMatchObject({ status: 'FAILED', resends: 1 });
+      // A window begun after that resend takes it again.
+      const later = new Date(((await messages().findOne({ _id: stuckId }))!.resentAt as Date).getTime() + 1);
+      expect((await resend({ failedSince: later.toISOString(), partnerId: world.partnerId })).body).toMatchObject({ resent: [stuckId], remaining: 0 });
+      await watch.waitFor((m) => outcomes('NotificationFailed', stuckId)(m) && (m.envelope!.data as NotificationFailed).resend === 2, { timeoutMs: 30_000 });
+      // The other partner's failure is untouched.
       expect(await messages().findOne({ _id: strangerId })).toMatchObject({ status: 'FAILED' });
       expect((await messages().findOne({ _id: strangerId }))?.resends).toBeUndefined();
-      expect(smtp.to(admin.email)).toHaveLength(2);
+      expect(smtp.to(admin.email)).toHaveLength(1);
     } finally {
-      smtp.refuse(stranger.email, 0);
+      for (const user of [admin, stuck, stranger]) smtp.refuse(user.email, 0);
     }
   });
 

@@ -353,7 +353,7 @@ describe('invitation emails to one recipient in a short while', () => {
         body: JSON.stringify(body),
       });
       expect(response.status).toBe(200);
-      return response.json();
+      return (await response.json()) as { resent: string[]; notResent: unknown[]; remaining: number };
     };
 
     // One of them named by its id: by itself, out of the digest.
@@ -377,5 +377,25 @@ describe('invitation emails to one recipient in a short while', () => {
     expect(await messages().findOne({ _id: cancelled._id })).toMatchObject({ status: 'CANCELLED' });
     expect(await messages().findOne({ _id: digestId })).toMatchObject({ status: 'SENT', resends: 1 });
     expect(smtp.to(admin.email)).toHaveLength(2);
+
+    // Another one named together with one of its emails, the digest first: that email still goes by itself.
+    const otherId = `invitation-digest-${randomUUID()}:${admin.userId}:EMAIL`;
+    await messages().insertOne({ ...base, _id: otherId, template: 'invitation-digest', subject: 's', text: 't', status: 'FAILED' });
+    const [named, kept] = ['Named', 'Kept'].map((name) => ({
+      ...base,
+      _id: `${randomUUID()}:${admin.userId}:EMAIL`,
+      template: 'invitation',
+      subject: 'Partner Incentive Enrollment Invitation',
+      text: `${name} Program`,
+      status: 'FAILED',
+      digest: { id: otherId, programLabel: `${name} Program`, locationLabel: location, fiscalYear: CURRENT_FY },
+    }));
+    await messages().insertMany([named, kept]);
+    const both = await resend({ notificationIds: [otherId, named._id] });
+    expect([...both.resent].sort()).toEqual([otherId, named._id].sort());
+    const four = await smtp.waitFor(admin.email, { count: 4, timeoutMs: 30_000 });
+    expect(four.find((m) => m.parsed.messageId === `<${named._id.replace(/:/g, '.')}@incentives.local>`)?.parsed.text).toContain('Named Program');
+    // The digest left with one email sends it as that email, under the digest's Message-ID.
+    expect(four.find((m) => m.parsed.messageId === `<${otherId.replace(/:/g, '.')}@incentives.local>`)?.parsed.text).toContain('Kept Program');
   });
 });

@@ -146,6 +146,8 @@ export class Message {
    * outcome events after a resend are new events (their ids and `resend` say which resend they follow).
    */
   @Prop() resends?: number;
+  /** EMAIL: when an operator last sent it again (a window does not take it back after that: ResendFailedEmails). */
+  @Prop() resentAt?: Date;
   @Prop() sentAt?: Date;
   @Prop() failedAt?: Date;
   /** The server's answer to the accepted message (EMAIL). */

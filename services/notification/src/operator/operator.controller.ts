@@ -1,4 +1,4 @@
-import { OperatorOnly, Problems } from '@lib/platform';
+import { OperatorOnly } from '@lib/platform';
 import { Body, Controller, HttpCode, Post } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiSecurity, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
 import { ResendFailedEmails } from '../delivery/usecases/resend-failed-emails.use-case';
@@ -19,22 +19,18 @@ export class OperatorController {
     description:
       'Each FAILED email waits to be sent again, its attempts from 0, and is checked as any waiting email is before it goes: ' +
       'withdrawn (NotificationCancelled) when what it says is no longer true or its recipient left. Its outcome events carry `resend`. ' +
-      'A window is worked through in slices: ask again while `remaining` is above 0.',
+      'A window is worked through in slices: ask again while `remaining` is above 0 (an email sent again since the window began is not taken back).',
   })
   @ApiOkResponse({ type: ResendResultDto })
   @ApiServiceUnavailableResponse({ description: '`shutting-down`: this instance is stopping; ask again (another instance takes it)' })
   async resend(@Body() body: ResendFailedEmailsDto): Promise<ResendResultDto> {
-    const now = new Date();
-    if (body.notificationIds) {
-      for (const field of ['failedSince', 'failedBefore', 'partnerId'] as const) {
-        if (body[field] !== undefined) throw Problems.field(field, `${field} selects a window; send either notificationIds or a window, not both`);
-      }
-      return this.resendFailed.execute({ notificationIds: body.notificationIds }, now);
-    }
-    if (body.failedSince === undefined) throw Problems.field('failedSince', 'send notificationIds, or failedSince (the window of failures to send again)');
-    const failedSince = new Date(body.failedSince);
-    const failedBefore = body.failedBefore === undefined ? now : new Date(body.failedBefore);
-    if (+failedBefore <= +failedSince) throw Problems.field('failedBefore', 'failedBefore must be later than failedSince');
-    return this.resendFailed.execute({ failedSince, failedBefore, ...(body.partnerId !== undefined && { partnerId: body.partnerId }) }, now);
+    const instant = (value: string | undefined) => (value === undefined ? undefined : new Date(value));
+    return this.resendFailed.execute({
+      notificationIds: body.notificationIds,
+      failedSince: instant(body.failedSince),
+      failedBefore: instant(body.failedBefore),
+      partnerId: body.partnerId,
+      limit: body.limit,
+    });
   }
 }

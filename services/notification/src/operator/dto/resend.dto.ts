@@ -1,6 +1,6 @@
 import { DateTime, OptionalNotNull } from '@lib/platform';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { ArrayMaxSize, ArrayMinSize, IsArray, IsString, MaxLength, MinLength } from 'class-validator';
+import { ArrayMaxSize, ArrayMinSize, IsArray, IsInt, IsString, Max, MaxLength, Min, MinLength } from 'class-validator';
 import { RESEND_BATCH } from '../../delivery/usecases/resend-failed-emails.use-case';
 
 /** Either `notificationIds`, or a window (`failedSince`, with `failedBefore` and `partnerId` if wanted). */
@@ -38,6 +38,13 @@ export class ResendFailedEmailsDto {
   @MinLength(1)
   @MaxLength(200)
   partnerId?: string;
+
+  @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: RESEND_BATCH, description: `A window: at most this many this request (default ${RESEND_BATCH}); ask again while remaining is above 0` })
+  @OptionalNotNull()
+  @IsInt()
+  @Min(1)
+  @Max(RESEND_BATCH)
+  limit?: number;
 }
 
 export class NotResentDto {
@@ -50,6 +57,6 @@ export class ResendResultDto {
   resent!: string[];
   @ApiProperty({ type: [NotResentDto], description: 'Emails asked for, or found in the window, that were not sent again' })
   notResent!: NotResentDto[];
-  @ApiProperty({ description: `A window: the emails in it still FAILED that this request did not reach (at most ${RESEND_BATCH} a request): ask again until 0. With notificationIds: 0` })
+  @ApiProperty({ description: `A window: the emails in it still FAILED, and not sent again since it began, that this request did not reach (at most ${RESEND_BATCH} a request): ask again until 0. With notificationIds: 0` })
   remaining!: number;
 }
