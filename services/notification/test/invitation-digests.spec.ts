@@ -19,7 +19,7 @@ let service: RunningService;
 let watch: TopicWatch;
 const { issuer, kafka, smtp, mongo } = notificationUnderTest(
   { NOTIFY_POLL_INTERVAL_MS: '250', NOTIFY_DIGEST_AFTER: '2', NOTIFY_DIGEST_WINDOW_MS: String(WINDOW_MS) },
-  { watch: [Topics.notifications], ready: (up) => ({ service, watch } = up) },
+  { watch: [Topics.notifications, Topics.deliveryDeadLetters], ready: (up) => ({ service, watch } = up) },
 );
 
 type Stored = Record<string, unknown> & { _id: string; status: string; digest?: { id: string } & Record<string, unknown> };
@@ -298,6 +298,30 @@ describe('invitation emails to one recipient in a short while', () => {
     expect(await messages().findOne({ _id: lateId })).toMatchObject({ status: 'SENT' });
     expect((await messages().findOne({ _id: lateId }))?.digest).toBeUndefined();
     expect(smtp.to(admin.email)).toHaveLength(1);
+  });
+
+  it('claimed again after an earlier claim failed it and stopped before recording so, fails with the error its emails recorded, not an older one', async () => {
+    const world = new World(kafka, issuer, service);
+    const [location] = await world.register('Failed Before');
+    const admin = await world.user('Refused', [{ role: 'INCENTIVES_ADMIN', locationIds: [location] }]);
+    const base = storedEmail(world, admin, new Date(Date.now() - 60_000));
+    const digestId = `invitation-digest-${randomUUID()}:${admin.userId}:EMAIL`;
+    const failedId = `${randomUUID()}:${admin.userId}:EMAIL`;
+    const refusal = '550 5.1.1 no such mailbox';
+    await messages().insertOne({
+      ...base, template: 'invitation', subject: 'Partner Incentive Enrollment Invitation', text: 'Program', _id: failedId, status: 'FAILED', attempts: 2, lastError: refusal, failedAt: new Date(),
+      digest: { id: digestId, programLabel: 'Refused', locationLabel: location, fiscalYear: CURRENT_FY },
+    });
+    // Its first attempt was retried (that error stayed on it); its second failed for good, and its claim stopped there.
+    await messages().insertOne({
+      ...base, _id: digestId, template: 'invitation-digest', subject: 's', text: 't', status: 'SENDING', attempts: 2, lastError: '451 4.3.0 try again later',
+      leaseToken: randomUUID(), leaseUntil: new Date(Date.now() - 1_000), nextAttemptAt: new Date(Date.now() - 60_000),
+    });
+
+    await eventually(async () => expect(await messages().findOne({ _id: digestId })).toMatchObject({ status: 'FAILED', lastError: refusal }), 30_000);
+    const [letter] = await watch.waitFor((m) => m.topic === Topics.deliveryDeadLetters && (m.envelope?.data as { notificationId?: string })?.notificationId === digestId);
+    expect(letter.envelope!.data).toMatchObject({ error: refusal, attempts: 2 });
+    expect(smtp.to(admin.email)).toHaveLength(0);
   });
 
   it('sweeps past the emails of a digest still open, however many, to those a digest that is over left behind', async () => {

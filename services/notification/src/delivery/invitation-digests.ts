@@ -30,6 +30,17 @@ export interface OpenDigest {
   sendAt: Date;
 }
 
+/**
+ * A digest an earlier claim settled (its emails SENT or FAILED) and stopped before it recorded the digest's own outcome:
+ * how, after how many attempts, and with which error (what its emails recorded: the digest's own `lastError` may be an
+ * earlier attempt's).
+ */
+export interface SettledDigest {
+  settled: 'SENT' | 'FAILED';
+  attempts: number;
+  error?: string;
+}
+
 /** An invitation email the digest took, as it reads it (no rendered parts). */
 export type GatheredEmail = Pick<
   Message,
@@ -243,7 +254,7 @@ export class InvitationDigests implements OnModuleInit, OnModuleDestroy {
   async compose(
     digest: Pick<Message, '_id' | 'userId' | 'partnerId' | 'email' | 'displayName' | 'attempts'> & { leaseToken: string },
     now = new Date(),
-  ): Promise<{ content: Pick<RenderedMessage, 'subject' | 'text' | 'html'> & { link?: string }; emails: GatheredEmail[] } | { settled: 'SENT' | 'FAILED' } | { leaseLost: true } | null> {
+  ): Promise<{ content: Pick<RenderedMessage, 'subject' | 'text' | 'html'> & { link?: string }; emails: GatheredEmail[] } | SettledDigest | { leaseLost: true } | null> {
     const { leaseToken } = digest;
     // Fenced: a claim that stalled past its lease (a pause, a partition) while the next claim took the digest must not
     // take back the emails that claim is sending (its outcome would then match none of them, and they would go out again
@@ -278,8 +289,10 @@ export class InvitationDigests implements OnModuleInit, OnModuleDestroy {
     if (dropped.length) await this.cancelEach(dropped, leaseToken);
     const emails = mine.filter((_, i) => !verdicts[i]);
     if (emails.length === 0) {
-      const ended = await this.messages.collection.findOne({ 'digest.id': digest._id, status: { $in: ['SENT', 'FAILED'] } } as never, { projection: { status: 1 } });
-      return ended ? { settled: ended.status as 'SENT' | 'FAILED' } : null;
+      const ended = await this.messages.collection.findOne({ 'digest.id': digest._id, status: { $in: ['SENT', 'FAILED'] } } as never, {
+        projection: { status: 1, lastError: 1, attempts: 1 },
+      });
+      return ended ? { settled: ended.status as 'SENT' | 'FAILED', attempts: ended.attempts, ...(ended.lastError !== undefined && { error: ended.lastError }) } : null;
     }
     let content: Pick<RenderedMessage, 'subject' | 'text' | 'html'> & { link?: string };
     if (emails.length === 1) {

@@ -16,7 +16,7 @@ import { needsSomeone } from '../../messages/message-planner';
 import { TemplateName } from '../../rendering/template-renderer';
 import { RecipientDirectory } from '../../recipients/recipient-directory';
 import { DeliveryMetrics } from '../delivery-metrics';
-import { GatheredEmail, InvitationDigests } from '../invitation-digests';
+import { GatheredEmail, InvitationDigests, SettledDigest } from '../invitation-digests';
 import { describeSmtpFailure, isPermanentSmtpFailure, Mailer, withoutAddresses } from '../mailer';
 
 /** A message this worker holds: nobody else sends it until `leaseUntil`, and only this token records its outcome. */
@@ -292,7 +292,7 @@ export class DeliverEmail {
       if (!digest) return this.cancel(claimed, 'none of the invitation emails it gathered is to be sent any more');
       if ('leaseLost' in digest) return { status: 'LEASE_LOST' };
       // Its emails were settled by an earlier claim that stopped before it recorded the digest's own outcome.
-      if ('settled' in digest) return this.settledBefore(claimed, digest.settled);
+      if ('settled' in digest) return this.settledBefore(claimed, digest);
       gathered = { emails: digest.emails, leaseToken: claimed.leaseToken };
       claimed = { ...claimed, ...digest.content };
     }
@@ -356,9 +356,9 @@ export class DeliverEmail {
    * A digest whose emails an earlier claim settled (SENT, or FAILED) before it stopped: the digest's own outcome, as
    * that claim would have written it (the dead letter of a failed one from what it rendered, kept on the digest).
    */
-  private async settledBefore(claimed: ClaimedEmail, settled: 'SENT' | 'FAILED'): Promise<DeliveryOutcome> {
+  private async settledBefore(claimed: ClaimedEmail, { settled, attempts, error: told }: SettledDigest): Promise<DeliveryOutcome> {
     const at = new Date();
-    const error = claimed.lastError ?? 'failed';
+    const error = told ?? claimed.lastError ?? 'failed';
     const recorded = await this.record(
       claimed,
       settled === 'SENT'
@@ -366,7 +366,7 @@ export class DeliverEmail {
         : {
             $set: { status: 'FAILED', failedAt: at, lastError: error },
             $unset: { leaseUntil: 1, leaseToken: 1, nextAttemptAt: 1 },
-            $push: pushOutbox([deadLetterEntry(this.outbox, claimed, claimed.attempts - 1, error, at)]),
+            $push: pushOutbox([deadLetterEntry(this.outbox, claimed, attempts, error, at)]),
           },
     );
     return recorded ? { status: settled } : { status: 'LEASE_LOST' };
