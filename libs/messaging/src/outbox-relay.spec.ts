@@ -4,6 +4,7 @@ import { Gauge, register } from 'prom-client';
 import { Trace, TraceContext } from './context';
 import { MessagingMetrics, RelayStatus, relayStatuses } from './metrics';
 import { byteChunks, ORPHANED_AFTER_MS, OutboxRelay, recordBytes } from './outbox-relay';
+import { Partitioners } from 'kafkajs';
 import { Types } from 'mongoose';
 import { OutboxEntry, PendingOutboxes } from './outbox';
 
@@ -113,6 +114,94 @@ describe('OutboxRelay: runs removed as the broker acknowledges them', () => {
     await relay.flush();
     expect(sent.at(-1)).toEqual(['b', 'd']);
     expect(docs.map((d) => d.outbox.length)).toEqual([0, 0]);
+  });
+  /** Keys on two partitions of a topic of two, as the producer's partitioner puts them. */
+  function keysOnTwoPartitions(): { onA: string; onB: string; partitionA: number } {
+    const partitioner = Partitioners.DefaultPartitioner();
+    const metadata = [0, 1].map((partitionId) => ({ partitionId, leader: 0, partitionErrorCode: 0, replicas: [0], isr: [0] }));
+    const partition = (key: string) => partitioner({ topic: 't', partitionMetadata: metadata, message: { key, value: '' } });
+    const keys = Array.from({ length: 20 }, (_, i) => `k${i}`);
+    const onA = keys[0];
+    const onB = keys.find((key) => partition(key) !== partition(onA))!;
+    return { onA, onB, partitionA: partition(onA) };
+  }
+
+  it('a partition a send cannot reach holds back its own events only, in order; the other partitions\' go out, and the drain fails (retried)', async () => {
+    const { onA, onB, partitionA } = keysOnTwoPartitions();
+    const on = (id: string, key: string, at: number) => ({ ...entry(id, 400), key, createdAt: new Date(at) });
+    const docs = [
+      { _id: 'd1', outbox: [on('a1', onA, 1), on('b1', onB, 2)] },
+      { _id: 'd2', outbox: [on('a2', onA, 3), on('b2', onB, 4)] },
+    ];
+    const collection = fakeCollection(docs);
+    const all = docs.flatMap((d) => d.outbox);
+    const sent: string[][] = [];
+    let unreachable = true;
+    const producer = {
+      sendBatch: async (batches: Array<{ topic: string; messages: Array<{ key: string; value: string }> }>) => {
+        if (unreachable && batches.some((b) => b.messages.some((m) => m.key === onA))) {
+          throw Object.assign(new Error('The server experienced an unexpected error when processing the request'), { name: 'KafkaJSProtocolError', type: 'NOT_ENOUGH_REPLICAS', retriable: true });
+        }
+        sent.push(batches.flatMap((b) => b.messages.map((m) => all.find((e) => e.value === m.value)!.eventId)));
+      },
+    };
+    const connection = { models: { Thing: { schema: { path: (p: string) => p === 'outbox' }, collection, db: { name: 'db' } } } };
+    const topics = { ensureTopics: async () => undefined, forget: () => undefined, partitionCounts: async (wanted: string[]) => new Map(wanted.map((t) => [t, 2])) };
+    // Runs of two entries: [a1, b1], then [a2, b2].
+    const relay = new OutboxRelay(connection as never, producer as never, new MessagingMetrics(), { serviceName: 'test', brokers: [], relayMaxRecordBytes: 1_000 }, topics as never);
+
+    await expect(relay.flush()).rejects.toThrow(new RegExp(`^partition\\(s\\) t:${partitionA} did not take their events \\(.*unexpected error.*\\); they wait, in order, and the other partitions' went out$`));
+    // b1 went out once the run was split; a2 was never tried after a1 failed; b2 went out.
+    expect(sent).toEqual([['b1'], ['b2']]);
+    expect(docs.map((d) => d.outbox.map((e) => e.eventId))).toEqual([['a1'], ['a2']]);
+
+    unreachable = false;
+    await relay.flush();
+    expect(sent.at(-1)).toEqual(['a1', 'a2']);
+    expect(docs.map((d) => d.outbox.length)).toEqual([0, 0]);
+  });
+
+  it('events held back in the first documents of a drain do not hold back those read after them (more than one batch of documents)', async () => {
+    const onTopic = (id: string, topic: string, at: number) => ({ ...entry(id, 200), topic, createdAt: new Date(at) });
+    const docs = Array.from({ length: 250 }, (_, i) => ({ _id: `d${String(i).padStart(3, '0')}`, outbox: [onTopic(`r${i}`, 'refused', i)] }));
+    docs.push({ _id: 'd999', outbox: [onTopic('last', 't1', 1_000)] });
+    const collection = fakeCollection(docs);
+    const all = docs.flatMap((d) => d.outbox);
+    const sent: string[] = [];
+    const producer = {
+      sendBatch: async (batches: Array<{ topic: string; messages: Array<{ value: string }> }>) => {
+        if (batches.some((b) => b.topic === 'refused')) {
+          throw Object.assign(new Error('Not authorized to access topics: [refused]'), { name: 'KafkaJSProtocolError', type: 'TOPIC_AUTHORIZATION_FAILED', retriable: false });
+        }
+        sent.push(...batches.flatMap((b) => b.messages.map((m) => all.find((e) => e.value === m.value)!.eventId)));
+      },
+    };
+    const connection = { models: { Thing: { schema: { path: (p: string) => p === 'outbox' }, collection, db: { name: 'db' } } } };
+    const relay = new OutboxRelay(connection as never, producer as never, new MessagingMetrics(), { serviceName: 'test', brokers: [], relayMaxRecordBytes: 100_000 }, { ensureTopics: async () => undefined, forget: () => undefined } as never);
+    await expect(relay.flush()).rejects.toThrow(/^the broker refused refused /);
+    expect(sent).toEqual(['last']);
+    expect(docs.filter((d) => d.outbox.length)).toHaveLength(250);
+  });
+
+  it('a send failing on every partition (the broker away) fails the drain as before, nothing sent again', async () => {
+    const { onA, onB } = keysOnTwoPartitions();
+    const on = (id: string, key: string, at: number) => ({ ...entry(id, 400), key, createdAt: new Date(at) });
+    const docs = [{ _id: 'd1', outbox: [on('a1', onA, 1), on('b1', onB, 2)] }];
+    const collection = fakeCollection(docs);
+    let sends = 0;
+    const producer = {
+      sendBatch: async () => {
+        sends++;
+        throw Object.assign(new Error('Connection error: connect ECONNREFUSED'), { name: 'KafkaJSConnectionError', retriable: true });
+      },
+    };
+    const connection = { models: { Thing: { schema: { path: (p: string) => p === 'outbox' }, collection, db: { name: 'db' } } } };
+    const topics = { ensureTopics: async () => undefined, forget: () => undefined, partitionCounts: async (wanted: string[]) => new Map(wanted.map((t) => [t, 2])) };
+    const relay = new OutboxRelay(connection as never, producer as never, new MessagingMetrics(), { serviceName: 'test', brokers: [], relayMaxRecordBytes: 100_000 }, topics as never);
+    await expect(relay.flush()).rejects.toThrow('ECONNREFUSED');
+    // The run, then each of its two partitions once.
+    expect(sends).toBe(3);
+    expect(docs[0].outbox.map((e) => e.eventId)).toEqual(['a1', 'b1']);
   });
 });
 

@@ -1,7 +1,7 @@
 import { Topic, topicsProducedBy } from '@lib/contracts';
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { InjectConnection } from '@nestjs/mongoose';
-import type { Message } from 'kafkajs';
+import { Partitioners, type Message } from 'kafkajs';
 import { Collection, Connection } from 'mongoose';
 import { findByIds } from './batch-loader';
 import { Trace } from './context';
@@ -301,7 +301,9 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
     const undated = this.failingSince ?? startedAt;
     this.status.inFlightSince = oldestTime(plan, undated);
     this.planRead = true;
-    await this.publishInOrder(plan, { startedAt, final, undated });
+    const heldBack: HeldBack = { topics: new Map(), partitions: new Map(), partitionCounts: new Map() };
+    await this.publishInOrder(plan, { startedAt, final, undated, heldBack });
+    throwIfHeldBack(heldBack);
   }
 
   /**
@@ -338,7 +340,10 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
    * A noted id whose document shows no entries is kept for the next drain while young (its write is still running),
    * and so is one whose write was running when the read began (PendingOutboxes.begin): what it adds goes out next.
    */
-  private async publishInOrder(plan: Planned[], { startedAt, final, undated }: { startedAt: number; final: boolean; undated: number }): Promise<void> {
+  private async publishInOrder(
+    plan: Planned[],
+    { startedAt, final, undated, heldBack }: { startedAt: number; final: boolean; undated: number; heldBack: HeldBack },
+  ): Promise<void> {
     const horizon = new Horizon(plan);
     let held: Timed[] = [];
     for (let i = 0; i < plan.length; i += BATCH_SIZE) {
@@ -382,7 +387,7 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
         due.sort((a, b) => a.at - b.at);
       }
       held = waiting.slice(released);
-      await this.publishTimed(due);
+      await this.publishTimed(due, heldBack);
       const left = [oldestTime(held, undated), oldestTime(plan.slice(unread, unread + 1), undated)].filter((at) => at !== undefined);
       this.status.inFlightSince = left.length ? Math.min(...left) : undefined;
     }
@@ -397,11 +402,12 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
    * Publishes these entries in this order, then removes exactly those entries. An entry larger than
    * `relayMaxRecordBytes` (with a record's overhead) would be refused by the broker on every drain and stop the relay
    * for every document after it: it is set aside before anything is sent (parkEntry). The others go out in sends of
-   * at most that many bytes, in order, so that no partition's batch is larger than the broker accepts. Any failure is
-   * thrown: what was not acknowledged stays for the next drain (what a failed send had written is published again:
-   * at-least-once).
+   * at most that many bytes, in order, so that no partition's batch is larger than the broker accepts. A failure that
+   * holds back only some topics or partitions (`heldBack`, kept for the whole drain) lets the others go on; any other
+   * failure is thrown: what was not acknowledged stays for the next drain (what a failed send had written is published
+   * again: at-least-once).
    */
-  private async publishTimed(timed: Timed[]): Promise<void> {
+  private async publishTimed(timed: Timed[], heldBack: HeldBack): Promise<void> {
     const limit = this.options.relayMaxRecordBytes;
     const sendable: OutboxEntry[] = [];
     const docOf = new Map<OutboxEntry, Timed>();
@@ -417,28 +423,61 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
     // Each run removed as soon as the broker acknowledged it (runs go in publish order, so a later failure leaves
     // only later entries): a run the broker keeps refusing does not make the earlier ones go out again every drain.
     // A topic the broker refuses for good (not authorized to write it): its entries wait, in order, and every other
-    // topic's go on (blocked); before, its run failed the drain again and again, re-sending what the run had written
-    // to other partitions, and nothing after it went out, on any topic.
-    const blocked = new Map<string, unknown>();
+    // topic's go on; before, its run failed the drain again and again, re-sending what the run had written to other
+    // partitions, and nothing after it went out, on any topic. So does a partition a send cannot reach while the
+    // others take theirs (its leader away, too few in-sync replicas): what follows it on that partition waits.
     // A topic that does not exist and cannot be created: its entries wait too (held back only if it has some).
-    for (const entry of sendable) if (this.refusals.has(entry.topic)) blocked.set(entry.topic, this.refusals.get(entry.topic)!.error);
+    for (const entry of sendable) if (this.refusals.has(entry.topic)) heldBack.topics.set(entry.topic, this.refusals.get(entry.topic)!.error);
     for (const run of byteChunks(sendable, limit)) {
-      const entries = run.filter((entry) => !blocked.has(entry.topic));
+      if (heldBack.partitions.size) await this.learnPartitions(heldBack, run);
+      const entries = run.filter((entry) => !heldBack.topics.has(entry.topic) && !heldBack.partitions.has(partitionOf(entry, heldBack)));
       if (entries.length === 0) continue;
       try {
         await this.send(entries);
       } catch (error) {
         if (tooLargeForBroker(error)) await this.sendOneByOne(entries, docOf);
-        else if (isNonRetriable(error)) await this.sendTopicByTopic(entries, docOf, blocked);
-        else throw error;
+        else if (isNonRetriable(error)) await this.sendTopicByTopic(entries, docOf, heldBack.topics);
+        else if (!(await this.sendPartitionByPartition(entries, docOf, heldBack, error))) throw error;
         continue;
       }
       await this.removeSent(entries, docOf);
     }
-    if (blocked.size) {
-      const [topic, error] = [...blocked][0];
-      throw Object.assign(new Error(`the broker refused ${[...blocked.keys()].join(', ')} (${describeError(error)}); their events wait, the other topics' went out`), { cause: error, topic, heldBack: true });
+  }
+
+  /**
+   * A run a send failed on, for a reason that may be one partition's (a leader away, too few in-sync replicas): sent
+   * again partition by partition, the partitions at once, each removed once acknowledged. The partitions that fail
+   * again go into `heldBack` (their entries, and every later one of theirs in this drain, wait for the next drain),
+   * and the drain goes on with the others. False when that tells nothing: the run is one partition's, the topics'
+   * partitions are unknown (no broker answers), or every partition failed again (the broker is away).
+   */
+  private async sendPartitionByPartition(entries: OutboxEntry[], docOf: Map<OutboxEntry, Timed>, heldBack: HeldBack, failure: unknown): Promise<boolean> {
+    try {
+      await this.learnPartitions(heldBack, entries);
+    } catch {
+      return false;
     }
+    const groups = groupBy(entries, (entry) => partitionOf(entry, heldBack));
+    if (groups.size < 2) return false;
+    const outcomes = await Promise.allSettled([...groups.values()].map((group) => this.send(group)));
+    const failed = [...groups.keys()].filter((_, i) => outcomes[i].status === 'rejected');
+    if (failed.length === groups.size) return false;
+    for (const partition of failed) {
+      const reason = (outcomes[[...groups.keys()].indexOf(partition)] as PromiseRejectedResult).reason;
+      heldBack.partitions.set(partition, reason ?? failure);
+    }
+    await this.removeSent(
+      [...groups].filter(([partition]) => !heldBack.partitions.has(partition)).flatMap(([, group]) => group),
+      docOf,
+    );
+    return true;
+  }
+
+  /** The partition counts of these entries' topics not known yet in this drain (the broker's metadata). */
+  private async learnPartitions(heldBack: HeldBack, entries: OutboxEntry[]): Promise<void> {
+    const unknown = [...new Set(entries.map((entry) => entry.topic))].filter((topic) => !heldBack.partitionCounts.has(topic));
+    if (unknown.length === 0) return;
+    for (const [topic, count] of await this.topics.partitionCounts(unknown)) heldBack.partitionCounts.set(topic, count);
   }
 
   /**
@@ -769,6 +808,51 @@ function traceHeaders(entry: OutboxEntry): Record<string, string> | undefined {
 }
 
 const RECORD_OVERHEAD_BYTES = 128;
+
+/**
+ * What a drain holds back, kept across its sends so that nothing of a topic or partition held back goes out after it
+ * (the order of a key's events): topics the broker refuses for good, and partitions (`topic:partition`) a send could
+ * not reach while the others could, each with its failure.
+ */
+interface HeldBack {
+  topics: Map<string, unknown>;
+  partitions: Map<string, unknown>;
+  /** The partition counts of the topics this drain looked up (once a send failed on some partitions). */
+  partitionCounts: Map<string, number>;
+}
+
+/** An entry's partition as `topic:partition` (producerPartition), once its topic's partition count is known. */
+function partitionOf(entry: OutboxEntry, heldBack: HeldBack): string {
+  const count = heldBack.partitionCounts.get(entry.topic);
+  return `${entry.topic}:${count === undefined ? '?' : producerPartition(entry.topic, entry.key, count)}`;
+}
+
+/** The partition EventProducer sends a key to on a topic of `count` partitions (KafkaJS's default partitioner: murmur2, as Java's). */
+export function producerPartition(topic: string, key: string, count: number): number {
+  const partitionMetadata = Array.from({ length: count }, (_, partitionId) => ({ partitionId, leader: 0, partitionErrorCode: 0, replicas: [0], isr: [0] }));
+  return PARTITIONER({ topic, partitionMetadata, message: { key, value: null } });
+}
+
+const PARTITIONER = Partitioners.DefaultPartitioner();
+
+/**
+ * The end of a drain that held something back: partitions a send could not reach fail it as any send failure (the next
+ * drain, after a wait, sends them first); topics the broker refuses for good only (`heldBack`: no wait, no full sweep,
+ * said once a minute).
+ */
+function throwIfHeldBack(heldBack: HeldBack): void {
+  if (heldBack.partitions.size) {
+    const [, error] = [...heldBack.partitions][0];
+    throw Object.assign(
+      new Error(`partition(s) ${[...heldBack.partitions.keys()].join(', ')} did not take their events (${describeError(error)}); they wait, in order, and the other partitions' went out`),
+      { cause: error },
+    );
+  }
+  if (heldBack.topics.size) {
+    const [topic, error] = [...heldBack.topics][0];
+    throw Object.assign(new Error(`the broker refused ${[...heldBack.topics.keys()].join(', ')} (${describeError(error)}); their events wait, the other topics' went out`), { cause: error, topic, heldBack: true });
+  }
+}
 
 /** Consecutive runs of entries of at most `limit` bytes each (an entry alone is never larger: see publishTimed). */
 export function byteChunks(entries: OutboxEntry[], limit: number): OutboxEntry[][] {

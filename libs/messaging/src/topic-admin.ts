@@ -75,6 +75,18 @@ export class TopicAdmin implements OnModuleDestroy {
 
   private pingConnection?: Promise<Admin>;
 
+  /** How many partitions each of these topics has (the broker's metadata), over the ping connection (no retries). */
+  async partitionCounts(topics: string[]): Promise<Map<string, number>> {
+    const connection = (this.pingConnection ??= this.connectForPings());
+    try {
+      const { topics: found } = await (await connection).fetchTopicMetadata({ topics });
+      return new Map(found.map((topic) => [topic.name, topic.partitions.length]));
+    } catch (error) {
+      this.dropPingConnection(connection);
+      throw error;
+    }
+  }
+
   private async connectForPings(): Promise<Admin> {
     const admin = this.kafka.admin({ retry: { retries: 0 } });
     try {

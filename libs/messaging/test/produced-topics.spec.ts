@@ -4,7 +4,7 @@
  * any other before its first send there, each with KAFKA_TOPIC_PARTITIONS partitions.
  */
 import { Topics } from '@lib/contracts';
-import { outboxPlugin, TopicAdmin } from '@lib/messaging';
+import { outboxPlugin, producerPartition, TopicAdmin } from '@lib/messaging';
 import { PlatformModule } from '@lib/platform';
 import { bootService, eventually, PROJECT_ROOT, runDir, RunningService, TestIssuer, uniqueName } from '@lib/testing';
 import { KafkaServer, startKafka } from '@lib/testing/infra/kafka';
@@ -95,6 +95,8 @@ describe('topics a service writes, on a broker that does not create topics on fi
         [Topics.payoutProfiles]: { partitions: PARTITIONS, records: 0 },
         [Topics.validationRequests]: { partitions: PARTITIONS, records: 0 },
       });
+      // As the relay reads them when a send fails on some partitions.
+      expect(await service.app.get(TopicAdmin).partitionCounts(produced)).toEqual(new Map(produced.map((topic) => [topic, PARTITIONS])));
     } finally {
       await service.close();
     }
@@ -132,6 +134,9 @@ describe('topics a service writes, on a broker that does not create topics on fi
         [unlisted]: { partitions: PARTITIONS, records: 1 },
         [Topics.validationRequests]: { partitions: PARTITIONS, records: 1 },
       });
+      // On the partition the relay reckons its key is on (what it holds back when that partition does not answer).
+      const offsets = await admin.fetchTopicOffsets(unlisted);
+      expect(offsets.filter((p) => p.high !== '0').map((p) => p.partition)).toEqual([producerPartition(unlisted, 'k', PARTITIONS)]);
     } finally {
       await service.close();
     }
