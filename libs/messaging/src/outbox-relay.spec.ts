@@ -126,23 +126,28 @@ describe('OutboxRelay: runs removed as the broker acknowledges them', () => {
     return { onA, onB, partitionA: partition(onA) };
   }
 
-  it('a partition a send cannot reach holds back its own events only, in order; the other partitions\' go out, and the drain fails (retried)', async () => {
+  it('a partition a send cannot reach holds back its own events only, in order, also the later ones it would take by then; the other partitions\' go out, and the drain fails (retried)', async () => {
     const { onA, onB, partitionA } = keysOnTwoPartitions();
     const on = (id: string, key: string, at: number) => ({ ...entry(id, 400), key, createdAt: new Date(at) });
     const docs = [
-      { _id: 'd1', outbox: [on('a1', onA, 1), on('b1', onB, 2)] },
-      { _id: 'd2', outbox: [on('a2', onA, 3), on('b2', onB, 4)] },
+      { _id: 'd1', outbox: [on('a1', onA, 1_000), on('b1', onB, 2_000)] },
+      { _id: 'd2', outbox: [on('a2', onA, 3_000), on('b2', onB, 4_000)] },
     ];
     const collection = fakeCollection(docs);
     const all = docs.flatMap((d) => d.outbox);
+    const ids = (batches: Array<{ messages: Array<{ value: string }> }>) => batches.flatMap((b) => b.messages.map((m) => all.find((e) => e.value === m.value)!.eventId));
     const sent: string[][] = [];
-    let unreachable = true;
+    const tried: string[][] = [];
+    // Partition A refuses the run and its own retry, then would take anything: a2 must still not go out before a1.
+    let refusals = 2;
     const producer = {
       sendBatch: async (batches: Array<{ topic: string; messages: Array<{ key: string; value: string }> }>) => {
-        if (unreachable && batches.some((b) => b.messages.some((m) => m.key === onA))) {
+        tried.push(ids(batches));
+        if (refusals > 0 && batches.some((b) => b.messages.some((m) => m.key === onA))) {
+          refusals--;
           throw Object.assign(new Error('The server experienced an unexpected error when processing the request'), { name: 'KafkaJSProtocolError', type: 'NOT_ENOUGH_REPLICAS', retriable: true });
         }
-        sent.push(batches.flatMap((b) => b.messages.map((m) => all.find((e) => e.value === m.value)!.eventId)));
+        sent.push(ids(batches));
       },
     };
     const connection = { models: { Thing: { schema: { path: (p: string) => p === 'outbox' }, collection, db: { name: 'db' } } } };
@@ -151,11 +156,13 @@ describe('OutboxRelay: runs removed as the broker acknowledges them', () => {
     const relay = new OutboxRelay(connection as never, producer as never, new MessagingMetrics(), { serviceName: 'test', brokers: [], relayMaxRecordBytes: 1_000 }, topics as never);
 
     await expect(relay.flush()).rejects.toThrow(new RegExp(`^partition\\(s\\) t:${partitionA} did not take their events \\(.*unexpected error.*\\); they wait, in order, and the other partitions' went out$`));
-    // b1 went out once the run was split; a2 was never tried after a1 failed; b2 went out.
+    // The run, then its partitions apart (a1 refused again, b1 taken); then b2 alone: a2 never tried after a1 failed.
+    expect(tried).toEqual([['a1', 'b1'], ['a1'], ['b1'], ['b2']]);
     expect(sent).toEqual([['b1'], ['b2']]);
     expect(docs.map((d) => d.outbox.map((e) => e.eventId))).toEqual([['a1'], ['a2']]);
+    // /metrics: the oldest event not published is a1, held back.
+    expect((relay as unknown as { status: RelayStatus }).status.unpublishedSince).toBe(1_000);
 
-    unreachable = false;
     await relay.flush();
     expect(sent.at(-1)).toEqual(['a1', 'a2']);
     expect(docs.map((d) => d.outbox.length)).toEqual([0, 0]);
@@ -183,25 +190,30 @@ describe('OutboxRelay: runs removed as the broker acknowledges them', () => {
     expect(docs.filter((d) => d.outbox.length)).toHaveLength(250);
   });
 
-  it('a send failing on every partition (the broker away) fails the drain as before, nothing sent again', async () => {
+  it('a send failing on every partition again (the broker away), or whose partitions no broker tells, fails the drain as before', async () => {
     const { onA, onB } = keysOnTwoPartitions();
     const on = (id: string, key: string, at: number) => ({ ...entry(id, 400), key, createdAt: new Date(at) });
-    const docs = [{ _id: 'd1', outbox: [on('a1', onA, 1), on('b1', onB, 2)] }];
-    const collection = fakeCollection(docs);
-    let sends = 0;
-    const producer = {
-      sendBatch: async () => {
-        sends++;
-        throw Object.assign(new Error('Connection error: connect ECONNREFUSED'), { name: 'KafkaJSConnectionError', retriable: true });
-      },
-    };
-    const connection = { models: { Thing: { schema: { path: (p: string) => p === 'outbox' }, collection, db: { name: 'db' } } } };
-    const topics = { ensureTopics: async () => undefined, forget: () => undefined, partitionCounts: async (wanted: string[]) => new Map(wanted.map((t) => [t, 2])) };
-    const relay = new OutboxRelay(connection as never, producer as never, new MessagingMetrics(), { serviceName: 'test', brokers: [], relayMaxRecordBytes: 100_000 }, topics as never);
-    await expect(relay.flush()).rejects.toThrow('ECONNREFUSED');
-    // The run, then each of its two partitions once.
-    expect(sends).toBe(3);
-    expect(docs[0].outbox.map((e) => e.eventId)).toEqual(['a1', 'b1']);
+    for (const metadata of ['answers', 'fails'] as const) {
+      const docs = [{ _id: 'd1', outbox: [on('a1', onA, 1), on('b1', onB, 2)] }];
+      const collection = fakeCollection(docs);
+      let sends = 0;
+      const producer = {
+        sendBatch: async () => {
+          sends++;
+          throw Object.assign(new Error('Connection error: connect ECONNREFUSED'), { name: 'KafkaJSConnectionError', retriable: true });
+        },
+      };
+      const connection = { models: { Thing: { schema: { path: (p: string) => p === 'outbox' }, collection, db: { name: 'db' } } } };
+      const partitionCounts = async (wanted: string[]) => {
+        if (metadata === 'fails') throw new Error('Connection error: connect ECONNREFUSED');
+        return new Map(wanted.map((t) => [t, 2]));
+      };
+      const relay = new OutboxRelay(connection as never, producer as never, new MessagingMetrics(), { serviceName: 'test', brokers: [], relayMaxRecordBytes: 100_000 }, { ensureTopics: async () => undefined, forget: () => undefined, partitionCounts } as never);
+      await expect(relay.flush()).rejects.toThrow('ECONNREFUSED');
+      // The run, then (its partitions known) each of its two partitions once; unknown, the run only.
+      expect(sends).toBe(metadata === 'answers' ? 3 : 1);
+      expect(docs[0].outbox.map((e) => e.eventId)).toEqual(['a1', 'b1']);
+    }
   });
 });
 

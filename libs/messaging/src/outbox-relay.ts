@@ -301,7 +301,7 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
     const undated = this.failingSince ?? startedAt;
     this.status.inFlightSince = oldestTime(plan, undated);
     this.planRead = true;
-    const heldBack: HeldBack = { topics: new Map(), partitions: new Map(), partitionCounts: new Map() };
+    const heldBack: HeldBack = { topics: new Map(), partitions: new Map(), partitionCounts: new Map(), undated };
     await this.publishInOrder(plan, { startedAt, final, undated, heldBack });
     throwIfHeldBack(heldBack);
   }
@@ -388,7 +388,7 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
       }
       held = waiting.slice(released);
       await this.publishTimed(due, heldBack);
-      const left = [oldestTime(held, undated), oldestTime(plan.slice(unread, unread + 1), undated)].filter((at) => at !== undefined);
+      const left = [oldestTime(held, undated), oldestTime(plan.slice(unread, unread + 1), undated), heldBack.oldest].filter((at) => at !== undefined);
       this.status.inFlightSince = left.length ? Math.min(...left) : undefined;
     }
   }
@@ -429,55 +429,72 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
     // A topic that does not exist and cannot be created: its entries wait too (held back only if it has some).
     for (const entry of sendable) if (this.refusals.has(entry.topic)) heldBack.topics.set(entry.topic, this.refusals.get(entry.topic)!.error);
     for (const run of byteChunks(sendable, limit)) {
-      if (heldBack.partitions.size) await this.learnPartitions(heldBack, run);
+      // Once a partition is held back, the runs after go partition by partition at once: another partition not
+      // answering costs one failed send, not a failed send of the whole run first.
+      const splitting = heldBack.partitions.size > 0;
+      if (splitting) await this.learnPartitions(heldBack, run);
       const entries = run.filter((entry) => !heldBack.topics.has(entry.topic) && !heldBack.partitions.has(partitionOf(entry, heldBack)));
       if (entries.length === 0) continue;
+      if (splitting) {
+        await this.sendPartitionByPartition(entries, docOf, heldBack, true);
+        continue;
+      }
       try {
         await this.send(entries);
       } catch (error) {
         if (tooLargeForBroker(error)) await this.sendOneByOne(entries, docOf);
         else if (isNonRetriable(error)) await this.sendTopicByTopic(entries, docOf, heldBack.topics);
-        else if (!(await this.sendPartitionByPartition(entries, docOf, heldBack, error))) throw error;
+        else if (!(await this.sendPartitionByPartition(entries, docOf, heldBack, false))) throw error;
         continue;
       }
       await this.removeSent(entries, docOf);
     }
+    // What this call leaves (held back, not parked): the age /metrics tells of the oldest event not published.
+    for (const { at } of docOf.values()) heldBack.oldest = Math.min(heldBack.oldest ?? Infinity, at > 0 ? at : heldBack.undated);
   }
 
   /**
-   * A run a send failed on, for a reason that may be one partition's (a leader away, too few in-sync replicas): sent
-   * again partition by partition, the partitions at once, each removed once acknowledged. The partitions that fail
-   * again go into `heldBack` (their entries, and every later one of theirs in this drain, wait for the next drain),
-   * and the drain goes on with the others. False when that tells nothing: the run is one partition's, the topics'
-   * partitions are unknown (no broker answers), or every partition failed again (the broker is away).
+   * A run a send failed on, for a reason that may be one partition's (its leader not answering, too few in-sync
+   * replicas), or (`splitting`) a run after a partition was held back: sent partition by partition, the partitions at
+   * once, each removed once acknowledged. The partitions that fail go into `heldBack` (their entries, and every later
+   * one of theirs in this drain, wait for the next drain), and the drain goes on with the others. False when that
+   * tells nothing, nothing sent: a failed run of one partition, or whose topics' partitions are unknown (no broker
+   * answers, or a partition without a leader fails the metadata too): the drain fails as before. Thrown when every
+   * partition of the run failed (the broker away): the drain ends, rather than paying a failed send for every run left.
    */
-  private async sendPartitionByPartition(entries: OutboxEntry[], docOf: Map<OutboxEntry, Timed>, heldBack: HeldBack, failure: unknown): Promise<boolean> {
+  private async sendPartitionByPartition(entries: OutboxEntry[], docOf: Map<OutboxEntry, Timed>, heldBack: HeldBack, splitting: boolean): Promise<boolean> {
     try {
       await this.learnPartitions(heldBack, entries);
     } catch {
       return false;
     }
-    const groups = groupBy(entries, (entry) => partitionOf(entry, heldBack));
-    if (groups.size < 2) return false;
-    const outcomes = await Promise.allSettled([...groups.values()].map((group) => this.send(group)));
-    const failed = [...groups.keys()].filter((_, i) => outcomes[i].status === 'rejected');
-    if (failed.length === groups.size) return false;
-    for (const partition of failed) {
-      const reason = (outcomes[[...groups.keys()].indexOf(partition)] as PromiseRejectedResult).reason;
-      heldBack.partitions.set(partition, reason ?? failure);
-    }
-    await this.removeSent(
-      [...groups].filter(([partition]) => !heldBack.partitions.has(partition)).flatMap(([, group]) => group),
-      docOf,
-    );
+    const groups = [...groupBy(entries, (entry) => partitionOf(entry, heldBack))];
+    if (groups.length < 2 && !splitting) return false;
+    const outcomes = await Promise.allSettled(groups.map(([, group]) => this.send(group)));
+    const failed = groups.flatMap(([partition], i) => (outcomes[i].status === 'rejected' ? [{ partition, error: (outcomes[i] as PromiseRejectedResult).reason }] : []));
+    if (failed.length === groups.length) throw failed[0].error;
+    for (const { partition, error } of failed) heldBack.partitions.set(partition, error);
+    await this.removeSent(groups.filter(([partition]) => !heldBack.partitions.has(partition)).flatMap(([, group]) => group), docOf);
     return true;
   }
 
-  /** The partition counts of these entries' topics not known yet in this drain (the broker's metadata). */
+  /**
+   * The partition counts of these entries' topics not known yet in this drain (the broker's metadata). Once a partition
+   * is held back, a topic whose count cannot be read (not created yet, a partition without a leader) is held back whole
+   * (`topic:?`): none of its entries can be told apart from the held partition's.
+   */
   private async learnPartitions(heldBack: HeldBack, entries: OutboxEntry[]): Promise<void> {
-    const unknown = [...new Set(entries.map((entry) => entry.topic))].filter((topic) => !heldBack.partitionCounts.has(topic));
+    const unknown = [...new Set(entries.map((entry) => entry.topic))].filter((topic) => !heldBack.partitionCounts.has(topic) && !heldBack.partitions.has(`${topic}:?`));
     if (unknown.length === 0) return;
-    for (const [topic, count] of await this.topics.partitionCounts(unknown)) heldBack.partitionCounts.set(topic, count);
+    let counts: Map<string, number>;
+    try {
+      counts = await this.topics.partitionCounts(unknown);
+    } catch (error) {
+      if (heldBack.partitions.size === 0) throw error;
+      for (const topic of unknown) heldBack.partitions.set(`${topic}:?`, error);
+      return;
+    }
+    for (const [topic, count] of counts) heldBack.partitionCounts.set(topic, count);
   }
 
   /**
@@ -517,6 +534,7 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
         if (!refusal) throw error;
         const { source, docId } = docOf.get(entry)!;
         await this.parkEntry(source.collection, docId, entry, `refused by the broker as too large (${refusal}): ${entry.topic}'s max.message.bytes is below this record of ${recordBytes(entry)} bytes`, true);
+        docOf.delete(entry);
         continue;
       }
       await this.removeSent([entry], docOf);
@@ -529,6 +547,8 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
       const byDoc = groupBy(sent, (entry) => docOf.get(entry)!.docId);
       await removePublished(source.collection, [...byDoc].map(([_id, outbox]) => ({ _id, outbox })));
     }
+    // Published: what is left in docOf at the end of publishTimed is what it held back.
+    for (const entry of entries) docOf.delete(entry);
     this.metrics.published.inc(entries.length);
   }
 
@@ -819,6 +839,10 @@ interface HeldBack {
   partitions: Map<string, unknown>;
   /** The partition counts of the topics this drain looked up (once a send failed on some partitions). */
   partitionCounts: Map<string, number>;
+  /** When the oldest entry held back was written (the relay's status: the oldest event not published). */
+  oldest?: number;
+  /** The time of entries written without one (the drain's, or its failures' first). */
+  undated: number;
 }
 
 /** An entry's partition as `topic:partition` (producerPartition), once its topic's partition count is known. */

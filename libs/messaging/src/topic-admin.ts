@@ -75,11 +75,14 @@ export class TopicAdmin implements OnModuleDestroy {
 
   private pingConnection?: Promise<Admin>;
 
-  /** How many partitions each of these topics has (the broker's metadata), over the ping connection (no retries). */
+  /**
+   * How many partitions each of these topics has (the broker's metadata), over the ping connection, within
+   * PING_TIMEOUT_MS: the client's connection retries would hold a broker that went away for half a minute.
+   */
   async partitionCounts(topics: string[]): Promise<Map<string, number>> {
     const connection = (this.pingConnection ??= this.connectForPings());
     try {
-      const { topics: found } = await (await connection).fetchTopicMetadata({ topics });
+      const { topics: found } = await withTimeout(connection.then((admin) => admin.fetchTopicMetadata({ topics })), PING_TIMEOUT_MS);
       return new Map(found.map((topic) => [topic.name, topic.partitions.length]));
     } catch (error) {
       this.dropPingConnection(connection);
