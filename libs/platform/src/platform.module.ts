@@ -10,6 +10,7 @@ import { AuthGuard } from './auth/auth.guard';
 import { JWKS_KEY_SOURCE, JwtVerifier } from './auth/jwt-verifier';
 import { baseConfigSpec, CONFIG, loadConfig } from './config/config';
 import { kafkaConnection } from './config/kafka-connection';
+import { IdLookupIndexes } from './database/id-lookup-indexes';
 import { ModelsReady } from './database/models-ready';
 import { logSlowCommands } from './database/slow-commands';
 import { HealthController } from './health/health.controller';
@@ -86,7 +87,8 @@ export class PlatformModule {
           useFactory: (c: PlatformConfig) => ({
             uri: c.MONGO_URL,
             dbName: c.MONGO_DB,
-            autoIndex: true,
+            // ModelsReady builds the indexes, awaited before the service starts (and without lookup indexes MongoDB does not need).
+            autoIndex: false,
             serverSelectionTimeoutMS: 5_000,
             // Also how long the driver's monitor waits for a server's answer to its heartbeat (every 10 s): one that stops
             // answering without closing its connections (a network partition) is given up on 10 to 20 s after it stopped
@@ -130,13 +132,14 @@ export class PlatformModule {
         IdempotencyRetention,
         LedgerRetention,
         ModelsReady,
+        IdLookupIndexes,
         { provide: APP_GUARD, useClass: AuthGuard },
         { provide: APP_INTERCEPTOR, useClass: NoUnknownQueryInterceptor },
         { provide: APP_INTERCEPTOR, useClass: IfMatchTakenInterceptor },
         { provide: APP_FILTER, useClass: ProblemFilter },
         { provide: APP_PIPE, useFactory: createValidationPipe },
       ],
-      exports: [JwtVerifier, BackgroundWork, config],
+      exports: [JwtVerifier, BackgroundWork, IdLookupIndexes, config],
     };
   }
 

@@ -4,6 +4,9 @@ import { flagValue } from './flag-words';
 
 export const CONFIG = Symbol('CONFIG');
 
+/** MONGO_ID_LOOKUP_INDEXES (IdLookupIndexes): `auto` (the server decides), `always`, `never`. */
+export const ID_LOOKUP_INDEX_SETTINGS = ['auto', 'always', 'never'] as const;
+
 /** One line, naming every bad variable, so a misconfigured service stops with a readable reason. */
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -177,6 +180,11 @@ export function baseConfigSpec(serviceName: string) {
     MONGO_URL: mongoUrl({ desc: 'MongoDB connection string' }),
     MONGO_DB: nonEmpty({ default: serviceName.replace(/-/g, '_'), desc: "The service's own database" }),
     MONGO_SLOW_MS: wholeNumber(0)({ default: 0, desc: 'Log every database command slower than this, with its filter shape (0: off)' }),
+    MONGO_ID_LOOKUP_INDEXES: str({
+      choices: ID_LOOKUP_INDEX_SETTINGS,
+      default: 'auto',
+      desc: "The `_id`-led unique indexes (`{ _id, version }`...) that let a server without a query planner (mongo-java-server) look up a guarded write's document instead of scanning: `auto` creates them unless the server is MongoDB itself (its buildInfo), and drops them there; `always`; `never`",
+    }),
     KAFKA_BROKERS: brokers({ desc: 'Comma-separated host:port list' }),
     KAFKA_GROUP_ID: nonEmpty({ default: serviceName, desc: "The service's consumer group (every replica of the service shares it)" }),
     KAFKA_PARTITIONS_CONCURRENCY: wholeNumber(1)({ default: 3, desc: 'Partitions a replica handles at the same time' }),

@@ -22,6 +22,7 @@ import { Collection, Connection } from 'mongoose';
 import { catchError, concatMap, finalize, from, Observable, switchMap, throwError } from 'rxjs';
 import type { AuthenticatedRequest, Principal, RequestCredentials } from '../auth/principal';
 import { CONFIG } from '../config/config';
+import { IdLookupIndexes } from '../database/id-lookup-indexes';
 import { CORRELATION_HEADER, REQUEST_ID_HEADER } from '../logging/logging';
 import type { PlatformConfig } from '../platform.module';
 import { fingerprintKey, FingerprintedRequest, legacyRequestHash, requestFingerprint } from './idempotency-fingerprint';
@@ -197,6 +198,7 @@ export class IdempotencyInterceptor implements NestInterceptor, OnModuleInit {
     @InjectConnection() private readonly connection: Connection,
     @Inject(CONFIG) config: Pick<PlatformConfig, 'IDEMPOTENCY_LEASE_MS' | 'IDEMPOTENCY_RETENTION_MS' | 'IDEMPOTENCY_FINGERPRINT_KEY' | 'OPERATOR_TOKEN'>,
     @Optional() @Inject(IDEMPOTENT_REPLAY_CHECK) private readonly replayCheck?: IdempotentReplayCheck,
+    @Optional() private readonly lookups?: IdLookupIndexes,
   ) {
     // Renewed while its request runs (holdClaim); short enough that a client retrying after a crash gets an answer
     // within a minute instead of 409 forever.
@@ -212,11 +214,14 @@ export class IdempotencyInterceptor implements NestInterceptor, OnModuleInit {
 
   /**
    * The guard of takeovers and of the holder's writes, `{ _id, leaseToken }`. Unique because `_id` is; MongoDB
-   * would use the `_id` index anyway, but mongo-java-server (the local server) uses an index only when the filter's
-   * keys are exactly its keys, and would scan every stored answer on each request otherwise.
+   * uses the `_id` index anyway (IdLookupIndexes: not created there, and dropped), but mongo-java-server (the local
+   * server) uses an index only when the filter's keys are exactly its keys, and would scan every stored answer on each
+   * request otherwise.
    */
   async onModuleInit(): Promise<void> {
-    await this.answers.createIndex({ _id: 1, leaseToken: 1 }, { unique: true });
+    const keys = { _id: 1, leaseToken: 1 };
+    if (this.lookups && !(await this.lookups.wanted())) await this.answers.dropIndex('_id_1_leaseToken_1').catch(() => undefined);
+    else await this.answers.createIndex(keys, { unique: true });
   }
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
