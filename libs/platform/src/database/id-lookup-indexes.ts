@@ -57,7 +57,14 @@ export class IdLookupIndexes {
   private async decide(): Promise<boolean> {
     const setting = this.config.MONGO_ID_LOOKUP_INDEXES;
     if (setting !== 'auto') return setting === 'always';
-    const buildInfo = (await this.connection.db!.admin().command({ buildInfo: 1 })) as Record<string, unknown>;
+    let buildInfo: Record<string, unknown>;
+    try {
+      buildInfo = (await this.connection.db!.admin().command({ buildInfo: 1 })) as Record<string, unknown>;
+    } catch (error) {
+      // Refused (a proxy, a strict Stable API connection) or failed: the side that costs only writes.
+      this.logger.warn(`buildInfo failed (${(error as Error).message}): the \`_id\`-led lookup indexes are created (MONGO_ID_LOOKUP_INDEXES=never leaves them out)`);
+      return true;
+    }
     const wanted = !plansQueries(buildInfo);
     this.logger.debug(`MongoDB ${String(buildInfo.version)}: ${wanted ? 'no query planner known: `_id`-led lookup indexes created' : 'its query planner finds documents by _id: no `_id`-led lookup indexes'}`);
     return wanted;

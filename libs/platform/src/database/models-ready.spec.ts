@@ -7,9 +7,11 @@ function fakeModel(name: string, indexes: Array<[Record<string, unknown>, Record
   return {
     init,
     schema: { indexes: () => indexes },
+    createIndexes: async ({ toCreate }: { toCreate: Array<[object, object]> }) => {
+      for (const [keys, options] of toCreate) calls.push(`create ${name} ${JSON.stringify(keys)} ${JSON.stringify(options)}`);
+    },
     collection: {
       collectionName: name.toLowerCase(),
-      createIndex: async (keys: object, options: object) => void calls.push(`create ${name} ${JSON.stringify(keys)} ${JSON.stringify(options)}`),
       dropIndex: async (index: string) => {
         calls.push(`drop ${name} ${index}`);
         throw Object.assign(new Error('index not found'), { codeName: 'IndexNotFound' });
@@ -62,11 +64,15 @@ describe('ModelsReady', () => {
       const model = fakeModel('Enrollment', indexes, calls);
       const connection = { modelNames: () => ['Enrollment'], model: () => model } as unknown as Connection;
       await new ModelsReady(connection, lookups(wanted)).onModuleInit();
-      expect(calls).toEqual([
-        'create Enrollment {"partnerId":1,"status":1} {}',
-        wanted ? 'create Enrollment {"_id":1,"version":1} {"unique":true}' : 'drop Enrollment _id_1_version_1',
-        'create Enrollment {"externalKey":1} {"unique":true,"sparse":true}',
-      ]);
+      expect(calls).toEqual(
+        wanted
+          ? [
+              'create Enrollment {"partnerId":1,"status":1} {}',
+              'create Enrollment {"_id":1,"version":1} {"unique":true}',
+              'create Enrollment {"externalKey":1} {"unique":true,"sparse":true}',
+            ]
+          : ['create Enrollment {"partnerId":1,"status":1} {}', 'create Enrollment {"externalKey":1} {"unique":true,"sparse":true}', 'drop Enrollment _id_1_version_1'],
+      );
     }
   });
 });
@@ -101,5 +107,10 @@ describe('IdLookupIndexes', () => {
     expect(await new IdLookupIndexes(connection(mongodb), { MONGO_ID_LOOKUP_INDEXES: 'always' }).wanted()).toBe(true);
     expect(await new IdLookupIndexes(connection(mongoJavaServer), { MONGO_ID_LOOKUP_INDEXES: 'never' }).wanted()).toBe(false);
     expect(asked).toBe(2);
+  });
+
+  it('creates them when the server does not answer buildInfo (refused, a proxy): a start is not failed by it', async () => {
+    const refused = { db: { admin: () => ({ command: async () => Promise.reject(new Error('command buildInfo is not in API Version 1')) }) } } as unknown as Connection;
+    expect(await new IdLookupIndexes(refused, { MONGO_ID_LOOKUP_INDEXES: 'auto' }).wanted()).toBe(true);
   });
 });

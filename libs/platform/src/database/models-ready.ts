@@ -37,13 +37,12 @@ export class ModelsReady implements OnModuleInit {
 
   // Any service's model (its document type is not read here).
   private async indexes(model: Model<any>, lookups: boolean): Promise<void> {
-    for (const [keys, options] of model.schema.indexes()) {
-      const lookup = isIdLookupIndex(keys);
-      if (lookup && !lookups) {
-        await model.collection.dropIndex(indexName(keys)).catch(() => undefined); // absent: nothing to drop
-        continue;
-      }
-      await model.collection.createIndex(keys as never, options as never);
+    const declared = model.schema.indexes() as Array<[Record<string, unknown>, Record<string, unknown>]>;
+    // Created by mongoose, as its own index building would (its options, collation, write concern), but for these.
+    await model.createIndexes({ toCreate: declared.filter(([keys]) => lookups || !isIdLookupIndex(keys)) } as never);
+    if (lookups) return;
+    for (const [keys] of declared.filter(([keys]) => isIdLookupIndex(keys))) {
+      await model.collection.dropIndex(indexName(keys)).catch(() => undefined); // absent: nothing to drop
     }
   }
 }
