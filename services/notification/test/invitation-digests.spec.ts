@@ -248,6 +248,15 @@ describe('invitation emails to one recipient in a short while', () => {
     await messages().updateOne({ _id: digestId }, { $set: { leaseToken: current } });
     const own = await digests.compose(claimOf(current, 2));
     expect(own && 'emails' in own ? own.emails.map((e) => e._id).sort() : own).toEqual([...sendingIds].sort());
+    // Sent again by an operator since (its attempts from 0 again): a claim after the resend, with fewer attempts than
+    // the stalled one from before it, still outranks it.
+    const resent = randomUUID();
+    await messages().updateOne({ _id: digestId }, { $set: { leaseToken: resent, resends: 1, attempts: 1 } });
+    const afterResend = await digests.compose({ ...claimOf(resent, 1), resends: 1 });
+    expect(afterResend && 'emails' in afterResend ? afterResend.emails.map((e) => e._id).sort() : afterResend).toEqual([...sendingIds].sort());
+    await messages().updateOne({ _id: digestId }, { $set: { leaseToken: stalled } });
+    expect(await digests.compose(claimOf(stalled, 3))).toBeNull();
+    for (const id of sendingIds) expect(await messages().findOne({ _id: id })).toMatchObject({ status: 'DIGESTING', leaseToken: resent, digestClaim: 1_000_001 });
     await messages().deleteMany({ _id: { $in: [digestId, ...sendingIds] } });
   });
 

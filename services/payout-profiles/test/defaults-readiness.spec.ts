@@ -535,7 +535,7 @@ describe('a bank profile and the defaults it serves', () => {
     expect(answer.status).toBe(409);
     expect(answer.body).toMatchObject({ assignedLocationIds: [w.L1] });
     expect(answer.body.detail).toContain(`no longer has the currency EUR (it changed meanwhile); ${w.L3} not assigned.`);
-    expect(answer.body.detail).toContain(`The default of ${w.L1} was assigned before that, and stays.`);
+    expect(answer.body.detail).toContain(`${w.L1} has this default bank profile now, and keeps it.`);
     expect(answer.body.detail).not.toContain('nothing was assigned');
     expect((await defaults().findOne({ _id: w.L1 as never }))!.bankProfileId).toBe(p.profileId);
     expect((await defaults().findOne({ _id: w.L3 as never }))?.bankProfileId ?? null).not.toBe(p.profileId);

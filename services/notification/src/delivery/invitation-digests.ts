@@ -41,6 +41,15 @@ export interface SettledDigest {
   error?: string;
 }
 
+/**
+ * A claim of a digest, as the emails it takes record it (`digestClaim`): its attempts, which each claim raises, above
+ * those of every claim before an operator sent it again (a resend starts its attempts from 0 again), so that a claim
+ * stalled from before a resend takes back nothing a claim after it took.
+ */
+function claimNumber(digest: Pick<Message, 'attempts' | 'resends'>): number {
+  return (digest.resends ?? 0) * 1_000_000 + digest.attempts;
+}
+
 /** An invitation email the digest took, as it reads it (no rendered parts). */
 export type GatheredEmail = Pick<
   Message,
@@ -252,34 +261,35 @@ export class InvitationDigests implements OnModuleInit, OnModuleDestroy {
    * `leaseLost` when the digest is no longer this claim's.
    */
   async compose(
-    digest: Pick<Message, '_id' | 'userId' | 'partnerId' | 'email' | 'displayName' | 'attempts'> & { leaseToken: string },
+    digest: Pick<Message, '_id' | 'userId' | 'partnerId' | 'email' | 'displayName' | 'attempts' | 'resends'> & { leaseToken: string },
     now = new Date(),
   ): Promise<{ content: Pick<RenderedMessage, 'subject' | 'text' | 'html'> & { link?: string }; emails: GatheredEmail[] } | SettledDigest | { leaseLost: true } | null> {
     const { leaseToken } = digest;
     // Fenced: a claim that stalled past its lease (a pause, a partition) while the next claim took the digest must not
     // take back the emails that claim is sending (its outcome would then match none of them, and they would go out again
     // alone, or be told cancelled after they were sent). Not started at all once the lease is another's; and the
-    // takeover itself leaves the emails a later claim took (`digestClaim`: the claims' attempts only grow), also when
+    // takeover itself leaves the emails a later claim took (`digestClaim`: claim numbers only grow), also when
     // this claim stalls between the two.
     if (!(await this.messages.collection.findOne({ _id: digest._id, leaseToken } as never, { projection: { _id: 1 } }))) return { leaseLost: true };
-    const claim = digest.attempts;
-    // An earlier claim sent (or failed) this digest and stopped before it recorded so: an email gathered since (held)
-    // was in no email under the digest's Message-ID, and must not go out under it now (a receiver dropping duplicates
-    // by Message-ID would drop it): it goes by itself. Those the earlier claim took and did not settle go again here,
-    // under that Message-ID, as they went then.
-    const sentBefore = await this.messages.collection.findOne({ 'digest.id': digest._id, status: { $in: ['SENT', 'FAILED'] } } as never, { projection: { _id: 1 } });
-    if (sentBefore) await this.releaseHeld(digest._id, now);
+    const claim = claimNumber(digest);
+    // First the emails an earlier claim took: from now on that claim, if it is still sending, settles none of them.
     await this.messages.collection.updateMany(
       {
         'digest.id': digest._id,
-        $or: [
-          ...(sentBefore ? [] : [{ status: 'HELD' }]),
-          { status: 'DIGESTING', digestClaim: { $lte: claim } },
-          { status: 'DIGESTING', digestClaim: { $exists: false } },
-        ],
+        $or: [{ status: 'DIGESTING', digestClaim: { $lte: claim } }, { status: 'DIGESTING', digestClaim: { $exists: false } }],
       } as never,
-      { $set: { status: 'DIGESTING', leaseToken, digestClaim: claim } },
+      { $set: { leaseToken, digestClaim: claim } },
     );
+    // Then, whether an earlier claim sent (or failed) this digest and stopped before it recorded so (read after the
+    // takeover: that claim can no longer settle any more after it). An email gathered since (held) was in no email
+    // under the digest's Message-ID, and must not go out under it now (a receiver dropping duplicates by Message-ID
+    // would drop it): it goes by itself. Those the earlier claim took and did not settle go again here, under that
+    // Message-ID, as they went then.
+    const sentBefore = await this.messages.collection.findOne({ 'digest.id': digest._id, status: { $in: ['SENT', 'FAILED'] } } as never, { projection: { _id: 1 } });
+    if (sentBefore) await this.releaseHeld(digest, now);
+    else {
+      await this.messages.collection.updateMany({ 'digest.id': digest._id, status: 'HELD' } as never, { $set: { status: 'DIGESTING', leaseToken, digestClaim: claim } });
+    }
     const taken = (await this.messages.collection
       .find({ 'digest.id': digest._id, status: 'DIGESTING' } as never, { projection: { html: 0, text: 0, subject: 0, outbox: 0 } })
       .toArray()) as unknown as Array<GatheredEmail & { leaseToken?: string; createdAt: Date }>;
@@ -314,11 +324,23 @@ export class InvitationDigests implements OnModuleInit, OnModuleDestroy {
     return { content, emails };
   }
 
-  /** The emails held for this digest, sent by themselves (`release`). */
-  private async releaseHeld(digestId: string, now: Date): Promise<void> {
-    const held = await this.messages.collection.find({ 'digest.id': digestId, status: 'HELD' } as never, { projection: { _id: 1 } }).toArray();
-    const released = await this.release(held.map((email) => email._id as unknown as string), now);
-    if (released.length) this.logger.log(`${released.length} invitation email(s) gathered after their digest was sent: sent by themselves`);
+  /**
+   * The emails held for this digest, sent by themselves: PENDING, due at `now`, out of the digest. Only while this
+   * claim still holds the digest (a stalled one must not release what a later claim is about to take), and only those
+   * still HELD (never one a claim took).
+   */
+  private async releaseHeld(digest: { _id: string; leaseToken: string }, now: Date): Promise<void> {
+    if (!(await this.messages.collection.findOne({ _id: digest._id, leaseToken: digest.leaseToken } as never, { projection: { _id: 1 } }))) return;
+    const held = await this.messages.collection.find({ 'digest.id': digest._id, status: 'HELD' } as never, { projection: { _id: 1 } }).toArray();
+    let released = 0;
+    for (const { _id } of held) {
+      const { modifiedCount } = await this.messages.collection.updateOne(
+        { _id, status: 'HELD' } as never,
+        { $set: { status: 'PENDING', nextAttemptAt: now, attempts: 0 }, $unset: { digest: 1, leaseToken: 1, digestClaim: 1 } },
+      );
+      released += modifiedCount;
+    }
+    if (released) this.logger.log(`${released} invitation email(s) gathered after their digest was sent: sent by themselves`);
   }
 
   /** Why a gathered email is no longer sent, or null: as a waiting email is checked (DeliverEmail). */

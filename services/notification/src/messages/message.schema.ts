@@ -114,8 +114,9 @@ export class Message {
   /** An invitation email sent within a digest: the digest email's id (its Message-ID). */
   @Prop() sentIn?: string;
   /**
-   * An invitation email DIGESTING: the claim of its digest that took it, as the digest's `attempts` (each claim adds
-   * one). An earlier claim, stalled past its lease, takes it back no more (InvitationDigests.compose).
+   * An invitation email DIGESTING: the claim of its digest that took it (InvitationDigests' claimNumber: the digest's
+   * attempts, above every claim's before an operator sent it again). An earlier claim, stalled past its lease, takes it
+   * back no more (InvitationDigests.compose).
    */
   @Prop() digestClaim?: number;
   /**

@@ -192,17 +192,17 @@ interface Target {
 }
 
 /**
- * The error of a list that failed after it wrote some of its locations, saying so: a problem's answer (stored for its
- * Idempotency-Key, replayed to a retry) names them (`assignedLocationIds`, and its detail), so that the client does not
- * read a 409 as "nothing changed". A retryable one (busy) is not stored: its retry answers with them all. A
- * database error is a 500 that says nothing either way.
+ * The error of a list that failed after some of its locations had this default (written by this request, or found so:
+ * by an earlier try of it that wrote them before it failed, or from before), saying so: a problem's answer (stored for its Idempotency-Key,
+ * replayed to a retry) names them (`assignedLocationIds`, and its detail), so that the client does not read a 409 as
+ * "nothing is assigned". A database error is a 500 that says nothing either way.
  */
 function partlyAssigned(error: unknown, results: Assigned[]): unknown {
-  const assigned = results.filter((r) => r.outcome === 'ASSIGNED').map((r) => r.current.locationId);
+  const assigned = results.map((r) => r.current.locationId);
   if (!assigned.length || !(error instanceof ProblemException)) return error;
   // The problem thrown for this request only (never a shared one): told in place, its class and headers kept.
   const response = error.getResponse() as { detail?: string };
-  response.detail = `${response.detail ?? error.title} The default of ${assigned.join(', ')} was assigned before that, and stays.`;
+  response.detail = `${response.detail ?? error.title} ${assigned.join(', ')} ${assigned.length === 1 ? 'has' : 'have'} this default bank profile now, and ${assigned.length === 1 ? 'keeps' : 'keep'} it.`;
   error.extensions.assignedLocationIds = assigned;
   return error;
 }
