@@ -425,7 +425,7 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
     // A topic the broker refuses for good (not authorized to write it): its entries wait, in order, and every other
     // topic's go on; before, its run failed the drain again and again, re-sending what the run had written to other
     // partitions, and nothing after it went out, on any topic. So does a partition a send cannot reach while the
-    // others take theirs (its leader away, too few in-sync replicas): what follows it on that partition waits.
+    // others take theirs (its leader not answering, too few in-sync replicas): what follows it on that partition waits.
     // A topic that does not exist and cannot be created: its entries wait too (held back only if it has some).
     for (const entry of sendable) if (this.refusals.has(entry.topic)) heldBack.topics.set(entry.topic, this.refusals.get(entry.topic)!.error);
     for (const run of byteChunks(sendable, limit)) {

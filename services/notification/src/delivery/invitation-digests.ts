@@ -236,13 +236,13 @@ export class InvitationDigests implements OnModuleInit, OnModuleDestroy {
 
   /**
    * Gathered emails sent by themselves after all: PENDING, due at `now`, with their own attempts from 0, out of any
-   * digest. Guarded by HELD or DIGESTING: one that ended meanwhile stays as it is.
+   * digest. Guarded by `from` (HELD or DIGESTING): one that ended meanwhile stays as it is.
    */
-  private async release(ids: string[], now: Date): Promise<string[]> {
+  private async release(ids: string[], now: Date, from: Array<'HELD' | 'DIGESTING'> = ['HELD', 'DIGESTING']): Promise<string[]> {
     const released: string[] = [];
     for (const id of ids) {
       const { modifiedCount } = await this.messages.collection.updateOne(
-        { _id: id as never, status: { $in: ['HELD', 'DIGESTING'] } },
+        { _id: id as never, status: { $in: from } },
         { $set: { status: 'PENDING', nextAttemptAt: now, attempts: 0 }, $unset: { digest: 1, leaseToken: 1, digestClaim: 1 } },
       );
       if (modifiedCount === 1) released.push(id);
@@ -285,7 +285,9 @@ export class InvitationDigests implements OnModuleInit, OnModuleDestroy {
     // under the digest's Message-ID, and must not go out under it now (a receiver dropping duplicates by Message-ID
     // would drop it): it goes by itself. Those the earlier claim took and did not settle go again here, under that
     // Message-ID, as they went then.
-    const sentBefore = await this.messages.collection.findOne({ 'digest.id': digest._id, status: { $in: ['SENT', 'FAILED'] } } as never, { projection: { _id: 1 } });
+    const sentBefore = await this.messages.collection.findOne({ 'digest.id': digest._id, status: { $in: ['SENT', 'FAILED'] } } as never, {
+      projection: { status: 1, lastError: 1, attempts: 1 },
+    });
     if (sentBefore) await this.releaseHeld(digest, now);
     else {
       await this.messages.collection.updateMany({ 'digest.id': digest._id, status: 'HELD' } as never, { $set: { status: 'DIGESTING', leaseToken, digestClaim: claim } });
@@ -299,10 +301,9 @@ export class InvitationDigests implements OnModuleInit, OnModuleDestroy {
     if (dropped.length) await this.cancelEach(dropped, leaseToken);
     const emails = mine.filter((_, i) => !verdicts[i]);
     if (emails.length === 0) {
-      const ended = await this.messages.collection.findOne({ 'digest.id': digest._id, status: { $in: ['SENT', 'FAILED'] } } as never, {
-        projection: { status: 1, lastError: 1, attempts: 1 },
-      });
-      return ended ? { settled: ended.status as 'SENT' | 'FAILED', attempts: ended.attempts, ...(ended.lastError !== undefined && { error: ended.lastError }) } : null;
+      // Nothing settles after the takeover but this claim: what was settled then is all there is.
+      if (!sentBefore) return null;
+      return { settled: sentBefore.status as 'SENT' | 'FAILED', attempts: sentBefore.attempts, ...(sentBefore.lastError !== undefined && { error: sentBefore.lastError }) };
     }
     let content: Pick<RenderedMessage, 'subject' | 'text' | 'html'> & { link?: string };
     if (emails.length === 1) {
@@ -325,22 +326,14 @@ export class InvitationDigests implements OnModuleInit, OnModuleDestroy {
   }
 
   /**
-   * The emails held for this digest, sent by themselves: PENDING, due at `now`, out of the digest. Only while this
-   * claim still holds the digest (a stalled one must not release what a later claim is about to take), and only those
-   * still HELD (never one a claim took).
+   * The emails held for this digest, sent by themselves (`release`): only while this claim still holds the digest (a
+   * stalled one must not release what a later claim is about to take), and only those still HELD (never one a claim took).
    */
   private async releaseHeld(digest: { _id: string; leaseToken: string }, now: Date): Promise<void> {
     if (!(await this.messages.collection.findOne({ _id: digest._id, leaseToken: digest.leaseToken } as never, { projection: { _id: 1 } }))) return;
     const held = await this.messages.collection.find({ 'digest.id': digest._id, status: 'HELD' } as never, { projection: { _id: 1 } }).toArray();
-    let released = 0;
-    for (const { _id } of held) {
-      const { modifiedCount } = await this.messages.collection.updateOne(
-        { _id, status: 'HELD' } as never,
-        { $set: { status: 'PENDING', nextAttemptAt: now, attempts: 0 }, $unset: { digest: 1, leaseToken: 1, digestClaim: 1 } },
-      );
-      released += modifiedCount;
-    }
-    if (released) this.logger.log(`${released} invitation email(s) gathered after their digest was sent: sent by themselves`);
+    const released = await this.release(held.map((email) => email._id as unknown as string), now, ['HELD']);
+    if (released.length) this.logger.log(`${released.length} invitation email(s) gathered after their digest was sent: sent by themselves`);
   }
 
   /** Why a gathered email is no longer sent, or null: as a waiting email is checked (DeliverEmail). */
