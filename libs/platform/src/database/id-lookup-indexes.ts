@@ -61,8 +61,10 @@ export class IdLookupIndexes {
     try {
       buildInfo = (await this.connection.db!.admin().command({ buildInfo: 1 })) as Record<string, unknown>;
     } catch (error) {
-      // Refused (a proxy, a strict Stable API connection) or failed: the side that costs only writes.
-      this.logger.warn(`buildInfo failed (${(error as Error).message}): the \`_id\`-led lookup indexes are created (MONGO_ID_LOOKUP_INDEXES=never leaves them out)`);
+      // Refused (a proxy that does not know it, a strict Stable API connection, a user without the right): the side that
+      // costs only writes. Any other failure (a failover, a timeout) fails the start, as the database being away does.
+      if (!REFUSALS.has((error as { code?: number }).code ?? -1)) throw error;
+      this.logger.warn(`buildInfo refused (${(error as Error).message}): the \`_id\`-led lookup indexes are created (MONGO_ID_LOOKUP_INDEXES=never leaves them out)`);
       return true;
     }
     const wanted = !plansQueries(buildInfo);
@@ -70,3 +72,6 @@ export class IdLookupIndexes {
     return wanted;
   }
 }
+
+/** A server's refusals of buildInfo: Unauthorized, CommandNotFound, CommandNotSupported, APIStrictError. */
+const REFUSALS = new Set([13, 59, 115, 323]);

@@ -109,8 +109,11 @@ describe('IdLookupIndexes', () => {
     expect(asked).toBe(2);
   });
 
-  it('creates them when the server does not answer buildInfo (refused, a proxy): a start is not failed by it', async () => {
-    const refused = { db: { admin: () => ({ command: async () => Promise.reject(new Error('command buildInfo is not in API Version 1')) }) } } as unknown as Connection;
-    expect(await new IdLookupIndexes(refused, { MONGO_ID_LOOKUP_INDEXES: 'auto' }).wanted()).toBe(true);
+  it('creates them when the server refuses buildInfo (a strict Stable API, a proxy); any other failure fails the start', async () => {
+    const failing = (error: Error) => ({ db: { admin: () => ({ command: async () => Promise.reject(error) }) } }) as unknown as Connection;
+    const refusal = Object.assign(new Error("Provided apiStrict:true, but the command buildInfo is not in API Version 1"), { code: 323 });
+    expect(await new IdLookupIndexes(failing(refusal), { MONGO_ID_LOOKUP_INDEXES: 'auto' }).wanted()).toBe(true);
+    const failover = Object.assign(new Error('not primary'), { code: 10107 });
+    await expect(new IdLookupIndexes(failing(failover), { MONGO_ID_LOOKUP_INDEXES: 'auto' }).wanted()).rejects.toThrow('not primary');
   });
 });
