@@ -3,8 +3,7 @@ import pino from 'pino';
 import { Gauge, register } from 'prom-client';
 import { Trace, TraceContext } from './context';
 import { MessagingMetrics, RelayStatus, relayStatuses } from './metrics';
-import { byteChunks, ORPHANED_AFTER_MS, OutboxRelay, recordBytes } from './outbox-relay';
-import { Partitioners } from 'kafkajs';
+import { byteChunks, ORPHANED_AFTER_MS, OutboxRelay, producerPartition, recordBytes } from './outbox-relay';
 import { Types } from 'mongoose';
 import { OutboxEntry, PendingOutboxes } from './outbox';
 
@@ -117,9 +116,7 @@ describe('OutboxRelay: runs removed as the broker acknowledges them', () => {
   });
   /** Keys on two partitions of a topic of two, as the producer's partitioner puts them. */
   function keysOnTwoPartitions(): { onA: string; onB: string; partitionA: number } {
-    const partitioner = Partitioners.DefaultPartitioner();
-    const metadata = [0, 1].map((partitionId) => ({ partitionId, leader: 0, partitionErrorCode: 0, replicas: [0], isr: [0] }));
-    const partition = (key: string) => partitioner({ topic: 't', partitionMetadata: metadata, message: { key, value: '' } });
+    const partition = (key: string) => producerPartition('t', key, 2);
     const keys = Array.from({ length: 20 }, (_, i) => `k${i}`);
     const onA = keys[0];
     const onB = keys.find((key) => partition(key) !== partition(onA))!;

@@ -5,7 +5,8 @@
  */
 import { Topics } from '@lib/contracts';
 import { freePort, groupCaughtUp, startGroupAtEnd, TestIssuer, TestKafka, uniqueName, waitFor } from '@lib/testing';
-import { Kafka, logLevel, Partitioners } from 'kafkajs';
+import { producerPartition } from '@lib/messaging';
+import { Kafka, logLevel } from 'kafkajs';
 import { MongoClient } from 'mongodb';
 import { rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -59,11 +60,10 @@ async function evenlySpreadPartners(prefix: string, perPartition: number): Promi
   } finally {
     await admin.disconnect();
   }
-  const partitionOf = Partitioners.DefaultPartitioner();
   const taken = new Map<number, string[]>();
   for (let i = 0; taken.size < partitionMetadata.length || [...taken.values()].some((keys) => keys.length < perPartition); i++) {
     const key = `${prefix}${i}`;
-    const partition = partitionOf({ topic: Topics.agreements, partitionMetadata: partitionMetadata as never, message: { key, value: null } });
+    const partition = producerPartition(Topics.agreements, key, partitionMetadata.length);
     const keys = taken.get(partition) ?? [];
     if (keys.length < perPartition) taken.set(partition, [...keys, key]);
   }

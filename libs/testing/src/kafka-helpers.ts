@@ -1,5 +1,5 @@
 import { createEnvelope, Envelope } from '@lib/contracts';
-import { createMissingTopics, endOffsets, partitionsBehind, PENDING_OUTBOX, registerCompressionCodecs } from '@lib/messaging';
+import { createMissingTopics, endOffsets, partitionsBehind, PENDING_OUTBOX, producerPartition, registerCompressionCodecs } from '@lib/messaging';
 import { randomUUID } from 'node:crypto';
 import { Consumer, IHeaders, Kafka, KafkaConfig, logLevel, Partitioners, Producer } from 'kafkajs';
 
@@ -46,11 +46,9 @@ export class TestKafka {
     } finally {
       await admin.disconnect();
     }
-    const partitioner = Partitioners.DefaultPartitioner();
-    const partitionMetadata = Array.from({ length: partitions }, (_, partitionId) => ({ partitionId, leader: 0, replicas: [0], isr: [0], partitionErrorCode: 0 }));
     const byPartition = new Map<number, string>();
     for (const key of keys) {
-      const partition = partitioner({ topic, partitionMetadata, message: { key, value: null } });
+      const partition = producerPartition(topic, key, partitions);
       if (!byPartition.has(partition)) byPartition.set(partition, key);
     }
     return [...byPartition.values()];

@@ -16,6 +16,13 @@ export function isIdLookupIndex(keys: Record<string, unknown>): boolean {
   return names.length > 1 && names[0] === '_id';
 }
 
+/** The name MongoDB gives an index of these keys by default (`_id_1_version_1`): how one is dropped. */
+export function indexName(keys: Record<string, unknown>): string {
+  return Object.entries(keys)
+    .map(([field, direction]) => `${field}_${String(direction)}`)
+    .join('_');
+}
+
 /**
  * Whether a server is MongoDB itself, with its query planner, by its `buildInfo`: the WiredTiger storage engine, its
  * allocator and JavaScript engine, and none of FerretDB's own fields. A wire-compatible server that answers otherwise

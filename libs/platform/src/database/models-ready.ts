@@ -1,7 +1,7 @@
 import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { InjectConnection } from '@nestjs/mongoose';
 import type { Connection, Model } from 'mongoose';
-import { IdLookupIndexes, isIdLookupIndex } from './id-lookup-indexes';
+import { IdLookupIndexes, indexName, isIdLookupIndex } from './id-lookup-indexes';
 
 /**
  * Every mongoose model's collection exists and its indexes are built before the service writes: Nest awaits this
@@ -45,11 +45,4 @@ export class ModelsReady implements OnModuleInit {
       await model.collection.dropIndex(indexName(keys)).catch(() => undefined); // absent: nothing to drop
     }
   }
-}
-
-/** The name MongoDB gives an index of these keys by default (`_id_1_version_1`). */
-function indexName(keys: Record<string, unknown>): string {
-  return Object.entries(keys)
-    .map(([field, direction]) => `${field}_${String(direction)}`)
-    .join('_');
 }

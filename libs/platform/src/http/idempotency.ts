@@ -22,7 +22,7 @@ import { Collection, Connection } from 'mongoose';
 import { catchError, concatMap, finalize, from, Observable, switchMap, throwError } from 'rxjs';
 import type { AuthenticatedRequest, Principal, RequestCredentials } from '../auth/principal';
 import { CONFIG } from '../config/config';
-import { IdLookupIndexes } from '../database/id-lookup-indexes';
+import { IdLookupIndexes, indexName } from '../database/id-lookup-indexes';
 import { CORRELATION_HEADER, REQUEST_ID_HEADER } from '../logging/logging';
 import type { PlatformConfig } from '../platform.module';
 import { fingerprintKey, FingerprintedRequest, legacyRequestHash, requestFingerprint } from './idempotency-fingerprint';
@@ -220,7 +220,7 @@ export class IdempotencyInterceptor implements NestInterceptor, OnModuleInit {
    */
   async onModuleInit(): Promise<void> {
     const keys = { _id: 1, leaseToken: 1 };
-    if (this.lookups && !(await this.lookups.wanted())) await this.answers.dropIndex('_id_1_leaseToken_1').catch(() => undefined);
+    if (this.lookups && !(await this.lookups.wanted())) await this.answers.dropIndex(indexName(keys)).catch(() => undefined);
     else await this.answers.createIndex(keys, { unique: true });
   }
 
