@@ -470,6 +470,32 @@ describe('directory import and deactivation by an admin', () => {
     expect(await read(otherId)).toMatchObject({ active: false });
   });
 
+  it.each([
+    // Listed after, the leaver's entry is refused as the email's second one (mapScimResources) and touches nobody.
+    ['before', false, 'unchanged'],
+    ['after', true, 'rejected'],
+  ])('links a user created by hand to the active entry with its email, never to a leaver listed %s it with the same address', async (_, leaverLast, leaverOutcome) => {
+    const p = await client.registerPartner();
+    const address = `hand-${randomUUID().slice(0, 8)}@example.com`;
+    const { userId } = await client.createUser(p.globalAdmin.token, { email: address });
+    const held = await client.assign(p.globalAdmin.token, userId, 'INCENTIVES_ADMIN', ['*']);
+    const [leaver, newHire] = [`l-${randomUUID()}`, `n-${randomUUID()}`];
+    const entries = [
+      { externalId: leaver, userName: address, active: false },
+      { externalId: newHire, userName: address, active: true },
+    ];
+    const imported = await client.call('POST', '/v1/users/import', {
+      token: p.globalAdmin.token,
+      body: { schemas: [LIST_RESPONSE], Resources: leaverLast ? entries.reverse() : entries },
+    });
+    expect(imported.status).toBe(200);
+    const outcomes = Object.fromEntries(imported.body.results.map((r: any) => [r.externalId, [r.outcome, r.userId]]));
+    expect(outcomes).toEqual({ [newHire]: ['updated', userId], [leaver]: [leaverOutcome, undefined] });
+    await client.settled('users', userId);
+    const user = (await client.call('GET', `/v1/users/${userId}`, { token: p.globalAdmin.token })).body;
+    expect(user).toMatchObject({ active: true, email: address, externalId: newHire, roles: held.roles });
+  });
+
   it('an admin deactivating a user the directory deactivated first makes it theirs: the directory listing it active again does not reactivate it', async () => {
     const p = await client.registerPartner();
     const externalId = `x-${randomUUID()}`;

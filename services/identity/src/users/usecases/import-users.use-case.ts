@@ -10,6 +10,7 @@ import { User } from '../user.schema';
 import { DuplicateUserError, emailKey, UsersRepository } from '../users.repository';
 
 const ATTEMPTS = 3;
+const LEAVER_NOT_LINKED = 'inactive in the directory, with the email of an active entry of this import: not linked to the user who has that email';
 
 /**
  * The Global admin imports a directory export (SCIM 2.0 ListResponse). Idempotent by externalId: importing the
@@ -39,6 +40,10 @@ export class ImportUsers {
     const inactive = mapped.flatMap((m) => (!m.ok && m.inactive ? [m.externalId!] : []));
     const byExternalId = new Map((await this.users.findManyByExternalId(actor.partnerId, [...valid.map((u) => u.externalId), ...inactive])).map((u) => [u.externalId!, u]));
     const byEmail = new Map((await this.users.findManyByEmail(actor.partnerId, valid.map((u) => u.email))).map((u) => [u.emailKey, u]));
+    // The emails the file gives to active entries (one each: mapScimResources). A user created by hand with one of them
+    // is that active entry's to link, never an inactive entry's (a leaver's, whose address the directory gave to a new
+    // hire): linking it to the leaver would deactivate the new hire, in whichever order the two entries come.
+    const activeEmails = new Set(valid.flatMap((u) => (u.active ? [emailKey(u.email)] : [])));
 
     const results: ImportResultView[] = [];
     let stopped: string | undefined;
@@ -69,7 +74,12 @@ export class ImportUsers {
         results.push({ index: entry.index, externalId: entry.externalId, ...(await this.deactivateOnly(actor, deactivating!, entry.reason)) });
         continue;
       }
-      let known = byExternalId.get(entry.user.externalId) ?? byEmail.get(emailKey(entry.user.email));
+      const linked = byExternalId.get(entry.user.externalId);
+      if (!linked && !entry.user.active && activeEmails.has(emailKey(entry.user.email))) {
+        results.push({ index: entry.index, externalId: entry.user.externalId, email: entry.user.email, outcome: 'unchanged', reason: LEAVER_NOT_LINKED });
+        continue;
+      }
+      let known = linked ?? byEmail.get(emailKey(entry.user.email));
       if (known && known.externalId !== undefined && known.externalId !== entry.user.externalId) {
         // Read before the file was applied: an earlier entry may have moved that user to another email since, which
         // frees this one. Read the holder of the email as it is now.
