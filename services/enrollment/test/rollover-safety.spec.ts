@@ -324,6 +324,37 @@ describe('continuations made by an early run, once the year is over', () => {
     expect(ended.envelope!.data).toEqual(expect.objectContaining({ status: 'INELIGIBLE', previousStatus: 'ENROLLED', completed: false, reasons: ['Competency lapsed'] }));
   });
 
+  it.each([
+    ['its location no longer eligible for the next year: it expires and its continuation ends INELIGIBLE', false],
+    ["still eligible on the ended year's decision: its continuation stays, carried (the next year's first decision decides it)", true],
+  ])('one whose early run stopped before its mark is reviewed all the same once the year is over, %s', async (_, eligible) => {
+    const { program, id, nextId, byProgram } = await enrolledAtL1();
+    expect((await operator(byProgram)).body).toEqual(expect.objectContaining({ renewed: 1 }));
+    expect(await col().findOne({ _id: nextId })).toEqual(expect.objectContaining({ status: 'ENROLLED', renewedEarly: true }));
+    // As if the early run had stopped between its insert and its mark (killed, or its lease lost), and nobody ran it again.
+    await col().updateOne({ _id: id }, { $unset: { rollover: '' } });
+    if (!eligible) {
+      await eligibility(h, w, program.programId, w.L1, false, NEXT_FY, ['Competency lapsed']);
+      await eligibilityKnown(h, program.programId, w.L1, NEXT_FY, false);
+    }
+
+    const yearEnd = (await operator({ ...byProgram, endYearNow: true })).body;
+    expect(yearEnd).toEqual(
+      expect.objectContaining({ resumed: 1, earlyResumed: 1, earlyReviewed: 1, earlyConfirmed: eligible ? 1 : 0, earlyUndone: eligible ? 0 : 1, expired: eligible ? 0 : 1, conflicts: 0, complete: true }),
+    );
+    if (eligible) {
+      expect((await col().findOne({ _id: id }))!.rollover).toEqual({ toFiscalYear: NEXT_FY, outcome: 'RENEWED', at: expect.any(Date) });
+      expect(await col().findOne({ _id: nextId })).toEqual(expect.objectContaining({ status: 'ENROLLED', eligibilityCarried: true }));
+    } else {
+      expect(await col().findOne({ _id: id })).toEqual(expect.objectContaining({ status: 'EXPIRED', rollover: { toFiscalYear: NEXT_FY, outcome: 'EXPIRED', at: expect.any(Date) } }));
+      const [ended] = await waitForEnrollmentEvent(h, nextId, 'EnrollmentIneligible');
+      expect(ended.envelope!.data).toEqual(expect.objectContaining({ status: 'INELIGIBLE', previousStatus: 'ENROLLED', completed: false }));
+      await waitForEnrollmentEvent(h, id, 'EnrollmentExpired');
+    }
+    // Once more: nothing left to review.
+    expect((await operator({ ...byProgram, endYearNow: true })).body).toEqual(expect.objectContaining({ examined: 0, earlyReviewed: 0, earlyResumed: 0 }));
+  });
+
   it('one whose continuation ended INELIGIBLE meanwhile (a decision overruled since) is decided again as at year end: the continuation is taken over', async () => {
     const { id, nextId, byProgram } = await continuedEarlyThenEndedIneligible();
 

@@ -85,6 +85,12 @@ export class Enrollment {
   /** A continuation's outcome as the rollover decided it (its mark on the old enrollment, also for a rerun). */
   @Prop({ type: String, enum: RolloverOutcomes }) renewedAs?: RolloverOutcome;
   /**
+   * A continuation an operator's early run made (before its year was over): decided again at year end
+   * (ReviewEarlyRenewals), also when that run stopped before it marked the old enrollment `rollover.early` (the year-end
+   * run, finding it, marks it so). The rollover's own, in neither the API nor the events.
+   */
+  @Prop() renewedEarly?: boolean;
+  /**
    * A continuation the rollover made at year end on an earlier year's eligibility decision (none for its own year yet,
    * and the program requires eligibility): its year's first decision still counts (an early run's are decided again
    * at year end instead: ReviewEarlyRenewals). Ineligible, it ends the continuation

@@ -16,11 +16,11 @@ import { decideRenewal, eligibilityFor, RenewalDecision } from './renewal-rules'
 /** The part of an existing next-year enrollment the rollover looks at. */
 export type NextYearEnrollment = Pick<
   Enrollment,
-  '_id' | 'status' | 'version' | 'renewedFrom' | 'renewedAs' | 'submittedAt' | 'submittedBy' | 'bankWithdrawn' | 'enrolledAt'
+  '_id' | 'status' | 'version' | 'renewedFrom' | 'renewedAs' | 'renewedEarly' | 'submittedAt' | 'submittedBy' | 'bankWithdrawn' | 'enrolledAt'
 >;
 
 /** What the rollover reads of an existing next-year enrollment. */
-export const NEXT_YEAR_FIELDS = { _id: 1, status: 1, version: 1, renewedFrom: 1, renewedAs: 1, submittedAt: 1, submittedBy: 1, bankWithdrawn: 1, enrolledAt: 1 } as const;
+export const NEXT_YEAR_FIELDS = { _id: 1, status: 1, version: 1, renewedFrom: 1, renewedAs: 1, renewedEarly: 1, submittedAt: 1, submittedBy: 1, bankWithdrawn: 1, enrolledAt: 1 } as const;
 
 export interface BatchContext {
   decide(enrollment: Enrollment): RenewalDecision;

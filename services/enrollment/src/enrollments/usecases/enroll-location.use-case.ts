@@ -350,7 +350,7 @@ export class EnrollLocation {
     // an early run, ENROLLED then) is neither completed in its year nor the rollover's continuation any more: kept, its
     // `enrolledAt` would make it count as completed (no eligibility check at Submit, an ineligible decision ignored,
     // the rollover continuing it unsubmitted), and `renewedFrom` would let a rerun of the review end it again.
-    if (existing.status === 'INELIGIBLE') for (const field of ['enrolledAt', 'renewedFrom', 'renewedAs'] as const) if (existing[field]) unset.push(field);
+    if (existing.status === 'INELIGIBLE') for (const field of ['enrolledAt', 'renewedFrom', 'renewedAs', 'renewedEarly'] as const) if (existing[field]) unset.push(field);
     const unchanged =
       !starting &&
       unset.length === 0 &&

@@ -109,6 +109,11 @@ export class RolloverSummaryDto {
   discontinued!: number;
   @ApiProperty({ description: 'Already enrolled in the next year on their own' }) superseded!: number;
   @ApiProperty({ description: 'Finished after an interrupted run' }) resumed!: number;
+  @ApiProperty({
+    description:
+      "Of resumed: continuations an operator's early run made and stopped before it marked them, met once the year is over: reviewed as earlyReviewed after the main pass (counted there too)",
+  })
+  earlyResumed!: number;
   @ApiProperty({ description: 'Changed meanwhile; left for the next run' }) conflicts!: number;
   @ApiProperty() batches!: number;
   @ApiProperty() durationMs!: number;

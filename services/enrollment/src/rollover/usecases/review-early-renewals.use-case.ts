@@ -233,7 +233,7 @@ export class ReviewEarlyRenewals {
     if (continuation?.renewedFrom === from._id) {
       const { matchedCount } = await this.enrollments.model.collection.updateOne(
         { _id: continuation._id, version: continuation.version, status: 'INELIGIBLE' } as never,
-        { $unset: { renewedFrom: '', renewedAs: '' }, $set: { updatedAt: new Date() }, $inc: { version: 1 } } as never,
+        { $unset: { renewedFrom: '', renewedAs: '', renewedEarly: '' }, $set: { updatedAt: new Date() }, $inc: { version: 1 } } as never,
       );
       if (matchedCount === 0) return false; // changed meanwhile: the next run decides again
     }

@@ -89,6 +89,12 @@ export interface RolloverSummary {
   superseded: number;
   /** Finished by this run after an interrupted one had created their next-year enrollment. */
   resumed: number;
+  /**
+   * Of `resumed`, once the year is over: continuations an operator's early run made (renewedEarly) and stopped before it
+   * marked their old enrollments. Marked `early`, and reviewed after the main pass as the review before it reviews the
+   * others (`earlyReviewed`...): their first decision was made before the year was over, on eligibility as it was then.
+   */
+  earlyResumed: number;
   /** Changed by someone else during the run: left for the next run. */
   conflicts: number;
   batches: number;
@@ -220,6 +226,7 @@ export class RollOverFiscalYear {
       discontinued: 0,
       superseded: 0,
       resumed: 0,
+      earlyResumed: 0,
       conflicts: 0,
       batches: 0,
       durationMs: 0,
@@ -305,6 +312,9 @@ export class RollOverFiscalYear {
       await Promise.allSettled(writing);
       await scan.return(undefined);
     }
+    // The early run's continuations this pass found unmarked, marked `early` by it now: reviewed as the first review
+    // reviewed the others (one whose continuation ended in between is unmarked for the next run to decide).
+    if (summary.earlyResumed && summary.complete) await this.review.run(summary, lease);
     return this.finish(summary, started);
   }
 
@@ -348,7 +358,7 @@ export class RollOverFiscalYear {
         expiring.push({ enrollment, decision });
         continue;
       }
-      const doc = this.nextYear(enrollment, programs.get(enrollment.programId)!, decision, toFiscalYear, 0, now);
+      const doc = this.nextYear(enrollment, programs.get(enrollment.programId)!, decision, toFiscalYear, 0, now, plan.early);
       plan.inserts.push({ doc: { ...doc, outbox: [this.nextYearEvent(enrollment, doc, decision, summary)] }, from: enrollment, decision });
     }
     if (expiring.length) {
@@ -401,6 +411,9 @@ export class RollOverFiscalYear {
       });
     const [inserts, resumed, expiries, unfinished] = [live(plan.inserts), live(plan.resumed), live(plan.expiries), live(plan.unfinished)];
     const markers: Record<Marked, string[]> = { RENEWED: [], VALIDATING: [], ACTION_REQUIRED: [], SUPERSEDED: [] };
+    // Old enrollments whose continuation an early run made, resumed by a run once the year is over (their marks
+    // `early` too: the review decides them again).
+    const earlyMarks = new Set<string>();
     // The continuations this write created (inserted, or taken over), as written: their bank profiles are read again,
     // with the ones it resumes (read below). Marked and counted once that is done (see withdrawNotServing).
     const continuations: Enrollment[] = [];
@@ -413,7 +426,7 @@ export class RollOverFiscalYear {
     // recorded after that read and before their insert never reached them, and this run's own read (changedProfiles)
     // already holds it.
     for (const { from, outcome, next } of resumed) {
-      continued.push({ from: from._id, next: next._id, outcome });
+      continued.push({ from: from._id, next: next._id, outcome, early: next.renewedEarly });
       resumedIds.push(next._id);
       summary.resumed++;
       following.push(next._id);
@@ -437,14 +450,14 @@ export class RollOverFiscalYear {
       for (const { doc, from, decision } of taken) {
         const next = existing.get(doc._id);
         if (next?.renewedFrom === from._id && !endedUnfinished(next)) {
-          continued.push({ from: from._id, next: next._id, outcome: continuedAs(next) });
+          continued.push({ from: from._id, next: next._id, outcome: continuedAs(next), early: next.renewedEarly });
           resumedIds.push(next._id);
           summary.resumed++;
           following.push(next._id);
         } else if (next && takenOverByContinuation(next)) {
           // An unfinished Enroll of the next year (never ENROLLED: one that was, back to a proposal since, is the
           // admin's own enrollment, only marked below) is taken over by the continuation.
-          const takenOver = this.nextYear(from, programs.get(from.programId)!, decision, toFiscalYear, next.version, now);
+          const takenOver = this.nextYear(from, programs.get(from.programId)!, decision, toFiscalYear, next.version, now, plan.early);
           const { _id, createdAt: _createdAt, ...fields } = takenOver;
           // What the continuation does not set goes: an INELIGIBLE one may carry an old submission (`submittedAt`,
           // `validated`) or profiles the decision did not look at, which would make it look submitted or evaluated.
@@ -489,9 +502,10 @@ export class RollOverFiscalYear {
     }
     // Marked and counted as they are now: a continuation whose bank profile was just withdrawn is ACTION_REQUIRED
     // (the mark, and `actionRequired` for one this run wrote), not what it was decided as before.
-    for (const { from, next, outcome, decision } of continued) {
+    for (const { from, next, outcome, decision, early } of continued) {
       const markedAs = withdrawn.has(next) ? 'ACTION_REQUIRED' : outcome;
       markers[markedAs].push(from);
+      if (early) earlyMarks.add(from);
       if (decision) count(summary, withdrawn.has(next) ? { ...decision, outcome: 'ACTION_REQUIRED', follows: false } : decision);
     }
     for (const [planned, counter] of [[expiries, 'expired'], [unfinished, 'unfinished']] as const) {
@@ -514,8 +528,10 @@ export class RollOverFiscalYear {
     // id on every server), not one update statement per enrollment. Chunks of UPDATES_PER_COMMAND ids, not
     // BULK_WRITE_CHUNK: mongo-java-server checks each matched document against the whole $in list, so a command's
     // cost grows with the square of its ids (500 ids: 14,000 documents/s; 50: 32,000/s).
-    for (const outcome of ['RENEWED', 'VALIDATING', 'ACTION_REQUIRED', 'SUPERSEDED'] as const) {
-      const ids = markers[outcome];
+    const marks = (['RENEWED', 'VALIDATING', 'ACTION_REQUIRED', 'SUPERSEDED'] as const).flatMap((outcome) =>
+      [false, true].map((early) => ({ outcome, early: plan.early || early, ids: markers[outcome].filter((id) => earlyMarks.has(id) === early) })),
+    );
+    for (const { outcome, early, ids } of marks) {
       for (let i = 0; i < ids.length; i += UPDATES_PER_COMMAND) {
         // By `_id` alone: mongo-java-server scans the whole collection for an update whose filter has more than `_id`
         // (a guard such as `rollover: { $exists: false }` made a run of 100,000 take minutes). No other run marks
@@ -523,11 +539,12 @@ export class RollOverFiscalYear {
         // its length before another instance may take it, and writes no further phase once it is lost.
         await collection.updateMany(
           { _id: { $in: ids.slice(i, i + UPDATES_PER_COMMAND) } } as never,
-          { $set: { rollover: { toFiscalYear, outcome, at: now, ...(plan.early && { early: true }) }, updatedAt: now }, $inc: { version: 1 } } as never,
+          { $set: { rollover: { toFiscalYear, outcome, at: now, ...(early && { early: true }) }, updatedAt: now }, $inc: { version: 1 } } as never,
         );
       }
     }
     summary.batches++;
+    if (!plan.early) summary.earlyResumed += earlyMarks.size;
     this.events.committed();
     await this.recheckPrograms(inserts.map((i) => i.doc));
   }
@@ -692,7 +709,7 @@ export class RollOverFiscalYear {
    * The next-year enrollment: ENROLLED with the same profiles; submitted by the rollover and following validation
    * (VALIDATING, or ACTION_REQUIRED with the validator's reasons); or waiting for the admin with what is missing.
    */
-  private nextYear(from: Enrollment, program: Program, decision: RenewalDecision, toFiscalYear: string, previousVersion: number, now: Date): Enrollment {
+  private nextYear(from: Enrollment, program: Program, decision: RenewalDecision, toFiscalYear: string, previousVersion: number, now: Date, early = false): Enrollment {
     const renewed = decision.outcome === 'RENEWED';
     const submitted = renewed || decision.follows === true;
     return {
@@ -721,6 +738,7 @@ export class RollOverFiscalYear {
       renewedFrom: from._id,
       renewedAs: decision.outcome as Marked,
       ...(decision.eligibilityCarried && { eligibilityCarried: true }),
+      ...(early && { renewedEarly: true }),
       version: previousVersion + 1,
       createdAt: now,
       updatedAt: now,
@@ -751,7 +769,7 @@ const WITHDRAW_ATTEMPTS = 8;
 const FOLLOWS_AT_ONCE = 8;
 
 /** The fields a continuation taking over an existing next-year enrollment clears when it does not set them. */
-const TAKEOVER_CLEARS = ['submittedAt', 'submittedBy', 'validated', 'enrolledAt', 'bankProfileId', 'taxProfileId', 'bankWithdrawn', 'eligibilityCarried'] as const;
+const TAKEOVER_CLEARS = ['submittedAt', 'submittedBy', 'validated', 'enrolledAt', 'bankProfileId', 'taxProfileId', 'bankWithdrawn', 'eligibilityCarried', 'renewedEarly'] as const;
 
 /** Resumed continuations read at once (by `_id $in`) to re-check their bank profiles (withdrawNotServing). */
 const RESUMED_READ_CHUNK = 50;
@@ -763,6 +781,8 @@ interface Continued {
   outcome: Marked;
   /** This write's decision (inserted or taken over); absent for a resumed one (counted in `resumed`). */
   decision?: RenewalDecision;
+  /** An early run's continuation (renewedEarly) a run once the year is over resumes: marked `early`, for the review. */
+  early?: boolean;
 }
 
 function count(summary: RolloverSummary, decision: RenewalDecision): void {
