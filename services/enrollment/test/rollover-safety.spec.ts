@@ -128,6 +128,30 @@ describe('a rerun resuming the continuations of a run killed before its marks', 
   });
 });
 
+describe('a rollover run late, after the new year began', () => {
+  it("follows a continuation whose tax profile expired since the year's start: ACTION_REQUIRED (TAX_PROFILE_EXPIRED), not left ENROLLED", async () => {
+    const program = await createProgram(h, { requiresEligibility: false });
+    const token = await w.token('admin');
+    const newYear = fiscalYearRange(NEXT_FY).start;
+    // Valid as the new year begins (the renewal is decided then), expired two days later, before the run.
+    await approvedProfiles(h, w.partnerId, w.L1, { expiresAt: new Date(+newYear + 2 * 86_400_000).toISOString() });
+    const id = (await call(h, 'POST', '/v1/enrollments', { token, body: { programId: program.programId, locationId: w.L1 } })).body.enrollmentId;
+    expect((await call(h, 'POST', `/v1/enrollments/${id}/submit`, { token })).body.status).toBe('ENROLLED');
+    const next = enrollmentId({ programId: program.programId, locationId: w.L1, fiscalYear: NEXT_FY });
+
+    const late = jest.spyOn(h.service.app.get(Clock), 'now').mockReturnValue(new Date(+newYear + 5 * 86_400_000));
+    try {
+      const run = await operator({ fromFiscalYear: CURRENT_FY, programId: program.programId });
+      expect(run.body).toEqual(expect.objectContaining({ examined: 1, renewed: 1, complete: true }));
+      expect(await col().findOne({ _id: next })).toEqual(expect.objectContaining({ status: 'ACTION_REQUIRED', missing: ['TAX_PROFILE_EXPIRED'] }));
+    } finally {
+      late.mockRestore();
+    }
+    await waitForEnrollmentEvent(h, next, 'EnrollmentActionRequired');
+    expect((await col().findOne({ _id: id }))!.rollover).toEqual(expect.objectContaining({ outcome: 'RENEWED' }));
+  });
+});
+
 describe('an operator ending the year early on purpose (endYearNow)', () => {
   it('an early run leaves an enrollment that will not continue ENROLLED; with endYearNow it expires now, with its reason and event', async () => {
     const program = await createProgram(h);

@@ -36,6 +36,12 @@ export interface BatchContext {
   /** Of these profiles, those whose view changed since the batch read it (another revision or status, or version). */
   changedProfiles(profileIds: string[]): Promise<Set<string>>;
   /**
+   * Of these profiles, the tax profiles (as the batch read them) that expired after the new year's start and by `at`:
+   * the renewal judged them at that start, and a run after it (late: a consumer behind, an outage) may find one expired
+   * since, whose expiry the hourly follow-up (FollowExpiredTaxProfiles) met before the continuation existed.
+   */
+  expiredProfiles(profileIds: string[], at: Date): Set<string>;
+  /**
    * The decisions that count for these continuations now, read again; by continuation id: eligibilityFor, or for one
    * renewed on carried eligibility (`eligibilityCarried`) the new year's own only (an earlier year's says nothing of it:
    * MarkIneligible).
@@ -95,6 +101,14 @@ export class RenewalContext {
           }),
         );
       },
+      expiredProfiles: (profileIds, at) =>
+        new Set(
+          unique(profileIds).filter((id) => {
+            const view = profiles.get(id);
+            const expiresAt = view?.kind === 'TAX' && view.expiresAt ? +new Date(view.expiresAt) : undefined;
+            return expiresAt !== undefined && expiresAt > +start && expiresAt <= +at;
+          }),
+        ),
       changedProfiles: async (profileIds) => {
         const now = await this.views.profilesByIds(unique(profileIds));
         return new Set(unique(profileIds).filter((id) => state(now.get(id)) !== state(profiles.get(id))));

@@ -1,4 +1,4 @@
-import { fiscalYearRange, ineligibleReasons, MissingPayoutItem, nextFiscalYear } from '@lib/contracts';
+import { fiscalYearRange, ineligibleReasons, judgedAt, MissingPayoutItem, nextFiscalYear } from '@lib/contracts';
 import { findByIds, OutboxEntry, pushOutbox, UPDATES_PER_COMMAND } from '@lib/messaging';
 import { BackgroundWork, Clock, CONFIG, Problems } from '@lib/platform';
 import { Inject, Injectable, Logger } from '@nestjs/common';
@@ -127,7 +127,7 @@ interface BatchPlan {
   /** Expiries of enrollments never completed (counted apart). */
   unfinished: Expiry[];
   /** The views the batch was decided on, read again after its inserts. */
-  decidedOn: Pick<BatchContext, 'changedProfiles' | 'eligibilityNow'>;
+  decidedOn: Pick<BatchContext, 'changedProfiles' | 'expiredProfiles' | 'eligibilityNow'>;
   /** Decided before the year is over (an operator's early run): marked `early`, for the year-end run to review. */
   early?: boolean;
 }
@@ -496,9 +496,11 @@ export class RollOverFiscalYear {
     // looked for the enrollments using the profile, before these existed. Followed once now, as the others.
     const profilesOf = (c: Enrollment) => [c.bankProfileId, c.taxProfileId].filter((id): id is string => !!id);
     const changed = await plan.decidedOn.changedProfiles(continuations.flatMap(profilesOf));
+    // And those whose tax profile has expired by now within their year (a run after the year's start).
+    const expired = plan.decidedOn.expiredProfiles(continuations.flatMap(profilesOf), judgedAt(toFiscalYear, this.clock.now()));
     const followed = new Set(following);
     for (const c of continuations) {
-      if (!followed.has(c._id) && profilesOf(c).some((id) => changed.has(id))) following.push(c._id);
+      if (!followed.has(c._id) && profilesOf(c).some((id) => changed.has(id) || expired.has(id))) following.push(c._id);
     }
     // Marked and counted as they are now: a continuation whose bank profile was just withdrawn is ACTION_REQUIRED
     // (the mark, and `actionRequired` for one this run wrote), not what it was decided as before.
