@@ -126,7 +126,19 @@ export class AccessViewUpdater implements OnApplicationBootstrap {
     const held = new Set(current?.active ? grantIndexKeys(current.partnerId, current.roles) : []);
     const touched = new Set([...keys, ...(before ? grantIndexKeys(before.partnerId, before.roles) : [])]);
     const stale = [...touched].filter((key) => !held.has(key));
-    if (stale.length) await this.grants.updateMany({ _id: { $in: stale } }, { $pull: { userIds: userId } });
+    // The keys this snapshot holds and the stored one did not, added again now that it is written: another consumer of
+    // the partition (a rebalance under way) applying an older event may have pulled them between the addition and the
+    // write (it read the view before this write, found them stale, and pulled after this addition).
+    const added = replaced ? keys.filter((key) => !indexed.has(key)) : [];
+    if (added.length) await this.addKeys(added.map((key) => ({ userId, key })));
+    if (!stale.length) return;
+    await this.grants.updateMany({ _id: { $in: stale } }, { $pull: { userIds: userId } });
+    // And the other side of it: a newer snapshot written meanwhile by that other consumer may hold a key just pulled.
+    // Read again after the pull, it is put back; one written after this read adds it again itself (above).
+    const now = await this.users.findById(userId, { partnerId: 1, active: 1, roles: 1 }).lean<Pick<AccessUser, 'partnerId' | 'active' | 'roles'>>();
+    const holds = new Set(now?.active ? grantIndexKeys(now.partnerId, now.roles) : []);
+    const back = stale.filter((key) => holds.has(key));
+    if (back.length) await this.addKeys(back.map((key) => ({ userId, key })));
   }
 }
 
