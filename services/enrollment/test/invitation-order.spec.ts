@@ -11,6 +11,7 @@ import {
   approvedProfiles,
   bankProfile,
   call,
+  CURRENT_FY,
   createProgram,
   eligibility,
   eligibilityKnown,
@@ -283,6 +284,42 @@ describe('invitations and eligibility decisions, in either order', () => {
     expect(await list(second.program.programId)).toEqual([
       expect.objectContaining({ status: 'INVITED', nextAction: 'ENROLL', reasons: [], version: second.ended.version + 1 }),
     ]);
+  });
+});
+
+// The invitations service revokes when it consumes the not-eligible decision, which may be well after it was made (its
+// consumer lagging): the revocation's own time is not the decision's. Compared by it, an eligible decision made in
+// between (and an Enroll on it) counted as older, and the enrollment the admin had just started ended INELIGIBLE.
+describe('a revocation made late, naming the decision behind it', () => {
+  it('changes nothing when this service holds an eligible decision made after that one', async () => {
+    const program = await createProgram(h);
+    await approvedProfiles(h, w.partnerId, w.L1);
+    const lostAt = new Date(Date.now() - 10 * 60_000);
+    await eligibility(h, w, program.programId, w.L1, true, CURRENT_FY, [], new Date(lostAt.getTime() - 60_000));
+    await eligibilityKnown(h, program.programId, w.L1);
+    await issue(program, w.L1);
+    await enrollmentWith(program.programId, 'INVITED');
+    const lost = await eligibility(h, w, program.programId, w.L1, false, CURRENT_FY, ['Partner designation lost'], lostAt);
+    await eligibilityKnown(h, program.programId, w.L1, CURRENT_FY, false);
+    await enrollmentWith(program.programId, 'INELIGIBLE');
+    await eligibility(h, w, program.programId, w.L1, true, CURRENT_FY, [], new Date(lostAt.getTime() + 5 * 60_000));
+    await eligibilityKnown(h, program.programId, w.L1);
+    // The admin starts it again on the eligible decision.
+    const token = await w.token('admin');
+    const started = await call(h, 'POST', '/v1/enrollments', { token, body: { programId: program.programId, locationId: w.L1 } });
+    expect(started.body).toMatchObject({ status: 'INVITED', nextAction: 'SUBMIT' });
+    const before = await enrollmentWith(program.programId, 'INVITED');
+
+    // Now (after the Enroll) the invitations service revokes, on the decision made before the eligible one.
+    const late = createEnvelope({
+      type: 'InvitationRevoked',
+      source: 'invitations',
+      partnerId: w.partnerId,
+      data: { ...invitationData(program, w.L1), invitationVersion: 2, reasons: ['Partner designation lost'], decision: { eventId: lost.eventId, decidedAt: lost.occurredAt } },
+    });
+    await publish(late);
+    await settle(w.L1);
+    expect(await list(program.programId)).toEqual([expect.objectContaining({ status: 'INVITED', version: before.version })]);
   });
 });
 

@@ -47,6 +47,7 @@ export interface InvitationEventData {
   requiresEligibility?: boolean;
   userId?: string;
   reasons?: string[];
+  decision?: { eventId: string; decidedAt: string };
   late?: boolean;
 }
 

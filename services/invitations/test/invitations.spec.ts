@@ -827,10 +827,12 @@ describe('revocation', () => {
     const invitationId = issued.envelope!.data.invitationId;
     await eventually(async () => expect((await world.notices(admin)).map((n) => n.invitationId)).toEqual([invitationId]));
 
-    await world.decide(partner, l1, programId, false, { reasons: ['Partner revenue below threshold'] });
+    const lost = await world.decide(partner, l1, programId, false, { reasons: ['Partner revenue below threshold'] });
     const [revoked] = await world.waitEvent('InvitationRevoked', forInvitation(programId, l1));
     expect(revoked.key).toBe(l1);
-    expect(revoked.envelope!.data).toMatchObject({ invitationId, reasons: ['Partner revenue below threshold'] });
+    // Naming the decision behind it: consumers compare its time, not the revocation's (made when this service read it).
+    expect(revoked.envelope!.data).toMatchObject({ invitationId, reasons: ['Partner revenue below threshold'], decision: { eventId: lost.eventId } });
+    expect(Date.parse(revoked.envelope!.data.decision!.decidedAt)).toBe(Date.parse(lost.occurredAt));
     await eventually(async () => expect(await world.notices(admin)).toEqual([]));
     // The overview is another projection of the same events: it follows soon after.
     await eventually(async () => {

@@ -2,6 +2,7 @@ import { Type } from 'class-transformer';
 import { ArrayNotEmpty, IsArray, IsBoolean, IsDefined, IsEmail, IsIn, IsInt, IsObject, IsOptional, IsString, Matches, Min, ValidateNested } from 'class-validator';
 import { JSONSchema } from 'class-validator-jsonschema';
 import { Role, Roles } from '../domain';
+import { IsIsoInstant } from '../instant';
 
 /**
  * The shape of a value in a list a later version of its producer may add to (a role, a delivery channel, a payment
@@ -56,4 +57,11 @@ export class Recipient {
   @IsString() userId!: string;
   @IsEmail() email!: string;
   @IsOptional() @IsString() displayName?: string;
+}
+
+/** An eligibility decision as a service read it (its event on eligibility.decisions.v1). */
+export class DecisionRef {
+  @IsString() eventId!: string;
+  /** The decision's `occurredAt` (with its offset, as every event's). */
+  @IsIsoInstant() decidedAt!: string;
 }

@@ -3,6 +3,7 @@ import { IsArray, IsBoolean, IsIn, IsInt, IsObject, IsOptional, IsString, Min, V
 import { EnrollmentStatus, EnrollmentStatuses } from '../domain';
 import { IsFiscalYear } from '../fiscal-year';
 import { IsIsoInstant } from '../instant';
+import { DecisionRef } from './common';
 
 /**
  * enrollments.events.v1, key locationId. Every status change (and a new reason while ACTION_REQUIRED) carries the
@@ -79,12 +80,6 @@ export class EnrollmentRenewed extends EnrollmentEvent {
   @IsFiscalYear() override fromFiscalYear!: string;
 }
 export class EnrollmentExpired extends EnrollmentEvent {}
-/** An eligibility decision as the enrollment service read it (its event on eligibility.decisions.v1). */
-export class DecisionRef {
-  @IsString() eventId!: string;
-  /** The decision's `occurredAt` (with its offset, as every event's). */
-  @IsIsoInstant() decidedAt!: string;
-}
 export class EnrollmentIneligible extends EnrollmentEvent {
   /**
    * The eligibility decision that ended it, where the year-end review of an early renewal names it (absent: another

@@ -1,7 +1,7 @@
 import { Type } from 'class-transformer';
 import { IsArray, IsBoolean, IsDefined, IsInt, IsObject, IsOptional, IsString, IsUrl, Min, ValidateNested, isURL } from 'class-validator';
 import { IsFiscalYear } from '../fiscal-year';
-import { KnownWhenPublished, Recipient } from './common';
+import { DecisionRef, KnownWhenPublished, Recipient } from './common';
 
 /**
  * What a link in an event must be: an http(s) URL with a host (no top-level domain needed: `localhost`, a cluster
@@ -72,6 +72,12 @@ export class NoticeSelected extends InvitationEvent {
 export class InvitationRevoked extends InvitationEvent {
   /** Why: the eligibility decision's reasons, or a general one when it gave none (ineligibleReasons). */
   @IsArray() @IsString({ each: true }) reasons: string[] = [];
+  /**
+   * The not-eligible decision behind the revocation, as the invitations service read it (absent from a producer
+   * before it). The revocation is made when that service consumes it, which may be well after it was decided: a
+   * consumer holding an eligible decision made after this one (the location eligible again) leaves the revocation.
+   */
+  @IsOptional() @IsObject() @ValidateNested() @Type(() => DecisionRef) decision?: DecisionRef;
 }
 
 export const InvitationEventTypes = {

@@ -56,8 +56,8 @@ export function adminAssignmentRequested(invitation: InvitationCore, companyAdmi
   return { ...base(invitation), recipients: recipients(companyAdmins), ...(late && { late: true }) };
 }
 
-export function invitationRevoked(invitation: InvitationCore, reasons: string[]): InvitationRevoked {
-  return { ...base(invitation), reasons };
+export function invitationRevoked(invitation: InvitationCore, reasons: string[], decision?: { eventId: string; decidedAt: Date }): InvitationRevoked {
+  return { ...base(invitation), reasons, ...(decision && { decision: { eventId: decision.eventId, decidedAt: new Date(decision.decidedAt).toISOString() } }) };
 }
 
 export function noticeSelected(invitation: InvitationCore, userId: string): NoticeSelected {

@@ -76,7 +76,8 @@ export type Transition =
   | { kind: 'admins-left' }
   /** An open invitation reaches Incentives admins who did not receive it yet. */
   | { kind: 'deliver'; recipients: Person[] }
-  | { kind: 'revoke'; reasons: string[] }
+  /** `decision`: the not-eligible decision behind it, named by its event (InvitationRevoked.decision). */
+  | { kind: 'revoke'; reasons: string[]; decision?: { eventId: string; decidedAt: Date } }
   | { kind: 'mark-enrolled' };
 
 const OPEN_STATES: InvitationState[] = ['AWAITING_ADMIN', 'ISSUED'];
@@ -216,7 +217,11 @@ export function nextTransition(facts: InvitationFacts, now: Date): Transition {
     // notices still invite to an Enroll that now refuses.
     const revocable = invitation && (OPEN_STATES.includes(invitation.state) || (invitation.state === 'ENROLLED' && enrollmentStatus === 'INELIGIBLE'));
     return revocable
-      ? { kind: 'revoke', reasons: ineligibleReasons(decision.reasons, decision.fiscalYear) }
+      ? {
+          kind: 'revoke',
+          reasons: ineligibleReasons(decision.reasons, decision.fiscalYear),
+          ...(decision.eventId && decision.decidedAt && { decision: { eventId: decision.eventId, decidedAt: decision.decidedAt } }),
+        }
       : { kind: 'none', why: 'not eligible, nothing to revoke' };
   }
 

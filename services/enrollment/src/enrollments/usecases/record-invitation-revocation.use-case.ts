@@ -17,10 +17,12 @@ import { MarkIneligible } from './mark-ineligible.use-case';
  *
  * The invitation keeps its id when it is issued again, so a revocation can be older than what this service has
  * learnt since; it then changes nothing:
- *  - the newest eligibility decision for the year says eligible and was made after the revocation (eligible again);
+ *  - the newest eligibility decision for the year says eligible and was made after the decision behind the revocation
+ *    (eligible again): the one it names (`decision`; the revocation's `occurredAt` from a producer before it), since the
+ *    invitations service revokes when it consumes that decision, which may be long after it was made;
  *  - the enrollment was started (Enroll, which checks eligibility) after the revocation.
- * Both compare the revocation's `occurredAt` with times of other clocks (the eligibility system's, this service's):
- * only a re-eligibility or an Enroll within the clocks' skew of the revocation is misjudged. And:
+ * Both compare times of different clocks (the eligibility system's, the invitations service's, this service's): only
+ * a re-eligibility or an Enroll within the clocks' skew is misjudged. And:
  *  - the invitation was issued again at a later version than the revocation's (`invitationVersion`): a revocation
  *    consumed again after it (a replay), written after the eligible decision behind the new cycle, is not applied.
  */
@@ -38,7 +40,10 @@ export class RecordInvitationRevocation {
     const program = await this.programs.find(revocation.programId);
     if (program && !program.requiresEligibility) return;
     const decision = await this.views.partnersEligibility(revocation.partnerId, revocation.programId, revocation.locationId, revocation.fiscalYear);
-    if (decision?.eligible && +new Date(decision.decidedAt) > +revokedAt) return;
+    // Eligible again since the decision behind the revocation (the invitations service may consume that one well after
+    // it was made: its time, when the revocation names it, not the revocation's own).
+    const causedAt = revocation.decision ? new Date(revocation.decision.decidedAt) : revokedAt;
+    if (decision?.eligible && +new Date(decision.decidedAt) > +causedAt) return;
     const reasons = ineligibleReasons(revocation.reasons, revocation.fiscalYear);
     await this.markIneligible.end(
       revocation,

@@ -123,7 +123,7 @@ export class ReconcileInvitation {
           written = await this.issue.askLateCompanyAdmins(decided, transition.recipients);
           break;
         case 'revoke':
-          written = await this.revoke.execute(current!, transition.reasons);
+          written = await this.revoke.execute(current!, transition.reasons, transition.decision);
           break;
         case 'mark-enrolled': {
           // No event: the enrollment service announced the enrollment itself. Enrolled after a revocation (the

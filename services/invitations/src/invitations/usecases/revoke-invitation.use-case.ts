@@ -17,10 +17,11 @@ export class RevokeInvitation {
     private readonly clock: Clock,
   ) {}
 
-  async execute(current: InvitationRecord, reasons: string[]): Promise<boolean> {
+  /** `decision`: the not-eligible decision behind it, named in the event. */
+  async execute(current: InvitationRecord, reasons: string[], decision?: { eventId: string; decidedAt: Date }): Promise<boolean> {
     const event = this.outbox.event(Topics.invitations, {
       type: 'InvitationRevoked',
-      data: invitationRevoked(current, reasons),
+      data: invitationRevoked(current, reasons, decision),
       eventId: InvitationEventIds.revoked(current),
     });
     // Nobody needs asking for an Incentives admin any more (issued again later, it asks anew if it must); one marked
