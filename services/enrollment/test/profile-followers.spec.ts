@@ -19,7 +19,7 @@ function following(follow: (current: Enrollment) => Promise<Enrollment>): Record
   return new RecordProfileChange(
     { recordProfile: async () => undefined } as never,
     db.repository,
-    { find: async () => ({ payoutRules: { allowedCurrencies: ['USD'], allowedPaymentMethods: ['ACH'], taxProfileRequired: false } }) } as never,
+    { find: async () => ({ fiscalYear: FY, payoutRules: { allowedCurrencies: ['USD'], allowedPaymentMethods: ['ACH'], taxProfileRequired: false } }) } as never,
     { apply: follow } as never,
     {} as never,
     {} as never,

@@ -455,4 +455,28 @@ describe('a program whose payout rules are made stricter', () => {
     expect(await state(id)).toEqual(before);
     expect(await stored(id)).toMatchObject({ status: 'ENROLLED', fiscalYear: program.fiscalYear, missing: [] });
   });
+
+  it("moved on to the next fiscal year with them: the year's enrollments follow their profiles under their own year's rules (an edit validated again: ENROLLED, not ACTION_REQUIRED)", async () => {
+    const rules = { ...RULES, taxProfileRequired: false };
+    const { program, bank } = await programWithApprovedDefault(rules, [w.L1]);
+    const id = await enroll(program, w.L1);
+    expect((await call(h, 'POST', `/v1/enrollments/${id}/submit`, { token: await w.token('admin') })).body).toMatchObject({ status: 'ENROLLED' });
+    const moved = await call(h, 'PATCH', `/v1/programs/${program.programId}`, {
+      operator: true,
+      body: { fiscalYear: nextFiscalYear(program.fiscalYear), payoutRules: { ...rules, allowedCurrencies: ['EUR'] } },
+      headers: { 'if-match': `"${program.revision}"` },
+    });
+    expect(moved.status).toBe(200);
+    await eventually(async () => expect((await service(ProgramsModule, ReadPrograms).find(program.programId))?.fiscalYear).toBe(moved.body.fiscalYear));
+
+    // Its (USD) bank details edited: back to validation, then approved again.
+    const edited = { ...bank, revision: bank.revision + 1, status: 'PENDING_VALIDATION' as const };
+    await profileEvent(h, 'ProfileUpdated', edited);
+    await eventually(async () => expect(await stored(id)).toMatchObject({ status: 'VALIDATING' }));
+    await profileEvent(h, 'ProfileApproved', { ...edited, status: 'APPROVED' });
+    await eventually(async () => expect(await stored(id)).toMatchObject({ status: 'ENROLLED', missing: [], validated: expect.objectContaining({ bank: edited.revision }) }));
+    // The hourly follow-up judges it by the same rules.
+    expect((await service(EnrollmentsModule, FollowSubmitted).execute()).complete).toBe(true);
+    expect(await stored(id)).toMatchObject({ status: 'ENROLLED', missing: [] });
+  });
 });

@@ -10,6 +10,14 @@ export class ProgramPayoutRules {
 }
 const ProgramPayoutRulesSchema = SchemaFactory.createForClass(ProgramPayoutRules);
 
+/** A fiscal year the program moved on from, and the payout rules it had as it left it. */
+@Schema({ _id: false })
+export class EarlierYear {
+  @Prop({ required: true }) fiscalYear!: string;
+  @Prop({ type: ProgramPayoutRulesSchema, required: true }) payoutRules!: ProgramPayoutRules;
+}
+const EarlierYearSchema = SchemaFactory.createForClass(EarlierYear);
+
 /**
  * A program of the catalog this service owns. `revision` counts its changes: it is the ETag for If-Match and
  * the revision of the snapshot every ProgramCreated / ProgramUpdated event carries (highest wins downstream).
@@ -36,6 +44,12 @@ export class Program {
    * `job_marks` say up to which revision it did). Not part of the snapshot.
    */
   @Prop() payoutRulesChangedAt?: number;
+  /**
+   * The years the program moved on from (`fiscalYear` changed), oldest first, each with the payout rules it had then:
+   * the enrollments of those years stay judged by their own year's rules (payoutRulesFor), not by the next year's set
+   * with or after the move (those judge the rollover's continuations). Not part of the snapshot.
+   */
+  @Prop({ type: [EarlierYearSchema], default: undefined }) earlierYears?: EarlierYear[];
   /**
    * The revision that last changed `name` (absent if none did since this was recorded): the ProgramUpdated of that
    * revision (or a later one) renames the program's enrollments; the others need not read them. Not part of the snapshot.

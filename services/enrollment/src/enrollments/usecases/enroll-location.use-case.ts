@@ -19,6 +19,7 @@ import { defaultSettling, PayoutFacts, profileFacts } from '../payout-facts';
 import { FollowValidation } from './follow-validation.use-case';
 import { RecheckStart } from './recheck-start.use-case';
 import { WithdrawBankChoice } from './withdraw-bank-choice.use-case';
+import { payoutRulesFor } from '../../programs/program-rules';
 
 const ATTEMPTS = 8;
 
@@ -176,7 +177,7 @@ export class EnrollLocation {
       await this.checkChoice(actor.partnerId, locationId, bankProfileId);
     }
     if (submitted && (!bankProfileId || bankProfileId === submitted.bankProfileId)) {
-      const followed = await this.follow.apply(submitted, program.payoutRules);
+      const followed = await this.follow.apply(submitted, payoutRulesFor(program, submitted.fiscalYear));
       return followed && { enrollment: followed, started: false };
     }
     return this.propose(actor, program, id, locationId, existing, starting, bankProfileId, { now, idempotency });
@@ -297,7 +298,7 @@ export class EnrollLocation {
     }
     // A tax profile's expiry is judged within the enrollment's year (judgedAt).
     const at = judgedAt(existing?.fiscalYear ?? program.fiscalYear, now);
-    const missing = payoutGaps(program.payoutRules, proposal.bank, proposal.tax, { at, strict: false });
+    const missing = payoutGaps(payoutRulesFor(program, existing?.fiscalYear ?? program.fiscalYear), proposal.bank, proposal.tax, { at, strict: false });
     const status: EnrollmentStatus = missing.length ? 'ACTION_REQUIRED' : 'INVITED';
     const fields: EnrollmentChanges = {
       // The catalog's name when it is written first; a rename reaches it from the program's event (renameProgram), not

@@ -9,6 +9,7 @@ import { EnrollmentsRepository } from '../enrollments.repository';
 import { JobMark } from '../job-mark.schema';
 import { EnrollLocation } from './enroll-location.use-case';
 import { FollowValidation } from './follow-validation.use-case';
+import { payoutRulesFor } from '../../programs/program-rules';
 
 const PAGE = 500;
 /** Enrollments of a page followed at the same time (each reads its profile views, and writes only if it changes). */
@@ -96,7 +97,7 @@ export class FollowSubmitted {
         if (read.length === 0) break;
         const page = read.filter((e) => inRun(e, rulesChanged, program.fiscalYear));
         for (let i = 0; i < page.length; i += IN_FLIGHT) {
-          const outcomes = await Promise.all(page.slice(i, i + IN_FLIGHT).map((e) => this.followOne(e, program.payoutRules)));
+          const outcomes = await Promise.all(page.slice(i, i + IN_FLIGHT).map((e) => this.followOne(e, payoutRulesFor(program, e.fiscalYear))));
           run.changed += outcomes.filter((o) => o === 'changed').length;
           // Changed by someone else between the read and the write: a handler or a request that may have read the
           // program before its rules changed. The next run follows it again.

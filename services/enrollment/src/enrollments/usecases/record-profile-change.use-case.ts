@@ -9,6 +9,7 @@ import { PayoutFacts, profileFacts } from '../payout-facts';
 import { EnrollLocation } from './enroll-location.use-case';
 import { FollowValidation } from './follow-validation.use-case';
 import { WithdrawBankChoice } from './withdraw-bank-choice.use-case';
+import { payoutRulesFor } from '../../programs/program-rules';
 
 const ATTEMPTS = 8;
 
@@ -83,7 +84,7 @@ export class RecordProfileChange {
   private async settle(current: Enrollment): Promise<Enrollment | null> {
     if (current.submittedAt) {
       const program = await this.programs.find(current.programId);
-      return program ? this.follow.apply(current, program.payoutRules) : current;
+      return program ? this.follow.apply(current, payoutRulesFor(program, current.fiscalYear)) : current;
     }
     const bank = current.bankProfileId ? await this.facts.bankProfile(current.partnerId, current.bankProfileId) : null;
     const withdrawn = await this.withdraw.apply(current, profileFacts(bank));

@@ -15,6 +15,7 @@ import { FollowValidation } from './follow-validation.use-case';
 import { RecheckStart } from './recheck-start.use-case';
 import { agreementInactive, locationNotEligible, programNotOpen } from '../start-refusals';
 import { ViewsRepository } from '../../views/views.repository';
+import { payoutRulesFor } from '../../programs/program-rules';
 
 const ATTEMPTS = 8;
 
@@ -68,9 +69,11 @@ export class SubmitEnrollment {
       if (!current.evaluatedAt) throw Problems.conflict('Enroll first: the enrollment has no proposal yet.');
       const program = await this.programs.find(current.programId);
       if (!program) throw Problems.notFound(`Program ${current.programId}`);
+      // Its own year's rules (a program moved on to the next year judges this year's enrollments by the rules it had).
+      const rules = payoutRulesFor(program, current.fiscalYear);
 
       if (current.submittedAt) {
-        const followed = await this.follow.apply(current, program.payoutRules);
+        const followed = await this.follow.apply(current, rules);
         if (followed) return followed;
         continue;
       }
@@ -88,7 +91,7 @@ export class SubmitEnrollment {
       if (notServing) throw bankProfileNotServing(current, notServing);
       // A tax profile's expiry is judged within the enrollment's year (judgedAt).
       const at = judgedAt(current.fiscalYear, now);
-      const missing = payoutGaps(program.payoutRules, proposal.bank, proposal.tax, { at, strict: false });
+      const missing = payoutGaps(rules, proposal.bank, proposal.tax, { at, strict: false });
       if (missing.length) {
         throw Problems.unprocessable("The program's payout rules are not met yet: complete what is missing, then submit.", {
           missing,
@@ -101,7 +104,7 @@ export class SubmitEnrollment {
       // taken as it is now.
       const changed = proposalChanged(current, proposal);
       if (changed) throw changed;
-      const state = validationState(program.payoutRules, proposal.bank, proposal.tax, at);
+      const state = validationState(rules, proposal.bank, proposal.tax, at);
       const enrolled = state.status === 'ENROLLED';
       const changes = {
         // Renames reach it from the program's event (renameProgram): a Submit that read the program before one does not
@@ -131,7 +134,7 @@ export class SubmitEnrollment {
           const ended = await this.recheck.afterSubmit(written, program);
           if (ended) throw locationNotEligible(current.programId, current.fiscalYear, current.locationId, ended);
         }
-        return this.followAfterSubmit(written, program.payoutRules);
+        return this.followAfterSubmit(written, rules);
       }
     }
     throw Problems.busy('The enrollment kept changing while it was submitted; try again.');

@@ -22,6 +22,7 @@ import { ReviewEarlyRenewals } from './review-early-renewals.use-case';
 import { BatchContext, NEXT_YEAR_FIELDS, NextYearEnrollment, RenewalContext } from '../renewal-context';
 import { completedFilter, decideUnfinished, endedUnfinished, RenewalDecision, takenOverByContinuation, wasCompleted } from '../renewal-rules';
 import { bankNoLongerServes, BEFORE_ENROLLED, keptBankProfileId } from '../../enrollments/enrollment-rules';
+import { payoutRulesFor } from '../../programs/program-rules';
 
 export interface RolloverRequest {
   fromFiscalYear: string;
@@ -570,7 +571,7 @@ export class RollOverFiscalYear {
       for (let enrollment = docs.pop(); enrollment; enrollment = docs.pop()) {
         const program = programs.get(enrollment.programId);
         if (!program) continue;
-        if (enrollment.submittedAt) await this.follow.apply(enrollment, program.payoutRules);
+        if (enrollment.submittedAt) await this.follow.apply(enrollment, payoutRulesFor(program, enrollment.fiscalYear));
         else await this.proposals.reevaluate(enrollment);
       }
     };
