@@ -12,6 +12,7 @@ import { agreementActiveAt } from '../views/agreement-status';
 import { ViewsRepository } from '../views/views.repository';
 import { YearDecision } from '../views/views.schemas';
 import { decideRenewal, eligibilityFor, RenewalDecision } from './renewal-rules';
+import { payoutRulesFor } from '../programs/program-rules';
 
 /** The part of an existing next-year enrollment the rollover looks at. */
 export type NextYearEnrollment = Pick<
@@ -68,7 +69,10 @@ export class RenewalContext {
     const nextId = (e: Enrollment) => enrollmentId({ programId: e.programId, locationId: e.locationId, fiscalYear: toFiscalYear });
     // Enrollments without a tax profile (submitted while their program required none) whose program requires one now:
     // the location's tax profile, as Continue and following validation take it up (PayoutFacts.inUse).
-    const lacks = (e: Enrollment) => !e.taxProfileId && programs.get(e.programId)?.payoutRules.taxProfileRequired === true;
+    const lacks = (e: Enrollment) => {
+      const program = programs.get(e.programId);
+      return !e.taxProfileId && !!program && payoutRulesFor(program, toFiscalYear).taxProfileRequired;
+    };
     const lacking = batch.filter(lacks);
     const locationTax = lacking.length ? await this.views.locationTaxProfilesByIds(unique(lacking.map((e) => e.locationId))) : new Map();
     const taxProfileIdOf = (e: Enrollment): string | undefined => {
@@ -120,7 +124,8 @@ export class RenewalContext {
         const tax = taxProfileId ? profiles.get(taxProfileId) : undefined;
         const adopted = taxProfileId !== e.taxProfileId && tax?.kind === 'TAX' ? { taxProfileId } : {};
         const decision = decideRenewal({
-          program,
+          // The new year's rules: the program's, or (moved on past it since: a run late) those it had as it left that year.
+          program: program && { ...program, payoutRules: payoutRulesFor(program, toFiscalYear) },
           eligibility: eligibility.get(eligibilityId(e.programId, e.locationId))?.years,
           agreementActive: agreementActive(e.partnerId),
           partnerId: e.partnerId,
