@@ -496,6 +496,37 @@ describe('directory import and deactivation by an admin', () => {
     expect(user).toMatchObject({ active: true, email: address, externalId: newHire, roles: held.roles });
   });
 
+  it("still deactivates the user created by hand with a leaver's address when the active entry with it is linked already (its user moving to that address)", async () => {
+    const p = await client.registerPartner();
+    const address = `hand-${randomUUID().slice(0, 8)}@example.com`;
+    const { userId } = await client.createUser(p.globalAdmin.token, { email: address });
+    const [leaver, mover] = [`l-${randomUUID()}`, `m-${randomUUID()}`];
+    const first = await client.call('POST', '/v1/users/import', {
+      token: p.globalAdmin.token,
+      body: { schemas: [LIST_RESPONSE], Resources: [{ externalId: mover, userName: `${mover}@example.com`, active: true }] },
+    });
+    const moverId = first.body.results[0].userId;
+    await client.settled('users', moverId);
+
+    const imported = await client.call('POST', '/v1/users/import', {
+      token: p.globalAdmin.token,
+      body: {
+        schemas: [LIST_RESPONSE],
+        Resources: [
+          { externalId: leaver, userName: address, active: false },
+          { externalId: mover, userName: address, active: true },
+        ],
+      },
+    });
+    expect(imported.body.results.map((r: any) => [r.externalId, r.outcome])).toEqual([
+      [leaver, 'deactivated'],
+      [mover, 'rejected'],
+    ]);
+    expect(imported.body.results[0].userId).toBe(userId);
+    await client.settled('users', userId);
+    expect((await client.call('GET', `/v1/users/${userId}`, { token: p.globalAdmin.token })).body).toMatchObject({ active: false, externalId: leaver });
+  });
+
   it('an admin deactivating a user the directory deactivated first makes it theirs: the directory listing it active again does not reactivate it', async () => {
     const p = await client.registerPartner();
     const externalId = `x-${randomUUID()}`;

@@ -40,10 +40,12 @@ export class ImportUsers {
     const inactive = mapped.flatMap((m) => (!m.ok && m.inactive ? [m.externalId!] : []));
     const byExternalId = new Map((await this.users.findManyByExternalId(actor.partnerId, [...valid.map((u) => u.externalId), ...inactive])).map((u) => [u.externalId!, u]));
     const byEmail = new Map((await this.users.findManyByEmail(actor.partnerId, valid.map((u) => u.email))).map((u) => [u.emailKey, u]));
-    // The emails the file gives to active entries (one each: mapScimResources). A user created by hand with one of them
-    // is that active entry's to link, never an inactive entry's (a leaver's, whose address the directory gave to a new
-    // hire): linking it to the leaver would deactivate the new hire, in whichever order the two entries come.
-    const activeEmails = new Set(valid.flatMap((u) => (u.active ? [emailKey(u.email)] : [])));
+    // The emails the file gives to active entries not linked yet (one each: mapScimResources). A user created by hand
+    // with one of them is that active entry's to link, never an inactive entry's (a leaver's, whose address the
+    // directory gave to a new hire): linking it to the leaver would deactivate the new hire, in whichever order the two
+    // entries come. An active entry linked already (its user moving to that email) links nobody by email: the user with
+    // the address is the leaver's to deactivate, as before.
+    const activeEmails = new Set(valid.flatMap((u) => (u.active && !byExternalId.has(u.externalId) ? [emailKey(u.email)] : [])));
 
     const results: ImportResultView[] = [];
     let stopped: string | undefined;
