@@ -8,7 +8,9 @@
  *   npm run dlq -- replay <topic> <partition:offset>... | --all [--group <consumer group>]
  *       publishes each one's original message again on <topic>, as it was (same key, value and headers, so the same
  *       eventId: consumers that processed it already skip it, their ledgers know it; to the partition it came from),
- *       for the failed consumer to take it up after its cause was fixed. A dead letter sent without its value (too large) is replayed from the original
+ *       for the failed consumer to take it up after its cause was fixed, each event once (one dead-lettered by several
+ *       groups, or a replayed copy of it that failed again, goes once; a letter of an empty record is left out). A dead
+ *       letter sent without its value (too large) is replayed from the original
  *       record, read at its topic, partition and offset (while the topic keeps it)
  *   npm run dlq -- republish <topic> <partition:offset>...
  *       publishes the record of <topic> at each partition:offset again, as it is, to the same partition: the original
@@ -29,7 +31,9 @@ import { brokersFor } from './running-platform';
 /** One line per dead letter: where, when, which group, why, and what it holds. */
 export function describe(letter: DeadLetter): string {
   const event = !letter.value
-    ? `(value dropped: ${letter.valueDropped ?? ''})`
+    ? letter.valueDropped
+      ? `(value dropped: ${letter.valueDropped})`
+      : '(no value: an empty record)'
     : letter.notJson
       ? `(not JSON, ${letter.value.length} bytes)`
       : `${letter.type ?? '(no type)'} ${letter.eventId ?? '(no eventId)'}`;
@@ -61,19 +65,37 @@ export class DeadLetters {
 
   /**
    * Publishes the original message of each dead letter (`at`: partition:offset in the DLQ) again on its original topic;
-   * returns what it published, in order. Names none of `topic`'s dead letters: an Error saying which.
+   * returns what it published, in order, and what it left out, with why: a letter of an empty record (no value, none
+   * dropped: nothing to replay), and one holding the same event as one published before it in this run (the same
+   * original dead-lettered by several consumer groups, or a replayed copy of it that failed again: every copy goes to
+   * every group, and a group that failed it processes each one). Names none of `topic`'s dead letters: an Error saying
+   * which.
    */
-  async replay(topic: string, at: string[] | 'all', { group }: { group?: string } = {}): Promise<DeadLetter[]> {
+  async replay(topic: string, at: string[] | 'all', { group }: { group?: string } = {}): Promise<{ replayed: DeadLetter[]; skipped: Array<{ letter: DeadLetter; why: string }> }> {
     const letters = await this.list(topic, { group });
     const chosen = at === 'all' ? letters : at.map((place) => letters.find((letter) => letter.at === place) ?? place);
     const unknown = chosen.filter((letter): letter is string => typeof letter === 'string');
     if (unknown.length) {
       throw new Error(`No dead letter of ${topic}${group ? ` (group ${group})` : ''} at ${unknown.join(', ')}: \`npm run dlq -- list ${topic}\` shows them.`);
     }
-    const replayed = chosen as DeadLetter[];
+    const replayed: DeadLetter[] = [];
+    const skipped: Array<{ letter: DeadLetter; why: string }> = [];
+    const first = new Map<string, DeadLetter>();
     // Every record read first (an original no longer kept fails the whole replay, with nothing published), as republish.
     const records = [];
-    for (const letter of replayed) {
+    for (const letter of chosen as DeadLetter[]) {
+      if (!letter.value && !letter.valueDropped) {
+        skipped.push({ letter, why: 'no value (an empty record): nothing to replay' });
+        continue;
+      }
+      const same = [`${letter.originalTopic}[${letter.originalPartition}]@${letter.originalOffset}`, ...(letter.eventId ? [`event ${letter.eventId}`] : [])];
+      const before = same.map((key) => first.get(key)).find(Boolean);
+      if (before) {
+        skipped.push({ letter, why: `the same ${before.eventId && before.eventId === letter.eventId ? `event (${letter.eventId})` : 'message'} as ${before.at}, replayed once` });
+        continue;
+      }
+      for (const key of same) first.set(key, letter);
+      replayed.push(letter);
       // Its value dropped: the original record as it is (key, value and headers).
       const record = letter.value ? { key: letter.rawKey, value: letter.value, headers: letter.rawHeaders } : await this.original(letter);
       // To the partition it came from: after its key's earlier events, whatever partitioner its producer used.
@@ -81,7 +103,7 @@ export class DeadLetters {
       records.push({ topic: letter.originalTopic, message: { ...record, ...partition } });
     }
     await this.publish(records);
-    return replayed;
+    return { replayed, skipped };
   }
 
   /** Publishes the records of `topic` at these places (`partition:offset`) again, as they are, to their partitions. */
@@ -163,9 +185,10 @@ async function main(): Promise<void> {
     process.stdout.write(`${published.length} record(s) of ${topic} published again (${published.join(', ')})\n`);
     return;
   }
-  const replayed = await letters.replay(topic, at, { group });
+  const { replayed, skipped } = await letters.replay(topic, at, { group });
   for (const letter of replayed) process.stdout.write(`replayed ${letter.at} on ${letter.originalTopic} (key ${letter.key ?? 'none'})\n`);
-  process.stdout.write(`${replayed.length} dead letter(s) replayed\n`);
+  for (const { letter, why } of skipped) process.stdout.write(`left ${letter.at}: ${why}\n`);
+  process.stdout.write(`${replayed.length} dead letter(s) replayed${skipped.length ? `, ${skipped.length} left out` : ''}\n`);
 }
 
 if (require.main === module) {

@@ -90,8 +90,9 @@ describe('npm run dlq (scripts/dead-letters.ts): an operator lists and replays d
 
     const watch = await test.watch([topic]);
     await watch.waitFor((m) => m.offset === second.baseOffset && m.partition === 3);
-    const replayed = await letters.replay(topic, ['0:0', '0:1']);
+    const { replayed, skipped } = await letters.replay(topic, ['0:0', '0:1']);
     expect(replayed.map((l) => l.at)).toEqual(['0:0', '0:1']);
+    expect(skipped).toEqual([]);
     const again = await watch.waitFor((m) => m.key === 'L1' && m.offset !== first.baseOffset);
     expect(again[0].raw).toBe(value);
     expect(again[0].headers).toEqual({ traceparent });
@@ -123,6 +124,45 @@ describe('npm run dlq (scripts/dead-letters.ts): an operator lists and replays d
     const republished = watch.find((m) => m.key === 'L1').at(-1)!;
     expect(republished).toMatchObject({ partition: 2, raw: value, headers: { traceparent } });
     await expect(letters.republish(topic, ['2:999999'])).rejects.toThrow(`${topic} keeps no record at 2:999999`);
+  });
+
+  it('replays --all once per event: the same original dead-lettered by two groups, or a replayed copy that failed again, goes once; an empty record is left out, not a failure of the rest', async () => {
+    const other = `dlq-spec-${randomUUID().slice(0, 8)}.events.v1`;
+    await test.ensureTopics([other, deadLetterTopic(other)]);
+    const eventId = randomUUID();
+    const value = JSON.stringify({ type: 'EligibilityDetermined', eventId, data: { partnerId: 'C1' } });
+    const [original] = await producer.send({ topic: other, messages: [{ key: 'L1', value, partition: 1 }] });
+    const [copy] = await producer.send({ topic: other, messages: [{ key: 'L1', value, partition: 1 }] }); // an earlier replay's copy
+    const [empty] = await producer.send({ topic: other, messages: [{ key: 'L9', value: null, partition: 1 }] });
+    const letter = (offset: string, group: string, letterValue: string | null) => ({
+      key: offset === empty.baseOffset ? 'L9' : 'L1',
+      value: letterValue,
+      partition: 0,
+      headers: deadLetterHeaders({ topic: other, partition: 1, offset }, group, 'handler failed'),
+    });
+    await producer.send({
+      topic: deadLetterTopic(other),
+      messages: [
+        letter(original.baseOffset!, 'enrollment', value),
+        letter(original.baseOffset!, 'invitations', value),
+        letter(empty.baseOffset!, 'enrollment', null),
+        letter(copy.baseOffset!, 'enrollment', value),
+      ],
+    });
+
+    const watch = await test.watch([other]);
+    await watch.waitFor((m) => m.key === 'L9');
+    const { replayed, skipped } = await new DeadLetters(brokers()).replay(other, 'all');
+    expect(replayed.map((l) => l.at)).toEqual(['0:0']);
+    expect(skipped.map(({ letter: l, why }) => [l.at, why])).toEqual([
+      ['0:1', `the same event (${eventId}) as 0:0, replayed once`],
+      ['0:2', 'no value (an empty record): nothing to replay'],
+      ['0:3', `the same event (${eventId}) as 0:0, replayed once`],
+    ]);
+    // Published once: a record sent after the replay is seen after exactly one more copy.
+    await producer.send({ topic: other, messages: [{ key: 'after-replay', value: '{}', partition: 1 }] });
+    await watch.waitFor((m) => m.key === 'after-replay');
+    expect(watch.find((m) => m.key === 'L1')).toHaveLength(3);
   });
 
   it('says what is wrong with a command line', () => {
