@@ -62,13 +62,13 @@ export class ReviewEarlyRenewals {
     private readonly markIneligible: MarkIneligible,
   ) {}
 
-  /** Reviews the flagged enrollments of the summary's year (and program), in batches; counts into `summary`. */
-  async run(summary: RolloverSummary, lease: HeldLease): Promise<void> {
+  /** Reviews the flagged enrollments of the summary's year (and program; `only`: these of them), in batches; counts into `summary`. */
+  async run(summary: RolloverSummary, lease: HeldLease, only?: string[]): Promise<void> {
     const { fromFiscalYear, programId } = summary;
     const batchSize = this.config.ROLLOVER_BATCH_SIZE;
     const scan = scanInBatches<Enrollment>(
       this.enrollments.model.collection,
-      { fiscalYear: fromFiscalYear, ...(programId !== undefined && { programId }), 'rollover.early': true },
+      { fiscalYear: fromFiscalYear, ...(programId !== undefined && { programId }), 'rollover.early': true, ...(only && { _id: { $in: only } }) },
       { batchSize, hint: EARLY_SCAN, projection: { outbox: 0 }, inIdOrder: false, pauseMs: this.config.ROLLOVER_BATCH_PAUSE_MS, stopping: () => this.work.stopRequested },
     );
     try {

@@ -274,10 +274,12 @@ export class RollOverFiscalYear {
     // service between commands and the service waiting for the server. Batches are independent (their own
     // enrollments, their own next-year ones), so their writes may overlap.
     const writing: Array<Promise<void>> = [];
+    // Old enrollments whose early continuation this run resumed and marked `early`: reviewed after the main pass.
+    const resumedEarly: string[] = [];
     const flush = async (batch: Enrollment[]) => {
       const plan = await this.prepare(batch, summary, yearOver);
       while (writing.length >= this.config.ROLLOVER_WRITES_IN_FLIGHT) await writing.shift();
-      const write = this.write(plan, summary, lease);
+      const write = this.write(plan, summary, lease, resumedEarly);
       write.catch(() => undefined); // awaited (and thrown) by a later flush or at the end
       writing.push(write);
     };
@@ -315,7 +317,12 @@ export class RollOverFiscalYear {
     }
     // The early run's continuations this pass found unmarked, marked `early` by it now: reviewed as the first review
     // reviewed the others (one whose continuation ended in between is unmarked for the next run to decide).
-    if (summary.earlyResumed && summary.complete) await this.review.run(summary, lease);
+    if (resumedEarly.length && summary.complete) {
+      const reopened = summary.earlyReopened;
+      await this.review.run(summary, lease, resumedEarly);
+      // Reopened now (its continuation ended in between), it is left for the next run: this one's cursor is past it.
+      if (summary.earlyReopened > reopened) summary.complete = false;
+    }
     return this.finish(summary, started);
   }
 
@@ -392,7 +399,7 @@ export class RollOverFiscalYear {
    * 3. the markers on the old ones, once their next-year enrollments exist;
    * 4. the programs once more, for one discontinued or renamed while the inserts were under way (recheckPrograms).
    */
-  private async write(plan: BatchPlan, summary: RolloverSummary, lease: HeldLease): Promise<void> {
+  private async write(plan: BatchPlan, summary: RolloverSummary, lease: HeldLease, resumedEarly: string[]): Promise<void> {
     const { toFiscalYear } = summary;
     // The lease lost (another instance runs the year now): write nothing more. What was decided and not written is
     // left as a kill leaves it, for the run that holds the year (or the next) to finish. Checked before each phase.
@@ -547,7 +554,10 @@ export class RollOverFiscalYear {
       }
     }
     summary.batches++;
-    if (!plan.early) summary.earlyResumed += earlyMarks.size;
+    if (!plan.early) {
+      summary.earlyResumed += earlyMarks.size;
+      resumedEarly.push(...earlyMarks);
+    }
     this.events.committed();
     await this.recheckPrograms(inserts.map((i) => i.doc));
   }
