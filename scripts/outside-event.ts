@@ -8,9 +8,11 @@
  *
  * (The payments back office's validation results have an HTTP way in: payout-profiles' operator API.)
  */
-import { buildEvent, CATALOG, Envelope, Topics } from '@lib/contracts';
+import { buildEvent, CATALOG, Envelope, topicConfig, Topics } from '@lib/contracts';
+import { createMissingTopics } from '@lib/messaging';
 import { kafkaConnectionFromEnv } from '@lib/platform';
 import { TestKafka } from '@lib/testing';
+import { Kafka, logLevel } from 'kafkajs';
 import { brokersFor } from './running-platform';
 
 /** What each kind is: its topic, event type and the system it stands for (its key is the topic's, from the catalog). */
@@ -49,7 +51,18 @@ export function outsideEvent(kind: string | undefined, json: string | undefined)
 async function main(): Promise<void> {
   const [kind, json] = process.argv.slice(2);
   const { topic, key, envelope } = outsideEvent(kind, json);
-  const kafka = new TestKafka(brokersFor('publish the event'), kafkaConnectionFromEnv());
+  const brokers = brokersFor('publish the event');
+  // A topic the platform has not created yet (no service started on these brokers) is created as a service would
+  // create it (KAFKA_TOPIC_PARTITIONS, and the broker's clock on an outside system's records), not left to the broker's
+  // auto-creation with its defaults, which the services would then find and keep.
+  const admin = new Kafka({ clientId: 'outside-event', brokers, logLevel: logLevel.NOTHING, ...kafkaConnectionFromEnv() }).admin();
+  await admin.connect();
+  try {
+    await createMissingTopics(admin, [topic], Number(process.env.KAFKA_TOPIC_PARTITIONS || 6), topicConfig);
+  } finally {
+    await admin.disconnect();
+  }
+  const kafka = new TestKafka(brokers, kafkaConnectionFromEnv());
   try {
     await kafka.publish(topic, key, envelope);
   } finally {
