@@ -519,6 +519,31 @@ describe('secrets quoted in reasons', () => {
     expect(JSON.stringify(await h.db.collection('bank_profiles').findOne({ _id: id as never }))).not.toContain('56789');
   });
 
+  it('the same result sent again under another event id after the account it quotes part of was replaced is a duplicate: nothing recorded, no more of it in clear', async () => {
+    const created = await call(h, 'POST', '/v1/bank-profiles', { token: admin, body: usProfile({ account: { accountNumber: '000123456789', routingNumber: VALID.routing, accountType: 'CHECKING' } }) });
+    const id = created.body.profileId;
+    const data: ProfileValidationCompleted = { profileId: id, profileKind: 'BANK', revision: 1, outcome: 'ACTION_REQUIRED', reasons: ['acct 12345678 closed'] };
+    await h.kafka.publish(Topics.validationResults, w.partnerId, createEnvelope({ type: 'ProfileValidationCompleted', source: 'payments-back-office', partnerId: w.partnerId, data }));
+    await watch.waitFor(of(id, 'ProfileActionRequired', 1));
+    const decided = await profile(`/v1/bank-profiles/${id}`);
+    expect(decided.validationHistory).toEqual([expect.objectContaining({ revision: 1, effect: 'APPLIED', reasons: ['acct ******** closed'] })]);
+    const edited = await call(h, 'PATCH', `/v1/bank-profiles/${id}`, {
+      token: admin,
+      body: { account: { accountNumber: '000111222333', routingNumber: VALID.routing, accountType: 'CHECKING' } },
+      headers: ifMatch(decided.version),
+    });
+    expect(edited.body).toMatchObject({ revision: 2, status: 'PENDING_VALIDATION' });
+
+    // The back office sends it again, as a new event (its key-based deduplication is for exactly this).
+    await h.kafka.publish(Topics.validationResults, w.partnerId, createEnvelope({ type: 'ProfileValidationCompleted', source: 'payments-back-office', partnerId: w.partnerId, data }));
+    await decide(id, 'BANK', 2, 'APPROVED'); // after it on the same partition: handled once this one is
+    await watch.waitFor(of(id, 'ProfileApproved', 2));
+    const answer = await profile(`/v1/bank-profiles/${id}`);
+    expect(answer.version).toBe(edited.body.version + 1); // the approval's write alone
+    expect(answer.validationHistory.map((r: { revision: number; effect: string }) => `${r.revision} ${r.effect}`)).toEqual(['1 APPLIED', '2 APPLIED']);
+    expect(JSON.stringify(await h.db.collection('bank_profiles').findOne({ _id: id as never }))).not.toMatch(/5678|1234/);
+  });
+
   it("a late result for an older revision quoting that revision's short account number (or a replaced TIN) is stored and answered masked", async () => {
     const created = await call(h, 'POST', '/v1/bank-profiles', { token: admin, body: usProfile({ account: { accountNumber: '7654321', routingNumber: VALID.routing, accountType: 'CHECKING' } }) });
     const id = created.body.profileId;

@@ -42,6 +42,8 @@ const IBAN_LIKE = new RegExp(`\\b[A-Z]{2}\\d{2}(?:${SEPARATOR_CHAR}?[A-Z0-9]){10
  * `12-3456789`, `123-45-6789`.
  */
 const DIGIT_RUN = new RegExp(`\\d(?:${SEPARATOR_CHAR}{0,3}\\d){${LONG_DIGIT_RUN - 1},}`, 'gu');
+/** Digits with separators between them, SHORTEST_PIECE of them or more: what `wholeDigitRuns` masks whole. */
+const SHORT_DIGIT_RUN = new RegExp(`\\d(?:${SEPARATOR_CHAR}{0,3}\\d){${SHORTEST_PIECE - 1},}`, 'gu');
 /** A date of a year 19xx or 20xx with a real month and day (`1234-56-78` is none), with any dash. */
 const DASH = '[\\p{Pd}\\u2212]';
 const ISO_DATE = `(?:19|20)\\d{2}${DASH}(?:0[1-9]|1[0-2])${DASH}(?:0[1-9]|[12]\\d|3[01])`;
@@ -78,8 +80,11 @@ export const plain = (quoted: string) => quoted.normalize('NFKC').replace(SEPARA
  * secrets cannot be opened, a superseded one whose digest's key is gone), every valid IBAN (in any case, grouped by up to
  * three separators), anything else written like an IBAN, and every run of LONG_DIGIT_RUN or more digits (grouped by up to
  * three separators or not; dates and year pairs standing on their own excepted), keeps its last four characters only.
+ * `wholeDigitRuns`: every run of SHORTEST_PIECE digits or more is masked whole instead (`********`), for a text that may
+ * quote part of a secret this code knows by its digest only (a replaced account's middle digits, which no digest of the
+ * whole recognizes), as maskKnown masks such a part of a secret it knows.
  */
-export function maskSecretsIn(text: string, secrets: Array<string | undefined>, superseded?: (normalized: string) => boolean): string {
+export function maskSecretsIn(text: string, secrets: Array<string | undefined>, superseded?: (normalized: string) => boolean, { wholeDigitRuns = false } = {}): string {
   // As maskKnown reads the text: its letters and digits only.
   const known = [...new Set(secrets.map((s) => (s ? s.normalize('NFKC').replace(NOT_LETTER_OR_DIGIT, '').toUpperCase() : '')).filter(Boolean))];
   let masked = maskKnown(text.normalize('NFKC'), known);
@@ -89,7 +94,7 @@ export function maskSecretsIn(text: string, secrets: Array<string | undefined>, 
   // Dates and year pairs stay (the odd parts of the split), also next to each other (`2026-07-01 - 2026-12-31`).
   return masked
     .split(NOT_SECRET)
-    .map((part, i) => (i % 2 ? part : part.replace(DIGIT_RUN, (run) => maskSecret(plain(run)))))
+    .map((part, i) => (i % 2 ? part : wholeDigitRuns ? part.replace(SHORT_DIGIT_RUN, WHOLE_MASK) : part.replace(DIGIT_RUN, (run) => maskSecret(plain(run)))))
     .join('');
 }
 

@@ -224,7 +224,11 @@ export class RecordValidationResult {
         : [open((profile as TaxProfile).sealedTaxId, 'taxId'), open((profile as TaxProfile).sealedVatId, 'vatId')];
     const digests = profile.supersededSecrets ?? [];
     const supersededSecret = digests.length ? this.secrets.digestMatcher(digests) : undefined;
-    return [...new Set(command.reasons.map((reason) => clipped(maskSecretsIn(reason, secrets, supersededSecret))))];
+    // A result of an earlier revision, secrets replaced since: it may quote part of one (its middle digits, its end),
+    // which only a digest of the whole knows. Every run of digits masked whole: nothing of it in clear, and a copy sent
+    // again under another event id masks as the first did (its duplicate key the same).
+    const wholeDigitRuns = command.revision < profile.revision && digests.length > 0;
+    return [...new Set(command.reasons.map((reason) => clipped(maskSecretsIn(reason, secrets, supersededSecret, { wholeDigitRuns }))))];
   }
 
   /**
