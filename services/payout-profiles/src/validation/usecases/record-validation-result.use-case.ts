@@ -112,10 +112,20 @@ export class RecordValidationResult {
       if (command.revision > profile.revision) {
         throw Problems.field('revision', `profile ${profile._id} has no revision ${command.revision} (current: ${profile.revision})`);
       }
-      const reasons = this.masked(command, profile);
+      // A result of an earlier revision, secrets replaced since: it may quote part of one (its middle digits, its end),
+      // which only a digest of the whole knows. Every run of digits masked whole: nothing of it in clear, and a copy sent
+      // again under another event id masks as the first did (its duplicate key the same).
+      const wholeDigitRuns = command.revision < profile.revision && (profile.supersededSecrets?.length ?? 0) > 0;
+      const reasons = this.masked(command, profile, wholeDigitRuns);
       const key = decisionKey(command.revision, command.outcome, reasons);
-      // Results recorded before reasons were masked have their key from the reasons as sent.
-      const keys = [key, decisionKey(command.revision, command.outcome, command.reasons)];
+      // Results recorded before reasons were masked have their key from the reasons as sent; a copy of one recorded
+      // when its revision was the current one (digits that are no secret, `limit 5000`, kept) is known by the reasons
+      // masked as then.
+      const keys = [
+        key,
+        decisionKey(command.revision, command.outcome, command.reasons),
+        ...(wholeDigitRuns ? [decisionKey(command.revision, command.outcome, this.masked(command, profile, false))] : []),
+      ];
       // The same event again (redelivered after a crash before its ledger entry) is one whatever its reasons mask to
       // now: masked with the profile's secrets as they are, a part of an account replaced since is no longer one.
       const sameEvent = command.eventId ? profile.validationHistory.find((r) => r.eventId === command.eventId) : undefined;
@@ -205,7 +215,7 @@ export class RecordValidationResult {
    * its result recorded, masked by the safety net alone: refusing it would dead-letter every rejection of that
    * profile, and it would stay pending.
    */
-  private masked(command: ValidationResultCommand, profile: BankProfile | TaxProfile): string[] {
+  private masked(command: ValidationResultCommand, profile: BankProfile | TaxProfile, wholeDigitRuns: boolean): string[] {
     if (command.reasons.length === 0) return [];
     // Each secret opened on its own: one that does not open (its key removed) leaves the others masked as themselves.
     const open = (sealed: BankProfile['sealedAccount'] | undefined, field: string): string | undefined => {
@@ -224,10 +234,6 @@ export class RecordValidationResult {
         : [open((profile as TaxProfile).sealedTaxId, 'taxId'), open((profile as TaxProfile).sealedVatId, 'vatId')];
     const digests = profile.supersededSecrets ?? [];
     const supersededSecret = digests.length ? this.secrets.digestMatcher(digests) : undefined;
-    // A result of an earlier revision, secrets replaced since: it may quote part of one (its middle digits, its end),
-    // which only a digest of the whole knows. Every run of digits masked whole: nothing of it in clear, and a copy sent
-    // again under another event id masks as the first did (its duplicate key the same).
-    const wholeDigitRuns = command.revision < profile.revision && digests.length > 0;
     return [...new Set(command.reasons.map((reason) => clipped(maskSecretsIn(reason, secrets, supersededSecret, { wholeDigitRuns }))))];
   }
 
