@@ -110,12 +110,17 @@ function connectionsDrained(server: Server): void {
   });
 }
 
-/** Starts consuming, then serves HTTP. */
-export async function startServiceApp(app: INestApplication, port?: number): Promise<void> {
+/**
+ * Starts consuming, then serves HTTP. `stopping`: a shutdown asked for while the start runs (a signal during a long
+ * index build): what is left is not started (no consumer joins its group to leave it at once, no port is opened).
+ */
+export async function startServiceApp(app: INestApplication, port?: number, stopping: () => boolean = () => false): Promise<void> {
   const config = app.get<PlatformConfig>(CONFIG);
   (app as NestExpressApplication).use(bodyErrorHandler);
   await app.init();
+  if (stopping()) return;
   await app.startAllMicroservices();
+  if (stopping()) return;
   // No HOST: Node's own choice, every address of both families where the machine has IPv6.
   if (config.HOST) await app.listen(port ?? config.PORT, config.HOST);
   else await app.listen(port ?? config.PORT);
@@ -145,6 +150,16 @@ export async function closeService(app: INestApplication): Promise<void> {
 /** main.ts of every service: a bad config stops it with one line; SIGTERM drains it within the timeout. */
 export async function runService(module: Type<unknown>): Promise<void> {
   const logger = new Logger('Bootstrap');
+  // Before the application exists nothing has started (no consumer, no relay, no job, no port): a signal exits at once.
+  // Handled from the first moment: node as a container's PID 1 is sent no signal it has no handler for, and creating the
+  // application waits for the database (up to about a minute while it is away).
+  const exitEarly = (signal: NodeJS.Signals) => {
+    // Written directly: the logger holds its lines back until the application exists.
+    process.stderr.write(`${signal} while the service was being created: nothing started yet, exiting\n`);
+    process.exit(0);
+  };
+  process.on('SIGTERM', exitEarly);
+  process.on('SIGINT', exitEarly);
   let app: NestExpressApplication;
   try {
     app = await createServiceApp(module);
@@ -163,6 +178,8 @@ export async function runService(module: Type<unknown>): Promise<void> {
   // Shutdown waits for a start still running (its hooks would otherwise run beside the close's: a relay started after
   // it was stopped, on a connection being closed); a start that failed has nothing to close.
   let started: Promise<unknown> = Promise.resolve();
+  process.off('SIGTERM', exitEarly);
+  process.off('SIGINT', exitEarly);
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     // `on`, not `once`: a second signal during the drain (a repeated Ctrl-C) is ignored, not the default (exit at once).
     process.on(signal, () => {
@@ -174,6 +191,9 @@ export async function runService(module: Type<unknown>): Promise<void> {
         logger.error('graceful shutdown timed out');
         process.exit(1);
       }, config.SHUTDOWN_TIMEOUT_MS).unref();
+      // Told at once, also while the start runs: jobs and the email worker starting then do not begin, and their waits
+      // count from the signal, within the deadline above.
+      app.get(BackgroundWork, { strict: false }).requestStop();
       started.then(() => closeService(app)).then(
         // Last, the spans still buffered, for what is left of the time (a collector that does not answer costs no exit code).
         () => {
@@ -188,7 +208,7 @@ export async function runService(module: Type<unknown>): Promise<void> {
       );
     });
   }
-  const starting = startServiceApp(app);
+  const starting = startServiceApp(app, undefined, () => stopping);
   started = starting.catch(() => undefined);
   try {
     await starting;
@@ -204,5 +224,5 @@ export async function runService(module: Type<unknown>): Promise<void> {
     await Promise.race([closeService(app).catch((closing) => logger.error(`closing after the failed start failed: ${closing}`)), timeout]);
     process.exit(1);
   }
-  logger.log(`${config.SERVICE_NAME} listening on ${config.PORT}`);
+  if (!stopping) logger.log(`${config.SERVICE_NAME} listening on ${config.PORT}`);
 }
