@@ -69,6 +69,15 @@ describe('bank account rules per country', () => {
     expect(checkBankAccount('RE', { iban: 'FR1420041010050500013M02606', bic: 'BNPAFRPP' }).problems).toEqual([]);
     expect(checkBankAccount('MC', { iban: 'MC5811222000010123456789030', bic: 'BNPAFRPP' }).problems).toEqual([]);
     expect(checkBankAccount('AX', { iban: 'FI2112345600000785', bic: 'AABAFI22' }).problems).toEqual([]);
+    // Territories outside SEPA with FR IBANs: their own banks' BICs (CFP franc banks), or a SEPA bank's.
+    expect(checkBankAccount('PF', { iban: 'FR1420041010050500013M02606', bic: 'SOCRPFTP' }).problems).toEqual([]);
+    expect(checkBankAccount('NC', { iban: 'FR1420041010050500013M02606', bic: 'BNPANCNX' }).problems).toEqual([]);
+    expect(checkBankAccount('WF', { iban: 'FR1420041010050500013M02606', bic: 'BNPAFRPP' }).problems).toEqual([]);
+    expect(checkBankAccount('PF', { iban: 'FR1420041010050500013M02606', bic: 'CHASUS33' }).problems).toEqual([
+      { field: 'account.bic', message: "must be the BIC of a bank in a SEPA country or NC, PF, WF, TF (its fifth and sixth characters name the bank's country, US here)" },
+    ]);
+    // A SEPA territory's account takes a SEPA bank's BIC only, its own area being in SEPA.
+    expect(checkBankAccount('RE', { iban: 'FR1420041010050500013M02606', bic: 'SOCRPFTP' }).problems).toHaveLength(1);
     // Their own code in an IBAN is no IBAN of theirs, and the length is the country's.
     expect(checkBankAccount('JE', { iban: 'JE82WEST12345698765432', bic: 'RBOSJESH' }).problems).toEqual([
       { field: 'account.iban', message: "must be an IBAN of the bank account country GB (JE's accounts have GB IBANs)" },

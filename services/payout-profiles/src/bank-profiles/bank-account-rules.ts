@@ -156,9 +156,10 @@ export function checkBankAccount(
         // one 4 letters then 14 digits. A country ibantools does not know is taken on length and checksum alone.
         problems.push({ field: field('iban'), message: `does not have the letters and digits of an IBAN of ${of} where they belong` });
       }
-      // Within SEPA a bank issues IBANs of the area's other countries under its home BIC: any SEPA country's BIC.
-      // Outside it, the IBAN's country's (or its banking area's), as for an account without an IBAN.
-      const { countries, named } = bicCountriesForIban(ibanCountry);
+      // Within SEPA a bank issues IBANs of the area's other countries under its home BIC: any SEPA country's BIC (and, for
+      // a territory outside SEPA with its country's IBANs, a bank of its own: PF). Outside it, the IBAN's country's (or
+      // its banking area's), as for an account without an IBAN.
+      const { countries, named } = bicCountriesForIban(ibanCountry, country);
       bic(countries, named);
       break;
     }

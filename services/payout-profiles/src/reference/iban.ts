@@ -102,12 +102,17 @@ const SEPA: readonly string[] = [
 ];
 
 /**
- * The countries whose banks' BICs can serve an account with an IBAN of `ibanCountry`, and how a refusal names them: any
- * SEPA country's for a SEPA IBAN (a bank issues the area's IBANs under its home BIC); else the IBAN's country and its
- * banking area.
+ * The countries whose banks' BICs can serve an account of `accountCountry` with an IBAN of `ibanCountry`, and how a
+ * refusal names them: any SEPA country's for a SEPA IBAN (a bank issues the area's IBANs under its home BIC), and the
+ * account's own banking area's where it lies outside SEPA (a bank of New Caledonia, French Polynesia or Wallis and Futuna
+ * holds its accounts with FR IBANs under its own BIC: NC, PF, WF); else the IBAN's country and its banking area.
  */
-export function bicCountriesForIban(ibanCountry: string): { countries: readonly string[]; named: string } {
-  if (SEPA.includes(ibanCountry)) return { countries: SEPA, named: 'a SEPA country' };
+export function bicCountriesForIban(ibanCountry: string, accountCountry = ibanCountry): { countries: readonly string[]; named: string } {
+  if (SEPA.includes(ibanCountry)) {
+    const outside = bicCountriesFor(accountCountry).filter((country) => !SEPA.includes(country));
+    if (!outside.length || SEPA.includes(accountCountry)) return { countries: SEPA, named: 'a SEPA country' };
+    return { countries: [...SEPA, ...outside], named: `a SEPA country or ${outside.join(', ')}` };
+  }
   const countries = bicCountriesFor(ibanCountry);
   return { countries, named: countries.join(', ') };
 }
