@@ -91,10 +91,11 @@ describe('tax rules', () => {
 
 describe('expiryProblems', () => {
   const now = new Date('2026-12-06T12:00:00Z');
-  it('takes a W-8BEN-E up to December 31 of the third year after this one, a W-9 as far as given; refuses a date passed', () => {
+  it('takes a W-8BEN-E valid through December 31 of the third year after this one (expiring on January 1 after it, in any time zone), a W-9 as far as given; refuses a date passed', () => {
     expect(expiryProblems('2029-12-31', now, 'W-8BEN-E')).toEqual([]);
-    expect(expiryProblems('2029-12-31T23:00:00Z', now, 'W-8BEN-E')).toEqual([]);
-    expect(expiryProblems('2030-01-01', now, 'W-8BEN-E')).toEqual([{ field: 'expiresAt', message: expect.stringContaining('on or before 2029-12-31') }]);
+    expect(expiryProblems('2030-01-01', now, 'W-8BEN-E')).toEqual([]);
+    expect(expiryProblems('2030-01-01T00:00:00-05:00', now, 'W-8BEN-E')).toEqual([]);
+    expect(expiryProblems('2030-01-02', now, 'W-8BEN-E')).toEqual([{ field: 'expiresAt', message: expect.stringContaining('on or before 2030-01-01') }]);
     expect(expiryProblems('2035-12-31', now, 'W-9')).toEqual([]);
     expect(expiryProblems('2026-12-01', now, 'W-9')).toEqual([{ field: 'expiresAt', message: expect.stringContaining('has expired') }]);
   });

@@ -134,15 +134,22 @@ export function daysLeft(expiresAt: Date, now: Date): number {
 
 /**
  * What is wrong with a tax form's expiry given at `now`: passed already; or, for a W-8BEN-E, later than it can be valid:
- * the end of the third calendar year after the year it is signed (at the latest, this one), December 31 of now's year
- * plus 3 (a date far on would keep its expiry reminder, and the enrollments' TAX_PROFILE_EXPIRED, from ever coming).
+ * through the end of the third calendar year after the year it is signed (at the latest, this one), December 31 of now's
+ * year plus 3 (a date far on would keep its expiry reminder, and the enrollments' TAX_PROFILE_EXPIRED, from ever coming).
+ * `expiresAt` is when it has expired (isExpired): a form valid through December 31 expires on January 1, which is
+ * taken, as a date or a date-time of that day in any time zone (before January 2, UTC).
  */
 export function expiryProblems(expiresAt: string, now: Date, form?: TaxForm): FieldProblem[] {
   const at = new Date(expiresAt);
   if (isExpired(at, now)) return [{ field: 'expiresAt', message: 'the tax form has expired: expiresAt must be a date in the future' }];
   const lastYear = now.getUTCFullYear() + 3;
-  if (form === 'W-8BEN-E' && at.getTime() >= Date.UTC(lastYear + 1, 0, 1)) {
-    return [{ field: 'expiresAt', message: `a W-8BEN-E is valid until the end of the third calendar year after it is signed: expiresAt must be on or before ${lastYear}-12-31` }];
+  if (form === 'W-8BEN-E' && at.getTime() >= Date.UTC(lastYear + 1, 0, 2)) {
+    return [
+      {
+        field: 'expiresAt',
+        message: `a W-8BEN-E is valid until the end of the third calendar year after it is signed: expiresAt (when it has expired) must be on or before ${lastYear + 1}-01-01`,
+      },
+    ];
   }
   return [];
 }
