@@ -467,7 +467,16 @@ describe('a program whose payout rules are made stricter', () => {
       headers: { 'if-match': `"${program.revision}"` },
     });
     expect(moved.status).toBe(200);
+    expect(moved.body).not.toHaveProperty('earlierYears'); // the events', not the API's
     await eventually(async () => expect((await service(ProgramsModule, ReadPrograms).find(program.programId))?.fiscalYear).toBe(moved.body.fiscalYear));
+    // Its event tells the other services (payout-profiles' readiness) the rules the year it left keeps.
+    const [updated] = await h.watch.waitFor(
+      (m) => {
+        const snapshot = (m.envelope?.data as { program?: { programId: string; revision: number } } | undefined)?.program;
+        return m.topic === Topics.programs && snapshot?.programId === program.programId && snapshot.revision === moved.body.revision;
+      },
+    );
+    expect((updated.envelope!.data as { program: unknown }).program).toMatchObject({ earlierYears: [{ fiscalYear: program.fiscalYear, payoutRules: rules }] });
 
     // Its (USD) bank details edited: back to validation, then approved again.
     const edited = { ...bank, revision: bank.revision + 1, status: 'PENDING_VALIDATION' as const };

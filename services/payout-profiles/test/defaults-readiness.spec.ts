@@ -196,6 +196,22 @@ describe('readiness', () => {
     // (lapsing with this year, it would be a candidate of a scan 70 days on from late March to late May).
     await h.db.collection('tax_profiles').updateOne({ locationId: w.L3 }, { $set: { expiresAt: new Date(Date.now() + 365 * 86_400_000) } });
   });
+
+  it('judges a year the program moved on from by the rules it had then (earlierYears), as the enrollment service does', async () => {
+    const current = fiscalYearOf(new Date());
+    const rules = (taxProfileRequired: boolean) => ({ allowedCurrencies: ['USD'], allowedPaymentMethods: ['ELECTRONIC_BANK_TRANSFER' as const], taxProfileRequired });
+    // Moved on to next year, no longer requiring a tax profile; this year required one.
+    const moved = await publishProgram(h, rules(false), { fiscalYear: nextFiscalYear(current), earlierYears: [{ fiscalYear: current, payoutRules: rules(true) }] });
+    await eventually(async () => expect((await readiness(moved.programId, w.L3)).missing).not.toContain('PROGRAM_UNKNOWN'));
+    await h.db.collection('tax_profiles').updateOne({ locationId: w.L3 }, { $set: { expiresAt: new Date(Date.now() - 1000) } });
+    try {
+      // L3's tax profile expired (or none, this test run alone): a gap under this year's rules, none under next year's.
+      expect((await readiness(moved.programId, w.L3, undefined, current)).missing).toEqual(['BANK_PROFILE_MISSING', expect.stringMatching(/^TAX_PROFILE_(EXPIRED|MISSING)$/)]);
+      expect((await readiness(moved.programId, w.L3, undefined, nextFiscalYear(current))).missing).toEqual(['BANK_PROFILE_MISSING']);
+    } finally {
+      await h.db.collection('tax_profiles').updateOne({ locationId: w.L3 }, { $set: { expiresAt: new Date(Date.now() + 365 * 86_400_000) } });
+    }
+  });
 });
 
 describe('tax profiles expiring within 30 days', () => {

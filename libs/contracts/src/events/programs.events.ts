@@ -1,7 +1,7 @@
 import { Type } from 'class-transformer';
-import { IsArray, IsBoolean, IsDefined, IsIn, IsInt, IsObject, IsString, Matches, Min, ValidateNested } from 'class-validator';
+import { IsArray, IsBoolean, IsDefined, IsIn, IsInt, IsObject, IsOptional, IsString, Matches, Min, ValidateNested } from 'class-validator';
 import { PaymentMethod, PaymentMethods, ProgramState, ProgramStates } from '../domain';
-import { IsFiscalYear } from '../fiscal-year';
+import { fiscalYearBefore, IsFiscalYear } from '../fiscal-year';
 import { KnownWhenPublished } from './common';
 
 export class PayoutRules {
@@ -9,6 +9,12 @@ export class PayoutRules {
   /** Methods of PaymentMethods; one a later enrollment added is taken as named: no profile here has it. */
   @IsArray() @KnownWhenPublished(PaymentMethods, { each: true }) allowedPaymentMethods!: Array<PaymentMethod | (string & {})>;
   @IsBoolean() taxProfileRequired!: boolean;
+}
+
+/** A fiscal year a program moved on from, with the payout rules it had as it left it. */
+export class EarlierYearRules {
+  @IsFiscalYear() fiscalYear!: string;
+  @IsDefined() @IsObject() @ValidateNested() @Type(() => PayoutRules) payoutRules!: PayoutRules;
 }
 
 /** The whole program, carried by every program event (highest revision wins). */
@@ -20,6 +26,22 @@ export class ProgramSnapshot {
   @IsDefined() @IsObject() @ValidateNested() @Type(() => PayoutRules) payoutRules!: PayoutRules;
   @IsIn(ProgramStates) state!: ProgramState;
   @IsInt() @Min(1) revision!: number;
+  /**
+   * The fiscal years the program moved on from, oldest first, each with the payout rules it had as it left it: that
+   * year's enrollments are judged by them (payoutRulesFor), not by `payoutRules` (the current year's, which judge the
+   * rollover's continuations). Absent: none recorded (a program that never moved, or moved before these were kept).
+   */
+  @IsOptional() @IsArray() @ValidateNested({ each: true }) @Type(() => EarlierYearRules) earlierYears?: EarlierYearRules[];
+}
+
+/**
+ * The payout rules an enrollment of `fiscalYear` is judged by: the program's, for its current year and later; for a
+ * year it moved on from, the rules it had when it left that year (the first year it left at or after it: earlierYears),
+ * or its current ones when it has no record of it.
+ */
+export function payoutRulesFor(program: { fiscalYear: string; payoutRules: PayoutRules; earlierYears?: EarlierYearRules[] }, fiscalYear: string): PayoutRules {
+  if (!fiscalYearBefore(fiscalYear, program.fiscalYear)) return program.payoutRules;
+  return (program.earlierYears ?? []).find((earlier) => !fiscalYearBefore(earlier.fiscalYear, fiscalYear))?.payoutRules ?? program.payoutRules;
 }
 
 /**

@@ -1,4 +1,4 @@
-import { fiscalYearBefore, PayoutRules, ProgramSnapshot, sameText } from '@lib/contracts';
+import { fiscalYearBefore, PayoutRules, payoutRulesFor as rulesOfYear, ProgramSnapshot, sameText } from '@lib/contracts';
 import type { Program } from './program.schema';
 import type { ProgramDto, UpdateProgramDto } from './dto/program.dto';
 
@@ -18,8 +18,7 @@ export function fiscalYearMovedBack(current: Pick<Program, 'fiscalYear'>, change
  * or its current ones when it has no record of it (moved before these were kept).
  */
 export function payoutRulesFor(program: Pick<Program, 'fiscalYear' | 'payoutRules' | 'earlierYears'>, fiscalYear: string): PayoutRules {
-  if (!fiscalYearBefore(fiscalYear, program.fiscalYear)) return program.payoutRules;
-  return (program.earlierYears ?? []).find((earlier) => !fiscalYearBefore(earlier.fiscalYear, fiscalYear))?.payoutRules ?? program.payoutRules;
+  return rulesOfYear(program, fiscalYear);
 }
 
 /** The fields an update really changes (an update that changes nothing is not a new revision). */
@@ -87,11 +86,13 @@ export function programSnapshot(p: Program): ProgramSnapshot {
     },
     state: p.state,
     revision: p.revision,
+    ...(p.earlierYears?.length && { earlierYears: p.earlierYears.map(({ fiscalYear, payoutRules }) => ({ fiscalYear, payoutRules: { ...payoutRules } })) }),
   };
 }
 
 export function toProgramDto(p: Program): ProgramDto {
-  const { programId, ...snapshot } = programSnapshot(p);
+  // Not the earlier years' rules: the events' (for the services judging those years' enrollments), not the API's.
+  const { programId, earlierYears: _earlierYears, ...snapshot } = programSnapshot(p);
   // The catalog's own methods (the snapshot's type also takes those a later version of this service may publish).
   const payoutRules = { ...snapshot.payoutRules, allowedPaymentMethods: [...p.payoutRules.allowedPaymentMethods] };
   return { programId, ...snapshot, payoutRules, createdAt: new Date(p.createdAt).toISOString(), updatedAt: new Date(p.updatedAt).toISOString() };

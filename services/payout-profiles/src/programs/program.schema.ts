@@ -1,4 +1,4 @@
-import { PayoutRules, ProgramState } from '@lib/contracts';
+import { EarlierYearRules, PayoutRules, ProgramState } from '@lib/contracts';
 import { REVISION_GUARD_INDEX } from '@lib/messaging';
 import { Prop, Schema, SchemaFactory } from '@nestjs/mongoose';
 
@@ -12,6 +12,8 @@ export class Program {
   @Prop({ required: true, type: Object }) payoutRules!: PayoutRules;
   @Prop({ required: true, type: String }) state!: ProgramState;
   @Prop({ required: true }) revision!: number;
+  /** The years it moved on from, with the rules each had (the snapshot's): readiness judges those years by them. */
+  @Prop({ type: [Object], default: undefined }) earlierYears?: EarlierYearRules[];
 }
 
 export const ProgramSchema = SchemaFactory.createForClass(Program);

@@ -11,20 +11,22 @@ export class ApplyProgramSnapshot {
   constructor(@InjectModel(Program.name) private readonly programs: Model<Program>) {}
 
   async execute(snapshot: ProgramSnapshot): Promise<void> {
-    const { programId, name, fiscalYear, requiresEligibility, payoutRules, state, revision } = snapshot;
+    const { programId, name, fiscalYear, requiresEligibility, payoutRules, state, revision, earlierYears } = snapshot;
+    const rules = (r: ProgramSnapshot['payoutRules']) => ({
+      allowedCurrencies: [...r.allowedCurrencies],
+      allowedPaymentMethods: [...r.allowedPaymentMethods],
+      taxProfileRequired: r.taxProfileRequired,
+    });
     await upsertIfNewer<Program>(this.programs.collection, programId, {
       replaces: (stored) => stored.revision < revision,
       set: {
         name,
         fiscalYear,
         requiresEligibility,
-        payoutRules: {
-          allowedCurrencies: [...payoutRules.allowedCurrencies],
-          allowedPaymentMethods: [...payoutRules.allowedPaymentMethods],
-          taxProfileRequired: payoutRules.taxProfileRequired,
-        },
+        payoutRules: rules(payoutRules),
         state,
         revision,
+        ...(earlierYears?.length && { earlierYears: earlierYears.map((year) => ({ fiscalYear: year.fiscalYear, payoutRules: rules(year.payoutRules) })) }),
       },
     });
   }

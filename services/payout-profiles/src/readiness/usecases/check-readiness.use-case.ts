@@ -1,4 +1,4 @@
-import { fiscalYearOf, fiscalYearOver, judgedAt, MissingPayoutItem } from '@lib/contracts';
+import { fiscalYearOf, fiscalYearOver, judgedAt, MissingPayoutItem, payoutRulesFor } from '@lib/contracts';
 import { Clock, Principal, Problems } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
@@ -61,7 +61,8 @@ export class CheckReadiness {
     // enrollments into it before the program moved on, and they are judged in it, not at the program's year end).
     const fiscalYear = query.fiscalYear ?? (program && (fiscalYearOver(program.fiscalYear, now) ? fiscalYearOf(now) : program.fiscalYear));
     const missing = missingPayoutItems({
-      rules: program?.payoutRules,
+      // That year's rules: a year the program moved on from keeps the rules it had then (as the enrollments are judged).
+      rules: program && fiscalYear ? payoutRulesFor(program, fiscalYear) : program?.payoutRules,
       bank: bank ?? undefined,
       tax: tax ? { status: tax.status, expiresAt: new Date(tax.expiresAt) } : undefined,
       // Within that year, as Enroll judges it: a profile lapsing before the year starts does not cover it.
