@@ -21,7 +21,7 @@
  * does not remove the dead letter (a DLQ is a log: the listing shows it still, with the replay's outcome to be seen on
  * the consumer's metrics and, should it fail again, as a new dead letter).
  */
-import { Topics } from '@lib/contracts';
+import { REPLAY_OF_HEADER, Topics } from '@lib/contracts';
 import { DeadLetter, readDeadLetters, readRecord, writableHeaders } from '@lib/messaging';
 import { kafkaConnectionFromEnv } from '@lib/platform';
 import { IHeaders, Kafka, KafkaConfig, logLevel, Message } from 'kafkajs';
@@ -98,9 +98,12 @@ export class DeadLetters {
       replayed.push(letter);
       // Its value dropped: the original record as it is (key, value and headers).
       const record = letter.value ? { key: letter.rawKey, value: letter.value, headers: letter.rawHeaders } : await this.original(letter);
-      // To the partition it came from: after its key's earlier events, whatever partitioner its producer used.
+      // To the partition it came from: after its key's earlier events, whatever partitioner its producer used. Saying
+      // where the original stands (REPLAY_OF_HEADER), kept from a copy of a copy: consumers ordering facts of the same
+      // instant by where they read them place it there, not after a later fact of that instant.
       const partition = letter.originalPartition >= 0 ? { partition: letter.originalPartition } : {};
-      records.push({ topic: letter.originalTopic, message: { ...record, ...partition } });
+      const headers = { ...record.headers, [REPLAY_OF_HEADER]: record.headers[REPLAY_OF_HEADER] ?? `${letter.originalPartition}:${letter.originalOffset}` };
+      records.push({ topic: letter.originalTopic, message: { ...record, headers, ...partition } });
     }
     await this.publish(records);
     return { replayed, skipped };
@@ -114,7 +117,8 @@ export class DeadLetters {
       const found = await readRecord(this.kafka, topic, Number(partition), offset);
       if (!found?.value) throw new Error(`${topic} keeps no record at ${place} (nothing published)`);
       // A header without a value (a Java producer may write one) is read as null, which KafkaJS cannot send.
-      records.push({ key: found.key, value: found.value, headers: writableHeaders(found.headers), partition: Number(partition) });
+      const headers = writableHeaders(found.headers);
+      records.push({ key: found.key, value: found.value, headers: { ...headers, [REPLAY_OF_HEADER]: headers[REPLAY_OF_HEADER] ?? `${Number(partition)}:${offset}` }, partition: Number(partition) });
     }
     await this.publish(records.map((message) => ({ topic, message })));
     return at;

@@ -95,12 +95,14 @@ describe('npm run dlq (scripts/dead-letters.ts): an operator lists and replays d
     expect(skipped).toEqual([]);
     const again = await watch.waitFor((m) => m.key === 'L1' && m.offset !== first.baseOffset);
     expect(again[0].raw).toBe(value);
-    expect(again[0].headers).toEqual({ traceparent });
+    // Saying where the original stood: consumers order facts of the same instant by it, not by the copy's offset.
+    expect(again[0].headers).toEqual({ traceparent, 'x-replay-of': `2:${first.baseOffset}` });
     expect(again[0].partition).toBe(2); // where it came from
     const big = await watch.waitFor((m) => m.key === 'L2' && !(m.partition === 3 && m.offset === second.baseOffset));
     expect(big[0].raw).toBe(bigValue);
     expect(big[0].partition).toBe(3);
     expect(Object.keys(big[0].headers).filter((h) => h.startsWith('x-dlq-'))).toEqual([]);
+    expect(big[0].headers['x-replay-of']).toBe(`3:${second.baseOffset}`);
 
     await expect(letters.replay(topic, ['0:7'])).rejects.toThrow(`No dead letter of ${topic} at 0:7`);
 
@@ -122,7 +124,7 @@ describe('npm run dlq (scripts/dead-letters.ts): an operator lists and replays d
     expect(await letters.republish(topic, [`2:${first.baseOffset}`])).toEqual([`2:${first.baseOffset}`]);
     await eventually(async () => expect(watch.find((m) => m.key === 'L1')).toHaveLength(before + 1));
     const republished = watch.find((m) => m.key === 'L1').at(-1)!;
-    expect(republished).toMatchObject({ partition: 2, raw: value, headers: { traceparent } });
+    expect(republished).toMatchObject({ partition: 2, raw: value, headers: { traceparent, 'x-replay-of': `2:${first.baseOffset}` } });
     await expect(letters.republish(topic, ['2:999999'])).rejects.toThrow(`${topic} keeps no record at 2:999999`);
   });
 

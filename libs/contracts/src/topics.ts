@@ -58,6 +58,13 @@ export function deadLetterTopic(topic: string): string {
   return `${topic}.dlq`;
 }
 
+/**
+ * On a message an operator published again (`npm run dlq -- replay | republish`): where the original was read,
+ * `<partition>:<offset>` of its topic. A consumer ordering facts of the same instant by where it read them
+ * (laterDecision) places the copy there, not at its own later offset, which would make an older fact win a tie.
+ */
+export const REPLAY_OF_HEADER = 'x-replay-of';
+
 /** Headers written on every dead-lettered message. */
 export const DeadLetterHeaders = {
   error: 'x-dlq-error',

@@ -6,6 +6,12 @@ export interface ConsumedEvent<T = unknown> {
   topic: string;
   partition: number;
   offset: string;
+  /**
+   * Where the event stands in its partition's order: its offset, or for a copy an operator published again (the
+   * REPLAY_OF_HEADER, of this partition, naming an earlier offset) the original's. What facts of the same instant are
+   * ordered by; absent where no consumer runs the handler (then `partition` and `offset`).
+   */
+  position?: { partition: number; offset: string };
   key?: string;
   /**
    * Call between the pages of long work to keep the consumer in its group (also done automatically every few seconds).
@@ -26,4 +32,9 @@ export interface ConsumedEvent<T = unknown> {
    * as the consumer does for the others (kafka_messages_keyed_otherwise_total). Absent where no consumer runs the handler.
    */
   keyedBy?(expected: string): void;
+}
+
+/** Where a consumed event stands in its partition's order (ConsumedEvent.position, else where it was read). */
+export function positionOf(event: Pick<ConsumedEvent, 'partition' | 'offset' | 'position'>): { partition: number; offset: string } {
+  return event.position ?? { partition: event.partition, offset: event.offset };
 }

@@ -1,4 +1,4 @@
-import { CATALOG, deadLetterTopic, deterministicId, Envelope, EXTERNAL_TOPICS, isUuid, parseEvent } from '@lib/contracts';
+import { CATALOG, deadLetterTopic, deterministicId, Envelope, EXTERNAL_TOPICS, isUuid, parseEvent, REPLAY_OF_HEADER } from '@lib/contracts';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BaseRpcContext, CustomTransportStrategy, MessageHandler, Server } from '@nestjs/microservices';
@@ -552,7 +552,8 @@ export class KafkaEventServer extends Server implements CustomTransportStrategy 
           await heartbeat();
         };
         const keyedBy = (expected: string) => this.reportKey(topic, key, expected, envelope);
-        const event: ConsumedEvent = { envelope, topic, partition, offset: message.offset, key, heartbeat: beat, stopping, keyedBy };
+        const position = { partition, offset: replayedFrom(message.headers?.[REPLAY_OF_HEADER], partition, message.offset) ?? message.offset };
+        const event: ConsumedEvent = { envelope, topic, partition, offset: message.offset, position, key, heartbeat: beat, stopping, keyedBy };
         const outcome = await this.runHandler(topic, event, stopping);
         if (outcome.ok) {
           // A second copy of the event later in this chunk is a duplicate too.
@@ -732,4 +733,16 @@ function onceAMinute(saidAt: Map<string, number>, topic: string): boolean {
  */
 export function nonUuidCorrelation(envelope: Pick<Envelope, 'eventId'>): string {
   return deterministicId('correlation', envelope.eventId);
+}
+
+/**
+ * The original's offset a copy published again names (REPLAY_OF_HEADER: `<partition>:<offset>`), when it is of this
+ * partition and before the copy's own; undefined otherwise (a header of another partition, malformed, or naming a later
+ * offset: a copy can only be older than where it stands, never newer).
+ */
+export function replayedFrom(header: Buffer | string | (Buffer | string)[] | undefined, partition: number, offset: string): string | undefined {
+  const value = Array.isArray(header) ? header[0] : header;
+  const match = /^(\d+):(\d+)$/.exec(value?.toString() ?? '');
+  if (!match || Number(match[1]) !== partition || BigInt(match[2]) >= BigInt(offset)) return undefined;
+  return match[2];
 }

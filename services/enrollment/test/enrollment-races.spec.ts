@@ -4,8 +4,8 @@
  * competing change (an event on the real topic, handled by the real consumer, or the competing use case itself) at
  * the exact moment between the read and the write. The database and the broker are the run's real ones.
  */
-import { ProfileEvent } from '@lib/contracts';
-import { eventually } from '@lib/testing';
+import { createEnvelope, ProfileEvent, REPLAY_OF_HEADER, Topics } from '@lib/contracts';
+import { eventually, groupCaughtUp } from '@lib/testing';
 import { Type } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { Enrollment } from '../src/enrollments/enrollment.schema';
@@ -24,6 +24,7 @@ import { ProgramsModule } from '../src/programs/programs.module';
 import { ReadPrograms } from '../src/programs/usecases/read-programs.use-case';
 import { ViewsModule } from '../src/views/views.module';
 import { ViewsRepository } from '../src/views/views.repository';
+import { watchFromNow } from './kafka-group';
 import {
   approvedProfiles,
   bankProfile,
@@ -755,5 +756,32 @@ describe('the agreement view and changes of the same instant', () => {
     expect(await stored()).toBe(false);
     expect(await views.recordAgreement({ partnerId, active: true }, at, { partition: 2, offset: '8' })).toBe(false);
     expect(await stored()).toBe(false);
+  });
+
+  // `npm run dlq -- replay` publishes a dead-lettered change again: at a later offset, saying where the original was.
+  it('places a change an operator published again where its original stood: it does not overtake a later change of the same instant', async () => {
+    const partnerId = `agreement-${randomUUID()}`;
+    // In the past (an outside system's event dated ahead of the broker's clock is refused), to the second.
+    const at = new Date(Math.floor((Date.now() - 600_000) / 1000) * 1000);
+    const stored = async () => (await h.db.collection<{ _id: string; active: boolean }>('agreement_view').findOne({ _id: partnerId }))?.active;
+    const { watch, close } = await watchFromNow([Topics.agreements]);
+    try {
+      const change = (active: boolean, occurredAt = at) => createEnvelope({ type: 'AgreementStatusChanged', source: 'agreements-system', partnerId, data: { partnerId, active }, occurredAt });
+      // Where the failed original stood (here an earlier change of the partner: only its place matters), then a later
+      // change of the same instant, applied.
+      const before = change(false, new Date(+at - 3_600_000));
+      await h.kafka.publish(Topics.agreements, partnerId, before);
+      const [original] = await watch.waitFor((m) => m.envelope?.eventId === before.eventId);
+      await h.kafka.publish(Topics.agreements, partnerId, change(true));
+      await eventually(async () => expect(await stored()).toBe(true));
+      // The original (inactive at the same instant), dead-lettered then, published again as the tool does.
+      const inactive = change(false);
+      await h.kafka.publish(Topics.agreements, partnerId, inactive, { [REPLAY_OF_HEADER]: `${original.partition}:${original.offset}` });
+      await watch.waitFor((m) => m.envelope?.eventId === inactive.eventId);
+      await groupCaughtUp(h.service.env.KAFKA_GROUP_ID, [Topics.agreements]);
+      expect(await stored()).toBe(true);
+    } finally {
+      await close();
+    }
   });
 });

@@ -10,7 +10,7 @@ import {
   ProgramEvent,
   Topics,
 } from '@lib/contracts';
-import { ConsumedEvent } from '@lib/messaging';
+import { ConsumedEvent, positionOf } from '@lib/messaging';
 import { Controller } from '@nestjs/common';
 import { EventPattern, Payload } from '@nestjs/microservices';
 import { ViewsRepository } from '../../views/views.repository';
@@ -39,15 +39,13 @@ export class ExternalEventsHandler {
   @EventPattern(Topics.eligibility)
   async onEligibility(@Payload() event: ConsumedEvent<EligibilityDetermined>): Promise<void> {
     if (event.envelope.type !== 'EligibilityDetermined') return;
-    const { partition, offset } = event;
-    await this.recordEligibility.execute(event.envelope.data, new Date(event.envelope.occurredAt), event.envelope.eventId, { partition, offset });
+    await this.recordEligibility.execute(event.envelope.data, new Date(event.envelope.occurredAt), event.envelope.eventId, positionOf(event));
   }
 
   @EventPattern(Topics.agreements)
   async onAgreement(@Payload() event: ConsumedEvent<AgreementStatusChanged>): Promise<void> {
     if (event.envelope.type !== 'AgreementStatusChanged') return;
-    const { partition, offset } = event;
-    await this.views.recordAgreement(event.envelope.data, new Date(event.envelope.occurredAt), { partition, offset });
+    await this.views.recordAgreement(event.envelope.data, new Date(event.envelope.occurredAt), positionOf(event));
   }
 
   @EventPattern(Topics.payoutProfiles)

@@ -1,5 +1,5 @@
 import { EligibilityDetermined, Topics } from '@lib/contracts';
-import { ConsumedEvent } from '@lib/messaging';
+import { ConsumedEvent, positionOf } from '@lib/messaging';
 import { Controller } from '@nestjs/common';
 import { EventPattern, Payload } from '@nestjs/microservices';
 import { RecordEligibilityDecision } from '../usecases/record-eligibility-decision.use-case';
@@ -12,6 +12,6 @@ export class EligibilityHandler {
   @EventPattern(Topics.eligibility)
   async onDecision(@Payload() event: ConsumedEvent<EligibilityDetermined>): Promise<void> {
     if (event.envelope.type !== 'EligibilityDetermined') return;
-    await this.recordDecision.execute(event.envelope, { partition: event.partition, offset: event.offset });
+    await this.recordDecision.execute(event.envelope, positionOf(event));
   }
 }
