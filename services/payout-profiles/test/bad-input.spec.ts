@@ -227,7 +227,7 @@ describe('bad input: problem+json naming the field, nothing stored changes', () 
     const fields = (answer: { body: { errors?: Array<{ field: string }> } }) => (answer.body.errors ?? []).map((e) => e.field).sort();
     const created = await call(h, 'POST', `/v1/locations/${w.L3}/tax-profile`, {
       token: admin,
-      body: nonUsTaxProfile({ vatId: 'DE!', expiresAt: `${new Date().getUTCFullYear() + 4}-01-01` }),
+      body: nonUsTaxProfile({ vatId: 'DE!', expiresAt: `${new Date().getUTCFullYear() + 4}-01-02` }),
     });
     expect(created.status).toBe(400);
     expect(fields(created)).toEqual(['expiresAt', 'vatId']);

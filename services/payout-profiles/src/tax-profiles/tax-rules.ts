@@ -137,7 +137,7 @@ export function daysLeft(expiresAt: Date, now: Date): number {
  * through the end of the third calendar year after the year it is signed (at the latest, this one), December 31 of now's
  * year plus 3 (a date far on would keep its expiry reminder, and the enrollments' TAX_PROFILE_EXPIRED, from ever coming).
  * `expiresAt` is when it has expired (isExpired): a form valid through December 31 expires on January 1, which is
- * taken, as a date or a date-time of that day in any time zone (before January 2, UTC).
+ * taken as a date, or as a date-time before January 2, UTC (a day's slack for a time zone ahead of UTC).
  */
 export function expiryProblems(expiresAt: string, now: Date, form?: TaxForm): FieldProblem[] {
   const at = new Date(expiresAt);
