@@ -494,6 +494,14 @@ describe('directory import and deactivation by an admin', () => {
     await client.settled('users', userId);
     const user = (await client.call('GET', `/v1/users/${userId}`, { token: p.globalAdmin.token })).body;
     expect(user).toMatchObject({ active: true, email: address, externalId: newHire, roles: held.roles });
+
+    // The same file again (the next sync): the new hire unchanged, the leaver as before (not rejected now that the
+    // user with the address is linked).
+    const again = await client.call('POST', '/v1/users/import', {
+      token: p.globalAdmin.token,
+      body: { schemas: [LIST_RESPONSE], Resources: entries },
+    });
+    expect(Object.fromEntries(again.body.results.map((r: any) => [r.externalId, r.outcome]))).toEqual({ [newHire]: 'unchanged', [leaver]: leaverOutcome });
   });
 
   it("still deactivates the user created by hand with a leaver's address when the active entry with it is linked already (its user moving to that address)", async () => {

@@ -40,12 +40,17 @@ export class ImportUsers {
     const inactive = mapped.flatMap((m) => (!m.ok && m.inactive ? [m.externalId!] : []));
     const byExternalId = new Map((await this.users.findManyByExternalId(actor.partnerId, [...valid.map((u) => u.externalId), ...inactive])).map((u) => [u.externalId!, u]));
     const byEmail = new Map((await this.users.findManyByEmail(actor.partnerId, valid.map((u) => u.email))).map((u) => [u.emailKey, u]));
-    // The emails the file gives to active entries not linked yet (one each: mapScimResources). A user created by hand
-    // with one of them is that active entry's to link, never an inactive entry's (a leaver's, whose address the
+    // The active entry of each email of the file (one each: mapScimResources). The user with that email is that entry's
+    // (linked to it, or created by hand and linked by it now), never an inactive entry's (a leaver's, whose address the
     // directory gave to a new hire): linking it to the leaver would deactivate the new hire, in whichever order the two
-    // entries come. An active entry linked already (its user moving to that email) links nobody by email: the user with
-    // the address is the leaver's to deactivate, as before.
-    const activeEmails = new Set(valid.flatMap((u) => (u.active && !byExternalId.has(u.externalId) ? [emailKey(u.email)] : [])));
+    // entries come, and the same file imported again would reject the leaver's entry. A user created by hand while the
+    // active entry is linked to another user (that user moving to the address) is the leaver's to deactivate, as before.
+    const activeByEmail = new Map(valid.flatMap((u) => (u.active ? [[emailKey(u.email), u.externalId] as const] : [])));
+    const heldForActiveEntry = (holder: User | undefined, email: string): boolean => {
+      const active = activeByEmail.get(emailKey(email));
+      if (!holder || active === undefined) return false;
+      return holder.externalId === active || (holder.externalId === undefined && !byExternalId.has(active));
+    };
 
     const results: ImportResultView[] = [];
     let stopped: string | undefined;
@@ -77,7 +82,7 @@ export class ImportUsers {
         continue;
       }
       const linked = byExternalId.get(entry.user.externalId);
-      if (!linked && !entry.user.active && activeEmails.has(emailKey(entry.user.email))) {
+      if (!linked && !entry.user.active && heldForActiveEntry(byEmail.get(emailKey(entry.user.email)), entry.user.email)) {
         results.push({ index: entry.index, externalId: entry.user.externalId, email: entry.user.email, outcome: 'unchanged', reason: LEAVER_NOT_LINKED });
         continue;
       }
