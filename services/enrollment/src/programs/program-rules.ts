@@ -1,4 +1,4 @@
-import { fiscalYearBefore, PayoutRules, payoutRulesFor as rulesOfYear, ProgramSnapshot, sameText } from '@lib/contracts';
+import { fiscalYearBefore, ProgramSnapshot, sameText } from '@lib/contracts';
 import type { Program } from './program.schema';
 import type { ProgramDto, UpdateProgramDto } from './dto/program.dto';
 
@@ -10,15 +10,6 @@ import type { ProgramDto, UpdateProgramDto } from './dto/program.dto';
 export function fiscalYearMovedBack(current: Pick<Program, 'fiscalYear'>, changes: Partial<Program>): string | null {
   if (changes.fiscalYear === undefined || !fiscalYearBefore(changes.fiscalYear, current.fiscalYear)) return null;
   return `A program's fiscal year only moves forward: ${current.fiscalYear} cannot become ${changes.fiscalYear}.`;
-}
-
-/**
- * The payout rules an enrollment of `fiscalYear` is judged by: the program's, for its current year and later; for a
- * year it moved on from, the rules it had when it left that year (the first year it left at or after it: earlierYears),
- * or its current ones when it has no record of it (moved before these were kept).
- */
-export function payoutRulesFor(program: Pick<Program, 'fiscalYear' | 'payoutRules' | 'earlierYears'>, fiscalYear: string): PayoutRules {
-  return rulesOfYear(program, fiscalYear);
 }
 
 /** The fields an update really changes (an update that changes nothing is not a new revision). */

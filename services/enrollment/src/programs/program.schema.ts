@@ -47,7 +47,8 @@ export class Program {
   /**
    * The years the program moved on from (`fiscalYear` changed), oldest first, each with the payout rules it had then:
    * the enrollments of those years stay judged by their own year's rules (payoutRulesFor), not by the next year's set
-   * with or after the move (those judge the rollover's continuations). Not part of the snapshot.
+   * with or after the move (those judge the rollover's continuations). In the snapshot (for payout-profiles' readiness),
+   * not in the API.
    */
   @Prop({ type: [EarlierYearSchema], default: undefined }) earlierYears?: EarlierYear[];
   /**

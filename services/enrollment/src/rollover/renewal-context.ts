@@ -1,4 +1,4 @@
-import { fiscalYearRange } from '@lib/contracts';
+import { fiscalYearRange, payoutRulesFor } from '@lib/contracts';
 import { findByIds } from '@lib/messaging';
 import { Clock } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
@@ -12,7 +12,6 @@ import { agreementActiveAt } from '../views/agreement-status';
 import { ViewsRepository } from '../views/views.repository';
 import { YearDecision } from '../views/views.schemas';
 import { decideRenewal, eligibilityFor, RenewalDecision } from './renewal-rules';
-import { payoutRulesFor } from '../programs/program-rules';
 
 /** The part of an existing next-year enrollment the rollover looks at. */
 export type NextYearEnrollment = Pick<

@@ -1,5 +1,5 @@
 import { AccessPolicy, Actor } from '@lib/access';
-import { EnrollmentStatus, fiscalYearBefore, fiscalYearOver, judgedAt } from '@lib/contracts';
+import { EnrollmentStatus, fiscalYearBefore, fiscalYearOver, judgedAt, payoutRulesFor } from '@lib/contracts';
 import { isDuplicateKey, OutboxEntry } from '@lib/messaging';
 import { Clock, IdempotentRequest, Principal, ProblemException, Problems } from '@lib/platform';
 import { HttpStatus, Injectable } from '@nestjs/common';
@@ -19,7 +19,6 @@ import { defaultSettling, PayoutFacts, profileFacts } from '../payout-facts';
 import { FollowValidation } from './follow-validation.use-case';
 import { RecheckStart } from './recheck-start.use-case';
 import { WithdrawBankChoice } from './withdraw-bank-choice.use-case';
-import { payoutRulesFor } from '../../programs/program-rules';
 
 const ATTEMPTS = 8;
 

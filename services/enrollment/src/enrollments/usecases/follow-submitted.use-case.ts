@@ -1,4 +1,4 @@
-import { EnrollmentStatus, fiscalYearBefore, PayoutRules } from '@lib/contracts';
+import { EnrollmentStatus, fiscalYearBefore, PayoutRules, payoutRulesFor } from '@lib/contracts';
 import { BackgroundWork } from '@lib/platform';
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
@@ -9,7 +9,6 @@ import { EnrollmentsRepository } from '../enrollments.repository';
 import { JobMark } from '../job-mark.schema';
 import { EnrollLocation } from './enroll-location.use-case';
 import { FollowValidation } from './follow-validation.use-case';
-import { payoutRulesFor } from '../../programs/program-rules';
 
 const PAGE = 500;
 /** Enrollments of a page followed at the same time (each reads its profile views, and writes only if it changes). */

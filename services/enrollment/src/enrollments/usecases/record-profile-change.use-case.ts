@@ -1,4 +1,4 @@
-import { ProfileEvent } from '@lib/contracts';
+import { payoutRulesFor, ProfileEvent } from '@lib/contracts';
 import { Clock } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
@@ -9,7 +9,6 @@ import { PayoutFacts, profileFacts } from '../payout-facts';
 import { EnrollLocation } from './enroll-location.use-case';
 import { FollowValidation } from './follow-validation.use-case';
 import { WithdrawBankChoice } from './withdraw-bank-choice.use-case';
-import { payoutRulesFor } from '../../programs/program-rules';
 
 const ATTEMPTS = 8;
 

@@ -1,5 +1,5 @@
 import { AccessPolicy } from '@lib/access';
-import { fiscalYearOver, judgedAt, PayoutRules } from '@lib/contracts';
+import { fiscalYearOver, judgedAt, PayoutRules, payoutRulesFor } from '@lib/contracts';
 import { Clock, CONFIG, Principal, ProblemException, Problems } from '@lib/platform';
 import { HttpStatus, Inject, Injectable } from '@nestjs/common';
 import type { EnrollmentConfig } from '../../config';
@@ -15,7 +15,6 @@ import { FollowValidation } from './follow-validation.use-case';
 import { RecheckStart } from './recheck-start.use-case';
 import { agreementInactive, locationNotEligible, programNotOpen } from '../start-refusals';
 import { ViewsRepository } from '../../views/views.repository';
-import { payoutRulesFor } from '../../programs/program-rules';
 
 const ATTEMPTS = 8;
 

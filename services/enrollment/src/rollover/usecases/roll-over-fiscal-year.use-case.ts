@@ -1,4 +1,4 @@
-import { fiscalYearRange, ineligibleReasons, judgedAt, MissingPayoutItem, nextFiscalYear } from '@lib/contracts';
+import { fiscalYearRange, ineligibleReasons, judgedAt, MissingPayoutItem, nextFiscalYear, payoutRulesFor } from '@lib/contracts';
 import { findByIds, OutboxEntry, pushOutbox, UPDATES_PER_COMMAND } from '@lib/messaging';
 import { BackgroundWork, Clock, CONFIG, Problems } from '@lib/platform';
 import { Inject, Injectable, Logger } from '@nestjs/common';
@@ -22,7 +22,6 @@ import { ReviewEarlyRenewals } from './review-early-renewals.use-case';
 import { BatchContext, NEXT_YEAR_FIELDS, NextYearEnrollment, RenewalContext } from '../renewal-context';
 import { completedFilter, decideUnfinished, endedUnfinished, RenewalDecision, takenOverByContinuation, wasCompleted } from '../renewal-rules';
 import { bankNoLongerServes, BEFORE_ENROLLED, keptBankProfileId } from '../../enrollments/enrollment-rules';
-import { payoutRulesFor } from '../../programs/program-rules';
 
 export interface RolloverRequest {
   fromFiscalYear: string;
