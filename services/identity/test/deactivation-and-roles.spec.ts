@@ -12,6 +12,9 @@ import { BootedIdentity, bootIdentity, IdentityClient } from './identity.harness
 jest.setTimeout(120_000);
 
 const LIST_RESPONSE = 'urn:ietf:params:scim:api:messages:2.0:ListResponse';
+
+/** POST /v1/users/import of these SCIM resources, as `token`'s caller. */
+const importUsers = (token: string, resources: unknown[]) => client.call('POST', '/v1/users/import', { token, body: { schemas: [LIST_RESPONSE], Resources: resources } });
 let booted: BootedIdentity;
 let client: IdentityClient;
 
@@ -213,7 +216,7 @@ describe('the last active Global admin', () => {
   it('goes on with an import whose admin gained a role while it ran: a Global admin it deactivates further down is deactivated', async () => {
     const p = await twoGlobalAdmins();
     const directoryAdmin = { externalId: `ga-${randomUUID()}`, userName: `dir-ga-${randomUUID().slice(0, 8)}@example.com` };
-    const created = await client.call('POST', '/v1/users/import', { token: p.first.token, body: { schemas: [LIST_RESPONSE], Resources: [directoryAdmin] } });
+    const created = await importUsers(p.first.token, [directoryAdmin]);
     const adminId = created.body.results[0].userId;
     expect((await client.call('POST', `/v1/users/${adminId}/roles`, { token: p.first.token, body: { role: 'GLOBAL_ADMIN', locationIds: ['*'] } })).status).toBe(200);
 
@@ -234,7 +237,7 @@ describe('the last active Global admin', () => {
     const imported = await racing(
       'create',
       async () => expect((await client.call('POST', '/v1/users', { token: p.globalAdmin.token, body: { email, displayName: 'By Hand' } })).status).toBe(201),
-      () => client.call('POST', '/v1/users/import', { token: p.globalAdmin.token, body: { schemas: [LIST_RESPONSE], Resources: [{ externalId: 'e-hand', userName: email }] } }),
+      () => importUsers(p.globalAdmin.token, [{ externalId: 'e-hand', userName: email }]),
     );
     expect(imported.body.results.map((r: { outcome: string }) => r.outcome)).toEqual(['updated']);
     const stored = await booted.db.collection('users').find({ partnerId: p.partnerId, email }).toArray();
@@ -244,11 +247,11 @@ describe('the last active Global admin', () => {
   it("refuses an entry that moves its user to an email a hand-made user holds, naming the email (it is not re-planned as that user)", async () => {
     const p = await client.registerPartner();
     const [first, taken] = [`dir-${randomUUID().slice(0, 8)}@example.com`, `hand-${randomUUID().slice(0, 8)}@example.com`];
-    const imported = await client.call('POST', '/v1/users/import', { token: p.globalAdmin.token, body: { schemas: [LIST_RESPONSE], Resources: [{ externalId: 'e-move', userName: first }] } });
+    const imported = await importUsers(p.globalAdmin.token, [{ externalId: 'e-move', userName: first }]);
     const userId = imported.body.results[0].userId;
     const hand = await client.call('POST', '/v1/users', { token: p.globalAdmin.token, body: { email: taken, displayName: 'By Hand' } });
     expect(hand.status).toBe(201);
-    const moved = await client.call('POST', '/v1/users/import', { token: p.globalAdmin.token, body: { schemas: [LIST_RESPONSE], Resources: [{ externalId: 'e-move', userName: taken }] } });
+    const moved = await importUsers(p.globalAdmin.token, [{ externalId: 'e-move', userName: taken }]);
     expect(moved.body.results.map((r: { outcome: string; reason?: string; userId?: string }) => [r.outcome, r.reason, r.userId])).toEqual([
       ['rejected', 'email is already used by another user of this partner', userId],
     ]);
@@ -264,7 +267,7 @@ describe('the last active Global admin', () => {
     const spy = jest.spyOn(users, 'change').mockRejectedValueOnce(new DuplicateUserError('externalId'));
     let imported;
     try {
-      imported = await client.call('POST', '/v1/users/import', { token: p.globalAdmin.token, body: { schemas: [LIST_RESPONSE], Resources: [{ externalId: 'e-taken', userName: email }] } });
+      imported = await importUsers(p.globalAdmin.token, [{ externalId: 'e-taken', userName: email }]);
     } finally {
       spy.mockRestore();
     }
@@ -439,25 +442,16 @@ describe('directory import and deactivation by an admin', () => {
     const p = await client.registerPartner();
     const [leaver, other, newHire] = [`l-${randomUUID()}`, `o-${randomUUID()}`, `n-${randomUUID()}`];
     const address = `jo-${randomUUID().slice(0, 8)}@example.com`;
-    const first = await client.call('POST', '/v1/users/import', {
-      token: p.globalAdmin.token,
-      body: { schemas: [LIST_RESPONSE], Resources: [{ externalId: leaver, userName: address, active: true }, { externalId: other, userName: `${other}@example.com`, active: true }] },
-    });
+    const first = await importUsers(p.globalAdmin.token, [{ externalId: leaver, userName: address, active: true }, { externalId: other, userName: `${other}@example.com`, active: true }]);
     const [leaverId, otherId] = first.body.results.map((r: any) => r.userId);
     await client.settled('users', leaverId);
     await client.settled('users', otherId);
 
-    const next = await client.call('POST', '/v1/users/import', {
-      token: p.globalAdmin.token,
-      body: {
-        schemas: [LIST_RESPONSE],
-        Resources: [
-          { externalId: newHire, userName: address, active: true },
-          { externalId: leaver, userName: address, active: false },
-          { ExternalId: other, UserName: `${other}@example.com`, Active: 'False' },
-        ],
-      },
-    });
+    const next = await importUsers(p.globalAdmin.token, [
+      { externalId: newHire, userName: address, active: true },
+      { externalId: leaver, userName: address, active: false },
+      { ExternalId: other, UserName: `${other}@example.com`, Active: 'False' },
+    ]);
     expect(next.status).toBe(200);
     // The new hire waits for the address (the deactivated leaver still holds it); the leaver and the other are deactivated.
     expect(next.body.results.map((r: any) => [r.externalId, r.outcome])).toEqual([
@@ -484,10 +478,7 @@ describe('directory import and deactivation by an admin', () => {
       { externalId: leaver, userName: address, active: false },
       { externalId: newHire, userName: address, active: true },
     ];
-    const imported = await client.call('POST', '/v1/users/import', {
-      token: p.globalAdmin.token,
-      body: { schemas: [LIST_RESPONSE], Resources: leaverLast ? entries.reverse() : entries },
-    });
+    const imported = await importUsers(p.globalAdmin.token, leaverLast ? entries.reverse() : entries);
     expect(imported.status).toBe(200);
     const outcomes = Object.fromEntries(imported.body.results.map((r: any) => [r.externalId, [r.outcome, r.userId]]));
     expect(outcomes).toEqual({ [newHire]: ['updated', userId], [leaver]: [leaverOutcome, undefined] });
@@ -497,10 +488,7 @@ describe('directory import and deactivation by an admin', () => {
 
     // The same file again (the next sync): the new hire unchanged, the leaver as before (not rejected now that the
     // user with the address is linked).
-    const again = await client.call('POST', '/v1/users/import', {
-      token: p.globalAdmin.token,
-      body: { schemas: [LIST_RESPONSE], Resources: entries },
-    });
+    const again = await importUsers(p.globalAdmin.token, entries);
     expect(Object.fromEntries(again.body.results.map((r: any) => [r.externalId, r.outcome]))).toEqual({ [newHire]: 'unchanged', [leaver]: leaverOutcome });
   });
 
@@ -509,23 +497,14 @@ describe('directory import and deactivation by an admin', () => {
     const address = `hand-${randomUUID().slice(0, 8)}@example.com`;
     const { userId } = await client.createUser(p.globalAdmin.token, { email: address });
     const [leaver, mover] = [`l-${randomUUID()}`, `m-${randomUUID()}`];
-    const first = await client.call('POST', '/v1/users/import', {
-      token: p.globalAdmin.token,
-      body: { schemas: [LIST_RESPONSE], Resources: [{ externalId: mover, userName: `${mover}@example.com`, active: true }] },
-    });
+    const first = await importUsers(p.globalAdmin.token, [{ externalId: mover, userName: `${mover}@example.com`, active: true }]);
     const moverId = first.body.results[0].userId;
     await client.settled('users', moverId);
 
-    const imported = await client.call('POST', '/v1/users/import', {
-      token: p.globalAdmin.token,
-      body: {
-        schemas: [LIST_RESPONSE],
-        Resources: [
-          { externalId: leaver, userName: address, active: false },
-          { externalId: mover, userName: address, active: true },
-        ],
-      },
-    });
+    const imported = await importUsers(p.globalAdmin.token, [
+      { externalId: leaver, userName: address, active: false },
+      { externalId: mover, userName: address, active: true },
+    ]);
     expect(imported.body.results.map((r: any) => [r.externalId, r.outcome])).toEqual([
       [leaver, 'deactivated'],
       [mover, 'rejected'],
