@@ -121,6 +121,18 @@ describe('bank profile', () => {
     expect(+new Date(approved.envelope!.occurredAt)).toBeGreaterThan(+decidedAt);
   });
 
+  it('a change of the locations alone keeps the revision decided, its event dated by the same decision', async () => {
+    // A consumer that sees this event before ProfileApproved (that one dead-lettered, replayed later) dates the approval
+    // by it: by the decision, not by this change.
+    const [approved] = await watch.waitFor<ProfileEvent>(of(id, 'ProfileApproved', 1));
+    const current = await profile(path());
+    const changed = await call(h, 'PATCH', path(), { token: admin, body: { locationIds: [w.L1] }, headers: ifMatch(current.version) });
+    expect(changed.status).toBe(200);
+    expect(changed.body).toMatchObject({ revision: 1, status: 'APPROVED', locationIds: [w.L1] });
+    const [updated] = await watch.waitFor<ProfileEvent>(of(id, 'ProfileUpdated', 1));
+    expect(updated.envelope!.data).toMatchObject({ status: 'APPROVED', revision: 1, locationIds: [w.L1], decidedAt: approved.envelope!.data.decidedAt });
+  });
+
   it('a change is revision 2, pending again, with a new validation request', async () => {
     const current = await profile(path());
     const changed = await call(h, 'PATCH', path(), {

@@ -47,9 +47,11 @@ export class ProfileEvent extends ProfileDetails {
    */
   @IsOptional() @IsInt() @Min(1) version?: number;
   /**
-   * ProfileApproved / ProfileActionRequired: when the revision was decided (the back office's result as it dated it,
-   * or the operator's request), never after the event; the event itself may be written later (a lagging consumer of
-   * the results). What "approved within the fiscal year" is judged by. Absent in older events: their occurredAt.
+   * ProfileApproved / ProfileActionRequired, and every later event of that decided revision (a change of locationIds):
+   * when the revision was decided (the back office's result as it dated it, or the operator's request), never after
+   * the event; the event itself may be written later (a lagging consumer of the results). What "approved within the
+   * fiscal year" is judged by. Absent in older events: their occurredAt (on a later event of a decided revision, the
+   * decision's event's, if a consumer saw it).
    */
   @IsOptional() @IsIsoInstant() decidedAt?: string;
 }

@@ -12,6 +12,15 @@ type LifecycleEventType = Exclude<ProfileEventType, 'ProfileSubmittedForValidati
 
 
 /**
+ * When the current revision was decided, on every event of a decided revision: its decision's, and a later change of
+ * the same revision's (a bank profile's locationIds), which a consumer may see first (the decision's event dead-lettered
+ * and replayed later) and would otherwise date the decision by.
+ */
+function decision(p: BankProfile | TaxProfile): Pick<ProfileEvent, 'decidedAt'> {
+  return p.status !== 'PENDING_VALIDATION' && p.decidedAt ? { decidedAt: new Date(p.decidedAt).toISOString() } : {};
+}
+
+/**
  * The public face of a bank profile in events: what enrollment and notification need, and no secret. `locationIds`
  * (which enrollment checks a chosen profile against) is `['*']` for a profile stored before it existed; `version`
  * orders the events of one revision (a change of `locationIds` alone is not a new revision).
@@ -31,6 +40,7 @@ export function bankProfileEvent(p: BankProfile): ProfileEvent {
     maskedAccount: p.maskedAccount,
     locationIds: servedLocations(p),
     version: p.version,
+    ...decision(p),
   };
 }
 
@@ -47,6 +57,7 @@ export function taxProfileEvent(p: TaxProfile): ProfileEvent {
     name: p.businessProfile.legalName,
     country: p.incorporationCountry,
     expiresAt: new Date(p.expiresAt).toISOString(),
+    ...decision(p),
   };
 }
 
@@ -65,9 +76,9 @@ export class ProfileEvents {
   }
 
   /** One lifecycle event on payout-profiles.events.v1. */
-  lifecycle(kind: 'BANK' | 'TAX', type: LifecycleEventType, profile: BankProfile | TaxProfile, extra: Pick<ProfileEvent, 'decidedAt'> = {}): OutboxEntry {
+  lifecycle(kind: 'BANK' | 'TAX', type: LifecycleEventType, profile: BankProfile | TaxProfile): OutboxEntry {
     const { data, key } = this.describe(kind, profile);
-    return this.outbox.event(Topics.payoutProfiles, { type, data: { ...data, ...extra }, key });
+    return this.outbox.event(Topics.payoutProfiles, { type, data, key });
   }
 
   /**

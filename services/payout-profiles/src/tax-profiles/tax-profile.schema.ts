@@ -58,6 +58,12 @@ export class TaxProfile implements ProfileState {
    * before it existed: their createdAt bounds it instead.
    */
   @Prop() revisedAt?: Date;
+  /**
+   * When the current revision's decision was made (its events' `decidedAt`), kept while the status is that decision;
+   * a new revision's leaves it stale until decided (read only with a decided status). Absent on profiles decided
+   * before it existed.
+   */
+  @Prop() decidedAt?: Date;
   createdAt?: Date;
   updatedAt?: Date;
 }

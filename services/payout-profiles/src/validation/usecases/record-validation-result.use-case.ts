@@ -171,14 +171,19 @@ export class RecordValidationResult {
         effect,
         receivedAt: this.clock.now(),
       };
+      // Dated by the decision, never after its recording (a back office's clock ahead of ours) nor before the revision it
+      // decides was made (a clock behind, a result re-sent with an old date): enrollment completes a fiscal year by this
+      // date, which must not fall before the details it approves existed.
+      const revisedAt = (profile.revisedAt ?? profile.createdAt)?.getTime() ?? -Infinity;
+      const decidedAt = new Date(Math.max(revisedAt, Math.min(command.decidedAt?.getTime() ?? Infinity, record.receivedAt.getTime())));
       const next = {
         ...profile,
         version: profile.version + 1,
         // The profile's reasons say what to fix: an approval's note ("verified by the bank") stays in the history only.
-        ...(effect === 'APPLIED' && { status: command.outcome, reasons: command.outcome === 'APPROVED' ? [] : reasons }),
+        ...(effect === 'APPLIED' && { status: command.outcome, reasons: command.outcome === 'APPROVED' ? [] : reasons, decidedAt }),
       } as BankProfile | TaxProfile;
       const set: Record<string, unknown> = { version: next.version };
-      if (effect === 'APPLIED') Object.assign(set, { status: next.status, reasons: next.reasons });
+      if (effect === 'APPLIED') Object.assign(set, { status: next.status, reasons: next.reasons, decidedAt });
       const push: Record<string, unknown> = { validationHistory: record, decisionKeys: key };
       // An applied decision lets the results of revisions long decided go (KEPT_DECIDED_REVISIONS): the history set
       // whole then, guarded by the version as every write here.
@@ -189,12 +194,7 @@ export class RecordValidationResult {
       }
       if (effect === 'APPLIED') {
         const type = command.outcome === 'APPROVED' ? 'ProfileApproved' : 'ProfileActionRequired';
-        // Dated by the decision, never after its recording (a back office's clock ahead of ours) nor before the revision
-        // it decides was made (a clock behind, a result re-sent with an old date): enrollment completes a fiscal year
-        // by this date, which must not fall before the details it approves existed.
-        const revisedAt = (profile.revisedAt ?? profile.createdAt)?.getTime() ?? -Infinity;
-        const decidedAt = new Date(Math.max(revisedAt, Math.min(command.decidedAt?.getTime() ?? Infinity, record.receivedAt.getTime())));
-        Object.assign(push, pushOutbox([this.events.lifecycle(command.profileKind, type, next, { decidedAt: decidedAt.toISOString() })]));
+        Object.assign(push, pushOutbox([this.events.lifecycle(command.profileKind, type, next)]));
       }
       const { matchedCount } = await model.updateOne(
         { _id: profile._id, version: profile.version, decisionKeys: { $ne: key } },
