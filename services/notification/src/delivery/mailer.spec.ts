@@ -31,13 +31,14 @@ async function failureFrom(options: SMTPServerOptions, credentials = ''): Promis
   } as NotificationConfig);
   try {
     await mailer.send(email);
-    throw new Error('the server accepted the email');
   } catch (error) {
     return error;
   } finally {
     mailer.onApplicationShutdown();
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }
+  // After the catch: an email the server accepted fails the case, never passes for its failure.
+  throw new Error('the server accepted the email');
 }
 
 const refusal = (message: string, responseCode: number) => Object.assign(new Error(message), { responseCode });

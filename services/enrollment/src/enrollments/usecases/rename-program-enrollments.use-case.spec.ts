@@ -2,10 +2,13 @@ import type { ReadPrograms } from '../../programs/usecases/read-programs.use-cas
 import type { EnrollmentsRepository } from '../enrollments.repository';
 import { RenameProgramEnrollments } from './rename-program-enrollments.use-case';
 
-/** The use case with the catalog answering `names` in turn (the last one from then on). */
-function renaming(names: string[]) {
+/** The use case with the catalog answering `names` in turn (the last one from then on); null: no such program. */
+function renaming(names: Array<string | null>) {
   let reads = 0;
-  const find = jest.fn(async () => ({ _id: 'prog', name: names[Math.min(reads++, names.length - 1)] }));
+  const find = jest.fn(async () => {
+    const name = names[Math.min(reads++, names.length - 1)];
+    return name === null ? null : { _id: 'prog', name };
+  });
   const renameProgram = jest.fn(async () => 1);
   const use = new RenameProgramEnrollments({ find } as unknown as ReadPrograms, { renameProgram } as unknown as EnrollmentsRepository);
   return { use, renamed: () => renameProgram.mock.calls.map((call) => (call as unknown as [string, string])[1]) };
@@ -26,7 +29,7 @@ describe('RenameProgramEnrollments', () => {
   });
 
   it('writes nothing for a program the catalog does not hold, and stops after five rounds of a name that keeps changing', async () => {
-    const gone = renaming([undefined as never]);
+    const gone = renaming([null]);
     await gone.use.execute('prog');
     expect(gone.renamed()).toEqual([]);
     const restless = renaming(['A', 'B', 'C', 'D', 'E', 'F', 'G']);
