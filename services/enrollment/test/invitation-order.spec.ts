@@ -291,7 +291,12 @@ describe('invitations and eligibility decisions, in either order', () => {
 // consumer lagging): the revocation's own time is not the decision's. Compared by it, an eligible decision made in
 // between (and an Enroll on it) counted as older, and the enrollment the admin had just started ended INELIGIBLE.
 describe('a revocation made late, naming the decision behind it', () => {
-  it('changes nothing when this service holds an eligible decision made after that one', async () => {
+  // The eligible decision made at the same instant as the one behind the revocation (a system dating to the second),
+  // and read after it: the view holds it as the later of the two, and so does the revocation.
+  it.each([
+    ['made after that one', 5 * 60_000],
+    ['made at the same instant as that one, and read after it', 0],
+  ])('changes nothing when this service holds an eligible decision %s', async (_case, eligibleAfter) => {
     const program = await createProgram(h);
     await approvedProfiles(h, w.partnerId, w.L1);
     const lostAt = new Date(Date.now() - 10 * 60_000);
@@ -302,7 +307,7 @@ describe('a revocation made late, naming the decision behind it', () => {
     const lost = await eligibility(h, w, program.programId, w.L1, false, CURRENT_FY, ['Partner designation lost'], lostAt);
     await eligibilityKnown(h, program.programId, w.L1, CURRENT_FY, false);
     await enrollmentWith(program.programId, 'INELIGIBLE');
-    await eligibility(h, w, program.programId, w.L1, true, CURRENT_FY, [], new Date(lostAt.getTime() + 5 * 60_000));
+    await eligibility(h, w, program.programId, w.L1, true, CURRENT_FY, [], new Date(lostAt.getTime() + eligibleAfter));
     await eligibilityKnown(h, program.programId, w.L1);
     // The admin starts it again on the eligible decision.
     const token = await w.token('admin');

@@ -18,8 +18,9 @@ import { MarkIneligible } from './mark-ineligible.use-case';
  * The invitation keeps its id when it is issued again, so a revocation can be older than what this service has
  * learnt since; it then changes nothing:
  *  - the newest eligibility decision for the year says eligible and was made after the decision behind the revocation
- *    (eligible again): the one it names (`decision`; the revocation's `occurredAt` from a producer before it), since the
- *    invitations service revokes when it consumes that decision, which may be long after it was made;
+ *    (eligible again), or at the same instant and read after it: the one it names (`decision`; the revocation's
+ *    `occurredAt` from a producer before it), since the invitations service revokes when it consumes that decision,
+ *    which may be long after it was made;
  *  - the enrollment was started (Enroll, which checks eligibility) after the revocation.
  * Both compare times of different clocks (the eligibility system's, the invitations service's, this service's): only
  * a re-eligibility or an Enroll within the clocks' skew is misjudged. And:
@@ -42,8 +43,12 @@ export class RecordInvitationRevocation {
     const decision = await this.views.partnersEligibility(revocation.partnerId, revocation.programId, revocation.locationId, revocation.fiscalYear);
     // Eligible again since the decision behind the revocation (the invitations service may consume that one well after
     // it was made: its time, when the revocation names it, not the revocation's own).
+    // One made at the same instant and held by the view is the later of the two (the view orders a tie by position): a
+    // decision other than the one named (that one is not eligible), read after it.
     const causedAt = revocation.decision ? new Date(revocation.decision.decidedAt) : revokedAt;
-    if (decision?.eligible && +new Date(decision.decidedAt) > +causedAt) return;
+    const decidedAt = decision ? +new Date(decision.decidedAt) : -Infinity;
+    const tiedAfter = revocation.decision !== undefined && decidedAt === +causedAt && decision!.eventId !== revocation.decision.eventId;
+    if (decision?.eligible && (decidedAt > +causedAt || tiedAfter)) return;
     const reasons = ineligibleReasons(revocation.reasons, revocation.fiscalYear);
     await this.markIneligible.end(
       revocation,
