@@ -456,6 +456,32 @@ describe('a program whose payout rules are made stricter', () => {
     expect(await stored(id)).toMatchObject({ status: 'ENROLLED', fiscalYear: program.fiscalYear, missing: [] });
   });
 
+  // The year's own rules changed, then the program moved on before the follow-up ran: the change still concerns the
+  // year it left (the pass read only the program's year as it is now, and marked the change followed).
+  it("for this year, then moved on to the next before the follow-up ran: the year's ENROLLED enrollments are judged by this year's stricter rules", async () => {
+    const rules = { ...RULES, taxProfileRequired: false };
+    const { program } = await programWithApprovedDefault(rules, [w.L1]);
+    const id = await enroll(program, w.L1);
+    expect((await call(h, 'POST', `/v1/enrollments/${id}/submit`, { token: await w.token('admin') })).body).toMatchObject({ status: 'ENROLLED' });
+    const stricter = await call(h, 'PATCH', `/v1/programs/${program.programId}`, {
+      operator: true,
+      body: { payoutRules: { ...rules, allowedCurrencies: ['EUR'] } },
+      headers: { 'if-match': `"${program.revision}"` },
+    });
+    expect(stricter.status).toBe(200);
+    const moved = await call(h, 'PATCH', `/v1/programs/${program.programId}`, {
+      operator: true,
+      body: { fiscalYear: nextFiscalYear(program.fiscalYear) },
+      headers: { 'if-match': `"${stricter.body.revision}"` },
+    });
+    expect(moved.status).toBe(200);
+    await eventually(async () => expect((await service(ProgramsModule, ReadPrograms).find(program.programId))?.fiscalYear).toBe(moved.body.fiscalYear));
+    expect((await service(EnrollmentsModule, FollowSubmitted).execute()).complete).toBe(true);
+    expect(await stored(id)).toMatchObject({ status: 'ACTION_REQUIRED', fiscalYear: program.fiscalYear, missing: ['CURRENCY_NOT_ALLOWED'] });
+    await waitForEnrollmentEvent(h, id, 'EnrollmentActionRequired');
+    expect(await h.db.collection('job_marks').findOne({ _id: `payout-rules-followed:${program.programId}` as never })).toMatchObject({ revision: moved.body.revision });
+  });
+
   it("moved on to the next fiscal year with them: the year's enrollments follow their profiles under their own year's rules (an edit validated again: ENROLLED, not ACTION_REQUIRED)", async () => {
     const rules = { ...RULES, taxProfileRequired: false };
     const { program, bank } = await programWithApprovedDefault(rules, [w.L1]);

@@ -15,6 +15,11 @@ const ProgramPayoutRulesSchema = SchemaFactory.createForClass(ProgramPayoutRules
 export class EarlierYear {
   @Prop({ required: true }) fiscalYear!: string;
   @Prop({ type: ProgramPayoutRulesSchema, required: true }) payoutRules!: ProgramPayoutRules;
+  /**
+   * The revision that moved the program on from it: a rules change the follow-up pass had not followed by then may
+   * concern this year's enrollments (FollowSubmitted). Absent on years left before it was recorded. Not in the snapshot.
+   */
+  @Prop() leftAt?: number;
 }
 const EarlierYearSchema = SchemaFactory.createForClass(EarlierYear);
 

@@ -3,6 +3,7 @@ import { BackgroundWork } from '@lib/platform';
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { FilterQuery, Model } from 'mongoose';
+import type { Program } from '../../programs/program.schema';
 import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
 import { Enrollment } from '../enrollment.schema';
 import { EnrollmentsRepository } from '../enrollments.repository';
@@ -92,9 +93,10 @@ export class FollowSubmitted {
         const program = await this.programs.find(programId);
         if (!program) break;
         if (program.revision !== first.revision) followedUnderRules = false;
-        const read = await this.enrollments.ofProgramIn(programId, statuses, PAGE, after, inRunFilter(rulesChanged, program.fiscalYear));
+        const fromYear = rulesChangedFrom(program, followed);
+        const read = await this.enrollments.ofProgramIn(programId, statuses, PAGE, after, inRunFilter(rulesChanged, fromYear));
         if (read.length === 0) break;
-        const page = read.filter((e) => inRun(e, rulesChanged, program.fiscalYear));
+        const page = read.filter((e) => inRun(e, rulesChanged, fromYear));
         for (let i = 0; i < page.length; i += IN_FLIGHT) {
           const outcomes = await Promise.all(page.slice(i, i + IN_FLIGHT).map((e) => this.followOne(e, payoutRulesFor(program, e.fiscalYear))));
           run.changed += outcomes.filter((o) => o === 'changed').length;
@@ -124,16 +126,25 @@ export class FollowSubmitted {
 }
 
 /**
- * Whether a run follows this enrollment: a submitted one not ENROLLED (FOLLOWED) always; after a rules change, an
- * ENROLLED one or a proposal (started: evaluated) only of the program's fiscal year or a later one (an early renewal).
- * The catalog's rules are those of the program's year: an enrollment of a year before (the program moved on to the
- * next one, with new rules, before the year's end) stays enrolled under the rules of its own year, as SPEC 1.6 has it
- * (the rollover judges its continuation by the new year's); nor is it read again after every change of the next year's.
+ * The earliest year a rules change not followed yet (since revision `followed`) may concern: the program's year, or one
+ * it moved on from since (its rules changed before it left, the pass not run in between), which keeps those rules.
  */
-export function inRun(enrollment: Enrollment, rulesChanged: boolean, programYear: string): boolean {
+export function rulesChangedFrom(program: Pick<Program, 'fiscalYear' | 'earlierYears'>, followed: number): string {
+  return (program.earlierYears ?? []).find((earlier) => (earlier.leftAt ?? 0) > followed)?.fiscalYear ?? program.fiscalYear;
+}
+
+/**
+ * Whether a run follows this enrollment: a submitted one not ENROLLED (FOLLOWED) always; after a rules change, an
+ * ENROLLED one or a proposal (started: evaluated) only of `fromYear` (rulesChangedFrom: the program's fiscal year, or
+ * one it left since the change) or a later one (an early renewal). An enrollment of a year before (the program moved
+ * on to the next one, with new rules, before the year's end) stays enrolled under the rules of its own year, as SPEC
+ * 1.6 has it (the rollover judges its continuation by the new year's); nor is it read again after every change of the
+ * next year's.
+ */
+export function inRun(enrollment: Enrollment, rulesChanged: boolean, fromYear: string): boolean {
   if (enrollment.submittedAt && enrollment.status !== 'ENROLLED') return true;
   if (!rulesChanged || !(enrollment.submittedAt || enrollment.evaluatedAt)) return false;
-  return !fiscalYearBefore(enrollment.fiscalYear, programYear);
+  return !fiscalYearBefore(enrollment.fiscalYear, fromYear);
 }
 
 /**
@@ -141,9 +152,9 @@ export function inRun(enrollment: Enrollment, rulesChanged: boolean, programYear
  * year's ENROLLED enrollment of the program, a document per location and year), and never-started invitations. Years
  * named as FY27 compare as strings as they do in time (fiscalYearBefore).
  */
-export function inRunFilter(rulesChanged: boolean, programYear: string): FilterQuery<Enrollment> {
+export function inRunFilter(rulesChanged: boolean, fromYear: string): FilterQuery<Enrollment> {
   const submitted = { submittedAt: { $exists: true } };
   if (!rulesChanged) return submitted; // FOLLOWED: none ENROLLED
-  const ofTheYearOn = { fiscalYear: { $gte: programYear } };
+  const ofTheYearOn = { fiscalYear: { $gte: fromYear } };
   return { $or: [{ ...submitted, status: { $ne: 'ENROLLED' } }, { ...submitted, ...ofTheYearOn }, { evaluatedAt: { $exists: true }, ...ofTheYearOn }] };
 }

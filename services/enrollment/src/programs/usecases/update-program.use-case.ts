@@ -43,7 +43,7 @@ export class UpdateProgram {
       ...(changes.payoutRules && { payoutRulesChangedAt: revision }),
       ...(changes.name !== undefined && { nameChangedAt: revision, nameChangedTo: changes.name }),
       // Moved on: the year it leaves keeps the rules it had (its enrollments are judged by them: payoutRulesFor).
-      ...(changes.fiscalYear !== undefined && { earlierYears: [...(current.earlierYears ?? []), { fiscalYear: current.fiscalYear, payoutRules: current.payoutRules }] }),
+      ...(changes.fiscalYear !== undefined && { earlierYears: [...(current.earlierYears ?? []), { fiscalYear: current.fiscalYear, payoutRules: current.payoutRules, leftAt: revision }] }),
     };
     const next: Program = { ...current, ...changes, ...marks, revision, updatedAt: new Date() };
     const event = this.outbox.event(Topics.programs, {
