@@ -76,6 +76,23 @@ function randomClusterId(): string {
   }
 }
 
+/**
+ * How a single broker behaves for this project, wherever it runs (this JVM, or a container: testcontainers.ts sets the
+ * same): one replica of everything, internal topics included (transactions too: a single broker cannot host the
+ * default three replicas of their state), and topics created on the fly with consumer groups joined at once.
+ */
+export const SINGLE_NODE_SETTINGS: ReadonlyArray<[string, string | number]> = [
+  ['offsets.topic.replication.factor', 1],
+  ['transaction.state.log.replication.factor', 1],
+  ['transaction.state.log.min.isr', 1],
+  ['default.replication.factor', 1],
+  ['min.insync.replicas', 1],
+  ['num.partitions', 6],
+  ['auto.create.topics.enable', 'true'],
+  ['delete.topic.enable', 'true'],
+  ['group.initial.rebalance.delay.ms', 0],
+];
+
 function serverProperties(dataDir: string, brokerPort: number, controllerPort: number, overrides: StartKafkaOptions['settings'] = {}): string {
   const settings: [string, string | number][] = [
     // Single node, KRaft: this JVM is the broker and the only controller (quorum of one).
@@ -88,17 +105,7 @@ function serverProperties(dataDir: string, brokerPort: number, controllerPort: n
     ['controller.listener.names', 'CONTROLLER'],
     ['inter.broker.listener.name', 'PLAINTEXT'],
     ['log.dirs', join(dataDir, 'data')],
-    // One replica of everything, internal topics included.
-    ['offsets.topic.replication.factor', 1],
-    ['transaction.state.log.replication.factor', 1],
-    ['transaction.state.log.min.isr', 1],
-    ['default.replication.factor', 1],
-    ['min.insync.replicas', 1],
-    // Tests create topics on the fly and join consumer groups immediately.
-    ['num.partitions', 6],
-    ['auto.create.topics.enable', 'true'],
-    ['delete.topic.enable', 'true'],
-    ['group.initial.rebalance.delay.ms', 0],
+    ...SINGLE_NODE_SETTINGS,
     // Small machine (2 cores): fewer threads and smaller buffers than the production defaults.
     ['num.network.threads', 2],
     ['num.io.threads', 2],

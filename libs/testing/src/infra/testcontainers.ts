@@ -1,4 +1,4 @@
-import type { KafkaServer } from './kafka';
+import { KafkaServer, SINGLE_NODE_SETTINGS } from './kafka';
 import type { MongoServer } from './ferretdb';
 
 const KAFKA_IMAGE = process.env.KAFKA_IMAGE ?? 'confluentinc/cp-kafka:7.7.1';
@@ -22,10 +22,19 @@ export async function dockerAvailable(): Promise<boolean> {
 /** Said before a container starts: pulling its image prints nothing, for minutes on a first run. */
 const starting = (image: string) => `starting ${image} in a container (the first run pulls the image, which can take minutes)`;
 
+/**
+ * The container's broker settings: the local broker's SINGLE_NODE_SETTINGS as the image reads them (KAFKA_ and the
+ * name upper-cased, dots as underscores). The module's own leave the transaction state log at three replicas, which
+ * one broker never has: a transactional producer then waits for a coordinator until it gives up.
+ */
+export function kafkaContainerEnvironment(): Record<string, string> {
+  return Object.fromEntries(SINGLE_NODE_SETTINGS.map(([name, value]) => [`KAFKA_${name.toUpperCase().replace(/\./g, '_')}`, String(value)]));
+}
+
 export async function startKafkaContainer(log: (line: string) => void = () => undefined): Promise<KafkaServer> {
   const { KafkaContainer } = await import('@testcontainers/kafka');
   log(starting(KAFKA_IMAGE));
-  const container = await new KafkaContainer(KAFKA_IMAGE).withKraft().start();
+  const container = await new KafkaContainer(KAFKA_IMAGE).withKraft().withEnvironment(kafkaContainerEnvironment()).start();
   return {
     brokers: [`${container.getHost()}:${container.getMappedPort(9093)}`],
     stop: async () => {
