@@ -28,6 +28,8 @@ const say = (line) => process.stdout.write(`${line}\n`);
 
 /** Where a running platform says who it is (its pid) and where it answers; removed when it stops. */
 const platformFile = join(root, '.local', 'platform.json');
+/** The provisioning's directory lock of a start: its secrets and its platform.json are claimed under it. */
+const startLock = join(root, '.local', 'start.lock');
 
 /**
  * Writes a file only its owner reads (the operator key is in it), whole: written aside, then renamed over the file, so
@@ -137,7 +139,7 @@ function alreadyRunning(running) {
  */
 async function claimPlatformFile(text) {
   await withLock(
-    join(root, '.local', 'start.lock'),
+    startLock,
     async () => {
       const running = runningPlatform();
       if (running) throw alreadyRunning(running);
@@ -147,8 +149,18 @@ async function claimPlatformFile(text) {
   );
 }
 
-/** Local secrets are made once and kept in .local/, so a restart can still decrypt what it stored. */
-function localSecrets() {
+/**
+ * Local secrets are made once and kept in .local/, so a restart can still decrypt what it stored. Read and made under
+ * the start lock: of two first `npm start` run together, the second reads the first's, never writes its own over them
+ * (the one that runs would encrypt with keys the file no longer holds).
+ */
+async function localSecrets() {
+  let secrets;
+  await withLock(startLock, async () => void (secrets = keptOrMadeSecrets()), say);
+  return secrets;
+}
+
+function keptOrMadeSecrets() {
   const file = join(root, '.local', 'secrets.json');
   const kept = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : {};
   const made = {
@@ -169,7 +181,7 @@ async function main() {
   const started = Date.now();
   await refuseIfRunning();
   mkdirSync(logs, { recursive: true });
-  const secrets = localSecrets();
+  const secrets = await localSecrets();
   const processes = [];
   let infra;
   let stopping = false;
