@@ -66,7 +66,9 @@ export function run(
       (error, stdout, stderr) => {
         if (error) {
           const output = `${stdout}${stderr}`.trim().split('\n').slice(-40).join('\n');
-          const failure = new Error(`${options.label} failed (${error.code ?? error.signal ?? 'error'}): ${command}\n${output}`);
+          // Killed at its timeout, the JVM exits with a code of its own (143 after SIGTERM): said as what it was.
+          const why = error.killed ? `timed out after ${options.timeoutMs / 1000} s` : (error.code ?? error.signal ?? 'error');
+          const failure = new Error(`${options.label} failed (${why}): ${command}\n${output}`);
           reject(Object.assign(failure, { signal: interruptedBy(error) }));
         } else {
           resolve({ stdout, stderr });
