@@ -1,4 +1,23 @@
-import { kafkaContainerEnvironment } from './testcontainers';
+import { kafkaContainerEnvironment, startKafkaContainer } from './testcontainers';
+
+/** The environment the started container was given (the module stood in for: no Docker engine here). */
+const given: Array<Record<string, string>> = [];
+jest.mock('@testcontainers/kafka', () => ({
+  KafkaContainer: class {
+    private environment: Record<string, string> = {};
+    withKraft() {
+      return this;
+    }
+    withEnvironment(environment: Record<string, string>) {
+      Object.assign(this.environment, environment);
+      return this;
+    }
+    async start() {
+      given.push(this.environment);
+      return { getHost: () => 'localhost', getMappedPort: () => 9093, stop: async () => undefined };
+    }
+  },
+}));
 
 // Where a Docker engine answers, the broker is a container: it must take transactions and topics as the local one does.
 describe('the Kafka container', () => {
@@ -17,5 +36,11 @@ describe('the Kafka container', () => {
       KAFKA_AUTO_CREATE_TOPICS_ENABLE: 'true',
       KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS: '0',
     });
+  });
+
+  it('is started with them', async () => {
+    const server = await startKafkaContainer();
+    expect(server.brokers).toEqual(['localhost:9093']);
+    expect(given).toEqual([kafkaContainerEnvironment()]);
   });
 });
