@@ -30,8 +30,11 @@ export class ProfileDetails {
   @IsOptional()
   @KnownWhenPublished(PaymentMethods)
   paymentMethod?: PaymentMethod | (string & {});
-  /** Tax profiles: ISO date after which the tax forms are no longer valid. */
-  @IsOptional() @IsIsoInstant() expiresAt?: string;
+  /** Tax profiles: when the tax forms stop being valid; expired from this instant on (a date: valid through the day before). */
+  @JSONSchema({ description: 'Tax profiles: when the tax forms stop being valid. The profile is expired from this instant on: an expiry date is its midnight UTC, the forms valid through the day before.' })
+  @IsOptional()
+  @IsIsoInstant()
+  expiresAt?: string;
   @IsOptional() @IsString() maskedAccount?: string;
 }
 
