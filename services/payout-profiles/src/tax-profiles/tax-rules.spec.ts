@@ -99,6 +99,14 @@ describe('expiryProblems', () => {
     expect(expiryProblems('2035-12-31', now, 'W-9')).toEqual([]);
     expect(expiryProblems('2026-12-01', now, 'W-9')).toEqual([{ field: 'expiresAt', message: expect.stringContaining('has expired') }]);
   });
+
+  it("counts the year a W-8BEN-E is signed in where it has begun: January 1 in Tokyo (December 31, 23:00 UTC) reaches a year further; a day earlier, not", () => {
+    const newYearInTokyo = new Date('2026-12-31T23:00:00Z');
+    expect(expiryProblems('2031-01-01', newYearInTokyo, 'W-8BEN-E')).toEqual([]);
+    expect(expiryProblems('2031-01-01', new Date('2026-12-30T23:00:00Z'), 'W-8BEN-E')).toEqual([
+      { field: 'expiresAt', message: expect.stringContaining('on or before 2030-01-01') },
+    ]);
+  });
 });
 
 describe('a US TIN', () => {

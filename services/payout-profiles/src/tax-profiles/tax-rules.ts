@@ -132,17 +132,22 @@ export function daysLeft(expiresAt: Date, now: Date): number {
   return Math.ceil((expiresAt.getTime() - now.getTime()) / 86_400_000);
 }
 
+/** The latest time zone (Kiribati, UTC+14): a form may be signed on a day UTC has not reached yet. */
+const LATEST_ZONE_MS = 14 * 3_600_000;
+
 /**
  * What is wrong with a tax form's expiry given at `now`: passed already; or, for a W-8BEN-E, later than it can be valid:
  * through the end of the third calendar year after the year it is signed (at the latest, this one), December 31 of now's
  * year plus 3 (a date far on would keep its expiry reminder, and the enrollments' TAX_PROFILE_EXPIRED, from ever coming).
- * `expiresAt` is when it has expired (isExpired): a form valid through December 31 expires on January 1, which is
- * taken as a date, or as a date-time before January 2, UTC (a day's slack for a time zone ahead of UTC).
+ * This year is the one it is somewhere on Earth (UTC+14): a form signed on January 1 where the year has begun, while
+ * UTC is still on December 31, is valid a year longer than UTC's year would have it. `expiresAt` is when it has expired
+ * (isExpired): a form valid through December 31 expires on January 1, which is taken as a date, or as a date-time
+ * before January 2, UTC (a day's slack for a time zone ahead of UTC).
  */
 export function expiryProblems(expiresAt: string, now: Date, form?: TaxForm): FieldProblem[] {
   const at = new Date(expiresAt);
   if (isExpired(at, now)) return [{ field: 'expiresAt', message: 'the tax form has expired: expiresAt must be a date in the future' }];
-  const lastYear = now.getUTCFullYear() + 3;
+  const lastYear = new Date(now.getTime() + LATEST_ZONE_MS).getUTCFullYear() + 3;
   if (form === 'W-8BEN-E' && at.getTime() >= Date.UTC(lastYear + 1, 0, 2)) {
     return [
       {
