@@ -10,9 +10,27 @@ export function beneficiaryProblems(paymentMethod: string, beneficiary: { addres
     : [];
 }
 
+/** The beneficiary's texts every reader of the profile sees in clear (its name, email and address lines). */
+export interface BeneficiaryTexts {
+  name?: string;
+  email?: string;
+  address?: { line1?: string; line2?: string };
+}
+
+/** The beneficiary's texts checked for the account (secretInTextProblems), each named by its field. */
+export function beneficiaryTexts(beneficiary: BeneficiaryTexts | undefined): Array<[field: string, text: string | undefined]> {
+  return [
+    ['beneficiary.name', beneficiary?.name],
+    ['beneficiary.email', beneficiary?.email],
+    ['beneficiary.address.line1', beneficiary?.address?.line1],
+    ['beneficiary.address.line2', beneficiary?.address?.line2],
+  ];
+}
+
 /**
  * Text stored and shown in clear (the profile's name, the beneficiary's name: in lists, events, emails to every admin
- * of the locations it serves; the bank's name, shown to every reader of the profile) must not hold the account number
+ * of the locations it serves; the bank's name and the beneficiary's email and address, shown to every reader of the
+ * profile, Incentives users included) must not hold the account number
  * or IBAN (`secret`, as stored: letters and digits), nor an IBAN's BBAN (the IBAN less its country and check digits)
  * or the national account number within it (a German IBAN's last ten digits, a British one's last eight: what a bank
  * statement shows), whatever stands between its characters, with or without leading zeros (secretsInTextProblems):

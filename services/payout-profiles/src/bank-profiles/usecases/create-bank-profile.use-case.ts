@@ -10,7 +10,7 @@ import { maskSecret } from '../../secrets/masking';
 import { SecretBox } from '../../secrets/secret-box';
 import { checkBankAccount } from '../bank-account-rules';
 import { BankProfile, nameKey } from '../bank-profile.schema';
-import { beneficiaryProblems, secretInTextProblems } from '../bank-profile-rules';
+import { beneficiaryProblems, beneficiaryTexts, secretInTextProblems } from '../bank-profile-rules';
 import { BankProfilesRepository } from '../bank-profiles.repository';
 import { CreateBankProfileDto } from '../dto/bank-profile.dto';
 
@@ -35,11 +35,7 @@ export class CreateBankProfile {
     throwIfProblems([
       ...problems,
       ...beneficiaryProblems(input.paymentMethod, input.beneficiary),
-      ...secretInTextProblems(account?.secret, [
-        ['name', input.name],
-        ['beneficiary.name', input.beneficiary?.name],
-        ['account.bankName', account?.identifiers.bankName],
-      ]),
+      ...secretInTextProblems(account?.secret, [['name', input.name], ...beneficiaryTexts(input.beneficiary), ['account.bankName', account?.identifiers.bankName]]),
     ]);
     const locationIds = input.locationIds ? await this.access.servableLocations(actor, input.locationIds) : adminLocations(actor);
 

@@ -13,7 +13,7 @@ import { maskSecret } from '../../secrets/masking';
 import { SecretBox, superseded } from '../../secrets/secret-box';
 import { checkBankAccount, CheckedAccount } from '../bank-account-rules';
 import { BankProfile, nameKey } from '../bank-profile.schema';
-import { beneficiaryProblems, secretInTextProblems } from '../bank-profile-rules';
+import { beneficiaryProblems, beneficiaryTexts, secretInTextProblems } from '../bank-profile-rules';
 import { BankProfilesRepository } from '../bank-profiles.repository';
 import { UpdateBankProfileDto } from '../dto/bank-profile.dto';
 
@@ -120,20 +120,21 @@ export class UpdateBankProfile {
       // A stored account that does not open (its key removed from PAYOUT_ENCRYPTION_KEYS) cannot be looked for in a new
       // name, which events and emails carry in clear: the change comes with the account (which replaces it), or waits
       // for the key to be put back.
+      const storedTexts = new Map(beneficiaryTexts(current.beneficiary));
       const renamed =
         (input.name !== undefined && !sameText(input.name, current.name)) ||
-        (input.beneficiary !== undefined && !sameText(input.beneficiary.name ?? '', current.beneficiary?.name ?? ''));
+        (input.beneficiary !== undefined && beneficiaryTexts(input.beneficiary).some(([field, text]) => !sameText(text ?? '', storedTexts.get(field) ?? '')));
       // (Sent with an account that has problems: those are the answer, a 400 naming its fields.)
       if (secret === undefined && renamed && !input.account) {
-        this.logger.warn(`bank profile ${profileId}: its stored account does not open; a change of its names was refused unless the account is sent with it`);
+        this.logger.warn(`bank profile ${profileId}: its stored account does not open; a change of its names or beneficiary's texts was refused unless the account is sent with it`);
         throw Problems.conflict(
-          `The stored account of bank profile ${profileId} cannot be read to check the new names against it; send the account with this change.`,
-          { errors: [{ field: 'account', message: 'is required with a new name while the stored account cannot be read' }] },
+          `The stored account of bank profile ${profileId} cannot be read to check the new names (or the beneficiary's email and address) against it; send the account with this change.`,
+          { errors: [{ field: 'account', message: 'is required with a new name, beneficiary email or address while the stored account cannot be read' }] },
         );
       }
       const names: Array<[string, string | undefined]> = account
-        ? [['name', input.name ?? current.name], ['beneficiary.name', beneficiary?.name], ['account.bankName', account.identifiers.bankName]]
-        : [['name', input.name], ['beneficiary.name', input.beneficiary?.name]];
+        ? [['name', input.name ?? current.name], ...beneficiaryTexts(beneficiary), ['account.bankName', account.identifiers.bankName]]
+        : [['name', input.name], ...(input.beneficiary ? beneficiaryTexts(input.beneficiary) : [])];
       problems.push(...secretInTextProblems(secret, names));
     }
     throwIfProblems(problems);
