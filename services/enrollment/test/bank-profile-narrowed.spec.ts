@@ -373,6 +373,31 @@ describe('every path going on with a kept choice re-checks it', () => {
     expect(started.body.proposal).toMatchObject({ bankProfileId: changed.profileId });
   });
 
+  // Marked by an early run, its year still running: the withdrawal is skipped (not built for a marked enrollment), and
+  // it still follows its profiles' validation, as any marked enrollment does until its year ends.
+  it('continued by an early run, then narrowed: it keeps the profile and still follows its validation (edited: VALIDATING; rejected: ACTION_REQUIRED)', async () => {
+    const program = await createProgram(h, { requiresEligibility: false });
+    await approvedProfiles(h, w.partnerId, w.L3);
+    const shared = bankProfile(w.partnerId, { status: 'APPROVED', name: 'EUR marked', currency: 'EUR', locationIds: [w.L1, w.L3], version: 2 });
+    await profileEvent(h, 'ProfileApproved', shared);
+    await profileKnown(h, shared);
+    const id = await submittedWith(program.programId, shared.profileId, 'ENROLLED');
+    const summary = await call(h, 'POST', '/v1/operator/rollover', { operator: true, body: { fromFiscalYear: CURRENT_FY, programId: program.programId } });
+    expect(summary.body).toEqual(expect.objectContaining({ examined: 1, renewed: 1 }));
+    expect(await stored(id)).toMatchObject({ status: 'ENROLLED', rollover: expect.anything() });
+
+    const narrowed = { ...shared, locationIds: [w.L1], version: 3 };
+    await profileEvent(h, 'ProfileUpdated', narrowed);
+    await profileKnown(h, narrowed);
+    // Its admins of L1 edit it: a new revision, validated again, then rejected.
+    const edited = { ...narrowed, revision: shared.revision + 1, status: 'PENDING_VALIDATION' as const, version: 4 };
+    await profileEvent(h, 'ProfileUpdated', edited);
+    await waitForEnrollmentEvent(h, id, 'EnrollmentValidating');
+    expect(await stored(id)).toMatchObject({ status: 'VALIDATING', bankProfileId: shared.profileId });
+    await profileEvent(h, 'ProfileActionRequired', { ...edited, status: 'ACTION_REQUIRED', reasons: ['Bank statement missing'], version: 5 });
+    await eventually(async () => expect(await stored(id)).toMatchObject({ status: 'ACTION_REQUIRED', bankProfileId: shared.profileId }));
+  });
+
   it('the rollover continues an enrollment whose chosen profile no longer serves into ACTION_REQUIRED with the reason (not renewed); Continue there proposes the default', async () => {
     const program = await createProgram(h, { requiresEligibility: false });
     const { bank: defaultBank } = await approvedProfiles(h, w.partnerId, w.L3);

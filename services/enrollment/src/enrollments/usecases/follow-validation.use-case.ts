@@ -75,7 +75,8 @@ export class FollowValidation {
     // since, or there all along) is taken up, so that completing what is missing lets the enrollment go on.
     const adoptTax = rules.taxProfileRequired && !current.taxProfileId;
     const { bank, tax } = await this.facts.inUse(current.partnerId, current.bankProfileId, current.taxProfileId, adoptTax ? current.locationId : undefined);
-    if (bankNoLongerServes(current, bank)) return this.withdraw.apply(current, bank);
+    // Marked by an early run (its year running): not withdrawn (WithdrawBankChoice), its validation still followed.
+    if (bankNoLongerServes(current, bank) && !current.rollover) return this.withdraw.apply(current, bank);
     const adopted = adoptTax && tax ? tax.profileId : undefined;
     // The instant it is decided as of: now, or for a late one its approval, which must fall within its year.
     const at = late ? approvedAt(bank, tax) : this.clock.now();
