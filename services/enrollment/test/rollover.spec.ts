@@ -14,6 +14,7 @@ import { enrollmentId } from '../src/common/ids';
 import type { EnrollmentConfig } from '../src/config';
 import { EnrollmentsRepository } from '../src/enrollments/enrollments.repository';
 import { DiscontinueProgramEnrollments } from '../src/enrollments/usecases/discontinue-program-enrollments.use-case';
+import { MarkIneligible } from '../src/enrollments/usecases/mark-ineligible.use-case';
 import { ConsumerCatchUp } from '../src/common/consumer-catch-up';
 import { RenewalContext } from '../src/rollover/renewal-context';
 import { RolloverScheduler } from '../src/rollover/rollover.scheduler';
@@ -1138,6 +1139,28 @@ describe('a continuation renewed on an earlier year\'s eligibility', () => {
     await enrollmentEventsSettled(h, { locationId }, [locationId]);
     expect(await col().findOne({ _id: next })).toMatchObject({ status: 'ENROLLED', enrolledAt: expect.any(Date) });
     expect(h.watch.messages.filter((m) => m.envelope?.type === 'EnrollmentIneligible' && (m.envelope?.data as { enrollmentId?: string }).enrollmentId === next)).toEqual([]);
+  });
+
+  // The confirmation changes no version (the flag is the rollover's own): the ending's write, guarded by the version it
+  // read, matched all the same, and ended a continuation the partner's newest decision says is eligible.
+  it('stays ENROLLED when an eligible decision confirms it between the read and the write of an ineligible one ending it', async () => {
+    const { program, locationId, next } = await renewedOnCarried('confirmed-between');
+    const repository = h.service.app.get<EnrollmentsRepository>(EnrollmentsRepository, { strict: false });
+    const update = repository.update.bind(repository);
+    let confirmedBetween = false;
+    jest.spyOn(repository, 'update').mockImplementation(async (current, ...rest) => {
+      if (current._id === next && !confirmedBetween) {
+        confirmedBetween = true;
+        await repository.confirmCarried(next);
+      }
+      return update(current, ...rest);
+    });
+    const decision = { partnerId: w.partnerId, programId: program.programId, locationId, fiscalYear: RUNNING_FY, eligible: false, reasons: ['Partner designation lost'] };
+    await h.service.app.get(MarkIneligible, { strict: false }).execute(decision, new Date(), `ineligible-${w.run}`);
+    expect(confirmedBetween).toBe(true);
+    const stored = await col().findOne({ _id: next });
+    expect(stored).toMatchObject({ status: 'ENROLLED', enrolledAt: expect.any(Date) });
+    expect(stored).not.toHaveProperty('eligibilityCarried');
   });
 
   it("is not confirmed by an eligible decision naming another partner for its location (not known here yet): its own partner's later ineligible one ends it", async () => {

@@ -114,14 +114,21 @@ export class EnrollmentsRepository {
    * One write: the changes, version + 1, and the events, if the enrollment is still at `version`. Returns the
    * enrollment as written, or null when it changed meanwhile (the caller reads it again and decides again).
    */
-  async update(current: Enrollment, changes: EnrollmentChanges, events: OutboxEntry[], unset: Array<keyof Enrollment> = []): Promise<Enrollment | null> {
+  async update(
+    current: Enrollment,
+    changes: EnrollmentChanges,
+    events: OutboxEntry[],
+    unset: Array<keyof Enrollment> = [],
+    /** More of the enrollment as read that the write depends on: a field changed without a new version (confirmCarried). */
+    alsoAsRead: Partial<Record<keyof Enrollment, unknown>> = {},
+  ): Promise<Enrollment | null> {
     changes = defined(changes);
     const next = changedEnrollment(current, changes, unset, new Date());
     const update: Record<string, unknown> = { $set: { ...changes, version: next.version, updatedAt: next.updatedAt } };
     if (unset.length) update.$unset = Object.fromEntries(unset.map((field) => [field, '']));
     if (events.length) update.$push = pushOutbox(events);
     const result = await this.withOutbox(events.length ? [current._id] : [], () =>
-      this.model.collection.updateOne({ _id: current._id, version: current.version } as never, update),
+      this.model.collection.updateOne({ _id: current._id, version: current.version, ...alsoAsRead } as never, update),
     );
     return result.matchedCount === 1 ? next : null;
   }
@@ -177,7 +184,8 @@ export class EnrollmentsRepository {
   /**
    * A continuation the rollover made on an earlier year's decision, confirmed by its own year's (`eligibilityCarried`
    * goes): a field of the rollover's, in neither the API nor the events, so no new version. By `_id` alone (a lookup on
-   * every server; with the flag in the filter mongo-java-server would scan), changing nothing where it is not set.
+   * every server; with the flag in the filter mongo-java-server would scan), changing nothing where it is not set. A
+   * write that read the flag set guards on it (MarkIneligible: ending it as carried, after this confirmed it).
    */
   async confirmCarried(id: string): Promise<void> {
     await this.model.collection.updateOne({ _id: id } as never, { $unset: { eligibilityCarried: '' } });

@@ -91,7 +91,9 @@ export class MarkIneligible {
       const next = { ...current, ...changes, version: current.version + 1 };
       for (const field of unset) delete next[field];
       const event = this.events.event('EnrollmentIneligible', next, { previousStatus: current.status, ...(decision && unset.length > 0 && { extra: { decision } }) });
-      if (await this.enrollments.update(current, changes, [event], unset)) {
+      // Ended as carried: only while still carried (the year's eligible decision may confirm it meanwhile, no new version).
+      const asRead = unset.includes('eligibilityCarried') ? { eligibilityCarried: true } : {};
+      if (await this.enrollments.update(current, changes, [event], unset, asRead)) {
         this.events.committed();
         return;
       }
