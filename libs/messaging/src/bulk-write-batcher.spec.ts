@@ -67,16 +67,23 @@ describe('BulkWriteBatcher', () => {
     expect(refused).toMatchObject({ code: 11602, message: 'operation was interrupted' });
   });
 
-  it('rejects every write of a command whose write concern was not met', async () => {
+  // The driver names a command's error after its first write error (here another write's duplicate key), and keeps the
+  // write concern's in its result: read as the command's, a write never known to be durable passed for "there already".
+  it.each([
+    ['on the error', (wce: object) => ({ writeConcernError: wce })],
+    ['in its result, the error named after its first write error', (wce: object) => ({ result: { getWriteConcernError: () => wce } })],
+  ])('rejects every write of a command whose write concern was not met (%s) with that failure, never a duplicate key', async (_where, carrying) => {
     const collection = {
       bulkWrite: async () => {
-        throw Object.assign(new Error('bulk write error'), { writeErrors: [{ index: 1, code: 11000 }], writeConcernError: { code: 64, errmsg: 'waiting for replication timed out' } });
+        throw Object.assign(new Error('E11000 duplicate key'), { code: 11000, writeErrors: [{ index: 1, code: 11000 }], ...carrying({ code: 91, errmsg: 'stepdown' }) });
       },
     } as unknown as Collection<Document>;
     const batcher = new BulkWriteBatcher(collection);
-    const first = batcher.write({ updateOne: { filter: { _id: 'a' }, update: { $set: { x: 1 } } } } as never);
-    const second = batcher.write({ updateOne: { filter: { _id: 'b' }, update: { $set: { x: 1 } } } } as never);
-    await expect(first).rejects.toThrow('bulk write error');
-    await expect(second).rejects.toThrow('bulk write error');
+    const first = batcher.write({ insertOne: { document: { _id: 'a' } } } as never).catch((error: unknown) => error);
+    const second = batcher.write({ insertOne: { document: { _id: 'b' } } } as never).catch((error: unknown) => error);
+    for (const refused of [await first, await second]) {
+      expect(refused).toMatchObject({ code: 91, message: 'write concern not met: stepdown' });
+      expect(classifyFailure(refused)).toBe('infrastructure');
+    }
   });
 });

@@ -76,10 +76,14 @@ export class BulkWriteBatcher {
       }
       const writeErrors = (error as { writeErrors?: WriteErrorLike[] | WriteErrorLike }).writeErrors;
       const perOperation = writeErrors === undefined ? undefined : Array.isArray(writeErrors) ? writeErrors : [writeErrors];
-      // A write concern not met concerns every write of the command: none is known to be durable.
-      const concern = (error as { writeConcernError?: unknown; result?: { getWriteConcernError?: () => unknown } });
-      if (!perOperation?.length || concern.writeConcernError || concern.result?.getWriteConcernError?.()) {
-        batch.forEach((p) => p.reject(error));
+      // A write concern not met concerns every write of the command: none is known to be durable. Each is refused with
+      // that failure, not with the command's error, which the driver names after its first write error (a duplicate key
+      // another write met, which its caller would read as "there already").
+      const concern = error as { writeConcernError?: ServerErrorLike; result?: { getWriteConcernError?: () => ServerErrorLike | undefined } };
+      const notMet = concern.writeConcernError ?? concern.result?.getWriteConcernError?.();
+      if (!perOperation?.length || notMet) {
+        const refusal = notMet ? writeConcernFailure(notMet) : error;
+        batch.forEach((p) => p.reject(refusal));
         return;
       }
       const failed = new Map(perOperation.map((e) => [e.index, e]));
@@ -91,6 +95,17 @@ export class BulkWriteBatcher {
       });
     }
   }
+}
+
+interface ServerErrorLike {
+  code?: number;
+  errmsg?: string;
+}
+
+/** A write concern not met, as the server's error classifyFailure reads by its code (a failover's is an outage). */
+function writeConcernFailure(notMet: ServerErrorLike): Error {
+  const message = `write concern not met: ${notMet.errmsg ?? `code ${notMet.code}`}`;
+  return Object.assign(new Error(message), { name: 'MongoWriteConcernError', code: notMet.code });
 }
 
 const batchers = new WeakMap<Collection<Document>, BulkWriteBatcher>();
