@@ -1,4 +1,4 @@
-import { PayoutRules, previousFiscalYear } from '@lib/contracts';
+import { MissingPayoutItem, PayoutRules, previousFiscalYear } from '@lib/contracts';
 import { ProfileFacts } from '../enrollments/enrollment-rules';
 import { decideRenewal, eligibilityFor, RenewalInput, scheduledWork, wasCompleted } from './renewal-rules';
 import { reminderMark } from './usecases/send-renewal-reminders.use-case';
@@ -203,5 +203,13 @@ describe('reminderMark: what a renewal reminder told, told once', () => {
     expect(ineligible(['Competency lapsed'])).toBe(ineligible(['Competency expired on 2027-05-01']));
     expect(reminderMark('FY27', 'WILL_NOT_CONTINUE', inactive)).toMatch(/^FY27:WILL_NOT_CONTINUE:[0-9a-f]{16}$/);
     expect(reminderMark('FY27', 'NOT_COMPLETED', inactive)).toBe('FY27:NOT_COMPLETED');
+  });
+
+  it("is the same for one that will expire whatever its payout items (completing them cannot save it), not for one continuing as Action required", () => {
+    const notEligible = (missing: MissingPayoutItem[]) => reminderMark('FY27', 'WILL_NOT_CONTINUE', { outcome: 'EXPIRED', causes: ['NOT_ELIGIBLE'], missing });
+    expect(notEligible(['TAX_PROFILE_EXPIRED'])).toBe(notEligible(['TAX_PROFILE_NOT_APPROVED']));
+    expect(notEligible(['TAX_PROFILE_EXPIRED'])).toBe(notEligible([]));
+    const actionRequired = (missing: MissingPayoutItem[]) => reminderMark('FY27', 'WILL_NOT_CONTINUE', { outcome: 'ACTION_REQUIRED', causes: [], missing });
+    expect(actionRequired(['TAX_PROFILE_EXPIRED'])).not.toBe(actionRequired(['BANK_PROFILE_MISSING']));
   });
 });

@@ -39,14 +39,26 @@ export const REMINDERS_PER_YEAR = 4;
 
 /**
  * The mark a reminder leaves in `renewalReminders` (and the part of its event id) for what it told: that the
- * enrollment is not completed, once a year; that it will not continue, once per outcome, causes and missing items, as
- * codes (a reminder answered, by a completion or a fix, and a new cause after: the admins are told again; not the
- * wording, which a rename or a release may change). Every reminder also leaves the year alone, the mark of releases
- * before these (which then remind none again); a year alone without a mark of its own is such a release's reminder.
+ * enrollment is not completed, once a year; that it will not continue, once per outcome and causes, and for one that
+ * continues as Action required its missing items too, as codes (a reminder answered, by a completion or a fix, and a
+ * new cause after: the admins are told again; not the wording, which a rename or a release may change). One that will
+ * expire (its eligibility, its agreement) is not told again as its payout items change: completing them cannot save it.
+ * Every reminder also leaves the year alone, the mark of releases before these (which then remind none again); a year
+ * alone without a mark of its own is such a release's reminder.
  */
 export function reminderMark(fiscalYear: string, kind: 'WILL_NOT_CONTINUE' | 'NOT_COMPLETED', decision: Pick<RenewalDecision, 'outcome' | 'causes' | 'missing'>): string {
+  return reminderMarkOf(fiscalYear, kind, decision, decision.outcome !== 'EXPIRED');
+}
+
+/** The marks that say this was told already: reminderMark, and for one that will expire the mark of releases that
+ * counted its missing items too (reminded of the same, by such a release). */
+function toldAlready(fiscalYear: string, kind: 'WILL_NOT_CONTINUE' | 'NOT_COMPLETED', decision: Pick<RenewalDecision, 'outcome' | 'causes' | 'missing'>): string[] {
+  return [reminderMark(fiscalYear, kind, decision), reminderMarkOf(fiscalYear, kind, decision, true)];
+}
+
+function reminderMarkOf(fiscalYear: string, kind: 'WILL_NOT_CONTINUE' | 'NOT_COMPLETED', decision: Pick<RenewalDecision, 'outcome' | 'causes' | 'missing'>, withMissing: boolean): string {
   if (kind === 'NOT_COMPLETED') return `${fiscalYear}:${kind}`;
-  const told = JSON.stringify([decision.outcome, [...(decision.causes ?? [])].sort(), [...decision.missing].sort()]);
+  const told = JSON.stringify([decision.outcome, [...(decision.causes ?? [])].sort(), withMissing ? [...decision.missing].sort() : []]);
   return `${fiscalYear}:${kind}:${createHash('sha256').update(told).digest('hex').slice(0, 16)}`;
 }
 
@@ -161,7 +173,7 @@ export class SendRenewalReminders {
         const kind = completed || agreementInactive ? 'WILL_NOT_CONTINUE' : 'NOT_COMPLETED';
         const mark = reminderMark(fiscalYear, kind, decision);
         const marks = enrollment.renewalReminders ?? [];
-        if (marks.includes(mark) || remindedByEarlierRelease(marks, fiscalYear) || marks.filter((m) => m.startsWith(`${fiscalYear}:`)).length >= REMINDERS_PER_YEAR) {
+        if (toldAlready(fiscalYear, kind, decision).some((told) => marks.includes(told)) || remindedByEarlierRelease(marks, fiscalYear) || marks.filter((m) => m.startsWith(`${fiscalYear}:`)).length >= REMINDERS_PER_YEAR) {
           summary.remindedBefore++;
           continue;
         }
