@@ -484,7 +484,7 @@ describe('exactly one email per (event, recipient, channel)', () => {
     expect(smtp.to(admin.email).map((m) => m.parsed.subject)).toEqual([expect.stringMatching(/validat/i), 'Enrolled']);
   });
 
-  it('withdraws a waiting renewal reminder once a later change of the enrollment has its email; a reminder withdraws no status email itself', async () => {
+  it('withdraws a waiting renewal reminder once a later change of the enrollment has its email (not one leaving it to complete); a reminder withdraws no status email itself', async () => {
     const world = new World(kafka, issuer, service);
     const [location] = await world.register('Wingtip Two');
     const admin = await world.user('Reese', [{ role: 'INCENTIVES_ADMIN', locationIds: [location] }]);
@@ -507,6 +507,11 @@ describe('exactly one email per (event, recipient, channel)', () => {
       expect((await messages().findOne({ _id: status }))?.status).toBe('SENT');
       expect((await messages().findOne({ _id: later }))?.status).toBe('SENT');
     });
+    // A later change that leaves it to complete (a profile rejected: ACTION_REQUIRED) does not answer the reminder,
+    // whose year-end deadline its email does not tell: the reminder goes too.
+    await storeWaiting(world, admin, { enrollmentStatus: { enrollmentId: data.enrollmentId, revision: 10, stillToComplete: true } });
+    const { _id: answeredNot } = await storeWaiting(world, admin, reminder(9));
+    await eventually(async () => expect((await messages().findOne({ _id: answeredNot }))?.status).toBe('SENT'));
   });
 
   it("withdraws a company admin's waiting action email (told while the location had no Incentives admin) once a later change of the enrollment has a message for anyone", async () => {

@@ -276,8 +276,11 @@ describe('MessagePlanner, an enrollment needing action', () => {
   });
 
   it("marks a status email with its enrollment's revision, and a renewal reminder as a reminder (withdrawn by a later change's email, withdrawing none)", async () => {
-    const action = await planner([admin]).plan(Topics.enrollments, event('EnrollmentActionRequired', { missing: ['BANK_PROFILE_MISSING'] }));
-    expect(action?.enrollmentStatus).toEqual({ enrollmentId: 'e-1', revision: 3 });
+    // One that leaves it to complete (a rejection, Continue) says so: it does not withdraw a reminder that it is not completed.
+    const action = await planner([admin]).plan(Topics.enrollments, event('EnrollmentActionRequired', { status: 'ACTION_REQUIRED', missing: ['BANK_PROFILE_MISSING'] }));
+    expect(action?.enrollmentStatus).toEqual({ enrollmentId: 'e-1', revision: 3, stillToComplete: true });
+    const validating = await planner([admin]).plan(Topics.enrollments, event('EnrollmentValidating', { status: 'VALIDATING', previousStatus: 'INVITED' }));
+    expect(validating?.enrollmentStatus).toEqual({ enrollmentId: 'e-1', revision: 3 });
     const atRisk = await planner([admin]).plan(
       Topics.enrollments,
       event('EnrollmentRenewalAtRisk', { status: 'ACTION_REQUIRED', fiscalYearEndsAt: fiscalYearRange(CURRENT_FY).end.toISOString(), kind: 'NOT_COMPLETED', missing: ['TAX_PROFILE_MISSING'] }),

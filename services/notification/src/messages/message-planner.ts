@@ -20,7 +20,7 @@ import { CONFIG } from '@lib/platform';
 import { Inject, Injectable } from '@nestjs/common';
 import type { NotificationConfig } from '../config';
 import { Addressee, inAudience, RecipientDirectory } from '../recipients/recipient-directory';
-import { Audience } from './message.schema';
+import { Audience, EnrollmentStatusRef } from './message.schema';
 import { TemplateName } from '../rendering/template-renderer';
 import { daysLeftLabel, enrollmentStatusWording, longDate, missingItemsWording, reasonsBeyondMissing } from './wording';
 
@@ -53,7 +53,7 @@ export interface MessagePlan {
    * same way (it must not arrive after the admin's Submit and "being validated"), it withdraws nothing itself (it tells
    * no change). A reminder that it will not continue carries none: no status change answers it.
    */
-  enrollmentStatus?: { enrollmentId: string; revision: number; reminder?: true };
+  enrollmentStatus?: EnrollmentStatusRef;
   /** The enrollment the message is about (every enrollment message, whether or not a later change withdraws it). */
   enrollmentId?: string;
   /**
@@ -84,6 +84,8 @@ const BANK_CHOICE_ITEMS: string[] = ['CURRENCY_NOT_ALLOWED', 'PAYMENT_METHOD_NOT
 
 /** Statuses only an enrollment its admins acted on (or were told continues) reaches. */
 const PAST_INVITED: string[] = ['ENROLLED', 'VALIDATING', 'ACTION_REQUIRED'];
+/** Statuses that leave the enrollment to complete: their change does not withdraw a reminder that it is not completed. */
+const STILL_TO_COMPLETE: string[] = ['INVITED', 'ACTION_REQUIRED'];
 
 /**
  * Whether the enrollment that ended was more than invited: started (an admin selected Enroll, or the rollover made it),
@@ -351,10 +353,12 @@ export class MessagePlanner {
       context,
       link: enrollmentPageUrl(this.portal, data.enrollmentId),
       enrollmentId: data.enrollmentId,
-      // A reminder that it is not completed is withdrawn by a later change's email (the admin acted: Continue, Submit);
-      // one that it will not continue (eligibility, agreement, payout information) is not: no status change says so.
+      // A reminder that it is not completed is withdrawn by a later change's email that completes it or leaves nothing
+      // to do (Submit: VALIDATING; ENROLLED; ended), not by one that leaves it to complete (a rejection, Continue: the
+      // reminder's deadline still holds); one that it will not continue (eligibility, agreement, payout information) is
+      // not withdrawn: no status change says so.
       ...(template !== 'enrollment-renewal-at-risk'
-        ? { enrollmentStatus: { enrollmentId: data.enrollmentId, revision: data.revision } }
+        ? { enrollmentStatus: { enrollmentId: data.enrollmentId, revision: data.revision, ...(STILL_TO_COMPLETE.includes(data.status) && { stillToComplete: true as const }) } }
         : (data as EnrollmentRenewalAtRisk).kind === 'NOT_COMPLETED' && { enrollmentStatus: { enrollmentId: data.enrollmentId, revision: data.revision, reminder: true as const } }),
       ...(sendBefore && { sendBefore }),
       fromView: true,

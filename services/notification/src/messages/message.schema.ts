@@ -53,6 +53,19 @@ export interface DigestEntry {
  * NotificationSent / NotificationFailed / NotificationCancelled travel in the outbox of the same write that records the
  * outcome (a digest email has none of its own: its emails have theirs).
  */
+/**
+ * The enrollment change a message tells (its revision), for DeliverEmail's supersession. `reminder`: a renewal reminder
+ * that it is not completed, which tells no change. `stillToComplete`: the change leaves it to complete (INVITED,
+ * ACTION_REQUIRED: a rejection, a Continue), so it does not withdraw such a reminder, whose year-end deadline it does
+ * not tell.
+ */
+export interface EnrollmentStatusRef {
+  enrollmentId: string;
+  revision: number;
+  reminder?: true;
+  stillToComplete?: true;
+}
+
 @Schema({ collection: 'messages', versionKey: false })
 export class Message {
   /** `${eventId}:${userId}:${channel}` */
@@ -100,7 +113,7 @@ export class Message {
    * quick succession (approved, then a profile edited) must not reach the admin in the wrong order, the older one
    * dated newest. Absent on other messages, and on messages written before it existed.
    */
-  @Prop({ type: Object }) enrollmentStatus?: { enrollmentId: string; revision: number; reminder?: true };
+  @Prop({ type: Object }) enrollmentStatus?: EnrollmentStatusRef;
   /** The enrollment it is about, for its outcome events, where `enrollmentStatus` does not name it (a reminder that it will not continue). */
   @Prop() enrollmentId?: string;
   /**

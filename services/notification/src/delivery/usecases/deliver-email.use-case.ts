@@ -82,11 +82,17 @@ export class DeliverEmail {
     // The index's two fields exactly (mongo-java-server uses an index only so); the recipient and channel are checked here.
     const later = await this.messages.collection
       .find({ 'enrollmentStatus.enrollmentId': status.enrollmentId, 'enrollmentStatus.revision': { $gt: status.revision } } as never, {
-        projection: { userId: 1, channel: 1, 'enrollmentStatus.reminder': 1 },
+        projection: { userId: 1, channel: 1, 'enrollmentStatus.reminder': 1, 'enrollmentStatus.stillToComplete': 1 },
       })
       .toArray()
-      // A renewal reminder tells no change: it withdraws nothing (it is withdrawn by a later change's email itself).
-      .then((found) => found.filter((m) => !(m as unknown as Message).enrollmentStatus?.reminder));
+      // A renewal reminder tells no change: it withdraws nothing (it is withdrawn by a later change's email itself). A
+      // reminder that it is not completed is not withdrawn by a change that leaves it to complete (a rejection).
+      .then((found) =>
+        found.filter((m) => {
+          const later = (m as unknown as Message).enrollmentStatus;
+          return !later?.reminder && !(status.reminder && later?.stillToComplete);
+        }),
+      );
     // Told to the company admins because the location had no Incentives admin (the planner's toCompanyAdmins): the later
     // change's messages went to whoever holds the role now (one appointed since, who acted on it), not to them: any
     // later message of the enrollment tells the same.
