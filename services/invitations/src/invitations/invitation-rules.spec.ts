@@ -265,6 +265,11 @@ describe('a location whose enrollment is continued into the new fiscal year', ()
     for (const status of ['VALIDATING', 'ACTION_REQUIRED', 'INVITED'] as const) {
       expect(transition(moved({ previousYear: { status, completed: true } })).kind).toBe('none');
     }
+    // This year's enrollment ended INELIGIBLE before the rollover reached it (invited early, then not eligible): held as an
+    // INVITED one is (the rollover continues into it), whichever of the eligible decision and its reopening comes first.
+    for (const enrollmentStatus of ['INELIGIBLE', 'INVITED'] as const) {
+      expect(transition(moved({ enrollmentStatus, previousYear: enrolledFy27 }))).toEqual({ kind: 'none', why: expect.stringContaining('continued by the rollover') });
+    }
     // Nothing delivered to a late admin of an invitation issued before the previous year was completed.
     const issued = { state: 'ISSUED' as const, recipients: [{ userId: 'ann' }] };
     expect(transition(moved({ invitation: issued, admins: [ann, bob], previousYear: enrolledFy27 })).kind).toBe('none');

@@ -170,11 +170,13 @@ export function whyNotInviting(
  * of that program is continued into that year with no action (SPEC, Enrollment rule 6), or null. Held while the
  * previous year's enrollment was completed and has not ended (the rollover will continue it, or end it: then
  * EnrollmentExpired reconciles this invitation), and once the rollover has continued it into this year. Nothing is
- * issued or delivered, nobody is told; the decision is kept. An INELIGIBLE enrollment of this year is not held:
- * Enroll starts it again once eligible, and the invitation is what leads there.
+ * issued or delivered, nobody is told; the decision is kept. An INELIGIBLE enrollment of this year the rollover
+ * continued is not held (its renewal undone: Enroll starts it again once eligible, and the invitation is what leads
+ * there); one the rollover has yet to reach is, as an INVITED one is (the rollover continues into it all the same):
+ * whichever of the eligible decision and the enrollment's reopening comes first, the same answer.
  */
 export function whyContinued(facts: Pick<InvitationFacts, 'enrollmentStatus' | 'enrollmentContinued' | 'previousYear'>): string | null {
-  if (facts.enrollmentStatus === 'INELIGIBLE') return null;
+  if (facts.enrollmentStatus === 'INELIGIBLE' && facts.enrollmentContinued) return null;
   if (facts.enrollmentContinued) return "continued from the previous fiscal year's enrollment by the rollover: no invitation";
   const previous = facts.previousYear;
   if (previous?.completed && !ENDED_STATUSES.includes(previous.status)) {
