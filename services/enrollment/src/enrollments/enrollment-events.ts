@@ -81,13 +81,19 @@ export class EnrollmentEvents {
   event(
     type: EnrollmentEventType,
     enrollment: Enrollment,
-    { previousStatus, extra = {}, eventId }: { previousStatus?: EnrollmentStatus; extra?: Record<string, unknown>; eventId?: string } = {},
+    {
+      previousStatus,
+      extra = {},
+      eventId,
+      occurredAt,
+    }: { previousStatus?: EnrollmentStatus; extra?: Record<string, unknown>; eventId?: string; /** When what it tells happened, if not now. */ occurredAt?: Date } = {},
   ): OutboxEntry {
     return this.outbox.event(Topics.enrollments, {
       type,
       data: { ...enrollmentEventData(enrollment, previousStatus), ...extra },
       key: enrollment.locationId,
       eventId: eventId ?? transitionEventId(enrollment._id, enrollment.version, type),
+      ...(occurredAt && { occurredAt }),
     });
   }
 

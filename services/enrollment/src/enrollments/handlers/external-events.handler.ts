@@ -83,7 +83,7 @@ export class ExternalEventsHandler {
     const { program } = event.envelope.data;
     if (event.envelope.type === 'ProgramUpdated') await this.rename.execute(program.programId, program.revision);
     if (program.state === 'DISCONTINUED') {
-      await this.discontinue.execute(program.programId, program.name, event.heartbeat);
+      await this.discontinue.execute(program.programId, program.name, event.heartbeat, new Date(event.envelope.occurredAt));
     } else if (event.envelope.type === 'ProgramUpdated' && program.requiresEligibility) {
       await this.endIneligible.execute(program.programId, program.revision, event.heartbeat);
     }

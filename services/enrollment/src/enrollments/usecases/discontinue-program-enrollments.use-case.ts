@@ -28,14 +28,19 @@ export class DiscontinueProgramEnrollments {
     @Inject(CONFIG) private readonly config: EnrollmentConfig,
   ) {}
 
-  async execute(programId: string, programName: string, heartbeat?: () => Promise<void>): Promise<number> {
+  /**
+   * `discontinuedAt`: when the program was discontinued (its ProgramUpdated's occurredAt), which dates the events: the
+   * sweep may run later (its consumer behind), past the year's end, and an enrollment discontinued within its year is
+   * told so (the notification service tells none of a year over when it was discontinued: the rollover continued it).
+   */
+  async execute(programId: string, programName: string, heartbeat?: () => Promise<void>, discontinuedAt?: Date): Promise<number> {
     let done = 0;
     for (let round = 0; round < MAX_ROUNDS; round++) {
       const page = await this.enrollments.ofProgramIn(programId, ACTIVE, PAGE);
       if (page.length === 0) break;
       const now = new Date();
       const operations = page.map((current: Enrollment) => {
-        const { changes, event } = this.transition(current, programName);
+        const { changes, event } = this.transition(current, programName, discontinuedAt);
         return {
           updateOne: {
             filter: { _id: current._id, version: current.version },
@@ -75,10 +80,10 @@ export class DiscontinueProgramEnrollments {
     throw Problems.busy(`Enrollment ${enrollmentId} kept changing while it was discontinued; try again.`);
   }
 
-  private transition(current: Enrollment, programName: string) {
+  private transition(current: Enrollment, programName: string, discontinuedAt?: Date) {
     // The name the reason gives is the one the event carries (an enrollment not renamed yet: see onProgram).
     const changes = { status: 'DISCONTINUED' as const, programName, reasons: [`The program ${programName} was discontinued.`], missing: [] };
     const next = { ...current, ...changes, version: current.version + 1 };
-    return { changes, event: this.events.event('EnrollmentDiscontinued', next, { previousStatus: current.status }) };
+    return { changes, event: this.events.event('EnrollmentDiscontinued', next, { previousStatus: current.status, occurredAt: discontinuedAt }) };
   }
 }
