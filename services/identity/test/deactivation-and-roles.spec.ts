@@ -582,6 +582,28 @@ describe('directory import and deactivation by an admin', () => {
     return { p, userId, list, revision: revision as number };
   }
 
+  // Revoking some locations of a role held on `*` leaves it on the partner's other locations as read before the write:
+  // one added in between was not among them, and nobody revoked it.
+  it("some locations revoked of a role held on *: a location added to the partner while the revoke wrote stays held", async () => {
+    const [L1, L2] = [`L-${randomUUID().slice(0, 8)}`, `L-${randomUUID().slice(0, 8)}`];
+    const p = await client.registerPartner([L1, L2]);
+    const { userId } = await client.createUser(p.globalAdmin.token);
+    expect((await client.call('POST', `/v1/users/${userId}/roles`, { token: p.globalAdmin.token, body: { role: 'INCENTIVES_ADMIN', locationIds: ['*'] } })).status).toBe(200);
+    const L3 = `L-${randomUUID().slice(0, 8)}`;
+    const answer = await racing(
+      'change',
+      async () => {
+        const added = await client.call('POST', `/v1/partners/${p.partnerId}/locations`, { operator: true, body: { locationId: L3, country: 'US', legalName: 'Contoso Inc.' } });
+        expect(added.status).toBe(201);
+      },
+      () => client.call('DELETE', `/v1/users/${userId}/roles`, { token: p.globalAdmin.token, body: { role: 'INCENTIVES_ADMIN', locationIds: [L1] } }),
+    );
+    expect(answer.status).toBe(200);
+    expect(answer.body.roles).toEqual([{ role: 'INCENTIVES_ADMIN', locationIds: [L2, L3].sort() }]);
+    const stored = (await client.call('GET', `/v1/users/${userId}`, { token: p.globalAdmin.token })).body;
+    expect(stored.roles).toEqual([{ role: 'INCENTIVES_ADMIN', locationIds: [L2, L3].sort() }]);
+  });
+
   it('a role revoked with If-Match while an admin takes the directory\'s deactivation over (no new revision) is revoked, not 412 with the version sent', async () => {
     const role = { role: 'INCENTIVES_ADMIN', locationIds: ['*'] };
     const { p, userId, revision } = await deactivatedByDirectory(role);

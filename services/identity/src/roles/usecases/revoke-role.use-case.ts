@@ -1,11 +1,11 @@
 import { ALL_LOCATIONS } from '@lib/contracts';
 import { Principal, Problems } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
-import { IdentityAccess } from '../../access/identity-access';
+import { Actor, IdentityAccess } from '../../access/identity-access';
 import { GlobalAdminKeeper } from '../../users/global-admin-keeper';
 import { User } from '../../users/user.schema';
 import { RoleChangeInput } from '../dto/role.dto';
-import { isCompanyRole, revokeRole } from '../role-grants';
+import { assignRole, isCompanyRole, revokeRole } from '../role-grants';
 import { RoleChangeWriter } from './role-change-writer';
 import { RoleChangeChecks } from './role-targets';
 
@@ -31,11 +31,38 @@ export class RevokeRole {
       throw Problems.conflict('You cannot revoke your own Global admin role; another Global admin can.');
     }
     // Some locations of a role held on `*` leave it on the partner's other locations (revokeRole).
-    const partnerLocations = isCompanyRole(input.role) || input.locationIds.includes(ALL_LOCATIONS) ? [] : await this.checks.ownLocations(actor.partnerId);
+    const some = !isCompanyRole(input.role) && !input.locationIds.includes(ALL_LOCATIONS);
+    const partnerLocations = some ? await this.checks.ownLocations(actor.partnerId) : [];
+    // Whether the write made was of some locations of a role held on `*` (its compute, as the writer last ran it).
+    let fromAll = false;
     const revoke = (inTime?: () => void) =>
-      this.writer.write(actor, user, input, 'RoleRevoked', expected, (current) => revokeRole(current.roles, input.role, input.locationIds, partnerLocations), inTime);
+      this.writer.write(
+        actor,
+        user,
+        input,
+        'RoleRevoked',
+        expected,
+        (current) => {
+          fromAll = some && current.roles.some((grant) => grant.role === input.role && grant.locationIds.includes(ALL_LOCATIONS));
+          return revokeRole(current.roles, input.role, input.locationIds, partnerLocations);
+        },
+        inTime,
+      );
     // Only a user read with GLOBAL_ADMIN can lose it: the writer re-reads only after a write it attempted.
     const removesGlobalAdmin = input.role === 'GLOBAL_ADMIN' && user.roles.some((grant) => grant.role === 'GLOBAL_ADMIN');
-    return removesGlobalAdmin ? this.globalAdmins.removing(user.partnerId, user._id, actor, revoke) : revoke();
+    const revoked = await (removesGlobalAdmin ? this.globalAdmins.removing(user.partnerId, user._id, actor, revoke) : revoke());
+    return fromAll ? this.keepAdded(actor, revoked, input, partnerLocations) : revoked;
+  }
+
+  /**
+   * A role held on `*`, some of its locations revoked, is held on the partner's other locations as they were read: one
+   * added to the partner between that read and the write was not among them. Held on `*`, the user held it there too,
+   * and nobody revoked it: it is given back (RoleAssigned), as the partner's locations are once the write is done.
+   */
+  private async keepAdded(actor: Actor, revoked: User, input: RoleChangeInput, partnerLocations: string[]): Promise<User> {
+    const added = (await this.checks.ownLocations(actor.partnerId)).filter((id) => !partnerLocations.includes(id) && !input.locationIds.includes(id));
+    if (added.length === 0) return revoked;
+    const kept = { role: input.role, locationIds: added };
+    return this.writer.write(actor, revoked, kept, 'RoleAssigned', undefined, (current) => assignRole(current.roles, input.role, added));
   }
 }
