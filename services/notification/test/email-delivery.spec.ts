@@ -534,6 +534,11 @@ describe('exactly one email per (event, recipient, channel)', () => {
     const { _id: newer } = await storeWaiting(world, global, { audience: companyAudience, enrollmentStatus: { enrollmentId: data.enrollmentId, revision: 7 } });
     await eventually(async () => expect((await messages().findOne({ _id: newer }))?.status).toBe('SENT'));
     expect(smtp.to(global.email)).toHaveLength(1);
+    // Their "not completed" reminder (assign someone) too, by a later change that leaves it to complete: someone holds
+    // the role now (a reminder to the location's admins stays: such a change does not answer it).
+    await storeWaiting(world, admin, { enrollmentStatus: { enrollmentId: data.enrollmentId, revision: 9, stillToComplete: true } });
+    const { _id: reminder } = await storeWaiting(world, global, { audience: companyAudience, enrollmentStatus: { enrollmentId: data.enrollmentId, revision: 8, reminder: true } });
+    await eventually(async () => expect(await messages().findOne({ _id: reminder })).toMatchObject({ status: 'CANCELLED', lastError: expect.stringMatching(/changed again since/) }));
   });
 
   it('sends nothing to a recipient who lost the role the email was addressed for while it waited; another role elsewhere does not count', async () => {

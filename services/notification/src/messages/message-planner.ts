@@ -207,7 +207,8 @@ export class MessagePlanner {
         // Of a year already over when it was discontinued (the event's occurredAt, not when it is read): its enrollment was
         // continued into the next (the rollover leaves it ENROLLED), whose own discontinuation tells; the enrollment ends
         // once, not once more for each year it went through. (One the rollover had not reached yet, discontinued in the
-        // first hours of a new year, is not told either.)
+        // first hours of a new year, is not told either.) The enrollment service dates it by the discontinuation, not by
+        // its sweep, which may run after the year's end.
         if (fiscalYearOver((envelope.data as EnrollmentEvent).fiscalYear, new Date(envelope.occurredAt))) return null;
         return actedOn(envelope.data as EnrollmentEvent) ? this.enrollment(ENROLLMENT_TEMPLATES[envelope.type], envelope.data as EnrollmentEvent) : null;
       case 'EnrollmentIneligible':

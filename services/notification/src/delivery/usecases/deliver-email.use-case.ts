@@ -79,6 +79,10 @@ export class DeliverEmail {
   private async supersession(email: Pick<Message, 'userId' | 'enrollmentStatus' | 'audience'>): Promise<Supersession> {
     const status = email.enrollmentStatus;
     if (!status) return { reason: null, forAnyone: false };
+    // Told to the company admins because the location had no Incentives admin (the planner's toCompanyAdmins): the later
+    // change's messages went to whoever holds the role now (one appointed since, who acted on it), not to them: any
+    // later message of the enrollment tells the same.
+    const forCompanyAdmins = email.audience !== undefined && !email.audience.roles.includes('INCENTIVES_ADMIN');
     // The index's two fields exactly (mongo-java-server uses an index only so); the recipient and channel are checked here.
     const later = await this.messages.collection
       .find({ 'enrollmentStatus.enrollmentId': status.enrollmentId, 'enrollmentStatus.revision': { $gt: status.revision } } as never, {
@@ -86,17 +90,14 @@ export class DeliverEmail {
       })
       .toArray()
       // A renewal reminder tells no change: it withdraws nothing (it is withdrawn by a later change's email itself). A
-      // reminder that it is not completed is not withdrawn by a change that leaves it to complete (a rejection).
+      // reminder to the location's admins that it is not completed is not withdrawn by a change that leaves it to
+      // complete (a rejection); one to the company admins (assign someone) is, by any: someone holds the role now.
       .then((found) =>
         found.filter((m) => {
           const later = (m as unknown as Message).enrollmentStatus;
-          return !later?.reminder && !(status.reminder && later?.stillToComplete);
+          return !later?.reminder && !(status.reminder && later?.stillToComplete && !forCompanyAdmins);
         }),
       );
-    // Told to the company admins because the location had no Incentives admin (the planner's toCompanyAdmins): the later
-    // change's messages went to whoever holds the role now (one appointed since, who acted on it), not to them: any
-    // later message of the enrollment tells the same.
-    const forCompanyAdmins = email.audience !== undefined && !email.audience.roles.includes('INCENTIVES_ADMIN');
     const newer = forCompanyAdmins
       ? later.length > 0
       : later.some((m) => (m as unknown as Message).userId === email.userId && (m as unknown as Message).channel === 'EMAIL');
