@@ -183,6 +183,25 @@ describe('key rotation: POST /v1/operator/secrets/reseal', () => {
     expect(unchecked.status).toBe(409);
     expect(unchecked.body.errors).toEqual([expect.objectContaining({ field: 'account' })]);
     expect(await raw('bank_profiles', renamed)).toMatchObject({ name: renamedBefore!.name, version: renamedBefore!.version });
+    // The same for the beneficiary's email and address lines (every reader sees them in clear); one removed shows nothing
+    // new: taken.
+    const beneficiary = { name: 'Contoso Inc', email: 'payments@contoso.example', address: { line1: '1 Main Street', city: 'Redmond', country: 'US' } };
+    const addressed = (await call(h, 'POST', '/v1/bank-profiles', { token: admin, body: usProfile({ beneficiary }) })).body.profileId;
+    const addressedBefore = await raw('bank_profiles', addressed);
+    await h.db.collection('bank_profiles').updateOne({ _id: addressed as never }, { $set: { 'sealedAccount.keyId': 'k9' } });
+    const moved = await call(h, 'PATCH', `/v1/bank-profiles/${addressed}`, {
+      token: admin,
+      body: { beneficiary: { ...beneficiary, address: { ...beneficiary.address, line2: 'Suite 100' } } },
+      headers: ifMatch(addressedBefore!.version),
+    });
+    expect(moved.status).toBe(409);
+    expect(moved.body.errors).toEqual([expect.objectContaining({ field: 'account' })]);
+    const { address: _dropped, ...withoutAddress } = beneficiary;
+    const dropped = await call(h, 'PATCH', `/v1/bank-profiles/${addressed}`, { token: admin, body: { beneficiary: withoutAddress }, headers: ifMatch(addressedBefore!.version) });
+    expect(dropped.status).toBe(200);
+    expect(dropped.body.beneficiary).not.toHaveProperty('address');
+    // Its key put back: the key rotation below counts the secrets that do not open.
+    await h.db.collection('bank_profiles').updateOne({ _id: addressed as never }, { $set: { 'sealedAccount.keyId': addressedBefore!.sealedAccount.keyId } });
     // Sent with an account that is wrong: that is the answer (400 naming it), not "send the account".
     const wrongAccount = await call(h, 'PATCH', `/v1/bank-profiles/${renamed}`, {
       token: admin,

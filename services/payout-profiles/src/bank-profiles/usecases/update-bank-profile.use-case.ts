@@ -123,7 +123,8 @@ export class UpdateBankProfile {
       const storedTexts = new Map(beneficiaryTexts(current.beneficiary));
       const renamed =
         (input.name !== undefined && !sameText(input.name, current.name)) ||
-        (input.beneficiary !== undefined && beneficiaryTexts(input.beneficiary).some(([field, text]) => !sameText(text ?? '', storedTexts.get(field) ?? '')));
+        // (A text left out or removed shows nothing new: not a change to check.)
+        (input.beneficiary !== undefined && beneficiaryTexts(input.beneficiary).some(([field, text]) => !!text && !sameText(text, storedTexts.get(field) ?? '')));
       // (Sent with an account that has problems: those are the answer, a 400 naming its fields.)
       if (secret === undefined && renamed && !input.account) {
         this.logger.warn(`bank profile ${profileId}: its stored account does not open; a change of its names or beneficiary's texts was refused unless the account is sent with it`);
