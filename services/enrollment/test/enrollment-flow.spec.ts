@@ -921,10 +921,10 @@ describe('Enroll, Continue, Submit and validation', () => {
     expect((await call(h, 'PATCH', `/v1/programs/${program.programId}`, { operator: true, body: { state: 'DISCONTINUED' }, headers: { 'if-match': '"2"' } })).status).toBe(200);
     const [discontinued] = await waitForEnrollmentEvent(h, id, 'EnrollmentDiscontinued');
     expect(discontinued.envelope!.data).toEqual(expect.objectContaining({ programName: name, reasons: [`The program ${name} was discontinued.`] }));
-    // Dated when the program was discontinued, not when the sweep ran (it may run past the year's end, its consumer
-    // behind: the notification service tells none of a year over by then).
+    // It says when the program was discontinued, not only when the sweep ran (it may run past the year's end, its
+    // consumer behind: the notification service tells none of a year over by then).
     const [update] = await h.watch.waitFor((m) => m.topic === Topics.programs && m.envelope?.type === 'ProgramUpdated' && (m.envelope.data as { program: { programId: string; revision: number } }).program.programId === program.programId && (m.envelope.data as { program: { revision: number } }).program.revision === 3);
-    expect(discontinued.envelope!.occurredAt).toBe(update.envelope!.occurredAt);
+    expect(discontinued.envelope!.data).toMatchObject({ discontinuedAt: update.envelope!.occurredAt });
   });
 
   it('reads none of its enrollments for a ProgramUpdated that does not rename the program (its payout rules changed)', async () => {

@@ -89,7 +89,13 @@ export class EnrollmentIneligible extends EnrollmentEvent {
    */
   @IsOptional() @IsObject() @ValidateNested() @Type(() => DecisionRef) decision?: DecisionRef;
 }
-export class EnrollmentDiscontinued extends EnrollmentEvent {}
+export class EnrollmentDiscontinued extends EnrollmentEvent {
+  /**
+   * When its program was discontinued (the catalog's change), which the event may follow by a while (the enrollment
+   * service's sweep behind): the fiscal year it ended in is judged by it. Absent in older events: their occurredAt.
+   */
+  @IsOptional() @IsIsoInstant() discontinuedAt?: string;
+}
 /**
  * INVITED again (`previousStatus` INELIGIBLE): an enrollment that was only invited and ended INELIGIBLE, its location
  * eligible again and its invitation issued again. The invitation itself is announced by the invitations service.

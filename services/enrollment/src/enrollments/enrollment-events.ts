@@ -81,19 +81,13 @@ export class EnrollmentEvents {
   event(
     type: EnrollmentEventType,
     enrollment: Enrollment,
-    {
-      previousStatus,
-      extra = {},
-      eventId,
-      occurredAt,
-    }: { previousStatus?: EnrollmentStatus; extra?: Record<string, unknown>; eventId?: string; /** When what it tells happened, if not now. */ occurredAt?: Date } = {},
+    { previousStatus, extra = {}, eventId }: { previousStatus?: EnrollmentStatus; extra?: Record<string, unknown>; eventId?: string } = {},
   ): OutboxEntry {
     return this.outbox.event(Topics.enrollments, {
       type,
       data: { ...enrollmentEventData(enrollment, previousStatus), ...extra },
       key: enrollment.locationId,
       eventId: eventId ?? transitionEventId(enrollment._id, enrollment.version, type),
-      ...(occurredAt && { occurredAt }),
     });
   }
 

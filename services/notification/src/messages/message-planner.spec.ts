@@ -350,6 +350,9 @@ describe('MessagePlanner, an enrollment its program discontinued', () => {
     expect(await planner([admin]).plan(Topics.enrollments, discontinued('ENROLLED', { fiscalYear: past }))).toBeNull();
     const withinIt = { ...discontinued('ENROLLED', { fiscalYear: past }), occurredAt: new Date(+fiscalYearRange(past).end - 3_600_000).toISOString() };
     expect((await planner([admin]).plan(Topics.enrollments, withinIt))?.template).toBe('enrollment-discontinued');
+    // Written after the year's end (the enrollment service's sweep behind), of a program discontinued within it: told.
+    const sweptLate = discontinued('ENROLLED', { fiscalYear: past, discontinuedAt: new Date(+fiscalYearRange(past).end - 60_000).toISOString() });
+    expect((await planner([admin]).plan(Topics.enrollments, sweptLate))?.template).toBe('enrollment-discontinued');
   });
 });
 

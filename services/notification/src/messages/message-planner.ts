@@ -2,6 +2,7 @@ import {
   AdminAssignmentRequested,
   ALL_LOCATIONS,
   COMPANY_ROLES,
+  EnrollmentDiscontinued,
   EnrollmentEvent,
   EnrollmentRenewalAtRisk,
   enrollmentPageUrl,
@@ -207,9 +208,9 @@ export class MessagePlanner {
         // Of a year already over when it was discontinued (the event's occurredAt, not when it is read): its enrollment was
         // continued into the next (the rollover leaves it ENROLLED), whose own discontinuation tells; the enrollment ends
         // once, not once more for each year it went through. (One the rollover had not reached yet, discontinued in the
-        // first hours of a new year, is not told either.) The enrollment service dates it by the discontinuation, not by
-        // its sweep, which may run after the year's end.
-        if (fiscalYearOver((envelope.data as EnrollmentEvent).fiscalYear, new Date(envelope.occurredAt))) return null;
+        // first hours of a new year, is not told either.) Judged by when the program was discontinued (`discontinuedAt`),
+        // not by the enrollment service's sweep, which may run after the year's end; the event's own date for an older one.
+        if (fiscalYearOver((envelope.data as EnrollmentEvent).fiscalYear, new Date((envelope.data as EnrollmentDiscontinued).discontinuedAt ?? envelope.occurredAt))) return null;
         return actedOn(envelope.data as EnrollmentEvent) ? this.enrollment(ENROLLMENT_TEMPLATES[envelope.type], envelope.data as EnrollmentEvent) : null;
       case 'EnrollmentIneligible':
       case 'EnrollmentExpired':

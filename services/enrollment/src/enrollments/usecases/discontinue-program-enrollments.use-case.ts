@@ -29,9 +29,11 @@ export class DiscontinueProgramEnrollments {
   ) {}
 
   /**
-   * `discontinuedAt`: when the program was discontinued (its ProgramUpdated's occurredAt), which dates the events: the
-   * sweep may run later (its consumer behind), past the year's end, and an enrollment discontinued within its year is
-   * told so (the notification service tells none of a year over when it was discontinued: the rollover continued it).
+   * `discontinuedAt`: when the program was discontinued (its ProgramUpdated's occurredAt), which the events carry
+   * (`discontinuedAt`): the sweep may run later (its consumer behind), past the year's end, and an enrollment
+   * discontinued within its year is told so (the notification service tells none of a year over when it was
+   * discontinued: the rollover continued it). The events themselves are dated when written, as any: one dated back
+   * would be too old to notify anyone after a long lag or a dead letter replayed days later.
    */
   async execute(programId: string, programName: string, heartbeat?: () => Promise<void>, discontinuedAt?: Date): Promise<number> {
     let done = 0;
@@ -66,11 +68,11 @@ export class DiscontinueProgramEnrollments {
    * One guarded write with the event, decided again from a fresh read when it changed meanwhile. Returns the
    * enrollment as it now is.
    */
-  async endOne(enrollmentId: string, programName: string): Promise<Enrollment | null> {
+  async endOne(enrollmentId: string, programName: string, discontinuedAt?: Date): Promise<Enrollment | null> {
     for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
       const current = await this.enrollments.findById(enrollmentId);
       if (!current || !ACTIVE.includes(current.status)) return current;
-      const { changes, event } = this.transition(current, programName);
+      const { changes, event } = this.transition(current, programName, discontinuedAt);
       const written = await this.enrollments.update(current, changes, [event]);
       if (written) {
         this.events.committed();
@@ -84,6 +86,7 @@ export class DiscontinueProgramEnrollments {
     // The name the reason gives is the one the event carries (an enrollment not renamed yet: see onProgram).
     const changes = { status: 'DISCONTINUED' as const, programName, reasons: [`The program ${programName} was discontinued.`], missing: [] };
     const next = { ...current, ...changes, version: current.version + 1 };
-    return { changes, event: this.events.event('EnrollmentDiscontinued', next, { previousStatus: current.status, occurredAt: discontinuedAt }) };
+    const extra = discontinuedAt ? { discontinuedAt: new Date(discontinuedAt).toISOString() } : {};
+    return { changes, event: this.events.event('EnrollmentDiscontinued', next, { previousStatus: current.status, extra }) };
   }
 }

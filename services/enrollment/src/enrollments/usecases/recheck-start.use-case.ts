@@ -48,7 +48,8 @@ export class RecheckStart {
     const { _id: id, programId, locationId, fiscalYear, partnerId } = started;
     const program = read ?? (await this.programs.find(programId));
     if (program?.state === 'DISCONTINUED') {
-      return { ended: 'DISCONTINUED', program, enrollment: await this.discontinue.endOne(id, program.name) };
+      // A discontinued program changes no more: its last change (updatedAt) is the discontinuation.
+      return { ended: 'DISCONTINUED', program, enrollment: await this.discontinue.endOne(id, program.name, program.updatedAt) };
     }
     const renamed = !read && program && started.programName !== undefined && started.programName !== program.name;
     if (renamed) await this.enrollments.renameFrom(id, started.programName!, program.name);
