@@ -57,12 +57,19 @@ export class RevokeRole {
   /**
    * A role held on `*`, some of its locations revoked, is held on the partner's other locations as they were read: one
    * added to the partner between that read and the write was not among them. Held on `*`, the user held it there too,
-   * and nobody revoked it: it is given back (RoleAssigned), as the partner's locations are once the write is done.
+   * and nobody revoked it: it is given back (RoleAssigned), as the partner's locations are once the write is done; not
+   * when the user changed since the revoke (another admin's change decides).
    */
   private async keepAdded(actor: Actor, revoked: User, input: RoleChangeInput, partnerLocations: string[]): Promise<User> {
     const added = (await this.checks.ownLocations(actor.partnerId)).filter((id) => !partnerLocations.includes(id) && !input.locationIds.includes(id));
     if (added.length === 0) return revoked;
     const kept = { role: input.role, locationIds: added };
-    return this.writer.write(actor, revoked, kept, 'RoleAssigned', undefined, (current) => assignRole(current.roles, input.role, added));
+    // Only onto the user as the revoke left it: changed since (another admin revoked the role whole), it is theirs.
+    try {
+      return await this.writer.write(actor, revoked, kept, 'RoleAssigned', revoked.revision, (current) => assignRole(current.roles, input.role, added));
+    } catch (error) {
+      if ((error as { getStatus?: () => number }).getStatus?.() === 412) return revoked;
+      throw error;
+    }
   }
 }
