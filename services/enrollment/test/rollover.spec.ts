@@ -507,6 +507,19 @@ describe('enrollments never completed in their fiscal year', () => {
     expect(stored?.renewalReminders ?? []).toEqual([]);
   });
 
+  // Each enrollment is reminded once of what it tells: one sent months before its days would stand for the one due then.
+  it('are not sent before their days (RENEWAL_REMINDER_DAYS before the year ends): 409 reminders-not-due, nothing written', async () => {
+    const program = await createProgram(h, { fiscalYear: 'FY49', requiresEligibility: false });
+    const [waiting] = await seedUnfinished(program.programId, program.name, 'FY49', ['ACTION_REQUIRED']);
+    const early = jest.spyOn(h.service.app.get(Clock), 'now').mockReturnValue(new Date('2048-12-01T00:00:00Z'));
+    const refused = await operator('/v1/operator/renewal-reminders', { fiscalYear: 'FY49' }).finally(() => early.mockRestore());
+    expect(refused.status).toBe(409);
+    expect(refused.body).toMatchObject({ type: expect.stringMatching(/reminders-not-due$/), fiscalYear: 'FY49', remindersFrom: '2049-06-01T00:00:00.000Z' });
+    const stored = await h.db.collection('enrollments').findOne({ _id: waiting._id } as never);
+    expect(stored).toEqual(expect.objectContaining({ status: 'ACTION_REQUIRED', version: waiting.version }));
+    expect(stored?.renewalReminders ?? []).toEqual([]);
+  });
+
   // On MongoDB, a scan of the (fiscalYear, status) index meets an enrollment at its status: one whose status changes
   // while the run reads (a profile approved: VALIDATING -> ENROLLED) can move behind the scan and be skipped, or
   // ahead of it and be read twice. The scans are pinned to indexes of keys no write moves an entry back into: the
@@ -1205,6 +1218,12 @@ describe('a continuation renewed on an earlier year\'s eligibility', () => {
 // The rollover leaves an enrollment whose next year the admin enrolled on their own (submitted, or ENROLLED once): it
 // only marks it SUPERSEDED. Its payout information falling short of the rules is then no risk to tell its admins of.
 describe('renewal reminders of an enrollment whose next year is enrolled on its own', () => {
+  /** The operator's reminders of `year`, the service's clock in their days (the year's last ten). */
+  async function remindersInTheirDays(year: string) {
+    const inTheirDays = jest.spyOn(h.service.app.get(Clock), 'now').mockReturnValue(new Date(fiscalYearRange(year).end.getTime() - 10 * 86_400_000));
+    return operator('/v1/operator/renewal-reminders', { fiscalYear: year }).finally(() => inTheirDays.mockRestore());
+  }
+
   it('count it on track; one without that next-year enrollment is reminded', async () => {
     const year = fiscalYearOf(new Date());
     const program = await createProgram(h, { fiscalYear: year, requiresEligibility: false, payoutRules: { ...usdRules, allowedCurrencies: ['EUR'] } });
@@ -1215,7 +1234,7 @@ describe('renewal reminders of an enrollment whose next year is enrolled on its 
     await col().insertMany([...seeded, enrolledOnItsOwn] as never[]);
 
     // The year's other enrollments (of this file's other tests) are reminded or not as they are: these two are looked at.
-    const reminders = await operator('/v1/operator/renewal-reminders', { fiscalYear: year });
+    const reminders = await remindersInTheirDays(year);
     expect(reminders.body).toEqual(expect.objectContaining({ complete: true, conflicts: 0 }));
     expect(reminders.body.onTrack).toBeGreaterThanOrEqual(1);
     expect(await col().findOne({ _id: seeded[0]._id })).not.toHaveProperty('renewalReminders');
@@ -1235,7 +1254,7 @@ describe('renewal reminders of an enrollment whose next year is enrolled on its 
     expect(early.body).toEqual(expect.objectContaining({ complete: true }));
     expect(await col().findOne({ _id: seeded._id })).toMatchObject({ rollover: expect.objectContaining({ outcome: 'SUPERSEDED', early: true }) });
 
-    const reminders = await operator('/v1/operator/renewal-reminders', { fiscalYear: year });
+    const reminders = await remindersInTheirDays(year);
     expect(reminders.body).toEqual(expect.objectContaining({ complete: true, conflicts: 0 }));
     expect(await col().findOne({ _id: seeded._id })).not.toHaveProperty('renewalReminders');
     expect(h.watch.messages.filter((m) => m.envelope?.type === 'EnrollmentRenewalAtRisk' && (m.envelope?.data as { enrollmentId?: string }).enrollmentId === seeded._id)).toEqual([]);

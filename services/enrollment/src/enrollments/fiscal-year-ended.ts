@@ -51,6 +51,17 @@ export function remindersYearNotStarted(fiscalYear: string, starts: Date): Probl
   );
 }
 
+/** 409 for renewal reminders asked for before their days (RENEWAL_REMINDER_DAYS before the year's end). */
+export function remindersNotDue(fiscalYear: string, opens: Date): ProblemException {
+  return new ProblemException(
+    HttpStatus.CONFLICT,
+    'reminders-not-due',
+    'Renewal reminders not due',
+    `The renewal reminders of ${fiscalYear} are sent from ${opens.toISOString().slice(0, 10)} (RENEWAL_REMINDER_DAYS before it ends): each enrollment is reminded once of what it tells, so one sent now would stand for the one due then.`,
+    { fiscalYear, remindersFrom: opens.toISOString() },
+  );
+}
+
 function problem(detail: string, fiscalYear: string, extensions: Record<string, unknown> = {}): ProblemException {
   return new ProblemException(HttpStatus.CONFLICT, 'fiscal-year-ended', 'Fiscal year ended', detail, {
     ...extensions,

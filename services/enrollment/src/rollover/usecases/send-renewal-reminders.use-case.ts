@@ -14,7 +14,7 @@ import { ConsumerCatchUp } from '../../common/consumer-catch-up';
 import { RenewalContext } from '../renewal-context';
 import { continuesIt } from './review-early-renewals.use-case';
 import { BEFORE_ENROLLED } from '../../enrollments/enrollment-rules';
-import { remindersYearEnded, remindersYearNotStarted } from '../../enrollments/fiscal-year-ended';
+import { remindersNotDue, remindersYearEnded, remindersYearNotStarted } from '../../enrollments/fiscal-year-ended';
 import { AGREEMENT_INACTIVE_REASON, completedFilter, RenewalDecision, takenOverByContinuation, unfinishedReminder, wasCompleted } from '../renewal-rules';
 
 export interface ReminderSummary {
@@ -111,6 +111,9 @@ export class SendRenewalReminders {
     // year, and not when it ends.
     const starts = fiscalYearRange(fiscalYear).start;
     if (this.clock.now() < starts) throw remindersYearNotStarted(fiscalYear, starts);
+    // Nor before its reminders' days (an operator's run months early): the same, for the reminder due then.
+    const opens = new Date(fiscalYearRange(fiscalYear).end.getTime() - this.config.RENEWAL_REMINDER_DAYS * 86_400_000);
+    if (this.clock.now() < opens) throw remindersNotDue(fiscalYear, opens);
     const toFiscalYear = nextFiscalYear(fiscalYear);
     const endsAt = fiscalYearRange(fiscalYear).end.toISOString();
     const caughtUp = await this.catchUp.waitOrRefuse({
