@@ -284,6 +284,19 @@ describe('parseEvent: the ids of outside systems', () => {
     expect(parseEvent(Topics.eligibility, eligibility({ extra: { a: 1, b: [{ c: 2 }] } })).known).toBe(true);
   });
 
+  // Kept and stored (a consumer may record the event whole), such a name fails the write on every redelivery, and the
+  // writes batched with it; no contract field is named so.
+  it.each([
+    ['a NUL', { 'a\u0000b': 1 }, /data\.a\u0000b: a field name must not contain a NUL character/],
+    ['_bsontype', { extra: { _bsontype: 'a' } }, /data\.extra\._bsontype: a field must not be named _bsontype/],
+    ['a leading $', { extra: { $where: 'x' } }, /data\.extra\.\$where: a field name must not start with "\$" nor contain "\."/],
+    ['a dot', { 'a.b': 1 }, /data\.a\.b: a field name must not start/],
+  ])('dead-letters a field whose name holds %s, in the data or the envelope, saying which', (_what, field, message) => {
+    expect(() => parseEvent(Topics.eligibility, eligibility(field))).toThrow(message);
+    const withEnvelopeField = JSON.stringify({ ...JSON.parse(eligibility({})), trace: field });
+    expect(() => parseEvent(Topics.eligibility, withEnvelopeField)).toThrow(/^invalid envelope: trace\./);
+  });
+
   it('dead-letters an agreement status or a validation result naming a blank partner or profile', () => {
     expect(() => parseEvent(Topics.agreements, envelope('AgreementStatusChanged', { partnerId: '', active: true }))).toThrow(/partnerId: must be 1-64 letters/);
     const result = { profileId: '', profileKind: 'BANK', revision: 1, outcome: 'APPROVED' };

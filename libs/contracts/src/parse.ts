@@ -101,6 +101,15 @@ export function parseEvent<T = unknown>(topic: string, value: Buffer | string | 
     const shape = dataShapeProblem(envelope.data);
     if (shape) problems.push(shape);
   }
+  // The envelope's own fields a later producer may add, kept as the data's are (a consumer may store the envelope whole).
+  for (const [field, value] of Object.entries(envelope)) {
+    const name = unstorableName(field);
+    if (name) problems.push(`${field}: ${name}`);
+    else if (field !== 'data' && value !== null && typeof value === 'object') {
+      const shape = dataShapeProblem(value, field);
+      if (shape) problems.push(shape);
+    }
+  }
   if (problems.length) throw new MalformedMessageError(`invalid envelope: ${problems.join('; ')}`);
 
   const cls = payloadClass(topic, envelope.type as string);
@@ -156,6 +165,20 @@ export function buildEvent<T extends object>(topic: string, input: NewEnvelope<T
   return createEnvelope(input);
 }
 
+/**
+ * Why a field's name cannot be stored as it is by every database the services run on, or none: a NUL (BSON ends a
+ * name with it), `_bsontype` (the driver takes the object for a BSON value of that type, and refuses it), a leading `$`
+ * or a `.` (operators and paths to MongoDB's updates; mongo-java-server and FerretDB refuse them in documents). No
+ * contract field is named so: a consumer storing what it received (a view, a record of the event) would fail on each
+ * redelivery, and take the writes batched with its own down with it.
+ */
+function unstorableName(key: string): string | undefined {
+  if (key.includes('\u0000')) return 'a field name must not contain a NUL character';
+  if (key === '_bsontype') return 'a field must not be named _bsontype';
+  if (key.startsWith('$') || key.includes('.')) return 'a field name must not start with "$" nor contain "."';
+  return undefined;
+}
+
 /** More fields than any event's object has (a few dozen at most), and deeper than any is nested (3). */
 export const MAX_DATA_OBJECT_KEYS = 200;
 export const MAX_DATA_DEPTH = 32;
@@ -167,15 +190,17 @@ export const MAX_DATA_DEPTH = 32;
  * nesting overflows the stack of what recurses through it. Unknown fields are kept (an event may carry more than this
  * release reads), so the bound is on any object's size, as for HTTP bodies. Walked with a stack of its own.
  */
-function dataShapeProblem(data: unknown): string | undefined {
+function dataShapeProblem(data: unknown, at = 'data'): string | undefined {
   if (data === null || typeof data !== 'object') return undefined;
-  const stack: Array<{ value: object; depth: number; path: string }> = [{ value: data, depth: 1, path: 'data' }];
+  const stack: Array<{ value: object; depth: number; path: string }> = [{ value: data, depth: 1, path: at }];
   while (stack.length) {
     const { value, depth, path } = stack.pop()!;
     if (depth > MAX_DATA_DEPTH) return `${path}: nested more than ${MAX_DATA_DEPTH} levels deep`;
     const keys = Object.keys(value);
     if (!Array.isArray(value) && keys.length > MAX_DATA_OBJECT_KEYS) return `${path}: must have at most ${MAX_DATA_OBJECT_KEYS} fields (it has ${keys.length})`;
     for (const key of keys) {
+      const name = unstorableName(key);
+      if (name) return `${path}.${key}: ${name}`;
       const child = (value as Record<string, unknown>)[key];
       if (child !== null && typeof child === 'object') stack.push({ value: child, depth: depth + 1, path: `${path}.${key}` });
     }
