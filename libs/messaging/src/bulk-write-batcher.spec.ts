@@ -56,6 +56,25 @@ describe('BulkWriteBatcher', () => {
     expect(sent).toEqual([2, 1, 1]);
   });
 
+  it('sends each write alone when the driver cannot serialize one of the command: only that one fails', async () => {
+    const sent: number[] = [];
+    const collection = {
+      bulkWrite: async (ops: AnyBulkWriteOperation<Document>[]) => {
+        sent.push(ops.length);
+        if (ops.some((op) => (op as { insertOne?: { document: { _id: string } } }).insertOne?.document._id === 'odd')) {
+          throw Object.assign(new Error('key a\u0000b must not contain null bytes'), { name: 'BSONError' });
+        }
+        return {};
+      },
+    } as unknown as Collection<Document>;
+    const batcher = new BulkWriteBatcher(collection);
+    const odd = batcher.write({ insertOne: { document: { _id: 'odd' } } } as never).catch((error: unknown) => error);
+    const fine = batcher.write({ insertOne: { document: { _id: 'fine' } } } as never);
+    await expect(fine).resolves.toBeUndefined();
+    expect(await odd).toMatchObject({ name: 'BSONError' });
+    expect(sent).toEqual([2, 1, 1]);
+  });
+
   it("rejects a write the server refused with its code, read as the server's error (a failover is an outage, not a bug)", async () => {
     const collection = {
       bulkWrite: async () => {

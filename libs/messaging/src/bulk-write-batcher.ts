@@ -70,7 +70,8 @@ export class BulkWriteBatcher {
     } catch (error) {
       // The driver refuses the whole command for one document too large to send: each write sent alone, so that only
       // that one fails (as permanent), not the writes that shared its command.
-      if (batch.length > 1 && isDocumentTooLarge(error)) {
+      // So does the driver for one it cannot serialize (a field name BSON refuses): that one fails, not the others.
+      if (batch.length > 1 && (isDocumentTooLarge(error) || isUnserializable(error))) {
         await Promise.all(batch.map((pending) => this.sendKind([pending])));
         return;
       }
@@ -95,6 +96,12 @@ export class BulkWriteBatcher {
       });
     }
   }
+}
+
+/** The driver's refusal of a document it cannot turn into BSON, before anything is sent. */
+function isUnserializable(error: unknown): boolean {
+  const name = (error as { name?: unknown })?.name;
+  return typeof name === 'string' && name.startsWith('BSON');
 }
 
 interface ServerErrorLike {
