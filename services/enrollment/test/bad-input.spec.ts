@@ -125,6 +125,11 @@ describe('programs', () => {
     expectProblem(back, 409);
     expect(back.body).toMatchObject({ fiscalYear: 'FY30', requestedFiscalYear: 'FY29' });
     expect(await h.db.collection('programs').findOne({ _id: program.programId } as never)).toMatchObject({ fiscalYear: 'FY30', name: program.name, revision: 1 });
+    // Further than the year after (FY72 typed for FY27): 400 naming fiscalYear, as nothing could move it back.
+    const leap = await call(h, 'PATCH', path, { operator: true, body: { fiscalYear: 'FY73' }, headers: { 'if-match': '"1"' } });
+    expectProblem(leap, 400);
+    expect(leap.body.errors).toEqual([expect.objectContaining({ field: 'fiscalYear', message: expect.stringMatching(/^must be at most FY31 /) })]);
+    expect(await h.db.collection('programs').findOne({ _id: program.programId } as never)).toMatchObject({ fiscalYear: 'FY30', revision: 1 });
     const forward = await call(h, 'PATCH', path, { operator: true, body: { fiscalYear: 'FY31' }, headers: { 'if-match': '"1"' } });
     expect(forward.body).toMatchObject({ fiscalYear: 'FY31', revision: 2 });
   });

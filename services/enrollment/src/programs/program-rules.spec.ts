@@ -1,4 +1,4 @@
-import { becomesEligibilityRequired, endsIneligibleEnrollments, fiscalYearMovedBack, programChanges } from './program-rules';
+import { becomesEligibilityRequired, endsIneligibleEnrollments, fiscalYearLeapProblem, fiscalYearMovedBack, programChanges } from './program-rules';
 import type { Program } from './program.schema';
 import type { UpdateProgramDto } from './dto/program.dto';
 
@@ -9,6 +9,17 @@ describe("a program's fiscal year", () => {
     expect(fiscalYearMovedBack({ fiscalYear: 'FY10' }, { fiscalYear: 'FY09' })).not.toBeNull();
     expect(fiscalYearMovedBack({ fiscalYear: 'FY27' }, { fiscalYear: 'FY28' })).toBeNull();
     expect(fiscalYearMovedBack({ fiscalYear: 'FY27' }, { name: 'Renamed' })).toBeNull();
+  });
+
+  // FY72 typed for FY27: no rollover or reminder would reach its enrollments for decades, and it could not be moved back.
+  it("moves at most to the year after its own, or after the one running (a program left behind for years catches up at once)", () => {
+    const inFY27 = new Date('2026-12-07T00:00:00Z');
+    expect(fiscalYearLeapProblem({ fiscalYear: 'FY27' }, { fiscalYear: 'FY28' }, inFY27)).toBeNull();
+    expect(fiscalYearLeapProblem({ fiscalYear: 'FY27' }, { fiscalYear: 'FY72' }, inFY27)).toMatch(/^must be at most FY28 /);
+    expect(fiscalYearLeapProblem({ fiscalYear: 'FY27' }, { fiscalYear: 'FY29' }, inFY27)).toMatch(/^must be at most FY28 /);
+    expect(fiscalYearLeapProblem({ fiscalYear: 'FY24' }, { fiscalYear: 'FY28' }, inFY27)).toBeNull();
+    expect(fiscalYearLeapProblem({ fiscalYear: 'FY40' }, { fiscalYear: 'FY41' }, inFY27)).toBeNull();
+    expect(fiscalYearLeapProblem({ fiscalYear: 'FY27' }, { name: 'Renamed' }, inFY27)).toBeNull();
   });
 });
 

@@ -1,4 +1,4 @@
-import { fiscalYearBefore, ProgramSnapshot, sameText } from '@lib/contracts';
+import { fiscalYearBefore, fiscalYearOf, nextFiscalYear, ProgramSnapshot, sameText } from '@lib/contracts';
 import type { Program } from './program.schema';
 import type { ProgramDto, UpdateProgramDto } from './dto/program.dto';
 
@@ -10,6 +10,20 @@ import type { ProgramDto, UpdateProgramDto } from './dto/program.dto';
 export function fiscalYearMovedBack(current: Pick<Program, 'fiscalYear'>, changes: Partial<Program>): string | null {
   if (changes.fiscalYear === undefined || !fiscalYearBefore(changes.fiscalYear, current.fiscalYear)) return null;
   return `A program's fiscal year only moves forward: ${current.fiscalYear} cannot become ${changes.fiscalYear}.`;
+}
+
+/**
+ * Why `changes` may not move the program's fiscal year that far, or null: at most to the year after its own, or after
+ * the one running at `now` (a program left behind for years moves to the current year's next at once). Further is a
+ * typo (FY72 for FY27): its Enroll would start enrollments no rollover or reminder reaches for decades, and it could
+ * not be moved back.
+ */
+export function fiscalYearLeapProblem(current: Pick<Program, 'fiscalYear'>, changes: Partial<Program>, now: Date): string | null {
+  if (changes.fiscalYear === undefined) return null;
+  const [own, running] = [nextFiscalYear(current.fiscalYear), nextFiscalYear(fiscalYearOf(now))];
+  const furthest = fiscalYearBefore(own, running) ? running : own;
+  if (!fiscalYearBefore(furthest, changes.fiscalYear)) return null;
+  return `must be at most ${furthest} (the year after the program's ${current.fiscalYear}, or after the current one): a fiscal year only moves forward, and cannot be moved back from ${changes.fiscalYear}`;
 }
 
 /** The fields an update really changes (an update that changes nothing is not a new revision). */

@@ -1,3 +1,4 @@
+import type { Clock } from '@lib/platform';
 import { EventOutbox } from '@lib/messaging';
 import { Model } from 'mongoose';
 import { Program } from '../program.schema';
@@ -31,7 +32,7 @@ function setUp(current: Program) {
     },
   } as unknown as Model<Program>;
   const outbox = { event: (_topic: string, event: unknown) => event, committed: () => undefined } as unknown as EventOutbox;
-  return { useCase: new UpdateProgram(programs, outbox), updates };
+  return { useCase: new UpdateProgram(programs, outbox, { now: () => new Date() } as Clock), updates };
 }
 
 describe('UpdateProgram: the revision that makes an open program require eligibility', () => {

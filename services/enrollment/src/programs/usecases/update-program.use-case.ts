@@ -1,13 +1,13 @@
 import { Topics } from '@lib/contracts';
 import { EventOutbox, PendingOutboxes, pushOutbox } from '@lib/messaging';
-import { Problems } from '@lib/platform';
+import { Clock, Problems } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { Model } from 'mongoose';
 import { deterministicId } from '../../common/ids';
 import { UpdateProgramDto } from '../dto/program.dto';
 import { Program } from '../program.schema';
-import { becomesEligibilityRequired, fiscalYearMovedBack, programChanges, programSnapshot } from '../program-rules';
+import { becomesEligibilityRequired, fiscalYearLeapProblem, fiscalYearMovedBack, programChanges, programSnapshot } from '../program-rules';
 
 /**
  * Changes a program (If-Match on its revision). A real change is a new revision, published as ProgramUpdated with
@@ -22,6 +22,7 @@ export class UpdateProgram {
   constructor(
     @InjectModel(Program.name) private readonly programs: Model<Program>,
     private readonly outbox: EventOutbox,
+    private readonly clock: Clock,
   ) {}
 
   async execute(programId: string, expectedRevision: number, input: UpdateProgramDto): Promise<Program> {
@@ -36,6 +37,8 @@ export class UpdateProgram {
     if (current.state === 'DISCONTINUED') throw Problems.conflict(`Program ${programId} is discontinued: it cannot change any more.`);
     const movedBack = fiscalYearMovedBack(current, changes);
     if (movedBack) throw Problems.conflict(movedBack, { fiscalYear: current.fiscalYear, requestedFiscalYear: changes.fiscalYear });
+    const leap = fiscalYearLeapProblem(current, changes, this.clock.now());
+    if (leap) throw Problems.field('fiscalYear', leap);
 
     const revision = current.revision + 1;
     const marks: Partial<Program> = {
