@@ -36,34 +36,16 @@ describe('BulkWriteBatcher', () => {
     expect(applied).toContain(JSON.stringify({ updateOne: { filter: { _id: 'a' }, update: { $set: { x: 1 } } } }));
   });
 
-  it("sends each write alone when the driver refuses the command for one document too large: only that one fails, as permanent", async () => {
+  // The driver refuses the whole command, before sending it, for one document: too large, or one it cannot serialize.
+  it.each([
+    ['one document too large (as permanent)', Object.assign(new Error('Document is larger than the maximum size 16777216'), { name: 'MongoInvalidArgumentError' }), 'permanent'],
+    ['one it cannot serialize (a field name BSON refuses, as permanent)', Object.assign(new Error('key a\u0000b must not contain null bytes'), { name: 'BSONError' }), 'permanent'],
+  ])('sends each write alone when the driver refuses the command for %s: only that one fails', async (_what, refusal, kind) => {
     const sent: number[] = [];
     const collection = {
       bulkWrite: async (ops: AnyBulkWriteOperation<Document>[]) => {
         sent.push(ops.length);
-        if (ops.some((op) => (op as { insertOne?: { document: { _id: string } } }).insertOne?.document._id === 'huge')) {
-          throw Object.assign(new Error('Document is larger than the maximum size 16777216'), { name: 'MongoInvalidArgumentError' });
-        }
-        return {};
-      },
-    } as unknown as Collection<Document>;
-    const batcher = new BulkWriteBatcher(collection);
-    const huge = batcher.write({ insertOne: { document: { _id: 'huge' } } } as never);
-    const fine = batcher.write({ insertOne: { document: { _id: 'fine' } } } as never);
-    await expect(fine).resolves.toBeUndefined();
-    const refused = await huge.catch((error: unknown) => error);
-    expect(classifyFailure(refused)).toBe('permanent');
-    expect(sent).toEqual([2, 1, 1]);
-  });
-
-  it('sends each write alone when the driver cannot serialize one of the command: only that one fails', async () => {
-    const sent: number[] = [];
-    const collection = {
-      bulkWrite: async (ops: AnyBulkWriteOperation<Document>[]) => {
-        sent.push(ops.length);
-        if (ops.some((op) => (op as { insertOne?: { document: { _id: string } } }).insertOne?.document._id === 'odd')) {
-          throw Object.assign(new Error('key a\u0000b must not contain null bytes'), { name: 'BSONError' });
-        }
+        if (ops.some((op) => (op as { insertOne?: { document: { _id: string } } }).insertOne?.document._id === 'odd')) throw refusal;
         return {};
       },
     } as unknown as Collection<Document>;
@@ -71,7 +53,9 @@ describe('BulkWriteBatcher', () => {
     const odd = batcher.write({ insertOne: { document: { _id: 'odd' } } } as never).catch((error: unknown) => error);
     const fine = batcher.write({ insertOne: { document: { _id: 'fine' } } } as never);
     await expect(fine).resolves.toBeUndefined();
-    expect(await odd).toMatchObject({ name: 'BSONError' });
+    const refused = await odd;
+    expect(refused).toBe(refusal);
+    expect(classifyFailure(refused)).toBe(kind);
     expect(sent).toEqual([2, 1, 1]);
   });
 

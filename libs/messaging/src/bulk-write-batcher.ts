@@ -1,6 +1,6 @@
 import type { AnyBulkWriteOperation, Collection, Document } from 'mongodb';
 import { NextTurnBatch } from './next-turn-batch';
-import { isDocumentTooLarge } from './errors';
+import { isDocumentTooLarge, isUnserializable } from './errors';
 
 /**
  * Updates per write command wherever they are grouped (the batcher, the relay's removals, batch jobs): FerretDB 1.24
@@ -96,12 +96,6 @@ export class BulkWriteBatcher {
       });
     }
   }
-}
-
-/** The driver's refusal of a document it cannot turn into BSON, before anything is sent. */
-function isUnserializable(error: unknown): boolean {
-  const name = (error as { name?: unknown })?.name;
-  return typeof name === 'string' && name.startsWith('BSON');
 }
 
 interface ServerErrorLike {

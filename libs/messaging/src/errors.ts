@@ -67,7 +67,7 @@ export function isInfrastructure(error: unknown, depth = 0, ofMongo = false): bo
  * good messages during an outage would lose them). transient: anything else, retried a bounded number of times.
  */
 export function classifyFailure(error: unknown): FailureKind {
-  if (error instanceof MalformedMessageError || error instanceof PermanentError || isDocumentTooLarge(error)) return 'permanent';
+  if (error instanceof MalformedMessageError || error instanceof PermanentError || isDocumentTooLarge(error) || isUnserializable(error)) return 'permanent';
   if (Array.isArray(error) && error[0] instanceof ValidationError) return 'permanent';
   const status = (error as { status?: number; getStatus?: () => number })?.getStatus?.();
   // A 4xx is the input's fault, except one that says "try again" (the platform's RetryableProblem: busy, a lease).
@@ -89,6 +89,15 @@ export function isDocumentTooLarge(error: unknown, depth = 0): boolean {
   if (mongo && (code === 10334 || code === 17419 || code === 17420)) return true;
   if (mongo && typeof message === 'string' && /larger than the maximum size/i.test(message)) return true;
   return isDocumentTooLarge(errorResponse && typeof errorResponse === 'object' ? { name: 'MongoServerError', ...errorResponse } : undefined, depth + 1) || isDocumentTooLarge(cause, depth + 1);
+}
+
+/**
+ * The driver could not turn a document into BSON, or BSON back (a field name it refuses, a value of no BSON type): the
+ * same on every retry, dead-lettered at once, saying so.
+ */
+export function isUnserializable(error: unknown): boolean {
+  const name = (error as { name?: unknown })?.name;
+  return typeof name === 'string' && name.startsWith('BSON');
 }
 
 /** The server refused a write because a unique index already holds its key (MongoDB error 11000). */
