@@ -40,6 +40,12 @@ describe('BulkWriteBatcher', () => {
   it.each([
     ['one document too large (as permanent)', Object.assign(new Error('Document is larger than the maximum size 16777216'), { name: 'MongoInvalidArgumentError' }), 'permanent'],
     ['one it cannot serialize (a field name BSON refuses, as permanent)', Object.assign(new Error('key a\u0000b must not contain null bytes'), { name: 'BSONError' }), 'permanent'],
+    // As the bulk API throws it: what serializing its command threw, wrapped, with no write error of its own.
+    [
+      'one it cannot serialize, the error wrapped by the bulk API',
+      Object.assign(new Error('key a\u0000b must not contain null bytes'), { name: 'MongoBulkWriteError', writeErrors: [], errorResponse: Object.assign(new Error('key a\u0000b must not contain null bytes'), { name: 'BSONError' }) }),
+      'permanent',
+    ],
   ])('sends each write alone when the driver refuses the command for %s: only that one fails', async (_what, refusal, kind) => {
     const sent: number[] = [];
     const collection = {

@@ -95,9 +95,12 @@ export function isDocumentTooLarge(error: unknown, depth = 0): boolean {
  * The driver could not turn a document into BSON, or BSON back (a field name it refuses, a value of no BSON type): the
  * same on every retry, dead-lettered at once, saying so.
  */
-export function isUnserializable(error: unknown): boolean {
-  const name = (error as { name?: unknown })?.name;
-  return typeof name === 'string' && name.startsWith('BSON');
+export function isUnserializable(error: unknown, depth = 0): boolean {
+  if (!error || typeof error !== 'object' || depth > 3) return false;
+  const { name, errorResponse, cause } = error as { name?: unknown; errorResponse?: unknown; cause?: unknown };
+  if (typeof name === 'string' && name.startsWith('BSON')) return true;
+  // The bulk API wraps what serializing its command threw (MongoBulkWriteError, the BSONError within).
+  return isUnserializable(errorResponse, depth + 1) || isUnserializable(cause, depth + 1);
 }
 
 /** The server refused a write because a unique index already holds its key (MongoDB error 11000). */
