@@ -1,11 +1,11 @@
-import { ALL_LOCATIONS } from '@lib/contracts';
+import { ALL_LOCATIONS, Role } from '@lib/contracts';
 import { Principal, Problems } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { Actor, IdentityAccess } from '../../access/identity-access';
 import { GlobalAdminKeeper } from '../../users/global-admin-keeper';
 import { User } from '../../users/user.schema';
 import { RoleChangeInput } from '../dto/role.dto';
-import { assignRole, isCompanyRole, revokeRole } from '../role-grants';
+import { assignRole, Grant, isCompanyRole, normalizeLocations, revokeRole } from '../role-grants';
 import { RoleChangeWriter } from './role-change-writer';
 import { RoleChangeChecks } from './role-targets';
 
@@ -33,8 +33,9 @@ export class RevokeRole {
     // Some locations of a role held on `*` leave it on the partner's other locations (revokeRole).
     const some = !isCompanyRole(input.role) && !input.locationIds.includes(ALL_LOCATIONS);
     const partnerLocations = some ? await this.checks.ownLocations(actor.partnerId) : [];
-    // Whether the write made was of some locations of a role held on `*` (its compute, as the writer last ran it).
-    let fromAll = false;
+    // The role's locations as the write made left them, when it narrowed a role held on `*` (its compute, as the writer
+    // last ran it); null otherwise.
+    let narrowedTo: string[] | null = null;
     const revoke = (inTime?: () => void) =>
       this.writer.write(
         actor,
@@ -43,33 +44,37 @@ export class RevokeRole {
         'RoleRevoked',
         expected,
         (current) => {
-          fromAll = some && current.roles.some((grant) => grant.role === input.role && grant.locationIds.includes(ALL_LOCATIONS));
-          return revokeRole(current.roles, input.role, input.locationIds, partnerLocations);
+          const result = revokeRole(current.roles, input.role, input.locationIds, partnerLocations);
+          const fromAll = some && current.roles.some((grant) => grant.role === input.role && grant.locationIds.includes(ALL_LOCATIONS));
+          narrowedTo = fromAll ? heldOn(result.roles, input.role) : null;
+          return result;
         },
         inTime,
       );
     // Only a user read with GLOBAL_ADMIN can lose it: the writer re-reads only after a write it attempted.
     const removesGlobalAdmin = input.role === 'GLOBAL_ADMIN' && user.roles.some((grant) => grant.role === 'GLOBAL_ADMIN');
     const revoked = await (removesGlobalAdmin ? this.globalAdmins.removing(user.partnerId, user._id, actor, revoke) : revoke());
-    return fromAll ? this.keepAdded(actor, revoked, input, partnerLocations) : revoked;
+    return narrowedTo ? this.keepAdded(actor, revoked, input, partnerLocations, narrowedTo) : revoked;
   }
 
   /**
    * A role held on `*`, some of its locations revoked, is held on the partner's other locations as they were read: one
    * added to the partner between that read and the write was not among them. Held on `*`, the user held it there too,
-   * and nobody revoked it: it is given back (RoleAssigned), as the partner's locations are once the write is done; not
-   * when the user changed since the revoke (another admin's change decides).
+   * and nobody revoked it: it is given back (RoleAssigned), as the partner's locations are once the write is done;
+   * only while the role is held as the revoke left it (`narrowedTo`): another admin's change of it since decides.
    */
-  private async keepAdded(actor: Actor, revoked: User, input: RoleChangeInput, partnerLocations: string[]): Promise<User> {
+  private async keepAdded(actor: Actor, revoked: User, input: RoleChangeInput, partnerLocations: string[], narrowedTo: string[]): Promise<User> {
     const added = (await this.checks.ownLocations(actor.partnerId)).filter((id) => !partnerLocations.includes(id) && !input.locationIds.includes(id));
     if (added.length === 0) return revoked;
     const kept = { role: input.role, locationIds: added };
-    // Only onto the user as the revoke left it: changed since (another admin revoked the role whole), it is theirs.
-    try {
-      return await this.writer.write(actor, revoked, kept, 'RoleAssigned', revoked.revision, (current) => assignRole(current.roles, input.role, added));
-    } catch (error) {
-      if ((error as { getStatus?: () => number }).getStatus?.() === 412) return revoked;
-      throw error;
-    }
+    const asLeft = (current: User) => JSON.stringify(heldOn(current.roles, input.role)) === JSON.stringify(narrowedTo);
+    return this.writer.write(actor, revoked, kept, 'RoleAssigned', undefined, (current) =>
+      asLeft(current) ? assignRole(current.roles, input.role, added) : { roles: current.roles, changed: [] },
+    );
   }
+}
+
+/** The locations `role` is held on in `roles` (sorted), none when it is not held. */
+function heldOn(roles: Grant[], role: Role): string[] {
+  return normalizeLocations(roles.find((grant) => grant.role === role)?.locationIds ?? []);
 }
