@@ -16,7 +16,7 @@ jest.setTimeout(120_000);
 let service: RunningService;
 const { issuer, kafka, smtp, mongo } = notificationUnderTest(RETRIED_QUICKLY, { ready: (up) => ({ service } = up) });
 
-const { messages, waitingAfterRefusal, settled } = waitingEmails(mongo, smtp, () => service);
+const { messages, waitingAfterRefusal, checkedAgain, settled } = waitingEmails(mongo, smtp, () => service);
 
 /** A tax profile's event, keyed by its location as payout-profiles keys it. */
 function taxEvent(world: World, locationId: string, type: string, data: Record<string, unknown>): Promise<Envelope> {
@@ -51,6 +51,7 @@ describe('an email about a profile still waiting', () => {
 
     await taxEvent(world, location, 'ProfileSubmittedForValidation', { profileId, revision: 3, status: 'PENDING_VALIDATION' });
     await consumedUpTo(world, location, other);
+    await checkedAgain(emailId(rejected, admin));
     smtp.refuse(admin.email, 0);
 
     expect(await settled(emailId(rejected, admin))).toMatchObject({ status: 'CANCELLED', lastError: expect.stringContaining('the profile changed since (revision 3)') });
@@ -73,6 +74,7 @@ describe('an email about a profile still waiting', () => {
     await taxEvent(world, location, 'ProfileSubmittedForValidation', { profileId: renewed, revision: 2, status: 'PENDING_VALIDATION', expiresAt: later });
     await taxEvent(world, location, 'ProfileSubmittedForValidation', { profileId: edited, revision: 2, status: 'PENDING_VALIDATION', expiresAt: soon });
     await consumedUpTo(world, location, other);
+    for (const event of expiring) await checkedAgain(emailId(event, admin));
     smtp.refuse(admin.email, 0);
 
     expect(await settled(emailId(expiring[0], admin))).toMatchObject({ status: 'CANCELLED', lastError: `the profile's forms expire on ${later.slice(0, 10)} since` });

@@ -26,6 +26,18 @@ export function waitingEmails(mongo: MongoClient, smtp: SmtpTestServer, service:
         expect(smtp.attempts.get(user.email)).toBeGreaterThanOrEqual(1);
       }, 60_000);
     },
+    /**
+     * An attempt of the email begun after this call has run (the server still refusing it), or it has its final status:
+     * every check made before sending (what the email tells, still true?) has read what the service had consumed by
+     * the call. An attempt already under way then may have checked before, and reach the server after it takes emails.
+     */
+    async checkedAgain(id: string): Promise<void> {
+      const attempts = Number((await messages().findOne({ _id: id }))?.attempts ?? 0);
+      await eventually(async () => {
+        const stored = await messages().findOne({ _id: id });
+        expect(['SENT', 'FAILED', 'CANCELLED'].includes(stored?.status as string) || Number(stored?.attempts) >= attempts + 2).toBe(true);
+      }, 60_000);
+    },
     /** The email's final status, once it has one. */
     settled(id: string): Promise<Record<string, unknown>> {
       return eventually(async () => {
