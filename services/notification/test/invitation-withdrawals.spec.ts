@@ -18,7 +18,7 @@ let service: RunningService;
 let watch: TopicWatch;
 const { issuer, kafka, smtp, mongo } = notificationUnderTest(RETRIED_QUICKLY, { watch: [Topics.notifications], ready: (up) => ({ service, watch } = up) });
 
-const { messages, waitingAfterRefusal, settled } = waitingEmails(mongo, smtp, () => service);
+const { messages, waitingAfterRefusal, checkedAgain, settled } = waitingEmails(mongo, smtp, () => service);
 
 /** One invitation of a location, as the invitations service names it in every event about it. */
 function anInvitation(world: World, locationId: string) {
@@ -72,6 +72,7 @@ describe('an invitation email still waiting', () => {
     // Same key, same partition: once this one's email arrives, the revocation has been consumed.
     const marker = await publishInvitationEvent(kafka, 'InvitationIssued', issuedTo(anInvitation(world, location), [other]));
     await smtp.waitFor(other.email);
+    await checkedAgain(id);
     smtp.refuse(admin.email, 0);
 
     const stored = await settled(id);
@@ -98,6 +99,7 @@ describe('an invitation email still waiting', () => {
     const again = await publishInvitationEvent(kafka, 'InvitationIssued', issuedTo(invitation, [admin]));
     // Consumed after the revocation (same partition): both emails wait for the server now.
     await eventually(async () => expect((await messages().findOne({ _id: emailId(again, admin) }))?.attempts).toBeGreaterThanOrEqual(1), 60_000);
+    await checkedAgain(emailId(first, admin));
     smtp.refuse(admin.email, 0);
 
     expect(await settled(emailId(again, admin))).toMatchObject({ status: 'SENT' });
@@ -123,6 +125,7 @@ describe('an invitation email still waiting', () => {
     await publishInvitationEvent(kafka, 'InvitationRevoked', { ...invitation, invitationVersion: 2, reasons: ['Location no longer eligible'] }, new Date(now + 60_000));
     const again = await publishInvitationEvent(kafka, 'InvitationIssued', { ...issuedTo(invitation, [admin]), invitationVersion: 3 }, new Date(now));
     await eventually(async () => expect((await messages().findOne({ _id: emailId(again, admin) }))?.attempts).toBeGreaterThanOrEqual(1), 60_000);
+    await checkedAgain(emailId(first, admin));
     smtp.refuse(admin.email, 0);
 
     expect(await settled(emailId(again, admin))).toMatchObject({ status: 'SENT' });
@@ -172,6 +175,7 @@ describe('an email about an invitation still waiting when its program changes', 
     await publishProgram(invitations[0].programId, 2, 'CLOSED');
     await publishProgram(invitations[1].programId, 2, 'DISCONTINUED');
     await publishProgram(invitations[2].programId, 2, 'OPEN', nextFiscalYear(CURRENT_FY));
+    for (const id of [...ids, emailId(request, global)]) await checkedAgain(id);
     for (const user of [admin, global]) smtp.refuse(user.email, 0);
 
     expect(await settled(ids[0])).toMatchObject({ status: 'CANCELLED', lastError: 'program CLOSED before delivery' });
@@ -260,6 +264,7 @@ describe('an admin-needed email still waiting', () => {
     // The invitation itself reaches the new admin (and tells that the delivery has been consumed).
     const [mail] = await smtp.waitFor(late.email);
     expect(mail.parsed.messageId).toBe(`<${delivered.eventId}.${late.userId}.EMAIL@incentives.local>`);
+    await checkedAgain(id);
     smtp.refuse(global.email, 0);
 
     expect(await settled(id)).toMatchObject({
