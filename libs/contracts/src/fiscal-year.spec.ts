@@ -1,4 +1,6 @@
-import { decisionReasons, fiscalYearBefore, fiscalYearOf, fiscalYearOver, fiscalYearRange, ineligibleReasons, nextFiscalYear, previousFiscalYear } from './fiscal-year';
+import { MAX_OTHER_PARTNERS } from './domain';
+import { MAX_REASONS } from './events/external.events';
+import { decisionReasons, fiscalYearBefore, fiscalYearOf, fiscalYearOver, fiscalYearRange, ineligibleReasons, MAX_KEPT_REASONS_BYTES, nextFiscalYear, previousFiscalYear } from './fiscal-year';
 
 describe('fiscal years (July 1 to June 30, UTC)', () => {
   const FY27_OVER = new Date('2027-07-01T00:00:00.000Z');
@@ -52,5 +54,29 @@ describe('why a location lost eligibility', () => {
       'Line one\nline two',
     ]);
     expect(ineligibleReasons(['\u2066\u2069', '\uFEFF '], 'FY27')).toEqual(['The location is no longer eligible for this program in FY27.']);
+  });
+
+  it('keeps at most MAX_KEPT_REASONS_BYTES of them (UTF-8): the first that does not fit is cut at a character, the ones after it dropped', () => {
+    // The contract's largest: 50 reasons of 1,000 characters, here of 3 bytes each (150 KB).
+    const longest = Array.from({ length: 50 }, (_, i) => `${i}`.padEnd(1_000, '€'));
+    const kept = decisionReasons(longest);
+    const bytes = kept.reduce((sum, reason) => sum + Buffer.byteLength(reason), 0);
+    expect(bytes).toBeLessThanOrEqual(MAX_KEPT_REASONS_BYTES);
+    expect(bytes).toBeGreaterThan(MAX_KEPT_REASONS_BYTES - 4);
+    expect(kept.slice(0, -1)).toEqual(longest.slice(0, kept.length - 1));
+    expect(kept.at(-1)).toMatch(/^\d+€+…$/);
+    // Cut between characters: a 4-byte one (two UTF-16 units) is kept whole or not at all.
+    const emoji = decisionReasons(['x'.repeat(MAX_KEPT_REASONS_BYTES - 6) + '😀😀'])[0];
+    expect(emoji).toBe('x'.repeat(MAX_KEPT_REASONS_BYTES - 6) + '…');
+    expect(Buffer.from(emoji).toString()).toBe(emoji); // no lone surrogate (it would read back as U+FFFD)
+    // What fits is kept as it was; a cut that leaves nothing visible is dropped.
+    expect(decisionReasons(['a'.repeat(MAX_KEPT_REASONS_BYTES - 1), 'b'])).toEqual(['a'.repeat(MAX_KEPT_REASONS_BYTES - 1), 'b']);
+    expect(decisionReasons(['a'.repeat(MAX_KEPT_REASONS_BYTES - 1), 'bbbb', 'c'])).toEqual(['a'.repeat(MAX_KEPT_REASONS_BYTES - 1)]);
+  });
+
+  it("bounds enrollment's eligibility view: a hundred years of decisions, each with the partners set aside, stay under 16 MB", () => {
+    const decisionOverhead = 1_024; // its other fields, names, and the reasons' array and string headers
+    const years = 100; // FY00 to FY99
+    expect(years * (MAX_OTHER_PARTNERS + 1) * (MAX_KEPT_REASONS_BYTES + MAX_REASONS * 16 + decisionOverhead)).toBeLessThan(16 * 1024 * 1024);
   });
 });

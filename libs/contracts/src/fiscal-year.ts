@@ -59,12 +59,48 @@ export function ineligibleReasons(reasons: string[] | undefined, fiscalYear: str
 }
 
 /**
+ * At most this many bytes (UTF-8) of a decision's reasons are kept. The contract bounds them in characters (MAX_REASONS
+ * of MAX_REASON_LENGTH, up to 150 KB); enrollment's eligibility view keeps every year of a location's decisions in one
+ * document, each year with up to MAX_OTHER_PARTNERS set aside: by bytes, a hundred years of them stay under MongoDB's
+ * 16 MB, and a publisher sending long reasons for many years cannot make the location's next decision unwritable.
+ */
+export const MAX_KEPT_REASONS_BYTES = 8_192;
+
+const CUT = '…';
+
+/**
  * A decision's reasons as views keep them: trimmed, without control characters or bidirectional overrides (an
  * eligibility system's text, which partners read in emails and the portal); the blank ones (`""`, `"  "`, a zero-width
- * space) say nothing, and are dropped.
+ * space) say nothing, and are dropped. In order, within MAX_KEPT_REASONS_BYTES: the first that does not fit is cut at
+ * a character (ending in `…`), and the ones after it dropped.
  */
 export function decisionReasons(reasons: string[] | undefined): string[] {
-  return (reasons ?? []).map((reason) => withoutControls(reason).trim()).filter((reason) => !isBlankText(reason));
+  const kept: string[] = [];
+  let room = MAX_KEPT_REASONS_BYTES;
+  for (const reason of (reasons ?? []).map((text) => withoutControls(text).trim()).filter((text) => !isBlankText(text))) {
+    const size = Buffer.byteLength(reason);
+    if (size <= room) {
+      kept.push(reason);
+      room -= size;
+      continue;
+    }
+    const cut = withinBytes(reason, room - Buffer.byteLength(CUT)).trimEnd();
+    if (!isBlankText(cut)) kept.push(cut + CUT);
+    break;
+  }
+  return kept;
+}
+
+/** The longest start of `text` of at most `bytes` bytes (UTF-8), cut between characters (code points). */
+function withinBytes(text: string, bytes: number): string {
+  let size = 0;
+  let end = 0;
+  for (const char of text) {
+    size += Buffer.byteLength(char);
+    if (size > bytes) break;
+    end += char.length;
+  }
+  return text.slice(0, end);
 }
 
 /** Whether fiscal year `a` comes before `b` (FY27 before FY28). */

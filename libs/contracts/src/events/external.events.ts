@@ -38,7 +38,7 @@ export class EligibilityDetermined {
   @IsString() @Id() partnerId!: string;
   @IsFiscalYear() fiscalYear!: string;
   @IsBoolean() eligible!: boolean;
-  @JSONSchema({ description: 'Why (a partner reads them). Control characters and bidirectional overrides are removed, then blank ones dropped; none at all gives a general reason.' })
+  @JSONSchema({ description: 'Why (a partner reads them). Control characters and bidirectional overrides are removed, then blank ones dropped, and the first 8 KB (UTF-8) kept; none at all gives a general reason.' })
   @Reasons()
   reasons: string[] = [];
 }
