@@ -26,6 +26,14 @@ function taxEvent(world: World, locationId: string, type: string, data: Record<s
   });
 }
 
+/** A bank profile's event, keyed by its partner as payout-profiles keys it. */
+function bankEvent(world: World, type: string, data: Record<string, unknown>): Promise<Envelope> {
+  return kafka.publishEvent(Topics.payoutProfiles, world.partnerId, {
+    type,
+    data: { profileKind: 'BANK', partnerId: world.partnerId, name: 'Main EUR account', reasons: [], ...data },
+  });
+}
+
 /** Same key, same partition: once the marker's email reached `other`, every event published before it is consumed. */
 async function consumedUpTo(world: World, locationId: string, other: TestUser): Promise<void> {
   const marker = await taxEvent(world, locationId, 'ProfileActionRequired', { profileId: `tax-${randomUUID()}`, revision: 1, status: 'ACTION_REQUIRED', reasons: ['Marker'] });
@@ -79,6 +87,39 @@ describe('an email about a profile still waiting', () => {
 
     expect(await settled(emailId(expiring[0], admin))).toMatchObject({ status: 'CANCELLED', lastError: `the profile's forms expire on ${later.slice(0, 10)} since` });
     expect(await settled(emailId(expiring[1], admin))).toMatchObject({ status: 'SENT' });
+  });
+});
+
+describe('a bank profile\'s "could not validate" email still waiting', () => {
+  it('is cancelled for an admin of a location the profile stopped serving (locationIds narrowed, the same revision), still sent to one of a location it serves', async () => {
+    const world = new World(kafka, issuer, service);
+    const [left, kept] = await world.register('Contoso Left Behind', 'Contoso Still Served');
+    const leftAdmin = await world.user('Left', [{ role: 'INCENTIVES_ADMIN', locationIds: [left] }]);
+    const bothAdmin = await world.user('Both', [{ role: 'INCENTIVES_ADMIN', locationIds: [left, kept] }]);
+    const keptAdmin = await world.user('Kept', [{ role: 'INCENTIVES_ADMIN', locationIds: [kept] }]);
+    for (const user of [leftAdmin, bothAdmin]) smtp.refuse(user.email, Infinity);
+    const profileId = `bank-${randomUUID()}`;
+    const rejection = { profileId, revision: 2, status: 'ACTION_REQUIRED', reasons: ['IBAN does not exist'] };
+    const rejected = await bankEvent(world, 'ProfileActionRequired', { ...rejection, version: 3, locationIds: [left, kept] });
+    for (const user of [leftAdmin, bothAdmin]) await waitingAfterRefusal(emailId(rejected, user), user);
+
+    // Narrowed to `kept` alone: a version of the same revision (nothing to validate again). An older version arriving
+    // late changes nothing.
+    await bankEvent(world, 'ProfileUpdated', { ...rejection, version: 4, locationIds: [kept] });
+    await bankEvent(world, 'ProfileUpdated', { ...rejection, version: 2, locationIds: [left, kept] });
+    // Same key (the partner), same partition: once the marker reached `keptAdmin`, the changes are consumed.
+    const marker = await bankEvent(world, 'ProfileActionRequired', { profileId: `bank-${randomUUID()}`, revision: 1, version: 1, status: 'ACTION_REQUIRED', reasons: ['Marker'], locationIds: [kept] });
+    await eventually(async () => expect(smtp.to(keptAdmin.email).some((m) => m.parsed.messageId?.startsWith(`<${marker.eventId}.`))).toBe(true), 60_000);
+    for (const user of [leftAdmin, bothAdmin]) await checkedAgain(emailId(rejected, user));
+    for (const user of [leftAdmin, bothAdmin]) smtp.refuse(user.email, 0);
+
+    expect(await settled(emailId(rejected, leftAdmin))).toMatchObject({ status: 'CANCELLED', lastError: "the profile no longer serves the recipient's locations" });
+    expect(smtp.to(leftAdmin.email)).toHaveLength(0);
+    expect(await settled(emailId(rejected, bothAdmin))).toMatchObject({ status: 'SENT' });
+    expect(smtp.to(keptAdmin.email).filter((m) => m.parsed.messageId?.startsWith(`<${rejected.eventId}.`))).toHaveLength(1);
+    // Nothing handed over: the admins of the location it still serves were told.
+    const planned = await mongo.db(service.env.MONGO_DB).collection<{ _id: string; handedOverTo?: string[] }>('planned_events').findOne({ _id: rejected.eventId });
+    expect(planned?.handedOverTo ?? []).toEqual([]);
   });
 });
 

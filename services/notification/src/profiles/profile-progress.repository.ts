@@ -15,22 +15,57 @@ export class ProfileProgressRepository {
   /** Emails checked at the same time read their profiles with one query. */
   private readonly byId: BatchLoader<string, ProfileProgress>;
 
-  /** A profile event (any of its types; others change nothing): its revision, and a tax profile's expiry then. */
+  /**
+   * A profile event (any of its types; others change nothing): its revision, a tax profile's expiry then, and the
+   * locations a bank profile serves. A later version of the same revision (its `locationIds` changed) replaces too.
+   */
   async record(type: string, data: Partial<ProfileEvent>): Promise<void> {
     if (!isProfileEvent(type) || !data.profileId || !data.partnerId || typeof data.revision !== 'number') return;
-    const revision = data.revision;
+    const { revision, version } = data;
     await upsertIfNewer<ProfileProgress>(this.progress.collection, data.profileId, {
-      replaces: (stored) => stored.revision < revision,
+      replaces: (stored) => stored.revision < revision || (stored.revision === revision && version !== undefined && (stored.version ?? 0) < version),
       // An event without an expiry (a bank profile's; an older producer's) leaves none, not the previous revision's.
-      set: { partnerId: data.partnerId, revision, expiresAt: data.expiresAt ? new Date(data.expiresAt) : null },
+      set: {
+        partnerId: data.partnerId,
+        revision,
+        expiresAt: data.expiresAt ? new Date(data.expiresAt) : null,
+        version: version ?? null,
+        locationIds: data.profileKind === 'BANK' && data.locationIds?.length ? data.locationIds : null,
+      },
     });
   }
 
-  /** Why a waiting email about a profile must not go out any more, or null (see `profileWithdrawalOf`). */
-  async withdrawal(email: Pick<Message, 'partnerId' | 'profile'>): Promise<string | null> {
-    if (!email.profile) return null;
-    return profileWithdrawalOf(email, (await this.byId.load(email.profile.profileId)) ?? null);
+  /**
+   * What the profile is now, for a waiting email about it: why it must not go out any more (`withdrawn`, see
+   * `profileWithdrawalOf`), and the locations of its audience the profile still serves (`stillServed`, see
+   * `locationsStillServed`).
+   */
+  async check(email: Pick<Message, 'partnerId' | 'profile' | 'audience'>): Promise<{ withdrawn: string | null; stillServed?: string[] }> {
+    if (!email.profile) return { withdrawn: null };
+    const progress = (await this.byId.load(email.profile.profileId)) ?? null;
+    const withdrawn = profileWithdrawalOf(email, progress);
+    const stillServed = withdrawn ? undefined : locationsStillServed(email, progress);
+    return { withdrawn, ...(stillServed && { stillServed }) };
   }
+}
+
+/**
+ * The locations of a bank profile's "could not validate" email's audience (the Incentives admins of the locations it
+ * served then) that the profile still serves, when fewer: its `locationIds` narrowed at the revision the email tells
+ * of (a version, not a revision: nothing to validate again). Its recipient is then told only while an Incentives admin
+ * of one of those: the email names the profile, its masked account and the validator's reasons, which an admin of
+ * another location may not see. Undefined when nothing narrowed, or it cannot be told (no audience's locations
+ * recorded, no locations at that revision, every location served, another partner's).
+ */
+export function locationsStillServed(
+  email: Pick<Message, 'partnerId' | 'profile' | 'audience'>,
+  progress: Pick<ProfileProgress, 'partnerId' | 'revision' | 'locationIds'> | null,
+): string[] | undefined {
+  const told = email.audience?.locationIds;
+  const served = progress?.locationIds;
+  if (!told || !served || served.includes('*') || progress.partnerId !== email.partnerId || email.profile?.revision !== progress.revision) return undefined;
+  const still = told.filter((locationId) => served.includes(locationId));
+  return still.length < told.length ? still : undefined;
 }
 
 /**

@@ -1,4 +1,4 @@
-import { profileWithdrawalOf } from './profile-progress.repository';
+import { locationsStillServed, profileWithdrawalOf } from './profile-progress.repository';
 
 describe('profileWithdrawalOf', () => {
   const progress = { partnerId: 'P1', revision: 3, expiresAt: new Date('2027-06-30T00:00:00.000Z') };
@@ -21,5 +21,28 @@ describe('profileWithdrawalOf', () => {
     expect(profileWithdrawalOf({ partnerId: 'P2', profile: { profileId: 'x', revision: 1 } }, progress)).toBeNull();
     expect(profileWithdrawalOf({ partnerId: 'P1', profile: { profileId: 'x', expiresAt: new Date('2027-01-31T00:00:00.000Z') } }, { partnerId: 'P1', revision: 3 })).toBeNull();
     expect(profileWithdrawalOf({ partnerId: 'P1', profile: { profileId: 'x', expiresAt: new Date('2027-01-31T00:00:00.000Z') } }, { partnerId: 'P1', revision: 3, expiresAt: null })).toBeNull();
+  });
+});
+
+describe('locationsStillServed', () => {
+  const email = { partnerId: 'P1', profile: { profileId: 'b', revision: 2 }, audience: { roles: ['INCENTIVES_ADMIN' as const], locationIds: ['L1', 'L2', 'L3'] } };
+  const progress = (locationIds: string[] | null, revision = 2, partnerId = 'P1') => ({ partnerId, revision, locationIds });
+
+  it("names the audience's locations a bank profile still serves once its locationIds narrowed at the email's revision", () => {
+    expect(locationsStillServed(email, progress(['L2', 'L9']))).toEqual(['L2']);
+    expect(locationsStillServed(email, progress(['L9']))).toEqual([]);
+  });
+
+  it('narrows nothing when every location is still served, or it cannot be told', () => {
+    expect(locationsStillServed(email, progress(['L3', 'L1', 'L2', 'L4']))).toBeUndefined();
+    expect(locationsStillServed(email, progress(['*']))).toBeUndefined();
+    expect(locationsStillServed(email, progress(null))).toBeUndefined();
+    expect(locationsStillServed(email, null)).toBeUndefined();
+    // Another revision (a later one withdraws the email: profileWithdrawalOf), another partner's, no audience's locations.
+    expect(locationsStillServed(email, progress(['L2'], 3))).toBeUndefined();
+    expect(locationsStillServed(email, progress(['L2'], 2, 'P2'))).toBeUndefined();
+    expect(locationsStillServed({ ...email, audience: { roles: ['INCENTIVES_ADMIN'] } }, progress(['L2']))).toBeUndefined();
+    expect(locationsStillServed({ ...email, audience: undefined }, progress(['L2']))).toBeUndefined();
+    expect(locationsStillServed({ ...email, profile: { profileId: 'b', expiresAt: new Date() } }, progress(['L2']))).toBeUndefined();
   });
 });

@@ -104,6 +104,7 @@ export class RecipientDirectory {
   async currentAddress(
     userId: string,
     created: { partnerId: string; email: string; displayName?: string; audience?: Audience },
+    stillServed?: string[],
   ): Promise<{ to: { email: string; displayName?: string } } | { cancel: string; left?: true }> {
     const user = await this.policy.userById(userId);
     if (!user) return { to: { email: created.email, displayName: created.displayName } };
@@ -112,6 +113,11 @@ export class RecipientDirectory {
     // `left`: what it asks of them may fall to whoever holds the role now (HandOverMessages).
     if (!user.active) return { cancel: 'recipient deactivated before delivery', left: true };
     if (created.audience && !inAudience(user, created.audience)) return { cancel: 'recipient no longer holds the role the message was addressed for', left: true };
+    // A bank profile that stopped serving the recipient's locations (locationsStillServed): not for them any more; the
+    // admins of the locations it still serves were told too, so nothing is handed over.
+    if (created.audience?.locationIds && stillServed && !inAudience(user, { ...created.audience, locationIds: stillServed })) {
+      return { cancel: "the profile no longer serves the recipient's locations" };
+    }
     return { to: { email: user.email, displayName: user.displayName } };
   }
 

@@ -269,11 +269,13 @@ export class DeliverEmail {
 
   private async attempt(claim: ClaimedEmail): Promise<DeliveryOutcome> {
     let claimed = claim;
-    const [recipient, withdrawn, superseded, profileMovedOn] = await Promise.all([
-      this.directory.currentAddress(claimed.userId, claimed),
+    // A profile's email first (none else reads anything here): the locations it still serves decide its recipient.
+    const profile = await this.profiles.check(claimed);
+    const profileMovedOn = profile.withdrawn;
+    const [recipient, withdrawn, superseded] = await Promise.all([
+      this.directory.currentAddress(claimed.userId, claimed, profile.stillServed),
       this.invitations.withdrawal(claimed),
       this.supersession(claimed),
-      this.profiles.withdrawal(claimed),
     ]);
     // What it says stopped being true while it waited (a retry, a backlog): an invitation revoked meanwhile, a request
     // to assign an Incentives admin to a location that has one now, an enrollment status changed again since, a profile
