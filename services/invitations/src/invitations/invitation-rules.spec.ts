@@ -299,6 +299,16 @@ describe('a location whose enrollment is continued into the new fiscal year', ()
     expect(transition(moved({ enrollmentStatus: 'INELIGIBLE', enrollmentContinued: true, previousYear: enrolledFy27 }))).toEqual(again);
   });
 
+  it("invites as any year's once Enroll started again a continuation that became ineligible (the previous year's, completed, never ended, holds nothing)", () => {
+    // Started again (ACTION_REQUIRED), no longer the rollover's continuation: an admin appointed since is delivered it.
+    const restarted = moved({ enrollmentStatus: 'ACTION_REQUIRED', enrollmentMadeByRollover: true, previousYear: enrolledFy27 });
+    expect(transition({ ...restarted, invitation: { state: 'ISSUED', recipients: [{ userId: 'ann' }] }, admins: [ann, bob] })).toEqual({ kind: 'deliver', recipients: [bob] });
+    // Ineligible again, then eligible: issued again.
+    expect(transition(moved({ enrollmentStatus: 'INELIGIBLE', enrollmentMadeByRollover: true, previousYear: enrolledFy27 }))).toEqual({ kind: 'issue', recipients: [ann] });
+    // Never made by the rollover: the previous year's still holds it (the rollover will continue it).
+    expect(transition(moved({ enrollmentStatus: 'ACTION_REQUIRED', previousYear: enrolledFy27 })).kind).toBe('none');
+  });
+
   it('issues again an invitation marked ENROLLED whose renewal was undone at year end (INELIGIBLE, no longer completed)', () => {
     const enrolled = { state: 'ENROLLED' as const, recipients: [{ userId: 'ann' }] };
     const undone = moved({ invitation: enrolled, enrollmentStatus: 'INELIGIBLE', enrollmentContinued: true, previousYear: { status: 'EXPIRED', completed: true } });

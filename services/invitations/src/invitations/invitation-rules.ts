@@ -32,6 +32,12 @@ export interface InvitationFacts {
    */
   enrollmentContinued?: boolean;
   /**
+   * Whether the rollover made the enrollment of the invitation's year (`madeByRollover`: one of its events carried
+   * `fromFiscalYear`), whatever became of it since: the previous year's is not continued into it any more, also once
+   * Enroll started it again (no longer `enrollmentContinued`).
+   */
+  enrollmentMadeByRollover?: boolean;
+  /**
    * The eligibility decision that ended the enrollment INELIGIBLE, as its event names it (null or absent: none named),
    * also once Enroll has started it again. An eligible decision not later than it does not issue the invitation again:
    * the enrollment service had seen it replaced by that one (ineligible), which may still be on its way here (issued
@@ -173,11 +179,14 @@ export function whyNotInviting(
  * issued or delivered, nobody is told; the decision is kept. An INELIGIBLE enrollment of this year the rollover
  * continued is not held (its renewal undone: Enroll starts it again once eligible, and the invitation is what leads
  * there); one the rollover has yet to reach is, as an INVITED one is (the rollover continues into it all the same):
- * whichever of the eligible decision and the enrollment's reopening comes first, the same answer.
+ * whichever of the eligible decision and the enrollment's reopening comes first, the same answer. One the rollover
+ * made that Enroll started again (after INELIGIBLE) is the year's own: the previous year's, completed and never ended
+ * (the rollover ends nothing it continued), holds nothing any more.
  */
-export function whyContinued(facts: Pick<InvitationFacts, 'enrollmentStatus' | 'enrollmentContinued' | 'previousYear'>): string | null {
+export function whyContinued(facts: Pick<InvitationFacts, 'enrollmentStatus' | 'enrollmentContinued' | 'enrollmentMadeByRollover' | 'previousYear'>): string | null {
   if (facts.enrollmentStatus === 'INELIGIBLE' && facts.enrollmentContinued) return null;
   if (facts.enrollmentContinued) return "continued from the previous fiscal year's enrollment by the rollover: no invitation";
+  if (facts.enrollmentMadeByRollover) return null;
   const previous = facts.previousYear;
   if (previous?.completed && !ENDED_STATUSES.includes(previous.status)) {
     return "the previous fiscal year's enrollment was completed and is continued by the rollover: no invitation";

@@ -86,6 +86,7 @@ export class ReconcileInvitation {
         enrollmentStatus: enrollment?.status ?? null,
         enrollmentCompleted: !!enrollment?.completed,
         enrollmentContinued: !!enrollment?.continued,
+        enrollmentMadeByRollover: !!enrollment?.madeByRollover,
         ...(enrollment?.endedBy && { enrollmentEndedBy: enrollment.endedBy }),
         previousYear: previousYear && { status: previousYear.status, completed: previousYear.status === 'ENROLLED' || !!previousYear.completed },
         admins,
