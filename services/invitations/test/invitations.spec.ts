@@ -1272,6 +1272,27 @@ describe('a location whose enrollment is continued into the new fiscal year (SPE
     expect(announced(programId, l1)).toEqual([`InvitationIssued ${FY}`]);
   });
 
+  it(`delivers the ${NEXT_FY} invitation to an admin appointed later once the continuation, ended INELIGIBLE, was started again (the ${FY} enrollment, never ended, holds nothing)`, async () => {
+    const { partner, l1, global, admin, programId } = await enrolledLocation();
+    await moveToNextYear(partner, admin, global, [l1], programId);
+    // Continued as Action required (the FY enrollment gets no event: still ENROLLED here), then ended on an ineligible
+    // decision, then eligible again: its admin is invited to start it again.
+    await world.enrollment(partner, l1, programId, 'EnrollmentActionRequired', 'ACTION_REQUIRED', 1, { fiscalYear: NEXT_FY, fromFiscalYear: FY });
+    await world.enrollment(partner, l1, programId, 'EnrollmentIneligible', 'INELIGIBLE', 2, { fiscalYear: NEXT_FY, previousStatus: 'ACTION_REQUIRED' });
+    await world.decide(partner, l1, programId, true, { fiscalYear: NEXT_FY });
+    const [issued] = await world.waitEvent('InvitationIssued', forYear(programId, l1, NEXT_FY));
+    expect(issued.envelope!.data.recipients!.map((r) => r.userId)).toEqual([admin.userId]);
+
+    // Started again by Enroll: no longer the rollover's continuation, the year's own enrollment.
+    await world.enrollment(partner, l1, programId, 'EnrollmentStarted', 'ACTION_REQUIRED', 3, { fiscalYear: NEXT_FY, previousStatus: 'INELIGIBLE' });
+    await eventually(async () => expect(await overviewEntries(admin, l1, programId)).toContain(`${NEXT_FY} Action required ISSUED [ENROLL]`));
+    const late = await world.user(partner, [['INCENTIVES_ADMIN', [l1]]], 'late');
+    const [delivered] = await world.waitEvent('InvitationDelivered', forYear(programId, l1, NEXT_FY));
+    expect(delivered.envelope!.data.recipients!.map((r) => r.userId)).toEqual([late.userId]);
+    await world.settle(global, partner, l1);
+    expect(announced(programId, l1)).toEqual([`InvitationDelivered ${NEXT_FY}`, `InvitationIssued ${FY}`, `InvitationIssued ${NEXT_FY}`]);
+  });
+
   // An operator's early run (the program still in FY): Enroll answers the FY enrollment as it is, changing nothing.
   it(`offers no Enroll on the ${FY} enrollment an early rollover run continued into ${NEXT_FY}, also once that continuation ended and was started again`, async () => {
     const { partner, l1, admin, programId } = await enrolledLocation();
