@@ -289,11 +289,14 @@ describe('OutboxRelay: events of one key go out in the order they were written, 
 
   function relayOver(...collections: Array<ReturnType<typeof fakeCollection>>) {
     const sent: string[] = [];
-    /** Each send's size; `broker.down` makes sends fail. */
-    const broker = { down: false, sends: [] as number[] };
+    /** Each send's size; `broker.down` makes sends fail, `broker.unauthorized` those to that topic (for good). */
+    const broker = { down: false, sends: [] as number[], unauthorized: undefined as string | undefined };
     const producer = {
-      sendBatch: async (batches: Array<{ messages: Array<{ value: string }> }>) => {
+      sendBatch: async (batches: Array<{ topic: string; messages: Array<{ value: string }> }>) => {
         if (broker.down) throw new Error('broker down');
+        if (batches.some((b) => b.topic === broker.unauthorized)) {
+          throw Object.assign(new Error(`Not authorized to access topics: [${broker.unauthorized}]`), { name: 'KafkaJSProtocolError', type: 'TOPIC_AUTHORIZATION_FAILED', retriable: false });
+        }
         const values = batches.flatMap((b) => b.messages.map((m) => m.value));
         broker.sends.push(values.length);
         sent.push(...values);
@@ -616,6 +619,26 @@ describe('OutboxRelay: events of one key go out in the order they were written, 
     await drain('full');
     expect(asked).toEqual([['t', 'u']]);
     expect(sent).toEqual(['e1', 'e3', 'e4', 'e2']);
+  });
+
+  it('events a refused topic held back go ahead of later ones of their keys once it is accepted: the next drain that publishes reads their documents again', async () => {
+    const docs: Doc[] = [];
+    const { sent, drain, broker } = relayOver(fakeCollection(docs));
+    broker.unauthorized = 't'; // WRITE not granted yet on the topic a release added
+    write(docs, 'A', 'a1', 1);
+    clock = 10;
+    await expect(drain(false)).rejects.toThrow(/refused t /);
+    expect(sent).toEqual([]);
+    // Nothing else written: A is not read again (its send would be refused again and fail the drain).
+    clock = 20;
+    await expect(drain(false)).resolves.toBeUndefined();
+
+    broker.unauthorized = undefined; // granted
+    write(docs, 'B', 'b2', 30); // another document, the same key: only B is noted
+    clock = 40;
+    await drain(false);
+    expect(sent).toEqual(['a1', 'b2']);
+    expect(docs.every((d) => d.outbox.length === 0)).toBe(true);
   });
 
   it("logs a failed drain a request kicked outside that request's trace and log binding: the drain is every writer's", async () => {

@@ -272,8 +272,18 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
     // drain, whichever collection it is in (taken after another's scan, its entries could go ahead of older ones of
     // their keys written to a collection taken before, which this drain leaves to the next).
     const taken = this.collections().map((source) => ({ source, pending: PendingOutboxes.take(source.namespace) }));
+    // The documents a drain before held back (a topic the broker refused for good): read again by the next drain that
+    // publishes anything, so that their events, older, go ahead of the later ones of their keys once the topic is
+    // accepted; not every second while nothing else is written (a flush, a sweep, reads them anyway).
+    const active = !!sweep || taken.some(({ pending }) => pending.ids.length > 0 || pending.scan);
+    const carried = active ? this.heldBackDocuments : new Map<string, Planned[]>();
+    if (active) this.heldBackDocuments = new Map();
     for (const { source, pending } of taken) {
       const items = new Map<unknown, Planned>(pending.ids.map((noted) => [idKey(noted.id), { source, id: noted.id, at: noted.at, noted }]));
+      for (const { id, at } of carried.get(source.namespace) ?? []) {
+        const known = items.get(idKey(id));
+        items.set(idKey(id), known ? { ...known, at: Math.min(known.at, at) } : { source, id, at });
+      }
       if (sweep || pending.scan) {
         const limit = sweep === 'full' || pending.scan ? undefined : BATCH_SIZE;
         let scanned = await this.pendingDocuments(source, limit);
@@ -301,10 +311,17 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
     const undated = this.failingSince ?? startedAt;
     this.status.inFlightSince = oldestTime(plan, undated);
     this.planRead = true;
-    const heldBack: HeldBack = { topics: new Map(), partitions: new Map(), partitionCounts: new Map(), undated };
+    const heldBack: HeldBack = { topics: new Map(), partitions: new Map(), partitionCounts: new Map(), undated, documents: new Map() };
     await this.publishInOrder(plan, { startedAt, final, undated, heldBack });
+    for (const [namespace, documents] of heldBack.documents) {
+      const kept = this.heldBackDocuments.get(namespace) ?? [];
+      this.heldBackDocuments.set(namespace, [...kept, ...documents.values()]);
+    }
     throwIfHeldBack(heldBack);
   }
+
+  /** Per collection (namespace), the documents the last drains held back entries of, with their oldest entry's time. */
+  private heldBackDocuments = new Map<string, Planned[]>();
 
   /**
    * The documents with entries (PENDING_OUTBOX: on MongoDB, read from its index), each with when its first entry was
@@ -449,8 +466,16 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
       }
       await this.removeSent(entries, docOf);
     }
-    // What this call leaves (held back, not parked): the age /metrics tells of the oldest event not published.
-    for (const { at } of docOf.values()) heldBack.oldest = Math.min(heldBack.oldest ?? Infinity, at > 0 ? at : heldBack.undated);
+    // What this call leaves (held back, not parked): the age /metrics tells of the oldest event not published, and the
+    // documents the next drain reads again.
+    for (const { at, docId, source } of docOf.values()) {
+      const time = at > 0 ? at : heldBack.undated;
+      heldBack.oldest = Math.min(heldBack.oldest ?? Infinity, time);
+      const documents = heldBack.documents.get(source.namespace) ?? new Map<unknown, Planned>();
+      heldBack.documents.set(source.namespace, documents);
+      const known = documents.get(idKey(docId));
+      if (!known || time < known.at) documents.set(idKey(docId), { source, id: docId, at: time });
+    }
   }
 
   /**
@@ -843,6 +868,8 @@ interface HeldBack {
   oldest?: number;
   /** The time of entries written without one (the drain's, or its failures' first). */
   undated: number;
+  /** Per collection (namespace), the documents holding entries held back, each with its oldest held entry's time. */
+  documents: Map<string, Map<unknown, Planned>>;
 }
 
 /** An entry's partition as `topic:partition` (producerPartition), once its topic's partition count is known. */
