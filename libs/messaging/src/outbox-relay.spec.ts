@@ -621,7 +621,7 @@ describe('OutboxRelay: events of one key go out in the order they were written, 
     expect(sent).toEqual(['e1', 'e3', 'e4', 'e2']);
   });
 
-  it('events a refused topic held back go ahead of later ones of their keys once it is accepted: the next drain that publishes reads their documents again', async () => {
+  it('events a refused topic held back go ahead of later ones of their keys once it is accepted: sent to again after relaySweepIntervalMs, by the next drain that publishes, which reads their documents again', async () => {
     const docs: Doc[] = [];
     const { sent, drain, broker } = relayOver(fakeCollection(docs));
     broker.unauthorized = 't'; // WRITE not granted yet on the topic a release added
@@ -633,11 +633,18 @@ describe('OutboxRelay: events of one key go out in the order they were written, 
     clock = 20;
     await expect(drain(false)).resolves.toBeUndefined();
 
-    broker.unauthorized = undefined; // granted
-    write(docs, 'B', 'b2', 30); // another document, the same key: only B is noted
+    // Granted. Another document, the same key (only B is noted): within relaySweepIntervalMs of the refusal the topic is
+    // not sent to, and b2 is held back with a1.
+    broker.unauthorized = undefined;
+    write(docs, 'B', 'b2', 30);
     clock = 40;
+    await expect(drain(false)).rejects.toThrow(/refused t /);
+    expect(sent).toEqual([]);
+    // Past it, the next drain that publishes anything sends them first, in order.
+    write(docs, 'C', 'c3', 10_020);
+    clock = 10_030;
     await drain(false);
-    expect(sent).toEqual(['a1', 'b2']);
+    expect(sent).toEqual(['a1', 'b2', 'c3']);
     expect(docs.every((d) => d.outbox.length === 0)).toBe(true);
   });
 

@@ -320,6 +320,16 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
     throwIfHeldBack(heldBack);
   }
 
+  /** Topics a send was refused for good on (not authorized to write them), with the refusal and when (publishTimed). */
+  private readonly writeRefusals = new Map<string, { at: number; error: unknown }>();
+
+  private recentWriteRefusal(topic: string): { at: number; error: unknown } | undefined {
+    const refusal = this.writeRefusals.get(topic);
+    if (refusal && Date.now() - refusal.at < this.options.relaySweepIntervalMs) return refusal;
+    this.writeRefusals.delete(topic);
+    return undefined;
+  }
+
   /** Per collection (namespace), the documents the last drains held back entries of, with their oldest entry's time. */
   private heldBackDocuments = new Map<string, Planned[]>();
 
@@ -404,7 +414,7 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
         due.sort((a, b) => a.at - b.at);
       }
       held = waiting.slice(released);
-      await this.publishTimed(due, heldBack);
+      await this.publishTimed(due, heldBack, final);
       const left = [oldestTime(held, undated), oldestTime(plan.slice(unread, unread + 1), undated), heldBack.oldest].filter((at) => at !== undefined);
       this.status.inFlightSince = left.length ? Math.min(...left) : undefined;
     }
@@ -424,7 +434,7 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
    * failure is thrown: what was not acknowledged stays for the next drain (what a failed send had written is published
    * again: at-least-once).
    */
-  private async publishTimed(timed: Timed[], heldBack: HeldBack): Promise<void> {
+  private async publishTimed(timed: Timed[], heldBack: HeldBack, final = false): Promise<void> {
     const limit = this.options.relayMaxRecordBytes;
     const sendable: OutboxEntry[] = [];
     const docOf = new Map<OutboxEntry, Timed>();
@@ -444,7 +454,12 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
     // partitions, and nothing after it went out, on any topic. So does a partition a send cannot reach while the
     // others take theirs (its leader not answering, too few in-sync replicas): what follows it on that partition waits.
     // A topic that does not exist and cannot be created: its entries wait too (held back only if it has some).
-    for (const entry of sendable) if (this.refusals.has(entry.topic)) heldBack.topics.set(entry.topic, this.refusals.get(entry.topic)!.error);
+    // A topic refused on a send is not sent to again before relaySweepIntervalMs (but by a flush): the drains meanwhile
+    // hold its events back without a send (each would be refused, and what it wrote to the other topics sent again).
+    for (const entry of sendable) {
+      const refusal = this.refusals.get(entry.topic) ?? (final ? undefined : this.recentWriteRefusal(entry.topic));
+      if (refusal) heldBack.topics.set(entry.topic, refusal.error);
+    }
     for (const run of byteChunks(sendable, limit)) {
       // Once a partition is held back, the runs after go partition by partition at once: another partition not
       // answering costs one failed send, not a failed send of the whole run first.
@@ -537,6 +552,7 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
         }
         if (!isNonRetriable(error)) throw error;
         blocked.set(topic, error);
+        this.writeRefusals.set(topic, { at: Date.now(), error });
         continue;
       }
       await this.removeSent(group, docOf);
