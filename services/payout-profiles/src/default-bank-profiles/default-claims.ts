@@ -60,11 +60,19 @@ export class DefaultClaims {
 
   /** The location's default was written at `version`: the partner's profile's claims for it up to `upTo` are obsolete. */
   async release(partnerId: string, profileId: string, locationId: string, upTo: number): Promise<void> {
-    await this.profiles.updateOne(
-      { _id: profileId, partnerId },
-      { $pull: { defaultFor: { locationId, version: { $lte: upTo } } } },
-      { timestamps: false },
-    );
+    await this.pullClaims(partnerId, profileId, (claim) => claim.locationId === locationId && claim.version <= upTo);
+  }
+
+  /**
+   * Removes the profile's claims `which` picks, exactly as read (`$pullAll`): a `$pull` with a condition or a partial
+   * claim removes nothing on FerretDB, silently (deploy/local/ferretdb/README.md). Claims added since the read stay;
+   * one another request removed since is not there to remove.
+   */
+  private async pullClaims(partnerId: string, profileId: string, which: (claim: DefaultClaim) => boolean): Promise<void> {
+    const profile = await this.profiles.collection.findOne<Pick<BankProfile, 'defaultFor'>>({ _id: profileId, partnerId } as never, { projection: { defaultFor: 1 } });
+    const obsolete = (profile?.defaultFor ?? []).filter(which);
+    if (!obsolete.length) return;
+    await this.profiles.collection.updateOne({ _id: profileId, partnerId } as never, { $pullAll: { defaultFor: obsolete } } as never);
   }
 
   /**
@@ -94,15 +102,14 @@ export class DefaultClaims {
       const stored = await this.defaults
         .find({ _id: { $in: locationIds }, partnerId }, { version: 1, bankProfileId: 1 })
         .lean<DefaultBankProfile[]>();
-      for (const locationId of locationIds) {
-        const current = stored.find((d) => d._id === locationId);
-        const written = current?.bankProfileId === profileId ? { version: { $ne: current.version } } : {};
-        await this.profiles.updateOne(
-          { _id: profileId, partnerId },
-          { $pull: { defaultFor: { locationId, token, ...written } } },
-          { timestamps: false },
-        );
-      }
+      // The claim a default was written with (this profile, at the claim's version) is kept.
+      const writtenWith = new Map(stored.filter((d) => d.bankProfileId === profileId).map((d) => [d._id, d.version]));
+      const withdrawn = new Set(locationIds);
+      await this.pullClaims(
+        partnerId,
+        profileId,
+        (claim) => claim.token === token && withdrawn.has(claim.locationId) && writtenWith.get(claim.locationId) !== claim.version,
+      );
     } catch (error) {
       this.logger.warn(`could not withdraw the claims of a failed assignment on bank profile ${profileId} (${locationIds.join(', ')}): ${(error as Error).message}`);
     }
