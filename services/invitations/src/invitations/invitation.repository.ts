@@ -1,4 +1,4 @@
-import { BatchLoader, bulkWriteBatcher, modelLoader, isDuplicateKey, OutboxEntry, PendingOutboxes, pushOutbox } from '@lib/messaging';
+import { BatchLoader, bulkWriteBatcher, modelLoader, isDuplicateKey, OutboxEntry, PendingOutboxes, pushOutbox, WITH_OUTBOX } from '@lib/messaging';
 import { Keyset } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
@@ -151,7 +151,7 @@ export class InvitationRepository {
     events: OutboxEntry[],
   ): Promise<boolean> {
     // findOneAndUpdate rather than updateOne: mongo-java-server scans the whole collection for an update whose
-    // filter has more than `_id`, and looks a findAndModify up by `_id`. `+outbox`: no projection (FerretDB).
+    // filter has more than `_id`, and looks a findAndModify up by `_id`. WITH_OUTBOX: no projection (FerretDB).
     const found = await this.invitations
       .findOneAndUpdate(
         { _id: invitationId, version },
@@ -162,7 +162,7 @@ export class InvitationRepository {
           ...(events.length && { $push: pushOutbox(events) }),
         },
       )
-      .select('+outbox')
+      .select(WITH_OUTBOX)
       .lean();
     return found !== null;
   }
