@@ -124,6 +124,9 @@ EnrollmentSchema.index({ partnerId: 1, locationId: 1, programId: 1, fiscalYear: 
  * of the partner) the index above would fetch every enrollment of the partner to find those of one status.
  */
 EnrollmentSchema.index({ partnerId: 1, status: 1, locationId: 1, programId: 1, fiscalYear: 1, _id: 1 });
+/** The same for `?programId=` and `?fiscalYear=`: a program, or a year, among a partner's years of enrollments. */
+EnrollmentSchema.index({ partnerId: 1, programId: 1, locationId: 1, fiscalYear: 1, _id: 1 });
+EnrollmentSchema.index({ partnerId: 1, fiscalYear: 1, locationId: 1, programId: 1, _id: 1 });
 /**
  * The renewal reminders' scan of a year (and the rollover's before PENDING_SCAN), pinned to this index (`hint`): keys no
  * write changes. On
