@@ -515,6 +515,8 @@ describe('enrollments never completed in their fiscal year', () => {
     const refused = await operator('/v1/operator/renewal-reminders', { fiscalYear: 'FY49' }).finally(() => early.mockRestore());
     expect(refused.status).toBe(409);
     expect(refused.body).toMatchObject({ type: expect.stringMatching(/reminders-not-due$/), fiscalYear: 'FY49', remindersFrom: '2049-06-01T00:00:00.000Z' });
+    // A retry can succeed then: Retry-After, the seconds until then (182 days).
+    expect(refused.headers.get('retry-after')).toBe(String(182 * 86_400));
     const stored = await h.db.collection('enrollments').findOne({ _id: waiting._id } as never);
     expect(stored).toEqual(expect.objectContaining({ status: 'ACTION_REQUIRED', version: waiting.version }));
     expect(stored?.renewalReminders ?? []).toEqual([]);

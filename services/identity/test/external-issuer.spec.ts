@@ -141,5 +141,7 @@ describe('TOKEN_ISSUER=external', () => {
     const answer = await client.call('GET', '/.well-known/jwks.json');
     expect(answer.status).toBe(404);
     expect(answer.headers.get('content-type')).toContain('application/problem+json');
+    // Not kept by caches (as every error): once identity issues tokens again, its keys are read at once.
+    expect(answer.headers.get('cache-control')).toBe('no-store');
   });
 });

@@ -51,15 +51,15 @@ export function remindersYearNotStarted(fiscalYear: string, starts: Date): Probl
   );
 }
 
-/** 409 for renewal reminders asked for before their days (RENEWAL_REMINDER_DAYS before the year's end). */
-export function remindersNotDue(fiscalYear: string, opens: Date): ProblemException {
+/** 409 for renewal reminders asked for before their days (RENEWAL_REMINDER_DAYS before the year's end); Retry-After: until then. */
+export function remindersNotDue(fiscalYear: string, opens: Date, now: Date): ProblemException {
   return new ProblemException(
     HttpStatus.CONFLICT,
     'reminders-not-due',
     'Renewal reminders not due',
     `The renewal reminders of ${fiscalYear} are sent from ${opens.toISOString().slice(0, 10)} (RENEWAL_REMINDER_DAYS before it ends): each enrollment is reminded once of what it tells, so one sent now would stand for the one due then.`,
     { fiscalYear, remindersFrom: opens.toISOString() },
-  );
+  ).retryAfter(Math.max(1, Math.ceil((opens.getTime() - now.getTime()) / 1000)));
 }
 
 function problem(detail: string, fiscalYear: string, extensions: Record<string, unknown> = {}): ProblemException {

@@ -35,7 +35,7 @@ export class RolloverController {
   @HttpCode(200)
   @ApiOperation({ summary: 'Send the renewal reminders of a fiscal year now (each enrollment at most once per year)' })
   @ApiOkResponse({ type: ReminderSummaryDto })
-  @ApiConflictResponse({ description: 'fiscal-year-ended: the year is over; fiscal-year-not-started: it has not begun' })
+  @ApiConflictResponse({ description: 'fiscal-year-ended: the year is over; fiscal-year-not-started: it has not begun; reminders-not-due: before its last RENEWAL_REMINDER_DAYS (`remindersFrom`; Retry-After: the seconds until then)' })
   @ApiServiceUnavailableResponse({ description: BEHIND })
   async renewalReminders(@Body() body: RenewalRemindersRequestDto): Promise<ReminderSummaryDto> {
     return this.reminders.execute({ fiscalYear: body.fiscalYear ?? fiscalYearOf(this.clock.now()), force: body.force });

@@ -63,7 +63,7 @@ export class BankProfilesController {
   @ApiOkResponse({ type: BankProfileDto })
   @ApiConflictResponse({
     description:
-      "Another bank profile of your partner already has this name; the currency changes, or locationIds leave out a location, while the profile is that location's default bank profile; or busy: its defaults kept changing, retry (Retry-After)",
+      "Another bank profile of your partner already has this name; the currency changes, or locationIds leave out a location, while the profile is that location's default bank profile; the stored account cannot be read (sealed with a key no longer in PAYOUT_ENCRYPTION_KEYS: send it again, `errors` names the field); or busy: its defaults kept changing, retry (Retry-After)",
   })
   async change(
     @CurrentPrincipal() principal: Principal,

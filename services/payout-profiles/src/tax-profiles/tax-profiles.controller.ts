@@ -50,6 +50,7 @@ export class TaxProfilesController {
   @ApiOperation({ summary: "Change the location's tax profile (If-Match); a change is a new revision, sent to validation; on an Action required profile, the same details sent again submit it again" })
   @ApiHeader({ name: 'If-Match', required: true })
   @ApiOkResponse({ type: TaxProfileDto })
+  @ApiConflictResponse({ description: 'The stored taxId or vatId cannot be read (sealed with a key no longer in PAYOUT_ENCRYPTION_KEYS): send it again (`errors` names the field)' })
   async change(
     @CurrentPrincipal() principal: Principal,
     @Param('locationId') locationId: string,

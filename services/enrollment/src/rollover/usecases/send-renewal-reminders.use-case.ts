@@ -113,7 +113,7 @@ export class SendRenewalReminders {
     if (this.clock.now() < starts) throw remindersYearNotStarted(fiscalYear, starts);
     // Nor before its reminders' days (an operator's run months early): the same, for the reminder due then.
     const opens = new Date(fiscalYearRange(fiscalYear).end.getTime() - this.config.RENEWAL_REMINDER_DAYS * 86_400_000);
-    if (this.clock.now() < opens) throw remindersNotDue(fiscalYear, opens);
+    if (this.clock.now() < opens) throw remindersNotDue(fiscalYear, opens, this.clock.now());
     const toFiscalYear = nextFiscalYear(fiscalYear);
     const endsAt = fiscalYearRange(fiscalYear).end.toISOString();
     const caughtUp = await this.catchUp.waitOrRefuse({
