@@ -168,6 +168,14 @@ export function recordRefused(error: unknown): string | undefined {
 }
 
 /**
+ * The broker's refusal to let this client write a topic (TOPIC_AUTHORIZATION_FAILED: its ACLs), found along KafkaJS's
+ * causes: lasts until an operator grants it, unlike the idempotent producer's own failures, which a new producer clears.
+ */
+export function writeNotAuthorized(error: unknown): boolean {
+  return kafkaErrorType(error, ['TOPIC_AUTHORIZATION_FAILED']) !== undefined;
+}
+
+/**
  * A broker refusal KafkaJS does not retry (MESSAGE_TOO_LARGE, INVALID_RECORD, TOPIC_AUTHORIZATION_FAILED...): sending
  * the same record again fails the same way. Retries used up on a retriable error are not one (the broker is
  * unreachable, not refusing this record).

@@ -289,11 +289,13 @@ describe('OutboxRelay: events of one key go out in the order they were written, 
 
   function relayOver(...collections: Array<ReturnType<typeof fakeCollection>>) {
     const sent: string[] = [];
-    /** Each send's size; `broker.down` makes sends fail, `broker.unauthorized` those to that topic (for good). */
-    const broker = { down: false, sends: [] as number[], unauthorized: undefined as string | undefined };
+    /** Each send's size; `broker.down` makes sends fail, `broker.unauthorized` those to that topic (for good), `broker.refusals` the next ones (each of its types once). */
+    const broker = { down: false, sends: [] as number[], unauthorized: undefined as string | undefined, refusals: [] as string[] };
     const producer = {
       sendBatch: async (batches: Array<{ topic: string; messages: Array<{ value: string }> }>) => {
         if (broker.down) throw new Error('broker down');
+        const refusal = broker.refusals.shift();
+        if (refusal) throw Object.assign(new Error(`refused: ${refusal}`), { name: 'KafkaJSProtocolError', type: refusal, retriable: false });
         if (batches.some((b) => b.topic === broker.unauthorized)) {
           throw Object.assign(new Error(`Not authorized to access topics: [${broker.unauthorized}]`), { name: 'KafkaJSProtocolError', type: 'TOPIC_AUTHORIZATION_FAILED', retriable: false });
         }
@@ -646,6 +648,21 @@ describe('OutboxRelay: events of one key go out in the order they were written, 
     await drain(false);
     expect(sent).toEqual(['a1', 'b2', 'c3']);
     expect(docs.every((d) => d.outbox.length === 0)).toBe(true);
+  });
+
+  it("another refusal no retry mends (the idempotent producer's, which a new producer clears) is sent again by the next drain, no wait", async () => {
+    const docs: Doc[] = [];
+    const { sent, drain, broker } = relayOver(fakeCollection(docs));
+    write(docs, 'A', 'a1', 1);
+    // The run, then the topic alone: both refused, a1 held back.
+    broker.refusals = ['INVALID_PRODUCER_EPOCH', 'INVALID_PRODUCER_EPOCH'];
+    clock = 10;
+    await expect(drain(false)).rejects.toThrow(/refused t /);
+    expect(sent).toEqual([]);
+    write(docs, 'B', 'b2', 20);
+    clock = 30;
+    await drain(false);
+    expect(sent).toEqual(['a1', 'b2']);
   });
 
   it("logs a failed drain a request kicked outside that request's trace and log binding: the drain is every writer's", async () => {

@@ -6,7 +6,7 @@ import { Collection, Connection } from 'mongoose';
 import { findByIds } from './batch-loader';
 import { Trace } from './context';
 import { UPDATES_PER_COMMAND } from './bulk-write-batcher';
-import { describeError, isNonRetriable, tooLargeForBroker } from './errors';
+import { describeError, isNonRetriable, tooLargeForBroker, writeNotAuthorized } from './errors';
 import { EventProducer } from './event-producer';
 import { MessagingMetrics, relayStatuses, RelayStatus } from './metrics';
 import { MESSAGING_OPTIONS, MessagingOptions, resolveOptions } from './options';
@@ -320,7 +320,7 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
     throwIfHeldBack(heldBack);
   }
 
-  /** Topics a send was refused for good on (not authorized to write them), with the refusal and when (publishTimed). */
+  /** Topics this client is not authorized to write (a send refused), with the refusal and when (publishTimed). */
   private readonly writeRefusals = new Map<string, { at: number; error: unknown }>();
 
   private recentWriteRefusal(topic: string): { at: number; error: unknown } | undefined {
@@ -454,8 +454,9 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
     // partitions, and nothing after it went out, on any topic. So does a partition a send cannot reach while the
     // others take theirs (its leader not answering, too few in-sync replicas): what follows it on that partition waits.
     // A topic that does not exist and cannot be created: its entries wait too (held back only if it has some).
-    // A topic refused on a send is not sent to again before relaySweepIntervalMs (but by a flush): the drains meanwhile
-    // hold its events back without a send (each would be refused, and what it wrote to the other topics sent again).
+    // A topic this client may not write (a send refused: TOPIC_AUTHORIZATION_FAILED) is not sent to again before
+    // relaySweepIntervalMs (but by a flush): the drains meanwhile hold its events back without a send (each would be
+    // refused, and what it wrote to the other topics sent again). Other refusals are sent again by the next drain.
     for (const entry of sendable) {
       const refusal = this.refusals.get(entry.topic) ?? (final ? undefined : this.recentWriteRefusal(entry.topic));
       if (refusal) heldBack.topics.set(entry.topic, refusal.error);
@@ -552,7 +553,7 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
         }
         if (!isNonRetriable(error)) throw error;
         blocked.set(topic, error);
-        this.writeRefusals.set(topic, { at: Date.now(), error });
+        if (writeNotAuthorized(error)) this.writeRefusals.set(topic, { at: Date.now(), error });
         continue;
       }
       await this.removeSent(group, docOf);

@@ -21,7 +21,8 @@ export function noConditionalGet(request: Request, response: Response, next: Nex
   delete request.headers['if-modified-since'];
   // Nor are answers kept by caches on the way: they are a partner's data (a back office's decrypted details behind
   // X-Operator-Key, which is no Authorization header a shared cache would know to leave alone). A route whose answer is
-  // public says so itself (the JWKS: @Header('Cache-Control', ...)).
+  // public says so itself, in its handler once it answers (the JWKS: res.setHeader), never with @Header, which Nest
+  // applies before the handler runs, to its error answers too.
   response.setHeader('Cache-Control', 'no-store');
   next();
 }
