@@ -28,6 +28,7 @@ import { PlannedEventRetention } from './messages/planned-event-retention';
 import { PlannedEvent, PlannedEventSchema } from './messages/planned-event.schema';
 import { CreateMessages } from './messages/usecases/create-messages.use-case';
 import { HandOverMessages } from './messages/usecases/hand-over-messages.use-case';
+import { RenderAgain } from './messages/usecases/render-again.use-case';
 import { MessageWriter } from './messages/message-writer';
 import { IdentityCatchUp } from './recipients/identity-catch-up';
 import { OperatorController } from './operator/operator.controller';
@@ -57,6 +58,7 @@ import { TemplateRenderer } from './rendering/template-renderer';
     CreateMessages,
     MessageWriter,
     HandOverMessages,
+    RenderAgain,
     PlannedEventRetention,
     InvitationProgressRepository,
     ProfileProgressRepository,

@@ -6,6 +6,7 @@ import type { DeliveryMetrics } from '../src/delivery/delivery-metrics';
 import type { Mailer } from '../src/delivery/mailer';
 import { InvitationDigests } from '../src/delivery/invitation-digests';
 import { HandOverMessages } from '../src/messages/usecases/hand-over-messages.use-case';
+import { RenderAgain } from '../src/messages/usecases/render-again.use-case';
 import { DeliverEmail } from '../src/delivery/usecases/deliver-email.use-case';
 import type { InvitationProgressRepository } from '../src/invitations/invitation-progress.repository';
 import type { ProfileProgressRepository } from '../src/profiles/profile-progress.repository';
@@ -29,7 +30,7 @@ beforeAll(async () => {
   messages = connection.model(Message.name, MessageSchema);
   await messages.init();
   const config = { NOTIFY_LEASE_MS: 60_000 } as NotificationConfig;
-  deliver = new DeliverEmail(messages, {} as Mailer, {} as EventOutbox, {} as RecipientDirectory, {} as InvitationProgressRepository, {} as ProfileProgressRepository, {} as DeliveryMetrics, {} as InvitationDigests, {} as HandOverMessages, config);
+  deliver = new DeliverEmail(messages, {} as Mailer, {} as EventOutbox, {} as RecipientDirectory, {} as InvitationProgressRepository, {} as ProfileProgressRepository, {} as DeliveryMetrics, {} as InvitationDigests, {} as HandOverMessages, {} as RenderAgain, config);
 });
 
 afterAll(async () => {
@@ -165,10 +166,11 @@ describe('an email claimed more times than it may be attempted', () => {
       outbox as unknown as EventOutbox,
       { currentAddress: jest.fn(async () => ({ to: { email: 'ann@contoso.example.com' } })) } as unknown as RecipientDirectory,
       { withdrawal: jest.fn(async () => null) } as unknown as InvitationProgressRepository,
-      { withdrawal: jest.fn(async () => null) } as unknown as ProfileProgressRepository,
+      { check: jest.fn(async () => ({ withdrawn: null })) } as unknown as ProfileProgressRepository,
       metrics as unknown as DeliveryMetrics,
       {} as InvitationDigests,
       {} as HandOverMessages,
+      { execute: jest.fn(async () => undefined) } as unknown as RenderAgain,
       { NOTIFY_LEASE_MS: 60_000, NOTIFY_MAX_ATTEMPTS: 3, MAIL_FROM_ADDRESS: 'noreply@contoso.example' } as NotificationConfig,
     );
     const id = await insert({ status: 'RETRY', attempts: 3, lastError: 'ECONNRESET' });

@@ -91,6 +91,9 @@ describe('an email about a profile still waiting', () => {
 });
 
 describe('a bank profile\'s "could not validate" email still waiting', () => {
+  const handedOverTo = async (eventId: string) =>
+    (await mongo.db(service.env.MONGO_DB).collection<{ _id: string; handedOverTo?: string[] }>('planned_events').findOne({ _id: eventId }))?.handedOverTo ?? [];
+
   it('is cancelled for an admin of a location the profile stopped serving (locationIds narrowed, the same revision), still sent to one of a location it serves', async () => {
     const world = new World(kafka, issuer, service);
     const [left, kept] = await world.register('Contoso Left Behind', 'Contoso Still Served');
@@ -118,8 +121,91 @@ describe('a bank profile\'s "could not validate" email still waiting', () => {
     expect(await settled(emailId(rejected, bothAdmin))).toMatchObject({ status: 'SENT' });
     expect(smtp.to(keptAdmin.email).filter((m) => m.parsed.messageId?.startsWith(`<${rejected.eventId}.`))).toHaveLength(1);
     // Nothing handed over: the admins of the location it still serves were told.
-    const planned = await mongo.db(service.env.MONGO_DB).collection<{ _id: string; handedOverTo?: string[] }>('planned_events').findOne({ _id: rejected.eventId });
-    expect(planned?.handedOverTo ?? []).toEqual([]);
+    expect(await handedOverTo(rejected.eventId)).toEqual([]);
+  });
+
+  it('is handed over to an Incentives admin of a location it serves now when none it told is one', async () => {
+    const world = new World(kafka, issuer, service);
+    const [left, kept] = await world.register('Contoso Narrowed Away', 'Contoso Without Admin');
+    const leftAdmin = await world.user('Left', [{ role: 'INCENTIVES_ADMIN', locationIds: [left] }]);
+    smtp.refuse(leftAdmin.email, Infinity);
+    const profileId = `bank-${randomUUID()}`;
+    const rejection = { profileId, revision: 1, status: 'ACTION_REQUIRED', reasons: ['IBAN does not exist'] };
+    // `kept` has no Incentives admin yet: only `leftAdmin` is told.
+    const rejected = await bankEvent(world, 'ProfileActionRequired', { ...rejection, version: 1, locationIds: [left, kept] });
+    await waitingAfterRefusal(emailId(rejected, leftAdmin), leftAdmin);
+
+    const appointed = await world.user('Appointed', [{ role: 'INCENTIVES_ADMIN', locationIds: [kept] }]);
+    await bankEvent(world, 'ProfileUpdated', { ...rejection, version: 2, locationIds: [kept] });
+    const marker = await bankEvent(world, 'ProfileActionRequired', { profileId: `bank-${randomUUID()}`, revision: 1, version: 1, status: 'ACTION_REQUIRED', reasons: ['Marker'], locationIds: [kept] });
+    await eventually(async () => expect(smtp.to(appointed.email).some((m) => m.parsed.messageId?.startsWith(`<${marker.eventId}.`))).toBe(true), 60_000);
+    await checkedAgain(emailId(rejected, leftAdmin));
+    smtp.refuse(leftAdmin.email, 0);
+
+    expect(await settled(emailId(rejected, leftAdmin))).toMatchObject({ status: 'CANCELLED', lastError: "the profile no longer serves the recipient's locations" });
+    const [mail] = await eventually(async () => {
+      const told = smtp.to(appointed.email).filter((m) => m.parsed.messageId?.startsWith(`<${rejected.eventId}.`));
+      expect(told).toHaveLength(1);
+      return told;
+    }, 60_000);
+    expect(mail.parsed.text).toContain('IBAN does not exist');
+    expect(await handedOverTo(rejected.eventId)).toEqual([appointed.userId]);
+    expect(smtp.to(leftAdmin.email)).toHaveLength(0);
+  });
+
+  it('narrowed from every location (*): still sent to an admin of every location, cancelled for an admin of one it no longer serves', async () => {
+    const world = new World(kafka, issuer, service);
+    const [left, kept] = await world.register('Contoso All Before', 'Contoso Only After');
+    const everywhere = await world.user('Everywhere', [{ role: 'INCENTIVES_ADMIN', locationIds: ['*'] }]);
+    const leftAdmin = await world.user('Left', [{ role: 'INCENTIVES_ADMIN', locationIds: [left] }]);
+    for (const user of [everywhere, leftAdmin]) smtp.refuse(user.email, Infinity);
+    const profileId = `bank-${randomUUID()}`;
+    const rejection = { profileId, revision: 1, status: 'ACTION_REQUIRED', reasons: ['IBAN does not exist'] };
+    const rejected = await bankEvent(world, 'ProfileActionRequired', { ...rejection, version: 1, locationIds: ['*'] });
+    for (const user of [everywhere, leftAdmin]) await waitingAfterRefusal(emailId(rejected, user), user);
+
+    await bankEvent(world, 'ProfileUpdated', { ...rejection, version: 2, locationIds: [kept] });
+    const other = await world.user('Marker', [{ role: 'INCENTIVES_ADMIN', locationIds: [kept] }]);
+    const marker = await bankEvent(world, 'ProfileActionRequired', { profileId: `bank-${randomUUID()}`, revision: 1, version: 1, status: 'ACTION_REQUIRED', reasons: ['Marker'], locationIds: [kept] });
+    await eventually(async () => expect(smtp.to(other.email).some((m) => m.parsed.messageId?.startsWith(`<${marker.eventId}.`))).toBe(true), 60_000);
+    for (const user of [everywhere, leftAdmin]) await checkedAgain(emailId(rejected, user));
+    for (const user of [everywhere, leftAdmin]) smtp.refuse(user.email, 0);
+
+    expect(await settled(emailId(rejected, leftAdmin))).toMatchObject({ status: 'CANCELLED', lastError: "the profile no longer serves the recipient's locations" });
+    expect(await settled(emailId(rejected, everywhere))).toMatchObject({ status: 'SENT' });
+    // `everywhere`, told, is an admin of the location it serves now: nobody more.
+    expect(await handedOverTo(rejected.eventId)).toEqual([]);
+  });
+});
+
+describe('an "expires on" email sent on a later day than it was written', () => {
+  it('is counted again as of the day it goes ("in N days"), for its recipient as addressed now, and recorded as sent', async () => {
+    const { world, location, admin } = await locationWithAdmins('Contoso Counted Again');
+    const profileId = `tax-${randomUUID()}`;
+    const expiresAt = new Date(Date.now() + 10 * 86_400_000).toISOString();
+    await taxEvent(world, location, 'ProfileApproved', { profileId, revision: 1, status: 'APPROVED', expiresAt });
+    const expiring = await taxEvent(world, location, 'TaxProfileExpiring', { profileId, expiresAt, daysLeft: 10 });
+    const id = emailId(expiring, admin);
+    await waitingAfterRefusal(id, admin);
+    const today = (await messages().findOne({ _id: id }))!.text as string;
+    expect(today).toMatch(/\(in (9|10) days\)/);
+
+    // As if written two days ago, when the count was two more: "(in 12 days)" in what it stored.
+    const stale = (text: string) => text.replace(/\(in \d+ days\)/, '(in 12 days)');
+    const written = (await messages().findOne({ _id: id }))!;
+    await messages().updateOne(
+      { _id: id },
+      { $set: { createdAt: new Date(Date.now() - 2 * 86_400_000), subject: stale(written.subject as string), text: stale(written.text as string), html: stale(written.html as string) } },
+    );
+    await checkedAgain(id);
+    smtp.refuse(admin.email, 0);
+
+    expect(await settled(id)).toMatchObject({ status: 'SENT', text: today });
+    const [mail] = smtp.to(admin.email).filter((m) => m.parsed.messageId?.startsWith(`<${expiring.eventId}.`));
+    expect(mail.parsed.text).toContain(today.match(/\(in \d+ days\)/)![0]);
+    expect(mail.parsed.text).not.toContain('(in 12 days)');
+    expect(mail.parsed.html).not.toContain('(in 12 days)');
+    expect(mail.parsed.text).toContain(`Hello ${admin.displayName}`);
   });
 });
 

@@ -37,8 +37,8 @@ export class ProfileProgressRepository {
 
   /**
    * What the profile is now, for a waiting email about it: why it must not go out any more (`withdrawn`, see
-   * `profileWithdrawalOf`), and the locations of its audience the profile still serves (`stillServed`, see
-   * `locationsStillServed`).
+   * `profileWithdrawalOf`), and the locations it serves now, when it stopped serving some of those the email was
+   * addressed for (`stillServed`, see `locationsStillServed`).
    */
   async check(email: Pick<Message, 'partnerId' | 'profile' | 'audience'>): Promise<{ withdrawn: string | null; stillServed?: string[] }> {
     if (!email.profile) return { withdrawn: null };
@@ -50,22 +50,22 @@ export class ProfileProgressRepository {
 }
 
 /**
- * The locations of a bank profile's "could not validate" email's audience (the Incentives admins of the locations it
- * served then) that the profile still serves, when fewer: its `locationIds` narrowed at the revision the email tells
- * of (a version, not a revision: nothing to validate again). Its recipient is then told only while an Incentives admin
- * of one of those: the email names the profile, its masked account and the validator's reasons, which an admin of
- * another location may not see. Undefined when nothing narrowed, or it cannot be told (no audience's locations
- * recorded, no locations at that revision, every location served, another partner's).
+ * The locations a bank profile serves now, for its "could not validate" email, when it stopped serving some of those
+ * the email was addressed for (its audience: the Incentives admins of the locations it served then, every location
+ * when it named none): its `locationIds` narrowed at the revision the email tells of (a version, not a revision:
+ * nothing to validate again). Its recipient is then told only while an Incentives admin of one of those: the email
+ * names the profile, its masked account and the validator's reasons, which an admin of another location may not see;
+ * what it asks is handed over to the admins of those when none told is one. Undefined when nothing narrowed, or it
+ * cannot be told (no audience recorded, no locations at that revision, every location served, another partner's).
  */
 export function locationsStillServed(
   email: Pick<Message, 'partnerId' | 'profile' | 'audience'>,
   progress: Pick<ProfileProgress, 'partnerId' | 'revision' | 'locationIds'> | null,
 ): string[] | undefined {
-  const told = email.audience?.locationIds;
   const served = progress?.locationIds;
-  if (!told || !served || served.includes('*') || progress.partnerId !== email.partnerId || email.profile?.revision !== progress.revision) return undefined;
-  const still = told.filter((locationId) => served.includes(locationId));
-  return still.length < told.length ? still : undefined;
+  if (!email.audience || !served || served.includes('*') || progress.partnerId !== email.partnerId || email.profile?.revision !== progress.revision) return undefined;
+  const told = email.audience.locationIds;
+  return !told || told.some((locationId) => !served.includes(locationId)) ? served : undefined;
 }
 
 /**

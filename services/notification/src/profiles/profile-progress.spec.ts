@@ -28,20 +28,21 @@ describe('locationsStillServed', () => {
   const email = { partnerId: 'P1', profile: { profileId: 'b', revision: 2 }, audience: { roles: ['INCENTIVES_ADMIN' as const], locationIds: ['L1', 'L2', 'L3'] } };
   const progress = (locationIds: string[] | null, revision = 2, partnerId = 'P1') => ({ partnerId, revision, locationIds });
 
-  it("names the audience's locations a bank profile still serves once its locationIds narrowed at the email's revision", () => {
-    expect(locationsStillServed(email, progress(['L2', 'L9']))).toEqual(['L2']);
-    expect(locationsStillServed(email, progress(['L9']))).toEqual([]);
+  it("names the locations a bank profile serves now once it stopped serving some the email was addressed for (the email's revision)", () => {
+    expect(locationsStillServed(email, progress(['L2', 'L9']))).toEqual(['L2', 'L9']);
+    expect(locationsStillServed(email, progress(['L9']))).toEqual(['L9']);
+    // Addressed for every location (a profile serving `*` then): any list is narrower.
+    expect(locationsStillServed({ ...email, audience: { roles: ['INCENTIVES_ADMIN'] } }, progress(['L2']))).toEqual(['L2']);
   });
 
-  it('narrows nothing when every location is still served, or it cannot be told', () => {
+  it('narrows nothing when every location addressed is still served, or it cannot be told', () => {
     expect(locationsStillServed(email, progress(['L3', 'L1', 'L2', 'L4']))).toBeUndefined();
     expect(locationsStillServed(email, progress(['*']))).toBeUndefined();
     expect(locationsStillServed(email, progress(null))).toBeUndefined();
     expect(locationsStillServed(email, null)).toBeUndefined();
-    // Another revision (a later one withdraws the email: profileWithdrawalOf), another partner's, no audience's locations.
+    // Another revision (a later one withdraws the email: profileWithdrawalOf), another partner's, no audience recorded.
     expect(locationsStillServed(email, progress(['L2'], 3))).toBeUndefined();
     expect(locationsStillServed(email, progress(['L2'], 2, 'P2'))).toBeUndefined();
-    expect(locationsStillServed({ ...email, audience: { roles: ['INCENTIVES_ADMIN'] } }, progress(['L2']))).toBeUndefined();
     expect(locationsStillServed({ ...email, audience: undefined }, progress(['L2']))).toBeUndefined();
     expect(locationsStillServed({ ...email, profile: { profileId: 'b', expiresAt: new Date() } }, progress(['L2']))).toBeUndefined();
   });

@@ -113,10 +113,10 @@ export class RecipientDirectory {
     // `left`: what it asks of them may fall to whoever holds the role now (HandOverMessages).
     if (!user.active) return { cancel: 'recipient deactivated before delivery', left: true };
     if (created.audience && !inAudience(user, created.audience)) return { cancel: 'recipient no longer holds the role the message was addressed for', left: true };
-    // A bank profile that stopped serving the recipient's locations (locationsStillServed): not for them any more; the
-    // admins of the locations it still serves were told too, so nothing is handed over.
-    if (created.audience?.locationIds && stillServed && !inAudience(user, { ...created.audience, locationIds: stillServed })) {
-      return { cancel: "the profile no longer serves the recipient's locations" };
+    // A bank profile that stopped serving the recipient's locations (locationsStillServed): not for them any more; what
+    // it asks goes to the admins of those it serves now, if none it told is one (`left`).
+    if (created.audience && stillServed && !inAudience(user, { ...created.audience, locationIds: stillServed })) {
+      return { cancel: "the profile no longer serves the recipient's locations", left: true };
     }
     return { to: { email: user.email, displayName: user.displayName } };
   }

@@ -9,7 +9,7 @@ function withStalledDatabase() {
   const updateOne = jest.fn(() => new Promise<{ matchedCount: number }>((resolve) => pending.push(() => resolve({ matchedCount: 1 }))));
   const messages = { collection: { updateOne, find: jest.fn() } };
   const none = {} as never;
-  const use = new DeliverEmail(messages as never, none, none, none, none, none, none, none, none, { NOTIFY_LEASE_MS: 3_000 } as NotificationConfig);
+  const use = new DeliverEmail(messages as never, none, none, none, none, none, none, none, none, none, { NOTIFY_LEASE_MS: 3_000 } as NotificationConfig);
   const keepLease = (use as unknown as { keepLease(message: unknown): Lease }).keepLease.bind(use);
   return {
     keepLease,

@@ -12,6 +12,7 @@ import { deadLetterEntry } from '../dead-letter';
 import { InvitationProgressRepository } from '../../invitations/invitation-progress.repository';
 import { ProfileProgressRepository } from '../../profiles/profile-progress.repository';
 import { HandOverMessages } from '../../messages/usecases/hand-over-messages.use-case';
+import { RenderAgain } from '../../messages/usecases/render-again.use-case';
 import { needsSomeone } from '../../messages/message-planner';
 import { TemplateName } from '../../rendering/template-renderer';
 import { RecipientDirectory } from '../../recipients/recipient-directory';
@@ -62,6 +63,7 @@ export class DeliverEmail {
     private readonly metrics: DeliveryMetrics,
     private readonly digests: InvitationDigests,
     private readonly handOver: HandOverMessages,
+    private readonly renderAgain: RenderAgain,
     @Inject(CONFIG) private readonly config: NotificationConfig,
   ) {
     this.byId = byIdLoader(
@@ -113,11 +115,12 @@ export class DeliverEmail {
    * A failure fails the attempt (the email is claimed again, and handed over then), until the email has used up its
    * attempts: then it is cancelled without (a hand-over that cannot succeed must not keep it claimed for ever).
    */
-  private async handOverFrom(claimed: ClaimedEmail, superseded: Supersession): Promise<{ due: string[]; handedOver: boolean }> {
+  /** `stillServed`: the locations a bank profile serves now, fewer than its email was addressed for (locationsStillServed). */
+  private async handOverFrom(claimed: ClaimedEmail, superseded: Supersession, stillServed?: string[]): Promise<{ due: string[]; handedOver: boolean }> {
     // Only a message asking someone to act is handed over; nor one a later change of its enrollment overtook.
     if (!needsSomeone(claimed.template as TemplateName) || superseded.forAnyone) return { due: [], handedOver: false };
     try {
-      return await this.handOver.execute(claimed.causationEventId, claimed.userId);
+      return await this.handOver.execute(claimed.causationEventId, claimed.userId, stillServed);
     } catch (error) {
       if (claimed.attempts <= this.config.NOTIFY_MAX_ATTEMPTS) throw error;
       this.logger.warn(`${claimed._id}: not handed over after ${claimed.attempts - 1} attempts (${(error as Error).message}); cancelled without`);
@@ -289,7 +292,7 @@ export class DeliverEmail {
     // goes to whoever holds the role now, if nobody it told does; written before the cancellation, so that a stop in
     // between hands it over on the next claim (the same messages: nothing twice).
     if ('cancel' in recipient) {
-      const { due, handedOver } = recipient.left ? await this.handOverFrom(claimed, superseded) : { due: [], handedOver: false };
+      const { due, handedOver } = recipient.left ? await this.handOverFrom(claimed, superseded, profile.stillServed) : { due: [], handedOver: false };
       const outcome = await this.cancel(claimed, recipient.cancel, handedOver);
       return outcome.status === 'CANCELLED' && due.length ? { ...outcome, due } : outcome;
     }
@@ -318,10 +321,13 @@ export class DeliverEmail {
     // outcome records where it went.
     const address = recipient.to;
     const moved = address.email !== claimed.email || (address.displayName ?? null) !== (claimed.displayName ?? null);
+    // Words that depend on the day it goes ("in 3 days"), written on an earlier one: rendered again (RenderAgain), and
+    // recorded as sent.
+    const renderedNow = gathered ? undefined : await this.renderAgain.execute(claimed, address);
     const held = await this.holdLease(claimed);
     if (!held) return { status: 'LEASE_LOST' };
-    const message: ClaimedEmail = moved ? { ...held, email: address.email, displayName: address.displayName } : held;
-    const readdressed = moved ? { email: message.email, displayName: message.displayName ?? null } : {};
+    const message: ClaimedEmail = { ...held, ...(moved && { email: address.email, displayName: address.displayName }), ...renderedNow };
+    const readdressed = { ...(moved && { email: message.email, displayName: message.displayName ?? null }), ...renderedNow };
     const renew = this.keepLease(message);
     const timer = this.metrics.sendSeconds.startTimer();
     let sent: { ok: true; response: string } | { ok: false; error: unknown };

@@ -1,3 +1,4 @@
+import type { Envelope } from '@lib/contracts';
 import { CONFIG } from '@lib/platform';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
@@ -34,16 +35,18 @@ export class HandOverMessages {
   /**
    * `leaver`: the recipient whose email was cancelled. `due`: the ids of the emails to queue now; `handedOver`: whether
    * what it asks went to someone holding the role now, by this call or an earlier one (another leaver's, or this one's
-   * before a stop: their messages and the record written, the cancellation not).
+   * before a stop: their messages and the record written, the cancellation not). `stillServed`: the locations a bank
+   * profile serves now, fewer than when the event was written (its locationIds narrowed at the same revision): the
+   * event is planned as serving those.
    */
-  async execute(eventId: string, leaver: string): Promise<{ due: string[]; handedOver: boolean }> {
+  async execute(eventId: string, leaver: string, stillServed?: string[]): Promise<{ due: string[]; handedOver: boolean }> {
     const record = await this.plannedEvents.findById(eventId).lean<PlannedEvent>();
     // Recorded before events kept themselves for this, or a message that asks nothing of anyone.
     if (!record?.handOver) return { due: [], handedOver: false };
     const before = { due: [], handedOver: (record.handedOverTo?.length ?? 0) > 0 };
     const { topic, envelope } = record.handOver;
     if (tooOldToNotify(envelope, this.config.NOTIFY_MAX_EVENT_AGE_MS)) return before;
-    const plan = await this.planner.plan(topic, envelope);
+    const plan = await this.planner.plan(topic, stillServed ? servingOnly(envelope, stillServed) : envelope);
     // Nobody to tell any more (a moment passed: its year over, the forms expired).
     if (!plan) return before;
     const recipients = plan.recipients.filter((r) => r.active !== false && shownInAudience(r, plan.audience));
@@ -61,4 +64,10 @@ export class HandOverMessages {
     this.logger.log(`${envelope.type} ${eventId}: its recipients left the role while their emails waited; told to ${recipients.length} who hold it now (${plan.template})`);
     return { due, handedOver: true };
   }
+}
+
+/** A bank profile's event as if written serving only `locationIds` (the ones it serves now); any other as it is. */
+function servingOnly(envelope: Envelope, locationIds: string[]): Envelope {
+  const data = envelope.data as { profileKind?: string; locationIds?: string[] };
+  return data.profileKind === 'BANK' ? { ...envelope, data: { ...data, locationIds } } : envelope;
 }
