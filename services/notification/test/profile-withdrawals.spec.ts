@@ -207,6 +207,31 @@ describe('an "expires on" email sent on a later day than it was written', () => 
     expect(mail.parsed.html).not.toContain('(in 12 days)');
     expect(mail.parsed.text).toContain(`Hello ${admin.displayName}`);
   });
+
+  it("goes as written to a company admin told in place of the location's Incentives admin, once one was appointed since (their wording says why)", async () => {
+    const world = new World(kafka, issuer, service);
+    const [location] = await world.register('Contoso Nobody Then');
+    const global = await world.user('Global', [{ role: 'GLOBAL_ADMIN', locationIds: ['*'] }]);
+    smtp.refuse(global.email, Infinity);
+    const profileId = `tax-${randomUUID()}`;
+    const expiresAt = new Date(Date.now() + 10 * 86_400_000).toISOString();
+    const expiring = await taxEvent(world, location, 'TaxProfileExpiring', { profileId, expiresAt, daysLeft: 10 });
+    const id = emailId(expiring, global);
+    await waitingAfterRefusal(id, global);
+    const stale = (text: string) => text.replace(/\(in \d+ days\)/, '(in 12 days)');
+    const written = (await messages().findOne({ _id: id }))!;
+    expect(written.text).toContain('Nobody holds the Incentives admin role on Contoso Nobody Then');
+    await messages().updateOne({ _id: id }, { $set: { createdAt: new Date(Date.now() - 2 * 86_400_000), text: stale(written.text as string) } });
+
+    await world.user('Appointed', [{ role: 'INCENTIVES_ADMIN', locationIds: [location] }]);
+    await checkedAgain(id);
+    smtp.refuse(global.email, 0);
+
+    expect(await settled(id)).toMatchObject({ status: 'SENT' });
+    const [mail] = smtp.to(global.email).filter((m) => m.parsed.messageId?.startsWith(`<${expiring.eventId}.`));
+    expect(mail.parsed.text).toContain('Nobody holds the Incentives admin role on Contoso Nobody Then');
+    expect(mail.parsed.text).toContain('(in 12 days)');
+  });
 });
 
 /**

@@ -15,8 +15,8 @@ const DAY_MS = 86_400_000;
  * written: a tax profile's "expires on July 1, 2027 (in 3 days)", counted when its event was handled, and sent a day
  * later (a retry past midnight) or days later (an operator's resend) would tell the wrong count. Planned again from
  * its event (kept for those that ask someone to act: PlannedEvent.handOver), for its recipient as addressed now (their
- * name in the greeting). Undefined when it need not, or cannot, be (the event not kept, no longer planned): the email
- * goes as it was written.
+ * name in the greeting). Undefined when it need not, or cannot, be (the event not kept, no longer planned, or planned
+ * for others than its recipient now): the email goes as it was written.
  */
 @Injectable()
 export class RenderAgain {
@@ -30,7 +30,7 @@ export class RenderAgain {
   ) {}
 
   async execute(
-    email: Pick<Message, '_id' | 'template' | 'createdAt' | 'causationEventId'>,
+    email: Pick<Message, '_id' | 'template' | 'createdAt' | 'causationEventId' | 'userId'>,
     to: { email: string; displayName?: string },
     now = new Date(),
   ): Promise<Pick<Message, 'subject' | 'text' | 'html'> | undefined> {
@@ -39,7 +39,9 @@ export class RenderAgain {
     try {
       const source = (await this.plannedEvents.findById(email.causationEventId).lean<PlannedEvent>())?.handOver;
       const plan = source && (await this.planner.plan(source.topic, source.envelope));
-      if (!plan || plan.template !== email.template) return undefined;
+      // Planned for its recipient again as then (not for company admins told in place of the location's Incentives
+      // admin, once it has one: their wording says why they were told).
+      if (!plan || plan.template !== email.template || !plan.recipients.some((recipient) => recipient.userId === email.userId)) return undefined;
       const rendered = this.renderer.render(plan.template, {
         ...plan.context,
         link: plan.link,
