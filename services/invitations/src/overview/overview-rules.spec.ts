@@ -104,6 +104,8 @@ describe('buildOverview', () => {
     const actions = (status: 'ACTION_REQUIRED' | 'INVITED' | 'VALIDATING', started: boolean, now = DURING) =>
       buildOverview(input({ programs, now, enrollments: [{ programId: 'INV', locationId: 'L1', fiscalYear: 'FY27', status, started }] }))[0].programs.map((p) => p.actions);
     expect(actions('ACTION_REQUIRED', true)).toEqual([['ENROLL']]);
+    // A row stored before the view kept `started`: Action required is reached only once started.
+    expect(actions('ACTION_REQUIRED', undefined as unknown as boolean)).toEqual([['ENROLL']]);
     expect(actions('INVITED', true)).toEqual([['ENROLL']]);
     expect(actions('INVITED', false)).toEqual([[]]);
     expect(actions('VALIDATING', true)).toEqual([[]]);
@@ -223,11 +225,12 @@ describe('buildOverview', () => {
       ['FY27', 'Enrolled', [], undefined],
       ['FY28', 'Action required', ['ENROLL'], `${base}/incentives/enroll?programId=INV&locationId=L1&fiscalYear=FY28`],
     ]);
-    // Not while the program is still in FY27 (Enroll would act on FY27), nor closed, nor for an Incentives user.
+    // Not while the program is still in FY27 (Enroll would act on FY27), nor for an Incentives user. Closed, it goes on:
+    // the rollover started it (Action required only once started), and Enroll answers Continue on one started.
     const stillFy27 = new Map([['INV', { ...programs.get('INV')!, fiscalYear: 'FY27' }]]);
     expect(entries({ programs: stillFy27 }).map((e) => e[2])).toEqual([[], []]);
     const closed = new Map([['INV', { ...programs.get('INV')!, state: 'CLOSED' as const }]]);
-    expect(entries({ programs: closed }).map((e) => e[2])).toEqual([[], []]);
+    expect(entries({ programs: closed }).map((e) => e[2])).toEqual([[], ['ENROLL']]);
     expect(entries({ actor: user }).map((e) => e[2])).toEqual([[], []]);
   });
 

@@ -1,5 +1,5 @@
 import { Actor, holdsRole } from '@lib/access';
-import { enrollmentPageUrl, EnrollmentStatus, EnrollmentStatusLabels, enrollmentStatusLabel, fiscalYearBefore, fiscalYearOver, nextFiscalYear, previousFiscalYear, ProgramState } from '@lib/contracts';
+import { ENROLLING_STATUSES, enrollmentPageUrl, EnrollmentStatus, EnrollmentStatusLabels, enrollmentStatusLabel, fiscalYearBefore, fiscalYearOver, nextFiscalYear, previousFiscalYear, ProgramState } from '@lib/contracts';
 import { getStartedUrl } from '../invitations/invitation-ids';
 import { enrollableNow, ENDED_STATUSES, FINAL_STATUSES, laterThan } from '../invitations/invitation-rules';
 import { InvitationState } from '../invitations/invitation.schema';
@@ -152,11 +152,12 @@ export function buildOverview(input: OverviewInput): OverviewLocation[] {
       const requiresEligibility = program?.requiresEligibility ?? true;
       // Enroll starts an INELIGIBLE enrollment again only once the location is eligible (open programs: always).
       const endedForNow = enrollmentStatus === 'INELIGIBLE' && requiresEligibility && !eligible.has(key);
+      const started = wasStarted(enrollment);
       // One Enroll started goes on (Continue) in a program closed since, as Enroll answers it (only starting needs OPEN).
       // So does one Enroll started that ended INELIGIBLE, once the location is eligible again (endedForNow otherwise).
       const goesOn =
         (enrollmentStatus === 'ACTION_REQUIRED' || enrollmentStatus === 'INVITED' || enrollmentStatus === 'INELIGIBLE') &&
-        enrollableNow(program, fiscalYear, input.now, { started: !!enrollment?.started });
+        enrollableNow(program, fiscalYear, input.now, { started });
       const canEnroll =
         isAdmin &&
         (enrollable || goesOn) &&
@@ -175,8 +176,8 @@ export function buildOverview(input: OverviewInput): OverviewLocation[] {
           enrollmentStatus === 'INVITED' ||
           // Starting again: only of a year after the program's (one it has moved past starts no more, 409).
           (enrollmentStatus === 'INELIGIBLE' && !endedForNow && !!program && fiscalYearBefore(program.fiscalYear, fiscalYear))) &&
-        !!enrollment?.started &&
-        !!enrollment.enrollmentId &&
+        started &&
+        !!enrollment?.enrollmentId &&
         program?.fiscalYear !== fiscalYear &&
         program?.state !== 'DISCONTINUED' &&
         !fiscalYearOver(fiscalYear, input.now) &&
@@ -188,7 +189,7 @@ export function buildOverview(input: OverviewInput): OverviewLocation[] {
         requiresEligibility,
         ...(invitation && { invitationId: invitation._id, invitationState: invitation.state }),
         enrollmentStatus,
-        status: enrollmentStatus ? enrollmentStatusLabel(enrollmentStatus, { started: !!enrollment?.started, viewerIsAdmin: isAdmin }) : EnrollmentStatusLabels.INVITED,
+        status: enrollmentStatus ? enrollmentStatusLabel(enrollmentStatus, { started, viewerIsAdmin: isAdmin }) : EnrollmentStatusLabels.INVITED,
         actions: canEnroll ? ['ENROLL'] : continues ? ['CONTINUE'] : [],
         ...(canEnroll && link && { getStartedUrl: link }),
         ...(continues && { continueUrl: enrollmentPageUrl(input.portalBaseUrl, enrollment!.enrollmentId!) }),
@@ -225,4 +226,13 @@ export function buildOverview(input: OverviewInput): OverviewLocation[] {
     );
     return { locationId: location._id, legalName: location.legalName, country: location.country, programs };
   });
+}
+
+/**
+ * Whether Enroll has started the enrollment: its view says so (`started`), or, on a row stored before the view kept
+ * it, its status is one only a started enrollment reaches (Action required, Validating, Enrolled), as the view's write
+ * reads an event.
+ */
+function wasStarted(enrollment: { status: EnrollmentStatus; started?: boolean } | undefined): boolean {
+  return !!enrollment && (!!enrollment.started || [...ENROLLING_STATUSES, 'ENROLLED'].includes(enrollment.status));
 }
