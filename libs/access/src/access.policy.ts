@@ -1,4 +1,4 @@
-import { ALL_LOCATIONS, COMPANY_ROLES, grantsRole, INCENTIVE_ROLES, Role, Roles } from '@lib/contracts';
+import { ALL_LOCATIONS, COMPANY_ROLES, grantKeys, grantsRole, INCENTIVE_ROLES, Role, Roles } from '@lib/contracts';
 import { Keyset, Page, Principal, Problems } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
@@ -75,7 +75,8 @@ export class AccessPolicy {
     const users = await Promise.all(ids.map((id) => this.userLoader.load(id)));
     return users.filter(
       (user): user is AccessUser =>
-        !!user && user.partnerId === partnerId && user.active && user.grants.some((grant) => wanted.includes(grant)),
+        // `grants` from its roles on a row stored before the view kept them (no event of the user since).
+        !!user && user.partnerId === partnerId && user.active && (user.grants ?? grantKeys(user.roles)).some((grant) => wanted.includes(grant)),
     );
   }
 

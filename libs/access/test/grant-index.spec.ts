@@ -1,6 +1,7 @@
 import { uniqueName } from '@lib/testing';
 import mongoose, { Connection, Model } from 'mongoose';
 import { AccessGrant, AccessGrantSchema, AccessLocation, AccessLocationSchema, AccessUser, AccessUserSchema } from '../src/access.schemas';
+import { AccessPolicy } from '../src/access.policy';
 import { AccessViewUpdater, INDEX_BUILT } from '../src/access.view';
 
 // Against the test database server (real connections): the grant index a view stored before it existed gets at start.
@@ -46,6 +47,14 @@ describe('the grant index at start', () => {
     expect(await holders('INCENTIVES_ADMIN:L2')).toEqual(['u2']);
     expect(await holders('INCENTIVES_ADMIN:L1')).toEqual(['u1']);
     expect(await grants.exists({ _id: INDEX_BUILT })).toBeTruthy();
+  });
+
+  it("finds the holders of a view's rows stored before it kept their grants (no event of them since)", async () => {
+    const { grants: _kept, ...older } = user('u7', 'L7');
+    await users.collection.insertOne(older as never);
+    await updater.onApplicationBootstrap();
+    const policy = new AccessPolicy(users, connection.model(AccessLocation.name, AccessLocationSchema), grants);
+    expect((await policy.holders('P1', 'L7', 'INCENTIVES_ADMIN')).map((u) => u._id)).toEqual(['u7']);
   });
 
   it('holds active users only (every reader keeps only them)', async () => {
