@@ -178,6 +178,27 @@ describe('a bank profile\'s "could not validate" email still waiting', () => {
   });
 });
 
+describe('an email about a profile whose recipient was renamed while it waited', () => {
+  it('greets them by their name now, at their current address', async () => {
+    const { world, location, admin } = await locationWithAdmins('Contoso Renamed');
+    const rejected = await taxEvent(world, location, 'ProfileActionRequired', { profileId: `tax-${randomUUID()}`, revision: 1, status: 'ACTION_REQUIRED', reasons: ['The TIN does not match'] });
+    const id = emailId(rejected, admin);
+    await waitingAfterRefusal(id, admin);
+    expect((await messages().findOne({ _id: id }))!.text).toContain(`Hello ${admin.displayName},`);
+
+    const renamed = await world.rename(admin, 'Jane Smith');
+    await checkedAgain(id);
+    smtp.refuse(admin.email, 0);
+
+    expect(await settled(id)).toMatchObject({ status: 'SENT', displayName: 'Jane Smith', text: expect.stringContaining('Hello Jane Smith,') });
+    const [mail] = smtp.to(renamed.email).filter((m) => m.parsed.messageId?.startsWith(`<${rejected.eventId}.`));
+    expect(mail.parsed.text).toContain('Hello Jane Smith,');
+    expect(mail.parsed.html).toContain('Hello Jane Smith,');
+    expect(mail.parsed.text).toContain('The TIN does not match');
+    expect(mail.parsed.text).not.toContain(`Hello ${admin.displayName}`);
+  });
+});
+
 describe('an "expires on" email sent on a later day than it was written', () => {
   it('is counted again as of the day it goes ("in N days"), for its recipient as addressed now, and recorded as sent', async () => {
     const { world, location, admin } = await locationWithAdmins('Contoso Counted Again');

@@ -69,6 +69,17 @@ export class World {
     return { ...next, token: user.token };
   }
 
+  /** The user's display name changes (a newer snapshot); returns when the service knows it. */
+  async rename(user: TestUser, displayName: string): Promise<TestUser> {
+    const next: UserSnapshot = { ...stripToken(user), displayName, revision: user.revision + 1 };
+    await this.kafka.publishEvent(Topics.identity, this.partnerId, { type: 'UserUpdated', data: { user: next } });
+    await eventually(async () => {
+      const known = await this.service.app.get(AccessPolicy).user(user.userId);
+      if (known?.revision !== next.revision) throw new Error(`${user.userId}: the view has not the new name yet`);
+    }, 30_000);
+    return { ...next, token: user.token };
+  }
+
   /** The user's roles change (a newer snapshot: a role revoked, another granted); returns when the service knows it. */
   async changeRoles(user: TestUser, roles: Array<{ role: Role; locationIds: string[] }>): Promise<TestUser> {
     const next: UserSnapshot = { ...stripToken(user), roles, revision: user.revision + 1 };

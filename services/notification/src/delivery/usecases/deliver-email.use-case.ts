@@ -321,8 +321,8 @@ export class DeliverEmail {
     // outcome records where it went.
     const address = recipient.to;
     const moved = address.email !== claimed.email || (address.displayName ?? null) !== (claimed.displayName ?? null);
-    // Words that depend on the day it goes ("in 3 days"), written on an earlier one: rendered again (RenderAgain), and
-    // recorded as sent.
+    // Its recipient renamed (the greeting), or words that depend on the day it goes ("in 3 days") written on an earlier
+    // one: rendered again (RenderAgain), and recorded as sent.
     const renderedNow = gathered ? undefined : await this.renderAgain.execute(claimed, address);
     const held = await this.holdLease(claimed);
     if (!held) return { status: 'LEASE_LOST' };
