@@ -65,13 +65,7 @@ export class MessageWriter {
     const found = (await Promise.all(ids.map((id) => this.existing.load(id)))).flatMap((m) => (m ? [m] : []));
     const existing = new Set(found.map((m) => m._id));
     for (const recipient of plan.recipients) {
-      const rendered = this.renderer.render(plan.template, {
-        ...plan.context,
-        link: plan.link,
-        senderName: this.config.MAIL_FROM_NAME,
-        recipientName: recipient.displayName || recipient.email,
-        ...plan.recipientContext?.(recipient),
-      });
+      const rendered = renderFor(this.renderer, plan, recipient, this.config.MAIL_FROM_NAME);
       for (const channel of channels) {
         const id = messageId(envelope.eventId, recipient.userId, channel);
         const gathered =
@@ -172,6 +166,17 @@ type Existing = Pick<Message, '_id' | 'status'> & { digest?: { id: string } };
 /** An invitation email's line in a digest, from the plan's context (MessagePlanner.invitation). */
 function digestLine(context: Record<string, unknown>): { programLabel: string; locationLabel: string; fiscalYear: string } {
   return { programLabel: String(context.programLabel), locationLabel: String(context.locationLabel), fiscalYear: String(context.fiscalYear) };
+}
+
+/** The plan's message for one of its recipients: greeted by their name (else their address), with what is theirs. */
+export function renderFor(renderer: TemplateRenderer, plan: MessagePlan, recipient: Addressee, senderName: string) {
+  return renderer.render(plan.template, {
+    ...plan.context,
+    link: plan.link,
+    senderName,
+    recipientName: recipient.displayName || recipient.email,
+    ...plan.recipientContext?.(recipient),
+  });
 }
 
 /**

@@ -6,6 +6,7 @@ import type { NotificationConfig } from '../../config';
 import { TemplateRenderer } from '../../rendering/template-renderer';
 import { Message } from '../message.schema';
 import { MessagePlanner } from '../message-planner';
+import { renderFor } from '../message-writer';
 import { PlannedEvent } from '../planned-event.schema';
 
 const DAY_MS = 86_400_000;
@@ -45,13 +46,8 @@ export class RenderAgain {
       // admin, once it has one: their wording says why they were told).
       const planned = plan?.template === email.template ? plan.recipients.find((recipient) => recipient.userId === email.userId) : undefined;
       if (!plan || !planned) return undefined;
-      const rendered = this.renderer.render(plan.template, {
-        ...plan.context,
-        link: plan.link,
-        senderName: this.config.MAIL_FROM_NAME,
-        recipientName: to.displayName || to.email,
-        ...plan.recipientContext?.(planned),
-      });
+      // Found by the plan in the recipient view, as `to` was: their address and name now.
+      const rendered = renderFor(this.renderer, plan, planned, this.config.MAIL_FROM_NAME);
       return { subject: rendered.subject, text: rendered.text, html: rendered.html };
     } catch (error) {
       this.logger.warn(`${email._id}: not rendered again (${(error as Error).message}); sent as written`);
