@@ -43,15 +43,15 @@ export interface ParkedOutboxEntry extends OutboxEntry {
 }
 
 /**
- * Adds the `outbox` array to a schema; the relay publishes every model that has it. `outboxParked` holds the entries
- * the relay set aside as too large to send (OutboxRelay), for an operator to look at; nothing publishes them.
- */
-/**
  * `select` of a findOneAndUpdate on a model with the outbox: both hidden paths, so that mongoose sends the
  * findAndModify without a projection (`'+outbox'` alone still excludes `outboxParked`), which FerretDB cannot apply.
  */
 export const WITH_OUTBOX = '+outbox +outboxParked';
 
+/**
+ * Adds the `outbox` array to a schema; the relay publishes every model that has it. `outboxParked` holds the entries
+ * the relay set aside as too large to send (OutboxRelay), for an operator to look at; nothing publishes them.
+ */
 export function outboxPlugin(schema: Schema): void {
   schema.add({ outbox: { type: [OutboxEntrySchema], default: undefined, select: false } });
   schema.add({ outboxParked: { type: [Schema.Types.Mixed], default: undefined, select: false } });
