@@ -115,6 +115,21 @@ export class DeliverEmail {
    * A failure fails the attempt (the email is claimed again, and handed over then), until the email has used up its
    * attempts: then it is cancelled without (a hand-over that cannot succeed must not keep it claimed for ever).
    */
+  /**
+   * The email rendered again for today and its recipient now (RenderAgain). Its failure fails the attempt while it has
+   * attempts left (retried: the name and address are not recorded without the words that go with them); then it goes
+   * as written.
+   */
+  private async renderedAgain(claimed: ClaimedEmail, to: { email: string; displayName?: string }, stillServed?: string[]) {
+    try {
+      return await this.renderAgain.execute(claimed, to, { stillServed });
+    } catch (error) {
+      if (claimed.attempts <= this.config.NOTIFY_MAX_ATTEMPTS) throw error;
+      this.logger.warn(`${claimed._id}: not rendered again after ${claimed.attempts - 1} attempts (${(error as Error).message}); sent as written`);
+      return undefined;
+    }
+  }
+
   /** `stillServed`: the locations a bank profile serves now, fewer than its email was addressed for (locationsStillServed). */
   private async handOverFrom(claimed: ClaimedEmail, superseded: Supersession, stillServed?: string[]): Promise<{ due: string[]; handedOver: boolean }> {
     // Only a message asking someone to act is handed over; nor one a later change of its enrollment overtook.
@@ -323,7 +338,7 @@ export class DeliverEmail {
     const moved = address.email !== claimed.email || (address.displayName ?? null) !== (claimed.displayName ?? null);
     // Its recipient renamed (the greeting), or words that depend on the day it goes ("in 3 days") written on an earlier
     // one: rendered again (RenderAgain), and recorded as sent.
-    const renderedNow = gathered ? undefined : await this.renderAgain.execute(claimed, address);
+    const renderedNow = gathered ? undefined : await this.renderedAgain(claimed, address, profile.stillServed);
     const held = await this.holdLease(claimed);
     if (!held) return { status: 'LEASE_LOST' };
     const message: ClaimedEmail = { ...held, ...(moved && { email: address.email, displayName: address.displayName }), ...renderedNow };

@@ -67,7 +67,7 @@ export class HandOverMessages {
 }
 
 /** A bank profile's event as if written serving only `locationIds` (the ones it serves now); any other as it is. */
-function servingOnly(envelope: Envelope, locationIds: string[]): Envelope {
+export function servingOnly(envelope: Envelope, locationIds: string[]): Envelope {
   const data = envelope.data as { profileKind?: string; locationIds?: string[] };
   return data.profileKind === 'BANK' ? { ...envelope, data: { ...data, locationIds } } : envelope;
 }
