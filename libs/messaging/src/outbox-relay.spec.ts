@@ -650,6 +650,23 @@ describe('OutboxRelay: events of one key go out in the order they were written, 
     expect(docs.every((d) => d.outbox.length === 0)).toBe(true);
   });
 
+  it('a poll whose full page holds documents held back before (a refused topic) reads the rest once one is old: an orphan there goes out', async () => {
+    const docs: Doc[] = [];
+    const { sent, drain, broker } = relayOver(fakeCollection(docs));
+    broker.unauthorized = 'u';
+    for (let i = 0; i < 200; i++) {
+      docs.push({ _id: `h${i}`, outbox: [{ ...event(`h${i}`, 1 + i), topic: 'u', key: `K${i}` }] });
+      PendingOutboxes.note(NAMESPACE, `h${i}`);
+    }
+    clock = 300;
+    await expect(drain(false)).rejects.toThrow(/refused u /);
+    // A crashed writer's document, noted by nobody, after them in the index's order.
+    docs.push({ _id: 'orphan', outbox: [event('o1', 400)] });
+    clock = 400 + 3 * 60_000;
+    await expect(drain('poll')).rejects.toThrow(/refused u /);
+    expect(sent).toEqual(['o1']);
+  });
+
   it("another refusal no retry mends (the idempotent producer's, which a new producer clears) is sent again by the next drain, no wait", async () => {
     const docs: Doc[] = [];
     const { sent, drain, broker } = relayOver(fakeCollection(docs));

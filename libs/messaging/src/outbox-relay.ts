@@ -272,15 +272,21 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
     // drain, whichever collection it is in (taken after another's scan, its entries could go ahead of older ones of
     // their keys written to a collection taken before, which this drain leaves to the next).
     const taken = this.collections().map((source) => ({ source, pending: PendingOutboxes.take(source.namespace) }));
-    // The documents a drain before held back (a topic the broker refused for good): read again by the next drain that
-    // publishes anything, so that their events, older, go ahead of the later ones of their keys once the topic is
-    // accepted; not every second while nothing else is written (a flush, a sweep, reads them anyway).
+    // The documents drains before held back (a topic refused for good): read again by the next drain that publishes
+    // anything once one of those topics may be sent to again (or by a scan), so that their events, older, go ahead of
+    // the later ones of their keys once it is accepted. Not while each is still refused (their events would be held
+    // back again, as are the later ones of those topics), nor every second while nothing else is written.
     const active = !!sweep || taken.some(({ pending }) => pending.ids.length > 0 || pending.scan);
-    const carried = active ? this.heldBackDocuments : new Map<string, Planned[]>();
-    if (active) this.heldBackDocuments = new Map();
+    const freed = [...this.heldBackTopics].some((topic) => !this.refusals.has(topic) && !this.recentWriteRefusal(topic));
+    const reread = active && this.heldBackDocuments.size > 0 && (freed || !!sweep);
+    const carried = reread ? this.heldBackDocuments : new Map<string, Map<unknown, Planned>>();
+    if (reread) {
+      this.heldBackDocuments = new Map();
+      this.heldBackTopics = new Set();
+    }
     for (const { source, pending } of taken) {
       const items = new Map<unknown, Planned>(pending.ids.map((noted) => [idKey(noted.id), { source, id: noted.id, at: noted.at, noted }]));
-      for (const { id, at } of carried.get(source.namespace) ?? []) {
+      for (const { id, at } of carried.get(source.namespace)?.values() ?? []) {
         const known = items.get(idKey(id));
         items.set(idKey(id), known ? { ...known, at: Math.min(known.at, at) } : { source, id, at });
       }
@@ -292,7 +298,8 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
         // Then it reads them all. A page of noted documents only (a busy writer's: in this drain's plan, or noted since
         // for the next) adds none; nor does one whose documents noted by nobody here are all young (another replica's
         // burst, which its relay is publishing: this one published it a second time), so the page is left out whole.
-        const notedBySomeone = (id: unknown) => items.has(idKey(id)) || PendingOutboxes.isNoted(source.namespace, id);
+        // (A document only carried, held back before, is noted by nobody: one old in the page still reads them all.)
+        const notedBySomeone = (id: unknown) => items.get(idKey(id))?.noted !== undefined || PendingOutboxes.isNoted(source.namespace, id);
         if (limit !== undefined && scanned.length >= limit) {
           const others = scanned.filter((found) => !notedBySomeone(found.id));
           if (others.some((found) => found.at <= startedAt - ORPHANED_AFTER_MS)) scanned = await this.pendingDocuments(source);
@@ -314,9 +321,11 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
     const heldBack: HeldBack = { topics: new Map(), partitions: new Map(), partitionCounts: new Map(), undated, documents: new Map() };
     await this.publishInOrder(plan, { startedAt, final, undated, heldBack });
     for (const [namespace, documents] of heldBack.documents) {
-      const kept = this.heldBackDocuments.get(namespace) ?? [];
-      this.heldBackDocuments.set(namespace, [...kept, ...documents.values()]);
+      const kept = this.heldBackDocuments.get(namespace) ?? new Map<unknown, Planned>();
+      this.heldBackDocuments.set(namespace, kept);
+      for (const [key, held] of documents) kept.set(key, { ...held, at: Math.min(held.at, kept.get(key)?.at ?? Infinity) });
     }
+    for (const topic of heldBack.topics.keys()) this.heldBackTopics.add(topic);
     throwIfHeldBack(heldBack);
   }
 
@@ -330,8 +339,12 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
     return undefined;
   }
 
-  /** Per collection (namespace), the documents the last drains held back entries of, with their oldest entry's time. */
-  private heldBackDocuments = new Map<string, Planned[]>();
+  /**
+   * Per collection (namespace), the documents drains held back entries of since they were last read again, each with
+   * its oldest held entry's time; and the topics they were held back for.
+   */
+  private heldBackDocuments = new Map<string, Map<unknown, Planned>>();
+  private heldBackTopics = new Set<string>();
 
   /**
    * The documents with entries (PENDING_OUTBOX: on MongoDB, read from its index), each with when its first entry was

@@ -116,16 +116,16 @@ export class DeliverEmail {
    * attempts: then it is cancelled without (a hand-over that cannot succeed must not keep it claimed for ever).
    */
   /**
-   * The email rendered again for today and its recipient now (RenderAgain). Its failure fails the attempt while it has
-   * attempts left (retried: the name and address are not recorded without the words that go with them); then it goes
-   * as written.
+   * The email rendered again for today and its recipient now (RenderAgain). Its failure fails the attempt (retried: the
+   * name and address are not recorded without the words that go with them), but on its last one: then it goes as
+   * written.
    */
   private async renderedAgain(claimed: ClaimedEmail, to: { email: string; displayName?: string }, stillServed?: string[]) {
     try {
       return await this.renderAgain.execute(claimed, to, { stillServed });
     } catch (error) {
-      if (claimed.attempts <= this.config.NOTIFY_MAX_ATTEMPTS) throw error;
-      this.logger.warn(`${claimed._id}: not rendered again after ${claimed.attempts - 1} attempts (${(error as Error).message}); sent as written`);
+      if (claimed.attempts < this.config.NOTIFY_MAX_ATTEMPTS) throw error;
+      this.logger.warn(`${claimed._id}: not rendered again in ${claimed.attempts} attempts (${(error as Error).message}); sent as written`);
       return undefined;
     }
   }
