@@ -1204,6 +1204,23 @@ describe('a location whose enrollment is continued into the new fiscal year (SPE
     return enrolled;
   }
 
+  /**
+   * Enroll starts the NEXT_FY enrollment (ended INELIGIBLE, its invitation issued again) once more, at revision 3: an
+   * Incentives admin assigned after it is delivered the invitation, as for any open one, and nothing else is announced.
+   */
+  async function startedAgainReachesLateAdmin(
+    { partner, l1, global, admin, programId }: { partner: Partner; l1: string; global: User; admin: User; programId: string },
+    options: { completed?: boolean } = {},
+  ): Promise<void> {
+    await world.enrollment(partner, l1, programId, 'EnrollmentStarted', 'ACTION_REQUIRED', 3, { fiscalYear: NEXT_FY, previousStatus: 'INELIGIBLE', ...options });
+    await eventually(async () => expect(await overviewEntries(admin, l1, programId)).toContain(`${NEXT_FY} Action required ISSUED [ENROLL]`));
+    const late = await world.user(partner, [['INCENTIVES_ADMIN', [l1]]], 'late');
+    const [delivered] = await world.waitEvent('InvitationDelivered', forYear(programId, l1, NEXT_FY));
+    expect(delivered.envelope!.data.recipients!.map((r) => r.userId)).toEqual([late.userId]);
+    await world.settle(global, partner, l1);
+    expect(announced(programId, l1)).toEqual([`InvitationDelivered ${NEXT_FY}`, `InvitationIssued ${FY}`, `InvitationIssued ${NEXT_FY}`]);
+  }
+
   /** The year-end review undoes it on `decision` (ineligible): FY expires, the continuation ends INELIGIBLE, no longer completed. */
   async function undone({ partner, l1, programId }: { partner: Partner; l1: string; programId: string }, decision: Envelope) {
     await world.enrollment(partner, l1, programId, 'EnrollmentExpired', 'EXPIRED', 4, { previousStatus: 'ENROLLED', completed: true });
@@ -1231,13 +1248,7 @@ describe('a location whose enrollment is continued into the new fiscal year (SPE
 
     // The admin starts it again (no longer the rollover's continuation): an Incentives admin assigned later receives
     // the invitation as for any open one.
-    await world.enrollment(partner, l1, programId, 'EnrollmentStarted', 'ACTION_REQUIRED', 3, { fiscalYear: NEXT_FY, previousStatus: 'INELIGIBLE', completed: false });
-    await eventually(async () => expect(await overviewEntries(admin, l1, programId)).toContain(`${NEXT_FY} Action required ISSUED [ENROLL]`));
-    const late = await world.user(partner, [['INCENTIVES_ADMIN', [l1]]], 'late');
-    const [delivered] = await world.waitEvent('InvitationDelivered', forYear(programId, l1, NEXT_FY));
-    expect(delivered.envelope!.data.recipients!.map((r) => r.userId)).toEqual([late.userId]);
-    await world.settle(global, partner, l1);
-    expect(announced(programId, l1)).toEqual([`InvitationDelivered ${NEXT_FY}`, `InvitationIssued ${FY}`, `InvitationIssued ${NEXT_FY}`]);
+    await startedAgainReachesLateAdmin(continued, { completed: false });
     expect(world.events('InvitationRevoked', forYear(programId, l1, NEXT_FY))).toEqual([]);
   });
 
@@ -1284,13 +1295,7 @@ describe('a location whose enrollment is continued into the new fiscal year (SPE
     expect(issued.envelope!.data.recipients!.map((r) => r.userId)).toEqual([admin.userId]);
 
     // Started again by Enroll: no longer the rollover's continuation, the year's own enrollment.
-    await world.enrollment(partner, l1, programId, 'EnrollmentStarted', 'ACTION_REQUIRED', 3, { fiscalYear: NEXT_FY, previousStatus: 'INELIGIBLE' });
-    await eventually(async () => expect(await overviewEntries(admin, l1, programId)).toContain(`${NEXT_FY} Action required ISSUED [ENROLL]`));
-    const late = await world.user(partner, [['INCENTIVES_ADMIN', [l1]]], 'late');
-    const [delivered] = await world.waitEvent('InvitationDelivered', forYear(programId, l1, NEXT_FY));
-    expect(delivered.envelope!.data.recipients!.map((r) => r.userId)).toEqual([late.userId]);
-    await world.settle(global, partner, l1);
-    expect(announced(programId, l1)).toEqual([`InvitationDelivered ${NEXT_FY}`, `InvitationIssued ${FY}`, `InvitationIssued ${NEXT_FY}`]);
+    await startedAgainReachesLateAdmin({ partner, l1, global, admin, programId });
   });
 
   // An operator's early run (the program still in FY): Enroll answers the FY enrollment as it is, changing nothing.

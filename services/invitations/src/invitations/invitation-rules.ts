@@ -1,4 +1,4 @@
-import { EnrollmentStatus, fiscalYearOver, ineligibleReasons, nextFiscalYear, ProgramState } from '@lib/contracts';
+import { ENROLLING_STATUSES, EnrollmentStatus, fiscalYearOver, ineligibleReasons, nextFiscalYear, ProgramState } from '@lib/contracts';
 import { InvitationState } from './invitation.schema';
 
 /** A user an invitation is addressed to. */
@@ -90,6 +90,9 @@ const OPEN_STATES: InvitationState[] = ['AWAITING_ADMIN', 'ISSUED'];
 
 /** Enrollment statuses nothing continues from: expired at the rollover, ended by eligibility, program discontinued. */
 export const ENDED_STATUSES: readonly EnrollmentStatus[] = ['EXPIRED', 'INELIGIBLE', 'DISCONTINUED'];
+
+/** Statuses only an enrollment Enroll has started reaches (the enrollment service's `evaluatedAt` is set there). */
+export const STARTED_STATUSES: readonly EnrollmentStatus[] = [...ENROLLING_STATUSES, 'ENROLLED'];
 
 /**
  * Ended for good: Enroll refuses both (an operator's rollover may expire an enrollment while its program is still in

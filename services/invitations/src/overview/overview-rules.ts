@@ -1,7 +1,7 @@
 import { Actor, holdsRole } from '@lib/access';
-import { ENROLLING_STATUSES, enrollmentPageUrl, EnrollmentStatus, EnrollmentStatusLabels, enrollmentStatusLabel, fiscalYearBefore, fiscalYearOver, nextFiscalYear, previousFiscalYear, ProgramState } from '@lib/contracts';
+import { enrollmentPageUrl, EnrollmentStatus, EnrollmentStatusLabels, enrollmentStatusLabel, fiscalYearBefore, fiscalYearOver, nextFiscalYear, previousFiscalYear, ProgramState } from '@lib/contracts';
 import { getStartedUrl } from '../invitations/invitation-ids';
-import { enrollableNow, ENDED_STATUSES, FINAL_STATUSES, laterThan } from '../invitations/invitation-rules';
+import { enrollableNow, ENDED_STATUSES, FINAL_STATUSES, laterThan, STARTED_STATUSES } from '../invitations/invitation-rules';
 import { InvitationState } from '../invitations/invitation.schema';
 
 /**
@@ -230,9 +230,8 @@ export function buildOverview(input: OverviewInput): OverviewLocation[] {
 
 /**
  * Whether Enroll has started the enrollment: its view says so (`started`), or, on a row stored before the view kept
- * it, its status is one only a started enrollment reaches (Action required, Validating, Enrolled), as the view's write
- * reads an event.
+ * it, its status is one only a started enrollment reaches (STARTED_STATUSES), as the view's write reads an event.
  */
 function wasStarted(enrollment: { status: EnrollmentStatus; started?: boolean } | undefined): boolean {
-  return !!enrollment && (!!enrollment.started || [...ENROLLING_STATUSES, 'ENROLLED'].includes(enrollment.status));
+  return !!enrollment && (!!enrollment.started || STARTED_STATUSES.includes(enrollment.status));
 }

@@ -70,23 +70,22 @@ export class World {
   }
 
   /** The user's display name changes (a newer snapshot); returns when the service knows it. */
-  async rename(user: TestUser, displayName: string): Promise<TestUser> {
-    const next: UserSnapshot = { ...stripToken(user), displayName, revision: user.revision + 1 };
-    await this.kafka.publishEvent(Topics.identity, this.partnerId, { type: 'UserUpdated', data: { user: next } });
-    await eventually(async () => {
-      const known = await this.service.app.get(AccessPolicy).user(user.userId);
-      if (known?.revision !== next.revision) throw new Error(`${user.userId}: the view has not the new name yet`);
-    }, 30_000);
-    return { ...next, token: user.token };
+  rename(user: TestUser, displayName: string): Promise<TestUser> {
+    return this.updated(user, { displayName });
   }
 
   /** The user's roles change (a newer snapshot: a role revoked, another granted); returns when the service knows it. */
-  async changeRoles(user: TestUser, roles: Array<{ role: Role; locationIds: string[] }>): Promise<TestUser> {
-    const next: UserSnapshot = { ...stripToken(user), roles, revision: user.revision + 1 };
+  changeRoles(user: TestUser, roles: Array<{ role: Role; locationIds: string[] }>): Promise<TestUser> {
+    return this.updated(user, { roles });
+  }
+
+  /** UserUpdated with `changes` (the next revision), once the service's view holds that revision. */
+  private async updated(user: TestUser, changes: Partial<UserSnapshot>): Promise<TestUser> {
+    const next: UserSnapshot = { ...stripToken(user), ...changes, revision: user.revision + 1 };
     await this.kafka.publishEvent(Topics.identity, this.partnerId, { type: 'UserUpdated', data: { user: next } });
     await eventually(async () => {
       const known = await this.service.app.get(AccessPolicy).user(user.userId);
-      if (known?.revision !== next.revision) throw new Error(`${user.userId}: the view has not the new roles yet`);
+      if (known?.revision !== next.revision) throw new Error(`${user.userId}: the view has not revision ${next.revision} yet`);
     }, 30_000);
     return { ...next, token: user.token };
   }

@@ -2,10 +2,8 @@ import {
   decisionFor,
   decisionReasons,
   EligibilityDetermined,
-  ENROLLING_STATUSES,
   EnrollmentEvent,
   EnrollmentIneligible,
-  EnrollmentStatus,
   keepDecision,
   LogPosition,
   ProgramSnapshot,
@@ -15,13 +13,11 @@ import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { Model } from 'mongoose';
 import { invitationId } from '../invitation-ids';
-import { enrollableNow } from '../invitation-rules';
+import { enrollableNow, STARTED_STATUSES } from '../invitation-rules';
 import { EligibilityDecisionView, SetAsideDecision } from './eligibility-decision.schema';
 import { EnrollmentStatusView } from './enrollment-status.schema';
 import { DecisionsReadFor, OPEN_PROGRAMS_ORDER, ProgramView } from './program-view.schema';
 
-/** Statuses only an enrollment Enroll has started reaches (the enrollment service's `evaluatedAt` is set there). */
-const STARTED_STATUSES: readonly EnrollmentStatus[] = [...ENROLLING_STATUSES, 'ENROLLED'];
 
 /** This service's views of other services' facts: eligibility decisions, programs and enrollment statuses. */
 @Injectable()

@@ -110,12 +110,6 @@ export class DeliverEmail {
   private readonly byId: BatchLoader<string, Message>;
 
   /**
-   * What the email of a recipient who left asks, handed over to whoever holds the role now (HandOverMessages): not when
-   * its enrollment changed again since (a later status change has a message, whoever got it: it told where it stands).
-   * A failure fails the attempt (the email is claimed again, and handed over then), until the email has used up its
-   * attempts: then it is cancelled without (a hand-over that cannot succeed must not keep it claimed for ever).
-   */
-  /**
    * The email rendered again for today and its recipient now (RenderAgain). Its failure fails the attempt (retried: the
    * name and address are not recorded without the words that go with them), but on its last one: then it goes as
    * written.
@@ -130,7 +124,13 @@ export class DeliverEmail {
     }
   }
 
-  /** `stillServed`: the locations a bank profile serves now, fewer than its email was addressed for (locationsStillServed). */
+  /**
+   * What the email of a recipient who left asks, handed over to whoever holds the role now (HandOverMessages): not when
+   * its enrollment changed again since (a later status change has a message, whoever got it: it told where it stands).
+   * `stillServed`: the locations a bank profile serves now, fewer than its email was addressed for (locationsStillServed).
+   * A failure fails the attempt (the email is claimed again, and handed over then), until the email has used up its
+   * attempts: then it is cancelled without (a hand-over that cannot succeed must not keep it claimed for ever).
+   */
   private async handOverFrom(claimed: ClaimedEmail, superseded: Supersession, stillServed?: string[]): Promise<{ due: string[]; handedOver: boolean }> {
     // Only a message asking someone to act is handed over; nor one a later change of its enrollment overtook.
     if (!needsSomeone(claimed.template as TemplateName) || superseded.forAnyone) return { due: [], handedOver: false };
