@@ -21,6 +21,9 @@ it('a findOneAndUpdate selecting WITH_OUTBOX sends its findAndModify without a p
   const schema = new Schema({ _id: String, version: Number }, { versionKey: false });
   schema.plugin(outboxPlugin);
   const Widget = connection.model('Widget', schema);
+  // As services do before they write (ModelsReady): on mongo-java-server a write racing mongoose's background
+  // creation of the collection can be lost.
+  await Widget.init();
   await Widget.create({ _id: 'w1', version: 1 });
   const entry = { eventId: 'e1', topic: 'widgets.events.v1', key: 'w1', value: '{}', createdAt: new Date() };
 
