@@ -12,6 +12,7 @@ beforeAll(async () => {
   connection = await mongoose.createConnection(process.env.MONGO_URL!, { dbName: uniqueName('visible_locations'), directConnection: true }).asPromise();
   locations = connection.model(AccessLocation.name, AccessLocationSchema);
   policy = new AccessPolicy(connection.model(AccessUser.name, AccessUserSchema), locations, connection.model(AccessGrant.name, AccessGrantSchema));
+  await locations.init(); // as ModelsReady does: on mongo-java-server a write racing the collection's creation can be lost
   const location = (id: string, partnerId: string) => ({ _id: id, partnerId, country: 'US', legalName: `Contoso ${id}` });
   await locations.insertMany([...['L1', 'L2', 'L3', 'L4'].map((id) => location(id, 'P1')), location('X1', 'P2')]);
 });
