@@ -144,7 +144,9 @@ export function buildAsyncApi(): Record<string, unknown> {
       version: '1.0.0',
       description:
         'Every message value is the JSON envelope; the key is the locationId (or partnerId / programId) so that ' +
-        'events of one location stay in order. Consumers accept unknown fields and unknown types. A breaking ' +
+        'events of one location stay in order. Consumers accept unknown fields and unknown types (an unknown type is ' +
+        'skipped whatever its data holds). Of a known type, an object of more than 200 fields or nested more than 32 ' +
+        'levels deep, or a field name no database stores (a NUL, _bsontype, a leading $ or a dot), is dead-lettered. A breaking ' +
         "change is a new topic version. An outside system must key its messages so: a message keyed otherwise is applied " +
         '(and counted, kafka_messages_keyed_otherwise_total), but two events of one location with the same occurredAt on ' +
         'different partitions are applied in the order they arrive, which may not be the order they were sent. One ' +

@@ -80,6 +80,26 @@ describe('parseEvent: event types', () => {
     const value = JSON.stringify({ ...JSON.parse(decision('2026-07-01T10:00:00Z')), type });
     expect(parseEvent(Topics.eligibility, value).known).toBe(false);
   });
+
+  // Nothing of an unknown type is turned into a payload or stored: the checks on what a consumer would store or walk do
+  // not apply to it (a new type may carry a map keyed by dotted names, or larger than any type this release reads).
+  it.each([
+    ['a dotted field name', { scores: { 'azure.compute': 0.8 } }],
+    ['a leading $', { $schema: 'x' }],
+    ['more than 200 fields', { scores: Object.fromEntries(Array.from({ length: 500 }, (_, i) => [`s${i}`, i])) }],
+    ['nesting deeper than 32', { tree: JSON.parse('{"a":'.repeat(40) + '1' + '}'.repeat(40)) }],
+  ])('skips an unknown type whose data holds %s (not dead-lettered)', (_what, data) => {
+    const value = JSON.stringify({ ...JSON.parse(decision('2026-07-01T10:00:00Z')), type: 'EligibilityScored', data, 'trace.id': 'x' });
+    expect(parseEvent(Topics.eligibility, value).known).toBe(false);
+    // The same data under a known type is still refused.
+    expect(() => parseEvent(Topics.eligibility, JSON.stringify({ ...JSON.parse(value), type: 'EligibilityDetermined' }))).toThrow(MalformedMessageError);
+  });
+
+  it('still dead-letters an unknown type whose envelope cannot be read (its eventId, its time)', () => {
+    const value = (fields: Record<string, unknown>) => JSON.stringify({ ...JSON.parse(decision('2026-07-01T10:00:00Z')), type: 'EligibilityScored', ...fields });
+    expect(() => parseEvent(Topics.eligibility, value({ eventId: 'e1' }))).toThrow('eventId: must be a UUID');
+    expect(() => parseEvent(Topics.eligibility, value({ occurredAt: 'yesterday' }))).toThrow('occurredAt: must be an ISO-8601');
+  });
 });
 
 describe('parseEvent: eventId', () => {
@@ -326,6 +346,8 @@ describe('parseEvent: the envelope and its payload name the same partner and loc
   it('takes one whose envelope names them as its data does, or leaves them out, or names what its data does not hold', () => {
     expect(parseEvent(Topics.eligibility, message({ partnerId: 'P1', locationId: 'L1' }, {})).known).toBe(true);
     expect(parseEvent(Topics.eligibility, message({}, {})).known).toBe(true);
+    // Empty, as some serializers write an unset field: names nothing (as the key check and the results handler read it).
+    expect(parseEvent(Topics.eligibility, message({ partnerId: '', locationId: '' }, {})).known).toBe(true);
     const agreement = JSON.stringify({ eventId: '7f0c6a52-3b7e-4c38-9a51-2f4d5b1e8c90', type: 'AgreementStatusChanged', version: 1, occurredAt: '2026-07-01T10:00:00Z', source: 'agreements', correlationId: 'c1', partnerId: 'P1', locationId: 'L9', data: { partnerId: 'P1', active: true } });
     expect(parseEvent(Topics.agreements, agreement).known).toBe(true);
     expect(() => parseEvent(Topics.agreements, agreement.replace('"partnerId":"P1","locationId"', '"partnerId":"P7","locationId"'))).toThrow(/partnerId: the envelope names "P7"/);

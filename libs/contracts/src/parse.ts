@@ -95,24 +95,28 @@ export function parseEvent<T = unknown>(topic: string, value: Buffer | string | 
   if (typeof envelope.eventId === 'string' && (!isUuid(envelope.eventId) || PLACEHOLDER_UUID.test(envelope.eventId))) {
     problems.push('eventId: must be a UUID of its own (not the nil or max UUID)');
   }
-  // An array is an object to typeof; read as a payload, its validation errors name no field.
-  if (Array.isArray(envelope.data)) problems.push('data: must be a JSON object (one event per message), not an array');
-  else {
-    const shape = dataShapeProblem(envelope.data);
-    if (shape) problems.push(shape);
-  }
-  // The envelope's own fields a later producer may add, kept as the data's are (a consumer may store the envelope whole).
-  for (const [field, value] of Object.entries(envelope)) {
-    const name = unstorableName(field);
-    if (name) problems.push(`${field}: ${name}`);
-    else if (field !== 'data' && value !== null && typeof value === 'object') {
-      const shape = dataShapeProblem(value, field);
+  // Skipped whole when its type is unknown (and its envelope readable): nothing of it is turned into a payload or
+  // stored, so what follows, about what a consumer walks and stores, does not apply (a new type may carry a map keyed
+  // by dotted names, or larger than any this release reads).
+  const cls = typeof envelope.type === 'string' ? payloadClass(topic, envelope.type) : undefined;
+  if (cls) {
+    // An array is an object to typeof; read as a payload, its validation errors name no field.
+    if (Array.isArray(envelope.data)) problems.push('data: must be a JSON object (one event per message), not an array');
+    else {
+      const shape = dataShapeProblem(envelope.data);
       if (shape) problems.push(shape);
+    }
+    // The envelope's own fields a later producer may add, kept as the data's are (a consumer may store the envelope whole).
+    for (const [field, value] of Object.entries(envelope)) {
+      const name = unstorableName(field);
+      if (name) problems.push(`${field}: ${name}`);
+      else if (field !== 'data' && value !== null && typeof value === 'object') {
+        const shape = dataShapeProblem(value, field);
+        if (shape) problems.push(shape);
+      }
     }
   }
   if (problems.length) throw new MalformedMessageError(`invalid envelope: ${problems.join('; ')}`);
-
-  const cls = payloadClass(topic, envelope.type as string);
   if (!cls) return { envelope: envelope as unknown as Envelope<T>, known: false };
   const data = plainToInstance(cls, envelope.data, { exposeDefaultValues: true });
   // Every check but a producer's own (PRODUCING: a value a later producer may add is taken as named). A group given,
@@ -138,7 +142,8 @@ function contradictedIds(envelope: Record<string, unknown>, data: object): strin
   return (['partnerId', 'locationId'] as const).flatMap((field) => {
     const outer = envelope[field];
     const inner = (data as Record<string, unknown>)[field];
-    return typeof outer === 'string' && typeof inner === 'string' && outer !== inner
+    // Empty, as some serializers write an unset field, names nothing (as the key check reads it).
+    return typeof outer === 'string' && outer !== '' && typeof inner === 'string' && outer !== inner
       ? [`${field}: the envelope names ${JSON.stringify(outer)}, its data ${JSON.stringify(inner)}`]
       : [];
   });
