@@ -13,7 +13,7 @@ export type NotificationChannel = (typeof NotificationChannels)[number];
 export class NotificationSubject {
   @JSONSchema({ description: 'The message: `<causationEventId>:<userId>:<channel>`.' })
   @IsString() notificationId!: string;
-  @JSONSchema({ description: "The recipient (a user of the envelope's partner)." })
+  @JSONSchema({ description: "The recipient: a user of the envelope's partner, except on a NotificationCancelled whose reason is \"recipient is not a user of the message's partner\" (an event named them by mistake; nothing was sent)." })
   @IsString() userId!: string;
   @JSONSchema({ description: "Where the email went, or would have (also on INBOX messages: the recipient's address then)." })
   @IsOptional() @IsEmail() email?: string;
