@@ -1,4 +1,7 @@
 import { createLocalJWKSet, createRemoteJWKSet, errors, JSONWebKeySet, JWTVerifyGetKey } from 'jose';
+import * as http from 'node:http';
+import * as https from 'node:https';
+import type { Duplex } from 'node:stream';
 
 /** The issuer's keys could not be read (its JWKS endpoint down, slow or answering something else) and none are held. */
 export class IssuerKeysUnavailableError extends Error {
@@ -17,7 +20,7 @@ export const ISSUER_KEYS_RETRY_MS = 5_000;
  * check yet), it throws IssuerKeysUnavailableError: a 503 to retry, not a 401 that would send the client to sign in.
  */
 export function resilientRemoteKeySet(url: URL, { timeoutMs = 5_000 }: { timeoutMs?: number } = {}): JWTVerifyGetKey {
-  const remote = createRemoteJWKSet(url, { cooldownDuration: 5_000, cacheMaxAge: 600_000, timeoutDuration: timeoutMs });
+  const remote = createRemoteJWKSet(url, { cooldownDuration: 5_000, cacheMaxAge: 600_000, timeoutDuration: timeoutMs, agent: deadlineAgent(url, timeoutMs) });
   let failedAt: number | undefined;
   // The keys of the last key set that loaded (a failed fetch leaves it), imported once, not for every token (jose's
   // jwks() is a copy); dropped when a fetch succeeds, to be imported again from the new set when next needed.
@@ -66,6 +69,36 @@ export function resilientRemoteKeySet(url: URL, { timeoutMs = 5_000 }: { timeout
       return fromHeld(...args);
     }
   };
+}
+
+/**
+ * An agent whose every connection (one per fetch: none kept alive) is destroyed `ms` after it opens, failing its fetch.
+ * jose's own timeout covers only the wait for the answer's headers: an answer that stalled after them (a proxy, an
+ * issuer stuck mid-body, the connection kept open) held the fetch, which every later lookup joins, with every token
+ * of a key id not held waiting on it, for as long as the connection stayed open.
+ */
+function deadlineAgent(url: URL, ms: number): http.Agent {
+  const agent = url.protocol === 'https:' ? new https.Agent({ keepAlive: false }) : new http.Agent({ keepAlive: false });
+  const open = agent.createConnection.bind(agent);
+  const armed = new WeakSet<Duplex>();
+  const arm = (socket: Duplex | null | undefined) => {
+    if (!socket || armed.has(socket)) return;
+    armed.add(socket);
+    const deadline = setTimeout(() => socket.destroy(new Error(`the JWKS endpoint did not answer in full within ${ms} ms`)), ms);
+    deadline.unref();
+    socket.once('close', () => clearTimeout(deadline));
+  };
+  // The agent passes its own callback, which a plain connection calls once connected (with no socket) and a TLS one may
+  // call with the socket: armed from either, once.
+  agent.createConnection = (options, callback) => {
+    const socket = open(options, (error: Error | null, created: Duplex) => {
+      arm(created);
+      callback?.(error, created);
+    });
+    arm(socket);
+    return socket;
+  };
+  return agent;
 }
 
 /**

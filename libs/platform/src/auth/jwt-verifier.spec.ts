@@ -5,7 +5,7 @@ import { createServer, Server, ServerResponse } from 'node:http';
 import { AddressInfo } from 'node:net';
 import { ProblemException } from '../http/problem';
 import { verifyBearer } from './auth.guard';
-import { ISSUER_KEYS_RETRY_MS, IssuerKeysUnavailableError } from './issuer-keys';
+import { ISSUER_KEYS_RETRY_MS, IssuerKeysUnavailableError, resilientRemoteKeySet } from './issuer-keys';
 import { CLOCK_TOLERANCE_SECONDS, InvalidTokenError, JwtVerifier } from './jwt-verifier';
 
 const ISSUER = 'https://issuer.test';
@@ -145,8 +145,8 @@ describe('a token without an expiry', () => {
 describe("the issuer's JWKS endpoint failing", () => {
   let server: Server;
   let url: string;
-  let answer: 'keys' | 503 | 'not json' | 'hang' = 'keys';
-  /** The requests a hanging endpoint has not answered, answered (with the keys) at the end of the test. */
+  let answer: 'keys' | 503 | 'not json' | 'hang' | 'stall' = 'keys';
+  /** The requests a hanging or stalled endpoint has not answered (in full), answered at the end of the test. */
   const hanging: ServerResponse[] = [];
   let jwks: { keys: JWK[] };
   let fetches = 0;
@@ -174,6 +174,11 @@ describe("the issuer's JWKS endpoint failing", () => {
     server = createServer((_, response) => {
       fetches++;
       if (answer === 'hang') hanging.push(response);
+      else if (answer === 'stall') {
+        // The headers and the start of the key set, then nothing, the connection kept open.
+        response.writeHead(200, { 'content-type': 'application/json' }).write('{"keys":[');
+        hanging.push(response);
+      }
       else if (answer === 503) response.writeHead(503).end('restarting');
       else response.writeHead(200, { 'content-type': 'application/json' }).end(answer === 'keys' ? JSON.stringify(jwks) : '<html>');
     });
@@ -189,7 +194,10 @@ describe("the issuer's JWKS endpoint failing", () => {
   });
 
   afterEach(() => {
-    for (const response of hanging.splice(0)) response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(jwks));
+    for (const response of hanging.splice(0)) {
+      if (response.headersSent) response.end(']}');
+      else response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(jwks));
+    }
   });
 
   /** Once the server has taken `count` requests (a fetch started in the background reaches it a moment later). */
@@ -228,6 +236,23 @@ describe("the issuer's JWKS endpoint failing", () => {
     for (let i = 0; i < 3; i++) expect(await v.verify(await signWith('k1'))).toMatchObject({ partnerId: 'p1' });
     expect(performance.now() - started).toBeLessThan(2_000);
     await fetched(2); // one fetch for all of them
+  });
+
+  // jose's timeout covers the wait for the answer's headers only: a body that stalled held the fetch, which every later
+  // lookup joins, for as long as the connection stayed open (a token with a new key id waited with it, with no answer).
+  it('an endpoint that stalls in the middle of its answer: a key id not held is 503 once the fetch times out, and the endpoint is read again', async () => {
+    const v = new JwtVerifier({ ...config, JWKS_URL: url } as never, resilientRemoteKeySet(new URL(url), { timeoutMs: 300 }));
+    expect(await v.verify(await signWith('k1'))).toMatchObject({ partnerId: 'p1' });
+    answer = 'stall';
+    later(10 * 60_000 + 1);
+    await addKey('k-stalled');
+    const started = performance.now();
+    await expect(v.verify(await signWith('k-stalled'))).rejects.toBeInstanceOf(IssuerKeysUnavailableError);
+    expect(performance.now() - started).toBeLessThan(3_000);
+    expect(await v.verify(await signWith('k1'))).toMatchObject({ partnerId: 'p1' }); // the keys held still verify
+    answer = 'keys';
+    later(ISSUER_KEYS_RETRY_MS + 1);
+    expect(await v.verify(await signWith('k-stalled'))).toMatchObject({ partnerId: 'p1' });
   });
 
   it('while the endpoint fails, the keys held are imported once, not again for every token', async () => {
