@@ -88,7 +88,15 @@ export class DeadLetters {
         skipped.push({ letter, why: 'no value (an empty record): nothing to replay' });
         continue;
       }
-      const same = [`${letter.originalTopic}[${letter.originalPartition}]@${letter.originalOffset}`, ...(letter.eventId ? [`event ${letter.eventId}`] : [])];
+      // Told apart by the original's place, by the place of the original a replayed copy names (REPLAY_OF_HEADER: a copy
+      // with no eventId to tell it by, not JSON, would otherwise be replayed with its original, doubling at each run),
+      // and by its eventId.
+      const copyOf = letter.headers[REPLAY_OF_HEADER];
+      const same = [
+        `${letter.originalTopic}[${letter.originalPartition}]@${letter.originalOffset}`,
+        ...(copyOf && /^\d+:\d+$/.test(copyOf) ? [`${letter.originalTopic}[${copyOf.replace(':', ']@')}`] : []),
+        ...(letter.eventId ? [`event ${letter.eventId}`] : []),
+      ];
       const before = same.map((key) => first.get(key)).find(Boolean);
       if (before) {
         skipped.push({ letter, why: `the same ${before.eventId && before.eventId === letter.eventId ? `event (${letter.eventId})` : 'message'} as ${before.at}, replayed once` });
@@ -150,6 +158,12 @@ export class DeadLetters {
 const USAGE =
   'Usage: npm run dlq -- list <topic> [--group <group>] | replay <topic> <partition:offset>... | replay <topic> --all [--group <group>] | republish <topic> <partition:offset>...';
 
+/** `partition:offset` as `list` writes it (compared as text): `0:05` is `0:5`. */
+function place(text: string): string {
+  const [partition, offset] = text.split(':');
+  return `${Number(partition)}:${BigInt(offset)}`;
+}
+
 /** The command line's words as a command; an Error saying what is wrong otherwise. */
 export function command(args: string[]): { command: 'list' | 'replay' | 'republish'; topic: string; group?: string; at: string[] | 'all' } {
   const [name, topic, ...rest] = args;
@@ -167,7 +181,7 @@ export function command(args: string[]): { command: 'list' | 'replay' | 'republi
   for (let i = 0; i < rest.length; i++) {
     if (rest[i] === '--group' && rest[i + 1]) group = rest[++i];
     else if (rest[i] === '--all' && name === 'replay') all = true;
-    else if (name !== 'list' && /^\d+:\d+$/.test(rest[i])) at.push(rest[i]);
+    else if (name !== 'list' && /^\d+:\d+$/.test(rest[i])) at.push(place(rest[i]));
     else throw new Error(`Not understood: ${rest[i]}. ${USAGE}`);
   }
   if (name === 'replay' && all === (at.length > 0)) throw new Error(`Say which dead letters to replay: partition:offset as \`list\` shows them, or --all. ${USAGE}`);

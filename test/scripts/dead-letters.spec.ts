@@ -5,7 +5,7 @@ import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { command, DeadLetters } from '../../scripts/dead-letters';
+import { command, DeadLetters, describe as describeLetter } from '../../scripts/dead-letters';
 
 jest.setTimeout(120_000);
 
@@ -128,43 +128,58 @@ describe('npm run dlq (scripts/dead-letters.ts): an operator lists and replays d
     await expect(letters.republish(topic, ['2:999999'])).rejects.toThrow(`${topic} keeps no record at 2:999999`);
   });
 
-  it('replays --all once per event: the same original dead-lettered by two groups, or a replayed copy that failed again, goes once; an empty record is left out, not a failure of the rest', async () => {
+  it('replays --all once per event: the same original dead-lettered by two groups, or a replayed copy that failed again (also one with no eventId to tell it by), goes once; an empty record is left out, not a failure of the rest', async () => {
     const other = `dlq-spec-${randomUUID().slice(0, 8)}.events.v1`;
     await test.ensureTopics([other, deadLetterTopic(other)]);
     const eventId = randomUUID();
     const value = JSON.stringify({ type: 'EligibilityDetermined', eventId, data: { partnerId: 'C1' } });
-    const [original] = await producer.send({ topic: other, messages: [{ key: 'L1', value, partition: 1 }] });
-    const [copy] = await producer.send({ topic: other, messages: [{ key: 'L1', value, partition: 1 }] }); // an earlier replay's copy
-    const [empty] = await producer.send({ topic: other, messages: [{ key: 'L9', value: null, partition: 1 }] });
-    const letter = (offset: string, group: string, letterValue: string | null) => ({
-      key: offset === empty.baseOffset ? 'L9' : 'L1',
+    const send = async (key: string, sent: string | null, headers: Record<string, string> = {}) =>
+      (await producer.send({ topic: other, messages: [{ key, value: sent, partition: 1, headers }] }))[0].baseOffset!;
+    const original = await send('L1', value);
+    const copy = await send('L1', value); // an earlier replay's copy
+    const empty = await send('L9', null);
+    // Not JSON (no eventId to tell its copies by), and an earlier replay's copy of it, saying where the original is.
+    const junk = await send('J1', 'not json');
+    const junkCopy = await send('J1', 'not json', { 'x-replay-of': `1:${junk}` });
+    const blank = await send('B1', ''); // a zero-length value: KafkaJS reads it as an empty buffer, not null
+    const letter = (key: string, offset: string, group: string, letterValue: string | null, extra: Record<string, string> = {}) => ({
+      key,
       value: letterValue,
       partition: 0,
-      headers: deadLetterHeaders({ topic: other, partition: 1, offset }, group, 'handler failed'),
+      headers: deadLetterHeaders({ topic: other, partition: 1, offset }, group, 'handler failed', extra),
     });
     await producer.send({
       topic: deadLetterTopic(other),
       messages: [
-        letter(original.baseOffset!, 'enrollment', value),
-        letter(original.baseOffset!, 'invitations', value),
-        letter(empty.baseOffset!, 'enrollment', null),
-        letter(copy.baseOffset!, 'enrollment', value),
+        letter('L1', original, 'enrollment', value),
+        letter('L1', original, 'invitations', value),
+        letter('L9', empty, 'enrollment', null),
+        letter('L1', copy, 'enrollment', value),
+        letter('J1', junk, 'enrollment', 'not json'),
+        letter('J1', junkCopy, 'enrollment', 'not json', { 'x-replay-of': `1:${junk}` }),
+        letter('B1', blank, 'enrollment', ''),
       ],
     });
 
     const watch = await test.watch([other]);
-    await watch.waitFor((m) => m.key === 'L9');
-    const { replayed, skipped } = await new DeadLetters(brokers()).replay(other, 'all');
-    expect(replayed.map((l) => l.at)).toEqual(['0:0']);
+    await watch.waitFor((m) => m.key === 'B1');
+    const dlq = new DeadLetters(brokers());
+    expect(describeLetter((await dlq.list(other)).find((l) => l.at === '0:6')!)).toContain('(no value: an empty record)');
+    const { replayed, skipped } = await dlq.replay(other, 'all');
+    expect(replayed.map((l) => l.at)).toEqual(['0:0', '0:4']);
     expect(skipped.map(({ letter: l, why }) => [l.at, why])).toEqual([
       ['0:1', `the same event (${eventId}) as 0:0, replayed once`],
       ['0:2', 'no value (an empty record): nothing to replay'],
       ['0:3', `the same event (${eventId}) as 0:0, replayed once`],
+      ['0:5', 'the same message as 0:4, replayed once'],
+      ['0:6', 'no value (an empty record): nothing to replay'],
     ]);
     // Published once: a record sent after the replay is seen after exactly one more copy.
     await producer.send({ topic: other, messages: [{ key: 'after-replay', value: '{}', partition: 1 }] });
     await watch.waitFor((m) => m.key === 'after-replay');
     expect(watch.find((m) => m.key === 'L1')).toHaveLength(3);
+    expect(watch.find((m) => m.key === 'J1')).toHaveLength(3);
+    expect(watch.find((m) => m.key === 'B1')).toHaveLength(1);
   });
 
   it('says what is wrong with a command line', () => {
@@ -181,6 +196,9 @@ describe('npm run dlq (scripts/dead-letters.ts): an operator lists and replays d
     expect(() => command(['replay', 'eligibility.decisions.v1', '--all', '0:1'])).toThrow(/Say which dead letters to replay/);
     expect(() => command(['replay', 'eligibility.decisions.v1', '12'])).toThrow('Not understood: 12.');
     expect(command(['republish', 'agreements.status.v1', '3:41'])).toMatchObject({ command: 'republish', at: ['3:41'] });
+    // As `list` writes them (the places compared as text): leading zeros dropped.
+    expect(command(['replay', 'eligibility.decisions.v1', '0:05', '01:0'])).toMatchObject({ at: ['0:5', '1:0'] });
+    expect(command(['republish', 'agreements.status.v1', '2:0042'])).toMatchObject({ at: ['2:42'] });
     expect(() => command(['republish', 'agreements.status.v1'])).toThrow(/Say which records of agreements.status.v1 to publish again/);
     expect(() => command(['republish', 'agreements.status.v1', '--all'])).toThrow('Not understood: --all.');
   });

@@ -65,7 +65,8 @@ export function deadLetterOf(topic: string, partition: number, message: Pick<Kaf
     at: `${partition}:${message.offset}`,
     key: message.key ? message.key.toString() : null,
     rawKey: message.key ?? null,
-    value: message.value,
+    // A zero-length value (KafkaJS reads it as an empty buffer) is no value: an empty record, as a null one.
+    value: message.value?.length ? message.value : null,
     headers,
     rawHeaders,
     error: text(all[DeadLetterHeaders.error]),
@@ -75,7 +76,7 @@ export function deadLetterOf(topic: string, partition: number, message: Pick<Kaf
     consumerGroup: text(all[DeadLetterHeaders.consumerGroup]),
     attempts: Number(text(all[DeadLetterHeaders.attempts]) || 0),
     failedAt: text(all[DeadLetterHeaders.failedAt]),
-    ...envelopeOf(message.value),
+    ...envelopeOf(message.value?.length ? message.value : null),
     ...(valueDropped && { valueDropped }),
   };
 }
@@ -96,13 +97,13 @@ export async function readRecord(kafka: Kafka, topic: string, partition: number,
   return found && found.partition === partition && found.message.offset === offset ? found.message : null;
 }
 
-/** How long a read may take to reach the end it set out for (a record it waits for that never comes: an error). */
+/** How long a read may go without a record before reaching the end it set out for (one that never comes: an error). */
 const READ_TIMEOUT_MS = 30_000;
 
 /**
  * The records of `topics` from the start up to their end as it is now (or, `only`, the one record at `from` of one
  * partition of the one topic), read with a consumer group of its own that commits nothing, deleted afterwards (KafkaJS
- * has no group-less reads). Fails after READ_TIMEOUT_MS without reaching it.
+ * has no group-less reads). Fails when READ_TIMEOUT_MS pass without a record before it reaches it.
  */
 async function readRecords(
   kafka: Kafka,
@@ -131,6 +132,15 @@ async function readRecords(
     await consumer.subscribe({ topics: wanted, fromBeginning: true });
     let done!: () => void;
     const finished = new Promise<void>((resolve) => (done = resolve));
+    // The deadline counts from the last record read (a large DLQ takes longer than any fixed time to read whole).
+    let timer: NodeJS.Timeout | undefined;
+    let fail!: (error: Error) => void;
+    const timeout = new Promise<never>((_, reject) => (fail = reject));
+    const progressed = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => fail(new Error(`reading ${wanted.join(', ')} did not reach its end (no record for ${READ_TIMEOUT_MS} ms)`)), READ_TIMEOUT_MS);
+    };
+    progressed();
     await consumer.run({
       autoCommit: false,
       eachMessage: async ({ topic, partition, message }) => {
@@ -138,15 +148,12 @@ async function readRecords(
         const end = ends.get(place);
         if (end === undefined || BigInt(message.offset) >= end) return;
         records.push({ topic, partition, message });
+        progressed();
         if (BigInt(message.offset) + 1n >= end) ends.delete(place);
         if (ends.size === 0) done();
       },
     });
     if (only) consumer.seek({ topic: wanted[0], partition: only.partition, offset: only.from });
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`reading ${wanted.join(', ')} did not reach its end within ${READ_TIMEOUT_MS} ms`)), READ_TIMEOUT_MS);
-    });
     await Promise.race([finished, timeout]).finally(() => clearTimeout(timer));
     return records.sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : a.partition - b.partition || (BigInt(a.message.offset) < BigInt(b.message.offset) ? -1 : 1)));
   } finally {
