@@ -10,6 +10,8 @@ import { Clock } from '@lib/platform';
 import { eventually } from '@lib/testing';
 import { enrollmentId } from '../src/common/ids';
 import { EnrollmentsModule } from '../src/enrollments/enrollments.module';
+import { EndIneligibleProgramEnrollments } from '../src/enrollments/usecases/end-ineligible-program-enrollments.use-case';
+import { EnrollmentsRepository } from '../src/enrollments/enrollments.repository';
 import { RecordEligibilityDecision } from '../src/enrollments/usecases/record-eligibility-decision.use-case';
 import { ViewsModule } from '../src/views/views.module';
 import { ViewsRepository } from '../src/views/views.repository';
@@ -335,6 +337,27 @@ describe('continuations made by an early run, once the year is over', () => {
     expect((await col().countDocuments({ programId: program.programId, 'rollover.early': true } as never))).toBe(0);
   });
 
+  // A batch reads the program OPEN and inserts; the program is discontinued and its sweep runs before the insert lands;
+  // the batch is then killed (or loses its lease, or a follow-up fails) before it reads the programs again.
+  it('a continuation left live in a program discontinued before it landed (its batch killed before re-reading the programs) is ended by the next run', async () => {
+    const { program, id, nextId: next, byProgram } = await enrolledAtL1();
+    expect((await operator({ ...byProgram, endYearNow: true })).body).toEqual(expect.objectContaining({ renewed: 1, complete: true }));
+    const discontinued = await call(h, 'PATCH', `/v1/programs/${program.programId}`, { operator: true, body: { state: 'DISCONTINUED' }, headers: { 'if-match': `"${program.revision}"` } });
+    expect(discontinued.status).toBe(200);
+    await waitForEnrollmentEvent(h, next, 'EnrollmentDiscontinued');
+    await eventually(async () => expect(await col().findOne({ _id: id })).toEqual(expect.objectContaining({ status: 'DISCONTINUED' })));
+    // The continuation as it was when it landed after the sweep: live.
+    const landed = await col().findOneAndUpdate({ _id: next }, { $set: { status: 'ENROLLED', reasons: [] }, $inc: { version: 1 } }, { returnDocument: 'after' });
+    expect(landed).toEqual(expect.objectContaining({ status: 'ENROLLED' }));
+
+    expect((await operator({ ...byProgram, endYearNow: true })).body).toEqual(expect.objectContaining({ complete: true }));
+    expect(await col().findOne({ _id: next })).toEqual(expect.objectContaining({ status: 'DISCONTINUED', version: landed!.version + 1 }));
+    await waitForEnrollmentEvent(h, next, 'EnrollmentDiscontinued', 2);
+    // The year's own run (every program) finds nothing more to end.
+    expect((await operator({ fromFiscalYear: CURRENT_FY, endYearNow: true })).status).toBe(200);
+    expect(await col().findOne({ _id: next })).toEqual(expect.objectContaining({ version: landed!.version + 1 }));
+  });
+
   it("one confirmed on the ended year's eligibility (none for the next yet) is ended by the next year's first decision, as a continuation made at year end", async () => {
     const { program, nextId, byProgram } = await enrolledAtL1();
     expect((await operator(byProgram)).body).toEqual(expect.objectContaining({ renewed: 1 }));
@@ -461,6 +484,55 @@ describe('continuations made by an early run, once the year is over', () => {
     expect(await col().findOne({ _id: nextOf(w.L3) })).toEqual(expect.objectContaining({ status: 'ENROLLED', renewedFrom: ids[w.L3] }));
     const renewed = await waitForEnrollmentEvent(h, nextOf(w.L3), 'EnrollmentRenewed', 2);
     expect(new Set(renewed.map((m) => m.envelope!.eventId)).size).toBe(2);
+  });
+});
+
+describe('an open program made to require eligibility while a batch writes', () => {
+  // The batch reads the program open, the operator makes it require eligibility, and that revision's sweep runs before
+  // the continuation lands (it finds nothing of the new year to end): the batch's own re-check must end it.
+  it("ends the unfinished continuation of a location decided not eligible for the new year (INELIGIBLE), as the revision's sweep would have", async () => {
+    const program = await createProgram(h, { requiresEligibility: false });
+    const token = await w.token('admin');
+    // Its tax profile expires with the year: continued ACTION_REQUIRED (TAX_PROFILE_EXPIRED), never completed.
+    await approvedProfiles(h, w.partnerId, w.L3, { expiresAt: fiscalYearRange(CURRENT_FY).end.toISOString() });
+    const id = (await call(h, 'POST', '/v1/enrollments', { token, body: { programId: program.programId, locationId: w.L3 } })).body.enrollmentId;
+    expect((await call(h, 'POST', `/v1/enrollments/${id}/submit`, { token })).body.status).toBe('ENROLLED');
+    // Kept by the view, ignored while the program is open.
+    await eligibility(h, w, program.programId, w.L3, false, NEXT_FY, ['Competency lapsed']);
+    await eligibilityKnown(h, program.programId, w.L3, NEXT_FY, false);
+
+    const next = enrollmentId({ programId: program.programId, locationId: w.L3, fiscalYear: NEXT_FY });
+    const sweep = serviceOf(h, EnrollmentsModule, EndIneligibleProgramEnrollments);
+    const realSweep = sweep.execute.bind(sweep);
+    let swept!: () => void;
+    const sweptOnce = new Promise<void>((resolve) => (swept = resolve));
+    const sweeps = jest.spyOn(sweep, 'execute').mockImplementation(async (...args) => {
+      const ended = await realSweep(...args);
+      swept();
+      return ended;
+    });
+    // Right before the continuation's insert (the batch has read the programs): the operator's change, and its sweep.
+    const repository = serviceOf(h, EnrollmentsModule, EnrollmentsRepository);
+    const realWrite = repository.withOutbox.bind(repository);
+    let flipped = false;
+    const writes = jest.spyOn(repository, 'withOutbox').mockImplementation(async (ids, write) => {
+      if (!flipped && ids.includes(next)) {
+        flipped = true;
+        const patched = await call(h, 'PATCH', `/v1/programs/${program.programId}`, { operator: true, body: { requiresEligibility: true }, headers: { 'if-match': `"${program.revision}"` } });
+        expect(patched.status).toBe(200);
+        await sweptOnce;
+      }
+      return realWrite(ids, write);
+    });
+    try {
+      expect((await operator({ fromFiscalYear: CURRENT_FY, programId: program.programId, endYearNow: true })).body).toEqual(expect.objectContaining({ complete: true }));
+    } finally {
+      writes.mockRestore();
+      sweeps.mockRestore();
+    }
+    expect(flipped).toBe(true);
+    expect(await col().findOne({ _id: next })).toEqual(expect.objectContaining({ status: 'INELIGIBLE', reasons: expect.arrayContaining(['Competency lapsed']) }));
+    await waitForEnrollmentEvent(h, next, 'EnrollmentIneligible');
   });
 });
 

@@ -247,7 +247,9 @@ export class RollOverFiscalYear {
     };
     // Those of a discontinued program are left to its discontinuation (it ends them), counted and not read: never marked
     // here, they would be read first by every run in `_id` order (`limit`), which would never get past them.
-    const discontinuedIds = [...(await this.programs.all()).values()].filter((p) => p.state === 'DISCONTINUED').map((p) => p._id);
+    const discontinuedPrograms = [...(await this.programs.all()).values()].filter((p) => p.state === 'DISCONTINUED');
+    const discontinuedIds = discontinuedPrograms.map((p) => p._id);
+    await this.endLeftLive(discontinuedPrograms.filter((p) => programId === undefined || p._id === programId), toFiscalYear);
     const pending = yearOver ? { ...scope, status: { $in: ['ENROLLED', ...BEFORE_ENROLLED] } } : completedFilter(scope);
     if (discontinuedIds.length) {
       summary.discontinued += await this.enrollments.model.collection.countDocuments({ $and: [pending, { programId: { $in: discontinuedIds } }] } as never);
@@ -529,8 +531,10 @@ export class RollOverFiscalYear {
       if (counter === 'unfinished') summary.unfinished += outcome.modified;
       summary.conflicts += writes.length - outcome.matched;
     }
-    // Before the marks: killed before they land, a rerun resumes these and follows them again.
-    await this.endNoLongerEligible(plan, continuations, programs);
+    // Before the marks: killed before they land, a rerun resumes these and follows them again. The programs read again,
+    // after the inserts: one made to require eligibility since the batch read it had its sweep (once, for that
+    // revision) perhaps before they landed.
+    await this.endNoLongerEligible(plan, continuations, await this.programs.all());
     await this.followNow(following, programs);
     if (lost()) return;
     // The same change for every enrollment of an outcome: one updateMany by `_id $in` per chunk (an index lookup per
@@ -629,7 +633,10 @@ export class RollOverFiscalYear {
    */
   private async endNoLongerEligible(plan: BatchPlan, continuations: Enrollment[], programs: Map<string, Program>): Promise<void> {
     const open = continuations.filter(
-      (c) => ((!c.enrolledAt && BEFORE_ENROLLED.includes(c.status)) || c.eligibilityCarried === true) && programs.get(c.programId)?.requiresEligibility,
+      (c) =>
+        ((!c.enrolledAt && BEFORE_ENROLLED.includes(c.status)) || c.eligibilityCarried === true) &&
+        programs.get(c.programId)?.requiresEligibility &&
+        programs.get(c.programId)?.state !== 'DISCONTINUED', // left to recheckPrograms: DISCONTINUED, as its sweep ends them
     );
     if (!open.length) return;
     const decisions = await plan.decidedOn.eligibilityNow(open);
@@ -667,6 +674,24 @@ export class RollOverFiscalYear {
       } else if ([...written].some((name) => name !== program.name)) {
         await this.rename.execute(programId);
       }
+    }
+  }
+
+  /**
+   * A batch that inserted continuations while their program was being discontinued, and was killed (or lost its lease,
+   * or failed in a follow-up) before it read the programs again (recheckPrograms), left them live: the program's sweep
+   * had run before they landed, once, and their old enrollments, ended by it, are never read again. A run ends them
+   * first (the sweep again: guarded writes, each with its event), found by one indexed read per discontinued program.
+   */
+  private async endLeftLive(discontinued: Program[], toFiscalYear: string): Promise<void> {
+    for (const program of discontinued) {
+      const left = await this.enrollments.model.collection.findOne(
+        { programId: program._id, status: { $in: ['ENROLLED', ...BEFORE_ENROLLED] }, fiscalYear: toFiscalYear } as never,
+        { projection: { _id: 1 } },
+      );
+      if (!left) continue;
+      const ended = await this.discontinue.execute(program._id, program.name);
+      this.logger.warn(`program ${program._id} is discontinued, and ${ended} of its enrollments were still live (continued by a run interrupted as it was discontinued): ended`);
     }
   }
 
