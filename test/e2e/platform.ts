@@ -8,7 +8,7 @@ import { consumerGroupFor, PENDING_OUTBOX } from '@lib/messaging';
 import { freePort, ManagedProcess, OPERATOR_KEY, PROJECT_ROOT, SERVICE_NODE_ARGS, SmtpTestServer, spawnServer, startGroupAtEnd, TestKafka, waitFor } from '@lib/testing';
 import { buildServices } from '@lib/testing/infra/build';
 import { randomBytes } from 'node:crypto';
-import { readdirSync, rmSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { exportPKCS8, generateKeyPair } from 'jose';
 import { MongoClient } from 'mongodb';
@@ -33,6 +33,17 @@ export interface PlatformOptions {
  * a passing run's when it stops.
  */
 const KEPT_RUNS = 10;
+
+/** Starts of the five services, each on ports chosen again when one was taken before its service bound it. */
+const PORT_ATTEMPTS = 3;
+
+function readLog(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
+}
 
 /** Removes the logs of all but the last KEPT_RUNS - 1 runs (by when each last wrote), before this one writes its own. */
 function pruneRunLogs(dir: string): void {
@@ -122,14 +133,10 @@ export class Platform {
     pruneRunLogs(join(PROJECT_ROOT, '.local', 'logs'));
     await buildServices();
     await this.smtp.start();
-    for (const service of SERVICES) this.ports.set(service, await freePort());
     const { privateKey } = await generateKeyPair('RS256', { extractable: true });
-    const identity = this.url('identity');
     this.env = {
       KAFKA_BROKERS: process.env.KAFKA_BROKERS!,
       MONGO_URL: process.env.MONGO_URL!,
-      JWT_ISSUER: identity,
-      JWKS_URL: `${identity}/.well-known/jwks.json`,
       OPERATOR_TOKEN: this.operatorKey,
       LOG_LEVEL: 'info',
       KAFKA_RETRY_BACKOFF_MS: '50',
@@ -160,8 +167,29 @@ export class Platform {
       }
       for (const [group, topics] of groups) await startGroupAtEnd(group, topics);
     }
-    await Promise.all(SERVICES.map((service) => this.startService(service)));
-    return this;
+    // The ports are free when chosen and bound seconds later, each by its service once it has booted: another process
+    // of the test run (a broker, an SMTP or HTTP server of another worker's spec) may take one meanwhile. The five are
+    // then chosen again and the services started again, as the brokers and database servers do.
+    for (let attempt = 1; ; attempt++) {
+      await this.choosePorts();
+      const started = await Promise.allSettled(SERVICES.map((service) => this.startService(service)));
+      const failed = started.flatMap((result, i) => (result.status === 'rejected' ? [{ service: SERVICES[i], error: result.reason as Error }] : []));
+      if (failed.length === 0) return this;
+      const portTaken = failed.some(({ service }) => /EADDRINUSE|address already in use/i.test(readLog(this.logFile(service))));
+      await Promise.all([...this.processes.values()].map((p) => p.stop(20_000)));
+      this.processes.clear();
+      if (!portTaken || attempt === PORT_ATTEMPTS) throw failed[0].error;
+    }
+  }
+
+  /** A free port for each service, five different ones, and the issuer's address (identity's) for all of them. */
+  private async choosePorts(): Promise<void> {
+    const chosen = new Set<number>();
+    while (chosen.size < SERVICES.length) chosen.add(await freePort());
+    SERVICES.forEach((service, i) => this.ports.set(service, [...chosen][i]));
+    const identity = this.url('identity');
+    this.env.JWT_ISSUER = identity;
+    this.env.JWKS_URL = `${identity}/.well-known/jwks.json`;
   }
 
   /** Starts (or restarts) one service with the same settings, and waits until it is ready. */
