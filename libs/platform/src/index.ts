@@ -30,3 +30,4 @@ export * from './logging/logging';
 export * from './metrics/metrics';
 export * from './platform.module';
 export * from './time/clock';
+export { MAX_BODY_ARRAY_ITEMS } from './http/body-shape';

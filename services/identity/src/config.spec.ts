@@ -58,14 +58,15 @@ describe('identity numbers', () => {
 
   // A token born expired (or a fraction of a second) and an import limit nothing passes are mistakes, refused at start.
   it.each([
-    ['JWT_TTL_SECONDS', '-900'],
-    ['JWT_TTL_SECONDS', '0'],
-    ['JWT_TTL_SECONDS', '90.5'],
-    ['IMPORT_MAX_USERS', '2.5'],
-    ['IMPORT_MAX_USERS', '0'],
-    ['IMPORT_MAX_USERS', 'many'],
-  ])('refuses %s=%s', (name, value) => {
-    expect(refusal({ [name]: value })).toContain(`${name} (must be a whole number >= 1)`);
+    ['JWT_TTL_SECONDS', '-900', '>= 1'],
+    ['JWT_TTL_SECONDS', '0', '>= 1'],
+    ['JWT_TTL_SECONDS', '90.5', '>= 1'],
+    ['IMPORT_MAX_USERS', '2.5', 'from 1 to 5000'],
+    ['IMPORT_MAX_USERS', '0', 'from 1 to 5000'],
+    ['IMPORT_MAX_USERS', '5001', 'from 1 to 5000'], // a longer list is refused as a request body before the import reads it
+    ['IMPORT_MAX_USERS', 'many', 'from 1 to 5000'],
+  ])('refuses %s=%s', (name, value, bounds) => {
+    expect(refusal({ [name]: value })).toContain(`${name} (must be a whole number ${bounds})`);
   });
 
   it('names the choices of TOKEN_ISSUER and refuses a JWKS_URL without repeating it', () => {

@@ -1,4 +1,4 @@
-import { baseConfigSpec, flag, httpUrl, loadConfig, nonEmpty, wholeNumber } from '@lib/platform';
+import { baseConfigSpec, flag, httpUrl, loadConfig, MAX_BODY_ARRAY_ITEMS, nonEmpty, wholeNumber } from '@lib/platform';
 import { str } from 'envalid';
 
 /** Who issues the access tokens identity accepts: identity itself, or an outside OIDC issuer (see README, "Token issuer"). */
@@ -30,7 +30,8 @@ export const identityConfigSpec = {
     desc: 'TOKEN_ISSUER=self only: the JWKS of the public keys of signing keys to come, published and accepted before any replica signs with them, so that a rolling restart onto a new key has no replica refusing the tokens of another; empty: none',
   }),
   DEV_SIGN_IN_ENABLED: flag({ default: false, desc: 'Enables POST /v1/dev/sign-in (development only; TOKEN_ISSUER=self only)' }),
-  IMPORT_MAX_USERS: wholeNumber(1)({ default: 1000, desc: 'Largest SCIM ListResponse accepted by one import request' }),
+  // At most the longest list any request body may hold (checked before the import reads it).
+  IMPORT_MAX_USERS: wholeNumber(1, MAX_BODY_ARRAY_ITEMS)({ default: 1000, desc: `Largest SCIM ListResponse accepted by one import request (1 to ${MAX_BODY_ARRAY_ITEMS})` }),
 };
 
 const fullSpec = () => ({ ...baseConfigSpec('identity'), ...identityConfigSpec });

@@ -133,6 +133,17 @@ describe('mapScimUser', () => {
     expect(mapScimUser(resource, 3)).toMatchObject({ index: 3, ok: false, reason });
   });
 
+  // Answered, and stored with an Idempotency-Key's answer, a lone surrogate would come back to a retry as U+FFFD.
+  it.each([
+    ['no usable email', { externalId: 'e\ud800', emails: [{ value: 'not-an-email' }] }],
+    ['an externalId of 257 characters', { ...entra, externalId: `\ud800${'e'.repeat(256)}` }],
+    ['a bad active flag', { ...entra, externalId: 'e\udc00', active: 'maybe' }],
+  ])('rejects %s without echoing an externalId that is no well-formed Unicode', (_, resource) => {
+    const mapped = mapScimUser(resource, 1);
+    expect(mapped).toMatchObject({ index: 1, ok: false });
+    expect(mapped).not.toHaveProperty('externalId');
+  });
+
   it('accepts active as a "False" string, as some directories send it', () => {
     expect(mapScimUser({ ...entra, active: 'False' }, 0)).toMatchObject({ ok: true, user: { active: false } });
     // With blanks around it (an export's padding): the user it disables is disabled.

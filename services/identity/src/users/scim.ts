@@ -106,10 +106,13 @@ function mapResource(resource: unknown, index: number): MappedResource {
   const r = resource as Record<string, unknown>;
   const externalId = text(attribute(r, 'externalId'));
   if (!externalId) return { index, ok: false, reason: 'externalId is required' };
-  if (externalId.length > 256) return { index, ok: false, externalId, reason: 'externalId is longer than 256 characters' };
+  // Echoed in the result only when well-formed: answered, then stored with the Idempotency-Key's answer, a lone
+  // surrogate would come back to a retry as U+FFFD.
+  const shown = wellFormed(externalId) ? { externalId } : {};
+  if (externalId.length > 256) return { index, ok: false, ...shown, reason: 'externalId is longer than 256 characters' };
   const email = primaryEmail(r);
   if (!isDeliverableEmail(email)) {
-    return { index, ok: false, externalId, reason: 'no valid email address (emails[].value or userName)' };
+    return { index, ok: false, ...shown, reason: 'no valid email address (emails[].value or userName)' };
   }
   const sentName = attribute(r, 'name');
   const name = typeof sentName === 'object' && sentName !== null ? (sentName as Record<string, unknown>) : {};
@@ -118,7 +121,7 @@ function mapResource(resource: unknown, index: number): MappedResource {
   const givenName = namePart(name, 'givenName');
   const familyName = namePart(name, 'familyName');
   if ((givenName?.length ?? 0) > 200 || (familyName?.length ?? 0) > 200) {
-    return { index, ok: false, externalId, reason: 'name.givenName and name.familyName are at most 200 characters' };
+    return { index, ok: false, ...shown, reason: 'name.givenName and name.familyName are at most 200 characters' };
   }
   // Only what the directory sent: the email is a new user's name (createdName), never a stored name's replacement.
   // One the directory did not send as such (name.formatted, the name parts joined) is cut to fit, not refused.
@@ -126,19 +129,19 @@ function mapResource(resource: unknown, index: number): MappedResource {
   // The request's own check leaves a directory export's resources to this one (an attribute the import ignores may
   // hold anything): what it keeps must be text the database stores as sent.
   if (![externalId, givenName, familyName, displayName].every((value) => typeof value !== 'string' || wellFormed(value))) {
-    return { index, ok: false, ...(wellFormed(externalId) && { externalId }), reason: 'externalId and the names must be well-formed Unicode text (a lone surrogate)' };
+    return { index, ok: false, ...shown, reason: 'externalId and the names must be well-formed Unicode text (a lone surrogate)' };
   }
-  if ((displayName?.length ?? 0) > 200) return { index, ok: false, externalId, reason: 'displayName is longer than 200 characters' };
+  if ((displayName?.length ?? 0) > 200) return { index, ok: false, ...shown, reason: 'displayName is longer than 200 characters' };
   // The names are shown in emails and lists, as POST /v1/users's (Text): something visible, no control character or
   // bidirectional override (U+202E would make a name read other than it is stored).
   // The display name is reported by the attribute it came from.
   const displayNameFrom = sentDisplayName !== undefined ? 'displayName' : formatted !== undefined ? 'name.formatted' : 'name';
   for (const [field, value] of [[displayNameFrom, displayName], ['name.givenName', givenName], ['name.familyName', familyName]] as const) {
     const problem = typeof value === 'string' ? textProblem(value) : null;
-    if (problem) return { index, ok: false, externalId, reason: `${field} ${problem}` };
+    if (problem) return { index, ok: false, ...shown, reason: `${field} ${problem}` };
   }
   const active = activeFlag(attribute(r, 'active'));
-  if (active === undefined) return { index, ok: false, externalId, reason: 'active must be true or false' };
+  if (active === undefined) return { index, ok: false, ...shown, reason: 'active must be true or false' };
   return {
     index,
     ok: true,
