@@ -188,4 +188,59 @@ describe('an email claimed more times than it may be attempted', () => {
       ['EmailDeadLettered', 3],
     ]);
   });
+
+  // The cap was checked after what is read before the SMTP exchange: a read or a render failing on every claim (a
+  // template of NOTIFY_TEMPLATES_DIR calling a helper that does not exist) kept the email claimed every lease, for ever.
+  it('is failed too when what comes before the SMTP exchange fails on every claim, a digest without its emails (the sweep sends them by themselves)', async () => {
+    const outbox = { event: jest.fn((topic: string, event: { type: string }) => ({ eventId: randomUUID(), topic, key: 'p-claims', value: JSON.stringify({ type: event.type }) })), committed: jest.fn() };
+    const metrics = { attempts: { inc: jest.fn() }, sendSeconds: { startTimer: () => () => undefined } };
+    const compose = jest.fn(async () => {
+      throw new Error('Missing helper: "fmt"');
+    });
+    const limited = new DeliverEmail(
+      messages,
+      { send: jest.fn() } as unknown as Mailer,
+      outbox as unknown as EventOutbox,
+      { currentAddress: jest.fn(async () => ({ to: { email: 'ann@contoso.example.com' } })) } as unknown as RecipientDirectory,
+      { withdrawal: jest.fn(async () => null) } as unknown as InvitationProgressRepository,
+      { check: jest.fn(async () => ({ withdrawn: null })) } as unknown as ProfileProgressRepository,
+      metrics as unknown as DeliveryMetrics,
+      { compose } as unknown as InvitationDigests,
+      {} as HandOverMessages,
+      { execute: jest.fn(async () => undefined) } as unknown as RenderAgain,
+      { NOTIFY_LEASE_MS: 60_000, NOTIFY_MAX_ATTEMPTS: 3, MAIL_FROM_ADDRESS: 'noreply@contoso.example' } as NotificationConfig,
+    );
+    // Within its attempts, the error is the claim's (the lease runs out, the email is claimed again).
+    const early = await insert({ template: 'invitation-digest', status: 'RETRY', attempts: 2 });
+    const [first] = await limited.claimManyById([early], 2);
+    await expect(limited.execute(first)).rejects.toThrow('Missing helper');
+    expect(await stored(early)).toMatchObject({ status: 'SENDING', attempts: 3 });
+
+    const id = await insert({ template: 'invitation-digest', status: 'RETRY', attempts: 3 });
+    const [claimed] = await limited.claimManyById([id], 3);
+    expect(await limited.execute(claimed)).toEqual({ status: 'FAILED' });
+    const after = await stored(id);
+    expect(after).toMatchObject({ status: 'FAILED', lastError: expect.stringMatching(/its 3 attempts were used up without an outcome \(last error: Missing helper: "fmt"\)/) });
+    // The digest's dead letter; no outcome of its own (its emails, not read, are released by the sweep to go alone).
+    expect((after.outbox as Array<{ value: string }>).map((e) => JSON.parse(e.value).type)).toEqual(['EmailDeadLettered']);
+
+    // Not a digest: its NotificationFailed as well.
+    const single = await insert({ status: 'RETRY', attempts: 3 });
+    const [one] = await limited.claimManyById([single], 3);
+    const failing = new DeliverEmail(
+      messages,
+      { send: jest.fn() } as unknown as Mailer,
+      outbox as unknown as EventOutbox,
+      { currentAddress: jest.fn(async () => Promise.reject(new Error('recipient view unreadable'))) } as unknown as RecipientDirectory,
+      { withdrawal: jest.fn(async () => null) } as unknown as InvitationProgressRepository,
+      { check: jest.fn(async () => ({ withdrawn: null })) } as unknown as ProfileProgressRepository,
+      metrics as unknown as DeliveryMetrics,
+      {} as InvitationDigests,
+      {} as HandOverMessages,
+      { execute: jest.fn(async () => undefined) } as unknown as RenderAgain,
+      { NOTIFY_LEASE_MS: 60_000, NOTIFY_MAX_ATTEMPTS: 3, MAIL_FROM_ADDRESS: 'noreply@contoso.example' } as NotificationConfig,
+    );
+    expect(await failing.execute(one)).toEqual({ status: 'FAILED' });
+    expect(((await stored(single)).outbox as Array<{ value: string }>).map((e) => JSON.parse(e.value).type)).toEqual(['NotificationFailed', 'EmailDeadLettered']);
+  });
 });

@@ -285,7 +285,25 @@ export class DeliverEmail {
     return outcome;
   }
 
+  /**
+   * An attempt; one claimed more times than it may be attempted whose attempt fails before any outcome (what is read or
+   * rendered before the SMTP exchange failing on every claim: bad data, a template of NOTIFY_TEMPLATES_DIR calling a
+   * helper that does not exist) is failed then, as one whose claims ended without an outcome (below), not claimed every
+   * lease for ever. A digest's gathered emails were not read: none is failed with it, and the sweep releases them to
+   * go by themselves (InvitationDigests.sweep), so its failure tells nobody (no outcome of its own, its dead letter).
+   */
   private async attempt(claim: ClaimedEmail): Promise<DeliveryOutcome> {
+    try {
+      return await this.attemptOnce(claim);
+    } catch (error) {
+      if (claim.attempts <= this.config.NOTIFY_MAX_ATTEMPTS) throw error;
+      const reason = `its ${this.config.NOTIFY_MAX_ATTEMPTS} attempts were used up without an outcome (last error: ${(error as Error).message})`;
+      const gathered = claim.template === DIGEST_TEMPLATE ? { emails: [], leaseToken: claim.leaseToken } : undefined;
+      return this.failed({ ...claim, attempts: claim.attempts - 1 }, new Error(reason), {}, gathered);
+    }
+  }
+
+  private async attemptOnce(claim: ClaimedEmail): Promise<DeliveryOutcome> {
     let claimed = claim;
     // A profile's email first (none else reads anything here): the locations it still serves decide its recipient.
     const profile = await this.profiles.check(claimed);
@@ -422,7 +440,7 @@ export class DeliverEmail {
     }
     const failedAt = new Date();
     this.logger.error(`${message._id} failed after ${message.attempts} attempt(s)${permanent ? ' (permanent)' : ''}: ${withoutAddresses(reason)}`);
-    if (gathered) await this.settle(message, gathered, { attempts: message.attempts, error: reason });
+    if (gathered?.emails.length) await this.settle(message, gathered, { attempts: message.attempts, error: reason });
     const recorded = await this.record(message, {
       $set: { status: 'FAILED', failedAt, lastError: reason, ...readdressed },
       $unset: { leaseUntil: 1, leaseToken: 1, nextAttemptAt: 1 },
