@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { SMTPServer, SMTPServerOptions } from 'smtp-server';
 import type { NotificationConfig } from '../config';
-import { describeSmtpFailure, isPermanentSmtpFailure, Mailer, namesAddress, withoutAddresses } from './mailer';
+import { describeSmtpFailure, isPermanentSmtpFailure, Mailer, mustUpgrade, namesAddress, withoutAddresses } from './mailer';
 
 const email = {
   _id: 'e-1:u-1:EMAIL',
@@ -18,12 +18,12 @@ const email = {
 const refused = (code: string, command: string, response: string) =>
   Object.assign(new Error(response), { code, command, response, responseCode: Number(response.slice(0, 3)) });
 
-async function failureFrom(options: SMTPServerOptions, credentials = ''): Promise<unknown> {
+async function failureFrom(options: SMTPServerOptions, credentials = '', query = ''): Promise<unknown> {
   const server = new SMTPServer({ disabledCommands: ['STARTTLS'], logger: false, ...options });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
   const { port } = server.server.address() as AddressInfo;
   const mailer = new Mailer({
-    SMTP_URL: `smtp://${credentials}127.0.0.1:${port}`,
+    SMTP_URL: `smtp://${credentials}127.0.0.1:${port}${query}`,
     NOTIFY_CONCURRENCY: 1,
     NOTIFY_SMTP_TIMEOUT_MS: 5_000,
     MAIL_FROM_NAME: 'Partner Center',
@@ -257,5 +257,46 @@ describe('withoutAddresses (what the delivery logs say of an SMTP failure)', () 
       'EENVELOPE 450 4.2.0 <address>: Greylisted, try again in 300 s',
     );
     expect(withoutAddresses('ETIMEDOUT Connection timeout')).toBe('ETIMEDOUT Connection timeout');
+  });
+});
+
+// nodemailer upgrades with STARTTLS only when the server offers it: removed from the EHLO answer by someone on the path,
+// the credentials would go in clear.
+describe('the SMTP credentials are sent only over TLS', () => {
+  it('requires STARTTLS for an smtp: URL with credentials to another machine; not for smtps:, none, or the loopback interface', () => {
+    expect(mustUpgrade('smtp://mailer:secret@mail.contoso.example:587')).toBe(true);
+    expect(mustUpgrade('smtp://mailer@10.0.0.5:25')).toBe(true);
+    expect(mustUpgrade('smtps://mailer:secret@mail.contoso.example:465')).toBe(false);
+    expect(mustUpgrade('smtp://mail.contoso.example:25')).toBe(false);
+    for (const host of ['127.0.0.1', 'localhost', '[::1]', '127.0.1.1']) expect(mustUpgrade(`smtp://mailer:secret@${host}:1025`)).toBe(false);
+    // What the transport is given; the URL's own query is applied after it (a server that cannot do TLS).
+    const options = (url: string) => {
+      const mailer = new Mailer({ SMTP_URL: url, NOTIFY_CONCURRENCY: 1, NOTIFY_SMTP_TIMEOUT_MS: 5_000, MAIL_FROM_NAME: 'Partner Center', MAIL_FROM_ADDRESS: 'no-reply@partnercenter.local' } as NotificationConfig);
+      const { requireTLS } = (mailer as unknown as { transport: { options: { requireTLS?: boolean } } }).transport.options;
+      mailer.onApplicationShutdown();
+      return requireTLS;
+    };
+    expect(options('smtp://mailer:secret@mail.contoso.example:587')).toBe(true);
+    expect(options('smtp://mailer:secret@mail.contoso.example:587?requireTLS=false')).toBe(false);
+    expect(options('smtp://127.0.0.1:1025')).toBe(false);
+  });
+
+  it('sends no credentials to a server that does not offer STARTTLS when it is required (retried, not given up)', async () => {
+    let authenticated = 0;
+    const error = await failureFrom(
+      {
+        authOptional: false,
+        allowInsecureAuth: true,
+        onAuth: (_auth, _session, callback) => {
+          authenticated++;
+          callback(null, { user: 'mailer' });
+        },
+      },
+      'mailer:secret@',
+      '?requireTLS=true', // what mustUpgrade sets for another machine, here on the loopback interface of the test
+    );
+    expect(authenticated).toBe(0);
+    expect(error).toMatchObject({ code: 'ETLS' });
+    expect(isPermanentSmtpFailure(error)).toBe(false);
   });
 });

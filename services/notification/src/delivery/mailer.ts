@@ -30,6 +30,8 @@ export class Mailer implements OnApplicationShutdown {
   constructor(@Inject(CONFIG) config: NotificationConfig) {
     this.transport = createTransport({
       url: config.SMTP_URL,
+      // Options the URL's query names (`?requireTLS=false`) take precedence: nodemailer applies them after these.
+      requireTLS: mustUpgrade(config.SMTP_URL),
       pool: true,
       maxConnections: config.NOTIFY_CONCURRENCY,
       maxMessages: MESSAGES_PER_CONNECTION,
@@ -66,6 +68,20 @@ export class Mailer implements OnApplicationShutdown {
   onApplicationShutdown(): void {
     this.transport.close();
   }
+}
+
+/**
+ * Whether the connection must be upgraded with STARTTLS before anything is sent: an `smtp:` URL that carries credentials,
+ * to another host than this machine. nodemailer upgrades only when the server offers STARTTLS, so someone on the path
+ * removing the offer from its EHLO answer would be sent the user and password in clear (AUTH). `smtps:` is TLS from
+ * the start; a server on the loopback interface (a local relay) is reached over no network. `?requireTLS=false` in the
+ * URL says otherwise, for a server that cannot do TLS.
+ */
+export function mustUpgrade(smtpUrl: string): boolean {
+  const url = new URL(smtpUrl);
+  if (url.protocol !== 'smtp:' || (!url.username && !url.password)) return false;
+  const host = url.hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  return !(host === 'localhost' || host === '::1' || /^127\./.test(host));
 }
 
 /** nodemailer's codes for a rejection of this message: its envelope (MAIL FROM, RCPT TO, DATA) or its content. */
