@@ -497,6 +497,10 @@ describe('secrets quoted in reasons', () => {
     expect(answer.validationHistory).toEqual([expect.objectContaining({ reasons: ['IBAN ****3000 does not match'] })]);
     const listed = await call(h, 'GET', '/v1/bank-profiles?limit=200', { token: admin });
     expect(JSON.stringify(listed.body)).not.toContain('3704 0044');
+    // The operator's answer to a decision recorded on it too.
+    const decided = await call(h, 'POST', `/v1/operator/profiles/${id}/validation`, { headers: operator, body: { revision: 1, outcome: 'ACTION_REQUIRED', reasons: ['Account closed'] } });
+    expect(decided.status).toBe(200);
+    expect(decided.body.reasons).toEqual(['IBAN ****3000 does not match']);
   });
 
   // A result is masked with the profile's secrets as they are when it is handled: redelivered after the account was

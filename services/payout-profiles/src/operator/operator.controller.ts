@@ -10,6 +10,7 @@ import { RecordValidationResult } from '../validation/usecases/record-validation
 import { ValidationResultCommand } from '../validation/usecases/validation-result.command';
 import { BankProfileDetailsDto, ExpiryScanDto, RecordedValidationDto, ResealDto, ResealQueryDto, TaxProfileDetailsDto } from './dto/operator.dto';
 import { ReadProfileDetails } from './usecases/read-profile-details.use-case';
+import { publicReasons } from '../secrets/masking';
 
 /** A run asked for as this instance stops (BackgroundWork). */
 const SHUTTING_DOWN = '`shutting-down`: this instance is stopping; ask again (another instance takes it)';
@@ -81,7 +82,7 @@ export class OperatorController {
     const source = request.operator === VALIDATOR_KEY.name ? 'BACK_OFFICE' : 'OPERATOR';
     const command = ValidationResultCommand.create({ profileId, profileKind, ...body, source });
     const { effect, profile } = await this.record.execute(command);
-    return { profileId: command.profileId, profileKind, effect, revision: profile.revision, status: profile.status, reasons: profile.reasons, version: profile.version };
+    return { profileId: command.profileId, profileKind, effect, revision: profile.revision, status: profile.status, reasons: publicReasons(profile.reasons), version: profile.version };
   }
 
   @Post('tax-expiry-scan')
