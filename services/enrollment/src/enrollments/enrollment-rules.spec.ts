@@ -143,6 +143,10 @@ describe('what viewers see', () => {
     expect(nextAction({ status: 'INVITED', fiscalYear: fy, missing: [] }, inactive)).toBeNull();
     expect(nextAction({ status: 'INVITED', fiscalYear: fy, evaluatedAt: at, missing: [] }, inactive)).toBeNull();
     expect(nextAction({ status: 'INELIGIBLE', fiscalYear: fy, evaluatedAt: at, missing: [] }, { ...inactive, restartable: true })).toBeNull();
+    // Submitted before it ended INELIGIBLE: starting it again is a start (checked against the agreement) all the same.
+    expect(nextAction({ status: 'INELIGIBLE', fiscalYear: fy, evaluatedAt: at, submittedAt: at, missing: [] }, { ...inactive, restartable: true })).toBeNull();
+    expect(nextAction({ status: 'INELIGIBLE', fiscalYear: fy, evaluatedAt: at, submittedAt: at, missing: [] }, { ...inactive, restartable: true, programFiscalYear: 'FY28' })).toBeNull();
+    expect(nextAction({ status: 'INELIGIBLE', fiscalYear: fy, evaluatedAt: at, submittedAt: at, missing: [] }, { now: at, restartable: true })).toBe('ENROLL');
     expect(nextAction({ status: 'ACTION_REQUIRED', fiscalYear: fy, evaluatedAt: at, submittedAt: at, missing: ['BANK_PROFILE_NOT_APPROVED'] }, inactive)).toBe('CONTINUE');
   });
 

@@ -299,9 +299,10 @@ export function nextAction(
   }: { now: Date; programOpen?: boolean; restartable?: boolean; programFiscalYear?: string; agreementActive?: boolean },
 ): NextAction | null {
   if (e.rollover) return null;
-  // The partner's agreement not active: nothing starts or is submitted (422 agreement-inactive); one submitted follows
-  // its profiles (Continue on one sent back for action).
-  if (!agreementActive && !e.submittedAt) return null;
+  // The partner's agreement not active: nothing starts or is submitted (422 agreement-inactive), also one submitted
+  // before it ended INELIGIBLE (Enroll starts it again); one submitted follows its profiles (Continue on one sent back
+  // for action).
+  if (!agreementActive && (!e.submittedAt || e.status === 'INELIGIBLE')) return null;
   if (e.status !== 'ENROLLED' && fiscalYearOver(e.fiscalYear, now)) return null;
   if (e.status === 'INELIGIBLE') return restartable ? (programFiscalYear !== undefined && programFiscalYear !== e.fiscalYear ? 'CONTINUE' : 'ENROLL') : null;
   if (TERMINAL.includes(e.status)) return null;

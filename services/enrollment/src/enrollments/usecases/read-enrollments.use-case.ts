@@ -65,10 +65,10 @@ export class ReadEnrollments {
    * An admin's view of one never enrolled (no proposal yet) reads its program: Enroll is no next action while it is not
    * open or has moved past its fiscal year. Of an INELIGIBLE one, also the location's eligibility for its year: Enroll
    * starts it again once eligible. `agreementActive`: read here when not given, only where nextAction reads it (one
-   * not submitted).
+   * not submitted, or INELIGIBLE).
    */
   private async dto(viewerIsAdmin: boolean, e: Enrollment, agreementActive?: boolean): Promise<EnrollmentDto> {
-    agreementActive ??= e.submittedAt ? true : await this.views.agreementActive(e.partnerId);
+    agreementActive ??= e.submittedAt && e.status !== 'INELIGIBLE' ? true : await this.views.agreementActive(e.partnerId);
     const reads = viewerIsAdmin && (!e.evaluatedAt || e.status === 'INELIGIBLE');
     const program = reads ? await this.programs.find(e.programId) : null;
     // Not one of a year its program has moved past (Enroll, /refresh start none there).
