@@ -5,10 +5,10 @@
  */
 import { ALL_TOPICS } from '@lib/contracts';
 import { consumerGroupFor, PENDING_OUTBOX } from '@lib/messaging';
-import { freePort, ManagedProcess, OPERATOR_KEY, PROJECT_ROOT, SERVICE_NODE_ARGS, SmtpTestServer, spawnServer, startGroupAtEnd, TestKafka, waitFor } from '@lib/testing';
+import { freePort, logSize, logTail, ManagedProcess, OPERATOR_KEY, PROJECT_ROOT, SERVICE_NODE_ARGS, SmtpTestServer, spawnServer, startGroupAtEnd, TestKafka, waitFor } from '@lib/testing';
 import { buildServices } from '@lib/testing/infra/build';
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { exportPKCS8, generateKeyPair } from 'jose';
 import { MongoClient } from 'mongodb';
@@ -36,14 +36,6 @@ const KEPT_RUNS = 10;
 
 /** Starts of the five services, each on ports chosen again when one was taken before its service bound it. */
 const PORT_ATTEMPTS = 3;
-
-function readLog(file: string): string {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch {
-    return '';
-  }
-}
 
 /** Removes the logs of all but the last KEPT_RUNS - 1 runs (by when each last wrote), before this one writes its own. */
 function pruneRunLogs(dir: string): void {
@@ -172,10 +164,12 @@ export class Platform {
     // then chosen again and the services started again, as the brokers and database servers do.
     for (let attempt = 1; ; attempt++) {
       await this.choosePorts();
+      // What each service logs from this attempt on (an earlier attempt's port refusal is not this one's reason).
+      const from = new Map(SERVICES.map((service) => [service, logSize(this.logFile(service))]));
       const started = await Promise.allSettled(SERVICES.map((service) => this.startService(service)));
       const failed = started.flatMap((result, i) => (result.status === 'rejected' ? [{ service: SERVICES[i], error: result.reason as Error }] : []));
       if (failed.length === 0) return this;
-      const portTaken = failed.some(({ service }) => /EADDRINUSE|address already in use/i.test(readLog(this.logFile(service))));
+      const portTaken = failed.some(({ service }) => /EADDRINUSE|address already in use/i.test(logTail(this.logFile(service), from.get(service))));
       await Promise.all([...this.processes.values()].map((p) => p.stop(20_000)));
       this.processes.clear();
       if (!portTaken || attempt === PORT_ATTEMPTS) throw failed[0].error;

@@ -115,6 +115,7 @@ async function readRecords(
   const groupId = `dead-letter-reader-${randomUUID()}`;
   const consumer = kafka.consumer({ groupId });
   const records: Array<{ topic: string; partition: number; message: KafkaMessage }> = [];
+  let timer: NodeJS.Timeout | undefined;
   try {
     const existing = new Set(await admin.listTopics());
     const wanted = topics.filter((topic) => existing.has(topic));
@@ -132,15 +133,15 @@ async function readRecords(
     await consumer.subscribe({ topics: wanted, fromBeginning: true });
     let done!: () => void;
     const finished = new Promise<void>((resolve) => (done = resolve));
-    // The deadline counts from the last record read (a large DLQ takes longer than any fixed time to read whole).
-    let timer: NodeJS.Timeout | undefined;
+    // The deadline counts from the group's start, then from the last record read (a large DLQ takes longer than any
+    // fixed time to read whole). Rejected before the race below is set (its consumer failing to start): handled there.
     let fail!: (error: Error) => void;
     const timeout = new Promise<never>((_, reject) => (fail = reject));
+    timeout.catch(() => undefined);
     const progressed = () => {
       clearTimeout(timer);
       timer = setTimeout(() => fail(new Error(`reading ${wanted.join(', ')} did not reach its end (no record for ${READ_TIMEOUT_MS} ms)`)), READ_TIMEOUT_MS);
     };
-    progressed();
     await consumer.run({
       autoCommit: false,
       eachMessage: async ({ topic, partition, message }) => {
@@ -154,9 +155,11 @@ async function readRecords(
       },
     });
     if (only) consumer.seek({ topic: wanted[0], partition: only.partition, offset: only.from });
-    await Promise.race([finished, timeout]).finally(() => clearTimeout(timer));
+    progressed();
+    await Promise.race([finished, timeout]);
     return records.sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : a.partition - b.partition || (BigInt(a.message.offset) < BigInt(b.message.offset) ? -1 : 1)));
   } finally {
+    clearTimeout(timer);
     await consumer.disconnect().catch(() => undefined);
     await admin.deleteGroups([groupId]).catch(() => undefined);
     await admin.disconnect().catch(() => undefined);

@@ -137,7 +137,7 @@ describe('mapScimUser', () => {
   it.each([
     ['no usable email', { externalId: 'e\ud800', emails: [{ value: 'not-an-email' }] }],
     ['an externalId of 257 characters', { ...entra, externalId: `\ud800${'e'.repeat(256)}` }],
-    ['a bad active flag', { ...entra, externalId: 'e\udc00', active: 'maybe' }],
+    ['a given name of 201 characters', { ...entra, externalId: 'e\udc00', name: { givenName: 'g'.repeat(201), familyName: 'Hopper' } }],
   ])('rejects %s without echoing an externalId that is no well-formed Unicode', (_, resource) => {
     const mapped = mapScimUser(resource, 1);
     expect(mapped).toMatchObject({ index: 1, ok: false });
