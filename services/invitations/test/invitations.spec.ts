@@ -6,6 +6,7 @@ import { getConnectionToken } from '@nestjs/mongoose';
 import type { Connection } from 'mongoose';
 import { randomUUID } from 'node:crypto';
 import { InvitationRepository } from '../src/invitations/invitation.repository';
+import { invitationId as invitationIdOf } from '../src/invitations/invitation-ids';
 import { DeliverInvitation } from '../src/invitations/usecases/deliver-invitation.use-case';
 import { DeliverToLateAdmins } from '../src/invitations/usecases/deliver-to-late-admins.use-case';
 import { IssueInvitation } from '../src/invitations/usecases/issue-invitation.use-case';
@@ -938,6 +939,35 @@ describe('a location enrolled before its invitation', () => {
     expect(world.events('InvitationIssued', forInvitation(programId, l1))).toHaveLength(0);
     expect(world.events('AdminAssignmentRequested', forInvitation(programId, l1))).toHaveLength(0);
     expect((await world.notices(admin)).filter((n: { programId: string }) => n.programId === programId)).toEqual([]);
+  });
+});
+
+describe('an enrollment recorded while its first invitation is being written (another instance)', () => {
+  // The enrollment's handler recorded ENROLLED, found no invitation and wrote nothing; the decision's handler had read
+  // the enrollment before that, and then wrote the invitation (a new document: no version for the two to meet on).
+  it('is followed once the invitation is written: the invitation ends ENROLLED, not ISSUED', async () => {
+    const { partner, l1, admin, programId } = await oneLocationWithAdmins();
+    await world.enrollment(partner, l1, programId, 'EnrollmentStarted', 'INVITED', 1);
+    await world.enrollment(partner, l1, programId, 'EnrollmentEnrolled', 'ENROLLED', 2, { previousStatus: 'INVITED' });
+    const views = world.service.app.get(ViewsRepository);
+    const invitationId = invitationIdOf({ programId, locationId: l1, fiscalYear: FY });
+    await eventually(async () => expect(await views.enrollmentStatus(invitationId)).toMatchObject({ status: 'ENROLLED' }));
+    const read = views.enrollmentStatus.bind(views);
+    let raced = false;
+    const stale = jest.spyOn(views, 'enrollmentStatus').mockImplementation(async (id) => {
+      const status = await read(id);
+      if (id !== invitationId || raced) return status;
+      raced = true;
+      return null; // as read before the enrollment's events were recorded
+    });
+    try {
+      await world.decide(partner, l1, programId, true);
+      await world.waitEvent('InvitationIssued', forInvitation(programId, l1));
+      await eventually(async () => expect((await world.invitations(admin, `?locationId=${l1}`)).find((i: { programId: string }) => i.programId === programId)).toMatchObject({ state: 'ENROLLED' }));
+    } finally {
+      stale.mockRestore();
+    }
+    expect(raced).toBe(true);
   });
 });
 

@@ -13,6 +13,8 @@ import { IssueInvitation } from './issue-invitation.use-case';
 import { RevokeInvitation } from './revoke-invitation.use-case';
 
 const MAX_ATTEMPTS = 8;
+/** Invitations one event reconciles at the same time (executeAll). */
+const RECONCILED_AT_ONCE = 32;
 
 /**
  * The single code path that moves an invitation, whatever message triggered it (decision, program, role,
@@ -42,12 +44,17 @@ export class ReconcileInvitation {
   ) {}
 
   /**
-   * Reconciles each of these invitations in turn, telling the broker after each that the batch is alive (a handler
-   * of one event may reconcile many: a user's locations, a program's decisions).
+   * Reconciles these invitations, RECONCILED_AT_ONCE at a time (each under its own lock, with its own guarded writes: a
+   * handler of one event may reconcile thousands, an admin of every location of a large partner, a program opening,
+   * each a few round trips), telling the broker after each group that the batch is alive. A failure fails the call
+   * once the group's others are done (the message is retried: what was done is found done).
    */
   async executeAll(invitationIds: Iterable<string>, heartbeat: () => Promise<void>): Promise<void> {
-    for (const invitationId of invitationIds) {
-      await this.execute(invitationId);
+    const ids = [...invitationIds];
+    for (let i = 0; i < ids.length; i += RECONCILED_AT_ONCE) {
+      const outcomes = await Promise.allSettled(ids.slice(i, i + RECONCILED_AT_ONCE).map((id) => this.execute(id)));
+      const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+      if (failed) throw failed.reason;
       await heartbeat();
     }
   }
@@ -145,6 +152,7 @@ export class ReconcileInvitation {
         const reached = reachedBy(transition, current);
         if (reached) await this.followAdmins(invitationId, key, reached);
         if (transition.kind === 'await-admin' || transition.kind === 'admins-left') await this.askIfAdminsAppeared(invitationId);
+        if (!current) await this.followEnrollment(invitationId, enrollment);
         return transition;
       }
       this.logger.debug(`invitation ${invitationId} changed while applying ${transition.kind}; reading it again`);
@@ -177,6 +185,17 @@ export class ReconcileInvitation {
     const asked = new Set(written.askedAdmins ?? []);
     // Someone to ask: the rules decide whether to (the enrollment may be validated meanwhile, the year over...).
     if ((await this.companyAdmins(written.partnerId)).some((admin) => !asked.has(admin.userId))) await this.reconcile(invitationId);
+  }
+
+  /**
+   * An invitation just created, on the enrollment status read before the write, while an enrollment event may have
+   * been recorded in between: its handler writes the view and then reconciles, and found no invitation to move (a new
+   * document has no version for the two writes to meet on, as an existing one's). Read again after the write: changed
+   * since (ENROLLED meanwhile), the invitation goes round once more (under the same lock), and the rule marks it.
+   */
+  private async followEnrollment(invitationId: string, read: { status: string; completed?: boolean } | null): Promise<void> {
+    const now = await this.views.enrollmentStatus(invitationId);
+    if ((now?.status ?? null) !== (read?.status ?? null) || !!now?.completed !== !!read?.completed) await this.reconcile(invitationId);
   }
 
   /**
