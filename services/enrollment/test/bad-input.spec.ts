@@ -141,6 +141,8 @@ describe('enrollments', () => {
     ['no locationId', (p: string) => ({ programId: p }), 'locationId'],
     ['an unknown field', (p: string) => ({ programId: p, locationId: w.L1, status: 'ENROLLED' }), 'status'],
     ['a number for bankProfileId', (p: string) => ({ programId: p, locationId: w.L1, bankProfileId: 7 }), 'bankProfileId'],
+    // Not "the default" (taken as absent, a choice made before was kept): refused, naming the field.
+    ['a null bankProfileId', (p: string) => ({ programId: p, locationId: w.L1, bankProfileId: null }), 'bankProfileId'],
     ['a bad location id', (p: string) => ({ programId: p, locationId: '../etc' }), 'locationId'],
   ])('refuses %s, and changes nothing', async (_, body, field) => {
     const program = await createProgram(h, { requiresEligibility: false });
@@ -199,6 +201,9 @@ describe('enrollments', () => {
     expectProblem(withField, 400);
     expect(fields(withField.body)).toContain('bankProfileId');
     expectProblem(await call(h, 'POST', `/v1/enrollments/${id}/refresh`, { token, body: { bankProfileId: '' } }), 400);
+    const nullChoice = await call(h, 'POST', `/v1/enrollments/${id}/refresh`, { token, body: { bankProfileId: null } });
+    expectProblem(nullChoice, 400);
+    expect(fields(nullChoice.body)).toContain('bankProfileId');
     expect((await call(h, 'GET', `/v1/enrollments/${id}`, { token })).body.version).toBe(enrolled.body.version);
 
     for (const body of [{}, { fromFiscalYear: '2027' }, { fromFiscalYear: 'FY27', limit: 0 }, { fromFiscalYear: 'FY27', extra: true }]) {

@@ -267,9 +267,10 @@ describe('Enroll, Continue, Submit and validation', () => {
     const started = await start();
     expect(started.status).toBe(201);
     const read = started.body.version;
-    // Its retry, the answer gone: the enrollment it started (no longer "none", but this request's own write), not 412.
+    // Its retry, the answer gone: the enrollment it started (no longer "none", but this request's own write), not 412;
+    // answered as first (201: it started it), not as an enrollment found as it is (200).
     await forgetAnswers();
-    expect(await start()).toMatchObject({ status: 200, body: { enrollmentId: started.body.enrollmentId, version: read } });
+    expect(await start()).toMatchObject({ status: 201, body: { enrollmentId: started.body.enrollmentId, version: read } });
     const choose = (key: string | undefined, ifMatch: number, bankProfileId = other.profileId) =>
       call(h, 'POST', '/v1/enrollments', {
         token,

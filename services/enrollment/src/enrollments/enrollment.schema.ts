@@ -63,9 +63,10 @@ export class Enrollment {
    * The Enroll under an Idempotency-Key that wrote it (its IdempotentRequest fingerprint) and the version that write
    * made. While the enrollment is still at that version (nothing written since, by anyone), that request's retry whose
    * stored answer is gone (a crash between the write and the answer's store) meets its own write: If-Match's version is
-   * then the one it read before it, not a change by someone else (see EnrollLocation).
+   * then the one it read before it, not a change by someone else (see EnrollLocation); `started`: that write started the
+   * enrollment (its retry is answered 201, as it was).
    */
-  @Prop({ type: Object }) lastRequest?: { fingerprint: string; version: number };
+  @Prop({ type: Object }) lastRequest?: { fingerprint: string; version: number; started?: boolean };
   /** Set by the first Enroll (or Continue); absent while the record only reflects an invitation. */
   @Prop() evaluatedAt?: Date;
   @Prop() startedAt?: Date;

@@ -44,8 +44,10 @@ export class EnrollmentsController {
   @ApiNotFoundResponse({ description: "Unknown program, or another partner's location" })
   @ApiConflictResponse({
     description:
-      'Program closed or discontinued; enrollment ended; `fiscal-year-ended`: the fiscal year is over (the program still in it, ' +
-      'or the enrollment not ENROLLED: the rollover continues or expires it); busy: the enrollment kept changing, or the ' +
+      '`program-not-open` (with `programState`): program closed or discontinued; enrollment ended; `fiscal-year-ended`: the fiscal year is over (the program still in it, ' +
+      'or the enrollment not ENROLLED: the rollover continues or expires it); an enrollment of a year the program has moved past (with ' +
+      '`fiscalYear` and `programFiscalYear`) not started yet; another bank profile for a submitted enrollment outside Action required, or ' +
+      'for one continued into the next year already (an early rollover run); busy: the enrollment kept changing, or the ' +
       "location's default bank profile is changing, retry (Retry-After)",
   })
   @ApiUnprocessableEntityResponse({ description: "`location-not-eligible`: the location is not eligible for the program; `agreement-inactive`: the partner's agreement is not active" })
@@ -70,7 +72,10 @@ export class EnrollmentsController {
   @ApiOkResponse({ type: EnrollmentDto })
   @ApiConflictResponse({
     description:
-      'Enrollment ended; another bank profile outside Action required after Submit; `fiscal-year-ended`: its fiscal year is over ' +
+      'Enrollment ended; another bank profile outside Action required after Submit, or for one continued into the next year ' +
+      'already; `program-not-open` (with `programState`): one not started yet (invited, or ineligible) whose program is closed or ' +
+      'discontinued; one not started yet of a year the program has moved past (with `fiscalYear` and `programFiscalYear`); ' +
+      '`fiscal-year-ended`: its fiscal year is over ' +
       'and it is not ENROLLED (the rollover continues or expires it); busy: the enrollment kept changing, or the location\'s ' +
       'default bank profile is changing, retry (Retry-After)',
   })
@@ -99,7 +104,8 @@ export class EnrollmentsController {
   })
   @ApiConflictResponse({
     description:
-      'Not submittable (ended, continued into the next year, never enrolled); `fiscal-year-ended`: its fiscal year is over and it is ' +
+      'Not submittable (ended, continued into the next year, never enrolled); `program-not-open` (with `programState`): its program was ' +
+      'discontinued meanwhile (the enrollment ended with it); `fiscal-year-ended`: its fiscal year is over and it is ' +
       'not ENROLLED (the rollover continues or expires it); `bank-profile-not-serving`: the bank profile chosen no longer serves the ' +
       "location; `proposal-changed`: the location's default bank profile or tax profile was replaced since it was proposed (Continue first); " +
       'busy: the enrollment kept changing, retry (Retry-After)',

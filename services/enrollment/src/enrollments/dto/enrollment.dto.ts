@@ -1,5 +1,5 @@
 import { EnrollmentStatus, EnrollmentStatuses, FISCAL_YEAR_PATTERN, ID_MESSAGE, ID_PATTERN, IsFiscalYear, MissingPayoutItems } from '@lib/contracts';
-import { PageQuery } from '@lib/platform';
+import { OptionalNotNull, PageQuery } from '@lib/platform';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsIn, IsOptional, IsString, Length, Matches } from 'class-validator';
 import { RolloverOutcomes } from '../enrollment.schema';
@@ -15,16 +15,16 @@ export class EnrollDto {
   @Matches(ID_PATTERN, { message: `locationId ${ID_MESSAGE}` })
   locationId!: string;
 
-  @ApiPropertyOptional({ minLength: 1, maxLength: 100, description: "Another bank profile of the partner instead of the location's default" })
-  @IsOptional()
+  @ApiPropertyOptional({ minLength: 1, maxLength: 100, description: "Another bank profile of the partner instead of the location's default (not null: 400)" })
+  @OptionalNotNull()
   @IsString()
   @Length(1, 100)
   bankProfileId?: string;
 }
 
 export class RefreshDto {
-  @ApiPropertyOptional({ minLength: 1, maxLength: 100, description: "Another bank profile of the partner instead of the location's default" })
-  @IsOptional()
+  @ApiPropertyOptional({ minLength: 1, maxLength: 100, description: "Another bank profile of the partner instead of the location's default (not null: 400)" })
+  @OptionalNotNull()
   @IsString()
   @Length(1, 100)
   bankProfileId?: string;

@@ -313,7 +313,7 @@ export class EnrollLocation {
       evaluatedAt: now,
       ...(starting && { startedAt: now, startedBy: actor.userId }),
       // The version this write makes: a start under If-Match "0" (none) too, whose retry then meets its own write.
-      ...(idempotency && { lastRequest: { fingerprint: idempotency.fingerprint, version: existing ? existing.version + 1 : 1 } }),
+      ...(idempotency && { lastRequest: { fingerprint: idempotency.fingerprint, version: existing ? existing.version + 1 : 1, ...(starting && { started: true }) } }),
     };
 
     if (!existing) {
@@ -359,7 +359,7 @@ export class EnrollLocation {
       existing.taxProfileId === proposal.taxProfileId &&
       existing.bankChosen === (chosen !== undefined) &&
       JSON.stringify(existing.missing) === JSON.stringify(missing);
-    if (unchanged) return { enrollment: existing, started: false };
+    if (unchanged) return { enrollment: existing, started: startedByRetried(existing, idempotency) };
 
     const next = changedEnrollment(existing, fields, unset);
     let events: OutboxEntry[];
@@ -407,6 +407,16 @@ function checkVersion(existing: Enrollment | null, expected: number, idempotency
   const own = existing.lastRequest;
   if (idempotency !== undefined && own?.fingerprint === idempotency.fingerprint && own.version === existing.version) return;
   throw Problems.preconditionFailed(existing.version);
+}
+
+/**
+ * Whether this request is the retry of the Enroll that started the enrollment (its Idempotency-Key's fingerprint, and
+ * nothing written since), whose stored answer is gone: it gets the first answer, 201 (SPEC 4: a retried request gets
+ * the first answer), not 200 for an enrollment found as it is. One written before `started` was recorded: by its insert.
+ */
+function startedByRetried(existing: Enrollment, idempotency?: IdempotentRequest): boolean {
+  const own = existing.lastRequest;
+  return idempotency !== undefined && own?.fingerprint === idempotency.fingerprint && own.version === existing.version && (own.started ?? own.version === 1);
 }
 
 function bankFixedWhileSubmitted(enrollment: Enrollment): Error {
