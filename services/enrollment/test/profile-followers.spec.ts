@@ -28,7 +28,7 @@ function following(follow: (current: Enrollment) => Promise<Enrollment>): Record
   );
 }
 
-it("streams the partner's enrollments using the profile, ended ones left out, with a heartbeat before each one followed", async () => {
+it("streams the partner's enrollments using the profile, ended ones left out, with a heartbeat before each group of them followed together", async () => {
   // More than one batch of the stream (500), so that it reads on past the first.
   const using = Array.from({ length: 1_203 }, (_, i) => enrollment(`v${String(i).padStart(4, '0')}`, i % 2 ? 'VALIDATING' : 'ENROLLED', 'bank-1'));
   await db.model.collection.insertMany([
@@ -46,8 +46,27 @@ it("streams the partner's enrollments using the profile, ended ones left out, wi
 
   expect(changed).toBe(0); // the stub's follow changes nothing
   expect(followed.sort()).toEqual(using.map((e) => e._id));
-  expect(steps).toHaveLength(2 * using.length);
-  expect(steps.filter((step, i) => step !== (i % 2 ? 'follow' : 'heartbeat'))).toEqual([]);
+  // 32 at a time (the last group the rest), each group after its heartbeat.
+  const groups = Math.ceil(using.length / 32);
+  expect(steps).toHaveLength(using.length + groups);
+  const expected = Array.from({ length: groups }, (_, g) => ['heartbeat', ...Array(Math.min(32, using.length - g * 32)).fill('follow')]).flat();
+  expect(steps).toEqual(expected);
+});
+
+it('follows the enrollments of one group at the same time, not one after another', async () => {
+  await db.model.collection.insertMany(Array.from({ length: 64 }, (_, i) => enrollment(`c${String(i).padStart(4, '0')}`, 'VALIDATING', 'bank-5')) as never[]);
+  let running = 0;
+  let most = 0;
+  const profiles = following(async (current) => {
+    most = Math.max(most, ++running);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    running--;
+    return current;
+  });
+  const started = Date.now();
+  await profiles.execute({ partnerId: 'p1', profileKind: 'BANK', profileId: 'bank-5' } as never, new Date());
+  expect(most).toBe(32);
+  expect(Date.now() - started).toBeLessThan(64 * 20);
 });
 
 it('closes the stream on the server when following fails half-way (the consumer retries the event)', async () => {
@@ -67,7 +86,8 @@ it('closes the stream on the server when following fails half-way (the consumer 
   } finally {
     client.off('commandStarted', onCommand);
   }
-  expect(calls).toBe(3);
+  // The failure surfaces once its group (32, followed together) is done; nothing after it is followed.
+  expect(calls).toBe(32);
   expect(killed).toContain('killCursors');
 });
 

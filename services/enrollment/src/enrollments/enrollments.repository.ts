@@ -184,11 +184,13 @@ export class EnrollmentsRepository {
   /**
    * A continuation the rollover made on an earlier year's decision, confirmed by its own year's (`eligibilityCarried`
    * goes): a field of the rollover's, in neither the API nor the events, so no new version. By `_id` alone (a lookup on
-   * every server; with the flag in the filter mongo-java-server would scan), changing nothing where it is not set. A
+   * every server; with the flag in the filter mongo-java-server would scan), changing nothing where it is not set;
+   * batched with the collection's other writes of the same turn (BulkWriteBatcher). A
    * write that read the flag set guards on it (MarkIneligible: ending it as carried, after this confirmed it).
    */
   async confirmCarried(id: string): Promise<void> {
-    await this.model.collection.updateOne({ _id: id } as never, { $unset: { eligibilityCarried: '' } });
+    // On every eligible decision (most find nothing to change): the writes of a burst share commands.
+    await bulkWriteBatcher(this.model.collection as never).write({ updateOne: { filter: { _id: id } as never, update: { $unset: { eligibilityCarried: '' } } } });
   }
 
   /**

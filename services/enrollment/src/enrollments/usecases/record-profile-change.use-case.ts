@@ -11,6 +11,8 @@ import { FollowValidation } from './follow-validation.use-case';
 import { WithdrawBankChoice } from './withdraw-bank-choice.use-case';
 
 const ATTEMPTS = 8;
+/** Enrollments following one profile event at the same time (as the rollover's and the program sweeps' chunks). */
+const FOLLOWING_AT_ONCE = 32;
 
 /**
  * A bank or tax profile event: the profile view keeps the newest state; then every submitted enrollment using that
@@ -44,36 +46,52 @@ export class RecordProfileChange {
 
   /**
    * The enrollments the profile concerns follow it as the view has it now (also a tax profile that expired, with no
-   * event: FollowExpiredTaxProfiles), read as a stream; `heartbeat` (the consumer's) before each one, so that a profile
-   * many enrollments use keeps the consumer in its group while they follow it. How many changed.
+   * event: FollowExpiredTaxProfiles), read as a stream, FOLLOWING_AT_ONCE at a time (each enrollment its own guarded
+   * writes: a profile serving every location of a large partner is used by thousands, each a few round trips);
+   * `heartbeat` (the consumer's) before each group, so that such a profile keeps the consumer in its group while they
+   * follow it. How many changed.
    */
   async followEnrollmentsOf(event: ProfileRef, heartbeat?: () => Promise<void>): Promise<number> {
     const concerned = (e: Enrollment) => watchesProfile(e, event.profileKind, this.clock.now()) && usesProfile(e, event);
     let changed = 0;
+    const followGroup = async (group: Enrollment[]) => {
+      await heartbeat?.();
+      const outcomes = await Promise.allSettled(group.map((candidate) => this.followOne(candidate, event, concerned)));
+      changed += outcomes.filter((o) => o.status === 'fulfilled' && o.value).length;
+      const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+      if (failed) throw failed.reason;
+    };
     const stream = this.enrollments.ofProfile(event, this.clock.now());
     try {
+      let group: Enrollment[] = [];
       for await (const candidate of stream) {
         if (!concerned(candidate)) continue;
-        await heartbeat?.();
-        for (let attempt = 1, current = candidate; attempt <= ATTEMPTS; attempt++) {
-          const written = await this.settle(current);
-          if (written) {
-            if (written !== current) changed++;
-            break;
-          }
-          // Changed meanwhile: decide again only if the profile still concerns it (an ineligible decision or the
-          // discontinue sweep may have ended it, which keep submittedAt; Continue may have chosen another profile).
-          const fresh = await this.enrollments.findById(current._id);
-          if (!fresh || !concerned(fresh)) break;
-          current = fresh;
-          if (attempt === ATTEMPTS) throw new Error(`enrollment ${current._id} kept changing while it followed profile ${event.profileId}`);
+        group.push(candidate);
+        if (group.length === FOLLOWING_AT_ONCE) {
+          await followGroup(group);
+          group = [];
         }
       }
+      if (group.length) await followGroup(group);
     } finally {
       // Left early (a failure, a shutdown): the server's cursor goes now, not after its idle timeout.
       await stream.close().catch(() => undefined);
     }
     return changed;
+  }
+
+  /** One enrollment follows the profile; whether it changed. */
+  private async followOne(candidate: Enrollment, event: ProfileRef, concerned: (e: Enrollment) => boolean): Promise<boolean> {
+    for (let attempt = 1, current = candidate; attempt <= ATTEMPTS; attempt++) {
+      const written = await this.settle(current);
+      if (written) return written !== current;
+      // Changed meanwhile: decide again only if the profile still concerns it (an ineligible decision or the
+      // discontinue sweep may have ended it, which keep submittedAt; Continue may have chosen another profile).
+      const fresh = await this.enrollments.findById(current._id);
+      if (!fresh || !concerned(fresh)) return false;
+      current = fresh;
+    }
+    throw new Error(`enrollment ${candidate._id} kept changing while it followed profile ${event.profileId}`);
   }
 
   /**
