@@ -22,6 +22,7 @@ export * from './http/date-time';
 export * from './http/documentation-only';
 export * from './http/text';
 export * from './http/validation';
+export * from './lifecycle/all-done';
 export * from './lifecycle/background-work';
 export * from './lifecycle/periodic-job';
 export * from './lifecycle/ledger-retention';

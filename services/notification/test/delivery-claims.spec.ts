@@ -154,25 +154,32 @@ describe('recording an outcome while the database fails', () => {
 });
 
 describe('an email claimed more times than it may be attempted', () => {
-  // Its claims kept ending before the SMTP exchange (an error reading its recipient, bad data): each was taken again
-  // once its lease ran out, every minute, for ever, with no NotificationFailed and no dead letter.
-  it('is failed at once (the outcome event and the dead letter), not sent', async () => {
-    const send = jest.fn();
+  /** DeliverEmail with 3 attempts, what it reads before the SMTP exchange as given (`directory`, `digests`). */
+  function limitedTo3(parts: { send?: jest.Mock; directory?: Partial<RecipientDirectory>; digests?: Partial<InvitationDigests> } = {}) {
     const outbox = { event: jest.fn((topic: string, event: { type: string }) => ({ eventId: randomUUID(), topic, key: 'p-claims', value: JSON.stringify({ type: event.type }) })), committed: jest.fn() };
     const metrics = { attempts: { inc: jest.fn() }, sendSeconds: { startTimer: () => () => undefined } };
-    const limited = new DeliverEmail(
+    const deliver = new DeliverEmail(
       messages,
-      { send } as unknown as Mailer,
+      { send: parts.send ?? jest.fn() } as unknown as Mailer,
       outbox as unknown as EventOutbox,
-      { currentAddress: jest.fn(async () => ({ to: { email: 'ann@contoso.example.com' } })) } as unknown as RecipientDirectory,
+      (parts.directory ?? { currentAddress: jest.fn(async () => ({ to: { email: 'ann@contoso.example.com' } })) }) as unknown as RecipientDirectory,
       { withdrawal: jest.fn(async () => null) } as unknown as InvitationProgressRepository,
       { check: jest.fn(async () => ({ withdrawn: null })) } as unknown as ProfileProgressRepository,
       metrics as unknown as DeliveryMetrics,
-      {} as InvitationDigests,
+      (parts.digests ?? {}) as InvitationDigests,
       {} as HandOverMessages,
       { execute: jest.fn(async () => undefined) } as unknown as RenderAgain,
       { NOTIFY_LEASE_MS: 60_000, NOTIFY_MAX_ATTEMPTS: 3, MAIL_FROM_ADDRESS: 'noreply@contoso.example' } as NotificationConfig,
     );
+    return { deliver, outbox };
+  }
+  const outboxTypes = async (id: string) => ((await stored(id)).outbox as Array<{ value: string }>).map((e) => JSON.parse(e.value).type);
+
+  // Its claims kept ending before the SMTP exchange (an error reading its recipient, bad data): each was taken again
+  // once its lease ran out, every minute, for ever, with no NotificationFailed and no dead letter.
+  it('is failed at once (the outcome event and the dead letter), not sent', async () => {
+    const send = jest.fn();
+    const { deliver: limited, outbox } = limitedTo3({ send });
     const id = await insert({ status: 'RETRY', attempts: 3, lastError: 'ECONNRESET' });
     const [claimed] = await limited.claimManyById([id], 3);
     expect(claimed.attempts).toBe(4);
@@ -181,7 +188,7 @@ describe('an email claimed more times than it may be attempted', () => {
     const after = await stored(id);
     expect(after).toMatchObject({ status: 'FAILED', lastError: expect.stringMatching(/its 3 attempts were used up without an outcome \(last error: ECONNRESET\)/) });
     // In the same write: NotificationFailed and the email's dead letter.
-    expect((after.outbox as Array<{ value: string }>).map((e) => JSON.parse(e.value).type)).toEqual(['NotificationFailed', 'EmailDeadLettered']);
+    expect(await outboxTypes(id)).toEqual(['NotificationFailed', 'EmailDeadLettered']);
     // Each tells of the 3 attempts made (the claims before this one), not of this claim, which made none.
     expect(outbox.event.mock.calls.map(([, event]) => [event.type, (event as unknown as { data: { attempts: number } }).data.attempts])).toEqual([
       ['NotificationFailed', 3],
@@ -192,24 +199,10 @@ describe('an email claimed more times than it may be attempted', () => {
   // The cap was checked after what is read before the SMTP exchange: a read or a render failing on every claim (a
   // template of NOTIFY_TEMPLATES_DIR calling a helper that does not exist) kept the email claimed every lease, for ever.
   it('is failed too when what comes before the SMTP exchange fails on every claim, a digest without its emails (the sweep sends them by themselves)', async () => {
-    const outbox = { event: jest.fn((topic: string, event: { type: string }) => ({ eventId: randomUUID(), topic, key: 'p-claims', value: JSON.stringify({ type: event.type }) })), committed: jest.fn() };
-    const metrics = { attempts: { inc: jest.fn() }, sendSeconds: { startTimer: () => () => undefined } };
     const compose = jest.fn(async () => {
       throw new Error('Missing helper: "fmt"');
     });
-    const limited = new DeliverEmail(
-      messages,
-      { send: jest.fn() } as unknown as Mailer,
-      outbox as unknown as EventOutbox,
-      { currentAddress: jest.fn(async () => ({ to: { email: 'ann@contoso.example.com' } })) } as unknown as RecipientDirectory,
-      { withdrawal: jest.fn(async () => null) } as unknown as InvitationProgressRepository,
-      { check: jest.fn(async () => ({ withdrawn: null })) } as unknown as ProfileProgressRepository,
-      metrics as unknown as DeliveryMetrics,
-      { compose } as unknown as InvitationDigests,
-      {} as HandOverMessages,
-      { execute: jest.fn(async () => undefined) } as unknown as RenderAgain,
-      { NOTIFY_LEASE_MS: 60_000, NOTIFY_MAX_ATTEMPTS: 3, MAIL_FROM_ADDRESS: 'noreply@contoso.example' } as NotificationConfig,
-    );
+    const { deliver: limited } = limitedTo3({ digests: { compose } as never });
     // Within its attempts, the error is the claim's (the lease runs out, the email is claimed again).
     const early = await insert({ template: 'invitation-digest', status: 'RETRY', attempts: 2 });
     const [first] = await limited.claimManyById([early], 2);
@@ -219,28 +212,16 @@ describe('an email claimed more times than it may be attempted', () => {
     const id = await insert({ template: 'invitation-digest', status: 'RETRY', attempts: 3 });
     const [claimed] = await limited.claimManyById([id], 3);
     expect(await limited.execute(claimed)).toEqual({ status: 'FAILED' });
-    const after = await stored(id);
-    expect(after).toMatchObject({ status: 'FAILED', lastError: expect.stringMatching(/its 3 attempts were used up without an outcome \(last error: Missing helper: "fmt"\)/) });
+    expect(await stored(id)).toMatchObject({ status: 'FAILED', lastError: expect.stringMatching(/its 3 attempts were used up without an outcome \(last error: Missing helper: "fmt"\)/) });
     // The digest's dead letter; no outcome of its own (its emails, not read, are released by the sweep to go alone).
-    expect((after.outbox as Array<{ value: string }>).map((e) => JSON.parse(e.value).type)).toEqual(['EmailDeadLettered']);
+    expect(await outboxTypes(id)).toEqual(['EmailDeadLettered']);
 
     // Not a digest: its NotificationFailed as well.
+    const { deliver: failing } = limitedTo3({ directory: { currentAddress: jest.fn(async () => Promise.reject(new Error('recipient view unreadable'))) } as never });
     const single = await insert({ status: 'RETRY', attempts: 3 });
-    const [one] = await limited.claimManyById([single], 3);
-    const failing = new DeliverEmail(
-      messages,
-      { send: jest.fn() } as unknown as Mailer,
-      outbox as unknown as EventOutbox,
-      { currentAddress: jest.fn(async () => Promise.reject(new Error('recipient view unreadable'))) } as unknown as RecipientDirectory,
-      { withdrawal: jest.fn(async () => null) } as unknown as InvitationProgressRepository,
-      { check: jest.fn(async () => ({ withdrawn: null })) } as unknown as ProfileProgressRepository,
-      metrics as unknown as DeliveryMetrics,
-      {} as InvitationDigests,
-      {} as HandOverMessages,
-      { execute: jest.fn(async () => undefined) } as unknown as RenderAgain,
-      { NOTIFY_LEASE_MS: 60_000, NOTIFY_MAX_ATTEMPTS: 3, MAIL_FROM_ADDRESS: 'noreply@contoso.example' } as NotificationConfig,
-    );
+    const [one] = await failing.claimManyById([single], 3);
     expect(await failing.execute(one)).toEqual({ status: 'FAILED' });
-    expect(((await stored(single)).outbox as Array<{ value: string }>).map((e) => JSON.parse(e.value).type)).toEqual(['NotificationFailed', 'EmailDeadLettered']);
+    expect(await outboxTypes(single)).toEqual(['NotificationFailed', 'EmailDeadLettered']);
   });
 });
+

@@ -1,5 +1,5 @@
 import { payoutRulesFor, ProfileEvent } from '@lib/contracts';
-import { Clock } from '@lib/platform';
+import { allDone, Clock } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
 import { ViewsRepository } from '../../views/views.repository';
@@ -56,10 +56,7 @@ export class RecordProfileChange {
     let changed = 0;
     const followGroup = async (group: Enrollment[]) => {
       await heartbeat?.();
-      const outcomes = await Promise.allSettled(group.map((candidate) => this.followOne(candidate, event, concerned)));
-      changed += outcomes.filter((o) => o.status === 'fulfilled' && o.value).length;
-      const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
-      if (failed) throw failed.reason;
+      changed += (await allDone(group.map((candidate) => this.followOne(candidate, event, concerned)))).filter(Boolean).length;
     };
     const stream = this.enrollments.ofProfile(event, this.clock.now());
     try {

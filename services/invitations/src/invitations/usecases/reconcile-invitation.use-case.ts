@@ -1,5 +1,5 @@
 import { previousFiscalYear } from '@lib/contracts';
-import { Clock } from '@lib/platform';
+import { allDone, Clock } from '@lib/platform';
 import { AccessPolicy } from '@lib/access';
 import { EventOutbox } from '@lib/messaging';
 import { Injectable, Logger } from '@nestjs/common';
@@ -52,9 +52,7 @@ export class ReconcileInvitation {
   async executeAll(invitationIds: Iterable<string>, heartbeat: () => Promise<void>): Promise<void> {
     const ids = [...invitationIds];
     for (let i = 0; i < ids.length; i += RECONCILED_AT_ONCE) {
-      const outcomes = await Promise.allSettled(ids.slice(i, i + RECONCILED_AT_ONCE).map((id) => this.execute(id)));
-      const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
-      if (failed) throw failed.reason;
+      await allDone(ids.slice(i, i + RECONCILED_AT_ONCE).map((id) => this.execute(id)));
       await heartbeat();
     }
   }
