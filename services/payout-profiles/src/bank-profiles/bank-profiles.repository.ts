@@ -8,6 +8,13 @@ import { BankProfile } from './bank-profile.schema';
 /** The order of the list of a partner's bank profiles: by name as compared (nameKey), then _id to make it total. */
 export const BANK_PROFILE_ORDER = new Keyset<BankProfile>('bank-profiles', ['nameKey', '_id']);
 
+/**
+ * What a list does not show nor check (bankProfileView without history, canReadBankProfile): the validation history
+ * (up to 20 revisions of reasons), the defaults it holds (a location each: 5,000 for a default of every location of a
+ * large partner), the decisions' keys and the sealed secret, megabytes a page of large profiles would read for nothing.
+ */
+export const NOT_LISTED = '-validationHistory -decisionKeys -defaultFor -sealedAccount -supersededSecrets';
+
 /** Bank profiles of partners (PartnerProfilesRepository: a partner's reads and writes take its partnerId). */
 @Injectable()
 export class BankProfilesRepository extends PartnerProfilesRepository<BankProfile> {
@@ -27,6 +34,7 @@ export class BankProfilesRepository extends PartnerProfilesRepository<BankProfil
     const filters = [after, readable].filter((f): f is Record<string, unknown> => !!f && Object.keys(f).length > 0);
     return this.model
       .find({ partnerId, ...(filters.length && { $and: filters }) })
+      .select(NOT_LISTED)
       .sort(BANK_PROFILE_ORDER.sort)
       .limit(count)
       .lean<BankProfile[]>()
