@@ -13,7 +13,7 @@ export const BANK_PROFILE_ORDER = new Keyset<BankProfile>('bank-profiles', ['nam
  * (up to 20 revisions of reasons), the defaults it holds (a location each: 5,000 for a default of every location of a
  * large partner), the decisions' keys and the sealed secret, megabytes a page of large profiles would read for nothing.
  */
-export const NOT_LISTED = '-validationHistory -decisionKeys -defaultFor -sealedAccount -supersededSecrets';
+const NOT_LISTED = '-validationHistory -decisionKeys -defaultFor -sealedAccount -supersededSecrets';
 
 /** Bank profiles of partners (PartnerProfilesRepository: a partner's reads and writes take its partnerId). */
 @Injectable()

@@ -403,10 +403,14 @@ function checkVersion(existing: Enrollment | null, expected: number, idempotency
       { currentVersion: 0 },
     );
   }
-  if (existing.version === expected) return;
-  const own = existing.lastRequest;
-  if (idempotency !== undefined && own?.fingerprint === idempotency.fingerprint && own.version === existing.version) return;
+  if (existing.version === expected || writtenBy(existing, idempotency)) return;
   throw Problems.preconditionFailed(existing.version);
+}
+
+/** The request's own write (Enrollment.lastRequest: its Idempotency-Key's fingerprint), nothing written since; what it wrote. */
+function writtenBy(existing: Enrollment, idempotency?: IdempotentRequest): Enrollment['lastRequest'] | undefined {
+  const own = existing.lastRequest;
+  return idempotency !== undefined && own?.fingerprint === idempotency.fingerprint && own.version === existing.version ? own : undefined;
 }
 
 /**
@@ -415,8 +419,8 @@ function checkVersion(existing: Enrollment | null, expected: number, idempotency
  * the first answer), not 200 for an enrollment found as it is. One written before `started` was recorded: by its insert.
  */
 function startedByRetried(existing: Enrollment, idempotency?: IdempotentRequest): boolean {
-  const own = existing.lastRequest;
-  return idempotency !== undefined && own?.fingerprint === idempotency.fingerprint && own.version === existing.version && (own.started ?? own.version === 1);
+  const own = writtenBy(existing, idempotency);
+  return !!own && (own.started ?? own.version === 1);
 }
 
 function bankFixedWhileSubmitted(enrollment: Enrollment): Error {
