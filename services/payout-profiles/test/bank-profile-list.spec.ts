@@ -4,7 +4,7 @@ import { BankProfile, BankProfileSchema } from '../src/bank-profiles/bank-profil
 import { BankProfilesRepository } from '../src/bank-profiles/bank-profiles.repository';
 import { bankProfileView } from '../src/bank-profiles/bank-profile.view';
 
-// Against the test database server (real connections): what a page of the bank profiles list reads.
+// Against the test database server (real connections): what the list, a read by id and readiness read of a bank profile.
 let connection: Connection;
 let model: Model<BankProfile>;
 
@@ -19,13 +19,14 @@ afterAll(async () => {
   await connection.close();
 });
 
-it('reads what the list shows and checks, not the history, the defaults held, the decision keys or the sealed secret', async () => {
-  const now = new Date('2026-09-01T00:00:00Z');
-  const profile = {
-    _id: 'bp-1',
+const now = new Date('2026-09-01T00:00:00Z');
+
+function storedProfile(id: string) {
+  return {
+    _id: id,
     partnerId: 'P1',
-    name: 'Main account',
-    nameKey: 'main account',
+    name: `Account ${id}`, // names are unique per partner
+    nameKey: `account ${id}`,
     country: 'DE',
     currency: 'EUR',
     paymentMethod: 'ELECTRONIC_BANK_TRANSFER',
@@ -48,6 +49,10 @@ it('reads what the list shows and checks, not the history, the defaults held, th
     createdAt: now,
     updatedAt: now,
   };
+}
+
+it('reads what the list shows and checks, not the history, the defaults held, the decision keys or the sealed secret', async () => {
+  const profile = storedProfile('bp-1');
   await model.collection.insertOne(profile as never);
 
   const [listed] = await new BankProfilesRepository(model).listForPartner('P1', {}, 10);
@@ -55,5 +60,25 @@ it('reads what the list shows and checks, not the history, the defaults held, th
   // What the list answers is as from the whole document.
   const { validationHistory: _h, decisionKeys: _k, defaultFor: _d, sealedAccount: _s, ...shown } = profile;
   expect(bankProfileView(listed)).toEqual(bankProfileView(shown as never));
-  expect(listed).toMatchObject({ nameKey: 'main account', _id: 'bp-1' }); // the list's order and cursor
+  expect(listed).toMatchObject({ nameKey: 'account bp-1', _id: 'bp-1' }); // the list's order and cursor
+});
+
+it('reads by id what its GET shows, with the history, not the defaults held, the decision keys or the sealed secret', async () => {
+  const profile = storedProfile('bp-2');
+  await model.collection.insertOne(profile as never);
+
+  const read = (await new BankProfilesRepository(model).findShown('P1', 'bp-2'))!;
+  for (const field of ['decisionKeys', 'defaultFor', 'sealedAccount', 'supersededSecrets', 'outbox']) expect(read).not.toHaveProperty(field);
+  const { decisionKeys: _k, defaultFor: _d, sealedAccount: _s, ...shown } = profile;
+  expect(bankProfileView(read, { history: true })).toEqual(bankProfileView(shown as never, { history: true }));
+  expect(read.version).toBe(3); // its ETag
+  expect(await new BankProfilesRepository(model).findShown('P2', 'bp-2')).toBeNull(); // another partner's
+});
+
+it('reads for readiness only what the payout rules judge and the locations served', async () => {
+  await model.collection.insertOne(storedProfile('bp-3') as never);
+
+  const judged = await new BankProfilesRepository(model).findJudged('P1', 'bp-3');
+  expect(judged).toEqual({ _id: 'bp-3', partnerId: 'P1', status: 'APPROVED', currency: 'EUR', paymentMethod: 'ELECTRONIC_BANK_TRANSFER', locationIds: ['L1', 'L2'] });
+  expect(await new BankProfilesRepository(model).findJudged('P2', 'bp-3')).toBeNull();
 });

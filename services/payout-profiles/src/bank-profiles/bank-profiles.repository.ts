@@ -15,6 +15,13 @@ export const BANK_PROFILE_ORDER = new Keyset<BankProfile>('bank-profiles', ['nam
  */
 const NOT_LISTED = '-validationHistory -decisionKeys -defaultFor -sealedAccount -supersededSecrets';
 
+/** What a read by id does not show nor check: as the list, but the validation history is shown (bankProfileView). */
+const NOT_SHOWN = '-decisionKeys -defaultFor -sealedAccount -supersededSecrets';
+
+/** What a profile is judged by against a program's payout rules (missingPayoutItems), and the locations it serves. */
+export type JudgedBankProfile = Pick<BankProfile, '_id' | 'partnerId' | 'status' | 'currency' | 'paymentMethod' | 'locationIds'>;
+const JUDGED = '_id partnerId status currency paymentMethod locationIds';
+
 /** Bank profiles of partners (PartnerProfilesRepository: a partner's reads and writes take its partnerId). */
 @Injectable()
 export class BankProfilesRepository extends PartnerProfilesRepository<BankProfile> {
@@ -24,6 +31,16 @@ export class BankProfilesRepository extends PartnerProfilesRepository<BankProfil
 
   findForPartner(partnerId: string, profileId: string): Promise<BankProfile | null> {
     return this.model.findOne({ _id: profileId, partnerId }).lean<BankProfile>().exec();
+  }
+
+  /** The profile as its GET shows it (NOT_SHOWN left out). */
+  findShown(partnerId: string, profileId: string): Promise<BankProfile | null> {
+    return this.model.findOne({ _id: profileId, partnerId }).select(NOT_SHOWN).lean<BankProfile>().exec();
+  }
+
+  /** What readiness reads of a profile (JUDGED). */
+  findJudged(partnerId: string, profileId: string): Promise<JudgedBankProfile | null> {
+    return this.model.findOne({ _id: profileId, partnerId }).select(JUDGED).lean<JudgedBankProfile>().exec();
   }
 
   /**

@@ -20,7 +20,7 @@ export class ReadBankProfiles {
 
   async one(principal: Principal, profileId: string): Promise<BankProfile> {
     const actor = await this.access.bankReader(principal);
-    const profile = await this.profiles.findForPartner(actor.partnerId, profileId);
+    const profile = await this.profiles.findShown(actor.partnerId, profileId);
     if (!profile) throw Problems.notFound(`Bank profile ${profileId}`);
     this.access.bankProfileReader(actor, profileId, servedLocations(profile));
     return shownTo(actor, profile);

@@ -3,8 +3,7 @@ import { Clock, Principal, Problems } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { Model } from 'mongoose';
-import { BankProfile } from '../../bank-profiles/bank-profile.schema';
-import { BankProfilesRepository } from '../../bank-profiles/bank-profiles.repository';
+import { BankProfilesRepository, JudgedBankProfile } from '../../bank-profiles/bank-profiles.repository';
 import { DefaultBankProfile } from '../../default-bank-profiles/default-bank-profile.schema';
 import { PayoutAccess } from '../../profiles/payout-access';
 import { servedLocations, serves } from '../../profiles/permissions';
@@ -41,16 +40,16 @@ export class CheckReadiness {
   async execute(principal: Principal, query: ReadinessQueryDto): Promise<Readiness> {
     const { actor } = await this.access.locationReader(principal, query.locationId);
     const { partnerId } = actor;
-    let bank: BankProfile | null = null;
+    let bank: JudgedBankProfile | null = null;
     if (query.bankProfileId) {
-      bank = await this.bankProfiles.findForPartner(partnerId, query.bankProfileId);
+      bank = await this.bankProfiles.findJudged(partnerId, query.bankProfileId);
       if (!bank) throw Problems.field('bankProfileId', 'must be a bank profile of your partner');
       if (!serves(servedLocations(bank), query.locationId)) {
         throw Problems.field('bankProfileId', `must be a bank profile that serves location ${query.locationId}`);
       }
     } else {
       const current = await this.defaults.findOne({ _id: query.locationId, partnerId }).lean<DefaultBankProfile>();
-      if (current?.bankProfileId) bank = await this.bankProfiles.findForPartner(partnerId, current.bankProfileId);
+      if (current?.bankProfileId) bank = await this.bankProfiles.findJudged(partnerId, current.bankProfileId);
     }
     const [program, tax] = await Promise.all([
       this.programs.findById(query.programId).lean<Program>(),
