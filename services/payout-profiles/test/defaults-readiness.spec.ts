@@ -416,6 +416,26 @@ describe('a bank profile and the defaults it serves', () => {
     expect((await changeCurrency(p2)).status).toBe(200);
   });
 
+  it('a list moving its locations off a profile releases their claims on it at once (one release, not one per location)', async () => {
+    const [p1, p2] = [await newProfile(), await newProfile()];
+    const locations = [w.L1, w.L3];
+    const assign = (bankProfileId: string) => call(h, 'POST', '/v1/default-bank-profiles', { token: admin, body: { bankProfileId, currency: 'EUR', locationIds: locations } });
+    expect((await assign(p1.profileId)).status).toBe(200);
+    expect((await claimsOf(p1.profileId)).sort()).toEqual([...locations].sort());
+    const release = jest.spyOn(defaultClaims(), 'release');
+    try {
+      const moved = await assign(p2.profileId);
+      expect(moved.status).toBe(200);
+      const versions = new Map(moved.body.locations.map((l: { locationId: string; version: number }) => [l.locationId, l.version]));
+      expect(release.mock.calls).toEqual([[w.partnerId, p1.profileId, versions]]);
+    } finally {
+      release.mockRestore();
+    }
+    expect([await claimsOf(p1.profileId), (await claimsOf(p2.profileId)).sort()]).toEqual([[], [...locations].sort()]);
+    expect((await changeCurrency(p1)).status).toBe(200);
+    for (const location of locations) expect((await call(h, 'DELETE', `/v1/locations/${location}/default-bank-profile`, { token: admin })).status).toBe(204);
+  });
+
   it('a profile stored before it kept its defaults gets them from the defaults that point at it', async () => {
     const p = await newProfile();
     expect((await putDefault(w.L3, p.profileId)).status).toBe(201);

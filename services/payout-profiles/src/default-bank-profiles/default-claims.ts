@@ -58,9 +58,10 @@ export class DefaultClaims {
     return matchedCount === 1;
   }
 
-  /** The location's default was written at `version`: the partner's profile's claims for it up to `upTo` are obsolete. */
-  async release(partnerId: string, profileId: string, locationId: string, upTo: number): Promise<void> {
-    await this.pullClaims(partnerId, profileId, (claim) => claim.locationId === locationId && claim.version <= upTo);
+  /** Each location's default was written at its version: the partner's profile's claims for it up to that one are obsolete. */
+  async release(partnerId: string, profileId: string, upTo: ReadonlyMap<string, number>): Promise<void> {
+    if (!upTo.size) return;
+    await this.pullClaims(partnerId, profileId, (claim) => claim.version <= (upTo.get(claim.locationId) ?? -1));
   }
 
   /**
@@ -76,14 +77,15 @@ export class DefaultClaims {
   }
 
   /**
-   * `release` once the default's write is committed: the change happened, so a failure here must not turn it into an
+   * `release` once the defaults' writes are committed: the change happened, so a failure here must not turn it into an
    * error for the caller. The claims left behind are obsolete, and `holders` drops those on the profile's next change.
    */
-  async releaseAfterWrite(partnerId: string, profileId: string, locationId: string, upTo: number): Promise<void> {
+  async releaseAfterWrite(partnerId: string, profileId: string, upTo: ReadonlyMap<string, number>): Promise<void> {
     try {
-      await this.release(partnerId, profileId, locationId, upTo);
+      await this.release(partnerId, profileId, upTo);
     } catch (error) {
-      this.logger.warn(`could not release the claims of ${locationId} on bank profile ${profileId} up to ${upTo} (dropped on its next change): ${(error as Error).message}`);
+      const which = [...upTo].map(([locationId, version]) => `${locationId} up to ${version}`).join(', ');
+      this.logger.warn(`could not release the claims of ${which} on bank profile ${profileId} (dropped on its next change): ${(error as Error).message}`);
     }
   }
 
@@ -132,7 +134,7 @@ export class DefaultClaims {
       claims,
       stored.map((d) => ({ locationId: d._id, version: d.version, bankProfileId: d.bankProfileId })),
     );
-    for (const [locationId, upTo] of obsoleteUpTo) await this.release(current.partnerId, current._id, locationId, upTo);
+    await this.release(current.partnerId, current._id, obsoleteUpTo);
     return { profile: current, locationIds: live, claims: current.defaultClaims ?? 0 };
   }
 

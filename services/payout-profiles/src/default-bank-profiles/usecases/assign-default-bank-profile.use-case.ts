@@ -72,6 +72,7 @@ export class AssignDefaultBankProfile {
       currency: input.currency,
       token: randomUUID(),
       claimed: new Set(),
+      replaced: new Map(),
     };
 
     // Every location claims the profile in one write (only while it has this currency) before any default is
@@ -104,6 +105,9 @@ export class AssignDefaultBankProfile {
     } finally {
       // The defaults written so far are committed, with their events, even when a later location failed.
       if (results.some((r) => r.outcome === 'ASSIGNED')) this.outbox.committed();
+      // Only now that their defaults moved on: the previous profiles are no longer these locations' default. One write
+      // per profile: a location at a time read a large profile's claims (up to one per location) once per location.
+      for (const [profileId, upTo] of target.replaced) await this.claims.releaseAfterWrite(target.partnerId, profileId, upTo);
     }
   }
 
@@ -166,11 +170,11 @@ export class AssignDefaultBankProfile {
         if (!isDuplicateKey(error)) throw error;
       }
       if (written) {
-        // Only now that the default moved on: the previous profile is no longer this location's default, and this
-        // profile's claims of lost attempts are obsolete.
+        // Only now that the default moved on: the previous profile is no longer this location's default (released once the
+        // request's writes are done: execute), and this profile's claims of lost attempts are obsolete.
         // Best effort: the change is committed, and obsolete claims are dropped later anyway (DefaultClaims.holders).
-        if (existing?.bankProfileId && existing.bankProfileId !== bankProfileId) await this.claims.releaseAfterWrite(partnerId, existing.bankProfileId, locationId, version);
-        if (attempt > 1) await this.claims.releaseAfterWrite(partnerId, bankProfileId, locationId, version - 1);
+        if (existing?.bankProfileId && existing.bankProfileId !== bankProfileId) replacedFrom(target, existing.bankProfileId).set(locationId, version);
+        if (attempt > 1) await this.claims.releaseAfterWrite(partnerId, bankProfileId, new Map([[locationId, version - 1]]));
         return { outcome: 'ASSIGNED', current: next, created: !existing?.bankProfileId };
       }
       // Someone else changed this location's default meanwhile: read it again.
@@ -189,6 +193,14 @@ interface Target {
   token: string;
   /** The locations this request claimed the profile for. */
   claimed: Set<string>;
+  /** The profiles whose defaults this request replaced: for each, the locations and the versions written. */
+  replaced: Map<string, Map<string, number>>;
+}
+
+function replacedFrom(target: Target, profileId: string): Map<string, number> {
+  let locations = target.replaced.get(profileId);
+  if (!locations) target.replaced.set(profileId, (locations = new Map()));
+  return locations;
 }
 
 /**

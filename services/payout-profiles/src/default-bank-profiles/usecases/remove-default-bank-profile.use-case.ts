@@ -55,7 +55,7 @@ export class RemoveDefaultBankProfile {
         this.outbox.committed();
         // After the default is gone, never before: the profile no longer serves this location. Best effort: the
         // removal is committed, and a claim left behind is obsolete (dropped on the profile's next change).
-        await this.claims.releaseAfterWrite(actor.partnerId, existing.bankProfileId, locationId, version);
+        await this.claims.releaseAfterWrite(actor.partnerId, existing.bankProfileId, new Map([[locationId, version]]));
         return { removed: true };
       }
       // Changed meanwhile: the next read answers (412 with what is stored now under If-Match).
