@@ -11,7 +11,9 @@ import { SigningKeys } from './signing-keys';
 export function verificationKeys(config: IdentityConfig, keys: SigningKeys): JWTVerifyGetKey | null {
   const logger = new Logger('TokenIssuer');
   if (config.TOKEN_ISSUER === 'external') {
-    logger.log(`TOKEN_ISSUER=external: verifying tokens of ${config.JWT_ISSUER} with the JWKS at ${config.JWKS_URL}`);
+    // Without the user and password the URL may hold (sent as Basic auth): a log line keeps no secret.
+    const { origin, pathname } = new URL(config.JWKS_URL!); // required with TOKEN_ISSUER=external (config)
+    logger.log(`TOKEN_ISSUER=external: verifying tokens of ${config.JWT_ISSUER} with the JWKS at ${origin}${pathname}`);
     return null;
   }
   logger.log(`TOKEN_ISSUER=self: identity issues the tokens (${config.JWT_ISSUER}) and verifies them with its own key; JWKS_URL is not used`);
