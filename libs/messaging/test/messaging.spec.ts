@@ -439,7 +439,7 @@ describe('service lifecycle', () => {
     expect(await consumedCount(db, slow)).toBe(1);
     expect((await widgets(db).findOne({ _id: slow }))?.outbox).toEqual([]);
     // The event the handler emitted was flushed from the outbox before the process let go.
-    await watch.waitFor((m) => m.envelope?.causationId === event.eventId, { timeoutMs: 5_000 });
+    await watch.waitFor((m) => m.envelope?.causationId === event.eventId, { timeoutMs: 30_000 });
 
     // After a restart in the same group, the message is not handled again.
     const again = await boot({ MONGO_DB: db, KAFKA_GROUP_ID: groupId });

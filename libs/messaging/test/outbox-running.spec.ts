@@ -31,6 +31,7 @@ beforeAll(async () => {
   connection = await createConnection(process.env.MONGO_URL!, { dbName: uniqueName('outbox_running') }).asPromise();
   widgets = connection.model<Widget>('Widget', schema);
   namespace = `${connection.db!.databaseName}.${widgets.collection.collectionName}`;
+  await widgets.init(); // as ModelsReady does: on mongo-java-server a write racing the collection's creation can be lost
   await widgets.create({ _id: 'w1', name: 'one' });
   seen.length = 0;
 });

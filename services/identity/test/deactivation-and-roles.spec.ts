@@ -35,26 +35,36 @@ const revision = async (token: string, userId: string): Promise<number> => (awai
 /**
  * Holds every user write of `type` until `count` of them wait (or `ms` passed), so requests sent together all read
  * before any of them writes: the interleaving a race needs, every time rather than by luck. A request that never
- * reaches its write (it waits for the other) releases the one held after `ms`.
+ * reaches its write because it waits for the partner's Global admin lease the held one holds lets that one go when it
+ * is first refused the lease (waiting out `ms` instead would use up its own wait for the lease on a slow machine).
  */
 async function withWritesHeldTogether<T>(type: string, run: () => Promise<T>, count = 2, ms = 1_500): Promise<T> {
   const users = booted.service.app.get(UsersRepository);
+  const partners = booted.service.app.get(PartnersRepository);
   const write = users.change.bind(users);
+  const takeLease = partners.takeGlobalAdminLease.bind(partners);
   const waiting: Array<() => void> = [];
+  const releaseAll = () => waiting.forEach((release) => release());
   const spy = jest.spyOn(users, 'change').mockImplementation(async (...args) => {
     if (args[2] === type) {
       await new Promise<void>((resolve) => {
         waiting.push(resolve);
-        if (waiting.length >= count) waiting.forEach((release) => release());
+        if (waiting.length >= count) releaseAll();
         setTimeout(resolve, ms);
       });
     }
     return write(...args);
   });
+  const leaseSpy = jest.spyOn(partners, 'takeGlobalAdminLease').mockImplementation(async (...args) => {
+    const taken = await takeLease(...args);
+    if (!taken) releaseAll();
+    return taken;
+  });
   try {
     return await run();
   } finally {
     spy.mockRestore();
+    leaseSpy.mockRestore();
   }
 }
 
