@@ -53,7 +53,7 @@ describe('a failure the client says will pass', () => {
 describe('a replica set electing a primary, or a node stopping', () => {
   it('is infrastructure by its code, also unlabelled (a multi-document update) or in a bulk write\'s answer; other server errors are not', () => {
     const unlabelled = (code: number) => Object.assign(new Error('x'), { name: 'MongoServerError', code, errorLabels: [] });
-    for (const code of [10107, 11602, 189, 91, 11600, 13435, 13436, 6, 7, 89, 133, 9001]) expect(classifyFailure(unlabelled(code))).toBe('infrastructure');
+    for (const code of [10107, 11602, 189, 91, 11600, 13435, 13436, 6, 7, 89, 133, 9001, 262, 134]) expect(classifyFailure(unlabelled(code))).toBe('infrastructure');
     const bulk = Object.assign(new Error('not primary'), { name: 'MongoBulkWriteError', errorResponse: { code: 10107, errmsg: 'not primary' } });
     expect(classifyFailure(bulk)).toBe('infrastructure');
     expect(classifyFailure(unlabelled(11000))).toBe('transient');

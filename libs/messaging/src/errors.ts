@@ -33,9 +33,10 @@ const INFRASTRUCTURE =
  * write's write-concern error keeps only its code), yet the same outage. HostUnreachable, HostNotFound,
  * NetworkTimeout, ShutdownInProgress, PrimarySteppedDown, FailedToSatisfyReadPreference, NotWritablePrimary,
  * InterruptedAtShutdown, InterruptedDueToReplStateChange, NotPrimaryNoSecondaryOk, NotPrimaryOrSecondary,
- * SocketException.
+ * SocketException, ExceededTimeLimit (a mongos that found no connection in time), ReadConcernMajorityNotAvailableYet.
+ * A read's error is never labelled for retry: these two come to a read only by their code.
  */
-const MONGO_OUTAGE_CODES = new Set([6, 7, 89, 91, 189, 133, 10107, 11600, 11602, 13435, 13436, 9001]);
+const MONGO_OUTAGE_CODES = new Set([6, 7, 89, 91, 189, 133, 10107, 11600, 11602, 13435, 13436, 9001, 262, 134]);
 
 /**
  * Whether the failure is a dependency being down, also when the driver wraps it: a bulk write during an outage fails
