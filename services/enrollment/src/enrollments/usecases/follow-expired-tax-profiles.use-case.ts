@@ -30,8 +30,9 @@ export interface ExpiryFollowUpRun {
  * enrollment already ACTION_REQUIRED for it is not written again. Run with the submit follow-up (FollowUpScheduler).
  * Only on a profile view as fresh as the events already published (ConsumerCatchUp, as the rollover): a tax profile
  * renewed just before its old date, its event not consumed yet (a service started after a redeploy, a consumer
- * behind), is not taken as expired, with an email nobody can take back. Not caught up in time: nothing is done and the
- * mark stays, for the next run.
+ * behind), is not taken as expired, with an email nobody can take back. Not caught up in time, or a profile event this
+ * service dead-lettered not applied since (ConsumerCatchUp.unappliedDeadLetters, as the rollover): nothing is done and
+ * the mark stays, for the next run.
  */
 @Injectable()
 export class FollowExpiredTaxProfiles {
@@ -56,6 +57,17 @@ export class FollowExpiredTaxProfiles {
     const run: ExpiryFollowUpRun = { expired: 0, changed: 0, complete: true };
     if (!(await this.catchUp.wait([Topics.payoutProfiles]))) {
       this.logger.warn(`not caught up with ${Topics.payoutProfiles}: the tax profiles expired since ${from.toISOString()} wait for the next run`);
+      return { ...run, complete: false };
+    }
+    // Caught up, yet a profile event this service dead-lettered after a failure that might clear is missing from the
+    // view (its offset is committed): that one may be the renewal. As the rollover, nothing until it is replayed.
+    const missing = await this.catchUp.unappliedDeadLetters([Topics.payoutProfiles]);
+    if (missing.length) {
+      const listed = missing.slice(0, 5).map((letter) => `${letter.type} ${letter.eventId} at ${letter.partition}:${letter.offset}`);
+      this.logger.warn(
+        `${missing.length} message(s) of ${Topics.payoutProfiles} dead-lettered by this service and not applied since (${listed.join('; ')}): ` +
+          `the tax profiles expired since ${from.toISOString()} wait until they are replayed (\`npm run dlq -- list ${Topics.payoutProfiles}\`, then \`replay\`)`,
+      );
       return { ...run, complete: false };
     }
     let cursor: string | undefined;
