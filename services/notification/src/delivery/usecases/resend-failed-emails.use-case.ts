@@ -1,4 +1,4 @@
-import { auditLog, BackgroundWork, CONFIG, Problems } from '@lib/platform';
+import { auditLog, BackgroundWork, CONFIG, ProblemException, Problems } from '@lib/platform';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { Model } from 'mongoose';
@@ -71,40 +71,53 @@ export class ResendFailedEmails {
 
   private async resend(request: ResendRequest, now: Date): Promise<ResendResult> {
     const notResent: ResendResult['notResent'] = [];
-    let candidates: Failed[];
-    let window: Window | undefined;
-    if (request.notificationIds) {
-      for (const field of ['failedSince', 'failedBefore', 'partnerId', 'limit'] as const) {
-        if (request[field] !== undefined) throw Problems.field(field, `${field} is for a window; send either notificationIds or a window, not both`);
-      }
-      candidates = await this.named([...new Set(request.notificationIds)], notResent);
-    } else {
-      if (request.failedSince === undefined) throw Problems.field('failedSince', 'send notificationIds, or failedSince (the window of failures to send again)');
-      window = { failedSince: request.failedSince, failedBefore: request.failedBefore ?? now, ...(request.partnerId !== undefined && { partnerId: request.partnerId }) };
-      if (+window.failedBefore <= +window.failedSince) throw Problems.field('failedBefore', 'failedBefore must be later than failedSince');
-      candidates = (await this.messages.collection
-        .find(inWindow(window) as never, { projection: PROJECTION })
-        .sort({ failedAt: 1, _id: 1 })
-        .limit(Math.min(request.limit ?? RESEND_BATCH, RESEND_BATCH))
-        .toArray()) as unknown as Failed[];
-    }
     const resent: string[] = [];
-    for (const message of candidates) {
-      if (await this.resendOne(message, now)) resent.push(message._id);
-      else notResent.push({ notificationId: message._id, reason: 'it is not FAILED as it was read any more: sent again meanwhile' });
+    let window: Window | undefined;
+    let remaining: number | undefined;
+    let failure: unknown;
+    try {
+      let candidates: Failed[];
+      if (request.notificationIds) {
+        for (const field of ['failedSince', 'failedBefore', 'partnerId', 'limit'] as const) {
+          if (request[field] !== undefined) throw Problems.field(field, `${field} is for a window; send either notificationIds or a window, not both`);
+        }
+        candidates = await this.named([...new Set(request.notificationIds)], notResent);
+      } else {
+        if (request.failedSince === undefined) throw Problems.field('failedSince', 'send notificationIds, or failedSince (the window of failures to send again)');
+        window = { failedSince: request.failedSince, failedBefore: request.failedBefore ?? now, ...(request.partnerId !== undefined && { partnerId: request.partnerId }) };
+        if (+window.failedBefore <= +window.failedSince) throw Problems.field('failedBefore', 'failedBefore must be later than failedSince');
+        candidates = (await this.messages.collection
+          .find(inWindow(window) as never, { projection: PROJECTION })
+          .sort({ failedAt: 1, _id: 1 })
+          .limit(Math.min(request.limit ?? RESEND_BATCH, RESEND_BATCH))
+          .toArray()) as unknown as Failed[];
+      }
+      for (const message of candidates) {
+        if (await this.resendOne(message, now)) resent.push(message._id);
+        else notResent.push({ notificationId: message._id, reason: 'it is not FAILED as it was read any more: sent again meanwhile' });
+      }
+      remaining = window ? await this.messages.collection.countDocuments(inWindow(window) as never) : 0;
+      if (resent.length) this.logger.log(`${resent.length} failed email(s) sent again${remaining ? `; ${remaining} more in the window` : ''}`);
+      return { resent, notResent, remaining };
+    } catch (error) {
+      failure = error;
+      throw error;
+    } finally {
+      // Waiting again, even when a later step failed: the worker's next fill finds them anyway.
+      if (resent.length) this.worker.enqueue(resent, 0);
+      // Every request, also one that found nothing to send, was refused (400) or failed part way (the emails sent
+      // again before the failure are named): what an operator asked for, and what it did.
+      auditLog(this.config.SERVICE_NAME, `${resent.length} failed email(s) sent again by the operator${failure ? ', then it stopped' : ''}`, {
+        event: 'failed-emails-resent',
+        ...(window
+          ? { failedSince: window.failedSince.toISOString(), failedBefore: window.failedBefore.toISOString(), ...(window.partnerId && { partnerId: window.partnerId }) }
+          : request.notificationIds && { asked: request.notificationIds.length }),
+        notificationIds: resent,
+        notResent: notResent.length,
+        ...(remaining !== undefined && { remaining }),
+        ...(failure !== undefined && { failed: failedAs(failure) }),
+      });
     }
-    const remaining = window ? await this.messages.collection.countDocuments(inWindow(window) as never) : 0;
-    if (resent.length) this.worker.enqueue(resent, 0);
-    // Every request, also one that found nothing to send: what an operator asked for, and what it did.
-    auditLog(this.config.SERVICE_NAME, `${resent.length} failed email(s) sent again by the operator`, {
-      event: 'failed-emails-resent',
-      ...(window ? { failedSince: window.failedSince.toISOString(), failedBefore: window.failedBefore.toISOString(), ...(window.partnerId && { partnerId: window.partnerId }) } : { asked: request.notificationIds!.length }),
-      notificationIds: resent,
-      notResent: notResent.length,
-      remaining,
-    });
-    if (resent.length) this.logger.log(`${resent.length} failed email(s) sent again${remaining ? `; ${remaining} more in the window` : ''}`);
-    return { resent, notResent, remaining };
   }
 
   /**
@@ -158,6 +171,12 @@ export class ResendFailedEmails {
     }
     return true;
   }
+}
+
+/** How a request failed, for its audit line: a refusal's status, type and fields; otherwise the error's name only. */
+function failedAs(failure: unknown): Record<string, unknown> {
+  if (!(failure instanceof ProblemException)) return { error: failure instanceof Error ? failure.name : typeof failure };
+  return { status: failure.getStatus(), type: failure.problemType, ...(failure.extensions.errors !== undefined && { errors: failure.extensions.errors }) };
 }
 
 const PROJECTION = { _id: 1, channel: 1, status: 1, template: 1, digest: 1, resends: 1 };
