@@ -1309,46 +1309,60 @@ describe('a rollover killed halfway', () => {
     return enrollments;
   }
 
-  /** The service as its own process, slowed down (small batches, a pause) so that a signal falls in the middle of a run. */
+  /**
+   * The service as its own process, slowed down (small batches, a pause) so that a signal falls in the middle of a run.
+   * Its port is chosen free, then bound by the child: one taken in between (by another worker) makes the child exit
+   * before it is ready, and it starts again on another.
+   */
   async function startSlowService() {
     const groupId = uniqueName('enrollment-child');
     await groupAtEnd(groupId, ALL_TOPICS);
-    const port = await freePort();
-    const child = spawnServer(process.execPath, ['-r', '@swc-node/register', join(PROJECT_ROOT, 'services/enrollment/src/main.ts')], {
-      cwd: PROJECT_ROOT,
-      env: {
-        ...process.env,
-        ...h.service.env,
-        ...h.issuer.env(),
-        PORT: String(port),
-        KAFKA_GROUP_ID: groupId,
-        ROLLOVER_CRON: 'off',
-        ROLLOVER_BATCH_SIZE: '20',
-        ROLLOVER_BATCH_PAUSE_MS: '40',
-        ROLLOVER_CATCH_UP_TIMEOUT_MS: '0',
-        // A killed run's lease on the year holds a rerun off until it runs out (RolloverLease): short here.
-        ROLLOVER_LEASE_MS: '2000',
-        LOG_LEVEL: 'warn',
-      },
-      logFile: join(PROJECT_ROOT, '.local', 'logs', `${groupId}.log`),
-    });
-    try {
-      await waitFor('enrollment child ready', async () => (await fetch(`http://127.0.0.1:${port}/health/ready`).catch(() => undefined))?.ok ?? false, {
-        timeoutMs: 60_000,
-        intervalMs: 200,
+    for (let attempt = 1; ; attempt++) {
+      const port = await freePort();
+      const child = spawnServer(process.execPath, ['-r', '@swc-node/register', join(PROJECT_ROOT, 'services/enrollment/src/main.ts')], {
+        cwd: PROJECT_ROOT,
+        env: {
+          ...process.env,
+          ...h.service.env,
+          ...h.issuer.env(),
+          PORT: String(port),
+          KAFKA_GROUP_ID: groupId,
+          ROLLOVER_CRON: 'off',
+          ROLLOVER_BATCH_SIZE: '20',
+          ROLLOVER_BATCH_PAUSE_MS: '40',
+          ROLLOVER_CATCH_UP_TIMEOUT_MS: '0',
+          // A killed run's lease on the year holds a rerun off until it runs out (RolloverLease): short here.
+          ROLLOVER_LEASE_MS: '2000',
+          LOG_LEVEL: 'warn',
+        },
+        logFile: join(PROJECT_ROOT, '.local', 'logs', `${groupId}.log`),
       });
-    } catch (error) {
-      child.child.kill('SIGKILL');
-      await child.exited;
-      throw error;
+      let gone = false;
+      void child.exited.then(() => (gone = true));
+      try {
+        // Each probe bounded: whatever took the port may hold a request unanswered.
+        const ready = () => fetch(`http://127.0.0.1:${port}/health/ready`, { signal: AbortSignal.timeout(2_000) }).catch(() => undefined);
+        await waitFor('enrollment child ready', async () => gone || ((await ready())?.ok ?? false), {
+          timeoutMs: 60_000,
+          intervalMs: 200,
+        });
+      } catch (error) {
+        child.child.kill('SIGKILL');
+        await child.exited;
+        throw error;
+      }
+      if (gone) {
+        if (attempt < 3) continue;
+        throw new Error(`the enrollment child exited before it was ready, three times (${child.logFile})`);
+      }
+      const startRollover = () =>
+        void fetch(`http://127.0.0.1:${port}/v1/operator/rollover`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'x-operator-key': OPERATOR_KEY },
+          body: JSON.stringify({ fromFiscalYear: FROM }),
+        }).catch(() => undefined);
+      return { child, startRollover };
     }
-    const startRollover = () =>
-      void fetch(`http://127.0.0.1:${port}/v1/operator/rollover`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'x-operator-key': OPERATOR_KEY },
-        body: JSON.stringify({ fromFiscalYear: FROM }),
-      }).catch(() => undefined);
-    return { child, startRollover };
   }
 
   const payoutRules = usdRules;
