@@ -97,6 +97,16 @@ async function seed(db: ReturnType<MongoClient['db']>, n: number, fiscalYear: st
     const { locationId, partnerId } = enrollmentDoc(i, fiscalYear, run, now);
     return { _id: `bt-${locationId}`, kind: 'TAX', partnerId, locationId, revision: 1, rank: 3, status: 'APPROVED', reasons: [], expiresAt: new Date('2040-01-01T00:00:00Z'), updatedAt: now };
   });
+  // Each partner's agreement active, as the agreements system last said (with the inactive status before it): the
+  // rollover weighs the status in force as the new year begins.
+  const yearAgo = new Date(now.getTime() - 365 * 86_400_000);
+  await insertInChunks(db.collection('agreement_view'), Math.ceil(n / LOCATIONS_PER_PARTNER), (p) => ({
+    _id: `bp${p}-${run}`,
+    active: true,
+    changedAt: yearAgo,
+    position: { partition: 0, offset: String(2 * p + 1) },
+    earlier: [{ active: false, changedAt: new Date(yearAgo.getTime() - 30 * 86_400_000), position: { partition: 0, offset: String(2 * p) } }],
+  }));
   await insertInChunks(db.collection('profile_view'), Math.ceil(n / LOCATIONS_PER_PARTNER), (p) => {
     const partnerId = `bp${p}-${run}`;
     return { _id: `bb-${partnerId}`, kind: 'BANK', partnerId, revision: 1, rank: 3, status: 'APPROVED', reasons: [], currency: 'USD', paymentMethod: 'ELECTRONIC_BANK_TRANSFER', updatedAt: now };
@@ -243,8 +253,10 @@ async function main() {
       if (!ownPeak) log('peak RSS: /proc/<pid>/clear_refs refused, so VmHWM counts from the service\'s start');
       const peakRssKb = Math.max(procStatus(pid).hwmKb, ...samples.map((s) => s.rssKb));
       const rssAt = (fraction: number) => mb(samples[Math.min(samples.length - 1, Math.floor(samples.length * fraction))]?.rssKb ?? 0);
-      const perSec = rate(size, summary.durationMs);
-      log(`rollover: ${size} in ${(summary.durationMs / 1000).toFixed(1)} s (HTTP ${(wallMs / 1000).toFixed(1)} s), ${perSec} enrollments/s, ${summary.batches} batches`);
+      // By the bench's own clock, from the request sent to its answer (the lease and the HTTP exchange included), not the
+      // service's account of its run.
+      const perSec = rate(size, wallMs);
+      log(`rollover: ${size} in ${(wallMs / 1000).toFixed(1)} s (the service's own account: ${(summary.durationMs / 1000).toFixed(1)} s), ${perSec} enrollments/s, ${summary.batches} batches`);
       log(`service rss during the run: 25% ${rssAt(0.25)} MB, 50% ${rssAt(0.5)} MB, 75% ${rssAt(0.75)} MB, end ${rssAt(0.999)} MB, peak ${mb(peakRssKb)} MB`);
       log(`ratio to the plain-driver ceiling: ${(perSec / ceil.bulkWritePerSec).toFixed(2)} (bulkWrite), ${(perSec / ceil.updateManyPerSec).toFixed(2)} (updateMany), ${(perSec / ceil.renewalWritesPerSec).toFixed(2)} (a renewal's three writes)`);
 
@@ -261,7 +273,7 @@ async function main() {
       log(`relay: ${size} events published and removed ${(drainMs / 1000).toFixed(1)} s after the rollover started (${rate(size, drainMs)} events/s); service peak rss, run and drain, ${mb(peakWithDrainKb)} MB`);
       results.push({
         size,
-        seconds: +(summary.durationMs / 1000).toFixed(1),
+        seconds: +(wallMs / 1000).toFixed(1),
         enrollmentsPerSecond: perSec,
         peakRssMb: mb(peakWithDrainKb),
         peakRssDuringRunMb: mb(peakRssKb),
