@@ -663,17 +663,28 @@ class PipelineBench {
     return result;
   }
 
-  /** Seconds from `since` until the lag of invitations (decisions) and notification (invitation events) is zero. */
+  /**
+   * Seconds from `since` until every consumer of the load's topics has no lag: the decisions (invitations, enrollment),
+   * the invitation events (notification, enrollment) and the enrollment events they cause (invitations, notification).
+   */
   private async lagDrain(since: number, timeoutMs: number): Promise<number> {
     const deadline = since + timeoutMs;
+    const consumers: Array<[ServiceName, string]> = [
+      ['invitations', Topics.eligibility],
+      ['enrollment', Topics.eligibility],
+      ['notification', Topics.invitations],
+      ['enrollment', Topics.invitations],
+      ['invitations', Topics.enrollments],
+      ['notification', Topics.enrollments],
+    ];
+    let behind: string[] = [];
     while (Date.now() < deadline) {
-      const [inv, notif] = await Promise.all([
-        this.broker.lag(this.platform.groupId('invitations'), [Topics.eligibility]),
-        this.broker.lag(this.platform.groupId('notification'), [Topics.invitations]),
-      ]);
-      if (inv === 0 && notif === 0) return (Date.now() - since) / 1000;
+      const lags = await Promise.all(consumers.map(([service, topic]) => this.broker.lag(this.platform.groupFor(service, topic), [topic])));
+      behind = consumers.flatMap(([service, topic], i) => (lags[i] > 0 ? [`${service} on ${topic}: ${lags[i]}`] : []));
+      if (behind.length === 0) return (Date.now() - since) / 1000;
       await sleep(100);
     }
+    log(`  still behind ${timeoutMs / 1000} s after the load: ${behind.join(', ')}`);
     return NaN;
   }
 
@@ -796,6 +807,43 @@ async function enrollmentWrites(platform: Platform, programId: string): Promise<
  * up, so Enroll answers 201 ACTION_REQUIRED and Submit 422 (payout rules not met): both do the whole work of the
  * call (token, access view, program, profiles view, write or validation). The status codes are reported.
  */
+/** The locations whose admin already made an approved bank profile their default (payoutReady): once per bench. */
+const payoutReadyLocations = new Set<string>();
+
+/**
+ * As each location's Incentives admin does it through payout-profiles: a bank profile serving the location
+ * (`POST /v1/bank-profiles`), approved (the operator's validation decision, as the back office's), made the location's
+ * default (`PUT /v1/locations/:id/default-bank-profile`). Enrollment learns of them by their events, as always.
+ */
+async function payoutReady(platform: Platform, admins: Admin1[], tokens: string[]): Promise<boolean> {
+  const payout = platform.url('payout-profiles');
+  const todo = admins.map((admin, i) => ({ admin, token: tokens[i] })).filter(({ admin }) => !payoutReadyLocations.has(admin.locationId));
+  if (!todo.length) return false;
+  const t = Date.now();
+  await pool(todo, 16, async ({ admin, token }) => {
+    const auth = { authorization: `Bearer ${token}` };
+    const profile = await call<{ profileId: string; revision: number }>(
+      'POST',
+      `${payout}/v1/bank-profiles`,
+      {
+        name: `Bench account ${admin.locationId}`,
+        country: 'DE',
+        currency: 'EUR',
+        paymentMethod: 'ELECTRONIC_BANK_TRANSFER',
+        account: { iban: 'DE89 3704 0044 0532 0130 00', bic: 'COBADEFFXXX' },
+        beneficiary: { name: 'Bench GmbH', email: admin.email },
+        locationIds: [admin.locationId],
+      },
+      auth,
+    );
+    await call('POST', `${payout}/v1/operator/profiles/${encodeURIComponent(profile.profileId)}/validation`, { revision: profile.revision, outcome: 'APPROVED' }, { 'x-operator-key': OPERATOR_KEY });
+    await call('PUT', `${payout}/v1/locations/${encodeURIComponent(admin.locationId)}/default-bank-profile`, { bankProfileId: profile.profileId, currency: 'EUR' }, auth);
+    payoutReadyLocations.add(admin.locationId);
+  });
+  log(`enroll: ${todo.length} locations given an approved default bank profile through payout-profiles in ${round1((Date.now() - t) / 1000)} s`);
+  return true;
+}
+
 async function enrollPhase(
   platform: Platform,
   admins: Admin1[],
@@ -831,18 +879,31 @@ async function enrollPhase(
     return tokens;
   };
   const measuredTokens = await signIn(measured);
+  const spareTokens = spare.length >= ENROLL_CONNECTIONS ? await signIn(spare) : [];
+  // Each location a bank profile its admin made its default, approved: Enroll proposes it (next action SUBMIT) and the
+  // Submit goes through to ENROLLED (the profile validated), the whole write path of a Submit with its events.
+  // Their events consumed (enrollment's views) before any Enroll.
+  if (await payoutReady(platform, [...measured, ...spare], [...measuredTokens, ...spareTokens])) await settle();
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   const autocannon = require('autocannon');
   const load = async (programId: string, seconds: number, people: Admin1[], tokens: string[]) => {
-    // Each Enroll takes the next location of the run's (autocannon clears a client's context at each Enroll), each once:
-    // once all are taken the run stops, so that no Enroll of it is a repeat (200, the cheap path).
+    // Each Enroll takes the next location of the run's (autocannon clears a client's context at each Enroll), each once.
+    // The calls measured are those of a location's first Enroll and its Submit, each timed from when it was set up to
+    // its answer; once every location was taken the clients go on (repeats: 200, the cheap path, not measured) until
+    // every measured call has its answer, so that the calls in flight then count too (the slowest, often).
     let next = 0;
-    let exhausted = false;
-    /** When the last location was taken: the clients go on until autocannon's next tick (up to 1 s), on repeats. */
-    let exhaustedAt = 0;
+    let measuredAnswers = 0;
+    let lastAnswerAt = 0;
     const statuses: Record<string, number> = {};
     const startedAt = Date.now();
     const answers: Array<{ at: number; ms: number; status: number }> = [];
+    const answered = (ctx: Record<string, unknown>, status: number) => {
+      if (!ctx.first) return;
+      const at = Date.now() - startedAt;
+      answers.push({ at, ms: Math.round((performance.now() - (ctx.sentAt as number)) * 10) / 10, status });
+      lastAnswerAt = at;
+      if (++measuredAnswers >= 2 * people.length) setImmediate(() => instance.stop());
+    };
     const instance = autocannon({
       url: platform.url('enrollment'),
       connections: ENROLL_CONNECTIONS,
@@ -851,14 +912,12 @@ async function enrollPhase(
         {
           method: 'POST',
           path: '/v1/enrollments',
-          setupRequest: (req: Record<string, unknown>, ctx: Record<string, number | string>) => {
+          setupRequest: (req: Record<string, unknown>, ctx: Record<string, unknown>) => {
+            const first = next < people.length;
             const i = next++ % people.length;
-            if (next >= people.length && !exhausted) {
-              exhausted = true;
-              exhaustedAt = Date.now() - startedAt;
-              setImmediate(() => instance.stop());
-            }
             ctx.token = tokens[i];
+            ctx.first = first;
+            ctx.sentAt = performance.now();
             return {
               ...req,
               headers: { 'content-type': 'application/json', authorization: `Bearer ${tokens[i]}` },
@@ -867,6 +926,7 @@ async function enrollPhase(
           },
           onResponse: (status: number, body: string, ctx: Record<string, unknown>) => {
             statuses[`enroll ${status}`] = (statuses[`enroll ${status}`] ?? 0) + 1;
+            answered(ctx, status);
             try {
               ctx.enrollmentId = JSON.parse(body).enrollmentId;
             } catch {
@@ -876,13 +936,19 @@ async function enrollPhase(
         },
         {
           method: 'POST',
-          setupRequest: (req: Record<string, unknown>, ctx: Record<string, unknown>) => ({
-            ...req,
-            path: `/v1/enrollments/${encodeURIComponent(String(ctx.enrollmentId))}/submit`,
-            headers: { 'content-type': 'application/json', authorization: `Bearer ${ctx.token}` },
-            body: '{}',
-          }),
-          onResponse: (status: number) => void (statuses[`submit ${status}`] = (statuses[`submit ${status}`] ?? 0) + 1),
+          setupRequest: (req: Record<string, unknown>, ctx: Record<string, unknown>) => {
+            ctx.sentAt = performance.now();
+            return {
+              ...req,
+              path: `/v1/enrollments/${encodeURIComponent(String(ctx.enrollmentId))}/submit`,
+              headers: { 'content-type': 'application/json', authorization: `Bearer ${ctx.token}` },
+              body: '{}',
+            };
+          },
+          onResponse: (status: number, _body: string, ctx: Record<string, unknown>) => {
+            statuses[`submit ${status}`] = (statuses[`submit ${status}`] ?? 0) + 1;
+            answered(ctx, status);
+          },
         },
       ],
     });
@@ -894,40 +960,37 @@ async function enrollPhase(
       cpuSamples.push(cpuSample(platform, infra));
       sampler = setInterval(() => cpuSamples.push(cpuSample(platform, infra)), 500);
     }
-    instance.on('response', (_client: unknown, status: number, _bytes: number, ms: number) => {
-      answers.push({ at: Date.now() - startedAt, ms, status });
-    });
     const result = await instance;
     clearInterval(sampler);
     if (ENROLL_TIMELINE) logTimeline(programId, answers, cpuSamples);
+    const done = measuredAnswers >= 2 * people.length;
     const repeats = Math.max(0, next - people.length);
-    // Every location taken: the figures are of the answers before that (first Enrolls and their Submits), not of the
-    // repeats after it; otherwise autocannon's own, over the run's length.
-    const before = answers.filter((a) => a.at <= exhaustedAt).map((a) => a.ms);
-    const figures = exhausted
-      ? { requests: before.length, seconds: exhaustedAt / 1000, p50: percentile(before, 50), p99: percentile(before, 99) }
-      : { requests: result.requests.total as number, seconds: (Date.now() - startedAt) / 1000, p50: result.latency.p50 as number, p99: result.latency.p99 as number };
-    return { result, statuses, repeats, figures };
+    // Over the measured calls' own length: up to the last one's answer when all were answered, else the whole run.
+    const times = answers.map((a) => a.ms);
+    const figures = { requests: answers.length, seconds: (done ? lastAnswerAt : Date.now() - startedAt) / 1000, p50: percentile(times, 50), p99: percentile(times, 99) };
+    return { result, statuses, repeats, figures, done };
   };
   // Warm-up on a program of its own and other locations (the measured run enrolls its locations for the first time,
   // as without it): the services' first calls compile their code paths and fill their connection pools.
   if (ENROLL_WARMUP_SECONDS > 0) {
     const warm = spare.length >= ENROLL_CONNECTIONS ? spare : measured;
-    await load(await createProgram(`enroll${run}-warmup`), ENROLL_WARMUP_SECONDS, warm, warm === measured ? measuredTokens : await signIn(warm));
+    await load(await createProgram(`enroll${run}-warmup`), ENROLL_WARMUP_SECONDS, warm, warm === measured ? measuredTokens : spareTokens);
   }
   const programId = await createProgram(`enroll${run}`);
   // The warm-up's events (emails, views) are handled before the measured run starts, as before any phase.
   if (ENROLL_WARMUP_SECONDS > 0) await settle();
   await eventLoopDelays(platform);
   cpu.begin();
-  const { result, statuses, repeats, figures } = await load(programId, ENROLL_SECONDS, measured, measuredTokens);
-  // Answers other than the ones this load makes (Enroll 201 ACTION_REQUIRED, Submit 422), transport errors and timeouts
-  // are not the work measured: said, not counted as if they were.
-  const unexpected = Object.entries(statuses).filter(([kind]) => kind !== 'enroll 201' && kind !== 'submit 422' && !(repeats > 0 && kind === 'enroll 200'));
+  const { result, statuses, repeats, figures, done } = await load(programId, ENROLL_SECONDS, measured, measuredTokens);
+  // Answers other than the ones this load makes (Enroll 201, Submit 200 ENROLLED; a repeat's Enroll 200 and its Submit
+  // 409, the enrollment submitted already), transport errors and timeouts are not the work measured: said, not counted
+  // as if they were.
+  const expected = new Set(['enroll 201', 'submit 200', ...(repeats > 0 ? ['enroll 200', 'submit 409'] : [])]);
+  const unexpected = Object.entries(statuses).filter(([kind]) => !expected.has(kind));
   if (unexpected.length || result.errors || result.timeouts) {
     incomplete(`enroll ${run}: ${JSON.stringify(Object.fromEntries(unexpected))}, ${result.errors} errors, ${result.timeouts} timeouts (figures include them)`);
   }
-  if (repeats > 0) log(`enroll ${run}: every one of the ${measured.length} locations enrolled in ${round1(figures.seconds)} s (figures up to there; ${repeats} repeats after, not counted)`);
+  if (done) log(`enroll ${run}: every one of the ${measured.length} locations enrolled and submitted in ${round1(figures.seconds)} s (figures up to the last answer; ${repeats} repeats meanwhile, not counted)`);
   const cpuMsPerRequest = cpu.perDecision(result.requests.total || 1);
   const writesPerRequest = Math.round(((await enrollmentWrites(platform, programId)) / (result.requests.total || 1)) * 1000) / 1000;
   const loopDelays = await eventLoopDelays(platform);
