@@ -26,6 +26,7 @@ import { cpus, loadavg } from 'node:os';
 import { Admin, Kafka, logLevel, Partitioners, Producer } from 'kafkajs';
 import { MongoClient } from 'mongodb';
 import { createTransport } from 'nodemailer';
+import { deployed } from './deployed';
 import { Ceilings, measureCeilings, median } from './infra-ceilings';
 import { Platform, SERVICES, ServiceName } from '../test/e2e/platform';
 
@@ -351,11 +352,14 @@ class PipelineBench {
   constructor() {
     this.platform = new Platform({
       parseMail: false,
-      // BENCH_NODE_ARGS_NOTIFICATION="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles one service.
-      nodeArgs: Object.fromEntries(SERVICES.map((s) => [s, (process.env[`BENCH_NODE_ARGS_${s.toUpperCase().replace(/-/g, '_')}`] ?? '').split(' ').filter(Boolean)])),
+      // Each service with the node options it is deployed with (deploy/k8s: the heap limit), unless
+      // BENCH_NODE_ARGS_<SERVICE> says otherwise: BENCH_NODE_ARGS_NOTIFICATION="--max-old-space-size=512 --cpu-prof
+      // --cpu-prof-dir=/tmp/prof" profiles one service.
+      nodeArgs: Object.fromEntries(SERVICES.map((s) => [s, (process.env[`BENCH_NODE_ARGS_${s.toUpperCase().replace(/-/g, '_')}`] ?? deployed(s).nodeOptions.join(' ')).split(' ').filter(Boolean)])),
       env: Object.fromEntries(
-        // Production defaults where the e2e harness shortens them for tests (the relay's poll is a scan).
-        SERVICES.map((s) => [s, { LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn', OUTBOX_RELAY_INTERVAL_MS: '1000', OUTBOX_SWEEP_INTERVAL_MS: '10000', ...serviceEnv(s) }]),
+        // Production defaults where the e2e harness shortens them for tests (the relay's poll is a scan), and the log
+        // level each is deployed with (info: a line per HTTP request), unless BENCH_LOG_LEVEL.
+        SERVICES.map((s) => [s, { LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? deployed(s).logLevel ?? 'info', OUTBOX_RELAY_INTERVAL_MS: '1000', OUTBOX_SWEEP_INTERVAL_MS: '10000', ...serviceEnv(s) }]),
       ) as never,
     });
     this.platform.smtp.arrivals.push(({ to, receivedAt }) => {
@@ -1034,6 +1038,8 @@ async function smtpCeiling(count = 2_000): Promise<number> {
 async function main(): Promise<void> {
   const startedAt = new Date();
   log(`pipeline bench: scale ${SCALE}, ${RUNS} run(s), burst ${BURST}, steady ${STEADY_RATE}/s for ${STEADY_SECONDS} s, phases ${[...PHASES].join(',')}`);
+  const options = (s: ServiceName) => process.env[`BENCH_NODE_ARGS_${s.toUpperCase().replace(/-/g, '_')}`] ?? deployed(s).nodeOptions.join(' ');
+  log(`services: ${SERVICES.map((s) => `${s} [${options(s) || 'no node options'}, LOG_LEVEL ${process.env.BENCH_LOG_LEVEL ?? deployed(s).logLevel ?? 'info'}]`).join(', ')}`);
   log(`load average at start: ${loadavg().map((n) => n.toFixed(2)).join(' ')}`);
   const infra = await resolveInfra({ name: 'bench', log });
   process.env.KAFKA_BROKERS = infra.kafkaBrokers.join(',');

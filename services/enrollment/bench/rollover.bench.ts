@@ -15,11 +15,11 @@ import { ALL_TOPICS } from '@lib/contracts';
 import { PENDING_OUTBOX } from '@lib/messaging';
 import { freePort, OPERATOR_KEY, PROJECT_ROOT, resolveInfra, SERVICE_NODE_ARGS, spawnServer, uniqueName, waitFor } from '@lib/testing';
 import { buildServices } from '@lib/testing/infra/build';
-import { loadAll } from 'js-yaml';
 import { AnyBulkWriteOperation, MongoClient } from 'mongodb';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { enrollmentId } from '../src/common/ids';
+import { deployed } from '../../../bench/deployed';
 import { groupAtEnd } from '../test/kafka-group';
 
 const SIZES = (process.env.BENCH_SIZES ?? '20000,100000').split(',').map(Number);
@@ -152,19 +152,6 @@ async function ceiling(client: MongoClient, count: number) {
   return { bulkWritePerSec: bulkWrite, updateManyPerSec: updateMany, renewalWritesPerSec: renewalWrites, chunk };
 }
 
-/**
- * The node options the enrollment service is deployed with (its Deployment's NODE_OPTIONS: the old space's size), so
- * that the memory measured is the deployment's. Without a limit V8 lets the heap grow with what the run allocates
- * before it collects (RSS 524 MB at 20,000 and 704 MB at 100,000 in session 36); with it, the same runs peak at
- * 377 and 427 MB.
- */
-function deployedNodeOptions(): string[] {
-  const docs = loadAll(readFileSync(join(PROJECT_ROOT, 'deploy', 'k8s', 'enrollment.yaml'), 'utf8')) as Array<{ kind?: string; spec?: any }>;
-  const container = docs.find((doc) => doc?.kind === 'Deployment')?.spec?.template?.spec?.containers?.[0];
-  const value = (container?.env as Array<{ name: string; value?: string }> | undefined)?.find((e) => e.name === 'NODE_OPTIONS')?.value ?? '';
-  return value.split(' ').filter(Boolean);
-}
-
 async function main() {
   const infra = await resolveInfra({ name: 'bench-rollover', log });
   process.env.KAFKA_BROKERS = infra.kafkaBrokers.join(',');
@@ -187,12 +174,15 @@ async function main() {
     // BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the service (after the deployment's options: a
     // flag given again there wins).
     const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
-    const deployed = deployedNodeOptions();
-    log(`service node options as deployed (deploy/k8s/enrollment.yaml NODE_OPTIONS): ${deployed.join(' ') || '(none)'}`);
+    // The node options the service is deployed with, so that the memory measured is the deployment's. Without a limit V8
+    // lets the heap grow with what the run allocates before it collects (RSS 524 MB at 20,000 and 704 MB at 100,000 in
+    // session 36); with it, the same runs peak at 377 and 427 MB.
+    const { nodeOptions, logLevel } = deployed('enrollment');
+    log(`service node options as deployed (deploy/k8s/enrollment.yaml NODE_OPTIONS): ${nodeOptions.join(' ') || '(none)'}`);
     // The service as its image runs it: the compiled build (from source through a compiler in the process, its memory
     // was the compiler's too).
     await buildServices(log);
-    child = spawnServer(process.execPath, [...SERVICE_NODE_ARGS, ...deployed, ...nodeArgs, join(PROJECT_ROOT, 'dist/services/enrollment/src/main.js')], {
+    child = spawnServer(process.execPath, [...SERVICE_NODE_ARGS, ...nodeOptions, ...nodeArgs, join(PROJECT_ROOT, 'dist/services/enrollment/src/main.js')], {
       cwd: PROJECT_ROOT,
       env: {
         ...process.env,
@@ -205,7 +195,7 @@ async function main() {
         JWKS_URL: 'http://127.0.0.1:9/.well-known/jwks.json',
         OPERATOR_TOKEN: OPERATOR_KEY,
         ROLLOVER_CRON: 'off',
-        LOG_LEVEL: 'warn',
+        LOG_LEVEL: logLevel ?? 'info',
         NODE_ENV: 'production',
       },
       logFile: join(PROJECT_ROOT, '.local', 'logs', `${groupId}.log`),
