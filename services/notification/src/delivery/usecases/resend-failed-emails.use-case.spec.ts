@@ -1,16 +1,19 @@
 import { BackgroundWork, ProblemException } from '@lib/platform';
+import { Logger } from '@nestjs/common';
 import fs from 'node:fs';
+import { DIGEST_TEMPLATE } from '../../messages/message.schema';
 import { ResendFailedEmails } from './resend-failed-emails.use-case';
 
 /**
  * The operator's resend writes one audit line per request, also when it is refused or fails part way. The messages
  * collection is faked (pure unit spec); the audit line is read where it goes, standard output (written synchronously).
  */
-function resender(writes: Array<(id: string) => number>) {
-  const failed = [{ _id: 'm1', channel: 'EMAIL', status: 'FAILED' }, { _id: 'm2', channel: 'EMAIL', status: 'FAILED' }];
+function resender(writes: Array<(id: string) => number>, { digest = false, gatheredWrite = async () => ({ modifiedCount: 0 }) } = {}) {
+  const failed = [{ _id: 'm1', channel: 'EMAIL', status: 'FAILED', ...(digest && { template: DIGEST_TEMPLATE }) }, { _id: 'm2', channel: 'EMAIL', status: 'FAILED' }];
   const collection = {
     find: () => ({ sort: () => ({ limit: () => ({ toArray: async () => failed }) }), toArray: async () => failed }),
     updateOne: async (filter: { _id: string }) => ({ modifiedCount: writes.shift()!(filter._id) }),
+    updateMany: gatheredWrite,
     countDocuments: async () => 0,
   };
   const enqueued: string[][] = [];
@@ -33,6 +36,9 @@ async function auditLines(run: () => Promise<unknown>): Promise<Array<Record<str
   }
   return lines.flatMap((line) => line.split('\n').filter(Boolean)).map((line) => JSON.parse(line)).filter((line) => line.audit === true);
 }
+
+beforeEach(() => jest.spyOn(Logger.prototype, 'log').mockImplementation(() => undefined));
+afterEach(() => jest.restoreAllMocks());
 
 describe('ResendFailedEmails audit', () => {
   it('names what a request sent again', async () => {
@@ -67,6 +73,18 @@ describe('ResendFailedEmails audit', () => {
     const lines = await auditLines(() => resend.execute({ notificationIds: ['m1', 'm2'] }));
     expect(lines).toEqual([expect.objectContaining({ event: 'failed-emails-resent', notificationIds: ['m1'], failed: { error: 'MongoNetworkError' } })]);
     expect(lines[0]).not.toHaveProperty('remaining');
+    expect(enqueued).toEqual([['m1']]);
+  });
+
+  it('names a digest sent again whose gathered emails could not be held for it (it goes again all the same)', async () => {
+    const { resend, enqueued } = resender([() => 1], {
+      digest: true,
+      gatheredWrite: async () => {
+        throw Object.assign(new Error('connection reset'), { name: 'MongoNetworkError' });
+      },
+    });
+    const lines = await auditLines(() => resend.execute({ notificationIds: ['m1'] }));
+    expect(lines).toEqual([expect.objectContaining({ notificationIds: ['m1'], failed: { error: 'MongoNetworkError' } })]);
     expect(enqueued).toEqual([['m1']]);
   });
 });

@@ -93,8 +93,10 @@ export class ResendFailedEmails {
           .toArray()) as unknown as Failed[];
       }
       for (const message of candidates) {
-        if (await this.resendOne(message, now)) resent.push(message._id);
-        else notResent.push({ notificationId: message._id, reason: 'it is not FAILED as it was read any more: sent again meanwhile' });
+        // Counted once its first write took it (a digest's later writes may fail: it goes again all the same).
+        if (!(await this.resendOne(message, now, () => resent.push(message._id)))) {
+          notResent.push({ notificationId: message._id, reason: 'it is not FAILED as it was read any more: sent again meanwhile' });
+        }
       }
       remaining = window ? await this.messages.collection.countDocuments(inWindow(window) as never) : 0;
       if (resent.length) this.logger.log(`${resent.length} failed email(s) sent again${remaining ? `; ${remaining} more in the window` : ''}`);
@@ -144,12 +146,13 @@ export class ResendFailedEmails {
   }
 
   /**
-   * Waiting again (PENDING, due now, attempts from 0, one more resend), if still FAILED with the resends read. A
+   * Waiting again (PENDING, due now, attempts from 0, one more resend), if still FAILED with the resends read (`taken`
+   * as soon as that write matched). A
    * digest in three writes: open again but not due yet (so that the sweep of gathered emails, reading them held, finds
    * their digest open and leaves them), its emails held for it, then due. A stop in between leaves it due a lease later
    * with the emails held by then (none: it fails again at once, with a new dead letter).
    */
-  private async resendOne(message: Failed, now: Date): Promise<boolean> {
+  private async resendOne(message: Failed, now: Date, taken: () => void): Promise<boolean> {
     const digest = message.template === DIGEST_TEMPLATE;
     const { modifiedCount } = await this.messages.collection.updateOne(
       { _id: message._id as never, status: 'FAILED', resends: message.resends ?? { $exists: false } } as never,
@@ -161,6 +164,7 @@ export class ResendFailedEmails {
       },
     );
     if (modifiedCount === 0) return false;
+    taken();
     if (digest) {
       await this.messages.collection.updateMany({ 'digest.id': message._id, status: 'FAILED' } as never, {
         $set: { status: 'HELD', resentAt: now },
