@@ -114,6 +114,43 @@ describe('OutboxRelay: runs removed as the broker acknowledges them', () => {
     expect(sent.at(-1)).toEqual(['b', 'd']);
     expect(docs.map((d) => d.outbox.length)).toEqual([0, 0]);
   });
+  // A run refused as too large goes one entry at a time: an entry of a topic refused for another reason on the way (not
+  // authorized to write it) holds back that topic only; the one too large behind it is still parked, the others sent.
+  it('one by one after a too-large refusal: a topic refused for good on the way holds back its own events; the one too large is parked, the others go out', async () => {
+    const onTopic = (id: string, topic: string, at: number, bytes = 400) => ({ ...entry(id, bytes), topic, createdAt: new Date(at) });
+    const docs: Array<{ _id: string; outbox: OutboxEntry[]; outboxParked?: Array<OutboxEntry & { reason: string }> }> = [
+      { _id: 'd1', outbox: [onTopic('a', 'refused', 1), onTopic('big', 't1', 2, 900)] },
+      { _id: 'd2', outbox: [onTopic('c', 't2', 3)] },
+    ];
+    const collection = {
+      ...fakeCollection(docs),
+      updateOne: async (filter: { _id: string }, update: { $pullAll: { outbox: OutboxEntry[] }; $push: { outboxParked: OutboxEntry & { reason: string } } }) => {
+        const doc = docs.find((d) => d._id === filter._id)!;
+        doc.outbox = doc.outbox.filter((e) => !update.$pullAll.outbox.some((p) => p.eventId === e.eventId));
+        doc.outboxParked = [...(doc.outboxParked ?? []), update.$push.outboxParked];
+        return { modifiedCount: 1 };
+      },
+    };
+    const all = docs.flatMap((d) => d.outbox);
+    const sent: string[] = [];
+    const producer = {
+      sendBatch: async (batches: Array<{ topic: string; messages: Array<{ value: string }> }>) => {
+        const ids = batches.flatMap((b) => b.messages.map((m) => all.find((e) => e.value === m.value)!.eventId));
+        // The broker's first partition error: the run's too large one, or, alone, each entry's own.
+        if (ids.includes('big')) throw Object.assign(new Error('The request included a message larger than the max message size the server will accept'), { name: 'KafkaJSProtocolError', type: 'MESSAGE_TOO_LARGE', retriable: false });
+        if (ids.includes('a')) throw Object.assign(new Error('Not authorized to access topics: [refused]'), { name: 'KafkaJSProtocolError', type: 'TOPIC_AUTHORIZATION_FAILED', retriable: false });
+        sent.push(...ids);
+      },
+    };
+    const connection = { models: { Thing: { schema: { path: (p: string) => p === 'outbox' }, collection, db: { name: 'db' } } } };
+    const relay = new OutboxRelay(connection as never, producer as never, new MessagingMetrics(), { serviceName: 'test', brokers: [], relayMaxRecordBytes: 100_000 }, { ensureTopics: async () => undefined, forget: () => undefined } as never);
+
+    await expect(relay.flush()).rejects.toThrow(/^the broker refused refused \(.*Not authorized.*\); their events wait, the other topics. went out$/);
+    expect(sent).toEqual(['c']);
+    expect(docs.map((d) => d.outbox.map((e) => e.eventId))).toEqual([['a'], []]);
+    expect(docs[0].outboxParked).toEqual([expect.objectContaining({ eventId: 'big', reason: expect.stringMatching(/^refused by the broker as too large \(MESSAGE_TOO_LARGE\)/) })]);
+  });
+
   /** Keys on two partitions of a topic of two, as the producer's partitioner puts them. */
   function keysOnTwoPartitions(): { onA: string; onB: string; partitionA: number } {
     const partition = (key: string) => producerPartition('t', key, 2);
@@ -163,6 +200,45 @@ describe('OutboxRelay: runs removed as the broker acknowledges them', () => {
     await relay.flush();
     expect(sent.at(-1)).toEqual(['a1', 'a2']);
     expect(docs.map((d) => d.outbox.length)).toEqual([0, 0]);
+  });
+
+  it('a partition refused as too large while another is out of reach goes one by one: the one too large is parked, the rest of it sent', async () => {
+    const { onA, onB, partitionA } = keysOnTwoPartitions();
+    const on = (id: string, key: string, at: number, bytes = 400) => ({ ...entry(id, bytes), key, createdAt: new Date(at) });
+    const docs: Array<{ _id: string; outbox: OutboxEntry[]; outboxParked?: OutboxEntry[] }> = [
+      { _id: 'd1', outbox: [on('a1', onA, 1_000), on('big', onB, 2_000, 900)] },
+      { _id: 'd2', outbox: [on('b2', onB, 3_000)] },
+    ];
+    const collection = {
+      ...fakeCollection(docs),
+      updateOne: async (filter: { _id: string }, update: { $pullAll: { outbox: OutboxEntry[] }; $push: { outboxParked: OutboxEntry } }) => {
+        const doc = docs.find((d) => d._id === filter._id)!;
+        doc.outbox = doc.outbox.filter((e) => !update.$pullAll.outbox.some((p) => p.eventId === e.eventId));
+        doc.outboxParked = [...(doc.outboxParked ?? []), update.$push.outboxParked];
+        return { modifiedCount: 1 };
+      },
+    };
+    const all = docs.flatMap((d) => d.outbox);
+    const ids = (batches: Array<{ messages: Array<{ value: string }> }>) => batches.flatMap((b) => b.messages.map((m) => all.find((e) => e.value === m.value)!.eventId));
+    const sent: string[][] = [];
+    const producer = {
+      sendBatch: async (batches: Array<{ topic: string; messages: Array<{ key: string; value: string }> }>) => {
+        // Partition A has too few replicas (the first error of any send naming it); B's batch with `big` is too large.
+        if (batches.some((b) => b.messages.some((m) => m.key === onA))) {
+          throw Object.assign(new Error('The server experienced an unexpected error when processing the request'), { name: 'KafkaJSProtocolError', type: 'NOT_ENOUGH_REPLICAS', retriable: true });
+        }
+        if (ids(batches).includes('big')) throw Object.assign(new Error('The request included a message larger than the max message size the server will accept'), { name: 'KafkaJSProtocolError', type: 'MESSAGE_TOO_LARGE', retriable: false });
+        sent.push(ids(batches));
+      },
+    };
+    const connection = { models: { Thing: { schema: { path: (p: string) => p === 'outbox' }, collection, db: { name: 'db' } } } };
+    const topics = { ensureTopics: async () => undefined, forget: () => undefined, partitionCounts: async (wanted: string[]) => new Map(wanted.map((t) => [t, 2])) };
+    const relay = new OutboxRelay(connection as never, producer as never, new MessagingMetrics(), { serviceName: 'test', brokers: [], relayMaxRecordBytes: 100_000 }, topics as never);
+
+    await expect(relay.flush()).rejects.toThrow(new RegExp(`^partition\\(s\\) t:${partitionA} did not take their events`));
+    expect(sent).toEqual([['b2']]);
+    expect(docs.map((d) => d.outbox.map((e) => e.eventId))).toEqual([['a1'], []]);
+    expect(docs[0].outboxParked).toEqual([expect.objectContaining({ eventId: 'big' })]);
   });
 
   it('events held back in the first documents of a drain do not hold back those read after them (more than one batch of documents)', async () => {

@@ -488,7 +488,7 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
       try {
         await this.send(entries);
       } catch (error) {
-        if (tooLargeForBroker(error)) await this.sendOneByOne(entries, docOf);
+        if (tooLargeForBroker(error)) await this.sendOneByOne(entries, docOf, heldBack.topics);
         else if (isNonRetriable(error)) await this.sendTopicByTopic(entries, docOf, heldBack.topics);
         else if (!(await this.sendPartitionByPartition(entries, docOf, heldBack, false))) throw error;
         continue;
@@ -526,9 +526,13 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
     if (groups.length < 2 && !splitting) return false;
     const outcomes = await Promise.allSettled(groups.map(([, group]) => this.send(group)));
     const failed = groups.flatMap(([partition], i) => (outcomes[i].status === 'rejected' ? [{ partition, error: (outcomes[i] as PromiseRejectedResult).reason }] : []));
-    if (failed.length === groups.length) throw failed[0].error;
-    for (const { partition, error } of failed) heldBack.partitions.set(partition, error);
-    await this.removeSent(groups.filter(([partition]) => !heldBack.partitions.has(partition)).flatMap(([, group]) => group), docOf);
+    if (failed.length === groups.length && !failed.some(({ error }) => tooLargeForBroker(error))) throw failed[0].error;
+    // A partition's group refused as too large is no partition out of reach: its entries go one by one (parking the one
+    // too large), as a run refused so does.
+    const tooLarge = new Set(failed.filter(({ error }) => tooLargeForBroker(error)).map(({ partition }) => partition));
+    for (const { partition, error } of failed) if (!tooLarge.has(partition)) heldBack.partitions.set(partition, error);
+    await this.removeSent(groups.filter(([partition]) => !heldBack.partitions.has(partition) && !tooLarge.has(partition)).flatMap(([, group]) => group), docOf);
+    for (const [partition, group] of groups) if (tooLarge.has(partition)) await this.sendOneByOne(group, docOf, heldBack.topics);
     return true;
   }
 
@@ -561,7 +565,7 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
         await this.send(group);
       } catch (error) {
         if (tooLargeForBroker(error)) {
-          await this.sendOneByOne(group, docOf);
+          await this.sendOneByOne(group, docOf, blocked);
           continue;
         }
         if (!isNonRetriable(error)) throw error;
@@ -577,16 +581,26 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
    * A run the broker refused as too large: a topic whose max.message.bytes is below OUTBOX_MAX_RECORD_BYTES (a
    * partition's batch, or one record, above it). Sent again one entry at a time, in order, each removed once
    * acknowledged; an entry the broker refuses as too large on its own would be refused on every drain and stop the
-   * relay, so it is parked with the broker's reason (an operator raises the topic's limit and requeues it). Any other
-   * failure is thrown as usual. What the refused run had written to other partitions goes out again (at-least-once).
+   * relay, so it is parked with the broker's reason (an operator raises the topic's limit and requeues it). An entry
+   * refused for good for another reason (its topic not writable) holds back its topic, its later entries with it, in
+   * `blocked` (as sendTopicByTopic does), and the others go on: a run holding both used to fail on that entry drain after
+   * drain, the one too large never parked and every topic's events waiting. Any other failure (a retriable one: the
+   * broker or a partition not answering) is thrown as usual. What the refused run had written to other partitions goes
+   * out again (at-least-once).
    */
-  private async sendOneByOne(entries: OutboxEntry[], docOf: Map<OutboxEntry, Timed>): Promise<void> {
+  private async sendOneByOne(entries: OutboxEntry[], docOf: Map<OutboxEntry, Timed>, blocked: Map<string, unknown>): Promise<void> {
     for (const entry of entries) {
+      if (blocked.has(entry.topic)) continue;
       try {
         await this.send([entry]);
       } catch (error) {
         const refusal = tooLargeForBroker(error);
-        if (!refusal) throw error;
+        if (!refusal) {
+          if (!isNonRetriable(error)) throw error;
+          blocked.set(entry.topic, error);
+          if (writeNotAuthorized(error)) this.writeRefusals.set(entry.topic, { at: Date.now(), error });
+          continue;
+        }
         const { source, docId } = docOf.get(entry)!;
         await this.parkEntry(source.collection, docId, entry, `refused by the broker as too large (${refusal}): ${entry.topic}'s max.message.bytes is below this record of ${recordBytes(entry)} bytes`, true);
         docOf.delete(entry);
