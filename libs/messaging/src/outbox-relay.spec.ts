@@ -50,6 +50,20 @@ describe('OutboxRelay: runs removed as the broker acknowledges them', () => {
     };
   }
 
+  type ParkingDoc = { _id: string; outbox: OutboxEntry[]; outboxParked?: Array<OutboxEntry & { reason: string }> };
+  /** fakeCollection whose updateOne parks an entry, as the relay's parkEntry writes it. */
+  function parkingCollection(docs: ParkingDoc[]) {
+    return {
+      ...fakeCollection(docs),
+      updateOne: async (filter: { _id: string }, update: { $pullAll: { outbox: OutboxEntry[] }; $push: { outboxParked: OutboxEntry & { reason: string } } }) => {
+        const doc = docs.find((d) => d._id === filter._id)!;
+        doc.outbox = doc.outbox.filter((e) => !update.$pullAll.outbox.some((p) => p.eventId === e.eventId));
+        doc.outboxParked = [...(doc.outboxParked ?? []), update.$push.outboxParked];
+        return { modifiedCount: 1 };
+      },
+    };
+  }
+
   it('a run the broker refuses leaves it and everything after it in place; the runs before it are not sent again', async () => {
     const docs = [
       { _id: 'd1', outbox: [entry('a', 400), entry('b', 400)] },
@@ -118,19 +132,11 @@ describe('OutboxRelay: runs removed as the broker acknowledges them', () => {
   // authorized to write it) holds back that topic only; the one too large behind it is still parked, the others sent.
   it('one by one after a too-large refusal: a topic refused for good on the way holds back its own events; the one too large is parked, the others go out', async () => {
     const onTopic = (id: string, topic: string, at: number, bytes = 400) => ({ ...entry(id, bytes), topic, createdAt: new Date(at) });
-    const docs: Array<{ _id: string; outbox: OutboxEntry[]; outboxParked?: Array<OutboxEntry & { reason: string }> }> = [
+    const docs: ParkingDoc[] = [
       { _id: 'd1', outbox: [onTopic('a', 'refused', 1), onTopic('big', 't1', 2, 900)] },
       { _id: 'd2', outbox: [onTopic('c', 't2', 3)] },
     ];
-    const collection = {
-      ...fakeCollection(docs),
-      updateOne: async (filter: { _id: string }, update: { $pullAll: { outbox: OutboxEntry[] }; $push: { outboxParked: OutboxEntry & { reason: string } } }) => {
-        const doc = docs.find((d) => d._id === filter._id)!;
-        doc.outbox = doc.outbox.filter((e) => !update.$pullAll.outbox.some((p) => p.eventId === e.eventId));
-        doc.outboxParked = [...(doc.outboxParked ?? []), update.$push.outboxParked];
-        return { modifiedCount: 1 };
-      },
-    };
+    const collection = parkingCollection(docs);
     const all = docs.flatMap((d) => d.outbox);
     const sent: string[] = [];
     const producer = {
@@ -205,19 +211,11 @@ describe('OutboxRelay: runs removed as the broker acknowledges them', () => {
   it('a partition refused as too large while another is out of reach goes one by one: the one too large is parked, the rest of it sent', async () => {
     const { onA, onB, partitionA } = keysOnTwoPartitions();
     const on = (id: string, key: string, at: number, bytes = 400) => ({ ...entry(id, bytes), key, createdAt: new Date(at) });
-    const docs: Array<{ _id: string; outbox: OutboxEntry[]; outboxParked?: OutboxEntry[] }> = [
+    const docs: ParkingDoc[] = [
       { _id: 'd1', outbox: [on('a1', onA, 1_000), on('big', onB, 2_000, 900)] },
       { _id: 'd2', outbox: [on('b2', onB, 3_000)] },
     ];
-    const collection = {
-      ...fakeCollection(docs),
-      updateOne: async (filter: { _id: string }, update: { $pullAll: { outbox: OutboxEntry[] }; $push: { outboxParked: OutboxEntry } }) => {
-        const doc = docs.find((d) => d._id === filter._id)!;
-        doc.outbox = doc.outbox.filter((e) => !update.$pullAll.outbox.some((p) => p.eventId === e.eventId));
-        doc.outboxParked = [...(doc.outboxParked ?? []), update.$push.outboxParked];
-        return { modifiedCount: 1 };
-      },
-    };
+    const collection = parkingCollection(docs);
     const all = docs.flatMap((d) => d.outbox);
     const ids = (batches: Array<{ messages: Array<{ value: string }> }>) => batches.flatMap((b) => b.messages.map((m) => all.find((e) => e.value === m.value)!.eventId));
     const sent: string[][] = [];

@@ -1310,6 +1310,20 @@ describe('a rollover killed halfway', () => {
   }
 
   /**
+   * What `count` reads once it holds still (the same twice, 300 ms apart): a write the killed child sent before it died
+   * may still be applied by the server after it exited.
+   */
+  async function heldStill(count: () => Promise<number>): Promise<number> {
+    let now = await count();
+    for (let before = -1; before !== now; ) {
+      before = now;
+      await sleep(300);
+      now = await count();
+    }
+    return now;
+  }
+
+  /**
    * The service as its own process, slowed down (small batches, a pause) so that a signal falls in the middle of a run.
    * Its port is chosen free, then bound by the child: one taken in between (by another worker) makes the child exit
    * before it is ready, and it starts again on another.
@@ -1383,14 +1397,7 @@ describe('a rollover killed halfway', () => {
       child.child.kill('SIGKILL');
       await child.exited;
     }
-    // A write the child sent before it was killed may still be applied by the server after it exited: count once the
-    // count holds still.
-    let marked = await touched();
-    for (let before = -1; before !== marked; ) {
-      before = marked;
-      await sleep(300);
-      marked = await touched();
-    }
+    const marked = await heldStill(touched);
     expect(marked).toBeGreaterThan(0);
     expect(marked).toBeLessThan(N);
     // The kill may also fall between a batch's two writes: its next-year enrollments (with their events) written,
@@ -1466,14 +1473,7 @@ describe('a rollover killed halfway', () => {
       await child.exited;
     }
     expect(exit).toEqual({ code: 0, signal: null });
-    // A write the child sent before it was killed may still be applied by the server after it exited: count once the
-    // count holds still.
-    let marked = await touched();
-    for (let before = -1; before !== marked; ) {
-      before = marked;
-      await sleep(300);
-      marked = await touched();
-    }
+    const marked = await heldStill(touched);
     expect(marked).toBeGreaterThan(0);
     expect(marked).toBeLessThan(N);
 
