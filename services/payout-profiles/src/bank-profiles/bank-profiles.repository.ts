@@ -9,14 +9,16 @@ import { BankProfile } from './bank-profile.schema';
 export const BANK_PROFILE_ORDER = new Keyset<BankProfile>('bank-profiles', ['nameKey', '_id']);
 
 /**
- * What a list does not show nor check (bankProfileView without history, canReadBankProfile): the validation history
- * (up to 20 revisions of reasons), the defaults it holds (a location each: 5,000 for a default of every location of a
- * large partner), the decisions' keys and the sealed secret, megabytes a page of large profiles would read for nothing.
+ * What a read by id does not show nor check (bankProfileView, canReadBankProfile): the defaults it holds (a location
+ * each: 5,000 for a default of every location of a large partner), the decisions' keys and the sealed secret.
  */
-const NOT_LISTED = '-validationHistory -decisionKeys -defaultFor -sealedAccount -supersededSecrets';
-
-/** What a read by id does not show nor check: as the list, but the validation history is shown (bankProfileView). */
 const NOT_SHOWN = '-decisionKeys -defaultFor -sealedAccount -supersededSecrets';
+
+/**
+ * What a list does not show nor check: NOT_SHOWN and the validation history (up to 20 revisions of reasons), megabytes
+ * a page of large profiles would read for nothing.
+ */
+const NOT_LISTED = `-validationHistory ${NOT_SHOWN}`;
 
 /** What a profile is judged by against a program's payout rules (missingPayoutItems), and the locations it serves. */
 export type JudgedBankProfile = Pick<BankProfile, '_id' | 'partnerId' | 'status' | 'currency' | 'paymentMethod' | 'locationIds'>;
