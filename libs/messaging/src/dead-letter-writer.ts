@@ -64,8 +64,20 @@ export class DeadLetterWriter {
         headers: { ...original, ...own, [DeadLetterHeaders.error]: reason.slice(0, 1_000), [DeadLetterHeaders.valueDropped]: why },
       };
     };
+    const sendWithoutValue = async (why: string) => {
+      try {
+        await this.producer.send(topic, [withoutValue(why)]);
+      } catch (sendError) {
+        // Refused again (a dead-letter topic whose limit is below the original headers and key): what failed and where
+        // the original is, alone. Only a refusal of that too is rethrown.
+        if (!recordRefused(sendError)) throw sendError;
+        this.logger.warn(`${topic} refused the dead letter without its value too (${describeError(sendError)}); sending where the original is, alone`);
+        const alone = `${why}; the key and original headers dropped too (${describeError(sendError).slice(0, 200)})`;
+        await this.producer.send(topic, [{ key: null, value: null, headers: { ...own, [DeadLetterHeaders.error]: reason.slice(0, 500), [DeadLetterHeaders.valueDropped]: alone } }]);
+      }
+    };
     if (size > MAX_DEAD_LETTER_BYTES) {
-      await this.producer.send(topic, [withoutValue(`record of ${size} bytes exceeds ${MAX_DEAD_LETTER_BYTES}`)]);
+      await sendWithoutValue(`record of ${size} bytes exceeds ${MAX_DEAD_LETTER_BYTES}`);
     } else {
       try {
         await this.producer.send(topic, [{ key, value, headers: deadHeaders }]);
@@ -73,10 +85,9 @@ export class DeadLetterWriter {
         // A refusal of the record that retrying cannot fix (too large for the DLQ topic, an invalid record) would fail
         // the batch on every redelivery and stop the partition. Any other failure is rethrown, the value kept for the
         // redelivery: also the idempotent producer's own (an out-of-order sequence), which the next producer clears.
-        // What still fails without the value is rethrown.
         if (!recordRefused(sendError)) throw sendError;
         this.logger.warn(`${topic} refused the dead letter (${describeError(sendError)}); sending it without its value`);
-        await this.producer.send(topic, [withoutValue(describeError(sendError).slice(0, 500))]);
+        await sendWithoutValue(describeError(sendError).slice(0, 500));
       }
     }
     this.metrics.deadLettered.inc({ topic: origin.topic });
