@@ -36,12 +36,16 @@ export class ProgramSnapshot {
 
 /**
  * The payout rules an enrollment of `fiscalYear` is judged by: the program's, for its current year and later; for a
- * year it moved on from, the rules it had when it left that year (the first year it left at or after it: earlierYears),
- * or its current ones when it has no record of it.
+ * year it moved on from, the rules it had when it left that year (earlierYears). A year it skipped (moved from the year
+ * before straight past it, as a move to the year after the running one does) ran under the rules of the year it was
+ * at then, until the move: the last year it left before it. A year before every record, the oldest record's; none
+ * kept (moved before they were), its current rules.
  */
 export function payoutRulesFor(program: { fiscalYear: string; payoutRules: PayoutRules; earlierYears?: EarlierYearRules[] }, fiscalYear: string): PayoutRules {
   if (!fiscalYearBefore(fiscalYear, program.fiscalYear)) return program.payoutRules;
-  return (program.earlierYears ?? []).find((earlier) => !fiscalYearBefore(earlier.fiscalYear, fiscalYear))?.payoutRules ?? program.payoutRules;
+  const earlier = program.earlierYears ?? [];
+  const atOrBefore = earlier.filter((year) => !fiscalYearBefore(fiscalYear, year.fiscalYear));
+  return (atOrBefore[atOrBefore.length - 1] ?? earlier[0])?.payoutRules ?? program.payoutRules;
 }
 
 /**
