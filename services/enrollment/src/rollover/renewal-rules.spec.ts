@@ -103,6 +103,18 @@ describe('renewal decision', () => {
     expect(decision.reasons).toEqual(['The tax profile expires on or before July 1, 2027, the first day of FY28.']);
   });
 
+  // What Continue lists for the same facts: a revision pending validation is not missing (Submit waits for it); only
+  // what the admin must change is asked for, not a "not approved" that validation never said.
+  it('asks for what Continue would list: a bank profile pending validation whose currency is no longer allowed lacks only the currency', () => {
+    const decision = decideRenewal(input({ bank: approved({ status: 'PENDING_VALIDATION', revision: 2, currency: 'EUR' }) }));
+    expect(decision.outcome).toBe('ACTION_REQUIRED');
+    expect(decision.missing).toEqual(['CURRENCY_NOT_ALLOWED']);
+    expect(decision.reasons).toHaveLength(1);
+    // Rejected, it is missing as Continue says too.
+    const rejected = decideRenewal(input({ bank: approved({ status: 'ACTION_REQUIRED', reasons: ['x'], currency: 'EUR' }) }));
+    expect(rejected.missing).toEqual(['BANK_PROFILE_NOT_APPROVED', 'CURRENCY_NOT_ALLOWED']);
+  });
+
   it('ignores eligibility for open programs and a bank profile of another partner', () => {
     expect(decideRenewal(input({ eligibility: undefined, program: { name: 'Open', state: 'OPEN', requiresEligibility: false, payoutRules: rules } })).outcome).toBe('RENEWED');
     expect(decideRenewal(input({ bank: approved({ partnerId: 'other' }) })).missing).toEqual(['BANK_PROFILE_MISSING']);

@@ -165,9 +165,13 @@ export function decideRenewal(input: RenewalInput): RenewalDecision {
   if (reasons.length) return { outcome: 'EXPIRED', reasons, missing, causes, ...(ineligibleBy && { ineligibleBy }) };
   const describe = (code: MissingPayoutItem) =>
     code === 'TAX_PROFILE_EXPIRED' ? taxProfileExpiredBy(start, toFiscalYear) : describeMissing(code);
+  // What the admin is asked to complete is what Continue would list for the same facts (not strict: a profile pending
+  // validation is not missing, Submit waits for it); strict, a pending profile whose currency is no longer allowed
+  // would also read "not approved", and send the admin to correct what validation never asked about.
+  const lenient = payoutGaps(program.payoutRules, bank, input.tax, { at: start, strict: false });
   if (input.bankWithdrawn || (bank && !servesLocation(bank, input.locationId))) {
     // The bank profile's own gaps are moot (another one takes its place); the tax profile's still count.
-    const tax = missing.filter((code) => code.startsWith('TAX_'));
+    const tax = lenient.filter((code) => code.startsWith('TAX_'));
     return {
       outcome: 'ACTION_REQUIRED',
       reasons: [notServingReason(bank), ...tax.map(describe)],
@@ -178,7 +182,6 @@ export function decideRenewal(input: RenewalInput): RenewalDecision {
     };
   }
   // Everything there and fitting the rules, only not validated (yet): continued with no action, following validation.
-  const lenient = payoutGaps(program.payoutRules, bank, input.tax, { at: start, strict: false });
   if (missing.length && lenient.every((code) => code.endsWith('_NOT_APPROVED'))) {
     const state = validationState(program.payoutRules, bank, input.tax, start);
     if (state.status === 'VALIDATING' || state.status === 'ACTION_REQUIRED') {
@@ -186,10 +189,11 @@ export function decideRenewal(input: RenewalInput): RenewalDecision {
     }
   }
   if (missing.length) {
+    const asked = lenient.length ? lenient : missing;
     return {
       outcome: 'ACTION_REQUIRED',
-      reasons: missing.map(describe),
-      missing,
+      reasons: asked.map(describe),
+      missing: asked,
       ...(eligibilityCarried && { eligibilityCarried }),
     };
   }
