@@ -1,4 +1,4 @@
-import { DeadLetterHeaders } from '@lib/contracts';
+import { DeadLetterHeaders, REPLAY_OF_HEADER } from '@lib/contracts';
 import type { IHeaders, Message } from 'kafkajs';
 import { DeadLetterWriter } from './dead-letter-writer';
 import { MessagingMetrics } from './metrics';
@@ -38,11 +38,13 @@ describe('DeadLetterWriter', () => {
 
   it('refused without its value too (a key and headers above the topic limit): sends where the original is, alone, rather than stopping the partition', async () => {
     const { written, writer } = topicOf(2_000);
-    const headers: IHeaders = { big: 'h'.repeat(3_000) };
+    const headers: IHeaders = { big: 'h'.repeat(3_000), [REPLAY_OF_HEADER]: '2:7' };
     await writer.write(origin, 'g', Buffer.from('k'.repeat(3_000)), Buffer.from('v'.repeat(5_000)), headers, failure, 1);
     expect(written).toHaveLength(1);
     expect(written[0]).toMatchObject({ key: null, value: null });
     expect(written[0].headers).not.toHaveProperty('big');
+    // A replayed copy keeps its mark: `npm run dlq` tells it from its original by it.
+    expect(written[0].headers).toHaveProperty(REPLAY_OF_HEADER, '2:7');
     expect(written[0].headers).toMatchObject({
       [DeadLetterHeaders.originalTopic]: origin.topic,
       [DeadLetterHeaders.originalPartition]: '2',

@@ -1,4 +1,4 @@
-import { deadLetterTopic, DeadLetterHeaders, MalformedMessageError } from '@lib/contracts';
+import { deadLetterTopic, DeadLetterHeaders, MalformedMessageError, REPLAY_OF_HEADER } from '@lib/contracts';
 import type { Logger } from '@nestjs/common';
 import type { IHeaders } from 'kafkajs';
 import { describeError, recordRefused, stackFrames } from './errors';
@@ -73,7 +73,10 @@ export class DeadLetterWriter {
         if (!recordRefused(sendError)) throw sendError;
         this.logger.warn(`${topic} refused the dead letter without its value too (${describeError(sendError)}); sending where the original is, alone`);
         const alone = `${why}; the key and original headers dropped too (${describeError(sendError).slice(0, 200)})`;
-        await this.producer.send(topic, [{ key: null, value: null, headers: { ...own, [DeadLetterHeaders.error]: reason.slice(0, 500), [DeadLetterHeaders.valueDropped]: alone } }]);
+        // The replayed copy's mark kept (a few bytes): `npm run dlq` tells a copy that failed again from its original by it.
+        const replayOf = headers?.[REPLAY_OF_HEADER];
+        const mark = typeof replayOf === 'string' || Buffer.isBuffer(replayOf) ? { [REPLAY_OF_HEADER]: replayOf } : {};
+        await this.producer.send(topic, [{ key: null, value: null, headers: { ...mark, ...own, [DeadLetterHeaders.error]: reason.slice(0, 500), [DeadLetterHeaders.valueDropped]: alone } }]);
       }
     };
     if (size > MAX_DEAD_LETTER_BYTES) {
