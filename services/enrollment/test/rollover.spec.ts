@@ -4,7 +4,7 @@
  * halfway (SIGTERM: it ends its batch, and its events are published before the process exits).
  */
 import { ALL_TOPICS, fiscalYearOf, fiscalYearRange, nextFiscalYear, previousFiscalYear, ProfileEvent, Topics } from '@lib/contracts';
-import { eventually, freePort, groupCaughtUp, OPERATOR_KEY, PROJECT_ROOT, spawnServer, uniqueName, waitFor } from '@lib/testing';
+import { eventually, freePort, groupCaughtUp, PROJECT_ROOT, spawnServer, uniqueName, waitFor } from '@lib/testing';
 import { Clock, CONFIG } from '@lib/platform';
 import { getConnectionToken } from '@nestjs/mongoose';
 import type { CommandStartedEvent } from 'mongodb';
@@ -1326,10 +1326,13 @@ describe('a rollover killed halfway', () => {
   /**
    * The service as its own process, slowed down (small batches, a pause) so that a signal falls in the middle of a run.
    * Its port is chosen free, then bound by the child: one taken in between (by another worker) makes the child exit
-   * before it is ready, and it starts again on another.
+   * before it is ready, and it starts again on another. Whatever took the port may answer too (another worker's
+   * service): the child is told apart by an operator key of its own (its operator endpoint answers 400 to a bad body,
+   * another service 401).
    */
   async function startSlowService() {
     const groupId = uniqueName('enrollment-child');
+    const operatorKey = `key-${groupId}`;
     await groupAtEnd(groupId, ALL_TOPICS);
     for (let attempt = 1; ; attempt++) {
       const port = await freePort();
@@ -1348,15 +1351,24 @@ describe('a rollover killed halfway', () => {
           // A killed run's lease on the year holds a rerun off until it runs out (RolloverLease): short here.
           ROLLOVER_LEASE_MS: '2000',
           LOG_LEVEL: 'warn',
+          OPERATOR_TOKEN: operatorKey,
         },
         logFile: join(PROJECT_ROOT, '.local', 'logs', `${groupId}.log`),
       });
+      const childOperator = (body: unknown, signal?: AbortSignal) =>
+        fetch(`http://127.0.0.1:${port}/v1/operator/rollover`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'x-operator-key': operatorKey },
+          body: JSON.stringify(body),
+          signal,
+        }).catch(() => undefined);
       let gone = false;
       void child.exited.then(() => (gone = true));
       try {
         // Each probe bounded: whatever took the port may hold a request unanswered.
         const ready = () => fetch(`http://127.0.0.1:${port}/health/ready`, { signal: AbortSignal.timeout(2_000) }).catch(() => undefined);
-        await waitFor('enrollment child ready', async () => gone || ((await ready())?.ok ?? false), {
+        const ours = async () => (await childOperator({ fromFiscalYear: 'not a year' }, AbortSignal.timeout(2_000)))?.status === 400;
+        await waitFor('enrollment child ready', async () => gone || (((await ready())?.ok ?? false) && (await ours())), {
           timeoutMs: 60_000,
           intervalMs: 200,
         });
@@ -1369,12 +1381,7 @@ describe('a rollover killed halfway', () => {
         if (attempt < 3) continue;
         throw new Error(`the enrollment child exited before it was ready, three times (${child.logFile})`);
       }
-      const startRollover = () =>
-        void fetch(`http://127.0.0.1:${port}/v1/operator/rollover`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', 'x-operator-key': OPERATOR_KEY },
-          body: JSON.stringify({ fromFiscalYear: FROM }),
-        }).catch(() => undefined);
+      const startRollover = () => void childOperator({ fromFiscalYear: FROM });
       return { child, startRollover };
     }
   }
