@@ -167,6 +167,21 @@ describe('Kubernetes manifests', () => {
   });
 });
 
+// The key that reads decrypted payout details (payout-profiles' operator endpoint) is held by payout-profiles' pods only.
+it("gives payout-profiles an operator key of its own, which no other service's manifest references", () => {
+  const operatorSecret = (service: string) => {
+    const deployment = readObjects(`${service}.yaml`).find((doc) => doc.kind === 'Deployment') as unknown as { spec: { template: { spec: { containers: Array<{ env: Array<{ name: string; valueFrom?: { secretKeyRef?: { name: string } } }> }> } } } };
+    const env = deployment.spec.template.spec.containers[0].env;
+    return env.find((e) => e.name === 'OPERATOR_TOKEN')?.valueFrom?.secretKeyRef?.name;
+  };
+  const payout = operatorSecret('payout-profiles');
+  expect(payout).toBe('payout-profiles-secrets');
+  for (const service of ['identity', 'invitations', 'enrollment', 'notification']) {
+    expect(operatorSecret(service)).toBe('incentives-operator');
+    expect(readFileSync(join(ROOT, 'deploy', 'k8s', `${service}.yaml`), 'utf8')).not.toContain('payout-profiles-secrets');
+  }
+});
+
 /** Applies YAML merge keys (`<<: *anchor`) as Compose does. */
 function resolveMerges(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(resolveMerges);
