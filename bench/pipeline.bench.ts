@@ -122,6 +122,18 @@ const percentile = (values: number[], p: number): number => {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
 };
 
+/**
+ * How each service runs: as deployed (deploy/k8s: its NODE_OPTIONS, the heap limit, and its LOG_LEVEL), unless
+ * BENCH_NODE_ARGS_<SERVICE> or BENCH_LOG_LEVEL say otherwise. Read once.
+ */
+const RUN_AS = Object.fromEntries(
+  SERVICES.map((s) => {
+    const asDeployed = deployed(s);
+    const nodeArgs = process.env[`BENCH_NODE_ARGS_${s.toUpperCase().replace(/-/g, '_')}`]?.split(' ').filter(Boolean) ?? asDeployed.nodeOptions;
+    return [s, { nodeArgs, logLevel: process.env.BENCH_LOG_LEVEL ?? asDeployed.logLevel ?? 'info' }];
+  }),
+) as Record<ServiceName, { nodeArgs: string[]; logLevel: string }>;
+
 interface Admin1 {
   partnerId: string;
   locationId: string;
@@ -355,11 +367,11 @@ class PipelineBench {
       // Each service with the node options it is deployed with (deploy/k8s: the heap limit), unless
       // BENCH_NODE_ARGS_<SERVICE> says otherwise: BENCH_NODE_ARGS_NOTIFICATION="--max-old-space-size=512 --cpu-prof
       // --cpu-prof-dir=/tmp/prof" profiles one service.
-      nodeArgs: Object.fromEntries(SERVICES.map((s) => [s, (process.env[`BENCH_NODE_ARGS_${s.toUpperCase().replace(/-/g, '_')}`] ?? deployed(s).nodeOptions.join(' ')).split(' ').filter(Boolean)])),
+      nodeArgs: Object.fromEntries(SERVICES.map((s) => [s, RUN_AS[s].nodeArgs])),
       env: Object.fromEntries(
         // Production defaults where the e2e harness shortens them for tests (the relay's poll is a scan), and the log
         // level each is deployed with (info: a line per HTTP request), unless BENCH_LOG_LEVEL.
-        SERVICES.map((s) => [s, { LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? deployed(s).logLevel ?? 'info', OUTBOX_RELAY_INTERVAL_MS: '1000', OUTBOX_SWEEP_INTERVAL_MS: '10000', ...serviceEnv(s) }]),
+        SERVICES.map((s) => [s, { LOG_LEVEL: RUN_AS[s].logLevel, OUTBOX_RELAY_INTERVAL_MS: '1000', OUTBOX_SWEEP_INTERVAL_MS: '10000', ...serviceEnv(s) }]),
       ) as never,
     });
     this.platform.smtp.arrivals.push(({ to, receivedAt }) => {
@@ -1044,8 +1056,7 @@ async function smtpCeiling(count = 2_000): Promise<number> {
 async function main(): Promise<void> {
   const startedAt = new Date();
   log(`pipeline bench: scale ${SCALE}, ${RUNS} run(s), burst ${BURST}, steady ${STEADY_RATE}/s for ${STEADY_SECONDS} s, phases ${[...PHASES].join(',')}`);
-  const options = (s: ServiceName) => process.env[`BENCH_NODE_ARGS_${s.toUpperCase().replace(/-/g, '_')}`] ?? deployed(s).nodeOptions.join(' ');
-  log(`services: ${SERVICES.map((s) => `${s} [${options(s) || 'no node options'}, LOG_LEVEL ${process.env.BENCH_LOG_LEVEL ?? deployed(s).logLevel ?? 'info'}]`).join(', ')}`);
+  log(`services: ${SERVICES.map((s) => `${s} [${RUN_AS[s].nodeArgs.join(' ') || 'no node options'}, LOG_LEVEL ${RUN_AS[s].logLevel}]`).join(', ')}`);
   log(`load average at start: ${loadavg().map((n) => n.toFixed(2)).join(' ')}`);
   const infra = await resolveInfra({ name: 'bench', log });
   process.env.KAFKA_BROKERS = infra.kafkaBrokers.join(',');
