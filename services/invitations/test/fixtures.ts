@@ -1,7 +1,7 @@
 import { Clock } from '@lib/platform';
 import { NO_ROLE } from '@lib/access';
 import { createEnvelope, Envelope, EnrollmentStatus, fiscalYearOf, nextFiscalYear, ProgramState, Role, Topics, UserSnapshot } from '@lib/contracts';
-import { bootService, eventually, groupCaughtUp, outboxSettled, ReceivedMessage, RunningService, TestIssuer, TestKafka, TopicWatch } from '@lib/testing';
+import { bootService, eventually, groupCaughtUp, outboxSettled, ReceivedMessage, RunningService, startGroupAtEnd, TestIssuer, TestKafka, TopicWatch, uniqueName } from '@lib/testing';
 import { deadLetterTopic } from '@lib/contracts';
 import { getConnectionToken } from '@nestjs/mongoose';
 import type { Connection } from 'mongoose';
@@ -61,13 +61,20 @@ export class World {
   service!: RunningService;
   watch!: TopicWatch;
 
-  async start(): Promise<void> {
+  /**
+   * Boots the service with a new database and consumer group, the group positioned at the end of the topics it
+   * consumes. `history`: published after that positioning and before the boot, so the service reads it as the history
+   * already on its topics when it first starts (a new deployment on a running platform).
+   */
+  async start({ history }: { history?: () => Promise<void> } = {}): Promise<void> {
     await this.issuer.start();
     this.watch = await this.kafka.watch([Topics.invitations, deadLetterTopic(Topics.eligibility)]);
+    const groupId = uniqueName('invitations');
+    await startGroupAtEnd(groupId, CONSUMED_TOPICS);
+    await history?.();
     this.service = await bootService(AppModule, {
       name: 'invitations',
-      env: { ...this.issuer.env(), PORTAL_BASE_URL: PORTAL },
-      startAtEndOf: CONSUMED_TOPICS,
+      env: { ...this.issuer.env(), PORTAL_BASE_URL: PORTAL, KAFKA_GROUP_ID: groupId },
     });
     await eventually(async () => {
       const response = await fetch(`${this.service.url}/health/ready`);

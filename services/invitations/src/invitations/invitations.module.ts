@@ -2,6 +2,8 @@ import { ClockModule } from '@lib/platform';
 import { AccessModule } from '@lib/access';
 import { Module } from '@nestjs/common';
 import { MongooseModule } from '@nestjs/mongoose';
+import { CatchUpGate } from './catch-up/catch-up-gate';
+import { FirstCatchUp } from './catch-up/first-catch-up';
 import { EligibilityHandler } from './handlers/eligibility.handler';
 import { EnrollmentsHandler } from './handlers/enrollments.handler';
 import { IdentityHandler } from './handlers/identity.handler';
@@ -39,6 +41,8 @@ import { ViewsRepository } from './views/views.repository';
   ],
   controllers: [InvitationsController, EligibilityHandler, ProgramsHandler, EnrollmentsHandler],
   providers: [
+    CatchUpGate,
+    FirstCatchUp,
     InvitationLock,
     InvitationRepository,
     ViewsRepository,

@@ -3,6 +3,7 @@ import { allDone, Clock } from '@lib/platform';
 import { AccessPolicy } from '@lib/access';
 import { EventOutbox } from '@lib/messaging';
 import { Injectable, Logger } from '@nestjs/common';
+import { CatchUpGate } from '../catch-up/catch-up-gate';
 import { InvitationLock } from '../invitation-lock';
 import { InvitationRecord, InvitationRepository } from '../invitation.repository';
 import { invitationId as idOf } from '../invitation-ids';
@@ -26,6 +27,9 @@ const RECONCILED_AT_ONCE = 32;
  * The rules are read at the Clock's now: an eligible decision of a fiscal year that is over (the program was not moved
  * to the next year yet) issues and delivers nothing. Nothing runs when a year ends; the next trigger, and every read
  * of notices and the overview, applies the date.
+ *
+ * Until the service has consumed the history on its input topics once (CatchUpGate, on a new database), it moves
+ * nothing: the invitations are written down and reconciled on the complete views (FirstCatchUp).
  */
 @Injectable()
 export class ReconcileInvitation {
@@ -41,6 +45,7 @@ export class ReconcileInvitation {
     private readonly outbox: EventOutbox,
     private readonly lock: InvitationLock,
     private readonly clock: Clock,
+    private readonly gate: CatchUpGate,
   ) {}
 
   /**
@@ -51,6 +56,7 @@ export class ReconcileInvitation {
    */
   async executeAll(invitationIds: Iterable<string>, heartbeat: () => Promise<void>): Promise<void> {
     const ids = [...invitationIds];
+    if (await this.gate.deferIfClosed(ids)) return;
     for (let i = 0; i < ids.length; i += RECONCILED_AT_ONCE) {
       await allDone(ids.slice(i, i + RECONCILED_AT_ONCE).map((id) => this.execute(id)));
       await heartbeat();
@@ -58,6 +64,7 @@ export class ReconcileInvitation {
   }
 
   async execute(invitationId: string): Promise<Transition> {
+    if (await this.gate.deferIfClosed([invitationId])) return { kind: 'none', why: 'put off until the service has consumed the history of its input topics' };
     return this.lock.run(invitationId, () => this.reconcile(invitationId));
   }
 
