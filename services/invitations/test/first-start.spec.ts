@@ -1,8 +1,12 @@
 import { getConnectionToken } from '@nestjs/mongoose';
 import type { Connection } from 'mongoose';
-import { bootService, eventually } from '@lib/testing';
+import { bootService, eventually, groupCaughtUp } from '@lib/testing';
+import { EligibilityDetermined, Topics } from '@lib/contracts';
 import { AppModule } from '../src/app.module';
 import { CatchUpGate } from '../src/invitations/catch-up/catch-up-gate';
+import { FirstCatchUp, INVITATION_INPUTS } from '../src/invitations/catch-up/first-catch-up';
+import { ReconcileInvitation } from '../src/invitations/usecases/reconcile-invitation.use-case';
+import { ViewsRepository } from '../src/invitations/views/views.repository';
 import { forInvitation, PORTAL, TestPartner, TestUser, World } from './fixtures';
 
 jest.setTimeout(180_000);
@@ -49,6 +53,20 @@ beforeAll(
 afterAll(() => world.stop());
 
 describe('the first start on an empty database, its topics holding history', () => {
+  /** A decision in the view with its reconcile put off, as a replica stopped between the two leaves it. */
+  async function leftBehind(name: string, locationId = invited[1]): Promise<{ program: string; id: string }> {
+    const db = world.service.app.get<Connection>(getConnectionToken());
+    const views = world.service.app.get(ViewsRepository);
+    const program = await world.program({ name });
+    // Handled whole (its reconcile of the program's decisions, none yet, done): only a drain reconciles the one below.
+    await groupCaughtUp(world.service.env.KAFKA_GROUP_ID, [Topics.programs]);
+    expect(await views.program(program)).not.toBeNull();
+    const decision = world.decisionEnvelope(partner, locationId, program, true);
+    const id = await views.recordDecision(decision.data as EligibilityDetermined, new Date(decision.occurredAt), decision.eventId, true);
+    await db.collection('deferred_reconciles').insertOne({ _id: id as never, n: 1 });
+    return { program, id };
+  }
+
   it('invites each eligible location of the history once, to the admins the history gives it, and nobody for what the history completed or revoked', async () => {
     for (const locationId of invited) {
       const [issued] = await world.waitEvent('InvitationIssued', forInvitation(programId, locationId));
@@ -80,22 +98,50 @@ describe('the first start on an empty database, its topics holding history', () 
     expect(issued.envelope!.data.recipients!.map((r) => r.userId)).toEqual([admins.get(invited[0])!.userId]);
   });
 
-  it('a later start on the same database opens the gate before its consumers start, and reconciles what a replica left put off', async () => {
+  it('a deferral left behind (a replica stopped before its drain) is reconciled by the sweep, and by a later start, which opens the gate before its consumers start', async () => {
     const db = world.service.app.get<Connection>(getConnectionToken());
-    // As a replica killed between its deferral and its drain leaves it.
-    const [invitation] = (await world.invitations(global, `?locationId=${invited[1]}`)).filter((i) => i.programId === programId);
-    await db.collection('deferred_reconciles').insertOne({ _id: invitation.invitationId as never, n: 1 });
+    const admin = admins.get(invited[1])!.userId;
+
+    const { program: swept } = await leftBehind('Azure Swept');
+    await world.service.app.get(FirstCatchUp).sweep();
+    const [issued] = await world.waitEvent('InvitationIssued', forInvitation(swept, invited[1]));
+    expect(issued.envelope!.data.recipients!.map((r) => r.userId)).toEqual([admin]);
+    expect(await db.collection('deferred_reconciles').countDocuments()).toBe(0);
+
+    const { program: atStart } = await leftBehind('Azure At Start');
     const again = await bootService(AppModule, {
       name: 'invitations',
       env: { ...world.issuer.env(), PORTAL_BASE_URL: PORTAL, MONGO_DB: world.service.env.MONGO_DB },
+      startAtEndOf: INVITATION_INPUTS,
     });
     try {
       expect(again.app.get(CatchUpGate).isOpen).toBe(true);
-      await eventually(async () => expect(await db.collection('deferred_reconciles').countDocuments()).toBe(0));
-      const [still] = (await world.invitations(global, `?locationId=${invited[1]}`)).filter((i) => i.programId === programId);
-      expect(still.state).toBe('ISSUED');
+      expect(await again.app.get(FirstCatchUp).running).toBe(true);
+      const [issuedAtStart] = await world.waitEvent('InvitationIssued', forInvitation(atStart, invited[1]));
+      expect(issuedAtStart.envelope!.data.recipients!.map((r) => r.userId)).toEqual([admin]);
+      expect(await db.collection('deferred_reconciles').countDocuments()).toBe(0);
     } finally {
       await again.close();
     }
+  });
+
+  it('an invitation whose reconcile fails stays put off, for the next sweep, and does not hold up the others', async () => {
+    const db = world.service.app.get<Connection>(getConnectionToken());
+    const failing = await leftBehind('Azure Failing', invited[2]);
+    const passing = await leftBehind('Azure Passing', invited[3]);
+    const reconcile = world.service.app.get(ReconcileInvitation);
+    const original = reconcile.execute.bind(reconcile);
+    const spy = jest.spyOn(reconcile, 'execute').mockImplementation((id) => (id === failing.id ? Promise.reject(new Error('simulated failure')) : original(id)));
+    try {
+      await world.service.app.get(FirstCatchUp).sweep();
+      await world.waitEvent('InvitationIssued', forInvitation(passing.program, invited[3]));
+      expect((await db.collection('deferred_reconciles').find().toArray()).map((entry) => String(entry._id))).toEqual([failing.id]);
+      expect(world.events('InvitationIssued', forInvitation(failing.program, invited[2]))).toEqual([]);
+    } finally {
+      spy.mockRestore();
+    }
+    await world.service.app.get(FirstCatchUp).sweep();
+    await world.waitEvent('InvitationIssued', forInvitation(failing.program, invited[2]));
+    expect(await db.collection('deferred_reconciles').countDocuments()).toBe(0);
   });
 });

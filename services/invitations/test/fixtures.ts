@@ -7,6 +7,7 @@ import { getConnectionToken } from '@nestjs/mongoose';
 import type { Connection } from 'mongoose';
 import { randomUUID } from 'node:crypto';
 import { AppModule } from '../src/app.module';
+import { FirstCatchUp } from '../src/invitations/catch-up/first-catch-up';
 
 export const PORTAL = 'https://partner.portal.test';
 /**
@@ -80,6 +81,10 @@ export class World {
       const response = await fetch(`${this.service.url}/health/ready`);
       if (response.status !== 200) throw new Error(`not ready: ${response.status}`);
     }, 60_000);
+    // Caught up with what was on its topics at its start (other test files' messages published since the group was
+    // positioned, or `history`), and what it put off meanwhile reconciled: what the tests publish from now on is
+    // decided as it is handled, in the order of its partition.
+    expect(await this.service.app.get(FirstCatchUp).running).toBe(true);
   }
 
   async stop(): Promise<void> {

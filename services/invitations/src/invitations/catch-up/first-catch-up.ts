@@ -1,7 +1,7 @@
 import { Topics } from '@lib/contracts';
 import { consumerGroupFor, endOffsets, isDuplicateKey, KAFKA, MESSAGING_OPTIONS, MessagingOptions, partitionsBehind } from '@lib/messaging';
 import { BackgroundWork } from '@lib/platform';
-import { Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { InjectConnection } from '@nestjs/mongoose';
 import type { Admin, Kafka } from 'kafkajs';
 import type { Collection } from 'mongodb';
@@ -19,8 +19,12 @@ const POLL_MS = 500;
 const RETRY_MS = 2_000;
 /** How often progress is logged while catching up. */
 const PROGRESS_LOG_MS = 30_000;
-/** Deferred invitations read, reconciled and forgotten at a time. */
+/** Deferred invitations read and forgotten at a time. */
 const DRAIN_BATCH = 500;
+/** Deferred invitations reconciled at the same time (each under its own lock, as ReconcileInvitation.executeAll). */
+const RECONCILED_AT_ONCE = 32;
+/** How often, once caught up, the deferrals another replica may have left are looked for. */
+export const SWEEP_MS = 60_000;
 
 /** What the first start on this database stored: the input topics' end offsets then, and when the catch-up was done. */
 interface CatchUpState {
@@ -30,24 +34,35 @@ interface CatchUpState {
   doneAt?: Date;
 }
 
+/** Shutdown began while the catch-up waited on the broker. */
+class Stopping extends Error {}
+
 /**
  * The first start of the service on its database (a new deployment, on a platform whose topics already hold history)
  * stores the end offsets of its input topics then, and keeps the CatchUpGate closed until the service's consumer group
  * has committed up to them: every fact published before it started is in the views. It then opens the gate,
- * reconciles every invitation put off meanwhile, and marks the catch-up done, so later starts open the gate at once
- * (any deferral a replica left behind, killed between its deferral and its drain, is reconciled then).
+ * reconciles every invitation put off meanwhile, and marks the catch-up done, so later starts open the gate at once.
  *
  * Every replica waits on the same stored targets, and each drains what is deferred when its own gate opens. A start
  * killed during the catch-up starts it again where it was: the targets are stored, the views and the deferrals too.
- * Runs in the background (BackgroundWork, `invitations-catch-up` on /metrics): the HTTP API answers meanwhile, from the
- * views as far as they are.
+ * A deferral a replica could not drain itself (stopped, scaled in, or killed between its deferral and its drain, just
+ * as another opened) is drained by any replica's sweep (every SWEEP_MS) and at every start. An invitation whose
+ * reconcile fails stays deferred, for the next sweep, and does not hold up the others.
+ * Runs in the background (BackgroundWork, `invitations-catch-up` on /metrics, `incomplete` when stopped or an
+ * invitation failed): the HTTP API answers meanwhile, from the views as far as they are. At shutdown a wait on the
+ * broker is given up at once, a drain stops after its batch.
  */
 @Injectable()
-export class FirstCatchUp implements OnApplicationBootstrap {
+export class FirstCatchUp implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger(FirstCatchUp.name);
   private readonly state: Collection<CatchUpState>;
-  /** The catch-up's run, for the specs. */
-  running?: Promise<void>;
+  private stop!: () => void;
+  private readonly stopped = new Promise<void>((resolve) => (this.stop = resolve));
+  private sweeping?: NodeJS.Timeout;
+  /** A run is going (start to end). */
+  private busy = false;
+  /** The run in progress or last (caught up, and every deferral reconciled: true); the specs wait for it. */
+  running?: Promise<boolean>;
 
   constructor(
     @Inject(KAFKA) private readonly kafka: Kafka,
@@ -62,7 +77,7 @@ export class FirstCatchUp implements OnApplicationBootstrap {
 
   /**
    * Before the consumers start: a database that has caught up once opens the gate now (one read), so the usual start
-   * defers nothing. Otherwise, or if that read fails, the run below decides, in the background.
+   * defers nothing. Otherwise, or if that read fails, the run decides, in the background.
    */
   async onApplicationBootstrap(): Promise<void> {
     const done = await this.state.findOne({ _id: 'inputs' }).then(
@@ -70,28 +85,56 @@ export class FirstCatchUp implements OnApplicationBootstrap {
       () => false,
     );
     if (done) await this.gate.open();
-    this.running = this.work.run('invitations-catch-up', () => this.run()).catch((error: Error) => {
-      this.logger.error(`catch-up stopped: ${error.message}`);
-    });
+    this.running = this.start();
+    this.sweeping = setInterval(() => void this.sweep(), SWEEP_MS).unref();
   }
 
-  private async run(): Promise<void> {
+  onModuleDestroy(): void {
+    this.stop();
+    clearInterval(this.sweeping);
+  }
+
+  /** Once the gate is open and no run is going: a run when anything is deferred (another replica's leftovers, a failed reconcile). */
+  async sweep(): Promise<void> {
+    if (!this.gate.isOpen || this.busy || this.work.stopRequested) return;
+    const left = await this.gate.deferredAfter(undefined, 1).catch(() => []);
+    if (left.length === 0 || this.busy || this.work.stopRequested) return;
+    this.running = this.start();
+    await this.running;
+  }
+
+  private start(): Promise<boolean> {
+    this.busy = true;
+    return this.work
+      .run('invitations-catch-up', () => this.run(), { complete: (done) => done })
+      .catch((error: Error) => {
+        this.logger.error(`catch-up stopped: ${error.message}`);
+        return false;
+      })
+      .finally(() => (this.busy = false));
+  }
+
+  private async run(): Promise<boolean> {
     for (;;) {
-      if (this.work.stopRequested) return;
+      if (this.work.stopRequested) return false;
       try {
         const state = await this.stored();
-        if (!state.doneAt && !(await this.caughtUp(state))) return; // shutting down
+        if (!state.doneAt && !(await this.caughtUp(state))) return false; // shutting down
         await this.gate.open();
-        const reconciled = await this.drain();
-        if (reconciled === undefined) return; // shutting down: the next start drains the rest
+        const drained = await this.drain();
+        if (!drained) return false; // shutting down: a sweep or the next start drains the rest
         if (!state.doneAt) {
           await this.state.updateOne({ _id: 'inputs', doneAt: { $exists: false } }, { $set: { doneAt: new Date() } });
-          this.logger.log(`caught up with the history of ${INVITATION_INPUTS.join(', ')} (${Math.round((Date.now() - state.startedAt.getTime()) / 1_000)} s since the first start); reconciled the ${reconciled} invitation(s) put off meanwhile`);
-        } else if (reconciled > 0) {
-          this.logger.log(`reconciled ${reconciled} invitation(s) put off before the catch-up was done`);
+          this.logger.log(`caught up with the history of ${INVITATION_INPUTS.join(', ')} (${Math.round((Date.now() - state.startedAt.getTime()) / 1_000)} s since the first start); reconciled the ${drained.reconciled} invitation(s) put off meanwhile`);
+        } else if (drained.reconciled > 0) {
+          this.logger.log(`reconciled ${drained.reconciled} invitation(s) put off before`);
         }
-        return;
+        if (drained.failed.length > 0) {
+          this.logger.warn(`${drained.failed.length} invitation(s) put off could not be reconciled (${drained.failed.slice(0, 5).join('; ')}): left in deferred_reconciles, tried again within ${SWEEP_MS / 1_000} s`);
+        }
+        return drained.failed.length === 0;
       } catch (error) {
+        if (this.work.stopRequested) return false;
         this.logger.warn(`catch-up with the input topics: ${(error as Error).message}; trying again in ${RETRY_MS} ms`);
         await sleep(RETRY_MS);
       }
@@ -140,26 +183,46 @@ export class FirstCatchUp implements OnApplicationBootstrap {
     });
   }
 
-  /** Reconciles every deferred invitation; how many, or undefined when shutdown stopped it. */
-  private async drain(): Promise<number | undefined> {
+  /**
+   * Reconciles every deferred invitation, forgetting each once reconciled; one that fails stays (its reason in
+   * `failed`) and the others go on. Undefined when shutdown stopped it.
+   */
+  private async drain(): Promise<{ reconciled: number; failed: string[] } | undefined> {
     let reconciled = 0;
+    const failed: string[] = [];
     let after: string | undefined;
     for (;;) {
       if (this.work.stopRequested) return undefined;
       const batch = await this.gate.deferredAfter(after, DRAIN_BATCH);
-      if (batch.length === 0) return reconciled;
-      await this.reconcile.executeAll(batch.map((entry) => entry._id), async () => undefined);
-      await this.gate.forget(batch);
-      reconciled += batch.length;
+      if (batch.length === 0) return { reconciled, failed };
+      for (let i = 0; i < batch.length; i += RECONCILED_AT_ONCE) {
+        const group = batch.slice(i, i + RECONCILED_AT_ONCE);
+        const outcomes = await Promise.allSettled(group.map((entry) => this.reconcile.execute(entry._id)));
+        const done = group.filter((entry, j) => {
+          const outcome = outcomes[j];
+          if (outcome.status === 'fulfilled') return true;
+          failed.push(`${entry._id}: ${(outcome.reason as Error).message}`);
+          return false;
+        });
+        await this.gate.forget(done);
+        reconciled += done.length;
+      }
       after = batch[batch.length - 1]._id;
     }
   }
 
+  /** An admin client for `use`, given up (Stopping) as soon as shutdown begins: a broker not answering would hold it for its retries. */
   private async withAdmin<T>(use: (admin: Admin) => Promise<T>): Promise<T> {
     const admin = this.kafka.admin();
     try {
-      await admin.connect();
-      return await use(admin);
+      const using = admin.connect().then(() => use(admin));
+      using.catch(() => undefined); // given up: its failure is nobody's
+      return await Promise.race([
+        using,
+        this.stopped.then(() => {
+          throw new Stopping('shutting down');
+        }),
+      ]);
     } finally {
       await admin.disconnect().catch(() => undefined);
     }
