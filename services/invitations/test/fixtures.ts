@@ -7,6 +7,7 @@ import { getConnectionToken } from '@nestjs/mongoose';
 import type { Connection } from 'mongoose';
 import { randomUUID } from 'node:crypto';
 import { AppModule } from '../src/app.module';
+import { CatchUpGate } from '../src/invitations/catch-up/catch-up-gate';
 import { FirstCatchUp } from '../src/invitations/catch-up/first-catch-up';
 
 export const PORTAL = 'https://partner.portal.test';
@@ -84,7 +85,9 @@ export class World {
     // Caught up with what was on its topics at its start (other test files' messages published since the group was
     // positioned, or `history`), and what it put off meanwhile reconciled: what the tests publish from now on is
     // decided as it is handled, in the order of its partition.
-    expect(await this.service.app.get(FirstCatchUp).running).toBe(true);
+    // (Its outcome is not asserted: a reconcile of another file's invitation that failed stays put off, for the sweep.)
+    await this.service.app.get(FirstCatchUp).running;
+    expect(this.service.app.get(CatchUpGate).isOpen).toBe(true);
   }
 
   async stop(): Promise<void> {
