@@ -50,7 +50,7 @@ class Stopping extends Error {}
  * reconcile fails stays deferred, for the next sweep, and does not hold up the others.
  * Runs in the background (BackgroundWork, `invitations-catch-up` on /metrics, `incomplete` when stopped or an
  * invitation failed): the HTTP API answers meanwhile, from the views as far as they are. At shutdown a wait on the
- * broker is given up at once, a drain stops after its batch.
+ * broker is given up once the consumers have stopped (the module's destroy hook), a drain stops after its batch.
  */
 @Injectable()
 export class FirstCatchUp implements OnApplicationBootstrap, OnModuleDestroy {
@@ -94,8 +94,12 @@ export class FirstCatchUp implements OnApplicationBootstrap, OnModuleDestroy {
     clearInterval(this.sweeping);
   }
 
-  /** Once the gate is open and no run is going: a run when anything is deferred (another replica's leftovers, a failed reconcile). */
+  /**
+   * Once the gate is open: a run when anything is deferred (another replica's leftovers, a failed reconcile). A run
+   * going is waited for first, and then it looks again: what was deferred before the call is drained when it answers.
+   */
   async sweep(): Promise<void> {
+    while (this.busy) await this.running;
     if (!this.gate.isOpen || this.busy || this.work.stopRequested) return;
     const left = await this.gate.deferredAfter(undefined, 1).catch(() => []);
     if (left.length === 0 || this.busy || this.work.stopRequested) return;
@@ -215,7 +219,15 @@ export class FirstCatchUp implements OnApplicationBootstrap, OnModuleDestroy {
   private async withAdmin<T>(use: (admin: Admin) => Promise<T>): Promise<T> {
     const admin = this.kafka.admin();
     try {
-      const using = admin.connect().then(() => use(admin));
+      // Given up, a connection still being retried may succeed later: it is not used then, and is closed again.
+      const using = admin.connect().then(async () => {
+        try {
+          if (this.work.stopRequested) throw new Stopping('shutting down');
+          return await use(admin);
+        } finally {
+          await admin.disconnect().catch(() => undefined);
+        }
+      });
       using.catch(() => undefined); // given up: its failure is nobody's
       return await Promise.race([
         using,
