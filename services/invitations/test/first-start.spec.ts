@@ -71,6 +71,9 @@ describe('the first start on an empty database, its topics holding history', () 
     for (const locationId of invited) {
       const [issued] = await world.waitEvent('InvitationIssued', forInvitation(programId, locationId));
       expect(issued.envelope!.data.recipients!.map((r) => r.userId)).toEqual([admins.get(locationId)!.userId]);
+      // Caused by an event of the history (its id, in its correlation), as if decided when it was handled: not by a run.
+      expect(issued.envelope!.causationId).toEqual(expect.any(String));
+      expect(issued.envelope!.causationId).not.toBe(issued.envelope!.correlationId);
     }
     for (const locationId of [...enrolled, ...revoked]) await world.settle(global, partner, locationId);
     for (const locationId of partner.locationIds) {

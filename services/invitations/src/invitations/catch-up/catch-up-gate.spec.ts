@@ -1,3 +1,4 @@
+import { Trace } from '@lib/messaging';
 import type { Connection } from 'mongoose';
 import { CatchUpGate } from './catch-up-gate';
 
@@ -22,6 +23,16 @@ describe('CatchUpGate', () => {
     ]);
     writes[0].done();
     await expect(deferring).resolves.toBe(true);
+  });
+
+  it('keeps the trace of the event that put an invitation off, for the events its reconcile publishes', async () => {
+    const { gate, writes } = gateOn();
+    const deferring = Trace.run({ correlationId: 'corr-1', causationId: 'event-1' }, () => gate.deferIfClosed(['a']));
+    expect(writes[0].operations).toEqual([
+      { updateOne: { filter: { _id: 'a' }, update: { $inc: { n: 1 }, $set: { trace: { correlationId: 'corr-1', causationId: 'event-1' } } }, upsert: true } },
+    ]);
+    writes[0].done();
+    await deferring;
   });
 
   it('opening waits for the deferrals begun while closed, so a drain after it reads them; once open nothing is deferred', async () => {

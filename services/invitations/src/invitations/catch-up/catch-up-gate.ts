@@ -1,12 +1,17 @@
+import { Trace, TraceContext } from '@lib/messaging';
 import { Injectable } from '@nestjs/common';
 import { InjectConnection } from '@nestjs/mongoose';
 import type { AnyBulkWriteOperation, Collection } from 'mongodb';
 import type { Connection } from 'mongoose';
 
-/** An invitation whose reconcile was put off while the gate was closed; `n` counts the times, so a drain forgets only what it read. */
+/**
+ * An invitation whose reconcile was put off while the gate was closed; `n` counts the times, so a drain forgets only
+ * what it read; `trace`: that of the last event that put it off, for the events its reconcile publishes.
+ */
 export interface DeferredReconcile {
   _id: string;
   n: number;
+  trace?: TraceContext;
 }
 
 /**
@@ -43,8 +48,13 @@ export class CatchUpGate {
   async deferIfClosed(invitationIds: readonly string[]): Promise<boolean> {
     if (this.opened) return false;
     if (invitationIds.length === 0) return true;
+    // The causing event's trace (SPEC 3: the events the reconcile publishes name it as their cause), without an absent field.
+    const current = Trace.current();
+    const trace = current && { correlationId: current.correlationId, ...(current.causationId && { causationId: current.causationId }) };
     const write = this.deferred.bulkWrite(
-      invitationIds.map((_id): AnyBulkWriteOperation<DeferredReconcile> => ({ updateOne: { filter: { _id }, update: { $inc: { n: 1 } }, upsert: true } })),
+      invitationIds.map(
+        (_id): AnyBulkWriteOperation<DeferredReconcile> => ({ updateOne: { filter: { _id }, update: { $inc: { n: 1 }, ...(trace && { $set: { trace } }) }, upsert: true } }),
+      ),
       { ordered: false },
     );
     this.writing.add(write);

@@ -1,5 +1,5 @@
 import { Topics } from '@lib/contracts';
-import { consumerGroupFor, endOffsets, isDuplicateKey, KAFKA, MESSAGING_OPTIONS, MessagingOptions, partitionsBehind } from '@lib/messaging';
+import { consumerGroupFor, endOffsets, isDuplicateKey, KAFKA, MESSAGING_OPTIONS, MessagingOptions, partitionsBehind, Trace } from '@lib/messaging';
 import { BackgroundWork } from '@lib/platform';
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { InjectConnection } from '@nestjs/mongoose';
@@ -110,7 +110,7 @@ export class FirstCatchUp implements OnApplicationBootstrap, OnModuleDestroy {
   private start(): Promise<boolean> {
     this.busy = true;
     return this.work
-      .run('invitations-catch-up', () => this.run(), { complete: (done) => done })
+      .run('invitations-catch-up', () => Trace.job('invitations-catch-up', () => this.run()), { complete: (done) => done })
       .catch((error: Error) => {
         this.logger.error(`catch-up stopped: ${error.message}`);
         return false;
@@ -201,7 +201,10 @@ export class FirstCatchUp implements OnApplicationBootstrap, OnModuleDestroy {
       if (batch.length === 0) return { reconciled, failed };
       for (let i = 0; i < batch.length; i += RECONCILED_AT_ONCE) {
         const group = batch.slice(i, i + RECONCILED_AT_ONCE);
-        const outcomes = await Promise.allSettled(group.map((entry) => this.reconcile.execute(entry._id)));
+        // In the trace of the event that put it off; one put off outside any keeps the run's (Trace.job).
+        const outcomes = await Promise.allSettled(
+          group.map((entry) => (entry.trace ? Trace.run(entry.trace, () => this.reconcile.execute(entry._id)) : this.reconcile.execute(entry._id))),
+        );
         const done = group.filter((entry, j) => {
           const outcome = outcomes[j];
           if (outcome.status === 'fulfilled') return true;
