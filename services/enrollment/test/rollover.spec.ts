@@ -1037,7 +1037,12 @@ describe('a program discontinued during a rollover', () => {
     expect(summary.body).toEqual(expect.objectContaining({ examined: 3, renewed: 3, conflicts: 0, complete: true }));
     const all = await col().find({ programId: program.programId } as never).toArray();
     expect(all.map((e) => `${e.fiscalYear} ${e.status}`).sort()).toEqual([...seeded.map(() => 'FY39 DISCONTINUED'), ...seeded.map(() => 'FY40 DISCONTINUED')]);
-    for (const e of seeded) await waitForEnrollmentEvent(h, enrollmentId({ programId: program.programId, locationId: e.locationId, fiscalYear: 'FY40' }), 'EnrollmentDiscontinued');
+    // Dated by the discontinuation (the program's last change), as the program's own sweep dates it: not left out.
+    const discontinuedAt = ((await h.db.collection('programs').findOne({ _id: program.programId } as never))!.updatedAt as Date).toISOString();
+    for (const e of seeded) {
+      const [ended] = await waitForEnrollmentEvent(h, enrollmentId({ programId: program.programId, locationId: e.locationId, fiscalYear: 'FY40' }), 'EnrollmentDiscontinued');
+      expect(ended.envelope!.data.discontinuedAt).toBe(discontinuedAt);
+    }
     expect((await operator('/v1/operator/rollover', { fromFiscalYear: 'FY39', programId: program.programId })).body).toEqual(expect.objectContaining({ examined: 0 }));
   });
 });

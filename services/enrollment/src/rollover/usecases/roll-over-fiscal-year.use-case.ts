@@ -669,7 +669,8 @@ export class RollOverFiscalYear {
       const program = programs.get(programId);
       if (!program) continue;
       if (program.state === 'DISCONTINUED') {
-        const ended = await this.discontinue.execute(program._id, program.name);
+        // A discontinued program changes no more: its last change (updatedAt) is the discontinuation (discontinuedAt).
+        const ended = await this.discontinue.execute(program._id, program.name, undefined, program.updatedAt);
         this.logger.warn(`program ${programId} was discontinued during the rollover: ${ended} enrollment(s) it had just continued or marked ended`);
       } else if ([...written].some((name) => name !== program.name)) {
         await this.rename.execute(programId);
@@ -690,7 +691,7 @@ export class RollOverFiscalYear {
         { projection: { _id: 1 } },
       );
       if (!left) continue;
-      const ended = await this.discontinue.execute(program._id, program.name);
+      const ended = await this.discontinue.execute(program._id, program.name, undefined, program.updatedAt);
       this.logger.warn(`program ${program._id} is discontinued, and ${ended} of its enrollments were still live (continued by a run interrupted as it was discontinued): ended`);
     }
   }
