@@ -701,14 +701,18 @@ describe('Enroll, Continue, Submit and validation', () => {
     // Started from the invitation (version 1) with the profiles set up above.
     expect(started.body).toEqual(expect.objectContaining({ status: 'INVITED', nextAction: 'SUBMIT', missing: [], version: 2 }));
 
-    await eligibility(h, w, program.programId, w.L1, false, CURRENT_FY, ['Partner designation lost']);
+    const lost = await eligibility(h, w, program.programId, w.L1, false, CURRENT_FY, ['Partner designation lost']);
     await eventually(async () => expect((await get(invited.enrollmentId)).body).toEqual(expect.objectContaining({ status: 'INELIGIBLE', reasons: ['Partner designation lost'] })));
     // Other enrollment services on this shared broker (the other spec files') heard of the same invitation and
     // decision: ours is the event with the revision after our Enroll.
     const ours = (m: { envelope?: { type: string; data: unknown } }) =>
       m.envelope!.type === 'EnrollmentIneligible' && (m.envelope!.data as { revision: number }).revision === started.body.version + 1;
     await eventually(async () => expect(enrollmentEvents(h, invited.enrollmentId).filter(ours)).toHaveLength(1));
-    expect(enrollmentEvents(h, invited.enrollmentId).find(ours)!.envelope!.data).toEqual(expect.objectContaining({ previousStatus: 'INVITED', started: true }));
+    // Naming the decision that ended it: a consumer holding an earlier eligible one knows it replaced (the overview
+    // offers no Enroll on it while that decision is still on its way there).
+    expect(enrollmentEvents(h, invited.enrollmentId).find(ours)!.envelope!.data).toEqual(
+      expect.objectContaining({ previousStatus: 'INVITED', started: true, decision: { eventId: lost.eventId, decidedAt: new Date(lost.occurredAt).toISOString() } }),
+    );
     // The same decision again changes nothing.
     await eligibility(h, w, program.programId, w.L1, false, CURRENT_FY, ['Partner designation lost']);
     // A later message on the same partition (key L1): once it is handled, so was the repeated decision before it.

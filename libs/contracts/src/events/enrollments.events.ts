@@ -82,8 +82,9 @@ export class EnrollmentRenewed extends EnrollmentEvent {
 export class EnrollmentExpired extends EnrollmentEvent {}
 export class EnrollmentIneligible extends EnrollmentEvent {
   /**
-   * The eligibility decision that ended it, where the year-end review of an early renewal names it (absent: another
-   * cause, such as an inactive agreement; or a producer before it). A consumer holding an eligible decision of the
+   * The eligibility decision that ended it (absent: another cause, such as an inactive agreement, or a revocation
+   * naming none; or a producer before it, which named it only where the year-end review of an early renewal or a
+   * Submit ended it). A consumer holding an eligible decision of the
    * location not later than this one holds one the enrollment service has seen replaced: the invitations service does
    * not invite again on it.
    */

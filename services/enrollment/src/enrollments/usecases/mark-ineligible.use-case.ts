@@ -90,7 +90,9 @@ export class MarkIneligible {
       const changes = { status: 'INELIGIBLE' as const, reasons, missing: [] };
       const next = { ...current, ...changes, version: current.version + 1 };
       for (const field of unset) delete next[field];
-      const event = this.events.event('EnrollmentIneligible', next, { previousStatus: current.status, ...(decision && unset.length > 0 && { extra: { decision } }) });
+      // The decision that ended it, whatever it ended: a consumer holding an earlier eligible one (the invitations
+      // service, its eligibility consumer behind this topic's) knows that one replaced, and offers no Enroll on it.
+      const event = this.events.event('EnrollmentIneligible', next, { previousStatus: current.status, ...(decision && { extra: { decision } }) });
       // Ended as carried: only while still carried (the year's eligible decision may confirm it meanwhile, no new version).
       const asRead = unset.includes('eligibilityCarried') ? { eligibilityCarried: true } : {};
       if (await this.enrollments.update(current, changes, [event], unset, asRead)) {

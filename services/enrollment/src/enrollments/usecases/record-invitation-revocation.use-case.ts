@@ -61,6 +61,8 @@ export class RecordInvitationRevocation {
         !(current.startedAt && +new Date(current.startedAt) > +revokedAt) &&
         !(revocation.invitationVersion !== undefined && (current.invitationVersion ?? 0) > revocation.invitationVersion),
       revokedAt,
+      undefined,
+      revocation.decision,
     );
   }
 }
