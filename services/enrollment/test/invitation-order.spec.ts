@@ -121,6 +121,22 @@ describe('invitations and eligibility decisions, in either order', () => {
     expect(refused.status).toBe(422);
   });
 
+  it('a revocation naming its decision, with a field a later producer added to the reference: INELIGIBLE, its event naming that decision by the two fields of the contract', async () => {
+    const { program, invited } = await invitedAt(w.L3);
+    const decision = { eventId: randomUUID(), decidedAt: new Date().toISOString() };
+    const revoked = createEnvelope({
+      type: 'InvitationRevoked',
+      source: 'invitations',
+      partnerId: w.partnerId,
+      data: { ...invitationData(program, w.L3), reasons: ['Partner designation lost'], decision: { ...decision, position: { partition: 0, offset: '7' } } },
+    });
+    await publish(revoked);
+    const ended = await enrollmentWith(program.programId, 'INELIGIBLE');
+    expect(ended.enrollmentId).toBe(invited.enrollmentId);
+    await eventually(async () => expect(eventsOf(ended.enrollmentId).map((e) => e.type)).toEqual(['EnrollmentIneligible']));
+    expect(eventsOf(ended.enrollmentId)[0].data.decision).toEqual(decision);
+  });
+
   it('InvitationIssued, then InvitationRevoked: INVITED -> INELIGIBLE with one event; the revocation again changes nothing', async () => {
     const { program, invited } = await invitedAt(w.L3);
 

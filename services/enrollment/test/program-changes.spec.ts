@@ -6,7 +6,7 @@
  * and those of locations without a decision stay. This happens when the service consumes its own ProgramUpdated, so
  * it is retried (a failure halfway through is finished by the retry). The real broker and database.
  */
-import { nextFiscalYear, Topics } from '@lib/contracts';
+import { Envelope, nextFiscalYear, Topics } from '@lib/contracts';
 import { eventually, groupCaughtUp, outboxSettled } from '@lib/testing';
 import { Type } from '@nestjs/common';
 import { Enrollment } from '../src/enrollments/enrollment.schema';
@@ -72,9 +72,10 @@ async function completed(program: Program, locationId: string): Promise<string> 
 }
 
 /** An ineligible decision for the program's fiscal year, once the eligibility view holds it. */
-async function notEligible(program: Program, locationId: string, reasons: string[]): Promise<void> {
-  await eligibility(h, w, program.programId, locationId, false, program.fiscalYear, reasons);
+async function notEligible(program: Program, locationId: string, reasons: string[]): Promise<Envelope> {
+  const decision = await eligibility(h, w, program.programId, locationId, false, program.fiscalYear, reasons);
   await eligibilityKnown(h, program.programId, locationId, program.fiscalYear, false);
+  return decision;
 }
 
 const requireEligibility = (program: Program, revision: number) =>
@@ -118,7 +119,7 @@ describe('an open program changed to require eligibility', () => {
     // No profiles at L1 and L3: started, ACTION_REQUIRED (never completed).
     const l1 = await enroll(program, w.L1);
     const l3 = await enroll(program, w.L3);
-    await notEligible(program, w.L1, ['Volume below the threshold.']);
+    const l1Decision = await notEligible(program, w.L1, ['Volume below the threshold.']);
     await notEligible(program, w.L2, ['Agreement tier not eligible.']);
 
     // Open: the decisions are kept, the enrollments go on.
@@ -135,7 +136,13 @@ describe('an open program changed to require eligibility', () => {
     expect(await stored(l1)).toMatchObject({ status: 'INELIGIBLE', reasons: ['Volume below the threshold.'], missing: [], version: before.l1.version! + 1 });
     expect(eventsOf(l1).slice(before.l1.events.length).map((e) => e.type)).toEqual(['EnrollmentIneligible']);
     expect(ineligible.key).toBe(w.L1);
-    expect(ineligible.envelope!.data).toMatchObject({ status: 'INELIGIBLE', previousStatus: 'ACTION_REQUIRED', reasons: ['Volume below the threshold.'] });
+    // Naming the decision it was ended on (the invitations service offers no Enroll on an earlier eligible one).
+    expect(ineligible.envelope!.data).toMatchObject({
+      status: 'INELIGIBLE',
+      previousStatus: 'ACTION_REQUIRED',
+      reasons: ['Volume below the threshold.'],
+      decision: { eventId: l1Decision.eventId, decidedAt: new Date(l1Decision.occurredAt).toISOString() },
+    });
     expect(await state(l2)).toEqual(before.l2);
     expect(await state(l3)).toEqual(before.l3);
     const answer = await call(h, 'GET', `/v1/enrollments/${l1}`, { token: await w.token('admin') });

@@ -3,7 +3,7 @@
  * from facts published on their topics, enrollments never completed in their year, and a run killed halfway (a real process, SIGKILL) then run again, or stopped
  * halfway (SIGTERM: it ends its batch, and its events are published before the process exits).
  */
-import { ALL_TOPICS, fiscalYearOf, fiscalYearRange, nextFiscalYear, previousFiscalYear, ProfileEvent, Topics } from '@lib/contracts';
+import { ALL_TOPICS, Envelope, fiscalYearOf, fiscalYearRange, nextFiscalYear, previousFiscalYear, ProfileEvent, Topics } from '@lib/contracts';
 import { eventually, freePort, groupCaughtUp, PROJECT_ROOT, spawnServer, uniqueName, waitFor } from '@lib/testing';
 import { Clock, CONFIG } from '@lib/platform';
 import { getConnectionToken } from '@nestjs/mongoose';
@@ -1079,14 +1079,17 @@ describe('an ineligible decision recorded while the rollover writes the batch it
     await eligibility(h, w, program.programId, locationId, true, 'FY43');
     await eligibilityKnown(h, program.programId, locationId, 'FY43');
 
+    let lost: Envelope | undefined;
     const summary = await rolloverRacedBy(program.programId, 'FY43', async () => {
-      await eligibility(h, w, program.programId, locationId, false, 'FY44', ['Partner designation lost']);
+      lost = await eligibility(h, w, program.programId, locationId, false, 'FY44', ['Partner designation lost']);
       await eligibilityKnown(h, program.programId, locationId, 'FY44', false);
     });
     expect(summary.body).toEqual(expect.objectContaining({ examined: 1, complete: true }));
     const next = enrollmentId({ programId: program.programId, locationId, fiscalYear: 'FY44' });
     expect(await col().findOne({ _id: next })).toMatchObject({ status: 'INELIGIBLE', reasons: ['Partner designation lost'], renewedFrom: seeded._id });
-    await waitForEnrollmentEvent(h, next, 'EnrollmentIneligible');
+    const [ended] = await waitForEnrollmentEvent(h, next, 'EnrollmentIneligible');
+    // Naming the decision that ended it.
+    expect(ended.envelope!.data.decision).toEqual({ eventId: lost!.eventId, decidedAt: new Date(lost!.occurredAt).toISOString() });
   });
 });
 

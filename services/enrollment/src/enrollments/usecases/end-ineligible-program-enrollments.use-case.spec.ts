@@ -21,7 +21,7 @@ function sweep(programs: Array<Program | null>) {
     const n = String(i).padStart(3, '0');
     return { _id: `e${n}`, programId: 'prog', partnerId: 'p', locationId: `L${n}`, fiscalYear: 'FY27', status: 'ACTION_REQUIRED' } as unknown as Enrollment;
   });
-  const views = enrollments.map((e) => ({ _id: eligibilityId('prog', e.locationId), years: { FY27: { eligible: false, reasons: ['Not eligible.'], partnerId: 'p' } } }));
+  const views = enrollments.map((e) => ({ _id: eligibilityId('prog', e.locationId), years: { FY27: { eligible: false, reasons: ['Not eligible.'], partnerId: 'p', eventId: `d-${e.locationId}`, decidedAt: new Date('2026-08-01T00:00:00Z') } } }));
   let reads = 0;
   const find = jest.fn(async (): Promise<Program | null> => programs[Math.min(reads++, programs.length - 1)]);
   // Ended before (INELIGIBLE): two only invited, one started (evaluatedAt), one of a rollover.
@@ -47,6 +47,7 @@ function sweep(programs: Array<Program | null>) {
   return {
     use,
     ended: () => execute.mock.calls.map((call) => (call as unknown as [{ locationId: string }])[0].locationId),
+    named: () => execute.mock.calls.map((call) => (call as unknown[])[3]),
     reopened: () => reopen.mock.calls.map((call) => (call as unknown as [{ locationId: string }])[0].locationId),
     count,
   };
@@ -58,9 +59,11 @@ describe('EndIneligibleProgramEnrollments', () => {
   afterEach(() => jest.restoreAllMocks());
 
   it('ends every unfinished enrollment of a location not eligible while the program still requires eligibility', async () => {
-    const { use, ended, reopened, count } = sweep([requiring]);
+    const { use, ended, named, reopened, count } = sweep([requiring]);
     expect(await use.execute('prog', REVISION)).toBe(count);
     expect(ended()).toHaveLength(count);
+    // Each ended on the decision its view holds, which its event names.
+    expect(named()[0]).toEqual({ eventId: 'd-L000', decidedAt: '2026-08-01T00:00:00.000Z' });
     // Once the ends are written, those ended while only invited are read again against the views (an eligible decision
     // handled meanwhile, or before a crash, reopens them); not one started, nor one of a rollover.
     expect(reopened()).toEqual(['X1', 'X3']);

@@ -75,15 +75,20 @@ export class EndIneligibleProgramEnrollments {
         const ending = await this.notEligible(programId, unfinished.slice(i, i + IDS_PER_LOOKUP));
         found += ending.length;
         await Promise.all(
-          ending.map(({ enrollment, reasons }) =>
-            this.markIneligible.execute({
-              programId,
-              locationId: enrollment.locationId,
-              partnerId: enrollment.partnerId,
-              fiscalYear: enrollment.fiscalYear,
-              eligible: false,
-              reasons,
-            }),
+          ending.map(({ enrollment, reasons, named }) =>
+            this.markIneligible.execute(
+              {
+                programId,
+                locationId: enrollment.locationId,
+                partnerId: enrollment.partnerId,
+                fiscalYear: enrollment.fiscalYear,
+                eligible: false,
+                reasons,
+              },
+              undefined,
+              undefined,
+              named,
+            ),
           ),
         );
       }
@@ -125,7 +130,10 @@ export class EndIneligibleProgramEnrollments {
     return unfinished.flatMap((enrollment) => {
       const years = views.get(eligibilityId(programId, enrollment.locationId))?.years;
       const decision = partnersDecision(years, enrollment.fiscalYear, enrollment.partnerId);
-      return decision?.eligible === false ? [{ enrollment, reasons: decision.reasons }] : [];
+      // Ended now, by the program's change, on this decision: the event names it (EnrollmentIneligible.decision).
+      if (decision?.eligible !== false) return [];
+      const named = decision.eventId && decision.decidedAt ? { eventId: decision.eventId, decidedAt: new Date(decision.decidedAt).toISOString() } : undefined;
+      return [{ enrollment, reasons: decision.reasons, named }];
     });
   }
 }

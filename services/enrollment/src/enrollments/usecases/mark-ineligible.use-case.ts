@@ -1,4 +1,4 @@
-import { EligibilityDetermined, fiscalYearOver, ineligibleReasons } from '@lib/contracts';
+import { DecisionRef, EligibilityDetermined, fiscalYearOver, ineligibleReasons } from '@lib/contracts';
 import { Clock, Problems } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { EnrollmentKey, enrollmentId } from '../../common/ids';
@@ -36,8 +36,10 @@ export class MarkIneligible {
    * is decided year by year, and none had been published for the new one), renewed or not: the new year's first word
    * says it is not eligible, so it was not "still eligible" (SPEC 1 Enrollment 6). It ends INELIGIBLE, no longer
    * completed (`enrolledAt` and its submission cleared, as an early renewal undone at year end: Enroll starts it again).
+   * `named`: the decision its event names, where the cause's time is not the decision's (a program come to require
+   * eligibility ends it now, on the decision its view holds); else the decision `eventId` and `decidedAt` tell.
    */
-  async execute(decision: EligibilityDetermined, decidedAt?: Date, eventId?: string): Promise<void> {
+  async execute(decision: EligibilityDetermined, decidedAt?: Date, eventId?: string, named?: DecisionRef): Promise<void> {
     const reasons = ineligibleReasons(decision.reasons, decision.fiscalYear);
     const carried = (current: Enrollment) => current.eligibilityCarried === true && !!current.renewedFrom && current.fiscalYear === decision.fiscalYear;
     await this.end(
@@ -47,7 +49,7 @@ export class MarkIneligible {
       (current) => (BEFORE_ENROLLED.includes(current.status) && !current.enrolledAt) || (carried(current) && !TERMINAL.includes(current.status)),
       decidedAt,
       (current) => (carried(current) ? CARRIED_CLEARS.filter((field) => current[field] !== undefined) : []),
-      eventId && decidedAt ? { eventId, decidedAt: decidedAt.toISOString() } : undefined,
+      named ?? (eventId && decidedAt ? { eventId, decidedAt: decidedAt.toISOString() } : undefined),
     );
   }
 

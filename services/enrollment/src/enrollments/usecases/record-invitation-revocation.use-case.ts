@@ -62,7 +62,8 @@ export class RecordInvitationRevocation {
         !(revocation.invitationVersion !== undefined && (current.invitationVersion ?? 0) > revocation.invitationVersion),
       revokedAt,
       undefined,
-      revocation.decision,
+      // Its two fields only: a later producer's addition to the reference is not this service's to publish again.
+      revocation.decision && { eventId: revocation.decision.eventId, decidedAt: revocation.decision.decidedAt },
     );
   }
 }

@@ -649,7 +649,10 @@ export class RollOverFiscalYear {
       }
       if (decision.eligible) continue;
       const reasons = ineligibleReasons(decision.reasons, c.fiscalYear);
-      await this.markIneligible.end(c, c.partnerId, reasons, (current) => BEFORE_ENROLLED.includes(current.status) && !current.enrolledAt);
+      await this.markIneligible.end(c, c.partnerId, reasons, (current) => BEFORE_ENROLLED.includes(current.status) && !current.enrolledAt, undefined, undefined, {
+        eventId: decision.eventId,
+        decidedAt: new Date(decision.decidedAt).toISOString(),
+      });
     }
   }
 
