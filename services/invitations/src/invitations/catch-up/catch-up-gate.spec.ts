@@ -1,4 +1,4 @@
-import { Trace } from '@lib/messaging';
+import { Trace, UPDATES_PER_COMMAND } from '@lib/messaging';
 import type { Connection } from 'mongoose';
 import { CatchUpGate } from './catch-up-gate';
 
@@ -23,6 +23,19 @@ describe('CatchUpGate', () => {
     ]);
     writes[0].done();
     await expect(deferring).resolves.toBe(true);
+  });
+
+  it("writes a long list (a program's decisions) UPDATES_PER_COMMAND at a time, one command after the other", async () => {
+    const { gate, writes } = gateOn();
+    const ids = Array.from({ length: UPDATES_PER_COMMAND * 2 + 3 }, (_, i) => `i${i}`);
+    const deferring = gate.deferIfClosed(ids);
+    for (const size of [UPDATES_PER_COMMAND, UPDATES_PER_COMMAND, 3]) {
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(writes.at(-1)!.operations).toHaveLength(size);
+      writes.at(-1)!.done();
+    }
+    await expect(deferring).resolves.toBe(true);
+    expect(writes.flatMap((write) => write.operations.map((operation) => operation.updateOne.filter._id))).toEqual(ids);
   });
 
   it('keeps the trace of the event that put an invitation off, for the events its reconcile publishes', async () => {

@@ -1,4 +1,4 @@
-import { Trace, TraceContext } from '@lib/messaging';
+import { Trace, TraceContext, UPDATES_PER_COMMAND } from '@lib/messaging';
 import { Injectable } from '@nestjs/common';
 import { InjectConnection } from '@nestjs/mongoose';
 import type { AnyBulkWriteOperation, Collection } from 'mongodb';
@@ -51,11 +51,10 @@ export class CatchUpGate {
     // The causing event's trace (SPEC 3: the events the reconcile publishes name it as their cause), without an absent field.
     const current = Trace.current();
     const trace = current && { correlationId: current.correlationId, ...(current.causationId && { causationId: current.causationId }) };
-    const write = this.deferred.bulkWrite(
+    const write = this.write(
       invitationIds.map(
         (_id): AnyBulkWriteOperation<DeferredReconcile> => ({ updateOne: { filter: { _id }, update: { $inc: { n: 1 }, ...(trace && { $set: { trace } }) }, upsert: true } }),
       ),
-      { ordered: false },
     );
     this.writing.add(write);
     try {
@@ -83,10 +82,13 @@ export class CatchUpGate {
 
   /** Forgets these, unless deferred again since they were read (`n` moved on): those stay for the next drain. */
   async forget(entries: readonly DeferredReconcile[]): Promise<void> {
-    if (entries.length === 0) return;
-    await this.deferred.bulkWrite(
-      entries.map(({ _id, n }): AnyBulkWriteOperation<DeferredReconcile> => ({ deleteOne: { filter: { _id, n } } })),
-      { ordered: false },
-    );
+    await this.write(entries.map(({ _id, n }): AnyBulkWriteOperation<DeferredReconcile> => ({ deleteOne: { filter: { _id, n } } })));
+  }
+
+  /** UPDATES_PER_COMMAND at a time (FerretDB does not answer a command of many updates): a program's thousands of decisions put off at once. */
+  private async write(operations: Array<AnyBulkWriteOperation<DeferredReconcile>>): Promise<void> {
+    for (let i = 0; i < operations.length; i += UPDATES_PER_COMMAND) {
+      await this.deferred.bulkWrite(operations.slice(i, i + UPDATES_PER_COMMAND), { ordered: false });
+    }
   }
 }

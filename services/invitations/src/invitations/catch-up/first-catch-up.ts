@@ -7,7 +7,7 @@ import type { Admin, Kafka } from 'kafkajs';
 import type { Collection } from 'mongodb';
 import type { Connection } from 'mongoose';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ReconcileInvitation } from '../usecases/reconcile-invitation.use-case';
+import { RECONCILED_AT_ONCE, ReconcileInvitation } from '../usecases/reconcile-invitation.use-case';
 import { CatchUpGate } from './catch-up-gate';
 
 /** The topics whose facts move an invitation. */
@@ -21,8 +21,6 @@ const RETRY_MS = 2_000;
 const PROGRESS_LOG_MS = 30_000;
 /** Deferred invitations read and forgotten at a time. */
 const DRAIN_BATCH = 500;
-/** Deferred invitations reconciled at the same time (each under its own lock, as ReconcileInvitation.executeAll). */
-const RECONCILED_AT_ONCE = 32;
 /** How often, once caught up, the deferrals another replica may have left are looked for. */
 export const SWEEP_MS = 60_000;
 
@@ -164,8 +162,7 @@ export class FirstCatchUp implements OnApplicationBootstrap, OnModuleDestroy {
       if (!isDuplicateKey(error)) throw error;
       return (await this.state.findOne({ _id: 'inputs' }))!;
     }
-    const messages = [...ends.values()].reduce((sum, offset) => sum + offset, 0n);
-    this.logger.log(`first start on this database: inviting nobody until the ${ends.size} partition(s) of its input topics holding history (offsets up to ${messages} in all) are consumed`);
+    this.logger.log(`first start on this database: inviting nobody until the history on ${ends.size} partition(s) of its input topics is consumed`);
     return state;
   }
 
@@ -200,6 +197,7 @@ export class FirstCatchUp implements OnApplicationBootstrap, OnModuleDestroy {
       const batch = await this.gate.deferredAfter(after, DRAIN_BATCH);
       if (batch.length === 0) return { reconciled, failed };
       for (let i = 0; i < batch.length; i += RECONCILED_AT_ONCE) {
+        // As many at once as ReconcileInvitation.executeAll, each on its own: one that fails holds up none of the others.
         const group = batch.slice(i, i + RECONCILED_AT_ONCE);
         // In the trace of the event that put it off; one put off outside any keeps the run's (Trace.job).
         const outcomes = await Promise.allSettled(

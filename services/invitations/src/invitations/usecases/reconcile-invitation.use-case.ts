@@ -15,7 +15,7 @@ import { RevokeInvitation } from './revoke-invitation.use-case';
 
 const MAX_ATTEMPTS = 8;
 /** Invitations one event reconciles at the same time (executeAll). */
-const RECONCILED_AT_ONCE = 32;
+export const RECONCILED_AT_ONCE = 32;
 
 /**
  * The single code path that moves an invitation, whatever message triggered it (decision, program, role,
