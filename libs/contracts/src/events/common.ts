@@ -65,3 +65,11 @@ export class DecisionRef {
   /** The decision's `occurredAt` (with its offset, as every event's). */
   @IsIsoInstant() decidedAt!: string;
 }
+
+/**
+ * A decision as events name it: its id and its time, nothing more (a view's decision, or one a consumed event named,
+ * may hold more, which the contract of the event naming it would refuse).
+ */
+export function decisionRef(decision: { eventId: string; decidedAt: Date | string }): DecisionRef {
+  return { eventId: decision.eventId, decidedAt: new Date(decision.decidedAt).toISOString() };
+}

@@ -1,5 +1,6 @@
 import {
   AdminAssignmentRequested,
+  decisionRef,
   InvitationEvent,
   InvitationIssued,
   InvitationRevoked,
@@ -57,7 +58,7 @@ export function adminAssignmentRequested(invitation: InvitationCore, companyAdmi
 }
 
 export function invitationRevoked(invitation: InvitationCore, reasons: string[], decision?: { eventId: string; decidedAt: Date }): InvitationRevoked {
-  return { ...base(invitation), reasons, ...(decision && { decision: { eventId: decision.eventId, decidedAt: new Date(decision.decidedAt).toISOString() } }) };
+  return { ...base(invitation), reasons, ...(decision && { decision: decisionRef(decision) }) };
 }
 
 export function noticeSelected(invitation: InvitationCore, userId: string): NoticeSelected {

@@ -1,3 +1,4 @@
+import { decisionRef } from '@lib/contracts';
 import { findByIds, IDS_PER_LOOKUP } from '@lib/messaging';
 import { Injectable, Logger } from '@nestjs/common';
 import { eligibilityId } from '../../common/ids';
@@ -132,8 +133,7 @@ export class EndIneligibleProgramEnrollments {
       const decision = partnersDecision(years, enrollment.fiscalYear, enrollment.partnerId);
       // Ended now, by the program's change, on this decision: the event names it (EnrollmentIneligible.decision).
       if (decision?.eligible !== false) return [];
-      const named = decision.eventId && decision.decidedAt ? { eventId: decision.eventId, decidedAt: new Date(decision.decidedAt).toISOString() } : undefined;
-      return [{ enrollment, reasons: decision.reasons, named }];
+      return [{ enrollment, reasons: decision.reasons, named: decision.eventId && decision.decidedAt ? decisionRef(decision) : undefined }];
     });
   }
 }

@@ -1,4 +1,4 @@
-import { DecisionRef, EligibilityDetermined, fiscalYearOver, ineligibleReasons } from '@lib/contracts';
+import { decisionRef, DecisionRef, EligibilityDetermined, fiscalYearOver, ineligibleReasons } from '@lib/contracts';
 import { Clock, Problems } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
 import { EnrollmentKey, enrollmentId } from '../../common/ids';
@@ -49,7 +49,7 @@ export class MarkIneligible {
       (current) => (BEFORE_ENROLLED.includes(current.status) && !current.enrolledAt) || (carried(current) && !TERMINAL.includes(current.status)),
       decidedAt,
       (current) => (carried(current) ? CARRIED_CLEARS.filter((field) => current[field] !== undefined) : []),
-      named ?? (eventId && decidedAt ? { eventId, decidedAt: decidedAt.toISOString() } : undefined),
+      named ?? (eventId && decidedAt ? decisionRef({ eventId, decidedAt }) : undefined),
     );
   }
 

@@ -1,4 +1,4 @@
-import { EnrollmentStatus, ineligibleReasons } from '@lib/contracts';
+import { decisionRef, EnrollmentStatus, ineligibleReasons } from '@lib/contracts';
 import { Injectable } from '@nestjs/common';
 import { Program } from '../../programs/program.schema';
 import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
@@ -93,7 +93,7 @@ export class RecheckStart {
       // Completed since this Submit (it was not before: ENROLLED at once, or validated since): no longer; submitted only
       // (VALIDATING): ended as any such one.
       (current) => (current.enrolledAt ? COMPLETION_FIELDS.filter((field) => current[field] !== undefined) : []),
-      { eventId: decision.eventId, decidedAt: new Date(decision.decidedAt).toISOString() },
+      decisionRef(decision),
     );
     const now = await this.enrollments.reload(written);
     return now?.status === 'INELIGIBLE' ? reasons : null;

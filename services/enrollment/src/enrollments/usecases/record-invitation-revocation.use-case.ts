@@ -1,4 +1,4 @@
-import { ineligibleReasons, InvitationRevoked } from '@lib/contracts';
+import { decisionRef, ineligibleReasons, InvitationRevoked } from '@lib/contracts';
 import { Injectable } from '@nestjs/common';
 import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
 import { ViewsRepository } from '../../views/views.repository';
@@ -63,7 +63,7 @@ export class RecordInvitationRevocation {
       revokedAt,
       undefined,
       // Its two fields only: a later producer's addition to the reference is not this service's to publish again.
-      revocation.decision && { eventId: revocation.decision.eventId, decidedAt: revocation.decision.decidedAt },
+      revocation.decision && decisionRef(revocation.decision),
     );
   }
 }

@@ -1,3 +1,4 @@
+import { decisionRef } from '@lib/contracts';
 import { findByIds, UPDATES_PER_COMMAND } from '@lib/messaging';
 import { BackgroundWork, CONFIG } from '@lib/platform';
 import { Inject, Injectable, Logger } from '@nestjs/common';
@@ -213,7 +214,7 @@ export class ReviewEarlyRenewals {
       // Made from the enrollment as written: no longer `completed` (its `enrolledAt` cleared).
       const event = this.events.event('EnrollmentIneligible', changedEnrollment(current, changes, unset), {
         previousStatus: current.status,
-        ...(ineligibleBy && { extra: { decision: { eventId: ineligibleBy.eventId, decidedAt: ineligibleBy.decidedAt.toISOString() } } }),
+        ...(ineligibleBy && { extra: { decision: decisionRef(ineligibleBy) } }),
       });
       if (await this.enrollments.update(current, changes, [event], unset)) {
         this.events.committed();

@@ -1,4 +1,4 @@
-import { fiscalYearRange, ineligibleReasons, judgedAt, MissingPayoutItem, nextFiscalYear, payoutRulesFor } from '@lib/contracts';
+import { decisionRef, fiscalYearRange, ineligibleReasons, judgedAt, MissingPayoutItem, nextFiscalYear, payoutRulesFor } from '@lib/contracts';
 import { findByIds, OutboxEntry, pushOutbox, UPDATES_PER_COMMAND } from '@lib/messaging';
 import { BackgroundWork, Clock, CONFIG, Problems } from '@lib/platform';
 import { Inject, Injectable, Logger } from '@nestjs/common';
@@ -649,10 +649,7 @@ export class RollOverFiscalYear {
       }
       if (decision.eligible) continue;
       const reasons = ineligibleReasons(decision.reasons, c.fiscalYear);
-      await this.markIneligible.end(c, c.partnerId, reasons, (current) => BEFORE_ENROLLED.includes(current.status) && !current.enrolledAt, undefined, undefined, {
-        eventId: decision.eventId,
-        decidedAt: new Date(decision.decidedAt).toISOString(),
-      });
+      await this.markIneligible.end(c, c.partnerId, reasons, (current) => BEFORE_ENROLLED.includes(current.status) && !current.enrolledAt, undefined, undefined, decisionRef(decision));
     }
   }
 
