@@ -105,11 +105,11 @@ describe('the first start on an empty database, its topics holding history', () 
    * The service's own sweep (every SWEEP_MS) stopped, so that only the spec's calls drain (`sweepNow`): a tick between
    * a deferral left here and the drain the spec checks would drain it first.
    */
-  let sweepNow: () => Promise<void>;
+  let sweepNow: () => Promise<boolean>;
   beforeAll(() => {
     const catchUp = world.service.app.get(FirstCatchUp);
     sweepNow = FirstCatchUp.prototype.sweep.bind(catchUp);
-    jest.spyOn(catchUp, 'sweep').mockResolvedValue();
+    jest.spyOn(catchUp, 'sweep').mockResolvedValue(true);
   });
 
   it('a deferral left behind (a replica stopped before its drain) is reconciled by the sweep, and by a later start, which opens the gate before its consumers start', async () => {

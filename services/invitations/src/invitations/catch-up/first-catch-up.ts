@@ -75,7 +75,8 @@ export class FirstCatchUp implements OnApplicationBootstrap, OnModuleDestroy {
 
   /**
    * Before the consumers start: a database that has caught up once opens the gate now (one read), so the usual start
-   * defers nothing. Otherwise, or if that read fails, the run decides, in the background.
+   * defers nothing, and only what a replica left put off is drained (the sweep: one read more). Otherwise, or if that
+   * read fails, the run decides, in the background.
    */
   async onApplicationBootstrap(): Promise<void> {
     const done = await this.state.findOne({ _id: 'inputs' }).then(
@@ -83,7 +84,7 @@ export class FirstCatchUp implements OnApplicationBootstrap, OnModuleDestroy {
       () => false,
     );
     if (done) await this.gate.open();
-    this.running = this.start();
+    this.running = done ? this.sweep() : this.start();
     this.sweeping = setInterval(() => void this.sweep(), SWEEP_MS).unref();
   }
 
@@ -95,14 +96,16 @@ export class FirstCatchUp implements OnApplicationBootstrap, OnModuleDestroy {
   /**
    * Once the gate is open: a run when anything is deferred (another replica's leftovers, a failed reconcile). A run
    * going is waited for first, and then it looks again: what was deferred before the call is drained when it answers.
+   * Whether nothing is left put off (as the run answers).
    */
-  async sweep(): Promise<void> {
+  async sweep(): Promise<boolean> {
     while (this.busy) await this.running;
-    if (!this.gate.isOpen || this.busy || this.work.stopRequested) return;
-    const left = await this.gate.deferredAfter(undefined, 1).catch(() => []);
-    if (left.length === 0 || this.busy || this.work.stopRequested) return;
+    if (!this.gate.isOpen || this.busy || this.work.stopRequested) return false;
+    const left = await this.gate.deferredAfter(undefined, 1).catch(() => undefined);
+    if (left?.length === 0) return true;
+    if (!left || this.busy || this.work.stopRequested) return false;
     this.running = this.start();
-    await this.running;
+    return this.running;
   }
 
   private start(): Promise<boolean> {
@@ -237,6 +240,7 @@ export class FirstCatchUp implements OnApplicationBootstrap, OnModuleDestroy {
         }),
       ]);
     } finally {
+      // Also after a connection that failed, or is still being tried (what it opened so far).
       await admin.disconnect().catch(() => undefined);
     }
   }
