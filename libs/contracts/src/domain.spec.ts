@@ -1,4 +1,5 @@
-import { decisionFor, keepDecision, KeptDecisions, MAX_OTHER_PARTNERS, PartnerDecision } from './domain';
+import { decisionFor, keepDecision, KeptDecisions, laterThanNamed, MAX_OTHER_PARTNERS, PartnerDecision } from './domain';
+import { decisionRef } from './events/common';
 
 type D = PartnerDecision & { id: string };
 
@@ -70,5 +71,38 @@ describe('keepDecision: which eligibility decisions a view keeps', () => {
     for (let i = 1; i <= MAX_OTHER_PARTNERS + 2; i++) state = keepDecision(state, d(`p${i}`, i, `P${i}`), false)!;
     expect(state.kept.id).toBe('k');
     expect(state.others.map((o) => o.id)).toEqual(['p7', 'p6', 'p5', 'p4', 'p3']);
+  });
+});
+
+describe('laterThanNamed: whether a decision is later than the one an event names as having ended something', () => {
+  const at = new Date('2027-03-01T10:00:00Z');
+  const named = { eventId: 'ineligible', decidedAt: at.toISOString(), position: { partition: 3, offset: '41' } };
+
+  it('compares times, and never counts the named decision itself as later', () => {
+    expect(laterThanNamed({ eventId: 'eligible', decidedAt: new Date(+at + 1) }, named)).toBe(true);
+    expect(laterThanNamed({ eventId: 'eligible', decidedAt: new Date(+at - 1) }, named)).toBe(false);
+    expect(laterThanNamed({ eventId: 'ineligible', decidedAt: new Date(+at + 1) }, named)).toBe(false);
+    // Kept before times were: counted later.
+    expect(laterThanNamed({ eventId: 'eligible' }, named)).toBe(true);
+  });
+
+  it('at the same instant, orders by where both were read on one partition; counts it later where positions do not tell', () => {
+    const tied = (position?: { partition: number; offset: string }) => laterThanNamed({ eventId: 'eligible', decidedAt: at, position }, named);
+    expect(tied({ partition: 3, offset: '40' })).toBe(false);
+    expect(tied({ partition: 3, offset: '42' })).toBe(true);
+    // Offsets compared as numbers, not as text ('9' > '10' as text).
+    expect(laterThanNamed({ eventId: 'eligible', decidedAt: at, position: { partition: 3, offset: '9' } }, { ...named, position: { partition: 3, offset: '10' } })).toBe(false);
+    expect(tied({ partition: 4, offset: '40' })).toBe(true);
+    expect(tied(undefined)).toBe(true);
+    expect(laterThanNamed({ eventId: 'eligible', decidedAt: at, position: { partition: 3, offset: '40' } }, { eventId: 'ineligible', decidedAt: at })).toBe(true);
+  });
+});
+
+describe('decisionRef: a decision as events name it', () => {
+  it('keeps its id, time and position only, in the contract’s shapes', () => {
+    const view = { eventId: 'd1', decidedAt: new Date('2027-03-01T10:00:00+00:00'), position: { partition: 2, offset: '17', extra: 1 }, eligible: false, reasons: ['x'] };
+    expect(decisionRef(view)).toEqual({ eventId: 'd1', decidedAt: '2027-03-01T10:00:00.000Z', position: { partition: 2, offset: '17' } });
+    expect(decisionRef({ eventId: 'd1', decidedAt: '2027-03-01T11:00:00+01:00' })).toEqual({ eventId: 'd1', decidedAt: '2027-03-01T10:00:00.000Z' });
+    expect(decisionRef({ eventId: 'd1', decidedAt: '2027-03-01T10:00:00Z', position: null })).not.toHaveProperty('position');
   });
 });

@@ -173,6 +173,26 @@ export function laterDecision(a: PartnerDecision, b: PartnerDecision | undefined
 }
 
 /**
+ * Whether `decision` is another decision than `named` (the one an event names as having ended something:
+ * EnrollmentIneligible.decision, InvitationRevoked.decision), made after it. At the same instant, the one read later
+ * on the topic, where both positions are known on one partition: the service that named it had read it after the
+ * other, which is then no later (counted later, an eligible decision a view holds would invite again, and the named
+ * one, still on its way to the view, revoke at once). Where positions do not tell, one made at the same instant counts
+ * as later. One whose time is unknown (kept before times were) counts as later.
+ */
+export function laterThanNamed(
+  decision: { eventId?: string; decidedAt?: Date | string; position?: LogPosition | null },
+  named: { eventId: string; decidedAt: Date | string; position?: LogPosition | null },
+): boolean {
+  if (decision.eventId === named.eventId) return false;
+  if (decision.decidedAt === undefined) return true;
+  const [a, b] = [+new Date(decision.decidedAt), +new Date(named.decidedAt)];
+  if (a !== b) return a > b;
+  const [x, y] = [decision.position, named.position];
+  return !x || !y || x.partition !== y.partition || BigInt(x.offset) > BigInt(y.offset);
+}
+
+/**
  * The eligibility decisions a view keeps for one (program, location, fiscal year): `kept`, the one that counts, and,
  * while identity has not made the location known, `others`: the latest decision of each other partner that named it,
  * set aside rather than lost (at most `MAX_OTHER_PARTNERS`, the newest).

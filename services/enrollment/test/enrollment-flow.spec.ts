@@ -711,7 +711,7 @@ describe('Enroll, Continue, Submit and validation', () => {
     // Naming the decision that ended it: a consumer holding an earlier eligible one knows it replaced (the overview
     // offers no Enroll on it while that decision is still on its way there).
     expect(enrollmentEvents(h, invited.enrollmentId).find(ours)!.envelope!.data).toEqual(
-      expect.objectContaining({ previousStatus: 'INVITED', started: true, decision: { eventId: lost.eventId, decidedAt: new Date(lost.occurredAt).toISOString() } }),
+      expect.objectContaining({ previousStatus: 'INVITED', started: true, decision: { eventId: lost.eventId, decidedAt: new Date(lost.occurredAt).toISOString(), position: { partition: expect.any(Number), offset: expect.stringMatching(/^\d+$/) } } }),
     );
     // The same decision again changes nothing.
     await eligibility(h, w, program.programId, w.L1, false, CURRENT_FY, ['Partner designation lost']);

@@ -121,14 +121,14 @@ describe('invitations and eligibility decisions, in either order', () => {
     expect(refused.status).toBe(422);
   });
 
-  it('a revocation naming its decision, with a field a later producer added to the reference: INELIGIBLE, its event naming that decision by the two fields of the contract', async () => {
+  it('a revocation naming its decision, with a field a later producer added to the reference: INELIGIBLE, its event naming that decision by the fields of the contract', async () => {
     const { program, invited } = await invitedAt(w.L3);
-    const decision = { eventId: randomUUID(), decidedAt: new Date().toISOString() };
+    const decision = { eventId: randomUUID(), decidedAt: new Date().toISOString(), position: { partition: 0, offset: '7' } };
     const revoked = createEnvelope({
       type: 'InvitationRevoked',
       source: 'invitations',
       partnerId: w.partnerId,
-      data: { ...invitationData(program, w.L3), reasons: ['Partner designation lost'], decision: { ...decision, position: { partition: 0, offset: '7' } } },
+      data: { ...invitationData(program, w.L3), reasons: ['Partner designation lost'], decision: { ...decision, reviewedBy: 'eligibility-desk', position: { ...decision.position, epoch: 3 } } },
     });
     await publish(revoked);
     const ended = await enrollmentWith(program.programId, 'INELIGIBLE');
@@ -341,6 +341,36 @@ describe('a revocation made late, naming the decision behind it', () => {
     await publish(late);
     await settle(w.L1);
     expect(await list(program.programId)).toEqual([expect.objectContaining({ status: 'INVITED', version: before.version })]);
+  });
+
+  // The invitations service read the decision it names after the eligible one this service holds, at the same instant:
+  // the positions tell, and the revocation's decision is the later (it will reach this view too, ending it as well).
+  it('ends it when the eligible decision this service holds was made at the same instant as the one named, and read before it', async () => {
+    const program = await createProgram(h);
+    const at = new Date(Math.floor(Date.now() / 1_000) * 1_000 - 60_000);
+    await eligibility(h, w, program.programId, w.L1, true, CURRENT_FY, [], at);
+    await eligibilityKnown(h, program.programId, w.L1);
+    await issue(program, w.L1);
+    await enrollmentWith(program.programId, 'INVITED');
+    const view = await h.db.collection<{ _id: string; years: Record<string, { position: { partition: number; offset: string } }> }>('eligibility_view').findOne({ _id: `${program.programId}|${w.L1}` });
+    const { partition, offset } = view!.years[CURRENT_FY].position;
+    const named = { eventId: randomUUID(), decidedAt: at.toISOString(), position: { partition, offset: String(BigInt(offset) + 1n) } };
+
+    const revoked = (decision: typeof named) =>
+      createEnvelope({
+        type: 'InvitationRevoked',
+        source: 'invitations',
+        partnerId: w.partnerId,
+        data: { ...invitationData(program, w.L1), invitationVersion: 2, reasons: ['Partner designation lost'], decision },
+      });
+    // Named read before the eligible one: that one is the later, nothing changes (as for one with no position, above).
+    await publish(revoked({ ...named, eventId: randomUUID(), position: { partition, offset: String(BigInt(offset) - 1n) } }));
+    await settle(w.L1);
+    expect(await list(program.programId)).toEqual([expect.objectContaining({ status: 'INVITED' })]);
+
+    await publish(revoked(named));
+    const ended = await enrollmentWith(program.programId, 'INELIGIBLE');
+    await eventually(async () => expect(eventsOf(ended.enrollmentId).map((e) => e.data.decision)).toEqual([named]));
   });
 });
 

@@ -141,7 +141,7 @@ describe('an open program changed to require eligibility', () => {
       status: 'INELIGIBLE',
       previousStatus: 'ACTION_REQUIRED',
       reasons: ['Volume below the threshold.'],
-      decision: { eventId: l1Decision.eventId, decidedAt: new Date(l1Decision.occurredAt).toISOString() },
+      decision: { eventId: l1Decision.eventId, decidedAt: new Date(l1Decision.occurredAt).toISOString(), position: { partition: expect.any(Number), offset: expect.stringMatching(/^\d+$/) } },
     });
     expect(await state(l2)).toEqual(before.l2);
     expect(await state(l3)).toEqual(before.l3);

@@ -275,7 +275,7 @@ describe('continuations made by an early run, once the year is over', () => {
     // No longer completed: consumers (invitations) take it as not enrolled any more; the decision that ended it is named
     // (also by the rerun that finishes the interrupted review).
     expect(ended.envelope!.data).toEqual(
-      expect.objectContaining({ status: 'INELIGIBLE', fiscalYear: NEXT_FY, previousStatus: 'ENROLLED', completed: false, decision: { eventId: lapse.eventId, decidedAt: lapse.occurredAt } }),
+      expect.objectContaining({ status: 'INELIGIBLE', fiscalYear: NEXT_FY, previousStatus: 'ENROLLED', completed: false, decision: { eventId: lapse.eventId, decidedAt: lapse.occurredAt, position: { partition: expect.any(Number), offset: expect.stringMatching(/^\d+$/) } } }),
     );
     expect(JSON.stringify(ended.envelope!.data.reasons)).toContain('Competency lapsed');
     const [expired] = await waitForEnrollmentEvent(h, lapsed, 'EnrollmentExpired');

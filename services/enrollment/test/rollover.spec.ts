@@ -1089,7 +1089,7 @@ describe('an ineligible decision recorded while the rollover writes the batch it
     expect(await col().findOne({ _id: next })).toMatchObject({ status: 'INELIGIBLE', reasons: ['Partner designation lost'], renewedFrom: seeded._id });
     const [ended] = await waitForEnrollmentEvent(h, next, 'EnrollmentIneligible');
     // Naming the decision that ended it.
-    expect(ended.envelope!.data.decision).toEqual({ eventId: lost!.eventId, decidedAt: new Date(lost!.occurredAt).toISOString() });
+    expect(ended.envelope!.data.decision).toEqual({ eventId: lost!.eventId, decidedAt: new Date(lost!.occurredAt).toISOString(), position: { partition: expect.any(Number), offset: expect.stringMatching(/^\d+$/) } });
   });
 });
 

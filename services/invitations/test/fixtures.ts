@@ -1,6 +1,6 @@
 import { Clock } from '@lib/platform';
 import { NO_ROLE } from '@lib/access';
-import { createEnvelope, Envelope, EnrollmentStatus, fiscalYearOf, nextFiscalYear, ProgramState, Role, Topics, UserSnapshot } from '@lib/contracts';
+import { createEnvelope, decisionRef, Envelope, EnrollmentStatus, fiscalYearOf, LogPosition, nextFiscalYear, ProgramState, Role, Topics, UserSnapshot } from '@lib/contracts';
 import { bootService, eventually, groupCaughtUp, outboxSettled, ReceivedMessage, RunningService, startGroupAtEnd, TestIssuer, TestKafka, TopicWatch, uniqueName } from '@lib/testing';
 import { deadLetterTopic } from '@lib/contracts';
 import { getConnectionToken } from '@nestjs/mongoose';
@@ -255,7 +255,13 @@ export class World {
     type: string,
     status: EnrollmentStatus,
     revision: number,
-    options: { fiscalYear?: string; previousStatus?: EnrollmentStatus; fromFiscalYear?: string; completed?: boolean; decision?: Envelope } = {},
+    options: {
+      fiscalYear?: string;
+      previousStatus?: EnrollmentStatus;
+      fromFiscalYear?: string;
+      completed?: boolean;
+      decision?: Pick<Envelope, 'eventId' | 'occurredAt'> & { position?: LogPosition };
+    } = {},
   ): Promise<void> {
     const fiscalYear = options.fiscalYear ?? FY;
     await this.kafka.publishEvent(Topics.enrollments, locationId, {
@@ -271,7 +277,7 @@ export class World {
         ...(options.fromFiscalYear && { fromFiscalYear: options.fromFiscalYear }),
         ...(options.completed !== undefined && { completed: options.completed }),
         // The decision that ended it (EnrollmentIneligible), as the enrollment service names it.
-        ...(options.decision && { decision: { eventId: options.decision.eventId, decidedAt: options.decision.occurredAt } }),
+        ...(options.decision && { decision: decisionRef({ eventId: options.decision.eventId, decidedAt: options.decision.occurredAt, position: options.decision.position }) }),
         reasons: [],
         missing: [],
         revision,

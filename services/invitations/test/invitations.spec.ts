@@ -796,6 +796,41 @@ describe('duplicates and reordering', () => {
     expect(world.events('InvitationRevoked', forInvitation(programId, l1))).toHaveLength(1);
     expect((await world.invitations(admin, `?locationId=${l1}`)).find((i) => i.programId === programId)).toMatchObject({ state: 'REVOKED' });
   });
+
+  // The enrollment service read an eligible decision and, at the same instant, an ineligible one after it, and ended the
+  // enrollment on the second. This service, its eligibility consumer lagging, holds the first when the enrollment's end
+  // arrives: by time alone the two tie, and the eligible one counted as later invited again (then the second, arriving,
+  // revoked the invitation at once: two emails). Where each was read tells them apart.
+  it('does not invite again on an eligible decision made at the same instant as the one the enrollment ended on, and read before it', async () => {
+    const { partner, l1, global, admin, programId } = await oneLocationWithAdmins();
+    await world.decide(partner, l1, programId, true, { occurredAt: new Date(Date.now() - 60_000) });
+    await world.waitEvent('InvitationIssued', forInvitation(programId, l1));
+    await world.decide(partner, l1, programId, false, { occurredAt: new Date(Date.now() - 30_000) });
+    await world.waitEvent('InvitationRevoked', forInvitation(programId, l1));
+    const views = world.service.app.get<Connection>(getConnectionToken());
+    const read = await views.collection('eligibility_decisions').findOne({ programId, locationId: l1 });
+    const { partition, offset } = read!.position as { partition: number; offset: string };
+    const after = (n: number) => ({ partition, offset: String(BigInt(offset) + BigInt(n)) });
+
+    const at = new Date(Math.floor(Date.now() / 1_000) * 1_000 - 10_000); // stamped to the second, as some systems do
+    const ending = { eventId: randomUUID(), occurredAt: at.toISOString(), position: after(11) };
+    await world.enrollment(partner, l1, programId, 'EnrollmentIneligible', 'INELIGIBLE', 2, { decision: ending });
+    await eventually(async () =>
+      expect(await views.collection('enrollment_statuses').findOne({ programId, locationId: l1 })).toMatchObject({ status: 'INELIGIBLE', endedBy: { position: after(11) } }),
+    );
+    const record = world.service.app.get(RecordEligibilityDecision);
+    await record.execute(world.decisionEnvelope(partner, l1, programId, true, { occurredAt: at }) as never, after(10));
+    await world.settle(global, partner, l1);
+    expect(world.events('InvitationIssued', forInvitation(programId, l1))).toHaveLength(1);
+    const offered = async () => (await world.overview(admin))[0].programs.find((p: { programId: string }) => p.programId === programId);
+    expect(await offered()).toMatchObject({ enrollmentStatus: 'INELIGIBLE', actions: [] });
+
+    // One of the same instant read after the one the enrollment ended on is eligible again: issued, Enroll offered.
+    await record.execute(world.decisionEnvelope(partner, l1, programId, true, { occurredAt: at }) as never, after(12));
+    const issued = await world.waitEvent('InvitationIssued', forInvitation(programId, l1), 2);
+    expect(issued[1].envelope!.data.recipients!.map((r) => r.userId)).toEqual([admin.userId]);
+    await eventually(async () => expect((await offered()).actions).toEqual(['ENROLL']));
+  });
 });
 
 describe("the service's Clock", () => {
@@ -832,7 +867,7 @@ describe('revocation', () => {
     const [revoked] = await world.waitEvent('InvitationRevoked', forInvitation(programId, l1));
     expect(revoked.key).toBe(l1);
     // Naming the decision behind it: consumers compare its time, not the revocation's (made when this service read it).
-    expect(revoked.envelope!.data).toMatchObject({ invitationId, reasons: ['Partner revenue below threshold'], decision: { eventId: lost.eventId } });
+    expect(revoked.envelope!.data).toMatchObject({ invitationId, reasons: ['Partner revenue below threshold'], decision: { eventId: lost.eventId, position: { partition: expect.any(Number), offset: expect.stringMatching(/^\d+$/) } } });
     expect(Date.parse(revoked.envelope!.data.decision!.decidedAt)).toBe(Date.parse(lost.occurredAt));
     await eventually(async () => expect(await world.notices(admin)).toEqual([]));
     // The overview is another projection of the same events: it follows soon after.

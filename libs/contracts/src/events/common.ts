@@ -1,7 +1,7 @@
 import { Type } from 'class-transformer';
 import { ArrayNotEmpty, IsArray, IsBoolean, IsDefined, IsEmail, IsIn, IsInt, IsObject, IsOptional, IsString, Matches, Min, ValidateNested } from 'class-validator';
 import { JSONSchema } from 'class-validator-jsonschema';
-import { Role, Roles } from '../domain';
+import { LogPosition, Role, Roles } from '../domain';
 import { IsIsoInstant } from '../instant';
 
 /**
@@ -59,17 +59,33 @@ export class Recipient {
   @IsOptional() @IsString() displayName?: string;
 }
 
+/** Where a decision was read: its partition of eligibility.decisions.v1 and its offset there. */
+export class DecisionPosition {
+  @IsInt() @Min(0) partition!: number;
+  @Matches(/^\d{1,19}$/) offset!: string;
+}
+
 /** An eligibility decision as a service read it (its event on eligibility.decisions.v1). */
 export class DecisionRef {
   @IsString() eventId!: string;
   /** The decision's `occurredAt` (with its offset, as every event's). */
   @IsIsoInstant() decidedAt!: string;
+  /**
+   * Where the service read it (absent where it was kept before positions were): of two decisions made at the same
+   * instant, the one read later is the later (namedBefore).
+   */
+  @IsOptional() @IsObject() @ValidateNested() @Type(() => DecisionPosition) position?: DecisionPosition;
 }
 
 /**
- * A decision as events name it: its id and its time, nothing more (a view's decision, or one a consumed event named,
- * may hold more, which the contract of the event naming it would refuse).
+ * A decision as events name it: its id, its time and where it was read, nothing more (a view's decision, or one a
+ * consumed event named, may hold more, which the contract of the event naming it would refuse).
  */
-export function decisionRef(decision: { eventId: string; decidedAt: Date | string }): DecisionRef {
-  return { eventId: decision.eventId, decidedAt: new Date(decision.decidedAt).toISOString() };
+export function decisionRef(decision: { eventId: string; decidedAt: Date | string; position?: LogPosition | null }): DecisionRef {
+  const { position } = decision;
+  return {
+    eventId: decision.eventId,
+    decidedAt: new Date(decision.decidedAt).toISOString(),
+    ...(position && { position: { partition: position.partition, offset: String(position.offset) } }),
+  };
 }

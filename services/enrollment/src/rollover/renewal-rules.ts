@@ -1,4 +1,4 @@
-import { EnrollmentStatus, fiscalYearOf, fiscalYearRange, MissingPayoutItem, PayoutRules, previousFiscalYear, ProgramState, taxProfileExpiredBy } from '@lib/contracts';
+import { EnrollmentStatus, fiscalYearOf, fiscalYearRange, LogPosition, MissingPayoutItem, PayoutRules, previousFiscalYear, ProgramState, taxProfileExpiredBy } from '@lib/contracts';
 import { BEFORE_ENROLLED, describeMissing, notServingReason, partnersDecision, payoutGaps, ProfileFacts, validationState } from '../enrollments/enrollment-rules';
 import { servesLocation, YearDecision } from '../views/views.schemas';
 
@@ -55,7 +55,7 @@ export interface RenewalDecision {
    */
   taxProfileId?: string;
   /** EXPIRED because the location is no longer eligible: the decision that says so (none: no decision at all). */
-  ineligibleBy?: { eventId: string; decidedAt: Date };
+  ineligibleBy?: { eventId: string; decidedAt: Date; position?: LogPosition };
   /**
    * Continued on an earlier year's decision (none published for the new year yet: eligibilityFor), for a program that
    * requires eligibility: the new year's first word on it still counts (MarkIneligible).
@@ -151,7 +151,7 @@ export function decideRenewal(input: RenewalInput): RenewalDecision {
     if (!decision?.eligible) {
       reasons.push(`The location is no longer eligible for ${program.name} in ${toFiscalYear}.`, ...(decision?.reasons ?? []));
       causes.push('NOT_ELIGIBLE');
-      if (decision && decision === own) ineligibleBy = { eventId: decision.eventId, decidedAt: new Date(decision.decidedAt) };
+      if (decision && decision === own) ineligibleBy = { eventId: decision.eventId, decidedAt: new Date(decision.decidedAt), ...(decision.position && { position: decision.position }) };
     } else eligibilityCarried = decision !== own;
   }
   if (input.agreementActive === false) {

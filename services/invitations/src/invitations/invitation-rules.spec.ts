@@ -342,6 +342,34 @@ describe('a location whose enrollment is continued into the new fiscal year', ()
     expect(transition(moved({ ...ended, enrollmentEndedBy: null, decision: older }))).toEqual({ kind: 'issue', recipients: [ann] });
     expect(transition(moved({ ...ended, enrollmentEndedBy: undefined, decision: older }))).toEqual({ kind: 'issue', recipients: [ann] });
   });
+
+  it('of two decisions made at the same instant, takes the one read later as the later, where both positions tell', () => {
+    const at = new Date('2027-07-01T08:00:00Z');
+    const endedBy = { eventId: 'ineligible', decidedAt: at, position: { partition: 1, offset: '120' } };
+    const ended = { enrollmentStatus: 'INELIGIBLE' as const, enrollmentEndedBy: endedBy, previousYear: { status: 'EXPIRED' as const, completed: true } };
+    const eligibleAt = (position?: { partition: number; offset: string }) => ({ ...fy28, eventId: 'eligible', decidedAt: at, ...(position && { position }) });
+    // Read before the one that ended the enrollment (which is still on its way here): issued, it would be revoked at once.
+    expect(transition(moved({ ...ended, decision: eligibleAt({ partition: 1, offset: '119' }) }))).toEqual({
+      kind: 'none',
+      why: expect.stringContaining('a later decision invites again'),
+    });
+    // Read after it: eligible again.
+    expect(transition(moved({ ...ended, decision: eligibleAt({ partition: 1, offset: '121' }) }))).toEqual({ kind: 'issue', recipients: [ann] });
+    // Positions that do not tell (another partition: the topic repartitioned; none kept): counted later, as before.
+    expect(transition(moved({ ...ended, decision: eligibleAt({ partition: 2, offset: '119' }) })).kind).toBe('issue');
+    expect(transition(moved({ ...ended, decision: eligibleAt() })).kind).toBe('issue');
+  });
+
+  it('names the decision behind a revocation with where it was read', () => {
+    const position = { partition: 1, offset: '7' };
+    const decision = { ...fy28, eligible: false, reasons: ['no'], eventId: 'ineligible', decidedAt: new Date('2027-07-01T08:00:00Z'), position };
+    const issued = { state: 'ISSUED' as const, recipients: [{ userId: 'ann' }] };
+    expect(transition(moved({ decision, invitation: issued }))).toEqual({
+      kind: 'revoke',
+      reasons: ['no'],
+      decision: { eventId: 'ineligible', decidedAt: decision.decidedAt, position },
+    });
+  });
 });
 
 describe('invitationsMovedBy', () => {

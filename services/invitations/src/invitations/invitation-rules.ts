@@ -1,4 +1,4 @@
-import { ENROLLING_STATUSES, EnrollmentStatus, fiscalYearOver, ineligibleReasons, nextFiscalYear, ProgramState } from '@lib/contracts';
+import { ENROLLING_STATUSES, EnrollmentStatus, fiscalYearOver, ineligibleReasons, laterThanNamed, LogPosition, nextFiscalYear, ProgramState } from '@lib/contracts';
 import { InvitationState } from './invitation.schema';
 
 /** A user an invitation is addressed to. */
@@ -17,7 +17,7 @@ export function personOf(user: { _id: string; email: string; displayName: string
 export interface InvitationFacts {
   invitation: { state: InvitationState; recipients: Array<{ userId: string }>; adminRequestPending?: boolean; askedAdmins?: string[] } | null;
   /** The latest eligibility decision of the invitation's fiscal year (`eventId`: the event that told it); null until one arrived. */
-  decision: { eligible: boolean; reasons: string[]; fiscalYear: string; eventId?: string; decidedAt?: Date } | null;
+  decision: { eligible: boolean; reasons: string[]; fiscalYear: string; eventId?: string; decidedAt?: Date; position?: LogPosition } | null;
   /** The program as last described (`fiscalYear`: the year Enroll enrolls in now); null until ProgramCreated arrived. */
   program: { requiresEligibility: boolean; state: ProgramState; fiscalYear: string } | null;
   enrollmentStatus: EnrollmentStatus | null;
@@ -43,7 +43,7 @@ export interface InvitationFacts {
    * the enrollment service had seen it replaced by that one (ineligible), which may still be on its way here (issued
    * now, the invitation would be revoked when it arrives). A later decision does.
    */
-  enrollmentEndedBy?: { eventId: string; decidedAt: Date } | null;
+  enrollmentEndedBy?: { eventId: string; decidedAt: Date; position?: LogPosition } | null;
   /**
    * The enrollment of the same program and location in the fiscal year before the invitation's, as the status view
    * knows it (read only when the decision would invite): `completed` once it was ENROLLED (also when a profile edit
@@ -83,7 +83,7 @@ export type Transition =
   /** An open invitation reaches Incentives admins who did not receive it yet. */
   | { kind: 'deliver'; recipients: Person[] }
   /** `decision`: the not-eligible decision behind it, named by its event (InvitationRevoked.decision). */
-  | { kind: 'revoke'; reasons: string[]; decision?: { eventId: string; decidedAt: Date } }
+  | { kind: 'revoke'; reasons: string[]; decision?: { eventId: string; decidedAt: Date; position?: LogPosition } }
   | { kind: 'mark-enrolled' };
 
 const OPEN_STATES: InvitationState[] = ['AWAITING_ADMIN', 'ISSUED'];
@@ -197,12 +197,6 @@ export function whyContinued(facts: Pick<InvitationFacts, 'enrollmentStatus' | '
   return null;
 }
 
-/** Whether `decision` is another decision than `ending`, made after it (one made at the same instant counts as later). */
-export function laterThan(decision: { eventId?: string; decidedAt?: Date }, ending: { eventId: string; decidedAt: Date }): boolean {
-  if (decision.eventId === ending.eventId) return false;
-  return decision.decidedAt === undefined || decision.decidedAt.getTime() >= ending.decidedAt.getTime();
-}
-
 /**
  * The one rule set of invitations: the next transition from the current facts at `now`. It is a function of state
  * (and of the date: nothing invites to a fiscal year that is over), not of the message that triggered it, so
@@ -234,7 +228,7 @@ export function nextTransition(facts: InvitationFacts, now: Date): Transition {
       ? {
           kind: 'revoke',
           reasons: ineligibleReasons(decision.reasons, decision.fiscalYear),
-          ...(decision.eventId && decision.decidedAt && { decision: { eventId: decision.eventId, decidedAt: decision.decidedAt } }),
+          ...(decision.eventId && decision.decidedAt && { decision: { eventId: decision.eventId, decidedAt: decision.decidedAt, ...(decision.position && { position: decision.position }) } }),
         }
       : { kind: 'none', why: 'not eligible, nothing to revoke' };
   }
@@ -257,7 +251,7 @@ export function nextTransition(facts: InvitationFacts, now: Date): Transition {
   if (enrollmentStatus === 'VALIDATING') return { kind: 'none', why: 'submitted and being validated: nothing to invite anyone to, nor an admin to ask for' };
 
   if (!invitation || invitation.state === 'REVOKED' || invitation.state === 'ENROLLED') {
-    if (facts.enrollmentEndedBy && !laterThan(decision, facts.enrollmentEndedBy)) {
+    if (facts.enrollmentEndedBy && !laterThanNamed(decision, facts.enrollmentEndedBy)) {
       return { kind: 'none', why: 'the enrollment ended INELIGIBLE on a decision later than this one: a later decision invites again' };
     }
     return admins.length ? { kind: 'issue', recipients: admins } : { kind: 'await-admin' };

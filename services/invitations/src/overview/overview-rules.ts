@@ -1,7 +1,7 @@
 import { Actor, holdsRole } from '@lib/access';
-import { enrollmentPageUrl, EnrollmentStatus, EnrollmentStatusLabels, enrollmentStatusLabel, fiscalYearBefore, fiscalYearOver, nextFiscalYear, previousFiscalYear, ProgramState } from '@lib/contracts';
+import { enrollmentPageUrl, EnrollmentStatus, EnrollmentStatusLabels, enrollmentStatusLabel, fiscalYearBefore, fiscalYearOver, laterThanNamed, LogPosition, nextFiscalYear, previousFiscalYear, ProgramState } from '@lib/contracts';
 import { getStartedUrl } from '../invitations/invitation-ids';
-import { enrollableNow, ENDED_STATUSES, FINAL_STATUSES, laterThan, STARTED_STATUSES } from '../invitations/invitation-rules';
+import { enrollableNow, ENDED_STATUSES, FINAL_STATUSES, STARTED_STATUSES } from '../invitations/invitation-rules';
 import { InvitationState } from '../invitations/invitation.schema';
 
 /**
@@ -78,10 +78,10 @@ export interface OverviewInput {
     /** Completed (ENROLLED once) in its year: the rollover continues it into the next one unless it ended. */
     completed?: boolean;
     /** The decision its latest INELIGIBLE event named as the one that ended it. */
-    endedBy?: { eventId: string; decidedAt: Date } | null;
+    endedBy?: { eventId: string; decidedAt: Date; position?: LogPosition } | null;
   }>;
   /** The latest eligibility decisions of the locations (whether an INELIGIBLE enrollment can start again). */
-  decisions: Array<{ programId: string; locationId: string; fiscalYear: string; eligible: boolean; eventId?: string; decidedAt?: Date }>;
+  decisions: Array<{ programId: string; locationId: string; fiscalYear: string; eligible: boolean; eventId?: string; decidedAt?: Date; position?: LogPosition }>;
   portalBaseUrl: string;
   /** The Clock's now: nothing of a fiscal year that is over is offered (Enroll refuses it). */
   now: Date;
@@ -114,14 +114,14 @@ export function buildOverview(input: OverviewInput): OverviewLocation[] {
     const continuedFrom = new Set(
       [...enrollments.values()].filter((e) => e.madeByRollover || e.continued).map((e) => entryKey(e.programId, previousFiscalYear(e.fiscalYear))),
     );
-    // An eligible decision the enrollment's end names no later decision than (laterThan: the one that ended it still on
+    // An eligible decision the enrollment's end names no later decision than (laterThanNamed: the one that ended it still on
     // its way here) does not start it again: Enroll answers 422 until a later one comes, as no invitation is issued.
     const eligible = new Set(
       input.decisions
         .filter((d) => d.locationId === location._id && d.eligible)
         .filter((d) => {
           const endedBy = enrollments.get(entryKey(d.programId, d.fiscalYear))?.endedBy;
-          return !endedBy || laterThan(d, endedBy);
+          return !endedBy || laterThanNamed(d, endedBy);
         })
         .map((d) => entryKey(d.programId, d.fiscalYear)),
     );

@@ -61,7 +61,7 @@ export class MarkIneligible {
   async settleCarried(continuation: Enrollment, decision: YearDecision): Promise<void> {
     if (decision.eligible) return this.enrollments.confirmCarried(continuation._id);
     const { programId, locationId, partnerId, fiscalYear } = continuation;
-    await this.execute({ programId, locationId, partnerId, fiscalYear, eligible: false, reasons: decision.reasons }, decision.decidedAt, decision.eventId);
+    await this.execute({ programId, locationId, partnerId, fiscalYear, eligible: false, reasons: decision.reasons }, decision.decidedAt, decision.eventId, decisionRef(decision));
   }
 
   /**

@@ -57,7 +57,12 @@ export class RecheckStart {
     if (program && !program.requiresEligibility) return carriesOn;
     const decision = await this.views.partnersEligibility(partnerId, programId, locationId, fiscalYear);
     if (!decision || decision.eligible) return carriesOn;
-    await this.markIneligible.execute({ programId, locationId, fiscalYear, partnerId, eligible: false, reasons: decision.reasons }, new Date(decision.decidedAt), decision.eventId);
+    await this.markIneligible.execute(
+      { programId, locationId, fiscalYear, partnerId, eligible: false, reasons: decision.reasons },
+      new Date(decision.decidedAt),
+      decision.eventId,
+      decisionRef(decision),
+    );
     return { ended: 'INELIGIBLE', reasons: decision.reasons, enrollment: await this.enrollments.reload({ _id: id, partnerId }) };
   }
 

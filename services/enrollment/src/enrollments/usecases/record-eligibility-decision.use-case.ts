@@ -1,5 +1,5 @@
 import { AccessPolicy } from '@lib/access';
-import { EligibilityDetermined, LogPosition } from '@lib/contracts';
+import { decisionRef, EligibilityDetermined, LogPosition } from '@lib/contracts';
 import { Injectable } from '@nestjs/common';
 import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
 import { ViewsRepository } from '../../views/views.repository';
@@ -49,6 +49,6 @@ export class RecordEligibilityDecision {
     }
     const program = await this.programs.find(decision.programId);
     if (program && !program.requiresEligibility) return;
-    await this.markIneligible.execute(decision, decidedAt, eventId);
+    await this.markIneligible.execute(decision, decidedAt, eventId, decisionRef({ eventId, decidedAt, position }));
   }
 }

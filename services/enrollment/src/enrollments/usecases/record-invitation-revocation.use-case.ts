@@ -1,4 +1,4 @@
-import { decisionRef, ineligibleReasons, InvitationRevoked } from '@lib/contracts';
+import { decisionRef, ineligibleReasons, InvitationRevoked, laterThanNamed } from '@lib/contracts';
 import { Injectable } from '@nestjs/common';
 import { ReadPrograms } from '../../programs/usecases/read-programs.use-case';
 import { ViewsRepository } from '../../views/views.repository';
@@ -43,12 +43,10 @@ export class RecordInvitationRevocation {
     const decision = await this.views.partnersEligibility(revocation.partnerId, revocation.programId, revocation.locationId, revocation.fiscalYear);
     // Eligible again since the decision behind the revocation (the invitations service may consume that one well after
     // it was made: its time, when the revocation names it, not the revocation's own).
-    // One made at the same instant and held by the view is the later of the two (the view orders a tie by position): a
-    // decision other than the one named (that one is not eligible), read after it.
-    const causedAt = revocation.decision ? new Date(revocation.decision.decidedAt) : revokedAt;
-    const decidedAt = decision ? +new Date(decision.decidedAt) : -Infinity;
-    const tiedAfter = revocation.decision !== undefined && decidedAt === +causedAt && decision!.eventId !== revocation.decision.eventId;
-    if (decision?.eligible && (decidedAt > +causedAt || tiedAfter)) return;
+    // One made at the same instant counts as later unless the positions the two services read them at say otherwise
+    // (laterThanNamed): the view holds the later of what it has read.
+    const eligibleSince = decision?.eligible && (revocation.decision ? laterThanNamed(decision, revocation.decision) : +new Date(decision.decidedAt) > +revokedAt);
+    if (eligibleSince) return;
     const reasons = ineligibleReasons(revocation.reasons, revocation.fiscalYear);
     await this.markIneligible.end(
       revocation,

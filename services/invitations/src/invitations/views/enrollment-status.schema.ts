@@ -1,5 +1,5 @@
 import { REVISION_GUARD_INDEX } from '@lib/messaging';
-import { EnrollmentStatus, EnrollmentStatuses } from '@lib/contracts';
+import { EnrollmentStatus, EnrollmentStatuses, LogPosition } from '@lib/contracts';
 import { Prop, Schema, SchemaFactory } from '@nestjs/mongoose';
 
 /** Enrollment status per (program, location, fiscal year), same id as the invitation (highest revision wins). */
@@ -44,7 +44,7 @@ export class EnrollmentStatusView {
    * INELIGIBLE: the eligibility decision its event names as the one that ended it (EnrollmentIneligible.decision; null:
    * none named). An eligible decision not later than it does not invite again (ViewsRepository.recordEnrollment).
    */
-  @Prop({ type: Object }) endedBy?: { eventId: string; decidedAt: Date } | null;
+  @Prop({ type: Object }) endedBy?: { eventId: string; decidedAt: Date; position?: LogPosition } | null;
 }
 
 export const EnrollmentStatusViewSchema = SchemaFactory.createForClass(EnrollmentStatusView);

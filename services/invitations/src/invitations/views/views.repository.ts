@@ -119,7 +119,7 @@ export class ViewsRepository {
   /** The latest decisions of a partner's locations (the overview: whether an ineligible location is eligible again). */
   async decisionsFor(partnerId: string, locationIds: string[]): Promise<EligibilityDecisionView[]> {
     return this.decisions
-      .find({ partnerId, locationId: { $in: locationIds } }, { programId: 1, locationId: 1, fiscalYear: 1, eligible: 1, eventId: 1, decidedAt: 1 })
+      .find({ partnerId, locationId: { $in: locationIds } }, { programId: 1, locationId: 1, fiscalYear: 1, eligible: 1, eventId: 1, decidedAt: 1, position: 1 })
       .lean<EligibilityDecisionView[]>();
   }
 
@@ -203,7 +203,9 @@ export class ViewsRepository {
     const enrolledOnce = enrollment.status === 'ENROLLED' || enrollment.previousStatus === 'ENROLLED';
     const restarted = enrollment.previousStatus === 'INELIGIBLE' && !enrollment.fromFiscalYear;
     const ending = enrollment.status === 'INELIGIBLE' ? (enrollment as EnrollmentIneligible).decision : undefined;
-    const endedBy = ending ? { eventId: ending.eventId, decidedAt: new Date(ending.decidedAt) } : null;
+    const endedBy = ending
+      ? { eventId: ending.eventId, decidedAt: new Date(ending.decidedAt), ...(ending.position && { position: { partition: ending.position.partition, offset: ending.position.offset } }) }
+      : null;
     let completed = false;
     await upsertIfChanged<EnrollmentStatusView>(this.enrollments.collection, id, (stored) => {
       const newest = !stored || stored.revision < enrollment.revision;
