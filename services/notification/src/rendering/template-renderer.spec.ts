@@ -48,6 +48,33 @@ describe('TemplateRenderer', () => {
     expect(theirs.text + theirs.html).not.toMatch(/View the profile|only an Incentives admin/);
   });
 
+  // Told when no Incentives admin holds the location (the note): only an Incentives admin may continue an enrollment or
+  // update a tax profile, so the message asks the company admins for none of that, and links to the page to view.
+  it('asks the company admins told in place of an Incentives admin for no step only an Incentives admin may take', () => {
+    const company = { ...sample, companyAdminNote: 'Nobody holds the Incentives admin role.', assignLink: 'https://portal.test/assign' };
+    const continuing = renderer.render('enrollment-action-required', { ...company, followsProfiles: false });
+    expect(continuing.text).toContain(`View enrollment: ${sample.link}`);
+    expect(continuing.text).toContain('An Incentives admin of the location completes the missing information');
+    expect(continuing.html).toContain('>View enrollment</a>');
+    expect(continuing.text + continuing.html).not.toMatch(/Continue enrollment|then select Continue/);
+    const following = renderer.render('enrollment-action-required', { ...company, followsProfiles: true, anotherBankProfile: true });
+    expect(following.text + following.html).not.toContain('You can also choose another bank profile');
+    expect(following.text).not.toMatch(/\n\n\n/);
+    for (const expired of [true, false]) {
+      const taxes = renderer.render('tax-profile-expiring', { ...company, expired });
+      expect(taxes.text).toContain(`View the tax profile: ${sample.link}`);
+      expect(taxes.html).toContain('>View the tax profile</a>');
+      expect(taxes.text).toMatch(/An Incentives admin of the location needs to submit up-to-date tax forms/);
+      expect(taxes.text + taxes.html).not.toMatch(/Update the tax profile|you do|\bSubmit up-to-date/);
+    }
+    // An Incentives admin's, as before.
+    expect(renderer.render('enrollment-action-required', { ...sample, followsProfiles: false }).text).toContain(`Continue enrollment: ${sample.link}`);
+    const own = renderer.render('enrollment-action-required', { ...sample, followsProfiles: true, anotherBankProfile: true });
+    expect(own.text).toContain('You can also choose another bank profile');
+    expect(own.text).not.toMatch(/\n\n\n/);
+    expect(renderer.render('tax-profile-expiring', { ...sample, expired: false }).text).toMatch(/Submit up-to-date tax forms before then[^\n]*until you do[^]*Update the tax profile: /);
+  });
+
   it.each(TemplateNames.map((name) => [name]))('renders %s with a subject, an HTML part and a text part', (name) => {
     const out = renderer.render(name, sample);
     expect(out.subject).toMatch(/\S/);
