@@ -260,6 +260,29 @@ describe('invitation emails to one recipient in a short while', () => {
     await messages().deleteMany({ _id: { $in: [digestId, ...sendingIds] } });
   });
 
+  it('greets its recipient by the name it goes to: renamed while it waited, by the new one', async () => {
+    const world = new World(kafka, issuer, service);
+    const [location] = await world.register('Renamed Recipient');
+    const admin = await world.user('Renamed', [{ role: 'INCENTIVES_ADMIN', locationIds: [location] }]);
+    const digestId = `invitation-digest-${randomUUID()}:${admin.userId}:EMAIL`;
+    const token = randomUUID();
+    const base = { ...storedEmail(world, admin, new Date()), attempts: 0 };
+    const item = { template: 'invitation', subject: 'Partner Incentive Enrollment Invitation', text: 'Renamed Program', html: '<p>Renamed Program</p>' };
+    const digest = { id: digestId, programLabel: 'Renamed Program', locationLabel: location, fiscalYear: CURRENT_FY };
+    const ids = [`${randomUUID()}:${admin.userId}:EMAIL`, `${randomUUID()}:${admin.userId}:EMAIL`];
+    const later = new Date(Date.now() + 3_600_000);
+    await messages().insertOne({ ...base, _id: digestId, template: 'invitation-digest', subject: 's', text: 't', displayName: 'Old Name', status: 'SENDING', attempts: 2, leaseToken: token, leaseUntil: later, nextAttemptAt: later });
+    for (const id of ids) await messages().insertOne({ ...base, ...item, _id: id, status: 'DIGESTING', leaseToken: token, digest, digestClaim: 2 });
+    const claim = { _id: digestId, userId: admin.userId, partnerId: world.partnerId, email: admin.email, displayName: 'Old Name', leaseToken: token, attempts: 2 };
+
+    const composed = await service.app.get(InvitationDigests).compose(claim, undefined, { email: admin.email, displayName: 'New Name' });
+    const content = composed && 'content' in composed ? composed.content : undefined;
+    expect(content?.text).toContain('Hello New Name,');
+    expect(content?.html).toContain('Hello New Name,');
+    expect(`${content?.text}${content?.html}`).not.toContain('Old Name');
+    await messages().deleteMany({ _id: { $in: [digestId, ...ids] } });
+  });
+
   it('sends by itself an email a digest that is over left behind, once a window and a lease have passed (the sweep)', async () => {
     const world = new World(kafka, issuer, service);
     const [location] = await world.register('Left Behind');

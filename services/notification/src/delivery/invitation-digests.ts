@@ -258,11 +258,13 @@ export class InvitationDigests implements OnModuleInit, OnModuleDestroy {
    * as its own email; more as the digest template lists them. What it renders is written on the digest (guarded by the
    * lease), so that the digest keeps what it sent. With none left: `settled` when an earlier claim already settled them
    * (it sent or failed, and stopped before it could record the digest's outcome), else null (nothing to send);
-   * `leaseLost` when the digest is no longer this claim's.
+   * `leaseLost` when the digest is no longer this claim's. `to`: where it goes now (its recipient's address and name as
+   * the view has them: a rename while it waited greets them by the new name, as it goes to it).
    */
   async compose(
     digest: Pick<Message, '_id' | 'userId' | 'partnerId' | 'email' | 'displayName' | 'attempts' | 'resends'> & { leaseToken: string },
     now = new Date(),
+    to: { email: string; displayName?: string | null } = digest,
   ): Promise<{ content: Pick<RenderedMessage, 'subject' | 'text' | 'html'> & { link?: string }; emails: GatheredEmail[] } | SettledDigest | { leaseLost: true } | null> {
     const { leaseToken } = digest;
     // Fenced: a claim that stalled past its lease (a pause, a partition) while the next claim took the digest must not
@@ -317,7 +319,8 @@ export class InvitationDigests implements OnModuleInit, OnModuleDestroy {
         more: Math.max(0, emails.length - DIGEST_LISTED),
         link: `${this.config.PORTAL_BASE_URL.replace(/\/+$/, '')}/incentives`,
         senderName: this.config.MAIL_FROM_NAME,
-        recipientName: digest.displayName || digest.email,
+        // Rendered as it goes: greeting its recipient by the name it goes to (renamed while it waited: the new one).
+        recipientName: to.displayName || to.email,
       });
       content = { subject: rendered.subject, text: rendered.text, html: rendered.html };
     }

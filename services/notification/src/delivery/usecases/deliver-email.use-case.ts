@@ -333,7 +333,7 @@ export class DeliverEmail {
     // with this claim's lease token (the one its emails are settled with, also once holdLease renews it under another).
     let gathered: Gathered | undefined;
     if (claimed.template === DIGEST_TEMPLATE) {
-      const digest = await this.digests.compose(claimed);
+      const digest = await this.digests.compose(claimed, undefined, recipient.to);
       if (!digest) return this.cancel(claimed, 'none of the invitation emails it gathered is to be sent any more');
       if ('leaseLost' in digest) return { status: 'LEASE_LOST' };
       // Its emails were settled by an earlier claim that stopped before it recorded the digest's own outcome.
