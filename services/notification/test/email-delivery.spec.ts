@@ -1223,7 +1223,8 @@ describe('enrollment and profile events', () => {
       expect(await recipientsOf(everywhere.eventId, channel)).toEqual([admin1.userId, admin2.userId, allLocations.userId].sort());
     }
     const mail = smtp.to(allLocations.email).find((m) => m.parsed.messageId?.startsWith(`<${east.eventId}.`))!;
-    expect(mail.parsed.subject).toBe('Action required: your bank profile East USD account');
+    expect(mail.parsed.subject).toBe('Action required: your bank profile East USD account (****6789)');
+    expect(mail.parsed.text).toContain('Microsoft could not validate the bank profile East USD account (****6789).');
     expect(mail.parsed.text).toContain('Account holder name does not match');
     expect(smtp.to(admin2.email).filter((m) => m.parsed.messageId?.startsWith(`<${east.eventId}.`))).toHaveLength(0);
   });

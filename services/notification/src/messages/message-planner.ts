@@ -394,7 +394,8 @@ export class MessagePlanner {
       audience: incentivesAdminsOf(data.locationId ? [data.locationId] : served.includes(ALL_LOCATIONS) ? undefined : served),
       context: {
         profileKindLabel: kind,
-        profileLabel: data.name ?? (data.maskedAccount ? `${data.maskedAccount}` : data.profileId),
+        // Its name and masked account (two bank profiles of similar names told apart); either alone, or its id.
+        profileLabel: data.name && data.maskedAccount ? `${data.name} (${data.maskedAccount})` : (data.name ?? data.maskedAccount ?? data.profileId),
         locationLabel: data.locationId ? await this.directory.locationLabel(data.locationId, data.partnerId) : undefined,
         reasons: data.reasons ?? [],
       },
