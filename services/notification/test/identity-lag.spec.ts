@@ -288,3 +288,31 @@ describe('an Incentives admin the view does not know yet when the invitation nam
     }
   });
 });
+
+// A location just added and invited at once (its Incentives admin holds `*`, known to the view): the invitation's event
+// may be handled before the view has applied LocationAdded. Planned without the wait, the email named the location by
+// its bare id, for good (the label is written into the message).
+describe('an invitation to a location the view does not know yet', () => {
+  it('names the location once the view has caught up to the event, not by its bare id', async () => {
+    const partnerId = `p-${randomUUID()}`;
+    const [first, added] = [`L-${randomUUID().slice(0, 8)}`, `L-${randomUUID().slice(0, 8)}`];
+    const everywhere = user(partnerId, 'everywhere', [{ role: 'INCENTIVES_ADMIN', locationIds: ['*'] }]);
+    const service = await bootAtEnd();
+    try {
+      const db = mongo.db(service.env.MONGO_DB);
+      await knownToTheView(db, partnerId, first, everywhere);
+      await publishIdentity(partnerId, [
+        ...readers(partnerId, first, LARGE_BACKLOG),
+        createEnvelope({ source: 'identity', type: 'LocationAdded', partnerId, data: { partnerId, locationId: added, country: 'US', legalName: 'Contoso North' } }),
+      ]);
+      const event = invitationIssued(partnerId, added, [everywhere]);
+      await producer.send({ topic: Topics.invitations, acks: -1, messages: [{ key: added, value: JSON.stringify(event) }] });
+      const [mail] = await smtp.waitFor(everywhere.email, { timeoutMs: 60_000 });
+      expect(mail.parsed.text).toContain(`Contoso North (${added})`);
+      const inbox = await db.collection('messages').findOne({ causationEventId: event.eventId, userId: everywhere.userId, channel: 'INBOX' });
+      expect(inbox?.text).toContain(`Contoso North (${added})`);
+    } finally {
+      await service.close();
+    }
+  });
+});

@@ -71,7 +71,8 @@ export interface MessagePlan {
   /**
    * Recipients chosen (at least partly) by role from the recipient view, which may be a view behind the event: the
    * event is planned again once the identity events published before it are handled (CreateMessages). Absent
-   * when the event names them (invitations: trusted as named).
+   * when the event names them (invitations: trusted as named), unless the view did not know its location (named by
+   * its bare id: its name is looked up again).
    */
   fromView?: true;
   /** Template data that depends on the recipient (added to `context` for each, like `recipientName`). */
@@ -234,6 +235,7 @@ export class MessagePlanner {
       throw new PermanentError(`getStartedUrl must be an http(s) URL: ${data.getStartedUrl}`);
     }
     const email = data.requiresEligibility && data.channels.includes('EMAIL');
+    const locationLabel = await this.directory.locationLabel(data.locationId, data.partnerId);
     return {
       template: 'invitation',
       partnerId: data.partnerId,
@@ -243,7 +245,7 @@ export class MessagePlanner {
       audience: incentivesAdminsOf([data.locationId]),
       context: {
         programLabel: data.programName ?? data.programId,
-        locationLabel: await this.directory.locationLabel(data.locationId, data.partnerId),
+        locationLabel,
         fiscalYear: data.fiscalYear,
       },
       link: data.getStartedUrl,
@@ -251,6 +253,9 @@ export class MessagePlanner {
       invitationVersion: data.invitationVersion,
       invitationOf: invitationOf(data),
       sendBefore: yearEnd(data.fiscalYear),
+      // The location not known to the view yet (a location just added, invited at once, its LocationAdded still behind
+      // here): planned again once the view has caught up, so that the email names it, not its bare id, for good.
+      ...(locationLabel === data.locationId && { fromView: true as const }),
     };
   }
 
