@@ -147,8 +147,8 @@ describe('Kubernetes manifests', () => {
     expect(oldSpaceMb).toBeGreaterThan(0);
     expect(oldSpaceMb).toBeLessThanOrEqual(limitMb - 256);
 
-    // Production serves no OpenAPI document (the API's shape, every route): turned on where developers read it.
-    expect(byKind.ConfigMap.data.DOCS_ENABLED).toBe('false');
+    // Every service serves its OpenAPI document (SPEC 4), in the cluster too: stated, so that it can be turned off.
+    expect(byKind.ConfigMap.data.DOCS_ENABLED).toBe('true');
 
     const known = new Set([...settingsOf(service), 'NODE_OPTIONS']);
     const named = [...Object.keys(byKind.ConfigMap.data), ...container.env.map((e: { name: string }) => e.name)];
