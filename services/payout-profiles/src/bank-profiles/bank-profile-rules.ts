@@ -1,6 +1,6 @@
 import { extractIBAN } from 'ibantools';
 import type { FieldProblem } from '@lib/platform';
-import { plainText, secretsInTextProblems } from '../profiles/secrets-in-text';
+import { plainText, secretsInTextProblems, StoredSecret } from '../profiles/secrets-in-text';
 import { publicEnd } from '../secrets/masking';
 
 /** A check is mailed: the beneficiary needs a mailing address when the payment method is CHECK. */
@@ -34,12 +34,15 @@ export function beneficiaryTexts(beneficiary: BeneficiaryTexts | undefined): Arr
  * or IBAN (`secret`, as stored: letters and digits), nor an IBAN's BBAN (the IBAN less its country and check digits)
  * or the national account number within it (a German IBAN's last ten digits, a British one's last eight: what a bank
  * statement shows), whatever stands between its characters, with or without leading zeros (secretsInTextProblems):
- * 400 naming the field. Undefined `secret`: nothing to compare with.
+ * 400 naming the field. Undefined `secret`: nothing to compare with. The stored account, when the request sends none
+ * (StoredSecret): by the last four the API shows of it only (each of these ends with them).
  */
-export function secretInTextProblems(secret: string | undefined, texts: Array<[field: string, text: string | undefined]>): FieldProblem[] {
+export function secretInTextProblems(secret: string | StoredSecret | undefined, texts: Array<[field: string, text: string | undefined]>): FieldProblem[] {
+  const message = 'must not contain the account number or IBAN (it is shown and sent in clear)';
+  if (typeof secret === 'object') return secretsInTextProblems([secret], texts, message);
   const whole = secret ? plainText(secret) : '';
   const { valid, bban } = extractIBAN(whole);
   // The account number inside the IBAN: what follows its public part (publicEnd, as masking has it).
   const within = valid && bban ? [bban, whole.slice(publicEnd(whole))] : [];
-  return secretsInTextProblems([whole, ...within], texts, 'must not contain the account number or IBAN (it is shown and sent in clear)');
+  return secretsInTextProblems([whole, ...within], texts, message);
 }

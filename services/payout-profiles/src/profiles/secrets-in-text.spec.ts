@@ -30,3 +30,40 @@ describe('secrets in text shown in clear', () => {
     expect(fields('12-3456789', [['doingBusinessAs', 'Contoso (EIN 12 3456789)'], ['address', 'Hauptstrasse 12']])).toEqual(['doingBusinessAs']);
   });
 });
+
+// A stored secret the request does not send: its caller is shown it masked (`****6789`). Compared whole, a refusal
+// would tell them whether the text held it (hundreds of candidates a request); so only what they are shown counts.
+describe('a stored secret in text, which the request does not send', () => {
+  const fields = (stored: string | undefined, texts: Array<[string, string]>) =>
+    secretsInTextProblems([{ stored }], texts, 'must not contain the tax id').map((p) => `${p.field}: ${p.message}`);
+
+  it('refuses a text holding it, as one holding any number that ends as it does: the answer tells nothing the mask does not', () => {
+    const because = 'must not contain the tax id; a number ending in its last four is taken for it';
+    for (const stored of ['12-3456789', '98-7656789']) {
+      expect(fields(stored, [['legalName', 'Contoso (EIN 12 3456789)'], ['fileName', 'w9-55-5556789.pdf'], ['address', 'Hauptstrasse 6789']])).toEqual([
+        `legalName: ${because}`,
+        `fileName: ${because}`,
+      ]);
+    }
+    // Bank accounts: an IBAN's ending, its account number within it.
+    expect(secretInTextProblems({ stored: 'DE89370400440532013000' }, [['name', 'Konto 0532013000'], ['beneficiary.name', 'Store 3000']]).map((p) => p.field)).toEqual(['name']);
+  });
+
+  it('accepts a text holding the rest of it without the last four: nothing there the caller could learn from', () => {
+    const candidates = Array.from({ length: 50 }, (_, i) => `12345${String(i).padStart(2, '0')}`).join(' ');
+    expect(fields('12-3456789', [['legalName', `Contoso ${candidates}`], ['address', 'Suite 1234567']])).toEqual([]);
+  });
+
+  it('looks for none masked whole (shorter than eight), or not stored', () => {
+    expect(fields('AB12345', [['legalName', 'Contoso AB12345']])).toEqual([]);
+    expect(fields(undefined, [['legalName', 'Contoso 123456789']])).toEqual([]);
+  });
+
+  it('looks for a secret the request sends whole, as before, next to a stored one', () => {
+    const both = secretsInTextProblems(['DE123456789', { stored: '98-7656789' }], [['a', 'USt 123456789'], ['b', 'EIN 127656789'], ['c', 'Contoso']], 'm');
+    expect(both).toEqual([
+      { field: 'a', message: 'm' },
+      { field: 'b', message: 'm; a number ending in its last four is taken for it' },
+    ]);
+  });
+});

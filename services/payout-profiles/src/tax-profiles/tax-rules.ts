@@ -5,7 +5,7 @@ import { maskSecret } from '../secrets/masking';
 import type { SecretBox } from '../secrets/secret-box';
 import type { TaxDocumentDto } from './dto/tax-profile.dto';
 import type { TaxDocument } from './tax-profile.schema';
-import { secretsInTextProblems } from '../profiles/secrets-in-text';
+import { secretsInTextProblems, StoredSecret } from '../profiles/secrets-in-text';
 
 export const Incorporations = ['US', 'NON_US'] as const;
 export type Incorporation = (typeof Incorporations)[number];
@@ -105,9 +105,14 @@ export interface TaxTexts {
 /**
  * The texts of a tax profile shown in clear to every reader of the location (Incentives users included) and sent in
  * its events (the legal name): none may hold its tax id or VAT id (a W-9 named after the EIN, the EIN in the
- * trade name), which are shown masked only and never in events (SPEC 1 Payout 5). 400 naming each field.
+ * trade name), which are shown masked only and never in events (SPEC 1 Payout 5). 400 naming each field. An id the
+ * request does not send (StoredSecret) is looked for by the last four the API shows of it only.
  */
-export function taxIdInTextProblems(details: Pick<CheckedTaxDetails, 'taxId' | 'vatId'>, businessProfile: TaxTexts, documents: Array<Pick<TaxDocument, 'fileName'>>): FieldProblem[] {
+export function taxIdInTextProblems(
+  details: { taxId?: string | StoredSecret; vatId?: string | StoredSecret },
+  businessProfile: TaxTexts,
+  documents: Array<Pick<TaxDocument, 'fileName'>>,
+): FieldProblem[] {
   return secretsInTextProblems(
     [details.taxId, details.vatId],
     [

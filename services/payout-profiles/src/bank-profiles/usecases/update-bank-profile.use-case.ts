@@ -136,7 +136,9 @@ export class UpdateBankProfile {
       const names: Array<[string, string | undefined]> = account
         ? [['name', input.name ?? current.name], ...beneficiaryTexts(beneficiary), ['account.bankName', account.identifiers.bankName]]
         : [['name', input.name], ...(input.beneficiary ? beneficiaryTexts(input.beneficiary) : [])];
-      problems.push(...secretInTextProblems(secret, names));
+      // The account sent, whole (its author knows it); the stored one, which its caller is shown masked, by the last four
+      // the API shows of it only (StoredSecret: compared whole, the answer would tell whether a name sent held it).
+      problems.push(...secretInTextProblems(account ? account.secret : { stored: secret }, names));
     }
     throwIfProblems(problems);
 

@@ -136,10 +136,16 @@ export class UpdateTaxProfile {
     // changes (a PATCH sends the business profile and the documents whole: what it sends again as stored, stored before
     // this check, is left alone), as a bank profile's names are.
     const idsChanged = details!.taxId !== before.taxId || details!.vatId !== before.vatId;
+    // An id sent, whole (its author knows it); one stored, which its caller is shown masked, by the last four the API
+    // shows of it only (StoredSecret: compared whole, the answer would tell whether a text sent held it).
+    const ids = {
+      taxId: typeof input.taxId === 'string' ? details!.taxId : { stored: details!.taxId },
+      vatId: typeof input.vatId === 'string' ? details!.vatId : { stored: details!.vatId },
+    };
     throwIfProblems(
       idsChanged
-        ? taxIdInTextProblems(details!, next.businessProfile, next.documents)
-        : taxIdInTextProblems(details!, changedTexts(next.businessProfile, current.businessProfile), newDocuments(next.documents, current.documents)),
+        ? taxIdInTextProblems(ids, next.businessProfile, next.documents)
+        : taxIdInTextProblems(ids, changedTexts(next.businessProfile, current.businessProfile), newDocuments(next.documents, current.documents)),
     );
     // The same details sent again change nothing, except on a profile the back office sent back (Action required):
     // they submit it again, a new revision validated anew.
