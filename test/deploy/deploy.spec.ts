@@ -167,17 +167,20 @@ describe('Kubernetes manifests', () => {
   });
 });
 
-// The key that reads decrypted payout details (payout-profiles' operator endpoint) is held by payout-profiles' pods only.
-it("gives payout-profiles an operator key of its own, which no other service's manifest references", () => {
-  const operatorSecret = (service: string) => {
+// The key that reads decrypted payout details (payout-profiles' operator endpoint) is held by payout-profiles' pods only;
+// so is the key of its stored requests' fingerprints (they carry tax ids, which that key and the database would let
+// anyone find by trying every value).
+it("gives payout-profiles an operator key and a fingerprint key of its own, which no other service's manifest references", () => {
+  const secretOf = (service: string, name: string) => {
     const deployment = readObjects(`${service}.yaml`).find((doc) => doc.kind === 'Deployment') as unknown as { spec: { template: { spec: { containers: Array<{ env: Array<{ name: string; valueFrom?: { secretKeyRef?: { name: string } } }> }> } } } };
     const env = deployment.spec.template.spec.containers[0].env;
-    return env.find((e) => e.name === 'OPERATOR_TOKEN')?.valueFrom?.secretKeyRef?.name;
+    return env.find((e) => e.name === name)?.valueFrom?.secretKeyRef?.name;
   };
-  const payout = operatorSecret('payout-profiles');
-  expect(payout).toBe('payout-profiles-secrets');
+  expect(secretOf('payout-profiles', 'OPERATOR_TOKEN')).toBe('payout-profiles-secrets');
+  expect(secretOf('payout-profiles', 'IDEMPOTENCY_FINGERPRINT_KEY')).toBe('payout-profiles-secrets');
   for (const service of ['identity', 'invitations', 'enrollment', 'notification']) {
-    expect(operatorSecret(service)).toBe('incentives-operator');
+    expect(secretOf(service, 'OPERATOR_TOKEN')).toBe('incentives-operator');
+    expect(secretOf(service, 'IDEMPOTENCY_FINGERPRINT_KEY')).toBe('incentives-idempotency');
     expect(readFileSync(join(ROOT, 'deploy', 'k8s', `${service}.yaml`), 'utf8')).not.toContain('payout-profiles-secrets');
   }
 });
