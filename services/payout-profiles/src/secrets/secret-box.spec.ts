@@ -59,6 +59,19 @@ describe('SecretBox (AES-256-GCM)', () => {
     expect(() => b.open(sealed, 'p2:taxId')).toThrow();
   });
 
+  // Node checks only as many bytes of a tag as it is given (4 to 16): a 4-byte tag stored in its place would be 2^32
+  // tries from a forged ciphertext passing, not 2^128.
+  it('refuses a tag shorter than the 16 bytes it seals with, also its genuine first bytes', () => {
+    const b = box({ k1 }, 'k1');
+    const sealed = b.seal('123456789', 'p1:taxId');
+    expect(Buffer.from(sealed.tag, 'base64')).toHaveLength(16);
+    for (const bytes of [4, 8, 12, 15]) {
+      const short = Buffer.from(sealed.tag, 'base64').subarray(0, bytes).toString('base64');
+      expect(() => b.open({ ...sealed, tag: short }, 'p1:taxId')).toThrow(SecretUnavailable);
+    }
+    expect(b.open(sealed, 'p1:taxId')).toBe('123456789');
+  });
+
   it('stops at start when the active key is not configured', () => {
     expect(() => box({ k1 }, 'k9')).toThrow(ConfigError);
   });

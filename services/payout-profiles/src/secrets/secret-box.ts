@@ -13,6 +13,8 @@ export interface SealedSecret {
 }
 
 const ALGORITHM = 'aes-256-gcm';
+/** The GCM authentication tag's length seal writes, the only one open accepts. */
+const TAG_BYTES = 16;
 
 /**
  * A superseded secret (an account number or tax id an edit replaced), kept only as a keyed digest: enough to recognise
@@ -151,9 +153,13 @@ export class SecretBox {
     const key = this.keys.get(sealed.keyId);
     if (!key) throw new SecretUnavailable(sealed.keyId, context, 'KEY_NOT_CONFIGURED');
     try {
-      const decipher = createDecipheriv(ALGORITHM, key, Buffer.from(sealed.iv, 'base64'));
+      // The whole 16-byte tag seal writes, and no shorter: Node takes 4 to 16 bytes otherwise (DEP0182), and a short
+      // tag stored by whoever could write to the database would make a forged ciphertext that much easier to pass.
+      const tag = Buffer.from(sealed.tag, 'base64');
+      if (tag.length !== TAG_BYTES) throw new Error(`a tag of ${tag.length} bytes`);
+      const decipher = createDecipheriv(ALGORITHM, key, Buffer.from(sealed.iv, 'base64'), { authTagLength: TAG_BYTES });
       decipher.setAAD(Buffer.from(context));
-      decipher.setAuthTag(Buffer.from(sealed.tag, 'base64'));
+      decipher.setAuthTag(tag);
       return Buffer.concat([decipher.update(Buffer.from(sealed.ciphertext, 'base64')), decipher.final()]).toString('utf8');
     } catch {
       throw new SecretUnavailable(sealed.keyId, context, 'DOES_NOT_OPEN');
