@@ -1,11 +1,14 @@
 import type { FieldProblem } from '@lib/platform';
-import { SHORTEST_WITH_LAST_FOUR } from '../secrets/masking';
+import { asciiDigits, SHORTEST_WITH_LAST_FOUR } from '../secrets/masking';
 
 /** Shorter secrets would be found in ordinary text (a street number, a year). */
 const SHORTEST_FOUND_IN_TEXT = 6;
 
-/** Letters and digits only, compatibility-normalized and upper-cased: a secret is found whatever stands between them. */
-export const plainText = (text: string): string => text.normalize('NFKC').replace(/[^\p{L}\p{N}]/gu, '').toUpperCase();
+/**
+ * Letters and digits only, compatibility-normalized, digits as ASCII's (asciiDigits) and upper-cased: a secret is found
+ * whatever stands between them, and in whatever digits it is written.
+ */
+export const plainText = (text: string): string => asciiDigits(text.normalize('NFKC')).replace(/[^\p{L}\p{N}]/gu, '').toUpperCase();
 
 /**
  * A secret stored, which the request does not carry: its caller is shown it masked only (maskSecret). Compared in full

@@ -1,4 +1,5 @@
-import { clipped, maskRecognized, maskSecret, maskSecretsIn } from './masking';
+import { secretsInTextProblems } from '../profiles/secrets-in-text';
+import { asciiDigits, clipped, maskRecognized, maskSecret, maskSecretsIn } from './masking';
 import { SecretBox } from './secret-box';
 
 describe('maskSecret', () => {
@@ -183,5 +184,24 @@ describe('clipped (a masked reason kept to the contract length)', () => {
     const emoji = clipped('\u{1F600}'.repeat(1_200));
     expect(Array.from(emoji)).toHaveLength(1_000);
     expect(emoji).toBe(`${'\u{1F600}'.repeat(999)}\u2026`);
+  });
+});
+
+// NFKC leaves Arabic-Indic, Devanagari (...) digits as they are, and `\d` reads ASCII digits only: a secret quoted in
+// them went out in clear (stored, answered, in events and emails).
+describe('secrets quoted in the digits of another script', () => {
+  it('reads every decimal digit as its ASCII digit', () => {
+    expect(asciiDigits('٠١٢٣٤٥٦٧٨٩ ۰۱۲۳ ०१२३४५६७८९ 𝟎𝟗𝟘𝟡 abc 42')).toBe('0123456789 0123 0123456789 0909 abc 42');
+  });
+
+  it('masks the profile’s own secret, and any long run, written in them', () => {
+    expect(maskSecretsIn('Konto ٠٥٣٢٠١٣٠٠٠ unbekannt', ['DE89370400440532013000'])).toBe('Konto ****3000 unbekannt');
+    expect(maskSecretsIn('TIN १२-३४५६७८९ does not match', ['12-3456789'])).toBe('TIN ****6789 does not match');
+    // A secret this code does not know: the safety net's long digit run.
+    expect(maskSecretsIn('account ٩٨٧٦٥٤٣٢١٠ closed', [])).toBe('account ****3210 closed');
+  });
+
+  it('finds a secret written in them in a text shown in clear', () => {
+    expect(secretsInTextProblems(['12-3456789'], [['legalName', 'Contoso १२३४५६७८९']], 'm')).toEqual([{ field: 'legalName', message: 'm' }]);
   });
 });

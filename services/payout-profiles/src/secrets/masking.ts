@@ -72,7 +72,7 @@ export const plain = (quoted: string) => quoted.normalize('NFKC').replace(SEPARA
 
 /**
  * Text that others may read (validation reasons: stored, answered, put in events and notifications) with secrets
- * masked as the API shows them (NFKC-normalized): every occurrence of one of `secrets` (the profile's own, in clear),
+ * masked as the API shows them (NFKC-normalized, its digits ASCII's: asciiDigits): every occurrence of one of `secrets` (the profile's own, in clear),
  * also quoted with up to MOST_BETWEEN characters that are no letter or digit between its characters (maskKnown) and in any
  * letter case, becomes `maskSecret(secret)`
  * (`****3000`), and so does its end of five characters or more quoted on its own (`ending 1234567`). Then every
@@ -86,8 +86,8 @@ export const plain = (quoted: string) => quoted.normalize('NFKC').replace(SEPARA
  */
 export function maskSecretsIn(text: string, secrets: Array<string | undefined>, superseded?: (normalized: string) => boolean, { wholeDigitRuns = false } = {}): string {
   // As maskKnown reads the text: its letters and digits only.
-  const known = [...new Set(secrets.map((s) => (s ? s.normalize('NFKC').replace(NOT_LETTER_OR_DIGIT, '').toUpperCase() : '')).filter(Boolean))];
-  let masked = maskKnown(text.normalize('NFKC'), known);
+  const known = [...new Set(secrets.map((s) => (s ? asciiDigits(s.normalize('NFKC')).replace(NOT_LETTER_OR_DIGIT, '').toUpperCase() : '')).filter(Boolean))];
+  let masked = maskKnown(asciiDigits(text.normalize('NFKC')), known);
   if (superseded) masked = maskRecognized(masked, superseded);
   // Valid IBANs however quoted (lower case, wide gaps: `fr14 2004 ...`, `DE89  3704 ...`), then anything IBAN-shaped.
   masked = maskRecognized(masked, isIban).replace(IBAN_LIKE, (iban) => maskSecret(plain(iban)));
@@ -96,6 +96,24 @@ export function maskSecretsIn(text: string, secrets: Array<string | undefined>, 
     .split(NOT_SECRET)
     .map((part, i) => (i % 2 ? part : wholeDigitRuns ? part.replace(SHORT_DIGIT_RUN, WHOLE_MASK) : part.replace(DIGIT_RUN, (run) => maskSecret(plain(run)))))
     .join('');
+}
+
+/** A decimal digit of another script than ASCII's (Arabic-Indic, Devanagari, ...): NFKC leaves them as they are. */
+const OTHER_DIGIT = /(?![0-9])\p{Nd}/gu;
+const DECIMAL_DIGIT = /\p{Nd}/u;
+
+/**
+ * Every decimal digit as its ASCII digit: a secret quoted in Arabic-Indic digits (`٠٥٣٢٠١٣٠٠٠`) is the secret, and the
+ * runs below (`\d`) read ASCII digits only. Decimal digits come in runs of ten from their zero (Unicode's stability
+ * policy), so a digit's value is its distance from the start of its run, modulo ten (mathematical digits run fifty).
+ */
+export function asciiDigits(text: string): string {
+  return text.replace(OTHER_DIGIT, (digit) => {
+    const at = digit.codePointAt(0)!;
+    let start = at;
+    while (DECIMAL_DIGIT.test(String.fromCodePoint(start - 1))) start--;
+    return String((at - start) % 10);
+  });
 }
 
 const LETTER_OR_DIGIT = /[\p{L}\p{N}]/u;
