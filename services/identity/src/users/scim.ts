@@ -157,7 +157,8 @@ function mapResource(resource: unknown, index: number): MappedResource {
 }
 
 /**
- * Maps every resource; a second entry with the same externalId or email is rejected, the first one wins. An inactive
+ * Maps every resource; a second entry with the same externalId or email is rejected, the first one wins (one refused
+ * for its own fault claims neither, unless it is inactive, which still deactivates its user). An inactive
  * entry claims no email (a directory may give a leaver's address to a new hire): one whose email an earlier entry
  * holds still deactivates its user, its email left as it is.
  */
