@@ -62,10 +62,20 @@ describe('CompletePartnerBootstrap: the sweep runs at start, then every CLAIM_GR
       clearPendingAdmin: jest.fn(),
     };
     const bootstrap = new CompletePartnerBootstrap(partners as never, {} as never, new BackgroundWork());
+    const warned = jest.spyOn((bootstrap as unknown as { logger: { warn: (message: string) => void } }).logger, 'warn').mockImplementation(() => undefined);
+    // The tick at start fails (logged, and the pass says so: its run is counted failed), claims still swept.
+    await expect(bootstrap.sweep()).rejects.toThrow('pending partner registrations not finished: (the pending partners could not be read)');
+    expect(warned).toHaveBeenCalledWith('could not read the pending partner registrations: database gone');
+    expect(partners.sweepClaims).toHaveBeenCalledTimes(1);
+    partners.withPendingAdmin.mockRejectedValueOnce(new Error('database gone'));
     await bootstrap.onApplicationBootstrap();
+    expect(warned.mock.calls.filter(([message]) => message === 'could not read the pending partner registrations: database gone')).toHaveLength(2);
+    const warnings = warned.mock.calls.length;
+    // The next tick runs, and succeeds: nothing more logged.
     await jest.advanceTimersByTimeAsync(CLAIM_GRACE_MS);
-    expect(partners.withPendingAdmin).toHaveBeenCalledTimes(2);
-    expect(partners.sweepClaims).toHaveBeenCalledTimes(2);
+    expect(partners.withPendingAdmin).toHaveBeenCalledTimes(3);
+    expect(partners.sweepClaims).toHaveBeenCalledTimes(3);
+    expect(warned).toHaveBeenCalledTimes(warnings);
     bootstrap.onModuleDestroy();
   });
 
