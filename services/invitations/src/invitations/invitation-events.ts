@@ -4,6 +4,7 @@ import {
   InvitationEvent,
   InvitationIssued,
   InvitationRevoked,
+  LogPosition,
   NoticeSelected,
   Recipient,
 } from '@lib/contracts';
@@ -57,7 +58,7 @@ export function adminAssignmentRequested(invitation: InvitationCore, companyAdmi
   return { ...base(invitation), recipients: recipients(companyAdmins), ...(late && { late: true }) };
 }
 
-export function invitationRevoked(invitation: InvitationCore, reasons: string[], decision?: { eventId: string; decidedAt: Date }): InvitationRevoked {
+export function invitationRevoked(invitation: InvitationCore, reasons: string[], decision?: { eventId: string; decidedAt: Date; position?: LogPosition }): InvitationRevoked {
   return { ...base(invitation), reasons, ...(decision && { decision: decisionRef(decision) }) };
 }
 

@@ -1,4 +1,4 @@
-import { Topics } from '@lib/contracts';
+import { LogPosition, Topics } from '@lib/contracts';
 import { EventOutbox } from '@lib/messaging';
 import { Clock } from '@lib/platform';
 import { Injectable } from '@nestjs/common';
@@ -18,7 +18,7 @@ export class RevokeInvitation {
   ) {}
 
   /** `decision`: the not-eligible decision behind it, named in the event. */
-  async execute(current: InvitationRecord, reasons: string[], decision?: { eventId: string; decidedAt: Date }): Promise<boolean> {
+  async execute(current: InvitationRecord, reasons: string[], decision?: { eventId: string; decidedAt: Date; position?: LogPosition }): Promise<boolean> {
     const event = this.outbox.event(Topics.invitations, {
       type: 'InvitationRevoked',
       data: invitationRevoked(current, reasons, decision),
