@@ -59,6 +59,21 @@ describe('TemplateRenderer', () => {
     expect(continuing.text + continuing.html).not.toMatch(/Continue enrollment|then select Continue/);
     const following = renderer.render('enrollment-action-required', { ...company, followsProfiles: true, anotherBankProfile: true });
     expect(following.text + following.html).not.toContain('You can also choose another bank profile');
+    // Each step on the Payment and Tax profile page (only an Incentives admin edits profiles) named as theirs.
+    for (const [name, context] of [
+      ['enrollment-action-required', { followsProfiles: true }],
+      ['enrollment-action-required', { followsProfiles: false }],
+      ['enrollment-rejected', {}],
+      ['enrollment-renewal-at-risk', { missing: ['A tax profile'], completable: true }],
+    ] as const) {
+      const told = renderer.render(name, { ...company, ...context });
+      for (const part of [told.text, told.html]) {
+        expect(part).toMatch(/An Incentives admin of the location (completes|corrects) the/);
+        expect(part).not.toMatch(/(^|>)(Complete|Correct) the/m);
+      }
+      const own = renderer.render(name, { ...sample, ...context });
+      expect(own.text).toMatch(/^(Complete|Correct) the/m);
+    }
     expect(following.text).not.toMatch(/\n\n\n/);
     for (const expired of [true, false]) {
       const taxes = renderer.render('tax-profile-expiring', { ...company, expired });
