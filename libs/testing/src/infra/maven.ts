@@ -1,4 +1,4 @@
-import { execFile, ExecFileException } from 'node:child_process';
+import { execFile, ExecFileException, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   accessSync,
@@ -36,16 +36,43 @@ export function onPath(name: string): string | undefined {
   return undefined;
 }
 
-/** `$JAVA_HOME/bin/java` when JAVA_HOME is set, else `java` from PATH. */
+/** The JDK the local servers need: the local MongoDB server is a Java source file run as such, its jars built for 17. */
+const JAVA_NEEDED = 17;
+const checkedJava = new Map<string, number>();
+
+/** The major version `java -version` tells (`"1.8.0_392"`: 8, `"17.0.9"`: 17, `"21"`: 21); undefined when it tells none. */
+export function javaMajorVersion(versionOutput: string): number | undefined {
+  const match = /version "(\d+)(?:\.(\d+))?/.exec(versionOutput);
+  if (!match) return undefined;
+  const first = Number(match[1]);
+  return first === 1 && match[2] !== undefined ? Number(match[2]) : first;
+}
+
+/**
+ * `$JAVA_HOME/bin/java` when JAVA_HOME is set, else `java` from PATH, if it is 17 or newer (asked once per path): an
+ * older one (a JDK 8 in JAVA_HOME, left by another project) runs Maven and Kafka, and the local MongoDB server then
+ * failed with its log alone to tell why.
+ */
 export function findJava(): string {
   const fromHome = process.env.JAVA_HOME ? join(process.env.JAVA_HOME, 'bin', 'java') : undefined;
-  if (fromHome && existsSync(fromHome)) return fromHome;
-  const java = onPath('java');
+  const java = fromHome && existsSync(fromHome) ? fromHome : onPath('java');
   if (!java) {
     throw new Error(
-      'The local servers need a JDK (17 or newer; a runtime alone cannot run the local MongoDB server, a Java source file): no `java` on PATH' +
+      `The local servers need a JDK (${JAVA_NEEDED} or newer; a runtime alone cannot run the local MongoDB server, a Java source file): no \`java\` on PATH` +
         (process.env.JAVA_HOME ? ` and none in JAVA_HOME=${process.env.JAVA_HOME}` : '') +
-        '. Install one, e.g. `apt-get install openjdk-17-jdk-headless`.',
+        `. Install one, e.g. \`apt-get install openjdk-${JAVA_NEEDED}-jdk-headless\`.`,
+    );
+  }
+  if (!checkedJava.has(java)) {
+    const answer = spawnSync(java, ['-version'], { encoding: 'utf8', timeout: 30_000 });
+    checkedJava.set(java, javaMajorVersion(`${answer.stderr ?? ''}${answer.stdout ?? ''}`) ?? 0);
+  }
+  const version = checkedJava.get(java)!;
+  if (version < JAVA_NEEDED) {
+    throw new Error(
+      `The local servers need a JDK ${JAVA_NEEDED} or newer: ${java}${java === fromHome ? ` (JAVA_HOME=${process.env.JAVA_HOME})` : ''} is ` +
+        (version ? `Java ${version}` : 'one whose version `java -version` does not tell') +
+        `. Point JAVA_HOME at a JDK ${JAVA_NEEDED} or newer (or unset it, to use the \`java\` on PATH), e.g. from \`apt-get install openjdk-${JAVA_NEEDED}-jdk-headless\`.`,
     );
   }
   return java;
