@@ -19,7 +19,8 @@ module.exports = {
   setupFiles: ['reflect-metadata', '<rootDir>/libs/testing/src/jest.worker-setup.ts'],
   moduleNameMapper: { '^@lib/([^/]+)(/.*)?$': '<rootDir>/libs/$1/src$2' },
   testMatch: ['<rootDir>/{libs,services}/**/*.spec.ts', '<rootDir>/test/**/*.spec.ts'],
-  testPathIgnorePatterns: ['/node_modules/', '/dist/', '/.local/'],
+  // Anchored at the checkout: a clone under a path holding one of these names (~/.local/src/platform) ignored every spec.
+  testPathIgnorePatterns: ['<rootDir>/(?:.+/)?node_modules/', '<rootDir>/dist/', '<rootDir>/\\.local/'],
   globalSetup: '<rootDir>/libs/testing/src/jest.global-setup.ts',
   globalTeardown: '<rootDir>/libs/testing/src/jest.global-teardown.ts',
   testTimeout: 60_000,
