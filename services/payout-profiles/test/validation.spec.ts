@@ -503,6 +503,23 @@ describe('secrets quoted in reasons', () => {
     expect(decided.body.reasons).toEqual(['IBAN ****3000 does not match']);
   });
 
+  // Masking reads the digits of every script as ASCII's: reasons recorded before kept their own, and a copy of such a
+  // result, sent again, was no longer told from a new one (a conflict).
+  it('a result recorded before digits of other scripts were read as ASCII digits, sent again, is a duplicate', async () => {
+    const created = await call(h, 'POST', '/v1/bank-profiles', { token: admin, body: ibanProfile() });
+    const id = created.body.profileId;
+    const body = { revision: 1, outcome: 'ACTION_REQUIRED', reasons: [`Ref ٧٧ IBAN ${VALID.iban} closed`] };
+    const first = await call(h, 'POST', `/v1/operator/profiles/${id}/validation`, { headers: operator, body });
+    expect(first.body).toMatchObject({ effect: 'APPLIED', reasons: ['Ref 77 IBAN ****3000 closed'] });
+    // As an earlier release recorded it: its digits as sent, and no key of the reasons as masked now.
+    const earlier = ['Ref ٧٧ IBAN ****3000 closed'];
+    await h.db.collection('bank_profiles').updateOne({ _id: id as never }, { $set: { reasons: earlier, 'validationHistory.0.reasons': earlier, decisionKeys: [] } });
+    const again = await call(h, 'POST', `/v1/operator/profiles/${id}/validation`, { headers: operator, body });
+    expect(again.status).toBe(200);
+    expect(again.body).toMatchObject({ effect: 'DUPLICATE' });
+    expect((await profile(`/v1/bank-profiles/${id}`)).validationHistory).toHaveLength(1);
+  });
+
   // A result is masked with the profile's secrets as they are when it is handled: redelivered after the account was
   // replaced, the same text masks differently, and its reasons no longer told it from a new result.
   it('the same event delivered again after the account it quotes was replaced is a duplicate: nothing recorded, nothing in clear', async () => {
@@ -669,6 +686,30 @@ describe('tax profile', () => {
     expect(await h.db.collection('tax_profiles').findOne({ _id: id as never }, { projection: { outbox: 0 } })).toEqual(before);
     const renewed = await call(h, 'PATCH', path, { token: admin, body: { expiresAt: inDays(200) }, headers: ifMatch(before!.version) });
     expect(renewed.body).toMatchObject({ status: 'PENDING_VALIDATION', revision: 4 });
+  });
+
+  // The tax id is shown masked (****6789): an answer that differed when a tax id sent is the stored one (no change, or
+  // no expiry check) would tell an editor whether a guess was the id, one PATCH a guess.
+  it('a tax id sent is a new revision whether or not it is the stored one; on an expired form, refused alike', async () => {
+    const path = `/v1/locations/${w.L1}/tax-profile`;
+    const sent = async (taxId: string) => {
+      const before = await profile(path);
+      const answer = await call(h, 'PATCH', path, { token: admin, body: { taxId }, headers: ifMatch(before.version) });
+      return { status: answer.status, revisions: (answer.body.revision ?? before.revision) - before.revision, fields: answer.body.errors?.map((e: { field: string }) => e.field) };
+    };
+    const stored = (await profile(path)).maskedTaxId;
+    expect(stored).toBe('****6789');
+    const again = await sent('12-3456789');
+    expect(again).toEqual({ status: 200, revisions: 1, fields: undefined });
+    expect(await sent('98-7656789')).toEqual(again);
+    expect(await sent('98-7656789')).toEqual(again);
+
+    const { profileId } = await profile(path);
+    await h.db.collection('tax_profiles').updateOne({ _id: profileId as never }, { $set: { expiresAt: new Date(Date.now() - 86_400_000) } });
+    const refused = { status: 400, revisions: 0, fields: ['expiresAt'] };
+    expect(await sent('98-7656789')).toEqual(refused);
+    expect(await sent('12-3456789')).toEqual(refused);
+    await h.db.collection('tax_profiles').updateOne({ _id: profileId as never }, { $set: { expiresAt: new Date(Date.now() + 200 * 86_400_000) } });
   });
 });
 

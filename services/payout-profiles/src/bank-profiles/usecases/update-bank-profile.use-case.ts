@@ -172,9 +172,11 @@ export class UpdateBankProfile {
       bankIdentifiers: account?.identifiers ?? current.bankIdentifiers,
       secretField: account?.secretField ?? current.secretField,
     };
-    // A stored account that does not open (its key removed) counts as different: this edit replaces it.
+    // An account sent is a new revision, whether or not it is the stored one: answered as no change when it is, the
+    // answer would tell an editor shown ****3000 whether a guess was the account (one PATCH a guess). A stored account
+    // that does not open (its key removed) is replaced by it as well.
     const stored = account && this.secrets.openIfAvailable(current.sealedAccount, `${profileId}:account`);
-    const sameSecret = !account || stored === account.secret;
+    const sameSecret = !account;
     const before = pick(current, Object.keys(details) as Array<keyof typeof details>);
     // A null stored before nulls were refused (`phone: null`) is the field left out: the same details.
     const sameDetails = sameSecret && isDeepStrictEqual(comparable(details), comparable(before));
@@ -196,7 +198,7 @@ export class UpdateBankProfile {
           maskedAccount: maskSecret(account.secret),
         }),
         // The replaced account, recognisable (not readable) when a late result for an older revision quotes it.
-        ...(account && stored && !sameSecret && { supersededSecrets: superseded(current.supersededSecrets, [this.secrets.digest(stored)]) }),
+        ...(account && stored && stored !== account.secret && { supersededSecrets: superseded(current.supersededSecrets, [this.secrets.digest(stored)]) }),
         status: 'PENDING_VALIDATION' as const,
         reasons: [],
         revision: current.revision + 1,

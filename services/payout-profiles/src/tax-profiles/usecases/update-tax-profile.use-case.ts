@@ -10,7 +10,7 @@ import { SecretBox, superseded } from '../../secrets/secret-box';
 import { UpdateTaxProfileDto } from '../dto/tax-profile.dto';
 import { BusinessProfile, TaxDocument, TaxProfile } from '../tax-profile.schema';
 import { TaxProfilesRepository } from '../tax-profiles.repository';
-import { checkTaxDetails, FORM_FOR, typedTaxId, expiryProblems, sealTaxIds, taxIdInTextProblems, TaxTexts, toDocuments } from '../tax-rules';
+import { checkTaxDetails, FORM_FOR, expiryProblems, sealTaxIds, taxIdInTextProblems, TaxTexts, toDocuments } from '../tax-rules';
 
 /**
  * Changes the tax profile of a location (If-Match). A real change is a new revision, pending validation, with a
@@ -81,8 +81,9 @@ export class UpdateTaxProfile {
       taxForm: input.taxForm,
       taxId: given(input.taxId, 'taxId'),
       vatId: given(input.vatId, 'vatId'),
-      // A VAT id stored before its layout was checked, left out or sent again as it is: no new claim to check.
-      vatIdChecked: typeof input.vatId === 'string' && !(sameIncorporation && typedTaxId(input.vatId) === stored.vatId),
+      // A VAT id stored before its layout was checked, left out: no new claim to check. One sent is checked, also the
+      // stored one sent again (exempted, a refusal would tell whether a guess was the stored one).
+      vatIdChecked: typeof input.vatId === 'string',
     };
     if (unreadable.length) {
       this.logger.warn(`tax profile ${id}: its stored ${unreadable.join(' and ')} does not open; a change keeping it was refused`);
@@ -135,7 +136,10 @@ export class UpdateTaxProfile {
     // The texts as they end up against the ids as they end up: every text when an id changes, else the texts this request
     // changes (a PATCH sends the business profile and the documents whole: what it sends again as stored, stored before
     // this check, is left alone), as a bank profile's names are.
-    const idsChanged = details!.taxId !== before.taxId || details!.vatId !== before.vatId;
+    // Every text when the request sends an id (whether it is the stored one or not: chosen by that, the texts checked
+    // would tell which), or removes one; else the texts it changes.
+    const idsSent = typeof input.taxId === 'string' || typeof input.vatId === 'string';
+    const idsChanged = idsSent || !details!.taxId !== !before.taxId || !details!.vatId !== !before.vatId;
     // An id sent, whole (its author knows it); one stored, which its caller is shown masked, by the last four the API
     // shows of it only (StoredSecret: compared whole, the answer would tell whether a text sent held it).
     const ids = {
@@ -150,7 +154,10 @@ export class UpdateTaxProfile {
     // The same details sent again change nothing, except on a profile the back office sent back (Action required):
     // they submit it again, a new revision validated anew.
     // A null stored before nulls were refused (`doingBusinessAs: null`) is the field left out: the same details.
-    const same = isDeepStrictEqual(comparable({ ...next, taxId: details!.taxId, vatId: details!.vatId }), comparable(before));
+    // An id sent is a new revision, whether or not it is the stored one (answered as no change when it is, or refused
+    // for an expiry that passed only when it is not, the answer would tell an editor shown ****6789 whether a guess was
+    // the id).
+    const same = !idsSent && isDeepStrictEqual(comparable({ ...next, taxId: details!.taxId, vatId: details!.vatId }), comparable(before));
     if (same && current.status !== 'ACTION_REQUIRED') return current;
     // A new revision goes to validation with the expiry date it ends up with: one that has passed is refused whether
     // this request sent it or left the stored one.

@@ -7,7 +7,7 @@ import { BankProfile } from '../../bank-profiles/bank-profile.schema';
 import { BankProfilesRepository } from '../../bank-profiles/bank-profiles.repository';
 import { ProfileEvents } from '../../profiles/profile-events';
 import { decisionKey, ProfileState, ValidationEffect, ValidationRecord } from '../../profiles/profile.parts';
-import { clipped, maskSecretsIn } from '../../secrets/masking';
+import { asciiDigits, clipped, maskSecretsIn } from '../../secrets/masking';
 import { SecretBox, SecretUnavailable } from '../../secrets/secret-box';
 import { TaxProfile } from '../../tax-profiles/tax-profile.schema';
 import { TaxProfilesRepository } from '../../tax-profiles/tax-profiles.repository';
@@ -133,7 +133,10 @@ export class RecordValidationResult {
       // was written in an older form, its reasons joined with "|").
       // Stored reasons are compared as a command takes them now (control characters out: ValidationResultCommand), so a
       // result recorded before that, sent again, is still the same one.
-      const recorded = profile.validationHistory.find((r) => keys.includes(decisionKey(r.revision, r.outcome, asTaken(r.reasons))));
+      // (Also with their digits read as ASCII's, as masking reads them now: reasons stored before kept other scripts'.)
+      const recorded = profile.validationHistory.find(
+        (r) => keys.includes(decisionKey(r.revision, r.outcome, asTaken(r.reasons))) || keys.includes(decisionKey(r.revision, r.outcome, asTaken(r.reasons).map(asciiDigits))),
+      );
       if (sameEvent || recorded || keys.some((k) => profile.decisionKeys.includes(k))) {
         const first = sameEvent ?? recorded;
         return this.answer(command, { effect: 'DUPLICATE', duplicateOf: first?.effect, profile });
