@@ -145,6 +145,8 @@ export class Platform {
       SMTP_URL: this.smtp.url,
       NOTIFY_BACKOFF_MS: '200',
       PORTAL_BASE_URL: 'https://partner.example.com/dashboard',
+      // invitations: its topic, shared by the run, holds other tests' invitations, none of this database's.
+      INVITATIONS_HISTORY_FLOORS: 'false',
     };
     // Topics of a shared test run hold other tests' history: these services start from now.
     const kafka = new TestKafka();
@@ -210,7 +212,7 @@ export class Platform {
   private settingsFor(service: ServiceName): Record<string, string> {
     const own: Record<ServiceName, string[]> = {
       identity: ['JWT_SIGNING_KEY', 'JWT_KEY_ID', 'DEV_SIGN_IN_ENABLED'],
-      invitations: ['PORTAL_BASE_URL'],
+      invitations: ['PORTAL_BASE_URL', 'INVITATIONS_HISTORY_FLOORS'],
       enrollment: [],
       'payout-profiles': ['PAYOUT_ENCRYPTION_KEYS', 'PAYOUT_ENCRYPTION_ACTIVE_KEY_ID'],
       notification: ['SMTP_URL', 'NOTIFY_BACKOFF_MS', 'PORTAL_BASE_URL'],

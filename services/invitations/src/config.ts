@@ -1,5 +1,5 @@
 import { isLinkUrl } from '@lib/contracts';
-import { PlatformConfig } from '@lib/platform';
+import { flag, PlatformConfig } from '@lib/platform';
 import { makeValidator } from 'envalid';
 import { getStartedUrl } from './invitations/invitation-ids';
 
@@ -19,6 +19,16 @@ const portalBaseUrl = makeValidator<string>((value) => {
 export const invitationsConfigSpec = {
   /** Where the partner portal lives: the Get Started link of an invitation points into it. */
   PORTAL_BASE_URL: portalBaseUrl({ default: 'http://localhost:8080', desc: 'Base URL of the partner portal (Get Started links)' }),
+  /**
+   * Whether the first start on an empty database reads an earlier deployment's events on invitations.events.v1 for the
+   * versions and cycles its invitations start above (HistoryFloors). Off only where that topic is known to hold no
+   * events of this service's invitations from another database (the tests: each suite a new database, the topic
+   * shared).
+   */
+  INVITATIONS_HISTORY_FLOORS: flag({
+    default: true,
+    desc: "On a first start on an empty database, read invitations.events.v1's earlier events for the versions and cycles invitations start above",
+  }),
 };
 
-export type InvitationsConfig = PlatformConfig & { PORTAL_BASE_URL: string };
+export type InvitationsConfig = PlatformConfig & { PORTAL_BASE_URL: string; INVITATIONS_HISTORY_FLOORS: boolean };

@@ -60,12 +60,12 @@ export class InvitationRepository {
   /**
    * The plain driver: mongoose's create builds and validates a full document (a fifth of this service's CPU in a
    * burst of decisions). The shape is ours and typed; the schema's defaults and timestamps are set here, and the
-   * relay is told about the outbox directly.
+   * relay is told about the outbox directly. `version`: 1, or above an earlier deployment's (HistoryFloors).
    */
-  async create(invitation: Omit<Invitation, 'version'>, events: OutboxEntry[]): Promise<boolean> {
+  async create(invitation: Omit<Invitation, 'version'>, events: OutboxEntry[], version = 1): Promise<boolean> {
     const now = new Date();
     const defined = Object.fromEntries(Object.entries(invitation).filter(([, value]) => value !== undefined));
-    const doc = { recipients: [], pendingNotices: [], reasons: [], ...defined, version: 1, createdAt: now, updatedAt: now, ...(events.length && { outbox: events }) };
+    const doc = { recipients: [], pendingNotices: [], reasons: [], ...defined, version, createdAt: now, updatedAt: now, ...(events.length && { outbox: events }) };
     try {
       // Concurrent handlers' inserts share one command.
       await PendingOutboxes.writing(this.invitations, events.length ? [invitation._id] : [], () =>

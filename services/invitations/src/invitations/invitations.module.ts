@@ -4,6 +4,7 @@ import { Module } from '@nestjs/common';
 import { MongooseModule } from '@nestjs/mongoose';
 import { CatchUpGate } from './catch-up/catch-up-gate';
 import { FirstCatchUp } from './catch-up/first-catch-up';
+import { HistoryFloors } from './catch-up/history-floors';
 import { EligibilityHandler } from './handlers/eligibility.handler';
 import { EnrollmentsHandler } from './handlers/enrollments.handler';
 import { IdentityHandler } from './handlers/identity.handler';
@@ -43,6 +44,7 @@ import { ViewsRepository } from './views/views.repository';
   providers: [
     CatchUpGate,
     FirstCatchUp,
+    HistoryFloors,
     InvitationLock,
     InvitationRepository,
     ViewsRepository,

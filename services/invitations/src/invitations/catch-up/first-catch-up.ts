@@ -1,6 +1,6 @@
 import { Topics } from '@lib/contracts';
 import { consumerGroupFor, endOffsets, isDuplicateKey, KAFKA, MESSAGING_OPTIONS, MessagingOptions, partitionsBehind, Trace } from '@lib/messaging';
-import { BackgroundWork } from '@lib/platform';
+import { BackgroundWork, CONFIG } from '@lib/platform';
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { InjectConnection } from '@nestjs/mongoose';
 import type { Admin, Kafka } from 'kafkajs';
@@ -8,7 +8,9 @@ import type { Collection } from 'mongodb';
 import type { Connection } from 'mongoose';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RECONCILED_AT_ONCE, ReconcileInvitation } from '../usecases/reconcile-invitation.use-case';
+import type { InvitationsConfig } from '../../config';
 import { CatchUpGate } from './catch-up-gate';
+import { HistoryFloors, OwnTarget } from './history-floors';
 
 /** The topics whose facts move an invitation. */
 export const INVITATION_INPUTS = [Topics.identity, Topics.eligibility, Topics.programs, Topics.enrollments];
@@ -30,6 +32,12 @@ interface CatchUpState {
   targets: Array<{ topic: string; partition: number; offset: string }>;
   startedAt: Date;
   doneAt?: Date;
+  /**
+   * On a first start with no invitation stored while invitations.events.v1 holds events (an earlier deployment's: its
+   * database lost, or this one new beside the topics): their end offsets, read for the invitations' floors
+   * (HistoryFloors) before the gate opens; `invitations`: how many it found, once read.
+   */
+  own?: { targets: OwnTarget[]; invitations?: number; doneAt?: Date };
 }
 
 /** Shutdown began while the catch-up waited on the broker. */
@@ -54,6 +62,7 @@ class Stopping extends Error {}
 export class FirstCatchUp implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger(FirstCatchUp.name);
   private readonly state: Collection<CatchUpState>;
+  private readonly invitations: Collection;
   private stop!: () => void;
   private readonly stopped = new Promise<void>((resolve) => (this.stop = resolve));
   private sweeping?: NodeJS.Timeout;
@@ -69,8 +78,11 @@ export class FirstCatchUp implements OnApplicationBootstrap, OnModuleDestroy {
     private readonly gate: CatchUpGate,
     private readonly reconcile: ReconcileInvitation,
     private readonly work: BackgroundWork,
+    private readonly floors: HistoryFloors,
+    @Inject(CONFIG) private readonly config: Pick<InvitationsConfig, 'INVITATIONS_HISTORY_FLOORS'>,
   ) {
     this.state = connection.collection<CatchUpState>('catch_up');
+    this.invitations = connection.collection('invitations');
   }
 
   /**
@@ -79,11 +91,12 @@ export class FirstCatchUp implements OnApplicationBootstrap, OnModuleDestroy {
    * read fails, the run decides, in the background.
    */
   async onApplicationBootstrap(): Promise<void> {
-    const done = await this.state.findOne({ _id: 'inputs' }).then(
-      (state) => !!state?.doneAt,
-      () => false,
-    );
-    if (done) await this.gate.open();
+    const state = await this.state.findOne({ _id: 'inputs' }).catch(() => null);
+    const done = !!state?.doneAt;
+    if (done) {
+      await this.floors.load();
+      await this.gate.open();
+    }
     this.running = done ? this.sweep() : this.start();
     this.sweeping = setInterval(() => void this.sweep(), SWEEP_MS).unref();
   }
@@ -125,6 +138,7 @@ export class FirstCatchUp implements OnApplicationBootstrap, OnModuleDestroy {
       try {
         const state = await this.stored();
         if (!state.doneAt && !(await this.caughtUp(state))) return false; // shutting down
+        await this.readFloors(state);
         await this.gate.open();
         const drained = await this.drain();
         if (!drained) return false; // shutting down: a sweep or the next start drains the rest
@@ -150,14 +164,17 @@ export class FirstCatchUp implements OnApplicationBootstrap, OnModuleDestroy {
   private async stored(): Promise<CatchUpState> {
     const found = await this.state.findOne({ _id: 'inputs' });
     if (found) return found;
-    const ends = await this.withAdmin(async (admin) => {
+    // No invitation stored (a database of an earlier release has some: it needs no floors), its own topic holding events.
+    const empty = this.config.INVITATIONS_HISTORY_FLOORS && !(await this.invitations.findOne({}, { projection: { _id: 1 } }));
+    const { ends, own } = await this.withAdmin(async (admin) => {
       const known = new Set(await admin.listTopics());
-      return endOffsets(admin, INVITATION_INPUTS.filter((topic) => known.has(topic)));
+      return { ends: await endOffsets(admin, INVITATION_INPUTS.filter((topic) => known.has(topic))), own: empty ? await HistoryFloors.targets(admin, known) : [] };
     });
     const state: CatchUpState = {
       _id: 'inputs',
       targets: [...ends].map(([key, offset]) => ({ topic: key.slice(0, key.lastIndexOf(':')), partition: Number(key.slice(key.lastIndexOf(':') + 1)), offset: String(offset) })),
       startedAt: new Date(),
+      ...(own.length > 0 && { own: { targets: own } }),
     };
     try {
       await this.state.insertOne(state);
@@ -167,6 +184,23 @@ export class FirstCatchUp implements OnApplicationBootstrap, OnModuleDestroy {
     }
     this.logger.log(`first start on this database: inviting nobody until the history on ${ends.size} partition(s) of its input topics is consumed`);
     return state;
+  }
+
+  /**
+   * The floors of the invitations an earlier deployment published (HistoryFloors), read once before the gate opens:
+   * nothing is invited before. Read already (by this start or another replica's), only told to HistoryFloors.
+   */
+  private async readFloors(state: CatchUpState): Promise<void> {
+    const stored = (await this.state.findOne({ _id: 'inputs' }, { projection: { own: 1 } }))?.own ?? state.own;
+    if (stored && !stored.doneAt) {
+      this.logger.log(`no invitation stored, and invitations.events.v1 holds an earlier deployment's events: reading them for the invitations' versions and cycles to start above`);
+      // Thrown when not read whole: the run tries again (a floor missed would let an invitation reuse an earlier id).
+      const invitations = await this.floors.read(stored.targets, () => this.work.stopRequested);
+      await this.state.updateOne({ _id: 'inputs', 'own.doneAt': { $exists: false } }, { $set: { 'own.doneAt': new Date(), 'own.invitations': invitations } });
+      this.logger.log(`read the events of ${invitations} invitation(s) an earlier deployment published: those it creates again start above them`);
+    }
+    // What any replica stored (one reading alongside may have found more), not this one's count.
+    await this.floors.load();
   }
 
   /** Waits until the group has committed up to the targets; false when shutdown began first. */

@@ -8,6 +8,7 @@ import { adminAssignmentRequested, InvitationCore, InvitationEventIds, invitatio
 import { getStartedUrl, InvitationKey } from '../invitation-ids';
 import { InvitationRecord, InvitationRepository } from '../invitation.repository';
 import { Invitation } from '../invitation.schema';
+import { HistoryFloors } from '../catch-up/history-floors';
 import { Person, personOf } from '../invitation-rules';
 
 export interface IssueInvitationCommand {
@@ -38,10 +39,13 @@ export class IssueInvitation {
     private readonly outbox: EventOutbox,
     private readonly clock: Clock,
     @Inject(CONFIG) private readonly config: InvitationsConfig,
+    private readonly floors: HistoryFloors,
   ) {}
 
   async execute({ invitationId, key, programName, current, recipients, programRevision }: IssueInvitationCommand): Promise<boolean> {
     const now = this.clock.now();
+    // A first issue of an invitation an earlier deployment published events of (its database lost): above them.
+    const floor = current ? null : await this.floors.of(invitationId);
     const core = {
       _id: invitationId,
       programId: key.programId,
@@ -49,11 +53,11 @@ export class IssueInvitation {
       partnerId: key.partnerId,
       locationId: key.locationId,
       fiscalYear: key.fiscalYear,
-      cycle: (current?.cycle ?? 0) + 1,
+      cycle: (current?.cycle ?? floor?.above ?? 0) + 1,
       getStartedUrl: getStartedUrl(this.config.PORTAL_BASE_URL, key),
     };
     // What the events tell of: the invitation after this write, guarded by the version read (none: it creates it).
-    const written: InvitationCore = { ...core, version: current?.version, programRevision };
+    const written: InvitationCore = { ...core, version: current?.version ?? floor?.above, programRevision };
 
     let state: Partial<Invitation>;
     let event: OutboxEntry | undefined;
@@ -88,7 +92,7 @@ export class IssueInvitation {
     }
 
     const events = event ? [event] : [];
-    if (!current) return this.invitations.create({ ...core, ...state } as Omit<Invitation, 'version'>, events);
+    if (!current) return this.invitations.create({ ...core, ...state } as Omit<Invitation, 'version'>, events, (floor?.above ?? 0) + 1);
     // A new cycle: its waits and revocations count from none again (adminsLeft, revokedInCycle).
     const stale: Array<keyof Invitation> = recipients.length
       ? ['revokedAt', 'enrolledAt', 'awaitingAdminSince', 'adminRequestPending', 'askedAdmins', 'adminsLeft', 'revokedInCycle']
