@@ -8,13 +8,22 @@
  * and the summary line still ends the output: killed at once, Jest and the servers it owns would run on without it.
  */
 const { execFileSync, spawn } = require('node:child_process');
-const { mkdirSync, readFileSync, rmSync } = require('node:fs');
+const { existsSync, mkdirSync, readFileSync, rmSync } = require('node:fs');
 const { constants } = require('node:os');
 const { join } = require('node:path');
 
 const root = join(__dirname, '..');
 const bin = (name) => join(root, 'node_modules', '.bin', name);
 const args = process.argv.slice(2);
+
+// The services' settings (every name their configuration reads: test/deploy/deploy.spec.ts checks the list) set in the
+// shell, say for `npm start` (METRICS_TOKEN, HOST, DOCS_ENABLED...), would reach every service the tests start, which
+// set only their own: /metrics answering 401, a service listening where the tests do not call. Left out, but for the
+// servers to test against (KAFKA_BROKERS, MONGO_URL: README).
+const SERVERS = new Set(['KAFKA_BROKERS', 'MONGO_URL']);
+const ignored = require('./service-settings.json').filter((name) => !SERVERS.has(name) && process.env[name] !== undefined);
+for (const name of ignored) delete process.env[name];
+if (ignored.length) console.log(`Ignoring service settings set in this shell (the tests set their own): ${ignored.join(', ')}`);
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
 let running = null;
@@ -71,6 +80,16 @@ function summary(passed, failed, skipped) {
 }
 
 async function main() {
+  // The dev dependencies (TypeScript, Jest...) missing: an install that left them out (NODE_ENV=production, or
+  // --omit=dev), or none. Said so, not taken for type errors or a run without results.
+  const missing = ['tsc', 'jest'].filter((name) => !existsSync(bin(name)));
+  if (missing.length) {
+    process.stdout.write(
+      `${missing.join(' and ')} not installed (node_modules/.bin): run npm install${process.env.NODE_ENV === 'production' ? ' without NODE_ENV=production, which leaves out the dev dependencies the tests need' : ''}.\n`,
+    );
+    summary(0, 1, 0);
+    return 1;
+  }
   if (!args.length || process.env.TYPECHECK === 'true') {
     process.stdout.write('Type-checking...\n');
     const tsc = await run(bin('tsc'), ['-p', 'tsconfig.json', '--noEmit']);

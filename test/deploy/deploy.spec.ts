@@ -167,6 +167,13 @@ describe('Kubernetes manifests', () => {
   });
 });
 
+// scripts/test.js leaves these out of the tests' environment (set in the shell for `npm start`, they would reach every
+// service the tests start): every setting a service reads, no other name.
+it("lists in scripts/service-settings.json every setting the services read", () => {
+  const all = new Set(['identity', 'invitations', 'enrollment', 'payout-profiles', 'notification'].flatMap((service) => [...settingsOf(service)]));
+  expect(JSON.parse(readFileSync(join(ROOT, 'scripts', 'service-settings.json'), 'utf8'))).toEqual([...all].sort());
+});
+
 // The key that reads decrypted payout details (payout-profiles' operator endpoint) is held by payout-profiles' pods only;
 // so is the key of its stored requests' fingerprints (they carry tax ids, which that key and the database would let
 // anyone find by trying every value).

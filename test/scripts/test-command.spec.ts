@@ -31,14 +31,20 @@ describe('npm test (scripts/test.js) stopped by a signal', () => {
   beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'test-command-'))));
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
+  // `npm`: the signal sent to npm alone (`.ci/run` execs `npm test`, and a CI runner signals that process): npm passes
+  // it to the script's shell, which must be the test run itself (`exec`): a shell that runs it as its child dies of a
+  // SIGTERM, and the run, Jest and the servers went on orphaned, with no summary line.
   it.each([
-    ['SIGTERM', 'one file (Jest in band)', ['waits-to-be-stopped'], 1],
-    ['SIGHUP', 'one file (Jest in band)', ['waits-to-be-stopped'], 1],
-    ['SIGTERM', "two files (Jest's workers, which its main process would leave running)", ['waits-to-be-stopped', 'waits-too'], 2],
-  ] as const)('on %s, running %s, stops Jest and still prints the summary line, a failure', async (signal, _, fixtures, processes) => {
+    ['SIGTERM', 'one file (Jest in band)', ['waits-to-be-stopped'], 1, 'node'],
+    ['SIGHUP', 'one file (Jest in band)', ['waits-to-be-stopped'], 1, 'node'],
+    ['SIGTERM', "two files (Jest's workers, which its main process would leave running)", ['waits-to-be-stopped', 'waits-too'], 2, 'node'],
+    ['SIGTERM', 'one file, through npm test', ['waits-to-be-stopped'], 1, 'npm'],
+  ] as const)('on %s, running %s, stops Jest and still prints the summary line, a failure', async (signal, _, fixtures, processes, via) => {
     const mark = join(dir, 'jest.pids');
     const match = fixtures.map((name) => `<rootDir>/test/scripts/fixtures/${name}.fixture.ts`);
-    const child = spawn(process.execPath, ['scripts/test.js', '--testMatch', ...match, '-w', '2'], {
+    const args = ['--testMatch', ...match, '-w', '2'];
+    const [command, commandArgs] = via === 'npm' ? ['npm', ['test', '--silent', '--', ...args]] : [process.execPath, ['scripts/test.js', ...args]];
+    const child = spawn(command, commandArgs, {
       cwd: root,
       env: { ...process.env, FIXTURE_MARK: mark, TYPECHECK: 'false' },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -83,4 +89,30 @@ describe('npm test (scripts/test.js) with no results from Jest', () => {
     expect(stdout.trimEnd().split('\n').at(-1)).toBe('0 passed, 1 failed, 0 skipped');
     expect(code).toBe(1);
   }, 60_000);
+});
+
+// A service setting set in the shell (for `npm start`: README) reached every service the tests start, which set only
+// their own: METRICS_TOKEN made /metrics answer 401, HOST had them listen where the tests do not call.
+describe('npm test (scripts/test.js) in a shell that sets service settings', () => {
+  it('leaves them out of the tests, but for the servers to test against, and says so', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'test-command-'));
+    try {
+      const mark = join(dir, 'env.json');
+      const child = spawn(process.execPath, ['scripts/test.js', '--testMatch', '<rootDir>/test/scripts/fixtures/reports-env.fixture.ts'], {
+        cwd: root,
+        env: { ...process.env, TYPECHECK: 'false', FIXTURE_MARK: mark, METRICS_TOKEN: 'a-token-of-the-shell', HOST: '::1' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stdout = '';
+      child.stdout.on('data', (chunk) => (stdout += chunk));
+      child.stderr.resume();
+      const code = await new Promise<number | null>((resolve) => child.on('exit', (status) => resolve(status)));
+      expect(stdout).toContain('Ignoring service settings set in this shell (the tests set their own): HOST, METRICS_TOKEN');
+      expect(stdout.trimEnd().split('\n').at(-1)).toBe('1 passed, 0 failed, 0 skipped');
+      expect(code).toBe(0);
+      expect(JSON.parse(readFileSync(mark, 'utf8'))).toEqual({ METRICS_TOKEN: null, HOST: null, KAFKA_BROKERS: process.env.KAFKA_BROKERS, MONGO_URL: process.env.MONGO_URL });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 90_000);
 });
