@@ -1,6 +1,7 @@
 import { getConnectionToken } from '@nestjs/mongoose';
 import type { Connection } from 'mongoose';
 import { Topics } from '@lib/contracts';
+import { HistoryFloors } from '../src/invitations/catch-up/history-floors';
 import { InvitationEventIds } from '../src/invitations/invitation-events';
 import { invitationId as invitationIdOf } from '../src/invitations/invitation-ids';
 import { forInvitation, FY, PORTAL, TestPartner, TestUser, World } from './fixtures';
@@ -72,3 +73,28 @@ describe('the first start on an empty database, its own topic holding an earlier
     expect(await db.collection('catch_up').findOne({ _id: 'inputs' as never })).toMatchObject({ own: { doneAt: expect.any(Date), invitations: expect.any(Number) } });
   });
 });
+
+describe('reading the floors', () => {
+  // Ends stored at the first start that the topic no longer has (created again, a log cut short, a partition gone):
+  // read up to where it ends now, not waited for until the stall gives up, again and again.
+  it('reads a target beyond the end the topic has now up to that end, and passes over a partition gone', async () => {
+    const floors = world.service.app.get(HistoryFloors);
+    const id = invitationIdOf({ programId, locationId: known, fiscalYear: FY });
+    const started = Date.now();
+    const read = await floors.read(
+      [...Array.from({ length: 6 }, (_, partition) => ({ partition, end: '9223372036854775000' })), { partition: 97, end: '5' }],
+      () => false,
+      new Promise(() => undefined),
+    );
+    expect(read).toBeGreaterThanOrEqual(2);
+    expect(Date.now() - started).toBeLessThan(25_000);
+    expect(await floors.of(id)).toMatchObject({ above: 4 });
+  });
+
+  it('is given up at once when shutdown begins', async () => {
+    const floors = world.service.app.get(HistoryFloors);
+    // (Told by the stop alone: a broker not answering would hold a read for its retries.)
+    await expect(floors.read([{ partition: 0, end: '1' }], () => false, Promise.resolve())).rejects.toThrow('shutting down');
+  });
+});
+

@@ -192,10 +192,11 @@ export class FirstCatchUp implements OnApplicationBootstrap, OnModuleDestroy {
    */
   private async readFloors(state: CatchUpState): Promise<void> {
     const stored = (await this.state.findOne({ _id: 'inputs' }, { projection: { own: 1 } }))?.own ?? state.own;
-    if (stored && !stored.doneAt) {
+    // Turned off since the targets were stored (the read refused, an operator deciding without it): not read.
+    if (stored && !stored.doneAt && this.config.INVITATIONS_HISTORY_FLOORS) {
       this.logger.log(`no invitation stored, and invitations.events.v1 holds an earlier deployment's events: reading them for the invitations' versions and cycles to start above`);
       // Thrown when not read whole: the run tries again (a floor missed would let an invitation reuse an earlier id).
-      const invitations = await this.floors.read(stored.targets, () => this.work.stopRequested);
+      const invitations = await this.floors.read(stored.targets, () => this.work.stopRequested, this.stopped);
       await this.state.updateOne({ _id: 'inputs', 'own.doneAt': { $exists: false } }, { $set: { 'own.doneAt': new Date(), 'own.invitations': invitations } });
       this.logger.log(`read the events of ${invitations} invitation(s) an earlier deployment published: those it creates again start above them`);
     }

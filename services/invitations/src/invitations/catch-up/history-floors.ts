@@ -1,5 +1,5 @@
 import { Topics } from '@lib/contracts';
-import { KAFKA, UPDATES_PER_COMMAND } from '@lib/messaging';
+import { KAFKA, MESSAGING_OPTIONS, MessagingOptions, UPDATES_PER_COMMAND } from '@lib/messaging';
 import { Inject, Injectable } from '@nestjs/common';
 import { InjectConnection } from '@nestjs/mongoose';
 import type { Admin, Kafka } from 'kafkajs';
@@ -45,6 +45,7 @@ export class HistoryFloors {
 
   constructor(
     @Inject(KAFKA) private readonly kafka: Kafka,
+    @Inject(MESSAGING_OPTIONS) private readonly options: MessagingOptions,
     @InjectConnection() connection: Connection,
   ) {
     this.floors = connection.collection<HistoryFloor>('history_floors');
@@ -71,16 +72,25 @@ export class HistoryFloors {
   }
 
   /**
-   * Reads `targets` from the beginning (a consumer group of its own, deleted after) and stores each invitation's floor
-   * ($max: a read started again lowers none). Answers how many invitations it found. Thrown when it could not read
-   * them all (shutdown, or no batch for STALL_MS while a partition still holds messages before its end): the caller
-   * tries again, as a floor missed would let an invitation reuse an id.
+   * Reads `targets` from the beginning (a consumer group of its own, `<KAFKA_GROUP_ID>-history-<uuid>`, deleted after)
+   * and stores each invitation's floor ($max: a read started again lowers none). Answers how many invitations it found.
+   * Thrown when it could not read them all (shutdown: `stopped`, given up at once, also while the broker does not
+   * answer; the consumer refused, say by an ACL, which the error names; no batch for STALL_MS while a partition still
+   * holds messages before its end): the caller tries again, as a floor missed would let an invitation reuse an id.
    */
-  async read(targets: OwnTarget[], stopping: () => boolean): Promise<number> {
-    if (targets.length === 0) return 0;
-    const ends = new Map(targets.map(({ partition, end }) => [partition, BigInt(end)]));
+  async read(targets: OwnTarget[], stopping: () => boolean, stopped: Promise<void>): Promise<number> {
+    let given: (error: Error) => void = () => undefined;
+    const givenUp = new Promise<never>((_, reject) => (given = reject));
+    givenUp.catch(() => undefined);
+    void stopped.then(() => given(new Error('shutting down')));
+    return Promise.race([this.readAll(targets, stopping), givenUp]);
+  }
+
+  private async readAll(targets: OwnTarget[], stopping: () => boolean): Promise<number> {
+    const ends = await this.reachable(targets);
+    if (ends.size === 0) return 0;
     const found = new Map<string, { events: number; version: number }>();
-    const groupId = `invitations-history-${randomUUID()}`;
+    const groupId = `${this.options.groupId ?? this.options.serviceName}-history-${randomUUID()}`;
     const consumer = this.kafka.consumer({ groupId, allowAutoTopicCreation: false });
     let finish!: () => void;
     const finished = new Promise<void>((resolve) => (finish = resolve));
@@ -88,6 +98,14 @@ export class HistoryFloors {
     const watch = setInterval(() => {
       if (stopping() || Date.now() - last > STALL_MS) finish();
     }, 1_000);
+    // A consumer that stops for good (a refusal KafkaJS does not retry: not authorized to read the topic or to join the
+    // group) sends no more batches: said at once, with why.
+    let refused: Error | undefined;
+    consumer.on(consumer.events.CRASH, ({ payload }) => {
+      if (payload.restart) return;
+      refused = new Error(`could not read invitations.events.v1 (group ${groupId}): ${payload.error.message}`);
+      finish();
+    });
     try {
       await consumer.connect();
       await consumer.subscribe({ topic: Topics.invitations, fromBeginning: true });
@@ -111,13 +129,13 @@ export class HistoryFloors {
         },
       });
       await finished;
-      if (ends.size > 0 && !stopping()) await this.dropDeleted(ends);
     } finally {
       clearInterval(watch);
       await consumer.disconnect().catch(() => undefined);
       await this.withAdmin((admin) => admin.deleteGroups([groupId])).catch(() => undefined);
     }
     if (stopping()) throw new Error('shutting down');
+    if (refused) throw refused;
     if (ends.size > 0) {
       throw new Error(`invitations.events.v1 partition(s) ${[...ends.keys()].join(', ')} not read to their end: no message for ${STALL_MS / 1_000} s`);
     }
@@ -127,10 +145,22 @@ export class HistoryFloors {
     return found.size;
   }
 
-  /** Partitions whose messages before their end were deleted since (retention: the log starts at or after it): none left to read. */
-  private async dropDeleted(ends: Map<number, bigint>): Promise<void> {
-    const offsets = await this.withAdmin((admin) => admin.fetchTopicOffsets(Topics.invitations));
-    for (const { partition, low } of offsets) if ((ends.get(partition) ?? -1n) <= BigInt(low)) ends.delete(partition);
+  /**
+   * The stored targets as the topic is now: up to an end it still has (a topic deleted and created again, a log cut
+   * short, ends below the stored one: up to that), and none of a partition gone or whose messages before its end were
+   * deleted (retention): a target nothing can reach would fail every read for ever.
+   */
+  private async reachable(targets: OwnTarget[]): Promise<Map<number, bigint>> {
+    const now = await this.withAdmin(async (admin) =>
+      (await admin.listTopics()).includes(Topics.invitations) ? admin.fetchTopicOffsets(Topics.invitations) : [],
+    );
+    const ends = new Map<number, bigint>();
+    for (const { partition, end } of targets) {
+      const offsets = now.find((o) => o.partition === partition);
+      const reach = offsets ? (BigInt(end) < BigInt(offsets.high) ? BigInt(end) : BigInt(offsets.high)) : 0n;
+      if (offsets && reach > BigInt(offsets.low)) ends.set(partition, reach);
+    }
+    return ends;
   }
 
   private async withAdmin<T>(use: (admin: Admin) => Promise<T>): Promise<T> {
