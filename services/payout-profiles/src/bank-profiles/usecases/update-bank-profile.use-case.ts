@@ -174,12 +174,12 @@ export class UpdateBankProfile {
     };
     // An account sent is a new revision, whether or not it is the stored one: answered as no change when it is, the
     // answer would tell an editor shown ****3000 whether a guess was the account (one PATCH a guess). A stored account
-    // that does not open (its key removed) is replaced by it as well.
+    // that does not open (its key removed) is replaced by it as well. The stored one is opened for the digest kept of
+    // an account replaced (supersededSecrets).
     const stored = account && this.secrets.openIfAvailable(current.sealedAccount, `${profileId}:account`);
-    const sameSecret = !account;
     const before = pick(current, Object.keys(details) as Array<keyof typeof details>);
     // A null stored before nulls were refused (`phone: null`) is the field left out: the same details.
-    const sameDetails = sameSecret && isDeepStrictEqual(comparable(details), comparable(before));
+    const sameDetails = !account && isDeepStrictEqual(comparable(details), comparable(before));
     // Details sent again for a profile the back office sent back (Action required) submit it again: a new revision,
     // validated anew (the reason may have been on the validator's side, e.g. a document it could not read).
     const newRevision = !sameDetails || (current.status === 'ACTION_REQUIRED' && sendsDetails(input));
