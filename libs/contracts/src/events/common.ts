@@ -72,7 +72,7 @@ export class DecisionRef {
   @IsIsoInstant() decidedAt!: string;
   /**
    * Where the service read it (absent where it was kept before positions were): of two decisions made at the same
-   * instant, the one read later is the later (namedBefore).
+   * instant, the one read later is the later (laterThanNamed).
    */
   @IsOptional() @IsObject() @ValidateNested() @Type(() => DecisionPosition) position?: DecisionPosition;
 }
