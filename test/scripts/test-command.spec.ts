@@ -23,6 +23,17 @@ async function until(check: () => boolean, ms: number): Promise<boolean> {
   return check();
 }
 
+/** scripts/test.js with `args` (no type-check) run to its end: all it printed, and its exit status. */
+async function runToItsEnd(args: string[], env: Record<string, string> = {}): Promise<{ stdout: string; code: number | null }> {
+  const child = spawn(process.execPath, ['scripts/test.js', ...args], { cwd: root, env: { ...process.env, TYPECHECK: 'false', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  child.stdout.on('data', (chunk) => (stdout += chunk));
+  child.stderr.resume();
+  // 'close': its output read whole, not only the process gone.
+  const code = await new Promise<number | null>((resolve) => child.on('close', (status) => resolve(status)));
+  return { stdout, code };
+}
+
 // `npm test` stopped on its own (a CI runner's or a container's SIGTERM reaches its process alone): Jest must stop with
 // it (and the servers it started), and the summary line still ends the output. Jest here runs one fixture that waits,
 // against the servers this run already has (KAFKA_BROKERS and MONGO_URL are set: its global setup starts none).
@@ -76,15 +87,7 @@ describe('npm test (scripts/test.js) stopped by a signal', () => {
 // does the exit status (it said 0).
 describe('npm test (scripts/test.js) with no results from Jest', () => {
   it('prints the line of a failed run and exits with a failure', async () => {
-    const child = spawn(process.execPath, ['scripts/test.js', '--listTests', '--testMatch', '<rootDir>/test/scripts/fixtures/waits-too.fixture.ts'], {
-      cwd: root,
-      env: { ...process.env, TYPECHECK: 'false' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    child.stdout.on('data', (chunk) => (stdout += chunk));
-    child.stderr.resume();
-    const code = await new Promise<number | null>((resolve) => child.on('exit', (status) => resolve(status)));
+    const { stdout, code } = await runToItsEnd(['--listTests', '--testMatch', '<rootDir>/test/scripts/fixtures/waits-too.fixture.ts']);
     expect(stdout).toContain('waits-too.fixture.ts');
     expect(stdout.trimEnd().split('\n').at(-1)).toBe('0 passed, 1 failed, 0 skipped');
     expect(code).toBe(1);
@@ -98,15 +101,11 @@ describe('npm test (scripts/test.js) in a shell that sets service settings', () 
     const dir = mkdtempSync(join(tmpdir(), 'test-command-'));
     try {
       const mark = join(dir, 'env.json');
-      const child = spawn(process.execPath, ['scripts/test.js', '--testMatch', '<rootDir>/test/scripts/fixtures/reports-env.fixture.ts'], {
-        cwd: root,
-        env: { ...process.env, TYPECHECK: 'false', FIXTURE_MARK: mark, METRICS_TOKEN: 'a-token-of-the-shell', HOST: '::1' },
-        stdio: ['ignore', 'pipe', 'pipe'],
+      const { stdout, code } = await runToItsEnd(['--testMatch', '<rootDir>/test/scripts/fixtures/reports-env.fixture.ts'], {
+        FIXTURE_MARK: mark,
+        METRICS_TOKEN: 'a-token-of-the-shell',
+        HOST: '::1',
       });
-      let stdout = '';
-      child.stdout.on('data', (chunk) => (stdout += chunk));
-      child.stderr.resume();
-      const code = await new Promise<number | null>((resolve) => child.on('exit', (status) => resolve(status)));
       expect(stdout).toContain('Ignoring service settings set in this shell (the tests set their own): HOST, METRICS_TOKEN');
       expect(stdout.trimEnd().split('\n').at(-1)).toBe('1 passed, 0 failed, 0 skipped');
       expect(code).toBe(0);

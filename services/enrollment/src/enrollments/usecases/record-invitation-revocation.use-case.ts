@@ -60,7 +60,7 @@ export class RecordInvitationRevocation {
         !(revocation.invitationVersion !== undefined && (current.invitationVersion ?? 0) > revocation.invitationVersion),
       revokedAt,
       undefined,
-      // Its two fields only: a later producer's addition to the reference is not this service's to publish again.
+      // Its contract fields only (decisionRef): a later producer's addition to the reference is not this service's to publish again.
       revocation.decision && decisionRef(revocation.decision),
     );
   }
